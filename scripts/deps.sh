@@ -1,0 +1,30 @@
+#!/bin/sh
+# Installs the Debian 12 packages Coffer needs to build, test and benchmark. Idempotent: when every package
+# is already present it does nothing; otherwise it uses apt-get (as root) or tells you what to install.
+set -eu
+
+PACKAGES="build-essential meson ninja-build pkg-config python3 \
+libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev libcurl4-openssl-dev \
+libcriterion-dev openssl curl wrk"
+
+missing=""
+for p in $PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps.sh: installing:$missing" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends $missing >/dev/null 2>&1 || {
+        apt-get update >/dev/null
+        apt-get install -y --no-install-recommends $missing
+    }
+elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get install -y --no-install-recommends $missing
+else
+    echo "deps.sh: missing packages:$missing (run as root: apt-get install$missing)" >&2
+    exit 1
+fi

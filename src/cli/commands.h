@@ -1,0 +1,14 @@
+/* The entry point of every `coffer` subcommand. Each takes the arguments after the command name (argv[0] is
+ * the command name) and returns the process exit status: 0 success, 1 failure reported by the server or
+ * the system, 2 usage error. */
+#ifndef CF_CLI_COMMANDS_H
+#define CF_CLI_COMMANDS_H
+
+int cf_cmd_envs(int argc, char **argv);
+int cf_cmd_folders(int argc, char **argv);
+int cf_cmd_operator(int argc, char **argv);
+int cf_cmd_projects(int argc, char **argv);
+int cf_cmd_secrets(int argc, char **argv);
+int cf_cmd_server(int argc, char **argv);
+
+#endif

@@ -1,0 +1,10 @@
+/* Placeholder: replaced by the real command. */
+#include <stdio.h>
+#include "cli/commands.h"
+int cf_cmd_folders(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "coffer: 'folders' is not implemented yet\n");
+    return 1;
+}

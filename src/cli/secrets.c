@@ -1,0 +1,10 @@
+/* Placeholder: replaced by the real command. */
+#include <stdio.h>
+#include "cli/commands.h"
+int cf_cmd_secrets(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "coffer: 'secrets' is not implemented yet\n");
+    return 1;
+}

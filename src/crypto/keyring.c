@@ -1,0 +1,396 @@
+/* Root key, project data keys and value sealing (see keyring.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "crypto/keyring.h"
+#include "util/str.h"
+#include "util/banned.h"
+
+#define NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define KEY_BYTES crypto_aead_xchacha20poly1305_ietf_KEYBYTES
+#define CACHE_MAX 1024
+#define CHECK_TEXT "coffer root key check v1"
+
+/* Sealed blob layout: 1 format byte, nonce, ciphertext, tag. The format byte lets a later version change the
+ * construction without guessing. */
+#define FORMAT_V1 0x01
+#define OVERHEAD (1 + NONCE_BYTES + TAG_BYTES)
+
+struct cached_key {
+    char project_id[64];
+    uint8_t *key; /* sodium_malloc'd, KEY_BYTES */
+};
+
+struct cf_keyring {
+    uint8_t *root; /* sodium_malloc'd, KEY_BYTES */
+    pthread_mutex_t lock;
+    struct cached_key cache[CACHE_MAX];
+    size_t cached;
+};
+
+void cf_keyring_generate_root(uint8_t key[CF_ROOT_KEY_BYTES])
+{
+    randombytes_buf(key, CF_ROOT_KEY_BYTES);
+}
+
+enum cf_rc cf_keyring_from_bytes(const uint8_t key[CF_ROOT_KEY_BYTES], struct cf_keyring **out,
+                                 struct cf_err *err)
+{
+    struct cf_keyring *kr = calloc(1, sizeof(*kr));
+    if (!kr)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    kr->root = sodium_malloc(KEY_BYTES);
+    if (!kr->root) {
+        free(kr);
+        return cf_err_set(err, CF_ENOMEM, "cannot allocate locked memory for the root key");
+    }
+    memcpy(kr->root, key, KEY_BYTES);
+    sodium_mprotect_readonly(kr->root);
+    pthread_mutex_init(&kr->lock, NULL);
+    *out = kr;
+    return CF_OK;
+}
+
+void cf_keyring_free(struct cf_keyring *kr)
+{
+    if (!kr)
+        return;
+    for (size_t i = 0; i < kr->cached; i++)
+        sodium_free(kr->cache[i].key);
+    sodium_free(kr->root); /* sodium_free wipes before unmapping */
+    pthread_mutex_destroy(&kr->lock);
+    free(kr);
+}
+
+static enum cf_rc decode_key(const char *b64, size_t len, uint8_t key[CF_ROOT_KEY_BYTES],
+                             const char *what, struct cf_err *err)
+{
+    static const int variants[] = {sodium_base64_VARIANT_ORIGINAL,
+                                   sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
+                                   sodium_base64_VARIANT_URLSAFE,
+                                   sodium_base64_VARIANT_URLSAFE_NO_PADDING};
+    while (len && (b64[len - 1] == '\n' || b64[len - 1] == '\r' || b64[len - 1] == ' '))
+        len--;
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        size_t got = 0;
+        const char *end = NULL;
+        if (sodium_base642bin(key, CF_ROOT_KEY_BYTES, b64, len, NULL, &got, &end, variants[i]) ==
+                0 &&
+            got == CF_ROOT_KEY_BYTES && end == b64 + len)
+            return CF_OK;
+    }
+    sodium_memzero(key, CF_ROOT_KEY_BYTES);
+    return cf_err_set(err, CF_EINVAL,
+                      "%s is not base64 of exactly 32 bytes (generate one with: openssl rand -base64 32)",
+                      what);
+}
+
+enum cf_rc cf_keyring_read_root_file(const char *path, uint8_t key[CF_ROOT_KEY_BYTES],
+                                     struct cf_err *err)
+{
+    char text[256];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return cf_err_set(err, CF_ENOTFOUND, "root key file '%s' does not exist", path);
+        return cf_err_set(err, CF_EIO, "cannot open root key file '%s': %s", path, strerror(errno));
+    }
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n < 0)
+        return cf_err_set(err, CF_EIO, "cannot read root key file '%s'", path);
+    enum cf_rc rc = decode_key(text, (size_t)n, key, "the root key file", err);
+    sodium_memzero(text, sizeof(text));
+    return rc;
+}
+
+enum cf_rc cf_keyring_write_root_file(const char *data_dir, const char *name,
+                                      const uint8_t key[CF_ROOT_KEY_BYTES], struct cf_err *err)
+{
+    char path[4096], tmp[4200];
+    char text[sodium_base64_ENCODED_LEN(CF_ROOT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL) + 1];
+    enum cf_rc rc = CF_OK;
+    int fd = -1;
+
+    snprintf(path, sizeof(path), "%s/%s", data_dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    sodium_bin2base64(text, sizeof(text) - 1, key, CF_ROOT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
+    size_t len = strlen(text);
+    text[len++] = '\n';
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        rc = cf_err_set(err, CF_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+        rc = cf_err_set(err, CF_EIO, "cannot write '%s': %s", tmp, strerror(errno));
+        goto out;
+    }
+    close(fd);
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        rc = cf_err_set(err, CF_EIO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        goto out;
+    }
+    int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+out:
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    sodium_memzero(text, sizeof(text));
+    return rc;
+}
+
+enum cf_rc cf_keyring_load(const char *data_dir, const char *root_key_b64, bool create,
+                           struct cf_keyring **out, struct cf_err *err)
+{
+    uint8_t key[CF_ROOT_KEY_BYTES];
+    char path[4096];
+    enum cf_rc rc;
+
+    if (root_key_b64) {
+        rc = decode_key(root_key_b64, strlen(root_key_b64), key, "COFFER_ROOT_KEY", err);
+        if (rc != CF_OK)
+            return rc;
+    } else {
+        snprintf(path, sizeof(path), "%s/%s", data_dir, CF_ROOT_KEY_FILE);
+        rc = cf_keyring_read_root_file(path, key, err);
+        if (rc == CF_ENOTFOUND && create) {
+            cf_keyring_generate_root(key);
+            rc = cf_keyring_write_root_file(data_dir, CF_ROOT_KEY_FILE, key, err);
+        }
+        if (rc != CF_OK)
+            goto out;
+    }
+    rc = cf_keyring_from_bytes(key, out, err);
+out:
+    sodium_memzero(key, sizeof(key));
+    return rc;
+}
+
+/* AEAD with a fresh random nonce: out = format || nonce || ciphertext || tag. */
+static enum cf_rc seal_raw(const uint8_t *key, const uint8_t *ad, size_t ad_len, const void *plain,
+                           size_t n, uint8_t **out, size_t *out_len, struct cf_err *err)
+{
+    uint8_t *blob = malloc(n + OVERHEAD);
+    if (!blob)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    blob[0] = FORMAT_V1;
+    randombytes_buf(blob + 1, NONCE_BYTES);
+    unsigned long long clen = 0;
+    crypto_aead_xchacha20poly1305_ietf_encrypt(blob + 1 + NONCE_BYTES, &clen, plain, n, ad, ad_len,
+                                               NULL, blob + 1, key);
+    *out = blob;
+    *out_len = 1 + NONCE_BYTES + (size_t)clen;
+    return CF_OK;
+}
+
+/* Opens into dst, which must hold blob_len - OVERHEAD bytes. */
+static bool open_raw(const uint8_t *key, const uint8_t *ad, size_t ad_len, const uint8_t *blob,
+                     size_t blob_len, uint8_t *dst)
+{
+    if (blob_len < OVERHEAD || blob[0] != FORMAT_V1)
+        return false;
+    unsigned long long mlen = 0;
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(dst, &mlen, NULL, blob + 1 + NONCE_BYTES,
+                                                      blob_len - 1 - NONCE_BYTES, ad, ad_len,
+                                                      blob + 1, key) == 0;
+}
+
+static size_t project_key_ad(const char *project_id, uint8_t *ad, size_t size)
+{
+    int n = snprintf((char *)ad, size, "coffer project key v1%c%s", 0, project_id);
+    return n < 0 ? 0 : ((size_t)n < size ? (size_t)n : size);
+}
+
+enum cf_rc cf_keyring_make_check(struct cf_keyring *kr, uint8_t **check, size_t *check_len,
+                                 struct cf_err *err)
+{
+    return seal_raw(kr->root, (const uint8_t *)"check", 5, CHECK_TEXT, strlen(CHECK_TEXT), check,
+                    check_len, err);
+}
+
+enum cf_rc cf_keyring_verify_check(struct cf_keyring *kr, const uint8_t *check, size_t check_len,
+                                   struct cf_err *err)
+{
+    uint8_t text[64];
+    if (check_len < OVERHEAD || check_len - OVERHEAD >= sizeof(text) ||
+        !open_raw(kr->root, (const uint8_t *)"check", 5, check, check_len, text))
+        return cf_err_set(err, CF_ECRYPTO,
+                          "the root key does not match this store (wrong COFFER_ROOT_KEY or root.key)");
+    return CF_OK;
+}
+
+enum cf_rc cf_keyring_new_project_key(struct cf_keyring *kr, const char *project_id, uint8_t **wrapped,
+                                      size_t *wrapped_len, struct cf_err *err)
+{
+    uint8_t ad[128];
+    uint8_t *key = sodium_malloc(KEY_BYTES);
+    if (!key)
+        return cf_err_set(err, CF_ENOMEM, "cannot allocate locked memory");
+    crypto_aead_xchacha20poly1305_ietf_keygen(key);
+    enum cf_rc rc = seal_raw(kr->root, ad, project_key_ad(project_id, ad, sizeof(ad)), key,
+                             KEY_BYTES, wrapped, wrapped_len, err);
+    sodium_free(key);
+    return rc;
+}
+
+static enum cf_rc unwrap(struct cf_keyring *kr, const char *project_id, const uint8_t *wrapped,
+                         size_t wrapped_len, uint8_t *key, struct cf_err *err)
+{
+    uint8_t ad[128];
+    if (wrapped_len != KEY_BYTES + OVERHEAD ||
+        !open_raw(kr->root, ad, project_key_ad(project_id, ad, sizeof(ad)), wrapped, wrapped_len,
+                  key))
+        return cf_err_set(err, CF_ECRYPTO, "cannot unwrap the data key of project '%s'",
+                          project_id);
+    return CF_OK;
+}
+
+enum cf_rc cf_keyring_rewrap(struct cf_keyring *from, struct cf_keyring *to, const char *project_id,
+                             const uint8_t *wrapped, size_t wrapped_len, uint8_t **out,
+                             size_t *out_len, struct cf_err *err)
+{
+    uint8_t ad[128];
+    uint8_t *key = sodium_malloc(KEY_BYTES);
+    if (!key)
+        return cf_err_set(err, CF_ENOMEM, "cannot allocate locked memory");
+    enum cf_rc rc = unwrap(from, project_id, wrapped, wrapped_len, key, err);
+    if (rc == CF_OK)
+        rc = seal_raw(to->root, ad, project_key_ad(project_id, ad, sizeof(ad)), key, KEY_BYTES, out,
+                      out_len, err);
+    sodium_free(key);
+    return rc;
+}
+
+/* Unwrapped data keys are cached by project id: a data key never changes for the life of a project (root key
+ * rotation rewraps it without changing it), and project ids are never reused. */
+static enum cf_rc project_key(struct cf_keyring *kr, const char *project_id, const uint8_t *wrapped,
+                              size_t wrapped_len, uint8_t *key, struct cf_err *err)
+{
+    enum cf_rc rc = CF_OK;
+    pthread_mutex_lock(&kr->lock);
+    for (size_t i = 0; i < kr->cached; i++) {
+        if (strcmp(kr->cache[i].project_id, project_id) == 0) {
+            memcpy(key, kr->cache[i].key, KEY_BYTES);
+            goto out;
+        }
+    }
+    rc = unwrap(kr, project_id, wrapped, wrapped_len, key, err);
+    if (rc == CF_OK && kr->cached < CACHE_MAX && strlen(project_id) < sizeof(kr->cache[0].project_id)) {
+        uint8_t *copy = sodium_malloc(KEY_BYTES);
+        if (copy) {
+            memcpy(copy, key, KEY_BYTES);
+            cf_strlcpy(kr->cache[kr->cached].project_id, project_id,
+                       sizeof(kr->cache[0].project_id));
+            kr->cache[kr->cached++].key = copy;
+        }
+    }
+out:
+    pthread_mutex_unlock(&kr->lock);
+    return rc;
+}
+
+void cf_keyring_forget(struct cf_keyring *kr, const char *project_id)
+{
+    pthread_mutex_lock(&kr->lock);
+    for (size_t i = 0; i < kr->cached; i++) {
+        if (strcmp(kr->cache[i].project_id, project_id) == 0) {
+            sodium_free(kr->cache[i].key);
+            kr->cache[i] = kr->cache[--kr->cached];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&kr->lock);
+}
+
+/* Associated data: a label and each field NUL-separated, then the version as 8 little-endian bytes. Fields
+ * cannot contain NUL (they are validated names), so the encoding is unambiguous. */
+static enum cf_rc value_ad(const struct cf_seal_ad *ad, struct cf_buf *out, struct cf_err *err)
+{
+    uint8_t version[8];
+    for (int i = 0; i < 8; i++)
+        version[i] = (uint8_t)((uint64_t)ad->version >> (8 * i));
+    const char *parts[] = {"coffer value v1", ad->project_id, ad->env_id, ad->path, ad->key};
+    for (size_t i = 0; i < 5; i++) {
+        if (cf_buf_append(out, parts[i], strlen(parts[i]) + 1) != CF_OK)
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
+    if (cf_buf_append(out, version, sizeof(version)) != CF_OK)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    return CF_OK;
+}
+
+enum cf_rc cf_keyring_seal(struct cf_keyring *kr, const uint8_t *wrapped, size_t wrapped_len,
+                           const struct cf_seal_ad *ad, const void *plain, size_t n, uint8_t **sealed,
+                           size_t *sealed_len, struct cf_err *err)
+{
+    uint8_t key[KEY_BYTES];
+    struct cf_buf adbuf;
+    cf_buf_init(&adbuf, 16384);
+    enum cf_rc rc = project_key(kr, ad->project_id, wrapped, wrapped_len, key, err);
+    if (rc == CF_OK)
+        rc = value_ad(ad, &adbuf, err);
+    if (rc == CF_OK)
+        rc = seal_raw(key, (const uint8_t *)adbuf.data, adbuf.len, plain, n, sealed, sealed_len,
+                      err);
+    sodium_memzero(key, sizeof(key));
+    cf_buf_release(&adbuf);
+    return rc;
+}
+
+enum cf_rc cf_keyring_open(struct cf_keyring *kr, const uint8_t *wrapped, size_t wrapped_len,
+                           const struct cf_seal_ad *ad, const uint8_t *sealed, size_t sealed_len,
+                           struct cf_buf *out, struct cf_err *err)
+{
+    uint8_t key[KEY_BYTES];
+    struct cf_buf adbuf;
+    size_t start = out->len;
+    cf_buf_init(&adbuf, 16384);
+    enum cf_rc rc = project_key(kr, ad->project_id, wrapped, wrapped_len, key, err);
+    if (rc == CF_OK)
+        rc = value_ad(ad, &adbuf, err);
+    if (rc != CF_OK)
+        goto out;
+    if (sealed_len < OVERHEAD) {
+        rc = cf_err_set(err, CF_ECRYPTO, "value of '%s' version %lld is corrupt", ad->key,
+                        (long long)ad->version);
+        goto out;
+    }
+    /* Reserve room in out, decrypt in place there, and trim on failure. */
+    size_t plain_len = sealed_len - OVERHEAD;
+    rc = cf_buf_append(out, sealed, plain_len); /* placeholder bytes, overwritten below */
+    if (rc != CF_OK) {
+        rc = cf_err_set(err, rc, "value of '%s' is too large", ad->key);
+        goto out;
+    }
+    if (!open_raw(key, (const uint8_t *)adbuf.data, adbuf.len, sealed, sealed_len,
+                  (uint8_t *)out->data + start)) {
+        sodium_memzero(out->data + start, plain_len);
+        out->len = start;
+        out->data[start] = '\0';
+        rc = cf_err_set(err, CF_ECRYPTO,
+                        "value of '%s' version %lld failed authentication (moved or tampered "
+                        "ciphertext, or wrong key)",
+                        ad->key, (long long)ad->version);
+    }
+out:
+    sodium_memzero(key, sizeof(key));
+    cf_buf_release(&adbuf);
+    return rc;
+}

@@ -1,0 +1,33 @@
+/* Bearer credentials (see token.h). */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "crypto/token.h"
+#include "util/banned.h"
+
+void cf_token_new(const char *prefix, char *out, size_t size)
+{
+    uint8_t raw[32];
+    size_t plen = strlen(prefix);
+    if (size < CF_TOKEN_MAX || plen > 16)
+        plen = 0;
+    memcpy(out, prefix, plen);
+    randombytes_buf(raw, sizeof(raw));
+    sodium_bin2base64(out + plen, size - plen, raw, sizeof(raw),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(raw, sizeof(raw));
+}
+
+void cf_token_hash(const char *token, size_t n, uint8_t out[CF_TOKEN_HASH_BYTES])
+{
+    /* A fixed key separates this use of BLAKE2b from any other; the credentials are high-entropy, so a fast
+     * hash is enough (a slow password hash would put seconds on every request). */
+    static const uint8_t domain[crypto_generichash_KEYBYTES] = "coffer credential hash v1";
+    crypto_generichash(out, CF_TOKEN_HASH_BYTES, (const uint8_t *)token, n, domain, sizeof(domain));
+}
+
+bool cf_token_hash_equal(const uint8_t a[CF_TOKEN_HASH_BYTES], const uint8_t b[CF_TOKEN_HASH_BYTES])
+{
+    return sodium_memcmp(a, b, CF_TOKEN_HASH_BYTES) == 0;
+}

@@ -1,0 +1,60 @@
+/* `coffer`: one binary, a server and the clients of its API. This file only dispatches to the command named
+ * by the first argument (see the sorted table below). */
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli/commands.h"
+#include "util/banned.h"
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+
+static const struct command commands[] = {
+    {"envs", cf_cmd_envs, "list, create, rename, reorder and delete environments"},
+    {"folders", cf_cmd_folders, "list, create and delete folders"},
+    {"operator", cf_cmd_operator, "offline maintenance: rotate-root-key"},
+    {"projects", cf_cmd_projects, "create, list, get and delete projects"},
+    {"secrets", cf_cmd_secrets, "set, get, list, delete secrets; history and rollback"},
+    {"server", cf_cmd_server, "run the Coffer server"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: coffer <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nRun 'coffer <command> --help' for a command's options.\n"
+                 "Environment: COFFER_API_URL (or INFISICAL_API_URL), COFFER_TOKEN (or INFISICAL_TOKEN).\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "coffer: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("coffer %s\n", COFFER_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "coffer: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,246 @@
+/* The storage interface: every operation Coffer performs on its database, in domain terms, each one
+ * transaction. No SQL, no backend type and no JSON crosses it. Backends implement struct cf_store_ops
+ * (sqlite.c now; postgres.c later) and embed struct cf_store as their first member.
+ *
+ * Values arrive and leave sealed (see crypto/keyring.h): the store never sees plaintext.
+ *
+ * Conventions:
+ * - Every function returns CF_OK or an error code with err filled; CF_ENOTFOUND for a missing row,
+ *   CF_EEXIST for a uniqueness violation (the message names the duplicate), CF_ECONFLICT when an expected
+ *   version does not match, CF_EUNAVAIL when the database is busy or unreachable, CF_ESTORE otherwise.
+ * - Output structs and lists are filled by the callee and released by the caller with the matching
+ *   cf_*_release function (safe on zeroed structs). Strings in fixed arrays are NUL-terminated.
+ * - Times are Unix milliseconds. An id is a UUID string.
+ * - The store is safe to use from many threads at once (SQLite: one connection per thread). */
+#ifndef CF_STORE_STORE_H
+#define CF_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/err.h"
+#include "util/id.h"
+
+#define CF_SLUG_MAX 64
+#define CF_NAME_MAX 128
+#define CF_DESC_MAX 1024
+#define CF_PATH_MAX 1024
+#define CF_KEY_MAX 256
+#define CF_COLOR_MAX 32
+
+struct cf_project {
+    char id[CF_UUID_LEN];
+    char slug[CF_SLUG_MAX + 1];
+    char name[CF_NAME_MAX + 1];
+    char description[CF_DESC_MAX + 1];
+    int64_t created_at;
+    int64_t updated_at;
+    uint8_t *wrapped_key; /* heap: the project data key wrapped by the root key */
+    size_t wrapped_key_len;
+};
+
+struct cf_env {
+    char id[CF_UUID_LEN];
+    char project_id[CF_UUID_LEN];
+    char slug[CF_SLUG_MAX + 1];
+    char name[CF_NAME_MAX + 1];
+    int position; /* 1-based, dense within a project */
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+struct cf_folder {
+    char id[CF_UUID_LEN];
+    char env_id[CF_UUID_LEN];
+    char parent_id[CF_UUID_LEN]; /* "" for the root folder */
+    char name[CF_SLUG_MAX + 1];  /* "" for the root folder */
+    char path[CF_PATH_MAX + 1];  /* "/" or "/a/b" */
+    char description[CF_DESC_MAX + 1];
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+/* One version of a secret. */
+struct cf_secret {
+    char id[CF_UUID_LEN]; /* stable across versions */
+    char folder_id[CF_UUID_LEN];
+    char env_id[CF_UUID_LEN];   /* filled on reads */
+    char path[CF_PATH_MAX + 1]; /* the folder's path, filled on reads */
+    char key[CF_KEY_MAX + 1];   /* the key this version has (a rename makes a new version) */
+    int64_t version;            /* 1, 2, ... */
+    uint8_t *sealed;            /* heap: the sealed value */
+    size_t sealed_len;
+    char *comment;  /* heap, "" when none */
+    char *tags;     /* heap: JSON array text of tag ids, "[]" when none; opaque to the store */
+    int64_t expires_at;         /* 0: no expiry */
+    bool skip_multiline;
+    int64_t created_at; /* when the secret was created (version 1) */
+    int64_t updated_at; /* when this version was written */
+};
+
+struct cf_import {
+    char id[CF_UUID_LEN];
+    char folder_id[CF_UUID_LEN];     /* the importing folder */
+    char import_env_id[CF_UUID_LEN]; /* the imported environment */
+    char import_path[CF_PATH_MAX + 1];
+    int position; /* 1-based order within the importing folder */
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+struct cf_tag {
+    char id[CF_UUID_LEN];
+    char project_id[CF_UUID_LEN];
+    char slug[CF_SLUG_MAX + 1];
+    char name[CF_NAME_MAX + 1];
+    char color[CF_COLOR_MAX + 1];
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+struct cf_project_list { struct cf_project *items; size_t n; };
+struct cf_env_list { struct cf_env *items; size_t n; };
+struct cf_folder_list { struct cf_folder *items; size_t n; };
+struct cf_secret_list { struct cf_secret *items; size_t n; };
+struct cf_import_list { struct cf_import *items; size_t n; };
+struct cf_tag_list { struct cf_tag *items; size_t n; };
+
+enum cf_secret_op { CF_SECRET_OP_CREATE = 1, CF_SECRET_OP_UPDATE, CF_SECRET_OP_DELETE };
+
+/* One write of a batch. CREATE: row is version 1 of a new secret (row.id a new UUID, row.folder_id, row.key,
+ * sealed value, ...); CF_EEXIST if the folder already has row.key. UPDATE: row is the next version of secret
+ * row.id (row.version == expected_version + 1; row.key may differ, which renames it: CF_EEXIST if the folder
+ * has that key already). DELETE: removes secret row.id with all its versions. UPDATE and DELETE fail with
+ * CF_ECONFLICT when the secret's current version is not expected_version, and CF_ENOTFOUND when it is gone. */
+struct cf_secret_write {
+    enum cf_secret_op op;
+    int64_t expected_version;
+    struct cf_secret row; /* borrowed: the store copies what it keeps */
+};
+
+/* A rewrapped project key, for root key rotation. */
+struct cf_key_update {
+    const char *project_id;
+    const uint8_t *wrapped_key;
+    size_t wrapped_key_len;
+};
+
+struct cf_store;
+
+struct cf_store_ops {
+    const char *name; /* "sqlite" */
+    void (*close)(struct cf_store *st);
+    /* Cheap liveness probe for /api/status. */
+    enum cf_rc (*ping)(struct cf_store *st, struct cf_err *err);
+
+    /* Server-wide values (admin token hash, root key check). *value is malloc'd. */
+    enum cf_rc (*meta_get)(struct cf_store *st, const char *name, uint8_t **value, size_t *len,
+                           struct cf_err *err);
+    /* Inserts or replaces. */
+    enum cf_rc (*meta_put)(struct cf_store *st, const char *name, const uint8_t *value, size_t len,
+                           struct cf_err *err);
+    /* Inserts only if absent: CF_EEXIST otherwise (first-start races). */
+    enum cf_rc (*meta_insert)(struct cf_store *st, const char *name, const uint8_t *value,
+                              size_t len, struct cf_err *err);
+    /* Replaces every project's wrapped key and the root key check in one transaction. */
+    enum cf_rc (*rewrap_keys)(struct cf_store *st, const struct cf_key_update *updates, size_t n,
+                              const uint8_t *root_check, size_t root_check_len, struct cf_err *err);
+
+    /* Creates the project, its environments (with their root folders "/") in one transaction. */
+    enum cf_rc (*project_create)(struct cf_store *st, const struct cf_project *project,
+                                 const struct cf_env *envs, size_t n_envs, struct cf_err *err);
+    /* Finds by id, or by slug when id_or_slug is not a UUID. */
+    enum cf_rc (*project_get)(struct cf_store *st, const char *id_or_slug, struct cf_project *out,
+                              struct cf_err *err);
+    enum cf_rc (*project_list)(struct cf_store *st, struct cf_project_list *out, struct cf_err *err);
+    /* Deletes the project and everything in it. */
+    enum cf_rc (*project_delete)(struct cf_store *st, const char *project_id, struct cf_err *err);
+
+    /* Creates the environment and its root folder; position is appended when env->position <= 0. */
+    enum cf_rc (*env_create)(struct cf_store *st, const struct cf_env *env, struct cf_err *err);
+    enum cf_rc (*env_list)(struct cf_store *st, const char *project_id, struct cf_env_list *out,
+                           struct cf_err *err);
+    /* Finds by id, or by slug when id_or_slug is not a UUID. */
+    enum cf_rc (*env_get)(struct cf_store *st, const char *project_id, const char *id_or_slug,
+                          struct cf_env *out, struct cf_err *err);
+    /* Sets slug and name of env->id, and moves it to env->position (1..n; others renumbered densely). */
+    enum cf_rc (*env_update)(struct cf_store *st, const struct cf_env *env, struct cf_err *err);
+    /* Deletes the environment with its folders and secrets; positions renumbered. */
+    enum cf_rc (*env_delete)(struct cf_store *st, const char *env_id, struct cf_err *err);
+
+    /* Creates a folder; its parent (folder->parent_id) must exist. CF_EEXIST on a duplicate path. */
+    enum cf_rc (*folder_create)(struct cf_store *st, const struct cf_folder *folder,
+                                struct cf_err *err);
+    enum cf_rc (*folder_get)(struct cf_store *st, const char *env_id, const char *path,
+                             struct cf_folder *out, struct cf_err *err);
+    /* Direct children of path (all descendants when recursive), ordered by path. */
+    enum cf_rc (*folder_list)(struct cf_store *st, const char *env_id, const char *path,
+                              bool recursive, struct cf_folder_list *out, struct cf_err *err);
+    /* Deletes the folder, its descendants and their secrets and imports. */
+    enum cf_rc (*folder_delete)(struct cf_store *st, const char *folder_id, struct cf_err *err);
+
+    /* Applies every write or none. */
+    enum cf_rc (*secret_write)(struct cf_store *st, const struct cf_secret_write *writes, size_t n,
+                               struct cf_err *err);
+    /* Current version of each secret in the folder at path (and its descendant folders when recursive),
+     * ordered by path then key. */
+    enum cf_rc (*secret_list)(struct cf_store *st, const char *env_id, const char *path,
+                              bool recursive, struct cf_secret_list *out, struct cf_err *err);
+    /* A secret by folder and key: its current version, or the given version when version > 0. */
+    enum cf_rc (*secret_get)(struct cf_store *st, const char *folder_id, const char *key,
+                             int64_t version, struct cf_secret *out, struct cf_err *err);
+    /* A secret by id: its current version, or the given version when version > 0. */
+    enum cf_rc (*secret_get_by_id)(struct cf_store *st, const char *secret_id, int64_t version,
+                                   struct cf_secret *out, struct cf_err *err);
+    /* Every version of a secret, newest first. */
+    enum cf_rc (*secret_history)(struct cf_store *st, const char *secret_id,
+                                 struct cf_secret_list *out, struct cf_err *err);
+
+    /* Adds an import at the end of the folder's list (import->position is ignored). CF_EEXIST when the folder
+     * already imports that environment and path. */
+    enum cf_rc (*import_create)(struct cf_store *st, const struct cf_import *import,
+                                struct cf_err *err);
+    enum cf_rc (*import_list)(struct cf_store *st, const char *folder_id, struct cf_import_list *out,
+                              struct cf_err *err);
+    enum cf_rc (*import_get)(struct cf_store *st, const char *import_id, struct cf_import *out,
+                             struct cf_err *err);
+    enum cf_rc (*import_delete)(struct cf_store *st, const char *import_id, struct cf_err *err);
+
+    /* CF_EEXIST on a duplicate slug within the project. */
+    enum cf_rc (*tag_create)(struct cf_store *st, const struct cf_tag *tag, struct cf_err *err);
+    /* Finds by id, or by slug when id_or_slug is not a UUID. */
+    enum cf_rc (*tag_get)(struct cf_store *st, const char *project_id, const char *id_or_slug,
+                          struct cf_tag *out, struct cf_err *err);
+    enum cf_rc (*tag_list)(struct cf_store *st, const char *project_id, struct cf_tag_list *out,
+                           struct cf_err *err);
+};
+
+struct cf_store {
+    const struct cf_store_ops *ops;
+};
+
+struct cf_store_config {
+    const char *dsn;       /* a SQLite file path ("sqlite:" prefix optional), or postgres://... */
+    int busy_timeout_ms;   /* how long a writer waits for the database lock; 0: 5000 */
+};
+
+/* Opens the backend named by config->dsn, applying pending migrations. *out is released with
+ * st->ops->close(st). A postgres:// DSN fails with CF_EINVAL naming the missing backend until it exists. */
+enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store **out,
+                         struct cf_err *err);
+
+/* Release functions: free heap members and zero the struct; safe on zeroed structs. */
+void cf_project_release(struct cf_project *p);
+void cf_secret_release(struct cf_secret *s);
+void cf_project_list_release(struct cf_project_list *l);
+void cf_env_list_release(struct cf_env_list *l);
+void cf_folder_list_release(struct cf_folder_list *l);
+void cf_secret_list_release(struct cf_secret_list *l);
+void cf_import_list_release(struct cf_import_list *l);
+void cf_tag_list_release(struct cf_tag_list *l);
+
+/* Deep copy of src into dst (heap members duplicated); CF_ENOMEM on failure (dst zeroed). */
+enum cf_rc cf_secret_copy(struct cf_secret *dst, const struct cf_secret *src);
+
+#endif

@@ -1,0 +1,18 @@
+/* Small string helpers: bounded copies, UTF-8 validation. */
+#ifndef CF_UTIL_STR_H
+#define CF_UTIL_STR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Copies src into dst (size bytes, always NUL-terminated). Returns false when src was truncated. */
+bool cf_strlcpy(char *dst, const char *src, size_t size);
+
+/* True when the n bytes at s are well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF) and
+ * contain no NUL byte. */
+bool cf_utf8_valid(const char *s, size_t n);
+
+/* Parses a whole decimal integer in [min, max]; false on anything else (sign, junk, overflow). */
+bool cf_parse_int64(const char *text, long long min, long long max, long long *out);
+
+#endif

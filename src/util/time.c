@@ -1,0 +1,158 @@
+/* Clock, RFC 3339 and duration helpers (see time.h). Parsing is strict and locale-independent. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/time.h"
+#include "util/banned.h"
+
+int64_t cf_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t cf_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+char *cf_time_format(int64_t unix_ms, char out[CF_TIME_RFC3339_LEN])
+{
+    int64_t secs = unix_ms / 1000;
+    int ms = (int)(unix_ms % 1000);
+    if (ms < 0) {
+        ms += 1000;
+        secs -= 1;
+    }
+    time_t t = (time_t)secs;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    snprintf(out, CF_TIME_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    return out;
+}
+
+static bool digits(const char *p, int n, int *value)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        v = v * 10 + (p[i] - '0');
+    }
+    *value = v;
+    return true;
+}
+
+static bool leap(int y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+enum cf_rc cf_time_parse(const char *text, int64_t *unix_ms, struct cf_err *err)
+{
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int year, month, day, hour, minute, second, ms = 0;
+    const char *p = text;
+
+    if (!text || strlen(text) < 20 || !digits(p, 4, &year) || p[4] != '-' ||
+        !digits(p + 5, 2, &month) || p[7] != '-' || !digits(p + 8, 2, &day) ||
+        (p[10] != 'T' && p[10] != 't' && p[10] != ' ') || !digits(p + 11, 2, &hour) ||
+        p[13] != ':' || !digits(p + 14, 2, &minute) || p[16] != ':' || !digits(p + 17, 2, &second))
+        goto bad;
+    if (year < 1970 || month < 1 || month > 12 || day < 1 ||
+        day > mdays[month - 1] + (month == 2 && leap(year)) || hour > 23 || minute > 59 ||
+        second > 60)
+        goto bad;
+    if (second == 60)
+        second = 59; /* a leap second is clamped, as POSIX time cannot represent it */
+    p += 19;
+    if (*p == '.') {
+        int n = 0;
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            if (n < 3)
+                ms = ms * 10 + (*p - '0');
+            n++;
+            p++;
+        }
+        if (n == 0 || n > 9)
+            goto bad;
+        for (; n < 3; n++)
+            ms *= 10;
+    }
+    int offset_min = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (!digits(p + 1, 2, &oh) || p[3] != ':' || !digits(p + 4, 2, &om) || oh > 23 || om > 59)
+            goto bad;
+        offset_min = (oh * 60 + om) * (*p == '-' ? -1 : 1);
+        p += 6;
+    } else {
+        goto bad;
+    }
+    if (*p != '\0')
+        goto bad;
+
+    int64_t days = days_from_civil(year, (unsigned)month, (unsigned)day);
+    int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - (int64_t)offset_min * 60;
+    *unix_ms = secs * 1000 + ms;
+    return CF_OK;
+bad:
+    return cf_err_set(err, CF_EINVAL,
+                      "invalid timestamp: expected RFC 3339 such as 2026-12-31T22:59:59Z");
+}
+
+enum cf_rc cf_duration_parse(const char *text, int64_t *seconds, struct cf_err *err)
+{
+    const int64_t limit = 100LL * 366 * 86400;
+    int64_t value = 0;
+    const char *p = text;
+
+    if (!text || !*text)
+        goto bad;
+    while (*p >= '0' && *p <= '9') {
+        value = value * 10 + (*p - '0');
+        if (value > limit)
+            goto bad;
+        p++;
+    }
+    if (p == text)
+        goto bad;
+    int64_t unit = 1;
+    switch (*p) {
+    case '\0': break;
+    case 's': unit = 1; p++; break;
+    case 'm': unit = 60; p++; break;
+    case 'h': unit = 3600; p++; break;
+    case 'd': unit = 86400; p++; break;
+    case 'w': unit = 7 * 86400; p++; break;
+    default: goto bad;
+    }
+    if (*p != '\0' || value == 0 || value > limit / unit)
+        goto bad;
+    *seconds = value * unit;
+    return CF_OK;
+bad:
+    return cf_err_set(err, CF_EINVAL,
+                      "invalid duration: expected a positive number with a unit s, m, h, d or w "
+                      "(e.g. 90s, 15m, 12h, 30d), at most 100 years");
+}
