@@ -1,10 +1,156 @@
-/* Placeholder: replaced by the real command. */
+/* `coffer operator ...`: offline maintenance of a data directory (the server must be stopped; the data-dir
+ * lock enforces it).
+ *
+ * rotate-root-key: generates a new root key and rewraps every project's data key with it. Values are not
+ * touched (they are sealed by the project keys). Crash-safe order: the new key is first written to
+ * root.key.new, then the store is rewrapped in one transaction, then root.key.new replaces root.key. A crash
+ * between the last two steps is finished at the next start (see cli/boot.c). */
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli/boot.h"
 #include "cli/commands.h"
+#include "util/banned.h"
+
+static const char usage_text[] =
+    "usage: coffer operator rotate-root-key [--data-dir DIR] [--db PATH]\n"
+    "\n"
+    "Offline maintenance (stop the server first).\n"
+    "\n"
+    "  rotate-root-key   generate a new root key and rewrap every project key with it.\n"
+    "                    With DIR/root.key the file is replaced; with COFFER_ROOT_KEY set, the new\n"
+    "                    key is printed on stdout (set COFFER_ROOT_KEY to it before the next start).\n"
+    "  --data-dir DIR    data directory (COFFER_DATA_DIR, default ./coffer-data)\n"
+    "  --db PATH         SQLite database (COFFER_DB, default DIR/coffer.db)\n";
+
+static int rotate_root_key(const struct cf_boot_opts *opts)
+{
+    struct cf_boot boot;
+    struct cf_err err;
+    struct cf_project_list projects = {0};
+    struct cf_key_update *updates = NULL;
+    struct cf_keyring *next = NULL;
+    uint8_t key[CF_ROOT_KEY_BYTES];
+    uint8_t *check = NULL;
+    size_t check_len = 0;
+    char path[4096], new_path[4096];
+    int status = 1;
+
+    cf_err_clear(&err);
+    cf_keyring_generate_root(key);
+    if (cf_boot_open(opts, &boot, &err) != CF_OK) {
+        fprintf(stderr, "coffer operator: %s\n", err.msg);
+        sodium_memzero(key, sizeof(key));
+        return 1;
+    }
+    struct cf_store *st = boot.store;
+    if (cf_keyring_from_bytes(key, &next, &err) != CF_OK ||
+        cf_keyring_make_check(next, &check, &check_len, &err) != CF_OK ||
+        st->ops->project_list(st, &projects, &err) != CF_OK)
+        goto out;
+    updates = calloc(projects.n ? projects.n : 1, sizeof(*updates));
+    if (!updates) {
+        cf_err_set(&err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < projects.n; i++) {
+        uint8_t *wrapped = NULL;
+        size_t wrapped_len = 0;
+        if (cf_keyring_rewrap(boot.keyring, next, projects.items[i].id,
+                              projects.items[i].wrapped_key, projects.items[i].wrapped_key_len,
+                              &wrapped, &wrapped_len, &err) != CF_OK)
+            goto out;
+        updates[i].project_id = projects.items[i].id;
+        updates[i].wrapped_key = wrapped;
+        updates[i].wrapped_key_len = wrapped_len;
+    }
+    if (!opts->root_key_b64 &&
+        cf_keyring_write_root_file(opts->data_dir, CF_ROOT_KEY_FILE ".new", key, &err) != CF_OK)
+        goto out;
+    if (opts->root_key_b64) {
+        /* Printed before the commit: once the store is rewrapped, this is the only copy of the key. */
+        char text[sodium_base64_ENCODED_LEN(CF_ROOT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+        sodium_bin2base64(text, sizeof(text), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
+        printf("%s\n", text);
+        fflush(stdout);
+        sodium_memzero(text, sizeof(text));
+    }
+    if (st->ops->rewrap_keys(st, updates, projects.n, check, check_len, &err) != CF_OK)
+        goto out;
+    if (opts->root_key_b64) {
+        fprintf(stderr, "coffer operator: rewrapped %zu project key(s); set COFFER_ROOT_KEY to the "
+                        "key printed above before the next start\n",
+                projects.n);
+    } else {
+        snprintf(path, sizeof(path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
+        snprintf(new_path, sizeof(new_path), "%s/%s.new", opts->data_dir, CF_ROOT_KEY_FILE);
+        if (rename(new_path, path) != 0) {
+            cf_err_set(&err, CF_EIO,
+                       "the store was rewrapped but '%s' could not replace '%s'; the next start "
+                       "finishes the rotation",
+                       new_path, path);
+            goto out;
+        }
+        fprintf(stderr, "coffer operator: rewrapped %zu project key(s); %s replaced\n", projects.n,
+                path);
+    }
+    status = 0;
+out:
+    if (status != 0)
+        fprintf(stderr, "coffer operator: %s\n", err.msg);
+    for (size_t i = 0; updates && i < projects.n; i++)
+        free((void *)updates[i].wrapped_key);
+    free(updates);
+    free(check);
+    cf_project_list_release(&projects);
+    cf_keyring_free(next);
+    sodium_memzero(key, sizeof(key));
+    cf_boot_close(&boot);
+    return status;
+}
+
 int cf_cmd_operator(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "coffer: 'operator' is not implemented yet\n");
-    return 1;
+    enum { OPT_DATA_DIR = 1, OPT_DB, OPT_HELP };
+    static const struct option options[] = {
+        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+        {"db", required_argument, NULL, OPT_DB},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data_dir = NULL, *db = NULL;
+    int opt;
+
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (argc < 2 || strcmp(argv[1], "rotate-root-key") != 0) {
+        fprintf(stderr, "coffer operator: unknown or missing subcommand\n%s", usage_text);
+        return 2;
+    }
+    optind = 1;
+    while ((opt = getopt_long(argc - 1, argv + 1, "", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_DATA_DIR: data_dir = optarg; break;
+        case OPT_DB: db = optarg; break;
+        case OPT_HELP: fputs(usage_text, stdout); return 0;
+        default: fputs(usage_text, stderr); return 2;
+        }
+    }
+    if (optind < argc - 1) {
+        fprintf(stderr, "coffer operator: unexpected argument '%s'\n", argv[optind + 1]);
+        return 2;
+    }
+    struct cf_boot_opts opts = {
+        .data_dir = cf_boot_setting(data_dir, "COFFER_DATA_DIR", "./coffer-data"),
+        .db = cf_boot_setting(db, "COFFER_DB", NULL),
+        .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
+        .create_root_key = false,
+    };
+    return rotate_root_key(&opts);
 }

@@ -1,10 +1,248 @@
-/* Placeholder: replaced by the real command. */
+/* `coffer server`: opens the data directory, bootstraps the admin token on first start, serves the API until
+ * SIGTERM or SIGINT, then drains in-flight requests and closes the store cleanly. */
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "api/server.h"
+#include "cli/boot.h"
 #include "cli/commands.h"
+#include "crypto/token.h"
+#include "util/jsonmem.h"
+#include "util/log.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+#define META_ADMIN_HASH "admin_token_hash"
+#define BOOTSTRAP_MIN 16
+#define DRAIN_MS 10000
+
+static const char usage_text[] =
+    "usage: coffer server [options]\n"
+    "\n"
+    "Runs the Coffer server. Every option has an environment variable twin.\n"
+    "\n"
+    "  --addr HOST:PORT     listen address (COFFER_ADDR, default 127.0.0.1:8080; port 0 picks one)\n"
+    "  --data-dir DIR       data directory (COFFER_DATA_DIR, default ./coffer-data)\n"
+    "  --db PATH            SQLite database (COFFER_DB, default DIR/coffer.db)\n"
+    "  --tls-cert FILE      PEM certificate chain (COFFER_TLS_CERT)\n"
+    "  --tls-key FILE       PEM private key (COFFER_TLS_KEY)\n"
+    "  --allow-plain-http   serve plain HTTP on a non-loopback address (behind a TLS proxy)\n"
+    "  --max-body BYTES     request body limit (COFFER_MAX_BODY, default 1048576)\n"
+    "  --threads N          worker threads (COFFER_THREADS, default: number of cores)\n"
+    "  --log-level LEVEL    debug, info, warn, error (COFFER_LOG_LEVEL, default info)\n"
+    "\n"
+    "COFFER_ROOT_KEY        base64 of 32 bytes; default: DIR/root.key, created on first start\n"
+    "COFFER_BOOTSTRAP_TOKEN on first start, becomes the admin token (at least 16 characters)\n"
+    "                       instead of a generated one\n";
+
+/* Makes sure the store holds an admin token hash. On first start it comes from COFFER_BOOTSTRAP_TOKEN or is
+ * generated and printed once. */
+static enum cf_rc bootstrap_admin(struct cf_store *st, uint8_t hash[CF_TOKEN_HASH_BYTES],
+                                  struct cf_err *err)
+{
+    uint8_t *stored = NULL;
+    size_t stored_len = 0;
+    char token[CF_TOKEN_MAX];
+    const char *bootstrap = getenv("COFFER_BOOTSTRAP_TOKEN");
+    enum cf_rc rc;
+
+    rc = st->ops->meta_get(st, META_ADMIN_HASH, &stored, &stored_len, err);
+    if (rc == CF_OK) {
+        if (stored_len != CF_TOKEN_HASH_BYTES) {
+            free(stored);
+            return cf_err_set(err, CF_ESTORE, "the stored admin token hash is corrupt");
+        }
+        memcpy(hash, stored, CF_TOKEN_HASH_BYTES);
+        free(stored);
+        if (bootstrap && *bootstrap) {
+            uint8_t given[CF_TOKEN_HASH_BYTES];
+            cf_token_hash(bootstrap, strlen(bootstrap), given);
+            if (!cf_token_hash_equal(given, hash))
+                cf_log_warn("COFFER_BOOTSTRAP_TOKEN ignored: this store already has an admin "
+                            "token");
+        }
+        return CF_OK;
+    }
+    if (rc != CF_ENOTFOUND)
+        return rc;
+
+    bool generated = !(bootstrap && *bootstrap);
+    if (!generated) {
+        if (strlen(bootstrap) < BOOTSTRAP_MIN)
+            return cf_err_set(err, CF_EINVAL,
+                              "COFFER_BOOTSTRAP_TOKEN must be at least %d characters",
+                              BOOTSTRAP_MIN);
+        cf_token_hash(bootstrap, strlen(bootstrap), hash);
+    } else {
+        cf_token_new("cfadm_", token, sizeof(token));
+        cf_token_hash(token, strlen(token), hash);
+    }
+    rc = st->ops->meta_insert(st, META_ADMIN_HASH, hash, CF_TOKEN_HASH_BYTES, err);
+    if (rc == CF_EEXIST) {
+        sodium_memzero(token, sizeof(token));
+        return bootstrap_admin(st, hash, err); /* another process won the race */
+    }
+    if (rc == CF_OK) {
+        if (generated) {
+            printf("admin token: %s\n", token);
+            printf("(shown once; only its hash is stored. Use it as COFFER_TOKEN.)\n");
+            fflush(stdout);
+        } else {
+            cf_log_info("admin token set from COFFER_BOOTSTRAP_TOKEN");
+        }
+    }
+    sodium_memzero(token, sizeof(token));
+    return rc;
+}
+
+static void harden_process(void)
+{
+    /* No core dumps: they would hold keys and plaintext values. */
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int cf_cmd_server(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "coffer: 'server' is not implemented yet\n");
-    return 1;
+    enum { OPT_ADDR = 1, OPT_DATA_DIR, OPT_DB, OPT_TLS_CERT, OPT_TLS_KEY, OPT_PLAIN, OPT_MAX_BODY,
+           OPT_THREADS, OPT_LOG_LEVEL, OPT_HELP };
+    static const struct option options[] = {
+        {"addr", required_argument, NULL, OPT_ADDR},
+        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+        {"db", required_argument, NULL, OPT_DB},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"allow-plain-http", no_argument, NULL, OPT_PLAIN},
+        {"max-body", required_argument, NULL, OPT_MAX_BODY},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    const char *addr = NULL, *data_dir = NULL, *db = NULL, *tls_cert = NULL, *tls_key = NULL;
+    const char *max_body = NULL, *threads = NULL, *log_level = NULL;
+    bool plain = false;
+    int opt;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_ADDR: addr = optarg; break;
+        case OPT_DATA_DIR: data_dir = optarg; break;
+        case OPT_DB: db = optarg; break;
+        case OPT_TLS_CERT: tls_cert = optarg; break;
+        case OPT_TLS_KEY: tls_key = optarg; break;
+        case OPT_PLAIN: plain = true; break;
+        case OPT_MAX_BODY: max_body = optarg; break;
+        case OPT_THREADS: threads = optarg; break;
+        case OPT_LOG_LEVEL: log_level = optarg; break;
+        case OPT_HELP: fputs(usage_text, stdout); return 0;
+        default: fputs(usage_text, stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "coffer server: unexpected argument '%s'\n%s", argv[optind], usage_text);
+        return 2;
+    }
+
+    struct cf_server_config config = {0};
+    config.addr = cf_boot_setting(addr, "COFFER_ADDR", "127.0.0.1:8080");
+    config.tls_cert_path = cf_boot_setting(tls_cert, "COFFER_TLS_CERT", NULL);
+    config.tls_key_path = cf_boot_setting(tls_key, "COFFER_TLS_KEY", NULL);
+    config.allow_plain_http = plain;
+    config.store_name = "sqlite";
+    long long n;
+    const char *v = cf_boot_setting(max_body, "COFFER_MAX_BODY", NULL);
+    if (v) {
+        if (!cf_parse_int64(v, 1024, 64LL * 1024 * 1024, &n)) {
+            fprintf(stderr, "coffer server: --max-body must be 1024..67108864 bytes\n");
+            return 2;
+        }
+        config.max_body = (size_t)n;
+    }
+    v = cf_boot_setting(threads, "COFFER_THREADS", NULL);
+    if (v) {
+        if (!cf_parse_int64(v, 1, 256, &n)) {
+            fprintf(stderr, "coffer server: --threads must be 1..256\n");
+            return 2;
+        }
+        config.threads = (unsigned)n;
+    }
+    v = cf_boot_setting(log_level, "COFFER_LOG_LEVEL", "info");
+    if (!cf_log_set_level(v)) {
+        fprintf(stderr, "coffer server: --log-level must be debug, info, warn or error\n");
+        return 2;
+    }
+
+    harden_process();
+    cf_json_use_wiping_allocator();
+
+    struct cf_boot_opts boot_opts = {
+        .data_dir = cf_boot_setting(data_dir, "COFFER_DATA_DIR", "./coffer-data"),
+        .db = cf_boot_setting(db, "COFFER_DB", NULL),
+        .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
+        .create_root_key = true,
+    };
+    struct cf_boot boot;
+    struct cf_server *server = NULL;
+    struct cf_err err;
+    uint8_t admin_hash[CF_TOKEN_HASH_BYTES];
+    int status = 1;
+    int64_t started = cf_mono_us();
+
+    cf_err_clear(&err);
+    if (cf_boot_open(&boot_opts, &boot, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        return 1;
+    }
+    if (bootstrap_admin(boot.store, admin_hash, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+
+    /* Block the shutdown signals before libmicrohttpd starts its threads, so that only sigwait() below
+     * receives them; a peer closing a socket must not kill the process. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct cf_core core = {.store = boot.store, .keyring = boot.keyring};
+    if (cf_server_start(&config, &core, admin_hash, &server, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+    char host[256];
+    cf_strlcpy(host, config.addr, sizeof(host));
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    cf_log_info("listening on %s://%s:%u (store %s, data dir %s, started in %.1f ms)",
+                config.tls_cert_path ? "https" : "http", host, cf_server_port(server),
+                boot.db_path, boot_opts.data_dir, (double)(cf_mono_us() - started) / 1000.0);
+
+    int sig = 0;
+    sigwait(&signals, &sig);
+    cf_log_info("received %s: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    cf_server_stop(server, DRAIN_MS);
+    server = NULL;
+    status = 0;
+out:
+    sodium_memzero(admin_hash, sizeof(admin_hash));
+    cf_boot_close(&boot);
+    if (status == 0)
+        cf_log_info("stopped");
+    return status;
 }

@@ -65,6 +65,7 @@ struct cf_folder {
 struct cf_secret {
     char id[CF_UUID_LEN]; /* stable across versions */
     char folder_id[CF_UUID_LEN];
+    char project_id[CF_UUID_LEN]; /* filled on reads */
     char env_id[CF_UUID_LEN];   /* filled on reads */
     char path[CF_PATH_MAX + 1]; /* the folder's path, filled on reads */
     char key[CF_KEY_MAX + 1];   /* the key this version has (a rename makes a new version) */

@@ -53,6 +53,7 @@ const char *cf_rc_str(enum cf_rc rc)
     case CF_EINVAL: return "invalid request";
     case CF_EVALIDATION: return "validation failed";
     case CF_ENOTFOUND: return "not found";
+    case CF_EMETHOD: return "method not allowed";
     case CF_EEXIST: return "already exists";
     case CF_ECONFLICT: return "conflict";
     case CF_EUNAUTH: return "unauthorized";

@@ -11,6 +11,7 @@ enum cf_rc {
     CF_EINVAL,      /* malformed request or argument (HTTP 400) */
     CF_EVALIDATION, /* a field failed validation (HTTP 422), err->field names it */
     CF_ENOTFOUND,   /* no such project/environment/folder/secret (HTTP 404) */
+    CF_EMETHOD,     /* the resource exists but not with this method (HTTP 405) */
     CF_EEXIST,      /* already exists (HTTP 400, as Infisical answers duplicates) */
     CF_ECONFLICT,   /* concurrent modification; the caller may retry (HTTP 409) */
     CF_EUNAUTH,     /* missing or invalid credential (HTTP 401) */

@@ -1,0 +1,87 @@
+/* The contract between Coffer's HTTP server (server.c, router.c) and its resource handlers (one file per
+ * resource in src/api/). A handler reads the request through the accessors below, calls core, and either fills
+ * *out with the JSON body of a 200 response or returns an error code with err filled; exactly one function
+ * (cf_api_render_error) turns errors into HTTP statuses and bodies. Handlers never see libmicrohttpd. */
+#ifndef CF_API_HTTP_H
+#define CF_API_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/core.h"
+#include "util/err.h"
+#include "util/id.h"
+
+#define CF_ROUTE_MAX_PARAMS 4
+
+struct cf_req; /* one HTTP request, owned by the server */
+
+/* A handler: on CF_OK, *out (a new reference) is the 200 body. Otherwise err says what went wrong. */
+typedef enum cf_rc (*cf_handler_fn)(struct cf_req *req, json_t **out, struct cf_err *err);
+
+struct cf_route {
+    const char *method;  /* "GET", "POST", "PATCH", "DELETE" */
+    const char *pattern; /* "/api/v3/secrets/raw/:name": ':' segments capture one path segment */
+    cf_handler_fn handler;
+    bool public;         /* true: no Authorization needed (status, logins) */
+    const void *data;    /* per-route constant for handlers shared by several routes */
+};
+
+/* Route tables, one per resource file. Each ends with a {NULL} entry. */
+extern const struct cf_route cf_routes_status[];
+extern const struct cf_route cf_routes_projects[];
+extern const struct cf_route cf_routes_environments[];
+extern const struct cf_route cf_routes_folders[];
+extern const struct cf_route cf_routes_secrets[];
+extern const struct cf_route cf_routes_imports[];
+extern const struct cf_route cf_routes_tags[];
+
+/* The core context shared by every request (thread-safe). */
+struct cf_core *cf_req_core(struct cf_req *req);
+
+/* The authenticated caller (NULL on public routes). */
+const struct cf_principal *cf_req_principal(struct cf_req *req);
+
+/* The request id (also in X-Request-Id and the log line). */
+const char *cf_req_id(struct cf_req *req);
+
+/* The matched route's data pointer. */
+const void *cf_req_route_data(struct cf_req *req);
+
+/* A captured path parameter by name (":name" in the pattern), percent-decoded; NULL when absent. */
+const char *cf_req_param(struct cf_req *req, const char *name);
+
+/* A query parameter's value (percent-decoded), NULL when absent. CF_EINVAL when it is not valid UTF-8. */
+enum cf_rc cf_req_query(struct cf_req *req, const char *name, const char **value, struct cf_err *err);
+
+/* The request body parsed as a JSON object (borrowed; NULL and CF_OK when the body is empty and !required).
+ * CF_EINVAL naming the problem for malformed JSON, invalid UTF-8 or a non-object. */
+enum cf_rc cf_req_json(struct cf_req *req, bool required, json_t **body, struct cf_err *err);
+
+/* Field and parameter helpers for handlers. Each reads an optional or required field of a JSON object or a
+ * query parameter, checks its type, and on failure fills err naming the field (CF_EVALIDATION for missing,
+ * CF_EINVAL for a wrong type). *value is borrowed from the object/request. */
+enum cf_rc cf_json_string(json_t *obj, const char *field, bool required, const char **value,
+                          struct cf_err *err);
+enum cf_rc cf_json_bool(json_t *obj, const char *field, bool *value, bool *present,
+                        struct cf_err *err);
+enum cf_rc cf_json_int(json_t *obj, const char *field, long long min, long long max,
+                       long long *value, bool *present, struct cf_err *err);
+/* Boolean query parameter: only "true" or "false" (else CF_EVALIDATION); def when absent. */
+enum cf_rc cf_req_query_bool(struct cf_req *req, const char *name, bool def, bool *value,
+                             struct cf_err *err);
+/* First present of several alias fields (body first, then query): e.g. workspaceId/projectId. */
+enum cf_rc cf_req_field(struct cf_req *req, json_t *body, const char *const *names, bool required,
+                        const char **value, struct cf_err *err);
+
+/* Formats an RFC 3339 time as a new JSON string (or JSON null for 0). */
+json_t *cf_json_time(int64_t unix_ms);
+
+/* Renders err as Coffer's error body {reqId, statusCode, error, message[, details]}; returns the status. The
+ * body comes from json_dumps: free it with cf_json_free_text (util/jsonmem.h). This is the only place that maps enum cf_rc to HTTP. */
+int cf_api_render_error(const char *reqid, const struct cf_err *err, char **body, size_t *len);
+
+#endif

@@ -1,0 +1,46 @@
+/* Definitions shared by the files of the HTTP layer (server.c, request.c, router.c, authn.c) and nothing
+ * else: the request object, the router and authentication. Handlers use http.h only. */
+#ifndef CF_API_INTERNAL_H
+#define CF_API_INTERNAL_H
+
+#include <microhttpd.h>
+
+#include "api/http.h"
+#include "api/server.h"
+#include "util/buf.h"
+
+struct cf_req {
+    struct cf_server *server;
+    struct cf_core *core;
+    struct MHD_Connection *conn;
+    char reqid[CF_REQID_LEN];
+    char method[8];
+    char path[512]; /* for the log line; truncated */
+    int64_t start_us;
+    struct cf_buf body; /* may hold secret values: released with a wipe */
+    bool body_too_large;
+    json_t *json;
+    bool json_parsed;
+    const struct cf_route *route;
+    size_t n_params;
+    const char *param_names[CF_ROUTE_MAX_PARAMS];
+    char *param_values[CF_ROUTE_MAX_PARAMS];
+    struct cf_principal principal;
+    bool authenticated;
+    int status;
+    bool responded;
+};
+
+enum cf_route_match { CF_ROUTE_FOUND, CF_ROUTE_NO_PATH, CF_ROUTE_NO_METHOD };
+
+/* Finds the route for method + path and captures its parameters into req. */
+enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path);
+
+/* Resolves an Authorization header value (may be NULL) to a principal. CF_EUNAUTH naming the cause. */
+enum cf_rc cf_authn(const uint8_t admin_hash[CF_TOKEN_HASH_BYTES], const char *authorization,
+                    struct cf_principal *out, struct cf_err *err);
+
+/* Releases what a request holds (wiping its body); the struct itself is freed by the caller. */
+void cf_req_release(struct cf_req *req);
+
+#endif

@@ -1,0 +1,257 @@
+/* Request accessors and field helpers for handlers, and the rendering of errors (see http.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+struct cf_core *cf_req_core(struct cf_req *req)
+{
+    return req->core;
+}
+
+const struct cf_principal *cf_req_principal(struct cf_req *req)
+{
+    return req->authenticated ? &req->principal : NULL;
+}
+
+const char *cf_req_id(struct cf_req *req)
+{
+    return req->reqid;
+}
+
+const void *cf_req_route_data(struct cf_req *req)
+{
+    return req->route ? req->route->data : NULL;
+}
+
+const char *cf_req_param(struct cf_req *req, const char *name)
+{
+    size_t len = strlen(name);
+    for (size_t i = 0; i < req->n_params; i++) {
+        /* param_names point into the route pattern and end at the next '/' or the pattern's end. */
+        const char *p = req->param_names[i];
+        if (strncmp(p, name, len) == 0 && (p[len] == '\0' || p[len] == '/'))
+            return req->param_values[i];
+    }
+    return NULL;
+}
+
+void cf_req_release(struct cf_req *req)
+{
+    cf_buf_release_wipe(&req->body);
+    json_decref(req->json);
+    req->json = NULL;
+    for (size_t i = 0; i < req->n_params; i++)
+        free(req->param_values[i]);
+    req->n_params = 0;
+}
+
+enum cf_rc cf_req_query(struct cf_req *req, const char *name, const char **value, struct cf_err *err)
+{
+    const char *v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    *value = NULL;
+    if (v && !cf_utf8_valid(v, strlen(v)))
+        return cf_err_field(err, CF_EINVAL, name, "query parameter '%s' is not valid UTF-8", name);
+    *value = v;
+    return CF_OK;
+}
+
+enum cf_rc cf_req_query_bool(struct cf_req *req, const char *name, bool def, bool *value,
+                             struct cf_err *err)
+{
+    const char *v = NULL;
+    enum cf_rc rc = cf_req_query(req, name, &v, err);
+    if (rc != CF_OK)
+        return rc;
+    if (!v || !*v) {
+        *value = def;
+        return CF_OK;
+    }
+    if (strcmp(v, "true") == 0) {
+        *value = true;
+        return CF_OK;
+    }
+    if (strcmp(v, "false") == 0) {
+        *value = false;
+        return CF_OK;
+    }
+    return cf_err_field(err, CF_EVALIDATION, name, "%s: must be 'true' or 'false'", name);
+}
+
+enum cf_rc cf_req_json(struct cf_req *req, bool required, json_t **body, struct cf_err *err)
+{
+    *body = NULL;
+    if (!req->json_parsed) {
+        req->json_parsed = true;
+        if (req->body.len == 0) {
+            if (required)
+                return cf_err_set(err, CF_EINVAL, "the request body must be a JSON object");
+            return CF_OK;
+        }
+        if (!cf_utf8_valid(req->body.data, req->body.len))
+            return cf_err_set(err, CF_EINVAL, "the request body is not valid UTF-8 (or holds NUL)");
+        json_error_t jerr;
+        req->json = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
+        if (!req->json) {
+            /* jansson's own text may quote the body, which may hold secret values: never echo it. */
+            if (json_error_code(&jerr) == json_error_duplicate_key)
+                return cf_err_set(err, CF_EINVAL,
+                                  "malformed JSON body: duplicate field at line %d, column %d",
+                                  jerr.line, jerr.column);
+            return cf_err_set(err, CF_EINVAL, "malformed JSON body at line %d, column %d",
+                              jerr.line, jerr.column);
+        }
+        if (!json_is_object(req->json)) {
+            json_decref(req->json);
+            req->json = NULL;
+            return cf_err_set(err, CF_EINVAL, "the request body must be a JSON object");
+        }
+    } else if (!req->json && req->body.len > 0) {
+        return cf_err_set(err, CF_EINVAL, "malformed JSON body");
+    }
+    if (!req->json && required)
+        return cf_err_set(err, CF_EINVAL, "the request body must be a JSON object");
+    *body = req->json;
+    return CF_OK;
+}
+
+static const char *type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: return "an object";
+    case JSON_ARRAY: return "an array";
+    case JSON_STRING: return "a string";
+    case JSON_INTEGER: return "an integer";
+    case JSON_REAL: return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE: return "a boolean";
+    case JSON_NULL: return "null";
+    }
+    return "unknown";
+}
+
+enum cf_rc cf_json_string(json_t *obj, const char *field, bool required, const char **value,
+                          struct cf_err *err)
+{
+    json_t *v = obj ? json_object_get(obj, field) : NULL;
+    *value = NULL;
+    if (!v || json_is_null(v)) {
+        if (required)
+            return cf_err_field(err, CF_EVALIDATION, field, "%s: required", field);
+        return CF_OK;
+    }
+    if (!json_is_string(v))
+        return cf_err_field(err, CF_EINVAL, field, "%s: expected a string, got %s", field,
+                            type_name(v));
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return cf_err_field(err, CF_EINVAL, field, "%s: must not contain NUL characters", field);
+    *value = json_string_value(v);
+    return CF_OK;
+}
+
+enum cf_rc cf_json_bool(json_t *obj, const char *field, bool *value, bool *present,
+                        struct cf_err *err)
+{
+    json_t *v = obj ? json_object_get(obj, field) : NULL;
+    *present = false;
+    if (!v || json_is_null(v))
+        return CF_OK;
+    if (!json_is_boolean(v))
+        return cf_err_field(err, CF_EINVAL, field, "%s: expected a boolean, got %s", field,
+                            type_name(v));
+    *value = json_is_true(v);
+    *present = true;
+    return CF_OK;
+}
+
+enum cf_rc cf_json_int(json_t *obj, const char *field, long long min, long long max,
+                       long long *value, bool *present, struct cf_err *err)
+{
+    json_t *v = obj ? json_object_get(obj, field) : NULL;
+    *present = false;
+    if (!v || json_is_null(v))
+        return CF_OK;
+    if (!json_is_integer(v))
+        return cf_err_field(err, CF_EINVAL, field, "%s: expected an integer, got %s", field,
+                            type_name(v));
+    long long n = json_integer_value(v);
+    if (n < min || n > max)
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: must be between %lld and %lld", field,
+                            min, max);
+    *value = n;
+    *present = true;
+    return CF_OK;
+}
+
+enum cf_rc cf_req_field(struct cf_req *req, json_t *body, const char *const *names, bool required,
+                        const char **value, struct cf_err *err)
+{
+    enum cf_rc rc;
+    *value = NULL;
+    for (size_t i = 0; names[i]; i++) {
+        rc = cf_json_string(body, names[i], false, value, err);
+        if (rc != CF_OK || *value)
+            return rc;
+    }
+    for (size_t i = 0; names[i]; i++) {
+        rc = cf_req_query(req, names[i], value, err);
+        if (rc != CF_OK || *value)
+            return rc;
+    }
+    if (required)
+        return cf_err_field(err, CF_EVALIDATION, names[0], "%s: required", names[0]);
+    return CF_OK;
+}
+
+json_t *cf_json_time(int64_t unix_ms)
+{
+    char text[CF_TIME_RFC3339_LEN];
+    if (unix_ms == 0)
+        return json_null();
+    return json_string(cf_time_format(unix_ms, text));
+}
+
+int cf_api_render_error(const char *reqid, const struct cf_err *err, char **body, size_t *len)
+{
+    int status;
+    const char *name;
+    const char *message = err->msg[0] ? err->msg : cf_rc_str(err->rc);
+
+    switch (err->rc) {
+    case CF_EINVAL: status = 400; name = "BadRequest"; break;
+    case CF_EEXIST: status = 400; name = "BadRequest"; break;
+    case CF_EVALIDATION: status = 422; name = "ValidationFailure"; break;
+    case CF_EUNAUTH: status = 401; name = "Unauthorized"; break;
+    case CF_EFORBIDDEN: status = 403; name = "PermissionDenied"; break;
+    case CF_ENOTFOUND: status = 404; name = "NotFound"; break;
+    case CF_EMETHOD: status = 405; name = "MethodNotAllowed"; break;
+    case CF_ECONFLICT: status = 409; name = "Conflict"; break;
+    case CF_ETOOLARGE: status = 413; name = "PayloadTooLarge"; break;
+    case CF_ERATELIMIT: status = 429; name = "TooManyRequests"; break;
+    case CF_EUNAVAIL: status = 503; name = "ServiceUnavailable"; break;
+    case CF_OK:
+    case CF_ECRYPTO:
+    case CF_ESTORE:
+    case CF_ENOMEM:
+    case CF_EIO:
+    case CF_EINTERNAL:
+    default:
+        status = 500;
+        name = "InternalServerError";
+        break;
+    }
+    json_t *j = json_pack("{s:s, s:i, s:s, s:s}", "reqId", reqid, "statusCode", status, "error",
+                          name, "message", message);
+    if (j && err->rc == CF_EVALIDATION) {
+        json_t *detail = json_pack("{s:s, s:s}", "field", err->field, "message", message);
+        json_object_set_new(j, "details", json_pack("[o]", detail));
+    }
+    *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    *len = *body ? strlen(*body) : 0;
+    json_decref(j);
+    return status;
+}

@@ -1,0 +1,86 @@
+/* Maps method + path to a handler (see internal.h). Patterns are matched segment by segment; a segment
+ * starting with ':' captures one path segment. libmicrohttpd has already percent-decoded the path. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/internal.h"
+#include "util/banned.h"
+
+static const struct cf_route *const tables[] = {
+    cf_routes_status, cf_routes_projects, cf_routes_environments, cf_routes_folders,
+    cf_routes_secrets, cf_routes_imports, cf_routes_tags,
+};
+
+/* Returns the length of the segment at p (up to '/' or end). */
+static size_t segment_len(const char *p)
+{
+    const char *slash = strchr(p, '/');
+    return slash ? (size_t)(slash - p) : strlen(p);
+}
+
+/* Matches path against pattern; on success fills names/values (values point into path, with lengths). */
+static bool match(const char *pattern, const char *path, size_t *n, const char **names,
+                  const char **values, size_t *lens)
+{
+    *n = 0;
+    /* A trailing slash is tolerated: Infisical's agent calls login with one. */
+    size_t plen = strlen(path);
+    if (plen > 1 && path[plen - 1] == '/')
+        plen--;
+    const char *p = path, *end = path + plen, *q = pattern;
+    while (*q && p < end) {
+        if (*q != '/' || *p != '/')
+            return false;
+        q++;
+        p++;
+        size_t ql = segment_len(q);
+        size_t pl = segment_len(p);
+        if (p + pl > end)
+            pl = (size_t)(end - p);
+        if (*q == ':') {
+            if (pl == 0 || *n >= CF_ROUTE_MAX_PARAMS)
+                return false;
+            names[*n] = q + 1;
+            values[*n] = p;
+            lens[*n] = pl;
+            (*n)++;
+        } else if (ql != pl || memcmp(q, p, pl) != 0) {
+            return false;
+        }
+        q += ql;
+        p += pl;
+    }
+    return *q == '\0' && p == end;
+}
+
+enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path)
+{
+    bool path_known = false;
+    const char *names[CF_ROUTE_MAX_PARAMS], *values[CF_ROUTE_MAX_PARAMS];
+    size_t lens[CF_ROUTE_MAX_PARAMS], n = 0;
+
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        for (const struct cf_route *r = tables[t]; r->method; r++) {
+            if (!match(r->pattern, path, &n, names, values, lens))
+                continue;
+            path_known = true;
+            if (strcmp(r->method, method) != 0)
+                continue;
+            req->route = r;
+            req->n_params = 0;
+            for (size_t i = 0; i < n; i++) {
+                char *v = malloc(lens[i] + 1);
+                if (!v)
+                    return CF_ROUTE_NO_PATH;
+                memcpy(v, values[i], lens[i]);
+                v[lens[i]] = '\0';
+                /* names[i] points into the pattern: it runs to the next '/' or the end. */
+                req->param_names[i] = names[i];
+                req->param_values[i] = v;
+                req->n_params++;
+            }
+            return CF_ROUTE_FOUND;
+        }
+    }
+    return path_known ? CF_ROUTE_NO_METHOD : CF_ROUTE_NO_PATH;
+}

@@ -1,0 +1,397 @@
+/* The HTTP server (see server.h). libmicrohttpd calls on_request several times per request: once when the
+ * headers are in, once per chunk of body, and once more when the body is complete. We answer on that last call
+ * (answering on the first would make libmicrohttpd 0.9.75 close every connection), except for a body over the
+ * cap, which is refused as early as possible so the client can read the 413 before it has sent everything. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "api/internal.h"
+#include "util/jsonmem.h"
+#include "util/log.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+#define DEFAULT_MAX_BODY (1024u * 1024u)
+#define TLS_FILE_MAX (1024 * 1024)
+
+struct cf_server {
+    struct MHD_Daemon *daemon;
+    struct cf_core *core;
+    struct cf_server_config config;
+    uint8_t admin_hash[CF_TOKEN_HASH_BYTES];
+    atomic_int in_flight;
+    uint16_t port;
+    char *tls_cert;
+    char *tls_key; /* private key PEM: wiped on stop */
+    size_t tls_key_len;
+};
+
+static void add_common_headers(struct MHD_Response *resp, const char *reqid)
+{
+    MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+    MHD_add_response_header(resp, "X-Request-Id", reqid);
+    MHD_add_response_header(resp, "Cache-Control", "no-store");
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+}
+
+/* Response bodies can hold secret values: wipe them when libmicrohttpd is done sending. The length is stored
+ * in front of the text. */
+static void free_wiped(void *cls)
+{
+    size_t *head = (size_t *)cls - 1;
+    sodium_memzero(head, *head + sizeof(size_t));
+    free(head);
+}
+
+static enum MHD_Result send_body(struct cf_req *req, int status, char *text, size_t len)
+{
+    /* text came from json_dumps: copy it into a length-prefixed block we can wipe when sent. */
+    size_t *head = malloc(sizeof(size_t) + len + 1);
+    if (!head) {
+        cf_json_free_text(text);
+        return MHD_NO;
+    }
+    *head = len;
+    char *copy = (char *)(head + 1);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    cf_json_free_text(text);
+
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(len, copy, free_wiped);
+    if (!resp) {
+        free_wiped(copy);
+        return MHD_NO;
+    }
+    add_common_headers(resp, req->reqid);
+    if (status == 413)
+        MHD_add_response_header(resp, "Connection", "close");
+    enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
+    req->status = status;
+    req->responded = true;
+    return ret;
+}
+
+static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err)
+{
+    char *body = NULL;
+    size_t len = 0;
+    int status = cf_api_render_error(req->reqid, err, &body, &len);
+    if (!body)
+        return MHD_NO;
+    return send_body(req, status, body, len);
+}
+
+static enum MHD_Result dispatch(struct cf_req *req, const char *method, const char *url)
+{
+    struct cf_err err;
+    json_t *out = NULL;
+    enum cf_rc rc;
+
+    cf_err_clear(&err);
+    switch (cf_router_match(req, method, url)) {
+    case CF_ROUTE_NO_PATH:
+        cf_err_set(&err, CF_ENOTFOUND, "Route %s %s not found", method, req->path);
+        return send_error(req, &err);
+    case CF_ROUTE_NO_METHOD:
+        cf_err_set(&err, CF_EMETHOD, "method %s is not allowed on %s", method, req->path);
+        return send_error(req, &err);
+    case CF_ROUTE_FOUND:
+        break;
+    }
+
+    if (!req->route->public) {
+        const char *auth =
+            MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        rc = cf_authn(req->server->admin_hash, auth, &req->principal, &err);
+        if (rc != CF_OK)
+            return send_error(req, &err);
+        req->authenticated = true;
+    }
+
+    rc = req->route->handler(req, &out, &err);
+    if (rc != CF_OK) {
+        json_decref(out);
+        if (err.rc == CF_OK)
+            cf_err_set(&err, rc, "%s", cf_rc_str(rc));
+        return send_error(req, &err);
+    }
+    char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    json_decref(out);
+    if (!text) {
+        cf_err_set(&err, CF_ENOMEM, "cannot render the response");
+        return send_error(req, &err);
+    }
+    return send_body(req, 200, text, strlen(text));
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct cf_server *server = cls;
+    struct cf_req *req = *con_cls;
+    struct cf_err err;
+    (void)version;
+
+    if (!req) {
+        req = calloc(1, sizeof(*req));
+        if (!req)
+            return MHD_NO;
+        req->server = server;
+        req->core = server->core;
+        req->conn = conn;
+        req->start_us = cf_mono_us();
+        cf_reqid_new(req->reqid);
+        cf_strlcpy(req->method, method, sizeof(req->method));
+        cf_strlcpy(req->path, url, sizeof(req->path));
+        cf_buf_init(&req->body, server->config.max_body);
+        atomic_fetch_add(&server->in_flight, 1);
+        *con_cls = req;
+
+        const char *length =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        long long declared = 0;
+        if (length && cf_parse_int64(length, 0, LLONG_MAX, &declared) &&
+            (unsigned long long)declared > server->config.max_body) {
+            cf_err_set(&err, CF_ETOOLARGE, "request body of %lld bytes is over the limit of %zu bytes",
+                       declared, server->config.max_body);
+            req->body_too_large = true;
+            return send_error(req, &err);
+        }
+        return MHD_YES;
+    }
+
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (req->responded)
+            return MHD_YES; /* discarding the rest of a refused body */
+        if (cf_buf_append(&req->body, upload_data, n) != CF_OK) {
+            cf_buf_release_wipe(&req->body);
+            req->body_too_large = true;
+            cf_err_set(&err, CF_ETOOLARGE, "request body is over the limit of %zu bytes",
+                       server->config.max_body);
+            return send_error(req, &err);
+        }
+        return MHD_YES;
+    }
+    if (req->responded)
+        return MHD_YES;
+    return dispatch(req, method, url);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct cf_server *server = cls;
+    struct cf_req *req = *con_cls;
+    (void)conn;
+    if (!req)
+        return;
+    double ms = (double)(cf_mono_us() - req->start_us) / 1000.0;
+    cf_log_info("req method=%s path=%s status=%d dur_ms=%.2f req_id=%s%s", req->method, req->path,
+                req->status ? req->status : 0, ms, req->reqid,
+                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+    cf_req_release(req);
+    free(req);
+    *con_cls = NULL;
+    atomic_fetch_sub(&server->in_flight, 1);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char line[512];
+    (void)cls;
+    vsnprintf(line, sizeof(line), fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    cf_log_warn("http %s", line);
+}
+
+static enum cf_rc read_file(const char *path, char **out, size_t *len, struct cf_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return cf_err_set(err, CF_EIO, "cannot open '%s': %s", path, strerror(errno));
+    struct cf_buf buf;
+    cf_buf_init(&buf, TLS_FILE_MAX);
+    char chunk[4096];
+    size_t n;
+    enum cf_rc rc = CF_OK;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (cf_buf_append(&buf, chunk, n) != CF_OK) {
+            rc = cf_err_set(err, CF_ETOOLARGE, "'%s' is larger than 1 MiB", path);
+            break;
+        }
+    }
+    sodium_memzero(chunk, sizeof(chunk));
+    fclose(f);
+    if (rc != CF_OK) {
+        cf_buf_release_wipe(&buf);
+        return rc;
+    }
+    *out = cf_buf_detach(&buf, len);
+    return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+}
+
+/* Parses "host:port" or "[v6]:port" into a socket address. */
+static enum cf_rc parse_addr(const char *addr, struct sockaddr_storage *ss, bool *loopback,
+                             struct cf_err *err)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || !colon[1])
+        return cf_err_set(err, CF_EINVAL, "address '%s' must be HOST:PORT, e.g. 127.0.0.1:8080",
+                          addr);
+    size_t hlen = (size_t)(colon - addr);
+    const char *h = addr;
+    if (addr[0] == '[' && hlen >= 2 && addr[hlen - 1] == ']') {
+        h = addr + 1;
+        hlen -= 2;
+    }
+    if (hlen >= sizeof(host))
+        return cf_err_set(err, CF_EINVAL, "address '%s' is too long", addr);
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    long long port;
+    if (!cf_parse_int64(colon + 1, 0, 65535, &port))
+        return cf_err_set(err, CF_EINVAL, "port in '%s' must be 0..65535", addr);
+
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+    char portstr[8];
+    snprintf(portstr, sizeof(portstr), "%lld", port);
+    int gai = getaddrinfo(host, portstr, &hints, &res);
+    if (gai != 0 || !res)
+        return cf_err_set(err, CF_EINVAL, "cannot resolve '%s': %s", host, gai_strerror(gai));
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        *loopback = (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+        *loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+    }
+    return CF_OK;
+}
+
+enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core *core,
+                           const uint8_t admin_hash[CF_TOKEN_HASH_BYTES], struct cf_server **out,
+                           struct cf_err *err)
+{
+    struct sockaddr_storage ss;
+    bool loopback = false;
+    bool tls = config->tls_cert_path && config->tls_key_path;
+    enum cf_rc rc;
+
+    if ((config->tls_cert_path != NULL) != (config->tls_key_path != NULL))
+        return cf_err_set(err, CF_EINVAL, "--tls-cert and --tls-key must be given together");
+    rc = parse_addr(config->addr, &ss, &loopback, err);
+    if (rc != CF_OK)
+        return rc;
+    if (!loopback && !tls && !config->allow_plain_http)
+        return cf_err_set(err, CF_EINVAL,
+                          "refusing to serve plain HTTP on non-loopback address '%s': give "
+                          "--tls-cert and --tls-key, or --allow-plain-http behind a TLS proxy",
+                          config->addr);
+
+    struct cf_server *server = calloc(1, sizeof(*server));
+    if (!server)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    server->core = core;
+    server->config = *config;
+    if (!server->config.max_body)
+        server->config.max_body = DEFAULT_MAX_BODY;
+    if (!server->config.timeout_s)
+        server->config.timeout_s = 30;
+    if (!server->config.threads) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        server->config.threads = cores > 0 ? (unsigned)cores : 2;
+    }
+    memcpy(server->admin_hash, admin_hash, CF_TOKEN_HASH_BYTES);
+
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    if (ss.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    if (tls) {
+        size_t cert_len = 0;
+        rc = read_file(config->tls_cert_path, &server->tls_cert, &cert_len, err);
+        if (rc == CF_OK)
+            rc = read_file(config->tls_key_path, &server->tls_key, &server->tls_key_len, err);
+        if (rc != CF_OK)
+            goto fail;
+        flags |= MHD_USE_TLS;
+    }
+
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)server->config.threads, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)server->config.timeout_s, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server},
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL},
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, server->tls_cert},
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, server->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    server->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, server, MHD_OPTION_ARRAY,
+                                      opts, MHD_OPTION_END);
+    if (!server->daemon) {
+        rc = cf_err_set(err, CF_EIO, "cannot listen on %s (address in use, or bad TLS files?)",
+                        config->addr);
+        goto fail;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    server->port = info ? info->port : 0;
+    *out = server;
+    return CF_OK;
+fail:
+    free(server->tls_cert);
+    if (server->tls_key) {
+        sodium_memzero(server->tls_key, server->tls_key_len);
+        free(server->tls_key);
+    }
+    free(server);
+    return rc;
+}
+
+uint16_t cf_server_port(struct cf_server *server)
+{
+    return server->port;
+}
+
+void cf_server_stop(struct cf_server *server, int drain_ms)
+{
+    if (!server)
+        return;
+    MHD_socket listen_fd = MHD_quiesce_daemon(server->daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    for (int waited = 0; waited < drain_ms && atomic_load(&server->in_flight) > 0; waited += 10)
+        usleep(10 * 1000);
+    MHD_stop_daemon(server->daemon);
+    free(server->tls_cert);
+    if (server->tls_key) {
+        sodium_memzero(server->tls_key, server->tls_key_len);
+        free(server->tls_key);
+    }
+    free(server);
+}

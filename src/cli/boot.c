@@ -1,0 +1,148 @@
+/* Data-directory start-up shared by the server and operator commands (see boot.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cli/boot.h"
+#include "util/log.h"
+#include "util/banned.h"
+
+#define META_ROOT_CHECK "root_key_check"
+#define NEW_KEY_FILE CF_ROOT_KEY_FILE ".new"
+
+const char *cf_boot_setting(const char *flag, const char *env, const char *def)
+{
+    if (flag)
+        return flag;
+    const char *v = env ? getenv(env) : NULL;
+    return v && *v ? v : def;
+}
+
+static enum cf_rc lock_dir(const char *data_dir, int *fd_out, struct cf_err *err)
+{
+    char path[4096];
+    if (mkdir(data_dir, 0700) != 0 && errno != EEXIST)
+        return cf_err_set(err, CF_EIO, "cannot create data directory '%s': %s", data_dir,
+                          strerror(errno));
+    snprintf(path, sizeof(path), "%s/coffer.lock", data_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return cf_err_set(err, CF_EIO, "cannot open '%s': %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return cf_err_set(err, CF_EUNAVAIL,
+                          "data directory '%s' is in use by another coffer server or operator "
+                          "command",
+                          data_dir);
+    }
+    *fd_out = fd;
+    return CF_OK;
+}
+
+/* Verifies the root key against the store's check; when it fails and an interrupted rotation left
+ * root.key.new behind that does match, finishes the rotation by promoting it. */
+static enum cf_rc verify_root_key(const struct cf_boot_opts *opts, struct cf_boot *boot,
+                                  struct cf_err *err)
+{
+    struct cf_store *st = boot->store;
+    uint8_t *check = NULL;
+    size_t check_len = 0;
+    char new_path[4096], cur_path[4096];
+    uint8_t key[CF_ROOT_KEY_BYTES];
+    struct cf_keyring *candidate = NULL;
+    enum cf_rc rc;
+
+    snprintf(new_path, sizeof(new_path), "%s/%s", opts->data_dir, NEW_KEY_FILE);
+    snprintf(cur_path, sizeof(cur_path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
+
+    rc = st->ops->meta_get(st, META_ROOT_CHECK, &check, &check_len, err);
+    if (rc == CF_ENOTFOUND) {
+        rc = cf_keyring_make_check(boot->keyring, &check, &check_len, err);
+        if (rc == CF_OK)
+            rc = st->ops->meta_insert(st, META_ROOT_CHECK, check, check_len, err);
+        if (rc == CF_EEXIST) { /* another process initialised the store at the same moment */
+            free(check);
+            check = NULL;
+            rc = st->ops->meta_get(st, META_ROOT_CHECK, &check, &check_len, err);
+        } else {
+            goto out;
+        }
+    }
+    if (rc != CF_OK)
+        goto out;
+    rc = cf_keyring_verify_check(boot->keyring, check, check_len, err);
+    if (rc == CF_OK) {
+        if (!opts->root_key_b64)
+            unlink(new_path); /* a rotation that never reached the store */
+        goto out;
+    }
+    if (opts->root_key_b64 || cf_keyring_read_root_file(new_path, key, NULL) != CF_OK)
+        goto out;
+    /* The store was rewrapped but the key file not yet replaced: finish the rotation. */
+    if (cf_keyring_from_bytes(key, &candidate, NULL) == CF_OK &&
+        cf_keyring_verify_check(candidate, check, check_len, NULL) == CF_OK &&
+        rename(new_path, cur_path) == 0) {
+        cf_log_warn("finished an interrupted root key rotation: %s replaced %s", NEW_KEY_FILE,
+                    CF_ROOT_KEY_FILE);
+        cf_keyring_free(boot->keyring);
+        boot->keyring = candidate;
+        candidate = NULL;
+        cf_err_clear(err);
+        rc = CF_OK;
+    }
+out:
+    sodium_memzero(key, sizeof(key));
+    cf_keyring_free(candidate);
+    free(check);
+    return rc;
+}
+
+enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, struct cf_err *err)
+{
+    enum cf_rc rc;
+    memset(out, 0, sizeof(*out));
+    out->lock_fd = -1;
+
+    rc = lock_dir(opts->data_dir, &out->lock_fd, err);
+    if (rc != CF_OK)
+        return rc;
+    if (opts->db)
+        snprintf(out->db_path, sizeof(out->db_path), "%s", opts->db);
+    else
+        snprintf(out->db_path, sizeof(out->db_path), "%s/coffer.db", opts->data_dir);
+
+    rc = cf_keyring_load(opts->data_dir, opts->root_key_b64, opts->create_root_key, &out->keyring,
+                         err);
+    if (rc != CF_OK)
+        goto fail;
+    struct cf_store_config config = {.dsn = out->db_path};
+    rc = cf_store_open(&config, &out->store, err);
+    if (rc != CF_OK)
+        goto fail;
+    rc = verify_root_key(opts, out, err);
+    if (rc != CF_OK)
+        goto fail;
+    return CF_OK;
+fail:
+    cf_boot_close(out);
+    return rc;
+}
+
+void cf_boot_close(struct cf_boot *boot)
+{
+    if (boot->store)
+        boot->store->ops->close(boot->store);
+    cf_keyring_free(boot->keyring);
+    if (boot->lock_fd >= 0)
+        close(boot->lock_fd);
+    boot->store = NULL;
+    boot->keyring = NULL;
+    boot->lock_fd = -1;
+}

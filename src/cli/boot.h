@@ -1,0 +1,35 @@
+/* Opening a data directory for the commands that own it (`coffer server`, `coffer operator ...`): the
+ * exclusive lock that keeps a second server or an offline operator command out, the root key (with recovery
+ * of an interrupted root-key rotation), the store, and the check that the root key belongs to the store. */
+#ifndef CF_CLI_BOOT_H
+#define CF_CLI_BOOT_H
+
+#include "crypto/keyring.h"
+#include "store/store.h"
+#include "util/err.h"
+
+struct cf_boot_opts {
+    const char *data_dir; /* created (0700) when missing */
+    const char *db;       /* NULL: <data_dir>/coffer.db */
+    const char *root_key_b64; /* COFFER_ROOT_KEY, or NULL for <data_dir>/root.key */
+    bool create_root_key;
+};
+
+struct cf_boot {
+    int lock_fd;
+    char db_path[4096];
+    struct cf_keyring *keyring;
+    struct cf_store *store;
+};
+
+/* Locks the data directory, loads the root key, opens the store and verifies (or, on a new store, records) the
+ * root key check. On failure nothing stays open. */
+enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, struct cf_err *err);
+
+/* Closes the store, wipes the keyring and releases the lock. */
+void cf_boot_close(struct cf_boot *boot);
+
+/* The value of flag, else of the environment variable env, else def. */
+const char *cf_boot_setting(const char *flag, const char *env, const char *def);
+
+#endif

@@ -1,0 +1,63 @@
+/* The authorization decision and scope resolution shared by every operation (see core.h). */
+#include <string.h>
+
+#include "core/core.h"
+#include "core/names.h"
+#include "util/banned.h"
+
+enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who, enum cf_action action,
+                          const char *project_id, const char *env_slug, const char *path,
+                          struct cf_err *err)
+{
+    (void)core;
+    (void)env_slug;
+    (void)path;
+    if (who && who->kind == CF_PRINCIPAL_ADMIN)
+        return CF_OK;
+    static const char *const verbs[] = {"", "read", "create", "edit", "delete", "administer"};
+    return cf_err_set(err, CF_EFORBIDDEN, "not allowed to %s in project '%s'",
+                      verbs[action >= CF_ACTION_READ && action <= CF_ACTION_ADMIN ? action : 0],
+                      project_id ? project_id : "");
+}
+
+void cf_scope_release(struct cf_scope *scope)
+{
+    cf_project_release(&scope->project);
+    memset(scope, 0, sizeof(*scope));
+}
+
+enum cf_rc cf_scope_resolve(struct cf_core *core, const char *project, const char *env,
+                            const char *path, struct cf_scope *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    char norm[CF_PATH_MAX + 1];
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = cf_path_normalize(path ? path : "/", norm, "secretPath", err);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->project_get(st, project, &out->project, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
+    if (rc != CF_OK)
+        goto fail;
+    rc = st->ops->env_get(st, out->project.id, env, &out->env, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND,
+                        "Environment with slug '%s' in project with ID %s not found", env,
+                        out->project.id);
+    if (rc != CF_OK)
+        goto fail;
+    rc = st->ops->folder_get(st, out->env.id, norm, &out->folder, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND,
+                        "Folder with path '%s' in environment with slug '%s' not found", norm,
+                        out->env.slug);
+    if (rc != CF_OK)
+        goto fail;
+    return CF_OK;
+fail:
+    cf_scope_release(out);
+    return rc;
+}

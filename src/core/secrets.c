@@ -1,0 +1,693 @@
+/* Secrets (see secrets.h). Every write seals the value anew, because the version number is part of the
+ * associated data: version 5 of a secret cannot be passed off as version 4. Writes are optimistic: we read the
+ * current versions, build the batch, and let the store refuse it (CF_ECONFLICT) if anything moved in between,
+ * in which case the whole batch is rebuilt from fresh reads. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/names.h"
+#include "core/refs.h"
+#include "core/secrets.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+#define WRITE_ATTEMPTS 5
+
+void cf_plain_release(struct cf_plain *p)
+{
+    if (!p)
+        return;
+    cf_secret_release(&p->meta);
+    cf_buf_release_wipe(&p->value);
+}
+
+void cf_plain_list_release(struct cf_plain_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        cf_plain_release(&l->items[i]);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+void cf_imported_list_release(struct cf_imported_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        cf_plain_list_release(&l->items[i].secrets);
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* Opens row's value into out->value and moves row's metadata into out->meta (row is emptied). */
+static enum cf_rc open_row(struct cf_core *core, const struct cf_project *project,
+                           struct cf_secret *row, struct cf_plain *out, struct cf_err *err)
+{
+    struct cf_seal_ad ad = {project->id, row->env_id, row->path, row->key, row->version};
+    cf_buf_init(&out->value, CF_VALUE_MAX + 1);
+    enum cf_rc rc = cf_keyring_open(core->keyring, project->wrapped_key, project->wrapped_key_len,
+                                    &ad, row->sealed, row->sealed_len, &out->value, err);
+    if (rc != CF_OK) {
+        cf_buf_release_wipe(&out->value);
+        return rc;
+    }
+    free(row->sealed);
+    row->sealed = NULL;
+    row->sealed_len = 0;
+    out->meta = *row;
+    memset(row, 0, sizeof(*row));
+    return CF_OK;
+}
+
+/* Opens every row of list into out (list is emptied either way). */
+static enum cf_rc open_list(struct cf_core *core, const struct cf_project *project,
+                            struct cf_secret_list *list, struct cf_plain_list *out,
+                            struct cf_err *err)
+{
+    enum cf_rc rc = CF_OK;
+    out->n = 0;
+    out->items = list->n ? calloc(list->n, sizeof(*out->items)) : NULL;
+    if (list->n && !out->items) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < list->n; i++) {
+        rc = open_row(core, project, &list->items[i], &out->items[out->n], err);
+        if (rc != CF_OK) {
+            cf_plain_list_release(out);
+            goto out;
+        }
+        out->n++;
+    }
+out:
+    cf_secret_list_release(list);
+    return rc;
+}
+
+/* ---- references ---- */
+
+struct resolver {
+    struct cf_core *core;
+    const struct cf_principal *who;
+    const struct cf_project *project;
+};
+
+static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path, const char *key,
+                              struct cf_buf *value, struct cf_err *err)
+{
+    struct resolver *r = ctx;
+    struct cf_store *st = r->core->store;
+    struct cf_env env;
+    struct cf_folder folder;
+    struct cf_secret row = {0};
+    struct cf_plain plain = {0};
+    enum cf_rc rc;
+
+    rc = st->ops->env_get(st, r->project->id, env_slug, &env, err);
+    if (rc == CF_ENOTFOUND)
+        return cf_err_set(err, CF_ENOTFOUND, "no environment '%s' in this project", env_slug);
+    if (rc != CF_OK)
+        return rc;
+    /* Reading through a reference needs the same right as reading directly. */
+    rc = cf_authz_check(r->core, r->who, CF_ACTION_READ, r->project->id, env.slug, path, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->folder_get(st, env.id, path, &folder, err);
+    if (rc == CF_ENOTFOUND)
+        return cf_err_set(err, CF_ENOTFOUND, "no folder '%s' in %s", path, env_slug);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->secret_get(st, folder.id, key, 0, &row, err);
+    if (rc == CF_ENOTFOUND)
+        return cf_err_set(err, CF_ENOTFOUND, "no secret '%s' in %s:%s", key, env_slug, path);
+    if (rc != CF_OK)
+        return rc;
+    rc = open_row(r->core, r->project, &row, &plain, err);
+    if (rc == CF_OK && cf_buf_append(value, plain.value.data, plain.value.len) != CF_OK)
+        rc = cf_err_set(err, CF_ETOOLARGE, "value of '%s' is too large", key);
+    cf_secret_release(&row);
+    cf_plain_release(&plain);
+    return rc;
+}
+
+/* Replaces each item's value by its expansion. Items are seeded into refs first, so references among them
+ * cost no store reads. */
+static enum cf_rc expand_list(struct cf_refs *refs, const char *env_slug, struct cf_plain_list *list,
+                              struct cf_err *err)
+{
+    enum cf_rc rc;
+    for (size_t i = 0; i < list->n; i++) {
+        struct cf_plain *p = &list->items[i];
+        rc = cf_refs_add(refs, env_slug, p->meta.path, p->meta.key, p->value.data ? p->value.data : "",
+                         p->value.len, err);
+        if (rc != CF_OK)
+            return rc;
+    }
+    for (size_t i = 0; i < list->n; i++) {
+        struct cf_plain *p = &list->items[i];
+        if (!p->value.data || !cf_refs_present(p->value.data, p->value.len))
+            continue;
+        struct cf_buf expanded;
+        cf_buf_init(&expanded, 0);
+        rc = cf_refs_expand(refs, env_slug, p->meta.path, p->meta.key, p->value.data, p->value.len,
+                            &expanded, err);
+        if (rc != CF_OK) {
+            cf_buf_release_wipe(&expanded);
+            return rc;
+        }
+        cf_buf_release_wipe(&p->value);
+        p->value = expanded;
+    }
+    return CF_OK;
+}
+
+static enum cf_rc expand_scope_list(struct cf_core *core, const struct cf_principal *who,
+                                    const struct cf_project *project, const char *env_slug,
+                                    struct cf_plain_list *list, struct cf_err *err)
+{
+    struct resolver r = {core, who, project};
+    struct cf_refs *refs = cf_refs_new(resolve_ref, &r);
+    if (!refs)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    enum cf_rc rc = expand_list(refs, env_slug, list, err);
+    cf_refs_free(refs);
+    return rc;
+}
+
+/* ---- reads ---- */
+
+enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
+                           const struct cf_scope *scope, const struct cf_read_opts *opts,
+                           struct cf_plain_list *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_secret_list rows = {0};
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, scope->env.slug,
+                        scope->folder.path, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->secret_list(st, scope->env.id, scope->folder.path, opts->recursive, &rows, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = open_list(core, &scope->project, &rows, out, err);
+    if (rc == CF_OK && opts->expand)
+        rc = expand_scope_list(core, who, &scope->project, scope->env.slug, out, err);
+    if (rc != CF_OK)
+        cf_plain_list_release(out);
+    return rc;
+}
+
+enum cf_rc cf_secrets_get(struct cf_core *core, const struct cf_principal *who,
+                          const struct cf_scope *scope, const char *key, int64_t version,
+                          const struct cf_read_opts *opts, struct cf_plain *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_secret row = {0};
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = cf_key_check(key, "secretName", err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, scope->env.slug,
+                        scope->folder.path, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->secret_get(st, scope->folder.id, key, version, &row, err);
+    if (rc == CF_ENOTFOUND) {
+        if (version > 0)
+            return cf_err_set(err, CF_ENOTFOUND, "Secret with name '%s' has no version %lld", key,
+                              (long long)version);
+        return cf_err_set(err, CF_ENOTFOUND, "Secret with name '%s' not found", key);
+    }
+    if (rc != CF_OK)
+        return rc;
+    rc = open_row(core, &scope->project, &row, out, err);
+    cf_secret_release(&row);
+    if (rc != CF_OK || !opts->expand || !cf_refs_present(out->value.data, out->value.len))
+        goto out;
+
+    struct resolver r = {core, who, &scope->project};
+    struct cf_refs *refs = cf_refs_new(resolve_ref, &r);
+    struct cf_buf expanded;
+    cf_buf_init(&expanded, 0);
+    rc = refs ? cf_refs_expand(refs, scope->env.slug, out->meta.path, out->meta.key,
+                               out->value.data, out->value.len, &expanded, err)
+              : cf_err_set(err, CF_ENOMEM, "out of memory");
+    cf_refs_free(refs);
+    if (rc == CF_OK) {
+        cf_buf_release_wipe(&out->value);
+        out->value = expanded;
+    } else {
+        cf_buf_release_wipe(&expanded);
+    }
+out:
+    if (rc != CF_OK)
+        cf_plain_release(out);
+    return rc;
+}
+
+enum cf_rc cf_secrets_list_imports(struct cf_core *core, const struct cf_principal *who,
+                                   const struct cf_scope *scope, const struct cf_read_opts *opts,
+                                   struct cf_imported_list *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_import_list imports = {0};
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = st->ops->import_list(st, scope->folder.id, &imports, err);
+    if (rc != CF_OK)
+        return rc;
+    if (imports.n) {
+        out->items = calloc(imports.n, sizeof(*out->items));
+        if (!out->items) {
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < imports.n; i++) {
+        const struct cf_import *imp = &imports.items[i];
+        struct cf_imported *dst = &out->items[out->n];
+        struct cf_folder folder;
+        struct cf_secret_list rows = {0};
+
+        rc = st->ops->env_get(st, scope->project.id, imp->import_env_id, &dst->env, err);
+        if (rc == CF_ENOTFOUND)
+            continue;
+        if (rc != CF_OK)
+            goto out;
+        rc = st->ops->folder_get(st, dst->env.id, imp->import_path, &folder, err);
+        if (rc == CF_ENOTFOUND)
+            continue;
+        if (rc != CF_OK)
+            goto out;
+        rc = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, dst->env.slug,
+                            folder.path, err);
+        if (rc != CF_OK)
+            goto out;
+        cf_strlcpy(dst->path, folder.path, sizeof(dst->path));
+        cf_strlcpy(dst->folder_id, folder.id, sizeof(dst->folder_id));
+        rc = st->ops->secret_list(st, dst->env.id, folder.path, false, &rows, err);
+        if (rc == CF_OK)
+            rc = open_list(core, &scope->project, &rows, &dst->secrets, err);
+        if (rc != CF_OK)
+            goto out;
+        out->n++;
+        if (opts->expand) {
+            rc = expand_scope_list(core, who, &scope->project, dst->env.slug, &dst->secrets, err);
+            if (rc != CF_OK)
+                goto out;
+        }
+    }
+    rc = CF_OK;
+out:
+    cf_import_list_release(&imports);
+    if (rc != CF_OK)
+        cf_imported_list_release(out);
+    return rc;
+}
+
+/* ---- writes ---- */
+
+static enum cf_action change_action(enum cf_change_kind kind)
+{
+    switch (kind) {
+    case CF_CHANGE_CREATE: return CF_ACTION_CREATE;
+    case CF_CHANGE_DELETE: return CF_ACTION_DELETE;
+    case CF_CHANGE_UPDATE:
+    case CF_CHANGE_UPSERT: break;
+    }
+    return CF_ACTION_EDIT;
+}
+
+static enum cf_rc check_changes(struct cf_core *core, const struct cf_principal *who,
+                                const struct cf_scope *scope, const struct cf_secret_change *changes,
+                                size_t n, struct cf_err *err)
+{
+    enum cf_rc rc;
+    if (n == 0)
+        return cf_err_field(err, CF_EVALIDATION, "secrets", "secrets: at least one is required");
+    if (n > CF_BATCH_MAX)
+        return cf_err_field(err, CF_EVALIDATION, "secrets", "secrets: at most %d in one batch",
+                            CF_BATCH_MAX);
+    for (size_t i = 0; i < n; i++) {
+        const struct cf_secret_change *c = &changes[i];
+        rc = cf_key_check(c->key, "secretKey", err);
+        if (rc == CF_OK && c->new_key)
+            rc = cf_key_check(c->new_key, "newSecretName", err);
+        if (rc != CF_OK)
+            return rc;
+        if (c->has_value && c->value_len > CF_VALUE_MAX)
+            return cf_err_field(err, CF_ETOOLARGE, "secretValue",
+                                "value of '%s' is %zu bytes, over the limit of %d bytes", c->key,
+                                c->value_len, CF_VALUE_MAX);
+        if (c->has_comment)
+            rc = cf_text_check(c->comment, CF_COMMENT_MAX, false, "secretComment", err);
+        if (rc != CF_OK)
+            return rc;
+        if (c->kind == CF_CHANGE_CREATE && !c->has_value)
+            return cf_err_field(err, CF_EVALIDATION, "secretValue",
+                                "secretValue: required to create '%s'", c->key);
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(changes[j].key, c->key) == 0)
+                return cf_err_field(err, CF_EINVAL, "secretKey",
+                                    "duplicate key '%s' in one batch", c->key);
+        }
+        rc = cf_authz_check(core, who, change_action(c->kind), scope->project.id, scope->env.slug,
+                            scope->folder.path, err);
+        if (rc != CF_OK)
+            return rc;
+    }
+    return CF_OK;
+}
+
+/* Seals value as version `version` of key in scope into row->sealed. */
+static enum cf_rc seal_into(struct cf_core *core, const struct cf_scope *scope, const char *key,
+                            int64_t version, const struct cf_buf *value, struct cf_secret *row,
+                            struct cf_err *err)
+{
+    struct cf_seal_ad ad = {scope->project.id, scope->env.id, scope->folder.path, key, version};
+    return cf_keyring_seal(core->keyring, scope->project.wrapped_key, scope->project.wrapped_key_len,
+                           &ad, value->data ? value->data : "", value->len, &row->sealed,
+                           &row->sealed_len, err);
+}
+
+/* What one change becomes: the store write, and the plaintext of the result for the caller. */
+struct planned {
+    struct cf_secret_write write;
+    struct cf_secret current; /* the version the change was based on (id empty when none) */
+    struct cf_buf value;      /* plaintext of the result (or of the deleted secret) */
+};
+
+static void planned_release(struct planned *p)
+{
+    free(p->write.row.sealed);
+    free(p->write.row.comment);
+    free(p->write.row.tags);
+    cf_secret_release(&p->current);
+    cf_buf_release_wipe(&p->value);
+    memset(p, 0, sizeof(*p));
+}
+
+static char *dup_text(const char *text)
+{
+    return strdup(text ? text : "");
+}
+
+/* Builds the store write for one change from the current state of the folder. */
+static enum cf_rc plan_change(struct cf_core *core, const struct cf_scope *scope,
+                              const struct cf_secret_change *c, int64_t now, struct planned *p,
+                              struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_secret *row = &p->write.row;
+    enum cf_rc rc;
+    bool exists;
+
+    cf_buf_init(&p->value, CF_VALUE_MAX + 2);
+    rc = st->ops->secret_get(st, scope->folder.id, c->key, 0, &p->current, err);
+    if (rc != CF_OK && rc != CF_ENOTFOUND)
+        return rc;
+    exists = rc == CF_OK;
+
+    enum cf_change_kind kind = c->kind;
+    if (kind == CF_CHANGE_UPSERT)
+        kind = exists ? CF_CHANGE_UPDATE : CF_CHANGE_CREATE;
+    if (kind == CF_CHANGE_CREATE && exists)
+        return cf_err_field(err, CF_EEXIST, "secretKey",
+                            "Secret with name '%s' already exists in folder '%s'", c->key,
+                            scope->folder.path);
+    if (kind != CF_CHANGE_CREATE && !exists)
+        return cf_err_field(err, CF_ENOTFOUND, "secretKey", "Secret with name '%s' not found",
+                            c->key);
+    if (kind == CF_CHANGE_CREATE && !c->has_value)
+        return cf_err_field(err, CF_EVALIDATION, "secretValue",
+                            "secretValue: required to create '%s'", c->key);
+
+    cf_strlcpy(row->folder_id, scope->folder.id, sizeof(row->folder_id));
+    cf_strlcpy(row->project_id, scope->project.id, sizeof(row->project_id));
+    cf_strlcpy(row->env_id, scope->env.id, sizeof(row->env_id));
+    cf_strlcpy(row->path, scope->folder.path, sizeof(row->path));
+    row->updated_at = now;
+
+    if (kind == CF_CHANGE_DELETE || (kind == CF_CHANGE_UPDATE && !c->has_value)) {
+        /* The current plaintext is needed: to return the deleted secret, or to re-seal it under the new
+         * version's associated data. */
+        struct cf_plain cur = {0};
+        struct cf_secret copy;
+        rc = cf_secret_copy(&copy, &p->current);
+        if (rc != CF_OK)
+            return cf_err_set(err, rc, "out of memory");
+        rc = open_row(core, &scope->project, &copy, &cur, err);
+        cf_secret_release(&copy);
+        if (rc != CF_OK)
+            return rc;
+        cf_buf_release_wipe(&p->value);
+        p->value = cur.value;
+        memset(&cur.value, 0, sizeof(cur.value));
+        cf_plain_release(&cur);
+    } else {
+        rc = cf_value_normalize(c->value, c->value_len, &p->value);
+        if (rc != CF_OK)
+            return cf_err_field(err, rc, "secretValue", "value of '%s' is too large", c->key);
+    }
+
+    if (kind == CF_CHANGE_DELETE) {
+        p->write.op = CF_SECRET_OP_DELETE;
+        p->write.expected_version = p->current.version;
+        cf_strlcpy(row->id, p->current.id, sizeof(row->id));
+        cf_strlcpy(row->key, p->current.key, sizeof(row->key));
+        row->version = p->current.version;
+        row->comment = dup_text(p->current.comment);
+        row->tags = dup_text(p->current.tags);
+        row->expires_at = p->current.expires_at;
+        row->skip_multiline = p->current.skip_multiline;
+        row->created_at = p->current.created_at;
+        row->updated_at = p->current.updated_at;
+        return row->comment && row->tags ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
+
+    if (kind == CF_CHANGE_CREATE) {
+        p->write.op = CF_SECRET_OP_CREATE;
+        cf_uuid_new(row->id);
+        cf_strlcpy(row->key, c->key, sizeof(row->key));
+        row->version = 1;
+        row->created_at = now;
+        row->comment = dup_text(c->has_comment ? c->comment : "");
+        row->tags = dup_text(c->has_tags ? c->tags_json : "[]");
+        row->expires_at = c->has_expires ? c->expires_at : 0;
+        row->skip_multiline = c->has_skip_multiline && c->skip_multiline;
+    } else {
+        p->write.op = CF_SECRET_OP_UPDATE;
+        p->write.expected_version = p->current.version;
+        cf_strlcpy(row->id, p->current.id, sizeof(row->id));
+        cf_strlcpy(row->key, c->new_key ? c->new_key : p->current.key, sizeof(row->key));
+        row->version = p->current.version + 1;
+        row->created_at = p->current.created_at;
+        row->comment = dup_text(c->has_comment ? c->comment : p->current.comment);
+        row->tags = dup_text(c->has_tags ? c->tags_json : p->current.tags);
+        row->expires_at = c->has_expires ? c->expires_at : p->current.expires_at;
+        row->skip_multiline =
+            c->has_skip_multiline ? c->skip_multiline : p->current.skip_multiline;
+    }
+    if (!row->comment || !row->tags)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    return seal_into(core, scope, row->key, row->version, &p->value, row, err);
+}
+
+/* Moves the planned results into out as plaintext secrets. */
+static enum cf_rc collect(struct planned *plans, size_t n, struct cf_plain_list *out,
+                          struct cf_err *err)
+{
+    out->items = calloc(n, sizeof(*out->items));
+    if (!out->items)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        struct cf_plain *dst = &out->items[i];
+        struct cf_secret *row = &plans[i].write.row;
+        free(row->sealed);
+        row->sealed = NULL;
+        row->sealed_len = 0;
+        dst->meta = *row;
+        memset(row, 0, sizeof(*row));
+        dst->value = plans[i].value;
+        memset(&plans[i].value, 0, sizeof(plans[i].value));
+        out->n++;
+    }
+    return CF_OK;
+}
+
+enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who,
+                            const struct cf_scope *scope, const struct cf_secret_change *changes,
+                            size_t n, struct cf_plain_list *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct planned *plans = NULL;
+    struct cf_secret_write *writes = NULL;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = check_changes(core, who, scope, changes, n, err);
+    if (rc != CF_OK)
+        return rc;
+    plans = calloc(n, sizeof(*plans));
+    writes = calloc(n, sizeof(*writes));
+    if (!plans || !writes) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    for (int attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+        int64_t now = cf_now_ms();
+        for (size_t i = 0; i < n; i++)
+            planned_release(&plans[i]);
+        for (size_t i = 0; i < n; i++) {
+            rc = plan_change(core, scope, &changes[i], now, &plans[i], err);
+            if (rc != CF_OK)
+                goto out;
+            writes[i] = plans[i].write;
+        }
+        rc = st->ops->secret_write(st, writes, n, err);
+        if (rc != CF_ECONFLICT)
+            break;
+    }
+    if (rc == CF_ECONFLICT)
+        rc = cf_err_set(err, CF_ECONFLICT,
+                        "secrets in '%s' kept changing concurrently; retry the request",
+                        scope->folder.path);
+    if (rc == CF_OK)
+        rc = collect(plans, n, out, err);
+out:
+    if (plans) {
+        for (size_t i = 0; i < n; i++)
+            planned_release(&plans[i]);
+    }
+    free(plans);
+    free(writes);
+    if (rc != CF_OK)
+        cf_plain_list_release(out);
+    return rc;
+}
+
+/* Loads what history and rollback need about a secret given by id: its current version and project. */
+static enum cf_rc load_by_id(struct cf_core *core, const struct cf_principal *who,
+                             const char *secret_id, enum cf_action action,
+                             struct cf_secret *current, struct cf_scope *scope, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    enum cf_rc rc;
+
+    memset(scope, 0, sizeof(*scope));
+    if (!cf_uuid_valid(secret_id))
+        return cf_err_field(err, CF_EVALIDATION, "secretId", "secretId: '%.40s' is not a UUID",
+                            secret_id);
+    rc = st->ops->secret_get_by_id(st, secret_id, 0, current, err);
+    if (rc == CF_ENOTFOUND)
+        return cf_err_set(err, CF_ENOTFOUND, "Secret with ID '%s' not found", secret_id);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->project_get(st, current->project_id, &scope->project, err);
+    if (rc == CF_OK)
+        rc = st->ops->env_get(st, current->project_id, current->env_id, &scope->env, err);
+    if (rc == CF_OK)
+        rc = st->ops->folder_get(st, current->env_id, current->path, &scope->folder, err);
+    if (rc == CF_OK)
+        rc = cf_authz_check(core, who, action, scope->project.id, scope->env.slug,
+                            current->path, err);
+    if (rc != CF_OK) {
+        cf_secret_release(current);
+        cf_scope_release(scope);
+    }
+    return rc;
+}
+
+enum cf_rc cf_secrets_history(struct cf_core *core, const struct cf_principal *who,
+                              const char *secret_id, struct cf_scope *scope,
+                              struct cf_plain_list *out, struct cf_err *err)
+{
+    struct cf_secret current = {0};
+    struct cf_secret_list rows = {0};
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = load_by_id(core, who, secret_id, CF_ACTION_READ, &current, scope, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = core->store->ops->secret_history(core->store, secret_id, &rows, err);
+    if (rc == CF_OK)
+        rc = open_list(core, &scope->project, &rows, out, err);
+    cf_secret_release(&current);
+    if (rc != CF_OK)
+        cf_scope_release(scope);
+    return rc;
+}
+
+enum cf_rc cf_secrets_tags(struct cf_core *core, const char *project_id, struct cf_tag_list *out,
+                           struct cf_err *err)
+{
+    return core->store->ops->tag_list(core->store, project_id, out, err);
+}
+
+enum cf_rc cf_secrets_rollback(struct cf_core *core, const struct cf_principal *who,
+                               const char *secret_id, int64_t version, struct cf_scope *scope,
+                               struct cf_plain *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_secret current = {0}, old = {0};
+    struct cf_plain old_plain = {0};
+    struct cf_plain_list result = {0};
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = load_by_id(core, who, secret_id, CF_ACTION_EDIT, &current, scope, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->secret_get_by_id(st, secret_id, version, &old, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "Secret '%s' has no version %lld", current.key,
+                        (long long)version);
+    if (rc == CF_OK)
+        rc = open_row(core, &scope->project, &old, &old_plain, err);
+    if (rc != CF_OK)
+        goto out;
+
+    /* A rollback is an update of the current key to the old version's contents. */
+    struct cf_secret_change change = {
+        .kind = CF_CHANGE_UPDATE,
+        .key = current.key,
+        .has_value = true,
+        .value = old_plain.value.data ? old_plain.value.data : "",
+        .value_len = old_plain.value.len,
+        .has_comment = true,
+        .comment = old_plain.meta.comment,
+        .has_tags = true,
+        .tags_json = old_plain.meta.tags,
+        .has_expires = true,
+        .expires_at = old_plain.meta.expires_at,
+        .has_skip_multiline = true,
+        .skip_multiline = old_plain.meta.skip_multiline,
+    };
+    rc = cf_secrets_apply(core, who, scope, &change, 1, &result, err);
+    if (rc == CF_OK) {
+        *out = result.items[0];
+        memset(&result.items[0], 0, sizeof(result.items[0]));
+    }
+out:
+    cf_plain_list_release(&result);
+    cf_plain_release(&old_plain);
+    cf_secret_release(&old);
+    cf_secret_release(&current);
+    if (rc != CF_OK)
+        cf_scope_release(scope);
+    return rc;
+}

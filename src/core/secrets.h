@@ -1,0 +1,102 @@
+/* Secrets: reads (with reference expansion and imports), all-or-nothing batches of changes where every change
+ * is a new version, history and rollback. Values are sealed by the keyring before they reach the store and
+ * opened into wipeable buffers on the way out. */
+#ifndef CF_CORE_SECRETS_H
+#define CF_CORE_SECRETS_H
+
+#include "core/core.h"
+
+/* A decrypted secret version. value is plaintext: release with cf_plain_release, which wipes it. */
+struct cf_plain {
+    struct cf_secret meta; /* meta.sealed is NULL */
+    struct cf_buf value;
+};
+
+struct cf_plain_list {
+    struct cf_plain *items;
+    size_t n;
+};
+
+void cf_plain_release(struct cf_plain *p);
+void cf_plain_list_release(struct cf_plain_list *l);
+
+struct cf_read_opts {
+    bool recursive; /* list: include sub-folders */
+    bool expand;    /* expand ${...} references */
+};
+
+/* Lists the current version of each secret in scope's folder (and below when recursive). */
+enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
+                           const struct cf_scope *scope, const struct cf_read_opts *opts,
+                           struct cf_plain_list *out, struct cf_err *err);
+
+/* Reads one secret by key: its current version, or version when > 0. */
+enum cf_rc cf_secrets_get(struct cf_core *core, const struct cf_principal *who,
+                          const struct cf_scope *scope, const char *key, int64_t version,
+                          const struct cf_read_opts *opts, struct cf_plain *out, struct cf_err *err);
+
+/* One imported folder's secrets, for a list with imports. */
+struct cf_imported {
+    struct cf_env env;
+    char path[CF_PATH_MAX + 1];
+    char folder_id[CF_UUID_LEN];
+    struct cf_plain_list secrets;
+};
+
+struct cf_imported_list {
+    struct cf_imported *items;
+    size_t n;
+};
+
+void cf_imported_list_release(struct cf_imported_list *l);
+
+/* The folder's imports in position order, each with its secrets (expanded when opts->expand). An import whose
+ * environment or folder no longer exists is skipped. */
+enum cf_rc cf_secrets_list_imports(struct cf_core *core, const struct cf_principal *who,
+                                   const struct cf_scope *scope, const struct cf_read_opts *opts,
+                                   struct cf_imported_list *out, struct cf_err *err);
+
+enum cf_change_kind { CF_CHANGE_CREATE = 1, CF_CHANGE_UPDATE, CF_CHANGE_UPSERT, CF_CHANGE_DELETE };
+
+/* One requested change. Strings are borrowed. For UPDATE/UPSERT, only the has_* fields change. */
+struct cf_secret_change {
+    enum cf_change_kind kind;
+    const char *key;
+    const char *new_key; /* rename (UPDATE), NULL to keep */
+    bool has_value;
+    const char *value;
+    size_t value_len;
+    bool has_comment;
+    const char *comment;
+    bool has_tags;
+    const char *tags_json; /* JSON array text of tag ids, already validated */
+    bool has_expires;
+    int64_t expires_at; /* 0 clears */
+    bool has_skip_multiline;
+    bool skip_multiline;
+};
+
+/* Applies changes to scope's folder all-or-nothing, each a new version. Duplicate keys within changes →
+ * CF_EINVAL; CREATE of an existing key → CF_EEXIST; UPDATE/DELETE of a missing key → CF_ENOTFOUND. out
+ * receives the resulting secrets (for DELETE, the deleted ones), in the order of changes. */
+enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who,
+                            const struct cf_scope *scope, const struct cf_secret_change *changes,
+                            size_t n, struct cf_plain_list *out, struct cf_err *err);
+
+/* Every version of a secret by id, newest first (values decrypted). scope receives where the secret lives
+ * (release with cf_scope_release). */
+enum cf_rc cf_secrets_history(struct cf_core *core, const struct cf_principal *who,
+                              const char *secret_id, struct cf_scope *scope,
+                              struct cf_plain_list *out, struct cf_err *err);
+
+/* Writes a new version of secret_id holding version's value, comment, tags and expiry (the key keeps its
+ * current name). scope receives where the secret lives (release with cf_scope_release). */
+enum cf_rc cf_secrets_rollback(struct cf_core *core, const struct cf_principal *who,
+                               const char *secret_id, int64_t version, struct cf_scope *scope,
+                               struct cf_plain *out, struct cf_err *err);
+
+/* The project's tags, for validating tag ids and rendering secrets' tags. */
+enum cf_rc cf_secrets_tags(struct cf_core *core, const char *project_id, struct cf_tag_list *out,
+                           struct cf_err *err);
+
+#endif
