@@ -37,6 +37,7 @@ enum cf_rc cf_path_normalize(const char *in, char out[CF_PATH_MAX + 1], const ch
         start++;
     while (end > start && is_blank(in[end - 1]))
         end--;
+    size_t trimmed = end - start;
     if (start < end && in[start] == '/')
         start++;
     if (end > start && in[end - 1] == '/')
@@ -47,8 +48,12 @@ enum cf_rc cf_path_normalize(const char *in, char out[CF_PATH_MAX + 1], const ch
     out[0] = '/';
     memcpy(out + 1, in + start, end - start);
     out[end - start + 1] = '\0';
-    if (end == start)
+    if (end == start) {
+        if (trimmed > 1) /* "//": an empty folder name, not the root */
+            return cf_err_field(err, CF_EVALIDATION, field, "%s: empty folder name in '%.64s'",
+                                field, in);
         return CF_OK;
+    }
 
     /* Check each segment in place. */
     int depth = 0;

@@ -1,0 +1,104 @@
+/* HTTP handlers for folders: create, list (direct or recursive), delete by id or name under a
+ * parent path. See docs/api.md, Folders. workspaceId and projectId are aliases, as are path and
+ * directory; each field is read from the body first, then from the query. */
+#include "api/http.h"
+#include "api/render.h"
+#include "core/projects.h"
+#include "util/banned.h"
+
+static const char *const project_names[] = {"workspaceId", "projectId", NULL};
+static const char *const env_names[] = {"environment", NULL};
+static const char *const path_names[] = {"path", "directory", NULL};
+
+/* Reads the project, environment and path fields shared by every folder request. */
+static enum cf_rc read_place(struct cf_req *req, json_t *body, const char **project,
+                             const char **env, const char **path, struct cf_err *err)
+{
+    enum cf_rc rc = cf_req_field(req, body, project_names, true, project, err);
+    if (rc == CF_OK)
+        rc = cf_req_field(req, body, env_names, true, env, err);
+    if (rc == CF_OK)
+        rc = cf_req_field(req, body, path_names, false, path, err);
+    return rc;
+}
+
+/* POST /api/v1/folders {workspaceId, environment, name, path = "/", description?} -> {folder} */
+static enum cf_rc create_folder(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_folder folder = {0};
+    json_t *body = NULL;
+    const char *project = NULL, *env = NULL, *path = NULL, *name = NULL, *description = NULL;
+    enum cf_rc rc;
+
+    rc = cf_req_json(req, true, &body, err);
+    if (rc == CF_OK)
+        rc = read_place(req, body, &project, &env, &path, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "name", true, &name, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "description", false, &description, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_folders_create(cf_req_core(req), cf_req_principal(req), project, env, path, name,
+                           description, &folder, err);
+    if (rc == CF_OK)
+        rc = cf_render_reply(json_pack("{s:o}", "folder", cf_render_folder(&folder)), out, err);
+    return rc;
+}
+
+/* GET /api/v1/folders?workspaceId&environment&path=/&recursive=false -> {folders: [Folder]} */
+static enum cf_rc list_folders(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_folder_list list = {0};
+    const char *project = NULL, *env = NULL, *path = NULL;
+    bool recursive = false;
+    json_t *array = NULL;
+    enum cf_rc rc;
+
+    rc = read_place(req, NULL, &project, &env, &path, err);
+    if (rc == CF_OK)
+        rc = cf_req_query_bool(req, "recursive", false, &recursive, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_folders_list(cf_req_core(req), cf_req_principal(req), project, env, path, recursive,
+                         &list, err);
+    if (rc != CF_OK)
+        return rc;
+    array = json_array();
+    for (size_t i = 0; array && i < list.n; i++) {
+        if (json_array_append_new(array, cf_render_folder(&list.items[i])) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    rc = cf_render_reply(array ? json_pack("{s:o}", "folders", array) : NULL, out, err);
+    cf_folder_list_release(&list);
+    return rc;
+}
+
+/* DELETE /api/v1/folders/{folderIdOrName} {workspaceId, environment, path = "/"} -> {folder} */
+static enum cf_rc delete_folder(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_folder folder = {0};
+    json_t *body = NULL;
+    const char *project = NULL, *env = NULL, *path = NULL;
+    enum cf_rc rc;
+
+    rc = cf_req_json(req, false, &body, err);
+    if (rc == CF_OK)
+        rc = read_place(req, body, &project, &env, &path, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_folders_delete(cf_req_core(req), cf_req_principal(req), project, env, path,
+                           cf_req_param(req, "folderIdOrName"), &folder, err);
+    if (rc == CF_OK)
+        rc = cf_render_reply(json_pack("{s:o}", "folder", cf_render_folder(&folder)), out, err);
+    return rc;
+}
+
+const struct cf_route cf_routes_folders[] = {
+    {"POST", "/api/v1/folders", create_folder, false},
+    {"GET", "/api/v1/folders", list_folders, false},
+    {"DELETE", "/api/v1/folders/:folderIdOrName", delete_folder, false},
+    {NULL, NULL, NULL, false},
+};

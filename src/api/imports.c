@@ -1,0 +1,132 @@
+/* HTTP handlers for secret imports (a folder showing another environment's folder): list, create,
+ * delete. See docs/api.md, Imports. projectId and workspaceId are aliases, as are path and
+ * directory; each field is read from the body first, then from the query. */
+#include <string.h>
+
+#include "api/http.h"
+#include "api/render.h"
+#include "core/projects.h"
+#include "util/banned.h"
+
+static const char *const project_names[] = {"projectId", "workspaceId", NULL};
+static const char *const env_names[] = {"environment", NULL};
+static const char *const path_names[] = {"path", "directory", NULL};
+
+static enum cf_rc read_place(struct cf_req *req, json_t *body, const char **project,
+                             const char **env, const char **path, struct cf_err *err)
+{
+    enum cf_rc rc = cf_req_field(req, body, project_names, true, project, err);
+    if (rc == CF_OK)
+        rc = cf_req_field(req, body, env_names, true, env, err);
+    if (rc == CF_OK)
+        rc = cf_req_field(req, body, path_names, false, path, err);
+    return rc;
+}
+
+/* A required string member of the "import" object, named "import.<member>" in errors. */
+static enum cf_rc import_string(json_t *import, const char *member, const char *field,
+                                const char **value, struct cf_err *err)
+{
+    json_t *v = json_object_get(import, member);
+    *value = NULL;
+    if (!v || json_is_null(v))
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: required", field);
+    if (!json_is_string(v))
+        return cf_err_field(err, CF_EINVAL, field, "%s: expected a string", field);
+    if (strlen(json_string_value(v)) != json_string_length(v))
+        return cf_err_field(err, CF_EINVAL, field, "%s: must not contain NUL characters", field);
+    *value = json_string_value(v);
+    return CF_OK;
+}
+
+/* {message, secretImport} */
+static enum cf_rc reply(const char *message, const struct cf_import_view *view, json_t **out,
+                        struct cf_err *err)
+{
+    return cf_render_reply(
+        json_pack("{s:s, s:o}", "message", message, "secretImport", cf_render_import(view)), out,
+        err);
+}
+
+/* GET /api/v2/secret-imports?projectId&environment&path=/ -> {secretImports: [...]} */
+static enum cf_rc list_imports(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_import_view_list list = {0};
+    const char *project = NULL, *env = NULL, *path = NULL;
+    json_t *array = NULL;
+    enum cf_rc rc;
+
+    rc = read_place(req, NULL, &project, &env, &path, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_imports_list(cf_req_core(req), cf_req_principal(req), project, env, path, &list, err);
+    if (rc != CF_OK)
+        return rc;
+    array = json_array();
+    for (size_t i = 0; array && i < list.n; i++) {
+        if (json_array_append_new(array, cf_render_import(&list.items[i])) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    rc = cf_render_reply(array ? json_pack("{s:o}", "secretImports", array) : NULL, out, err);
+    cf_import_view_list_release(&list);
+    return rc;
+}
+
+/* POST /api/v2/secret-imports {projectId, environment, path = "/", import: {environment, path}} */
+static enum cf_rc create_import(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_import_view view = {0};
+    json_t *body = NULL, *import = NULL;
+    const char *project = NULL, *env = NULL, *path = NULL, *import_env = NULL, *import_path = NULL;
+    enum cf_rc rc;
+
+    rc = cf_req_json(req, true, &body, err);
+    if (rc == CF_OK)
+        rc = read_place(req, body, &project, &env, &path, err);
+    if (rc != CF_OK)
+        return rc;
+    import = json_object_get(body, "import");
+    if (!import || json_is_null(import))
+        return cf_err_field(err, CF_EVALIDATION, "import", "import: required");
+    if (!json_is_object(import))
+        return cf_err_field(err, CF_EINVAL, "import", "import: expected an object");
+    rc = import_string(import, "environment", "import.environment", &import_env, err);
+    if (rc == CF_OK)
+        rc = import_string(import, "path", "import.path", &import_path, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_imports_create(cf_req_core(req), cf_req_principal(req), project, env, path, import_env,
+                           import_path, &view, err);
+    if (rc == CF_OK)
+        rc = reply("Successfully created secret import", &view, out, err);
+    return rc;
+}
+
+/* DELETE /api/v2/secret-imports/{importId} {projectId, environment, path} */
+static enum cf_rc delete_import(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_import_view view = {0};
+    json_t *body = NULL;
+    const char *project = NULL, *env = NULL, *path = NULL;
+    enum cf_rc rc;
+
+    rc = cf_req_json(req, false, &body, err);
+    if (rc == CF_OK)
+        rc = read_place(req, body, &project, &env, &path, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_imports_delete(cf_req_core(req), cf_req_principal(req), project, env, path,
+                           cf_req_param(req, "importId"), &view, err);
+    if (rc == CF_OK)
+        rc = reply("Successfully deleted secret import", &view, out, err);
+    return rc;
+}
+
+const struct cf_route cf_routes_imports[] = {
+    {"GET", "/api/v2/secret-imports", list_imports, false},
+    {"POST", "/api/v2/secret-imports", create_import, false},
+    {"DELETE", "/api/v2/secret-imports/:importId", delete_import, false},
+    {NULL, NULL, NULL, false},
+};

@@ -1,0 +1,80 @@
+/* JSON renderings of projects, environments, folders, imports and tags (see render.h). Field names
+ * and constant fields follow Infisical's objects so that its SDK and CLI parse them. */
+#include "api/http.h"
+#include "api/render.h"
+#include "util/banned.h"
+
+json_t *cf_render_env(const struct cf_env *env)
+{
+    return json_pack("{s:s, s:s, s:s, s:i, s:s, s:o, s:o}", "id", env->id, "name", env->name,
+                     "slug", env->slug, "position", env->position, "projectId", env->project_id,
+                     "createdAt", cf_json_time(env->created_at), "updatedAt",
+                     cf_json_time(env->updated_at));
+}
+
+json_t *cf_render_env_brief(const struct cf_env *env)
+{
+    return json_pack("{s:s, s:s, s:s}", "id", env->id, "name", env->name, "slug", env->slug);
+}
+
+json_t *cf_render_env_list(const struct cf_env_list *envs)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < envs->n; i++) {
+        if (json_array_append_new(array, cf_render_env(&envs->items[i])) != 0) {
+            json_decref(array);
+            array = NULL;
+        }
+    }
+    return array;
+}
+
+json_t *cf_render_project(const struct cf_project_view *view)
+{
+    const struct cf_project *p = &view->project;
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "id", p->id, "name", p->name,
+                     "slug", p->slug, "description", p->description, "type", "secret-manager",
+                     "environments", cf_render_env_list(&view->envs), "createdAt",
+                     cf_json_time(p->created_at), "updatedAt", cf_json_time(p->updated_at));
+}
+
+json_t *cf_render_folder(const struct cf_folder *folder)
+{
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:b, s:o, s:o}", "id", folder->id, "name",
+        folder->name[0] ? folder->name : "root", "path", folder->path, "envId", folder->env_id,
+        "parentId", folder->parent_id[0] ? json_string(folder->parent_id) : json_null(),
+        "description", folder->description, "version", 1, "isReserved", 0, "createdAt",
+        cf_json_time(folder->created_at), "updatedAt", cf_json_time(folder->updated_at));
+}
+
+json_t *cf_render_import(const struct cf_import_view *view)
+{
+    const struct cf_import *imp = &view->import;
+    return json_pack("{s:s, s:s, s:o, s:i, s:s, s:b, s:o, s:o}", "id", imp->id, "importPath",
+                     imp->import_path, "importEnv", cf_render_env_brief(&view->env), "position",
+                     imp->position, "folderId", imp->folder_id, "isReplication", 0, "createdAt",
+                     cf_json_time(imp->created_at), "updatedAt", cf_json_time(imp->updated_at));
+}
+
+json_t *cf_render_tag(const struct cf_tag *tag)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id", tag->id, "slug", tag->slug,
+                     "name", tag->name, "color", tag->color, "projectId", tag->project_id,
+                     "createdAt", cf_json_time(tag->created_at), "updatedAt",
+                     cf_json_time(tag->updated_at));
+}
+
+json_t *cf_render_tag_brief(const struct cf_tag *tag)
+{
+    return json_pack("{s:s, s:s, s:s, s:s}", "id", tag->id, "slug", tag->slug, "name", tag->name,
+                     "color", tag->color);
+}
+
+enum cf_rc cf_render_reply(json_t *body, json_t **out, struct cf_err *err)
+{
+    *out = body;
+    if (!body)
+        return cf_err_set(err, CF_ENOMEM, "out of memory while rendering the response");
+    return CF_OK;
+}
