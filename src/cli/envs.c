@@ -1,10 +1,269 @@
-/* Placeholder: replaced by the real command. */
+/* `coffer envs`: list, create, rename, reorder and delete a project's environments through
+ * /api/v1/workspace/{projectId}/environments (docs/api.md, Environments). */
 #include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "util/banned.h"
+
+static const char *const env_headers[] = {"POSITION", "SLUG", "NAME", "ID"};
+#define ENV_COLS (sizeof(env_headers) / sizeof(env_headers[0]))
+
+/* Prints environments (a JSON array of Environment) as a table. */
+static int print_envs(json_t *envs)
+{
+    struct cf_table *table = cf_table_new(ENV_COLS, env_headers);
+    size_t i;
+    json_t *env;
+    char position[24];
+
+    if (!table)
+        return cf_cli_fail("out of memory");
+    json_array_foreach(envs, i, env)
+    {
+        const char *row[ENV_COLS] = {cf_cli_int_str(env, "position", position, sizeof(position)),
+                                     cf_cli_str(env, "slug"), cf_cli_str(env, "name"),
+                                     cf_cli_str(env, "id")};
+        if (cf_table_add(table, row) != CF_OK) {
+            cf_table_free(table);
+            return cf_cli_fail("out of memory");
+        }
+    }
+    int status = cf_table_print(table);
+    cf_table_free(table);
+    return status;
+}
+
+/* Prints the answer of a create/update/delete: the API's JSON or the environment as a one-row
+ * table. */
+static int print_answer(const struct cf_cli *cli, json_t *answer)
+{
+    if (cli->json)
+        return cf_cli_print_json(answer);
+    json_t *list = json_array();
+    if (!list || json_array_append(list, json_object_get(answer, "environment")) != 0) {
+        json_decref(list);
+        return cf_cli_fail("out of memory");
+    }
+    int status = print_envs(list);
+    json_decref(list);
+    return status;
+}
+
+/* /v1/workspace/{projectId}/environments[/{env}] into path. */
+static int env_path(struct cf_buf *path, const char *project_id, const char *env)
+{
+    if (cf_buf_puts(path, "/v1/workspace") != CF_OK ||
+        cf_url_path_segment(path, project_id) != CF_OK ||
+        cf_buf_puts(path, "/environments") != CF_OK ||
+        (env && cf_url_path_segment(path, env) != CF_OK))
+        return cf_cli_fail("out of memory");
+    return CF_EXIT_OK;
+}
+
+/* Sends body (may be NULL) to the environments collection or one environment, prints the answer. */
+static int env_request(struct cf_cli *cli, const char *method, const char *env, json_t *body)
+{
+    struct cf_buf path;
+    json_t *answer = NULL;
+    cf_buf_init(&path, 0);
+    int status = env_path(&path, cli->project_id, env);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(cli, method, path.data, NULL, body, &answer);
+    if (status == CF_EXIT_OK && !cli->json && strcmp(method, "DELETE") == 0) {
+        json_t *deleted = json_object_get(answer, "environment");
+        printf("deleted environment %s (%s)\n", cf_cli_str(deleted, "slug"),
+               cf_cli_str(deleted, "id"));
+    } else if (status == CF_EXIT_OK) {
+        status = print_answer(cli, answer);
+    }
+    json_decref(answer);
+    cf_buf_release(&path);
+    return status;
+}
+
+static const char list_usage[] = "usage: coffer envs list --projectId ID [options]\n"
+                                 "\n"
+                                 "Lists a project's environments in position order.\n"
+                                 "\n"
+                                 "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP;
+
+static int cmd_list(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {list_usage, CF_CLI_PROJECT, 0, 0, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *answer = NULL;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = env_path(&path, cli.project_id, NULL);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "GET", path.data, NULL, NULL, &answer);
+    if (status == CF_EXIT_OK)
+        status = cli.json ? cf_cli_print_json(answer)
+                          : print_envs(json_object_get(answer, "environments"));
+out:
+    json_decref(answer);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char create_usage[] =
+    "usage: coffer envs create NAME --slug SLUG [--position N] --projectId ID [options]\n"
+    "\n"
+    "Creates an environment.\n"
+    "\n"
+    "options:\n"
+    "  --slug SLUG        the environment's slug ([a-z0-9-], 1..64 characters; required)\n"
+    "  --position N       its place in the list (default: last)\n" CF_CLI_PROJECT_HELP
+        CF_CLI_COMMON_HELP;
+
+static int cmd_create(int argc, char **argv)
+{
+    const char *slug = NULL;
+    struct cf_opt_int position = {0};
+    const struct cf_opt opts[] = {
+        {"slug", CF_OPT_STRING, &slug},
+        {"position", CF_OPT_INT, &position},
+    };
+    const struct cf_cli_spec spec = {
+        create_usage, CF_CLI_PROJECT, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    json_t *body = NULL;
+    int status;
+
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    if (!slug) {
+        status = cf_cli_usage_error(&cli, "--slug is required");
+        goto out;
+    }
+    body = json_pack("{s:s, s:s}", "name", cli.args[0], "slug", slug);
+    if (!body || (position.set &&
+                  json_object_set_new(body, "position", json_integer(position.value)) != 0)) {
+        status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
+        goto out;
+    }
+    status = env_request(&cli, "POST", NULL, body);
+out:
+    json_decref(body);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char rename_usage[] =
+    "usage: coffer envs rename ENV [--name NAME] [--slug SLUG] --projectId ID [options]\n"
+    "\n"
+    "Renames an environment (given by slug or id): a new name, a new slug, or both.\n"
+    "\n"
+    "options:\n"
+    "  --name NAME        the new name\n"
+    "  --slug SLUG        the new slug\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP;
+
+static int cmd_rename(int argc, char **argv)
+{
+    const char *name = NULL, *slug = NULL;
+    const struct cf_opt opts[] = {
+        {"name", CF_OPT_STRING, &name},
+        {"slug", CF_OPT_STRING, &slug},
+    };
+    const struct cf_cli_spec spec = {
+        rename_usage, CF_CLI_PROJECT, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    json_t *body = NULL;
+    int status;
+
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    if (!name && !slug) {
+        status = cf_cli_usage_error(&cli, "give --name, --slug or both");
+        goto out;
+    }
+    body = json_object();
+    if (!body || (name && json_object_set_new(body, "name", json_string(name)) != 0) ||
+        (slug && json_object_set_new(body, "slug", json_string(slug)) != 0)) {
+        status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
+        goto out;
+    }
+    status = env_request(&cli, "PATCH", cli.args[0], body);
+out:
+    json_decref(body);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char move_usage[] =
+    "usage: coffer envs move ENV --position N --projectId ID [options]\n"
+    "\n"
+    "Moves an environment (given by slug or id) to another place in the list.\n"
+    "\n"
+    "options:\n"
+    "  --position N       the new position (required)\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP;
+
+static int cmd_move(int argc, char **argv)
+{
+    struct cf_opt_int position = {0};
+    const struct cf_opt opts[] = {{"position", CF_OPT_INT, &position}};
+    const struct cf_cli_spec spec = {move_usage, CF_CLI_PROJECT, 1,
+                                     1,          opts,           sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    json_t *body = NULL;
+    int status;
+
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    if (!position.set) {
+        status = cf_cli_usage_error(&cli, "--position is required");
+        goto out;
+    }
+    body = json_pack("{s:I}", "position", (json_int_t)position.value);
+    if (!body) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    status = env_request(&cli, "PATCH", cli.args[0], body);
+out:
+    json_decref(body);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char delete_usage[] =
+    "usage: coffer envs delete ENV --projectId ID [options]\n"
+    "\n"
+    "Deletes an environment (given by slug or id) with its folders and secrets.\n"
+    "\n"
+    "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP;
+
+static int cmd_delete(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {delete_usage, CF_CLI_PROJECT, 1, 1, NULL, 0};
+    struct cf_cli cli;
+    int status;
+
+    if (cf_cli_begin(&cli, argc, argv, &spec, &status))
+        status = env_request(&cli, "DELETE", cli.args[0], NULL);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const struct cf_cli_sub subcommands[] = {
+    {"list", cmd_list, "list environments"},
+    {"create", cmd_create, "create an environment"},
+    {"rename", cmd_rename, "change an environment's name or slug"},
+    {"move", cmd_move, "change an environment's position"},
+    {"delete", cmd_delete, "delete an environment and everything in it"},
+};
+
 int cf_cmd_envs(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "coffer: 'envs' is not implemented yet\n");
-    return 1;
+    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
+                           NULL);
 }

@@ -1,10 +1,233 @@
-/* Placeholder: replaced by the real command. */
+/* `coffer projects`: create, list, show and delete projects through /api/v2/workspace and
+ * /api/v1/workspace (docs/api.md, Projects). */
 #include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "util/banned.h"
+
+static const char *const project_headers[] = {"ID", "NAME", "SLUG", "ENVIRONMENTS", "CREATED AT"};
+#define PROJECT_COLS (sizeof(project_headers) / sizeof(project_headers[0]))
+
+/* Comma-separated environment slugs of a project, into out. */
+static enum cf_rc env_slugs(json_t *project, struct cf_buf *out)
+{
+    json_t *envs = json_object_get(project, "environments");
+    size_t i;
+    json_t *env;
+    enum cf_rc rc = CF_OK;
+    json_array_foreach(envs, i, env)
+    {
+        if (i && rc == CF_OK)
+            rc = cf_buf_append(out, ",", 1);
+        if (rc == CF_OK)
+            rc = cf_buf_puts(out, cf_cli_str(env, "slug"));
+    }
+    return rc;
+}
+
+/* Prints projects (a JSON array of Project) as a table. */
+static int print_projects(json_t *projects)
+{
+    struct cf_table *table = cf_table_new(PROJECT_COLS, project_headers);
+    struct cf_buf slugs;
+    size_t i;
+    json_t *project;
+    int status = CF_EXIT_OK;
+
+    cf_buf_init(&slugs, 0);
+    if (!table)
+        return cf_cli_fail("out of memory");
+    json_array_foreach(projects, i, project)
+    {
+        cf_buf_reset(&slugs);
+        if (env_slugs(project, &slugs) != CF_OK) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+        const char *row[PROJECT_COLS] = {cf_cli_str(project, "id"), cf_cli_str(project, "name"),
+                                         cf_cli_str(project, "slug"), slugs.data,
+                                         cf_cli_str(project, "createdAt")};
+        if (cf_table_add(table, row) != CF_OK) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+    }
+    status = cf_table_print(table);
+out:
+    cf_buf_release(&slugs);
+    cf_table_free(table);
+    return status;
+}
+
+/* Prints one project: the API's JSON, or a one-row table. */
+static int print_one(const struct cf_cli *cli, json_t *answer, const char *member)
+{
+    if (cli->json)
+        return cf_cli_print_json(answer);
+    json_t *list = json_array();
+    if (!list || json_array_append(list, json_object_get(answer, member)) != 0) {
+        json_decref(list);
+        return cf_cli_fail("out of memory");
+    }
+    int status = print_projects(list);
+    json_decref(list);
+    return status;
+}
+
+/* The path /v1/workspace/{id}, into path. */
+static int project_path(struct cf_buf *path, const char *id)
+{
+    if (cf_buf_puts(path, "/v1/workspace") != CF_OK || cf_url_path_segment(path, id) != CF_OK)
+        return cf_cli_fail("out of memory");
+    return CF_EXIT_OK;
+}
+
+static const char create_usage[] =
+    "usage: coffer projects create NAME [--slug SLUG] [--description TEXT] [options]\n"
+    "\n"
+    "Creates a project with the environments dev, staging and prod. The slug\n"
+    "defaults to the name lower-cased with other characters turned into '-'.\n"
+    "\n"
+    "options:\n"
+    "  --slug SLUG        the project's slug ([a-z0-9-], 1..64 characters)\n"
+    "  --description TEXT a description\n" CF_CLI_COMMON_HELP;
+
+static int cmd_create(int argc, char **argv)
+{
+    const char *slug = NULL, *description = NULL;
+    const struct cf_opt opts[] = {
+        {"slug", CF_OPT_STRING, &slug},
+        {"description", CF_OPT_STRING, &description},
+    };
+    const struct cf_cli_spec spec = {create_usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    json_t *body = NULL, *answer = NULL;
+    int status;
+
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    body = json_pack("{s:s}", "projectName", cli.args[0]);
+    if (!body || (slug && json_object_set_new(body, "slug", json_string(slug)) != 0) ||
+        (description &&
+         json_object_set_new(body, "projectDescription", json_string(description)) != 0)) {
+        status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
+        goto out;
+    }
+    status = cf_cli_request(&cli, "POST", "/v2/workspace", NULL, body, &answer);
+    if (status == CF_EXIT_OK)
+        status = print_one(&cli, answer, "project");
+out:
+    json_decref(answer);
+    json_decref(body);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char list_usage[] = "usage: coffer projects list [options]\n"
+                                 "\n"
+                                 "Lists the projects the token can see.\n"
+                                 "\n"
+                                 "options:\n" CF_CLI_COMMON_HELP;
+
+static int cmd_list(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {list_usage, 0, 0, 0, NULL, 0};
+    struct cf_cli cli;
+    json_t *answer = NULL;
+    int status;
+
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = cf_cli_request(&cli, "GET", "/v1/workspace", NULL, NULL, &answer);
+    if (status != CF_EXIT_OK)
+        goto out;
+    status = cli.json ? cf_cli_print_json(answer)
+                      : print_projects(json_object_get(answer, "workspaces"));
+out:
+    json_decref(answer);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char get_usage[] = "usage: coffer projects get ID [options]\n"
+                                "\n"
+                                "Shows one project (by id or slug) with its environments.\n"
+                                "\n"
+                                "options:\n" CF_CLI_COMMON_HELP;
+
+static int cmd_get(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {get_usage, 0, 1, 1, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *answer = NULL;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = project_path(&path, cli.args[0]);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "GET", path.data, NULL, NULL, &answer);
+    if (status == CF_EXIT_OK)
+        status = print_one(&cli, answer, "workspace");
+out:
+    json_decref(answer);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char delete_usage[] =
+    "usage: coffer projects delete ID [options]\n"
+    "\n"
+    "Deletes a project (by id or slug) and everything in it: environments,\n"
+    "folders, secrets and their versions.\n"
+    "\n"
+    "options:\n" CF_CLI_COMMON_HELP;
+
+static int cmd_delete(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {delete_usage, 0, 1, 1, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *answer = NULL;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = project_path(&path, cli.args[0]);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "DELETE", path.data, NULL, NULL, &answer);
+    if (status != CF_EXIT_OK)
+        goto out;
+    if (cli.json) {
+        status = cf_cli_print_json(answer);
+    } else {
+        json_t *project = json_object_get(answer, "workspace");
+        printf("deleted project %s (%s)\n", cf_cli_str(project, "slug"), cf_cli_str(project, "id"));
+    }
+out:
+    json_decref(answer);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const struct cf_cli_sub subcommands[] = {
+    {"create", cmd_create, "create a project"},
+    {"list", cmd_list, "list projects"},
+    {"get", cmd_get, "show a project"},
+    {"delete", cmd_delete, "delete a project and everything in it"},
+};
+
 int cf_cmd_projects(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "coffer: 'projects' is not implemented yet\n");
-    return 1;
+    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
+                           NULL);
 }

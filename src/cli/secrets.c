@@ -1,10 +1,797 @@
-/* Placeholder: replaced by the real command. */
+/* `coffer secrets`: set, get, list and delete the secrets of one folder, show a secret's history
+ * and roll it back, through /api/v3/secrets/raw, /api/v3/secrets/batch/raw and /api/v1/secret/{id}
+ * (docs/api.md). `set` sends one all-or-nothing batch upsert. Values come from the command line, a
+ * file (KEY=@path) or standard input (KEY=-); every copy is wiped after use: the read buffers, the
+ * argv text, and (through the client's wiping allocator) the JSON documents. Tables mask values
+ * unless --show-values is given. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+#define SECRET_FLAGS (CF_CLI_PROJECT | CF_CLI_ENV | CF_CLI_PATH)
+/* A value read from a file or stdin may not exceed the API's request body limit. */
+#define VALUE_READ_MAX (1024u * 1024u)
+
+#define SCOPE_HELP CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP "  --path PATH        folder (default /)\n"
+
+/* ---- shared pieces --------------------------------------------------------------------------- */
+
+/* {workspaceId, environment, secretPath}; NULL when out of memory or not UTF-8. */
+static json_t *scope_body(const struct cf_cli *cli)
+{
+    return json_pack("{s:s, s:s, s:s}", "workspaceId", cli->project_id, "environment", cli->env,
+                     "secretPath", cli->path);
+}
+
+/* /v3/secrets/raw/{key} into path. */
+static int key_path(struct cf_buf *path, const char *key)
+{
+    cf_buf_reset(path);
+    if (cf_buf_puts(path, "/v3/secrets/raw") != CF_OK || cf_url_path_segment(path, key) != CF_OK)
+        return cf_cli_fail("out of memory");
+    return CF_EXIT_OK;
+}
+
+/* GET /v3/secrets/raw/{key}: *secret receives the answer's "secret" (a new reference). */
+static int fetch_secret(struct cf_cli *cli, const char *key, const char *version, bool expand,
+                        bool imports, bool with_value, json_t **secret)
+{
+    struct cf_buf path;
+    json_t *answer = NULL;
+    const struct cf_query_param query[] = {
+        {"workspaceId", cli->project_id},
+        {"environment", cli->env},
+        {"secretPath", cli->path},
+        {"version", version},
+        {"expandSecretReferences", expand ? "true" : NULL},
+        {"include_imports", imports ? "true" : NULL},
+        {"viewSecretValue", with_value ? NULL : "false"},
+        {NULL, NULL},
+    };
+
+    *secret = NULL;
+    cf_buf_init(&path, 0);
+    int status = key_path(&path, key);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(cli, "GET", path.data, query, NULL, &answer);
+    if (status == CF_EXIT_OK) {
+        *secret = json_incref(json_object_get(answer, "secret"));
+        if (!json_is_object(*secret))
+            status = cf_cli_fail("the server's answer for '%s' has no secret", key);
+    }
+    json_decref(answer);
+    cf_buf_release(&path);
+    return status;
+}
+
+/* The id of secret key (into id), for the version endpoints. */
+static int secret_id(struct cf_cli *cli, const char *key, char *id, size_t size)
+{
+    json_t *secret = NULL;
+    int status = fetch_secret(cli, key, NULL, false, false, false, &secret);
+    if (status == CF_EXIT_OK) {
+        const char *found = cf_cli_str(secret, "id");
+        if (!*found || !cf_strlcpy(id, found, size))
+            status = cf_cli_fail("the server's answer for '%s' has no usable id", key);
+    }
+    json_decref(secret);
+    return status;
+}
+
+/* /v1/secret/{id}/<what> into path. */
+static int version_path(struct cf_buf *path, const char *id, const char *what)
+{
+    if (cf_buf_puts(path, "/v1/secret") != CF_OK || cf_url_path_segment(path, id) != CF_OK ||
+        cf_buf_printf(path, "/%s", what) != CF_OK)
+        return cf_cli_fail("out of memory");
+    return CF_EXIT_OK;
+}
+
+/* ---- set ------------------------------------------------------------------------------------- */
+
+/* Reads all of fd into value (a wiped buffer, VALUE_READ_MAX at most). */
+static int read_value(int fd, const char *key, const char *source, struct cf_buf *value)
+{
+    char chunk[4096];
+    int status = CF_EXIT_OK;
+    for (;;) {
+        ssize_t n = read(fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            status = cf_cli_fail("cannot read the value of '%s' from %s: %s", key, source,
+                                 strerror(errno));
+            break;
+        }
+        if (n == 0)
+            break;
+        if (cf_buf_append(value, chunk, (size_t)n) != CF_OK) {
+            status = cf_cli_fail("the value of '%s' from %s is larger than %u bytes", key, source,
+                                 VALUE_READ_MAX);
+            break;
+        }
+    }
+    sodium_memzero(chunk, sizeof(chunk));
+    return status;
+}
+
+/* Resolves the text after "KEY=" into value: "-" is standard input, "@path" a file, "@@x" the
+ * literal "@x", anything else itself. */
+static int load_value(const struct cf_cli *cli, const char *key, const char *spec, bool *stdin_used,
+                      struct cf_buf *value)
+{
+    if (strcmp(spec, "-") == 0) {
+        if (*stdin_used)
+            return cf_cli_usage_error(cli, "only one value can come from standard input");
+        *stdin_used = true;
+        return read_value(STDIN_FILENO, key, "standard input", value);
+    }
+    if (spec[0] == '@' && spec[1] != '@') {
+        const char *file = spec + 1;
+        if (!*file)
+            return cf_cli_usage_error(cli, "'%s=@' needs a file name after '@'", key);
+        int fd = open(file, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return cf_cli_fail("cannot open '%s' (value of '%s'): %s", file, key, strerror(errno));
+        char source[300];
+        snprintf(source, sizeof(source), "'%s'", file);
+        int status = read_value(fd, key, source, value);
+        close(fd);
+        return status;
+    }
+    if (spec[0] == '@')
+        spec++; /* "@@x" stands for "@x" */
+    if (cf_buf_puts(value, spec) != CF_OK)
+        return cf_cli_fail("the value of '%s' is larger than %u bytes", key, VALUE_READ_MAX);
+    return CF_EXIT_OK;
+}
+
+/* Builds one batch item from a KEY=VALUE argument and appends it to items. */
+static int add_item(const struct cf_cli *cli, const char *arg, json_t *item_extra, json_t *items,
+                    bool *stdin_used)
+{
+    const char *eq = strchr(arg, '=');
+    struct cf_buf key, value;
+    json_t *item = NULL;
+    int status;
+
+    cf_buf_init(&key, 0);
+    cf_buf_init(&value, VALUE_READ_MAX);
+    if (!eq) {
+        status = cf_cli_usage_error(cli, "expected KEY=VALUE, not '%.64s'", arg);
+        goto out;
+    }
+    if (eq == arg) {
+        status = cf_cli_usage_error(cli, "an argument has no key before '='");
+        goto out;
+    }
+    if (cf_buf_append(&key, arg, (size_t)(eq - arg)) != CF_OK) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        if (strcmp(cf_cli_str(json_array_get(items, i), "secretKey"), key.data) == 0) {
+            status = cf_cli_usage_error(cli, "key '%.64s' is given twice", key.data);
+            goto out;
+        }
+    }
+    status = load_value(cli, key.data, eq + 1, stdin_used, &value);
+    if (status != CF_EXIT_OK)
+        goto out;
+    if (!cf_utf8_valid(key.data, key.len)) {
+        status = cf_cli_usage_error(cli, "a key is not valid UTF-8");
+        goto out;
+    }
+    if (!cf_utf8_valid(value.data ? value.data : "", value.len)) {
+        status = cf_cli_usage_error(
+            cli, "the value of '%s' is not UTF-8 text (encode binary values, e.g. base64)",
+            key.data);
+        goto out;
+    }
+    item = json_pack("{s:s, s:s%}", "secretKey", key.data, "secretValue",
+                     value.data ? value.data : "", value.len);
+    if (!item || json_object_update(item, item_extra) != 0 || json_array_append(items, item) != 0) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+out:
+    json_decref(item);
+    cf_buf_release_wipe(&value);
+    cf_buf_release(&key);
+    return status;
+}
+
+static const char set_usage[] =
+    "usage: coffer secrets set KEY=VALUE... [--comment TEXT] [--expires-at TIME]\n"
+    "                          [options]\n"
+    "\n"
+    "Creates or updates secrets in one all-or-nothing request. A value may come\n"
+    "from a file with KEY=@path (e.g. a PEM key) or from standard input with\n"
+    "KEY=- (one key at most); write KEY=@@text for a literal value starting\n"
+    "with '@'.\n"
+    "\n"
+    "options:\n"
+    "  --comment TEXT     comment stored with every secret set\n"
+    "  --expires-at TIME  RFC 3339 expiry stored with every secret set,\n"
+    "                     e.g. 2026-12-31T23:00:00Z\n" SCOPE_HELP CF_CLI_COMMON_HELP;
+
+static int cmd_set(int argc, char **argv)
+{
+    const char *comment = NULL, *expires_at = NULL;
+    const struct cf_opt opts[] = {
+        {"comment", CF_OPT_STRING, &comment},
+        {"expires-at", CF_OPT_STRING, &expires_at},
+    };
+    const struct cf_cli_spec spec = {set_usage, SECRET_FLAGS, 1,
+                                     SIZE_MAX,  opts,         sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    json_t *body = NULL, *items = NULL, *extra = NULL, *answer = NULL;
+    struct cf_table *table = NULL;
+    bool stdin_used = false;
+    int status;
+
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    extra = json_object();
+    items = json_array();
+    body = scope_body(&cli);
+    if (!extra || !items || !body) {
+        status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
+        goto out;
+    }
+    if (comment && json_object_set_new(extra, "secretComment", json_string(comment)) != 0) {
+        status = cf_cli_usage_error(&cli, "--comment must be valid UTF-8");
+        goto out;
+    }
+    if (expires_at) {
+        struct cf_err err;
+        int64_t unix_ms;
+        cf_err_clear(&err);
+        if (cf_time_parse(expires_at, &unix_ms, &err) != CF_OK) {
+            status = cf_cli_usage_error(&cli, "--expires-at: %s", err.msg);
+            goto out;
+        }
+        if (json_object_set_new(extra, "expiresAt", json_string(expires_at)) != 0) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < cli.nargs; i++) {
+        status = add_item(&cli, cli.args[i], extra, items, &stdin_used);
+        if (status != CF_EXIT_OK)
+            goto out;
+    }
+    if (json_object_set_new(body, "mode", json_string("upsert")) != 0 ||
+        json_object_set(body, "secrets", items) != 0) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    status = cf_cli_request(&cli, "PATCH", "/v3/secrets/batch/raw", NULL, body, &answer);
+    if (status != CF_EXIT_OK)
+        goto out;
+    if (cli.json) {
+        status = cf_cli_print_json(answer);
+        goto out;
+    }
+    static const char *const headers[] = {"KEY", "VERSION", "UPDATED AT"};
+    table = cf_table_new(3, headers);
+    if (!table) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    size_t i;
+    json_t *secret;
+    json_array_foreach(json_object_get(answer, "secrets"), i, secret)
+    {
+        char version[24];
+        const char *row[] = {cf_cli_str(secret, "secretKey"),
+                             cf_cli_int_str(secret, "version", version, sizeof(version)),
+                             cf_cli_str(secret, "updatedAt")};
+        if (cf_table_add(table, row) != CF_OK) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+    }
+    status = cf_table_print(table);
+out:
+    /* The values given on the command line are in the request now (or not needed): wipe argv's
+     * copy. */
+    for (int a = 1; a < argc; a++) {
+        char *eq = argv[a][0] != '-' ? strchr(argv[a], '=') : NULL;
+        if (eq)
+            sodium_memzero(eq + 1, strlen(eq + 1));
+    }
+    cf_table_free(table);
+    json_decref(answer);
+    json_decref(body);
+    json_decref(items);
+    json_decref(extra);
+    cf_cli_end(&cli);
+    return status;
+}
+
+/* ---- get ------------------------------------------------------------------------------------- */
+
+/* Prints values bare, each followed by a newline unless it already ends with one (so a PEM file
+ * comes back byte for byte). */
+static int print_plain(json_t *secrets)
+{
+    size_t i;
+    json_t *secret;
+    json_array_foreach(secrets, i, secret)
+    {
+        json_t *value = json_object_get(secret, "secretValue");
+        const char *text = json_string_value(value);
+        size_t len = json_string_length(value);
+        if (!text)
+            text = "";
+        if ((len && fwrite(text, 1, len, stdout) != len) ||
+            ((len == 0 || text[len - 1] != '\n') && fputc('\n', stdout) == EOF))
+            return cf_cli_fail("cannot write to standard output");
+    }
+    if (fflush(stdout) != 0)
+        return cf_cli_fail("cannot write to standard output");
+    return CF_EXIT_OK;
+}
+
+static const char get_usage[] =
+    "usage: coffer secrets get KEY... [--plain] [--expand] [--include-imports]\n"
+    "                             [--version N] [options]\n"
+    "\n"
+    "Shows secrets with their values. With --plain only the values are printed,\n"
+    "one per line (a value that ends with a newline is printed as is), e.g.\n"
+    "  coffer secrets get TLS_KEY --plain > key.pem\n"
+    "\n"
+    "options:\n"
+    "  --plain            print the bare values\n"
+    "  --expand           expand ${...} references (server-side)\n"
+    "  --include-imports  also look in the folder's imports\n"
+    "  --version N        the value as it was at version N\n" SCOPE_HELP CF_CLI_COMMON_HELP;
+
+static int cmd_get(int argc, char **argv)
+{
+    bool plain = false, expand = false, imports = false;
+    struct cf_opt_int version = {0};
+    const struct cf_opt opts[] = {
+        {"plain", CF_OPT_BOOL, &plain},
+        {"expand", CF_OPT_BOOL, &expand},
+        {"include-imports", CF_OPT_BOOL, &imports},
+        {"version", CF_OPT_INT, &version},
+    };
+    const struct cf_cli_spec spec = {get_usage, SECRET_FLAGS, 1,
+                                     SIZE_MAX,  opts,         sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    struct cf_table *table = NULL;
+    json_t *secrets = NULL, *secret = NULL, *wrapped = NULL;
+    char version_text[24];
+    int status;
+
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    if (plain && cli.json) {
+        status = cf_cli_usage_error(&cli, "--plain and --output json do not go together");
+        goto out;
+    }
+    snprintf(version_text, sizeof(version_text), "%lld", version.value);
+    secrets = json_array();
+    if (!secrets) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    /* Fetch everything first: either all values are printed or none. */
+    for (size_t i = 0; i < cli.nargs; i++) {
+        status = fetch_secret(&cli, cli.args[i], version.set ? version_text : NULL, expand, imports,
+                              true, &secret);
+        if (status != CF_EXIT_OK)
+            goto out;
+        if (json_array_append_new(secrets, secret) != 0) {
+            secret = NULL;
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+        secret = NULL;
+    }
+    if (plain) {
+        status = print_plain(secrets);
+        goto out;
+    }
+    if (cli.json) {
+        wrapped = cli.nargs == 1 ? json_pack("{s:O}", "secret", json_array_get(secrets, 0))
+                                 : json_pack("{s:O}", "secrets", secrets);
+        status = wrapped ? cf_cli_print_json(wrapped) : cf_cli_fail("out of memory");
+        goto out;
+    }
+    static const char *const headers[] = {"KEY", "VERSION", "COMMENT", "VALUE"};
+    table = cf_table_new(4, headers);
+    if (!table) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    size_t i;
+    json_t *item;
+    json_array_foreach(secrets, i, item)
+    {
+        char number[24];
+        const char *row[] = {cf_cli_str(item, "secretKey"),
+                             cf_cli_int_str(item, "version", number, sizeof(number)),
+                             cf_cli_str(item, "secretComment"), cf_cli_str(item, "secretValue")};
+        if (cf_table_add(table, row) != CF_OK) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+    }
+    status = cf_table_print(table);
+out:
+    cf_table_free(table);
+    json_decref(wrapped);
+    json_decref(secret);
+    json_decref(secrets);
+    cf_cli_end(&cli);
+    return status;
+}
+
+/* ---- list ------------------------------------------------------------------------------------ */
+
+/* Adds one secret to the table; from is the import it came from ("" for the folder's own). */
+static enum cf_rc list_row(struct cf_table *table, json_t *secret, bool show, bool recursive,
+                           bool imports, const char *from)
+{
+    struct cf_buf value;
+    char version[24];
+    enum cf_rc rc;
+    const char *row[5];
+    size_t n = 0;
+
+    cf_buf_init(&value, 0);
+    rc = cf_cli_display_value(&value, json_string_value(json_object_get(secret, "secretValue")),
+                              show);
+    if (rc != CF_OK)
+        goto out;
+    row[n++] = cf_cli_str(secret, "secretKey");
+    row[n++] = cf_cli_int_str(secret, "version", version, sizeof(version));
+    if (recursive)
+        row[n++] = cf_cli_str(secret, "secretPath");
+    if (imports)
+        row[n++] = from;
+    row[n++] = value.data; /* last: long values do not push the other columns away */
+    rc = cf_table_add(table, row);
+out:
+    cf_buf_release_wipe(&value);
+    return rc;
+}
+
+/* The table for `secrets list`: the folder's secrets, then those of its imports that no local
+ * secret (and no earlier import) shadows. */
+static int print_list(const struct cf_cli *cli, json_t *answer, bool show, bool recursive,
+                      bool imports)
+{
+    static const char *const headers[] = {"KEY", "VERSION", "PATH", "FROM", "VALUE"};
+    const char *chosen[5] = {headers[0], headers[1]};
+    size_t ncols = 2;
+    struct cf_table *table = NULL;
+    struct cf_buf here, from;
+    json_t *seen = json_object();
+    json_t *secret, *import;
+    size_t i, k;
+    int status = CF_EXIT_FAILURE;
+
+    cf_buf_init(&here, 0);
+    cf_buf_init(&from, 0);
+    if (recursive)
+        chosen[ncols++] = headers[2];
+    if (imports)
+        chosen[ncols++] = headers[3];
+    chosen[ncols++] = headers[4];
+    table = cf_table_new(ncols, chosen);
+    if (!table || !seen || cf_cli_normalize_path(&here, cli->path) != CF_OK)
+        goto oom;
+    json_array_foreach(json_object_get(answer, "secrets"), i, secret)
+    {
+        const char *key = cf_cli_str(secret, "secretKey");
+        bool at_here = strcmp(cf_cli_str(secret, "secretPath"), here.data) == 0 ||
+                       !json_object_get(secret, "secretPath");
+        if (list_row(table, secret, show, recursive, imports, "") != CF_OK ||
+            (at_here && json_object_set_new(seen, key, json_true()) != 0))
+            goto oom;
+    }
+    json_array_foreach(json_object_get(answer, "imports"), k, import)
+    {
+        cf_buf_reset(&from);
+        if (cf_buf_printf(&from, "%s:%s", cf_cli_str(import, "environment"),
+                          cf_cli_str(import, "secretPath")) != CF_OK)
+            goto oom;
+        json_array_foreach(json_object_get(import, "secrets"), i, secret)
+        {
+            const char *key = cf_cli_str(secret, "secretKey");
+            if (json_object_get(seen, key))
+                continue; /* local keys win, then earlier imports */
+            if (list_row(table, secret, show, recursive, imports, from.data) != CF_OK ||
+                json_object_set_new(seen, key, json_true()) != 0)
+                goto oom;
+        }
+    }
+    status = cf_table_print(table);
+    goto out;
+oom:
+    status = cf_cli_fail("out of memory");
+out:
+    json_decref(seen);
+    cf_buf_release(&from);
+    cf_buf_release(&here);
+    cf_table_free(table);
+    return status;
+}
+
+static const char list_usage[] =
+    "usage: coffer secrets list [--show-values] [--recursive] [--include-imports]\n"
+    "                           [--expand] [options]\n"
+    "\n"
+    "Lists the secrets of a folder. Values are masked (and not even fetched)\n"
+    "unless --show-values is given. `coffer secrets` alone also lists.\n"
+    "\n"
+    "options:\n"
+    "  --show-values      show the values\n"
+    "  --recursive        include the secrets of every sub-folder\n"
+    "  --include-imports  add the secrets of the folder's imports (local keys win,\n"
+    "                     then earlier imports)\n"
+    "  --expand           expand ${...} references (server-side)\n" SCOPE_HELP CF_CLI_COMMON_HELP;
+
+static int cmd_list(int argc, char **argv)
+{
+    bool show = false, recursive = false, imports = false, expand = false;
+    const struct cf_opt opts[] = {
+        {"show-values", CF_OPT_BOOL, &show},
+        {"recursive", CF_OPT_BOOL, &recursive},
+        {"include-imports", CF_OPT_BOOL, &imports},
+        {"expand", CF_OPT_BOOL, &expand},
+    };
+    const struct cf_cli_spec spec = {list_usage, SECRET_FLAGS, 0,
+                                     0,          opts,         sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    json_t *answer = NULL;
+    int status;
+
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    const struct cf_query_param query[] = {
+        {"workspaceId", cli.project_id},
+        {"environment", cli.env},
+        {"secretPath", cli.path},
+        {"recursive", recursive ? "true" : "false"},
+        {"include_imports", imports ? "true" : "false"},
+        {"expandSecretReferences", expand ? "true" : "false"},
+        {"viewSecretValue", show ? "true" : "false"},
+        {NULL, NULL},
+    };
+    status = cf_cli_request(&cli, "GET", "/v3/secrets/raw", query, NULL, &answer);
+    if (status == CF_EXIT_OK)
+        status = cli.json ? cf_cli_print_json(answer)
+                          : print_list(&cli, answer, show, recursive, imports);
+out:
+    json_decref(answer);
+    cf_cli_end(&cli);
+    return status;
+}
+
+/* ---- delete ---------------------------------------------------------------------------------- */
+
+static const char delete_usage[] =
+    "usage: coffer secrets delete KEY... [options]\n"
+    "\n"
+    "Deletes secrets in one all-or-nothing request (every key must exist).\n"
+    "\n"
+    "options:\n" SCOPE_HELP CF_CLI_COMMON_HELP;
+
+static int cmd_delete(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {delete_usage, SECRET_FLAGS, 1, SIZE_MAX, NULL, 0};
+    struct cf_cli cli;
+    json_t *body = NULL, *items = NULL, *answer = NULL;
+    int status;
+
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    body = scope_body(&cli);
+    items = json_array();
+    if (!body || !items) {
+        status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
+        goto out;
+    }
+    for (size_t i = 0; i < cli.nargs; i++) {
+        if (json_array_append_new(items, json_pack("{s:s}", "secretKey", cli.args[i])) != 0) {
+            status = cf_cli_usage_error(&cli, "keys must be valid UTF-8");
+            goto out;
+        }
+    }
+    if (json_object_set(body, "secrets", items) != 0) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    status = cf_cli_request(&cli, "DELETE", "/v3/secrets/batch/raw", NULL, body, &answer);
+    if (status != CF_EXIT_OK)
+        goto out;
+    if (cli.json) {
+        status = cf_cli_print_json(answer);
+        goto out;
+    }
+    size_t i;
+    json_t *secret;
+    json_array_foreach(json_object_get(answer, "secrets"), i, secret)
+        printf("deleted secret %s\n", cf_cli_str(secret, "secretKey"));
+out:
+    json_decref(answer);
+    json_decref(items);
+    json_decref(body);
+    cf_cli_end(&cli);
+    return status;
+}
+
+/* ---- history and rollback -------------------------------------------------------------------- */
+
+static const char history_usage[] =
+    "usage: coffer secrets history KEY [--show-values] [--limit N] [--offset N]\n"
+    "                              [options]\n"
+    "\n"
+    "Lists a secret's versions, newest first. Values are masked unless\n"
+    "--show-values is given.\n"
+    "\n"
+    "options:\n"
+    "  --show-values      show the values\n"
+    "  --limit N          versions per page (default 20, at most 100)\n"
+    "  --offset N         versions to skip (default 0)\n" SCOPE_HELP CF_CLI_COMMON_HELP;
+
+static int cmd_history(int argc, char **argv)
+{
+    bool show = false;
+    struct cf_opt_int limit = {0}, offset = {0};
+    const struct cf_opt opts[] = {
+        {"show-values", CF_OPT_BOOL, &show},
+        {"limit", CF_OPT_INT, &limit},
+        {"offset", CF_OPT_INT, &offset},
+    };
+    const struct cf_cli_spec spec = {
+        history_usage, SECRET_FLAGS, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    struct cf_buf path, value;
+    struct cf_table *table = NULL;
+    json_t *answer = NULL;
+    char id[128], limit_text[24], offset_text[24];
+    int status;
+
+    cf_buf_init(&path, 0);
+    cf_buf_init(&value, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    snprintf(limit_text, sizeof(limit_text), "%lld", limit.set ? limit.value : 20);
+    snprintf(offset_text, sizeof(offset_text), "%lld", offset.value);
+    const struct cf_query_param query[] = {
+        {"offset", offset_text}, {"limit", limit_text}, {NULL, NULL}};
+    status = secret_id(&cli, cli.args[0], id, sizeof(id));
+    if (status == CF_EXIT_OK)
+        status = version_path(&path, id, "secret-versions");
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "GET", path.data, query, NULL, &answer);
+    if (status != CF_EXIT_OK)
+        goto out;
+    if (cli.json) {
+        status = cf_cli_print_json(answer);
+        goto out;
+    }
+    static const char *const headers[] = {"VERSION", "CREATED AT", "EXPIRES AT", "COMMENT",
+                                          "VALUE"};
+    table = cf_table_new(5, headers);
+    if (!table) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    size_t i;
+    json_t *version;
+    json_array_foreach(json_object_get(answer, "secretVersions"), i, version)
+    {
+        char number[24];
+        cf_buf_reset(&value);
+        if (cf_cli_display_value(&value, json_string_value(json_object_get(version, "secretValue")),
+                                 show) != CF_OK) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+        const char *row[] = {cf_cli_int_str(version, "version", number, sizeof(number)),
+                             cf_cli_str(version, "createdAt"), cf_cli_str(version, "expiresAt"),
+                             cf_cli_str(version, "secretComment"), value.data};
+        if (cf_table_add(table, row) != CF_OK) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+    }
+    status = cf_table_print(table);
+out:
+    cf_table_free(table);
+    json_decref(answer);
+    cf_buf_release_wipe(&value);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char rollback_usage[] =
+    "usage: coffer secrets rollback KEY --version N [options]\n"
+    "\n"
+    "Restores version N of a secret (value, comment, tags and expiry) as a new\n"
+    "version.\n"
+    "\n"
+    "options:\n"
+    "  --version N        the version to restore (required; see 'secrets history')\n" SCOPE_HELP
+        CF_CLI_COMMON_HELP;
+
+static int cmd_rollback(int argc, char **argv)
+{
+    struct cf_opt_int version = {0};
+    const struct cf_opt opts[] = {{"version", CF_OPT_INT, &version}};
+    const struct cf_cli_spec spec = {
+        rollback_usage, SECRET_FLAGS, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *body = NULL, *answer = NULL;
+    char id[128];
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    if (!version.set) {
+        status = cf_cli_usage_error(&cli, "--version is required");
+        goto out;
+    }
+    body = json_pack("{s:I}", "version", (json_int_t)version.value);
+    if (!body) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    status = secret_id(&cli, cli.args[0], id, sizeof(id));
+    if (status == CF_EXIT_OK)
+        status = version_path(&path, id, "rollback");
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "POST", path.data, NULL, body, &answer);
+    if (status != CF_EXIT_OK)
+        goto out;
+    if (cli.json) {
+        status = cf_cli_print_json(answer);
+    } else {
+        char number[24];
+        json_t *secret = json_object_get(answer, "secret");
+        printf("rolled back %s to version %lld (now version %s)\n", cf_cli_str(secret, "secretKey"),
+               version.value, cf_cli_int_str(secret, "version", number, sizeof(number)));
+    }
+out:
+    json_decref(answer);
+    json_decref(body);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const struct cf_cli_sub subcommands[] = {
+    {"set", cmd_set, "create or update secrets (one all-or-nothing request)"},
+    {"get", cmd_get, "show secrets with their values"},
+    {"list", cmd_list, "list a folder's secrets (values masked)"},
+    {"delete", cmd_delete, "delete secrets"},
+    {"history", cmd_history, "list a secret's versions"},
+    {"rollback", cmd_rollback, "restore an earlier version of a secret"},
+};
+
 int cf_cmd_secrets(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "coffer: 'secrets' is not implemented yet\n");
-    return 1;
+    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
+                           "list");
 }

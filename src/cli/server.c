@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -106,6 +107,8 @@ static enum cf_rc bootstrap_admin(struct cf_store *st, uint8_t hash[CF_TOKEN_HAS
 
 static void harden_process(void)
 {
+    /* Files the server creates (database, WAL, key file) are for its own user only. */
+    umask(077);
     /* No core dumps: they would hold keys and plaintext values. */
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core);

@@ -241,9 +241,14 @@ enum cf_rc cf_secrets_get(struct cf_core *core, const struct cf_principal *who,
     struct cf_refs *refs = cf_refs_new(resolve_ref, &r);
     struct cf_buf expanded;
     cf_buf_init(&expanded, 0);
-    rc = refs ? cf_refs_expand(refs, scope->env.slug, out->meta.path, out->meta.key,
-                               out->value.data, out->value.len, &expanded, err)
-              : cf_err_set(err, CF_ENOMEM, "out of memory");
+    /* Seeding the current version makes the secret itself part of cycle detection (A -> B -> A). */
+    rc = refs ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK && version == 0)
+        rc = cf_refs_add(refs, scope->env.slug, out->meta.path, out->meta.key, out->value.data,
+                         out->value.len, err);
+    if (rc == CF_OK)
+        rc = cf_refs_expand(refs, scope->env.slug, out->meta.path, out->meta.key, out->value.data,
+                            out->value.len, &expanded, err);
     cf_refs_free(refs);
     if (rc == CF_OK) {
         cf_buf_release_wipe(&out->value);

@@ -24,9 +24,15 @@
  * construction without guessing. */
 #define FORMAT_V1 0x01
 #define OVERHEAD (1 + NONCE_BYTES + TAG_BYTES)
+#define WRAPPED_BYTES (KEY_BYTES + OVERHEAD)
+#define PROJECT_AD_MAX 256
 
+/* A cache entry answers only for the exact wrapped blob it was unwrapped from, so that a result
+ * never depends on what is cached: a wrong or stale wrapped key fails the same way whether or not
+ * the project is cached. */
 struct cached_key {
     char project_id[64];
+    uint8_t wrapped[WRAPPED_BYTES];
     uint8_t *key; /* sodium_malloc'd, KEY_BYTES */
 };
 
@@ -45,6 +51,9 @@ void cf_keyring_generate_root(uint8_t key[CF_ROOT_KEY_BYTES])
 enum cf_rc cf_keyring_from_bytes(const uint8_t key[CF_ROOT_KEY_BYTES], struct cf_keyring **out,
                                  struct cf_err *err)
 {
+    /* sodium_malloc needs the library initialised; sodium_init is idempotent and thread-safe. */
+    if (sodium_init() < 0)
+        return cf_err_set(err, CF_ECRYPTO, "cannot initialise libsodium");
     struct cf_keyring *kr = calloc(1, sizeof(*kr));
     if (!kr)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
@@ -113,34 +122,79 @@ enum cf_rc cf_keyring_read_root_file(const char *path, uint8_t key[CF_ROOT_KEY_B
     return rc;
 }
 
-enum cf_rc cf_keyring_write_root_file(const char *data_dir, const char *name,
-                                      const uint8_t key[CF_ROOT_KEY_BYTES], struct cf_err *err)
+static bool write_all(int fd, const char *bytes, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, bytes, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        bytes += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Writes the key to a fresh temp file (mkostemp: a new inode, never a stale file with a looser
+ * mode), then moves it into place: with rename() when replacing is intended, with link() when the
+ * file must not exist yet (CF_EEXIST then), so that two processes creating the first root key
+ * cannot both think they won. The temp file, which holds the key, is removed on every path. */
+static enum cf_rc write_key_file(const char *data_dir, const char *name,
+                                 const uint8_t key[CF_ROOT_KEY_BYTES], bool exclusive,
+                                 struct cf_err *err)
 {
     char path[4096], tmp[4200];
     char text[sodium_base64_ENCODED_LEN(CF_ROOT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL) + 1];
     enum cf_rc rc = CF_OK;
     int fd = -1;
+    bool tmp_exists = false;
 
-    snprintf(path, sizeof(path), "%s/%s", data_dir, name);
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int n = snprintf(path, sizeof(path), "%s/%s", data_dir, name);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return cf_err_set(err, CF_EINVAL, "data directory path '%.200s...' is too long", data_dir);
+    snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
     sodium_bin2base64(text, sizeof(text) - 1, key, CF_ROOT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
     size_t len = strlen(text);
     text[len++] = '\n';
 
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        rc = cf_err_set(err, CF_EIO, "cannot create '%s': %s", tmp, strerror(errno));
+        rc = cf_err_set(err, CF_EIO, "cannot create a temporary file for '%s': %s", path,
+                        strerror(errno));
         goto out;
     }
-    if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
+    tmp_exists = true;
+    /* mkostemp's mode is 0600 less the umask: make it exactly 0600. */
+    if (fchmod(fd, 0600) != 0 || !write_all(fd, text, len) || fsync(fd) != 0) {
         rc = cf_err_set(err, CF_EIO, "cannot write '%s': %s", tmp, strerror(errno));
         goto out;
     }
-    close(fd);
+    int closed = close(fd);
     fd = -1;
-    if (rename(tmp, path) != 0) {
-        rc = cf_err_set(err, CF_EIO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    if (closed != 0) {
+        rc = cf_err_set(err, CF_EIO, "cannot write '%s': %s", tmp, strerror(errno));
         goto out;
+    }
+    if (exclusive && link(tmp, path) == 0) {
+        unlink(tmp);
+        tmp_exists = false;
+    } else if (exclusive && errno == EEXIST) {
+        rc = cf_err_set(err, CF_EEXIST, "'%s' already exists", path);
+        goto out;
+    } else if (exclusive && errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS) {
+        rc = cf_err_set(err, CF_EIO, "cannot create '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    /* Replacing, or (exclusive) a file system without hard links, where rename is the best there
+     * is. */
+    if (tmp_exists) {
+        if (rename(tmp, path) != 0) {
+            rc = cf_err_set(err, CF_EIO, "cannot rename '%s' to '%s': %s", tmp, path,
+                            strerror(errno));
+            goto out;
+        }
+        tmp_exists = false;
     }
     int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
@@ -148,12 +202,18 @@ enum cf_rc cf_keyring_write_root_file(const char *data_dir, const char *name,
         close(dfd);
     }
 out:
-    if (fd >= 0) {
+    if (fd >= 0)
         close(fd);
+    if (tmp_exists)
         unlink(tmp);
-    }
     sodium_memzero(text, sizeof(text));
     return rc;
+}
+
+enum cf_rc cf_keyring_write_root_file(const char *data_dir, const char *name,
+                                      const uint8_t key[CF_ROOT_KEY_BYTES], struct cf_err *err)
+{
+    return write_key_file(data_dir, name, key, false, err);
 }
 
 enum cf_rc cf_keyring_load(const char *data_dir, const char *root_key_b64, bool create,
@@ -168,11 +228,15 @@ enum cf_rc cf_keyring_load(const char *data_dir, const char *root_key_b64, bool 
         if (rc != CF_OK)
             return rc;
     } else {
-        snprintf(path, sizeof(path), "%s/%s", data_dir, CF_ROOT_KEY_FILE);
+        int n = data_dir ? snprintf(path, sizeof(path), "%s/%s", data_dir, CF_ROOT_KEY_FILE) : -1;
+        if (n < 0 || (size_t)n >= sizeof(path))
+            return cf_err_set(err, CF_EINVAL, "no usable data directory for the root key file");
         rc = cf_keyring_read_root_file(path, key, err);
         if (rc == CF_ENOTFOUND && create) {
             cf_keyring_generate_root(key);
-            rc = cf_keyring_write_root_file(data_dir, CF_ROOT_KEY_FILE, key, err);
+            rc = write_key_file(data_dir, CF_ROOT_KEY_FILE, key, true, err);
+            if (rc == CF_EEXIST) /* another process created it first: use its key, not ours */
+                rc = cf_keyring_read_root_file(path, key, err);
         }
         if (rc != CF_OK)
             goto out;
@@ -187,6 +251,8 @@ out:
 static enum cf_rc seal_raw(const uint8_t *key, const uint8_t *ad, size_t ad_len, const void *plain,
                            size_t n, uint8_t **out, size_t *out_len, struct cf_err *err)
 {
+    if (n > SIZE_MAX - OVERHEAD || n > crypto_aead_xchacha20poly1305_ietf_MESSAGEBYTES_MAX)
+        return cf_err_set(err, CF_ETOOLARGE, "value too large to seal");
     uint8_t *blob = malloc(n + OVERHEAD);
     if (!blob)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
@@ -212,10 +278,17 @@ static bool open_raw(const uint8_t *key, const uint8_t *ad, size_t ad_len, const
                                                       blob + 1, key) == 0;
 }
 
-static size_t project_key_ad(const char *project_id, uint8_t *ad, size_t size)
+/* The associated data of a wrapped project key: a label, a NUL and the whole project id. An id too
+ * long for it is refused rather than cut, which would let ids sharing a prefix share a wrapped key.
+ */
+static enum cf_rc project_key_ad(const char *project_id, uint8_t ad[PROJECT_AD_MAX], size_t *ad_len,
+                                 struct cf_err *err)
 {
-    int n = snprintf((char *)ad, size, "coffer project key v1%c%s", 0, project_id);
-    return n < 0 ? 0 : ((size_t)n < size ? (size_t)n : size);
+    int n = snprintf((char *)ad, PROJECT_AD_MAX, "coffer project key v1%c%s", 0, project_id);
+    if (n < 0 || (size_t)n >= PROJECT_AD_MAX)
+        return cf_err_set(err, CF_EINVAL, "project id '%.64s...' is too long", project_id);
+    *ad_len = (size_t)n;
+    return CF_OK;
 }
 
 enum cf_rc cf_keyring_make_check(struct cf_keyring *kr, uint8_t **check, size_t *check_len,
@@ -239,13 +312,16 @@ enum cf_rc cf_keyring_verify_check(struct cf_keyring *kr, const uint8_t *check, 
 enum cf_rc cf_keyring_new_project_key(struct cf_keyring *kr, const char *project_id, uint8_t **wrapped,
                                       size_t *wrapped_len, struct cf_err *err)
 {
-    uint8_t ad[128];
+    uint8_t ad[PROJECT_AD_MAX];
+    size_t ad_len = 0;
+    enum cf_rc rc = project_key_ad(project_id, ad, &ad_len, err);
+    if (rc != CF_OK)
+        return rc;
     uint8_t *key = sodium_malloc(KEY_BYTES);
     if (!key)
         return cf_err_set(err, CF_ENOMEM, "cannot allocate locked memory");
     crypto_aead_xchacha20poly1305_ietf_keygen(key);
-    enum cf_rc rc = seal_raw(kr->root, ad, project_key_ad(project_id, ad, sizeof(ad)), key,
-                             KEY_BYTES, wrapped, wrapped_len, err);
+    rc = seal_raw(kr->root, ad, ad_len, key, KEY_BYTES, wrapped, wrapped_len, err);
     sodium_free(key);
     return rc;
 }
@@ -253,10 +329,12 @@ enum cf_rc cf_keyring_new_project_key(struct cf_keyring *kr, const char *project
 static enum cf_rc unwrap(struct cf_keyring *kr, const char *project_id, const uint8_t *wrapped,
                          size_t wrapped_len, uint8_t *key, struct cf_err *err)
 {
-    uint8_t ad[128];
-    if (wrapped_len != KEY_BYTES + OVERHEAD ||
-        !open_raw(kr->root, ad, project_key_ad(project_id, ad, sizeof(ad)), wrapped, wrapped_len,
-                  key))
+    uint8_t ad[PROJECT_AD_MAX];
+    size_t ad_len = 0;
+    enum cf_rc rc = project_key_ad(project_id, ad, &ad_len, err);
+    if (rc != CF_OK)
+        return rc;
+    if (wrapped_len != WRAPPED_BYTES || !open_raw(kr->root, ad, ad_len, wrapped, wrapped_len, key))
         return cf_err_set(err, CF_ECRYPTO, "cannot unwrap the data key of project '%s'",
                           project_id);
     return CF_OK;
@@ -266,40 +344,54 @@ enum cf_rc cf_keyring_rewrap(struct cf_keyring *from, struct cf_keyring *to, con
                              const uint8_t *wrapped, size_t wrapped_len, uint8_t **out,
                              size_t *out_len, struct cf_err *err)
 {
-    uint8_t ad[128];
+    uint8_t ad[PROJECT_AD_MAX];
+    size_t ad_len = 0;
+    enum cf_rc rc = project_key_ad(project_id, ad, &ad_len, err);
+    if (rc != CF_OK)
+        return rc;
     uint8_t *key = sodium_malloc(KEY_BYTES);
     if (!key)
         return cf_err_set(err, CF_ENOMEM, "cannot allocate locked memory");
-    enum cf_rc rc = unwrap(from, project_id, wrapped, wrapped_len, key, err);
+    rc = unwrap(from, project_id, wrapped, wrapped_len, key, err);
     if (rc == CF_OK)
-        rc = seal_raw(to->root, ad, project_key_ad(project_id, ad, sizeof(ad)), key, KEY_BYTES, out,
-                      out_len, err);
+        rc = seal_raw(to->root, ad, ad_len, key, KEY_BYTES, out, out_len, err);
     sodium_free(key);
     return rc;
 }
 
-/* Unwrapped data keys are cached by project id: a data key never changes for the life of a project (root key
- * rotation rewraps it without changing it), and project ids are never reused. */
+/* Unwrapped data keys are cached by project id and wrapped blob, one entry per project: a rewrapped
+ * blob (after root key rotation) replaces the old one. */
 static enum cf_rc project_key(struct cf_keyring *kr, const char *project_id, const uint8_t *wrapped,
                               size_t wrapped_len, uint8_t *key, struct cf_err *err)
 {
     enum cf_rc rc = CF_OK;
+    struct cached_key *slot = NULL;
     pthread_mutex_lock(&kr->lock);
     for (size_t i = 0; i < kr->cached; i++) {
         if (strcmp(kr->cache[i].project_id, project_id) == 0) {
-            memcpy(key, kr->cache[i].key, KEY_BYTES);
-            goto out;
+            slot = &kr->cache[i];
+            break;
         }
     }
+    if (slot && wrapped_len == WRAPPED_BYTES &&
+        memcmp(slot->wrapped, wrapped, WRAPPED_BYTES) == 0) {
+        memcpy(key, slot->key, KEY_BYTES);
+        goto out;
+    }
     rc = unwrap(kr, project_id, wrapped, wrapped_len, key, err);
-    if (rc == CF_OK && kr->cached < CACHE_MAX && strlen(project_id) < sizeof(kr->cache[0].project_id)) {
+    if (rc != CF_OK || strlen(project_id) >= sizeof(kr->cache[0].project_id))
+        goto out;
+    if (!slot && kr->cached < CACHE_MAX) {
         uint8_t *copy = sodium_malloc(KEY_BYTES);
         if (copy) {
-            memcpy(copy, key, KEY_BYTES);
-            cf_strlcpy(kr->cache[kr->cached].project_id, project_id,
-                       sizeof(kr->cache[0].project_id));
-            kr->cache[kr->cached++].key = copy;
+            slot = &kr->cache[kr->cached++];
+            cf_strlcpy(slot->project_id, project_id, sizeof(slot->project_id));
+            slot->key = copy;
         }
+    }
+    if (slot) {
+        memcpy(slot->wrapped, wrapped, WRAPPED_BYTES);
+        memcpy(slot->key, key, KEY_BYTES);
     }
 out:
     pthread_mutex_unlock(&kr->lock);
@@ -327,12 +419,15 @@ static enum cf_rc value_ad(const struct cf_seal_ad *ad, struct cf_buf *out, stru
     for (int i = 0; i < 8; i++)
         version[i] = (uint8_t)((uint64_t)ad->version >> (8 * i));
     const char *parts[] = {"coffer value v1", ad->project_id, ad->env_id, ad->path, ad->key};
-    for (size_t i = 0; i < 5; i++) {
-        if (cf_buf_append(out, parts[i], strlen(parts[i]) + 1) != CF_OK)
-            return cf_err_set(err, CF_ENOMEM, "out of memory");
-    }
-    if (cf_buf_append(out, version, sizeof(version)) != CF_OK)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    enum cf_rc rc = CF_OK;
+    for (size_t i = 0; i < 5 && rc == CF_OK; i++)
+        rc = cf_buf_append(out, parts[i], strlen(parts[i]) + 1);
+    if (rc == CF_OK)
+        rc = cf_buf_append(out, version, sizeof(version));
+    if (rc == CF_ETOOLARGE)
+        return cf_err_set(err, rc, "the names of '%.64s' are too long to seal", ad->key);
+    if (rc != CF_OK)
+        return cf_err_set(err, rc, "out of memory");
     return CF_OK;
 }
 

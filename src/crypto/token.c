@@ -4,14 +4,17 @@
 #include <sodium.h>
 
 #include "crypto/token.h"
+#include "util/err.h"
 #include "util/banned.h"
 
 void cf_token_new(const char *prefix, char *out, size_t size)
 {
     uint8_t raw[32];
     size_t plen = strlen(prefix);
+    /* Dropping or cutting the prefix would make a credential that nothing recognises: a caller
+     * breaking the contract is a bug, not bad input. */
     if (size < CF_TOKEN_MAX || plen > 16)
-        plen = 0;
+        CF_BUG("cf_token_new: prefix over 16 characters or buffer under CF_TOKEN_MAX");
     memcpy(out, prefix, plen);
     randombytes_buf(raw, sizeof(raw));
     sodium_bin2base64(out + plen, size - plen, raw, sizeof(raw),

@@ -120,6 +120,9 @@ struct cf_secret_write {
     struct cf_secret row; /* borrowed: the store copies what it keeps */
 };
 
+/* The meta name under which rewrap_keys stores its root_check (the root key check of crypto/keyring.h). */
+#define CF_META_ROOT_CHECK "root_key_check"
+
 /* A rewrapped project key, for root key rotation. */
 struct cf_key_update {
     const char *project_id;

@@ -1,6 +1,7 @@
 /* Growable buffers with a hard maximum (see buf.h). Growth reallocates by hand rather than with realloc()
  * so that a buffer holding secrets never leaves an unwiped copy behind in freed memory. */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,11 +46,19 @@ static enum cf_rc grow(struct cf_buf *buf, size_t extra)
 
 enum cf_rc cf_buf_append(struct cf_buf *buf, const void *bytes, size_t n)
 {
+    /* bytes may point into the buffer itself (appending a slice of it): grow() frees the old
+     * memory, so remember the offset and copy from the new memory. */
+    const char *src = bytes;
+    uintptr_t at = (uintptr_t)src, base = (uintptr_t)buf->data;
+    bool inside = buf->data && n && at >= base && at - base < buf->cap;
+    size_t offset = inside ? (size_t)(at - base) : 0;
     enum cf_rc rc = grow(buf, n);
     if (rc != CF_OK)
         return rc;
+    if (inside)
+        src = buf->data + offset;
     if (n)
-        memcpy(buf->data + buf->len, bytes, n);
+        memmove(buf->data + buf->len, src, n);
     buf->len += n;
     buf->data[buf->len] = '\0';
     return CF_OK;

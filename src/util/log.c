@@ -1,5 +1,6 @@
-/* stderr logger (see log.h). Each line is formatted into one buffer and written with a single write() so
- * that lines from concurrent threads never interleave. */
+/* stderr logger (see log.h). Each line is formatted into one buffer and written with a single
+ * write() so that lines from concurrent threads never interleave; control characters in messages
+ * are replaced so that one event is always exactly one line. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,6 +39,13 @@ void cf_log(enum cf_log_level level, const char *fmt, ...)
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
+    /* Messages may carry request data (paths, user agents): a control character there could end the
+     * line early and forge the next event, so each one is shown as a space. */
+    for (size_t i = (size_t)n; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            line[i] = ' ';
+    }
     line[len++] = '\n';
     ssize_t unused = write(STDERR_FILENO, line, len);
     (void)unused;

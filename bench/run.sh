@@ -1,0 +1,414 @@
+#!/bin/sh
+# Coffer's benchmark (issue 2, item 8; see bench/README.md). Given a build directory that already holds
+# `coffer` and `bench/baseline` (`make bench` builds first), it starts a Coffer server on a fresh data directory
+# and measures start to first answered request, seeds a project with 100 secrets of about 500 bytes each in
+# Infisical's response shape, saves Coffer's own answers to the two benchmarked requests, starts the baseline
+# libmicrohttpd server serving those same bytes from memory, runs wrk against both (list 100 secrets, read one
+# secret; 16 and 64 connections), records the server's resident memory, and prints one table with the issue's
+# targets marked met or missed. The table is also written to bench/results/latest.txt.
+#
+# Usage: sh bench/run.sh BUILD_DIR
+# Environment: BENCH_SECONDS (per wrk run, default 5), BENCH_WARMUP (seconds, default 1), BENCH_THREADS (wrk
+# threads, default 2), BENCH_CONNECTIONS (default "16 64"), BENCH_STRICT=1 (exit 1 when a target is missed).
+# Everything it starts is stopped and every temporary file removed on exit, including on Ctrl-C.
+set -eu
+
+usage() {
+    echo "usage: sh bench/run.sh BUILD_DIR" >&2
+    exit 2
+}
+
+die() {
+    echo "bench: $*" >&2
+    exit 1
+}
+
+[ $# -eq 1 ] || usage
+[ -d "$1" ] || die "build directory '$1' does not exist (run 'make bench', or meson setup + compile first)"
+BUILD=$(cd "$1" && pwd)
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+COFFER=$BUILD/coffer
+BASELINE=$BUILD/bench/baseline
+LUA=$ROOT/bench/auth.lua
+
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_WARMUP=${BENCH_WARMUP:-1}
+BENCH_THREADS=${BENCH_THREADS:-2}
+BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-16 64}
+BENCH_STRICT=${BENCH_STRICT:-0}
+for value in "$BENCH_SECONDS" "$BENCH_WARMUP" "$BENCH_THREADS" $BENCH_CONNECTIONS; do
+    case $value in
+        '' | *[!0-9]*) die "BENCH_SECONDS, BENCH_WARMUP, BENCH_THREADS and BENCH_CONNECTIONS take whole numbers" ;;
+    esac
+done
+[ "$BENCH_SECONDS" -ge 1 ] || die "BENCH_SECONDS must be at least 1"
+
+[ -x "$COFFER" ] || die "'$COFFER' is missing: build first"
+[ -x "$BASELINE" ] || die "'$BASELINE' is missing: build first"
+for tool in wrk python3; do
+    command -v "$tool" >/dev/null 2>&1 || die "'$tool' is not installed (sh scripts/deps.sh)"
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/coffer-bench.XXXXXX")
+SERVER_PID=
+SERVER_HELPER=
+BASELINE_PID=
+BASELINE_HELPER=
+
+# Stops one process we started and waits for the helper that is its parent to reap it.
+stop() {
+    pid=$1
+    helper=$2
+    [ -n "$pid" ] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    tries=0
+    while kill -0 "$pid" 2>/dev/null && [ $tries -lt 100 ]; do
+        sleep 0.1
+        tries=$((tries + 1))
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    [ -z "$helper" ] || wait "$helper" 2>/dev/null || true
+}
+
+cleanup() {
+    status=$?
+    trap - EXIT INT TERM
+    stop "$BASELINE_PID" "$BASELINE_HELPER"
+    stop "$SERVER_PID" "$SERVER_HELPER"
+    rm -rf "$WORK"
+    exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The Python half: starting a server while timing it, seeding through the API, and the report. Python's
+# standard library only, as the rest of the project's scripts.
+cat >"$WORK/helper.py" <<'PYTHON'
+import http.client, json, os, re, secrets, signal, socket, subprocess, sys, time
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+def start(ready, log, port, path, argv):
+    """Runs ARGV, polls GET PATH until it answers 200, writes 'PID MS' (or 'PID fail') to READY, then stays
+    the server's parent until it exits so that nothing is left orphaned."""
+    with open(log, "ab") as logf:
+        t0 = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    elapsed_ms = None
+    deadline = t0 + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            resp.read()
+            conn.close()
+            if resp.status == 200:
+                elapsed_ms = (time.monotonic() - t0) * 1000
+                break
+        except OSError:
+            pass
+        time.sleep(0.0005)
+    with open(ready + ".tmp", "w") as f:
+        f.write("%d %s\n" % (proc.pid, "fail" if elapsed_ms is None else "%.1f" % elapsed_ms))
+    os.rename(ready + ".tmp", ready)
+    if elapsed_ms is None and proc.poll() is None:
+        proc.terminate()
+    proc.wait()
+
+class Api:
+    def __init__(self, port, token):
+        self.port = port
+        self.headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+
+    def call(self, method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        data = None if body is None else json.dumps(body).encode()
+        conn.request(method, path, body=data, headers=self.headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.close()
+        if resp.status != 200:
+            # The body is an error object, which never carries a secret value.
+            sys.exit("bench: %s %s answered %d: %s" % (method, path.split("?")[0], resp.status,
+                                                       raw[:500].decode(errors="replace")))
+        return raw
+
+def make_secrets(count, value_len):
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    return [{"secretKey": "KEY_%03d" % (i + 1),
+             "secretValue": "".join(secrets.choice(alphabet) for _ in range(value_len)),
+             "secretComment": "benchmark secret %03d" % (i + 1)} for i in range(count)]
+
+def seed(port, outdir, count=100, target=500):
+    """Creates the benchmark project and its secrets, sized so that the list answer is about TARGET bytes per
+    secret. A probe project measures the fixed part of one secret's JSON first."""
+    api = Api(port, os.environ["BENCH_TOKEN"])
+    empty = len(b'{"secrets":[]}')
+
+    probe = json.loads(api.call("POST", "/api/v2/workspace", {"projectName": "bench-probe"}))["project"]["id"]
+    api.call("POST", "/api/v3/secrets/batch/raw", {"workspaceId": probe, "environment": "dev",
+             "secretPath": "/", "secrets": make_secrets(1, 1)})
+    raw = api.call("GET", "/api/v3/secrets/raw?workspaceId=%s&environment=dev&secretPath=/" % probe)
+    fixed = len(raw) - empty - 1
+    value_len = max(16, target - fixed)
+
+    pid = json.loads(api.call("POST", "/api/v2/workspace", {"projectName": "bench"}))["project"]["id"]
+    api.call("POST", "/api/v3/secrets/batch/raw", {"workspaceId": pid, "environment": "dev",
+             "secretPath": "/", "secrets": make_secrets(count, value_len)})
+    list_raw = api.call("GET", "/api/v3/secrets/raw?workspaceId=%s&environment=dev&secretPath=/" % pid)
+    one_raw = api.call("GET", "/api/v3/secrets/raw/KEY_001?workspaceId=%s&environment=dev" % pid)
+    listed = json.loads(list_raw)["secrets"]
+    if len(listed) != count:
+        sys.exit("bench: the list answered %d secrets, expected %d" % (len(listed), count))
+    if json.loads(one_raw)["secret"]["secretKey"] != "KEY_001":
+        sys.exit("bench: reading KEY_001 answered another secret")
+    for name, raw in (("list.json", list_raw), ("one.json", one_raw)):
+        fd = os.open(os.path.join(outdir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(raw)
+    print(pid, len(list_raw), len(one_raw), value_len)
+
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+def parse_wrk(path):
+    text = open(path).read()
+    def latency(pct):
+        m = re.search(r"^\s*%s%%\s+([\d.]+)(us|ms|s|m)\s*$" % pct, text, re.M)
+        return float(m.group(1)) * UNITS_MS[m.group(2)] if m else None
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", text, re.M)
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", text)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        errors += sum(int(g) for g in m.groups())
+    return {"rps": float(rps.group(1)) if rps else None, "p50": latency(50), "p99": latency(99),
+            "errors": errors}
+
+def fmt_ms(value):
+    if value is None:
+        return "?"
+    return "%.2f ms" % value if value < 10 else "%.1f ms" % value
+
+def report(work, out_path):
+    meta = dict(line.rstrip("\n").split("=", 1) for line in open(os.path.join(work, "meta")))
+    conns = [int(c) for c in meta["connections"].split()]
+    runs = {}
+    for scenario in ("coffer list", "baseline list", "coffer one", "baseline one"):
+        for c in conns:
+            runs[scenario, c] = parse_wrk(os.path.join(work, "wrk-%s-%d.txt" % (scenario.replace(" ", "-"), c)))
+    lines = []
+    lines.append("Coffer benchmark, %s: %s cores, wrk -t%s, %s s per run, loopback" %
+                 (meta["date"], meta["cores"], meta["threads"], meta["seconds"]))
+    lines.append("list = 100 secrets of one env+path, %s bytes (%d per secret); one = a single secret, %s bytes"
+                 % (meta["list_bytes"], int(meta["list_bytes"]) // 100, meta["one_bytes"]))
+    lines.append("")
+    header = "%-14s %5s %11s %10s %10s %12s %7s" % ("scenario", "conns", "req/s", "p50", "p99",
+                                                    "vs baseline", "errors")
+    lines.append(header)
+    lines.append("-" * len(header))
+    total_errors = 0
+    for kind in ("list", "one"):
+        for c in conns:
+            base = runs["baseline " + kind, c]
+            for who in ("coffer", "baseline"):
+                r = runs[who + " " + kind, c]
+                total_errors += r["errors"]
+                ratio = "-"
+                if who == "coffer" and r["rps"] and base["rps"]:
+                    ratio = "%.1f%%" % (100 * r["rps"] / base["rps"])
+                lines.append("%-14s %5d %11s %10s %10s %12s %7d" % (
+                    who + " " + kind, c, "?" if r["rps"] is None else "{:,.0f}".format(r["rps"]),
+                    fmt_ms(r["p50"]), fmt_ms(r["p99"]), ratio, r["errors"]))
+    lines.append("")
+    mb = lambda kb: int(kb) / 1024
+    lines.append("start to first answered request: %s ms (fresh data directory)" % meta["start_ms"])
+    lines.append("coffer RSS: %.1f MB after start, %.1f MB before load, %.1f MB after load "
+                 "(baseline after load: %.1f MB)" % (mb(meta["rss_start"]), mb(meta["rss_before"]),
+                                                    mb(meta["rss_after"]), mb(meta["rss_baseline"])))
+    lines.append("")
+
+    top = max(conns)
+    targets = []
+    def target(name, measured, ok):
+        targets.append((name, measured, "met" if ok else "MISSED"))
+    for kind, need in (("list", 5000), ("one", 30000)):
+        r = runs["coffer " + kind, top]
+        target("%s >= %s req/s at %d conns" % (kind, "{:,}".format(need), top),
+               "{:,.0f} req/s".format(r["rps"] or 0), (r["rps"] or 0) >= need)
+    for kind in ("list", "one"):
+        r, base = runs["coffer " + kind, top], runs["baseline " + kind, top]
+        pct = 100 * (r["rps"] or 0) / base["rps"] if base["rps"] else 0
+        target("%s >= 30%% of baseline at %d conns" % (kind, top), "%.1f%%" % pct, pct >= 30)
+    p99s = [runs["coffer " + k, c]["p99"] for k in ("list", "one") for c in conns]
+    worst = max((p for p in p99s if p is not None), default=None)
+    target("p99 <= 20 ms (every coffer run)", "max " + fmt_ms(worst),
+           worst is not None and None not in p99s and worst <= 20)
+    target("idle RSS <= 10 MB (before load)", "%.1f MB" % mb(meta["rss_before"]), mb(meta["rss_before"]) <= 10)
+    target("idle RSS <= 10 MB (after load)", "%.1f MB" % mb(meta["rss_after"]), mb(meta["rss_after"]) <= 10)
+    start_ms = float(meta["start_ms"])
+    target("start to first request <= 100 ms", "%.1f ms" % start_ms, start_ms <= 100)
+    lines.append("%-40s %16s  %s" % ("target", "measured", "result"))
+    for name, measured, result in targets:
+        lines.append("%-40s %16s  %s" % (name, measured, result))
+    lines.append("")
+    lines.append("Infisical on the same kind of machine (issue 2): list 72-78 req/s (p99 359 ms at 16 conns),")
+    lines.append("one 138-161 req/s, ~300 MB idle RSS, 3.4 s to start.")
+    if total_errors:
+        lines.append("")
+        lines.append("WARNING: %d requests failed (non-2xx or socket errors); the figures above are not valid."
+                     % total_errors)
+    text = "\n".join(lines) + "\n"
+    sys.stdout.write(text)
+    os.makedirs(os.path.dirname(out_path), exist_ok=True)
+    with open(out_path, "w") as f:
+        f.write(text)
+    missed = any(result != "met" for _, _, result in targets)
+    sys.exit(3 if total_errors else (2 if missed else 0))
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "port":
+        print(free_port())
+    elif cmd == "start":
+        start(args[0], args[1], int(args[2]), args[3], args[4:])
+    elif cmd == "seed":
+        seed(int(args[0]), args[1])
+    elif cmd == "report":
+        report(args[0], args[1])
+    else:
+        sys.exit("bench: unknown helper command " + cmd)
+PYTHON
+
+helper() {
+    python3 "$WORK/helper.py" "$@"
+}
+
+# Waits for a helper started in the background to write its ready file; prints the file's contents.
+wait_ready() {
+    ready=$1
+    helper_pid=$2
+    tries=0
+    while [ ! -f "$ready" ]; do
+        kill -0 "$helper_pid" 2>/dev/null || return 1
+        tries=$((tries + 1))
+        [ $tries -lt 600 ] || return 1
+        sleep 0.05
+    done
+    cat "$ready"
+}
+
+rss_kb() {
+    awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
+}
+
+fail_with_log() {
+    echo "bench: $1; last lines of $2's log:" >&2
+    tail -n 20 "$WORK/$2.log" >&2 || true
+    exit 1
+}
+
+# The token exists only in this script's environment and the server's; wrk reads it through auth.lua.
+BENCH_TOKEN=$(python3 -c 'import secrets; print("bench-" + secrets.token_hex(24))')
+export BENCH_TOKEN
+
+# 1. Start Coffer on an empty data directory and time it to its first answer.
+mkdir -m 700 "$WORK/data"
+SERVER_PORT=$(helper port)
+COFFER_BOOTSTRAP_TOKEN=$BENCH_TOKEN helper start "$WORK/coffer.ready" "$WORK/coffer.log" "$SERVER_PORT" \
+    /api/status "$COFFER" server --addr "127.0.0.1:$SERVER_PORT" --data-dir "$WORK/data" &
+SERVER_HELPER=$!
+ready=$(wait_ready "$WORK/coffer.ready" "$SERVER_HELPER") || fail_with_log "coffer did not start" coffer
+SERVER_PID=${ready% *}
+START_MS=${ready#* }
+[ "$START_MS" != fail ] || fail_with_log "coffer never answered GET /api/status" coffer
+RSS_START=$(rss_kb "$SERVER_PID")
+echo "bench: coffer answered after $START_MS ms (port $SERVER_PORT, RSS $RSS_START kB)"
+
+# 2. Seed 100 secrets and keep Coffer's answers for the baseline.
+seeded=$(helper seed "$SERVER_PORT" "$WORK") || fail_with_log "seeding failed" coffer
+set -- $seeded
+PROJECT_ID=$1
+LIST_BYTES=$2
+ONE_BYTES=$3
+echo "bench: seeded project $PROJECT_ID: list $LIST_BYTES bytes, one $ONE_BYTES bytes (values of $4 bytes)"
+LIST_PATH="/api/v3/secrets/raw?workspaceId=$PROJECT_ID&environment=dev&secretPath=/"
+ONE_PATH="/api/v3/secrets/raw/KEY_001?workspaceId=$PROJECT_ID&environment=dev"
+
+# 3. Start the baseline on the same bytes.
+BASELINE_PORT=$(helper port)
+helper start "$WORK/baseline.ready" "$WORK/baseline.log" "$BASELINE_PORT" /one \
+    "$BASELINE" "$BASELINE_PORT" "$WORK/list.json" "$WORK/one.json" &
+BASELINE_HELPER=$!
+ready=$(wait_ready "$WORK/baseline.ready" "$BASELINE_HELPER") || fail_with_log "baseline did not start" baseline
+BASELINE_PID=${ready% *}
+[ "${ready#* }" != fail ] || fail_with_log "baseline never answered GET /one" baseline
+
+# 4. Load. Both servers get the same request bytes: the baseline ignores the Authorization header.
+sleep 1
+RSS_BEFORE=$(rss_kb "$SERVER_PID")
+run_wrk() {
+    scenario=$1
+    url=$2
+    duration=$3
+    connections=$4
+    out=$5
+    wrk -t"$BENCH_THREADS" -c"$connections" -d"${duration}s" --latency -s "$LUA" "$url" >"$out" 2>&1 ||
+        { cat "$out" >&2; die "wrk failed for $scenario"; }
+}
+if [ "$BENCH_WARMUP" -gt 0 ]; then
+    echo "bench: warming up (${BENCH_WARMUP}s per server)"
+    run_wrk warmup "http://127.0.0.1:$SERVER_PORT$LIST_PATH" "$BENCH_WARMUP" 16 "$WORK/warmup.txt"
+    run_wrk warmup "http://127.0.0.1:$BASELINE_PORT/list" "$BENCH_WARMUP" 16 "$WORK/warmup.txt"
+fi
+for kind in list one; do
+    if [ $kind = list ]; then coffer_path=$LIST_PATH; else coffer_path=$ONE_PATH; fi
+    for connections in $BENCH_CONNECTIONS; do
+        for who in coffer baseline; do
+            if [ $who = coffer ]; then
+                url="http://127.0.0.1:$SERVER_PORT$coffer_path"
+            else
+                url="http://127.0.0.1:$BASELINE_PORT/$kind"
+            fi
+            echo "bench: $who $kind, $connections connections, ${BENCH_SECONDS}s"
+            run_wrk "$who $kind" "$url" "$BENCH_SECONDS" "$connections" "$WORK/wrk-$who-$kind-$connections.txt"
+        done
+    done
+done
+sleep 1
+RSS_AFTER=$(rss_kb "$SERVER_PID")
+RSS_BASELINE=$(rss_kb "$BASELINE_PID")
+kill -0 "$SERVER_PID" 2>/dev/null || fail_with_log "coffer died under load" coffer
+
+# 5. Report.
+cat >"$WORK/meta" <<EOF
+date=$(date -u '+%Y-%m-%d %H:%M UTC')
+cores=$(nproc)
+threads=$BENCH_THREADS
+seconds=$BENCH_SECONDS
+connections=$BENCH_CONNECTIONS
+list_bytes=$LIST_BYTES
+one_bytes=$ONE_BYTES
+start_ms=$START_MS
+rss_start=$RSS_START
+rss_before=$RSS_BEFORE
+rss_after=$RSS_AFTER
+rss_baseline=$RSS_BASELINE
+EOF
+echo
+report_rc=0
+helper report "$WORK" "$ROOT/bench/results/latest.txt" || report_rc=$?
+case $report_rc in
+    0) ;;
+    2) [ "$BENCH_STRICT" = 1 ] && exit 1 ;;
+    *) exit 1 ;;
+esac
+exit 0

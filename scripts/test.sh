@@ -1,0 +1,117 @@
+#!/bin/sh
+# Runs every test suite against one or more Meson build directories: `sh scripts/test.sh build build-san`.
+# For each directory: every Criterion unit test executable under DIR/tests/unit/ (the "Synthesis:" line gives
+# the counts; a binary that crashes, prints no synthesis or prints a sanitizer report counts as a failure), then
+# the integration suites of tests/integration/ with COFFER_BIN=DIR/coffer. Sanitizer options make ASan/UBSan
+# reports fatal and the integration harness fails a test when the server or the CLI prints one.
+# Prints one line per suite and ends with exactly one line `N passed, N failed[, N skipped]` over everything;
+# exits 1 if anything failed.
+set -u
+
+if [ $# -eq 0 ]; then
+    set -- build
+fi
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/coffer-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+
+passed=0
+failed=0
+skipped=0
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_string_checks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-}"
+
+sanitizer_in() {
+    grep -q -E 'ERROR: (AddressSanitizer|LeakSanitizer)|SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer)|runtime error:' "$1"
+}
+
+for dir in "$@"; do
+    case $dir in /*) ;; *) dir="$root/$dir" ;; esac
+    name=$(basename "$dir")
+    if [ ! -d "$dir" ]; then
+        echo "$name: no such build directory: $dir"
+        failed=$((failed + 1))
+        continue
+    fi
+    kind=""
+    if grep -q -e '-fsanitize' "$dir/build.ninja" 2>/dev/null; then
+        kind=" (sanitizers)"
+    fi
+    echo "== $name$kind"
+
+    # Unit tests.
+    found=0
+    for exe in "$dir"/tests/unit/*; do
+        [ -f "$exe" ] && [ -x "$exe" ] || continue
+        found=1
+        t=$(basename "$exe")
+        log="$tmp/$name-$t.log"
+        (cd "$dir/tests/unit" && timeout 300 "$exe" --ascii -j2 >"$log" 2>&1)
+        rc=$?
+        line=$(grep -a 'Synthesis:' "$log" | tail -n 1)
+        tested=$(echo "$line" | sed -n 's/.*Tested: *\([0-9]*\).*/\1/p')
+        passing=$(echo "$line" | sed -n 's/.*Passing: *\([0-9]*\).*/\1/p')
+        failing=$(echo "$line" | sed -n 's/.*Failing: *\([0-9]*\).*/\1/p')
+        crashing=$(echo "$line" | sed -n 's/.*Crashing: *\([0-9]*\).*/\1/p')
+        if [ -z "$tested" ] || [ -z "$passing" ]; then
+            # No synthesis: the runner itself crashed or hung.
+            echo "  unit $t: no result (exit $rc)"
+            sed 's/^/    | /' "$log" | tail -n 60
+            failed=$((failed + 1))
+            continue
+        fi
+        bad=$((tested - passing))
+        note=""
+        [ "${crashing:-0}" -gt 0 ] && note=" ($crashing crashed)"
+        if sanitizer_in "$log" && [ "$bad" -eq 0 ]; then
+            bad=1
+            note=" (sanitizer report)"
+        fi
+        if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+            bad=1
+            note=" (exit $rc)"
+        fi
+        passed=$((passed + passing))
+        failed=$((failed + bad))
+        echo "  unit $t: $passing passed, $bad failed$note"
+        if [ "$bad" -gt 0 ]; then
+            grep -a -E '\[FAIL\]|\[----\]|ERROR:|SUMMARY:|runtime error' "$log" | head -n 80 | sed 's/^/    | /'
+        fi
+        : "$failing"
+    done
+    if [ $found -eq 0 ]; then
+        echo "  unit: no test executables under $dir/tests/unit"
+    fi
+
+    # Integration suites.
+    if [ ! -x "$dir/coffer" ]; then
+        echo "  integration: $dir/coffer is missing"
+        failed=$((failed + 1))
+        continue
+    fi
+    log="$tmp/$name-integration.log"
+    COFFER_BIN="$dir/coffer" python3 "$root/tests/integration/run.py" >"$log" 2>&1
+    grep -v '^RESULT ' "$log"
+    result=$(grep '^RESULT ' "$log" | tail -n 1)
+    p=$(echo "$result" | sed -n 's/.*passed=\([0-9]*\).*/\1/p')
+    f=$(echo "$result" | sed -n 's/.*failed=\([0-9]*\).*/\1/p')
+    s=$(echo "$result" | sed -n 's/.*skipped=\([0-9]*\).*/\1/p')
+    if [ -z "$p" ]; then
+        echo "  integration: the runner produced no result"
+        failed=$((failed + 1))
+        continue
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    skipped=$((skipped + s))
+done
+
+summary="$passed passed, $failed failed"
+if [ "$skipped" -gt 0 ]; then
+    summary="$summary, $skipped skipped"
+fi
+echo "$summary"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,594 @@
+/* Shared machinery of the server commands (see common.h): option parsing, subcommand dispatch,
+ * connection settings, error reporting and output helpers. Nothing here prints a token or, unless
+ * asked to show it, a secret value; buffers that may hold either are wiped. */
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli/common.h"
+#include "util/str.h"
+#include "util/banned.h"
+
+#define CELL_MAX (1024u * 1024u)
+
+/* ---- options --------------------------------------------------------------------------------- */
+
+static const struct cf_opt *find_opt(const struct cf_opt *opts, size_t nopts, const char *name,
+                                     size_t len)
+{
+    for (size_t i = 0; i < nopts; i++) {
+        if (strlen(opts[i].name) == len && memcmp(opts[i].name, name, len) == 0)
+            return &opts[i];
+    }
+    return NULL;
+}
+
+void cf_args_release(struct cf_args *args)
+{
+    free(args->items);
+    args->items = NULL;
+    args->count = 0;
+}
+
+bool cf_opt_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return false;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return true;
+    }
+    return false;
+}
+
+static enum cf_rc set_value(const struct cf_opt *opt, const char *value, struct cf_err *err)
+{
+    switch (opt->type) {
+    case CF_OPT_BOOL:
+        if (!value || strcmp(value, "true") == 0) {
+            *(bool *)opt->value = true;
+        } else if (strcmp(value, "false") == 0) {
+            *(bool *)opt->value = false;
+        } else {
+            return cf_err_set(err, CF_EINVAL, "option '--%s' takes true or false", opt->name);
+        }
+        return CF_OK;
+    case CF_OPT_STRING:
+        *(const char **)opt->value = value;
+        return CF_OK;
+    case CF_OPT_INT: {
+        struct cf_opt_int *target = opt->value;
+        long long number;
+        if (!cf_parse_int64(value, 0, INT64_MAX, &number))
+            return cf_err_set(err, CF_EINVAL,
+                              "option '--%s' needs a whole number >= 0, not '%.64s'", opt->name,
+                              value);
+        target->set = true;
+        target->value = number;
+        return CF_OK;
+    }
+    }
+    CF_BUG("unknown option type");
+}
+
+enum cf_rc cf_opt_parse(int argc, char **argv, const struct cf_opt *opts, size_t nopts,
+                        struct cf_args *args, struct cf_err *err)
+{
+    bool options_done = false;
+
+    args->count = 0;
+    args->items = calloc(argc > 0 ? (size_t)argc : 1, sizeof(char *));
+    if (!args->items)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (int i = 1; i < argc; i++) {
+        char *arg = argv[i];
+        if (options_done || arg[0] != '-' || strcmp(arg, "-") == 0) {
+            args->items[args->count++] = arg;
+            continue;
+        }
+        if (strcmp(arg, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        if (arg[1] != '-')
+            return cf_err_set(err, CF_EINVAL, "unknown option '%.64s'", arg);
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        /* The name only: the text after '=' may be a token. */
+        const struct cf_opt *opt = find_opt(opts, nopts, name, name_len);
+        if (!opt)
+            return cf_err_set(err, CF_EINVAL, "unknown option '--%.*s'",
+                              (int)(name_len > 64 ? 64 : name_len), name);
+        const char *value = eq ? eq + 1 : NULL;
+        if (!value && opt->type != CF_OPT_BOOL) {
+            if (i + 1 >= argc)
+                return cf_err_set(err, CF_EINVAL, "option '--%s' needs a value", opt->name);
+            value = argv[++i];
+        }
+        enum cf_rc rc = set_value(opt, value, err);
+        if (rc != CF_OK)
+            return rc;
+    }
+    return CF_OK;
+}
+
+/* ---- command context ------------------------------------------------------------------------- */
+
+static const char *first_env(const char *a, const char *b)
+{
+    const char *value = getenv(a);
+    if (value && *value)
+        return value;
+    value = b ? getenv(b) : NULL;
+    return value && *value ? value : NULL;
+}
+
+/* Prints the first line of the usage text ("usage: coffer ...") to stderr. */
+static void print_usage_line(const char *usage)
+{
+    if (!usage)
+        return;
+    const char *nl = strchr(usage, '\n');
+    fprintf(stderr, "%.*s\n", nl ? (int)(nl - usage) : (int)strlen(usage), usage);
+}
+
+static void vprint_error(const char *fmt, va_list ap)
+{
+    char msg[1024];
+    struct cf_buf shown;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    cf_buf_init(&shown, 0);
+    if (cf_cli_escape(&shown, msg) == CF_OK)
+        fprintf(stderr, "coffer: %s\n", shown.data);
+    else
+        fprintf(stderr, "coffer: %s\n", "out of memory");
+    cf_buf_release(&shown);
+}
+
+int cf_cli_usage_error(const struct cf_cli *cli, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_error(fmt, ap);
+    va_end(ap);
+    print_usage_line(cli ? cli->usage : NULL);
+    return CF_EXIT_USAGE;
+}
+
+int cf_cli_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vprint_error(fmt, ap);
+    va_end(ap);
+    return CF_EXIT_FAILURE;
+}
+
+bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli_spec *spec,
+                  int *exit_status)
+{
+    const char *token = NULL, *domain = NULL, *output = NULL;
+    const char *project_id = NULL, *env = NULL, *path = NULL;
+    struct cf_opt *opts = NULL;
+    struct cf_err err;
+    size_t nopts = 0;
+    bool proceed = false;
+
+    memset(cli, 0, sizeof(*cli));
+    cli->usage = spec->usage;
+    cf_err_clear(&err);
+    if (cf_opt_wants_help(argc, argv)) {
+        fputs(spec->usage, stdout);
+        *exit_status = CF_EXIT_OK;
+        goto out;
+    }
+    *exit_status = CF_EXIT_FAILURE;
+    if (cf_client_global_init(&err) != CF_OK) {
+        cf_cli_fail("%s", err.msg);
+        goto out;
+    }
+    opts = calloc(spec->nopts + 6, sizeof(*opts));
+    if (!opts) {
+        cf_cli_fail("out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < spec->nopts; i++)
+        opts[nopts++] = spec->opts[i];
+    opts[nopts++] = (struct cf_opt){"output", CF_OPT_STRING, &output};
+    if (!(spec->flags & CF_CLI_OFFLINE)) {
+        opts[nopts++] = (struct cf_opt){"token", CF_OPT_STRING, &token};
+        opts[nopts++] = (struct cf_opt){"domain", CF_OPT_STRING, &domain};
+    }
+    if (spec->flags & CF_CLI_PROJECT)
+        opts[nopts++] = (struct cf_opt){"projectId", CF_OPT_STRING, &project_id};
+    if (spec->flags & CF_CLI_ENV)
+        opts[nopts++] = (struct cf_opt){"env", CF_OPT_STRING, &env};
+    if (spec->flags & CF_CLI_PATH)
+        opts[nopts++] = (struct cf_opt){"path", CF_OPT_STRING, &path};
+
+    *exit_status = CF_EXIT_USAGE;
+    if (cf_opt_parse(argc, argv, opts, nopts, &cli->parsed, &err) != CF_OK) {
+        cf_cli_usage_error(cli, "%s", err.msg);
+        goto out;
+    }
+    cli->args = cli->parsed.items;
+    cli->nargs = cli->parsed.count;
+    if (cli->nargs < spec->min_args) {
+        cf_cli_usage_error(cli, "missing argument%s", spec->min_args - cli->nargs > 1 ? "s" : "");
+        goto out;
+    }
+    if (cli->nargs > spec->max_args) {
+        cf_cli_usage_error(cli, "unexpected argument '%.64s'", cli->args[spec->max_args]);
+        goto out;
+    }
+    if (!output || strcmp(output, "table") == 0) {
+        cli->json = false;
+    } else if (strcmp(output, "json") == 0) {
+        cli->json = true;
+    } else {
+        cf_cli_usage_error(cli, "--output takes table or json, not '%.32s'", output);
+        goto out;
+    }
+    if (spec->flags & CF_CLI_PROJECT) {
+        cli->project_id =
+            project_id ? project_id : first_env("COFFER_PROJECT_ID", "INFISICAL_PROJECT_ID");
+        if (!cli->project_id || !*cli->project_id) {
+            cf_cli_usage_error(cli, "--projectId is required (or set COFFER_PROJECT_ID)");
+            goto out;
+        }
+    }
+    if (spec->flags & CF_CLI_ENV) {
+        cli->env = env ? env : "dev";
+        if (!*cli->env) {
+            cf_cli_usage_error(cli, "--env must not be empty");
+            goto out;
+        }
+    }
+    if (spec->flags & CF_CLI_PATH)
+        cli->path = path && *path ? path : "/";
+
+    if (!(spec->flags & CF_CLI_OFFLINE)) {
+        struct cf_client_options client_options = {0};
+        client_options.domain = domain ? domain : first_env("COFFER_API_URL", "INFISICAL_API_URL");
+        client_options.token = token ? token : first_env("COFFER_TOKEN", "INFISICAL_TOKEN");
+        if (!client_options.token) {
+            cf_cli_usage_error(cli, "no token: pass --token or set COFFER_TOKEN");
+            goto out;
+        }
+        enum cf_rc rc = cf_client_new(&client_options, &cli->client, &err);
+        if (rc != CF_OK) {
+            if (rc == CF_EINVAL)
+                cf_cli_usage_error(cli, "%s", err.msg);
+            else
+                *exit_status = cf_cli_fail("%s", err.msg);
+            goto out;
+        }
+    }
+    proceed = true;
+    *exit_status = CF_EXIT_OK;
+out:
+    /* The client holds its own copy; the one in argv would otherwise stay readable in
+     * /proc/<pid>/cmdline. */
+    if (token)
+        sodium_memzero((char *)token, strlen(token));
+    free(opts);
+    return proceed;
+}
+
+void cf_cli_end(struct cf_cli *cli)
+{
+    cf_client_free(cli->client);
+    cli->client = NULL;
+    cf_args_release(&cli->parsed);
+    cli->args = NULL;
+    cli->nargs = 0;
+}
+
+int cf_cli_request(struct cf_cli *cli, const char *method, const char *path,
+                   const struct cf_query_param *query, json_t *body, json_t **out)
+{
+    struct cf_response resp = CF_RESPONSE_INIT;
+    struct cf_err err;
+    int status;
+
+    *out = NULL;
+    cf_err_clear(&err);
+    enum cf_rc rc = cf_client_request(cli->client, method, path, query, body, &resp, &err);
+    if (rc == CF_OK) {
+        *out = resp.json;
+        resp.json = NULL;
+        status = CF_EXIT_OK;
+    } else if (resp.status) {
+        status = cf_cli_fail("%s (HTTP %ld, request id %s)", err.msg, resp.status,
+                             resp.request_id[0] ? resp.request_id : "unknown");
+    } else {
+        status = cf_cli_fail("%s", err.msg);
+    }
+    cf_response_release(&resp);
+    return status;
+}
+
+static void print_overview(FILE *out, const char *command, const struct cf_cli_sub *subs,
+                           size_t nsubs)
+{
+    size_t width = 0;
+    for (size_t i = 0; i < nsubs; i++)
+        width = strlen(subs[i].name) > width ? strlen(subs[i].name) : width;
+    fprintf(out, "usage: coffer %s <subcommand> [options]\n\nsubcommands:\n", command);
+    for (size_t i = 0; i < nsubs; i++)
+        fprintf(out, "  %-*s  %s\n", (int)width, subs[i].name, subs[i].summary);
+    fprintf(out, "\nRun 'coffer %s <subcommand> --help' for a subcommand's options.\n", command);
+}
+
+int cf_cli_dispatch(int argc, char **argv, const struct cf_cli_sub *subs, size_t nsubs,
+                    const char *default_sub)
+{
+    const char *command = argv[0];
+    const char *wanted = argc > 1 ? argv[1] : NULL;
+
+    if (wanted && (strcmp(wanted, "--help") == 0 || strcmp(wanted, "-h") == 0 ||
+                   strcmp(wanted, "help") == 0)) {
+        print_overview(stdout, command, subs, nsubs);
+        return CF_EXIT_OK;
+    }
+    if (!wanted || wanted[0] == '-') {
+        for (size_t i = 0; default_sub && i < nsubs; i++) {
+            if (strcmp(subs[i].name, default_sub) == 0)
+                return subs[i].fn(argc, argv); /* argv[0] stands in for the subcommand name */
+        }
+        if (!wanted)
+            fprintf(stderr, "coffer: '%s' needs a subcommand\n", command);
+        else
+            fprintf(stderr, "coffer: '%s' needs a subcommand before its options\n", command);
+        print_overview(stderr, command, subs, nsubs);
+        return CF_EXIT_USAGE;
+    }
+    for (size_t i = 0; i < nsubs; i++) {
+        if (strcmp(subs[i].name, wanted) == 0)
+            return subs[i].fn(argc - 1, argv + 1);
+    }
+    cf_cli_fail("unknown subcommand '%.64s' for '%s'", wanted, command);
+    print_overview(stderr, command, subs, nsubs);
+    return CF_EXIT_USAGE;
+}
+
+/* ---- output ---------------------------------------------------------------------------------- */
+
+enum cf_rc cf_cli_escape(struct cf_buf *out, const char *text)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)text;
+    enum cf_rc rc = CF_OK;
+    while (rc == CF_OK && *p) {
+        unsigned char c = *p;
+        if (c == '\n') {
+            rc = cf_buf_append(out, "\\n", 2);
+        } else if (c == '\r') {
+            rc = cf_buf_append(out, "\\r", 2);
+        } else if (c == '\t') {
+            rc = cf_buf_append(out, "\\t", 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            char enc[4] = {'\\', 'x', hex[c >> 4], hex[c & 0x0f]};
+            rc = cf_buf_append(out, enc, sizeof(enc));
+        } else if (c == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            /* C1 controls (U+0080..U+009F), e.g. the one-byte CSI some terminals obey. */
+            char enc[4] = {'\\', 'x', hex[p[1] >> 4], hex[p[1] & 0x0f]};
+            rc = cf_buf_append(out, enc, sizeof(enc));
+            p++;
+        } else {
+            rc = cf_buf_append(out, p, 1);
+        }
+        p++;
+    }
+    return rc;
+}
+
+enum cf_rc cf_cli_display_value(struct cf_buf *out, const char *value, bool show)
+{
+    if (!show)
+        return cf_buf_puts(out, CF_CLI_MASK);
+    return value ? cf_cli_escape(out, value) : CF_OK;
+}
+
+enum cf_rc cf_cli_normalize_path(struct cf_buf *out, const char *path)
+{
+    cf_buf_reset(out);
+    while (*path == ' ' || *path == '\t')
+        path++;
+    size_t len = strlen(path);
+    while (len && (path[len - 1] == ' ' || path[len - 1] == '\t'))
+        len--;
+    while (len && path[len - 1] == '/')
+        len--;
+    enum cf_rc rc = CF_OK;
+    if (len == 0 || path[0] != '/')
+        rc = cf_buf_append(out, "/", 1);
+    if (rc == CF_OK && len)
+        rc = cf_buf_append(out, path, len);
+    return rc;
+}
+
+struct cf_table {
+    size_t ncols;
+    size_t nrows; /* including the header row */
+    size_t cap;   /* rows allocated */
+    char **cells; /* row-major, cap * ncols */
+};
+
+static void wipe_text(char *text)
+{
+    if (text) {
+        sodium_memzero(text, strlen(text));
+        free(text);
+    }
+}
+
+static enum cf_rc add_row(struct cf_table *table, const char *const *cells)
+{
+    if (table->nrows == table->cap) {
+        size_t cap = table->cap ? table->cap * 2 : 16;
+        char **grown = calloc(cap * table->ncols, sizeof(char *));
+        if (!grown)
+            return CF_ENOMEM;
+        if (table->cells)
+            memcpy(grown, table->cells, table->nrows * table->ncols * sizeof(char *));
+        free(table->cells);
+        table->cells = grown;
+        table->cap = cap;
+    }
+    char **row = table->cells + table->nrows * table->ncols;
+    for (size_t c = 0; c < table->ncols; c++) {
+        struct cf_buf cell;
+        cf_buf_init(&cell, CELL_MAX);
+        enum cf_rc rc = cf_cli_escape(&cell, cells[c] ? cells[c] : "");
+        row[c] = rc == CF_OK ? cf_buf_detach(&cell, NULL) : NULL;
+        cf_buf_release_wipe(&cell);
+        if (!row[c]) {
+            for (size_t k = 0; k < c; k++) {
+                wipe_text(row[k]);
+                row[k] = NULL;
+            }
+            return rc == CF_OK ? CF_ENOMEM : rc;
+        }
+    }
+    table->nrows++;
+    return CF_OK;
+}
+
+struct cf_table *cf_table_new(size_t ncols, const char *const *headers)
+{
+    if (ncols == 0)
+        return NULL;
+    struct cf_table *table = calloc(1, sizeof(*table));
+    if (!table)
+        return NULL;
+    table->ncols = ncols;
+    if (add_row(table, headers) != CF_OK) {
+        cf_table_free(table);
+        return NULL;
+    }
+    return table;
+}
+
+void cf_table_free(struct cf_table *table)
+{
+    if (!table)
+        return;
+    for (size_t i = 0; i < table->nrows * table->ncols; i++)
+        wipe_text(table->cells[i]);
+    free(table->cells);
+    free(table);
+}
+
+enum cf_rc cf_table_add(struct cf_table *table, const char *const *cells)
+{
+    return add_row(table, cells);
+}
+
+size_t cf_table_rows(const struct cf_table *table)
+{
+    return table->nrows - 1;
+}
+
+/* Display width: UTF-8 characters (continuation bytes do not count). */
+static size_t text_width(const char *text)
+{
+    size_t width = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        width += (*p & 0xc0) != 0x80;
+    return width;
+}
+
+enum cf_rc cf_table_render(const struct cf_table *table, struct cf_buf *out)
+{
+    size_t *widths = calloc(table->ncols, sizeof(size_t));
+    enum cf_rc rc = CF_OK;
+    if (!widths)
+        return CF_ENOMEM;
+    for (size_t r = 0; r < table->nrows; r++) {
+        for (size_t c = 0; c < table->ncols; c++) {
+            size_t w = text_width(table->cells[r * table->ncols + c]);
+            widths[c] = w > widths[c] ? w : widths[c];
+        }
+    }
+    for (size_t r = 0; rc == CF_OK && r < table->nrows; r++) {
+        char *const *row = table->cells + r * table->ncols;
+        size_t last = 0; /* the last non-empty cell: nothing is padded after it */
+        for (size_t c = 0; c < table->ncols; c++) {
+            if (row[c][0])
+                last = c;
+        }
+        for (size_t c = 0; rc == CF_OK && c <= last; c++) {
+            rc = cf_buf_puts(out, row[c]);
+            for (size_t pad = text_width(row[c]); rc == CF_OK && c < last && pad < widths[c] + 2;
+                 pad++)
+                rc = cf_buf_append(out, " ", 1);
+        }
+        if (rc == CF_OK)
+            rc = cf_buf_append(out, "\n", 1);
+    }
+    free(widths);
+    return rc;
+}
+
+static int write_stdout(const struct cf_buf *text)
+{
+    if (text->len && fwrite(text->data, 1, text->len, stdout) != text->len)
+        return cf_cli_fail("cannot write to standard output");
+    if (fflush(stdout) != 0)
+        return cf_cli_fail("cannot write to standard output");
+    return CF_EXIT_OK;
+}
+
+int cf_table_print(const struct cf_table *table)
+{
+    struct cf_buf text;
+    int status;
+    cf_buf_init(&text, 0);
+    if (cf_table_render(table, &text) != CF_OK)
+        status = cf_cli_fail("out of memory");
+    else
+        status = write_stdout(&text);
+    cf_buf_release_wipe(&text);
+    return status;
+}
+
+static int dump_to_buf(const char *data, size_t size, void *userdata)
+{
+    return cf_buf_append(userdata, data, size) == CF_OK ? 0 : -1;
+}
+
+int cf_cli_print_json(json_t *json)
+{
+    struct cf_buf text;
+    int status;
+    cf_buf_init(&text, 0);
+    if (json_dump_callback(json, dump_to_buf, &text, JSON_INDENT(2)) != 0 ||
+        cf_buf_append(&text, "\n", 1) != CF_OK)
+        status = cf_cli_fail("out of memory");
+    else
+        status = write_stdout(&text);
+    cf_buf_release_wipe(&text);
+    return status;
+}
+
+const char *cf_cli_str(json_t *obj, const char *name)
+{
+    const char *value = json_string_value(json_object_get(obj, name));
+    return value ? value : "";
+}
+
+const char *cf_cli_int_str(json_t *obj, const char *name, char *buf, size_t size)
+{
+    json_t *value = json_object_get(obj, name);
+    if (json_is_integer(value))
+        snprintf(buf, size, "%lld", (long long)json_integer_value(value));
+    else if (size)
+        buf[0] = '\0';
+    return buf;
+}

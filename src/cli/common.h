@@ -1,0 +1,194 @@
+/* Shared machinery of the commands that talk to a Coffer server (projects, envs, folders, secrets,
+ * and later login, run, export): the option parser (`--flag value` and `--flag=value`), subcommand
+ * dispatch with --help everywhere, resolution of the connection settings (--domain, --token,
+ * --projectId and their environment variables), error reporting with the CLI's exit statuses (0
+ * ok, 1 failure, 2 usage), and output helpers: aligned tables, masking and escaping of values, JSON
+ * printing. A command file declares its options and usage text, calls cf_cli_begin, sends its
+ * requests with cf_cli_request and renders with cf_table. */
+#ifndef CF_CLI_COMMON_H
+#define CF_CLI_COMMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "client/client.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+#define CF_EXIT_OK 0
+#define CF_EXIT_FAILURE 1
+#define CF_EXIT_USAGE 2
+
+/* What masked values look like: fixed, so a value's length is not revealed. */
+#define CF_CLI_MASK "********"
+
+/* ---- options --------------------------------------------------------------------------------- */
+
+enum cf_opt_type {
+    CF_OPT_BOOL,   /* --name (true), --name=true, --name=false; value: bool * */
+    CF_OPT_STRING, /* --name VALUE or --name=VALUE; value: const char ** pointing into argv (last
+                      wins) */
+    CF_OPT_INT,    /* like STRING, a whole number >= 0; value: struct cf_opt_int * */
+};
+
+struct cf_opt_int {
+    bool set;
+    long long value;
+};
+
+struct cf_opt {
+    const char *name; /* long name without the dashes, e.g. "projectId" */
+    enum cf_opt_type type;
+    void *value; /* see enum cf_opt_type */
+};
+
+/* The positional arguments left after option parsing (pointers into argv, in order). */
+struct cf_args {
+    char **items;
+    size_t count;
+};
+
+/* Parses argv[1..argc-1] (argv[0] is the (sub)command name) against opts. Options may appear
+ * anywhere; "--" ends them. "-h"/"--help" are not handled here (see cf_opt_wants_help). Fills args
+ * (release with cf_args_release, also on failure). CF_EINVAL with a message for an unknown option,
+ * a missing or malformed value; CF_ENOMEM. */
+enum cf_rc cf_opt_parse(int argc, char **argv, const struct cf_opt *opts, size_t nopts,
+                        struct cf_args *args, struct cf_err *err);
+void cf_args_release(struct cf_args *args);
+
+/* True when argv[1..] holds "--help" or "-h" before any "--". */
+bool cf_opt_wants_help(int argc, char **argv);
+
+/* ---- command context ------------------------------------------------------------------------- */
+
+/* Which shared options a subcommand takes. */
+enum cf_cli_flags {
+    CF_CLI_PROJECT =
+        1u << 0,           /* --projectId (or COFFER_PROJECT_ID / INFISICAL_PROJECT_ID), required */
+    CF_CLI_ENV = 1u << 1,  /* --env, default "dev" */
+    CF_CLI_PATH = 1u << 2, /* --path, default "/" */
+    CF_CLI_OFFLINE = 1u << 3, /* needs no server: no client is made (no token needed) */
+};
+
+/* A subcommand's description for cf_cli_begin. */
+struct cf_cli_spec {
+    const char *usage;         /* full help text printed by --help (stdout) */
+    unsigned flags;            /* enum cf_cli_flags */
+    size_t min_args;           /* positional arguments accepted */
+    size_t max_args;           /* SIZE_MAX: no limit */
+    const struct cf_opt *opts; /* the subcommand's own options */
+    size_t nopts;
+};
+
+/* The state of one subcommand run. Fields are read-only for commands. */
+struct cf_cli {
+    const char *usage;
+    const char *project_id; /* resolved (CF_CLI_PROJECT) */
+    const char *env;        /* resolved (CF_CLI_ENV) */
+    const char *path;       /* resolved (CF_CLI_PATH) */
+    bool json;              /* --output json */
+    char **args;            /* positional arguments */
+    size_t nargs;
+    struct cf_client *client; /* NULL with CF_CLI_OFFLINE */
+    /* private */
+    struct cf_args parsed;
+};
+
+/* Starts a subcommand: prints help and stops on --help; parses the options (the spec's plus
+ * --token, --domain, --output and those chosen by spec->flags); checks the positional count;
+ * resolves the environment variables; makes the client. The token given with --token is copied and
+ * then wiped from argv. Returns true when the command should go on; otherwise *exit_status says how
+ * to exit (0 after help, 2 after a usage error, 1 when the client cannot be made) and the message
+ * has been printed. Call cf_cli_end in every case. */
+bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli_spec *spec,
+                  int *exit_status);
+void cf_cli_end(struct cf_cli *cli);
+
+/* Prints "coffer: <message>" and a hint to run --help on stderr; returns CF_EXIT_USAGE. */
+int cf_cli_usage_error(const struct cf_cli *cli, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints "coffer: <message>" on stderr; returns CF_EXIT_FAILURE. */
+int cf_cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Sends a request with cli->client. On success *out takes the response JSON (json_decref it) and
+ * the result is CF_EXIT_OK. On failure prints "coffer: <server message> (HTTP <status>, request id
+ * <id>)", or the connection problem, and returns CF_EXIT_FAILURE with *out NULL. */
+int cf_cli_request(struct cf_cli *cli, const char *method, const char *path,
+                   const struct cf_query_param *query, json_t *body, json_t **out);
+
+/* Subcommand dispatch: argv[0] is the command ("secrets"), argv[1] the subcommand.
+ * "--help"/"-h"/"help" or no subcommand prints the overview (stdout, exit 0 for help; stderr, exit
+ * 2 when missing), unless default_sub names a subcommand to run when argv[1] is absent or an
+ * option. Unknown subcommands exit 2. */
+struct cf_cli_sub {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+};
+int cf_cli_dispatch(int argc, char **argv, const struct cf_cli_sub *subs, size_t nsubs,
+                    const char *default_sub);
+
+/* The options every server command takes, for usage texts. */
+#define CF_CLI_COMMON_HELP                                                                         \
+    "  --domain URL       server URL (default " CF_CLIENT_DEFAULT_DOMAIN ";\n"                     \
+    "                     env COFFER_API_URL or INFISICAL_API_URL)\n"                              \
+    "  --token TOKEN      access token (env COFFER_TOKEN or INFISICAL_TOKEN)\n"                    \
+    "  --output FORMAT    table (default) or json (the API's JSON, for scripts)\n"                 \
+    "  -h, --help         show this help\n"
+#define CF_CLI_PROJECT_HELP                                                                        \
+    "  --projectId ID     project id or slug (env COFFER_PROJECT_ID or\n"                          \
+    "                     INFISICAL_PROJECT_ID)\n"
+#define CF_CLI_ENV_HELP "  --env SLUG         environment (default dev)\n"
+
+/* ---- output ---------------------------------------------------------------------------------- */
+
+/* Appends text with control characters made visible (\n, \r, \t, \xNN for other C0/C1 controls and
+ * DEL), so that a value cannot break a table or drive the terminal. */
+enum cf_rc cf_cli_escape(struct cf_buf *out, const char *text);
+
+/* Appends how a secret value is shown in a table: escaped when show is true, else CF_CLI_MASK (an
+ * absent value, NULL, is shown as "" when show is true). */
+enum cf_rc cf_cli_display_value(struct cf_buf *out, const char *value, bool show);
+
+/* Normalises a folder path as the server does: blanks trimmed, leading '/' added, trailing '/'
+ * removed. Appends to out (cleared first). */
+enum cf_rc cf_cli_normalize_path(struct cf_buf *out, const char *path);
+
+/* A table: a header row and rows of cells, printed with columns aligned (two spaces between
+ * columns, no trailing blanks). Cells are copied escaped (cf_cli_escape) into memory wiped by
+ * cf_table_free, so a cell may hold a secret value. Widths count UTF-8 characters. */
+struct cf_table;
+
+/* Makes a table with ncols columns named by headers (borrowed strings, copied). NULL when out of
+ * memory. */
+struct cf_table *cf_table_new(size_t ncols, const char *const *headers);
+void cf_table_free(struct cf_table *table);
+
+/* Adds a row of ncols cells (NULL cells print as ""). CF_ENOMEM / CF_ETOOLARGE. */
+enum cf_rc cf_table_add(struct cf_table *table, const char *const *cells);
+
+/* Number of rows added. */
+size_t cf_table_rows(const struct cf_table *table);
+
+/* Renders the table into out (appended). */
+enum cf_rc cf_table_render(const struct cf_table *table, struct cf_buf *out);
+
+/* Renders to stdout through a wiped buffer. Returns CF_EXIT_OK or CF_EXIT_FAILURE (message
+ * printed). */
+int cf_table_print(const struct cf_table *table);
+
+/* Prints json to stdout, indented, followed by a newline. Returns CF_EXIT_OK or CF_EXIT_FAILURE. */
+int cf_cli_print_json(json_t *json);
+
+/* A string member of obj, or "" when absent or not a string (for table cells). Borrowed. */
+const char *cf_cli_str(json_t *obj, const char *name);
+
+/* An integer member of obj formatted into buf (size >= 24), or "" when absent. Returns buf. */
+const char *cf_cli_int_str(json_t *obj, const char *name, char *buf, size_t size);
+
+#endif

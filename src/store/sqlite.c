@@ -1,0 +1,1818 @@
+/* The SQLite backend of the store (see store.h). One connection per thread, opened on the thread's first call
+ * and kept in a pthread key whose destructor closes it when the thread exits; every connection caches its
+ * prepared statements (SQLITE_PREPARE_PERSISTENT) and resets them after each use. Connections run in WAL mode
+ * with foreign keys on and synchronous=FULL, so a commit that returned survives kill -9 and power loss. Every
+ * write runs inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error): writers queue on the database lock
+ * for busy_timeout_ms and readers never block. Schema migrations (sqlite.h) are applied at open in one such
+ * transaction, so two processes starting at once apply them exactly once.
+ *
+ * The code is layered: statements (one table of SQL), a runner that binds, steps and resets a cached
+ * statement, row readers (one per struct), then the operations. Error mapping lives in db_error only. */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "store/sqlite.h"
+#include "store/store.h"
+#include "util/id.h"
+#include "util/log.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+#define DEFAULT_BUSY_TIMEOUT_MS 5000
+
+/* ---- statements ------------------------------------------------------------------------------------- */
+
+#define PROJECT_COLS "id, slug, name, description, created_at, updated_at, wrapped_key"
+/* ENV_COLS and IMPORT_COLS both have id first and position fifth: renumber() reads them alike. */
+#define ENV_COLS "id, project_id, slug, name, position, created_at, updated_at"
+#define IMPORT_COLS "id, folder_id, import_env_id, import_path, position, created_at, updated_at"
+#define POSITION_COL 4
+#define FOLDER_COLS                                                                                \
+    "id, env_id, COALESCE(parent_id, ''), name, path, description, created_at, updated_at"
+#define TAG_COLS "id, project_id, slug, name, color, created_at, updated_at"
+#define SECRET_COLS                                                                                \
+    "s.id, s.folder_id, e.project_id, f.env_id, f.path, v.key, v.version, v.sealed, v.comment, "  \
+    "v.tags, v.expires_at, v.skip_multiline, s.created_at, v.created_at"
+/* A secret joined with one of its versions, its folder and its environment. */
+#define SECRET_FROM                                                                                \
+    " FROM secrets s JOIN secret_versions v ON v.secret_id = s.id"                                 \
+    " JOIN folders f ON f.id = s.folder_id JOIN environments e ON e.id = f.env_id"
+/* Current versions of the secrets of folders f: the listing queries start from the folder index. */
+#define SECRET_LIST_FROM                                                                           \
+    " FROM folders f JOIN secrets s ON s.folder_id = f.id"                                         \
+    " JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.version"                      \
+    " JOIN environments e ON e.id = f.env_id"
+/* path = ?2 or a descendant: ?3 is path + "/" and ?4 path + "0" ('0' follows '/'), see subtree_bounds(). The
+ * range [?2, ?4) lets the (env_id, path) index bound the scan; the second test drops siblings such as
+ * "/a-b" or "/a.b" that sort between "/a" and "/a/". */
+#define SUBTREE(col) "(" col " >= ?2 AND " col " < ?4 AND (" col " = ?2 OR " col " > ?3))"
+
+enum stmt_id {
+    ST_BEGIN,
+    ST_COMMIT,
+    ST_ROLLBACK,
+    ST_PING,
+    ST_JOURNAL_MODE,
+    ST_MIGRATION_VERSION,
+    ST_MIGRATION_RECORD,
+    ST_META_GET,
+    ST_META_PUT,
+    ST_META_INSERT,
+    ST_PROJECT_INSERT,
+    ST_PROJECT_BY_ID,
+    ST_PROJECT_BY_SLUG,
+    ST_PROJECT_LIST,
+    ST_PROJECT_DELETE,
+    ST_PROJECT_SET_KEY,
+    ST_ENV_INSERT,
+    ST_ENV_NEXT_POSITION,
+    ST_ENV_BY_ID,
+    ST_ENV_BY_SLUG,
+    ST_ENV_BY_ID_ANY_PROJECT,
+    ST_ENV_LIST,
+    ST_ENV_UPDATE,
+    ST_ENV_SET_POSITION,
+    ST_ENV_DELETE,
+    ST_ENV_IMPORTING_FOLDERS,
+    ST_FOLDER_INSERT,
+    ST_FOLDER_BY_ID,
+    ST_FOLDER_BY_PATH,
+    ST_FOLDER_CHILDREN,
+    ST_FOLDER_DESCENDANTS,
+    ST_FOLDER_DELETE_SUBTREE,
+    ST_SECRET_LIST,
+    ST_SECRET_LIST_SUBTREE,
+    ST_SECRET_BY_KEY,
+    ST_SECRET_BY_ID,
+    ST_SECRET_HISTORY,
+    ST_SECRET_STATE,
+    ST_SECRET_INSERT,
+    ST_SECRET_BUMP,
+    ST_SECRET_DELETE,
+    ST_VERSION_INSERT,
+    ST_IMPORT_INSERT,
+    ST_IMPORT_BY_ID,
+    ST_IMPORT_LIST,
+    ST_IMPORT_SET_POSITION,
+    ST_IMPORT_DELETE,
+    ST_TAG_INSERT,
+    ST_TAG_BY_ID,
+    ST_TAG_BY_SLUG,
+    ST_TAG_LIST,
+    ST_COUNT
+};
+
+static const char *const stmt_sql[ST_COUNT] = {
+    [ST_BEGIN] = "BEGIN IMMEDIATE",
+    [ST_COMMIT] = "COMMIT",
+    [ST_ROLLBACK] = "ROLLBACK",
+    [ST_PING] = "SELECT 1",
+    [ST_JOURNAL_MODE] = "PRAGMA journal_mode",
+    [ST_MIGRATION_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+    [ST_MIGRATION_RECORD] =
+        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+
+    [ST_META_GET] = "SELECT value FROM meta WHERE name = ?1",
+    [ST_META_PUT] = "INSERT INTO meta (name, value) VALUES (?1, ?2)"
+                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    [ST_META_INSERT] = "INSERT INTO meta (name, value) VALUES (?1, ?2)",
+
+    [ST_PROJECT_INSERT] = "INSERT INTO projects (" PROJECT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_PROJECT_BY_ID] = "SELECT " PROJECT_COLS " FROM projects WHERE id = ?1",
+    [ST_PROJECT_BY_SLUG] = "SELECT " PROJECT_COLS " FROM projects WHERE slug = ?1",
+    [ST_PROJECT_LIST] = "SELECT " PROJECT_COLS " FROM projects ORDER BY created_at, slug",
+    [ST_PROJECT_DELETE] = "DELETE FROM projects WHERE id = ?1",
+    [ST_PROJECT_SET_KEY] = "UPDATE projects SET wrapped_key = ?2, updated_at = ?3 WHERE id = ?1",
+
+    [ST_ENV_INSERT] = "INSERT INTO environments (" ENV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_ENV_NEXT_POSITION] =
+        "SELECT COALESCE(MAX(position), 0) + 1 FROM environments WHERE project_id = ?1",
+    [ST_ENV_BY_ID] = "SELECT " ENV_COLS " FROM environments WHERE project_id = ?1 AND id = ?2",
+    [ST_ENV_BY_SLUG] = "SELECT " ENV_COLS " FROM environments WHERE project_id = ?1 AND slug = ?2",
+    [ST_ENV_BY_ID_ANY_PROJECT] = "SELECT " ENV_COLS " FROM environments WHERE id = ?1",
+    [ST_ENV_LIST] = "SELECT " ENV_COLS " FROM environments WHERE project_id = ?1"
+                    " ORDER BY position, created_at, id",
+    [ST_ENV_UPDATE] = "UPDATE environments SET slug = COALESCE(NULLIF(?2, ''), slug),"
+                      " name = COALESCE(NULLIF(?3, ''), name), updated_at = ?4 WHERE id = ?1",
+    [ST_ENV_SET_POSITION] = "UPDATE environments SET position = ?2 WHERE id = ?1",
+    [ST_ENV_DELETE] = "DELETE FROM environments WHERE id = ?1",
+    [ST_ENV_IMPORTING_FOLDERS] =
+        "SELECT DISTINCT folder_id FROM secret_imports WHERE import_env_id = ?1",
+
+    [ST_FOLDER_INSERT] = "INSERT INTO folders (id, env_id, parent_id, name, path, description,"
+                         " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [ST_FOLDER_BY_ID] = "SELECT " FOLDER_COLS " FROM folders WHERE id = ?1",
+    [ST_FOLDER_BY_PATH] = "SELECT " FOLDER_COLS " FROM folders WHERE env_id = ?1 AND path = ?2",
+    [ST_FOLDER_CHILDREN] =
+        "SELECT c.id, c.env_id, c.parent_id, c.name, c.path, c.description, c.created_at,"
+        " c.updated_at FROM folders p JOIN folders c ON c.parent_id = p.id"
+        " WHERE p.env_id = ?1 AND p.path = ?2 ORDER BY c.path",
+    [ST_FOLDER_DESCENDANTS] = "SELECT " FOLDER_COLS " FROM folders"
+                              " WHERE env_id = ?1 AND path > ?2 AND path < ?3 ORDER BY path",
+    [ST_FOLDER_DELETE_SUBTREE] = "DELETE FROM folders WHERE env_id = ?1 AND " SUBTREE("path"),
+
+    [ST_SECRET_LIST] = "SELECT " SECRET_COLS SECRET_LIST_FROM
+                       " WHERE f.env_id = ?1 AND f.path = ?2 ORDER BY s.key",
+    [ST_SECRET_LIST_SUBTREE] = "SELECT " SECRET_COLS SECRET_LIST_FROM
+                               " WHERE f.env_id = ?1 AND " SUBTREE("f.path")
+                               " ORDER BY f.path, s.key",
+    [ST_SECRET_BY_KEY] = "SELECT " SECRET_COLS SECRET_FROM
+                         " WHERE s.folder_id = ?1 AND s.key = ?2"
+                         " AND v.version = CASE WHEN ?3 > 0 THEN ?3 ELSE s.version END",
+    [ST_SECRET_BY_ID] = "SELECT " SECRET_COLS SECRET_FROM
+                        " WHERE s.id = ?1 AND v.version = CASE WHEN ?2 > 0 THEN ?2 ELSE s.version END",
+    [ST_SECRET_HISTORY] = "SELECT " SECRET_COLS SECRET_FROM " WHERE s.id = ?1 ORDER BY v.version DESC",
+    [ST_SECRET_STATE] = "SELECT id, folder_id, key, version FROM secrets WHERE id = ?1",
+    [ST_SECRET_INSERT] = "INSERT INTO secrets (id, folder_id, key, version, created_at, updated_at)"
+                         " VALUES (?1, ?2, ?3, 1, ?4, ?5)",
+    [ST_SECRET_BUMP] = "UPDATE secrets SET key = ?2, version = ?3, updated_at = ?4 WHERE id = ?1",
+    [ST_SECRET_DELETE] = "DELETE FROM secrets WHERE id = ?1",
+    [ST_VERSION_INSERT] =
+        "INSERT INTO secret_versions (secret_id, version, key, sealed, comment, tags, expires_at,"
+        " skip_multiline, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+
+    [ST_IMPORT_INSERT] =
+        "INSERT INTO secret_imports (" IMPORT_COLS ") VALUES (?1, ?2, ?3, ?4,"
+        " (SELECT COALESCE(MAX(position), 0) + 1 FROM secret_imports WHERE folder_id = ?2), ?5, ?6)",
+    [ST_IMPORT_BY_ID] = "SELECT " IMPORT_COLS " FROM secret_imports WHERE id = ?1",
+    [ST_IMPORT_LIST] = "SELECT " IMPORT_COLS " FROM secret_imports WHERE folder_id = ?1"
+                       " ORDER BY position, created_at, id",
+    [ST_IMPORT_SET_POSITION] = "UPDATE secret_imports SET position = ?2 WHERE id = ?1",
+    [ST_IMPORT_DELETE] = "DELETE FROM secret_imports WHERE id = ?1",
+
+    [ST_TAG_INSERT] = "INSERT INTO tags (" TAG_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_TAG_BY_ID] = "SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 AND id = ?2",
+    [ST_TAG_BY_SLUG] = "SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 AND slug = ?2",
+    [ST_TAG_LIST] = "SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 ORDER BY slug",
+};
+
+/* ---- store and connections -------------------------------------------------------------------------- */
+
+struct sq_conn;
+
+struct sq_store {
+    struct cf_store base; /* first: a struct cf_store * is a struct sq_store * */
+    char *path;
+    int busy_timeout_ms;
+    pthread_key_t key; /* this thread's struct sq_conn */
+    bool key_created;
+    pthread_mutex_t lock; /* guards conns */
+    struct sq_conn *conns; /* every open connection, so that close can close them all */
+};
+
+struct sq_conn {
+    struct sq_store *st;
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ST_COUNT]; /* prepared on first use */
+    struct sq_conn *prev, *next;
+};
+
+static struct sq_store *store_of(struct cf_store *base)
+{
+    return (struct sq_store *)base;
+}
+
+/* Finalizes the statements and closes the database; c must already be unlinked. */
+static void conn_free(struct sq_conn *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < ST_COUNT; i++)
+        sqlite3_finalize(c->stmts[i]);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+static void conn_unlink(struct sq_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->st->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* pthread key destructor: the thread is exiting. */
+static void conn_destructor(void *arg)
+{
+    struct sq_conn *c = arg;
+    pthread_mutex_lock(&c->st->lock);
+    conn_unlink(c);
+    pthread_mutex_unlock(&c->st->lock);
+    conn_free(c);
+}
+
+/* Maps a failed SQLite call to a cf_rc. Callers that know which row a UNIQUE or FOREIGN KEY violation is
+ * about replace the message with one naming it. */
+static enum cf_rc db_error(struct sq_conn *c, int code, struct cf_err *err)
+{
+    switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return cf_err_set(err, CF_EUNAVAIL, "the database is busy, try again");
+    case SQLITE_NOMEM:
+        return cf_err_set(err, CF_ENOMEM, "out of memory in the database");
+    case SQLITE_CONSTRAINT:
+        if (code == SQLITE_CONSTRAINT_UNIQUE || code == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return cf_err_set(err, CF_EEXIST, "already exists (%s)", sqlite3_errmsg(c->db));
+        if (code == SQLITE_CONSTRAINT_FOREIGNKEY)
+            return cf_err_set(err, CF_ENOTFOUND, "a referenced row does not exist");
+        return cf_err_set(err, CF_EINVAL, "rejected by the database: %s", sqlite3_errmsg(c->db));
+    default:
+        return cf_err_set(err, CF_ESTORE, "database error: %s", sqlite3_errmsg(c->db));
+    }
+}
+
+static enum cf_rc conn_open(struct sq_store *st, struct sq_conn **out, struct cf_err *err)
+{
+    static const char pragmas[] = "PRAGMA journal_mode = WAL;"
+                                  "PRAGMA foreign_keys = ON;"
+                                  "PRAGMA synchronous = FULL;";
+    struct sq_conn *c;
+    int sr;
+
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
+    c->st = st;
+    /* NOMUTEX: a connection is only ever used by the thread that opened it. */
+    sr = sqlite3_open_v2(st->path, &c->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (sr != SQLITE_OK) {
+        cf_err_set(err, sr == SQLITE_NOMEM ? CF_ENOMEM : CF_ESTORE, "cannot open database '%s': %s",
+                   st->path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(sr));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, st->busy_timeout_ms);
+    sr = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+    if (sr != SQLITE_OK) {
+        if ((sr & 0xff) == SQLITE_BUSY || (sr & 0xff) == SQLITE_LOCKED)
+            db_error(c, sr, err);
+        else
+            cf_err_set(err, CF_ESTORE, "cannot open database '%s': %s", st->path,
+                       sqlite3_errmsg(c->db));
+        goto fail;
+    }
+    pthread_mutex_lock(&st->lock);
+    c->next = st->conns;
+    if (st->conns)
+        st->conns->prev = c;
+    st->conns = c;
+    pthread_mutex_unlock(&st->lock);
+    if (pthread_setspecific(st->key, c) != 0) {
+        pthread_mutex_lock(&st->lock);
+        conn_unlink(c);
+        pthread_mutex_unlock(&st->lock);
+        cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
+        goto fail;
+    }
+    *out = c;
+    return CF_OK;
+fail:
+    conn_free(c);
+    return err ? err->rc : CF_ESTORE;
+}
+
+/* This thread's connection, opened on first use. */
+static enum cf_rc conn_get(struct sq_store *st, struct sq_conn **out, struct cf_err *err)
+{
+    *out = pthread_getspecific(st->key);
+    if (*out)
+        return CF_OK;
+    return conn_open(st, out, err);
+}
+
+/* ---- running statements ----------------------------------------------------------------------------- */
+
+/* One bound parameter; built with the A_* macros, passed as ARGS(...). */
+struct sq_arg {
+    char type; /* 't' text, 'n' text with "" bound as NULL, 'i' integer, 'b' blob */
+    const char *text;
+    int64_t num;
+    const void *blob;
+    size_t len;
+};
+
+#define A_TEXT(s) {.type = 't', .text = (s)}
+#define A_NULLABLE(s) {.type = 'n', .text = (s)}
+#define A_INT(v) {.type = 'i', .num = (int64_t)(v)}
+#define A_BLOB(p, n) {.type = 'b', .blob = (p), .len = (n)}
+#define ARGS(...)                                                                                  \
+    (const struct sq_arg[]){__VA_ARGS__},                                                          \
+        sizeof((const struct sq_arg[]){__VA_ARGS__}) / sizeof(struct sq_arg)
+#define NO_ARGS NULL, 0
+
+/* Reads the current row of s into item; CF_OK or CF_ENOMEM. */
+typedef enum cf_rc (*row_fn)(sqlite3_stmt *s, void *item);
+
+static enum cf_rc prepare(struct sq_conn *c, enum stmt_id id, sqlite3_stmt **out, struct cf_err *err)
+{
+    if (!c->stmts[id]) {
+        int sr = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->stmts[id], NULL);
+        if (sr != SQLITE_OK) {
+            c->stmts[id] = NULL;
+            return db_error(c, sr, err);
+        }
+    }
+    *out = c->stmts[id];
+    return CF_OK;
+}
+
+static int bind_one(sqlite3_stmt *s, int index, const struct sq_arg *a)
+{
+    switch (a->type) {
+    case 'n':
+        if (!a->text || !*a->text)
+            return sqlite3_bind_null(s, index);
+        /* fall through */
+    case 't':
+        return a->text ? sqlite3_bind_text(s, index, a->text, -1, SQLITE_STATIC)
+                       : sqlite3_bind_null(s, index);
+    case 'i':
+        return sqlite3_bind_int64(s, index, a->num);
+    case 'b':
+        if (a->len == 0)
+            return sqlite3_bind_zeroblob(s, index, 0); /* empty, not NULL */
+        return sqlite3_bind_blob64(s, index, a->blob, a->len, SQLITE_STATIC);
+    default:
+        CF_BUG("unknown sq_arg type");
+    }
+}
+
+/* Runs cached statement id with args bound (borrowed until it returns), calling on_row(s, ctx) for each row
+ * when on_row is given. *count (when non-NULL) receives the number of rows returned, or for a statement run
+ * without on_row the number of rows it changed. The statement is always reset. */
+static enum cf_rc run(struct sq_conn *c, enum stmt_id id, const struct sq_arg *args, size_t n_args,
+                      row_fn on_row, void *ctx, int64_t *count, struct cf_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t rows = 0;
+    enum cf_rc rc;
+    int sr;
+
+    rc = prepare(c, id, &s, err);
+    if (rc != CF_OK)
+        return rc;
+    for (size_t i = 0; i < n_args; i++) {
+        sr = bind_one(s, (int)i + 1, &args[i]);
+        if (sr != SQLITE_OK) {
+            rc = db_error(c, sr, err);
+            goto out;
+        }
+    }
+    while ((sr = sqlite3_step(s)) == SQLITE_ROW) {
+        rows++;
+        if (on_row) {
+            rc = on_row(s, ctx);
+            if (rc != CF_OK) {
+                cf_err_set(err, rc, "out of memory reading the database");
+                goto out;
+            }
+        }
+    }
+    if (sr != SQLITE_DONE) {
+        rc = db_error(c, sr, err);
+        goto out;
+    }
+    if (count)
+        *count = on_row ? rows : sqlite3_changes64(c->db);
+out:
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return rc;
+}
+
+/* Runs a statement that returns no rows; *changes (when non-NULL) receives the rows it changed. */
+static enum cf_rc exec_stmt(struct sq_conn *c, enum stmt_id id, const struct sq_arg *args,
+                            size_t n_args, int64_t *changes, struct cf_err *err)
+{
+    return run(c, id, args, n_args, NULL, NULL, changes, err);
+}
+
+struct first_row {
+    row_fn read;
+    void *out;
+    bool found;
+};
+
+static enum cf_rc read_first(sqlite3_stmt *s, void *ctx)
+{
+    struct first_row *first = ctx;
+    if (first->found) /* queries by a unique key: never more than one row */
+        return CF_OK;
+    first->found = true;
+    return first->read(s, first->out);
+}
+
+/* Reads the first row into out with read; *found says whether there was one. */
+static enum cf_rc get_row(struct sq_conn *c, enum stmt_id id, const struct sq_arg *args,
+                          size_t n_args, row_fn read, void *out, bool *found, struct cf_err *err)
+{
+    struct first_row first = {.read = read, .out = out};
+    enum cf_rc rc = run(c, id, args, n_args, read_first, &first, NULL, err);
+    *found = first.found;
+    return rc;
+}
+
+/* Accumulates rows into a growing array of size-byte items (zeroed before read fills them). n counts an
+ * item as soon as it is allocated, so releasing n items also frees a partly read one. */
+struct collector {
+    void *items;
+    size_t n, cap, size;
+    row_fn read;
+};
+
+static enum cf_rc collect(sqlite3_stmt *s, void *ctx)
+{
+    struct collector *col = ctx;
+    if (col->n == col->cap) {
+        size_t cap = col->cap ? col->cap * 2 : 16;
+        if (cap > SIZE_MAX / col->size)
+            return CF_ENOMEM;
+        void *grown = realloc(col->items, cap * col->size);
+        if (!grown)
+            return CF_ENOMEM;
+        col->items = grown;
+        col->cap = cap;
+    }
+    void *item = (char *)col->items + col->n * col->size;
+    memset(item, 0, col->size);
+    col->n++;
+    return col->read(s, item);
+}
+
+/* ---- transactions ----------------------------------------------------------------------------------- */
+
+/* Gets this thread's connection and begins a write transaction (waiting up to busy_timeout_ms for the
+ * database lock). On success the caller must end it with tx_end. */
+static enum cf_rc tx_begin(struct cf_store *base, struct sq_conn **out, struct cf_err *err)
+{
+    enum cf_rc rc = conn_get(store_of(base), out, err);
+    if (rc != CF_OK)
+        return rc;
+    return exec_stmt(*out, ST_BEGIN, NO_ARGS, NULL, err);
+}
+
+/* Commits when rc is CF_OK, else (or when the commit fails) rolls back. Returns the outcome. */
+static enum cf_rc tx_end(struct sq_conn *c, enum cf_rc rc, struct cf_err *err)
+{
+    if (rc == CF_OK) {
+        rc = exec_stmt(c, ST_COMMIT, NO_ARGS, NULL, err);
+        if (rc == CF_OK)
+            return CF_OK;
+    }
+    /* Some errors (busy, I/O, out of memory) already rolled the transaction back. */
+    if (!sqlite3_get_autocommit(c->db))
+        exec_stmt(c, ST_ROLLBACK, NO_ARGS, NULL, NULL);
+    return rc;
+}
+
+/* ---- row readers ------------------------------------------------------------------------------------ */
+
+static void col_text(sqlite3_stmt *s, int i, char *dst, size_t size)
+{
+    const unsigned char *text = sqlite3_column_text(s, i);
+    cf_strlcpy(dst, text ? (const char *)text : "", size);
+}
+
+/* malloc'd copy of a text column ("" for NULL). */
+static enum cf_rc col_strdup(sqlite3_stmt *s, int i, char **out)
+{
+    const unsigned char *text = sqlite3_column_text(s, i);
+    size_t len = (size_t)sqlite3_column_bytes(s, i);
+    *out = malloc(len + 1);
+    if (!*out)
+        return CF_ENOMEM;
+    if (text)
+        memcpy(*out, text, len);
+    (*out)[len] = '\0';
+    return CF_OK;
+}
+
+/* malloc'd copy of a blob column (never NULL on success, even when empty). */
+static enum cf_rc col_blob(sqlite3_stmt *s, int i, uint8_t **out, size_t *len)
+{
+    const void *blob = sqlite3_column_blob(s, i);
+    *len = (size_t)sqlite3_column_bytes(s, i);
+    *out = malloc(*len ? *len : 1);
+    if (!*out)
+        return CF_ENOMEM;
+    if (*len)
+        memcpy(*out, blob, *len);
+    return CF_OK;
+}
+
+static enum cf_rc read_int64(sqlite3_stmt *s, void *item)
+{
+    *(int64_t *)item = sqlite3_column_int64(s, 0);
+    return CF_OK;
+}
+
+/* For columns holding an id (or slug) read into a char[CF_UUID_LEN]. */
+static enum cf_rc read_id(sqlite3_stmt *s, void *item)
+{
+    col_text(s, 0, item, CF_UUID_LEN);
+    return CF_OK;
+}
+
+static enum cf_rc read_project(sqlite3_stmt *s, void *item)
+{
+    struct cf_project *p = item;
+    col_text(s, 0, p->id, sizeof(p->id));
+    col_text(s, 1, p->slug, sizeof(p->slug));
+    col_text(s, 2, p->name, sizeof(p->name));
+    col_text(s, 3, p->description, sizeof(p->description));
+    p->created_at = sqlite3_column_int64(s, 4);
+    p->updated_at = sqlite3_column_int64(s, 5);
+    return col_blob(s, 6, &p->wrapped_key, &p->wrapped_key_len);
+}
+
+static enum cf_rc read_env(sqlite3_stmt *s, void *item)
+{
+    struct cf_env *e = item;
+    col_text(s, 0, e->id, sizeof(e->id));
+    col_text(s, 1, e->project_id, sizeof(e->project_id));
+    col_text(s, 2, e->slug, sizeof(e->slug));
+    col_text(s, 3, e->name, sizeof(e->name));
+    e->position = sqlite3_column_int(s, POSITION_COL);
+    e->created_at = sqlite3_column_int64(s, 5);
+    e->updated_at = sqlite3_column_int64(s, 6);
+    return CF_OK;
+}
+
+static enum cf_rc read_folder(sqlite3_stmt *s, void *item)
+{
+    struct cf_folder *f = item;
+    col_text(s, 0, f->id, sizeof(f->id));
+    col_text(s, 1, f->env_id, sizeof(f->env_id));
+    col_text(s, 2, f->parent_id, sizeof(f->parent_id));
+    col_text(s, 3, f->name, sizeof(f->name));
+    col_text(s, 4, f->path, sizeof(f->path));
+    col_text(s, 5, f->description, sizeof(f->description));
+    f->created_at = sqlite3_column_int64(s, 6);
+    f->updated_at = sqlite3_column_int64(s, 7);
+    return CF_OK;
+}
+
+static enum cf_rc read_secret(sqlite3_stmt *s, void *item)
+{
+    struct cf_secret *x = item;
+    enum cf_rc rc;
+    col_text(s, 0, x->id, sizeof(x->id));
+    col_text(s, 1, x->folder_id, sizeof(x->folder_id));
+    col_text(s, 2, x->project_id, sizeof(x->project_id));
+    col_text(s, 3, x->env_id, sizeof(x->env_id));
+    col_text(s, 4, x->path, sizeof(x->path));
+    col_text(s, 5, x->key, sizeof(x->key));
+    x->version = sqlite3_column_int64(s, 6);
+    x->expires_at = sqlite3_column_int64(s, 10);
+    x->skip_multiline = sqlite3_column_int(s, 11) != 0;
+    x->created_at = sqlite3_column_int64(s, 12);
+    x->updated_at = sqlite3_column_int64(s, 13);
+    rc = col_blob(s, 7, &x->sealed, &x->sealed_len);
+    if (rc == CF_OK)
+        rc = col_strdup(s, 8, &x->comment);
+    if (rc == CF_OK)
+        rc = col_strdup(s, 9, &x->tags);
+    return rc;
+}
+
+static enum cf_rc read_import(sqlite3_stmt *s, void *item)
+{
+    struct cf_import *im = item;
+    col_text(s, 0, im->id, sizeof(im->id));
+    col_text(s, 1, im->folder_id, sizeof(im->folder_id));
+    col_text(s, 2, im->import_env_id, sizeof(im->import_env_id));
+    col_text(s, 3, im->import_path, sizeof(im->import_path));
+    im->position = sqlite3_column_int(s, POSITION_COL);
+    im->created_at = sqlite3_column_int64(s, 5);
+    im->updated_at = sqlite3_column_int64(s, 6);
+    return CF_OK;
+}
+
+static enum cf_rc read_tag(sqlite3_stmt *s, void *item)
+{
+    struct cf_tag *t = item;
+    col_text(s, 0, t->id, sizeof(t->id));
+    col_text(s, 1, t->project_id, sizeof(t->project_id));
+    col_text(s, 2, t->slug, sizeof(t->slug));
+    col_text(s, 3, t->name, sizeof(t->name));
+    col_text(s, 4, t->color, sizeof(t->color));
+    t->created_at = sqlite3_column_int64(s, 5);
+    t->updated_at = sqlite3_column_int64(s, 6);
+    return CF_OK;
+}
+
+/* ---- shared helpers of the operations --------------------------------------------------------------- */
+
+static const char *str_or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+/* A caller-supplied time, or now when it left it 0. */
+static int64_t time_or_now(int64_t t, int64_t now)
+{
+    return t > 0 ? t : now;
+}
+
+/* When id_or_slug is a UUID, its lower-case form in buf (stored ids are lower-case); NULL for a slug. */
+static const char *as_id(const char *id_or_slug, char buf[CF_UUID_LEN])
+{
+    if (!cf_uuid_valid(id_or_slug))
+        return NULL;
+    for (size_t i = 0; i < CF_UUID_LEN - 1; i++)
+        buf[i] = (char)tolower((unsigned char)id_or_slug[i]);
+    buf[CF_UUID_LEN - 1] = '\0';
+    return buf;
+}
+
+static enum cf_rc require_uuid(const char *id, const char *what, struct cf_err *err)
+{
+    if (cf_uuid_valid(id))
+        return CF_OK;
+    return cf_err_set(err, CF_EINVAL, "%s id '%s' is not a UUID", what, str_or_empty(id));
+}
+
+/* Range bounds for the folders strictly below path: lo = path + "/" and hi = path + "0" ('0' is the byte after
+ * '/'), the root's prefix being empty. Comparing with > and < never interprets the path, unlike LIKE. */
+struct subtree {
+    char lo[CF_PATH_MAX + 2];
+    char hi[CF_PATH_MAX + 2];
+};
+
+static enum cf_rc subtree_bounds(const char *path, struct subtree *b, struct cf_err *err)
+{
+    const char *prefix = strcmp(path, "/") == 0 ? "" : path;
+    if (strlen(path) > CF_PATH_MAX)
+        return cf_err_set(err, CF_EINVAL, "folder path is longer than %d bytes", CF_PATH_MAX);
+    snprintf(b->lo, sizeof(b->lo), "%s/", prefix);
+    snprintf(b->hi, sizeof(b->hi), "%s0", prefix);
+    return CF_OK;
+}
+
+/* The path of folder_id into path (for messages; "?" when it is gone). */
+static void folder_path_of(struct sq_conn *c, const char *folder_id, char path[CF_PATH_MAX + 1])
+{
+    struct cf_folder folder;
+    bool found = false;
+    if (get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder, &found, NULL) ==
+            CF_OK &&
+        found)
+        cf_strlcpy(path, folder.path, CF_PATH_MAX + 1);
+    else
+        cf_strlcpy(path, "?", CF_PATH_MAX + 1);
+}
+
+/* CF_OK when environment env_id has a folder at path, else CF_ENOTFOUND naming it. */
+static enum cf_rc folder_must_exist(struct sq_conn *c, const char *env_id, const char *path,
+                                    struct cf_err *err)
+{
+    struct cf_folder folder;
+    bool found;
+    enum cf_rc rc = get_row(c, ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder,
+                            &folder, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "folder '%s' not found", path);
+    return rc;
+}
+
+struct position_item {
+    char id[CF_UUID_LEN];
+    int64_t position;
+};
+
+static enum cf_rc read_position_item(sqlite3_stmt *s, void *item)
+{
+    struct position_item *p = item;
+    col_text(s, 0, p->id, sizeof(p->id));
+    p->position = sqlite3_column_int64(s, POSITION_COL);
+    return CF_OK;
+}
+
+/* Rewrites positions 1..n of the rows that list_stmt returns for scope_id (environments of a project,
+ * imports of a folder) in their current order, after moving row move_id (when non-NULL) to new_position
+ * (clamped to 1..n). Only rows whose position changes are written. */
+static enum cf_rc renumber(struct sq_conn *c, enum stmt_id list_stmt, enum stmt_id set_stmt,
+                           const char *scope_id, const char *move_id, int64_t new_position,
+                           struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct position_item), .read = read_position_item};
+    struct position_item *items;
+    enum cf_rc rc;
+
+    rc = run(c, list_stmt, ARGS(A_TEXT(scope_id)), collect, &col, NULL, err);
+    if (rc != CF_OK)
+        goto out;
+    items = col.items;
+    for (size_t from = 0; move_id && from < col.n; from++) {
+        if (strcmp(items[from].id, move_id) != 0)
+            continue;
+        struct position_item moved = items[from];
+        size_t to = new_position < 1 ? 0 : (size_t)new_position - 1;
+        if (to >= col.n)
+            to = col.n - 1;
+        if (to < from)
+            memmove(&items[to + 1], &items[to], (from - to) * sizeof(*items));
+        else
+            memmove(&items[from], &items[from + 1], (to - from) * sizeof(*items));
+        items[to] = moved;
+        break;
+    }
+    for (size_t i = 0; i < col.n && rc == CF_OK; i++) {
+        if (items[i].position != (int64_t)i + 1)
+            rc = exec_stmt(c, set_stmt, ARGS(A_TEXT(items[i].id), A_INT(i + 1)), NULL, err);
+    }
+out:
+    free(col.items);
+    return rc;
+}
+
+/* ---- server-wide values ------------------------------------------------------------------------------ */
+
+static void sq_close(struct cf_store *base)
+{
+    struct sq_store *st = store_of(base);
+    if (!st)
+        return;
+    if (st->key_created) {
+        /* No destructor runs for this key after this; the connections are closed below instead. */
+        pthread_key_delete(st->key);
+        pthread_mutex_lock(&st->lock);
+        while (st->conns) {
+            struct sq_conn *c = st->conns;
+            conn_unlink(c);
+            conn_free(c);
+        }
+        pthread_mutex_unlock(&st->lock);
+        pthread_mutex_destroy(&st->lock);
+    }
+    free(st->path);
+    free(st);
+}
+
+static enum cf_rc sq_ping(struct cf_store *base, struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc = conn_get(store_of(base), &c, err);
+    if (rc == CF_OK)
+        rc = exec_stmt(c, ST_PING, NO_ARGS, NULL, err);
+    return rc;
+}
+
+struct blob_out {
+    uint8_t *data;
+    size_t len;
+};
+
+static enum cf_rc read_blob_out(sqlite3_stmt *s, void *item)
+{
+    struct blob_out *b = item;
+    return col_blob(s, 0, &b->data, &b->len);
+}
+
+static enum cf_rc sq_meta_get(struct cf_store *base, const char *name, uint8_t **value, size_t *len,
+                              struct cf_err *err)
+{
+    struct blob_out blob = {0};
+    struct sq_conn *c;
+    bool found;
+    enum cf_rc rc;
+
+    *value = NULL;
+    *len = 0;
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, ST_META_GET, ARGS(A_TEXT(name)), read_blob_out, &blob, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "meta value '%s' not found", name);
+    if (rc != CF_OK) {
+        free(blob.data);
+        return rc;
+    }
+    *value = blob.data;
+    *len = blob.len;
+    return CF_OK;
+}
+
+static enum cf_rc meta_write(struct cf_store *base, enum stmt_id id, const char *name,
+                             const uint8_t *value, size_t len, struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, id, ARGS(A_TEXT(name), A_BLOB(value, len)), NULL, err);
+    if (rc == CF_EEXIST)
+        cf_err_set(err, CF_EEXIST, "meta value '%s' already exists", name);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_meta_put(struct cf_store *base, const char *name, const uint8_t *value,
+                              size_t len, struct cf_err *err)
+{
+    return meta_write(base, ST_META_PUT, name, value, len, err);
+}
+
+static enum cf_rc sq_meta_insert(struct cf_store *base, const char *name, const uint8_t *value,
+                                 size_t len, struct cf_err *err)
+{
+    return meta_write(base, ST_META_INSERT, name, value, len, err);
+}
+
+static enum cf_rc sq_rewrap_keys(struct cf_store *base, const struct cf_key_update *updates, size_t n,
+                                 const uint8_t *root_check, size_t root_check_len,
+                                 struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t now = cf_now_ms(), changes = 0;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == CF_OK; i++) {
+        const struct cf_key_update *u = &updates[i];
+        rc = exec_stmt(c, ST_PROJECT_SET_KEY,
+                       ARGS(A_TEXT(u->project_id), A_BLOB(u->wrapped_key, u->wrapped_key_len),
+                            A_INT(now)),
+                       &changes, err);
+        if (rc == CF_OK && changes == 0)
+            rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", u->project_id);
+    }
+    if (rc == CF_OK && root_check)
+        rc = exec_stmt(c, ST_META_PUT,
+                       ARGS(A_TEXT(CF_META_ROOT_CHECK), A_BLOB(root_check, root_check_len)), NULL,
+                       err);
+    return tx_end(c, rc, err);
+}
+
+/* ---- projects and environments ---------------------------------------------------------------------- */
+
+/* Inserts env at position, with its root folder "/". */
+static enum cf_rc env_insert(struct sq_conn *c, const struct cf_env *env, const char *project_id,
+                             int64_t position, int64_t now, struct cf_err *err)
+{
+    char root_id[CF_UUID_LEN];
+    int64_t created = time_or_now(env->created_at, now);
+    enum cf_rc rc;
+
+    rc = require_uuid(env->id, "environment", err);
+    if (rc != CF_OK)
+        return rc;
+    if (!env->slug[0])
+        return cf_err_set(err, CF_EINVAL, "environment slug is empty");
+    rc = exec_stmt(c, ST_ENV_INSERT,
+                   ARGS(A_TEXT(env->id), A_TEXT(project_id), A_TEXT(env->slug),
+                        A_TEXT(env->name[0] ? env->name : env->slug), A_INT(position),
+                        A_INT(created), A_INT(time_or_now(env->updated_at, now))),
+                   NULL, err);
+    if (rc == CF_EEXIST)
+        return cf_err_set(err, CF_EEXIST, "environment '%s' already exists", env->slug);
+    if (rc == CF_ENOTFOUND)
+        return cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", project_id);
+    if (rc != CF_OK)
+        return rc;
+    cf_uuid_new(root_id);
+    return exec_stmt(c, ST_FOLDER_INSERT,
+                     ARGS(A_TEXT(root_id), A_TEXT(env->id), A_NULLABLE(""), A_TEXT(""), A_TEXT("/"),
+                          A_TEXT(""), A_INT(created), A_INT(created)),
+                     NULL, err);
+}
+
+static enum cf_rc sq_project_create(struct cf_store *base, const struct cf_project *project,
+                                    const struct cf_env *envs, size_t n_envs, struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t now = cf_now_ms();
+    enum cf_rc rc;
+
+    rc = require_uuid(project->id, "project", err);
+    if (rc != CF_OK)
+        return rc;
+    if (!project->slug[0])
+        return cf_err_set(err, CF_EINVAL, "project slug is empty");
+    if (!project->wrapped_key || !project->wrapped_key_len)
+        return cf_err_set(err, CF_EINVAL, "project '%s' has no data key", project->slug);
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, ST_PROJECT_INSERT,
+                   ARGS(A_TEXT(project->id), A_TEXT(project->slug),
+                        A_TEXT(project->name[0] ? project->name : project->slug),
+                        A_TEXT(project->description), A_INT(time_or_now(project->created_at, now)),
+                        A_INT(time_or_now(project->updated_at, now)),
+                        A_BLOB(project->wrapped_key, project->wrapped_key_len)),
+                   NULL, err);
+    if (rc == CF_EEXIST)
+        cf_err_set(err, CF_EEXIST, "project '%s' already exists", project->slug);
+    for (size_t i = 0; i < n_envs && rc == CF_OK; i++)
+        rc = env_insert(c, &envs[i], project->id, (int64_t)i + 1, now, err);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_project_get(struct cf_store *base, const char *id_or_slug,
+                                 struct cf_project *out, struct cf_err *err)
+{
+    char id_buf[CF_UUID_LEN];
+    const char *id = as_id(id_or_slug, id_buf);
+    struct sq_conn *c;
+    bool found;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, id ? ST_PROJECT_BY_ID : ST_PROJECT_BY_SLUG, ARGS(A_TEXT(id ? id : id_or_slug)),
+                 read_project, out, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", id_or_slug);
+    if (rc != CF_OK)
+        cf_project_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_project_list(struct cf_store *base, struct cf_project_list *out,
+                                  struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_project), .read = read_project};
+    struct sq_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = run(c, ST_PROJECT_LIST, NO_ARGS, collect, &col, NULL, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_project_list_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_project_delete(struct cf_store *base, const char *project_id,
+                                    struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, ST_PROJECT_DELETE, ARGS(A_TEXT(project_id)), &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", project_id);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_env_create(struct cf_store *base, const struct cf_env *env, struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t next = 1;
+    bool found;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, ST_ENV_NEXT_POSITION, ARGS(A_TEXT(env->project_id)), read_int64, &next, &found,
+                 err);
+    if (rc == CF_OK)
+        rc = env_insert(c, env, env->project_id, next, cf_now_ms(), err);
+    if (rc == CF_OK && env->position > 0 && env->position < next)
+        rc = renumber(c, ST_ENV_LIST, ST_ENV_SET_POSITION, env->project_id, env->id, env->position,
+                      err);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_env_list(struct cf_store *base, const char *project_id,
+                              struct cf_env_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_env), .read = read_env};
+    struct sq_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = run(c, ST_ENV_LIST, ARGS(A_TEXT(project_id)), collect, &col, NULL, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_env_list_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_env_get(struct cf_store *base, const char *project_id, const char *id_or_slug,
+                             struct cf_env *out, struct cf_err *err)
+{
+    char id_buf[CF_UUID_LEN];
+    const char *id = as_id(id_or_slug, id_buf);
+    struct sq_conn *c;
+    bool found;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, id ? ST_ENV_BY_ID : ST_ENV_BY_SLUG,
+                 ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_env, out, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "environment '%s' not found", id_or_slug);
+    return rc;
+}
+
+static enum cf_rc sq_env_update(struct cf_store *base, const struct cf_env *env, struct cf_err *err)
+{
+    struct cf_env current;
+    struct sq_conn *c;
+    bool found;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env->id)), read_env, &current, &found,
+                 err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "environment with id '%s' not found", env->id);
+    if (rc != CF_OK)
+        goto out;
+    rc = exec_stmt(c, ST_ENV_UPDATE,
+                   ARGS(A_TEXT(env->id), A_TEXT(env->slug), A_TEXT(env->name),
+                        A_INT(time_or_now(env->updated_at, cf_now_ms()))),
+                   NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "environment '%s' already exists", env->slug);
+    if (rc == CF_OK && env->position > 0 && env->position != current.position)
+        rc = renumber(c, ST_ENV_LIST, ST_ENV_SET_POSITION, current.project_id, env->id,
+                      env->position, err);
+out:
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_env_delete(struct cf_store *base, const char *env_id, struct cf_err *err)
+{
+    struct collector importers = {.size = CF_UUID_LEN, .read = read_id};
+    struct cf_env current;
+    struct sq_conn *c;
+    bool found;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env_id)), read_env, &current, &found,
+                 err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "environment with id '%s' not found", env_id);
+    /* Imports of this environment go with it: remember whose, to keep their positions dense. */
+    if (rc == CF_OK)
+        rc = run(c, ST_ENV_IMPORTING_FOLDERS, ARGS(A_TEXT(env_id)), collect, &importers, NULL, err);
+    if (rc == CF_OK)
+        rc = exec_stmt(c, ST_ENV_DELETE, ARGS(A_TEXT(env_id)), NULL, err);
+    if (rc == CF_OK)
+        rc = renumber(c, ST_ENV_LIST, ST_ENV_SET_POSITION, current.project_id, NULL, 0, err);
+    for (size_t i = 0; i < importers.n && rc == CF_OK; i++)
+        rc = renumber(c, ST_IMPORT_LIST, ST_IMPORT_SET_POSITION,
+                      (const char *)importers.items + i * CF_UUID_LEN, NULL, 0, err);
+    free(importers.items);
+    return tx_end(c, rc, err);
+}
+
+/* ---- folders ---------------------------------------------------------------------------------------- */
+
+static enum cf_rc sq_folder_create(struct cf_store *base, const struct cf_folder *folder,
+                                   struct cf_err *err)
+{
+    struct cf_folder parent;
+    char path[CF_PATH_MAX + 1];
+    struct sq_conn *c;
+    int64_t now = cf_now_ms();
+    bool found;
+    enum cf_rc rc;
+
+    rc = require_uuid(folder->id, "folder", err);
+    if (rc != CF_OK)
+        return rc;
+    if (!folder->parent_id[0])
+        return cf_err_set(err, CF_EINVAL,
+                          "folder '%s' has no parent (root folders come with their environment)",
+                          folder->path);
+    if (!folder->name[0] || strchr(folder->name, '/'))
+        return cf_err_set(err, CF_EINVAL, "folder name '%s' is empty or contains '/'",
+                          folder->name);
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder->parent_id)), read_folder, &parent, &found,
+                 err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "parent folder with id '%s' not found",
+                        folder->parent_id);
+    if (rc != CF_OK)
+        goto out;
+    if (folder->env_id[0] && strcmp(folder->env_id, parent.env_id) != 0) {
+        rc = cf_err_set(err, CF_EINVAL, "parent folder '%s' is in another environment",
+                        parent.path);
+        goto out;
+    }
+    /* The path is derived, not trusted: subtree queries depend on it matching the parent chain. */
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", strcmp(parent.path, "/") ? parent.path : "",
+                         folder->name) >= sizeof(path)) {
+        rc = cf_err_set(err, CF_EINVAL, "folder path is longer than %d bytes", CF_PATH_MAX);
+        goto out;
+    }
+    if (folder->path[0] && strcmp(folder->path, path) != 0) {
+        rc = cf_err_set(err, CF_EINVAL, "folder path '%s' does not match its parent '%s'",
+                        folder->path, parent.path);
+        goto out;
+    }
+    rc = exec_stmt(c, ST_FOLDER_INSERT,
+                   ARGS(A_TEXT(folder->id), A_TEXT(parent.env_id), A_TEXT(parent.id),
+                        A_TEXT(folder->name), A_TEXT(path), A_TEXT(folder->description),
+                        A_INT(time_or_now(folder->created_at, now)),
+                        A_INT(time_or_now(folder->updated_at, now))),
+                   NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "folder '%s' already exists", path);
+out:
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_folder_get(struct cf_store *base, const char *env_id, const char *path,
+                                struct cf_folder *out, struct cf_err *err)
+{
+    struct sq_conn *c;
+    bool found;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder, out, &found,
+                 err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "folder '%s' not found", path);
+    return rc;
+}
+
+static enum cf_rc sq_folder_list(struct cf_store *base, const char *env_id, const char *path,
+                                 bool recursive, struct cf_folder_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_folder), .read = read_folder};
+    struct subtree bounds;
+    struct sq_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = subtree_bounds(path, &bounds, err);
+    if (rc == CF_OK)
+        rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    if (recursive)
+        rc = run(c, ST_FOLDER_DESCENDANTS, ARGS(A_TEXT(env_id), A_TEXT(bounds.lo), A_TEXT(bounds.hi)),
+                 collect, &col, NULL, err);
+    else
+        rc = run(c, ST_FOLDER_CHILDREN, ARGS(A_TEXT(env_id), A_TEXT(path)), collect, &col, NULL,
+                 err);
+    if (rc == CF_OK && col.n == 0) /* nothing below: is there a folder at all? */
+        rc = folder_must_exist(c, env_id, path, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_folder_list_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_folder_delete(struct cf_store *base, const char *folder_id,
+                                   struct cf_err *err)
+{
+    struct cf_folder folder;
+    struct subtree bounds;
+    struct sq_conn *c;
+    bool found;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "folder with id '%s' not found", folder_id);
+    if (rc == CF_OK && !folder.parent_id[0])
+        rc = cf_err_set(err, CF_EINVAL, "the root folder of an environment cannot be deleted");
+    if (rc == CF_OK)
+        rc = subtree_bounds(folder.path, &bounds, err);
+    /* The whole subtree in one statement; secrets, versions and imports follow by cascade. */
+    if (rc == CF_OK)
+        rc = exec_stmt(c, ST_FOLDER_DELETE_SUBTREE,
+                       ARGS(A_TEXT(folder.env_id), A_TEXT(folder.path), A_TEXT(bounds.lo),
+                            A_TEXT(bounds.hi)),
+                       NULL, err);
+    return tx_end(c, rc, err);
+}
+
+/* ---- secrets ---------------------------------------------------------------------------------------- */
+
+struct secret_state {
+    char id[CF_UUID_LEN];
+    char folder_id[CF_UUID_LEN];
+    char key[CF_KEY_MAX + 1];
+    int64_t version;
+};
+
+static enum cf_rc read_secret_state(sqlite3_stmt *s, void *item)
+{
+    struct secret_state *st = item;
+    col_text(s, 0, st->id, sizeof(st->id));
+    col_text(s, 1, st->folder_id, sizeof(st->folder_id));
+    col_text(s, 2, st->key, sizeof(st->key));
+    st->version = sqlite3_column_int64(s, 3);
+    return CF_OK;
+}
+
+static enum cf_rc duplicate_key(struct sq_conn *c, const char *folder_id, const char *key,
+                                struct cf_err *err)
+{
+    char path[CF_PATH_MAX + 1];
+    folder_path_of(c, folder_id, path);
+    return cf_err_set(err, CF_EEXIST, "secret '%s' already exists in folder '%s'", key, path);
+}
+
+static enum cf_rc insert_version(struct sq_conn *c, const struct cf_secret *row, int64_t version,
+                                 int64_t written_at, struct cf_err *err)
+{
+    return exec_stmt(c, ST_VERSION_INSERT,
+                     ARGS(A_TEXT(row->id), A_INT(version), A_TEXT(row->key),
+                          A_BLOB(row->sealed, row->sealed_len), A_TEXT(str_or_empty(row->comment)),
+                          A_TEXT(row->tags ? row->tags : "[]"), A_INT(row->expires_at),
+                          A_INT(row->skip_multiline ? 1 : 0), A_INT(written_at)),
+                     NULL, err);
+}
+
+/* The current state of the secret an UPDATE or DELETE names, checked against expected_version. */
+static enum cf_rc load_expected(struct sq_conn *c, const struct cf_secret_write *w,
+                                struct secret_state *cur, struct cf_err *err)
+{
+    bool found;
+    enum cf_rc rc = get_row(c, ST_SECRET_STATE, ARGS(A_TEXT(w->row.id)), read_secret_state, cur,
+                            &found, err);
+    if (rc != CF_OK)
+        return rc;
+    if (!found)
+        return cf_err_set(err, CF_ENOTFOUND, "secret with id '%s' not found", w->row.id);
+    if (cur->version != w->expected_version)
+        return cf_err_set(err, CF_ECONFLICT,
+                          "secret '%s' was changed concurrently: it is at version %lld, not %lld",
+                          cur->key, (long long)cur->version, (long long)w->expected_version);
+    return CF_OK;
+}
+
+static enum cf_rc write_one(struct sq_conn *c, const struct cf_secret_write *w, int64_t now,
+                            struct cf_err *err)
+{
+    const struct cf_secret *row = &w->row;
+    int64_t written_at = time_or_now(row->updated_at, now);
+    struct secret_state cur;
+    enum cf_rc rc;
+
+    if (w->op != CF_SECRET_OP_DELETE) {
+        if (!row->key[0])
+            return cf_err_set(err, CF_EINVAL, "secret key is empty");
+        if (!row->sealed)
+            return cf_err_set(err, CF_EINVAL, "secret '%s' has no value", row->key);
+    }
+    switch (w->op) {
+    case CF_SECRET_OP_CREATE:
+        rc = require_uuid(row->id, "secret", err);
+        if (rc != CF_OK)
+            return rc;
+        rc = exec_stmt(c, ST_SECRET_INSERT,
+                       ARGS(A_TEXT(row->id), A_TEXT(row->folder_id), A_TEXT(row->key),
+                            A_INT(time_or_now(row->created_at, now)), A_INT(written_at)),
+                       NULL, err);
+        if (rc == CF_EEXIST)
+            return duplicate_key(c, row->folder_id, row->key, err);
+        if (rc == CF_ENOTFOUND)
+            return cf_err_set(err, CF_ENOTFOUND, "folder with id '%s' not found", row->folder_id);
+        if (rc != CF_OK)
+            return rc;
+        return insert_version(c, row, 1, written_at, err);
+    case CF_SECRET_OP_UPDATE:
+        rc = load_expected(c, w, &cur, err);
+        if (rc != CF_OK)
+            return rc;
+        rc = exec_stmt(c, ST_SECRET_BUMP,
+                       ARGS(A_TEXT(row->id), A_TEXT(row->key), A_INT(cur.version + 1),
+                            A_INT(written_at)),
+                       NULL, err);
+        if (rc == CF_EEXIST)
+            return duplicate_key(c, cur.folder_id, row->key, err);
+        if (rc != CF_OK)
+            return rc;
+        return insert_version(c, row, cur.version + 1, written_at, err);
+    case CF_SECRET_OP_DELETE:
+        rc = load_expected(c, w, &cur, err);
+        if (rc != CF_OK)
+            return rc;
+        return exec_stmt(c, ST_SECRET_DELETE, ARGS(A_TEXT(row->id)), NULL, err);
+    }
+    return cf_err_set(err, CF_EINVAL, "unknown secret operation %d", (int)w->op);
+}
+
+static enum cf_rc sq_secret_write(struct cf_store *base, const struct cf_secret_write *writes,
+                                  size_t n, struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t now = cf_now_ms();
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == CF_OK; i++)
+        rc = write_one(c, &writes[i], now, err);
+    return tx_end(c, rc, err);
+}
+
+/* Runs a secret query into out (released on failure). */
+static enum cf_rc secret_query(struct sq_conn *c, enum stmt_id id, const struct sq_arg *args,
+                               size_t n_args, struct cf_secret_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_secret), .read = read_secret};
+    enum cf_rc rc = run(c, id, args, n_args, collect, &col, NULL, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_secret_list_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_secret_list(struct cf_store *base, const char *env_id, const char *path,
+                                 bool recursive, struct cf_secret_list *out, struct cf_err *err)
+{
+    struct subtree bounds;
+    struct sq_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = subtree_bounds(path, &bounds, err);
+    if (rc == CF_OK)
+        rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    if (recursive)
+        rc = secret_query(c, ST_SECRET_LIST_SUBTREE,
+                          ARGS(A_TEXT(env_id), A_TEXT(path), A_TEXT(bounds.lo), A_TEXT(bounds.hi)),
+                          out, err);
+    else
+        rc = secret_query(c, ST_SECRET_LIST, ARGS(A_TEXT(env_id), A_TEXT(path)), out, err);
+    if (rc == CF_OK && out->n == 0)
+        rc = folder_must_exist(c, env_id, path, err);
+    return rc;
+}
+
+/* Moves the single row of a one-secret query into out. */
+static enum cf_rc secret_one(struct sq_conn *c, enum stmt_id id, const struct sq_arg *args,
+                             size_t n_args, struct cf_secret *out, struct cf_err *err)
+{
+    struct first_row first = {.read = read_secret, .out = out};
+    enum cf_rc rc = run(c, id, args, n_args, read_first, &first, NULL, err);
+    if (rc == CF_OK && !first.found)
+        rc = CF_ENOTFOUND; /* the caller names what */
+    if (rc != CF_OK)
+        cf_secret_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_secret_get(struct cf_store *base, const char *folder_id, const char *key,
+                                int64_t version, struct cf_secret *out, struct cf_err *err)
+{
+    char path[CF_PATH_MAX + 1];
+    struct sq_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = secret_one(c, ST_SECRET_BY_KEY, ARGS(A_TEXT(folder_id), A_TEXT(key), A_INT(version)), out,
+                    err);
+    if (rc == CF_ENOTFOUND) {
+        folder_path_of(c, folder_id, path);
+        if (version > 0)
+            rc = cf_err_set(err, CF_ENOTFOUND, "version %lld of secret '%s' not found in folder '%s'",
+                            (long long)version, key, path);
+        else
+            rc = cf_err_set(err, CF_ENOTFOUND, "secret '%s' not found in folder '%s'", key, path);
+    }
+    return rc;
+}
+
+static enum cf_rc sq_secret_get_by_id(struct cf_store *base, const char *secret_id,
+                                      int64_t version, struct cf_secret *out, struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = secret_one(c, ST_SECRET_BY_ID, ARGS(A_TEXT(secret_id), A_INT(version)), out, err);
+    if (rc == CF_ENOTFOUND && version > 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "version %lld of secret with id '%s' not found",
+                        (long long)version, secret_id);
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "secret with id '%s' not found", secret_id);
+    return rc;
+}
+
+static enum cf_rc sq_secret_history(struct cf_store *base, const char *secret_id,
+                                    struct cf_secret_list *out, struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = secret_query(c, ST_SECRET_HISTORY, ARGS(A_TEXT(secret_id)), out, err);
+    if (rc == CF_OK && out->n == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "secret with id '%s' not found", secret_id);
+    return rc;
+}
+
+/* ---- imports ---------------------------------------------------------------------------------------- */
+
+static enum cf_rc sq_import_create(struct cf_store *base, const struct cf_import *import,
+                                   struct cf_err *err)
+{
+    struct cf_folder folder;
+    struct cf_env folder_env, import_env;
+    struct sq_conn *c;
+    int64_t now = cf_now_ms();
+    bool found;
+    enum cf_rc rc;
+
+    rc = require_uuid(import->id, "import", err);
+    if (rc != CF_OK)
+        return rc;
+    if (import->import_path[0] != '/')
+        return cf_err_set(err, CF_EINVAL, "import path '%s' does not start with '/'",
+                          import->import_path);
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(import->folder_id)), read_folder, &folder, &found,
+                 err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "folder with id '%s' not found", import->folder_id);
+    if (rc == CF_OK)
+        rc = get_row(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(import->import_env_id)), read_env,
+                     &import_env, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "environment with id '%s' not found",
+                        import->import_env_id);
+    if (rc == CF_OK)
+        rc = get_row(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(folder.env_id)), read_env,
+                     &folder_env, &found, err);
+    if (rc == CF_OK && !found) /* cannot happen: folders.env_id is a foreign key */
+        rc = cf_err_set(err, CF_ESTORE, "folder '%s' has no environment", folder.path);
+    if (rc == CF_OK && strcmp(folder_env.project_id, import_env.project_id) != 0)
+        rc = cf_err_set(err, CF_EINVAL, "environment '%s' belongs to another project",
+                        import_env.slug);
+    if (rc != CF_OK)
+        goto out;
+    rc = exec_stmt(c, ST_IMPORT_INSERT,
+                   ARGS(A_TEXT(import->id), A_TEXT(import->folder_id), A_TEXT(import->import_env_id),
+                        A_TEXT(import->import_path), A_INT(time_or_now(import->created_at, now)),
+                        A_INT(time_or_now(import->updated_at, now))),
+                   NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST,
+                        "folder '%s' already imports '%s' from environment '%s'", folder.path,
+                        import->import_path, import_env.slug);
+out:
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_import_list(struct cf_store *base, const char *folder_id,
+                                 struct cf_import_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_import), .read = read_import};
+    struct cf_folder folder;
+    struct sq_conn *c;
+    bool found = true;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = run(c, ST_IMPORT_LIST, ARGS(A_TEXT(folder_id)), collect, &col, NULL, err);
+    if (rc == CF_OK && col.n == 0)
+        rc = get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "folder with id '%s' not found", folder_id);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_import_list_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_import_get(struct cf_store *base, const char *import_id, struct cf_import *out,
+                                struct cf_err *err)
+{
+    struct sq_conn *c;
+    bool found;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, out, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "import with id '%s' not found", import_id);
+    return rc;
+}
+
+static enum cf_rc sq_import_delete(struct cf_store *base, const char *import_id,
+                                   struct cf_err *err)
+{
+    struct cf_import import;
+    struct sq_conn *c;
+    bool found;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, &import, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "import with id '%s' not found", import_id);
+    if (rc == CF_OK)
+        rc = exec_stmt(c, ST_IMPORT_DELETE, ARGS(A_TEXT(import_id)), NULL, err);
+    if (rc == CF_OK)
+        rc = renumber(c, ST_IMPORT_LIST, ST_IMPORT_SET_POSITION, import.folder_id, NULL, 0, err);
+    return tx_end(c, rc, err);
+}
+
+/* ---- tags ------------------------------------------------------------------------------------------- */
+
+static enum cf_rc sq_tag_create(struct cf_store *base, const struct cf_tag *tag, struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t now = cf_now_ms();
+    enum cf_rc rc;
+
+    rc = require_uuid(tag->id, "tag", err);
+    if (rc != CF_OK)
+        return rc;
+    if (!tag->slug[0])
+        return cf_err_set(err, CF_EINVAL, "tag slug is empty");
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, ST_TAG_INSERT,
+                   ARGS(A_TEXT(tag->id), A_TEXT(tag->project_id), A_TEXT(tag->slug),
+                        A_TEXT(tag->name[0] ? tag->name : tag->slug), A_TEXT(tag->color),
+                        A_INT(time_or_now(tag->created_at, now)),
+                        A_INT(time_or_now(tag->updated_at, now))),
+                   NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "tag '%s' already exists", tag->slug);
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", tag->project_id);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_tag_get(struct cf_store *base, const char *project_id, const char *id_or_slug,
+                             struct cf_tag *out, struct cf_err *err)
+{
+    char id_buf[CF_UUID_LEN];
+    const char *id = as_id(id_or_slug, id_buf);
+    struct sq_conn *c;
+    bool found;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = get_row(c, id ? ST_TAG_BY_ID : ST_TAG_BY_SLUG,
+                 ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_tag, out, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "tag '%s' not found", id_or_slug);
+    return rc;
+}
+
+static enum cf_rc sq_tag_list(struct cf_store *base, const char *project_id,
+                              struct cf_tag_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_tag), .read = read_tag};
+    struct sq_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = run(c, ST_TAG_LIST, ARGS(A_TEXT(project_id)), collect, &col, NULL, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_tag_list_release(out);
+    return rc;
+}
+
+/* ---- opening and migrations ------------------------------------------------------------------------- */
+
+static const struct cf_store_ops sq_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .ping = sq_ping,
+    .meta_get = sq_meta_get,
+    .meta_put = sq_meta_put,
+    .meta_insert = sq_meta_insert,
+    .rewrap_keys = sq_rewrap_keys,
+    .project_create = sq_project_create,
+    .project_get = sq_project_get,
+    .project_list = sq_project_list,
+    .project_delete = sq_project_delete,
+    .env_create = sq_env_create,
+    .env_list = sq_env_list,
+    .env_get = sq_env_get,
+    .env_update = sq_env_update,
+    .env_delete = sq_env_delete,
+    .folder_create = sq_folder_create,
+    .folder_get = sq_folder_get,
+    .folder_list = sq_folder_list,
+    .folder_delete = sq_folder_delete,
+    .secret_write = sq_secret_write,
+    .secret_list = sq_secret_list,
+    .secret_get = sq_secret_get,
+    .secret_get_by_id = sq_secret_get_by_id,
+    .secret_history = sq_secret_history,
+    .import_create = sq_import_create,
+    .import_list = sq_import_list,
+    .import_get = sq_import_get,
+    .import_delete = sq_import_delete,
+    .tag_create = sq_tag_create,
+    .tag_get = sq_tag_get,
+    .tag_list = sq_tag_list,
+};
+
+/* Applies the migrations the database lacks, all in one write transaction: a second process opening the same
+ * new database waits on the lock, then finds them applied. */
+static enum cf_rc migrate(struct sq_store *st, struct sq_conn *c, struct cf_err *err)
+{
+    const int known = (int)cf_store_migrations_n;
+    int64_t current = 0;
+    bool found;
+    int sr;
+    enum cf_rc rc;
+
+    rc = exec_stmt(c, ST_BEGIN, NO_ARGS, NULL, err);
+    if (rc != CF_OK)
+        return rc;
+    sr = sqlite3_exec(c->db,
+                      "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                      " name TEXT NOT NULL, applied_at INTEGER NOT NULL)",
+                      NULL, NULL, NULL);
+    if (sr != SQLITE_OK) {
+        rc = db_error(c, sr, err);
+        goto out;
+    }
+    rc = get_row(c, ST_MIGRATION_VERSION, NO_ARGS, read_int64, &current, &found, err);
+    if (rc != CF_OK)
+        goto out;
+    if (current > known) {
+        rc = cf_err_set(err, CF_ESTORE,
+                        "database '%s' has schema version %lld but this coffer knows versions up to "
+                        "%d: run a newer coffer",
+                        st->path, (long long)current, known);
+        goto out;
+    }
+    for (size_t i = 0; i < cf_store_migrations_n && rc == CF_OK; i++) {
+        const struct cf_store_migration *m = &cf_store_migrations[i];
+        if (m->version <= current)
+            continue;
+        sr = sqlite3_exec(c->db, m->sql, NULL, NULL, NULL);
+        if (sr != SQLITE_OK) {
+            rc = db_error(c, sr, err);
+            if (rc != CF_EUNAVAIL)
+                rc = cf_err_set(err, CF_ESTORE, "migration %04d_%s failed: %s", m->version,
+                                m->name, sqlite3_errmsg(c->db));
+            break;
+        }
+        rc = exec_stmt(c, ST_MIGRATION_RECORD,
+                       ARGS(A_INT(m->version), A_TEXT(m->name), A_INT(cf_now_ms())), NULL, err);
+        if (rc == CF_OK)
+            cf_log_info("applied database migration %04d_%s", m->version, m->name);
+    }
+out:
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc read_text_16(sqlite3_stmt *s, void *item)
+{
+    col_text(s, 0, item, 16);
+    return CF_OK;
+}
+
+enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store **out,
+                          struct cf_err *err)
+{
+    struct sq_store *st;
+    struct sq_conn *c;
+    char mode[16] = "";
+    bool found;
+    enum cf_rc rc;
+
+    *out = NULL;
+    st = calloc(1, sizeof(*st));
+    if (!st)
+        return cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
+    st->base.ops = &sq_ops;
+    st->busy_timeout_ms = busy_timeout_ms > 0 ? busy_timeout_ms : DEFAULT_BUSY_TIMEOUT_MS;
+    st->path = strdup(path);
+    if (!st->path) {
+        free(st);
+        return cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
+    }
+    if (pthread_mutex_init(&st->lock, NULL) != 0) {
+        free(st->path);
+        free(st);
+        return cf_err_set(err, CF_ESTORE, "cannot create a mutex");
+    }
+    if (pthread_key_create(&st->key, conn_destructor) != 0) {
+        pthread_mutex_destroy(&st->lock);
+        free(st->path);
+        free(st);
+        return cf_err_set(err, CF_ESTORE, "cannot create a thread key");
+    }
+    st->key_created = true;
+
+    rc = conn_get(st, &c, err);
+    if (rc == CF_OK)
+        rc = get_row(c, ST_JOURNAL_MODE, NO_ARGS, read_text_16, mode, &found, err);
+    if (rc == CF_OK && strcmp(mode, "wal") != 0)
+        cf_log_warn("database '%s' could not be switched to WAL mode (it is in %s mode): writers "
+                    "will block readers",
+                    path, mode);
+    if (rc == CF_OK)
+        rc = migrate(st, c, err);
+    if (rc != CF_OK) {
+        sq_close(&st->base);
+        return rc;
+    }
+    *out = &st->base;
+    return CF_OK;
+}

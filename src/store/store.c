@@ -1,0 +1,149 @@
+/* The backend-independent part of the store (see store.h): choosing a backend from the DSN, and the release
+ * and copy functions of the structs that cross the interface. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "store/sqlite.h"
+#include "store/store.h"
+#include "util/banned.h"
+
+static bool has_prefix(const char *text, const char *prefix)
+{
+    return strncmp(text, prefix, strlen(prefix)) == 0;
+}
+
+enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store **out,
+                         struct cf_err *err)
+{
+    const char *path;
+
+    *out = NULL;
+    if (!config || !config->dsn || !*config->dsn)
+        return cf_err_set(err, CF_EINVAL, "no database given (expected a file path or sqlite:<path>)");
+    if (has_prefix(config->dsn, "postgres://") || has_prefix(config->dsn, "postgresql://"))
+        return cf_err_set(err, CF_EINVAL, "the PostgreSQL backend is not implemented yet");
+    path = config->dsn;
+    if (has_prefix(path, "sqlite:")) {
+        path += strlen("sqlite:");
+        if (has_prefix(path, "//")) /* sqlite:///var/lib/coffer.db, sqlite://coffer.db */
+            path += 2;
+    }
+    if (!*path)
+        return cf_err_set(err, CF_EINVAL, "database '%s' names no file", config->dsn);
+    if (strcmp(path, ":memory:") == 0 || has_prefix(path, "file:"))
+        return cf_err_set(err, CF_EINVAL,
+                          "database '%s' is not a file path (in-memory and URI databases are not "
+                          "supported)",
+                          config->dsn);
+    return cf_sqlite_open(path, config->busy_timeout_ms, out, err);
+}
+
+void cf_project_release(struct cf_project *p)
+{
+    if (!p)
+        return;
+    if (p->wrapped_key)
+        sodium_memzero(p->wrapped_key, p->wrapped_key_len);
+    free(p->wrapped_key);
+    memset(p, 0, sizeof(*p));
+}
+
+void cf_secret_release(struct cf_secret *s)
+{
+    if (!s)
+        return;
+    free(s->sealed);
+    free(s->comment);
+    free(s->tags);
+    memset(s, 0, sizeof(*s));
+}
+
+void cf_project_list_release(struct cf_project_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        cf_project_release(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+void cf_secret_list_release(struct cf_secret_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        cf_secret_release(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+void cf_env_list_release(struct cf_env_list *l)
+{
+    if (!l)
+        return;
+    free(l->items); /* the items own no heap memory */
+    memset(l, 0, sizeof(*l));
+}
+
+void cf_folder_list_release(struct cf_folder_list *l)
+{
+    if (!l)
+        return;
+    free(l->items); /* the items own no heap memory */
+    memset(l, 0, sizeof(*l));
+}
+
+void cf_import_list_release(struct cf_import_list *l)
+{
+    if (!l)
+        return;
+    free(l->items); /* the items own no heap memory */
+    memset(l, 0, sizeof(*l));
+}
+
+void cf_tag_list_release(struct cf_tag_list *l)
+{
+    if (!l)
+        return;
+    free(l->items); /* the items own no heap memory */
+    memset(l, 0, sizeof(*l));
+}
+
+/* malloc'd copy of n bytes (at least one byte allocated, so an empty value is still non-NULL). */
+static void *dup_bytes(const void *src, size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p && n)
+        memcpy(p, src, n);
+    return p;
+}
+
+enum cf_rc cf_secret_copy(struct cf_secret *dst, const struct cf_secret *src)
+{
+    *dst = *src;
+    dst->sealed = NULL;
+    dst->comment = NULL;
+    dst->tags = NULL;
+    if (src->sealed) {
+        dst->sealed = dup_bytes(src->sealed, src->sealed_len);
+        if (!dst->sealed)
+            goto fail;
+    }
+    if (src->comment) {
+        dst->comment = dup_bytes(src->comment, strlen(src->comment) + 1);
+        if (!dst->comment)
+            goto fail;
+    }
+    if (src->tags) {
+        dst->tags = dup_bytes(src->tags, strlen(src->tags) + 1);
+        if (!dst->tags)
+            goto fail;
+    }
+    return CF_OK;
+fail:
+    cf_secret_release(dst);
+    return CF_ENOMEM;
+}

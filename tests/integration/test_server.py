@@ -1,0 +1,529 @@
+"""`coffer server` as a process: status endpoint, bootstrap and generated admin tokens, flags and their
+environment twins, keep-alive, request ids and log lines, secrets kept out of logs, graceful shutdown with a
+request in flight, TLS, and the refusal to serve plain HTTP on a non-loopback address."""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import stat
+import tempfile
+import time
+import unittest
+
+import harness
+from harness import ADMIN_TOKEN, Server, ServerTestCase, unique
+
+
+def wait_exit(proc_args, env, timeout=20):
+    """Runs a server command that must refuse to start; returns (rc, stdout, stderr)."""
+    return harness.run(proc_args, env=env, timeout=timeout)
+
+
+class StatusAndAuth(ServerTestCase):
+    def test_status_no_auth(self):
+        r = self.api("GET", "/api/status", token=None)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json.get("message"), "Ok")
+        self.assertEqual(r.json.get("status"), "ok")
+        self.assertEqual(r.json.get("store"), "sqlite")
+        rc, out, _ = harness.run(["--version"])
+        self.assertEqual(rc, 0)
+        self.assertIn(r.json.get("version"), out, "status version should match `coffer --version`")
+        self.assertTrue(r.headers.get("Content-Type", "").startswith("application/json"))
+
+    def test_bootstrap_token_authorizes(self):
+        r = self.api("GET", "/api/v1/workspace")
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIsInstance(r.json.get("workspaces"), list)
+
+    def test_wrong_token_401(self):
+        wrong = "not-the-admin-token-" + unique("x")
+        r = self.api("GET", "/api/v1/workspace", token=wrong)
+        body = self.assertError(r, 401, "Unauthorized")
+        self.assertNotIn(wrong, r.body.decode("utf-8", "replace"), "401 must not echo the credential")
+        self.assertNotIn(wrong, self.server.stderr, "the log must not hold a presented token")
+
+    def test_missing_token_401(self):
+        self.assertError(self.api("GET", "/api/v1/workspace", token=None), 401, "Unauthorized")
+        r = self.api("GET", "/api/v1/workspace", token=None, headers={"Authorization": "Basic Zm9vOmJhcg=="})
+        self.assertError(r, 401, "Unauthorized")
+        r = self.api("GET", "/api/v1/workspace", token=None, headers={"Authorization": "Bearer "})
+        self.assertError(r, 401, "Unauthorized")
+        # A prefix of the right token is not the token.
+        self.assertError(self.api("GET", "/api/v1/workspace", token=ADMIN_TOKEN[:-1]), 401, "Unauthorized")
+
+    def test_token_not_logged(self):
+        self.api("GET", "/api/v1/workspace")
+        self.assertNotIn(ADMIN_TOKEN, self.server.stderr)
+        self.assertNotIn(ADMIN_TOKEN, self.server.stdout)
+
+    def test_root_key_file_mode(self):
+        path = os.path.join(self.server.data_dir, "root.key")
+        self.assertTrue(os.path.exists(path), "root.key not created in the data dir")
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        self.assertEqual(mode, 0o600, "root.key mode is %o" % mode)
+        self.assertTrue(os.path.exists(os.path.join(self.server.data_dir, "coffer.db")))
+
+
+class KeepAliveAndRequestIds(ServerTestCase):
+    def test_keep_alive(self):
+        conn = self.server.connection()
+        try:
+            pid = self.create_project()["id"]
+            seen = []
+            requests = [
+                ("GET", "/api/status", None),
+                ("GET", "/api/status", None),
+                ("GET", "/api/v1/workspace", None),
+                ("GET", "/api/v1/workspace/" + pid, None),
+                ("POST", "/api/v3/secrets/raw/KA", {"workspaceId": pid, "environment": "dev", "secretValue": "v"}),
+                ("GET", "/api/nothing-here", None),  # an error response keeps the connection too
+                ("GET", "/api/v3/secrets/raw/KA", None),
+            ]
+            for method, path, body in requests:
+                q = {"workspaceId": pid, "environment": "dev"} if path.endswith("/KA") and method == "GET" else None
+                r = self.server.api(method, path, query=q, body=body, conn=conn)
+                self.assertNotEqual(r.headers.get("Connection", "").lower(), "close",
+                                    "%s %s answered Connection: close" % (method, path))
+                self.assertIsNotNone(conn.sock, "%s %s: the connection was closed" % (method, path))
+                seen.append(conn.sock.getsockname())
+                self.assertIn(r.status, (200, 404), r.body)
+            self.assertEqual(len(set(seen)), 1, "requests did not share one TCP connection: %r" % seen)
+        finally:
+            conn.close()
+
+    def test_request_id_header_and_log(self):
+        ids = set()
+        for token in (..., None):
+            mark = self.server.stderr_len()
+            r = self.api("GET", "/api/v1/workspace", token=token)
+            rid = r.headers.get("X-Request-Id")
+            self.assertTrue(rid, "no X-Request-Id")
+            self.assertNotIn(rid, ids, "request ids must be unique")
+            ids.add(rid)
+            m = self.server.wait_for_stderr(r"req_id=" + re.escape(rid) + r"\b", since=mark)
+            self.assertIsNotNone(m, "no log line with req_id=%s" % rid)
+            line = [l for l in self.server.stderr_since(mark).splitlines() if "req_id=" + rid in l][0]
+            self.assertIn("method=GET", line)
+            self.assertIn("path=/api/v1/workspace", line)
+            self.assertIn("status=%d" % r.status, line)
+            self.assertRegex(line, r"dur(ation)?[_a-z]*=", "log line has no duration: " + line)
+            if r.status != 200:
+                self.assertEqual(r.json.get("reqId"), rid)
+        r = self.api("GET", "/api/does/not/exist")
+        self.assertEqual(r.json.get("reqId"), r.headers.get("X-Request-Id"))
+
+    def test_logs_hold_no_query_or_secret_values(self):
+        pid = self.create_project()["id"]
+        value = "VALUECANARY-" + unique("v")
+        comment_value = "NEWVALUECANARY-" + unique("v")
+        qcanary = "QUERYCANARY" + unique("q").replace("-", "")
+        mark = self.server.stderr_len()
+        self.set_secret(pid, "LOGGED", value)
+        self.get_secret(pid, "LOGGED")
+        self.list_secrets(pid, tagSlugs=qcanary)
+        self.update_secret(pid, "LOGGED", secretValue=comment_value)
+        # Errors that concern the value must not echo it either.
+        big = value * (70000 // len(value) + 1)
+        self.api("POST", "/api/v3/secrets/raw/LOGGED2",
+                 body={"workspaceId": pid, "environment": "dev", "secretValue": big})
+        self.api("POST", "/api/v3/secrets/raw/LOGGED",
+                 body={"workspaceId": pid, "environment": "dev", "secretValue": value})
+        self.api("POST", "/api/v3/secrets/raw/1BAD", body={"workspaceId": pid, "environment": "dev",
+                                                          "secretValue": value})
+        self.api("POST", "/api/v3/secrets/batch/raw",
+                 body={"workspaceId": pid, "environment": "dev",
+                       "secrets": [{"secretKey": "D", "secretValue": value}, {"secretKey": "D", "secretValue": value}]})
+        self.api("GET", "/api/v3/secrets/raw/LOGGED", query={"workspaceId": pid, "environment": "dev",
+                                                              "secretPath": "/", "q": qcanary})
+        time.sleep(0.2)
+        logs = self.server.stderr_since(mark) + self.server.stdout
+        self.assertNotIn(value, logs)
+        self.assertNotIn(comment_value, logs)
+        self.assertNotIn(qcanary, logs, "query values must not be logged")
+        lines = [l for l in logs.splitlines() if "method=" in l]
+        self.assertTrue(lines, "no request log lines")
+        for l in lines:
+            m = re.search(r"path=(\S+)", l)
+            self.assertIsNotNone(m, l)
+            self.assertNotIn("?", m.group(1), "path logged with its query: " + l)
+            self.assertNotIn(pid, m.group(1).split("?")[-1] if "?" in m.group(1) else "")
+
+
+class GeneratedAdminToken(unittest.TestCase):
+    def test_printed_once_and_stored_hashed(self):
+        s = Server(bootstrap_token=None)
+        try:
+            s.start()
+            deadline = time.time() + 10
+            while "admin token:" not in s.stdout and time.time() < deadline:
+                time.sleep(0.02)
+            m = re.search(r"admin token: (\S+)", s.stdout)
+            self.assertIsNotNone(m, "first start printed no admin token on stdout:\n" + s.stdout)
+            token = m.group(1)
+            s.token = token
+            self.assertEqual(s.stdout.count(token), 1, "the token must be printed exactly once")
+            self.assertNotIn(token, s.stderr, "the token must not be in the log")
+            self.assertEqual(s.api("GET", "/api/v1/workspace").status, 200)
+            self.assertEqual(s.api("GET", "/api/v1/workspace", token=token + "x").status, 401)
+            self.assertEqual(s.stop(), 0)
+            for name in os.listdir(s.data_dir):
+                with open(os.path.join(s.data_dir, name), "rb") as f:
+                    self.assertNotIn(token.encode(), f.read(), "token stored in clear in " + name)
+            s.start()
+            time.sleep(0.3)
+            self.assertNotIn("admin token:", s.stdout, "second start printed a token again")
+            self.assertNotIn(token, s.stdout + s.stderr)
+            self.assertEqual(s.api("GET", "/api/v1/workspace").status, 200, "the token must survive a restart")
+            self.assertEqual(s.stop(), 0)
+            self.assertIsNone(s.sanitizer_report(), s.sanitizer_report())
+        finally:
+            s.cleanup()
+
+    def test_bootstrap_token_only_on_first_start(self):
+        s = Server()
+        try:
+            s.start()
+            self.assertNotIn("admin token:", s.stdout)
+            self.assertEqual(s.api("GET", "/api/v1/workspace").status, 200)
+            self.assertEqual(s.stop(), 0)
+            # A different bootstrap token on a later start does not replace the stored one.
+            other = "another-bootstrap-token-0123"
+            s.extra_env["COFFER_BOOTSTRAP_TOKEN"] = other
+            s.start()
+            self.assertEqual(s.api("GET", "/api/v1/workspace", token=other).status, 401)
+            self.assertEqual(s.api("GET", "/api/v1/workspace", token=ADMIN_TOKEN).status, 200)
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
+
+    def test_short_bootstrap_token_refused(self):
+        d = tempfile.mkdtemp(prefix="coffer-itest-")
+        try:
+            env = harness.base_env({"COFFER_BOOTSTRAP_TOKEN": "short"})
+            rc, out, err = wait_exit(["server", "--addr", "127.0.0.1:0", "--data-dir", d], env)
+            self.assertNotEqual(rc, 0)
+            self.assertIn("COFFER_BOOTSTRAP_TOKEN", err)
+            self.assertIn("16", err)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class FlagsAndEnv(unittest.TestCase):
+    def _cycle(self, s):
+        try:
+            s.start()
+            self.assertEqual(s.api("GET", "/api/status").status, 200)
+            r = s.api("POST", "/api/v2/workspace", body={"projectName": unique("p")})
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(s.stop(), 0)
+            self.assertIsNone(s.sanitizer_report())
+        except Exception:
+            s.cleanup()
+            raise
+
+    def test_env_twins(self):
+        d = tempfile.mkdtemp(prefix="coffer-itest-")
+        db = os.path.join(tempfile.mkdtemp(prefix="coffer-itest-db-"), "elsewhere.db")
+        s = Server(data_dir=d, use_addr_flag=False, use_data_dir_flag=False,
+                   env={"COFFER_ADDR": "127.0.0.1:0", "COFFER_DATA_DIR": d, "COFFER_DB": db,
+                        "COFFER_LOG_LEVEL": "info"})
+        try:
+            self._cycle(s)
+            self.assertTrue(os.path.exists(os.path.join(d, "root.key")), "COFFER_DATA_DIR ignored")
+            self.assertTrue(os.path.exists(db), "COFFER_DB ignored")
+            self.assertFalse(os.path.exists(os.path.join(d, "coffer.db")), "db created in the data dir anyway")
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+            shutil.rmtree(os.path.dirname(db), ignore_errors=True)
+
+    def test_db_flag(self):
+        d = tempfile.mkdtemp(prefix="coffer-itest-")
+        db = os.path.join(d, "sub.db")
+        s = Server(data_dir=d, args=["--db", db])
+        try:
+            self._cycle(s)
+            self.assertTrue(os.path.exists(db))
+            self.assertFalse(os.path.exists(os.path.join(d, "coffer.db")))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_flag_wins_over_env(self):
+        s = Server(env={"COFFER_ADDR": "127.0.0.1:1"})  # --addr 127.0.0.1:0 given as a flag
+        try:
+            self._cycle(s)
+            self.assertNotEqual(s.port, 1)
+        finally:
+            s.cleanup()
+
+    def test_max_body_flag_and_env(self):
+        for how in ("flag", "env"):
+            with self.subTest(how=how):
+                if how == "flag":
+                    s = Server(args=["--max-body", "2048"])
+                else:
+                    s = Server(env={"COFFER_MAX_BODY": "2048"})
+                try:
+                    s.start()
+                    pid = s.api("POST", "/api/v2/workspace", body={"projectName": unique("p")}).json["project"]["id"]
+                    small = {"workspaceId": pid, "environment": "dev", "secretValue": "x" * 1000}
+                    self.assertEqual(s.api("POST", "/api/v3/secrets/raw/SMALL", body=small).status, 200)
+                    big = {"workspaceId": pid, "environment": "dev", "secretValue": "x" * 3000}
+                    r = s.api("POST", "/api/v3/secrets/raw/BIG", body=big)
+                    self.assertEqual(r.status, 413, r.body)
+                    self.assertEqual(r.json.get("error"), "PayloadTooLarge")
+                    r = s.api("GET", "/api/v3/secrets/raw/BIG", query={"workspaceId": pid, "environment": "dev"})
+                    self.assertEqual(r.status, 404)
+                    self.assertEqual(s.stop(), 0)
+                    self.assertIsNone(s.sanitizer_report())
+                finally:
+                    s.cleanup()
+
+    def test_log_level_env(self):
+        # At level error neither the listening line nor request lines (info) are printed: use a fixed port.
+        s = Server(addr="127.0.0.1:%d" % harness.free_port(), env={"COFFER_LOG_LEVEL": "error"})
+        try:
+            s.start(wait_log=False)
+            for _ in range(3):
+                self.assertEqual(s.api("GET", "/api/status").status, 200)
+            self.assertEqual(s.stop(), 0)
+            self.assertIsNone(s.sanitizer_report())
+            self.assertEqual(s.request_log_lines(), [], "info request lines printed at level error")
+            self.assertNotIn("listening on", s.stderr)
+        finally:
+            s.cleanup()
+
+    def test_log_level_flag_invalid(self):
+        rc, out, err = harness.run(["server", "--log-level", "chatty", "--data-dir", "/nonexistent/x"])
+        self.assertEqual(rc, 2)
+        self.assertIn("log-level", err)
+
+    def test_bad_flags_exit_2(self):
+        rc, out, err = harness.run(["server", "--no-such-flag"])
+        self.assertEqual(rc, 2)
+        rc, out, err = harness.run(["server", "--help"])
+        self.assertEqual(rc, 0)
+        self.assertIn("--data-dir", out)
+
+    def test_busy_port_refused(self):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(1)
+            port = sock.getsockname()[1]
+            d = tempfile.mkdtemp(prefix="coffer-itest-")
+            try:
+                rc, out, err = wait_exit(["server", "--addr", "127.0.0.1:%d" % port, "--data-dir", d],
+                                         harness.base_env({"COFFER_BOOTSTRAP_TOKEN": ADMIN_TOKEN}))
+                self.assertNotEqual(rc, 0)
+                self.assertIn(str(port), err)
+            finally:
+                shutil.rmtree(d, ignore_errors=True)
+
+
+class Shutdown(unittest.TestCase):
+    def test_sigterm_with_request_in_flight(self):
+        s = Server()
+        try:
+            s.start()
+            pid = s.api("POST", "/api/v2/workspace", body={"projectName": unique("p")}).json["project"]["id"]
+            body = json.dumps({"workspaceId": pid, "environment": "dev", "secretValue": "in-flight"}).encode()
+            sock = socket.create_connection((s.host, s.port), timeout=30)
+            head = ("POST /api/v3/secrets/raw/INFLIGHT HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                    "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (ADMIN_TOKEN, len(body)))
+            sock.sendall(head.encode() + body[:10])
+            time.sleep(0.3)  # the server has the headers: the request is in flight
+            s.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            self.assertIsNone(s.proc.poll(), "server exited with a request in flight")
+            # New connections are no longer accepted (or at least not served) while draining.
+            sock.sendall(body[10:])
+            data = b""
+            while b"\r\n\r\n" not in data or len(data) < data.find(b"\r\n\r\n") + 10:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            sock.close()
+            self.assertTrue(data.startswith(b"HTTP/1.1 200"), "in-flight request not completed: %r" % data[:300])
+            rc = s.stop()
+            self.assertEqual(rc, 0, s.stderr[-2000:])
+            self.assertIsNone(s.sanitizer_report(), s.sanitizer_report())
+            # The acknowledged write is there after a restart.
+            s.start()
+            r = s.api("GET", "/api/v3/secrets/raw/INFLIGHT", query={"workspaceId": pid, "environment": "dev"})
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual(r.json["secret"]["secretValue"], "in-flight")
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
+
+    def test_sigterm_refuses_new_connections(self):
+        s = Server()
+        try:
+            s.start()
+            sock = socket.create_connection((s.host, s.port), timeout=10)
+            sock.sendall(b"POST /api/v2/workspace HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            time.sleep(0.2)
+            s.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            self.assertIsNone(s.proc.poll())
+            with self.assertRaises(OSError):
+                c = socket.create_connection((s.host, s.port), timeout=2)
+                c.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n")
+                got = c.recv(100)
+                c.close()
+                if not got:
+                    raise ConnectionResetError("closed")
+            sock.close()
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
+
+    def test_sigint_exit_0(self):
+        s = Server()
+        try:
+            s.start()
+            self.assertEqual(s.api("GET", "/api/status").status, 200)
+            self.assertEqual(s.stop(sig=signal.SIGINT), 0)
+            self.assertIsNone(s.sanitizer_report())
+        finally:
+            s.cleanup()
+
+    def test_second_server_same_data_dir_refused(self):
+        s = Server()
+        try:
+            s.start()
+            rc, out, err = wait_exit(["server", "--addr", "127.0.0.1:0", "--data-dir", s.data_dir],
+                                     harness.base_env({"COFFER_BOOTSTRAP_TOKEN": ADMIN_TOKEN}))
+            self.assertNotEqual(rc, 0)
+            self.assertTrue(err.strip())
+            self.assertEqual(s.api("GET", "/api/status").status, 200)
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
+
+
+class Tls(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.certdir = tempfile.mkdtemp(prefix="coffer-itest-tls-")
+        cls.cert, cls.key = harness.make_cert(cls.certdir)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.certdir, ignore_errors=True)
+
+    def _context(self):
+        ctx = ssl.create_default_context(cafile=self.cert)
+        ctx.check_hostname = True
+        return ctx
+
+    def test_https(self):
+        s = Server(args=["--tls-cert", self.cert, "--tls-key", self.key])
+        try:
+            s.start()
+            self.assertEqual(s.scheme, "https", "listening line should say https")
+            s.ssl_context = self._context()
+            r = s.api("GET", "/api/status")
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.json["status"], "ok")
+            pid = s.api("POST", "/api/v2/workspace", body={"projectName": unique("p")}).json["project"]["id"]
+            self.assertEqual(s.api("POST", "/api/v3/secrets/raw/TLS",
+                                   body={"workspaceId": pid, "environment": "dev", "secretValue": "x"}).status, 200)
+            # Keep-alive over TLS too.
+            conn = s.connection()
+            s.api("GET", "/api/status", conn=conn)
+            first = conn.sock
+            r = s.api("GET", "/api/v1/workspace", conn=conn)
+            self.assertEqual(r.status, 200)
+            self.assertIs(conn.sock, first, "TLS connection not kept alive")
+            conn.close()
+            # The CLI talks https with the cert trusted through the usual curl variable.
+            rc, out, err = s.cli("projects", "list", env={"CURL_CA_BUNDLE": self.cert, "SSL_CERT_FILE": self.cert})
+            self.assertEqual(rc, 0, err)
+            # Plain HTTP to the TLS port gets no HTTP answer.
+            raw = socket.create_connection((s.host, s.port), timeout=5)
+            try:
+                raw.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n")
+                try:
+                    got = raw.recv(100)
+                except OSError:
+                    got = b""
+                self.assertFalse(got.startswith(b"HTTP/1.1 200"), "plain HTTP served on the TLS port")
+            finally:
+                raw.close()
+            # An untrusting client fails the handshake.
+            with self.assertRaises(ssl.SSLError):
+                c = http.client.HTTPSConnection(s.host, s.port, timeout=5, context=ssl.create_default_context())
+                c.request("GET", "/api/status")
+                c.getresponse()
+            self.assertEqual(s.stop(), 0)
+            self.assertIsNone(s.sanitizer_report(), s.sanitizer_report())
+        finally:
+            s.cleanup()
+
+    def test_tls_on_all_interfaces(self):
+        s = Server(addr="0.0.0.0:0", args=["--tls-cert", self.cert, "--tls-key", self.key])
+        try:
+            s.start()
+            s.host = "127.0.0.1"
+            s.ssl_context = self._context()
+            self.assertEqual(s.api("GET", "/api/status").status, 200)
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
+
+    def test_cert_without_key_refused(self):
+        d = tempfile.mkdtemp(prefix="coffer-itest-")
+        try:
+            rc, out, err = wait_exit(["server", "--addr", "127.0.0.1:0", "--data-dir", d, "--tls-cert", self.cert],
+                                     harness.base_env({"COFFER_BOOTSTRAP_TOKEN": ADMIN_TOKEN}))
+            self.assertNotEqual(rc, 0)
+            self.assertIn("--tls-key", err)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_missing_cert_file_refused(self):
+        d = tempfile.mkdtemp(prefix="coffer-itest-")
+        try:
+            missing = os.path.join(d, "nope.pem")
+            rc, out, err = wait_exit(["server", "--addr", "127.0.0.1:0", "--data-dir", d, "--tls-cert", missing,
+                                      "--tls-key", self.key],
+                                     harness.base_env({"COFFER_BOOTSTRAP_TOKEN": ADMIN_TOKEN}))
+            self.assertNotEqual(rc, 0)
+            self.assertIn("nope.pem", err)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class PlainHttpOnPublicAddress(unittest.TestCase):
+    def test_refused_without_tls(self):
+        d = tempfile.mkdtemp(prefix="coffer-itest-")
+        try:
+            for addr in ("0.0.0.0:0", "[::]:0"):
+                with self.subTest(addr=addr):
+                    rc, out, err = wait_exit(["server", "--addr", addr, "--data-dir", d],
+                                             harness.base_env({"COFFER_BOOTSTRAP_TOKEN": ADMIN_TOKEN}))
+                    self.assertNotEqual(rc, 0, "plain HTTP on %s must be refused" % addr)
+                    self.assertIn("plain http", err.lower())
+                    self.assertIn("--tls-cert", err)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_loopback_plain_ok(self):
+        s = Server(addr="127.0.0.1:0")
+        try:
+            s.start()
+            self.assertEqual(s.scheme, "http")
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,1064 @@
+/* Unit tests of the store (store.h) over the SQLite backend: each operation, the error codes and messages,
+ * cascades, all-or-nothing batches, migrations, persistence, and several threads and processes at once. Each
+ * test gets its own temporary directory. Sealed values are arbitrary bytes here: the store never opens them.
+ * Some checks read the database file directly with SQLite, to see what the interface does not show. */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <sqlite3.h>
+
+#include "store/sqlite.h"
+#include "store/store.h"
+#include "util/id.h"
+#include "util/log.h"
+#include "util/banned.h"
+
+static char tmp_dir[64];
+static char db_path[256];
+static struct cf_store *st;
+static struct cf_err err;
+
+static const uint8_t wrapped_key[] = {0x00, 0x01, 0xfe, 0xff, 0x00, 0x42, 0x13, 0x37};
+
+static struct cf_store *open_store(const char *dsn)
+{
+    struct cf_store_config config = {.dsn = dsn};
+    struct cf_store *out = NULL;
+    enum cf_rc rc = cf_store_open(&config, &out, &err);
+    cr_assert_eq(rc, CF_OK, "cf_store_open('%s'): %s", dsn, err.msg);
+    cr_assert_not_null(out);
+    return out;
+}
+
+static void setup(void)
+{
+    cf_log_set_level("warn");
+    snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/coffer-store-XXXXXX");
+    cr_assert_not_null(mkdtemp(tmp_dir));
+    snprintf(db_path, sizeof(db_path), "%s/coffer.db", tmp_dir);
+    st = open_store(db_path);
+}
+
+static void teardown(void)
+{
+    if (st)
+        st->ops->close(st);
+    st = NULL;
+    DIR *dir = opendir(tmp_dir);
+    if (dir) {
+        struct dirent *entry;
+        char path[512];
+        while ((entry = readdir(dir))) {
+            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
+                continue;
+            snprintf(path, sizeof(path), "%s/%s", tmp_dir, entry->d_name);
+            unlink(path);
+        }
+        closedir(dir);
+    }
+    rmdir(tmp_dir);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+/* ---- helpers -------------------------------------------------------------------------------------- */
+
+/* Runs a one-number query on the database file directly. */
+static long long raw_count(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    long long n = -1;
+    cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    cr_assert_eq(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    if (sqlite3_step(s) == SQLITE_ROW)
+        n = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+static void raw_exec(const char *sql)
+{
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+static void fill_env(struct cf_env *env, const char *project_id, const char *slug)
+{
+    memset(env, 0, sizeof(*env));
+    cf_uuid_new(env->id);
+    snprintf(env->project_id, sizeof(env->project_id), "%s", project_id);
+    snprintf(env->slug, sizeof(env->slug), "%s", slug);
+    snprintf(env->name, sizeof(env->name), "Env %s", slug);
+}
+
+/* Creates project slug with environments dev, staging, prod; fills p and envs (may be NULL). */
+static void make_project(const char *slug, struct cf_project *p, struct cf_env envs[3])
+{
+    struct cf_env local[3];
+    struct cf_env *e = envs ? envs : local;
+    memset(p, 0, sizeof(*p));
+    cf_uuid_new(p->id);
+    snprintf(p->slug, sizeof(p->slug), "%s", slug);
+    snprintf(p->name, sizeof(p->name), "Project %s", slug);
+    snprintf(p->description, sizeof(p->description), "about %s", slug);
+    p->wrapped_key = (uint8_t *)wrapped_key;
+    p->wrapped_key_len = sizeof(wrapped_key);
+    fill_env(&e[0], p->id, "dev");
+    fill_env(&e[1], p->id, "staging");
+    fill_env(&e[2], p->id, "prod");
+    cr_assert_eq(st->ops->project_create(st, p, e, 3, &err), CF_OK, "%s", err.msg);
+    p->wrapped_key = NULL; /* borrowed, not ours to release */
+    p->wrapped_key_len = 0;
+}
+
+static void get_folder(const char *env_id, const char *path, struct cf_folder *out)
+{
+    cr_assert_eq(st->ops->folder_get(st, env_id, path, out, &err), CF_OK, "%s: %s", path, err.msg);
+}
+
+/* Creates folder name under parent; fills out. */
+static void make_folder(const struct cf_folder *parent, const char *name, struct cf_folder *out)
+{
+    struct cf_folder f = {0};
+    cf_uuid_new(f.id);
+    snprintf(f.env_id, sizeof(f.env_id), "%s", parent->env_id);
+    snprintf(f.parent_id, sizeof(f.parent_id), "%s", parent->id);
+    snprintf(f.name, sizeof(f.name), "%s", name);
+    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_OK, "%s: %s", name, err.msg);
+    char path[2 * CF_PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s", strcmp(parent->path, "/") ? parent->path : "", name);
+    get_folder(parent->env_id, path, out);
+    cr_assert_str_eq(out->id, f.id);
+}
+
+static struct cf_secret_write w_create(const char *folder_id, const char *key, const void *value,
+                                       size_t len)
+{
+    struct cf_secret_write w = {.op = CF_SECRET_OP_CREATE};
+    cf_uuid_new(w.row.id);
+    snprintf(w.row.folder_id, sizeof(w.row.folder_id), "%s", folder_id);
+    snprintf(w.row.key, sizeof(w.row.key), "%s", key);
+    w.row.version = 1;
+    w.row.sealed = (uint8_t *)value;
+    w.row.sealed_len = len;
+    w.row.comment = (char *)"a comment";
+    w.row.tags = (char *)"[\"t1\"]";
+    return w;
+}
+
+static struct cf_secret_write w_update(const char *secret_id, int64_t expected, const char *key,
+                                       const void *value, size_t len)
+{
+    struct cf_secret_write w = {.op = CF_SECRET_OP_UPDATE, .expected_version = expected};
+    snprintf(w.row.id, sizeof(w.row.id), "%s", secret_id);
+    snprintf(w.row.key, sizeof(w.row.key), "%s", key);
+    w.row.version = expected + 1;
+    w.row.sealed = (uint8_t *)value;
+    w.row.sealed_len = len;
+    return w;
+}
+
+static struct cf_secret_write w_delete(const char *secret_id, int64_t expected)
+{
+    struct cf_secret_write w = {.op = CF_SECRET_OP_DELETE, .expected_version = expected};
+    snprintf(w.row.id, sizeof(w.row.id), "%s", secret_id);
+    return w;
+}
+
+static enum cf_rc write1(struct cf_secret_write w)
+{
+    return st->ops->secret_write(st, &w, 1, &err);
+}
+
+static void create_secret(const char *folder_id, const char *key, const char *value,
+                          char id_out[CF_UUID_LEN])
+{
+    struct cf_secret_write w = w_create(folder_id, key, value, strlen(value));
+    cr_assert_eq(write1(w), CF_OK, "create %s: %s", key, err.msg);
+    if (id_out)
+        snprintf(id_out, CF_UUID_LEN, "%s", w.row.id);
+}
+
+/* A project "p" and its dev root folder. */
+struct world {
+    struct cf_project project;
+    struct cf_env envs[3];
+    struct cf_folder root;
+};
+
+static void make_world(struct world *w)
+{
+    make_project("p", &w->project, w->envs);
+    get_folder(w->envs[0].id, "/", &w->root);
+}
+
+/* ---- opening and migrations ------------------------------------------------------------------------ */
+
+Test(store, dsn_forms)
+{
+    char dsn[256];
+    struct cf_store *other;
+    struct cf_store_config config = {.dsn = "postgres://localhost/coffer"};
+
+    cr_assert_eq(cf_store_open(&config, &other, &err), CF_EINVAL);
+    cr_assert_str_eq(err.msg, "the PostgreSQL backend is not implemented yet");
+    config.dsn = "postgresql://u@h/db";
+    cr_assert_eq(cf_store_open(&config, &other, &err), CF_EINVAL);
+    config.dsn = "";
+    cr_assert_eq(cf_store_open(&config, &other, &err), CF_EINVAL);
+    config.dsn = "sqlite:";
+    cr_assert_eq(cf_store_open(&config, &other, &err), CF_EINVAL);
+    config.dsn = ":memory:";
+    cr_assert_eq(cf_store_open(&config, &other, &err), CF_EINVAL);
+
+    snprintf(dsn, sizeof(dsn), "sqlite:%s/other.db", tmp_dir);
+    other = open_store(dsn);
+    cr_assert_str_eq(other->ops->name, "sqlite");
+    cr_assert_eq(other->ops->ping(other, &err), CF_OK);
+    other->ops->close(other);
+    snprintf(dsn, sizeof(dsn), "sqlite://%s/other.db", tmp_dir);
+    other = open_store(dsn);
+    other->ops->close(other);
+    snprintf(dsn, sizeof(dsn), "%s/other.db", tmp_dir);
+    cr_assert_eq(access(dsn, F_OK), 0);
+}
+
+Test(store, not_a_database)
+{
+    char path[256];
+    snprintf(path, sizeof(path), "%s/junk.db", tmp_dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    for (int i = 0; i < 256; i++)
+        fputs("this is not a database file. ", f);
+    fclose(f);
+    struct cf_store_config config = {.dsn = path};
+    struct cf_store *other = NULL;
+    cr_assert_eq(cf_store_open(&config, &other, &err), CF_ESTORE);
+    cr_assert_null(other);
+    cr_assert(strstr(err.msg, "not a database"), "%s", err.msg);
+}
+
+Test(store, migrations_applied_once_and_settings)
+{
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"), (long long)cf_store_migrations_n);
+    st->ops->close(st);
+    st = open_store(db_path);
+    st->ops->close(st);
+    st = open_store(db_path);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"), (long long)cf_store_migrations_n);
+    cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"),
+                 (long long)cf_store_migrations[cf_store_migrations_n - 1].version);
+    for (size_t i = 0; i < cf_store_migrations_n; i++)
+        cr_assert_eq(cf_store_migrations[i].version, (int)i + 1);
+    /* WAL is a property of the file. */
+    cr_assert_eq(raw_count("SELECT journal_mode = 'wal' FROM pragma_journal_mode"), 1);
+}
+
+Test(store, newer_schema_refused)
+{
+    st->ops->close(st);
+    st = NULL;
+    raw_exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)");
+    struct cf_store_config config = {.dsn = db_path};
+    struct cf_store *other = NULL;
+    cr_assert_eq(cf_store_open(&config, &other, &err), CF_ESTORE);
+    cr_assert_null(other);
+    cr_assert(strstr(err.msg, "schema version 999"), "%s", err.msg);
+    cr_assert(strstr(err.msg, "newer coffer"), "%s", err.msg);
+}
+
+Test(store, processes_opening_a_new_database_at_once)
+{
+    enum { N = 4 };
+    char path[256];
+    pid_t pids[N];
+    snprintf(path, sizeof(path), "%s/race.db", tmp_dir);
+    for (int i = 0; i < N; i++) {
+        pids[i] = fork();
+        cr_assert_neq(pids[i], -1);
+        if (pids[i] == 0) {
+            struct cf_store_config config = {.dsn = path};
+            struct cf_store *child = NULL;
+            struct cf_err child_err;
+            enum cf_rc rc = cf_store_open(&config, &child, &child_err);
+            if (rc == CF_OK)
+                rc = child->ops->meta_put(child, "k", (const uint8_t *)"v", 1, &child_err);
+            if (child)
+                child->ops->close(child);
+            _exit(rc == CF_OK ? 0 : 10 + (int)rc);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        int status = 0;
+        cr_assert_eq(waitpid(pids[i], &status, 0), pids[i]);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d status %d", i, status);
+    }
+    snprintf(db_path, sizeof(db_path), "%s", path);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"), (long long)cf_store_migrations_n);
+}
+
+/* ---- meta ----------------------------------------------------------------------------------------- */
+
+Test(store, meta)
+{
+    static const uint8_t v1[] = {0, 1, 2, 0, 255};
+    static const uint8_t v2[] = {9};
+    uint8_t *value = NULL;
+    size_t len = 0;
+
+    cr_assert_eq(st->ops->meta_get(st, "admin", &value, &len, &err), CF_ENOTFOUND);
+    cr_assert_null(value);
+    cr_assert_eq(st->ops->meta_insert(st, "admin", v1, sizeof(v1), &err), CF_OK);
+    cr_assert_eq(st->ops->meta_insert(st, "admin", v2, sizeof(v2), &err), CF_EEXIST);
+    cr_assert(strstr(err.msg, "'admin'"), "%s", err.msg);
+    cr_assert_eq(st->ops->meta_get(st, "admin", &value, &len, &err), CF_OK);
+    cr_assert_eq(len, sizeof(v1));
+    cr_assert_arr_eq(value, v1, sizeof(v1));
+    free(value);
+    cr_assert_eq(st->ops->meta_put(st, "admin", v2, sizeof(v2), &err), CF_OK);
+    cr_assert_eq(st->ops->meta_get(st, "admin", &value, &len, &err), CF_OK);
+    cr_assert_eq(len, 1);
+    cr_assert_eq(value[0], 9);
+    free(value);
+    cr_assert_eq(st->ops->meta_put(st, "empty", NULL, 0, &err), CF_OK);
+    cr_assert_eq(st->ops->meta_get(st, "empty", &value, &len, &err), CF_OK);
+    cr_assert_not_null(value);
+    cr_assert_eq(len, 0);
+    free(value);
+}
+
+Test(store, rewrap_keys)
+{
+    struct cf_project a, b, got;
+    static const uint8_t ka[] = {1, 2, 3}, kb[] = {4, 5, 6, 7}, check[] = {0xc, 0xc};
+    uint8_t *value = NULL;
+    size_t len;
+
+    make_project("a", &a, NULL);
+    make_project("b", &b, NULL);
+    struct cf_key_update bad[] = {{a.id, ka, sizeof(ka)}, {"no-such-project", kb, sizeof(kb)}};
+    cr_assert_eq(st->ops->rewrap_keys(st, bad, 2, check, sizeof(check), &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->project_get(st, "a", &got, &err), CF_OK);
+    cr_assert_eq(got.wrapped_key_len, sizeof(wrapped_key)); /* rolled back */
+    cr_assert_arr_eq(got.wrapped_key, wrapped_key, sizeof(wrapped_key));
+    cf_project_release(&got);
+    cr_assert_eq(st->ops->meta_get(st, CF_META_ROOT_CHECK, &value, &len, &err), CF_ENOTFOUND);
+
+    struct cf_key_update good[] = {{a.id, ka, sizeof(ka)}, {b.id, kb, sizeof(kb)}};
+    cr_assert_eq(st->ops->rewrap_keys(st, good, 2, check, sizeof(check), &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->project_get(st, b.id, &got, &err), CF_OK);
+    cr_assert_eq(got.wrapped_key_len, sizeof(kb));
+    cr_assert_arr_eq(got.wrapped_key, kb, sizeof(kb));
+    cf_project_release(&got);
+    cr_assert_eq(st->ops->meta_get(st, CF_META_ROOT_CHECK, &value, &len, &err), CF_OK);
+    cr_assert_eq(len, sizeof(check));
+    free(value);
+}
+
+/* ---- projects and environments -------------------------------------------------------------------- */
+
+Test(store, projects)
+{
+    struct cf_project p, q, got;
+    struct cf_env envs[3];
+    struct cf_project_list list;
+    char upper[CF_UUID_LEN];
+
+    make_project("alpha", &p, envs);
+    make_project("beta", &q, NULL);
+
+    cr_assert_eq(st->ops->project_get(st, p.id, &got, &err), CF_OK);
+    cr_assert_str_eq(got.slug, "alpha");
+    cr_assert_str_eq(got.name, "Project alpha");
+    cr_assert_str_eq(got.description, "about alpha");
+    cr_assert_eq(got.wrapped_key_len, sizeof(wrapped_key));
+    cr_assert_arr_eq(got.wrapped_key, wrapped_key, sizeof(wrapped_key));
+    cr_assert_gt(got.created_at, 0);
+    cf_project_release(&got);
+    cr_assert_null(got.wrapped_key);
+
+    for (size_t i = 0; i < CF_UUID_LEN; i++)
+        upper[i] = (char)(p.id[i] >= 'a' && p.id[i] <= 'f' ? p.id[i] - 32 : p.id[i]);
+    cr_assert_eq(st->ops->project_get(st, upper, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got.id, p.id);
+    cf_project_release(&got);
+    cr_assert_eq(st->ops->project_get(st, "beta", &got, &err), CF_OK);
+    cr_assert_str_eq(got.id, q.id);
+    cf_project_release(&got);
+
+    cr_assert_eq(st->ops->project_get(st, "gamma", &got, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, "'gamma'"), "%s", err.msg);
+
+    struct cf_project dup = p;
+    cf_uuid_new(dup.id);
+    dup.wrapped_key = (uint8_t *)wrapped_key;
+    dup.wrapped_key_len = sizeof(wrapped_key);
+    cr_assert_eq(st->ops->project_create(st, &dup, NULL, 0, &err), CF_EEXIST);
+    cr_assert_str_eq(err.msg, "project 'alpha' already exists");
+
+    cr_assert_eq(st->ops->project_list(st, &list, &err), CF_OK);
+    cr_assert_eq(list.n, 2);
+    cr_assert(strcmp(list.items[0].slug, "alpha") == 0 || strcmp(list.items[1].slug, "alpha") == 0);
+    cr_assert_not_null(list.items[0].wrapped_key);
+    cf_project_list_release(&list);
+    cr_assert_eq(list.n, 0);
+
+    /* Every environment came with its root folder. */
+    for (int i = 0; i < 3; i++) {
+        struct cf_folder root;
+        get_folder(envs[i].id, "/", &root);
+        cr_assert_str_eq(root.parent_id, "");
+        cr_assert_str_eq(root.name, "");
+    }
+}
+
+Test(store, project_create_is_all_or_nothing)
+{
+    struct cf_project p = {0};
+    struct cf_env envs[2];
+    cf_uuid_new(p.id);
+    snprintf(p.slug, sizeof(p.slug), "p");
+    p.wrapped_key = (uint8_t *)wrapped_key;
+    p.wrapped_key_len = sizeof(wrapped_key);
+    fill_env(&envs[0], p.id, "dev");
+    fill_env(&envs[1], p.id, "dev");
+    cr_assert_eq(st->ops->project_create(st, &p, envs, 2, &err), CF_EEXIST);
+    cr_assert_str_eq(err.msg, "environment 'dev' already exists");
+    struct cf_project got;
+    cr_assert_eq(st->ops->project_get(st, "p", &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM folders"), 0);
+}
+
+static void assert_env_order(const char *project_id, const char *const *slugs, size_t n)
+{
+    struct cf_env_list list;
+    cr_assert_eq(st->ops->env_list(st, project_id, &list, &err), CF_OK);
+    cr_assert_eq(list.n, n);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_str_eq(list.items[i].slug, slugs[i], "position %zu", i + 1);
+        cr_assert_eq(list.items[i].position, (int)i + 1);
+    }
+    cf_env_list_release(&list);
+}
+
+Test(store, environments)
+{
+    struct cf_project p, q;
+    struct cf_env envs[3], qenvs[3], e, got;
+
+    make_project("p", &p, envs);
+    make_project("q", &q, qenvs);
+    assert_env_order(p.id, (const char *const[]){"dev", "staging", "prod"}, 3);
+
+    fill_env(&e, p.id, "qa"); /* appended */
+    cr_assert_eq(st->ops->env_create(st, &e, &err), CF_OK, "%s", err.msg);
+    fill_env(&e, p.id, "local");
+    e.position = 1; /* inserted first */
+    cr_assert_eq(st->ops->env_create(st, &e, &err), CF_OK, "%s", err.msg);
+    assert_env_order(p.id, (const char *const[]){"local", "dev", "staging", "prod", "qa"}, 5);
+
+    fill_env(&e, p.id, "prod");
+    cr_assert_eq(st->ops->env_create(st, &e, &err), CF_EEXIST);
+    cr_assert_str_eq(err.msg, "environment 'prod' already exists");
+    fill_env(&e, "00000000-0000-4000-8000-000000000000", "x");
+    cr_assert_eq(st->ops->env_create(st, &e, &err), CF_ENOTFOUND);
+
+    /* By slug and by id, only within the project. */
+    cr_assert_eq(st->ops->env_get(st, p.id, "prod", &got, &err), CF_OK);
+    cr_assert_str_eq(got.id, envs[2].id);
+    cr_assert_str_eq(got.name, "Env prod");
+    cr_assert_eq(st->ops->env_get(st, p.id, envs[1].id, &got, &err), CF_OK);
+    cr_assert_str_eq(got.slug, "staging");
+    cr_assert_eq(st->ops->env_get(st, q.id, envs[1].id, &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->env_get(st, p.id, "nope", &got, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, "'nope'"), "%s", err.msg);
+
+    /* Moves keep positions dense, both ways. */
+    e = envs[2];
+    e.position = 1;
+    cr_assert_eq(st->ops->env_update(st, &e, &err), CF_OK, "%s", err.msg);
+    assert_env_order(p.id, (const char *const[]){"prod", "local", "dev", "staging", "qa"}, 5);
+    e.position = 99; /* clamped to the end */
+    snprintf(e.slug, sizeof(e.slug), "production");
+    snprintf(e.name, sizeof(e.name), "Production");
+    cr_assert_eq(st->ops->env_update(st, &e, &err), CF_OK, "%s", err.msg);
+    assert_env_order(p.id, (const char *const[]){"local", "dev", "staging", "qa", "production"}, 5);
+    e = envs[0];
+    e.position = 4;
+    cr_assert_eq(st->ops->env_update(st, &e, &err), CF_OK, "%s", err.msg);
+    assert_env_order(p.id, (const char *const[]){"local", "staging", "qa", "dev", "production"}, 5);
+    cr_assert_eq(st->ops->env_get(st, p.id, "production", &got, &err), CF_OK);
+    cr_assert_str_eq(got.name, "Production");
+
+    e = envs[1];
+    snprintf(e.slug, sizeof(e.slug), "dev");
+    cr_assert_eq(st->ops->env_update(st, &e, &err), CF_EEXIST);
+    cr_assert_str_eq(err.msg, "environment 'dev' already exists");
+    fill_env(&e, p.id, "ghost");
+    cr_assert_eq(st->ops->env_update(st, &e, &err), CF_ENOTFOUND);
+
+    /* Delete renumbers. */
+    cr_assert_eq(st->ops->env_delete(st, envs[1].id, &err), CF_OK, "%s", err.msg);
+    assert_env_order(p.id, (const char *const[]){"local", "qa", "dev", "production"}, 4);
+    cr_assert_eq(st->ops->env_delete(st, envs[1].id, &err), CF_ENOTFOUND);
+    assert_env_order(q.id, (const char *const[]){"dev", "staging", "prod"}, 3);
+}
+
+/* ---- folders -------------------------------------------------------------------------------------- */
+
+static void assert_folder_paths(const char *env_id, const char *path, bool recursive,
+                                const char *const *paths, size_t n)
+{
+    struct cf_folder_list list;
+    cr_assert_eq(st->ops->folder_list(st, env_id, path, recursive, &list, &err), CF_OK, "%s",
+                 err.msg);
+    cr_assert_eq(list.n, n, "folders below %s: %zu, expected %zu", path, list.n, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(list.items[i].path, paths[i]);
+    cf_folder_list_release(&list);
+}
+
+Test(store, folders)
+{
+    struct world w;
+    struct cf_folder a, ab, abc, a_dash, a_pct, a_under, got;
+
+    make_world(&w);
+    make_folder(&w.root, "a", &a);
+    make_folder(&a, "b", &ab);
+    make_folder(&ab, "c", &abc);
+    make_folder(&w.root, "a-b", &a_dash);
+    make_folder(&w.root, "a%", &a_pct);
+    make_folder(&w.root, "a_", &a_under);
+    cr_assert_str_eq(abc.path, "/a/b/c");
+    cr_assert_str_eq(abc.parent_id, ab.id);
+    cr_assert_str_eq(abc.name, "c");
+    cr_assert_str_eq(abc.env_id, w.envs[0].id);
+
+    assert_folder_paths(w.envs[0].id, "/", false, (const char *const[]){"/a", "/a%", "/a-b", "/a_"}, 4);
+    assert_folder_paths(w.envs[0].id, "/", true,
+                        (const char *const[]){"/a", "/a%", "/a-b", "/a/b", "/a/b/c", "/a_"}, 6);
+    assert_folder_paths(w.envs[0].id, "/a", true, (const char *const[]){"/a/b", "/a/b/c"}, 2);
+    assert_folder_paths(w.envs[0].id, "/a%", true, NULL, 0); /* no LIKE wildcard */
+    assert_folder_paths(w.envs[0].id, "/a_", true, NULL, 0);
+    assert_folder_paths(w.envs[0].id, "/a/b/c", false, NULL, 0);
+    assert_folder_paths(w.envs[1].id, "/", true, NULL, 0);
+
+    struct cf_folder_list list;
+    cr_assert_eq(st->ops->folder_list(st, w.envs[0].id, "/zz", false, &list, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->folder_get(st, w.envs[0].id, "/zz", &got, &err), CF_ENOTFOUND);
+    cr_assert_str_eq(err.msg, "folder '/zz' not found");
+    cr_assert_eq(st->ops->folder_get(st, w.envs[1].id, "/a", &got, &err), CF_ENOTFOUND);
+
+    /* Duplicates, a wrong path, missing or absent parents. */
+    struct cf_folder f = {0};
+    cf_uuid_new(f.id);
+    snprintf(f.parent_id, sizeof(f.parent_id), "%s", a.id);
+    snprintf(f.name, sizeof(f.name), "b");
+    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_EEXIST);
+    cr_assert_str_eq(err.msg, "folder '/a/b' already exists");
+    snprintf(f.name, sizeof(f.name), "x");
+    snprintf(f.path, sizeof(f.path), "/elsewhere/x");
+    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_EINVAL);
+    snprintf(f.path, sizeof(f.path), "/a/x");
+    snprintf(f.env_id, sizeof(f.env_id), "%s", w.envs[1].id);
+    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_EINVAL);
+    f.env_id[0] = '\0';
+    cf_uuid_new(f.parent_id);
+    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_ENOTFOUND);
+    f.parent_id[0] = '\0';
+    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_EINVAL);
+
+    /* Delete takes the subtree with its secrets and imports, and nothing beside it. */
+    char kept_id[CF_UUID_LEN];
+    create_secret(abc.id, "DEEP", "v", NULL);
+    create_secret(a_dash.id, "KEPT", "v", kept_id);
+    struct cf_import im = {0};
+    cf_uuid_new(im.id);
+    snprintf(im.folder_id, sizeof(im.folder_id), "%s", ab.id);
+    snprintf(im.import_env_id, sizeof(im.import_env_id), "%s", w.envs[2].id);
+    snprintf(im.import_path, sizeof(im.import_path), "/");
+    cr_assert_eq(st->ops->import_create(st, &im, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->folder_delete(st, a.id, &err), CF_OK, "%s", err.msg);
+    assert_folder_paths(w.envs[0].id, "/", true, (const char *const[]){"/a%", "/a-b", "/a_"}, 3);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secrets"), 1);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_versions"), 1);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_imports"), 0);
+    struct cf_secret s;
+    cr_assert_eq(st->ops->secret_get_by_id(st, kept_id, 0, &s, &err), CF_OK);
+    cf_secret_release(&s);
+    cr_assert_eq(st->ops->folder_delete(st, a.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->folder_delete(st, w.root.id, &err), CF_EINVAL);
+}
+
+/* ---- secrets -------------------------------------------------------------------------------------- */
+
+static void assert_keys(const struct cf_secret_list *list, const char *const *keys, size_t n)
+{
+    cr_assert_eq(list->n, n, "%zu secrets, expected %zu", list->n, n);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_str_eq(list->items[i].key, keys[i]);
+}
+
+Test(store, secrets_create_read_list)
+{
+    struct world w;
+    struct cf_folder backend;
+    static const uint8_t blob[] = {0, 0xff, 0, 0x10, 0x80};
+    struct cf_secret s;
+    struct cf_secret_list list;
+
+    make_world(&w);
+    make_folder(&w.root, "backend", &backend);
+
+    struct cf_secret_write batch[3] = {
+        w_create(backend.id, "ZED", "z", 1),
+        w_create(backend.id, "DB_PASSWORD", blob, sizeof(blob)),
+        w_create(w.root.id, "ROOTKEY", "r", 1),
+    };
+    batch[1].row.expires_at = 1234567;
+    batch[1].row.skip_multiline = true;
+    batch[1].row.created_at = 1000;
+    batch[1].row.updated_at = 1000;
+    cr_assert_eq(st->ops->secret_write(st, batch, 3, &err), CF_OK, "%s", err.msg);
+
+    cr_assert_eq(st->ops->secret_get(st, backend.id, "DB_PASSWORD", 0, &s, &err), CF_OK, "%s",
+                 err.msg);
+    cr_assert_str_eq(s.id, batch[1].row.id);
+    cr_assert_str_eq(s.folder_id, backend.id);
+    cr_assert_str_eq(s.project_id, w.project.id);
+    cr_assert_str_eq(s.env_id, w.envs[0].id);
+    cr_assert_str_eq(s.path, "/backend");
+    cr_assert_eq(s.version, 1);
+    cr_assert_eq(s.sealed_len, sizeof(blob));
+    cr_assert_arr_eq(s.sealed, blob, sizeof(blob));
+    cr_assert_str_eq(s.comment, "a comment");
+    cr_assert_str_eq(s.tags, "[\"t1\"]");
+    cr_assert_eq(s.expires_at, 1234567);
+    cr_assert(s.skip_multiline);
+    cr_assert_eq(s.created_at, 1000);
+    cr_assert_eq(s.updated_at, 1000);
+
+    struct cf_secret copy;
+    cr_assert_eq(cf_secret_copy(&copy, &s), CF_OK);
+    cf_secret_release(&s);
+    cr_assert_arr_eq(copy.sealed, blob, sizeof(blob));
+    cr_assert_str_eq(copy.comment, "a comment");
+    cr_assert_str_eq(copy.path, "/backend");
+    cf_secret_release(&copy);
+
+    /* Comment and tags default to "" and "[]". */
+    struct cf_secret_write bare = w_create(backend.id, "BARE", "b", 1);
+    bare.row.comment = NULL;
+    bare.row.tags = NULL;
+    cr_assert_eq(write1(bare), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->secret_get_by_id(st, bare.row.id, 0, &s, &err), CF_OK);
+    cr_assert_str_eq(s.comment, "");
+    cr_assert_str_eq(s.tags, "[]");
+    cr_assert_gt(s.created_at, 0);
+    cf_secret_release(&s);
+
+    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/backend", false, &list, &err), CF_OK);
+    assert_keys(&list, (const char *const[]){"BARE", "DB_PASSWORD", "ZED"}, 3);
+    cr_assert_str_eq(list.items[1].path, "/backend");
+    cr_assert_str_eq(list.items[1].project_id, w.project.id);
+    cr_assert_arr_eq(list.items[1].sealed, blob, sizeof(blob));
+    cf_secret_list_release(&list);
+
+    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/", true, &list, &err), CF_OK);
+    assert_keys(&list, (const char *const[]){"ROOTKEY", "BARE", "DB_PASSWORD", "ZED"}, 4);
+    cr_assert_str_eq(list.items[0].path, "/");
+    cr_assert_str_eq(list.items[3].path, "/backend");
+    cf_secret_list_release(&list);
+
+    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/", false, &list, &err), CF_OK);
+    assert_keys(&list, (const char *const[]){"ROOTKEY"}, 1);
+    cf_secret_list_release(&list);
+    cr_assert_eq(st->ops->secret_list(st, w.envs[1].id, "/", true, &list, &err), CF_OK);
+    cr_assert_eq(list.n, 0);
+    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/nope", false, &list, &err), CF_ENOTFOUND);
+    cr_assert_null(list.items);
+
+    /* Duplicates and missing rows, with messages naming them. */
+    cr_assert_eq(write1(w_create(backend.id, "DB_PASSWORD", "x", 1)), CF_EEXIST);
+    cr_assert_str_eq(err.msg, "secret 'DB_PASSWORD' already exists in folder '/backend'");
+    cr_assert_eq(st->ops->secret_get(st, backend.id, "MISSING", 0, &s, &err), CF_ENOTFOUND);
+    cr_assert_str_eq(err.msg, "secret 'MISSING' not found in folder '/backend'");
+    cr_assert_eq(st->ops->secret_get(st, backend.id, "ZED", 2, &s, &err), CF_ENOTFOUND);
+    cr_assert_null(s.sealed);
+    char ghost[CF_UUID_LEN];
+    cf_uuid_new(ghost);
+    cr_assert_eq(st->ops->secret_get_by_id(st, ghost, 0, &s, &err), CF_ENOTFOUND);
+    cr_assert_eq(write1(w_create(ghost, "K", "x", 1)), CF_ENOTFOUND); /* no such folder */
+    cr_assert_eq(write1(w_create(backend.id, "", "x", 1)), CF_EINVAL);
+}
+
+Test(store, secrets_versions_rename_conflict_delete)
+{
+    struct world w;
+    char id[CF_UUID_LEN], other[CF_UUID_LEN];
+    struct cf_secret s;
+    struct cf_secret_list list;
+
+    make_world(&w);
+    create_secret(w.root.id, "API_KEY", "v1", id);
+    create_secret(w.root.id, "OTHER", "o1", other);
+
+    struct cf_secret_write up = w_update(id, 1, "API_KEY", "v2", 2);
+    up.row.comment = (char *)"second";
+    cr_assert_eq(write1(up), CF_OK, "%s", err.msg);
+    cr_assert_eq(write1(w_update(id, 2, "API_TOKEN", "v3", 2)), CF_OK, "%s", err.msg); /* rename */
+
+    cr_assert_eq(st->ops->secret_get(st, w.root.id, "API_KEY", 0, &s, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->secret_get(st, w.root.id, "API_TOKEN", 0, &s, &err), CF_OK);
+    cr_assert_eq(s.version, 3);
+    cr_assert_arr_eq(s.sealed, "v3", 2);
+    cf_secret_release(&s);
+    cr_assert_eq(st->ops->secret_get(st, w.root.id, "API_TOKEN", 2, &s, &err), CF_OK);
+    cr_assert_eq(s.version, 2);
+    cr_assert_str_eq(s.key, "API_KEY"); /* the key that version had */
+    cr_assert_str_eq(s.comment, "second");
+    cr_assert_arr_eq(s.sealed, "v2", 2);
+    cf_secret_release(&s);
+    cr_assert_eq(st->ops->secret_get_by_id(st, id, 1, &s, &err), CF_OK);
+    cr_assert_arr_eq(s.sealed, "v1", 2);
+    cf_secret_release(&s);
+    cr_assert_eq(st->ops->secret_get_by_id(st, id, 4, &s, &err), CF_ENOTFOUND);
+
+    cr_assert_eq(st->ops->secret_history(st, id, &list, &err), CF_OK);
+    cr_assert_eq(list.n, 3);
+    for (size_t i = 0; i < 3; i++)
+        cr_assert_eq(list.items[i].version, 3 - (int64_t)i);
+    cr_assert_str_eq(list.items[0].key, "API_TOKEN");
+    cr_assert_str_eq(list.items[2].key, "API_KEY");
+    cr_assert_eq(list.items[2].created_at, list.items[0].created_at);
+    cf_secret_list_release(&list);
+
+    /* Stale versions conflict; renames onto an existing key collide. */
+    cr_assert_eq(write1(w_update(id, 2, "API_TOKEN", "x", 1)), CF_ECONFLICT);
+    cr_assert(strstr(err.msg, "'API_TOKEN'") && strstr(err.msg, "version 3"), "%s", err.msg);
+    cr_assert_eq(write1(w_update(id, 3, "OTHER", "x", 1)), CF_EEXIST);
+    cr_assert_str_eq(err.msg, "secret 'OTHER' already exists in folder '/'");
+    cr_assert_eq(write1(w_delete(id, 1)), CF_ECONFLICT);
+    char ghost[CF_UUID_LEN];
+    cf_uuid_new(ghost);
+    cr_assert_eq(write1(w_update(ghost, 1, "G", "x", 1)), CF_ENOTFOUND);
+    cr_assert_eq(write1(w_delete(ghost, 1)), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->secret_history(st, ghost, &list, &err), CF_ENOTFOUND);
+
+    /* Delete takes every version. */
+    cr_assert_eq(write1(w_delete(id, 3)), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->secret_get_by_id(st, id, 0, &s, &err), CF_ENOTFOUND);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_versions"), 1);
+    cr_assert_eq(write1(w_delete(id, 3)), CF_ENOTFOUND);
+}
+
+Test(store, secret_batch_is_all_or_nothing)
+{
+    struct world w;
+    char id[CF_UUID_LEN];
+    struct cf_secret_list list;
+
+    make_world(&w);
+    create_secret(w.root.id, "EXISTING", "e1", id);
+
+    struct cf_secret_write batch[4] = {
+        w_create(w.root.id, "NEW1", "n", 1),
+        w_update(id, 1, "EXISTING", "e2", 2),
+        w_create(w.root.id, "NEW2", "n", 1),
+        w_create(w.root.id, "NEW1", "again", 5), /* fails: NEW1 was created above */
+    };
+    cr_assert_eq(st->ops->secret_write(st, batch, 4, &err), CF_EEXIST);
+    cr_assert_str_eq(err.msg, "secret 'NEW1' already exists in folder '/'");
+    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/", true, &list, &err), CF_OK);
+    assert_keys(&list, (const char *const[]){"EXISTING"}, 1);
+    cr_assert_eq(list.items[0].version, 1);
+    cf_secret_list_release(&list);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_versions"), 1);
+
+    /* Same with a conflict last; then the batch without it goes through, in order. */
+    batch[3] = w_update(id, 1, "EXISTING", "stale", 5); /* stale: batch[1] made version 2 */
+    cr_assert_eq(st->ops->secret_write(st, batch, 4, &err), CF_ECONFLICT);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secrets"), 1);
+    batch[3] = w_update(id, 2, "EXISTING", "e3", 2);
+    cr_assert_eq(st->ops->secret_write(st, batch, 4, &err), CF_OK, "%s", err.msg);
+    struct cf_secret s;
+    cr_assert_eq(st->ops->secret_get_by_id(st, id, 0, &s, &err), CF_OK);
+    cr_assert_eq(s.version, 3);
+    cr_assert_arr_eq(s.sealed, "e3", 2);
+    cf_secret_release(&s);
+}
+
+/* ---- imports and tags ----------------------------------------------------------------------------- */
+
+static void make_import(const char *folder_id, const char *env_id, const char *path,
+                        struct cf_import *out)
+{
+    memset(out, 0, sizeof(*out));
+    cf_uuid_new(out->id);
+    snprintf(out->folder_id, sizeof(out->folder_id), "%s", folder_id);
+    snprintf(out->import_env_id, sizeof(out->import_env_id), "%s", env_id);
+    snprintf(out->import_path, sizeof(out->import_path), "%s", path);
+    cr_assert_eq(st->ops->import_create(st, out, &err), CF_OK, "%s", err.msg);
+}
+
+static void assert_imports(const char *folder_id, const char *const *paths, size_t n)
+{
+    struct cf_import_list list;
+    cr_assert_eq(st->ops->import_list(st, folder_id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, n);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_str_eq(list.items[i].import_path, paths[i]);
+        cr_assert_eq(list.items[i].position, (int)i + 1);
+    }
+    cf_import_list_release(&list);
+}
+
+Test(store, imports)
+{
+    struct world w;
+    struct cf_import one, two, three, got;
+    struct cf_project q;
+    struct cf_env qenvs[3];
+
+    make_world(&w);
+    make_project("q", &q, qenvs);
+    assert_imports(w.root.id, NULL, 0);
+    make_import(w.root.id, w.envs[1].id, "/shared", &one);
+    make_import(w.root.id, w.envs[2].id, "/", &two);
+    make_import(w.root.id, w.envs[1].id, "/other", &three);
+    assert_imports(w.root.id, (const char *const[]){"/shared", "/", "/other"}, 3);
+
+    cr_assert_eq(st->ops->import_get(st, two.id, &got, &err), CF_OK);
+    cr_assert_str_eq(got.import_env_id, w.envs[2].id);
+    cr_assert_str_eq(got.folder_id, w.root.id);
+    cr_assert_eq(got.position, 2);
+
+    struct cf_import dup = one;
+    cf_uuid_new(dup.id);
+    cr_assert_eq(st->ops->import_create(st, &dup, &err), CF_EEXIST);
+    cr_assert_str_eq(err.msg, "folder '/' already imports '/shared' from environment 'staging'");
+    snprintf(dup.import_env_id, sizeof(dup.import_env_id), "%s", qenvs[0].id);
+    cr_assert_eq(st->ops->import_create(st, &dup, &err), CF_EINVAL); /* another project */
+    cf_uuid_new(dup.import_env_id);
+    cr_assert_eq(st->ops->import_create(st, &dup, &err), CF_ENOTFOUND);
+    cf_uuid_new(dup.folder_id);
+    cr_assert_eq(st->ops->import_create(st, &dup, &err), CF_ENOTFOUND);
+    struct cf_import_list list;
+    cr_assert_eq(st->ops->import_list(st, dup.folder_id, &list, &err), CF_ENOTFOUND);
+
+    cr_assert_eq(st->ops->import_delete(st, one.id, &err), CF_OK, "%s", err.msg);
+    assert_imports(w.root.id, (const char *const[]){"/", "/other"}, 2);
+    cr_assert_eq(st->ops->import_delete(st, one.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->import_get(st, one.id, &got, &err), CF_ENOTFOUND);
+
+    /* Deleting an imported environment drops its imports and renumbers the rest. */
+    make_import(w.root.id, w.envs[1].id, "/last", &one);
+    assert_imports(w.root.id, (const char *const[]){"/", "/other", "/last"}, 3);
+    cr_assert_eq(st->ops->env_delete(st, w.envs[2].id, &err), CF_OK, "%s", err.msg);
+    assert_imports(w.root.id, (const char *const[]){"/other", "/last"}, 2);
+}
+
+Test(store, tags)
+{
+    struct cf_project p, q;
+    struct cf_tag t = {0}, got;
+    struct cf_tag_list list;
+
+    make_project("p", &p, NULL);
+    make_project("q", &q, NULL);
+    const char *slugs[] = {"zeta", "alpha"};
+    for (int i = 0; i < 2; i++) {
+        cf_uuid_new(t.id);
+        snprintf(t.project_id, sizeof(t.project_id), "%s", p.id);
+        snprintf(t.slug, sizeof(t.slug), "%s", slugs[i]);
+        snprintf(t.name, sizeof(t.name), "Tag %s", slugs[i]);
+        snprintf(t.color, sizeof(t.color), "#00ff0%d", i);
+        cr_assert_eq(st->ops->tag_create(st, &t, &err), CF_OK, "%s", err.msg);
+    }
+    cr_assert_eq(st->ops->tag_create(st, &t, &err), CF_EEXIST);
+    cf_uuid_new(t.id);
+    cr_assert_eq(st->ops->tag_create(st, &t, &err), CF_EEXIST);
+    cr_assert_str_eq(err.msg, "tag 'alpha' already exists");
+    snprintf(t.project_id, sizeof(t.project_id), "%s", q.id); /* same slug, other project */
+    cr_assert_eq(st->ops->tag_create(st, &t, &err), CF_OK, "%s", err.msg);
+
+    cr_assert_eq(st->ops->tag_get(st, p.id, "alpha", &got, &err), CF_OK);
+    cr_assert_str_eq(got.color, "#00ff01");
+    cr_assert_str_eq(got.name, "Tag alpha");
+    char id[CF_UUID_LEN];
+    snprintf(id, sizeof(id), "%s", got.id);
+    cr_assert_eq(st->ops->tag_get(st, p.id, id, &got, &err), CF_OK);
+    cr_assert_str_eq(got.slug, "alpha");
+    cr_assert_eq(st->ops->tag_get(st, q.id, id, &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->tag_get(st, p.id, "beta", &got, &err), CF_ENOTFOUND);
+
+    cr_assert_eq(st->ops->tag_list(st, p.id, &list, &err), CF_OK);
+    cr_assert_eq(list.n, 2);
+    cr_assert_str_eq(list.items[0].slug, "alpha");
+    cr_assert_str_eq(list.items[1].slug, "zeta");
+    cf_tag_list_release(&list);
+}
+
+/* ---- cascades and persistence --------------------------------------------------------------------- */
+
+Test(store, deleting_environment_and_project_cascades)
+{
+    struct world w, other;
+    struct cf_folder f;
+    struct cf_tag t = {0};
+
+    make_world(&w);
+    make_project("other", &other.project, other.envs);
+    get_folder(other.envs[0].id, "/", &other.root);
+    make_folder(&w.root, "app", &f);
+    create_secret(f.id, "A", "a", NULL);
+    create_secret(w.root.id, "B", "b", NULL);
+    create_secret(other.root.id, "C", "c", NULL);
+    cf_uuid_new(t.id);
+    snprintf(t.project_id, sizeof(t.project_id), "%s", w.project.id);
+    snprintf(t.slug, sizeof(t.slug), "t");
+    cr_assert_eq(st->ops->tag_create(st, &t, &err), CF_OK);
+
+    cr_assert_eq(st->ops->env_delete(st, w.envs[0].id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secrets"), 1);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_versions"), 1);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM folders"), 5); /* the other roots */
+
+    cr_assert_eq(st->ops->project_delete(st, w.project.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->project_delete(st, w.project.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM environments"), 3);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM folders"), 3);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM tags"), 0);
+    cr_assert_eq(st->ops->project_delete(st, other.project.id, &err), CF_OK);
+    const char *tables[] = {"projects",        "environments",   "folders", "secrets",
+                            "secret_versions", "secret_imports", "tags"};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", tables[i]);
+        cr_assert_eq(raw_count(sql), 0, "%s", tables[i]);
+    }
+}
+
+Test(store, data_persists_across_reopen)
+{
+    struct world w;
+    char id[CF_UUID_LEN];
+    struct cf_secret s;
+
+    make_world(&w);
+    create_secret(w.root.id, "KEEP", "kept", id);
+    cr_assert_eq(write1(w_update(id, 1, "KEEP", "kept2", 5)), CF_OK);
+    st->ops->close(st);
+    st = open_store(db_path);
+    cr_assert_eq(st->ops->secret_get(st, w.root.id, "KEEP", 0, &s, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(s.version, 2);
+    cr_assert_arr_eq(s.sealed, "kept2", 5);
+    cf_secret_release(&s);
+    struct cf_project p;
+    cr_assert_eq(st->ops->project_get(st, "p", &p, &err), CF_OK);
+    cf_project_release(&p);
+}
+
+/* ---- threads -------------------------------------------------------------------------------------- */
+
+enum { THREADS = 4, ROUNDS = 40 };
+
+struct worker {
+    pthread_t thread;
+    int index;
+    const char *folder_id;
+    const char *env_id;
+    const char *counter_id;
+    int updates;   /* successful updates of the shared counter */
+    int conflicts; /* expected: other threads won the race */
+    int failures;  /* anything else */
+    char failure[CF_ERR_MSG_MAX];
+};
+
+static void note_failure(struct worker *wk, const struct cf_err *e)
+{
+    if (!wk->failures++)
+        snprintf(wk->failure, sizeof(wk->failure), "%s", e->msg);
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *wk = arg;
+    struct cf_err e;
+    for (int round = 0; round < ROUNDS; round++) {
+        char key[64], value[64];
+        snprintf(key, sizeof(key), "T%d_R%d", wk->index, round);
+        snprintf(value, sizeof(value), "value %d/%d", wk->index, round);
+        struct cf_secret_write w = w_create(wk->folder_id, key, value, strlen(value));
+        if (st->ops->secret_write(st, &w, 1, &e) != CF_OK)
+            note_failure(wk, &e);
+
+        /* Read-modify-write of the shared counter, optimistic. */
+        struct cf_secret cur;
+        if (st->ops->secret_get_by_id(st, wk->counter_id, 0, &cur, &e) != CF_OK) {
+            note_failure(wk, &e);
+            continue;
+        }
+        struct cf_secret_write up = w_update(wk->counter_id, cur.version, "COUNTER", value,
+                                             strlen(value));
+        cf_secret_release(&cur);
+        enum cf_rc rc = st->ops->secret_write(st, &up, 1, &e);
+        if (rc == CF_OK)
+            wk->updates++;
+        else if (rc == CF_ECONFLICT)
+            wk->conflicts++;
+        else
+            note_failure(wk, &e);
+
+        struct cf_secret_list list;
+        if (st->ops->secret_list(st, wk->env_id, "/", true, &list, &e) != CF_OK)
+            note_failure(wk, &e);
+        else if (list.n < 2)
+            note_failure(wk, &(struct cf_err){.msg = "list lost rows"});
+        cf_secret_list_release(&list);
+    }
+    return NULL; /* the thread's connection is closed by the key destructor */
+}
+
+Test(store, threads_write_and_read_concurrently)
+{
+    struct world w;
+    char counter[CF_UUID_LEN];
+    struct worker workers[THREADS];
+    int updates = 0;
+
+    make_world(&w);
+    create_secret(w.root.id, "COUNTER", "0", counter);
+    for (int i = 0; i < THREADS; i++) {
+        workers[i] = (struct worker){.index = i, .folder_id = w.root.id, .env_id = w.envs[0].id,
+                                     .counter_id = counter};
+        cr_assert_eq(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(workers[i].thread, NULL);
+        cr_expect_eq(workers[i].failures, 0, "thread %d: %s", i, workers[i].failure);
+        cr_assert_eq(workers[i].updates + workers[i].conflicts, ROUNDS);
+        updates += workers[i].updates;
+    }
+    cr_assert_gt(updates, 0);
+    struct cf_secret s;
+    cr_assert_eq(st->ops->secret_get_by_id(st, counter, 0, &s, &err), CF_OK);
+    cr_assert_eq(s.version, 1 + updates, "version %lld after %d updates", (long long)s.version,
+                 updates);
+    cf_secret_release(&s);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secrets"), 1 + THREADS * ROUNDS);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_versions"), 1 + THREADS * ROUNDS + updates);
+}

@@ -1,0 +1,849 @@
+/* Unit tests for src/util: growable buffers, error detail, identifiers, string helpers (bounded
+ * copy, UTF-8 validation, integer parsing), RFC 3339 timestamps and durations, and the stderr
+ * logger. Expected timestamps were computed independently (Python's datetime), not taken from the
+ * code under test. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <sodium.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/id.h"
+#include "util/log.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+static void suite_init(void)
+{
+    cr_assert(sodium_init() >= 0, "sodium_init failed");
+}
+
+/* ---- buf ---- */
+
+TestSuite(buf, .init = suite_init);
+
+Test(buf, init_is_empty_with_default_max)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 0);
+    cr_assert_null(b.data);
+    cr_assert_eq(b.len, 0);
+    cr_assert_eq(b.max, (size_t)64 * 1024 * 1024);
+    cf_buf_init(&b, 10);
+    cr_assert_eq(b.max, 10);
+    cf_buf_release(&b);
+}
+
+Test(buf, append_grows_and_keeps_contents)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 0);
+    char expect[10000];
+    for (size_t i = 0; i < sizeof(expect); i++) {
+        char c = (char)('a' + i % 26);
+        expect[i] = c;
+        cr_assert_eq(cf_buf_append(&b, &c, 1), CF_OK);
+        cr_assert_eq(b.len, i + 1);
+        cr_assert_geq(b.cap, b.len + 1);
+        cr_assert_eq(b.data[b.len], '\0', "not NUL-terminated after %zu bytes", i + 1);
+    }
+    cr_assert_eq(memcmp(b.data, expect, sizeof(expect)), 0);
+    /* A large single append after many small ones. */
+    static char big[200000];
+    memset(big, 'x', sizeof(big));
+    cr_assert_eq(cf_buf_append(&b, big, sizeof(big)), CF_OK);
+    cr_assert_eq(b.len, sizeof(expect) + sizeof(big));
+    cr_assert_eq(memcmp(b.data, expect, sizeof(expect)), 0);
+    cr_assert_eq(memcmp(b.data + sizeof(expect), big, sizeof(big)), 0);
+    cr_assert_eq(b.data[b.len], '\0');
+    cf_buf_release_wipe(&b);
+}
+
+Test(buf, binary_bytes_with_nul)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 0);
+    const char bytes[] = {'a', '\0', 'b', '\0'};
+    cr_assert_eq(cf_buf_append(&b, bytes, sizeof(bytes)), CF_OK);
+    cr_assert_eq(b.len, 4);
+    cr_assert_eq(memcmp(b.data, bytes, 4), 0);
+    cf_buf_release(&b);
+}
+
+Test(buf, empty_append_yields_empty_string)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 0);
+    cr_assert_eq(cf_buf_puts(&b, ""), CF_OK);
+    cr_assert_not_null(b.data);
+    cr_assert_str_eq(b.data, "");
+    cr_assert_eq(b.len, 0);
+    cf_buf_release(&b);
+}
+
+Test(buf, max_is_enforced_exactly)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 8);
+    cr_assert_eq(cf_buf_puts(&b, "12345"), CF_OK);
+    cr_assert_eq(cf_buf_puts(&b, "6789"), CF_ETOOLARGE);
+    cr_assert_eq(b.len, 5, "a failed append must leave the contents unchanged");
+    cr_assert_str_eq(b.data, "12345");
+    cr_assert_eq(cf_buf_puts(&b, "678"), CF_OK, "exactly max bytes is allowed");
+    cr_assert_str_eq(b.data, "12345678");
+    cr_assert_eq(cf_buf_append(&b, "9", 1), CF_ETOOLARGE);
+    cr_assert_eq(cf_buf_append(&b, "", 0), CF_OK);
+    cr_assert_eq(cf_buf_printf(&b, "%d", 1), CF_ETOOLARGE);
+    cr_assert_str_eq(b.data, "12345678");
+    /* A size that would overflow len + n must be refused, not wrap around. */
+    cr_assert_eq(cf_buf_append(&b, "x", SIZE_MAX), CF_ETOOLARGE);
+    cr_assert_eq(cf_buf_append(&b, "x", SIZE_MAX - 3), CF_ETOOLARGE);
+    cr_assert_eq(b.len, 8);
+    cf_buf_release(&b);
+}
+
+Test(buf, max_over_initial_capacity)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 100);
+    char chunk[100];
+    memset(chunk, 'q', sizeof(chunk));
+    cr_assert_eq(cf_buf_append(&b, chunk, 60), CF_OK);
+    cr_assert_eq(cf_buf_append(&b, chunk, 41), CF_ETOOLARGE);
+    cr_assert_eq(cf_buf_append(&b, chunk, 40), CF_OK);
+    cr_assert_eq(b.len, 100);
+    cf_buf_release(&b);
+}
+
+Test(buf, printf_formats_and_grows)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 0);
+    cr_assert_eq(cf_buf_printf(&b, "%s=%d;", "a", 1), CF_OK);
+    cr_assert_eq(cf_buf_printf(&b, "%05.1f|%x", 3.14159, 255u), CF_OK);
+    cr_assert_str_eq(b.data, "a=1;003.1|ff");
+    cr_assert_eq(b.len, strlen("a=1;003.1|ff"));
+    /* Longer than the first allocation. */
+    cr_assert_eq(cf_buf_printf(&b, "%300s", "end"), CF_OK);
+    cr_assert_eq(b.len, 12 + 300);
+    cr_assert_eq(strlen(b.data), b.len);
+    cr_assert_str_eq(b.data + b.len - 3, "end");
+    cr_assert_eq(cf_buf_printf(&b, "%s", ""), CF_OK);
+    cr_assert_eq(b.len, 312);
+    cf_buf_release(&b);
+}
+
+Test(buf, reset_keeps_memory)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 0);
+    cr_assert_eq(cf_buf_puts(&b, "hello world"), CF_OK);
+    char *data = b.data;
+    size_t cap = b.cap;
+    cf_buf_reset(&b);
+    cr_assert_eq(b.len, 0);
+    cr_assert_eq(b.data, data);
+    cr_assert_eq(b.cap, cap);
+    cr_assert_str_eq(b.data, "");
+    cr_assert_eq(cf_buf_puts(&b, "x"), CF_OK);
+    cr_assert_str_eq(b.data, "x");
+    cf_buf_release(&b);
+    cf_buf_reset(&b); /* on a released buffer: no crash */
+    cr_assert_eq(b.len, 0);
+}
+
+Test(buf, detach_hands_over_contents)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 0);
+    cr_assert_eq(cf_buf_puts(&b, "abc"), CF_OK);
+    size_t len = 99;
+    char *s = cf_buf_detach(&b, &len);
+    cr_assert_not_null(s);
+    cr_assert_str_eq(s, "abc");
+    cr_assert_eq(len, 3);
+    cr_assert_null(b.data);
+    cr_assert_eq(b.len, 0);
+    cr_assert_eq(b.cap, 0);
+    free(s);
+    /* The buffer is reusable afterwards. */
+    cr_assert_eq(cf_buf_puts(&b, "again"), CF_OK);
+    cr_assert_str_eq(b.data, "again");
+    cf_buf_release(&b);
+}
+
+Test(buf, detach_empty_is_empty_string)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 0);
+    size_t len = 99;
+    char *s = cf_buf_detach(&b, &len);
+    cr_assert_not_null(s);
+    cr_assert_str_eq(s, "");
+    cr_assert_eq(len, 0);
+    free(s);
+    s = cf_buf_detach(&b, NULL);
+    cr_assert_not_null(s);
+    free(s);
+}
+
+Test(buf, release_wipe_and_release_leave_empty_buffer)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 50);
+    cr_assert_eq(cf_buf_puts(&b, "s3cret"), CF_OK);
+    cf_buf_release_wipe(&b);
+    cr_assert_null(b.data);
+    cr_assert_eq(b.len, 0);
+    cr_assert_eq(b.cap, 0);
+    cr_assert_eq(b.max, 50, "max survives release");
+    cf_buf_release_wipe(&b); /* twice: no-op */
+    cf_buf_release(&b);
+    cr_assert_eq(cf_buf_puts(&b, "ok"), CF_OK);
+    cf_buf_release(&b);
+}
+
+Test(buf, append_of_own_contents)
+{
+    /* Appending a slice of the buffer to itself must work even when the append reallocates. */
+    struct cf_buf b;
+    cf_buf_init(&b, 0);
+    cr_assert_eq(cf_buf_puts(&b, "0123456789"), CF_OK);
+    for (int i = 0; i < 6; i++) {
+        size_t len = b.len;
+        cr_assert_eq(cf_buf_append(&b, b.data, len), CF_OK);
+        cr_assert_eq(b.len, 2 * len);
+        cr_assert_eq(memcmp(b.data, b.data + len, len), 0);
+    }
+    for (size_t i = 0; i < b.len; i++)
+        cr_assert_eq(b.data[i], (char)('0' + i % 10));
+    cf_buf_release(&b);
+}
+
+/* ---- err ---- */
+
+TestSuite(err);
+
+Test(err, set_fills_and_returns_rc)
+{
+    struct cf_err e;
+    cf_err_clear(&e);
+    cr_assert_eq(cf_err_field(&e, CF_EVALIDATION, "secretKey", "'%s' is bad", "A B"),
+                 CF_EVALIDATION);
+    cr_assert_eq(e.rc, CF_EVALIDATION);
+    cr_assert_str_eq(e.field, "secretKey");
+    cr_assert_str_eq(e.msg, "'A B' is bad");
+    cr_assert_eq(cf_err_set(&e, CF_ENOTFOUND, "no project '%d'", 7), CF_ENOTFOUND);
+    cr_assert_eq(e.rc, CF_ENOTFOUND);
+    cr_assert_str_eq(e.field, "", "cf_err_set clears the field");
+    cr_assert_str_eq(e.msg, "no project '7'");
+    cf_err_clear(&e);
+    cr_assert_eq(e.rc, CF_OK);
+    cr_assert_str_eq(e.msg, "");
+    cr_assert_str_eq(e.field, "");
+}
+
+Test(err, null_err_is_allowed)
+{
+    cr_assert_eq(cf_err_set(NULL, CF_EIO, "x"), CF_EIO);
+    cr_assert_eq(cf_err_field(NULL, CF_EINVAL, "f", "x"), CF_EINVAL);
+    cf_err_clear(NULL);
+}
+
+Test(err, long_message_and_field_are_truncated)
+{
+    struct cf_err e;
+    char longtext[1000];
+    memset(longtext, 'm', sizeof(longtext) - 1);
+    longtext[sizeof(longtext) - 1] = '\0';
+    cf_err_field(&e, CF_EINVAL, longtext, "%s", longtext);
+    cr_assert_eq(strlen(e.msg), CF_ERR_MSG_MAX - 1);
+    cr_assert_eq(strlen(e.field), CF_ERR_FIELD_MAX - 1);
+    cf_err_field(&e, CF_EINVAL, NULL, "x");
+    cr_assert_str_eq(e.field, "");
+}
+
+Test(err, rc_names_are_distinct)
+{
+    const char *names[CF_EINTERNAL + 1];
+    for (int rc = CF_OK; rc <= CF_EINTERNAL; rc++) {
+        names[rc] = cf_rc_str((enum cf_rc)rc);
+        cr_assert_not_null(names[rc]);
+        cr_assert_str_neq(names[rc], "unknown error", "code %d has no name", rc);
+        for (int other = CF_OK; other < rc; other++)
+            cr_assert_str_neq(names[rc], names[other], "codes %d and %d share a name", rc, other);
+    }
+    cr_assert_str_eq(cf_rc_str(CF_OK), "ok");
+    cr_assert_str_eq(cf_rc_str(CF_ENOTFOUND), "not found");
+    cr_assert_str_eq(cf_rc_str((enum cf_rc)999), "unknown error");
+}
+
+/* ---- id ---- */
+
+TestSuite(id, .init = suite_init);
+
+static int cmp_uuid(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+Test(id, uuid_new_is_canonical_v4_and_unique)
+{
+    enum { N = 2000 };
+    static char ids[N][CF_UUID_LEN];
+    for (int i = 0; i < N; i++) {
+        cf_uuid_new(ids[i]);
+        const char *u = ids[i];
+        cr_assert_eq(strlen(u), 36);
+        cr_assert(cf_uuid_valid(u), "%s", u);
+        cr_assert_eq(u[14], '4', "version nibble in %s", u);
+        cr_assert(strchr("89ab", u[19]) != NULL, "variant nibble in %s", u);
+        for (int k = 0; k < 36; k++)
+            cr_assert(!(u[k] >= 'A' && u[k] <= 'F'), "upper case in %s", u);
+    }
+    qsort(ids, N, CF_UUID_LEN, cmp_uuid);
+    for (int i = 1; i < N; i++)
+        cr_assert_str_neq(ids[i - 1], ids[i], "duplicate uuid");
+}
+
+Test(id, uuid_valid_table)
+{
+    static const struct {
+        const char *text;
+        bool valid;
+    } cases[] = {
+        {"123e4567-e89b-12d3-a456-426614174000", true},
+        {"123E4567-E89B-12D3-A456-426614174000", true},
+        {"00000000-0000-0000-0000-000000000000", true},
+        {"123e4567-e89b-12d3-a456-42661417400", false},   /* 35 */
+        {"123e4567-e89b-12d3-a456-4266141740000", false}, /* 37 */
+        {"123e4567e89b-12d3-a456-426614174000-", false},  /* dash moved */
+        {"123e4567-e89b-12d3-a456_426614174000", false},
+        {"123e4567-e89b-12d3-a456-42661417400g", false},
+        {"123e4567-e89b-12d3-a456-42661417400 ", false},
+        {"{23e4567-e89b-12d3-a456-426614174000", false},
+        {"", false},
+        {"------------------------------------", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        cr_assert_eq(cf_uuid_valid(cases[i].text), cases[i].valid, "'%s'", cases[i].text);
+    cr_assert_not(cf_uuid_valid(NULL));
+}
+
+Test(id, reqid_is_16_lower_hex)
+{
+    char a[CF_REQID_LEN], b[CF_REQID_LEN];
+    cf_reqid_new(a);
+    cf_reqid_new(b);
+    cr_assert_eq(strlen(a), 16);
+    cr_assert_eq(strspn(a, "0123456789abcdef"), 16);
+    cr_assert_str_neq(a, b);
+}
+
+/* ---- str ---- */
+
+TestSuite(str);
+
+Test(str, strlcpy)
+{
+    char dst[6];
+    cr_assert(cf_strlcpy(dst, "abc", sizeof(dst)));
+    cr_assert_str_eq(dst, "abc");
+    cr_assert(cf_strlcpy(dst, "abcde", sizeof(dst)));
+    cr_assert_str_eq(dst, "abcde");
+    cr_assert_not(cf_strlcpy(dst, "abcdef", sizeof(dst)));
+    cr_assert_str_eq(dst, "abcde");
+    cr_assert(cf_strlcpy(dst, "", sizeof(dst)));
+    cr_assert_str_eq(dst, "");
+    dst[0] = 'z';
+    cr_assert_not(cf_strlcpy(dst, "a", 0));
+    cr_assert_eq(dst[0], 'z', "size 0 writes nothing");
+    cr_assert(cf_strlcpy(dst, "", 0));
+    cr_assert_not(cf_strlcpy(dst, "a", 1));
+    cr_assert_str_eq(dst, "");
+}
+
+struct utf8_case {
+    const char *bytes;
+    size_t n;
+    bool valid;
+    const char *what;
+};
+#define U8(s, v, w)                                                                                \
+    {                                                                                              \
+        s, sizeof(s) - 1, v, w                                                                     \
+    }
+
+Test(str, utf8_valid_table)
+{
+    static const struct utf8_case cases[] = {
+        U8("", true, "empty"),
+        U8("plain ascii ~\x7f", true, "ascii incl. DEL"),
+        U8("caf\xc3\xa9", true, "2-byte"),
+        U8("\xc2\x80", true, "U+0080"),
+        U8("\xdf\xbf", true, "U+07FF"),
+        U8("\xe0\xa0\x80", true, "U+0800"),
+        U8("\xe2\x82\xac", true, "euro sign"),
+        U8("\xed\x9f\xbf", true, "U+D7FF"),
+        U8("\xee\x80\x80", true, "U+E000"),
+        U8("\xef\xbf\xbf", true, "U+FFFF"),
+        U8("\xf0\x90\x80\x80", true, "U+10000"),
+        U8("\xf0\x9f\x94\x91", true, "emoji"),
+        U8("\xf4\x8f\xbf\xbf", true, "U+10FFFF"),
+        U8("a\0b", false, "NUL"),
+        U8("\0", false, "lone NUL"),
+        U8("\xc0\x80", false, "overlong NUL"),
+        U8("\xc1\xbf", false, "overlong 2-byte"),
+        U8("\xe0\x80\x80", false, "overlong 3-byte NUL"),
+        U8("\xe0\x9f\xbf", false, "overlong U+07FF"),
+        U8("\xf0\x80\x80\x80", false, "overlong 4-byte NUL"),
+        U8("\xf0\x8f\xbf\xbf", false, "overlong U+FFFF"),
+        U8("\xed\xa0\x80", false, "surrogate D800"),
+        U8("\xed\xbf\xbf", false, "surrogate DFFF"),
+        U8("\xed\xa0\xbd\xed\xb2\xa9", false, "CESU-8 pair"),
+        U8("\xf4\x90\x80\x80", false, "U+110000"),
+        U8("\xf5\x80\x80\x80", false, "lead F5"),
+        U8("\xf8\x88\x80\x80\x80", false, "5-byte form"),
+        U8("\xfe", false, "FE"),
+        U8("\xff", false, "FF"),
+        U8("\x80", false, "lone continuation"),
+        U8("a\xbf"
+           "b",
+           false, "continuation in ascii"),
+        U8("\xc3", false, "truncated 2-byte"),
+        U8("\xe2\x82", false, "truncated 3-byte"),
+        U8("\xf0\x9f\x94", false, "truncated 4-byte"),
+        U8("\xe2\x82z", false, "bad continuation"),
+        U8("\xc3\xc3\xa9", false, "lead then lead"),
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        cr_assert_eq(cf_utf8_valid(cases[i].bytes, cases[i].n), cases[i].valid, "%s",
+                     cases[i].what);
+}
+
+Test(str, utf8_respects_length)
+{
+    /* Only n bytes are examined: a sequence cut by n is truncated even if the byte after it
+     * completes it. */
+    const char euro[] = "\xe2\x82\xac";
+    cr_assert(cf_utf8_valid(euro, 3));
+    cr_assert_not(cf_utf8_valid(euro, 2));
+    cr_assert(cf_utf8_valid("ab\0cd", 2), "the NUL after n is not examined");
+    cr_assert(cf_utf8_valid(NULL, 0));
+}
+
+Test(str, parse_int64)
+{
+    static const struct {
+        const char *text;
+        long long min, max;
+        bool ok;
+        long long value;
+    } cases[] = {
+        {"0", 0, 10, true, 0},
+        {"42", 0, 100, true, 42},
+        {"100", 0, 100, true, 100},
+        {"101", 0, 100, false, 0},
+        {"-5", -10, 10, true, -5},
+        {"-11", -10, 10, false, 0},
+        {"-1", 0, 10, false, 0},
+        {"007", 0, 10, true, 7},
+        {"9223372036854775807", LLONG_MIN, LLONG_MAX, true, LLONG_MAX},
+        {"-9223372036854775808", LLONG_MIN, LLONG_MAX, true, LLONG_MIN},
+        {"9223372036854775808", LLONG_MIN, LLONG_MAX, false, 0},
+        {"-9223372036854775809", LLONG_MIN, LLONG_MAX, false, 0},
+        {"99999999999999999999999", LLONG_MIN, LLONG_MAX, false, 0},
+        {"", 0, 10, false, 0},
+        {"-", -10, 10, false, 0},
+        {"+1", 0, 10, false, 0},
+        {" 1", 0, 10, false, 0},
+        {"1 ", 0, 10, false, 0},
+        {"1a", 0, 10, false, 0},
+        {"0x10", 0, 100, false, 0},
+        {"1e3", 0, 10000, false, 0},
+        {"1.0", 0, 10, false, 0},
+        {"--1", -10, 10, false, 0},
+        {"- 1", -10, 10, false, 0},
+        {"\t1", 0, 10, false, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        long long out = 12345;
+        bool ok = cf_parse_int64(cases[i].text, cases[i].min, cases[i].max, &out);
+        cr_assert_eq(ok, cases[i].ok, "'%s'", cases[i].text);
+        if (ok)
+            cr_assert_eq(out, cases[i].value, "'%s'", cases[i].text);
+        else
+            cr_assert_eq(out, 12345, "'%s': output written on failure", cases[i].text);
+    }
+    long long out;
+    cr_assert_not(cf_parse_int64(NULL, 0, 10, &out));
+}
+
+/* ---- time ---- */
+
+TestSuite(time);
+
+Test(time, format_known_values)
+{
+    char out[CF_TIME_RFC3339_LEN];
+    cr_assert_str_eq(cf_time_format(0, out), "1970-01-01T00:00:00.000Z");
+    cr_assert_str_eq(cf_time_format(1795505400123LL, out), "2026-11-24T07:30:00.123Z");
+    cr_assert_str_eq(cf_time_format(951825600000LL, out), "2000-02-29T12:00:00.000Z");
+    cr_assert_str_eq(cf_time_format(2147483648000LL, out), "2038-01-19T03:14:08.000Z");
+    cr_assert_str_eq(cf_time_format(253402300799999LL, out), "9999-12-31T23:59:59.999Z");
+    cr_assert_str_eq(cf_time_format(-1, out), "1969-12-31T23:59:59.999Z");
+    cr_assert_str_eq(cf_time_format(-1000, out), "1969-12-31T23:59:59.000Z");
+    cr_assert_eq(cf_time_format(5, out), out);
+}
+
+Test(time, parse_known_values)
+{
+    static const struct {
+        const char *text;
+        int64_t ms;
+    } cases[] = {
+        {"1970-01-01T00:00:00Z", 0},
+        {"2026-11-24T07:30:00.123Z", 1795505400123LL},
+        {"2026-11-24t07:30:00.123z", 1795505400123LL},
+        {"2026-11-24 07:30:00.123Z", 1795505400123LL},
+        {"2026-11-24T07:30:00.123+00:00", 1795505400123LL},
+        {"2026-11-24T07:30:00.123-00:00", 1795505400123LL},
+        {"2026-11-24T09:30:00+02:00", 1795505400000LL},
+        {"2026-11-24T02:00:00-05:30", 1795505400000LL},
+        {"2026-11-25T06:59:00+23:29", 1795505400000LL},
+        {"2000-02-29T12:00:00Z", 951825600000LL},
+        {"2024-02-29T23:59:59Z", 1709251199000LL},
+        {"2100-03-01T00:00:00Z", 4107542400000LL},
+        {"2038-01-19T03:14:08Z", 2147483648000LL},
+        {"9999-12-31T23:59:59.999Z", 253402300799999LL},
+        /* fractions: padded, truncated to milliseconds */
+        {"1970-01-01T00:00:01.1Z", 1100},
+        {"1970-01-01T00:00:01.12Z", 1120},
+        {"1970-01-01T00:00:01.000Z", 1000},
+        {"1970-01-01T00:00:01.999999999Z", 1999},
+        {"1970-01-01T00:00:01.0009Z", 1000},
+        /* a leap second is clamped to :59 */
+        {"2016-12-31T23:59:60Z", 1483228799000LL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t ms = -42;
+        struct cf_err e;
+        cf_err_clear(&e);
+        cr_assert_eq(cf_time_parse(cases[i].text, &ms, &e), CF_OK, "'%s': %s", cases[i].text,
+                     e.msg);
+        cr_assert_eq(ms, cases[i].ms, "'%s' -> %lld", cases[i].text, (long long)ms);
+    }
+}
+
+Test(time, parse_rejects_invalid)
+{
+    static const char *const bad[] = {
+        "",
+        "2026",
+        "2026-11-24",
+        "2026-11-24T07:30:00",     /* missing zone */
+        "2026-11-24T07:30:00.123", /* missing zone */
+        "2026-11-24T07:30:00 Z",
+        "2026-11-24T07:30:00Z ", /* trailing junk */
+        "2026-11-24T07:30:00Zjunk",
+        "2026-11-24T07:30:00+02",
+        "2026-11-24T07:30:00+2:00",
+        "2026-11-24T07:30:00+0200",
+        "2026-11-24T07:30:00+02:0",
+        "2026-11-24T07:30:00+24:00",
+        "2026-11-24T07:30:00+02:60",
+        "2026-11-24T07:30:00+02:00junk",
+        "2026-11-24T07:30:00.Z",           /* empty fraction */
+        "2026-11-24T07:30:00.1234567890Z", /* more than nanoseconds */
+        "2026-11-24T07:30:00,123Z",
+        "2026-02-30T00:00:00Z",
+        "2026-02-29T00:00:00Z", /* 2026 is not a leap year */
+        "2100-02-29T00:00:00Z", /* nor is 2100 */
+        "1900-02-29T00:00:00Z",
+        "2026-04-31T00:00:00Z",
+        "2026-06-31T00:00:00Z",
+        "2026-09-31T00:00:00Z",
+        "2026-11-31T00:00:00Z",
+        "2026-01-32T00:00:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-00-10T00:00:00Z",
+        "2026-01-00T00:00:00Z",
+        "2026-01-01T24:00:00Z",
+        "2026-01-01T23:60:00Z",
+        "2026-01-01T23:59:61Z",
+        "1969-12-31T23:59:59Z",
+        "0000-01-01T00:00:00Z",
+        "2026-1-01T00:00:00Z",
+        "2026/01/01T00:00:00Z",
+        "2026-01-01X00:00:00Z",
+        "2026-01-01T00-00-00Z",
+        "20260101T000000Z",
+        "+2026-01-01T00:00:00Z",
+        "2026-01-01T0a:00:00Z",
+        "-026-01-01T00:00:00Z",
+        "2026-01-01T00:00:00\n",
+        "not a timestamp at all",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t ms = -42;
+        struct cf_err e;
+        cf_err_clear(&e);
+        cr_assert_eq(cf_time_parse(bad[i], &ms, &e), CF_EINVAL, "'%s' accepted", bad[i]);
+        cr_assert_eq(e.rc, CF_EINVAL);
+        cr_assert_neq(e.msg[0], '\0', "no message for '%s'", bad[i]);
+        cr_assert_eq(ms, -42, "'%s': output written on failure", bad[i]);
+    }
+    int64_t ms;
+    cr_assert_eq(cf_time_parse(NULL, &ms, NULL), CF_EINVAL);
+    cr_assert_eq(cf_time_parse("garbage", &ms, NULL), CF_EINVAL, "a NULL err is allowed");
+}
+
+Test(time, leap_years_every_day)
+{
+    /* Walk every day from 1970 to 2400 in both directions: format midnight, parse it back, and
+     * check that the next calendar day (and only a valid one) parses. Feb 29 must exist exactly in
+     * leap years. */
+    char text[CF_TIME_RFC3339_LEN];
+    int feb29 = 0;
+    for (int64_t day = 0; day < 157500; day++) {
+        int64_t ms = day * 86400000LL;
+        cf_time_format(ms, text);
+        if (text[0] == '2' && text[1] == '4' && text[2] == '0' && text[3] == '1')
+            break;
+        int64_t back = -1;
+        cr_assert_eq(cf_time_parse(text, &back, NULL), CF_OK, "%s", text);
+        cr_assert_eq(back, ms, "%s", text);
+        if (strncmp(text + 4, "-02-29", 6) == 0) {
+            int year = (text[0] - '0') * 1000 + (text[1] - '0') * 100 + (text[2] - '0') * 10 +
+                       (text[3] - '0');
+            cr_assert((year % 4 == 0 && year % 100 != 0) || year % 400 == 0, "%s", text);
+            feb29++;
+        }
+    }
+    /* 1972..2400 inclusive: 108 multiples of 4, minus 2100, 2200, 2300 (2000 and 2400 are leap). */
+    cr_assert_eq(feb29, 108 - 3);
+}
+
+Test(time, round_trip_random)
+{
+    char text[CF_TIME_RFC3339_LEN];
+    uint64_t state = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < 100000; i++) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        int64_t ms = (int64_t)(state % 253402300800000ULL); /* up to 9999-12-31T23:59:59.999Z */
+        cf_time_format(ms, text);
+        int64_t back = -1;
+        cr_assert_eq(cf_time_parse(text, &back, NULL), CF_OK, "%s", text);
+        cr_assert_eq(back, ms, "%lld -> %s -> %lld", (long long)ms, text, (long long)back);
+    }
+}
+
+Test(time, clock_is_sane)
+{
+    int64_t now = cf_now_ms();
+    cr_assert_gt(now, 1700000000000LL); /* after 2023-11 */
+    int64_t a = cf_mono_us();
+    usleep(2000);
+    int64_t b = cf_mono_us();
+    cr_assert_geq(b - a, 2000);
+}
+
+/* ---- duration ---- */
+
+TestSuite(duration);
+
+Test(duration, valid)
+{
+    static const struct {
+        const char *text;
+        int64_t seconds;
+    } cases[] = {
+        {"1", 1},
+        {"45", 45},
+        {"90s", 90},
+        {"15m", 900},
+        {"12h", 43200},
+        {"30d", 2592000},
+        {"2w", 1209600},
+        {"007s", 7},
+        {"36600d", 36600LL * 86400},  /* the limit: 100 years of 366 days */
+        {"3162240000", 3162240000LL}, /* the same, bare */
+        {"5228w", 5228LL * 604800},
+        {"878400h", 878400LL * 3600},
+        {"52704000m", 52704000LL * 60},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int64_t s = -1;
+        struct cf_err e;
+        cf_err_clear(&e);
+        cr_assert_eq(cf_duration_parse(cases[i].text, &s, &e), CF_OK, "'%s': %s", cases[i].text,
+                     e.msg);
+        cr_assert_eq(s, cases[i].seconds, "'%s' -> %lld", cases[i].text, (long long)s);
+    }
+}
+
+Test(duration, invalid)
+{
+    static const char *const bad[] = {
+        "",
+        "0",
+        "0s",
+        "000d",
+        "-5",
+        "+5",
+        "-5s",
+        "5x",
+        "5S",
+        "5M",
+        "5D",
+        "s",
+        "m",
+        "5ss",
+        "5ms",
+        "5 s",
+        " 5",
+        "5 ",
+        "1.5h",
+        "1e3",
+        "5s5",
+        "0x10",
+        "36601d",
+        "3162240001",
+        "5229w",
+        "878401h",
+        "52704001m",
+        "99999999999999999999999999",
+        "9223372036854775807",
+        "18446744073709551616s",
+        "1y",
+        "\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int64_t s = -42;
+        struct cf_err e;
+        cf_err_clear(&e);
+        cr_assert_eq(cf_duration_parse(bad[i], &s, &e), CF_EINVAL, "'%s' accepted (%lld)", bad[i],
+                     (long long)s);
+        cr_assert_neq(e.msg[0], '\0');
+        cr_assert_eq(s, -42, "'%s': output written on failure", bad[i]);
+    }
+    int64_t s;
+    cr_assert_eq(cf_duration_parse(NULL, &s, NULL), CF_EINVAL);
+}
+
+/* ---- log ---- */
+
+/* Runs fn with stderr redirected to a temporary file and returns what was written (malloc'd). */
+static char *capture_stderr(void (*fn)(void))
+{
+    char path[] = "/tmp/cf_util_test_log_XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    unlink(path);
+    int saved = dup(STDERR_FILENO);
+    cr_assert_geq(saved, 0);
+    cr_assert_geq(dup2(fd, STDERR_FILENO), 0);
+    fn();
+    cr_assert_geq(dup2(saved, STDERR_FILENO), 0);
+    close(saved);
+    off_t size = lseek(fd, 0, SEEK_END);
+    char *text = calloc(1, (size_t)size + 1);
+    cr_assert_not_null(text);
+    cr_assert_eq(pread(fd, text, (size_t)size, 0), size);
+    close(fd);
+    return text;
+}
+
+static size_t count_char(const char *s, char c)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        n += *s == c;
+    return n;
+}
+
+TestSuite(log);
+
+Test(log, set_level_names)
+{
+    cr_assert(cf_log_set_level("debug"));
+    cr_assert(cf_log_set_level("info"));
+    cr_assert(cf_log_set_level("warn"));
+    cr_assert(cf_log_set_level("error"));
+    cr_assert_not(cf_log_set_level("verbose"));
+    cr_assert_not(cf_log_set_level("INFO"));
+    cr_assert_not(cf_log_set_level(""));
+}
+
+static void log_levels(void)
+{
+    cf_log_set_level("warn");
+    cf_log_debug("hidden debug %d", 1);
+    cf_log_info("hidden info");
+    cf_log_warn("shown warn '%s'", "x");
+    cf_log_error("shown error %d", 2);
+    cf_log_set_level("info");
+}
+
+Test(log, threshold_and_format)
+{
+    char *text = capture_stderr(log_levels);
+    cr_assert_null(strstr(text, "hidden"), "%s", text);
+    cr_assert_eq(count_char(text, '\n'), 2, "%s", text);
+    const char *warn = strstr(text, " warn shown warn 'x'\n");
+    const char *error = strstr(text, " error shown error 2\n");
+    cr_assert_not_null(warn, "%s", text);
+    cr_assert_not_null(error, "%s", text);
+    cr_assert_lt(warn, error);
+    /* Each line starts with an RFC 3339 time that parses back. */
+    char stamp[CF_TIME_RFC3339_LEN] = "";
+    size_t n = (size_t)(warn - text);
+    cr_assert_lt(n, sizeof(stamp));
+    memcpy(stamp, text, n);
+    int64_t ms;
+    cr_assert_eq(cf_time_parse(stamp, &ms, NULL), CF_OK, "'%s'", stamp);
+    cr_assert_lt(llabs(ms - cf_now_ms()), 60000);
+    free(text);
+}
+
+static void log_long(void)
+{
+    static char big[5000];
+    memset(big, 'L', sizeof(big) - 1);
+    cf_log_error("%s", big);
+}
+
+Test(log, long_message_is_one_truncated_line)
+{
+    char *text = capture_stderr(log_long);
+    size_t len = strlen(text);
+    cr_assert_eq(count_char(text, '\n'), 1);
+    cr_assert_eq(text[len - 1], '\n');
+    cr_assert_leq(len, 2048);
+    cr_assert_gt(len, 2000);
+    free(text);
+}
+
+static void log_control(void)
+{
+    cf_log_error("user agent '%s'", "evil\n2026-01-01T00:00:00.000Z error forged\r");
+}
+
+Test(log, message_cannot_forge_lines)
+{
+    char *text = capture_stderr(log_control);
+    cr_assert_eq(count_char(text, '\n'), 1, "a newline in a message split the line: %s", text);
+    cr_assert_null(strchr(text, '\r'));
+    cr_assert_not_null(strstr(text, "forged"));
+    free(text);
+}
