@@ -81,7 +81,7 @@ enum cf_rc cf_req_field(struct cf_req *req, json_t *body, const char *const *nam
 json_t *cf_json_time(int64_t unix_ms);
 
 /* Renders err as Coffer's error body {reqId, statusCode, error, message[, details]}; returns the status. The
- * body comes from json_dumps: free it with cf_json_free_text (util/jsonmem.h). This is the only place that maps enum cf_rc to HTTP. */
+ * body comes from json_dumps: free it with cf_json_free_text (util/wipemem.h). This is the only place that maps enum cf_rc to HTTP. */
 int cf_api_render_error(const char *reqid, const struct cf_err *err, char **body, size_t *len);
 
 #endif

@@ -9,6 +9,7 @@
 #include "core/secrets.h"
 #include "util/str.h"
 #include "util/time.h"
+#include "util/wipemem.h"
 #include "util/banned.h"
 
 /* The differences between the v3 and v4 flavours of the same operation. */
@@ -38,7 +39,9 @@ struct tag_index {
 static json_t *render_tags(struct tag_index *index, const char *tags_json)
 {
     json_t *out = json_array();
-    json_t *ids = tags_json ? json_loads(tags_json, 0, NULL) : NULL;
+    if (!tags_json || strcmp(tags_json, "[]") == 0) /* the common case, on the hot path */
+        return out;
+    json_t *ids = json_loads(tags_json, 0, NULL);
     if (!json_is_array(ids) || json_array_size(ids) == 0)
         goto out;
     if (!index->by_id) {
@@ -499,7 +502,7 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl, enu
     rc = finish(body, "the secrets", out, err);
 out:
     for (size_t i = 0; tag_texts && i < n; i++)
-        free(tag_texts[i]);
+        cf_json_free_text(tag_texts[i]);
     free(tag_texts);
     free(changes);
     cf_plain_list_release(&result);

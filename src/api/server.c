@@ -15,7 +15,7 @@
 #include <sodium.h>
 
 #include "api/internal.h"
-#include "util/jsonmem.h"
+#include "util/wipemem.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"

@@ -16,7 +16,7 @@
 #include "cli/boot.h"
 #include "cli/commands.h"
 #include "crypto/token.h"
-#include "util/jsonmem.h"
+#include "util/wipemem.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"

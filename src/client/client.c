@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "client/client.h"
+#include "util/wipemem.h"
 #include "util/banned.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
@@ -32,77 +33,14 @@ struct cf_client {
     long timeout_ms;
 };
 
-/* ---- wiping allocator ------------------------------------------------------------------------ */
-
-/* Each block carries its size in a header so that free() can wipe it: libcurl keeps copies of
- * headers and request bodies, jansson of every string value, and neither wipes them. The header is
- * as large as the strictest alignment so the returned pointer stays suitably aligned. */
-#define WIPE_HDR (alignof(max_align_t) > sizeof(size_t) ? alignof(max_align_t) : sizeof(size_t))
-
-static void *wipe_malloc(size_t size)
-{
-    if (size > SIZE_MAX - WIPE_HDR)
-        return NULL;
-    unsigned char *block = malloc(size + WIPE_HDR);
-    if (!block)
-        return NULL;
-    memcpy(block, &size, sizeof(size));
-    return block + WIPE_HDR;
-}
-
-static void wipe_free(void *ptr)
-{
-    if (!ptr)
-        return;
-    unsigned char *block = (unsigned char *)ptr - WIPE_HDR;
-    size_t size;
-    memcpy(&size, block, sizeof(size));
-    sodium_memzero(block, size + WIPE_HDR);
-    free(block);
-}
-
-static void *wipe_realloc(void *ptr, size_t size)
-{
-    if (!ptr)
-        return wipe_malloc(size);
-    unsigned char *block = (unsigned char *)ptr - WIPE_HDR;
-    size_t old_size;
-    memcpy(&old_size, block, sizeof(old_size));
-    void *fresh = wipe_malloc(size);
-    if (!fresh)
-        return NULL;
-    memcpy(fresh, ptr, old_size < size ? old_size : size);
-    wipe_free(ptr);
-    return fresh;
-}
-
-static void *wipe_calloc(size_t count, size_t size)
-{
-    if (size && count > SIZE_MAX / size)
-        return NULL;
-    void *ptr = wipe_malloc(count * size);
-    if (ptr)
-        memset(ptr, 0, count * size);
-    return ptr;
-}
-
-static char *wipe_strdup(const char *text)
-{
-    size_t len = strlen(text);
-    char *copy = wipe_malloc(len + 1);
-    if (copy)
-        memcpy(copy, text, len + 1);
-    return copy;
-}
-
 enum cf_rc cf_client_global_init(struct cf_err *err)
 {
     static bool initialised; /* one-time library initialisation, see STYLE.md rule 18 */
     if (initialised)
         return CF_OK;
-    json_set_alloc_funcs(wipe_malloc, wipe_free);
-    CURLcode code = curl_global_init_mem(CURL_GLOBAL_DEFAULT, wipe_malloc, wipe_free, wipe_realloc,
-                                         wipe_strdup, wipe_calloc);
+    cf_json_use_wiping_allocator();
+    CURLcode code = curl_global_init_mem(CURL_GLOBAL_DEFAULT, cf_wipe_malloc, cf_wipe_free,
+                                         cf_wipe_realloc, cf_wipe_strdup, cf_wipe_calloc);
     if (code != CURLE_OK)
         return cf_err_set(err, CF_EINTERNAL, "libcurl failed to initialise: %s",
                           curl_easy_strerror(code));

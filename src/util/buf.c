@@ -1,7 +1,6 @@
 /* Growable buffers with a hard maximum (see buf.h). Growth reallocates by hand rather than with realloc()
  * so that a buffer holding secrets never leaves an unwiped copy behind in freed memory. */
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +20,13 @@ void cf_buf_init(struct cf_buf *buf, size_t max)
     buf->max = max ? max : CF_BUF_DEFAULT_MAX;
 }
 
-static enum cf_rc grow(struct cf_buf *buf, size_t extra)
+/* Makes room for extra more bytes and the NUL. When that needs new memory, the old block is not
+ * freed but handed back in *retired, so that a caller copying from it (bytes that point into the
+ * buffer itself) can finish first; retire() wipes and frees it. */
+static enum cf_rc grow(struct cf_buf *buf, size_t extra, char **retired, size_t *retired_cap)
 {
+    *retired = NULL;
+    *retired_cap = 0;
     if (extra > buf->max || buf->len > buf->max - extra)
         return CF_ETOOLARGE;
     size_t need = buf->len + extra + 1;
@@ -34,33 +38,35 @@ static enum cf_rc grow(struct cf_buf *buf, size_t extra)
     char *data = malloc(cap);
     if (!data)
         return CF_ENOMEM;
-    if (buf->data) {
+    if (buf->data)
         memcpy(data, buf->data, buf->len + 1);
-        sodium_memzero(buf->data, buf->cap);
-        free(buf->data);
-    }
+    *retired = buf->data;
+    *retired_cap = buf->cap;
     buf->data = data;
     buf->cap = cap;
     return CF_OK;
 }
 
+static void retire(char *old, size_t cap)
+{
+    if (old) {
+        sodium_memzero(old, cap);
+        free(old);
+    }
+}
+
 enum cf_rc cf_buf_append(struct cf_buf *buf, const void *bytes, size_t n)
 {
-    /* bytes may point into the buffer itself (appending a slice of it): grow() frees the old
-     * memory, so remember the offset and copy from the new memory. */
-    const char *src = bytes;
-    uintptr_t at = (uintptr_t)src, base = (uintptr_t)buf->data;
-    bool inside = buf->data && n && at >= base && at - base < buf->cap;
-    size_t offset = inside ? (size_t)(at - base) : 0;
-    enum cf_rc rc = grow(buf, n);
+    char *old = NULL;
+    size_t old_cap = 0;
+    enum cf_rc rc = grow(buf, n, &old, &old_cap);
     if (rc != CF_OK)
         return rc;
-    if (inside)
-        src = buf->data + offset;
     if (n)
-        memmove(buf->data + buf->len, src, n);
+        memmove(buf->data + buf->len, bytes, n); /* bytes may lie in the buffer, even in old */
     buf->len += n;
     buf->data[buf->len] = '\0';
+    retire(old, old_cap);
     return CF_OK;
 }
 
@@ -69,22 +75,45 @@ enum cf_rc cf_buf_puts(struct cf_buf *buf, const char *text)
     return cf_buf_append(buf, text, strlen(text));
 }
 
+/* Formats into separate memory first (a stack buffer, or a heap one for long text) and then
+ * appends: an argument may point into buf itself, which formatting straight into buf would
+ * overwrite while reading it. The text may be secret, so both are wiped. */
 enum cf_rc cf_buf_printf(struct cf_buf *buf, const char *fmt, ...)
 {
+    char small[256];
+    char *text = small;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof(small), fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return CF_EINTERNAL;
-    enum cf_rc rc = grow(buf, (size_t)n);
-    if (rc != CF_OK)
-        return rc;
-    va_start(ap, fmt);
-    vsnprintf(buf->data + buf->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    buf->len += (size_t)n;
-    return CF_OK;
+    enum cf_rc rc = CF_OK;
+    if (n < 0) {
+        rc = CF_EINTERNAL;
+        goto out;
+    }
+    if ((size_t)n >= sizeof(small)) {
+        if ((size_t)n > buf->max || buf->len > buf->max - (size_t)n) {
+            rc = CF_ETOOLARGE;
+            goto out;
+        }
+        text = malloc((size_t)n + 1);
+        if (!text) {
+            text = small;
+            rc = CF_ENOMEM;
+            goto out;
+        }
+        va_start(ap, fmt);
+        vsnprintf(text, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    rc = cf_buf_append(buf, text, (size_t)n);
+out:
+    if (text != small) {
+        sodium_memzero(text, (size_t)n + 1);
+        free(text);
+    }
+    sodium_memzero(small, sizeof(small));
+    return rc;
 }
 
 void cf_buf_reset(struct cf_buf *buf)

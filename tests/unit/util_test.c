@@ -228,6 +228,41 @@ Test(buf, append_of_own_contents)
     cf_buf_release(&b);
 }
 
+Test(buf, printf_of_own_contents)
+{
+    /* An argument pointing into the buffer itself, with and without reallocation. */
+    struct cf_buf b;
+    cf_buf_init(&b, 0);
+    cr_assert_eq(cf_buf_puts(&b, "ab"), CF_OK);
+    cr_assert_eq(cf_buf_printf(&b, "[%s]", b.data), CF_OK); /* fits in the first block */
+    cr_assert_str_eq(b.data, "ab[ab]");
+    for (int i = 0; i < 6; i++) {
+        char expect[4096];
+        snprintf(expect, sizeof(expect), "%s<%s>", b.data, b.data);
+        cr_assert_eq(cf_buf_printf(&b, "<%s>", b.data), CF_OK);
+        cr_assert_str_eq(b.data, expect);
+        cr_assert_eq(b.len, strlen(expect));
+    }
+    cf_buf_release(&b);
+}
+
+Test(buf, printf_long_text_and_limit)
+{
+    struct cf_buf b;
+    cf_buf_init(&b, 1000);
+    cr_assert_eq(cf_buf_printf(&b, "%0999d", 7), CF_OK);
+    cr_assert_eq(b.len, 999);
+    cr_assert_eq(b.data[998], '7');
+    cr_assert_eq(b.data[0], '0');
+    cr_assert_eq(cf_buf_printf(&b, "%s", "xy"), CF_ETOOLARGE);
+    cr_assert_eq(cf_buf_printf(&b, "%s", "x"), CF_OK);
+    cr_assert_eq(b.len, 1000);
+    cf_buf_reset(&b);
+    cr_assert_eq(cf_buf_printf(&b, "%2000d", 1), CF_ETOOLARGE);
+    cr_assert_eq(b.len, 0);
+    cf_buf_release(&b);
+}
+
 /* ---- err ---- */
 
 TestSuite(err);
