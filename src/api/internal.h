@@ -19,6 +19,7 @@ struct cf_req {
     int64_t start_us;
     struct cf_buf body; /* may hold secret values: released with a wipe */
     bool body_too_large;
+    size_t discarded; /* bytes of an oversized body read and dropped */
     json_t *json;
     bool json_parsed;
     const struct cf_route *route;

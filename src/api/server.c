@@ -23,6 +23,7 @@
 
 #define DEFAULT_MAX_BODY (1024u * 1024u)
 #define TLS_FILE_MAX (1024 * 1024)
+#define DISCARD_FACTOR 8 /* how much of an oversized body is read and dropped before giving up */
 
 struct cf_server {
     struct MHD_Daemon *daemon;
@@ -136,6 +137,14 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
     return send_body(req, 200, text, strlen(text));
 }
 
+static enum MHD_Result send_too_large(struct cf_req *req, struct cf_server *server)
+{
+    struct cf_err err;
+    cf_err_set(&err, CF_ETOOLARGE, "request body is over the limit of %zu bytes",
+               server->config.max_body);
+    return send_error(req, &err);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -179,17 +188,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         if (req->responded)
             return MHD_YES; /* discarding the rest of a refused body */
+        if (req->body_too_large) {
+            /* Keep reading (and dropping) what the client already sent, so that the 413 is not lost to
+             * a reset connection; give up on a client that goes on for much longer. */
+            req->discarded += n;
+            if (req->discarded <= DISCARD_FACTOR * server->config.max_body)
+                return MHD_YES;
+            return send_too_large(req, server);
+        }
         if (cf_buf_append(&req->body, upload_data, n) != CF_OK) {
             cf_buf_release_wipe(&req->body);
             req->body_too_large = true;
-            cf_err_set(&err, CF_ETOOLARGE, "request body is over the limit of %zu bytes",
-                       server->config.max_body);
-            return send_error(req, &err);
+            req->discarded = n;
         }
         return MHD_YES;
     }
     if (req->responded)
         return MHD_YES;
+    if (req->body_too_large)
+        return send_too_large(req, server);
     return dispatch(req, method, url);
 }
 
@@ -220,6 +237,38 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
     cf_log_warn("http %s", line);
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %HH escapes in the path and query in place, except %00: a NUL would silently cut a name short
+ * ("AB%00C" read as "AB"), so it stays as the literal text "%00", which no name validation accepts. */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *out = s;
+    (void)cls;
+    (void)conn;
+    for (const char *in = s; *in;) {
+        int hi, lo;
+        if (in[0] == '%' && (hi = hex_value(in[1])) >= 0 && (lo = hex_value(in[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *out++ = (char)(hi * 16 + lo);
+            in += 3;
+        } else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+    return (size_t)(out - s);
 }
 
 static enum cf_rc read_file(const char *path, char **out, size_t *len, struct cf_err *err)
@@ -348,6 +397,7 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)server->config.timeout_s, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, server->tls_cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, server->tls_key},
         {MHD_OPTION_END, 0, NULL},

@@ -84,18 +84,20 @@ enum cf_rc cf_key_check(const char *key, const char *field, struct cf_err *err)
     if (n == 0)
         return cf_err_field(err, CF_EVALIDATION, field, "%s: the secret key is empty", field);
     if (n > CF_KEY_MAX)
-        return cf_err_field(err, CF_EVALIDATION, field, "%s: secret keys are at most %d characters",
-                            field, CF_KEY_MAX);
-    if ((key[0] >= '0' && key[0] <= '9') || key[0] == '.')
         return cf_err_field(err, CF_EVALIDATION, field,
-                            "%s: secret keys must not start with a digit or '.'", field);
+                            "%s: '%.32s...' is longer than %d characters", field, key, CF_KEY_MAX);
     for (size_t i = 0; i < n; i++) {
         char c = key[i];
         if (!is_alnum(c) && c != '_' && c != '-' && c != '.')
             return cf_err_field(err, CF_EVALIDATION, field,
-                                "%s: secret keys may only contain letters, digits, '_', '-' and '.'",
-                                field);
+                                "%s: invalid key '%.64s': secret keys may only contain letters, "
+                                "digits, '_', '-' and '.'",
+                                field, key);
     }
+    if ((key[0] >= '0' && key[0] <= '9') || key[0] == '.')
+        return cf_err_field(err, CF_EVALIDATION, field,
+                            "%s: invalid key '%.64s': secret keys must not start with a digit or '.'",
+                            field, key);
     return CF_OK;
 }
 

@@ -277,6 +277,7 @@ static enum cf_rc conn_open(struct sq_store *st, struct sq_conn **out, struct cf
                                   "PRAGMA foreign_keys = ON;"
                                   "PRAGMA synchronous = FULL;";
     struct sq_conn *c;
+    enum cf_rc rc;
     int sr;
 
     c = calloc(1, sizeof(*c));
@@ -287,8 +288,9 @@ static enum cf_rc conn_open(struct sq_store *st, struct sq_conn **out, struct cf
     sr = sqlite3_open_v2(st->path, &c->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (sr != SQLITE_OK) {
-        cf_err_set(err, sr == SQLITE_NOMEM ? CF_ENOMEM : CF_ESTORE, "cannot open database '%s': %s",
-                   st->path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(sr));
+        rc = cf_err_set(err, sr == SQLITE_NOMEM ? CF_ENOMEM : CF_ESTORE,
+                        "cannot open database '%s': %s", st->path,
+                        c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(sr));
         goto fail;
     }
     sqlite3_extended_result_codes(c->db, 1);
@@ -296,10 +298,10 @@ static enum cf_rc conn_open(struct sq_store *st, struct sq_conn **out, struct cf
     sr = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
     if (sr != SQLITE_OK) {
         if ((sr & 0xff) == SQLITE_BUSY || (sr & 0xff) == SQLITE_LOCKED)
-            db_error(c, sr, err);
+            rc = db_error(c, sr, err);
         else
-            cf_err_set(err, CF_ESTORE, "cannot open database '%s': %s", st->path,
-                       sqlite3_errmsg(c->db));
+            rc = cf_err_set(err, CF_ESTORE, "cannot open database '%s': %s", st->path,
+                            sqlite3_errmsg(c->db));
         goto fail;
     }
     pthread_mutex_lock(&st->lock);
@@ -312,14 +314,14 @@ static enum cf_rc conn_open(struct sq_store *st, struct sq_conn **out, struct cf
         pthread_mutex_lock(&st->lock);
         conn_unlink(c);
         pthread_mutex_unlock(&st->lock);
-        cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
         goto fail;
     }
     *out = c;
     return CF_OK;
 fail:
     conn_free(c);
-    return err ? err->rc : CF_ESTORE;
+    return rc;
 }
 
 /* This thread's connection, opened on first use. */
@@ -780,6 +782,9 @@ out:
 
 /* ---- server-wide values ------------------------------------------------------------------------------ */
 
+/* Closes every connection, including those of threads still alive (their key destructor no longer runs).
+ * The caller must have stopped the threads that use the store, or at least their use of it: a thread that
+ * exits while close runs could race with it. */
 static void sq_close(struct cf_store *base)
 {
     struct sq_store *st = store_of(base);
@@ -1767,9 +1772,18 @@ static enum cf_rc read_text_16(sqlite3_stmt *s, void *item)
     return CF_OK;
 }
 
+/* One-time library set-up. Memory statistics take a global mutex on every SQLite allocation, which
+ * serialises the per-thread connections; nothing here reads them. Fails harmlessly (SQLITE_MISUSE) when
+ * something else in the process initialised SQLite first. */
+static void sqlite_once(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store **out,
                           struct cf_err *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
     struct sq_store *st;
     struct sq_conn *c;
     char mode[16] = "";
@@ -1777,6 +1791,7 @@ enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store
     enum cf_rc rc;
 
     *out = NULL;
+    pthread_once(&once, sqlite_once);
     st = calloc(1, sizeof(*st));
     if (!st)
         return cf_err_set(err, CF_ENOMEM, "out of memory opening the database");

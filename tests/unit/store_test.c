@@ -683,6 +683,17 @@ Test(store, secrets_create_read_list)
     cr_assert_str_eq(list.items[3].path, "/backend");
     cf_secret_list_release(&list);
 
+    /* A sibling that sorts between "/backend" and "/backend/" is not below "/backend". */
+    struct cf_folder sibling, child;
+    make_folder(&w.root, "backend-old", &sibling);
+    make_folder(&backend, "api", &child);
+    create_secret(sibling.id, "SIBLING", "s", NULL);
+    create_secret(child.id, "CHILD", "c", NULL);
+    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/backend", true, &list, &err), CF_OK);
+    assert_keys(&list, (const char *const[]){"BARE", "DB_PASSWORD", "ZED", "CHILD"}, 4);
+    cr_assert_str_eq(list.items[3].path, "/backend/api");
+    cf_secret_list_release(&list);
+
     cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/", false, &list, &err), CF_OK);
     assert_keys(&list, (const char *const[]){"ROOTKEY"}, 1);
     cf_secret_list_release(&list);
@@ -970,6 +981,34 @@ Test(store, data_persists_across_reopen)
     struct cf_project p;
     cr_assert_eq(st->ops->project_get(st, "p", &p, &err), CF_OK);
     cf_project_release(&p);
+}
+
+Test(store, busy_database_is_unavailable)
+{
+    sqlite3 *db = NULL;
+    struct cf_store_config config = {.dsn = db_path, .busy_timeout_ms = 100};
+    struct cf_store *impatient = NULL;
+    struct cf_project p;
+    uint8_t *value = NULL;
+    size_t len;
+
+    make_project("p", &p, NULL);
+    cr_assert_eq(cf_store_open(&config, &impatient, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    cr_assert_eq(impatient->ops->meta_put(impatient, "k", (const uint8_t *)"v", 1, &err),
+                 CF_EUNAVAIL);
+    cr_assert_eq(impatient->ops->project_delete(impatient, p.id, &err), CF_EUNAVAIL);
+    /* Readers are not blocked by a writer (WAL). */
+    struct cf_project got;
+    cr_assert_eq(impatient->ops->project_get(impatient, "p", &got, &err), CF_OK, "%s", err.msg);
+    cf_project_release(&got);
+    cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    cr_assert_eq(impatient->ops->meta_put(impatient, "k", (const uint8_t *)"v", 1, &err), CF_OK);
+    cr_assert_eq(st->ops->meta_get(st, "k", &value, &len, &err), CF_OK);
+    free(value);
+    impatient->ops->close(impatient);
 }
 
 /* ---- threads -------------------------------------------------------------------------------------- */
