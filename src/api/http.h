@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "core/core.h"
+#include "util/buf.h"
 #include "util/err.h"
 #include "util/id.h"
 
@@ -80,8 +81,13 @@ enum cf_rc cf_req_field(struct cf_req *req, json_t *body, const char *const *nam
 /* Formats an RFC 3339 time as a new JSON string (or JSON null for 0). */
 json_t *cf_json_time(int64_t unix_ms);
 
-/* Renders err as Coffer's error body {reqId, statusCode, error, message[, details]}; returns the status. The
- * body comes from json_dumps: free it with cf_json_free_text (util/wipemem.h). This is the only place that maps enum cf_rc to HTTP. */
-int cf_api_render_error(const char *reqid, const struct cf_err *err, char **body, size_t *len);
+/* Renders err as Coffer's error body {reqId, statusCode, error, message[, details]} into *body (a new
+ * reference; NULL when out of memory) and returns the HTTP status. This is the only place that maps enum cf_rc
+ * to HTTP. */
+int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **body);
+
+/* For hot paths that render JSON text themselves (util/jsonw.h): takes body's contents as the 200 response;
+ * the handler then returns CF_OK with *out left NULL. */
+void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body);
 
 #endif

@@ -18,6 +18,7 @@ struct cf_req {
     char path[512]; /* for the log line; truncated */
     int64_t start_us;
     struct cf_buf body; /* may hold secret values: released with a wipe */
+    struct cf_buf raw_reply; /* a handler's pre-rendered 200 body (cf_req_reply_raw) */
     bool body_too_large;
     size_t discarded; /* bytes of an oversized body read and dropped */
     json_t *json;

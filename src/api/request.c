@@ -40,9 +40,17 @@ const char *cf_req_param(struct cf_req *req, const char *name)
     return NULL;
 }
 
+void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body)
+{
+    cf_buf_release_wipe(&req->raw_reply);
+    req->raw_reply = *body;
+    cf_buf_init(body, 0);
+}
+
 void cf_req_release(struct cf_req *req)
 {
     cf_buf_release_wipe(&req->body);
+    cf_buf_release_wipe(&req->raw_reply);
     json_decref(req->json);
     req->json = NULL;
     for (size_t i = 0; i < req->n_params; i++)
@@ -215,7 +223,7 @@ json_t *cf_json_time(int64_t unix_ms)
     return json_string(cf_time_format(unix_ms, text));
 }
 
-int cf_api_render_error(const char *reqid, const struct cf_err *err, char **body, size_t *len)
+int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **body)
 {
     int status;
     const char *name;
@@ -250,8 +258,6 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, char **body
         json_t *detail = json_pack("{s:s, s:s}", "field", err->field, "message", message);
         json_object_set_new(j, "details", json_pack("[o]", detail));
     }
-    *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    *len = *body ? strlen(*body) : 0;
-    json_decref(j);
+    *body = j;
     return status;
 }

@@ -8,6 +8,7 @@
 #include "api/http.h"
 #include "core/secrets.h"
 #include "util/str.h"
+#include "util/jsonw.h"
 #include "util/time.h"
 #include "util/wipemem.h"
 #include "util/banned.h"
@@ -29,86 +30,166 @@ static const char *const path_fields[] = {"secretPath", "path", NULL};
 
 /* ---- rendering ---- */
 
-/* The project's tags as {id: {id, slug, name, color}}, loaded once per request when a secret has tags. */
+/* The project's tags, loaded on first need (most secrets carry none). */
 struct tag_index {
     struct cf_core *core;
     const char *project_id;
-    json_t *by_id;
+    bool loaded;
+    struct cf_tag_list tags;
 };
 
-static json_t *render_tags(struct tag_index *index, const char *tags_json)
+static void tag_index_release(struct tag_index *index)
 {
-    json_t *out = json_array();
-    if (!tags_json || strcmp(tags_json, "[]") == 0) /* the common case, on the hot path */
-        return out;
-    json_t *ids = json_loads(tags_json, 0, NULL);
-    if (!json_is_array(ids) || json_array_size(ids) == 0)
-        goto out;
-    if (!index->by_id) {
-        struct cf_tag_list tags = {0};
+    cf_tag_list_release(&index->tags);
+}
+
+static const struct cf_tag *tag_by_id(struct tag_index *index, const char *id)
+{
+    if (!index->loaded) {
         struct cf_err err;
-        index->by_id = json_object();
-        if (cf_secrets_tags(index->core, index->project_id, &tags, &err) == CF_OK) {
-            for (size_t i = 0; i < tags.n; i++) {
-                const struct cf_tag *t = &tags.items[i];
-                json_object_set_new(index->by_id, t->id,
-                                    json_pack("{s:s, s:s, s:s, s:s}", "id", t->id, "slug", t->slug,
-                                              "name", t->name, "color", t->color));
-            }
-        }
-        cf_tag_list_release(&tags);
+        index->loaded = true;
+        if (cf_secrets_tags(index->core, index->project_id, &index->tags, &err) != CF_OK)
+            memset(&index->tags, 0, sizeof(index->tags));
     }
+    for (size_t i = 0; i < index->tags.n; i++) {
+        if (strcmp(index->tags.items[i].id, id) == 0)
+            return &index->tags.items[i];
+    }
+    return NULL;
+}
+
+/* The tag ids of a secret (its stored JSON array text), as a jansson array (a new reference), or NULL when
+ * it has none. */
+static json_t *tag_ids(const char *tags_json)
+{
+    if (!tags_json || strcmp(tags_json, "[]") == 0) /* the common case, on the hot path */
+        return NULL;
+    json_t *ids = json_loads(tags_json, 0, NULL);
+    if (!json_is_array(ids)) {
+        json_decref(ids);
+        return NULL;
+    }
+    return ids;
+}
+
+static void render_tags(struct cf_jsonw *w, struct tag_index *index, const char *tags_json)
+{
+    json_t *ids = tag_ids(tags_json);
+    size_t i;
+    json_t *id;
+    cf_jsonw_array_begin(w);
+    json_array_foreach(ids, i, id) {
+        const struct cf_tag *t = json_is_string(id) ? tag_by_id(index, json_string_value(id)) : NULL;
+        if (!t)
+            continue;
+        cf_jsonw_object_begin(w);
+        cf_jsonw_kstr(w, "id", t->id);
+        cf_jsonw_kstr(w, "slug", t->slug);
+        cf_jsonw_kstr(w, "name", t->name);
+        cf_jsonw_kstr(w, "color", t->color);
+        cf_jsonw_object_end(w);
+    }
+    cf_jsonw_array_end(w);
+    json_decref(ids);
+}
+
+/* True when slugs (comma-separated) is empty or names one of the secret's tags. */
+static bool tag_filter_match(struct tag_index *index, const char *tags_json, const char *slugs)
+{
+    if (!slugs || !*slugs)
+        return true;
+    json_t *ids = tag_ids(tags_json);
+    bool match = false;
     size_t i;
     json_t *id;
     json_array_foreach(ids, i, id) {
-        json_t *tag = json_is_string(id) ? json_object_get(index->by_id, json_string_value(id)) : NULL;
-        if (tag)
-            json_array_append(out, tag);
-    }
-out:
-    json_decref(ids);
-    return out;
-}
-
-static json_t *render_secret(struct tag_index *tags, const char *project_id, const char *env_slug,
-                             const struct cf_plain *p, bool hide)
-{
-    const struct cf_secret *m = &p->meta;
-    const char *value = hide || !p->value.data ? "" : p->value.data;
-    size_t value_len = hide || !p->value.data ? 0 : p->value.len;
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:s#, s:s, s:b, s:b, s:n, s:n, s:[],"
-                     " s:o, s:o, s:b, s:n, s:n, s:o, s:o}",
-                     "id", m->id, "_id", m->id, "workspace", project_id, "environment", env_slug,
-                     "secretPath", m->path, "version", (json_int_t)m->version, "type", "shared",
-                     "secretKey", m->key, "secretValue", value, value_len, "secretComment",
-                     m->comment ? m->comment : "", "skipMultilineEncoding", m->skip_multiline,
-                     "secretValueHidden", hide, "secretReminderNote", "secretReminderRepeatDays",
-                     "secretMetadata", "tags", render_tags(tags, m->tags), "expiresAt",
-                     cf_json_time(m->expires_at), "isRotatedSecret", false, "rotationId", "actor",
-                     "createdAt", cf_json_time(m->created_at), "updatedAt",
-                     cf_json_time(m->updated_at));
-}
-
-static json_t *render_list(struct tag_index *tags, const char *project_id, const char *env_slug,
-                           const struct cf_plain_list *list, bool hide)
-{
-    json_t *arr = json_array();
-    for (size_t i = 0; arr && i < list->n; i++) {
-        json_t *s = render_secret(tags, project_id, env_slug, &list->items[i], hide);
-        if (!s || json_array_append_new(arr, s) != 0) {
-            json_decref(arr);
-            return NULL;
+        const struct cf_tag *t = json_is_string(id) ? tag_by_id(index, json_string_value(id)) : NULL;
+        size_t n = t ? strlen(t->slug) : 0;
+        for (const char *p = slugs; t && *p && !match;) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            match = len == n && strncmp(p, t->slug, n) == 0;
+            p += len + (comma ? 1 : 0);
         }
     }
-    return arr;
+    json_decref(ids);
+    return match;
 }
 
-static enum cf_rc finish(json_t *body, const char *what, json_t **out, struct cf_err *err)
+/* One secret in Infisical's raw shape, plus Coffer's expiresAt. */
+static void render_secret(struct cf_jsonw *w, struct tag_index *tags, const char *env_slug,
+                          const struct cf_plain *p, bool hide)
 {
-    if (!body)
-        return cf_err_set(err, CF_EINTERNAL, "cannot render %s", what);
-    *out = body;
+    const struct cf_secret *m = &p->meta;
+    cf_jsonw_object_begin(w);
+    cf_jsonw_kstr(w, "id", m->id);
+    cf_jsonw_kstr(w, "_id", m->id);
+    cf_jsonw_kstr(w, "workspace", tags->project_id);
+    cf_jsonw_kstr(w, "environment", env_slug);
+    cf_jsonw_kstr(w, "secretPath", m->path);
+    cf_jsonw_kint(w, "version", m->version);
+    cf_jsonw_kstr(w, "type", "shared");
+    cf_jsonw_kstr(w, "secretKey", m->key);
+    cf_jsonw_key(w, "secretValue");
+    if (hide || !p->value.data)
+        cf_jsonw_string(w, "", 0);
+    else
+        cf_jsonw_string(w, p->value.data, p->value.len);
+    cf_jsonw_kstr(w, "secretComment", m->comment ? m->comment : "");
+    cf_jsonw_kbool(w, "skipMultilineEncoding", m->skip_multiline);
+    cf_jsonw_kbool(w, "secretValueHidden", hide);
+    cf_jsonw_knull(w, "secretReminderNote");
+    cf_jsonw_knull(w, "secretReminderRepeatDays");
+    cf_jsonw_key(w, "secretMetadata");
+    cf_jsonw_array_begin(w);
+    cf_jsonw_array_end(w);
+    cf_jsonw_key(w, "tags");
+    render_tags(w, tags, m->tags);
+    cf_jsonw_ktime(w, "expiresAt", m->expires_at);
+    cf_jsonw_kbool(w, "isRotatedSecret", false);
+    cf_jsonw_knull(w, "rotationId");
+    cf_jsonw_ktime(w, "createdAt", m->created_at);
+    cf_jsonw_ktime(w, "updatedAt", m->updated_at);
+    cf_jsonw_object_end(w);
+}
+
+static void render_list(struct cf_jsonw *w, struct tag_index *tags, const char *env_slug,
+                        const struct cf_plain_list *list, bool hide, const char *tag_slugs)
+{
+    cf_jsonw_array_begin(w);
+    for (size_t i = 0; i < list->n; i++) {
+        if (tag_filter_match(tags, list->items[i].meta.tags, tag_slugs))
+            render_secret(w, tags, env_slug, &list->items[i], hide);
+    }
+    cf_jsonw_array_end(w);
+}
+
+/* Hands a finished writer's buffer to the server as the response. */
+static enum cf_rc reply(struct cf_req *req, struct cf_jsonw *w, struct cf_buf *body,
+                        struct cf_err *err)
+{
+    enum cf_rc rc = cf_jsonw_finish(w);
+    if (rc != CF_OK) {
+        cf_buf_release_wipe(body);
+        return cf_err_set(err, rc, "cannot render the response (%s)", cf_rc_str(rc));
+    }
+    cf_req_reply_raw(req, body);
     return CF_OK;
+}
+
+/* {"secret": <one secret>} */
+static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const char *env_slug,
+                               const struct cf_plain *p, struct cf_err *err)
+{
+    struct cf_buf body;
+    struct cf_jsonw w;
+    cf_buf_init(&body, 0);
+    cf_jsonw_init(&w, &body);
+    cf_jsonw_object_begin(&w);
+    cf_jsonw_key(&w, "secret");
+    render_secret(&w, tags, env_slug, p, false);
+    cf_jsonw_object_end(&w);
+    return reply(req, &w, &body, err);
 }
 
 /* ---- request parsing ---- */
@@ -170,32 +251,6 @@ static enum cf_rc read_flags(struct cf_req *req, const struct flavour *fl, struc
     return rc;
 }
 
-/* Keeps the secrets that carry at least one of the comma-separated tag slugs. */
-static void filter_by_tags(json_t *secrets, const char *slugs)
-{
-    if (!slugs || !*slugs)
-        return;
-    for (size_t i = json_array_size(secrets); i-- > 0;) {
-        json_t *tags = json_object_get(json_array_get(secrets, i), "tags");
-        bool keep = false;
-        size_t j;
-        json_t *tag;
-        json_array_foreach(tags, j, tag) {
-            const char *slug = json_string_value(json_object_get(tag, "slug"));
-            size_t n = slug ? strlen(slug) : 0;
-            for (const char *p = slugs; slug && *p;) {
-                const char *comma = strchr(p, ',');
-                size_t len = comma ? (size_t)(comma - p) : strlen(p);
-                if (len == n && strncmp(p, slug, n) == 0)
-                    keep = true;
-                p += len + (comma ? 1 : 0);
-            }
-        }
-        if (!keep)
-            json_array_remove(secrets, i);
-    }
-}
-
 /* ---- list and get ---- */
 
 static enum cf_rc list_common(struct cf_req *req, const struct flavour *fl, json_t **out,
@@ -208,9 +263,9 @@ static enum cf_rc list_common(struct cf_req *req, const struct flavour *fl, json
     struct cf_imported_list imported = {0};
     struct read_flags f = {0};
     const char *tag_slugs = NULL;
-    json_t *body = NULL;
     enum cf_rc rc;
 
+    *out = NULL;
     rc = read_flags(req, fl, &f, err);
     if (rc == CF_OK)
         rc = cf_req_query(req, "tagSlugs", &tag_slugs, err);
@@ -227,24 +282,37 @@ static enum cf_rc list_common(struct cf_req *req, const struct flavour *fl, json
     if (rc != CF_OK)
         goto out;
 
-    struct tag_index tags = {core, scope.project.id, NULL};
-    json_t *secrets = render_list(&tags, scope.project.id, scope.env.slug, &list, f.hide);
-    filter_by_tags(secrets, tag_slugs);
-    body = json_pack("{s:o*}", "secrets", secrets);
-    if (body && f.imports) {
-        json_t *imports = json_array();
+    struct tag_index tags = {core, scope.project.id, false, {0}};
+    struct cf_buf body;
+    struct cf_jsonw w;
+    cf_buf_init(&body, 0);
+    /* One allocation of about the final size: a secret renders to ~600 bytes plus its value. */
+    size_t estimate = 1024;
+    for (size_t i = 0; i < list.n; i++)
+        estimate += 640 + list.items[i].value.len;
+    cf_buf_reserve(&body, estimate);
+    cf_jsonw_init(&w, &body);
+    cf_jsonw_object_begin(&w);
+    cf_jsonw_key(&w, "secrets");
+    render_list(&w, &tags, scope.env.slug, &list, f.hide, tag_slugs);
+    if (f.imports) {
+        cf_jsonw_key(&w, "imports");
+        cf_jsonw_array_begin(&w);
         for (size_t i = 0; i < imported.n; i++) {
             const struct cf_imported *imp = &imported.items[i];
-            json_t *s = render_list(&tags, scope.project.id, imp->env.slug, &imp->secrets, f.hide);
-            filter_by_tags(s, tag_slugs);
-            json_array_append_new(imports, json_pack("{s:s, s:s, s:s, s:o*}", "secretPath",
-                                                     imp->path, "environment", imp->env.slug,
-                                                     "folderId", imp->folder_id, "secrets", s));
+            cf_jsonw_object_begin(&w);
+            cf_jsonw_kstr(&w, "secretPath", imp->path);
+            cf_jsonw_kstr(&w, "environment", imp->env.slug);
+            cf_jsonw_kstr(&w, "folderId", imp->folder_id);
+            cf_jsonw_key(&w, "secrets");
+            render_list(&w, &tags, imp->env.slug, &imp->secrets, f.hide, tag_slugs);
+            cf_jsonw_object_end(&w);
         }
-        json_object_set_new(body, "imports", imports);
+        cf_jsonw_array_end(&w);
     }
-    json_decref(tags.by_id);
-    rc = finish(body, "the secrets", out, err);
+    cf_jsonw_object_end(&w);
+    rc = reply(req, &w, &body, err);
+    tag_index_release(&tags);
 out:
     cf_plain_list_release(&list);
     cf_imported_list_release(&imported);
@@ -262,33 +330,6 @@ static enum cf_rc list_v4(struct cf_req *req, json_t **out, struct cf_err *err)
     return list_common(req, &v4, out, err);
 }
 
-/* Looks key up among the folder's imports (first import wins), for a get with imports. */
-static enum cf_rc get_from_imports(struct cf_req *req, const struct cf_scope *scope,
-                                   const struct read_flags *f, const char *key,
-                                   struct tag_index *tags, json_t **secret, struct cf_err *err)
-{
-    struct cf_imported_list imported = {0};
-    struct cf_read_opts opts = {.expand = f->opts.expand};
-    enum cf_rc rc = cf_secrets_list_imports(cf_req_core(req), cf_req_principal(req), scope, &opts,
-                                            &imported, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = cf_err_set(err, CF_ENOTFOUND, "Secret with name '%s' not found", key);
-    for (size_t i = 0; i < imported.n && rc != CF_OK; i++) {
-        const struct cf_imported *imp = &imported.items[i];
-        for (size_t j = 0; j < imp->secrets.n; j++) {
-            if (strcmp(imp->secrets.items[j].meta.key, key) == 0) {
-                *secret = render_secret(tags, scope->project.id, imp->env.slug,
-                                        &imp->secrets.items[j], f->hide);
-                rc = CF_OK;
-                break;
-            }
-        }
-    }
-    cf_imported_list_release(&imported);
-    return rc;
-}
-
 static enum cf_rc get_common(struct cf_req *req, const struct flavour *fl, json_t **out,
                              struct cf_err *err)
 {
@@ -297,11 +338,12 @@ static enum cf_rc get_common(struct cf_req *req, const struct flavour *fl, json_
     const char *version_text = NULL;
     struct cf_scope scope;
     struct cf_plain plain = {0};
+    struct cf_imported_list imported = {0};
     struct read_flags f = {0};
     long long version = 0;
-    json_t *secret = NULL;
     enum cf_rc rc;
 
+    *out = NULL;
     rc = read_flags(req, fl, &f, err);
     if (rc == CF_OK)
         rc = cf_req_query(req, "version", &version_text, err);
@@ -312,15 +354,43 @@ static enum cf_rc get_common(struct cf_req *req, const struct flavour *fl, json_
     rc = resolve(req, NULL, fl, &scope, err);
     if (rc != CF_OK)
         return rc;
-    struct tag_index tags = {core, scope.project.id, NULL};
+
+    struct tag_index tags = {core, scope.project.id, false, {0}};
+    const struct cf_plain *found = &plain;
+    const char *env_slug = scope.env.slug;
     rc = cf_secrets_get(core, cf_req_principal(req), &scope, key, version, &f.opts, &plain, err);
-    if (rc == CF_OK)
-        secret = render_secret(&tags, scope.project.id, scope.env.slug, &plain, f.hide);
-    else if (rc == CF_ENOTFOUND && f.imports && version == 0)
-        rc = get_from_imports(req, &scope, &f, key, &tags, &secret, err);
-    if (rc == CF_OK)
-        rc = finish(json_pack("{s:o*}", "secret", secret), "the secret", out, err);
-    json_decref(tags.by_id);
+    if (rc == CF_ENOTFOUND && f.imports && version == 0) {
+        /* Not in the folder: the first import that has it answers. */
+        struct cf_read_opts opts = {.expand = f.opts.expand};
+        struct cf_err not_found = *err;
+        rc = cf_secrets_list_imports(core, cf_req_principal(req), &scope, &opts, &imported, err);
+        found = NULL;
+        for (size_t i = 0; rc == CF_OK && !found && i < imported.n; i++) {
+            for (size_t j = 0; !found && j < imported.items[i].secrets.n; j++) {
+                if (strcmp(imported.items[i].secrets.items[j].meta.key, key) == 0) {
+                    found = &imported.items[i].secrets.items[j];
+                    env_slug = imported.items[i].env.slug;
+                }
+            }
+        }
+        if (rc == CF_OK && !found) {
+            *err = not_found;
+            rc = CF_ENOTFOUND;
+        }
+    }
+    if (rc == CF_OK) {
+        struct cf_buf body;
+        struct cf_jsonw w;
+        cf_buf_init(&body, 0);
+        cf_jsonw_init(&w, &body);
+        cf_jsonw_object_begin(&w);
+        cf_jsonw_key(&w, "secret");
+        render_secret(&w, &tags, env_slug, found, f.hide);
+        cf_jsonw_object_end(&w);
+        rc = reply(req, &w, &body, err);
+    }
+    tag_index_release(&tags);
+    cf_imported_list_release(&imported);
     cf_plain_release(&plain);
     cf_scope_release(&scope);
     return rc;
@@ -422,6 +492,7 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl, enu
     size_t n = 0;
     json_t *body = NULL, *items = NULL;
     enum cf_rc rc;
+    *out = NULL; /* the body is rendered with util/jsonw and handed over raw */
 
     rc = cf_req_json(req, shape == WRITE_BATCH || kind != CF_CHANGE_DELETE, &body, err);
     if (rc == CF_OK)
@@ -489,17 +560,21 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl, enu
     if (rc != CF_OK)
         goto out;
 
-    struct tag_index tags = {core, scope.project.id, NULL};
+    struct tag_index tags = {core, scope.project.id, false, {0}};
     if (shape == WRITE_BATCH) {
-        body = json_pack("{s:o*}", "secrets",
-                         render_list(&tags, scope.project.id, scope.env.slug, &result, false));
+        struct cf_buf reply_body;
+        struct cf_jsonw w;
+        cf_buf_init(&reply_body, 0);
+        cf_jsonw_init(&w, &reply_body);
+        cf_jsonw_object_begin(&w);
+        cf_jsonw_key(&w, "secrets");
+        render_list(&w, &tags, scope.env.slug, &result, false, NULL);
+        cf_jsonw_object_end(&w);
+        rc = reply(req, &w, &reply_body, err);
     } else {
-        body = json_pack("{s:o*}", "secret",
-                         render_secret(&tags, scope.project.id, scope.env.slug, &result.items[0],
-                                       false));
+        rc = reply_secret(req, &tags, scope.env.slug, &result.items[0], err);
     }
-    json_decref(tags.by_id);
-    rc = finish(body, "the secrets", out, err);
+    tag_index_release(&tags);
 out:
     for (size_t i = 0; tag_texts && i < n; i++)
         cf_json_free_text(tag_texts[i]);
@@ -543,6 +618,7 @@ static enum cf_rc versions(struct cf_req *req, json_t **out, struct cf_err *err)
     const char *offset_text = NULL, *limit_text = NULL;
     long long offset = 0, limit = 20;
     enum cf_rc rc;
+    *out = NULL; /* the body is rendered with util/jsonw and handed over raw */
 
     rc = cf_req_query(req, "offset", &offset_text, err);
     if (rc == CF_OK)
@@ -557,23 +633,37 @@ static enum cf_rc versions(struct cf_req *req, json_t **out, struct cf_err *err)
                             &scope, &list, err);
     if (rc != CF_OK)
         return rc;
-    struct tag_index tags = {cf_req_core(req), scope.project.id, NULL};
-    json_t *arr = json_array();
-    for (size_t i = (size_t)offset; arr && i < list.n && i < (size_t)(offset + limit); i++) {
+    struct tag_index tags = {cf_req_core(req), scope.project.id, false, {0}};
+    struct cf_buf body;
+    struct cf_jsonw w;
+    cf_buf_init(&body, 0);
+    cf_jsonw_init(&w, &body);
+    cf_jsonw_object_begin(&w);
+    cf_jsonw_key(&w, "secretVersions");
+    cf_jsonw_array_begin(&w);
+    for (size_t i = (size_t)offset; i < list.n && i < (size_t)(offset + limit); i++) {
         const struct cf_plain *p = &list.items[i];
         char version_id[CF_UUID_LEN + 24];
         snprintf(version_id, sizeof(version_id), "%s:%lld", p->meta.id, (long long)p->meta.version);
-        json_array_append_new(
-            arr, json_pack("{s:s, s:s, s:I, s:s, s:s#, s:s, s:b, s:o, s:o, s:o}", "id", version_id, "secretId", p->meta.id, "version", (json_int_t)p->meta.version,
-                           "secretKey", p->meta.key, "secretValue",
-                           p->value.data ? p->value.data : "", p->value.len, "secretComment",
-                           p->meta.comment ? p->meta.comment : "", "skipMultilineEncoding",
-                           p->meta.skip_multiline, "tags", render_tags(&tags, p->meta.tags),
-                           "expiresAt", cf_json_time(p->meta.expires_at), "createdAt",
-                           cf_json_time(p->meta.updated_at)));
+        cf_jsonw_object_begin(&w);
+        cf_jsonw_kstr(&w, "id", version_id);
+        cf_jsonw_kstr(&w, "secretId", p->meta.id);
+        cf_jsonw_kint(&w, "version", p->meta.version);
+        cf_jsonw_kstr(&w, "secretKey", p->meta.key);
+        cf_jsonw_key(&w, "secretValue");
+        cf_jsonw_string(&w, p->value.data ? p->value.data : "", p->value.len);
+        cf_jsonw_kstr(&w, "secretComment", p->meta.comment ? p->meta.comment : "");
+        cf_jsonw_kbool(&w, "skipMultilineEncoding", p->meta.skip_multiline);
+        cf_jsonw_key(&w, "tags");
+        render_tags(&w, &tags, p->meta.tags);
+        cf_jsonw_ktime(&w, "expiresAt", p->meta.expires_at);
+        cf_jsonw_ktime(&w, "createdAt", p->meta.updated_at);
+        cf_jsonw_object_end(&w);
     }
-    json_decref(tags.by_id);
-    rc = finish(json_pack("{s:o*}", "secretVersions", arr), "the versions", out, err);
+    cf_jsonw_array_end(&w);
+    cf_jsonw_object_end(&w);
+    rc = reply(req, &w, &body, err);
+    tag_index_release(&tags);
     cf_plain_list_release(&list);
     cf_scope_release(&scope);
     return rc;
@@ -587,6 +677,7 @@ static enum cf_rc rollback(struct cf_req *req, json_t **out, struct cf_err *err)
     long long version = 0;
     bool present = false;
     enum cf_rc rc;
+    *out = NULL; /* the body is rendered with util/jsonw and handed over raw */
 
     rc = cf_req_json(req, true, &body, err);
     if (rc == CF_OK)
@@ -599,11 +690,9 @@ static enum cf_rc rollback(struct cf_req *req, json_t **out, struct cf_err *err)
                              version, &scope, &plain, err);
     if (rc != CF_OK)
         return rc;
-    struct tag_index tags = {cf_req_core(req), scope.project.id, NULL};
-    rc = finish(json_pack("{s:o*}", "secret",
-                          render_secret(&tags, scope.project.id, scope.env.slug, &plain, false)),
-                "the secret", out, err);
-    json_decref(tags.by_id);
+    struct tag_index tags = {cf_req_core(req), scope.project.id, false, {0}};
+    rc = reply_secret(req, &tags, scope.env.slug, &plain, err);
+    tag_index_release(&tags);
     cf_plain_release(&plain);
     cf_scope_release(&scope);
     return rc;

@@ -45,33 +45,29 @@ static void add_common_headers(struct MHD_Response *resp, const char *reqid)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 }
 
-/* Response bodies can hold secret values: wipe them when libmicrohttpd is done sending. The length is stored
- * in front of the text. */
-static void free_wiped(void *cls)
+/* Response bodies can hold secret values: libmicrohttpd hands the buffer back when it is done sending, and
+ * it is wiped before it is freed. */
+static void free_body(void *cls)
 {
-    size_t *head = (size_t *)cls - 1;
-    sodium_memzero(head, *head + sizeof(size_t));
-    free(head);
+    struct cf_buf *body = cls;
+    cf_buf_release_wipe(body);
+    free(body);
 }
 
-static enum MHD_Result send_body(struct cf_req *req, int status, char *text, size_t len)
+/* Sends body (its contents are taken; body is left empty) with status. */
+static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *body)
 {
-    /* text came from json_dumps: copy it into a length-prefixed block we can wipe when sent. */
-    size_t *head = malloc(sizeof(size_t) + len + 1);
-    if (!head) {
-        cf_json_free_text(text);
+    struct cf_buf *owned = malloc(sizeof(*owned));
+    if (!owned) {
+        cf_buf_release_wipe(body);
         return MHD_NO;
     }
-    *head = len;
-    char *copy = (char *)(head + 1);
-    memcpy(copy, text, len);
-    copy[len] = '\0';
-    cf_json_free_text(text);
-
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer_with_free_callback(len, copy, free_wiped);
+    *owned = *body;
+    cf_buf_init(body, 0);
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+        owned->len, owned->data ? owned->data : "", free_body, owned);
     if (!resp) {
-        free_wiped(copy);
+        free_body(owned);
         return MHD_NO;
     }
     add_common_headers(resp, req->reqid);
@@ -84,14 +80,36 @@ static enum MHD_Result send_body(struct cf_req *req, int status, char *text, siz
     return ret;
 }
 
+static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err);
+
+static int dump_to_buf(const char *text, size_t n, void *data)
+{
+    return cf_buf_append(data, text, n) == CF_OK ? 0 : -1;
+}
+
+/* Serialises a handler's json_t and sends it (on failure, a 500 naming the problem). */
+static enum MHD_Result send_json(struct cf_req *req, int status, json_t *json)
+{
+    struct cf_buf body;
+    cf_buf_init(&body, 0);
+    if (json_dump_callback(json, dump_to_buf, &body, JSON_COMPACT) != 0) {
+        struct cf_err err;
+        cf_buf_release_wipe(&body);
+        cf_err_set(&err, CF_ENOMEM, "cannot render the response");
+        return send_error(req, &err);
+    }
+    return send_body(req, status, &body);
+}
+
 static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err)
 {
-    char *body = NULL;
-    size_t len = 0;
-    int status = cf_api_render_error(req->reqid, err, &body, &len);
+    json_t *body = NULL;
+    int status = cf_api_render_error(req->reqid, err, &body);
     if (!body)
         return MHD_NO;
-    return send_body(req, status, body, len);
+    enum MHD_Result ret = send_json(req, status, body);
+    json_decref(body);
+    return ret;
 }
 
 static enum MHD_Result dispatch(struct cf_req *req, const char *method, const char *url)
@@ -128,13 +146,11 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
             cf_err_set(&err, rc, "%s", cf_rc_str(rc));
         return send_error(req, &err);
     }
-    char *text = out ? json_dumps(out, JSON_COMPACT) : NULL;
+    if (!out)
+        return send_body(req, 200, &req->raw_reply);
+    enum MHD_Result ret = send_json(req, 200, out);
     json_decref(out);
-    if (!text) {
-        cf_err_set(&err, CF_ENOMEM, "cannot render the response");
-        return send_error(req, &err);
-    }
-    return send_body(req, 200, text, strlen(text));
+    return ret;
 }
 
 static enum MHD_Result send_too_large(struct cf_req *req, struct cf_server *server)

@@ -1,13 +1,15 @@
-/* The SQLite backend of the store (see store.h). One connection per thread, opened on the thread's first call
- * and kept in a pthread key whose destructor closes it when the thread exits; every connection caches its
- * prepared statements (SQLITE_PREPARE_PERSISTENT) and resets them after each use. Connections run in WAL mode
- * with foreign keys on and synchronous=FULL, so a commit that returned survives kill -9 and power loss. Every
- * write runs inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error): writers queue on the database lock
- * for busy_timeout_ms and readers never block. Schema migrations (sqlite.h) are applied at open in one such
- * transaction, so two processes starting at once apply them exactly once.
+/* The SQLite backend of the store (see store.h). One connection per thread, opened on the thread's
+ * first call and kept in a pthread key whose destructor closes it when the thread exits; every
+ * connection caches its prepared statements (SQLITE_PREPARE_PERSISTENT) and resets them after each
+ * use. Connections run in WAL mode with foreign keys on and synchronous=FULL, so a commit that
+ * returned survives kill -9 and power loss. Every write runs inside BEGIN IMMEDIATE ... COMMIT
+ * (ROLLBACK on any error): writers queue on the database lock for busy_timeout_ms and readers never
+ * block. Schema migrations (sqlite.h) are applied at open in one such transaction, so two processes
+ * starting at once apply them exactly once.
  *
- * The code is layered: statements (one table of SQL), a runner that binds, steps and resets a cached
- * statement, row readers (one per struct), then the operations. Error mapping lives in db_error only. */
+ * The code is layered: statements (one table of SQL), a runner that binds, steps and resets a
+ * cached statement, row readers (one per struct), then the operations. Error mapping lives in
+ * db_error only. */
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -26,7 +28,7 @@
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
 
-/* ---- statements ------------------------------------------------------------------------------------- */
+/* ---- statements ---- */
 
 #define PROJECT_COLS "id, slug, name, description, created_at, updated_at, wrapped_key"
 /* ENV_COLS and IMPORT_COLS both have id first and position fifth: renumber() reads them alike. */
@@ -37,7 +39,7 @@
     "id, env_id, COALESCE(parent_id, ''), name, path, description, created_at, updated_at"
 #define TAG_COLS "id, project_id, slug, name, color, created_at, updated_at"
 #define SECRET_COLS                                                                                \
-    "s.id, s.folder_id, e.project_id, f.env_id, f.path, v.key, v.version, v.sealed, v.comment, "  \
+    "s.id, s.folder_id, e.project_id, f.env_id, f.path, v.key, v.version, v.sealed, v.comment, "   \
     "v.tags, v.expires_at, v.skip_multiline, s.created_at, v.created_at"
 /* A secret joined with one of its versions, its folder and its environment. */
 #define SECRET_FROM                                                                                \
@@ -48,9 +50,9 @@
     " FROM folders f JOIN secrets s ON s.folder_id = f.id"                                         \
     " JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.version"                      \
     " JOIN environments e ON e.id = f.env_id"
-/* path = ?2 or a descendant: ?3 is path + "/" and ?4 path + "0" ('0' follows '/'), see subtree_bounds(). The
- * range [?2, ?4) lets the (env_id, path) index bound the scan; the second test drops siblings such as
- * "/a-b" or "/a.b" that sort between "/a" and "/a/". */
+/* path = ?2 or a descendant: ?3 is path + "/" and ?4 path + "0" ('0' follows '/'), see
+ * subtree_bounds(). The range [?2, ?4) lets the (env_id, path) index bound the scan; the second
+ * test drops siblings such as "/a-b" or "/a.b" that sort between "/a" and "/a/". */
 #define SUBTREE(col) "(" col " >= ?2 AND " col " < ?4 AND (" col " = ?2 OR " col " > ?3))"
 
 enum stmt_id {
@@ -123,7 +125,8 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     [ST_META_INSERT] = "INSERT INTO meta (name, value) VALUES (?1, ?2)",
 
-    [ST_PROJECT_INSERT] = "INSERT INTO projects (" PROJECT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [ST_PROJECT_INSERT] =
+        "INSERT INTO projects (" PROJECT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_PROJECT_BY_ID] = "SELECT " PROJECT_COLS " FROM projects WHERE id = ?1",
     [ST_PROJECT_BY_SLUG] = "SELECT " PROJECT_COLS " FROM projects WHERE slug = ?1",
     [ST_PROJECT_LIST] = "SELECT " PROJECT_COLS " FROM projects ORDER BY created_at, slug",
@@ -159,15 +162,16 @@ static const char *const stmt_sql[ST_COUNT] = {
 
     [ST_SECRET_LIST] = "SELECT " SECRET_COLS SECRET_LIST_FROM
                        " WHERE f.env_id = ?1 AND f.path = ?2 ORDER BY s.key",
-    [ST_SECRET_LIST_SUBTREE] = "SELECT " SECRET_COLS SECRET_LIST_FROM
-                               " WHERE f.env_id = ?1 AND " SUBTREE("f.path")
-                               " ORDER BY f.path, s.key",
-    [ST_SECRET_BY_KEY] = "SELECT " SECRET_COLS SECRET_FROM
-                         " WHERE s.folder_id = ?1 AND s.key = ?2"
+    [ST_SECRET_LIST_SUBTREE] =
+        "SELECT " SECRET_COLS SECRET_LIST_FROM
+        " WHERE f.env_id = ?1 AND " SUBTREE("f.path") " ORDER BY f.path, s.key",
+    [ST_SECRET_BY_KEY] = "SELECT " SECRET_COLS SECRET_FROM " WHERE s.folder_id = ?1 AND s.key = ?2"
                          " AND v.version = CASE WHEN ?3 > 0 THEN ?3 ELSE s.version END",
-    [ST_SECRET_BY_ID] = "SELECT " SECRET_COLS SECRET_FROM
-                        " WHERE s.id = ?1 AND v.version = CASE WHEN ?2 > 0 THEN ?2 ELSE s.version END",
-    [ST_SECRET_HISTORY] = "SELECT " SECRET_COLS SECRET_FROM " WHERE s.id = ?1 ORDER BY v.version DESC",
+    [ST_SECRET_BY_ID] =
+        "SELECT " SECRET_COLS SECRET_FROM
+        " WHERE s.id = ?1 AND v.version = CASE WHEN ?2 > 0 THEN ?2 ELSE s.version END",
+    [ST_SECRET_HISTORY] =
+        "SELECT " SECRET_COLS SECRET_FROM " WHERE s.id = ?1 ORDER BY v.version DESC",
     [ST_SECRET_STATE] = "SELECT id, folder_id, key, version FROM secrets WHERE id = ?1",
     [ST_SECRET_INSERT] = "INSERT INTO secrets (id, folder_id, key, version, created_at, updated_at)"
                          " VALUES (?1, ?2, ?3, 1, ?4, ?5)",
@@ -177,9 +181,9 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO secret_versions (secret_id, version, key, sealed, comment, tags, expires_at,"
         " skip_multiline, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 
-    [ST_IMPORT_INSERT] =
-        "INSERT INTO secret_imports (" IMPORT_COLS ") VALUES (?1, ?2, ?3, ?4,"
-        " (SELECT COALESCE(MAX(position), 0) + 1 FROM secret_imports WHERE folder_id = ?2), ?5, ?6)",
+    [ST_IMPORT_INSERT] = "INSERT INTO secret_imports (" IMPORT_COLS ") VALUES (?1, ?2, ?3, ?4,"
+                         " (SELECT COALESCE(MAX(position), 0) + 1 FROM secret_imports WHERE "
+                         "folder_id = ?2), ?5, ?6)",
     [ST_IMPORT_BY_ID] = "SELECT " IMPORT_COLS " FROM secret_imports WHERE id = ?1",
     [ST_IMPORT_LIST] = "SELECT " IMPORT_COLS " FROM secret_imports WHERE folder_id = ?1"
                        " ORDER BY position, created_at, id",
@@ -192,7 +196,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TAG_LIST] = "SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 ORDER BY slug",
 };
 
-/* ---- store and connections -------------------------------------------------------------------------- */
+/* ---- store and connections ---- */
 
 struct sq_conn;
 
@@ -202,7 +206,7 @@ struct sq_store {
     int busy_timeout_ms;
     pthread_key_t key; /* this thread's struct sq_conn */
     bool key_created;
-    pthread_mutex_t lock; /* guards conns */
+    pthread_mutex_t lock;  /* guards conns */
     struct sq_conn *conns; /* every open connection, so that close can close them all */
 };
 
@@ -250,8 +254,8 @@ static void conn_destructor(void *arg)
     conn_free(c);
 }
 
-/* Maps a failed SQLite call to a cf_rc. Callers that know which row a UNIQUE or FOREIGN KEY violation is
- * about replace the message with one naming it. */
+/* Maps a failed SQLite call to a cf_rc. Callers that know which row a UNIQUE or FOREIGN KEY
+ * violation is about replace the message with one naming it. */
 static enum cf_rc db_error(struct sq_conn *c, int code, struct cf_err *err)
 {
     switch (code & 0xff) {
@@ -333,7 +337,7 @@ static enum cf_rc conn_get(struct sq_store *st, struct sq_conn **out, struct cf_
     return conn_open(st, out, err);
 }
 
-/* ---- running statements ----------------------------------------------------------------------------- */
+/* ---- running statements ---- */
 
 /* One bound parameter; built with the A_* macros, passed as ARGS(...). */
 struct sq_arg {
@@ -344,10 +348,22 @@ struct sq_arg {
     size_t len;
 };
 
-#define A_TEXT(s) {.type = 't', .text = (s)}
-#define A_NULLABLE(s) {.type = 'n', .text = (s)}
-#define A_INT(v) {.type = 'i', .num = (int64_t)(v)}
-#define A_BLOB(p, n) {.type = 'b', .blob = (p), .len = (n)}
+#define A_TEXT(s)                                                                                  \
+    {                                                                                              \
+        .type = 't', .text = (s)                                                                   \
+    }
+#define A_NULLABLE(s)                                                                              \
+    {                                                                                              \
+        .type = 'n', .text = (s)                                                                   \
+    }
+#define A_INT(v)                                                                                   \
+    {                                                                                              \
+        .type = 'i', .num = (int64_t)(v)                                                           \
+    }
+#define A_BLOB(p, n)                                                                               \
+    {                                                                                              \
+        .type = 'b', .blob = (p), .len = (n)                                                       \
+    }
 #define ARGS(...)                                                                                  \
     (const struct sq_arg[]){__VA_ARGS__},                                                          \
         sizeof((const struct sq_arg[]){__VA_ARGS__}) / sizeof(struct sq_arg)
@@ -356,7 +372,8 @@ struct sq_arg {
 /* Reads the current row of s into item; CF_OK or CF_ENOMEM. */
 typedef enum cf_rc (*row_fn)(sqlite3_stmt *s, void *item);
 
-static enum cf_rc prepare(struct sq_conn *c, enum stmt_id id, sqlite3_stmt **out, struct cf_err *err)
+static enum cf_rc prepare(struct sq_conn *c, enum stmt_id id, sqlite3_stmt **out,
+                          struct cf_err *err)
 {
     if (!c->stmts[id]) {
         int sr = sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
@@ -391,9 +408,10 @@ static int bind_one(sqlite3_stmt *s, int index, const struct sq_arg *a)
     }
 }
 
-/* Runs cached statement id with args bound (borrowed until it returns), calling on_row(s, ctx) for each row
- * when on_row is given. *count (when non-NULL) receives the number of rows returned, or for a statement run
- * without on_row the number of rows it changed. The statement is always reset. */
+/* Runs cached statement id with args bound (borrowed until it returns), calling on_row(s, ctx) for
+ * each row when on_row is given. *count (when non-NULL) receives the number of rows returned, or
+ * for a statement run without on_row the number of rows it changed. The statement is always reset.
+ */
 static enum cf_rc run(struct sq_conn *c, enum stmt_id id, const struct sq_arg *args, size_t n_args,
                       row_fn on_row, void *ctx, int64_t *count, struct cf_err *err)
 {
@@ -466,8 +484,8 @@ static enum cf_rc get_row(struct sq_conn *c, enum stmt_id id, const struct sq_ar
     return rc;
 }
 
-/* Accumulates rows into a growing array of size-byte items (zeroed before read fills them). n counts an
- * item as soon as it is allocated, so releasing n items also frees a partly read one. */
+/* Accumulates rows into a growing array of size-byte items (zeroed before read fills them). n
+ * counts an item as soon as it is allocated, so releasing n items also frees a partly read one. */
 struct collector {
     void *items;
     size_t n, cap, size;
@@ -493,10 +511,10 @@ static enum cf_rc collect(sqlite3_stmt *s, void *ctx)
     return col->read(s, item);
 }
 
-/* ---- transactions ----------------------------------------------------------------------------------- */
+/* ---- transactions ---- */
 
-/* Gets this thread's connection and begins a write transaction (waiting up to busy_timeout_ms for the
- * database lock). On success the caller must end it with tx_end. */
+/* Gets this thread's connection and begins a write transaction (waiting up to busy_timeout_ms for
+ * the database lock). On success the caller must end it with tx_end. */
 static enum cf_rc tx_begin(struct cf_store *base, struct sq_conn **out, struct cf_err *err)
 {
     enum cf_rc rc = conn_get(store_of(base), out, err);
@@ -519,7 +537,7 @@ static enum cf_rc tx_end(struct sq_conn *c, enum cf_rc rc, struct cf_err *err)
     return rc;
 }
 
-/* ---- row readers ------------------------------------------------------------------------------------ */
+/* ---- row readers ---- */
 
 static void col_text(sqlite3_stmt *s, int i, char *dst, size_t size)
 {
@@ -655,7 +673,7 @@ static enum cf_rc read_tag(sqlite3_stmt *s, void *item)
     return CF_OK;
 }
 
-/* ---- shared helpers of the operations --------------------------------------------------------------- */
+/* ---- shared helpers of the operations ---- */
 
 static const char *str_or_empty(const char *s)
 {
@@ -668,7 +686,8 @@ static int64_t time_or_now(int64_t t, int64_t now)
     return t > 0 ? t : now;
 }
 
-/* When id_or_slug is a UUID, its lower-case form in buf (stored ids are lower-case); NULL for a slug. */
+/* When id_or_slug is a UUID, its lower-case form in buf (stored ids are lower-case); NULL for a
+ * slug. */
 static const char *as_id(const char *id_or_slug, char buf[CF_UUID_LEN])
 {
     if (!cf_uuid_valid(id_or_slug))
@@ -686,8 +705,10 @@ static enum cf_rc require_uuid(const char *id, const char *what, struct cf_err *
     return cf_err_set(err, CF_EINVAL, "%s id '%s' is not a UUID", what, str_or_empty(id));
 }
 
-/* Range bounds for the folders strictly below path: lo = path + "/" and hi = path + "0" ('0' is the byte after
- * '/'), the root's prefix being empty. Comparing with > and < never interprets the path, unlike LIKE. */
+/* Range bounds for the folders strictly below path: lo = path + "/" and hi = path + "0" ('0' is the
+ * byte after
+ * '/'), the root's prefix being empty. Comparing with > and < never interprets the path, unlike
+ * LIKE. */
 struct subtree {
     char lo[CF_PATH_MAX + 2];
     char hi[CF_PATH_MAX + 2];
@@ -742,9 +763,9 @@ static enum cf_rc read_position_item(sqlite3_stmt *s, void *item)
     return CF_OK;
 }
 
-/* Rewrites positions 1..n of the rows that list_stmt returns for scope_id (environments of a project,
- * imports of a folder) in their current order, after moving row move_id (when non-NULL) to new_position
- * (clamped to 1..n). Only rows whose position changes are written. */
+/* Rewrites positions 1..n of the rows that list_stmt returns for scope_id (environments of a
+ * project, imports of a folder) in their current order, after moving row move_id (when non-NULL) to
+ * new_position (clamped to 1..n). Only rows whose position changes are written. */
 static enum cf_rc renumber(struct sq_conn *c, enum stmt_id list_stmt, enum stmt_id set_stmt,
                            const char *scope_id, const char *move_id, int64_t new_position,
                            struct cf_err *err)
@@ -780,11 +801,11 @@ out:
     return rc;
 }
 
-/* ---- server-wide values ------------------------------------------------------------------------------ */
+/* ---- server-wide values ---- */
 
-/* Closes every connection, including those of threads still alive (their key destructor no longer runs).
- * The caller must have stopped the threads that use the store, or at least their use of it: a thread that
- * exits while close runs could race with it. */
+/* Closes every connection, including those of threads still alive (their key destructor no longer
+ * runs). The caller must have stopped the threads that use the store, or at least their use of it:
+ * a thread that exits while close runs could race with it. */
 static void sq_close(struct cf_store *base)
 {
     struct sq_store *st = store_of(base);
@@ -876,8 +897,8 @@ static enum cf_rc sq_meta_insert(struct cf_store *base, const char *name, const 
     return meta_write(base, ST_META_INSERT, name, value, len, err);
 }
 
-static enum cf_rc sq_rewrap_keys(struct cf_store *base, const struct cf_key_update *updates, size_t n,
-                                 const uint8_t *root_check, size_t root_check_len,
+static enum cf_rc sq_rewrap_keys(struct cf_store *base, const struct cf_key_update *updates,
+                                 size_t n, const uint8_t *root_check, size_t root_check_len,
                                  struct cf_err *err)
 {
     struct sq_conn *c;
@@ -887,10 +908,10 @@ static enum cf_rc sq_rewrap_keys(struct cf_store *base, const struct cf_key_upda
         return rc;
     for (size_t i = 0; i < n && rc == CF_OK; i++) {
         const struct cf_key_update *u = &updates[i];
-        rc = exec_stmt(c, ST_PROJECT_SET_KEY,
-                       ARGS(A_TEXT(u->project_id), A_BLOB(u->wrapped_key, u->wrapped_key_len),
-                            A_INT(now)),
-                       &changes, err);
+        rc = exec_stmt(
+            c, ST_PROJECT_SET_KEY,
+            ARGS(A_TEXT(u->project_id), A_BLOB(u->wrapped_key, u->wrapped_key_len), A_INT(now)),
+            &changes, err);
         if (rc == CF_OK && changes == 0)
             rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", u->project_id);
     }
@@ -901,7 +922,7 @@ static enum cf_rc sq_rewrap_keys(struct cf_store *base, const struct cf_key_upda
     return tx_end(c, rc, err);
 }
 
-/* ---- projects and environments ---------------------------------------------------------------------- */
+/* ---- projects and environments ---- */
 
 /* Inserts env at position, with its root folder "/". */
 static enum cf_rc env_insert(struct sq_conn *c, const struct cf_env *env, const char *project_id,
@@ -1070,8 +1091,9 @@ static enum cf_rc sq_env_get(struct cf_store *base, const char *project_id, cons
     rc = conn_get(store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, id ? ST_ENV_BY_ID : ST_ENV_BY_SLUG,
-                 ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_env, out, &found, err);
+    rc =
+        get_row(c, id ? ST_ENV_BY_ID : ST_ENV_BY_SLUG,
+                ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_env, out, &found, err);
     if (rc == CF_OK && !found)
         rc = cf_err_set(err, CF_ENOTFOUND, "environment '%s' not found", id_or_slug);
     return rc;
@@ -1113,8 +1135,8 @@ static enum cf_rc sq_env_delete(struct cf_store *base, const char *env_id, struc
     enum cf_rc rc = tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env_id)), read_env, &current, &found,
-                 err);
+    rc =
+        get_row(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env_id)), read_env, &current, &found, err);
     if (rc == CF_OK && !found)
         rc = cf_err_set(err, CF_ENOTFOUND, "environment with id '%s' not found", env_id);
     /* Imports of this environment go with it: remember whose, to keep their positions dense. */
@@ -1131,7 +1153,7 @@ static enum cf_rc sq_env_delete(struct cf_store *base, const char *env_id, struc
     return tx_end(c, rc, err);
 }
 
-/* ---- folders ---------------------------------------------------------------------------------------- */
+/* ---- folders ---- */
 
 static enum cf_rc sq_folder_create(struct cf_store *base, const struct cf_folder *folder,
                                    struct cf_err *err)
@@ -1164,8 +1186,8 @@ static enum cf_rc sq_folder_create(struct cf_store *base, const struct cf_folder
     if (rc != CF_OK)
         goto out;
     if (folder->env_id[0] && strcmp(folder->env_id, parent.env_id) != 0) {
-        rc = cf_err_set(err, CF_EINVAL, "parent folder '%s' is in another environment",
-                        parent.path);
+        rc =
+            cf_err_set(err, CF_EINVAL, "parent folder '%s' is in another environment", parent.path);
         goto out;
     }
     /* The path is derived, not trusted: subtree queries depend on it matching the parent chain. */
@@ -1224,8 +1246,9 @@ static enum cf_rc sq_folder_list(struct cf_store *base, const char *env_id, cons
     if (rc != CF_OK)
         return rc;
     if (recursive)
-        rc = run(c, ST_FOLDER_DESCENDANTS, ARGS(A_TEXT(env_id), A_TEXT(bounds.lo), A_TEXT(bounds.hi)),
-                 collect, &col, NULL, err);
+        rc = run(c, ST_FOLDER_DESCENDANTS,
+                 ARGS(A_TEXT(env_id), A_TEXT(bounds.lo), A_TEXT(bounds.hi)), collect, &col, NULL,
+                 err);
     else
         rc = run(c, ST_FOLDER_CHILDREN, ARGS(A_TEXT(env_id), A_TEXT(path)), collect, &col, NULL,
                  err);
@@ -1238,8 +1261,7 @@ static enum cf_rc sq_folder_list(struct cf_store *base, const char *env_id, cons
     return rc;
 }
 
-static enum cf_rc sq_folder_delete(struct cf_store *base, const char *folder_id,
-                                   struct cf_err *err)
+static enum cf_rc sq_folder_delete(struct cf_store *base, const char *folder_id, struct cf_err *err)
 {
     struct cf_folder folder;
     struct subtree bounds;
@@ -1257,14 +1279,14 @@ static enum cf_rc sq_folder_delete(struct cf_store *base, const char *folder_id,
         rc = subtree_bounds(folder.path, &bounds, err);
     /* The whole subtree in one statement; secrets, versions and imports follow by cascade. */
     if (rc == CF_OK)
-        rc = exec_stmt(c, ST_FOLDER_DELETE_SUBTREE,
-                       ARGS(A_TEXT(folder.env_id), A_TEXT(folder.path), A_TEXT(bounds.lo),
-                            A_TEXT(bounds.hi)),
-                       NULL, err);
+        rc = exec_stmt(
+            c, ST_FOLDER_DELETE_SUBTREE,
+            ARGS(A_TEXT(folder.env_id), A_TEXT(folder.path), A_TEXT(bounds.lo), A_TEXT(bounds.hi)),
+            NULL, err);
     return tx_end(c, rc, err);
 }
 
-/* ---- secrets ---------------------------------------------------------------------------------------- */
+/* ---- secrets ---- */
 
 struct secret_state {
     char id[CF_UUID_LEN];
@@ -1307,8 +1329,8 @@ static enum cf_rc load_expected(struct sq_conn *c, const struct cf_secret_write 
                                 struct secret_state *cur, struct cf_err *err)
 {
     bool found;
-    enum cf_rc rc = get_row(c, ST_SECRET_STATE, ARGS(A_TEXT(w->row.id)), read_secret_state, cur,
-                            &found, err);
+    enum cf_rc rc =
+        get_row(c, ST_SECRET_STATE, ARGS(A_TEXT(w->row.id)), read_secret_state, cur, &found, err);
     if (rc != CF_OK)
         return rc;
     if (!found)
@@ -1354,10 +1376,10 @@ static enum cf_rc write_one(struct sq_conn *c, const struct cf_secret_write *w, 
         rc = load_expected(c, w, &cur, err);
         if (rc != CF_OK)
             return rc;
-        rc = exec_stmt(c, ST_SECRET_BUMP,
-                       ARGS(A_TEXT(row->id), A_TEXT(row->key), A_INT(cur.version + 1),
-                            A_INT(written_at)),
-                       NULL, err);
+        rc = exec_stmt(
+            c, ST_SECRET_BUMP,
+            ARGS(A_TEXT(row->id), A_TEXT(row->key), A_INT(cur.version + 1), A_INT(written_at)),
+            NULL, err);
         if (rc == CF_EEXIST)
             return duplicate_key(c, cur.folder_id, row->key, err);
         if (rc != CF_OK)
@@ -1451,7 +1473,8 @@ static enum cf_rc sq_secret_get(struct cf_store *base, const char *folder_id, co
     if (rc == CF_ENOTFOUND) {
         folder_path_of(c, folder_id, path);
         if (version > 0)
-            rc = cf_err_set(err, CF_ENOTFOUND, "version %lld of secret '%s' not found in folder '%s'",
+            rc = cf_err_set(err, CF_ENOTFOUND,
+                            "version %lld of secret '%s' not found in folder '%s'",
                             (long long)version, key, path);
         else
             rc = cf_err_set(err, CF_ENOTFOUND, "secret '%s' not found in folder '%s'", key, path);
@@ -1459,8 +1482,8 @@ static enum cf_rc sq_secret_get(struct cf_store *base, const char *folder_id, co
     return rc;
 }
 
-static enum cf_rc sq_secret_get_by_id(struct cf_store *base, const char *secret_id,
-                                      int64_t version, struct cf_secret *out, struct cf_err *err)
+static enum cf_rc sq_secret_get_by_id(struct cf_store *base, const char *secret_id, int64_t version,
+                                      struct cf_secret *out, struct cf_err *err)
 {
     struct sq_conn *c;
     enum cf_rc rc;
@@ -1494,7 +1517,7 @@ static enum cf_rc sq_secret_history(struct cf_store *base, const char *secret_id
     return rc;
 }
 
-/* ---- imports ---------------------------------------------------------------------------------------- */
+/* ---- imports ---- */
 
 static enum cf_rc sq_import_create(struct cf_store *base, const struct cf_import *import,
                                    struct cf_err *err)
@@ -1535,15 +1558,15 @@ static enum cf_rc sq_import_create(struct cf_store *base, const struct cf_import
                         import_env.slug);
     if (rc != CF_OK)
         goto out;
-    rc = exec_stmt(c, ST_IMPORT_INSERT,
-                   ARGS(A_TEXT(import->id), A_TEXT(import->folder_id), A_TEXT(import->import_env_id),
-                        A_TEXT(import->import_path), A_INT(time_or_now(import->created_at, now)),
-                        A_INT(time_or_now(import->updated_at, now))),
-                   NULL, err);
+    rc =
+        exec_stmt(c, ST_IMPORT_INSERT,
+                  ARGS(A_TEXT(import->id), A_TEXT(import->folder_id), A_TEXT(import->import_env_id),
+                       A_TEXT(import->import_path), A_INT(time_or_now(import->created_at, now)),
+                       A_INT(time_or_now(import->updated_at, now))),
+                  NULL, err);
     if (rc == CF_EEXIST)
-        rc = cf_err_set(err, CF_EEXIST,
-                        "folder '%s' already imports '%s' from environment '%s'", folder.path,
-                        import->import_path, import_env.slug);
+        rc = cf_err_set(err, CF_EEXIST, "folder '%s' already imports '%s' from environment '%s'",
+                        folder.path, import->import_path, import_env.slug);
 out:
     return tx_end(c, rc, err);
 }
@@ -1563,7 +1586,8 @@ static enum cf_rc sq_import_list(struct cf_store *base, const char *folder_id,
         return rc;
     rc = run(c, ST_IMPORT_LIST, ARGS(A_TEXT(folder_id)), collect, &col, NULL, err);
     if (rc == CF_OK && col.n == 0)
-        rc = get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder, &found, err);
+        rc =
+            get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder, &found, err);
     if (rc == CF_OK && !found)
         rc = cf_err_set(err, CF_ENOTFOUND, "folder with id '%s' not found", folder_id);
     out->items = col.items;
@@ -1590,8 +1614,7 @@ static enum cf_rc sq_import_get(struct cf_store *base, const char *import_id, st
     return rc;
 }
 
-static enum cf_rc sq_import_delete(struct cf_store *base, const char *import_id,
-                                   struct cf_err *err)
+static enum cf_rc sq_import_delete(struct cf_store *base, const char *import_id, struct cf_err *err)
 {
     struct cf_import import;
     struct sq_conn *c;
@@ -1609,7 +1632,7 @@ static enum cf_rc sq_import_delete(struct cf_store *base, const char *import_id,
     return tx_end(c, rc, err);
 }
 
-/* ---- tags ------------------------------------------------------------------------------------------- */
+/* ---- tags ---- */
 
 static enum cf_rc sq_tag_create(struct cf_store *base, const struct cf_tag *tag, struct cf_err *err)
 {
@@ -1651,8 +1674,9 @@ static enum cf_rc sq_tag_get(struct cf_store *base, const char *project_id, cons
     rc = conn_get(store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, id ? ST_TAG_BY_ID : ST_TAG_BY_SLUG,
-                 ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_tag, out, &found, err);
+    rc =
+        get_row(c, id ? ST_TAG_BY_ID : ST_TAG_BY_SLUG,
+                ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_tag, out, &found, err);
     if (rc == CF_OK && !found)
         rc = cf_err_set(err, CF_ENOTFOUND, "tag '%s' not found", id_or_slug);
     return rc;
@@ -1677,7 +1701,7 @@ static enum cf_rc sq_tag_list(struct cf_store *base, const char *project_id,
     return rc;
 }
 
-/* ---- opening and migrations ------------------------------------------------------------------------- */
+/* ---- opening and migrations ---- */
 
 static const struct cf_store_ops sq_ops = {
     .name = "sqlite",
@@ -1714,8 +1738,8 @@ static const struct cf_store_ops sq_ops = {
     .tag_list = sq_tag_list,
 };
 
-/* Applies the migrations the database lacks, all in one write transaction: a second process opening the same
- * new database waits on the lock, then finds them applied. */
+/* Applies the migrations the database lacks, all in one write transaction: a second process opening
+ * the same new database waits on the lock, then finds them applied. */
 static enum cf_rc migrate(struct sq_store *st, struct sq_conn *c, struct cf_err *err)
 {
     const int known = (int)cf_store_migrations_n;
@@ -1739,10 +1763,11 @@ static enum cf_rc migrate(struct sq_store *st, struct sq_conn *c, struct cf_err 
     if (rc != CF_OK)
         goto out;
     if (current > known) {
-        rc = cf_err_set(err, CF_ESTORE,
-                        "database '%s' has schema version %lld but this coffer knows versions up to "
-                        "%d: run a newer coffer",
-                        st->path, (long long)current, known);
+        rc =
+            cf_err_set(err, CF_ESTORE,
+                       "database '%s' has schema version %lld but this coffer knows versions up to "
+                       "%d: run a newer coffer",
+                       st->path, (long long)current, known);
         goto out;
     }
     for (size_t i = 0; i < cf_store_migrations_n && rc == CF_OK; i++) {
@@ -1753,8 +1778,8 @@ static enum cf_rc migrate(struct sq_store *st, struct sq_conn *c, struct cf_err 
         if (sr != SQLITE_OK) {
             rc = db_error(c, sr, err);
             if (rc != CF_EUNAVAIL)
-                rc = cf_err_set(err, CF_ESTORE, "migration %04d_%s failed: %s", m->version,
-                                m->name, sqlite3_errmsg(c->db));
+                rc = cf_err_set(err, CF_ESTORE, "migration %04d_%s failed: %s", m->version, m->name,
+                                sqlite3_errmsg(c->db));
             break;
         }
         rc = exec_stmt(c, ST_MIGRATION_RECORD,
@@ -1773,8 +1798,8 @@ static enum cf_rc read_text_16(sqlite3_stmt *s, void *item)
 }
 
 /* One-time library set-up. Memory statistics take a global mutex on every SQLite allocation, which
- * serialises the per-thread connections; nothing here reads them. Fails harmlessly (SQLITE_MISUSE) when
- * something else in the process initialised SQLite first. */
+ * serialises the per-thread connections; nothing here reads them. Fails harmlessly (SQLITE_MISUSE)
+ * when something else in the process initialised SQLite first. */
 static void sqlite_once(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);

@@ -1,6 +1,6 @@
-/* Internal to src/store: the SQLite backend's constructor (called by cf_store_open) and the schema migrations
- * that scripts/embed_sql.py compiles in from src/store/migrations/NNNN_name.sql. Nothing outside src/store and
- * its unit test includes this header; everyone else goes through store.h. */
+/* Internal to src/store: the SQLite backend's constructor (called by cf_store_open) and the schema
+ * migrations that scripts/embed_sql.py compiles in from src/store/migrations/NNNN_name.sql. Nothing
+ * outside src/store and its unit test includes this header; everyone else goes through store.h. */
 #ifndef CF_STORE_SQLITE_H
 #define CF_STORE_SQLITE_H
 
@@ -20,9 +20,10 @@ struct cf_store_migration {
 extern const struct cf_store_migration cf_store_migrations[];
 extern const size_t cf_store_migrations_n;
 
-/* Opens (creating when missing) the SQLite database file at path, applies pending migrations and returns the
- * store in *out (released with (*out)->ops->close). busy_timeout_ms <= 0 means 5000. CF_ESTORE when the file
- * is not a usable database or its schema is newer than this binary; CF_EUNAVAIL when it stays locked. */
+/* Opens (creating when missing) the SQLite database file at path, applies pending migrations and
+ * returns the store in *out (released with (*out)->ops->close). busy_timeout_ms <= 0 means 5000.
+ * CF_ESTORE when the file is not a usable database or its schema is newer than this binary;
+ * CF_EUNAVAIL when it stays locked. */
 enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store **out,
                           struct cf_err *err);
 

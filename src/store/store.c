@@ -1,5 +1,5 @@
-/* The backend-independent part of the store (see store.h): choosing a backend from the DSN, and the release
- * and copy functions of the structs that cross the interface. */
+/* The backend-independent part of the store (see store.h): choosing a backend from the DSN, and the
+ * release and copy functions of the structs that cross the interface. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,7 +21,8 @@ enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store *
 
     *out = NULL;
     if (!config || !config->dsn || !*config->dsn)
-        return cf_err_set(err, CF_EINVAL, "no database given (expected a file path or sqlite:<path>)");
+        return cf_err_set(err, CF_EINVAL,
+                          "no database given (expected a file path or sqlite:<path>)");
     if (has_prefix(config->dsn, "postgres://") || has_prefix(config->dsn, "postgresql://"))
         return cf_err_set(err, CF_EINVAL, "the PostgreSQL backend is not implemented yet");
     path = config->dsn;

@@ -70,6 +70,20 @@ enum cf_rc cf_buf_append(struct cf_buf *buf, const void *bytes, size_t n)
     return CF_OK;
 }
 
+enum cf_rc cf_buf_reserve(struct cf_buf *buf, size_t n)
+{
+    char *old = NULL;
+    size_t old_cap = 0;
+    enum cf_rc rc = grow(buf, n, &old, &old_cap);
+    if (rc == CF_OK && !buf->data) {
+        rc = grow(buf, 0, &old, &old_cap); /* an empty buffer still gets its NUL */
+    }
+    if (rc == CF_OK && buf->data)
+        buf->data[buf->len] = '\0';
+    retire(old, old_cap);
+    return rc;
+}
+
 enum cf_rc cf_buf_puts(struct cf_buf *buf, const char *text)
 {
     return cf_buf_append(buf, text, strlen(text));

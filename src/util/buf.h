@@ -24,6 +24,9 @@ enum cf_rc cf_buf_append(struct cf_buf *buf, const void *bytes, size_t n);
 enum cf_rc cf_buf_puts(struct cf_buf *buf, const char *text);
 enum cf_rc cf_buf_printf(struct cf_buf *buf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Makes room for n more bytes without changing the contents (to avoid repeated growth on hot paths). */
+enum cf_rc cf_buf_reserve(struct cf_buf *buf, size_t n);
+
 /* Empties the buffer, keeping its memory. */
 void cf_buf_reset(struct cf_buf *buf);
 

@@ -18,13 +18,13 @@ bool cf_strlcpy(char *dst, const char *src, size_t size)
     return copy == n;
 }
 
-bool cf_utf8_valid(const char *s, size_t n)
+static bool utf8_valid(const char *s, size_t n, bool allow_nul)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
         unsigned c = p[i];
-        if (c == 0)
+        if (c == 0 && !allow_nul)
             return false;
         if (c < 0x80) {
             i++;
@@ -57,6 +57,16 @@ bool cf_utf8_valid(const char *s, size_t n)
         i += len;
     }
     return true;
+}
+
+bool cf_utf8_valid(const char *s, size_t n)
+{
+    return utf8_valid(s, n, false);
+}
+
+bool cf_utf8_valid_allow_nul(const char *s, size_t n)
+{
+    return utf8_valid(s, n, true);
 }
 
 bool cf_parse_int64(const char *text, long long min, long long max, long long *out)

@@ -12,6 +12,9 @@ bool cf_strlcpy(char *dst, const char *src, size_t size);
  * contain no NUL byte. */
 bool cf_utf8_valid(const char *s, size_t n);
 
+/* Like cf_utf8_valid, but NUL bytes are allowed (they are valid UTF-8; JSON can carry them escaped). */
+bool cf_utf8_valid_allow_nul(const char *s, size_t n);
+
 /* Parses a whole decimal integer in [min, max]; false on anything else (sign, junk, overflow). */
 bool cf_parse_int64(const char *text, long long min, long long max, long long *out);
 

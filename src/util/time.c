@@ -32,6 +32,31 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* The inverse of days_from_civil (same algorithm family). */
+static void civil_from_days(int64_t z, int *year, unsigned *month, unsigned *day)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *day = doy - (153 * mp + 2) / 5 + 1;
+    *month = mp < 10 ? mp + 3 : mp - 9;
+    *year = (int)(yoe + era * 400 + (*month <= 2));
+}
+
+static char *put_digits(char *p, unsigned value, int width)
+{
+    for (int i = width - 1; i >= 0; i--) {
+        p[i] = (char)('0' + value % 10);
+        value /= 10;
+    }
+    return p + width;
+}
+
+/* Formatted by hand rather than with gmtime_r and snprintf: it runs twice per secret in every list
+ * response. Years outside 0..9999 are clamped (RFC 3339 cannot express them). */
 char *cf_time_format(int64_t unix_ms, char out[CF_TIME_RFC3339_LEN])
 {
     int64_t secs = unix_ms / 1000;
@@ -40,11 +65,35 @@ char *cf_time_format(int64_t unix_ms, char out[CF_TIME_RFC3339_LEN])
         ms += 1000;
         secs -= 1;
     }
-    time_t t = (time_t)secs;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(out, CF_TIME_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    int64_t days = secs / 86400;
+    int64_t rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days -= 1;
+    }
+    int year;
+    unsigned month, day;
+    civil_from_days(days, &year, &month, &day);
+    if (year < 0)
+        year = 0;
+    if (year > 9999)
+        year = 9999;
+    char *p = out;
+    p = put_digits(p, (unsigned)year, 4);
+    *p++ = '-';
+    p = put_digits(p, month, 2);
+    *p++ = '-';
+    p = put_digits(p, day, 2);
+    *p++ = 'T';
+    p = put_digits(p, (unsigned)(rem / 3600), 2);
+    *p++ = ':';
+    p = put_digits(p, (unsigned)(rem / 60 % 60), 2);
+    *p++ = ':';
+    p = put_digits(p, (unsigned)(rem % 60), 2);
+    *p++ = '.';
+    p = put_digits(p, (unsigned)ms, 3);
+    *p++ = 'Z';
+    *p = '\0';
     return out;
 }
 

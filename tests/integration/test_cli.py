@@ -323,8 +323,8 @@ class Settings(CliCase):
                 ("coffer env", [], {}),
                 ("domain with /api", ["--domain", url + "/api"], {})):
             with self.subTest(how=how):
-                rc, out, err = self.cli("projects", "list", *args, token=None if how != "coffer env" else ...,
-                                        env=env)
+                rc, out, err = self.cli("projects", "list", *args, env=env,
+                                        token=None if how in ("flags", "infisical env") else ...)
                 self.assertEqual(rc, 0, err)
 
     def test_project_id_env(self):
@@ -340,9 +340,11 @@ class Settings(CliCase):
         self.assertNotIn("wrong-token-", err, "the CLI must not echo the token")
 
     def test_no_token(self):
+        # no token at all is a usage error (exit 2) that says how to give one
         rc, out, err = self.cli("projects", "list", token=None)
-        self.assertEqual(rc, 1)
-        self.assertTrue(err.strip())
+        self.assertEqual(rc, 2)
+        self.assertIn("COFFER_TOKEN", err)
+        self.assertEqual(out, "")
 
     def test_server_unreachable(self):
         rc, out, err = self.cli("projects", "list", env={"COFFER_API_URL": "http://127.0.0.1:%d" % harness.free_port()})

@@ -677,5 +677,70 @@ class Tags(ServerTestCase):
         self.assertEqual(self.ok("GET", "/api/v1/projects/%s/tags" % other)["workspaceTags"], [])
 
 
+class Concurrency(ServerTestCase):
+    """Several clients at once (the server runs a thread pool): no update is lost, versions stay dense."""
+
+    def test_concurrent_updates_of_one_secret(self):
+        import threading
+        pid = self.create_project()["id"]
+        s = self.set_secret(pid, "HOT", "v0")
+        results = []
+        lock = threading.Lock()
+
+        def worker(w):
+            for i in range(10):
+                r = self.api("PATCH", "/api/v3/secrets/raw/HOT",
+                             body={"workspaceId": pid, "environment": "dev", "secretValue": "w%d-%d" % (w, i)})
+                with lock:
+                    results.append((r.status, r.json.get("secret", {}).get("version") if r.json else None))
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        statuses = sorted(set(st for st, _ in results))
+        self.assertTrue(set(statuses) <= {200, 409}, "unexpected statuses %r" % statuses)
+        ok_versions = sorted(v for st, v in results if st == 200)
+        self.assertEqual(len(ok_versions), len(set(ok_versions)), "two updates got the same version")
+        final = self.get_secret(pid, "HOT").json["secret"]
+        self.assertEqual(final["version"], 1 + len(ok_versions))
+        hist = self.ok("GET", "/api/v1/secret/%s/secret-versions" % s["id"], query={"limit": "100"})["secretVersions"]
+        self.assertEqual([h["version"] for h in hist], list(range(final["version"], 0, -1)))
+        self.assertEqual(hist[0]["secretValue"], final["secretValue"])
+
+    def test_concurrent_creates(self):
+        import threading
+        pid = self.create_project()["id"]
+        errors = []
+
+        def worker(w):
+            for i in range(15):
+                r = self.api("POST", "/api/v3/secrets/raw/C_%d_%d" % (w, i),
+                             body={"workspaceId": pid, "environment": "dev", "secretValue": "%d-%d" % (w, i)})
+                if r.status != 200:
+                    errors.append((w, i, r.status, r.body[:200]))
+                # and the same key from every worker: exactly one wins
+                r = self.api("POST", "/api/v3/secrets/raw/SAME_%d" % i,
+                             body={"workspaceId": pid, "environment": "dev", "secretValue": "w%d" % w})
+                if r.status not in (200, 400, 409):
+                    errors.append((w, i, r.status, r.body[:200]))
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        vals = {k: v for (_, k), v in self.secret_values(pid).items()}
+        for w in range(4):
+            for i in range(15):
+                self.assertEqual(vals.get("C_%d_%d" % (w, i)), "%d-%d" % (w, i))
+        for i in range(15):
+            self.assertIn(vals.get("SAME_%d" % i), {"w0", "w1", "w2", "w3"})
+            r = self.get_secret(pid, "SAME_%d" % i)
+            self.assertEqual(r.json["secret"]["version"], 1)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -155,6 +155,17 @@ class KeepAliveAndRequestIds(ServerTestCase):
             self.assertNotIn(pid, m.group(1).split("?")[-1] if "?" in m.group(1) else "")
 
 
+    def test_log_line_injection(self):
+        mark = self.server.stderr_len()
+        r = self.api("GET", "/api/x%0Afake-line%0D%0Aforged%20req_id=1")
+        self.assertEqual(r.status, 404)
+        self.server.wait_for_stderr("req_id=" + r.headers["X-Request-Id"], since=mark)
+        lines = self.server.stderr_since(mark).splitlines()
+        forged = [l for l in lines if l.startswith("fake-line") or l.startswith("forged")]
+        self.assertEqual(forged, [], "a request path can start a log line of its own")
+        self.assertEqual(len([l for l in lines if "req_id=" + r.headers["X-Request-Id"] in l]), 1)
+
+
 class GeneratedAdminToken(unittest.TestCase):
     def test_printed_once_and_stored_hashed(self):
         s = Server(bootstrap_token=None)
@@ -333,6 +344,14 @@ class Shutdown(unittest.TestCase):
             pid = s.api("POST", "/api/v2/workspace", body={"projectName": unique("p")}).json["project"]["id"]
             body = json.dumps({"workspaceId": pid, "environment": "dev", "secretValue": "in-flight"}).encode()
             sock = socket.create_connection((s.host, s.port), timeout=30)
+            # A first, complete request makes sure the server has accepted this connection.
+            sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = b""
+            while not (b"\r\n\r\n" in first and first.rstrip().endswith(b"}")):
+                chunk = sock.recv(65536)
+                self.assertTrue(chunk, "connection closed after the first request")
+                first += chunk
+            self.assertTrue(first.startswith(b"HTTP/1.1 200"), first[:100])
             head = ("POST /api/v3/secrets/raw/INFLIGHT HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
                     "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (ADMIN_TOKEN, len(body)))
             sock.sendall(head.encode() + body[:10])
@@ -511,6 +530,16 @@ class PlainHttpOnPublicAddress(unittest.TestCase):
                     self.assertIn("--tls-cert", err)
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+    def test_allow_plain_http_flag(self):
+        s = Server(addr="0.0.0.0:0", args=["--allow-plain-http"])
+        try:
+            s.start()
+            s.host = "127.0.0.1"
+            self.assertEqual(s.api("GET", "/api/status").status, 200)
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
 
     def test_loopback_plain_ok(self):
         s = Server(addr="127.0.0.1:0")

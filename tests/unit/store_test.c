@@ -1,7 +1,8 @@
-/* Unit tests of the store (store.h) over the SQLite backend: each operation, the error codes and messages,
- * cascades, all-or-nothing batches, migrations, persistence, and several threads and processes at once. Each
- * test gets its own temporary directory. Sealed values are arbitrary bytes here: the store never opens them.
- * Some checks read the database file directly with SQLite, to see what the interface does not show. */
+/* Unit tests of the store (store.h) over the SQLite backend: each operation, the error codes and
+ * messages, cascades, all-or-nothing batches, migrations, persistence, and several threads and
+ * processes at once. Each test gets its own temporary directory. Sealed values are arbitrary bytes
+ * here: the store never opens them. Some checks read the database file directly with SQLite, to see
+ * what the interface does not show. */
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -67,7 +68,7 @@ static void teardown(void)
 
 TestSuite(store, .init = setup, .fini = teardown);
 
-/* ---- helpers -------------------------------------------------------------------------------------- */
+/* ---- helpers ---- */
 
 /* Runs a one-number query on the database file directly. */
 static long long raw_count(const char *sql)
@@ -203,7 +204,7 @@ static void make_world(struct world *w)
     get_folder(w->envs[0].id, "/", &w->root);
 }
 
-/* ---- opening and migrations ------------------------------------------------------------------------ */
+/* ---- opening and migrations ---- */
 
 Test(store, dsn_forms)
 {
@@ -252,12 +253,14 @@ Test(store, not_a_database)
 
 Test(store, migrations_applied_once_and_settings)
 {
-    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"), (long long)cf_store_migrations_n);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"),
+                 (long long)cf_store_migrations_n);
     st->ops->close(st);
     st = open_store(db_path);
     st->ops->close(st);
     st = open_store(db_path);
-    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"), (long long)cf_store_migrations_n);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"),
+                 (long long)cf_store_migrations_n);
     cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"),
                  (long long)cf_store_migrations[cf_store_migrations_n - 1].version);
     for (size_t i = 0; i < cf_store_migrations_n; i++)
@@ -306,10 +309,11 @@ Test(store, processes_opening_a_new_database_at_once)
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d status %d", i, status);
     }
     snprintf(db_path, sizeof(db_path), "%s", path);
-    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"), (long long)cf_store_migrations_n);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"),
+                 (long long)cf_store_migrations_n);
 }
 
-/* ---- meta ----------------------------------------------------------------------------------------- */
+/* ---- meta ---- */
 
 Test(store, meta)
 {
@@ -357,7 +361,8 @@ Test(store, rewrap_keys)
     cr_assert_eq(st->ops->meta_get(st, CF_META_ROOT_CHECK, &value, &len, &err), CF_ENOTFOUND);
 
     struct cf_key_update good[] = {{a.id, ka, sizeof(ka)}, {b.id, kb, sizeof(kb)}};
-    cr_assert_eq(st->ops->rewrap_keys(st, good, 2, check, sizeof(check), &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->rewrap_keys(st, good, 2, check, sizeof(check), &err), CF_OK, "%s",
+                 err.msg);
     cr_assert_eq(st->ops->project_get(st, b.id, &got, &err), CF_OK);
     cr_assert_eq(got.wrapped_key_len, sizeof(kb));
     cr_assert_arr_eq(got.wrapped_key, kb, sizeof(kb));
@@ -367,7 +372,7 @@ Test(store, rewrap_keys)
     free(value);
 }
 
-/* ---- projects and environments -------------------------------------------------------------------- */
+/* ---- projects and environments ---- */
 
 Test(store, projects)
 {
@@ -516,7 +521,7 @@ Test(store, environments)
     assert_env_order(q.id, (const char *const[]){"dev", "staging", "prod"}, 3);
 }
 
-/* ---- folders -------------------------------------------------------------------------------------- */
+/* ---- folders ---- */
 
 static void assert_folder_paths(const char *env_id, const char *path, bool recursive,
                                 const char *const *paths, size_t n)
@@ -547,7 +552,8 @@ Test(store, folders)
     cr_assert_str_eq(abc.name, "c");
     cr_assert_str_eq(abc.env_id, w.envs[0].id);
 
-    assert_folder_paths(w.envs[0].id, "/", false, (const char *const[]){"/a", "/a%", "/a-b", "/a_"}, 4);
+    assert_folder_paths(w.envs[0].id, "/", false, (const char *const[]){"/a", "/a%", "/a-b", "/a_"},
+                        4);
     assert_folder_paths(w.envs[0].id, "/", true,
                         (const char *const[]){"/a", "/a%", "/a-b", "/a/b", "/a/b/c", "/a_"}, 6);
     assert_folder_paths(w.envs[0].id, "/a", true, (const char *const[]){"/a/b", "/a/b/c"}, 2);
@@ -603,7 +609,7 @@ Test(store, folders)
     cr_assert_eq(st->ops->folder_delete(st, w.root.id, &err), CF_EINVAL);
 }
 
-/* ---- secrets -------------------------------------------------------------------------------------- */
+/* ---- secrets ---- */
 
 static void assert_keys(const struct cf_secret_list *list, const char *const *keys, size_t n)
 {
@@ -786,8 +792,7 @@ Test(store, secret_batch_is_all_or_nothing)
     create_secret(w.root.id, "EXISTING", "e1", id);
 
     struct cf_secret_write batch[4] = {
-        w_create(w.root.id, "NEW1", "n", 1),
-        w_update(id, 1, "EXISTING", "e2", 2),
+        w_create(w.root.id, "NEW1", "n", 1), w_update(id, 1, "EXISTING", "e2", 2),
         w_create(w.root.id, "NEW2", "n", 1),
         w_create(w.root.id, "NEW1", "again", 5), /* fails: NEW1 was created above */
     };
@@ -812,7 +817,7 @@ Test(store, secret_batch_is_all_or_nothing)
     cf_secret_release(&s);
 }
 
-/* ---- imports and tags ----------------------------------------------------------------------------- */
+/* ---- imports and tags ---- */
 
 static void make_import(const char *folder_id, const char *env_id, const char *path,
                         struct cf_import *out)
@@ -923,7 +928,7 @@ Test(store, tags)
     cf_tag_list_release(&list);
 }
 
-/* ---- cascades and persistence --------------------------------------------------------------------- */
+/* ---- cascades and persistence ---- */
 
 Test(store, deleting_environment_and_project_cascades)
 {
@@ -1011,7 +1016,7 @@ Test(store, busy_database_is_unavailable)
     impatient->ops->close(impatient);
 }
 
-/* ---- threads -------------------------------------------------------------------------------------- */
+/* ---- threads ---- */
 
 enum { THREADS = 4, ROUNDS = 40 };
 
@@ -1051,8 +1056,8 @@ static void *worker_main(void *arg)
             note_failure(wk, &e);
             continue;
         }
-        struct cf_secret_write up = w_update(wk->counter_id, cur.version, "COUNTER", value,
-                                             strlen(value));
+        struct cf_secret_write up =
+            w_update(wk->counter_id, cur.version, "COUNTER", value, strlen(value));
         cf_secret_release(&cur);
         enum cf_rc rc = st->ops->secret_write(st, &up, 1, &e);
         if (rc == CF_OK)
@@ -1082,8 +1087,8 @@ Test(store, threads_write_and_read_concurrently)
     make_world(&w);
     create_secret(w.root.id, "COUNTER", "0", counter);
     for (int i = 0; i < THREADS; i++) {
-        workers[i] = (struct worker){.index = i, .folder_id = w.root.id, .env_id = w.envs[0].id,
-                                     .counter_id = counter};
+        workers[i] = (struct worker){
+            .index = i, .folder_id = w.root.id, .env_id = w.envs[0].id, .counter_id = counter};
         cr_assert_eq(pthread_create(&workers[i].thread, NULL, worker_main, &workers[i]), 0);
     }
     for (int i = 0; i < THREADS; i++) {

@@ -1,8 +1,8 @@
--- Coffer schema version 1: server metadata, projects, environments, folders, secrets with every version,
--- folder imports and tags. Everything below a project is deleted with it (ON DELETE CASCADE), so deleting a
--- project, an environment or a folder needs one statement. Ids are UUID strings, times Unix milliseconds.
--- Applied by the store inside one transaction and recorded in schema_migrations; never edit a released
--- migration, add the next numbered file instead.
+-- Coffer schema version 1: server metadata, projects, environments, folders, secrets with every
+-- version, folder imports and tags. Everything below a project is deleted with it (ON DELETE
+-- CASCADE), so deleting a project, an environment or a folder needs one statement. Ids are UUID
+-- strings, times Unix milliseconds. Applied by the store inside one transaction and recorded in
+-- schema_migrations; never edit a released migration, add the next numbered file instead.
 
 -- Server-wide values: the admin token hash, the root key check.
 CREATE TABLE meta (
@@ -32,8 +32,9 @@ CREATE TABLE environments (
     UNIQUE (project_id, slug)
 );
 
--- path is "/" for the root folder (parent_id NULL, created with its environment) or "/a/b". The unique
--- (env_id, path) index serves exact lookups and subtree range scans (path > '/a/' AND path < '/a0').
+-- path is "/" for the root folder (parent_id NULL, created with its environment) or "/a/b". The
+-- unique (env_id, path) index serves exact lookups and subtree range scans (path > '/a/' AND path <
+-- '/a0').
 CREATE TABLE folders (
     id TEXT PRIMARY KEY,
     env_id TEXT NOT NULL REFERENCES environments (id) ON DELETE CASCADE,
@@ -47,8 +48,9 @@ CREATE TABLE folders (
 );
 CREATE INDEX folders_parent ON folders (parent_id);
 
--- One row per secret: its current key and version. Clustered on (folder_id, key) (WITHOUT ROWID), so listing
--- a folder reads its secrets in key order from one b-tree range; id is unique for lookups and foreign keys.
+-- One row per secret: its current key and version. Clustered on (folder_id, key) (WITHOUT ROWID),
+-- so listing a folder reads its secrets in key order from one b-tree range; id is unique for
+-- lookups and foreign keys.
 CREATE TABLE secrets (
     folder_id TEXT NOT NULL REFERENCES folders (id) ON DELETE CASCADE,
     key TEXT NOT NULL,
@@ -59,8 +61,9 @@ CREATE TABLE secrets (
     PRIMARY KEY (folder_id, key)
 ) WITHOUT ROWID;
 
--- Every version of every secret; sealed is the AEAD-sealed value (opaque to the store), tags a JSON array
--- of tag ids (opaque too). Clustered on (secret_id, version): fetching a version is one b-tree seek.
+-- Every version of every secret; sealed is the AEAD-sealed value (opaque to the store), tags a JSON
+-- array of tag ids (opaque too). Clustered on (secret_id, version): fetching a version is one
+-- b-tree seek.
 CREATE TABLE secret_versions (
     secret_id TEXT NOT NULL REFERENCES secrets (id) ON DELETE CASCADE,
     version INTEGER NOT NULL,
