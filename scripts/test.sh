@@ -45,7 +45,7 @@ for dir in "$@"; do
     # Unit tests.
     found=0
     for exe in "$dir"/tests/unit/*; do
-        [ -f "$exe" ] && [ -x "$exe" ] || continue
+        if [ ! -f "$exe" ] || [ ! -x "$exe" ]; then continue; fi
         found=1
         t=$(basename "$exe")
         log="$tmp/$name-$t.log"

@@ -252,6 +252,16 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **bo
         name = "InternalServerError";
         break;
     }
+    /* A message may quote request input (a key, a path): never let bad bytes there cost the answer. */
+    char safe[CF_ERR_MSG_MAX];
+    if (!cf_utf8_valid(message, strlen(message))) {
+        cf_strlcpy(safe, message, sizeof(safe));
+        for (char *p = safe; *p; p++) {
+            if ((unsigned char)*p >= 0x80)
+                *p = '?';
+        }
+        message = safe;
+    }
     json_t *j = json_pack("{s:s, s:i, s:s, s:s}", "reqId", reqid, "statusCode", status, "error",
                           name, "message", message);
     if (j && err->rc == CF_EVALIDATION) {

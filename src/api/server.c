@@ -130,6 +130,12 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
         break;
     }
 
+    for (size_t i = 0; i < req->n_params; i++) {
+        if (!cf_utf8_valid(req->param_values[i], strlen(req->param_values[i]))) {
+            cf_err_set(&err, CF_EINVAL, "the request path is not valid UTF-8");
+            return send_error(req, &err);
+        }
+    }
     if (!req->route->public) {
         const char *auth =
             MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
