@@ -19,7 +19,7 @@ static void put(struct cf_jsonw *w, const char *bytes, size_t n)
     struct cf_buf *b = w->out;
     if (w->rc != CF_OK)
         return;
-    if (b->data && b->len + n < b->cap) { /* the common case: room already there */
+    if (b->data && b->len + n < b->cap && b->len + n <= b->max) { /* room already there */
         memcpy(b->data + b->len, bytes, n);
         b->len += n;
         b->data[b->len] = '\0';
@@ -125,27 +125,19 @@ static void escaped(struct cf_jsonw *w, const char *text, size_t n)
 
 void cf_jsonw_key(struct cf_jsonw *w, const char *key)
 {
-    char text[64];
+    char text[CF_JSONW_KEY_MAX + 3];
     size_t n = strlen(key);
-    if (w->depth == 0 || w->after_key) {
+    if (w->depth == 0 || w->after_key || n > CF_JSONW_KEY_MAX) {
         w->rc = w->rc ? w->rc : CF_EINVAL;
         return;
     }
     value_start(w);
-    /* Keys are the program's own ASCII names: short ones go out in one piece. */
-    bool plain = n + 3 <= sizeof(text);
-    for (size_t i = 0; plain && i < n; i++)
-        plain = key[i] >= 0x20 && key[i] != '"' && key[i] != '\\' && (unsigned char)key[i] < 0x80;
-    if (plain) {
-        text[0] = '"';
-        memcpy(text + 1, key, n);
-        text[n + 1] = '"';
-        text[n + 2] = ':';
-        put(w, text, n + 3);
-    } else {
-        escaped(w, key, n);
-        put(w, ":", 1);
-    }
+    /* Keys are the program's own plain names (see jsonw.h), so they need no escaping. */
+    text[0] = '"';
+    memcpy(text + 1, key, n);
+    text[n + 1] = '"';
+    text[n + 2] = ':';
+    put(w, text, n + 3);
     w->after_key = true;
 }
 

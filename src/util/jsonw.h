@@ -35,7 +35,11 @@ void cf_jsonw_object_end(struct cf_jsonw *w);
 void cf_jsonw_array_begin(struct cf_jsonw *w);
 void cf_jsonw_array_end(struct cf_jsonw *w);
 
-/* An object member's name; the next call writes its value. */
+#define CF_JSONW_KEY_MAX 64
+
+/* An object member's name; the next call writes its value. Names are the program's own: plain ASCII, no
+ * quote, backslash or control character, at most CF_JSONW_KEY_MAX bytes (longer is CF_EINVAL). Data from
+ * outside never becomes a key. */
 void cf_jsonw_key(struct cf_jsonw *w, const char *key);
 
 /* A string of n bytes (valid UTF-8, may contain any character; NUL is escaped). */

@@ -1,0 +1,139 @@
+/* Unit tests for util/jsonw: whatever it writes must parse back (with jansson) to exactly what was written,
+ * for every byte sequence a secret value can hold. */
+#include <string.h>
+
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "util/jsonw.h"
+
+static json_t *parse(const struct cf_buf *buf)
+{
+    json_error_t err;
+    json_t *j = json_loadb(buf->data, buf->len, JSON_ALLOW_NUL, &err);
+    cr_assert_not_null(j, "jansson refused our output: %s: %.200s", err.text, buf->data);
+    return j;
+}
+
+Test(jsonw, document_shape)
+{
+    struct cf_buf buf;
+    struct cf_jsonw w;
+    cf_buf_init(&buf, 0);
+    cf_jsonw_init(&w, &buf);
+    cf_jsonw_object_begin(&w);
+    cf_jsonw_kstr(&w, "a", "x");
+    cf_jsonw_kint(&w, "n", -42);
+    cf_jsonw_kbool(&w, "t", true);
+    cf_jsonw_knull(&w, "z");
+    cf_jsonw_ktime(&w, "when", 1798761599000LL);
+    cf_jsonw_ktime(&w, "never", 0);
+    cf_jsonw_key(&w, "list");
+    cf_jsonw_array_begin(&w);
+    cf_jsonw_int(&w, 1);
+    cf_jsonw_array_begin(&w);
+    cf_jsonw_array_end(&w);
+    cf_jsonw_object_begin(&w);
+    cf_jsonw_object_end(&w);
+    cf_jsonw_array_end(&w);
+    cf_jsonw_object_end(&w);
+    cr_assert_eq(cf_jsonw_finish(&w), CF_OK);
+    cr_expect_str_eq(buf.data, "{\"a\":\"x\",\"n\":-42,\"t\":true,\"z\":null,"
+                               "\"when\":\"2026-12-31T23:59:59.000Z\",\"never\":null,"
+                               "\"list\":[1,[],{}]}");
+    json_decref(parse(&buf));
+    cf_buf_release(&buf);
+}
+
+Test(jsonw, strings_round_trip)
+{
+    static const char *const samples[] = {
+        "", "plain", "quote\" backslash\\ slash/", "line\nfeed\r\ttab\b\f",
+        "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91",
+        "\x01\x02\x1f\x7f", "${REF} $HOME %s %n",
+    };
+    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+        struct cf_buf buf;
+        struct cf_jsonw w;
+        cf_buf_init(&buf, 0);
+        cf_jsonw_init(&w, &buf);
+        cf_jsonw_array_begin(&w);
+        cf_jsonw_cstr(&w, samples[i]);
+        cf_jsonw_array_end(&w);
+        cr_assert_eq(cf_jsonw_finish(&w), CF_OK, "sample %zu", i);
+        json_t *j = parse(&buf);
+        cr_expect_str_eq(json_string_value(json_array_get(j, 0)), samples[i]);
+        json_decref(j);
+        cf_buf_release(&buf);
+    }
+}
+
+Test(jsonw, random_bytes_round_trip)
+{
+    /* Random ASCII including every control character, and embedded NULs. */
+    for (int round = 0; round < 2000; round++) {
+        char text[64];
+        size_t n = randombytes_uniform(sizeof(text));
+        for (size_t i = 0; i < n; i++)
+            text[i] = (char)randombytes_uniform(128);
+        struct cf_buf buf;
+        struct cf_jsonw w;
+        cf_buf_init(&buf, 0);
+        cf_jsonw_init(&w, &buf);
+        cf_jsonw_array_begin(&w);
+        cf_jsonw_string(&w, text, n);
+        cf_jsonw_array_end(&w);
+        cr_assert_eq(cf_jsonw_finish(&w), CF_OK);
+        json_t *j = parse(&buf);
+        json_t *s = json_array_get(j, 0);
+        cr_assert_eq(json_string_length(s), n);
+        cr_assert(memcmp(json_string_value(s), text, n) == 0, "round %d differs", round);
+        json_decref(j);
+        cf_buf_release(&buf);
+    }
+}
+
+Test(jsonw, invalid_utf8_refused)
+{
+    static const char *const bad[] = {"\xff", "a\xc3", "\xed\xa0\x80", "\xc0\xaf"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct cf_buf buf;
+        struct cf_jsonw w;
+        cf_buf_init(&buf, 0);
+        cf_jsonw_init(&w, &buf);
+        cf_jsonw_array_begin(&w);
+        cf_jsonw_cstr(&w, bad[i]);
+        cf_jsonw_array_end(&w);
+        cr_expect_eq(cf_jsonw_finish(&w), CF_EINVAL, "sample %zu accepted", i);
+        cf_buf_release(&buf);
+    }
+}
+
+Test(jsonw, misuse_and_limits)
+{
+    struct cf_buf buf;
+    struct cf_jsonw w;
+
+    cf_buf_init(&buf, 0);
+    cf_jsonw_init(&w, &buf);
+    cf_jsonw_object_begin(&w);
+    cf_jsonw_key(&w, "dangling");
+    cf_jsonw_object_end(&w);
+    cr_expect_eq(cf_jsonw_finish(&w), CF_EINVAL, "a key without a value");
+    cf_buf_release(&buf);
+
+    cf_buf_init(&buf, 0);
+    cf_jsonw_init(&w, &buf);
+    cf_jsonw_array_begin(&w);
+    cr_expect_eq(cf_jsonw_finish(&w), CF_EINVAL, "an unclosed array");
+    cf_buf_release(&buf);
+
+    cf_buf_init(&buf, 16);
+    cf_jsonw_init(&w, &buf);
+    cf_jsonw_array_begin(&w);
+    cf_jsonw_cstr(&w, "far more than sixteen bytes of text");
+    cf_jsonw_array_end(&w);
+    cr_expect_eq(cf_jsonw_finish(&w), CF_ETOOLARGE);
+    cf_buf_release(&buf);
+}
