@@ -1,5 +1,5 @@
-/* `coffer`: one binary, a server and the clients of its API. This file only dispatches to the command named
- * by the first argument (see the sorted table below). */
+/* `coffer`: one binary, a server and the clients of its API. This file only dispatches to the
+ * command named by the first argument (see the sorted table below). */
 #include <stdio.h>
 #include <string.h>
 
@@ -28,8 +28,10 @@ static void usage(FILE *out)
     fprintf(out, "usage: coffer <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nRun 'coffer <command> --help' for a command's options.\n"
-                 "Environment: COFFER_API_URL (or INFISICAL_API_URL), COFFER_TOKEN (or INFISICAL_TOKEN).\n");
+    fprintf(
+        out,
+        "\nRun 'coffer <command> --help' for a command's options.\n"
+        "Environment: COFFER_API_URL (or INFISICAL_API_URL), COFFER_TOKEN (or INFISICAL_TOKEN).\n");
 }
 
 int main(int argc, char **argv)
@@ -42,7 +44,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
         usage(stdout);
         return 0;
     }

@@ -1,6 +1,6 @@
-/* Authentication: turns the Authorization header into a principal. Today only the admin token exists; the
- * machine-identities issue adds access tokens here. Credentials are compared by hash in constant time and
- * never echoed. */
+/* Authentication: turns the Authorization header into a principal. Today only the admin token
+ * exists; the machine-identities issue adds access tokens here. Credentials are compared by hash in
+ * constant time and never echoed. */
 #include <string.h>
 #include <strings.h>
 

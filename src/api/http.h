@@ -1,7 +1,8 @@
-/* The contract between Coffer's HTTP server (server.c, router.c) and its resource handlers (one file per
- * resource in src/api/). A handler reads the request through the accessors below, calls core, and either fills
- * *out with the JSON body of a 200 response or returns an error code with err filled; exactly one function
- * (cf_api_render_error) turns errors into HTTP statuses and bodies. Handlers never see libmicrohttpd. */
+/* The contract between Coffer's HTTP server (server.c, router.c) and its resource handlers (one
+ * file per resource in src/api/). A handler reads the request through the accessors below, calls
+ * core, and either fills *out with the JSON body of a 200 response or returns an error code with
+ * err filled; exactly one function (cf_api_render_error) turns errors into HTTP statuses and
+ * bodies. Handlers never see libmicrohttpd. */
 #ifndef CF_API_HTTP_H
 #define CF_API_HTTP_H
 
@@ -20,15 +21,16 @@
 
 struct cf_req; /* one HTTP request, owned by the server */
 
-/* A handler: on CF_OK, *out (a new reference) is the 200 body. Otherwise err says what went wrong. */
+/* A handler: on CF_OK, *out (a new reference) is the 200 body. Otherwise err says what went wrong.
+ */
 typedef enum cf_rc (*cf_handler_fn)(struct cf_req *req, json_t **out, struct cf_err *err);
 
 struct cf_route {
     const char *method;  /* "GET", "POST", "PATCH", "DELETE" */
     const char *pattern; /* "/api/v3/secrets/raw/:name": ':' segments capture one path segment */
     cf_handler_fn handler;
-    bool public;         /* true: no Authorization needed (status, logins) */
-    const void *data;    /* per-route constant for handlers shared by several routes */
+    bool public;      /* true: no Authorization needed (status, logins) */
+    const void *data; /* per-route constant for handlers shared by several routes */
 };
 
 /* Route tables, one per resource file. Each ends with a {NULL} entry. */
@@ -55,16 +57,19 @@ const void *cf_req_route_data(struct cf_req *req);
 /* A captured path parameter by name (":name" in the pattern), percent-decoded; NULL when absent. */
 const char *cf_req_param(struct cf_req *req, const char *name);
 
-/* A query parameter's value (percent-decoded), NULL when absent. CF_EINVAL when it is not valid UTF-8. */
-enum cf_rc cf_req_query(struct cf_req *req, const char *name, const char **value, struct cf_err *err);
+/* A query parameter's value (percent-decoded), NULL when absent. CF_EINVAL when it is not valid
+ * UTF-8. */
+enum cf_rc cf_req_query(struct cf_req *req, const char *name, const char **value,
+                        struct cf_err *err);
 
-/* The request body parsed as a JSON object (borrowed; NULL and CF_OK when the body is empty and !required).
- * CF_EINVAL naming the problem for malformed JSON, invalid UTF-8 or a non-object. */
+/* The request body parsed as a JSON object (borrowed; NULL and CF_OK when the body is empty and
+ * !required). CF_EINVAL naming the problem for malformed JSON, invalid UTF-8 or a non-object. */
 enum cf_rc cf_req_json(struct cf_req *req, bool required, json_t **body, struct cf_err *err);
 
-/* Field and parameter helpers for handlers. Each reads an optional or required field of a JSON object or a
- * query parameter, checks its type, and on failure fills err naming the field (CF_EVALIDATION for missing,
- * CF_EINVAL for a wrong type). *value is borrowed from the object/request. */
+/* Field and parameter helpers for handlers. Each reads an optional or required field of a JSON
+ * object or a query parameter, checks its type, and on failure fills err naming the field
+ * (CF_EVALIDATION for missing, CF_EINVAL for a wrong type). *value is borrowed from the
+ * object/request. */
 enum cf_rc cf_json_string(json_t *obj, const char *field, bool required, const char **value,
                           struct cf_err *err);
 enum cf_rc cf_json_bool(json_t *obj, const char *field, bool *value, bool *present,
@@ -81,13 +86,13 @@ enum cf_rc cf_req_field(struct cf_req *req, json_t *body, const char *const *nam
 /* Formats an RFC 3339 time as a new JSON string (or JSON null for 0). */
 json_t *cf_json_time(int64_t unix_ms);
 
-/* Renders err as Coffer's error body {reqId, statusCode, error, message[, details]} into *body (a new
- * reference; NULL when out of memory) and returns the HTTP status. This is the only place that maps enum cf_rc
- * to HTTP. */
+/* Renders err as Coffer's error body {reqId, statusCode, error, message[, details]} into *body (a
+ * new reference; NULL when out of memory) and returns the HTTP status. This is the only place that
+ * maps enum cf_rc to HTTP. */
 int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **body);
 
-/* For hot paths that render JSON text themselves (util/jsonw.h): takes body's contents as the 200 response;
- * the handler then returns CF_OK with *out left NULL. */
+/* For hot paths that render JSON text themselves (util/jsonw.h): takes body's contents as the 200
+ * response; the handler then returns CF_OK with *out left NULL. */
 void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body);
 
 #endif

@@ -1,5 +1,5 @@
-/* Definitions shared by the files of the HTTP layer (server.c, request.c, router.c, authn.c) and nothing
- * else: the request object, the router and authentication. Handlers use http.h only. */
+/* Definitions shared by the files of the HTTP layer (server.c, request.c, router.c, authn.c) and
+ * nothing else: the request object, the router and authentication. Handlers use http.h only. */
 #ifndef CF_API_INTERNAL_H
 #define CF_API_INTERNAL_H
 
@@ -17,7 +17,7 @@ struct cf_req {
     char method[8];
     char path[512]; /* for the log line; truncated */
     int64_t start_us;
-    struct cf_buf body; /* may hold secret values: released with a wipe */
+    struct cf_buf body;      /* may hold secret values: released with a wipe */
     struct cf_buf raw_reply; /* a handler's pre-rendered 200 body (cf_req_reply_raw) */
     bool body_too_large;
     size_t discarded; /* bytes of an oversized body read and dropped */
@@ -38,7 +38,8 @@ enum cf_route_match { CF_ROUTE_FOUND, CF_ROUTE_NO_PATH, CF_ROUTE_NO_METHOD };
 /* Finds the route for method + path and captures its parameters into req. */
 enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path);
 
-/* Resolves an Authorization header value (may be NULL) to a principal. CF_EUNAUTH naming the cause. */
+/* Resolves an Authorization header value (may be NULL) to a principal. CF_EUNAUTH naming the cause.
+ */
 enum cf_rc cf_authn(const uint8_t admin_hash[CF_TOKEN_HASH_BYTES], const char *authorization,
                     struct cf_principal *out, struct cf_err *err);
 

@@ -58,7 +58,8 @@ void cf_req_release(struct cf_req *req)
     req->n_params = 0;
 }
 
-enum cf_rc cf_req_query(struct cf_req *req, const char *name, const char **value, struct cf_err *err)
+enum cf_rc cf_req_query(struct cf_req *req, const char *name, const char **value,
+                        struct cf_err *err)
 {
     const char *v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
     *value = NULL;
@@ -105,7 +106,8 @@ enum cf_rc cf_req_json(struct cf_req *req, bool required, json_t **body, struct 
         json_error_t jerr;
         req->json = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
         if (!req->json) {
-            /* jansson's own text may quote the body, which may hold secret values: never echo it. */
+            /* jansson's own text may quote the body, which may hold secret values: never echo it.
+             */
             if (json_error_code(&jerr) == json_error_duplicate_key)
                 return cf_err_set(err, CF_EINVAL,
                                   "malformed JSON body: duplicate field at line %d, column %d",
@@ -130,14 +132,21 @@ enum cf_rc cf_req_json(struct cf_req *req, bool required, json_t **body, struct 
 static const char *type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "unknown";
 }
@@ -230,17 +239,50 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **bo
     const char *message = err->msg[0] ? err->msg : cf_rc_str(err->rc);
 
     switch (err->rc) {
-    case CF_EINVAL: status = 400; name = "BadRequest"; break;
-    case CF_EEXIST: status = 400; name = "BadRequest"; break;
-    case CF_EVALIDATION: status = 422; name = "ValidationFailure"; break;
-    case CF_EUNAUTH: status = 401; name = "Unauthorized"; break;
-    case CF_EFORBIDDEN: status = 403; name = "PermissionDenied"; break;
-    case CF_ENOTFOUND: status = 404; name = "NotFound"; break;
-    case CF_EMETHOD: status = 405; name = "MethodNotAllowed"; break;
-    case CF_ECONFLICT: status = 409; name = "Conflict"; break;
-    case CF_ETOOLARGE: status = 413; name = "PayloadTooLarge"; break;
-    case CF_ERATELIMIT: status = 429; name = "TooManyRequests"; break;
-    case CF_EUNAVAIL: status = 503; name = "ServiceUnavailable"; break;
+    case CF_EINVAL:
+        status = 400;
+        name = "BadRequest";
+        break;
+    case CF_EEXIST:
+        status = 400;
+        name = "BadRequest";
+        break;
+    case CF_EVALIDATION:
+        status = 422;
+        name = "ValidationFailure";
+        break;
+    case CF_EUNAUTH:
+        status = 401;
+        name = "Unauthorized";
+        break;
+    case CF_EFORBIDDEN:
+        status = 403;
+        name = "PermissionDenied";
+        break;
+    case CF_ENOTFOUND:
+        status = 404;
+        name = "NotFound";
+        break;
+    case CF_EMETHOD:
+        status = 405;
+        name = "MethodNotAllowed";
+        break;
+    case CF_ECONFLICT:
+        status = 409;
+        name = "Conflict";
+        break;
+    case CF_ETOOLARGE:
+        status = 413;
+        name = "PayloadTooLarge";
+        break;
+    case CF_ERATELIMIT:
+        status = 429;
+        name = "TooManyRequests";
+        break;
+    case CF_EUNAVAIL:
+        status = 503;
+        name = "ServiceUnavailable";
+        break;
     case CF_OK:
     case CF_ECRYPTO:
     case CF_ESTORE:
@@ -252,7 +294,8 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **bo
         name = "InternalServerError";
         break;
     }
-    /* A message may quote request input (a key, a path): never let bad bytes there cost the answer. */
+    /* A message may quote request input (a key, a path): never let bad bytes there cost the answer.
+     */
     char safe[CF_ERR_MSG_MAX];
     if (!cf_utf8_valid(message, strlen(message))) {
         cf_strlcpy(safe, message, sizeof(safe));

@@ -1,5 +1,6 @@
-/* Maps method + path to a handler (see internal.h). Patterns are matched segment by segment; a segment
- * starting with ':' captures one path segment. libmicrohttpd has already percent-decoded the path. */
+/* Maps method + path to a handler (see internal.h). Patterns are matched segment by segment; a
+ * segment starting with ':' captures one path segment. libmicrohttpd has already percent-decoded
+ * the path. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,8 +8,8 @@
 #include "util/banned.h"
 
 static const struct cf_route *const tables[] = {
-    cf_routes_status, cf_routes_projects, cf_routes_environments, cf_routes_folders,
-    cf_routes_secrets, cf_routes_imports, cf_routes_tags,
+    cf_routes_status,  cf_routes_projects, cf_routes_environments, cf_routes_folders,
+    cf_routes_secrets, cf_routes_imports,  cf_routes_tags,
 };
 
 /* Returns the length of the segment at p (up to '/' or end). */
@@ -18,7 +19,8 @@ static size_t segment_len(const char *p)
     return slash ? (size_t)(slash - p) : strlen(p);
 }
 
-/* Matches path against pattern; on success fills names/values (values point into path, with lengths). */
+/* Matches path against pattern; on success fills names/values (values point into path, with
+ * lengths). */
 static bool match(const char *pattern, const char *path, size_t *n, const char **names,
                   const char **values, size_t *lens)
 {

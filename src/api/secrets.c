@@ -1,6 +1,6 @@
-/* Secrets endpoints: Infisical's v3 "raw" API (what the SDK uses), the v4 reads and writes (what the Infisical
- * CLI uses), batches, versions and rollback. Handlers parse and validate, call core/secrets, and render
- * Infisical's secret shape (plus Coffer's expiresAt). */
+/* Secrets endpoints: Infisical's v3 "raw" API (what the SDK uses), the v4 reads and writes (what
+ * the Infisical CLI uses), batches, versions and rollback. Handlers parse and validate, call
+ * core/secrets, and render Infisical's secret shape (plus Coffer's expiresAt). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,8 +58,8 @@ static const struct cf_tag *tag_by_id(struct tag_index *index, const char *id)
     return NULL;
 }
 
-/* The tag ids of a secret (its stored JSON array text), as a jansson array (a new reference), or NULL when
- * it has none. */
+/* The tag ids of a secret (its stored JSON array text), as a jansson array (a new reference), or
+ * NULL when it has none. */
 static json_t *tag_ids(const char *tags_json)
 {
     if (!tags_json || strcmp(tags_json, "[]") == 0) /* the common case, on the hot path */
@@ -78,8 +78,10 @@ static void render_tags(struct cf_jsonw *w, struct tag_index *index, const char 
     size_t i;
     json_t *id;
     cf_jsonw_array_begin(w);
-    json_array_foreach(ids, i, id) {
-        const struct cf_tag *t = json_is_string(id) ? tag_by_id(index, json_string_value(id)) : NULL;
+    json_array_foreach(ids, i, id)
+    {
+        const struct cf_tag *t =
+            json_is_string(id) ? tag_by_id(index, json_string_value(id)) : NULL;
         if (!t)
             continue;
         cf_jsonw_object_begin(w);
@@ -102,8 +104,10 @@ static bool tag_filter_match(struct tag_index *index, const char *tags_json, con
     bool match = false;
     size_t i;
     json_t *id;
-    json_array_foreach(ids, i, id) {
-        const struct cf_tag *t = json_is_string(id) ? tag_by_id(index, json_string_value(id)) : NULL;
+    json_array_foreach(ids, i, id)
+    {
+        const struct cf_tag *t =
+            json_is_string(id) ? tag_by_id(index, json_string_value(id)) : NULL;
         size_t n = t ? strlen(t->slug) : 0;
         for (const char *p = slugs; t && *p && !match;) {
             const char *comma = strchr(p, ',');
@@ -208,7 +212,8 @@ static enum cf_rc resolve(struct cf_req *req, json_t *body, const struct flavour
     return cf_scope_resolve(cf_req_core(req), project, env, path ? path : "/", scope, err);
 }
 
-/* Only shared secrets exist; Infisical answers personal ones from machine identities with 400 too. */
+/* Only shared secrets exist; Infisical answers personal ones from machine identities with 400 too.
+ */
 static enum cf_rc check_type(json_t *body, struct cf_req *req, struct cf_err *err)
 {
     const char *type = NULL;
@@ -408,8 +413,8 @@ static enum cf_rc get_v4(struct cf_req *req, json_t **out, struct cf_err *err)
 
 /* ---- writes ---- */
 
-/* Reads the optional fields of one change from a JSON object. tag_text receives a malloc'd JSON array text of
- * tag ids when tagIds is present (the caller frees it). */
+/* Reads the optional fields of one change from a JSON object. tag_text receives a malloc'd JSON
+ * array text of tag ids when tagIds is present (the caller frees it). */
 static enum cf_rc parse_change(json_t *obj, const struct cf_tag_list *project_tags,
                                struct cf_secret_change *c, char **tag_text, struct cf_err *err)
 {
@@ -433,7 +438,8 @@ static enum cf_rc parse_change(json_t *obj, const struct cf_tag_list *project_ta
         return rc;
     if (c->new_key && strcmp(c->new_key, c->key) == 0)
         c->new_key = NULL;
-    rc = cf_json_bool(obj, "skipMultilineEncoding", &c->skip_multiline, &c->has_skip_multiline, err);
+    rc =
+        cf_json_bool(obj, "skipMultilineEncoding", &c->skip_multiline, &c->has_skip_multiline, err);
     if (rc != CF_OK)
         return rc;
 
@@ -458,7 +464,8 @@ static enum cf_rc parse_change(json_t *obj, const struct cf_tag_list *project_ta
             return cf_err_field(err, CF_EINVAL, "tagIds", "tagIds: expected an array of tag ids");
         size_t i;
         json_t *id;
-        json_array_foreach(ids, i, id) {
+        json_array_foreach(ids, i, id)
+        {
             bool known = false;
             for (size_t t = 0; json_is_string(id) && t < project_tags->n; t++)
                 known = known || strcmp(project_tags->items[t].id, json_string_value(id)) == 0;
@@ -480,8 +487,9 @@ static enum cf_rc parse_change(json_t *obj, const struct cf_tag_list *project_ta
 
 enum write_shape { WRITE_ONE, WRITE_BATCH };
 
-static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl, enum cf_change_kind kind,
-                               enum write_shape shape, json_t **out, struct cf_err *err)
+static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
+                               enum cf_change_kind kind, enum write_shape shape, json_t **out,
+                               struct cf_err *err)
 {
     struct cf_core *core = cf_req_core(req);
     struct cf_scope scope = {0};
@@ -507,8 +515,8 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl, enu
             return cf_err_field(err, CF_EINVAL, "secrets", "secrets: expected an array");
         n = json_array_size(items);
         if (n == 0 || n > CF_BATCH_MAX)
-            return cf_err_field(err, CF_EVALIDATION, "secrets",
-                                "secrets: between 1 and %d items", CF_BATCH_MAX);
+            return cf_err_field(err, CF_EVALIDATION, "secrets", "secrets: between 1 and %d items",
+                                CF_BATCH_MAX);
         if (kind == CF_CHANGE_UPDATE) {
             const char *mode = NULL;
             rc = cf_json_string(body, "mode", false, &mode, err);

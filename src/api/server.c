@@ -1,7 +1,8 @@
-/* The HTTP server (see server.h). libmicrohttpd calls on_request several times per request: once when the
- * headers are in, once per chunk of body, and once more when the body is complete. We answer on that last call
- * (answering on the first would make libmicrohttpd 0.9.75 close every connection), except for a body over the
- * cap, which is refused as early as possible so the client can read the 413 before it has sent everything. */
+/* The HTTP server (see server.h). libmicrohttpd calls on_request several times per request: once
+ * when the headers are in, once per chunk of body, and once more when the body is complete. We
+ * answer on that last call (answering on the first would make libmicrohttpd 0.9.75 close every
+ * connection), except for a body over the cap, which is refused as early as possible so the client
+ * can read the 413 before it has sent everything. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -45,8 +46,8 @@ static void add_common_headers(struct MHD_Response *resp, const char *reqid)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
 }
 
-/* Response bodies can hold secret values: libmicrohttpd hands the buffer back when it is done sending, and
- * it is wiped before it is freed. */
+/* Response bodies can hold secret values: libmicrohttpd hands the buffer back when it is done
+ * sending, and it is wiped before it is freed. */
 static void free_body(void *cls)
 {
     struct cf_buf *body = cls;
@@ -168,9 +169,8 @@ static enum MHD_Result send_too_large(struct cf_req *req, struct cf_server *serv
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct cf_server *server = cls;
     struct cf_req *req = *con_cls;
@@ -197,8 +197,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         long long declared = 0;
         if (length && cf_parse_int64(length, 0, LLONG_MAX, &declared) &&
             (unsigned long long)declared > server->config.max_body) {
-            cf_err_set(&err, CF_ETOOLARGE, "request body of %lld bytes is over the limit of %zu bytes",
-                       declared, server->config.max_body);
+            cf_err_set(&err, CF_ETOOLARGE,
+                       "request body of %lld bytes is over the limit of %zu bytes", declared,
+                       server->config.max_body);
             req->body_too_large = true;
             return send_error(req, &err);
         }
@@ -211,8 +212,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (req->responded)
             return MHD_YES; /* discarding the rest of a refused body */
         if (req->body_too_large) {
-            /* Keep reading (and dropping) what the client already sent, so that the 413 is not lost to
-             * a reset connection; give up on a client that goes on for much longer. */
+            /* Keep reading (and dropping) what the client already sent, so that the 413 is not lost
+             * to a reset connection; give up on a client that goes on for much longer. */
             req->discarded += n;
             if (req->discarded <= DISCARD_FACTOR * server->config.max_body)
                 return MHD_YES;
@@ -272,8 +273,10 @@ static int hex_value(char c)
     return -1;
 }
 
-/* Decodes %HH escapes in the path and query in place, except %00: a NUL would silently cut a name short
- * ("AB%00C" read as "AB"), so it stays as the literal text "%00", which no name validation accepts. */
+/* Decodes %HH escapes in the path and query in place, except %00: a NUL would silently cut a name
+ * short
+ * ("AB%00C" read as "AB"), so it stays as the literal text "%00", which no name validation accepts.
+ */
 static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
     char *out = s;
@@ -431,7 +434,8 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
                         config->addr);
         goto fail;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    const union MHD_DaemonInfo *info =
+        MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
     server->port = info ? info->port : 0;
     *out = server;
     return CF_OK;

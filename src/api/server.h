@@ -1,6 +1,6 @@
-/* Coffer's HTTP server: libmicrohttpd with an epoll thread pool, request bodies bounded by a size cap,
- * one log line per request, and graceful shutdown. Routing and rendering of handler results live in
- * router.c and errors.c; authentication in authn.c. */
+/* Coffer's HTTP server: libmicrohttpd with an epoll thread pool, request bodies bounded by a size
+ * cap, one log line per request, and graceful shutdown. Routing and rendering of handler results
+ * live in router.c and errors.c; authentication in authn.c. */
 #ifndef CF_API_SERVER_H
 #define CF_API_SERVER_H
 
@@ -16,16 +16,17 @@ struct cf_server_config {
     const char *addr;          /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:443"; port 0 picks one */
     const char *tls_cert_path; /* PEM; both or neither */
     const char *tls_key_path;
-    bool allow_plain_http;     /* serve plain HTTP on a non-loopback address */
-    size_t max_body;           /* bytes; 0: 1 MiB */
-    unsigned threads;          /* 0: number of cores */
-    unsigned timeout_s;        /* idle connection timeout; 0: 30 */
-    const char *store_name;    /* for /api/status */
+    bool allow_plain_http;  /* serve plain HTTP on a non-loopback address */
+    size_t max_body;        /* bytes; 0: 1 MiB */
+    unsigned threads;       /* 0: number of cores */
+    unsigned timeout_s;     /* idle connection timeout; 0: 30 */
+    const char *store_name; /* for /api/status */
 };
 
 struct cf_server;
 
-/* Starts serving. core and the admin hash are borrowed/copied; *out is stopped and freed by cf_server_stop. */
+/* Starts serving. core and the admin hash are borrowed/copied; *out is stopped and freed by
+ * cf_server_stop. */
 enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core *core,
                            const uint8_t admin_hash[CF_TOKEN_HASH_BYTES], struct cf_server **out,
                            struct cf_err *err);
@@ -33,7 +34,8 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
 /* The port actually bound (useful with port 0). */
 uint16_t cf_server_port(struct cf_server *server);
 
-/* Stops accepting connections, lets in-flight requests finish (up to drain_ms), then stops and frees. */
+/* Stops accepting connections, lets in-flight requests finish (up to drain_ms), then stops and
+ * frees. */
 void cf_server_stop(struct cf_server *server, int drain_ms);
 
 #endif

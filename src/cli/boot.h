@@ -1,6 +1,7 @@
-/* Opening a data directory for the commands that own it (`coffer server`, `coffer operator ...`): the
- * exclusive lock that keeps a second server or an offline operator command out, the root key (with recovery
- * of an interrupted root-key rotation), the store, and the check that the root key belongs to the store. */
+/* Opening a data directory for the commands that own it (`coffer server`, `coffer operator ...`):
+ * the exclusive lock that keeps a second server or an offline operator command out, the root key
+ * (with recovery of an interrupted root-key rotation), the store, and the check that the root key
+ * belongs to the store. */
 #ifndef CF_CLI_BOOT_H
 #define CF_CLI_BOOT_H
 
@@ -9,8 +10,8 @@
 #include "util/err.h"
 
 struct cf_boot_opts {
-    const char *data_dir; /* created (0700) when missing */
-    const char *db;       /* NULL: <data_dir>/coffer.db */
+    const char *data_dir;     /* created (0700) when missing */
+    const char *db;           /* NULL: <data_dir>/coffer.db */
     const char *root_key_b64; /* COFFER_ROOT_KEY, or NULL for <data_dir>/root.key */
     bool create_root_key;
 };
@@ -22,8 +23,8 @@ struct cf_boot {
     struct cf_store *store;
 };
 
-/* Locks the data directory, loads the root key, opens the store and verifies (or, on a new store, records) the
- * root key check. On failure nothing stays open. */
+/* Locks the data directory, loads the root key, opens the store and verifies (or, on a new store,
+ * records) the root key check. On failure nothing stays open. */
 enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, struct cf_err *err);
 
 /* Closes the store, wipes the keyring and releases the lock. */

@@ -1,6 +1,6 @@
-/* The entry point of every `coffer` subcommand. Each takes the arguments after the command name (argv[0] is
- * the command name) and returns the process exit status: 0 success, 1 failure reported by the server or
- * the system, 2 usage error. */
+/* The entry point of every `coffer` subcommand. Each takes the arguments after the command name
+ * (argv[0] is the command name) and returns the process exit status: 0 success, 1 failure reported
+ * by the server or the system, 2 usage error. */
 #ifndef CF_CLI_COMMANDS_H
 #define CF_CLI_COMMANDS_H
 

@@ -1,10 +1,11 @@
-/* `coffer operator ...`: offline maintenance of a data directory (the server must be stopped; the data-dir
- * lock enforces it).
+/* `coffer operator ...`: offline maintenance of a data directory (the server must be stopped; the
+ * data-dir lock enforces it).
  *
- * rotate-root-key: generates a new root key and rewraps every project's data key with it. Values are not
- * touched (they are sealed by the project keys). Crash-safe order: the new key is first written to
- * root.key.new, then the store is rewrapped in one transaction, then root.key.new replaces root.key. A crash
- * between the last two steps is finished at the next start (see cli/boot.c). */
+ * rotate-root-key: generates a new root key and rewraps every project's data key with it. Values
+ * are not touched (they are sealed by the project keys). Crash-safe order: the new key is first
+ * written to root.key.new, then the store is rewrapped in one transaction, then root.key.new
+ * replaces root.key. A crash between the last two steps is finished at the next start (see
+ * cli/boot.c). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +23,10 @@ static const char usage_text[] =
     "Offline maintenance (stop the server first).\n"
     "\n"
     "  rotate-root-key   generate a new root key and rewrap every project key with it.\n"
-    "                    With DIR/root.key the file is replaced; with COFFER_ROOT_KEY set, the new\n"
-    "                    key is printed on stdout (set COFFER_ROOT_KEY to it before the next start).\n"
+    "                    With DIR/root.key the file is replaced; with COFFER_ROOT_KEY set, the "
+    "new\n"
+    "                    key is printed on stdout (set COFFER_ROOT_KEY to it before the next "
+    "start).\n"
     "  --data-dir DIR    data directory (COFFER_DATA_DIR, default ./coffer-data)\n"
     "  --db PATH         SQLite database (COFFER_DB, default DIR/coffer.db)\n";
 
@@ -72,7 +75,8 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
         cf_keyring_write_root_file(opts->data_dir, CF_ROOT_KEY_FILE ".new", key, &err) != CF_OK)
         goto out;
     if (opts->root_key_b64) {
-        /* Printed before the commit: once the store is rewrapped, this is the only copy of the key. */
+        /* Printed before the commit: once the store is rewrapped, this is the only copy of the key.
+         */
         char text[sodium_base64_ENCODED_LEN(CF_ROOT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
         sodium_bin2base64(text, sizeof(text), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
         printf("%s\n", text);
@@ -82,8 +86,9 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
     if (st->ops->rewrap_keys(st, updates, projects.n, check, check_len, &err) != CF_OK)
         goto out;
     if (opts->root_key_b64) {
-        fprintf(stderr, "coffer operator: rewrapped %zu project key(s); set COFFER_ROOT_KEY to the "
-                        "key printed above before the next start\n",
+        fprintf(stderr,
+                "coffer operator: rewrapped %zu project key(s); set COFFER_ROOT_KEY to the "
+                "key printed above before the next start\n",
                 projects.n);
     } else {
         snprintf(path, sizeof(path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
@@ -136,10 +141,18 @@ int cf_cmd_operator(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc - 1, argv + 1, "", options, NULL)) != -1) {
         switch (opt) {
-        case OPT_DATA_DIR: data_dir = optarg; break;
-        case OPT_DB: db = optarg; break;
-        case OPT_HELP: fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        case OPT_DATA_DIR:
+            data_dir = optarg;
+            break;
+        case OPT_DB:
+            db = optarg;
+            break;
+        case OPT_HELP:
+            fputs(usage_text, stdout);
+            return 0;
+        default:
+            fputs(usage_text, stderr);
+            return 2;
         }
     }
     if (optind < argc - 1) {

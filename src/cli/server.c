@@ -1,5 +1,5 @@
-/* `coffer server`: opens the data directory, bootstraps the admin token on first start, serves the API until
- * SIGTERM or SIGINT, then drains in-flight requests and closes the store cleanly. */
+/* `coffer server`: opens the data directory, bootstraps the admin token on first start, serves the
+ * API until SIGTERM or SIGINT, then drains in-flight requests and closes the store cleanly. */
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
@@ -32,7 +32,8 @@ static const char usage_text[] =
     "\n"
     "Runs the Coffer server. Every option has an environment variable twin.\n"
     "\n"
-    "  --addr HOST:PORT     listen address (COFFER_ADDR, default 127.0.0.1:8080; port 0 picks one)\n"
+    "  --addr HOST:PORT     listen address (COFFER_ADDR, default 127.0.0.1:8080; port 0 picks "
+    "one)\n"
     "  --data-dir DIR       data directory (COFFER_DATA_DIR, default ./coffer-data)\n"
     "  --db PATH            SQLite database (COFFER_DB, default DIR/coffer.db)\n"
     "  --tls-cert FILE      PEM certificate chain (COFFER_TLS_CERT)\n"
@@ -46,8 +47,8 @@ static const char usage_text[] =
     "COFFER_BOOTSTRAP_TOKEN on first start, becomes the admin token (at least 16 characters)\n"
     "                       instead of a generated one\n";
 
-/* Makes sure the store holds an admin token hash. On first start it comes from COFFER_BOOTSTRAP_TOKEN or is
- * generated and printed once. */
+/* Makes sure the store holds an admin token hash. On first start it comes from
+ * COFFER_BOOTSTRAP_TOKEN or is generated and printed once. */
 static enum cf_rc bootstrap_admin(struct cf_store *st, uint8_t hash[CF_TOKEN_HASH_BYTES],
                                   struct cf_err *err)
 {
@@ -106,9 +107,10 @@ static enum cf_rc bootstrap_admin(struct cf_store *st, uint8_t hash[CF_TOKEN_HAS
     return rc;
 }
 
-/* glibc serves allocations above its mmap threshold (128 KiB at first) with fresh mappings, and a list of
- * 100 secrets allocates a few such blocks per request: mapping, faulting in and unmapping them (with TLB
- * shoot-downs across threads) cost more than the request itself. Keep them in the heap instead. */
+/* glibc serves allocations above its mmap threshold (128 KiB at first) with fresh mappings, and a
+ * list of 100 secrets allocates a few such blocks per request: mapping, faulting in and unmapping
+ * them (with TLB shoot-downs across threads) cost more than the request itself. Keep them in the
+ * heap instead. */
 static void tune_malloc(void)
 {
     mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
@@ -127,8 +129,18 @@ static void harden_process(void)
 
 int cf_cmd_server(int argc, char **argv)
 {
-    enum { OPT_ADDR = 1, OPT_DATA_DIR, OPT_DB, OPT_TLS_CERT, OPT_TLS_KEY, OPT_PLAIN, OPT_MAX_BODY,
-           OPT_THREADS, OPT_LOG_LEVEL, OPT_HELP };
+    enum {
+        OPT_ADDR = 1,
+        OPT_DATA_DIR,
+        OPT_DB,
+        OPT_TLS_CERT,
+        OPT_TLS_KEY,
+        OPT_PLAIN,
+        OPT_MAX_BODY,
+        OPT_THREADS,
+        OPT_LOG_LEVEL,
+        OPT_HELP
+    };
     static const struct option options[] = {
         {"addr", required_argument, NULL, OPT_ADDR},
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
@@ -150,17 +162,39 @@ int cf_cmd_server(int argc, char **argv)
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
-        case OPT_ADDR: addr = optarg; break;
-        case OPT_DATA_DIR: data_dir = optarg; break;
-        case OPT_DB: db = optarg; break;
-        case OPT_TLS_CERT: tls_cert = optarg; break;
-        case OPT_TLS_KEY: tls_key = optarg; break;
-        case OPT_PLAIN: plain = true; break;
-        case OPT_MAX_BODY: max_body = optarg; break;
-        case OPT_THREADS: threads = optarg; break;
-        case OPT_LOG_LEVEL: log_level = optarg; break;
-        case OPT_HELP: fputs(usage_text, stdout); return 0;
-        default: fputs(usage_text, stderr); return 2;
+        case OPT_ADDR:
+            addr = optarg;
+            break;
+        case OPT_DATA_DIR:
+            data_dir = optarg;
+            break;
+        case OPT_DB:
+            db = optarg;
+            break;
+        case OPT_TLS_CERT:
+            tls_cert = optarg;
+            break;
+        case OPT_TLS_KEY:
+            tls_key = optarg;
+            break;
+        case OPT_PLAIN:
+            plain = true;
+            break;
+        case OPT_MAX_BODY:
+            max_body = optarg;
+            break;
+        case OPT_THREADS:
+            threads = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            log_level = optarg;
+            break;
+        case OPT_HELP:
+            fputs(usage_text, stdout);
+            return 0;
+        default:
+            fputs(usage_text, stderr);
+            return 2;
         }
     }
     if (optind < argc) {
@@ -224,8 +258,8 @@ int cf_cmd_server(int argc, char **argv)
         goto out;
     }
 
-    /* Block the shutdown signals before libmicrohttpd starts its threads, so that only sigwait() below
-     * receives them; a peer closing a socket must not kill the process. */
+    /* Block the shutdown signals before libmicrohttpd starts its threads, so that only sigwait()
+     * below receives them; a peer closing a socket must not kill the process. */
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGTERM);
@@ -244,8 +278,8 @@ int cf_cmd_server(int argc, char **argv)
     if (colon)
         *colon = '\0';
     cf_log_info("listening on %s://%s:%u (store %s, data dir %s, started in %.1f ms)",
-                config.tls_cert_path ? "https" : "http", host, cf_server_port(server),
-                boot.db_path, boot_opts.data_dir, (double)(cf_mono_us() - started) / 1000.0);
+                config.tls_cert_path ? "https" : "http", host, cf_server_port(server), boot.db_path,
+                boot_opts.data_dir, (double)(cf_mono_us() - started) / 1000.0);
 
     int sig = 0;
     sigwait(&signals, &sig);

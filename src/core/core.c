@@ -5,9 +5,9 @@
 #include "core/names.h"
 #include "util/banned.h"
 
-enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who, enum cf_action action,
-                          const char *project_id, const char *env_slug, const char *path,
-                          struct cf_err *err)
+enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
+                          enum cf_action action, const char *project_id, const char *env_slug,
+                          const char *path, struct cf_err *err)
 {
     (void)core;
     (void)env_slug;

@@ -1,11 +1,11 @@
-/* Coffer's domain layer, shared part: the context, the caller, the single authorization check and scope
- * resolution. The operations live in projects.h (projects, environments, folders, imports, tags) and secrets.h
- * (secrets with versions, references and imports). Pure C over the store and the keyring: no HTTP, no JSON
- * library.
+/* Coffer's domain layer, shared part: the context, the caller, the single authorization check and
+ * scope resolution. The operations live in projects.h (projects, environments, folders, imports,
+ * tags) and secrets.h (secrets with versions, references and imports). Pure C over the store and
+ * the keyring: no HTTP, no JSON library.
  *
- * Every operation takes the shared context (struct cf_core, thread-safe), the caller (struct cf_principal),
- * and a struct cf_err that names the problem on failure. Not-found messages use Infisical's wording so that
- * clients written for Infisical show familiar errors. */
+ * Every operation takes the shared context (struct cf_core, thread-safe), the caller (struct
+ * cf_principal), and a struct cf_err that names the problem on failure. Not-found messages use
+ * Infisical's wording so that clients written for Infisical show familiar errors. */
 #ifndef CF_CORE_CORE_H
 #define CF_CORE_CORE_H
 
@@ -24,7 +24,7 @@
 #define CF_REF_DEPTH_MAX 10
 
 struct cf_core {
-    struct cf_store *store;    /* borrowed */
+    struct cf_store *store;     /* borrowed */
     struct cf_keyring *keyring; /* borrowed */
 };
 
@@ -45,12 +45,12 @@ enum cf_action {
     CF_ACTION_ADMIN, /* manage projects, environments, folders, imports, tags */
 };
 
-/* The one authorization decision: may principal perform action on project/env/path? env_slug and path may be
- * NULL for project-wide actions. CF_OK or CF_EFORBIDDEN with a message naming what was refused. Today the
- * admin may do everything; deny by default for anything else. */
-enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who, enum cf_action action,
-                          const char *project_id, const char *env_slug, const char *path,
-                          struct cf_err *err);
+/* The one authorization decision: may principal perform action on project/env/path? env_slug and
+ * path may be NULL for project-wide actions. CF_OK or CF_EFORBIDDEN with a message naming what was
+ * refused. Today the admin may do everything; deny by default for anything else. */
+enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
+                          enum cf_action action, const char *project_id, const char *env_slug,
+                          const char *path, struct cf_err *err);
 
 /* A resolved place: project (with its wrapped key), environment and folder. */
 struct cf_scope {
@@ -59,8 +59,8 @@ struct cf_scope {
     struct cf_folder folder;
 };
 
-/* Resolves project (id or slug), environment (slug or id) and folder path (normalised here) with Infisical's
- * 404 messages. The folder must exist. Release with cf_scope_release. */
+/* Resolves project (id or slug), environment (slug or id) and folder path (normalised here) with
+ * Infisical's 404 messages. The folder must exist. Release with cf_scope_release. */
 enum cf_rc cf_scope_resolve(struct cf_core *core, const char *project, const char *env,
                             const char *path, struct cf_scope *out, struct cf_err *err);
 void cf_scope_release(struct cf_scope *scope);

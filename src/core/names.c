@@ -18,8 +18,8 @@ enum cf_rc cf_folder_name_check(const char *name, const char *field, struct cf_e
 {
     size_t n = strlen(name);
     if (n == 0 || n > CF_SLUG_MAX)
-        return cf_err_field(err, CF_EVALIDATION, field,
-                            "%s: folder names are 1 to %d characters", field, CF_SLUG_MAX);
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: folder names are 1 to %d characters",
+                            field, CF_SLUG_MAX);
     for (size_t i = 0; i < n; i++) {
         if (!is_alnum(name[i]) && name[i] != '-' && name[i] != '_')
             return cf_err_field(err, CF_EVALIDATION, field,
@@ -95,9 +95,9 @@ enum cf_rc cf_key_check(const char *key, const char *field, struct cf_err *err)
                                 field, key);
     }
     if ((key[0] >= '0' && key[0] <= '9') || key[0] == '.')
-        return cf_err_field(err, CF_EVALIDATION, field,
-                            "%s: invalid key '%.64s': secret keys must not start with a digit or '.'",
-                            field, key);
+        return cf_err_field(
+            err, CF_EVALIDATION, field,
+            "%s: invalid key '%.64s': secret keys must not start with a digit or '.'", field, key);
     return CF_OK;
 }
 

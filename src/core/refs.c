@@ -1,6 +1,6 @@
-/* Reference expansion (see refs.h). Every value fetched or expanded during a request is an entry of one table;
- * an entry is RAW (fetched), EXPANDING (on the current chain: meeting it again is a cycle) or EXPANDED
- * (memoised). The chain of entries being expanded is kept for error messages. */
+/* Reference expansion (see refs.h). Every value fetched or expanded during a request is an entry of
+ * one table; an entry is RAW (fetched), EXPANDING (on the current chain: meeting it again is a
+ * cycle) or EXPANDED (memoised). The chain of entries being expanded is kept for error messages. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +46,8 @@ static bool ref_char(char c)
            c == '-' || c == '.';
 }
 
-/* Finds the next reference at or after *pos: sets [start, end) of the whole "${...}" and returns true. */
+/* Finds the next reference at or after *pos: sets [start, end) of the whole "${...}" and returns
+ * true. */
 static bool next_ref(const char *value, size_t len, size_t *pos, size_t *start, size_t *end)
 {
     for (size_t i = *pos; i + 2 < len; i++) {
@@ -71,8 +72,8 @@ bool cf_refs_present(const char *value, size_t len)
     return next_ref(value, len, &pos, &start, &end);
 }
 
-/* Parses the inside of "${...}" relative to the holder's env and path. False when malformed (empty segments,
- * a segment too long): such text is then not a reference. */
+/* Parses the inside of "${...}" relative to the holder's env and path. False when malformed (empty
+ * segments, a segment too long): such text is then not a reference. */
 static bool parse_target(const char *inner, size_t n, const char *env, const char *path,
                          struct target *t)
 {
@@ -165,7 +166,8 @@ static enum cf_rc add_entry(struct cf_refs *refs, const char *env, const char *p
                               "too many referenced secrets in one request (at most %d)",
                               CF_REFS_MAX_ENTRIES);
         size_t cap = refs->cap ? refs->cap * 2 : 16;
-        /* Moving entries is safe: they hold only pointers to their buffers, never plaintext inline. */
+        /* Moving entries is safe: they hold only pointers to their buffers, never plaintext inline.
+         */
         struct entry *grown = realloc(refs->entries, cap * sizeof(*grown));
         if (!grown)
             return cf_err_set(err, CF_ENOMEM, "out of memory");
@@ -184,8 +186,8 @@ static enum cf_rc add_entry(struct cf_refs *refs, const char *env, const char *p
     return CF_OK;
 }
 
-enum cf_rc cf_refs_add(struct cf_refs *refs, const char *env_slug, const char *path, const char *key,
-                       const char *value, size_t len, struct cf_err *err)
+enum cf_rc cf_refs_add(struct cf_refs *refs, const char *env_slug, const char *path,
+                       const char *key, const char *value, size_t len, struct cf_err *err)
 {
     if (find(refs, env_slug, path, key) >= 0)
         return CF_OK;
@@ -299,7 +301,8 @@ static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, c
     cf_strlcpy(key, e->key, sizeof(key));
     struct cf_buf expanded;
     cf_buf_init(&expanded, 0);
-    rc = expand_into(refs, env, path, key, refs->entries[i].raw.data ? refs->entries[i].raw.data : "",
+    rc = expand_into(refs, env, path, key,
+                     refs->entries[i].raw.data ? refs->entries[i].raw.data : "",
                      refs->entries[i].raw.len, &expanded, err);
     refs->depth--;
     e = &refs->entries[i];
@@ -352,14 +355,15 @@ enum cf_rc cf_refs_expand(struct cf_refs *refs, const char *env_slug, const char
     cf_strlcpy(refs->root_key, key, sizeof(refs->root_key));
     refs->depth = 0;
 
-    /* When the value is the one in the table (the current version), expand through the table so that the
-     * root itself takes part in cycle detection and its result is memoised. */
+    /* When the value is the one in the table (the current version), expand through the table so
+     * that the root itself takes part in cycle detection and its result is memoised. */
     long found = find(refs, env_slug, path, key);
     if (found >= 0) {
         struct entry *e = &refs->entries[found];
         if (e->raw.len == len && (len == 0 || memcmp(e->raw.data, value, len) == 0)) {
             if (e->state != ENTRY_EXPANDED) {
-                /* The root is the chain's implicit start: mark it so a reference back to it is a cycle. */
+                /* The root is the chain's implicit start: mark it so a reference back to it is a
+                 * cycle. */
                 e->state = ENTRY_EXPANDING;
                 struct cf_buf expanded;
                 cf_buf_init(&expanded, 0);

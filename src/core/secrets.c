@@ -1,7 +1,8 @@
-/* Secrets (see secrets.h). Every write seals the value anew, because the version number is part of the
- * associated data: version 5 of a secret cannot be passed off as version 4. Writes are optimistic: we read the
- * current versions, build the batch, and let the store refuse it (CF_ECONFLICT) if anything moved in between,
- * in which case the whole batch is rebuilt from fresh reads. */
+/* Secrets (see secrets.h). Every write seals the value anew, because the version number is part of
+ * the associated data: version 5 of a secret cannot be passed off as version 4. Writes are
+ * optimistic: we read the current versions, build the batch, and let the store refuse it
+ * (CF_ECONFLICT) if anything moved in between, in which case the whole batch is rebuilt from fresh
+ * reads. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -137,16 +138,16 @@ static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path,
     return rc;
 }
 
-/* Replaces each item's value by its expansion. Items are seeded into refs first, so references among them
- * cost no store reads. */
-static enum cf_rc expand_list(struct cf_refs *refs, const char *env_slug, struct cf_plain_list *list,
-                              struct cf_err *err)
+/* Replaces each item's value by its expansion. Items are seeded into refs first, so references
+ * among them cost no store reads. */
+static enum cf_rc expand_list(struct cf_refs *refs, const char *env_slug,
+                              struct cf_plain_list *list, struct cf_err *err)
 {
     enum cf_rc rc;
     for (size_t i = 0; i < list->n; i++) {
         struct cf_plain *p = &list->items[i];
-        rc = cf_refs_add(refs, env_slug, p->meta.path, p->meta.key, p->value.data ? p->value.data : "",
-                         p->value.len, err);
+        rc = cf_refs_add(refs, env_slug, p->meta.path, p->meta.key,
+                         p->value.data ? p->value.data : "", p->value.len, err);
         if (rc != CF_OK)
             return rc;
     }
@@ -328,17 +329,21 @@ out:
 static enum cf_action change_action(enum cf_change_kind kind)
 {
     switch (kind) {
-    case CF_CHANGE_CREATE: return CF_ACTION_CREATE;
-    case CF_CHANGE_DELETE: return CF_ACTION_DELETE;
+    case CF_CHANGE_CREATE:
+        return CF_ACTION_CREATE;
+    case CF_CHANGE_DELETE:
+        return CF_ACTION_DELETE;
     case CF_CHANGE_UPDATE:
-    case CF_CHANGE_UPSERT: break;
+    case CF_CHANGE_UPSERT:
+        break;
     }
     return CF_ACTION_EDIT;
 }
 
 static enum cf_rc check_changes(struct cf_core *core, const struct cf_principal *who,
-                                const struct cf_scope *scope, const struct cf_secret_change *changes,
-                                size_t n, struct cf_err *err)
+                                const struct cf_scope *scope,
+                                const struct cf_secret_change *changes, size_t n,
+                                struct cf_err *err)
 {
     enum cf_rc rc;
     if (n == 0)
@@ -366,8 +371,8 @@ static enum cf_rc check_changes(struct cf_core *core, const struct cf_principal 
                                 "secretValue: required to create '%s'", c->key);
         for (size_t j = 0; j < i; j++) {
             if (strcmp(changes[j].key, c->key) == 0)
-                return cf_err_field(err, CF_EINVAL, "secretKey",
-                                    "duplicate key '%s' in one batch", c->key);
+                return cf_err_field(err, CF_EINVAL, "secretKey", "duplicate key '%s' in one batch",
+                                    c->key);
         }
         rc = cf_authz_check(core, who, change_action(c->kind), scope->project.id, scope->env.slug,
                             scope->folder.path, err);
@@ -383,9 +388,9 @@ static enum cf_rc seal_into(struct cf_core *core, const struct cf_scope *scope, 
                             struct cf_err *err)
 {
     struct cf_seal_ad ad = {scope->project.id, scope->env.id, scope->folder.path, key, version};
-    return cf_keyring_seal(core->keyring, scope->project.wrapped_key, scope->project.wrapped_key_len,
-                           &ad, value->data ? value->data : "", value->len, &row->sealed,
-                           &row->sealed_len, err);
+    return cf_keyring_seal(core->keyring, scope->project.wrapped_key,
+                           scope->project.wrapped_key_len, &ad, value->data ? value->data : "",
+                           value->len, &row->sealed, &row->sealed_len, err);
 }
 
 /* What one change becomes: the store write, and the plaintext of the result for the caller. */
@@ -447,8 +452,8 @@ static enum cf_rc plan_change(struct cf_core *core, const struct cf_scope *scope
     row->updated_at = now;
 
     if (kind == CF_CHANGE_DELETE || (kind == CF_CHANGE_UPDATE && !c->has_value)) {
-        /* The current plaintext is needed: to return the deleted secret, or to re-seal it under the new
-         * version's associated data. */
+        /* The current plaintext is needed: to return the deleted secret, or to re-seal it under the
+         * new version's associated data. */
         struct cf_plain cur = {0};
         struct cf_secret copy;
         rc = cf_secret_copy(&copy, &p->current);
@@ -503,8 +508,7 @@ static enum cf_rc plan_change(struct cf_core *core, const struct cf_scope *scope
         row->comment = dup_text(c->has_comment ? c->comment : p->current.comment);
         row->tags = dup_text(c->has_tags ? c->tags_json : p->current.tags);
         row->expires_at = c->has_expires ? c->expires_at : p->current.expires_at;
-        row->skip_multiline =
-            c->has_skip_multiline ? c->skip_multiline : p->current.skip_multiline;
+        row->skip_multiline = c->has_skip_multiline ? c->skip_multiline : p->current.skip_multiline;
     }
     if (!row->comment || !row->tags)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
@@ -584,7 +588,8 @@ out:
     return rc;
 }
 
-/* Loads what history and rollback need about a secret given by id: its current version and project. */
+/* Loads what history and rollback need about a secret given by id: its current version and project.
+ */
 static enum cf_rc load_by_id(struct cf_core *core, const struct cf_principal *who,
                              const char *secret_id, enum cf_action action,
                              struct cf_secret *current, struct cf_scope *scope, struct cf_err *err)
@@ -607,8 +612,8 @@ static enum cf_rc load_by_id(struct cf_core *core, const struct cf_principal *wh
     if (rc == CF_OK)
         rc = st->ops->folder_get(st, current->env_id, current->path, &scope->folder, err);
     if (rc == CF_OK)
-        rc = cf_authz_check(core, who, action, scope->project.id, scope->env.slug,
-                            current->path, err);
+        rc = cf_authz_check(core, who, action, scope->project.id, scope->env.slug, current->path,
+                            err);
     if (rc != CF_OK) {
         cf_secret_release(current);
         cf_scope_release(scope);

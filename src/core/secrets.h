@@ -1,6 +1,6 @@
-/* Secrets: reads (with reference expansion and imports), all-or-nothing batches of changes where every change
- * is a new version, history and rollback. Values are sealed by the keyring before they reach the store and
- * opened into wipeable buffers on the way out. */
+/* Secrets: reads (with reference expansion and imports), all-or-nothing batches of changes where
+ * every change is a new version, history and rollback. Values are sealed by the keyring before they
+ * reach the store and opened into wipeable buffers on the way out. */
 #ifndef CF_CORE_SECRETS_H
 #define CF_CORE_SECRETS_H
 
@@ -33,7 +33,8 @@ enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
 /* Reads one secret by key: its current version, or version when > 0. */
 enum cf_rc cf_secrets_get(struct cf_core *core, const struct cf_principal *who,
                           const struct cf_scope *scope, const char *key, int64_t version,
-                          const struct cf_read_opts *opts, struct cf_plain *out, struct cf_err *err);
+                          const struct cf_read_opts *opts, struct cf_plain *out,
+                          struct cf_err *err);
 
 /* One imported folder's secrets, for a list with imports. */
 struct cf_imported {
@@ -50,8 +51,8 @@ struct cf_imported_list {
 
 void cf_imported_list_release(struct cf_imported_list *l);
 
-/* The folder's imports in position order, each with its secrets (expanded when opts->expand). An import whose
- * environment or folder no longer exists is skipped. */
+/* The folder's imports in position order, each with its secrets (expanded when opts->expand). An
+ * import whose environment or folder no longer exists is skipped. */
 enum cf_rc cf_secrets_list_imports(struct cf_core *core, const struct cf_principal *who,
                                    const struct cf_scope *scope, const struct cf_read_opts *opts,
                                    struct cf_imported_list *out, struct cf_err *err);
@@ -76,21 +77,23 @@ struct cf_secret_change {
     bool skip_multiline;
 };
 
-/* Applies changes to scope's folder all-or-nothing, each a new version. Duplicate keys within changes →
- * CF_EINVAL; CREATE of an existing key → CF_EEXIST; UPDATE/DELETE of a missing key → CF_ENOTFOUND. out
- * receives the resulting secrets (for DELETE, the deleted ones), in the order of changes. */
+/* Applies changes to scope's folder all-or-nothing, each a new version. Duplicate keys within
+ * changes → CF_EINVAL; CREATE of an existing key → CF_EEXIST; UPDATE/DELETE of a missing key →
+ * CF_ENOTFOUND. out receives the resulting secrets (for DELETE, the deleted ones), in the order of
+ * changes. */
 enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who,
                             const struct cf_scope *scope, const struct cf_secret_change *changes,
                             size_t n, struct cf_plain_list *out, struct cf_err *err);
 
-/* Every version of a secret by id, newest first (values decrypted). scope receives where the secret lives
- * (release with cf_scope_release). */
+/* Every version of a secret by id, newest first (values decrypted). scope receives where the secret
+ * lives (release with cf_scope_release). */
 enum cf_rc cf_secrets_history(struct cf_core *core, const struct cf_principal *who,
                               const char *secret_id, struct cf_scope *scope,
                               struct cf_plain_list *out, struct cf_err *err);
 
-/* Writes a new version of secret_id holding version's value, comment, tags and expiry (the key keeps its
- * current name). scope receives where the secret lives (release with cf_scope_release). */
+/* Writes a new version of secret_id holding version's value, comment, tags and expiry (the key
+ * keeps its current name). scope receives where the secret lives (release with cf_scope_release).
+ */
 enum cf_rc cf_secrets_rollback(struct cf_core *core, const struct cf_principal *who,
                                const char *secret_id, int64_t version, struct cf_scope *scope,
                                struct cf_plain *out, struct cf_err *err);

@@ -20,8 +20,8 @@
 #define CACHE_MAX 1024
 #define CHECK_TEXT "coffer root key check v1"
 
-/* Sealed blob layout: 1 format byte, nonce, ciphertext, tag. The format byte lets a later version change the
- * construction without guessing. */
+/* Sealed blob layout: 1 format byte, nonce, ciphertext, tag. The format byte lets a later version
+ * change the construction without guessing. */
 #define FORMAT_V1 0x01
 #define OVERHEAD (1 + NONCE_BYTES + TAG_BYTES)
 #define WRAPPED_BYTES (KEY_BYTES + OVERHEAD)
@@ -83,10 +83,9 @@ void cf_keyring_free(struct cf_keyring *kr)
 static enum cf_rc decode_key(const char *b64, size_t len, uint8_t key[CF_ROOT_KEY_BYTES],
                              const char *what, struct cf_err *err)
 {
-    static const int variants[] = {sodium_base64_VARIANT_ORIGINAL,
-                                   sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
-                                   sodium_base64_VARIANT_URLSAFE,
-                                   sodium_base64_VARIANT_URLSAFE_NO_PADDING};
+    static const int variants[] = {
+        sodium_base64_VARIANT_ORIGINAL, sodium_base64_VARIANT_ORIGINAL_NO_PADDING,
+        sodium_base64_VARIANT_URLSAFE, sodium_base64_VARIANT_URLSAFE_NO_PADDING};
     while (len && (b64[len - 1] == '\n' || b64[len - 1] == '\r' || b64[len - 1] == ' '))
         len--;
     for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
@@ -98,9 +97,9 @@ static enum cf_rc decode_key(const char *b64, size_t len, uint8_t key[CF_ROOT_KE
             return CF_OK;
     }
     sodium_memzero(key, CF_ROOT_KEY_BYTES);
-    return cf_err_set(err, CF_EINVAL,
-                      "%s is not base64 of exactly 32 bytes (generate one with: openssl rand -base64 32)",
-                      what);
+    return cf_err_set(
+        err, CF_EINVAL,
+        "%s is not base64 of exactly 32 bytes (generate one with: openssl rand -base64 32)", what);
 }
 
 enum cf_rc cf_keyring_read_root_file(const char *path, uint8_t key[CF_ROOT_KEY_BYTES],
@@ -154,7 +153,8 @@ static enum cf_rc write_key_file(const char *data_dir, const char *name,
     if (n < 0 || (size_t)n >= sizeof(path))
         return cf_err_set(err, CF_EINVAL, "data directory path '%.200s...' is too long", data_dir);
     snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
-    sodium_bin2base64(text, sizeof(text) - 1, key, CF_ROOT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL);
+    sodium_bin2base64(text, sizeof(text) - 1, key, CF_ROOT_KEY_BYTES,
+                      sodium_base64_VARIANT_ORIGINAL);
     size_t len = strlen(text);
     text[len++] = '\n';
 
@@ -304,13 +304,14 @@ enum cf_rc cf_keyring_verify_check(struct cf_keyring *kr, const uint8_t *check, 
     uint8_t text[64];
     if (check_len < OVERHEAD || check_len - OVERHEAD >= sizeof(text) ||
         !open_raw(kr->root, (const uint8_t *)"check", 5, check, check_len, text))
-        return cf_err_set(err, CF_ECRYPTO,
-                          "the root key does not match this store (wrong COFFER_ROOT_KEY or root.key)");
+        return cf_err_set(
+            err, CF_ECRYPTO,
+            "the root key does not match this store (wrong COFFER_ROOT_KEY or root.key)");
     return CF_OK;
 }
 
-enum cf_rc cf_keyring_new_project_key(struct cf_keyring *kr, const char *project_id, uint8_t **wrapped,
-                                      size_t *wrapped_len, struct cf_err *err)
+enum cf_rc cf_keyring_new_project_key(struct cf_keyring *kr, const char *project_id,
+                                      uint8_t **wrapped, size_t *wrapped_len, struct cf_err *err)
 {
     uint8_t ad[PROJECT_AD_MAX];
     size_t ad_len = 0;
@@ -411,8 +412,8 @@ void cf_keyring_forget(struct cf_keyring *kr, const char *project_id)
     pthread_mutex_unlock(&kr->lock);
 }
 
-/* Associated data: a label and each field NUL-separated, then the version as 8 little-endian bytes. Fields
- * cannot contain NUL (they are validated names), so the encoding is unambiguous. */
+/* Associated data: a label and each field NUL-separated, then the version as 8 little-endian bytes.
+ * Fields cannot contain NUL (they are validated names), so the encoding is unambiguous. */
 static enum cf_rc value_ad(const struct cf_seal_ad *ad, struct cf_buf *out, struct cf_err *err)
 {
     uint8_t version[8];
@@ -432,8 +433,8 @@ static enum cf_rc value_ad(const struct cf_seal_ad *ad, struct cf_buf *out, stru
 }
 
 enum cf_rc cf_keyring_seal(struct cf_keyring *kr, const uint8_t *wrapped, size_t wrapped_len,
-                           const struct cf_seal_ad *ad, const void *plain, size_t n, uint8_t **sealed,
-                           size_t *sealed_len, struct cf_err *err)
+                           const struct cf_seal_ad *ad, const void *plain, size_t n,
+                           uint8_t **sealed, size_t *sealed_len, struct cf_err *err)
 {
     uint8_t key[KEY_BYTES];
     struct cf_buf adbuf;

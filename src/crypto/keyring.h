@@ -1,10 +1,12 @@
-/* The keyring: Coffer's root key and the per-project data keys it wraps, and the sealing of secret values.
+/* The keyring: Coffer's root key and the per-project data keys it wraps, and the sealing of secret
+ * values.
  *
- * Root key: 32 random bytes, from COFFER_ROOT_KEY (base64) or <data dir>/root.key (base64 text, mode 0600,
- * created on first start). Each project has a 32-byte data key stored wrapped (XChaCha20-Poly1305) by the root
- * key, bound to the project id. Each value version is sealed with its project's data key, with associated data
- * binding project id, environment id, folder path, key name and version, so a ciphertext copied into another row
- * fails to open. Key material lives in sodium_malloc'd (locked, guarded) memory and is wiped on free.
+ * Root key: 32 random bytes, from COFFER_ROOT_KEY (base64) or <data dir>/root.key (base64 text,
+ * mode 0600, created on first start). Each project has a 32-byte data key stored wrapped
+ * (XChaCha20-Poly1305) by the root key, bound to the project id. Each value version is sealed with
+ * its project's data key, with associated data binding project id, environment id, folder path, key
+ * name and version, so a ciphertext copied into another row fails to open. Key material lives in
+ * sodium_malloc'd (locked, guarded) memory and is wiped on free.
  *
  * Unwrapped project keys are cached (bounded); the keyring is safe to share between threads. */
 #ifndef CF_CRYPTO_KEYRING_H
@@ -31,9 +33,10 @@ struct cf_seal_ad {
     int64_t version;
 };
 
-/* Loads the root key from root_key_b64 when non-NULL (standard or URL-safe base64 of exactly 32 bytes), else
- * from <data_dir>/root.key; when that file is missing and create is true, generates a key and writes the file
- * (mode 0600, fsync, atomic rename). *out is owned by the caller (cf_keyring_free). */
+/* Loads the root key from root_key_b64 when non-NULL (standard or URL-safe base64 of exactly 32
+ * bytes), else from <data_dir>/root.key; when that file is missing and create is true, generates a
+ * key and writes the file (mode 0600, fsync, atomic rename). *out is owned by the caller
+ * (cf_keyring_free). */
 enum cf_rc cf_keyring_load(const char *data_dir, const char *root_key_b64, bool create,
                            struct cf_keyring **out, struct cf_err *err);
 
@@ -44,20 +47,22 @@ enum cf_rc cf_keyring_from_bytes(const uint8_t key[CF_ROOT_KEY_BYTES], struct cf
 /* Fills key with fresh random root key bytes. */
 void cf_keyring_generate_root(uint8_t key[CF_ROOT_KEY_BYTES]);
 
-/* Writes key as base64 text to <data_dir>/<name> with mode 0600: temp file, fsync, rename, fsync of the
- * directory. */
+/* Writes key as base64 text to <data_dir>/<name> with mode 0600: temp file, fsync, rename, fsync of
+ * the directory. */
 enum cf_rc cf_keyring_write_root_file(const char *data_dir, const char *name,
                                       const uint8_t key[CF_ROOT_KEY_BYTES], struct cf_err *err);
 
-/* Reads a root key file written by cf_keyring_write_root_file. CF_ENOTFOUND when it does not exist. */
+/* Reads a root key file written by cf_keyring_write_root_file. CF_ENOTFOUND when it does not exist.
+ */
 enum cf_rc cf_keyring_read_root_file(const char *path, uint8_t key[CF_ROOT_KEY_BYTES],
                                      struct cf_err *err);
 
 /* Wipes and frees; NULL is a no-op. */
 void cf_keyring_free(struct cf_keyring *kr);
 
-/* A check blob (a known text sealed by the root key), kept in the store so that a start with the wrong root key
- * fails at once with a clear message instead of at the first read. *check is malloc'd; the caller frees it. */
+/* A check blob (a known text sealed by the root key), kept in the store so that a start with the
+ * wrong root key fails at once with a clear message instead of at the first read. *check is
+ * malloc'd; the caller frees it. */
 enum cf_rc cf_keyring_make_check(struct cf_keyring *kr, uint8_t **check, size_t *check_len,
                                  struct cf_err *err);
 /* CF_ECRYPTO when check was not made by this root key. */
@@ -65,19 +70,20 @@ enum cf_rc cf_keyring_verify_check(struct cf_keyring *kr, const uint8_t *check, 
                                    struct cf_err *err);
 
 /* Generates a project data key and returns it wrapped by the root key (malloc'd; caller frees). */
-enum cf_rc cf_keyring_new_project_key(struct cf_keyring *kr, const char *project_id, uint8_t **wrapped,
-                                      size_t *wrapped_len, struct cf_err *err);
+enum cf_rc cf_keyring_new_project_key(struct cf_keyring *kr, const char *project_id,
+                                      uint8_t **wrapped, size_t *wrapped_len, struct cf_err *err);
 
-/* Unwraps with `from` and rewraps with `to` (root key rotation). *out is malloc'd; the caller frees it. */
+/* Unwraps with `from` and rewraps with `to` (root key rotation). *out is malloc'd; the caller frees
+ * it. */
 enum cf_rc cf_keyring_rewrap(struct cf_keyring *from, struct cf_keyring *to, const char *project_id,
                              const uint8_t *wrapped, size_t wrapped_len, uint8_t **out,
                              size_t *out_len, struct cf_err *err);
 
-/* Seals n plaintext bytes with the project key (given wrapped) and ad. *sealed (nonce || ciphertext || tag) is
- * malloc'd; the caller frees it (it holds no plaintext). */
+/* Seals n plaintext bytes with the project key (given wrapped) and ad. *sealed (nonce || ciphertext
+ * || tag) is malloc'd; the caller frees it (it holds no plaintext). */
 enum cf_rc cf_keyring_seal(struct cf_keyring *kr, const uint8_t *wrapped, size_t wrapped_len,
-                           const struct cf_seal_ad *ad, const void *plain, size_t n, uint8_t **sealed,
-                           size_t *sealed_len, struct cf_err *err);
+                           const struct cf_seal_ad *ad, const void *plain, size_t n,
+                           uint8_t **sealed, size_t *sealed_len, struct cf_err *err);
 
 /* Opens a sealed value, appending the plaintext to out (which the caller must release with
  * cf_buf_release_wipe). CF_ECRYPTO when the ciphertext, key or associated data do not match. */

@@ -24,8 +24,8 @@ void cf_token_new(const char *prefix, char *out, size_t size)
 
 void cf_token_hash(const char *token, size_t n, uint8_t out[CF_TOKEN_HASH_BYTES])
 {
-    /* A fixed key separates this use of BLAKE2b from any other; the credentials are high-entropy, so a fast
-     * hash is enough (a slow password hash would put seconds on every request). */
+    /* A fixed key separates this use of BLAKE2b from any other; the credentials are high-entropy,
+     * so a fast hash is enough (a slow password hash would put seconds on every request). */
     static const uint8_t domain[crypto_generichash_KEYBYTES] = "coffer credential hash v1";
     crypto_generichash(out, CF_TOKEN_HASH_BYTES, (const uint8_t *)token, n, domain, sizeof(domain));
 }

@@ -1,6 +1,6 @@
-/* Random bearer credentials and their stored form. A credential is 32 random bytes in base64url behind a short
- * prefix that says what it is (e.g. "cfadm_"); only its keyed BLAKE2b-256 hash is ever stored. Hashes are
- * compared in constant time. */
+/* Random bearer credentials and their stored form. A credential is 32 random bytes in base64url
+ * behind a short prefix that says what it is (e.g. "cfadm_"); only its keyed BLAKE2b-256 hash is
+ * ever stored. Hashes are compared in constant time. */
 #ifndef CF_CRYPTO_TOKEN_H
 #define CF_CRYPTO_TOKEN_H
 
@@ -9,16 +9,18 @@
 #include <stdint.h>
 
 #define CF_TOKEN_HASH_BYTES 32
-#define CF_TOKEN_MAX 128 /* room for a prefix of up to 16 characters, 43 base64url characters and the NUL */
+#define CF_TOKEN_MAX                                                                               \
+    128 /* room for a prefix of up to 16 characters, 43 base64url characters and the NUL */
 
-/* Writes prefix followed by 43 base64url characters (32 random bytes) into out (size >= CF_TOKEN_MAX).
- * The caller wipes out when done. */
+/* Writes prefix followed by 43 base64url characters (32 random bytes) into out (size >=
+ * CF_TOKEN_MAX). The caller wipes out when done. */
 void cf_token_new(const char *prefix, char *out, size_t size);
 
 /* Hashes a presented credential (n bytes) for storage or lookup. */
 void cf_token_hash(const char *token, size_t n, uint8_t out[CF_TOKEN_HASH_BYTES]);
 
 /* Constant-time equality of two hashes. */
-bool cf_token_hash_equal(const uint8_t a[CF_TOKEN_HASH_BYTES], const uint8_t b[CF_TOKEN_HASH_BYTES]);
+bool cf_token_hash_equal(const uint8_t a[CF_TOKEN_HASH_BYTES],
+                         const uint8_t b[CF_TOKEN_HASH_BYTES]);
 
 #endif

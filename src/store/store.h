@@ -1,13 +1,14 @@
 /* The storage interface: every operation Coffer performs on its database, in domain terms, each one
- * transaction. No SQL, no backend type and no JSON crosses it. Backends implement struct cf_store_ops
- * (sqlite.c now; postgres.c later) and embed struct cf_store as their first member.
+ * transaction. No SQL, no backend type and no JSON crosses it. Backends implement struct
+ * cf_store_ops (sqlite.c now; postgres.c later) and embed struct cf_store as their first member.
  *
  * Values arrive and leave sealed (see crypto/keyring.h): the store never sees plaintext.
  *
  * Conventions:
  * - Every function returns CF_OK or an error code with err filled; CF_ENOTFOUND for a missing row,
- *   CF_EEXIST for a uniqueness violation (the message names the duplicate), CF_ECONFLICT when an expected
- *   version does not match, CF_EUNAVAIL when the database is busy or unreachable, CF_ESTORE otherwise.
+ *   CF_EEXIST for a uniqueness violation (the message names the duplicate), CF_ECONFLICT when an
+ * expected version does not match, CF_EUNAVAIL when the database is busy or unreachable, CF_ESTORE
+ * otherwise.
  * - Output structs and lists are filled by the callee and released by the caller with the matching
  *   cf_*_release function (safe on zeroed structs). Strings in fixed arrays are NUL-terminated.
  * - Times are Unix milliseconds. An id is a UUID string.
@@ -66,15 +67,15 @@ struct cf_secret {
     char id[CF_UUID_LEN]; /* stable across versions */
     char folder_id[CF_UUID_LEN];
     char project_id[CF_UUID_LEN]; /* filled on reads */
-    char env_id[CF_UUID_LEN];   /* filled on reads */
-    char path[CF_PATH_MAX + 1]; /* the folder's path, filled on reads */
-    char key[CF_KEY_MAX + 1];   /* the key this version has (a rename makes a new version) */
-    int64_t version;            /* 1, 2, ... */
-    uint8_t *sealed;            /* heap: the sealed value */
+    char env_id[CF_UUID_LEN];     /* filled on reads */
+    char path[CF_PATH_MAX + 1];   /* the folder's path, filled on reads */
+    char key[CF_KEY_MAX + 1];     /* the key this version has (a rename makes a new version) */
+    int64_t version;              /* 1, 2, ... */
+    uint8_t *sealed;              /* heap: the sealed value */
     size_t sealed_len;
-    char *comment;  /* heap, "" when none */
-    char *tags;     /* heap: JSON array text of tag ids, "[]" when none; opaque to the store */
-    int64_t expires_at;         /* 0: no expiry */
+    char *comment;      /* heap, "" when none */
+    char *tags;         /* heap: JSON array text of tag ids, "[]" when none; opaque to the store */
+    int64_t expires_at; /* 0: no expiry */
     bool skip_multiline;
     int64_t created_at; /* when the secret was created (version 1) */
     int64_t updated_at; /* when this version was written */
@@ -100,27 +101,47 @@ struct cf_tag {
     int64_t updated_at;
 };
 
-struct cf_project_list { struct cf_project *items; size_t n; };
-struct cf_env_list { struct cf_env *items; size_t n; };
-struct cf_folder_list { struct cf_folder *items; size_t n; };
-struct cf_secret_list { struct cf_secret *items; size_t n; };
-struct cf_import_list { struct cf_import *items; size_t n; };
-struct cf_tag_list { struct cf_tag *items; size_t n; };
+struct cf_project_list {
+    struct cf_project *items;
+    size_t n;
+};
+struct cf_env_list {
+    struct cf_env *items;
+    size_t n;
+};
+struct cf_folder_list {
+    struct cf_folder *items;
+    size_t n;
+};
+struct cf_secret_list {
+    struct cf_secret *items;
+    size_t n;
+};
+struct cf_import_list {
+    struct cf_import *items;
+    size_t n;
+};
+struct cf_tag_list {
+    struct cf_tag *items;
+    size_t n;
+};
 
 enum cf_secret_op { CF_SECRET_OP_CREATE = 1, CF_SECRET_OP_UPDATE, CF_SECRET_OP_DELETE };
 
-/* One write of a batch. CREATE: row is version 1 of a new secret (row.id a new UUID, row.folder_id, row.key,
- * sealed value, ...); CF_EEXIST if the folder already has row.key. UPDATE: row is the next version of secret
- * row.id (row.version == expected_version + 1; row.key may differ, which renames it: CF_EEXIST if the folder
- * has that key already). DELETE: removes secret row.id with all its versions. UPDATE and DELETE fail with
- * CF_ECONFLICT when the secret's current version is not expected_version, and CF_ENOTFOUND when it is gone. */
+/* One write of a batch. CREATE: row is version 1 of a new secret (row.id a new UUID, row.folder_id,
+ * row.key, sealed value, ...); CF_EEXIST if the folder already has row.key. UPDATE: row is the next
+ * version of secret row.id (row.version == expected_version + 1; row.key may differ, which renames
+ * it: CF_EEXIST if the folder has that key already). DELETE: removes secret row.id with all its
+ * versions. UPDATE and DELETE fail with CF_ECONFLICT when the secret's current version is not
+ * expected_version, and CF_ENOTFOUND when it is gone. */
 struct cf_secret_write {
     enum cf_secret_op op;
     int64_t expected_version;
     struct cf_secret row; /* borrowed: the store copies what it keeps */
 };
 
-/* The meta name under which rewrap_keys stores its root_check (the root key check of crypto/keyring.h). */
+/* The meta name under which rewrap_keys stores its root_check (the root key check of
+ * crypto/keyring.h). */
 #define CF_META_ROOT_CHECK "root_key_check"
 
 /* A rewrapped project key, for root key rotation. */
@@ -157,7 +178,8 @@ struct cf_store_ops {
     /* Finds by id, or by slug when id_or_slug is not a UUID. */
     enum cf_rc (*project_get)(struct cf_store *st, const char *id_or_slug, struct cf_project *out,
                               struct cf_err *err);
-    enum cf_rc (*project_list)(struct cf_store *st, struct cf_project_list *out, struct cf_err *err);
+    enum cf_rc (*project_list)(struct cf_store *st, struct cf_project_list *out,
+                               struct cf_err *err);
     /* Deletes the project and everything in it. */
     enum cf_rc (*project_delete)(struct cf_store *st, const char *project_id, struct cf_err *err);
 
@@ -168,12 +190,14 @@ struct cf_store_ops {
     /* Finds by id, or by slug when id_or_slug is not a UUID. */
     enum cf_rc (*env_get)(struct cf_store *st, const char *project_id, const char *id_or_slug,
                           struct cf_env *out, struct cf_err *err);
-    /* Sets slug and name of env->id, and moves it to env->position (1..n; others renumbered densely). */
+    /* Sets slug and name of env->id, and moves it to env->position (1..n; others renumbered
+     * densely). */
     enum cf_rc (*env_update)(struct cf_store *st, const struct cf_env *env, struct cf_err *err);
     /* Deletes the environment with its folders and secrets; positions renumbered. */
     enum cf_rc (*env_delete)(struct cf_store *st, const char *env_id, struct cf_err *err);
 
-    /* Creates a folder; its parent (folder->parent_id) must exist. CF_EEXIST on a duplicate path. */
+    /* Creates a folder; its parent (folder->parent_id) must exist. CF_EEXIST on a duplicate path.
+     */
     enum cf_rc (*folder_create)(struct cf_store *st, const struct cf_folder *folder,
                                 struct cf_err *err);
     enum cf_rc (*folder_get)(struct cf_store *st, const char *env_id, const char *path,
@@ -187,8 +211,8 @@ struct cf_store_ops {
     /* Applies every write or none. */
     enum cf_rc (*secret_write)(struct cf_store *st, const struct cf_secret_write *writes, size_t n,
                                struct cf_err *err);
-    /* Current version of each secret in the folder at path (and its descendant folders when recursive),
-     * ordered by path then key. */
+    /* Current version of each secret in the folder at path (and its descendant folders when
+     * recursive), ordered by path then key. */
     enum cf_rc (*secret_list)(struct cf_store *st, const char *env_id, const char *path,
                               bool recursive, struct cf_secret_list *out, struct cf_err *err);
     /* A secret by folder and key: its current version, or the given version when version > 0. */
@@ -201,12 +225,12 @@ struct cf_store_ops {
     enum cf_rc (*secret_history)(struct cf_store *st, const char *secret_id,
                                  struct cf_secret_list *out, struct cf_err *err);
 
-    /* Adds an import at the end of the folder's list (import->position is ignored). CF_EEXIST when the folder
-     * already imports that environment and path. */
+    /* Adds an import at the end of the folder's list (import->position is ignored). CF_EEXIST when
+     * the folder already imports that environment and path. */
     enum cf_rc (*import_create)(struct cf_store *st, const struct cf_import *import,
                                 struct cf_err *err);
-    enum cf_rc (*import_list)(struct cf_store *st, const char *folder_id, struct cf_import_list *out,
-                              struct cf_err *err);
+    enum cf_rc (*import_list)(struct cf_store *st, const char *folder_id,
+                              struct cf_import_list *out, struct cf_err *err);
     enum cf_rc (*import_get)(struct cf_store *st, const char *import_id, struct cf_import *out,
                              struct cf_err *err);
     enum cf_rc (*import_delete)(struct cf_store *st, const char *import_id, struct cf_err *err);
@@ -225,12 +249,13 @@ struct cf_store {
 };
 
 struct cf_store_config {
-    const char *dsn;       /* a SQLite file path ("sqlite:" prefix optional), or postgres://... */
-    int busy_timeout_ms;   /* how long a writer waits for the database lock; 0: 5000 */
+    const char *dsn;     /* a SQLite file path ("sqlite:" prefix optional), or postgres://... */
+    int busy_timeout_ms; /* how long a writer waits for the database lock; 0: 5000 */
 };
 
 /* Opens the backend named by config->dsn, applying pending migrations. *out is released with
- * st->ops->close(st). A postgres:// DSN fails with CF_EINVAL naming the missing backend until it exists. */
+ * st->ops->close(st). A postgres:// DSN fails with CF_EINVAL naming the missing backend until it
+ * exists. */
 enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store **out,
                          struct cf_err *err);
 

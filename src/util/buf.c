@@ -1,5 +1,6 @@
-/* Growable buffers with a hard maximum (see buf.h). Growth reallocates by hand rather than with realloc()
- * so that a buffer holding secrets never leaves an unwiped copy behind in freed memory. */
+/* Growable buffers with a hard maximum (see buf.h). Growth reallocates by hand rather than with
+ * realloc() so that a buffer holding secrets never leaves an unwiped copy behind in freed memory.
+ */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

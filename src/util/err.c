@@ -49,23 +49,40 @@ void cf_err_clear(struct cf_err *err)
 const char *cf_rc_str(enum cf_rc rc)
 {
     switch (rc) {
-    case CF_OK: return "ok";
-    case CF_EINVAL: return "invalid request";
-    case CF_EVALIDATION: return "validation failed";
-    case CF_ENOTFOUND: return "not found";
-    case CF_EMETHOD: return "method not allowed";
-    case CF_EEXIST: return "already exists";
-    case CF_ECONFLICT: return "conflict";
-    case CF_EUNAUTH: return "unauthorized";
-    case CF_EFORBIDDEN: return "forbidden";
-    case CF_ETOOLARGE: return "too large";
-    case CF_ERATELIMIT: return "rate limited";
-    case CF_ECRYPTO: return "cryptographic failure";
-    case CF_ESTORE: return "store failure";
-    case CF_EUNAVAIL: return "unavailable";
-    case CF_ENOMEM: return "out of memory";
-    case CF_EIO: return "i/o error";
-    case CF_EINTERNAL: return "internal error";
+    case CF_OK:
+        return "ok";
+    case CF_EINVAL:
+        return "invalid request";
+    case CF_EVALIDATION:
+        return "validation failed";
+    case CF_ENOTFOUND:
+        return "not found";
+    case CF_EMETHOD:
+        return "method not allowed";
+    case CF_EEXIST:
+        return "already exists";
+    case CF_ECONFLICT:
+        return "conflict";
+    case CF_EUNAUTH:
+        return "unauthorized";
+    case CF_EFORBIDDEN:
+        return "forbidden";
+    case CF_ETOOLARGE:
+        return "too large";
+    case CF_ERATELIMIT:
+        return "rate limited";
+    case CF_ECRYPTO:
+        return "cryptographic failure";
+    case CF_ESTORE:
+        return "store failure";
+    case CF_EUNAVAIL:
+        return "unavailable";
+    case CF_ENOMEM:
+        return "out of memory";
+    case CF_EIO:
+        return "i/o error";
+    case CF_EINTERNAL:
+        return "internal error";
     }
     return "unknown error";
 }

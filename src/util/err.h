@@ -1,6 +1,6 @@
-/* Error codes and error detail shared by every module. A fallible function returns enum cf_rc and, when it
- * fails, fills a caller-supplied struct cf_err with a lower-case message naming the subject in quotes. Messages
- * never contain secret bytes. */
+/* Error codes and error detail shared by every module. A fallible function returns enum cf_rc and,
+ * when it fails, fills a caller-supplied struct cf_err with a lower-case message naming the subject
+ * in quotes. Messages never contain secret bytes. */
 #ifndef CF_UTIL_ERR_H
 #define CF_UTIL_ERR_H
 

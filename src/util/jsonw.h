@@ -1,12 +1,15 @@
-/* A streaming JSON writer into a struct cf_buf, for the responses on Coffer's hot path (secret lists).
+/* A streaming JSON writer into a struct cf_buf, for the responses on Coffer's hot path (secret
+ * lists).
  *
- * Why not jansson here: building a json_t tree of 100 secrets and dumping it costs ~575 µs per request on the
- * benchmark machine (hash-table inserts per field, then a per-character UTF-8 walk when dumping), which alone
- * caps listing at ~1,700 req/s per core. Writing the same bytes straight into a buffer costs a few tens of µs.
- * jansson stays the parser and the builder of every other response. This writer only encodes: strings are
- * escaped per RFC 8259 (quote, backslash, control characters) and must be valid UTF-8 (checked).
+ * Why not jansson here: building a json_t tree of 100 secrets and dumping it costs ~575 µs per
+ * request on the benchmark machine (hash-table inserts per field, then a per-character UTF-8 walk
+ * when dumping), which alone caps listing at ~1,700 req/s per core. Writing the same bytes straight
+ * into a buffer costs a few tens of µs. jansson stays the parser and the builder of every other
+ * response. This writer only encodes: strings are escaped per RFC 8259 (quote, backslash, control
+ * characters) and must be valid UTF-8 (checked).
  *
- * Errors are sticky: after the first failure every call is a no-op and cf_jsonw_finish reports it. */
+ * Errors are sticky: after the first failure every call is a no-op and cf_jsonw_finish reports it.
+ */
 #ifndef CF_UTIL_JSONW_H
 #define CF_UTIL_JSONW_H
 
@@ -37,9 +40,9 @@ void cf_jsonw_array_end(struct cf_jsonw *w);
 
 #define CF_JSONW_KEY_MAX 64
 
-/* An object member's name; the next call writes its value. Names are the program's own: plain ASCII, no
- * quote, backslash or control character, at most CF_JSONW_KEY_MAX bytes (longer is CF_EINVAL). Data from
- * outside never becomes a key. */
+/* An object member's name; the next call writes its value. Names are the program's own: plain
+ * ASCII, no quote, backslash or control character, at most CF_JSONW_KEY_MAX bytes (longer is
+ * CF_EINVAL). Data from outside never becomes a key. */
 void cf_jsonw_key(struct cf_jsonw *w, const char *key);
 
 /* A string of n bytes (valid UTF-8, may contain any character; NUL is escaped). */

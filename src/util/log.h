@@ -1,5 +1,6 @@
-/* Logging to stderr, one line per event: "<RFC 3339 time> <level> <message>". The level threshold is frozen
- * configuration set once at start (COFFER_LOG_LEVEL). Callers never pass secret values. Thread-safe. */
+/* Logging to stderr, one line per event: "<RFC 3339 time> <level> <message>". The level threshold
+ * is frozen configuration set once at start (COFFER_LOG_LEVEL). Callers never pass secret values.
+ * Thread-safe. */
 #ifndef CF_UTIL_LOG_H
 #define CF_UTIL_LOG_H
 

@@ -8,11 +8,12 @@
 /* Copies src into dst (size bytes, always NUL-terminated). Returns false when src was truncated. */
 bool cf_strlcpy(char *dst, const char *src, size_t size);
 
-/* True when the n bytes at s are well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF) and
- * contain no NUL byte. */
+/* True when the n bytes at s are well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF)
+ * and contain no NUL byte. */
 bool cf_utf8_valid(const char *s, size_t n);
 
-/* Like cf_utf8_valid, but NUL bytes are allowed (they are valid UTF-8; JSON can carry them escaped). */
+/* Like cf_utf8_valid, but NUL bytes are allowed (they are valid UTF-8; JSON can carry them
+ * escaped). */
 bool cf_utf8_valid_allow_nul(const char *s, size_t n);
 
 /* Parses a whole decimal integer in [min, max]; false on anything else (sign, junk, overflow). */

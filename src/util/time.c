@@ -21,7 +21,8 @@ int64_t cf_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's algorithm). */
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (Howard Hinnant's algorithm).
+ */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
@@ -188,13 +189,30 @@ enum cf_rc cf_duration_parse(const char *text, int64_t *seconds, struct cf_err *
         goto bad;
     int64_t unit = 1;
     switch (*p) {
-    case '\0': break;
-    case 's': unit = 1; p++; break;
-    case 'm': unit = 60; p++; break;
-    case 'h': unit = 3600; p++; break;
-    case 'd': unit = 86400; p++; break;
-    case 'w': unit = 7 * 86400; p++; break;
-    default: goto bad;
+    case '\0':
+        break;
+    case 's':
+        unit = 1;
+        p++;
+        break;
+    case 'm':
+        unit = 60;
+        p++;
+        break;
+    case 'h':
+        unit = 3600;
+        p++;
+        break;
+    case 'd':
+        unit = 86400;
+        p++;
+        break;
+    case 'w':
+        unit = 7 * 86400;
+        p++;
+        break;
+    default:
+        goto bad;
     }
     if (*p != '\0' || value == 0 || value > limit / unit)
         goto bad;

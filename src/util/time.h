@@ -1,4 +1,5 @@
-/* Time: a clock in milliseconds, RFC 3339 timestamps and human durations ("90s", "15m", "12h", "30d", "2w"). */
+/* Time: a clock in milliseconds, RFC 3339 timestamps and human durations ("90s", "15m", "12h",
+ * "30d", "2w"). */
 #ifndef CF_UTIL_TIME_H
 #define CF_UTIL_TIME_H
 
@@ -18,12 +19,12 @@ int64_t cf_mono_us(void);
  * CF_TIME_RFC3339_LEN bytes. Returns out. */
 char *cf_time_format(int64_t unix_ms, char out[CF_TIME_RFC3339_LEN]);
 
-/* Parses an RFC 3339 timestamp: date, 'T' or 't' or ' ', time, optional fraction, and 'Z' or a +hh:mm offset.
- * Years 1970..9999. CF_EINVAL with a message naming the problem otherwise. */
+/* Parses an RFC 3339 timestamp: date, 'T' or 't' or ' ', time, optional fraction, and 'Z' or a
+ * +hh:mm offset. Years 1970..9999. CF_EINVAL with a message naming the problem otherwise. */
 enum cf_rc cf_time_parse(const char *text, int64_t *unix_ms, struct cf_err *err);
 
-/* Parses a duration: a positive integer followed by one unit of s, m, h, d, w (e.g. "180d"); a bare integer
- * means seconds. Result in seconds, at most 100 years. CF_EINVAL otherwise. */
+/* Parses a duration: a positive integer followed by one unit of s, m, h, d, w (e.g. "180d"); a bare
+ * integer means seconds. Result in seconds, at most 100 years. CF_EINVAL otherwise. */
 enum cf_rc cf_duration_parse(const char *text, int64_t *seconds, struct cf_err *err);
 
 #endif

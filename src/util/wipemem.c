@@ -1,5 +1,5 @@
-/* The wiping allocator (see wipemem.h). The header is as large as the strictest alignment, so the returned
- * pointer stays suitably aligned for any type. */
+/* The wiping allocator (see wipemem.h). The header is as large as the strictest alignment, so the
+ * returned pointer stays suitably aligned for any type. */
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
-/* Unit tests for util/jsonw: whatever it writes must parse back (with jansson) to exactly what was written,
- * for every byte sequence a secret value can hold. */
+/* Unit tests for util/jsonw: whatever it writes must parse back (with jansson) to exactly what was
+ * written, for every byte sequence a secret value can hold. */
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -49,9 +49,14 @@ Test(jsonw, document_shape)
 Test(jsonw, strings_round_trip)
 {
     static const char *const samples[] = {
-        "", "plain", "quote\" backslash\\ slash/", "line\nfeed\r\ttab\b\f",
-        "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91",
-        "\x01\x02\x1f\x7f", "${REF} $HOME %s %n",
+        "",
+        "plain",
+        "quote\" backslash\\ slash/",
+        "line\nfeed\r\ttab\b\f",
+        "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x91",
+        "\x01\x02\x1f\x7f",
+        "${REF} $HOME %s %n",
     };
     for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
         struct cf_buf buf;

@@ -62,12 +62,14 @@ Test(names, path_limits)
 Test(names, keys)
 {
     static const char *const good[] = {"DB_PASSWORD", "a", "_x", "TEST-SECRET-1", "api.key", "-x"};
-    static const char *const bad[] = {"", "1ABC", ".hidden", "A B", "A/B", "A:B", "${X}", "K\xc3\xa9"};
+    static const char *const bad[] = {"",    "1ABC", ".hidden", "A B",
+                                      "A/B", "A:B",  "${X}",    "K\xc3\xa9"};
     struct cf_err err;
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         cr_expect_eq(cf_key_check(good[i], "secretKey", &err), CF_OK, "%s: %s", good[i], err.msg);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        cr_expect_eq(cf_key_check(bad[i], "secretKey", &err), CF_EVALIDATION, "'%s' accepted", bad[i]);
+        cr_expect_eq(cf_key_check(bad[i], "secretKey", &err), CF_EVALIDATION, "'%s' accepted",
+                     bad[i]);
         cr_expect_str_eq(err.field, "secretKey");
     }
     char long_key[CF_KEY_MAX + 2];
@@ -117,7 +119,8 @@ Test(names, value_normalize)
     } cases[] = {
         {"value", "value"},
         {"  padded\t", "padded"},
-        {"-----BEGIN KEY-----\nabc\n-----END KEY-----\n", "-----BEGIN KEY-----\nabc\n-----END KEY-----\n"},
+        {"-----BEGIN KEY-----\nabc\n-----END KEY-----\n",
+         "-----BEGIN KEY-----\nabc\n-----END KEY-----\n"},
         {"line  \n", "line\n"},
         {"trail\n\n\n", "trail\n"},
         {"", ""},

@@ -1,5 +1,5 @@
-/* Unit tests for core/refs: reference syntax, nesting, memoisation, cycles, missing targets, depth. The
- * resolver is a table standing in for the store; it counts lookups to prove memoisation. */
+/* Unit tests for core/refs: reference syntax, nesting, memoisation, cycles, missing targets, depth.
+ * The resolver is a table standing in for the store; it counts lookups to prove memoisation. */
 #include <stdio.h>
 #include <string.h>
 
@@ -45,10 +45,18 @@ static const struct fake_secret world[] = {
     {"dev", "/", "C", "${A}"},
     {"dev", "/", "SELF", "x${SELF}"},
     {"dev", "/", "MISSING", "${NOPE}"},
-    {"dev", "/", "D0", "${D1}"}, {"dev", "/", "D1", "${D2}"}, {"dev", "/", "D2", "${D3}"},
-    {"dev", "/", "D3", "${D4}"}, {"dev", "/", "D4", "${D5}"}, {"dev", "/", "D5", "${D6}"},
-    {"dev", "/", "D6", "${D7}"}, {"dev", "/", "D7", "${D8}"}, {"dev", "/", "D8", "${D9}"},
-    {"dev", "/", "D9", "${D10}"}, {"dev", "/", "D10", "${D11}"}, {"dev", "/", "D11", "end"},
+    {"dev", "/", "D0", "${D1}"},
+    {"dev", "/", "D1", "${D2}"},
+    {"dev", "/", "D2", "${D3}"},
+    {"dev", "/", "D3", "${D4}"},
+    {"dev", "/", "D4", "${D5}"},
+    {"dev", "/", "D5", "${D6}"},
+    {"dev", "/", "D6", "${D7}"},
+    {"dev", "/", "D7", "${D8}"},
+    {"dev", "/", "D8", "${D9}"},
+    {"dev", "/", "D9", "${D10}"},
+    {"dev", "/", "D10", "${D11}"},
+    {"dev", "/", "D11", "end"},
 };
 
 static enum cf_rc expand(struct fake_store *fs, const char *env, const char *path, const char *key,
@@ -75,7 +83,8 @@ Test(refs, plain_text_untouched)
     struct fake_store fs = store_of_world();
     char out[256];
     struct cf_err err;
-    static const char *const texts[] = {"no refs", "$HOME", "${", "${}", "${a b}", "$${x", "${unterminated"};
+    static const char *const texts[] = {"no refs", "$HOME",         "${", "${}", "${a b}",
+                                        "$${x",    "${unterminated"};
     for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
         cr_expect_eq(expand(&fs, "dev", "/", "K", texts[i], out, sizeof(out), &err), CF_OK);
         cr_expect_str_eq(out, texts[i]);
@@ -88,7 +97,8 @@ Test(refs, same_folder_and_nested)
     struct fake_store fs = store_of_world();
     char out[256];
     struct cf_err err;
-    cr_assert_eq(expand(&fs, "dev", "/", "X", "${WRAP}!", out, sizeof(out), &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(expand(&fs, "dev", "/", "X", "${WRAP}!", out, sizeof(out), &err), CF_OK, "%s",
+                 err.msg);
     cr_expect_str_eq(out, "[postgres://db.internal:5432/app]!");
 }
 
@@ -97,8 +107,9 @@ Test(refs, other_environment_and_folder)
     struct fake_store fs = store_of_world();
     char out[256];
     struct cf_err err;
-    cr_assert_eq(expand(&fs, "dev", "/", "X", "pw=${prod.backend.api.DB_PASSWORD} r=${prod.ROOTKEY}",
-                        out, sizeof(out), &err),
+    cr_assert_eq(expand(&fs, "dev", "/", "X",
+                        "pw=${prod.backend.api.DB_PASSWORD} r=${prod.ROOTKEY}", out, sizeof(out),
+                        &err),
                  CF_OK, "%s", err.msg);
     cr_expect_str_eq(out, "pw=s3cret r=r00t");
     /* A short reference inside an imported value resolves relative to its own folder. */
@@ -112,9 +123,11 @@ Test(refs, memoised)
     struct fake_store fs = store_of_world();
     char out[512];
     struct cf_err err;
-    cr_assert_eq(expand(&fs, "dev", "/", "X", "${HOST}${HOST}${HOST}${URL}${URL}", out, sizeof(out), &err),
-                 CF_OK);
-    cr_expect_str_eq(out, "db.internaldb.internaldb.internalpostgres://db.internal:5432/apppostgres://db.internal:5432/app");
+    cr_assert_eq(
+        expand(&fs, "dev", "/", "X", "${HOST}${HOST}${HOST}${URL}${URL}", out, sizeof(out), &err),
+        CF_OK);
+    cr_expect_str_eq(out, "db.internaldb.internaldb.internalpostgres://db.internal:5432/"
+                          "apppostgres://db.internal:5432/app");
     cr_expect_eq(fs.lookups, 3, "HOST, URL and PORT once each, got %d lookups", fs.lookups);
 }
 
@@ -131,7 +144,8 @@ Test(refs, cycle_named)
     struct cf_buf buf;
     cf_buf_init(&buf, 0);
     cr_assert_eq(cf_refs_add(refs, "dev", "/", "SELF", "x${SELF}", 8, &err), CF_OK);
-    cr_expect_eq(cf_refs_expand(refs, "dev", "/", "SELF", "x${SELF}", 8, &buf, &err), CF_EVALIDATION);
+    cr_expect_eq(cf_refs_expand(refs, "dev", "/", "SELF", "x${SELF}", 8, &buf, &err),
+                 CF_EVALIDATION);
     cr_expect(strstr(err.msg, "SELF -> SELF") != NULL, "%s", err.msg);
     cf_buf_release_wipe(&buf);
     cf_refs_free(refs);
@@ -142,7 +156,8 @@ Test(refs, missing_named)
     struct fake_store fs = store_of_world();
     char out[256];
     struct cf_err err;
-    cr_expect_eq(expand(&fs, "dev", "/", "MISSING", "${NOPE}", out, sizeof(out), &err), CF_EVALIDATION);
+    cr_expect_eq(expand(&fs, "dev", "/", "MISSING", "${NOPE}", out, sizeof(out), &err),
+                 CF_EVALIDATION);
     cr_expect(strstr(err.msg, "'MISSING' references ${NOPE}") != NULL, "%s", err.msg);
     cr_expect(strstr(err.msg, "no secret 'NOPE' in dev:/") != NULL, "%s", err.msg);
     cr_expect_eq(expand(&fs, "dev", "/", "X", "${qa.KEY}", out, sizeof(out), &err), CF_EVALIDATION);
@@ -155,7 +170,8 @@ Test(refs, depth_limit)
     char out[256];
     struct cf_err err;
     /* D2 .. D11 is a chain of 9 references below the root: allowed. */
-    cr_expect_eq(expand(&fs, "dev", "/", "X", "${D2}", out, sizeof(out), &err), CF_OK, "%s", err.msg);
+    cr_expect_eq(expand(&fs, "dev", "/", "X", "${D2}", out, sizeof(out), &err), CF_OK, "%s",
+                 err.msg);
     cr_expect_str_eq(out, "end");
     /* D0 .. D11 is 12 deep: refused, naming the chain. */
     cr_expect_eq(expand(&fs, "dev", "/", "X", "${D0}", out, sizeof(out), &err), CF_EVALIDATION);
