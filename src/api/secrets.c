@@ -183,7 +183,7 @@ static enum cf_rc reply(struct cf_req *req, struct cf_jsonw *w, struct cf_buf *b
 
 /* {"secret": <one secret>} */
 static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const char *env_slug,
-                               const struct cf_plain *p, struct cf_err *err)
+                               const struct cf_plain *p, bool hide, struct cf_err *err)
 {
     struct cf_buf body;
     struct cf_jsonw w;
@@ -191,7 +191,7 @@ static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const
     cf_jsonw_init(&w, &body);
     cf_jsonw_object_begin(&w);
     cf_jsonw_key(&w, "secret");
-    render_secret(&w, tags, env_slug, p, false);
+    render_secret(&w, tags, env_slug, p, hide);
     cf_jsonw_object_end(&w);
     return reply(req, &w, &body, err);
 }
@@ -258,9 +258,10 @@ static enum cf_rc read_flags(struct cf_req *req, const struct flavour *fl, struc
 
 /* ---- list and get ---- */
 
-static enum cf_rc list_common(struct cf_req *req, const struct flavour *fl, json_t **out,
-                              struct cf_err *err)
+/* GET list (route data: the flavour). */
+static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *err)
 {
+    const struct flavour *fl = cf_req_route_data(req);
     struct cf_core *core = cf_req_core(req);
     const struct cf_principal *who = cf_req_principal(req);
     struct cf_scope scope;
@@ -325,19 +326,10 @@ out:
     return rc;
 }
 
-static enum cf_rc list_v3(struct cf_req *req, json_t **out, struct cf_err *err)
+/* GET one secret (route data: the flavour). */
+static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *err)
 {
-    return list_common(req, &v3, out, err);
-}
-
-static enum cf_rc list_v4(struct cf_req *req, json_t **out, struct cf_err *err)
-{
-    return list_common(req, &v4, out, err);
-}
-
-static enum cf_rc get_common(struct cf_req *req, const struct flavour *fl, json_t **out,
-                             struct cf_err *err)
-{
+    const struct flavour *fl = cf_req_route_data(req);
     struct cf_core *core = cf_req_core(req);
     const char *key = cf_req_param(req, "name");
     const char *version_text = NULL;
@@ -383,32 +375,13 @@ static enum cf_rc get_common(struct cf_req *req, const struct flavour *fl, json_
             rc = CF_ENOTFOUND;
         }
     }
-    if (rc == CF_OK) {
-        struct cf_buf body;
-        struct cf_jsonw w;
-        cf_buf_init(&body, 0);
-        cf_jsonw_init(&w, &body);
-        cf_jsonw_object_begin(&w);
-        cf_jsonw_key(&w, "secret");
-        render_secret(&w, &tags, env_slug, found, f.hide);
-        cf_jsonw_object_end(&w);
-        rc = reply(req, &w, &body, err);
-    }
+    if (rc == CF_OK)
+        rc = reply_secret(req, &tags, env_slug, found, f.hide, err);
     tag_index_release(&tags);
     cf_imported_list_release(&imported);
     cf_plain_release(&plain);
     cf_scope_release(&scope);
     return rc;
-}
-
-static enum cf_rc get_v3(struct cf_req *req, json_t **out, struct cf_err *err)
-{
-    return get_common(req, &v3, out, err);
-}
-
-static enum cf_rc get_v4(struct cf_req *req, json_t **out, struct cf_err *err)
-{
-    return get_common(req, &v4, out, err);
 }
 
 /* ---- writes ---- */
@@ -580,7 +553,7 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
         cf_jsonw_object_end(&w);
         rc = reply(req, &w, &reply_body, err);
     } else {
-        rc = reply_secret(req, &tags, scope.env.slug, &result.items[0], err);
+        rc = reply_secret(req, &tags, scope.env.slug, &result.items[0], false, err);
     }
     tag_index_release(&tags);
 out:
@@ -699,7 +672,7 @@ static enum cf_rc rollback(struct cf_req *req, json_t **out, struct cf_err *err)
     if (rc != CF_OK)
         return rc;
     struct tag_index tags = {cf_req_core(req), scope.project.id, false, {0}};
-    rc = reply_secret(req, &tags, scope.env.slug, &plain, err);
+    rc = reply_secret(req, &tags, scope.env.slug, &plain, false, err);
     tag_index_release(&tags);
     cf_plain_release(&plain);
     cf_scope_release(&scope);
@@ -707,16 +680,16 @@ static enum cf_rc rollback(struct cf_req *req, json_t **out, struct cf_err *err)
 }
 
 const struct cf_route cf_routes_secrets[] = {
-    {"GET", "/api/v3/secrets/raw", list_v3, false},
-    {"GET", "/api/v3/secrets/raw/:name", get_v3, false},
+    {"GET", "/api/v3/secrets/raw", list_secrets, false, &v3},
+    {"GET", "/api/v3/secrets/raw/:name", get_secret, false, &v3},
     {"POST", "/api/v3/secrets/raw/:name", write_secrets, false, &create_v3},
     {"PATCH", "/api/v3/secrets/raw/:name", write_secrets, false, &update_v3},
     {"DELETE", "/api/v3/secrets/raw/:name", write_secrets, false, &delete_v3},
     {"POST", "/api/v3/secrets/batch/raw", write_secrets, false, &batch_create},
     {"PATCH", "/api/v3/secrets/batch/raw", write_secrets, false, &batch_update},
     {"DELETE", "/api/v3/secrets/batch/raw", write_secrets, false, &batch_delete},
-    {"GET", "/api/v4/secrets", list_v4, false},
-    {"GET", "/api/v4/secrets/:name", get_v4, false},
+    {"GET", "/api/v4/secrets", list_secrets, false, &v4},
+    {"GET", "/api/v4/secrets/:name", get_secret, false, &v4},
     {"POST", "/api/v4/secrets/:name", write_secrets, false, &create_v4},
     {"PATCH", "/api/v4/secrets/:name", write_secrets, false, &update_v4},
     {"DELETE", "/api/v4/secrets/:name", write_secrets, false, &delete_v4},
