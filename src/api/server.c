@@ -106,6 +106,8 @@ static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err)
 {
     json_t *body = NULL;
     int status = cf_api_render_error(req->reqid, err, &body);
+    if (status >= 500) /* the operator needs these too; messages never hold secret values */
+        cf_log_error("req_id=%s %s: %s", req->reqid, cf_rc_str(err->rc), err->msg);
     if (!body)
         return MHD_NO;
     enum MHD_Result ret = send_json(req, status, body);

@@ -562,6 +562,11 @@ class Imports(ServerTestCase):
         data = self.ok("GET", "/api/v4/secrets", query={"projectId": self.pid, "environment": "dev", "secretPath": "/",
                                                         "includeImports": "false"})
         self.assertFalse(data.get("imports"))
+        data = self.ok("GET", "/api/v4/secrets", query={"projectId": self.pid, "environment": "dev", "secretPath": "/",
+                                                        "include_imports": "false"})
+        self.assertFalse(data.get("imports"), "v4 accepts include_imports too")
+        data = self.ok("GET", "/api/v3/secrets/raw", query={"workspaceId": self.pid, "environment": "dev"})
+        self.assertFalse(data.get("imports"), "v3 lists imports only when asked")
 
         r = self.ok("DELETE", "/api/v2/secret-imports/" + imp["id"],
                     body={"projectId": self.pid, "environment": "dev", "path": "/"})
