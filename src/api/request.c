@@ -104,7 +104,8 @@ enum cf_rc cf_req_json(struct cf_req *req, bool required, json_t **body, struct 
         if (!cf_utf8_valid(req->body.data, req->body.len))
             return cf_err_set(err, CF_EINVAL, "the request body is not valid UTF-8 (or holds NUL)");
         json_error_t jerr;
-        req->json = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES, &jerr);
+        req->json = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                               &jerr);
         if (!req->json) {
             /* jansson's own text may quote the body, which may hold secret values: never echo it.
              */

@@ -162,6 +162,24 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
     return ret;
 }
 
+/* Copies the (decoded) path for the log line, percent-encoding blanks, control bytes, bytes above 0x7e and
+ * '%', so that a request cannot forge fields or lines in the log. */
+static void log_safe_path(char *out, size_t size, const char *path)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < size; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '%') {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        } else {
+            out[n++] = (char)*p;
+        }
+    }
+    out[n] = '\0';
+}
+
 static enum MHD_Result send_too_large(struct cf_req *req, struct cf_server *server)
 {
     struct cf_err err;
@@ -189,7 +207,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->start_us = cf_mono_us();
         cf_reqid_new(req->reqid);
         cf_strlcpy(req->method, method, sizeof(req->method));
-        cf_strlcpy(req->path, url, sizeof(req->path));
+        log_safe_path(req->path, sizeof(req->path), url);
         cf_buf_init(&req->body, server->config.max_body);
         atomic_fetch_add(&server->in_flight, 1);
         *con_cls = req;

@@ -114,7 +114,7 @@ static enum cf_rc bootstrap_admin(struct cf_store *st, uint8_t hash[CF_TOKEN_HAS
 static void tune_malloc(void)
 {
     mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 2 * 1024 * 1024);
 }
 
 static void harden_process(void)

@@ -80,6 +80,21 @@ static enum cf_rc resolve_project(struct cf_core *core, const char *project, str
     return rc;
 }
 
+/* resolve_project, then asks whether who may do action on the project; out is released on failure.
+ */
+static enum cf_rc authorized_project(struct cf_core *core, const struct cf_principal *who,
+                                     enum cf_action action, const char *project,
+                                     struct cf_project *out, struct cf_err *err)
+{
+    enum cf_rc rc = resolve_project(core, project, out, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_authz_check(core, who, action, out->id, NULL, NULL, err);
+    if (rc != CF_OK)
+        cf_project_release(out);
+    return rc;
+}
+
 static enum cf_rc env_not_found(const char *env, const char *project_id, struct cf_err *err)
 {
     if (cf_uuid_valid(env))
@@ -132,6 +147,21 @@ static enum cf_rc resolve_scope(struct cf_core *core, const char *project, const
     rc = cf_scope_resolve(core, project, env, norm, out, err);
     if (rc == CF_OK)
         strip_key(&out->project);
+    return rc;
+}
+
+/* resolve_scope (path named "path" in errors), then asks whether who may do action on the folder;
+ * out is released on failure. */
+static enum cf_rc authorized_scope(struct cf_core *core, const struct cf_principal *who,
+                                   enum cf_action action, const char *project, const char *env,
+                                   const char *path, struct cf_scope *out, struct cf_err *err)
+{
+    enum cf_rc rc = resolve_scope(core, project, env, path, "path", out, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_authz_check(core, who, action, out->project.id, out->env.slug, out->folder.path, err);
+    if (rc != CF_OK)
+        cf_scope_release(out);
     return rc;
 }
 
@@ -296,10 +326,7 @@ enum cf_rc cf_projects_get(struct cf_core *core, const struct cf_principal *who,
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = resolve_project(core, project, &found, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_READ, found.id, NULL, NULL, err);
+    rc = authorized_project(core, who, CF_ACTION_READ, project, &found, err);
     if (rc == CF_OK)
         rc = fill_view(core, &found, out, err);
     if (rc != CF_OK)
@@ -316,10 +343,7 @@ enum cf_rc cf_projects_delete(struct cf_core *core, const struct cf_principal *w
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = resolve_project(core, project, &found, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, NULL, NULL, err);
+    rc = authorized_project(core, who, CF_ACTION_ADMIN, project, &found, err);
     if (rc == CF_OK)
         rc = fill_view(core, &found, out, err);
     if (rc == CF_OK) {
@@ -346,10 +370,7 @@ enum cf_rc cf_envs_list(struct cf_core *core, const struct cf_principal *who, co
 
     memset(out, 0, sizeof(*out));
     project_id[0] = '\0';
-    rc = resolve_project(core, project, &found, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_READ, found.id, NULL, NULL, err);
+    rc = authorized_project(core, who, CF_ACTION_READ, project, &found, err);
     if (rc == CF_OK)
         rc = st->ops->env_list(st, found.id, out, err);
     if (rc == CF_OK)
@@ -387,12 +408,9 @@ enum cf_rc cf_envs_create(struct cf_core *core, const struct cf_principal *who, 
 
     memset(out, 0, sizeof(*out));
     memset(&env, 0, sizeof(env));
-    rc = resolve_project(core, project, &found, err);
+    rc = authorized_project(core, who, CF_ACTION_ADMIN, project, &found, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, NULL, NULL, err);
-    if (rc != CF_OK)
-        goto out;
     rc = required(name, "name", err);
     if (rc == CF_OK)
         rc = cf_text_check(name, CF_NAME_MAX, true, "name", err);
@@ -594,13 +612,10 @@ enum cf_rc cf_folders_list(struct cf_core *core, const struct cf_principal *who,
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = resolve_scope(core, project, env, path, "path", &scope, err);
+    rc = authorized_scope(core, who, CF_ACTION_READ, project, env, path, &scope, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, scope.env.slug,
-                        scope.folder.path, err);
-    if (rc == CF_OK)
-        rc = st->ops->folder_list(st, scope.env.id, scope.folder.path, recursive, out, err);
+    rc = st->ops->folder_list(st, scope.env.id, scope.folder.path, recursive, out, err);
     cf_scope_release(&scope);
     return rc;
 }
@@ -701,13 +716,9 @@ enum cf_rc cf_imports_create(struct cf_core *core, const struct cf_principal *wh
         rc = cf_path_normalize(import_path, source_path, "import.path", err);
     if (rc != CF_OK)
         return rc;
-    rc = resolve_scope(core, project, env, path, "path", &scope, err);
+    rc = authorized_scope(core, who, CF_ACTION_ADMIN, project, env, path, &scope, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, scope.env.slug,
-                        scope.folder.path, err);
-    if (rc != CF_OK)
-        goto out;
     rc = resolve_env(core, scope.project.id, import_env, &source, err);
     if (rc != CF_OK)
         goto out;
@@ -771,13 +782,10 @@ enum cf_rc cf_imports_list(struct cf_core *core, const struct cf_principal *who,
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = resolve_scope(core, project, env, path, "path", &scope, err);
+    rc = authorized_scope(core, who, CF_ACTION_READ, project, env, path, &scope, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, scope.env.slug,
-                        scope.folder.path, err);
-    if (rc == CF_OK)
-        rc = st->ops->import_list(st, scope.folder.id, &imports, err);
+    rc = st->ops->import_list(st, scope.folder.id, &imports, err);
     if (rc == CF_OK && imports.n > 0)
         rc = st->ops->env_list(st, scope.project.id, &envs, err);
     if (rc != CF_OK)
@@ -824,13 +832,9 @@ enum cf_rc cf_imports_delete(struct cf_core *core, const struct cf_principal *wh
     rc = required(import_id, "importId", err);
     if (rc != CF_OK)
         return rc;
-    rc = resolve_scope(core, project, env, path, "path", &scope, err);
+    rc = authorized_scope(core, who, CF_ACTION_ADMIN, project, env, path, &scope, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, scope.env.slug,
-                        scope.folder.path, err);
-    if (rc != CF_OK)
-        goto out;
     if (!cf_uuid_valid(import_id)) {
         rc = import_not_found(import_id, err);
         goto out;
@@ -871,12 +875,10 @@ enum cf_rc cf_tags_create(struct cf_core *core, const struct cf_principal *who, 
 
     memset(out, 0, sizeof(*out));
     memset(&tag, 0, sizeof(tag));
-    rc = resolve_project(core, project, &found, err);
+    rc = authorized_project(core, who, CF_ACTION_ADMIN, project, &found, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, NULL, NULL, err);
-    if (rc == CF_OK)
-        rc = slug_check(slug, "slug", err);
+    rc = slug_check(slug, "slug", err);
     if (rc == CF_OK && name && *name)
         rc = cf_text_check(name, CF_NAME_MAX, true, "name", err);
     if (rc == CF_OK && color)
@@ -910,12 +912,9 @@ enum cf_rc cf_tags_get(struct cf_core *core, const struct cf_principal *who, con
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = resolve_project(core, project, &found, err);
+    rc = authorized_project(core, who, CF_ACTION_READ, project, &found, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_READ, found.id, NULL, NULL, err);
-    if (rc != CF_OK)
-        goto out;
     /* By slug only: the store's lookup also takes ids, which this route does not. */
     if (!slug || !*slug || cf_uuid_valid(slug)) {
         rc = CF_ENOTFOUND;
@@ -926,7 +925,6 @@ enum cf_rc cf_tags_get(struct cf_core *core, const struct cf_principal *who, con
     }
     if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "Tag with slug '%s' not found", slug ? slug : "");
-out:
     if (rc != CF_OK)
         memset(out, 0, sizeof(*out));
     cf_project_release(&found);
@@ -942,10 +940,7 @@ enum cf_rc cf_tags_list(struct cf_core *core, const struct cf_principal *who, co
 
     memset(out, 0, sizeof(*out));
     project_id[0] = '\0';
-    rc = resolve_project(core, project, &found, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_READ, found.id, NULL, NULL, err);
+    rc = authorized_project(core, who, CF_ACTION_READ, project, &found, err);
     if (rc == CF_OK)
         rc = st->ops->tag_list(st, found.id, out, err);
     if (rc == CF_OK)

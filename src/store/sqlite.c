@@ -484,6 +484,18 @@ static enum cf_rc get_row(struct sq_conn *c, enum stmt_id id, const struct sq_ar
     return rc;
 }
 
+/* Like get_row, but a missing row is CF_ENOTFOUND with the message "<what> '<name>' not found". */
+static enum cf_rc get_required(struct sq_conn *c, enum stmt_id id, const struct sq_arg *args,
+                               size_t n_args, row_fn read, void *out, const char *what,
+                               const char *name, struct cf_err *err)
+{
+    bool found;
+    enum cf_rc rc = get_row(c, id, args, n_args, read, out, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "%s '%s' not found", what, name);
+    return rc;
+}
+
 /* Accumulates rows into a growing array of size-byte items (zeroed before read fills them). n
  * counts an item as soon as it is allocated, so releasing n items also frees a partly read one. */
 struct collector {
@@ -509,6 +521,18 @@ static enum cf_rc collect(sqlite3_stmt *s, void *ctx)
     memset(item, 0, col->size);
     col->n++;
     return col->read(s, item);
+}
+
+/* Runs query id on this thread's connection, collecting its rows into col (which the caller frees,
+ * also on failure). */
+static enum cf_rc collect_all(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
+                              size_t n_args, struct collector *col, struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc = conn_get(store_of(base), &c, err);
+    if (rc == CF_OK)
+        rc = run(c, id, args, n_args, collect, col, NULL, err);
+    return rc;
 }
 
 /* ---- transactions ---- */
@@ -742,12 +766,8 @@ static enum cf_rc folder_must_exist(struct sq_conn *c, const char *env_id, const
                                     struct cf_err *err)
 {
     struct cf_folder folder;
-    bool found;
-    enum cf_rc rc = get_row(c, ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder,
-                            &folder, &found, err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "folder '%s' not found", path);
-    return rc;
+    return get_required(c, ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder,
+                        &folder, "folder", path, err);
 }
 
 struct position_item {
@@ -852,7 +872,6 @@ static enum cf_rc sq_meta_get(struct cf_store *base, const char *name, uint8_t *
 {
     struct blob_out blob = {0};
     struct sq_conn *c;
-    bool found;
     enum cf_rc rc;
 
     *value = NULL;
@@ -860,9 +879,8 @@ static enum cf_rc sq_meta_get(struct cf_store *base, const char *name, uint8_t *
     rc = conn_get(store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, ST_META_GET, ARGS(A_TEXT(name)), read_blob_out, &blob, &found, err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "meta value '%s' not found", name);
+    rc = get_required(c, ST_META_GET, ARGS(A_TEXT(name)), read_blob_out, &blob, "meta value", name,
+                      err);
     if (rc != CF_OK) {
         free(blob.data);
         return rc;
@@ -992,17 +1010,15 @@ static enum cf_rc sq_project_get(struct cf_store *base, const char *id_or_slug,
     char id_buf[CF_UUID_LEN];
     const char *id = as_id(id_or_slug, id_buf);
     struct sq_conn *c;
-    bool found;
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
     rc = conn_get(store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, id ? ST_PROJECT_BY_ID : ST_PROJECT_BY_SLUG, ARGS(A_TEXT(id ? id : id_or_slug)),
-                 read_project, out, &found, err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", id_or_slug);
+    rc = get_required(c, id ? ST_PROJECT_BY_ID : ST_PROJECT_BY_SLUG,
+                      ARGS(A_TEXT(id ? id : id_or_slug)), read_project, out, "project", id_or_slug,
+                      err);
     if (rc != CF_OK)
         cf_project_release(out);
     return rc;
@@ -1012,14 +1028,7 @@ static enum cf_rc sq_project_list(struct cf_store *base, struct cf_project_list 
                                   struct cf_err *err)
 {
     struct collector col = {.size = sizeof(struct cf_project), .read = read_project};
-    struct sq_conn *c;
-    enum cf_rc rc;
-
-    memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = run(c, ST_PROJECT_LIST, NO_ARGS, collect, &col, NULL, err);
+    enum cf_rc rc = collect_all(base, ST_PROJECT_LIST, NO_ARGS, &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -1063,14 +1072,7 @@ static enum cf_rc sq_env_list(struct cf_store *base, const char *project_id,
                               struct cf_env_list *out, struct cf_err *err)
 {
     struct collector col = {.size = sizeof(struct cf_env), .read = read_env};
-    struct sq_conn *c;
-    enum cf_rc rc;
-
-    memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = run(c, ST_ENV_LIST, ARGS(A_TEXT(project_id)), collect, &col, NULL, err);
+    enum cf_rc rc = collect_all(base, ST_ENV_LIST, ARGS(A_TEXT(project_id)), &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -1084,33 +1086,26 @@ static enum cf_rc sq_env_get(struct cf_store *base, const char *project_id, cons
     char id_buf[CF_UUID_LEN];
     const char *id = as_id(id_or_slug, id_buf);
     struct sq_conn *c;
-    bool found;
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
     rc = conn_get(store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc =
-        get_row(c, id ? ST_ENV_BY_ID : ST_ENV_BY_SLUG,
-                ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_env, out, &found, err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "environment '%s' not found", id_or_slug);
-    return rc;
+    return get_required(c, id ? ST_ENV_BY_ID : ST_ENV_BY_SLUG,
+                        ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_env, out,
+                        "environment", id_or_slug, err);
 }
 
 static enum cf_rc sq_env_update(struct cf_store *base, const struct cf_env *env, struct cf_err *err)
 {
     struct cf_env current;
     struct sq_conn *c;
-    bool found;
     enum cf_rc rc = tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env->id)), read_env, &current, &found,
-                 err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "environment with id '%s' not found", env->id);
+    rc = get_required(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env->id)), read_env, &current,
+                      "environment with id", env->id, err);
     if (rc != CF_OK)
         goto out;
     rc = exec_stmt(c, ST_ENV_UPDATE,
@@ -1131,14 +1126,11 @@ static enum cf_rc sq_env_delete(struct cf_store *base, const char *env_id, struc
     struct collector importers = {.size = CF_UUID_LEN, .read = read_id};
     struct cf_env current;
     struct sq_conn *c;
-    bool found;
     enum cf_rc rc = tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc =
-        get_row(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env_id)), read_env, &current, &found, err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "environment with id '%s' not found", env_id);
+    rc = get_required(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env_id)), read_env, &current,
+                      "environment with id", env_id, err);
     /* Imports of this environment go with it: remember whose, to keep their positions dense. */
     if (rc == CF_OK)
         rc = run(c, ST_ENV_IMPORTING_FOLDERS, ARGS(A_TEXT(env_id)), collect, &importers, NULL, err);
@@ -1162,7 +1154,6 @@ static enum cf_rc sq_folder_create(struct cf_store *base, const struct cf_folder
     char path[CF_PATH_MAX + 1];
     struct sq_conn *c;
     int64_t now = cf_now_ms();
-    bool found;
     enum cf_rc rc;
 
     rc = require_uuid(folder->id, "folder", err);
@@ -1178,11 +1169,8 @@ static enum cf_rc sq_folder_create(struct cf_store *base, const struct cf_folder
     rc = tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder->parent_id)), read_folder, &parent, &found,
-                 err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "parent folder with id '%s' not found",
-                        folder->parent_id);
+    rc = get_required(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder->parent_id)), read_folder, &parent,
+                      "parent folder with id", folder->parent_id, err);
     if (rc != CF_OK)
         goto out;
     if (folder->env_id[0] && strcmp(folder->env_id, parent.env_id) != 0) {
@@ -1217,18 +1205,14 @@ static enum cf_rc sq_folder_get(struct cf_store *base, const char *env_id, const
                                 struct cf_folder *out, struct cf_err *err)
 {
     struct sq_conn *c;
-    bool found;
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
     rc = conn_get(store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder, out, &found,
-                 err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "folder '%s' not found", path);
-    return rc;
+    return get_required(c, ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder, out,
+                        "folder", path, err);
 }
 
 static enum cf_rc sq_folder_list(struct cf_store *base, const char *env_id, const char *path,
@@ -1266,13 +1250,11 @@ static enum cf_rc sq_folder_delete(struct cf_store *base, const char *folder_id,
     struct cf_folder folder;
     struct subtree bounds;
     struct sq_conn *c;
-    bool found;
     enum cf_rc rc = tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder, &found, err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "folder with id '%s' not found", folder_id);
+    rc = get_required(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder,
+                      "folder with id", folder_id, err);
     if (rc == CF_OK && !folder.parent_id[0])
         rc = cf_err_set(err, CF_EINVAL, "the root folder of an environment cannot be deleted");
     if (rc == CF_OK)
@@ -1538,16 +1520,11 @@ static enum cf_rc sq_import_create(struct cf_store *base, const struct cf_import
     rc = tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(import->folder_id)), read_folder, &folder, &found,
-                 err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "folder with id '%s' not found", import->folder_id);
+    rc = get_required(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(import->folder_id)), read_folder, &folder,
+                      "folder with id", import->folder_id, err);
     if (rc == CF_OK)
-        rc = get_row(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(import->import_env_id)), read_env,
-                     &import_env, &found, err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "environment with id '%s' not found",
-                        import->import_env_id);
+        rc = get_required(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(import->import_env_id)),
+                          read_env, &import_env, "environment with id", import->import_env_id, err);
     if (rc == CF_OK)
         rc = get_row(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(folder.env_id)), read_env,
                      &folder_env, &found, err);
@@ -1601,30 +1578,25 @@ static enum cf_rc sq_import_get(struct cf_store *base, const char *import_id, st
                                 struct cf_err *err)
 {
     struct sq_conn *c;
-    bool found;
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
     rc = conn_get(store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, out, &found, err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "import with id '%s' not found", import_id);
-    return rc;
+    return get_required(c, ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, out,
+                        "import with id", import_id, err);
 }
 
 static enum cf_rc sq_import_delete(struct cf_store *base, const char *import_id, struct cf_err *err)
 {
     struct cf_import import;
     struct sq_conn *c;
-    bool found;
     enum cf_rc rc = tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, &import, &found, err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "import with id '%s' not found", import_id);
+    rc = get_required(c, ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, &import,
+                      "import with id", import_id, err);
     if (rc == CF_OK)
         rc = exec_stmt(c, ST_IMPORT_DELETE, ARGS(A_TEXT(import_id)), NULL, err);
     if (rc == CF_OK)
@@ -1667,33 +1639,22 @@ static enum cf_rc sq_tag_get(struct cf_store *base, const char *project_id, cons
     char id_buf[CF_UUID_LEN];
     const char *id = as_id(id_or_slug, id_buf);
     struct sq_conn *c;
-    bool found;
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
     rc = conn_get(store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc =
-        get_row(c, id ? ST_TAG_BY_ID : ST_TAG_BY_SLUG,
-                ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_tag, out, &found, err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "tag '%s' not found", id_or_slug);
-    return rc;
+    return get_required(c, id ? ST_TAG_BY_ID : ST_TAG_BY_SLUG,
+                        ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_tag, out,
+                        "tag", id_or_slug, err);
 }
 
 static enum cf_rc sq_tag_list(struct cf_store *base, const char *project_id,
                               struct cf_tag_list *out, struct cf_err *err)
 {
     struct collector col = {.size = sizeof(struct cf_tag), .read = read_tag};
-    struct sq_conn *c;
-    enum cf_rc rc;
-
-    memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = run(c, ST_TAG_LIST, ARGS(A_TEXT(project_id)), collect, &col, NULL, err);
+    enum cf_rc rc = collect_all(base, ST_TAG_LIST, ARGS(A_TEXT(project_id)), &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)

@@ -60,6 +60,16 @@ def main():
     if a.child:
         sys.exit(run_one(a.child, a.verbose))
 
+    # Children run in this directory: make a relative COFFER_BIN absolute first.
+    if os.environ.get("COFFER_BIN"):
+        os.environ["COFFER_BIN"] = os.path.abspath(os.environ["COFFER_BIN"])
+    sys.path.insert(0, HERE)
+    import harness
+    if not os.access(harness.COFFER_BIN, os.X_OK):
+        print("no coffer binary at %s (set COFFER_BIN)" % harness.COFFER_BIN)
+        print("RESULT passed=0 failed=1 skipped=0")
+        sys.exit(1)
+
     names = a.suites or sorted(f[:-3] for f in os.listdir(HERE) if f.startswith("test_") and f.endswith(".py"))
     names = [n[:-3] if n.endswith(".py") else os.path.basename(n) for n in names]
     pending = list(names)

@@ -189,7 +189,11 @@ class SealedRows(unittest.TestCase):
 
     def setUp(self):
         self.s = Server()
-        self.s.start()
+        try:
+            self.s.start()
+        except Exception:
+            self.s.cleanup()
+            raise
 
     def tearDown(self):
         rc = self.s.stop()

@@ -463,6 +463,18 @@ class References(ServerTestCase):
         self.set_secret(self.pid, "VIA", "${dev.svc.GREETING}")
         self.assertEqual(self.expanded("VIA").json["secret"]["secretValue"], "hi svc-name")
 
+    def test_recursive_list_expands_relative_to_each_folder(self):
+        self.create_folder(self.pid, "dev", "a")
+        self.set_secret(self.pid, "X", "root-x")
+        self.set_secret(self.pid, "X", "a-x", path="/a")
+        self.set_secret(self.pid, "R", "got ${X}", path="/a")
+        self.set_secret(self.pid, "S", "s ${X} ${dev.a.X}")
+        r = self.list_secrets(self.pid, recursive="true", expandSecretReferences="true")
+        self.assertEqual(r.status, 200, r.body)
+        got = {(x["secretPath"], x["secretKey"]): x["secretValue"] for x in r.json["secrets"]}
+        self.assertEqual(got, {("/", "X"): "root-x", ("/", "S"): "s root-x a-x", ("/a", "X"): "a-x",
+                               ("/a", "R"): "got a-x"})
+
     def test_nested(self):
         self.set_secret(self.pid, "C", "c")
         self.set_secret(self.pid, "B", "${C}${C}")

@@ -164,6 +164,16 @@ class KeepAliveAndRequestIds(ServerTestCase):
         forged = [l for l in lines if l.startswith("fake-line") or l.startswith("forged")]
         self.assertEqual(forged, [], "a request path can start a log line of its own")
         self.assertEqual(len([l for l in lines if "req_id=" + r.headers["X-Request-Id"] in l]), 1)
+        # Nor can it forge fields of its own line: a decoded space or raw byte must not reach the log as is.
+        mark = self.server.stderr_len()
+        r = self.api("GET", "/api/v3/secrets/raw/AB%FFC%20status=200%20req_id=forged")
+        rid = r.headers["X-Request-Id"]
+        self.assertIsNotNone(self.server.wait_for_stderr("req_id=" + rid, since=mark))
+        line = [l for l in self.server.stderr_since(mark).splitlines() if "req_id=" + rid in l][0]
+        self.assertEqual(re.findall(r"\bstatus=(\d+)", line), [str(r.status)],
+                         "the logged path adds a forged status field: " + line)
+        self.assertEqual(re.findall(r"\breq_id=(\S+)", line), [rid], "forged req_id field: " + line)
+        self.assertNotIn("\ufffd", line, "raw non-UTF-8 bytes in the log line: " + line)
 
 
 class GeneratedAdminToken(unittest.TestCase):
