@@ -16,9 +16,13 @@ struct command {
 
 static const struct command commands[] = {
     {"envs", cf_cmd_envs, "list, create, rename, reorder and delete environments"},
+    {"export", cf_cmd_export, "print secrets as dotenv, json, yaml, azure-devops or github lines"},
     {"folders", cf_cmd_folders, "list, create and delete folders"},
+    {"identities", cf_cmd_identities, "machine identities, universal auth, client secrets, memberships"},
+    {"login", cf_cmd_login, "exchange machine-identity credentials for an access token"},
     {"operator", cf_cmd_operator, "offline maintenance: rotate-root-key"},
     {"projects", cf_cmd_projects, "create, list, get and delete projects"},
+    {"run", cf_cmd_run, "run a command with secrets in its environment"},
     {"secrets", cf_cmd_secrets, "set, get, list, delete secrets; history and rollback"},
     {"server", cf_cmd_server, "run the Coffer server"},
 };

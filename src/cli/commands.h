@@ -5,9 +5,13 @@
 #define CF_CLI_COMMANDS_H
 
 int cf_cmd_envs(int argc, char **argv);
+int cf_cmd_export(int argc, char **argv);
 int cf_cmd_folders(int argc, char **argv);
+int cf_cmd_identities(int argc, char **argv);
+int cf_cmd_login(int argc, char **argv);
 int cf_cmd_operator(int argc, char **argv);
 int cf_cmd_projects(int argc, char **argv);
+int cf_cmd_run(int argc, char **argv);
 int cf_cmd_secrets(int argc, char **argv);
 int cf_cmd_server(int argc, char **argv);
 

@@ -28,13 +28,14 @@ struct cf_core {
     struct cf_keyring *keyring; /* borrowed */
 };
 
-enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1 };
+enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY };
 
-/* Who is calling. The identities issue adds machine identities here. */
+/* Who is calling: the admin (bootstrap token) or a machine identity (access token). */
 struct cf_principal {
     enum cf_principal_kind kind;
-    char id[CF_UUID_LEN]; /* "" for the admin */
+    char id[CF_UUID_LEN]; /* the identity id; "" for the admin */
     char name[CF_NAME_MAX + 1];
+    char token_id[CF_UUID_LEN]; /* the access token used; "" for the admin */
 };
 
 enum cf_action {

@@ -126,6 +126,95 @@ struct cf_tag_list {
     size_t n;
 };
 
+/* ---- machine identities (issue 3) ---- */
+
+#define CF_IPS_MAX 2048 /* comma-separated CIDR list */
+#define CF_AUTH_METHOD_MAX 32
+#define CF_ROLE_MAX 16
+
+struct cf_identity {
+    char id[CF_UUID_LEN];
+    char name[CF_NAME_MAX + 1];
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+/* Universal auth attached to an identity. Durations in seconds; 0 limits mean "none". */
+struct cf_ua_config {
+    char identity_id[CF_UUID_LEN];
+    char client_id[CF_UUID_LEN];
+    int64_t access_token_ttl;
+    int64_t access_token_max_ttl;
+    int64_t access_token_num_uses_limit;
+    char access_token_trusted_ips[CF_IPS_MAX + 1];  /* "0.0.0.0/0,::/0" when open */
+    char client_secret_trusted_ips[CF_IPS_MAX + 1]; /* likewise */
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+struct cf_client_secret {
+    char id[CF_UUID_LEN];
+    char identity_id[CF_UUID_LEN];
+    char description[CF_DESC_MAX + 1];
+    char prefix[8];    /* the first characters of the secret, shown in lists */
+    uint8_t hash[32];  /* keyed hash of the whole secret (crypto/token.h); the secret is never stored */
+    int64_t expires_at; /* 0: never */
+    int64_t num_uses;
+    int64_t num_uses_limit; /* 0: unlimited */
+    bool revoked;
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+/* An issued access token. The token itself is never stored: only its hash. */
+struct cf_access_token {
+    char id[CF_UUID_LEN];
+    char identity_id[CF_UUID_LEN];
+    char client_secret_id[CF_UUID_LEN]; /* "" unless issued by universal auth */
+    char auth_method[CF_AUTH_METHOD_MAX + 1]; /* "universal-auth" */
+    uint8_t hash[32];
+    int64_t ttl;            /* seconds, counted from created_at or the last renewal */
+    int64_t max_ttl;        /* seconds from created_at; 0: none */
+    int64_t num_uses;
+    int64_t num_uses_limit; /* 0: unlimited */
+    bool revoked;
+    char trusted_ips[CF_IPS_MAX + 1];
+    int64_t created_at;
+    int64_t last_renewed_at; /* 0: never renewed */
+};
+
+/* A rule narrowing a membership: the actions it allows (bit 1 << enum cf_action of core/core.h), in an
+ * environment ("" any) under a path glob ("" any; core/authz.h has the glob syntax). */
+struct cf_membership_rule {
+    uint32_t actions;
+    char env_slug[CF_SLUG_MAX + 1];
+    char path_glob[CF_PATH_MAX + 1];
+};
+
+struct cf_membership {
+    char id[CF_UUID_LEN];
+    char identity_id[CF_UUID_LEN];
+    char project_id[CF_UUID_LEN];
+    char role[CF_ROLE_MAX + 1]; /* "admin", "member", "viewer", "no-access" */
+    struct cf_membership_rule *rules; /* heap; NULL when none (the role applies everywhere) */
+    size_t n_rules;
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+struct cf_identity_list {
+    struct cf_identity *items;
+    size_t n;
+};
+struct cf_client_secret_list {
+    struct cf_client_secret *items;
+    size_t n;
+};
+struct cf_membership_list {
+    struct cf_membership *items;
+    size_t n;
+};
+
 enum cf_secret_op { CF_SECRET_OP_CREATE = 1, CF_SECRET_OP_UPDATE, CF_SECRET_OP_DELETE };
 
 /* One write of a batch. CREATE: row is version 1 of a new secret (row.id a new UUID, row.folder_id,
@@ -242,6 +331,71 @@ struct cf_store_ops {
                           struct cf_tag *out, struct cf_err *err);
     enum cf_rc (*tag_list)(struct cf_store *st, const char *project_id, struct cf_tag_list *out,
                            struct cf_err *err);
+
+    /* ---- machine identities ---- */
+
+    enum cf_rc (*identity_create)(struct cf_store *st, const struct cf_identity *identity,
+                                  struct cf_err *err);
+    enum cf_rc (*identity_get)(struct cf_store *st, const char *identity_id,
+                               struct cf_identity *out, struct cf_err *err);
+    enum cf_rc (*identity_list)(struct cf_store *st, struct cf_identity_list *out,
+                                struct cf_err *err);
+    /* Renames identity->id. */
+    enum cf_rc (*identity_update)(struct cf_store *st, const struct cf_identity *identity,
+                                  struct cf_err *err);
+    /* Deletes the identity with its auth configuration, client secrets, tokens and memberships (so its
+     * tokens stop working at once). */
+    enum cf_rc (*identity_delete)(struct cf_store *st, const char *identity_id, struct cf_err *err);
+
+    /* Attaches universal auth: CF_EEXIST when the identity already has it. */
+    enum cf_rc (*ua_attach)(struct cf_store *st, const struct cf_ua_config *config,
+                            struct cf_err *err);
+    /* Replaces the settings of config->identity_id (client_id is kept). */
+    enum cf_rc (*ua_update)(struct cf_store *st, const struct cf_ua_config *config,
+                            struct cf_err *err);
+    enum cf_rc (*ua_get)(struct cf_store *st, const char *identity_id, struct cf_ua_config *out,
+                         struct cf_err *err);
+    enum cf_rc (*ua_get_by_client_id)(struct cf_store *st, const char *client_id,
+                                      struct cf_ua_config *out, struct cf_err *err);
+
+    enum cf_rc (*client_secret_create)(struct cf_store *st, const struct cf_client_secret *secret,
+                                       struct cf_err *err);
+    /* Newest first, revoked ones included. */
+    enum cf_rc (*client_secret_list)(struct cf_store *st, const char *identity_id,
+                                     struct cf_client_secret_list *out, struct cf_err *err);
+    enum cf_rc (*client_secret_get)(struct cf_store *st, const char *identity_id,
+                                    const char *secret_id, struct cf_client_secret *out,
+                                    struct cf_err *err);
+    enum cf_rc (*client_secret_revoke)(struct cf_store *st, const char *identity_id,
+                                       const char *secret_id, struct cf_err *err);
+    /* Counts one use: in one transaction, fails with CF_ECONFLICT when the secret is revoked or its use
+     * limit is already reached (nothing changes then), else increments num_uses. */
+    enum cf_rc (*client_secret_use)(struct cf_store *st, const char *secret_id,
+                                    struct cf_err *err);
+
+    enum cf_rc (*token_create)(struct cf_store *st, const struct cf_access_token *token,
+                               struct cf_err *err);
+    enum cf_rc (*token_get)(struct cf_store *st, const char *token_id, struct cf_access_token *out,
+                            struct cf_err *err);
+    /* Counts one use, like client_secret_use (CF_ECONFLICT when revoked or out of uses). */
+    enum cf_rc (*token_use)(struct cf_store *st, const char *token_id, struct cf_err *err);
+    enum cf_rc (*token_renew)(struct cf_store *st, const char *token_id, int64_t renewed_at,
+                              struct cf_err *err);
+    enum cf_rc (*token_revoke)(struct cf_store *st, const char *token_id, struct cf_err *err);
+
+    /* Creates or replaces the membership of membership->identity_id in membership->project_id,
+     * rules included. */
+    enum cf_rc (*membership_put)(struct cf_store *st, const struct cf_membership *membership,
+                                 struct cf_err *err);
+    enum cf_rc (*membership_get)(struct cf_store *st, const char *identity_id,
+                                 const char *project_id, struct cf_membership *out,
+                                 struct cf_err *err);
+    /* By project (identity_id NULL) or by identity (project_id NULL). */
+    enum cf_rc (*membership_list)(struct cf_store *st, const char *identity_id,
+                                  const char *project_id, struct cf_membership_list *out,
+                                  struct cf_err *err);
+    enum cf_rc (*membership_delete)(struct cf_store *st, const char *identity_id,
+                                    const char *project_id, struct cf_err *err);
 };
 
 struct cf_store {
@@ -268,6 +422,10 @@ void cf_folder_list_release(struct cf_folder_list *l);
 void cf_secret_list_release(struct cf_secret_list *l);
 void cf_import_list_release(struct cf_import_list *l);
 void cf_tag_list_release(struct cf_tag_list *l);
+void cf_identity_list_release(struct cf_identity_list *l);
+void cf_client_secret_list_release(struct cf_client_secret_list *l);
+void cf_membership_release(struct cf_membership *m);
+void cf_membership_list_release(struct cf_membership_list *l);
 
 /* Deep copy of src into dst (heap members duplicated); CF_ENOMEM on failure (dst zeroed). */
 enum cf_rc cf_secret_copy(struct cf_secret *dst, const struct cf_secret *src);

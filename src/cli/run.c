@@ -1,0 +1,13 @@
+/* `coffer run`: not implemented yet (issue 3). */
+#include <stdio.h>
+
+#include "cli/commands.h"
+#include "util/banned.h"
+
+int cf_cmd_run(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    fprintf(stderr, "coffer: 'run' is not implemented yet (issue 3)\n");
+    return 1;
+}

@@ -1,0 +1,73 @@
+/* Machine identities: the identities themselves, universal auth attached to them (settings and client
+ * secrets), and their project memberships. Every operation here is server administration and checks
+ * cf_authz_admin first. Logging in and access tokens live in src/auth/. */
+#ifndef CF_CORE_IDENTITIES_H
+#define CF_CORE_IDENTITIES_H
+
+#include "core/core.h"
+
+#define CF_TTL_MAX 315360000LL /* ten years, Infisical's bound */
+#define CF_CLIENT_SECRET_PREFIX "cfcs_"
+
+enum cf_rc cf_identity_create(struct cf_core *core, const struct cf_principal *who, const char *name,
+                              struct cf_identity *out, struct cf_err *err);
+enum cf_rc cf_identity_get(struct cf_core *core, const struct cf_principal *who, const char *id,
+                           struct cf_identity *out, struct cf_err *err);
+enum cf_rc cf_identity_list(struct cf_core *core, const struct cf_principal *who,
+                            struct cf_identity_list *out, struct cf_err *err);
+enum cf_rc cf_identity_rename(struct cf_core *core, const struct cf_principal *who, const char *id,
+                              const char *name, struct cf_identity *out, struct cf_err *err);
+enum cf_rc cf_identity_delete(struct cf_core *core, const struct cf_principal *who, const char *id,
+                              struct cf_identity *out, struct cf_err *err);
+
+/* Universal auth settings as given by a request; has_* false keeps the current (or default) value.
+ * Trusted IP lists are comma-separated CIDRs or addresses, validated here (cf_cidr_list_check). */
+struct cf_ua_settings {
+    bool has_ttl, has_max_ttl, has_num_uses, has_token_ips, has_secret_ips;
+    int64_t access_token_ttl;
+    int64_t access_token_max_ttl;
+    int64_t access_token_num_uses_limit;
+    const char *access_token_trusted_ips;
+    const char *client_secret_trusted_ips;
+};
+
+/* Attaches universal auth with a fresh client id (defaults: TTL and max TTL 30 days, no use limit, any IP).
+ * TTL must not exceed max TTL (CF_EVALIDATION). */
+enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
+                        const struct cf_ua_settings *settings, struct cf_ua_config *out,
+                        struct cf_err *err);
+enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
+                        const struct cf_ua_settings *settings, struct cf_ua_config *out,
+                        struct cf_err *err);
+enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
+                     struct cf_ua_config *out, struct cf_err *err);
+
+/* Creates a client secret: CF_CLIENT_SECRET_PREFIX + 43 random base64url characters, written into secret
+ * (size >= CF_TOKEN_MAX; the caller wipes it) and returned only this once; the store keeps its hash.
+ * Expiry: expires_at (absolute) or ttl seconds from now, whichever is given (0 and 0: never). */
+enum cf_rc cf_client_secret_create(struct cf_core *core, const struct cf_principal *who,
+                                   const char *identity_id, const char *description,
+                                   int64_t ttl, int64_t expires_at, int64_t num_uses_limit,
+                                   char *secret, size_t secret_size, struct cf_client_secret *out,
+                                   struct cf_err *err);
+enum cf_rc cf_client_secret_list(struct cf_core *core, const struct cf_principal *who,
+                                 const char *identity_id, struct cf_client_secret_list *out,
+                                 struct cf_err *err);
+enum cf_rc cf_client_secret_revoke(struct cf_core *core, const struct cf_principal *who,
+                                   const char *identity_id, const char *secret_id,
+                                   struct cf_client_secret *out, struct cf_err *err);
+
+/* Memberships. role: admin, member, viewer, no-access. Rules are validated (known actions, env slug,
+ * path glob syntax). The project and identity must exist. */
+enum cf_rc cf_membership_set(struct cf_core *core, const struct cf_principal *who,
+                             const char *project, const char *identity_id, const char *role,
+                             const struct cf_membership_rule *rules, size_t n_rules,
+                             struct cf_membership *out, struct cf_err *err);
+enum cf_rc cf_membership_list(struct cf_core *core, const struct cf_principal *who,
+                              const char *project, struct cf_membership_list *out,
+                              struct cf_err *err);
+enum cf_rc cf_membership_remove(struct cf_core *core, const struct cf_principal *who,
+                                const char *project, const char *identity_id,
+                                struct cf_membership *out, struct cf_err *err);
+
+#endif
