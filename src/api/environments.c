@@ -27,8 +27,7 @@ static enum cf_rc list_envs(struct cf_req *req, json_t **out, struct cf_err *err
     rc = cf_envs_list(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "projectId"),
                       project_id, &envs, err);
     if (rc == CF_OK)
-        rc = cf_render_reply(json_pack("{s:o}", "environments", cf_render_env_list(&envs)), out,
-                             err);
+        rc = cf_render_reply_member("environments", cf_render_env_list(&envs), out, err);
     cf_env_list_release(&envs);
     return rc;
 }

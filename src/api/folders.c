@@ -42,7 +42,7 @@ static enum cf_rc create_folder(struct cf_req *req, json_t **out, struct cf_err 
     rc = cf_folders_create(cf_req_core(req), cf_req_principal(req), project, env, path, name,
                            description, &folder, err);
     if (rc == CF_OK)
-        rc = cf_render_reply(json_pack("{s:o}", "folder", cf_render_folder(&folder)), out, err);
+        rc = cf_render_reply_member("folder", cf_render_folder(&folder), out, err);
     return rc;
 }
 
@@ -65,13 +65,9 @@ static enum cf_rc list_folders(struct cf_req *req, json_t **out, struct cf_err *
     if (rc != CF_OK)
         return rc;
     array = json_array();
-    for (size_t i = 0; array && i < list.n; i++) {
-        if (json_array_append_new(array, cf_render_folder(&list.items[i])) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
-    }
-    rc = cf_render_reply(array ? json_pack("{s:o}", "folders", array) : NULL, out, err);
+    for (size_t i = 0; array && i < list.n; i++)
+        array = cf_render_append(array, cf_render_folder(&list.items[i]));
+    rc = cf_render_reply_member("folders", array, out, err);
     cf_folder_list_release(&list);
     return rc;
 }
@@ -92,7 +88,7 @@ static enum cf_rc delete_folder(struct cf_req *req, json_t **out, struct cf_err 
     rc = cf_folders_delete(cf_req_core(req), cf_req_principal(req), project, env, path,
                            cf_req_param(req, "folderIdOrName"), &folder, err);
     if (rc == CF_OK)
-        rc = cf_render_reply(json_pack("{s:o}", "folder", cf_render_folder(&folder)), out, err);
+        rc = cf_render_reply_member("folder", cf_render_folder(&folder), out, err);
     return rc;
 }
 

@@ -63,13 +63,9 @@ static enum cf_rc list_imports(struct cf_req *req, json_t **out, struct cf_err *
     if (rc != CF_OK)
         return rc;
     array = json_array();
-    for (size_t i = 0; array && i < list.n; i++) {
-        if (json_array_append_new(array, cf_render_import(&list.items[i])) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
-    }
-    rc = cf_render_reply(array ? json_pack("{s:o}", "secretImports", array) : NULL, out, err);
+    for (size_t i = 0; array && i < list.n; i++)
+        array = cf_render_append(array, cf_render_import(&list.items[i]));
+    rc = cf_render_reply_member("secretImports", array, out, err);
     cf_import_view_list_release(&list);
     return rc;
 }

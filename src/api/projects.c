@@ -32,7 +32,7 @@ static enum cf_rc create_project(struct cf_req *req, json_t **out, struct cf_err
     rc = cf_projects_create(cf_req_core(req), cf_req_principal(req), name, slug, description, &view,
                             err);
     if (rc == CF_OK)
-        rc = cf_render_reply(json_pack("{s:o}", "project", cf_render_project(&view)), out, err);
+        rc = cf_render_reply_member("project", cf_render_project(&view), out, err);
     cf_project_view_release(&view);
     return rc;
 }
@@ -48,13 +48,9 @@ static enum cf_rc list_projects(struct cf_req *req, json_t **out, struct cf_err 
     if (rc != CF_OK)
         return rc;
     array = json_array();
-    for (size_t i = 0; array && i < list.n; i++) {
-        if (json_array_append_new(array, cf_render_project(&list.items[i])) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
-    }
-    rc = cf_render_reply(array ? json_pack("{s:o}", "workspaces", array) : NULL, out, err);
+    for (size_t i = 0; array && i < list.n; i++)
+        array = cf_render_append(array, cf_render_project(&list.items[i]));
+    rc = cf_render_reply_member("workspaces", array, out, err);
     cf_project_view_list_release(&list);
     return rc;
 }
@@ -68,7 +64,7 @@ static enum cf_rc get_project(struct cf_req *req, json_t **out, struct cf_err *e
     rc = cf_projects_get(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "projectId"),
                          &view, err);
     if (rc == CF_OK)
-        rc = cf_render_reply(json_pack("{s:o}", "workspace", cf_render_project(&view)), out, err);
+        rc = cf_render_reply_member("workspace", cf_render_project(&view), out, err);
     cf_project_view_release(&view);
     return rc;
 }
@@ -82,7 +78,7 @@ static enum cf_rc delete_project(struct cf_req *req, json_t **out, struct cf_err
     rc = cf_projects_delete(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "projectId"),
                             &view, err);
     if (rc == CF_OK)
-        rc = cf_render_reply(json_pack("{s:o}", "workspace", cf_render_project(&view)), out, err);
+        rc = cf_render_reply_member("workspace", cf_render_project(&view), out, err);
     cf_project_view_release(&view);
     return rc;
 }

@@ -20,12 +20,8 @@ json_t *cf_render_env_brief(const struct cf_env *env)
 json_t *cf_render_env_list(const struct cf_env_list *envs)
 {
     json_t *array = json_array();
-    for (size_t i = 0; array && i < envs->n; i++) {
-        if (json_array_append_new(array, cf_render_env(&envs->items[i])) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
-    }
+    for (size_t i = 0; array && i < envs->n; i++)
+        array = cf_render_append(array, cf_render_env(&envs->items[i]));
     return array;
 }
 
@@ -71,10 +67,25 @@ json_t *cf_render_tag_brief(const struct cf_tag *tag)
                      "color", tag->color);
 }
 
+json_t *cf_render_append(json_t *array, json_t *item)
+{
+    /* json_array_append_new frees item whatever happens, also when array is NULL. */
+    if (json_array_append_new(array, item) != 0) {
+        json_decref(array);
+        return NULL;
+    }
+    return array;
+}
+
 enum cf_rc cf_render_reply(json_t *body, json_t **out, struct cf_err *err)
 {
     *out = body;
     if (!body)
         return cf_err_set(err, CF_ENOMEM, "out of memory while rendering the response");
     return CF_OK;
+}
+
+enum cf_rc cf_render_reply_member(const char *name, json_t *value, json_t **out, struct cf_err *err)
+{
+    return cf_render_reply(value ? json_pack("{s:o}", name, value) : NULL, out, err);
 }

@@ -36,8 +36,17 @@ json_t *cf_render_tag(const struct cf_tag *tag);
 /* The short form carried by secrets: {id, slug, name, color}. */
 json_t *cf_render_tag_brief(const struct cf_tag *tag);
 
+/* Appends item (taken, may be NULL) to array (taken, may be NULL) and returns array, or NULL after
+ * freeing both when either is NULL or the append fails: a rendering loop can go on while the
+ * result is non-NULL. */
+json_t *cf_render_append(json_t *array, json_t *item);
+
 /* Hands body to the handler's *out: CF_OK, or CF_ENOMEM with err filled when body is NULL (a failed
  * render). */
 enum cf_rc cf_render_reply(json_t *body, json_t **out, struct cf_err *err);
+
+/* cf_render_reply of {name: value}; value (taken) may be NULL, a failed render. */
+enum cf_rc cf_render_reply_member(const char *name, json_t *value, json_t **out,
+                                  struct cf_err *err);
 
 #endif

@@ -17,13 +17,9 @@ static enum cf_rc list_tags(struct cf_req *req, json_t **out, struct cf_err *err
     if (rc != CF_OK)
         return rc;
     array = json_array();
-    for (size_t i = 0; array && i < list.n; i++) {
-        if (json_array_append_new(array, cf_render_tag(&list.items[i])) != 0) {
-            json_decref(array);
-            array = NULL;
-        }
-    }
-    rc = cf_render_reply(array ? json_pack("{s:o}", "workspaceTags", array) : NULL, out, err);
+    for (size_t i = 0; array && i < list.n; i++)
+        array = cf_render_append(array, cf_render_tag(&list.items[i]));
+    rc = cf_render_reply_member("workspaceTags", array, out, err);
     cf_tag_list_release(&list);
     return rc;
 }
@@ -37,7 +33,7 @@ static enum cf_rc get_tag(struct cf_req *req, json_t **out, struct cf_err *err)
     rc = cf_tags_get(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "projectId"),
                      cf_req_param(req, "tagSlug"), &tag, err);
     if (rc == CF_OK)
-        rc = cf_render_reply(json_pack("{s:o}", "tag", cf_render_tag(&tag)), out, err);
+        rc = cf_render_reply_member("tag", cf_render_tag(&tag), out, err);
     return rc;
 }
 
@@ -61,7 +57,7 @@ static enum cf_rc create_tag(struct cf_req *req, json_t **out, struct cf_err *er
     rc = cf_tags_create(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "projectId"),
                         slug, name, color, &tag, err);
     if (rc == CF_OK)
-        rc = cf_render_reply(json_pack("{s:o}", "tag", cf_render_tag(&tag)), out, err);
+        rc = cf_render_reply_member("tag", cf_render_tag(&tag), out, err);
     return rc;
 }
 

@@ -558,6 +558,28 @@ int cf_table_print(const struct cf_table *table)
     return status;
 }
 
+int cf_cli_print_rows(json_t *items, size_t ncols, const char *const *headers,
+                      cf_cli_row_fn fill_row, void *ctx)
+{
+    struct cf_table *table = cf_table_new(ncols, headers);
+    size_t i;
+    json_t *item;
+    int status;
+
+    if (!table)
+        return cf_cli_fail("out of memory");
+    json_array_foreach(items, i, item)
+    {
+        if (fill_row(table, item, ctx) != CF_OK) {
+            cf_table_free(table);
+            return cf_cli_fail("out of memory");
+        }
+    }
+    status = cf_table_print(table);
+    cf_table_free(table);
+    return status;
+}
+
 static int dump_to_buf(const char *data, size_t size, void *userdata)
 {
     return cf_buf_append(userdata, data, size) == CF_OK ? 0 : -1;
@@ -574,6 +596,21 @@ int cf_cli_print_json(json_t *json)
     else
         status = write_stdout(&text);
     cf_buf_release_wipe(&text);
+    return status;
+}
+
+int cf_cli_print_member(const struct cf_cli *cli, json_t *answer, const char *member,
+                        int (*print_table)(json_t *list))
+{
+    if (cli->json)
+        return cf_cli_print_json(answer);
+    json_t *list = json_array();
+    if (!list || json_array_append(list, json_object_get(answer, member)) != 0) {
+        json_decref(list);
+        return cf_cli_fail("out of memory");
+    }
+    int status = print_table(list);
+    json_decref(list);
     return status;
 }
 

@@ -182,8 +182,23 @@ enum cf_rc cf_table_render(const struct cf_table *table, struct cf_buf *out);
  * printed). */
 int cf_table_print(const struct cf_table *table);
 
+/* Adds the row of item to table (with cf_table_add); ctx is cf_cli_print_rows's. CF_OK, or an
+ * error (reported as out of memory). */
+typedef enum cf_rc (*cf_cli_row_fn)(struct cf_table *table, json_t *item, void *ctx);
+
+/* Prints items (a JSON array; borrowed) as a table of ncols columns named by headers, a row per
+ * item added by fill_row. Returns CF_EXIT_OK or CF_EXIT_FAILURE (message printed). */
+int cf_cli_print_rows(json_t *items, size_t ncols, const char *const *headers,
+                      cf_cli_row_fn fill_row, void *ctx);
+
 /* Prints json to stdout, indented, followed by a newline. Returns CF_EXIT_OK or CF_EXIT_FAILURE. */
 int cf_cli_print_json(json_t *json);
+
+/* Prints a server's answer about one object: the whole answer as JSON with --output json, else its
+ * member as a one-row table, by print_table (which takes a JSON array of such objects and returns
+ * an exit status). Returns CF_EXIT_OK or CF_EXIT_FAILURE (message printed). */
+int cf_cli_print_member(const struct cf_cli *cli, json_t *answer, const char *member,
+                        int (*print_table)(json_t *list));
 
 /* A string member of obj, or "" when absent or not a string (for table cells). Borrowed. */
 const char *cf_cli_str(json_t *obj, const char *name);

@@ -12,45 +12,20 @@
 static const char *const env_headers[] = {"POSITION", "SLUG", "NAME", "ID"};
 #define ENV_COLS (sizeof(env_headers) / sizeof(env_headers[0]))
 
+static enum cf_rc env_row(struct cf_table *table, json_t *env, void *ctx)
+{
+    char position[24];
+    const char *row[ENV_COLS] = {cf_cli_int_str(env, "position", position, sizeof(position)),
+                                 cf_cli_str(env, "slug"), cf_cli_str(env, "name"),
+                                 cf_cli_str(env, "id")};
+    (void)ctx;
+    return cf_table_add(table, row);
+}
+
 /* Prints environments (a JSON array of Environment) as a table. */
 static int print_envs(json_t *envs)
 {
-    struct cf_table *table = cf_table_new(ENV_COLS, env_headers);
-    size_t i;
-    json_t *env;
-    char position[24];
-
-    if (!table)
-        return cf_cli_fail("out of memory");
-    json_array_foreach(envs, i, env)
-    {
-        const char *row[ENV_COLS] = {cf_cli_int_str(env, "position", position, sizeof(position)),
-                                     cf_cli_str(env, "slug"), cf_cli_str(env, "name"),
-                                     cf_cli_str(env, "id")};
-        if (cf_table_add(table, row) != CF_OK) {
-            cf_table_free(table);
-            return cf_cli_fail("out of memory");
-        }
-    }
-    int status = cf_table_print(table);
-    cf_table_free(table);
-    return status;
-}
-
-/* Prints the answer of a create/update/delete: the API's JSON or the environment as a one-row
- * table. */
-static int print_answer(const struct cf_cli *cli, json_t *answer)
-{
-    if (cli->json)
-        return cf_cli_print_json(answer);
-    json_t *list = json_array();
-    if (!list || json_array_append(list, json_object_get(answer, "environment")) != 0) {
-        json_decref(list);
-        return cf_cli_fail("out of memory");
-    }
-    int status = print_envs(list);
-    json_decref(list);
-    return status;
+    return cf_cli_print_rows(envs, ENV_COLS, env_headers, env_row, NULL);
 }
 
 /* /v1/workspace/{projectId}/environments[/{env}] into path. */
@@ -78,7 +53,7 @@ static int env_request(struct cf_cli *cli, const char *method, const char *env, 
         printf("deleted environment %s (%s)\n", cf_cli_str(deleted, "slug"),
                cf_cli_str(deleted, "id"));
     } else if (status == CF_EXIT_OK) {
-        status = print_answer(cli, answer);
+        status = cf_cli_print_member(cli, answer, "environment", print_envs);
     }
     json_decref(answer);
     cf_buf_release(&path);

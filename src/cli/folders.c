@@ -14,27 +14,18 @@
 static const char *const folder_headers[] = {"NAME", "PATH", "ID"};
 #define FOLDER_COLS (sizeof(folder_headers) / sizeof(folder_headers[0]))
 
+static enum cf_rc folder_row(struct cf_table *table, json_t *folder, void *ctx)
+{
+    const char *row[FOLDER_COLS] = {cf_cli_str(folder, "name"), cf_cli_str(folder, "path"),
+                                    cf_cli_str(folder, "id")};
+    (void)ctx;
+    return cf_table_add(table, row);
+}
+
 /* Prints folders (a JSON array of Folder) as a table. */
 static int print_folders(json_t *folders)
 {
-    struct cf_table *table = cf_table_new(FOLDER_COLS, folder_headers);
-    size_t i;
-    json_t *folder;
-
-    if (!table)
-        return cf_cli_fail("out of memory");
-    json_array_foreach(folders, i, folder)
-    {
-        const char *row[FOLDER_COLS] = {cf_cli_str(folder, "name"), cf_cli_str(folder, "path"),
-                                        cf_cli_str(folder, "id")};
-        if (cf_table_add(table, row) != CF_OK) {
-            cf_table_free(table);
-            return cf_cli_fail("out of memory");
-        }
-    }
-    int status = cf_table_print(table);
-    cf_table_free(table);
-    return status;
+    return cf_cli_print_rows(folders, FOLDER_COLS, folder_headers, folder_row, NULL);
 }
 
 /* {workspaceId, environment, path} of the command's scope; NULL when out of memory or not UTF-8. */
@@ -102,7 +93,7 @@ static int cmd_create(int argc, char **argv)
     const struct cf_cli_spec spec = {
         create_usage, FOLDER_FLAGS, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
-    json_t *body = NULL, *answer = NULL, *list = NULL;
+    json_t *body = NULL, *answer = NULL;
     int status;
 
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
@@ -114,20 +105,9 @@ static int cmd_create(int argc, char **argv)
         goto out;
     }
     status = cf_cli_request(&cli, "POST", "/v1/folders", NULL, body, &answer);
-    if (status != CF_EXIT_OK)
-        goto out;
-    if (cli.json) {
-        status = cf_cli_print_json(answer);
-        goto out;
-    }
-    list = json_array();
-    if (!list || json_array_append(list, json_object_get(answer, "folder")) != 0) {
-        status = cf_cli_fail("out of memory");
-        goto out;
-    }
-    status = print_folders(list);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_print_member(&cli, answer, "folder", print_folders);
 out:
-    json_decref(list);
     json_decref(answer);
     json_decref(body);
     cf_cli_end(&cli);

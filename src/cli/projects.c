@@ -29,61 +29,61 @@ static enum cf_rc env_slugs(json_t *project, struct cf_buf *out)
     return rc;
 }
 
-/* Prints projects (a JSON array of Project) as a table. */
-static int print_projects(json_t *projects)
+static enum cf_rc project_row(struct cf_table *table, json_t *project, void *ctx)
 {
-    struct cf_table *table = cf_table_new(PROJECT_COLS, project_headers);
     struct cf_buf slugs;
-    size_t i;
-    json_t *project;
-    int status = CF_EXIT_OK;
+    enum cf_rc rc;
 
+    (void)ctx;
     cf_buf_init(&slugs, 0);
-    if (!table)
-        return cf_cli_fail("out of memory");
-    json_array_foreach(projects, i, project)
-    {
-        cf_buf_reset(&slugs);
-        if (env_slugs(project, &slugs) != CF_OK) {
-            status = cf_cli_fail("out of memory");
-            goto out;
-        }
+    rc = env_slugs(project, &slugs);
+    if (rc == CF_OK) {
         const char *row[PROJECT_COLS] = {cf_cli_str(project, "id"), cf_cli_str(project, "name"),
                                          cf_cli_str(project, "slug"), slugs.data,
                                          cf_cli_str(project, "createdAt")};
-        if (cf_table_add(table, row) != CF_OK) {
-            status = cf_cli_fail("out of memory");
-            goto out;
-        }
+        rc = cf_table_add(table, row);
     }
-    status = cf_table_print(table);
-out:
     cf_buf_release(&slugs);
-    cf_table_free(table);
-    return status;
+    return rc;
 }
 
-/* Prints one project: the API's JSON, or a one-row table. */
-static int print_one(const struct cf_cli *cli, json_t *answer, const char *member)
+/* Prints projects (a JSON array of Project) as a table. */
+static int print_projects(json_t *projects)
 {
-    if (cli->json)
-        return cf_cli_print_json(answer);
-    json_t *list = json_array();
-    if (!list || json_array_append(list, json_object_get(answer, member)) != 0) {
-        json_decref(list);
-        return cf_cli_fail("out of memory");
+    return cf_cli_print_rows(projects, PROJECT_COLS, project_headers, project_row, NULL);
+}
+
+/* `get` and `delete`: sends method to /v1/workspace/{ID} and prints the answer. */
+static int project_command(int argc, char **argv, const char *usage, const char *method)
+{
+    const struct cf_cli_spec spec = {usage, 0, 1, 1, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *answer = NULL;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    if (cf_buf_puts(&path, "/v1/workspace") != CF_OK ||
+        cf_url_path_segment(&path, cli.args[0]) != CF_OK) {
+        status = cf_cli_fail("out of memory");
+        goto out;
     }
-    int status = print_projects(list);
-    json_decref(list);
+    status = cf_cli_request(&cli, method, path.data, NULL, NULL, &answer);
+    if (status != CF_EXIT_OK)
+        goto out;
+    if (strcmp(method, "DELETE") != 0 || cli.json) {
+        status = cf_cli_print_member(&cli, answer, "workspace", print_projects);
+    } else {
+        json_t *project = json_object_get(answer, "workspace");
+        printf("deleted project %s (%s)\n", cf_cli_str(project, "slug"), cf_cli_str(project, "id"));
+    }
+out:
+    json_decref(answer);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
     return status;
-}
-
-/* The path /v1/workspace/{id}, into path. */
-static int project_path(struct cf_buf *path, const char *id)
-{
-    if (cf_buf_puts(path, "/v1/workspace") != CF_OK || cf_url_path_segment(path, id) != CF_OK)
-        return cf_cli_fail("out of memory");
-    return CF_EXIT_OK;
 }
 
 static const char create_usage[] =
@@ -119,7 +119,7 @@ static int cmd_create(int argc, char **argv)
     }
     status = cf_cli_request(&cli, "POST", "/v2/workspace", NULL, body, &answer);
     if (status == CF_EXIT_OK)
-        status = print_one(&cli, answer, "project");
+        status = cf_cli_print_member(&cli, answer, "project", print_projects);
 out:
     json_decref(answer);
     json_decref(body);
@@ -161,25 +161,7 @@ static const char get_usage[] = "usage: coffer projects get ID [options]\n"
 
 static int cmd_get(int argc, char **argv)
 {
-    const struct cf_cli_spec spec = {get_usage, 0, 1, 1, NULL, 0};
-    struct cf_cli cli;
-    struct cf_buf path;
-    json_t *answer = NULL;
-    int status;
-
-    cf_buf_init(&path, 0);
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    status = project_path(&path, cli.args[0]);
-    if (status == CF_EXIT_OK)
-        status = cf_cli_request(&cli, "GET", path.data, NULL, NULL, &answer);
-    if (status == CF_EXIT_OK)
-        status = print_one(&cli, answer, "workspace");
-out:
-    json_decref(answer);
-    cf_buf_release(&path);
-    cf_cli_end(&cli);
-    return status;
+    return project_command(argc, argv, get_usage, "GET");
 }
 
 static const char delete_usage[] =
@@ -192,31 +174,7 @@ static const char delete_usage[] =
 
 static int cmd_delete(int argc, char **argv)
 {
-    const struct cf_cli_spec spec = {delete_usage, 0, 1, 1, NULL, 0};
-    struct cf_cli cli;
-    struct cf_buf path;
-    json_t *answer = NULL;
-    int status;
-
-    cf_buf_init(&path, 0);
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    status = project_path(&path, cli.args[0]);
-    if (status == CF_EXIT_OK)
-        status = cf_cli_request(&cli, "DELETE", path.data, NULL, NULL, &answer);
-    if (status != CF_EXIT_OK)
-        goto out;
-    if (cli.json) {
-        status = cf_cli_print_json(answer);
-    } else {
-        json_t *project = json_object_get(answer, "workspace");
-        printf("deleted project %s (%s)\n", cf_cli_str(project, "slug"), cf_cli_str(project, "id"));
-    }
-out:
-    json_decref(answer);
-    cf_buf_release(&path);
-    cf_cli_end(&cli);
-    return status;
+    return project_command(argc, argv, delete_usage, "DELETE");
 }
 
 static const struct cf_cli_sub subcommands[] = {

@@ -212,6 +212,17 @@ out:
     return status;
 }
 
+/* A row of the table `set` prints: KEY, VERSION, UPDATED AT. */
+static enum cf_rc set_row(struct cf_table *table, json_t *secret, void *ctx)
+{
+    char version[24];
+    const char *row[] = {cf_cli_str(secret, "secretKey"),
+                         cf_cli_int_str(secret, "version", version, sizeof(version)),
+                         cf_cli_str(secret, "updatedAt")};
+    (void)ctx;
+    return cf_table_add(table, row);
+}
+
 static const char set_usage[] =
     "usage: coffer secrets set KEY=VALUE... [--comment TEXT] [--expires-at TIME]\n"
     "                          [options]\n"
@@ -237,7 +248,6 @@ static int cmd_set(int argc, char **argv)
                                      SIZE_MAX,  opts,         sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
     json_t *body = NULL, *items = NULL, *extra = NULL, *answer = NULL;
-    struct cf_table *table = NULL;
     bool stdin_used = false;
     int status;
 
@@ -285,25 +295,7 @@ static int cmd_set(int argc, char **argv)
         goto out;
     }
     static const char *const headers[] = {"KEY", "VERSION", "UPDATED AT"};
-    table = cf_table_new(3, headers);
-    if (!table) {
-        status = cf_cli_fail("out of memory");
-        goto out;
-    }
-    size_t i;
-    json_t *secret;
-    json_array_foreach(json_object_get(answer, "secrets"), i, secret)
-    {
-        char version[24];
-        const char *row[] = {cf_cli_str(secret, "secretKey"),
-                             cf_cli_int_str(secret, "version", version, sizeof(version)),
-                             cf_cli_str(secret, "updatedAt")};
-        if (cf_table_add(table, row) != CF_OK) {
-            status = cf_cli_fail("out of memory");
-            goto out;
-        }
-    }
-    status = cf_table_print(table);
+    status = cf_cli_print_rows(json_object_get(answer, "secrets"), 3, headers, set_row, NULL);
 out:
     /* The values given on the command line are in the request now (or not needed): wipe argv's
      * copy. */
@@ -312,7 +304,6 @@ out:
         if (eq)
             sodium_memzero(eq + 1, strlen(eq + 1));
     }
-    cf_table_free(table);
     json_decref(answer);
     json_decref(body);
     json_decref(items);
@@ -345,6 +336,17 @@ static int print_plain(json_t *secrets)
     return CF_EXIT_OK;
 }
 
+/* A row of the table `get` prints: KEY, VERSION, COMMENT, VALUE. */
+static enum cf_rc get_row(struct cf_table *table, json_t *secret, void *ctx)
+{
+    char number[24];
+    const char *row[] = {cf_cli_str(secret, "secretKey"),
+                         cf_cli_int_str(secret, "version", number, sizeof(number)),
+                         cf_cli_str(secret, "secretComment"), cf_cli_str(secret, "secretValue")};
+    (void)ctx;
+    return cf_table_add(table, row);
+}
+
 static const char get_usage[] =
     "usage: coffer secrets get KEY... [--plain] [--expand] [--include-imports]\n"
     "                             [--version N] [options]\n"
@@ -372,7 +374,6 @@ static int cmd_get(int argc, char **argv)
     const struct cf_cli_spec spec = {get_usage, SECRET_FLAGS, 1,
                                      SIZE_MAX,  opts,         sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
-    struct cf_table *table = NULL;
     json_t *secrets = NULL, *secret = NULL, *wrapped = NULL;
     char version_text[24];
     int status;
@@ -413,27 +414,8 @@ static int cmd_get(int argc, char **argv)
         goto out;
     }
     static const char *const headers[] = {"KEY", "VERSION", "COMMENT", "VALUE"};
-    table = cf_table_new(4, headers);
-    if (!table) {
-        status = cf_cli_fail("out of memory");
-        goto out;
-    }
-    size_t i;
-    json_t *item;
-    json_array_foreach(secrets, i, item)
-    {
-        char number[24];
-        const char *row[] = {cf_cli_str(item, "secretKey"),
-                             cf_cli_int_str(item, "version", number, sizeof(number)),
-                             cf_cli_str(item, "secretComment"), cf_cli_str(item, "secretValue")};
-        if (cf_table_add(table, row) != CF_OK) {
-            status = cf_cli_fail("out of memory");
-            goto out;
-        }
-    }
-    status = cf_table_print(table);
+    status = cf_cli_print_rows(secrets, 4, headers, get_row, NULL);
 out:
-    cf_table_free(table);
     json_decref(wrapped);
     json_decref(secret);
     json_decref(secrets);
@@ -639,6 +621,27 @@ out:
 
 /* ---- history and rollback -------------------------------------------------------------------- */
 
+/* A row of the table `history` prints; ctx points to the bool "show the values". */
+static enum cf_rc history_row(struct cf_table *table, json_t *version, void *ctx)
+{
+    const bool *show = ctx;
+    struct cf_buf value;
+    char number[24];
+    enum cf_rc rc;
+
+    cf_buf_init(&value, 0);
+    rc = cf_cli_display_value(&value, json_string_value(json_object_get(version, "secretValue")),
+                              *show);
+    if (rc == CF_OK) {
+        const char *row[] = {cf_cli_int_str(version, "version", number, sizeof(number)),
+                             cf_cli_str(version, "createdAt"), cf_cli_str(version, "expiresAt"),
+                             cf_cli_str(version, "secretComment"), value.data};
+        rc = cf_table_add(table, row);
+    }
+    cf_buf_release_wipe(&value);
+    return rc;
+}
+
 static const char history_usage[] =
     "usage: coffer secrets history KEY [--show-values] [--limit N] [--offset N]\n"
     "                              [options]\n"
@@ -663,14 +666,12 @@ static int cmd_history(int argc, char **argv)
     const struct cf_cli_spec spec = {
         history_usage, SECRET_FLAGS, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
-    struct cf_buf path, value;
-    struct cf_table *table = NULL;
+    struct cf_buf path;
     json_t *answer = NULL;
     char id[128], limit_text[24], offset_text[24];
     int status;
 
     cf_buf_init(&path, 0);
-    cf_buf_init(&value, 0);
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
         goto out;
     snprintf(limit_text, sizeof(limit_text), "%lld", limit.set ? limit.value : 20);
@@ -690,35 +691,10 @@ static int cmd_history(int argc, char **argv)
     }
     static const char *const headers[] = {"VERSION", "CREATED AT", "EXPIRES AT", "COMMENT",
                                           "VALUE"};
-    table = cf_table_new(5, headers);
-    if (!table) {
-        status = cf_cli_fail("out of memory");
-        goto out;
-    }
-    size_t i;
-    json_t *version;
-    json_array_foreach(json_object_get(answer, "secretVersions"), i, version)
-    {
-        char number[24];
-        cf_buf_reset(&value);
-        if (cf_cli_display_value(&value, json_string_value(json_object_get(version, "secretValue")),
-                                 show) != CF_OK) {
-            status = cf_cli_fail("out of memory");
-            goto out;
-        }
-        const char *row[] = {cf_cli_int_str(version, "version", number, sizeof(number)),
-                             cf_cli_str(version, "createdAt"), cf_cli_str(version, "expiresAt"),
-                             cf_cli_str(version, "secretComment"), value.data};
-        if (cf_table_add(table, row) != CF_OK) {
-            status = cf_cli_fail("out of memory");
-            goto out;
-        }
-    }
-    status = cf_table_print(table);
+    status = cf_cli_print_rows(json_object_get(answer, "secretVersions"), 5, headers, history_row,
+                               &show);
 out:
-    cf_table_free(table);
     json_decref(answer);
-    cf_buf_release_wipe(&value);
     cf_buf_release(&path);
     cf_cli_end(&cli);
     return status;

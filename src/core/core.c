@@ -1,24 +1,9 @@
-/* The authorization decision and scope resolution shared by every operation (see core.h). */
+/* Scope resolution shared by every operation (see core.h). The authorization decision is in authz.c. */
 #include <string.h>
 
 #include "core/core.h"
 #include "core/names.h"
 #include "util/banned.h"
-
-enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
-                          enum cf_action action, const char *project_id, const char *env_slug,
-                          const char *path, struct cf_err *err)
-{
-    (void)core;
-    (void)env_slug;
-    (void)path;
-    if (who && who->kind == CF_PRINCIPAL_ADMIN)
-        return CF_OK;
-    static const char *const verbs[] = {"", "read", "create", "edit", "delete", "administer"};
-    return cf_err_set(err, CF_EFORBIDDEN, "not allowed to %s in project '%s'",
-                      verbs[action >= CF_ACTION_READ && action <= CF_ACTION_ADMIN ? action : 0],
-                      project_id ? project_id : "");
-}
 
 void cf_scope_release(struct cf_scope *scope)
 {

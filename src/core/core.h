@@ -23,9 +23,12 @@
 #define CF_BATCH_MAX 1000
 #define CF_REF_DEPTH_MAX 10
 
+struct cf_throttle;
+
 struct cf_core {
     struct cf_store *store;     /* borrowed */
     struct cf_keyring *keyring; /* borrowed */
+    struct cf_throttle *throttle; /* borrowed: failed-login throttling (auth/throttle.h) */
 };
 
 enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY };
@@ -48,10 +51,16 @@ enum cf_action {
 
 /* The one authorization decision: may principal perform action on project/env/path? env_slug and
  * path may be NULL for project-wide actions. CF_OK or CF_EFORBIDDEN with a message naming what was
- * refused. Today the admin may do everything; deny by default for anything else. */
+ * refused and where. The admin may do everything. An identity may do what its membership in the
+ * project allows (role, narrowed by rules; see core/authz.h); without a membership, nothing. Deny by
+ * default. */
 enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
                           enum cf_action action, const char *project_id, const char *env_slug,
                           const char *path, struct cf_err *err);
+
+/* Server-wide administration (projects, identities, memberships): the admin only. CF_EFORBIDDEN
+ * naming what (e.g. "manage identities") otherwise. */
+enum cf_rc cf_authz_admin(const struct cf_principal *who, const char *what, struct cf_err *err);
 
 /* A resolved place: project (with its wrapped key), environment and folder. */
 struct cf_scope {

@@ -80,8 +80,7 @@ static enum cf_rc resolve_project(struct cf_core *core, const char *project, str
     return rc;
 }
 
-/* resolve_project, then asks whether who may do action on the project; out is released on failure.
- */
+/* resolve_project, then asks whether who may do action on it; out is released on failure. */
 static enum cf_rc authorized_project(struct cf_core *core, const struct cf_principal *who,
                                      enum cf_action action, const char *project,
                                      struct cf_project *out, struct cf_err *err)
@@ -92,6 +91,20 @@ static enum cf_rc authorized_project(struct cf_core *core, const struct cf_princ
     rc = cf_authz_check(core, who, action, out->id, NULL, NULL, err);
     if (rc != CF_OK)
         cf_project_release(out);
+    return rc;
+}
+
+/* The id of project, which who must be allowed to read, into project_id ("" on failure). */
+static enum cf_rc readable_project_id(struct cf_core *core, const struct cf_principal *who,
+                                      const char *project, char project_id[CF_UUID_LEN],
+                                      struct cf_err *err)
+{
+    struct cf_project found;
+    enum cf_rc rc = authorized_project(core, who, CF_ACTION_READ, project, &found, err);
+    project_id[0] = '\0';
+    if (rc == CF_OK)
+        memcpy(project_id, found.id, CF_UUID_LEN);
+    cf_project_release(&found);
     return rc;
 }
 
@@ -365,17 +378,14 @@ enum cf_rc cf_envs_list(struct cf_core *core, const struct cf_principal *who, co
                         char project_id[CF_UUID_LEN], struct cf_env_list *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
-    struct cf_project found;
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    project_id[0] = '\0';
-    rc = authorized_project(core, who, CF_ACTION_READ, project, &found, err);
+    rc = readable_project_id(core, who, project, project_id, err);
     if (rc == CF_OK)
-        rc = st->ops->env_list(st, found.id, out, err);
-    if (rc == CF_OK)
-        memcpy(project_id, found.id, CF_UUID_LEN);
-    cf_project_release(&found);
+        rc = st->ops->env_list(st, project_id, out, err);
+    if (rc != CF_OK)
+        project_id[0] = '\0';
     return rc;
 }
 
@@ -935,16 +945,13 @@ enum cf_rc cf_tags_list(struct cf_core *core, const struct cf_principal *who, co
                         char project_id[CF_UUID_LEN], struct cf_tag_list *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
-    struct cf_project found;
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    project_id[0] = '\0';
-    rc = authorized_project(core, who, CF_ACTION_READ, project, &found, err);
+    rc = readable_project_id(core, who, project, project_id, err);
     if (rc == CF_OK)
-        rc = st->ops->tag_list(st, found.id, out, err);
-    if (rc == CF_OK)
-        memcpy(project_id, found.id, CF_UUID_LEN);
-    cf_project_release(&found);
+        rc = st->ops->tag_list(st, project_id, out, err);
+    if (rc != CF_OK)
+        project_id[0] = '\0';
     return rc;
 }

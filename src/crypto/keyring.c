@@ -490,3 +490,16 @@ out:
     cf_buf_release(&adbuf);
     return rc;
 }
+
+void cf_keyring_derive(struct cf_keyring *kr, const char *context, uint8_t out[32])
+{
+    /* BLAKE2b keyed with the root key over a labelled context: a PRF, so subkeys for different labels are
+     * independent and reveal nothing about the root key. */
+    static const char label[] = "coffer subkey v1";
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, kr->root, KEY_BYTES, 32);
+    crypto_generichash_update(&state, (const uint8_t *)label, sizeof(label));
+    crypto_generichash_update(&state, (const uint8_t *)context, strlen(context));
+    crypto_generichash_final(&state, out, 32);
+    sodium_memzero(&state, sizeof(state));
+}

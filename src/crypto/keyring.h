@@ -91,6 +91,11 @@ enum cf_rc cf_keyring_open(struct cf_keyring *kr, const uint8_t *wrapped, size_t
                            const struct cf_seal_ad *ad, const uint8_t *sealed, size_t sealed_len,
                            struct cf_buf *out, struct cf_err *err);
 
+/* Derives a 32-byte subkey of the root key for one purpose (e.g. "access-token" signing), so that no other
+ * key needs storing. context is a short ASCII label; the same label always gives the same key for the same
+ * root key (rotating the root key changes it). The caller wipes out. */
+void cf_keyring_derive(struct cf_keyring *kr, const char *context, uint8_t out[32]);
+
 /* Drops a project's cached data key (after the project is deleted). */
 void cf_keyring_forget(struct cf_keyring *kr, const char *project_id);
 

@@ -496,6 +496,18 @@ static enum cf_rc get_required(struct sq_conn *c, enum stmt_id id, const struct 
     return rc;
 }
 
+/* get_required on this thread's connection, for the single-row reads of the store's interface. */
+static enum cf_rc get_one(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
+                          size_t n_args, row_fn read, void *out, const char *what, const char *name,
+                          struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc = conn_get(store_of(base), &c, err);
+    if (rc == CF_OK)
+        rc = get_required(c, id, args, n_args, read, out, what, name, err);
+    return rc;
+}
+
 /* Accumulates rows into a growing array of size-byte items (zeroed before read fills them). n
  * counts an item as soon as it is allocated, so releasing n items also frees a partly read one. */
 struct collector {
@@ -1009,16 +1021,11 @@ static enum cf_rc sq_project_get(struct cf_store *base, const char *id_or_slug,
 {
     char id_buf[CF_UUID_LEN];
     const char *id = as_id(id_or_slug, id_buf);
-    struct sq_conn *c;
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = get_required(c, id ? ST_PROJECT_BY_ID : ST_PROJECT_BY_SLUG,
-                      ARGS(A_TEXT(id ? id : id_or_slug)), read_project, out, "project", id_or_slug,
-                      err);
+    rc = get_one(base, id ? ST_PROJECT_BY_ID : ST_PROJECT_BY_SLUG,
+                 ARGS(A_TEXT(id ? id : id_or_slug)), read_project, out, "project", id_or_slug, err);
     if (rc != CF_OK)
         cf_project_release(out);
     return rc;
@@ -1085,16 +1092,11 @@ static enum cf_rc sq_env_get(struct cf_store *base, const char *project_id, cons
 {
     char id_buf[CF_UUID_LEN];
     const char *id = as_id(id_or_slug, id_buf);
-    struct sq_conn *c;
-    enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
-    if (rc != CF_OK)
-        return rc;
-    return get_required(c, id ? ST_ENV_BY_ID : ST_ENV_BY_SLUG,
-                        ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_env, out,
-                        "environment", id_or_slug, err);
+    return get_one(base, id ? ST_ENV_BY_ID : ST_ENV_BY_SLUG,
+                   ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_env, out,
+                   "environment", id_or_slug, err);
 }
 
 static enum cf_rc sq_env_update(struct cf_store *base, const struct cf_env *env, struct cf_err *err)
@@ -1204,15 +1206,9 @@ out:
 static enum cf_rc sq_folder_get(struct cf_store *base, const char *env_id, const char *path,
                                 struct cf_folder *out, struct cf_err *err)
 {
-    struct sq_conn *c;
-    enum cf_rc rc;
-
     memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
-    if (rc != CF_OK)
-        return rc;
-    return get_required(c, ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder, out,
-                        "folder", path, err);
+    return get_one(base, ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder, out,
+                   "folder", path, err);
 }
 
 static enum cf_rc sq_folder_list(struct cf_store *base, const char *env_id, const char *path,
@@ -1577,15 +1573,9 @@ static enum cf_rc sq_import_list(struct cf_store *base, const char *folder_id,
 static enum cf_rc sq_import_get(struct cf_store *base, const char *import_id, struct cf_import *out,
                                 struct cf_err *err)
 {
-    struct sq_conn *c;
-    enum cf_rc rc;
-
     memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
-    if (rc != CF_OK)
-        return rc;
-    return get_required(c, ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, out,
-                        "import with id", import_id, err);
+    return get_one(base, ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, out,
+                   "import with id", import_id, err);
 }
 
 static enum cf_rc sq_import_delete(struct cf_store *base, const char *import_id, struct cf_err *err)
@@ -1638,16 +1628,11 @@ static enum cf_rc sq_tag_get(struct cf_store *base, const char *project_id, cons
 {
     char id_buf[CF_UUID_LEN];
     const char *id = as_id(id_or_slug, id_buf);
-    struct sq_conn *c;
-    enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
-    if (rc != CF_OK)
-        return rc;
-    return get_required(c, id ? ST_TAG_BY_ID : ST_TAG_BY_SLUG,
-                        ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_tag, out,
-                        "tag", id_or_slug, err);
+    return get_one(base, id ? ST_TAG_BY_ID : ST_TAG_BY_SLUG,
+                   ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_tag, out, "tag",
+                   id_or_slug, err);
 }
 
 static enum cf_rc sq_tag_list(struct cf_store *base, const char *project_id,

@@ -113,6 +113,40 @@ void cf_tag_list_release(struct cf_tag_list *l)
     memset(l, 0, sizeof(*l));
 }
 
+void cf_identity_list_release(struct cf_identity_list *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+void cf_client_secret_list_release(struct cf_client_secret_list *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+void cf_membership_release(struct cf_membership *m)
+{
+    if (!m)
+        return;
+    free(m->rules);
+    memset(m, 0, sizeof(*m));
+}
+
+void cf_membership_list_release(struct cf_membership_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        cf_membership_release(&l->items[i]);
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
 /* malloc'd copy of n bytes (at least one byte allocated, so an empty value is still non-NULL). */
 static void *dup_bytes(const void *src, size_t n)
 {

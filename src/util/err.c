@@ -18,6 +18,7 @@ enum cf_rc cf_err_set(struct cf_err *err, enum cf_rc rc, const char *fmt, ...)
     va_list ap;
     err->rc = rc;
     err->field[0] = '\0';
+    err->retry_after_s = 0;
     va_start(ap, fmt);
     set_msg(err, fmt, ap);
     va_end(ap);
@@ -31,6 +32,7 @@ enum cf_rc cf_err_field(struct cf_err *err, enum cf_rc rc, const char *field, co
     va_list ap;
     err->rc = rc;
     snprintf(err->field, sizeof(err->field), "%s", field ? field : "");
+    err->retry_after_s = 0;
     va_start(ap, fmt);
     set_msg(err, fmt, ap);
     va_end(ap);
@@ -43,6 +45,7 @@ void cf_err_clear(struct cf_err *err)
         return;
     err->rc = CF_OK;
     err->field[0] = '\0';
+    err->retry_after_s = 0;
     err->msg[0] = '\0';
 }
 

@@ -33,6 +33,7 @@ struct cf_err {
     enum cf_rc rc;
     char field[CF_ERR_FIELD_MAX]; /* for CF_EVALIDATION/CF_EINVAL: the offending field, or "" */
     char msg[CF_ERR_MSG_MAX];
+    int retry_after_s; /* for CF_ERATELIMIT: seconds until a retry may succeed */
 };
 
 /* Sets err (which may be NULL) to rc and the formatted message, clears err->field; returns rc. */

@@ -1,0 +1,227 @@
+/* Access tokens (see token.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "auth/token.h"
+#include "crypto/token.h"
+#include "util/cidr.h"
+#include "util/time.h"
+#include "util/wipemem.h"
+#include "util/banned.h"
+
+#define SIGNING_CONTEXT "access-token"
+/* base64url of {"alg":"HS256","typ":"JWT"} */
+#define HEADER_B64 "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+#define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
+
+static bool b64url_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_';
+}
+
+bool cf_token_is_access_token(const char *text)
+{
+    int dots = 0;
+    size_t n = 0;
+    for (const char *p = text; *p; p++, n++) {
+        if (*p == '.')
+            dots++;
+        else if (!b64url_char(*p))
+            return false;
+    }
+    return dots == 2 && n < CF_ACCESS_TOKEN_MAX;
+}
+
+static void sign(struct cf_keyring *kr, const char *text, size_t n,
+                 uint8_t mac[crypto_auth_hmacsha256_BYTES])
+{
+    uint8_t key[32];
+    cf_keyring_derive(kr, SIGNING_CONTEXT, key);
+    crypto_auth_hmacsha256(mac, (const uint8_t *)text, n, key);
+    sodium_memzero(key, sizeof(key));
+}
+
+enum cf_rc cf_token_issue(struct cf_store *st, struct cf_keyring *kr, struct cf_access_token *record,
+                          char *out, size_t size, struct cf_err *err)
+{
+    uint8_t mac[crypto_auth_hmacsha256_BYTES];
+    char payload_b64[768], mac_b64[64];
+    char *payload = NULL;
+    enum cf_rc rc;
+
+    json_t *claims = json_pack("{s:s, s:s, s:s, s:I}", "identityId", record->identity_id,
+                               "identityAccessTokenId", record->id, "authTokenType",
+                               "identityAccessToken", "iat", (json_int_t)(record->created_at / 1000));
+    if (claims && record->client_secret_id[0])
+        json_object_set_new(claims, "clientSecretId", json_string(record->client_secret_id));
+    if (claims && record->ttl > 0)
+        json_object_set_new(claims, "exp",
+                            json_integer((json_int_t)(record->created_at / 1000 + record->ttl)));
+    payload = claims ? json_dumps(claims, JSON_COMPACT) : NULL;
+    json_decref(claims);
+    if (!payload)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    sodium_bin2base64(payload_b64, sizeof(payload_b64), (const uint8_t *)payload, strlen(payload), B64);
+    cf_json_free_text(payload);
+    int n = snprintf(out, size, "%s.%s", HEADER_B64, payload_b64);
+    if (n < 0 || (size_t)n + sizeof(mac_b64) >= size)
+        return cf_err_set(err, CF_EINTERNAL, "access token too long");
+    sign(kr, out, (size_t)n, mac);
+    sodium_bin2base64(mac_b64, sizeof(mac_b64), mac, sizeof(mac), B64);
+    snprintf(out + n, size - (size_t)n, ".%s", mac_b64);
+    cf_token_hash(out, strlen(out), record->hash);
+    rc = st->ops->token_create(st, record, err);
+    if (rc != CF_OK)
+        sodium_memzero(out, size);
+    return rc;
+}
+
+/* Verifies the signature and extracts the token id. CF_EUNAUTH otherwise. */
+static enum cf_rc parse(struct cf_keyring *kr, const char *token, char id[CF_UUID_LEN],
+                        struct cf_err *err)
+{
+    uint8_t mac[crypto_auth_hmacsha256_BYTES], given[crypto_auth_hmacsha256_BYTES];
+    char payload[768];
+    size_t mac_len = 0, payload_len = 0;
+
+    if (!cf_token_is_access_token(token))
+        return cf_err_set(err, CF_EUNAUTH, "malformed access token");
+    const char *dot1 = strchr(token, '.');
+    const char *dot2 = strchr(dot1 + 1, '.');
+    if (sodium_base642bin(given, sizeof(given), dot2 + 1, strlen(dot2 + 1), NULL, &mac_len, NULL,
+                          B64) != 0 ||
+        mac_len != sizeof(given))
+        return cf_err_set(err, CF_EUNAUTH, "malformed access token");
+    sign(kr, token, (size_t)(dot2 - token), mac);
+    bool ok = sodium_memcmp(mac, given, sizeof(mac)) == 0;
+    sodium_memzero(mac, sizeof(mac));
+    if (!ok)
+        return cf_err_set(err, CF_EUNAUTH,
+                          "invalid access token: its signature does not verify (not issued by this "
+                          "server, or issued before a root key rotation)");
+    if (sodium_base642bin((uint8_t *)payload, sizeof(payload) - 1, dot1 + 1,
+                          (size_t)(dot2 - dot1 - 1), NULL, &payload_len, NULL, B64) != 0)
+        return cf_err_set(err, CF_EUNAUTH, "malformed access token");
+    payload[payload_len] = '\0';
+    json_t *claims = json_loads(payload, 0, NULL);
+    const char *tid = json_string_value(json_object_get(claims, "identityAccessTokenId"));
+    enum cf_rc rc = CF_OK;
+    if (!tid || !cf_uuid_valid(tid))
+        rc = cf_err_set(err, CF_EUNAUTH, "malformed access token");
+    else
+        memcpy(id, tid, CF_UUID_LEN);
+    json_decref(claims);
+    return rc;
+}
+
+/* The record of a verified token, with the common checks: hash, revoked, IP. */
+static enum cf_rc load(struct cf_store *st, struct cf_keyring *kr, const char *token,
+                       const char *client_ip, struct cf_access_token *record, struct cf_err *err)
+{
+    char id[CF_UUID_LEN];
+    uint8_t hash[CF_TOKEN_HASH_BYTES];
+    enum cf_rc rc = parse(kr, token, id, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->token_get(st, id, record, err);
+    if (rc == CF_ENOTFOUND)
+        return cf_err_set(err, CF_EUNAUTH,
+                          "access token was revoked (its identity was deleted, or it never existed)");
+    if (rc != CF_OK)
+        return rc;
+    cf_token_hash(token, strlen(token), hash);
+    bool same = cf_token_hash_equal(hash, record->hash);
+    sodium_memzero(hash, sizeof(hash));
+    if (!same)
+        return cf_err_set(err, CF_EUNAUTH, "invalid access token");
+    if (record->revoked)
+        return cf_err_set(err, CF_EUNAUTH, "access token was revoked");
+    if (client_ip && !cf_cidr_list_match(record->trusted_ips, client_ip))
+        return cf_err_set(err, CF_EUNAUTH, "IP address %s is not allowed to use this access token",
+                          client_ip);
+    return CF_OK;
+}
+
+static int64_t max_deadline(const struct cf_access_token *r)
+{
+    return r->max_ttl > 0 ? r->created_at + r->max_ttl * 1000 : 0;
+}
+
+static int64_t expiry(const struct cf_access_token *r)
+{
+    if (r->ttl <= 0)
+        return 0;
+    return (r->last_renewed_at ? r->last_renewed_at : r->created_at) + r->ttl * 1000;
+}
+
+static enum cf_rc check_times(const struct cf_access_token *r, int64_t now, struct cf_err *err)
+{
+    char when[CF_TIME_RFC3339_LEN];
+    int64_t max = max_deadline(r), exp = expiry(r);
+    if (max && now >= max)
+        return cf_err_set(err, CF_EUNAUTH, "access token has reached its max TTL at %s",
+                          cf_time_format(max, when));
+    if (exp && now >= exp)
+        return cf_err_set(err, CF_EUNAUTH, "access token expired at %s", cf_time_format(exp, when));
+    return CF_OK;
+}
+
+enum cf_rc cf_token_check(struct cf_store *st, struct cf_keyring *kr, const char *token,
+                          const char *client_ip, int64_t now, bool count_use,
+                          struct cf_access_token *record, struct cf_err *err)
+{
+    enum cf_rc rc = load(st, kr, token, client_ip, record, err);
+    if (rc == CF_OK)
+        rc = check_times(record, now, err);
+    if (rc != CF_OK)
+        return rc;
+    if (record->num_uses_limit > 0) {
+        if (!count_use) {
+            if (record->num_uses >= record->num_uses_limit)
+                return cf_err_set(err, CF_EUNAUTH, "access token has reached its use limit of %lld",
+                                  (long long)record->num_uses_limit);
+            return CF_OK;
+        }
+        rc = st->ops->token_use(st, record->id, err);
+        if (rc == CF_ECONFLICT)
+            return cf_err_set(err, CF_EUNAUTH, "access token has reached its use limit of %lld",
+                              (long long)record->num_uses_limit);
+    }
+    return rc;
+}
+
+enum cf_rc cf_token_renew(struct cf_store *st, struct cf_keyring *kr, const char *token,
+                          const char *client_ip, int64_t now, struct cf_access_token *record,
+                          int64_t *expires_in, struct cf_err *err)
+{
+    enum cf_rc rc = cf_token_check(st, kr, token, client_ip, now, false, record, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->token_renew(st, record->id, now, err);
+    if (rc != CF_OK)
+        return rc;
+    record->last_renewed_at = now;
+    int64_t exp = expiry(record), max = max_deadline(record);
+    if (max && (!exp || exp > max))
+        exp = max;
+    *expires_in = exp ? (exp - now + 999) / 1000 : 0;
+    return CF_OK;
+}
+
+enum cf_rc cf_token_revoke(struct cf_store *st, struct cf_keyring *kr, const char *token,
+                           struct cf_err *err)
+{
+    struct cf_access_token record;
+    enum cf_rc rc = load(st, kr, token, NULL, &record, err);
+    if (rc != CF_OK) {
+        /* Revoking a revoked (or deleted) token is not an error. */
+        if (rc == CF_EUNAUTH && strstr(err->msg, "revoked"))
+            return CF_OK;
+        return rc;
+    }
+    return st->ops->token_revoke(st, record.id, err);
+}

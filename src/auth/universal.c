@@ -1,0 +1,123 @@
+/* Universal auth login (see universal.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "auth/universal.h"
+#include "crypto/token.h"
+#include "util/cidr.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+/* Finds the client secret whose hash matches, comparing against every one so that timing says nothing about
+ * which (or whether one) matched. */
+static const struct cf_client_secret *match_secret(const struct cf_client_secret_list *secrets,
+                                                   const uint8_t hash[CF_TOKEN_HASH_BYTES])
+{
+    const struct cf_client_secret *found = NULL;
+    for (size_t i = 0; i < secrets->n; i++) {
+        if (cf_token_hash_equal(secrets->items[i].hash, hash) && !found)
+            found = &secrets->items[i];
+    }
+    return found;
+}
+
+/* Records a failed attempt against both throttles and returns rc. */
+static enum cf_rc failed(struct cf_throttle *throttle, const char *id_key, const char *ip_key,
+                         int64_t now, enum cf_rc rc)
+{
+    cf_throttle_failure(throttle, id_key, now);
+    cf_throttle_failure(throttle, ip_key, now);
+    return rc;
+}
+
+enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr, struct cf_throttle *throttle,
+                       const char *client_id, const char *client_secret, const char *client_ip,
+                       int64_t now, struct cf_login_result *out, struct cf_err *err)
+{
+    struct cf_ua_config config;
+    struct cf_identity identity;
+    struct cf_client_secret_list secrets = {0};
+    uint8_t hash[CF_TOKEN_HASH_BYTES];
+    char id_key[96], ip_key[96], when[CF_TIME_RFC3339_LEN];
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(id_key, sizeof(id_key), "cid:%.80s", client_id);
+    snprintf(ip_key, sizeof(ip_key), "ip:%.80s", client_ip ? client_ip : "");
+    rc = cf_throttle_check(throttle, ip_key, "this address", now, err);
+    if (rc == CF_OK)
+        rc = cf_throttle_check(throttle, id_key, "this client id", now, err);
+    if (rc != CF_OK)
+        return rc;
+
+    rc = st->ops->ua_get_by_client_id(st, client_id, &config, err);
+    if (rc == CF_ENOTFOUND)
+        return failed(throttle, id_key, ip_key, now,
+                      cf_err_set(err, CF_EUNAUTH, "unknown client id '%.64s'", client_id));
+    if (rc == CF_OK)
+        rc = st->ops->identity_get(st, config.identity_id, &identity, err);
+    if (rc != CF_OK)
+        return rc;
+    if (client_ip && !cf_cidr_list_match(config.client_secret_trusted_ips, client_ip))
+        return failed(throttle, id_key, ip_key, now,
+                      cf_err_set(err, CF_EUNAUTH,
+                                 "IP address %s is not allowed to use the client secrets of identity "
+                                 "\"%s\"",
+                                 client_ip, identity.name));
+
+    rc = st->ops->client_secret_list(st, config.identity_id, &secrets, err);
+    if (rc != CF_OK)
+        return rc;
+    cf_token_hash(client_secret, strlen(client_secret), hash);
+    const struct cf_client_secret *secret = match_secret(&secrets, hash);
+    sodium_memzero(hash, sizeof(hash));
+    if (!secret) {
+        rc = failed(throttle, id_key, ip_key, now,
+                    cf_err_set(err, CF_EUNAUTH, "invalid client secret for client id '%s'",
+                               client_id));
+        goto out;
+    }
+    /* The secret is right: from here on the refusals may say precisely what is wrong with it. */
+    if (secret->revoked) {
+        rc = cf_err_set(err, CF_EUNAUTH, "client secret \"%s\" of identity \"%s\" was revoked",
+                        secret->description, identity.name);
+        goto out;
+    }
+    if (secret->expires_at && now >= secret->expires_at) {
+        rc = cf_err_set(err, CF_EUNAUTH, "client secret \"%s\" of identity \"%s\" expired at %s",
+                        secret->description, identity.name,
+                        cf_time_format(secret->expires_at, when));
+        goto out;
+    }
+    rc = st->ops->client_secret_use(st, secret->id, err);
+    if (rc == CF_ECONFLICT) {
+        rc = cf_err_set(err, CF_EUNAUTH,
+                        "client secret \"%s\" of identity \"%s\" has reached its use limit of %lld",
+                        secret->description, identity.name, (long long)secret->num_uses_limit);
+        goto out;
+    }
+    if (rc != CF_OK)
+        goto out;
+
+    struct cf_access_token record = {0};
+    cf_uuid_new(record.id);
+    memcpy(record.identity_id, config.identity_id, CF_UUID_LEN);
+    memcpy(record.client_secret_id, secret->id, CF_UUID_LEN);
+    memcpy(record.auth_method, "universal-auth", sizeof("universal-auth"));
+    record.ttl = config.access_token_ttl;
+    record.max_ttl = config.access_token_max_ttl;
+    record.num_uses_limit = config.access_token_num_uses_limit;
+    memcpy(record.trusted_ips, config.access_token_trusted_ips, sizeof(record.trusted_ips));
+    record.created_at = now;
+    rc = cf_token_issue(st, kr, &record, out->token, sizeof(out->token), err);
+    if (rc != CF_OK)
+        goto out;
+    out->expires_in = record.ttl;
+    out->max_ttl = record.max_ttl;
+    cf_throttle_success(throttle, id_key);
+out:
+    cf_client_secret_list_release(&secrets);
+    return rc;
+}

@@ -1,0 +1,24 @@
+/* Universal auth: a machine identity logs in with a client id and one of its client secrets and receives an
+ * access token (auth/token.h). Secrets are high-entropy random strings, so they are stored as keyed hashes and
+ * compared in constant time; no slow KDF is needed, and logins are cheap. Failed logins are throttled per
+ * client id and per source address (auth/throttle.h). */
+#ifndef CF_AUTH_UNIVERSAL_H
+#define CF_AUTH_UNIVERSAL_H
+
+#include "auth/throttle.h"
+#include "auth/token.h"
+
+struct cf_login_result {
+    char token[CF_ACCESS_TOKEN_MAX]; /* the caller wipes it */
+    int64_t expires_in;              /* seconds; 0: no expiry */
+    int64_t max_ttl;                 /* seconds; 0: none */
+};
+
+/* Logs in. Every refusal is CF_EUNAUTH naming its cause (unknown client id; invalid client secret, the same
+ * message however close the guess; client secret expired at T, revoked, out of uses; address not allowed), or
+ * CF_ERATELIMIT with retry_after_s once the failures of this client id or address pass the limit. */
+enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr, struct cf_throttle *throttle,
+                       const char *client_id, const char *client_secret, const char *client_ip,
+                       int64_t now, struct cf_login_result *out, struct cf_err *err);
+
+#endif

@@ -1,0 +1,163 @@
+/* The authorization decision (see core.h and authz.h). An identity's rights in a project come from its one
+ * membership there: the role gives a set of actions, and rules, when present, narrow it to actions in an
+ * environment under a path glob. Everything not allowed is refused, with a message naming what and where. */
+#include <stdio.h>
+#include <string.h>
+
+#include "core/authz.h"
+#include "core/core.h"
+#include "util/banned.h"
+
+static const char *const action_names[] = {"", "read", "create", "edit", "delete", "administer"};
+
+static const char *action_name(enum cf_action action)
+{
+    return action >= CF_ACTION_READ && action <= CF_ACTION_ADMIN ? action_names[action] : "do";
+}
+
+bool cf_role_actions(const char *role, uint32_t *actions)
+{
+    const uint32_t secrets = CF_ACTION_BIT(CF_ACTION_READ) | CF_ACTION_BIT(CF_ACTION_CREATE) |
+                             CF_ACTION_BIT(CF_ACTION_EDIT) | CF_ACTION_BIT(CF_ACTION_DELETE);
+    if (strcmp(role, "admin") == 0)
+        *actions = secrets | CF_ACTION_BIT(CF_ACTION_ADMIN);
+    else if (strcmp(role, "member") == 0)
+        *actions = secrets;
+    else if (strcmp(role, "viewer") == 0)
+        *actions = CF_ACTION_BIT(CF_ACTION_READ);
+    else if (strcmp(role, "no-access") == 0)
+        *actions = 0;
+    else
+        return false;
+    return true;
+}
+
+enum cf_rc cf_glob_check(const char *glob, const char *field, struct cf_err *err)
+{
+    size_t n = strlen(glob);
+    if (n == 0 || glob[0] != '/' || n > CF_PATH_MAX)
+        return cf_err_field(err, CF_EVALIDATION, field,
+                            "%s: '%.64s' must be an absolute path glob such as /backend/**", field,
+                            glob);
+    if (n == 1)
+        return CF_OK;
+    for (const char *p = glob + 1; *p;) {
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        bool stars = (len == 1 && p[0] == '*') || (len == 2 && p[0] == '*' && p[1] == '*');
+        bool name = len > 0 && len <= CF_SLUG_MAX;
+        for (size_t i = 0; name && i < len; i++) {
+            char c = p[i];
+            name = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '-' || c == '_';
+        }
+        if (!stars && !name)
+            return cf_err_field(err, CF_EVALIDATION, field,
+                                "%s: '%.64s' has a segment that is neither a folder name, * nor **",
+                                field, glob);
+        p += len + (slash ? 1 : 0);
+        if (slash && !*p)
+            return cf_err_field(err, CF_EVALIDATION, field, "%s: '%.64s' ends with '/'", field,
+                                glob);
+    }
+    return CF_OK;
+}
+
+/* Segment-wise matching with backtracking for "**"; paths are at most 32 folders deep, so the recursion is
+ * shallow. g and p point at the start of a segment (after a '/'), or at the end. */
+static bool match_from(const char *g, const char *p)
+{
+    if (!*g)
+        return !*p;
+    const char *gs = strchr(g, '/');
+    size_t glen = gs ? (size_t)(gs - g) : strlen(g);
+    const char *gnext = gs ? gs + 1 : g + glen;
+    if (glen == 2 && g[0] == '*' && g[1] == '*') {
+        /* zero folders, or one more folder and try again */
+        if (match_from(gnext, p))
+            return true;
+        if (!*p)
+            return false;
+        const char *ps = strchr(p, '/');
+        return match_from(g, ps ? ps + 1 : p + strlen(p));
+    }
+    if (!*p)
+        return false;
+    const char *ps = strchr(p, '/');
+    size_t plen = ps ? (size_t)(ps - p) : strlen(p);
+    const char *pnext = ps ? ps + 1 : p + plen;
+    if (!(glen == 1 && g[0] == '*') && (glen != plen || memcmp(g, p, plen) != 0))
+        return false;
+    return match_from(gnext, pnext);
+}
+
+bool cf_glob_match(const char *glob, const char *path)
+{
+    if (glob[0] != '/' || path[0] != '/')
+        return false;
+    return match_from(glob + 1, path + 1);
+}
+
+enum cf_rc cf_authz_admin(const struct cf_principal *who, const char *what, struct cf_err *err)
+{
+    if (who && who->kind == CF_PRINCIPAL_ADMIN)
+        return CF_OK;
+    return cf_err_set(err, CF_EFORBIDDEN, "only the admin may %s", what);
+}
+
+/* Describes where an action was refused: "prod:/backend" or "project 'x'". */
+static void place(char *out, size_t size, const char *project_id, const char *env_slug,
+                  const char *path)
+{
+    if (env_slug && path)
+        snprintf(out, size, "%s:%s", env_slug, path);
+    else if (env_slug)
+        snprintf(out, size, "environment '%s'", env_slug);
+    else
+        snprintf(out, size, "project '%s'", project_id ? project_id : "");
+}
+
+enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who, enum cf_action action,
+                          const char *project_id, const char *env_slug, const char *path,
+                          struct cf_err *err)
+{
+    struct cf_membership m = {0};
+    char where[CF_PATH_MAX + CF_SLUG_MAX + 32];
+    uint32_t allowed = 0;
+    enum cf_rc rc;
+
+    if (who && who->kind == CF_PRINCIPAL_ADMIN)
+        return CF_OK;
+    place(where, sizeof(where), project_id, env_slug, path);
+    if (!who || who->kind != CF_PRINCIPAL_IDENTITY || !project_id)
+        return cf_err_set(err, CF_EFORBIDDEN, "not allowed to %s in %s", action_name(action), where);
+
+    rc = core->store->ops->membership_get(core->store, who->id, project_id, &m, err);
+    if (rc == CF_ENOTFOUND)
+        return cf_err_set(err, CF_EFORBIDDEN,
+                          "identity \"%s\" is not a member of project '%s': not allowed to %s in %s",
+                          who->name, project_id, action_name(action), where);
+    if (rc != CF_OK)
+        return rc;
+    if (!cf_role_actions(m.role, &allowed))
+        allowed = 0;
+    bool ok = (allowed & CF_ACTION_BIT(action)) != 0;
+    if (ok && m.n_rules > 0) {
+        /* Rules narrow the role: one of them must cover this action here. A project-wide action
+         * (no env or path) is covered only by a rule without an environment and path. */
+        ok = false;
+        for (size_t i = 0; i < m.n_rules && !ok; i++) {
+            const struct cf_membership_rule *r = &m.rules[i];
+            bool env_ok = !r->env_slug[0] || (env_slug && strcmp(r->env_slug, env_slug) == 0);
+            bool path_ok = !r->path_glob[0] || (path && cf_glob_match(r->path_glob, path));
+            ok = (r->actions & CF_ACTION_BIT(action)) && env_ok && path_ok;
+        }
+    }
+    char role[CF_ROLE_MAX + 1];
+    memcpy(role, m.role, sizeof(role));
+    cf_membership_release(&m);
+    if (!ok)
+        return cf_err_set(err, CF_EFORBIDDEN, "identity \"%s\" (role %s) is not allowed to %s in %s",
+                          who->name, role, action_name(action), where);
+    return CF_OK;
+}

@@ -1,0 +1,650 @@
+/* Machine identities, universal auth settings and client secrets, and project memberships (see
+ * identities.h). Every operation is server administration: it asks cf_authz_admin first, then
+ * resolves what it is given with Infisical's not-found wording, validates with the API's field names
+ * (accessTokenTTL, rules[0].secretPath, ...), and makes one store call per change so that every
+ * change is one transaction. A client secret exists in clear only in the caller's buffer, once; the
+ * store keeps its keyed hash. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/authz.h"
+#include "core/identities.h"
+#include "core/names.h"
+#include "crypto/token.h"
+#include "util/cidr.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+#define WHAT "manage identities"
+#define OPEN_IPS "0.0.0.0/0,::/0"
+#define DEFAULT_TTL 2592000 /* 30 days, Infisical's default */
+
+/* Rules per membership; the HTTP handler refuses larger arrays before it allocates them. */
+#define RULES_MAX 64
+
+/* The actions a membership rule may name. */
+#define RULE_ACTIONS                                                                               \
+    (CF_ACTION_BIT(CF_ACTION_READ) | CF_ACTION_BIT(CF_ACTION_CREATE) |                             \
+     CF_ACTION_BIT(CF_ACTION_EDIT) | CF_ACTION_BIT(CF_ACTION_DELETE))
+
+/* ---- helpers --------------------------------------------------------------------------------- */
+
+static enum cf_rc identity_not_found(const char *id, struct cf_err *err)
+{
+    return cf_err_set(err, CF_ENOTFOUND, "Identity with ID '%s' not found", id);
+}
+
+/* The identity with id (a UUID; anything else is simply not found). */
+static enum cf_rc find_identity(struct cf_core *core, const char *id, struct cf_identity *out,
+                                struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!id || !*id)
+        return cf_err_field(err, CF_EVALIDATION, "identityId", "identityId: required");
+    if (!cf_uuid_valid(id))
+        return identity_not_found(id, err);
+    rc = st->ops->identity_get(st, id, out, err);
+    if (rc == CF_ENOTFOUND)
+        rc = identity_not_found(id, err);
+    if (rc != CF_OK)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+/* The universal auth configuration of identity, which must be attached. */
+static enum cf_rc find_ua(struct cf_core *core, const struct cf_identity *identity,
+                          struct cf_ua_config *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = st->ops->ua_get(st, identity->id, out, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "universal auth is not attached to identity '%s'",
+                        identity->name);
+    if (rc != CF_OK)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+/* The admin check and the identity, as every identity-scoped operation starts. */
+static enum cf_rc admin_identity(struct cf_core *core, const struct cf_principal *who,
+                                 const char *identity_id, struct cf_identity *out,
+                                 struct cf_err *err)
+{
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = cf_authz_admin(who, WHAT, err);
+    if (rc == CF_OK)
+        rc = find_identity(core, identity_id, out, err);
+    return rc;
+}
+
+static enum cf_rc name_check(const char *name, struct cf_err *err)
+{
+    if (!name)
+        return cf_err_field(err, CF_EVALIDATION, "name", "name: required");
+    return cf_text_check(name, CF_NAME_MAX, true, "name", err);
+}
+
+static enum cf_rc duration_check(int64_t seconds, const char *field, struct cf_err *err)
+{
+    if (seconds < 0 || seconds > CF_TTL_MAX)
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: must be between 0 and %lld", field,
+                            CF_TTL_MAX);
+    return CF_OK;
+}
+
+static enum cf_rc ips_check(const char *list, const char *field, struct cf_err *err)
+{
+    if (!list)
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: required", field);
+    if (strlen(list) > CF_IPS_MAX)
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: at most %d characters", field,
+                            CF_IPS_MAX);
+    return cf_cidr_list_check(list, field, err);
+}
+
+/* Applies the given settings over config and validates the result. */
+static enum cf_rc apply_settings(const struct cf_ua_settings *settings, struct cf_ua_config *config,
+                                 struct cf_err *err)
+{
+    enum cf_rc rc = CF_OK;
+
+    if (!settings)
+        return CF_OK;
+    if (settings->has_ttl) {
+        rc = duration_check(settings->access_token_ttl, "accessTokenTTL", err);
+        config->access_token_ttl = settings->access_token_ttl;
+    }
+    if (rc == CF_OK && settings->has_max_ttl) {
+        rc = duration_check(settings->access_token_max_ttl, "accessTokenMaxTTL", err);
+        config->access_token_max_ttl = settings->access_token_max_ttl;
+    }
+    if (rc == CF_OK && settings->has_num_uses) {
+        if (settings->access_token_num_uses_limit < 0)
+            rc = cf_err_field(err, CF_EVALIDATION, "accessTokenNumUsesLimit",
+                              "accessTokenNumUsesLimit: must not be negative");
+        config->access_token_num_uses_limit = settings->access_token_num_uses_limit;
+    }
+    if (rc == CF_OK && settings->has_token_ips) {
+        rc = ips_check(settings->access_token_trusted_ips, "accessTokenTrustedIps", err);
+        if (rc == CF_OK)
+            cf_strlcpy(config->access_token_trusted_ips, settings->access_token_trusted_ips,
+                       sizeof(config->access_token_trusted_ips));
+    }
+    if (rc == CF_OK && settings->has_secret_ips) {
+        rc = ips_check(settings->client_secret_trusted_ips, "clientSecretTrustedIps", err);
+        if (rc == CF_OK)
+            cf_strlcpy(config->client_secret_trusted_ips, settings->client_secret_trusted_ips,
+                       sizeof(config->client_secret_trusted_ips));
+    }
+    if (rc == CF_OK && config->access_token_max_ttl > 0 &&
+        config->access_token_ttl > config->access_token_max_ttl)
+        rc = cf_err_field(err, CF_EVALIDATION, "accessTokenTTL",
+                          "accessTokenTTL: cannot be greater than accessTokenMaxTTL");
+    return rc;
+}
+
+/* ---- identities ------------------------------------------------------------------------------ */
+
+enum cf_rc cf_identity_create(struct cf_core *core, const struct cf_principal *who, const char *name,
+                              struct cf_identity *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(&identity, 0, sizeof(identity));
+    rc = cf_authz_admin(who, WHAT, err);
+    if (rc == CF_OK)
+        rc = name_check(name, err);
+    if (rc != CF_OK)
+        return rc;
+    cf_uuid_new(identity.id);
+    cf_strlcpy(identity.name, name, sizeof(identity.name));
+    identity.created_at = cf_now_ms();
+    identity.updated_at = identity.created_at;
+    rc = st->ops->identity_create(st, &identity, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_field(err, CF_EEXIST, "name", "Identity with name '%s' already exists", name);
+    if (rc == CF_OK)
+        *out = identity;
+    return rc;
+}
+
+enum cf_rc cf_identity_get(struct cf_core *core, const struct cf_principal *who, const char *id,
+                           struct cf_identity *out, struct cf_err *err)
+{
+    return admin_identity(core, who, id, out, err);
+}
+
+enum cf_rc cf_identity_list(struct cf_core *core, const struct cf_principal *who,
+                            struct cf_identity_list *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = cf_authz_admin(who, WHAT, err);
+    if (rc == CF_OK)
+        rc = st->ops->identity_list(st, out, err);
+    if (rc != CF_OK)
+        cf_identity_list_release(out);
+    return rc;
+}
+
+enum cf_rc cf_identity_rename(struct cf_core *core, const struct cf_principal *who, const char *id,
+                              const char *name, struct cf_identity *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = admin_identity(core, who, id, &identity, err);
+    if (rc == CF_OK)
+        rc = name_check(name, err);
+    if (rc != CF_OK)
+        return rc;
+    cf_strlcpy(identity.name, name, sizeof(identity.name));
+    identity.updated_at = cf_now_ms();
+    rc = st->ops->identity_update(st, &identity, err);
+    if (rc == CF_ENOTFOUND) /* deleted concurrently */
+        rc = identity_not_found(id, err);
+    else if (rc == CF_EEXIST)
+        rc = cf_err_field(err, CF_EEXIST, "name", "Identity with name '%s' already exists", name);
+    if (rc == CF_OK)
+        *out = identity;
+    return rc;
+}
+
+enum cf_rc cf_identity_delete(struct cf_core *core, const struct cf_principal *who, const char *id,
+                              struct cf_identity *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = admin_identity(core, who, id, &identity, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->identity_delete(st, identity.id, err);
+    if (rc == CF_ENOTFOUND) /* deleted concurrently */
+        rc = identity_not_found(id, err);
+    if (rc == CF_OK)
+        *out = identity;
+    return rc;
+}
+
+/* ---- universal auth -------------------------------------------------------------------------- */
+
+enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
+                        const struct cf_ua_settings *settings, struct cf_ua_config *out,
+                        struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    struct cf_ua_config *config = NULL;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = admin_identity(core, who, identity_id, &identity, err);
+    if (rc != CF_OK)
+        return rc;
+    /* Two trusted-IP lists make the struct over 4 KiB: keep it off the stack. */
+    config = calloc(1, sizeof(*config));
+    if (!config)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    memcpy(config->identity_id, identity.id, sizeof(identity.id));
+    cf_uuid_new(config->client_id);
+    config->access_token_ttl = DEFAULT_TTL;
+    config->access_token_max_ttl = DEFAULT_TTL;
+    config->access_token_num_uses_limit = 0;
+    cf_strlcpy(config->access_token_trusted_ips, OPEN_IPS, sizeof(config->access_token_trusted_ips));
+    cf_strlcpy(config->client_secret_trusted_ips, OPEN_IPS,
+               sizeof(config->client_secret_trusted_ips));
+    config->created_at = cf_now_ms();
+    config->updated_at = config->created_at;
+    rc = apply_settings(settings, config, err);
+    if (rc != CF_OK)
+        goto out;
+    rc = st->ops->ua_attach(st, config, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "universal auth is already attached to identity '%s'",
+                        identity.name);
+    else if (rc == CF_ENOTFOUND) /* deleted concurrently */
+        rc = identity_not_found(identity_id, err);
+    if (rc == CF_OK)
+        *out = *config;
+out:
+    free(config);
+    return rc;
+}
+
+enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
+                        const struct cf_ua_settings *settings, struct cf_ua_config *out,
+                        struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    struct cf_ua_config *config = NULL;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = admin_identity(core, who, identity_id, &identity, err);
+    if (rc != CF_OK)
+        return rc;
+    config = calloc(1, sizeof(*config));
+    if (!config)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    rc = find_ua(core, &identity, config, err);
+    if (rc == CF_OK)
+        rc = apply_settings(settings, config, err);
+    if (rc != CF_OK)
+        goto out;
+    config->updated_at = cf_now_ms();
+    rc = st->ops->ua_update(st, config, err);
+    if (rc == CF_ENOTFOUND) /* detached or deleted concurrently */
+        rc = cf_err_set(err, CF_ENOTFOUND, "universal auth is not attached to identity '%s'",
+                        identity.name);
+    if (rc == CF_OK)
+        *out = *config;
+out:
+    free(config);
+    return rc;
+}
+
+enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
+                     struct cf_ua_config *out, struct cf_err *err)
+{
+    struct cf_identity identity;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = admin_identity(core, who, identity_id, &identity, err);
+    if (rc == CF_OK)
+        rc = find_ua(core, &identity, out, err);
+    return rc;
+}
+
+/* ---- client secrets -------------------------------------------------------------------------- */
+
+/* The admin check, the identity and its universal auth, as every client secret operation starts. */
+static enum cf_rc admin_ua_identity(struct cf_core *core, const struct cf_principal *who,
+                                    const char *identity_id, struct cf_identity *identity,
+                                    struct cf_err *err)
+{
+    struct cf_ua_config *config;
+    enum cf_rc rc = admin_identity(core, who, identity_id, identity, err);
+    if (rc != CF_OK)
+        return rc;
+    config = calloc(1, sizeof(*config));
+    if (!config)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    rc = find_ua(core, identity, config, err);
+    free(config);
+    return rc;
+}
+
+static enum cf_rc client_secret_not_found(const char *secret_id, struct cf_err *err)
+{
+    return cf_err_set(err, CF_ENOTFOUND, "Client secret with ID '%s' not found", secret_id);
+}
+
+enum cf_rc cf_client_secret_create(struct cf_core *core, const struct cf_principal *who,
+                                   const char *identity_id, const char *description,
+                                   int64_t ttl, int64_t expires_at, int64_t num_uses_limit,
+                                   char *secret, size_t secret_size, struct cf_client_secret *out,
+                                   struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    struct cf_client_secret row;
+    int64_t now = cf_now_ms();
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    memset(&row, 0, sizeof(row));
+    if (!secret || secret_size < CF_TOKEN_MAX)
+        return cf_err_set(err, CF_EINTERNAL, "client secret buffer too small");
+    secret[0] = '\0';
+    rc = admin_ua_identity(core, who, identity_id, &identity, err);
+    if (rc != CF_OK)
+        return rc;
+    if (!description)
+        description = "";
+    rc = cf_text_check(description, CF_DESC_MAX, false, "description", err);
+    if (rc == CF_OK)
+        rc = duration_check(ttl, "ttl", err);
+    if (rc == CF_OK && num_uses_limit < 0)
+        rc = cf_err_field(err, CF_EVALIDATION, "numUsesLimit",
+                          "numUsesLimit: must not be negative");
+    if (rc == CF_OK && ttl > 0 && expires_at != 0)
+        rc = cf_err_field(err, CF_EVALIDATION, "expiresAt",
+                          "expiresAt: give either ttl or expiresAt, not both");
+    if (rc == CF_OK && expires_at != 0 && expires_at <= now)
+        rc = cf_err_field(err, CF_EVALIDATION, "expiresAt", "expiresAt: must be in the future");
+    if (rc != CF_OK)
+        return rc;
+
+    cf_uuid_new(row.id);
+    memcpy(row.identity_id, identity.id, sizeof(identity.id));
+    cf_strlcpy(row.description, description, sizeof(row.description));
+    row.expires_at = ttl > 0 ? now + ttl * 1000 : expires_at;
+    row.num_uses = 0;
+    row.num_uses_limit = num_uses_limit;
+    row.revoked = false;
+    row.created_at = now;
+    row.updated_at = now;
+    cf_token_new(CF_CLIENT_SECRET_PREFIX, secret, secret_size);
+    cf_token_hash(secret, strlen(secret), row.hash);
+    /* The prefix shown in lists: as many leading characters as the field holds. */
+    cf_strlcpy(row.prefix, secret, sizeof(row.prefix));
+    rc = st->ops->client_secret_create(st, &row, err);
+    if (rc == CF_ENOTFOUND) /* deleted concurrently */
+        rc = identity_not_found(identity_id, err);
+    if (rc == CF_OK)
+        *out = row;
+    else
+        sodium_memzero(secret, secret_size);
+    sodium_memzero(&row, sizeof(row));
+    return rc;
+}
+
+enum cf_rc cf_client_secret_list(struct cf_core *core, const struct cf_principal *who,
+                                 const char *identity_id, struct cf_client_secret_list *out,
+                                 struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = admin_ua_identity(core, who, identity_id, &identity, err);
+    if (rc == CF_OK)
+        rc = st->ops->client_secret_list(st, identity.id, out, err);
+    if (rc != CF_OK)
+        cf_client_secret_list_release(out);
+    return rc;
+}
+
+enum cf_rc cf_client_secret_revoke(struct cf_core *core, const struct cf_principal *who,
+                                   const char *identity_id, const char *secret_id,
+                                   struct cf_client_secret *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = admin_ua_identity(core, who, identity_id, &identity, err);
+    if (rc != CF_OK)
+        return rc;
+    if (!secret_id || !cf_uuid_valid(secret_id))
+        return client_secret_not_found(secret_id ? secret_id : "", err);
+    rc = st->ops->client_secret_get(st, identity.id, secret_id, out, err);
+    /* Revoking twice is not an error: the secret is revoked either way. */
+    if (rc == CF_OK && !out->revoked)
+        rc = st->ops->client_secret_revoke(st, identity.id, secret_id, err);
+    if (rc == CF_OK)
+        rc = st->ops->client_secret_get(st, identity.id, secret_id, out, err);
+    if (rc == CF_ENOTFOUND)
+        rc = client_secret_not_found(secret_id, err);
+    if (rc != CF_OK)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+/* ---- memberships ----------------------------------------------------------------------------- */
+
+static enum cf_rc find_project(struct cf_core *core, const char *project, char id[CF_UUID_LEN],
+                               struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_project found;
+    enum cf_rc rc;
+
+    memset(&found, 0, sizeof(found));
+    id[0] = '\0';
+    if (!project || !*project)
+        return cf_err_field(err, CF_EVALIDATION, "projectId", "projectId: required");
+    rc = st->ops->project_get(st, project, &found, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
+    if (rc == CF_OK)
+        memcpy(id, found.id, CF_UUID_LEN);
+    cf_project_release(&found); /* wipes nothing secret, but frees the wrapped key */
+    return rc;
+}
+
+/* Validates rule i (the API's rules[i]) into out. */
+static enum cf_rc rule_check(const struct cf_membership_rule *rule, size_t i,
+                             struct cf_membership_rule *out, struct cf_err *err)
+{
+    char field[CF_ERR_FIELD_MAX];
+    enum cf_rc rc;
+
+    *out = *rule;
+    out->env_slug[sizeof(out->env_slug) - 1] = '\0';
+    out->path_glob[sizeof(out->path_glob) - 1] = '\0';
+    snprintf(field, sizeof(field), "rules[%zu].actions", i);
+    if (out->actions == 0)
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: name at least one action", field);
+    if (out->actions & ~RULE_ACTIONS)
+        return cf_err_field(err, CF_EVALIDATION, field,
+                            "%s: only read, create, edit and delete are allowed", field);
+    if (out->env_slug[0]) {
+        snprintf(field, sizeof(field), "rules[%zu].environment", i);
+        rc = cf_slug_check(out->env_slug, field, err);
+        if (rc != CF_OK)
+            return rc;
+    }
+    if (out->path_glob[0]) {
+        snprintf(field, sizeof(field), "rules[%zu].secretPath", i);
+        rc = cf_glob_check(out->path_glob, field, err);
+        if (rc != CF_OK)
+            return rc;
+    }
+    return CF_OK;
+}
+
+static enum cf_rc membership_not_found(const char *identity_id, const char *project_id,
+                                       struct cf_err *err)
+{
+    return cf_err_set(err, CF_ENOTFOUND,
+                      "Identity with ID '%s' is not a member of project with ID '%s'", identity_id,
+                      project_id);
+}
+
+enum cf_rc cf_membership_set(struct cf_core *core, const struct cf_principal *who,
+                             const char *project, const char *identity_id, const char *role,
+                             const struct cf_membership_rule *rules, size_t n_rules,
+                             struct cf_membership *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    struct cf_membership membership = {0}, existing = {0};
+    uint32_t role_actions;
+    int64_t now = cf_now_ms();
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = cf_authz_admin(who, WHAT, err);
+    if (rc == CF_OK)
+        rc = find_project(core, project, membership.project_id, err);
+    if (rc == CF_OK)
+        rc = find_identity(core, identity_id, &identity, err);
+    if (rc != CF_OK)
+        goto out;
+    if (!role) {
+        rc = cf_err_field(err, CF_EVALIDATION, "role", "role: required");
+        goto out;
+    }
+    if (!cf_role_actions(role, &role_actions)) {
+        rc = cf_err_field(err, CF_EVALIDATION, "role",
+                          "role: must be one of admin, member, viewer, no-access");
+        goto out;
+    }
+    if (n_rules > RULES_MAX) {
+        rc = cf_err_field(err, CF_EVALIDATION, "rules", "rules: at most %d rules", RULES_MAX);
+        goto out;
+    }
+    if (n_rules > 0) {
+        membership.rules = calloc(n_rules, sizeof(*membership.rules));
+        if (!membership.rules) {
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n_rules; i++) {
+        rc = rule_check(&rules[i], i, &membership.rules[i], err);
+        if (rc != CF_OK)
+            goto out;
+    }
+    membership.n_rules = n_rules;
+    memcpy(membership.identity_id, identity.id, sizeof(identity.id));
+    cf_strlcpy(membership.role, role, sizeof(membership.role));
+    membership.updated_at = now;
+
+    /* Replacing keeps the membership's id and creation time. */
+    rc = st->ops->membership_get(st, identity.id, membership.project_id, &existing, err);
+    if (rc == CF_OK) {
+        memcpy(membership.id, existing.id, sizeof(existing.id));
+        membership.created_at = existing.created_at;
+    } else if (rc == CF_ENOTFOUND) {
+        cf_uuid_new(membership.id);
+        membership.created_at = now;
+    } else {
+        goto out;
+    }
+    rc = st->ops->membership_put(st, &membership, err);
+    if (rc == CF_ENOTFOUND) /* the project or the identity was deleted concurrently */
+        rc = cf_err_set(err, CF_ENOTFOUND, "Identity with ID '%s' or project with ID '%s' not found",
+                        identity.id, membership.project_id);
+    if (rc == CF_OK) {
+        *out = membership;
+        memset(&membership, 0, sizeof(membership));
+    }
+out:
+    cf_membership_release(&existing);
+    cf_membership_release(&membership);
+    return rc;
+}
+
+enum cf_rc cf_membership_list(struct cf_core *core, const struct cf_principal *who,
+                              const char *project, struct cf_membership_list *out,
+                              struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    char project_id[CF_UUID_LEN];
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = cf_authz_admin(who, WHAT, err);
+    if (rc == CF_OK)
+        rc = find_project(core, project, project_id, err);
+    if (rc == CF_OK)
+        rc = st->ops->membership_list(st, NULL, project_id, out, err);
+    if (rc != CF_OK)
+        cf_membership_list_release(out);
+    return rc;
+}
+
+enum cf_rc cf_membership_remove(struct cf_core *core, const struct cf_principal *who,
+                                const char *project, const char *identity_id,
+                                struct cf_membership *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    char project_id[CF_UUID_LEN];
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = cf_authz_admin(who, WHAT, err);
+    if (rc == CF_OK)
+        rc = find_project(core, project, project_id, err);
+    if (rc == CF_OK)
+        rc = find_identity(core, identity_id, &identity, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->membership_get(st, identity.id, project_id, out, err);
+    if (rc == CF_OK)
+        rc = st->ops->membership_delete(st, identity.id, project_id, err);
+    if (rc == CF_ENOTFOUND)
+        rc = membership_not_found(identity.id, project_id, err);
+    if (rc != CF_OK)
+        cf_membership_release(out);
+    return rc;
+}
