@@ -35,6 +35,8 @@ struct cf_route {
 
 /* Route tables, one per resource file. Each ends with a {NULL} entry. */
 extern const struct cf_route cf_routes_status[];
+extern const struct cf_route cf_routes_auth[];
+extern const struct cf_route cf_routes_identities[];
 extern const struct cf_route cf_routes_projects[];
 extern const struct cf_route cf_routes_environments[];
 extern const struct cf_route cf_routes_folders[];
@@ -47,6 +49,9 @@ struct cf_core *cf_req_core(struct cf_req *req);
 
 /* The authenticated caller (NULL on public routes). */
 const struct cf_principal *cf_req_principal(struct cf_req *req);
+
+/* The client's address as text ("127.0.0.1", "::1"), for trusted-IP checks and throttling. */
+const char *cf_req_client_ip(struct cf_req *req);
 
 /* The request id (also in X-Request-Id and the log line). */
 const char *cf_req_id(struct cf_req *req);

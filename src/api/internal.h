@@ -14,6 +14,7 @@ struct cf_req {
     struct cf_core *core;
     struct MHD_Connection *conn;
     char reqid[CF_REQID_LEN];
+    char client_ip[64];
     char method[8];
     char path[512]; /* for the log line; truncated */
     int64_t start_us;
@@ -30,6 +31,7 @@ struct cf_req {
     struct cf_principal principal;
     bool authenticated;
     int status;
+    int retry_after_s; /* sent as Retry-After when > 0 */
     bool responded;
 };
 
@@ -38,10 +40,12 @@ enum cf_route_match { CF_ROUTE_FOUND, CF_ROUTE_NO_PATH, CF_ROUTE_NO_METHOD };
 /* Finds the route for method + path and captures its parameters into req. */
 enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path);
 
-/* Resolves an Authorization header value (may be NULL) to a principal. CF_EUNAUTH naming the cause.
- */
-enum cf_rc cf_authn(const uint8_t admin_hash[CF_TOKEN_HASH_BYTES], const char *authorization,
-                    struct cf_principal *out, struct cf_err *err);
+/* Resolves an Authorization header value (may be NULL) to a principal: the admin token, or a
+ * machine identity's access token (checked against its stored record, counting a use). CF_EUNAUTH
+ * naming the cause. */
+enum cf_rc cf_authn(struct cf_core *core, const uint8_t admin_hash[CF_TOKEN_HASH_BYTES],
+                    const char *authorization, const char *client_ip, struct cf_principal *out,
+                    struct cf_err *err);
 
 /* Releases what a request holds (wiping its body); the struct itself is freed by the caller. */
 void cf_req_release(struct cf_req *req);

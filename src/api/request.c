@@ -18,6 +18,11 @@ const struct cf_principal *cf_req_principal(struct cf_req *req)
     return req->authenticated ? &req->principal : NULL;
 }
 
+const char *cf_req_client_ip(struct cf_req *req)
+{
+    return req->client_ip;
+}
+
 const char *cf_req_id(struct cf_req *req)
 {
     return req->reqid;

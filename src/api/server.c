@@ -72,6 +72,11 @@ static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *
         return MHD_NO;
     }
     add_common_headers(resp, req->reqid);
+    if (req->retry_after_s > 0) {
+        char seconds[16];
+        snprintf(seconds, sizeof(seconds), "%d", req->retry_after_s);
+        MHD_add_response_header(resp, "Retry-After", seconds);
+    }
     if (status == 413)
         MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)status, resp);
@@ -110,6 +115,8 @@ static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err)
         cf_log_error("req_id=%s %s: %s", req->reqid, cf_rc_str(err->rc), err->msg);
     if (!body)
         return MHD_NO;
+    if (err->rc == CF_ERATELIMIT && err->retry_after_s > 0)
+        req->retry_after_s = err->retry_after_s;
     enum MHD_Result ret = send_json(req, status, body);
     json_decref(body);
     return ret;
@@ -142,7 +149,8 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
     if (!req->route->public) {
         const char *auth =
             MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        rc = cf_authn(req->server->admin_hash, auth, &req->principal, &err);
+        rc = cf_authn(req->core, req->server->admin_hash, auth, req->client_ip, &req->principal,
+                      &err);
         if (rc != CF_OK)
             return send_error(req, &err);
         req->authenticated = true;
@@ -160,6 +168,26 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
     enum MHD_Result ret = send_json(req, 200, out);
     json_decref(out);
     return ret;
+}
+
+/* The peer's address as text; an IPv4-mapped IPv6 address is shown as IPv4. */
+static void client_address(struct MHD_Connection *conn, char *out, size_t size)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    out[0] = '\0';
+    if (!info || !info->client_addr)
+        return;
+    const struct sockaddr *sa = info->client_addr;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)size);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)size);
+        else
+            inet_ntop(AF_INET6, a, out, (socklen_t)size);
+    }
 }
 
 /* Copies the (decoded) path for the log line, percent-encoding blanks, control bytes, bytes above 0x7e and
@@ -206,6 +234,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         req->conn = conn;
         req->start_us = cf_mono_us();
         cf_reqid_new(req->reqid);
+        client_address(conn, req->client_ip, sizeof(req->client_ip));
         cf_strlcpy(req->method, method, sizeof(req->method));
         log_safe_path(req->path, sizeof(req->path), url);
         cf_buf_init(&req->body, server->config.max_body);

@@ -24,44 +24,45 @@ static const struct cf_client_secret *match_secret(const struct cf_client_secret
 }
 
 /* Records a failed attempt against both throttles and returns rc. */
-static enum cf_rc failed(struct cf_throttle *throttle, const char *id_key, const char *ip_key,
-                         int64_t now, enum cf_rc rc)
+static enum cf_rc failed(const struct cf_login_throttles *t, const char *client_id,
+                         const char *client_ip, int64_t now, enum cf_rc rc)
 {
-    cf_throttle_failure(throttle, id_key, now);
-    cf_throttle_failure(throttle, ip_key, now);
+    cf_throttle_failure(t->by_client_id, client_id, now);
+    cf_throttle_failure(t->by_address, client_ip, now);
     return rc;
 }
 
-enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr, struct cf_throttle *throttle,
-                       const char *client_id, const char *client_secret, const char *client_ip,
-                       int64_t now, struct cf_login_result *out, struct cf_err *err)
+enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
+                       const struct cf_login_throttles *throttles, const char *client_id,
+                       const char *client_secret, const char *client_ip, int64_t now,
+                       struct cf_login_result *out, struct cf_err *err)
 {
     struct cf_ua_config config;
     struct cf_identity identity;
     struct cf_client_secret_list secrets = {0};
     uint8_t hash[CF_TOKEN_HASH_BYTES];
-    char id_key[96], ip_key[96], when[CF_TIME_RFC3339_LEN];
+    char when[CF_TIME_RFC3339_LEN];
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    snprintf(id_key, sizeof(id_key), "cid:%.80s", client_id);
-    snprintf(ip_key, sizeof(ip_key), "ip:%.80s", client_ip ? client_ip : "");
-    rc = cf_throttle_check(throttle, ip_key, "this address", now, err);
+    if (!client_ip)
+        client_ip = "";
+    rc = cf_throttle_check(throttles->by_address, client_ip, "this address", now, err);
     if (rc == CF_OK)
-        rc = cf_throttle_check(throttle, id_key, "this client id", now, err);
+        rc = cf_throttle_check(throttles->by_client_id, client_id, "this client id", now, err);
     if (rc != CF_OK)
         return rc;
 
     rc = st->ops->ua_get_by_client_id(st, client_id, &config, err);
     if (rc == CF_ENOTFOUND)
-        return failed(throttle, id_key, ip_key, now,
+        return failed(throttles, client_id, client_ip, now,
                       cf_err_set(err, CF_EUNAUTH, "unknown client id '%.64s'", client_id));
     if (rc == CF_OK)
         rc = st->ops->identity_get(st, config.identity_id, &identity, err);
     if (rc != CF_OK)
         return rc;
-    if (client_ip && !cf_cidr_list_match(config.client_secret_trusted_ips, client_ip))
-        return failed(throttle, id_key, ip_key, now,
+    if (*client_ip && !cf_cidr_list_match(config.client_secret_trusted_ips, client_ip))
+        return failed(throttles, client_id, client_ip, now,
                       cf_err_set(err, CF_EUNAUTH,
                                  "IP address %s is not allowed to use the client secrets of identity "
                                  "\"%s\"",
@@ -74,7 +75,7 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr, struct cf_thr
     const struct cf_client_secret *secret = match_secret(&secrets, hash);
     sodium_memzero(hash, sizeof(hash));
     if (!secret) {
-        rc = failed(throttle, id_key, ip_key, now,
+        rc = failed(throttles, client_id, client_ip, now,
                     cf_err_set(err, CF_EUNAUTH, "invalid client secret for client id '%s'",
                                client_id));
         goto out;
@@ -116,7 +117,7 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr, struct cf_thr
         goto out;
     out->expires_in = record.ttl;
     out->max_ttl = record.max_ttl;
-    cf_throttle_success(throttle, id_key);
+    cf_throttle_success(throttles->by_client_id, client_id);
 out:
     cf_client_secret_list_release(&secrets);
     return rc;

@@ -17,8 +17,14 @@ struct cf_login_result {
 /* Logs in. Every refusal is CF_EUNAUTH naming its cause (unknown client id; invalid client secret, the same
  * message however close the guess; client secret expired at T, revoked, out of uses; address not allowed), or
  * CF_ERATELIMIT with retry_after_s once the failures of this client id or address pass the limit. */
-enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr, struct cf_throttle *throttle,
-                       const char *client_id, const char *client_secret, const char *client_ip,
-                       int64_t now, struct cf_login_result *out, struct cf_err *err);
+struct cf_login_throttles {
+    struct cf_throttle *by_client_id;
+    struct cf_throttle *by_address;
+};
+
+enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
+                       const struct cf_login_throttles *throttles, const char *client_id,
+                       const char *client_secret, const char *client_ip, int64_t now,
+                       struct cf_login_result *out, struct cf_err *err);
 
 #endif

@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "api/server.h"
+#include "auth/throttle.h"
 #include "cli/boot.h"
 #include "cli/commands.h"
 #include "crypto/token.h"
@@ -243,6 +244,7 @@ int cf_cmd_server(int argc, char **argv)
     };
     struct cf_boot boot;
     struct cf_server *server = NULL;
+    struct cf_throttle *by_client_id = NULL, *by_addr = NULL;
     struct cf_err err;
     uint8_t admin_hash[CF_TOKEN_HASH_BYTES];
     int status = 1;
@@ -267,7 +269,26 @@ int cf_cmd_server(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct cf_core core = {.store = boot.store, .keyring = boot.keyring};
+    /* Failed logins: per client id, COFFER_LOGIN_MAX_FAILURES (default 10) a minute, then a minute's
+     * lockout; per source address ten times that, since many pipelines may share one NAT address. */
+    long long max_failures = 10;
+    const char *mf = getenv("COFFER_LOGIN_MAX_FAILURES");
+    if (mf && !cf_parse_int64(mf, 1, 1000000, &max_failures)) {
+        fprintf(stderr, "coffer server: COFFER_LOGIN_MAX_FAILURES must be a positive number\n");
+        goto out;
+    }
+    struct cf_throttle_policy by_id = {(int)max_failures, 60, 60};
+    struct cf_throttle_policy by_address = {(int)max_failures * 10, 60, 60};
+    by_client_id = cf_throttle_new(&by_id);
+    by_addr = cf_throttle_new(&by_address);
+    if (!by_client_id || !by_addr) {
+        fprintf(stderr, "coffer server: out of memory\n");
+        goto out;
+    }
+    struct cf_core core = {.store = boot.store,
+                           .keyring = boot.keyring,
+                           .login_by_client_id = by_client_id,
+                           .login_by_address = by_addr};
     if (cf_server_start(&config, &core, admin_hash, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
@@ -288,6 +309,8 @@ int cf_cmd_server(int argc, char **argv)
     server = NULL;
     status = 0;
 out:
+    cf_throttle_free(by_client_id);
+    cf_throttle_free(by_addr);
     sodium_memzero(admin_hash, sizeof(admin_hash));
     cf_boot_close(&boot);
     if (status == 0)

@@ -28,7 +28,8 @@ struct cf_throttle;
 struct cf_core {
     struct cf_store *store;     /* borrowed */
     struct cf_keyring *keyring; /* borrowed */
-    struct cf_throttle *throttle; /* borrowed: failed-login throttling (auth/throttle.h) */
+    struct cf_throttle *login_by_client_id; /* borrowed: failed-login throttling (auth/throttle.h) */
+    struct cf_throttle *login_by_address;   /* borrowed */
 };
 
 enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY };

@@ -1,0 +1,107 @@
+/* Login endpoints (no Authorization header, as Infisical's clients send none): universal-auth login, token
+ * renew and revoke. Credentials arrive in the body, which the server wipes after the request. */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "api/http.h"
+#include "auth/universal.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+/* Infisical trims surrounding blanks of the credentials it is sent; so do we. The result points into a copy
+ * the caller wipes. */
+static const char *trimmed(const char *text, char *copy, size_t size)
+{
+    while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
+        text++;
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == ' ' || text[n - 1] == '\t' || text[n - 1] == '\n' ||
+                 text[n - 1] == '\r'))
+        n--;
+    if (n >= size)
+        n = size - 1;
+    memcpy(copy, text, n);
+    copy[n] = '\0';
+    return copy;
+}
+
+static json_t *token_reply(const char *token, int64_t expires_in, int64_t max_ttl)
+{
+    return json_pack("{s:s, s:I, s:I, s:s}", "accessToken", token, "expiresIn",
+                     (json_int_t)expires_in, "accessTokenMaxTTL", (json_int_t)max_ttl, "tokenType",
+                     "Bearer");
+}
+
+static enum cf_rc ua_login(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_core *core = cf_req_core(req);
+    json_t *body = NULL;
+    const char *client_id = NULL, *client_secret = NULL;
+    char id_copy[256], secret_copy[512];
+    struct cf_login_result result;
+    enum cf_rc rc;
+
+    rc = cf_req_json(req, true, &body, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "clientId", true, &client_id, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "clientSecret", true, &client_secret, err);
+    if (rc != CF_OK)
+        return rc;
+    struct cf_login_throttles throttles = {core->login_by_client_id, core->login_by_address};
+    rc = cf_ua_login(core->store, core->keyring, &throttles,
+                     trimmed(client_id, id_copy, sizeof(id_copy)),
+                     trimmed(client_secret, secret_copy, sizeof(secret_copy)), cf_req_client_ip(req),
+                     cf_now_ms(), &result, err);
+    sodium_memzero(secret_copy, sizeof(secret_copy));
+    if (rc == CF_OK) {
+        *out = token_reply(result.token, result.expires_in, result.max_ttl);
+        if (!*out)
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
+    sodium_memzero(&result, sizeof(result));
+    return rc;
+}
+
+static enum cf_rc token_renew(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_core *core = cf_req_core(req);
+    struct cf_access_token record;
+    json_t *body = NULL;
+    const char *token = NULL;
+    int64_t expires_in = 0;
+    enum cf_rc rc = cf_req_json(req, true, &body, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "accessToken", true, &token, err);
+    if (rc == CF_OK)
+        rc = cf_token_renew(core->store, core->keyring, token, cf_req_client_ip(req), cf_now_ms(),
+                            &record, &expires_in, err);
+    if (rc != CF_OK)
+        return rc;
+    *out = token_reply(token, expires_in, record.max_ttl);
+    return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+}
+
+static enum cf_rc token_revoke(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_core *core = cf_req_core(req);
+    json_t *body = NULL;
+    const char *token = NULL;
+    enum cf_rc rc = cf_req_json(req, true, &body, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "accessToken", true, &token, err);
+    if (rc == CF_OK)
+        rc = cf_token_revoke(core->store, core->keyring, token, err);
+    if (rc != CF_OK)
+        return rc;
+    *out = json_pack("{s:s}", "message", "Successfully revoked access token");
+    return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+}
+
+const struct cf_route cf_routes_auth[] = {
+    {"POST", "/api/v1/auth/universal-auth/login", ua_login, true, NULL},
+    {"POST", "/api/v1/auth/token/renew", token_renew, true, NULL},
+    {"POST", "/api/v1/auth/token/revoke", token_revoke, true, NULL},
+    {NULL, NULL, NULL, false, NULL},
+};
