@@ -224,7 +224,7 @@ enum cf_rc cf_projects_create(struct cf_core *core, const struct cf_principal *w
 
     memset(out, 0, sizeof(*out));
     memset(&project, 0, sizeof(project));
-    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, NULL, NULL, NULL, err);
+    rc = cf_authz_admin(who, "create projects", err);
     if (rc != CF_OK)
         goto out;
     rc = required(name, "projectName", err);
@@ -356,7 +356,10 @@ enum cf_rc cf_projects_delete(struct cf_core *core, const struct cf_principal *w
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = authorized_project(core, who, CF_ACTION_ADMIN, project, &found, err);
+    /* Deleting a whole project is server administration, not a project role's right. */
+    rc = cf_authz_admin(who, "delete projects", err);
+    if (rc == CF_OK)
+        rc = authorized_project(core, who, CF_ACTION_ADMIN, project, &found, err);
     if (rc == CF_OK)
         rc = fill_view(core, &found, out, err);
     if (rc == CF_OK) {

@@ -184,6 +184,30 @@ static enum cf_rc expand_scope_list(struct cf_core *core, const struct cf_princi
 
 /* ---- reads ---- */
 
+/* Removes the rows of sub-folders the caller may not read (rows come ordered by path), so that a recursive
+ * list never reveals a key name the caller could not read directly. */
+static void drop_unreadable(struct cf_core *core, const struct cf_principal *who,
+                            const struct cf_scope *scope, struct cf_secret_list *rows)
+{
+    char checked[CF_PATH_MAX + 1] = "";
+    bool readable = false;
+    size_t kept = 0;
+    for (size_t i = 0; i < rows->n; i++) {
+        struct cf_secret *row = &rows->items[i];
+        if (i == 0 || strcmp(checked, row->path) != 0) {
+            struct cf_err ignored;
+            readable = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id,
+                                      scope->env.slug, row->path, &ignored) == CF_OK;
+            memcpy(checked, row->path, sizeof(checked));
+        }
+        if (readable)
+            rows->items[kept++] = *row;
+        else
+            cf_secret_release(row);
+    }
+    rows->n = kept;
+}
+
 enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
                            const struct cf_scope *scope, const struct cf_read_opts *opts,
                            struct cf_plain_list *out, struct cf_err *err)
@@ -200,6 +224,8 @@ enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
     rc = st->ops->secret_list(st, scope->env.id, scope->folder.path, opts->recursive, &rows, err);
     if (rc != CF_OK)
         return rc;
+    if (opts->recursive && (!who || who->kind != CF_PRINCIPAL_ADMIN))
+        drop_unreadable(core, who, scope, &rows);
     rc = open_list(core, &scope->project, &rows, out, err);
     if (rc == CF_OK && opts->expand)
         rc = expand_scope_list(core, who, &scope->project, scope->env.slug, out, err);
