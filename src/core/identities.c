@@ -1,9 +1,9 @@
 /* Machine identities, universal auth settings and client secrets, and project memberships (see
  * identities.h). Every operation is server administration: it asks cf_authz_admin first, then
- * resolves what it is given with Infisical's not-found wording, validates with the API's field names
- * (accessTokenTTL, rules[0].secretPath, ...), and makes one store call per change so that every
- * change is one transaction. A client secret exists in clear only in the caller's buffer, once; the
- * store keeps its keyed hash. */
+ * resolves what it is given with Infisical's not-found wording, validates with the API's field
+ * names (accessTokenTTL, rules[0].secretPath, ...), and makes one store call per change so that
+ * every change is one transaction. A client secret exists in clear only in the caller's buffer,
+ * once; the store keeps its keyed hash. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,8 +157,8 @@ static enum cf_rc apply_settings(const struct cf_ua_settings *settings, struct c
 
 /* ---- identities ------------------------------------------------------------------------------ */
 
-enum cf_rc cf_identity_create(struct cf_core *core, const struct cf_principal *who, const char *name,
-                              struct cf_identity *out, struct cf_err *err)
+enum cf_rc cf_identity_create(struct cf_core *core, const struct cf_principal *who,
+                              const char *name, struct cf_identity *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
     struct cf_identity identity;
@@ -250,9 +250,9 @@ enum cf_rc cf_identity_delete(struct cf_core *core, const struct cf_principal *w
 
 /* ---- universal auth -------------------------------------------------------------------------- */
 
-enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
-                        const struct cf_ua_settings *settings, struct cf_ua_config *out,
-                        struct cf_err *err)
+enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who,
+                        const char *identity_id, const struct cf_ua_settings *settings,
+                        struct cf_ua_config *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
     struct cf_identity identity;
@@ -272,7 +272,8 @@ enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who, co
     config->access_token_ttl = DEFAULT_TTL;
     config->access_token_max_ttl = DEFAULT_TTL;
     config->access_token_num_uses_limit = 0;
-    cf_strlcpy(config->access_token_trusted_ips, OPEN_IPS, sizeof(config->access_token_trusted_ips));
+    cf_strlcpy(config->access_token_trusted_ips, OPEN_IPS,
+               sizeof(config->access_token_trusted_ips));
     cf_strlcpy(config->client_secret_trusted_ips, OPEN_IPS,
                sizeof(config->client_secret_trusted_ips));
     config->created_at = cf_now_ms();
@@ -293,9 +294,9 @@ out:
     return rc;
 }
 
-enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
-                        const struct cf_ua_settings *settings, struct cf_ua_config *out,
-                        struct cf_err *err)
+enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who,
+                        const char *identity_id, const struct cf_ua_settings *settings,
+                        struct cf_ua_config *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
     struct cf_identity identity;
@@ -364,9 +365,9 @@ static enum cf_rc client_secret_not_found(const char *secret_id, struct cf_err *
 }
 
 enum cf_rc cf_client_secret_create(struct cf_core *core, const struct cf_principal *who,
-                                   const char *identity_id, const char *description,
-                                   int64_t ttl, int64_t expires_at, int64_t num_uses_limit,
-                                   char *secret, size_t secret_size, struct cf_client_secret *out,
+                                   const char *identity_id, const char *description, int64_t ttl,
+                                   int64_t expires_at, int64_t num_uses_limit, char *secret,
+                                   size_t secret_size, struct cf_client_secret *out,
                                    struct cf_err *err)
 {
     struct cf_store *st = core->store;
@@ -389,8 +390,8 @@ enum cf_rc cf_client_secret_create(struct cf_core *core, const struct cf_princip
     if (rc == CF_OK)
         rc = duration_check(ttl, "ttl", err);
     if (rc == CF_OK && num_uses_limit < 0)
-        rc = cf_err_field(err, CF_EVALIDATION, "numUsesLimit",
-                          "numUsesLimit: must not be negative");
+        rc =
+            cf_err_field(err, CF_EVALIDATION, "numUsesLimit", "numUsesLimit: must not be negative");
     if (rc == CF_OK && ttl > 0 && expires_at != 0)
         rc = cf_err_field(err, CF_EVALIDATION, "expiresAt",
                           "expiresAt: give either ttl or expiresAt, not both");
@@ -485,7 +486,7 @@ static enum cf_rc find_project(struct cf_core *core, const char *project, char i
         rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
     if (rc == CF_OK)
         memcpy(id, found.id, CF_UUID_LEN);
-    cf_project_release(&found); /* wipes nothing secret, but frees the wrapped key */
+    cf_project_release(&found);
     return rc;
 }
 
@@ -591,8 +592,9 @@ enum cf_rc cf_membership_set(struct cf_core *core, const struct cf_principal *wh
     }
     rc = st->ops->membership_put(st, &membership, err);
     if (rc == CF_ENOTFOUND) /* the project or the identity was deleted concurrently */
-        rc = cf_err_set(err, CF_ENOTFOUND, "Identity with ID '%s' or project with ID '%s' not found",
-                        identity.id, membership.project_id);
+        rc =
+            cf_err_set(err, CF_ENOTFOUND, "Identity with ID '%s' or project with ID '%s' not found",
+                       identity.id, membership.project_id);
     if (rc == CF_OK) {
         *out = membership;
         memset(&membership, 0, sizeof(membership));

@@ -156,7 +156,7 @@ struct cf_client_secret {
     char id[CF_UUID_LEN];
     char identity_id[CF_UUID_LEN];
     char description[CF_DESC_MAX + 1];
-    char prefix[8];    /* the first characters of the secret, shown in lists */
+    char prefix[9];    /* the first 8 characters of the secret, shown in lists */
     uint8_t hash[32];  /* keyed hash of the whole secret (crypto/token.h); the secret is never stored */
     int64_t expires_at; /* 0: never */
     int64_t num_uses;
