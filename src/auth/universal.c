@@ -92,16 +92,6 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
                         cf_time_format(secret->expires_at, when));
         goto out;
     }
-    rc = st->ops->client_secret_use(st, secret->id, err);
-    if (rc == CF_ECONFLICT) {
-        rc = cf_err_set(err, CF_EUNAUTH,
-                        "client secret \"%s\" of identity \"%s\" has reached its use limit of %lld",
-                        secret->description, identity.name, (long long)secret->num_uses_limit);
-        goto out;
-    }
-    if (rc != CF_OK)
-        goto out;
-
     struct cf_access_token record = {0};
     cf_uuid_new(record.id);
     memcpy(record.identity_id, config.identity_id, CF_UUID_LEN);
@@ -112,7 +102,14 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
     record.num_uses_limit = config.access_token_num_uses_limit;
     memcpy(record.trusted_ips, config.access_token_trusted_ips, sizeof(record.trusted_ips));
     record.created_at = now;
+    /* Issuing counts the client secret's use in the same transaction; out of uses is a conflict. */
     rc = cf_token_issue(st, kr, &record, out->token, sizeof(out->token), err);
+    if (rc == CF_ECONFLICT) {
+        rc = cf_err_set(err, CF_EUNAUTH,
+                        "client secret \"%s\" of identity \"%s\" has reached its use limit of %lld",
+                        secret->description, identity.name, (long long)secret->num_uses_limit);
+        goto out;
+    }
     if (rc != CF_OK)
         goto out;
     out->expires_in = record.ttl;

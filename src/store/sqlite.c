@@ -38,6 +38,24 @@
 #define FOLDER_COLS                                                                                \
     "id, env_id, COALESCE(parent_id, ''), name, path, description, created_at, updated_at"
 #define TAG_COLS "id, project_id, slug, name, color, created_at, updated_at"
+#define IDENTITY_COLS "id, name, created_at, updated_at"
+#define UA_COLS                                                                                    \
+    "identity_id, client_id, access_token_ttl, access_token_max_ttl,"                              \
+    " access_token_num_uses_limit, access_token_trusted_ips, client_secret_trusted_ips,"           \
+    " created_at, updated_at"
+#define CSECRET_COLS                                                                               \
+    "id, identity_id, description, prefix, hash, expires_at, num_uses, num_uses_limit, revoked,"   \
+    " created_at, updated_at"
+#define TOKEN_COLS                                                                                 \
+    "id, identity_id, client_secret_id, auth_method, hash, ttl, max_ttl, num_uses,"                \
+    " num_uses_limit, revoked, trusted_ips, created_at, last_renewed_at"
+#define MEMBERSHIP_COLS "id, identity_id, project_id, role, rules, created_at, updated_at"
+/* Counting one use of a credential: only while it is not revoked and has uses left, so that two
+ * concurrent uses can never both take the last one (writes are serialised, and the test and the
+ * increment are one statement). */
+#define USE_ONE(table)                                                                             \
+    "UPDATE " table " SET num_uses = num_uses + 1 WHERE id = ?1 AND revoked = 0"                   \
+    " AND (num_uses_limit = 0 OR num_uses < num_uses_limit)"
 #define SECRET_COLS                                                                                \
     "s.id, s.folder_id, e.project_id, f.env_id, f.path, v.key, v.version, v.sealed, v.comment, "   \
     "v.tags, v.expires_at, v.skip_multiline, s.created_at, v.created_at"
@@ -107,6 +125,32 @@ enum stmt_id {
     ST_TAG_BY_ID,
     ST_TAG_BY_SLUG,
     ST_TAG_LIST,
+    ST_IDENTITY_INSERT,
+    ST_IDENTITY_BY_ID,
+    ST_IDENTITY_LIST,
+    ST_IDENTITY_RENAME,
+    ST_IDENTITY_DELETE,
+    ST_UA_INSERT,
+    ST_UA_UPDATE,
+    ST_UA_BY_IDENTITY,
+    ST_UA_BY_CLIENT_ID,
+    ST_CSECRET_INSERT,
+    ST_CSECRET_BY_ID,
+    ST_CSECRET_LIST,
+    ST_CSECRET_REVOKE,
+    ST_CSECRET_USE,
+    ST_CSECRET_USE_STATE,
+    ST_TOKEN_INSERT,
+    ST_TOKEN_BY_ID,
+    ST_TOKEN_USE,
+    ST_TOKEN_USE_STATE,
+    ST_TOKEN_RENEW,
+    ST_TOKEN_REVOKE,
+    ST_MEMBERSHIP_UPSERT,
+    ST_MEMBERSHIP_GET,
+    ST_MEMBERSHIP_BY_IDENTITY,
+    ST_MEMBERSHIP_BY_PROJECT,
+    ST_MEMBERSHIP_DELETE,
     ST_COUNT
 };
 
@@ -194,6 +238,57 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TAG_BY_ID] = "SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 AND id = ?2",
     [ST_TAG_BY_SLUG] = "SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 AND slug = ?2",
     [ST_TAG_LIST] = "SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 ORDER BY slug",
+
+    [ST_IDENTITY_INSERT] = "INSERT INTO identities (" IDENTITY_COLS ") VALUES (?1, ?2, ?3, ?4)",
+    [ST_IDENTITY_BY_ID] = "SELECT " IDENTITY_COLS " FROM identities WHERE id = ?1",
+    [ST_IDENTITY_LIST] = "SELECT " IDENTITY_COLS " FROM identities ORDER BY created_at, name",
+    [ST_IDENTITY_RENAME] = "UPDATE identities SET name = ?2, updated_at = ?3 WHERE id = ?1",
+    [ST_IDENTITY_DELETE] = "DELETE FROM identities WHERE id = ?1",
+
+    [ST_UA_INSERT] = "INSERT INTO identity_universal_auths (" UA_COLS ")"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [ST_UA_UPDATE] = "UPDATE identity_universal_auths SET access_token_ttl = ?2,"
+                     " access_token_max_ttl = ?3, access_token_num_uses_limit = ?4,"
+                     " access_token_trusted_ips = ?5, client_secret_trusted_ips = ?6,"
+                     " updated_at = ?7 WHERE identity_id = ?1",
+    [ST_UA_BY_IDENTITY] = "SELECT " UA_COLS " FROM identity_universal_auths WHERE identity_id = ?1",
+    [ST_UA_BY_CLIENT_ID] = "SELECT " UA_COLS " FROM identity_universal_auths WHERE client_id = ?1",
+
+    [ST_CSECRET_INSERT] = "INSERT INTO identity_client_secrets (" CSECRET_COLS ")"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [ST_CSECRET_BY_ID] =
+        "SELECT " CSECRET_COLS " FROM identity_client_secrets WHERE id = ?2 AND identity_id = ?1",
+    [ST_CSECRET_LIST] = "SELECT " CSECRET_COLS " FROM identity_client_secrets"
+                        " WHERE identity_id = ?1 ORDER BY created_at DESC, rowid DESC",
+    /* Revoking twice keeps the time of the first revocation. */
+    [ST_CSECRET_REVOKE] = "UPDATE identity_client_secrets SET revoked = 1,"
+                          " updated_at = CASE WHEN revoked THEN updated_at ELSE ?3 END"
+                          " WHERE id = ?2 AND identity_id = ?1",
+    [ST_CSECRET_USE] = USE_ONE("identity_client_secrets"),
+    [ST_CSECRET_USE_STATE] =
+        "SELECT revoked, num_uses, num_uses_limit FROM identity_client_secrets WHERE id = ?1",
+
+    [ST_TOKEN_INSERT] = "INSERT INTO identity_access_tokens (" TOKEN_COLS ")"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_TOKEN_BY_ID] = "SELECT " TOKEN_COLS " FROM identity_access_tokens WHERE id = ?1",
+    [ST_TOKEN_USE] = USE_ONE("identity_access_tokens"),
+    [ST_TOKEN_USE_STATE] =
+        "SELECT revoked, num_uses, num_uses_limit FROM identity_access_tokens WHERE id = ?1",
+    [ST_TOKEN_RENEW] = "UPDATE identity_access_tokens SET last_renewed_at = ?2 WHERE id = ?1",
+    [ST_TOKEN_REVOKE] = "UPDATE identity_access_tokens SET revoked = 1 WHERE id = ?1",
+
+    [ST_MEMBERSHIP_UPSERT] =
+        "INSERT INTO identity_memberships (" MEMBERSHIP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+        " ON CONFLICT (identity_id, project_id) DO UPDATE SET role = excluded.role,"
+        " rules = excluded.rules, updated_at = excluded.updated_at",
+    [ST_MEMBERSHIP_GET] = "SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
+                          " WHERE identity_id = ?1 AND project_id = ?2",
+    [ST_MEMBERSHIP_BY_IDENTITY] = "SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
+                                  " WHERE identity_id = ?1 ORDER BY created_at, project_id",
+    [ST_MEMBERSHIP_BY_PROJECT] = "SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
+                                 " WHERE project_id = ?1 ORDER BY created_at, identity_id",
+    [ST_MEMBERSHIP_DELETE] =
+        "DELETE FROM identity_memberships WHERE identity_id = ?1 AND project_id = ?2",
 };
 
 /* ---- store and connections ---- */
@@ -341,7 +436,8 @@ static enum cf_rc conn_get(struct sq_store *st, struct sq_conn **out, struct cf_
 
 /* One bound parameter; built with the A_* macros, passed as ARGS(...). */
 struct sq_arg {
-    char type; /* 't' text, 'n' text with "" bound as NULL, 'i' integer, 'b' blob */
+    char type; /* 't' text, 'n' text with "" bound as NULL, 'i' integer, 'b' blob, 'B' blob with
+                  an empty one bound as NULL */
     const char *text;
     int64_t num;
     const void *blob;
@@ -364,12 +460,17 @@ struct sq_arg {
     {                                                                                              \
         .type = 'b', .blob = (p), .len = (n)                                                       \
     }
+#define A_NULLABLE_BLOB(p, n)                                                                      \
+    {                                                                                              \
+        .type = 'B', .blob = (p), .len = (n)                                                       \
+    }
 #define ARGS(...)                                                                                  \
     (const struct sq_arg[]){__VA_ARGS__},                                                          \
         sizeof((const struct sq_arg[]){__VA_ARGS__}) / sizeof(struct sq_arg)
 #define NO_ARGS NULL, 0
 
-/* Reads the current row of s into item; CF_OK or CF_ENOMEM. */
+/* Reads the current row of s into item; CF_OK, CF_ENOMEM, or CF_ESTORE for a value the store
+ * cannot decode. */
 typedef enum cf_rc (*row_fn)(sqlite3_stmt *s, void *item);
 
 static enum cf_rc prepare(struct sq_conn *c, enum stmt_id id, sqlite3_stmt **out,
@@ -399,6 +500,10 @@ static int bind_one(sqlite3_stmt *s, int index, const struct sq_arg *a)
                        : sqlite3_bind_null(s, index);
     case 'i':
         return sqlite3_bind_int64(s, index, a->num);
+    case 'B':
+        if (a->len == 0)
+            return sqlite3_bind_null(s, index);
+        /* fall through */
     case 'b':
         if (a->len == 0)
             return sqlite3_bind_zeroblob(s, index, 0); /* empty, not NULL */
@@ -435,7 +540,10 @@ static enum cf_rc run(struct sq_conn *c, enum stmt_id id, const struct sq_arg *a
         if (on_row) {
             rc = on_row(s, ctx);
             if (rc != CF_OK) {
-                cf_err_set(err, rc, "out of memory reading the database");
+                if (rc == CF_ENOMEM)
+                    cf_err_set(err, rc, "out of memory reading the database");
+                else
+                    cf_err_set(err, rc, "the database holds a value this coffer cannot read");
                 goto out;
             }
         }
@@ -707,6 +815,187 @@ static enum cf_rc read_tag(sqlite3_stmt *s, void *item)
     t->created_at = sqlite3_column_int64(s, 5);
     t->updated_at = sqlite3_column_int64(s, 6);
     return CF_OK;
+}
+
+static enum cf_rc read_identity(sqlite3_stmt *s, void *item)
+{
+    struct cf_identity *i = item;
+    col_text(s, 0, i->id, sizeof(i->id));
+    col_text(s, 1, i->name, sizeof(i->name));
+    i->created_at = sqlite3_column_int64(s, 2);
+    i->updated_at = sqlite3_column_int64(s, 3);
+    return CF_OK;
+}
+
+static enum cf_rc read_ua(sqlite3_stmt *s, void *item)
+{
+    struct cf_ua_config *u = item;
+    col_text(s, 0, u->identity_id, sizeof(u->identity_id));
+    col_text(s, 1, u->client_id, sizeof(u->client_id));
+    u->access_token_ttl = sqlite3_column_int64(s, 2);
+    u->access_token_max_ttl = sqlite3_column_int64(s, 3);
+    u->access_token_num_uses_limit = sqlite3_column_int64(s, 4);
+    col_text(s, 5, u->access_token_trusted_ips, sizeof(u->access_token_trusted_ips));
+    col_text(s, 6, u->client_secret_trusted_ips, sizeof(u->client_secret_trusted_ips));
+    u->created_at = sqlite3_column_int64(s, 7);
+    u->updated_at = sqlite3_column_int64(s, 8);
+    return CF_OK;
+}
+
+/* A 32-byte hash column into dst; CF_ESTORE when it has another size (the schema forbids it). */
+static enum cf_rc col_hash(sqlite3_stmt *s, int i, uint8_t dst[32])
+{
+    const void *blob = sqlite3_column_blob(s, i);
+    if (sqlite3_column_bytes(s, i) != 32 || !blob)
+        return CF_ESTORE;
+    memcpy(dst, blob, 32);
+    return CF_OK;
+}
+
+static enum cf_rc read_client_secret(sqlite3_stmt *s, void *item)
+{
+    struct cf_client_secret *c = item;
+    col_text(s, 0, c->id, sizeof(c->id));
+    col_text(s, 1, c->identity_id, sizeof(c->identity_id));
+    col_text(s, 2, c->description, sizeof(c->description));
+    col_text(s, 3, c->prefix, sizeof(c->prefix));
+    c->expires_at = sqlite3_column_int64(s, 5);
+    c->num_uses = sqlite3_column_int64(s, 6);
+    c->num_uses_limit = sqlite3_column_int64(s, 7);
+    c->revoked = sqlite3_column_int(s, 8) != 0;
+    c->created_at = sqlite3_column_int64(s, 9);
+    c->updated_at = sqlite3_column_int64(s, 10);
+    return col_hash(s, 4, c->hash);
+}
+
+static enum cf_rc read_token(sqlite3_stmt *s, void *item)
+{
+    struct cf_access_token *t = item;
+    col_text(s, 0, t->id, sizeof(t->id));
+    col_text(s, 1, t->identity_id, sizeof(t->identity_id));
+    col_text(s, 2, t->client_secret_id, sizeof(t->client_secret_id));
+    col_text(s, 3, t->auth_method, sizeof(t->auth_method));
+    t->ttl = sqlite3_column_int64(s, 5);
+    t->max_ttl = sqlite3_column_int64(s, 6);
+    t->num_uses = sqlite3_column_int64(s, 7);
+    t->num_uses_limit = sqlite3_column_int64(s, 8);
+    t->revoked = sqlite3_column_int(s, 9) != 0;
+    col_text(s, 10, t->trusted_ips, sizeof(t->trusted_ips));
+    t->created_at = sqlite3_column_int64(s, 11);
+    t->last_renewed_at = sqlite3_column_int64(s, 12);
+    return col_hash(s, 4, t->hash);
+}
+
+/* Membership rules live in one column, so that reading a membership is one seek: a format byte
+ * (RULES_FORMAT), then for each rule its actions (4 bytes, big-endian), the lengths of its
+ * environment slug (1 byte) and of its path glob (2 bytes, big-endian), then those bytes without
+ * terminators. No rules: NULL. The decoder trusts nothing: every length is checked. */
+#define RULES_FORMAT 1
+#define RULE_HEAD 7
+
+static enum cf_rc rules_encode(const struct cf_membership_rule *rules, size_t n, uint8_t **out,
+                               size_t *out_len, struct cf_err *err)
+{
+    uint8_t *buf, *p;
+    size_t len = 1;
+
+    *out = NULL;
+    *out_len = 0;
+    if (n == 0)
+        return CF_OK;
+    if (!rules)
+        return cf_err_set(err, CF_EINVAL, "membership has %zu rules but none given", n);
+    if (n > SIZE_MAX / (RULE_HEAD + CF_SLUG_MAX + CF_PATH_MAX) - 1)
+        return cf_err_set(err, CF_EINVAL, "membership has too many rules");
+    for (size_t i = 0; i < n; i++) {
+        size_t env_len = strnlen(rules[i].env_slug, sizeof(rules[i].env_slug));
+        size_t glob_len = strnlen(rules[i].path_glob, sizeof(rules[i].path_glob));
+        if (env_len > CF_SLUG_MAX || glob_len > CF_PATH_MAX)
+            return cf_err_set(err, CF_EINVAL, "membership rule %zu has an unterminated field", i);
+        len += RULE_HEAD + env_len + glob_len;
+    }
+    buf = malloc(len);
+    if (!buf)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    p = buf;
+    *p++ = RULES_FORMAT;
+    for (size_t i = 0; i < n; i++) {
+        size_t env_len = strlen(rules[i].env_slug);
+        size_t glob_len = strlen(rules[i].path_glob);
+        uint32_t actions = rules[i].actions;
+        *p++ = (uint8_t)(actions >> 24);
+        *p++ = (uint8_t)(actions >> 16);
+        *p++ = (uint8_t)(actions >> 8);
+        *p++ = (uint8_t)actions;
+        *p++ = (uint8_t)env_len;
+        *p++ = (uint8_t)(glob_len >> 8);
+        *p++ = (uint8_t)glob_len;
+        memcpy(p, rules[i].env_slug, env_len);
+        p += env_len;
+        memcpy(p, rules[i].path_glob, glob_len);
+        p += glob_len;
+    }
+    *out = buf;
+    *out_len = len;
+    return CF_OK;
+}
+
+/* Decodes column i into m->rules and m->n_rules: CF_ENOMEM, or CF_ESTORE when it is malformed. */
+static enum cf_rc col_rules(sqlite3_stmt *s, int i, struct cf_membership *m)
+{
+    const uint8_t *blob = sqlite3_column_blob(s, i);
+    size_t len = (size_t)sqlite3_column_bytes(s, i);
+    size_t n = 0, at;
+
+    m->rules = NULL;
+    m->n_rules = 0;
+    if (sqlite3_column_type(s, i) == SQLITE_NULL)
+        return CF_OK;
+    if (!blob || len < 1 || blob[0] != RULES_FORMAT)
+        return CF_ESTORE;
+    /* First pass: validate and count. */
+    for (at = 1; at < len; n++) {
+        if (len - at < RULE_HEAD)
+            return CF_ESTORE;
+        size_t env_len = blob[at + 4];
+        size_t glob_len = (size_t)blob[at + 5] << 8 | blob[at + 6];
+        if (env_len > CF_SLUG_MAX || glob_len > CF_PATH_MAX ||
+            len - at - RULE_HEAD < env_len + glob_len)
+            return CF_ESTORE;
+        at += RULE_HEAD + env_len + glob_len;
+    }
+    if (n == 0)
+        return CF_ESTORE; /* no rules are stored as NULL */
+    m->rules = calloc(n, sizeof(*m->rules));
+    if (!m->rules)
+        return CF_ENOMEM;
+    m->n_rules = n;
+    at = 1;
+    for (size_t r = 0; r < n; r++) {
+        struct cf_membership_rule *rule = &m->rules[r];
+        const uint8_t *h = blob + at;
+        size_t env_len = h[4];
+        size_t glob_len = (size_t)h[5] << 8 | h[6];
+        rule->actions = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+        memcpy(rule->env_slug, h + RULE_HEAD, env_len);
+        rule->env_slug[env_len] = '\0';
+        memcpy(rule->path_glob, h + RULE_HEAD + env_len, glob_len);
+        rule->path_glob[glob_len] = '\0';
+        at += RULE_HEAD + env_len + glob_len;
+    }
+    return CF_OK;
+}
+
+static enum cf_rc read_membership(sqlite3_stmt *s, void *item)
+{
+    struct cf_membership *m = item;
+    col_text(s, 0, m->id, sizeof(m->id));
+    col_text(s, 1, m->identity_id, sizeof(m->identity_id));
+    col_text(s, 2, m->project_id, sizeof(m->project_id));
+    col_text(s, 3, m->role, sizeof(m->role));
+    m->created_at = sqlite3_column_int64(s, 5);
+    m->updated_at = sqlite3_column_int64(s, 6);
+    return col_rules(s, 4, m);
 }
 
 /* ---- shared helpers of the operations ---- */
@@ -1647,6 +1936,541 @@ static enum cf_rc sq_tag_list(struct cf_store *base, const char *project_id,
     return rc;
 }
 
+/* ---- machine identities ---- */
+
+/* CF_OK when field (an array of size bytes) holds a terminated string, safe to bind as text. */
+static enum cf_rc require_terminated(const char *field, size_t size, const char *what,
+                                     struct cf_err *err)
+{
+    if (memchr(field, '\0', size))
+        return CF_OK;
+    return cf_err_set(err, CF_EINVAL, "%s is longer than %zu bytes", what, size - 1);
+}
+
+static enum cf_rc sq_identity_create(struct cf_store *base, const struct cf_identity *identity,
+                                     struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t now = cf_now_ms();
+    enum cf_rc rc;
+
+    rc = require_uuid(identity->id, "identity", err);
+    if (rc == CF_OK)
+        rc = require_terminated(identity->name, sizeof(identity->name), "identity name", err);
+    if (rc != CF_OK)
+        return rc;
+    if (!identity->name[0])
+        return cf_err_set(err, CF_EINVAL, "identity name is empty");
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, ST_IDENTITY_INSERT,
+                   ARGS(A_TEXT(identity->id), A_TEXT(identity->name),
+                        A_INT(time_or_now(identity->created_at, now)),
+                        A_INT(time_or_now(identity->updated_at, now))),
+                   NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "identity '%s' already exists", identity->name);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_identity_get(struct cf_store *base, const char *identity_id,
+                                  struct cf_identity *out, struct cf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return get_one(base, ST_IDENTITY_BY_ID, ARGS(A_TEXT(identity_id)), read_identity, out,
+                   "identity with id", identity_id, err);
+}
+
+static enum cf_rc sq_identity_list(struct cf_store *base, struct cf_identity_list *out,
+                                   struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_identity), .read = read_identity};
+    enum cf_rc rc = collect_all(base, ST_IDENTITY_LIST, NO_ARGS, &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_identity_list_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_identity_update(struct cf_store *base, const struct cf_identity *identity,
+                                     struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc;
+
+    rc = require_terminated(identity->name, sizeof(identity->name), "identity name", err);
+    if (rc != CF_OK)
+        return rc;
+    if (!identity->name[0])
+        return cf_err_set(err, CF_EINVAL, "identity name is empty");
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, ST_IDENTITY_RENAME,
+                   ARGS(A_TEXT(identity->id), A_TEXT(identity->name),
+                        A_INT(time_or_now(identity->updated_at, cf_now_ms()))),
+                   &changes, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "identity '%s' already exists", identity->name);
+    else if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", identity->id);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_identity_delete(struct cf_store *base, const char *identity_id,
+                                     struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    /* Its universal auth, client secrets, tokens and memberships follow by cascade. */
+    rc = exec_stmt(c, ST_IDENTITY_DELETE, ARGS(A_TEXT(identity_id)), &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", identity_id);
+    return tx_end(c, rc, err);
+}
+
+/* ---- universal auth ---- */
+
+static enum cf_rc ua_check(const struct cf_ua_config *config, struct cf_err *err)
+{
+    enum cf_rc rc = require_terminated(config->access_token_trusted_ips,
+                                       sizeof(config->access_token_trusted_ips),
+                                       "access token trusted IP list", err);
+    if (rc == CF_OK)
+        rc = require_terminated(config->client_secret_trusted_ips,
+                                sizeof(config->client_secret_trusted_ips),
+                                "client secret trusted IP list", err);
+    if (rc == CF_OK && (config->access_token_ttl < 0 || config->access_token_max_ttl < 0 ||
+                        config->access_token_num_uses_limit < 0))
+        rc = cf_err_set(err, CF_EINVAL, "universal auth durations and limits must not be negative");
+    return rc;
+}
+
+static enum cf_rc sq_ua_attach(struct cf_store *base, const struct cf_ua_config *config,
+                               struct cf_err *err)
+{
+    struct cf_ua_config *existing = NULL;
+    struct sq_conn *c;
+    int64_t now = cf_now_ms();
+    bool found = false;
+    enum cf_rc rc;
+
+    rc = require_uuid(config->identity_id, "identity", err);
+    if (rc == CF_OK)
+        rc = require_uuid(config->client_id, "client", err);
+    if (rc == CF_OK)
+        rc = ua_check(config, err);
+    if (rc != CF_OK)
+        return rc;
+    /* Over 4 KiB: off the stack. */
+    existing = malloc(sizeof(*existing));
+    if (!existing)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        goto out;
+    rc = get_row(c, ST_UA_BY_IDENTITY, ARGS(A_TEXT(config->identity_id)), read_ua, existing, &found,
+                 err);
+    if (rc == CF_OK && found)
+        rc = cf_err_set(err, CF_EEXIST, "universal auth is already attached to identity '%s'",
+                        config->identity_id);
+    if (rc == CF_OK)
+        rc = exec_stmt(c, ST_UA_INSERT,
+                       ARGS(A_TEXT(config->identity_id), A_TEXT(config->client_id),
+                            A_INT(config->access_token_ttl), A_INT(config->access_token_max_ttl),
+                            A_INT(config->access_token_num_uses_limit),
+                            A_TEXT(config->access_token_trusted_ips),
+                            A_TEXT(config->client_secret_trusted_ips),
+                            A_INT(time_or_now(config->created_at, now)),
+                            A_INT(time_or_now(config->updated_at, now))),
+                       NULL, err);
+    if (rc == CF_EEXIST && !found) /* the identity has none: the client id is taken */
+        rc = cf_err_set(err, CF_EEXIST, "client id '%s' already exists", config->client_id);
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", config->identity_id);
+    rc = tx_end(c, rc, err);
+out:
+    free(existing);
+    return rc;
+}
+
+static enum cf_rc sq_ua_update(struct cf_store *base, const struct cf_ua_config *config,
+                               struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = ua_check(config, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(
+        c, ST_UA_UPDATE,
+        ARGS(A_TEXT(config->identity_id), A_INT(config->access_token_ttl),
+             A_INT(config->access_token_max_ttl), A_INT(config->access_token_num_uses_limit),
+             A_TEXT(config->access_token_trusted_ips), A_TEXT(config->client_secret_trusted_ips),
+             A_INT(time_or_now(config->updated_at, cf_now_ms()))),
+        &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "universal auth is not attached to identity '%s'",
+                        config->identity_id);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_ua_get(struct cf_store *base, const char *identity_id,
+                            struct cf_ua_config *out, struct cf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return get_one(base, ST_UA_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_ua, out,
+                   "universal auth of identity", identity_id, err);
+}
+
+static enum cf_rc sq_ua_get_by_client_id(struct cf_store *base, const char *client_id,
+                                         struct cf_ua_config *out, struct cf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return get_one(base, ST_UA_BY_CLIENT_ID, ARGS(A_TEXT(client_id)), read_ua, out,
+                   "universal auth with client id", client_id, err);
+}
+
+/* ---- client secrets ---- */
+
+static enum cf_rc sq_client_secret_create(struct cf_store *base,
+                                          const struct cf_client_secret *secret, struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t now = cf_now_ms();
+    enum cf_rc rc;
+
+    rc = require_uuid(secret->id, "client secret", err);
+    if (rc == CF_OK)
+        rc = require_terminated(secret->description, sizeof(secret->description),
+                                "client secret description", err);
+    if (rc == CF_OK)
+        rc =
+            require_terminated(secret->prefix, sizeof(secret->prefix), "client secret prefix", err);
+    if (rc == CF_OK && (secret->num_uses < 0 || secret->num_uses_limit < 0))
+        rc = cf_err_set(err, CF_EINVAL, "client secret use counts must not be negative");
+    if (rc != CF_OK)
+        return rc;
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, ST_CSECRET_INSERT,
+                   ARGS(A_TEXT(secret->id), A_TEXT(secret->identity_id),
+                        A_TEXT(secret->description), A_TEXT(secret->prefix),
+                        A_BLOB(secret->hash, sizeof(secret->hash)), A_INT(secret->expires_at),
+                        A_INT(secret->num_uses), A_INT(secret->num_uses_limit),
+                        A_INT(secret->revoked ? 1 : 0), A_INT(time_or_now(secret->created_at, now)),
+                        A_INT(time_or_now(secret->updated_at, now))),
+                   NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "client secret with id '%s' already exists", secret->id);
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", secret->identity_id);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_client_secret_list(struct cf_store *base, const char *identity_id,
+                                        struct cf_client_secret_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_client_secret), .read = read_client_secret};
+    enum cf_rc rc = collect_all(base, ST_CSECRET_LIST, ARGS(A_TEXT(identity_id)), &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_client_secret_list_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_client_secret_get(struct cf_store *base, const char *identity_id,
+                                       const char *secret_id, struct cf_client_secret *out,
+                                       struct cf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return get_one(base, ST_CSECRET_BY_ID, ARGS(A_TEXT(identity_id), A_TEXT(secret_id)),
+                   read_client_secret, out, "client secret with id", secret_id, err);
+}
+
+static enum cf_rc sq_client_secret_revoke(struct cf_store *base, const char *identity_id,
+                                          const char *secret_id, struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, ST_CSECRET_REVOKE,
+                   ARGS(A_TEXT(identity_id), A_TEXT(secret_id), A_INT(cf_now_ms())), &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "client secret with id '%s' not found", secret_id);
+    return tx_end(c, rc, err);
+}
+
+struct use_state {
+    bool revoked;
+    int64_t num_uses, num_uses_limit;
+};
+
+static enum cf_rc read_use_state(sqlite3_stmt *s, void *item)
+{
+    struct use_state *u = item;
+    u->revoked = sqlite3_column_int(s, 0) != 0;
+    u->num_uses = sqlite3_column_int64(s, 1);
+    u->num_uses_limit = sqlite3_column_int64(s, 2);
+    return CF_OK;
+}
+
+/* Counts one use of credential id (what names its kind in messages) with use_stmt, in one write
+ * transaction. When nothing changed, state_stmt tells why, in the same transaction: gone
+ * (CF_ENOTFOUND), or revoked or out of uses (CF_ECONFLICT). */
+/* Counts one use inside the caller's transaction (see count_use). */
+static enum cf_rc count_use_in(struct sq_conn *c, enum stmt_id use_stmt, enum stmt_id state_stmt,
+                               const char *what, const char *id, struct cf_err *err)
+{
+    struct use_state state;
+    int64_t changes = 0;
+    enum cf_rc rc = exec_stmt(c, use_stmt, ARGS(A_TEXT(id)), &changes, err);
+    if (rc != CF_OK || changes > 0)
+        return rc;
+    rc = get_required(c, state_stmt, ARGS(A_TEXT(id)), read_use_state, &state, what, id, err);
+    if (rc == CF_OK && state.revoked)
+        rc = cf_err_set(err, CF_ECONFLICT, "%s '%s' is revoked", what, id);
+    else if (rc == CF_OK)
+        rc = cf_err_set(err, CF_ECONFLICT, "%s '%s' has reached its use limit of %lld", what, id,
+                        (long long)state.num_uses_limit);
+    return rc;
+}
+
+static enum cf_rc count_use(struct cf_store *base, enum stmt_id use_stmt, enum stmt_id state_stmt,
+                            const char *what, const char *id, struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = count_use_in(c, use_stmt, state_stmt, what, id, err);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_client_secret_use(struct cf_store *base, const char *secret_id,
+                                       struct cf_err *err)
+{
+    return count_use(base, ST_CSECRET_USE, ST_CSECRET_USE_STATE, "client secret with id", secret_id,
+                     err);
+}
+
+/* ---- access tokens ---- */
+
+static enum cf_rc sq_token_create(struct cf_store *base, const struct cf_access_token *token,
+                                  struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc;
+
+    rc = require_uuid(token->id, "access token", err);
+    if (rc == CF_OK)
+        rc = require_terminated(token->client_secret_id, sizeof(token->client_secret_id),
+                                "client secret id", err);
+    if (rc == CF_OK)
+        rc = require_terminated(token->auth_method, sizeof(token->auth_method), "auth method", err);
+    if (rc == CF_OK)
+        rc = require_terminated(token->trusted_ips, sizeof(token->trusted_ips),
+                                "access token trusted IP list", err);
+    if (rc == CF_OK && !token->auth_method[0])
+        rc = cf_err_set(err, CF_EINVAL, "access token has no auth method");
+    if (rc == CF_OK && (token->num_uses < 0 || token->num_uses_limit < 0))
+        rc = cf_err_set(err, CF_EINVAL, "access token use counts must not be negative");
+    if (rc != CF_OK)
+        return rc;
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    /* A login's use of its client secret and the token it yields are one commit (one fsync). */
+    if (token->client_secret_id[0])
+        rc = count_use_in(c, ST_CSECRET_USE, ST_CSECRET_USE_STATE, "client secret with id",
+                          token->client_secret_id, err);
+    if (rc == CF_OK)
+        rc = exec_stmt(c, ST_TOKEN_INSERT,
+                   ARGS(A_TEXT(token->id), A_TEXT(token->identity_id),
+                        A_TEXT(token->client_secret_id), A_TEXT(token->auth_method),
+                        A_BLOB(token->hash, sizeof(token->hash)), A_INT(token->ttl),
+                        A_INT(token->max_ttl), A_INT(token->num_uses), A_INT(token->num_uses_limit),
+                        A_INT(token->revoked ? 1 : 0), A_TEXT(token->trusted_ips),
+                        A_INT(time_or_now(token->created_at, cf_now_ms())),
+                        A_INT(token->last_renewed_at)),
+                   NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "access token with id '%s' already exists", token->id);
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", token->identity_id);
+    return tx_end(c, rc, err);
+}
+
+/* On every request made with an access token: one seek in the token table's primary key, with a
+ * statement prepared once per connection. */
+static enum cf_rc sq_token_get(struct cf_store *base, const char *token_id,
+                               struct cf_access_token *out, struct cf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return get_one(base, ST_TOKEN_BY_ID, ARGS(A_TEXT(token_id)), read_token, out,
+                   "access token with id", token_id, err);
+}
+
+static enum cf_rc sq_token_use(struct cf_store *base, const char *token_id, struct cf_err *err)
+{
+    return count_use(base, ST_TOKEN_USE, ST_TOKEN_USE_STATE, "access token with id", token_id, err);
+}
+
+/* Runs a one-row update of token token_id; CF_ENOTFOUND when there is no such token. */
+static enum cf_rc token_update(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
+                               size_t n_args, const char *token_id, struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, id, args, n_args, &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "access token with id '%s' not found", token_id);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_token_renew(struct cf_store *base, const char *token_id, int64_t renewed_at,
+                                 struct cf_err *err)
+{
+    return token_update(base, ST_TOKEN_RENEW,
+                        ARGS(A_TEXT(token_id), A_INT(time_or_now(renewed_at, cf_now_ms()))),
+                        token_id, err);
+}
+
+static enum cf_rc sq_token_revoke(struct cf_store *base, const char *token_id, struct cf_err *err)
+{
+    return token_update(base, ST_TOKEN_REVOKE, ARGS(A_TEXT(token_id)), token_id, err);
+}
+
+/* ---- memberships ---- */
+
+static enum cf_rc sq_membership_put(struct cf_store *base, const struct cf_membership *membership,
+                                    struct cf_err *err)
+{
+    struct cf_identity identity;
+    uint8_t *rules = NULL;
+    size_t rules_len = 0;
+    struct sq_conn *c;
+    int64_t now = cf_now_ms();
+    bool found = false;
+    enum cf_rc rc;
+
+    rc = require_uuid(membership->id, "membership", err);
+    if (rc == CF_OK)
+        rc = require_terminated(membership->role, sizeof(membership->role), "role", err);
+    if (rc == CF_OK && !membership->role[0])
+        rc = cf_err_set(err, CF_EINVAL, "membership has no role");
+    if (rc == CF_OK)
+        rc = rules_encode(membership->rules, membership->n_rules, &rules, &rules_len, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        goto out;
+    /* One statement: a new membership, or the existing one (keeping its id and creation time)
+     * with its role and rules replaced. */
+    rc = exec_stmt(c, ST_MEMBERSHIP_UPSERT,
+                   ARGS(A_TEXT(membership->id), A_TEXT(membership->identity_id),
+                        A_TEXT(membership->project_id), A_TEXT(membership->role),
+                        A_NULLABLE_BLOB(rules, rules_len),
+                        A_INT(time_or_now(membership->created_at, now)),
+                        A_INT(time_or_now(membership->updated_at, now))),
+                   NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "membership with id '%s' already exists", membership->id);
+    else if (rc == CF_ENOTFOUND) {
+        /* Which of the two is missing? */
+        rc = get_row(c, ST_IDENTITY_BY_ID, ARGS(A_TEXT(membership->identity_id)), read_identity,
+                     &identity, &found, err);
+        if (rc == CF_OK && !found)
+            rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found",
+                            membership->identity_id);
+        else if (rc == CF_OK)
+            rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", membership->project_id);
+    }
+    rc = tx_end(c, rc, err);
+out:
+    free(rules);
+    return rc;
+}
+
+/* On every authorization check of an identity: one seek in the membership table's primary key. */
+static enum cf_rc sq_membership_get(struct cf_store *base, const char *identity_id,
+                                    const char *project_id, struct cf_membership *out,
+                                    struct cf_err *err)
+{
+    struct sq_conn *c;
+    bool found = false;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = conn_get(store_of(base), &c, err);
+    if (rc == CF_OK)
+        rc = get_row(c, ST_MEMBERSHIP_GET, ARGS(A_TEXT(identity_id), A_TEXT(project_id)),
+                     read_membership, out, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' is not a member of project '%s'",
+                        identity_id, project_id);
+    if (rc != CF_OK)
+        cf_membership_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_membership_list(struct cf_store *base, const char *identity_id,
+                                     const char *project_id, struct cf_membership_list *out,
+                                     struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_membership), .read = read_membership};
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    if (identity_id && project_id) /* at most the one membership */
+        rc = collect_all(base, ST_MEMBERSHIP_GET, ARGS(A_TEXT(identity_id), A_TEXT(project_id)),
+                         &col, err);
+    else if (identity_id)
+        rc = collect_all(base, ST_MEMBERSHIP_BY_IDENTITY, ARGS(A_TEXT(identity_id)), &col, err);
+    else if (project_id)
+        rc = collect_all(base, ST_MEMBERSHIP_BY_PROJECT, ARGS(A_TEXT(project_id)), &col, err);
+    else
+        return cf_err_set(err, CF_EINVAL, "list memberships of an identity or of a project");
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_membership_list_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_membership_delete(struct cf_store *base, const char *identity_id,
+                                       const char *project_id, struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, ST_MEMBERSHIP_DELETE, ARGS(A_TEXT(identity_id), A_TEXT(project_id)), &changes,
+                   err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' is not a member of project '%s'",
+                        identity_id, project_id);
+    return tx_end(c, rc, err);
+}
+
 /* ---- opening and migrations ---- */
 
 static const struct cf_store_ops sq_ops = {
@@ -1682,6 +2506,29 @@ static const struct cf_store_ops sq_ops = {
     .tag_create = sq_tag_create,
     .tag_get = sq_tag_get,
     .tag_list = sq_tag_list,
+    .identity_create = sq_identity_create,
+    .identity_get = sq_identity_get,
+    .identity_list = sq_identity_list,
+    .identity_update = sq_identity_update,
+    .identity_delete = sq_identity_delete,
+    .ua_attach = sq_ua_attach,
+    .ua_update = sq_ua_update,
+    .ua_get = sq_ua_get,
+    .ua_get_by_client_id = sq_ua_get_by_client_id,
+    .client_secret_create = sq_client_secret_create,
+    .client_secret_list = sq_client_secret_list,
+    .client_secret_get = sq_client_secret_get,
+    .client_secret_revoke = sq_client_secret_revoke,
+    .client_secret_use = sq_client_secret_use,
+    .token_create = sq_token_create,
+    .token_get = sq_token_get,
+    .token_use = sq_token_use,
+    .token_renew = sq_token_renew,
+    .token_revoke = sq_token_revoke,
+    .membership_put = sq_membership_put,
+    .membership_get = sq_membership_get,
+    .membership_list = sq_membership_list,
+    .membership_delete = sq_membership_delete,
 };
 
 /* Applies the migrations the database lacks, all in one write transaction: a second process opening

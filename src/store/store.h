@@ -373,6 +373,8 @@ struct cf_store_ops {
     enum cf_rc (*client_secret_use)(struct cf_store *st, const char *secret_id,
                                     struct cf_err *err);
 
+    /* Stores a new token. When token->client_secret_id is set, also counts one use of that client
+     * secret in the same transaction, failing like client_secret_use (nothing is stored then). */
     enum cf_rc (*token_create)(struct cf_store *st, const struct cf_access_token *token,
                                struct cf_err *err);
     enum cf_rc (*token_get)(struct cf_store *st, const char *token_id, struct cf_access_token *out,

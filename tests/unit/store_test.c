@@ -1,8 +1,8 @@
 /* Unit tests of the store (store.h) over the SQLite backend: each operation, the error codes and
  * messages, cascades, all-or-nothing batches, migrations, persistence, and several threads and
- * processes at once. Each test gets its own temporary directory. Sealed values are arbitrary bytes
- * here: the store never opens them. Some checks read the database file directly with SQLite, to see
- * what the interface does not show. */
+ * processes at once (threads racing for the last uses of a credential among them). Each test has
+ * its own temporary directory. Sealed values are arbitrary bytes here: the store never opens them.
+ * Some checks read the database file directly with SQLite, to see what the interface hides. */
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1105,4 +1105,743 @@ Test(store, threads_write_and_read_concurrently)
     cf_secret_release(&s);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM secrets"), 1 + THREADS * ROUNDS);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_versions"), 1 + THREADS * ROUNDS + updates);
+}
+
+/* ---- machine identities ---- */
+
+static void make_identity(const char *name, int64_t created_at, struct cf_identity *out)
+{
+    memset(out, 0, sizeof(*out));
+    cf_uuid_new(out->id);
+    snprintf(out->name, sizeof(out->name), "%s", name);
+    out->created_at = created_at;
+    out->updated_at = created_at;
+    cr_assert_eq(st->ops->identity_create(st, out, &err), CF_OK, "%s: %s", name, err.msg);
+}
+
+/* Universal-auth settings for identity_id with a fresh client id (heap: it is over 4 KiB). */
+static struct cf_ua_config *new_ua(const char *identity_id)
+{
+    struct cf_ua_config *ua = calloc(1, sizeof(*ua));
+    cr_assert_not_null(ua);
+    snprintf(ua->identity_id, sizeof(ua->identity_id), "%s", identity_id);
+    cf_uuid_new(ua->client_id);
+    ua->access_token_ttl = 3600;
+    ua->access_token_max_ttl = 7200;
+    ua->access_token_num_uses_limit = 5;
+    snprintf(ua->access_token_trusted_ips, sizeof(ua->access_token_trusted_ips), "10.0.0.0/8");
+    snprintf(ua->client_secret_trusted_ips, sizeof(ua->client_secret_trusted_ips),
+             "0.0.0.0/0,::/0");
+    ua->created_at = 1000;
+    ua->updated_at = 1000;
+    return ua;
+}
+
+static void fill_hash(uint8_t hash[32], uint8_t seed)
+{
+    for (int i = 0; i < 32; i++)
+        hash[i] = (uint8_t)(seed + i * 7); /* includes 0x00 bytes for some seeds */
+}
+
+static void make_client_secret(const char *identity_id, const char *description,
+                               int64_t num_uses_limit, int64_t created_at,
+                               struct cf_client_secret *out)
+{
+    memset(out, 0, sizeof(*out));
+    cf_uuid_new(out->id);
+    snprintf(out->identity_id, sizeof(out->identity_id), "%s", identity_id);
+    snprintf(out->description, sizeof(out->description), "%s", description);
+    snprintf(out->prefix, sizeof(out->prefix), "cs_%.4s", description);
+    fill_hash(out->hash, (uint8_t)description[0]);
+    out->expires_at = created_at + 60000;
+    out->num_uses_limit = num_uses_limit;
+    out->created_at = created_at;
+    out->updated_at = created_at;
+    cr_assert_eq(st->ops->client_secret_create(st, out, &err), CF_OK, "%s: %s", description,
+                 err.msg);
+}
+
+/* An access token of identity_id, issued through client secret client_secret_id ("" for none). */
+static struct cf_access_token *new_token(const char *identity_id, const char *client_secret_id,
+                                         int64_t num_uses_limit)
+{
+    struct cf_access_token *t = calloc(1, sizeof(*t));
+    cr_assert_not_null(t);
+    cf_uuid_new(t->id);
+    snprintf(t->identity_id, sizeof(t->identity_id), "%s", identity_id);
+    snprintf(t->client_secret_id, sizeof(t->client_secret_id), "%s", client_secret_id);
+    snprintf(t->auth_method, sizeof(t->auth_method), "universal-auth");
+    fill_hash(t->hash, 0x80);
+    t->ttl = 3600;
+    t->max_ttl = 86400;
+    t->num_uses_limit = num_uses_limit;
+    snprintf(t->trusted_ips, sizeof(t->trusted_ips), "192.168.0.0/16,fd00::/8");
+    t->created_at = 5000;
+    cr_assert_eq(st->ops->token_create(st, t, &err), CF_OK, "%s", err.msg);
+    return t;
+}
+
+Test(store, identities)
+{
+    struct cf_identity a, b, got, dup;
+    struct cf_identity_list list;
+
+    make_identity("deployer", 2000, &a);
+    make_identity("backup", 1000, &b);
+    cr_assert_eq(st->ops->identity_get(st, a.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got.id, a.id);
+    cr_assert_str_eq(got.name, "deployer");
+    cr_assert_eq(got.created_at, 2000);
+    cr_assert_eq(got.updated_at, 2000);
+
+    /* Names are unique; ids must be UUIDs; names must not be empty. */
+    dup = a;
+    cf_uuid_new(dup.id);
+    cr_assert_eq(st->ops->identity_create(st, &dup, &err), CF_EEXIST);
+    cr_assert(strstr(err.msg, "identity 'deployer' already exists"), "%s", err.msg);
+    snprintf(dup.id, sizeof(dup.id), "not-a-uuid");
+    snprintf(dup.name, sizeof(dup.name), "other");
+    cr_assert_eq(st->ops->identity_create(st, &dup, &err), CF_EINVAL);
+    cf_uuid_new(dup.id);
+    dup.name[0] = '\0';
+    cr_assert_eq(st->ops->identity_create(st, &dup, &err), CF_EINVAL);
+
+    /* Oldest first. */
+    cr_assert_eq(st->ops->identity_list(st, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 2);
+    cr_assert_str_eq(list.items[0].name, "backup");
+    cr_assert_str_eq(list.items[1].name, "deployer");
+    cf_identity_list_release(&list);
+
+    /* Renaming. */
+    snprintf(a.name, sizeof(a.name), "deployer-2");
+    a.updated_at = 3000;
+    cr_assert_eq(st->ops->identity_update(st, &a, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->identity_get(st, a.id, &got, &err), CF_OK);
+    cr_assert_str_eq(got.name, "deployer-2");
+    cr_assert_eq(got.created_at, 2000);
+    cr_assert_eq(got.updated_at, 3000);
+    snprintf(a.name, sizeof(a.name), "backup");
+    cr_assert_eq(st->ops->identity_update(st, &a, &err), CF_EEXIST);
+    cr_assert(strstr(err.msg, "'backup'"), "%s", err.msg);
+    cr_assert_eq(st->ops->identity_get(st, a.id, &got, &err), CF_OK);
+    cr_assert_str_eq(got.name, "deployer-2");
+    cf_uuid_new(dup.id);
+    snprintf(dup.name, sizeof(dup.name), "ghost");
+    cr_assert_eq(st->ops->identity_update(st, &dup, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, dup.id), "%s", err.msg);
+
+    /* Deleting. */
+    cr_assert_eq(st->ops->identity_delete(st, b.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->identity_delete(st, b.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->identity_get(st, b.id, &got, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, b.id), "%s", err.msg);
+    cr_assert_eq(st->ops->identity_list(st, &list, &err), CF_OK);
+    cr_assert_eq(list.n, 1);
+    cr_assert_str_eq(list.items[0].id, a.id);
+    cf_identity_list_release(&list);
+}
+
+Test(store, universal_auth)
+{
+    struct cf_identity a, b;
+    struct cf_ua_config *ua, *got, *other;
+
+    make_identity("a", 0, &a);
+    make_identity("b", 0, &b);
+    ua = new_ua(a.id);
+    /* Trusted IP lists are opaque text, up to CF_IPS_MAX bytes. */
+    memset(ua->client_secret_trusted_ips, '7', CF_IPS_MAX);
+    ua->client_secret_trusted_ips[CF_IPS_MAX] = '\0';
+    cr_assert_eq(st->ops->ua_attach(st, ua, &err), CF_OK, "%s", err.msg);
+
+    got = calloc(1, sizeof(*got));
+    cr_assert_not_null(got);
+    cr_assert_eq(st->ops->ua_get(st, a.id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(memcmp(got, ua, sizeof(*ua)), 0);
+    memset(got, 0xff, sizeof(*got));
+    cr_assert_eq(st->ops->ua_get_by_client_id(st, ua->client_id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got->identity_id, a.id);
+    cr_assert_eq(memcmp(got, ua, sizeof(*ua)), 0);
+
+    /* Attaching twice; a client id taken; an unknown identity. */
+    other = new_ua(a.id);
+    cr_assert_eq(st->ops->ua_attach(st, other, &err), CF_EEXIST);
+    cr_assert(strstr(err.msg, "universal auth is already attached to identity"), "%s", err.msg);
+    cr_assert(strstr(err.msg, a.id), "%s", err.msg);
+    snprintf(other->identity_id, sizeof(other->identity_id), "%s", b.id);
+    snprintf(other->client_id, sizeof(other->client_id), "%s", ua->client_id);
+    cr_assert_eq(st->ops->ua_attach(st, other, &err), CF_EEXIST);
+    cr_assert(strstr(err.msg, "client id"), "%s", err.msg);
+    cf_uuid_new(other->identity_id);
+    cf_uuid_new(other->client_id);
+    cr_assert_eq(st->ops->ua_attach(st, other, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, other->identity_id), "%s", err.msg);
+    cr_assert_eq(st->ops->ua_get(st, b.id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->ua_get_by_client_id(st, other->client_id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->ua_get_by_client_id(st, "not a client id", got, &err), CF_ENOTFOUND);
+
+    /* Updating replaces the settings and keeps the client id and the creation time. */
+    ua->access_token_ttl = 60;
+    ua->access_token_max_ttl = 0;
+    ua->access_token_num_uses_limit = 0;
+    snprintf(ua->access_token_trusted_ips, sizeof(ua->access_token_trusted_ips), "::1/128");
+    snprintf(ua->client_secret_trusted_ips, sizeof(ua->client_secret_trusted_ips), "1.2.3.4/32");
+    char client_id[CF_UUID_LEN];
+    memcpy(client_id, ua->client_id, sizeof(client_id));
+    cf_uuid_new(ua->client_id);
+    ua->created_at = 9999;
+    ua->updated_at = 2000;
+    cr_assert_eq(st->ops->ua_update(st, ua, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->ua_get(st, a.id, got, &err), CF_OK);
+    cr_assert_str_eq(got->client_id, client_id);
+    cr_assert_eq(got->access_token_ttl, 60);
+    cr_assert_eq(got->access_token_max_ttl, 0);
+    cr_assert_eq(got->access_token_num_uses_limit, 0);
+    cr_assert_str_eq(got->access_token_trusted_ips, "::1/128");
+    cr_assert_str_eq(got->client_secret_trusted_ips, "1.2.3.4/32");
+    cr_assert_eq(got->created_at, 1000);
+    cr_assert_eq(got->updated_at, 2000);
+    snprintf(ua->identity_id, sizeof(ua->identity_id), "%s", b.id);
+    cr_assert_eq(st->ops->ua_update(st, ua, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, "not attached"), "%s", err.msg);
+
+    /* An unterminated list is refused, not read past. */
+    memset(ua->access_token_trusted_ips, 'x', sizeof(ua->access_token_trusted_ips));
+    snprintf(ua->identity_id, sizeof(ua->identity_id), "%s", a.id);
+    cr_assert_eq(st->ops->ua_update(st, ua, &err), CF_EINVAL);
+    free(ua);
+    free(got);
+    free(other);
+}
+
+Test(store, client_secrets)
+{
+    struct cf_identity a, b;
+    struct cf_client_secret s1, s2, s3, sb, got;
+    struct cf_client_secret_list list;
+
+    make_identity("a", 0, &a);
+    make_identity("b", 0, &b);
+    make_client_secret(a.id, "first", 0, 1000, &s1);
+    make_client_secret(a.id, "second", 3, 2000, &s2);
+    make_client_secret(a.id, "third", 0, 2000, &s3); /* same millisecond as second */
+    make_client_secret(b.id, "other", 0, 500, &sb);
+
+    /* Newest first; the later of two in one millisecond first. */
+    cr_assert_eq(st->ops->client_secret_list(st, a.id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 3);
+    cr_assert_str_eq(list.items[0].id, s3.id);
+    cr_assert_str_eq(list.items[1].id, s2.id);
+    cr_assert_str_eq(list.items[2].id, s1.id);
+    cr_assert_eq(memcmp(&list.items[1], &s2, sizeof(s2)), 0);
+    cf_client_secret_list_release(&list);
+
+    cr_assert_eq(st->ops->client_secret_get(st, a.id, s2.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(memcmp(&got, &s2, sizeof(s2)), 0); /* every field, the 32-byte hash included */
+    cr_assert_str_eq(got.prefix, "cs_seco");
+    /* A secret is found only under its own identity. */
+    cr_assert_eq(st->ops->client_secret_get(st, b.id, s2.id, &got, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, s2.id), "%s", err.msg);
+    cr_assert_eq(st->ops->client_secret_revoke(st, b.id, s2.id, &err), CF_ENOTFOUND);
+
+    /* Revoking is idempotent and keeps the first revocation's time; revoked ones are listed. */
+    cr_assert_eq(st->ops->client_secret_revoke(st, a.id, s2.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->client_secret_get(st, a.id, s2.id, &got, &err), CF_OK);
+    cr_assert(got.revoked);
+    cr_assert_gt(got.updated_at, 2000);
+    int64_t revoked_at = got.updated_at;
+    raw_exec("UPDATE identity_client_secrets SET updated_at = updated_at - 5");
+    revoked_at -= 5;
+    cr_assert_eq(st->ops->client_secret_revoke(st, a.id, s2.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->client_secret_get(st, a.id, s2.id, &got, &err), CF_OK);
+    cr_assert(got.revoked);
+    cr_assert_eq(got.updated_at, revoked_at);
+    cr_assert_eq(st->ops->client_secret_list(st, a.id, &list, &err), CF_OK);
+    cr_assert_eq(list.n, 3);
+    cr_assert(list.items[1].revoked && !list.items[0].revoked && !list.items[2].revoked);
+    cf_client_secret_list_release(&list);
+
+    /* Unknown identity, duplicate id, bad id. */
+    struct cf_client_secret bad = s1;
+    cf_uuid_new(bad.identity_id);
+    cf_uuid_new(bad.id);
+    cr_assert_eq(st->ops->client_secret_create(st, &bad, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, bad.identity_id), "%s", err.msg);
+    bad = s1;
+    cr_assert_eq(st->ops->client_secret_create(st, &bad, &err), CF_EEXIST);
+    snprintf(bad.id, sizeof(bad.id), "x");
+    cr_assert_eq(st->ops->client_secret_create(st, &bad, &err), CF_EINVAL);
+    cr_assert_eq(st->ops->client_secret_list(st, b.id, &list, &err), CF_OK);
+    cr_assert_eq(list.n, 1);
+    cf_client_secret_list_release(&list);
+    cf_uuid_new(bad.identity_id);
+    cr_assert_eq(st->ops->client_secret_list(st, bad.identity_id, &list, &err), CF_OK);
+    cr_assert_eq(list.n, 0);
+    cf_client_secret_list_release(&list);
+}
+
+Test(store, client_secret_use_counts_and_limits)
+{
+    struct cf_identity a;
+    struct cf_client_secret limited, open, got;
+    char unknown[CF_UUID_LEN];
+
+    make_identity("a", 0, &a);
+    make_client_secret(a.id, "limited", 2, 1000, &limited);
+    make_client_secret(a.id, "open", 0, 1000, &open);
+    cr_assert_eq(st->ops->client_secret_use(st, limited.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->client_secret_use(st, limited.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->client_secret_use(st, limited.id, &err), CF_ECONFLICT);
+    cr_assert(strstr(err.msg, "use limit of 2"), "%s", err.msg);
+    cr_assert_eq(st->ops->client_secret_get(st, a.id, limited.id, &got, &err), CF_OK);
+    cr_assert_eq(got.num_uses, 2);
+
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(st->ops->client_secret_use(st, open.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->client_secret_get(st, a.id, open.id, &got, &err), CF_OK);
+    cr_assert_eq(got.num_uses, 10);
+    /* Revoked: refused, nothing counted. */
+    cr_assert_eq(st->ops->client_secret_revoke(st, a.id, open.id, &err), CF_OK);
+    cr_assert_eq(st->ops->client_secret_use(st, open.id, &err), CF_ECONFLICT);
+    cr_assert(strstr(err.msg, "revoked"), "%s", err.msg);
+    cr_assert_eq(st->ops->client_secret_get(st, a.id, open.id, &got, &err), CF_OK);
+    cr_assert_eq(got.num_uses, 10);
+
+    cf_uuid_new(unknown);
+    cr_assert_eq(st->ops->client_secret_use(st, unknown, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, unknown), "%s", err.msg);
+    /* Nothing is left open: a write goes through at once. */
+    cr_assert_eq(st->ops->meta_put(st, "k", (const uint8_t *)"v", 1, &err), CF_OK, "%s", err.msg);
+}
+
+Test(store, access_tokens)
+{
+    struct cf_identity a;
+    struct cf_client_secret secret;
+    struct cf_access_token *t, *unlimited, *got;
+    char unknown[CF_UUID_LEN];
+
+    make_identity("a", 0, &a);
+    make_client_secret(a.id, "s", 0, 1000, &secret);
+    t = new_token(a.id, secret.id, 2);
+    unlimited = new_token(a.id, "", 0);
+    got = calloc(1, sizeof(*got));
+    cr_assert_not_null(got);
+
+    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(memcmp(got, t, sizeof(*t)), 0); /* every field */
+    cr_assert_eq(st->ops->token_get(st, unlimited->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got->client_secret_id, "");
+    cr_assert_eq(got->last_renewed_at, 0);
+
+    /* Uses. */
+    cr_assert_eq(st->ops->token_use(st, t->id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->token_use(st, t->id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->token_use(st, t->id, &err), CF_ECONFLICT);
+    cr_assert(strstr(err.msg, "use limit of 2"), "%s", err.msg);
+    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK);
+    cr_assert_eq(got->num_uses, 2);
+    for (int i = 0; i < 5; i++)
+        cr_assert_eq(st->ops->token_use(st, unlimited->id, &err), CF_OK, "%s", err.msg);
+
+    /* Renewing. */
+    cr_assert_eq(st->ops->token_renew(st, unlimited->id, 123456, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->token_get(st, unlimited->id, got, &err), CF_OK);
+    cr_assert_eq(got->last_renewed_at, 123456);
+    cr_assert_eq(got->created_at, 5000);
+    cr_assert_eq(got->num_uses, 5);
+
+    /* Revoking: idempotent; a revoked token can no longer be used. */
+    cr_assert_eq(st->ops->token_revoke(st, unlimited->id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->token_revoke(st, unlimited->id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->token_get(st, unlimited->id, got, &err), CF_OK);
+    cr_assert(got->revoked);
+    cr_assert_eq(st->ops->token_use(st, unlimited->id, &err), CF_ECONFLICT);
+    cr_assert(strstr(err.msg, "revoked"), "%s", err.msg);
+    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK);
+    cr_assert(!got->revoked);
+
+    /* Unknown ids. */
+    cf_uuid_new(unknown);
+    cr_assert_eq(st->ops->token_get(st, unknown, got, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, unknown), "%s", err.msg);
+    cr_assert_eq(st->ops->token_use(st, unknown, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->token_renew(st, unknown, 1, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->token_revoke(st, unknown, &err), CF_ENOTFOUND);
+
+    /* Creating: duplicate id, unknown identity. */
+    cr_assert_eq(st->ops->token_create(st, t, &err), CF_EEXIST);
+    cf_uuid_new(t->id);
+    cf_uuid_new(t->identity_id);
+    cr_assert_eq(st->ops->token_create(st, t, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, t->identity_id), "%s", err.msg);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_access_tokens"), 2);
+    free(t);
+    free(unlimited);
+    free(got);
+}
+
+/* Membership rules used below: every field at its maximum length, empty fields, NUL-free bytes. */
+static void fill_rules(struct cf_membership_rule rules[3])
+{
+    memset(rules, 0, 3 * sizeof(*rules));
+    rules[0].actions = 1u << 1 | 1u << 2;
+    snprintf(rules[0].env_slug, sizeof(rules[0].env_slug), "staging");
+    snprintf(rules[0].path_glob, sizeof(rules[0].path_glob), "/backend/**");
+    rules[1].actions = 0xffffffffu;
+    memset(rules[1].env_slug, 'e', CF_SLUG_MAX);
+    memset(rules[1].path_glob, 'p', CF_PATH_MAX);
+    rules[1].path_glob[0] = '/';
+    rules[2].actions = 1u << 1;
+}
+
+static void assert_rules_eq(const struct cf_membership *m, const struct cf_membership_rule *rules,
+                            size_t n)
+{
+    cr_assert_eq(m->n_rules, n);
+    if (n == 0) {
+        cr_assert_null(m->rules);
+        return;
+    }
+    cr_assert_not_null(m->rules);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(m->rules[i].actions, rules[i].actions, "rule %zu", i);
+        cr_assert_str_eq(m->rules[i].env_slug, rules[i].env_slug, "rule %zu", i);
+        cr_assert_str_eq(m->rules[i].path_glob, rules[i].path_glob, "rule %zu", i);
+    }
+}
+
+static void fill_membership(struct cf_membership *m, const char *identity_id,
+                            const char *project_id, const char *role, int64_t at)
+{
+    memset(m, 0, sizeof(*m));
+    cf_uuid_new(m->id);
+    snprintf(m->identity_id, sizeof(m->identity_id), "%s", identity_id);
+    snprintf(m->project_id, sizeof(m->project_id), "%s", project_id);
+    snprintf(m->role, sizeof(m->role), "%s", role);
+    m->created_at = at;
+    m->updated_at = at;
+}
+
+Test(store, memberships_upsert_with_rules)
+{
+    struct cf_project p, q;
+    struct cf_identity a, b;
+    struct cf_membership_rule rules[3];
+    struct cf_membership m, again, got;
+    struct cf_membership_list list;
+
+    make_project("p", &p, NULL);
+    make_project("q", &q, NULL);
+    make_identity("a", 0, &a);
+    make_identity("b", 0, &b);
+    fill_rules(rules);
+
+    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, a.id) && strstr(err.msg, p.id), "%s", err.msg);
+
+    fill_membership(&m, a.id, p.id, "member", 1000);
+    m.rules = rules;
+    m.n_rules = 3;
+    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got.id, m.id);
+    cr_assert_str_eq(got.identity_id, a.id);
+    cr_assert_str_eq(got.project_id, p.id);
+    cr_assert_str_eq(got.role, "member");
+    cr_assert_eq(got.created_at, 1000);
+    cr_assert_eq(got.updated_at, 1000);
+    assert_rules_eq(&got, rules, 3);
+    cf_membership_release(&got);
+
+    /* Replacing, even under another id: the row keeps its id and creation time, takes the new role
+     * and rules. */
+    fill_membership(&again, a.id, p.id, "viewer", 5000);
+    again.rules = &rules[2];
+    again.n_rules = 1;
+    cr_assert_eq(st->ops->membership_put(st, &again, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got.id, m.id);
+    cr_assert_str_eq(got.role, "viewer");
+    cr_assert_eq(got.created_at, 1000);
+    cr_assert_eq(got.updated_at, 5000);
+    assert_rules_eq(&got, &rules[2], 1);
+    cf_membership_release(&got);
+    /* Without rules. */
+    again.rules = NULL;
+    again.n_rules = 0;
+    snprintf(again.role, sizeof(again.role), "admin");
+    cr_assert_eq(st->ops->membership_put(st, &again, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got.role, "admin");
+    assert_rules_eq(&got, NULL, 0);
+    cf_membership_release(&got);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_memberships"), 1);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_memberships WHERE rules IS NULL"), 1);
+
+    /* More memberships, then the lists. */
+    fill_membership(&m, a.id, q.id, "no-access", 2000);
+    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+    fill_membership(&m, b.id, p.id, "member", 3000);
+    m.rules = rules;
+    m.n_rules = 2;
+    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+
+    cr_assert_eq(st->ops->membership_list(st, a.id, NULL, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 2);
+    cr_assert_str_eq(list.items[0].project_id, p.id);
+    cr_assert_str_eq(list.items[1].project_id, q.id);
+    cr_assert_str_eq(list.items[1].role, "no-access");
+    cf_membership_list_release(&list);
+    cr_assert_eq(st->ops->membership_list(st, NULL, p.id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 2);
+    cr_assert_str_eq(list.items[0].identity_id, a.id);
+    cr_assert_str_eq(list.items[1].identity_id, b.id);
+    assert_rules_eq(&list.items[1], rules, 2);
+    cf_membership_list_release(&list);
+    cr_assert_eq(st->ops->membership_list(st, b.id, q.id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 0);
+    cf_membership_list_release(&list);
+    cr_assert_eq(st->ops->membership_list(st, b.id, p.id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 1);
+    cf_membership_list_release(&list);
+    cr_assert_eq(st->ops->membership_list(st, NULL, NULL, &list, &err), CF_EINVAL);
+
+    /* Deleting. */
+    cr_assert_eq(st->ops->membership_delete(st, a.id, q.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->membership_delete(st, a.id, q.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->membership_get(st, a.id, q.id, &got, &err), CF_ENOTFOUND);
+
+    /* Unknown identity or project: named. */
+    fill_membership(&m, a.id, a.id, "member", 0);
+    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, "project"), "%s", err.msg);
+    fill_membership(&m, p.id, p.id, "member", 0);
+    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, "identity"), "%s", err.msg);
+    /* Rules claimed but missing; an unterminated rule field. */
+    fill_membership(&m, a.id, q.id, "member", 0);
+    m.n_rules = 1;
+    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_EINVAL);
+    memset(rules[0].env_slug, 'x', sizeof(rules[0].env_slug));
+    m.rules = rules;
+    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_EINVAL);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_memberships"), 2);
+}
+
+Test(store, membership_with_unreadable_rules)
+{
+    struct cf_project p;
+    struct cf_identity a;
+    struct cf_membership m, got;
+    static const char *const corrupt[] = {
+        "x'02'",                                             /* unknown format */
+        "x'01'",                                             /* no rules, yet not NULL */
+        "x'0100000002'",                                     /* truncated header */
+        "x'01000000020105'",                                 /* lengths past the end */
+        "CAST(x'0100000002410000' || zeroblob(65) AS BLOB)", /* slug over CF_SLUG_MAX */
+        "x''",
+    };
+
+    make_project("p", &p, NULL);
+    make_identity("a", 0, &a);
+    fill_membership(&m, a.id, p.id, "member", 0);
+    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+    for (size_t i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++) {
+        char sql[256];
+        snprintf(sql, sizeof(sql), "UPDATE identity_memberships SET rules = %s", corrupt[i]);
+        raw_exec(sql);
+        cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_ESTORE, "%s",
+                     corrupt[i]);
+        cr_assert_null(got.rules);
+        cr_assert(strstr(err.msg, "cannot read"), "%s", err.msg);
+    }
+    /* A valid encoding written by hand decodes: read + delete, env "e", glob "/g". */
+    raw_exec("UPDATE identity_memberships SET rules = x'0100000012010002652f67'");
+    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(got.n_rules, 1);
+    cr_assert_eq(got.rules[0].actions, 0x12);
+    cr_assert_str_eq(got.rules[0].env_slug, "e");
+    cr_assert_str_eq(got.rules[0].path_glob, "/g");
+    cf_membership_release(&got);
+}
+
+Test(store, deleting_identity_or_project_cascades)
+{
+    struct cf_project p, q;
+    struct cf_identity a, b;
+    struct cf_client_secret sa, sb;
+    struct cf_ua_config *ua_a, *ua_b;
+    struct cf_access_token *ta, *tb, *got;
+    struct cf_membership m;
+    struct cf_membership_rule rules[3];
+    struct cf_membership_list list;
+
+    make_project("p", &p, NULL);
+    make_project("q", &q, NULL);
+    make_identity("a", 0, &a);
+    make_identity("b", 0, &b);
+    ua_a = new_ua(a.id);
+    ua_b = new_ua(b.id);
+    cr_assert_eq(st->ops->ua_attach(st, ua_a, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->ua_attach(st, ua_b, &err), CF_OK, "%s", err.msg);
+    make_client_secret(a.id, "sa", 0, 1, &sa);
+    make_client_secret(b.id, "sb", 0, 1, &sb);
+    ta = new_token(a.id, sa.id, 0);
+    tb = new_token(b.id, sb.id, 0);
+    fill_rules(rules);
+    const char *const ids[] = {a.id, b.id};
+    const char *const projects[] = {p.id, q.id};
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 2; j++) {
+            fill_membership(&m, ids[i], projects[j], "member", 0);
+            m.rules = rules;
+            m.n_rules = 3;
+            cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+        }
+
+    cr_assert_eq(st->ops->identity_delete(st, a.id, &err), CF_OK, "%s", err.msg);
+    got = calloc(1, sizeof(*got));
+    cr_assert_not_null(got);
+    /* Its token stops working at once: the record is gone. */
+    cr_assert_eq(st->ops->token_get(st, ta->id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->token_use(st, ta->id, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->ua_get_by_client_id(st, ua_a->client_id, ua_a, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->client_secret_use(st, sa.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->membership_list(st, a.id, NULL, &list, &err), CF_OK);
+    cr_assert_eq(list.n, 0);
+    cf_membership_list_release(&list);
+    /* The other identity keeps everything. */
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_universal_auths"), 1);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_client_secrets"), 1);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_access_tokens"), 1);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_memberships"), 2);
+    cr_assert_eq(st->ops->token_get(st, tb->id, got, &err), CF_OK, "%s", err.msg);
+
+    /* Deleting a project takes its memberships along, not the identity's others. */
+    cr_assert_eq(st->ops->project_delete(st, p.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->membership_list(st, b.id, NULL, &list, &err), CF_OK);
+    cr_assert_eq(list.n, 1);
+    cr_assert_str_eq(list.items[0].project_id, q.id);
+    cf_membership_list_release(&list);
+    cr_assert_eq(st->ops->identity_delete(st, b.id, &err), CF_OK, "%s", err.msg);
+    const char *tables[] = {"identities", "identity_universal_auths", "identity_client_secrets",
+                            "identity_access_tokens", "identity_memberships"};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        char sql[128];
+        snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", tables[i]);
+        cr_assert_eq(raw_count(sql), 0, "%s", tables[i]);
+    }
+    free(ua_a);
+    free(ua_b);
+    free(ta);
+    free(tb);
+    free(got);
+}
+
+Test(store, identities_migration_applies_to_an_existing_database)
+{
+    struct cf_project p;
+    struct cf_identity a;
+    struct cf_project got;
+
+    /* A database at schema version 1, with data. */
+    make_project("p", &p, NULL);
+    st->ops->close(st);
+    st = NULL;
+    raw_exec("DROP TABLE identity_memberships; DROP TABLE identity_access_tokens;"
+             " DROP TABLE identity_client_secrets; DROP TABLE identity_universal_auths;"
+             " DROP TABLE identities; DELETE FROM schema_migrations WHERE version >= 2");
+    st = open_store(db_path);
+    cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"),
+                 (long long)cf_store_migrations_n);
+    cr_assert_eq(st->ops->project_get(st, "p", &got, &err), CF_OK, "%s", err.msg);
+    cf_project_release(&got);
+    make_identity("a", 0, &a);
+}
+
+/* ---- use limits under concurrency ---- */
+
+enum { USE_THREADS = 4, USE_ATTEMPTS = 30, USE_LIMIT = 50 };
+
+struct user {
+    pthread_t thread;
+    enum cf_rc (*use)(struct cf_store *st, const char *id, struct cf_err *err);
+    const char *id;
+    int ok, conflicts, failures;
+    char failure[CF_ERR_MSG_MAX];
+};
+
+static enum cf_rc use_client_secret(struct cf_store *s, const char *id, struct cf_err *e)
+{
+    return s->ops->client_secret_use(s, id, e);
+}
+
+static enum cf_rc use_token(struct cf_store *s, const char *id, struct cf_err *e)
+{
+    return s->ops->token_use(s, id, e);
+}
+
+static void *user_main(void *arg)
+{
+    struct user *u = arg;
+    struct cf_err e;
+    for (int i = 0; i < USE_ATTEMPTS; i++) {
+        enum cf_rc rc = u->use(st, u->id, &e);
+        if (rc == CF_OK)
+            u->ok++;
+        else if (rc == CF_ECONFLICT)
+            u->conflicts++;
+        else if (!u->failures++)
+            snprintf(u->failure, sizeof(u->failure), "%s", e.msg);
+    }
+    return NULL;
+}
+
+/* USE_THREADS threads make USE_ATTEMPTS uses each (120) of a credential allowing USE_LIMIT (50):
+ * exactly USE_LIMIT succeed, the rest are refused, the counter stops at the limit. */
+static void race_uses(enum cf_rc (*use)(struct cf_store *, const char *, struct cf_err *),
+                      const char *id)
+{
+    struct user users[USE_THREADS];
+    int ok = 0, conflicts = 0;
+    for (int i = 0; i < USE_THREADS; i++) {
+        users[i] = (struct user){.use = use, .id = id};
+        cr_assert_eq(pthread_create(&users[i].thread, NULL, user_main, &users[i]), 0);
+    }
+    for (int i = 0; i < USE_THREADS; i++) {
+        pthread_join(users[i].thread, NULL);
+        cr_expect_eq(users[i].failures, 0, "thread %d: %s", i, users[i].failure);
+        ok += users[i].ok;
+        conflicts += users[i].conflicts;
+    }
+    cr_assert_eq(ok, USE_LIMIT, "%d uses succeeded", ok);
+    cr_assert_eq(conflicts, USE_THREADS * USE_ATTEMPTS - USE_LIMIT);
+}
+
+Test(store, concurrent_client_secret_uses_never_exceed_the_limit)
+{
+    struct cf_identity a;
+    struct cf_client_secret s, got;
+    make_identity("a", 0, &a);
+    make_client_secret(a.id, "raced", USE_LIMIT, 1, &s);
+    race_uses(use_client_secret, s.id);
+    cr_assert_eq(st->ops->client_secret_get(st, a.id, s.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(got.num_uses, USE_LIMIT);
+}
+
+Test(store, concurrent_token_uses_never_exceed_the_limit)
+{
+    struct cf_identity a;
+    struct cf_access_token *t, *got;
+    make_identity("a", 0, &a);
+    t = new_token(a.id, "", USE_LIMIT);
+    race_uses(use_token, t->id);
+    got = calloc(1, sizeof(*got));
+    cr_assert_not_null(got);
+    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(got->num_uses, USE_LIMIT);
+    free(t);
+    free(got);
 }
