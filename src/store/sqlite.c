@@ -303,6 +303,10 @@ struct sq_store {
     bool key_created;
     pthread_mutex_t lock;  /* guards conns */
     struct sq_conn *conns; /* every open connection, so that close can close them all */
+    /* Held from BEGIN to COMMIT: this process's writers queue here in turn instead of meeting
+     * SQLITE_BUSY, whose retry sleeps put hundreds of milliseconds on the tail latency of writes.
+     * Other processes (an operator command) are still kept apart by SQLite's own lock. */
+    pthread_mutex_t write_lock;
 };
 
 struct sq_conn {
@@ -661,23 +665,26 @@ static enum cf_rc collect_all(struct cf_store *base, enum stmt_id id, const stru
  * the database lock). On success the caller must end it with tx_end. */
 static enum cf_rc tx_begin(struct cf_store *base, struct sq_conn **out, struct cf_err *err)
 {
-    enum cf_rc rc = conn_get(store_of(base), out, err);
+    struct sq_store *st = store_of(base);
+    enum cf_rc rc = conn_get(st, out, err);
     if (rc != CF_OK)
         return rc;
-    return exec_stmt(*out, ST_BEGIN, NO_ARGS, NULL, err);
+    pthread_mutex_lock(&st->write_lock);
+    rc = exec_stmt(*out, ST_BEGIN, NO_ARGS, NULL, err);
+    if (rc != CF_OK)
+        pthread_mutex_unlock(&st->write_lock);
+    return rc;
 }
 
 /* Commits when rc is CF_OK, else (or when the commit fails) rolls back. Returns the outcome. */
 static enum cf_rc tx_end(struct sq_conn *c, enum cf_rc rc, struct cf_err *err)
 {
-    if (rc == CF_OK) {
+    if (rc == CF_OK)
         rc = exec_stmt(c, ST_COMMIT, NO_ARGS, NULL, err);
-        if (rc == CF_OK)
-            return CF_OK;
-    }
     /* Some errors (busy, I/O, out of memory) already rolled the transaction back. */
-    if (!sqlite3_get_autocommit(c->db))
+    if (rc != CF_OK && !sqlite3_get_autocommit(c->db))
         exec_stmt(c, ST_ROLLBACK, NO_ARGS, NULL, NULL);
+    pthread_mutex_unlock(&c->st->write_lock);
     return rc;
 }
 
@@ -1143,6 +1150,7 @@ static void sq_close(struct cf_store *base)
         }
         pthread_mutex_unlock(&st->lock);
         pthread_mutex_destroy(&st->lock);
+        pthread_mutex_destroy(&st->write_lock);
     }
     free(st->path);
     free(st);
@@ -2625,6 +2633,7 @@ enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store
         free(st);
         return cf_err_set(err, CF_ESTORE, "cannot create a mutex");
     }
+    pthread_mutex_init(&st->write_lock, NULL);
     if (pthread_key_create(&st->key, conn_destructor) != 0) {
         pthread_mutex_destroy(&st->lock);
         free(st->path);
