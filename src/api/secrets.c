@@ -541,6 +541,10 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
     if (rc != CF_OK)
         goto out;
 
+    /* A caller that may write but not read gets the result without its values. */
+    struct cf_err read_err;
+    bool hide = cf_authz_check(core, cf_req_principal(req), CF_ACTION_READ, scope.project.id,
+                               scope.env.slug, scope.folder.path, &read_err) != CF_OK;
     struct tag_index tags = {core, scope.project.id, false, {0}};
     if (shape == WRITE_BATCH) {
         struct cf_buf reply_body;
@@ -549,11 +553,11 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
         cf_jsonw_init(&w, &reply_body);
         cf_jsonw_object_begin(&w);
         cf_jsonw_key(&w, "secrets");
-        render_list(&w, &tags, scope.env.slug, &result, false, NULL);
+        render_list(&w, &tags, scope.env.slug, &result, hide, NULL);
         cf_jsonw_object_end(&w);
         rc = reply(req, &w, &reply_body, err);
     } else {
-        rc = reply_secret(req, &tags, scope.env.slug, &result.items[0], false, err);
+        rc = reply_secret(req, &tags, scope.env.slug, &result.items[0], hide, err);
     }
     tag_index_release(&tags);
 out:
@@ -671,8 +675,12 @@ static enum cf_rc rollback(struct cf_req *req, json_t **out, struct cf_err *err)
                              version, &scope, &plain, err);
     if (rc != CF_OK)
         return rc;
+    struct cf_err read_err;
+    bool hide = cf_authz_check(cf_req_core(req), cf_req_principal(req), CF_ACTION_READ,
+                               scope.project.id, scope.env.slug, scope.folder.path,
+                               &read_err) != CF_OK;
     struct tag_index tags = {cf_req_core(req), scope.project.id, false, {0}};
-    rc = reply_secret(req, &tags, scope.env.slug, &plain, false, err);
+    rc = reply_secret(req, &tags, scope.env.slug, &plain, hide, err);
     tag_index_release(&tags);
     cf_plain_release(&plain);
     cf_scope_release(&scope);
