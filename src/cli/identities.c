@@ -1,13 +1,928 @@
-/* `coffer identities`: not implemented yet (issue 3). */
+/* `coffer identities`: machine identities and what they may do, through the admin API (docs/api.md,
+ * Machine identities and universal auth): the identities themselves (/api/v1/identities), universal
+ * auth attached to one (/api/v1/auth/universal-auth/identities/{id}), its client secrets (shown once,
+ * on creation) and its project memberships (/api/v2/workspace/{projectId}/identity-memberships).
+ * Durations are given as 90, 90s, 15m, 12h or 180d and sent in seconds. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
 
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "util/time.h"
 #include "util/banned.h"
+
+#define EXIT_HELP                                                                                  \
+    "\nexit status: 0 done, 1 the server refused (its message is printed) or could not be\n"       \
+    "reached, 2 usage error.\n"
+
+/* ---- shared pieces --------------------------------------------------------------------------- */
+
+/* Appends the segments to path: "/v1/identities" + "/" + escaped id, and so on. */
+static int build_path(struct cf_buf *path, const char *prefix, const char *id, const char *suffix,
+                      const char *id2, const char *suffix2)
+{
+    cf_buf_reset(path);
+    if (cf_buf_puts(path, prefix) != CF_OK || (id && cf_url_path_segment(path, id) != CF_OK) ||
+        (suffix && cf_buf_puts(path, suffix) != CF_OK) ||
+        (id2 && cf_url_path_segment(path, id2) != CF_OK) ||
+        (suffix2 && cf_buf_puts(path, suffix2) != CF_OK))
+        return cf_cli_fail("out of memory");
+    return CF_EXIT_OK;
+}
+
+/* Parses a duration option into seconds; usage error naming the option otherwise. */
+static int parse_duration(const struct cf_cli *cli, const char *option, const char *text,
+                          long long *seconds)
+{
+    struct cf_err err;
+    int64_t value = 0;
+    cf_err_clear(&err);
+    if (cf_duration_parse(text, &value, &err) != CF_OK)
+        return cf_cli_usage_error(cli, "--%s takes a duration such as 90, 90s, 15m, 12h or 180d, "
+                                       "not '%.64s'",
+                                  option, text);
+    *seconds = value;
+    return CF_EXIT_OK;
+}
+
+/* "a, b,c" -> [{ipAddress: "a"}, {ipAddress: "b"}, {ipAddress: "c"}]; NULL on a bad list. */
+static json_t *ip_list(const char *text)
+{
+    json_t *list = json_array();
+    const char *p = text;
+    while (list && *p) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *s = p, *e = end;
+        while (s < e && (*s == ' ' || *s == '\t'))
+            s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+            e--;
+        if (e == s || json_array_append_new(list, json_pack("{s:s#}", "ipAddress", s,
+                                                            (int)(e - s))) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+        p = comma ? comma + 1 : end;
+    }
+    if (list && json_array_size(list) == 0) {
+        json_decref(list);
+        return NULL;
+    }
+    return list;
+}
+
+/* The ipAddress members of a [{ipAddress}] array joined with ",", into out. */
+static enum cf_rc join_ips(json_t *list, struct cf_buf *out)
+{
+    size_t i;
+    json_t *item;
+    enum cf_rc rc = CF_OK;
+    json_array_foreach(list, i, item)
+    {
+        if (i && rc == CF_OK)
+            rc = cf_buf_append(out, ",", 1);
+        if (rc == CF_OK)
+            rc = cf_buf_puts(out, cf_cli_str(item, "ipAddress"));
+    }
+    return rc;
+}
+
+/* Sends one request and prints the answer's member as a table with print_table (or the JSON). */
+static int request_and_print(struct cf_cli *cli, const char *method, const char *path,
+                             json_t *body, const char *member, int (*print_table)(json_t *list))
+{
+    json_t *answer = NULL;
+    int status = cf_cli_request(cli, method, path, NULL, body, &answer);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_print_member(cli, answer, member, print_table);
+    json_decref(answer);
+    return status;
+}
+
+/* ---- identities ------------------------------------------------------------------------------ */
+
+static const char *const identity_headers[] = {"ID", "NAME", "AUTH METHODS", "CREATED AT"};
+#define IDENTITY_COLS (sizeof(identity_headers) / sizeof(identity_headers[0]))
+
+static enum cf_rc identity_row(struct cf_table *table, json_t *identity, void *ctx)
+{
+    struct cf_buf methods;
+    size_t i;
+    json_t *method;
+    enum cf_rc rc = CF_OK;
+
+    (void)ctx;
+    cf_buf_init(&methods, 0);
+    json_array_foreach(json_object_get(identity, "authMethods"), i, method)
+    {
+        if (i && rc == CF_OK)
+            rc = cf_buf_append(&methods, ",", 1);
+        if (rc == CF_OK && json_is_string(method))
+            rc = cf_buf_puts(&methods, json_string_value(method));
+    }
+    if (rc == CF_OK) {
+        const char *row[IDENTITY_COLS] = {cf_cli_str(identity, "id"), cf_cli_str(identity, "name"),
+                                          methods.data, cf_cli_str(identity, "createdAt")};
+        rc = cf_table_add(table, row);
+    }
+    cf_buf_release(&methods);
+    return rc;
+}
+
+static int print_identities(json_t *list)
+{
+    return cf_cli_print_rows(list, IDENTITY_COLS, identity_headers, identity_row, NULL);
+}
+
+static const char create_usage[] =
+    "usage: coffer identities create NAME [options]\n"
+    "\n"
+    "Creates a machine identity. Attach universal auth to it and give it project\n"
+    "memberships before it can do anything.\n"
+    "\n"
+    "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int cmd_create(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {create_usage, 0, 1, 1, NULL, 0};
+    struct cf_cli cli;
+    json_t *body = NULL;
+    int status;
+
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    body = json_pack("{s:s}", "name", cli.args[0]);
+    if (!body) {
+        status = cf_cli_usage_error(&cli, "the name must be valid UTF-8");
+        goto out;
+    }
+    status = request_and_print(&cli, "POST", "/v1/identities", body, "identity", print_identities);
+out:
+    json_decref(body);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char list_usage[] = "usage: coffer identities list [options]\n"
+                                 "\n"
+                                 "Lists the machine identities.\n"
+                                 "\n"
+                                 "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int cmd_list(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {list_usage, 0, 0, 0, NULL, 0};
+    struct cf_cli cli;
+    json_t *answer = NULL;
+    int status;
+
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = cf_cli_request(&cli, "GET", "/v1/identities", NULL, NULL, &answer);
+    if (status == CF_EXIT_OK)
+        status = cli.json ? cf_cli_print_json(answer)
+                          : print_identities(json_object_get(answer, "identities"));
+out:
+    json_decref(answer);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char get_usage[] = "usage: coffer identities get ID [options]\n"
+                                "\n"
+                                "Shows a machine identity.\n"
+                                "\n"
+                                "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
+
+static const char delete_usage[] =
+    "usage: coffer identities delete ID [options]\n"
+    "\n"
+    "Deletes a machine identity with its auth methods, client secrets and memberships;\n"
+    "its access tokens stop working at once.\n"
+    "\n"
+    "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
+
+/* `get` and `delete`: method on /v1/identities/{ID}. */
+static int identity_command(int argc, char **argv, const char *usage, const char *method)
+{
+    const struct cf_cli_spec spec = {usage, 0, 1, 1, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *answer = NULL;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = build_path(&path, "/v1/identities", cli.args[0], NULL, NULL, NULL);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, method, path.data, NULL, NULL, &answer);
+    if (status != CF_EXIT_OK)
+        goto out;
+    if (strcmp(method, "DELETE") == 0 && !cli.json) {
+        json_t *identity = json_object_get(answer, "identity");
+        printf("deleted identity %s (%s)\n", cf_cli_str(identity, "name"),
+               cf_cli_str(identity, "id"));
+    } else {
+        status = cf_cli_print_member(&cli, answer, "identity", print_identities);
+    }
+out:
+    json_decref(answer);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static int cmd_get(int argc, char **argv)
+{
+    return identity_command(argc, argv, get_usage, "GET");
+}
+
+static int cmd_delete(int argc, char **argv)
+{
+    return identity_command(argc, argv, delete_usage, "DELETE");
+}
+
+static const char rename_usage[] = "usage: coffer identities rename ID NAME [options]\n"
+                                   "\n"
+                                   "Renames a machine identity.\n"
+                                   "\n"
+                                   "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int cmd_rename(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {rename_usage, 0, 2, 2, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *body = NULL;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    body = json_pack("{s:s}", "name", cli.args[1]);
+    if (!body) {
+        status = cf_cli_usage_error(&cli, "the name must be valid UTF-8");
+        goto out;
+    }
+    status = build_path(&path, "/v1/identities", cli.args[0], NULL, NULL, NULL);
+    if (status == CF_EXIT_OK)
+        status = request_and_print(&cli, "PATCH", path.data, body, "identity", print_identities);
+out:
+    json_decref(body);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+/* ---- universal auth -------------------------------------------------------------------------- */
+
+static const char *const ua_headers[] = {"CLIENT ID",  "TOKEN TTL",        "TOKEN MAX TTL",
+                                         "TOKEN USES", "TOKEN TRUSTED IPS", "SECRET TRUSTED IPS"};
+#define UA_COLS (sizeof(ua_headers) / sizeof(ua_headers[0]))
+
+static enum cf_rc ua_row(struct cf_table *table, json_t *ua, void *ctx)
+{
+    struct cf_buf token_ips, secret_ips;
+    char ttl[24], max_ttl[24], uses[24];
+    enum cf_rc rc;
+
+    (void)ctx;
+    cf_buf_init(&token_ips, 0);
+    cf_buf_init(&secret_ips, 0);
+    rc = join_ips(json_object_get(ua, "accessTokenTrustedIps"), &token_ips);
+    if (rc == CF_OK)
+        rc = join_ips(json_object_get(ua, "clientSecretTrustedIps"), &secret_ips);
+    if (rc == CF_OK) {
+        const char *row[UA_COLS] = {
+            cf_cli_str(ua, "clientId"),
+            cf_cli_int_str(ua, "accessTokenTTL", ttl, sizeof(ttl)),
+            cf_cli_int_str(ua, "accessTokenMaxTTL", max_ttl, sizeof(max_ttl)),
+            cf_cli_int_str(ua, "accessTokenNumUsesLimit", uses, sizeof(uses)),
+            token_ips.data,
+            secret_ips.data,
+        };
+        rc = cf_table_add(table, row);
+    }
+    cf_buf_release(&secret_ips);
+    cf_buf_release(&token_ips);
+    return rc;
+}
+
+static int print_ua(json_t *list)
+{
+    return cf_cli_print_rows(list, UA_COLS, ua_headers, ua_row, NULL);
+}
+
+#define UA_OPTIONS_HELP                                                                            \
+    "  --access-token-ttl D      lifetime of an access token (default 30d)\n"                      \
+    "  --access-token-max-ttl D  renewals never go past this age (default 30d)\n"                  \
+    "  --num-uses N              requests an access token may make (0: unlimited)\n"               \
+    "  --trusted-ips CIDR,...    addresses access tokens may be used from\n"                      \
+    "                            (default 0.0.0.0/0,::/0)\n"                                       \
+    "  --client-secret-trusted-ips CIDR,...\n"                                                     \
+    "                            addresses that may log in (default any)\n"                        \
+    "durations: 90 (seconds), 90s, 15m, 12h, 180d.\n"
+
+static const char attach_usage[] =
+    "usage: coffer identities universal-auth attach ID [--access-token-ttl D]\n"
+    "           [--access-token-max-ttl D] [--num-uses N] [--trusted-ips CIDR,...]\n"
+    "           [--client-secret-trusted-ips CIDR,...] [options]\n"
+    "\n"
+    "Attaches universal auth (client id and client secrets) to an identity and prints\n"
+    "its client id.\n"
+    "\n"
+    "options:\n" UA_OPTIONS_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+
+static const char update_usage[] =
+    "usage: coffer identities universal-auth update ID [--access-token-ttl D]\n"
+    "           [--access-token-max-ttl D] [--num-uses N] [--trusted-ips CIDR,...]\n"
+    "           [--client-secret-trusted-ips CIDR,...] [options]\n"
+    "\n"
+    "Changes an identity's universal-auth settings; those not given stay as they are.\n"
+    "\n"
+    "options:\n" UA_OPTIONS_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+
+/* attach (POST) and update (PATCH). */
+static int ua_set(int argc, char **argv, const char *usage, const char *method)
+{
+    const char *ttl = NULL, *max_ttl = NULL, *token_ips = NULL, *secret_ips = NULL;
+    struct cf_opt_int num_uses = {0};
+    const struct cf_opt opts[] = {
+        {"access-token-ttl", CF_OPT_STRING, &ttl},
+        {"access-token-max-ttl", CF_OPT_STRING, &max_ttl},
+        {"num-uses", CF_OPT_INT, &num_uses},
+        {"trusted-ips", CF_OPT_STRING, &token_ips},
+        {"client-secret-trusted-ips", CF_OPT_STRING, &secret_ips},
+    };
+    const struct cf_cli_spec spec = {usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *body = NULL;
+    long long seconds = 0;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    body = json_object();
+    if (!body) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    if (ttl) {
+        status = parse_duration(&cli, "access-token-ttl", ttl, &seconds);
+        if (status != CF_EXIT_OK ||
+            json_object_set_new(body, "accessTokenTTL", json_integer(seconds)) != 0)
+            goto out;
+    }
+    if (max_ttl) {
+        status = parse_duration(&cli, "access-token-max-ttl", max_ttl, &seconds);
+        if (status != CF_EXIT_OK ||
+            json_object_set_new(body, "accessTokenMaxTTL", json_integer(seconds)) != 0)
+            goto out;
+    }
+    if (num_uses.set &&
+        json_object_set_new(body, "accessTokenNumUsesLimit", json_integer(num_uses.value)) != 0) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    const struct {
+        const char *text, *option, *field;
+    } lists[] = {{token_ips, "trusted-ips", "accessTokenTrustedIps"},
+                 {secret_ips, "client-secret-trusted-ips", "clientSecretTrustedIps"}};
+    for (size_t i = 0; i < 2; i++) {
+        if (!lists[i].text)
+            continue;
+        json_t *list = ip_list(lists[i].text);
+        if (!list || json_object_set_new(body, lists[i].field, list) != 0) {
+            status = cf_cli_usage_error(&cli, "--%s takes a comma-separated list of addresses "
+                                              "or CIDR ranges",
+                                        lists[i].option);
+            goto out;
+        }
+    }
+    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0], NULL, NULL, NULL);
+    if (status == CF_EXIT_OK)
+        status = request_and_print(&cli, method, path.data, body, "identityUniversalAuth", print_ua);
+out:
+    json_decref(body);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static int ua_attach(int argc, char **argv)
+{
+    return ua_set(argc, argv, attach_usage, "POST");
+}
+
+static int ua_update(int argc, char **argv)
+{
+    return ua_set(argc, argv, update_usage, "PATCH");
+}
+
+static const char ua_get_usage[] = "usage: coffer identities universal-auth get ID [options]\n"
+                                   "\n"
+                                   "Shows an identity's universal-auth settings and client id.\n"
+                                   "\n"
+                                   "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int ua_get(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {ua_get_usage, 0, 1, 1, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0], NULL, NULL, NULL);
+    if (status == CF_EXIT_OK)
+        status = request_and_print(&cli, "GET", path.data, NULL, "identityUniversalAuth", print_ua);
+out:
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const struct cf_cli_sub ua_subcommands[] = {
+    {"attach", ua_attach, "attach universal auth to an identity"},
+    {"get", ua_get, "show an identity's universal-auth settings and client id"},
+    {"update", ua_update, "change an identity's universal-auth settings"},
+};
+
+static int cmd_universal_auth(int argc, char **argv)
+{
+    char name[] = "identities universal-auth"; /* for the overview's usage line */
+    argv[0] = name;
+    return cf_cli_dispatch(argc, argv, ua_subcommands,
+                           sizeof(ua_subcommands) / sizeof(ua_subcommands[0]), NULL);
+}
+
+/* ---- client secrets -------------------------------------------------------------------------- */
+
+static const char *const cs_headers[] = {"ID",         "PREFIX",     "DESCRIPTION", "CREATED AT",
+                                         "EXPIRES AT", "USES",       "REVOKED"};
+#define CS_COLS (sizeof(cs_headers) / sizeof(cs_headers[0]))
+
+static enum cf_rc cs_row(struct cf_table *table, json_t *cs, void *ctx)
+{
+    char uses[24], limit[24], shown[56];
+    (void)ctx;
+    cf_cli_int_str(cs, "clientSecretNumUses", uses, sizeof(uses));
+    cf_cli_int_str(cs, "clientSecretNumUsesLimit", limit, sizeof(limit));
+    if (strcmp(limit, "0") == 0 || !limit[0])
+        snprintf(shown, sizeof(shown), "%s", uses);
+    else
+        snprintf(shown, sizeof(shown), "%s/%s", uses, limit);
+    const char *row[CS_COLS] = {
+        cf_cli_str(cs, "id"),
+        cf_cli_str(cs, "clientSecretPrefix"),
+        cf_cli_str(cs, "description"),
+        cf_cli_str(cs, "createdAt"),
+        json_is_string(json_object_get(cs, "expiresAt")) ? cf_cli_str(cs, "expiresAt") : "never",
+        shown,
+        json_is_true(json_object_get(cs, "isClientSecretRevoked")) ? "yes" : "no",
+    };
+    return cf_table_add(table, row);
+}
+
+static int print_client_secrets(json_t *list)
+{
+    return cf_cli_print_rows(list, CS_COLS, cs_headers, cs_row, NULL);
+}
+
+static const char cs_create_usage[] =
+    "usage: coffer identities client-secrets create ID [--description TEXT]\n"
+    "           [--ttl D | --expires-at TIME] [--num-uses N] [options]\n"
+    "\n"
+    "Creates a client secret for an identity with universal auth and prints it on\n"
+    "standard output (details on standard error). The secret is shown only this\n"
+    "once: the server keeps only a hash of it.\n"
+    "\n"
+    "options:\n"
+    "  --description TEXT  what the secret is for (named in login errors)\n"
+    "  --ttl D             expires D after now (90, 90s, 15m, 12h, 180d; default never)\n"
+    "  --expires-at TIME   expires at an RFC 3339 time, e.g. 2027-01-01T00:00:00Z\n"
+    "  --num-uses N        logins it allows (default 0: unlimited)\n" CF_CLI_COMMON_HELP
+        "  (with --output json the server's answer, secret included, is printed)\n" EXIT_HELP;
+
+static int cs_create(int argc, char **argv)
+{
+    const char *description = NULL, *ttl = NULL, *expires_at = NULL;
+    struct cf_opt_int num_uses = {0};
+    const struct cf_opt opts[] = {
+        {"description", CF_OPT_STRING, &description},
+        {"ttl", CF_OPT_STRING, &ttl},
+        {"expires-at", CF_OPT_STRING, &expires_at},
+        {"num-uses", CF_OPT_INT, &num_uses},
+    };
+    const struct cf_cli_spec spec = {cs_create_usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    struct cf_buf path, text;
+    json_t *body = NULL, *answer = NULL;
+    long long seconds = 0;
+    int status;
+
+    cf_buf_init(&path, 0);
+    cf_buf_init(&text, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    if (ttl && expires_at) {
+        status = cf_cli_usage_error(&cli, "--ttl and --expires-at do not go together");
+        goto out;
+    }
+    body = json_pack("{s:s}", "description", description ? description : "");
+    if (!body) {
+        status = cf_cli_usage_error(&cli, "the description must be valid UTF-8");
+        goto out;
+    }
+    if (ttl) {
+        status = parse_duration(&cli, "ttl", ttl, &seconds);
+        if (status != CF_EXIT_OK)
+            goto out;
+        if (json_object_set_new(body, "ttl", json_integer(seconds)) != 0) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+    }
+    if (expires_at) {
+        struct cf_err err;
+        int64_t ms;
+        cf_err_clear(&err);
+        if (cf_time_parse(expires_at, &ms, &err) != CF_OK) {
+            status = cf_cli_usage_error(&cli, "--expires-at: %s", err.msg);
+            goto out;
+        }
+        if (json_object_set_new(body, "expiresAt", json_string(expires_at)) != 0) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+    }
+    if (num_uses.set &&
+        json_object_set_new(body, "numUsesLimit", json_integer(num_uses.value)) != 0) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0],
+                        "/client-secrets", NULL, NULL);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "POST", path.data, NULL, body, &answer);
+    if (status != CF_EXIT_OK)
+        goto out;
+    if (cli.json) {
+        status = cf_cli_print_json(answer);
+        goto out;
+    }
+    const char *secret = json_string_value(json_object_get(answer, "clientSecret"));
+    json_t *data = json_object_get(answer, "clientSecretData");
+    if (!secret) {
+        status = cf_cli_fail("the server's answer holds no client secret");
+        goto out;
+    }
+    if (cf_buf_printf(&text, "%s\n", secret) != CF_OK) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    /* write(2): no stdio buffer keeps a copy of the secret. */
+    fflush(stdout);
+    for (size_t done = 0; done < text.len;) {
+        ssize_t n = write(STDOUT_FILENO, text.data + done, text.len - done);
+        if (n <= 0) {
+            status = cf_cli_fail("cannot write to standard output");
+            goto out;
+        }
+        done += (size_t)n;
+    }
+    fprintf(stderr,
+            "coffer: client secret %s (prefix %s) created for identity %s; expires %s; it is "
+            "shown only this once\n",
+            cf_cli_str(data, "id"), cf_cli_str(data, "clientSecretPrefix"), cli.args[0],
+            json_is_string(json_object_get(data, "expiresAt")) ? cf_cli_str(data, "expiresAt")
+                                                               : "never");
+out:
+    json_decref(answer);
+    json_decref(body);
+    cf_buf_release_wipe(&text);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char cs_list_usage[] =
+    "usage: coffer identities client-secrets list ID [options]\n"
+    "\n"
+    "Lists an identity's client secrets (never the secrets themselves): prefix,\n"
+    "description, creation, expiry, uses (of the limit) and whether revoked.\n"
+    "\n"
+    "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int cs_list(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {cs_list_usage, 0, 1, 1, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *answer = NULL;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0],
+                        "/client-secrets", NULL, NULL);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "GET", path.data, NULL, NULL, &answer);
+    if (status == CF_EXIT_OK)
+        status = cli.json ? cf_cli_print_json(answer)
+                          : print_client_secrets(json_object_get(answer, "clientSecretData"));
+out:
+    json_decref(answer);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char cs_revoke_usage[] =
+    "usage: coffer identities client-secrets revoke ID SECRET_ID [options]\n"
+    "\n"
+    "Revokes a client secret: logins with it fail from now on (access tokens it\n"
+    "already produced stay valid until they expire).\n"
+    "\n"
+    "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int cs_revoke(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {cs_revoke_usage, 0, 2, 2, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0],
+                        "/client-secrets", cli.args[1], "/revoke");
+    if (status == CF_EXIT_OK)
+        status = request_and_print(&cli, "POST", path.data, NULL, "clientSecretData",
+                                   print_client_secrets);
+out:
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const struct cf_cli_sub cs_subcommands[] = {
+    {"create", cs_create, "create a client secret (printed once)"},
+    {"list", cs_list, "list an identity's client secrets"},
+    {"revoke", cs_revoke, "revoke a client secret"},
+};
+
+static int cmd_client_secrets(int argc, char **argv)
+{
+    char name[] = "identities client-secrets";
+    argv[0] = name;
+    return cf_cli_dispatch(argc, argv, cs_subcommands,
+                           sizeof(cs_subcommands) / sizeof(cs_subcommands[0]), NULL);
+}
+
+/* ---- memberships ----------------------------------------------------------------------------- */
+
+static const char *const membership_headers[] = {"IDENTITY", "ROLE", "RULES", "CREATED AT"};
+#define MEMBERSHIP_COLS (sizeof(membership_headers) / sizeof(membership_headers[0]))
+
+/* "read,create env=prod path=/backend/(glob); ..." for a table cell. */
+static enum cf_rc format_rules(json_t *rules, struct cf_buf *out)
+{
+    size_t i, k;
+    json_t *rule, *action;
+    enum cf_rc rc = CF_OK;
+    json_array_foreach(rules, i, rule)
+    {
+        if (i && rc == CF_OK)
+            rc = cf_buf_puts(out, "; ");
+        json_array_foreach(json_object_get(rule, "actions"), k, action)
+        {
+            if (k && rc == CF_OK)
+                rc = cf_buf_append(out, ",", 1);
+            if (rc == CF_OK && json_is_string(action))
+                rc = cf_buf_puts(out, json_string_value(action));
+        }
+        const char *env = json_string_value(json_object_get(rule, "environment"));
+        const char *path = json_string_value(json_object_get(rule, "secretPath"));
+        if (rc == CF_OK && env)
+            rc = cf_buf_printf(out, " env=%s", env);
+        if (rc == CF_OK && path)
+            rc = cf_buf_printf(out, " path=%s", path);
+    }
+    return rc;
+}
+
+static enum cf_rc membership_row(struct cf_table *table, json_t *m, void *ctx)
+{
+    struct cf_buf rules;
+    enum cf_rc rc;
+    (void)ctx;
+    cf_buf_init(&rules, 0);
+    rc = format_rules(json_object_get(m, "rules"), &rules);
+    if (rc == CF_OK) {
+        const char *row[MEMBERSHIP_COLS] = {cf_cli_str(m, "identityId"), cf_cli_str(m, "role"),
+                                            rules.data, cf_cli_str(m, "createdAt")};
+        rc = cf_table_add(table, row);
+    }
+    cf_buf_release(&rules);
+    return rc;
+}
+
+static int print_memberships(json_t *list)
+{
+    return cf_cli_print_rows(list, MEMBERSHIP_COLS, membership_headers, membership_row, NULL);
+}
+
+static const char add_usage[] =
+    "usage: coffer identities add-to-project ID --projectId P\n"
+    "           --role admin|member|viewer|no-access [--env SLUG] [--path GLOB]\n"
+    "           [--actions read,create,edit,delete] [options]\n"
+    "\n"
+    "Gives an identity a role in a project (replacing any earlier membership there).\n"
+    "--env, --path and --actions narrow the role to one rule: the listed actions\n"
+    "(default all the role allows), in that environment (default any), on secret\n"
+    "paths matching the glob (default any; '*' matches within a folder name, '**'\n"
+    "any number of folders: /backend/** is /backend and everything below).\n"
+    "\n"
+    "options:\n"
+    "  --role ROLE        admin, member (read and write secrets), viewer (read\n"
+    "                     secrets) or no-access\n"
+    "  --env SLUG         the rule's environment\n"
+    "  --path GLOB        the rule's secret path glob\n"
+    "  --actions LIST     the rule's actions: read, create, edit, delete\n" CF_CLI_PROJECT_HELP
+        CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int cmd_add_to_project(int argc, char **argv)
+{
+    const char *role = NULL, *env = NULL, *path_glob = NULL, *actions = NULL;
+    const struct cf_opt opts[] = {
+        {"role", CF_OPT_STRING, &role},
+        {"env", CF_OPT_STRING, &env},
+        {"path", CF_OPT_STRING, &path_glob},
+        {"actions", CF_OPT_STRING, &actions},
+    };
+    const struct cf_cli_spec spec = {add_usage, CF_CLI_PROJECT, 1, 1, opts,
+                                     sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *body = NULL, *rule = NULL, *list = NULL;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    if (!role || !*role) {
+        status = cf_cli_usage_error(&cli, "--role is required (admin, member, viewer or "
+                                          "no-access)");
+        goto out;
+    }
+    body = json_pack("{s:s}", "role", role);
+    if (!body) {
+        status = cf_cli_usage_error(&cli, "--role must be valid UTF-8");
+        goto out;
+    }
+    if (env || path_glob || actions) {
+        list = json_array();
+        rule = json_object();
+        if (!list || !rule) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+        json_t *names = json_array();
+        const char *p = actions ? actions : "read,create,edit,delete";
+        while (names && *p) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            if (len == 0 || json_array_append_new(names, json_stringn(p, len)) != 0) {
+                json_decref(names);
+                names = NULL;
+                break;
+            }
+            p += len + (comma ? 1 : 0);
+        }
+        if (!names || json_array_size(names) == 0 ||
+            json_object_set_new(rule, "actions", names) != 0) {
+            status = cf_cli_usage_error(&cli, "--actions takes a comma-separated list of read, "
+                                              "create, edit and delete");
+            goto out;
+        }
+        if ((env && json_object_set_new(rule, "environment", json_string(env)) != 0) ||
+            (path_glob && json_object_set_new(rule, "secretPath", json_string(path_glob)) != 0) ||
+            json_array_append(list, rule) != 0 || json_object_set(body, "rules", list) != 0) {
+            status = cf_cli_usage_error(&cli, "--env and --path must be valid UTF-8");
+            goto out;
+        }
+    }
+    status = build_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships",
+                        cli.args[0], NULL);
+    if (status == CF_EXIT_OK)
+        status = request_and_print(&cli, "POST", path.data, body, "identityMembership",
+                                   print_memberships);
+out:
+    json_decref(list);
+    json_decref(rule);
+    json_decref(body);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char remove_usage[] =
+    "usage: coffer identities remove-from-project ID --projectId P [options]\n"
+    "\n"
+    "Removes an identity's membership of a project: its tokens can no longer reach\n"
+    "anything there.\n"
+    "\n"
+    "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int cmd_remove_from_project(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {remove_usage, CF_CLI_PROJECT, 1, 1, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *answer = NULL;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = build_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships",
+                        cli.args[0], NULL);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "DELETE", path.data, NULL, NULL, &answer);
+    if (status != CF_EXIT_OK)
+        goto out;
+    if (cli.json)
+        status = cf_cli_print_json(answer);
+    else
+        printf("removed identity %s from project %s\n", cli.args[0], cli.project_id);
+out:
+    json_decref(answer);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char memberships_usage[] =
+    "usage: coffer identities memberships --projectId P [options]\n"
+    "\n"
+    "Lists the identities that are members of a project, with their roles and rules.\n"
+    "\n"
+    "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int cmd_memberships(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {memberships_usage, CF_CLI_PROJECT, 0, 0, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *answer = NULL;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = build_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships", NULL,
+                        NULL);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "GET", path.data, NULL, NULL, &answer);
+    if (status == CF_EXIT_OK)
+        status = cli.json ? cf_cli_print_json(answer)
+                          : print_memberships(json_object_get(answer, "identityMemberships"));
+out:
+    json_decref(answer);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const struct cf_cli_sub subcommands[] = {
+    {"create", cmd_create, "create a machine identity"},
+    {"list", cmd_list, "list machine identities"},
+    {"get", cmd_get, "show a machine identity"},
+    {"rename", cmd_rename, "rename a machine identity"},
+    {"delete", cmd_delete, "delete a machine identity (its tokens stop working)"},
+    {"universal-auth", cmd_universal_auth, "attach, show or change universal auth (attach|get|update)"},
+    {"client-secrets", cmd_client_secrets, "create, list or revoke client secrets"},
+    {"add-to-project", cmd_add_to_project, "give an identity a role in a project"},
+    {"remove-from-project", cmd_remove_from_project, "remove an identity from a project"},
+    {"memberships", cmd_memberships, "list a project's identity memberships"},
+};
 
 int cf_cmd_identities(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "coffer: 'identities' is not implemented yet (issue 3)\n");
-    return 1;
+    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
+                           NULL);
 }

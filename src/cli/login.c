@@ -1,13 +1,236 @@
-/* `coffer login`: not implemented yet (issue 3). */
+/* `coffer login`: exchanges a machine identity's universal-auth client id and client secret for an
+ * access token (POST /api/v1/auth/universal-auth/login, sent without an Authorization header).
+ * Flags and environment variables are those of Infisical's CLI, so `INFISICAL_TOKEN=$(coffer login
+ * --method=universal-auth --client-id=... --client-secret=... --silent --plain)` works unchanged.
+ * With --plain only the token is printed; otherwise it is printed as Infisical prints it and also
+ * stored (credentials.h) for later commands. The client secret given on the command line is wiped
+ * from argv as soon as it is read; every copy of it and of the token is wiped. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
 
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/credentials.h"
 #include "util/banned.h"
+
+static const char usage[] =
+    "usage: coffer login [--method universal-auth] --client-id ID --client-secret SECRET\n"
+    "                    [--plain] [--silent] [--domain URL]\n"
+    "\n"
+    "Logs a machine identity in with universal auth and prints its access token.\n"
+    "Without --plain the token is also stored in $XDG_CONFIG_HOME/coffer/credentials.json\n"
+    "(default ~/.config/coffer; mode 0600), and later commands use it for that server\n"
+    "when no --token, COFFER_TOKEN or INFISICAL_TOKEN is given.\n"
+    "\n"
+    "options:\n"
+    "  --method METHOD       login method (default universal-auth, the only one so far)\n"
+    "  --client-id ID        the identity's client id (env COFFER_UNIVERSAL_AUTH_CLIENT_ID or\n"
+    "                        INFISICAL_UNIVERSAL_AUTH_CLIENT_ID)\n"
+    "  --client-secret S     a client secret (env COFFER_UNIVERSAL_AUTH_CLIENT_SECRET or\n"
+    "                        INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET; prefer these: a secret\n"
+    "                        on the command line ends up in shell history)\n"
+    "  --plain               print only the token and a newline; store nothing\n"
+    "  --silent              no informational messages on standard error\n"
+    "  --organization-slug S accepted for compatibility with Infisical's CLI\n"
+    "  --domain URL          server URL (default " CF_CLIENT_DEFAULT_DOMAIN ";\n"
+    "                        env COFFER_API_URL or INFISICAL_API_URL)\n"
+    "  --output FORMAT       table (default) or json: the server's answer\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "exit status: 0 logged in, 1 the server refused (its message is printed) or could\n"
+    "not be reached, 2 usage error.\n";
+
+/* Infisical's other methods: recognised, so the message can say they are not there yet. */
+static const char *const other_methods[] = {
+    "user",          "kubernetes", "azure",    "gcp-id-token", "gcp-iam",
+    "aws-iam",       "oidc-auth",  "jwt-auth", "ldap-auth",    "token-auth",
+};
+
+static const char *first_env(const char *a, const char *b)
+{
+    const char *value = getenv(a);
+    if (value && *value)
+        return value;
+    value = getenv(b);
+    return value && *value ? value : NULL;
+}
+
+/* Writes text in full to stdout, bypassing stdio so the token is not left in its buffer. */
+static int write_stdout(const char *text, size_t len)
+{
+    fflush(stdout);
+    while (len) {
+        ssize_t n = write(STDOUT_FILENO, text, len);
+        if (n <= 0)
+            return cf_cli_fail("cannot write to standard output");
+        text += n;
+        len -= (size_t)n;
+    }
+    return CF_EXIT_OK;
+}
+
+static int check_method(const struct cf_cli *cli, const char *method)
+{
+    if (strcmp(method, "universal-auth") == 0)
+        return CF_EXIT_OK;
+    for (size_t i = 0; i < sizeof(other_methods) / sizeof(other_methods[0]); i++) {
+        if (strcmp(method, other_methods[i]) == 0)
+            return cf_cli_usage_error(cli,
+                                      "login method '%s' is not supported yet (supported: "
+                                      "universal-auth)",
+                                      method);
+    }
+    return cf_cli_usage_error(cli, "unknown login method '%.64s' (supported: universal-auth)",
+                              method);
+}
+
+/* Prints the token and, unless plain, stores it. */
+static int report(const struct cf_cli *cli, json_t *answer, const char *domain, bool plain,
+                  bool silent)
+{
+    const char *token = json_string_value(json_object_get(answer, "accessToken"));
+    struct cf_buf text, path;
+    struct cf_err err;
+    int status = CF_EXIT_OK;
+
+    cf_err_clear(&err);
+    cf_buf_init(&text, 0);
+    cf_buf_init(&path, 0);
+    if (!token || !*token) {
+        status = cf_cli_fail("the server's answer holds no access token");
+        goto out;
+    }
+    if (cli->json) {
+        status = cf_cli_print_json(answer);
+    } else if (plain) {
+        if (cf_buf_printf(&text, "%s\n", token) != CF_OK)
+            status = cf_cli_fail("out of memory");
+        else
+            status = write_stdout(text.data, text.len);
+    } else {
+        if (cf_buf_printf(&text,
+                          ">>>> Successfully authenticated with universal auth!\n\n"
+                          "Access Token:\n%s\n\n"
+                          "You can use this access token to authenticate through other commands "
+                          "in the CLI.\n",
+                          token) != CF_OK)
+            status = cf_cli_fail("out of memory");
+        else
+            status = write_stdout(text.data, text.len);
+    }
+    if (status != CF_EXIT_OK || plain)
+        goto out;
+    if (cf_credentials_save(domain, token, &path, &err) != CF_OK) {
+        status = cf_cli_fail("logged in, but the token could not be stored: %s", err.msg);
+        goto out;
+    }
+    if (!silent)
+        fprintf(stderr, "coffer: token stored in %s (used when no --token is given)\n", path.data);
+out:
+    cf_buf_release(&path);
+    cf_buf_release_wipe(&text);
+    return status;
+}
 
 int cf_cmd_login(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "coffer: 'login' is not implemented yet (issue 3)\n");
-    return 1;
+    const char *method = NULL, *client_id = NULL, *client_secret = NULL, *domain = NULL;
+    const char *org_slug = NULL;
+    bool plain = false, silent = false;
+    const struct cf_opt opts[] = {
+        {"method", CF_OPT_STRING, &method},
+        {"client-id", CF_OPT_STRING, &client_id},
+        {"client-secret", CF_OPT_STRING, &client_secret},
+        {"plain", CF_OPT_BOOL, &plain},
+        {"silent", CF_OPT_BOOL, &silent},
+        {"organization-slug", CF_OPT_STRING, &org_slug},
+        {"domain", CF_OPT_STRING, &domain},
+    };
+    const struct cf_cli_spec spec = {usage, CF_CLI_OFFLINE, 0, 0, opts, sizeof(opts) / sizeof(opts[0])};
+    struct cf_client_options client_options = {0};
+    struct cf_client *client = NULL;
+    struct cf_response resp = CF_RESPONSE_INIT;
+    struct cf_buf secret;
+    struct cf_err err;
+    struct cf_cli cli;
+    json_t *body = NULL;
+    int status;
+
+    cf_err_clear(&err);
+    cf_buf_init(&secret, 0);
+    bool proceed = cf_cli_begin(&cli, argc, argv, &spec, &status);
+    /* Copy the secret out of argv and wipe it there, whatever happens next. */
+    if (client_secret) {
+        if (cf_buf_puts(&secret, client_secret) != CF_OK && proceed)
+            status = cf_cli_fail("out of memory");
+        sodium_memzero((char *)client_secret, strlen(client_secret));
+        if (status != CF_EXIT_OK)
+            proceed = false;
+    }
+    if (!proceed)
+        goto out;
+    status = check_method(&cli, method ? method : "universal-auth");
+    if (status != CF_EXIT_OK)
+        goto out;
+    if (!client_id)
+        client_id = first_env("COFFER_UNIVERSAL_AUTH_CLIENT_ID", "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID");
+    if (!client_secret) {
+        const char *from_env = first_env("COFFER_UNIVERSAL_AUTH_CLIENT_SECRET",
+                                         "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET");
+        if (from_env && cf_buf_puts(&secret, from_env) != CF_OK) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+    }
+    if (!client_id || !*client_id) {
+        status = cf_cli_usage_error(&cli, "--client-id is required (or set "
+                                          "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID)");
+        goto out;
+    }
+    if (secret.len == 0) {
+        status = cf_cli_usage_error(&cli, "--client-secret is required (or set "
+                                          "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET)");
+        goto out;
+    }
+    if (!domain)
+        domain = first_env("COFFER_API_URL", "INFISICAL_API_URL");
+    client_options.domain = domain;
+    if (cf_client_new(&client_options, &client, &err) != CF_OK) {
+        status = err.rc == CF_EINVAL ? cf_cli_usage_error(&cli, "%s", err.msg)
+                                     : cf_cli_fail("%s", err.msg);
+        goto out;
+    }
+    body = json_pack("{s:s, s:s}", "clientId", client_id, "clientSecret", secret.data);
+    if (!body) {
+        status = cf_cli_usage_error(&cli, "the client id and secret must be valid UTF-8");
+        goto out;
+    }
+    if (org_slug && *org_slug &&
+        json_object_set_new(body, "organizationSlug", json_string(org_slug)) != 0) {
+        status = cf_cli_usage_error(&cli, "--organization-slug must be valid UTF-8");
+        goto out;
+    }
+    enum cf_rc rc =
+        cf_client_request(client, "POST", "/v1/auth/universal-auth/login", NULL, body, &resp, &err);
+    if (rc != CF_OK) {
+        if (resp.status)
+            status = cf_cli_fail("%s (HTTP %ld, request id %s)", err.msg, resp.status,
+                                 resp.request_id[0] ? resp.request_id : "unknown");
+        else
+            status = cf_cli_fail("%s", err.msg);
+        goto out;
+    }
+    status = report(&cli, resp.json, cf_client_base_url(client), plain, silent);
+out:
+    cf_response_release(&resp);
+    json_decref(body);
+    cf_client_free(client);
+    cf_buf_release_wipe(&secret);
+    cf_cli_end(&cli);
+    return status;
 }

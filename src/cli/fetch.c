@@ -1,0 +1,183 @@
+/* Fetching and merging the secrets of `run`, `export` and `secrets list --include-imports` (see
+ * fetch.h). The merged set is a JSON object holding references to the secret objects of the
+ * server's answers, so no value is copied outside jansson's (wiping) memory. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli/fetch.h"
+#include "util/banned.h"
+
+enum cf_rc cf_secrets_merge(json_t *answer, cf_merge_fn fn, void *ctx)
+{
+    json_t *seen = json_object();
+    json_t *imports = json_object_get(answer, "imports");
+    json_t *secret;
+    enum cf_rc rc = CF_OK;
+    size_t i;
+
+    if (!seen)
+        return CF_ENOMEM;
+    json_array_foreach(json_object_get(answer, "secrets"), i, secret)
+    {
+        const char *key = json_string_value(json_object_get(secret, "secretKey"));
+        if (!key)
+            continue;
+        if (json_object_set_new(seen, key, json_true()) != 0) {
+            rc = CF_ENOMEM;
+            goto out;
+        }
+        rc = fn(secret, NULL, ctx);
+        if (rc != CF_OK)
+            goto out;
+    }
+    for (size_t k = json_array_size(imports); k-- > 0;) {
+        json_t *import = json_array_get(imports, k);
+        json_array_foreach(json_object_get(import, "secrets"), i, secret)
+        {
+            const char *key = json_string_value(json_object_get(secret, "secretKey"));
+            if (!key || json_object_get(seen, key))
+                continue;
+            if (json_object_set_new(seen, key, json_true()) != 0) {
+                rc = CF_ENOMEM;
+                goto out;
+            }
+            rc = fn(secret, import, ctx);
+            if (rc != CF_OK)
+                goto out;
+        }
+    }
+out:
+    json_decref(seen);
+    return rc;
+}
+
+/* cf_merge_fn for cf_fetch_secrets: ctx is the set; a later secret replaces an earlier one. */
+static enum cf_rc fold_secret(json_t *secret, json_t *import, void *ctx)
+{
+    json_t *set = ctx;
+    (void)import;
+    const char *key = json_string_value(json_object_get(secret, "secretKey"));
+    /* The winner moves to the end, so iteration order is "order of last appearance". */
+    json_object_del(set, key);
+    return json_object_set(set, key, secret) == 0 ? CF_OK : CF_ENOMEM;
+}
+
+int cf_fetch_secrets(struct cf_cli *cli, const struct cf_fetch *fetch, json_t **out)
+{
+    json_t *set = json_object();
+    json_t *answer = NULL;
+    int status = CF_EXIT_OK;
+
+    *out = NULL;
+    if (!set)
+        return cf_cli_fail("out of memory");
+    for (size_t i = 0; i < fetch->npaths; i++) {
+        const struct cf_query_param query[] = {
+            {"projectId", fetch->project_id},
+            {"environment", fetch->env},
+            {"secretPath", fetch->paths[i]},
+            {"recursive", fetch->recursive ? "true" : "false"},
+            {"includeImports", fetch->include_imports ? "true" : "false"},
+            {"expandSecretReferences", fetch->expand ? "true" : "false"},
+            {NULL, NULL},
+        };
+        status = cf_cli_request(cli, "GET", "/v4/secrets", query, NULL, &answer);
+        if (status != CF_EXIT_OK)
+            goto out;
+        if (!json_is_array(json_object_get(answer, "secrets"))) {
+            status = cf_cli_fail("the server's answer for path '%s' has no secrets list",
+                                 fetch->paths[i]);
+            goto out;
+        }
+        if (cf_secrets_merge(answer, fold_secret, set) != CF_OK) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+        json_decref(answer);
+        answer = NULL;
+    }
+    *out = set;
+    set = NULL;
+out:
+    json_decref(answer);
+    json_decref(set);
+    return status;
+}
+
+const char *cf_secret_value(json_t *secret, size_t *len)
+{
+    json_t *value = json_object_get(secret, "secretValue");
+    if (!json_is_string(value)) {
+        *len = 0;
+        return "";
+    }
+    *len = json_string_length(value);
+    return json_string_value(value);
+}
+
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+const char **cf_secrets_sorted_keys(json_t *set, size_t *n)
+{
+    const char *key;
+    json_t *secret;
+    size_t i = 0;
+
+    *n = json_object_size(set);
+    if (*n == 0)
+        return NULL;
+    const char **keys = calloc(*n, sizeof(*keys));
+    if (!keys) {
+        *n = 0;
+        return NULL;
+    }
+    json_object_foreach(set, key, secret)
+    {
+        (void)secret;
+        keys[i++] = key;
+    }
+    qsort(keys, *n, sizeof(*keys), compare_keys);
+    return keys;
+}
+
+static void hash_field(crypto_hash_sha256_state *state, const char *bytes, size_t len)
+{
+    unsigned char size[8];
+    uint64_t n = len;
+    for (int i = 7; i >= 0; i--) {
+        size[i] = (unsigned char)(n & 0xff);
+        n >>= 8;
+    }
+    crypto_hash_sha256_update(state, size, sizeof(size));
+    crypto_hash_sha256_update(state, (const unsigned char *)bytes, len);
+}
+
+void cf_secrets_fingerprint(json_t *set, unsigned char out[CF_FINGERPRINT_BYTES])
+{
+    crypto_hash_sha256_state state;
+    size_t n = 0;
+    const char **keys = cf_secrets_sorted_keys(set, &n);
+
+    crypto_hash_sha256_init(&state);
+    if (!keys && n == 0 && json_object_size(set) > 0) {
+        /* Out of memory: a fingerprint that matches nothing, so a watcher restarts rather than
+         * missing a change. */
+        randombytes_buf(out, CF_FINGERPRINT_BYTES);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const char *value = cf_secret_value(json_object_get(set, keys[i]), &len);
+        hash_field(&state, keys[i], strlen(keys[i]));
+        hash_field(&state, value, len);
+    }
+    crypto_hash_sha256_final(&state, out);
+    sodium_memzero(&state, sizeof(state));
+    free(keys);
+}
