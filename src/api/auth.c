@@ -1,5 +1,6 @@
-/* Login endpoints (no Authorization header, as Infisical's clients send none): universal-auth login, token
- * renew and revoke. Credentials arrive in the body, which the server wipes after the request. */
+/* Login endpoints (no Authorization header, as Infisical's clients send none): universal-auth
+ * login, token renew and revoke. Credentials arrive in the body, which the server wipes after the
+ * request. */
 #include <string.h>
 
 #include <sodium.h>
@@ -9,8 +10,8 @@
 #include "util/time.h"
 #include "util/banned.h"
 
-/* Infisical trims surrounding blanks of the credentials it is sent; so do we. The result points into a copy
- * the caller wipes. */
+/* Infisical trims surrounding blanks of the credentials it is sent; so do we. The result points
+ * into a copy the caller wipes. */
 static const char *trimmed(const char *text, char *copy, size_t size)
 {
     while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
@@ -52,8 +53,8 @@ static enum cf_rc ua_login(struct cf_req *req, json_t **out, struct cf_err *err)
     struct cf_login_throttles throttles = {core->login_by_client_id, core->login_by_address};
     rc = cf_ua_login(core->store, core->keyring, &throttles,
                      trimmed(client_id, id_copy, sizeof(id_copy)),
-                     trimmed(client_secret, secret_copy, sizeof(secret_copy)), cf_req_client_ip(req),
-                     cf_now_ms(), &result, err);
+                     trimmed(client_secret, secret_copy, sizeof(secret_copy)),
+                     cf_req_client_ip(req), cf_now_ms(), &result, err);
     sodium_memzero(secret_copy, sizeof(secret_copy));
     if (rc == CF_OK) {
         *out = token_reply(result.token, result.expires_in, result.max_ttl);

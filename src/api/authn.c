@@ -1,6 +1,7 @@
-/* Authentication: turns the Authorization header into a principal. A JWT-shaped bearer token is a machine
- * identity's access token (auth/token.h: signature, then the stored record); anything else is compared with
- * the admin token's hash. Credentials are compared by hash in constant time and never echoed. */
+/* Authentication: turns the Authorization header into a principal. A JWT-shaped bearer token is a
+ * machine identity's access token (auth/token.h: signature, then the stored record); anything else
+ * is compared with the admin token's hash. Credentials are compared by hash in constant time and
+ * never echoed. */
 #include <string.h>
 #include <strings.h>
 

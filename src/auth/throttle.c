@@ -1,5 +1,6 @@
-/* Login throttling (see throttle.h). A small open table searched linearly: it holds only keys with recent
- * failures, and a login already costs far more than a scan of a few thousand short strings. */
+/* Login throttling (see throttle.h). A small open table searched linearly: it holds only keys with
+ * recent failures, and a login already costs far more than a scan of a few thousand short strings.
+ */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,8 +68,8 @@ enum cf_rc cf_throttle_check(struct cf_throttle *t, const char *key, const char 
     struct entry *e = find(t, key);
     if (e && e->locked_until > now) {
         int wait = (int)((e->locked_until - now + 999) / 1000);
-        rc = cf_err_set(err, CF_ERATELIMIT,
-                        "too many failed logins for %s: try again in %d s", what, wait);
+        rc = cf_err_set(err, CF_ERATELIMIT, "too many failed logins for %s: try again in %d s",
+                        what, wait);
         if (err)
             err->retry_after_s = wait;
     }
@@ -89,7 +90,8 @@ void cf_throttle_failure(struct cf_throttle *t, const char *key, int64_t now)
             for (size_t i = 1; i < t->n; i++) {
                 struct entry *c = &t->entries[i];
                 bool c_locked = c->locked_until > now, e_locked = e->locked_until > now;
-                if ((e_locked && !c_locked) || (e_locked == c_locked && c->last_seen < e->last_seen))
+                if ((e_locked && !c_locked) ||
+                    (e_locked == c_locked && c->last_seen < e->last_seen))
                     e = c;
             }
         }

@@ -1,7 +1,8 @@
-/* Throttling of failed logins, so that a client secret cannot be guessed online. Failures are counted per key
- * (a client id, a source address) in a fixed window; past the limit the key is locked out for a while and
- * every attempt is refused at once with the time left. A success does not count and clears the key's
- * failures. Memory is bounded (a fixed table; the stalest entry gives way). Thread-safe. */
+/* Throttling of failed logins, so that a client secret cannot be guessed online. Failures are
+ * counted per key (a client id, a source address) in a fixed window; past the limit the key is
+ * locked out for a while and every attempt is refused at once with the time left. A success does
+ * not count and clears the key's failures. Memory is bounded (a fixed table; the stalest entry
+ * gives way). Thread-safe. */
 #ifndef CF_AUTH_THROTTLE_H
 #define CF_AUTH_THROTTLE_H
 

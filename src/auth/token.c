@@ -45,17 +45,19 @@ static void sign(struct cf_keyring *kr, const char *text, size_t n,
     sodium_memzero(key, sizeof(key));
 }
 
-enum cf_rc cf_token_issue(struct cf_store *st, struct cf_keyring *kr, struct cf_access_token *record,
-                          char *out, size_t size, struct cf_err *err)
+enum cf_rc cf_token_issue(struct cf_store *st, struct cf_keyring *kr,
+                          struct cf_access_token *record, char *out, size_t size,
+                          struct cf_err *err)
 {
     uint8_t mac[crypto_auth_hmacsha256_BYTES];
     char payload_b64[768], mac_b64[64];
     char *payload = NULL;
     enum cf_rc rc;
 
-    json_t *claims = json_pack("{s:s, s:s, s:s, s:I}", "identityId", record->identity_id,
-                               "identityAccessTokenId", record->id, "authTokenType",
-                               "identityAccessToken", "iat", (json_int_t)(record->created_at / 1000));
+    json_t *claims =
+        json_pack("{s:s, s:s, s:s, s:I}", "identityId", record->identity_id,
+                  "identityAccessTokenId", record->id, "authTokenType", "identityAccessToken",
+                  "iat", (json_int_t)(record->created_at / 1000));
     if (claims && record->client_secret_id[0])
         json_object_set_new(claims, "clientSecretId", json_string(record->client_secret_id));
     if (claims && record->ttl > 0)
@@ -65,7 +67,8 @@ enum cf_rc cf_token_issue(struct cf_store *st, struct cf_keyring *kr, struct cf_
     json_decref(claims);
     if (!payload)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    sodium_bin2base64(payload_b64, sizeof(payload_b64), (const uint8_t *)payload, strlen(payload), B64);
+    sodium_bin2base64(payload_b64, sizeof(payload_b64), (const uint8_t *)payload, strlen(payload),
+                      B64);
     cf_json_free_text(payload);
     int n = snprintf(out, size, "%s.%s", HEADER_B64, payload_b64);
     if (n < 0 || (size_t)n + sizeof(mac_b64) >= size)
@@ -129,8 +132,9 @@ static enum cf_rc load(struct cf_store *st, struct cf_keyring *kr, const char *t
         return rc;
     rc = st->ops->token_get(st, id, record, err);
     if (rc == CF_ENOTFOUND)
-        return cf_err_set(err, CF_EUNAUTH,
-                          "access token was revoked (its identity was deleted, or it never existed)");
+        return cf_err_set(
+            err, CF_EUNAUTH,
+            "access token was revoked (its identity was deleted, or it never existed)");
     if (rc != CF_OK)
         return rc;
     cf_token_hash(token, strlen(token), hash);

@@ -1,9 +1,11 @@
-/* Machine-identity access tokens. A token is JWT-shaped, as Infisical's clients expect: base64url header
+/* Machine-identity access tokens. A token is JWT-shaped, as Infisical's clients expect: base64url
+ * header
  * {"alg":"HS256","typ":"JWT"}, a payload {identityId, identityAccessTokenId, authTokenType:
- * "identityAccessToken", clientSecretId?, iat, exp?} and an HMAC-SHA256 signature with a key derived from the
- * root key. The store keeps, per token id, the token's hash and its limits; the store's record is what counts
- * (so revocation, identity deletion and use limits take effect on the next request), the signature only keeps
- * forged ids from reaching the store. The token itself is never stored. */
+ * "identityAccessToken", clientSecretId?, iat, exp?} and an HMAC-SHA256 signature with a key
+ * derived from the root key. The store keeps, per token id, the token's hash and its limits; the
+ * store's record is what counts (so revocation, identity deletion and use limits take effect on the
+ * next request), the signature only keeps forged ids from reaching the store. The token itself is
+ * never stored. */
 #ifndef CF_AUTH_TOKEN_H
 #define CF_AUTH_TOKEN_H
 
@@ -19,22 +21,24 @@
 /* True when text has the shape of an access token (three base64url segments). */
 bool cf_token_is_access_token(const char *text);
 
-/* Signs a token for record (id, identity_id, client_secret_id, ttl, created_at filled by the caller), fills
- * record->hash, stores the record and writes the token into out (size >= CF_ACCESS_TOKEN_MAX; the caller wipes
- * it). */
-enum cf_rc cf_token_issue(struct cf_store *st, struct cf_keyring *kr, struct cf_access_token *record,
-                          char *out, size_t size, struct cf_err *err);
+/* Signs a token for record (id, identity_id, client_secret_id, ttl, created_at filled by the
+ * caller), fills record->hash, stores the record and writes the token into out (size >=
+ * CF_ACCESS_TOKEN_MAX; the caller wipes it). */
+enum cf_rc cf_token_issue(struct cf_store *st, struct cf_keyring *kr,
+                          struct cf_access_token *record, char *out, size_t size,
+                          struct cf_err *err);
 
-/* Checks a presented token: signature, the stored record (exists, same hash, not revoked, within its TTL and
- * max TTL, within its use limit, client address allowed) and counts one use when it has a limit. On success
- * *record is the stored record. Each failure is CF_EUNAUTH with a message naming the cause (expired at T,
- * revoked, max TTL reached at T, use limit reached, IP not allowed); never the token. */
+/* Checks a presented token: signature, the stored record (exists, same hash, not revoked, within
+ * its TTL and max TTL, within its use limit, client address allowed) and counts one use when it has
+ * a limit. On success *record is the stored record. Each failure is CF_EUNAUTH with a message
+ * naming the cause (expired at T, revoked, max TTL reached at T, use limit reached, IP not
+ * allowed); never the token. */
 enum cf_rc cf_token_check(struct cf_store *st, struct cf_keyring *kr, const char *token,
                           const char *client_ip, int64_t now, bool count_use,
                           struct cf_access_token *record, struct cf_err *err);
 
-/* Renews a valid token: its TTL restarts now, but never past its max TTL. *expires_in receives the seconds the
- * token is now valid for (0: no expiry). */
+/* Renews a valid token: its TTL restarts now, but never past its max TTL. *expires_in receives the
+ * seconds the token is now valid for (0: no expiry). */
 enum cf_rc cf_token_renew(struct cf_store *st, struct cf_keyring *kr, const char *token,
                           const char *client_ip, int64_t now, struct cf_access_token *record,
                           int64_t *expires_in, struct cf_err *err);

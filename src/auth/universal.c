@@ -10,8 +10,8 @@
 #include "util/time.h"
 #include "util/banned.h"
 
-/* Finds the client secret whose hash matches, comparing against every one so that timing says nothing about
- * which (or whether one) matched. */
+/* Finds the client secret whose hash matches, comparing against every one so that timing says
+ * nothing about which (or whether one) matched. */
 static const struct cf_client_secret *match_secret(const struct cf_client_secret_list *secrets,
                                                    const uint8_t hash[CF_TOKEN_HASH_BYTES])
 {
@@ -62,11 +62,12 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
     if (rc != CF_OK)
         return rc;
     if (*client_ip && !cf_cidr_list_match(config.client_secret_trusted_ips, client_ip))
-        return failed(throttles, client_id, client_ip, now,
-                      cf_err_set(err, CF_EUNAUTH,
-                                 "IP address %s is not allowed to use the client secrets of identity "
-                                 "\"%s\"",
-                                 client_ip, identity.name));
+        return failed(
+            throttles, client_id, client_ip, now,
+            cf_err_set(err, CF_EUNAUTH,
+                       "IP address %s is not allowed to use the client secrets of identity "
+                       "\"%s\"",
+                       client_ip, identity.name));
 
     rc = st->ops->client_secret_list(st, config.identity_id, &secrets, err);
     if (rc != CF_OK)
@@ -75,9 +76,9 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
     const struct cf_client_secret *secret = match_secret(&secrets, hash);
     sodium_memzero(hash, sizeof(hash));
     if (!secret) {
-        rc = failed(throttles, client_id, client_ip, now,
-                    cf_err_set(err, CF_EUNAUTH, "invalid client secret for client id '%s'",
-                               client_id));
+        rc = failed(
+            throttles, client_id, client_ip, now,
+            cf_err_set(err, CF_EUNAUTH, "invalid client secret for client id '%s'", client_id));
         goto out;
     }
     /* The secret is right: from here on the refusals may say precisely what is wrong with it. */

@@ -1,7 +1,7 @@
-/* Universal auth: a machine identity logs in with a client id and one of its client secrets and receives an
- * access token (auth/token.h). Secrets are high-entropy random strings, so they are stored as keyed hashes and
- * compared in constant time; no slow KDF is needed, and logins are cheap. Failed logins are throttled per
- * client id and per source address (auth/throttle.h). */
+/* Universal auth: a machine identity logs in with a client id and one of its client secrets and
+ * receives an access token (auth/token.h). Secrets are high-entropy random strings, so they are
+ * stored as keyed hashes and compared in constant time; no slow KDF is needed, and logins are
+ * cheap. Failed logins are throttled per client id and per source address (auth/throttle.h). */
 #ifndef CF_AUTH_UNIVERSAL_H
 #define CF_AUTH_UNIVERSAL_H
 
@@ -14,9 +14,10 @@ struct cf_login_result {
     int64_t max_ttl;                 /* seconds; 0: none */
 };
 
-/* Logs in. Every refusal is CF_EUNAUTH naming its cause (unknown client id; invalid client secret, the same
- * message however close the guess; client secret expired at T, revoked, out of uses; address not allowed), or
- * CF_ERATELIMIT with retry_after_s once the failures of this client id or address pass the limit. */
+/* Logs in. Every refusal is CF_EUNAUTH naming its cause (unknown client id; invalid client secret,
+ * the same message however close the guess; client secret expired at T, revoked, out of uses;
+ * address not allowed), or CF_ERATELIMIT with retry_after_s once the failures of this client id or
+ * address pass the limit. */
 struct cf_login_throttles {
     struct cf_throttle *by_client_id;
     struct cf_throttle *by_address;

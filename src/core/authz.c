@@ -1,6 +1,7 @@
-/* The authorization decision (see core.h and authz.h). An identity's rights in a project come from its one
- * membership there: the role gives a set of actions, and rules, when present, narrow it to actions in an
- * environment under a path glob. Everything not allowed is refused, with a message naming what and where. */
+/* The authorization decision (see core.h and authz.h). An identity's rights in a project come from
+ * its one membership there: the role gives a set of actions, and rules, when present, narrow it to
+ * actions in an environment under a path glob. Everything not allowed is refused, with a message
+ * naming what and where. */
 #include <stdio.h>
 #include <string.h>
 
@@ -63,8 +64,8 @@ enum cf_rc cf_glob_check(const char *glob, const char *field, struct cf_err *err
     return CF_OK;
 }
 
-/* Segment-wise matching with backtracking for "**"; paths are at most 32 folders deep, so the recursion is
- * shallow. g and p point at the start of a segment (after a '/'), or at the end. */
+/* Segment-wise matching with backtracking for "**"; paths are at most 32 folders deep, so the
+ * recursion is shallow. g and p point at the start of a segment (after a '/'), or at the end. */
 static bool match_from(const char *g, const char *p)
 {
     if (!*g)
@@ -117,9 +118,9 @@ static void place(char *out, size_t size, const char *project_id, const char *en
         snprintf(out, size, "project '%s'", project_id ? project_id : "");
 }
 
-enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who, enum cf_action action,
-                          const char *project_id, const char *env_slug, const char *path,
-                          struct cf_err *err)
+enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
+                          enum cf_action action, const char *project_id, const char *env_slug,
+                          const char *path, struct cf_err *err)
 {
     struct cf_membership m = {0};
     char where[CF_PATH_MAX + CF_SLUG_MAX + 32];
@@ -130,13 +131,15 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who, 
         return CF_OK;
     place(where, sizeof(where), project_id, env_slug, path);
     if (!who || who->kind != CF_PRINCIPAL_IDENTITY || !project_id)
-        return cf_err_set(err, CF_EFORBIDDEN, "not allowed to %s in %s", action_name(action), where);
+        return cf_err_set(err, CF_EFORBIDDEN, "not allowed to %s in %s", action_name(action),
+                          where);
 
     rc = core->store->ops->membership_get(core->store, who->id, project_id, &m, err);
     if (rc == CF_ENOTFOUND)
-        return cf_err_set(err, CF_EFORBIDDEN,
-                          "identity \"%s\" is not a member of project '%s': not allowed to %s in %s",
-                          who->name, project_id, action_name(action), where);
+        return cf_err_set(
+            err, CF_EFORBIDDEN,
+            "identity \"%s\" is not a member of project '%s': not allowed to %s in %s", who->name,
+            project_id, action_name(action), where);
     if (rc != CF_OK)
         return rc;
     if (!cf_role_actions(m.role, &allowed))
@@ -157,7 +160,8 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who, 
     memcpy(role, m.role, sizeof(role));
     cf_membership_release(&m);
     if (!ok)
-        return cf_err_set(err, CF_EFORBIDDEN, "identity \"%s\" (role %s) is not allowed to %s in %s",
-                          who->name, role, action_name(action), where);
+        return cf_err_set(err, CF_EFORBIDDEN,
+                          "identity \"%s\" (role %s) is not allowed to %s in %s", who->name, role,
+                          action_name(action), where);
     return CF_OK;
 }

@@ -1,10 +1,11 @@
-/* Pieces of the authorization decision (core.h has the decision itself, cf_authz_check), exposed for
- * validation and tests: roles and secret path globs.
+/* Pieces of the authorization decision (core.h has the decision itself, cf_authz_check), exposed
+ * for validation and tests: roles and secret path globs.
  *
- * Glob syntax: an absolute path whose segments are folder names, a single star (any one folder name) or a
- * double star (any number of folders, including none). So "/backend/" followed by a double star matches
- * "/backend" and everything below it, and "/" followed by a double star matches everything. (Spelled out
- * because the pattern itself would end this comment.) */
+ * Glob syntax: an absolute path whose segments are folder names, a single star (any one folder
+ * name) or a double star (any number of folders, including none). So "/backend/" followed by a
+ * double star matches
+ * "/backend" and everything below it, and "/" followed by a double star matches everything.
+ * (Spelled out because the pattern itself would end this comment.) */
 #ifndef CF_CORE_AUTHZ_H
 #define CF_CORE_AUTHZ_H
 

@@ -1,4 +1,5 @@
-/* CIDR lists (see cidr.h). Addresses are parsed with inet_pton; prefixes are compared byte by byte. */
+/* CIDR lists (see cidr.h). Addresses are parsed with inet_pton; prefixes are compared byte by byte.
+ */
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -100,16 +101,17 @@ enum cf_rc cf_cidr_list_check(const char *list, const char *field, struct cf_err
 {
     struct check_ctx c = {0, NULL, 0};
     if (!list || !*list)
-        return cf_err_field(err, CF_EVALIDATION, field, "%s: at least one address range is required",
-                            field);
+        return cf_err_field(err, CF_EVALIDATION, field,
+                            "%s: at least one address range is required", field);
     if (each_entry(list, check_entry, &c))
         return CF_OK;
     if (c.count > CIDR_ENTRIES_MAX)
         return cf_err_field(err, CF_EVALIDATION, field, "%s: at most %d address ranges", field,
                             CIDR_ENTRIES_MAX);
-    return cf_err_field(err, CF_EVALIDATION, field,
-                        "%s: '%.*s' is not an IP address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)",
-                        field, (int)(c.bad_len > 64 ? 64 : c.bad_len), c.bad);
+    return cf_err_field(
+        err, CF_EVALIDATION, field,
+        "%s: '%.*s' is not an IP address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)", field,
+        (int)(c.bad_len > 64 ? 64 : c.bad_len), c.bad);
 }
 
 struct match_ctx {

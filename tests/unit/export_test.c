@@ -91,8 +91,7 @@ static char *run_shell(const char *shell, const char *script, const char *arg, s
     close(pipefd[0]);
     int wstatus;
     cr_assert_eq(waitpid(pid, &wstatus, 0), pid);
-    cr_assert(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "%s exited with %d", shell,
-              wstatus);
+    cr_assert(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0, "%s exited with %d", shell, wstatus);
     *len = n;
     return out;
 }
@@ -128,7 +127,8 @@ static void check_eval(const char *shell, enum cf_format format)
         char script[128];
         size_t len;
         if (format == CF_FORMAT_DOTENV_EXPORT)
-            snprintf(script, sizeof(script), "eval \"$(printf '%%s' \"$1\")\"; printf '%%s' \"$V%zu\"", i);
+            snprintf(script, sizeof(script),
+                     "eval \"$(printf '%%s' \"$1\")\"; printf '%%s' \"$V%zu\"", i);
         else /* dotenv: the issue's `sed 's/^/export TF_VAR_/'`-style use, without the sed */
             snprintf(script, sizeof(script),
                      "set -a; eval \"$(printf '%%s' \"$1\")\"; printf '%%s' \"$V%zu\"", i);
@@ -144,22 +144,30 @@ static void check_eval(const char *shell, enum cf_format format)
 
 TestSuite(shell, .init = suite_init);
 
-Test(shell, dotenv_export_eval_sh) { check_eval("/bin/sh", CF_FORMAT_DOTENV_EXPORT); }
-Test(shell, dotenv_export_eval_bash) { check_eval("/bin/bash", CF_FORMAT_DOTENV_EXPORT); }
-Test(shell, dotenv_eval_sh) { check_eval("/bin/sh", CF_FORMAT_DOTENV); }
-Test(shell, dotenv_eval_bash) { check_eval("/bin/bash", CF_FORMAT_DOTENV); }
+Test(shell, dotenv_export_eval_sh)
+{
+    check_eval("/bin/sh", CF_FORMAT_DOTENV_EXPORT);
+}
+Test(shell, dotenv_export_eval_bash)
+{
+    check_eval("/bin/bash", CF_FORMAT_DOTENV_EXPORT);
+}
+Test(shell, dotenv_eval_sh)
+{
+    check_eval("/bin/sh", CF_FORMAT_DOTENV);
+}
+Test(shell, dotenv_eval_bash)
+{
+    check_eval("/bin/bash", CF_FORMAT_DOTENV);
+}
 
 Test(shell, quote_texts)
 {
     static const struct {
         const char *in, *out;
     } cases[] = {
-        {"", "''"},
-        {"abc", "'abc'"},
-        {"it's", "'it'\\''s'"},
-        {"'", "''\\'''"},
-        {"a\nb", "'a\nb'"},
-        {"$x\\", "'$x\\'"},
+        {"", "''"},       {"abc", "'abc'"},   {"it's", "'it'\\''s'"},
+        {"'", "''\\'''"}, {"a\nb", "'a\nb'"}, {"$x\\", "'$x\\'"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cf_buf b;
@@ -486,8 +494,8 @@ Test(text_formats, json_round_trip)
     items[1].workspace = "proj";
     items[1].secret_path = "/a";
     items[1].comment = "c";
-    json_t *tags = json_pack("[{s:s, s:s, s:s, s:n}]", "id", "t1", "slug", "s", "name", "n",
-                             "color");
+    json_t *tags =
+        json_pack("[{s:s, s:s, s:s, s:n}]", "id", "t1", "slug", "s", "name", "n", "color");
     items[1].tags = tags;
     cf_buf_init(&b, 0);
     cr_assert_eq(cf_format_render(CF_FORMAT_JSON, items, NNASTY, &b, &err), CF_OK, "%s", err.msg);
@@ -504,9 +512,9 @@ Test(text_formats, json_round_trip)
     cr_expect_str_eq(json_string_value(json_object_get(second, "workspace")), "proj");
     cr_expect_str_eq(json_string_value(json_object_get(second, "secretPath")), "/a");
     cr_expect_str_eq(json_string_value(json_object_get(second, "comment")), "c");
-    cr_expect_str_eq(
-        json_string_value(json_object_get(json_array_get(json_object_get(second, "tags"), 0), "slug")),
-        "s");
+    cr_expect_str_eq(json_string_value(json_object_get(
+                         json_array_get(json_object_get(second, "tags"), 0), "slug")),
+                     "s");
     cr_expect(json_is_false(json_object_get(second, "skipMultilineEncoding")));
     json_decref(doc);
     json_decref(tags);
@@ -546,15 +554,19 @@ static enum cf_rc record(json_t *secret, json_t *import, void *ctx)
 
 Test(merge, local_wins_then_later_imports)
 {
-    json_t *answer = json_loads(
-        "{\"secrets\": [{\"secretKey\": \"A\", \"secretValue\": \"local\"}],"
-        " \"imports\": ["
-        "  {\"environment\": \"first\", \"secrets\": [{\"secretKey\": \"A\", \"secretValue\": \"1\"},"
-        "                                            {\"secretKey\": \"B\", \"secretValue\": \"1\"},"
-        "                                            {\"secretKey\": \"C\", \"secretValue\": \"1\"}]},"
-        "  {\"environment\": \"second\", \"secrets\": [{\"secretKey\": \"B\", \"secretValue\": \"2\"}]}"
-        "]}",
-        0, NULL);
+    json_t *answer =
+        json_loads("{\"secrets\": [{\"secretKey\": \"A\", \"secretValue\": \"local\"}],"
+                   " \"imports\": ["
+                   "  {\"environment\": \"first\", \"secrets\": [{\"secretKey\": \"A\", "
+                   "\"secretValue\": \"1\"},"
+                   "                                            {\"secretKey\": \"B\", "
+                   "\"secretValue\": \"1\"},"
+                   "                                            {\"secretKey\": \"C\", "
+                   "\"secretValue\": \"1\"}]},"
+                   "  {\"environment\": \"second\", \"secrets\": [{\"secretKey\": \"B\", "
+                   "\"secretValue\": \"2\"}]}"
+                   "]}",
+                   0, NULL);
     struct seen seen = {""};
     cr_assert_not_null(answer);
     cr_assert_eq(cf_secrets_merge(answer, record, &seen), CF_OK);

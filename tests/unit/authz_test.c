@@ -1,0 +1,179 @@
+/* Unit tests for the pieces of authorization and login protection that need no server: path globs,
+ * roles, CIDR lists and the failed-login throttle. */
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "auth/throttle.h"
+#include "core/authz.h"
+#include "core/core.h"
+#include "util/cidr.h"
+
+struct glob_case {
+    const char *glob, *path;
+    bool match;
+};
+
+Test(authz, globs)
+{
+    static const struct glob_case cases[] = {
+        {"/", "/", true},
+        {"/", "/a", false},
+        {"/**", "/", true},
+        {"/**", "/a/b/c", true},
+        {"/backend/**", "/backend", true},
+        {"/backend/**", "/backend/api/v1", true},
+        {"/backend/**", "/backend-old", false},
+        {"/backend/**", "/frontend/backend", false},
+        {"/*", "/a", true},
+        {"/*", "/a/b", false},
+        {"/*", "/", false},
+        {"/*/api", "/backend/api", true},
+        {"/*/api", "/backend/web", false},
+        {"/a/**/z", "/a/z", true},
+        {"/a/**/z", "/a/b/c/z", true},
+        {"/a/**/z", "/a/b/c/y", false},
+        {"/backend", "/backend", true},
+        {"/backend", "/backend/api", false},
+        {"/Backend", "/backend", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        cr_expect_eq(cf_glob_match(cases[i].glob, cases[i].path), cases[i].match, "%s vs %s",
+                     cases[i].glob, cases[i].path);
+}
+
+Test(authz, glob_check)
+{
+    struct cf_err err;
+    static const char *const good[] = {"/", "/**", "/backend/**", "/*/api", "/a_b/c-d"};
+    static const char *const bad[] = {"", "backend", "/a/", "/a b", "/a/***", "/a/b*", "//"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        cr_expect_eq(cf_glob_check(good[i], "secretPath", &err), CF_OK, "%s: %s", good[i], err.msg);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_expect_eq(cf_glob_check(bad[i], "secretPath", &err), CF_EVALIDATION, "'%s' accepted",
+                     bad[i]);
+        cr_expect_str_eq(err.field, "secretPath");
+    }
+}
+
+Test(authz, roles)
+{
+    uint32_t a;
+    cr_assert(cf_role_actions("viewer", &a));
+    cr_expect_eq(a, CF_ACTION_BIT(CF_ACTION_READ));
+    cr_assert(cf_role_actions("member", &a));
+    cr_expect(a & CF_ACTION_BIT(CF_ACTION_DELETE));
+    cr_expect(!(a & CF_ACTION_BIT(CF_ACTION_ADMIN)));
+    cr_assert(cf_role_actions("admin", &a));
+    cr_expect(a & CF_ACTION_BIT(CF_ACTION_ADMIN));
+    cr_assert(cf_role_actions("no-access", &a));
+    cr_expect_eq(a, 0u);
+    cr_expect(!cf_role_actions("owner", &a));
+}
+
+Test(authz, admin_only)
+{
+    struct cf_principal admin = {.kind = CF_PRINCIPAL_ADMIN};
+    struct cf_principal identity = {.kind = CF_PRINCIPAL_IDENTITY, .name = "ci"};
+    struct cf_err err;
+    cr_expect_eq(cf_authz_admin(&admin, "manage identities", &err), CF_OK);
+    cr_expect_eq(cf_authz_admin(&identity, "manage identities", &err), CF_EFORBIDDEN);
+    cr_expect(strstr(err.msg, "manage identities") != NULL, "%s", err.msg);
+    cr_expect_eq(cf_authz_admin(NULL, "x", &err), CF_EFORBIDDEN);
+}
+
+struct cidr_case {
+    const char *list, *address;
+    bool match;
+};
+
+Test(cidr, matching)
+{
+    static const struct cidr_case cases[] = {
+        {"0.0.0.0/0,::/0", "127.0.0.1", true},
+        {"0.0.0.0/0,::/0", "::1", true},
+        {"10.0.0.0/8", "10.255.1.2", true},
+        {"10.0.0.0/8", "11.0.0.1", false},
+        {"10.0.0.0/8, 192.168.1.7", "192.168.1.7", true},
+        {"192.168.1.7", "192.168.1.8", false},
+        {"192.168.1.0/25", "192.168.1.127", true},
+        {"192.168.1.0/25", "192.168.1.128", false},
+        {"2001:db8::/32", "2001:db8:1::5", true},
+        {"2001:db8::/32", "2001:db9::5", false},
+        {"10.0.0.0/8", "::ffff:10.1.2.3", true},
+        {"10.0.0.0/8", "not-an-ip", false},
+        {"10.0.0.0/8", "10.0.0.0/8", false},
+        {"garbage", "10.0.0.1", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        cr_expect_eq(cf_cidr_list_match(cases[i].list, cases[i].address), cases[i].match,
+                     "%s in %s", cases[i].address, cases[i].list);
+}
+
+Test(cidr, checking)
+{
+    struct cf_err err;
+    cr_expect_eq(cf_cidr_list_check("10.0.0.0/8, ::1, 2001:db8::/32", "ips", &err), CF_OK);
+    cr_expect_eq(cf_cidr_list_check("", "ips", &err), CF_EVALIDATION);
+    cr_expect_eq(cf_cidr_list_check("10.0.0.0/33", "ips", &err), CF_EVALIDATION);
+    cr_expect(strstr(err.msg, "10.0.0.0/33") != NULL, "%s", err.msg);
+    cr_expect_eq(cf_cidr_list_check("10.0.0.0/8,,", "ips", &err), CF_EVALIDATION);
+    cr_expect_eq(cf_cidr_list_check("::/129", "ips", &err), CF_EVALIDATION);
+    cr_expect_eq(cf_cidr_list_check("1.2.3.4/-1", "ips", &err), CF_EVALIDATION);
+}
+
+Test(throttle, lockout_and_release)
+{
+    struct cf_throttle_policy policy = {3, 60, 30};
+    struct cf_throttle *t = cf_throttle_new(&policy);
+    struct cf_err err;
+    int64_t now = 1000000;
+    cr_assert_not_null(t);
+    cr_expect_eq(cf_throttle_check(t, "id-a", "client id", now, &err), CF_OK);
+    cf_throttle_failure(t, "id-a", now);
+    cf_throttle_failure(t, "id-a", now + 1);
+    cr_expect_eq(cf_throttle_check(t, "id-a", "client id", now + 2, &err), CF_OK);
+    cf_throttle_failure(t, "id-a", now + 2);
+    cr_expect_eq(cf_throttle_check(t, "id-a", "client id", now + 3, &err), CF_ERATELIMIT);
+    cr_expect(err.retry_after_s >= 29 && err.retry_after_s <= 30, "%d", err.retry_after_s);
+    cr_expect_eq(cf_throttle_check(t, "id-b", "client id", now + 3, &err), CF_OK,
+                 "another key is not affected");
+    cr_expect_eq(cf_throttle_check(t, "id-a", "client id", now + 31000, &err), CF_OK,
+                 "the lockout ends");
+    cf_throttle_free(t);
+}
+
+Test(throttle, window_and_success)
+{
+    struct cf_throttle_policy policy = {3, 10, 30};
+    struct cf_throttle *t = cf_throttle_new(&policy);
+    struct cf_err err;
+    int64_t now = 5000000;
+    cf_throttle_failure(t, "k", now);
+    cf_throttle_failure(t, "k", now + 1);
+    cf_throttle_failure(t, "k", now + 11000); /* the window restarted: one failure */
+    cr_expect_eq(cf_throttle_check(t, "k", "x", now + 11001, &err), CF_OK);
+    cf_throttle_failure(t, "k", now + 11002);
+    cf_throttle_success(t, "k"); /* clears */
+    cf_throttle_failure(t, "k", now + 11003);
+    cr_expect_eq(cf_throttle_check(t, "k", "x", now + 11004, &err), CF_OK);
+    cf_throttle_free(t);
+}
+
+Test(throttle, bounded_table)
+{
+    struct cf_throttle_policy policy = {2, 60, 60};
+    struct cf_throttle *t = cf_throttle_new(&policy);
+    struct cf_err err;
+    char key[32];
+    /* Lock one key, then flood with many others: the locked key must stay locked. */
+    cf_throttle_failure(t, "victim", 1000);
+    cf_throttle_failure(t, "victim", 1001);
+    for (int i = 0; i < 20000; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        cf_throttle_failure(t, key, 2000 + i);
+    }
+    cr_expect_eq(cf_throttle_check(t, "victim", "x", 30000, &err), CF_ERATELIMIT);
+    cf_throttle_free(t);
+}
