@@ -1,16 +1,19 @@
 #!/bin/sh
-# Coffer's benchmark (issue 2, item 8; see bench/README.md). Given a build directory that already holds
-# `coffer` and `bench/baseline` (`make bench` builds first), it starts a Coffer server on a fresh data directory
-# and measures start to first answered request, seeds a project with 100 secrets of about 500 bytes each in
-# Infisical's response shape, saves Coffer's own answers to the two benchmarked requests, starts the baseline
-# libmicrohttpd server serving those same bytes from memory, runs wrk against both (list 100 secrets, read one
-# secret; 16 and 64 connections), records the server's resident memory, and prints one table with the issue's
-# targets marked met or missed. The table is also written to bench/results/latest.txt.
+# Coffer's benchmark (issue 2, item 8, and issue 3, item 8; see bench/README.md). Given a build directory that
+# already holds `coffer` and `bench/baseline` (`make bench` builds first), it starts a Coffer server on a fresh
+# data directory and measures start to first answered request, seeds a project with 100 secrets of about 500
+# bytes each in Infisical's response shape and a machine identity (universal auth, a client secret, viewer on
+# the project), saves Coffer's own answers to the two benchmarked requests, starts the baseline libmicrohttpd
+# server serving those same bytes from memory, runs wrk against both (list 100 secrets with the admin token and
+# with the identity's access token, read one secret; 16 and 64 connections), then universal-auth logins, records
+# the server's resident memory, times `coffer run -- true` against `true` alone with hyperfine, and prints one
+# table with the issues' targets marked met or missed. The table is also written to bench/results/latest.txt.
 #
 # Usage: sh bench/run.sh BUILD_DIR
 # Environment: BENCH_SECONDS (per wrk run, default 5), BENCH_WARMUP (seconds, default 1), BENCH_THREADS (wrk
 # threads, default 2), BENCH_CONNECTIONS (default "16 64"), BENCH_STRICT=1 (exit 1 when a target is missed).
-# Everything it starts is stopped and every temporary file removed on exit, including on Ctrl-C.
+# Everything it starts is stopped and every temporary file removed on exit, including on Ctrl-C. Tokens and the
+# client secret travel only through environment variables, never on a command line or in a file.
 set -eu
 
 usage() {
@@ -29,7 +32,8 @@ BUILD=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COFFER=$BUILD/coffer
 BASELINE=$BUILD/bench/baseline
-LUA=$ROOT/bench/auth.lua
+AUTH_LUA=$ROOT/bench/auth.lua
+LOGIN_LUA=$ROOT/bench/login.lua
 
 BENCH_SECONDS=${BENCH_SECONDS:-5}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
@@ -123,9 +127,11 @@ def start(ready, log, port, path, argv):
     proc.wait()
 
 class Api:
-    def __init__(self, port, token):
+    def __init__(self, port, token=None):
         self.port = port
-        self.headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json"}
+        self.headers = {"Content-Type": "application/json"}
+        if token is not None:
+            self.headers["Authorization"] = "Bearer " + token
 
     def call(self, method, path, body=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -173,7 +179,32 @@ def seed(port, outdir, count=100, target=500):
         fd = os.open(os.path.join(outdir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
-    print(pid, len(list_raw), len(one_raw), value_len)
+
+    # A machine identity as a pipeline holds it: universal auth with a day-long access token and no use limit
+    # (so that the load never runs into either), one client secret, and viewer on the project.
+    iid = json.loads(api.call("POST", "/api/v1/identities", {"name": "bench-pipeline"}))["identity"]["id"]
+    ua = json.loads(api.call("POST", "/api/v1/auth/universal-auth/identities/" + iid,
+                             {"accessTokenTTL": 86400, "accessTokenMaxTTL": 86400}))["identityUniversalAuth"]
+    client_id = ua["clientId"]
+    client_secret = json.loads(api.call("POST", "/api/v1/auth/universal-auth/identities/%s/client-secrets" % iid,
+                                        {}))["clientSecret"]
+    api.call("POST", "/api/v2/workspace/%s/identity-memberships/%s" % (pid, iid), {"role": "viewer"})
+    login = json.loads(Api(port).call("POST", "/api/v1/auth/universal-auth/login",
+                                      {"clientId": client_id, "clientSecret": client_secret}))
+    if login.get("tokenType") != "Bearer" or not login.get("accessToken"):
+        sys.exit("bench: the universal-auth login answered no bearer access token")
+    identity_token = login["accessToken"]
+    # The identity must see exactly what the admin sees, or the two list figures would not be comparable.
+    mine = json.loads(Api(port, identity_token).call(
+        "GET", "/api/v3/secrets/raw?workspaceId=%s&environment=dev&secretPath=/" % pid))["secrets"]
+    if sorted((s["secretKey"], s["secretValue"]) for s in mine) != \
+            sorted((s["secretKey"], s["secretValue"]) for s in listed):
+        sys.exit("bench: the identity's list differs from the admin's (%d secrets)" % len(mine))
+    for word in (client_id, client_secret, identity_token):
+        if not word or any(c.isspace() for c in word):
+            sys.exit("bench: a client id, client secret or access token is empty or holds white space")
+    # Read by the shell with `set --`; stdout is a pipe to it, never a file.
+    print(pid, len(list_raw), len(one_raw), value_len, client_id, client_secret, identity_token)
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
@@ -198,11 +229,26 @@ def fmt_ms(value):
         return "?"
     return "%.2f ms" % value if value < 10 else "%.1f ms" % value
 
+def read_hyperfine(work):
+    """The hyperfine scenario: (None, results by command name) when it ran, (reason, None) when it did not."""
+    reason_path = os.path.join(work, "run-unavailable")
+    if os.path.exists(reason_path):
+        return open(reason_path).read().strip() or "unknown reason", None
+    try:
+        results = json.load(open(os.path.join(work, "hyperfine.json")))["results"]
+    except (OSError, ValueError, KeyError) as e:
+        return "hyperfine left no readable results (%s)" % e.__class__.__name__, None
+    by_name = {r["command"]: r for r in results}
+    if "coffer run -- true" not in by_name or "true" not in by_name:
+        return "hyperfine's results lack a command", None
+    return None, by_name
+
 def report(work, out_path):
     meta = dict(line.rstrip("\n").split("=", 1) for line in open(os.path.join(work, "meta")))
     conns = [int(c) for c in meta["connections"].split()]
+    scenarios = ("coffer list", "identity list", "baseline list", "coffer one", "baseline one", "coffer login")
     runs = {}
-    for scenario in ("coffer list", "baseline list", "coffer one", "baseline one"):
+    for scenario in scenarios:
         for c in conns:
             runs[scenario, c] = parse_wrk(os.path.join(work, "wrk-%s-%d.txt" % (scenario.replace(" ", "-"), c)))
     lines = []
@@ -210,25 +256,52 @@ def report(work, out_path):
                  (meta["date"], meta["cores"], meta["threads"], meta["seconds"]))
     lines.append("list = 100 secrets of one env+path, %s bytes (%d per secret); one = a single secret, %s bytes"
                  % (meta["list_bytes"], int(meta["list_bytes"]) // 100, meta["one_bytes"]))
+    lines.append("coffer = admin token; identity = a machine identity's access token (viewer); "
+                 "login = universal-auth login")
     lines.append("")
     header = "%-14s %5s %11s %10s %10s %12s %7s" % ("scenario", "conns", "req/s", "p50", "p99",
                                                     "vs baseline", "errors")
     lines.append(header)
     lines.append("-" * len(header))
     total_errors = 0
-    for kind in ("list", "one"):
+    def row(scenario, c, base):
+        nonlocal total_errors
+        r = runs[scenario, c]
+        total_errors += r["errors"]
+        ratio = "-"
+        if base is not None and r["rps"] and base["rps"]:
+            ratio = "%.1f%%" % (100 * r["rps"] / base["rps"])
+        lines.append("%-14s %5d %11s %10s %10s %12s %7d" % (
+            scenario, c, "?" if r["rps"] is None else "{:,.0f}".format(r["rps"]),
+            fmt_ms(r["p50"]), fmt_ms(r["p99"]), ratio, r["errors"]))
+    for kind, who in (("list", ("coffer", "identity", "baseline")), ("one", ("coffer", "baseline"))):
         for c in conns:
             base = runs["baseline " + kind, c]
-            for who in ("coffer", "baseline"):
-                r = runs[who + " " + kind, c]
-                total_errors += r["errors"]
-                ratio = "-"
-                if who == "coffer" and r["rps"] and base["rps"]:
-                    ratio = "%.1f%%" % (100 * r["rps"] / base["rps"])
-                lines.append("%-14s %5d %11s %10s %10s %12s %7d" % (
-                    who + " " + kind, c, "?" if r["rps"] is None else "{:,.0f}".format(r["rps"]),
-                    fmt_ms(r["p50"]), fmt_ms(r["p99"]), ratio, r["errors"]))
+            for w in who:
+                row(w + " " + kind, c, None if w == "baseline" else base)
+    for c in conns:
+        row("coffer login", c, None)
     lines.append("")
+
+    # The permission check's price: the identity's list against the admin's list of the same connections,
+    # measured one right after the other.
+    overhead = {}
+    for c in conns:
+        admin, ident = runs["coffer list", c]["rps"], runs["identity list", c]["rps"]
+        overhead[c] = 100 * (admin - ident) / admin if admin and ident else None
+    lines.append("identity token vs admin token, list: " + ", ".join(
+        "%s at %d conns" % ("?" if overhead[c] is None else "%+.1f%% req/s" % -overhead[c], c) for c in conns))
+    run_reason, hf = read_hyperfine(work)
+    if hf:
+        def hf_ms(r, key):
+            return r[key] * 1000
+        cr, tr = hf["coffer run -- true"], hf["true"]
+        lines.append("coffer run -- true: median %.2f ms (mean %.2f, min %.2f, max %.2f, %d runs); "
+                     "true alone: median %.2f ms; difference %.2f ms" % (
+                         hf_ms(cr, "median"), hf_ms(cr, "mean"), hf_ms(cr, "min"), hf_ms(cr, "max"),
+                         len(cr.get("times", [])), hf_ms(tr, "median"), hf_ms(cr, "median") - hf_ms(tr, "median")))
+    else:
+        lines.append("coffer run -- true: not available: " + run_reason)
     mb = lambda kb: int(kb) / 1024
     lines.append("start to first answered request: %s ms (fresh data directory)" % meta["start_ms"])
     lines.append("coffer RSS: %.1f MB after start, %.1f MB before load, %.1f MB after load "
@@ -239,7 +312,7 @@ def report(work, out_path):
     top = max(conns)
     targets = []
     def target(name, measured, ok):
-        targets.append((name, measured, "met" if ok else "MISSED"))
+        targets.append((name, measured, "n/a" if ok is None else ("met" if ok else "MISSED")))
     for kind, need in (("list", 5000), ("one", 30000)):
         r = runs["coffer " + kind, top]
         target("%s >= %s req/s at %d conns" % (kind, "{:,}".format(need), top),
@@ -248,20 +321,34 @@ def report(work, out_path):
         r, base = runs["coffer " + kind, top], runs["baseline " + kind, top]
         pct = 100 * (r["rps"] or 0) / base["rps"] if base["rps"] else 0
         target("%s >= 30%% of baseline at %d conns" % (kind, top), "%.1f%%" % pct, pct >= 30)
-    p99s = [runs["coffer " + k, c]["p99"] for k in ("list", "one") for c in conns]
+    p99s = [runs[w + " " + k, c]["p99"] for w, k in (("coffer", "list"), ("identity", "list"), ("coffer", "one"))
+            for c in conns]
     worst = max((p for p in p99s if p is not None), default=None)
-    target("p99 <= 20 ms (every coffer run)", "max " + fmt_ms(worst),
+    target("p99 <= 20 ms (list, identity, one runs)", "max " + fmt_ms(worst),
            worst is not None and None not in p99s and worst <= 20)
     target("idle RSS <= 10 MB (before load)", "%.1f MB" % mb(meta["rss_before"]), mb(meta["rss_before"]) <= 10)
     target("idle RSS <= 10 MB (after load)", "%.1f MB" % mb(meta["rss_after"]), mb(meta["rss_after"]) <= 10)
     start_ms = float(meta["start_ms"])
     target("start to first request <= 100 ms", "%.1f ms" % start_ms, start_ms <= 100)
+    r = runs["coffer login", top]
+    target("login >= 5,000/s at %d conns" % top, "{:,.0f} req/s".format(r["rps"] or 0), (r["rps"] or 0) >= 5000)
+    known = [o for o in overhead.values() if o is not None]
+    worst_overhead = max(known) if len(known) == len(conns) else None
+    target("identity list costs <= 10% (all conns)",
+           "?" if worst_overhead is None else "max %.1f%%" % worst_overhead,
+           worst_overhead is not None and worst_overhead <= 10)
+    if hf:
+        median_ms = hf["coffer run -- true"]["median"] * 1000
+        target("coffer run -- true median <= 20 ms", "%.2f ms" % median_ms, median_ms <= 20)
+    else:
+        target("coffer run -- true median <= 20 ms", "not available", None)
     lines.append("%-40s %16s  %s" % ("target", "measured", "result"))
     for name, measured, result in targets:
         lines.append("%-40s %16s  %s" % (name, measured, result))
     lines.append("")
-    lines.append("Infisical on the same kind of machine (issue 2): list 72-78 req/s (p99 359 ms at 16 conns),")
-    lines.append("one 138-161 req/s, ~300 MB idle RSS, 3.4 s to start.")
+    lines.append("Infisical on the same kind of machine (issues 2, 3): list 72-78 req/s (p99 359 ms at 16 conns),")
+    lines.append("one 138-161 req/s, ~300 MB idle RSS, 3.4 s to start, 16 logins/s (bcrypt-bound).")
+    lines.append("Doppler's CLI: `doppler run -- true` is reported at 300-400 ms.")
     if total_errors:
         lines.append("")
         lines.append("WARNING: %d requests failed (non-2xx or socket errors); the figures above are not valid."
@@ -333,15 +420,24 @@ START_MS=${ready#* }
 RSS_START=$(rss_kb "$SERVER_PID")
 echo "bench: coffer answered after $START_MS ms (port $SERVER_PORT, RSS $RSS_START kB)"
 
-# 2. Seed 100 secrets and keep Coffer's answers for the baseline.
+# 2. Seed 100 secrets and a machine identity, and keep Coffer's answers for the baseline.
 seeded=$(helper seed "$SERVER_PORT" "$WORK") || fail_with_log "seeding failed" coffer
 set -- $seeded
+[ $# -eq 7 ] || die "seeding answered $# words, expected 7"
 PROJECT_ID=$1
 LIST_BYTES=$2
 ONE_BYTES=$3
-echo "bench: seeded project $PROJECT_ID: list $LIST_BYTES bytes, one $ONE_BYTES bytes (values of $4 bytes)"
+VALUE_BYTES=$4
+CLIENT_ID=$5
+CLIENT_SECRET=$6
+IDENTITY_TOKEN=$7
+set --
+seeded=
+echo "bench: seeded project $PROJECT_ID: list $LIST_BYTES bytes, one $ONE_BYTES bytes (values of $VALUE_BYTES bytes)"
+echo "bench: seeded identity with client id $CLIENT_ID (viewer on the project)"
 LIST_PATH="/api/v3/secrets/raw?workspaceId=$PROJECT_ID&environment=dev&secretPath=/"
 ONE_PATH="/api/v3/secrets/raw/KEY_001?workspaceId=$PROJECT_ID&environment=dev"
+LOGIN_PATH=/api/v1/auth/universal-auth/login
 
 # 3. Start the baseline on the same bytes.
 BASELINE_PORT=$(helper port)
@@ -355,40 +451,103 @@ BASELINE_PID=${ready% *}
 # 4. Load. Both servers get the same request bytes: the baseline ignores the Authorization header.
 sleep 1
 RSS_BEFORE=$(rss_kb "$SERVER_PID")
+# run_wrk SCENARIO URL SECONDS CONNECTIONS OUT [TOKEN]: GET with TOKEN (default: the admin token) as bearer.
 run_wrk() {
-    scenario=$1
-    url=$2
-    duration=$3
-    connections=$4
-    out=$5
-    wrk -t"$BENCH_THREADS" -c"$connections" -d"${duration}s" --latency -s "$LUA" "$url" >"$out" 2>&1 ||
-        { cat "$out" >&2; die "wrk failed for $scenario"; }
+    token=${6:-$BENCH_TOKEN}
+    BENCH_TOKEN=$token wrk -t"$BENCH_THREADS" -c"$4" -d"${3}s" --latency -s "$AUTH_LUA" "$2" >"$5" 2>&1 ||
+        { cat "$5" >&2; die "wrk failed for $1"; }
+}
+# run_login SECONDS CONNECTIONS OUT: universal-auth logins with the seeded identity's client secret.
+run_login() {
+    BENCH_CLIENT_ID=$CLIENT_ID BENCH_CLIENT_SECRET=$CLIENT_SECRET wrk -t"$BENCH_THREADS" -c"$2" -d"${1}s" \
+        --latency -s "$LOGIN_LUA" "http://127.0.0.1:$SERVER_PORT$LOGIN_PATH" >"$3" 2>&1 ||
+        { cat "$3" >&2; die "wrk failed for coffer login"; }
 }
 if [ "$BENCH_WARMUP" -gt 0 ]; then
     echo "bench: warming up (${BENCH_WARMUP}s per server)"
     run_wrk warmup "http://127.0.0.1:$SERVER_PORT$LIST_PATH" "$BENCH_WARMUP" 16 "$WORK/warmup.txt"
     run_wrk warmup "http://127.0.0.1:$BASELINE_PORT/list" "$BENCH_WARMUP" 16 "$WORK/warmup.txt"
 fi
+# The identity's list runs right after the admin's of the same connections, so that the two are comparable.
 for kind in list one; do
-    if [ $kind = list ]; then coffer_path=$LIST_PATH; else coffer_path=$ONE_PATH; fi
+    if [ $kind = list ]; then
+        coffer_path=$LIST_PATH
+        callers="coffer identity baseline"
+    else
+        coffer_path=$ONE_PATH
+        callers="coffer baseline"
+    fi
     for connections in $BENCH_CONNECTIONS; do
-        for who in coffer baseline; do
-            if [ $who = coffer ]; then
-                url="http://127.0.0.1:$SERVER_PORT$coffer_path"
-            else
-                url="http://127.0.0.1:$BASELINE_PORT/$kind"
-            fi
+        for who in $callers; do
+            token=$BENCH_TOKEN
+            case $who in
+                coffer) url="http://127.0.0.1:$SERVER_PORT$coffer_path" ;;
+                identity) url="http://127.0.0.1:$SERVER_PORT$coffer_path" token=$IDENTITY_TOKEN ;;
+                baseline) url="http://127.0.0.1:$BASELINE_PORT/$kind" ;;
+            esac
             echo "bench: $who $kind, $connections connections, ${BENCH_SECONDS}s"
-            run_wrk "$who $kind" "$url" "$BENCH_SECONDS" "$connections" "$WORK/wrk-$who-$kind-$connections.txt"
+            run_wrk "$who $kind" "$url" "$BENCH_SECONDS" "$connections" "$WORK/wrk-$who-$kind-$connections.txt" \
+                "$token"
         done
     done
+done
+# Logins last: each one stores a new access token, which the list and read runs above should not see.
+for connections in $BENCH_CONNECTIONS; do
+    echo "bench: coffer login, $connections connections, ${BENCH_SECONDS}s"
+    run_login "$BENCH_SECONDS" "$connections" "$WORK/wrk-coffer-login-$connections.txt"
 done
 sleep 1
 RSS_AFTER=$(rss_kb "$SERVER_PID")
 RSS_BASELINE=$(rss_kb "$BASELINE_PID")
 kill -0 "$SERVER_PID" 2>/dev/null || fail_with_log "coffer died under load" coffer
 
-# 5. Report.
+# 5. `coffer run -- true` against `true` alone, with the identity's token, on the idle server. When this
+# scenario cannot run, the reason goes to run-unavailable and the report says "not available: REASON"; the rest
+# of the benchmark stands. The token reaches coffer through COFFER_TOKEN, and XDG_CONFIG_HOME points to an empty
+# directory so that no stored login of the user's takes part.
+mkdir -m 700 "$WORK/config"
+coffer_run() {
+    COFFER_TOKEN=$IDENTITY_TOKEN XDG_CONFIG_HOME=$WORK/config "$@"
+}
+RUN_ARGS="run --domain http://127.0.0.1:$SERVER_PORT --projectId $PROJECT_ID --env dev --path /"
+unavailable() {
+    printf '%s\n' "$1" >"$WORK/run-unavailable"
+    echo "bench: coffer run -- true: not available: $1"
+}
+# The last line of an error output, on one line and at most 160 characters (coffer's messages never carry a
+# secret value).
+last_line() {
+    tr -d '\r' <"$1" | awk 'NF { line = $0 } END { print substr(line, 1, 160) }'
+}
+if ! command -v hyperfine >/dev/null 2>&1; then
+    unavailable "hyperfine is not installed (sh scripts/deps.sh)"
+else
+    echo "bench: coffer run -- true, against true alone (hyperfine)"
+    probe_rc=0
+    # shellcheck disable=SC2086 # RUN_ARGS is split on purpose; none of its words holds a space.
+    coffer_run timeout 30 "$COFFER" $RUN_ARGS -- \
+        sh -c '[ -n "${KEY_001:-}" ] && [ -n "${KEY_100:-}" ] || exit 99' \
+        >"$WORK/run-probe.out" 2>"$WORK/run-probe.err" </dev/null || probe_rc=$?
+    if [ $probe_rc -eq 99 ]; then
+        unavailable "coffer run did not put KEY_001 and KEY_100 in the command's environment"
+    elif [ $probe_rc -eq 124 ]; then
+        unavailable "coffer run did not finish within 30 s"
+    elif [ $probe_rc -ne 0 ]; then
+        unavailable "coffer run exited with status $probe_rc: $(last_line "$WORK/run-probe.err")"
+    else
+        # -N: no shell in between, so both commands are exec'd directly and timed alike.
+        hf_rc=0
+        coffer_run timeout 300 hyperfine -N --warmup 10 --min-runs 50 --style basic \
+            --export-json "$WORK/hyperfine.json" \
+            --command-name "coffer run -- true" "'$COFFER' $RUN_ARGS -- true" \
+            --command-name true true >"$WORK/hyperfine.txt" 2>&1 </dev/null || hf_rc=$?
+        [ $hf_rc -eq 0 ] ||
+            unavailable "hyperfine exited with status $hf_rc: $(last_line "$WORK/hyperfine.txt")"
+    fi
+fi
+kill -0 "$SERVER_PID" 2>/dev/null || fail_with_log "coffer died during coffer run" coffer
+
+# 6. Report.
 cat >"$WORK/meta" <<EOF
 date=$(date -u '+%Y-%m-%d %H:%M UTC')
 cores=$(nproc)

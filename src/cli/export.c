@@ -60,7 +60,8 @@ static int write_fd(int fd, const char *data, size_t len, const char *what)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return cf_cli_fail("cannot write to %s: %s", what, n < 0 ? strerror(errno) : "short write");
+            return cf_cli_fail("cannot write to %s: %s", what,
+                               n < 0 ? strerror(errno) : "short write");
         data += n;
         len -= (size_t)n;
     }
@@ -229,8 +230,9 @@ int cf_cmd_export(int argc, char **argv)
         {"expand", CF_OPT_BOOL, &expand},
         {"silent", CF_OPT_BOOL, &silent},
     };
-    const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT | CF_CLI_ENV | CF_CLI_PATH, 0, 0, opts,
-                                     sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT | CF_CLI_ENV | CF_CLI_PATH,
+                                     0,     0,
+                                     opts,  sizeof(opts) / sizeof(opts[0])};
     enum cf_format format = CF_FORMAT_DOTENV;
     struct cf_format_item *items = NULL;
     char **names = NULL;
@@ -267,7 +269,8 @@ int cf_cmd_export(int argc, char **argv)
         goto out;
 
     const char *paths[] = {cli.path};
-    const struct cf_fetch fetch = {cli.project_id, cli.env, paths, 1, false, include_imports, expand};
+    const struct cf_fetch fetch = {cli.project_id, cli.env,         paths, 1,
+                                   false,          include_imports, expand};
     status = cf_fetch_secrets(&cli, &fetch, &set);
     if (status != CF_EXIT_OK)
         goto out;

@@ -4,8 +4,8 @@
  * --include-imports`, so that all three agree on which value wins.
  *
  * Precedence (Infisical's CLI, util.InjectImportedSecret): a folder's own secrets win over imported
- * ones; imports are visited from the last to the first and add only keys not yet present, so a later
- * import wins over an earlier one. Across several --path folders, and among equal keys of a
+ * ones; imports are visited from the last to the first and add only keys not yet present, so a
+ * later import wins over an earlier one. Across several --path folders, and among equal keys of a
  * recursive listing, the later one wins. */
 #ifndef CF_CLI_FETCH_H
 #define CF_CLI_FETCH_H
@@ -22,10 +22,10 @@
  * borrowed. A non-CF_OK result stops the merge and is returned. */
 typedef enum cf_rc (*cf_merge_fn)(json_t *secret, json_t *import, void *ctx);
 
-/* Merges one list answer ({secrets: [...], imports?: [...]}, borrowed): calls fn for every secret of
- * answer.secrets in order, then for each import from the last to the first, for each of its secrets
- * whose secretKey is not among the keys seen so far (own secrets and secrets of later imports).
- * Secrets without a string secretKey are skipped. CF_ENOMEM, or fn's error. */
+/* Merges one list answer ({secrets: [...], imports?: [...]}, borrowed): calls fn for every secret
+ * of answer.secrets in order, then for each import from the last to the first, for each of its
+ * secrets whose secretKey is not among the keys seen so far (own secrets and secrets of later
+ * imports). Secrets without a string secretKey are skipped. CF_ENOMEM, or fn's error. */
 enum cf_rc cf_secrets_merge(json_t *answer, cf_merge_fn fn, void *ctx);
 
 /* What to read. paths: npaths >= 1 folder paths (borrowed). */
@@ -57,9 +57,9 @@ const char *cf_secret_value(json_t *secret, size_t *len);
  * change of a key or value changes it. */
 void cf_secrets_fingerprint(json_t *set, unsigned char out[CF_FINGERPRINT_BYTES]);
 
-/* The keys of set (borrowed strings, valid while set lives) sorted in byte order, as a new array the
- * caller frees with free(); *n receives the count. NULL when out of memory (or set is empty, with
- * *n 0). */
+/* The keys of set (borrowed strings, valid while set lives) sorted in byte order, as a new array
+ * the caller frees with free(); *n receives the count. NULL when out of memory (or set is empty,
+ * with *n 0). */
 const char **cf_secrets_sorted_keys(json_t *set, size_t *n);
 
 #endif

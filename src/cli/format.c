@@ -56,7 +56,8 @@ const char *cf_format_default_extension(enum cf_format format)
 
 bool cf_format_shell_name(const char *name)
 {
-    if (!name || !((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || *name == '_'))
+    if (!name ||
+        !((*name >= 'A' && *name <= 'Z') || (*name >= 'a' && *name <= 'z') || *name == '_'))
         return false;
     for (const char *p = name + 1; *p; p++) {
         if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
@@ -230,7 +231,8 @@ enum cf_rc cf_format_yaml_quote(struct cf_buf *out, const char *text, size_t len
  * name that is not one of YAML 1.1's booleans or null. */
 static bool yaml_plain_key(const char *name)
 {
-    static const char *const special[] = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"};
+    static const char *const special[] = {"y",   "n",    "yes",   "no",  "on",
+                                          "off", "true", "false", "null"};
     if (!cf_format_shell_name(name))
         return false;
     for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
@@ -242,8 +244,8 @@ static bool yaml_plain_key(const char *name)
 
 enum cf_rc cf_format_csv_field(struct cf_buf *out, const char *text, size_t len)
 {
-    bool quote = len > 0 && (text[0] == ' ' || text[0] == '\t' || (len == 2 && text[0] == '\\' &&
-                                                                    text[1] == '.'));
+    bool quote = len > 0 && (text[0] == ' ' || text[0] == '\t' ||
+                             (len == 2 && text[0] == '\\' && text[1] == '.'));
     for (size_t i = 0; !quote && i < len; i++)
         quote = text[i] == ',' || text[i] == '"' || text[i] == '\r' || text[i] == '\n';
     if (!quote)
@@ -335,11 +337,12 @@ static enum cf_rc check_items(enum cf_format format, const struct cf_format_item
         if (!name || !*name)
             return cf_err_set(err, CF_EINVAL, "a secret has an empty name");
         if (shell && !cf_format_shell_name(name))
-            return cf_err_set(err, CF_EINVAL,
-                              "'%.128s' is not a valid shell variable name ([A-Za-z_][A-Za-z0-9_]*), "
-                              "so format %s cannot export it; use --format json, yaml or csv, or "
-                              "rename the secret",
-                              name, cf_format_name(format));
+            return cf_err_set(
+                err, CF_EINVAL,
+                "'%.128s' is not a valid shell variable name ([A-Za-z_][A-Za-z0-9_]*), "
+                "so format %s cannot export it; use --format json, yaml or csv, or "
+                "rename the secret",
+                name, cf_format_name(format));
         if (format == CF_FORMAT_GITHUB &&
             (strchr(name, '=') || strstr(name, "<<") || strpbrk(name, "\r\n")))
             return cf_err_set(err, CF_EINVAL,

@@ -8,8 +8,8 @@
  *  - dotenv-export: `eval "$(coffer export --format=dotenv-export)"` in a POSIX shell sets each
  *    variable to its value byte for byte (single quotes; a quote is written '\'' ).
  *  - dotenv: the same lines without `export`.
- *  - yaml: every value is a double-quoted scalar with YAML escapes, so a YAML 1.1 or 1.2 parser reads
- *    back the exact string; keys are plain only when they cannot be read as anything else.
+ *  - yaml: every value is a double-quoted scalar with YAML escapes, so a YAML 1.1 or 1.2 parser
+ * reads back the exact string; keys are plain only when they cannot be read as anything else.
  *  - csv: RFC 4180 quoting as Go's encoding/csv does it (Infisical's csv output).
  *  - azure-devops: values escaped as the Azure Pipelines agent unescapes them (% as %AZP25, CR as
  *    %0D, LF as %0A; in the variable name also ';' as %3B and ']' as %5D).

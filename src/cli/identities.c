@@ -1,8 +1,9 @@
 /* `coffer identities`: machine identities and what they may do, through the admin API (docs/api.md,
  * Machine identities and universal auth): the identities themselves (/api/v1/identities), universal
- * auth attached to one (/api/v1/auth/universal-auth/identities/{id}), its client secrets (shown once,
- * on creation) and its project memberships (/api/v2/workspace/{projectId}/identity-memberships).
- * Durations are given as 90, 90s, 15m, 12h or 180d and sent in seconds. */
+ * auth attached to one (/api/v1/auth/universal-auth/identities/{id}), its client secrets (shown
+ * once, on creation) and its project memberships
+ * (/api/v2/workspace/{projectId}/identity-memberships). Durations are given as 90, 90s, 15m, 12h or
+ * 180d and sent in seconds. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,8 +44,9 @@ static int parse_duration(const struct cf_cli *cli, const char *option, const ch
     int64_t value = 0;
     cf_err_clear(&err);
     if (cf_duration_parse(text, &value, &err) != CF_OK)
-        return cf_cli_usage_error(cli, "--%s takes a duration such as 90, 90s, 15m, 12h or 180d, "
-                                       "not '%.64s'",
+        return cf_cli_usage_error(cli,
+                                  "--%s takes a duration such as 90, 90s, 15m, 12h or 180d, "
+                                  "not '%.64s'",
                                   option, text);
     *seconds = value;
     return CF_EXIT_OK;
@@ -63,8 +65,8 @@ static json_t *ip_list(const char *text)
             s++;
         while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
             e--;
-        if (e == s || json_array_append_new(list, json_pack("{s:s#}", "ipAddress", s,
-                                                            (int)(e - s))) != 0) {
+        if (e == s ||
+            json_array_append_new(list, json_pack("{s:s#}", "ipAddress", s, (int)(e - s))) != 0) {
             json_decref(list);
             return NULL;
         }
@@ -94,8 +96,8 @@ static enum cf_rc join_ips(json_t *list, struct cf_buf *out)
 }
 
 /* Sends one request and prints the answer's member as a table with print_table (or the JSON). */
-static int request_and_print(struct cf_cli *cli, const char *method, const char *path,
-                             json_t *body, const char *member, int (*print_table)(json_t *list))
+static int request_and_print(struct cf_cli *cli, const char *method, const char *path, json_t *body,
+                             const char *member, int (*print_table)(json_t *list))
 {
     json_t *answer = NULL;
     int status = cf_cli_request(cli, method, path, NULL, body, &answer);
@@ -283,7 +285,7 @@ out:
 
 /* ---- universal auth -------------------------------------------------------------------------- */
 
-static const char *const ua_headers[] = {"CLIENT ID",  "TOKEN TTL",        "TOKEN MAX TTL",
+static const char *const ua_headers[] = {"CLIENT ID",  "TOKEN TTL",         "TOKEN MAX TTL",
                                          "TOKEN USES", "TOKEN TRUSTED IPS", "SECRET TRUSTED IPS"};
 #define UA_COLS (sizeof(ua_headers) / sizeof(ua_headers[0]))
 
@@ -324,7 +326,7 @@ static int print_ua(json_t *list)
     "  --access-token-ttl D      lifetime of an access token (default 30d)\n"                      \
     "  --access-token-max-ttl D  renewals never go past this age (default 30d)\n"                  \
     "  --num-uses N              requests an access token may make (0: unlimited)\n"               \
-    "  --trusted-ips CIDR,...    addresses access tokens may be used from\n"                      \
+    "  --trusted-ips CIDR,...    addresses access tokens may be used from\n"                       \
     "                            (default 0.0.0.0/0,::/0)\n"                                       \
     "  --client-secret-trusted-ips CIDR,...\n"                                                     \
     "                            addresses that may log in (default any)\n"                        \
@@ -402,15 +404,17 @@ static int ua_set(int argc, char **argv, const char *usage, const char *method)
             continue;
         json_t *list = ip_list(lists[i].text);
         if (!list || json_object_set_new(body, lists[i].field, list) != 0) {
-            status = cf_cli_usage_error(&cli, "--%s takes a comma-separated list of addresses "
-                                              "or CIDR ranges",
+            status = cf_cli_usage_error(&cli,
+                                        "--%s takes a comma-separated list of addresses "
+                                        "or CIDR ranges",
                                         lists[i].option);
             goto out;
         }
     }
     status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0], NULL, NULL, NULL);
     if (status == CF_EXIT_OK)
-        status = request_and_print(&cli, method, path.data, body, "identityUniversalAuth", print_ua);
+        status =
+            request_and_print(&cli, method, path.data, body, "identityUniversalAuth", print_ua);
 out:
     json_decref(body);
     cf_buf_release(&path);
@@ -469,8 +473,8 @@ static int cmd_universal_auth(int argc, char **argv)
 
 /* ---- client secrets -------------------------------------------------------------------------- */
 
-static const char *const cs_headers[] = {"ID",         "PREFIX",     "DESCRIPTION", "CREATED AT",
-                                         "EXPIRES AT", "USES",       "REVOKED"};
+static const char *const cs_headers[] = {"ID",         "PREFIX", "DESCRIPTION", "CREATED AT",
+                                         "EXPIRES AT", "USES",   "REVOKED"};
 #define CS_COLS (sizeof(cs_headers) / sizeof(cs_headers[0]))
 
 static enum cf_rc cs_row(struct cf_table *table, json_t *cs, void *ctx)
@@ -513,7 +517,7 @@ static const char cs_create_usage[] =
     "  --ttl D             expires D after now (90, 90s, 15m, 12h, 180d; default never)\n"
     "  --expires-at TIME   expires at an RFC 3339 time, e.g. 2027-01-01T00:00:00Z\n"
     "  --num-uses N        logins it allows (default 0: unlimited)\n" CF_CLI_COMMON_HELP
-        "  (with --output json the server's answer, secret included, is printed)\n" EXIT_HELP;
+    "  (with --output json the server's answer, secret included, is printed)\n" EXIT_HELP;
 
 static int cs_create(int argc, char **argv)
 {
@@ -525,7 +529,8 @@ static int cs_create(int argc, char **argv)
         {"expires-at", CF_OPT_STRING, &expires_at},
         {"num-uses", CF_OPT_INT, &num_uses},
     };
-    const struct cf_cli_spec spec = {cs_create_usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {
+        cs_create_usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
     struct cf_buf path, text;
     json_t *body = NULL, *answer = NULL;
@@ -572,8 +577,8 @@ static int cs_create(int argc, char **argv)
         status = cf_cli_fail("out of memory");
         goto out;
     }
-    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0],
-                        "/client-secrets", NULL, NULL);
+    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0], "/client-secrets",
+                        NULL, NULL);
     if (status == CF_EXIT_OK)
         status = cf_cli_request(&cli, "POST", path.data, NULL, body, &answer);
     if (status != CF_EXIT_OK)
@@ -636,8 +641,8 @@ static int cs_list(int argc, char **argv)
     cf_buf_init(&path, 0);
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
         goto out;
-    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0],
-                        "/client-secrets", NULL, NULL);
+    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0], "/client-secrets",
+                        NULL, NULL);
     if (status == CF_EXIT_OK)
         status = cf_cli_request(&cli, "GET", path.data, NULL, NULL, &answer);
     if (status == CF_EXIT_OK)
@@ -668,8 +673,8 @@ static int cs_revoke(int argc, char **argv)
     cf_buf_init(&path, 0);
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
         goto out;
-    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0],
-                        "/client-secrets", cli.args[1], "/revoke");
+    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0], "/client-secrets",
+                        cli.args[1], "/revoke");
     if (status == CF_EXIT_OK)
         status = request_and_print(&cli, "POST", path.data, NULL, "clientSecretData",
                                    print_client_secrets);
@@ -774,8 +779,8 @@ static int cmd_add_to_project(int argc, char **argv)
         {"path", CF_OPT_STRING, &path_glob},
         {"actions", CF_OPT_STRING, &actions},
     };
-    const struct cf_cli_spec spec = {add_usage, CF_CLI_PROJECT, 1, 1, opts,
-                                     sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {add_usage, CF_CLI_PROJECT, 1,
+                                     1,         opts,           sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
     struct cf_buf path;
     json_t *body = NULL, *rule = NULL, *list = NULL;
@@ -894,8 +899,8 @@ static int cmd_memberships(int argc, char **argv)
     cf_buf_init(&path, 0);
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
         goto out;
-    status = build_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships", NULL,
-                        NULL);
+    status =
+        build_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships", NULL, NULL);
     if (status == CF_EXIT_OK)
         status = cf_cli_request(&cli, "GET", path.data, NULL, NULL, &answer);
     if (status == CF_EXIT_OK)
@@ -914,7 +919,8 @@ static const struct cf_cli_sub subcommands[] = {
     {"get", cmd_get, "show a machine identity"},
     {"rename", cmd_rename, "rename a machine identity"},
     {"delete", cmd_delete, "delete a machine identity (its tokens stop working)"},
-    {"universal-auth", cmd_universal_auth, "attach, show or change universal auth (attach|get|update)"},
+    {"universal-auth", cmd_universal_auth,
+     "attach, show or change universal auth (attach|get|update)"},
     {"client-secrets", cmd_client_secrets, "create, list or revoke client secrets"},
     {"add-to-project", cmd_add_to_project, "give an identity a role in a project"},
     {"remove-from-project", cmd_remove_from_project, "remove an identity from a project"},

@@ -47,8 +47,8 @@ static const char usage[] =
 
 /* Infisical's other methods: recognised, so the message can say they are not there yet. */
 static const char *const other_methods[] = {
-    "user",          "kubernetes", "azure",    "gcp-id-token", "gcp-iam",
-    "aws-iam",       "oidc-auth",  "jwt-auth", "ldap-auth",    "token-auth",
+    "user",    "kubernetes", "azure",    "gcp-id-token", "gcp-iam",
+    "aws-iam", "oidc-auth",  "jwt-auth", "ldap-auth",    "token-auth",
 };
 
 static const char *first_env(const char *a, const char *b)
@@ -151,7 +151,8 @@ int cf_cmd_login(int argc, char **argv)
         {"organization-slug", CF_OPT_STRING, &org_slug},
         {"domain", CF_OPT_STRING, &domain},
     };
-    const struct cf_cli_spec spec = {usage, CF_CLI_OFFLINE, 0, 0, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {usage, CF_CLI_OFFLINE, 0,
+                                     0,     opts,           sizeof(opts) / sizeof(opts[0])};
     struct cf_client_options client_options = {0};
     struct cf_client *client = NULL;
     struct cf_response resp = CF_RESPONSE_INIT;
@@ -178,7 +179,8 @@ int cf_cmd_login(int argc, char **argv)
     if (status != CF_EXIT_OK)
         goto out;
     if (!client_id)
-        client_id = first_env("COFFER_UNIVERSAL_AUTH_CLIENT_ID", "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID");
+        client_id =
+            first_env("COFFER_UNIVERSAL_AUTH_CLIENT_ID", "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID");
     if (!client_secret) {
         const char *from_env = first_env("COFFER_UNIVERSAL_AUTH_CLIENT_SECRET",
                                          "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET");

@@ -1,9 +1,9 @@
 /* `coffer run`: runs a command with a folder's secrets added to its environment, as Infisical's CLI
  * does. The secrets are read (fetch.h: GET /api/v4/secrets per --path, imports merged, references
  * expanded by the server) and placed in the child's environment: the inherited environment first,
- * then the secrets overwrite variables of the same name (--preserve-env: the inherited variables win
- * instead). Infisical's reserved names (HOME, PATH, SHELL, ..., XDG_*, LC_*) are never set from a
- * secret. The command runs with stdin, stdout and stderr inherited; coffer waits for it, forwards
+ * then the secrets overwrite variables of the same name (--preserve-env: the inherited variables
+ * win instead). Infisical's reserved names (HOME, PATH, SHELL, ..., XDG_*, LC_*) are never set from
+ * a secret. The command runs with stdin, stdout and stderr inherited; coffer waits for it, forwards
  * the signals other processes send to coffer (SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2)
  * and exits with its exit status, or 128 + the signal that killed it.
  *
@@ -14,9 +14,9 @@
  * it again with the new secrets.
  *
  * Signals are taken synchronously: the parent blocks them and waits with sigtimedwait, so no
- * handler runs in the middle of anything. Signals the terminal sends to the whole foreground process
- * group (Ctrl-C, hang-up: si_code SI_KERNEL) already reach the command, which shares coffer's group,
- * and are not sent a second time. */
+ * handler runs in the middle of anything. Signals the terminal sends to the whole foreground
+ * process group (Ctrl-C, hang-up: si_code SI_KERNEL) already reach the command, which shares
+ * coffer's group, and are not sent a second time. */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -55,29 +55,26 @@ static const char usage[] =
     "SHELL, MAIL, XDG_*, LC_*) are skipped with a warning. Nothing is written to disk.\n"
     "\n"
     "options:\n"
-    "  --path PATH            folder (default /); repeat it to merge several folders,\n"
-    "                         the later one winning on equal keys\n"
-    "  --recursive            include the secrets of every sub-folder\n"
-    "  --include-imports      add the folder's imports (default true; =false to skip);\n"
-    "                         the folder's own keys win, then later imports\n"
-    "  --expand               expand ${...} references on the server (default true)\n"
-    "  --preserve-env         inherited variables win over secrets of the same name\n"
-    "  --command TEXT         run TEXT with $SHELL -c (default /bin/sh) instead of\n"
-    "                         COMMAND ARGS\n"
-    "  --watch                restart the command when the secrets change\n"
-    "  --watch-interval N     seconds between checks with --watch (default 10, at\n"
-    "                         least 5)\n"
-    "  --silent               no informational messages on standard error\n" CF_CLI_PROJECT_HELP
-        CF_CLI_ENV_HELP CF_CLI_COMMON_HELP
-    "\n"
+    "  --path PATH        folder (default /); repeat it to merge several folders,\n"
+    "                     the later one winning on equal keys\n"
+    "  --recursive        include the secrets of every sub-folder\n"
+    "  --include-imports  add the folder's imports (default true; =false to skip):\n"
+    "                     the folder's own keys win, then later imports\n"
+    "  --expand           expand ${...} references on the server (default true)\n"
+    "  --preserve-env     inherited variables win over secrets of the same name\n"
+    "  --command TEXT     run TEXT with $SHELL -c (default /bin/sh) instead of\n"
+    "                     COMMAND ARGS\n"
+    "  --watch            restart the command when the secrets change\n"
+    "  --watch-interval N seconds between checks with --watch (default 10, >= 5)\n"
+    "  --silent           no informational messages on standard error\n" CF_CLI_PROJECT_HELP
+        CF_CLI_ENV_HELP CF_CLI_COMMON_HELP "\n"
     "exit status: the command's exit status, or 128 + the number of the signal that\n"
     "killed it; 1 when the secrets cannot be read (the command is not run then), 2\n"
     "usage error, 126 or 127 when the command cannot be started.\n";
 
 /* Infisical's CLI (util.ReservedEnvVars): never set from a secret. */
-static const char *const reserved[] = {"HOME",       "PATH", "PS1",  "PS2",      "PWD",
-                                       "EDITOR",     "XAUTHORITY", "USER", "TERM", "TERMINFO",
-                                       "SHELL",      "MAIL"};
+static const char *const reserved[] = {"HOME",       "PATH", "PS1",  "PS2",      "PWD",   "EDITOR",
+                                       "XAUTHORITY", "USER", "TERM", "TERMINFO", "SHELL", "MAIL"};
 static const char *const reserved_prefixes[] = {"XDG_", "LC_"};
 
 static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
@@ -143,8 +140,8 @@ static int build_env(json_t *set, bool preserve_env, bool silent, struct env_blo
     /* Inherited variables, unless a secret replaces them. */
     for (size_t i = 0; i < n_environ; i++) {
         json_t *shadow = secret_for_entry(set, environ[i]);
-        if (shadow && !preserve_env && !is_reserved(json_string_value(
-                                                  json_object_get(shadow, "secretKey"))))
+        if (shadow && !preserve_env &&
+            !is_reserved(json_string_value(json_object_get(shadow, "secretKey"))))
             continue;
         block->envp[n++] = environ[i];
     }
@@ -160,8 +157,10 @@ static int build_env(json_t *set, bool preserve_env, bool silent, struct env_blo
         }
         if (!*key || strchr(key, '=')) {
             if (!silent)
-                fprintf(stderr, "coffer: warning: secret '%s' not injected: not a valid variable "
-                                "name\n", key);
+                fprintf(stderr,
+                        "coffer: warning: secret '%s' not injected: not a valid variable "
+                        "name\n",
+                        key);
             continue;
         }
         if (memchr(value, '\0', len)) {
@@ -200,9 +199,9 @@ out:
 /* ---- the child ------------------------------------------------------------------------------- */
 
 struct command {
-    char **args;              /* COMMAND ARGS..., NULL-terminated, or NULL with shell_command */
+    char **args;               /* COMMAND ARGS..., NULL-terminated, or NULL with shell_command */
     const char *shell_command; /* --command */
-    sigset_t child_mask;      /* the signal mask the command starts with */
+    sigset_t child_mask;       /* the signal mask the command starts with */
 };
 
 /* Forks and execs the command with envp. Returns the child's pid, or -1 (message printed). */
@@ -221,8 +220,7 @@ static pid_t start_child(const struct command *cmd, char **envp)
         const char *shell = getenv("SHELL");
         if (!shell || !*shell)
             shell = "/bin/sh";
-        char *const shell_args[] = {(char *)shell, (char *)"-c", (char *)cmd->shell_command,
-                                    NULL};
+        char *const shell_args[] = {(char *)shell, (char *)"-c", (char *)cmd->shell_command, NULL};
         execve(shell, shell_args, envp);
         if (strcmp(shell, "/bin/sh") != 0) {
             char *const sh_args[] = {(char *)"/bin/sh", (char *)"-c", (char *)cmd->shell_command,
@@ -435,7 +433,8 @@ int cf_cmd_run(int argc, char **argv)
         {"watch", CF_OPT_BOOL, &watch},
         {"watch-interval", CF_OPT_INT, &interval},
         {"silent", CF_OPT_BOOL, &silent},
-        {"secret-overriding", CF_OPT_BOOL, &secret_overriding}, /* Infisical's; no personal secrets */
+        {"secret-overriding", CF_OPT_BOOL,
+         &secret_overriding}, /* Infisical's; no personal secrets */
     };
     const size_t nopts = sizeof(opts) / sizeof(opts[0]);
     const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT | CF_CLI_ENV, 0, SIZE_MAX, opts, nopts};
@@ -491,8 +490,8 @@ int cf_cmd_run(int argc, char **argv)
      * gets the default back when it execs. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
-    const struct cf_fetch fetch = {cli.project_id, cli.env, paths, npaths, recursive,
-                                   include_imports, expand};
+    const struct cf_fetch fetch = {cli.project_id, cli.env,         paths, npaths,
+                                   recursive,      include_imports, expand};
     status = cf_fetch_secrets(&cli, &fetch, &set);
     if (status != CF_EXIT_OK)
         goto out;

@@ -233,6 +233,8 @@ class Matrix(IdentityHelpers, harness.ServerTestCase):
                     r = self.api("DELETE", "/api/v3/secrets/raw/DEL_%d" % idx, token=tok,
                                  body={"workspaceId": pid, "environment": env, "secretPath": folder})
                     self.expect(r, ok, env, folder, "delete %s:%s" % (env, folder), ["victim-%d" % idx])
+                    if ok and not allowed(ident, "read", env, folder):
+                        self.assertNotIn(b"victim-%d" % idx, r.body, "a delete without read shows the value")
                     self.assertEqual(self.admin_value(env, folder, "DEL_%d" % idx),
                                      None if ok else "victim-%d" % idx)
                 where = {"workspaceId": pid, "environment": env, "secretPath": folder}
@@ -255,6 +257,8 @@ class Matrix(IdentityHelpers, harness.ServerTestCase):
                     r = self.api("DELETE", "/api/v3/secrets/batch/raw", token=tok, body=dict(where, secrets=[
                         {"secretKey": "BDEL_%d" % idx}]))
                     self.expect(r, ok, env, folder, "batch delete %s:%s" % (env, folder), ["bvictim-%d" % idx])
+                    if ok and not allowed(ident, "read", env, folder):
+                        self.assertNotIn(b"bvictim-%d" % idx, r.body, "a delete without read shows the value")
                     self.assertEqual(self.admin_value(env, folder, "BDEL_%d" % idx),
                                      None if ok else "bvictim-%d" % idx)
 
@@ -293,6 +297,8 @@ class WriteWithoutRead(IdentityHelpers, harness.ServerTestCase):
         self.assertEqual(self.get_secret(self.pid, "HIDDEN_B2", "staging", "/frontend").json["secret"]["secretValue"],
                          "hidden-value-b")
         self.assertNotIn(b"hidden-value-b", r.body, "a rename by an identity that may not read shows the value")
+        self.assertTrue(r.json["secret"]["secretValueHidden"])
+        self.assertEqual(r.json["secret"]["secretKey"], "HIDDEN_B2")
 
     def test_delete_answer_does_not_reveal_the_value(self):
         r = self.api("DELETE", "/api/v3/secrets/raw/HIDDEN_A", token=self.token,
@@ -300,6 +306,28 @@ class WriteWithoutRead(IdentityHelpers, harness.ServerTestCase):
         self.assertEqual(r.status, 200, r.body[:300])
         self.assertEqual(self.get_secret(self.pid, "HIDDEN_A", "staging", "/frontend").status, 404)
         self.assertNotIn(b"hidden-value-a", r.body, "a delete by an identity that may not read shows the value")
+        self.assertTrue(r.json["secret"]["secretValueHidden"])
+
+    def test_batch_answers_do_not_reveal_values(self):
+        where = {"workspaceId": self.pid, "environment": "staging", "secretPath": "/frontend"}
+        r = self.api("PATCH", "/api/v3/secrets/batch/raw", token=self.token,
+                     body=dict(where, secrets=[{"secretKey": "HIDDEN_B", "secretComment": "new note"}]))
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertNotIn(b"hidden-value-b", r.body)
+        r = self.api("DELETE", "/api/v3/secrets/batch/raw", token=self.token,
+                     body=dict(where, secrets=[{"secretKey": "HIDDEN_A"}, {"secretKey": "HIDDEN_B"}]))
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(sorted(x["secretKey"] for x in r.json["secrets"]), ["HIDDEN_A", "HIDDEN_B"])
+        self.assertNotIn(b"hidden-value", r.body)
+        self.assertEqual(self.list_secrets(self.pid, "staging", "/frontend").json["secrets"], [])
+
+    def test_rollback_answer_does_not_reveal_the_value(self):
+        sid = self.update_secret(self.pid, "HIDDEN_A", "staging", "/frontend", secretValue="hidden-value-a2")["id"]
+        r = self.api("POST", "/api/v1/secret/%s/rollback" % sid, body={"version": 1}, token=self.token)
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertNotIn(b"hidden-value-a", r.body)
+        self.assertEqual(self.get_secret(self.pid, "HIDDEN_A", "staging", "/frontend").json["secret"]["secretValue"],
+                         "hidden-value-a")
 
 
 class History(IdentityHelpers, harness.ServerTestCase):

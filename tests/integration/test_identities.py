@@ -693,6 +693,41 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         self.assertEqual(self.list_as(m["token"], project["id"]).status, 200)
 
 
+class RootKeyRotation(IdentityHelpers, unittest.TestCase):
+    """docs/api.md: rotating the root key invalidates outstanding access tokens; pipelines log in again, so
+    their client secrets keep working, and so do identities and memberships."""
+
+    def api(self, *a, **kw):
+        return self.server.api(*a, **kw)
+
+    ok = harness.ServerTestCase.ok
+    assertError = harness.ServerTestCase.assertError
+    create_project = harness.ServerTestCase.create_project
+
+    def test_rotation_ends_tokens_not_client_secrets(self):
+        self.server = harness.Server()
+        try:
+            self.server.start()
+            project = self.create_project()
+            self.ok("POST", "/api/v3/secrets/raw/K", body={"workspaceId": project["id"], "environment": "dev",
+                                                           "secretValue": "kept"})
+            m = self.machine(project["id"], "viewer")
+            self.assertEqual(self.list_as(m["token"], project["id"]).status, 200)
+            self.assertEqual(self.server.stop(), 0)
+            rc, _, err = harness.run(["operator", "rotate-root-key", "--data-dir", self.server.data_dir])
+            self.assertEqual(rc, 0, err)
+            self.server.start()
+            self.assertError(self.list_as(m["token"], project["id"]), 401, "Unauthorized")
+            token = self.login_ok(m["clientId"], m["clientSecret"])["accessToken"]
+            r = self.get_as(token, project["id"], "K")
+            self.assertEqual(r.status, 200, r.body[:300])
+            self.assertEqual(r.json["secret"]["secretValue"], "kept")
+            self.assertEqual(self.server.stop(), 0)
+            self.assertIsNone(self.server.sanitizer_report())
+        finally:
+            self.server.cleanup()
+
+
 class BruteForce(IdentityHelpers, harness.ServerTestCase):
     """With COFFER_LOGIN_MAX_FAILURES=5: five failures per client id a minute, fifty per address."""
 
