@@ -17,19 +17,14 @@ static enum cf_rc identity_principal(struct cf_core *core, const char *token, co
                                      struct cf_principal *out, struct cf_err *err)
 {
     struct cf_access_token record;
-    struct cf_identity identity;
+    /* The token's record is all that decides: deleting an identity deletes its tokens. Its name is
+     * looked up only when a refusal needs it (core/authz.c), not on every request. */
     enum cf_rc rc = cf_token_check(core->store, core->keyring, token, client_ip, cf_now_ms(), true,
                                    &record, err);
     if (rc != CF_OK)
         return rc;
-    rc = core->store->ops->identity_get(core->store, record.identity_id, &identity, err);
-    if (rc == CF_ENOTFOUND)
-        return cf_err_set(err, CF_EUNAUTH, "access token was revoked (its identity was deleted)");
-    if (rc != CF_OK)
-        return rc;
     out->kind = CF_PRINCIPAL_IDENTITY;
-    memcpy(out->id, identity.id, sizeof(out->id));
-    cf_strlcpy(out->name, identity.name, sizeof(out->name));
+    memcpy(out->id, record.identity_id, sizeof(out->id));
     memcpy(out->token_id, record.id, sizeof(out->token_id));
     return CF_OK;
 }

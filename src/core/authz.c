@@ -99,6 +99,19 @@ bool cf_glob_match(const char *glob, const char *path)
     return match_from(glob + 1, path + 1);
 }
 
+/* The caller's display name for a refusal: the principal's own when set, else looked up (only when
+ * needed: the request path does not load it). */
+static void identity_name(struct cf_core *core, const struct cf_principal *who, char *out,
+                          size_t size)
+{
+    struct cf_identity identity;
+    struct cf_err ignored;
+    snprintf(out, size, "%s", who->name[0] ? who->name : who->id);
+    if (!who->name[0] &&
+        core->store->ops->identity_get(core->store, who->id, &identity, &ignored) == CF_OK)
+        snprintf(out, size, "%s", identity.name);
+}
+
 enum cf_rc cf_authz_admin(const struct cf_principal *who, const char *what, struct cf_err *err)
 {
     if (who && who->kind == CF_PRINCIPAL_ADMIN)
@@ -124,6 +137,7 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
 {
     struct cf_membership m = {0};
     char where[CF_PATH_MAX + CF_SLUG_MAX + 32];
+    char name[CF_NAME_MAX + 1] = "";
     uint32_t allowed = 0;
     enum cf_rc rc;
 
@@ -135,11 +149,13 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
                           where);
 
     rc = core->store->ops->membership_get(core->store, who->id, project_id, &m, err);
-    if (rc == CF_ENOTFOUND)
+    if (rc == CF_ENOTFOUND) {
+        identity_name(core, who, name, sizeof(name));
         return cf_err_set(
             err, CF_EFORBIDDEN,
-            "identity \"%s\" is not a member of project '%s': not allowed to %s in %s", who->name,
+            "identity \"%s\" is not a member of project '%s': not allowed to %s in %s", name,
             project_id, action_name(action), where);
+    }
     if (rc != CF_OK)
         return rc;
     if (!cf_role_actions(m.role, &allowed))
@@ -159,9 +175,11 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
     char role[CF_ROLE_MAX + 1];
     memcpy(role, m.role, sizeof(role));
     cf_membership_release(&m);
-    if (!ok)
+    if (!ok) {
+        identity_name(core, who, name, sizeof(name));
         return cf_err_set(err, CF_EFORBIDDEN,
-                          "identity \"%s\" (role %s) is not allowed to %s in %s", who->name, role,
+                          "identity \"%s\" (role %s) is not allowed to %s in %s", name, role,
                           action_name(action), where);
+    }
     return CF_OK;
 }
