@@ -23,6 +23,16 @@ static const struct cf_client_secret *match_secret(const struct cf_client_secret
     return found;
 }
 
+/* The identity's name, for refusal messages only (a successful login does not need it). */
+static const char *identity_name(struct cf_store *st, const struct cf_ua_config *config,
+                                 struct cf_identity *identity)
+{
+    struct cf_err ignored;
+    if (st->ops->identity_get(st, config->identity_id, identity, &ignored) != CF_OK)
+        snprintf(identity->name, sizeof(identity->name), "%s", config->identity_id);
+    return identity->name;
+}
+
 /* Records a failed attempt against both throttles and returns rc. */
 static enum cf_rc failed(const struct cf_login_throttles *t, const char *client_id,
                          const char *client_ip, int64_t now, enum cf_rc rc)
@@ -57,8 +67,6 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
     if (rc == CF_ENOTFOUND)
         return failed(throttles, client_id, client_ip, now,
                       cf_err_set(err, CF_EUNAUTH, "unknown client id '%.64s'", client_id));
-    if (rc == CF_OK)
-        rc = st->ops->identity_get(st, config.identity_id, &identity, err);
     if (rc != CF_OK)
         return rc;
     if (*client_ip && !cf_cidr_list_match(config.client_secret_trusted_ips, client_ip))
@@ -67,7 +75,7 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
             cf_err_set(err, CF_EUNAUTH,
                        "IP address %s is not allowed to use the client secrets of identity "
                        "\"%s\"",
-                       client_ip, identity.name));
+                       client_ip, identity_name(st, &config, &identity)));
 
     rc = st->ops->client_secret_list(st, config.identity_id, &secrets, err);
     if (rc != CF_OK)
@@ -84,12 +92,12 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
     /* The secret is right: from here on the refusals may say precisely what is wrong with it. */
     if (secret->revoked) {
         rc = cf_err_set(err, CF_EUNAUTH, "client secret \"%s\" of identity \"%s\" was revoked",
-                        secret->description, identity.name);
+                        secret->description, identity_name(st, &config, &identity));
         goto out;
     }
     if (secret->expires_at && now >= secret->expires_at) {
         rc = cf_err_set(err, CF_EUNAUTH, "client secret \"%s\" of identity \"%s\" expired at %s",
-                        secret->description, identity.name,
+                        secret->description, identity_name(st, &config, &identity),
                         cf_time_format(secret->expires_at, when));
         goto out;
     }
@@ -108,7 +116,8 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
     if (rc == CF_ECONFLICT) {
         rc = cf_err_set(err, CF_EUNAUTH,
                         "client secret \"%s\" of identity \"%s\" has reached its use limit of %lld",
-                        secret->description, identity.name, (long long)secret->num_uses_limit);
+                        secret->description, identity_name(st, &config, &identity),
+                        (long long)secret->num_uses_limit);
         goto out;
     }
     if (rc != CF_OK)
