@@ -302,6 +302,14 @@ def report(work, out_path):
                          len(cr.get("times", [])), hf_ms(tr, "median"), hf_ms(cr, "median") - hf_ms(tr, "median")))
     else:
         lines.append("coffer run -- true: not available: " + run_reason)
+    def listed(name):
+        path = os.path.join(work, name)
+        return [l.strip() for l in open(path)] if os.path.exists(path) else []
+    if listed("repeated"):
+        lines.append("repeated because one server thread had accepted every connection: " +
+                     "; ".join(listed("repeated")))
+    for note in listed("lopsided"):
+        lines.append("WARNING: %s; that run's figures show one core's worth of work" % note)
     mb = lambda kb: int(kb) / 1024
     lines.append("start to first answered request: %s ms (fresh data directory)" % meta["start_ms"])
     lines.append("coffer RSS: %.1f MB after start, %.1f MB before load, %.1f MB after load "
@@ -457,12 +465,46 @@ run_wrk() {
     BENCH_TOKEN=$token wrk -t"$BENCH_THREADS" -c"$4" -d"${3}s" --latency -s "$AUTH_LUA" "$2" >"$5" 2>&1 ||
         { cat "$5" >&2; die "wrk failed for $1"; }
 }
-# run_login SECONDS CONNECTIONS OUT: universal-auth logins with the seeded identity's client secret.
+# run_login SCENARIO SECONDS CONNECTIONS OUT: universal-auth logins with the seeded identity's client secret.
 run_login() {
-    BENCH_CLIENT_ID=$CLIENT_ID BENCH_CLIENT_SECRET=$CLIENT_SECRET wrk -t"$BENCH_THREADS" -c"$2" -d"${1}s" \
-        --latency -s "$LOGIN_LUA" "http://127.0.0.1:$SERVER_PORT$LOGIN_PATH" >"$3" 2>&1 ||
-        { cat "$3" >&2; die "wrk failed for coffer login"; }
+    BENCH_CLIENT_ID=$CLIENT_ID BENCH_CLIENT_SECRET=$CLIENT_SECRET wrk -t"$BENCH_THREADS" -c"$3" -d"${2}s" \
+        --latency -s "$LOGIN_LUA" "http://127.0.0.1:$SERVER_PORT$LOGIN_PATH" >"$4" 2>&1 ||
+        { cat "$4" >&2; die "wrk failed for $1"; }
 }
+# CPU ticks (user + system) of each thread of process $1, one "TID TICKS" line each. The fields are counted
+# after the command name's closing parenthesis, which may follow spaces.
+thread_ticks() {
+    for task in /proc/"$1"/task/*; do
+        ticks=$(sed 's/.*) //' "$task/stat" 2>/dev/null | awk '{ print $12 + $13 }') || continue
+        [ -z "$ticks" ] || echo "${task##*/} $ticks"
+    done
+}
+# measure SCENARIO PID RUNNER ARGS...: runs RUNNER SCENARIO ARGS... (run_wrk or run_login) against the server
+# PID. Both servers spread connections over one epoll thread per core, but a thread can accept a whole burst
+# of wrk's connections and leave the others idle, which halves throughput for that run. When one thread did
+# more than 80% of the server's work on a machine with several cores, the run is repeated (up to 4 tries) and
+# the report names it, so that the comparisons within one run are not decided by where connections landed.
+measure() {
+    scenario=$1
+    pid=$2
+    shift 2
+    tries=1
+    while :; do
+        thread_ticks "$pid" >"$WORK/ticks.before"
+        "$@"
+        thread_ticks "$pid" >"$WORK/ticks.after"
+        share=$(awk 'NR == FNR { before[$1] = $2; next }
+                     { d = $2 - before[$1]; total += d; if (d > top) top = d }
+                     END { print (total >= 20 ? int(100 * top / total) : 0) }' \
+            "$WORK/ticks.before" "$WORK/ticks.after")
+        [ "$CORES" -ge 2 ] && [ "$share" -gt 80 ] || break
+        echo "bench: $scenario: one server thread did $share% of the work (connections on one thread)"
+        [ $tries -lt 4 ] || { echo "$scenario: still on one thread after $tries tries" >>"$WORK/lopsided"; break; }
+        tries=$((tries + 1))
+    done
+    [ $tries -eq 1 ] || echo "$scenario: $tries tries" >>"$WORK/repeated"
+}
+CORES=$(nproc)
 if [ "$BENCH_WARMUP" -gt 0 ]; then
     echo "bench: warming up (${BENCH_WARMUP}s per server)"
     run_wrk warmup "http://127.0.0.1:$SERVER_PORT$LIST_PATH" "$BENCH_WARMUP" 16 "$WORK/warmup.txt"
@@ -480,21 +522,23 @@ for kind in list one; do
     for connections in $BENCH_CONNECTIONS; do
         for who in $callers; do
             token=$BENCH_TOKEN
+            pid=$SERVER_PID
             case $who in
                 coffer) url="http://127.0.0.1:$SERVER_PORT$coffer_path" ;;
                 identity) url="http://127.0.0.1:$SERVER_PORT$coffer_path" token=$IDENTITY_TOKEN ;;
-                baseline) url="http://127.0.0.1:$BASELINE_PORT/$kind" ;;
+                baseline) url="http://127.0.0.1:$BASELINE_PORT/$kind" pid=$BASELINE_PID ;;
             esac
             echo "bench: $who $kind, $connections connections, ${BENCH_SECONDS}s"
-            run_wrk "$who $kind" "$url" "$BENCH_SECONDS" "$connections" "$WORK/wrk-$who-$kind-$connections.txt" \
-                "$token"
+            measure "$who $kind $connections" "$pid" run_wrk "$who $kind" "$url" "$BENCH_SECONDS" \
+                "$connections" "$WORK/wrk-$who-$kind-$connections.txt" "$token"
         done
     done
 done
 # Logins last: each one stores a new access token, which the list and read runs above should not see.
 for connections in $BENCH_CONNECTIONS; do
     echo "bench: coffer login, $connections connections, ${BENCH_SECONDS}s"
-    run_login "$BENCH_SECONDS" "$connections" "$WORK/wrk-coffer-login-$connections.txt"
+    measure "coffer login $connections" "$SERVER_PID" run_login "coffer login" "$BENCH_SECONDS" "$connections" \
+        "$WORK/wrk-coffer-login-$connections.txt"
 done
 sleep 1
 RSS_AFTER=$(rss_kb "$SERVER_PID")
@@ -550,7 +594,7 @@ kill -0 "$SERVER_PID" 2>/dev/null || fail_with_log "coffer died during coffer ru
 # 6. Report.
 cat >"$WORK/meta" <<EOF
 date=$(date -u '+%Y-%m-%d %H:%M UTC')
-cores=$(nproc)
+cores=$CORES
 threads=$BENCH_THREADS
 seconds=$BENCH_SECONDS
 connections=$BENCH_CONNECTIONS
