@@ -357,12 +357,13 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
     const char *env_slug = scope.env.slug;
     rc = cf_secrets_get(core, cf_req_principal(req), &scope, key, version, &f.opts, &plain, err);
     if (rc == CF_ENOTFOUND && f.imports && version == 0) {
-        /* Not in the folder: the first import that has it answers. */
+        /* Not in the folder: the imports answer, the later import winning as in `coffer run` and
+         * Infisical's CLI. */
         struct cf_read_opts opts = {.expand = f.opts.expand};
         struct cf_err not_found = *err;
         rc = cf_secrets_list_imports(core, cf_req_principal(req), &scope, &opts, &imported, err);
         found = NULL;
-        for (size_t i = 0; rc == CF_OK && !found && i < imported.n; i++) {
+        for (size_t i = imported.n; rc == CF_OK && !found && i-- > 0;) {
             for (size_t j = 0; !found && j < imported.items[i].secrets.n; j++) {
                 if (strcmp(imported.items[i].secrets.items[j].meta.key, key) == 0) {
                     found = &imported.items[i].secrets.items[j];
@@ -676,9 +677,9 @@ static enum cf_rc rollback(struct cf_req *req, json_t **out, struct cf_err *err)
     if (rc != CF_OK)
         return rc;
     struct cf_err read_err;
-    bool hide = cf_authz_check(cf_req_core(req), cf_req_principal(req), CF_ACTION_READ,
-                               scope.project.id, scope.env.slug, scope.folder.path,
-                               &read_err) != CF_OK;
+    bool hide =
+        cf_authz_check(cf_req_core(req), cf_req_principal(req), CF_ACTION_READ, scope.project.id,
+                       scope.env.slug, scope.folder.path, &read_err) != CF_OK;
     struct tag_index tags = {cf_req_core(req), scope.project.id, false, {0}};
     rc = reply_secret(req, &tags, scope.env.slug, &plain, hide, err);
     tag_index_release(&tags);

@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "cli/common.h"
+#include "cli/credentials.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -119,13 +120,19 @@ enum cf_rc cf_opt_parse(int argc, char **argv, const struct cf_opt *opts, size_t
 
 /* ---- command context ------------------------------------------------------------------------- */
 
-static const char *first_env(const char *a, const char *b)
+const char *cf_cli_first_env(const char *a, const char *b)
 {
     const char *value = getenv(a);
     if (value && *value)
         return value;
     value = b ? getenv(b) : NULL;
     return value && *value ? value : NULL;
+}
+
+const char *cf_cli_domain_env(void)
+{
+    const char *value = cf_cli_first_env("COFFER_API_URL", "INFISICAL_DOMAIN");
+    return value ? value : cf_cli_first_env("INFISICAL_API_URL", NULL);
 }
 
 /* Prints the first line of the usage text ("usage: coffer ...") to stderr. */
@@ -167,6 +174,60 @@ int cf_cli_fail(const char *fmt, ...)
     vprint_error(fmt, ap);
     va_end(ap);
     return CF_EXIT_FAILURE;
+}
+
+/* Makes cli->client. The token is, first found: --token, COFFER_TOKEN,
+ * INFISICAL_UNIVERSAL_AUTH_ACCESS_TOKEN, INFISICAL_TOKEN (Infisical's order after COFFER_TOKEN),
+ * then the login stored by `coffer login`, which is used only for the server it was issued by (and
+ * names that server when none is given). On failure prints why, sets *exit_status (2 for a usage
+ * error, 1 otherwise) and returns false. */
+static bool make_client(struct cf_cli *cli, const char *domain, const char *token, int *exit_status)
+{
+    struct cf_client_options client_options = {0};
+    struct cf_buf stored_token, stored_domain;
+    struct cf_err err;
+    bool made = false;
+
+    cf_err_clear(&err);
+    cf_buf_init(&stored_token, 0);
+    cf_buf_init(&stored_domain, 0);
+    *exit_status = CF_EXIT_USAGE;
+    client_options.domain = domain ? domain : cf_cli_domain_env();
+    client_options.token = token;
+    if (!client_options.token)
+        client_options.token =
+            cf_cli_first_env("COFFER_TOKEN", "INFISICAL_UNIVERSAL_AUTH_ACCESS_TOKEN");
+    if (!client_options.token)
+        client_options.token = cf_cli_first_env("INFISICAL_TOKEN", NULL);
+    if (!client_options.token) {
+        enum cf_rc rc =
+            cf_credentials_for(client_options.domain, &stored_token, &stored_domain, &err);
+        if (rc == CF_OK) {
+            client_options.token = stored_token.data;
+            if (!client_options.domain)
+                client_options.domain = stored_domain.data;
+        } else if (rc != CF_ENOTFOUND) {
+            *exit_status = cf_cli_fail("%s", err.msg);
+            goto out;
+        }
+    }
+    if (!client_options.token) {
+        cf_cli_usage_error(cli, "no token: pass --token, set COFFER_TOKEN, or run 'coffer login'");
+        goto out;
+    }
+    enum cf_rc rc = cf_client_new(&client_options, &cli->client, &err);
+    if (rc != CF_OK) {
+        if (rc == CF_EINVAL)
+            cf_cli_usage_error(cli, "%s", err.msg);
+        else
+            *exit_status = cf_cli_fail("%s", err.msg);
+        goto out;
+    }
+    made = true;
+out:
+    cf_buf_release_wipe(&stored_token);
+    cf_buf_release(&stored_domain);
+    return made;
 }
 
 bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli_spec *spec,
@@ -236,7 +297,7 @@ bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli
     }
     if (spec->flags & CF_CLI_PROJECT) {
         cli->project_id =
-            project_id ? project_id : first_env("COFFER_PROJECT_ID", "INFISICAL_PROJECT_ID");
+            project_id ? project_id : cf_cli_first_env("COFFER_PROJECT_ID", "INFISICAL_PROJECT_ID");
         if (!cli->project_id || !*cli->project_id) {
             cf_cli_usage_error(cli, "--projectId is required (or set COFFER_PROJECT_ID)");
             goto out;
@@ -252,23 +313,8 @@ bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli
     if (spec->flags & CF_CLI_PATH)
         cli->path = path && *path ? path : "/";
 
-    if (!(spec->flags & CF_CLI_OFFLINE)) {
-        struct cf_client_options client_options = {0};
-        client_options.domain = domain ? domain : first_env("COFFER_API_URL", "INFISICAL_API_URL");
-        client_options.token = token ? token : first_env("COFFER_TOKEN", "INFISICAL_TOKEN");
-        if (!client_options.token) {
-            cf_cli_usage_error(cli, "no token: pass --token or set COFFER_TOKEN");
-            goto out;
-        }
-        enum cf_rc rc = cf_client_new(&client_options, &cli->client, &err);
-        if (rc != CF_OK) {
-            if (rc == CF_EINVAL)
-                cf_cli_usage_error(cli, "%s", err.msg);
-            else
-                *exit_status = cf_cli_fail("%s", err.msg);
-            goto out;
-        }
-    }
+    if (!(spec->flags & CF_CLI_OFFLINE) && !make_client(cli, domain, token, exit_status))
+        goto out;
     proceed = true;
     *exit_status = CF_EXIT_OK;
 out:

@@ -100,7 +100,9 @@ struct cf_cli {
 
 /* Starts a subcommand: prints help and stops on --help; parses the options (the spec's plus
  * --token, --domain, --output and those chosen by spec->flags); checks the positional count;
- * resolves the environment variables; makes the client. The token given with --token is copied and
+ * resolves the environment variables; makes the client, whose token is the first found of --token,
+ * COFFER_TOKEN, INFISICAL_UNIVERSAL_AUTH_ACCESS_TOKEN, INFISICAL_TOKEN and the login stored by
+ * `coffer login` for the same server (credentials.h). The token given with --token is copied and
  * then wiped from argv. Returns true when the command should go on; otherwise *exit_status says how
  * to exit (0 after help, 2 after a usage error, 1 when the client cannot be made) and the message
  * has been printed. Call cf_cli_end in every case. */
@@ -137,7 +139,8 @@ int cf_cli_dispatch(int argc, char **argv, const struct cf_cli_sub *subs, size_t
 #define CF_CLI_COMMON_HELP                                                                         \
     "  --domain URL       server URL (default " CF_CLIENT_DEFAULT_DOMAIN ";\n"                     \
     "                     env COFFER_API_URL or INFISICAL_API_URL)\n"                              \
-    "  --token TOKEN      access token (env COFFER_TOKEN or INFISICAL_TOKEN)\n"                    \
+    "  --token TOKEN      access token (env COFFER_TOKEN, INFISICAL_TOKEN; default:\n"             \
+    "                     the token stored by 'coffer login')\n"                                   \
     "  --output FORMAT    table (default) or json (the API's JSON, for scripts)\n"                 \
     "  -h, --help         show this help\n"
 #define CF_CLI_PROJECT_HELP                                                                        \
@@ -205,5 +208,12 @@ const char *cf_cli_str(json_t *obj, const char *name);
 
 /* An integer member of obj formatted into buf (size >= 24), or "" when absent. Returns buf. */
 const char *cf_cli_int_str(json_t *obj, const char *name, char *buf, size_t size);
+
+/* The first non-empty of the environment variables a and b (b may be NULL), or NULL. */
+const char *cf_cli_first_env(const char *a, const char *b);
+
+/* The server URL from the environment: COFFER_API_URL, then INFISICAL_DOMAIN, then
+ * INFISICAL_API_URL (Infisical's CLI reads the last two in that order), or NULL. */
+const char *cf_cli_domain_env(void);
 
 #endif

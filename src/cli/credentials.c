@@ -233,10 +233,10 @@ enum cf_rc cf_credentials_for(const char *domain, struct cf_buf *token, struct c
     cf_buf_init(&file, 4096);
     cf_buf_init(&text, CREDENTIALS_MAX);
     cf_buf_init(&wanted, 0);
-    if (domain) {
-        rc = cf_client_normalize_domain(domain, &wanted, err);
-        if (rc != CF_OK)
-            goto out;
+    if (domain && cf_client_normalize_domain(domain, &wanted, err) != CF_OK) {
+        cf_err_clear(err); /* not a server a token was stored for; the caller reports the URL */
+        rc = CF_ENOTFOUND;
+        goto out;
     }
     rc = cf_credentials_path(NULL, &file, err);
     if (rc != CF_OK)

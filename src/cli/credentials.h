@@ -26,7 +26,8 @@ enum cf_rc cf_credentials_save(const char *domain, const char *token, struct cf_
 /* Reads the stored credentials if they are for domain (a server URL in any form accepted by
  * cf_client_normalize_domain; NULL accepts the stored one, whatever it is). On CF_OK token receives
  * the token (a wiped buffer: release it with cf_buf_release_wipe) and domain_used the stored
- * normalised domain. CF_ENOTFOUND when there is no file or it is for another server; CF_EIO or
+ * normalised domain. CF_ENOTFOUND when there is no file, it is for another server, or domain is not
+ * a valid server URL; CF_EIO or
  * CF_EINVAL with a message naming the file when it cannot be read, is unsafe or is malformed. Needs
  * the client's global init first. */
 enum cf_rc cf_credentials_for(const char *domain, struct cf_buf *token, struct cf_buf *domain_used,

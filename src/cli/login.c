@@ -51,15 +51,6 @@ static const char *const other_methods[] = {
     "aws-iam", "oidc-auth",  "jwt-auth", "ldap-auth",    "token-auth",
 };
 
-static const char *first_env(const char *a, const char *b)
-{
-    const char *value = getenv(a);
-    if (value && *value)
-        return value;
-    value = getenv(b);
-    return value && *value ? value : NULL;
-}
-
 /* Writes text in full to stdout, bypassing stdio so the token is not left in its buffer. */
 static int write_stdout(const char *text, size_t len)
 {
@@ -179,11 +170,11 @@ int cf_cmd_login(int argc, char **argv)
     if (status != CF_EXIT_OK)
         goto out;
     if (!client_id)
-        client_id =
-            first_env("COFFER_UNIVERSAL_AUTH_CLIENT_ID", "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID");
+        client_id = cf_cli_first_env("COFFER_UNIVERSAL_AUTH_CLIENT_ID",
+                                     "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID");
     if (!client_secret) {
-        const char *from_env = first_env("COFFER_UNIVERSAL_AUTH_CLIENT_SECRET",
-                                         "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET");
+        const char *from_env = cf_cli_first_env("COFFER_UNIVERSAL_AUTH_CLIENT_SECRET",
+                                                "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET");
         if (from_env && cf_buf_puts(&secret, from_env) != CF_OK) {
             status = cf_cli_fail("out of memory");
             goto out;
@@ -200,7 +191,7 @@ int cf_cmd_login(int argc, char **argv)
         goto out;
     }
     if (!domain)
-        domain = first_env("COFFER_API_URL", "INFISICAL_API_URL");
+        domain = cf_cli_domain_env();
     client_options.domain = domain;
     if (cf_client_new(&client_options, &client, &err) != CF_OK) {
         status = err.rc == CF_EINVAL ? cf_cli_usage_error(&cli, "%s", err.msg)

@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/fetch.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -453,65 +454,48 @@ out:
     return rc;
 }
 
-/* The table for `secrets list`: the folder's secrets, then those of its imports that no local
- * secret (and no earlier import) shadows. */
-static int print_list(const struct cf_cli *cli, json_t *answer, bool show, bool recursive,
-                      bool imports)
+/* What list_merged_row needs to add a row. */
+struct list_rows {
+    struct cf_table *table;
+    struct cf_buf from;
+    bool show, recursive, imports;
+};
+
+/* cf_merge_fn: one row per secret that the merge keeps, naming the import it came from. */
+static enum cf_rc list_merged_row(json_t *secret, json_t *import, void *ctx)
+{
+    struct list_rows *rows = ctx;
+    cf_buf_reset(&rows->from);
+    if (import && cf_buf_printf(&rows->from, "%s:%s", cf_cli_str(import, "environment"),
+                                cf_cli_str(import, "secretPath")) != CF_OK)
+        return CF_ENOMEM;
+    return list_row(rows->table, secret, rows->show, rows->recursive, rows->imports,
+                    import ? rows->from.data : "");
+}
+
+/* The table for `secrets list`: the folder's secrets, then those of its imports that the merge of
+ * `run` and `export` keeps (fetch.h: local keys win, then later imports). */
+static int print_list(json_t *answer, bool show, bool recursive, bool imports)
 {
     static const char *const headers[] = {"KEY", "VERSION", "PATH", "FROM", "VALUE"};
     const char *chosen[5] = {headers[0], headers[1]};
     size_t ncols = 2;
-    struct cf_table *table = NULL;
-    struct cf_buf here, from;
-    json_t *seen = json_object();
-    json_t *secret, *import;
-    size_t i, k;
-    int status = CF_EXIT_FAILURE;
+    struct list_rows rows = {NULL, {0}, show, recursive, imports};
+    int status;
 
-    cf_buf_init(&here, 0);
-    cf_buf_init(&from, 0);
+    cf_buf_init(&rows.from, 0);
     if (recursive)
         chosen[ncols++] = headers[2];
     if (imports)
         chosen[ncols++] = headers[3];
     chosen[ncols++] = headers[4];
-    table = cf_table_new(ncols, chosen);
-    if (!table || !seen || cf_cli_normalize_path(&here, cli->path) != CF_OK)
-        goto oom;
-    json_array_foreach(json_object_get(answer, "secrets"), i, secret)
-    {
-        const char *key = cf_cli_str(secret, "secretKey");
-        bool at_here = strcmp(cf_cli_str(secret, "secretPath"), here.data) == 0 ||
-                       !json_object_get(secret, "secretPath");
-        if (list_row(table, secret, show, recursive, imports, "") != CF_OK ||
-            (at_here && json_object_set_new(seen, key, json_true()) != 0))
-            goto oom;
-    }
-    json_array_foreach(json_object_get(answer, "imports"), k, import)
-    {
-        cf_buf_reset(&from);
-        if (cf_buf_printf(&from, "%s:%s", cf_cli_str(import, "environment"),
-                          cf_cli_str(import, "secretPath")) != CF_OK)
-            goto oom;
-        json_array_foreach(json_object_get(import, "secrets"), i, secret)
-        {
-            const char *key = cf_cli_str(secret, "secretKey");
-            if (json_object_get(seen, key))
-                continue; /* local keys win, then earlier imports */
-            if (list_row(table, secret, show, recursive, imports, from.data) != CF_OK ||
-                json_object_set_new(seen, key, json_true()) != 0)
-                goto oom;
-        }
-    }
-    status = cf_table_print(table);
-    goto out;
-oom:
-    status = cf_cli_fail("out of memory");
-out:
-    json_decref(seen);
-    cf_buf_release(&from);
-    cf_buf_release(&here);
-    cf_table_free(table);
+    rows.table = cf_table_new(ncols, chosen);
+    if (!rows.table || cf_secrets_merge(answer, list_merged_row, &rows) != CF_OK)
+        status = cf_cli_fail("out of memory");
+    else
+        status = cf_table_print(rows.table);
+    cf_buf_release(&rows.from);
+    cf_table_free(rows.table);
     return status;
 }
 
@@ -526,7 +510,7 @@ static const char list_usage[] =
     "  --show-values      show the values\n"
     "  --recursive        include the secrets of every sub-folder\n"
     "  --include-imports  add the secrets of the folder's imports (local keys win,\n"
-    "                     then earlier imports)\n"
+    "                     then later imports, as for run and export)\n"
     "  --expand           expand ${...} references (server-side)\n" SCOPE_HELP CF_CLI_COMMON_HELP;
 
 static int cmd_list(int argc, char **argv)
@@ -558,8 +542,8 @@ static int cmd_list(int argc, char **argv)
     };
     status = cf_cli_request(&cli, "GET", "/v3/secrets/raw", query, NULL, &answer);
     if (status == CF_EXIT_OK)
-        status = cli.json ? cf_cli_print_json(answer)
-                          : print_list(&cli, answer, show, recursive, imports);
+        status =
+            cli.json ? cf_cli_print_json(answer) : print_list(answer, show, recursive, imports);
 out:
     json_decref(answer);
     cf_cli_end(&cli);

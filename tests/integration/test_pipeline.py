@@ -516,6 +516,14 @@ sys.exit(42)
         out_text, _ = self.run_ok("export", "--projectId", self.pid, "--env", "prod", "--path", "/imports/main",
                                   env=self.env(token=harness.ADMIN_TOKEN))
         self.assertEqual(out_text, "LOCAL='main'\nONLY_A='a'\nX='b'\n")
+        # And so does `secrets list --include-imports` (the same function), naming where each came from.
+        table, _ = self.run_ok("secrets", "list", "--include-imports", "--show-values", "--projectId", self.pid,
+                               "--env", "prod", "--path", "/imports/main", env=self.env(token=harness.ADMIN_TOKEN))
+        rows = {line.split()[0]: line.split()[1:] for line in table.splitlines()[1:]}
+        self.assertEqual(rows["X"][-2:], ["prod:/imports/b", "b"])
+        self.assertEqual(rows["ONLY_A"][-2:], ["prod:/imports/a", "a"])
+        self.assertEqual(rows["LOCAL"][-1], "main")
+        self.assertEqual(len(rows), 3, table)
 
     def test_watch_restarts_on_change(self):
         path = "/watch-" + unique("w")[-6:]
