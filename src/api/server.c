@@ -32,6 +32,7 @@ struct cf_server {
     struct cf_server_config config;
     uint8_t admin_hash[CF_TOKEN_HASH_BYTES];
     atomic_int in_flight;
+    atomic_bool draining; /* shutting down: new requests are refused with 503 */
     uint16_t port;
     char *tls_cert;
     char *tls_key; /* private key PEM: wiped on stop */
@@ -77,7 +78,7 @@ static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *
         snprintf(seconds, sizeof(seconds), "%d", req->retry_after_s);
         MHD_add_response_header(resp, "Retry-After", seconds);
     }
-    if (status == 413)
+    if (status == 413 || atomic_load(&req->server->draining))
         MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -190,7 +191,8 @@ static void client_address(struct MHD_Connection *conn, char *out, size_t size)
     }
 }
 
-/* Copies the (decoded) path for the log line, percent-encoding blanks, control bytes, bytes above 0x7e and
+/* Copies the (decoded) path for the log line, percent-encoding blanks, control bytes, bytes above
+ * 0x7e and
  * '%', so that a request cannot forge fields or lines in the log. */
 static void log_safe_path(char *out, size_t size, const char *path)
 {
@@ -240,6 +242,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cf_buf_init(&req->body, server->config.max_body);
         atomic_fetch_add(&server->in_flight, 1);
         *con_cls = req;
+
+        if (atomic_load(&server->draining)) {
+            cf_err_set(&err, CF_EUNAVAIL, "the server is shutting down; retry on another node");
+            return send_error(req, &err);
+        }
 
         const char *length =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -451,7 +458,7 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
     }
     memcpy(server->admin_hash, admin_hash, CF_TOKEN_HASH_BYTES);
 
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (tls) {
@@ -507,9 +514,11 @@ void cf_server_stop(struct cf_server *server, int drain_ms)
 {
     if (!server)
         return;
-    MHD_socket listen_fd = MHD_quiesce_daemon(server->daemon);
-    if (listen_fd != MHD_INVALID_SOCKET)
-        close(listen_fd);
+    /* Not MHD_quiesce_daemon: with an epoll thread pool it can race a worker that is adding or
+     * removing the listening socket in its own epoll set, and libmicrohttpd 0.9.75 aborts the
+     * process when that happens. Instead new requests are answered 503 while those in flight
+     * finish. */
+    atomic_store(&server->draining, true);
     for (int waited = 0; waited < drain_ms && atomic_load(&server->in_flight) > 0; waited += 10)
         usleep(10 * 1000);
     MHD_stop_daemon(server->daemon);

@@ -665,7 +665,7 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         self.login_ok(once["clientId"], once["clientSecret"])
         plain = self.machine(login=False)
         attempts = [(str(uuid.uuid4()), "presented-" + uuid.uuid4().hex),
-                    (plain["clientId"], plain["clientSecret"][:-1] + "Q"),
+                    (plain["clientId"], plain["clientSecret"][:-1] + ("Q" if plain["clientSecret"][-1] != "Q" else "R")),
                     (plain["clientId"], "presented-" + uuid.uuid4().hex),
                     (revoked["clientId"], revoked["clientSecret"]),
                     (fenced["clientId"], fenced["clientSecret"]),
