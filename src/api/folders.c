@@ -2,25 +2,13 @@
  * parent path. See docs/api.md, Folders. workspaceId and projectId are aliases, as are path and
  * directory; each field is read from the body first, then from the query. */
 #include "api/http.h"
+#include "api/place.h"
 #include "api/render.h"
 #include "core/projects.h"
 #include "util/banned.h"
 
+/* Alias names of the project field, the first present winning. */
 static const char *const project_names[] = {"workspaceId", "projectId", NULL};
-static const char *const env_names[] = {"environment", NULL};
-static const char *const path_names[] = {"path", "directory", NULL};
-
-/* Reads the project, environment and path fields shared by every folder request. */
-static enum cf_rc read_place(struct cf_req *req, json_t *body, const char **project,
-                             const char **env, const char **path, struct cf_err *err)
-{
-    enum cf_rc rc = cf_req_field(req, body, project_names, true, project, err);
-    if (rc == CF_OK)
-        rc = cf_req_field(req, body, env_names, true, env, err);
-    if (rc == CF_OK)
-        rc = cf_req_field(req, body, path_names, false, path, err);
-    return rc;
-}
 
 /* POST /api/v1/folders {workspaceId, environment, name, path = "/", description?} -> {folder} */
 static enum cf_rc create_folder(struct cf_req *req, json_t **out, struct cf_err *err)
@@ -32,7 +20,7 @@ static enum cf_rc create_folder(struct cf_req *req, json_t **out, struct cf_err 
 
     rc = cf_req_json(req, true, &body, err);
     if (rc == CF_OK)
-        rc = read_place(req, body, &project, &env, &path, err);
+        rc = cf_api_read_place(req, body, project_names, &project, &env, &path, err);
     if (rc == CF_OK)
         rc = cf_json_string(body, "name", true, &name, err);
     if (rc == CF_OK)
@@ -55,7 +43,7 @@ static enum cf_rc list_folders(struct cf_req *req, json_t **out, struct cf_err *
     json_t *array = NULL;
     enum cf_rc rc;
 
-    rc = read_place(req, NULL, &project, &env, &path, err);
+    rc = cf_api_read_place(req, NULL, project_names, &project, &env, &path, err);
     if (rc == CF_OK)
         rc = cf_req_query_bool(req, "recursive", false, &recursive, err);
     if (rc != CF_OK)
@@ -82,7 +70,7 @@ static enum cf_rc delete_folder(struct cf_req *req, json_t **out, struct cf_err 
 
     rc = cf_req_json(req, false, &body, err);
     if (rc == CF_OK)
-        rc = read_place(req, body, &project, &env, &path, err);
+        rc = cf_api_read_place(req, body, project_names, &project, &env, &path, err);
     if (rc != CF_OK)
         return rc;
     rc = cf_folders_delete(cf_req_core(req), cf_req_principal(req), project, env, path,

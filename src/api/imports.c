@@ -4,24 +4,13 @@
 #include <string.h>
 
 #include "api/http.h"
+#include "api/place.h"
 #include "api/render.h"
 #include "core/projects.h"
 #include "util/banned.h"
 
+/* Alias names of the project field, the first present winning. */
 static const char *const project_names[] = {"projectId", "workspaceId", NULL};
-static const char *const env_names[] = {"environment", NULL};
-static const char *const path_names[] = {"path", "directory", NULL};
-
-static enum cf_rc read_place(struct cf_req *req, json_t *body, const char **project,
-                             const char **env, const char **path, struct cf_err *err)
-{
-    enum cf_rc rc = cf_req_field(req, body, project_names, true, project, err);
-    if (rc == CF_OK)
-        rc = cf_req_field(req, body, env_names, true, env, err);
-    if (rc == CF_OK)
-        rc = cf_req_field(req, body, path_names, false, path, err);
-    return rc;
-}
 
 /* A required string member of the "import" object, named "import.<member>" in errors. */
 static enum cf_rc import_string(json_t *import, const char *member, const char *field,
@@ -56,7 +45,7 @@ static enum cf_rc list_imports(struct cf_req *req, json_t **out, struct cf_err *
     json_t *array = NULL;
     enum cf_rc rc;
 
-    rc = read_place(req, NULL, &project, &env, &path, err);
+    rc = cf_api_read_place(req, NULL, project_names, &project, &env, &path, err);
     if (rc != CF_OK)
         return rc;
     rc = cf_imports_list(cf_req_core(req), cf_req_principal(req), project, env, path, &list, err);
@@ -80,7 +69,7 @@ static enum cf_rc create_import(struct cf_req *req, json_t **out, struct cf_err 
 
     rc = cf_req_json(req, true, &body, err);
     if (rc == CF_OK)
-        rc = read_place(req, body, &project, &env, &path, err);
+        rc = cf_api_read_place(req, body, project_names, &project, &env, &path, err);
     if (rc != CF_OK)
         return rc;
     import = json_object_get(body, "import");
@@ -110,7 +99,7 @@ static enum cf_rc delete_import(struct cf_req *req, json_t **out, struct cf_err 
 
     rc = cf_req_json(req, false, &body, err);
     if (rc == CF_OK)
-        rc = read_place(req, body, &project, &env, &path, err);
+        rc = cf_api_read_place(req, body, project_names, &project, &env, &path, err);
     if (rc != CF_OK)
         return rc;
     rc = cf_imports_delete(cf_req_core(req), cf_req_principal(req), project, env, path,

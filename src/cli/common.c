@@ -12,6 +12,7 @@
 #include "cli/common.h"
 #include "cli/credentials.h"
 #include "util/str.h"
+#include "util/time.h"
 #include "util/banned.h"
 
 #define CELL_MAX (1024u * 1024u)
@@ -658,6 +659,88 @@ int cf_cli_print_member(const struct cf_cli *cli, json_t *answer, const char *me
     int status = print_table(list);
     json_decref(list);
     return status;
+}
+
+int cf_cli_request_member(struct cf_cli *cli, const char *method, const char *path, json_t *body,
+                          const char *member, int (*print_table)(json_t *list))
+{
+    json_t *answer = NULL;
+    int status = cf_cli_request(cli, method, path, NULL, body, &answer);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_print_member(cli, answer, member, print_table);
+    json_decref(answer);
+    return status;
+}
+
+int cf_cli_request_list(struct cf_cli *cli, const char *path, const struct cf_query_param *query,
+                        const char *member, int (*print_table)(json_t *list))
+{
+    json_t *answer = NULL;
+    int status = cf_cli_request(cli, "GET", path, query, NULL, &answer);
+    if (status == CF_EXIT_OK)
+        status =
+            cli->json ? cf_cli_print_json(answer) : print_table(json_object_get(answer, member));
+    json_decref(answer);
+    return status;
+}
+
+int cf_cli_path(struct cf_buf *path, const char *prefix, const char *id, const char *suffix,
+                const char *id2, const char *suffix2)
+{
+    cf_buf_reset(path);
+    if (cf_buf_puts(path, prefix) != CF_OK || (id && cf_url_path_segment(path, id) != CF_OK) ||
+        (suffix && cf_buf_puts(path, suffix) != CF_OK) ||
+        (id2 && cf_url_path_segment(path, id2) != CF_OK) ||
+        (suffix2 && cf_buf_puts(path, suffix2) != CF_OK))
+        return cf_cli_fail("out of memory");
+    return CF_EXIT_OK;
+}
+
+int cf_cli_print_object(const struct cf_cli *cli, const char *method, json_t *answer,
+                        const struct cf_cli_object *obj)
+{
+    if (strcmp(method, "DELETE") != 0 || cli->json)
+        return cf_cli_print_member(cli, answer, obj->member, obj->print_table);
+    json_t *item = json_object_get(answer, obj->member);
+    printf("deleted %s %s (%s)\n", obj->noun, cf_cli_str(item, obj->label), cf_cli_str(item, "id"));
+    return CF_EXIT_OK;
+}
+
+int cf_cli_object_command(int argc, char **argv, const char *usage, const char *method,
+                          const char *prefix, const struct cf_cli_object *obj)
+{
+    const struct cf_cli_spec spec = {usage, 0, 1, 1, NULL, 0};
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *answer = NULL;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    status = cf_cli_path(&path, prefix, cli.args[0], NULL, NULL, NULL);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, method, path.data, NULL, NULL, &answer);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_print_object(&cli, method, answer, obj);
+out:
+    json_decref(answer);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+int cf_cli_set_time(const struct cf_cli *cli, json_t *obj, const char *option, const char *member,
+                    const char *text)
+{
+    struct cf_err err;
+    int64_t unix_ms;
+    cf_err_clear(&err);
+    if (cf_time_parse(text, &unix_ms, &err) != CF_OK)
+        return cf_cli_usage_error(cli, "--%s: %s", option, err.msg);
+    if (json_object_set_new(obj, member, json_string(text)) != 0)
+        return cf_cli_fail("out of memory");
+    return CF_EXIT_OK;
 }
 
 const char *cf_cli_str(json_t *obj, const char *name)

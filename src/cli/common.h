@@ -203,6 +203,45 @@ int cf_cli_print_json(json_t *json);
 int cf_cli_print_member(const struct cf_cli *cli, json_t *answer, const char *member,
                         int (*print_table)(json_t *list));
 
+/* Sends a request (cf_cli_request, no query) and prints the answer with cf_cli_print_member.
+ * Returns the exit status. */
+int cf_cli_request_member(struct cf_cli *cli, const char *method, const char *path, json_t *body,
+                          const char *member, int (*print_table)(json_t *list));
+
+/* GETs path with query (may be NULL) and prints the answer: as JSON with --output json, else its
+ * member (a JSON array) by print_table. Returns the exit status. */
+int cf_cli_request_list(struct cf_cli *cli, const char *path, const struct cf_query_param *query,
+                        const char *member, int (*print_table)(json_t *list));
+
+/* Resets path to prefix, then the escaped id, suffix, the escaped id2 and suffix2, each skipped
+ * when NULL: ("/v1/identities", id, "/client-secrets", NULL, NULL). Returns the exit status
+ * (CF_EXIT_FAILURE, message printed, when out of memory). */
+int cf_cli_path(struct cf_buf *path, const char *prefix, const char *id, const char *suffix,
+                const char *id2, const char *suffix2);
+
+/* One kind of object a command shows or deletes. */
+struct cf_cli_object {
+    const char *noun;   /* "identity", as in "deleted identity NAME (ID)" */
+    const char *member; /* the member of the server's answer that holds the object */
+    const char *label;  /* the object's member shown before its id when deleted: "name", "slug" */
+    int (*print_table)(json_t *list); /* prints a JSON array of such objects */
+};
+
+/* Prints the server's answer about one object after method: "deleted NOUN LABEL (ID)" for a
+ * DELETE without --output json, else as cf_cli_print_member. Returns the exit status. */
+int cf_cli_print_object(const struct cf_cli *cli, const char *method, json_t *answer,
+                        const struct cf_cli_object *obj);
+
+/* A whole `get ID` or `delete ID` command (usage its help, no options of its own): method on
+ * prefix/{ID}, the answer printed with cf_cli_print_object. Returns the exit status. */
+int cf_cli_object_command(int argc, char **argv, const char *usage, const char *method,
+                          const char *prefix, const struct cf_cli_object *obj);
+
+/* Checks that text, the value of --option, is an RFC 3339 time (a usage error otherwise) and sets
+ * obj's member to it. Returns the exit status. */
+int cf_cli_set_time(const struct cf_cli *cli, json_t *obj, const char *option, const char *member,
+                    const char *text);
+
 /* A string member of obj, or "" when absent or not a string (for table cells). Borrowed. */
 const char *cf_cli_str(json_t *obj, const char *name);
 

@@ -28,32 +28,23 @@ static int print_envs(json_t *envs)
     return cf_cli_print_rows(envs, ENV_COLS, env_headers, env_row, NULL);
 }
 
-/* /v1/workspace/{projectId}/environments[/{env}] into path. */
-static int env_path(struct cf_buf *path, const char *project_id, const char *env)
-{
-    if (cf_buf_puts(path, "/v1/workspace") != CF_OK ||
-        cf_url_path_segment(path, project_id) != CF_OK ||
-        cf_buf_puts(path, "/environments") != CF_OK ||
-        (env && cf_url_path_segment(path, env) != CF_OK))
-        return cf_cli_fail("out of memory");
-    return CF_EXIT_OK;
-}
-
-/* Sends body (may be NULL) to the environments collection or one environment, prints the answer. */
+/* Sends body (may be NULL) to the environments collection (env NULL) or one environment and prints
+ * the answer: the list for a GET of the collection, else the one environment. */
 static int env_request(struct cf_cli *cli, const char *method, const char *env, json_t *body)
 {
     struct cf_buf path;
     json_t *answer = NULL;
     cf_buf_init(&path, 0);
-    int status = env_path(&path, cli->project_id, env);
+    int status = cf_cli_path(&path, "/v1/workspace", cli->project_id, "/environments", env, NULL);
     if (status == CF_EXIT_OK)
         status = cf_cli_request(cli, method, path.data, NULL, body, &answer);
-    if (status == CF_EXIT_OK && !cli->json && strcmp(method, "DELETE") == 0) {
-        json_t *deleted = json_object_get(answer, "environment");
-        printf("deleted environment %s (%s)\n", cf_cli_str(deleted, "slug"),
-               cf_cli_str(deleted, "id"));
+    if (status == CF_EXIT_OK && !env && strcmp(method, "GET") == 0) {
+        status = cli->json ? cf_cli_print_json(answer)
+                           : print_envs(json_object_get(answer, "environments"));
     } else if (status == CF_EXIT_OK) {
-        status = cf_cli_print_member(cli, answer, "environment", print_envs);
+        static const struct cf_cli_object env_object = {"environment", "environment", "slug",
+                                                        print_envs};
+        status = cf_cli_print_object(cli, method, answer, &env_object);
     }
     json_decref(answer);
     cf_buf_release(&path);
@@ -66,28 +57,22 @@ static const char list_usage[] = "usage: coffer envs list --projectId ID [option
                                  "\n"
                                  "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP;
 
-static int cmd_list(int argc, char **argv)
+/* `list` (no ENV) and `delete ENV`: method on the collection or on ENV, no options of their own. */
+static int env_command(int argc, char **argv, const char *usage, size_t nargs, const char *method)
 {
-    const struct cf_cli_spec spec = {list_usage, CF_CLI_PROJECT, 0, 0, NULL, 0};
+    const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT, nargs, nargs, NULL, 0};
     struct cf_cli cli;
-    struct cf_buf path;
-    json_t *answer = NULL;
     int status;
 
-    cf_buf_init(&path, 0);
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    status = env_path(&path, cli.project_id, NULL);
-    if (status == CF_EXIT_OK)
-        status = cf_cli_request(&cli, "GET", path.data, NULL, NULL, &answer);
-    if (status == CF_EXIT_OK)
-        status = cli.json ? cf_cli_print_json(answer)
-                          : print_envs(json_object_get(answer, "environments"));
-out:
-    json_decref(answer);
-    cf_buf_release(&path);
+    if (cf_cli_begin(&cli, argc, argv, &spec, &status))
+        status = env_request(&cli, method, nargs ? cli.args[0] : NULL, NULL);
     cf_cli_end(&cli);
     return status;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+    return env_command(argc, argv, list_usage, 0, "GET");
 }
 
 static const char create_usage[] =
@@ -219,14 +204,7 @@ static const char delete_usage[] =
 
 static int cmd_delete(int argc, char **argv)
 {
-    const struct cf_cli_spec spec = {delete_usage, CF_CLI_PROJECT, 1, 1, NULL, 0};
-    struct cf_cli cli;
-    int status;
-
-    if (cf_cli_begin(&cli, argc, argv, &spec, &status))
-        status = env_request(&cli, "DELETE", cli.args[0], NULL);
-    cf_cli_end(&cli);
-    return status;
+    return env_command(argc, argv, delete_usage, 1, "DELETE");
 }
 
 static const struct cf_cli_sub subcommands[] = {

@@ -54,7 +54,6 @@ static int cmd_list(int argc, char **argv)
     const struct cf_cli_spec spec = {list_usage, FOLDER_FLAGS, 0,
                                      0,          opts,         sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
-    json_t *answer = NULL;
     int status;
 
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
@@ -66,12 +65,8 @@ static int cmd_list(int argc, char **argv)
         {"recursive", recursive ? "true" : "false"},
         {NULL, NULL},
     };
-    status = cf_cli_request(&cli, "GET", "/v1/folders", query, NULL, &answer);
-    if (status == CF_EXIT_OK)
-        status = cli.json ? cf_cli_print_json(answer)
-                          : print_folders(json_object_get(answer, "folders"));
+    status = cf_cli_request_list(&cli, "/v1/folders", query, "folders", print_folders);
 out:
-    json_decref(answer);
     cf_cli_end(&cli);
     return status;
 }
@@ -93,7 +88,7 @@ static int cmd_create(int argc, char **argv)
     const struct cf_cli_spec spec = {
         create_usage, FOLDER_FLAGS, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
-    json_t *body = NULL, *answer = NULL;
+    json_t *body = NULL;
     int status;
 
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
@@ -104,11 +99,8 @@ static int cmd_create(int argc, char **argv)
         status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
         goto out;
     }
-    status = cf_cli_request(&cli, "POST", "/v1/folders", NULL, body, &answer);
-    if (status == CF_EXIT_OK)
-        status = cf_cli_print_member(&cli, answer, "folder", print_folders);
+    status = cf_cli_request_member(&cli, "POST", "/v1/folders", body, "folder", print_folders);
 out:
-    json_decref(answer);
     json_decref(body);
     cf_cli_end(&cli);
     return status;
@@ -141,12 +133,9 @@ static int cmd_delete(int argc, char **argv)
         status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
         goto out;
     }
-    if (cf_buf_puts(&path, "/v1/folders") != CF_OK ||
-        cf_url_path_segment(&path, cli.args[0]) != CF_OK) {
-        status = cf_cli_fail("out of memory");
-        goto out;
-    }
-    status = cf_cli_request(&cli, "DELETE", path.data, NULL, body, &answer);
+    status = cf_cli_path(&path, "/v1/folders", cli.args[0], NULL, NULL, NULL);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "DELETE", path.data, NULL, body, &answer);
     if (status != CF_EXIT_OK)
         goto out;
     if (cli.json) {

@@ -23,19 +23,6 @@
 
 /* ---- shared pieces --------------------------------------------------------------------------- */
 
-/* Appends the segments to path: "/v1/identities" + "/" + escaped id, and so on. */
-static int build_path(struct cf_buf *path, const char *prefix, const char *id, const char *suffix,
-                      const char *id2, const char *suffix2)
-{
-    cf_buf_reset(path);
-    if (cf_buf_puts(path, prefix) != CF_OK || (id && cf_url_path_segment(path, id) != CF_OK) ||
-        (suffix && cf_buf_puts(path, suffix) != CF_OK) ||
-        (id2 && cf_url_path_segment(path, id2) != CF_OK) ||
-        (suffix2 && cf_buf_puts(path, suffix2) != CF_OK))
-        return cf_cli_fail("out of memory");
-    return CF_EXIT_OK;
-}
-
 /* Parses a duration option into seconds; usage error naming the option otherwise. */
 static int parse_duration(const struct cf_cli *cli, const char *option, const char *text,
                           long long *seconds)
@@ -95,15 +82,45 @@ static enum cf_rc join_ips(json_t *list, struct cf_buf *out)
     return rc;
 }
 
-/* Sends one request and prints the answer's member as a table with print_table (or the JSON). */
-static int request_and_print(struct cf_cli *cli, const char *method, const char *path, json_t *body,
-                             const char *member, int (*print_table)(json_t *list))
+#define UA_PATH "/v1/auth/universal-auth/identities"
+
+/* A command with no options of its own that sends one request and prints the answer. Its path
+ * is prefix, the first identifier, suffix, the second identifier and suffix2, the identifiers
+ * being the project (with CF_CLI_PROJECT) and then the arguments; the answer's member is printed
+ * with print_table, as a whole list (list true: method is GET) or as the one object it is. */
+struct plain_command {
+    const char *usage;
+    unsigned flags;
+    size_t nargs;
+    const char *method, *prefix, *suffix, *suffix2, *member;
+    int (*print_table)(json_t *list);
+    bool list;
+};
+
+static int run_plain(int argc, char **argv, const struct plain_command *c)
 {
-    json_t *answer = NULL;
-    int status = cf_cli_request(cli, method, path, NULL, body, &answer);
+    const struct cf_cli_spec spec = {c->usage, c->flags, c->nargs, c->nargs, NULL, 0};
+    const char *ids[3] = {NULL, NULL, NULL};
+    size_t n = 0;
+    struct cf_cli cli;
+    struct cf_buf path;
+    int status;
+
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    if (c->flags & CF_CLI_PROJECT)
+        ids[n++] = cli.project_id;
+    for (size_t i = 0; i < cli.nargs && n < 2; i++)
+        ids[n++] = cli.args[i];
+    status = cf_cli_path(&path, c->prefix, ids[0], c->suffix, ids[1], c->suffix2);
     if (status == CF_EXIT_OK)
-        status = cf_cli_print_member(cli, answer, member, print_table);
-    json_decref(answer);
+        status = c->list ? cf_cli_request_list(&cli, path.data, NULL, c->member, c->print_table)
+                         : cf_cli_request_member(&cli, c->method, path.data, NULL, c->member,
+                                                 c->print_table);
+out:
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
     return status;
 }
 
@@ -164,7 +181,8 @@ static int cmd_create(int argc, char **argv)
         status = cf_cli_usage_error(&cli, "the name must be valid UTF-8");
         goto out;
     }
-    status = request_and_print(&cli, "POST", "/v1/identities", body, "identity", print_identities);
+    status =
+        cf_cli_request_member(&cli, "POST", "/v1/identities", body, "identity", print_identities);
 out:
     json_decref(body);
     cf_cli_end(&cli);
@@ -179,21 +197,15 @@ static const char list_usage[] = "usage: coffer identities list [options]\n"
 
 static int cmd_list(int argc, char **argv)
 {
-    const struct cf_cli_spec spec = {list_usage, 0, 0, 0, NULL, 0};
-    struct cf_cli cli;
-    json_t *answer = NULL;
-    int status;
-
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    status = cf_cli_request(&cli, "GET", "/v1/identities", NULL, NULL, &answer);
-    if (status == CF_EXIT_OK)
-        status = cli.json ? cf_cli_print_json(answer)
-                          : print_identities(json_object_get(answer, "identities"));
-out:
-    json_decref(answer);
-    cf_cli_end(&cli);
-    return status;
+    static const struct plain_command c = {
+        .usage = list_usage,
+        .method = "GET",
+        .prefix = "/v1/identities",
+        .member = "identities",
+        .print_table = print_identities,
+        .list = true,
+    };
+    return run_plain(argc, argv, &c);
 }
 
 static const char get_usage[] = "usage: coffer identities get ID [options]\n"
@@ -210,45 +222,18 @@ static const char delete_usage[] =
     "\n"
     "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
 
-/* `get` and `delete`: method on /v1/identities/{ID}. */
-static int identity_command(int argc, char **argv, const char *usage, const char *method)
-{
-    const struct cf_cli_spec spec = {usage, 0, 1, 1, NULL, 0};
-    struct cf_cli cli;
-    struct cf_buf path;
-    json_t *answer = NULL;
-    int status;
-
-    cf_buf_init(&path, 0);
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    status = build_path(&path, "/v1/identities", cli.args[0], NULL, NULL, NULL);
-    if (status == CF_EXIT_OK)
-        status = cf_cli_request(&cli, method, path.data, NULL, NULL, &answer);
-    if (status != CF_EXIT_OK)
-        goto out;
-    if (strcmp(method, "DELETE") == 0 && !cli.json) {
-        json_t *identity = json_object_get(answer, "identity");
-        printf("deleted identity %s (%s)\n", cf_cli_str(identity, "name"),
-               cf_cli_str(identity, "id"));
-    } else {
-        status = cf_cli_print_member(&cli, answer, "identity", print_identities);
-    }
-out:
-    json_decref(answer);
-    cf_buf_release(&path);
-    cf_cli_end(&cli);
-    return status;
-}
+static const struct cf_cli_object identity_object = {"identity", "identity", "name",
+                                                     print_identities};
 
 static int cmd_get(int argc, char **argv)
 {
-    return identity_command(argc, argv, get_usage, "GET");
+    return cf_cli_object_command(argc, argv, get_usage, "GET", "/v1/identities", &identity_object);
 }
 
 static int cmd_delete(int argc, char **argv)
 {
-    return identity_command(argc, argv, delete_usage, "DELETE");
+    return cf_cli_object_command(argc, argv, delete_usage, "DELETE", "/v1/identities",
+                                 &identity_object);
 }
 
 static const char rename_usage[] = "usage: coffer identities rename ID NAME [options]\n"
@@ -273,9 +258,10 @@ static int cmd_rename(int argc, char **argv)
         status = cf_cli_usage_error(&cli, "the name must be valid UTF-8");
         goto out;
     }
-    status = build_path(&path, "/v1/identities", cli.args[0], NULL, NULL, NULL);
+    status = cf_cli_path(&path, "/v1/identities", cli.args[0], NULL, NULL, NULL);
     if (status == CF_EXIT_OK)
-        status = request_and_print(&cli, "PATCH", path.data, body, "identity", print_identities);
+        status =
+            cf_cli_request_member(&cli, "PATCH", path.data, body, "identity", print_identities);
 out:
     json_decref(body);
     cf_buf_release(&path);
@@ -411,10 +397,10 @@ static int ua_set(int argc, char **argv, const char *usage, const char *method)
             goto out;
         }
     }
-    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0], NULL, NULL, NULL);
+    status = cf_cli_path(&path, UA_PATH, cli.args[0], NULL, NULL, NULL);
     if (status == CF_EXIT_OK)
         status =
-            request_and_print(&cli, method, path.data, body, "identityUniversalAuth", print_ua);
+            cf_cli_request_member(&cli, method, path.data, body, "identityUniversalAuth", print_ua);
 out:
     json_decref(body);
     cf_buf_release(&path);
@@ -440,21 +426,15 @@ static const char ua_get_usage[] = "usage: coffer identities universal-auth get 
 
 static int ua_get(int argc, char **argv)
 {
-    const struct cf_cli_spec spec = {ua_get_usage, 0, 1, 1, NULL, 0};
-    struct cf_cli cli;
-    struct cf_buf path;
-    int status;
-
-    cf_buf_init(&path, 0);
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0], NULL, NULL, NULL);
-    if (status == CF_EXIT_OK)
-        status = request_and_print(&cli, "GET", path.data, NULL, "identityUniversalAuth", print_ua);
-out:
-    cf_buf_release(&path);
-    cf_cli_end(&cli);
-    return status;
+    static const struct plain_command c = {
+        .usage = ua_get_usage,
+        .nargs = 1,
+        .method = "GET",
+        .prefix = UA_PATH,
+        .member = "identityUniversalAuth",
+        .print_table = print_ua,
+    };
+    return run_plain(argc, argv, &c);
 }
 
 static const struct cf_cli_sub ua_subcommands[] = {
@@ -560,25 +540,16 @@ static int cs_create(int argc, char **argv)
         }
     }
     if (expires_at) {
-        struct cf_err err;
-        int64_t ms;
-        cf_err_clear(&err);
-        if (cf_time_parse(expires_at, &ms, &err) != CF_OK) {
-            status = cf_cli_usage_error(&cli, "--expires-at: %s", err.msg);
+        status = cf_cli_set_time(&cli, body, "expires-at", "expiresAt", expires_at);
+        if (status != CF_EXIT_OK)
             goto out;
-        }
-        if (json_object_set_new(body, "expiresAt", json_string(expires_at)) != 0) {
-            status = cf_cli_fail("out of memory");
-            goto out;
-        }
     }
     if (num_uses.set &&
         json_object_set_new(body, "numUsesLimit", json_integer(num_uses.value)) != 0) {
         status = cf_cli_fail("out of memory");
         goto out;
     }
-    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0], "/client-secrets",
-                        NULL, NULL);
+    status = cf_cli_path(&path, UA_PATH, cli.args[0], "/client-secrets", NULL, NULL);
     if (status == CF_EXIT_OK)
         status = cf_cli_request(&cli, "POST", path.data, NULL, body, &answer);
     if (status != CF_EXIT_OK)
@@ -632,27 +603,17 @@ static const char cs_list_usage[] =
 
 static int cs_list(int argc, char **argv)
 {
-    const struct cf_cli_spec spec = {cs_list_usage, 0, 1, 1, NULL, 0};
-    struct cf_cli cli;
-    struct cf_buf path;
-    json_t *answer = NULL;
-    int status;
-
-    cf_buf_init(&path, 0);
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0], "/client-secrets",
-                        NULL, NULL);
-    if (status == CF_EXIT_OK)
-        status = cf_cli_request(&cli, "GET", path.data, NULL, NULL, &answer);
-    if (status == CF_EXIT_OK)
-        status = cli.json ? cf_cli_print_json(answer)
-                          : print_client_secrets(json_object_get(answer, "clientSecretData"));
-out:
-    json_decref(answer);
-    cf_buf_release(&path);
-    cf_cli_end(&cli);
-    return status;
+    static const struct plain_command c = {
+        .usage = cs_list_usage,
+        .nargs = 1,
+        .method = "GET",
+        .prefix = UA_PATH,
+        .suffix = "/client-secrets",
+        .member = "clientSecretData",
+        .print_table = print_client_secrets,
+        .list = true,
+    };
+    return run_plain(argc, argv, &c);
 }
 
 static const char cs_revoke_usage[] =
@@ -665,23 +626,17 @@ static const char cs_revoke_usage[] =
 
 static int cs_revoke(int argc, char **argv)
 {
-    const struct cf_cli_spec spec = {cs_revoke_usage, 0, 2, 2, NULL, 0};
-    struct cf_cli cli;
-    struct cf_buf path;
-    int status;
-
-    cf_buf_init(&path, 0);
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    status = build_path(&path, "/v1/auth/universal-auth/identities", cli.args[0], "/client-secrets",
-                        cli.args[1], "/revoke");
-    if (status == CF_EXIT_OK)
-        status = request_and_print(&cli, "POST", path.data, NULL, "clientSecretData",
-                                   print_client_secrets);
-out:
-    cf_buf_release(&path);
-    cf_cli_end(&cli);
-    return status;
+    static const struct plain_command c = {
+        .usage = cs_revoke_usage,
+        .nargs = 2,
+        .method = "POST",
+        .prefix = UA_PATH,
+        .suffix = "/client-secrets",
+        .suffix2 = "/revoke",
+        .member = "clientSecretData",
+        .print_table = print_client_secrets,
+    };
+    return run_plain(argc, argv, &c);
 }
 
 static const struct cf_cli_sub cs_subcommands[] = {
@@ -831,11 +786,11 @@ static int cmd_add_to_project(int argc, char **argv)
             goto out;
         }
     }
-    status = build_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships",
-                        cli.args[0], NULL);
+    status = cf_cli_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships",
+                         cli.args[0], NULL);
     if (status == CF_EXIT_OK)
-        status = request_and_print(&cli, "POST", path.data, body, "identityMembership",
-                                   print_memberships);
+        status = cf_cli_request_member(&cli, "POST", path.data, body, "identityMembership",
+                                       print_memberships);
 out:
     json_decref(list);
     json_decref(rule);
@@ -864,8 +819,8 @@ static int cmd_remove_from_project(int argc, char **argv)
     cf_buf_init(&path, 0);
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
         goto out;
-    status = build_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships",
-                        cli.args[0], NULL);
+    status = cf_cli_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships",
+                         cli.args[0], NULL);
     if (status == CF_EXIT_OK)
         status = cf_cli_request(&cli, "DELETE", path.data, NULL, NULL, &answer);
     if (status != CF_EXIT_OK)
@@ -890,27 +845,17 @@ static const char memberships_usage[] =
 
 static int cmd_memberships(int argc, char **argv)
 {
-    const struct cf_cli_spec spec = {memberships_usage, CF_CLI_PROJECT, 0, 0, NULL, 0};
-    struct cf_cli cli;
-    struct cf_buf path;
-    json_t *answer = NULL;
-    int status;
-
-    cf_buf_init(&path, 0);
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    status =
-        build_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships", NULL, NULL);
-    if (status == CF_EXIT_OK)
-        status = cf_cli_request(&cli, "GET", path.data, NULL, NULL, &answer);
-    if (status == CF_EXIT_OK)
-        status = cli.json ? cf_cli_print_json(answer)
-                          : print_memberships(json_object_get(answer, "identityMemberships"));
-out:
-    json_decref(answer);
-    cf_buf_release(&path);
-    cf_cli_end(&cli);
-    return status;
+    static const struct plain_command c = {
+        .usage = memberships_usage,
+        .flags = CF_CLI_PROJECT,
+        .method = "GET",
+        .prefix = "/v2/workspace",
+        .suffix = "/identity-memberships",
+        .member = "identityMemberships",
+        .print_table = print_memberships,
+        .list = true,
+    };
+    return run_plain(argc, argv, &c);
 }
 
 static const struct cf_cli_sub subcommands[] = {

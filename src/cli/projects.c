@@ -53,38 +53,7 @@ static int print_projects(json_t *projects)
     return cf_cli_print_rows(projects, PROJECT_COLS, project_headers, project_row, NULL);
 }
 
-/* `get` and `delete`: sends method to /v1/workspace/{ID} and prints the answer. */
-static int project_command(int argc, char **argv, const char *usage, const char *method)
-{
-    const struct cf_cli_spec spec = {usage, 0, 1, 1, NULL, 0};
-    struct cf_cli cli;
-    struct cf_buf path;
-    json_t *answer = NULL;
-    int status;
-
-    cf_buf_init(&path, 0);
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    if (cf_buf_puts(&path, "/v1/workspace") != CF_OK ||
-        cf_url_path_segment(&path, cli.args[0]) != CF_OK) {
-        status = cf_cli_fail("out of memory");
-        goto out;
-    }
-    status = cf_cli_request(&cli, method, path.data, NULL, NULL, &answer);
-    if (status != CF_EXIT_OK)
-        goto out;
-    if (strcmp(method, "DELETE") != 0 || cli.json) {
-        status = cf_cli_print_member(&cli, answer, "workspace", print_projects);
-    } else {
-        json_t *project = json_object_get(answer, "workspace");
-        printf("deleted project %s (%s)\n", cf_cli_str(project, "slug"), cf_cli_str(project, "id"));
-    }
-out:
-    json_decref(answer);
-    cf_buf_release(&path);
-    cf_cli_end(&cli);
-    return status;
-}
+static const struct cf_cli_object project_object = {"project", "workspace", "slug", print_projects};
 
 static const char create_usage[] =
     "usage: coffer projects create NAME [--slug SLUG] [--description TEXT] [options]\n"
@@ -105,7 +74,7 @@ static int cmd_create(int argc, char **argv)
     };
     const struct cf_cli_spec spec = {create_usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
-    json_t *body = NULL, *answer = NULL;
+    json_t *body = NULL;
     int status;
 
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
@@ -117,11 +86,8 @@ static int cmd_create(int argc, char **argv)
         status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
         goto out;
     }
-    status = cf_cli_request(&cli, "POST", "/v2/workspace", NULL, body, &answer);
-    if (status == CF_EXIT_OK)
-        status = cf_cli_print_member(&cli, answer, "project", print_projects);
+    status = cf_cli_request_member(&cli, "POST", "/v2/workspace", body, "project", print_projects);
 out:
-    json_decref(answer);
     json_decref(body);
     cf_cli_end(&cli);
     return status;
@@ -137,18 +103,10 @@ static int cmd_list(int argc, char **argv)
 {
     const struct cf_cli_spec spec = {list_usage, 0, 0, 0, NULL, 0};
     struct cf_cli cli;
-    json_t *answer = NULL;
     int status;
 
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    status = cf_cli_request(&cli, "GET", "/v1/workspace", NULL, NULL, &answer);
-    if (status != CF_EXIT_OK)
-        goto out;
-    status = cli.json ? cf_cli_print_json(answer)
-                      : print_projects(json_object_get(answer, "workspaces"));
-out:
-    json_decref(answer);
+    if (cf_cli_begin(&cli, argc, argv, &spec, &status))
+        status = cf_cli_request_list(&cli, "/v1/workspace", NULL, "workspaces", print_projects);
     cf_cli_end(&cli);
     return status;
 }
@@ -161,7 +119,7 @@ static const char get_usage[] = "usage: coffer projects get ID [options]\n"
 
 static int cmd_get(int argc, char **argv)
 {
-    return project_command(argc, argv, get_usage, "GET");
+    return cf_cli_object_command(argc, argv, get_usage, "GET", "/v1/workspace", &project_object);
 }
 
 static const char delete_usage[] =
@@ -174,7 +132,8 @@ static const char delete_usage[] =
 
 static int cmd_delete(int argc, char **argv)
 {
-    return project_command(argc, argv, delete_usage, "DELETE");
+    return cf_cli_object_command(argc, argv, delete_usage, "DELETE", "/v1/workspace",
+                                 &project_object);
 }
 
 static const struct cf_cli_sub subcommands[] = {

@@ -17,7 +17,6 @@
 #include "cli/common.h"
 #include "cli/fetch.h"
 #include "util/str.h"
-#include "util/time.h"
 #include "util/banned.h"
 
 #define SECRET_FLAGS (CF_CLI_PROJECT | CF_CLI_ENV | CF_CLI_PATH)
@@ -266,17 +265,9 @@ static int cmd_set(int argc, char **argv)
         goto out;
     }
     if (expires_at) {
-        struct cf_err err;
-        int64_t unix_ms;
-        cf_err_clear(&err);
-        if (cf_time_parse(expires_at, &unix_ms, &err) != CF_OK) {
-            status = cf_cli_usage_error(&cli, "--expires-at: %s", err.msg);
+        status = cf_cli_set_time(&cli, extra, "expires-at", "expiresAt", expires_at);
+        if (status != CF_EXIT_OK)
             goto out;
-        }
-        if (json_object_set_new(extra, "expiresAt", json_string(expires_at)) != 0) {
-            status = cf_cli_fail("out of memory");
-            goto out;
-        }
     }
     for (size_t i = 0; i < cli.nargs; i++) {
         status = add_item(&cli, cli.args[i], extra, items, &stdin_used);

@@ -250,9 +250,11 @@ enum cf_rc cf_identity_delete(struct cf_core *core, const struct cf_principal *w
 
 /* ---- universal auth -------------------------------------------------------------------------- */
 
-enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who,
-                        const char *identity_id, const struct cf_ua_settings *settings,
-                        struct cf_ua_config *out, struct cf_err *err)
+/* cf_ua_attach (attach: a new configuration with the defaults) and cf_ua_update (the stored one):
+ * settings applied on top, then stored. */
+static enum cf_rc ua_set(struct cf_core *core, const struct cf_principal *who,
+                         const char *identity_id, const struct cf_ua_settings *settings,
+                         bool attach, struct cf_ua_config *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
     struct cf_identity identity;
@@ -267,26 +269,39 @@ enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who,
     config = calloc(1, sizeof(*config));
     if (!config)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    memcpy(config->identity_id, identity.id, sizeof(identity.id));
-    cf_uuid_new(config->client_id);
-    config->access_token_ttl = DEFAULT_TTL;
-    config->access_token_max_ttl = DEFAULT_TTL;
-    config->access_token_num_uses_limit = 0;
-    cf_strlcpy(config->access_token_trusted_ips, OPEN_IPS,
-               sizeof(config->access_token_trusted_ips));
-    cf_strlcpy(config->client_secret_trusted_ips, OPEN_IPS,
-               sizeof(config->client_secret_trusted_ips));
-    config->created_at = cf_now_ms();
-    config->updated_at = config->created_at;
-    rc = apply_settings(settings, config, err);
+    if (attach) {
+        memcpy(config->identity_id, identity.id, sizeof(identity.id));
+        cf_uuid_new(config->client_id);
+        config->access_token_ttl = DEFAULT_TTL;
+        config->access_token_max_ttl = DEFAULT_TTL;
+        config->access_token_num_uses_limit = 0;
+        cf_strlcpy(config->access_token_trusted_ips, OPEN_IPS,
+                   sizeof(config->access_token_trusted_ips));
+        cf_strlcpy(config->client_secret_trusted_ips, OPEN_IPS,
+                   sizeof(config->client_secret_trusted_ips));
+        config->created_at = cf_now_ms();
+        config->updated_at = config->created_at;
+    } else {
+        rc = find_ua(core, &identity, config, err);
+    }
+    if (rc == CF_OK)
+        rc = apply_settings(settings, config, err);
     if (rc != CF_OK)
         goto out;
-    rc = st->ops->ua_attach(st, config, err);
-    if (rc == CF_EEXIST)
-        rc = cf_err_set(err, CF_EEXIST, "universal auth is already attached to identity '%s'",
-                        identity.name);
-    else if (rc == CF_ENOTFOUND) /* deleted concurrently */
-        rc = identity_not_found(identity_id, err);
+    if (attach) {
+        rc = st->ops->ua_attach(st, config, err);
+        if (rc == CF_EEXIST)
+            rc = cf_err_set(err, CF_EEXIST, "universal auth is already attached to identity '%s'",
+                            identity.name);
+        else if (rc == CF_ENOTFOUND) /* deleted concurrently */
+            rc = identity_not_found(identity_id, err);
+    } else {
+        config->updated_at = cf_now_ms();
+        rc = st->ops->ua_update(st, config, err);
+        if (rc == CF_ENOTFOUND) /* detached or deleted concurrently */
+            rc = cf_err_set(err, CF_ENOTFOUND, "universal auth is not attached to identity '%s'",
+                            identity.name);
+    }
     if (rc == CF_OK)
         *out = *config;
 out:
@@ -294,37 +309,18 @@ out:
     return rc;
 }
 
+enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who,
+                        const char *identity_id, const struct cf_ua_settings *settings,
+                        struct cf_ua_config *out, struct cf_err *err)
+{
+    return ua_set(core, who, identity_id, settings, true, out, err);
+}
+
 enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who,
                         const char *identity_id, const struct cf_ua_settings *settings,
                         struct cf_ua_config *out, struct cf_err *err)
 {
-    struct cf_store *st = core->store;
-    struct cf_identity identity;
-    struct cf_ua_config *config = NULL;
-    enum cf_rc rc;
-
-    memset(out, 0, sizeof(*out));
-    rc = admin_identity(core, who, identity_id, &identity, err);
-    if (rc != CF_OK)
-        return rc;
-    config = calloc(1, sizeof(*config));
-    if (!config)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = find_ua(core, &identity, config, err);
-    if (rc == CF_OK)
-        rc = apply_settings(settings, config, err);
-    if (rc != CF_OK)
-        goto out;
-    config->updated_at = cf_now_ms();
-    rc = st->ops->ua_update(st, config, err);
-    if (rc == CF_ENOTFOUND) /* detached or deleted concurrently */
-        rc = cf_err_set(err, CF_ENOTFOUND, "universal auth is not attached to identity '%s'",
-                        identity.name);
-    if (rc == CF_OK)
-        *out = *config;
-out:
-    free(config);
-    return rc;
+    return ua_set(core, who, identity_id, settings, false, out, err);
 }
 
 enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
