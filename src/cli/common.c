@@ -194,6 +194,7 @@ static bool make_client(struct cf_cli *cli, const char *domain, const char *toke
     cf_buf_init(&stored_domain, 0);
     *exit_status = CF_EXIT_USAGE;
     client_options.domain = domain ? domain : cf_cli_domain_env();
+    client_options.ca_file = cf_cli_first_env("COFFER_CACERT", NULL);
     client_options.token = token;
     if (!client_options.token)
         client_options.token =

@@ -193,6 +193,7 @@ int cf_cmd_login(int argc, char **argv)
     if (!domain)
         domain = cf_cli_domain_env();
     client_options.domain = domain;
+    client_options.ca_file = cf_cli_first_env("COFFER_CACERT", NULL);
     if (cf_client_new(&client_options, &client, &err) != CF_OK) {
         status = err.rc == CF_EINVAL ? cf_cli_usage_error(&cli, "%s", err.msg)
                                      : cf_cli_fail("%s", err.msg);

@@ -28,6 +28,7 @@ struct cf_client {
     CURL *curl;
     char *base_url; /* normalised, ends in "/api" */
     char *user_agent;
+    char *ca_file;             /* NULL: the system's CA certificates */
     struct cf_buf auth_header; /* "Authorization: Bearer <token>", empty when no token; wiped */
     long connect_timeout_ms;
     long timeout_ms;
@@ -217,7 +218,8 @@ enum cf_rc cf_client_new(const struct cf_client_options *options, struct cf_clie
     cf_buf_init(&client->auth_header, 64 * 1024);
     client->base_url = cf_buf_detach(&base, NULL);
     client->user_agent = dup_text(options->user_agent ? options->user_agent : CF_CLIENT_USER_AGENT);
-    if (!client->base_url || !client->user_agent) {
+    client->ca_file = options->ca_file ? dup_text(options->ca_file) : NULL;
+    if (!client->base_url || !client->user_agent || (options->ca_file && !client->ca_file)) {
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
         goto out;
     }
@@ -249,6 +251,7 @@ void cf_client_free(struct cf_client *client)
     cf_buf_release_wipe(&client->auth_header);
     free(client->base_url);
     free(client->user_agent);
+    free(client->ca_file);
     free(client);
 }
 
@@ -417,6 +420,8 @@ enum cf_rc cf_client_request(struct cf_client *client, const char *method, const
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, client->connect_timeout_ms);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, client->timeout_ms);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, client->user_agent);
+    if (client->ca_file)
+        curl_easy_setopt(curl, CURLOPT_CAINFO, client->ca_file);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);

@@ -39,6 +39,8 @@ struct cf_client_options {
     long connect_timeout_ms; /* 0: 10 s */
     long timeout_ms;         /* whole request; 0: 60 s */
     const char *user_agent;  /* NULL: CF_CLIENT_USER_AGENT */
+    const char *ca_file;     /* PEM file of CA certificates to trust for https (e.g. a server's
+                                self-signed certificate); NULL: the system's */
 };
 
 /* One query parameter. Arrays of them end with an entry whose name is NULL; an entry whose value is

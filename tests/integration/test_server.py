@@ -500,6 +500,23 @@ class Tls(unittest.TestCase):
         finally:
             s.cleanup()
 
+    def test_cli_over_tls(self):
+        """The CLI trusts a self-signed server through COFFER_CACERT, and refuses it without."""
+        s = Server(args=["--tls-cert", self.cert, "--tls-key", self.key])
+        try:
+            s.start()
+            s.ssl_context = self._context()
+            rc, out, err = s.cli("projects", "create", unique("tls"), "--output", "json",
+                                 env={"COFFER_CACERT": self.cert})
+            self.assertEqual(rc, 0, err)
+            self.assertIn('"project"', out)
+            rc, out, err = s.cli("projects", "list")
+            self.assertEqual(rc, 1, "an untrusted certificate must be refused")
+            self.assertIn(s.url, err)
+            self.assertEqual(s.stop(), 0)
+        finally:
+            s.cleanup()
+
     def test_tls_on_all_interfaces(self):
         s = Server(addr="0.0.0.0:0", args=["--tls-cert", self.cert, "--tls-key", self.key])
         try:
