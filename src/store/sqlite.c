@@ -77,6 +77,9 @@ enum stmt_id {
     ST_BEGIN,
     ST_COMMIT,
     ST_ROLLBACK,
+    ST_SAVEPOINT,
+    ST_RELEASE,
+    ST_ROLLBACK_TO,
     ST_PING,
     ST_JOURNAL_MODE,
     ST_MIGRATION_VERSION,
@@ -158,6 +161,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_BEGIN] = "BEGIN IMMEDIATE",
     [ST_COMMIT] = "COMMIT",
     [ST_ROLLBACK] = "ROLLBACK",
+    [ST_SAVEPOINT] = "SAVEPOINT one_job",
+    [ST_RELEASE] = "RELEASE one_job",
+    [ST_ROLLBACK_TO] = "ROLLBACK TO one_job",
     [ST_PING] = "SELECT 1",
     [ST_JOURNAL_MODE] = "PRAGMA journal_mode",
     [ST_MIGRATION_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
@@ -307,6 +313,20 @@ struct sq_store {
      * SQLITE_BUSY, whose retry sleeps put hundreds of milliseconds on the tail latency of writes.
      * Other processes (an operator command) are still kept apart by SQLite's own lock. */
     pthread_mutex_t write_lock;
+    /* Group commit of new access tokens (see sq_token_create). */
+    pthread_mutex_t jobs_lock;
+    pthread_cond_t jobs_done;
+    struct token_job *jobs; /* waiting to be written */
+    bool committing;        /* a thread is writing a batch */
+};
+
+/* A token waiting for the group commit. It lives on the waiting thread's stack. */
+struct token_job {
+    const struct cf_access_token *token;
+    enum cf_rc rc;
+    struct cf_err err;
+    bool done;
+    struct token_job *next;
 };
 
 struct sq_conn {
@@ -1151,6 +1171,8 @@ static void sq_close(struct cf_store *base)
         pthread_mutex_unlock(&st->lock);
         pthread_mutex_destroy(&st->lock);
         pthread_mutex_destroy(&st->write_lock);
+        pthread_mutex_destroy(&st->jobs_lock);
+        pthread_cond_destroy(&st->jobs_done);
     }
     free(st->path);
     free(st);
@@ -2277,10 +2299,69 @@ static enum cf_rc sq_client_secret_use(struct cf_store *base, const char *secret
 
 /* ---- access tokens ---- */
 
+/* Writes one token (and counts its client secret's use) inside the batch's transaction, under a
+ * savepoint so that its failure undoes only its own part. */
+static enum cf_rc insert_token(struct sq_conn *c, const struct cf_access_token *token,
+                               struct cf_err *err)
+{
+    enum cf_rc rc = exec_stmt(c, ST_SAVEPOINT, NO_ARGS, NULL, err);
+    if (rc != CF_OK)
+        return rc;
+    if (token->client_secret_id[0])
+        rc = count_use_in(c, ST_CSECRET_USE, ST_CSECRET_USE_STATE, "client secret with id",
+                          token->client_secret_id, err);
+    if (rc == CF_OK)
+        rc = exec_stmt(c, ST_TOKEN_INSERT,
+                       ARGS(A_TEXT(token->id), A_TEXT(token->identity_id),
+                            A_TEXT(token->client_secret_id), A_TEXT(token->auth_method),
+                            A_BLOB(token->hash, sizeof(token->hash)), A_INT(token->ttl),
+                            A_INT(token->max_ttl), A_INT(token->num_uses),
+                            A_INT(token->num_uses_limit), A_INT(token->revoked ? 1 : 0),
+                            A_TEXT(token->trusted_ips),
+                            A_INT(time_or_now(token->created_at, cf_now_ms())),
+                            A_INT(token->last_renewed_at)),
+                       NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "access token with id '%s' already exists", token->id);
+    else if (rc == CF_ENOTFOUND && !strstr(err->msg, "client secret"))
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", token->identity_id);
+    if (rc != CF_OK)
+        exec_stmt(c, ST_ROLLBACK_TO, NO_ARGS, NULL, NULL);
+    exec_stmt(c, ST_RELEASE, NO_ARGS, NULL, NULL);
+    return rc;
+}
+
+/* Writes a batch of tokens in one transaction: one fsync for all of them. */
+static void commit_jobs(struct sq_store *st, struct token_job *batch)
+{
+    struct sq_conn *c = NULL;
+    struct cf_err err;
+    cf_err_clear(&err);
+    enum cf_rc rc = tx_begin(&st->base, &c, &err);
+    for (struct token_job *job = batch; job; job = job->next) {
+        cf_err_clear(&job->err);
+        job->rc = rc == CF_OK ? insert_token(c, job->token, &job->err) : rc;
+        if (rc != CF_OK)
+            job->err = err;
+    }
+    if (rc != CF_OK)
+        return;
+    rc = tx_end(c, CF_OK, &err);
+    for (struct token_job *job = batch; rc != CF_OK && job; job = job->next) {
+        if (job->rc == CF_OK) {
+            job->rc = rc;
+            job->err = err;
+        }
+    }
+}
+
+/* Logins arrive concurrently and each needs its token on disk before it answers. Rather than one
+ * fsync per login, the first waiting thread writes every token queued so far in one transaction
+ * while the next ones queue up behind it (group commit); each caller still gets its own result. */
 static enum cf_rc sq_token_create(struct cf_store *base, const struct cf_access_token *token,
                                   struct cf_err *err)
 {
-    struct sq_conn *c;
+    struct sq_store *st = store_of(base);
     enum cf_rc rc;
 
     rc = require_uuid(token->id, "access token", err);
@@ -2298,28 +2379,31 @@ static enum cf_rc sq_token_create(struct cf_store *base, const struct cf_access_
         rc = cf_err_set(err, CF_EINVAL, "access token use counts must not be negative");
     if (rc != CF_OK)
         return rc;
-    rc = tx_begin(base, &c, err);
-    if (rc != CF_OK)
-        return rc;
-    /* A login's use of its client secret and the token it yields are one commit (one fsync). */
-    if (token->client_secret_id[0])
-        rc = count_use_in(c, ST_CSECRET_USE, ST_CSECRET_USE_STATE, "client secret with id",
-                          token->client_secret_id, err);
-    if (rc == CF_OK)
-        rc = exec_stmt(c, ST_TOKEN_INSERT,
-                   ARGS(A_TEXT(token->id), A_TEXT(token->identity_id),
-                        A_TEXT(token->client_secret_id), A_TEXT(token->auth_method),
-                        A_BLOB(token->hash, sizeof(token->hash)), A_INT(token->ttl),
-                        A_INT(token->max_ttl), A_INT(token->num_uses), A_INT(token->num_uses_limit),
-                        A_INT(token->revoked ? 1 : 0), A_TEXT(token->trusted_ips),
-                        A_INT(time_or_now(token->created_at, cf_now_ms())),
-                        A_INT(token->last_renewed_at)),
-                   NULL, err);
-    if (rc == CF_EEXIST)
-        rc = cf_err_set(err, CF_EEXIST, "access token with id '%s' already exists", token->id);
-    else if (rc == CF_ENOTFOUND)
-        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", token->identity_id);
-    return tx_end(c, rc, err);
+
+    struct token_job job = {.token = token};
+    pthread_mutex_lock(&st->jobs_lock);
+    job.next = st->jobs;
+    st->jobs = &job;
+    while (!job.done) {
+        if (st->committing) {
+            pthread_cond_wait(&st->jobs_done, &st->jobs_lock);
+            continue;
+        }
+        struct token_job *batch = st->jobs;
+        st->jobs = NULL;
+        st->committing = true;
+        pthread_mutex_unlock(&st->jobs_lock);
+        commit_jobs(st, batch);
+        pthread_mutex_lock(&st->jobs_lock);
+        for (struct token_job *j = batch; j; j = j->next)
+            j->done = true;
+        st->committing = false;
+        pthread_cond_broadcast(&st->jobs_done);
+    }
+    pthread_mutex_unlock(&st->jobs_lock);
+    if (job.rc != CF_OK && err)
+        *err = job.err;
+    return job.rc;
 }
 
 /* On every request made with an access token: one seek in the token table's primary key, with a
@@ -2634,6 +2718,8 @@ enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store
         return cf_err_set(err, CF_ESTORE, "cannot create a mutex");
     }
     pthread_mutex_init(&st->write_lock, NULL);
+    pthread_mutex_init(&st->jobs_lock, NULL);
+    pthread_cond_init(&st->jobs_done, NULL);
     if (pthread_key_create(&st->key, conn_destructor) != 0) {
         pthread_mutex_destroy(&st->lock);
         free(st->path);
