@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -418,7 +419,15 @@ static enum cf_rc conn_open(struct sq_store *st, struct sq_conn **out, struct cf
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, st->busy_timeout_ms);
-    sr = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+    /* Switching a new database to WAL needs a moment alone with it, and SQLite answers BUSY at once
+     * (without its busy handler) when several processes try together: retry within the timeout. */
+    for (int waited = 0;; waited += 10) {
+        sr = sqlite3_exec(c->db, pragmas, NULL, NULL, NULL);
+        if (((sr & 0xff) != SQLITE_BUSY && (sr & 0xff) != SQLITE_LOCKED) ||
+            waited >= st->busy_timeout_ms)
+            break;
+        usleep(10 * 1000);
+    }
     if (sr != SQLITE_OK) {
         if ((sr & 0xff) == SQLITE_BUSY || (sr & 0xff) == SQLITE_LOCKED)
             rc = db_error(c, sr, err);
@@ -2311,16 +2320,15 @@ static enum cf_rc insert_token(struct sq_conn *c, const struct cf_access_token *
         rc = count_use_in(c, ST_CSECRET_USE, ST_CSECRET_USE_STATE, "client secret with id",
                           token->client_secret_id, err);
     if (rc == CF_OK)
-        rc = exec_stmt(c, ST_TOKEN_INSERT,
-                       ARGS(A_TEXT(token->id), A_TEXT(token->identity_id),
-                            A_TEXT(token->client_secret_id), A_TEXT(token->auth_method),
-                            A_BLOB(token->hash, sizeof(token->hash)), A_INT(token->ttl),
-                            A_INT(token->max_ttl), A_INT(token->num_uses),
-                            A_INT(token->num_uses_limit), A_INT(token->revoked ? 1 : 0),
-                            A_TEXT(token->trusted_ips),
-                            A_INT(time_or_now(token->created_at, cf_now_ms())),
-                            A_INT(token->last_renewed_at)),
-                       NULL, err);
+        rc = exec_stmt(
+            c, ST_TOKEN_INSERT,
+            ARGS(A_TEXT(token->id), A_TEXT(token->identity_id), A_TEXT(token->client_secret_id),
+                 A_TEXT(token->auth_method), A_BLOB(token->hash, sizeof(token->hash)),
+                 A_INT(token->ttl), A_INT(token->max_ttl), A_INT(token->num_uses),
+                 A_INT(token->num_uses_limit), A_INT(token->revoked ? 1 : 0),
+                 A_TEXT(token->trusted_ips), A_INT(time_or_now(token->created_at, cf_now_ms())),
+                 A_INT(token->last_renewed_at)),
+            NULL, err);
     if (rc == CF_EEXIST)
         rc = cf_err_set(err, CF_EEXIST, "access token with id '%s' already exists", token->id);
     else if (rc == CF_ENOTFOUND && !strstr(err->msg, "client secret"))
