@@ -54,7 +54,7 @@ for dir in "$@"; do
         found=1
         t=$(basename "$exe")
         log="$tmp/$name-$t.log"
-        (cd "$dir/tests/unit" && timeout 300 "$exe" --ascii -j2 >"$log" 2>&1)
+        (cd "$dir/tests/unit" && timeout 300 "$exe" --ascii --verbose -j2 >"$log" 2>&1)
         rc=$?
         line=$(grep -a 'Synthesis:' "$log" | tail -n 1)
         tested=$(echo "$line" | sed -n 's/.*Tested: *\([0-9]*\).*/\1/p')
@@ -79,8 +79,16 @@ for dir in "$@"; do
             bad=1
             note=" (exit $rc)"
         fi
+        # Criterion leaves skipped tests out of its synthesis; they print a [SKIP] line (with
+        # --verbose, which is how the binaries are run above, or by default for a skip with a reason).
+        skip=$(grep -a -c '^\[SKIP\]' "$log" || true)
         passed=$((passed + passing))
         failed=$((failed + bad))
+        skipped=$((skipped + skip))
+        if [ "$skip" -gt 0 ]; then
+            note="$note, $skip skipped"
+            grep -a '^\[SKIP\]' "$log" | sed 's/^/    | /'
+        fi
         echo "  unit $t: $passing passed, $bad failed$note"
         if [ "$bad" -gt 0 ]; then
             grep -a -E '\[FAIL\]|\[----\]|ERROR:|SUMMARY:|runtime error' "$log" | head -n 80 | sed 's/^/    | /'
