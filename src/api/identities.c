@@ -1,9 +1,10 @@
 /* HTTP handlers for machine identities: the identities themselves, universal auth attached to them
- * (settings and client secrets), and their project memberships. See docs/api.md, Machine identities
- * and universal auth. Bodies follow Infisical's shapes (trusted IPs as [{ipAddress}], rules with
- * action names); the core (core/identities.h) validates and checks that the caller is the admin. A
- * new client secret passes through this file once, into the response; its buffer is wiped here and
- * the JSON copies are wiped by the wiping allocator. */
+ * (settings and client secrets), JWT auth attached to them (settings), and their project
+ * memberships. See docs/api.md, Machine identities and universal auth. Bodies follow Infisical's
+ * shapes (trusted IPs as [{ipAddress}], rules with action names); the core (core/identities.h)
+ * validates and checks that the caller is the admin. A new client secret passes through this file
+ * once, into the response; its buffer is wiped here and the JSON copies are wiped by the wiping
+ * allocator. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include "core/identities.h"
 #include "crypto/token.h"
 #include "util/str.h"
+#include "util/wipemem.h"
 #include "util/time.h"
 #include "util/banned.h"
 
@@ -36,13 +38,28 @@ static const struct {
 
 /* ---- rendering ------------------------------------------------------------------------------- */
 
-/* Identity: {id, name, authMethods: ["universal-auth"] or [], createdAt, updatedAt}. */
-static json_t *render_identity(const struct cf_identity *identity, bool universal_auth)
+/* The authMethods of an identity: bit 0 universal auth, bit 1 JWT auth. */
+#define METHOD_UA 1u
+#define METHOD_JWT 2u
+
+static json_t *render_methods(unsigned methods)
 {
-    return json_pack(
-        "{s:s, s:s, s:o, s:o, s:o}", "id", identity->id, "name", identity->name, "authMethods",
-        universal_auth ? json_pack("[s]", "universal-auth") : json_array(), "createdAt",
-        cf_json_time(identity->created_at), "updatedAt", cf_json_time(identity->updated_at));
+    json_t *array = json_array();
+    if (array && (methods & METHOD_UA))
+        array = cf_render_append(array, json_string("universal-auth"));
+    if (array && (methods & METHOD_JWT))
+        array = cf_render_append(array, json_string("jwt-auth"));
+    return array;
+}
+
+/* Identity: {id, name, authMethods: ["universal-auth", "jwt-auth"] or fewer, createdAt,
+ * updatedAt}. */
+static json_t *render_identity(const struct cf_identity *identity, unsigned methods)
+{
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "id", identity->id, "name", identity->name,
+                     "authMethods", render_methods(methods), "createdAt",
+                     cf_json_time(identity->created_at), "updatedAt",
+                     cf_json_time(identity->updated_at));
 }
 
 /* A stored comma-separated range list as [{ipAddress}, ...]. */
@@ -125,21 +142,30 @@ static json_t *render_membership(const struct cf_membership *m)
 
 /* ---- identities ------------------------------------------------------------------------------ */
 
-/* Whether identity_id has universal auth attached; an identity gone meanwhile has none. */
-static enum cf_rc has_universal_auth(struct cf_req *req, const char *identity_id, bool *attached,
-                                     struct cf_err *err)
+/* The auth methods attached to identity_id (METHOD_* bits); an identity gone meanwhile has none. */
+static enum cf_rc has_universal_auth(struct cf_req *req, const char *identity_id,
+                                     unsigned *attached, struct cf_err *err)
 {
     struct cf_ua_config *config = calloc(1, sizeof(*config));
+    struct cf_jwt_auth_config *jwt = calloc(1, sizeof(*jwt));
     enum cf_rc rc;
 
-    *attached = false;
-    if (!config)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    *attached = 0;
+    if (!config || !jwt) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
     rc = cf_ua_get(cf_req_core(req), cf_req_principal(req), identity_id, config, err);
     if (rc == CF_OK)
-        *attached = true;
+        *attached |= METHOD_UA;
+    if (rc == CF_OK || rc == CF_ENOTFOUND)
+        rc = cf_jwt_auth_get(cf_req_core(req), cf_req_principal(req), identity_id, jwt, err);
+    if (rc == CF_OK)
+        *attached |= METHOD_JWT;
     else if (rc == CF_ENOTFOUND)
         rc = CF_OK;
+out:
+    free(jwt);
     free(config);
     return rc;
 }
@@ -148,7 +174,7 @@ static enum cf_rc has_universal_auth(struct cf_req *req, const char *identity_id
 static enum cf_rc reply_identity(struct cf_req *req, const struct cf_identity *identity,
                                  json_t **out, struct cf_err *err)
 {
-    bool attached = false;
+    unsigned attached = 0;
     enum cf_rc rc = has_universal_auth(req, identity->id, &attached, err);
     if (rc != CF_OK)
         return rc;
@@ -169,7 +195,7 @@ static enum cf_rc create_identity(struct cf_req *req, json_t **out, struct cf_er
     if (rc == CF_OK)
         rc = cf_identity_create(cf_req_core(req), cf_req_principal(req), name, &identity, err);
     if (rc == CF_OK)
-        rc = cf_render_reply_member("identity", render_identity(&identity, false), out, err);
+        rc = cf_render_reply_member("identity", render_identity(&identity, 0), out, err);
     return rc;
 }
 
@@ -185,7 +211,7 @@ static enum cf_rc list_identities(struct cf_req *req, json_t **out, struct cf_er
         return rc;
     array = json_array();
     for (size_t i = 0; array && i < list.n; i++) {
-        bool attached = false;
+        unsigned attached = 0;
         rc = has_universal_auth(req, list.items[i].id, &attached, err);
         if (rc != CF_OK)
             break;
@@ -240,7 +266,7 @@ static enum cf_rc delete_identity(struct cf_req *req, json_t **out, struct cf_er
 {
     struct cf_identity identity = {0};
     const char *id = cf_req_param(req, "identityId");
-    bool attached = false;
+    unsigned attached = 0;
     enum cf_rc rc;
 
     /* Its auth methods are gone with it: ask first (this also answers 403 and 404). */
@@ -380,6 +406,122 @@ static enum cf_rc get_universal_auth(struct cf_req *req, json_t **out, struct cf
                    err);
     if (rc == CF_OK)
         rc = cf_render_reply_member("identityUniversalAuth", render_ua(config), out, err);
+    free(config);
+    return rc;
+}
+
+/* ---- JWT auth -------------------------------------------------------------------------------- */
+
+/* identityJwtAuth: {id, identityId, configurationType, jwksUrl, jwksCaCert, publicKeys,
+ * boundIssuer, boundAudiences, boundClaims, boundSubject, accessTokenTTL, accessTokenMaxTTL,
+ * accessTokenNumUsesLimit, accessTokenTrustedIps, createdAt, updatedAt}. The configuration has no
+ * id of its own: the identity id stands in. */
+static json_t *render_jwt_auth(const struct cf_jwt_auth_config *c)
+{
+    json_t *keys = json_loads(c->public_keys, 0, NULL);
+    json_t *claims = json_loads(c->bound_claims, 0, NULL);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:o, s:o, "
+                     "s:o}",
+                     "id", c->identity_id, "identityId", c->identity_id, "configurationType",
+                     c->configuration_type, "jwksUrl", c->jwks_url, "jwksCaCert", c->jwks_ca_cert,
+                     "publicKeys", keys ? keys : json_array(), "boundIssuer", c->bound_issuer,
+                     "boundAudiences", c->bound_audiences, "boundClaims",
+                     claims ? claims : json_object(), "boundSubject", c->bound_subject,
+                     "accessTokenTTL", (json_int_t)c->access_token_ttl, "accessTokenMaxTTL",
+                     (json_int_t)c->access_token_max_ttl, "accessTokenNumUsesLimit",
+                     (json_int_t)c->access_token_num_uses_limit, "accessTokenTrustedIps",
+                     render_ips(c->access_token_trusted_ips), "createdAt",
+                     cf_json_time(c->created_at), "updatedAt", cf_json_time(c->updated_at));
+}
+
+/* A JSON member (array for publicKeys, object for boundClaims) as compact text into *text (free it
+ * with cf_json_free_text); NULL when absent or null. */
+static enum cf_rc json_text_field(json_t *body, const char *field, bool array, char **text,
+                                  struct cf_err *err)
+{
+    json_t *v = json_object_get(body, field);
+    *text = NULL;
+    if (!v || json_is_null(v))
+        return CF_OK;
+    if (array ? !json_is_array(v) : !json_is_object(v))
+        return cf_err_field(err, CF_EINVAL, field, "%s: expected an %s", field,
+                            array ? "array of PEM public keys" : "object {claim: \"v1, v2\"}");
+    *text = json_dumps(v, JSON_COMPACT);
+    return *text ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+}
+
+/* POST (attach) and PATCH (update) /api/v1/auth/jwt-auth/identities/{identityId}
+ * {configurationType?, publicKeys?, jwksUrl?, jwksCaCert?, boundIssuer?, boundAudiences?,
+ * boundClaims?, boundSubject?, accessTokenTTL?, accessTokenMaxTTL?, accessTokenNumUsesLimit?,
+ * accessTokenTrustedIps?} -> {identityJwtAuth}. Route data: non-NULL for attach. */
+static enum cf_rc set_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    const char *id = cf_req_param(req, "identityId");
+    char(*ips)[CF_IPS_MAX + 1] = NULL;
+    struct cf_jwt_auth_config *config = NULL;
+    struct cf_jwt_auth_settings settings;
+    char *keys = NULL, *claims = NULL;
+    json_t *body = NULL;
+    enum cf_rc rc;
+
+    memset(&settings, 0, sizeof(settings));
+    ips = calloc(2, sizeof(*ips));
+    config = calloc(1, sizeof(*config));
+    if (!ips || !config) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = parse_ua_settings(req, ips, &settings.token, err);
+    if (rc == CF_OK)
+        rc = cf_req_json(req, false, &body, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "configurationType", false, &settings.configuration_type, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "jwksUrl", false, &settings.jwks_url, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "jwksCaCert", false, &settings.jwks_ca_cert, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "boundIssuer", false, &settings.bound_issuer, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "boundAudiences", false, &settings.bound_audiences, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "boundSubject", false, &settings.bound_subject, err);
+    if (rc == CF_OK)
+        rc = json_text_field(body, "publicKeys", true, &keys, err);
+    if (rc == CF_OK)
+        rc = json_text_field(body, "boundClaims", false, &claims, err);
+    if (rc != CF_OK)
+        goto out;
+    settings.public_keys = keys;
+    settings.bound_claims = claims;
+    if (cf_req_route_data(req))
+        rc =
+            cf_jwt_auth_attach(cf_req_core(req), cf_req_principal(req), id, &settings, config, err);
+    else
+        rc =
+            cf_jwt_auth_update(cf_req_core(req), cf_req_principal(req), id, &settings, config, err);
+    if (rc == CF_OK)
+        rc = cf_render_reply_member("identityJwtAuth", render_jwt_auth(config), out, err);
+out:
+    cf_json_free_text(keys);
+    cf_json_free_text(claims);
+    free(config);
+    free(ips);
+    return rc;
+}
+
+/* GET /api/v1/auth/jwt-auth/identities/{identityId} -> {identityJwtAuth} */
+static enum cf_rc get_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_jwt_auth_config *config = calloc(1, sizeof(*config));
+    enum cf_rc rc;
+
+    if (!config)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    rc = cf_jwt_auth_get(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "identityId"),
+                         config, err);
+    if (rc == CF_OK)
+        rc = cf_render_reply_member("identityJwtAuth", render_jwt_auth(config), out, err);
     free(config);
     return rc;
 }
@@ -638,6 +780,9 @@ const struct cf_route cf_routes_identities[] = {
      &attach},
     {"GET", "/api/v1/auth/universal-auth/identities/:identityId", get_universal_auth, false},
     {"PATCH", "/api/v1/auth/universal-auth/identities/:identityId", set_universal_auth, false},
+    {"POST", "/api/v1/auth/jwt-auth/identities/:identityId", set_jwt_auth, false, &attach},
+    {"GET", "/api/v1/auth/jwt-auth/identities/:identityId", get_jwt_auth, false},
+    {"PATCH", "/api/v1/auth/jwt-auth/identities/:identityId", set_jwt_auth, false},
     {"POST", "/api/v1/auth/universal-auth/identities/:identityId/client-secrets",
      create_client_secret, false},
     {"GET", "/api/v1/auth/universal-auth/identities/:identityId/client-secrets",

@@ -33,11 +33,20 @@ static const char *identity_name(struct cf_store *st, const struct cf_ua_config 
     return identity->name;
 }
 
-/* Records a failed attempt against both throttles and returns rc. */
-static enum cf_rc failed(const struct cf_login_throttles *t, const char *client_id,
-                         const char *client_ip, int64_t now, enum cf_rc rc)
+enum cf_rc cf_login_throttle_check(const struct cf_login_throttles *t, const char *key,
+                                   const char *what, const char *client_ip, int64_t now,
+                                   struct cf_err *err)
 {
-    cf_throttle_failure(t->by_client_id, client_id, now);
+    enum cf_rc rc = cf_throttle_check(t->by_address, client_ip, "this address", now, err);
+    if (rc == CF_OK)
+        rc = cf_throttle_check(t->by_client_id, key, what, now, err);
+    return rc;
+}
+
+enum cf_rc cf_login_failed(const struct cf_login_throttles *t, const char *key,
+                           const char *client_ip, int64_t now, enum cf_rc rc)
+{
+    cf_throttle_failure(t->by_client_id, key, now);
     cf_throttle_failure(t->by_address, client_ip, now);
     return rc;
 }
@@ -57,20 +66,18 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
     memset(out, 0, sizeof(*out));
     if (!client_ip)
         client_ip = "";
-    rc = cf_throttle_check(throttles->by_address, client_ip, "this address", now, err);
-    if (rc == CF_OK)
-        rc = cf_throttle_check(throttles->by_client_id, client_id, "this client id", now, err);
+    rc = cf_login_throttle_check(throttles, client_id, "this client id", client_ip, now, err);
     if (rc != CF_OK)
         return rc;
 
     rc = st->ops->ua_get_by_client_id(st, client_id, &config, err);
     if (rc == CF_ENOTFOUND)
-        return failed(throttles, client_id, client_ip, now,
-                      cf_err_set(err, CF_EUNAUTH, "unknown client id '%.64s'", client_id));
+        return cf_login_failed(throttles, client_id, client_ip, now,
+                               cf_err_set(err, CF_EUNAUTH, "unknown client id '%.64s'", client_id));
     if (rc != CF_OK)
         return rc;
     if (*client_ip && !cf_cidr_list_match(config.client_secret_trusted_ips, client_ip))
-        return failed(
+        return cf_login_failed(
             throttles, client_id, client_ip, now,
             cf_err_set(err, CF_EUNAUTH,
                        "IP address %s is not allowed to use the client secrets of identity "
@@ -84,7 +91,7 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
     const struct cf_client_secret *secret = match_secret(&secrets, hash);
     sodium_memzero(hash, sizeof(hash));
     if (!secret) {
-        rc = failed(
+        rc = cf_login_failed(
             throttles, client_id, client_ip, now,
             cf_err_set(err, CF_EUNAUTH, "invalid client secret for client id '%s'", client_id));
         goto out;

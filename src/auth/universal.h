@@ -23,6 +23,17 @@ struct cf_login_throttles {
     struct cf_throttle *by_address;
 };
 
+/* Before a login attempt: CF_ERATELIMIT (with retry_after_s) when the address or the key (a client
+ * id, an identity id; `what` names it in the message) is locked out by failed attempts. */
+enum cf_rc cf_login_throttle_check(const struct cf_login_throttles *t, const char *key,
+                                   const char *what, const char *client_ip, int64_t now,
+                                   struct cf_err *err);
+
+/* Records a failed attempt against both throttles and returns rc (for `return
+ * cf_login_failed(...)`). */
+enum cf_rc cf_login_failed(const struct cf_login_throttles *t, const char *key,
+                           const char *client_ip, int64_t now, enum cf_rc rc);
+
 enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
                        const struct cf_login_throttles *throttles, const char *client_id,
                        const char *client_secret, const char *client_ip, int64_t now,

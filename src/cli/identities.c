@@ -451,6 +451,161 @@ static int cmd_universal_auth(int argc, char **argv)
                            sizeof(ua_subcommands) / sizeof(ua_subcommands[0]), NULL);
 }
 
+/* ---- JWT auth -------------------------------------------------------------------------------- */
+
+#define JWT_PATH "/v1/auth/jwt-auth/identities"
+
+static const char *const jwt_headers[] = {
+    "TYPE", "KEYS", "BOUND ISSUER", "BOUND AUDIENCES", "BOUND SUBJECT", "TOKEN TTL"};
+#define JWT_COLS (sizeof(jwt_headers) / sizeof(jwt_headers[0]))
+
+static enum cf_rc jwt_row(struct cf_table *table, json_t *jwt, void *ctx)
+{
+    char keys[24], ttl[24];
+    (void)ctx;
+    snprintf(keys, sizeof(keys), "%zu", json_array_size(json_object_get(jwt, "publicKeys")));
+    const char *row[JWT_COLS] = {
+        cf_cli_str(jwt, "configurationType"),
+        keys,
+        cf_cli_str(jwt, "boundIssuer"),
+        cf_cli_str(jwt, "boundAudiences"),
+        cf_cli_str(jwt, "boundSubject"),
+        cf_cli_int_str(jwt, "accessTokenTTL", ttl, sizeof(ttl)),
+    };
+    return cf_table_add(table, row);
+}
+
+static int print_jwt(json_t *list)
+{
+    return cf_cli_print_rows(list, JWT_COLS, jwt_headers, jwt_row, NULL);
+}
+
+static const char jwt_attach_usage[] =
+    "usage: coffer identities jwt-auth attach ID --public-key-file FILE [--bound-issuer ISS]\n"
+    "           [--bound-audiences A,B] [--bound-subject SUB] [--access-token-ttl D] [options]\n"
+    "\n"
+    "Attaches JWT auth with static public keys to an identity: it may then log in with\n"
+    "`coffer login --method jwt-auth` and a JWT signed by one of the keys.\n"
+    "\n"
+    "options:\n"
+    "  --public-key-file FILE    PEM public key(s) (RSA >= 2048 bits, EC P-256/P-384, Ed25519)\n"
+    "  --bound-issuer ISS        required \"iss\" claim\n"
+    "  --bound-audiences A,B     one of them must be in the \"aud\" claim\n"
+    "  --bound-subject SUB       required \"sub\" claim (glob)\n"
+    "  --access-token-ttl D      lifetime of an access token (default 30d)\n"
+    "durations: 90 (seconds), 90s, 15m, 12h, 180d.\n" CF_CLI_COMMON_HELP EXIT_HELP;
+
+/* Reads a whole (small) file into buf. */
+static int read_small_file(const char *name, struct cf_buf *buf)
+{
+    char chunk[4096];
+    size_t n;
+    FILE *f = fopen(name, "rb");
+    if (!f)
+        return cf_cli_fail("cannot open %s", name);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (buf->len + n > 16384 || cf_buf_append(buf, chunk, n) != CF_OK) {
+            fclose(f);
+            return cf_cli_fail("%s is too large for public keys", name);
+        }
+    }
+    bool failed = ferror(f);
+    fclose(f);
+    return failed ? cf_cli_fail("cannot read %s", name) : CF_EXIT_OK;
+}
+
+static int jwt_attach(int argc, char **argv)
+{
+    const char *key_file = NULL, *issuer = NULL, *audiences = NULL, *subject = NULL, *ttl = NULL;
+    const struct cf_opt opts[] = {
+        {"public-key-file", CF_OPT_STRING, &key_file},  {"bound-issuer", CF_OPT_STRING, &issuer},
+        {"bound-audiences", CF_OPT_STRING, &audiences}, {"bound-subject", CF_OPT_STRING, &subject},
+        {"access-token-ttl", CF_OPT_STRING, &ttl},
+    };
+    const struct cf_cli_spec spec = {
+        jwt_attach_usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    struct cf_buf path, pem;
+    json_t *body = NULL;
+    long long seconds = 0;
+    int status;
+
+    cf_buf_init(&path, 0);
+    cf_buf_init(&pem, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    if (!key_file) {
+        status = cf_cli_usage_error(&cli, "--public-key-file is required");
+        goto out;
+    }
+    status = read_small_file(key_file, &pem);
+    if (status != CF_EXIT_OK)
+        goto out;
+    body = json_pack("{s:s, s:[s#]}", "configurationType", "static", "publicKeys",
+                     pem.data ? pem.data : "", (int)pem.len);
+    if (!body) {
+        status = cf_cli_usage_error(&cli, "%s is not a text file", key_file);
+        goto out;
+    }
+    const struct {
+        const char *text, *field;
+    } texts[] = {{issuer, "boundIssuer"}, {audiences, "boundAudiences"}, {subject, "boundSubject"}};
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        if (texts[i].text &&
+            json_object_set_new(body, texts[i].field, json_string(texts[i].text)) != 0) {
+            status = cf_cli_usage_error(&cli, "%s must be valid UTF-8", texts[i].field);
+            goto out;
+        }
+    }
+    if (ttl) {
+        status = parse_duration(&cli, "access-token-ttl", ttl, &seconds);
+        if (status != CF_EXIT_OK ||
+            json_object_set_new(body, "accessTokenTTL", json_integer(seconds)) != 0)
+            goto out;
+    }
+    status = cf_cli_path(&path, JWT_PATH, cli.args[0], NULL, NULL, NULL);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request_member(&cli, "POST", path.data, body, "identityJwtAuth", print_jwt);
+out:
+    json_decref(body);
+    cf_buf_release(&pem);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char jwt_get_usage[] = "usage: coffer identities jwt-auth get ID [options]\n"
+                                    "\n"
+                                    "Shows an identity's JWT-auth settings.\n"
+                                    "\n"
+                                    "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int jwt_get(int argc, char **argv)
+{
+    static const struct plain_command c = {
+        .usage = jwt_get_usage,
+        .nargs = 1,
+        .method = "GET",
+        .prefix = JWT_PATH,
+        .member = "identityJwtAuth",
+        .print_table = print_jwt,
+    };
+    return run_plain(argc, argv, &c);
+}
+
+static const struct cf_cli_sub jwt_subcommands[] = {
+    {"attach", jwt_attach, "attach JWT auth with static public keys to an identity"},
+    {"get", jwt_get, "show an identity's JWT-auth settings"},
+};
+
+static int cmd_jwt_auth(int argc, char **argv)
+{
+    char name[] = "identities jwt-auth"; /* for the overview's usage line */
+    argv[0] = name;
+    return cf_cli_dispatch(argc, argv, jwt_subcommands,
+                           sizeof(jwt_subcommands) / sizeof(jwt_subcommands[0]), NULL);
+}
+
 /* ---- client secrets -------------------------------------------------------------------------- */
 
 static const char *const cs_headers[] = {"ID",         "PREFIX", "DESCRIPTION", "CREATED AT",
@@ -866,6 +1021,7 @@ static const struct cf_cli_sub subcommands[] = {
     {"delete", cmd_delete, "delete a machine identity (its tokens stop working)"},
     {"universal-auth", cmd_universal_auth,
      "attach, show or change universal auth (attach|get|update)"},
+    {"jwt-auth", cmd_jwt_auth, "attach or show JWT auth (attach|get)"},
     {"client-secrets", cmd_client_secrets, "create, list or revoke client secrets"},
     {"add-to-project", cmd_add_to_project, "give an identity a role in a project"},
     {"remove-from-project", cmd_remove_from_project, "remove an identity from a project"},

@@ -1,10 +1,11 @@
-/* `coffer login`: exchanges a machine identity's universal-auth client id and client secret for an
- * access token (POST /api/v1/auth/universal-auth/login, sent without an Authorization header).
+/* `coffer login`: exchanges a machine identity's universal-auth client id and client secret (POST
+ * /api/v1/auth/universal-auth/login), or its identity id and a JWT (--method=jwt-auth, POST
+ * /api/v1/auth/jwt-auth/login), for an access token, sent without an Authorization header.
  * Flags and environment variables are those of Infisical's CLI, so `INFISICAL_TOKEN=$(coffer login
  * --method=universal-auth --client-id=... --client-secret=... --silent --plain)` works unchanged.
  * With --plain only the token is printed; otherwise it is printed as Infisical prints it and also
- * stored (credentials.h) for later commands. The client secret given on the command line is wiped
- * from argv as soon as it is read; every copy of it and of the token is wiped. */
+ * stored (credentials.h) for later commands. The client secret or JWT given on the command line is
+ * wiped from argv as soon as it is read; every copy of it and of the token is wiped. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,18 +22,23 @@
 static const char usage[] =
     "usage: coffer login [--method universal-auth] --client-id ID --client-secret SECRET\n"
     "                    [--plain] [--silent] [--domain URL]\n"
+    "       coffer login --method jwt-auth --machine-identity-id ID --jwt TOKEN\n"
+    "                    [--plain] [--silent] [--domain URL]\n"
     "\n"
-    "Logs a machine identity in with universal auth and prints its access token.\n"
+    "Logs a machine identity in with universal auth or JWT auth and prints its access token.\n"
     "Without --plain the token is also stored in $XDG_CONFIG_HOME/coffer/credentials.json\n"
     "(default ~/.config/coffer; mode 0600), and later commands use it for that server\n"
     "when no --token, COFFER_TOKEN or INFISICAL_TOKEN is given.\n"
     "\n"
     "options:\n"
-    "  --method METHOD       login method (default universal-auth, the only one so far)\n"
+    "  --method METHOD       login method: universal-auth (default) or jwt-auth\n"
     "  --client-id ID        the identity's client id (env COFFER_UNIVERSAL_AUTH_CLIENT_ID or\n"
     "                        INFISICAL_UNIVERSAL_AUTH_CLIENT_ID)\n"
     "  --client-secret S     a client secret (env COFFER_UNIVERSAL_AUTH_CLIENT_SECRET or\n"
     "                        INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET; prefer these: a secret\n"
+    "                        on the command line ends up in shell history)\n"
+    "  --machine-identity-id ID  jwt-auth: the identity's id (env INFISICAL_MACHINE_IDENTITY_ID)\n"
+    "  --jwt TOKEN           jwt-auth: the signed JWT (env INFISICAL_JWT; prefer it: a token\n"
     "                        on the command line ends up in shell history)\n"
     "  --plain               print only the token and a newline; store nothing\n"
     "  --silent              no informational messages on standard error\n"
@@ -47,8 +53,8 @@ static const char usage[] =
 
 /* Infisical's other methods: recognised, so the message can say they are not there yet. */
 static const char *const other_methods[] = {
-    "user",    "kubernetes", "azure",    "gcp-id-token", "gcp-iam",
-    "aws-iam", "oidc-auth",  "jwt-auth", "ldap-auth",    "token-auth",
+    "user",    "kubernetes", "azure",     "gcp-id-token", "gcp-iam",
+    "aws-iam", "oidc-auth",  "ldap-auth", "token-auth",
 };
 
 /* Writes text in full to stdout, bypassing stdio so the token is not left in its buffer. */
@@ -67,22 +73,22 @@ static int write_stdout(const char *text, size_t len)
 
 static int check_method(const struct cf_cli *cli, const char *method)
 {
-    if (strcmp(method, "universal-auth") == 0)
+    if (strcmp(method, "universal-auth") == 0 || strcmp(method, "jwt-auth") == 0)
         return CF_EXIT_OK;
     for (size_t i = 0; i < sizeof(other_methods) / sizeof(other_methods[0]); i++) {
         if (strcmp(method, other_methods[i]) == 0)
             return cf_cli_usage_error(cli,
                                       "login method '%s' is not supported yet (supported: "
-                                      "universal-auth)",
+                                      "universal-auth, jwt-auth)",
                                       method);
     }
-    return cf_cli_usage_error(cli, "unknown login method '%.64s' (supported: universal-auth)",
-                              method);
+    return cf_cli_usage_error(
+        cli, "unknown login method '%.64s' (supported: universal-auth, jwt-auth)", method);
 }
 
 /* Prints the token and, unless plain, stores it. */
 static int report(const struct cf_cli *cli, json_t *answer, const char *domain, bool plain,
-                  bool silent)
+                  bool silent, const char *method_name)
 {
     const char *token = json_string_value(json_object_get(answer, "accessToken"));
     struct cf_buf text, path;
@@ -105,11 +111,11 @@ static int report(const struct cf_cli *cli, json_t *answer, const char *domain, 
             status = write_stdout(text.data, text.len);
     } else {
         if (cf_buf_printf(&text,
-                          ">>>> Successfully authenticated with universal auth!\n\n"
+                          ">>>> Successfully authenticated with %s!\n\n"
                           "Access Token:\n%s\n\n"
                           "You can use this access token to authenticate through other commands "
                           "in the CLI.\n",
-                          token) != CF_OK)
+                          method_name, token) != CF_OK)
             status = cf_cli_fail("out of memory");
         else
             status = write_stdout(text.data, text.len);
@@ -128,15 +134,40 @@ out:
     return status;
 }
 
+/* The body of a JWT-auth login: {identityId, jwt}; the JWT is in jwt_buf (from --jwt) or else in
+ * INFISICAL_JWT (copied into jwt_buf). */
+static int jwt_body(const struct cf_cli *cli, const char *identity_id, bool given,
+                    struct cf_buf *jwt_buf, json_t **body)
+{
+    if (!identity_id)
+        identity_id =
+            cf_cli_first_env("COFFER_MACHINE_IDENTITY_ID", "INFISICAL_MACHINE_IDENTITY_ID");
+    if (!given) {
+        const char *from_env = cf_cli_first_env("COFFER_JWT", "INFISICAL_JWT");
+        if (from_env && cf_buf_puts(jwt_buf, from_env) != CF_OK)
+            return cf_cli_fail("out of memory");
+    }
+    if (!identity_id || !*identity_id)
+        return cf_cli_usage_error(cli, "--machine-identity-id is required (or set "
+                                       "INFISICAL_MACHINE_IDENTITY_ID)");
+    if (jwt_buf->len == 0)
+        return cf_cli_usage_error(cli, "--jwt is required (or set INFISICAL_JWT)");
+    *body = json_pack("{s:s, s:s}", "identityId", identity_id, "jwt", jwt_buf->data);
+    return *body ? CF_EXIT_OK
+                 : cf_cli_usage_error(cli, "the identity id and JWT must be valid UTF-8");
+}
+
 int cf_cmd_login(int argc, char **argv)
 {
     const char *method = NULL, *client_id = NULL, *client_secret = NULL, *domain = NULL;
-    const char *org_slug = NULL;
+    const char *org_slug = NULL, *identity_id = NULL, *jwt = NULL;
     bool plain = false, silent = false;
     const struct cf_opt opts[] = {
         {"method", CF_OPT_STRING, &method},
         {"client-id", CF_OPT_STRING, &client_id},
         {"client-secret", CF_OPT_STRING, &client_secret},
+        {"machine-identity-id", CF_OPT_STRING, &identity_id},
+        {"jwt", CF_OPT_STRING, &jwt},
         {"plain", CF_OPT_BOOL, &plain},
         {"silent", CF_OPT_BOOL, &silent},
         {"organization-slug", CF_OPT_STRING, &org_slug},
@@ -156,11 +187,21 @@ int cf_cmd_login(int argc, char **argv)
     cf_err_clear(&err);
     cf_buf_init(&secret, 0);
     bool proceed = cf_cli_begin(&cli, argc, argv, &spec, &status);
-    /* Copy the secret out of argv and wipe it there, whatever happens next. */
+    /* Copy the secret (or JWT) out of argv and wipe it there, whatever happens next. */
     if (client_secret) {
         if (cf_buf_puts(&secret, client_secret) != CF_OK && proceed)
             status = cf_cli_fail("out of memory");
         sodium_memzero((char *)client_secret, strlen(client_secret));
+        if (status != CF_EXIT_OK)
+            proceed = false;
+    }
+    if (jwt) {
+        if (client_secret)
+            cf_buf_release_wipe(&secret);
+        cf_buf_init(&secret, 0);
+        if (cf_buf_puts(&secret, jwt) != CF_OK && proceed)
+            status = cf_cli_fail("out of memory");
+        sodium_memzero((char *)jwt, strlen(jwt));
         if (status != CF_EXIT_OK)
             proceed = false;
     }
@@ -169,6 +210,20 @@ int cf_cmd_login(int argc, char **argv)
     status = check_method(&cli, method ? method : "universal-auth");
     if (status != CF_EXIT_OK)
         goto out;
+    bool jwt_auth = method && strcmp(method, "jwt-auth") == 0;
+    if (jwt_auth ? client_secret || client_id : jwt || identity_id) {
+        status = cf_cli_usage_error(&cli, jwt_auth ? "--client-id and --client-secret are for "
+                                                     "universal-auth, not jwt-auth"
+                                                   : "--machine-identity-id and --jwt are for "
+                                                     "--method jwt-auth");
+        goto out;
+    }
+    if (jwt_auth) {
+        status = jwt_body(&cli, identity_id, jwt != NULL, &secret, &body);
+        if (status != CF_EXIT_OK)
+            goto out;
+        goto send;
+    }
     if (!client_id)
         client_id = cf_cli_first_env("COFFER_UNIVERSAL_AUTH_CLIENT_ID",
                                      "INFISICAL_UNIVERSAL_AUTH_CLIENT_ID");
@@ -190,6 +245,7 @@ int cf_cmd_login(int argc, char **argv)
                                           "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET)");
         goto out;
     }
+send:
     if (!domain)
         domain = cf_cli_domain_env();
     client_options.domain = domain;
@@ -199,7 +255,8 @@ int cf_cmd_login(int argc, char **argv)
                                      : cf_cli_fail("%s", err.msg);
         goto out;
     }
-    body = json_pack("{s:s, s:s}", "clientId", client_id, "clientSecret", secret.data);
+    if (!jwt_auth)
+        body = json_pack("{s:s, s:s}", "clientId", client_id, "clientSecret", secret.data);
     if (!body) {
         status = cf_cli_usage_error(&cli, "the client id and secret must be valid UTF-8");
         goto out;
@@ -209,8 +266,9 @@ int cf_cmd_login(int argc, char **argv)
         status = cf_cli_usage_error(&cli, "--organization-slug must be valid UTF-8");
         goto out;
     }
-    enum cf_rc rc =
-        cf_client_request(client, "POST", "/v1/auth/universal-auth/login", NULL, body, &resp, &err);
+    enum cf_rc rc = cf_client_request(
+        client, "POST", jwt_auth ? "/v1/auth/jwt-auth/login" : "/v1/auth/universal-auth/login",
+        NULL, body, &resp, &err);
     if (rc != CF_OK) {
         if (resp.status)
             status = cf_cli_fail("%s (HTTP %ld, request id %s)", err.msg, resp.status,
@@ -219,7 +277,8 @@ int cf_cmd_login(int argc, char **argv)
             status = cf_cli_fail("%s", err.msg);
         goto out;
     }
-    status = report(&cli, resp.json, cf_client_base_url(client), plain, silent);
+    status = report(&cli, resp.json, cf_client_base_url(client), plain, silent,
+                    jwt_auth ? "JWT auth" : "universal auth");
 out:
     cf_response_release(&resp);
     json_decref(body);

@@ -1,15 +1,18 @@
-/* Machine identities, universal auth settings and client secrets, and project memberships (see
- * identities.h). Every operation is server administration: it asks cf_authz_admin first, then
- * resolves what it is given with Infisical's not-found wording, validates with the API's field
- * names (accessTokenTTL, rules[0].secretPath, ...), and makes one store call per change so that
- * every change is one transaction. A client secret exists in clear only in the caller's buffer,
- * once; the store keeps its keyed hash. */
+/* Machine identities, universal auth settings and client secrets, JWT auth settings, and project
+ * memberships (see identities.h). Every operation is server administration: it asks cf_authz_admin
+ * first, then resolves what it is given with Infisical's not-found wording, validates with the
+ * API's field names (accessTokenTTL, rules[0].secretPath, ...), and makes one store call per change
+ * so that every change is one transaction. A client secret exists in clear only in the caller's
+ * buffer, once; the store keeps its keyed hash. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
+#include <jansson.h>
+
+#include "auth/jwt.h"
 #include "core/authz.h"
 #include "core/identities.h"
 #include "core/names.h"
@@ -333,6 +336,220 @@ enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const
     rc = admin_identity(core, who, identity_id, &identity, err);
     if (rc == CF_OK)
         rc = find_ua(core, &identity, out, err);
+    return rc;
+}
+
+/* ---- JWT auth -------------------------------------------------------------------------------- */
+
+#define JWT_NOT_ATTACHED "JWT auth method not found for identity, did you configure JWT auth?"
+
+/* Copies text (when given) into dst after a length check. */
+static enum cf_rc jwt_text(const char *text, char *dst, size_t size, const char *field,
+                           struct cf_err *err)
+{
+    if (!text)
+        return CF_OK;
+    if (strlen(text) >= size)
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: at most %zu characters", field,
+                            size - 1);
+    cf_strlcpy(dst, text, size);
+    return CF_OK;
+}
+
+/* publicKeys: a JSON array of PEM public keys, each of which must load. */
+static enum cf_rc public_keys_check(const char *text, struct cf_err *err)
+{
+    json_t *keys = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    enum cf_rc rc = CF_OK;
+    size_t i;
+    json_t *key;
+
+    if (!json_is_array(keys))
+        rc = cf_err_field(err, CF_EVALIDATION, "publicKeys", "publicKeys: must be an array");
+    json_array_foreach(keys, i, key)
+    {
+        struct cf_jwt_keys *set = NULL;
+        struct cf_err why = {0};
+        if (rc != CF_OK)
+            break;
+        if (!json_is_string(key) ||
+            cf_jwt_keys_from_pem(json_string_value(key), json_string_length(key), &set, &why) !=
+                CF_OK)
+            rc = cf_err_field(err, CF_EVALIDATION, "publicKeys", "publicKeys[%zu]: %s", i,
+                              json_is_string(key) ? why.msg : "must be a PEM public key");
+        cf_jwt_keys_free(set);
+    }
+    json_decref(keys);
+    return rc;
+}
+
+/* boundClaims: a JSON object whose members are strings ("v1, v2"). */
+static enum cf_rc bound_claims_check(const char *text, struct cf_err *err)
+{
+    json_t *claims = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+    enum cf_rc rc = CF_OK;
+    const char *name;
+    json_t *value;
+
+    if (!json_is_object(claims))
+        rc = cf_err_field(err, CF_EVALIDATION, "boundClaims", "boundClaims: must be an object");
+    json_object_foreach(claims, name, value)
+    {
+        if (rc == CF_OK && (!*name || !json_is_string(value)))
+            rc = cf_err_field(err, CF_EVALIDATION, "boundClaims",
+                              "boundClaims: values must be strings under non-empty names");
+    }
+    json_decref(claims);
+    return rc;
+}
+
+/* Applies the given settings over config and validates the result. */
+static enum cf_rc apply_jwt_settings(const struct cf_jwt_auth_settings *s,
+                                     struct cf_jwt_auth_config *config, struct cf_err *err)
+{
+    struct cf_ua_config *token = NULL;
+    struct cf_ua_settings token_settings = s->token;
+    enum cf_rc rc;
+
+    /* The token fields are validated exactly as universal auth's. */
+    token = calloc(1, sizeof(*token));
+    if (!token)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    token->access_token_ttl = config->access_token_ttl;
+    token->access_token_max_ttl = config->access_token_max_ttl;
+    token->access_token_num_uses_limit = config->access_token_num_uses_limit;
+    cf_strlcpy(token->access_token_trusted_ips, config->access_token_trusted_ips,
+               sizeof(token->access_token_trusted_ips));
+    token_settings.has_secret_ips = false;
+    rc = apply_settings(&token_settings, token, err);
+    config->access_token_ttl = token->access_token_ttl;
+    config->access_token_max_ttl = token->access_token_max_ttl;
+    config->access_token_num_uses_limit = token->access_token_num_uses_limit;
+    cf_strlcpy(config->access_token_trusted_ips, token->access_token_trusted_ips,
+               sizeof(config->access_token_trusted_ips));
+    free(token);
+
+    if (rc == CF_OK && s->configuration_type && strcmp(s->configuration_type, "static") != 0 &&
+        strcmp(s->configuration_type, "jwks") != 0)
+        rc = cf_err_field(err, CF_EVALIDATION, "configurationType",
+                          "configurationType: must be \"static\" or \"jwks\"");
+    if (rc == CF_OK)
+        rc = jwt_text(s->configuration_type, config->configuration_type,
+                      sizeof(config->configuration_type), "configurationType", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->public_keys, config->public_keys, sizeof(config->public_keys),
+                      "publicKeys", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->jwks_url, config->jwks_url, sizeof(config->jwks_url), "jwksUrl", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->jwks_ca_cert, config->jwks_ca_cert, sizeof(config->jwks_ca_cert),
+                      "jwksCaCert", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->bound_issuer, config->bound_issuer, sizeof(config->bound_issuer),
+                      "boundIssuer", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->bound_audiences, config->bound_audiences, sizeof(config->bound_audiences),
+                      "boundAudiences", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->bound_claims, config->bound_claims, sizeof(config->bound_claims),
+                      "boundClaims", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->bound_subject, config->bound_subject, sizeof(config->bound_subject),
+                      "boundSubject", err);
+    if (rc == CF_OK)
+        rc = public_keys_check(config->public_keys, err);
+    if (rc == CF_OK)
+        rc = bound_claims_check(config->bound_claims, err);
+    if (rc == CF_OK && strcmp(config->configuration_type, "static") == 0 &&
+        strcmp(config->public_keys, "[]") == 0)
+        rc = cf_err_field(err, CF_EVALIDATION, "publicKeys",
+                          "publicKeys: at least one is required when configurationType is static");
+    if (rc == CF_OK && strcmp(config->configuration_type, "jwks") == 0 && !config->jwks_url[0])
+        rc = cf_err_field(err, CF_EVALIDATION, "jwksUrl",
+                          "jwksUrl: required when configurationType is jwks");
+    return rc;
+}
+
+/* cf_jwt_auth_attach and cf_jwt_auth_update, as ua_set. */
+static enum cf_rc jwt_set(struct cf_core *core, const struct cf_principal *who,
+                          const char *identity_id, const struct cf_jwt_auth_settings *settings,
+                          bool attach, struct cf_jwt_auth_config *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = admin_identity(core, who, identity_id, &identity, err);
+    if (rc != CF_OK)
+        return rc;
+    if (attach) {
+        memcpy(out->identity_id, identity.id, sizeof(identity.id));
+        cf_strlcpy(out->configuration_type, "static", sizeof(out->configuration_type));
+        cf_strlcpy(out->public_keys, "[]", sizeof(out->public_keys));
+        cf_strlcpy(out->bound_claims, "{}", sizeof(out->bound_claims));
+        out->access_token_ttl = DEFAULT_TTL;
+        out->access_token_max_ttl = DEFAULT_TTL;
+        cf_strlcpy(out->access_token_trusted_ips, OPEN_IPS, sizeof(out->access_token_trusted_ips));
+        out->created_at = cf_now_ms();
+        out->updated_at = out->created_at;
+    } else {
+        rc = st->ops->jwt_auth_get(st, identity.id, out, err);
+        if (rc == CF_ENOTFOUND)
+            rc = cf_err_set(err, CF_ENOTFOUND, JWT_NOT_ATTACHED);
+    }
+    if (rc == CF_OK)
+        rc = apply_jwt_settings(settings, out, err);
+    if (rc != CF_OK)
+        goto out;
+    if (attach) {
+        rc = st->ops->jwt_auth_attach(st, out, err);
+        if (rc == CF_EEXIST)
+            rc = cf_err_set(err, CF_EEXIST, "JWT auth is already attached to identity '%s'",
+                            identity.name);
+        else if (rc == CF_ENOTFOUND) /* deleted concurrently */
+            rc = identity_not_found(identity_id, err);
+    } else {
+        out->updated_at = cf_now_ms();
+        rc = st->ops->jwt_auth_update(st, out, err);
+        if (rc == CF_ENOTFOUND)
+            rc = cf_err_set(err, CF_ENOTFOUND, JWT_NOT_ATTACHED);
+    }
+out:
+    if (rc != CF_OK)
+        memset(out, 0, sizeof(*out));
+    return rc;
+}
+
+enum cf_rc cf_jwt_auth_attach(struct cf_core *core, const struct cf_principal *who,
+                              const char *identity_id, const struct cf_jwt_auth_settings *settings,
+                              struct cf_jwt_auth_config *out, struct cf_err *err)
+{
+    return jwt_set(core, who, identity_id, settings, true, out, err);
+}
+
+enum cf_rc cf_jwt_auth_update(struct cf_core *core, const struct cf_principal *who,
+                              const char *identity_id, const struct cf_jwt_auth_settings *settings,
+                              struct cf_jwt_auth_config *out, struct cf_err *err)
+{
+    return jwt_set(core, who, identity_id, settings, false, out, err);
+}
+
+enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
+                           const char *identity_id, struct cf_jwt_auth_config *out,
+                           struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = admin_identity(core, who, identity_id, &identity, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->jwt_auth_get(st, identity.id, out, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, JWT_NOT_ATTACHED);
     return rc;
 }
 

@@ -1,5 +1,5 @@
 /* Machine identities: the identities themselves, universal auth attached to them (settings and client
- * secrets), and their project memberships. Every operation here is server administration and checks
+ * secrets), JWT auth attached to them (settings), and their project memberships. Every operation here is server administration and checks
  * cf_authz_admin first. Logging in and access tokens live in src/auth/. */
 #ifndef CF_CORE_IDENTITIES_H
 #define CF_CORE_IDENTITIES_H
@@ -41,6 +41,35 @@ enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who, co
                         struct cf_err *err);
 enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
                      struct cf_ua_config *out, struct cf_err *err);
+
+/* JWT auth settings as given by a request (issue 4); a NULL text keeps the current (or default)
+ * value, and token carries the access-token fields of cf_ua_settings (its client-secret IP list is
+ * ignored). public_keys is a JSON array of PEM public keys (each must load with
+ * cf_jwt_keys_from_pem), bound_claims a JSON object of strings, bound_audiences comma-separated. */
+struct cf_jwt_auth_settings {
+    struct cf_ua_settings token;
+    const char *configuration_type; /* "static" or "jwks" */
+    const char *public_keys;
+    const char *jwks_url;
+    const char *jwks_ca_cert;
+    const char *bound_issuer;
+    const char *bound_audiences;
+    const char *bound_claims;
+    const char *bound_subject;
+};
+
+/* Attaches JWT auth (defaults as universal auth: TTL and max TTL 30 days, no use limit, any IP;
+ * configurationType "static"). A static configuration needs at least one public key, a "jwks" one
+ * a jwksUrl (CF_EVALIDATION). out is large: the caller allocates it. */
+enum cf_rc cf_jwt_auth_attach(struct cf_core *core, const struct cf_principal *who,
+                              const char *identity_id, const struct cf_jwt_auth_settings *settings,
+                              struct cf_jwt_auth_config *out, struct cf_err *err);
+enum cf_rc cf_jwt_auth_update(struct cf_core *core, const struct cf_principal *who,
+                              const char *identity_id, const struct cf_jwt_auth_settings *settings,
+                              struct cf_jwt_auth_config *out, struct cf_err *err);
+enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
+                           const char *identity_id, struct cf_jwt_auth_config *out,
+                           struct cf_err *err);
 
 /* Creates a client secret: CF_CLIENT_SECRET_PREFIX + 43 random base64url characters, written into secret
  * (size >= CF_TOKEN_MAX; the caller wipes it) and returned only this once; the store keeps its hash.

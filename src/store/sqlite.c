@@ -44,6 +44,10 @@
     "identity_id, client_id, access_token_ttl, access_token_max_ttl,"                              \
     " access_token_num_uses_limit, access_token_trusted_ips, client_secret_trusted_ips,"           \
     " created_at, updated_at"
+#define JWT_COLS                                                                                   \
+    "identity_id, configuration_type, public_keys, jwks_url, jwks_ca_cert, bound_issuer,"          \
+    " bound_audiences, bound_claims, bound_subject, access_token_ttl, access_token_max_ttl,"       \
+    " access_token_num_uses_limit, access_token_trusted_ips, created_at, updated_at"
 #define CSECRET_COLS                                                                               \
     "id, identity_id, description, prefix, hash, expires_at, num_uses, num_uses_limit, revoked,"   \
     " created_at, updated_at"
@@ -138,6 +142,9 @@ enum stmt_id {
     ST_UA_UPDATE,
     ST_UA_BY_IDENTITY,
     ST_UA_BY_CLIENT_ID,
+    ST_JWT_INSERT,
+    ST_JWT_UPDATE,
+    ST_JWT_BY_IDENTITY,
     ST_CSECRET_INSERT,
     ST_CSECRET_BY_ID,
     ST_CSECRET_LIST,
@@ -260,6 +267,15 @@ static const char *const stmt_sql[ST_COUNT] = {
                      " updated_at = ?7 WHERE identity_id = ?1",
     [ST_UA_BY_IDENTITY] = "SELECT " UA_COLS " FROM identity_universal_auths WHERE identity_id = ?1",
     [ST_UA_BY_CLIENT_ID] = "SELECT " UA_COLS " FROM identity_universal_auths WHERE client_id = ?1",
+
+    [ST_JWT_INSERT] = "INSERT INTO identity_jwt_auths (" JWT_COLS ")"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    [ST_JWT_UPDATE] = "UPDATE identity_jwt_auths SET configuration_type = ?2, public_keys = ?3,"
+                      " jwks_url = ?4, jwks_ca_cert = ?5, bound_issuer = ?6, bound_audiences = ?7,"
+                      " bound_claims = ?8, bound_subject = ?9, access_token_ttl = ?10,"
+                      " access_token_max_ttl = ?11, access_token_num_uses_limit = ?12,"
+                      " access_token_trusted_ips = ?13, updated_at = ?14 WHERE identity_id = ?1",
+    [ST_JWT_BY_IDENTITY] = "SELECT " JWT_COLS " FROM identity_jwt_auths WHERE identity_id = ?1",
 
     [ST_CSECRET_INSERT] = "INSERT INTO identity_client_secrets (" CSECRET_COLS ")"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -875,6 +891,27 @@ static enum cf_rc read_ua(sqlite3_stmt *s, void *item)
     col_text(s, 6, u->client_secret_trusted_ips, sizeof(u->client_secret_trusted_ips));
     u->created_at = sqlite3_column_int64(s, 7);
     u->updated_at = sqlite3_column_int64(s, 8);
+    return CF_OK;
+}
+
+static enum cf_rc read_jwt(sqlite3_stmt *s, void *item)
+{
+    struct cf_jwt_auth_config *j = item;
+    col_text(s, 0, j->identity_id, sizeof(j->identity_id));
+    col_text(s, 1, j->configuration_type, sizeof(j->configuration_type));
+    col_text(s, 2, j->public_keys, sizeof(j->public_keys));
+    col_text(s, 3, j->jwks_url, sizeof(j->jwks_url));
+    col_text(s, 4, j->jwks_ca_cert, sizeof(j->jwks_ca_cert));
+    col_text(s, 5, j->bound_issuer, sizeof(j->bound_issuer));
+    col_text(s, 6, j->bound_audiences, sizeof(j->bound_audiences));
+    col_text(s, 7, j->bound_claims, sizeof(j->bound_claims));
+    col_text(s, 8, j->bound_subject, sizeof(j->bound_subject));
+    j->access_token_ttl = sqlite3_column_int64(s, 9);
+    j->access_token_max_ttl = sqlite3_column_int64(s, 10);
+    j->access_token_num_uses_limit = sqlite3_column_int64(s, 11);
+    col_text(s, 12, j->access_token_trusted_ips, sizeof(j->access_token_trusted_ips));
+    j->created_at = sqlite3_column_int64(s, 13);
+    j->updated_at = sqlite3_column_int64(s, 14);
     return CF_OK;
 }
 
@@ -2179,6 +2216,106 @@ static enum cf_rc sq_ua_get_by_client_id(struct cf_store *base, const char *clie
                    "universal auth with client id", client_id, err);
 }
 
+/* ---- JWT auth ---- */
+
+static enum cf_rc jwt_check(const struct cf_jwt_auth_config *j, struct cf_err *err)
+{
+    const struct {
+        const char *text;
+        size_t size;
+        const char *what;
+    } texts[] = {
+        {j->configuration_type, sizeof(j->configuration_type), "JWT configuration type"},
+        {j->public_keys, sizeof(j->public_keys), "JWT public keys"},
+        {j->jwks_url, sizeof(j->jwks_url), "JWKS URL"},
+        {j->jwks_ca_cert, sizeof(j->jwks_ca_cert), "JWKS CA certificate"},
+        {j->bound_issuer, sizeof(j->bound_issuer), "JWT bound issuer"},
+        {j->bound_audiences, sizeof(j->bound_audiences), "JWT bound audiences"},
+        {j->bound_claims, sizeof(j->bound_claims), "JWT bound claims"},
+        {j->bound_subject, sizeof(j->bound_subject), "JWT bound subject"},
+        {j->access_token_trusted_ips, sizeof(j->access_token_trusted_ips),
+         "access token trusted IP list"},
+    };
+    enum cf_rc rc = require_uuid(j->identity_id, "identity", err);
+    for (size_t i = 0; rc == CF_OK && i < sizeof(texts) / sizeof(texts[0]); i++)
+        rc = require_terminated(texts[i].text, texts[i].size, texts[i].what, err);
+    if (rc == CF_OK && (j->access_token_ttl < 0 || j->access_token_max_ttl < 0 ||
+                        j->access_token_num_uses_limit < 0))
+        rc = cf_err_set(err, CF_EINVAL, "JWT auth durations and limits must not be negative");
+    return rc;
+}
+
+/* ST_JWT_INSERT (attach) or ST_JWT_UPDATE, whose parameters are the same but for created_at. */
+static enum cf_rc jwt_write(struct sq_conn *c, const struct cf_jwt_auth_config *j, bool attach,
+                            int64_t *changes, struct cf_err *err)
+{
+    int64_t now = cf_now_ms();
+    if (attach)
+        return exec_stmt(
+            c, ST_JWT_INSERT,
+            ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type), A_TEXT(j->public_keys),
+                 A_TEXT(j->jwks_url), A_TEXT(j->jwks_ca_cert), A_TEXT(j->bound_issuer),
+                 A_TEXT(j->bound_audiences), A_TEXT(j->bound_claims), A_TEXT(j->bound_subject),
+                 A_INT(j->access_token_ttl), A_INT(j->access_token_max_ttl),
+                 A_INT(j->access_token_num_uses_limit), A_TEXT(j->access_token_trusted_ips),
+                 A_INT(time_or_now(j->created_at, now)), A_INT(time_or_now(j->updated_at, now))),
+            changes, err);
+    return exec_stmt(
+        c, ST_JWT_UPDATE,
+        ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type), A_TEXT(j->public_keys),
+             A_TEXT(j->jwks_url), A_TEXT(j->jwks_ca_cert), A_TEXT(j->bound_issuer),
+             A_TEXT(j->bound_audiences), A_TEXT(j->bound_claims), A_TEXT(j->bound_subject),
+             A_INT(j->access_token_ttl), A_INT(j->access_token_max_ttl),
+             A_INT(j->access_token_num_uses_limit), A_TEXT(j->access_token_trusted_ips),
+             A_INT(time_or_now(j->updated_at, now))),
+        changes, err);
+}
+
+static enum cf_rc sq_jwt_auth_attach(struct cf_store *base, const struct cf_jwt_auth_config *config,
+                                     struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc = jwt_check(config, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = jwt_write(c, config, true, NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "JWT auth is already attached to identity '%s'",
+                        config->identity_id);
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", config->identity_id);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_jwt_auth_update(struct cf_store *base, const struct cf_jwt_auth_config *config,
+                                     struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = jwt_check(config, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = jwt_write(c, config, false, &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "JWT auth is not attached to identity '%s'",
+                        config->identity_id);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_jwt_auth_get(struct cf_store *base, const char *identity_id,
+                                  struct cf_jwt_auth_config *out, struct cf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return get_one(base, ST_JWT_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_jwt, out,
+                   "JWT auth of identity", identity_id, err);
+}
+
 /* ---- client secrets ---- */
 
 static enum cf_rc sq_client_secret_create(struct cf_store *base,
@@ -2615,6 +2752,9 @@ static const struct cf_store_ops sq_ops = {
     .ua_update = sq_ua_update,
     .ua_get = sq_ua_get,
     .ua_get_by_client_id = sq_ua_get_by_client_id,
+    .jwt_auth_attach = sq_jwt_auth_attach,
+    .jwt_auth_update = sq_jwt_auth_update,
+    .jwt_auth_get = sq_jwt_auth_get,
     .client_secret_create = sq_client_secret_create,
     .client_secret_list = sq_client_secret_list,
     .client_secret_get = sq_client_secret_get,

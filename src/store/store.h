@@ -152,6 +152,29 @@ struct cf_ua_config {
     int64_t updated_at;
 };
 
+/* JWT auth attached to an identity (issue 4). Texts are public: public_keys is a JSON array of PEM
+ * public keys, bound_claims a JSON object {path: "v1, v2"}, bound_audiences comma-separated; "" means
+ * not bound. Durations in seconds; 0 limits mean "none". Over 40 KiB: keep it off the stack. */
+#define CF_JWT_KEYS_TEXT_MAX 32768
+#define CF_JWT_TEXT_MAX 4096
+struct cf_jwt_auth_config {
+    char identity_id[CF_UUID_LEN];
+    char configuration_type[8]; /* "static" or "jwks" */
+    char public_keys[CF_JWT_KEYS_TEXT_MAX + 1];
+    char jwks_url[CF_JWT_TEXT_MAX + 1];
+    char jwks_ca_cert[CF_JWT_TEXT_MAX + 1];
+    char bound_issuer[CF_JWT_TEXT_MAX + 1];
+    char bound_audiences[CF_JWT_TEXT_MAX + 1];
+    char bound_claims[CF_JWT_TEXT_MAX + 1];
+    char bound_subject[CF_JWT_TEXT_MAX + 1];
+    int64_t access_token_ttl;
+    int64_t access_token_max_ttl;
+    int64_t access_token_num_uses_limit;
+    char access_token_trusted_ips[CF_IPS_MAX + 1];
+    int64_t created_at;
+    int64_t updated_at;
+};
+
 struct cf_client_secret {
     char id[CF_UUID_LEN];
     char identity_id[CF_UUID_LEN];
@@ -171,7 +194,7 @@ struct cf_access_token {
     char id[CF_UUID_LEN];
     char identity_id[CF_UUID_LEN];
     char client_secret_id[CF_UUID_LEN]; /* "" unless issued by universal auth */
-    char auth_method[CF_AUTH_METHOD_MAX + 1]; /* "universal-auth" */
+    char auth_method[CF_AUTH_METHOD_MAX + 1]; /* "universal-auth", "jwt-auth" */
     uint8_t hash[32];
     int64_t ttl;            /* seconds, counted from created_at or the last renewal */
     int64_t max_ttl;        /* seconds from created_at; 0: none */
@@ -357,6 +380,16 @@ struct cf_store_ops {
                          struct cf_err *err);
     enum cf_rc (*ua_get_by_client_id)(struct cf_store *st, const char *client_id,
                                       struct cf_ua_config *out, struct cf_err *err);
+
+    /* Attaches JWT auth: CF_EEXIST when the identity already has it, CF_ENOTFOUND when the identity
+     * does not exist. */
+    enum cf_rc (*jwt_auth_attach)(struct cf_store *st, const struct cf_jwt_auth_config *config,
+                                  struct cf_err *err);
+    /* Replaces the settings of config->identity_id; CF_ENOTFOUND when it has no JWT auth. */
+    enum cf_rc (*jwt_auth_update)(struct cf_store *st, const struct cf_jwt_auth_config *config,
+                                  struct cf_err *err);
+    enum cf_rc (*jwt_auth_get)(struct cf_store *st, const char *identity_id,
+                               struct cf_jwt_auth_config *out, struct cf_err *err);
 
     enum cf_rc (*client_secret_create)(struct cf_store *st, const struct cf_client_secret *secret,
                                        struct cf_err *err);

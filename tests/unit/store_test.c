@@ -1315,6 +1315,68 @@ Test(store, universal_auth)
     free(other);
 }
 
+Test(store, jwt_auth)
+{
+    struct cf_identity a, b;
+    struct cf_jwt_auth_config *jwt = calloc(1, sizeof(*jwt)), *got = calloc(1, sizeof(*got));
+
+    cr_assert(jwt && got);
+    make_identity("ja", 0, &a);
+    make_identity("jb", 0, &b);
+    memcpy(jwt->identity_id, a.id, CF_UUID_LEN);
+    snprintf(jwt->configuration_type, sizeof(jwt->configuration_type), "static");
+    /* Texts are opaque, up to their full size. */
+    memset(jwt->public_keys, 'k', CF_JWT_KEYS_TEXT_MAX);
+    snprintf(jwt->bound_issuer, sizeof(jwt->bound_issuer), "https://ci.example");
+    snprintf(jwt->bound_audiences, sizeof(jwt->bound_audiences), "a, b");
+    snprintf(jwt->bound_claims, sizeof(jwt->bound_claims), "{\"team\":\"x\"}");
+    snprintf(jwt->access_token_trusted_ips, sizeof(jwt->access_token_trusted_ips), "0.0.0.0/0");
+    jwt->access_token_ttl = 60;
+    jwt->created_at = 1000;
+    jwt->updated_at = 1000;
+    cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->jwt_auth_get(st, a.id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(strlen(got->public_keys), CF_JWT_KEYS_TEXT_MAX);
+    cr_assert_str_eq(got->configuration_type, "static");
+    cr_assert_str_eq(got->bound_issuer, "https://ci.example");
+    cr_assert_str_eq(got->bound_audiences, "a, b");
+    cr_assert_str_eq(got->bound_claims, "{\"team\":\"x\"}");
+    cr_assert_str_eq(got->bound_subject, "");
+    cr_assert_eq(got->access_token_ttl, 60);
+    cr_assert_eq(got->created_at, 1000);
+
+    cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_EEXIST);
+    cr_assert_eq(st->ops->jwt_auth_get(st, b.id, got, &err), CF_ENOTFOUND);
+    memcpy(jwt->identity_id, b.id, CF_UUID_LEN);
+    cr_assert_eq(st->ops->jwt_auth_update(st, jwt, &err), CF_ENOTFOUND);
+    cf_uuid_new(jwt->identity_id);
+    cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_ENOTFOUND);
+    /* An unterminated text is refused, not read past. */
+    memcpy(jwt->identity_id, b.id, CF_UUID_LEN);
+    memset(jwt->bound_subject, 's', sizeof(jwt->bound_subject));
+    cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_EINVAL);
+    jwt->bound_subject[0] = '\0';
+
+    /* Update replaces the settings and keeps the creation time; deleting the identity deletes it. */
+    memcpy(jwt->identity_id, a.id, CF_UUID_LEN);
+    snprintf(jwt->configuration_type, sizeof(jwt->configuration_type), "jwks");
+    snprintf(jwt->jwks_url, sizeof(jwt->jwks_url), "https://ci.example/jwks");
+    jwt->created_at = 5;
+    jwt->updated_at = 2000;
+    cr_assert_eq(st->ops->jwt_auth_update(st, jwt, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->jwt_auth_get(st, a.id, got, &err), CF_OK);
+    cr_assert_str_eq(got->configuration_type, "jwks");
+    cr_assert_str_eq(got->jwks_url, "https://ci.example/jwks");
+    cr_assert_eq(got->created_at, 1000);
+    cr_assert_eq(got->updated_at, 2000);
+    snprintf(jwt->configuration_type, sizeof(jwt->configuration_type), "other");
+    cr_assert_neq(st->ops->jwt_auth_update(st, jwt, &err), CF_OK);
+    cr_assert_eq(st->ops->identity_delete(st, a.id, &err), CF_OK);
+    cr_assert_eq(st->ops->jwt_auth_get(st, a.id, got, &err), CF_ENOTFOUND);
+    free(jwt);
+    free(got);
+}
+
 Test(store, client_secrets)
 {
     struct cf_identity a, b;
@@ -1750,9 +1812,10 @@ Test(store, identities_migration_applies_to_an_existing_database)
     make_project("p", &p, NULL);
     st->ops->close(st);
     st = NULL;
-    raw_exec("DROP TABLE identity_memberships; DROP TABLE identity_access_tokens;"
-             " DROP TABLE identity_client_secrets; DROP TABLE identity_universal_auths;"
-             " DROP TABLE identities; DELETE FROM schema_migrations WHERE version >= 2");
+    raw_exec("DROP TABLE identity_jwt_auths; DROP TABLE identity_memberships;"
+             " DROP TABLE identity_access_tokens; DROP TABLE identity_client_secrets;"
+             " DROP TABLE identity_universal_auths; DROP TABLE identities;"
+             " DELETE FROM schema_migrations WHERE version >= 2");
     st = open_store(db_path);
     cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"),
                  (long long)cf_store_migrations_n);

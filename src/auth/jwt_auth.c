@@ -1,0 +1,196 @@
+/* JWT auth login (see jwt_auth.h): the stored configuration becomes a key set and a verification
+ * policy (auth/jwt.h) for each login, the token is verified, and an access token is issued. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "auth/jwt.h"
+#include "auth/jwt_auth.h"
+#include "util/banned.h"
+
+#define NOT_ATTACHED "JWT auth method not found for identity, did you configure JWT auth?"
+#define LIST_MAX 64 /* audiences, claim rules, values: a configuration never needs more */
+
+/* What a policy points into: mutable copies of the configuration's lists, split in place. */
+struct policy_store {
+    char *audiences_text;
+    const char *audiences[LIST_MAX];
+    struct cf_jwt_claim_rule rules[LIST_MAX];
+    const char *values[LIST_MAX][LIST_MAX];
+    char *values_text[LIST_MAX];
+    json_t *claims;
+};
+
+/* Splits text (modified) at commas into trimmed non-empty items; at most LIST_MAX. */
+static size_t split(char *text, const char **items)
+{
+    size_t n = 0;
+    char *p = text;
+    while (p && *p && n < LIST_MAX) {
+        char *comma = strchr(p, ',');
+        char *end = comma ? comma : p + strlen(p);
+        char *s = p;
+        if (comma)
+            *comma = '\0';
+        while (*s == ' ' || *s == '\t')
+            s++;
+        while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        if (*s)
+            items[n++] = s;
+        p = comma ? comma + 1 : NULL;
+    }
+    return n;
+}
+
+static void policy_store_free(struct policy_store *ps)
+{
+    free(ps->audiences_text);
+    for (size_t i = 0; i < LIST_MAX; i++)
+        free(ps->values_text[i]);
+    json_decref(ps->claims);
+}
+
+/* The policy of config; ps holds what it points into. */
+static enum cf_rc build_policy(const struct cf_jwt_auth_config *config, struct policy_store *ps,
+                               struct cf_jwt_policy *policy, struct cf_err *err)
+{
+    const char *name;
+    json_t *value;
+
+    cf_jwt_policy_init(policy);
+    policy->issuer = config->bound_issuer;
+    policy->subject = config->bound_subject;
+    ps->audiences_text = strdup(config->bound_audiences);
+    ps->claims = json_loads(config->bound_claims, 0, NULL);
+    if (!ps->audiences_text || !json_is_object(ps->claims))
+        return cf_err_set(err, CF_ENOMEM, "out of memory or bad stored bound claims");
+    policy->n_audiences = split(ps->audiences_text, ps->audiences);
+    policy->audiences = ps->audiences;
+    json_object_foreach(ps->claims, name, value)
+    {
+        size_t i = policy->n_claims;
+        if (i == LIST_MAX || !json_is_string(value))
+            return cf_err_set(err, CF_EINVAL, "stored bound claims are not usable");
+        ps->values_text[i] = strdup(json_string_value(value));
+        if (!ps->values_text[i])
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+        ps->rules[i].path = name;
+        ps->rules[i].values = ps->values[i];
+        ps->rules[i].n_values = split(ps->values_text[i], ps->values[i]);
+        policy->n_claims++;
+    }
+    policy->claims = ps->rules;
+    return CF_OK;
+}
+
+/* The key set of a static configuration: its PEM keys concatenated. */
+static enum cf_rc build_keys(const struct cf_jwt_auth_config *config, struct cf_jwt_keys **keys,
+                             struct cf_err *err)
+{
+    json_t *pems = json_loads(config->public_keys, 0, NULL), *pem;
+    char *all = NULL;
+    size_t len = 0, i;
+    enum cf_rc rc = CF_OK;
+
+    *keys = NULL;
+    if (!json_is_array(pems)) {
+        json_decref(pems);
+        return cf_err_set(err, CF_EINVAL, "stored JWT public keys are not usable");
+    }
+    json_array_foreach(pems, i, pem)
+    {
+        size_t n = json_string_length(pem);
+        char *grown = realloc(all, len + n + 2);
+        if (!grown) {
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+            goto out;
+        }
+        all = grown;
+        memcpy(all + len, json_string_value(pem) ? json_string_value(pem) : "", n);
+        len += n;
+        all[len++] = '\n';
+        all[len] = '\0';
+    }
+    rc = cf_jwt_keys_from_pem(all ? all : "", len, keys, err);
+out:
+    free(all);
+    json_decref(pems);
+    return rc;
+}
+
+enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
+                        const struct cf_login_throttles *throttles, const char *identity_id,
+                        const char *jwt, const char *client_ip, int64_t now,
+                        struct cf_login_result *out, struct cf_err *err)
+{
+    struct cf_jwt_auth_config *config = NULL;
+    struct policy_store *ps = NULL;
+    struct cf_jwt_keys *keys = NULL;
+    struct cf_jwt_policy policy;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!client_ip)
+        client_ip = "";
+    rc = cf_login_throttle_check(throttles, identity_id, "this identity", client_ip, now, err);
+    if (rc != CF_OK)
+        return rc;
+    config = malloc(sizeof(*config));
+    ps = calloc(1, sizeof(*ps));
+    if (!config || !ps) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = st->ops->jwt_auth_get(st, identity_id, config, err);
+    if (rc == CF_ENOTFOUND) {
+        rc = cf_login_failed(throttles, identity_id, client_ip, now,
+                             cf_err_set(err, CF_ENOTFOUND, NOT_ATTACHED));
+        goto out;
+    }
+    if (rc != CF_OK)
+        goto out;
+    if (strcmp(config->configuration_type, "static") != 0) {
+        rc = cf_err_set(err, CF_EINVAL, "JWKS fetching is not implemented yet");
+        goto out;
+    }
+    rc = build_keys(config, &keys, err);
+    if (rc == CF_OK)
+        rc = build_policy(config, ps, &policy, err);
+    if (rc != CF_OK)
+        goto out;
+    rc = cf_jwt_verify(keys, jwt, &policy, now / 1000, NULL, err);
+    if (rc == CF_EUNAUTH) {
+        rc = cf_login_failed(throttles, identity_id, client_ip, now, rc);
+        goto out;
+    }
+    if (rc != CF_OK)
+        goto out;
+
+    struct cf_access_token record = {0};
+    cf_uuid_new(record.id);
+    memcpy(record.identity_id, config->identity_id, CF_UUID_LEN);
+    memcpy(record.auth_method, "jwt-auth", sizeof("jwt-auth"));
+    record.ttl = config->access_token_ttl;
+    record.max_ttl = config->access_token_max_ttl;
+    record.num_uses_limit = config->access_token_num_uses_limit;
+    memcpy(record.trusted_ips, config->access_token_trusted_ips, sizeof(record.trusted_ips));
+    record.created_at = now;
+    rc = cf_token_issue(st, kr, &record, out->token, sizeof(out->token), err);
+    if (rc != CF_OK)
+        goto out;
+    out->expires_in = record.ttl;
+    out->max_ttl = record.max_ttl;
+    cf_throttle_success(throttles->by_client_id, identity_id);
+out:
+    if (rc != CF_OK)
+        sodium_memzero(out, sizeof(*out));
+    cf_jwt_keys_free(keys);
+    if (ps)
+        policy_store_free(ps);
+    free(ps);
+    free(config);
+    return rc;
+}
