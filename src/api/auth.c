@@ -91,7 +91,7 @@ static enum cf_rc jwt_login(struct cf_req *req, json_t **out, struct cf_err *err
     if (!jwt_copy)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     struct cf_login_throttles throttles = {core->login_by_client_id, core->login_by_address};
-    rc = cf_jwt_login(core->store, core->keyring, &throttles,
+    rc = cf_jwt_login(core->store, core->keyring, &throttles, core->jwks,
                       trimmed(identity_id, id_copy, sizeof(id_copy)),
                       trimmed(jwt, jwt_copy, CF_JWT_TOKEN_MAX + 2), cf_req_client_ip(req),
                       cf_now_ms(), &result, err);

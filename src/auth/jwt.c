@@ -696,7 +696,7 @@ enum cf_rc cf_jwt_verify_signature(const struct cf_jwt_keys *keys, const char *t
     }
     if (kid_j && by_kid == 0) {
         quote_json_string(kid_j, shown);
-        rc = cf_err_set(err, CF_EUNAUTH, "unknown key id \"%s\"", shown);
+        rc = cf_err_field(err, CF_EUNAUTH, "kid", "unknown key id \"%s\"", shown);
         goto out;
     }
     if (!tried) {
@@ -706,9 +706,9 @@ enum cf_rc cf_jwt_verify_signature(const struct cf_jwt_keys *keys, const char *t
             rc = cf_err_set(err, CF_EUNAUTH, "algorithm \"%s\" not allowed for key \"%s\"",
                             alg->name, kid_shown);
         } else {
-            rc = cf_err_set(err, CF_EUNAUTH,
-                            "unknown key id: token has no kid and no key fits algorithm \"%s\"",
-                            alg->name);
+            rc = cf_err_field(err, CF_EUNAUTH, "kid",
+                              "unknown key id: token has no kid and no key fits algorithm \"%s\"",
+                              alg->name);
         }
         goto out;
     }

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "auth/jwks.h"
 #include "auth/jwt.h"
 #include "auth/jwt_auth.h"
 #include "util/banned.h"
@@ -121,10 +122,38 @@ out:
     return rc;
 }
 
+/* Verifies jwt against the JWKS of config: the cached set, and when it lacks the token's key id, a
+ * refetched one (rate-limited by the cache). */
+static enum cf_rc verify_jwks(struct cf_jwks_cache *jwks, const struct cf_jwt_auth_config *config,
+                              const char *jwt, const struct cf_jwt_policy *policy, int64_t now,
+                              struct cf_err *err)
+{
+    struct cf_jwks_set *set = NULL;
+    bool fetched = false;
+    enum cf_rc rc;
+
+    if (!jwks)
+        return cf_err_set(err, CF_EINTERNAL, "JWKS fetching is not available");
+    rc = cf_jwks_get(jwks, config->jwks_url, config->jwks_ca_cert, false, now, &set, &fetched, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_jwt_verify(cf_jwks_set_keys(set), jwt, policy, now / 1000, NULL, err);
+    if (rc == CF_EUNAUTH && !fetched && strcmp(err->field, "kid") == 0) {
+        struct cf_jwks_set *newer = NULL;
+        rc = cf_jwks_get(jwks, config->jwks_url, config->jwks_ca_cert, true, now, &newer, &fetched,
+                         err);
+        if (rc == CF_OK)
+            rc = cf_jwt_verify(cf_jwks_set_keys(newer), jwt, policy, now / 1000, NULL, err);
+        cf_jwks_set_release(newer);
+    }
+    cf_jwks_set_release(set);
+    return rc;
+}
+
 enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
-                        const struct cf_login_throttles *throttles, const char *identity_id,
-                        const char *jwt, const char *client_ip, int64_t now,
-                        struct cf_login_result *out, struct cf_err *err)
+                        const struct cf_login_throttles *throttles, struct cf_jwks_cache *jwks,
+                        const char *identity_id, const char *jwt, const char *client_ip,
+                        int64_t now, struct cf_login_result *out, struct cf_err *err)
 {
     struct cf_jwt_auth_config *config = NULL;
     struct policy_store *ps = NULL;
@@ -152,16 +181,16 @@ enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
     }
     if (rc != CF_OK)
         goto out;
-    if (strcmp(config->configuration_type, "static") != 0) {
-        rc = cf_err_set(err, CF_EINVAL, "JWKS fetching is not implemented yet");
-        goto out;
-    }
-    rc = build_keys(config, &keys, err);
+    bool static_keys = strcmp(config->configuration_type, "static") == 0;
+    rc = static_keys ? build_keys(config, &keys, err) : CF_OK;
     if (rc == CF_OK)
         rc = build_policy(config, ps, &policy, err);
     if (rc != CF_OK)
         goto out;
-    rc = cf_jwt_verify(keys, jwt, &policy, now / 1000, NULL, err);
+    if (static_keys)
+        rc = cf_jwt_verify(keys, jwt, &policy, now / 1000, NULL, err);
+    else
+        rc = verify_jwks(jwks, config, jwt, &policy, now, err);
     if (rc == CF_EUNAUTH) {
         rc = cf_login_failed(throttles, identity_id, client_ip, now, rc);
         goto out;

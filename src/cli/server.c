@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "api/server.h"
+#include "auth/jwks.h"
 #include "auth/throttle.h"
 #include "cli/boot.h"
 #include "cli/commands.h"
@@ -245,6 +246,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_boot boot;
     struct cf_server *server = NULL;
     struct cf_throttle *by_client_id = NULL, *by_addr = NULL;
+    struct cf_jwks_cache *jwks = NULL;
     struct cf_err err;
     uint8_t admin_hash[CF_TOKEN_HASH_BYTES];
     int status = 1;
@@ -281,14 +283,16 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_throttle_policy by_address = {(int)max_failures * 10, 60, 60};
     by_client_id = cf_throttle_new(&by_id);
     by_addr = cf_throttle_new(&by_address);
-    if (!by_client_id || !by_addr) {
+    jwks = cf_jwks_cache_new();
+    if (!by_client_id || !by_addr || !jwks) {
         fprintf(stderr, "coffer server: out of memory\n");
         goto out;
     }
     struct cf_core core = {.store = boot.store,
                            .keyring = boot.keyring,
                            .login_by_client_id = by_client_id,
-                           .login_by_address = by_addr};
+                           .login_by_address = by_addr,
+                           .jwks = jwks};
     if (cf_server_start(&config, &core, admin_hash, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
@@ -311,6 +315,7 @@ int cf_cmd_server(int argc, char **argv)
 out:
     cf_throttle_free(by_client_id);
     cf_throttle_free(by_addr);
+    cf_jwks_cache_free(jwks);
     sodium_memzero(admin_hash, sizeof(admin_hash));
     cf_boot_close(&boot);
     if (status == 0)

@@ -24,12 +24,14 @@
 #define CF_REF_DEPTH_MAX 10
 
 struct cf_throttle;
+struct cf_jwks_cache;
 
 struct cf_core {
     struct cf_store *store;     /* borrowed */
     struct cf_keyring *keyring; /* borrowed */
     struct cf_throttle *login_by_client_id; /* borrowed: failed-login throttling (auth/throttle.h) */
     struct cf_throttle *login_by_address;   /* borrowed */
+    struct cf_jwks_cache *jwks;             /* borrowed: JWKS key sets for JWT auth (auth/jwks.h) */
 };
 
 enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY };

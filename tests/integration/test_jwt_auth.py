@@ -9,17 +9,25 @@ Keys are made with the openssl CLI (RSA 2048, EC P-256, Ed25519) and JWTs are si
 - login over the API with each key type and with `coffer login --method=jwt-auth --silent --plain`, and the access
   token reads a secret through a viewer membership;
 - refusals, each 401 with the verifier's message: expired, wrong issuer, wrong audience, wrong subject, bound claim
-  mismatch, bad signature, alg none; 404 for an unknown identity and for an identity without JWT auth; a "jwks"
-  configuration is stored but its login is 400 "JWKS fetching is not implemented yet";
-- failed JWT logins are throttled (429) like universal auth's, and no JWT appears in the server log.
+  mismatch, bad signature, alg none; 404 for an unknown identity and for an identity without JWT auth;
+- failed JWT logins are throttled (429) like universal auth's, and no JWT appears in the server log;
+- JWKS configurations (issue 4 item 3) against a small http.server JWKS on 127.0.0.1 whose JWKs are made from the
+  openssl public keys (RSA n/e, EC x/y, OKP x): login with each key type; key rotation (a new kid is accepted after
+  a refetch); a kid never published is 401 "unknown key id" and the mock is asked at most once for repeated bogus
+  kids; a JWKS server that goes down after a good fetch leaves logins working from the cache; one that hangs makes
+  the login answer within ~5 s with the fetch error while a universal-auth login is not stalled; plain http to a
+  host that is not loopback is refused.
 """
 
 import base64
+import http.server
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import uuid
@@ -100,6 +108,19 @@ class Keys:
             if kind == "ec":
                 sig = der_to_raw(sig)
         return signing_input.decode() + "." + b64url(sig)
+
+    def jwk(self, kind, kid):
+        """The public key of kind as a JWK with this kid."""
+        der = openssl("pkey", "-pubin", "-in", self.paths[kind][1], "-outform", "DER")
+        if kind.startswith("rsa"):
+            text = openssl("rsa", "-pubin", "-in", self.paths[kind][1], "-noout", "-modulus").decode()
+            n = bytes.fromhex(text.strip().split("=", 1)[1])
+            return {"kty": "RSA", "kid": kid, "use": "sig", "n": b64url(n), "e": b64url((65537).to_bytes(3, "big"))}
+        if kind == "ec":
+            point = der[-65:]
+            assert point[0] == 4
+            return {"kty": "EC", "kid": kid, "crv": "P-256", "x": b64url(point[1:33]), "y": b64url(point[33:])}
+        return {"kty": "OKP", "kid": kid, "crv": "Ed25519", "x": b64url(der[-32:])}
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -300,15 +321,197 @@ class JwtLogin(JwtAuthTestCase):
         self.assertEqual(self.jwt_login(self.ident["id"], good).status, 200)
         self.assertNotLogged(good, flipped)
 
-    def test_jwks_is_stored_but_not_fetched(self):
+    def test_jwks_is_stored_and_fetch_errors_are_401(self):
         ident = self.create_identity()
-        cfg = self.ok("POST", jwt_path(ident["id"]), body={"configurationType": "jwks",
-                                                           "jwksUrl": "https://ci.example/.well-known/jwks"}
+        url = "https://127.0.0.1:%d/.well-known/jwks" % closed_port()
+        cfg = self.ok("POST", jwt_path(ident["id"]), body={"configurationType": "jwks", "jwksUrl": url}
                       )["identityJwtAuth"]
         self.assertEqual(cfg["configurationType"], "jwks")
-        self.assertEqual(cfg["jwksUrl"], "https://ci.example/.well-known/jwks")
-        self.assertError(self.jwt_login(ident["id"], self.keys.sign("rsa", claims())), 400, "BadRequest",
-                         "JWKS fetching is not implemented yet")
+        self.assertEqual(cfg["jwksUrl"], url)
+        self.assertError(self.jwt_login(ident["id"], self.keys.sign("rsa", claims())), 401, "Unauthorized",
+                         "JWKS endpoint %s could not be fetched" % url)
+        # Plain http only for loopback hosts.
+        for url in ("http://jwks.example/keys", "http://10.0.0.1/keys", "ftp://127.0.0.1/keys"):
+            with self.subTest(url=url):
+                self.ok("PATCH", jwt_path(ident["id"]), body={"jwksUrl": url})
+                r = self.jwt_login(ident["id"], self.keys.sign("rsa", claims()))
+                self.assertError(r, 401, "Unauthorized", "JWKS endpoint %s could not be fetched" % url)
+                if url.startswith("http:"):
+                    self.assertIn("loopback", r.json["message"])
+
+
+def closed_port():
+    """A loopback TCP port nothing listens on."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class MockJwks:
+    """A JWKS server on 127.0.0.1: docs maps a path to a JWKS document, or to "hang" (answers after 10 s) or
+    "down" (503); counts[path] is the number of requests for it."""
+
+    def __init__(self):
+        self.docs = {}
+        self.counts = {}
+        self.lock = threading.Lock()
+        mock = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                with mock.lock:
+                    mock.counts[self.path] = mock.counts.get(self.path, 0) + 1
+                    doc = mock.docs.get(self.path)
+                if doc == "hang":
+                    time.sleep(10)
+                if doc is None or doc in ("hang", "down"):
+                    self.send_response(503 if doc else 404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def publish(self, path, jwks):
+        with self.lock:
+            self.docs[path] = jwks
+
+    def count(self, path):
+        with self.lock:
+            return self.counts.get(path, 0)
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class JwtJwksLogin(JwtAuthTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.mock = MockJwks()
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.mock.close()
+
+    def setUp(self):
+        super().setUp()
+        self.path = "/" + uuid.uuid4().hex + "/jwks"
+        self.ident = self.create_identity()
+
+    def attach_jwks(self, keys):
+        self.mock.publish(self.path, {"keys": keys})
+        return self.ok("POST", jwt_path(self.ident["id"]), body={
+            "configurationType": "jwks", "jwksUrl": self.mock.url(self.path),
+            "boundIssuer": "https://ci.example", "boundAudiences": "coffer"})["identityJwtAuth"]
+
+    def sign(self, kind, kid, **extra):
+        return self.keys.sign(kind, claims(**extra), header={"kid": kid} if kid else None)
+
+    def test_login_with_each_key_type(self):
+        cfg = self.attach_jwks([self.keys.jwk("rsa", "r1"), self.keys.jwk("ec", "e1"), self.keys.jwk("ed", "o1")])
+        self.assertEqual(cfg["configurationType"], "jwks")
+        for kind, kid in (("rsa", "r1"), ("ec", "e1"), ("ed", "o1"), ("ec", None)):
+            with self.subTest(kind=kind, kid=kid):
+                r = self.jwt_login(self.ident["id"], self.sign(kind, kid))
+                self.assertEqual(r.status, 200, r.body[:500])
+                self.assertTrue(r.json["accessToken"])
+        # One fetch served them all.
+        self.assertEqual(self.mock.count(self.path), 1)
+        # The policy still applies, and a key that is not published does not verify.
+        self.assertError(self.jwt_login(self.ident["id"], self.sign("rsa", "r1", iss="https://evil.example")),
+                         401, "Unauthorized", "issuer")
+        self.assertError(self.jwt_login(self.ident["id"], self.sign("rsa2", "r1")), 401, "Unauthorized",
+                         "bad signature")
+
+    def test_key_rotation(self):
+        self.attach_jwks([self.keys.jwk("rsa", "old")])
+        self.assertEqual(self.jwt_login(self.ident["id"], self.sign("rsa", "old")).status, 200)
+        self.assertEqual(self.mock.count(self.path), 1)
+        self.mock.publish(self.path, {"keys": [self.keys.jwk("rsa", "old"), self.keys.jwk("rsa2", "new")]})
+        r = self.jwt_login(self.ident["id"], self.sign("rsa2", "new"))
+        self.assertEqual(r.status, 200, r.body[:500])
+        self.assertEqual(self.mock.count(self.path), 2)
+        self.assertEqual(self.jwt_login(self.ident["id"], self.sign("rsa", "old")).status, 200)
+        self.assertEqual(self.mock.count(self.path), 2)
+
+    def test_unknown_kid_refetches_at_most_once(self):
+        self.attach_jwks([self.keys.jwk("rsa", "k1")])
+        self.assertEqual(self.jwt_login(self.ident["id"], self.sign("rsa", "k1")).status, 200)
+        self.assertEqual(self.mock.count(self.path), 1)
+        for i in range(5):
+            with self.subTest(i=i):
+                self.assertError(self.jwt_login(self.ident["id"], self.sign("rsa2", "bogus-%d" % i)), 401,
+                                 "Unauthorized", "unknown key id")
+        # One refetch for the first bogus kid, none for the rest (at most one per 30 s).
+        self.assertEqual(self.mock.count(self.path), 2)
+        self.assertEqual(self.jwt_login(self.ident["id"], self.sign("rsa", "k1")).status, 200)
+        self.assertEqual(self.mock.count(self.path), 2)
+
+    def test_server_down_after_a_good_fetch(self):
+        self.attach_jwks([self.keys.jwk("ec", "e1")])
+        self.assertEqual(self.jwt_login(self.ident["id"], self.sign("ec", "e1")).status, 200)
+        self.mock.publish(self.path, "down")
+        # An unknown kid makes it try (and fail) once; the cached set keeps working.
+        self.assertError(self.jwt_login(self.ident["id"], self.sign("ed", "o1")), 401, "Unauthorized",
+                         "unknown key id")
+        self.assertEqual(self.mock.count(self.path), 2)
+        for _ in range(3):
+            r = self.jwt_login(self.ident["id"], self.sign("ec", "e1"))
+            self.assertEqual(r.status, 200, r.body[:500])
+        # Without a cached set, a down server is a 401 naming the endpoint.
+        other = self.create_identity()
+        down = "/" + uuid.uuid4().hex + "/jwks"
+        self.mock.publish(down, "down")
+        self.ok("POST", jwt_path(other["id"]), body={"configurationType": "jwks", "jwksUrl": self.mock.url(down)})
+        self.assertError(self.jwt_login(other["id"], self.sign("ec", "e1")), 401, "Unauthorized",
+                         "JWKS endpoint %s could not be fetched" % self.mock.url(down), "503")
+
+    def test_hanging_server_does_not_stall_logins(self):
+        self.attach_jwks([])
+        self.mock.publish(self.path, "hang")
+        m = self.machine()
+        result = {}
+
+        def jwt_login():
+            started = time.monotonic()
+            result["r"] = self.jwt_login(self.ident["id"], self.sign("rsa", "r1"))
+            result["s"] = time.monotonic() - started
+
+        t = threading.Thread(target=jwt_login)
+        t.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        self.login_ok(m["clientId"], m["clientSecret"])
+        ua_seconds = time.monotonic() - started
+        t.join(30)
+        self.assertFalse(t.is_alive())
+        self.assertLess(ua_seconds, 2.0)
+        self.assertLess(result["s"], 6.0)
+        self.assertError(result["r"], 401, "Unauthorized",
+                         "JWKS endpoint %s could not be fetched" % self.mock.url(self.path))
 
 
 class JwtLoginThrottle(JwtAuthTestCase):
