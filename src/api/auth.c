@@ -1,6 +1,6 @@
 /* Login endpoints (no Authorization header, as Infisical's clients send none): universal-auth
- * and JWT-auth login, token renew and revoke. Credentials arrive in the body, which the server
- * wipes after the request. */
+ * JWT-auth and Kubernetes-auth login, token renew and revoke. Credentials arrive in the body, which
+ * the server wipes after the request. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +9,7 @@
 #include "api/http.h"
 #include "auth/jwt.h"
 #include "auth/jwt_auth.h"
+#include "auth/k8s_auth.h"
 #include "auth/universal.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -106,6 +107,46 @@ static enum cf_rc jwt_login(struct cf_req *req, json_t **out, struct cf_err *err
     return rc;
 }
 
+/* POST /api/v1/auth/kubernetes-auth/login {identityId, jwt} -> the same reply as universal auth. */
+static enum cf_rc k8s_login(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_core *core = cf_req_core(req);
+    json_t *body = NULL;
+    const char *identity_id = NULL, *jwt = NULL;
+    char id_copy[256];
+    char *jwt_copy = NULL;
+    struct cf_login_result result;
+    enum cf_rc rc;
+
+    rc = cf_req_json(req, true, &body, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "identityId", true, &identity_id, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "jwt", true, &jwt, err);
+    if (rc != CF_OK)
+        return rc;
+    if (strlen(jwt) > CF_K8S_JWT_MAX)
+        return cf_err_field(err, CF_EVALIDATION, "jwt", "jwt: at most %d characters",
+                            CF_K8S_JWT_MAX);
+    jwt_copy = malloc(CF_K8S_JWT_MAX + 1);
+    if (!jwt_copy)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    struct cf_login_throttles throttles = {core->login_by_client_id, core->login_by_address};
+    rc = cf_k8s_login(core->store, core->keyring, &throttles,
+                      trimmed(identity_id, id_copy, sizeof(id_copy)),
+                      trimmed(jwt, jwt_copy, CF_K8S_JWT_MAX + 1), cf_req_client_ip(req),
+                      cf_now_ms(), &result, err);
+    sodium_memzero(jwt_copy, CF_K8S_JWT_MAX + 1);
+    free(jwt_copy);
+    if (rc == CF_OK) {
+        *out = token_reply(result.token, result.expires_in, result.max_ttl);
+        if (!*out)
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
+    sodium_memzero(&result, sizeof(result));
+    return rc;
+}
+
 static enum cf_rc token_renew(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_core *core = cf_req_core(req);
@@ -144,6 +185,7 @@ static enum cf_rc token_revoke(struct cf_req *req, json_t **out, struct cf_err *
 const struct cf_route cf_routes_auth[] = {
     {"POST", "/api/v1/auth/universal-auth/login", ua_login, true, NULL},
     {"POST", "/api/v1/auth/jwt-auth/login", jwt_login, true, NULL},
+    {"POST", "/api/v1/auth/kubernetes-auth/login", k8s_login, true, NULL},
     {"POST", "/api/v1/auth/token/renew", token_renew, true, NULL},
     {"POST", "/api/v1/auth/token/revoke", token_revoke, true, NULL},
     {NULL, NULL, NULL, false, NULL},

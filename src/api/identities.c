@@ -38,9 +38,10 @@ static const struct {
 
 /* ---- rendering ------------------------------------------------------------------------------- */
 
-/* The authMethods of an identity: bit 0 universal auth, bit 1 JWT auth. */
+/* The authMethods of an identity: bit 0 universal auth, bit 1 JWT auth, bit 2 Kubernetes auth. */
 #define METHOD_UA 1u
 #define METHOD_JWT 2u
+#define METHOD_K8S 4u
 
 static json_t *render_methods(unsigned methods)
 {
@@ -49,11 +50,13 @@ static json_t *render_methods(unsigned methods)
         array = cf_render_append(array, json_string("universal-auth"));
     if (array && (methods & METHOD_JWT))
         array = cf_render_append(array, json_string("jwt-auth"));
+    if (array && (methods & METHOD_K8S))
+        array = cf_render_append(array, json_string("kubernetes-auth"));
     return array;
 }
 
-/* Identity: {id, name, authMethods: ["universal-auth", "jwt-auth"] or fewer, createdAt,
- * updatedAt}. */
+/* Identity: {id, name, authMethods: ["universal-auth", "jwt-auth", "kubernetes-auth"] or fewer,
+ * createdAt, updatedAt}. */
 static json_t *render_identity(const struct cf_identity *identity, unsigned methods)
 {
     return json_pack("{s:s, s:s, s:o, s:o, s:o}", "id", identity->id, "name", identity->name,
@@ -148,10 +151,11 @@ static enum cf_rc has_universal_auth(struct cf_req *req, const char *identity_id
 {
     struct cf_ua_config *config = calloc(1, sizeof(*config));
     struct cf_jwt_auth_config *jwt = calloc(1, sizeof(*jwt));
+    struct cf_k8s_auth_config *k8s = calloc(1, sizeof(*k8s));
     enum cf_rc rc;
 
     *attached = 0;
-    if (!config || !jwt) {
+    if (!config || !jwt || !k8s) {
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
         goto out;
     }
@@ -162,9 +166,16 @@ static enum cf_rc has_universal_auth(struct cf_req *req, const char *identity_id
         rc = cf_jwt_auth_get(cf_req_core(req), cf_req_principal(req), identity_id, jwt, err);
     if (rc == CF_OK)
         *attached |= METHOD_JWT;
+    if (rc == CF_OK || rc == CF_ENOTFOUND)
+        rc = cf_k8s_auth_get(cf_req_core(req), cf_req_principal(req), identity_id, k8s, err);
+    if (rc == CF_OK)
+        *attached |= METHOD_K8S;
     else if (rc == CF_ENOTFOUND)
         rc = CF_OK;
 out:
+    if (k8s)
+        sodium_memzero(k8s, sizeof(*k8s));
+    free(k8s);
     free(jwt);
     free(config);
     return rc;
@@ -526,6 +537,96 @@ static enum cf_rc get_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *
     return rc;
 }
 
+/* ---- Kubernetes auth ------------------------------------------------------------------------- */
+
+/* identityKubernetesAuth: {id, identityId, kubernetesHost, caCert, hasTokenReviewerJwt,
+ * allowedNamespaces, allowedNames, allowedAudience, accessTokenTTL, accessTokenMaxTTL,
+ * accessTokenNumUsesLimit, accessTokenTrustedIps, createdAt, updatedAt}. The reviewer JWT is a
+ * credential: only whether one is set is shown. */
+static json_t *render_k8s_auth(const struct cf_k8s_auth_config *c)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o}", "id",
+                     c->identity_id, "identityId", c->identity_id, "kubernetesHost",
+                     c->kubernetes_host, "caCert", c->ca_cert, "hasTokenReviewerJwt",
+                     c->token_reviewer_jwt[0] != '\0', "allowedNamespaces", c->allowed_namespaces,
+                     "allowedNames", c->allowed_names, "allowedAudience", c->allowed_audience,
+                     "accessTokenTTL", (json_int_t)c->access_token_ttl, "accessTokenMaxTTL",
+                     (json_int_t)c->access_token_max_ttl, "accessTokenNumUsesLimit",
+                     (json_int_t)c->access_token_num_uses_limit, "accessTokenTrustedIps",
+                     render_ips(c->access_token_trusted_ips), "createdAt",
+                     cf_json_time(c->created_at), "updatedAt", cf_json_time(c->updated_at));
+}
+
+/* POST (attach) and PATCH (update) /api/v1/auth/kubernetes-auth/identities/{identityId}
+ * {kubernetesHost?, caCert?, tokenReviewerJwt?, allowedNamespaces?, allowedNames?,
+ * allowedAudience?, accessTokenTTL?, accessTokenMaxTTL?, accessTokenNumUsesLimit?,
+ * accessTokenTrustedIps?} -> {identityKubernetesAuth}. Route data: non-NULL for attach. */
+static enum cf_rc set_k8s_auth(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    const char *id = cf_req_param(req, "identityId");
+    char(*ips)[CF_IPS_MAX + 1] = NULL;
+    struct cf_k8s_auth_config *config = NULL;
+    struct cf_k8s_auth_settings settings;
+    json_t *body = NULL;
+    enum cf_rc rc;
+
+    memset(&settings, 0, sizeof(settings));
+    ips = calloc(2, sizeof(*ips));
+    config = calloc(1, sizeof(*config));
+    if (!ips || !config) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = parse_ua_settings(req, ips, &settings.token, err);
+    if (rc == CF_OK)
+        rc = cf_req_json(req, false, &body, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "kubernetesHost", false, &settings.kubernetes_host, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "caCert", false, &settings.ca_cert, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "tokenReviewerJwt", false, &settings.token_reviewer_jwt, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "allowedNamespaces", false, &settings.allowed_namespaces, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "allowedNames", false, &settings.allowed_names, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "allowedAudience", false, &settings.allowed_audience, err);
+    if (rc != CF_OK)
+        goto out;
+    if (cf_req_route_data(req))
+        rc =
+            cf_k8s_auth_attach(cf_req_core(req), cf_req_principal(req), id, &settings, config, err);
+    else
+        rc =
+            cf_k8s_auth_update(cf_req_core(req), cf_req_principal(req), id, &settings, config, err);
+    if (rc == CF_OK)
+        rc = cf_render_reply_member("identityKubernetesAuth", render_k8s_auth(config), out, err);
+out:
+    if (config)
+        sodium_memzero(config, sizeof(*config));
+    free(config);
+    free(ips);
+    return rc;
+}
+
+/* GET /api/v1/auth/kubernetes-auth/identities/{identityId} -> {identityKubernetesAuth} */
+static enum cf_rc get_k8s_auth(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_k8s_auth_config *config = calloc(1, sizeof(*config));
+    enum cf_rc rc;
+
+    if (!config)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    rc = cf_k8s_auth_get(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "identityId"),
+                         config, err);
+    if (rc == CF_OK)
+        rc = cf_render_reply_member("identityKubernetesAuth", render_k8s_auth(config), out, err);
+    sodium_memzero(config, sizeof(*config));
+    free(config);
+    return rc;
+}
+
 /* ---- client secrets -------------------------------------------------------------------------- */
 
 /* POST /api/v1/auth/universal-auth/identities/{identityId}/client-secrets
@@ -783,6 +884,9 @@ const struct cf_route cf_routes_identities[] = {
     {"POST", "/api/v1/auth/jwt-auth/identities/:identityId", set_jwt_auth, false, &attach},
     {"GET", "/api/v1/auth/jwt-auth/identities/:identityId", get_jwt_auth, false},
     {"PATCH", "/api/v1/auth/jwt-auth/identities/:identityId", set_jwt_auth, false},
+    {"POST", "/api/v1/auth/kubernetes-auth/identities/:identityId", set_k8s_auth, false, &attach},
+    {"GET", "/api/v1/auth/kubernetes-auth/identities/:identityId", get_k8s_auth, false},
+    {"PATCH", "/api/v1/auth/kubernetes-auth/identities/:identityId", set_k8s_auth, false},
     {"POST", "/api/v1/auth/universal-auth/identities/:identityId/client-secrets",
      create_client_secret, false},
     {"GET", "/api/v1/auth/universal-auth/identities/:identityId/client-secrets",

@@ -1,11 +1,15 @@
 /* `coffer login`: exchanges a machine identity's universal-auth client id and client secret (POST
  * /api/v1/auth/universal-auth/login), or its identity id and a JWT (--method=jwt-auth, POST
- * /api/v1/auth/jwt-auth/login), for an access token, sent without an Authorization header.
- * Flags and environment variables are those of Infisical's CLI, so `INFISICAL_TOKEN=$(coffer login
+ * /api/v1/auth/jwt-auth/login), or its identity id and the Kubernetes service account token read
+ * from a file (--method=kubernetes, POST /api/v1/auth/kubernetes-auth/login), for an access token,
+ * sent without an Authorization header. Flags and environment variables are those of Infisical's
+ * CLI, so `INFISICAL_TOKEN=$(coffer login
  * --method=universal-auth --client-id=... --client-secret=... --silent --plain)` works unchanged.
  * With --plain only the token is printed; otherwise it is printed as Infisical prints it and also
  * stored (credentials.h) for later commands. The client secret or JWT given on the command line is
  * wiped from argv as soon as it is read; every copy of it and of the token is wiped. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,27 +23,37 @@
 #include "cli/credentials.h"
 #include "util/banned.h"
 
+#define DEFAULT_SA_TOKEN_PATH "/var/run/secrets/kubernetes.io/serviceaccount/token"
+#define SA_TOKEN_MAX 16384
+
 static const char usage[] =
     "usage: coffer login [--method universal-auth] --client-id ID --client-secret SECRET\n"
     "                    [--plain] [--silent] [--domain URL]\n"
     "       coffer login --method jwt-auth --machine-identity-id ID --jwt TOKEN\n"
     "                    [--plain] [--silent] [--domain URL]\n"
+    "       coffer login --method kubernetes --machine-identity-id ID\n"
+    "                    [--service-account-token-path P] [--plain] [--silent] [--domain URL]\n"
     "\n"
-    "Logs a machine identity in with universal auth or JWT auth and prints its access token.\n"
+    "Logs a machine identity in with universal, JWT or Kubernetes auth and prints its access "
+    "token.\n"
     "Without --plain the token is also stored in $XDG_CONFIG_HOME/coffer/credentials.json\n"
     "(default ~/.config/coffer; mode 0600), and later commands use it for that server\n"
     "when no --token, COFFER_TOKEN or INFISICAL_TOKEN is given.\n"
     "\n"
     "options:\n"
-    "  --method METHOD       login method: universal-auth (default) or jwt-auth\n"
+    "  --method METHOD       login method: universal-auth (default), jwt-auth or kubernetes\n"
     "  --client-id ID        the identity's client id (env COFFER_UNIVERSAL_AUTH_CLIENT_ID or\n"
     "                        INFISICAL_UNIVERSAL_AUTH_CLIENT_ID)\n"
     "  --client-secret S     a client secret (env COFFER_UNIVERSAL_AUTH_CLIENT_SECRET or\n"
     "                        INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET; prefer these: a secret\n"
     "                        on the command line ends up in shell history)\n"
-    "  --machine-identity-id ID  jwt-auth: the identity's id (env INFISICAL_MACHINE_IDENTITY_ID)\n"
+    "  --machine-identity-id ID  jwt-auth, kubernetes: the identity's id (env\n"
+    "                        INFISICAL_MACHINE_IDENTITY_ID)\n"
     "  --jwt TOKEN           jwt-auth: the signed JWT (env INFISICAL_JWT; prefer it: a token\n"
     "                        on the command line ends up in shell history)\n"
+    "  --service-account-token-path P  kubernetes: the service account token file (env\n"
+    "                        INFISICAL_KUBERNETES_SERVICE_ACCOUNT_TOKEN_PATH; default\n"
+    "                        " DEFAULT_SA_TOKEN_PATH ")\n"
     "  --plain               print only the token and a newline; store nothing\n"
     "  --silent              no informational messages on standard error\n"
     "  --organization-slug S accepted for compatibility with Infisical's CLI\n"
@@ -53,8 +67,7 @@ static const char usage[] =
 
 /* Infisical's other methods: recognised, so the message can say they are not there yet. */
 static const char *const other_methods[] = {
-    "user",    "kubernetes", "azure",     "gcp-id-token", "gcp-iam",
-    "aws-iam", "oidc-auth",  "ldap-auth", "token-auth",
+    "user", "azure", "gcp-id-token", "gcp-iam", "aws-iam", "oidc-auth", "ldap-auth", "token-auth",
 };
 
 /* Writes text in full to stdout, bypassing stdio so the token is not left in its buffer. */
@@ -73,17 +86,19 @@ static int write_stdout(const char *text, size_t len)
 
 static int check_method(const struct cf_cli *cli, const char *method)
 {
-    if (strcmp(method, "universal-auth") == 0 || strcmp(method, "jwt-auth") == 0)
+    if (strcmp(method, "universal-auth") == 0 || strcmp(method, "jwt-auth") == 0 ||
+        strcmp(method, "kubernetes") == 0)
         return CF_EXIT_OK;
     for (size_t i = 0; i < sizeof(other_methods) / sizeof(other_methods[0]); i++) {
         if (strcmp(method, other_methods[i]) == 0)
             return cf_cli_usage_error(cli,
                                       "login method '%s' is not supported yet (supported: "
-                                      "universal-auth, jwt-auth)",
+                                      "universal-auth, jwt-auth, kubernetes)",
                                       method);
     }
     return cf_cli_usage_error(
-        cli, "unknown login method '%.64s' (supported: universal-auth, jwt-auth)", method);
+        cli, "unknown login method '%.64s' (supported: universal-auth, jwt-auth, kubernetes)",
+        method);
 }
 
 /* Prints the token and, unless plain, stores it. */
@@ -157,10 +172,58 @@ static int jwt_body(const struct cf_cli *cli, const char *identity_id, bool give
                  : cf_cli_usage_error(cli, "the identity id and JWT must be valid UTF-8");
 }
 
+/* The body of a Kubernetes-auth login: {identityId, jwt}, the JWT read (into token_buf, without
+ * surrounding blanks) from path, or INFISICAL_KUBERNETES_SERVICE_ACCOUNT_TOKEN_PATH, or the
+ * default service account token path. */
+static int k8s_body(const struct cf_cli *cli, const char *identity_id, const char *path,
+                    struct cf_buf *token_buf, json_t **body)
+{
+    char chunk[4096];
+    ssize_t n;
+    int fd;
+
+    if (!identity_id)
+        identity_id =
+            cf_cli_first_env("COFFER_MACHINE_IDENTITY_ID", "INFISICAL_MACHINE_IDENTITY_ID");
+    if (!identity_id || !*identity_id)
+        return cf_cli_usage_error(cli, "--machine-identity-id is required (or set "
+                                       "INFISICAL_MACHINE_IDENTITY_ID)");
+    if (!path)
+        path = cf_cli_first_env("INFISICAL_KUBERNETES_SERVICE_ACCOUNT_TOKEN_PATH", NULL);
+    if (!path || !*path)
+        path = DEFAULT_SA_TOKEN_PATH;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cf_cli_fail("cannot read the service account token %s: %s", path, strerror(errno));
+    while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
+        if (token_buf->len + (size_t)n > SA_TOKEN_MAX ||
+            cf_buf_append(token_buf, chunk, (size_t)n) != CF_OK) {
+            n = -1;
+            errno = EFBIG;
+            break;
+        }
+    }
+    int saved = errno;
+    close(fd);
+    sodium_memzero(chunk, sizeof(chunk));
+    if (n < 0)
+        return cf_cli_fail("cannot read the service account token %s: %s", path, strerror(saved));
+    if (cf_buf_append(token_buf, "", 1) != CF_OK)
+        return cf_cli_fail("out of memory");
+    token_buf->len--;
+    while (token_buf->len && strchr(" \t\r\n", token_buf->data[token_buf->len - 1]))
+        token_buf->data[--token_buf->len] = '\0';
+    if (token_buf->len == 0)
+        return cf_cli_fail("the service account token %s is empty", path);
+    *body = json_pack("{s:s, s:s}", "identityId", identity_id, "jwt", token_buf->data);
+    return *body ? CF_EXIT_OK
+                 : cf_cli_usage_error(cli, "the identity id and token must be valid UTF-8");
+}
+
 int cf_cmd_login(int argc, char **argv)
 {
     const char *method = NULL, *client_id = NULL, *client_secret = NULL, *domain = NULL;
-    const char *org_slug = NULL, *identity_id = NULL, *jwt = NULL;
+    const char *org_slug = NULL, *identity_id = NULL, *jwt = NULL, *sa_path = NULL;
     bool plain = false, silent = false;
     const struct cf_opt opts[] = {
         {"method", CF_OPT_STRING, &method},
@@ -168,6 +231,7 @@ int cf_cmd_login(int argc, char **argv)
         {"client-secret", CF_OPT_STRING, &client_secret},
         {"machine-identity-id", CF_OPT_STRING, &identity_id},
         {"jwt", CF_OPT_STRING, &jwt},
+        {"service-account-token-path", CF_OPT_STRING, &sa_path},
         {"plain", CF_OPT_BOOL, &plain},
         {"silent", CF_OPT_BOOL, &silent},
         {"organization-slug", CF_OPT_STRING, &org_slug},
@@ -211,6 +275,23 @@ int cf_cmd_login(int argc, char **argv)
     if (status != CF_EXIT_OK)
         goto out;
     bool jwt_auth = method && strcmp(method, "jwt-auth") == 0;
+    bool k8s_auth = method && strcmp(method, "kubernetes") == 0;
+    if (k8s_auth) {
+        if (client_secret || client_id || jwt) {
+            status = cf_cli_usage_error(&cli, "--client-id, --client-secret and --jwt are not for "
+                                              "--method kubernetes");
+            goto out;
+        }
+        status = k8s_body(&cli, identity_id, sa_path, &secret, &body);
+        if (status != CF_EXIT_OK)
+            goto out;
+        goto send;
+    }
+    if (sa_path) {
+        status = cf_cli_usage_error(&cli, "--service-account-token-path is for --method "
+                                          "kubernetes");
+        goto out;
+    }
     if (jwt_auth ? client_secret || client_id : jwt || identity_id) {
         status = cf_cli_usage_error(&cli, jwt_auth ? "--client-id and --client-secret are for "
                                                      "universal-auth, not jwt-auth"
@@ -255,7 +336,7 @@ send:
                                      : cf_cli_fail("%s", err.msg);
         goto out;
     }
-    if (!jwt_auth)
+    if (!jwt_auth && !k8s_auth)
         body = json_pack("{s:s, s:s}", "clientId", client_id, "clientSecret", secret.data);
     if (!body) {
         status = cf_cli_usage_error(&cli, "the client id and secret must be valid UTF-8");
@@ -266,9 +347,11 @@ send:
         status = cf_cli_usage_error(&cli, "--organization-slug must be valid UTF-8");
         goto out;
     }
-    enum cf_rc rc = cf_client_request(
-        client, "POST", jwt_auth ? "/v1/auth/jwt-auth/login" : "/v1/auth/universal-auth/login",
-        NULL, body, &resp, &err);
+    enum cf_rc rc = cf_client_request(client, "POST",
+                                      k8s_auth   ? "/v1/auth/kubernetes-auth/login"
+                                      : jwt_auth ? "/v1/auth/jwt-auth/login"
+                                                 : "/v1/auth/universal-auth/login",
+                                      NULL, body, &resp, &err);
     if (rc != CF_OK) {
         if (resp.status)
             status = cf_cli_fail("%s (HTTP %ld, request id %s)", err.msg, resp.status,
@@ -278,7 +361,9 @@ send:
         goto out;
     }
     status = report(&cli, resp.json, cf_client_base_url(client), plain, silent,
-                    jwt_auth ? "JWT auth" : "universal auth");
+                    k8s_auth   ? "Kubernetes auth"
+                    : jwt_auth ? "JWT auth"
+                               : "universal auth");
 out:
     cf_response_release(&resp);
     json_decref(body);

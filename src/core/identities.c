@@ -553,6 +553,142 @@ enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
     return rc;
 }
 
+/* ---- Kubernetes auth ------------------------------------------------------------------------- */
+
+#define K8S_NOT_ATTACHED                                                                           \
+    "Kubernetes auth method not found for identity, did you configure Kubernetes auth?"
+
+/* Applies the given settings over config and validates the result. */
+static enum cf_rc apply_k8s_settings(const struct cf_k8s_auth_settings *s,
+                                     struct cf_k8s_auth_config *config, struct cf_err *err)
+{
+    struct cf_ua_config *token = calloc(1, sizeof(*token));
+    struct cf_ua_settings token_settings = s->token;
+    enum cf_rc rc;
+
+    if (!token)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    token->access_token_ttl = config->access_token_ttl;
+    token->access_token_max_ttl = config->access_token_max_ttl;
+    token->access_token_num_uses_limit = config->access_token_num_uses_limit;
+    cf_strlcpy(token->access_token_trusted_ips, config->access_token_trusted_ips,
+               sizeof(token->access_token_trusted_ips));
+    token_settings.has_secret_ips = false;
+    rc = apply_settings(&token_settings, token, err);
+    config->access_token_ttl = token->access_token_ttl;
+    config->access_token_max_ttl = token->access_token_max_ttl;
+    config->access_token_num_uses_limit = token->access_token_num_uses_limit;
+    cf_strlcpy(config->access_token_trusted_ips, token->access_token_trusted_ips,
+               sizeof(config->access_token_trusted_ips));
+    free(token);
+
+    if (rc == CF_OK)
+        rc = jwt_text(s->kubernetes_host, config->kubernetes_host, sizeof(config->kubernetes_host),
+                      "kubernetesHost", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->ca_cert, config->ca_cert, sizeof(config->ca_cert), "caCert", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->token_reviewer_jwt, config->token_reviewer_jwt,
+                      sizeof(config->token_reviewer_jwt), "tokenReviewerJwt", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->allowed_namespaces, config->allowed_namespaces,
+                      sizeof(config->allowed_namespaces), "allowedNamespaces", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->allowed_names, config->allowed_names, sizeof(config->allowed_names),
+                      "allowedNames", err);
+    if (rc == CF_OK)
+        rc = jwt_text(s->allowed_audience, config->allowed_audience,
+                      sizeof(config->allowed_audience), "allowedAudience", err);
+    if (rc == CF_OK && !config->kubernetes_host[0])
+        rc = cf_err_field(err, CF_EVALIDATION, "kubernetesHost", "kubernetesHost: required");
+    for (const char *p = config->kubernetes_host; rc == CF_OK && *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr(":./-", *p)))
+            rc = cf_err_field(err, CF_EVALIDATION, "kubernetesHost",
+                              "kubernetesHost: only letters, digits and : . / - are allowed");
+    return rc;
+}
+
+/* cf_k8s_auth_attach and cf_k8s_auth_update, as jwt_set. */
+static enum cf_rc k8s_set(struct cf_core *core, const struct cf_principal *who,
+                          const char *identity_id, const struct cf_k8s_auth_settings *settings,
+                          bool attach, struct cf_k8s_auth_config *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = admin_identity(core, who, identity_id, &identity, err);
+    if (rc != CF_OK)
+        return rc;
+    if (attach) {
+        memcpy(out->identity_id, identity.id, sizeof(identity.id));
+        out->access_token_ttl = DEFAULT_TTL;
+        out->access_token_max_ttl = DEFAULT_TTL;
+        cf_strlcpy(out->access_token_trusted_ips, OPEN_IPS, sizeof(out->access_token_trusted_ips));
+        out->created_at = cf_now_ms();
+        out->updated_at = out->created_at;
+    } else {
+        rc = st->ops->kubernetes_auth_get(st, identity.id, out, err);
+        if (rc == CF_ENOTFOUND)
+            rc = cf_err_set(err, CF_ENOTFOUND, K8S_NOT_ATTACHED);
+    }
+    if (rc == CF_OK)
+        rc = apply_k8s_settings(settings, out, err);
+    if (rc != CF_OK)
+        goto out;
+    if (attach) {
+        rc = st->ops->kubernetes_auth_attach(st, out, err);
+        if (rc == CF_EEXIST)
+            rc = cf_err_set(err, CF_EEXIST, "Kubernetes auth is already attached to identity '%s'",
+                            identity.name);
+        else if (rc == CF_ENOTFOUND)
+            rc = identity_not_found(identity_id, err);
+    } else {
+        out->updated_at = cf_now_ms();
+        rc = st->ops->kubernetes_auth_update(st, out, err);
+        if (rc == CF_ENOTFOUND)
+            rc = cf_err_set(err, CF_ENOTFOUND, K8S_NOT_ATTACHED);
+    }
+out:
+    if (rc != CF_OK)
+        sodium_memzero(out, sizeof(*out));
+    return rc;
+}
+
+enum cf_rc cf_k8s_auth_attach(struct cf_core *core, const struct cf_principal *who,
+                              const char *identity_id, const struct cf_k8s_auth_settings *settings,
+                              struct cf_k8s_auth_config *out, struct cf_err *err)
+{
+    return k8s_set(core, who, identity_id, settings, true, out, err);
+}
+
+enum cf_rc cf_k8s_auth_update(struct cf_core *core, const struct cf_principal *who,
+                              const char *identity_id, const struct cf_k8s_auth_settings *settings,
+                              struct cf_k8s_auth_config *out, struct cf_err *err)
+{
+    return k8s_set(core, who, identity_id, settings, false, out, err);
+}
+
+enum cf_rc cf_k8s_auth_get(struct cf_core *core, const struct cf_principal *who,
+                           const char *identity_id, struct cf_k8s_auth_config *out,
+                           struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = admin_identity(core, who, identity_id, &identity, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = st->ops->kubernetes_auth_get(st, identity.id, out, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, K8S_NOT_ATTACHED);
+    return rc;
+}
+
 /* ---- client secrets -------------------------------------------------------------------------- */
 
 /* The admin check, the identity and its universal auth, as every client secret operation starts. */

@@ -71,6 +71,31 @@ enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
                            const char *identity_id, struct cf_jwt_auth_config *out,
                            struct cf_err *err);
 
+/* Kubernetes auth settings as given by a request (issue 4); a NULL text keeps the current (or
+ * default) value, token as in cf_jwt_auth_settings. kubernetes_host is required on attach (an
+ * http(s) URL, or a host that gets "https://"); token_reviewer_jwt is a credential, never returned. */
+struct cf_k8s_auth_settings {
+    struct cf_ua_settings token;
+    const char *kubernetes_host;
+    const char *ca_cert;
+    const char *token_reviewer_jwt;
+    const char *allowed_namespaces;
+    const char *allowed_names;
+    const char *allowed_audience;
+};
+
+/* As the cf_jwt_auth_* functions. out is large and holds the reviewer JWT: the caller allocates it
+ * and wipes it. */
+enum cf_rc cf_k8s_auth_attach(struct cf_core *core, const struct cf_principal *who,
+                              const char *identity_id, const struct cf_k8s_auth_settings *settings,
+                              struct cf_k8s_auth_config *out, struct cf_err *err);
+enum cf_rc cf_k8s_auth_update(struct cf_core *core, const struct cf_principal *who,
+                              const char *identity_id, const struct cf_k8s_auth_settings *settings,
+                              struct cf_k8s_auth_config *out, struct cf_err *err);
+enum cf_rc cf_k8s_auth_get(struct cf_core *core, const struct cf_principal *who,
+                           const char *identity_id, struct cf_k8s_auth_config *out,
+                           struct cf_err *err);
+
 /* Creates a client secret: CF_CLIENT_SECRET_PREFIX + 43 random base64url characters, written into secret
  * (size >= CF_TOKEN_MAX; the caller wipes it) and returned only this once; the store keeps its hash.
  * Expiry: expires_at (absolute) or ttl seconds from now, whichever is given (0 and 0: never). */

@@ -48,6 +48,11 @@
     "identity_id, configuration_type, public_keys, jwks_url, jwks_ca_cert, bound_issuer,"          \
     " bound_audiences, bound_claims, bound_subject, access_token_ttl, access_token_max_ttl,"       \
     " access_token_num_uses_limit, access_token_trusted_ips, created_at, updated_at"
+#define K8S_COLS                                                                                   \
+    "identity_id, kubernetes_host, ca_cert, token_reviewer_jwt, allowed_namespaces, "              \
+    "allowed_names,"                                                                               \
+    " allowed_audience, access_token_ttl, access_token_max_ttl, access_token_num_uses_limit,"      \
+    " access_token_trusted_ips, created_at, updated_at"
 #define CSECRET_COLS                                                                               \
     "id, identity_id, description, prefix, hash, expires_at, num_uses, num_uses_limit, revoked,"   \
     " created_at, updated_at"
@@ -145,6 +150,9 @@ enum stmt_id {
     ST_JWT_INSERT,
     ST_JWT_UPDATE,
     ST_JWT_BY_IDENTITY,
+    ST_K8S_INSERT,
+    ST_K8S_UPDATE,
+    ST_K8S_BY_IDENTITY,
     ST_CSECRET_INSERT,
     ST_CSECRET_BY_ID,
     ST_CSECRET_LIST,
@@ -276,6 +284,16 @@ static const char *const stmt_sql[ST_COUNT] = {
                       " access_token_max_ttl = ?11, access_token_num_uses_limit = ?12,"
                       " access_token_trusted_ips = ?13, updated_at = ?14 WHERE identity_id = ?1",
     [ST_JWT_BY_IDENTITY] = "SELECT " JWT_COLS " FROM identity_jwt_auths WHERE identity_id = ?1",
+
+    [ST_K8S_INSERT] = "INSERT INTO identity_kubernetes_auths (" K8S_COLS ")"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    [ST_K8S_UPDATE] = "UPDATE identity_kubernetes_auths SET kubernetes_host = ?2, ca_cert = ?3,"
+                      " token_reviewer_jwt = ?4, allowed_namespaces = ?5, allowed_names = ?6,"
+                      " allowed_audience = ?7, access_token_ttl = ?8, access_token_max_ttl = ?9,"
+                      " access_token_num_uses_limit = ?10, access_token_trusted_ips = ?11,"
+                      " updated_at = ?12 WHERE identity_id = ?1",
+    [ST_K8S_BY_IDENTITY] =
+        "SELECT " K8S_COLS " FROM identity_kubernetes_auths WHERE identity_id = ?1",
 
     [ST_CSECRET_INSERT] = "INSERT INTO identity_client_secrets (" CSECRET_COLS ")"
                           " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -912,6 +930,25 @@ static enum cf_rc read_jwt(sqlite3_stmt *s, void *item)
     col_text(s, 12, j->access_token_trusted_ips, sizeof(j->access_token_trusted_ips));
     j->created_at = sqlite3_column_int64(s, 13);
     j->updated_at = sqlite3_column_int64(s, 14);
+    return CF_OK;
+}
+
+static enum cf_rc read_k8s(sqlite3_stmt *s, void *item)
+{
+    struct cf_k8s_auth_config *k = item;
+    col_text(s, 0, k->identity_id, sizeof(k->identity_id));
+    col_text(s, 1, k->kubernetes_host, sizeof(k->kubernetes_host));
+    col_text(s, 2, k->ca_cert, sizeof(k->ca_cert));
+    col_text(s, 3, k->token_reviewer_jwt, sizeof(k->token_reviewer_jwt));
+    col_text(s, 4, k->allowed_namespaces, sizeof(k->allowed_namespaces));
+    col_text(s, 5, k->allowed_names, sizeof(k->allowed_names));
+    col_text(s, 6, k->allowed_audience, sizeof(k->allowed_audience));
+    k->access_token_ttl = sqlite3_column_int64(s, 7);
+    k->access_token_max_ttl = sqlite3_column_int64(s, 8);
+    k->access_token_num_uses_limit = sqlite3_column_int64(s, 9);
+    col_text(s, 10, k->access_token_trusted_ips, sizeof(k->access_token_trusted_ips));
+    k->created_at = sqlite3_column_int64(s, 11);
+    k->updated_at = sqlite3_column_int64(s, 12);
     return CF_OK;
 }
 
@@ -2316,6 +2353,104 @@ static enum cf_rc sq_jwt_auth_get(struct cf_store *base, const char *identity_id
                    "JWT auth of identity", identity_id, err);
 }
 
+/* ---- Kubernetes auth ---- */
+
+static enum cf_rc k8s_check(const struct cf_k8s_auth_config *k, struct cf_err *err)
+{
+    const struct {
+        const char *text;
+        size_t size;
+        const char *what;
+    } texts[] = {
+        {k->kubernetes_host, sizeof(k->kubernetes_host), "Kubernetes host"},
+        {k->ca_cert, sizeof(k->ca_cert), "Kubernetes CA certificate"},
+        {k->token_reviewer_jwt, sizeof(k->token_reviewer_jwt), "token reviewer JWT"},
+        {k->allowed_namespaces, sizeof(k->allowed_namespaces), "allowed namespaces"},
+        {k->allowed_names, sizeof(k->allowed_names), "allowed names"},
+        {k->allowed_audience, sizeof(k->allowed_audience), "allowed audience"},
+        {k->access_token_trusted_ips, sizeof(k->access_token_trusted_ips),
+         "access token trusted IP list"},
+    };
+    enum cf_rc rc = require_uuid(k->identity_id, "identity", err);
+    for (size_t i = 0; rc == CF_OK && i < sizeof(texts) / sizeof(texts[0]); i++)
+        rc = require_terminated(texts[i].text, texts[i].size, texts[i].what, err);
+    if (rc == CF_OK && (k->access_token_ttl < 0 || k->access_token_max_ttl < 0 ||
+                        k->access_token_num_uses_limit < 0))
+        rc =
+            cf_err_set(err, CF_EINVAL, "Kubernetes auth durations and limits must not be negative");
+    return rc;
+}
+
+/* ST_K8S_INSERT (attach) or ST_K8S_UPDATE, whose parameters are the same but for created_at. */
+static enum cf_rc k8s_write(struct sq_conn *c, const struct cf_k8s_auth_config *k, bool attach,
+                            int64_t *changes, struct cf_err *err)
+{
+    int64_t now = cf_now_ms();
+    if (attach)
+        return exec_stmt(
+            c, ST_K8S_INSERT,
+            ARGS(A_TEXT(k->identity_id), A_TEXT(k->kubernetes_host), A_TEXT(k->ca_cert),
+                 A_TEXT(k->token_reviewer_jwt), A_TEXT(k->allowed_namespaces),
+                 A_TEXT(k->allowed_names), A_TEXT(k->allowed_audience), A_INT(k->access_token_ttl),
+                 A_INT(k->access_token_max_ttl), A_INT(k->access_token_num_uses_limit),
+                 A_TEXT(k->access_token_trusted_ips), A_INT(time_or_now(k->created_at, now)),
+                 A_INT(time_or_now(k->updated_at, now))),
+            changes, err);
+    return exec_stmt(
+        c, ST_K8S_UPDATE,
+        ARGS(A_TEXT(k->identity_id), A_TEXT(k->kubernetes_host), A_TEXT(k->ca_cert),
+             A_TEXT(k->token_reviewer_jwt), A_TEXT(k->allowed_namespaces), A_TEXT(k->allowed_names),
+             A_TEXT(k->allowed_audience), A_INT(k->access_token_ttl),
+             A_INT(k->access_token_max_ttl), A_INT(k->access_token_num_uses_limit),
+             A_TEXT(k->access_token_trusted_ips), A_INT(time_or_now(k->updated_at, now))),
+        changes, err);
+}
+
+static enum cf_rc sq_k8s_auth_attach(struct cf_store *base, const struct cf_k8s_auth_config *config,
+                                     struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc = k8s_check(config, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = k8s_write(c, config, true, NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "Kubernetes auth is already attached to identity '%s'",
+                        config->identity_id);
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", config->identity_id);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_k8s_auth_update(struct cf_store *base, const struct cf_k8s_auth_config *config,
+                                     struct cf_err *err)
+{
+    struct sq_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = k8s_check(config, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = k8s_write(c, config, false, &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "Kubernetes auth is not attached to identity '%s'",
+                        config->identity_id);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_k8s_auth_get(struct cf_store *base, const char *identity_id,
+                                  struct cf_k8s_auth_config *out, struct cf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return get_one(base, ST_K8S_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_k8s, out,
+                   "Kubernetes auth of identity", identity_id, err);
+}
+
 /* ---- client secrets ---- */
 
 static enum cf_rc sq_client_secret_create(struct cf_store *base,
@@ -2755,6 +2890,9 @@ static const struct cf_store_ops sq_ops = {
     .jwt_auth_attach = sq_jwt_auth_attach,
     .jwt_auth_update = sq_jwt_auth_update,
     .jwt_auth_get = sq_jwt_auth_get,
+    .kubernetes_auth_attach = sq_k8s_auth_attach,
+    .kubernetes_auth_update = sq_k8s_auth_update,
+    .kubernetes_auth_get = sq_k8s_auth_get,
     .client_secret_create = sq_client_secret_create,
     .client_secret_list = sq_client_secret_list,
     .client_secret_get = sq_client_secret_get,

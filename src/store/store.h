@@ -175,6 +175,26 @@ struct cf_jwt_auth_config {
     int64_t updated_at;
 };
 
+/* Kubernetes auth attached to an identity (issue 4). token_reviewer_jwt is a credential ("": the
+ * login token reviews itself): callers wipe it and never render it. allowed_namespaces and
+ * allowed_names are comma-separated globs ("" = any). Durations in seconds; 0 limits mean "none". */
+#define CF_K8S_JWT_MAX 8192
+struct cf_k8s_auth_config {
+    char identity_id[CF_UUID_LEN];
+    char kubernetes_host[CF_JWT_TEXT_MAX + 1];
+    char ca_cert[CF_JWT_TEXT_MAX + 1];
+    char token_reviewer_jwt[CF_K8S_JWT_MAX + 1];
+    char allowed_namespaces[CF_JWT_TEXT_MAX + 1];
+    char allowed_names[CF_JWT_TEXT_MAX + 1];
+    char allowed_audience[CF_JWT_TEXT_MAX + 1];
+    int64_t access_token_ttl;
+    int64_t access_token_max_ttl;
+    int64_t access_token_num_uses_limit;
+    char access_token_trusted_ips[CF_IPS_MAX + 1];
+    int64_t created_at;
+    int64_t updated_at;
+};
+
 struct cf_client_secret {
     char id[CF_UUID_LEN];
     char identity_id[CF_UUID_LEN];
@@ -390,6 +410,14 @@ struct cf_store_ops {
                                   struct cf_err *err);
     enum cf_rc (*jwt_auth_get)(struct cf_store *st, const char *identity_id,
                                struct cf_jwt_auth_config *out, struct cf_err *err);
+
+    /* Kubernetes auth, as JWT auth: CF_EEXIST / CF_ENOTFOUND alike. */
+    enum cf_rc (*kubernetes_auth_attach)(struct cf_store *st, const struct cf_k8s_auth_config *config,
+                                         struct cf_err *err);
+    enum cf_rc (*kubernetes_auth_update)(struct cf_store *st, const struct cf_k8s_auth_config *config,
+                                         struct cf_err *err);
+    enum cf_rc (*kubernetes_auth_get)(struct cf_store *st, const char *identity_id,
+                                      struct cf_k8s_auth_config *out, struct cf_err *err);
 
     enum cf_rc (*client_secret_create)(struct cf_store *st, const struct cf_client_secret *secret,
                                        struct cf_err *err);

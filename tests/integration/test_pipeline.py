@@ -792,9 +792,9 @@ class Login(PipelineCase):
         self.assertIn("expired at", err)
 
     def test_usage_errors(self):
-        rc, _, err = self.login("--method", "kubernetes", "--client-id", "x", "--client-secret", "y")
+        rc, _, err = self.login("--method", "azure", "--client-id", "x", "--client-secret", "y")
         self.assertEqual(rc, 2)
-        self.assertIn("kubernetes", err)
+        self.assertIn("azure", err)
         self.assertIn("not supported yet", err)
         rc, _, err = self.login("--method", "nonsense")
         self.assertEqual(rc, 2)

@@ -1377,6 +1377,59 @@ Test(store, jwt_auth)
     free(got);
 }
 
+Test(store, kubernetes_auth)
+{
+    struct cf_identity a, b;
+    struct cf_k8s_auth_config *k = calloc(1, sizeof(*k)), *got = calloc(1, sizeof(*got));
+
+    cr_assert(k && got);
+    make_identity("ka", 0, &a);
+    make_identity("kb", 0, &b);
+    memcpy(k->identity_id, a.id, CF_UUID_LEN);
+    snprintf(k->kubernetes_host, sizeof(k->kubernetes_host), "https://k8s.example:6443");
+    memset(k->token_reviewer_jwt, 'r', CF_K8S_JWT_MAX);
+    snprintf(k->allowed_namespaces, sizeof(k->allowed_namespaces), "prod, team-*");
+    snprintf(k->allowed_audience, sizeof(k->allowed_audience), "coffer");
+    snprintf(k->access_token_trusted_ips, sizeof(k->access_token_trusted_ips), "0.0.0.0/0");
+    k->access_token_ttl = 60;
+    k->created_at = 1000;
+    k->updated_at = 1000;
+    cr_assert_eq(st->ops->kubernetes_auth_attach(st, k, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->kubernetes_auth_get(st, a.id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got->kubernetes_host, "https://k8s.example:6443");
+    cr_assert_eq(strlen(got->token_reviewer_jwt), CF_K8S_JWT_MAX);
+    cr_assert_str_eq(got->allowed_namespaces, "prod, team-*");
+    cr_assert_str_eq(got->allowed_names, "");
+    cr_assert_str_eq(got->allowed_audience, "coffer");
+    cr_assert_eq(got->access_token_ttl, 60);
+    cr_assert_eq(got->created_at, 1000);
+
+    cr_assert_eq(st->ops->kubernetes_auth_attach(st, k, &err), CF_EEXIST);
+    cr_assert_eq(st->ops->kubernetes_auth_get(st, b.id, got, &err), CF_ENOTFOUND);
+    memcpy(k->identity_id, b.id, CF_UUID_LEN);
+    cr_assert_eq(st->ops->kubernetes_auth_update(st, k, &err), CF_ENOTFOUND);
+    cf_uuid_new(k->identity_id);
+    cr_assert_eq(st->ops->kubernetes_auth_attach(st, k, &err), CF_ENOTFOUND);
+    memcpy(k->identity_id, b.id, CF_UUID_LEN);
+    memset(k->allowed_names, 'n', sizeof(k->allowed_names));
+    cr_assert_eq(st->ops->kubernetes_auth_attach(st, k, &err), CF_EINVAL);
+    k->allowed_names[0] = '\0';
+
+    memcpy(k->identity_id, a.id, CF_UUID_LEN);
+    k->token_reviewer_jwt[0] = '\0';
+    k->created_at = 5;
+    k->updated_at = 2000;
+    cr_assert_eq(st->ops->kubernetes_auth_update(st, k, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->kubernetes_auth_get(st, a.id, got, &err), CF_OK);
+    cr_assert_str_eq(got->token_reviewer_jwt, "");
+    cr_assert_eq(got->created_at, 1000);
+    cr_assert_eq(got->updated_at, 2000);
+    cr_assert_eq(st->ops->identity_delete(st, a.id, &err), CF_OK);
+    cr_assert_eq(st->ops->kubernetes_auth_get(st, a.id, got, &err), CF_ENOTFOUND);
+    free(k);
+    free(got);
+}
+
 Test(store, client_secrets)
 {
     struct cf_identity a, b;
@@ -1812,7 +1865,8 @@ Test(store, identities_migration_applies_to_an_existing_database)
     make_project("p", &p, NULL);
     st->ops->close(st);
     st = NULL;
-    raw_exec("DROP TABLE identity_jwt_auths; DROP TABLE identity_memberships;"
+    raw_exec("DROP TABLE identity_kubernetes_auths; DROP TABLE identity_jwt_auths;"
+             " DROP TABLE identity_memberships;"
              " DROP TABLE identity_access_tokens; DROP TABLE identity_client_secrets;"
              " DROP TABLE identity_universal_auths; DROP TABLE identities;"
              " DELETE FROM schema_migrations WHERE version >= 2");

@@ -1,0 +1,322 @@
+/* Kubernetes auth login (see k8s_auth.h): one TokenReview request with libcurl (as auth/jwks.c
+ * fetches, with a timeout, a size cap and the configured CA), then the reviewed username is held
+ * against the configuration's allowed namespaces, names and audience. */
+#include <arpa/inet.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "auth/k8s_auth.h"
+#include "auth/token.h"
+#include "util/wipemem.h"
+#include "util/banned.h"
+
+#define NOT_ATTACHED                                                                               \
+    "Kubernetes auth method not found for identity, did you configure Kubernetes auth?"
+#define SA_PREFIX "system:serviceaccount:"
+
+struct body {
+    char *data;
+    size_t len;
+    bool too_large;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct body *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n > CF_K8S_RESPONSE_MAX) {
+        b->too_large = true;
+        return 0;
+    }
+    char *grown = realloc(b->data, b->len + n + 1);
+    if (!grown)
+        return 0;
+    b->data = grown;
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+static bool is_loopback(const char *host)
+{
+    struct in_addr v4;
+    if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
+        return true;
+    return inet_pton(AF_INET, host, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
+}
+
+/* The TokenReview URL of host into url; *loopback tells whether its host is a loopback one. */
+static enum cf_rc review_url(const char *host, char *url, size_t size, bool *loopback, char *reason,
+                             size_t reason_size)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *name = NULL;
+    enum cf_rc rc = CF_EUNAUTH;
+    size_t n = strlen(host);
+
+    if (!u)
+        return CF_ENOMEM;
+    while (n && host[n - 1] == '/')
+        n--;
+    snprintf(url, size, "%s%.*s/apis/authentication.k8s.io/v1/tokenreviews",
+             strstr(host, "://") ? "" : "https://", (int)n, host);
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &name, 0) != CURLUE_OK) {
+        snprintf(reason, reason_size, "kubernetesHost is not a valid URL");
+        goto out;
+    }
+    *loopback = is_loopback(name);
+    if (strcasecmp(scheme, "https") == 0 || (strcasecmp(scheme, "http") == 0 && *loopback))
+        rc = CF_OK;
+    else
+        snprintf(reason, reason_size, "only https is allowed (plain http only for loopback hosts)");
+out:
+    curl_free(scheme);
+    curl_free(name);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* POSTs the TokenReview of jwt and parses the reply into *status (the "status" object). */
+static enum cf_rc review(const struct cf_k8s_auth_config *config, const char *jwt, json_t **reply,
+                         struct cf_err *err)
+{
+    char url[CF_JWT_TEXT_MAX + 64], reason[CF_ERR_MSG_MAX] = "", curl_msg[CURL_ERROR_SIZE] = "";
+    struct body b = {0};
+    struct curl_slist *headers = NULL;
+    char *auth = NULL, *request = NULL;
+    bool loopback = false;
+    long status = 0;
+    CURL *curl = NULL;
+    json_t *req = NULL;
+    enum cf_rc rc;
+
+    *reply = NULL;
+    rc = review_url(config->kubernetes_host, url, sizeof(url), &loopback, reason, sizeof(reason));
+    if (rc != CF_OK)
+        goto out;
+    const char *bearer = config->token_reviewer_jwt[0] ? config->token_reviewer_jwt : jwt;
+    size_t auth_size = strlen(bearer) + sizeof("Authorization: Bearer ");
+    auth = malloc(auth_size);
+    req = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "authentication.k8s.io/v1", "kind",
+                    "TokenReview", "spec", "token", jwt);
+    if (req && config->allowed_audience[0])
+        json_object_set_new(json_object_get(req, "spec"), "audiences",
+                            json_pack("[s]", config->allowed_audience));
+    request = req ? json_dumps(req, JSON_COMPACT) : NULL;
+    curl = curl_easy_init();
+    if (!auth || !request || !curl) {
+        rc = CF_ENOMEM;
+        goto out;
+    }
+    snprintf(auth, auth_size, "Authorization: Bearer %s", bearer);
+    headers = curl_slist_append(NULL, "Content-Type: application/json");
+    if (headers)
+        headers = curl_slist_append(headers, auth);
+    if (!headers) {
+        rc = CF_ENOMEM;
+        goto out;
+    }
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)CF_K8S_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)CF_K8S_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE, (long)CF_K8S_RESPONSE_MAX);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_msg);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "coffer/" COFFER_VERSION);
+    if (loopback)
+        curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+    if (config->ca_cert[0]) {
+        struct curl_blob blob = {(void *)config->ca_cert, strlen(config->ca_cert), CURL_BLOB_COPY};
+        curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
+    }
+    CURLcode code = curl_easy_perform(curl);
+    if (code != CURLE_OK) {
+        rc = CF_EUNAUTH;
+        if (b.too_large || code == CURLE_FILESIZE_EXCEEDED)
+            snprintf(reason, sizeof(reason), "response over %d bytes", CF_K8S_RESPONSE_MAX);
+        else
+            snprintf(reason, sizeof(reason), "%s",
+                     curl_msg[0] ? curl_msg : curl_easy_strerror(code));
+        goto out;
+    }
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+    *reply = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
+    if (status != 200 && status != 201) {
+        rc = CF_EUNAUTH;
+        snprintf(reason, sizeof(reason), "HTTP status %ld", status);
+    } else if (!json_is_object(json_object_get(*reply, "status"))) {
+        rc = CF_EUNAUTH;
+        snprintf(reason, sizeof(reason), "the reply has no status");
+    }
+out:
+    if (rc == CF_EUNAUTH)
+        cf_err_set(err, rc, "Kubernetes TokenReview failed: %s", reason);
+    else if (rc == CF_ENOMEM)
+        cf_err_set(err, rc, "out of memory");
+    if (rc != CF_OK) {
+        json_decref(*reply);
+        *reply = NULL;
+    }
+    if (auth) {
+        sodium_memzero(auth, strlen(auth));
+        free(auth);
+    }
+    cf_json_free_text(request);
+    json_decref(req);
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    free(b.data);
+    return rc;
+}
+
+/* Whether name matches one of the comma-separated globs of list ("" allows any). */
+static bool allowed(const char *list, const char *name)
+{
+    const char *p = list;
+    bool any = false;
+    while (*p) {
+        char item[CF_JWT_TEXT_MAX + 1];
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n && (*p == ' ' || *p == '\t')) {
+            p++;
+            n--;
+        }
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n) {
+            any = true;
+            memcpy(item, p, n);
+            item[n] = '\0';
+            if (fnmatch(item, name, 0) == 0)
+                return true;
+        }
+        p = comma ? comma + 1 : p + strlen(p);
+    }
+    return !any;
+}
+
+/* Checks the TokenReview status against config. */
+static enum cf_rc check_status(const struct cf_k8s_auth_config *config, json_t *status,
+                               struct cf_err *err)
+{
+    const char *why = json_string_value(json_object_get(status, "error"));
+    const char *user =
+        json_string_value(json_object_get(json_object_get(status, "user"), "username"));
+    char ns[256], name[256];
+
+    if (!json_is_true(json_object_get(status, "authenticated")))
+        return cf_err_set(err, CF_EUNAUTH, "Kubernetes token not authenticated: %s",
+                          why && *why ? why : "no reason given");
+    if (!user || strncmp(user, SA_PREFIX, strlen(SA_PREFIX)) != 0)
+        return cf_err_set(err, CF_EUNAUTH,
+                          "Kubernetes token not authenticated: not a service account token");
+    const char *rest = user + strlen(SA_PREFIX), *colon = strchr(rest, ':');
+    if (!colon || (size_t)(colon - rest) >= sizeof(ns) || strlen(colon + 1) >= sizeof(name) ||
+        colon == rest || !colon[1] || strchr(colon + 1, ':'))
+        return cf_err_set(err, CF_EUNAUTH,
+                          "Kubernetes token not authenticated: bad service account username");
+    memcpy(ns, rest, (size_t)(colon - rest));
+    ns[colon - rest] = '\0';
+    snprintf(name, sizeof(name), "%s", colon + 1);
+    if (!allowed(config->allowed_namespaces, ns))
+        return cf_err_set(err, CF_EUNAUTH, "namespace %s not allowed", ns);
+    if (!allowed(config->allowed_names, name))
+        return cf_err_set(err, CF_EUNAUTH, "service account %s not allowed", name);
+    if (config->allowed_audience[0]) {
+        json_t *audiences = json_object_get(status, "audiences"), *a;
+        size_t i;
+        bool found = false;
+        json_array_foreach(audiences, i, a)
+        {
+            if (json_is_string(a) && strcmp(json_string_value(a), config->allowed_audience) == 0)
+                found = true;
+        }
+        if (!found)
+            return cf_err_set(err, CF_EUNAUTH, "audience %s not allowed", config->allowed_audience);
+    }
+    return CF_OK;
+}
+
+enum cf_rc cf_k8s_login(struct cf_store *st, struct cf_keyring *kr,
+                        const struct cf_login_throttles *throttles, const char *identity_id,
+                        const char *jwt, const char *client_ip, int64_t now,
+                        struct cf_login_result *out, struct cf_err *err)
+{
+    struct cf_k8s_auth_config *config = NULL;
+    json_t *reply = NULL;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!client_ip)
+        client_ip = "";
+    rc = cf_login_throttle_check(throttles, identity_id, "this identity", client_ip, now, err);
+    if (rc != CF_OK)
+        return rc;
+    config = malloc(sizeof(*config));
+    if (!config)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    rc = st->ops->kubernetes_auth_get(st, identity_id, config, err);
+    if (rc == CF_ENOTFOUND) {
+        rc = cf_login_failed(throttles, identity_id, client_ip, now,
+                             cf_err_set(err, CF_ENOTFOUND, NOT_ATTACHED));
+        goto out;
+    }
+    if (rc != CF_OK)
+        goto out;
+    if (!*jwt) {
+        rc = cf_login_failed(throttles, identity_id, client_ip, now,
+                             cf_err_set(err, CF_EUNAUTH,
+                                        "Kubernetes token not authenticated: "
+                                        "empty token"));
+        goto out;
+    }
+    rc = review(config, jwt, &reply, err);
+    if (rc == CF_OK)
+        rc = check_status(config, json_object_get(reply, "status"), err);
+    if (rc == CF_EUNAUTH) {
+        rc = cf_login_failed(throttles, identity_id, client_ip, now, rc);
+        goto out;
+    }
+    if (rc != CF_OK)
+        goto out;
+
+    struct cf_access_token record = {0};
+    cf_uuid_new(record.id);
+    memcpy(record.identity_id, config->identity_id, CF_UUID_LEN);
+    memcpy(record.auth_method, "kubernetes-auth", sizeof("kubernetes-auth"));
+    record.ttl = config->access_token_ttl;
+    record.max_ttl = config->access_token_max_ttl;
+    record.num_uses_limit = config->access_token_num_uses_limit;
+    memcpy(record.trusted_ips, config->access_token_trusted_ips, sizeof(record.trusted_ips));
+    record.created_at = now;
+    rc = cf_token_issue(st, kr, &record, out->token, sizeof(out->token), err);
+    if (rc != CF_OK)
+        goto out;
+    out->expires_in = record.ttl;
+    out->max_ttl = record.max_ttl;
+    cf_throttle_success(throttles->by_client_id, identity_id);
+out:
+    if (rc != CF_OK)
+        sodium_memzero(out, sizeof(*out));
+    json_decref(reply);
+    sodium_memzero(config, sizeof(*config));
+    free(config);
+    return rc;
+}
