@@ -38,6 +38,19 @@ static json_t *token_reply(const char *token, int64_t expires_in, int64_t max_tt
                      "Bearer");
 }
 
+/* The answer to every successful login; result (which holds the token) is wiped either way. */
+static enum cf_rc login_reply(enum cf_rc rc, struct cf_login_result *result, json_t **out,
+                              struct cf_err *err)
+{
+    if (rc == CF_OK) {
+        *out = token_reply(result->token, result->expires_in, result->max_ttl);
+        if (!*out)
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
+    sodium_memzero(result, sizeof(*result));
+    return rc;
+}
+
 static enum cf_rc ua_login(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_core *core = cf_req_core(req);
@@ -60,23 +73,23 @@ static enum cf_rc ua_login(struct cf_req *req, json_t **out, struct cf_err *err)
                      trimmed(client_secret, secret_copy, sizeof(secret_copy)),
                      cf_req_client_ip(req), cf_now_ms(), &result, err);
     sodium_memzero(secret_copy, sizeof(secret_copy));
-    if (rc == CF_OK) {
-        *out = token_reply(result.token, result.expires_in, result.max_ttl);
-        if (!*out)
-            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
-    }
-    sodium_memzero(&result, sizeof(result));
-    return rc;
+    return login_reply(rc, &result, out, err);
 }
 
-/* POST /api/v1/auth/jwt-auth/login {identityId, jwt} -> the same reply as universal auth. */
-static enum cf_rc jwt_login(struct cf_req *req, json_t **out, struct cf_err *err)
+/* The logins that present a JWT for an identity (route data). */
+enum jwt_login_method { LOGIN_JWT, LOGIN_KUBERNETES };
+static const enum jwt_login_method login_jwt = LOGIN_JWT;
+static const enum jwt_login_method login_kubernetes = LOGIN_KUBERNETES;
+
+/* POST /api/v1/auth/{jwt-auth,kubernetes-auth}/login {identityId, jwt} -> the same reply as
+ * universal auth. */
+static enum cf_rc identity_jwt_login(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_core *core = cf_req_core(req);
+    enum jwt_login_method method = *(const enum jwt_login_method *)cf_req_route_data(req);
     json_t *body = NULL;
     const char *identity_id = NULL, *jwt = NULL;
     char id_copy[256];
-    char *jwt_copy = NULL;
     struct cf_login_result result;
     enum cf_rc rc;
 
@@ -87,64 +100,26 @@ static enum cf_rc jwt_login(struct cf_req *req, json_t **out, struct cf_err *err
         rc = cf_json_string(body, "jwt", true, &jwt, err);
     if (rc != CF_OK)
         return rc;
-    /* One byte over the verifier's limit, so that an oversized token is refused by it. */
-    jwt_copy = malloc(CF_JWT_TOKEN_MAX + 2);
-    if (!jwt_copy)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    struct cf_login_throttles throttles = {core->login_by_client_id, core->login_by_address};
-    rc = cf_jwt_login(core->store, core->keyring, &throttles, core->jwks,
-                      trimmed(identity_id, id_copy, sizeof(id_copy)),
-                      trimmed(jwt, jwt_copy, CF_JWT_TOKEN_MAX + 2), cf_req_client_ip(req),
-                      cf_now_ms(), &result, err);
-    sodium_memzero(jwt_copy, CF_JWT_TOKEN_MAX + 2);
-    free(jwt_copy);
-    if (rc == CF_OK) {
-        *out = token_reply(result.token, result.expires_in, result.max_ttl);
-        if (!*out)
-            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
-    }
-    sodium_memzero(&result, sizeof(result));
-    return rc;
-}
-
-/* POST /api/v1/auth/kubernetes-auth/login {identityId, jwt} -> the same reply as universal auth. */
-static enum cf_rc k8s_login(struct cf_req *req, json_t **out, struct cf_err *err)
-{
-    struct cf_core *core = cf_req_core(req);
-    json_t *body = NULL;
-    const char *identity_id = NULL, *jwt = NULL;
-    char id_copy[256];
-    char *jwt_copy = NULL;
-    struct cf_login_result result;
-    enum cf_rc rc;
-
-    rc = cf_req_json(req, true, &body, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "identityId", true, &identity_id, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "jwt", true, &jwt, err);
-    if (rc != CF_OK)
-        return rc;
-    if (strlen(jwt) > CF_K8S_JWT_MAX)
+    if (method == LOGIN_KUBERNETES && strlen(jwt) > CF_K8S_JWT_MAX)
         return cf_err_field(err, CF_EVALIDATION, "jwt", "jwt: at most %d characters",
                             CF_K8S_JWT_MAX);
-    jwt_copy = malloc(CF_K8S_JWT_MAX + 1);
+    /* JWT auth: one byte over the verifier's limit, so that an oversized token is refused by it. */
+    size_t size = method == LOGIN_JWT ? CF_JWT_TOKEN_MAX + 2 : CF_K8S_JWT_MAX + 1;
+    char *jwt_copy = malloc(size);
     if (!jwt_copy)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     struct cf_login_throttles throttles = {core->login_by_client_id, core->login_by_address};
-    rc = cf_k8s_login(core->store, core->keyring, &throttles,
-                      trimmed(identity_id, id_copy, sizeof(id_copy)),
-                      trimmed(jwt, jwt_copy, CF_K8S_JWT_MAX + 1), cf_req_client_ip(req),
-                      cf_now_ms(), &result, err);
-    sodium_memzero(jwt_copy, CF_K8S_JWT_MAX + 1);
+    trimmed(identity_id, id_copy, sizeof(id_copy));
+    trimmed(jwt, jwt_copy, size);
+    if (method == LOGIN_JWT)
+        rc = cf_jwt_login(core->store, core->keyring, &throttles, core->jwks, id_copy, jwt_copy,
+                          cf_req_client_ip(req), cf_now_ms(), &result, err);
+    else
+        rc = cf_k8s_login(core->store, core->keyring, &throttles, id_copy, jwt_copy,
+                          cf_req_client_ip(req), cf_now_ms(), &result, err);
+    sodium_memzero(jwt_copy, size);
     free(jwt_copy);
-    if (rc == CF_OK) {
-        *out = token_reply(result.token, result.expires_in, result.max_ttl);
-        if (!*out)
-            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
-    }
-    sodium_memzero(&result, sizeof(result));
-    return rc;
+    return login_reply(rc, &result, out, err);
 }
 
 static enum cf_rc token_renew(struct cf_req *req, json_t **out, struct cf_err *err)
@@ -184,8 +159,8 @@ static enum cf_rc token_revoke(struct cf_req *req, json_t **out, struct cf_err *
 
 const struct cf_route cf_routes_auth[] = {
     {"POST", "/api/v1/auth/universal-auth/login", ua_login, true, NULL},
-    {"POST", "/api/v1/auth/jwt-auth/login", jwt_login, true, NULL},
-    {"POST", "/api/v1/auth/kubernetes-auth/login", k8s_login, true, NULL},
+    {"POST", "/api/v1/auth/jwt-auth/login", identity_jwt_login, true, &login_jwt},
+    {"POST", "/api/v1/auth/kubernetes-auth/login", identity_jwt_login, true, &login_kubernetes},
     {"POST", "/api/v1/auth/token/renew", token_renew, true, NULL},
     {"POST", "/api/v1/auth/token/revoke", token_revoke, true, NULL},
     {NULL, NULL, NULL, false, NULL},

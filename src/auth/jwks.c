@@ -10,6 +10,7 @@
 
 #include <curl/curl.h>
 
+#include "auth/fetch.h"
 #include "auth/jwks.h"
 #include "util/banned.h"
 
@@ -31,12 +32,6 @@ struct cf_jwks_cache {
     pthread_mutex_t lock;
     struct entry entries[CF_JWKS_CACHE_MAX];
     size_t n;
-};
-
-struct body {
-    char *data;
-    size_t len;
-    bool too_large;
 };
 
 struct cf_jwks_cache *cf_jwks_cache_new(void)
@@ -131,33 +126,6 @@ static struct entry *find_or_add(struct cf_jwks_cache *cache, const char *url, c
     return e;
 }
 
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct body *b = userdata;
-    size_t n = size * nmemb;
-    if (n > CF_JWKS_RESPONSE_MAX - b->len) {
-        b->too_large = true;
-        return 0;
-    }
-    char *grown = realloc(b->data, b->len + n + 1);
-    if (!grown)
-        return 0;
-    b->data = grown;
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
-/* Whether host (as curl_url_get gives it: IPv6 in brackets) is a loopback host. */
-static bool is_loopback(const char *host)
-{
-    struct in_addr v4;
-    if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
-        return true;
-    return inet_pton(AF_INET, host, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
-}
-
 /* Checks url's scheme and host. */
 static enum cf_rc check_url(const char *url, bool *loopback, char *reason, size_t reason_size)
 {
@@ -173,7 +141,7 @@ static enum cf_rc check_url(const char *url, bool *loopback, char *reason, size_
         snprintf(reason, reason_size, "not a valid URL");
         goto out;
     }
-    *loopback = is_loopback(host);
+    *loopback = cf_fetch_is_loopback(host);
     if (strcasecmp(scheme, "https") == 0 || (strcasecmp(scheme, "http") == 0 && *loopback))
         rc = CF_OK;
     else if (strcasecmp(scheme, "http") == 0)
@@ -191,7 +159,7 @@ out:
 static enum cf_rc fetch(const char *url, const char *ca, struct cf_jwt_keys **keys,
                         struct cf_err *err)
 {
-    struct body b = {0};
+    struct cf_fetch_body b = {.max = CF_JWKS_RESPONSE_MAX};
     char reason[CF_ERR_MSG_MAX] = "";
     char curl_msg[CURL_ERROR_SIZE] = "";
     bool loopback = false;
@@ -215,7 +183,7 @@ static enum cf_rc fetch(const char *url, const char *ca, struct cf_jwt_keys **ke
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)CF_JWKS_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)CF_JWKS_TIMEOUT_MS);
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE, (long)CF_JWKS_RESPONSE_MAX);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cf_fetch_on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_msg);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "coffer/" COFFER_VERSION);

@@ -84,8 +84,9 @@ void cf_jwt_policy_init(struct cf_jwt_policy *policy);
 enum cf_rc cf_jwt_verify_signature(const struct cf_jwt_keys *keys, const char *token,
                                    char **payload, size_t *payload_len, struct cf_err *err);
 
-/* A refusal because no key of the set matches the token's kid (or, without a kid, its algorithm) has
- * err->field set to "kid", so that a caller holding a cached key set knows a refetch may help. */
+/* A refusal because no key of the set matches the token's kid (or, without a kid, its algorithm)
+ * has err->field set to "kid", so that a caller holding a cached key set knows a refetch may help.
+ */
 /* Verifies token as a JWT at time now (Unix seconds): cf_jwt_verify_signature, then the payload
  * must be a JSON object without duplicate names, "exp" is required, "nbf" and "iat" are honoured,
  * all with policy->leeway_s, and the policy's bindings must hold. Refusals are CF_EUNAUTH:

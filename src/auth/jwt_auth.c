@@ -198,21 +198,14 @@ enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
     if (rc != CF_OK)
         goto out;
 
-    struct cf_access_token record = {0};
-    cf_uuid_new(record.id);
-    memcpy(record.identity_id, config->identity_id, CF_UUID_LEN);
-    memcpy(record.auth_method, "jwt-auth", sizeof("jwt-auth"));
-    record.ttl = config->access_token_ttl;
-    record.max_ttl = config->access_token_max_ttl;
-    record.num_uses_limit = config->access_token_num_uses_limit;
-    memcpy(record.trusted_ips, config->access_token_trusted_ips, sizeof(record.trusted_ips));
-    record.created_at = now;
-    rc = cf_token_issue(st, kr, &record, out->token, sizeof(out->token), err);
-    if (rc != CF_OK)
-        goto out;
-    out->expires_in = record.ttl;
-    out->max_ttl = record.max_ttl;
-    cf_throttle_success(throttles->by_client_id, identity_id);
+    struct cf_login_grant grant = {config->identity_id,
+                                   "jwt-auth",
+                                   NULL,
+                                   config->access_token_ttl,
+                                   config->access_token_max_ttl,
+                                   config->access_token_num_uses_limit,
+                                   config->access_token_trusted_ips};
+    rc = cf_login_issue(st, kr, throttles, identity_id, &grant, now, out, err);
 out:
     if (rc != CF_OK)
         sodium_memzero(out, sizeof(*out));

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "auth/fetch.h"
 #include "auth/k8s_auth.h"
 #include "auth/token.h"
 #include "util/wipemem.h"
@@ -20,38 +21,6 @@
 #define NOT_ATTACHED                                                                               \
     "Kubernetes auth method not found for identity, did you configure Kubernetes auth?"
 #define SA_PREFIX "system:serviceaccount:"
-
-struct body {
-    char *data;
-    size_t len;
-    bool too_large;
-};
-
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    struct body *b = userdata;
-    size_t n = size * nmemb;
-    if (b->len + n > CF_K8S_RESPONSE_MAX) {
-        b->too_large = true;
-        return 0;
-    }
-    char *grown = realloc(b->data, b->len + n + 1);
-    if (!grown)
-        return 0;
-    b->data = grown;
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
-static bool is_loopback(const char *host)
-{
-    struct in_addr v4;
-    if (strcasecmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0)
-        return true;
-    return inet_pton(AF_INET, host, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127;
-}
 
 /* The TokenReview URL of host into url; *loopback tells whether its host is a loopback one. */
 static enum cf_rc review_url(const char *host, char *url, size_t size, bool *loopback, char *reason,
@@ -74,7 +43,7 @@ static enum cf_rc review_url(const char *host, char *url, size_t size, bool *loo
         snprintf(reason, reason_size, "kubernetesHost is not a valid URL");
         goto out;
     }
-    *loopback = is_loopback(name);
+    *loopback = cf_fetch_is_loopback(name);
     if (strcasecmp(scheme, "https") == 0 || (strcasecmp(scheme, "http") == 0 && *loopback))
         rc = CF_OK;
     else
@@ -91,7 +60,7 @@ static enum cf_rc review(const struct cf_k8s_auth_config *config, const char *jw
                          struct cf_err *err)
 {
     char url[CF_JWT_TEXT_MAX + 64], reason[CF_ERR_MSG_MAX] = "", curl_msg[CURL_ERROR_SIZE] = "";
-    struct body b = {0};
+    struct cf_fetch_body b = {.max = CF_K8S_RESPONSE_MAX};
     struct curl_slist *headers = NULL;
     char *auth = NULL, *request = NULL;
     bool loopback = false;
@@ -135,7 +104,7 @@ static enum cf_rc review(const struct cf_k8s_auth_config *config, const char *jw
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE, (long)CF_K8S_RESPONSE_MAX);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cf_fetch_on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_msg);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "coffer/" COFFER_VERSION);
@@ -297,21 +266,14 @@ enum cf_rc cf_k8s_login(struct cf_store *st, struct cf_keyring *kr,
     if (rc != CF_OK)
         goto out;
 
-    struct cf_access_token record = {0};
-    cf_uuid_new(record.id);
-    memcpy(record.identity_id, config->identity_id, CF_UUID_LEN);
-    memcpy(record.auth_method, "kubernetes-auth", sizeof("kubernetes-auth"));
-    record.ttl = config->access_token_ttl;
-    record.max_ttl = config->access_token_max_ttl;
-    record.num_uses_limit = config->access_token_num_uses_limit;
-    memcpy(record.trusted_ips, config->access_token_trusted_ips, sizeof(record.trusted_ips));
-    record.created_at = now;
-    rc = cf_token_issue(st, kr, &record, out->token, sizeof(out->token), err);
-    if (rc != CF_OK)
-        goto out;
-    out->expires_in = record.ttl;
-    out->max_ttl = record.max_ttl;
-    cf_throttle_success(throttles->by_client_id, identity_id);
+    struct cf_login_grant grant = {config->identity_id,
+                                   "kubernetes-auth",
+                                   NULL,
+                                   config->access_token_ttl,
+                                   config->access_token_max_ttl,
+                                   config->access_token_num_uses_limit,
+                                   config->access_token_trusted_ips};
+    rc = cf_login_issue(st, kr, throttles, identity_id, &grant, now, out, err);
 out:
     if (rc != CF_OK)
         sodium_memzero(out, sizeof(*out));

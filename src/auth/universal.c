@@ -7,6 +7,7 @@
 #include "auth/universal.h"
 #include "crypto/token.h"
 #include "util/cidr.h"
+#include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
 
@@ -49,6 +50,31 @@ enum cf_rc cf_login_failed(const struct cf_login_throttles *t, const char *key,
     cf_throttle_failure(t->by_client_id, key, now);
     cf_throttle_failure(t->by_address, client_ip, now);
     return rc;
+}
+
+enum cf_rc cf_login_issue(struct cf_store *st, struct cf_keyring *kr,
+                          const struct cf_login_throttles *throttles, const char *throttle_key,
+                          const struct cf_login_grant *grant, int64_t now,
+                          struct cf_login_result *out, struct cf_err *err)
+{
+    struct cf_access_token record = {0};
+    cf_uuid_new(record.id);
+    cf_strlcpy(record.identity_id, grant->identity_id, sizeof(record.identity_id));
+    cf_strlcpy(record.client_secret_id, grant->client_secret_id ? grant->client_secret_id : "",
+               sizeof(record.client_secret_id));
+    cf_strlcpy(record.auth_method, grant->auth_method, sizeof(record.auth_method));
+    record.ttl = grant->ttl;
+    record.max_ttl = grant->max_ttl;
+    record.num_uses_limit = grant->num_uses_limit;
+    cf_strlcpy(record.trusted_ips, grant->trusted_ips, sizeof(record.trusted_ips));
+    record.created_at = now;
+    enum cf_rc rc = cf_token_issue(st, kr, &record, out->token, sizeof(out->token), err);
+    if (rc != CF_OK)
+        return rc;
+    out->expires_in = record.ttl;
+    out->max_ttl = record.max_ttl;
+    cf_throttle_success(throttles->by_client_id, throttle_key);
+    return CF_OK;
 }
 
 enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
@@ -108,18 +134,14 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
                         cf_time_format(secret->expires_at, when));
         goto out;
     }
-    struct cf_access_token record = {0};
-    cf_uuid_new(record.id);
-    memcpy(record.identity_id, config.identity_id, CF_UUID_LEN);
-    memcpy(record.client_secret_id, secret->id, CF_UUID_LEN);
-    memcpy(record.auth_method, "universal-auth", sizeof("universal-auth"));
-    record.ttl = config.access_token_ttl;
-    record.max_ttl = config.access_token_max_ttl;
-    record.num_uses_limit = config.access_token_num_uses_limit;
-    memcpy(record.trusted_ips, config.access_token_trusted_ips, sizeof(record.trusted_ips));
-    record.created_at = now;
-    /* Issuing counts the client secret's use in the same transaction; out of uses is a conflict. */
-    rc = cf_token_issue(st, kr, &record, out->token, sizeof(out->token), err);
+    struct cf_login_grant grant = {config.identity_id,
+                                   "universal-auth",
+                                   secret->id,
+                                   config.access_token_ttl,
+                                   config.access_token_max_ttl,
+                                   config.access_token_num_uses_limit,
+                                   config.access_token_trusted_ips};
+    rc = cf_login_issue(st, kr, throttles, client_id, &grant, now, out, err);
     if (rc == CF_ECONFLICT) {
         rc = cf_err_set(err, CF_EUNAUTH,
                         "client secret \"%s\" of identity \"%s\" has reached its use limit of %lld",
@@ -127,11 +149,6 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
                         (long long)secret->num_uses_limit);
         goto out;
     }
-    if (rc != CF_OK)
-        goto out;
-    out->expires_in = record.ttl;
-    out->max_ttl = record.max_ttl;
-    cf_throttle_success(throttles->by_client_id, client_id);
 out:
     cf_client_secret_list_release(&secrets);
     return rc;

@@ -23,6 +23,24 @@ struct cf_login_throttles {
     struct cf_throttle *by_address;
 };
 
+/* What a successful login grants: the token settings of the identity's auth method. */
+struct cf_login_grant {
+    const char *identity_id;
+    const char *auth_method;      /* "universal-auth", "jwt-auth", "kubernetes-auth" */
+    const char *client_secret_id; /* universal auth: its use is counted with the token; else NULL */
+    int64_t ttl;
+    int64_t max_ttl;
+    int64_t num_uses_limit;
+    const char *trusted_ips;
+};
+
+/* Issues the access token of a successful login into out (CF_ECONFLICT when the client secret is
+ * out of uses, as token_create says) and clears the throttle failures of throttle_key. */
+enum cf_rc cf_login_issue(struct cf_store *st, struct cf_keyring *kr,
+                          const struct cf_login_throttles *throttles, const char *throttle_key,
+                          const struct cf_login_grant *grant, int64_t now,
+                          struct cf_login_result *out, struct cf_err *err);
+
 /* Before a login attempt: CF_ERATELIMIT (with retry_after_s) when the address or the key (a client
  * id, an identity id; `what` names it in the message) is locked out by failed attempts. */
 enum cf_rc cf_login_throttle_check(const struct cf_login_throttles *t, const char *key,
