@@ -11,6 +11,7 @@
 #include "auth/jwt_auth.h"
 #include "auth/k8s_auth.h"
 #include "auth/universal.h"
+#include "util/log.h"
 #include "util/time.h"
 #include "util/banned.h"
 
@@ -38,10 +39,22 @@ static json_t *token_reply(const char *token, int64_t expires_in, int64_t max_tt
                      "Bearer");
 }
 
-/* The answer to every successful login; result (which holds the token) is wiped either way. */
-static enum cf_rc login_reply(enum cf_rc rc, struct cf_login_result *result, json_t **out,
+/* The answer to every login; result (which holds the token) is wiped either way. Every outcome is
+ * also logged as one line naming the method, who tried (an identity or client id, never a
+ * credential), from where and, for a refusal, the precise reason (the same text as the 401's
+ * message), so that an operator (and later the audit log, issue 6) can tell why a pipeline's login
+ * failed. */
+static enum cf_rc login_reply(struct cf_req *req, const char *method, const char *who,
+                              enum cf_rc rc, struct cf_login_result *result, json_t **out,
                               struct cf_err *err)
 {
+    if (rc != CF_OK)
+        cf_log_info("login method=%s who=%.128s ip=%s result=refused rc=%s reason=\"%.300s\" "
+                    "req_id=%s",
+                    method, who, cf_req_client_ip(req), cf_rc_str(rc), err->msg, cf_req_id(req));
+    else
+        cf_log_info("login method=%s who=%.128s ip=%s result=ok req_id=%s", method, who,
+                    cf_req_client_ip(req), cf_req_id(req));
     if (rc == CF_OK) {
         *out = token_reply(result->token, result->expires_in, result->max_ttl);
         if (!*out)
@@ -73,7 +86,7 @@ static enum cf_rc ua_login(struct cf_req *req, json_t **out, struct cf_err *err)
                      trimmed(client_secret, secret_copy, sizeof(secret_copy)),
                      cf_req_client_ip(req), cf_now_ms(), &result, err);
     sodium_memzero(secret_copy, sizeof(secret_copy));
-    return login_reply(rc, &result, out, err);
+    return login_reply(req, "universal-auth", id_copy, rc, &result, out, err);
 }
 
 /* The logins that present a JWT for an identity (route data). */
@@ -119,7 +132,8 @@ static enum cf_rc identity_jwt_login(struct cf_req *req, json_t **out, struct cf
                           cf_req_client_ip(req), cf_now_ms(), &result, err);
     sodium_memzero(jwt_copy, size);
     free(jwt_copy);
-    return login_reply(rc, &result, out, err);
+    return login_reply(req, method == LOGIN_JWT ? "jwt-auth" : "kubernetes", id_copy, rc, &result,
+                       out, err);
 }
 
 static enum cf_rc token_renew(struct cf_req *req, json_t **out, struct cf_err *err)

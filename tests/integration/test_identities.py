@@ -440,6 +440,7 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         self.assertEqual(set(data), {"accessToken", "expiresIn", "accessTokenMaxTTL", "tokenType"})
         self.assertRegex(data["accessToken"], JWT_SHAPE)
         self.assertEqual((data["expiresIn"], data["accessTokenMaxTTL"], data["tokenType"]), (600, 7200, "Bearer"))
+        self.assertLoginLogged("universal-auth", m["clientId"], "ok")
         claims = jwt_claims(data["accessToken"])
         self.assertEqual(claims["identityId"], m["id"])
         self.assertEqual(claims["authTokenType"], "identityAccessToken")
@@ -465,9 +466,24 @@ class Login(IdentityHelpers, harness.ServerTestCase):
                          "ValidationFailure", "clientSecret")
         self.assertError(self.api("POST", LOGIN, body="{nope", token=None), 400, "BadRequest")
 
+    def assertLoginLogged(self, method, who, result, reason=None):
+        """The server logs one line per login outcome, with the refusal's precise reason (issue 4, "an
+        audit-ready reason is recorded") and never the credential."""
+        lines = [line for line in self.server.stderr.splitlines()
+                 if " login method=%s who=%s " % (method, who) in line and " result=%s " % result in line]
+        self.assertTrue(lines, "no login line for %s %s %s in the server log" % (method, who, result))
+        if reason:
+            self.assertIn('reason="%s' % reason, lines[-1])
+        return lines[-1]
+
     def test_unknown_client_id(self):
-        r = self.login(str(uuid.uuid4()), "whatever-secret-0123456789")
+        client_id = str(uuid.uuid4())
+        r = self.login(client_id, "whatever-secret-0123456789")
         self.assert401(r, "unknown client id", "whatever-secret-0123456789")
+        line = self.assertLoginLogged("universal-auth", client_id, "refused", "unknown client id")
+        self.assertIn("ip=127.0.0.1", line)
+        self.assertRegex(line, r"req_id=\S+")
+        self.assertNotLogged("whatever-secret-0123456789")
 
     def test_wrong_secret_same_answer_however_close(self):
         m = self.machine(login=False)
@@ -494,6 +510,7 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         r = self.login(m["clientId"], m["clientSecret"])
         body = self.assert401(r, 'client secret "nightly build" of identity "%s" expired at' % m["name"],
                               m["clientSecret"])
+        self.assertLoginLogged("universal-auth", m["clientId"], "refused", 'client secret "nightly build"')
         stamp = RFC3339.search(body["message"].split("expired at", 1)[1])
         self.assertTrue(stamp, "no RFC 3339 time in %r" % body["message"])
         self.assertLess(abs((parse_time(stamp.group(0)) - expires).total_seconds()), 1.01, body["message"])
