@@ -1,7 +1,8 @@
--- wrk script for bench/run.sh: every request is a universal-auth login, POST /api/v1/auth/universal-auth/login
--- with {clientId, clientSecret} as JSON. Both come from the environment (BENCH_CLIENT_ID, BENCH_CLIENT_SECRET)
--- so that the client secret never appears on a command line. Setting wrk.method, wrk.body and wrk.headers at
--- the top level lets wrk build the request once per thread, so the script costs nothing per request.
+-- wrk script for bench/run.sh: every request is a login. With BENCH_JWT set it is a JWT-auth login,
+-- {identityId, jwt} from BENCH_IDENTITY_ID and BENCH_JWT; otherwise a universal-auth login, {clientId,
+-- clientSecret} from BENCH_CLIENT_ID and BENCH_CLIENT_SECRET. Credentials come from the environment so that
+-- they never appear on a command line. Setting wrk.method, wrk.body and wrk.headers at the top level lets wrk
+-- build the request once per thread, so the script costs nothing per request.
 local function need(name)
     local value = os.getenv(name)
     if value == nil or value == "" then
@@ -19,5 +20,11 @@ end
 
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{"clientId":' .. json_string(need("BENCH_CLIENT_ID")) ..
-    ',"clientSecret":' .. json_string(need("BENCH_CLIENT_SECRET")) .. '}'
+local jwt = os.getenv("BENCH_JWT")
+if jwt ~= nil and jwt ~= "" then
+    wrk.body = '{"identityId":' .. json_string(need("BENCH_IDENTITY_ID")) ..
+        ',"jwt":' .. json_string(jwt) .. '}'
+else
+    wrk.body = '{"clientId":' .. json_string(need("BENCH_CLIENT_ID")) ..
+        ',"clientSecret":' .. json_string(need("BENCH_CLIENT_SECRET")) .. '}'
+end

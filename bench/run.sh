@@ -58,6 +58,7 @@ SERVER_PID=
 SERVER_HELPER=
 BASELINE_PID=
 BASELINE_HELPER=
+JWKS_PID=
 
 # Stops one process we started and waits for the helper that is its parent to reap it.
 stop() {
@@ -79,6 +80,7 @@ cleanup() {
     trap - EXIT INT TERM
     stop "$BASELINE_PID" "$BASELINE_HELPER"
     stop "$SERVER_PID" "$SERVER_HELPER"
+    stop "$JWKS_PID" ""
     rm -rf "$WORK"
     exit $status
 }
@@ -152,7 +154,81 @@ def make_secrets(count, value_len):
              "secretValue": "".join(secrets.choice(alphabet) for _ in range(value_len)),
              "secretComment": "benchmark secret %03d" % (i + 1)} for i in range(count)]
 
-def seed(port, outdir, count=100, target=500):
+def b64url(data):
+    import base64
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+def openssl(*args, data=None):
+    return subprocess.run(("openssl",) + args, input=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          check=True).stdout
+
+def make_jwks(outdir):
+    """An RSA 2048 key pair for the JWT-login scenario (RS256, as Entra ID and GitHub Actions sign): the
+    private key stays in the work directory (mode 0600), the public half is written as a JWKS."""
+    key = os.path.join(outdir, "jwt-key.pem")
+    fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.close(fd)
+    openssl("genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", key)
+    modulus = openssl("rsa", "-in", key, "-noout", "-modulus").decode().strip().split("=", 1)[1]
+    n = bytes.fromhex(modulus)
+    jwks = {"keys": [{"kty": "RSA", "kid": "bench-1", "use": "sig", "alg": "RS256", "n": b64url(n),
+                      "e": b64url((65537).to_bytes(3, "big"))}]}
+    with open(os.path.join(outdir, "jwks.json"), "w") as f:
+        json.dump(jwks, f)
+
+def serve_jwks(outdir, port, ready):
+    """Serves OUTDIR/jwks.json on 127.0.0.1:PORT and counts the fetches in OUTDIR/jwks.fetches, so that the
+    report can show the logins ran on the cached key set."""
+    import http.server
+    body = open(os.path.join(outdir, "jwks.json"), "rb").read()
+    count = [0]
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            count[0] += 1
+            with open(os.path.join(outdir, "jwks.fetches"), "w") as f:
+                f.write("%d\n" % count[0])
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    with open(ready + ".tmp", "w") as f:
+        f.write("%d ok\n" % os.getpid())
+    os.rename(ready + ".tmp", ready)
+    server.serve_forever()
+
+def mint_jwt(outdir, claims):
+    header = {"alg": "RS256", "typ": "JWT", "kid": "bench-1"}
+    signing_input = (b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())).encode()
+    signature = openssl("dgst", "-sha256", "-sign", os.path.join(outdir, "jwt-key.pem"), data=signing_input)
+    return signing_input.decode() + "." + b64url(signature)
+
+def seed_jwt(api, port, outdir, jwks_port, pid):
+    """A second identity that logs in with a GitHub Actions-shaped OIDC token through JWT auth on a JWKS URL;
+    answers its id and the token (valid for a day, so that the load never outlives it)."""
+    iid = json.loads(api.call("POST", "/api/v1/identities", {"name": "bench-oidc"}))["identity"]["id"]
+    issuer = "https://token.actions.githubusercontent.com"
+    api.call("POST", "/api/v1/auth/jwt-auth/identities/" + iid, {
+        "configurationType": "jwks", "jwksUrl": "http://127.0.0.1:%d/jwks.json" % jwks_port,
+        "boundIssuer": issuer, "boundAudiences": "https://github.com/coffer-bench",
+        "boundSubject": "repo:coffer-bench/app:ref:refs/heads/main",
+        "boundClaims": {"repository": "coffer-bench/app"},
+        "accessTokenTTL": 86400, "accessTokenMaxTTL": 86400})
+    api.call("POST", "/api/v2/workspace/%s/identity-memberships/%s" % (pid, iid), {"role": "viewer"})
+    now = int(time.time())
+    token = mint_jwt(outdir, {"iss": issuer, "aud": "https://github.com/coffer-bench",
+                              "sub": "repo:coffer-bench/app:ref:refs/heads/main",
+                              "repository": "coffer-bench/app", "ref": "refs/heads/main",
+                              "iat": now, "nbf": now, "exp": now + 86400})
+    login = json.loads(Api(port).call("POST", "/api/v1/auth/jwt-auth/login", {"identityId": iid, "jwt": token}))
+    if login.get("tokenType") != "Bearer" or not login.get("accessToken"):
+        sys.exit("bench: the JWT-auth login answered no bearer access token")
+    return iid, token
+
+def seed(port, outdir, jwks_port, count=100, target=500):
     """Creates the benchmark project and its secrets, sized so that the list answer is about TARGET bytes per
     secret. A probe project measures the fixed part of one secret's JSON first."""
     api = Api(port, os.environ["BENCH_TOKEN"])
@@ -200,11 +276,14 @@ def seed(port, outdir, count=100, target=500):
     if sorted((s["secretKey"], s["secretValue"]) for s in mine) != \
             sorted((s["secretKey"], s["secretValue"]) for s in listed):
         sys.exit("bench: the identity's list differs from the admin's (%d secrets)" % len(mine))
-    for word in (client_id, client_secret, identity_token):
+    jwt_identity, jwt = seed_jwt(api, port, outdir, jwks_port, pid)
+    for word in (client_id, client_secret, identity_token, jwt_identity, jwt):
         if not word or any(c.isspace() for c in word):
-            sys.exit("bench: a client id, client secret or access token is empty or holds white space")
+            sys.exit("bench: a client id, client secret, identity id, JWT or access token is empty or holds "
+                     "white space")
     # Read by the shell with `set --`; stdout is a pipe to it, never a file.
-    print(pid, len(list_raw), len(one_raw), value_len, client_id, client_secret, identity_token)
+    print(pid, len(list_raw), len(one_raw), value_len, client_id, client_secret, identity_token, jwt_identity,
+          jwt)
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
@@ -246,7 +325,8 @@ def read_hyperfine(work):
 def report(work, out_path):
     meta = dict(line.rstrip("\n").split("=", 1) for line in open(os.path.join(work, "meta")))
     conns = [int(c) for c in meta["connections"].split()]
-    scenarios = ("coffer list", "identity list", "baseline list", "coffer one", "baseline one", "coffer login")
+    scenarios = ("coffer list", "identity list", "baseline list", "coffer one", "baseline one", "coffer login",
+                 "coffer jwt-login")
     runs = {}
     for scenario in scenarios:
         for c in conns:
@@ -257,9 +337,9 @@ def report(work, out_path):
     lines.append("list = 100 secrets of one env+path, %s bytes (%d per secret); one = a single secret, %s bytes"
                  % (meta["list_bytes"], int(meta["list_bytes"]) // 100, meta["one_bytes"]))
     lines.append("coffer = admin token; identity = a machine identity's access token (viewer); "
-                 "login = universal-auth login")
+                 "login = universal-auth login; jwt-login = JWT-auth login, RS256 token, JWKS cached")
     lines.append("")
-    header = "%-14s %5s %11s %10s %10s %12s %7s" % ("scenario", "conns", "req/s", "p50", "p99",
+    header = "%-16s %5s %11s %10s %10s %12s %7s" % ("scenario", "conns", "req/s", "p50", "p99",
                                                     "vs baseline", "errors")
     lines.append(header)
     lines.append("-" * len(header))
@@ -271,7 +351,7 @@ def report(work, out_path):
         ratio = "-"
         if base is not None and r["rps"] and base["rps"]:
             ratio = "%.1f%%" % (100 * r["rps"] / base["rps"])
-        lines.append("%-14s %5d %11s %10s %10s %12s %7d" % (
+        lines.append("%-16s %5d %11s %10s %10s %12s %7d" % (
             scenario, c, "?" if r["rps"] is None else "{:,.0f}".format(r["rps"]),
             fmt_ms(r["p50"]), fmt_ms(r["p99"]), ratio, r["errors"]))
     for kind, who in (("list", ("coffer", "identity", "baseline")), ("one", ("coffer", "baseline"))):
@@ -281,6 +361,8 @@ def report(work, out_path):
                 row(w + " " + kind, c, None if w == "baseline" else base)
     for c in conns:
         row("coffer login", c, None)
+    for c in conns:
+        row("coffer jwt-login", c, None)
     lines.append("")
 
     # The permission check's price: the identity's list against the admin's list of the same connections,
@@ -311,6 +393,9 @@ def report(work, out_path):
     for note in listed("lopsided"):
         lines.append("WARNING: %s; that run's figures show one core's worth of work" % note)
     mb = lambda kb: int(kb) / 1024
+    jwt_logins = sum(int((runs["coffer jwt-login", c]["rps"] or 0) * int(meta["seconds"])) for c in conns)
+    lines.append("JWKS fetched %s time(s) in all, for about %s JWT logins" % (meta["jwks_fetches"],
+                                                                           "{:,}".format(jwt_logins)))
     lines.append("start to first answered request: %s ms (fresh data directory)" % meta["start_ms"])
     lines.append("coffer RSS: %.1f MB after start, %.1f MB before load, %.1f MB after load "
                  "(baseline after load: %.1f MB)" % (mb(meta["rss_start"]), mb(meta["rss_before"]),
@@ -376,7 +461,10 @@ if __name__ == "__main__":
     elif cmd == "start":
         start(args[0], args[1], int(args[2]), args[3], args[4:])
     elif cmd == "seed":
-        seed(int(args[0]), args[1])
+        seed(int(args[0]), args[1], int(args[2]))
+    elif cmd == "jwks":
+        make_jwks(args[0])
+        serve_jwks(args[0], int(args[1]), args[2])
     elif cmd == "report":
         report(args[0], args[1])
     else:
@@ -428,10 +516,15 @@ START_MS=${ready#* }
 RSS_START=$(rss_kb "$SERVER_PID")
 echo "bench: coffer answered after $START_MS ms (port $SERVER_PORT, RSS $RSS_START kB)"
 
-# 2. Seed 100 secrets and a machine identity, and keep Coffer's answers for the baseline.
-seeded=$(helper seed "$SERVER_PORT" "$WORK") || fail_with_log "seeding failed" coffer
+# 2. Seed 100 secrets, a machine identity with universal auth and one with JWT auth on a JWKS served here, and
+# keep Coffer's answers for the baseline.
+JWKS_PORT=$(helper port)
+helper jwks "$WORK" "$JWKS_PORT" "$WORK/jwks.ready" >"$WORK/jwks.log" 2>&1 &
+JWKS_PID=$!
+ready=$(wait_ready "$WORK/jwks.ready" "$JWKS_PID") || fail_with_log "the JWKS server did not start" jwks
+seeded=$(helper seed "$SERVER_PORT" "$WORK" "$JWKS_PORT") || fail_with_log "seeding failed" coffer
 set -- $seeded
-[ $# -eq 7 ] || die "seeding answered $# words, expected 7"
+[ $# -eq 9 ] || die "seeding answered $# words, expected 9"
 PROJECT_ID=$1
 LIST_BYTES=$2
 ONE_BYTES=$3
@@ -439,6 +532,8 @@ VALUE_BYTES=$4
 CLIENT_ID=$5
 CLIENT_SECRET=$6
 IDENTITY_TOKEN=$7
+JWT_IDENTITY=$8
+JWT=$9
 set --
 seeded=
 echo "bench: seeded project $PROJECT_ID: list $LIST_BYTES bytes, one $ONE_BYTES bytes (values of $VALUE_BYTES bytes)"
@@ -469,6 +564,12 @@ run_wrk() {
 run_login() {
     BENCH_CLIENT_ID=$CLIENT_ID BENCH_CLIENT_SECRET=$CLIENT_SECRET wrk -t"$BENCH_THREADS" -c"$3" -d"${2}s" \
         --latency -s "$LOGIN_LUA" "http://127.0.0.1:$SERVER_PORT$LOGIN_PATH" >"$4" 2>&1 ||
+        { cat "$4" >&2; die "wrk failed for $1"; }
+}
+# run_jwt_login SCENARIO SECONDS CONNECTIONS OUT: JWT-auth logins with the seeded identity's OIDC token.
+run_jwt_login() {
+    BENCH_IDENTITY_ID=$JWT_IDENTITY BENCH_JWT=$JWT wrk -t"$BENCH_THREADS" -c"$3" -d"${2}s" \
+        --latency -s "$LOGIN_LUA" "http://127.0.0.1:$SERVER_PORT/api/v1/auth/jwt-auth/login" >"$4" 2>&1 ||
         { cat "$4" >&2; die "wrk failed for $1"; }
 }
 # CPU ticks (user + system) of each thread of process $1, one "TID TICKS" line each. The fields are counted
@@ -540,6 +641,11 @@ for connections in $BENCH_CONNECTIONS; do
     measure "coffer login $connections" "$SERVER_PID" run_login "coffer login" "$BENCH_SECONDS" "$connections" \
         "$WORK/wrk-coffer-login-$connections.txt"
 done
+for connections in $BENCH_CONNECTIONS; do
+    echo "bench: coffer JWT login, $connections connections, ${BENCH_SECONDS}s"
+    measure "coffer jwt-login $connections" "$SERVER_PID" run_jwt_login "coffer jwt-login" "$BENCH_SECONDS" \
+        "$connections" "$WORK/wrk-coffer-jwt-login-$connections.txt"
+done
 sleep 1
 RSS_AFTER=$(rss_kb "$SERVER_PID")
 RSS_BASELINE=$(rss_kb "$BASELINE_PID")
@@ -605,6 +711,7 @@ rss_start=$RSS_START
 rss_before=$RSS_BEFORE
 rss_after=$RSS_AFTER
 rss_baseline=$RSS_BASELINE
+jwks_fetches=$(cat "$WORK/jwks.fetches" 2>/dev/null || echo 0)
 EOF
 echo
 report_rc=0
