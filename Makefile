@@ -15,7 +15,8 @@ $(BUILD)/build.ninja: | deps
 	$(MESON) setup $(BUILD) >/dev/null
 
 $(SANBUILD)/build.ninja: | deps
-	$(MESON) setup $(SANBUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug >/dev/null
+	$(MESON) setup $(SANBUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug \
+		-Dtest_clock=true >/dev/null
 
 build: deps $(BUILD)/build.ninja
 	$(MESON) compile -C $(BUILD)

@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "cli/commands.h"
+#include "util/time.h"
 #include "util/banned.h"
 
 struct command {
@@ -54,7 +55,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
-        printf("coffer %s\n", COFFER_VERSION);
+        printf("coffer %s%s\n", COFFER_VERSION,
+               cf_test_clock_build() ? " (test build: COFFER_TEST_CLOCK_OFFSET moves the clock)" : "");
         return 0;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {

@@ -43,6 +43,7 @@ extern const struct cf_route cf_routes_folders[];
 extern const struct cf_route cf_routes_secrets[];
 extern const struct cf_route cf_routes_imports[];
 extern const struct cf_route cf_routes_tags[];
+extern const struct cf_route cf_routes_expiry[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);

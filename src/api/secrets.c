@@ -142,8 +142,14 @@ static void render_secret(struct cf_jsonw *w, struct tag_index *tags, const char
     cf_jsonw_kstr(w, "secretComment", m->comment ? m->comment : "");
     cf_jsonw_kbool(w, "skipMultilineEncoding", m->skip_multiline);
     cf_jsonw_kbool(w, "secretValueHidden", hide);
-    cf_jsonw_knull(w, "secretReminderNote");
-    cf_jsonw_knull(w, "secretReminderRepeatDays");
+    if (m->reminder_note && *m->reminder_note)
+        cf_jsonw_kstr(w, "secretReminderNote", m->reminder_note);
+    else
+        cf_jsonw_knull(w, "secretReminderNote");
+    if (m->reminder_repeat_days > 0)
+        cf_jsonw_kint(w, "secretReminderRepeatDays", m->reminder_repeat_days);
+    else
+        cf_jsonw_knull(w, "secretReminderRepeatDays");
     cf_jsonw_key(w, "secretMetadata");
     cf_jsonw_array_begin(w);
     cf_jsonw_array_end(w);
@@ -429,6 +435,35 @@ static enum cf_rc parse_change(json_t *obj, const struct cf_tag_list *project_ta
                 return cf_err_field(err, CF_EVALIDATION, "expiresAt",
                                     "expiresAt: expected an RFC 3339 time such as "
                                     "2026-12-31T22:59:59Z");
+        }
+    }
+
+    /* Rotation reminder: Infisical's two fields; null clears either. */
+    json_t *days = json_object_get(obj, "secretReminderRepeatDays");
+    if (days) {
+        c->has_reminder_days = true;
+        c->reminder_repeat_days = 0;
+        if (!json_is_null(days)) {
+            if (!json_is_integer(days) || json_integer_value(days) < 0 ||
+                json_integer_value(days) > CF_REMINDER_DAYS_MAX)
+                return cf_err_field(err, CF_EVALIDATION, "secretReminderRepeatDays",
+                                    "secretReminderRepeatDays: expected a whole number of days "
+                                    "from 1 to %d, or null",
+                                    CF_REMINDER_DAYS_MAX);
+            c->reminder_repeat_days = json_integer_value(days);
+        }
+    }
+    json_t *note = json_object_get(obj, "secretReminderNote");
+    if (note) {
+        c->has_reminder_note = true;
+        c->reminder_note = "";
+        if (!json_is_null(note)) {
+            rc = cf_json_string(obj, "secretReminderNote", false, &c->reminder_note, err);
+            if (rc != CF_OK)
+                return rc;
+            if (strlen(c->reminder_note) > CF_REMINDER_NOTE_MAX)
+                return cf_err_field(err, CF_EVALIDATION, "secretReminderNote",
+                                    "secretReminderNote: at most %d bytes", CF_REMINDER_NOTE_MAX);
         }
     }
 

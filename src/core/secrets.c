@@ -508,6 +508,7 @@ static enum cf_rc plan_change(struct cf_core *core, const struct cf_scope *scope
         row->comment = dup_text(p->current.comment);
         row->tags = dup_text(p->current.tags);
         row->expires_at = p->current.expires_at;
+        row->reminder_repeat_days = p->current.reminder_repeat_days;
         row->skip_multiline = p->current.skip_multiline;
         row->created_at = p->current.created_at;
         row->updated_at = p->current.updated_at;
@@ -523,6 +524,8 @@ static enum cf_rc plan_change(struct cf_core *core, const struct cf_scope *scope
         row->comment = dup_text(c->has_comment ? c->comment : "");
         row->tags = dup_text(c->has_tags ? c->tags_json : "[]");
         row->expires_at = c->has_expires ? c->expires_at : 0;
+        row->reminder_repeat_days = c->has_reminder_days ? c->reminder_repeat_days : 0;
+        row->reminder_note = dup_text(c->has_reminder_note ? c->reminder_note : "");
         row->skip_multiline = c->has_skip_multiline && c->skip_multiline;
     } else {
         p->write.op = CF_SECRET_OP_UPDATE;
@@ -534,9 +537,13 @@ static enum cf_rc plan_change(struct cf_core *core, const struct cf_scope *scope
         row->comment = dup_text(c->has_comment ? c->comment : p->current.comment);
         row->tags = dup_text(c->has_tags ? c->tags_json : p->current.tags);
         row->expires_at = c->has_expires ? c->expires_at : p->current.expires_at;
+        row->reminder_repeat_days =
+            c->has_reminder_days ? c->reminder_repeat_days : p->current.reminder_repeat_days;
+        row->reminder_note =
+            dup_text(c->has_reminder_note ? c->reminder_note : p->current.reminder_note);
         row->skip_multiline = c->has_skip_multiline ? c->skip_multiline : p->current.skip_multiline;
     }
-    if (!row->comment || !row->tags)
+    if (!row->comment || !row->tags || !row->reminder_note)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     return seal_into(core, scope, row->key, row->version, &p->value, row, err);
 }
@@ -712,6 +719,10 @@ enum cf_rc cf_secrets_rollback(struct cf_core *core, const struct cf_principal *
         .expires_at = old_plain.meta.expires_at,
         .has_skip_multiline = true,
         .skip_multiline = old_plain.meta.skip_multiline,
+        .has_reminder_days = true,
+        .reminder_repeat_days = old_plain.meta.reminder_repeat_days,
+        .has_reminder_note = true,
+        .reminder_note = old_plain.meta.reminder_note,
     };
     rc = cf_secrets_apply(core, who, scope, &change, 1, &result, err);
     if (rc == CF_OK) {

@@ -75,7 +75,16 @@ struct cf_secret_change {
     int64_t expires_at; /* 0 clears */
     bool has_skip_multiline;
     bool skip_multiline;
+    /* Rotation reminder (issue 5): the interval in days (0 clears) and a note ("" clears). */
+    bool has_reminder_days;
+    int64_t reminder_repeat_days;
+    bool has_reminder_note;
+    const char *reminder_note;
 };
+
+/* Rotation reminders: an interval of at most this many days, a note of at most this many bytes. */
+#define CF_REMINDER_DAYS_MAX 3650
+#define CF_REMINDER_NOTE_MAX 1024
 
 /* Applies changes to scope's folder all-or-nothing, each a new version. Duplicate keys within
  * changes → CF_EINVAL; CREATE of an existing key → CF_EEXIST; UPDATE/DELETE of a missing key →

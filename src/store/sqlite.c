@@ -68,7 +68,8 @@
     " AND (num_uses_limit = 0 OR num_uses < num_uses_limit)"
 #define SECRET_COLS                                                                                \
     "s.id, s.folder_id, e.project_id, f.env_id, f.path, v.key, v.version, v.sealed, v.comment, "   \
-    "v.tags, v.expires_at, v.skip_multiline, s.created_at, v.created_at"
+    "v.tags, v.expires_at, v.skip_multiline, s.created_at, v.created_at, v.reminder_repeat_days, " \
+    "v.reminder_note"
 /* A secret joined with one of its versions, its folder and its environment. */
 #define SECRET_FROM                                                                                \
     " FROM secrets s JOIN secret_versions v ON v.secret_id = s.id"                                 \
@@ -124,6 +125,7 @@ enum stmt_id {
     ST_SECRET_BY_KEY,
     ST_SECRET_BY_ID,
     ST_SECRET_HISTORY,
+    ST_SECRET_EXPIRING,
     ST_SECRET_STATE,
     ST_SECRET_INSERT,
     ST_SECRET_BUMP,
@@ -156,6 +158,7 @@ enum stmt_id {
     ST_CSECRET_INSERT,
     ST_CSECRET_BY_ID,
     ST_CSECRET_LIST,
+    ST_CSECRET_EXPIRING,
     ST_CSECRET_REVOKE,
     ST_CSECRET_USE,
     ST_CSECRET_USE_STATE,
@@ -245,7 +248,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SECRET_DELETE] = "DELETE FROM secrets WHERE id = ?1",
     [ST_VERSION_INSERT] =
         "INSERT INTO secret_versions (secret_id, version, key, sealed, comment, tags, expires_at,"
-        " skip_multiline, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        " skip_multiline, created_at, reminder_repeat_days, reminder_note)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    /* Expiry scans (issue 5): each branch of the OR has its partial index. */
+    [ST_SECRET_EXPIRING] =
+        "SELECT " SECRET_COLS SECRET_LIST_FROM
+        " WHERE (?1 = '' OR e.project_id = ?1) AND ((v.expires_at > 0 AND v.expires_at <= ?2)"
+        " OR (v.reminder_repeat_days > 0 AND v.created_at + v.reminder_repeat_days * 86400000 <= ?2))",
 
     [ST_IMPORT_INSERT] = "INSERT INTO secret_imports (" IMPORT_COLS ") VALUES (?1, ?2, ?3, ?4,"
                          " (SELECT COALESCE(MAX(position), 0) + 1 FROM secret_imports WHERE "
@@ -302,6 +311,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CSECRET_LIST] = "SELECT " CSECRET_COLS " FROM identity_client_secrets"
                         " WHERE identity_id = ?1 ORDER BY created_at DESC, rowid DESC",
     /* Revoking twice keeps the time of the first revocation. */
+    [ST_CSECRET_EXPIRING] = "SELECT " CSECRET_COLS " FROM identity_client_secrets"
+                            " WHERE expires_at > 0 AND revoked = 0 AND expires_at <= ?1"
+                            " ORDER BY expires_at, id",
     [ST_CSECRET_REVOKE] = "UPDATE identity_client_secrets SET revoked = 1,"
                           " updated_at = CASE WHEN revoked THEN updated_at ELSE ?3 END"
                           " WHERE id = ?2 AND identity_id = ?1",
@@ -853,11 +865,14 @@ static enum cf_rc read_secret(sqlite3_stmt *s, void *item)
     x->skip_multiline = sqlite3_column_int(s, 11) != 0;
     x->created_at = sqlite3_column_int64(s, 12);
     x->updated_at = sqlite3_column_int64(s, 13);
+    x->reminder_repeat_days = sqlite3_column_int64(s, 14);
     rc = col_blob(s, 7, &x->sealed, &x->sealed_len);
     if (rc == CF_OK)
         rc = col_strdup(s, 8, &x->comment);
     if (rc == CF_OK)
         rc = col_strdup(s, 9, &x->tags);
+    if (rc == CF_OK)
+        rc = col_strdup(s, 15, &x->reminder_note);
     return rc;
 }
 
@@ -1700,7 +1715,9 @@ static enum cf_rc insert_version(struct sq_conn *c, const struct cf_secret *row,
                      ARGS(A_TEXT(row->id), A_INT(version), A_TEXT(row->key),
                           A_BLOB(row->sealed, row->sealed_len), A_TEXT(str_or_empty(row->comment)),
                           A_TEXT(row->tags ? row->tags : "[]"), A_INT(row->expires_at),
-                          A_INT(row->skip_multiline ? 1 : 0), A_INT(written_at)),
+                          A_INT(row->skip_multiline ? 1 : 0), A_INT(written_at),
+                          A_INT(row->reminder_repeat_days),
+                          A_TEXT(str_or_empty(row->reminder_note))),
                      NULL, err);
 }
 
@@ -1822,6 +1839,18 @@ static enum cf_rc sq_secret_list(struct cf_store *base, const char *env_id, cons
     if (rc == CF_OK && out->n == 0)
         rc = folder_must_exist(c, env_id, path, err);
     return rc;
+}
+
+static enum cf_rc sq_secret_expiring(struct cf_store *base, const char *project_id, int64_t until,
+                                     struct cf_secret_list *out, struct cf_err *err)
+{
+    struct sq_conn *c;
+    memset(out, 0, sizeof(*out));
+    enum cf_rc rc = conn_get(store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    return secret_query(c, ST_SECRET_EXPIRING,
+                        ARGS(A_TEXT(project_id ? project_id : ""), A_INT(until)), out, err);
 }
 
 /* Moves the single row of a one-secret query into out. */
@@ -2501,6 +2530,18 @@ static enum cf_rc sq_client_secret_list(struct cf_store *base, const char *ident
     return rc;
 }
 
+static enum cf_rc sq_client_secret_expiring(struct cf_store *base, int64_t until,
+                                            struct cf_client_secret_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_client_secret), .read = read_client_secret};
+    enum cf_rc rc = collect_all(base, ST_CSECRET_EXPIRING, ARGS(A_INT(until)), &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_client_secret_list_release(out);
+    return rc;
+}
+
 static enum cf_rc sq_client_secret_get(struct cf_store *base, const char *identity_id,
                                        const char *secret_id, struct cf_client_secret *out,
                                        struct cf_err *err)
@@ -2868,6 +2909,7 @@ static const struct cf_store_ops sq_ops = {
     .folder_delete = sq_folder_delete,
     .secret_write = sq_secret_write,
     .secret_list = sq_secret_list,
+    .secret_expiring = sq_secret_expiring,
     .secret_get = sq_secret_get,
     .secret_get_by_id = sq_secret_get_by_id,
     .secret_history = sq_secret_history,
@@ -2895,6 +2937,7 @@ static const struct cf_store_ops sq_ops = {
     .kubernetes_auth_get = sq_k8s_auth_get,
     .client_secret_create = sq_client_secret_create,
     .client_secret_list = sq_client_secret_list,
+    .client_secret_expiring = sq_client_secret_expiring,
     .client_secret_get = sq_client_secret_get,
     .client_secret_revoke = sq_client_secret_revoke,
     .client_secret_use = sq_client_secret_use,

@@ -57,6 +57,7 @@ void cf_secret_release(struct cf_secret *s)
         return;
     free(s->sealed);
     free(s->comment);
+    free(s->reminder_note);
     free(s->tags);
     memset(s, 0, sizeof(*s));
 }
@@ -162,6 +163,7 @@ enum cf_rc cf_secret_copy(struct cf_secret *dst, const struct cf_secret *src)
     dst->sealed = NULL;
     dst->comment = NULL;
     dst->tags = NULL;
+    dst->reminder_note = NULL;
     if (src->sealed) {
         dst->sealed = dup_bytes(src->sealed, src->sealed_len);
         if (!dst->sealed)
@@ -175,6 +177,11 @@ enum cf_rc cf_secret_copy(struct cf_secret *dst, const struct cf_secret *src)
     if (src->tags) {
         dst->tags = dup_bytes(src->tags, strlen(src->tags) + 1);
         if (!dst->tags)
+            goto fail;
+    }
+    if (src->reminder_note) {
+        dst->reminder_note = dup_bytes(src->reminder_note, strlen(src->reminder_note) + 1);
+        if (!dst->reminder_note)
             goto fail;
     }
     return CF_OK;

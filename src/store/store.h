@@ -76,6 +76,8 @@ struct cf_secret {
     char *comment;      /* heap, "" when none */
     char *tags;         /* heap: JSON array text of tag ids, "[]" when none; opaque to the store */
     int64_t expires_at; /* 0: no expiry */
+    int64_t reminder_repeat_days; /* rotation reminder interval; 0: none */
+    char *reminder_note;          /* heap, "" when none (NULL accepted on writes) */
     bool skip_multiline;
     int64_t created_at; /* when the secret was created (version 1) */
     int64_t updated_at; /* when this version was written */
@@ -356,6 +358,11 @@ struct cf_store_ops {
     /* Every version of a secret, newest first. */
     enum cf_rc (*secret_history)(struct cf_store *st, const char *secret_id,
                                  struct cf_secret_list *out, struct cf_err *err);
+    /* The current versions, in every project (project_id NULL) or one, that expire by `until` (ms,
+     * expired ones included) or whose rotation reminder falls due by then (created_at + the
+     * interval); unordered. */
+    enum cf_rc (*secret_expiring)(struct cf_store *st, const char *project_id, int64_t until,
+                                  struct cf_secret_list *out, struct cf_err *err);
 
     /* Adds an import at the end of the folder's list (import->position is ignored). CF_EEXIST when
      * the folder already imports that environment and path. */
@@ -429,6 +436,10 @@ struct cf_store_ops {
                                     struct cf_err *err);
     enum cf_rc (*client_secret_revoke)(struct cf_store *st, const char *identity_id,
                                        const char *secret_id, struct cf_err *err);
+    /* The client secrets of every identity, not revoked, that expire by `until` (ms; expired ones
+     * included), soonest first. */
+    enum cf_rc (*client_secret_expiring)(struct cf_store *st, int64_t until,
+                                         struct cf_client_secret_list *out, struct cf_err *err);
     /* Counts one use: in one transaction, fails with CF_ECONFLICT when the secret is revoked or its use
      * limit is already reached (nothing changes then), else increments num_uses. */
     enum cf_rc (*client_secret_use)(struct cf_store *st, const char *secret_id,

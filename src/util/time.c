@@ -1,17 +1,62 @@
 /* Clock, RFC 3339 and duration helpers (see time.h). Parsing is strict and locale-independent. */
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "util/time.h"
 #include "util/banned.h"
 
+#ifdef CF_TEST_CLOCK
+/* Test builds only (meson -Dtest_clock=true): COFFER_TEST_CLOCK_OFFSET, a duration with an optional
+ * sign ("9d", "-2h"), read once, moves every reading of the clock. Anything else there is fatal, so
+ * a test that meant to travel in time cannot silently run at the real time. */
+static int64_t test_offset_ms(void)
+{
+    static int64_t offset;
+    static int state; /* 0 unread, 1 read; a race only reads the same value twice */
+    if (__atomic_load_n(&state, __ATOMIC_ACQUIRE))
+        return offset;
+    const char *text = getenv("COFFER_TEST_CLOCK_OFFSET");
+    int64_t value = 0;
+    if (text && *text) {
+        int sign = 1;
+        if (*text == '-' || *text == '+')
+            sign = *text++ == '-' ? -1 : 1;
+        struct cf_err err;
+        cf_err_clear(&err);
+        if (cf_duration_parse(text, &value, &err) != CF_OK) {
+            fprintf(stderr, "coffer: COFFER_TEST_CLOCK_OFFSET: %s\n", err.msg);
+            abort();
+        }
+        value *= sign * 1000;
+    }
+    offset = value;
+    __atomic_store_n(&state, 1, __ATOMIC_RELEASE);
+    return offset;
+}
+#endif
+
+bool cf_test_clock_build(void)
+{
+#ifdef CF_TEST_CLOCK
+    return true;
+#else
+    return false;
+#endif
+}
+
+/* The one clock of expiry, token and notification logic. */
 int64_t cf_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+#ifdef CF_TEST_CLOCK
+    now += test_offset_ms();
+#endif
+    return now;
 }
 
 int64_t cf_mono_us(void)

@@ -3,12 +3,16 @@
 #ifndef CF_UTIL_TIME_H
 #define CF_UTIL_TIME_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "util/err.h"
 
 /* Milliseconds since the Unix epoch (wall clock). */
 int64_t cf_now_ms(void);
+/* True in a test build (meson -Dtest_clock=true), whose cf_now_ms honours COFFER_TEST_CLOCK_OFFSET;
+ * a release build never reads it. */
+bool cf_test_clock_build(void);
 
 /* Monotonic microseconds, for measuring durations. */
 int64_t cf_mono_us(void);
