@@ -1869,6 +1869,9 @@ Test(store, identities_migration_applies_to_an_existing_database)
              " DROP TABLE identity_memberships;"
              " DROP TABLE identity_access_tokens; DROP TABLE identity_client_secrets;"
              " DROP TABLE identity_universal_auths; DROP TABLE identities;"
+             " DROP INDEX secret_versions_expires; DROP INDEX secret_versions_reminder;"
+             " ALTER TABLE secret_versions DROP COLUMN reminder_repeat_days;"
+             " ALTER TABLE secret_versions DROP COLUMN reminder_note;"
              " DELETE FROM schema_migrations WHERE version >= 2");
     st = open_store(db_path);
     cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"),
