@@ -519,7 +519,8 @@ echo "bench: coffer answered after $START_MS ms (port $SERVER_PORT, RSS $RSS_STA
 # 2. Seed 100 secrets, a machine identity with universal auth and one with JWT auth on a JWKS served here, and
 # keep Coffer's answers for the baseline.
 JWKS_PORT=$(helper port)
-helper jwks "$WORK" "$JWKS_PORT" "$WORK/jwks.ready" >"$WORK/jwks.log" 2>&1 &
+# python3 directly, not the helper function: $! must be the server itself, or stopping it would orphan it.
+python3 "$WORK/helper.py" jwks "$WORK" "$JWKS_PORT" "$WORK/jwks.ready" >"$WORK/jwks.log" 2>&1 &
 JWKS_PID=$!
 ready=$(wait_ready "$WORK/jwks.ready" "$JWKS_PID") || fail_with_log "the JWKS server did not start" jwks
 seeded=$(helper seed "$SERVER_PORT" "$WORK" "$JWKS_PORT") || fail_with_log "seeding failed" coffer
