@@ -1,0 +1,304 @@
+/* Audit chain, checkpoints and verification (see audit.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/audit.h"
+#include "util/banned.h"
+
+/* How far from its position a damaged event's original position is looked for. */
+#define WRITTEN_AS_WINDOW 64
+
+struct cf_audit_keys {
+    uint8_t chain_key[crypto_generichash_KEYBYTES];
+    uint8_t sign_public[crypto_sign_PUBLICKEYBYTES];
+    uint8_t sign_secret[crypto_sign_SECRETKEYBYTES];
+};
+
+struct cf_audit_keys *cf_audit_keys_new(const uint8_t audit_key[CF_AUDIT_KEY_BYTES])
+{
+    struct cf_audit_keys *keys = sodium_malloc(sizeof(*keys));
+    if (!keys)
+        return NULL;
+    uint8_t seed[crypto_sign_SEEDBYTES];
+    /* Two independent subkeys of one audit key (BLAKE2b-based KDF, context "cfaudit_"). */
+    crypto_kdf_derive_from_key(keys->chain_key, sizeof(keys->chain_key), 1, "cfaudit_",
+                               audit_key);
+    crypto_kdf_derive_from_key(seed, sizeof(seed), 2, "cfaudit_", audit_key);
+    crypto_sign_seed_keypair(keys->sign_public, keys->sign_secret, seed);
+    sodium_memzero(seed, sizeof(seed));
+    sodium_mprotect_readonly(keys);
+    return keys;
+}
+
+void cf_audit_keys_free(struct cf_audit_keys *keys)
+{
+    sodium_free(keys); /* wipes */
+}
+
+void cf_audit_public_key(const struct cf_audit_keys *keys, uint8_t out[CF_AUDIT_PUBLIC_KEY_BYTES])
+{
+    memcpy(out, keys->sign_public, CF_AUDIT_PUBLIC_KEY_BYTES);
+}
+
+/* ---- the chain ---- */
+
+static void put_int(crypto_generichash_state *h, int64_t value)
+{
+    uint8_t b[8];
+    uint64_t u = (uint64_t)value;
+    for (int i = 7; i >= 0; i--, u >>= 8)
+        b[i] = (uint8_t)u;
+    crypto_generichash_update(h, b, sizeof(b));
+}
+
+/* Length-prefixed, so that no two different events encode alike ("ab","c" vs "a","bc"). */
+static void put_text(crypto_generichash_state *h, const char *text)
+{
+    size_t n = strlen(text);
+    put_int(h, (int64_t)n);
+    crypto_generichash_update(h, (const uint8_t *)text, n);
+}
+
+static void event_hash(const struct cf_audit_keys *keys, const struct cf_audit_event *e,
+                       int64_t seq, uint8_t out[CF_AUDIT_HASH_BYTES])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, keys->chain_key, sizeof(keys->chain_key), CF_AUDIT_HASH_BYTES);
+    put_text(&h, "coffer-audit-event-v1");
+    put_int(&h, seq);
+    crypto_generichash_update(&h, e->prev_hash, sizeof(e->prev_hash));
+    put_int(&h, e->time_us);
+    const char *const fields[] = {e->id,         e->actor_kind, e->actor_id,   e->actor_name,
+                                  e->source_ip,  e->user_agent, e->action,     e->project_id,
+                                  e->environment, e->path,      e->keys,       e->result,
+                                  e->reason,     e->request_id};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+        put_text(&h, fields[i]);
+    crypto_generichash_final(&h, out, CF_AUDIT_HASH_BYTES);
+}
+
+void cf_audit_chain(const struct cf_audit_keys *keys, struct cf_audit_event *event)
+{
+    event_hash(keys, event, event->seq, event->hash);
+}
+
+static bool intact_as(const struct cf_audit_keys *keys, const struct cf_audit_event *e, int64_t seq)
+{
+    uint8_t expect[CF_AUDIT_HASH_BYTES];
+    event_hash(keys, e, seq, expect);
+    return sodium_memcmp(expect, e->hash, sizeof(expect)) == 0;
+}
+
+bool cf_audit_event_intact(const struct cf_audit_keys *keys, const struct cf_audit_event *event)
+{
+    return intact_as(keys, event, event->seq);
+}
+
+/* ---- checkpoints ---- */
+
+static void checkpoint_message(const struct cf_audit_checkpoint *c, uint8_t out[64])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, 64);
+    put_text(&h, "coffer-audit-checkpoint-v1");
+    put_int(&h, c->event_seq);
+    put_int(&h, c->time_us);
+    crypto_generichash_update(&h, c->event_hash, sizeof(c->event_hash));
+    crypto_generichash_final(&h, out, 64);
+}
+
+void cf_audit_checkpoint_sign(const struct cf_audit_keys *keys,
+                              struct cf_audit_checkpoint *checkpoint)
+{
+    uint8_t message[64];
+    checkpoint_message(checkpoint, message);
+    crypto_sign_detached(checkpoint->signature, NULL, message, sizeof(message), keys->sign_secret);
+}
+
+bool cf_audit_checkpoint_valid(const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
+                               const struct cf_audit_checkpoint *checkpoint)
+{
+    uint8_t message[64];
+    checkpoint_message(checkpoint, message);
+    return crypto_sign_verify_detached(checkpoint->signature, message, sizeof(message),
+                                       public_key) == 0;
+}
+
+/* ---- verification ---- */
+
+const char *cf_audit_finding_name(enum cf_audit_finding finding)
+{
+    switch (finding) {
+    case CF_AUDIT_OK:
+        return "ok";
+    case CF_AUDIT_EDITED:
+        return "edited";
+    case CF_AUDIT_DELETED:
+        return "deleted";
+    case CF_AUDIT_INSERTED:
+        return "inserted";
+    case CF_AUDIT_REORDERED:
+        return "reordered";
+    case CF_AUDIT_TRUNCATED:
+        return "truncated";
+    case CF_AUDIT_BAD_CHECKPOINT:
+        return "bad-checkpoint";
+    case CF_AUDIT_CHECKPOINT_MISMATCH:
+        return "checkpoint-mismatch";
+    }
+    return "unknown";
+}
+
+static bool found(struct cf_audit_verifier *v, enum cf_audit_finding finding, int64_t seq,
+                  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static bool found(struct cf_audit_verifier *v, enum cf_audit_finding finding, int64_t seq,
+                  const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v->report.message, sizeof(v->report.message), fmt, ap);
+    va_end(ap);
+    v->report.finding = finding;
+    v->report.seq = seq;
+    return false;
+}
+
+void cf_audit_verify_begin(struct cf_audit_verifier *v, const struct cf_audit_keys *keys)
+{
+    memset(v, 0, sizeof(*v));
+    v->keys = keys;
+}
+
+/* The position an event was written at, when its hash holds for another seq near its own; 0 when
+ * it holds for none (its contents changed, or it was never written by the server). */
+static int64_t written_as(const struct cf_audit_keys *keys, const struct cf_audit_event *e)
+{
+    for (int64_t d = 1; d <= WRITTEN_AS_WINDOW; d++) {
+        if (e->seq - d >= 1 && intact_as(keys, e, e->seq - d))
+            return e->seq - d;
+        if (intact_as(keys, e, e->seq + d))
+            return e->seq + d;
+    }
+    return 0;
+}
+
+static const uint8_t zero_hash[CF_AUDIT_HASH_BYTES];
+
+static const uint8_t *prev_hash_of(const struct cf_audit_verifier *v)
+{
+    return v->have_prev ? v->prev.hash : zero_hash;
+}
+
+static int64_t expected_seq(const struct cf_audit_verifier *v)
+{
+    return v->have_prev ? v->prev.seq + 1 : 1;
+}
+
+/* Judges the damaged event v->pending, given its successor next (NULL at the end of the log). */
+static bool judge_pending(struct cf_audit_verifier *v, const struct cf_audit_event *next)
+{
+    const struct cf_audit_event *p = &v->pending;
+    int64_t was = written_as(v->keys, p);
+    if (was > 0) {
+        if (next && was == p->seq + 1 && written_as(v->keys, next) == p->seq)
+            return found(v, CF_AUDIT_REORDERED, p->seq,
+                         "events %lld and %lld were swapped: each is stored at the other's "
+                         "position",
+                         (long long)p->seq, (long long)next->seq);
+        if (was > p->seq)
+            return found(v, CF_AUDIT_DELETED, p->seq,
+                         "event %lld was deleted: the event stored at position %lld was written "
+                         "as event %lld, and the later ones were renumbered",
+                         (long long)p->seq, (long long)p->seq, (long long)was);
+        return found(v, CF_AUDIT_REORDERED, p->seq,
+                     "event %lld was moved: it is stored at position %lld", (long long)was,
+                     (long long)p->seq);
+    }
+    if (next && sodium_memcmp(next->prev_hash, prev_hash_of(v), CF_AUDIT_HASH_BYTES) == 0)
+        return found(v, CF_AUDIT_INSERTED, p->seq,
+                     "event %lld was inserted: it is not part of the chain (event %lld links to "
+                     "event %lld)",
+                     (long long)p->seq, (long long)next->seq, (long long)(p->seq - 1));
+    return found(v, CF_AUDIT_EDITED, p->seq,
+                 "event %lld (id %s, action %s) was edited after it was written: its contents "
+                 "no longer match its hash",
+                 (long long)p->seq, p->id, p->action);
+}
+
+bool cf_audit_verify_event(struct cf_audit_verifier *v, const struct cf_audit_event *event)
+{
+    if (v->report.finding != CF_AUDIT_OK)
+        return false;
+    if (v->have_pending)
+        return judge_pending(v, event);
+    v->report.events++;
+    v->report.last_seq = event->seq;
+    int64_t expect = expected_seq(v);
+    if (!cf_audit_event_intact(v->keys, event)) {
+        v->pending = *event;
+        v->have_pending = true;
+        return true; /* judged with its successor */
+    }
+    if (event->seq > expect)
+        return found(v, CF_AUDIT_DELETED, expect,
+                     expect == event->seq - 1 ? "event %lld was deleted (the log goes from event "
+                                                "%lld to event %lld)"
+                                              : "events %lld to %lld were deleted (the log goes "
+                                                "from event %lld to event %lld)",
+                     (long long)expect,
+                     (long long)(expect == event->seq - 1 ? expect - 1 : event->seq - 1),
+                     (long long)(expect == event->seq - 1 ? event->seq : expect - 1),
+                     (long long)event->seq);
+    if (event->seq < expect ||
+        sodium_memcmp(event->prev_hash, prev_hash_of(v), CF_AUDIT_HASH_BYTES) != 0)
+        return found(v, CF_AUDIT_DELETED, event->seq,
+                     "event %lld does not follow event %lld: it was chained to an event that is "
+                     "no longer in the log",
+                     (long long)event->seq, (long long)(event->seq - 1));
+    v->prev = *event;
+    v->have_prev = true;
+    return true;
+}
+
+bool cf_audit_verify_end_events(struct cf_audit_verifier *v)
+{
+    if (v->report.finding != CF_AUDIT_OK)
+        return false;
+    if (v->have_pending)
+        return judge_pending(v, NULL);
+    return true;
+}
+
+bool cf_audit_verify_checkpoint(struct cf_audit_verifier *v,
+                                const struct cf_audit_checkpoint *checkpoint, bool exists,
+                                const struct cf_audit_event *event)
+{
+    if (v->report.finding != CF_AUDIT_OK)
+        return false;
+    uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES];
+    cf_audit_public_key(v->keys, public_key);
+    v->report.checkpoints++;
+    if (!cf_audit_checkpoint_valid(public_key, checkpoint))
+        return found(v, CF_AUDIT_BAD_CHECKPOINT, checkpoint->event_seq,
+                     "the checkpoint for event %lld has an invalid signature",
+                     (long long)checkpoint->event_seq);
+    if (!exists) {
+        if (checkpoint->event_seq > v->report.last_seq)
+            return found(v, CF_AUDIT_TRUNCATED, v->report.last_seq + 1,
+                         "the log was cut short: a signed checkpoint vouches for event %lld but "
+                         "the log ends at event %lld",
+                         (long long)checkpoint->event_seq, (long long)v->report.last_seq);
+        return found(v, CF_AUDIT_DELETED, checkpoint->event_seq,
+                     "event %lld was deleted: a signed checkpoint vouches for it",
+                     (long long)checkpoint->event_seq);
+    }
+    if (sodium_memcmp(event->hash, checkpoint->event_hash, CF_AUDIT_HASH_BYTES) != 0)
+        return found(v, CF_AUDIT_CHECKPOINT_MISMATCH, checkpoint->event_seq,
+                     "event %lld differs from the one a signed checkpoint vouches for",
+                     (long long)checkpoint->event_seq);
+    return true;
+}

@@ -1,0 +1,135 @@
+/* The audit log's evidence (issue 6): what one event is, how events are chained so that an edit,
+ * a deletion, an insertion or a reordering is detectable, how checkpoints are signed, and the walk
+ * that verifies a stored log. Pure computation over libsodium: the store keeps the rows, the server
+ * appends them, `coffer audit verify` reports what this module finds.
+ *
+ * Chain: every event carries seq (1, 2, ... with no gaps), the hash of the event before it
+ * (prev_hash; 32 zero bytes for event 1), and its own hash: BLAKE2b-256 keyed with the chain key over
+ * a length-prefixed encoding of every field, seq and prev_hash included. The key is derived from the
+ * audit key (kept wrapped by the root key, never stored in clear), so someone who can write the
+ * database but does not hold the root key cannot recompute a chain after editing it.
+ *
+ * Checkpoints: every so often the server signs (Ed25519, seed derived from the same audit key) the
+ * statement "event N has hash H, at time T". They make the log verifiable by anyone holding the
+ * public key, and they expose a log cut short: a checkpoint names an event that no longer exists.
+ * Events after the last checkpoint can be cut without trace; checkpoints are frequent for that
+ * reason. */
+#ifndef CF_CORE_AUDIT_H
+#define CF_CORE_AUDIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "util/err.h"
+
+#define CF_AUDIT_HASH_BYTES 32
+#define CF_AUDIT_KEY_BYTES 32
+#define CF_AUDIT_SIG_BYTES 64
+#define CF_AUDIT_PUBLIC_KEY_BYTES 32
+
+/* The keys of one audit key: the chain MAC key and the checkpoint signing key pair. Lives in
+ * sodium_malloc'd memory (cf_audit_keys_new); wiped on free. */
+struct cf_audit_keys;
+
+/* Derives both keys from the 32-byte audit key (borrowed; the caller wipes it). NULL when out of
+ * memory. */
+struct cf_audit_keys *cf_audit_keys_new(const uint8_t audit_key[CF_AUDIT_KEY_BYTES]);
+void cf_audit_keys_free(struct cf_audit_keys *keys);
+/* The checkpoint public key, for verifiers outside the server. */
+void cf_audit_public_key(const struct cf_audit_keys *keys, uint8_t out[CF_AUDIT_PUBLIC_KEY_BYTES]);
+
+/* One event. Strings are NUL-terminated and never hold a secret value, a client secret or a token;
+ * keys is a comma-separated list of secret key names ("" for none). */
+struct cf_audit_event {
+    int64_t seq;     /* assigned when appended */
+    int64_t time_us; /* UTC, microseconds since the epoch */
+    char id[CF_UUID_LEN];
+    char actor_kind[16]; /* "admin", "identity", "anonymous" */
+    char actor_id[CF_UUID_LEN];
+    char actor_name[CF_NAME_MAX + 1];
+    char source_ip[64];
+    char user_agent[256];
+    char action[64]; /* e.g. "secrets.read", "auth.login" (docs/audit.md lists them) */
+    char project_id[CF_UUID_LEN];
+    char environment[CF_SLUG_MAX + 1];
+    char path[CF_PATH_MAX + 1];
+    char keys[4096];
+    char result[16]; /* "ok", "denied", "failed" */
+    char reason[512];
+    char request_id[40];
+    uint8_t prev_hash[CF_AUDIT_HASH_BYTES];
+    uint8_t hash[CF_AUDIT_HASH_BYTES];
+};
+
+/* Sets event->hash from every other field (seq and prev_hash included). */
+void cf_audit_chain(const struct cf_audit_keys *keys, struct cf_audit_event *event);
+
+/* True when event->hash is what cf_audit_chain computes for its fields (constant-time compare). */
+bool cf_audit_event_intact(const struct cf_audit_keys *keys, const struct cf_audit_event *event);
+
+/* A signed checkpoint over event event_seq, whose hash is event_hash. */
+struct cf_audit_checkpoint {
+    int64_t event_seq;
+    int64_t time_us;
+    uint8_t event_hash[CF_AUDIT_HASH_BYTES];
+    uint8_t signature[CF_AUDIT_SIG_BYTES];
+};
+
+/* Fills checkpoint->signature over (event_seq, time_us, event_hash). */
+void cf_audit_checkpoint_sign(const struct cf_audit_keys *keys,
+                              struct cf_audit_checkpoint *checkpoint);
+
+/* True when the signature is valid under public_key. */
+bool cf_audit_checkpoint_valid(const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
+                               const struct cf_audit_checkpoint *checkpoint);
+
+/* What a verification found; CF_AUDIT_OK when the log is intact. */
+enum cf_audit_finding {
+    CF_AUDIT_OK = 0,
+    CF_AUDIT_EDITED,          /* an event's contents changed after it was written */
+    CF_AUDIT_DELETED,         /* events are missing from the middle of the chain */
+    CF_AUDIT_INSERTED,        /* an event that was never part of the chain */
+    CF_AUDIT_REORDERED,       /* an event moved to another position */
+    CF_AUDIT_TRUNCATED,       /* the log ends before an event a checkpoint vouches for */
+    CF_AUDIT_BAD_CHECKPOINT,  /* a checkpoint's signature is invalid */
+    CF_AUDIT_CHECKPOINT_MISMATCH, /* the event a checkpoint vouches for differs */
+};
+
+/* "ok", "edited", "deleted", "inserted", "reordered", "truncated", "bad-checkpoint",
+ * "checkpoint-mismatch". */
+const char *cf_audit_finding_name(enum cf_audit_finding finding);
+
+struct cf_audit_report {
+    enum cf_audit_finding finding;
+    int64_t seq;        /* the first event (or checkpoint's event) concerned; 0 when ok */
+    int64_t events;     /* events checked */
+    int64_t checkpoints; /* checkpoints checked */
+    int64_t last_seq;   /* the last event's seq */
+    char message[512];  /* precise, e.g. "event 42 was edited after it was written (...)" */
+};
+
+/* The verifier's state, fed the events in seq order (as the store returns them) and then the
+ * checkpoints, so that a log of any size is verified in one pass with O(1) memory. */
+struct cf_audit_verifier {
+    const struct cf_audit_keys *keys;
+    struct cf_audit_report report;
+    bool have_prev;
+    struct cf_audit_event prev; /* the last event accepted into the chain */
+    bool have_pending;
+    struct cf_audit_event pending; /* a damaged event, judged when its successor arrives */
+};
+
+void cf_audit_verify_begin(struct cf_audit_verifier *v, const struct cf_audit_keys *keys);
+/* Feeds the next event; false once a finding is made (the report holds it; stop feeding). */
+bool cf_audit_verify_event(struct cf_audit_verifier *v, const struct cf_audit_event *event);
+/* After the last event: judges a damaged last event. false once a finding is made. */
+bool cf_audit_verify_end_events(struct cf_audit_verifier *v);
+/* Feeds one checkpoint and the stored event it names (found false when that event does not
+ * exist). false once a finding is made. */
+bool cf_audit_verify_checkpoint(struct cf_audit_verifier *v,
+                                const struct cf_audit_checkpoint *checkpoint, bool found,
+                                const struct cf_audit_event *event);
+
+#endif
