@@ -16,10 +16,12 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"audit", cf_cmd_audit, "list and verify the tamper-evident audit log"},
     {"envs", cf_cmd_envs, "list, create, rename, reorder and delete environments"},
     {"export", cf_cmd_export, "print secrets as dotenv, json, yaml, azure-devops or github lines"},
     {"folders", cf_cmd_folders, "list, create and delete folders"},
     {"identities", cf_cmd_identities, "machine identities, universal auth, client secrets, memberships"},
+    {"inventory", cf_cmd_inventory, "every secret with versions, changes, expiry, and who can read it"},
     {"login", cf_cmd_login, "exchange machine-identity credentials for an access token"},
     {"operator", cf_cmd_operator, "offline maintenance: rotate-root-key"},
     {"projects", cf_cmd_projects, "create, list, get and delete projects"},

@@ -1,6 +1,7 @@
 /* Login endpoints (no Authorization header, as Infisical's clients send none): universal-auth
  * JWT-auth and Kubernetes-auth login, token renew and revoke. Credentials arrive in the body, which
  * the server wipes after the request. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +49,12 @@ static enum cf_rc login_reply(struct cf_req *req, const char *method, const char
                               enum cf_rc rc, struct cf_login_result *result, json_t **out,
                               struct cf_err *err)
 {
+    char action[64];
+    snprintf(action, sizeof(action), "auth.login.%s", method);
+    cf_req_audit(req, action, NULL, NULL, NULL);
+    /* Universal auth names a client id; the other methods the identity itself. */
+    bool by_client_id = strcmp(method, "universal-auth") == 0;
+    cf_req_audit_actor(req, by_client_id ? "client-id" : "identity", who, "");
     if (rc != CF_OK)
         cf_log_info("login method=%s who=%.128s ip=%s result=refused rc=%s reason=\"%.300s\" "
                     "req_id=%s",

@@ -44,6 +44,8 @@ extern const struct cf_route cf_routes_secrets[];
 extern const struct cf_route cf_routes_imports[];
 extern const struct cf_route cf_routes_tags[];
 extern const struct cf_route cf_routes_expiry[];
+extern const struct cf_route cf_routes_audit[];
+extern const struct cf_route cf_routes_inventory[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);
@@ -100,5 +102,16 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **bo
 /* For hot paths that render JSON text themselves (util/jsonw.h): takes body's contents as the 200
  * response; the handler then returns CF_OK with *out left NULL. */
 void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body);
+
+/* Audit notes (issue 6, docs/audit.md): every authenticated request (and every login) is recorded
+ * when it ends, with the actor, source, route, result and reason; a handler names what it did more
+ * precisely. action e.g. "secrets.read"; project_id, env and path may be NULL. Never pass a secret
+ * value. */
+void cf_req_audit(struct cf_req *req, const char *action, const char *project_id, const char *env,
+                  const char *path);
+/* Adds a secret key name to the record (comma-separated; cut with "..." when very long). */
+void cf_req_audit_key(struct cf_req *req, const char *key);
+/* For logins: who tried (the identity, or the client id when no identity is known). */
+void cf_req_audit_actor(struct cf_req *req, const char *kind, const char *id, const char *name);
 
 #endif

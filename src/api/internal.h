@@ -30,6 +30,7 @@ struct cf_req {
     char *param_values[CF_ROUTE_MAX_PARAMS];
     struct cf_principal principal;
     bool authenticated;
+    struct cf_audit_event *audit; /* what handlers noted for the audit record; NULL: nothing */
     int status;
     int retry_after_s; /* sent as Retry-After when > 0 */
     bool responded;

@@ -52,8 +52,58 @@ void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body)
     cf_buf_init(body, 0);
 }
 
+/* The request's audit event, made on first use; NULL when out of memory (the record then carries
+ * only what the server knows). */
+static struct cf_audit_event *audit_of(struct cf_req *req)
+{
+    if (!req->audit)
+        req->audit = calloc(1, sizeof(*req->audit));
+    return req->audit;
+}
+
+void cf_req_audit(struct cf_req *req, const char *action, const char *project_id, const char *env,
+                  const char *path)
+{
+    struct cf_audit_event *e = audit_of(req);
+    if (!e)
+        return;
+    cf_strlcpy(e->action, action, sizeof(e->action));
+    cf_strlcpy(e->project_id, project_id ? project_id : "", sizeof(e->project_id));
+    cf_strlcpy(e->environment, env ? env : "", sizeof(e->environment));
+    cf_strlcpy(e->path, path ? path : "", sizeof(e->path));
+}
+
+void cf_req_audit_key(struct cf_req *req, const char *key)
+{
+    struct cf_audit_event *e = audit_of(req);
+    if (!e)
+        return;
+    size_t used = strlen(e->keys), n = strlen(key);
+    if (used >= 3 && strcmp(e->keys + used - 3, "...") == 0)
+        return; /* already cut */
+    if (used + (used ? 1 : 0) + n + 4 >= sizeof(e->keys)) {
+        cf_strlcpy(e->keys + used, used ? ",..." : "...", sizeof(e->keys) - used);
+        return;
+    }
+    if (used)
+        e->keys[used++] = ',';
+    memcpy(e->keys + used, key, n + 1);
+}
+
+void cf_req_audit_actor(struct cf_req *req, const char *kind, const char *id, const char *name)
+{
+    struct cf_audit_event *e = audit_of(req);
+    if (!e)
+        return;
+    cf_strlcpy(e->actor_kind, kind, sizeof(e->actor_kind));
+    cf_strlcpy(e->actor_id, id ? id : "", sizeof(e->actor_id));
+    cf_strlcpy(e->actor_name, name ? name : "", sizeof(e->actor_name));
+}
+
 void cf_req_release(struct cf_req *req)
 {
+    free(req->audit);
+    req->audit = NULL;
     cf_buf_release_wipe(&req->body);
     cf_buf_release_wipe(&req->raw_reply);
     json_decref(req->json);

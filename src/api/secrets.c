@@ -283,9 +283,11 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
         rc = cf_req_query(req, "tagSlugs", &tag_slugs, err);
     if (rc != CF_OK)
         return rc;
+    cf_req_audit(req, "secrets.list", NULL, NULL, NULL);
     rc = resolve(req, NULL, fl, &scope, err);
     if (rc != CF_OK)
         return rc;
+    cf_req_audit(req, "secrets.list", scope.project.id, scope.env.slug, scope.folder.path);
     rc = cf_secrets_list(core, who, &scope, &f.opts, &list, err);
     if (rc == CF_OK && f.imports) {
         struct cf_read_opts import_opts = {.recursive = false, .expand = f.opts.expand};
@@ -293,6 +295,11 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
     }
     if (rc != CF_OK)
         goto out;
+    for (size_t i = 0; i < list.n; i++)
+        cf_req_audit_key(req, list.items[i].meta.key);
+    for (size_t i = 0; i < imported.n; i++)
+        for (size_t j = 0; j < imported.items[i].secrets.n; j++)
+            cf_req_audit_key(req, imported.items[i].secrets.items[j].meta.key);
 
     struct tag_index tags = {core, scope.project.id, false, {0}};
     struct cf_buf body;
@@ -354,9 +361,12 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
         return rc;
     if (version_text && !cf_parse_int64(version_text, 1, INT64_MAX, &version))
         return cf_err_field(err, CF_EVALIDATION, "version", "version: must be a positive integer");
+    cf_req_audit(req, "secrets.read", NULL, NULL, NULL);
+    cf_req_audit_key(req, key);
     rc = resolve(req, NULL, fl, &scope, err);
     if (rc != CF_OK)
         return rc;
+    cf_req_audit(req, "secrets.read", scope.project.id, scope.env.slug, scope.folder.path);
 
     struct tag_index tags = {core, scope.project.id, false, {0}};
     const struct cf_plain *found = &plain;
@@ -540,9 +550,15 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
     } else {
         n = 1;
     }
+    static const char *const actions[] = {[CF_CHANGE_CREATE] = "secrets.create",
+                                          [CF_CHANGE_UPDATE] = "secrets.update",
+                                          [CF_CHANGE_UPSERT] = "secrets.upsert",
+                                          [CF_CHANGE_DELETE] = "secrets.delete"};
+    cf_req_audit(req, actions[kind], NULL, NULL, NULL);
     rc = resolve(req, body, fl, &scope, err);
     if (rc != CF_OK)
         return rc;
+    cf_req_audit(req, actions[kind], scope.project.id, scope.env.slug, scope.folder.path);
     changes = calloc(n, sizeof(*changes));
     tag_texts = calloc(n, sizeof(*tag_texts));
     if (!changes || !tag_texts) {
@@ -566,6 +582,8 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
         } else {
             c->key = cf_req_param(req, "name");
         }
+        if (rc == CF_OK)
+            cf_req_audit_key(req, c->key);
         if (rc == CF_OK && kind != CF_CHANGE_DELETE)
             rc = parse_change(obj, &project_tags, c, &tag_texts[i], err);
         if (rc == CF_OK && kind == CF_CHANGE_CREATE && !c->has_value)
@@ -650,10 +668,14 @@ static enum cf_rc versions(struct cf_req *req, json_t **out, struct cf_err *err)
         return cf_err_field(err, CF_EVALIDATION, "offset", "offset: must be 0 or more");
     if (limit_text && !cf_parse_int64(limit_text, 1, 100, &limit))
         return cf_err_field(err, CF_EVALIDATION, "limit", "limit: must be between 1 and 100");
+    cf_req_audit(req, "secrets.versions", NULL, NULL, NULL);
     rc = cf_secrets_history(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "secretId"),
                             &scope, &list, err);
     if (rc != CF_OK)
         return rc;
+    cf_req_audit(req, "secrets.versions", scope.project.id, scope.env.slug, scope.folder.path);
+    if (list.n)
+        cf_req_audit_key(req, list.items[0].meta.key);
     struct tag_index tags = {cf_req_core(req), scope.project.id, false, {0}};
     struct cf_buf body;
     struct cf_jsonw w;
@@ -707,10 +729,13 @@ static enum cf_rc rollback(struct cf_req *req, json_t **out, struct cf_err *err)
         rc = cf_err_field(err, CF_EVALIDATION, "version", "version: required");
     if (rc != CF_OK)
         return rc;
+    cf_req_audit(req, "secrets.rollback", NULL, NULL, NULL);
     rc = cf_secrets_rollback(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "secretId"),
                              version, &scope, &plain, err);
     if (rc != CF_OK)
         return rc;
+    cf_req_audit(req, "secrets.rollback", scope.project.id, scope.env.slug, scope.folder.path);
+    cf_req_audit_key(req, plain.meta.key);
     struct cf_err read_err;
     bool hide =
         cf_authz_check(cf_req_core(req), cf_req_principal(req), CF_ACTION_READ, scope.project.id,

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "api/internal.h"
+#include "core/auditlog.h"
 #include "util/wipemem.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -123,8 +124,50 @@ static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err)
     return ret;
 }
 
+/* Records the request in the audit log (issue 6) once its outcome (rc, err) is known, before the
+ * answer goes out: in fail-closed mode a request whose record cannot be stored gets the audit log's
+ * 503 instead of its answer. The health probe is not recorded. */
+static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct cf_err *outcome,
+                                struct cf_err *err)
+{
+    struct cf_audit_log *log = req->core->audit;
+    if (!log || (req->route->public && strcmp(req->route->pattern, "/api/status") == 0))
+        return CF_OK;
+    struct cf_audit_event *e = req->audit ? req->audit : calloc(1, sizeof(*e));
+    if (!e)
+        return cf_audit_log_fail_closed(log)
+                   ? cf_err_set(err, CF_EUNAVAIL, "the audit log is out of memory: the request was "
+                                                  "refused rather than served unaudited")
+                   : CF_OK;
+    req->audit = e;
+    if (!e->action[0])
+        snprintf(e->action, sizeof(e->action), "http %s %.50s", req->method, req->route->pattern);
+    if (req->authenticated) {
+        bool admin = req->principal.kind == CF_PRINCIPAL_ADMIN;
+        cf_strlcpy(e->actor_kind, admin ? "admin" : "identity", sizeof(e->actor_kind));
+        cf_strlcpy(e->actor_id, req->principal.id, sizeof(e->actor_id));
+        cf_strlcpy(e->actor_name, admin ? "admin" : req->principal.name, sizeof(e->actor_name));
+    } else if (!e->actor_kind[0]) {
+        cf_strlcpy(e->actor_kind, "anonymous", sizeof(e->actor_kind));
+    }
+    cf_strlcpy(e->source_ip, req->client_ip, sizeof(e->source_ip));
+    const char *agent =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_USER_AGENT);
+    cf_strlcpy(e->user_agent, agent ? agent : "", sizeof(e->user_agent));
+    cf_strlcpy(e->request_id, req->reqid, sizeof(e->request_id));
+    const char *result = "ok";
+    if (rc == CF_EUNAUTH || rc == CF_EFORBIDDEN || rc == CF_ERATELIMIT)
+        result = "denied";
+    else if (rc != CF_OK)
+        result = "failed";
+    cf_strlcpy(e->result, result, sizeof(e->result));
+    cf_strlcpy(e->reason, rc == CF_OK || !outcome ? "" : outcome->msg, sizeof(e->reason));
+    return cf_audit_record(log, e, err);
+}
+
 static enum MHD_Result dispatch(struct cf_req *req, const char *method, const char *url)
 {
+    struct cf_err audit_err;
     struct cf_err err;
     json_t *out = NULL;
     enum cf_rc rc;
@@ -152,8 +195,12 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
             MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
         rc = cf_authn(req->core, req->server->admin_hash, auth, req->client_ip, &req->principal,
                       &err);
-        if (rc != CF_OK)
+        if (rc != CF_OK) {
+            cf_req_audit(req, "auth.token", NULL, NULL, NULL);
+            if (audit_request(req, rc, &err, &audit_err) != CF_OK)
+                return send_error(req, &audit_err);
             return send_error(req, &err);
+        }
         req->authenticated = true;
     }
 
@@ -162,7 +209,15 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
         json_decref(out);
         if (err.rc == CF_OK)
             cf_err_set(&err, rc, "%s", cf_rc_str(rc));
+        if (audit_request(req, rc, &err, &audit_err) != CF_OK)
+            return send_error(req, &audit_err);
         return send_error(req, &err);
+    }
+    cf_err_clear(&audit_err);
+    if (audit_request(req, CF_OK, NULL, &audit_err) != CF_OK) {
+        json_decref(out); /* the answer is not given unaudited (fail-closed mode) */
+        cf_buf_release_wipe(&req->raw_reply);
+        return send_error(req, &audit_err);
     }
     if (!out)
         return send_body(req, 200, &req->raw_reply);

@@ -4,10 +4,12 @@
 #ifndef CF_CLI_COMMANDS_H
 #define CF_CLI_COMMANDS_H
 
+int cf_cmd_audit(int argc, char **argv);
 int cf_cmd_envs(int argc, char **argv);
 int cf_cmd_export(int argc, char **argv);
 int cf_cmd_folders(int argc, char **argv);
 int cf_cmd_identities(int argc, char **argv);
+int cf_cmd_inventory(int argc, char **argv);
 int cf_cmd_login(int argc, char **argv);
 int cf_cmd_operator(int argc, char **argv);
 int cf_cmd_projects(int argc, char **argv);

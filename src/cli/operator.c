@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "cli/boot.h"
+#include "core/auditlog.h"
 #include "cli/commands.h"
 #include "util/banned.h"
 
@@ -55,7 +56,7 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
         cf_keyring_make_check(next, &check, &check_len, &err) != CF_OK ||
         st->ops->project_list(st, &projects, &err) != CF_OK)
         goto out;
-    updates = calloc(projects.n ? projects.n : 1, sizeof(*updates));
+    updates = calloc(projects.n + 1, sizeof(*updates));
     if (!updates) {
         cf_err_set(&err, CF_ENOMEM, "out of memory");
         goto out;
@@ -71,6 +72,28 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
         updates[i].wrapped_key = wrapped;
         updates[i].wrapped_key_len = wrapped_len;
     }
+    /* The audit key (core/auditlog.h), when the server has made one, is rewrapped too. */
+    size_t n_updates = projects.n;
+    uint8_t *audit_key = NULL;
+    size_t audit_key_len = 0;
+    enum cf_rc found = st->ops->meta_get(st, CF_AUDIT_KEY_META, &audit_key, &audit_key_len, &err);
+    if (found == CF_OK) {
+        struct cf_key_update *u = &updates[n_updates];
+        uint8_t *wrapped = NULL;
+        size_t wrapped_len = 0;
+        enum cf_rc rewrapped = cf_keyring_rewrap(boot.keyring, next, CF_AUDIT_KEY_LABEL, audit_key,
+                                                 audit_key_len, &wrapped, &wrapped_len, &err);
+        free(audit_key);
+        if (rewrapped != CF_OK)
+            goto out;
+        u->meta_name = CF_AUDIT_KEY_META;
+        u->project_id = CF_AUDIT_KEY_LABEL;
+        u->wrapped_key = wrapped;
+        u->wrapped_key_len = wrapped_len;
+        n_updates++;
+    } else if (found != CF_ENOTFOUND) {
+        goto out;
+    }
     if (!opts->root_key_b64 &&
         cf_keyring_write_root_file(opts->data_dir, CF_ROOT_KEY_FILE ".new", key, &err) != CF_OK)
         goto out;
@@ -83,7 +106,7 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
         fflush(stdout);
         sodium_memzero(text, sizeof(text));
     }
-    if (st->ops->rewrap_keys(st, updates, projects.n, check, check_len, &err) != CF_OK)
+    if (st->ops->rewrap_keys(st, updates, n_updates, check, check_len, &err) != CF_OK)
         goto out;
     if (opts->root_key_b64) {
         fprintf(stderr,
@@ -107,7 +130,7 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
 out:
     if (status != 0)
         fprintf(stderr, "coffer operator: %s\n", err.msg);
-    for (size_t i = 0; updates && i < projects.n; i++)
+    for (size_t i = 0; updates && i <= projects.n; i++) /* the extra one: the audit key */
         free((void *)updates[i].wrapped_key);
     free(updates);
     free(check);

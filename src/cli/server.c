@@ -16,6 +16,7 @@
 #include "api/server.h"
 #include "auth/jwks.h"
 #include "auth/throttle.h"
+#include "core/auditlog.h"
 #include "cli/boot.h"
 #include "cli/commands.h"
 #include "crypto/token.h"
@@ -44,6 +45,8 @@ static const char usage_text[] =
     "  --max-body BYTES     request body limit (COFFER_MAX_BODY, default 1048576)\n"
     "  --threads N          worker threads (COFFER_THREADS, default: number of cores)\n"
     "  --log-level LEVEL    debug, info, warn, error (COFFER_LOG_LEVEL, default info)\n"
+    "  --audit MODE         on (the default), fail-closed (a request whose audit record cannot\n"
+    "                       be stored fails with 503), or off (COFFER_AUDIT)\n"
     "\n"
     "COFFER_ROOT_KEY        base64 of 32 bytes; default: DIR/root.key, created on first start\n"
     "COFFER_BOOTSTRAP_TOKEN on first start, becomes the admin token (at least 16 characters)\n"
@@ -141,6 +144,7 @@ int cf_cmd_server(int argc, char **argv)
         OPT_MAX_BODY,
         OPT_THREADS,
         OPT_LOG_LEVEL,
+        OPT_AUDIT,
         OPT_HELP
     };
     static const struct option options[] = {
@@ -153,11 +157,12 @@ int cf_cmd_server(int argc, char **argv)
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"audit", required_argument, NULL, OPT_AUDIT},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     const char *addr = NULL, *data_dir = NULL, *db = NULL, *tls_cert = NULL, *tls_key = NULL;
-    const char *max_body = NULL, *threads = NULL, *log_level = NULL;
+    const char *max_body = NULL, *threads = NULL, *log_level = NULL, *audit = NULL;
     bool plain = false;
     int opt;
 
@@ -190,6 +195,9 @@ int cf_cmd_server(int argc, char **argv)
             break;
         case OPT_LOG_LEVEL:
             log_level = optarg;
+            break;
+        case OPT_AUDIT:
+            audit = optarg;
             break;
         case OPT_HELP:
             fputs(usage_text, stdout);
@@ -233,6 +241,13 @@ int cf_cmd_server(int argc, char **argv)
         return 2;
     }
 
+    const char *audit_mode = cf_boot_setting(audit, "COFFER_AUDIT", "on");
+    if (strcmp(audit_mode, "on") != 0 && strcmp(audit_mode, "off") != 0 &&
+        strcmp(audit_mode, "fail-closed") != 0) {
+        fprintf(stderr, "coffer server: --audit must be on, fail-closed or off\n");
+        return 2;
+    }
+
     harden_process();
     tune_malloc();
     cf_json_use_wiping_allocator();
@@ -247,6 +262,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_server *server = NULL;
     struct cf_throttle *by_client_id = NULL, *by_addr = NULL;
     struct cf_jwks_cache *jwks = NULL;
+    struct cf_audit_log *audit_log = NULL;
     struct cf_err err;
     uint8_t admin_hash[CF_TOKEN_HASH_BYTES];
     int status = 1;
@@ -288,11 +304,23 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: out of memory\n");
         goto out;
     }
+    if (strcmp(audit_mode, "off") != 0) {
+        struct cf_audit_log_config audit_config = {.fail_closed =
+                                                       strcmp(audit_mode, "fail-closed") == 0};
+        if (cf_audit_log_open(boot.store, boot.keyring, &audit_config, &audit_log, &err) !=
+            CF_OK) {
+            fprintf(stderr, "coffer server: the audit log: %s\n", err.msg);
+            goto out;
+        }
+    } else {
+        cf_log_warn("the audit log is off (--audit off): requests are not recorded");
+    }
     struct cf_core core = {.store = boot.store,
                            .keyring = boot.keyring,
                            .login_by_client_id = by_client_id,
                            .login_by_address = by_addr,
-                           .jwks = jwks};
+                           .jwks = jwks,
+                           .audit = audit_log};
     if (cf_server_start(&config, &core, admin_hash, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
@@ -313,6 +341,7 @@ int cf_cmd_server(int argc, char **argv)
     server = NULL;
     status = 0;
 out:
+    cf_audit_log_close(audit_log); /* after the server: every request's record is queued */
     cf_throttle_free(by_client_id);
     cf_throttle_free(by_addr);
     cf_jwks_cache_free(jwks);

@@ -40,42 +40,13 @@ void cf_audit_keys_free(struct cf_audit_keys *keys);
 /* The checkpoint public key, for verifiers outside the server. */
 void cf_audit_public_key(const struct cf_audit_keys *keys, uint8_t out[CF_AUDIT_PUBLIC_KEY_BYTES]);
 
-/* One event. Strings are NUL-terminated and never hold a secret value, a client secret or a token;
- * keys is a comma-separated list of secret key names ("" for none). */
-struct cf_audit_event {
-    int64_t seq;     /* assigned when appended */
-    int64_t time_us; /* UTC, microseconds since the epoch */
-    char id[CF_UUID_LEN];
-    char actor_kind[16]; /* "admin", "identity", "anonymous" */
-    char actor_id[CF_UUID_LEN];
-    char actor_name[CF_NAME_MAX + 1];
-    char source_ip[64];
-    char user_agent[256];
-    char action[64]; /* e.g. "secrets.read", "auth.login" (docs/audit.md lists them) */
-    char project_id[CF_UUID_LEN];
-    char environment[CF_SLUG_MAX + 1];
-    char path[CF_PATH_MAX + 1];
-    char keys[4096];
-    char result[16]; /* "ok", "denied", "failed" */
-    char reason[512];
-    char request_id[40];
-    uint8_t prev_hash[CF_AUDIT_HASH_BYTES];
-    uint8_t hash[CF_AUDIT_HASH_BYTES];
-};
+/* struct cf_audit_event and struct cf_audit_checkpoint are in store/store.h. */
 
 /* Sets event->hash from every other field (seq and prev_hash included). */
 void cf_audit_chain(const struct cf_audit_keys *keys, struct cf_audit_event *event);
 
 /* True when event->hash is what cf_audit_chain computes for its fields (constant-time compare). */
 bool cf_audit_event_intact(const struct cf_audit_keys *keys, const struct cf_audit_event *event);
-
-/* A signed checkpoint over event event_seq, whose hash is event_hash. */
-struct cf_audit_checkpoint {
-    int64_t event_seq;
-    int64_t time_us;
-    uint8_t event_hash[CF_AUDIT_HASH_BYTES];
-    uint8_t signature[CF_AUDIT_SIG_BYTES];
-};
 
 /* Fills checkpoint->signature over (event_seq, time_us, event_hash). */
 void cf_audit_checkpoint_sign(const struct cf_audit_keys *keys,

@@ -25,6 +25,7 @@
 
 struct cf_throttle;
 struct cf_jwks_cache;
+struct cf_audit_log;
 
 struct cf_core {
     struct cf_store *store;     /* borrowed */
@@ -32,6 +33,7 @@ struct cf_core {
     struct cf_throttle *login_by_client_id; /* borrowed: failed-login throttling (auth/throttle.h) */
     struct cf_throttle *login_by_address;   /* borrowed */
     struct cf_jwks_cache *jwks;             /* borrowed: JWKS key sets for JWT auth (auth/jwks.h) */
+    struct cf_audit_log *audit;             /* borrowed: the audit log (core/auditlog.h); NULL: off */
 };
 
 enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY };

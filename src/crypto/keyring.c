@@ -341,6 +341,12 @@ static enum cf_rc unwrap(struct cf_keyring *kr, const char *project_id, const ui
     return CF_OK;
 }
 
+enum cf_rc cf_keyring_unwrap_key(struct cf_keyring *kr, const char *label, const uint8_t *wrapped,
+                                 size_t wrapped_len, uint8_t out[32], struct cf_err *err)
+{
+    return unwrap(kr, label, wrapped, wrapped_len, out, err);
+}
+
 enum cf_rc cf_keyring_rewrap(struct cf_keyring *from, struct cf_keyring *to, const char *project_id,
                              const uint8_t *wrapped, size_t wrapped_len, uint8_t **out,
                              size_t *out_len, struct cf_err *err)

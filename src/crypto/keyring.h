@@ -73,6 +73,14 @@ enum cf_rc cf_keyring_verify_check(struct cf_keyring *kr, const uint8_t *check, 
 enum cf_rc cf_keyring_new_project_key(struct cf_keyring *kr, const char *project_id,
                                       uint8_t **wrapped, size_t *wrapped_len, struct cf_err *err);
 
+/* Long-lived server keys other than project keys (the audit key): made with
+ * cf_keyring_new_project_key under a label that is not a project id (e.g. "~audit"), stored wrapped,
+ * rewrapped with cf_keyring_rewrap on root key rotation like a project key. This unwraps one into
+ * out (32 bytes; the caller keeps it in locked memory and wipes it). CF_ECRYPTO when it was not
+ * wrapped by this root key under this label. */
+enum cf_rc cf_keyring_unwrap_key(struct cf_keyring *kr, const char *label, const uint8_t *wrapped,
+                                 size_t wrapped_len, uint8_t out[32], struct cf_err *err);
+
 /* Unwraps with `from` and rewraps with `to` (root key rotation). *out is malloc'd; the caller frees
  * it. */
 enum cf_rc cf_keyring_rewrap(struct cf_keyring *from, struct cf_keyring *to, const char *project_id,

@@ -60,6 +60,9 @@
     "id, identity_id, client_secret_id, auth_method, hash, ttl, max_ttl, num_uses,"                \
     " num_uses_limit, revoked, trusted_ips, created_at, last_renewed_at"
 #define MEMBERSHIP_COLS "id, identity_id, project_id, role, rules, created_at, updated_at"
+#define AUDIT_COLS                                                                                 \
+    "seq, id, time_us, actor_kind, actor_id, actor_name, source_ip, user_agent, action,"           \
+    " project_id, environment, path, keys, result, reason, request_id, prev_hash, hash"
 /* Counting one use of a credential: only while it is not revoked and has uses left, so that two
  * concurrent uses can never both take the last one (writes are serialised, and the test and the
  * increment are one statement). */
@@ -126,6 +129,7 @@ enum stmt_id {
     ST_SECRET_BY_ID,
     ST_SECRET_HISTORY,
     ST_SECRET_EXPIRING,
+    ST_SECRET_INVENTORY,
     ST_SECRET_STATE,
     ST_SECRET_INSERT,
     ST_SECRET_BUMP,
@@ -168,6 +172,12 @@ enum stmt_id {
     ST_TOKEN_USE_STATE,
     ST_TOKEN_RENEW,
     ST_TOKEN_REVOKE,
+    ST_AUDIT_LAST,
+    ST_AUDIT_GET,
+    ST_AUDIT_INSERT,
+    ST_AUDIT_LIST,
+    ST_AUDIT_CHECKPOINT_INSERT,
+    ST_AUDIT_CHECKPOINT_LIST,
     ST_MEMBERSHIP_UPSERT,
     ST_MEMBERSHIP_GET,
     ST_MEMBERSHIP_BY_IDENTITY,
@@ -255,6 +265,13 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT " SECRET_COLS SECRET_LIST_FROM
         " WHERE (?1 = '' OR e.project_id = ?1) AND ((v.expires_at > 0 AND v.expires_at <= ?2)"
         " OR (v.reminder_repeat_days > 0 AND v.created_at + v.reminder_repeat_days * 86400000 <= ?2))",
+    /* Inventory (issue 5): the current versions of a project without their sealed values; the
+     * count is a range over the (secret_id, version) key. */
+    [ST_SECRET_INVENTORY] =
+        "SELECT s.id, e.project_id, f.env_id, f.path, v.key, v.version,"
+        " (SELECT COUNT(*) FROM secret_versions c WHERE c.secret_id = s.id),"
+        " v.expires_at, v.reminder_repeat_days, s.created_at, v.created_at" SECRET_LIST_FROM
+        " WHERE e.project_id = ?1 ORDER BY e.position, f.path, s.key",
 
     [ST_IMPORT_INSERT] = "INSERT INTO secret_imports (" IMPORT_COLS ") VALUES (?1, ?2, ?3, ?4,"
                          " (SELECT COALESCE(MAX(position), 0) + 1 FROM secret_imports WHERE "
@@ -329,6 +346,22 @@ static const char *const stmt_sql[ST_COUNT] = {
         "SELECT revoked, num_uses, num_uses_limit FROM identity_access_tokens WHERE id = ?1",
     [ST_TOKEN_RENEW] = "UPDATE identity_access_tokens SET last_renewed_at = ?2 WHERE id = ?1",
     [ST_TOKEN_REVOKE] = "UPDATE identity_access_tokens SET revoked = 1 WHERE id = ?1",
+
+    [ST_AUDIT_LAST] = "SELECT " AUDIT_COLS " FROM audit_events ORDER BY seq DESC LIMIT 1",
+    [ST_AUDIT_GET] = "SELECT " AUDIT_COLS " FROM audit_events WHERE seq = ?1",
+    [ST_AUDIT_INSERT] = "INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+                        " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    [ST_AUDIT_LIST] =
+        "SELECT " AUDIT_COLS " FROM audit_events WHERE seq > ?1"
+        " AND (?2 = 0 OR time_us >= ?2) AND (?3 = 0 OR time_us < ?3)"
+        " AND (?4 = '' OR actor_id = ?4 OR actor_name = ?4)"
+        " AND (?5 = '' OR action = ?5"
+        "      OR (substr(?5, -1) = '.' AND substr(action, 1, length(?5)) = ?5))"
+        " AND (?6 = '' OR project_id = ?6) ORDER BY seq LIMIT ?7",
+    [ST_AUDIT_CHECKPOINT_INSERT] = "INSERT INTO audit_checkpoints (event_seq, time_us, event_hash,"
+                                   " signature) VALUES (?1, ?2, ?3, ?4)",
+    [ST_AUDIT_CHECKPOINT_LIST] = "SELECT event_seq, time_us, event_hash, signature"
+                                 " FROM audit_checkpoints ORDER BY event_seq",
 
     [ST_MEMBERSHIP_UPSERT] =
         "INSERT INTO identity_memberships (" MEMBERSHIP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
@@ -876,6 +909,23 @@ static enum cf_rc read_secret(sqlite3_stmt *s, void *item)
     return rc;
 }
 
+static enum cf_rc read_secret_meta(sqlite3_stmt *s, void *item)
+{
+    struct cf_secret_meta *x = item;
+    col_text(s, 0, x->id, sizeof(x->id));
+    col_text(s, 1, x->project_id, sizeof(x->project_id));
+    col_text(s, 2, x->env_id, sizeof(x->env_id));
+    col_text(s, 3, x->path, sizeof(x->path));
+    col_text(s, 4, x->key, sizeof(x->key));
+    x->version = sqlite3_column_int64(s, 5);
+    x->version_count = sqlite3_column_int64(s, 6);
+    x->expires_at = sqlite3_column_int64(s, 7);
+    x->reminder_repeat_days = sqlite3_column_int64(s, 8);
+    x->created_at = sqlite3_column_int64(s, 9);
+    x->updated_at = sqlite3_column_int64(s, 10);
+    return CF_OK;
+}
+
 static enum cf_rc read_import(sqlite3_stmt *s, void *item)
 {
     struct cf_import *im = item;
@@ -975,6 +1025,41 @@ static enum cf_rc col_hash(sqlite3_stmt *s, int i, uint8_t dst[32])
         return CF_ESTORE;
     memcpy(dst, blob, 32);
     return CF_OK;
+}
+
+static enum cf_rc read_audit_event(sqlite3_stmt *s, void *item)
+{
+    struct cf_audit_event *e = item;
+    e->seq = sqlite3_column_int64(s, 0);
+    col_text(s, 1, e->id, sizeof(e->id));
+    e->time_us = sqlite3_column_int64(s, 2);
+    col_text(s, 3, e->actor_kind, sizeof(e->actor_kind));
+    col_text(s, 4, e->actor_id, sizeof(e->actor_id));
+    col_text(s, 5, e->actor_name, sizeof(e->actor_name));
+    col_text(s, 6, e->source_ip, sizeof(e->source_ip));
+    col_text(s, 7, e->user_agent, sizeof(e->user_agent));
+    col_text(s, 8, e->action, sizeof(e->action));
+    col_text(s, 9, e->project_id, sizeof(e->project_id));
+    col_text(s, 10, e->environment, sizeof(e->environment));
+    col_text(s, 11, e->path, sizeof(e->path));
+    col_text(s, 12, e->keys, sizeof(e->keys));
+    col_text(s, 13, e->result, sizeof(e->result));
+    col_text(s, 14, e->reason, sizeof(e->reason));
+    col_text(s, 15, e->request_id, sizeof(e->request_id));
+    enum cf_rc rc = col_hash(s, 16, e->prev_hash);
+    return rc == CF_OK ? col_hash(s, 17, e->hash) : rc;
+}
+
+static enum cf_rc read_audit_checkpoint(sqlite3_stmt *s, void *item)
+{
+    struct cf_audit_checkpoint *c = item;
+    c->event_seq = sqlite3_column_int64(s, 0);
+    c->time_us = sqlite3_column_int64(s, 1);
+    const void *sig = sqlite3_column_blob(s, 3);
+    if (sqlite3_column_bytes(s, 3) != (int)sizeof(c->signature) || !sig)
+        return CF_ESTORE;
+    memcpy(c->signature, sig, sizeof(c->signature));
+    return col_hash(s, 2, c->event_hash);
 }
 
 static enum cf_rc read_client_secret(sqlite3_stmt *s, void *item)
@@ -1355,6 +1440,12 @@ static enum cf_rc sq_rewrap_keys(struct cf_store *base, const struct cf_key_upda
         return rc;
     for (size_t i = 0; i < n && rc == CF_OK; i++) {
         const struct cf_key_update *u = &updates[i];
+        if (u->meta_name) {
+            rc = exec_stmt(c, ST_META_PUT,
+                           ARGS(A_TEXT(u->meta_name), A_BLOB(u->wrapped_key, u->wrapped_key_len)),
+                           NULL, err);
+            continue;
+        }
         rc = exec_stmt(
             c, ST_PROJECT_SET_KEY,
             ARGS(A_TEXT(u->project_id), A_BLOB(u->wrapped_key, u->wrapped_key_len), A_INT(now)),
@@ -1851,6 +1942,18 @@ static enum cf_rc sq_secret_expiring(struct cf_store *base, const char *project_
         return rc;
     return secret_query(c, ST_SECRET_EXPIRING,
                         ARGS(A_TEXT(project_id ? project_id : ""), A_INT(until)), out, err);
+}
+
+static enum cf_rc sq_secret_inventory(struct cf_store *base, const char *project_id,
+                                      struct cf_secret_meta_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_secret_meta), .read = read_secret_meta};
+    enum cf_rc rc = collect_all(base, ST_SECRET_INVENTORY, ARGS(A_TEXT(project_id)), &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_secret_meta_list_release(out);
+    return rc;
 }
 
 /* Moves the single row of a one-secret query into out. */
@@ -2886,6 +2989,105 @@ static enum cf_rc sq_membership_delete(struct cf_store *base, const char *identi
 
 /* ---- opening and migrations ---- */
 
+/* ---- audit log ---- */
+
+static enum cf_rc sq_audit_append(struct cf_store *base, struct cf_audit_event *events, size_t n,
+                                  void (*chain)(void *ctx, struct cf_audit_event *event), void *ctx,
+                                  struct cf_err *err)
+{
+    struct sq_conn *c;
+    struct cf_audit_event *last = NULL;
+    bool found = false;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    last = malloc(sizeof(*last));
+    if (!last)
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK)
+        rc = get_row(c, ST_AUDIT_LAST, NO_ARGS, read_audit_event, last, &found, err);
+    int64_t seq = found ? last->seq : 0;
+    const uint8_t *prev = found ? last->hash : NULL;
+    for (size_t i = 0; rc == CF_OK && i < n; i++) {
+        struct cf_audit_event *e = &events[i];
+        e->seq = ++seq;
+        if (prev)
+            memcpy(e->prev_hash, prev, sizeof(e->prev_hash));
+        else
+            memset(e->prev_hash, 0, sizeof(e->prev_hash));
+        chain(ctx, e);
+        rc = exec_stmt(c, ST_AUDIT_INSERT,
+                       ARGS(A_INT(e->seq), A_TEXT(e->id), A_INT(e->time_us), A_TEXT(e->actor_kind),
+                            A_TEXT(e->actor_id), A_TEXT(e->actor_name), A_TEXT(e->source_ip),
+                            A_TEXT(e->user_agent), A_TEXT(e->action), A_TEXT(e->project_id),
+                            A_TEXT(e->environment), A_TEXT(e->path), A_TEXT(e->keys),
+                            A_TEXT(e->result), A_TEXT(e->reason), A_TEXT(e->request_id),
+                            A_BLOB(e->prev_hash, sizeof(e->prev_hash)),
+                            A_BLOB(e->hash, sizeof(e->hash))),
+                       NULL, err);
+        prev = e->hash;
+    }
+    free(last);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_audit_list(struct cf_store *base, const struct cf_audit_filter *f,
+                                struct cf_audit_event_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_audit_event), .read = read_audit_event};
+    enum cf_rc rc = collect_all(
+        base, ST_AUDIT_LIST,
+        ARGS(A_INT(f->after_seq), A_INT(f->since_us), A_INT(f->until_us),
+             A_TEXT(str_or_empty(f->actor)), A_TEXT(str_or_empty(f->action)),
+             A_TEXT(str_or_empty(f->project_id)), A_INT(f->limit ? (int64_t)f->limit : -1)),
+        &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_audit_event_list_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_audit_get(struct cf_store *base, int64_t seq, struct cf_audit_event *out,
+                               struct cf_err *err)
+{
+    char name[24];
+    snprintf(name, sizeof(name), "%lld", (long long)seq);
+    if (seq == 0)
+        return get_one(base, ST_AUDIT_LAST, NO_ARGS, read_audit_event, out, "audit event", "last",
+                       err);
+    return get_one(base, ST_AUDIT_GET, ARGS(A_INT(seq)), read_audit_event, out, "audit event",
+                   name, err);
+}
+
+static enum cf_rc sq_audit_checkpoint_add(struct cf_store *base,
+                                          const struct cf_audit_checkpoint *cp, struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, ST_AUDIT_CHECKPOINT_INSERT,
+                   ARGS(A_INT(cp->event_seq), A_INT(cp->time_us),
+                        A_BLOB(cp->event_hash, sizeof(cp->event_hash)),
+                        A_BLOB(cp->signature, sizeof(cp->signature))),
+                   NULL, err);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_audit_checkpoint_list(struct cf_store *base,
+                                           struct cf_audit_checkpoint_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_audit_checkpoint),
+                            .read = read_audit_checkpoint};
+    enum cf_rc rc = collect_all(base, ST_AUDIT_CHECKPOINT_LIST, NO_ARGS, &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_audit_checkpoint_list_release(out);
+    return rc;
+}
+
 static const struct cf_store_ops sq_ops = {
     .name = "sqlite",
     .close = sq_close,
@@ -2910,6 +3112,7 @@ static const struct cf_store_ops sq_ops = {
     .secret_write = sq_secret_write,
     .secret_list = sq_secret_list,
     .secret_expiring = sq_secret_expiring,
+    .secret_inventory = sq_secret_inventory,
     .secret_get = sq_secret_get,
     .secret_get_by_id = sq_secret_get_by_id,
     .secret_history = sq_secret_history,
@@ -2937,6 +3140,11 @@ static const struct cf_store_ops sq_ops = {
     .kubernetes_auth_get = sq_k8s_auth_get,
     .client_secret_create = sq_client_secret_create,
     .client_secret_list = sq_client_secret_list,
+    .audit_append = sq_audit_append,
+    .audit_list = sq_audit_list,
+    .audit_get = sq_audit_get,
+    .audit_checkpoint_add = sq_audit_checkpoint_add,
+    .audit_checkpoint_list = sq_audit_checkpoint_list,
     .client_secret_expiring = sq_client_secret_expiring,
     .client_secret_get = sq_client_secret_get,
     .client_secret_revoke = sq_client_secret_revoke,

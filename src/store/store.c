@@ -82,6 +82,14 @@ void cf_secret_list_release(struct cf_secret_list *l)
     memset(l, 0, sizeof(*l));
 }
 
+void cf_secret_meta_list_release(struct cf_secret_meta_list *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
 void cf_env_list_release(struct cf_env_list *l)
 {
     if (!l)
@@ -188,4 +196,18 @@ enum cf_rc cf_secret_copy(struct cf_secret *dst, const struct cf_secret *src)
 fail:
     cf_secret_release(dst);
     return CF_ENOMEM;
+}
+
+void cf_audit_event_list_release(struct cf_audit_event_list *l)
+{
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+void cf_audit_checkpoint_list_release(struct cf_audit_checkpoint_list *l)
+{
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
 }

@@ -83,6 +83,27 @@ struct cf_secret {
     int64_t updated_at; /* when this version was written */
 };
 
+/* A secret's current version without its value, comment or tags, and how many versions it has:
+ * what an inventory shows (no sealed bytes are read). */
+struct cf_secret_meta {
+    char id[CF_UUID_LEN];
+    char project_id[CF_UUID_LEN];
+    char env_id[CF_UUID_LEN];
+    char path[CF_PATH_MAX + 1]; /* the folder's path */
+    char key[CF_KEY_MAX + 1];
+    int64_t version;       /* the current version */
+    int64_t version_count; /* versions stored */
+    int64_t expires_at;    /* 0: no expiry */
+    int64_t reminder_repeat_days; /* 0: none */
+    int64_t created_at;    /* when the secret was created (version 1) */
+    int64_t updated_at;    /* when the current version was written */
+};
+
+struct cf_secret_meta_list {
+    struct cf_secret_meta *items;
+    size_t n;
+};
+
 struct cf_import {
     char id[CF_UUID_LEN];
     char folder_id[CF_UUID_LEN];     /* the importing folder */
@@ -260,6 +281,62 @@ struct cf_membership_list {
     size_t n;
 };
 
+/* ---- the audit log (issue 6; core/audit.h has the chain and the verification) ---- */
+
+/* One audit event. Strings are NUL-terminated and never hold a secret value, a client secret or a
+ * token; keys is a comma-separated list of secret key names ("" for none). */
+struct cf_audit_event {
+    int64_t seq;     /* 1, 2, ... assigned when appended */
+    int64_t time_us; /* UTC, microseconds since the epoch */
+    char id[CF_UUID_LEN];
+    char actor_kind[16]; /* "admin", "identity", "anonymous" */
+    char actor_id[CF_UUID_LEN];
+    char actor_name[CF_NAME_MAX + 1];
+    char source_ip[64];
+    char user_agent[256];
+    char action[64]; /* e.g. "secrets.read", "auth.login" (docs/audit.md lists them) */
+    char project_id[CF_UUID_LEN];
+    char environment[CF_SLUG_MAX + 1];
+    char path[CF_PATH_MAX + 1];
+    char keys[4096];
+    char result[16]; /* "ok", "denied", "failed" */
+    char reason[512];
+    char request_id[40];
+    uint8_t prev_hash[32];
+    uint8_t hash[32];
+};
+
+struct cf_audit_event_list {
+    struct cf_audit_event *items;
+    size_t n;
+};
+
+/* Which events a list returns: seq > after_seq, oldest first, at most limit; each filter "" or 0
+ * when unused. actor matches the actor's id or name; action matches exactly, or as a prefix when it
+ * ends with '.' ("secrets."). */
+struct cf_audit_filter {
+    int64_t after_seq;
+    size_t limit;
+    int64_t since_us; /* time_us >= since_us */
+    int64_t until_us; /* time_us < until_us */
+    const char *actor;
+    const char *action;
+    const char *project_id;
+};
+
+/* A signed statement that event event_seq has hash event_hash. */
+struct cf_audit_checkpoint {
+    int64_t event_seq;
+    int64_t time_us;
+    uint8_t event_hash[32];
+    uint8_t signature[64];
+};
+
+struct cf_audit_checkpoint_list {
+    struct cf_audit_checkpoint *items;
+    size_t n;
+};
+
 enum cf_secret_op { CF_SECRET_OP_CREATE = 1, CF_SECRET_OP_UPDATE, CF_SECRET_OP_DELETE };
 
 /* One write of a batch. CREATE: row is version 1 of a new secret (row.id a new UUID, row.folder_id,
@@ -278,11 +355,13 @@ struct cf_secret_write {
  * crypto/keyring.h). */
 #define CF_META_ROOT_CHECK "root_key_check"
 
-/* A rewrapped project key, for root key rotation. */
+/* A rewrapped project key, for root key rotation; or, with meta_name set, a rewrapped server key
+ * kept in meta under that name (the audit key). */
 struct cf_key_update {
     const char *project_id;
     const uint8_t *wrapped_key;
     size_t wrapped_key_len;
+    const char *meta_name;
 };
 
 struct cf_store;
@@ -363,6 +442,11 @@ struct cf_store_ops {
      * interval); unordered. */
     enum cf_rc (*secret_expiring)(struct cf_store *st, const char *project_id, int64_t until,
                                   struct cf_secret_list *out, struct cf_err *err);
+    /* Every secret of a project, in all its environments and folders: the current version's
+     * metadata and the number of versions, never the value. Ordered by environment position,
+     * folder path, key. An unknown project has none. */
+    enum cf_rc (*secret_inventory)(struct cf_store *st, const char *project_id,
+                                   struct cf_secret_meta_list *out, struct cf_err *err);
 
     /* Adds an import at the end of the folder's list (import->position is ignored). CF_EEXIST when
      * the folder already imports that environment and path. */
@@ -457,6 +541,27 @@ struct cf_store_ops {
                               struct cf_err *err);
     enum cf_rc (*token_revoke)(struct cf_store *st, const char *token_id, struct cf_err *err);
 
+    /* ---- audit log ---- */
+
+    /* Appends events in order, in one transaction: each gets seq = the last seq + 1 and prev_hash =
+     * the hash of the event before it, then chain(ctx, event) sets its hash. All or none. */
+    enum cf_rc (*audit_append)(struct cf_store *st, struct cf_audit_event *events, size_t n,
+                               void (*chain)(void *ctx, struct cf_audit_event *event), void *ctx,
+                               struct cf_err *err);
+    /* The events the filter selects, oldest first. */
+    enum cf_rc (*audit_list)(struct cf_store *st, const struct cf_audit_filter *filter,
+                             struct cf_audit_event_list *out, struct cf_err *err);
+    /* Event seq, or (seq 0) the last one; CF_ENOTFOUND when there is none. */
+    enum cf_rc (*audit_get)(struct cf_store *st, int64_t seq, struct cf_audit_event *out,
+                            struct cf_err *err);
+    /* CF_EEXIST when event_seq already has a checkpoint. */
+    enum cf_rc (*audit_checkpoint_add)(struct cf_store *st,
+                                       const struct cf_audit_checkpoint *checkpoint,
+                                       struct cf_err *err);
+    /* Every checkpoint, by event_seq. */
+    enum cf_rc (*audit_checkpoint_list)(struct cf_store *st, struct cf_audit_checkpoint_list *out,
+                                        struct cf_err *err);
+
     /* Creates or replaces the membership of membership->identity_id in membership->project_id,
      * rules included. */
     enum cf_rc (*membership_put)(struct cf_store *st, const struct cf_membership *membership,
@@ -494,12 +599,15 @@ void cf_project_list_release(struct cf_project_list *l);
 void cf_env_list_release(struct cf_env_list *l);
 void cf_folder_list_release(struct cf_folder_list *l);
 void cf_secret_list_release(struct cf_secret_list *l);
+void cf_secret_meta_list_release(struct cf_secret_meta_list *l);
 void cf_import_list_release(struct cf_import_list *l);
 void cf_tag_list_release(struct cf_tag_list *l);
 void cf_identity_list_release(struct cf_identity_list *l);
 void cf_client_secret_list_release(struct cf_client_secret_list *l);
 void cf_membership_release(struct cf_membership *m);
 void cf_membership_list_release(struct cf_membership_list *l);
+void cf_audit_event_list_release(struct cf_audit_event_list *l);
+void cf_audit_checkpoint_list_release(struct cf_audit_checkpoint_list *l);
 
 /* Deep copy of src into dst (heap members duplicated); CF_ENOMEM on failure (dst zeroed). */
 enum cf_rc cf_secret_copy(struct cf_secret *dst, const struct cf_secret *src);

@@ -1869,6 +1869,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
              " DROP TABLE identity_memberships;"
              " DROP TABLE identity_access_tokens; DROP TABLE identity_client_secrets;"
              " DROP TABLE identity_universal_auths; DROP TABLE identities;"
+             " DROP TABLE audit_events; DROP TABLE audit_checkpoints;"
              " DROP INDEX secret_versions_expires; DROP INDEX secret_versions_reminder;"
              " ALTER TABLE secret_versions DROP COLUMN reminder_repeat_days;"
              " ALTER TABLE secret_versions DROP COLUMN reminder_note;"

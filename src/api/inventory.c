@@ -1,0 +1,94 @@
+/* GET /api/v1/inventory (issue 5, docs/api.md "Inventory"): every secret the caller may see with
+ * where it lives, its version count, last change, expiry and last read, and per environment the
+ * machine identities that can read there (the blast radius). Query: workspaceId or projectId (id or
+ * slug); without one, every project the caller can see. No value is ever read for it. */
+#include "api/http.h"
+#include "api/render.h"
+#include "core/inventory.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+static const char *const project_names[] = {"workspaceId", "projectId", NULL};
+
+/* {kind, id, name} of the last reader, or null while reads are not recorded. */
+static json_t *render_last_read_by(const struct cf_inventory_secret *s)
+{
+    if (!s->last_read_known)
+        return json_null();
+    return json_pack("{s:s, s:s, s:s}", "kind", s->last_read_by_kind, "id", s->last_read_by_id,
+                     "name", s->last_read_by_name);
+}
+
+static json_t *render_secret(const struct cf_inventory_secret *s)
+{
+    return json_pack(
+        "{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "secretId", s->secret_id,
+        "secretKey", s->key, "secretPath", s->path, "version", (json_int_t)s->version,
+        "versionCount", (json_int_t)s->version_count, "createdAt", cf_json_time(s->created_at),
+        "lastChangedAt", cf_json_time(s->last_changed_at), "expiresAt", cf_json_time(s->expires_at),
+        "secretReminderRepeatDays",
+        s->reminder_repeat_days > 0 ? json_integer(s->reminder_repeat_days) : json_null(),
+        "lastReadAt", s->last_read_known ? cf_json_time(s->last_read_at) : json_null(),
+        "lastReadBy", render_last_read_by(s), "lastReadKnown", s->last_read_known);
+}
+
+static json_t *render_reader(const struct cf_inventory_reader *r)
+{
+    json_t *paths = json_array();
+    for (size_t i = 0; paths && i < r->n_paths; i++)
+        paths = cf_render_append(paths, json_string(r->paths[i]));
+    return json_pack("{s:s, s:s, s:s, s:o}", "identityId", r->identity_id, "identityName",
+                     r->identity_name, "role", r->role, "paths", paths);
+}
+
+static json_t *render_env(const struct cf_inventory_env *env)
+{
+    json_t *readers = json_array(), *secrets = json_array();
+    for (size_t i = 0; readers && i < env->n_readers; i++)
+        readers = cf_render_append(readers, render_reader(&env->readers[i]));
+    for (size_t i = 0; secrets && i < env->n_secrets; i++)
+        secrets = cf_render_append(secrets, render_secret(&env->secrets[i]));
+    return json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", env->id, "slug", env->slug, "name",
+                     env->name, "readers", readers, "secrets", secrets);
+}
+
+static json_t *render_project(const struct cf_inventory_project *p)
+{
+    json_t *envs = json_array();
+    for (size_t i = 0; envs && i < p->n_envs; i++)
+        envs = cf_render_append(envs, render_env(&p->envs[i]));
+    return json_pack("{s:s, s:s, s:s, s:o}", "id", p->id, "name", p->name, "slug", p->slug,
+                     "environments", envs);
+}
+
+/* GET /api/v1/inventory?workspaceId= -> {generatedAt, readersComplete, projects: [...]} */
+static enum cf_rc inventory(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_inventory inv = {0};
+    const char *project = NULL;
+    enum cf_rc rc = cf_req_field(req, NULL, project_names, false, &project, err);
+    if (rc != CF_OK)
+        return rc;
+    if (project && !*project)
+        return cf_err_field(err, CF_EVALIDATION, "workspaceId",
+                            "workspaceId: must not be empty (leave it out for every project)");
+    int64_t now = cf_now_ms();
+    rc = cf_inventory_build(cf_req_core(req), cf_req_principal(req), project, &inv, err);
+    if (rc != CF_OK)
+        return rc;
+    json_t *projects = json_array();
+    for (size_t i = 0; projects && i < inv.n_projects; i++)
+        projects = cf_render_append(projects, render_project(&inv.projects[i]));
+    rc = cf_render_reply(projects ? json_pack("{s:o, s:b, s:o}", "generatedAt", cf_json_time(now),
+                                              "readersComplete", inv.readers_complete, "projects",
+                                              projects)
+                                  : NULL,
+                         out, err);
+    cf_inventory_release(&inv);
+    return rc;
+}
+
+const struct cf_route cf_routes_inventory[] = {
+    {"GET", "/api/v1/inventory", inventory, false, NULL},
+    {NULL, NULL, NULL, false, NULL},
+};

@@ -1,0 +1,188 @@
+/* `coffer audit`: the audit log through the admin API (docs/audit.md): list events with filters,
+ * verify the chain and its signed checkpoints, sign a checkpoint now. */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "util/banned.h"
+
+/* `coffer audit verify` found the log tampered with: a status of its own, so that a scheduled job
+ * tells "tampered" from "could not ask". */
+#define EXIT_TAMPERED 3
+
+static const char *const event_headers[] = {"SEQ",    "TIME",   "ACTOR",  "ACTION",
+                                            "WHERE",  "KEYS",   "RESULT", "REASON"};
+#define EVENT_COLS (sizeof(event_headers) / sizeof(event_headers[0]))
+
+static enum cf_rc event_row(struct cf_table *table, json_t *event, void *ctx)
+{
+    char seq[24], actor[256], where[1200];
+    struct cf_buf keys;
+    (void)ctx;
+    cf_cli_int_str(event, "seq", seq, sizeof(seq));
+    json_t *who = json_object_get(event, "actor");
+    const char *name = cf_cli_str(who, "name"), *id = cf_cli_str(who, "id");
+    snprintf(actor, sizeof(actor), "%s%s%s", cf_cli_str(who, "kind"), *name || *id ? " " : "",
+             *name ? name : id);
+    const char *env = cf_cli_str(event, "environment");
+    snprintf(where, sizeof(where), "%s%s%s", env, *env ? ":" : "",
+             cf_cli_str(event, "secretPath"));
+    cf_buf_init(&keys, 0);
+    size_t i;
+    json_t *key;
+    enum cf_rc rc = CF_OK;
+    json_array_foreach(json_object_get(event, "keys"), i, key)
+    {
+        if (i && rc == CF_OK)
+            rc = cf_buf_append(&keys, ",", 1);
+        if (rc == CF_OK)
+            rc = cf_buf_puts(&keys, json_string_value(key) ? json_string_value(key) : "");
+    }
+    if (rc == CF_OK && cf_buf_puts(&keys, "") != CF_OK)
+        rc = CF_ENOMEM;
+    if (rc == CF_OK) {
+        const char *row[EVENT_COLS] = {seq,
+                                       cf_cli_str(event, "time"),
+                                       actor,
+                                       cf_cli_str(event, "action"),
+                                       where,
+                                       keys.data ? keys.data : "",
+                                       cf_cli_str(event, "result"),
+                                       cf_cli_str(event, "reason")};
+        rc = cf_table_add(table, row);
+    }
+    cf_buf_release(&keys);
+    return rc;
+}
+
+static int print_events(json_t *events)
+{
+    return cf_cli_print_rows(events, EVENT_COLS, event_headers, event_row, NULL);
+}
+
+static const char list_usage[] =
+    "usage: coffer audit list [--since T] [--until T] [--actor WHO] [--action A]\n"
+    "                         [--projectId ID] [--after N] [--limit N] [options]\n"
+    "\n"
+    "Lists audit events, oldest first (admin token). Times are RFC 3339 or a\n"
+    "duration meaning that long ago (--since 24h). --actor matches an identity's id\n"
+    "or name; --action matches exactly, or every action under a prefix ending in\n"
+    "'.' (--action secrets.). A page holds --limit events (default 100, at most\n"
+    "1000); with --output json the answer's nextAfter is the --after of the next\n"
+    "page (null on the last).\n"
+    "\n"
+    "options:\n"
+    "  --since T          events at or after T\n"
+    "  --until T          events before T\n"
+    "  --actor WHO        an identity id or name, or \"admin\"\n"
+    "  --action A         e.g. secrets.read, auth.login.universal-auth, secrets.\n"
+    "  --projectId ID     events about one project (its id)\n"
+    "  --after N          events after event number N\n"
+    "  --limit N          events per page\n" CF_CLI_COMMON_HELP;
+
+static int cmd_list(int argc, char **argv)
+{
+    const char *since = NULL, *until = NULL, *actor = NULL, *action = NULL, *project = NULL;
+    const char *after = NULL, *limit = NULL;
+    const struct cf_opt opts[] = {
+        {"since", CF_OPT_STRING, &since},         {"until", CF_OPT_STRING, &until},
+        {"actor", CF_OPT_STRING, &actor},         {"action", CF_OPT_STRING, &action},
+        {"projectId", CF_OPT_STRING, &project},   {"after", CF_OPT_STRING, &after},
+        {"limit", CF_OPT_STRING, &limit},
+    };
+    const struct cf_cli_spec spec = {list_usage, 0, 0, 0, opts, sizeof(opts) / sizeof(opts[0])};
+    struct cf_cli cli;
+    int status;
+    if (cf_cli_begin(&cli, argc, argv, &spec, &status)) {
+        const struct cf_query_param query[] = {
+            {"since", since},         {"until", until}, {"actor", actor},
+            {"action", action},       {"projectId", project}, {"after", after},
+            {"limit", limit},         {NULL, NULL},
+        };
+        status = cf_cli_request_list(&cli, "/v1/audit/events", query, "events", print_events);
+    }
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char verify_usage[] =
+    "usage: coffer audit verify [options]\n"
+    "\n"
+    "Verifies the whole audit log (admin token): every event's hash, the chain\n"
+    "that links each event to the one before it, and every signed checkpoint.\n"
+    "Reports the first broken link precisely: an event edited, deleted, inserted\n"
+    "or moved, or a log cut short.\n"
+    "\n"
+    "exit status: 0 intact, 3 tampered with (the finding is printed), 1 the\n"
+    "server refused or could not be reached, 2 usage error.\n"
+    "\n"
+    "options:\n" CF_CLI_COMMON_HELP;
+
+static int cmd_verify(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {verify_usage, 0, 0, 0, NULL, 0};
+    struct cf_cli cli;
+    json_t *answer = NULL;
+    int status;
+    if (cf_cli_begin(&cli, argc, argv, &spec, &status))
+        status = cf_cli_request(&cli, "POST", "/v1/audit/verify", NULL, NULL, &answer);
+    if (answer) {
+        bool ok = json_is_true(json_object_get(answer, "ok"));
+        char events[24], checkpoints[24];
+        if (cli.json) {
+            status = cf_cli_print_json(answer);
+        } else if (ok) {
+            printf("audit log intact: %s events, %s signed checkpoints\n",
+                   cf_cli_int_str(answer, "events", events, sizeof(events)),
+                   cf_cli_int_str(answer, "checkpoints", checkpoints, sizeof(checkpoints)));
+        } else {
+            printf("audit log TAMPERED (%s): %s\n", cf_cli_str(answer, "finding"),
+                   cf_cli_str(answer, "message"));
+        }
+        if (status == CF_EXIT_OK && !ok)
+            status = EXIT_TAMPERED;
+    }
+    json_decref(answer);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const char checkpoint_usage[] =
+    "usage: coffer audit checkpoint [options]\n"
+    "\n"
+    "Signs a checkpoint over the last event now (admin token). The server also\n"
+    "signs one every 1000 events and every minute with events.\n"
+    "\n"
+    "options:\n" CF_CLI_COMMON_HELP;
+
+static int cmd_checkpoint(int argc, char **argv)
+{
+    const struct cf_cli_spec spec = {checkpoint_usage, 0, 0, 0, NULL, 0};
+    struct cf_cli cli;
+    json_t *answer = NULL;
+    int status;
+    if (cf_cli_begin(&cli, argc, argv, &spec, &status))
+        status = cf_cli_request(&cli, "POST", "/v1/audit/checkpoints", NULL, NULL, &answer);
+    if (answer)
+        status = cli.json ? cf_cli_print_json(answer)
+                          : (puts(cf_cli_str(answer, "message")) < 0 ? CF_EXIT_FAILURE
+                                                                     : CF_EXIT_OK);
+    json_decref(answer);
+    cf_cli_end(&cli);
+    return status;
+}
+
+static const struct cf_cli_sub subcommands[] = {
+    {"list", cmd_list, "list audit events"},
+    {"verify", cmd_verify, "verify the audit log's chain and checkpoints"},
+    {"checkpoint", cmd_checkpoint, "sign a checkpoint over the last event now"},
+};
+
+int cf_cmd_audit(int argc, char **argv)
+{
+    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
+                           NULL);
+}

@@ -1,0 +1,515 @@
+/* The audit log writer (see auditlog.h): a bounded queue of event copies, one writer thread that
+ * commits them in batches through the store's audit_append (which numbers and chains them inside
+ * its transaction, so the chain holds even with several writers on one database), checkpoints, and
+ * the waits of fail-closed mode. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "core/auditlog.h"
+#include "util/id.h"
+#include "util/log.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+#define BATCH_MAX 256
+#define RETRY_MS 1000
+/* Normal mode: how long the writer lets a batch fill before committing it. Fewer, larger
+ * transactions keep the writer's share of the CPU and of the disk's flushes small under load. */
+#define COALESCE_MS 20
+
+/* A fail-closed caller waiting for its event's commit. */
+struct waiter {
+    bool done;
+    enum cf_rc rc;
+    char msg[CF_ERR_MSG_MAX];
+};
+
+struct item {
+    struct cf_audit_event event;
+    struct waiter *waiter; /* NULL in normal mode, or once its caller gave up */
+    bool inflight;         /* taken by the writer */
+};
+
+struct cf_audit_log {
+    struct cf_store *store;
+    struct cf_audit_keys *keys;
+    struct cf_audit_log_config config;
+
+    pthread_mutex_t lock;
+    pthread_cond_t wake; /* the writer: work, or stop */
+    pthread_cond_t done; /* waiters and flushes: a batch finished */
+    pthread_t writer;
+    bool started, stopping;
+
+    struct item **queue; /* ring of queue_max */
+    size_t head, count;
+    size_t inflight; /* items taken by the writer, not yet finished */
+
+    int64_t dropped;
+    int64_t since_checkpoint; /* events committed since the last checkpoint */
+    int64_t last_checkpoint_ms;
+    bool failing; /* the last batch failed (logged once per failure run) */
+};
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+/* ---- the audit key ---- */
+
+static enum cf_rc load_keys(struct cf_store *st, struct cf_keyring *kr, struct cf_audit_keys **out,
+                            struct cf_err *err)
+{
+    uint8_t *wrapped = NULL;
+    size_t wrapped_len = 0;
+    enum cf_rc rc = st->ops->meta_get(st, CF_AUDIT_KEY_META, &wrapped, &wrapped_len, err);
+    if (rc == CF_ENOTFOUND) {
+        rc = cf_keyring_new_project_key(kr, CF_AUDIT_KEY_LABEL, &wrapped, &wrapped_len, err);
+        if (rc == CF_OK)
+            rc = st->ops->meta_insert(st, CF_AUDIT_KEY_META, wrapped, wrapped_len, err);
+        if (rc == CF_EEXIST) { /* another node made it first: use theirs */
+            free(wrapped);
+            wrapped = NULL;
+            rc = st->ops->meta_get(st, CF_AUDIT_KEY_META, &wrapped, &wrapped_len, err);
+        }
+    }
+    if (rc != CF_OK) {
+        free(wrapped);
+        return rc;
+    }
+    uint8_t *key = sodium_malloc(CF_AUDIT_KEY_BYTES);
+    if (!key) {
+        free(wrapped);
+        return cf_err_set(err, CF_ENOMEM, "cannot allocate locked memory");
+    }
+    rc = cf_keyring_unwrap_key(kr, CF_AUDIT_KEY_LABEL, wrapped, wrapped_len, key, err);
+    if (rc == CF_OK) {
+        *out = cf_audit_keys_new(key);
+        if (!*out)
+            rc = cf_err_set(err, CF_ENOMEM, "cannot allocate locked memory");
+    }
+    sodium_free(key);
+    free(wrapped);
+    return rc;
+}
+
+/* ---- the writer ---- */
+
+static void chain_one(void *ctx, struct cf_audit_event *event)
+{
+    cf_audit_chain(ctx, event);
+}
+
+static void checkpoint_after(struct cf_audit_log *log, const struct cf_audit_event *last)
+{
+    struct cf_audit_checkpoint cp = {.event_seq = last->seq, .time_us = now_us()};
+    memcpy(cp.event_hash, last->hash, sizeof(cp.event_hash));
+    cf_audit_checkpoint_sign(log->keys, &cp);
+    struct cf_err err;
+    cf_err_clear(&err);
+    enum cf_rc rc = log->store->ops->audit_checkpoint_add(log->store, &cp, &err);
+    if (rc != CF_OK && rc != CF_EEXIST)
+        cf_log_warn("audit: cannot store a checkpoint for event %lld: %s",
+                    (long long)last->seq, err.msg);
+}
+
+/* Commits one batch (the lock is not held). */
+static enum cf_rc commit(struct cf_audit_log *log, struct item **batch, size_t n,
+                         struct cf_audit_event *events, struct cf_err *err)
+{
+    /* An identity's name is looked up here, off the request path (the token names only the id). */
+    struct cf_identity identity = {0};
+    for (size_t i = 0; i < n; i++) {
+        struct cf_audit_event *e = &events[i];
+        *e = batch[i]->event;
+        if (e->actor_name[0] || strcmp(e->actor_kind, "identity") != 0 || !e->actor_id[0])
+            continue;
+        struct cf_err ignored;
+        if (strcmp(identity.id, e->actor_id) != 0 &&
+            log->store->ops->identity_get(log->store, e->actor_id, &identity, &ignored) != CF_OK)
+            memset(&identity, 0, sizeof(identity));
+        if (strcmp(identity.id, e->actor_id) == 0)
+            cf_strlcpy(e->actor_name, identity.name, sizeof(e->actor_name));
+    }
+    enum cf_rc rc = log->store->ops->audit_append(log->store, events, n, chain_one, log->keys, err);
+    if (rc == CF_OK && log->config.sink)
+        for (size_t i = 0; i < n; i++)
+            log->config.sink(log->config.sink_ctx, &events[i]);
+    return rc;
+}
+
+static void *writer_main(void *arg)
+{
+    struct cf_audit_log *log = arg;
+    struct item *batch[BATCH_MAX];
+    struct cf_audit_event *events = malloc(BATCH_MAX * sizeof(*events));
+    if (!events) {
+        cf_log_error("audit: out of memory: the writer cannot start");
+        return NULL;
+    }
+    pthread_mutex_lock(&log->lock);
+    for (;;) {
+        while (log->count == 0 && !log->stopping) {
+            struct timespec ts;
+            deadline_in(&ts, 1000);
+            pthread_cond_timedwait(&log->wake, &log->lock, &ts);
+            if (log->count == 0 && log->since_checkpoint > 0 &&
+                cf_mono_us() / 1000 - log->last_checkpoint_ms >= log->config.checkpoint_ms)
+                break; /* a time-based checkpoint below */
+        }
+        if (log->count > 0 && log->count < BATCH_MAX && !log->stopping &&
+            !log->config.fail_closed) {
+            struct timespec ts;
+            deadline_in(&ts, COALESCE_MS);
+            pthread_cond_timedwait(&log->wake, &log->lock, &ts); /* or a full batch, or a stop */
+        }
+        if (log->count == 0 && log->stopping) {
+            if (log->since_checkpoint > 0 && !log->failing) { /* the last events get one too */
+                log->since_checkpoint = 0;
+                pthread_mutex_unlock(&log->lock);
+                struct cf_audit_event *last = malloc(sizeof(*last));
+                struct cf_err gerr;
+                if (last && log->store->ops->audit_get(log->store, 0, last, &gerr) == CF_OK)
+                    checkpoint_after(log, last);
+                free(last);
+                pthread_mutex_lock(&log->lock);
+            }
+            break;
+        }
+        size_t n = 0;
+        while (n < BATCH_MAX && n < log->count) {
+            struct item *it = log->queue[(log->head + n) % log->config.queue_max];
+            it->inflight = true;
+            batch[n++] = it;
+        }
+        log->inflight = n;
+        pthread_mutex_unlock(&log->lock);
+
+        struct cf_err err;
+        cf_err_clear(&err);
+        enum cf_rc rc = n ? commit(log, batch, n, events, &err) : CF_OK;
+        bool checkpoint = false;
+
+        pthread_mutex_lock(&log->lock);
+        if (rc == CF_OK) {
+            if (log->failing)
+                cf_log_info("audit: the store takes events again");
+            log->failing = false;
+            log->head = (log->head + n) % log->config.queue_max;
+            log->count -= n;
+            log->since_checkpoint += (int64_t)n;
+            int64_t now_ms = cf_mono_us() / 1000;
+            checkpoint = log->since_checkpoint > 0 &&
+                         (log->since_checkpoint >= log->config.checkpoint_every ||
+                          now_ms - log->last_checkpoint_ms >= log->config.checkpoint_ms ||
+                          log->stopping);
+            if (checkpoint) {
+                log->since_checkpoint = 0;
+                log->last_checkpoint_ms = now_ms;
+            }
+        } else {
+            if (!log->failing)
+                cf_log_error("audit: cannot store %zu event(s): %s", n, err.msg);
+            log->failing = true;
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct item *it = batch[i];
+            it->inflight = false;
+            if (it->waiter) {
+                it->waiter->done = true;
+                it->waiter->rc = rc;
+                cf_strlcpy(it->waiter->msg, err.msg, sizeof(it->waiter->msg));
+                it->waiter = NULL;
+            }
+        }
+        if (rc == CF_OK) {
+            for (size_t i = 0; i < n; i++)
+                free(batch[i]);
+        } else if (log->config.fail_closed || log->stopping) {
+            /* Fail-closed: those requests fail with 503; their events are not kept for later. At
+             * shutdown, events that cannot be stored are reported and dropped. */
+            for (size_t i = 0; i < n; i++)
+                free(batch[i]);
+            log->head = (log->head + n) % log->config.queue_max;
+            log->count -= n;
+            log->dropped += (int64_t)n;
+        }
+        log->inflight = 0;
+        pthread_cond_broadcast(&log->done);
+        if (checkpoint && n) {
+            struct cf_audit_event last = events[n - 1];
+            pthread_mutex_unlock(&log->lock);
+            checkpoint_after(log, &last);
+            pthread_mutex_lock(&log->lock);
+        } else if (checkpoint) {
+            pthread_mutex_unlock(&log->lock);
+            struct cf_audit_event *last = malloc(sizeof(*last));
+            struct cf_err gerr;
+            if (last && log->store->ops->audit_get(log->store, 0, last, &gerr) == CF_OK)
+                checkpoint_after(log, last);
+            free(last);
+            pthread_mutex_lock(&log->lock);
+        }
+        if (rc != CF_OK && !log->stopping) {
+            struct timespec ts;
+            deadline_in(&ts, RETRY_MS);
+            pthread_cond_timedwait(&log->wake, &log->lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&log->lock);
+    free(events);
+    return NULL;
+}
+
+/* ---- the interface ---- */
+
+enum cf_rc cf_audit_log_open(struct cf_store *store, struct cf_keyring *keyring,
+                             const struct cf_audit_log_config *config, struct cf_audit_log **out,
+                             struct cf_err *err)
+{
+    struct cf_audit_log *log = calloc(1, sizeof(*log));
+    if (!log)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    log->store = store;
+    log->config = *config;
+    if (!log->config.queue_max)
+        log->config.queue_max = 8192;
+    if (!log->config.checkpoint_every)
+        log->config.checkpoint_every = 1000;
+    if (!log->config.checkpoint_ms)
+        log->config.checkpoint_ms = 60000;
+    if (!log->config.fail_closed_wait_ms)
+        log->config.fail_closed_wait_ms = 5000;
+    log->last_checkpoint_ms = cf_mono_us() / 1000;
+    log->queue = calloc(log->config.queue_max, sizeof(*log->queue));
+    pthread_mutex_init(&log->lock, NULL);
+    pthread_cond_init(&log->wake, NULL);
+    pthread_cond_init(&log->done, NULL);
+    enum cf_rc rc = log->queue ? load_keys(store, keyring, &log->keys, err)
+                               : cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK && pthread_create(&log->writer, NULL, writer_main, log) != 0)
+        rc = cf_err_set(err, CF_EINTERNAL, "cannot start the audit writer thread");
+    if (rc != CF_OK) {
+        cf_audit_log_close(log);
+        return rc;
+    }
+    log->started = true;
+    *out = log;
+    return CF_OK;
+}
+
+void cf_audit_log_close(struct cf_audit_log *log)
+{
+    if (!log)
+        return;
+    if (log->started) {
+        pthread_mutex_lock(&log->lock);
+        log->stopping = true;
+        pthread_cond_signal(&log->wake);
+        pthread_mutex_unlock(&log->lock);
+        pthread_join(log->writer, NULL);
+        if (log->dropped)
+            cf_log_error("audit: %lld event(s) could not be stored", (long long)log->dropped);
+    }
+    for (size_t i = 0; log->queue && i < log->count; i++)
+        free(log->queue[(log->head + i) % log->config.queue_max]);
+    free(log->queue);
+    cf_audit_keys_free(log->keys);
+    pthread_cond_destroy(&log->done);
+    pthread_cond_destroy(&log->wake);
+    pthread_mutex_destroy(&log->lock);
+    free(log);
+}
+
+enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event *event,
+                           struct cf_err *err)
+{
+    struct item *it = malloc(sizeof(*it));
+    if (!it)
+        return log->config.fail_closed ? cf_err_set(err, CF_EUNAVAIL, "audit: out of memory")
+                                       : CF_OK;
+    it->event = *event;
+    it->inflight = false;
+    if (!it->event.id[0])
+        cf_uuid_new(it->event.id);
+    if (!it->event.time_us)
+        it->event.time_us = now_us();
+    struct waiter w = {0};
+    it->waiter = log->config.fail_closed ? &w : NULL;
+
+    pthread_mutex_lock(&log->lock);
+    if (log->count == log->config.queue_max) {
+        if (log->config.fail_closed) {
+            pthread_mutex_unlock(&log->lock);
+            free(it);
+            return cf_err_set(err, CF_EUNAVAIL,
+                              "the audit log is not keeping up (%zu events waiting): the request "
+                              "was refused rather than served unaudited",
+                              log->config.queue_max);
+        }
+        /* Normal mode: the oldest waiting event makes room (the writer never holds it: a full
+         * queue is far larger than one batch). */
+        if (log->inflight < log->count) {
+            size_t oldest = (log->head + log->inflight) % log->config.queue_max;
+            free(log->queue[oldest]);
+            for (size_t i = log->inflight; i + 1 < log->count; i++)
+                log->queue[(log->head + i) % log->config.queue_max] =
+                    log->queue[(log->head + i + 1) % log->config.queue_max];
+            log->count--;
+            if (log->dropped++ % 1000 == 0)
+                cf_log_error("audit: the queue is full; oldest events dropped (%lld so far)",
+                             (long long)log->dropped);
+        }
+    }
+    log->queue[(log->head + log->count) % log->config.queue_max] = it;
+    log->count++;
+    /* The writer needs waking for the first event (it sleeps when idle), for a full batch, and for
+     * a fail-closed caller, who waits; other events join the batch it is filling. */
+    if (log->count == 1 || log->count == BATCH_MAX || log->config.fail_closed)
+        pthread_cond_signal(&log->wake);
+    if (!log->config.fail_closed) {
+        pthread_mutex_unlock(&log->lock);
+        return CF_OK;
+    }
+    struct timespec ts;
+    deadline_in(&ts, log->config.fail_closed_wait_ms);
+    while (!w.done) {
+        int waited = pthread_cond_timedwait(&log->done, &log->lock, &ts);
+        if (waited == ETIMEDOUT && !w.done && !it->inflight) {
+            it->waiter = NULL; /* the writer may still store it later; this caller stops waiting */
+            pthread_mutex_unlock(&log->lock);
+            return cf_err_set(err, CF_EUNAVAIL,
+                              "the audit log could not record this request within %lld ms: it "
+                              "was refused rather than served unaudited",
+                              (long long)log->config.fail_closed_wait_ms);
+        }
+        if (waited == ETIMEDOUT)
+            deadline_in(&ts, 100); /* in the writer's hands: its store call ends soon */
+    }
+    pthread_mutex_unlock(&log->lock);
+    if (w.rc != CF_OK)
+        return cf_err_set(err, CF_EUNAVAIL,
+                          "the audit log cannot store events (%s): the request was refused "
+                          "rather than served unaudited",
+                          w.msg);
+    return CF_OK;
+}
+
+void cf_audit_log_flush(struct cf_audit_log *log)
+{
+    pthread_mutex_lock(&log->lock);
+    int rounds = 0;
+    while ((log->count > 0 || log->inflight > 0) && rounds++ < 100) {
+        struct timespec ts;
+        deadline_in(&ts, 100);
+        pthread_cond_signal(&log->wake);
+        pthread_cond_timedwait(&log->done, &log->lock, &ts);
+    }
+    pthread_mutex_unlock(&log->lock);
+}
+
+enum cf_rc cf_audit_log_checkpoint(struct cf_audit_log *log, struct cf_err *err)
+{
+    struct cf_audit_event *last = malloc(sizeof(*last));
+    if (!last)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    cf_audit_log_flush(log);
+    enum cf_rc rc = log->store->ops->audit_get(log->store, 0, last, err);
+    if (rc == CF_OK) {
+        struct cf_audit_checkpoint cp = {.event_seq = last->seq, .time_us = now_us()};
+        memcpy(cp.event_hash, last->hash, sizeof(cp.event_hash));
+        cf_audit_checkpoint_sign(log->keys, &cp);
+        rc = log->store->ops->audit_checkpoint_add(log->store, &cp, err);
+        if (rc == CF_EEXIST)
+            rc = CF_OK; /* the last event already has one */
+    }
+    free(last);
+    return rc;
+}
+
+bool cf_audit_log_fail_closed(const struct cf_audit_log *log)
+{
+    return log->config.fail_closed;
+}
+
+int64_t cf_audit_log_dropped(struct cf_audit_log *log)
+{
+    pthread_mutex_lock(&log->lock);
+    int64_t n = log->dropped;
+    pthread_mutex_unlock(&log->lock);
+    return n;
+}
+
+void cf_audit_log_public_key(struct cf_audit_log *log, uint8_t out[CF_AUDIT_PUBLIC_KEY_BYTES])
+{
+    cf_audit_public_key(log->keys, out);
+}
+
+enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_report *report,
+                               struct cf_err *err)
+{
+    struct cf_store *st = log->store;
+    struct cf_audit_verifier *v = malloc(sizeof(*v));
+    struct cf_audit_event *event = malloc(sizeof(*event));
+    struct cf_audit_checkpoint_list cps = {0};
+    enum cf_rc rc = v && event ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc != CF_OK)
+        goto out;
+    cf_audit_log_flush(log);
+    cf_audit_verify_begin(v, log->keys);
+    bool going = true;
+    struct cf_audit_filter filter = {.limit = 1000};
+    while (going) {
+        struct cf_audit_event_list page = {0};
+        rc = st->ops->audit_list(st, &filter, &page, err);
+        if (rc != CF_OK)
+            goto out;
+        for (size_t i = 0; going && i < page.n; i++)
+            going = cf_audit_verify_event(v, &page.items[i]);
+        bool last_page = page.n < filter.limit;
+        if (page.n)
+            filter.after_seq = page.items[page.n - 1].seq;
+        cf_audit_event_list_release(&page);
+        if (last_page)
+            break;
+    }
+    if (going)
+        going = cf_audit_verify_end_events(v);
+    if (going)
+        rc = st->ops->audit_checkpoint_list(st, &cps, err);
+    for (size_t i = 0; rc == CF_OK && going && i < cps.n; i++) {
+        enum cf_rc got = st->ops->audit_get(st, cps.items[i].event_seq, event, err);
+        if (got != CF_OK && got != CF_ENOTFOUND) {
+            rc = got;
+            break;
+        }
+        going = cf_audit_verify_checkpoint(v, &cps.items[i], got == CF_OK, event);
+    }
+    if (rc == CF_OK)
+        *report = v->report;
+out:
+    cf_audit_checkpoint_list_release(&cps);
+    free(event);
+    free(v);
+    return rc;
+}

@@ -1,0 +1,397 @@
+/* The inventory (see inventory.h): per project one scan of its secrets' metadata (the store's
+ * secret_inventory, which reads no value), its environments and its memberships; readers are
+ * derived from each membership's role and rules the way cf_authz_check decides a read, and an
+ * identity's own view is filtered with cf_authz_check itself. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/authz.h"
+#include "core/inventory.h"
+#include "util/str.h"
+#include "util/banned.h"
+
+/* Makes room for one more item in items (n used of *cap, each size bytes): the array, perhaps
+ * moved, or NULL when out of memory (items is then unchanged). */
+static void *grow(void *items, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return items;
+    size_t new_cap = *cap ? *cap * 2 : 8;
+    void *grown = new_cap <= SIZE_MAX / size ? realloc(items, new_cap * size) : NULL;
+    if (grown)
+        *cap = new_cap;
+    return grown;
+}
+
+static void reader_release(struct cf_inventory_reader *reader)
+{
+    free(reader->paths);
+    reader->paths = NULL;
+    reader->n_paths = 0;
+}
+
+static void env_release(struct cf_inventory_env *env)
+{
+    for (size_t i = 0; i < env->n_readers; i++)
+        reader_release(&env->readers[i]);
+    free(env->readers);
+    free(env->secrets);
+    memset(env, 0, sizeof(*env));
+}
+
+static void project_release(struct cf_inventory_project *project)
+{
+    for (size_t i = 0; i < project->n_envs; i++)
+        env_release(&project->envs[i]);
+    free(project->envs);
+    memset(project, 0, sizeof(*project));
+}
+
+void cf_inventory_release(struct cf_inventory *inventory)
+{
+    if (!inventory)
+        return;
+    for (size_t i = 0; i < inventory->n_projects; i++)
+        project_release(&inventory->projects[i]);
+    free(inventory->projects);
+    memset(inventory, 0, sizeof(*inventory));
+}
+
+static enum cf_rc add_path(struct cf_inventory_reader *reader, const char *glob, struct cf_err *err)
+{
+    for (size_t i = 0; i < reader->n_paths; i++)
+        if (strcmp(reader->paths[i], glob) == 0)
+            return CF_OK;
+    char(*grown)[CF_PATH_MAX + 1] = realloc(reader->paths, (reader->n_paths + 1) * sizeof(*grown));
+    if (!grown)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    reader->paths = grown;
+    cf_strlcpy(reader->paths[reader->n_paths++], glob, sizeof(*grown));
+    return CF_OK;
+}
+
+/* Fills reader->paths with where membership m lets its identity read in environment env_slug, as
+ * cf_authz_check decides a read: the role must allow reading, and with rules, a rule naming read
+ * that matches the environment covers its path glob. n_paths stays 0 when it can read nothing. */
+static enum cf_rc reader_paths(const struct cf_membership *m, const char *env_slug,
+                               struct cf_inventory_reader *reader, struct cf_err *err)
+{
+    uint32_t actions = 0;
+    if (!cf_role_actions(m->role, &actions) || !(actions & CF_ACTION_BIT(CF_ACTION_READ)))
+        return CF_OK;
+    if (m->n_rules == 0)
+        return add_path(reader, CF_INVENTORY_ALL_PATHS, err);
+    for (size_t i = 0; i < m->n_rules; i++) {
+        const struct cf_membership_rule *r = &m->rules[i];
+        if (!(r->actions & CF_ACTION_BIT(CF_ACTION_READ)) ||
+            (r->env_slug[0] && strcmp(r->env_slug, env_slug) != 0))
+            continue;
+        const char *glob = r->path_glob[0] ? r->path_glob : CF_INVENTORY_ALL_PATHS;
+        if (strcmp(glob, CF_INVENTORY_ALL_PATHS) == 0) {
+            /* The whole environment: narrower globs add nothing. */
+            reader_release(reader);
+            return add_path(reader, CF_INVENTORY_ALL_PATHS, err);
+        }
+        enum cf_rc rc = add_path(reader, glob, err);
+        if (rc != CF_OK)
+            return rc;
+    }
+    return CF_OK;
+}
+
+static int by_reader_name(const void *a, const void *b)
+{
+    const struct cf_inventory_reader *x = a, *y = b;
+    int c = strcmp(x->identity_name, y->identity_name);
+    return c ? c : strcmp(x->identity_id, y->identity_id);
+}
+
+/* Who may be named: the identities' names (the admin's view), or the caller alone. */
+struct names {
+    const struct cf_identity_list *identities; /* NULL for an identity caller */
+    const char *caller_name;
+};
+
+static const char *identity_name(const struct names *names, const char *identity_id)
+{
+    if (!names->identities)
+        return names->caller_name;
+    for (size_t i = 0; i < names->identities->n; i++)
+        if (strcmp(names->identities->items[i].id, identity_id) == 0)
+            return names->identities->items[i].name;
+    return "";
+}
+
+/* The readers of env among memberships, sorted by name. */
+static enum cf_rc env_readers(const struct cf_membership_list *memberships,
+                              const struct names *names, struct cf_inventory_env *env,
+                              struct cf_err *err)
+{
+    size_t cap = 0;
+    for (size_t i = 0; i < memberships->n; i++) {
+        const struct cf_membership *m = &memberships->items[i];
+        struct cf_inventory_reader reader = {0};
+        enum cf_rc rc = reader_paths(m, env->slug, &reader, err);
+        struct cf_inventory_reader *grown = NULL;
+        if (rc == CF_OK && reader.n_paths > 0 &&
+            !(grown = grow(env->readers, &cap, env->n_readers, sizeof(reader))))
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        if (rc != CF_OK || reader.n_paths == 0) {
+            reader_release(&reader);
+            if (rc != CF_OK)
+                return rc;
+            continue;
+        }
+        env->readers = grown;
+        cf_strlcpy(reader.identity_id, m->identity_id, sizeof(reader.identity_id));
+        cf_strlcpy(reader.identity_name, identity_name(names, m->identity_id),
+                   sizeof(reader.identity_name));
+        cf_strlcpy(reader.role, m->role, sizeof(reader.role));
+        env->readers[env->n_readers++] = reader;
+    }
+    if (env->n_readers > 1)
+        qsort(env->readers, env->n_readers, sizeof(*env->readers), by_reader_name);
+    return CF_OK;
+}
+
+/* The memberships whose readers are shown: all of the project's for the admin, the caller's own
+ * for an identity (none when it is not a member). */
+static enum cf_rc project_memberships(struct cf_core *core, const struct cf_principal *who,
+                                      const char *project_id, struct cf_membership_list *out,
+                                      struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    memset(out, 0, sizeof(*out));
+    if (who->kind == CF_PRINCIPAL_ADMIN)
+        return st->ops->membership_list(st, NULL, project_id, out, err);
+    out->items = calloc(1, sizeof(*out->items));
+    if (!out->items)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    enum cf_rc rc = st->ops->membership_get(st, who->id, project_id, &out->items[0], err);
+    if (rc == CF_OK)
+        out->n = 1;
+    else if (rc == CF_ENOTFOUND)
+        rc = CF_OK;
+    return rc;
+}
+
+/* Whether who may read the secrets of the folder at path in env, asked once per folder (the
+ * store returns a folder's secrets together). */
+struct read_cache {
+    const char *env_id;
+    const char *path;
+    bool readable;
+};
+
+static enum cf_rc may_read(struct cf_core *core, const struct cf_principal *who,
+                           const char *project_id, const struct cf_inventory_env *env,
+                           const struct cf_secret_meta *s, struct read_cache *cache,
+                           struct cf_err *err)
+{
+    if (who->kind == CF_PRINCIPAL_ADMIN) {
+        cache->readable = true;
+        return CF_OK;
+    }
+    if (cache->env_id && strcmp(cache->env_id, s->env_id) == 0 && strcmp(cache->path, s->path) == 0)
+        return CF_OK;
+    struct cf_err denied;
+    enum cf_rc rc =
+        cf_authz_check(core, who, CF_ACTION_READ, project_id, env->slug, s->path, &denied);
+    if (rc != CF_OK && rc != CF_EFORBIDDEN) {
+        *err = denied;
+        return rc;
+    }
+    cache->env_id = s->env_id;
+    cache->path = s->path;
+    cache->readable = rc == CF_OK;
+    return CF_OK;
+}
+
+static void fill_secret(struct cf_inventory_secret *out, const struct cf_secret_meta *s)
+{
+    memset(out, 0, sizeof(*out));
+    cf_strlcpy(out->secret_id, s->id, sizeof(out->secret_id));
+    cf_strlcpy(out->path, s->path, sizeof(out->path));
+    cf_strlcpy(out->key, s->key, sizeof(out->key));
+    out->version = s->version;
+    out->version_count = s->version_count;
+    out->created_at = s->created_at;
+    out->last_changed_at = s->updated_at;
+    out->expires_at = s->expires_at;
+    out->reminder_repeat_days = s->reminder_repeat_days;
+    out->last_read_known = false; /* no audit log yet (issue 6) */
+}
+
+/* Places the secrets of the project in their environments (out->envs, those visible), keeping
+ * those who may read. */
+static enum cf_rc place_secrets(struct cf_core *core, const struct cf_principal *who,
+                                const struct cf_secret_meta_list *secrets,
+                                struct cf_inventory_project *out, struct cf_err *err)
+{
+    struct read_cache cache = {0};
+    size_t *caps = calloc(out->n_envs ? out->n_envs : 1, sizeof(*caps));
+    enum cf_rc rc = caps ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == CF_OK && i < secrets->n; i++) {
+        const struct cf_secret_meta *s = &secrets->items[i];
+        size_t e = 0;
+        while (e < out->n_envs && strcmp(out->envs[e].id, s->env_id) != 0)
+            e++;
+        if (e == out->n_envs)
+            continue; /* an environment the caller cannot read in */
+        struct cf_inventory_env *env = &out->envs[e];
+        rc = may_read(core, who, out->id, env, s, &cache, err);
+        if (rc != CF_OK || !cache.readable)
+            continue;
+        struct cf_inventory_secret *grown =
+            grow(env->secrets, &caps[e], env->n_secrets, sizeof(*grown));
+        if (!grown) {
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+            break;
+        }
+        env->secrets = grown;
+        fill_secret(&env->secrets[env->n_secrets++], s);
+    }
+    free(caps);
+    return rc;
+}
+
+/* The inventory of project p as who sees it, into out: its environments (for an identity, those
+ * it can read in), their readers and secrets. */
+static enum cf_rc build_project(struct cf_core *core, const struct cf_principal *who,
+                                const struct cf_project *p, const struct names *names,
+                                struct cf_inventory_project *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_membership_list memberships = {0};
+    struct cf_env_list envs = {0};
+    struct cf_secret_meta_list secrets = {0};
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    cf_strlcpy(out->id, p->id, sizeof(out->id));
+    cf_strlcpy(out->slug, p->slug, sizeof(out->slug));
+    cf_strlcpy(out->name, p->name, sizeof(out->name));
+    rc = project_memberships(core, who, p->id, &memberships, err);
+    if (rc == CF_OK)
+        rc = st->ops->env_list(st, p->id, &envs, err);
+    if (rc == CF_OK && envs.n > 0 && !(out->envs = calloc(envs.n, sizeof(*out->envs))))
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (size_t i = 0; rc == CF_OK && i < envs.n; i++) {
+        struct cf_inventory_env *env = &out->envs[out->n_envs];
+        cf_strlcpy(env->id, envs.items[i].id, sizeof(env->id));
+        cf_strlcpy(env->slug, envs.items[i].slug, sizeof(env->slug));
+        cf_strlcpy(env->name, envs.items[i].name, sizeof(env->name));
+        out->n_envs++;
+        rc = env_readers(&memberships, names, env, err);
+        if (rc == CF_OK && who->kind != CF_PRINCIPAL_ADMIN && env->n_readers == 0)
+            env_release(&out->envs[--out->n_envs]); /* nothing the caller can read here */
+    }
+    if (rc == CF_OK && out->n_envs > 0)
+        rc = st->ops->secret_inventory(st, p->id, &secrets, err);
+    if (rc == CF_OK)
+        rc = place_secrets(core, who, &secrets, out, err);
+    cf_secret_meta_list_release(&secrets);
+    cf_env_list_release(&envs);
+    cf_membership_list_release(&memberships);
+    if (rc != CF_OK)
+        project_release(out);
+    return rc;
+}
+
+/* The caller's name for readers and refusals: the principal's, else the identity's record. */
+static void caller_name(struct cf_core *core, const struct cf_principal *who, char *out,
+                        size_t size)
+{
+    struct cf_identity identity;
+    struct cf_err ignored;
+    cf_strlcpy(out, who->name[0] ? who->name : who->id, size);
+    if (!who->name[0] &&
+        core->store->ops->identity_get(core->store, who->id, &identity, &ignored) == CF_OK)
+        cf_strlcpy(out, identity.name, size);
+}
+
+/* The projects to look at: the one named (project_get's answer) or all. */
+static enum cf_rc projects_of(struct cf_core *core, const char *project,
+                              struct cf_project_list *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    memset(out, 0, sizeof(*out));
+    if (!project)
+        return st->ops->project_list(st, out, err);
+    out->items = calloc(1, sizeof(*out->items));
+    if (!out->items)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    enum cf_rc rc = st->ops->project_get(st, project, &out->items[0], err);
+    if (rc == CF_OK)
+        out->n = 1;
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
+    return rc;
+}
+
+/* For an identity naming a project: a member (else the 404 of an unknown project, so that
+ * membership elsewhere is not revealed). */
+static enum cf_rc member_of(struct cf_core *core, const struct cf_principal *who,
+                            const char *project, const char *project_id, struct cf_err *err)
+{
+    struct cf_membership m = {0};
+    enum cf_rc rc = core->store->ops->membership_get(core->store, who->id, project_id, &m, err);
+    cf_membership_release(&m);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
+    return rc;
+}
+
+enum cf_rc cf_inventory_build(struct cf_core *core, const struct cf_principal *who,
+                              const char *project, struct cf_inventory *out, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_project_list projects = {0};
+    struct cf_identity_list identities = {0};
+    char name[CF_NAME_MAX + 1] = "";
+    struct names names = {NULL, name};
+    size_t cap = 0;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!who || (who->kind != CF_PRINCIPAL_ADMIN && who->kind != CF_PRINCIPAL_IDENTITY))
+        return cf_err_set(err, CF_EFORBIDDEN, "not allowed to read the inventory");
+    bool admin = who->kind == CF_PRINCIPAL_ADMIN;
+    out->readers_complete = admin;
+    rc = projects_of(core, project, &projects, err);
+    if (rc == CF_OK && project && !admin)
+        rc = member_of(core, who, project, projects.items[0].id, err);
+    if (rc == CF_OK && admin) {
+        rc = st->ops->identity_list(st, &identities, err);
+        names.identities = &identities;
+    } else if (rc == CF_OK) {
+        caller_name(core, who, name, sizeof(name));
+    }
+    for (size_t i = 0; rc == CF_OK && i < projects.n; i++) {
+        struct cf_inventory_project *grown =
+            grow(out->projects, &cap, out->n_projects, sizeof(*grown));
+        if (!grown) {
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+            break;
+        }
+        out->projects = grown;
+        struct cf_inventory_project *p = &out->projects[out->n_projects];
+        rc = build_project(core, who, &projects.items[i], &names, p, err);
+        if (rc != CF_OK)
+            break;
+        if (admin || p->n_envs > 0) {
+            out->n_projects++;
+            continue;
+        }
+        project_release(p);
+        if (project) /* a member that can read nothing there */
+            rc = cf_err_set(err, CF_EFORBIDDEN,
+                            "identity \"%s\" may not read anything in project '%s'", name,
+                            projects.items[i].slug);
+    }
+    cf_identity_list_release(&identities);
+    cf_project_list_release(&projects);
+    if (rc != CF_OK)
+        cf_inventory_release(out);
+    return rc;
+}

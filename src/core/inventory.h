@@ -1,0 +1,89 @@
+/* The inventory (issue 5, point 5): every secret that exists, where it lives (project, environment,
+ * folder path), how many versions it has, when it last changed, when it expires and who last read
+ * it; and for each environment which machine identities can read in it, with the path globs their
+ * rules narrow them to: the blast radius a reviewer needs. Pure C over the store: nothing here
+ * opens a sealed value (the store's secret_inventory reads no value at all).
+ *
+ * Last read: the audit log (issue 6) does not exist yet, so every secret says last_read_known =
+ * false. Issue 6 fills last_read_* from the newest "read" event of the secret; callers already
+ * render both states.
+ *
+ * Visibility: the admin sees every project (or the one asked for), every environment, every secret
+ * and every reader. A machine identity sees the projects it is a member of and can read something
+ * in, the environments it can read somewhere in, the secrets it may read (cf_authz_check, one
+ * decision per folder), and itself as the only reader: the other memberships of a project are the
+ * admin's to see (as everywhere else in the API), so readers_complete is false for it. */
+#ifndef CF_CORE_INVENTORY_H
+#define CF_CORE_INVENTORY_H
+
+#include "core/core.h"
+
+/* The glob that matches every path of an environment ("/" and a double star). */
+#define CF_INVENTORY_ALL_PATHS "/**"
+
+struct cf_inventory_secret {
+    char secret_id[CF_UUID_LEN];
+    char path[CF_PATH_MAX + 1];
+    char key[CF_KEY_MAX + 1];
+    int64_t version;              /* the current version */
+    int64_t version_count;        /* versions stored */
+    int64_t created_at;           /* version 1 */
+    int64_t last_changed_at;      /* when the current version was written */
+    int64_t expires_at;           /* 0: no expiry */
+    int64_t reminder_repeat_days; /* 0: no rotation reminder */
+    /* The last read, once the audit log records reads (issue 6); until then false and the rest
+     * zero. */
+    bool last_read_known;
+    int64_t last_read_at;
+    char last_read_by_kind[16]; /* "admin" or "identity" */
+    char last_read_by_id[CF_UUID_LEN];
+    char last_read_by_name[CF_NAME_MAX + 1];
+};
+
+/* A machine identity that can read somewhere in an environment. */
+struct cf_inventory_reader {
+    char identity_id[CF_UUID_LEN];
+    char identity_name[CF_NAME_MAX + 1];
+    char role[CF_ROLE_MAX + 1];
+    /* The globs of the paths it may read: just CF_INVENTORY_ALL_PATHS when the whole environment
+     * (no rules, or a rule without a path), else the globs of its read rules for the environment,
+     * in rule order, without duplicates. Heap. */
+    char (*paths)[CF_PATH_MAX + 1];
+    size_t n_paths;
+};
+
+struct cf_inventory_env {
+    char id[CF_UUID_LEN];
+    char slug[CF_SLUG_MAX + 1];
+    char name[CF_NAME_MAX + 1];
+    struct cf_inventory_reader *readers; /* heap; by identity name */
+    size_t n_readers;
+    struct cf_inventory_secret *secrets; /* heap; by path, then key */
+    size_t n_secrets;
+};
+
+struct cf_inventory_project {
+    char id[CF_UUID_LEN];
+    char slug[CF_SLUG_MAX + 1];
+    char name[CF_NAME_MAX + 1];
+    struct cf_inventory_env *envs; /* heap; in position order */
+    size_t n_envs;
+};
+
+struct cf_inventory {
+    struct cf_inventory_project *projects; /* heap; in the store's project order */
+    size_t n_projects;
+    bool readers_complete; /* false: only the caller itself is listed among the readers */
+};
+
+/* Builds the inventory that who may see, of one project (id or slug) or, with project NULL, of
+ * every project. CF_ENOTFOUND "Project with ID 'x' not found" for an unknown project or one an
+ * identity is not a member of; CF_EFORBIDDEN naming the identity when it is a member of the named
+ * project but can read nothing there. out is released with cf_inventory_release (zeroed on
+ * failure). Thread-safe. */
+enum cf_rc cf_inventory_build(struct cf_core *core, const struct cf_principal *who,
+                              const char *project, struct cf_inventory *out, struct cf_err *err);
+
+void cf_inventory_release(struct cf_inventory *inventory);
+
+#endif

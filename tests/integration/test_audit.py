@@ -1,0 +1,339 @@
+"""The tamper-evident audit log (issue 6; docs/audit.md).
+
+- Every request is recorded with actor, source address, user agent, action, place, keys, result, reason and
+  request id: secret writes and reads (with the key names), refused tokens, failed and successful logins.
+- No secret value, client secret, access token or admin token appears in any audit record (API answer or raw
+  database rows) or in the server log: canary values are stored and searched for.
+- Filters (actor, action prefix, project, since) and cursor paging; the CLI lists and verifies; only the admin
+  may read the log; bad filters are 422.
+- Tampering with the database directly, server stopped, in each way: an edited event, a deleted event, an
+  inserted event (later ones renumbered), two events swapped, the log cut after a signed checkpoint. `coffer
+  audit verify` exits 3 and names the kind and the event; an intact log verifies with exit 0.
+- Root key rotation rewraps the audit key: the log still verifies afterwards.
+- Fail-closed mode: while the audit table refuses inserts (a trigger added from outside), requests get 503 naming
+  the audit log and are not served; normal mode keeps serving and writes the held events once the store takes
+  them again, and the chain is still intact.
+"""
+
+import json
+import os
+import sqlite3
+import time
+import unittest
+import uuid
+
+import harness
+from test_identities import IdentityHelpers
+
+EVENTS = "/api/v1/audit/events"
+
+
+class AuditHelpers:
+    def events(self, server=None, **query):
+        server = server or self.server
+        r = server.api("GET", EVENTS, query=dict(query, limit=1000))
+        self.assertEqual(r.status, 200, r.body[:500])
+        return r.json["events"]
+
+    def last_event(self, **query):
+        events = self.events(**query)
+        self.assertTrue(events, "no audit event matches %r" % (query,))
+        return events[-1]
+
+
+class AuditEvents(IdentityHelpers, AuditHelpers, harness.ServerTestCase):
+
+    def test_secret_writes_and_reads_are_recorded_with_their_keys(self):
+        project = self.create_project()
+        pid = project["id"]
+        self.set_secret(pid, "DB_PASSWORD", "canary-db-0f3a", env="prod")
+        self.set_secret(pid, "API_KEY", "canary-api-77c1", env="prod")
+        r = self.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "prod",
+                                                          "secretPath": "/"},
+                     headers={"User-Agent": "pipeline-agent/1.0"})
+        self.assertEqual(r.status, 200)
+        listed = self.last_event(action="secrets.list", projectId=pid)
+        self.assertEqual(listed["actor"], {"kind": "admin", "id": "", "name": "admin"})
+        self.assertEqual((listed["environment"], listed["secretPath"]), ("prod", "/"))
+        self.assertEqual(sorted(listed["keys"]), ["API_KEY", "DB_PASSWORD"])
+        self.assertEqual(listed["result"], "ok")
+        self.assertEqual(listed["sourceIp"], "127.0.0.1")
+        self.assertEqual(listed["userAgent"], "pipeline-agent/1.0")
+        self.assertEqual(listed["requestId"], r.headers["X-Request-Id"])
+        self.assertRegex(listed["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+        created = self.events(action="secrets.create", projectId=pid)
+        self.assertEqual([e["keys"] for e in created], [["DB_PASSWORD"], ["API_KEY"]])
+
+        # An identity's read names the identity; a refused read is recorded as denied with the reason.
+        m = self.machine(pid, "viewer", rules=[{"actions": ["read"], "environment": "prod",
+                                                "secretPath": "/"}])
+        got = self.get_as(m["token"], pid, "API_KEY", env="prod")
+        self.assertEqual(got.status, 200, got.body[:300])
+        read = self.last_event(action="secrets.read", actor=m["id"])
+        self.assertEqual(read["actor"], {"kind": "identity", "id": m["id"], "name": m["name"]})
+        self.assertEqual(read["keys"], ["API_KEY"])
+        denied = self.get_as(m["token"], pid, "API_KEY", env="dev")
+        self.assertEqual(denied.status, 403)
+        refused = self.last_event(action="secrets.read", actor=m["name"])
+        self.assertEqual(refused["result"], "denied")
+        self.assertEqual(refused["environment"], "dev")
+        self.assertIn("dev", refused["reason"])
+
+    def test_authentication_attempts_are_recorded(self):
+        r = self.api("GET", "/api/v1/workspace", token="not-a-token-at-all")
+        self.assertEqual(r.status, 401)
+        event = self.last_event(action="auth.token")
+        self.assertEqual((event["result"], event["actor"]["kind"]), ("denied", "anonymous"))
+        self.assertTrue(event["reason"])
+        client_id = str(uuid.uuid4())
+        self.assertEqual(self.login(client_id, "wrong-secret-wrong-secret").status, 401)
+        failed = self.last_event(action="auth.login.universal-auth", actor=client_id)
+        self.assertEqual(failed["result"], "denied")
+        self.assertIn("unknown client id", failed["reason"])
+        m = self.machine()
+        ok = self.last_event(action="auth.login.universal-auth", actor=m["clientId"])
+        self.assertEqual((ok["result"], ok["reason"]), ("ok", ""))
+
+    def test_no_credential_or_value_in_any_record_or_log(self):
+        project = self.create_project()
+        canaries = ["canary-value-%s" % uuid.uuid4().hex for _ in range(3)]
+        for i, value in enumerate(canaries):
+            self.set_secret(project["id"], "CANARY_%d" % i, value)
+        m = self.machine(project["id"], "viewer")
+        self.assertEqual(self.list_as(m["token"], project["id"]).status, 200)
+        self.assertEqual(self.login(m["clientId"], m["clientSecret"] + "x").status, 401)
+        self.update_secret(project["id"], "CANARY_0", secretValue=canaries[0] + "-v2")
+        # The whole log, as the API shows it and as the database holds it.
+        shown = json.dumps(self.events())
+        self.api("POST", "/api/v1/audit/checkpoints")
+        db = sqlite3.connect(os.path.join(self.server.data_dir, "coffer.db"))
+        try:
+            rows = repr(db.execute("SELECT * FROM audit_events").fetchall())
+        finally:
+            db.close()
+        log = self.server.stderr + self.server.stdout
+        for place, text in (("audit API", shown), ("audit rows", rows), ("server log", log)):
+            for canary in canaries + [m["clientSecret"], m["token"], self.server.token]:
+                self.assertNotIn(canary, text, "a credential or secret value is in the %s" % place)
+        self.assertIn("CANARY_0", shown)  # the key names are there, the values are not
+
+    def test_filters_and_paging(self):
+        project = self.create_project()
+        for i in range(5):
+            self.set_secret(project["id"], "PAGED_%d" % i, "v")
+        all_writes = self.events(action="secrets.create", projectId=project["id"])
+        self.assertEqual(len(all_writes), 5)
+        self.assertTrue(self.events(action="secrets.", projectId=project["id"]))
+        self.assertEqual(self.events(action="secrets.", projectId=str(uuid.uuid4())), [])
+        first = self.api("GET", EVENTS, query={"action": "secrets.create", "projectId": project["id"],
+                                               "limit": 2}).json
+        self.assertEqual(len(first["events"]), 2)
+        self.assertEqual(first["nextAfter"], first["events"][-1]["seq"])
+        rest = self.api("GET", EVENTS, query={"action": "secrets.create", "projectId": project["id"],
+                                              "after": first["nextAfter"]}).json
+        self.assertEqual([e["seq"] for e in first["events"] + rest["events"]], [e["seq"] for e in all_writes])
+        self.assertIsNone(rest["nextAfter"])
+        self.assertEqual(self.events(since="2999-01-01T00:00:00Z"), [])
+        self.assertTrue(self.events(since="1h", action="secrets.create", projectId=project["id"]))
+        seqs = [e["seq"] for e in self.events()]
+        self.assertEqual(seqs, sorted(seqs))
+        self.assertEqual(len(seqs), len(set(seqs)))
+
+    def test_bad_filters_and_non_admins(self):
+        for query, field in (({"since": "yesterday-ish"}, "since"), ({"limit": "0"}, "limit"),
+                             ({"limit": "5000"}, "limit"), ({"after": "-3"}, "after")):
+            self.assertError(self.api("GET", EVENTS, query=query), 422, "ValidationFailure", field)
+        m = self.machine()
+        for method, path in (("GET", EVENTS), ("POST", "/api/v1/audit/verify"),
+                             ("GET", "/api/v1/audit/public-key")):
+            self.assertError(self.api(method, path, token=m["token"]), 403, None, "audit log")
+        self.assertEqual(self.api("GET", EVENTS, token=None).status, 401)
+
+    def test_cli_list_verify_and_public_key(self):
+        project = self.create_project()
+        self.set_secret(project["id"], "CLI_KEY", "v")
+        rc, out, err = self.cli("audit", "list", "--action", "secrets.create", "--projectId", project["id"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("CLI_KEY", out)
+        self.assertIn("secrets.create", out)
+        rc, out, err = self.cli("audit", "list", "--action", "secrets.", "--output", "json")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("events", json.loads(out))
+        rc, out, err = self.cli("audit", "checkpoint")
+        self.assertEqual(rc, 0, err)
+        rc, out, err = self.cli("audit", "verify")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("intact", out)
+        rc, out, err = self.cli("audit", "list", "--since", "not-a-time")
+        self.assertEqual(rc, 1)
+        self.assertIn("since", err)
+        key = self.ok("GET", "/api/v1/audit/public-key")
+        self.assertEqual(key["algorithm"], "Ed25519")
+        self.assertEqual(len(key["publicKeyHex"]), 64)
+
+
+class AuditTamper(AuditHelpers, unittest.TestCase):
+    """Each test: a log of about 30 events and a signed checkpoint, the server stopped, the database edited
+    directly, the server started again, `coffer audit verify`."""
+
+    def setUp(self):
+        self.server = harness.Server()
+        self.server.start()
+        s = self.server
+        pid = s.api("POST", "/api/v2/workspace", body={"projectName": harness.unique("tamper")}).json["project"]["id"]
+        for i in range(12):
+            r = s.api("POST", "/api/v3/secrets/raw/KEY_%d" % i,
+                      body={"workspaceId": pid, "environment": "dev", "secretValue": "v%d" % i})
+            self.assertEqual(r.status, 200)
+            s.api("GET", "/api/v3/secrets/raw/KEY_%d" % i, query={"workspaceId": pid, "environment": "dev"})
+        self.assertEqual(s.api("POST", "/api/v1/audit/checkpoints").status, 200)
+        rc, out, err = s.cli("audit", "verify")
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(s.stop(), 0)
+        self.db_path = os.path.join(s.data_dir, "coffer.db")
+
+    def tearDown(self):
+        self.server.stop()
+        self.server.cleanup()
+
+    def tamper(self, *statements):
+        db = sqlite3.connect(self.db_path)
+        try:
+            for sql in statements:
+                db.execute(sql)
+            db.commit()
+        finally:
+            db.close()
+
+    def verify(self):
+        self.server.start()
+        rc, out, err = self.server.cli("audit", "verify")
+        report = self.server.api("POST", "/api/v1/audit/verify").json
+        return rc, out + err, report
+
+    def assertFinding(self, finding, seq, *words):
+        rc, out, report = self.verify()
+        self.assertEqual(rc, 3, "verify should exit 3 for a tampered log: %s" % out)
+        self.assertIn("TAMPERED", out)
+        self.assertEqual(report["ok"], False)
+        self.assertEqual(report["finding"], finding, report)
+        self.assertEqual(report["seq"], seq, report)
+        for word in words:
+            self.assertIn(word, report["message"])
+            self.assertIn(word, out)
+
+    def test_edited(self):
+        self.tamper("UPDATE audit_events SET keys = 'SOMETHING_ELSE' WHERE seq = 7")
+        self.assertFinding("edited", 7, "event 7", "edited")
+
+    def test_deleted(self):
+        self.tamper("DELETE FROM audit_events WHERE seq = 9")
+        self.assertFinding("deleted", 9, "event 9 was deleted")
+
+    def test_inserted(self):
+        self.tamper("UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 6",
+                    "UPDATE audit_events SET seq = seq - 999 WHERE seq >= 1006",
+                    "INSERT INTO audit_events (seq, id, time_us, actor_kind, action, result, prev_hash, hash) "
+                    "SELECT 6, 'forged', time_us, 'admin', 'secrets.delete', 'ok', hash, randomblob(32) "
+                    "FROM audit_events WHERE seq = 5")
+        self.assertFinding("inserted", 6, "event 6 was inserted")
+
+    def test_swapped(self):
+        self.tamper("UPDATE audit_events SET seq = -1 WHERE seq = 10",
+                    "UPDATE audit_events SET seq = 10 WHERE seq = 11",
+                    "UPDATE audit_events SET seq = 11 WHERE seq = -1")
+        self.assertFinding("reordered", 10, "swapped")
+
+    def test_cut_after_a_checkpoint(self):
+        db = sqlite3.connect(self.db_path)
+        last = db.execute("SELECT MAX(event_seq) FROM audit_checkpoints").fetchone()[0]
+        db.close()
+        cut = last - 5
+        self.tamper("DELETE FROM audit_events WHERE seq > %d" % cut)
+        # The server appends new events after the cut, so a checkpointed number may exist again with
+        # another event: either way a checkpoint exposes it.
+        rc, out, report = self.verify()
+        self.assertEqual(rc, 3, out)
+        self.assertIn(report["finding"], ("truncated", "checkpoint-mismatch"), report)
+        vouched = int(report["message"].split("vouches for event ")[1].split()[0]) \
+            if report["finding"] == "truncated" else report["seq"]
+        self.assertGreater(vouched, cut, report)
+        self.assertLessEqual(vouched, last, report)
+
+    def test_intact_after_root_key_rotation(self):
+        rc, out, err = harness.run(["operator", "rotate-root-key", "--data-dir", self.server.data_dir])
+        self.assertEqual(rc, 0, err)
+        rc, out, report = self.verify()
+        self.assertEqual(rc, 0, out)
+        self.assertTrue(report["ok"], report)
+        # And the key really moved with the root key: the chain is checked with the same audit key.
+        self.assertGreaterEqual(report["events"], 25)
+
+    def test_intact_after_restart(self):
+        rc, out, report = self.verify()
+        self.assertEqual(rc, 0, out)
+        self.assertTrue(report["ok"], report)
+        self.assertGreaterEqual(report["checkpoints"], 1)
+
+
+class AuditFailClosed(AuditHelpers, unittest.TestCase):
+    BLOCK = ("CREATE TRIGGER block_audit BEFORE INSERT ON audit_events "
+             "BEGIN SELECT RAISE(ABORT, 'audit storage unavailable'); END")
+
+    def run_server(self, mode):
+        s = harness.Server(args=["--audit", mode])
+        s.start()
+        self.addCleanup(s.cleanup)
+        self.addCleanup(s.stop)
+        pid = s.api("POST", "/api/v2/workspace", body={"projectName": harness.unique("fc")}).json["project"]["id"]
+        return s, pid
+
+    def db(self, s, sql):
+        db = sqlite3.connect(os.path.join(s.data_dir, "coffer.db"), timeout=10)
+        try:
+            db.execute(sql)
+            db.commit()
+        finally:
+            db.close()
+
+    def test_fail_closed_refuses_unaudited_requests(self):
+        s, pid = self.run_server("fail-closed")
+        self.assertEqual(s.api("POST", "/api/v3/secrets/raw/A", body={"workspaceId": pid, "environment": "dev",
+                                                                     "secretValue": "a"}).status, 200)
+        self.db(s, self.BLOCK)
+        r = s.api("GET", "/api/v3/secrets/raw/A", query={"workspaceId": pid, "environment": "dev"})
+        self.assertEqual(r.status, 503, r.body[:300])
+        self.assertIn("audit", r.json["message"])
+        self.assertNotIn(b'"secretValue"', r.body)
+        w = s.api("POST", "/api/v3/secrets/raw/B", body={"workspaceId": pid, "environment": "dev",
+                                                         "secretValue": "b"})
+        self.assertEqual(w.status, 503)
+        self.db(s, "DROP TRIGGER block_audit")
+        r = s.api("GET", "/api/v3/secrets/raw/A", query={"workspaceId": pid, "environment": "dev"})
+        self.assertEqual(r.status, 200, r.body[:300])
+        rc, out, err = s.cli("audit", "verify")
+        self.assertEqual(rc, 0, out + err)
+
+    def test_normal_mode_keeps_serving_and_catches_up(self):
+        s, pid = self.run_server("on")
+        self.db(s, self.BLOCK)
+        for i in range(3):
+            r = s.api("POST", "/api/v3/secrets/raw/K%d" % i, body={"workspaceId": pid, "environment": "dev",
+                                                                 "secretValue": "v"})
+            self.assertEqual(r.status, 200, r.body[:300])
+        self.assertTrue(s.wait_for_stderr(r"audit: cannot store", timeout=5), s.stderr[-2000:])
+        self.db(s, "DROP TRIGGER block_audit")
+        deadline = time.monotonic() + 10
+        keys = []
+        while time.monotonic() < deadline:
+            keys = [e["keys"] for e in self.events(server=s, action="secrets.create", projectId=pid)]
+            if len(keys) == 3:
+                break
+            time.sleep(0.2)
+        self.assertEqual(keys, [["K0"], ["K1"], ["K2"]])
+        rc, out, err = s.cli("audit", "verify")
+        self.assertEqual(rc, 0, out + err)
+
+
+if __name__ == "__main__":
+    unittest.main()
