@@ -13,6 +13,7 @@
 
 #include "api/http.h"
 #include "core/auditlog.h"
+#include "stream/audit_stream.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -30,56 +31,6 @@ static enum cf_rc audit_of(struct cf_req *req, struct cf_audit_log **out, struct
         return cf_err_set(err, CF_EUNAVAIL,
                           "the audit log is off on this server (coffer server --audit off)");
     return CF_OK;
-}
-
-/* RFC 3339 with microseconds: 2026-12-04T02:30:00.123456Z. */
-static json_t *time_us_json(int64_t time_us)
-{
-    char ms_text[CF_TIME_RFC3339_LEN], text[CF_TIME_RFC3339_LEN + 8];
-    cf_time_format(time_us / 1000, ms_text); /* ...:00.123Z */
-    size_t n = strlen(ms_text);
-    if (n < 1)
-        return json_null();
-    snprintf(text, sizeof(text), "%.*s%03lldZ", (int)(n - 1), ms_text,
-             (long long)(time_us % 1000 + 1000) % 1000);
-    return json_string(text);
-}
-
-static json_t *hex_json(const uint8_t *bytes, size_t n)
-{
-    char hex[2 * 64 + 1];
-    sodium_bin2hex(hex, sizeof(hex), bytes, n);
-    return json_string(hex);
-}
-
-static json_t *keys_json(const char *keys)
-{
-    json_t *array = json_array();
-    const char *p = keys;
-    while (array && *p) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (json_array_append_new(array, json_stringn(p, n)) != 0) {
-            json_decref(array);
-            return NULL;
-        }
-        p += n + (comma ? 1 : 0);
-    }
-    return array;
-}
-
-static json_t *render_event(const struct cf_audit_event *e)
-{
-    return json_pack("{s:I, s:s, s:o, s:{s:s, s:s, s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, "
-                     "s:s, s:s, s:o, s:o}",
-                     "seq", (json_int_t)e->seq, "id", e->id, "time", time_us_json(e->time_us),
-                     "actor", "kind", e->actor_kind, "id", e->actor_id, "name", e->actor_name,
-                     "sourceIp", e->source_ip, "userAgent", e->user_agent, "action", e->action,
-                     "projectId", e->project_id, "environment", e->environment, "secretPath",
-                     e->path, "keys", keys_json(e->keys), "result", e->result, "reason",
-                     e->reason, "requestId", e->request_id, "prevHash",
-                     hex_json(e->prev_hash, sizeof(e->prev_hash)), "hash",
-                     hex_json(e->hash, sizeof(e->hash)));
 }
 
 /* A time filter: RFC 3339, or a duration meaning that long ago ("24h"). */
@@ -143,7 +94,7 @@ static enum cf_rc list_events(struct cf_req *req, json_t **out, struct cf_err *e
         return rc;
     json_t *events = json_array();
     for (size_t i = 0; events && i < list.n; i++)
-        if (json_array_append_new(events, render_event(&list.items[i])) != 0) {
+        if (json_array_append_new(events, cf_audit_event_json(&list.items[i])) != 0) {
             json_decref(events);
             events = NULL;
         }
@@ -197,12 +148,14 @@ static enum cf_rc public_key(struct cf_req *req, json_t **out, struct cf_err *er
     if (rc != CF_OK)
         return rc;
     uint8_t key[CF_AUDIT_PUBLIC_KEY_BYTES];
+    char hex[2 * CF_AUDIT_PUBLIC_KEY_BYTES + 1];
     char b64[sodium_base64_ENCODED_LEN(CF_AUDIT_PUBLIC_KEY_BYTES,
                                        sodium_base64_VARIANT_ORIGINAL)];
     cf_audit_log_public_key(log, key);
     sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
-    *out = json_pack("{s:s, s:s, s:o}", "algorithm", "Ed25519", "publicKey", b64, "publicKeyHex",
-                     hex_json(key, sizeof(key)));
+    sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
+    *out = json_pack("{s:s, s:s, s:s}", "algorithm", "Ed25519", "publicKey", b64, "publicKeyHex",
+                     hex);
     return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 

@@ -17,6 +17,7 @@
 #include "auth/jwks.h"
 #include "auth/throttle.h"
 #include "core/auditlog.h"
+#include "stream/audit_stream.h"
 #include "cli/boot.h"
 #include "cli/commands.h"
 #include "crypto/token.h"
@@ -47,6 +48,13 @@ static const char usage_text[] =
     "  --log-level LEVEL    debug, info, warn, error (COFFER_LOG_LEVEL, default info)\n"
     "  --audit MODE         on (the default), fail-closed (a request whose audit record cannot\n"
     "                       be stored fails with 503), or off (COFFER_AUDIT)\n"
+    "  --audit-file PATH    also append every audit event to PATH as JSON lines\n"
+    "                       (COFFER_AUDIT_FILE)\n"
+    "  --audit-syslog ADDR  also send every event to syslog: unix:/dev/log, unix:PATH or\n"
+    "                       udp:HOST:PORT (COFFER_AUDIT_SYSLOG)\n"
+    "  --audit-http URL     also POST events in batches to URL, https except on loopback\n"
+    "                       (COFFER_AUDIT_HTTP; bearer token from COFFER_AUDIT_HTTP_TOKEN)\n"
+    "  --audit-http-ca-file FILE  CA bundle for --audit-http (COFFER_AUDIT_HTTP_CA_FILE)\n"
     "\n"
     "COFFER_ROOT_KEY        base64 of 32 bytes; default: DIR/root.key, created on first start\n"
     "COFFER_BOOTSTRAP_TOKEN on first start, becomes the admin token (at least 16 characters)\n"
@@ -145,6 +153,10 @@ int cf_cmd_server(int argc, char **argv)
         OPT_THREADS,
         OPT_LOG_LEVEL,
         OPT_AUDIT,
+        OPT_AUDIT_FILE,
+        OPT_AUDIT_SYSLOG,
+        OPT_AUDIT_HTTP,
+        OPT_AUDIT_HTTP_CA,
         OPT_HELP
     };
     static const struct option options[] = {
@@ -158,11 +170,16 @@ int cf_cmd_server(int argc, char **argv)
         {"threads", required_argument, NULL, OPT_THREADS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"audit", required_argument, NULL, OPT_AUDIT},
+        {"audit-file", required_argument, NULL, OPT_AUDIT_FILE},
+        {"audit-syslog", required_argument, NULL, OPT_AUDIT_SYSLOG},
+        {"audit-http", required_argument, NULL, OPT_AUDIT_HTTP},
+        {"audit-http-ca-file", required_argument, NULL, OPT_AUDIT_HTTP_CA},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     const char *addr = NULL, *data_dir = NULL, *db = NULL, *tls_cert = NULL, *tls_key = NULL;
     const char *max_body = NULL, *threads = NULL, *log_level = NULL, *audit = NULL;
+    const char *audit_file = NULL, *audit_syslog = NULL, *audit_http = NULL, *audit_http_ca = NULL;
     bool plain = false;
     int opt;
 
@@ -198,6 +215,18 @@ int cf_cmd_server(int argc, char **argv)
             break;
         case OPT_AUDIT:
             audit = optarg;
+            break;
+        case OPT_AUDIT_FILE:
+            audit_file = optarg;
+            break;
+        case OPT_AUDIT_SYSLOG:
+            audit_syslog = optarg;
+            break;
+        case OPT_AUDIT_HTTP:
+            audit_http = optarg;
+            break;
+        case OPT_AUDIT_HTTP_CA:
+            audit_http_ca = optarg;
             break;
         case OPT_HELP:
             fputs(usage_text, stdout);
@@ -263,6 +292,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_throttle *by_client_id = NULL, *by_addr = NULL;
     struct cf_jwks_cache *jwks = NULL;
     struct cf_audit_log *audit_log = NULL;
+    struct cf_audit_streams *audit_streams = NULL;
     struct cf_err err;
     uint8_t admin_hash[CF_TOKEN_HASH_BYTES];
     int status = 1;
@@ -304,9 +334,31 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: out of memory\n");
         goto out;
     }
+    struct cf_audit_streams_config streams_config = {
+        .file_path = cf_boot_setting(audit_file, "COFFER_AUDIT_FILE", NULL),
+        .syslog_addr = cf_boot_setting(audit_syslog, "COFFER_AUDIT_SYSLOG", NULL),
+        .http_url = cf_boot_setting(audit_http, "COFFER_AUDIT_HTTP", NULL),
+        .http_ca_file = cf_boot_setting(audit_http_ca, "COFFER_AUDIT_HTTP_CA_FILE", NULL),
+        .http_token = getenv("COFFER_AUDIT_HTTP_TOKEN"),
+    };
+    bool streaming = streams_config.file_path || streams_config.syslog_addr ||
+                     streams_config.http_url;
+    if (streaming && strcmp(audit_mode, "off") == 0) {
+        fprintf(stderr, "coffer server: audit streams need the audit log (--audit on)\n");
+        goto out;
+    }
+    if (streaming &&
+        cf_audit_streams_open(&streams_config, &audit_streams, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
     if (strcmp(audit_mode, "off") != 0) {
-        struct cf_audit_log_config audit_config = {.fail_closed =
-                                                       strcmp(audit_mode, "fail-closed") == 0};
+        struct cf_audit_log_config audit_config = {
+            .fail_closed = strcmp(audit_mode, "fail-closed") == 0,
+            .sink = audit_streams ? cf_audit_streams_event : NULL,
+            .sink_batch_end = audit_streams ? cf_audit_streams_batch_end : NULL,
+            .sink_ctx = audit_streams,
+        };
         if (cf_audit_log_open(boot.store, boot.keyring, &audit_config, &audit_log, &err) !=
             CF_OK) {
             fprintf(stderr, "coffer server: the audit log: %s\n", err.msg);
@@ -342,6 +394,7 @@ int cf_cmd_server(int argc, char **argv)
     status = 0;
 out:
     cf_audit_log_close(audit_log); /* after the server: every request's record is queued */
+    cf_audit_streams_close(audit_streams); /* after the log: it feeds them */
     cf_throttle_free(by_client_id);
     cf_throttle_free(by_addr);
     cf_jwks_cache_free(jwks);

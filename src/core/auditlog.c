@@ -152,9 +152,12 @@ static enum cf_rc commit(struct cf_audit_log *log, struct item **batch, size_t n
             cf_strlcpy(e->actor_name, identity.name, sizeof(e->actor_name));
     }
     enum cf_rc rc = log->store->ops->audit_append(log->store, events, n, chain_one, log->keys, err);
-    if (rc == CF_OK && log->config.sink)
+    if (rc == CF_OK && log->config.sink) {
         for (size_t i = 0; i < n; i++)
             log->config.sink(log->config.sink_ctx, &events[i]);
+        if (log->config.sink_batch_end)
+            log->config.sink_batch_end(log->config.sink_ctx);
+    }
     return rc;
 }
 

@@ -33,6 +33,7 @@ struct cf_audit_log_config {
     int64_t checkpoint_ms;      /* at most this long between checkpoints when events came; 0: 60 s */
     int64_t fail_closed_wait_ms; /* how long a fail-closed record waits for its commit; 0: 5000 */
     cf_audit_sink_fn sink;      /* NULL: none */
+    void (*sink_batch_end)(void *ctx); /* after the sink saw a committed batch; NULL: none */
     void *sink_ctx;
 };
 

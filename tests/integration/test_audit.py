@@ -10,6 +10,9 @@
   inserted event (later ones renumbered), two events swapped, the log cut after a signed checkpoint. `coffer
   audit verify` exits 3 and names the kind and the event; an intact log verifies with exit 0.
 - Root key rotation rewraps the audit key: the log still verifies afterwards.
+- Streams: the JSON-lines file (mode 0600) and syslog (RFC 5424 over UDP to a local listener) carry exactly
+  the stored events; the HTTP endpoint gets batches with the bearer token, failed posts are retried, requests are
+  never held up by a failing or absent endpoint; bad stream settings refuse to start with a message naming them.
 - Fail-closed mode: while the audit table refuses inserts (a trigger added from outside), requests get 503 naming
   the audit log and are not served; normal mode keeps serving and writes the held events once the store takes
   them again, and the chain is still intact.
@@ -18,6 +21,7 @@
 import json
 import os
 import sqlite3
+import tempfile
 import time
 import unittest
 import uuid
@@ -337,3 +341,125 @@ class AuditFailClosed(AuditHelpers, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Receiver:
+    """A local HTTP endpoint for the audit stream: answers the first `fail` POSTs with 500, then 200, and keeps
+    every batch it accepted."""
+
+    def __init__(self, fail=0):
+        import http.server
+        import threading
+        self.batches, self.posts, self.auth = [], 0, []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.posts += 1
+                outer.auth.append(self.headers.get("Authorization"))
+                if outer.posts <= fail:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                outer.batches.append(json.loads(body))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def events(self):
+        return [e for batch in self.batches for e in batch]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class AuditStreams(AuditHelpers, unittest.TestCase):
+
+    def start(self, *args, env=None):
+        s = harness.Server(args=list(args), env=env)
+        s.start()
+        self.addCleanup(s.cleanup)
+        self.addCleanup(s.stop)
+        return s
+
+    def make_traffic(self, s, n=5):
+        pid = s.api("POST", "/api/v2/workspace", body={"projectName": harness.unique("st")}).json["project"]["id"]
+        for i in range(n):
+            r = s.api("POST", "/api/v3/secrets/raw/S_%d" % i, body={"workspaceId": pid, "environment": "dev",
+                                                                  "secretValue": "stream-canary-%d" % i})
+            self.assertEqual(r.status, 200)
+        return pid
+
+    def test_file_and_syslog_carry_every_event(self):
+        import socket
+        path = os.path.join(tempfile.mkdtemp(prefix="coffer-audit-file-"), "audit.jsonl")
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(5)
+        self.addCleanup(udp.close)
+        s = self.start("--audit-file", path, "--audit-syslog", "udp:127.0.0.1:%d" % udp.getsockname()[1])
+        self.make_traffic(s)
+        stored = self.events(server=s)  # flushes the log: the file is written by then
+        with open(path) as f:
+            lines = [json.loads(line) for line in f]
+        self.assertEqual(oct(os.stat(path).st_mode & 0o777), "0o600")
+        self.assertEqual([(e["seq"], e["hash"]) for e in lines], [(e["seq"], e["hash"]) for e in stored])
+        messages = []
+        while len(messages) < len(stored):
+            messages.append(udp.recv(65536).decode())
+        for message, event in zip(messages, stored):
+            self.assertRegex(message, r"^<86>1 \d{4}-\d\d-\d\dT[0-9:.]+Z \S+ coffer \d+ audit - \{")
+            self.assertEqual(json.loads(message.split(" audit - ", 1)[1])["hash"], event["hash"])
+        for text in [open(path).read()] + messages:
+            self.assertNotIn("stream-canary", text)
+
+    def test_http_endpoint_gets_batches_with_retries_and_never_slows_requests(self):
+        receiver = Receiver(fail=2)
+        self.addCleanup(receiver.close)
+        s = self.start("--audit-http", "http://127.0.0.1:%d/ingest" % receiver.port,
+                       env={"COFFER_AUDIT_HTTP_TOKEN": "siem-token-7f3e9a"})
+        started = time.monotonic()
+        self.make_traffic(s, n=8)
+        self.assertLess(time.monotonic() - started, 5, "requests were held up by a failing audit endpoint")
+        stored = self.events(server=s)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(receiver.events()) < len(stored):
+            time.sleep(0.2)
+        got = [e["seq"] for e in receiver.events()]
+        self.assertEqual(sorted(set(got))[:len(stored)], [e["seq"] for e in stored])
+        self.assertGreaterEqual(receiver.posts, 3, "the failed posts were not retried")
+        self.assertEqual(set(receiver.auth), {"Bearer siem-token-7f3e9a"})
+        self.assertTrue(s.wait_for_stderr(r"cannot deliver \d+ event\(s\) to the HTTP endpoint: HTTP 500"))
+        self.assertNotIn("siem-token-7f3e9a", s.stderr + s.stdout)
+
+    def test_http_endpoint_down_does_not_block(self):
+        port = harness.free_port()  # nothing listens there
+        s = self.start("--audit-http", "http://127.0.0.1:%d/" % port)
+        started = time.monotonic()
+        self.make_traffic(s, n=5)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertTrue(s.wait_for_stderr(r"cannot deliver", timeout=10))
+
+    def test_bad_stream_settings(self):
+        for args, words in ((["--audit-http", "http://192.0.2.1/x"], "must be https"),
+                            (["--audit-http", "not a url"], "not a URL"),
+                            (["--audit-syslog", "tcp:1.2.3.4:514"], "udp:HOST:PORT"),
+                            (["--audit-file", "/nonexistent-dir/x/audit.jsonl"], "cannot open"),
+                            (["--audit", "off", "--audit-file", "/tmp/x.jsonl"], "need the audit log"),
+                            (["--audit", "sometimes"], "on, fail-closed or off")):
+            s = harness.Server(args=args)
+            try:
+                with self.assertRaises(harness.ServerStartError) as caught:
+                    s.start()
+                self.assertIn(words, str(caught.exception))
+            finally:
+                s.stop()
+                s.cleanup()
