@@ -40,12 +40,20 @@ struct cf_server {
     size_t tls_key_len;
 };
 
-static void add_common_headers(struct MHD_Response *resp, const char *reqid)
+/* Every answer is JSON for programs, never a page: nothing may be cached, sniffed, framed, given a
+ * referrer or run as a document; over TLS, browsers are told to stay on https. */
+static void add_common_headers(struct MHD_Response *resp, const char *reqid, bool tls)
 {
     MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
     MHD_add_response_header(resp, "X-Request-Id", reqid);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; frame-ancestors 'none'");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    if (tls)
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
 }
 
 /* Response bodies can hold secret values: libmicrohttpd hands the buffer back when it is done
@@ -73,7 +81,7 @@ static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *
         free_body(owned);
         return MHD_NO;
     }
-    add_common_headers(resp, req->reqid);
+    add_common_headers(resp, req->reqid, req->server->tls_cert != NULL);
     if (req->retry_after_s > 0) {
         char seconds[16];
         snprintf(seconds, sizeof(seconds), "%d", req->retry_after_s);
@@ -507,6 +515,10 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
         server->config.max_body = DEFAULT_MAX_BODY;
     if (!server->config.timeout_s)
         server->config.timeout_s = 30;
+    if (!server->config.max_connections)
+        server->config.max_connections = 4096;
+    if (!server->config.max_connections_per_ip)
+        server->config.max_connections_per_ip = 256;
     if (!server->config.threads) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         server->config.threads = cores > 0 ? (unsigned)cores : 2;
@@ -531,7 +543,10 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)server->config.threads, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)server->config.timeout_s, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)server->config.max_connections, NULL},
+        /* A slow client (one byte a second, slowloris) costs a connection slot, not a worker: the
+         * workers are event loops. The per-address cap keeps one source from taking every slot. */
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)server->config.max_connections_per_ip, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, server->tls_cert},

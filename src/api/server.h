@@ -20,6 +20,8 @@ struct cf_server_config {
     size_t max_body;        /* bytes; 0: 1 MiB */
     unsigned threads;       /* 0: number of cores */
     unsigned timeout_s;     /* idle connection timeout; 0: 30 */
+    unsigned max_connections;        /* open connections at most; 0: 4096 */
+    unsigned max_connections_per_ip; /* open connections from one address at most; 0: 256 */
     const char *store_name; /* for /api/status */
 };
 

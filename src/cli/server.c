@@ -45,6 +45,11 @@ static const char usage_text[] =
     "  --allow-plain-http   serve plain HTTP on a non-loopback address (behind a TLS proxy)\n"
     "  --max-body BYTES     request body limit (COFFER_MAX_BODY, default 1048576)\n"
     "  --threads N          worker threads (COFFER_THREADS, default: number of cores)\n"
+    "  --max-connections N  open connections at most (COFFER_MAX_CONNECTIONS, default 4096)\n"
+    "  --max-connections-per-ip N  from one address at most (COFFER_MAX_CONNECTIONS_PER_IP,\n"
+    "                       default 256)\n"
+    "  --idle-timeout S     close a connection idle this many seconds (COFFER_IDLE_TIMEOUT,\n"
+    "                       default 30)\n"
     "  --log-level LEVEL    debug, info, warn, error (COFFER_LOG_LEVEL, default info)\n"
     "  --audit MODE         on (the default), fail-closed (a request whose audit record cannot\n"
     "                       be stored fails with 503), or off (COFFER_AUDIT)\n"
@@ -151,6 +156,9 @@ int cf_cmd_server(int argc, char **argv)
         OPT_PLAIN,
         OPT_MAX_BODY,
         OPT_THREADS,
+        OPT_MAX_CONNS,
+        OPT_MAX_CONNS_PER_IP,
+        OPT_IDLE_TIMEOUT,
         OPT_LOG_LEVEL,
         OPT_AUDIT,
         OPT_AUDIT_FILE,
@@ -168,6 +176,9 @@ int cf_cmd_server(int argc, char **argv)
         {"allow-plain-http", no_argument, NULL, OPT_PLAIN},
         {"max-body", required_argument, NULL, OPT_MAX_BODY},
         {"threads", required_argument, NULL, OPT_THREADS},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
+        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"audit", required_argument, NULL, OPT_AUDIT},
         {"audit-file", required_argument, NULL, OPT_AUDIT_FILE},
@@ -179,6 +190,7 @@ int cf_cmd_server(int argc, char **argv)
     };
     const char *addr = NULL, *data_dir = NULL, *db = NULL, *tls_cert = NULL, *tls_key = NULL;
     const char *max_body = NULL, *threads = NULL, *log_level = NULL, *audit = NULL;
+    const char *max_conns = NULL, *max_conns_per_ip = NULL, *idle_timeout = NULL;
     const char *audit_file = NULL, *audit_syslog = NULL, *audit_http = NULL, *audit_http_ca = NULL;
     bool plain = false;
     int opt;
@@ -209,6 +221,15 @@ int cf_cmd_server(int argc, char **argv)
             break;
         case OPT_THREADS:
             threads = optarg;
+            break;
+        case OPT_MAX_CONNS:
+            max_conns = optarg;
+            break;
+        case OPT_MAX_CONNS_PER_IP:
+            max_conns_per_ip = optarg;
+            break;
+        case OPT_IDLE_TIMEOUT:
+            idle_timeout = optarg;
             break;
         case OPT_LOG_LEVEL:
             log_level = optarg;
@@ -263,6 +284,28 @@ int cf_cmd_server(int argc, char **argv)
             return 2;
         }
         config.threads = (unsigned)n;
+    }
+    const struct {
+        const char *value, *env, *flag;
+        long long min, max;
+        unsigned *out;
+    } limits[] = {
+        {max_conns, "COFFER_MAX_CONNECTIONS", "--max-connections", 16, 1000000,
+         &config.max_connections},
+        {max_conns_per_ip, "COFFER_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", 1, 1000000,
+         &config.max_connections_per_ip},
+        {idle_timeout, "COFFER_IDLE_TIMEOUT", "--idle-timeout", 1, 3600, &config.timeout_s},
+    };
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        v = cf_boot_setting(limits[i].value, limits[i].env, NULL);
+        if (!v)
+            continue;
+        if (!cf_parse_int64(v, limits[i].min, limits[i].max, &n)) {
+            fprintf(stderr, "coffer server: %s must be %lld..%lld\n", limits[i].flag,
+                    limits[i].min, limits[i].max);
+            return 2;
+        }
+        *limits[i].out = (unsigned)n;
     }
     v = cf_boot_setting(log_level, "COFFER_LOG_LEVEL", "info");
     if (!cf_log_set_level(v)) {
