@@ -56,6 +56,8 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/coffer-bench.XXXXXX")
 SERVER_PID=
 SERVER_HELPER=
+QUIET_PID=
+QUIET_HELPER=
 BASELINE_PID=
 BASELINE_HELPER=
 JWKS_PID=
@@ -80,6 +82,7 @@ cleanup() {
     trap - EXIT INT TERM
     stop "$BASELINE_PID" "$BASELINE_HELPER"
     stop "$SERVER_PID" "$SERVER_HELPER"
+    stop "$QUIET_PID" "$QUIET_HELPER"
     stop "$JWKS_PID" ""
     rm -rf "$WORK"
     exit $status
@@ -228,6 +231,18 @@ def seed_jwt(api, port, outdir, jwks_port, pid):
         sys.exit("bench: the JWT-auth login answered no bearer access token")
     return iid, token
 
+def seed_list(port, value_len, count=100):
+    """The same 100-secret folder on the server without an audit log (issue 6: the price of auditing)."""
+    api = Api(port, os.environ["BENCH_TOKEN"])
+    pid = json.loads(api.call("POST", "/api/v2/workspace", {"projectName": "bench"}))["project"]["id"]
+    api.call("POST", "/api/v3/secrets/batch/raw", {"workspaceId": pid, "environment": "dev",
+             "secretPath": "/", "secrets": make_secrets(count, value_len)})
+    listed = json.loads(api.call("GET", "/api/v3/secrets/raw?workspaceId=%s&environment=dev&secretPath=/"
+                                 % pid))["secrets"]
+    if len(listed) != count:
+        sys.exit("bench: the audit-off server listed %d secrets, expected %d" % (len(listed), count))
+    print(pid)
+
 def seed(port, outdir, jwks_port, count=100, target=500):
     """Creates the benchmark project and its secrets, sized so that the list answer is about TARGET bytes per
     secret. A probe project measures the fixed part of one secret's JSON first."""
@@ -325,8 +340,8 @@ def read_hyperfine(work):
 def report(work, out_path):
     meta = dict(line.rstrip("\n").split("=", 1) for line in open(os.path.join(work, "meta")))
     conns = [int(c) for c in meta["connections"].split()]
-    scenarios = ("coffer list", "identity list", "baseline list", "coffer one", "baseline one", "coffer login",
-                 "coffer jwt-login")
+    scenarios = ("coffer list", "noaudit list", "identity list", "baseline list", "coffer one", "baseline one",
+                 "coffer login", "coffer jwt-login")
     runs = {}
     for scenario in scenarios:
         for c in conns:
@@ -337,6 +352,7 @@ def report(work, out_path):
     lines.append("list = 100 secrets of one env+path, %s bytes (%d per secret); one = a single secret, %s bytes"
                  % (meta["list_bytes"], int(meta["list_bytes"]) // 100, meta["one_bytes"]))
     lines.append("coffer = admin token; identity = a machine identity's access token (viewer); "
+                 "noaudit = a second server with --audit off; "
                  "login = universal-auth login; jwt-login = JWT-auth login, RS256 token, JWKS cached")
     lines.append("")
     header = "%-16s %5s %11s %10s %10s %12s %7s" % ("scenario", "conns", "req/s", "p50", "p99",
@@ -354,7 +370,7 @@ def report(work, out_path):
         lines.append("%-16s %5d %11s %10s %10s %12s %7d" % (
             scenario, c, "?" if r["rps"] is None else "{:,.0f}".format(r["rps"]),
             fmt_ms(r["p50"]), fmt_ms(r["p99"]), ratio, r["errors"]))
-    for kind, who in (("list", ("coffer", "identity", "baseline")), ("one", ("coffer", "baseline"))):
+    for kind, who in (("list", ("coffer", "noaudit", "identity", "baseline")), ("one", ("coffer", "baseline"))):
         for c in conns:
             base = runs["baseline " + kind, c]
             for w in who:
@@ -373,6 +389,13 @@ def report(work, out_path):
         overhead[c] = 100 * (admin - ident) / admin if admin and ident else None
     lines.append("identity token vs admin token, list: " + ", ".join(
         "%s at %d conns" % ("?" if overhead[c] is None else "%+.1f%% req/s" % -overhead[c], c) for c in conns))
+    audit_cost = {}
+    for c in conns:
+        on, off = runs["coffer list", c]["rps"], runs["noaudit list", c]["rps"]
+        audit_cost[c] = 100 * (off - on) / off if on and off else None
+    lines.append("audit log on vs off, list: " + ", ".join(
+        "%s at %d conns" % ("?" if audit_cost[c] is None else "%+.1f%% req/s" % -audit_cost[c], c)
+        for c in conns))
     run_reason, hf = read_hyperfine(work)
     if hf:
         def hf_ms(r, key):
@@ -427,6 +450,11 @@ def report(work, out_path):
     target("login >= 5,000/s at %d conns" % top, "{:,.0f} req/s".format(r["rps"] or 0), (r["rps"] or 0) >= 5000)
     known = [o for o in overhead.values() if o is not None]
     worst_overhead = max(known) if len(known) == len(conns) else None
+    known_audit = [o for o in audit_cost.values() if o is not None]
+    worst_audit = max(known_audit) if len(known_audit) == len(conns) else None
+    target("audit log costs < 15% on list (all conns)",
+           "?" if worst_audit is None else "max %.1f%%" % worst_audit,
+           worst_audit is not None and worst_audit < 15)
     target("identity list costs <= 10% (all conns)",
            "?" if worst_overhead is None else "max %.1f%%" % worst_overhead,
            worst_overhead is not None and worst_overhead <= 10)
@@ -462,6 +490,8 @@ if __name__ == "__main__":
         start(args[0], args[1], int(args[2]), args[3], args[4:])
     elif cmd == "seed":
         seed(int(args[0]), args[1], int(args[2]))
+    elif cmd == "seed-list":
+        seed_list(int(args[0]), int(args[1]))
     elif cmd == "jwks":
         make_jwks(args[0])
         serve_jwks(args[0], int(args[1]), args[2])
@@ -543,6 +573,19 @@ LIST_PATH="/api/v3/secrets/raw?workspaceId=$PROJECT_ID&environment=dev&secretPat
 ONE_PATH="/api/v3/secrets/raw/KEY_001?workspaceId=$PROJECT_ID&environment=dev"
 LOGIN_PATH=/api/v1/auth/universal-auth/login
 
+# 2b. A second Coffer with the audit log off (--audit off), seeded with the same folder, so that the price of
+# auditing a read is measured in the same run (issue 6).
+mkdir -m 700 "$WORK/quiet-data"
+QUIET_PORT=$(helper port)
+COFFER_BOOTSTRAP_TOKEN=$BENCH_TOKEN helper start "$WORK/quiet.ready" "$WORK/quiet.log" "$QUIET_PORT" \
+    /api/status "$COFFER" server --addr "127.0.0.1:$QUIET_PORT" --data-dir "$WORK/quiet-data" --audit off &
+QUIET_HELPER=$!
+ready=$(wait_ready "$WORK/quiet.ready" "$QUIET_HELPER") || fail_with_log "the audit-off coffer did not start" quiet
+QUIET_PID=${ready% *}
+[ "${ready#* }" != fail ] || fail_with_log "the audit-off coffer never answered" quiet
+QUIET_PROJECT=$(helper seed-list "$QUIET_PORT" "$VALUE_BYTES") || fail_with_log "seeding the audit-off coffer failed" quiet
+QUIET_LIST_PATH="/api/v3/secrets/raw?workspaceId=$QUIET_PROJECT&environment=dev&secretPath=/"
+
 # 3. Start the baseline on the same bytes.
 BASELINE_PORT=$(helper port)
 helper start "$WORK/baseline.ready" "$WORK/baseline.log" "$BASELINE_PORT" /one \
@@ -616,7 +659,7 @@ fi
 for kind in list one; do
     if [ $kind = list ]; then
         coffer_path=$LIST_PATH
-        callers="coffer identity baseline"
+        callers="coffer noaudit identity baseline"
     else
         coffer_path=$ONE_PATH
         callers="coffer baseline"
@@ -628,6 +671,7 @@ for kind in list one; do
             case $who in
                 coffer) url="http://127.0.0.1:$SERVER_PORT$coffer_path" ;;
                 identity) url="http://127.0.0.1:$SERVER_PORT$coffer_path" token=$IDENTITY_TOKEN ;;
+                noaudit) url="http://127.0.0.1:$QUIET_PORT$QUIET_LIST_PATH" pid=$QUIET_PID ;;
                 baseline) url="http://127.0.0.1:$BASELINE_PORT/$kind" pid=$BASELINE_PID ;;
             esac
             echo "bench: $who $kind, $connections connections, ${BENCH_SECONDS}s"
