@@ -7,6 +7,7 @@
 
 #include "core/authz.h"
 #include "core/inventory.h"
+#include "core/auditlog.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -219,7 +220,80 @@ static void fill_secret(struct cf_inventory_secret *out, const struct cf_secret_
     out->last_changed_at = s->updated_at;
     out->expires_at = s->expires_at;
     out->reminder_repeat_days = s->reminder_repeat_days;
-    out->last_read_known = false; /* no audit log yet (issue 6) */
+    out->last_read_known = false; /* until an audit event says otherwise (last_reads) */
+}
+
+static int by_path_key(const void *a, const void *b)
+{
+    const struct cf_inventory_secret *x = a, *y = b;
+    int c = strcmp(x->path, y->path);
+    return c ? c : strcmp(x->key, y->key);
+}
+
+/* Marks the secret named by env/path/key as read by event e, when e is newer than its creation. */
+static void mark_read(struct cf_inventory_project *out, const struct cf_audit_event *e,
+                      const char *key, size_t key_len)
+{
+    struct cf_inventory_secret probe;
+    if (key_len == 0 || key_len >= sizeof(probe.key) || (key_len == 3 && memcmp(key, "...", 3) == 0))
+        return;
+    cf_strlcpy(probe.path, e->path, sizeof(probe.path));
+    memcpy(probe.key, key, key_len);
+    probe.key[key_len] = '\0';
+    for (size_t i = 0; i < out->n_envs; i++) {
+        struct cf_inventory_env *env = &out->envs[i];
+        if (strcmp(env->slug, e->environment) != 0)
+            continue;
+        struct cf_inventory_secret *s =
+            bsearch(&probe, env->secrets, env->n_secrets, sizeof(*s), by_path_key);
+        if (!s || e->time_us / 1000 < s->created_at)
+            return; /* gone, or a read of an earlier secret that had the same name */
+        s->last_read_known = true;
+        s->last_read_at = e->time_us / 1000;
+        cf_strlcpy(s->last_read_by_kind, e->actor_kind, sizeof(s->last_read_by_kind));
+        cf_strlcpy(s->last_read_by_id, e->actor_id, sizeof(s->last_read_by_id));
+        cf_strlcpy(s->last_read_by_name, e->actor_name, sizeof(s->last_read_by_name));
+        return;
+    }
+}
+
+/* Last reads from the audit log (issue 6): the project's successful read events, oldest first, so
+ * that the newest read of each secret is the one kept. Without an audit log nothing is known. */
+static enum cf_rc last_reads(struct cf_core *core, struct cf_inventory_project *out,
+                             struct cf_err *err)
+{
+    if (!core->audit)
+        return CF_OK;
+    for (size_t i = 0; i < out->n_envs; i++) /* the store's order, made explicit for bsearch */
+        qsort(out->envs[i].secrets, out->envs[i].n_secrets, sizeof(*out->envs[i].secrets),
+              by_path_key);
+    cf_audit_log_flush(core->audit);
+    struct cf_audit_filter filter = {.limit = 1000, .action = "secrets.", .project_id = out->id};
+    for (;;) {
+        struct cf_audit_event_list page = {0};
+        enum cf_rc rc = core->store->ops->audit_list(core->store, &filter, &page, err);
+        if (rc != CF_OK)
+            return rc;
+        for (size_t i = 0; i < page.n; i++) {
+            const struct cf_audit_event *e = &page.items[i];
+            if (strcmp(e->result, "ok") != 0 ||
+                (strcmp(e->action, "secrets.list") != 0 && strcmp(e->action, "secrets.read") != 0 &&
+                 strcmp(e->action, "secrets.versions") != 0))
+                continue;
+            for (const char *k = e->keys; *k;) {
+                const char *comma = strchr(k, ',');
+                size_t n = comma ? (size_t)(comma - k) : strlen(k);
+                mark_read(out, e, k, n);
+                k += n + (comma ? 1 : 0);
+            }
+        }
+        bool last = page.n < filter.limit;
+        if (page.n)
+            filter.after_seq = page.items[page.n - 1].seq;
+        cf_audit_event_list_release(&page);
+        if (last)
+            return CF_OK;
+    }
 }
 
 /* Places the secrets of the project in their environments (out->envs, those visible), keeping
@@ -290,6 +364,8 @@ static enum cf_rc build_project(struct cf_core *core, const struct cf_principal 
         rc = st->ops->secret_inventory(st, p->id, &secrets, err);
     if (rc == CF_OK)
         rc = place_secrets(core, who, &secrets, out, err);
+    if (rc == CF_OK)
+        rc = last_reads(core, out, err);
     cf_secret_meta_list_release(&secrets);
     cf_env_list_release(&envs);
     cf_membership_list_release(&memberships);

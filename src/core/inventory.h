@@ -4,9 +4,10 @@
  * rules narrow them to: the blast radius a reviewer needs. Pure C over the store: nothing here
  * opens a sealed value (the store's secret_inventory reads no value at all).
  *
- * Last read: the audit log (issue 6) does not exist yet, so every secret says last_read_known =
- * false. Issue 6 fills last_read_* from the newest "read" event of the secret; callers already
- * render both states.
+ * Last read: from the audit log (core/auditlog.h): the newest successful secrets.read, .list or
+ * .versions event that names the secret's environment, path and key (a read through an import is
+ * recorded under the importing folder, so it does not count for the imported secret). With the
+ * audit log off, or no such event, last_read_known is false.
  *
  * Visibility: the admin sees every project (or the one asked for), every environment, every secret
  * and every reader. A machine identity sees the projects it is a member of and can read something
@@ -31,11 +32,10 @@ struct cf_inventory_secret {
     int64_t last_changed_at;      /* when the current version was written */
     int64_t expires_at;           /* 0: no expiry */
     int64_t reminder_repeat_days; /* 0: no rotation reminder */
-    /* The last read, once the audit log records reads (issue 6); until then false and the rest
-     * zero. */
+    /* The last read the audit log knows of; false and the rest zero when none. */
     bool last_read_known;
     int64_t last_read_at;
-    char last_read_by_kind[16]; /* "admin" or "identity" */
+    char last_read_by_kind[16]; /* "admin" or "identity" (the audit event's actor kind) */
     char last_read_by_id[CF_UUID_LEN];
     char last_read_by_name[CF_NAME_MAX + 1];
 };
