@@ -18,6 +18,7 @@ struct command {
 static const struct command commands[] = {
     {"audit", cf_cmd_audit, "list and verify the tamper-evident audit log"},
     {"envs", cf_cmd_envs, "list, create, rename, reorder and delete environments"},
+    {"expiring", cf_cmd_expiring, "what expires or is due for rotation soon: secrets, client secrets"},
     {"export", cf_cmd_export, "print secrets as dotenv, json, yaml, azure-devops or github lines"},
     {"folders", cf_cmd_folders, "list, create and delete folders"},
     {"identities", cf_cmd_identities, "machine identities, universal auth, client secrets, memberships"},

@@ -47,11 +47,12 @@ static const char usage[] =
     "                     secrets.json, ...), a name without extension gets one\n"
     "  --include-imports  add the folder's imports (default true)\n"
     "  --expand           expand ${...} references on the server (default true)\n"
-    "  --silent           no informational messages on standard error\n"
+    "  --silent           no informational messages on standard error\n" CF_EXPIRY_OPTIONS_HELP
     "  --path PATH        folder (default /)\n" CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP
         CF_CLI_COMMON_HELP "\n"
     "exit status: 0 exported, 1 the server refused or a secret cannot be written in the\n"
-    "format (its name is printed; nothing is written then), 2 usage error.\n";
+    "format (its name is printed; nothing is written then), 2 usage error, 3 with\n"
+    "--fail-on-expired when a secret has expired (nothing is written).\n";
 
 static int write_fd(int fd, const char *data, size_t len, const char *what)
 {
@@ -222,6 +223,8 @@ int cf_cmd_export(int argc, char **argv)
 {
     const char *format_name = NULL, *prefix = NULL, *output_file = NULL;
     bool include_imports = true, expand = true, silent = false;
+    struct cf_expiry_check expiry = {0};
+    int64_t warn_ms = 0;
     const struct cf_opt opts[] = {
         {"format", CF_OPT_STRING, &format_name},
         {"prefix", CF_OPT_STRING, &prefix},
@@ -229,6 +232,8 @@ int cf_cmd_export(int argc, char **argv)
         {"include-imports", CF_OPT_BOOL, &include_imports},
         {"expand", CF_OPT_BOOL, &expand},
         {"silent", CF_OPT_BOOL, &silent},
+        {"expiry-warning", CF_OPT_STRING, &expiry.warning},
+        {"fail-on-expired", CF_OPT_BOOL, &expiry.fail_on_expired},
     };
     const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT | CF_CLI_ENV | CF_CLI_PATH,
                                      0,     0,
@@ -267,11 +272,15 @@ int cf_cmd_export(int argc, char **argv)
     }
     if (output_file && (status = resolve_output_path(output_file, format, &path)) != CF_EXIT_OK)
         goto out;
+    if ((status = cf_expiry_check_setup(&cli, &expiry, &warn_ms)) != CF_EXIT_OK)
+        goto out;
 
     const char *paths[] = {cli.path};
     const struct cf_fetch fetch = {cli.project_id, cli.env,         paths, 1,
                                    false,          include_imports, expand};
     status = cf_fetch_secrets(&cli, &fetch, &set);
+    if (status == CF_EXIT_OK)
+        status = cf_secrets_expiry_warn(set, &expiry, warn_ms); /* before anything is written */
     if (status != CF_EXIT_OK)
         goto out;
     status = build_items(set, prefix ? prefix : "", &items, &names, &n);

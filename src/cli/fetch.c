@@ -3,11 +3,13 @@
  * server's answers, so no value is copied outside jansson's (wiping) memory. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "cli/fetch.h"
+#include "util/time.h"
 #include "util/banned.h"
 
 enum cf_rc cf_secrets_merge(json_t *answer, cf_merge_fn fn, void *ctx)
@@ -105,6 +107,73 @@ out:
     json_decref(answer);
     json_decref(set);
     return status;
+}
+
+int cf_expiry_check_setup(const struct cf_cli *cli, struct cf_expiry_check *check,
+                          int64_t *warn_ms)
+{
+    const char *text = check->warning ? check->warning : getenv("COFFER_EXPIRY_WARNING");
+    struct cf_err err;
+    int64_t seconds = 14 * 86400;
+    cf_err_clear(&err);
+    if (text && *text && cf_duration_parse(text, &seconds, &err) != CF_OK)
+        return cf_cli_usage_error(cli, "--expiry-warning takes a duration such as 14d, or 0, not "
+                                       "'%.64s'",
+                                  text);
+    *warn_ms = seconds * 1000;
+    const char *fail = getenv("COFFER_FAIL_ON_EXPIRED");
+    if (!check->fail_on_expired && fail && (strcmp(fail, "1") == 0 || strcmp(fail, "true") == 0))
+        check->fail_on_expired = true;
+    return CF_EXIT_OK;
+}
+
+/* "9d 23h", "5h 2m", "40m" for a span of seconds. */
+static void span_text(int64_t seconds, char *out, size_t size)
+{
+    long long d = seconds / 86400, h = seconds % 86400 / 3600, m = seconds % 3600 / 60;
+    if (d > 0)
+        snprintf(out, size, "%lldd %lldh", d, h);
+    else if (h > 0)
+        snprintf(out, size, "%lldh %lldm", h, m);
+    else
+        snprintf(out, size, "%lldm", m);
+}
+
+int cf_secrets_expiry_warn(json_t *set, const struct cf_expiry_check *check, int64_t warn_ms)
+{
+    const char *key;
+    json_t *secret;
+    size_t expired = 0;
+    int64_t now = cf_now_ms();
+    json_object_foreach(set, key, secret)
+    {
+        const char *at = json_string_value(json_object_get(secret, "expiresAt"));
+        struct cf_err err;
+        int64_t expires = 0;
+        cf_err_clear(&err);
+        if (!at || cf_time_parse(at, &expires, &err) != CF_OK)
+            continue;
+        char span[48];
+        const char *env = json_string_value(json_object_get(secret, "environment"));
+        const char *path = json_string_value(json_object_get(secret, "secretPath"));
+        if (expires <= now) {
+            expired++;
+            span_text((now - expires) / 1000, span, sizeof(span));
+            fprintf(stderr, "coffer: secret %s (%s:%s) EXPIRED at %s, %s ago\n", key,
+                    env ? env : "?", path ? path : "?", at, span);
+        } else if (warn_ms > 0 && expires - now <= warn_ms) {
+            span_text((expires - now) / 1000, span, sizeof(span));
+            fprintf(stderr, "coffer: warning: secret %s (%s:%s) expires at %s, in %s\n", key,
+                    env ? env : "?", path ? path : "?", at, span);
+        }
+    }
+    if (expired && check->fail_on_expired) {
+        fprintf(stderr,
+                "coffer: refusing to go on: %zu injected secret%s expired (--fail-on-expired)\n",
+                expired, expired == 1 ? " has" : "s have");
+        return CF_EXIT_EXPIRED;
+    }
+    return CF_EXIT_OK;
 }
 
 const char *cf_secret_value(json_t *secret, size_t *len)

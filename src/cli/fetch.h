@@ -47,6 +47,33 @@ struct cf_fetch {
  * *out NULL. */
 int cf_fetch_secrets(struct cf_cli *cli, const struct cf_fetch *fetch, json_t **out);
 
+/* Expiry of the secrets a pipeline is about to use (issue 5). The settings come from the options
+ * --expiry-warning D (COFFER_EXPIRY_WARNING; default 14d, 0 for none) and --fail-on-expired
+ * (COFFER_FAIL_ON_EXPIRED=1). */
+#define CF_EXPIRY_OPTIONS_HELP                                                                     \
+    "  --expiry-warning D warn on standard error about secrets that expire within D\n"             \
+    "                     (default 14d; 0 turns the warnings off)\n"                              \
+    "  --fail-on-expired  refuse when an injected secret has expired (exit 3)\n"
+
+/* A gate refused because an injected secret has expired (--fail-on-expired). */
+#define CF_EXIT_EXPIRED 3
+
+struct cf_expiry_check {
+    const char *warning; /* --expiry-warning's text, or NULL */
+    bool fail_on_expired;
+};
+
+/* Resolves the settings (flags, then the environment); a usage error (exit status 2, message
+ * printed) for a bad duration. *warn_ms receives the window (0: no warnings). */
+int cf_expiry_check_setup(const struct cf_cli *cli, struct cf_expiry_check *check,
+                          int64_t *warn_ms);
+
+/* Prints to standard error (never standard output) one warning for each secret of set that expires
+ * within warn_ms and one line for each that has expired, naming its key, environment, folder and
+ * date. Returns CF_EXIT_OK, or CF_EXIT_EXPIRED after saying so when something expired and
+ * check->fail_on_expired. */
+int cf_secrets_expiry_warn(json_t *set, const struct cf_expiry_check *check, int64_t warn_ms);
+
 /* The secretValue of secret (borrowed; "" when absent) and its length in bytes. */
 const char *cf_secret_value(json_t *secret, size_t *len);
 

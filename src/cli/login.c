@@ -220,6 +220,34 @@ static int k8s_body(const struct cf_cli *cli, const char *identity_id, const cha
                  : cf_cli_usage_error(cli, "the identity id and token must be valid UTF-8");
 }
 
+/* After a refusal because the client secret expired, was revoked or used up (the server's message
+ * says `client secret "DESC" of identity "NAME" expired at T`), the way out. */
+static void hint_new_client_secret(const char *message)
+{
+    if (!strstr(message, "client secret") ||
+        !(strstr(message, "expired") || strstr(message, "revoked") || strstr(message, "uses")))
+        return;
+    char name[256] = "";
+    const char *at = strstr(message, "of identity \"");
+    if (at) {
+        at += strlen("of identity \"");
+        const char *end = strchr(at, '"');
+        size_t n = end ? (size_t)(end - at) : 0;
+        if (n < sizeof(name)) {
+            memcpy(name, at, n);
+            name[n] = '\0';
+        }
+    }
+    fprintf(stderr,
+            "coffer: this client secret cannot log in any more. An administrator makes a new one "
+            "with\n"
+            "  coffer identities client-secrets create IDENTITY_ID --description \"...\" "
+            "[--ttl 180d]\n"
+            "(IDENTITY_ID of identity \"%s\": coffer identities list), then updates the pipeline's "
+            "variable.\n",
+            name[0] ? name : "?");
+}
+
 int cf_cmd_login(int argc, char **argv)
 {
     const char *method = NULL, *client_id = NULL, *client_secret = NULL, *domain = NULL;
@@ -358,6 +386,8 @@ send:
                                  resp.request_id[0] ? resp.request_id : "unknown");
         else
             status = cf_cli_fail("%s", err.msg);
+        if (!jwt_auth && !k8s_auth)
+            hint_new_client_secret(err.msg);
         goto out;
     }
     status = report(&cli, resp.json, cf_client_base_url(client), plain, silent,

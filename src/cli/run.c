@@ -66,11 +66,13 @@ static const char usage[] =
     "                     COMMAND ARGS\n"
     "  --watch            restart the command when the secrets change\n"
     "  --watch-interval N seconds between checks with --watch (default 10, >= 5)\n"
-    "  --silent           no informational messages on standard error\n" CF_CLI_PROJECT_HELP
-        CF_CLI_ENV_HELP CF_CLI_COMMON_HELP "\n"
+    "  --silent           no informational messages on standard error\n" CF_EXPIRY_OPTIONS_HELP
+        CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP CF_CLI_COMMON_HELP "\n"
     "exit status: the command's exit status, or 128 + the number of the signal that\n"
     "killed it; 1 when the secrets cannot be read (the command is not run then), 2\n"
-    "usage error, 126 or 127 when the command cannot be started.\n";
+    "usage error, 3 with --fail-on-expired when an injected secret has expired (the\n"
+    "command is not run; stderr names each), 126 or 127 when the command cannot be\n"
+    "started. Statuses 1-3 may also be the command's own: stderr tells which.\n";
 
 /* Infisical's CLI (util.ReservedEnvVars): never set from a secret. */
 static const char *const reserved[] = {"HOME",       "PATH", "PS1",  "PS2",      "PWD",   "EDITOR",
@@ -421,6 +423,8 @@ int cf_cmd_run(int argc, char **argv)
 {
     bool recursive = false, include_imports = true, expand = true, watch = false;
     bool preserve_env = false, silent = false, secret_overriding = true;
+    struct cf_expiry_check expiry = {0};
+    int64_t warn_ms = 0;
     const char *shell_command = NULL, *last_path = NULL;
     struct cf_opt_int interval = {0};
     const struct cf_opt opts[] = {
@@ -435,6 +439,8 @@ int cf_cmd_run(int argc, char **argv)
         {"silent", CF_OPT_BOOL, &silent},
         {"secret-overriding", CF_OPT_BOOL,
          &secret_overriding}, /* Infisical's; no personal secrets */
+        {"expiry-warning", CF_OPT_STRING, &expiry.warning},
+        {"fail-on-expired", CF_OPT_BOOL, &expiry.fail_on_expired},
     };
     const size_t nopts = sizeof(opts) / sizeof(opts[0]);
     const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT | CF_CLI_ENV, 0, SIZE_MAX, opts, nopts};
@@ -454,6 +460,8 @@ int cf_cmd_run(int argc, char **argv)
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
         goto out;
     status = collect_paths(&cli, argc, argv, opts, nopts, paths, &npaths);
+    if (status == CF_EXIT_OK)
+        status = cf_expiry_check_setup(&cli, &expiry, &warn_ms);
     if (status != CF_EXIT_OK)
         goto out;
     if (shell_command && cli.nargs > 0) {
@@ -493,6 +501,8 @@ int cf_cmd_run(int argc, char **argv)
     const struct cf_fetch fetch = {cli.project_id, cli.env,         paths, npaths,
                                    recursive,      include_imports, expand};
     status = cf_fetch_secrets(&cli, &fetch, &set);
+    if (status == CF_EXIT_OK)
+        status = cf_secrets_expiry_warn(set, &expiry, warn_ms);
     if (status != CF_EXIT_OK)
         goto out;
 

@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "util/time.h"
 #include "cli/fetch.h"
 #include "util/str.h"
 #include "util/banned.h"
@@ -224,8 +225,8 @@ static enum cf_rc set_row(struct cf_table *table, json_t *secret, void *ctx)
 }
 
 static const char set_usage[] =
-    "usage: coffer secrets set KEY=VALUE... [--comment TEXT] [--expires-at TIME]\n"
-    "                          [options]\n"
+    "usage: coffer secrets set KEY=VALUE... [--comment TEXT] [--expires-at TIME | --expires-in D]\n"
+    "                          [--reminder-every D] [--reminder-note TEXT] [options]\n"
     "\n"
     "Creates or updates secrets in one all-or-nothing request. A value may come\n"
     "from a file with KEY=@path (e.g. a PEM key) or from standard input with\n"
@@ -235,14 +236,62 @@ static const char set_usage[] =
     "options:\n"
     "  --comment TEXT     comment stored with every secret set\n"
     "  --expires-at TIME  RFC 3339 expiry stored with every secret set,\n"
-    "                     e.g. 2026-12-31T23:00:00Z\n" SCOPE_HELP CF_CLI_COMMON_HELP;
+    "                     e.g. 2026-12-31T23:00:00Z (the end date of a credential)\n"
+    "  --expires-in D     the same, as a duration from now: 180d, 12h\n"
+    "  --reminder-every D remind to rotate when unchanged this long (whole days:\n"
+    "                     90d); `off` removes the reminder\n"
+    "  --reminder-note TEXT  said with the reminder, e.g. how to rotate\n" SCOPE_HELP
+        CF_CLI_COMMON_HELP;
+
+/* --expires-in 180d: now + the duration, as the RFC 3339 expiresAt the API takes. */
+static int set_expires_in(const struct cf_cli *cli, json_t *extra, const char *text)
+{
+    struct cf_err err;
+    int64_t seconds = 0;
+    char stamp[CF_TIME_RFC3339_LEN];
+    cf_err_clear(&err);
+    if (cf_duration_parse(text, &seconds, &err) != CF_OK || seconds <= 0)
+        return cf_cli_usage_error(cli, "--expires-in takes a duration such as 180d or 12h, not "
+                                       "'%.64s'",
+                                  text);
+    cf_time_format(cf_now_ms() + seconds * 1000, stamp);
+    return json_object_set_new(extra, "expiresAt", json_string(stamp)) == 0
+               ? CF_EXIT_OK
+               : cf_cli_fail("out of memory");
+}
+
+/* --reminder-every 90d (whole days) or off: secretReminderRepeatDays. */
+static int set_reminder(const struct cf_cli *cli, json_t *extra, const char *text)
+{
+    struct cf_err err;
+    int64_t seconds = 0;
+    json_t *days;
+    cf_err_clear(&err);
+    if (strcmp(text, "off") == 0) {
+        days = json_null();
+    } else {
+        if (cf_duration_parse(text, &seconds, &err) != CF_OK || seconds <= 0 ||
+            seconds % 86400 != 0)
+            return cf_cli_usage_error(cli, "--reminder-every takes whole days such as 90d, or "
+                                           "off, not '%.64s'",
+                                      text);
+        days = json_integer(seconds / 86400);
+    }
+    return json_object_set_new(extra, "secretReminderRepeatDays", days) == 0
+               ? CF_EXIT_OK
+               : cf_cli_fail("out of memory");
+}
 
 static int cmd_set(int argc, char **argv)
 {
-    const char *comment = NULL, *expires_at = NULL;
+    const char *comment = NULL, *expires_at = NULL, *expires_in = NULL;
+    const char *reminder_every = NULL, *reminder_note = NULL;
     const struct cf_opt opts[] = {
         {"comment", CF_OPT_STRING, &comment},
         {"expires-at", CF_OPT_STRING, &expires_at},
+        {"expires-in", CF_OPT_STRING, &expires_in},
+        {"reminder-every", CF_OPT_STRING, &reminder_every},
+        {"reminder-note", CF_OPT_STRING, &reminder_note},
     };
     const struct cf_cli_spec spec = {set_usage, SECRET_FLAGS, 1,
                                      SIZE_MAX,  opts,         sizeof(opts) / sizeof(opts[0])};
@@ -264,10 +313,30 @@ static int cmd_set(int argc, char **argv)
         status = cf_cli_usage_error(&cli, "--comment must be valid UTF-8");
         goto out;
     }
+    if (expires_at && expires_in) {
+        status = cf_cli_usage_error(&cli, "--expires-at and --expires-in are two ways to say the "
+                                          "same thing: give one");
+        goto out;
+    }
     if (expires_at) {
         status = cf_cli_set_time(&cli, extra, "expires-at", "expiresAt", expires_at);
         if (status != CF_EXIT_OK)
             goto out;
+    }
+    if (expires_in) {
+        status = set_expires_in(&cli, extra, expires_in);
+        if (status != CF_EXIT_OK)
+            goto out;
+    }
+    if (reminder_every) {
+        status = set_reminder(&cli, extra, reminder_every);
+        if (status != CF_EXIT_OK)
+            goto out;
+    }
+    if (reminder_note && json_object_set_new(extra, "secretReminderNote",
+                                             json_string(reminder_note)) != 0) {
+        status = cf_cli_usage_error(&cli, "--reminder-note must be valid UTF-8");
+        goto out;
     }
     for (size_t i = 0; i < cli.nargs; i++) {
         status = add_item(&cli, cli.args[i], extra, items, &stdin_used);
