@@ -14,6 +14,7 @@
 
 #include "auth/fetch.h"
 #include "auth/k8s_auth.h"
+#include "auth/serverkey.h"
 #include "auth/token.h"
 #include "util/wipemem.h"
 #include "util/banned.h"
@@ -56,8 +57,10 @@ out:
 }
 
 /* POSTs the TokenReview of jwt and parses the reply into *status (the "status" object). */
-static enum cf_rc review(const struct cf_k8s_auth_config *config, const char *jwt, json_t **reply,
-                         struct cf_err *err)
+/* Sends the TokenReview; reviewer is the opened reviewer JWT ("" when the login token reviews
+ * itself). */
+static enum cf_rc review(const struct cf_k8s_auth_config *config, const char *reviewer,
+                         const char *jwt, json_t **reply, struct cf_err *err)
 {
     char url[CF_JWT_TEXT_MAX + 64], reason[CF_ERR_MSG_MAX] = "", curl_msg[CURL_ERROR_SIZE] = "";
     struct cf_fetch_body b = {.max = CF_K8S_RESPONSE_MAX};
@@ -73,7 +76,7 @@ static enum cf_rc review(const struct cf_k8s_auth_config *config, const char *jw
     rc = review_url(config->kubernetes_host, url, sizeof(url), &loopback, reason, sizeof(reason));
     if (rc != CF_OK)
         goto out;
-    const char *bearer = config->token_reviewer_jwt[0] ? config->token_reviewer_jwt : jwt;
+    const char *bearer = reviewer[0] ? reviewer : jwt;
     size_t auth_size = strlen(bearer) + sizeof("Authorization: Bearer ");
     auth = malloc(auth_size);
     req = json_pack("{s:s, s:s, s:{s:s}}", "apiVersion", "authentication.k8s.io/v1", "kind",
@@ -256,7 +259,14 @@ enum cf_rc cf_k8s_login(struct cf_store *st, struct cf_keyring *kr,
                                         "empty token"));
         goto out;
     }
-    rc = review(config, jwt, &reply, err);
+    struct cf_buf reviewer;
+    char context[64];
+    cf_buf_init(&reviewer, 0);
+    snprintf(context, sizeof(context), "k8s-reviewer:%s", config->identity_id);
+    rc = cf_credential_open(st, kr, context, config->token_reviewer_jwt, &reviewer, err);
+    if (rc == CF_OK)
+        rc = review(config, reviewer.data ? reviewer.data : "", jwt, &reply, err);
+    cf_buf_release_wipe(&reviewer);
     if (rc == CF_OK)
         rc = check_status(config, json_object_get(reply, "status"), err);
     if (rc == CF_EUNAUTH) {

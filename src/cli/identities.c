@@ -4,6 +4,7 @@
  * once, on creation) and its project memberships
  * (/api/v2/workspace/{projectId}/identity-memberships). Durations are given as 90, 90s, 15m, 12h or
  * 180d and sent in seconds. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
 
@@ -308,15 +310,232 @@ static int print_ua(json_t *list)
     return cf_cli_print_rows(list, UA_COLS, ua_headers, ua_row, NULL);
 }
 
-#define UA_OPTIONS_HELP                                                                            \
+/* ---- auth-method settings: one table-driven attach/update for every method ------------------- */
+
+/* What one option of an attach/update command becomes in the request body. */
+enum field_kind {
+    F_TEXT,      /* a string member */
+    F_FILE,      /* a string member read from a file (- for standard input) */
+    F_SECRET_FILE, /* the same, for a credential: the buffer is wiped */
+    F_PEM_FILE,  /* a one-element array member read from a file (public keys) */
+    F_DURATION,  /* seconds, from 90 / 90s / 15m / 12h / 180d */
+    F_COUNT,     /* a whole number >= 0 */
+    F_IPS,       /* [{ipAddress}] from "a, b/24" */
+    F_CLAIMS,    /* {name: "v1, v2"} from a JSON object or "name=v1,v2;other=v3" */
+};
+
+struct method_field {
+    const char *option;
+    enum field_kind kind;
+    const char *member;
+    const char *sets_type; /* also set configurationType to this (JWT: static / jwks) */
+};
+
+struct method_command {
+    const char *usage;
+    const char *prefix; /* JWT_PATH, ... */
+    const char *member; /* identityJwtAuth, ... */
+    int (*print_table)(json_t *list);
+    const struct method_field *fields;
+    size_t nfields;
+};
+
+#define METHOD_FIELDS_MAX 16
+#define FILE_MAX 65536
+
+/* Reads a whole (small) file, or standard input for "-", into buf. */
+static int read_small_file(const char *option, const char *name, struct cf_buf *buf)
+{
+    char chunk[4096];
+    size_t n;
+    FILE *f = strcmp(name, "-") == 0 ? stdin : fopen(name, "rb");
+    if (!f)
+        return cf_cli_fail("--%s: cannot open %s: %s", option, name, strerror(errno));
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (buf->len + n > FILE_MAX || cf_buf_append(buf, chunk, n) != CF_OK) {
+            sodium_memzero(chunk, sizeof(chunk));
+            if (f != stdin)
+                fclose(f);
+            return cf_cli_fail("--%s: %s is larger than %d bytes", option, name, FILE_MAX);
+        }
+    }
+    sodium_memzero(chunk, sizeof(chunk));
+    bool failed = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (failed)
+        return cf_cli_fail("--%s: cannot read %s", option, name);
+    /* A credential file usually ends with a newline that is not part of it. */
+    while (buf->len && (buf->data[buf->len - 1] == '\n' || buf->data[buf->len - 1] == '\r'))
+        buf->data[--buf->len] = '\0';
+    return CF_EXIT_OK;
+}
+
+/* "name=v1,v2;other=v3" or a JSON object -> {name: "v1,v2", other: "v3"}; NULL when malformed. */
+static json_t *claims_object(const char *text)
+{
+    if (*text == '{') {
+        json_t *obj = json_loads(text, 0, NULL);
+        if (json_is_object(obj))
+            return obj;
+        json_decref(obj);
+        return NULL;
+    }
+    json_t *obj = json_object();
+    const char *p = text;
+    while (obj && *p) {
+        const char *semi = strchr(p, ';');
+        size_t n = semi ? (size_t)(semi - p) : strlen(p);
+        const char *eq = memchr(p, '=', n);
+        if (!eq || eq == p) {
+            json_decref(obj);
+            return NULL;
+        }
+        char name[256];
+        size_t name_len = (size_t)(eq - p);
+        if (name_len >= sizeof(name) ||
+            json_object_set_new(obj, (memcpy(name, p, name_len), name[name_len] = '\0', name),
+                                json_stringn(eq + 1, n - name_len - 1)) != 0) {
+            json_decref(obj);
+            return NULL;
+        }
+        p += n + (semi ? 1 : 0);
+    }
+    return obj;
+}
+
+/* Sets member of body from one option's text. Returns the exit status (message printed). */
+static int set_field(const struct cf_cli *cli, json_t *body, const struct method_field *f,
+                     const char *text)
+{
+    long long number = 0;
+    json_t *value = NULL;
+    struct cf_buf file;
+    int status = CF_EXIT_OK;
+
+    cf_buf_init(&file, 0);
+    switch (f->kind) {
+    case F_TEXT:
+        value = json_string(text);
+        break;
+    case F_FILE:
+    case F_SECRET_FILE:
+    case F_PEM_FILE:
+        status = read_small_file(f->option, text, &file);
+        if (status == CF_EXIT_OK) {
+            value = json_stringn(file.data ? file.data : "", file.len);
+            if (value && f->kind == F_PEM_FILE)
+                value = json_pack("[o]", value);
+        }
+        break;
+    case F_DURATION:
+        status = parse_duration(cli, f->option, text, &number);
+        if (status == CF_EXIT_OK)
+            value = json_integer(number);
+        break;
+    case F_COUNT:
+        if (!cf_parse_int64(text, 0, INT32_MAX, &number))
+            return cf_cli_usage_error(cli, "--%s takes a whole number >= 0, not '%.64s'", f->option,
+                                      text);
+        value = json_integer(number);
+        break;
+    case F_IPS:
+        value = ip_list(text);
+        if (!value)
+            return cf_cli_usage_error(cli,
+                                      "--%s takes a comma-separated list of addresses or CIDR "
+                                      "ranges",
+                                      f->option);
+        break;
+    case F_CLAIMS:
+        value = claims_object(text);
+        if (!value)
+            return cf_cli_usage_error(cli,
+                                      "--%s takes name=value pairs separated by ';' (a value may "
+                                      "list several, comma-separated) or a JSON object",
+                                      f->option);
+        break;
+    }
+    if (f->kind == F_SECRET_FILE)
+        cf_buf_release_wipe(&file);
+    else
+        cf_buf_release(&file);
+    if (status != CF_EXIT_OK)
+        return status;
+    if (!value)
+        return cf_cli_usage_error(cli, "--%s must be valid UTF-8 text", f->option);
+    if (json_object_set_new(body, f->member, value) != 0 ||
+        (f->sets_type &&
+         json_object_set_new(body, "configurationType", json_string(f->sets_type)) != 0))
+        return cf_cli_fail("out of memory");
+    return CF_EXIT_OK;
+}
+
+/* attach (POST) and update (PATCH) of one auth method: every option given becomes its member of the
+ * body; those not given are left out (update keeps them). */
+static int method_set(int argc, char **argv, const struct method_command *m, const char *method)
+{
+    const char *values[METHOD_FIELDS_MAX] = {0};
+    struct cf_opt opts[METHOD_FIELDS_MAX];
+    struct cf_cli cli;
+    struct cf_buf path;
+    json_t *body = NULL;
+    int status;
+
+    for (size_t i = 0; i < m->nfields; i++)
+        opts[i] = (struct cf_opt){m->fields[i].option, CF_OPT_STRING, &values[i]};
+    const struct cf_cli_spec spec = {m->usage, 0, 1, 1, opts, m->nfields};
+    cf_buf_init(&path, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    body = json_object();
+    if (!body) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < m->nfields; i++) {
+        if (values[i] && (status = set_field(&cli, body, &m->fields[i], values[i])) != CF_EXIT_OK)
+            goto out;
+    }
+    status = cf_cli_path(&path, m->prefix, cli.args[0], NULL, NULL, NULL);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request_member(&cli, method, path.data, body, m->member, m->print_table);
+out:
+    if (body) { /* it may hold a credential read from a file */
+        json_t *secret = json_object_get(body, "tokenReviewerJwt");
+        if (json_is_string(secret))
+            sodium_memzero((char *)json_string_value(secret), json_string_length(secret));
+    }
+    json_decref(body);
+    cf_buf_release(&path);
+    cf_cli_end(&cli);
+    return status;
+}
+
+/* The token policy every method shares (as universal auth names its options). */
+#define TOKEN_FIELDS                                                                               \
+    {"access-token-ttl", F_DURATION, "accessTokenTTL", NULL},                                      \
+        {"access-token-max-ttl", F_DURATION, "accessTokenMaxTTL", NULL},                           \
+        {"num-uses", F_COUNT, "accessTokenNumUsesLimit", NULL},                                    \
+        {"trusted-ips", F_IPS, "accessTokenTrustedIps", NULL}
+
+#define TOKEN_OPTIONS_HELP                                                                         \
     "  --access-token-ttl D      lifetime of an access token (default 30d)\n"                      \
     "  --access-token-max-ttl D  renewals never go past this age (default 30d)\n"                  \
     "  --num-uses N              requests an access token may make (0: unlimited)\n"               \
     "  --trusted-ips CIDR,...    addresses access tokens may be used from\n"                       \
-    "                            (default 0.0.0.0/0,::/0)\n"                                       \
+    "                            (default 0.0.0.0/0,::/0)\n"
+
+#define UA_OPTIONS_HELP                                                                            \
+    TOKEN_OPTIONS_HELP                                                                             \
     "  --client-secret-trusted-ips CIDR,...\n"                                                     \
     "                            addresses that may log in (default any)\n"                        \
     "durations: 90 (seconds), 90s, 15m, 12h, 180d.\n"
+
+static const struct method_field ua_fields[] = {
+    TOKEN_FIELDS,
+    {"client-secret-trusted-ips", F_IPS, "clientSecretTrustedIps", NULL},
+};
 
 static const char attach_usage[] =
     "usage: coffer identities universal-auth attach ID [--access-token-ttl D]\n"
@@ -337,85 +556,20 @@ static const char update_usage[] =
     "\n"
     "options:\n" UA_OPTIONS_HELP CF_CLI_COMMON_HELP EXIT_HELP;
 
-/* attach (POST) and update (PATCH). */
-static int ua_set(int argc, char **argv, const char *usage, const char *method)
-{
-    const char *ttl = NULL, *max_ttl = NULL, *token_ips = NULL, *secret_ips = NULL;
-    struct cf_opt_int num_uses = {0};
-    const struct cf_opt opts[] = {
-        {"access-token-ttl", CF_OPT_STRING, &ttl},
-        {"access-token-max-ttl", CF_OPT_STRING, &max_ttl},
-        {"num-uses", CF_OPT_INT, &num_uses},
-        {"trusted-ips", CF_OPT_STRING, &token_ips},
-        {"client-secret-trusted-ips", CF_OPT_STRING, &secret_ips},
-    };
-    const struct cf_cli_spec spec = {usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
-    struct cf_cli cli;
-    struct cf_buf path;
-    json_t *body = NULL;
-    long long seconds = 0;
-    int status;
-
-    cf_buf_init(&path, 0);
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    body = json_object();
-    if (!body) {
-        status = cf_cli_fail("out of memory");
-        goto out;
-    }
-    if (ttl) {
-        status = parse_duration(&cli, "access-token-ttl", ttl, &seconds);
-        if (status != CF_EXIT_OK ||
-            json_object_set_new(body, "accessTokenTTL", json_integer(seconds)) != 0)
-            goto out;
-    }
-    if (max_ttl) {
-        status = parse_duration(&cli, "access-token-max-ttl", max_ttl, &seconds);
-        if (status != CF_EXIT_OK ||
-            json_object_set_new(body, "accessTokenMaxTTL", json_integer(seconds)) != 0)
-            goto out;
-    }
-    if (num_uses.set &&
-        json_object_set_new(body, "accessTokenNumUsesLimit", json_integer(num_uses.value)) != 0) {
-        status = cf_cli_fail("out of memory");
-        goto out;
-    }
-    const struct {
-        const char *text, *option, *field;
-    } lists[] = {{token_ips, "trusted-ips", "accessTokenTrustedIps"},
-                 {secret_ips, "client-secret-trusted-ips", "clientSecretTrustedIps"}};
-    for (size_t i = 0; i < 2; i++) {
-        if (!lists[i].text)
-            continue;
-        json_t *list = ip_list(lists[i].text);
-        if (!list || json_object_set_new(body, lists[i].field, list) != 0) {
-            status = cf_cli_usage_error(&cli,
-                                        "--%s takes a comma-separated list of addresses "
-                                        "or CIDR ranges",
-                                        lists[i].option);
-            goto out;
-        }
-    }
-    status = cf_cli_path(&path, UA_PATH, cli.args[0], NULL, NULL, NULL);
-    if (status == CF_EXIT_OK)
-        status =
-            cf_cli_request_member(&cli, method, path.data, body, "identityUniversalAuth", print_ua);
-out:
-    json_decref(body);
-    cf_buf_release(&path);
-    cf_cli_end(&cli);
-    return status;
-}
-
 static int ua_attach(int argc, char **argv)
 {
-    return ua_set(argc, argv, attach_usage, "POST");
+    static const struct method_command m = {attach_usage, UA_PATH, "identityUniversalAuth",
+                                            print_ua, ua_fields,
+                                            sizeof(ua_fields) / sizeof(ua_fields[0])};
+    return method_set(argc, argv, &m, "POST");
 }
 
 static int ua_update(int argc, char **argv)
 {
-    return ua_set(argc, argv, update_usage, "PATCH");
+    static const struct method_command m = {update_usage, UA_PATH, "identityUniversalAuth",
+                                            print_ua, ua_fields,
+                                            sizeof(ua_fields) / sizeof(ua_fields[0])};
+    return method_set(argc, argv, &m, "PATCH");
 }
 
 static const char ua_get_usage[] = "usage: coffer identities universal-auth get ID [options]\n"
@@ -455,18 +609,19 @@ static int cmd_universal_auth(int argc, char **argv)
 
 #define JWT_PATH "/v1/auth/jwt-auth/identities"
 
-static const char *const jwt_headers[] = {
-    "TYPE", "KEYS", "BOUND ISSUER", "BOUND AUDIENCES", "BOUND SUBJECT", "TOKEN TTL"};
+static const char *const jwt_headers[] = {"TYPE",          "KEYS / JWKS URL", "BOUND ISSUER",
+                                          "BOUND AUDIENCES", "BOUND SUBJECT",   "TOKEN TTL"};
 #define JWT_COLS (sizeof(jwt_headers) / sizeof(jwt_headers[0]))
 
 static enum cf_rc jwt_row(struct cf_table *table, json_t *jwt, void *ctx)
 {
     char keys[24], ttl[24];
     (void)ctx;
-    snprintf(keys, sizeof(keys), "%zu", json_array_size(json_object_get(jwt, "publicKeys")));
+    snprintf(keys, sizeof(keys), "%zu key(s)", json_array_size(json_object_get(jwt, "publicKeys")));
+    bool jwks = strcmp(cf_cli_str(jwt, "configurationType"), "jwks") == 0;
     const char *row[JWT_COLS] = {
         cf_cli_str(jwt, "configurationType"),
-        keys,
+        jwks ? cf_cli_str(jwt, "jwksUrl") : keys,
         cf_cli_str(jwt, "boundIssuer"),
         cf_cli_str(jwt, "boundAudiences"),
         cf_cli_str(jwt, "boundSubject"),
@@ -480,98 +635,61 @@ static int print_jwt(json_t *list)
     return cf_cli_print_rows(list, JWT_COLS, jwt_headers, jwt_row, NULL);
 }
 
-static const char jwt_attach_usage[] =
-    "usage: coffer identities jwt-auth attach ID --public-key-file FILE [--bound-issuer ISS]\n"
-    "           [--bound-audiences A,B] [--bound-subject SUB] [--access-token-ttl D] [options]\n"
-    "\n"
-    "Attaches JWT auth with static public keys to an identity: it may then log in with\n"
-    "`coffer login --method jwt-auth` and a JWT signed by one of the keys.\n"
-    "\n"
-    "options:\n"
-    "  --public-key-file FILE    PEM public key(s) (RSA >= 2048 bits, EC P-256/P-384, Ed25519)\n"
-    "  --bound-issuer ISS        required \"iss\" claim\n"
-    "  --bound-audiences A,B     one of them must be in the \"aud\" claim\n"
-    "  --bound-subject SUB       required \"sub\" claim (glob)\n"
-    "  --access-token-ttl D      lifetime of an access token (default 30d)\n"
-    "durations: 90 (seconds), 90s, 15m, 12h, 180d.\n" CF_CLI_COMMON_HELP EXIT_HELP;
+static const struct method_field jwt_fields[] = {
+    {"public-key-file", F_PEM_FILE, "publicKeys", "static"},
+    {"jwks-url", F_TEXT, "jwksUrl", "jwks"},
+    {"jwks-ca-file", F_FILE, "jwksCaCert", NULL},
+    {"bound-issuer", F_TEXT, "boundIssuer", NULL},
+    {"bound-audiences", F_TEXT, "boundAudiences", NULL},
+    {"bound-subject", F_TEXT, "boundSubject", NULL},
+    {"bound-claims", F_CLAIMS, "boundClaims", NULL},
+    TOKEN_FIELDS,
+};
 
-/* Reads a whole (small) file into buf. */
-static int read_small_file(const char *name, struct cf_buf *buf)
-{
-    char chunk[4096];
-    size_t n;
-    FILE *f = fopen(name, "rb");
-    if (!f)
-        return cf_cli_fail("cannot open %s", name);
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (buf->len + n > 16384 || cf_buf_append(buf, chunk, n) != CF_OK) {
-            fclose(f);
-            return cf_cli_fail("%s is too large for public keys", name);
-        }
-    }
-    bool failed = ferror(f);
-    fclose(f);
-    return failed ? cf_cli_fail("cannot read %s", name) : CF_EXIT_OK;
-}
+#define JWT_OPTIONS_HELP                                                                           \
+    "  --public-key-file FILE    PEM public key(s) (RSA >= 2048 bits, EC P-256/P-384, Ed25519):\n" \
+    "                            a static configuration\n"                                         \
+    "  --jwks-url URL            fetch the keys from a JWKS (https; http only to loopback):\n"     \
+    "                            a jwks configuration\n"                                           \
+    "  --jwks-ca-file FILE       PEM CA certificate(s) for the JWKS URL\n"                         \
+    "  --bound-issuer ISS        required \"iss\" claim\n"                                         \
+    "  --bound-audiences A,B     one of them must be in the \"aud\" claim\n"                       \
+    "  --bound-subject SUB       required \"sub\" claim (glob)\n"                                  \
+    "  --bound-claims 'c=v1,v2;d=v3'  required claims (each a list of allowed values,\n"           \
+    "                            globs allowed), or a JSON object {\"c\": \"v1,v2\"}\n"            \
+    TOKEN_OPTIONS_HELP "durations: 90 (seconds), 90s, 15m, 12h, 180d.\n"
+
+static const char jwt_attach_usage[] =
+    "usage: coffer identities jwt-auth attach ID (--public-key-file FILE | --jwks-url URL)\n"
+    "           [--bound-issuer ISS] [--bound-audiences A,B] [--bound-subject SUB]\n"
+    "           [--bound-claims C] [--access-token-ttl D] [options]\n"
+    "\n"
+    "Attaches JWT auth to an identity: it may then log in with `coffer login --method\n"
+    "jwt-auth` and a JWT (e.g. the OIDC token of a CI run) signed by one of the keys.\n"
+    "\n"
+    "options:\n" JWT_OPTIONS_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+
+static const char jwt_update_usage[] =
+    "usage: coffer identities jwt-auth update ID [options of attach]\n"
+    "\n"
+    "Changes an identity's JWT-auth settings; those not given stay as they are.\n"
+    "\n"
+    "options:\n" JWT_OPTIONS_HELP CF_CLI_COMMON_HELP EXIT_HELP;
 
 static int jwt_attach(int argc, char **argv)
 {
-    const char *key_file = NULL, *issuer = NULL, *audiences = NULL, *subject = NULL, *ttl = NULL;
-    const struct cf_opt opts[] = {
-        {"public-key-file", CF_OPT_STRING, &key_file},  {"bound-issuer", CF_OPT_STRING, &issuer},
-        {"bound-audiences", CF_OPT_STRING, &audiences}, {"bound-subject", CF_OPT_STRING, &subject},
-        {"access-token-ttl", CF_OPT_STRING, &ttl},
-    };
-    const struct cf_cli_spec spec = {
-        jwt_attach_usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
-    struct cf_cli cli;
-    struct cf_buf path, pem;
-    json_t *body = NULL;
-    long long seconds = 0;
-    int status;
+    static const struct method_command m = {jwt_attach_usage, JWT_PATH, "identityJwtAuth",
+                                            print_jwt, jwt_fields,
+                                            sizeof(jwt_fields) / sizeof(jwt_fields[0])};
+    return method_set(argc, argv, &m, "POST");
+}
 
-    cf_buf_init(&path, 0);
-    cf_buf_init(&pem, 0);
-    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
-        goto out;
-    if (!key_file) {
-        status = cf_cli_usage_error(&cli, "--public-key-file is required");
-        goto out;
-    }
-    status = read_small_file(key_file, &pem);
-    if (status != CF_EXIT_OK)
-        goto out;
-    body = json_pack("{s:s, s:[s#]}", "configurationType", "static", "publicKeys",
-                     pem.data ? pem.data : "", (int)pem.len);
-    if (!body) {
-        status = cf_cli_usage_error(&cli, "%s is not a text file", key_file);
-        goto out;
-    }
-    const struct {
-        const char *text, *field;
-    } texts[] = {{issuer, "boundIssuer"}, {audiences, "boundAudiences"}, {subject, "boundSubject"}};
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        if (texts[i].text &&
-            json_object_set_new(body, texts[i].field, json_string(texts[i].text)) != 0) {
-            status = cf_cli_usage_error(&cli, "%s must be valid UTF-8", texts[i].field);
-            goto out;
-        }
-    }
-    if (ttl) {
-        status = parse_duration(&cli, "access-token-ttl", ttl, &seconds);
-        if (status != CF_EXIT_OK ||
-            json_object_set_new(body, "accessTokenTTL", json_integer(seconds)) != 0)
-            goto out;
-    }
-    status = cf_cli_path(&path, JWT_PATH, cli.args[0], NULL, NULL, NULL);
-    if (status == CF_EXIT_OK)
-        status = cf_cli_request_member(&cli, "POST", path.data, body, "identityJwtAuth", print_jwt);
-out:
-    json_decref(body);
-    cf_buf_release(&pem);
-    cf_buf_release(&path);
-    cf_cli_end(&cli);
-    return status;
+static int jwt_update(int argc, char **argv)
+{
+    static const struct method_command m = {jwt_update_usage, JWT_PATH, "identityJwtAuth",
+                                            print_jwt, jwt_fields,
+                                            sizeof(jwt_fields) / sizeof(jwt_fields[0])};
+    return method_set(argc, argv, &m, "PATCH");
 }
 
 static const char jwt_get_usage[] = "usage: coffer identities jwt-auth get ID [options]\n"
@@ -594,8 +712,9 @@ static int jwt_get(int argc, char **argv)
 }
 
 static const struct cf_cli_sub jwt_subcommands[] = {
-    {"attach", jwt_attach, "attach JWT auth with static public keys to an identity"},
+    {"attach", jwt_attach, "attach JWT auth (static keys or a JWKS URL) to an identity"},
     {"get", jwt_get, "show an identity's JWT-auth settings"},
+    {"update", jwt_update, "change an identity's JWT-auth settings"},
 };
 
 static int cmd_jwt_auth(int argc, char **argv)
@@ -604,6 +723,124 @@ static int cmd_jwt_auth(int argc, char **argv)
     argv[0] = name;
     return cf_cli_dispatch(argc, argv, jwt_subcommands,
                            sizeof(jwt_subcommands) / sizeof(jwt_subcommands[0]), NULL);
+}
+
+/* ---- Kubernetes auth ------------------------------------------------------------------------- */
+
+#define K8S_PATH "/v1/auth/kubernetes-auth/identities"
+
+static const char *const k8s_headers[] = {"KUBERNETES HOST", "NAMESPACES", "SERVICE ACCOUNTS",
+                                          "AUDIENCE",        "REVIEWER JWT", "TOKEN TTL"};
+#define K8S_COLS (sizeof(k8s_headers) / sizeof(k8s_headers[0]))
+
+static enum cf_rc k8s_row(struct cf_table *table, json_t *k8s, void *ctx)
+{
+    char ttl[24];
+    (void)ctx;
+    const char *row[K8S_COLS] = {
+        cf_cli_str(k8s, "kubernetesHost"),
+        cf_cli_str(k8s, "allowedNamespaces"),
+        cf_cli_str(k8s, "allowedNames"),
+        cf_cli_str(k8s, "allowedAudience"),
+        json_is_true(json_object_get(k8s, "hasTokenReviewerJwt")) ? "set" : "none (self-review)",
+        cf_cli_int_str(k8s, "accessTokenTTL", ttl, sizeof(ttl)),
+    };
+    return cf_table_add(table, row);
+}
+
+static int print_k8s(json_t *list)
+{
+    return cf_cli_print_rows(list, K8S_COLS, k8s_headers, k8s_row, NULL);
+}
+
+static const struct method_field k8s_fields[] = {
+    {"kubernetes-host", F_TEXT, "kubernetesHost", NULL},
+    {"ca-cert-file", F_FILE, "caCert", NULL},
+    {"token-reviewer-jwt-file", F_SECRET_FILE, "tokenReviewerJwt", NULL},
+    {"allowed-namespaces", F_TEXT, "allowedNamespaces", NULL},
+    {"allowed-names", F_TEXT, "allowedNames", NULL},
+    {"allowed-audience", F_TEXT, "allowedAudience", NULL},
+    TOKEN_FIELDS,
+};
+
+#define K8S_OPTIONS_HELP                                                                           \
+    "  --kubernetes-host URL     the cluster's API server (https)\n"                               \
+    "  --ca-cert-file FILE       PEM CA certificate of the API server\n"                           \
+    "  --token-reviewer-jwt-file FILE  a service-account token allowed to create\n"              \
+    "                            TokenReviews (- reads standard input). A file, never an\n"        \
+    "                            argument: arguments are visible to every local user.\n"           \
+    "                            Without one, each login token reviews itself.\n"                  \
+    "  --allowed-namespaces A,B  namespaces that may log in (globs)\n"                             \
+    "  --allowed-names A,B       service-account names that may log in (globs; default any)\n"    \
+    "  --allowed-audience AUD    the audience the login token must carry\n" TOKEN_OPTIONS_HELP     \
+    "durations: 90 (seconds), 90s, 15m, 12h, 180d.\n"
+
+static const char k8s_attach_usage[] =
+    "usage: coffer identities kubernetes-auth attach ID --kubernetes-host URL\n"
+    "           --allowed-namespaces A,B [--allowed-names A,B] [--allowed-audience AUD]\n"
+    "           [--ca-cert-file FILE] [--token-reviewer-jwt-file FILE] [options]\n"
+    "\n"
+    "Attaches Kubernetes auth to an identity: a pod whose service account is allowed\n"
+    "logs in with `coffer login --method kubernetes`, its token checked by the\n"
+    "cluster's TokenReview API.\n"
+    "\n"
+    "options:\n" K8S_OPTIONS_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+
+static const char k8s_update_usage[] =
+    "usage: coffer identities kubernetes-auth update ID [options of attach]\n"
+    "\n"
+    "Changes an identity's Kubernetes-auth settings; those not given stay as they are.\n"
+    "\n"
+    "options:\n" K8S_OPTIONS_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int k8s_attach(int argc, char **argv)
+{
+    static const struct method_command m = {k8s_attach_usage, K8S_PATH, "identityKubernetesAuth",
+                                            print_k8s, k8s_fields,
+                                            sizeof(k8s_fields) / sizeof(k8s_fields[0])};
+    return method_set(argc, argv, &m, "POST");
+}
+
+static int k8s_update(int argc, char **argv)
+{
+    static const struct method_command m = {k8s_update_usage, K8S_PATH, "identityKubernetesAuth",
+                                            print_k8s, k8s_fields,
+                                            sizeof(k8s_fields) / sizeof(k8s_fields[0])};
+    return method_set(argc, argv, &m, "PATCH");
+}
+
+static const char k8s_get_usage[] = "usage: coffer identities kubernetes-auth get ID [options]\n"
+                                    "\n"
+                                    "Shows an identity's Kubernetes-auth settings (never the\n"
+                                    "reviewer JWT: only whether one is set).\n"
+                                    "\n"
+                                    "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
+
+static int k8s_get(int argc, char **argv)
+{
+    static const struct plain_command c = {
+        .usage = k8s_get_usage,
+        .nargs = 1,
+        .method = "GET",
+        .prefix = K8S_PATH,
+        .member = "identityKubernetesAuth",
+        .print_table = print_k8s,
+    };
+    return run_plain(argc, argv, &c);
+}
+
+static const struct cf_cli_sub k8s_subcommands[] = {
+    {"attach", k8s_attach, "attach Kubernetes auth to an identity"},
+    {"get", k8s_get, "show an identity's Kubernetes-auth settings"},
+    {"update", k8s_update, "change an identity's Kubernetes-auth settings"},
+};
+
+static int cmd_kubernetes_auth(int argc, char **argv)
+{
+    char name[] = "identities kubernetes-auth"; /* for the overview's usage line */
+    argv[0] = name;
+    return cf_cli_dispatch(argc, argv, k8s_subcommands,
+                           sizeof(k8s_subcommands) / sizeof(k8s_subcommands[0]), NULL);
 }
 
 /* ---- client secrets -------------------------------------------------------------------------- */
@@ -1021,7 +1258,9 @@ static const struct cf_cli_sub subcommands[] = {
     {"delete", cmd_delete, "delete a machine identity (its tokens stop working)"},
     {"universal-auth", cmd_universal_auth,
      "attach, show or change universal auth (attach|get|update)"},
-    {"jwt-auth", cmd_jwt_auth, "attach or show JWT auth (attach|get)"},
+    {"jwt-auth", cmd_jwt_auth, "attach, change or show JWT auth (attach|update|get)"},
+    {"kubernetes-auth", cmd_kubernetes_auth,
+     "attach, change or show Kubernetes auth (attach|update|get)"},
     {"client-secrets", cmd_client_secrets, "create, list or revoke client secrets"},
     {"add-to-project", cmd_add_to_project, "give an identity a role in a project"},
     {"remove-from-project", cmd_remove_from_project, "remove an identity from a project"},

@@ -14,7 +14,7 @@
 #include <sodium.h>
 
 #include "cli/boot.h"
-#include "core/auditlog.h"
+#include "auth/serverkey.h"
 #include "cli/commands.h"
 #include "util/banned.h"
 
@@ -56,7 +56,7 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
         cf_keyring_make_check(next, &check, &check_len, &err) != CF_OK ||
         st->ops->project_list(st, &projects, &err) != CF_OK)
         goto out;
-    updates = calloc(projects.n + 1, sizeof(*updates));
+    updates = calloc(projects.n + cf_server_keys_n, sizeof(*updates));
     if (!updates) {
         cf_err_set(&err, CF_ENOMEM, "out of memory");
         goto out;
@@ -72,27 +72,30 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
         updates[i].wrapped_key = wrapped;
         updates[i].wrapped_key_len = wrapped_len;
     }
-    /* The audit key (core/auditlog.h), when the server has made one, is rewrapped too. */
+    /* The server keys (auth/serverkey.h: the audit key, the key sealing stored credentials) that
+     * the server has made are rewrapped too. */
     size_t n_updates = projects.n;
-    uint8_t *audit_key = NULL;
-    size_t audit_key_len = 0;
-    enum cf_rc found = st->ops->meta_get(st, CF_AUDIT_KEY_META, &audit_key, &audit_key_len, &err);
-    if (found == CF_OK) {
+    for (size_t k = 0; k < cf_server_keys_n; k++) {
+        uint8_t *stored = NULL;
+        size_t stored_len = 0;
+        enum cf_rc found = st->ops->meta_get(st, cf_server_keys[k].meta, &stored, &stored_len, &err);
+        if (found == CF_ENOTFOUND)
+            continue;
+        if (found != CF_OK)
+            goto out;
         struct cf_key_update *u = &updates[n_updates];
         uint8_t *wrapped = NULL;
         size_t wrapped_len = 0;
-        enum cf_rc rewrapped = cf_keyring_rewrap(boot.keyring, next, CF_AUDIT_KEY_LABEL, audit_key,
-                                                 audit_key_len, &wrapped, &wrapped_len, &err);
-        free(audit_key);
+        enum cf_rc rewrapped = cf_keyring_rewrap(boot.keyring, next, cf_server_keys[k].label, stored,
+                                                 stored_len, &wrapped, &wrapped_len, &err);
+        free(stored);
         if (rewrapped != CF_OK)
             goto out;
-        u->meta_name = CF_AUDIT_KEY_META;
-        u->project_id = CF_AUDIT_KEY_LABEL;
+        u->meta_name = cf_server_keys[k].meta;
+        u->project_id = cf_server_keys[k].label;
         u->wrapped_key = wrapped;
         u->wrapped_key_len = wrapped_len;
         n_updates++;
-    } else if (found != CF_ENOTFOUND) {
-        goto out;
     }
     if (!opts->root_key_b64 &&
         cf_keyring_write_root_file(opts->data_dir, CF_ROOT_KEY_FILE ".new", key, &err) != CF_OK)
@@ -130,7 +133,7 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
 out:
     if (status != 0)
         fprintf(stderr, "coffer operator: %s\n", err.msg);
-    for (size_t i = 0; updates && i <= projects.n; i++) /* the extra one: the audit key */
+    for (size_t i = 0; updates && i < projects.n + cf_server_keys_n; i++) /* and server keys */
         free((void *)updates[i].wrapped_key);
     free(updates);
     free(check);

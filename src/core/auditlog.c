@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "auth/serverkey.h"
 #include "core/auditlog.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -82,21 +83,10 @@ static enum cf_rc load_keys(struct cf_store *st, struct cf_keyring *kr, struct c
 {
     uint8_t *wrapped = NULL;
     size_t wrapped_len = 0;
-    enum cf_rc rc = st->ops->meta_get(st, CF_AUDIT_KEY_META, &wrapped, &wrapped_len, err);
-    if (rc == CF_ENOTFOUND) {
-        rc = cf_keyring_new_project_key(kr, CF_AUDIT_KEY_LABEL, &wrapped, &wrapped_len, err);
-        if (rc == CF_OK)
-            rc = st->ops->meta_insert(st, CF_AUDIT_KEY_META, wrapped, wrapped_len, err);
-        if (rc == CF_EEXIST) { /* another node made it first: use theirs */
-            free(wrapped);
-            wrapped = NULL;
-            rc = st->ops->meta_get(st, CF_AUDIT_KEY_META, &wrapped, &wrapped_len, err);
-        }
-    }
-    if (rc != CF_OK) {
-        free(wrapped);
+    enum cf_rc rc = cf_server_key_wrapped(st, kr, CF_AUDIT_KEY_META, CF_AUDIT_KEY_LABEL, &wrapped,
+                                          &wrapped_len, err);
+    if (rc != CF_OK)
         return rc;
-    }
     uint8_t *key = sodium_malloc(CF_AUDIT_KEY_BYTES);
     if (!key) {
         free(wrapped);

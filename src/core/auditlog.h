@@ -18,7 +18,7 @@
 #include "crypto/keyring.h"
 #include "store/store.h"
 
-#define CF_AUDIT_KEY_META "audit_key"
+#define CF_AUDIT_KEY_META "audit_key" /* = CF_SERVER_KEY_AUDIT_META of auth/serverkey.h */
 #define CF_AUDIT_KEY_LABEL "~audit"
 
 struct cf_audit_log;

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "auth/jwt.h"
+#include "auth/serverkey.h"
 #include "core/authz.h"
 #include "core/identities.h"
 #include "core/names.h"
@@ -587,9 +588,9 @@ static enum cf_rc apply_k8s_settings(const struct cf_k8s_auth_settings *s,
                       "kubernetesHost", err);
     if (rc == CF_OK)
         rc = jwt_text(s->ca_cert, config->ca_cert, sizeof(config->ca_cert), "caCert", err);
-    if (rc == CF_OK)
-        rc = jwt_text(s->token_reviewer_jwt, config->token_reviewer_jwt,
-                      sizeof(config->token_reviewer_jwt), "tokenReviewerJwt", err);
+    if (rc == CF_OK && s->token_reviewer_jwt && strlen(s->token_reviewer_jwt) > CF_K8S_JWT_MAX)
+        rc = cf_err_field(err, CF_EVALIDATION, "tokenReviewerJwt",
+                          "tokenReviewerJwt: at most %d characters", CF_K8S_JWT_MAX);
     if (rc == CF_OK)
         rc = jwt_text(s->allowed_namespaces, config->allowed_namespaces,
                       sizeof(config->allowed_namespaces), "allowedNamespaces", err);
@@ -636,6 +637,16 @@ static enum cf_rc k8s_set(struct cf_core *core, const struct cf_principal *who,
     }
     if (rc == CF_OK)
         rc = apply_k8s_settings(settings, out, err);
+    if (rc == CF_OK && settings->token_reviewer_jwt) {
+        /* A credential: kept sealed at rest, bound to this identity (auth/serverkey.h). */
+        char context[64];
+        snprintf(context, sizeof(context), "k8s-reviewer:%s", out->identity_id);
+        if (!*settings->token_reviewer_jwt)
+            out->token_reviewer_jwt[0] = '\0'; /* "" removes it: the login token reviews itself */
+        else
+            rc = cf_credential_seal(st, core->keyring, context, settings->token_reviewer_jwt,
+                                    out->token_reviewer_jwt, sizeof(out->token_reviewer_jwt), err);
+    }
     if (rc != CF_OK)
         goto out;
     if (attach) {

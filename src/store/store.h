@@ -202,11 +202,14 @@ struct cf_jwt_auth_config {
  * login token reviews itself): callers wipe it and never render it. allowed_namespaces and
  * allowed_names are comma-separated globs ("" = any). Durations in seconds; 0 limits mean "none". */
 #define CF_K8S_JWT_MAX 8192
+/* The reviewer JWT as stored: sealed (auth/serverkey.h), "sealed:v1:" + base64, or plain text when
+ * written before sealing existed. */
+#define CF_K8S_REVIEWER_STORED_MAX 11264
 struct cf_k8s_auth_config {
     char identity_id[CF_UUID_LEN];
     char kubernetes_host[CF_JWT_TEXT_MAX + 1];
     char ca_cert[CF_JWT_TEXT_MAX + 1];
-    char token_reviewer_jwt[CF_K8S_JWT_MAX + 1];
+    char token_reviewer_jwt[CF_K8S_REVIEWER_STORED_MAX + 1];
     char allowed_namespaces[CF_JWT_TEXT_MAX + 1];
     char allowed_names[CF_JWT_TEXT_MAX + 1];
     char allowed_audience[CF_JWT_TEXT_MAX + 1];

@@ -12,7 +12,12 @@ token and answers per reviewed token (authenticated or not, username, audiences)
   INFISICAL_KUBERNETES_SERVICE_ACCOUNT_TOKEN_PATH;
 - each refusal is 401 naming its cause: not authenticated (with the cluster's error), namespace, service
   account, audience; glob entries; a reviewer the cluster refuses; plain http to a non-loopback host; 404
-  without Kubernetes auth; no token in the server log.
+  without Kubernetes auth; no token in the server log;
+- the reviewer JWT is sealed at rest (absent from the database and its WAL), and still works after `coffer
+  operator rotate-root-key`;
+- the CLI: `identities kubernetes-auth attach|update|get` (reviewer JWT from a file, never echoed; usage errors
+  name the option) and `identities jwt-auth attach --jwks-url ... --bound-claims ... | update`;
+- failed Kubernetes logins are throttled (429 with Retry-After), a good token included while locked out.
 """
 
 import http.server
@@ -256,3 +261,149 @@ class KubernetesLogin(KubernetesAuthTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class KubernetesAuthAtRestAndCli(KubernetesAuthTestCase):
+    """The reviewer JWT is sealed at rest (no trace of it in the database files, WAL included), still works
+    after the root key is rotated, and the CLI attaches, updates and shows Kubernetes and JWT auth without ever
+    echoing a credential."""
+
+    def db_bytes(self, server=None):
+        server = server or self.server
+        data = b""
+        for name in ("coffer.db", "coffer.db-wal"):
+            path = os.path.join(server.data_dir, name)
+            if os.path.exists(path):
+                with open(path, "rb") as f:
+                    data += f.read()
+        return data
+
+    def test_reviewer_jwt_is_sealed_at_rest(self):
+        reviewer = "reviewer-at-rest-" + uuid.uuid4().hex
+        ident = self.create_identity()
+        self.attach(ident["id"], tokenReviewerJwt=reviewer)
+        self.assertNotIn(reviewer.encode(), self.db_bytes())
+        self.assertIn(b"sealed:v1:", self.db_bytes())
+        # And it is what the cluster receives.
+        self.assertEqual(self.login(ident["id"], self.sa_token()).status, 401)  # the mock wants REVIEWER
+        self.ok("PATCH", k8s_path(ident["id"]), body={"tokenReviewerJwt": REVIEWER})
+        r = self.login(ident["id"], self.sa_token())
+        self.assertEqual(r.status, 200, r.body[:300])
+        with self.mock.lock:
+            self.assertEqual(self.mock.requests[-1][1], "Bearer " + REVIEWER)
+        self.assertNotIn(REVIEWER.encode(), self.db_bytes())
+
+    def test_cli_attach_update_get(self):
+        ident = self.create_identity()
+        d = tempfile.mkdtemp(prefix="coffer-k8s-cli-")
+        reviewer_file = os.path.join(d, "reviewer.jwt")
+        with open(reviewer_file, "w") as f:
+            f.write(REVIEWER + "\n")
+        rc, out, err = self.cli("identities", "kubernetes-auth", "attach", ident["id"], "--kubernetes-host",
+                                self.mock.host(), "--token-reviewer-jwt-file", reviewer_file,
+                                "--allowed-namespaces", "prod", "--allowed-names", "app", "--allowed-audience",
+                                "coffer", "--access-token-ttl", "10m")
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn(REVIEWER, out + err)
+        self.assertIn("set", out)
+        cfg = self.ok("GET", k8s_path(ident["id"]))["identityKubernetesAuth"]
+        self.assertEqual((cfg["allowedNamespaces"], cfg["accessTokenTTL"], cfg["hasTokenReviewerJwt"]),
+                         ("prod", 600, True))
+        self.assertEqual(self.login(ident["id"], self.sa_token()).status, 200)
+        rc, out, err = self.cli("identities", "kubernetes-auth", "update", ident["id"], "--allowed-namespaces",
+                                "prod, staging", "--num-uses", "5")
+        self.assertEqual(rc, 0, err)
+        cfg = self.ok("GET", k8s_path(ident["id"]))["identityKubernetesAuth"]
+        self.assertEqual((cfg["allowedNamespaces"], cfg["accessTokenNumUsesLimit"], cfg["hasTokenReviewerJwt"]),
+                         ("prod, staging", 5, True))
+        rc, out, err = self.cli("identities", "kubernetes-auth", "get", ident["id"], "--output", "json")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["identityKubernetesAuth"]["allowedNamespaces"], "prod, staging")
+        self.assertNotIn(REVIEWER, out)
+        # Usage errors name the option; the reviewer JWT is never an argument.
+        for args, words in ((["--num-uses", "many"], "--num-uses"),
+                            (["--access-token-ttl", "soon"], "--access-token-ttl"),
+                            (["--trusted-ips", ","], "--trusted-ips"),
+                            (["--token-reviewer-jwt", REVIEWER], "unknown option")):
+            rc, out, err = self.cli("identities", "kubernetes-auth", "update", ident["id"], *args)
+            self.assertEqual(rc, 2, (args, err))
+            self.assertIn(words, err)
+        rc, out, err = self.cli("identities", "kubernetes-auth", "update", ident["id"],
+                                "--token-reviewer-jwt-file", os.path.join(d, "missing"))
+        self.assertEqual(rc, 1)
+        self.assertIn("cannot open", err)
+        rc, out, err = self.cli("identities", "kubernetes-auth", "update", str(uuid.uuid4()),
+                                "--allowed-names", "x")
+        self.assertEqual(rc, 1)
+
+    def test_cli_jwt_auth_jwks_and_update(self):
+        ident = self.create_identity()
+        rc, out, err = self.cli("identities", "jwt-auth", "attach", ident["id"], "--jwks-url",
+                                "https://token.actions.githubusercontent.com/.well-known/jwks",
+                                "--bound-issuer", "https://token.actions.githubusercontent.com",
+                                "--bound-audiences", "https://github.com/acme",
+                                "--bound-claims", "repository=acme/app;ref=refs/heads/main,refs/tags/*")
+        self.assertEqual(rc, 0, err)
+        cfg = self.ok("GET", "/api/v1/auth/jwt-auth/identities/" + ident["id"])["identityJwtAuth"]
+        self.assertEqual(cfg["configurationType"], "jwks")
+        self.assertEqual(cfg["boundClaims"], {"repository": "acme/app", "ref": "refs/heads/main,refs/tags/*"})
+        rc, out, err = self.cli("identities", "jwt-auth", "update", ident["id"], "--bound-subject",
+                                "repo:acme/app:*", "--bound-claims", '{"environment": "prod"}',
+                                "--access-token-ttl", "15m")
+        self.assertEqual(rc, 0, err)
+        cfg = self.ok("GET", "/api/v1/auth/jwt-auth/identities/" + ident["id"])["identityJwtAuth"]
+        self.assertEqual((cfg["boundSubject"], cfg["boundClaims"], cfg["accessTokenTTL"], cfg["boundIssuer"]),
+                         ("repo:acme/app:*", {"environment": "prod"}, 900,
+                          "https://token.actions.githubusercontent.com"))
+        rc, out, err = self.cli("identities", "jwt-auth", "update", ident["id"], "--bound-claims", "no-equals")
+        self.assertEqual(rc, 2)
+        self.assertIn("--bound-claims", err)
+        rc, out, err = self.cli("identities", "jwt-auth", "update", ident["id"], "--public-key-file",
+                                "/nonexistent/key.pem")
+        self.assertEqual(rc, 1)
+        self.assertIn("--public-key-file", err)
+
+
+class KubernetesAuthThrottle(KubernetesAuthTestCase):
+    server_env = {"COFFER_LOGIN_MAX_FAILURES": "3"}
+
+    def test_failed_logins_are_throttled(self):
+        ident = self.create_identity()
+        self.attach(ident["id"])
+        statuses = [self.login(ident["id"], self.sa_token(username="!token expired")).status for _ in range(5)]
+        self.assertEqual(statuses[:3], [401, 401, 401])
+        self.assertEqual(statuses[3:], [429, 429])
+        r = self.login(ident["id"], self.sa_token())
+        self.assertEqual(r.status, 429, "a good token is refused too while locked out")
+        self.assertTrue(r.headers.get("Retry-After"))
+
+
+class KubernetesAuthRotation(unittest.TestCase):
+
+    def test_reviewer_jwt_survives_root_key_rotation(self):
+        mock = MockCluster()
+        s = harness.Server()
+        try:
+            s.start()
+            ident = s.api("POST", "/api/v1/identities", body={"name": harness.unique("k8s")}).json["identity"]
+            r = s.api("POST", k8s_path(ident["id"]), body={"kubernetesHost": mock.host(),
+                                                           "tokenReviewerJwt": REVIEWER,
+                                                           "allowedNamespaces": "prod"})
+            self.assertEqual(r.status, 200, r.body[:300])
+            token = "sa-" + uuid.uuid4().hex
+            with mock.lock:
+                mock.tokens[token] = ("system:serviceaccount:prod:app", [])
+            self.assertEqual(s.api("POST", LOGIN, body={"identityId": ident["id"], "jwt": token},
+                                   token=None).status, 200)
+            self.assertEqual(s.stop(), 0)
+            rc, out, err = harness.run(["operator", "rotate-root-key", "--data-dir", s.data_dir])
+            self.assertEqual(rc, 0, err)
+            s.start()
+            r = s.api("POST", LOGIN, body={"identityId": ident["id"], "jwt": token}, token=None)
+            self.assertEqual(r.status, 200, r.body[:300])
+            with mock.lock:
+                self.assertEqual(mock.requests[-1][1], "Bearer " + REVIEWER)
+        finally:
+            s.stop()
+            s.cleanup()
+            mock.close()
