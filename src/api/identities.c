@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "api/http.h"
+#include "auth/jwt.h"
 #include "api/render.h"
 #include "core/identities.h"
 #include "crypto/token.h"
@@ -424,20 +425,22 @@ static enum cf_rc get_universal_auth(struct cf_req *req, json_t **out, struct cf
 /* ---- JWT auth -------------------------------------------------------------------------------- */
 
 /* identityJwtAuth: {id, identityId, configurationType, jwksUrl, jwksCaCert, publicKeys,
- * boundIssuer, boundAudiences, boundClaims, boundSubject, accessTokenTTL, accessTokenMaxTTL,
+ * boundIssuer, boundAudiences, boundClaims, boundSubject, clockSkewLeeway, accessTokenTTL,
+ * accessTokenMaxTTL,
  * accessTokenNumUsesLimit, accessTokenTrustedIps, createdAt, updatedAt}. The configuration has no
  * id of its own: the identity id stands in. */
 static json_t *render_jwt_auth(const struct cf_jwt_auth_config *c)
 {
     json_t *keys = json_loads(c->public_keys, 0, NULL);
     json_t *claims = json_loads(c->bound_claims, 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:o, s:o, "
-                     "s:o}",
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:o, "
+                     "s:o, s:o}",
                      "id", c->identity_id, "identityId", c->identity_id, "configurationType",
                      c->configuration_type, "jwksUrl", c->jwks_url, "jwksCaCert", c->jwks_ca_cert,
                      "publicKeys", keys ? keys : json_array(), "boundIssuer", c->bound_issuer,
                      "boundAudiences", c->bound_audiences, "boundClaims",
                      claims ? claims : json_object(), "boundSubject", c->bound_subject,
+                     "clockSkewLeeway", (json_int_t)c->clock_skew_leeway,
                      "accessTokenTTL", (json_int_t)c->access_token_ttl, "accessTokenMaxTTL",
                      (json_int_t)c->access_token_max_ttl, "accessTokenNumUsesLimit",
                      (json_int_t)c->access_token_num_uses_limit, "accessTokenTrustedIps",
@@ -501,6 +504,13 @@ static enum cf_rc set_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *
         rc = json_text_field(body, "publicKeys", true, &keys, err);
     if (rc == CF_OK)
         rc = json_text_field(body, "boundClaims", false, &claims, err);
+    if (rc == CF_OK) {
+        long long leeway = 0;
+        bool present = false;
+        rc = cf_json_int(body, "clockSkewLeeway", 0, CF_JWT_LEEWAY_MAX_S, &leeway, &present, err);
+        settings.has_clock_skew_leeway = present;
+        settings.clock_skew_leeway = leeway;
+    }
     if (rc != CF_OK)
         goto out;
     settings.public_keys = keys;

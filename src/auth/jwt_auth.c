@@ -62,6 +62,7 @@ static enum cf_rc build_policy(const struct cf_jwt_auth_config *config, struct p
     json_t *value;
 
     cf_jwt_policy_init(policy);
+    policy->leeway_s = config->clock_skew_leeway;
     policy->issuer = config->bound_issuer;
     policy->subject = config->bound_subject;
     ps->audiences_text = strdup(config->bound_audiences);

@@ -643,6 +643,7 @@ static const struct method_field jwt_fields[] = {
     {"bound-audiences", F_TEXT, "boundAudiences", NULL},
     {"bound-subject", F_TEXT, "boundSubject", NULL},
     {"bound-claims", F_CLAIMS, "boundClaims", NULL},
+    {"clock-skew-leeway", F_COUNT, "clockSkewLeeway", NULL},
     TOKEN_FIELDS,
 };
 
@@ -657,6 +658,7 @@ static const struct method_field jwt_fields[] = {
     "  --bound-subject SUB       required \"sub\" claim (glob)\n"                                  \
     "  --bound-claims 'c=v1,v2;d=v3'  required claims (each a list of allowed values,\n"           \
     "                            globs allowed), or a JSON object {\"c\": \"v1,v2\"}\n"            \
+    "  --clock-skew-leeway S     seconds of clock skew allowed on exp, nbf, iat (default 60)\n"   \
     TOKEN_OPTIONS_HELP "durations: 90 (seconds), 90s, 15m, 12h, 180d.\n"
 
 static const char jwt_attach_usage[] =

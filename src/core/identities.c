@@ -412,6 +412,12 @@ static enum cf_rc apply_jwt_settings(const struct cf_jwt_auth_settings *s,
     struct cf_ua_settings token_settings = s->token;
     enum cf_rc rc;
 
+    if (s->has_clock_skew_leeway) {
+        if (s->clock_skew_leeway < 0 || s->clock_skew_leeway > CF_JWT_LEEWAY_MAX_S)
+            return cf_err_field(err, CF_EVALIDATION, "clockSkewLeeway",
+                                "clockSkewLeeway: seconds from 0 to %d", CF_JWT_LEEWAY_MAX_S);
+        config->clock_skew_leeway = s->clock_skew_leeway;
+    }
     /* The token fields are validated exactly as universal auth's. */
     token = calloc(1, sizeof(*token));
     if (!token)
@@ -489,6 +495,7 @@ static enum cf_rc jwt_set(struct cf_core *core, const struct cf_principal *who,
         cf_strlcpy(out->configuration_type, "static", sizeof(out->configuration_type));
         cf_strlcpy(out->public_keys, "[]", sizeof(out->public_keys));
         cf_strlcpy(out->bound_claims, "{}", sizeof(out->bound_claims));
+        out->clock_skew_leeway = CF_JWT_LEEWAY_DEFAULT_S;
         out->access_token_ttl = DEFAULT_TTL;
         out->access_token_max_ttl = DEFAULT_TTL;
         cf_strlcpy(out->access_token_trusted_ips, OPEN_IPS, sizeof(out->access_token_trusted_ips));

@@ -56,6 +56,8 @@ struct cf_jwt_auth_settings {
     const char *bound_audiences;
     const char *bound_claims;
     const char *bound_subject;
+    bool has_clock_skew_leeway;
+    int64_t clock_skew_leeway; /* seconds, 0..3600 */
 };
 
 /* Attaches JWT auth (defaults as universal auth: TTL and max TTL 30 days, no use limit, any IP;

@@ -47,7 +47,8 @@
 #define JWT_COLS                                                                                   \
     "identity_id, configuration_type, public_keys, jwks_url, jwks_ca_cert, bound_issuer,"          \
     " bound_audiences, bound_claims, bound_subject, access_token_ttl, access_token_max_ttl,"       \
-    " access_token_num_uses_limit, access_token_trusted_ips, created_at, updated_at"
+    " access_token_num_uses_limit, access_token_trusted_ips, created_at, updated_at,"              \
+    " clock_skew_leeway"
 #define K8S_COLS                                                                                   \
     "identity_id, kubernetes_host, ca_cert, token_reviewer_jwt, allowed_namespaces, "              \
     "allowed_names,"                                                                               \
@@ -303,12 +304,14 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_UA_BY_CLIENT_ID] = "SELECT " UA_COLS " FROM identity_universal_auths WHERE client_id = ?1",
 
     [ST_JWT_INSERT] = "INSERT INTO identity_jwt_auths (" JWT_COLS ")"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+                      " ?16)",
     [ST_JWT_UPDATE] = "UPDATE identity_jwt_auths SET configuration_type = ?2, public_keys = ?3,"
                       " jwks_url = ?4, jwks_ca_cert = ?5, bound_issuer = ?6, bound_audiences = ?7,"
                       " bound_claims = ?8, bound_subject = ?9, access_token_ttl = ?10,"
                       " access_token_max_ttl = ?11, access_token_num_uses_limit = ?12,"
-                      " access_token_trusted_ips = ?13, updated_at = ?14 WHERE identity_id = ?1",
+                      " access_token_trusted_ips = ?13, updated_at = ?14, clock_skew_leeway = ?15"
+                      " WHERE identity_id = ?1",
     [ST_JWT_BY_IDENTITY] = "SELECT " JWT_COLS " FROM identity_jwt_auths WHERE identity_id = ?1",
 
     [ST_K8S_INSERT] = "INSERT INTO identity_kubernetes_auths (" K8S_COLS ")"
@@ -995,6 +998,7 @@ static enum cf_rc read_jwt(sqlite3_stmt *s, void *item)
     col_text(s, 12, j->access_token_trusted_ips, sizeof(j->access_token_trusted_ips));
     j->created_at = sqlite3_column_int64(s, 13);
     j->updated_at = sqlite3_column_int64(s, 14);
+    j->clock_skew_leeway = sqlite3_column_int64(s, 15);
     return CF_OK;
 }
 
@@ -2427,7 +2431,8 @@ static enum cf_rc jwt_write(struct sq_conn *c, const struct cf_jwt_auth_config *
                  A_TEXT(j->bound_audiences), A_TEXT(j->bound_claims), A_TEXT(j->bound_subject),
                  A_INT(j->access_token_ttl), A_INT(j->access_token_max_ttl),
                  A_INT(j->access_token_num_uses_limit), A_TEXT(j->access_token_trusted_ips),
-                 A_INT(time_or_now(j->created_at, now)), A_INT(time_or_now(j->updated_at, now))),
+                 A_INT(time_or_now(j->created_at, now)), A_INT(time_or_now(j->updated_at, now)),
+                 A_INT(j->clock_skew_leeway)),
             changes, err);
     return exec_stmt(
         c, ST_JWT_UPDATE,
@@ -2436,7 +2441,7 @@ static enum cf_rc jwt_write(struct sq_conn *c, const struct cf_jwt_auth_config *
              A_TEXT(j->bound_audiences), A_TEXT(j->bound_claims), A_TEXT(j->bound_subject),
              A_INT(j->access_token_ttl), A_INT(j->access_token_max_ttl),
              A_INT(j->access_token_num_uses_limit), A_TEXT(j->access_token_trusted_ips),
-             A_INT(time_or_now(j->updated_at, now))),
+             A_INT(time_or_now(j->updated_at, now)), A_INT(j->clock_skew_leeway)),
         changes, err);
 }
 

@@ -190,6 +190,7 @@ struct cf_jwt_auth_config {
     char bound_audiences[CF_JWT_TEXT_MAX + 1];
     char bound_claims[CF_JWT_TEXT_MAX + 1];
     char bound_subject[CF_JWT_TEXT_MAX + 1];
+    int64_t clock_skew_leeway; /* seconds allowed on exp, nbf and iat */
     int64_t access_token_ttl;
     int64_t access_token_max_ttl;
     int64_t access_token_num_uses_limit;

@@ -321,6 +321,27 @@ class JwtLogin(JwtAuthTestCase):
         self.assertEqual(self.jwt_login(self.ident["id"], good).status, 200)
         self.assertNotLogged(good, flipped)
 
+    def test_clock_skew_leeway_is_configurable(self):
+        now = int(time.time())
+        ident = self.create_identity()
+        cfg = self.attach_jwt(ident["id"], kinds=("rsa",))
+        self.assertEqual(cfg["clockSkewLeeway"], 60)
+        late = self.keys.sign("rsa", claims(exp=now - 20, iat=now - 300))     # expired 20 s ago
+        early = self.keys.sign("rsa", claims(nbf=now + 20, exp=now + 300))   # valid in 20 s
+        self.assertEqual(self.jwt_login(ident["id"], late).status, 200, "within the default 60 s")
+        self.assertEqual(self.jwt_login(ident["id"], early).status, 200)
+        cfg = self.ok("PATCH", jwt_path(ident["id"]), body={"clockSkewLeeway": 0})["identityJwtAuth"]
+        self.assertEqual(cfg["clockSkewLeeway"], 0)
+        self.assertError(self.jwt_login(ident["id"], late), 401, "Unauthorized", "expired")
+        self.assertError(self.jwt_login(ident["id"], early), 401, "Unauthorized", "not yet valid")
+        for bad in (-1, 3601, "60s"):
+            self.assertError(self.api("PATCH", jwt_path(ident["id"]), body={"clockSkewLeeway": bad}),
+                             422 if not isinstance(bad, str) else 400, None, "clockSkewLeeway")
+        rc, out, err = self.cli("identities", "jwt-auth", "update", ident["id"], "--clock-skew-leeway", "30")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.ok("GET", jwt_path(ident["id"]))["identityJwtAuth"]["clockSkewLeeway"], 30)
+        self.assertEqual(self.jwt_login(ident["id"], late).status, 200)
+
     def test_jwks_is_stored_and_fetch_errors_are_401(self):
         ident = self.create_identity()
         url = "https://127.0.0.1:%d/.well-known/jwks" % closed_port()
