@@ -24,6 +24,7 @@ static const struct command commands[] = {
     {"identities", cf_cmd_identities, "machine identities, universal auth, client secrets, memberships"},
     {"inventory", cf_cmd_inventory, "every secret with versions, changes, expiry, and who can read it"},
     {"login", cf_cmd_login, "exchange machine-identity credentials for an access token"},
+    {"notifications", cf_cmd_notifications, "expiry notices: channels, a pass now, the delivery log"},
     {"operator", cf_cmd_operator, "offline maintenance: rotate-root-key"},
     {"projects", cf_cmd_projects, "create, list, get and delete projects"},
     {"run", cf_cmd_run, "run a command with secrets in its environment"},

@@ -6,88 +6,12 @@
 #include <string.h>
 
 #include "api/http.h"
-#include "api/render.h"
 #include "core/expiry.h"
+#include "notify/notify.h"
 #include "util/time.h"
 #include "util/banned.h"
 
 #define DEFAULT_WITHIN_MS (30LL * 86400 * 1000)
-
-/* The item's status word: secrets and client secrets are "expired" or "expiring", reminders
- * "overdue" or "due". */
-static const char *status_of(const struct cf_expiry_item *item)
-{
-    if (item->kind == CF_EXPIRY_REMINDER)
-        return item->past ? "overdue" : "due";
-    return item->past ? "expired" : "expiring";
-}
-
-/* One line that says what and where, the way a person would want it in a pipeline log or a
- * notification: `secret "API_KEY" in payments/prod:/backend expires at T`. */
-static void describe(const struct cf_expiry_item *item, char *out, size_t size)
-{
-    char when[CF_TIME_RFC3339_LEN];
-    cf_time_format(item->due_at, when);
-    switch (item->kind) {
-    case CF_EXPIRY_SECRET:
-        snprintf(out, size, "secret \"%s\" in %s/%s:%s %s at %s", item->key, item->project_name,
-                 item->env_slug, item->path, item->past ? "expired" : "expires", when);
-        break;
-    case CF_EXPIRY_REMINDER:
-        snprintf(out, size,
-                 "secret \"%s\" in %s/%s:%s %s rotation (every %lld days, unchanged since "
-                 "version %lld)%s%s",
-                 item->key, item->project_name, item->env_slug, item->path,
-                 item->past ? "is overdue for" : "falls due for", (long long)item->reminder_repeat_days,
-                 (long long)item->version, item->note[0] ? ": " : "", item->note);
-        break;
-    case CF_EXPIRY_CLIENT_SECRET:
-        snprintf(out, size, "client secret \"%s\" of identity \"%s\" %s at %s",
-                 item->description[0] ? item->description : item->credential_id,
-                 item->identity_name, item->past ? "expired" : "expires", when);
-        break;
-    }
-}
-
-json_t *cf_render_expiry_item(const struct cf_expiry_item *item)
-{
-    char message[8192];
-    describe(item, message, sizeof(message));
-    json_t *o = json_pack("{s:s, s:s, s:o, s:s}", "kind", cf_expiry_kind_name(item->kind), "status",
-                          status_of(item), "dueAt", cf_json_time(item->due_at), "message", message);
-    if (!o)
-        return NULL;
-    int bad = 0;
-    if (item->kind == CF_EXPIRY_CLIENT_SECRET) {
-        bad |= json_object_set_new(o, "expiresAt", cf_json_time(item->due_at));
-        bad |= json_object_set_new(o, "identity", json_pack("{s:s, s:s}", "id", item->identity_id,
-                                                            "name", item->identity_name));
-        bad |= json_object_set_new(o, "clientSecretId", json_string(item->credential_id));
-        bad |= json_object_set_new(o, "description", json_string(item->description));
-        bad |= json_object_set_new(o, "createdAt", cf_json_time(item->updated_at));
-    } else {
-        bad |= json_object_set_new(o, "project", json_pack("{s:s, s:s}", "id", item->project_id,
-                                                           "name", item->project_name));
-        bad |= json_object_set_new(o, "environment", json_string(item->env_slug));
-        bad |= json_object_set_new(o, "secretPath", json_string(item->path));
-        bad |= json_object_set_new(o, "secretKey", json_string(item->key));
-        bad |= json_object_set_new(o, "secretId", json_string(item->secret_id));
-        bad |= json_object_set_new(o, "version", json_integer(item->version));
-        bad |= json_object_set_new(o, "lastChangedAt", cf_json_time(item->updated_at));
-        if (item->kind == CF_EXPIRY_SECRET) {
-            bad |= json_object_set_new(o, "expiresAt", cf_json_time(item->due_at));
-        } else {
-            bad |= json_object_set_new(o, "secretReminderRepeatDays",
-                                       json_integer(item->reminder_repeat_days));
-            bad |= json_object_set_new(o, "secretReminderNote", json_string(item->note));
-        }
-    }
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
 
 /* include=secrets,reminders,clientSecrets */
 static enum cf_rc parse_include(const char *text, struct cf_expiry_query *q, struct cf_err *err)
@@ -148,7 +72,7 @@ static enum cf_rc expiring(struct cf_req *req, json_t **out, struct cf_err *err)
         return rc;
     json_t *items = json_array();
     for (size_t i = 0; items && i < list.n; i++)
-        if (json_array_append_new(items, cf_render_expiry_item(&list.items[i])) != 0) {
+        if (json_array_append_new(items, cf_expiry_item_json(&list.items[i])) != 0) {
             json_decref(items);
             items = NULL;
         }

@@ -45,6 +45,7 @@ extern const struct cf_route cf_routes_imports[];
 extern const struct cf_route cf_routes_tags[];
 extern const struct cf_route cf_routes_expiry[];
 extern const struct cf_route cf_routes_audit[];
+extern const struct cf_route cf_routes_notifications[];
 extern const struct cf_route cf_routes_inventory[];
 
 /* The core context shared by every request (thread-safe). */

@@ -36,11 +36,6 @@ json_t *cf_render_tag(const struct cf_tag *tag);
 /* The short form carried by secrets: {id, slug, name, color}. */
 json_t *cf_render_tag_brief(const struct cf_tag *tag);
 
-struct cf_expiry_item;
-/* An expiry item (core/expiry.h) as GET /api/v1/expiring answers it (docs/api.md, Expiry): {kind,
- * status, dueAt, message, ...where it lives or whose credential it is}. */
-json_t *cf_render_expiry_item(const struct cf_expiry_item *item);
-
 /* Appends item (taken, may be NULL) to array (taken, may be NULL) and returns array, or NULL after
  * freeing both when either is NULL or the append fails: a rendering loop can go on while the
  * result is non-NULL. */

@@ -12,6 +12,7 @@ int cf_cmd_folders(int argc, char **argv);
 int cf_cmd_identities(int argc, char **argv);
 int cf_cmd_inventory(int argc, char **argv);
 int cf_cmd_login(int argc, char **argv);
+int cf_cmd_notifications(int argc, char **argv);
 int cf_cmd_operator(int argc, char **argv);
 int cf_cmd_projects(int argc, char **argv);
 int cf_cmd_run(int argc, char **argv);

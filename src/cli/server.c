@@ -17,6 +17,7 @@
 #include "auth/jwks.h"
 #include "auth/throttle.h"
 #include "core/auditlog.h"
+#include "notify/notify.h"
 #include "stream/audit_stream.h"
 #include "cli/boot.h"
 #include "cli/commands.h"
@@ -60,6 +61,16 @@ static const char usage_text[] =
     "  --audit-http URL     also POST events in batches to URL, https except on loopback\n"
     "                       (COFFER_AUDIT_HTTP; bearer token from COFFER_AUDIT_HTTP_TOKEN)\n"
     "  --audit-http-ca-file FILE  CA bundle for --audit-http (COFFER_AUDIT_HTTP_CA_FILE)\n"
+    "  --notify-interval D  how often expiry notices are sent (COFFER_NOTIFY_INTERVAL,\n"
+    "                       default 60s; 0 turns the background pass off)\n"
+    "  --notify-retry-base D  first retry delay of a failed delivery, doubled each time\n"
+    "                       (COFFER_NOTIFY_RETRY_BASE, default 30s)\n"
+    "  --smtp-url URL       smtp://HOST:PORT for e-mail notices (COFFER_SMTP_URL; password\n"
+    "                       from COFFER_SMTP_PASSWORD)\n"
+    "  --smtp-from ADDR     sender address (COFFER_SMTP_FROM)\n"
+    "  --smtp-username U    (COFFER_SMTP_USERNAME)\n"
+    "  --smtp-ca-file FILE  CA bundle for STARTTLS (COFFER_SMTP_CA_FILE)\n"
+    "  --smtp-starttls on|off  STARTTLS required (default on; off only for loopback)\n"
     "\n"
     "COFFER_ROOT_KEY        base64 of 32 bytes; default: DIR/root.key, created on first start\n"
     "COFFER_BOOTSTRAP_TOKEN on first start, becomes the admin token (at least 16 characters)\n"
@@ -165,6 +176,13 @@ int cf_cmd_server(int argc, char **argv)
         OPT_AUDIT_SYSLOG,
         OPT_AUDIT_HTTP,
         OPT_AUDIT_HTTP_CA,
+        OPT_NOTIFY_INTERVAL,
+        OPT_NOTIFY_RETRY,
+        OPT_SMTP_URL,
+        OPT_SMTP_FROM,
+        OPT_SMTP_USER,
+        OPT_SMTP_CA,
+        OPT_SMTP_STARTTLS,
         OPT_HELP
     };
     static const struct option options[] = {
@@ -185,12 +203,21 @@ int cf_cmd_server(int argc, char **argv)
         {"audit-syslog", required_argument, NULL, OPT_AUDIT_SYSLOG},
         {"audit-http", required_argument, NULL, OPT_AUDIT_HTTP},
         {"audit-http-ca-file", required_argument, NULL, OPT_AUDIT_HTTP_CA},
+        {"notify-interval", required_argument, NULL, OPT_NOTIFY_INTERVAL},
+        {"notify-retry-base", required_argument, NULL, OPT_NOTIFY_RETRY},
+        {"smtp-url", required_argument, NULL, OPT_SMTP_URL},
+        {"smtp-from", required_argument, NULL, OPT_SMTP_FROM},
+        {"smtp-username", required_argument, NULL, OPT_SMTP_USER},
+        {"smtp-ca-file", required_argument, NULL, OPT_SMTP_CA},
+        {"smtp-starttls", required_argument, NULL, OPT_SMTP_STARTTLS},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
     const char *addr = NULL, *data_dir = NULL, *db = NULL, *tls_cert = NULL, *tls_key = NULL;
     const char *max_body = NULL, *threads = NULL, *log_level = NULL, *audit = NULL;
     const char *max_conns = NULL, *max_conns_per_ip = NULL, *idle_timeout = NULL;
+    const char *notify_interval = NULL, *notify_retry = NULL, *smtp_url = NULL, *smtp_from = NULL;
+    const char *smtp_user = NULL, *smtp_ca = NULL, *smtp_starttls = NULL;
     const char *audit_file = NULL, *audit_syslog = NULL, *audit_http = NULL, *audit_http_ca = NULL;
     bool plain = false;
     int opt;
@@ -248,6 +275,27 @@ int cf_cmd_server(int argc, char **argv)
             break;
         case OPT_AUDIT_HTTP_CA:
             audit_http_ca = optarg;
+            break;
+        case OPT_NOTIFY_INTERVAL:
+            notify_interval = optarg;
+            break;
+        case OPT_NOTIFY_RETRY:
+            notify_retry = optarg;
+            break;
+        case OPT_SMTP_URL:
+            smtp_url = optarg;
+            break;
+        case OPT_SMTP_FROM:
+            smtp_from = optarg;
+            break;
+        case OPT_SMTP_USER:
+            smtp_user = optarg;
+            break;
+        case OPT_SMTP_CA:
+            smtp_ca = optarg;
+            break;
+        case OPT_SMTP_STARTTLS:
+            smtp_starttls = optarg;
             break;
         case OPT_HELP:
             fputs(usage_text, stdout);
@@ -320,6 +368,41 @@ int cf_cmd_server(int argc, char **argv)
         return 2;
     }
 
+    struct cf_notifier_config notify_config = {
+        .smtp = {.url = cf_boot_setting(smtp_url, "COFFER_SMTP_URL", NULL),
+                 .from = cf_boot_setting(smtp_from, "COFFER_SMTP_FROM", NULL),
+                 .username = cf_boot_setting(smtp_user, "COFFER_SMTP_USERNAME", NULL),
+                 .password = getenv("COFFER_SMTP_PASSWORD"),
+                 .ca_file = cf_boot_setting(smtp_ca, "COFFER_SMTP_CA_FILE", NULL),
+                 .starttls = true},
+    };
+    const struct {
+        const char *value, *env, *flag, *fallback;
+        int64_t *out;
+    } durations[] = {
+        {notify_interval, "COFFER_NOTIFY_INTERVAL", "--notify-interval", "60s",
+         &notify_config.interval_ms},
+        {notify_retry, "COFFER_NOTIFY_RETRY_BASE", "--notify-retry-base", "30s",
+         &notify_config.retry_base_ms},
+    };
+    for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        int64_t seconds = 0;
+        struct cf_err derr;
+        v = cf_boot_setting(durations[i].value, durations[i].env, durations[i].fallback);
+        if (strcmp(v, "0") != 0 && cf_duration_parse(v, &seconds, &derr) != CF_OK) {
+            fprintf(stderr, "coffer server: %s takes a duration such as 60s or 5m, or 0\n",
+                    durations[i].flag);
+            return 2;
+        }
+        *durations[i].out = seconds * 1000;
+    }
+    v = cf_boot_setting(smtp_starttls, "COFFER_SMTP_STARTTLS", "on");
+    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+        fprintf(stderr, "coffer server: --smtp-starttls must be on or off\n");
+        return 2;
+    }
+    notify_config.smtp.starttls = strcmp(v, "on") == 0;
+
     harden_process();
     tune_malloc();
     cf_json_use_wiping_allocator();
@@ -336,6 +419,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_jwks_cache *jwks = NULL;
     struct cf_audit_log *audit_log = NULL;
     struct cf_audit_streams *audit_streams = NULL;
+    struct cf_notifier *notifier = NULL;
     struct cf_err err;
     uint8_t admin_hash[CF_TOKEN_HASH_BYTES];
     int status = 1;
@@ -416,6 +500,12 @@ int cf_cmd_server(int argc, char **argv)
                            .login_by_address = by_addr,
                            .jwks = jwks,
                            .audit = audit_log};
+    /* Notifications start after the core exists; the server thread pool only reads it. */
+    if (cf_notifier_start(&core, &notify_config, &notifier, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+    core.notifier = notifier;
     if (cf_server_start(&config, &core, admin_hash, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
@@ -436,6 +526,7 @@ int cf_cmd_server(int argc, char **argv)
     server = NULL;
     status = 0;
 out:
+    cf_notifier_stop(notifier); /* before the store closes: it may be mid-pass */
     cf_audit_log_close(audit_log); /* after the server: every request's record is queued */
     cf_audit_streams_close(audit_streams); /* after the log: it feeds them */
     cf_throttle_free(by_client_id);

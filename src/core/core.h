@@ -26,6 +26,7 @@
 struct cf_throttle;
 struct cf_jwks_cache;
 struct cf_audit_log;
+struct cf_notifier;
 
 struct cf_core {
     struct cf_store *store;     /* borrowed */
@@ -34,6 +35,7 @@ struct cf_core {
     struct cf_throttle *login_by_address;   /* borrowed */
     struct cf_jwks_cache *jwks;             /* borrowed: JWKS key sets for JWT auth (auth/jwks.h) */
     struct cf_audit_log *audit;             /* borrowed: the audit log (core/auditlog.h); NULL: off */
+    struct cf_notifier *notifier;           /* borrowed: notifications (notify/notify.h) */
 };
 
 enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY };

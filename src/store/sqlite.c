@@ -61,6 +61,10 @@
     "id, identity_id, client_secret_id, auth_method, hash, ttl, max_ttl, num_uses,"                \
     " num_uses_limit, revoked, trusted_ips, created_at, last_renewed_at"
 #define MEMBERSHIP_COLS "id, identity_id, project_id, role, rules, created_at, updated_at"
+#define CHANNEL_COLS "id, project_id, type, name, target, signing_secret, created_at"
+#define NOTICE_COLS                                                                                \
+    "n.id, n.channel_id, n.item_key, n.threshold, n.project_id, n.message, n.item, n.state,"       \
+    " n.attempts, n.next_attempt_at, n.last_error, n.created_at, n.delivered_at"
 #define AUDIT_COLS                                                                                 \
     "seq, id, time_us, actor_kind, actor_id, actor_name, source_ip, user_agent, action,"           \
     " project_id, environment, path, keys, result, reason, request_id, prev_hash, hash"
@@ -173,6 +177,16 @@ enum stmt_id {
     ST_TOKEN_USE_STATE,
     ST_TOKEN_RENEW,
     ST_TOKEN_REVOKE,
+    ST_CHANNEL_INSERT,
+    ST_CHANNEL_LIST_ALL,
+    ST_CHANNEL_LIST_PROJECT,
+    ST_CHANNEL_DELETE,
+    ST_THRESHOLDS_GET,
+    ST_THRESHOLDS_PUT,
+    ST_NOTICE_CLAIM,
+    ST_NOTICE_DUE,
+    ST_NOTICE_UPDATE,
+    ST_NOTICE_LIST,
     ST_AUDIT_LAST,
     ST_AUDIT_GET,
     ST_AUDIT_INSERT,
@@ -350,6 +364,29 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_TOKEN_RENEW] = "UPDATE identity_access_tokens SET last_renewed_at = ?2 WHERE id = ?1",
     [ST_TOKEN_REVOKE] = "UPDATE identity_access_tokens SET revoked = 1 WHERE id = ?1",
 
+    [ST_CHANNEL_INSERT] = "INSERT INTO notification_channels (" CHANNEL_COLS ")"
+                          " VALUES (?1, NULLIF(?2, ''), ?3, ?4, ?5, ?6, ?7)",
+    [ST_CHANNEL_LIST_ALL] = "SELECT " CHANNEL_COLS " FROM notification_channels"
+                            " ORDER BY created_at, id",
+    [ST_CHANNEL_LIST_PROJECT] = "SELECT " CHANNEL_COLS " FROM notification_channels"
+                                " WHERE project_id = ?1 ORDER BY created_at, id",
+    [ST_CHANNEL_DELETE] = "DELETE FROM notification_channels WHERE id = ?1",
+    [ST_THRESHOLDS_GET] = "SELECT thresholds FROM notification_settings WHERE project_id = ?1",
+    [ST_THRESHOLDS_PUT] = "INSERT INTO notification_settings (project_id, thresholds, updated_at)"
+                          " VALUES (?1, ?2, ?3) ON CONFLICT (project_id) DO UPDATE SET"
+                          " thresholds = excluded.thresholds, updated_at = excluded.updated_at",
+    [ST_NOTICE_CLAIM] = "INSERT INTO notices (id, channel_id, item_key, threshold, project_id,"
+                        " message, item, state, attempts, next_attempt_at, created_at)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8)"
+                        " ON CONFLICT (item_key, threshold, channel_id) DO NOTHING",
+    [ST_NOTICE_DUE] = "SELECT " NOTICE_COLS " FROM notices n WHERE n.state = 'pending'"
+                      " AND n.next_attempt_at <= ?1 ORDER BY n.next_attempt_at, n.id LIMIT ?2",
+    [ST_NOTICE_UPDATE] = "UPDATE notices SET state = ?2, attempts = ?3, next_attempt_at = ?4,"
+                         " last_error = ?5, delivered_at = ?6 WHERE id = ?1",
+    [ST_NOTICE_LIST] = "SELECT " NOTICE_COLS " FROM notices n"
+                       " JOIN notification_channels c ON c.id = n.channel_id"
+                       " WHERE (?1 = '' OR c.project_id = ?1) AND (?2 = '' OR n.state = ?2)"
+                       " ORDER BY n.created_at DESC, n.id LIMIT ?3 OFFSET ?4",
     [ST_AUDIT_LAST] = "SELECT " AUDIT_COLS " FROM audit_events ORDER BY seq DESC LIMIT 1",
     [ST_AUDIT_GET] = "SELECT " AUDIT_COLS " FROM audit_events WHERE seq = ?1",
     [ST_AUDIT_INSERT] = "INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
@@ -1028,6 +1065,38 @@ static enum cf_rc col_hash(sqlite3_stmt *s, int i, uint8_t dst[32])
     if (sqlite3_column_bytes(s, i) != 32 || !blob)
         return CF_ESTORE;
     memcpy(dst, blob, 32);
+    return CF_OK;
+}
+
+static enum cf_rc read_channel(sqlite3_stmt *s, void *item)
+{
+    struct cf_channel *c = item;
+    col_text(s, 0, c->id, sizeof(c->id));
+    col_text(s, 1, c->project_id, sizeof(c->project_id));
+    col_text(s, 2, c->type, sizeof(c->type));
+    col_text(s, 3, c->name, sizeof(c->name));
+    col_text(s, 4, c->target, sizeof(c->target));
+    col_text(s, 5, c->signing_secret, sizeof(c->signing_secret));
+    c->created_at = sqlite3_column_int64(s, 6);
+    return CF_OK;
+}
+
+static enum cf_rc read_notice(sqlite3_stmt *s, void *item)
+{
+    struct cf_notice *n = item;
+    col_text(s, 0, n->id, sizeof(n->id));
+    col_text(s, 1, n->channel_id, sizeof(n->channel_id));
+    col_text(s, 2, n->item_key, sizeof(n->item_key));
+    col_text(s, 3, n->threshold, sizeof(n->threshold));
+    col_text(s, 4, n->project_id, sizeof(n->project_id));
+    col_text(s, 5, n->message, sizeof(n->message));
+    col_text(s, 6, n->item, sizeof(n->item));
+    col_text(s, 7, n->state, sizeof(n->state));
+    n->attempts = sqlite3_column_int64(s, 8);
+    n->next_attempt_at = sqlite3_column_int64(s, 9);
+    col_text(s, 10, n->last_error, sizeof(n->last_error));
+    n->created_at = sqlite3_column_int64(s, 11);
+    n->delivered_at = sqlite3_column_int64(s, 12);
     return CF_OK;
 }
 
@@ -2994,6 +3063,136 @@ static enum cf_rc sq_membership_delete(struct cf_store *base, const char *identi
 
 /* ---- opening and migrations ---- */
 
+/* ---- notifications ---- */
+
+/* One write statement in its own transaction; *changes (when non-NULL) receives the rows changed. */
+static enum cf_rc exec_in_tx(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
+                            size_t n_args, int64_t *changes, struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, id, args, n_args, changes, err);
+    return tx_end(c, rc, err);
+}
+
+static enum cf_rc sq_channel_create(struct cf_store *base, const struct cf_channel *ch,
+                                    struct cf_err *err)
+{
+    enum cf_rc rc = exec_in_tx(base, ST_CHANNEL_INSERT,
+                              ARGS(A_TEXT(ch->id), A_TEXT(ch->project_id), A_TEXT(ch->type),
+                                   A_TEXT(ch->name), A_TEXT(ch->target),
+                                   A_TEXT(ch->signing_secret), A_INT(ch->created_at)),
+                              NULL, err);
+    if (rc == CF_EEXIST || rc == CF_ECONFLICT)
+        rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", ch->project_id);
+    return rc;
+}
+
+static enum cf_rc sq_channel_list(struct cf_store *base, const char *project_id,
+                                  struct cf_channel_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_channel), .read = read_channel};
+    enum cf_rc rc = project_id ? collect_all(base, ST_CHANNEL_LIST_PROJECT,
+                                             ARGS(A_TEXT(project_id)), &col, err)
+                               : collect_all(base, ST_CHANNEL_LIST_ALL, NO_ARGS, &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_channel_list_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_channel_delete(struct cf_store *base, const char *channel_id,
+                                    struct cf_err *err)
+{
+    int64_t changes = 0;
+    enum cf_rc rc = exec_in_tx(base, ST_CHANNEL_DELETE, ARGS(A_TEXT(channel_id)), &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "notification channel '%s' not found", channel_id);
+    return rc;
+}
+
+struct thresholds_text {
+    char text[256];
+};
+
+static enum cf_rc read_thresholds(sqlite3_stmt *s, void *item)
+{
+    struct thresholds_text *out = item;
+    col_text(s, 0, out->text, sizeof(out->text));
+    return CF_OK;
+}
+
+static enum cf_rc sq_notify_thresholds_get(struct cf_store *base, const char *project_id,
+                                           char *out, size_t size, struct cf_err *err)
+{
+    struct thresholds_text got = {""};
+    enum cf_rc rc = get_one(base, ST_THRESHOLDS_GET, ARGS(A_TEXT(project_id)), read_thresholds,
+                            &got, "notification settings of project", project_id, err);
+    if (rc == CF_OK)
+        cf_strlcpy(out, got.text, size);
+    return rc;
+}
+
+static enum cf_rc sq_notify_thresholds_put(struct cf_store *base, const char *project_id,
+                                           const char *thresholds, struct cf_err *err)
+{
+    return exec_in_tx(base, ST_THRESHOLDS_PUT,
+                     ARGS(A_TEXT(project_id), A_TEXT(thresholds), A_INT(cf_now_ms())), NULL, err);
+}
+
+static enum cf_rc sq_notice_claim(struct cf_store *base, const struct cf_notice *n, bool *created,
+                                  struct cf_err *err)
+{
+    int64_t changes = 0;
+    enum cf_rc rc = exec_in_tx(base, ST_NOTICE_CLAIM,
+                              ARGS(A_TEXT(n->id), A_TEXT(n->channel_id), A_TEXT(n->item_key),
+                                   A_TEXT(n->threshold), A_TEXT(n->project_id),
+                                   A_TEXT(n->message), A_TEXT(n->item), A_INT(n->created_at)),
+                              &changes, err);
+    *created = rc == CF_OK && changes == 1;
+    return rc;
+}
+
+static enum cf_rc sq_notice_due(struct cf_store *base, int64_t now, size_t limit,
+                                struct cf_notice_list *out, struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_notice), .read = read_notice};
+    enum cf_rc rc = collect_all(base, ST_NOTICE_DUE, ARGS(A_INT(now), A_INT(limit)), &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_notice_list_release(out);
+    return rc;
+}
+
+static enum cf_rc sq_notice_update(struct cf_store *base, const struct cf_notice *n,
+                                   struct cf_err *err)
+{
+    return exec_in_tx(base, ST_NOTICE_UPDATE,
+                     ARGS(A_TEXT(n->id), A_TEXT(n->state), A_INT(n->attempts),
+                          A_INT(n->next_attempt_at), A_TEXT(n->last_error), A_INT(n->delivered_at)),
+                     NULL, err);
+}
+
+static enum cf_rc sq_notice_list(struct cf_store *base, const char *project_id, const char *state,
+                                 size_t limit, size_t offset, struct cf_notice_list *out,
+                                 struct cf_err *err)
+{
+    struct collector col = {.size = sizeof(struct cf_notice), .read = read_notice};
+    enum cf_rc rc = collect_all(base, ST_NOTICE_LIST,
+                                ARGS(A_TEXT(str_or_empty(project_id)), A_TEXT(str_or_empty(state)),
+                                     A_INT(limit), A_INT(offset)),
+                                &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_notice_list_release(out);
+    return rc;
+}
+
 /* ---- audit log ---- */
 
 static enum cf_rc sq_audit_append(struct cf_store *base, struct cf_audit_event *events, size_t n,
@@ -3145,6 +3344,15 @@ static const struct cf_store_ops sq_ops = {
     .kubernetes_auth_get = sq_k8s_auth_get,
     .client_secret_create = sq_client_secret_create,
     .client_secret_list = sq_client_secret_list,
+    .channel_create = sq_channel_create,
+    .channel_list = sq_channel_list,
+    .channel_delete = sq_channel_delete,
+    .notify_thresholds_get = sq_notify_thresholds_get,
+    .notify_thresholds_put = sq_notify_thresholds_put,
+    .notice_claim = sq_notice_claim,
+    .notice_due = sq_notice_due,
+    .notice_update = sq_notice_update,
+    .notice_list = sq_notice_list,
     .audit_append = sq_audit_append,
     .audit_list = sq_audit_list,
     .audit_get = sq_audit_get,

@@ -211,3 +211,17 @@ void cf_audit_checkpoint_list_release(struct cf_audit_checkpoint_list *l)
     l->items = NULL;
     l->n = 0;
 }
+
+void cf_channel_list_release(struct cf_channel_list *l)
+{
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+void cf_notice_list_release(struct cf_notice_list *l)
+{
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}

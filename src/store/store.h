@@ -341,6 +341,45 @@ struct cf_audit_checkpoint_list {
     size_t n;
 };
 
+/* ---- notifications (issue 5) ---- */
+
+#define CF_CHANNEL_TARGET_MAX 2048
+struct cf_channel {
+    char id[CF_UUID_LEN];
+    char project_id[CF_UUID_LEN]; /* "": server-wide */
+    char type[16];                /* "webhook", "slack", "teams", "email" */
+    char name[CF_NAME_MAX + 1];
+    char target[CF_CHANNEL_TARGET_MAX + 1]; /* URL, or comma-separated recipients */
+    char signing_secret[256];               /* sealed text (auth/serverkey.h), "" for none */
+    int64_t created_at;
+};
+struct cf_channel_list {
+    struct cf_channel *items;
+    size_t n;
+};
+
+#define CF_NOTICE_MESSAGE_MAX 2048
+#define CF_NOTICE_ITEM_MAX 8192
+struct cf_notice {
+    char id[CF_UUID_LEN];
+    char channel_id[CF_UUID_LEN];
+    char item_key[CF_UUID_LEN + 96];
+    char threshold[16];
+    char project_id[CF_UUID_LEN];
+    char message[CF_NOTICE_MESSAGE_MAX + 1];
+    char item[CF_NOTICE_ITEM_MAX + 1]; /* JSON of the item */
+    char state[16];                    /* "pending", "delivered", "failed" */
+    int64_t attempts;
+    int64_t next_attempt_at;
+    char last_error[256];
+    int64_t created_at;
+    int64_t delivered_at;
+};
+struct cf_notice_list {
+    struct cf_notice *items;
+    size_t n;
+};
+
 enum cf_secret_op { CF_SECRET_OP_CREATE = 1, CF_SECRET_OP_UPDATE, CF_SECRET_OP_DELETE };
 
 /* One write of a batch. CREATE: row is version 1 of a new secret (row.id a new UUID, row.folder_id,
@@ -545,6 +584,36 @@ struct cf_store_ops {
                               struct cf_err *err);
     enum cf_rc (*token_revoke)(struct cf_store *st, const char *token_id, struct cf_err *err);
 
+    /* ---- notifications ---- */
+
+    enum cf_rc (*channel_create)(struct cf_store *st, const struct cf_channel *channel,
+                                 struct cf_err *err);
+    /* Every channel (project_id NULL), or a project's (server-wide ones not included). */
+    enum cf_rc (*channel_list)(struct cf_store *st, const char *project_id,
+                               struct cf_channel_list *out, struct cf_err *err);
+    enum cf_rc (*channel_delete)(struct cf_store *st, const char *channel_id, struct cf_err *err);
+    /* A project's thresholds text ("30d,7d,1d"); CF_ENOTFOUND when it has none of its own. */
+    enum cf_rc (*notify_thresholds_get)(struct cf_store *st, const char *project_id, char *out,
+                                        size_t size, struct cf_err *err);
+    enum cf_rc (*notify_thresholds_put)(struct cf_store *st, const char *project_id,
+                                        const char *thresholds, struct cf_err *err);
+    /* Creates the notice unless one for its (item_key, threshold, channel_id) exists: *created
+     * says which. The claim that makes every notice exist once. */
+    enum cf_rc (*notice_claim)(struct cf_store *st, const struct cf_notice *notice, bool *created,
+                               struct cf_err *err);
+    /* Pending notices whose next attempt is due by now, oldest first, at most limit. */
+    enum cf_rc (*notice_due)(struct cf_store *st, int64_t now, size_t limit,
+                             struct cf_notice_list *out, struct cf_err *err);
+    /* Records a delivery attempt's outcome: state, attempts, next attempt, last error, delivered
+     * time. */
+    enum cf_rc (*notice_update)(struct cf_store *st, const struct cf_notice *notice,
+                                struct cf_err *err);
+    /* The delivery log: newest first, of one project's channels or (NULL) all, optionally of one
+     * state, at most limit after offset. */
+    enum cf_rc (*notice_list)(struct cf_store *st, const char *project_id, const char *state,
+                              size_t limit, size_t offset, struct cf_notice_list *out,
+                              struct cf_err *err);
+
     /* ---- audit log ---- */
 
     /* Appends events in order, in one transaction: each gets seq = the last seq + 1 and prev_hash =
@@ -611,6 +680,8 @@ void cf_client_secret_list_release(struct cf_client_secret_list *l);
 void cf_membership_release(struct cf_membership *m);
 void cf_membership_list_release(struct cf_membership_list *l);
 void cf_audit_event_list_release(struct cf_audit_event_list *l);
+void cf_channel_list_release(struct cf_channel_list *l);
+void cf_notice_list_release(struct cf_notice_list *l);
 void cf_audit_checkpoint_list_release(struct cf_audit_checkpoint_list *l);
 
 /* Deep copy of src into dst (heap members duplicated); CF_ENOMEM on failure (dst zeroed). */

@@ -1870,6 +1870,8 @@ Test(store, identities_migration_applies_to_an_existing_database)
              " DROP TABLE identity_access_tokens; DROP TABLE identity_client_secrets;"
              " DROP TABLE identity_universal_auths; DROP TABLE identities;"
              " DROP TABLE audit_events; DROP TABLE audit_checkpoints;"
+             " DROP TABLE notices; DROP TABLE notification_channels;"
+             " DROP TABLE notification_settings;"
              " DROP INDEX secret_versions_expires; DROP INDEX secret_versions_reminder;"
              " ALTER TABLE secret_versions DROP COLUMN reminder_repeat_days;"
              " ALTER TABLE secret_versions DROP COLUMN reminder_note;"
@@ -1965,4 +1967,53 @@ Test(store, concurrent_token_uses_never_exceed_the_limit)
     cr_assert_eq(got->num_uses, USE_LIMIT);
     free(t);
     free(got);
+}
+
+/* ---- notifications (issue 5) ---- */
+
+Test(store, a_notice_is_claimed_once)
+{
+    struct cf_channel ch = {0};
+    struct cf_notice n = {0};
+    bool created = false;
+    cf_uuid_new(ch.id);
+    snprintf(ch.type, sizeof(ch.type), "webhook");
+    snprintf(ch.name, sizeof(ch.name), "hook");
+    snprintf(ch.target, sizeof(ch.target), "https://example.com/hook");
+    ch.created_at = 1;
+    cr_assert_eq(st->ops->channel_create(st, &ch, &err), CF_OK, "%s", err.msg);
+    cf_uuid_new(n.id);
+    memcpy(n.channel_id, ch.id, sizeof(n.channel_id));
+    snprintf(n.item_key, sizeof(n.item_key), "secret/abc/123");
+    snprintf(n.threshold, sizeof(n.threshold), "7d");
+    snprintf(n.message, sizeof(n.message), "secret \"K\" expires");
+    snprintf(n.item, sizeof(n.item), "{}");
+    n.created_at = 1000;
+    cr_assert_eq(st->ops->notice_claim(st, &n, &created, &err), CF_OK, "%s", err.msg);
+    cr_assert(created);
+    /* Another scan (another server) with a new notice id for the same item, threshold and channel. */
+    cf_uuid_new(n.id);
+    cr_assert_eq(st->ops->notice_claim(st, &n, &created, &err), CF_OK, "%s", err.msg);
+    cr_assert(!created, "the same notice was claimed twice");
+    /* Another threshold is another notice. */
+    snprintf(n.threshold, sizeof(n.threshold), "1d");
+    cr_assert_eq(st->ops->notice_claim(st, &n, &created, &err), CF_OK, "%s", err.msg);
+    cr_assert(created);
+    struct cf_notice_list due = {0};
+    cr_assert_eq(st->ops->notice_due(st, 2000, 10, &due, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(due.n, 2);
+    cr_assert_str_eq(due.items[0].state, "pending");
+    snprintf(due.items[0].state, sizeof(due.items[0].state), "delivered");
+    due.items[0].attempts = 1;
+    due.items[0].delivered_at = 1500;
+    cr_assert_eq(st->ops->notice_update(st, &due.items[0], &err), CF_OK, "%s", err.msg);
+    cf_notice_list_release(&due);
+    cr_assert_eq(st->ops->notice_due(st, 2000, 10, &due, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(due.n, 1);
+    cf_notice_list_release(&due);
+    /* Removing the channel removes its notices. */
+    cr_assert_eq(st->ops->channel_delete(st, ch.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->notice_list(st, NULL, NULL, 10, 0, &due, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(due.n, 0);
+    cf_notice_list_release(&due);
 }

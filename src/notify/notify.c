@@ -1,0 +1,735 @@
+/* Expiry notifications: rendering of items, the scan, and delivery (see notify.h). */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
+
+#include "auth/fetch.h"
+#include "auth/serverkey.h"
+#include "notify/notify.h"
+#include "util/id.h"
+#include "util/log.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/wipemem.h"
+#include "util/banned.h"
+
+#define DUE_BATCH 100
+#define HTTP_TIMEOUT_S 10
+
+static json_t *time_json(int64_t unix_ms)
+{
+    char text[CF_TIME_RFC3339_LEN];
+    return unix_ms > 0 ? json_string(cf_time_format(unix_ms, text)) : json_null();
+}
+
+/* ---- items ---- */
+
+/* The item's status word: secrets and client secrets are "expired" or "expiring", reminders
+ * "overdue" or "due". */
+static const char *status_of(const struct cf_expiry_item *item)
+{
+    if (item->kind == CF_EXPIRY_REMINDER)
+        return item->past ? "overdue" : "due";
+    return item->past ? "expired" : "expiring";
+}
+
+/* One line that says what and where, the way a person would want it in a pipeline log or a
+ * notification: `secret "API_KEY" in payments/prod:/backend expires at T`. */
+void cf_expiry_item_describe(const struct cf_expiry_item *item, char *out, size_t size)
+{
+    char when[CF_TIME_RFC3339_LEN];
+    cf_time_format(item->due_at, when);
+    switch (item->kind) {
+    case CF_EXPIRY_SECRET:
+        snprintf(out, size, "secret \"%s\" in %s/%s:%s %s at %s", item->key, item->project_name,
+                 item->env_slug, item->path, item->past ? "expired" : "expires", when);
+        break;
+    case CF_EXPIRY_REMINDER:
+        snprintf(out, size,
+                 "secret \"%s\" in %s/%s:%s %s rotation (every %lld days, unchanged since "
+                 "version %lld)%s%s",
+                 item->key, item->project_name, item->env_slug, item->path,
+                 item->past ? "is overdue for" : "falls due for", (long long)item->reminder_repeat_days,
+                 (long long)item->version, item->note[0] ? ": " : "", item->note);
+        break;
+    case CF_EXPIRY_CLIENT_SECRET:
+        snprintf(out, size, "client secret \"%s\" of identity \"%s\" %s at %s",
+                 item->description[0] ? item->description : item->credential_id,
+                 item->identity_name, item->past ? "expired" : "expires", when);
+        break;
+    }
+}
+
+json_t *cf_expiry_item_json(const struct cf_expiry_item *item)
+{
+    char message[8192];
+    cf_expiry_item_describe(item, message, sizeof(message));
+    json_t *o = json_pack("{s:s, s:s, s:o, s:s}", "kind", cf_expiry_kind_name(item->kind), "status",
+                          status_of(item), "dueAt", time_json(item->due_at), "message", message);
+    if (!o)
+        return NULL;
+    int bad = 0;
+    if (item->kind == CF_EXPIRY_CLIENT_SECRET) {
+        bad |= json_object_set_new(o, "expiresAt", time_json(item->due_at));
+        bad |= json_object_set_new(o, "identity", json_pack("{s:s, s:s}", "id", item->identity_id,
+                                                            "name", item->identity_name));
+        bad |= json_object_set_new(o, "clientSecretId", json_string(item->credential_id));
+        bad |= json_object_set_new(o, "description", json_string(item->description));
+        bad |= json_object_set_new(o, "createdAt", time_json(item->updated_at));
+    } else {
+        bad |= json_object_set_new(o, "project", json_pack("{s:s, s:s}", "id", item->project_id,
+                                                           "name", item->project_name));
+        bad |= json_object_set_new(o, "environment", json_string(item->env_slug));
+        bad |= json_object_set_new(o, "secretPath", json_string(item->path));
+        bad |= json_object_set_new(o, "secretKey", json_string(item->key));
+        bad |= json_object_set_new(o, "secretId", json_string(item->secret_id));
+        bad |= json_object_set_new(o, "version", json_integer(item->version));
+        bad |= json_object_set_new(o, "lastChangedAt", time_json(item->updated_at));
+        if (item->kind == CF_EXPIRY_SECRET) {
+            bad |= json_object_set_new(o, "expiresAt", time_json(item->due_at));
+        } else {
+            bad |= json_object_set_new(o, "secretReminderRepeatDays",
+                                       json_integer(item->reminder_repeat_days));
+            bad |= json_object_set_new(o, "secretReminderNote", json_string(item->note));
+        }
+    }
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* ---- thresholds ---- */
+
+struct threshold {
+    char label[16];
+    int64_t seconds;
+};
+
+static int by_seconds_desc(const void *a, const void *b)
+{
+    const struct threshold *x = a, *y = b;
+    return x->seconds < y->seconds ? 1 : (x->seconds > y->seconds ? -1 : 0);
+}
+
+/* Parses "30d,7d,1d" into t (largest first); the number of thresholds, or -1 (err filled). */
+static int thresholds_of(const char *text, struct threshold t[CF_NOTIFY_THRESHOLDS_MAX],
+                         struct cf_err *err)
+{
+    int n = 0;
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        const char *end = p;
+        while (*end && *end != ',' && *end != ' ')
+            end++;
+        size_t len = (size_t)(end - p);
+        char word[16];
+        int64_t seconds = 0;
+        struct cf_err ignored;
+        if (n == CF_NOTIFY_THRESHOLDS_MAX || len >= sizeof(word)) {
+            cf_err_field(err, CF_EVALIDATION, "thresholds",
+                         "thresholds: at most %d durations such as 30d, 7d, 1d",
+                         CF_NOTIFY_THRESHOLDS_MAX);
+            return -1;
+        }
+        memcpy(word, p, len);
+        word[len] = '\0';
+        if (cf_duration_parse(word, &seconds, &ignored) != CF_OK) {
+            cf_err_field(err, CF_EVALIDATION, "thresholds",
+                         "thresholds: '%s' is not a duration such as 30d, 7d or 12h", word);
+            return -1;
+        }
+        for (int i = 0; i < n; i++)
+            if (t[i].seconds == seconds) {
+                cf_err_field(err, CF_EVALIDATION, "thresholds", "thresholds: '%s' is given twice",
+                             word);
+                return -1;
+            }
+        cf_strlcpy(t[n].label, word, sizeof(t[n].label));
+        t[n++].seconds = seconds;
+        p = end;
+    }
+    if (n == 0) {
+        cf_err_field(err, CF_EVALIDATION, "thresholds", "thresholds: at least one duration");
+        return -1;
+    }
+    qsort(t, (size_t)n, sizeof(*t), by_seconds_desc);
+    return n;
+}
+
+enum cf_rc cf_notify_thresholds_parse(const char *text, char *out, size_t size, struct cf_err *err)
+{
+    struct threshold t[CF_NOTIFY_THRESHOLDS_MAX];
+    int n = thresholds_of(text, t, err);
+    if (n < 0)
+        return err->rc;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        size_t used = strlen(out);
+        snprintf(out + used, size - used, "%s%s", i ? "," : "", t[i].label);
+    }
+    return CF_OK;
+}
+
+/* The threshold an item has reached: "expired" (or "due" for a reminder) once past, else the
+ * smallest threshold its time left is within; NULL when none yet. */
+static const char *reached(const struct cf_expiry_item *item, int64_t now,
+                           const struct threshold *t, int n)
+{
+    if (item->kind == CF_EXPIRY_REMINDER)
+        return item->due_at <= now ? "due" : NULL;
+    if (item->due_at <= now)
+        return "expired";
+    const char *label = NULL;
+    for (int i = 0; i < n; i++)
+        if (item->due_at - now <= t[i].seconds * 1000)
+            label = t[i].label; /* t is largest first: the last match is the most urgent */
+    return label;
+}
+
+/* ---- channels ---- */
+
+static bool valid_email(const char *a, size_t n)
+{
+    const char *at = memchr(a, '@', n);
+    if (!at || at == a || at == a + n - 1)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (isspace((unsigned char)a[i]) || a[i] == '<' || a[i] == '>' || a[i] == '\r' ||
+            a[i] == '\n' || a[i] == ',')
+            return false;
+    return true;
+}
+
+/* https, or http to a loopback host (the rule JWKS fetching follows). */
+static enum cf_rc check_url(const char *url, struct cf_err *err)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    enum cf_rc rc = CF_OK;
+    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        rc = cf_err_field(err, CF_EVALIDATION, "url", "url: '%.200s' is not a URL", url);
+    else if (strcmp(scheme, "https") != 0 &&
+             !(strcmp(scheme, "http") == 0 && cf_fetch_is_loopback(host)))
+        rc = cf_err_field(err, CF_EVALIDATION, "url",
+                          "url: must be https (plain http only to a loopback address), not "
+                          "'%.200s'",
+                          url);
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+enum cf_rc cf_channel_check(const char *type, const char *target, struct cf_err *err)
+{
+    if (strcmp(type, "email") == 0) {
+        const char *p = target;
+        int n = 0;
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t len = comma ? (size_t)(comma - p) : strlen(p);
+            while (len && *p == ' ')
+                p++, len--;
+            while (len && p[len - 1] == ' ')
+                len--;
+            if (!valid_email(p, len))
+                return cf_err_field(err, CF_EVALIDATION, "recipients",
+                                    "recipients: '%.*s' is not an e-mail address",
+                                    (int)(len > 100 ? 100 : len), p);
+            n++;
+            p = comma ? comma + 1 : p + len;
+        }
+        return n ? CF_OK
+                 : cf_err_field(err, CF_EVALIDATION, "recipients", "recipients: at least one");
+    }
+    if (strcmp(type, "webhook") != 0 && strcmp(type, "slack") != 0 && strcmp(type, "teams") != 0)
+        return cf_err_field(err, CF_EVALIDATION, "type",
+                            "type: webhook, slack, teams or email, not '%.32s'", type);
+    if (!*target)
+        return cf_err_field(err, CF_EVALIDATION, "url", "url: required");
+    return check_url(target, err);
+}
+
+/* ---- delivery ---- */
+
+struct cf_notifier {
+    struct cf_core *core;
+    struct cf_notifier_config config;
+    char *smtp_url, *smtp_from, *smtp_user, *smtp_password, *smtp_ca;
+    pthread_mutex_t pass; /* one scan + delivery pass at a time */
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool started, stopping;
+};
+
+static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    (void)ptr;
+    (void)userdata;
+    return size * nmemb;
+}
+
+/* The body a channel of this type gets. */
+static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
+{
+    json_t *body = NULL;
+    char title[128];
+    snprintf(title, sizeof(title), "Coffer: %s", strcmp(n->threshold, "expired") == 0 ? "expired"
+                                                 : strcmp(n->threshold, "due") == 0
+                                                     ? "rotation due"
+                                                     : "expiring soon");
+    if (strcmp(ch->type, "slack") == 0) {
+        body = json_pack("{s:s, s:[{s:s, s:{s:s, s:s}}]}", "text", n->message, "blocks", "type",
+                         "section", "text", "type", "mrkdwn", "text", n->message);
+    } else if (strcmp(ch->type, "teams") == 0) {
+        body = json_pack(
+            "{s:s, s:[{s:s, s:n, s:{s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:b}]}}]}",
+            "type", "message", "attachments", "contentType",
+            "application/vnd.microsoft.card.adaptive", "contentUrl", "content", "$schema",
+            "http://adaptivecards.io/schemas/adaptive-card.json", "type", "AdaptiveCard", "version",
+            "1.4", "body", "type", "TextBlock", "text", title, "weight", "Bolder", "size", "Medium",
+            "type", "TextBlock", "text", n->message, "wrap", 1);
+    } else {
+        json_t *item = json_loads(n->item, 0, NULL);
+        body = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "event", "coffer.expiry", "deliveryId",
+                         n->id, "threshold", n->threshold, "message", n->message, "item",
+                         item ? item : json_null(), "createdAt", time_json(n->created_at));
+    }
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    return text;
+}
+
+/* POSTs a webhook-type notice; NULL on success, else why (static or in why_buf). */
+static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel *ch,
+                                const struct cf_notice *n, char *why, size_t why_size)
+{
+    char *body = render_body(ch, n);
+    if (!body)
+        return "out of memory";
+    CURL *curl = curl_easy_init();
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    char line[256];
+    snprintf(line, sizeof(line), "X-Coffer-Delivery: %s", n->id);
+    headers = curl_slist_append(headers, line);
+    snprintf(line, sizeof(line), "X-Coffer-Event: expiry.%s", n->threshold);
+    headers = curl_slist_append(headers, line);
+    const char *failure = NULL;
+    if (ch->signing_secret[0] && strcmp(ch->type, "webhook") == 0) {
+        /* X-Coffer-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>"> */
+        struct cf_buf secret;
+        struct cf_err err;
+        char context[64];
+        cf_buf_init(&secret, 0);
+        snprintf(context, sizeof(context), "channel:%s", ch->id);
+        if (cf_credential_open(nf->core->store, nf->core->keyring, context, ch->signing_secret,
+                               &secret, &err) != CF_OK) {
+            failure = "the channel's signing secret does not open";
+        } else {
+            long long t = (long long)(cf_now_ms() / 1000);
+            char stamp[32];
+            unsigned char mac[crypto_auth_hmacsha256_BYTES];
+            char hex[2 * sizeof(mac) + 1];
+            crypto_auth_hmacsha256_state st;
+            snprintf(stamp, sizeof(stamp), "%lld.", t);
+            crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret.data, secret.len);
+            crypto_auth_hmacsha256_update(&st, (const unsigned char *)stamp, strlen(stamp));
+            crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, strlen(body));
+            crypto_auth_hmacsha256_final(&st, mac);
+            sodium_memzero(&st, sizeof(st));
+            sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
+            snprintf(line, sizeof(line), "X-Coffer-Signature: t=%lld,v1=%s", t, hex);
+            headers = curl_slist_append(headers, line);
+        }
+        cf_buf_release_wipe(&secret);
+    }
+    if (!failure && (!curl || !headers))
+        failure = "out of memory";
+    if (!failure) {
+        curl_easy_setopt(curl, CURLOPT_URL, ch->target);
+        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)HTTP_TIMEOUT_S);
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+        CURLcode cc = curl_easy_perform(curl);
+        long status = 0;
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+        if (cc != CURLE_OK) {
+            snprintf(why, why_size, "%s", curl_easy_strerror(cc));
+            failure = why;
+        } else if (status < 200 || status >= 300) {
+            snprintf(why, why_size, "HTTP %ld", status);
+            failure = why;
+        }
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(curl);
+    cf_json_free_text(body);
+    return failure;
+}
+
+struct mail {
+    const char *text;
+    size_t len, at;
+};
+
+static size_t mail_read(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct mail *m = userdata;
+    size_t room = size * nmemb, left = m->len - m->at;
+    size_t n = left < room ? left : room;
+    memcpy(ptr, m->text + m->at, n);
+    m->at += n;
+    return n;
+}
+
+/* Sends an e-mail notice over SMTP; NULL on success, else why. */
+static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch,
+                             const struct cf_notice *n, char *why, size_t why_size)
+{
+    if (!nf->smtp_url)
+        return "no SMTP server is configured (coffer server --smtp-url)";
+    char date[64], subject[160], message_id[128];
+    time_t now = (time_t)(cf_now_ms() / 1000);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    snprintf(subject, sizeof(subject), "[Coffer] %s: %.100s",
+             strcmp(n->threshold, "expired") == 0 ? "expired"
+             : strcmp(n->threshold, "due") == 0   ? "rotation due"
+                                                  : "expiring soon",
+             n->message);
+    snprintf(message_id, sizeof(message_id), "<%s@coffer>", n->id);
+    size_t size = strlen(n->message) + strlen(ch->target) + 2048;
+    char *text = malloc(size);
+    if (!text)
+        return "out of memory";
+    int len = snprintf(text, size,
+                       "Date: %s\r\nFrom: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\n"
+                       "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                       "Content-Transfer-Encoding: 8bit\r\n\r\n"
+                       "%s\r\n\r\nThreshold: %s\r\nDelivery: %s\r\n\r\n"
+                       "Run `coffer expiring` to see everything that is due.\r\n",
+                       date, nf->smtp_from, ch->target, subject, message_id, n->message,
+                       n->threshold, n->id);
+    struct mail m = {text, len > 0 ? (size_t)len : 0, 0};
+    CURL *curl = curl_easy_init();
+    struct curl_slist *rcpt = NULL;
+    const char *failure = NULL;
+    char addr[320];
+    for (const char *p = ch->target; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t l = comma ? (size_t)(comma - p) : strlen(p);
+        while (l && *p == ' ')
+            p++, l--;
+        while (l && p[l - 1] == ' ')
+            l--;
+        if (l && l < sizeof(addr) - 2) {
+            snprintf(addr, sizeof(addr), "<%.*s>", (int)l, p);
+            rcpt = curl_slist_append(rcpt, addr);
+        }
+        p = comma ? comma + 1 : p + l;
+    }
+    if (!curl || !rcpt) {
+        failure = "out of memory";
+    } else {
+        snprintf(addr, sizeof(addr), "<%s>", nf->smtp_from);
+        curl_easy_setopt(curl, CURLOPT_URL, nf->smtp_url);
+        curl_easy_setopt(curl, CURLOPT_MAIL_FROM, addr);
+        curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+        curl_easy_setopt(curl, CURLOPT_READFUNCTION, mail_read);
+        curl_easy_setopt(curl, CURLOPT_READDATA, &m);
+        curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(curl, CURLOPT_USE_SSL,
+                         (long)(nf->config.smtp.starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
+        if (nf->smtp_ca)
+            curl_easy_setopt(curl, CURLOPT_CAINFO, nf->smtp_ca);
+        if (nf->smtp_user) {
+            curl_easy_setopt(curl, CURLOPT_USERNAME, nf->smtp_user);
+            curl_easy_setopt(curl, CURLOPT_PASSWORD, nf->smtp_password ? nf->smtp_password : "");
+        }
+        curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)HTTP_TIMEOUT_S);
+        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
+        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+        CURLcode cc = curl_easy_perform(curl);
+        if (cc != CURLE_OK) {
+            snprintf(why, why_size, "SMTP: %s", curl_easy_strerror(cc));
+            failure = why;
+        }
+    }
+    curl_slist_free_all(rcpt);
+    curl_easy_cleanup(curl);
+    free(text);
+    return failure;
+}
+
+/* Delivers one due notice and records the attempt. */
+static void deliver(struct cf_notifier *nf, struct cf_notice *n, const struct cf_channel_list *chs,
+                    struct cf_notify_counts *counts)
+{
+    const struct cf_channel *ch = NULL;
+    for (size_t i = 0; i < chs->n && !ch; i++)
+        if (strcmp(chs->items[i].id, n->channel_id) == 0)
+            ch = &chs->items[i];
+    char why[256] = "";
+    const char *failure = !ch                            ? "the channel no longer exists"
+                          : strcmp(ch->type, "email") == 0 ? send_mail(nf, ch, n, why, sizeof(why))
+                                                         : post_webhook(nf, ch, n, why, sizeof(why));
+    int64_t now = cf_now_ms();
+    n->attempts++;
+    if (!failure) {
+        cf_strlcpy(n->state, "delivered", sizeof(n->state));
+        n->last_error[0] = '\0';
+        n->delivered_at = now;
+        counts->delivered++;
+    } else {
+        cf_strlcpy(n->last_error, failure, sizeof(n->last_error));
+        if (n->attempts >= nf->config.max_attempts) {
+            cf_strlcpy(n->state, "failed", sizeof(n->state));
+            counts->failed++;
+            cf_log_warn("notification %s failed after %lld attempts: %s", n->id,
+                        (long long)n->attempts, failure);
+        } else {
+            int64_t delay = nf->config.retry_base_ms;
+            for (int64_t i = 1; i < n->attempts && delay < 86400000; i++)
+                delay *= 2;
+            n->next_attempt_at = now + delay;
+            counts->retrying++;
+        }
+    }
+    struct cf_err err;
+    if (nf->core->store->ops->notice_update(nf->core->store, n, &err) != CF_OK)
+        cf_log_error("notification %s: cannot record the attempt: %s", n->id, err.msg);
+}
+
+/* ---- the pass ---- */
+
+static enum cf_rc scan(struct cf_notifier *nf, const struct cf_channel_list *chs,
+                       struct cf_notify_counts *counts, struct cf_err *err)
+{
+    struct cf_store *st = nf->core->store;
+    struct cf_principal admin = {.kind = CF_PRINCIPAL_ADMIN};
+    int64_t now = cf_now_ms();
+    struct threshold defaults[CF_NOTIFY_THRESHOLDS_MAX];
+    int n_defaults = thresholds_of(CF_NOTIFY_DEFAULT_THRESHOLDS, defaults, err);
+    /* The widest window any project may ask for is looked at; each item then uses its project's. */
+    struct cf_expiry_query q = {.now = now, .within_ms = 3650LL * 86400 * 1000, .secrets = true,
+                                .reminders = true, .client_secrets = true};
+    struct cf_expiry_list items = {0};
+    enum cf_rc rc = chs->n ? cf_expiry_list(nf->core, &admin, &q, &items, err) : CF_OK;
+    char project[CF_UUID_LEN] = "";
+    struct threshold t[CF_NOTIFY_THRESHOLDS_MAX];
+    int n_t = n_defaults;
+    memcpy(t, defaults, sizeof(t));
+    for (size_t i = 0; rc == CF_OK && i < items.n; i++) {
+        const struct cf_expiry_item *item = &items.items[i];
+        counts->items++;
+        if (strcmp(project, item->project_id) != 0) { /* this project's thresholds */
+            char text[256];
+            struct cf_err ignored;
+            cf_strlcpy(project, item->project_id, sizeof(project));
+            n_t = n_defaults;
+            memcpy(t, defaults, sizeof(t));
+            if (item->project_id[0] &&
+                st->ops->notify_thresholds_get(st, item->project_id, text, sizeof(text),
+                                               &ignored) == CF_OK) {
+                int got = thresholds_of(text, t, &ignored);
+                if (got > 0)
+                    n_t = got;
+                else
+                    memcpy(t, defaults, sizeof(t));
+            }
+        }
+        const char *threshold = reached(item, now, t, n_t);
+        if (!threshold)
+            continue;
+        struct cf_notice *notice = calloc(1, sizeof(*notice));
+        json_t *json = cf_expiry_item_json(item);
+        char *item_text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+        json_decref(json);
+        if (!notice || !item_text) {
+            free(notice);
+            cf_json_free_text(item_text);
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+            break;
+        }
+        cf_expiry_item_key(item, now, notice->item_key, sizeof(notice->item_key));
+        cf_strlcpy(notice->threshold, threshold, sizeof(notice->threshold));
+        cf_strlcpy(notice->project_id, item->project_id, sizeof(notice->project_id));
+        cf_expiry_item_describe(item, notice->message, sizeof(notice->message));
+        cf_strlcpy(notice->item, item_text, sizeof(notice->item));
+        cf_json_free_text(item_text);
+        notice->created_at = now;
+        for (size_t c = 0; rc == CF_OK && c < chs->n; c++) {
+            const struct cf_channel *ch = &chs->items[c];
+            /* A project's channels hear about its secrets; server-wide ones about everything. */
+            if (ch->project_id[0] && strcmp(ch->project_id, item->project_id) != 0)
+                continue;
+            bool created = false;
+            cf_uuid_new(notice->id);
+            cf_strlcpy(notice->channel_id, ch->id, sizeof(notice->channel_id));
+            rc = st->ops->notice_claim(st, notice, &created, err);
+            if (created)
+                counts->created++;
+        }
+        free(notice);
+    }
+    cf_expiry_list_release(&items);
+    return rc;
+}
+
+enum cf_rc cf_notifier_run(struct cf_notifier *nf, struct cf_notify_counts *counts,
+                           struct cf_err *err)
+{
+    struct cf_store *st = nf->core->store;
+    struct cf_channel_list chs = {0};
+    struct cf_notice_list due = {0};
+    memset(counts, 0, sizeof(*counts));
+    pthread_mutex_lock(&nf->pass);
+    enum cf_rc rc = st->ops->channel_list(st, NULL, &chs, err);
+    if (rc == CF_OK)
+        rc = scan(nf, &chs, counts, err);
+    if (rc == CF_OK)
+        rc = st->ops->notice_due(st, cf_now_ms(), DUE_BATCH, &due, err);
+    for (size_t i = 0; rc == CF_OK && i < due.n; i++)
+        deliver(nf, &due.items[i], &chs, counts);
+    cf_notice_list_release(&due);
+    cf_channel_list_release(&chs);
+    pthread_mutex_unlock(&nf->pass);
+    return rc;
+}
+
+static void *notifier_main(void *arg)
+{
+    struct cf_notifier *nf = arg;
+    pthread_mutex_lock(&nf->lock);
+    while (!nf->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (time_t)(nf->config.interval_ms / 1000);
+        ts.tv_nsec += (long)(nf->config.interval_ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&nf->wake, &nf->lock, &ts);
+        if (nf->stopping)
+            break;
+        pthread_mutex_unlock(&nf->lock);
+        struct cf_notify_counts counts;
+        struct cf_err err;
+        cf_err_clear(&err);
+        if (cf_notifier_run(nf, &counts, &err) != CF_OK)
+            cf_log_error("notifications: %s", err.msg);
+        else if (counts.created || counts.delivered || counts.failed)
+            cf_log_info("notifications: %lld new, %lld delivered, %lld retrying, %lld failed",
+                        (long long)counts.created, (long long)counts.delivered,
+                        (long long)counts.retrying, (long long)counts.failed);
+        pthread_mutex_lock(&nf->lock);
+    }
+    pthread_mutex_unlock(&nf->lock);
+    return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+enum cf_rc cf_notifier_start(struct cf_core *core, const struct cf_notifier_config *config,
+                             struct cf_notifier **out, struct cf_err *err)
+{
+    const struct cf_smtp_config *smtp = &config->smtp;
+    if (smtp->url) {
+        CURLU *u = curl_url();
+        char *scheme = NULL, *host = NULL;
+        bool ok = u && curl_url_set(u, CURLUPART_URL, smtp->url, 0) == CURLUE_OK &&
+                  curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+                  curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+                  (strcmp(scheme, "smtp") == 0 || strcmp(scheme, "smtps") == 0);
+        bool loopback = ok && cf_fetch_is_loopback(host);
+        curl_free(scheme);
+        curl_free(host);
+        curl_url_cleanup(u);
+        if (!ok)
+            return cf_err_set(err, CF_EINVAL, "--smtp-url: expected smtp://HOST:PORT, not '%.200s'",
+                              smtp->url);
+        if (!smtp->starttls && !loopback)
+            return cf_err_set(err, CF_EINVAL,
+                              "--smtp-starttls off is allowed only for a loopback SMTP server");
+        if (!smtp->from || !strchr(smtp->from, '@'))
+            return cf_err_set(err, CF_EINVAL, "--smtp-from: an e-mail address is required with "
+                                              "--smtp-url");
+    }
+    struct cf_notifier *nf = calloc(1, sizeof(*nf));
+    if (!nf)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    nf->core = core;
+    nf->config = *config;
+    if (!nf->config.retry_base_ms)
+        nf->config.retry_base_ms = 30000;
+    if (!nf->config.max_attempts)
+        nf->config.max_attempts = 8;
+    nf->smtp_url = dup_or_null(smtp->url);
+    nf->smtp_from = dup_or_null(smtp->from);
+    nf->smtp_user = dup_or_null(smtp->username);
+    nf->smtp_password = dup_or_null(smtp->password);
+    nf->smtp_ca = dup_or_null(smtp->ca_file);
+    pthread_mutex_init(&nf->pass, NULL);
+    pthread_mutex_init(&nf->lock, NULL);
+    pthread_cond_init(&nf->wake, NULL);
+    if (config->interval_ms > 0) {
+        if (pthread_create(&nf->thread, NULL, notifier_main, nf) != 0) {
+            cf_notifier_stop(nf);
+            return cf_err_set(err, CF_EINTERNAL, "cannot start the notification thread");
+        }
+        nf->started = true;
+    }
+    *out = nf;
+    return CF_OK;
+}
+
+void cf_notifier_stop(struct cf_notifier *nf)
+{
+    if (!nf)
+        return;
+    if (nf->started) {
+        pthread_mutex_lock(&nf->lock);
+        nf->stopping = true;
+        pthread_cond_signal(&nf->wake);
+        pthread_mutex_unlock(&nf->lock);
+        pthread_join(nf->thread, NULL);
+    }
+    if (nf->smtp_password) {
+        sodium_memzero(nf->smtp_password, strlen(nf->smtp_password));
+        free(nf->smtp_password);
+    }
+    free(nf->smtp_url);
+    free(nf->smtp_from);
+    free(nf->smtp_user);
+    free(nf->smtp_ca);
+    pthread_cond_destroy(&nf->wake);
+    pthread_mutex_destroy(&nf->lock);
+    pthread_mutex_destroy(&nf->pass);
+    free(nf);
+}
