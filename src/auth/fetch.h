@@ -21,4 +21,8 @@ size_t cf_fetch_on_data(char *ptr, size_t size, size_t nmemb, void *userdata);
 /* Whether host (as curl_url_get gives it: IPv6 in brackets) is localhost, 127.0.0.0/8 or [::1]. */
 bool cf_fetch_is_loopback(const char *host);
 
+/* Coffer's rule for URLs it posts to (webhooks, audit streams): https, or plain http to a loopback
+ * host. NULL when url follows it, else why not ("is not a URL", "must be https ..."). */
+const char *cf_fetch_url_refused(const char *url);
+
 #endif

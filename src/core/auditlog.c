@@ -65,17 +65,6 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += (time_t)(ms / 1000);
-    ts->tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 /* ---- the audit key ---- */
 
 static enum cf_rc load_keys(struct cf_store *st, struct cf_keyring *kr, struct cf_audit_keys **out,
@@ -123,6 +112,16 @@ static void checkpoint_after(struct cf_audit_log *log, const struct cf_audit_eve
                     (long long)last->seq, err.msg);
 }
 
+/* A checkpoint over the last stored event (the lock is not held). */
+static void checkpoint_stored_last(struct cf_audit_log *log)
+{
+    struct cf_audit_event *last = malloc(sizeof(*last));
+    struct cf_err err;
+    if (last && log->store->ops->audit_get(log->store, 0, last, &err) == CF_OK)
+        checkpoint_after(log, last);
+    free(last);
+}
+
 /* Commits one batch (the lock is not held). */
 static enum cf_rc commit(struct cf_audit_log *log, struct item **batch, size_t n,
                          struct cf_audit_event *events, struct cf_err *err)
@@ -164,7 +163,7 @@ static void *writer_main(void *arg)
     for (;;) {
         while (log->count == 0 && !log->stopping) {
             struct timespec ts;
-            deadline_in(&ts, 1000);
+            cf_deadline_in(&ts, 1000);
             pthread_cond_timedwait(&log->wake, &log->lock, &ts);
             if (log->count == 0 && log->since_checkpoint > 0 &&
                 cf_mono_us() / 1000 - log->last_checkpoint_ms >= log->config.checkpoint_ms)
@@ -173,18 +172,14 @@ static void *writer_main(void *arg)
         if (log->count > 0 && log->count < BATCH_MAX && !log->stopping &&
             !log->config.fail_closed) {
             struct timespec ts;
-            deadline_in(&ts, COALESCE_MS);
+            cf_deadline_in(&ts, COALESCE_MS);
             pthread_cond_timedwait(&log->wake, &log->lock, &ts); /* or a full batch, or a stop */
         }
         if (log->count == 0 && log->stopping) {
             if (log->since_checkpoint > 0 && !log->failing) { /* the last events get one too */
                 log->since_checkpoint = 0;
                 pthread_mutex_unlock(&log->lock);
-                struct cf_audit_event *last = malloc(sizeof(*last));
-                struct cf_err gerr;
-                if (last && log->store->ops->audit_get(log->store, 0, last, &gerr) == CF_OK)
-                    checkpoint_after(log, last);
-                free(last);
+                checkpoint_stored_last(log);
                 pthread_mutex_lock(&log->lock);
             }
             break;
@@ -256,16 +251,12 @@ static void *writer_main(void *arg)
             pthread_mutex_lock(&log->lock);
         } else if (checkpoint) {
             pthread_mutex_unlock(&log->lock);
-            struct cf_audit_event *last = malloc(sizeof(*last));
-            struct cf_err gerr;
-            if (last && log->store->ops->audit_get(log->store, 0, last, &gerr) == CF_OK)
-                checkpoint_after(log, last);
-            free(last);
+            checkpoint_stored_last(log);
             pthread_mutex_lock(&log->lock);
         }
         if (rc != CF_OK && !log->stopping) {
             struct timespec ts;
-            deadline_in(&ts, RETRY_MS);
+            cf_deadline_in(&ts, RETRY_MS);
             pthread_cond_timedwait(&log->wake, &log->lock, &ts);
         }
     }
@@ -385,7 +376,7 @@ enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event
         return CF_OK;
     }
     struct timespec ts;
-    deadline_in(&ts, log->config.fail_closed_wait_ms);
+    cf_deadline_in(&ts, log->config.fail_closed_wait_ms);
     while (!w.done) {
         int waited = pthread_cond_timedwait(&log->done, &log->lock, &ts);
         if (waited == ETIMEDOUT && !w.done && !it->inflight) {
@@ -397,7 +388,7 @@ enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event
                               (long long)log->config.fail_closed_wait_ms);
         }
         if (waited == ETIMEDOUT)
-            deadline_in(&ts, 100); /* in the writer's hands: its store call ends soon */
+            cf_deadline_in(&ts, 100); /* in the writer's hands: its store call ends soon */
     }
     pthread_mutex_unlock(&log->lock);
     if (w.rc != CF_OK)
@@ -414,7 +405,7 @@ void cf_audit_log_flush(struct cf_audit_log *log)
     int rounds = 0;
     while ((log->count > 0 || log->inflight > 0) && rounds++ < 100) {
         struct timespec ts;
-        deadline_in(&ts, 100);
+        cf_deadline_in(&ts, 100);
         pthread_cond_signal(&log->wake);
         pthread_cond_timedwait(&log->done, &log->lock, &ts);
     }

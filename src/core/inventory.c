@@ -244,6 +244,8 @@ static void mark_read(struct cf_inventory_project *out, const struct cf_audit_ev
         struct cf_inventory_env *env = &out->envs[i];
         if (strcmp(env->slug, e->environment) != 0)
             continue;
+        if (env->n_secrets == 0)
+            return;
         struct cf_inventory_secret *s =
             bsearch(&probe, env->secrets, env->n_secrets, sizeof(*s), by_path_key);
         if (!s || e->time_us / 1000 < s->created_at)
@@ -265,7 +267,8 @@ static enum cf_rc last_reads(struct cf_core *core, struct cf_inventory_project *
     if (!core->audit)
         return CF_OK;
     for (size_t i = 0; i < out->n_envs; i++) /* the store's order, made explicit for bsearch */
-        qsort(out->envs[i].secrets, out->envs[i].n_secrets, sizeof(*out->envs[i].secrets),
+        if (out->envs[i].n_secrets > 1)
+            qsort(out->envs[i].secrets, out->envs[i].n_secrets, sizeof(*out->envs[i].secrets),
               by_path_key);
     cf_audit_log_flush(core->audit);
     struct cf_audit_filter filter = {.limit = 1000, .action = "secrets.", .project_id = out->id};

@@ -431,6 +431,7 @@ static void planned_release(struct planned *p)
     free(p->write.row.sealed);
     free(p->write.row.comment);
     free(p->write.row.tags);
+    free(p->write.row.reminder_note);
     cf_secret_release(&p->current);
     cf_buf_release_wipe(&p->value);
     memset(p, 0, sizeof(*p));

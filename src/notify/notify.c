@@ -215,23 +215,8 @@ static bool valid_email(const char *a, size_t n)
 /* https, or http to a loopback host (the rule JWKS fetching follows). */
 static enum cf_rc check_url(const char *url, struct cf_err *err)
 {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    enum cf_rc rc = CF_OK;
-    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        rc = cf_err_field(err, CF_EVALIDATION, "url", "url: '%.200s' is not a URL", url);
-    else if (strcmp(scheme, "https") != 0 &&
-             !(strcmp(scheme, "http") == 0 && cf_fetch_is_loopback(host)))
-        rc = cf_err_field(err, CF_EVALIDATION, "url",
-                          "url: must be https (plain http only to a loopback address), not "
-                          "'%.200s'",
-                          url);
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return rc;
+    const char *why = cf_fetch_url_refused(url);
+    return why ? cf_err_field(err, CF_EVALIDATION, "url", "url: '%.200s' %s", url, why) : CF_OK;
 }
 
 enum cf_rc cf_channel_check(const char *type, const char *target, struct cf_err *err)
@@ -625,13 +610,7 @@ static void *notifier_main(void *arg)
     pthread_mutex_lock(&nf->lock);
     while (!nf->stopping) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (time_t)(nf->config.interval_ms / 1000);
-        ts.tv_nsec += (long)(nf->config.interval_ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        cf_deadline_in(&ts, nf->config.interval_ms);
         pthread_cond_timedwait(&nf->wake, &nf->lock, &ts);
         if (nf->stopping)
             break;

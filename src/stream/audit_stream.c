@@ -152,23 +152,8 @@ static enum cf_rc open_syslog(struct cf_audit_streams *s, const char *addr, stru
 
 static enum cf_rc check_http_url(const char *url, struct cf_err *err)
 {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    enum cf_rc rc = CF_OK;
-    if (!u || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        rc = cf_err_set(err, CF_EINVAL, "--audit-http: '%.200s' is not a URL", url);
-    else if (strcmp(scheme, "https") != 0 &&
-             !(strcmp(scheme, "http") == 0 && cf_fetch_is_loopback(host)))
-        rc = cf_err_set(err, CF_EINVAL,
-                        "--audit-http: '%.200s' must be https (plain http only to a loopback "
-                        "address)",
-                        url);
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return rc;
+    const char *why = cf_fetch_url_refused(url);
+    return why ? cf_err_set(err, CF_EINVAL, "--audit-http: '%.200s' %s", url, why) : CF_OK;
 }
 
 static void *http_main(void *arg);
@@ -409,17 +394,6 @@ static bool post(struct cf_audit_streams *s, const char *body, size_t len, char 
     return ok;
 }
 
-static void deadline_in(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += (time_t)(ms / 1000);
-    ts->tv_nsec += (long)(ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 static void *http_main(void *arg)
 {
     struct cf_audit_streams *s = arg;
@@ -486,7 +460,7 @@ static void *http_main(void *arg)
         if (s->stopping)
             delay = delay < 500 ? delay : 500;
         struct timespec ts;
-        deadline_in(&ts, delay);
+        cf_deadline_in(&ts, delay);
         while (!s->stopping && pthread_cond_timedwait(&s->wake, &s->lock, &ts) != ETIMEDOUT)
             ; /* new events do not cut the backoff short */
     }

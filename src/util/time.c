@@ -60,6 +60,17 @@ int64_t cf_now_ms(void)
     return now;
 }
 
+void cf_deadline_in(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
 int64_t cf_mono_us(void)
 {
     struct timespec ts;

@@ -14,6 +14,11 @@ int64_t cf_now_ms(void);
  * a release build never reads it. */
 bool cf_test_clock_build(void);
 
+struct timespec;
+/* Sets *ts to ms milliseconds from now on CLOCK_REALTIME: the deadline pthread_cond_timedwait
+ * takes. */
+void cf_deadline_in(struct timespec *ts, int64_t ms);
+
 /* Monotonic microseconds, for measuring durations. */
 int64_t cf_mono_us(void);
 

@@ -377,6 +377,19 @@ class Server:
 
 # ----- helpers used by several suites -----
 
+def assert_start_refused(test, cases):
+    """For each (args, words) of cases, `coffer server ARGS` must refuse to start, saying words."""
+    for args, words in cases:
+        s = Server(args=args)
+        try:
+            with test.assertRaises(ServerStartError, msg=" ".join(args)) as caught:
+                s.start()
+            test.assertIn(words, str(caught.exception))
+        finally:
+            s.stop()
+            s.cleanup()
+
+
 def unique(prefix="p"):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:10])
 
