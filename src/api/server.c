@@ -148,8 +148,12 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
                                                   "refused rather than served unaudited")
                    : CF_OK;
     req->audit = e;
-    if (!e->action[0])
-        snprintf(e->action, sizeof(e->action), "http %s %.50s", req->method, req->route->pattern);
+    if (!e->action[0]) {
+        /* Not annotated: the route names the operation, the request path its target (which
+         * identity, client secret, membership, project, ...). */
+        snprintf(e->action, sizeof(e->action), "http %s %.110s", req->method, req->route->pattern);
+        cf_strlcpy(e->path, req->path, sizeof(e->path));
+    }
     if (req->authenticated) {
         bool admin = req->principal.kind == CF_PRINCIPAL_ADMIN;
         cf_strlcpy(e->actor_kind, admin ? "admin" : "identity", sizeof(e->actor_kind));

@@ -298,7 +298,7 @@ struct cf_audit_event {
     char actor_name[CF_NAME_MAX + 1];
     char source_ip[64];
     char user_agent[256];
-    char action[64]; /* e.g. "secrets.read", "auth.login" (docs/audit.md lists them) */
+    char action[128]; /* e.g. "secrets.read", "auth.login" (docs/audit.md lists them) */
     char project_id[CF_UUID_LEN];
     char environment[CF_SLUG_MAX + 1];
     char path[CF_PATH_MAX + 1];

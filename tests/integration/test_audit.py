@@ -97,6 +97,10 @@ class AuditEvents(IdentityHelpers, AuditHelpers, harness.ServerTestCase):
         m = self.machine()
         ok = self.last_event(action="auth.login.universal-auth", actor=m["clientId"])
         self.assertEqual((ok["result"], ok["reason"]), ("ok", ""))
+        # An identity's client secret made by the admin: the route names the operation, the path its target.
+        made = self.last_event(action="http POST /api/v1/auth/universal-auth/identities/:identityId/client-secrets")
+        self.assertEqual(made["secretPath"], "/api/v1/auth/universal-auth/identities/%s/client-secrets" % m["id"])
+        self.assertEqual(made["actor"]["kind"], "admin")
 
     def test_no_credential_or_value_in_any_record_or_log(self):
         project = self.create_project()
