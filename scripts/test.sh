@@ -7,7 +7,8 @@
 # The Infisical SDK compatibility suite (tests/compat/run.py: npm ci, then Node against a real server) runs
 # once, with the first build directory that has no sanitizers (the SDK exercises the same server code as the
 # integration suites, and npm + Node under a sanitizer build would only cost time); its checks count like
-# tests. Without node it counts as one skipped test and says why.
+# tests. Without node it counts as one skipped test and says why. The JWT-auth suite with real tokens
+# (tests/jose/run.py: tokens minted by the npm `jose` library) runs once too, with the first sanitizer build.
 # Prints one line per suite and ends with exactly one line `N passed, N failed[, N skipped]` over everything;
 # exits 1 if anything failed.
 set -u
@@ -24,6 +25,7 @@ passed=0
 failed=0
 skipped=0
 compat_done=0
+jose_done=0
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
@@ -121,18 +123,23 @@ for dir in "$@"; do
     failed=$((failed + f))
     skipped=$((skipped + s))
 
-    # SDK compatibility, once, with a build without sanitizers.
-    if [ -z "$kind" ] && [ $compat_done -eq 0 ]; then
-        compat_done=1
-        log="$tmp/$name-compat.log"
-        COFFER_BIN="$dir/coffer" python3 "$root/tests/compat/run.py" >"$log" 2>&1
+    # The Node suites, once each: the Infisical SDK with a build without sanitizers (it exercises the same server
+    # code as the integration suites), the JWT suite with real tokens with the sanitizer build (it feeds hostile
+    # tokens to the verifier).
+    for suite in compat jose; do
+        case $suite in
+            compat) [ -z "$kind" ] && [ $compat_done -eq 0 ] || continue; compat_done=1 ;;
+            jose) [ -n "$kind" ] && [ $jose_done -eq 0 ] || continue; jose_done=1 ;;
+        esac
+        log="$tmp/$name-$suite.log"
+        COFFER_BIN="$dir/coffer" python3 "$root/tests/$suite/run.py" >"$log" 2>&1
         grep -v '^RESULT ' "$log"
         result=$(grep '^RESULT ' "$log" | tail -n 1)
         p=$(echo "$result" | sed -n 's/.*passed=\([0-9]*\).*/\1/p')
         f=$(echo "$result" | sed -n 's/.*failed=\([0-9]*\).*/\1/p')
         s=$(echo "$result" | sed -n 's/.*skipped=\([0-9]*\).*/\1/p')
         if [ -z "$p" ]; then
-            echo "  compat: the runner produced no result"
+            echo "  $suite: the runner produced no result"
             sed 's/^/    | /' "$log" | tail -n 40
             failed=$((failed + 1))
             continue
@@ -140,7 +147,7 @@ for dir in "$@"; do
         passed=$((passed + p))
         failed=$((failed + f))
         skipped=$((skipped + s))
-    fi
+    done
 done
 
 summary="$passed passed, $failed failed"

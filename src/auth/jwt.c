@@ -666,12 +666,15 @@ enum cf_rc cf_jwt_verify_signature(const struct cf_jwt_keys *keys, const char *t
         goto out;
     }
 
-    /* the key: by kid, or each fitting key; "jwk", "jku", "x5u", "x5c" play no part */
+    /* the key: by kid, or each fitting key; "jwk", "jku", "x5u", "x5c" play no part. A key without a
+     * kid (a static PEM key) cannot be chosen by kid: it is tried whenever it fits, as GitLab's and
+     * Entra ID's tokens carry a kid whatever the verifier was given. */
     size_t by_kid = 0;
+    bool kidless_tried = false;
     for (size_t i = 0; i < keys->n && !verified; i++) {
         const struct jwt_key *key = &keys->keys[i];
-        if (kid_j) {
-            if (!key->has_kid || strlen(key->kid) != json_string_length(kid_j) ||
+        if (kid_j && key->has_kid) {
+            if (strlen(key->kid) != json_string_length(kid_j) ||
                 memcmp(key->kid, json_string_value(kid_j), json_string_length(kid_j)) != 0)
                 continue;
             by_kid++;
@@ -679,6 +682,7 @@ enum cf_rc cf_jwt_verify_signature(const struct cf_jwt_keys *keys, const char *t
         if (!key_fits(key, alg))
             continue;
         tried = true;
+        kidless_tried |= !key->has_kid;
         if (key->type == KEY_ED25519) {
             verified = verify_ed25519(key, token, p.header_b64_len + 1 + p.payload_b64_len, &p);
         } else {
@@ -694,7 +698,7 @@ enum cf_rc cf_jwt_verify_signature(const struct cf_jwt_keys *keys, const char *t
             verified = verify_cjose(key, alg, jws, &p);
         }
     }
-    if (kid_j && by_kid == 0) {
+    if (kid_j && by_kid == 0 && !kidless_tried) {
         quote_json_string(kid_j, shown);
         rc = cf_err_field(err, CF_EUNAUTH, "kid", "unknown key id \"%s\"", shown);
         goto out;

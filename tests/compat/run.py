@@ -14,6 +14,7 @@ The last line is `RESULT passed=N failed=N skipped=N`, as for tests/integration/
 anything failed. Python standard library only.
 """
 
+import json
 import os
 import re
 import shutil
@@ -42,24 +43,31 @@ def indent(text):
 
 
 def main():
+    run_suite(HERE, "compat", "compat.mjs", "@infisical/sdk")
+
+
+def run_suite(here, label, script, what, server_env=None):
+    """Runs the Node script of directory `here` (with its pinned packages) against a fresh server (started with
+    server_env); label prefixes the report lines, what names the suite in its summary line. Exits with the
+    suite's result."""
     node = shutil.which("node")
     if not node:
-        print("  compat SKIPPED: node is not installed (the SDK checks need Node 20 and npm)", flush=True)
+        print("  %s SKIPPED: node is not installed (the checks need Node 20 and npm)" % label, flush=True)
         result(0, 0, 1)
     npm = shutil.which("npm")
     if not npm:
-        print("  compat: node is installed but npm is not: cannot install @infisical/sdk", flush=True)
+        print("  %s: node is installed but npm is not: cannot install %s" % (label, what), flush=True)
         result(0, 1, 0)
     if not os.access(harness.COFFER_BIN, os.X_OK):
-        print("  compat: no coffer binary at %s (set COFFER_BIN)" % harness.COFFER_BIN, flush=True)
+        print("  %s: no coffer binary at %s (set COFFER_BIN)" % (label, harness.COFFER_BIN), flush=True)
         result(0, 1, 0)
 
     started = time.monotonic()
-    work = tempfile.mkdtemp(prefix="coffer-compat-")
+    work = tempfile.mkdtemp(prefix="coffer-%s-" % label)
     server = None
     try:
-        for name in ("package.json", "package-lock.json", "compat.mjs"):
-            shutil.copy(os.path.join(HERE, name), work)
+        for name in ("package.json", "package-lock.json", script):
+            shutil.copy(os.path.join(here, name), work)
         env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false",
                    npm_config_audit="false")
         try:
@@ -69,31 +77,42 @@ def main():
         except subprocess.TimeoutExpired:
             npm_rc, npm_out = "timeout", "npm ci did not finish within %ds" % NPM_TIMEOUT
         if npm_rc != 0:
-            print("  compat: npm ci failed (%s):\n%s" % (npm_rc, indent(npm_out[-3000:])), flush=True)
+            print("  %s: npm ci failed (%s):\n%s" % (label, npm_rc, indent(npm_out[-3000:])), flush=True)
             result(0, 1, 0)
 
-        server = harness.Server()
+        server = harness.Server(env=server_env)
         server.start()
-        node_env = dict(os.environ, COFFER_URL=server.url, COFFER_ADMIN_TOKEN=server.token)
+        node_env = dict(os.environ, COFFER_URL=server.url, COFFER_ADMIN_TOKEN=server.token,
+                        COFFER_BIN=os.path.abspath(harness.COFFER_BIN))
         try:
-            run = subprocess.run([node, "compat.mjs"], cwd=work, env=node_env, capture_output=True, text=True,
+            run = subprocess.run([node, script], cwd=work, env=node_env, capture_output=True, text=True,
                                  timeout=NODE_TIMEOUT)
             out, rc = run.stdout + run.stderr, run.returncode
         except subprocess.TimeoutExpired as e:
             out = ((e.stdout or b"").decode("utf-8", "replace") if isinstance(e.stdout, bytes) else (e.stdout or ""))
-            out += "\ncompat.mjs did not finish within %ds" % NODE_TIMEOUT
+            out += "\n%s did not finish within %ds" % (script, NODE_TIMEOUT)
             rc = "timeout"
         passed = failed = skipped = 0
         counted = False
         for line in out.splitlines():
-            m = re.match(r"COMPAT passed=(\d+) failed=(\d+) skipped=(\d+)", line)
+            m = re.match(r"(?:COMPAT|SUITE) passed=(\d+) failed=(\d+) skipped=(\d+)", line)
             if m:
                 passed, failed, skipped = (int(x) for x in m.groups())
                 counted = True
         if not counted or (rc != 0 and failed == 0):
             failed += 1
-            print("  compat: compat.mjs exited %s without a complete result" % rc, flush=True)
-        lines = [l for l in out.splitlines() if not l.startswith("COMPAT ")]
+            print("  %s: %s exited %s without a complete result" % (label, script, rc), flush=True)
+        # A "SENT [...]" line lists credentials (or their tails) the script sent: none may be in the server log.
+        for line in out.splitlines():
+            if line.startswith("SENT "):
+                leaked = [t for t in json.loads(line[5:]) if t and t in server.stderr + server.stdout]
+                if leaked:
+                    failed += 1
+                    print("  %s: %d credential(s) the script sent appear in the server log" % (label, len(leaked)),
+                          flush=True)
+                else:
+                    passed += 1
+        lines = [l for l in out.splitlines() if not l.startswith(("COMPAT ", "SUITE ", "SENT "))]
         if not VERBOSE and not failed:
             lines = []
         elif not VERBOSE:  # the failures, and whatever else the script printed (crashes, stack traces)
@@ -106,11 +125,11 @@ def main():
         report = server.sanitizer_report()
         if report or not was_alive or code != 0:
             failed += 1
-            print("  compat: the server %s:\n%s" % (
+            print("  %s: the server %s:\n%s" % (label,
                 "printed a sanitizer report" if report else "died" if not was_alive else "exited %s" % code,
                 indent((report or server.stderr)[-4000:])), flush=True)
-        print("  compat %-23s %d passed, %d failed%s (%.1fs)" % (
-            "@infisical/sdk", passed, failed, ", %d skipped" % skipped if skipped else "",
+        print("  %s %-23s %d passed, %d failed%s (%.1fs)" % (
+            label, what, passed, failed, ", %d skipped" % skipped if skipped else "",
             time.monotonic() - started), flush=True)
         result(passed, failed, skipped)
     finally:

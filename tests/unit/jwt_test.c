@@ -641,6 +641,14 @@ Test(jwt_catalogue, other_algorithms_and_pem_keys)
                      cases[i].alg, err.msg);
         free(tok);
     }
+    /* PEM keys have no kid, and providers put one in every token: a kid picks no PEM key out, each fitting
+     * one is tried; a token from a key not in the set is a bad signature, not an unknown key id */
+    char *tok = make_token(ec_key, "ES256", "{\"alg\":\"ES256\",\"kid\":\"provider-key-7\"}", c);
+    cr_expect_eq(cf_jwt_verify(keys, tok, &policy, now, NULL, &err), CF_OK, "%s", err.msg);
+    free(tok);
+    tok = make_token(rsa_other, "RS256", "{\"alg\":\"RS256\",\"kid\":\"provider-key-7\"}", c);
+    assert_refused(cf_jwt_verify(keys, tok, &policy, now, NULL, &err), &err, tok, "bad signature");
+    free(tok);
     cf_jwt_keys_free(keys);
     free(all);
     free(p1);
