@@ -200,8 +200,9 @@ class Inventory(IdentityHelpers, harness.ServerTestCase):
                 self.assertEqual(s["secretId"], written["id"])
                 self.assertEqual(s["lastChangedAt"], written["updatedAt"])
                 self.assertEqual(s["createdAt"], written["createdAt"])
+                # timestamps have millisecond resolution: two versions written within one millisecond share it
                 if versions > 1:
-                    self.assertGreater(s["lastChangedAt"], s["createdAt"])
+                    self.assertGreaterEqual(s["lastChangedAt"], s["createdAt"])
                 self.assertEqual(s["expiresAt"], EXPIRES if key == "API_KEY" else None)
                 self.assertEqual(s["secretReminderRepeatDays"], 30 if key == "DEV_KEY" else None)
                 # Other tests of this class read these secrets, in an order not fixed here: a read is either
