@@ -10,7 +10,7 @@ static enum cf_rc status(struct cf_req *req, json_t **out, struct cf_err *err)
     if (!ok)
         return cf_err_set(err, CF_EUNAVAIL, "the store does not answer: %s", ping_err.msg);
     *out = json_pack("{s:s, s:s, s:s, s:s}", "message", "Ok", "status", "ok", "version",
-                     COFFER_VERSION, "store", st->ops->name);
+                     COFFER_VERSION, "store", st->backend);
     return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 

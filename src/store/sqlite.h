@@ -1,4 +1,4 @@
-/* Internal to src/store: the SQLite backend's constructor (called by cf_store_open) and the schema
+/* Internal to src/store: the SQLite driver's constructor (called by cf_store_open) and the schema
  * migrations that scripts/embed_sql.py compiles in from src/store/migrations/NNNN_name.sql. Nothing
  * outside src/store and its unit test includes this header; everyone else goes through store.h. */
 #ifndef CF_STORE_SQLITE_H

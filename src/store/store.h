@@ -410,10 +410,14 @@ struct cf_key_update {
 struct cf_store;
 
 struct cf_store_ops {
-    const char *name; /* "sqlite" */
     void (*close)(struct cf_store *st);
     /* Cheap liveness probe for /api/status. */
     enum cf_rc (*ping)(struct cf_store *st, struct cf_err *err);
+    /* Background jobs (expiry notices, ...) run on one server at a time: takes the named job's
+     * lock when no other server holds it (*held true) and keeps it while this process's database
+     * session lives; a server that dies loses it, and another one takes it on its next try. With
+     * SQLite (one server per database) *held is always true. */
+    enum cf_rc (*job_lock)(struct cf_store *st, const char *job, bool *held, struct cf_err *err);
 
     /* Server-wide values (admin token hash, root key check). *value is malloc'd. */
     enum cf_rc (*meta_get)(struct cf_store *st, const char *name, uint8_t **value, size_t *len,
@@ -652,16 +656,18 @@ struct cf_store_ops {
 
 struct cf_store {
     const struct cf_store_ops *ops;
+    const char *backend; /* "sqlite", "postgres" */
 };
 
 struct cf_store_config {
     const char *dsn;     /* a SQLite file path ("sqlite:" prefix optional), or postgres://... */
-    int busy_timeout_ms; /* how long a writer waits for the database lock; 0: 5000 */
+    int busy_timeout_ms; /* how long a writer waits for the database lock (and, on PostgreSQL, the
+                            longest any statement may run); 0: 5000 */
+    int pool_size;       /* PostgreSQL: the most connections this process opens; 0: 16 */
 };
 
-/* Opens the backend named by config->dsn, applying pending migrations. *out is released with
- * st->ops->close(st). A postgres:// DSN fails with CF_EINVAL naming the missing backend until it
- * exists. */
+/* Opens the backend named by config->dsn (a SQLite file, or a postgres:// / postgresql:// URI),
+ * applying pending migrations. *out is released with st->ops->close(st). */
 enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store **out,
                          struct cf_err *err);
 

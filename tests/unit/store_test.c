@@ -225,7 +225,7 @@ Test(store, dsn_forms)
 
     snprintf(dsn, sizeof(dsn), "sqlite:%s/other.db", tmp_dir);
     other = open_store(dsn);
-    cr_assert_str_eq(other->ops->name, "sqlite");
+    cr_assert_str_eq(other->backend, "sqlite");
     cr_assert_eq(other->ops->ping(other, &err), CF_OK);
     other->ops->close(other);
     snprintf(dsn, sizeof(dsn), "sqlite://%s/other.db", tmp_dir);

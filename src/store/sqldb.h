@@ -1,0 +1,113 @@
+/* Internal to src/store: the SQL drivers under the store's operations. sql.c holds every operation of
+ * store.h once, as SQL (one statement table) plus row readers; a driver (sqlite.c, postgres.c) runs
+ * those statements on its database: it owns connections, binding, transactions and error mapping.
+ * Nothing outside src/store includes this header.
+ *
+ * The SQL of the table is written for SQLite and PostgreSQL alike: ?N parameters (the PostgreSQL driver
+ * rewrites them to $N), integers 0/1 for booleans, ON CONFLICT upserts, no dialect functions. */
+#ifndef CF_STORE_SQLDB_H
+#define CF_STORE_SQLDB_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "util/err.h"
+
+/* Statements of sql.c's table have ids below this: drivers size their statement caches by it. */
+#define SQL_STMT_MAX 128
+
+/* One bound parameter; built with the A_* macros of sql.c, passed as ARGS(...). */
+struct sq_arg {
+    char type; /* 't' text, 'n' text with "" bound as NULL, 'i' integer, 'b' blob, 'B' blob with
+                  an empty one bound as NULL */
+    const char *text;
+    int64_t num;
+    const void *blob;
+    size_t len;
+};
+
+/* The current row of a query, read through db_row_int64 / db_row_bytes. */
+struct db_row;
+struct db_row_ops {
+    /* Column i as an integer (0 for NULL). */
+    int64_t (*int64)(const struct db_row *row, int i);
+    /* Column i's bytes (text or blob) and their length; NULL for SQL NULL. Text is NUL-terminated. */
+    const void *(*bytes)(const struct db_row *row, int i, size_t *len);
+};
+struct db_row {
+    const struct db_row_ops *ops;
+    void *handle; /* the driver's statement or result */
+    int index;    /* the row within a result, for drivers that need it */
+};
+
+static inline int64_t db_row_int64(const struct db_row *row, int i)
+{
+    return row->ops->int64(row, i);
+}
+
+static inline const void *db_row_bytes(const struct db_row *row, int i, size_t *len)
+{
+    return row->ops->bytes(row, i, len);
+}
+
+/* Reads the current row into item; CF_OK, CF_ENOMEM, or CF_ESTORE for a value the store cannot
+ * decode. */
+typedef enum cf_rc (*row_fn)(const struct db_row *row, void *item);
+
+struct sql_store;
+
+/* A connection: the first member of each driver's connection struct. */
+struct db_conn {
+    struct sql_store *st;
+};
+
+struct db_driver {
+    const char *name; /* "sqlite", "postgres" */
+    /* This thread's connection (opened on first use, and reopened after the database was lost). */
+    enum cf_rc (*conn_get)(struct sql_store *st, struct db_conn **out, struct cf_err *err);
+    /* Runs statement id (its SQL: sql) with args bound (borrowed until it returns), calling
+     * on_row(row, ctx) for each row when on_row is given; *count (when non-NULL) receives the rows
+     * returned, or for a statement without on_row the rows it changed. An error of on_row stops it. */
+    enum cf_rc (*run)(struct db_conn *c, int id, const char *sql, const struct sq_arg *args,
+                      size_t n_args, row_fn on_row, void *ctx, int64_t *count, struct cf_err *err);
+    /* Begins a write transaction: writers of every process sharing the database run one at a
+     * time, each reading the state the previous one committed. */
+    enum cf_rc (*begin)(struct db_conn *c, struct cf_err *err);
+    /* Commits when rc is CF_OK, else (or when the commit fails) rolls back; returns the outcome. */
+    enum cf_rc (*end)(struct db_conn *c, enum cf_rc rc, struct cf_err *err);
+    /* Takes the named background-job lock when free (true in *held), keeping it until the process
+     * (or its connection) ends; NULL when every process may run every job (one process per
+     * database). */
+    enum cf_rc (*job_lock)(struct sql_store *st, const char *job, bool *held, struct cf_err *err);
+    /* Closes every connection and frees the driver's store (sql_store_release is called first). */
+    void (*close)(struct sql_store *st);
+};
+
+/* A token waiting for the group commit of sql.c. */
+struct token_job;
+
+/* The part of a store sql.c owns: the first member of each driver's store struct. */
+struct sql_store {
+    struct cf_store base; /* first: a struct cf_store * is a struct sql_store * */
+    const struct db_driver *drv;
+    /* Group commit of new access tokens (see sq_token_create in sql.c). */
+    pthread_mutex_t jobs_lock;
+    pthread_cond_t jobs_done;
+    struct token_job *jobs; /* waiting to be written */
+    bool committing;        /* a thread is writing a batch */
+};
+
+/* Sets up the sql.c part of a driver's store: base.ops, drv, the group-commit state. */
+enum cf_rc sql_store_init(struct sql_store *st, const struct db_driver *drv, struct cf_err *err);
+/* Releases what sql_store_init set up. */
+void sql_store_release(struct sql_store *st);
+
+/* The migration bookkeeping statements a driver's migrate uses, run through its own run. */
+enum cf_rc sql_migration_version(struct db_conn *c, int64_t *version, struct cf_err *err);
+enum cf_rc sql_migration_record(struct db_conn *c, int version, const char *name,
+                                struct cf_err *err);
+
+#endif
