@@ -9,6 +9,9 @@
 # integration suites, and npm + Node under a sanitizer build would only cost time); its checks count like
 # tests. Without node it counts as one skipped test and says why. The JWT-auth suite with real tokens
 # (tests/jose/run.py: tokens minted by the npm `jose` library) runs once too, with the first sanitizer build.
+# The integration suites run on SQLite with every build, and once more on PostgreSQL with the first sanitizer
+# build: scripts/pg.sh starts a throwaway cluster under the temporary directory (each test server gets a
+# database of its own) and removes it at the end.
 # Prints one line per suite and ends with exactly one line `N passed, N failed[, N skipped]` over everything;
 # exits 1 if anything failed.
 set -u
@@ -19,13 +22,21 @@ fi
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/coffer-test.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT INT TERM
+chmod 755 "$tmp" # the PostgreSQL cluster inside runs as an unprivileged user when we are root
+pg_dir="$tmp/pg"
+cleanup() {
+    [ ! -d "$pg_dir" ] || sh "$root/scripts/pg.sh" stop "$pg_dir"
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 passed=0
 failed=0
 skipped=0
 compat_done=0
 jose_done=0
+pg_done=0
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_string_checks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
@@ -107,21 +118,39 @@ for dir in "$@"; do
         failed=$((failed + 1))
         continue
     fi
-    log="$tmp/$name-integration.log"
-    COFFER_BIN="$dir/coffer" python3 "$root/tests/integration/run.py" >"$log" 2>&1
-    grep -v '^RESULT ' "$log"
-    result=$(grep '^RESULT ' "$log" | tail -n 1)
-    p=$(echo "$result" | sed -n 's/.*passed=\([0-9]*\).*/\1/p')
-    f=$(echo "$result" | sed -n 's/.*failed=\([0-9]*\).*/\1/p')
-    s=$(echo "$result" | sed -n 's/.*skipped=\([0-9]*\).*/\1/p')
-    if [ -z "$p" ]; then
-        echo "  integration: the runner produced no result"
-        failed=$((failed + 1))
-        continue
+    backends=sqlite
+    if [ -n "$kind" ] && [ $pg_done -eq 0 ]; then
+        pg_done=1
+        backends="sqlite postgres"
     fi
-    passed=$((passed + p))
-    failed=$((failed + f))
-    skipped=$((skipped + s))
+    for backend in $backends; do
+        log="$tmp/$name-integration-$backend.log"
+        pg_env=""
+        if [ "$backend" = postgres ]; then
+            if ! sh "$root/scripts/pg.sh" start "$pg_dir" >"$tmp/pg-start.log" 2>&1; then
+                echo "  integration on PostgreSQL: the test cluster did not start:"
+                sed 's/^/    | /' "$tmp/pg-start.log"
+                failed=$((failed + 1))
+                continue
+            fi
+            pg_env="$pg_dir"
+            echo "  -- the integration suites again, on PostgreSQL"
+        fi
+        ITEST_PG_DIR="$pg_env" COFFER_BIN="$dir/coffer" python3 "$root/tests/integration/run.py" >"$log" 2>&1
+        grep -v '^RESULT ' "$log" | sed "s/^  integration /  integration${pg_env:+-pg} /"
+        result=$(grep '^RESULT ' "$log" | tail -n 1)
+        p=$(echo "$result" | sed -n 's/.*passed=\([0-9]*\).*/\1/p')
+        f=$(echo "$result" | sed -n 's/.*failed=\([0-9]*\).*/\1/p')
+        s=$(echo "$result" | sed -n 's/.*skipped=\([0-9]*\).*/\1/p')
+        if [ -z "$p" ]; then
+            echo "  integration ($backend): the runner produced no result"
+            failed=$((failed + 1))
+            continue
+        fi
+        passed=$((passed + p))
+        failed=$((failed + f))
+        skipped=$((skipped + s))
+    done
 
     # The Node suites, once each: the Infisical SDK with a build without sanitizers (it exercises the same server
     # code as the integration suites), the JWT suite with real tokens with the sanitizer build (it feeds hostile

@@ -122,7 +122,10 @@ enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, st
                          err);
     if (rc != CF_OK)
         goto fail;
-    struct cf_store_config config = {.dsn = out->db_path};
+    cf_store_dsn_shown(out->db_path, out->db_shown, sizeof(out->db_shown));
+    struct cf_store_config config = {.dsn = out->db_path,
+                                     .busy_timeout_ms = opts->db_timeout_ms,
+                                     .pool_size = opts->db_pool_size};
     rc = cf_store_open(&config, &out->store, err);
     if (rc != CF_OK)
         goto fail;
@@ -142,6 +145,7 @@ void cf_boot_close(struct cf_boot *boot)
     cf_keyring_free(boot->keyring);
     if (boot->lock_fd >= 0)
         close(boot->lock_fd);
+    sodium_memzero(boot->db_path, sizeof(boot->db_path));
     boot->store = NULL;
     boot->keyring = NULL;
     boot->lock_fd = -1;

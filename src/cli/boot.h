@@ -12,13 +12,16 @@
 struct cf_boot_opts {
     const char *data_dir;     /* created (0700) when missing */
     const char *db;           /* NULL: <data_dir>/coffer.db */
+    int db_pool_size;         /* PostgreSQL connections at most; 0: the store's default */
+    int db_timeout_ms;        /* 0: the store's default */
     const char *root_key_b64; /* COFFER_ROOT_KEY, or NULL for <data_dir>/root.key */
     bool create_root_key;
 };
 
 struct cf_boot {
     int lock_fd;
-    char db_path[4096];
+    char db_path[4096];  /* may hold a PostgreSQL password: wiped by cf_boot_close */
+    char db_shown[4096]; /* db_path without a password, for messages */
     struct cf_keyring *keyring;
     struct cf_store *store;
 };

@@ -40,7 +40,11 @@ static const char usage_text[] =
     "  --addr HOST:PORT     listen address (COFFER_ADDR, default 127.0.0.1:8080; port 0 picks "
     "one)\n"
     "  --data-dir DIR       data directory (COFFER_DATA_DIR, default ./coffer-data)\n"
-    "  --db PATH            SQLite database (COFFER_DB, default DIR/coffer.db)\n"
+    "  --db PATH|URI        SQLite database file, or postgres://user@host/db for PostgreSQL\n"
+    "                       (COFFER_DB, default DIR/coffer.db)\n"
+    "  --db-pool-size N     PostgreSQL: connections at most (COFFER_DB_POOL_SIZE, default\n"
+    "                       threads + 8)\n"
+    "  --db-timeout SECONDS the longest a database call may wait (COFFER_DB_TIMEOUT, default 5)\n"
     "  --tls-cert FILE      PEM certificate chain (COFFER_TLS_CERT)\n"
     "  --tls-key FILE       PEM private key (COFFER_TLS_KEY)\n"
     "  --allow-plain-http   serve plain HTTP on a non-loopback address (behind a TLS proxy)\n"
@@ -170,6 +174,8 @@ int cf_cmd_server(int argc, char **argv)
         OPT_MAX_CONNS,
         OPT_MAX_CONNS_PER_IP,
         OPT_IDLE_TIMEOUT,
+        OPT_DB_POOL,
+        OPT_DB_TIMEOUT,
         OPT_LOG_LEVEL,
         OPT_AUDIT,
         OPT_AUDIT_FILE,
@@ -197,6 +203,8 @@ int cf_cmd_server(int argc, char **argv)
         {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
         {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+        {"db-pool-size", required_argument, NULL, OPT_DB_POOL},
+        {"db-timeout", required_argument, NULL, OPT_DB_TIMEOUT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"audit", required_argument, NULL, OPT_AUDIT},
         {"audit-file", required_argument, NULL, OPT_AUDIT_FILE},
@@ -216,6 +224,8 @@ int cf_cmd_server(int argc, char **argv)
     const char *addr = NULL, *data_dir = NULL, *db = NULL, *tls_cert = NULL, *tls_key = NULL;
     const char *max_body = NULL, *threads = NULL, *log_level = NULL, *audit = NULL;
     const char *max_conns = NULL, *max_conns_per_ip = NULL, *idle_timeout = NULL;
+    const char *db_pool = NULL, *db_timeout = NULL;
+    unsigned db_pool_size = 0, db_timeout_s = 0;
     const char *notify_interval = NULL, *notify_retry = NULL, *smtp_url = NULL, *smtp_from = NULL;
     const char *smtp_user = NULL, *smtp_ca = NULL, *smtp_starttls = NULL;
     const char *audit_file = NULL, *audit_syslog = NULL, *audit_http = NULL, *audit_http_ca = NULL;
@@ -257,6 +267,12 @@ int cf_cmd_server(int argc, char **argv)
             break;
         case OPT_IDLE_TIMEOUT:
             idle_timeout = optarg;
+            break;
+        case OPT_DB_POOL:
+            db_pool = optarg;
+            break;
+        case OPT_DB_TIMEOUT:
+            db_timeout = optarg;
             break;
         case OPT_LOG_LEVEL:
             log_level = optarg;
@@ -343,6 +359,8 @@ int cf_cmd_server(int argc, char **argv)
         {max_conns_per_ip, "COFFER_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", 1, 1000000,
          &config.max_connections_per_ip},
         {idle_timeout, "COFFER_IDLE_TIMEOUT", "--idle-timeout", 1, 3600, &config.timeout_s},
+        {db_pool, "COFFER_DB_POOL_SIZE", "--db-pool-size", 2, 1000, &db_pool_size},
+        {db_timeout, "COFFER_DB_TIMEOUT", "--db-timeout", 1, 300, &db_timeout_s},
     };
     for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
         v = cf_boot_setting(limits[i].value, limits[i].env, NULL);
@@ -354,6 +372,10 @@ int cf_cmd_server(int argc, char **argv)
             return 2;
         }
         *limits[i].out = (unsigned)n;
+    }
+    if (!db_pool_size) { /* one connection per worker thread, and some for the background threads */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        db_pool_size = (config.threads ? config.threads : cores > 0 ? (unsigned)cores : 2) + 8;
     }
     v = cf_boot_setting(log_level, "COFFER_LOG_LEVEL", "info");
     if (!cf_log_set_level(v)) {
@@ -410,6 +432,8 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_boot_opts boot_opts = {
         .data_dir = cf_boot_setting(data_dir, "COFFER_DATA_DIR", "./coffer-data"),
         .db = cf_boot_setting(db, "COFFER_DB", NULL),
+        .db_pool_size = (int)db_pool_size,
+        .db_timeout_ms = (int)db_timeout_s * 1000,
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
         .create_root_key = true,
     };
@@ -516,7 +540,7 @@ int cf_cmd_server(int argc, char **argv)
     if (colon)
         *colon = '\0';
     cf_log_info("listening on %s://%s:%u (store %s, data dir %s, started in %.1f ms)",
-                config.tls_cert_path ? "https" : "http", host, cf_server_port(server), boot.db_path,
+                config.tls_cert_path ? "https" : "http", host, cf_server_port(server), boot.db_shown,
                 boot_opts.data_dir, (double)(cf_mono_us() - started) / 1000.0);
 
     int sig = 0;

@@ -591,7 +591,16 @@ enum cf_rc cf_notifier_run(struct cf_notifier *nf, struct cf_notify_counts *coun
     struct cf_notice_list due = {0};
     memset(counts, 0, sizeof(*counts));
     pthread_mutex_lock(&nf->pass);
-    enum cf_rc rc = st->ops->channel_list(st, NULL, &chs, err);
+    /* One server at a time delivers (several may share a PostgreSQL store): the one holding the
+     * job's lock; the notices themselves are claimed once in the store whoever scans. */
+    bool held = false;
+    enum cf_rc rc = st->ops->job_lock(st, "notifications", &held, err);
+    if (rc == CF_OK && !held)
+        rc = cf_err_set(err, CF_ECONFLICT,
+                        "the notification job is running on another coffer server sharing this "
+                        "database");
+    if (rc == CF_OK)
+        rc = st->ops->channel_list(st, NULL, &chs, err);
     if (rc == CF_OK)
         rc = scan(nf, &chs, counts, err);
     if (rc == CF_OK)
@@ -618,7 +627,10 @@ static void *notifier_main(void *arg)
         struct cf_notify_counts counts;
         struct cf_err err;
         cf_err_clear(&err);
-        if (cf_notifier_run(nf, &counts, &err) != CF_OK)
+        enum cf_rc rc = cf_notifier_run(nf, &counts, &err);
+        if (rc == CF_ECONFLICT)
+            cf_log_debug("notifications: %s", err.msg);
+        else if (rc != CF_OK)
             cf_log_error("notifications: %s", err.msg);
         else if (counts.created || counts.delivered || counts.failed)
             cf_log_info("notifications: %lld new, %lld delivered, %lld retrying, %lld failed",

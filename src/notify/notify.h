@@ -60,7 +60,8 @@ struct cf_notify_counts {
     int64_t failed;    /* gave up after the last attempt */
 };
 
-/* One scan and one delivery pass now (serialised with the background thread's). */
+/* One scan and one delivery pass now (serialised with the background thread's). CF_ECONFLICT when
+ * another server sharing the database holds the notification job (store job_lock "notifications"). */
 enum cf_rc cf_notifier_run(struct cf_notifier *notifier, struct cf_notify_counts *counts,
                            struct cf_err *err);
 

@@ -331,7 +331,7 @@ static const char *const stmt_sql[ST_COUNT] = {
                             " WHERE expires_at > 0 AND revoked = 0 AND expires_at <= ?1"
                             " ORDER BY expires_at, id",
     [ST_CSECRET_REVOKE] = "UPDATE identity_client_secrets SET revoked = 1,"
-                          " updated_at = CASE WHEN revoked THEN updated_at ELSE ?3 END"
+                          " updated_at = CASE WHEN revoked <> 0 THEN updated_at ELSE ?3 END"
                           " WHERE id = ?2 AND identity_id = ?1",
     [ST_CSECRET_USE] = USE_ONE("identity_client_secrets"),
     [ST_CSECRET_USE_STATE] =
@@ -378,7 +378,7 @@ static const char *const stmt_sql[ST_COUNT] = {
         " AND (?2 = 0 OR time_us >= ?2) AND (?3 = 0 OR time_us < ?3)"
         " AND (?4 = '' OR actor_id = ?4 OR actor_name = ?4)"
         " AND (?5 = '' OR action = ?5"
-        "      OR (substr(?5, -1) = '.' AND substr(action, 1, length(?5)) = ?5))"
+        "      OR (substr(?5, length(?5), 1) = '.' AND substr(action, 1, length(?5)) = ?5))"
         " AND (?6 = '' OR project_id = ?6) ORDER BY seq LIMIT ?7",
     [ST_AUDIT_CHECKPOINT_INSERT] = "INSERT INTO audit_checkpoints (event_seq, time_us, event_hash,"
                                    " signature) VALUES (?1, ?2, ?3, ?4)",

@@ -5,8 +5,10 @@
 
 #include <sodium.h>
 
+#include "store/postgres.h"
 #include "store/sqlite.h"
 #include "store/store.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 static bool has_prefix(const char *text, const char *prefix)
@@ -22,9 +24,9 @@ enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store *
     *out = NULL;
     if (!config || !config->dsn || !*config->dsn)
         return cf_err_set(err, CF_EINVAL,
-                          "no database given (expected a file path or sqlite:<path>)");
+                          "no database given (expected a file path, sqlite:<path> or postgres://...)");
     if (has_prefix(config->dsn, "postgres://") || has_prefix(config->dsn, "postgresql://"))
-        return cf_err_set(err, CF_EINVAL, "the PostgreSQL backend is not implemented yet");
+        return cf_postgres_open(config->dsn, config->busy_timeout_ms, config->pool_size, out, err);
     path = config->dsn;
     if (has_prefix(path, "sqlite:")) {
         path += strlen("sqlite:");
@@ -39,6 +41,29 @@ enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store *
                           "supported)",
                           config->dsn);
     return cf_sqlite_open(path, config->busy_timeout_ms, out, err);
+}
+
+void cf_store_dsn_shown(const char *dsn, char *out, size_t size)
+{
+    cf_strlcpy(out, dsn, size);
+    char *scheme = strstr(out, "://");
+    if (scheme) {
+        char *auth = scheme + 3;
+        char *at = strchr(auth, '@');
+        char *slash = strchr(auth, '/');
+        char *colon = at && (!slash || at < slash) ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon)
+            memmove(colon, at, strlen(at) + 1);
+    }
+    static const char mask[] = "password=***";
+    char *pw = strstr(out, "password=");
+    if (pw && (size_t)(pw - out) + sizeof(mask) <= size) {
+        char rest[1024];
+        const char *end = strchr(pw, '&');
+        cf_strlcpy(rest, end ? end : "", sizeof(rest));
+        memcpy(pw, mask, sizeof(mask) - 1);
+        cf_strlcpy(pw + sizeof(mask) - 1, rest, size - (size_t)(pw - out) - (sizeof(mask) - 1));
+    }
 }
 
 void cf_project_release(struct cf_project *p)

@@ -671,6 +671,10 @@ struct cf_store_config {
 enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store **out,
                          struct cf_err *err);
 
+/* dsn without a password (postgres://user:pw@host/db -> postgres://user@host/db, password=... in
+ * the query string masked), for messages and logs; truncated to size. */
+void cf_store_dsn_shown(const char *dsn, char *out, size_t size);
+
 /* Release functions: free heap members and zero the struct; safe on zeroed structs. */
 void cf_project_release(struct cf_project *p);
 void cf_secret_release(struct cf_secret *s);

@@ -10,6 +10,12 @@ ServerTestCase starts one server per test class (fast under sanitizers) and chec
 server is still running and has printed no AddressSanitizer/UBSan report.
 
 The binary comes from $COFFER_BIN (default: <repo>/build/coffer). Python standard library only.
+
+Backends: by default each server keeps its store in <data dir>/coffer.db (SQLite). With $ITEST_PG_DIR naming a
+cluster started by scripts/pg.sh, each data directory gets a database of its own in that PostgreSQL cluster
+instead (COFFER_DB is set for the server and for `coffer operator` commands on that data directory), so every
+suite runs unchanged on PostgreSQL. Tests that inspect the SQLite file itself use @sqlite_only, or sql() which
+speaks to either backend.
 """
 
 import atexit
@@ -52,6 +58,87 @@ CLI_TIMEOUT = float(os.environ.get("ITEST_CLI_TIMEOUT", "60"))
 LISTEN_RE = re.compile(r"listening on (https?)://([^\s:/]+|\[[^\]]+\]):(\d+)")
 
 _live_servers = set()
+
+PG_DIR = os.environ.get("ITEST_PG_DIR") or None
+BACKEND = "postgres" if PG_DIR else "sqlite"
+PG_SCRIPT = os.path.join(REPO, "scripts", "pg.sh")
+_pg_databases = {}  # data dir -> URI of its database
+
+
+def pg_uri(database):
+    """The URI of a database of the test cluster."""
+    return "postgresql:///%s?host=%s&port=5433&user=coffer" % (database, PG_DIR)
+
+
+def new_pg_database():
+    """Creates an empty database in the test cluster; returns its URI."""
+    name = "itest_" + uuid.uuid4().hex[:16]
+    subprocess.run([PG_SCRIPT, "createdb", PG_DIR, name], check=True, capture_output=True, timeout=60)
+    return pg_uri(name)
+
+
+def drop_pg_database(data_dir):
+    """Drops the database of data_dir, if it has one (the cluster would otherwise grow by one per server)."""
+    uri = _pg_databases.pop(os.path.realpath(data_dir), None)
+    if uri:
+        name = uri.split("///", 1)[1].split("?", 1)[0]
+        subprocess.run([PG_SCRIPT, "dropdb", PG_DIR, name], capture_output=True, timeout=60)
+
+
+def db_env(data_dir):
+    """{"COFFER_DB": URI} for the store of data_dir on PostgreSQL (created on first use), {} on SQLite."""
+    if not PG_DIR:
+        return {}
+    key = os.path.realpath(data_dir)
+    if key not in _pg_databases:
+        _pg_databases[key] = new_pg_database()
+    return {"COFFER_DB": _pg_databases[key]}
+
+
+def sql(data_dir, *statements):
+    """Runs statements, in one transaction, directly on the store of data_dir (its SQLite file, or its PostgreSQL
+    database), bypassing Coffer, as an attacker with access to the database would; returns the rows of the last
+    statement (values as text on PostgreSQL)."""
+    if PG_DIR:
+        uri = db_env(data_dir)["COFFER_DB"]
+        if len(statements) > 1:
+            psql(uri, "BEGIN; " + "; ".join(statements[:-1]) + "; COMMIT")
+        return psql(uri, statements[-1])
+    import sqlite3
+    db = sqlite3.connect(os.path.join(data_dir, "coffer.db"), timeout=10)
+    try:
+        rows = []
+        for statement in statements:
+            rows = db.execute(statement).fetchall()
+        db.commit()
+        return rows
+    finally:
+        db.close()
+
+
+def store_dirs(data_dir, checkpoint=True):
+    """The directories holding data_dir's store on disk: the data dir itself on SQLite; on PostgreSQL its
+    database's directory and the cluster's WAL (after a CHECKPOINT, which writes the tables out)."""
+    if not PG_DIR:
+        return [data_dir]
+    if checkpoint:
+        sql(data_dir, "CHECKPOINT")
+    oid = sql(data_dir, "SELECT oid FROM pg_database WHERE datname = current_database()")[0][0]
+    return [os.path.join(PG_DIR, "data", "base", oid), os.path.join(PG_DIR, "data", "pg_wal")]
+
+
+def sqlite_only(reason):
+    """Skips a test (or class) on PostgreSQL, saying why: for checks of the SQLite file itself."""
+    return unittest.skipIf(PG_DIR is not None, "SQLite only: " + reason)
+
+
+def psql(uri, query):
+    """Runs query on PostgreSQL with psql; returns the rows as lists of strings."""
+    bindir = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
+    out = subprocess.run([os.path.join("/usr/lib/postgresql", bindir, "bin", "psql"), "-X", "-q", "-A", "-t",
+                          "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-d", uri, "-c", query],
+                         check=True, capture_output=True, timeout=60).stdout.decode()
+    return [line.split("\x1f") for line in out.splitlines() if line]
 
 
 def _kill_leftovers():
@@ -96,8 +183,14 @@ def run(args, env=None, input=None, timeout=CLI_TIMEOUT, cwd=None):
     """Runs the coffer binary with args; returns (rc, stdout, stderr) as text. Fails on a sanitizer report."""
     if isinstance(input, str):
         input = input.encode()
+    if env is None:
+        env = base_env()
+        args = list(args)
+        # `coffer operator ... --data-dir D` works on D's store, wherever the backend keeps it
+        if PG_DIR and "--data-dir" in args and args.index("--data-dir") + 1 < len(args):
+            env.update(db_env(args[args.index("--data-dir") + 1]))
     proc = subprocess.run([COFFER_BIN] + list(args), input=input, capture_output=True,
-                          env=env if env is not None else base_env(), timeout=timeout, cwd=cwd)
+                          env=env, timeout=timeout, cwd=cwd)
     out = proc.stdout.decode("utf-8", "replace")
     err = proc.stderr.decode("utf-8", "replace")
     report = sanitizer_report(err)
@@ -166,6 +259,8 @@ class Server:
 
     def environment(self):
         extra = dict(self.extra_env)
+        if PG_DIR and "COFFER_DB" not in extra and "--db" not in self.args and self.data_dir:
+            extra.update(db_env(self.data_dir))
         if self.token is not None and "COFFER_BOOTSTRAP_TOKEN" not in extra:
             extra["COFFER_BOOTSTRAP_TOKEN"] = self.token
         return base_env(extra)
@@ -267,6 +362,7 @@ class Server:
             self.kill9()
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+            drop_pg_database(self.data_dir)
 
     # ----- output -----
 

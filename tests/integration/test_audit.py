@@ -20,7 +20,6 @@
 
 import json
 import os
-import sqlite3
 import tempfile
 import time
 import unittest
@@ -114,11 +113,7 @@ class AuditEvents(IdentityHelpers, AuditHelpers, harness.ServerTestCase):
         # The whole log, as the API shows it and as the database holds it.
         shown = json.dumps(self.events())
         self.api("POST", "/api/v1/audit/checkpoints")
-        db = sqlite3.connect(os.path.join(self.server.data_dir, "coffer.db"))
-        try:
-            rows = repr(db.execute("SELECT * FROM audit_events").fetchall())
-        finally:
-            db.close()
+        rows = repr(harness.sql(self.server.data_dir, "SELECT * FROM audit_events"))
         log = self.server.stderr + self.server.stdout
         for place, text in (("audit API", shown), ("audit rows", rows), ("server log", log)):
             for canary in canaries + [m["clientSecret"], m["token"], self.server.token]:
@@ -198,20 +193,13 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
         rc, out, err = s.cli("audit", "verify")
         self.assertEqual(rc, 0, out + err)
         self.assertEqual(s.stop(), 0)
-        self.db_path = os.path.join(s.data_dir, "coffer.db")
 
     def tearDown(self):
         self.server.stop()
         self.server.cleanup()
 
     def tamper(self, *statements):
-        db = sqlite3.connect(self.db_path)
-        try:
-            for sql in statements:
-                db.execute(sql)
-            db.commit()
-        finally:
-            db.close()
+        harness.sql(self.server.data_dir, *statements)
 
     def verify(self):
         self.server.start()
@@ -242,8 +230,9 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
         self.tamper("UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 6",
                     "UPDATE audit_events SET seq = seq - 999 WHERE seq >= 1006",
                     "INSERT INTO audit_events (seq, id, time_us, actor_kind, action, result, prev_hash, hash) "
-                    "SELECT 6, 'forged', time_us, 'admin', 'secrets.delete', 'ok', hash, randomblob(32) "
-                    "FROM audit_events WHERE seq = 5")
+                    "SELECT 6, 'forged', time_us, 'admin', 'secrets.delete', 'ok', hash, %s "
+                    "FROM audit_events WHERE seq = 5"
+                    % ("sha256(hash)" if harness.BACKEND == "postgres" else "randomblob(32)"))
         self.assertFinding("inserted", 6, "event 6 was inserted")
 
     def test_swapped(self):
@@ -253,9 +242,7 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
         self.assertFinding("reordered", 10, "swapped")
 
     def test_cut_after_a_checkpoint(self):
-        db = sqlite3.connect(self.db_path)
-        last = db.execute("SELECT MAX(event_seq) FROM audit_checkpoints").fetchone()[0]
-        db.close()
+        last = int(harness.sql(self.server.data_dir, "SELECT MAX(event_seq) FROM audit_checkpoints")[0][0])
         cut = last - 5
         self.tamper("DELETE FROM audit_events WHERE seq > %d" % cut)
         # The server appends new events after the cut, so a checkpointed number may exist again with
@@ -285,8 +272,16 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
 
 
 class AuditFailClosed(AuditHelpers, unittest.TestCase):
-    BLOCK = ("CREATE TRIGGER block_audit BEFORE INSERT ON audit_events "
-             "BEGIN SELECT RAISE(ABORT, 'audit storage unavailable'); END")
+    BLOCK = {
+        "sqlite": ("CREATE TRIGGER block_audit BEFORE INSERT ON audit_events "
+                   "BEGIN SELECT RAISE(ABORT, 'audit storage unavailable'); END",),
+        "postgres": ("CREATE FUNCTION block_audit() RETURNS trigger LANGUAGE plpgsql AS "
+                     "$$BEGIN RAISE EXCEPTION 'audit storage unavailable'; END$$",
+                     "CREATE TRIGGER block_audit BEFORE INSERT ON audit_events "
+                     "FOR EACH ROW EXECUTE FUNCTION block_audit()"),
+    }[harness.BACKEND]
+    UNBLOCK = {"sqlite": "DROP TRIGGER block_audit",
+               "postgres": "DROP TRIGGER block_audit ON audit_events"}[harness.BACKEND]
 
     def run_server(self, mode):
         s = harness.Server(args=["--audit", mode])
@@ -296,19 +291,14 @@ class AuditFailClosed(AuditHelpers, unittest.TestCase):
         pid = s.api("POST", "/api/v2/workspace", body={"projectName": harness.unique("fc")}).json["project"]["id"]
         return s, pid
 
-    def db(self, s, sql):
-        db = sqlite3.connect(os.path.join(s.data_dir, "coffer.db"), timeout=10)
-        try:
-            db.execute(sql)
-            db.commit()
-        finally:
-            db.close()
+    def db(self, s, *statements):
+        harness.sql(s.data_dir, *statements)
 
     def test_fail_closed_refuses_unaudited_requests(self):
         s, pid = self.run_server("fail-closed")
         self.assertEqual(s.api("POST", "/api/v3/secrets/raw/A", body={"workspaceId": pid, "environment": "dev",
                                                                      "secretValue": "a"}).status, 200)
-        self.db(s, self.BLOCK)
+        self.db(s, *self.BLOCK)
         r = s.api("GET", "/api/v3/secrets/raw/A", query={"workspaceId": pid, "environment": "dev"})
         self.assertEqual(r.status, 503, r.body[:300])
         self.assertIn("audit", r.json["message"])
@@ -316,7 +306,7 @@ class AuditFailClosed(AuditHelpers, unittest.TestCase):
         w = s.api("POST", "/api/v3/secrets/raw/B", body={"workspaceId": pid, "environment": "dev",
                                                          "secretValue": "b"})
         self.assertEqual(w.status, 503)
-        self.db(s, "DROP TRIGGER block_audit")
+        self.db(s, self.UNBLOCK)
         r = s.api("GET", "/api/v3/secrets/raw/A", query={"workspaceId": pid, "environment": "dev"})
         self.assertEqual(r.status, 200, r.body[:300])
         rc, out, err = s.cli("audit", "verify")
@@ -324,13 +314,13 @@ class AuditFailClosed(AuditHelpers, unittest.TestCase):
 
     def test_normal_mode_keeps_serving_and_catches_up(self):
         s, pid = self.run_server("on")
-        self.db(s, self.BLOCK)
+        self.db(s, *self.BLOCK)
         for i in range(3):
             r = s.api("POST", "/api/v3/secrets/raw/K%d" % i, body={"workspaceId": pid, "environment": "dev",
                                                                  "secretValue": "v"})
             self.assertEqual(r.status, 200, r.body[:300])
         self.assertTrue(s.wait_for_stderr(r"audit: cannot store", timeout=5), s.stderr[-2000:])
-        self.db(s, "DROP TRIGGER block_audit")
+        self.db(s, self.UNBLOCK)
         deadline = time.monotonic() + 10
         keys = []
         while time.monotonic() < deadline:

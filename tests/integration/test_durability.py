@@ -62,22 +62,30 @@ class Canary(ServerTestCase):
 
         needles = [n for c in (canary, canary2, canary3) for n in canary_forms(c)]
         d = self.server.data_dir
-        files = sorted(os.path.relpath(p, d) for p in data_files(d))
-        self.assertIn("coffer.db", files)
-        self.assertEqual(find_in_files(d, needles), [], "plaintext in the data dir while running (%s)" % files)
-        # a checkpoint moves WAL pages into the database file
-        try:
-            con = sqlite3.connect(os.path.join(d, "coffer.db"), timeout=5)
-            con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            con.close()
-        except sqlite3.Error:
-            pass
-        self.assertEqual(find_in_files(d, needles), [], "plaintext in the data dir after a checkpoint")
+        if harness.BACKEND == "postgres":
+            # the store is the database's files and the cluster's WAL: now, and after a checkpoint
+            for d in harness.store_dirs(self.server.data_dir, checkpoint=False) + \
+                    harness.store_dirs(self.server.data_dir):
+                self.assertEqual(find_in_files(d, needles), [], "plaintext in PostgreSQL's files (%s)" % d)
+        else:
+            files = sorted(os.path.relpath(p, d) for p in data_files(d))
+            self.assertIn("coffer.db", files)
+            self.assertEqual(find_in_files(d, needles), [], "plaintext in the data dir while running (%s)" % files)
+            # a checkpoint moves WAL pages into the database file
+            try:
+                con = sqlite3.connect(os.path.join(d, "coffer.db"), timeout=5)
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+                con.close()
+            except sqlite3.Error:
+                pass
+            self.assertEqual(find_in_files(d, needles), [], "plaintext in the data dir after a checkpoint")
+        self.assertEqual(find_in_files(self.server.data_dir, needles), [], "plaintext in the data dir")
         logs = self.server.stderr + self.server.stdout
         for c in (canary, canary2, canary3):
             self.assertNotIn(c, logs, "a value reached the log")
 
 
+@harness.sqlite_only("the SQLite file's journal mode and schema")
 class CanaryAfterShutdown(unittest.TestCase):
     def test_canary_after_clean_stop_and_delete(self):
         s = Server()
@@ -225,6 +233,17 @@ class SealedRows(unittest.TestCase):
     def move(self, src, dst):
         """Copies the sealed blob of (secret id, version) src over dst, with the server stopped."""
         self.assertEqual(self.s.stop(), 0)
+        if harness.BACKEND == "postgres":
+            rows = harness.sql(self.s.data_dir,
+                               "UPDATE secret_versions SET sealed = (SELECT sealed FROM secret_versions"
+                               " WHERE secret_id = '%s' AND version = %d) WHERE secret_id = '%s' AND version = %d"
+                               % (src[0], src[1], dst[0], dst[1]),
+                               "SELECT COUNT(*) FROM secret_versions WHERE secret_id = '%s' AND version = %d"
+                               " AND sealed = (SELECT sealed FROM secret_versions WHERE secret_id = '%s'"
+                               " AND version = %d)" % (dst[0], dst[1], src[0], src[1]))
+            self.assertEqual(rows, [["1"]])
+            self.s.start()
+            return
         con = sqlite3.connect(os.path.join(self.s.data_dir, "coffer.db"))
         try:
             table, blob, sid_col, ver_col = self.sealed_table(con)

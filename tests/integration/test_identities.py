@@ -469,8 +469,14 @@ class Login(IdentityHelpers, harness.ServerTestCase):
     def assertLoginLogged(self, method, who, result, reason=None):
         """The server logs one line per login outcome, with the refusal's precise reason (issue 4, "an
         audit-ready reason is recorded") and never the credential."""
-        lines = [line for line in self.server.stderr.splitlines()
-                 if " login method=%s who=%s " % (method, who) in line and " result=%s " % result in line]
+        # the line is written when the request completes, which may be just after the client read the answer
+        deadline = time.monotonic() + 5
+        while True:
+            lines = [line for line in self.server.stderr.splitlines()
+                     if " login method=%s who=%s " % (method, who) in line and " result=%s " % result in line]
+            if lines or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.assertTrue(lines, "no login line for %s %s %s in the server log" % (method, who, result))
         if reason:
             self.assertIn('reason="%s' % reason, lines[-1])

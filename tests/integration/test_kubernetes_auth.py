@@ -269,8 +269,20 @@ class KubernetesAuthAtRestAndCli(KubernetesAuthTestCase):
     echoing a credential."""
 
     def db_bytes(self, server=None):
+        """Every byte of the store's files: the SQLite file and its WAL, or PostgreSQL's files after a
+        checkpoint."""
         server = server or self.server
         data = b""
+        if harness.BACKEND == "postgres":
+            chunks = []
+            for base, _, files in (w for d in harness.store_dirs(server.data_dir) for w in os.walk(d)):
+                for name in files:
+                    try:
+                        with open(os.path.join(base, name), "rb") as f:
+                            chunks.append(f.read())
+                    except OSError:
+                        pass
+            return b"\n".join(chunks)
         for name in ("coffer.db", "coffer.db-wal"):
             path = os.path.join(server.data_dir, name)
             if os.path.exists(path):

@@ -30,7 +30,7 @@ class StatusAndAuth(ServerTestCase):
         self.assertEqual(r.status, 200, r.body)
         self.assertEqual(r.json.get("message"), "Ok")
         self.assertEqual(r.json.get("status"), "ok")
-        self.assertEqual(r.json.get("store"), "sqlite")
+        self.assertEqual(r.json.get("store"), harness.BACKEND)
         rc, out, _ = harness.run(["--version"])
         self.assertEqual(rc, 0)
         self.assertIn(r.json.get("version"), out, "status version should match `coffer --version`")
@@ -67,7 +67,8 @@ class StatusAndAuth(ServerTestCase):
         self.assertTrue(os.path.exists(path), "root.key not created in the data dir")
         mode = stat.S_IMODE(os.stat(path).st_mode)
         self.assertEqual(mode, 0o600, "root.key mode is %o" % mode)
-        self.assertTrue(os.path.exists(os.path.join(self.server.data_dir, "coffer.db")))
+        # the store is in the data dir on SQLite, and not there on PostgreSQL
+        self.assertEqual(os.path.exists(os.path.join(self.server.data_dir, "coffer.db")), harness.BACKEND == "sqlite")
 
 
 class KeepAliveAndRequestIds(ServerTestCase):

@@ -1,0 +1,689 @@
+/* The PostgreSQL driver of the store (sqldb.h; the operations are in sql.c), over libpq.
+ *
+ * Connections: one per thread that uses the store, opened on its first call and kept in a pthread key
+ * (closed by the key's destructor when the thread exits), at most pool_size of them; a thread beyond
+ * the pool gets CF_EUNAVAIL. Each connection prepares sql.c's statements on first use (?N rewritten
+ * to $N) with explicit parameter types (int8, text, bytea) and reads results in binary. A connection
+ * that broke (the server restarted, the network failed) is dropped and reopened on the next call,
+ * so a node recovers by itself when the database returns; meanwhile every call fails at once with
+ * CF_EUNAVAIL (503). Every session runs with statement_timeout and lock_timeout = the store's timeout,
+ * and connect_timeout, so no request waits on the database longer than that.
+ *
+ * Writes: BEGIN, then a transaction-scoped advisory lock that every Coffer node takes before its
+ * first statement, so writers across all nodes run one at a time, each reading what the previous one
+ * committed (READ COMMITTED takes a new snapshot per statement, after the lock). Two nodes editing one
+ * secret therefore make two versions; nothing is overwritten unseen, and batches stay all-or-nothing.
+ * Reads run concurrently outside transactions.
+ *
+ * Migrations: the files of src/store/migrations, read as PostgreSQL (BLOB is BYTEA, INTEGER is
+ * BIGINT, WITHOUT ROWID dropped) plus a few additions that only PostgreSQL needs, applied in one
+ * transaction under a session advisory lock, so nodes starting together apply them exactly once.
+ *
+ * Background jobs: job_lock takes a session advisory lock per job name on a connection of its own that
+ * the store keeps for its lifetime; when the node dies, PostgreSQL ends the session and releases the
+ * lock, and another node's next try takes it. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+#include <sodium.h>
+
+#include "store/postgres.h"
+#include "store/sqldb.h"
+#include "store/sqlite.h" /* the migrations */
+#include "util/log.h"
+#include "util/str.h"
+#include "util/banned.h"
+
+#define DEFAULT_TIMEOUT_MS 5000
+#define DEFAULT_POOL_SIZE 16
+/* Advisory lock keys (two int4 keys: a class and an id); the class is 0x436f6672, "Cofr". */
+#define LOCK_CLASS 1131374194
+#define LOCK_WRITE 1
+#define LOCK_MIGRATE 2
+#define LOCK_JOB 3 /* with the job name's hash as the second key */
+#define MAX_JOBS 8
+
+/* PostgreSQL type oids (server/catalog/pg_type_d.h, stable since forever). */
+#define OID_BOOL 16
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_TEXT 25
+
+struct pg_conn;
+
+struct pg_store {
+    struct sql_store sql; /* first */
+    char *dsn;            /* the URI as given; never logged (it may hold a password) */
+    char *shown;          /* the URI without its password, for messages */
+    int timeout_ms;
+    int pool_size;
+    pthread_key_t key;
+    bool key_created;
+    pthread_mutex_t lock;  /* guards conns, n_conns */
+    struct pg_conn *conns; /* every open connection */
+    int n_conns;
+    /* job_lock's own session */
+    pthread_mutex_t job_mutex;
+    PGconn *job_conn;
+    char jobs_held[MAX_JOBS][32];
+    int n_jobs_held;
+};
+
+struct pg_conn {
+    struct db_conn base; /* first */
+    struct pg_store *st;
+    PGconn *pg;
+    bool prepared[SQL_STMT_MAX];
+    struct pg_conn *prev, *next;
+};
+
+static struct pg_store *pg_store_of(struct sql_store *st)
+{
+    return (struct pg_store *)st;
+}
+
+static struct pg_conn *pg_conn_of(struct db_conn *c)
+{
+    return (struct pg_conn *)c;
+}
+
+/* ---- errors ---- */
+
+/* The first line of libpq's message (the rest repeats it with context). */
+static void first_line(const char *msg, char *out, size_t size)
+{
+    cf_strlcpy(out, msg ? msg : "", size);
+    char *nl = strchr(out, '\n');
+    if (nl)
+        *nl = '\0';
+}
+
+static enum cf_rc unreachable(const struct pg_store *st, const char *why, struct cf_err *err)
+{
+    char line[160];
+    first_line(why, line, sizeof(line));
+    return cf_err_set(err, CF_EUNAVAIL, "the database at %s is unreachable: %s", st->shown, line);
+}
+
+/* Maps a failed result (or a broken connection when res is NULL) to a cf_rc by its SQLSTATE. The
+ * primary message only: PostgreSQL's DETAIL repeats the values of the row. */
+static enum cf_rc db_error(struct pg_conn *c, const PGresult *res, struct cf_err *err)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    char msg[200];
+    first_line(primary ? primary : PQerrorMessage(c->pg), msg, sizeof(msg));
+    if (!state || PQstatus(c->pg) != CONNECTION_OK || strncmp(state, "08", 2) == 0 ||
+        strncmp(state, "57P", 3) == 0)
+        return unreachable(c->st, msg, err);
+    if (strcmp(state, "23505") == 0)
+        return cf_err_set(err, CF_EEXIST, "already exists (%s)", msg);
+    if (strcmp(state, "23503") == 0)
+        return cf_err_set(err, CF_ENOTFOUND, "a referenced row does not exist");
+    if (strncmp(state, "23", 2) == 0)
+        return cf_err_set(err, CF_EINVAL, "rejected by the database: %s", msg);
+    if (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0)
+        return cf_err_set(err, CF_EUNAVAIL, "the database did not answer within %d ms, try again",
+                          c->st->timeout_ms);
+    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
+        return cf_err_set(err, CF_EUNAVAIL, "the database is busy, try again");
+    if (strcmp(state, "53300") == 0)
+        return cf_err_set(err, CF_EUNAVAIL, "the database has no free connection, try again");
+    return cf_err_set(err, CF_ESTORE, "database error: %s", msg);
+}
+
+/* ---- connections ---- */
+
+/* Opens a session with the store's settings; the URI's own settings win over these defaults. */
+static PGconn *connect_db(const struct pg_store *st)
+{
+    char timeout_s[16], options[128];
+    snprintf(timeout_s, sizeof(timeout_s), "%d", (st->timeout_ms + 999) / 1000);
+    snprintf(options, sizeof(options),
+             "-c statement_timeout=%d -c lock_timeout=%d -c idle_in_transaction_session_timeout=%d",
+             st->timeout_ms, st->timeout_ms, st->timeout_ms * 4);
+    const char *const keys[] = {"connect_timeout", "options",          "application_name",
+                                "keepalives_idle", "keepalives_count", "keepalives_interval",
+                                "dbname",          NULL};
+    const char *const values[] = {timeout_s, options, "coffer", "10", "3", "5", st->dsn, NULL};
+    return PQconnectdbParams(keys, values, 1);
+}
+
+static void conn_unlink(struct pg_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->st->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    c->st->n_conns--;
+}
+
+static void conn_free(struct pg_conn *c)
+{
+    if (!c)
+        return;
+    PQfinish(c->pg);
+    free(c);
+}
+
+static void conn_destructor(void *arg)
+{
+    struct pg_conn *c = arg;
+    pthread_mutex_lock(&c->st->lock);
+    conn_unlink(c);
+    pthread_mutex_unlock(&c->st->lock);
+    conn_free(c);
+}
+
+/* (Re)connects c->pg; its prepared statements are gone with the old session. */
+static enum cf_rc conn_connect(struct pg_conn *c, struct cf_err *err)
+{
+    PQfinish(c->pg);
+    memset(c->prepared, 0, sizeof(c->prepared));
+    c->pg = connect_db(c->st);
+    if (!c->pg)
+        return cf_err_set(err, CF_ENOMEM, "out of memory connecting to the database");
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        return unreachable(c->st, PQerrorMessage(c->pg), err);
+    return CF_OK;
+}
+
+static enum cf_rc pg_conn_get(struct sql_store *base, struct db_conn **out, struct cf_err *err)
+{
+    struct pg_store *st = pg_store_of(base);
+    struct pg_conn *c = pthread_getspecific(st->key);
+    *out = NULL;
+    if (!c) {
+        pthread_mutex_lock(&st->lock);
+        if (st->n_conns >= st->pool_size) {
+            pthread_mutex_unlock(&st->lock);
+            return cf_err_set(err, CF_EUNAVAIL,
+                              "all %d database connections are in use (raise --db-pool-size)",
+                              st->pool_size);
+        }
+        c = calloc(1, sizeof(*c));
+        if (!c) {
+            pthread_mutex_unlock(&st->lock);
+            return cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
+        }
+        c->st = st;
+        c->base.st = &st->sql;
+        c->next = st->conns;
+        if (st->conns)
+            st->conns->prev = c;
+        st->conns = c;
+        st->n_conns++;
+        pthread_mutex_unlock(&st->lock);
+        if (pthread_setspecific(st->key, c) != 0) {
+            conn_destructor(c);
+            return cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
+        }
+    }
+    /* A session that broke is reopened here, at the start of a call: never inside a transaction. */
+    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+        enum cf_rc rc = conn_connect(c, err);
+        if (rc != CF_OK)
+            return rc;
+    }
+    *out = &c->base;
+    return CF_OK;
+}
+
+/* ---- running statements ---- */
+
+static int64_t be_int(const unsigned char *p, int len)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < len; i++)
+        v = v << 8 | p[i];
+    /* sign-extend from len bytes */
+    if (len > 0 && len < 8 && (p[0] & 0x80))
+        v |= ~(uint64_t)0 << (8 * len);
+    return (int64_t)v;
+}
+
+static int64_t pg_row_int64(const struct db_row *row, int i)
+{
+    const PGresult *res = row->handle;
+    if (PQgetisnull(res, row->index, i))
+        return 0;
+    const unsigned char *v = (const unsigned char *)PQgetvalue(res, row->index, i);
+    int len = PQgetlength(res, row->index, i);
+    switch (PQftype(res, i)) {
+    case OID_INT8:
+    case OID_INT4:
+    case OID_INT2:
+    case OID_BOOL:
+        return be_int(v, len);
+    default: /* a text result */
+        return strtoll((const char *)v, NULL, 10);
+    }
+}
+
+static const void *pg_row_bytes(const struct db_row *row, int i, size_t *len)
+{
+    const PGresult *res = row->handle;
+    if (PQgetisnull(res, row->index, i)) {
+        *len = 0;
+        return NULL;
+    }
+    *len = (size_t)PQgetlength(res, row->index, i);
+    return PQgetvalue(res, row->index, i); /* NUL-terminated by libpq, also in binary */
+}
+
+static const struct db_row_ops pg_row_ops = {.int64 = pg_row_int64, .bytes = pg_row_bytes};
+
+/* sql.c's SQL with ?N parameters as $N (outside quoted literals). Caller frees. */
+static char *dollar_params(const char *sql)
+{
+    size_t n = strlen(sql);
+    char *out = malloc(n + 1);
+    if (!out)
+        return NULL;
+    bool quoted = false;
+    for (size_t i = 0, o = 0;; i++) {
+        char ch = sql[i];
+        if (ch == '\'')
+            quoted = !quoted;
+        out[o++] = (!quoted && ch == '?') ? '$' : ch;
+        if (!ch)
+            break;
+    }
+    return out;
+}
+
+static enum cf_rc prepare(struct pg_conn *c, int id, const char *sql, const struct sq_arg *args,
+                          size_t n_args, struct cf_err *err)
+{
+    if (c->prepared[id])
+        return CF_OK;
+    Oid types[32];
+    if (n_args > sizeof(types) / sizeof(types[0]))
+        CF_BUG("a statement with more than 32 parameters");
+    for (size_t i = 0; i < n_args; i++)
+        types[i] = args[i].type == 'i'                           ? OID_INT8
+                   : args[i].type == 'b' || args[i].type == 'B' ? OID_BYTEA
+                                                                 : OID_TEXT;
+    char name[16];
+    snprintf(name, sizeof(name), "s%d", id);
+    char *text = dollar_params(sql);
+    if (!text)
+        return cf_err_set(err, CF_ENOMEM, "out of memory preparing a statement");
+    PGresult *res = PQprepare(c->pg, name, text, (int)n_args, types);
+    free(text);
+    enum cf_rc rc = CF_OK;
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        rc = db_error(c, res, err);
+    else
+        c->prepared[id] = true;
+    PQclear(res);
+    return rc;
+}
+
+static enum cf_rc pg_run(struct db_conn *base, int id, const char *sql, const struct sq_arg *args,
+                         size_t n_args, row_fn on_row, void *ctx, int64_t *count,
+                         struct cf_err *err)
+{
+    struct pg_conn *c = pg_conn_of(base);
+    const char *values[32];
+    int lengths[32], formats[32];
+    unsigned char ints[32][8];
+    PGresult *res = NULL;
+    enum cf_rc rc;
+
+    rc = prepare(c, id, sql, args, n_args, err);
+    if (rc != CF_OK)
+        return rc;
+    for (size_t i = 0; i < n_args; i++) {
+        const struct sq_arg *a = &args[i];
+        values[i] = NULL;
+        lengths[i] = 0;
+        formats[i] = 1;
+        switch (a->type) {
+        case 'n':
+            if (!a->text || !*a->text)
+                break;
+            /* fall through */
+        case 't':
+            values[i] = a->text;
+            formats[i] = 0;
+            break;
+        case 'i':
+            for (int b = 0; b < 8; b++)
+                ints[i][b] = (unsigned char)((uint64_t)a->num >> (56 - 8 * b));
+            values[i] = (const char *)ints[i];
+            lengths[i] = 8;
+            break;
+        case 'B':
+            if (a->len == 0)
+                break;
+            /* fall through */
+        case 'b':
+            values[i] = a->len ? a->blob : "";
+            lengths[i] = (int)a->len;
+            break;
+        default:
+            CF_BUG("unknown sq_arg type");
+        }
+    }
+    char name[16];
+    snprintf(name, sizeof(name), "s%d", id);
+    res = PQexecPrepared(c->pg, name, (int)n_args, values, lengths, formats, 1);
+    ExecStatusType status = PQresultStatus(res);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+        rc = db_error(c, res, err);
+        goto out;
+    }
+    int rows = PQntuples(res);
+    struct db_row row = {.ops = &pg_row_ops, .handle = res};
+    for (int r = 0; on_row && r < rows; r++) {
+        row.index = r;
+        rc = on_row(&row, ctx);
+        if (rc != CF_OK) {
+            if (rc == CF_ENOMEM)
+                cf_err_set(err, rc, "out of memory reading the database");
+            else
+                cf_err_set(err, rc, "the database holds a value this coffer cannot read");
+            goto out;
+        }
+    }
+    if (count)
+        *count = on_row || status == PGRES_TUPLES_OK ? rows : strtoll(PQcmdTuples(res), NULL, 10);
+out:
+    PQclear(res);
+    return rc;
+}
+
+/* A statement of the driver's own, without parameters or rows. */
+static enum cf_rc exec_simple(struct pg_conn *c, const char *sql, struct cf_err *err)
+{
+    PGresult *res = PQexec(c->pg, sql);
+    enum cf_rc rc = CF_OK;
+    ExecStatusType status = PQresultStatus(res);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+        rc = db_error(c, res, err);
+    PQclear(res);
+    return rc;
+}
+
+/* ---- transactions ---- */
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+static enum cf_rc pg_begin(struct db_conn *base, struct cf_err *err)
+{
+    struct pg_conn *c = pg_conn_of(base);
+    enum cf_rc rc = exec_simple(c,
+                                "BEGIN; SELECT pg_advisory_xact_lock(" STR(LOCK_CLASS) ", " STR(
+                                    LOCK_WRITE) ")",
+                                err);
+    if (rc != CF_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        exec_simple(c, "ROLLBACK", NULL);
+    return rc;
+}
+
+static enum cf_rc pg_end(struct db_conn *base, enum cf_rc rc, struct cf_err *err)
+{
+    struct pg_conn *c = pg_conn_of(base);
+    if (rc == CF_OK)
+        rc = exec_simple(c, "COMMIT", err);
+    if (rc != CF_OK && PQstatus(c->pg) == CONNECTION_OK &&
+        PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+        exec_simple(c, "ROLLBACK", NULL);
+    return rc;
+}
+
+/* ---- background jobs ---- */
+
+static uint32_t job_hash(const char *job)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)job; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h & 0x7fffffff;
+}
+
+static enum cf_rc pg_job_lock(struct sql_store *base, const char *job, bool *held,
+                              struct cf_err *err)
+{
+    struct pg_store *st = pg_store_of(base);
+    enum cf_rc rc = CF_OK;
+    PGresult *res = NULL;
+    char sql[128];
+
+    *held = false;
+    pthread_mutex_lock(&st->job_mutex);
+    int known = -1;
+    for (int i = 0; i < st->n_jobs_held; i++)
+        if (strcmp(st->jobs_held[i], job) == 0)
+            known = i;
+    /* the session may have died since: then every lock it held is gone */
+    if (st->job_conn) {
+        res = PQexec(st->job_conn, "SELECT 1");
+        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+            PQfinish(st->job_conn);
+            st->job_conn = NULL;
+            st->n_jobs_held = 0;
+            known = -1;
+        }
+        PQclear(res);
+        res = NULL;
+    }
+    if (known >= 0) {
+        *held = true;
+        goto out;
+    }
+    if (!st->job_conn) {
+        st->job_conn = connect_db(st);
+        if (!st->job_conn || PQstatus(st->job_conn) != CONNECTION_OK) {
+            rc = unreachable(st, st->job_conn ? PQerrorMessage(st->job_conn) : "out of memory",
+                             err);
+            PQfinish(st->job_conn);
+            st->job_conn = NULL;
+            goto out;
+        }
+    }
+    snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%d, %d)", LOCK_CLASS,
+             (int)job_hash(job));
+    res = PQexec(st->job_conn, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+        rc = unreachable(st, PQerrorMessage(st->job_conn), err);
+        goto out;
+    }
+    *held = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    if (*held && st->n_jobs_held < MAX_JOBS)
+        cf_strlcpy(st->jobs_held[st->n_jobs_held++], job, sizeof(st->jobs_held[0]));
+out:
+    PQclear(res);
+    pthread_mutex_unlock(&st->job_mutex);
+    return rc;
+}
+
+/* ---- closing, migrations, opening ---- */
+
+static void pg_close(struct sql_store *base)
+{
+    struct pg_store *st = pg_store_of(base);
+    if (st->key_created) {
+        pthread_key_delete(st->key);
+        pthread_mutex_lock(&st->lock);
+        while (st->conns) {
+            struct pg_conn *c = st->conns;
+            conn_unlink(c);
+            conn_free(c);
+        }
+        pthread_mutex_unlock(&st->lock);
+        pthread_mutex_destroy(&st->lock);
+        PQfinish(st->job_conn);
+        pthread_mutex_destroy(&st->job_mutex);
+    }
+    if (st->dsn) {
+        sodium_memzero(st->dsn, strlen(st->dsn));
+        free(st->dsn);
+    }
+    free(st->shown);
+    free(st);
+}
+
+static const struct db_driver pg_driver = {
+    .name = "postgres",
+    .conn_get = pg_conn_get,
+    .run = pg_run,
+    .begin = pg_begin,
+    .end = pg_end,
+    .job_lock = pg_job_lock,
+    .close = pg_close,
+};
+
+/* What PostgreSQL needs beyond a migration's shared SQL, run right after it. */
+static const char *const pg_additions[] = {
+    /* the list of client secrets orders ties of created_at by insertion, as SQLite's rowid does */
+    [2] = "ALTER TABLE identity_client_secrets ADD COLUMN rowid BIGSERIAL",
+};
+
+static bool is_word_char(char ch)
+{
+    return ch == '_' || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+}
+
+/* A migration file read as PostgreSQL: BLOB -> BYTEA, INTEGER -> BIGINT, no WITHOUT ROWID. The words
+ * are replaced whole and only in upper case, as the files write their types. Caller frees. */
+static char *pg_dialect(const char *sql)
+{
+    static const struct {
+        const char *from, *to;
+    } words[] = {{"BLOB", "BYTEA"}, {"INTEGER", "BIGINT"}, {" WITHOUT ROWID", ""}};
+    size_t cap = strlen(sql) * 2 + 1;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    for (const char *p = sql; *p;) {
+        bool replaced = false;
+        for (size_t w = 0; w < sizeof(words) / sizeof(words[0]) && !replaced; w++) {
+            size_t len = strlen(words[w].from);
+            if (strncmp(p, words[w].from, len) != 0)
+                continue;
+            bool starts = words[w].from[0] == ' ' || p == sql || !is_word_char(p[-1]);
+            if (!starts || is_word_char(p[len])) /* p[len] is at most the terminating NUL */
+                continue;
+            size_t to = strlen(words[w].to);
+            memcpy(out + o, words[w].to, to);
+            o += to;
+            p += len;
+            replaced = true;
+        }
+        if (!replaced)
+            out[o++] = *p++;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static enum cf_rc migrate(struct pg_store *st, struct pg_conn *c, struct cf_err *err)
+{
+    const int known = (int)cf_store_migrations_n;
+    int64_t current = 0;
+    enum cf_rc rc;
+
+    /* one node at a time; the others wait here, then find the migrations applied */
+    rc = exec_simple(c, "SELECT pg_advisory_lock(" STR(LOCK_CLASS) ", " STR(LOCK_MIGRATE) ")", err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_simple(c,
+                     "BEGIN; CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY"
+                     " KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+                     err);
+    if (rc == CF_OK)
+        rc = sql_migration_version(&c->base, &current, err);
+    if (rc == CF_OK && current > known)
+        rc = cf_err_set(err, CF_ESTORE,
+                        "database %s has schema version %lld but this coffer knows versions up to "
+                        "%d: run a newer coffer",
+                        st->shown, (long long)current, known);
+    for (size_t i = 0; i < cf_store_migrations_n && rc == CF_OK; i++) {
+        const struct cf_store_migration *m = &cf_store_migrations[i];
+        if (m->version <= current)
+            continue;
+        char *sql = pg_dialect(m->sql);
+        if (!sql) {
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory applying migrations");
+            break;
+        }
+        rc = exec_simple(c, sql, err);
+        free(sql);
+        size_t n_add = sizeof(pg_additions) / sizeof(pg_additions[0]);
+        if (rc == CF_OK && (size_t)m->version < n_add && pg_additions[m->version])
+            rc = exec_simple(c, pg_additions[m->version], err);
+        if (rc != CF_OK) {
+            if (rc != CF_EUNAVAIL)
+                rc = cf_err_set(err, CF_ESTORE, "migration %04d_%s failed: %s", m->version,
+                                m->name, err->msg);
+            break;
+        }
+        rc = sql_migration_record(&c->base, m->version, m->name, err);
+        if (rc == CF_OK)
+            cf_log_info("applied database migration %04d_%s", m->version, m->name);
+    }
+    rc = pg_end(&c->base, rc, err);
+    exec_simple(c, "SELECT pg_advisory_unlock(" STR(LOCK_CLASS) ", " STR(LOCK_MIGRATE) ")", NULL);
+    return rc;
+}
+
+enum cf_rc cf_postgres_open(const char *dsn, int timeout_ms, int pool_size, struct cf_store **out,
+                            struct cf_err *err)
+{
+    struct pg_store *st;
+    struct db_conn *c;
+    enum cf_rc rc;
+
+    *out = NULL;
+    st = calloc(1, sizeof(*st));
+    if (!st)
+        return cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
+    st->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
+    st->pool_size = pool_size > 0 ? pool_size : DEFAULT_POOL_SIZE;
+    st->dsn = strdup(dsn);
+    st->shown = malloc(strlen(dsn) + 16);
+    if (st->shown)
+        cf_store_dsn_shown(dsn, st->shown, strlen(dsn) + 16);
+    if (!st->dsn || !st->shown) {
+        free(st->dsn);
+        free(st->shown);
+        free(st);
+        return cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
+    }
+    rc = sql_store_init(&st->sql, &pg_driver, err);
+    if (rc != CF_OK) {
+        pg_close(&st->sql);
+        return rc;
+    }
+    if (pthread_mutex_init(&st->lock, NULL) != 0 || pthread_mutex_init(&st->job_mutex, NULL) != 0 ||
+        pthread_key_create(&st->key, conn_destructor) != 0) {
+        sql_store_release(&st->sql);
+        free(st->dsn);
+        free(st->shown);
+        free(st);
+        return cf_err_set(err, CF_ESTORE, "cannot create the database's locks");
+    }
+    st->key_created = true;
+    rc = pg_conn_get(&st->sql, &c, err);
+    if (rc == CF_OK)
+        rc = migrate(st, pg_conn_of(c), err);
+    if (rc != CF_OK) {
+        st->sql.base.ops->close(&st->sql.base);
+        return rc;
+    }
+    *out = &st->sql.base;
+    return CF_OK;
+}
