@@ -6,6 +6,8 @@
 #                             postgresql:///?host=DIR&port=PORT&user=coffer  (the tests add a database name)
 #   scripts/pg.sh stop DIR    stops it and removes DIR
 #   scripts/pg.sh createdb DIR NAME, scripts/pg.sh dropdb DIR NAME
+#   scripts/pg.sh halt DIR / resume DIR   stops the server (fast shutdown, connections cut) and starts it again,
+#                             keeping its data: for tests of a database that goes away for a while
 #
 # PostgreSQL refuses to run as root: as root the cluster belongs to the unprivileged user `postgres` (created by the
 # Debian package) or `nobody`. Durability settings are off (fsync, synchronous_commit): the cluster lives only as
@@ -29,9 +31,20 @@ as_owner() {
     fi
 }
 
+start_server() {
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+        -o "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port -c fsync=off \
+            -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+            -c shared_buffers=64MB -c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=64MB \
+            -c min_wal_size=32MB" start >/dev/null || {
+        cat "$dir/server.log" >&2
+        exit 1
+    }
+}
+
 cmd=${1:-}
 dir=${2:-}
-[ -n "$dir" ] || { echo "usage: pg.sh start|stop|createdb|dropdb DIR [NAME]" >&2; exit 2; }
+[ -n "$dir" ] || { echo "usage: pg.sh start|stop|halt|resume|createdb|dropdb DIR [NAME]" >&2; exit 2; }
 
 case $cmd in
 start)
@@ -43,14 +56,7 @@ start)
         cat "$dir/initdb.log" >&2
         exit 1
     }
-    as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port -c fsync=off \
-            -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
-            -c shared_buffers=64MB -c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=64MB \
-            -c min_wal_size=32MB" start >/dev/null || {
-        cat "$dir/server.log" >&2
-        exit 1
-    }
+    start_server
     echo "postgresql:///?host=$dir&port=$port&user=coffer"
     ;;
 stop)
@@ -63,11 +69,17 @@ createdb)
     # FILE_COPY: a new database is a copy of the template's files, not a stream of WAL
     as_owner "$bindir/createdb" -h "$dir" -p $port -U coffer --strategy=file_copy "$3"
     ;;
+halt)
+    as_owner "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null
+    ;;
+resume)
+    start_server
+    ;;
 dropdb)
     as_owner "$bindir/dropdb" -h "$dir" -p $port -U coffer --force --if-exists "$3"
     ;;
 *)
-    echo "usage: pg.sh start|stop|createdb|dropdb DIR [NAME]" >&2
+    echo "usage: pg.sh start|stop|halt|resume|createdb|dropdb DIR [NAME]" >&2
     exit 2
     ;;
 esac

@@ -5,7 +5,11 @@
  * are not touched (they are sealed by the project keys). Crash-safe order: the new key is first
  * written to root.key.new, then the store is rewrapped in one transaction, then root.key.new
  * replaces root.key. A crash between the last two steps is finished at the next start (see
- * cli/boot.c). */
+ * cli/boot.c).
+ *
+ * migrate --from DSN --to DSN: copies a whole store into an empty one (SQLite to PostgreSQL, or back),
+ * ciphertexts as they are, and verifies every table's row count and checksum before committing (see
+ * cf_store_copy). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +24,7 @@
 
 static const char usage_text[] =
     "usage: coffer operator rotate-root-key [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator migrate --from DSN --to DSN\n"
     "\n"
     "Offline maintenance (stop the server first).\n"
     "\n"
@@ -29,7 +34,67 @@ static const char usage_text[] =
     "                    key is printed on stdout (set COFFER_ROOT_KEY to it before the next "
     "start).\n"
     "  --data-dir DIR    data directory (COFFER_DATA_DIR, default ./coffer-data)\n"
-    "  --db PATH         SQLite database (COFFER_DB, default DIR/coffer.db)\n";
+    "  --db PATH         SQLite database (COFFER_DB, default DIR/coffer.db)\n"
+    "  migrate           copy every row of the store at --from (sqlite:PATH or a file path, or\n"
+    "                    postgres://...) into the empty store at --to, sealed values unchanged (the\n"
+    "                    root key stays the same), then compare every table's row count and checksum\n"
+    "                    before committing: on any difference nothing is written. Stop the servers\n"
+    "                    of both first.\n";
+
+struct migrate_totals {
+    int64_t tables, rows;
+};
+
+static void report_table(void *ctx, const char *table, int64_t rows, const uint8_t checksum[32])
+{
+    struct migrate_totals *totals = ctx;
+    char hex[17];
+    sodium_bin2hex(hex, sizeof(hex), checksum, 8);
+    printf("  %-28s %8lld rows  checksum %s  identical\n", table, (long long)rows, hex);
+    totals->tables++;
+    totals->rows += rows;
+}
+
+static int migrate(const char *from, const char *to)
+{
+    struct cf_store *src = NULL, *dst = NULL;
+    struct migrate_totals totals = {0};
+    char from_shown[1024], to_shown[1024];
+    struct cf_err err;
+    int status = 1;
+
+    cf_err_clear(&err);
+    cf_store_dsn_shown(from, from_shown, sizeof(from_shown));
+    cf_store_dsn_shown(to, to_shown, sizeof(to_shown));
+    if (strcmp(from, to) == 0) {
+        fprintf(stderr, "coffer operator migrate: --from and --to name the same database\n");
+        return 2;
+    }
+    struct cf_store_config from_config = {.dsn = from, .must_exist = true}, to_config = {.dsn = to};
+    if (cf_store_open(&from_config, &src, &err) != CF_OK) {
+        fprintf(stderr, "coffer operator migrate: --from %s: %s\n", from_shown, err.msg);
+        goto out;
+    }
+    if (cf_store_open(&to_config, &dst, &err) != CF_OK) {
+        fprintf(stderr, "coffer operator migrate: --to %s: %s\n", to_shown, err.msg);
+        goto out;
+    }
+    printf("copying %s to %s\n", from_shown, to_shown);
+    if (cf_store_copy(src, dst, report_table, &totals, &err) != CF_OK) {
+        fprintf(stderr, "coffer operator migrate: %s\n", err.msg);
+        goto out;
+    }
+    printf("copied %lld rows in %lld tables; every table verified. Start the servers with --db %s "
+           "and the same root key.\n",
+           (long long)totals.rows, (long long)totals.tables, to_shown);
+    status = 0;
+out:
+    if (dst)
+        dst->ops->close(dst);
+    if (src)
+        src->ops->close(src);
+    return status;
+}
 
 static int rotate_root_key(const struct cf_boot_opts *opts)
 {
@@ -146,21 +211,24 @@ out:
 
 int cf_cmd_operator(int argc, char **argv)
 {
-    enum { OPT_DATA_DIR = 1, OPT_DB, OPT_HELP };
+    enum { OPT_DATA_DIR = 1, OPT_DB, OPT_FROM, OPT_TO, OPT_HELP };
     static const struct option options[] = {
         {"data-dir", required_argument, NULL, OPT_DATA_DIR},
         {"db", required_argument, NULL, OPT_DB},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
-    const char *data_dir = NULL, *db = NULL;
+    const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL;
     int opt;
 
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage_text, stdout);
         return 0;
     }
-    if (argc < 2 || strcmp(argv[1], "rotate-root-key") != 0) {
+    bool migrating = argc >= 2 && strcmp(argv[1], "migrate") == 0;
+    if (argc < 2 || (!migrating && strcmp(argv[1], "rotate-root-key") != 0)) {
         fprintf(stderr, "coffer operator: unknown or missing subcommand\n%s", usage_text);
         return 2;
     }
@@ -173,6 +241,12 @@ int cf_cmd_operator(int argc, char **argv)
         case OPT_DB:
             db = optarg;
             break;
+        case OPT_FROM:
+            from = optarg;
+            break;
+        case OPT_TO:
+            to = optarg;
+            break;
         case OPT_HELP:
             fputs(usage_text, stdout);
             return 0;
@@ -183,6 +257,18 @@ int cf_cmd_operator(int argc, char **argv)
     }
     if (optind < argc - 1) {
         fprintf(stderr, "coffer operator: unexpected argument '%s'\n", argv[optind + 1]);
+        return 2;
+    }
+    if (migrating) {
+        if (!from || !to || data_dir || db) {
+            fprintf(stderr, "coffer operator migrate: takes --from DSN and --to DSN (and nothing "
+                            "else)\n");
+            return 2;
+        }
+        return migrate(from, to);
+    }
+    if (from || to) {
+        fprintf(stderr, "coffer operator rotate-root-key: --from and --to belong to migrate\n");
         return 2;
     }
     struct cf_boot_opts opts = {

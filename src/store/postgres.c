@@ -23,6 +23,7 @@
  * the store keeps for its lifetime; when the node dies, PostgreSQL ends the session and releases the
  * lock, and another node's next try takes it. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@
 #include "store/sqlite.h" /* the migrations */
 #include "util/log.h"
 #include "util/str.h"
+#include "util/time.h"
 #include "util/banned.h"
 
 #define DEFAULT_TIMEOUT_MS 5000
@@ -140,6 +142,16 @@ static enum cf_rc db_error(struct pg_conn *c, const PGresult *res, struct cf_err
 
 /* ---- connections ---- */
 
+/* PostgreSQL's notices (NOTICE, WARNING: "relation already exists, skipping") go to the debug log,
+ * not to stderr. */
+static void on_notice(void *arg, const char *message)
+{
+    (void)arg;
+    char line[200];
+    first_line(message, line, sizeof(line));
+    cf_log_debug("postgres: %s", line);
+}
+
 /* Opens a session with the store's settings; the URI's own settings win over these defaults. */
 static PGconn *connect_db(const struct pg_store *st)
 {
@@ -152,7 +164,10 @@ static PGconn *connect_db(const struct pg_store *st)
                                 "keepalives_idle", "keepalives_count", "keepalives_interval",
                                 "dbname",          NULL};
     const char *const values[] = {timeout_s, options, "coffer", "10", "3", "5", st->dsn, NULL};
-    return PQconnectdbParams(keys, values, 1);
+    PGconn *pg = PQconnectdbParams(keys, values, 1);
+    if (pg)
+        PQsetNoticeProcessor(pg, on_notice, NULL);
+    return pg;
 }
 
 static void conn_unlink(struct pg_conn *c)
@@ -282,6 +297,68 @@ static const void *pg_row_bytes(const struct db_row *row, int i, size_t *len)
 
 static const struct db_row_ops pg_row_ops = {.int64 = pg_row_int64, .bytes = pg_row_bytes};
 
+static bool result_ok(const PGresult *res)
+{
+    ExecStatusType status = PQresultStatus(res);
+    return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+}
+
+/* The result of the query just sent on c (the first failed one when it held several statements).
+ * The server enforces statement_timeout; this is the backstop for a server that stopped answering at
+ * all (hung, or its host gone): past the store's timeout and a second the session is dropped, NULL
+ * returned and *timed_out set (the next call reconnects; the server rolls back what was open). */
+static PGresult *await_result(struct pg_conn *c, bool *timed_out)
+{
+    int64_t deadline = cf_mono_us() / 1000 + c->st->timeout_ms + 1000;
+    PGresult *kept = NULL;
+    *timed_out = false;
+    for (;;) {
+        while (PQisBusy(c->pg)) {
+            int64_t left = deadline - cf_mono_us() / 1000;
+            if (left <= 0) {
+                *timed_out = true;
+                PQclear(kept);
+                PQfinish(c->pg);
+                c->pg = NULL;
+                return NULL;
+            }
+            struct pollfd fd = {.fd = PQsocket(c->pg), .events = POLLIN};
+            if (poll(&fd, 1, (int)left) < 0 && errno != EINTR)
+                break;
+            if (!PQconsumeInput(c->pg))
+                break; /* the connection broke: PQgetResult reports it */
+        }
+        PGresult *res = PQgetResult(c->pg);
+        if (!res)
+            return kept;
+        if (kept && !result_ok(kept)) {
+            PQclear(res); /* the first failure is the one to report */
+        } else {
+            PQclear(kept);
+            kept = res;
+        }
+        if (!result_ok(kept) && PQstatus(c->pg) != CONNECTION_OK)
+            return kept; /* a broken session yields no end-of-results marker to wait for */
+    }
+}
+
+/* A query sent (sent true) and its result awaited: CF_OK with *res (TUPLES_OK or COMMAND_OK), or the
+ * mapped error. */
+static enum cf_rc finish_query(struct pg_conn *c, bool sent, PGresult **res, struct cf_err *err)
+{
+    bool timed_out = false;
+    *res = sent ? await_result(c, &timed_out) : NULL;
+    if (timed_out)
+        return cf_err_set(err, CF_EUNAVAIL, "the database at %s did not answer within %d ms",
+                          c->st->shown, c->st->timeout_ms);
+    if (*res && result_ok(*res))
+        return CF_OK;
+    enum cf_rc rc = db_error(c, *res, err);
+    PQclear(*res);
+    *res = NULL;
+    return rc;
+}
+
 /* sql.c's SQL with ?N parameters as $N (outside quoted literals). Caller frees. */
 static char *dollar_params(const char *sql)
 {
@@ -301,29 +378,33 @@ static char *dollar_params(const char *sql)
     return out;
 }
 
+static void param_types(const struct sq_arg *args, size_t n_args, Oid types[32])
+{
+    if (n_args > 32)
+        CF_BUG("a statement with more than 32 parameters");
+    for (size_t i = 0; i < n_args; i++)
+        types[i] = args[i].type == 'i'                           ? OID_INT8
+                   : args[i].type == 'b' || args[i].type == 'B' ? OID_BYTEA
+                                                                 : OID_TEXT;
+}
+
 static enum cf_rc prepare(struct pg_conn *c, int id, const char *sql, const struct sq_arg *args,
                           size_t n_args, struct cf_err *err)
 {
     if (c->prepared[id])
         return CF_OK;
     Oid types[32];
-    if (n_args > sizeof(types) / sizeof(types[0]))
-        CF_BUG("a statement with more than 32 parameters");
-    for (size_t i = 0; i < n_args; i++)
-        types[i] = args[i].type == 'i'                           ? OID_INT8
-                   : args[i].type == 'b' || args[i].type == 'B' ? OID_BYTEA
-                                                                 : OID_TEXT;
+    param_types(args, n_args, types);
     char name[16];
     snprintf(name, sizeof(name), "s%d", id);
     char *text = dollar_params(sql);
     if (!text)
         return cf_err_set(err, CF_ENOMEM, "out of memory preparing a statement");
-    PGresult *res = PQprepare(c->pg, name, text, (int)n_args, types);
+    PGresult *res = NULL;
+    enum cf_rc rc =
+        finish_query(c, PQsendPrepare(c->pg, name, text, (int)n_args, types) == 1, &res, err);
     free(text);
-    enum cf_rc rc = CF_OK;
-    if (PQresultStatus(res) != PGRES_COMMAND_OK)
-        rc = db_error(c, res, err);
-    else
+    if (rc == CF_OK)
         c->prepared[id] = true;
     PQclear(res);
     return rc;
@@ -338,11 +419,15 @@ static enum cf_rc pg_run(struct db_conn *base, int id, const char *sql, const st
     int lengths[32], formats[32];
     unsigned char ints[32][8];
     PGresult *res = NULL;
-    enum cf_rc rc;
+    enum cf_rc rc = CF_OK;
 
-    rc = prepare(c, id, sql, args, n_args, err);
-    if (rc != CF_OK)
-        return rc;
+    if (n_args > 32)
+        CF_BUG("a statement with more than 32 parameters");
+    if (id >= 0) {
+        rc = prepare(c, id, sql, args, n_args, err);
+        if (rc != CF_OK)
+            return rc;
+    }
     for (size_t i = 0; i < n_args; i++) {
         const struct sq_arg *a = &args[i];
         values[i] = NULL;
@@ -377,12 +462,22 @@ static enum cf_rc pg_run(struct db_conn *base, int id, const char *sql, const st
     }
     char name[16];
     snprintf(name, sizeof(name), "s%d", id);
-    res = PQexecPrepared(c->pg, name, (int)n_args, values, lengths, formats, 1);
-    ExecStatusType status = PQresultStatus(res);
-    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-        rc = db_error(c, res, err);
-        goto out;
+    bool sent;
+    if (id < 0) {
+        Oid types[32];
+        param_types(args, n_args, types);
+        char *text = dollar_params(sql);
+        if (!text)
+            return cf_err_set(err, CF_ENOMEM, "out of memory preparing a statement");
+        sent = PQsendQueryParams(c->pg, text, (int)n_args, types, values, lengths, formats, 1) == 1;
+        free(text);
+    } else {
+        sent = PQsendQueryPrepared(c->pg, name, (int)n_args, values, lengths, formats, 1) == 1;
     }
+    rc = finish_query(c, sent, &res, err);
+    if (rc != CF_OK)
+        goto out;
+    ExecStatusType status = PQresultStatus(res);
     int rows = PQntuples(res);
     struct db_row row = {.ops = &pg_row_ops, .handle = res};
     for (int r = 0; on_row && r < rows; r++) {
@@ -406,11 +501,8 @@ out:
 /* A statement of the driver's own, without parameters or rows. */
 static enum cf_rc exec_simple(struct pg_conn *c, const char *sql, struct cf_err *err)
 {
-    PGresult *res = PQexec(c->pg, sql);
-    enum cf_rc rc = CF_OK;
-    ExecStatusType status = PQresultStatus(res);
-    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
-        rc = db_error(c, res, err);
+    PGresult *res = NULL;
+    enum cf_rc rc = finish_query(c, PQsendQuery(c->pg, sql) == 1, &res, err);
     PQclear(res);
     return rc;
 }
@@ -427,7 +519,8 @@ static enum cf_rc pg_begin(struct db_conn *base, struct cf_err *err)
                                 "BEGIN; SELECT pg_advisory_xact_lock(" STR(LOCK_CLASS) ", " STR(
                                     LOCK_WRITE) ")",
                                 err);
-    if (rc != CF_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+    if (rc != CF_OK && c->pg && PQstatus(c->pg) == CONNECTION_OK &&
+        PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         exec_simple(c, "ROLLBACK", NULL);
     return rc;
 }
@@ -437,7 +530,7 @@ static enum cf_rc pg_end(struct db_conn *base, enum cf_rc rc, struct cf_err *err
     struct pg_conn *c = pg_conn_of(base);
     if (rc == CF_OK)
         rc = exec_simple(c, "COMMIT", err);
-    if (rc != CF_OK && PQstatus(c->pg) == CONNECTION_OK &&
+    if (rc != CF_OK && c->pg && PQstatus(c->pg) == CONNECTION_OK &&
         PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         exec_simple(c, "ROLLBACK", NULL);
     return rc;
@@ -542,6 +635,8 @@ static const struct db_driver pg_driver = {
     .begin = pg_begin,
     .end = pg_end,
     .job_lock = pg_job_lock,
+    .after_copy_sql = "SELECT setval(pg_get_serial_sequence('identity_client_secrets', 'rowid'),"
+                      " COALESCE(MAX(rowid), 0) + 1, false) FROM identity_client_secrets",
     .close = pg_close,
 };
 

@@ -68,7 +68,7 @@ struct db_driver {
     const char *name; /* "sqlite", "postgres" */
     /* This thread's connection (opened on first use, and reopened after the database was lost). */
     enum cf_rc (*conn_get)(struct sql_store *st, struct db_conn **out, struct cf_err *err);
-    /* Runs statement id (its SQL: sql) with args bound (borrowed until it returns), calling
+    /* Runs statement id (its SQL: sql; id < 0: a one-off statement, not cached) with args bound (borrowed until it returns), calling
      * on_row(row, ctx) for each row when on_row is given; *count (when non-NULL) receives the rows
      * returned, or for a statement without on_row the rows it changed. An error of on_row stops it. */
     enum cf_rc (*run)(struct db_conn *c, int id, const char *sql, const struct sq_arg *args,
@@ -82,6 +82,9 @@ struct db_driver {
      * (or its connection) ends; NULL when every process may run every job (one process per
      * database). */
     enum cf_rc (*job_lock)(struct sql_store *st, const char *job, bool *held, struct cf_err *err);
+    /* Run on the destination at the end of a store copy (cf_store_copy), inside its transaction:
+     * what the dialect needs after rows arrived with their keys (PostgreSQL: sequences). NULL: none. */
+    const char *after_copy_sql;
     /* Closes every connection and frees the driver's store (sql_store_release is called first). */
     void (*close)(struct sql_store *st);
 };

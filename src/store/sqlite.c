@@ -266,12 +266,18 @@ static enum cf_rc sq_run(struct db_conn *base, int id, const char *sql, const st
     struct sq_conn *c = sq_conn_of(base);
     sqlite3_stmt *s = NULL;
     int64_t rows = 0;
-    enum cf_rc rc;
+    enum cf_rc rc = CF_OK;
     int sr;
 
-    rc = prepare(c, id, sql, &s, err);
-    if (rc != CF_OK)
-        return rc;
+    if (id < 0) {
+        sr = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
+        if (sr != SQLITE_OK)
+            return db_error(c, sr, err);
+    } else {
+        rc = prepare(c, id, sql, &s, err);
+        if (rc != CF_OK)
+            return rc;
+    }
     for (size_t i = 0; i < n_args; i++) {
         sr = bind_one(s, (int)i + 1, &args[i]);
         if (sr != SQLITE_OK) {
@@ -300,8 +306,12 @@ static enum cf_rc sq_run(struct db_conn *base, int id, const char *sql, const st
     if (count)
         *count = on_row ? rows : sqlite3_changes64(c->db);
 out:
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
+    if (id < 0) {
+        sqlite3_finalize(s);
+    } else {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
     return rc;
 }
 

@@ -2,6 +2,7 @@
  * release and copy functions of the structs that cross the interface. */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -40,14 +41,24 @@ enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store *
                           "database '%s' is not a file path (in-memory and URI databases are not "
                           "supported)",
                           config->dsn);
+    if (config->must_exist && access(path, F_OK) != 0)
+        return cf_err_set(err, CF_ENOTFOUND, "database file '%s' does not exist", path);
     return cf_sqlite_open(path, config->busy_timeout_ms, out, err);
 }
 
 void cf_store_dsn_shown(const char *dsn, char *out, size_t size)
 {
-    cf_strlcpy(out, dsn, size);
-    char *scheme = strstr(out, "://");
-    if (scheme) {
+    static const char mask[] = "password=***";
+    size_t n = strlen(dsn);
+    size_t cap = n + sizeof(mask);
+    char *work = malloc(cap); /* redacted whole, then truncated: a cut never leaves part of it */
+    if (!work) {
+        cf_strlcpy(out, "(the database)", size);
+        return;
+    }
+    memcpy(work, dsn, n + 1);
+    char *scheme = strstr(work, "://");
+    if (scheme) { /* user:password@ */
         char *auth = scheme + 3;
         char *at = strchr(auth, '@');
         char *slash = strchr(auth, '/');
@@ -55,15 +66,16 @@ void cf_store_dsn_shown(const char *dsn, char *out, size_t size)
         if (colon)
             memmove(colon, at, strlen(at) + 1);
     }
-    static const char mask[] = "password=***";
-    char *pw = strstr(out, "password=");
-    if (pw && (size_t)(pw - out) + sizeof(mask) <= size) {
-        char rest[1024];
+    char *pw = strstr(work, "password=");
+    if (pw) { /* ?password=... or &password=... */
         const char *end = strchr(pw, '&');
-        cf_strlcpy(rest, end ? end : "", sizeof(rest));
+        size_t rest = end ? strlen(end) : 0;
+        memmove(pw + sizeof(mask) - 1, end ? end : "", rest + 1);
         memcpy(pw, mask, sizeof(mask) - 1);
-        cf_strlcpy(pw + sizeof(mask) - 1, rest, size - (size_t)(pw - out) - (sizeof(mask) - 1));
     }
+    cf_strlcpy(out, work, size);
+    sodium_memzero(work, cap);
+    free(work);
 }
 
 void cf_project_release(struct cf_project *p)

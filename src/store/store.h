@@ -664,12 +664,25 @@ struct cf_store_config {
     int busy_timeout_ms; /* how long a writer waits for the database lock (and, on PostgreSQL, the
                             longest any statement may run); 0: 5000 */
     int pool_size;       /* PostgreSQL: the most connections this process opens; 0: 16 */
+    bool must_exist;     /* SQLite: a missing file is CF_ENOTFOUND instead of a new database */
 };
 
 /* Opens the backend named by config->dsn (a SQLite file, or a postgres:// / postgresql:// URI),
  * applying pending migrations. *out is released with st->ops->close(st). */
 enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store **out,
                          struct cf_err *err);
+
+/* Copies every row of store from into store to (an empty store, just opened: migrated, no data),
+ * sealed values as they are (the root key does not change), in one transaction on each side; then
+ * reads every table back inside the destination's transaction and compares its row count and
+ * checksum (BLAKE2b over the sorted hashes of its rows) with the source's: on any difference nothing
+ * is written. report (may be NULL) hears each table's row count and checksum. CF_EEXIST when the
+ * destination holds data; CF_ESTORE on a difference. Both stores stay locked for writing meanwhile:
+ * stop the servers first. */
+enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
+                         void (*report)(void *ctx, const char *table, int64_t rows,
+                                        const uint8_t checksum[32]),
+                         void *ctx, struct cf_err *err);
 
 /* dsn without a password (postgres://user:pw@host/db -> postgres://user@host/db, password=... in
  * the query string masked), for messages and logs; truncated to size. */

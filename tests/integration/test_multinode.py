@@ -1,0 +1,371 @@
+"""Several Coffer nodes on one PostgreSQL database (issue 7; docs/server.md "Several nodes").
+
+Runs in the PostgreSQL pass of `make test` (skipped, saying so, on SQLite). Every node is a real `coffer server`
+process with its own data directory and the same root key (COFFER_ROOT_KEY) and database (COFFER_DB). Checked:
+
+- nodes started at the same moment on an empty database apply the migrations exactly once;
+- a write on A reads back on B at once, and the other way round;
+- one secret edited concurrently on both nodes ends with one version per acknowledged write (none lost);
+- a token revoked on A, and an identity deleted on A, are refused by B on its next request;
+- a node killed (-9) in the middle of a stream of requests spread over two nodes: every request that failed on it
+  succeeds when re-sent to the survivor;
+- the expiry-notice job runs on one node at a time: with two nodes each notice is delivered exactly once, the
+  node without the job answers `notifications run` with 409, and when the job's node dies the other takes over;
+- a database that goes away: requests fail fast with 503 naming the cause, and the node recovers by itself when
+  the database returns; a database that stops answering (SIGSTOP) cannot hold a request past the timeout.
+"""
+
+import base64
+import datetime
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+import harness
+from harness import ADMIN_TOKEN, Server
+from test_notifications import Receiver
+
+ONLY_PG = unittest.skipUnless(harness.PG_DIR, "PostgreSQL only: nodes share one PostgreSQL database "
+                                              "(make test runs this suite in its PostgreSQL pass)")
+
+
+def root_key():
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def start_nodes(n, uri, key, env=None, args=()):
+    """n servers on database uri with root key key, started at the same moment."""
+    nodes = [Server(env=dict({"COFFER_DB": uri, "COFFER_ROOT_KEY": key}, **(env or {})), args=args)
+             for _ in range(n)]
+    errors = []
+
+    def start(node):
+        try:
+            node.start()
+        except Exception as e:  # reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=start, args=(node,)) for node in nodes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        for node in nodes:
+            node.cleanup()
+        raise errors[0]
+    return nodes
+
+
+def later(days):
+    t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+class NodeHelpers:
+    def project(self, node):
+        r = node.api("POST", "/api/v2/workspace", body={"projectName": harness.unique("multi")})
+        self.assertEqual(r.status, 200, r.body)
+        return r.json["project"]["id"]
+
+    def put(self, node, pid, key, value, create=False, **extra):
+        body = dict({"workspaceId": pid, "environment": "dev", "secretValue": value}, **extra)
+        return node.api("POST" if create else "PATCH", "/api/v3/secrets/raw/" + key, body=body)
+
+    def get(self, node, pid, key, token=...):
+        return node.api("GET", "/api/v3/secrets/raw/" + key, query={"workspaceId": pid, "environment": "dev"},
+                        token=token)
+
+    def machine(self, node, pid):
+        """An identity with universal auth and a viewer membership of pid; returns (id, client id, secret)."""
+        ident = node.api("POST", "/api/v1/identities", body={"name": harness.unique("node-id")}).json["identity"]
+        ua = node.api("POST", "/api/v1/auth/universal-auth/identities/%s" % ident["id"], body={})
+        self.assertEqual(ua.status, 200, ua.body)
+        cs = node.api("POST", "/api/v1/auth/universal-auth/identities/%s/client-secrets" % ident["id"], body={})
+        self.assertEqual(cs.status, 200, cs.body)
+        r = node.api("POST", "/api/v2/workspace/%s/identity-memberships/%s" % (pid, ident["id"]),
+                     body={"role": "viewer"})
+        self.assertEqual(r.status, 200, r.body)
+        return ident["id"], ua.json["identityUniversalAuth"]["clientId"], cs.json["clientSecret"]
+
+    def login(self, node, client_id, secret):
+        r = node.api("POST", "/api/v1/auth/universal-auth/login", body={"clientId": client_id,
+                                                                          "clientSecret": secret}, token=None)
+        self.assertEqual(r.status, 200, r.body)
+        return r.json["accessToken"]
+
+
+@ONLY_PG
+class TwoNodes(NodeHelpers, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.uri = harness.new_pg_database()
+        cls.key = root_key()
+        cls.a, cls.b = start_nodes(2, cls.uri, cls.key)
+
+    @classmethod
+    def tearDownClass(cls):
+        for node in (cls.a, cls.b):
+            rc = node.stop()
+            report = node.sanitizer_report()
+            node.cleanup()
+            assert report is None, report
+            assert rc == 0, "a node exited %s" % rc
+
+    def test_started_together_migrated_once(self):
+        for node in (self.a, self.b):
+            r = node.api("GET", "/api/status", token=None)
+            self.assertEqual((r.status, r.json["store"]), (200, "postgres"))
+        rows = harness.psql(self.uri, "SELECT version, COUNT(*) FROM schema_migrations GROUP BY version")
+        self.assertGreaterEqual(len(rows), 8)
+        self.assertEqual({count for _, count in rows}, {"1"}, rows)
+        # both nodes logged their start; exactly one applied the migrations
+        applied = [node for node in (self.a, self.b) if "applied database migration 0001" in node.stderr]
+        self.assertEqual(len(applied), 1)
+
+    def test_write_on_one_read_on_the_other(self):
+        pid = self.project(self.a)
+        self.assertEqual(self.put(self.a, pid, "SHARED", "from-a", create=True).status, 200)
+        r = self.get(self.b, pid, "SHARED")
+        self.assertEqual((r.status, r.json["secret"]["secretValue"]), (200, "from-a"))
+        self.assertEqual(self.put(self.b, pid, "SHARED", "from-b").status, 200)
+        r = self.get(self.a, pid, "SHARED")
+        self.assertEqual((r.json["secret"]["secretValue"], r.json["secret"]["version"]), ("from-b", 2))
+
+    def test_concurrent_edits_lose_nothing(self):
+        pid = self.project(self.a)
+        r = self.put(self.a, pid, "RACED", "v0", create=True)
+        self.assertEqual(r.status, 200, r.body)
+        sid = r.json["secret"]["id"]
+        acknowledged = []
+        lock = threading.Lock()
+
+        def edit(node, name):
+            for i in range(15):
+                value = "%s-%d" % (name, i)
+                r = self.put(node, pid, "RACED", value)
+                if r.status == 200:
+                    with lock:
+                        acknowledged.append(value)
+
+        threads = [threading.Thread(target=edit, args=(n, name)) for n, name in ((self.a, "a"), (self.b, "b"))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(acknowledged), 30, "every edit should succeed (writers queue, none is refused)")
+        versions = []
+        for offset in (0, 100):
+            r = self.b.api("GET", "/api/v1/secret/%s/secret-versions" % sid, query={"offset": offset, "limit": 100})
+            self.assertEqual(r.status, 200, r.body)
+            versions += r.json["secretVersions"]
+        self.assertEqual(len(versions), 31)
+        self.assertEqual(sorted(v["version"] for v in versions), list(range(1, 32)))
+        self.assertEqual(sorted(v["secretValue"] for v in versions if v["version"] > 1), sorted(acknowledged))
+
+    def test_revocation_and_deletion_on_a_refused_by_b(self):
+        pid = self.project(self.a)
+        self.assertEqual(self.put(self.a, pid, "SEEN", "x", create=True).status, 200)
+        ident, client_id, secret = self.machine(self.a, pid)
+        token = self.login(self.a, client_id, secret)
+        self.assertEqual(self.get(self.b, pid, "SEEN", token=token).status, 200)
+        r = self.a.api("POST", "/api/v1/auth/token/revoke", body={"accessToken": token}, token=None)
+        self.assertEqual(r.status, 200, r.body)
+        r = self.get(self.b, pid, "SEEN", token=token)
+        self.assertEqual(r.status, 401, r.body)
+        self.assertIn("revoked", r.json["message"])
+        # a fresh token from B, then the identity deleted on A
+        token = self.login(self.b, client_id, secret)
+        self.assertEqual(self.get(self.a, pid, "SEEN", token=token).status, 200)
+        self.assertEqual(self.a.api("DELETE", "/api/v1/identities/%s" % ident).status, 200)
+        r = self.get(self.b, pid, "SEEN", token=token)
+        self.assertEqual(r.status, 401, r.body)
+
+    def test_node_killed_mid_stream_requests_resent_succeed(self):
+        pid = self.project(self.a)
+        for i in range(10):
+            self.assertEqual(self.put(self.a, pid, "K%d" % i, "v", create=True).status, 200)
+        c = start_nodes(1, self.uri, self.key)[0]
+        try:
+            failed_on_c, results = [], []
+            stop = threading.Event()
+
+            def one(node, i):
+                key = "K%d" % (i % 10)
+                if i % 2:
+                    return self.put(node, pid, key, "w%d" % i)
+                return self.get(node, pid, key)
+
+            def stream():
+                i = 0
+                while not stop.is_set() and i < 400:
+                    node = c if i % 2 == 0 else self.b
+                    try:
+                        r = one(node, i)
+                        results.append(r.status)
+                        if node is c and r.status >= 500:
+                            failed_on_c.append(i)
+                    except OSError:
+                        if node is not c:
+                            raise
+                        failed_on_c.append(i)
+                    i += 1
+
+            t = threading.Thread(target=stream)
+            t.start()
+            time.sleep(0.7)
+            c.kill9()
+            t.join(60)
+            stop.set()
+            self.assertFalse(t.is_alive())
+            self.assertTrue(failed_on_c, "the kill should have cut some requests to C")
+            for i in failed_on_c:
+                r = one(self.b, i)
+                self.assertEqual(r.status, 200, "request %d re-sent to B: %s" % (i, r.body[:200]))
+            self.assertTrue(all(s == 200 for s in results), set(results))
+        finally:
+            c.cleanup()
+
+
+@ONLY_PG
+class NotificationJob(NodeHelpers, unittest.TestCase):
+    """The expiry-notice job on one node at a time."""
+
+    def setUp(self):
+        self.uri = harness.new_pg_database()
+        self.nodes = start_nodes(2, self.uri, root_key(), env={"COFFER_NOTIFY_INTERVAL": "1s",
+                                                                "COFFER_NOTIFY_RETRY_BASE": "1s"})
+        self.receiver = Receiver()
+
+    def tearDown(self):
+        self.receiver.close()
+        for node in self.nodes:
+            node.stop()
+            report = node.sanitizer_report()
+            node.cleanup()
+            self.assertIsNone(report, report)
+
+    def notices_for(self, key):
+        return [n for n in self.receiver.accepted() if key in json_text(n)]
+
+    def wait_for(self, key, count, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and len(self.notices_for(key)) < count:
+            time.sleep(0.2)
+        return self.notices_for(key)
+
+    def test_each_notice_once_and_failover(self):
+        a, b = self.nodes
+        pid = self.project(a)
+        r = a.api("POST", "/api/v1/notifications/channels",
+                  body={"projectId": pid, "type": "webhook", "name": "hook", "url": self.receiver.url})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.put(a, pid, "EXPIRING_SOON", "v", create=True, expiresAt=later(10)).status, 200)
+        self.assertEqual(len(self.wait_for("EXPIRING_SOON", 1)), 1)
+        time.sleep(3)  # several more passes on both nodes: nothing new
+        self.assertEqual(len(self.notices_for("EXPIRING_SOON")), 1, self.receiver.accepted())
+        # one node holds the job; the other says so
+        statuses = sorted(node.api("POST", "/api/v1/notifications/run", body={}).status for node in self.nodes)
+        self.assertEqual(statuses, [200, 409])
+        holder = [node for node in self.nodes
+                  if node.api("POST", "/api/v1/notifications/run", body={}).status == 200][0]
+        other = b if holder is a else a
+        r = other.api("POST", "/api/v1/notifications/run", body={})
+        self.assertIn("another coffer server", r.json["message"])
+        # the holder dies; the other takes the job over and delivers what comes next, once
+        holder.kill9()
+        self.assertEqual(self.put(other, pid, "EXPIRING_LATER", "v", create=True, expiresAt=later(5)).status, 200)
+        self.assertEqual(len(self.wait_for("EXPIRING_LATER", 1)), 1)
+        time.sleep(2)
+        self.assertEqual(len(self.notices_for("EXPIRING_LATER")), 1)
+        self.assertEqual(len(self.notices_for("EXPIRING_SOON")), 1)
+        self.assertEqual(other.api("POST", "/api/v1/notifications/run", body={}).status, 200)
+
+
+def json_text(notice):
+    import json
+    return json.dumps(notice)
+
+
+@ONLY_PG
+class DatabaseOutage(NodeHelpers, unittest.TestCase):
+    """A cluster of its own (scripts/pg.sh), halted and resumed, and frozen with SIGSTOP."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="coffer-pgout-")
+        os.chmod(self.dir, 0o755)
+        self.pg = os.path.join(self.dir, "pg")
+        out = subprocess.run([harness.PG_SCRIPT, "start", self.pg], check=True, capture_output=True, timeout=120)
+        base = out.stdout.decode().strip()
+        subprocess.run([harness.PG_SCRIPT, "createdb", self.pg, "outage"], check=True, capture_output=True,
+                       timeout=60)
+        self.uri = base.replace(":///?", ":///outage?")
+        self.node = Server(env={"COFFER_DB": self.uri}, args=["--db-timeout", "2"])
+        self.node.start()
+        self.pid = self.project(self.node)
+        self.assertEqual(self.put(self.node, self.pid, "K", "v", create=True).status, 200)
+
+    def tearDown(self):
+        self.node.stop()
+        report = self.node.sanitizer_report()
+        self.node.cleanup()
+        subprocess.run([harness.PG_SCRIPT, "stop", self.pg], capture_output=True, timeout=120)
+        os.rmdir(self.dir)
+        self.assertIsNone(report, report)
+
+    def assertFast503(self, what, *words):
+        t0 = time.monotonic()
+        r = self.get(self.node, self.pid, "K")
+        took = time.monotonic() - t0
+        self.assertEqual(r.status, 503, "%s: %s" % (what, r.body[:300]))
+        self.assertLess(took, 4.0, "%s took %.1f s" % (what, took))
+        for word in words:
+            self.assertIn(word, r.json["message"])
+        self.assertNotIn("password", r.json["message"])
+        return r
+
+    def test_halted_then_back(self):
+        subprocess.run([harness.PG_SCRIPT, "halt", self.pg], check=True, capture_output=True, timeout=60)
+        self.assertFast503("a request while the database is down", "unreachable")
+        self.assertFast503("and another", "unreachable")
+        self.assertEqual(self.node.api("GET", "/api/status", token=None).status, 503)
+        subprocess.run([harness.PG_SCRIPT, "resume", self.pg], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 10
+        while True:
+            r = self.get(self.node, self.pid, "K")
+            if r.status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual((r.status, r.json["secret"]["secretValue"]), (200, "v"))
+        self.assertEqual(self.put(self.node, self.pid, "K", "v2").status, 200)
+        self.assertTrue(self.node.alive())
+
+    def test_frozen_database_cannot_hold_a_request(self):
+        with open(os.path.join(self.pg, "data", "postmaster.pid")) as f:
+            postmaster = f.readline().strip()
+        children = subprocess.run(["pgrep", "-P", postmaster], capture_output=True).stdout.split()
+        pids = [postmaster] + [p.decode() for p in children]
+        self.assertGreater(len(pids), 2)  # the postmaster, its helpers, the node's sessions
+        for p in pids:
+            os.kill(int(p), signal.SIGSTOP)
+        try:
+            self.assertFast503("a request while the database is frozen", "did not answer")
+        finally:
+            for p in pids:
+                os.kill(int(p), signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while True:
+            r = self.get(self.node, self.pid, "K")
+            if r.status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        self.assertEqual(r.status, 200, r.body[:300])
+
+
+if __name__ == "__main__":
+    unittest.main()
