@@ -31,6 +31,7 @@ test: deps $(BUILD)/build.ninja $(SANBUILD)/build.ninja
 
 bench: build
 	sh bench/run.sh $(BUILD)
+	python3 bench/stores.py $(BUILD)
 
 fuzz:
 	@echo "make fuzz: not implemented yet: the fuzz targets arrive with issue 8" >&2; exit 2

@@ -11,7 +11,8 @@
 #
 # PostgreSQL refuses to run as root: as root the cluster belongs to the unprivileged user `postgres` (created by the
 # Debian package) or `nobody`. Durability settings are off (fsync, synchronous_commit): the cluster lives only as
-# long as a test run, and the server under test is what gets killed, not PostgreSQL.
+# long as a test run, and the server under test is what gets killed, not PostgreSQL. PG_DURABLE=1 turns them on
+# (the store benchmark uses it, so that PostgreSQL's commits flush to disk as SQLite's do).
 set -eu
 
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -32,9 +33,11 @@ as_owner() {
 }
 
 start_server() {
+    durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    [ "${PG_DURABLE:-0}" != 1 ] || durability="-c fsync=on -c synchronous_commit=on"
     as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-        -o "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port -c fsync=off \
-            -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 \
+        -o "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port $durability \
+            -c max_connections=300 \
             -c shared_buffers=64MB -c wal_level=minimal -c max_wal_senders=0 -c max_wal_size=64MB \
             -c min_wal_size=32MB" start >/dev/null || {
         cat "$dir/server.log" >&2

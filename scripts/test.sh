@@ -42,6 +42,24 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_err
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-}"
 
+# count_result LOG LABEL: adds the runner's last `RESULT passed=N failed=N skipped=N` line in LOG to the totals;
+# a runner that printed none counts as one failure, with the end of its log.
+count_result() {
+    result=$(grep '^RESULT ' "$1" | tail -n 1)
+    p=$(echo "$result" | sed -n 's/.*passed=\([0-9]*\).*/\1/p')
+    f=$(echo "$result" | sed -n 's/.*failed=\([0-9]*\).*/\1/p')
+    s=$(echo "$result" | sed -n 's/.*skipped=\([0-9]*\).*/\1/p')
+    if [ -z "$p" ]; then
+        echo "  $2: the runner produced no result"
+        sed 's/^/    | /' "$1" | tail -n 40
+        failed=$((failed + 1))
+        return
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    skipped=$((skipped + ${s:-0}))
+}
+
 sanitizer_in() {
     grep -q -E 'ERROR: (AddressSanitizer|LeakSanitizer)|SUMMARY: (AddressSanitizer|UndefinedBehaviorSanitizer)|runtime error:' "$1"
 }
@@ -138,18 +156,7 @@ for dir in "$@"; do
         fi
         ITEST_PG_DIR="$pg_env" COFFER_BIN="$dir/coffer" python3 "$root/tests/integration/run.py" >"$log" 2>&1
         grep -v '^RESULT ' "$log" | sed "s/^  integration /  integration${pg_env:+-pg} /"
-        result=$(grep '^RESULT ' "$log" | tail -n 1)
-        p=$(echo "$result" | sed -n 's/.*passed=\([0-9]*\).*/\1/p')
-        f=$(echo "$result" | sed -n 's/.*failed=\([0-9]*\).*/\1/p')
-        s=$(echo "$result" | sed -n 's/.*skipped=\([0-9]*\).*/\1/p')
-        if [ -z "$p" ]; then
-            echo "  integration ($backend): the runner produced no result"
-            failed=$((failed + 1))
-            continue
-        fi
-        passed=$((passed + p))
-        failed=$((failed + f))
-        skipped=$((skipped + s))
+        count_result "$log" "integration ($backend)"
     done
 
     # The Node suites, once each: the Infisical SDK with a build without sanitizers (it exercises the same server
@@ -163,19 +170,7 @@ for dir in "$@"; do
         log="$tmp/$name-$suite.log"
         COFFER_BIN="$dir/coffer" python3 "$root/tests/$suite/run.py" >"$log" 2>&1
         grep -v '^RESULT ' "$log"
-        result=$(grep '^RESULT ' "$log" | tail -n 1)
-        p=$(echo "$result" | sed -n 's/.*passed=\([0-9]*\).*/\1/p')
-        f=$(echo "$result" | sed -n 's/.*failed=\([0-9]*\).*/\1/p')
-        s=$(echo "$result" | sed -n 's/.*skipped=\([0-9]*\).*/\1/p')
-        if [ -z "$p" ]; then
-            echo "  $suite: the runner produced no result"
-            sed 's/^/    | /' "$log" | tail -n 40
-            failed=$((failed + 1))
-            continue
-        fi
-        passed=$((passed + p))
-        failed=$((failed + f))
-        skipped=$((skipped + s))
+        count_result "$log" "$suite"
     done
 done
 

@@ -57,7 +57,15 @@
 #define OID_INT4 23
 #define OID_TEXT 25
 
-struct pg_conn;
+struct pg_store;
+
+struct pg_conn {
+    struct db_conn base; /* first */
+    struct pg_store *st;
+    PGconn *pg;
+    bool prepared[SQL_STMT_MAX];
+    struct pg_conn *prev, *next;
+};
 
 struct pg_store {
     struct sql_store sql; /* first */
@@ -70,20 +78,13 @@ struct pg_store {
     pthread_mutex_t lock;  /* guards conns, n_conns */
     struct pg_conn *conns; /* every open connection */
     int n_conns;
-    /* job_lock's own session */
+    /* job_lock's own session, kept for the store's lifetime (its locks live as long as it) */
     pthread_mutex_t job_mutex;
-    PGconn *job_conn;
+    struct pg_conn job;
     char jobs_held[MAX_JOBS][32];
     int n_jobs_held;
 };
 
-struct pg_conn {
-    struct db_conn base; /* first */
-    struct pg_store *st;
-    PGconn *pg;
-    bool prepared[SQL_STMT_MAX];
-    struct pg_conn *prev, *next;
-};
 
 static struct pg_store *pg_store_of(struct sql_store *st)
 {
@@ -550,50 +551,35 @@ static enum cf_rc pg_job_lock(struct sql_store *base, const char *job, bool *hel
                               struct cf_err *err)
 {
     struct pg_store *st = pg_store_of(base);
-    enum cf_rc rc = CF_OK;
+    struct pg_conn *c = &st->job;
     PGresult *res = NULL;
     char sql[128];
+    enum cf_rc rc = CF_OK;
 
     *held = false;
     pthread_mutex_lock(&st->job_mutex);
-    int known = -1;
-    for (int i = 0; i < st->n_jobs_held; i++)
-        if (strcmp(st->jobs_held[i], job) == 0)
-            known = i;
-    /* the session may have died since: then every lock it held is gone */
-    if (st->job_conn) {
-        res = PQexec(st->job_conn, "SELECT 1");
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            PQfinish(st->job_conn);
-            st->job_conn = NULL;
-            st->n_jobs_held = 0;
-            known = -1;
-        }
-        PQclear(res);
-        res = NULL;
+    /* the session may have died since (then every lock it held is gone): a round trip tells */
+    if (c->pg && exec_simple(c, "SELECT 1", NULL) != CF_OK) {
+        PQfinish(c->pg);
+        c->pg = NULL;
     }
-    if (known >= 0) {
-        *held = true;
-        goto out;
-    }
-    if (!st->job_conn) {
-        st->job_conn = connect_db(st);
-        if (!st->job_conn || PQstatus(st->job_conn) != CONNECTION_OK) {
-            rc = unreachable(st, st->job_conn ? PQerrorMessage(st->job_conn) : "out of memory",
-                             err);
-            PQfinish(st->job_conn);
-            st->job_conn = NULL;
+    if (!c->pg) {
+        st->n_jobs_held = 0;
+        rc = conn_connect(c, err);
+        if (rc != CF_OK)
             goto out;
-        }
     }
+    for (int i = 0; i < st->n_jobs_held; i++)
+        *held |= strcmp(st->jobs_held[i], job) == 0;
+    if (*held)
+        goto out;
     snprintf(sql, sizeof(sql), "SELECT pg_try_advisory_lock(%d, %d)", LOCK_CLASS,
              (int)job_hash(job));
-    res = PQexec(st->job_conn, sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
-        rc = unreachable(st, PQerrorMessage(st->job_conn), err);
+    rc = finish_query(c, PQsendQuery(c->pg, sql) == 1, &res, err);
+    if (rc != CF_OK)
         goto out;
-    }
-    *held = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+    /* a text result: "t" or "f" */
+    *held = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "t") == 0;
     if (*held && st->n_jobs_held < MAX_JOBS)
         cf_strlcpy(st->jobs_held[st->n_jobs_held++], job, sizeof(st->jobs_held[0]));
 out:
@@ -617,7 +603,7 @@ static void pg_close(struct sql_store *base)
         }
         pthread_mutex_unlock(&st->lock);
         pthread_mutex_destroy(&st->lock);
-        PQfinish(st->job_conn);
+        PQfinish(st->job.pg);
         pthread_mutex_destroy(&st->job_mutex);
     }
     if (st->dsn) {
@@ -748,6 +734,8 @@ enum cf_rc cf_postgres_open(const char *dsn, int timeout_ms, int pool_size, stru
         return cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
     st->timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_TIMEOUT_MS;
     st->pool_size = pool_size > 0 ? pool_size : DEFAULT_POOL_SIZE;
+    st->job.st = st;
+    st->job.base.st = &st->sql;
     st->dsn = strdup(dsn);
     st->shown = malloc(strlen(dsn) + 16);
     if (st->shown)
