@@ -63,6 +63,7 @@ struct pg_conn {
     struct db_conn base; /* first */
     struct pg_store *st;
     PGconn *pg;
+    bool in_tx; /* between pg_begin and pg_end: a lost session is not replaced until pg_end */
     bool prepared[SQL_STMT_MAX];
     struct pg_conn *prev, *next;
 };
@@ -244,8 +245,9 @@ static enum cf_rc pg_conn_get(struct sql_store *base, struct db_conn **out, stru
             return cf_err_set(err, CF_ENOMEM, "out of memory opening the database");
         }
     }
-    /* A session that broke is reopened here, at the start of a call: never inside a transaction. */
-    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+    /* A session that broke is reopened here, at the start of a call, never inside a transaction:
+     * what followed would run outside it. Inside one, the statements fail until pg_end. */
+    if ((!c->pg || PQstatus(c->pg) != CONNECTION_OK) && !c->in_tx) {
         enum cf_rc rc = conn_connect(c, err);
         if (rc != CF_OK)
             return rc;
@@ -523,12 +525,14 @@ static enum cf_rc pg_begin(struct db_conn *base, struct cf_err *err)
     if (rc != CF_OK && c->pg && PQstatus(c->pg) == CONNECTION_OK &&
         PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         exec_simple(c, "ROLLBACK", NULL);
+    c->in_tx = rc == CF_OK;
     return rc;
 }
 
 static enum cf_rc pg_end(struct db_conn *base, enum cf_rc rc, struct cf_err *err)
 {
     struct pg_conn *c = pg_conn_of(base);
+    c->in_tx = false;
     if (rc == CF_OK)
         rc = exec_simple(c, "COMMIT", err);
     if (rc != CF_OK && c->pg && PQstatus(c->pg) == CONNECTION_OK &&
