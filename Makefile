@@ -2,6 +2,8 @@
 # `make test` builds a normal and a sanitizer (ASan+UBSan) tree and runs every suite in both.
 BUILD    ?= build
 SANBUILD ?= build-san
+FUZZBUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 MESON    ?= meson
 
 .PHONY: all build deps run test unit integration bench fuzz format clean
@@ -33,11 +35,17 @@ bench: build
 	sh bench/run.sh $(BUILD)
 	python3 bench/stores.py $(BUILD)
 
-fuzz:
-	@echo "make fuzz: not implemented yet: the fuzz targets arrive with issue 8" >&2; exit 2
+$(FUZZBUILD)/build.ninja: | deps
+	CC=clang $(MESON) setup $(FUZZBUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+		>/dev/null
+
+# every libFuzzer target for FUZZ_SECONDS (default 60) each; fuzz/README.md
+fuzz: deps $(FUZZBUILD)/build.ninja
+	$(MESON) compile -C $(FUZZBUILD)
+	sh scripts/fuzz.sh $(FUZZBUILD) $(FUZZ_SECONDS)
 
 format:
 	clang-format -i src/*.c src/*/*.[ch] tests/unit/*.c bench/*.c
 
 clean:
-	rm -rf $(BUILD) $(SANBUILD)
+	rm -rf $(BUILD) $(SANBUILD) $(FUZZBUILD)

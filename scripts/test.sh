@@ -12,6 +12,7 @@
 # The integration suites run on SQLite with every build, and once more on PostgreSQL with the first sanitizer
 # build: scripts/pg.sh starts a throwaway cluster under the temporary directory (each test server gets a
 # database of its own) and removes it at the end.
+# The committed inputs of every fuzz target (fuzz/) are replayed with each build, one test per target.
 # Prints one line per suite and ends with exactly one line `N passed, N failed[, N skipped]` over everything;
 # exits 1 if anything failed.
 set -u
@@ -129,6 +130,27 @@ for dir in "$@"; do
     if [ $found -eq 0 ]; then
         echo "  unit: no test executables under $dir/tests/unit"
     fi
+
+    # The fuzz targets' committed inputs (fuzz/corpus, fuzz/regressions), replayed without libFuzzer: one
+    # test per target; a broken property aborts, a sanitizer report fails it.
+    for exe in "$dir"/fuzz/replay_*; do
+        [ -f "$exe" ] && [ -x "$exe" ] || continue
+        t=${exe##*/replay_}
+        log="$tmp/$name-fuzz-$t.log"
+        inputs="$root/fuzz/corpus/$t"
+        [ ! -d "$root/fuzz/regressions/$t" ] || inputs="$inputs $root/fuzz/regressions/$t"
+        # shellcheck disable=SC2086 # inputs is a list of directories
+        timeout 300 "$exe" $inputs >"$log" 2>&1
+        rc=$?
+        if [ $rc -eq 0 ] && ! sanitizer_in "$log"; then
+            passed=$((passed + 1))
+            echo "  fuzz corpus $t: $(sed -n 's/^replay_[a-z]*: //p' "$log" | tail -n 1), ok"
+        else
+            failed=$((failed + 1))
+            echo "  fuzz corpus $t: FAILED (exit $rc)"
+            sed 's/^/    | /' "$log" | tail -n 30
+        fi
+    done
 
     # Integration suites.
     if [ ! -x "$dir/coffer" ]; then

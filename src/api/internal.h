@@ -9,6 +9,8 @@
 #include "api/server.h"
 #include "util/buf.h"
 
+#define CF_REQ_INPROC_QUERY_MAX 8
+
 struct cf_req {
     struct cf_server *server;
     struct cf_core *core;
@@ -34,6 +36,11 @@ struct cf_req {
     int status;
     int retry_after_s; /* sent as Retry-After when > 0 */
     bool responded;
+    /* A request built in-process has no connection (conn NULL: the API fuzzer, fuzz/fuzz_api.c): its
+     * query parameters are these, borrowed from whoever built it. */
+    size_t n_query;
+    const char *query_names[CF_REQ_INPROC_QUERY_MAX];
+    const char *query_values[CF_REQ_INPROC_QUERY_MAX];
 };
 
 enum cf_route_match { CF_ROUTE_FOUND, CF_ROUTE_NO_PATH, CF_ROUTE_NO_METHOD };

@@ -116,7 +116,14 @@ void cf_req_release(struct cf_req *req)
 enum cf_rc cf_req_query(struct cf_req *req, const char *name, const char **value,
                         struct cf_err *err)
 {
-    const char *v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = NULL;
+    if (req->conn) {
+        v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    } else { /* built in-process: the first parameter of that name, as libmicrohttpd answers */
+        for (size_t i = 0; i < req->n_query && !v; i++)
+            if (strcmp(req->query_names[i], name) == 0)
+                v = req->query_values[i];
+    }
     *value = NULL;
     if (v && !cf_utf8_valid(v, strlen(v)))
         return cf_err_field(err, CF_EINVAL, name, "query parameter '%s' is not valid UTF-8", name);

@@ -145,7 +145,7 @@ static void print_usage_line(const char *usage)
     fprintf(stderr, "%.*s\n", nl ? (int)(nl - usage) : (int)strlen(usage), usage);
 }
 
-static void vprint_error(const char *fmt, va_list ap)
+__attribute__((format(printf, 1, 0))) static void vprint_error(const char *fmt, va_list ap)
 {
     char msg[1024];
     struct cf_buf shown;

@@ -65,7 +65,8 @@ enum cf_rc cf_path_normalize(const char *in, char out[CF_PATH_MAX + 1], const ch
         if (++depth > CF_PATH_DEPTH_MAX)
             return cf_err_field(err, CF_EVALIDATION, field, "%s: paths are at most %d folders deep",
                                 field, CF_PATH_DEPTH_MAX);
-        if (len == 0 || len > CF_SLUG_MAX)
+        /* "a//": one trailing '/' was dropped above, a second one ends in an empty name */
+        if (len == 0 || len > CF_SLUG_MAX || (slash && slash[1] == '\0'))
             return cf_err_field(err, CF_EVALIDATION, field,
                                 "%s: '%.*s' has an empty or over-long folder name", field, 64, out);
         memcpy(segment, p, len);

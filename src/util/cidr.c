@@ -147,6 +147,9 @@ bool cf_cidr_list_match(const char *list, const char *address)
         return false;
     if (strchr(address, '/'))
         return false;
+    /* a list that is not valid as a whole matches nothing, not its valid part */
+    if (cf_cidr_list_check(list, "", NULL) != CF_OK)
+        return false;
     each_entry(list, match_entry, &m);
     return m.matched;
 }

@@ -6,7 +6,8 @@
 #include "util/err.h"
 #include "util/banned.h"
 
-static void set_msg(struct cf_err *err, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void set_msg(struct cf_err *err, const char *fmt,
+                                                           va_list ap)
 {
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }

@@ -221,6 +221,8 @@ enum cf_rc cf_time_parse(const char *text, int64_t *unix_ms, struct cf_err *err)
 
     int64_t days = days_from_civil(year, (unsigned)month, (unsigned)day);
     int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - (int64_t)offset_min * 60;
+    if (secs < 0) /* 1970-01-01T00:30:00+01:00: a time that cf_time_format could not give back */
+        return cf_err_set(err, CF_EINVAL, "invalid timestamp: before 1970-01-01T00:00:00Z");
     *unix_ms = secs * 1000 + ms;
     return CF_OK;
 bad:

@@ -105,6 +105,9 @@ Test(cidr, matching)
         {"10.0.0.0/8", "not-an-ip", false},
         {"10.0.0.0/8", "10.0.0.0/8", false},
         {"garbage", "10.0.0.1", false},
+        /* found by fuzz_cidr: an invalid list matched through its valid part */
+        {"10.0.\"\".0.0/0,::/0", "::ff", false},
+        {"bad entry, 0.0.0.0/0", "10.0.0.1", false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
         cr_expect_eq(cf_cidr_list_match(cases[i].list, cases[i].address), cases[i].match,
