@@ -6,7 +6,7 @@ FUZZBUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 MESON    ?= meson
 
-.PHONY: all build deps run test unit integration bench fuzz format clean
+.PHONY: all build deps run test unit integration bench fuzz stress format clean
 
 all: build
 
@@ -43,6 +43,11 @@ $(FUZZBUILD)/build.ninja: | deps
 fuzz: deps $(FUZZBUILD)/build.ninja
 	$(MESON) compile -C $(FUZZBUILD)
 	sh scripts/fuzz.sh $(FUZZBUILD) $(FUZZ_SECONDS)
+
+# crash durability at length (issue 8): 200 kill -9 of a server under writes, 50 of a root-key rotation
+stress: build
+	ITEST_KILL_ROUNDS=200 ITEST_ROTATION_KILLS=50 COFFER_BIN=$(BUILD)/coffer python3 tests/integration/run.py \
+		-v test_durability
 
 format:
 	clang-format -i src/*.c src/*/*.[ch] tests/unit/*.c bench/*.c

@@ -5,6 +5,7 @@ to open, rotate-root-key keeps values readable and changes root.key, and a wrong
 import base64
 import os
 import random
+import subprocess
 import sqlite3
 import threading
 import time
@@ -117,7 +118,8 @@ class CanaryAfterShutdown(unittest.TestCase):
 
 
 class KillNine(unittest.TestCase):
-    ROUNDS = 6
+    # `make stress` runs 200 rounds (ITEST_KILL_ROUNDS); make test a few
+    ROUNDS = int(os.environ.get("ITEST_KILL_ROUNDS", "6"))
     WRITERS = 2
 
     def test_acknowledged_writes_survive_kill9(self):
@@ -304,6 +306,52 @@ class SealedRows(unittest.TestCase):
         self.move((a["id"], 1), (b["id"], 1))
         r = self.api("GET", "/api/v3/secrets/raw/SAME", query={"workspaceId": pid, "environment": "prod"})
         self.assertFailsToOpen(r, a["secretValue"])
+
+
+class RootKeyRotationKilled(unittest.TestCase):
+    """`coffer operator rotate-root-key` killed (-9) at random moments, again and again: after each kill the
+    server starts and reads every value (the old key or the new one, never neither)."""
+
+    KILLS = int(os.environ.get("ITEST_ROTATION_KILLS", "4"))
+
+    def test_rotation_killed_at_random_moments(self):
+        s = Server()
+        rng = random.Random(int(os.environ.get("ITEST_SEED", "0")) or None)
+        try:
+            s.start()
+            values = {}
+            for i in range(20):  # enough project keys for the rotation to take a while
+                pid = s.api("POST", "/api/v2/workspace", body={"projectName": unique("rk")}).json["project"]["id"]
+                v = "value-%d-%s" % (i, uuid.uuid4().hex)
+                r = s.api("POST", "/api/v3/secrets/raw/K", body={"workspaceId": pid, "environment": "dev",
+                                                                 "secretValue": v})
+                self.assertEqual(r.status, 200)
+                values[pid] = v
+            self.assertEqual(s.stop(), 0)
+            env = harness.base_env(harness.db_env(s.data_dir))
+            command = [harness.COFFER_BIN, "operator", "rotate-root-key", "--data-dir", s.data_dir]
+            t0 = time.monotonic()
+            self.assertEqual(subprocess.run(command, env=env, capture_output=True).returncode, 0)
+            whole = time.monotonic() - t0  # kills land anywhere within one rotation's time
+            outcomes = {"killed": 0, "finished": 0}
+            for kill in range(self.KILLS):
+                proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                time.sleep(rng.random() * whole)
+                proc.kill()
+                proc.wait()
+                proc.stderr.close()
+                outcomes["finished" if proc.returncode == 0 else "killed"] += 1
+                s.start()
+                for pid, v in values.items():
+                    r = s.api("GET", "/api/v3/secrets/raw/K", query={"workspaceId": pid, "environment": "dev"})
+                    self.assertEqual((r.status, r.json["secret"]["secretValue"] if r.status == 200 else r.body[:200]),
+                                     (200, v), "after kill %d of the rotation" % kill)
+                self.assertEqual(s.stop(), 0)
+            if self.KILLS >= 4:
+                self.assertGreater(outcomes["killed"], 0, "no kill landed during a rotation: %r" % outcomes)
+            print("rotation kills: %(killed)d mid-rotation, %(finished)d after it finished" % outcomes)
+        finally:
+            s.cleanup()
 
 
 class RootKey(unittest.TestCase):
