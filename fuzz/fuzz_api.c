@@ -26,30 +26,14 @@ static bool left_out(const struct cf_route *route)
            strstr(route->pattern, "notifications/run");
 }
 
-static int hexval(char c)
+/* A query part as libmicrohttpd hands it to the server: '+' is a space, then the server's own
+ * unescape callback. */
+static void unescape_query(char *s)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decodes s in place ('+' is a space in a query), as libmicrohttpd does. */
-static void unescape(char *s)
-{
-    char *out = s;
-    for (; *s; s++) {
-        if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
-            *out++ = (char)(hexval(s[1]) * 16 + hexval(s[2]));
-            s += 2;
-        } else {
-            *out++ = *s == '+' ? ' ' : *s;
-        }
-    }
-    *out = '\0';
+    for (char *p = s; *p; p++)
+        if (*p == '+')
+            *p = ' ';
+    cf_http_unescape(s);
 }
 
 /* One request; returns the handler's result (or the router's refusal). */
@@ -75,14 +59,14 @@ static enum cf_rc request(const char *method, char *target, const char *body, si
             char *eq = strchr(pair, '=');
             if (eq)
                 *eq++ = '\0';
-            unescape(pair);
+            unescape_query(pair);
             if (eq)
-                unescape(eq);
+                unescape_query(eq);
             req.query_names[req.n_query] = pair;
             req.query_values[req.n_query++] = eq ? eq : "";
         }
     }
-    unescape(target);
+    cf_http_unescape(target);
     cf_strlcpy(req.path, target, sizeof(req.path));
     if (cf_buf_append(&req.body, body, body_len) != CF_OK)
         goto out;

@@ -55,6 +55,11 @@ enum cf_rc cf_authn(struct cf_core *core, const uint8_t admin_hash[CF_TOKEN_HASH
                     const char *authorization, const char *client_ip, struct cf_principal *out,
                     struct cf_err *err);
 
+/* Decodes %HH escapes of a request's path or query in place (libmicrohttpd's unescape callback),
+ * except %00: a NUL would silently cut a name short ("AB%00C" read as "AB"), so it stays as the
+ * literal text "%00", which no name validation accepts. Returns the new length. */
+size_t cf_http_unescape(char *s);
+
 /* Releases what a request holds (wiping its body); the struct itself is freed by the caller. */
 void cf_req_release(struct cf_req *req);
 

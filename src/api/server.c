@@ -386,38 +386,12 @@ __attribute__((format(printf, 2, 0))) static void on_mhd_log(void *cls, const ch
     cf_log_warn("http %s", line);
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes %HH escapes in the path and query in place, except %00: a NUL would silently cut a name
- * short
- * ("AB%00C" read as "AB"), so it stays as the literal text "%00", which no name validation accepts.
- */
+/* libmicrohttpd's unescape callback: cf_http_unescape (request.c). */
 static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
-    char *out = s;
     (void)cls;
     (void)conn;
-    for (const char *in = s; *in;) {
-        int hi, lo;
-        if (in[0] == '%' && (hi = hex_value(in[1])) >= 0 && (lo = hex_value(in[2])) >= 0 &&
-            (hi | lo) != 0) {
-            *out++ = (char)(hi * 16 + lo);
-            in += 3;
-        } else {
-            *out++ = *in++;
-        }
-    }
-    *out = '\0';
-    return (size_t)(out - s);
+    return cf_http_unescape(s);
 }
 
 static enum cf_rc read_file(const char *path, char **out, size_t *len, struct cf_err *err)
