@@ -6,7 +6,7 @@ FUZZBUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 MESON    ?= meson
 
-.PHONY: all build deps run test unit integration bench fuzz stress format clean
+.PHONY: all build deps run test unit integration bench fuzz stress soak format clean
 
 all: build
 
@@ -34,6 +34,11 @@ test: deps $(BUILD)/build.ninja $(SANBUILD)/build.ninja
 bench: build
 	sh bench/run.sh $(BUILD)
 	python3 bench/stores.py $(BUILD)
+	python3 bench/load.py shape $(BUILD)
+
+# SOAK_MINUTES (3) of mixed load: no failed request, RSS and open descriptors flat (bench/README.md)
+soak: build
+	python3 bench/load.py soak $(BUILD)
 
 $(FUZZBUILD)/build.ninja: | deps
 	CC=clang $(MESON) setup $(FUZZBUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Load shape and soak (issue 8, points 3 and 4; bench/README.md "Load shape and soak").
+
+    python3 bench/load.py shape BUILD_DIR     # 64 clients mixing reads, writes and logins; 10,000 idle connections
+    python3 bench/load.py soak BUILD_DIR      # SOAK_MINUTES (default 3) of the same mix; RSS and fds stay flat
+
+One `coffer server` on a fresh data directory (limits raised so that 10,000 connections from one address are
+allowed: --max-connections 12000 --max-connections-per-ip 12000 --idle-timeout 300), seeded through the API with a
+project of 100 secrets and a machine identity. The mix (bench/mix.lua) sends, in turn, a list of the 100 secrets,
+an update of one secret (each wrk thread its own keys) and a universal-auth login. Exits 1 when a request failed
+or a target is missed: shape: no errors and p99 under 250 ms with 64 clients, and normal requests still answered
+(no errors, p99 under 250 ms) while 10,000 idle keep-alive connections are open; soak: no errors, RSS at the end
+within 10% (+2 MB) of its value after the first minute, open descriptors within 16 of it. Tokens travel in
+environment variables only.
+"""
+
+import http.client
+import json
+import os
+import re
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+P99_LIMIT_MS = 250
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, coffer, work, token):
+        self.port = free_port()
+        self.token = token
+        data = os.path.join(work, "data")
+        os.mkdir(data, 0o700)
+        self.log = open(os.path.join(work, "server.log"), "wb")
+        self.proc = subprocess.Popen(
+            [coffer, "server", "--addr", "127.0.0.1:%d" % self.port, "--data-dir", data, "--max-connections",
+             "12000", "--max-connections-per-ip", "12000", "--idle-timeout", "300"],
+            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=dict(os.environ, COFFER_BOOTSTRAP_TOKEN=token))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                c.request("GET", "/api/status")
+                if c.getresponse().status == 200:
+                    return
+            except OSError:
+                time.sleep(0.05)
+        sys.exit("bench: the server did not start")
+
+    def call(self, method, path, body=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c.request(method, path, body=None if body is None else json.dumps(body),
+                  headers={"Content-Type": "application/json", "Authorization": "Bearer " + self.token})
+        r = c.getresponse()
+        raw = r.read()
+        c.close()
+        if r.status != 200:
+            sys.exit("bench: %s %s -> %d %s" % (method, path.split("?")[0], r.status, raw[:200]))
+        return json.loads(raw)
+
+    def rss_mb(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
+
+    def fds(self):
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+def seed(s):
+    pid = s.call("POST", "/api/v2/workspace", {"projectName": "load-" + secrets.token_hex(3)})["project"]["id"]
+    s.call("POST", "/api/v3/secrets/batch/raw", {"workspaceId": pid, "environment": "dev", "secrets": [
+        {"secretKey": "KEY_%03d" % (i + 1), "secretValue": secrets.token_hex(150)} for i in range(100)]})
+    ident = s.call("POST", "/api/v1/identities", {"name": "load-" + secrets.token_hex(3)})["identity"]["id"]
+    ua = s.call("POST", "/api/v1/auth/universal-auth/identities/" + ident,
+                {"accessTokenTTL": 86400, "accessTokenMaxTTL": 86400})["identityUniversalAuth"]
+    cs = s.call("POST", "/api/v1/auth/universal-auth/identities/%s/client-secrets" % ident, {})
+    return pid, ua["clientId"], cs["clientSecret"]
+
+
+def wrk(s, seconds, connections, env, script="mix.lua", path="/"):
+    out = subprocess.run(["wrk", "-t2", "-c%d" % connections, "-d%ds" % seconds, "--latency", "-s",
+                          os.path.join(ROOT, "bench", script), "http://127.0.0.1:%d%s" % (s.port, path)],
+                         capture_output=True, env=dict(os.environ, **env), timeout=seconds + 120).stdout.decode()
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    if not rps or not p99:
+        sys.exit("bench: wrk failed:\n" + out)
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(g) for g in m.groups())
+    return float(rps.group(1)), float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)], errors
+
+
+def idle_connections(s, n):
+    """n keep-alive connections that each made one request and then stay open, idle."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, n + 512)), hard))
+    request = b"GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n"
+    socks = []
+    for _ in range(n):
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=10)
+        sock.sendall(request)
+        socks.append(sock)
+    answered = 0
+    for sock in socks:
+        data = sock.recv(4096)
+        answered += data.startswith(b"HTTP/1.1 200")
+    return socks, answered
+
+
+def shape(coffer, work, token):
+    s = Server(coffer, work, token)
+    try:
+        pid, client_id, client_secret = seed(s)
+        env = {"BENCH_TOKEN": token, "BENCH_PROJECT": pid, "BENCH_CLIENT_ID": client_id,
+               "BENCH_CLIENT_SECRET": client_secret}
+        seconds = int(os.environ.get("BENCH_SECONDS", "5"))
+        wrk(s, 1, 16, env)  # warm-up
+        mix = wrk(s, seconds, 64, env)
+        socks, answered = idle_connections(s, 10000)
+        list_path = "/api/v3/secrets/raw?workspaceId=%s&environment=dev&secretPath=/" % pid
+        busy = wrk(s, seconds, 16, env, script="auth.lua", path=list_path)
+        alive = s.proc.poll() is None
+        open_fds = s.fds()
+        for sock in socks:
+            sock.close()
+        lines = ["Coffer load shape, %s, %d cores, wrk 2 threads, %d s per run" % (
+                     time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count() or 0, seconds), "",
+                 "%-52s %10s %10s %7s" % ("scenario", "req/s", "p99", "errors"),
+                 "%-52s %10s %10s %7d" % ("64 clients: list 100 / write one / login, in turn",
+                                          "{:,.0f}".format(mix[0]), "%.1f ms" % mix[1], mix[2]),
+                 "%-52s %10s %10s %7d" % ("list 100, 16 clients, beside 10,000 idle connections",
+                                          "{:,.0f}".format(busy[0]), "%.1f ms" % busy[1], busy[2]),
+                 "", "idle connections opened and answered: %d of 10,000; server fds with them open: %d; "
+                     "server alive: %s" % (answered, open_fds, alive)]
+        ok = (mix[2] == 0 and mix[1] <= P99_LIMIT_MS and busy[2] == 0 and busy[1] <= P99_LIMIT_MS and
+              answered == 10000 and alive)
+        lines.append("targets (no errors, p99 <= %d ms, every idle connection answered): %s" % (
+            P99_LIMIT_MS, "met" if ok else "MISSED"))
+        return lines, ok
+    finally:
+        s.stop()
+
+
+def soak(coffer, work, token):
+    minutes = float(os.environ.get("SOAK_MINUTES", "3"))
+    s = Server(coffer, work, token)
+    try:
+        pid, client_id, client_secret = seed(s)
+        env = {"BENCH_TOKEN": token, "BENCH_PROJECT": pid, "BENCH_CLIENT_ID": client_id,
+               "BENCH_CLIENT_SECRET": client_secret}
+        samples, errors, total = [], 0, 0.0
+        end = time.monotonic() + minutes * 60
+        while time.monotonic() < end:
+            rps, p99, e = wrk(s, 10, 32, env)
+            errors += e
+            total += rps * 10
+            samples.append((time.monotonic(), s.rss_mb(), s.fds(), rps, p99))
+            print("soak: %5.0f s  RSS %6.1f MB  fds %4d  %7.0f req/s  p99 %6.1f ms  errors %d" % (
+                minutes * 60 - (end - samples[-1][0]), samples[-1][1], samples[-1][2], rps, p99, errors), flush=True)
+        settled = next((x for x in samples if x[0] - samples[0][0] >= 50), samples[0])
+        last = samples[-1]
+        rss_ok = last[1] <= settled[1] * 1.10 + 2
+        fds_ok = abs(last[2] - settled[2]) <= 16
+        ok = errors == 0 and rss_ok and fds_ok and s.proc.poll() is None
+        lines = ["Coffer soak, %s, %.1f minutes of list 100 / write one / login in turn, 32 clients" % (
+                     time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), minutes),
+                 "requests: about {:,.0f}; errors: {}".format(total, errors),
+                 "RSS: %.1f MB after the first minute, %.1f MB at the end (max %.1f)" % (
+                     settled[1], last[1], max(x[1] for x in samples)),
+                 "open descriptors: %d after the first minute, %d at the end" % (settled[2], last[2]),
+                 "targets (no errors, RSS within 10%% + 2 MB, fds within 16): %s" % ("met" if ok else "MISSED")]
+        return lines, ok
+    finally:
+        s.stop()
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[1] not in ("shape", "soak"):
+        sys.exit("usage: python3 bench/load.py shape|soak BUILD_DIR")
+    coffer = os.path.join(os.path.abspath(sys.argv[2]), "coffer")
+    work = tempfile.mkdtemp(prefix="coffer-bench-load-")
+    try:
+        token = "bench-" + secrets.token_hex(24)
+        lines, ok = (shape if sys.argv[1] == "shape" else soak)(coffer, work, token)
+        text = "\n".join(lines) + "\n"
+        sys.stdout.write(text)
+        os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
+        with open(os.path.join(ROOT, "bench", "results", sys.argv[1] + ".txt"), "w") as f:
+            f.write(text)
+        sys.exit(0 if ok else 1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
