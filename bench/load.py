@@ -160,6 +160,10 @@ def shape(coffer, work, token):
               answered == 10000 and alive)
         lines.append("targets (no errors, p99 <= %d ms, every idle connection answered): %s" % (
             P99_LIMIT_MS, "met" if ok else "MISSED"))
+        with open(os.path.join(ROOT, "bench", "results", "shape.json"), "w") as f:
+            json.dump({"mix_rps": mix[0], "mix_p99_ms": mix[1], "mix_errors": mix[2], "idle_list_rps": busy[0],
+                       "idle_list_p99_ms": busy[1], "idle_list_errors": busy[2], "idle_answered": answered}, f,
+                      indent=1)
         return lines, ok
     finally:
         s.stop()
@@ -205,6 +209,7 @@ def main():
     work = tempfile.mkdtemp(prefix="coffer-bench-load-")
     try:
         token = "bench-" + secrets.token_hex(24)
+        os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
         lines, ok = (shape if sys.argv[1] == "shape" else soak)(coffer, work, token)
         text = "\n".join(lines) + "\n"
         sys.stdout.write(text)

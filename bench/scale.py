@@ -174,6 +174,10 @@ def main():
         os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
         with open(os.path.join(ROOT, "bench", "results", "scale.txt"), "w") as f:
             f.write(text)
+        with open(os.path.join(ROOT, "bench", "results", "scale.json"), "w") as f:
+            json.dump({name: {"secrets": r[0], "identities": r[1], "list_rps": r[2][0], "list_p99_ms": r[2][1],
+                              "login_rps": r[3][0], "login_p99_ms": r[3][1], "rss_mb": r[4]}
+                       for name, r in results.items()}, f, indent=1)
         if errors:
             sys.exit(1)
     finally:

@@ -210,6 +210,9 @@ def main():
         os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
         with open(os.path.join(ROOT, "bench", "results", "stores.txt"), "w") as f:
             f.write(text)
+        with open(os.path.join(ROOT, "bench", "results", "stores.json"), "w") as f:
+            json.dump({label: {"list_rps": lst[0], "list_p99_ms": lst[1], "write_rps": wr[0], "write_p99_ms": wr[1],
+                               "errors": lst[2] + wr[2]} for label, lst, wr in rows}, f, indent=1)
         if any(lst[2] or wr[2] for _, lst, wr in rows):
             sys.exit("bench: some requests failed; the figures above are not valid")
     finally:
