@@ -70,8 +70,8 @@ def main():
     if scale:
         large, small = scale["large"], scale["small"]
         other("RSS with {:,} secrets stored".format(large["secrets"]), "%.1f MB" % large["rss_mb"])
-        http("list one folder of {:,} secrets ({:,} identities; 16 conns)".format(large["secrets"],
-                                                                            large["identities"]),
+        http("list one folder of 100, in a store of {:,} secrets and {:,} identities (16 conns)".format(
+                 large["secrets"], large["identities"]),
              large["list_rps"], large["list_p99_ms"], run("baseline list", 16).get("rps"))
         other("  ... as a ratio of the same on a 100-secret store", "%.2fx" % (large["list_rps"] / small["list_rps"]))
         other("login among {:,} identities, ratio to one identity".format(large["identities"]),
