@@ -45,10 +45,15 @@ if [ "$jobs" -le 1 ]; then
         run_one "$t" || failed=$((failed + 1))
     done
 else
-    # N at a time; each prints its own line when it ends
+    # in groups of N (each a whole core's worth of time); each prints its own line when it ends
+    running=0
     for t in $targets; do
-        while [ "$(jobs -p | wc -l)" -ge "$jobs" ]; do sleep 1; done
         (run_one "$t" || touch "$build/fuzz-crashes/.failed-$t") &
+        running=$((running + 1))
+        if [ $running -ge "$jobs" ]; then
+            wait
+            running=0
+        fi
     done
     wait
     for t in $targets; do
