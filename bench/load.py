@@ -14,78 +14,19 @@ within 10% (+2 MB) of its value after the first minute, open descriptors within 
 environment variables only.
 """
 
-import http.client
-import json
 import os
-import re
 import resource
 import secrets
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import Server, wrk as run_wrk, write_results
+
 P99_LIMIT_MS = 250
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, coffer, work, token):
-        self.port = free_port()
-        self.token = token
-        data = os.path.join(work, "data")
-        os.mkdir(data, 0o700)
-        self.log = open(os.path.join(work, "server.log"), "wb")
-        self.proc = subprocess.Popen(
-            [coffer, "server", "--addr", "127.0.0.1:%d" % self.port, "--data-dir", data, "--max-connections",
-             "12000", "--max-connections-per-ip", "12000", "--idle-timeout", "300"],
-            stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=dict(os.environ, COFFER_BOOTSTRAP_TOKEN=token))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-                c.request("GET", "/api/status")
-                if c.getresponse().status == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        sys.exit("bench: the server did not start")
-
-    def call(self, method, path, body=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        c.request(method, path, body=None if body is None else json.dumps(body),
-                  headers={"Content-Type": "application/json", "Authorization": "Bearer " + self.token})
-        r = c.getresponse()
-        raw = r.read()
-        c.close()
-        if r.status != 200:
-            sys.exit("bench: %s %s -> %d %s" % (method, path.split("?")[0], r.status, raw[:200]))
-        return json.loads(raw)
-
-    def rss_mb(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
-
-    def fds(self):
-        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+LIMITS = ["--max-connections", "12000", "--max-connections-per-ip", "12000", "--idle-timeout", "300"]
 
 
 def seed(s):
@@ -100,18 +41,7 @@ def seed(s):
 
 
 def wrk(s, seconds, connections, env, script="mix.lua", path="/"):
-    out = subprocess.run(["wrk", "-t2", "-c%d" % connections, "-d%ds" % seconds, "--latency", "-s",
-                          os.path.join(ROOT, "bench", script), "http://127.0.0.1:%d%s" % (s.port, path)],
-                         capture_output=True, env=dict(os.environ, **env), timeout=seconds + 120).stdout.decode()
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    if not rps or not p99:
-        sys.exit("bench: wrk failed:\n" + out)
-    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if m:
-        errors += sum(int(g) for g in m.groups())
-    return float(rps.group(1)), float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)], errors
+    return run_wrk("http://127.0.0.1:%d%s" % (s.port, path), script, connections, seconds, env)
 
 
 def idle_connections(s, n):
@@ -132,7 +62,7 @@ def idle_connections(s, n):
 
 
 def shape(coffer, work, token):
-    s = Server(coffer, work, token)
+    s = Server(coffer, work, "data", token, args=LIMITS)
     try:
         pid, client_id, client_secret = seed(s)
         env = {"BENCH_TOKEN": token, "BENCH_PROJECT": pid, "BENCH_CLIENT_ID": client_id,
@@ -160,18 +90,16 @@ def shape(coffer, work, token):
               answered == 10000 and alive)
         lines.append("targets (no errors, p99 <= %d ms, every idle connection answered): %s" % (
             P99_LIMIT_MS, "met" if ok else "MISSED"))
-        with open(os.path.join(ROOT, "bench", "results", "shape.json"), "w") as f:
-            json.dump({"mix_rps": mix[0], "mix_p99_ms": mix[1], "mix_errors": mix[2], "idle_list_rps": busy[0],
-                       "idle_list_p99_ms": busy[1], "idle_list_errors": busy[2], "idle_answered": answered}, f,
-                      indent=1)
-        return lines, ok
+        figures = {"mix_rps": mix[0], "mix_p99_ms": mix[1], "mix_errors": mix[2], "idle_list_rps": busy[0],
+                   "idle_list_p99_ms": busy[1], "idle_list_errors": busy[2], "idle_answered": answered}
+        return lines, ok, figures
     finally:
         s.stop()
 
 
 def soak(coffer, work, token):
     minutes = float(os.environ.get("SOAK_MINUTES", "3"))
-    s = Server(coffer, work, token)
+    s = Server(coffer, work, "data", token, args=LIMITS)
     try:
         pid, client_id, client_secret = seed(s)
         env = {"BENCH_TOKEN": token, "BENCH_PROJECT": pid, "BENCH_CLIENT_ID": client_id,
@@ -197,7 +125,8 @@ def soak(coffer, work, token):
                      settled[1], last[1], max(x[1] for x in samples)),
                  "open descriptors: %d after the first minute, %d at the end" % (settled[2], last[2]),
                  "targets (no errors, RSS within 10%% + 2 MB, fds within 16): %s" % ("met" if ok else "MISSED")]
-        return lines, ok
+        return lines, ok, {"requests": total, "errors": errors, "rss_settled_mb": settled[1], "rss_end_mb": last[1],
+                           "fds_settled": settled[2], "fds_end": last[2]}
     finally:
         s.stop()
 
@@ -209,13 +138,10 @@ def main():
     work = tempfile.mkdtemp(prefix="coffer-bench-load-")
     try:
         token = "bench-" + secrets.token_hex(24)
-        os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-        lines, ok = (shape if sys.argv[1] == "shape" else soak)(coffer, work, token)
+        lines, ok, figures = (shape if sys.argv[1] == "shape" else soak)(coffer, work, token)
         text = "\n".join(lines) + "\n"
         sys.stdout.write(text)
-        os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-        with open(os.path.join(ROOT, "bench", "results", sys.argv[1] + ".txt"), "w") as f:
-            f.write(text)
+        write_results(sys.argv[1], text, figures)
         sys.exit(0 if ok else 1)
     finally:
         shutil.rmtree(work, ignore_errors=True)

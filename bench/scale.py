@@ -14,78 +14,19 @@ Tokens and client secrets travel in environment variables only.
 """
 
 import concurrent.futures
-import http.client
-import json
 import os
-import re
 import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import Server, wrk, write_results
+
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 FOLDERS = int(os.environ.get("BENCH_SCALE_FOLDERS", "1000"))
 IDENTITIES = int(os.environ.get("BENCH_SCALE_IDENTITIES", "1000"))
 PER_FOLDER = 100
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    def __init__(self, coffer, work, name, token):
-        self.port = free_port()
-        self.token = token
-        data = os.path.join(work, name)
-        os.mkdir(data, 0o700)
-        self.log = open(os.path.join(work, name + ".log"), "wb")
-        self.proc = subprocess.Popen([coffer, "server", "--addr", "127.0.0.1:%d" % self.port, "--data-dir", data],
-                                     stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=dict(os.environ, COFFER_BOOTSTRAP_TOKEN=token))
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-                c.request("GET", "/api/status")
-                if c.getresponse().status == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        sys.exit("bench: a server did not start")
-
-    def call(self, method, path, body=None, token=...):
-        token = self.token if token is ... else token
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = "Bearer " + token
-        c.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
-        r = c.getresponse()
-        raw = r.read()
-        c.close()
-        if r.status != 200:
-            sys.exit("bench: %s %s -> %d %s" % (method, path.split("?")[0], r.status, raw[:200]))
-        return json.loads(raw)
-
-    def rss_mb(self):
-        with open("/proc/%d/status" % self.proc.pid) as f:
-            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1)) / 1024
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
 
 
 def seed(server, folders, identities):
@@ -114,18 +55,6 @@ def seed(server, folders, identities):
     return pid, "/f%04d" % (folders // 2), creds[identities // 2]
 
 
-def wrk(url, script, env):
-    out = subprocess.run(["wrk", "-t2", "-c16", "-d%ds" % SECONDS, "--latency", "-s", script, url],
-                         capture_output=True, env=dict(os.environ, **env), timeout=SECONDS + 60).stdout.decode()
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if not rps:
-        sys.exit("bench: wrk failed:\n" + out)
-    return (float(rps.group(1)), float(p99.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[p99.group(2)] if p99 else 0,
-            int(errors.group(1)) if errors else 0)
-
-
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: python3 bench/scale.py BUILD_DIR")
@@ -145,9 +74,8 @@ def main():
             assert len(listing["secrets"]) == PER_FOLDER, len(listing["secrets"])
             list_url = "http://127.0.0.1:%d/api/v3/secrets/raw?workspaceId=%s&environment=dev&secretPath=%s" % (
                 s.port, pid, path)
-            lst = wrk(list_url, os.path.join(ROOT, "bench", "auth.lua"), {"BENCH_TOKEN": token})
-            login = wrk("http://127.0.0.1:%d/api/v1/auth/universal-auth/login" % s.port,
-                        os.path.join(ROOT, "bench", "login.lua"),
+            lst = wrk(list_url, "auth.lua", 16, SECONDS, {"BENCH_TOKEN": token})
+            login = wrk("http://127.0.0.1:%d/api/v1/auth/universal-auth/login" % s.port, "login.lua", 16, SECONDS,
                         {"BENCH_CLIENT_ID": client_id, "BENCH_CLIENT_SECRET": client_secret})
             time.sleep(1)
             results[name] = (folders * PER_FOLDER, identities, lst, login, s.rss_mb(), seeded_s)
@@ -164,20 +92,16 @@ def main():
                 "{:,.0f}".format(login[0]), "%.1f ms" % login[1], rss, seeded_s))
         small, large = results["small"], results["large"]
         lines.append("")
-        lines.append("large / small: list one folder %.2fx, login %.2fx (1.00 = no slower with 1,000x the data)" % (
-            large[2][0] / small[2][0], large[3][0] / small[3][0]))
+        lines.append("large / small: list one folder %.2fx, login %.2fx (1.00 = no slower with %dx the secrets)" % (
+            large[2][0] / small[2][0], large[3][0] / small[3][0], large[0] // small[0]))
         errors = sum(r[2][2] + r[3][2] for r in results.values())
         if errors:
             lines.append("WARNING: %d requests failed; the figures are not valid" % errors)
         text = "\n".join(lines) + "\n"
         sys.stdout.write(text)
-        os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-        with open(os.path.join(ROOT, "bench", "results", "scale.txt"), "w") as f:
-            f.write(text)
-        with open(os.path.join(ROOT, "bench", "results", "scale.json"), "w") as f:
-            json.dump({name: {"secrets": r[0], "identities": r[1], "list_rps": r[2][0], "list_p99_ms": r[2][1],
-                              "login_rps": r[3][0], "login_p99_ms": r[3][1], "rss_mb": r[4]}
-                       for name, r in results.items()}, f, indent=1)
+        write_results("scale", text, {
+            name: {"secrets": r[0], "identities": r[1], "list_rps": r[2][0], "list_p99_ms": r[2][1],
+                   "login_rps": r[3][0], "login_p99_ms": r[3][1], "rss_mb": r[4]} for name, r in results.items()})
         if errors:
             sys.exit(1)
     finally:

@@ -13,20 +13,16 @@ travel in environment variables only.
 """
 
 import base64
-import json
 import os
-import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import http.client
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import ROOT, Server, wrk_result, wrk_start, write_results
+
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64").split()[-1])
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
@@ -58,95 +54,28 @@ end
 """
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def call(port, method, path, token, body=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    conn.request(method, path, body=None if body is None else json.dumps(body),
-                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
-    resp = conn.getresponse()
-    raw = resp.read()
-    conn.close()
-    if resp.status != 200:
-        sys.exit("bench: %s %s answered %d: %s" % (method, path.split("?")[0], resp.status, raw[:300]))
-    return json.loads(raw)
-
-
-class Node:
-    def __init__(self, coffer, work, name, db, root_key, token):
-        self.port = free_port()
-        self.data = os.path.join(work, name)
-        os.mkdir(self.data, 0o700)
-        self.log = open(os.path.join(work, name + ".log"), "wb")
-        env = dict(os.environ, COFFER_BOOTSTRAP_TOKEN=token, COFFER_ROOT_KEY=root_key)
-        args = [coffer, "server", "--addr", "127.0.0.1:%d" % self.port, "--data-dir", self.data]
-        if db:
-            args += ["--db", db]
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env,
-                                     stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
-                c.request("GET", "/api/status")
-                if c.getresponse().status == 200:
-                    return
-            except OSError:
-                time.sleep(0.05)
-        sys.exit("bench: a coffer node did not start (see %s.log)" % name)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-
-
-def seed(port, token):
-    pid = call(port, "POST", "/api/v2/workspace", token, {"projectName": "bench-" + secrets.token_hex(4)})
-    pid = pid["project"]["id"]
+def seed(node):
+    pid = node.call("POST", "/api/v2/workspace", {"projectName": "bench-" + secrets.token_hex(4)})["project"]["id"]
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
     items = [{"secretKey": "KEY_%03d" % (i + 1), "secretValue": "".join(secrets.choice(alphabet) for _ in range(300)),
               "secretComment": "benchmark secret %03d" % (i + 1)} for i in range(100)]
-    call(port, "POST", "/api/v3/secrets/batch/raw", token, {"workspaceId": pid, "environment": "dev",
-                                                            "secrets": items})
+    node.call("POST", "/api/v3/secrets/batch/raw", {"workspaceId": pid, "environment": "dev", "secrets": items})
     return pid
 
 
-def wrk(nodes, path_or_lua, connections, token, pid, work):
-    """wrk against every node at once; returns (total req/s, worst p99 ms, errors)."""
-    per_node = max(1, connections // len(nodes))
+def wrk(nodes, path_or_lua, connections, token, pid):
+    """wrk against every node at once, the connections spread evenly; (total req/s, worst p99 ms, errors)."""
     procs = []
     for i, node in enumerate(nodes):
-        env = dict(os.environ, BENCH_TOKEN=token, BENCH_PROJECT=pid, BENCH_NODE=str(i),
-                   BENCH_THREADS=str(THREADS), BENCH_RANGES=str(len(nodes) * THREADS))
+        env = {"BENCH_TOKEN": token, "BENCH_PROJECT": pid, "BENCH_NODE": str(i), "BENCH_THREADS": str(THREADS),
+               "BENCH_RANGES": str(len(nodes) * THREADS)}
         if path_or_lua.endswith(".lua"):
-            args = ["-s", path_or_lua, "http://127.0.0.1:%d/" % node.port]
+            url, script = "http://127.0.0.1:%d/" % node.port, path_or_lua
         else:
-            args = ["-s", os.path.join(ROOT, "bench", "auth.lua"), "http://127.0.0.1:%d%s" % (node.port, path_or_lua)]
-        procs.append(subprocess.Popen(["wrk", "-t%d" % THREADS, "-c%d" % per_node, "-d%ds" % SECONDS, "--latency"]
-                                      + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env))
-    total, worst, errors = 0.0, 0.0, 0
-    for p in procs:
-        out = p.communicate()[0].decode()
-        m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        if not m:
-            sys.exit("bench: wrk failed:\n" + out)
-        total += float(m.group(1))
-        m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
-        if m:
-            worst = max(worst, float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)])
-        for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
-            m = re.search(pattern, out)
-            if m:
-                errors += sum(int(g) for g in m.groups())
-    return total, worst, errors
+            url, script = "http://127.0.0.1:%d%s" % (node.port, path_or_lua), "auth.lua"
+        procs.append(wrk_start(url, script, max(1, connections // len(nodes)), SECONDS, env, THREADS))
+    results = [wrk_result(p) for p in procs]
+    return sum(r[0] for r in results), max(r[1] for r in results), sum(r[2] for r in results)
 
 
 def main():
@@ -177,12 +106,14 @@ def main():
                 subprocess.run([os.path.join(ROOT, "scripts", "pg.sh"), "createdb", pg_dir, name], check=True,
                                capture_output=True, timeout=60)
                 db = base.replace(":///?", ":///%s?" % name)
-            nodes = [Node(coffer, work, "%s-%d-%d" % (backend, count, i), db, root_key, token) for i in range(count)]
-            pid = seed(nodes[0].port, token)
+            nodes = [Server(coffer, work, "%s-%d-%d" % (backend, count, i), token,
+                            args=["--db", db] if db else [], env={"COFFER_ROOT_KEY": root_key})
+                     for i in range(count)]
+            pid = seed(nodes[0])
             list_path = "/api/v3/secrets/raw?workspaceId=%s&environment=dev&secretPath=/" % pid
-            wrk(nodes, list_path, 16, token, pid, work)  # warm-up
-            lst = wrk(nodes, list_path, CONNECTIONS, token, pid, work)
-            wr = wrk(nodes, lua, CONNECTIONS, token, pid, work)
+            wrk(nodes, list_path, 16, token, pid)  # warm-up
+            lst = wrk(nodes, list_path, CONNECTIONS, token, pid)
+            wr = wrk(nodes, lua, CONNECTIONS, token, pid)
             rows.append((label, lst, wr))
             for node in nodes:
                 node.stop()
@@ -207,12 +138,9 @@ def main():
         lines.append("as SQLite's synchronous=FULL), on a unix socket.")
         text = "\n".join(lines) + "\n"
         sys.stdout.write(text)
-        os.makedirs(os.path.join(ROOT, "bench", "results"), exist_ok=True)
-        with open(os.path.join(ROOT, "bench", "results", "stores.txt"), "w") as f:
-            f.write(text)
-        with open(os.path.join(ROOT, "bench", "results", "stores.json"), "w") as f:
-            json.dump({label: {"list_rps": lst[0], "list_p99_ms": lst[1], "write_rps": wr[0], "write_p99_ms": wr[1],
-                               "errors": lst[2] + wr[2]} for label, lst, wr in rows}, f, indent=1)
+        write_results("stores", text, {
+            label: {"list_rps": lst[0], "list_p99_ms": lst[1], "write_rps": wr[0], "write_p99_ms": wr[1],
+                    "errors": lst[2] + wr[2]} for label, lst, wr in rows})
         if any(lst[2] or wr[2] for _, lst, wr in rows):
             sys.exit("bench: some requests failed; the figures above are not valid")
     finally:
