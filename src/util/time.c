@@ -221,8 +221,12 @@ enum cf_rc cf_time_parse(const char *text, int64_t *unix_ms, struct cf_err *err)
 
     int64_t days = days_from_civil(year, (unsigned)month, (unsigned)day);
     int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - (int64_t)offset_min * 60;
-    if (secs < 0) /* 1970-01-01T00:30:00+01:00: a time that cf_time_format could not give back */
+    /* 1970-01-01T00:30:00+01:00 or 9999-12-31T23:00:00-01:01: times that cf_time_format could
+     * not give back (found by fuzz/fuzz_time.c) */
+    if (secs < 0)
         return cf_err_set(err, CF_EINVAL, "invalid timestamp: before 1970-01-01T00:00:00Z");
+    if (secs > 253402300799) /* 9999-12-31T23:59:59Z */
+        return cf_err_set(err, CF_EINVAL, "invalid timestamp: after 9999-12-31T23:59:59Z");
     *unix_ms = secs * 1000 + ms;
     return CF_OK;
 bad:
