@@ -15,6 +15,17 @@
 
 static char home[64];
 
+/* The temporary home goes with the process (libFuzzer and replay both end through exit). */
+static void remove_home(void)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/coffer/credentials.json", home);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/coffer", home);
+    rmdir(path);
+    rmdir(home);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -28,6 +39,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char coffer_dir[96];
     snprintf(coffer_dir, sizeof(coffer_dir), "%s/coffer", home);
     mkdir(coffer_dir, 0700);
+    atexit(remove_home);
     return 0;
 }
 

@@ -3,7 +3,8 @@
  * JSON, algorithm, kid and claim checks rather than stopping at "bad signature". The same bytes are
  * also tried as a whole token, as a JWKS document and as PEM keys. Properties: a token is accepted only
  * when its payload carries every bound claim (re-checked here with jansson), and never with a header
- * whose "alg" is not EdDSA. */
+ * whose "alg" is not EdDSA. FUZZ_JWT_SHOW=1 prints each signed token's verdict (for checking that the
+ * corpus reaches acceptance). */
 #include <jansson.h>
 #include <sodium.h>
 
