@@ -108,7 +108,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_api: %s\n", err.msg);
         abort();
     }
-    core.login_by_client_id = cf_throttle_new(&policy);
+    core.login_by_address_and_id = cf_throttle_new(&policy);
     core.login_by_address = cf_throttle_new(&policy);
     core.jwks = cf_jwks_cache_new();
     /* the store lives in the temporary directory until the process ends; its files go now */

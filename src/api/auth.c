@@ -12,6 +12,7 @@
 #include "auth/jwt_auth.h"
 #include "auth/k8s_auth.h"
 #include "auth/universal.h"
+#include "crypto/token.h"
 #include "util/log.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -41,15 +42,21 @@ static json_t *token_reply(const char *token, int64_t expires_in, int64_t max_tt
 }
 
 /* The answer to every login; result (which holds the token) is wiped either way. Every outcome is
- * also logged as one line naming the method, who tried (an identity or client id, never a
- * credential), from where and, for a refusal, the precise reason (the same text as the 401's
- * message), so that an operator (and later the audit log, issue 6) can tell why a pipeline's login
- * failed. */
-static enum cf_rc login_reply(struct cf_req *req, const char *method, const char *who,
+ * also logged as one line naming the method, who tried, from where and, for a refusal, the precise
+ * reason (the same text as the 401's message), so that an operator (and the audit log) can tell
+ * why a pipeline's login failed. Who tried is the client id or identity id as presented only when
+ * the login method found it; anything else may be a credential pasted into the wrong field (a
+ * hash-chained audit record can never be scrubbed), so it is named by its fingerprint. */
+static enum cf_rc login_reply(struct cf_req *req, const char *method, const char *presented_id,
                               enum cf_rc rc, struct cf_login_result *result, json_t **out,
                               struct cf_err *err)
 {
-    char action[64];
+    char action[64], fingerprint[CF_TOKEN_FINGERPRINT_LEN];
+    const char *who = presented_id;
+    if (!result->subject_known) {
+        cf_token_fingerprint(presented_id, strlen(presented_id), fingerprint);
+        who = fingerprint;
+    }
     snprintf(action, sizeof(action), "auth.login.%s", method);
     cf_req_audit(req, action, NULL, NULL, NULL);
     /* Universal auth names a client id; the other methods the identity itself. */
@@ -87,13 +94,25 @@ static enum cf_rc ua_login(struct cf_req *req, json_t **out, struct cf_err *err)
         rc = cf_json_string(body, "clientSecret", true, &client_secret, err);
     if (rc != CF_OK)
         return rc;
-    struct cf_login_throttles throttles = {core->login_by_client_id, core->login_by_address};
-    rc = cf_ua_login(core->store, core->keyring, &throttles,
-                     trimmed(client_id, id_copy, sizeof(id_copy)),
-                     trimmed(client_secret, secret_copy, sizeof(secret_copy)),
-                     cf_req_client_ip(req), cf_now_ms(), &result, err);
+    struct cf_login_throttles throttles = {core->login_by_address_and_id, core->login_by_address};
+    trimmed(client_id, id_copy, sizeof(id_copy));
+    if (cf_token_looks_like_client_secret(id_copy)) {
+        /* Swapped arguments, most likely: say so, and never look the secret up as an id. */
+        memset(&result, 0, sizeof(result));
+        rc = cf_err_field(err, CF_EVALIDATION, "clientId",
+                          "clientId: this looks like a client secret (it starts with \"%s\"); pass "
+                          "it as the client secret (--client-secret), and the identity's client id "
+                          "as the client id",
+                          CF_CLIENT_SECRET_PREFIX);
+    } else {
+        rc = cf_ua_login(core->store, core->keyring, &throttles, id_copy,
+                         trimmed(client_secret, secret_copy, sizeof(secret_copy)),
+                         cf_req_client_ip(req), cf_now_ms(), &result, err);
+    }
     sodium_memzero(secret_copy, sizeof(secret_copy));
-    return login_reply(req, "universal-auth", id_copy, rc, &result, out, err);
+    rc = login_reply(req, "universal-auth", id_copy, rc, &result, out, err);
+    sodium_memzero(id_copy, sizeof(id_copy)); /* it may have been a credential */
+    return rc;
 }
 
 /* The logins that present a JWT for an identity (route data). */
@@ -128,7 +147,7 @@ static enum cf_rc identity_jwt_login(struct cf_req *req, json_t **out, struct cf
     char *jwt_copy = malloc(size);
     if (!jwt_copy)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    struct cf_login_throttles throttles = {core->login_by_client_id, core->login_by_address};
+    struct cf_login_throttles throttles = {core->login_by_address_and_id, core->login_by_address};
     trimmed(identity_id, id_copy, sizeof(id_copy));
     trimmed(jwt, jwt_copy, size);
     if (method == LOGIN_JWT)
@@ -139,8 +158,10 @@ static enum cf_rc identity_jwt_login(struct cf_req *req, json_t **out, struct cf
                           cf_req_client_ip(req), cf_now_ms(), &result, err);
     sodium_memzero(jwt_copy, size);
     free(jwt_copy);
-    return login_reply(req, method == LOGIN_JWT ? "jwt-auth" : "kubernetes", id_copy, rc, &result,
-                       out, err);
+    rc = login_reply(req, method == LOGIN_JWT ? "jwt-auth" : "kubernetes", id_copy, rc, &result,
+                     out, err);
+    sodium_memzero(id_copy, sizeof(id_copy)); /* it may have been a credential */
+    return rc;
 }
 
 static enum cf_rc token_renew(struct cf_req *req, json_t **out, struct cf_err *err)

@@ -165,7 +165,8 @@ enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
     memset(out, 0, sizeof(*out));
     if (!client_ip)
         client_ip = "";
-    rc = cf_login_throttle_check(throttles, identity_id, "this identity", client_ip, now, err);
+    rc = cf_login_throttle_check(throttles, identity_id, "this identity from this address",
+                                 client_ip, now, err);
     if (rc != CF_OK)
         return rc;
     config = malloc(sizeof(*config));
@@ -182,6 +183,7 @@ enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
     }
     if (rc != CF_OK)
         goto out;
+    out->subject_known = true;
     bool static_keys = strcmp(config->configuration_type, "static") == 0;
     rc = static_keys ? build_keys(config, &keys, err) : CF_OK;
     if (rc == CF_OK)
@@ -206,10 +208,10 @@ enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
                                    config->access_token_max_ttl,
                                    config->access_token_num_uses_limit,
                                    config->access_token_trusted_ips};
-    rc = cf_login_issue(st, kr, throttles, identity_id, &grant, now, out, err);
+    rc = cf_login_issue(st, kr, throttles, identity_id, client_ip, &grant, now, out, err);
 out:
     if (rc != CF_OK)
-        sodium_memzero(out, sizeof(*out));
+        sodium_memzero(out->token, sizeof(out->token));
     cf_jwt_keys_free(keys);
     if (ps)
         policy_store_free(ps);

@@ -238,7 +238,8 @@ enum cf_rc cf_k8s_login(struct cf_store *st, struct cf_keyring *kr,
     memset(out, 0, sizeof(*out));
     if (!client_ip)
         client_ip = "";
-    rc = cf_login_throttle_check(throttles, identity_id, "this identity", client_ip, now, err);
+    rc = cf_login_throttle_check(throttles, identity_id, "this identity from this address",
+                                 client_ip, now, err);
     if (rc != CF_OK)
         return rc;
     config = malloc(sizeof(*config));
@@ -252,6 +253,7 @@ enum cf_rc cf_k8s_login(struct cf_store *st, struct cf_keyring *kr,
     }
     if (rc != CF_OK)
         goto out;
+    out->subject_known = true;
     if (!*jwt) {
         rc = cf_login_failed(throttles, identity_id, client_ip, now,
                              cf_err_set(err, CF_EUNAUTH,
@@ -283,10 +285,10 @@ enum cf_rc cf_k8s_login(struct cf_store *st, struct cf_keyring *kr,
                                    config->access_token_max_ttl,
                                    config->access_token_num_uses_limit,
                                    config->access_token_trusted_ips};
-    rc = cf_login_issue(st, kr, throttles, identity_id, &grant, now, out, err);
+    rc = cf_login_issue(st, kr, throttles, identity_id, client_ip, &grant, now, out, err);
 out:
     if (rc != CF_OK)
-        sodium_memzero(out, sizeof(*out));
+        sodium_memzero(out->token, sizeof(out->token));
     json_decref(reply);
     sodium_memzero(config, sizeof(*config));
     free(config);

@@ -1,7 +1,7 @@
 /* Kubernetes auth login (issue 4): a machine identity logs in with a Kubernetes service account
  * token, which the server has the cluster's TokenReview API check, and receives an access token
- * (auth/token.h) with auth method "kubernetes-auth". Failed logins are throttled per identity id
- * and per source address, with the same throttles as universal auth. */
+ * (auth/token.h) with auth method "kubernetes-auth". Failed logins are throttled per (source
+ * address, identity id) and per source address, with the same throttles as universal auth. */
 #ifndef CF_AUTH_K8S_AUTH_H
 #define CF_AUTH_K8S_AUTH_H
 
@@ -16,8 +16,8 @@
  * trusted when set. Refusals: CF_ENOTFOUND "Kubernetes auth method not found for identity, did you
  * configure Kubernetes auth?", CF_EUNAUTH "Kubernetes token not authenticated: <why>", "namespace N
  * not allowed", "service account N not allowed", "audience A not allowed", or "Kubernetes
- * TokenReview failed: <reason>"; CF_ERATELIMIT as cf_jwt_login. The tokens never enter a message.
- */
+ * TokenReview failed: <reason>"; CF_ERATELIMIT and out->subject_known as cf_jwt_login. The tokens
+ * never enter a message. */
 enum cf_rc cf_k8s_login(struct cf_store *st, struct cf_keyring *kr,
                         const struct cf_login_throttles *throttles, const char *identity_id,
                         const char *jwt, const char *client_ip, int64_t now,

@@ -21,6 +21,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/credentials.h"
+#include "crypto/token.h"
 #include "util/banned.h"
 
 #define DEFAULT_SA_TOKEN_PATH "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -352,6 +353,15 @@ int cf_cmd_login(int argc, char **argv)
     if (secret.len == 0) {
         status = cf_cli_usage_error(&cli, "--client-secret is required (or set "
                                           "INFISICAL_UNIVERSAL_AUTH_CLIENT_SECRET)");
+        goto out;
+    }
+    /* Swapped arguments: refused here, so that the secret is not sent as an id (the server would
+     * refuse it the same way). */
+    if (cf_token_looks_like_client_secret(client_id)) {
+        status = cf_cli_usage_error(&cli,
+                                    "--client-id: this looks like a client secret (it starts "
+                                    "with \"%s\"); pass it as --client-secret",
+                                    CF_CLIENT_SECRET_PREFIX);
         goto out;
     }
 send:

@@ -439,7 +439,7 @@ int cf_cmd_server(int argc, char **argv)
     };
     struct cf_boot boot;
     struct cf_server *server = NULL;
-    struct cf_throttle *by_client_id = NULL, *by_addr = NULL;
+    struct cf_throttle *by_addr_and_id = NULL, *by_addr = NULL;
     struct cf_jwks_cache *jwks = NULL;
     struct cf_audit_log *audit_log = NULL;
     struct cf_audit_streams *audit_streams = NULL;
@@ -468,20 +468,22 @@ int cf_cmd_server(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* Failed logins: per client id, COFFER_LOGIN_MAX_FAILURES (default 10) a minute, then a minute's
-     * lockout; per source address ten times that, since many pipelines may share one NAT address. */
+    /* Failed logins: per (source address, client id or identity id), COFFER_LOGIN_MAX_FAILURES
+     * (default 10) a minute, then a minute's lockout; per source address ten times that, since many
+     * pipelines may share one NAT address. Never per client id alone: client ids are not secret,
+     * and one address's failures must not lock the genuine client out everywhere. */
     long long max_failures = 10;
     const char *mf = getenv("COFFER_LOGIN_MAX_FAILURES");
     if (mf && !cf_parse_int64(mf, 1, 1000000, &max_failures)) {
         fprintf(stderr, "coffer server: COFFER_LOGIN_MAX_FAILURES must be a positive number\n");
         goto out;
     }
-    struct cf_throttle_policy by_id = {(int)max_failures, 60, 60};
+    struct cf_throttle_policy by_address_and_id = {(int)max_failures, 60, 60};
     struct cf_throttle_policy by_address = {(int)max_failures * 10, 60, 60};
-    by_client_id = cf_throttle_new(&by_id);
+    by_addr_and_id = cf_throttle_new(&by_address_and_id);
     by_addr = cf_throttle_new(&by_address);
     jwks = cf_jwks_cache_new();
-    if (!by_client_id || !by_addr || !jwks) {
+    if (!by_addr_and_id || !by_addr || !jwks) {
         fprintf(stderr, "coffer server: out of memory\n");
         goto out;
     }
@@ -520,7 +522,7 @@ int cf_cmd_server(int argc, char **argv)
     }
     struct cf_core core = {.store = boot.store,
                            .keyring = boot.keyring,
-                           .login_by_client_id = by_client_id,
+                           .login_by_address_and_id = by_addr_and_id,
                            .login_by_address = by_addr,
                            .jwks = jwks,
                            .audit = audit_log};
@@ -553,7 +555,7 @@ out:
     cf_notifier_stop(notifier); /* before the store closes: it may be mid-pass */
     cf_audit_log_close(audit_log); /* after the server: every request's record is queued */
     cf_audit_streams_close(audit_streams); /* after the log: it feeds them */
-    cf_throttle_free(by_client_id);
+    cf_throttle_free(by_addr_and_id);
     cf_throttle_free(by_addr);
     cf_jwks_cache_free(jwks);
     sodium_memzero(admin_hash, sizeof(admin_hash));

@@ -5,9 +5,9 @@
 #define CF_CORE_IDENTITIES_H
 
 #include "core/core.h"
+#include "crypto/token.h"
 
 #define CF_TTL_MAX 315360000LL /* ten years, Infisical's bound */
-#define CF_CLIENT_SECRET_PREFIX "cfcs_"
 
 enum cf_rc cf_identity_create(struct cf_core *core, const struct cf_principal *who, const char *name,
                               struct cf_identity *out, struct cf_err *err);

@@ -30,6 +30,19 @@ void cf_token_hash(const char *token, size_t n, uint8_t out[CF_TOKEN_HASH_BYTES]
     crypto_generichash(out, CF_TOKEN_HASH_BYTES, (const uint8_t *)token, n, domain, sizeof(domain));
 }
 
+bool cf_token_looks_like_client_secret(const char *text)
+{
+    return strncmp(text, CF_CLIENT_SECRET_PREFIX, strlen(CF_CLIENT_SECRET_PREFIX)) == 0;
+}
+
+void cf_token_fingerprint(const char *text, size_t n, char out[CF_TOKEN_FINGERPRINT_LEN])
+{
+    uint8_t digest[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(digest, (const uint8_t *)text, n);
+    memcpy(out, "sha256:", 7);
+    sodium_bin2hex(out + 7, CF_TOKEN_FINGERPRINT_LEN - 7, digest, 4);
+}
+
 bool cf_token_hash_equal(const uint8_t a[CF_TOKEN_HASH_BYTES], const uint8_t b[CF_TOKEN_HASH_BYTES])
 {
     return sodium_memcmp(a, b, CF_TOKEN_HASH_BYTES) == 0;

@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #define CF_TOKEN_HASH_BYTES 32
+#define CF_CLIENT_SECRET_PREFIX "cfcs_" /* machine identities' client secrets */
+#define CF_TOKEN_FINGERPRINT_LEN 16     /* "sha256:", 8 hex digits and the NUL */
 #define CF_TOKEN_MAX                                                                               \
     128 /* room for a prefix of up to 16 characters, 43 base64url characters and the NUL */
 
@@ -18,6 +20,16 @@ void cf_token_new(const char *prefix, char *out, size_t size);
 
 /* Hashes a presented credential (n bytes) for storage or lookup. */
 void cf_token_hash(const char *token, size_t n, uint8_t out[CF_TOKEN_HASH_BYTES]);
+
+/* Whether text has the shape of a client secret (CF_CLIENT_SECRET_PREFIX): such a text in another
+ * field (a client id) is refused with a hint instead of being looked up. */
+bool cf_token_looks_like_client_secret(const char *text);
+
+/* A short, labelled fingerprint of text (n bytes) for logs and audit records: "sha256:" and the
+ * first 8 hex digits of its SHA-256. It names an unknown id, which may be a credential pasted into
+ * the wrong field, without keeping it: an operator can match it (`printf %s ID | sha256sum`), and
+ * 32 bits say nothing useful about a high-entropy credential. */
+void cf_token_fingerprint(const char *text, size_t n, char out[CF_TOKEN_FINGERPRINT_LEN]);
 
 /* Constant-time equality of two hashes. */
 bool cf_token_hash_equal(const uint8_t a[CF_TOKEN_HASH_BYTES],

@@ -18,6 +18,7 @@
   them again, and the chain is still intact.
 """
 
+import hashlib
 import json
 import os
 import tempfile
@@ -90,9 +91,12 @@ class AuditEvents(IdentityHelpers, AuditHelpers, harness.ServerTestCase):
         self.assertTrue(event["reason"])
         client_id = str(uuid.uuid4())
         self.assertEqual(self.login(client_id, "wrong-secret-wrong-secret").status, 401)
-        failed = self.last_event(action="auth.login.universal-auth", actor=client_id)
+        # An unknown client id (perhaps a credential in the wrong field) is recorded by its fingerprint.
+        fingerprint = "sha256:" + hashlib.sha256(client_id.encode()).hexdigest()[:8]
+        failed = self.last_event(action="auth.login.universal-auth", actor=fingerprint)
         self.assertEqual(failed["result"], "denied")
         self.assertIn("unknown client id", failed["reason"])
+        self.assertEqual(failed["actor"], {"kind": "client-id", "id": fingerprint, "name": ""})
         m = self.machine()
         ok = self.last_event(action="auth.login.universal-auth", actor=m["clientId"])
         self.assertEqual((ok["result"], ok["reason"]), ("ok", ""))

@@ -7,17 +7,20 @@ identities and universal auth" and "Logging in"; issue 3, items 1 to 4).
 - client secrets: the secret is shown once, lists show the prefix and never the secret, revoke;
 - login answers accessToken (JWT-shaped), expiresIn, accessTokenMaxTTL, tokenType; renew returns the same token
   and never extends it past its max TTL; revoke;
-- every 401 cause with its documented message: unknown client id, invalid client secret (the same answer for a
-  near miss), client secret expired / revoked / out of uses, IP not allowed (client secrets, then tokens),
-  token expired / revoked / past its max TTL / out of uses, identity deleted;
-- brute force: repeated wrong secrets get 429 with Retry-After, per client id and per address, while other
-  client ids still log in; failed-login answers and the server log never contain a presented secret.
+- every 401 cause with its documented message: an unknown client id and a wrong client secret get the same answer
+  (also for a near miss), client secret expired / revoked / out of uses, IP not allowed (client secrets, then
+  tokens), token expired / revoked / past its max TTL / out of uses, identity deleted;
+- brute force: repeated wrong secrets get 429 with Retry-After, per (source address, client id) and per address,
+  while other client ids still log in, and the genuine client logs in from another address (127.0.0.2) throughout
+  an attack on its client id; failed-login answers and the server log never contain a presented secret.
 
 IdentityHelpers (a mixin, not a TestCase) is shared with test_authz.py.
 """
 
 import base64
 import datetime
+import hashlib
+import http.client
 import json
 import os
 import re
@@ -485,11 +488,18 @@ class Login(IdentityHelpers, harness.ServerTestCase):
     def test_unknown_client_id(self):
         client_id = str(uuid.uuid4())
         r = self.login(client_id, "whatever-secret-0123456789")
-        self.assert401(r, "unknown client id", "whatever-secret-0123456789")
-        line = self.assertLoginLogged("universal-auth", client_id, "refused", "unknown client id")
+        body = self.assert401(r, "unknown client id", "whatever-secret-0123456789")
+        self.assertNotIn(client_id, body["message"])
+        # An unknown client id may be a credential in the wrong field: only its fingerprint is logged.
+        fingerprint = "sha256:" + hashlib.sha256(client_id.encode()).hexdigest()[:8]
+        line = self.assertLoginLogged("universal-auth", fingerprint, "refused", "invalid client secret or unknown")
         self.assertIn("ip=127.0.0.1", line)
         self.assertRegex(line, r"req_id=\S+")
-        self.assertNotLogged("whatever-secret-0123456789")
+        self.assertNotLogged("whatever-secret-0123456789", client_id)
+        # The same answer as a wrong secret for a client id that exists (which is not told apart).
+        m = self.machine(login=False)
+        wrong = self.assert401(self.login(m["clientId"], "whatever-secret-0123456789"), "invalid client secret")
+        self.assertEqual((wrong["error"], wrong["message"]), (body["error"], body["message"]))
 
     def test_wrong_secret_same_answer_however_close(self):
         m = self.machine(login=False)
@@ -751,10 +761,24 @@ class RootKeyRotation(IdentityHelpers, unittest.TestCase):
             self.server.cleanup()
 
 
+def from_address(server, address):
+    """A connection to server whose source address is address (any of 127.0.0.0/8 is loopback on Linux)."""
+    return http.client.HTTPConnection(server.host, server.port, timeout=30, source_address=(address, 0))
+
+
 class BruteForce(IdentityHelpers, harness.ServerTestCase):
-    """With COFFER_LOGIN_MAX_FAILURES=5: five failures per client id a minute, fifty per address."""
+    """With COFFER_LOGIN_MAX_FAILURES=5: five failures a minute per (source address, client id), fifty per
+    address. Client ids are not secret, so failures from one address never lock a client id out elsewhere."""
 
     server_env = {"COFFER_LOGIN_MAX_FAILURES": "5"}
+
+    def login_from(self, address, client_id, client_secret):
+        conn = from_address(self.server, address)
+        try:
+            return self.api("POST", LOGIN, body={"clientId": client_id, "clientSecret": client_secret}, token=None,
+                            conn=conn)
+        finally:
+            conn.close()
 
     def test_wrong_secrets_get_429_with_retry_after(self):
         victim = self.machine(login=False)
@@ -774,12 +798,44 @@ class BruteForce(IdentityHelpers, harness.ServerTestCase):
                 self.assertError(r, 401, "Unauthorized", "invalid client secret")
         self.assertEqual(statuses[:5], [401] * 5, statuses)
         self.assertEqual(statuses[5:], [429] * 7, "past 5 failures every attempt must be 429: %r" % statuses)
-        # Locked out: even the right secret is refused now (otherwise guessing would go on).
+        # From the address that failed, this client id is locked out: even the right secret is refused (so the
+        # lockout cannot be probed for the right answer). docs/api.md says so.
         self.assertEqual(self.login(victim["clientId"], victim["clientSecret"]).status, 429)
         # Another client id from the same address is below the per-address limit and logs in, repeatedly.
         for _ in range(8):
             self.login_ok(bystander["clientId"], bystander["clientSecret"])
         self.assertNotLogged(victim["clientSecret"], bystander["clientSecret"])
+
+    def test_attacker_cannot_lock_the_genuine_client_out(self):
+        """The attack of the finding: someone who knows only the client id sends wrong secrets from 127.0.0.3;
+        the genuine pipeline at 127.0.0.2 logs in with 200 before, during and after the attacker's lockout."""
+        victim = self.machine(login=False)
+        attacker, genuine = "127.0.0.3", "127.0.0.2"
+        statuses, genuine_statuses = [], []
+        for i in range(15):
+            r = self.login_from(attacker, victim["clientId"], "cfcs_guess-%02d-%s" % (i, uuid.uuid4().hex))
+            statuses.append(r.status)
+            if i >= 4:  # from the lockout on
+                genuine_statuses.append(self.login_from(genuine, victim["clientId"], victim["clientSecret"]).status)
+        self.assertEqual(genuine_statuses, [200] * 11,
+                         "the genuine client at another address was refused: %r" % genuine_statuses)
+        self.assertEqual(statuses[:5], [401] * 5, statuses)
+        self.assertEqual(statuses[5:], [429] * 10, "the attacker's address must be throttled: %r" % statuses)
+        # Nor does a wrong secret from the genuine address count the attacker's failures: it is a plain 401.
+        r = self.login_from(genuine, victim["clientId"], "cfcs_typo-" + uuid.uuid4().hex)
+        self.assertError(r, 401, "Unauthorized", "invalid client secret")
+        self.login_ok(victim["clientId"], victim["clientSecret"])  # 127.0.0.1 was never involved either
+        line = [l for l in self.server.stderr.splitlines() if "result=refused" in l and "ip=%s" % attacker in l]
+        self.assertTrue(line, "the attacker's refusals are logged with its address")
+
+    def test_attacker_spreading_over_addresses_cannot_lock_it_out(self):
+        """Four failures (under the limit) from each of many addresses add up to nothing for the client id."""
+        victim = self.machine(login=False)
+        for host in range(10, 22):
+            for _ in range(4):
+                r = self.login_from("127.0.1.%d" % host, victim["clientId"], "wrong-" + uuid.uuid4().hex)
+                self.assertEqual(r.status, 401, r.body[:300])
+        self.assertEqual(self.login_from("127.0.0.2", victim["clientId"], victim["clientSecret"]).status, 200)
 
 
 class BruteForceByAddress(IdentityHelpers, harness.ServerTestCase):
@@ -798,9 +854,18 @@ class BruteForceByAddress(IdentityHelpers, harness.ServerTestCase):
         self.assertNotIn(429, statuses[:40], statuses)
         self.assertIn(429, statuses, "an address spraying client ids must be throttled")
         self.assertEqual(statuses[-1], 429)
+        # The spraying address has spent its budget, for every client id ...
         r = self.login(legit["clientId"], legit["clientSecret"])
         self.assertError(r, 429)
         self.assertTrue((r.headers.get("Retry-After") or "").isdigit())
+        # ... and only that address: the same client from another one logs in.
+        conn = from_address(self.server, "127.0.0.2")
+        try:
+            r = self.api("POST", LOGIN, body={"clientId": legit["clientId"], "clientSecret": legit["clientSecret"]},
+                         token=None, conn=conn)
+        finally:
+            conn.close()
+        self.assertEqual(r.status, 200, r.body[:300])
 
 
 if __name__ == "__main__":
