@@ -2,6 +2,7 @@
  * client id get the same answer after the same work (the secrets of some identity are listed and
  * the presented secret is hashed and compared either way), and the failed-login throttle locks out
  * a (source address, client id) pair and an address, never the client id everywhere. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,5 +151,30 @@ Test(login, failures_lock_out_the_address_not_the_client_id)
     cr_expect_eq(
         try_login(&f, "6f1c2d9e-0000-4000-8000-0000000000ff", "x", "192.0.2.66", now + 7, &err),
         CF_EUNAUTH);
+    fixture_release(&f);
+}
+
+Test(login, many_addresses_keep_memory_bounded_and_lockouts_in_place)
+{
+    struct fixture f;
+    struct cf_err err;
+    char address[64];
+    fixture_init(&f, 2);
+    int64_t now = 9000000;
+    /* One address earns a lockout for the client id ... */
+    for (int i = 0; i < 2; i++)
+        try_login(&f, KNOWN_CLIENT_ID, "cfcs_wrong", "198.51.100.1", now, &err);
+    cr_expect_eq(try_login(&f, KNOWN_CLIENT_ID, "cfcs_wrong", "198.51.100.1", now + 1, &err),
+                 CF_ERATELIMIT);
+    /* ... then 6,000 other addresses (more than the tables hold) fail once each: the fixed tables
+     * give way to them without growing, and the stalest unlocked entries go first, so the lockout
+     * stays. */
+    for (int i = 0; i < 6000; i++) {
+        snprintf(address, sizeof(address), "2001:db8::%x:%x", i / 65536, i % 65536);
+        cr_assert_eq(try_login(&f, KNOWN_CLIENT_ID, "cfcs_wrong", address, now + 2 + i, &err),
+                     CF_EUNAUTH, "%s: %s", address, err.msg);
+    }
+    cr_expect_eq(try_login(&f, KNOWN_CLIENT_ID, "cfcs_wrong", "198.51.100.1", now + 30000, &err),
+                 CF_ERATELIMIT);
     fixture_release(&f);
 }
