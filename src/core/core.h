@@ -31,7 +31,8 @@ struct cf_notifier;
 struct cf_core {
     struct cf_store *store;     /* borrowed */
     struct cf_keyring *keyring; /* borrowed */
-    struct cf_throttle *login_by_address_and_id; /* borrowed: failed-login throttling (auth/universal.h) */
+    /* borrowed: failed-login throttling, per (address, id) and per address (auth/universal.h) */
+    struct cf_throttle *login_by_address_and_id;
     struct cf_throttle *login_by_address;   /* borrowed */
     struct cf_jwks_cache *jwks;             /* borrowed: JWKS key sets for JWT auth (auth/jwks.h) */
     struct cf_audit_log *audit;             /* borrowed: the audit log (core/auditlog.h); NULL: off */
