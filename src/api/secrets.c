@@ -204,8 +204,10 @@ static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const
 
 /* ---- request parsing ---- */
 
+/* The place a request names, resolved for the caller about to do action there (a missing place is
+ * a 403 to a caller that may not do action there, as an existing one would be). */
 static enum cf_rc resolve(struct cf_req *req, json_t *body, const struct flavour *fl,
-                          struct cf_scope *scope, struct cf_err *err)
+                          enum cf_action action, struct cf_scope *scope, struct cf_err *err)
 {
     const char *project, *env, *path;
     enum cf_rc rc = cf_req_field(req, body, fl->project_fields, true, &project, err);
@@ -215,7 +217,8 @@ static enum cf_rc resolve(struct cf_req *req, json_t *body, const struct flavour
         rc = cf_req_field(req, body, path_fields, false, &path, err);
     if (rc != CF_OK)
         return rc;
-    return cf_scope_resolve(cf_req_core(req), project, env, path ? path : "/", scope, err);
+    return cf_scope_resolve(cf_req_core(req), cf_req_principal(req), action, project, env,
+                            path ? path : "/", scope, err);
 }
 
 /* Only shared secrets exist; Infisical answers personal ones from machine identities with 400 too.
@@ -284,7 +287,7 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
     if (rc != CF_OK)
         return rc;
     cf_req_audit(req, "secrets.list", NULL, NULL, NULL);
-    rc = resolve(req, NULL, fl, &scope, err);
+    rc = resolve(req, NULL, fl, CF_ACTION_READ, &scope, err);
     if (rc != CF_OK)
         return rc;
     cf_req_audit(req, "secrets.list", scope.project.id, scope.env.slug, scope.folder.path);
@@ -363,7 +366,7 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
         return cf_err_field(err, CF_EVALIDATION, "version", "version: must be a positive integer");
     cf_req_audit(req, "secrets.read", NULL, NULL, NULL);
     cf_req_audit_key(req, key);
-    rc = resolve(req, NULL, fl, &scope, err);
+    rc = resolve(req, NULL, fl, CF_ACTION_READ, &scope, err);
     if (rc != CF_OK)
         return rc;
     cf_req_audit(req, "secrets.read", scope.project.id, scope.env.slug, scope.folder.path);
@@ -555,7 +558,11 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
                                           [CF_CHANGE_UPSERT] = "secrets.upsert",
                                           [CF_CHANGE_DELETE] = "secrets.delete"};
     cf_req_audit(req, actions[kind], NULL, NULL, NULL);
-    rc = resolve(req, body, fl, &scope, err);
+    static const enum cf_action kind_actions[] = {[CF_CHANGE_CREATE] = CF_ACTION_CREATE,
+                                                  [CF_CHANGE_UPDATE] = CF_ACTION_EDIT,
+                                                  [CF_CHANGE_UPSERT] = CF_ACTION_EDIT,
+                                                  [CF_CHANGE_DELETE] = CF_ACTION_DELETE};
+    rc = resolve(req, body, fl, kind_actions[kind], &scope, err);
     if (rc != CF_OK)
         return rc;
     cf_req_audit(req, actions[kind], scope.project.id, scope.env.slug, scope.folder.path);

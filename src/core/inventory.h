@@ -13,7 +13,9 @@
  * and every reader. A machine identity sees the projects it is a member of and can read something
  * in, the environments it can read somewhere in, the secrets it may read (cf_authz_check, one
  * decision per folder), and itself as the only reader: the other memberships of a project are the
- * admin's to see (as everywhere else in the API), so readers_complete is false for it. */
+ * admin's to see (as everywhere else in the API), so readers_complete is false for it. Who last
+ * read a secret is named to the admin, to a project admin (role admin, no rules) and to the reader
+ * itself; anyone else sees when it was last read, not by whom. */
 #ifndef CF_CORE_INVENTORY_H
 #define CF_CORE_INVENTORY_H
 
@@ -35,7 +37,9 @@ struct cf_inventory_secret {
     /* The last read the audit log knows of; false and the rest zero when none. */
     bool last_read_known;
     int64_t last_read_at;
-    char last_read_by_kind[16]; /* "admin" or "identity" (the audit event's actor kind) */
+    /* "admin" or "identity" (the audit event's actor kind); "" (and id and name "") when the
+     * caller may not see who it was: see "Visibility" above. */
+    char last_read_by_kind[16];
     char last_read_by_id[CF_UUID_LEN];
     char last_read_by_name[CF_NAME_MAX + 1];
 };

@@ -112,8 +112,13 @@ static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path,
     enum cf_rc rc;
 
     rc = st->ops->env_get(st, r->project->id, env_slug, &env, err);
-    if (rc == CF_ENOTFOUND)
-        return cf_err_set(err, CF_ENOTFOUND, "no environment '%s' in this project", env_slug);
+    if (rc == CF_ENOTFOUND) {
+        /* To a reader that may not read there, a missing environment is the refusal of an
+         * existing one. */
+        cf_err_set(err, CF_ENOTFOUND, "no environment '%s' in this project", env_slug);
+        return cf_scope_not_found(r->core, r->who, CF_ACTION_READ, r->project->id, env_slug, path,
+                                  err);
+    }
     if (rc != CF_OK)
         return rc;
     /* Reading through a reference needs the same right as reading directly. */
@@ -184,8 +189,8 @@ static enum cf_rc expand_scope_list(struct cf_core *core, const struct cf_princi
 
 /* ---- reads ---- */
 
-/* Removes the rows of sub-folders the caller may not read (rows come ordered by path), so that a recursive
- * list never reveals a key name the caller could not read directly. */
+/* Removes the rows of sub-folders the caller may not read (rows come ordered by path), so that a
+ * recursive list never reveals a key name the caller could not read directly. */
 static void drop_unreadable(struct cf_core *core, const struct cf_principal *who,
                             const struct cf_scope *scope, struct cf_secret_list *rows)
 {
@@ -196,8 +201,8 @@ static void drop_unreadable(struct cf_core *core, const struct cf_principal *who
         struct cf_secret *row = &rows->items[i];
         if (i == 0 || strcmp(checked, row->path) != 0) {
             struct cf_err ignored;
-            readable = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id,
-                                      scope->env.slug, row->path, &ignored) == CF_OK;
+            readable = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, scope->env.slug,
+                                      row->path, &ignored) == CF_OK;
             memcpy(checked, row->path, sizeof(checked));
         }
         if (readable)
