@@ -5,9 +5,9 @@
  * opens a sealed value (the store's secret_inventory reads no value at all).
  *
  * Last read: from the audit log (core/auditlog.h): the newest successful secrets.read, .list or
- * .versions event that names the secret's environment, path and key (a read through an import is
- * recorded under the importing folder, so it does not count for the imported secret). With the
- * audit log off, or no such event, last_read_known is false.
+ * .versions event that names the secret's environment, path and key (the server records every value
+ * that leaves it where it lives: read through a reference, an import or a recursive list, too).
+ * With the audit log off, or no such event, last_read_known is false.
  *
  * Visibility: the admin sees every project (or the one asked for), every environment, every secret
  * and every reader. A machine identity sees the projects it is a member of and can read something
