@@ -51,6 +51,8 @@ class Oracles(IdentityHelpers, harness.ServerTestCase):
                       "import": {"environment": "dev", "path": "/"}})
         cls.limited = self.machine(cls.pid, "viewer", LIMITED_RULES, name=harness.unique("limited"))
         cls.padmin = self.machine(cls.pid, "admin", None, name=harness.unique("padmin"))
+        cls.outsider = self.machine(None, None, None, name=harness.unique("outsider"))
+        cls.slug = self.ok("GET", "/api/v1/workspace/" + cls.pid)["workspace"]["slug"]
 
     # ---- requests over a place ----
 
@@ -121,6 +123,22 @@ class Oracles(IdentityHelpers, harness.ServerTestCase):
                 fn = getattr(self, what)
                 self.same_refusal(what, fn(tok, "prod", "/"), fn(tok, "qa", "/"), ("prod", "qa"))
                 self.assertError(fn(harness.ADMIN_TOKEN, "qa", "/"), 404, "NotFound", "qa")
+
+    def test_missing_project_is_the_same_403(self):
+        """An identity outside a project: the project named by slug or id, existing or not, is the same 403."""
+        tok = self.outsider["token"]
+        missing_id = "0c3e8f7a-0000-4000-8000-000000000000"
+        for named, missing in ((self.slug, "no-such-project-x"), (self.pid, missing_id)):
+            for what, path in (("secrets", "/api/v3/secrets/raw"), ("folders", "/api/v1/folders")):
+                with self.subTest(named=named, what=what):
+                    def ask(project):
+                        return self.api("GET", path, token=tok, query={"workspaceId": project, "environment": "dev",
+                                                                       "secretPath": "/", "path": "/"})
+                    self.same_refusal(what, ask(named), ask(missing), (named, missing))
+            with self.subTest(named=named, what="project"):
+                self.same_refusal("project", self.api("GET", "/api/v1/workspace/" + named, token=tok),
+                                  self.api("GET", "/api/v1/workspace/" + missing, token=tok), (named, missing))
+        self.assertError(self.api("GET", "/api/v1/workspace/" + missing_id), 404, "NotFound", missing_id)
 
     def test_missing_folder_is_the_same_403(self):
         tok = self.limited["token"]
