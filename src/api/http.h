@@ -110,8 +110,17 @@ void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body);
  * value. */
 void cf_req_audit(struct cf_req *req, const char *action, const char *project_id, const char *env,
                   const char *path);
-/* Adds a secret key name to the record (comma-separated; cut with "..." when very long). */
+/* Adds a secret key name at the request's own place (the project, env and path of cf_req_audit) to
+ * the record: every name in full, however many (a long list is recorded as several events of the
+ * same request, see docs/audit.md). */
 void cf_req_audit_key(struct cf_req *req, const char *key);
+/* Notes that the value of key in env (slug) at folder path left the server from another place than
+ * the request's own: a reference's target, an imported folder, a sub-folder of a recursive list.
+ * When the request succeeds it is recorded as read there, each place in an event of its own with
+ * the request's action, actor and request id (a key noted twice at one place is recorded once). */
+void cf_req_audit_read(struct cf_req *req, const char *env, const char *path, const char *key);
+/* cf_req_audit_read as a cf_ref_read_fn of core/secrets.h (ctx: the request). */
+void cf_req_audit_ref_read(void *req, const char *env, const char *path, const char *key);
 /* For logins: who tried (the identity, or the client id when no identity is known). */
 void cf_req_audit_actor(struct cf_req *req, const char *kind, const char *id, const char *name);
 

@@ -33,11 +33,12 @@ struct cf_req {
     struct cf_principal principal;
     bool authenticated;
     struct cf_audit_event *audit; /* what handlers noted for the audit record; NULL: nothing */
+    struct cf_req_reads *reads;   /* key names noted per place (request.c); NULL: none */
     int status;
     int retry_after_s; /* sent as Retry-After when > 0 */
     bool responded;
-    /* A request built in-process has no connection (conn NULL: the API fuzzer, fuzz/fuzz_api.c): its
-     * query parameters are these, borrowed from whoever built it. */
+    /* A request built in-process has no connection (conn NULL: the API fuzzer, fuzz/fuzz_api.c):
+     * its query parameters are these, borrowed from whoever built it. */
     size_t n_query;
     const char *query_names[CF_REQ_INPROC_QUERY_MAX];
     const char *query_values[CF_REQ_INPROC_QUERY_MAX];
@@ -59,6 +60,13 @@ enum cf_rc cf_authn(struct cf_core *core, const uint8_t admin_hash[CF_TOKEN_HASH
  * except %00: a NUL would silently cut a name short ("AB%00C" read as "AB"), so it stays as the
  * literal text "%00", which no name validation accepts. Returns the new length. */
 size_t cf_http_unescape(char *s);
+
+/* Records the request's audit event e (complete but for its keys) in log: e with the key names
+ * noted at its own place, then, when e->result is "ok", one copy of e per further place values
+ * were read at (cf_req_audit_read), and a further copy whenever a place's names do not fit one
+ * event. cf_audit_record's result (CF_EUNAVAIL in fail-closed mode when one cannot be stored). */
+enum cf_rc cf_req_audit_record(struct cf_req *req, struct cf_audit_log *log,
+                               struct cf_audit_event *e, struct cf_err *err);
 
 /* Releases what a request holds (wiping its body); the struct itself is freed by the caller. */
 void cf_req_release(struct cf_req *req);

@@ -10,10 +10,11 @@
 
 static const char *const project_names[] = {"workspaceId", "projectId", NULL};
 
-/* {kind, id, name} of the last reader, or null while reads are not recorded. */
+/* {kind, id, name} of the last reader, or null while reads are not recorded or when the caller may
+ * not see who it was. */
 static json_t *render_last_read_by(const struct cf_inventory_secret *s)
 {
-    if (!s->last_read_known)
+    if (!s->last_read_known || !s->last_read_by_kind[0])
         return json_null();
     return json_pack("{s:s, s:s, s:s}", "kind", s->last_read_by_kind, "id", s->last_read_by_id,
                      "name", s->last_read_by_name);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "core/auditlog.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -73,21 +74,206 @@ void cf_req_audit(struct cf_req *req, const char *action, const char *project_id
     cf_strlcpy(e->path, path ? path : "", sizeof(e->path));
 }
 
+/* ---- the keys of the record, per place ---- */
+
+/* A place values were read at, with the key names noted there. */
+struct read_place {
+    char env[CF_SLUG_MAX + 1];  /* "" for the request's own place */
+    char path[CF_PATH_MAX + 1]; /* "" for the request's own place */
+    struct cf_buf keys;         /* comma-separated (key names have no comma) */
+};
+
+struct cf_req_reads {
+    struct read_place *places; /* in the order first noted */
+    size_t n, cap;
+};
+
+static void reads_free(struct cf_req_reads *reads)
+{
+    if (!reads)
+        return;
+    for (size_t i = 0; i < reads->n; i++)
+        cf_buf_release(&reads->places[i].keys);
+    free(reads->places);
+    free(reads);
+}
+
+/* The place env/path ("" and "" for the request's own) of req's notes, made on first use; NULL when
+ * out of memory (the name is then left out of the record). */
+static struct read_place *place_of(struct cf_req *req, const char *env, const char *path)
+{
+    struct cf_req_reads *reads = req->reads;
+    if (!reads && !(reads = req->reads = calloc(1, sizeof(*reads))))
+        return NULL;
+    /* Newest first: notes come in runs per place (a folder's secrets, an import's). */
+    for (size_t i = reads->n; i-- > 0;) {
+        struct read_place *p = &reads->places[i];
+        if (strcmp(p->path, path) == 0 && strcmp(p->env, env) == 0)
+            return p;
+    }
+    if (reads->n == reads->cap) {
+        size_t cap = reads->cap ? reads->cap * 2 : 4;
+        struct read_place *grown = realloc(reads->places, cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        reads->places = grown;
+        reads->cap = cap;
+    }
+    struct read_place *p = &reads->places[reads->n++];
+    cf_strlcpy(p->env, env, sizeof(p->env));
+    cf_strlcpy(p->path, path, sizeof(p->path));
+    cf_buf_init(&p->keys, 0);
+    return p;
+}
+
+/* Appends key to p's names. A name longer than any valid key (a request naming a bad one) is cut,
+ * so that every name fits one event. */
+static void add_key(struct read_place *p, const char *key)
+{
+    size_t n = strlen(key);
+    bool cut = n > CF_KEY_MAX;
+    if (p->keys.len)
+        cf_buf_append(&p->keys, ",", 1);
+    cf_buf_append(&p->keys, key, cut ? CF_KEY_MAX : n);
+    if (cut)
+        cf_buf_append(&p->keys, "...", 3);
+}
+
+/* True when p's names hold key. */
+static bool has_key(const struct read_place *p, const char *key)
+{
+    size_t n = strlen(key);
+    for (const char *k = p->keys.data; k && *k;) {
+        const char *comma = strchr(k, ',');
+        size_t len = comma ? (size_t)(comma - k) : strlen(k);
+        if (len == n && memcmp(k, key, n) == 0)
+            return true;
+        k += len + (comma ? 1 : 0);
+    }
+    return false;
+}
+
 void cf_req_audit_key(struct cf_req *req, const char *key)
 {
-    struct cf_audit_event *e = audit_of(req);
-    if (!e)
-        return;
-    size_t used = strlen(e->keys), n = strlen(key);
-    if (used >= 3 && strcmp(e->keys + used - 3, "...") == 0)
-        return; /* already cut */
-    if (used + (used ? 1 : 0) + n + 4 >= sizeof(e->keys)) {
-        cf_strlcpy(e->keys + used, used ? ",..." : "...", sizeof(e->keys) - used);
-        return;
+    struct read_place *p = place_of(req, "", "");
+    if (p)
+        add_key(p, key);
+}
+
+void cf_req_audit_read(struct cf_req *req, const char *env, const char *path, const char *key)
+{
+    struct read_place *p = place_of(req, env ? env : "", path ? path : "");
+    if (p && !has_key(p, key))
+        add_key(p, key);
+}
+
+void cf_req_audit_ref_read(void *req, const char *env, const char *path, const char *key)
+{
+    cf_req_audit_read(req, env, path, key);
+}
+
+/* Fills events with names and records each one that is full: the request's own event first, then
+ * copies of it for further names and places. */
+struct emitter {
+    struct cf_audit_log *log;
+    struct cf_audit_event *e;    /* the request's event */
+    struct cf_audit_event *more; /* the copy for further events, made on first need */
+    struct cf_audit_event *cur;  /* being filled; NULL: the next name starts a new event */
+    size_t used;                 /* bytes of cur->keys */
+    bool e_recorded;
+    bool lost; /* out of memory: names left out */
+};
+
+static enum cf_rc emit_flush(struct emitter *em, struct cf_err *err)
+{
+    enum cf_rc rc = cf_audit_record(em->log, em->cur, err);
+    em->e_recorded = em->e_recorded || em->cur == em->e;
+    em->cur = NULL;
+    return rc;
+}
+
+/* The event being filled, or a new copy of e at env/path once e is recorded; NULL when out of
+ * memory. */
+static struct cf_audit_event *emit_event(struct emitter *em, const char *env, const char *path)
+{
+    if (em->cur)
+        return em->cur;
+    if (!em->more && !(em->more = malloc(sizeof(*em->more)))) {
+        em->lost = true;
+        return NULL;
     }
-    if (used)
-        e->keys[used++] = ',';
-    memcpy(e->keys + used, key, n + 1);
+    *em->more = *em->e;
+    cf_strlcpy(em->more->environment, env, sizeof(em->more->environment));
+    cf_strlcpy(em->more->path, path, sizeof(em->more->path));
+    em->more->keys[0] = '\0';
+    em->used = 0;
+    return em->cur = em->more;
+}
+
+/* Adds the names of keys (comma-separated) at env/path, recording each event that fills up. */
+static enum cf_rc emit_keys(struct emitter *em, const struct cf_buf *keys, const char *env,
+                            const char *path, struct cf_err *err)
+{
+    enum cf_rc rc = CF_OK;
+    for (const char *k = keys->data; rc == CF_OK && k && *k;) {
+        const char *comma = strchr(k, ',');
+        size_t n = comma ? (size_t)(comma - k) : strlen(k);
+        struct cf_audit_event *cur = emit_event(em, env, path);
+        if (cur && em->used && em->used + 1 + n >= sizeof(cur->keys)) {
+            rc = emit_flush(em, err);
+            cur = rc == CF_OK ? emit_event(em, env, path) : NULL;
+        }
+        if (!cur)
+            break;
+        if (em->used)
+            cur->keys[em->used++] = ',';
+        memcpy(cur->keys + em->used, k, n);
+        em->used += n;
+        cur->keys[em->used] = '\0';
+        k += n + (comma ? 1 : 0);
+    }
+    return rc;
+}
+
+static bool own_place(const struct read_place *p, const struct cf_audit_event *e)
+{
+    return !p->env[0] || (strcmp(p->env, e->environment) == 0 && strcmp(p->path, e->path) == 0);
+}
+
+enum cf_rc cf_req_audit_record(struct cf_req *req, struct cf_audit_log *log,
+                               struct cf_audit_event *e, struct cf_err *err)
+{
+    struct cf_req_reads *reads = req->reads;
+    e->keys[0] = '\0';
+    if (!reads || reads->n == 0)
+        return cf_audit_record(log, e, err);
+    struct emitter em = {.log = log, .e = e, .cur = e};
+    enum cf_rc rc = CF_OK;
+    /* The request's own place: the names noted for it and those noted at the same env and path. */
+    for (size_t i = 0; rc == CF_OK && i < reads->n; i++)
+        if (own_place(&reads->places[i], e))
+            rc = emit_keys(&em, &reads->places[i].keys, e->environment, e->path, err);
+    if (rc == CF_OK && !em.e_recorded) {
+        em.cur = e; /* e itself, also without names */
+        rc = emit_flush(&em, err);
+    } else if (rc == CF_OK && em.cur) {
+        rc = emit_flush(&em, err);
+    }
+    /* Every other place a successful request read at, in events of its own. */
+    for (size_t i = 0; strcmp(e->result, "ok") == 0 && rc == CF_OK && i < reads->n; i++) {
+        const struct read_place *p = &reads->places[i];
+        if (own_place(p, e))
+            continue;
+        rc = emit_keys(&em, &p->keys, p->env, p->path, err);
+        if (rc == CF_OK && em.cur)
+            rc = emit_flush(&em, err);
+    }
+    if (rc == CF_OK && em.lost && cf_audit_log_fail_closed(log))
+        rc = cf_err_set(err, CF_EUNAVAIL,
+                        "the audit log is out of memory: the request was "
+                        "refused rather than served unaudited");
+    free(em.more);
+    return rc;
 }
 
 void cf_req_audit_actor(struct cf_req *req, const char *kind, const char *id, const char *name)
@@ -132,6 +318,8 @@ void cf_req_release(struct cf_req *req)
 {
     free(req->audit);
     req->audit = NULL;
+    reads_free(req->reads);
+    req->reads = NULL;
     cf_buf_release_wipe(&req->body);
     cf_buf_release_wipe(&req->raw_reply);
     json_decref(req->json);
@@ -194,8 +382,8 @@ enum cf_rc cf_req_json(struct cf_req *req, bool required, json_t **body, struct 
         if (!cf_utf8_valid(req->body.data, req->body.len))
             return cf_err_set(err, CF_EINVAL, "the request body is not valid UTF-8 (or holds NUL)");
         json_error_t jerr;
-        req->json = json_loadb(req->body.data, req->body.len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-                               &jerr);
+        req->json = json_loadb(req->body.data, req->body.len,
+                               JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
         if (!req->json) {
             /* jansson's own text may quote the body, which may hold secret values: never echo it.
              */

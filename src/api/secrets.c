@@ -204,8 +204,10 @@ static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const
 
 /* ---- request parsing ---- */
 
+/* The place a request names, resolved for the caller about to do action there (a missing place is
+ * a 403 to a caller that may not do action there, as an existing one would be). */
 static enum cf_rc resolve(struct cf_req *req, json_t *body, const struct flavour *fl,
-                          struct cf_scope *scope, struct cf_err *err)
+                          enum cf_action action, struct cf_scope *scope, struct cf_err *err)
 {
     const char *project, *env, *path;
     enum cf_rc rc = cf_req_field(req, body, fl->project_fields, true, &project, err);
@@ -215,7 +217,8 @@ static enum cf_rc resolve(struct cf_req *req, json_t *body, const struct flavour
         rc = cf_req_field(req, body, path_fields, false, &path, err);
     if (rc != CF_OK)
         return rc;
-    return cf_scope_resolve(cf_req_core(req), project, env, path ? path : "/", scope, err);
+    return cf_scope_resolve(cf_req_core(req), cf_req_principal(req), action, project, env,
+                            path ? path : "/", scope, err);
 }
 
 /* Only shared secrets exist; Infisical answers personal ones from machine identities with 400 too.
@@ -259,6 +262,9 @@ static enum cf_rc read_flags(struct cf_req *req, const struct flavour *fl, struc
     /* Whichever spelling the client sent wins; v3 clients send include_imports. */
     f->imports = snake ? imports_snake : imports_camel;
     f->hide = !view;
+    /* A value read only through a reference is recorded where it lives. */
+    f->opts.on_ref_read = cf_req_audit_ref_read;
+    f->opts.on_ref_read_ctx = req;
     return rc;
 }
 
@@ -284,24 +290,39 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
     if (rc != CF_OK)
         return rc;
     cf_req_audit(req, "secrets.list", NULL, NULL, NULL);
-    rc = resolve(req, NULL, fl, &scope, err);
+    rc = resolve(req, NULL, fl, CF_ACTION_READ, &scope, err);
     if (rc != CF_OK)
         return rc;
     cf_req_audit(req, "secrets.list", scope.project.id, scope.env.slug, scope.folder.path);
     rc = cf_secrets_list(core, who, &scope, &f.opts, &list, err);
     if (rc == CF_OK && f.imports) {
-        struct cf_read_opts import_opts = {.recursive = false, .expand = f.opts.expand};
+        struct cf_read_opts import_opts = f.opts;
+        import_opts.recursive = false;
         rc = cf_secrets_list_imports(core, who, &scope, &import_opts, &imported, err);
     }
     if (rc != CF_OK)
         goto out;
-    for (size_t i = 0; i < list.n; i++)
-        cf_req_audit_key(req, list.items[i].meta.key);
-    for (size_t i = 0; i < imported.n; i++)
-        for (size_t j = 0; j < imported.items[i].secrets.n; j++)
-            cf_req_audit_key(req, imported.items[i].secrets.items[j].meta.key);
 
     struct tag_index tags = {core, scope.project.id, false, {0}};
+    /* Every secret in the answer is recorded where it lives: a sub-folder's (recursive) or an
+     * imported folder's at its own place. */
+    for (size_t i = 0; i < list.n; i++) {
+        const struct cf_secret *m = &list.items[i].meta;
+        if (!tag_filter_match(&tags, m->tags, tag_slugs))
+            continue;
+        if (strcmp(m->path, scope.folder.path) == 0)
+            cf_req_audit_key(req, m->key);
+        else
+            cf_req_audit_read(req, scope.env.slug, m->path, m->key);
+    }
+    for (size_t i = 0; i < imported.n; i++) {
+        const struct cf_imported *imp = &imported.items[i];
+        for (size_t j = 0; j < imp->secrets.n; j++) {
+            const struct cf_secret *m = &imp->secrets.items[j].meta;
+            if (tag_filter_match(&tags, m->tags, tag_slugs))
+                cf_req_audit_read(req, imp->env.slug, m->path, m->key);
+        }
+    }
     struct cf_buf body;
     struct cf_jsonw w;
     cf_buf_init(&body, 0);
@@ -362,20 +383,22 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
     if (version_text && !cf_parse_int64(version_text, 1, INT64_MAX, &version))
         return cf_err_field(err, CF_EVALIDATION, "version", "version: must be a positive integer");
     cf_req_audit(req, "secrets.read", NULL, NULL, NULL);
-    cf_req_audit_key(req, key);
-    rc = resolve(req, NULL, fl, &scope, err);
-    if (rc != CF_OK)
+    rc = resolve(req, NULL, fl, CF_ACTION_READ, &scope, err);
+    if (rc != CF_OK) {
+        cf_req_audit_key(req, key);
         return rc;
+    }
     cf_req_audit(req, "secrets.read", scope.project.id, scope.env.slug, scope.folder.path);
 
     struct tag_index tags = {core, scope.project.id, false, {0}};
     const struct cf_plain *found = &plain;
-    const char *env_slug = scope.env.slug;
+    const struct cf_imported *from = NULL; /* the import that answered */
     rc = cf_secrets_get(core, cf_req_principal(req), &scope, key, version, &f.opts, &plain, err);
     if (rc == CF_ENOTFOUND && f.imports && version == 0) {
         /* Not in the folder: the imports answer, the later import winning as in `coffer run` and
-         * Infisical's CLI. */
-        struct cf_read_opts opts = {.expand = f.opts.expand};
+         * Infisical's CLI. Their values are taken as stored: only the one answered is expanded
+         * (below), so that only its own references are read. */
+        struct cf_read_opts opts = {0};
         struct cf_err not_found = *err;
         rc = cf_secrets_list_imports(core, cf_req_principal(req), &scope, &opts, &imported, err);
         found = NULL;
@@ -383,7 +406,7 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
             for (size_t j = 0; !found && j < imported.items[i].secrets.n; j++) {
                 if (strcmp(imported.items[i].secrets.items[j].meta.key, key) == 0) {
                     found = &imported.items[i].secrets.items[j];
-                    env_slug = imported.items[i].env.slug;
+                    from = &imported.items[i];
                 }
             }
         }
@@ -391,9 +414,23 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
             *err = not_found;
             rc = CF_ENOTFOUND;
         }
+        if (rc == CF_OK && f.opts.expand) {
+            /* Read again where it lives (a borrowed copy of the scope: not released). */
+            struct cf_scope source = {.project = scope.project, .env = from->env};
+            cf_strlcpy(source.folder.id, from->folder_id, sizeof(source.folder.id));
+            cf_strlcpy(source.folder.env_id, from->env.id, sizeof(source.folder.env_id));
+            cf_strlcpy(source.folder.path, from->path, sizeof(source.folder.path));
+            rc = cf_secrets_get(core, cf_req_principal(req), &source, key, 0, &f.opts, &plain, err);
+            found = &plain;
+        }
     }
+    /* The secret answered is recorded where it lives. */
+    if (rc == CF_OK && from)
+        cf_req_audit_read(req, from->env.slug, found->meta.path, key);
+    else
+        cf_req_audit_key(req, key);
     if (rc == CF_OK)
-        rc = reply_secret(req, &tags, env_slug, found, f.hide, err);
+        rc = reply_secret(req, &tags, from ? from->env.slug : scope.env.slug, found, f.hide, err);
     tag_index_release(&tags);
     cf_imported_list_release(&imported);
     cf_plain_release(&plain);
@@ -555,7 +592,11 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
                                           [CF_CHANGE_UPSERT] = "secrets.upsert",
                                           [CF_CHANGE_DELETE] = "secrets.delete"};
     cf_req_audit(req, actions[kind], NULL, NULL, NULL);
-    rc = resolve(req, body, fl, &scope, err);
+    static const enum cf_action kind_actions[] = {[CF_CHANGE_CREATE] = CF_ACTION_CREATE,
+                                                  [CF_CHANGE_UPDATE] = CF_ACTION_EDIT,
+                                                  [CF_CHANGE_UPSERT] = CF_ACTION_EDIT,
+                                                  [CF_CHANGE_DELETE] = CF_ACTION_DELETE};
+    rc = resolve(req, body, fl, kind_actions[kind], &scope, err);
     if (rc != CF_OK)
         return rc;
     cf_req_audit(req, actions[kind], scope.project.id, scope.env.slug, scope.folder.path);

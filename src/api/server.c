@@ -174,7 +174,7 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
         result = "failed";
     cf_strlcpy(e->result, result, sizeof(e->result));
     cf_strlcpy(e->reason, rc == CF_OK || !outcome ? "" : outcome->msg, sizeof(e->reason));
-    return cf_audit_record(log, e, err);
+    return cf_req_audit_record(req, log, e, err);
 }
 
 static enum MHD_Result dispatch(struct cf_req *req, const char *method, const char *url)

@@ -66,12 +66,15 @@ static const char *time_or(json_t *obj, const char *name, const char *none_text)
     return *text ? text : none_text;
 }
 
-/* "TIME by NAME" once reads are recorded, else "unknown". */
+/* "TIME by NAME" once reads are recorded ("TIME" when the server does not say who: another
+ * identity's read, shown to a caller that is not a project admin), else "unknown". */
 static enum cf_rc last_read(json_t *secret, struct cf_buf *out)
 {
     cf_buf_reset(out);
     if (!json_is_true(json_object_get(secret, "lastReadKnown")))
         return cf_buf_puts(out, UNKNOWN);
+    if (!json_is_object(json_object_get(secret, "lastReadBy")))
+        return cf_buf_puts(out, time_or(secret, "lastReadAt", "-"));
     return cf_buf_printf(out, "%s by %s", time_or(secret, "lastReadAt", "-"),
                          cf_cli_str(json_object_get(secret, "lastReadBy"), "name"));
 }

@@ -119,16 +119,17 @@ enum cf_rc cf_authz_admin(const struct cf_principal *who, const char *what, stru
     return cf_err_set(err, CF_EFORBIDDEN, "only the admin may %s", what);
 }
 
-/* Describes where an action was refused: "prod:/backend" or "project 'x'". */
-static void place(char *out, size_t size, const char *project_id, const char *env_slug,
-                  const char *path)
+/* Describes where an action was refused: "prod:/backend", "environment 'prod'" or "this project".
+ * The project is not named: a refusal must read the same whether the project the caller named
+ * exists or not (its id would tell), and the caller knows what it named. */
+static void place(char *out, size_t size, const char *env_slug, const char *path)
 {
     if (env_slug && path)
         snprintf(out, size, "%s:%s", env_slug, path);
     else if (env_slug)
         snprintf(out, size, "environment '%s'", env_slug);
     else
-        snprintf(out, size, "project '%s'", project_id ? project_id : "");
+        snprintf(out, size, "this project");
 }
 
 enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
@@ -143,7 +144,7 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
 
     if (who && who->kind == CF_PRINCIPAL_ADMIN)
         return CF_OK;
-    place(where, sizeof(where), project_id, env_slug, path);
+    place(where, sizeof(where), env_slug, path);
     if (!who || who->kind != CF_PRINCIPAL_IDENTITY || !project_id)
         return cf_err_set(err, CF_EFORBIDDEN, "not allowed to %s in %s", action_name(action),
                           where);
@@ -153,8 +154,8 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
         identity_name(core, who, name, sizeof(name));
         return cf_err_set(
             err, CF_EFORBIDDEN,
-            "identity \"%s\" is not a member of project '%s': not allowed to %s in %s", name,
-            project_id, action_name(action), where);
+            "identity \"%s\" is not a member of this project: not allowed to %s in %s", name,
+            action_name(action), where);
     }
     if (rc != CF_OK)
         return rc;

@@ -1,8 +1,10 @@
-/* Scope resolution shared by every operation (see core.h). The authorization decision is in authz.c. */
+/* Scope resolution shared by every operation (see core.h). The authorization decision is in
+ * authz.c. */
 #include <string.h>
 
 #include "core/core.h"
 #include "core/names.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 void cf_scope_release(struct cf_scope *scope)
@@ -11,11 +13,37 @@ void cf_scope_release(struct cf_scope *scope)
     memset(scope, 0, sizeof(*scope));
 }
 
-enum cf_rc cf_scope_resolve(struct cf_core *core, const char *project, const char *env,
+enum cf_rc cf_scope_not_found(struct cf_core *core, const struct cf_principal *who,
+                              enum cf_action action, const char *project, const char *env,
+                              const char *path, struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_project found = {0};
+    struct cf_err refusal;
+
+    if (!who || who->kind == CF_PRINCIPAL_ADMIN)
+        return CF_ENOTFOUND;
+    /* Rules are per project: ask in the project when it exists (a missing one has no members). */
+    cf_err_clear(&refusal);
+    const char *project_id = project;
+    if (st->ops->project_get(st, project, &found, &refusal) == CF_OK)
+        project_id = found.id;
+    cf_err_clear(&refusal);
+    enum cf_rc rc = cf_authz_check(core, who, action, project_id, env, path, &refusal);
+    cf_project_release(&found);
+    if (rc == CF_OK)
+        return CF_ENOTFOUND;
+    *err = refusal;
+    return rc;
+}
+
+enum cf_rc cf_scope_resolve(struct cf_core *core, const struct cf_principal *who,
+                            enum cf_action action, const char *project, const char *env,
                             const char *path, struct cf_scope *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
     char norm[CF_PATH_MAX + 1];
+    char env_slug[CF_SLUG_MAX + 1] = "";
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
@@ -43,6 +71,13 @@ enum cf_rc cf_scope_resolve(struct cf_core *core, const char *project, const cha
         goto fail;
     return CF_OK;
 fail:
+    /* A missing folder of an existing environment is judged by the environment's slug, as the
+     * refusal of an existing folder there would be. */
+    if (out->env.slug[0])
+        cf_strlcpy(env_slug, out->env.slug, sizeof(env_slug));
     cf_scope_release(out);
+    if (rc == CF_ENOTFOUND)
+        rc =
+            cf_scope_not_found(core, who, action, project, env_slug[0] ? env_slug : env, norm, err);
     return rc;
 }

@@ -235,7 +235,8 @@ static void mark_read(struct cf_inventory_project *out, const struct cf_audit_ev
                       const char *key, size_t key_len)
 {
     struct cf_inventory_secret probe;
-    if (key_len == 0 || key_len >= sizeof(probe.key) || (key_len == 3 && memcmp(key, "...", 3) == 0))
+    if (key_len == 0 || key_len >= sizeof(probe.key) ||
+        (key_len == 3 && memcmp(key, "...", 3) == 0))
         return;
     cf_strlcpy(probe.path, e->path, sizeof(probe.path));
     memcpy(probe.key, key, key_len);
@@ -269,7 +270,7 @@ static enum cf_rc last_reads(struct cf_core *core, struct cf_inventory_project *
     for (size_t i = 0; i < out->n_envs; i++) /* the store's order, made explicit for bsearch */
         if (out->envs[i].n_secrets > 1)
             qsort(out->envs[i].secrets, out->envs[i].n_secrets, sizeof(*out->envs[i].secrets),
-              by_path_key);
+                  by_path_key);
     cf_audit_log_flush(core->audit);
     struct cf_audit_filter filter = {.limit = 1000, .action = "secrets.", .project_id = out->id};
     for (;;) {
@@ -332,6 +333,28 @@ static enum cf_rc place_secrets(struct cf_core *core, const struct cf_principal 
     return rc;
 }
 
+/* Who last read a secret is shown to the admin, to a project admin and to the reader itself; to
+ * anyone else only that (and when) it was read: other identities' activity is not theirs to see. */
+static void hide_other_readers(struct cf_core *core, const struct cf_principal *who,
+                               struct cf_inventory_project *out)
+{
+    struct cf_err ignored;
+    if (who->kind == CF_PRINCIPAL_ADMIN ||
+        cf_authz_check(core, who, CF_ACTION_ADMIN, out->id, NULL, NULL, &ignored) == CF_OK)
+        return;
+    for (size_t e = 0; e < out->n_envs; e++) {
+        for (size_t i = 0; i < out->envs[e].n_secrets; i++) {
+            struct cf_inventory_secret *s = &out->envs[e].secrets[i];
+            if (strcmp(s->last_read_by_kind, "identity") == 0 &&
+                strcmp(s->last_read_by_id, who->id) == 0)
+                continue;
+            s->last_read_by_kind[0] = '\0';
+            s->last_read_by_id[0] = '\0';
+            s->last_read_by_name[0] = '\0';
+        }
+    }
+}
+
 /* The inventory of project p as who sees it, into out: its environments (for an identity, those
  * it can read in), their readers and secrets. */
 static enum cf_rc build_project(struct cf_core *core, const struct cf_principal *who,
@@ -369,6 +392,8 @@ static enum cf_rc build_project(struct cf_core *core, const struct cf_principal 
         rc = place_secrets(core, who, &secrets, out, err);
     if (rc == CF_OK)
         rc = last_reads(core, out, err);
+    if (rc == CF_OK)
+        hide_other_readers(core, who, out);
     cf_secret_meta_list_release(&secrets);
     cf_env_list_release(&envs);
     cf_membership_list_release(&memberships);

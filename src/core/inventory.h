@@ -5,15 +5,17 @@
  * opens a sealed value (the store's secret_inventory reads no value at all).
  *
  * Last read: from the audit log (core/auditlog.h): the newest successful secrets.read, .list or
- * .versions event that names the secret's environment, path and key (a read through an import is
- * recorded under the importing folder, so it does not count for the imported secret). With the
- * audit log off, or no such event, last_read_known is false.
+ * .versions event that names the secret's environment, path and key (the server records every value
+ * that leaves it where it lives: read through a reference, an import or a recursive list, too).
+ * With the audit log off, or no such event, last_read_known is false.
  *
  * Visibility: the admin sees every project (or the one asked for), every environment, every secret
  * and every reader. A machine identity sees the projects it is a member of and can read something
  * in, the environments it can read somewhere in, the secrets it may read (cf_authz_check, one
  * decision per folder), and itself as the only reader: the other memberships of a project are the
- * admin's to see (as everywhere else in the API), so readers_complete is false for it. */
+ * admin's to see (as everywhere else in the API), so readers_complete is false for it. Who last
+ * read a secret is named to the admin, to a project admin (role admin, no rules) and to the reader
+ * itself; anyone else sees when it was last read, not by whom. */
 #ifndef CF_CORE_INVENTORY_H
 #define CF_CORE_INVENTORY_H
 
@@ -35,7 +37,9 @@ struct cf_inventory_secret {
     /* The last read the audit log knows of; false and the rest zero when none. */
     bool last_read_known;
     int64_t last_read_at;
-    char last_read_by_kind[16]; /* "admin" or "identity" (the audit event's actor kind) */
+    /* "admin" or "identity" (the audit event's actor kind); "" (and id and name "") when the
+     * caller may not see who it was: see "Visibility" above. */
+    char last_read_by_kind[16];
     char last_read_by_id[CF_UUID_LEN];
     char last_read_by_name[CF_NAME_MAX + 1];
 };

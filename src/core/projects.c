@@ -86,6 +86,8 @@ static enum cf_rc authorized_project(struct cf_core *core, const struct cf_princ
                                      struct cf_project *out, struct cf_err *err)
 {
     enum cf_rc rc = resolve_project(core, project, out, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_scope_not_found(core, who, action, project, NULL, NULL, err);
     if (rc != CF_OK)
         return rc;
     rc = cf_authz_check(core, who, action, out->id, NULL, NULL, err);
@@ -141,8 +143,11 @@ static enum cf_rc folder_not_found(const char *path, const char *env_slug, struc
                       env_slug);
 }
 
-/* Normalises path (NULL is the root) and resolves project, environment and the folder at path. */
-static enum cf_rc resolve_scope(struct cf_core *core, const char *project, const char *env,
+/* Normalises path (NULL is the root) and resolves project, environment and the folder at path for
+ * who about to do action there (cf_scope_resolve: what is missing is a 403 to a caller who may not
+ * do action there; who NULL: always the 404). */
+static enum cf_rc resolve_scope(struct cf_core *core, const struct cf_principal *who,
+                                enum cf_action action, const char *project, const char *env,
                                 const char *path, const char *path_field, struct cf_scope *out,
                                 struct cf_err *err)
 {
@@ -157,7 +162,7 @@ static enum cf_rc resolve_scope(struct cf_core *core, const char *project, const
     rc = cf_path_normalize(path ? path : "/", norm, path_field, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_scope_resolve(core, project, env, norm, out, err);
+    rc = cf_scope_resolve(core, who, action, project, env, norm, out, err);
     if (rc == CF_OK)
         strip_key(&out->project);
     return rc;
@@ -169,7 +174,7 @@ static enum cf_rc authorized_scope(struct cf_core *core, const struct cf_princip
                                    enum cf_action action, const char *project, const char *env,
                                    const char *path, struct cf_scope *out, struct cf_err *err)
 {
-    enum cf_rc rc = resolve_scope(core, project, env, path, "path", out, err);
+    enum cf_rc rc = resolve_scope(core, who, action, project, env, path, "path", out, err);
     if (rc != CF_OK)
         return rc;
     rc = cf_authz_check(core, who, action, out->project.id, out->env.slug, out->folder.path, err);
@@ -480,9 +485,10 @@ enum cf_rc cf_envs_update(struct cf_core *core, const struct cf_principal *who, 
 
     memset(out, 0, sizeof(*out));
     rc = resolve_project(core, project, &found, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = resolve_env(core, found.id, env, &current, err);
+    if (rc == CF_OK)
+        rc = resolve_env(core, found.id, env, &current, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, env, NULL, err);
     if (rc != CF_OK)
         goto out;
     rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, current.slug, NULL, err);
@@ -533,9 +539,10 @@ enum cf_rc cf_envs_delete(struct cf_core *core, const struct cf_principal *who, 
 
     memset(out, 0, sizeof(*out));
     rc = resolve_project(core, project, &found, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = resolve_env(core, found.id, env, out, err);
+    if (rc == CF_OK)
+        rc = resolve_env(core, found.id, env, out, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, env, NULL, err);
     if (rc == CF_OK)
         rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, out->slug, NULL, err);
     if (rc == CF_OK) {
@@ -582,13 +589,19 @@ enum cf_rc cf_folders_create(struct cf_core *core, const struct cf_principal *wh
         rc = cf_text_check(description, CF_DESC_MAX, false, "description", err);
     if (rc != CF_OK)
         return rc;
-    rc = resolve_scope(core, project, env, parent_path, "path", &scope, err);
+    /* The new folder's path, as named, is where the action is judged, the parent existing or not.
+     */
+    char parent[CF_PATH_MAX + 1];
+    rc = cf_path_normalize(parent_path ? parent_path : "/", parent, "path", err);
+    if (rc == CF_OK)
+        rc = child_path(parent, name, path, "name", err);
+    if (rc == CF_OK)
+        rc = resolve_scope(core, NULL, CF_ACTION_ADMIN, project, env, parent, "path", &scope, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, env, path, err);
     if (rc != CF_OK)
         return rc;
-    rc = child_path(scope.folder.path, name, path, "name", err);
-    if (rc == CF_OK)
-        rc =
-            cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, scope.env.slug, path, err);
+    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, scope.env.slug, path, err);
     if (rc != CF_OK)
         goto out;
 
@@ -629,6 +642,17 @@ enum cf_rc cf_folders_list(struct cf_core *core, const struct cf_principal *who,
     if (rc != CF_OK)
         return rc;
     rc = st->ops->folder_list(st, scope.env.id, scope.folder.path, recursive, out, err);
+    /* A limited identity sees only the folders it may read (a recursive list would otherwise show
+     * the whole tree below a folder it may read). */
+    size_t kept = 0;
+    for (size_t i = 0; rc == CF_OK && i < out->n; i++) {
+        struct cf_err hidden;
+        if (cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, scope.env.slug,
+                           out->items[i].path, &hidden) == CF_OK)
+            out->items[kept++] = out->items[i];
+    }
+    if (rc == CF_OK)
+        out->n = kept;
     cf_scope_release(&scope);
     return rc;
 }
@@ -647,7 +671,18 @@ enum cf_rc cf_folders_delete(struct cf_core *core, const struct cf_principal *wh
     rc = required(id_or_name, "folderIdOrName", err);
     if (rc != CF_OK)
         return rc;
-    rc = resolve_scope(core, project, env, parent_path, "path", &scope, err);
+    /* The folder to delete, as named (a name below parent_path, or just parent_path for an id), is
+     * where a refusal is judged when the parent or the folder does not exist. */
+    char named[CF_PATH_MAX + 1];
+    rc = cf_path_normalize(parent_path ? parent_path : "/", named, "path", err);
+    if (rc == CF_OK && !cf_uuid_valid(id_or_name) &&
+        child_path(named, id_or_name, named, "folderIdOrName", err) != CF_OK)
+        rc = cf_path_normalize(parent_path ? parent_path : "/", named, "path", err);
+    if (rc == CF_OK)
+        rc = resolve_scope(core, NULL, CF_ACTION_ADMIN, project, env, parent_path, "path", &scope,
+                           err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, env, named, err);
     if (rc != CF_OK)
         return rc;
     rc = st->ops->folder_list(st, scope.env.id, scope.folder.path, false, &children, err);
@@ -674,6 +709,9 @@ enum cf_rc cf_folders_delete(struct cf_core *core, const struct cf_principal *wh
                      strcmp(scope.folder.path, "/") == 0 ? "" : scope.folder.path, id_or_name);
             rc = folder_not_found(path, scope.env.slug, err);
         }
+        if (rc == CF_ENOTFOUND)
+            rc = cf_scope_not_found(core, who, CF_ACTION_ADMIN, scope.project.id, scope.env.slug,
+                                    named, err);
         goto out;
     }
     rc = cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, scope.env.slug, target->path,
@@ -817,6 +855,11 @@ enum cf_rc cf_imports_list(struct cf_core *core, const struct cf_principal *who,
                 source = &envs.items[j];
         }
         if (!source) /* its environment was deleted meanwhile (which deletes the import too) */
+            continue;
+        /* A source the caller may not read is left out: its path is not the caller's to see. */
+        struct cf_err hidden;
+        if (cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, source->slug,
+                           imports.items[i].import_path, &hidden) != CF_OK)
             continue;
         out->items[out->n].import = imports.items[i];
         out->items[out->n].env = *source;

@@ -98,6 +98,7 @@ struct resolver {
     struct cf_core *core;
     const struct cf_principal *who;
     const struct cf_project *project;
+    const struct cf_read_opts *opts; /* whom to tell of each value fetched (on_ref_read) */
 };
 
 static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path, const char *key,
@@ -112,8 +113,13 @@ static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path,
     enum cf_rc rc;
 
     rc = st->ops->env_get(st, r->project->id, env_slug, &env, err);
-    if (rc == CF_ENOTFOUND)
-        return cf_err_set(err, CF_ENOTFOUND, "no environment '%s' in this project", env_slug);
+    if (rc == CF_ENOTFOUND) {
+        /* To a reader that may not read there, a missing environment is the refusal of an
+         * existing one. */
+        cf_err_set(err, CF_ENOTFOUND, "no environment '%s' in this project", env_slug);
+        return cf_scope_not_found(r->core, r->who, CF_ACTION_READ, r->project->id, env_slug, path,
+                                  err);
+    }
     if (rc != CF_OK)
         return rc;
     /* Reading through a reference needs the same right as reading directly. */
@@ -133,6 +139,8 @@ static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path,
     rc = open_row(r->core, r->project, &row, &plain, err);
     if (rc == CF_OK && cf_buf_append(value, plain.value.data, plain.value.len) != CF_OK)
         rc = cf_err_set(err, CF_ETOOLARGE, "value of '%s' is too large", key);
+    if (rc == CF_OK && r->opts->on_ref_read) /* its value goes out inside the expansion */
+        r->opts->on_ref_read(r->opts->on_ref_read_ctx, env.slug, folder.path, key);
     cf_secret_release(&row);
     cf_plain_release(&plain);
     return rc;
@@ -171,9 +179,10 @@ static enum cf_rc expand_list(struct cf_refs *refs, const char *env_slug,
 
 static enum cf_rc expand_scope_list(struct cf_core *core, const struct cf_principal *who,
                                     const struct cf_project *project, const char *env_slug,
-                                    struct cf_plain_list *list, struct cf_err *err)
+                                    const struct cf_read_opts *opts, struct cf_plain_list *list,
+                                    struct cf_err *err)
 {
-    struct resolver r = {core, who, project};
+    struct resolver r = {core, who, project, opts};
     struct cf_refs *refs = cf_refs_new(resolve_ref, &r);
     if (!refs)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
@@ -184,8 +193,8 @@ static enum cf_rc expand_scope_list(struct cf_core *core, const struct cf_princi
 
 /* ---- reads ---- */
 
-/* Removes the rows of sub-folders the caller may not read (rows come ordered by path), so that a recursive
- * list never reveals a key name the caller could not read directly. */
+/* Removes the rows of sub-folders the caller may not read (rows come ordered by path), so that a
+ * recursive list never reveals a key name the caller could not read directly. */
 static void drop_unreadable(struct cf_core *core, const struct cf_principal *who,
                             const struct cf_scope *scope, struct cf_secret_list *rows)
 {
@@ -196,8 +205,8 @@ static void drop_unreadable(struct cf_core *core, const struct cf_principal *who
         struct cf_secret *row = &rows->items[i];
         if (i == 0 || strcmp(checked, row->path) != 0) {
             struct cf_err ignored;
-            readable = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id,
-                                      scope->env.slug, row->path, &ignored) == CF_OK;
+            readable = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, scope->env.slug,
+                                      row->path, &ignored) == CF_OK;
             memcpy(checked, row->path, sizeof(checked));
         }
         if (readable)
@@ -228,7 +237,7 @@ enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
         drop_unreadable(core, who, scope, &rows);
     rc = open_list(core, &scope->project, &rows, out, err);
     if (rc == CF_OK && opts->expand)
-        rc = expand_scope_list(core, who, &scope->project, scope->env.slug, out, err);
+        rc = expand_scope_list(core, who, &scope->project, scope->env.slug, opts, out, err);
     if (rc != CF_OK)
         cf_plain_list_release(out);
     return rc;
@@ -264,7 +273,7 @@ enum cf_rc cf_secrets_get(struct cf_core *core, const struct cf_principal *who,
     if (rc != CF_OK || !opts->expand || !cf_refs_present(out->value.data, out->value.len))
         goto out;
 
-    struct resolver r = {core, who, &scope->project};
+    struct resolver r = {core, who, &scope->project, opts};
     struct cf_refs *refs = cf_refs_new(resolve_ref, &r);
     struct cf_buf expanded;
     cf_buf_init(&expanded, 0);
@@ -337,7 +346,8 @@ enum cf_rc cf_secrets_list_imports(struct cf_core *core, const struct cf_princip
             goto out;
         out->n++;
         if (opts->expand) {
-            rc = expand_scope_list(core, who, &scope->project, dst->env.slug, &dst->secrets, err);
+            rc = expand_scope_list(core, who, &scope->project, dst->env.slug, opts, &dst->secrets,
+                                   err);
             if (rc != CF_OK)
                 goto out;
         }

@@ -20,9 +20,15 @@ struct cf_plain_list {
 void cf_plain_release(struct cf_plain *p);
 void cf_plain_list_release(struct cf_plain_list *l);
 
+/* Told of each secret whose value a read fetched through a reference (env_slug, folder path and key
+ * of the secret referenced), so that the caller can record it as read; ctx is on_ref_read_ctx. */
+typedef void (*cf_ref_read_fn)(void *ctx, const char *env_slug, const char *path, const char *key);
+
 struct cf_read_opts {
-    bool recursive; /* list: include sub-folders */
-    bool expand;    /* expand ${...} references */
+    bool recursive;             /* list: include sub-folders */
+    bool expand;                /* expand ${...} references */
+    cf_ref_read_fn on_ref_read; /* NULL: not told */
+    void *on_ref_read_ctx;
 };
 
 /* Lists the current version of each secret in scope's folder (and below when recursive). */

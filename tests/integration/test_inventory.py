@@ -501,6 +501,125 @@ class Inventory(IdentityHelpers, harness.ServerTestCase):
         self.assertIn("OTHER_KEY", outputs[0])
 
 
+class ReadsRecorded(IdentityHelpers, harness.ServerTestCase):
+    """Every secret whose value leaves the server is recorded in the audit log against its own place
+    (environment, folder path, key), in full, and so counts as read in the inventory: a value read only through
+    a reference or an import, every folder of a recursive list, and key lists far over 4,096 bytes."""
+
+    def setUp(self):
+        super().setUp()
+        self.pid = self.create_project(harness.unique("reads"))["id"]
+        self.reader = self.machine(self.pid, "viewer", None, name=harness.unique("reader"))
+
+    def last_reads(self):
+        """{(env, path, key): lastReadBy or None when never read} of the project, as the admin sees it."""
+        doc = self.ok("GET", "/api/v1/inventory", query={"workspaceId": self.pid})
+        return {(e["slug"], s["secretPath"], s["secretKey"]): s["lastReadBy"] if s["lastReadKnown"] else None
+                for p in doc["projects"] for e in p["environments"] for s in e["secrets"]}
+
+    def events_of(self, r):
+        """The audit events of response r's request: {(environment, secretPath): [keys]}."""
+        rid = r.headers.get("X-Request-Id")
+        doc = self.ok("GET", "/api/v1/audit/events", query={"projectId": self.pid, "limit": "1000"})
+        out = {}
+        for e in doc["events"]:
+            if e["requestId"] == rid:
+                self.assertEqual(e["result"], "ok", e)
+                out.setdefault((e["environment"], e["secretPath"]), []).extend(e["keys"])
+        return out
+
+    def by_reader(self):
+        return {"kind": "identity", "id": self.reader["id"], "name": self.reader["name"]}
+
+    def test_a_value_read_through_a_reference_is_recorded_where_it_lives(self):
+        self.create_folder(self.pid, "prod", "vault")
+        self.set_secret(self.pid, "TARGET", "target-value", "prod", "/vault")
+        self.set_secret(self.pid, "LOCAL", "local-value")
+        self.set_secret(self.pid, "REF", "a=${prod.vault.TARGET} b=${LOCAL}")
+        self.set_secret(self.pid, "UNREAD", "unread-value")
+        r = self.get_as(self.reader["token"], self.pid, "REF", expandSecretReferences="true")
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(r.json["secret"]["secretValue"], "a=target-value b=local-value")
+        reads = self.last_reads()
+        self.assertEqual(reads[("prod", "/vault", "TARGET")], self.by_reader())
+        self.assertEqual(reads[("dev", "/", "LOCAL")], self.by_reader())
+        self.assertEqual(reads[("dev", "/", "REF")], self.by_reader())
+        self.assertIsNone(reads[("dev", "/", "UNREAD")])
+        events = self.events_of(r)
+        self.assertEqual(sorted(events[("prod", "/vault")]), ["TARGET"])
+        self.assertEqual(sorted(events[("dev", "/")]), ["LOCAL", "REF"])
+        # a list with expansion records the referenced secret too
+        self.set_secret(self.pid, "TARGET2", "t2", "prod", "/vault")
+        self.create_folder(self.pid, "staging", "app")
+        self.set_secret(self.pid, "REF2", "${prod.vault.TARGET2}", "staging", "/app")
+        r = self.list_as(self.reader["token"], self.pid, "staging", "/app", expandSecretReferences="true")
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(self.last_reads()[("prod", "/vault", "TARGET2")], self.by_reader())
+        self.assertEqual(self.events_of(r)[("prod", "/vault")], ["TARGET2"])
+
+    def test_a_value_read_through_an_import_is_recorded_where_it_lives(self):
+        self.create_folder(self.pid, "dev", "app")
+        self.create_folder(self.pid, "staging", "shared")
+        self.set_secret(self.pid, "IMPORTED_A", "a", "staging", "/shared")
+        self.set_secret(self.pid, "IMPORTED_B", "b", "staging", "/shared")
+        self.set_secret(self.pid, "OWN", "own", "dev", "/app")
+        self.ok("POST", "/api/v2/secret-imports", body={"projectId": self.pid, "environment": "dev", "path": "/app",
+                                                        "import": {"environment": "staging", "path": "/shared"}})
+        # one secret through the import: that one is read, not its neighbours
+        r = self.get_as(self.reader["token"], self.pid, "IMPORTED_A", "dev", "/app", include_imports="true")
+        self.assertEqual(r.status, 200, r.body[:300])
+        reads = self.last_reads()
+        self.assertEqual(reads[("staging", "/shared", "IMPORTED_A")], self.by_reader())
+        self.assertIsNone(reads[("staging", "/shared", "IMPORTED_B")])
+        # the request's own event names the folder asked for (nothing read there), the next where it was read
+        self.assertEqual(self.events_of(r), {("dev", "/app"): [], ("staging", "/shared"): ["IMPORTED_A"]})
+        # a list with imports: every imported secret, where it lives
+        r = self.list_as(self.reader["token"], self.pid, "dev", "/app", include_imports="true")
+        self.assertEqual(r.status, 200, r.body[:300])
+        reads = self.last_reads()
+        for key in ("IMPORTED_A", "IMPORTED_B"):
+            self.assertEqual(reads[("staging", "/shared", key)], self.by_reader(), key)
+        self.assertEqual(reads[("dev", "/app", "OWN")], self.by_reader())
+        events = self.events_of(r)
+        self.assertEqual(events[("dev", "/app")], ["OWN"])
+        self.assertEqual(sorted(events[("staging", "/shared")]), ["IMPORTED_A", "IMPORTED_B"])
+
+    def test_a_recursive_list_records_each_folder(self):
+        self.create_folder(self.pid, "dev", "a")
+        self.create_folder(self.pid, "dev", "b", "/a")
+        self.set_secret(self.pid, "TOP", "1")
+        self.set_secret(self.pid, "MID", "2", "dev", "/a")
+        self.set_secret(self.pid, "LOW", "3", "dev", "/a/b")
+        r = self.list_as(self.reader["token"], self.pid, "dev", "/", recursive="true")
+        self.assertEqual(r.status, 200, r.body[:300])
+        reads = self.last_reads()
+        for where in (("dev", "/", "TOP"), ("dev", "/a", "MID"), ("dev", "/a/b", "LOW")):
+            self.assertEqual(reads[where], self.by_reader(), where)
+        self.assertEqual(self.events_of(r), {("dev", "/"): ["TOP"], ("dev", "/a"): ["MID"], ("dev", "/a/b"): ["LOW"]})
+
+    def test_long_key_lists_are_recorded_in_full(self):
+        self.create_folder(self.pid, "dev", "many")
+        keys = ["K%02d_" % i + "X" * 96 for i in range(60)]  # 60 keys of 100 characters: 6,059 bytes
+        self.ok("POST", "/api/v3/secrets/batch/raw", body={
+            "workspaceId": self.pid, "environment": "dev", "secretPath": "/many",
+            "secrets": [{"secretKey": k, "secretValue": "v"} for k in keys]})
+        r = self.list_as(self.reader["token"], self.pid, "dev", "/many")
+        self.assertEqual(r.status, 200, r.body[:300])
+        events = self.events_of(r)
+        self.assertEqual(list(events), [("dev", "/many")])
+        self.assertEqual(sorted(events[("dev", "/many")]), sorted(keys))
+        reads = self.last_reads()
+        for k in keys:
+            self.assertEqual(reads[("dev", "/many", k)], self.by_reader(), k)
+        # the batch write that made them is recorded in full as well
+        doc = self.ok("GET", "/api/v1/audit/events", query={"projectId": self.pid, "action": "secrets.create"})
+        written = [k for e in doc["events"] if e["secretPath"] == "/many" for k in e["keys"]]
+        self.assertEqual(sorted(written), sorted(keys))
+        # the events of one request are links of the one chain, like any other
+        report = self.ok("POST", "/api/v1/audit/verify")
+        self.assertIs(report["ok"], True, report)
+
+
 if __name__ == "__main__":
     import unittest
     unittest.main()
