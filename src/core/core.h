@@ -33,10 +33,10 @@ struct cf_core {
     struct cf_keyring *keyring; /* borrowed */
     /* borrowed: failed-login throttling, per (address, id) and per address (auth/universal.h) */
     struct cf_throttle *login_by_address_and_id;
-    struct cf_throttle *login_by_address;   /* borrowed */
-    struct cf_jwks_cache *jwks;             /* borrowed: JWKS key sets for JWT auth (auth/jwks.h) */
-    struct cf_audit_log *audit;             /* borrowed: the audit log (core/auditlog.h); NULL: off */
-    struct cf_notifier *notifier;           /* borrowed: notifications (notify/notify.h) */
+    struct cf_throttle *login_by_address; /* borrowed */
+    struct cf_jwks_cache *jwks;           /* borrowed: JWKS key sets for JWT auth (auth/jwks.h) */
+    struct cf_audit_log *audit;           /* borrowed: the audit log (core/auditlog.h); NULL: off */
+    struct cf_notifier *notifier;         /* borrowed: notifications (notify/notify.h) */
 };
 
 enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY };
@@ -60,8 +60,8 @@ enum cf_action {
 /* The one authorization decision: may principal perform action on project/env/path? env_slug and
  * path may be NULL for project-wide actions. CF_OK or CF_EFORBIDDEN with a message naming what was
  * refused and where. The admin may do everything. An identity may do what its membership in the
- * project allows (role, narrowed by rules; see core/authz.h); without a membership, nothing. Deny by
- * default. */
+ * project allows (role, narrowed by rules; see core/authz.h); without a membership, nothing. Deny
+ * by default. */
 enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
                           enum cf_action action, const char *project_id, const char *env_slug,
                           const char *path, struct cf_err *err);
@@ -78,9 +78,24 @@ struct cf_scope {
 };
 
 /* Resolves project (id or slug), environment (slug or id) and folder path (normalised here) with
- * Infisical's 404 messages. The folder must exist. Release with cf_scope_release. */
-enum cf_rc cf_scope_resolve(struct cf_core *core, const char *project, const char *env,
+ * Infisical's 404 messages, for who about to do action there. The folder must exist. What is
+ * missing is answered as cf_scope_not_found does: a caller that may not do action at the place it
+ * named gets the 403 an existing place would give, not the 404 (who NULL: always the 404). This
+ * does not authorize the action on an existing place: the operation asks cf_authz_check itself.
+ * Release with cf_scope_release. */
+enum cf_rc cf_scope_resolve(struct cf_core *core, const struct cf_principal *who,
+                            enum cf_action action, const char *project, const char *env,
                             const char *path, struct cf_scope *out, struct cf_err *err);
 void cf_scope_release(struct cf_scope *scope);
+
+/* The answer for a place that does not exist (project, env and path as the caller named them; env
+ * and path may be NULL for project-wide actions), err holding its 404: CF_ENOTFOUND with err kept
+ * when who may do action there (the admin, a project admin, an identity whose rules cover the
+ * place: it could see the place if it existed), else the CF_EFORBIDDEN that cf_authz_check gives
+ * for that place, so that a limited identity cannot tell a missing place from one it may not see.
+ * who NULL: CF_ENOTFOUND. */
+enum cf_rc cf_scope_not_found(struct cf_core *core, const struct cf_principal *who,
+                              enum cf_action action, const char *project, const char *env,
+                              const char *path, struct cf_err *err);
 
 #endif
