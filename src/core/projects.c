@@ -172,7 +172,7 @@ static enum cf_rc authorized_scope(struct cf_core *core, const struct cf_princip
     enum cf_rc rc = resolve_scope(core, project, env, path, "path", out, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_authz_check(core, who, action, out->project.id, out->env.slug, out->folder.path, err);
+    rc = cf_authz_check(core, who, action, out->project.id, &out->env, out->folder.path, err);
     if (rc != CF_OK)
         cf_scope_release(out);
     return rc;
@@ -485,7 +485,7 @@ enum cf_rc cf_envs_update(struct cf_core *core, const struct cf_principal *who, 
     rc = resolve_env(core, found.id, env, &current, err);
     if (rc != CF_OK)
         goto out;
-    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, current.slug, NULL, err);
+    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, &current, NULL, err);
     if (rc != CF_OK)
         goto out;
     if (patch->name) {
@@ -537,7 +537,7 @@ enum cf_rc cf_envs_delete(struct cf_core *core, const struct cf_principal *who, 
         return rc;
     rc = resolve_env(core, found.id, env, out, err);
     if (rc == CF_OK)
-        rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, out->slug, NULL, err);
+        rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, out, NULL, err);
     if (rc == CF_OK) {
         rc = st->ops->env_delete(st, out->id, err);
         if (rc == CF_ENOTFOUND)
@@ -587,8 +587,7 @@ enum cf_rc cf_folders_create(struct cf_core *core, const struct cf_principal *wh
         return rc;
     rc = child_path(scope.folder.path, name, path, "name", err);
     if (rc == CF_OK)
-        rc =
-            cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, scope.env.slug, path, err);
+        rc = cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, &scope.env, path, err);
     if (rc != CF_OK)
         goto out;
 
@@ -676,8 +675,8 @@ enum cf_rc cf_folders_delete(struct cf_core *core, const struct cf_principal *wh
         }
         goto out;
     }
-    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, scope.env.slug, target->path,
-                        err);
+    rc =
+        cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, &scope.env, target->path, err);
     if (rc != CF_OK)
         goto out;
     rc = st->ops->folder_delete(st, target->id, err);
@@ -736,7 +735,7 @@ enum cf_rc cf_imports_create(struct cf_core *core, const struct cf_principal *wh
     if (rc != CF_OK)
         goto out;
     /* Whoever makes a folder show another one's secrets must be able to read them. */
-    rc = cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, source.slug, source_path, err);
+    rc = cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, &source, source_path, err);
     if (rc != CF_OK)
         goto out;
     rc = st->ops->folder_get(st, source.id, source_path, &source_folder, err);
