@@ -690,6 +690,19 @@ out:
     return rc;
 }
 
+enum cf_rc cf_folders_update(struct cf_core *core, const struct cf_principal *who,
+                             struct cf_err *err)
+{
+    (void)core;
+    (void)who;
+    return cf_err_set(
+        err, CF_ECONFLICT,
+        "folders cannot be renamed or moved: rules grant access by folder path, so "
+        "a renamed or moved folder would hand its secrets to whoever may read the new "
+        "path; create the new folder, copy the secrets into it and delete the old "
+        "one instead");
+}
+
 /* ---- imports --------------------------------------------------------------------------------- */
 
 void cf_import_view_list_release(struct cf_import_view_list *list)
