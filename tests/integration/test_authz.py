@@ -577,6 +577,29 @@ class RenamesDoNotWiden(IdentityHelpers, harness.ServerTestCase):
         self.assertReads(m["token"], "olddev", "/app", "APP", "dev-app-value")
         self.assertRefused(self.get_as(m["token"], pid, "DB", "olddev", "/"), "olddev:/", "dev-root-value")
 
+    def test_rules_name_existing_environments(self):
+        pid = self.pid
+        ident = self.machine()  # a token, no membership yet
+        path = "/api/v2/workspace/%s/identity-memberships/%s" % (pid, ident["id"])
+        r = self.api("POST", path, body={"role": "viewer", "rules": [{"actions": ["read"], "environment": "qa"}]})
+        self.assertError(r, 422, "ValidationFailure", "rules[0].environment", "'qa'")
+        self.assertEqual(self.ok("GET", "/api/v2/workspace/%s/identity-memberships" % pid)["identityMemberships"],
+                         [])
+        # An id names the environment too; the rule is shown by the current slug.
+        staging_id = self.env_id("staging")
+        m = self.add_member(pid, ident["id"], "viewer", [{"actions": ["read"], "environment": staging_id}])
+        self.assertEqual(m["rules"], [{"actions": ["read"], "environment": "staging", "secretPath": None}])
+        self.assertReads(ident["token"], "staging", "/", "DB", "staging-root-value")
+        # Once the environment is deleted the rule covers nothing and is shown by the id it was bound to;
+        # a new environment under the old slug does not inherit it.
+        self.ok("DELETE", "/api/v1/workspace/%s/environments/%s" % (pid, staging_id))
+        self.assertEqual(self.rules_of(ident["id"]), [{"actions": ["read"], "environment": staging_id,
+                                                       "secretPath": None}])
+        self.ok("POST", "/api/v1/workspace/%s/environments" % pid, body={"name": "Staging", "slug": "staging"})
+        self.set_secret(pid, "DB", "new-staging-value", "staging", "/")
+        self.assertRefused(self.get_as(ident["token"], pid, "DB", "staging", "/"), "staging:/", "new-staging-value")
+        self.assertEqual(self.rules_of(ident["id"])[0]["environment"], staging_id)
+
     def test_folders_cannot_be_renamed_or_moved(self):
         pid = self.pid
         m = self.machine(pid, "viewer", [{"actions": ["read"], "environment": "dev", "secretPath": "/app/**"}])
