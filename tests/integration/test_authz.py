@@ -656,5 +656,35 @@ class RenamesDoNotWiden(IdentityHelpers, harness.ServerTestCase):
         self.assertReads(m["token"], "dev", "/", "REF", "x-${staging.public.PUB}")
 
 
+class LegacyRulesBoundAtOpen(IdentityHelpers, harness.ServerTestCase):
+    """A store written when rules named environments by slug: until the server opens it the rule covers nothing;
+    opening binds it to the environment that bears the slug then, and a later swap does not widen it."""
+
+    def test_slug_rule_is_bound_at_open(self):
+        pid = self.create_project()["id"]
+        for env in ("dev", "prod"):
+            self.set_secret(pid, "DB", env + "-value", env, "/")
+        m = self.machine(pid, "viewer", [{"actions": ["read"], "environment": "dev"}])
+        # The rule as the previous format stored it: format 1, read (bit 1), slug "dev", no glob.
+        legacy = "01" "00000002" "03" "0000" + b"dev".hex()
+        blob = ("decode('%s', 'hex')" if harness.PG_DIR else "x'%s'") % legacy
+        harness.sql(self.server.data_dir, "UPDATE identity_memberships SET rules = %s WHERE identity_id = '%s'"
+                    % (blob, m["id"]))
+        self.assertError(self.get_as(m["token"], pid, "DB", "dev", "/"), 403, "PermissionDenied", "dev:/")
+        self.server.restart()
+        r = self.get_as(m["token"], pid, "DB", "dev", "/")
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(r.json["secret"]["secretValue"], "dev-value")
+        envs = {e["slug"]: e["id"] for e in self.ok("GET", "/api/v1/workspace/%s/environments" % pid)["environments"]}
+        self.ok("PATCH", "/api/v1/workspace/%s/environments/%s" % (pid, envs["dev"]), body={"slug": "olddev"})
+        self.ok("PATCH", "/api/v1/workspace/%s/environments/%s" % (pid, envs["prod"]), body={"slug": "dev"})
+        r = self.get_as(m["token"], pid, "DB", "dev", "/")
+        self.assertError(r, 403, "PermissionDenied", "dev:/")
+        self.assertNotIn(b"prod-value", r.body)
+        r = self.get_as(m["token"], pid, "DB", "olddev", "/")
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(r.json["secret"]["secretValue"], "dev-value")
+
+
 if __name__ == "__main__":
     unittest.main()
