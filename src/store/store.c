@@ -10,6 +10,7 @@
 #include "store/postgres.h"
 #include "store/sqlite.h"
 #include "store/store.h"
+#include "util/log.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -53,6 +54,13 @@ static enum cf_rc bind_legacy_rules(struct cf_store *st, struct cf_err *err)
         for (size_t i = 0; rc == CF_OK && i < members.n; i++)
             rc = bind_rules(st, &members.items[i], err);
         cf_membership_list_release(&members);
+        if (rc == CF_ESTORE) {
+            /* A membership that cannot be read (a damaged rules column) stays as it is: every
+             * check of it fails, as before; it is no reason to refuse the whole store. */
+            cf_log_warn("membership rules of project %s left unbound: %s", projects.items[p].id,
+                        err->msg);
+            rc = CF_OK;
+        }
     }
     cf_project_list_release(&projects);
     return rc;

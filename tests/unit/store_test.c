@@ -1859,6 +1859,11 @@ Test(store, legacy_rules_are_bound_to_environment_ids_at_open)
     cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
     cr_assert_str_eq(got.rules[0].env_id, envs[1].id);
     cf_membership_release(&got);
+    /* A damaged rules column is no reason to refuse the store: that membership stays unreadable. */
+    raw_exec("UPDATE identity_memberships SET rules = x'0100000002'");
+    st->ops->close(st);
+    st = open_store(db_path);
+    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_ESTORE);
 }
 
 Test(store, deleting_identity_or_project_cascades)
