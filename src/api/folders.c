@@ -1,6 +1,7 @@
 /* HTTP handlers for folders: create, list (direct or recursive), delete by id or name under a
- * parent path. See docs/api.md, Folders. workspaceId and projectId are aliases, as are path and
- * directory; each field is read from the body first, then from the query. */
+ * parent path, and the refusal of renames and moves. See docs/api.md, Folders. workspaceId and
+ * projectId are aliases, as are path and directory; each field is read from the body first, then
+ * from the query. */
 #include "api/http.h"
 #include "api/place.h"
 #include "api/render.h"
@@ -80,9 +81,18 @@ static enum cf_rc delete_folder(struct cf_req *req, json_t **out, struct cf_err 
     return rc;
 }
 
+/* PATCH /api/v1/folders/{folderIdOrName}: Infisical renames (and moves) folders here; Coffer
+ * refuses with 409 (core/projects.h, cf_folders_update says why). */
+static enum cf_rc update_folder(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    (void)out;
+    return cf_folders_update(cf_req_core(req), cf_req_principal(req), err);
+}
+
 const struct cf_route cf_routes_folders[] = {
     {"POST", "/api/v1/folders", create_folder, false},
     {"GET", "/api/v1/folders", list_folders, false},
+    {"PATCH", "/api/v1/folders/:folderIdOrName", update_folder, false},
     {"DELETE", "/api/v1/folders/:folderIdOrName", delete_folder, false},
     {NULL, NULL, NULL, false},
 };

@@ -126,8 +126,11 @@ static json_t *render_rule(const struct cf_membership_rule *rule)
         if (rule->actions & (1u << rule_actions[i].action))
             actions = cf_render_append(actions, json_string(rule_actions[i].name));
     }
+    /* The environment by its current slug; by its id once it was deleted (the rule then covers
+     * nothing, and a new environment of the old name does not inherit it). */
+    const char *env = rule->env_slug[0] ? rule->env_slug : rule->env_id;
     return json_pack("{s:o, s:o, s:o}", "actions", actions, "environment",
-                     rule->env_slug[0] ? json_string(rule->env_slug) : json_null(), "secretPath",
+                     env[0] ? json_string(env) : json_null(), "secretPath",
                      rule->path_glob[0] ? json_string(rule->path_glob) : json_null());
 }
 
@@ -433,19 +436,18 @@ static json_t *render_jwt_auth(const struct cf_jwt_auth_config *c)
 {
     json_t *keys = json_loads(c->public_keys, 0, NULL);
     json_t *claims = json_loads(c->bound_claims, 0, NULL);
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:o, "
-                     "s:o, s:o}",
-                     "id", c->identity_id, "identityId", c->identity_id, "configurationType",
-                     c->configuration_type, "jwksUrl", c->jwks_url, "jwksCaCert", c->jwks_ca_cert,
-                     "publicKeys", keys ? keys : json_array(), "boundIssuer", c->bound_issuer,
-                     "boundAudiences", c->bound_audiences, "boundClaims",
-                     claims ? claims : json_object(), "boundSubject", c->bound_subject,
-                     "clockSkewLeeway", (json_int_t)c->clock_skew_leeway,
-                     "accessTokenTTL", (json_int_t)c->access_token_ttl, "accessTokenMaxTTL",
-                     (json_int_t)c->access_token_max_ttl, "accessTokenNumUsesLimit",
-                     (json_int_t)c->access_token_num_uses_limit, "accessTokenTrustedIps",
-                     render_ips(c->access_token_trusted_ips), "createdAt",
-                     cf_json_time(c->created_at), "updatedAt", cf_json_time(c->updated_at));
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:o, "
+        "s:o, s:o}",
+        "id", c->identity_id, "identityId", c->identity_id, "configurationType",
+        c->configuration_type, "jwksUrl", c->jwks_url, "jwksCaCert", c->jwks_ca_cert, "publicKeys",
+        keys ? keys : json_array(), "boundIssuer", c->bound_issuer, "boundAudiences",
+        c->bound_audiences, "boundClaims", claims ? claims : json_object(), "boundSubject",
+        c->bound_subject, "clockSkewLeeway", (json_int_t)c->clock_skew_leeway, "accessTokenTTL",
+        (json_int_t)c->access_token_ttl, "accessTokenMaxTTL", (json_int_t)c->access_token_max_ttl,
+        "accessTokenNumUsesLimit", (json_int_t)c->access_token_num_uses_limit,
+        "accessTokenTrustedIps", render_ips(c->access_token_trusted_ips), "createdAt",
+        cf_json_time(c->created_at), "updatedAt", cf_json_time(c->updated_at));
 }
 
 /* A JSON member (array for publicKeys, object for boundClaims) as compact text into *text (free it

@@ -639,7 +639,7 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
     /* A caller that may write but not read gets the result without its values. */
     struct cf_err read_err;
     bool hide = cf_authz_check(core, cf_req_principal(req), CF_ACTION_READ, scope.project.id,
-                               scope.env.slug, scope.folder.path, &read_err) != CF_OK;
+                               &scope.env, scope.folder.path, &read_err) != CF_OK;
     struct tag_index tags = {core, scope.project.id, false, {0}};
     if (shape == WRITE_BATCH) {
         struct cf_buf reply_body;
@@ -778,9 +778,8 @@ static enum cf_rc rollback(struct cf_req *req, json_t **out, struct cf_err *err)
     cf_req_audit(req, "secrets.rollback", scope.project.id, scope.env.slug, scope.folder.path);
     cf_req_audit_key(req, plain.meta.key);
     struct cf_err read_err;
-    bool hide =
-        cf_authz_check(cf_req_core(req), cf_req_principal(req), CF_ACTION_READ, scope.project.id,
-                       scope.env.slug, scope.folder.path, &read_err) != CF_OK;
+    bool hide = cf_authz_check(cf_req_core(req), cf_req_principal(req), CF_ACTION_READ,
+                               scope.project.id, &scope.env, scope.folder.path, &read_err) != CF_OK;
     struct tag_index tags = {cf_req_core(req), scope.project.id, false, {0}};
     rc = reply_secret(req, &tags, scope.env.slug, &plain, hide, err);
     tag_index_release(&tags);

@@ -133,7 +133,7 @@ static void place(char *out, size_t size, const char *env_slug, const char *path
 }
 
 enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
-                          enum cf_action action, const char *project_id, const char *env_slug,
+                          enum cf_action action, const char *project_id, const struct cf_env *env,
                           const char *path, struct cf_err *err)
 {
     struct cf_membership m = {0};
@@ -144,7 +144,7 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
 
     if (who && who->kind == CF_PRINCIPAL_ADMIN)
         return CF_OK;
-    place(where, sizeof(where), env_slug, path);
+    place(where, sizeof(where), env ? env->slug : NULL, path);
     if (!who || who->kind != CF_PRINCIPAL_IDENTITY || !project_id)
         return cf_err_set(err, CF_EFORBIDDEN, "not allowed to %s in %s", action_name(action),
                           where);
@@ -164,11 +164,12 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
     bool ok = (allowed & CF_ACTION_BIT(action)) != 0;
     if (ok && m.n_rules > 0) {
         /* Rules narrow the role: one of them must cover this action here. A project-wide action
-         * (no env or path) is covered only by a rule without an environment and path. */
+         * (no env or path) is covered only by a rule without an environment and path. Rules name
+         * the environment by id: a slug is only what it is called today. */
         ok = false;
         for (size_t i = 0; i < m.n_rules && !ok; i++) {
             const struct cf_membership_rule *r = &m.rules[i];
-            bool env_ok = !r->env_slug[0] || (env_slug && strcmp(r->env_slug, env_slug) == 0);
+            bool env_ok = !r->env_id[0] || (env && strcmp(r->env_id, env->id) == 0);
             bool path_ok = !r->path_glob[0] || (path && cf_glob_match(r->path_glob, path));
             ok = (r->actions & CF_ACTION_BIT(action)) && env_ok && path_ok;
         }

@@ -28,8 +28,19 @@ enum cf_rc cf_scope_not_found(struct cf_core *core, const struct cf_principal *w
     const char *project_id = project;
     if (st->ops->project_get(st, project, &found, &refusal) == CF_OK)
         project_id = found.id;
+    /* Rules bind environments by id: an existing environment (a missing folder in it) is judged by
+     * its id, a missing one by an empty id that no rule names, under the slug the caller gave. */
+    struct cf_env place = {0};
+    if (env) {
+        cf_err_clear(&refusal);
+        if (!found.id[0] || st->ops->env_get(st, found.id, env, &place, &refusal) != CF_OK) {
+            memset(&place, 0, sizeof(place));
+            cf_strlcpy(place.slug, env, sizeof(place.slug));
+        }
+    }
     cf_err_clear(&refusal);
-    enum cf_rc rc = cf_authz_check(core, who, action, project_id, env, path, &refusal);
+    enum cf_rc rc =
+        cf_authz_check(core, who, action, project_id, env ? &place : NULL, path, &refusal);
     cf_project_release(&found);
     if (rc == CF_OK)
         return CF_ENOTFOUND;

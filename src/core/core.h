@@ -57,13 +57,14 @@ enum cf_action {
     CF_ACTION_ADMIN, /* manage projects, environments, folders, imports, tags */
 };
 
-/* The one authorization decision: may principal perform action on project/env/path? env_slug and
- * path may be NULL for project-wide actions. CF_OK or CF_EFORBIDDEN with a message naming what was
- * refused and where. The admin may do everything. An identity may do what its membership in the
- * project allows (role, narrowed by rules; see core/authz.h); without a membership, nothing. Deny
- * by default. */
+/* The one authorization decision: may principal perform action on project/env/path? env (borrowed)
+ * and path may be NULL for project-wide actions. Rules match the environment by env->id only (its
+ * slug names it in the message), so renaming environments never changes a decision. CF_OK or
+ * CF_EFORBIDDEN with a message naming what was refused and where. The admin may do everything. An
+ * identity may do what its membership in the project allows (role, narrowed by rules; see
+ * core/authz.h); without a membership, nothing. Deny by default. */
 enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
-                          enum cf_action action, const char *project_id, const char *env_slug,
+                          enum cf_action action, const char *project_id, const struct cf_env *env,
                           const char *path, struct cf_err *err);
 
 /* Server-wide administration (projects, identities, memberships): the admin only. CF_EFORBIDDEN

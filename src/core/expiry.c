@@ -97,12 +97,13 @@ static enum cf_rc name_project(struct cf_store *st, struct names *cache, const c
     return rc;
 }
 
-static const char *env_slug(const struct names *cache, const char *env_id)
+/* The environment env_id of the cached project, or NULL when it is gone. */
+static const struct cf_env *find_env(const struct names *cache, const char *env_id)
 {
     for (size_t i = 0; i < cache->envs.n; i++)
         if (strcmp(cache->envs.items[i].id, env_id) == 0)
-            return cache->envs.items[i].slug;
-    return "";
+            return &cache->envs.items[i];
+    return NULL;
 }
 
 static void fill_secret(struct cf_expiry_item *item, enum cf_expiry_kind kind, int64_t due_at,
@@ -133,9 +134,8 @@ static enum cf_rc scan_secrets(struct cf_core *core, const struct cf_principal *
     enum cf_rc rc = st->ops->secret_expiring(st, project_id, until, &list, err);
     for (size_t i = 0; rc == CF_OK && i < list.n; i++) {
         const struct cf_secret *s = &list.items[i];
-        int64_t remind_at = s->reminder_repeat_days > 0
-                                ? s->updated_at + s->reminder_repeat_days * DAY_MS
-                                : 0;
+        int64_t remind_at =
+            s->reminder_repeat_days > 0 ? s->updated_at + s->reminder_repeat_days * DAY_MS : 0;
         bool expiring = q->secrets && s->expires_at > 0 && s->expires_at <= until;
         bool reminding = q->reminders && remind_at > 0 && remind_at <= until;
         if (!expiring && !reminding)
@@ -143,11 +143,12 @@ static enum cf_rc scan_secrets(struct cf_core *core, const struct cf_principal *
         rc = name_project(st, &cache, s->project_id, err);
         if (rc != CF_OK)
             break;
-        const char *slug = env_slug(&cache, s->env_id);
+        const struct cf_env *env = find_env(&cache, s->env_id);
         struct cf_err denied;
-        if (cf_authz_check(core, who, CF_ACTION_READ, s->project_id, slug, s->path, &denied) !=
-            CF_OK)
-            continue; /* not the caller's to see */
+        if (!env || cf_authz_check(core, who, CF_ACTION_READ, s->project_id, env, s->path,
+                                   &denied) != CF_OK)
+            continue; /* not the caller's to see (or deleted meanwhile) */
+        const char *slug = env->slug;
         struct cf_expiry_item *item;
         if (expiring) {
             if (!(item = push(it, err)))
@@ -261,8 +262,8 @@ enum cf_rc cf_expiry_list(struct cf_core *core, const struct cf_principal *who,
             rc = core->store->ops->membership_get(core->store, who->id, project.id, &m, err);
             cf_membership_release(&m);
             if (rc == CF_ENOTFOUND)
-                rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found",
-                                query->project);
+                rc =
+                    cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", query->project);
         }
         if (rc != CF_OK) {
             cf_project_release(&project);

@@ -888,6 +888,54 @@ static enum cf_rc rule_check(const struct cf_membership_rule *rule, size_t i,
     return CF_OK;
 }
 
+/* Binds rule i to the environment its env_slug names (a slug, or an id as shown for a deleted
+ * environment) in project_id: env_id is what the store keeps and authorization compares, so that
+ * renaming environments never changes what the rule covers. An environment that does not exist is
+ * CF_EVALIDATION naming the field: a rule for an environment created later would otherwise grant
+ * whatever comes to bear that name. */
+static enum cf_rc rule_bind(struct cf_core *core, const char *project_id, size_t i,
+                            struct cf_membership_rule *rule, struct cf_err *err)
+{
+    char field[CF_ERR_FIELD_MAX];
+    struct cf_env env;
+
+    rule->env_id[0] = '\0';
+    if (!rule->env_slug[0])
+        return CF_OK;
+    enum cf_rc rc = core->store->ops->env_get(core->store, project_id, rule->env_slug, &env, err);
+    if (rc == CF_ENOTFOUND) {
+        snprintf(field, sizeof(field), "rules[%zu].environment", i);
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: no environment '%s' in this project",
+                            field, rule->env_slug);
+    }
+    if (rc != CF_OK)
+        return rc;
+    memcpy(rule->env_id, env.id, sizeof(rule->env_id));
+    memcpy(rule->env_slug, env.slug, sizeof(rule->env_slug));
+    return CF_OK;
+}
+
+/* Fills the display slugs of the rules of memberships (n of them, all in project_id) from the
+ * project's environments as they are named now; a rule whose environment is gone keeps env_slug
+ * "" (the API then shows its id). */
+static enum cf_rc name_rule_envs(struct cf_core *core, const char *project_id,
+                                 struct cf_membership *memberships, size_t n, struct cf_err *err)
+{
+    struct cf_env_list envs = {0};
+    enum cf_rc rc = core->store->ops->env_list(core->store, project_id, &envs, err);
+    for (size_t m = 0; rc == CF_OK && m < n; m++) {
+        for (size_t r = 0; r < memberships[m].n_rules; r++) {
+            struct cf_membership_rule *rule = &memberships[m].rules[r];
+            rule->env_slug[0] = '\0';
+            for (size_t e = 0; rule->env_id[0] && e < envs.n; e++)
+                if (strcmp(envs.items[e].id, rule->env_id) == 0)
+                    memcpy(rule->env_slug, envs.items[e].slug, sizeof(rule->env_slug));
+        }
+    }
+    cf_env_list_release(&envs);
+    return rc;
+}
+
 static enum cf_rc membership_not_found(const char *identity_id, const char *project_id,
                                        struct cf_err *err)
 {
@@ -938,6 +986,8 @@ enum cf_rc cf_membership_set(struct cf_core *core, const struct cf_principal *wh
     }
     for (size_t i = 0; i < n_rules; i++) {
         rc = rule_check(&rules[i], i, &membership.rules[i], err);
+        if (rc == CF_OK)
+            rc = rule_bind(core, membership.project_id, i, &membership.rules[i], err);
         if (rc != CF_OK)
             goto out;
     }
@@ -986,6 +1036,8 @@ enum cf_rc cf_membership_list(struct cf_core *core, const struct cf_principal *w
         rc = find_project(core, project, project_id, err);
     if (rc == CF_OK)
         rc = st->ops->membership_list(st, NULL, project_id, out, err);
+    if (rc == CF_OK)
+        rc = name_rule_envs(core, project_id, out->items, out->n, err);
     if (rc != CF_OK)
         cf_membership_list_release(out);
     return rc;
@@ -1013,6 +1065,8 @@ enum cf_rc cf_membership_remove(struct cf_core *core, const struct cf_principal 
         rc = st->ops->membership_delete(st, identity.id, project_id, err);
     if (rc == CF_ENOTFOUND)
         rc = membership_not_found(identity.id, project_id, err);
+    if (rc == CF_OK)
+        rc = name_rule_envs(core, project_id, out, 1, err);
     if (rc != CF_OK)
         cf_membership_release(out);
     return rc;

@@ -1,6 +1,7 @@
-/* Machine identities: the identities themselves, universal auth attached to them (settings and client
- * secrets), JWT auth attached to them (settings), and their project memberships. Every operation here is server administration and checks
- * cf_authz_admin first. Logging in and access tokens live in src/auth/. */
+/* Machine identities: the identities themselves, universal auth attached to them (settings and
+ * client secrets), JWT auth attached to them (settings), and their project memberships. Every
+ * operation here is server administration and checks cf_authz_admin first. Logging in and access
+ * tokens live in src/auth/. */
 #ifndef CF_CORE_IDENTITIES_H
 #define CF_CORE_IDENTITIES_H
 
@@ -9,8 +10,8 @@
 
 #define CF_TTL_MAX 315360000LL /* ten years, Infisical's bound */
 
-enum cf_rc cf_identity_create(struct cf_core *core, const struct cf_principal *who, const char *name,
-                              struct cf_identity *out, struct cf_err *err);
+enum cf_rc cf_identity_create(struct cf_core *core, const struct cf_principal *who,
+                              const char *name, struct cf_identity *out, struct cf_err *err);
 enum cf_rc cf_identity_get(struct cf_core *core, const struct cf_principal *who, const char *id,
                            struct cf_identity *out, struct cf_err *err);
 enum cf_rc cf_identity_list(struct cf_core *core, const struct cf_principal *who,
@@ -31,14 +32,14 @@ struct cf_ua_settings {
     const char *client_secret_trusted_ips;
 };
 
-/* Attaches universal auth with a fresh client id (defaults: TTL and max TTL 30 days, no use limit, any IP).
- * TTL must not exceed max TTL (CF_EVALIDATION). */
-enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
-                        const struct cf_ua_settings *settings, struct cf_ua_config *out,
-                        struct cf_err *err);
-enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
-                        const struct cf_ua_settings *settings, struct cf_ua_config *out,
-                        struct cf_err *err);
+/* Attaches universal auth with a fresh client id (defaults: TTL and max TTL 30 days, no use limit,
+ * any IP). TTL must not exceed max TTL (CF_EVALIDATION). */
+enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who,
+                        const char *identity_id, const struct cf_ua_settings *settings,
+                        struct cf_ua_config *out, struct cf_err *err);
+enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who,
+                        const char *identity_id, const struct cf_ua_settings *settings,
+                        struct cf_ua_config *out, struct cf_err *err);
 enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
                      struct cf_ua_config *out, struct cf_err *err);
 
@@ -75,7 +76,8 @@ enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
 
 /* Kubernetes auth settings as given by a request (issue 4); a NULL text keeps the current (or
  * default) value, token as in cf_jwt_auth_settings. kubernetes_host is required on attach (an
- * http(s) URL, or a host that gets "https://"); token_reviewer_jwt is a credential, never returned. */
+ * http(s) URL, or a host that gets "https://"); token_reviewer_jwt is a credential, never returned.
+ */
 struct cf_k8s_auth_settings {
     struct cf_ua_settings token;
     const char *kubernetes_host;
@@ -98,13 +100,14 @@ enum cf_rc cf_k8s_auth_get(struct cf_core *core, const struct cf_principal *who,
                            const char *identity_id, struct cf_k8s_auth_config *out,
                            struct cf_err *err);
 
-/* Creates a client secret: CF_CLIENT_SECRET_PREFIX + 43 random base64url characters, written into secret
- * (size >= CF_TOKEN_MAX; the caller wipes it) and returned only this once; the store keeps its hash.
- * Expiry: expires_at (absolute) or ttl seconds from now, whichever is given (0 and 0: never). */
+/* Creates a client secret: CF_CLIENT_SECRET_PREFIX + 43 random base64url characters, written into
+ * secret (size >= CF_TOKEN_MAX; the caller wipes it) and returned only this once; the store keeps
+ * its hash. Expiry: expires_at (absolute) or ttl seconds from now, whichever is given (0 and 0:
+ * never). */
 enum cf_rc cf_client_secret_create(struct cf_core *core, const struct cf_principal *who,
-                                   const char *identity_id, const char *description,
-                                   int64_t ttl, int64_t expires_at, int64_t num_uses_limit,
-                                   char *secret, size_t secret_size, struct cf_client_secret *out,
+                                   const char *identity_id, const char *description, int64_t ttl,
+                                   int64_t expires_at, int64_t num_uses_limit, char *secret,
+                                   size_t secret_size, struct cf_client_secret *out,
                                    struct cf_err *err);
 enum cf_rc cf_client_secret_list(struct cf_core *core, const struct cf_principal *who,
                                  const char *identity_id, struct cf_client_secret_list *out,
@@ -113,8 +116,10 @@ enum cf_rc cf_client_secret_revoke(struct cf_core *core, const struct cf_princip
                                    const char *identity_id, const char *secret_id,
                                    struct cf_client_secret *out, struct cf_err *err);
 
-/* Memberships. role: admin, member, viewer, no-access. Rules are validated (known actions, env slug,
- * path glob syntax). The project and identity must exist. */
+/* Memberships. role: admin, member, viewer, no-access. Rules are validated (known actions, env
+ * slug, path glob syntax). The project and identity must exist, and so must each rule's environment
+ * (rules[i].env_slug: a slug or an id; CF_EVALIDATION otherwise): the rule is bound to its id. Out,
+ * rules carry env_id and the environment's current slug in env_slug ("" when it was deleted). */
 enum cf_rc cf_membership_set(struct cf_core *core, const struct cf_principal *who,
                              const char *project, const char *identity_id, const char *role,
                              const struct cf_membership_rule *rules, size_t n_rules,

@@ -71,10 +71,11 @@ static enum cf_rc add_path(struct cf_inventory_reader *reader, const char *glob,
     return CF_OK;
 }
 
-/* Fills reader->paths with where membership m lets its identity read in environment env_slug, as
+/* Fills reader->paths with where membership m lets its identity read in environment env_id, as
  * cf_authz_check decides a read: the role must allow reading, and with rules, a rule naming read
- * that matches the environment covers its path glob. n_paths stays 0 when it can read nothing. */
-static enum cf_rc reader_paths(const struct cf_membership *m, const char *env_slug,
+ * that matches the environment (by id) covers its path glob. n_paths stays 0 when it can read
+ * nothing. */
+static enum cf_rc reader_paths(const struct cf_membership *m, const char *env_id,
                                struct cf_inventory_reader *reader, struct cf_err *err)
 {
     uint32_t actions = 0;
@@ -85,7 +86,7 @@ static enum cf_rc reader_paths(const struct cf_membership *m, const char *env_sl
     for (size_t i = 0; i < m->n_rules; i++) {
         const struct cf_membership_rule *r = &m->rules[i];
         if (!(r->actions & CF_ACTION_BIT(CF_ACTION_READ)) ||
-            (r->env_slug[0] && strcmp(r->env_slug, env_slug) != 0))
+            (r->env_id[0] && strcmp(r->env_id, env_id) != 0))
             continue;
         const char *glob = r->path_glob[0] ? r->path_glob : CF_INVENTORY_ALL_PATHS;
         if (strcmp(glob, CF_INVENTORY_ALL_PATHS) == 0) {
@@ -132,7 +133,7 @@ static enum cf_rc env_readers(const struct cf_membership_list *memberships,
     for (size_t i = 0; i < memberships->n; i++) {
         const struct cf_membership *m = &memberships->items[i];
         struct cf_inventory_reader reader = {0};
-        enum cf_rc rc = reader_paths(m, env->slug, &reader, err);
+        enum cf_rc rc = reader_paths(m, env->id, &reader, err);
         struct cf_inventory_reader *grown = NULL;
         if (rc == CF_OK && reader.n_paths > 0 &&
             !(grown = grow(env->readers, &cap, env->n_readers, sizeof(reader))))
@@ -196,8 +197,10 @@ static enum cf_rc may_read(struct cf_core *core, const struct cf_principal *who,
     if (cache->env_id && strcmp(cache->env_id, s->env_id) == 0 && strcmp(cache->path, s->path) == 0)
         return CF_OK;
     struct cf_err denied;
-    enum cf_rc rc =
-        cf_authz_check(core, who, CF_ACTION_READ, project_id, env->slug, s->path, &denied);
+    struct cf_env place = {0};
+    cf_strlcpy(place.id, env->id, sizeof(place.id));
+    cf_strlcpy(place.slug, env->slug, sizeof(place.slug));
+    enum cf_rc rc = cf_authz_check(core, who, CF_ACTION_READ, project_id, &place, s->path, &denied);
     if (rc != CF_OK && rc != CF_EFORBIDDEN) {
         *err = denied;
         return rc;

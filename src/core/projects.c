@@ -177,7 +177,7 @@ static enum cf_rc authorized_scope(struct cf_core *core, const struct cf_princip
     enum cf_rc rc = resolve_scope(core, who, action, project, env, path, "path", out, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_authz_check(core, who, action, out->project.id, out->env.slug, out->folder.path, err);
+    rc = cf_authz_check(core, who, action, out->project.id, &out->env, out->folder.path, err);
     if (rc != CF_OK)
         cf_scope_release(out);
     return rc;
@@ -491,7 +491,7 @@ enum cf_rc cf_envs_update(struct cf_core *core, const struct cf_principal *who, 
         rc = cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, env, NULL, err);
     if (rc != CF_OK)
         goto out;
-    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, current.slug, NULL, err);
+    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, &current, NULL, err);
     if (rc != CF_OK)
         goto out;
     if (patch->name) {
@@ -544,7 +544,7 @@ enum cf_rc cf_envs_delete(struct cf_core *core, const struct cf_principal *who, 
     if (rc == CF_ENOTFOUND)
         rc = cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, env, NULL, err);
     if (rc == CF_OK)
-        rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, out->slug, NULL, err);
+        rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, out, NULL, err);
     if (rc == CF_OK) {
         rc = st->ops->env_delete(st, out->id, err);
         if (rc == CF_ENOTFOUND)
@@ -601,7 +601,7 @@ enum cf_rc cf_folders_create(struct cf_core *core, const struct cf_principal *wh
         rc = cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, env, path, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, scope.env.slug, path, err);
+    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, &scope.env, path, err);
     if (rc != CF_OK)
         goto out;
 
@@ -647,7 +647,7 @@ enum cf_rc cf_folders_list(struct cf_core *core, const struct cf_principal *who,
     size_t kept = 0;
     for (size_t i = 0; rc == CF_OK && i < out->n; i++) {
         struct cf_err hidden;
-        if (cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, scope.env.slug,
+        if (cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, &scope.env,
                            out->items[i].path, &hidden) == CF_OK)
             out->items[kept++] = out->items[i];
     }
@@ -714,8 +714,8 @@ enum cf_rc cf_folders_delete(struct cf_core *core, const struct cf_principal *wh
                                     named, err);
         goto out;
     }
-    rc = cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, scope.env.slug, target->path,
-                        err);
+    rc =
+        cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, &scope.env, target->path, err);
     if (rc != CF_OK)
         goto out;
     rc = st->ops->folder_delete(st, target->id, err);
@@ -727,6 +727,19 @@ out:
     cf_folder_list_release(&children);
     cf_scope_release(&scope);
     return rc;
+}
+
+enum cf_rc cf_folders_update(struct cf_core *core, const struct cf_principal *who,
+                             struct cf_err *err)
+{
+    (void)core;
+    (void)who;
+    return cf_err_set(
+        err, CF_ECONFLICT,
+        "folders cannot be renamed or moved: rules grant access by folder path, so "
+        "a renamed or moved folder would hand its secrets to whoever may read the new "
+        "path; create the new folder, copy the secrets into it and delete the old "
+        "one instead");
 }
 
 /* ---- imports --------------------------------------------------------------------------------- */
@@ -774,7 +787,7 @@ enum cf_rc cf_imports_create(struct cf_core *core, const struct cf_principal *wh
     if (rc != CF_OK)
         goto out;
     /* Whoever makes a folder show another one's secrets must be able to read them. */
-    rc = cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, source.slug, source_path, err);
+    rc = cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, &source, source_path, err);
     if (rc != CF_OK)
         goto out;
     rc = st->ops->folder_get(st, source.id, source_path, &source_folder, err);
@@ -858,7 +871,7 @@ enum cf_rc cf_imports_list(struct cf_core *core, const struct cf_principal *who,
             continue;
         /* A source the caller may not read is left out: its path is not the caller's to see. */
         struct cf_err hidden;
-        if (cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, source->slug,
+        if (cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, source,
                            imports.items[i].import_path, &hidden) != CF_OK)
             continue;
         out->items[out->n].import = imports.items[i];

@@ -102,6 +102,15 @@ enum cf_rc cf_folders_delete(struct cf_core *core, const struct cf_principal *wh
                              const char *project, const char *env, const char *parent_path,
                              const char *id_or_name, struct cf_folder *out, struct cf_err *err);
 
+/* Renaming or moving a folder is refused, always, with CF_ECONFLICT and a message saying why and
+ * what to do instead: rules grant access by path glob, so a folder that took another name or
+ * parent would hand its secrets to whoever may read the new path, and no check on the caller can
+ * tell which of the other identities that would widen. Copying the secrets to a new folder and
+ * deleting the old one is the same change made of reads and writes, each authorized. Nothing is
+ * looked up, so the answer says nothing about what exists. */
+enum cf_rc cf_folders_update(struct cf_core *core, const struct cf_principal *who,
+                             struct cf_err *err);
+
 /* ---- imports --------------------------------------------------------------------------------- */
 
 /* An import with the environment it imports from. */

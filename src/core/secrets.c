@@ -123,7 +123,7 @@ static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path,
     if (rc != CF_OK)
         return rc;
     /* Reading through a reference needs the same right as reading directly. */
-    rc = cf_authz_check(r->core, r->who, CF_ACTION_READ, r->project->id, env.slug, path, err);
+    rc = cf_authz_check(r->core, r->who, CF_ACTION_READ, r->project->id, &env, path, err);
     if (rc != CF_OK)
         return rc;
     rc = st->ops->folder_get(st, env.id, path, &folder, err);
@@ -205,7 +205,7 @@ static void drop_unreadable(struct cf_core *core, const struct cf_principal *who
         struct cf_secret *row = &rows->items[i];
         if (i == 0 || strcmp(checked, row->path) != 0) {
             struct cf_err ignored;
-            readable = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, scope->env.slug,
+            readable = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, &scope->env,
                                       row->path, &ignored) == CF_OK;
             memcpy(checked, row->path, sizeof(checked));
         }
@@ -226,7 +226,7 @@ enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, scope->env.slug,
+    rc = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, &scope->env,
                         scope->folder.path, err);
     if (rc != CF_OK)
         return rc;
@@ -255,7 +255,7 @@ enum cf_rc cf_secrets_get(struct cf_core *core, const struct cf_principal *who,
     rc = cf_key_check(key, "secretName", err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, scope->env.slug,
+    rc = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, &scope->env,
                         scope->folder.path, err);
     if (rc != CF_OK)
         return rc;
@@ -333,8 +333,8 @@ enum cf_rc cf_secrets_list_imports(struct cf_core *core, const struct cf_princip
             continue;
         if (rc != CF_OK)
             goto out;
-        rc = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, dst->env.slug,
-                            folder.path, err);
+        rc = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, &dst->env, folder.path,
+                            err);
         if (rc != CF_OK)
             goto out;
         cf_strlcpy(dst->path, folder.path, sizeof(dst->path));
@@ -410,7 +410,7 @@ static enum cf_rc check_changes(struct cf_core *core, const struct cf_principal 
                 return cf_err_field(err, CF_EINVAL, "secretKey", "duplicate key '%s' in one batch",
                                     c->key);
         }
-        rc = cf_authz_check(core, who, change_action(c->kind), scope->project.id, scope->env.slug,
+        rc = cf_authz_check(core, who, change_action(c->kind), scope->project.id, &scope->env,
                             scope->folder.path, err);
         if (rc != CF_OK)
             return rc;
@@ -656,8 +656,7 @@ static enum cf_rc load_by_id(struct cf_core *core, const struct cf_principal *wh
     if (rc == CF_OK)
         rc = st->ops->folder_get(st, current->env_id, current->path, &scope->folder, err);
     if (rc == CF_OK)
-        rc = cf_authz_check(core, who, action, scope->project.id, scope->env.slug, current->path,
-                            err);
+        rc = cf_authz_check(core, who, action, scope->project.id, &scope->env, current->path, err);
     if (rc != CF_OK) {
         cf_secret_release(current);
         cf_scope_release(scope);

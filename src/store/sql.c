@@ -1,8 +1,9 @@
 /* Every operation of the store (store.h) once, as SQL on a driver (sqldb.h): SQLite (sqlite.c) or
- * PostgreSQL (postgres.c). The code is layered: statements (one table of SQL, portable between the two
- * dialects), a runner that hands a statement and its arguments to the driver, row readers (one per
- * struct), then the operations. Every write runs inside the driver's write transaction (tx_begin ...
- * tx_end), which both drivers make serial across every process sharing the database. */
+ * PostgreSQL (postgres.c). The code is layered: statements (one table of SQL, portable between the
+ * two dialects), a runner that hands a statement and its arguments to the driver, row readers (one
+ * per struct), then the operations. Every write runs inside the driver's write transaction
+ * (tx_begin ... tx_end), which both drivers make serial across every process sharing the database.
+ */
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -263,7 +264,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SECRET_EXPIRING] =
         "SELECT " SECRET_COLS SECRET_LIST_FROM
         " WHERE (?1 = '' OR e.project_id = ?1) AND ((v.expires_at > 0 AND v.expires_at <= ?2)"
-        " OR (v.reminder_repeat_days > 0 AND v.created_at + v.reminder_repeat_days * 86400000 <= ?2))",
+        " OR (v.reminder_repeat_days > 0 AND v.created_at + v.reminder_repeat_days * 86400000 <= "
+        "?2))",
     /* Inventory (issue 5): the current versions of a project without their sealed values; the
      * count is a range over the (secret_id, version) key. */
     [ST_SECRET_INVENTORY] =
@@ -450,8 +452,8 @@ static enum cf_rc conn_get(struct sql_store *st, struct db_conn **out, struct cf
         sizeof((const struct sq_arg[]){__VA_ARGS__}) / sizeof(struct sq_arg)
 #define NO_ARGS NULL, 0
 
-/* Runs statement id with args bound (borrowed until it returns), calling on_row(s, ctx) for each row
- * when on_row is given. *count (when non-NULL) receives the number of rows returned, or for a
+/* Runs statement id with args bound (borrowed until it returns), calling on_row(s, ctx) for each
+ * row when on_row is given. *count (when non-NULL) receives the number of rows returned, or for a
  * statement run without on_row the number of rows it changed. */
 static enum cf_rc run(struct db_conn *c, enum stmt_id id, const struct sq_arg *args, size_t n_args,
                       row_fn on_row, void *ctx, int64_t *count, struct cf_err *err)
@@ -912,11 +914,15 @@ static enum cf_rc read_token(const struct db_row *s, void *item)
     return col_hash(s, 4, t->hash);
 }
 
-/* Membership rules live in one column, so that reading a membership is one seek: a format byte
- * (RULES_FORMAT), then for each rule its actions (4 bytes, big-endian), the lengths of its
- * environment slug (1 byte) and of its path glob (2 bytes, big-endian), then those bytes without
- * terminators. No rules: NULL. The decoder trusts nothing: every length is checked. */
-#define RULES_FORMAT 1
+/* Membership rules live in one column, so that reading a membership is one seek: a format byte,
+ * then for each rule its actions (4 bytes, big-endian), the lengths of its environment field (1
+ * byte) and of its path glob (2 bytes, big-endian), then those bytes without terminators. No rules:
+ * NULL. The environment field is the environment's id (RULES_FORMAT); the legacy format
+ * (RULES_FORMAT_SLUG) held its slug, which a rename could move to another environment, and is
+ * decoded so that cf_store_open can bind it (store.h, CF_RULE_ENV_UNRESOLVED). The decoder trusts
+ * nothing: every length is checked. */
+#define RULES_FORMAT_SLUG 1
+#define RULES_FORMAT 2
 #define RULE_HEAD 7
 
 static enum cf_rc rules_encode(const struct cf_membership_rule *rules, size_t n, uint8_t **out,
@@ -931,13 +937,17 @@ static enum cf_rc rules_encode(const struct cf_membership_rule *rules, size_t n,
         return CF_OK;
     if (!rules)
         return cf_err_set(err, CF_EINVAL, "membership has %zu rules but none given", n);
-    if (n > SIZE_MAX / (RULE_HEAD + CF_SLUG_MAX + CF_PATH_MAX) - 1)
+    if (n > SIZE_MAX / (RULE_HEAD + CF_UUID_LEN + CF_PATH_MAX) - 1)
         return cf_err_set(err, CF_EINVAL, "membership has too many rules");
     for (size_t i = 0; i < n; i++) {
-        size_t env_len = strnlen(rules[i].env_slug, sizeof(rules[i].env_slug));
+        size_t env_len = strnlen(rules[i].env_id, sizeof(rules[i].env_id));
         size_t glob_len = strnlen(rules[i].path_glob, sizeof(rules[i].path_glob));
-        if (env_len > CF_SLUG_MAX || glob_len > CF_PATH_MAX)
+        if (env_len >= CF_UUID_LEN || glob_len > CF_PATH_MAX)
             return cf_err_set(err, CF_EINVAL, "membership rule %zu has an unterminated field", i);
+        if (!rules[i].env_id[0] && rules[i].env_slug[0])
+            return cf_err_set(err, CF_EINVAL,
+                              "membership rule %zu names environment '%.64s' without its id", i,
+                              rules[i].env_slug);
         len += RULE_HEAD + env_len + glob_len;
     }
     buf = malloc(len);
@@ -946,7 +956,7 @@ static enum cf_rc rules_encode(const struct cf_membership_rule *rules, size_t n,
     p = buf;
     *p++ = RULES_FORMAT;
     for (size_t i = 0; i < n; i++) {
-        size_t env_len = strlen(rules[i].env_slug);
+        size_t env_len = strlen(rules[i].env_id);
         size_t glob_len = strlen(rules[i].path_glob);
         uint32_t actions = rules[i].actions;
         *p++ = (uint8_t)(actions >> 24);
@@ -956,7 +966,7 @@ static enum cf_rc rules_encode(const struct cf_membership_rule *rules, size_t n,
         *p++ = (uint8_t)env_len;
         *p++ = (uint8_t)(glob_len >> 8);
         *p++ = (uint8_t)glob_len;
-        memcpy(p, rules[i].env_slug, env_len);
+        memcpy(p, rules[i].env_id, env_len);
         p += env_len;
         memcpy(p, rules[i].path_glob, glob_len);
         p += glob_len;
@@ -971,21 +981,22 @@ static enum cf_rc col_rules(const struct db_row *s, int i, struct cf_membership 
 {
     size_t len;
     const uint8_t *blob = db_row_bytes(s, i, &len);
-    size_t n = 0, at;
+    size_t n = 0, at, env_max;
 
     m->rules = NULL;
     m->n_rules = 0;
     if (!blob)
         return CF_OK;
-    if (len < 1 || blob[0] != RULES_FORMAT)
+    if (len < 1 || (blob[0] != RULES_FORMAT && blob[0] != RULES_FORMAT_SLUG))
         return CF_ESTORE;
+    env_max = blob[0] == RULES_FORMAT ? CF_UUID_LEN - 1 : CF_SLUG_MAX;
     /* First pass: validate and count. */
     for (at = 1; at < len; n++) {
         if (len - at < RULE_HEAD)
             return CF_ESTORE;
         size_t env_len = blob[at + 4];
         size_t glob_len = (size_t)blob[at + 5] << 8 | blob[at + 6];
-        if (env_len > CF_SLUG_MAX || glob_len > CF_PATH_MAX ||
+        if (env_len > env_max || glob_len > CF_PATH_MAX ||
             len - at - RULE_HEAD < env_len + glob_len)
             return CF_ESTORE;
         at += RULE_HEAD + env_len + glob_len;
@@ -1003,8 +1014,15 @@ static enum cf_rc col_rules(const struct db_row *s, int i, struct cf_membership 
         size_t env_len = h[4];
         size_t glob_len = (size_t)h[5] << 8 | h[6];
         rule->actions = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-        memcpy(rule->env_slug, h + RULE_HEAD, env_len);
-        rule->env_slug[env_len] = '\0';
+        if (blob[0] == RULES_FORMAT) {
+            memcpy(rule->env_id, h + RULE_HEAD, env_len);
+            rule->env_id[env_len] = '\0';
+        } else if (env_len > 0) {
+            /* A slug: it binds nothing until cf_store_open has looked it up. */
+            memcpy(rule->env_slug, h + RULE_HEAD, env_len);
+            rule->env_slug[env_len] = '\0';
+            cf_strlcpy(rule->env_id, CF_RULE_ENV_UNRESOLVED, sizeof(rule->env_id));
+        }
         memcpy(rule->path_glob, h + RULE_HEAD + env_len, glob_len);
         rule->path_glob[glob_len] = '\0';
         at += RULE_HEAD + env_len + glob_len;
@@ -2801,9 +2819,10 @@ static enum cf_rc sq_membership_delete(struct cf_store *base, const char *identi
 
 /* ---- notifications ---- */
 
-/* One write statement in its own transaction; *changes (when non-NULL) receives the rows changed. */
+/* One write statement in its own transaction; *changes (when non-NULL) receives the rows changed.
+ */
 static enum cf_rc exec_in_tx(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
-                            size_t n_args, int64_t *changes, struct cf_err *err)
+                             size_t n_args, int64_t *changes, struct cf_err *err)
 {
     struct db_conn *c;
     enum cf_rc rc = tx_begin(base, &c, err);
@@ -2816,11 +2835,11 @@ static enum cf_rc exec_in_tx(struct cf_store *base, enum stmt_id id, const struc
 static enum cf_rc sq_channel_create(struct cf_store *base, const struct cf_channel *ch,
                                     struct cf_err *err)
 {
-    enum cf_rc rc = exec_in_tx(base, ST_CHANNEL_INSERT,
-                              ARGS(A_TEXT(ch->id), A_TEXT(ch->project_id), A_TEXT(ch->type),
-                                   A_TEXT(ch->name), A_TEXT(ch->target),
-                                   A_TEXT(ch->signing_secret), A_INT(ch->created_at)),
-                              NULL, err);
+    enum cf_rc rc =
+        exec_in_tx(base, ST_CHANNEL_INSERT,
+                   ARGS(A_TEXT(ch->id), A_TEXT(ch->project_id), A_TEXT(ch->type), A_TEXT(ch->name),
+                        A_TEXT(ch->target), A_TEXT(ch->signing_secret), A_INT(ch->created_at)),
+                   NULL, err);
     if (rc == CF_EEXIST || rc == CF_ECONFLICT)
         rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", ch->project_id);
     return rc;
@@ -2830,9 +2849,9 @@ static enum cf_rc sq_channel_list(struct cf_store *base, const char *project_id,
                                   struct cf_channel_list *out, struct cf_err *err)
 {
     struct collector col = {.size = sizeof(struct cf_channel), .read = read_channel};
-    enum cf_rc rc = project_id ? collect_all(base, ST_CHANNEL_LIST_PROJECT,
-                                             ARGS(A_TEXT(project_id)), &col, err)
-                               : collect_all(base, ST_CHANNEL_LIST_ALL, NO_ARGS, &col, err);
+    enum cf_rc rc =
+        project_id ? collect_all(base, ST_CHANNEL_LIST_PROJECT, ARGS(A_TEXT(project_id)), &col, err)
+                   : collect_all(base, ST_CHANNEL_LIST_ALL, NO_ARGS, &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -2861,8 +2880,8 @@ static enum cf_rc read_thresholds(const struct db_row *s, void *item)
     return CF_OK;
 }
 
-static enum cf_rc sq_notify_thresholds_get(struct cf_store *base, const char *project_id,
-                                           char *out, size_t size, struct cf_err *err)
+static enum cf_rc sq_notify_thresholds_get(struct cf_store *base, const char *project_id, char *out,
+                                           size_t size, struct cf_err *err)
 {
     struct thresholds_text got = {""};
     enum cf_rc rc = get_one(base, ST_THRESHOLDS_GET, ARGS(A_TEXT(project_id)), read_thresholds,
@@ -2876,7 +2895,7 @@ static enum cf_rc sq_notify_thresholds_put(struct cf_store *base, const char *pr
                                            const char *thresholds, struct cf_err *err)
 {
     return exec_in_tx(base, ST_THRESHOLDS_PUT,
-                     ARGS(A_TEXT(project_id), A_TEXT(thresholds), A_INT(cf_now_ms())), NULL, err);
+                      ARGS(A_TEXT(project_id), A_TEXT(thresholds), A_INT(cf_now_ms())), NULL, err);
 }
 
 static enum cf_rc sq_notice_claim(struct cf_store *base, const struct cf_notice *n, bool *created,
@@ -2884,10 +2903,10 @@ static enum cf_rc sq_notice_claim(struct cf_store *base, const struct cf_notice 
 {
     int64_t changes = 0;
     enum cf_rc rc = exec_in_tx(base, ST_NOTICE_CLAIM,
-                              ARGS(A_TEXT(n->id), A_TEXT(n->channel_id), A_TEXT(n->item_key),
-                                   A_TEXT(n->threshold), A_TEXT(n->project_id),
-                                   A_TEXT(n->message), A_TEXT(n->item), A_INT(n->created_at)),
-                              &changes, err);
+                               ARGS(A_TEXT(n->id), A_TEXT(n->channel_id), A_TEXT(n->item_key),
+                                    A_TEXT(n->threshold), A_TEXT(n->project_id), A_TEXT(n->message),
+                                    A_TEXT(n->item), A_INT(n->created_at)),
+                               &changes, err);
     *created = rc == CF_OK && changes == 1;
     return rc;
 }
@@ -2908,9 +2927,10 @@ static enum cf_rc sq_notice_update(struct cf_store *base, const struct cf_notice
                                    struct cf_err *err)
 {
     return exec_in_tx(base, ST_NOTICE_UPDATE,
-                     ARGS(A_TEXT(n->id), A_TEXT(n->state), A_INT(n->attempts),
-                          A_INT(n->next_attempt_at), A_TEXT(n->last_error), A_INT(n->delivered_at)),
-                     NULL, err);
+                      ARGS(A_TEXT(n->id), A_TEXT(n->state), A_INT(n->attempts),
+                           A_INT(n->next_attempt_at), A_TEXT(n->last_error),
+                           A_INT(n->delivered_at)),
+                      NULL, err);
 }
 
 static enum cf_rc sq_notice_list(struct cf_store *base, const char *project_id, const char *state,
@@ -2996,8 +3016,8 @@ static enum cf_rc sq_audit_get(struct cf_store *base, int64_t seq, struct cf_aud
     if (seq == 0)
         return get_one(base, ST_AUDIT_LAST, NO_ARGS, read_audit_event, out, "audit event", "last",
                        err);
-    return get_one(base, ST_AUDIT_GET, ARGS(A_INT(seq)), read_audit_event, out, "audit event",
-                   name, err);
+    return get_one(base, ST_AUDIT_GET, ARGS(A_INT(seq)), read_audit_event, out, "audit event", name,
+                   err);
 }
 
 static enum cf_rc sq_audit_checkpoint_add(struct cf_store *base,
@@ -3141,8 +3161,8 @@ enum cf_rc sql_migration_version(struct db_conn *c, int64_t *version, struct cf_
 enum cf_rc sql_migration_record(struct db_conn *c, int version, const char *name,
                                 struct cf_err *err)
 {
-    return exec_stmt(c, ST_MIGRATION_RECORD,
-                     ARGS(A_INT(version), A_TEXT(name), A_INT(cf_now_ms())), NULL, err);
+    return exec_stmt(c, ST_MIGRATION_RECORD, ARGS(A_INT(version), A_TEXT(name), A_INT(cf_now_ms())),
+                     NULL, err);
 }
 
 /* ---- copying a whole store (coffer operator migrate) ---- */
@@ -3159,8 +3179,8 @@ static const struct copy_table {
     {"meta", "name, value", "tb", "name"},
     {"projects", PROJECT_COLS, "ttttiib", "id"},
     {"environments", ENV_COLS, "ttttiii", "id"},
-    {"folders", "id, env_id, parent_id, name, path, description, created_at, updated_at", "ttnttiii",
-     "env_id, path"},
+    {"folders", "id, env_id, parent_id, name, path, description, created_at, updated_at",
+     "ttnttiii", "env_id, path"},
     {"secrets", "folder_id, key, id, version, created_at, updated_at", "tttiii", "id"},
     {"secret_versions",
      "secret_id, version, key, sealed, comment, tags, expires_at, skip_multiline, created_at,"
@@ -3192,7 +3212,8 @@ struct copy_state {
     char *insert_sql;
     uint8_t *hashes; /* 32 bytes per row, sorted at the end: the checksum ignores row order */
     size_t n_rows, cap;
-    struct cf_err insert_err; /* the insert's own error (the reader reports any row error as its own) */
+    struct cf_err
+        insert_err; /* the insert's own error (the reader reports any row error as its own) */
     enum cf_rc rc;
 };
 
@@ -3267,19 +3288,22 @@ static enum cf_rc scan_table(struct db_conn *c, const struct copy_table *t, stru
         n_columns += *p == ',';
     if (n_columns != cs.n_cols || cs.n_cols > 32)
         CF_BUG("copy_tables: a table's types do not match its columns");
-    snprintf(select, sizeof(select), "SELECT %s FROM %s ORDER BY %s", t->columns, t->name, t->order);
+    snprintf(select, sizeof(select), "SELECT %s FROM %s ORDER BY %s", t->columns, t->name,
+             t->order);
     if (dst) {
-        size_t at = (size_t)snprintf(insert, sizeof(insert), "INSERT INTO %s (%s) VALUES (", t->name,
-                                     t->columns);
+        size_t at = (size_t)snprintf(insert, sizeof(insert), "INSERT INTO %s (%s) VALUES (",
+                                     t->name, t->columns);
         for (size_t i = 0; i < cs.n_cols && at < sizeof(insert); i++)
-            at += (size_t)snprintf(insert + at, sizeof(insert) - at, "%s?%zu", i ? ", " : "", i + 1);
+            at +=
+                (size_t)snprintf(insert + at, sizeof(insert) - at, "%s?%zu", i ? ", " : "", i + 1);
         if (at + 2 >= sizeof(insert))
             CF_BUG("a copy statement longer than its buffer");
         memcpy(insert + at, ")", 2);
         cs.insert_sql = insert;
     }
     enum cf_rc rc = c->st->drv->run(c, -1, select, NULL, 0, copy_row, &cs, NULL, err);
-    if (rc != CF_OK && cs.rc != CF_OK) { /* the insert's own error, not the reader's summary of it */
+    if (rc != CF_OK &&
+        cs.rc != CF_OK) { /* the insert's own error, not the reader's summary of it */
         rc = cf_err_set(err, cs.rc, "copying %s: %s", t->name, cs.insert_err.msg);
     }
     if (rc == CF_OK) {
@@ -3332,16 +3356,17 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
         if (rc == CF_OK)
             rc = scan_table(dst, t, NULL, &landed, check, err);
         if (rc == CF_OK && (landed != copied || sodium_memcmp(sum, check, 32) != 0))
-            rc = cf_err_set(err, CF_ESTORE,
-                            "table %s did not copy identically (%lld rows read, %lld found): nothing "
-                            "was written",
-                            t->name, (long long)copied, (long long)landed);
+            rc = cf_err_set(
+                err, CF_ESTORE,
+                "table %s did not copy identically (%lld rows read, %lld found): nothing "
+                "was written",
+                t->name, (long long)copied, (long long)landed);
         if (rc == CF_OK && report)
             report(ctx, t->name, copied, sum);
     }
     if (rc == CF_OK && dst_st->drv->after_copy_sql)
-        rc = dst->st->drv->run(dst, -1, dst_st->drv->after_copy_sql, NULL, 0, NULL, NULL, NULL,
-                               err);
+        rc =
+            dst->st->drv->run(dst, -1, dst_st->drv->after_copy_sql, NULL, 0, NULL, NULL, NULL, err);
     rc = tx_end(dst, rc, err);
     tx_end(src, CF_OK, NULL); /* nothing was written to the source */
     return rc;

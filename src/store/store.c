@@ -1,5 +1,6 @@
-/* The backend-independent part of the store (see store.h): choosing a backend from the DSN, and the
- * release and copy functions of the structs that cross the interface. */
+/* The backend-independent part of the store (see store.h): choosing a backend from the DSN, binding
+ * membership rules stored by environment slug to environment ids, and the release and copy
+ * functions of the structs that cross the interface. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +10,7 @@
 #include "store/postgres.h"
 #include "store/sqlite.h"
 #include "store/store.h"
+#include "util/log.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -17,15 +19,63 @@ static bool has_prefix(const char *text, const char *prefix)
     return strncmp(text, prefix, strlen(prefix)) == 0;
 }
 
-enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store **out,
-                         struct cf_err *err)
+/* Binds the rules of membership m that still name their environment by slug (stores written before
+ * rules were bound by id) to that environment's id, and stores the membership again. A slug that
+ * names no environment now binds to CF_RULE_ENV_UNRESOLVED: the rule covers nothing, as a rule
+ * naming a missing environment did, and no environment created later inherits it. */
+static enum cf_rc bind_rules(struct cf_store *st, struct cf_membership *m, struct cf_err *err)
+{
+    bool legacy = false;
+    for (size_t i = 0; i < m->n_rules; i++) {
+        struct cf_membership_rule *rule = &m->rules[i];
+        if (!rule->env_slug[0])
+            continue;
+        struct cf_env env;
+        enum cf_rc rc = st->ops->env_get(st, m->project_id, rule->env_slug, &env, err);
+        if (rc != CF_OK && rc != CF_ENOTFOUND)
+            return rc;
+        cf_strlcpy(rule->env_id, rc == CF_OK ? env.id : CF_RULE_ENV_UNRESOLVED,
+                   sizeof(rule->env_id));
+        rule->env_slug[0] = '\0';
+        legacy = true;
+    }
+    return legacy ? st->ops->membership_put(st, m, err) : CF_OK;
+}
+
+/* Runs once per open, after the migrations: every membership of every project. Idempotent (a bound
+ * membership is left alone), so nodes opening the same database at once agree. */
+static enum cf_rc bind_legacy_rules(struct cf_store *st, struct cf_err *err)
+{
+    struct cf_project_list projects = {0};
+    enum cf_rc rc = st->ops->project_list(st, &projects, err);
+    for (size_t p = 0; rc == CF_OK && p < projects.n; p++) {
+        struct cf_membership_list members = {0};
+        rc = st->ops->membership_list(st, NULL, projects.items[p].id, &members, err);
+        for (size_t i = 0; rc == CF_OK && i < members.n; i++)
+            rc = bind_rules(st, &members.items[i], err);
+        cf_membership_list_release(&members);
+        if (rc == CF_ESTORE) {
+            /* A membership that cannot be read (a damaged rules column) stays as it is: every
+             * check of it fails, as before; it is no reason to refuse the whole store. */
+            cf_log_warn("membership rules of project %s left unbound: %s", projects.items[p].id,
+                        err->msg);
+            rc = CF_OK;
+        }
+    }
+    cf_project_list_release(&projects);
+    return rc;
+}
+
+static enum cf_rc open_backend(const struct cf_store_config *config, struct cf_store **out,
+                               struct cf_err *err)
 {
     const char *path;
 
     *out = NULL;
     if (!config || !config->dsn || !*config->dsn)
-        return cf_err_set(err, CF_EINVAL,
-                          "no database given (expected a file path, sqlite:<path> or postgres://...)");
+        return cf_err_set(
+            err, CF_EINVAL,
+            "no database given (expected a file path, sqlite:<path> or postgres://...)");
     if (has_prefix(config->dsn, "postgres://") || has_prefix(config->dsn, "postgresql://"))
         return cf_postgres_open(config->dsn, config->busy_timeout_ms, config->pool_size, out, err);
     path = config->dsn;
@@ -44,6 +94,19 @@ enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store *
     if (config->must_exist && access(path, F_OK) != 0)
         return cf_err_set(err, CF_ENOTFOUND, "database file '%s' does not exist", path);
     return cf_sqlite_open(path, config->busy_timeout_ms, out, err);
+}
+
+enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store **out,
+                         struct cf_err *err)
+{
+    enum cf_rc rc = open_backend(config, out, err);
+    if (rc == CF_OK)
+        rc = bind_legacy_rules(*out, err);
+    if (rc != CF_OK && *out) {
+        (*out)->ops->close(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 void cf_store_dsn_shown(const char *dsn, char *out, size_t size)

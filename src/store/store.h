@@ -91,12 +91,12 @@ struct cf_secret_meta {
     char env_id[CF_UUID_LEN];
     char path[CF_PATH_MAX + 1]; /* the folder's path */
     char key[CF_KEY_MAX + 1];
-    int64_t version;       /* the current version */
-    int64_t version_count; /* versions stored */
-    int64_t expires_at;    /* 0: no expiry */
+    int64_t version;              /* the current version */
+    int64_t version_count;        /* versions stored */
+    int64_t expires_at;           /* 0: no expiry */
     int64_t reminder_repeat_days; /* 0: none */
-    int64_t created_at;    /* when the secret was created (version 1) */
-    int64_t updated_at;    /* when the current version was written */
+    int64_t created_at;           /* when the secret was created (version 1) */
+    int64_t updated_at;           /* when the current version was written */
 };
 
 struct cf_secret_meta_list {
@@ -176,8 +176,9 @@ struct cf_ua_config {
 };
 
 /* JWT auth attached to an identity (issue 4). Texts are public: public_keys is a JSON array of PEM
- * public keys, bound_claims a JSON object {path: "v1, v2"}, bound_audiences comma-separated; "" means
- * not bound. Durations in seconds; 0 limits mean "none". Over 40 KiB: keep it off the stack. */
+ * public keys, bound_claims a JSON object {path: "v1, v2"}, bound_audiences comma-separated; ""
+ * means not bound. Durations in seconds; 0 limits mean "none". Over 40 KiB: keep it off the stack.
+ */
 #define CF_JWT_KEYS_TEXT_MAX 32768
 #define CF_JWT_TEXT_MAX 4096
 struct cf_jwt_auth_config {
@@ -201,7 +202,8 @@ struct cf_jwt_auth_config {
 
 /* Kubernetes auth attached to an identity (issue 4). token_reviewer_jwt is a credential ("": the
  * login token reviews itself): callers wipe it and never render it. allowed_namespaces and
- * allowed_names are comma-separated globs ("" = any). Durations in seconds; 0 limits mean "none". */
+ * allowed_names are comma-separated globs ("" = any). Durations in seconds; 0 limits mean "none".
+ */
 #define CF_K8S_JWT_MAX 8192
 /* The reviewer JWT as stored: sealed (auth/serverkey.h), "sealed:v1:" + base64, or plain text when
  * written before sealing existed. */
@@ -226,8 +228,9 @@ struct cf_client_secret {
     char id[CF_UUID_LEN];
     char identity_id[CF_UUID_LEN];
     char description[CF_DESC_MAX + 1];
-    char prefix[9];    /* the first 8 characters of the secret, shown in lists */
-    uint8_t hash[32];  /* keyed hash of the whole secret (crypto/token.h); the secret is never stored */
+    char prefix[9]; /* the first 8 characters of the secret, shown in lists */
+    uint8_t
+        hash[32]; /* keyed hash of the whole secret (crypto/token.h); the secret is never stored */
     int64_t expires_at; /* 0: never */
     int64_t num_uses;
     int64_t num_uses_limit; /* 0: unlimited */
@@ -240,11 +243,11 @@ struct cf_client_secret {
 struct cf_access_token {
     char id[CF_UUID_LEN];
     char identity_id[CF_UUID_LEN];
-    char client_secret_id[CF_UUID_LEN]; /* "" unless issued by universal auth */
+    char client_secret_id[CF_UUID_LEN];       /* "" unless issued by universal auth */
     char auth_method[CF_AUTH_METHOD_MAX + 1]; /* "universal-auth", "jwt-auth" */
     uint8_t hash[32];
-    int64_t ttl;            /* seconds, counted from created_at or the last renewal */
-    int64_t max_ttl;        /* seconds from created_at; 0: none */
+    int64_t ttl;     /* seconds, counted from created_at or the last renewal */
+    int64_t max_ttl; /* seconds from created_at; 0: none */
     int64_t num_uses;
     int64_t num_uses_limit; /* 0: unlimited */
     bool revoked;
@@ -253,19 +256,29 @@ struct cf_access_token {
     int64_t last_renewed_at; /* 0: never renewed */
 };
 
-/* A rule narrowing a membership: the actions it allows (bit 1 << enum cf_action of core/core.h), in an
- * environment ("" any) under a path glob ("" any; core/authz.h has the glob syntax). */
+/* A rule narrowing a membership: the actions it allows (bit 1 << enum cf_action of core/core.h), in
+ * an environment ("" any) under a path glob ("" any; core/authz.h has the glob syntax). The
+ * environment is bound by its id, so that renaming or re-slugging environments never changes what a
+ * rule covers; a rule whose environment was deleted covers nothing (a new environment never
+ * inherits it). env_slug is for display only: the store neither keeps nor fills it, except for a
+ * rule read in the legacy format that named the slug (env_id is CF_RULE_ENV_UNRESOLVED then, which
+ * matches no environment until cf_store_open has bound it). */
 struct cf_membership_rule {
     uint32_t actions;
+    char env_id[CF_UUID_LEN];
     char env_slug[CF_SLUG_MAX + 1];
     char path_glob[CF_PATH_MAX + 1];
 };
+
+/* The env_id of a rule whose environment is unknown: the nil UUID, never an environment's id (those
+ * are random version-4 UUIDs), so the rule covers nothing. */
+#define CF_RULE_ENV_UNRESOLVED "00000000-0000-0000-0000-000000000000"
 
 struct cf_membership {
     char id[CF_UUID_LEN];
     char identity_id[CF_UUID_LEN];
     char project_id[CF_UUID_LEN];
-    char role[CF_ROLE_MAX + 1]; /* "admin", "member", "viewer", "no-access" */
+    char role[CF_ROLE_MAX + 1];       /* "admin", "member", "viewer", "no-access" */
     struct cf_membership_rule *rules; /* heap; NULL when none (the role applies everywhere) */
     size_t n_rules;
     int64_t created_at;
@@ -524,8 +537,8 @@ struct cf_store_ops {
     /* Renames identity->id. */
     enum cf_rc (*identity_update)(struct cf_store *st, const struct cf_identity *identity,
                                   struct cf_err *err);
-    /* Deletes the identity with its auth configuration, client secrets, tokens and memberships (so its
-     * tokens stop working at once). */
+    /* Deletes the identity with its auth configuration, client secrets, tokens and memberships (so
+     * its tokens stop working at once). */
     enum cf_rc (*identity_delete)(struct cf_store *st, const char *identity_id, struct cf_err *err);
 
     /* Attaches universal auth: CF_EEXIST when the identity already has it. */
@@ -550,9 +563,11 @@ struct cf_store_ops {
                                struct cf_jwt_auth_config *out, struct cf_err *err);
 
     /* Kubernetes auth, as JWT auth: CF_EEXIST / CF_ENOTFOUND alike. */
-    enum cf_rc (*kubernetes_auth_attach)(struct cf_store *st, const struct cf_k8s_auth_config *config,
+    enum cf_rc (*kubernetes_auth_attach)(struct cf_store *st,
+                                         const struct cf_k8s_auth_config *config,
                                          struct cf_err *err);
-    enum cf_rc (*kubernetes_auth_update)(struct cf_store *st, const struct cf_k8s_auth_config *config,
+    enum cf_rc (*kubernetes_auth_update)(struct cf_store *st,
+                                         const struct cf_k8s_auth_config *config,
                                          struct cf_err *err);
     enum cf_rc (*kubernetes_auth_get)(struct cf_store *st, const char *identity_id,
                                       struct cf_k8s_auth_config *out, struct cf_err *err);
@@ -571,10 +586,9 @@ struct cf_store_ops {
      * included), soonest first. */
     enum cf_rc (*client_secret_expiring)(struct cf_store *st, int64_t until,
                                          struct cf_client_secret_list *out, struct cf_err *err);
-    /* Counts one use: in one transaction, fails with CF_ECONFLICT when the secret is revoked or its use
-     * limit is already reached (nothing changes then), else increments num_uses. */
-    enum cf_rc (*client_secret_use)(struct cf_store *st, const char *secret_id,
-                                    struct cf_err *err);
+    /* Counts one use: in one transaction, fails with CF_ECONFLICT when the secret is revoked or its
+     * use limit is already reached (nothing changes then), else increments num_uses. */
+    enum cf_rc (*client_secret_use)(struct cf_store *st, const char *secret_id, struct cf_err *err);
 
     /* Stores a new token. When token->client_secret_id is set, also counts one use of that client
      * secret in the same transaction, failing like client_secret_use (nothing is stored then). */
@@ -668,17 +682,18 @@ struct cf_store_config {
 };
 
 /* Opens the backend named by config->dsn (a SQLite file, or a postgres:// / postgresql:// URI),
- * applying pending migrations. *out is released with st->ops->close(st). */
+ * applying pending migrations, then binds membership rules still stored by environment slug to the
+ * environments' ids (see struct cf_membership_rule). *out is released with st->ops->close(st). */
 enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store **out,
                          struct cf_err *err);
 
 /* Copies every row of store from into store to (an empty store, just opened: migrated, no data),
  * sealed values as they are (the root key does not change), in one transaction on each side; then
  * reads every table back inside the destination's transaction and compares its row count and
- * checksum (BLAKE2b over the sorted hashes of its rows) with the source's: on any difference nothing
- * is written. report (may be NULL) hears each table's row count and checksum. CF_EEXIST when the
- * destination holds data; CF_ESTORE on a difference. Both stores stay locked for writing meanwhile:
- * stop the servers first. */
+ * checksum (BLAKE2b over the sorted hashes of its rows) with the source's: on any difference
+ * nothing is written. report (may be NULL) hears each table's row count and checksum. CF_EEXIST
+ * when the destination holds data; CF_ESTORE on a difference. Both stores stay locked for writing
+ * meanwhile: stop the servers first. */
 enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
                          void (*report)(void *ctx, const char *table, int64_t rows,
                                         const uint8_t checksum[32]),

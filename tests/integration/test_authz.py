@@ -505,5 +505,186 @@ class ProjectAdministration(IdentityHelpers, harness.ServerTestCase):
         self.assertEqual(tags, ["tag-0"])
 
 
+class RenamesDoNotWiden(IdentityHelpers, harness.ServerTestCase):
+    """Rules, imports and references bind environments by id: renaming or re-slugging an environment
+    changes what is displayed, never who may read what (docs/api.md, "Rules bind environments by id")."""
+
+    def setUp(self):
+        super().setUp()
+        self.pid = pid = self.create_project()["id"]
+        for env in ("dev", "staging", "prod"):
+            self.create_folder(pid, env, "app")
+            self.set_secret(pid, "DB", env + "-root-value", env, "/")
+            self.set_secret(pid, "APP", env + "-app-value", env, "/app")
+
+    def env_id(self, slug):
+        envs = self.ok("GET", "/api/v1/workspace/%s/environments" % self.pid)["environments"]
+        return next(e["id"] for e in envs if e["slug"] == slug)
+
+    def reslug(self, old, new):
+        self.ok("PATCH", "/api/v1/workspace/%s/environments/%s" % (self.pid, self.env_id(old)),
+                body={"slug": new})
+
+    def swap_dev_and_prod(self):
+        """The attack: dev -> olddev, then prod -> dev."""
+        self.reslug("dev", "olddev")
+        self.reslug("prod", "dev")
+
+    def rules_of(self, identity_id):
+        listed = self.ok("GET", "/api/v2/workspace/%s/identity-memberships" % self.pid)["identityMemberships"]
+        return next(m["rules"] for m in listed if m["identityId"] == identity_id)
+
+    def assertReads(self, token, env, path, key, value):
+        r = self.get_as(token, self.pid, key, env, path)
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(r.json["secret"]["secretValue"], value)
+
+    def assertRefused(self, r, place, *values):
+        self.assertError(r, 403, "PermissionDenied", place)
+        for v in values:
+            self.assertNotIn(v.encode(), r.body)
+
+    def test_swapping_environment_slugs_does_not_hand_over_prod(self):
+        pid = self.pid
+        m = self.machine(pid, "viewer", [{"actions": ["read"], "environment": "dev"}])
+        self.assertReads(m["token"], "dev", "/", "DB", "dev-root-value")
+        self.assertRefused(self.get_as(m["token"], pid, "DB", "prod", "/"), "prod:/", "prod-root-value")
+        self.swap_dev_and_prod()
+        # The slug "dev" now names the former prod: the dev-only identity must not read it.
+        self.assertRefused(self.get_as(m["token"], pid, "DB", "dev", "/"), "dev:/", "prod-root-value")
+        self.assertRefused(self.list_as(m["token"], pid, "dev", "/", recursive="true"), "dev:/",
+                           "prod-root-value", "prod-app-value")
+        # It keeps reading its own environment under its new slug.
+        self.assertReads(m["token"], "olddev", "/", "DB", "dev-root-value")
+        self.assertReads(m["token"], "olddev", "/app", "APP", "dev-app-value")
+        # The rule is displayed with the environment's current slug.
+        self.assertEqual(self.rules_of(m["id"]), [{"actions": ["read"], "environment": "olddev",
+                                                   "secretPath": None}])
+        # A new environment under the slug the rule was written with grants nothing either.
+        self.reslug("dev", "oldprod")
+        self.ok("POST", "/api/v1/workspace/%s/environments" % pid, body={"name": "Dev", "slug": "dev"})
+        self.set_secret(pid, "DB", "new-dev-value", "dev", "/")
+        self.assertRefused(self.get_as(m["token"], pid, "DB", "dev", "/"), "dev:/", "new-dev-value")
+        self.assertReads(m["token"], "olddev", "/", "DB", "dev-root-value")
+
+    def test_folder_rules_follow_their_environment(self):
+        pid = self.pid
+        m = self.machine(pid, "viewer", [{"actions": ["read"], "environment": "dev", "secretPath": "/app/**"}])
+        self.assertReads(m["token"], "dev", "/app", "APP", "dev-app-value")
+        self.swap_dev_and_prod()
+        self.assertRefused(self.get_as(m["token"], pid, "APP", "dev", "/app"), "dev:/app", "prod-app-value")
+        self.assertRefused(self.list_as(m["token"], pid, "dev", "/app"), "dev:/app", "prod-app-value")
+        self.assertReads(m["token"], "olddev", "/app", "APP", "dev-app-value")
+        self.assertRefused(self.get_as(m["token"], pid, "DB", "olddev", "/"), "olddev:/", "dev-root-value")
+
+    def test_rules_name_existing_environments(self):
+        pid = self.pid
+        ident = self.machine()  # a token, no membership yet
+        path = "/api/v2/workspace/%s/identity-memberships/%s" % (pid, ident["id"])
+        r = self.api("POST", path, body={"role": "viewer", "rules": [{"actions": ["read"], "environment": "qa"}]})
+        self.assertError(r, 422, "ValidationFailure", "rules[0].environment", "'qa'")
+        self.assertEqual(self.ok("GET", "/api/v2/workspace/%s/identity-memberships" % pid)["identityMemberships"],
+                         [])
+        # An id names the environment too; the rule is shown by the current slug.
+        staging_id = self.env_id("staging")
+        m = self.add_member(pid, ident["id"], "viewer", [{"actions": ["read"], "environment": staging_id}])
+        self.assertEqual(m["rules"], [{"actions": ["read"], "environment": "staging", "secretPath": None}])
+        self.assertReads(ident["token"], "staging", "/", "DB", "staging-root-value")
+        # Once the environment is deleted the rule covers nothing and is shown by the id it was bound to;
+        # a new environment under the old slug does not inherit it.
+        self.ok("DELETE", "/api/v1/workspace/%s/environments/%s" % (pid, staging_id))
+        self.assertEqual(self.rules_of(ident["id"]), [{"actions": ["read"], "environment": staging_id,
+                                                       "secretPath": None}])
+        self.ok("POST", "/api/v1/workspace/%s/environments" % pid, body={"name": "Staging", "slug": "staging"})
+        self.set_secret(pid, "DB", "new-staging-value", "staging", "/")
+        self.assertRefused(self.get_as(ident["token"], pid, "DB", "staging", "/"), "staging:/", "new-staging-value")
+        self.assertEqual(self.rules_of(ident["id"])[0]["environment"], staging_id)
+
+    def test_folders_cannot_be_renamed_or_moved(self):
+        pid = self.pid
+        m = self.machine(pid, "viewer", [{"actions": ["read"], "environment": "dev", "secretPath": "/app/**"}])
+        self.create_folder(pid, "dev", "vault")
+        self.set_secret(pid, "VAULT", "vault-value", "dev", "/vault")
+        folder = next(f for f in self.ok("GET", "/api/v1/folders", query={"workspaceId": pid, "environment": "dev"})
+                      ["folders"] if f["name"] == "vault")
+        # Renaming /vault to /app/vault or /app (after deleting it) would put its secrets under the rule's glob.
+        for body in ({"workspaceId": pid, "environment": "dev", "name": "app2", "path": "/"},
+                     {"workspaceId": pid, "environment": "dev", "name": "vault", "path": "/app"}):
+            for target in (folder["id"], "vault"):
+                r = self.api("PATCH", "/api/v1/folders/" + target, body=body)
+                self.assertError(r, 409, None, "cannot be renamed or moved")
+        self.assertRefused(self.get_as(m["token"], pid, "VAULT", "dev", "/vault"), "dev:/vault", "vault-value")
+        r = self.get_as(m["token"], pid, "VAULT", "dev", "/app/vault")  # no such folder: 403 or 404
+        self.assertIn(r.status, (403, 404), r.body[:300])
+        self.assertNotIn(b"vault-value", r.body)
+        names = sorted(f["name"] for f in self.ok("GET", "/api/v1/folders",
+                                                  query={"workspaceId": pid, "environment": "dev"})["folders"])
+        self.assertEqual(names, ["app", "vault"])
+
+    def test_imports_and_references_do_not_follow_a_slug(self):
+        pid = self.pid
+        for env in ("staging", "prod"):
+            self.create_folder(pid, env, "public")
+            self.set_secret(pid, "PUB", env + "-public-value", env, "/public")
+        m = self.machine(pid, "viewer", [{"actions": ["read"], "environment": "dev"},
+                                         {"actions": ["read"], "environment": "prod", "secretPath": "/public/**"}])
+        self.ok("POST", "/api/v2/secret-imports", body={"projectId": pid, "environment": "dev", "path": "/app",
+                                                        "import": {"environment": "staging", "path": "/public"}})
+        self.set_secret(pid, "REF", "x-${staging.public.PUB}", "dev", "/")
+        self.assertRefused(self.list_as(m["token"], pid, "dev", "/app", include_imports="true"),
+                           "staging:/public", "staging-public-value")
+        self.assertRefused(self.get_as(m["token"], pid, "REF", "dev", "/", expandSecretReferences="true"),
+                           "staging:/public", "staging-public-value")
+        self.assertReads(m["token"], "prod", "/public", "PUB", "prod-public-value")
+        # staging takes the slug prod: the import and the reference now name "prod", but they still
+        # lead into staging, which the identity may not read.
+        self.reslug("prod", "oldprod")
+        self.reslug("staging", "prod")
+        self.assertRefused(self.list_as(m["token"], pid, "dev", "/app", include_imports="true"),
+                           "prod:/public", "staging-public-value")
+        self.assertRefused(self.get_as(m["token"], pid, "PUB", "prod", "/public"), "prod:/public",
+                           "staging-public-value")
+        self.set_secret(pid, "REF2", "x-${prod.public.PUB}", "dev", "/")
+        self.assertRefused(self.get_as(m["token"], pid, "REF2", "dev", "/", expandSecretReferences="true"),
+                           "prod:/public", "staging-public-value")
+        imports = self.ok("GET", "/api/v2/secret-imports",
+                          query={"projectId": pid, "environment": "dev", "path": "/app"})["secretImports"]
+        self.assertEqual([i["importEnv"]["slug"] for i in imports], ["prod"])
+        self.assertEqual([i["importEnv"]["id"] for i in imports], [self.env_id("prod")])
+        # What it could read, it still reads.
+        self.assertReads(m["token"], "oldprod", "/public", "PUB", "prod-public-value")
+        self.assertReads(m["token"], "dev", "/", "REF", "x-${staging.public.PUB}")
+
+
+class LegacyRulesBoundAtOpen(IdentityHelpers, harness.ServerTestCase):
+    """A store written when rules named environments by slug: until the server opens it the rule covers nothing;
+    opening binds it to the environment that bears the slug then, and a later swap does not widen it."""
+
+    def test_slug_rule_is_bound_at_open(self):
+        pid = self.create_project()["id"]
+        for env in ("dev", "prod"):
+            self.set_secret(pid, "DB", env + "-value", env, "/")
+        m = self.machine(pid, "viewer", [{"actions": ["read"], "environment": "dev"}])
+        # The rule as the previous format stored it: format 1, read (bit 1), slug "dev", no glob.
+        legacy = "01" "00000002" "03" "0000" + b"dev".hex()
+        blob = ("decode('%s', 'hex')" if harness.PG_DIR else "x'%s'") % legacy
+        harness.sql(self.server.data_dir, "UPDATE identity_memberships SET rules = %s WHERE identity_id = '%s'"
+                    % (blob, m["id"]))
+        self.assertError(self.get_as(m["token"], pid, "DB", "dev", "/"), 403, "PermissionDenied", "dev:/")
+        self.server.restart()
+        r = self.get_as(m["token"], pid, "DB", "dev", "/")
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(r.json["secret"]["secretValue"], "dev-value")
+        envs = {e["slug"]: e["id"] for e in self.ok("GET", "/api/v1/workspace/%s/environments" % pid)["environments"]}
+        self.ok("PATCH", "/api/v1/workspace/%s/environments/%s" % (pid, envs["dev"]), body={"slug": "olddev"})
+        self.ok("PATCH", "/api/v1/workspace/%s/environments/%s" % (pid, envs["prod"]), body={"slug": "dev"})
+        r = self.get_as(m["token"], pid, "DB", "dev", "/")
+        self.assertError(r, 403, "PermissionDenied", "dev:/")
+        self.assertNotIn(b"prod-value", r.body)
+        r = self.get_as(m["token"], pid, "DB", "olddev", "/")
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(r.json["secret"]["secretValue"], "dev-value")
+
+
 if __name__ == "__main__":
     unittest.main()

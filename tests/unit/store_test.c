@@ -210,7 +210,8 @@ Test(store, dsn_forms)
 {
     char dsn[256];
     struct cf_store *other;
-    /* PostgreSQL that is not there: unreachable (503), at once, without the password in the message */
+    /* PostgreSQL that is not there: unreachable (503), at once, without the password in the message
+     */
     struct cf_store_config config = {
         .dsn = "postgresql://coffer:hunter2-password@/coffer?host=/nonexistent-coffer-dir"};
     cr_assert_eq(cf_store_open(&config, &other, &err), CF_EUNAVAIL, "%s", err.msg);
@@ -241,7 +242,8 @@ Test(store, dsn_shown_hides_the_password)
     cf_store_dsn_shown("postgres://coffer:s3cret@db.example:5432/coffer?sslmode=require", shown,
                        sizeof(shown));
     cr_assert_str_eq(shown, "postgres://coffer@db.example:5432/coffer?sslmode=require");
-    cf_store_dsn_shown("postgresql:///coffer?host=/run/pg&password=s3cret&user=u", shown, sizeof(shown));
+    cf_store_dsn_shown("postgresql:///coffer?host=/run/pg&password=s3cret&user=u", shown,
+                       sizeof(shown));
     cr_assert_str_eq(shown, "postgresql:///coffer?host=/run/pg&password=***&user=u");
     cf_store_dsn_shown("postgres://u@h/db?password=s3cret", shown, sizeof(shown));
     cr_assert_str_eq(shown, "postgres://u@h/db?password=***");
@@ -1373,7 +1375,8 @@ Test(store, jwt_auth)
     cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_EINVAL);
     jwt->bound_subject[0] = '\0';
 
-    /* Update replaces the settings and keeps the creation time; deleting the identity deletes it. */
+    /* Update replaces the settings and keeps the creation time; deleting the identity deletes it.
+     */
     memcpy(jwt->identity_id, a.id, CF_UUID_LEN);
     snprintf(jwt->configuration_type, sizeof(jwt->configuration_type), "jwks");
     snprintf(jwt->jwks_url, sizeof(jwt->jwks_url), "https://ci.example/jwks");
@@ -1618,10 +1621,10 @@ static void fill_rules(struct cf_membership_rule rules[3])
 {
     memset(rules, 0, 3 * sizeof(*rules));
     rules[0].actions = 1u << 1 | 1u << 2;
-    snprintf(rules[0].env_slug, sizeof(rules[0].env_slug), "staging");
+    snprintf(rules[0].env_id, sizeof(rules[0].env_id), "0c6e2b1a-52f4-4e0b-9f5e-6d3c2a1b0f9e");
     snprintf(rules[0].path_glob, sizeof(rules[0].path_glob), "/backend/**");
     rules[1].actions = 0xffffffffu;
-    memset(rules[1].env_slug, 'e', CF_SLUG_MAX);
+    memset(rules[1].env_id, 'e', CF_UUID_LEN - 1);
     memset(rules[1].path_glob, 'p', CF_PATH_MAX);
     rules[1].path_glob[0] = '/';
     rules[2].actions = 1u << 1;
@@ -1638,7 +1641,8 @@ static void assert_rules_eq(const struct cf_membership *m, const struct cf_membe
     cr_assert_not_null(m->rules);
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(m->rules[i].actions, rules[i].actions, "rule %zu", i);
-        cr_assert_str_eq(m->rules[i].env_slug, rules[i].env_slug, "rule %zu", i);
+        cr_assert_str_eq(m->rules[i].env_id, rules[i].env_id, "rule %zu", i);
+        cr_assert_str_eq(m->rules[i].env_slug, "", "rule %zu: the store keeps no slug", i);
         cr_assert_str_eq(m->rules[i].path_glob, rules[i].path_glob, "rule %zu", i);
     }
 }
@@ -1755,9 +1759,15 @@ Test(store, memberships_upsert_with_rules)
     fill_membership(&m, a.id, q.id, "member", 0);
     m.n_rules = 1;
     cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_EINVAL);
-    memset(rules[0].env_slug, 'x', sizeof(rules[0].env_slug));
+    memset(rules[0].env_id, 'x', sizeof(rules[0].env_id));
     m.rules = rules;
     cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_EINVAL);
+    /* A rule naming its environment by slug alone would cover every environment: refused. */
+    fill_rules(rules);
+    rules[0].env_id[0] = '\0';
+    snprintf(rules[0].env_slug, sizeof(rules[0].env_slug), "staging");
+    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_EINVAL);
+    cr_assert(strstr(err.msg, "staging"), "%s", err.msg);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_memberships"), 2);
 }
 
@@ -1767,11 +1777,13 @@ Test(store, membership_with_unreadable_rules)
     struct cf_identity a;
     struct cf_membership m, got;
     static const char *const corrupt[] = {
-        "x'02'",                                             /* unknown format */
+        "x'03'",                                             /* unknown format */
+        "x'02'",                                             /* no rules, yet not NULL */
         "x'01'",                                             /* no rules, yet not NULL */
         "x'0100000002'",                                     /* truncated header */
         "x'01000000020105'",                                 /* lengths past the end */
         "CAST(x'0100000002410000' || zeroblob(65) AS BLOB)", /* slug over CF_SLUG_MAX */
+        "CAST(x'0200000002250000' || zeroblob(37) AS BLOB)", /* id over 36 characters */
         "x''",
     };
 
@@ -1794,8 +1806,64 @@ Test(store, membership_with_unreadable_rules)
     cr_assert_eq(got.n_rules, 1);
     cr_assert_eq(got.rules[0].actions, 0x12);
     cr_assert_str_eq(got.rules[0].env_slug, "e");
+    /* the legacy format names a slug: it covers nothing until cf_store_open binds it */
+    cr_assert_str_eq(got.rules[0].env_id, CF_RULE_ENV_UNRESOLVED);
     cr_assert_str_eq(got.rules[0].path_glob, "/g");
     cf_membership_release(&got);
+}
+
+/* Stores written before rules were bound by environment id: opening binds each slug to the id of
+ * the environment that bore it then, so a later rename cannot hand the rule another environment. */
+Test(store, legacy_rules_are_bound_to_environment_ids_at_open)
+{
+    struct cf_project p;
+    struct cf_env envs[3];
+    struct cf_identity a;
+    struct cf_membership m, got;
+
+    make_project("p", &p, envs);
+    make_identity("a", 0, &a);
+    fill_membership(&m, a.id, p.id, "viewer", 0);
+    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+    /* read on "staging" /g; read on "gone" (no such environment); read anywhere */
+    raw_exec("UPDATE identity_memberships SET rules = x'01"
+             "00000002"
+             "07"
+             "0002"
+             "73746167696e67"
+             "2f67"
+             "00000002"
+             "04"
+             "0000"
+             "676f6e65"
+             "00000002"
+             "00"
+             "0000'");
+    st->ops->close(st);
+    st = open_store(db_path);
+    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(got.n_rules, 3);
+    cr_assert_str_eq(got.rules[0].env_id, envs[1].id);
+    cr_assert_str_eq(got.rules[0].env_slug, "");
+    cr_assert_str_eq(got.rules[0].path_glob, "/g");
+    cr_assert_str_eq(got.rules[1].env_id, CF_RULE_ENV_UNRESOLVED);
+    cr_assert_str_eq(got.rules[2].env_id, "");
+    cr_assert_eq(got.rules[2].actions, 2);
+    cf_membership_release(&got);
+    cr_assert_eq(
+        raw_count("SELECT COUNT(*) FROM identity_memberships WHERE substr(rules, 1, 1) = x'02'"),
+        1);
+    /* Bound once: opening again changes nothing. */
+    st->ops->close(st);
+    st = open_store(db_path);
+    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got.rules[0].env_id, envs[1].id);
+    cf_membership_release(&got);
+    /* A damaged rules column is no reason to refuse the store: that membership stays unreadable. */
+    raw_exec("UPDATE identity_memberships SET rules = x'0100000002'");
+    st->ops->close(st);
+    st = open_store(db_path);
+    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_ESTORE);
 }
 
 Test(store, deleting_identity_or_project_cascades)
@@ -2007,7 +2075,8 @@ Test(store, a_notice_is_claimed_once)
     n.created_at = 1000;
     cr_assert_eq(st->ops->notice_claim(st, &n, &created, &err), CF_OK, "%s", err.msg);
     cr_assert(created);
-    /* Another scan (another server) with a new notice id for the same item, threshold and channel. */
+    /* Another scan (another server) with a new notice id for the same item, threshold and channel.
+     */
     cf_uuid_new(n.id);
     cr_assert_eq(st->ops->notice_claim(st, &n, &created, &err), CF_OK, "%s", err.msg);
     cr_assert(!created, "the same notice was claimed twice");
