@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/http.h"
+#include "core/refs.h"
 #include "core/secrets.h"
 #include "util/str.h"
 #include "util/jsonw.h"
@@ -283,6 +284,10 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
         rc = cf_req_query(req, "tagSlugs", &tag_slugs, err);
     if (rc != CF_OK)
         return rc;
+    /* One expansion budget for the folder and its imports together. */
+    struct cf_refs_budget budget;
+    cf_refs_budget_init(&budget);
+    f.opts.budget = &budget;
     cf_req_audit(req, "secrets.list", NULL, NULL, NULL);
     rc = resolve(req, NULL, fl, &scope, err);
     if (rc != CF_OK)
@@ -290,7 +295,8 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
     cf_req_audit(req, "secrets.list", scope.project.id, scope.env.slug, scope.folder.path);
     rc = cf_secrets_list(core, who, &scope, &f.opts, &list, err);
     if (rc == CF_OK && f.imports) {
-        struct cf_read_opts import_opts = {.recursive = false, .expand = f.opts.expand};
+        struct cf_read_opts import_opts = {
+            .recursive = false, .expand = f.opts.expand, .budget = &budget};
         rc = cf_secrets_list_imports(core, who, &scope, &import_opts, &imported, err);
     }
     if (rc != CF_OK)
@@ -361,6 +367,9 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
         return rc;
     if (version_text && !cf_parse_int64(version_text, 1, INT64_MAX, &version))
         return cf_err_field(err, CF_EVALIDATION, "version", "version: must be a positive integer");
+    struct cf_refs_budget budget;
+    cf_refs_budget_init(&budget);
+    f.opts.budget = &budget;
     cf_req_audit(req, "secrets.read", NULL, NULL, NULL);
     cf_req_audit_key(req, key);
     rc = resolve(req, NULL, fl, &scope, err);
@@ -375,7 +384,7 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
     if (rc == CF_ENOTFOUND && f.imports && version == 0) {
         /* Not in the folder: the imports answer, the later import winning as in `coffer run` and
          * Infisical's CLI. */
-        struct cf_read_opts opts = {.expand = f.opts.expand};
+        struct cf_read_opts opts = {.expand = f.opts.expand, .budget = &budget};
         struct cf_err not_found = *err;
         rc = cf_secrets_list_imports(core, cf_req_principal(req), &scope, &opts, &imported, err);
         found = NULL;

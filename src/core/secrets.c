@@ -139,11 +139,13 @@ static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path,
 }
 
 /* Replaces each item's value by its expansion. Items are seeded into refs first, so references
- * among them cost no store reads. */
+ * among them cost no store reads; every item is measured before any is expanded, so a list over
+ * the budget is refused before its expansions take any memory. */
 static enum cf_rc expand_list(struct cf_refs *refs, const char *env_slug,
                               struct cf_plain_list *list, struct cf_err *err)
 {
-    enum cf_rc rc;
+    enum cf_rc rc = CF_OK;
+    size_t *sizes = NULL;
     for (size_t i = 0; i < list->n; i++) {
         struct cf_plain *p = &list->items[i];
         rc = cf_refs_add(refs, env_slug, p->meta.path, p->meta.key,
@@ -151,32 +153,45 @@ static enum cf_rc expand_list(struct cf_refs *refs, const char *env_slug,
         if (rc != CF_OK)
             return rc;
     }
-    for (size_t i = 0; i < list->n; i++) {
+    sizes = list->n ? calloc(list->n, sizeof(*sizes)) : NULL;
+    if (list->n && !sizes)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < list->n && rc == CF_OK; i++) {
+        struct cf_plain *p = &list->items[i];
+        if (p->value.data && cf_refs_present(p->value.data, p->value.len))
+            rc = cf_refs_measure(refs, env_slug, p->meta.path, p->meta.key, p->value.data,
+                                 p->value.len, &sizes[i], err);
+    }
+    for (size_t i = 0; i < list->n && rc == CF_OK; i++) {
         struct cf_plain *p = &list->items[i];
         if (!p->value.data || !cf_refs_present(p->value.data, p->value.len))
             continue;
         struct cf_buf expanded;
         cf_buf_init(&expanded, 0);
-        rc = cf_refs_expand(refs, env_slug, p->meta.path, p->meta.key, p->value.data, p->value.len,
-                            &expanded, err);
+        rc = cf_refs_write(refs, env_slug, p->meta.path, p->meta.key, p->value.data, p->value.len,
+                           sizes[i], &expanded, err);
         if (rc != CF_OK) {
             cf_buf_release_wipe(&expanded);
-            return rc;
+            break;
         }
         cf_buf_release_wipe(&p->value);
         p->value = expanded;
     }
-    return CF_OK;
+    free(sizes);
+    return rc;
 }
 
 static enum cf_rc expand_scope_list(struct cf_core *core, const struct cf_principal *who,
                                     const struct cf_project *project, const char *env_slug,
-                                    struct cf_plain_list *list, struct cf_err *err)
+                                    struct cf_refs_budget *budget, struct cf_plain_list *list,
+                                    struct cf_err *err)
 {
     struct resolver r = {core, who, project};
     struct cf_refs *refs = cf_refs_new(resolve_ref, &r);
     if (!refs)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (budget)
+        cf_refs_use_budget(refs, budget);
     enum cf_rc rc = expand_list(refs, env_slug, list, err);
     cf_refs_free(refs);
     return rc;
@@ -184,8 +199,8 @@ static enum cf_rc expand_scope_list(struct cf_core *core, const struct cf_princi
 
 /* ---- reads ---- */
 
-/* Removes the rows of sub-folders the caller may not read (rows come ordered by path), so that a recursive
- * list never reveals a key name the caller could not read directly. */
+/* Removes the rows of sub-folders the caller may not read (rows come ordered by path), so that a
+ * recursive list never reveals a key name the caller could not read directly. */
 static void drop_unreadable(struct cf_core *core, const struct cf_principal *who,
                             const struct cf_scope *scope, struct cf_secret_list *rows)
 {
@@ -196,8 +211,8 @@ static void drop_unreadable(struct cf_core *core, const struct cf_principal *who
         struct cf_secret *row = &rows->items[i];
         if (i == 0 || strcmp(checked, row->path) != 0) {
             struct cf_err ignored;
-            readable = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id,
-                                      scope->env.slug, row->path, &ignored) == CF_OK;
+            readable = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, scope->env.slug,
+                                      row->path, &ignored) == CF_OK;
             memcpy(checked, row->path, sizeof(checked));
         }
         if (readable)
@@ -228,7 +243,7 @@ enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
         drop_unreadable(core, who, scope, &rows);
     rc = open_list(core, &scope->project, &rows, out, err);
     if (rc == CF_OK && opts->expand)
-        rc = expand_scope_list(core, who, &scope->project, scope->env.slug, out, err);
+        rc = expand_scope_list(core, who, &scope->project, scope->env.slug, opts->budget, out, err);
     if (rc != CF_OK)
         cf_plain_list_release(out);
     return rc;
@@ -270,6 +285,8 @@ enum cf_rc cf_secrets_get(struct cf_core *core, const struct cf_principal *who,
     cf_buf_init(&expanded, 0);
     /* Seeding the current version makes the secret itself part of cycle detection (A -> B -> A). */
     rc = refs ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK && opts->budget)
+        cf_refs_use_budget(refs, opts->budget);
     if (rc == CF_OK && version == 0)
         rc = cf_refs_add(refs, scope->env.slug, out->meta.path, out->meta.key, out->value.data,
                          out->value.len, err);
@@ -337,7 +354,8 @@ enum cf_rc cf_secrets_list_imports(struct cf_core *core, const struct cf_princip
             goto out;
         out->n++;
         if (opts->expand) {
-            rc = expand_scope_list(core, who, &scope->project, dst->env.slug, &dst->secrets, err);
+            rc = expand_scope_list(core, who, &scope->project, dst->env.slug, opts->budget,
+                                   &dst->secrets, err);
             if (rc != CF_OK)
                 goto out;
         }
@@ -406,6 +424,41 @@ static enum cf_rc check_changes(struct cf_core *core, const struct cf_principal 
             return rc;
     }
     return CF_OK;
+}
+
+/* Refuses a change whose value would expand past the limits (core/refs.h) when read. The values
+ * of the batch stand in for the stored ones of the same keys; references the writer may not read
+ * count as empty, so a refusal reveals nothing the writer could not read. */
+static enum cf_rc check_expansions(struct cf_core *core, const struct cf_principal *who,
+                                   const struct cf_scope *scope,
+                                   const struct cf_secret_change *changes, size_t n,
+                                   struct cf_err *err)
+{
+    struct resolver r = {core, who, &scope->project};
+    struct cf_refs *refs = NULL;
+    enum cf_rc rc = CF_OK;
+    for (size_t i = 0; i < n && rc == CF_OK; i++) {
+        const struct cf_secret_change *c = &changes[i];
+        if (!c->has_value || !cf_refs_present(c->value, c->value_len))
+            continue;
+        if (!refs) {
+            refs = cf_refs_new(resolve_ref, &r);
+            if (!refs)
+                return cf_err_set(err, CF_ENOMEM, "out of memory");
+            for (size_t j = 0; j < n && rc == CF_OK; j++) {
+                if (changes[j].has_value && changes[j].kind != CF_CHANGE_DELETE)
+                    rc = cf_refs_add(refs, scope->env.slug, scope->folder.path,
+                                     changes[j].new_key ? changes[j].new_key : changes[j].key,
+                                     changes[j].value, changes[j].value_len, err);
+            }
+            if (rc != CF_OK)
+                break;
+        }
+        rc = cf_refs_check(refs, scope->env.slug, scope->folder.path,
+                           c->new_key ? c->new_key : c->key, c->value, c->value_len, err);
+    }
+    cf_refs_free(refs);
+    return rc;
 }
 
 /* Seals value as version `version` of key in scope into row->sealed. */
@@ -582,6 +635,8 @@ enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who
 
     memset(out, 0, sizeof(*out));
     rc = check_changes(core, who, scope, changes, n, err);
+    if (rc == CF_OK)
+        rc = check_expansions(core, who, scope, changes, n, err);
     if (rc != CF_OK)
         return rc;
     plans = calloc(n, sizeof(*plans));
