@@ -241,6 +241,13 @@ class Expansion(IdentityHelpers, harness.ServerTestCase):
         elif max(t for t, _ in latencies) >= STATUS_LATENCY_MAX:
             problems.append("slowest /api/status: %.2f s" % max(t for t, _ in latencies))
         self.assertEqual(problems, [])
+        # `coffer run` and `coffer export` read the same way: they fail, naming the limit.
+        where = ("--projectId", self.pid, "--env", "dev", "--path", "/team")
+        for args in (("run",) + where + ("--", "true"), ("export",) + where):
+            rc, out, err = self.cli(*args, token=self.token)
+            self.assertNotEqual(rc, 0, (args, out))
+            self.assertIn(str(EXPANDED_REQUEST_MAX), err, args)
+            self.assertNotIn("xxxx", out + err)
         # A reasonable read of the same folder still works.
         r = self.get_expanded("A7")
         self.assertEqual(r.status, 200, r.body[:300])
