@@ -16,13 +16,19 @@
 
 enum entry_state { ENTRY_RAW, ENTRY_MEASURING, ENTRY_MEASURED };
 
+/* What expanding a value takes. */
+struct measure {
+    size_t size;   /* bytes of the expansion (SIZE_MAX: at least that) */
+    size_t refs;   /* references substituted, nested ones included (saturating likewise) */
+    size_t height; /* levels of references below the value: 0 without any */
+};
+
 struct entry {
     char env[CF_SLUG_MAX + 1];
     char path[CF_PATH_MAX + 1];
     char key[CF_KEY_MAX + 1];
     struct cf_buf raw;
-    size_t size; /* MEASURED: bytes of the expansion (SIZE_MAX: at least that) */
-    size_t refs; /* MEASURED: references the expansion substitutes (saturating likewise) */
+    struct measure m; /* when MEASURED */
     enum entry_state state;
 };
 
@@ -293,6 +299,13 @@ enum cf_rc cf_refs_add(struct cf_refs *refs, const char *env_slug, const char *p
 
 enum limit { LIMIT_VALUE_BYTES, LIMIT_VALUE_REFS, LIMIT_REQUEST_BYTES, LIMIT_REQUEST_REFS };
 
+/* The field of an error about the value being measured: its key on a read, secretValue for a
+ * write check. */
+static const char *root_field(const struct cf_refs *refs)
+{
+    return refs->lenient ? "secretValue" : refs->root_key;
+}
+
 /* A refusal for a limit of the budget, naming the secret (key) and the limit, with field as the
  * error's field. Never excused by lenient. */
 static enum cf_rc over_limit(struct cf_refs *refs, enum limit limit, const char *field,
@@ -362,8 +375,21 @@ static void chain_text(const struct cf_refs *refs, long extra, struct cf_buf *ou
 }
 
 static enum cf_rc measure_value(struct cf_refs *refs, const char *env, const char *path,
-                                const char *holder, const char *value, size_t len, size_t *size,
-                                size_t *nrefs, struct cf_err *err);
+                                const char *holder, const char *value, size_t len,
+                                struct measure *m, struct cf_err *err);
+
+/* A chain of references deeper than CF_REF_DEPTH_MAX through entry i (named last). */
+static enum cf_rc too_deep(struct cf_refs *refs, size_t i, struct cf_err *err)
+{
+    struct cf_buf text;
+    cf_buf_init(&text, 2048);
+    chain_text(refs, (long)i, &text);
+    enum cf_rc rc = cf_err_field(err, CF_EVALIDATION, refs->root_key,
+                                 "reference chain is deeper than %d levels: %s", CF_REF_DEPTH_MAX,
+                                 text.data ? text.data : "");
+    cf_buf_release(&text);
+    return rc;
+}
 
 /* Finds or fetches the target's entry and measures it; returns its index. */
 static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, const char *holder,
@@ -407,7 +433,7 @@ static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, c
         budget->bytes_used = add_sat(budget->bytes_used, refs->entries[i].raw.len);
         if (budget->bytes_used > budget->bytes_max) {
             drop_last(refs);
-            return over_limit(refs, LIMIT_REQUEST_BYTES, refs->root_key, refs->root_key, err);
+            return over_limit(refs, LIMIT_REQUEST_BYTES, root_field(refs), refs->root_key, err);
         }
         rc = index_entry(refs, i, err);
         if (rc != CF_OK) {
@@ -420,6 +446,10 @@ static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, c
 
     struct entry *e = &refs->entries[i];
     if (e->state == ENTRY_MEASURED) {
+        /* Memoised, but the chain so far plus its own levels must still fit: expansion recurses
+         * that deep. */
+        if (refs->depth + e->m.height >= CF_REF_DEPTH_MAX)
+            return too_deep(refs, i, err);
         *index = i;
         return CF_OK;
     }
@@ -432,16 +462,8 @@ static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, c
         cf_buf_release(&text);
         return rc;
     }
-    if (refs->depth >= CF_REF_DEPTH_MAX) {
-        struct cf_buf text;
-        cf_buf_init(&text, 2048);
-        chain_text(refs, (long)i, &text);
-        rc = cf_err_field(err, CF_EVALIDATION, refs->root_key,
-                          "reference chain is deeper than %d levels: %s", CF_REF_DEPTH_MAX,
-                          text.data ? text.data : "");
-        cf_buf_release(&text);
-        return rc;
-    }
+    if (refs->depth >= CF_REF_DEPTH_MAX)
+        return too_deep(refs, i, err);
     e->state = ENTRY_MEASURING;
     refs->chain[refs->depth++] = i;
     /* The table may grow (and move) while measuring: copy what is needed and re-find after. */
@@ -449,18 +471,17 @@ static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, c
     cf_strlcpy(env, e->env, sizeof(env));
     cf_strlcpy(path, e->path, sizeof(path));
     cf_strlcpy(key, e->key, sizeof(key));
-    size_t size = 0, nrefs = 0;
+    struct measure m;
     rc = measure_value(refs, env, path, key,
                        refs->entries[i].raw.data ? refs->entries[i].raw.data : "",
-                       refs->entries[i].raw.len, &size, &nrefs, err);
+                       refs->entries[i].raw.len, &m, err);
     refs->depth--;
     e = &refs->entries[i];
     if (rc != CF_OK) {
         e->state = ENTRY_RAW;
         return rc;
     }
-    e->size = size;
-    e->refs = nrefs;
+    e->m = m;
     e->state = ENTRY_MEASURED;
     *index = i;
     return CF_OK;
@@ -473,15 +494,15 @@ static bool excused(const struct cf_refs *refs, enum cf_rc rc)
            (rc == CF_EVALIDATION || rc == CF_ENOTFOUND || rc == CF_EFORBIDDEN);
 }
 
-/* Measures the expansion of value (held by holder at env:path): *size bytes, *nrefs references
- * substituted. Fetches and measures every target on the way; allocates no expanded text. */
+/* Measures the expansion of value (held by holder at env:path) into *m. Fetches and measures
+ * every target on the way; allocates no expanded text. */
 static enum cf_rc measure_value(struct cf_refs *refs, const char *env, const char *path,
-                                const char *holder, const char *value, size_t len, size_t *size,
-                                size_t *nrefs, struct cf_err *err)
+                                const char *holder, const char *value, size_t len,
+                                struct measure *m, struct cf_err *err)
 {
     struct cf_refs_budget *budget = refs->budget;
     size_t pos = 0, start, end;
-    size_t literal = len, expanded = 0, count = 0;
+    size_t literal = len, expanded = 0, count = 0, height = 0;
     enum cf_rc rc;
     while (next_ref(value, len, &pos, &start, &end)) {
         struct target t;
@@ -491,7 +512,7 @@ static enum cf_rc measure_value(struct cf_refs *refs, const char *env, const cha
             continue; /* not a reference: kept as text */
         /* Each distinct value is measured once, so this bounds the work even of a refusal. */
         if (++budget->refs_seen > budget->refs_max)
-            return over_limit(refs, LIMIT_REQUEST_REFS, refs->root_key, refs->root_key, err);
+            return over_limit(refs, LIMIT_REQUEST_REFS, root_field(refs), refs->root_key, err);
         literal -= end - start;
         count = add_sat(count, 1);
         size_t i = 0;
@@ -500,11 +521,15 @@ static enum cf_rc measure_value(struct cf_refs *refs, const char *env, const cha
             continue; /* counted as empty */
         if (rc != CF_OK)
             return rc;
-        expanded = add_sat(expanded, refs->entries[i].size);
-        count = add_sat(count, refs->entries[i].refs);
+        const struct measure *target = &refs->entries[i].m;
+        expanded = add_sat(expanded, target->size);
+        count = add_sat(count, target->refs);
+        if (target->height + 1 > height)
+            height = target->height + 1;
     }
-    *size = add_sat(literal, expanded);
-    *nrefs = count;
+    m->size = add_sat(literal, expanded);
+    m->refs = count;
+    m->height = height;
     return CF_OK;
 }
 
@@ -534,8 +559,8 @@ static enum cf_rc emit(struct cf_refs *refs, const char *env, const char *path, 
 
 /* Measures value as the root of an expansion (see cf_refs_expand). */
 static enum cf_rc measure_root(struct cf_refs *refs, const char *env_slug, const char *path,
-                               const char *key, const char *value, size_t len, size_t *size,
-                               size_t *nrefs, struct cf_err *err)
+                               const char *key, const char *value, size_t len, struct measure *m,
+                               struct cf_err *err)
 {
     cf_strlcpy(refs->root_env, env_slug, sizeof(refs->root_env));
     cf_strlcpy(refs->root_path, path, sizeof(refs->root_path));
@@ -553,32 +578,32 @@ static enum cf_rc measure_root(struct cf_refs *refs, const char *env_slug, const
                 /* The root is the chain's implicit start: mark it so a reference back to it is a
                  * cycle. */
                 e->state = ENTRY_MEASURING;
-                enum cf_rc rc =
-                    measure_value(refs, env_slug, path, key, value, len, size, nrefs, err);
+                enum cf_rc rc = measure_value(refs, env_slug, path, key, value, len, m, err);
                 e = &refs->entries[found];
                 if (rc != CF_OK) {
                     e->state = ENTRY_RAW;
                     return rc;
                 }
-                e->size = *size;
-                e->refs = *nrefs;
+                e->m = *m;
                 e->state = ENTRY_MEASURED;
             }
-            *size = e->size;
-            *nrefs = e->refs;
+            /* Memoised as a target: its own levels must fit below a root (see resolve_target). */
+            if (e->m.height > CF_REF_DEPTH_MAX)
+                return too_deep(refs, (size_t)found, err);
+            *m = e->m;
             return CF_OK;
         }
     }
-    return measure_value(refs, env_slug, path, key, value, len, size, nrefs, err);
+    return measure_value(refs, env_slug, path, key, value, len, m, err);
 }
 
 /* The limits every expansion of one value must keep, checked before anything is allocated. */
-static enum cf_rc check_value(struct cf_refs *refs, const char *field, const char *key, size_t size,
-                              size_t nrefs, struct cf_err *err)
+static enum cf_rc check_value(struct cf_refs *refs, const char *field, const char *key,
+                              const struct measure *m, struct cf_err *err)
 {
-    if (size > refs->budget->value_max)
+    if (m->size > refs->budget->value_max)
         return over_limit(refs, LIMIT_VALUE_BYTES, field, key, err);
-    if (nrefs > refs->budget->refs_max)
+    if (m->refs > refs->budget->refs_max)
         return over_limit(refs, LIMIT_VALUE_REFS, field, key, err);
     return CF_OK;
 }
@@ -588,20 +613,21 @@ enum cf_rc cf_refs_measure(struct cf_refs *refs, const char *env_slug, const cha
                            struct cf_err *err)
 {
     struct cf_refs_budget *budget = refs->budget;
-    size_t nrefs = 0;
+    struct measure m;
     *size = 0;
     refs->lenient = false;
-    enum cf_rc rc = measure_root(refs, env_slug, path, key, value, len, size, &nrefs, err);
+    enum cf_rc rc = measure_root(refs, env_slug, path, key, value, len, &m, err);
     if (rc == CF_OK)
-        rc = check_value(refs, key, key, *size, nrefs, err);
+        rc = check_value(refs, key, key, &m, err);
     if (rc != CF_OK)
         return rc;
-    if (add_sat(budget->refs_used, nrefs) > budget->refs_max)
+    if (add_sat(budget->refs_used, m.refs) > budget->refs_max)
         return over_limit(refs, LIMIT_REQUEST_REFS, key, key, err);
-    if (add_sat(budget->bytes_used, *size) > budget->bytes_max)
+    if (add_sat(budget->bytes_used, m.size) > budget->bytes_max)
         return over_limit(refs, LIMIT_REQUEST_BYTES, key, key, err);
-    budget->refs_used += nrefs;
-    budget->bytes_used += *size;
+    budget->refs_used += m.refs;
+    budget->bytes_used += m.size;
+    *size = m.size;
     return CF_OK;
 }
 
@@ -632,11 +658,11 @@ enum cf_rc cf_refs_expand(struct cf_refs *refs, const char *env_slug, const char
 enum cf_rc cf_refs_check(struct cf_refs *refs, const char *env_slug, const char *path,
                          const char *key, const char *value, size_t len, struct cf_err *err)
 {
-    size_t size = 0, nrefs = 0;
+    struct measure m;
     refs->lenient = true;
-    enum cf_rc rc = measure_root(refs, env_slug, path, key, value, len, &size, &nrefs, err);
+    enum cf_rc rc = measure_root(refs, env_slug, path, key, value, len, &m, err);
     refs->lenient = false;
     if (rc == CF_OK)
-        rc = check_value(refs, "secretValue", key, size, nrefs, err);
+        rc = check_value(refs, "secretValue", key, &m, err);
     return rc;
 }

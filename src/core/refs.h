@@ -1,8 +1,9 @@
 /* Secret references: `${KEY}` names KEY in the same environment and folder as the secret holding
  * the reference; `${env.a.b.KEY}` names KEY in folder /a/b of environment env (`${env.KEY}`: its
  * root). Expansion replaces each reference by the referenced value, itself expanded, to a depth of
- * CF_REF_DEPTH_MAX. Text that is not a well-formed reference is kept as is. A cycle, a missing
- * target or a chain too deep is an error naming the keys involved.
+ * CF_REF_DEPTH_MAX (counted through memoised values too). Text that is not a well-formed reference
+ * is kept as is. A cycle, a missing target or a chain too deep is an error naming the keys
+ * involved.
  *
  * A reference multiplies: 6 bytes can stand for 64 KiB, and references nest. So expansion works in
  * two steps: it first measures what a value would expand to (its size and the substitutions it

@@ -299,3 +299,38 @@ Test(refs, write_check)
     cr_expect(strstr(err.msg, "'W'") && strstr(err.msg, "1048576"), "%s", err.msg);
     cf_refs_free(refs);
 }
+
+/* The depth limit holds through memoised values too: C0 -> C1 -> ... -> C19, measured from the
+ * end (as a list in that order would), is refused from C8 on, exactly as when nothing is memoised;
+ * so expansion never recurses deeper than the limit. */
+Test(refs, depth_counts_memoised_levels)
+{
+    struct fake_store fs = {NULL, 0, 0};
+    struct cf_refs *refs = cf_refs_new(fake_resolve, &fs);
+    struct cf_err err;
+    char key[8], values[20][16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof(key), "C%d", i);
+        if (i < 19)
+            snprintf(values[i], sizeof(values[i]), "${C%d}", i + 1);
+        else
+            snprintf(values[i], sizeof(values[i]), "end");
+        cr_assert_eq(cf_refs_add(refs, "dev", "/", key, values[i], strlen(values[i]), &err), CF_OK);
+    }
+    for (int i = 18; i >= 0; i--) {
+        struct cf_buf out;
+        cf_buf_init(&out, 0);
+        snprintf(key, sizeof(key), "C%d", i);
+        enum cf_rc rc =
+            cf_refs_expand(refs, "dev", "/", key, values[i], strlen(values[i]), &out, &err);
+        if (i >= 9) {
+            cr_expect_eq(rc, CF_OK, "%s: %s", key, err.msg);
+            cr_expect_str_eq(out.data, "end");
+        } else {
+            cr_expect_eq(rc, CF_EVALIDATION, "%s expanded", key);
+            cr_expect(strstr(err.msg, "deeper than 10") != NULL, "%s", err.msg);
+        }
+        cf_buf_release_wipe(&out);
+    }
+    cf_refs_free(refs);
+}
