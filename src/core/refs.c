@@ -636,9 +636,12 @@ enum cf_rc cf_refs_write(struct cf_refs *refs, const char *env_slug, const char 
                          struct cf_buf *out, struct cf_err *err)
 {
     /* Exactly the measured size: the expansion below never grows the buffer. */
-    if (cf_buf_reserve(out, size) != CF_OK)
-        return cf_err_set(err, CF_ENOMEM, "out of memory expanding '%s'", key);
-    enum cf_rc rc = emit(refs, env_slug, path, value, len, out);
+    enum cf_rc rc = cf_buf_reserve(out, size);
+    if (rc == CF_ETOOLARGE)
+        return cf_err_set(err, rc, "expanded value of '%s' is too large", key);
+    if (rc != CF_OK)
+        return cf_err_set(err, rc, "out of memory expanding '%s'", key);
+    rc = emit(refs, env_slug, path, value, len, out);
     if (rc != CF_OK)
         return cf_err_set(err, rc, "expanding '%s' failed: %s", key, cf_rc_str(rc));
     return CF_OK;
