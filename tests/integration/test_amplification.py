@@ -41,13 +41,6 @@ def status_kb(pid, field):
     raise AssertionError("no %s in /proc/%d/status" % (field, pid))
 
 
-def asan_build():
-    """True when the binary under test is built with AddressSanitizer (its allocator keeps freed memory in a
-    quarantine, which the server's own peak would then include)."""
-    with open(harness.COFFER_BIN, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
 def server_env():
     # AddressSanitizer's quarantine (256 MB by default) holds freed blocks resident: keep it small so that the
     # peak measured is the server's own. A no-op for the normal build.
@@ -102,7 +95,7 @@ class Expansion(IdentityHelpers, harness.ServerTestCase):
             ("v3 create", lambda: self.put("A0", bomb)),
             ("v4 create", lambda: self.put("A0", bomb, version="v4")),
             ("v3 batch create", lambda: self.batch([{"secretKey": "A0", "secretValue": bomb}])),
-            ("v3 batch upsert-free create of the target too",
+            ("v3 batch that creates its target too",
              lambda: self.batch([{"secretKey": "L1", "secretValue": "y" * VALUE_MAX},
                                  {"secretKey": "A1", "secretValue": "${L1}" * 17}])),
         ]
