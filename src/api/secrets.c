@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/http.h"
+#include "core/refs.h"
 #include "core/secrets.h"
 #include "util/str.h"
 #include "util/jsonw.h"
@@ -289,6 +290,10 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
         rc = cf_req_query(req, "tagSlugs", &tag_slugs, err);
     if (rc != CF_OK)
         return rc;
+    /* One expansion budget for the folder and its imports together. */
+    struct cf_refs_budget budget;
+    cf_refs_budget_init(&budget);
+    f.opts.budget = &budget;
     cf_req_audit(req, "secrets.list", NULL, NULL, NULL);
     rc = resolve(req, NULL, fl, CF_ACTION_READ, &scope, err);
     if (rc != CF_OK)
@@ -382,6 +387,9 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
         return rc;
     if (version_text && !cf_parse_int64(version_text, 1, INT64_MAX, &version))
         return cf_err_field(err, CF_EVALIDATION, "version", "version: must be a positive integer");
+    struct cf_refs_budget budget;
+    cf_refs_budget_init(&budget);
+    f.opts.budget = &budget;
     cf_req_audit(req, "secrets.read", NULL, NULL, NULL);
     rc = resolve(req, NULL, fl, CF_ACTION_READ, &scope, err);
     if (rc != CF_OK) {
@@ -398,7 +406,7 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
         /* Not in the folder: the imports answer, the later import winning as in `coffer run` and
          * Infisical's CLI. Their values are taken as stored: only the one answered is expanded
          * (below), so that only its own references are read. */
-        struct cf_read_opts opts = {0};
+        struct cf_read_opts opts = {.budget = &budget};
         struct cf_err not_found = *err;
         rc = cf_secrets_list_imports(core, cf_req_principal(req), &scope, &opts, &imported, err);
         found = NULL;

@@ -7,6 +7,7 @@
 
 #include "core/authz.h"
 #include "core/core.h"
+#include "core/names.h"
 #include "util/banned.h"
 
 static const char *const action_names[] = {"", "read", "create", "edit", "delete", "administer"};
@@ -42,6 +43,7 @@ enum cf_rc cf_glob_check(const char *glob, const char *field, struct cf_err *err
                             glob);
     if (n == 1)
         return CF_OK;
+    size_t segments = 0, wildcards = 0;
     for (const char *p = glob + 1; *p;) {
         const char *slash = strchr(p, '/');
         size_t len = slash ? (size_t)(slash - p) : strlen(p);
@@ -60,43 +62,78 @@ enum cf_rc cf_glob_check(const char *glob, const char *field, struct cf_err *err
         if (slash && !*p)
             return cf_err_field(err, CF_EVALIDATION, field, "%s: '%.64s' ends with '/'", field,
                                 glob);
+        segments++;
+        wildcards += stars;
     }
+    /* Matching is linear, but a rule is evaluated on every request: keep rules simple. */
+    if (segments > CF_PATH_DEPTH_MAX)
+        return cf_err_field(err, CF_EVALIDATION, field,
+                            "%s: '%.64s' has %zu segments, over the limit of %d", field, glob,
+                            segments, CF_PATH_DEPTH_MAX);
+    if (wildcards > CF_GLOB_WILDCARDS_MAX)
+        return cf_err_field(err, CF_EVALIDATION, field,
+                            "%s: '%.64s' has %zu wildcards (* or **), over the limit of %d", field,
+                            glob, wildcards, CF_GLOB_WILDCARDS_MAX);
     return CF_OK;
 }
 
-/* Segment-wise matching with backtracking for "**"; paths are at most 32 folders deep, so the
- * recursion is shallow. g and p point at the start of a segment (after a '/'), or at the end. */
-static bool match_from(const char *g, const char *p)
+/* A segment of a glob or path starts at s (after a '/') and ends at the next '/' or the end. */
+static size_t segment_len(const char *s)
 {
-    if (!*g)
-        return !*p;
-    const char *gs = strchr(g, '/');
-    size_t glen = gs ? (size_t)(gs - g) : strlen(g);
-    const char *gnext = gs ? gs + 1 : g + glen;
-    if (glen == 2 && g[0] == '*' && g[1] == '*') {
-        /* zero folders, or one more folder and try again */
-        if (match_from(gnext, p))
-            return true;
-        if (!*p)
+    const char *slash = strchr(s, '/');
+    return slash ? (size_t)(slash - s) : strlen(s);
+}
+
+static const char *segment_next(const char *s, size_t len)
+{
+    return s[len] ? s + len + 1 : s + len;
+}
+
+static bool segment_is(const char *s, size_t len, const char *what)
+{
+    return len == strlen(what) && memcmp(s, what, len) == 0;
+}
+
+/* Wildcard matching over segments, as over characters with '*' (here "**": any number of
+ * segments) and '?' (here "*": one segment). On a mismatch only the latest "**" is retried, one
+ * segment further on: earlier ones never need to be, because the latest can absorb anything they
+ * could. So a match costs at most (glob segments x path segments) steps, however many "**" the
+ * glob has. */
+static bool match_segments(const char *g, const char *p)
+{
+    const char *star_g = NULL; /* the glob after the latest "**" */
+    const char *star_p = NULL; /* where in the path that "**" currently stops absorbing */
+    while (*p) {
+        size_t plen = segment_len(p);
+        size_t glen = *g ? segment_len(g) : 0;
+        if (*g && segment_is(g, glen, "**")) {
+            star_g = segment_next(g, glen);
+            star_p = p;
+            g = star_g;
+            continue;
+        }
+        if (*g && (segment_is(g, glen, "*") || (glen == plen && memcmp(g, p, plen) == 0))) {
+            g = segment_next(g, glen);
+            p = segment_next(p, plen);
+            continue;
+        }
+        if (!star_g)
             return false;
-        const char *ps = strchr(p, '/');
-        return match_from(g, ps ? ps + 1 : p + strlen(p));
+        /* the latest "**" absorbs one more segment */
+        star_p = segment_next(star_p, segment_len(star_p));
+        p = star_p;
+        g = star_g;
     }
-    if (!*p)
-        return false;
-    const char *ps = strchr(p, '/');
-    size_t plen = ps ? (size_t)(ps - p) : strlen(p);
-    const char *pnext = ps ? ps + 1 : p + plen;
-    if (!(glen == 1 && g[0] == '*') && (glen != plen || memcmp(g, p, plen) != 0))
-        return false;
-    return match_from(gnext, pnext);
+    while (*g && segment_is(g, segment_len(g), "**"))
+        g = segment_next(g, segment_len(g));
+    return !*g;
 }
 
 bool cf_glob_match(const char *glob, const char *path)
 {
     if (glob[0] != '/' || path[0] != '/')
         return false;
-    return match_from(glob + 1, path + 1);
+    return match_segments(glob + 1, path + 1);
 }
 
 /* The caller's display name for a refusal: the principal's own when set, else looked up (only when

@@ -20,10 +20,16 @@
 /* The actions a role allows (mask), or false for an unknown role. */
 bool cf_role_actions(const char *role, uint32_t *actions);
 
-/* CF_OK when glob is a valid path glob; CF_EVALIDATION naming field otherwise. */
+/* A glob may have at most this many wildcard segments (single or double stars), and at most
+ * CF_PATH_DEPTH_MAX segments in all. */
+#define CF_GLOB_WILDCARDS_MAX 8
+
+/* CF_OK when glob is a valid path glob within the limits above; CF_EVALIDATION naming field (and
+ * the limit) otherwise. */
 enum cf_rc cf_glob_check(const char *glob, const char *field, struct cf_err *err);
 
-/* True when the normalised path matches glob. */
+/* True when the normalised path matches glob. Time O(glob segments x path segments), no recursion.
+ */
 bool cf_glob_match(const char *glob, const char *path);
 
 #endif

@@ -1,6 +1,10 @@
-/* Reference expansion (see refs.h). Every value fetched or expanded during a request is an entry of
- * one table; an entry is RAW (fetched), EXPANDING (on the current chain: meeting it again is a
- * cycle) or EXPANDED (memoised). The chain of entries being expanded is kept for error messages. */
+/* Reference expansion (see refs.h). Every value fetched during a request is an entry of one table,
+ * found through a hash index; an entry is RAW (fetched), MEASURING (on the current chain: meeting
+ * it again is a cycle) or MEASURED (its expanded size and substitution count memoised). Expanded
+ * text is never memoised: it is written once, straight into the caller's buffer, after the
+ * measurement has shown it fits. The chain of entries being measured is kept for error messages.
+ */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,14 +14,21 @@
 #include "util/str.h"
 #include "util/banned.h"
 
-enum entry_state { ENTRY_RAW, ENTRY_EXPANDING, ENTRY_EXPANDED };
+enum entry_state { ENTRY_RAW, ENTRY_MEASURING, ENTRY_MEASURED };
+
+/* What expanding a value takes. */
+struct measure {
+    size_t size;   /* bytes of the expansion (SIZE_MAX: at least that) */
+    size_t refs;   /* references substituted, nested ones included (saturating likewise) */
+    size_t height; /* levels of references below the value: 0 without any */
+};
 
 struct entry {
     char env[CF_SLUG_MAX + 1];
     char path[CF_PATH_MAX + 1];
     char key[CF_KEY_MAX + 1];
     struct cf_buf raw;
-    struct cf_buf expanded;
+    struct measure m; /* when MEASURED */
     enum entry_state state;
 };
 
@@ -26,7 +37,16 @@ struct cf_refs {
     void *ctx;
     struct entry *entries;
     size_t n, cap;
-    /* The chain being expanded, as entry indices; the root may be outside the table (root_name). */
+    /* Open addressing over entries: slot holds index + 1, 0 when free; n_slots a power of two. */
+    size_t *slots;
+    size_t n_slots;
+    struct cf_refs_budget own_budget;
+    struct cf_refs_budget *budget;
+    /* Measuring for a write check: references that cannot be followed count as empty. */
+    bool lenient;
+    /* Set when a budget limit was hit: such an error is never excused by lenient. */
+    bool over_budget;
+    /* The chain being measured, as entry indices; the root may be outside the table (root_key). */
     size_t chain[CF_REF_DEPTH_MAX + 2];
     size_t depth;
     char root_env[CF_SLUG_MAX + 1];
@@ -125,6 +145,19 @@ static bool parse_target(const char *inner, size_t n, const char *env, const cha
     return true;
 }
 
+static size_t add_sat(size_t a, size_t b)
+{
+    return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+
+void cf_refs_budget_init(struct cf_refs_budget *budget)
+{
+    memset(budget, 0, sizeof(*budget));
+    budget->value_max = CF_EXPAND_VALUE_MAX;
+    budget->bytes_max = CF_EXPAND_REQUEST_MAX;
+    budget->refs_max = CF_EXPAND_REFS_MAX;
+}
+
 struct cf_refs *cf_refs_new(cf_refs_resolve_fn resolve, void *ctx)
 {
     struct cf_refs *refs = calloc(1, sizeof(*refs));
@@ -132,31 +165,85 @@ struct cf_refs *cf_refs_new(cf_refs_resolve_fn resolve, void *ctx)
         return NULL;
     refs->resolve = resolve;
     refs->ctx = ctx;
+    cf_refs_budget_init(&refs->own_budget);
+    refs->budget = &refs->own_budget;
     return refs;
+}
+
+void cf_refs_use_budget(struct cf_refs *refs, struct cf_refs_budget *budget)
+{
+    refs->budget = budget;
 }
 
 void cf_refs_free(struct cf_refs *refs)
 {
     if (!refs)
         return;
-    for (size_t i = 0; i < refs->n; i++) {
+    for (size_t i = 0; i < refs->n; i++)
         cf_buf_release_wipe(&refs->entries[i].raw);
-        cf_buf_release_wipe(&refs->entries[i].expanded);
-    }
     free(refs->entries);
+    free(refs->slots);
     free(refs);
 }
 
-static long find(struct cf_refs *refs, const char *env, const char *path, const char *key)
+/* FNV-1a over env, path and key, each with its terminator (so "a","bc" and "ab","c" differ). */
+static size_t entry_hash(const char *env, const char *path, const char *key)
 {
-    for (size_t i = 0; i < refs->n; i++) {
-        const struct entry *e = &refs->entries[i];
+    uint64_t h = 14695981039346656037u;
+    const char *parts[] = {env, path, key};
+    for (size_t i = 0; i < 3; i++) {
+        const unsigned char *p = (const unsigned char *)parts[i];
+        do {
+            h ^= *p;
+            h *= 1099511628211u;
+        } while (*p++);
+    }
+    return (size_t)h;
+}
+
+static long find(const struct cf_refs *refs, const char *env, const char *path, const char *key)
+{
+    if (!refs->n_slots)
+        return -1;
+    size_t mask = refs->n_slots - 1;
+    for (size_t s = entry_hash(env, path, key) & mask; refs->slots[s]; s = (s + 1) & mask) {
+        const struct entry *e = &refs->entries[refs->slots[s] - 1];
         if (strcmp(e->key, key) == 0 && strcmp(e->path, path) == 0 && strcmp(e->env, env) == 0)
-            return (long)i;
+            return (long)(refs->slots[s] - 1);
     }
     return -1;
 }
 
+static void slot_put(size_t *slots, size_t n_slots, const struct entry *e, size_t index)
+{
+    size_t mask = n_slots - 1;
+    size_t s = entry_hash(e->env, e->path, e->key) & mask;
+    while (slots[s])
+        s = (s + 1) & mask;
+    slots[s] = index + 1;
+}
+
+/* Makes entry index findable; the index stays at most half full. */
+static enum cf_rc index_entry(struct cf_refs *refs, size_t index, struct cf_err *err)
+{
+    if ((refs->n + 1) * 2 > refs->n_slots) {
+        size_t n_slots = refs->n_slots ? refs->n_slots * 2 : 64;
+        size_t *slots = calloc(n_slots, sizeof(*slots));
+        if (!slots)
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+        for (size_t s = 0; s < refs->n_slots; s++) {
+            if (refs->slots[s])
+                slot_put(slots, n_slots, &refs->entries[refs->slots[s] - 1], refs->slots[s] - 1);
+        }
+        free(refs->slots);
+        refs->slots = slots;
+        refs->n_slots = n_slots;
+    }
+    slot_put(refs->slots, refs->n_slots, &refs->entries[index], index);
+    return CF_OK;
+}
+
+/* Appends an entry (not yet findable: index_entry does that once it holds its value). */
 static enum cf_rc add_entry(struct cf_refs *refs, const char *env, const char *path,
                             const char *key, size_t *index, struct cf_err *err)
 {
@@ -180,10 +267,16 @@ static enum cf_rc add_entry(struct cf_refs *refs, const char *env, const char *p
     cf_strlcpy(e->path, path, sizeof(e->path));
     cf_strlcpy(e->key, key, sizeof(e->key));
     cf_buf_init(&e->raw, CF_VALUE_MAX + 1);
-    cf_buf_init(&e->expanded, 0);
     e->state = ENTRY_RAW;
     *index = refs->n++;
     return CF_OK;
+}
+
+/* Forgets the last entry (a placeholder whose fetch failed): a later reference re-asks. */
+static void drop_last(struct cf_refs *refs)
+{
+    refs->n--;
+    cf_buf_release_wipe(&refs->entries[refs->n].raw);
 }
 
 enum cf_rc cf_refs_add(struct cf_refs *refs, const char *env_slug, const char *path,
@@ -193,9 +286,58 @@ enum cf_rc cf_refs_add(struct cf_refs *refs, const char *env_slug, const char *p
         return CF_OK;
     size_t i;
     enum cf_rc rc = add_entry(refs, env_slug, path, key, &i, err);
-    if (rc == CF_OK && cf_buf_append(&refs->entries[i].raw, value, len) != CF_OK)
+    if (rc != CF_OK)
+        return rc;
+    if (cf_buf_append(&refs->entries[i].raw, value, len) != CF_OK)
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK)
+        rc = index_entry(refs, i, err);
+    if (rc != CF_OK)
+        drop_last(refs);
     return rc;
+}
+
+enum limit { LIMIT_VALUE_BYTES, LIMIT_VALUE_REFS, LIMIT_REQUEST_BYTES, LIMIT_REQUEST_REFS };
+
+/* The field of an error about the value being measured: its key on a read, secretValue for a
+ * write check. */
+static const char *root_field(const struct cf_refs *refs)
+{
+    return refs->lenient ? "secretValue" : refs->root_key;
+}
+
+/* A refusal for a limit of the budget, naming the secret (key) and the limit, with field as the
+ * error's field. Never excused by lenient. */
+static enum cf_rc over_limit(struct cf_refs *refs, enum limit limit, const char *field,
+                             const char *key, struct cf_err *err)
+{
+    const struct cf_refs_budget *b = refs->budget;
+    refs->over_budget = true;
+    switch (limit) {
+    case LIMIT_VALUE_BYTES:
+        return cf_err_field(err, CF_EVALIDATION, field,
+                            "'%s' would expand to more than %zu bytes, the limit for one expanded "
+                            "value",
+                            key, b->value_max);
+    case LIMIT_VALUE_REFS:
+        return cf_err_field(err, CF_EVALIDATION, field,
+                            "'%s' would substitute more than %zu references when expanded, the "
+                            "limit for one request",
+                            key, b->refs_max);
+    case LIMIT_REQUEST_BYTES:
+        return cf_err_field(err, CF_EVALIDATION, field,
+                            "expanding '%s' would take this request over %zu bytes of referenced "
+                            "and expanded values, the limit for one request: read fewer secrets "
+                            "at a time, or without expansion",
+                            key, b->bytes_max);
+    case LIMIT_REQUEST_REFS:
+        break;
+    }
+    return cf_err_field(err, CF_EVALIDATION, field,
+                        "expanding '%s' would take this request over %zu reference substitutions, "
+                        "the limit for one request: read fewer secrets at a time, or without "
+                        "expansion",
+                        key, b->refs_max);
 }
 
 /* Writes a display name for an entry: KEY when it lives beside the root, else env.a.b.KEY. */
@@ -232,15 +374,29 @@ static void chain_text(const struct cf_refs *refs, long extra, struct cf_buf *ou
     }
 }
 
-static enum cf_rc expand_into(struct cf_refs *refs, const char *env, const char *path,
-                              const char *holder, const char *value, size_t len, struct cf_buf *out,
-                              struct cf_err *err);
+static enum cf_rc measure_value(struct cf_refs *refs, const char *env, const char *path,
+                                const char *holder, const char *value, size_t len,
+                                struct measure *m, struct cf_err *err);
 
-/* Returns the index of the target's entry, expanded. */
+/* A chain of references deeper than CF_REF_DEPTH_MAX through entry i (named last). */
+static enum cf_rc too_deep(struct cf_refs *refs, size_t i, struct cf_err *err)
+{
+    struct cf_buf text;
+    cf_buf_init(&text, 2048);
+    chain_text(refs, (long)i, &text);
+    enum cf_rc rc = cf_err_field(err, CF_EVALIDATION, refs->root_key,
+                                 "reference chain is deeper than %d levels: %s", CF_REF_DEPTH_MAX,
+                                 text.data ? text.data : "");
+    cf_buf_release(&text);
+    return rc;
+}
+
+/* Finds or fetches the target's entry and measures it; returns its index. */
 static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, const char *holder,
                                  const char *inner, size_t inner_len, size_t *index,
                                  struct cf_err *err)
 {
+    struct cf_refs_budget *budget = refs->budget;
     enum cf_rc rc;
     long found = find(refs, t->env, t->path, t->key);
     size_t i;
@@ -251,17 +407,37 @@ static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, c
         struct cf_err inner_err;
         cf_err_clear(&inner_err);
         rc = refs->resolve(refs->ctx, t->env, t->path, t->key, &refs->entries[i].raw, &inner_err);
+        if (refs->lenient && (rc == CF_ENOTFOUND || rc == CF_EFORBIDDEN)) {
+            /* A write check: remember the target as empty, so that a value naming it a thousand
+             * times costs one lookup. */
+            cf_buf_reset(&refs->entries[i].raw);
+            refs->entries[i].state = ENTRY_MEASURED;
+            rc = index_entry(refs, i, err);
+            if (rc != CF_OK)
+                drop_last(refs);
+            *index = i;
+            return rc;
+        }
         if (rc == CF_ENOTFOUND) {
-            refs->n--; /* forget the placeholder: a later reference re-asks */
-            cf_buf_release_wipe(&refs->entries[i].raw);
+            drop_last(refs);
             return cf_err_field(err, CF_EVALIDATION, holder,
                                 "secret '%s' references ${%.*s}, which does not exist (%s)", holder,
                                 (int)inner_len, inner, inner_err.msg);
         }
         if (rc != CF_OK) {
-            refs->n--;
-            cf_buf_release_wipe(&refs->entries[i].raw);
+            drop_last(refs);
             *err = inner_err;
+            return rc;
+        }
+        /* What a reference brings into memory counts, not only what it expands to. */
+        budget->bytes_used = add_sat(budget->bytes_used, refs->entries[i].raw.len);
+        if (budget->bytes_used > budget->bytes_max) {
+            drop_last(refs);
+            return over_limit(refs, LIMIT_REQUEST_BYTES, root_field(refs), refs->root_key, err);
+        }
+        rc = index_entry(refs, i, err);
+        if (rc != CF_OK) {
+            drop_last(refs);
             return rc;
         }
     } else {
@@ -269,11 +445,15 @@ static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, c
     }
 
     struct entry *e = &refs->entries[i];
-    if (e->state == ENTRY_EXPANDED) {
+    if (e->state == ENTRY_MEASURED) {
+        /* Memoised, but the chain so far plus its own levels must still fit: expansion recurses
+         * that deep. */
+        if (refs->depth + e->m.height >= CF_REF_DEPTH_MAX)
+            return too_deep(refs, i, err);
         *index = i;
         return CF_OK;
     }
-    if (e->state == ENTRY_EXPANDING) {
+    if (e->state == ENTRY_MEASURING) {
         struct cf_buf text;
         cf_buf_init(&text, 2048);
         chain_text(refs, (long)i, &text);
@@ -282,47 +462,47 @@ static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, c
         cf_buf_release(&text);
         return rc;
     }
-    if (refs->depth >= CF_REF_DEPTH_MAX) {
-        struct cf_buf text;
-        cf_buf_init(&text, 2048);
-        chain_text(refs, (long)i, &text);
-        rc = cf_err_field(err, CF_EVALIDATION, refs->root_key,
-                          "reference chain is deeper than %d levels: %s", CF_REF_DEPTH_MAX,
-                          text.data ? text.data : "");
-        cf_buf_release(&text);
-        return rc;
-    }
-    e->state = ENTRY_EXPANDING;
+    if (refs->depth >= CF_REF_DEPTH_MAX)
+        return too_deep(refs, i, err);
+    e->state = ENTRY_MEASURING;
     refs->chain[refs->depth++] = i;
-    /* entries may move when the table grows: copy what expand_into needs and re-find after. */
+    /* The table may grow (and move) while measuring: copy what is needed and re-find after. */
     char env[CF_SLUG_MAX + 1], path[CF_PATH_MAX + 1], key[CF_KEY_MAX + 1];
     cf_strlcpy(env, e->env, sizeof(env));
     cf_strlcpy(path, e->path, sizeof(path));
     cf_strlcpy(key, e->key, sizeof(key));
-    struct cf_buf expanded;
-    cf_buf_init(&expanded, 0);
-    rc = expand_into(refs, env, path, key,
-                     refs->entries[i].raw.data ? refs->entries[i].raw.data : "",
-                     refs->entries[i].raw.len, &expanded, err);
+    struct measure m;
+    rc = measure_value(refs, env, path, key,
+                       refs->entries[i].raw.data ? refs->entries[i].raw.data : "",
+                       refs->entries[i].raw.len, &m, err);
     refs->depth--;
     e = &refs->entries[i];
     if (rc != CF_OK) {
         e->state = ENTRY_RAW;
-        cf_buf_release_wipe(&expanded);
         return rc;
     }
-    cf_buf_release_wipe(&e->expanded);
-    e->expanded = expanded;
-    e->state = ENTRY_EXPANDED;
+    e->m = m;
+    e->state = ENTRY_MEASURED;
     *index = i;
     return CF_OK;
 }
 
-static enum cf_rc expand_into(struct cf_refs *refs, const char *env, const char *path,
-                              const char *holder, const char *value, size_t len, struct cf_buf *out,
-                              struct cf_err *err)
+/* Whether a failure to follow one reference is excused while measuring for a write check. */
+static bool excused(const struct cf_refs *refs, enum cf_rc rc)
 {
-    size_t pos = 0, start, end, copied = 0;
+    return refs->lenient && !refs->over_budget &&
+           (rc == CF_EVALIDATION || rc == CF_ENOTFOUND || rc == CF_EFORBIDDEN);
+}
+
+/* Measures the expansion of value (held by holder at env:path) into *m. Fetches and measures
+ * every target on the way; allocates no expanded text. */
+static enum cf_rc measure_value(struct cf_refs *refs, const char *env, const char *path,
+                                const char *holder, const char *value, size_t len,
+                                struct measure *m, struct cf_err *err)
+{
+    struct cf_refs_budget *budget = refs->budget;
+    size_t pos = 0, start, end;
+    size_t literal = len, expanded = 0, count = 0, height = 0;
     enum cf_rc rc;
     while (next_ref(value, len, &pos, &start, &end)) {
         struct target t;
@@ -330,18 +510,140 @@ static enum cf_rc expand_into(struct cf_refs *refs, const char *env, const char 
         size_t inner_len = end - start - 3;
         if (!parse_target(inner, inner_len, env, path, &t))
             continue; /* not a reference: kept as text */
+        /* Each distinct value is measured once, so this bounds the work even of a refusal. */
+        if (++budget->refs_seen > budget->refs_max)
+            return over_limit(refs, LIMIT_REQUEST_REFS, root_field(refs), refs->root_key, err);
+        literal -= end - start;
+        count = add_sat(count, 1);
         size_t i = 0;
         rc = resolve_target(refs, &t, holder, inner, inner_len, &i, err);
+        if (rc != CF_OK && excused(refs, rc))
+            continue; /* counted as empty */
         if (rc != CF_OK)
             return rc;
-        const struct cf_buf *v = &refs->entries[i].expanded;
-        if (cf_buf_append(out, value + copied, start - copied) != CF_OK ||
-            cf_buf_append(out, v->data ? v->data : "", v->len) != CF_OK)
-            return cf_err_set(err, CF_ETOOLARGE, "expanded value of '%s' is too large", holder);
+        const struct measure *target = &refs->entries[i].m;
+        expanded = add_sat(expanded, target->size);
+        count = add_sat(count, target->refs);
+        if (target->height + 1 > height)
+            height = target->height + 1;
+    }
+    m->size = add_sat(literal, expanded);
+    m->refs = count;
+    m->height = height;
+    return CF_OK;
+}
+
+/* Writes the expansion of value (held at env:path) into out, which has room for all of it: every
+ * target was measured, so each is in the table. */
+static enum cf_rc emit(struct cf_refs *refs, const char *env, const char *path, const char *value,
+                       size_t len, struct cf_buf *out)
+{
+    size_t pos = 0, start, end, copied = 0;
+    while (next_ref(value, len, &pos, &start, &end)) {
+        struct target t;
+        if (!parse_target(value + start + 2, end - start - 3, env, path, &t))
+            continue;
+        long i = find(refs, t.env, t.path, t.key);
+        if (i < 0 || refs->entries[i].state != ENTRY_MEASURED)
+            CF_BUG("a measured reference is not in the table");
+        const struct entry *e = &refs->entries[i];
+        enum cf_rc rc = cf_buf_append(out, value + copied, start - copied);
+        if (rc == CF_OK)
+            rc = emit(refs, e->env, e->path, e->raw.data ? e->raw.data : "", e->raw.len, out);
+        if (rc != CF_OK)
+            return rc;
         copied = end;
     }
-    if (cf_buf_append(out, value + copied, len - copied) != CF_OK)
-        return cf_err_set(err, CF_ETOOLARGE, "expanded value of '%s' is too large", holder);
+    return cf_buf_append(out, value + copied, len - copied);
+}
+
+/* Measures value as the root of an expansion (see cf_refs_expand). */
+static enum cf_rc measure_root(struct cf_refs *refs, const char *env_slug, const char *path,
+                               const char *key, const char *value, size_t len, struct measure *m,
+                               struct cf_err *err)
+{
+    cf_strlcpy(refs->root_env, env_slug, sizeof(refs->root_env));
+    cf_strlcpy(refs->root_path, path, sizeof(refs->root_path));
+    cf_strlcpy(refs->root_key, key, sizeof(refs->root_key));
+    refs->depth = 0;
+    refs->over_budget = false;
+
+    /* When the value is the one in the table (the current version), measure through the table so
+     * that the root itself takes part in cycle detection and its result is memoised. */
+    long found = find(refs, env_slug, path, key);
+    if (found >= 0) {
+        struct entry *e = &refs->entries[found];
+        if (e->raw.len == len && (len == 0 || memcmp(e->raw.data, value, len) == 0)) {
+            if (e->state != ENTRY_MEASURED) {
+                /* The root is the chain's implicit start: mark it so a reference back to it is a
+                 * cycle. */
+                e->state = ENTRY_MEASURING;
+                enum cf_rc rc = measure_value(refs, env_slug, path, key, value, len, m, err);
+                e = &refs->entries[found];
+                if (rc != CF_OK) {
+                    e->state = ENTRY_RAW;
+                    return rc;
+                }
+                e->m = *m;
+                e->state = ENTRY_MEASURED;
+            }
+            /* Memoised as a target: its own levels must fit below a root (see resolve_target). */
+            if (e->m.height > CF_REF_DEPTH_MAX)
+                return too_deep(refs, (size_t)found, err);
+            *m = e->m;
+            return CF_OK;
+        }
+    }
+    return measure_value(refs, env_slug, path, key, value, len, m, err);
+}
+
+/* The limits every expansion of one value must keep, checked before anything is allocated. */
+static enum cf_rc check_value(struct cf_refs *refs, const char *field, const char *key,
+                              const struct measure *m, struct cf_err *err)
+{
+    if (m->size > refs->budget->value_max)
+        return over_limit(refs, LIMIT_VALUE_BYTES, field, key, err);
+    if (m->refs > refs->budget->refs_max)
+        return over_limit(refs, LIMIT_VALUE_REFS, field, key, err);
+    return CF_OK;
+}
+
+enum cf_rc cf_refs_measure(struct cf_refs *refs, const char *env_slug, const char *path,
+                           const char *key, const char *value, size_t len, size_t *size,
+                           struct cf_err *err)
+{
+    struct cf_refs_budget *budget = refs->budget;
+    struct measure m;
+    *size = 0;
+    refs->lenient = false;
+    enum cf_rc rc = measure_root(refs, env_slug, path, key, value, len, &m, err);
+    if (rc == CF_OK)
+        rc = check_value(refs, key, key, &m, err);
+    if (rc != CF_OK)
+        return rc;
+    if (add_sat(budget->refs_used, m.refs) > budget->refs_max)
+        return over_limit(refs, LIMIT_REQUEST_REFS, key, key, err);
+    if (add_sat(budget->bytes_used, m.size) > budget->bytes_max)
+        return over_limit(refs, LIMIT_REQUEST_BYTES, key, key, err);
+    budget->refs_used += m.refs;
+    budget->bytes_used += m.size;
+    *size = m.size;
+    return CF_OK;
+}
+
+enum cf_rc cf_refs_write(struct cf_refs *refs, const char *env_slug, const char *path,
+                         const char *key, const char *value, size_t len, size_t size,
+                         struct cf_buf *out, struct cf_err *err)
+{
+    /* Exactly the measured size: the expansion below never grows the buffer. */
+    enum cf_rc rc = cf_buf_reserve(out, size);
+    if (rc == CF_ETOOLARGE)
+        return cf_err_set(err, rc, "expanded value of '%s' is too large", key);
+    if (rc != CF_OK)
+        return cf_err_set(err, rc, "out of memory expanding '%s'", key);
+    rc = emit(refs, env_slug, path, value, len, out);
+    if (rc != CF_OK)
+        return cf_err_set(err, rc, "expanding '%s' failed: %s", key, cf_rc_str(rc));
     return CF_OK;
 }
 
@@ -349,40 +651,21 @@ enum cf_rc cf_refs_expand(struct cf_refs *refs, const char *env_slug, const char
                           const char *key, const char *value, size_t len, struct cf_buf *out,
                           struct cf_err *err)
 {
-    enum cf_rc rc;
-    cf_strlcpy(refs->root_env, env_slug, sizeof(refs->root_env));
-    cf_strlcpy(refs->root_path, path, sizeof(refs->root_path));
-    cf_strlcpy(refs->root_key, key, sizeof(refs->root_key));
-    refs->depth = 0;
+    size_t size = 0;
+    enum cf_rc rc = cf_refs_measure(refs, env_slug, path, key, value, len, &size, err);
+    if (rc == CF_OK)
+        rc = cf_refs_write(refs, env_slug, path, key, value, len, size, out, err);
+    return rc;
+}
 
-    /* When the value is the one in the table (the current version), expand through the table so
-     * that the root itself takes part in cycle detection and its result is memoised. */
-    long found = find(refs, env_slug, path, key);
-    if (found >= 0) {
-        struct entry *e = &refs->entries[found];
-        if (e->raw.len == len && (len == 0 || memcmp(e->raw.data, value, len) == 0)) {
-            if (e->state != ENTRY_EXPANDED) {
-                /* The root is the chain's implicit start: mark it so a reference back to it is a
-                 * cycle. */
-                e->state = ENTRY_EXPANDING;
-                struct cf_buf expanded;
-                cf_buf_init(&expanded, 0);
-                rc = expand_into(refs, env_slug, path, key, value, len, &expanded, err);
-                e = &refs->entries[found];
-                if (rc != CF_OK) {
-                    e->state = ENTRY_RAW;
-                    cf_buf_release_wipe(&expanded);
-                    return rc;
-                }
-                cf_buf_release_wipe(&e->expanded);
-                e->expanded = expanded;
-                e->state = ENTRY_EXPANDED;
-            }
-            const struct cf_buf *v = &refs->entries[found].expanded;
-            if (cf_buf_append(out, v->data ? v->data : "", v->len) != CF_OK)
-                return cf_err_set(err, CF_ETOOLARGE, "expanded value of '%s' is too large", key);
-            return CF_OK;
-        }
-    }
-    return expand_into(refs, env_slug, path, key, value, len, out, err);
+enum cf_rc cf_refs_check(struct cf_refs *refs, const char *env_slug, const char *path,
+                         const char *key, const char *value, size_t len, struct cf_err *err)
+{
+    struct measure m;
+    refs->lenient = true;
+    enum cf_rc rc = measure_root(refs, env_slug, path, key, value, len, &m, err);
+    refs->lenient = false;
+    if (rc == CF_OK)
+        rc = check_value(refs, "secretValue", key, &m, err);
+    return rc;
 }

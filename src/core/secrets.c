@@ -98,7 +98,8 @@ struct resolver {
     struct cf_core *core;
     const struct cf_principal *who;
     const struct cf_project *project;
-    const struct cf_read_opts *opts; /* whom to tell of each value fetched (on_ref_read) */
+    /* whom to tell of each value fetched (on_ref_read); NULL: none */
+    const struct cf_read_opts *opts;
 };
 
 static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path, const char *key,
@@ -139,7 +140,8 @@ static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path,
     rc = open_row(r->core, r->project, &row, &plain, err);
     if (rc == CF_OK && cf_buf_append(value, plain.value.data, plain.value.len) != CF_OK)
         rc = cf_err_set(err, CF_ETOOLARGE, "value of '%s' is too large", key);
-    if (rc == CF_OK && r->opts->on_ref_read) /* its value goes out inside the expansion */
+    if (rc == CF_OK && r->opts &&
+        r->opts->on_ref_read) /* its value goes out inside the expansion */
         r->opts->on_ref_read(r->opts->on_ref_read_ctx, env.slug, folder.path, key);
     cf_secret_release(&row);
     cf_plain_release(&plain);
@@ -147,11 +149,13 @@ static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path,
 }
 
 /* Replaces each item's value by its expansion. Items are seeded into refs first, so references
- * among them cost no store reads. */
+ * among them cost no store reads; every item is measured before any is expanded, so a list over
+ * the budget is refused before its expansions take any memory. */
 static enum cf_rc expand_list(struct cf_refs *refs, const char *env_slug,
                               struct cf_plain_list *list, struct cf_err *err)
 {
-    enum cf_rc rc;
+    enum cf_rc rc = CF_OK;
+    size_t *sizes = NULL;
     for (size_t i = 0; i < list->n; i++) {
         struct cf_plain *p = &list->items[i];
         rc = cf_refs_add(refs, env_slug, p->meta.path, p->meta.key,
@@ -159,22 +163,32 @@ static enum cf_rc expand_list(struct cf_refs *refs, const char *env_slug,
         if (rc != CF_OK)
             return rc;
     }
-    for (size_t i = 0; i < list->n; i++) {
+    sizes = list->n ? calloc(list->n, sizeof(*sizes)) : NULL;
+    if (list->n && !sizes)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < list->n && rc == CF_OK; i++) {
+        struct cf_plain *p = &list->items[i];
+        if (p->value.data && cf_refs_present(p->value.data, p->value.len))
+            rc = cf_refs_measure(refs, env_slug, p->meta.path, p->meta.key, p->value.data,
+                                 p->value.len, &sizes[i], err);
+    }
+    for (size_t i = 0; i < list->n && rc == CF_OK; i++) {
         struct cf_plain *p = &list->items[i];
         if (!p->value.data || !cf_refs_present(p->value.data, p->value.len))
             continue;
         struct cf_buf expanded;
         cf_buf_init(&expanded, 0);
-        rc = cf_refs_expand(refs, env_slug, p->meta.path, p->meta.key, p->value.data, p->value.len,
-                            &expanded, err);
+        rc = cf_refs_write(refs, env_slug, p->meta.path, p->meta.key, p->value.data, p->value.len,
+                           sizes[i], &expanded, err);
         if (rc != CF_OK) {
             cf_buf_release_wipe(&expanded);
-            return rc;
+            break;
         }
         cf_buf_release_wipe(&p->value);
         p->value = expanded;
     }
-    return CF_OK;
+    free(sizes);
+    return rc;
 }
 
 static enum cf_rc expand_scope_list(struct cf_core *core, const struct cf_principal *who,
@@ -186,6 +200,8 @@ static enum cf_rc expand_scope_list(struct cf_core *core, const struct cf_princi
     struct cf_refs *refs = cf_refs_new(resolve_ref, &r);
     if (!refs)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (opts->budget)
+        cf_refs_use_budget(refs, opts->budget);
     enum cf_rc rc = expand_list(refs, env_slug, list, err);
     cf_refs_free(refs);
     return rc;
@@ -279,6 +295,8 @@ enum cf_rc cf_secrets_get(struct cf_core *core, const struct cf_principal *who,
     cf_buf_init(&expanded, 0);
     /* Seeding the current version makes the secret itself part of cycle detection (A -> B -> A). */
     rc = refs ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK && opts->budget)
+        cf_refs_use_budget(refs, opts->budget);
     if (rc == CF_OK && version == 0)
         rc = cf_refs_add(refs, scope->env.slug, out->meta.path, out->meta.key, out->value.data,
                          out->value.len, err);
@@ -416,6 +434,41 @@ static enum cf_rc check_changes(struct cf_core *core, const struct cf_principal 
             return rc;
     }
     return CF_OK;
+}
+
+/* Refuses a change whose value would expand past the limits (core/refs.h) when read. The values
+ * of the batch stand in for the stored ones of the same keys; references the writer may not read
+ * count as empty, so a refusal reveals nothing the writer could not read. */
+static enum cf_rc check_expansions(struct cf_core *core, const struct cf_principal *who,
+                                   const struct cf_scope *scope,
+                                   const struct cf_secret_change *changes, size_t n,
+                                   struct cf_err *err)
+{
+    struct resolver r = {core, who, &scope->project};
+    struct cf_refs *refs = NULL;
+    enum cf_rc rc = CF_OK;
+    for (size_t i = 0; i < n && rc == CF_OK; i++) {
+        const struct cf_secret_change *c = &changes[i];
+        if (!c->has_value || !cf_refs_present(c->value, c->value_len))
+            continue;
+        if (!refs) {
+            refs = cf_refs_new(resolve_ref, &r);
+            if (!refs)
+                return cf_err_set(err, CF_ENOMEM, "out of memory");
+            for (size_t j = 0; j < n && rc == CF_OK; j++) {
+                if (changes[j].has_value && changes[j].kind != CF_CHANGE_DELETE)
+                    rc = cf_refs_add(refs, scope->env.slug, scope->folder.path,
+                                     changes[j].new_key ? changes[j].new_key : changes[j].key,
+                                     changes[j].value, changes[j].value_len, err);
+            }
+            if (rc != CF_OK)
+                break;
+        }
+        rc = cf_refs_check(refs, scope->env.slug, scope->folder.path,
+                           c->new_key ? c->new_key : c->key, c->value, c->value_len, err);
+    }
+    cf_refs_free(refs);
+    return rc;
 }
 
 /* Seals value as version `version` of key in scope into row->sealed. */
@@ -592,6 +645,8 @@ enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who
 
     memset(out, 0, sizeof(*out));
     rc = check_changes(core, who, scope, changes, n, err);
+    if (rc == CF_OK)
+        rc = check_expansions(core, who, scope, changes, n, err);
     if (rc != CF_OK)
         return rc;
     plans = calloc(n, sizeof(*plans));

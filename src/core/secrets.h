@@ -24,11 +24,16 @@ void cf_plain_list_release(struct cf_plain_list *l);
  * of the secret referenced), so that the caller can record it as read; ctx is on_ref_read_ctx. */
 typedef void (*cf_ref_read_fn)(void *ctx, const char *env_slug, const char *path, const char *key);
 
+struct cf_refs_budget;
+
 struct cf_read_opts {
     bool recursive;             /* list: include sub-folders */
     bool expand;                /* expand ${...} references */
     cf_ref_read_fn on_ref_read; /* NULL: not told */
     void *on_ref_read_ctx;
+    /* With expand: the limits shared by every read of one request (core/refs.h; borrowed). NULL:
+     * each call has a budget of its own with the default limits. */
+    struct cf_refs_budget *budget;
 };
 
 /* Lists the current version of each secret in scope's folder (and below when recursive). */
@@ -92,7 +97,9 @@ struct cf_secret_change {
 #define CF_REMINDER_DAYS_MAX 3650
 #define CF_REMINDER_NOTE_MAX 1024
 
-/* Applies changes to scope's folder all-or-nothing, each a new version. Duplicate keys within
+/* Applies changes to scope's folder all-or-nothing, each a new version. A value whose references
+ * would expand past the limits of core/refs.h → CF_EVALIDATION naming the key and the limit (a
+ * lower bound: references the writer cannot follow count as empty). Duplicate keys within
  * changes → CF_EINVAL; CREATE of an existing key → CF_EEXIST; UPDATE/DELETE of a missing key →
  * CF_ENOTFOUND. out receives the resulting secrets (for DELETE, the deleted ones), in the order of
  * changes. */

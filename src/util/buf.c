@@ -24,7 +24,8 @@ void cf_buf_init(struct cf_buf *buf, size_t max)
 /* Makes room for extra more bytes and the NUL. When that needs new memory, the old block is not
  * freed but handed back in *retired, so that a caller copying from it (bytes that point into the
  * buffer itself) can finish first; retire() wipes and frees it. */
-static enum cf_rc grow(struct cf_buf *buf, size_t extra, char **retired, size_t *retired_cap)
+static enum cf_rc grow(struct cf_buf *buf, size_t extra, bool exact, char **retired,
+                       size_t *retired_cap)
 {
     *retired = NULL;
     *retired_cap = 0;
@@ -36,6 +37,8 @@ static enum cf_rc grow(struct cf_buf *buf, size_t extra, char **retired, size_t 
     size_t cap = buf->cap ? buf->cap : 64;
     while (cap < need)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    if (exact)
+        cap = need;
     char *data = malloc(cap);
     if (!data)
         return CF_ENOMEM;
@@ -60,7 +63,7 @@ enum cf_rc cf_buf_append(struct cf_buf *buf, const void *bytes, size_t n)
 {
     char *old = NULL;
     size_t old_cap = 0;
-    enum cf_rc rc = grow(buf, n, &old, &old_cap);
+    enum cf_rc rc = grow(buf, n, false, &old, &old_cap);
     if (rc != CF_OK)
         return rc;
     if (n)
@@ -75,9 +78,9 @@ enum cf_rc cf_buf_reserve(struct cf_buf *buf, size_t n)
 {
     char *old = NULL;
     size_t old_cap = 0;
-    enum cf_rc rc = grow(buf, n, &old, &old_cap);
+    enum cf_rc rc = grow(buf, n, true, &old, &old_cap);
     if (rc == CF_OK && !buf->data) {
-        rc = grow(buf, 0, &old, &old_cap); /* an empty buffer still gets its NUL */
+        rc = grow(buf, 0, true, &old, &old_cap); /* an empty buffer still gets its NUL */
     }
     if (rc == CF_OK && buf->data)
         buf->data[buf->len] = '\0';

@@ -28,7 +28,7 @@ enum cf_rc cf_buf_printf(struct cf_buf *buf, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* Makes room for n more bytes without changing the contents (to avoid repeated growth on hot
- * paths). */
+ * paths). When that needs new memory, exactly len + n bytes (and the NUL) are allocated. */
 enum cf_rc cf_buf_reserve(struct cf_buf *buf, size_t n);
 
 /* Empties the buffer, keeping its memory. */

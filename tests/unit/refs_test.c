@@ -185,3 +185,152 @@ Test(refs, present)
     cr_expect(!cf_refs_present("a${}c", 5));
     cr_expect(!cf_refs_present("$B", 2));
 }
+
+/* Values for the budget tests: BIG is 1000 bytes; DOUBLE and QUAD multiply it; E is empty and
+ * MANY_E names it 100 times, NEST_E names MANY_E 100 times (10,100 substitutions, no bytes). */
+static char big[1001];
+static char many_e[4 * 100 + 1];
+static char nest_e[9 * 100 + 1];
+static struct fake_secret budget_world[] = {
+    {"dev", "/", "BIG", big},
+    {"dev", "/", "DOUBLE", "${BIG}${BIG}"},
+    {"dev", "/", "QUAD", "${DOUBLE}${DOUBLE}"},
+    {"dev", "/", "E", ""},
+    {"dev", "/", "MANY_E", many_e},
+    {"dev", "/", "NEST_E", nest_e},
+};
+
+static struct fake_store store_of_budget_world(void)
+{
+    memset(big, 'b', 1000);
+    many_e[0] = nest_e[0] = '\0';
+    for (int i = 0; i < 100; i++) {
+        strcat(many_e, "${E}");
+        strcat(nest_e, "${MANY_E}");
+    }
+    struct fake_store fs = {budget_world, sizeof(budget_world) / sizeof(budget_world[0]), 0};
+    return fs;
+}
+
+/* An expansion is exactly as large as measured, and counts against the budget: bytes fetched
+ * (BIG, DOUBLE, QUAD once each) plus bytes produced. */
+Test(refs, budget_counts_fetched_and_expanded_bytes)
+{
+    struct fake_store fs = store_of_budget_world();
+    struct cf_refs_budget budget;
+    cf_refs_budget_init(&budget);
+    struct cf_refs *refs = cf_refs_new(fake_resolve, &fs);
+    cf_refs_use_budget(refs, &budget);
+    struct cf_buf out;
+    cf_buf_init(&out, 0);
+    struct cf_err err;
+    cr_assert_eq(cf_refs_expand(refs, "dev", "/", "X", "<${QUAD}>", 9, &out, &err), CF_OK, "%s",
+                 err.msg);
+    cr_expect_eq(out.len, 4002u);
+    cr_expect_eq(out.cap, 4003u, "the buffer is allocated once, at the measured size");
+    cr_expect_eq(budget.bytes_used, 1000u + 12u + 18u + 4002u);
+    cr_expect_eq(budget.refs_used, 7u, "QUAD, 2 DOUBLE, 4 BIG");
+    cf_buf_release_wipe(&out);
+    cf_refs_free(refs);
+}
+
+/* Expands value as key with a budget of the default limits except one (*limit = max), and
+ * expects a refusal naming key and max with nothing appended. */
+static void expect_refused(struct fake_store *fs, size_t *limit, size_t max,
+                           struct cf_refs_budget *budget, const char *key, const char *value)
+{
+    struct cf_refs *refs = cf_refs_new(fake_resolve, fs);
+    struct cf_buf out;
+    struct cf_err err;
+    char max_text[32], key_text[64];
+    cf_buf_init(&out, 0);
+    *limit = max;
+    cf_refs_use_budget(refs, budget);
+    /* a first expansion within the limits leaves less for the second */
+    cr_expect_eq(cf_refs_expand(refs, "dev", "/", "FIRST", "${BIG}", 6, &out, &err), CF_OK, "%s",
+                 err.msg);
+    cf_buf_release_wipe(&out);
+    cr_expect_eq(cf_refs_expand(refs, "dev", "/", key, value, strlen(value), &out, &err),
+                 CF_EVALIDATION);
+    snprintf(max_text, sizeof(max_text), "%zu", max);
+    snprintf(key_text, sizeof(key_text), "'%s'", key);
+    cr_expect(strstr(err.msg, key_text) && strstr(err.msg, max_text), "%s", err.msg);
+    cr_expect_str_eq(err.field, key);
+    cr_expect_null(out.data);
+    cf_refs_free(refs);
+}
+
+/* Over a limit: a 422-style error naming the secret and the limit, and nothing appended. */
+Test(refs, limits_refuse_before_allocating)
+{
+    struct fake_store fs = store_of_budget_world();
+    struct cf_refs_budget budget;
+    cf_refs_budget_init(&budget);
+    expect_refused(&fs, &budget.value_max, 3999, &budget, "X", "${QUAD}");
+    /* per request: FIRST used 2000 (BIG fetched, then expanded); QUAD needs 30 more fetched and
+     * 4000 expanded */
+    cf_refs_budget_init(&budget);
+    expect_refused(&fs, &budget.bytes_max, 6000, &budget, "Y", "${QUAD}");
+    /* substitutions that produce nothing */
+    cf_refs_budget_init(&budget);
+    expect_refused(&fs, &budget.refs_max, 10000, &budget, "Z", "${NEST_E}");
+    cr_expect_lt(fs.lookups, 15, "each value fetched once per request, got %d lookups", fs.lookups);
+}
+
+/* The write check: references that cannot be followed count as empty (one lookup each), the
+ * limits are those of one value, and the field is secretValue. */
+Test(refs, write_check)
+{
+    struct fake_store fs = store_of_budget_world();
+    struct cf_refs *refs = cf_refs_new(fake_resolve, &fs);
+    struct cf_err err;
+    char value[7 * 1000 + 1] = "";
+    for (int i = 0; i < 1000; i++)
+        strcat(value, "${NOPE}");
+    cr_expect_eq(cf_refs_check(refs, "dev", "/", "W", value, strlen(value), &err), CF_OK, "%s",
+                 err.msg);
+    cr_expect_eq(fs.lookups, 1);
+    cr_expect_eq(cf_refs_check(refs, "dev", "/", "W", "${A}", 4, &err), CF_OK, "%s", err.msg);
+    value[0] = '\0';
+    for (int i = 0; i < 300; i++)
+        strcat(value, "${QUAD}"); /* 1.2 MB */
+    cr_expect_eq(cf_refs_check(refs, "dev", "/", "W", value, strlen(value), &err), CF_EVALIDATION);
+    cr_expect_str_eq(err.field, "secretValue");
+    cr_expect(strstr(err.msg, "'W'") && strstr(err.msg, "1048576"), "%s", err.msg);
+    cf_refs_free(refs);
+}
+
+/* The depth limit holds through memoised values too: C0 -> C1 -> ... -> C19, measured from the
+ * end (as a list in that order would), is refused from C8 on, exactly as when nothing is memoised;
+ * so expansion never recurses deeper than the limit. */
+Test(refs, depth_counts_memoised_levels)
+{
+    struct fake_store fs = {NULL, 0, 0};
+    struct cf_refs *refs = cf_refs_new(fake_resolve, &fs);
+    struct cf_err err;
+    char key[8], values[20][16];
+    for (int i = 0; i < 20; i++) {
+        snprintf(key, sizeof(key), "C%d", i);
+        if (i < 19)
+            snprintf(values[i], sizeof(values[i]), "${C%d}", i + 1);
+        else
+            snprintf(values[i], sizeof(values[i]), "end");
+        cr_assert_eq(cf_refs_add(refs, "dev", "/", key, values[i], strlen(values[i]), &err), CF_OK);
+    }
+    for (int i = 18; i >= 0; i--) {
+        struct cf_buf out;
+        cf_buf_init(&out, 0);
+        snprintf(key, sizeof(key), "C%d", i);
+        enum cf_rc rc =
+            cf_refs_expand(refs, "dev", "/", key, values[i], strlen(values[i]), &out, &err);
+        if (i >= 9) {
+            cr_expect_eq(rc, CF_OK, "%s: %s", key, err.msg);
+            cr_expect_str_eq(out.data, "end");
+        } else {
+            cr_expect_eq(rc, CF_EVALIDATION, "%s expanded", key);
+            cr_expect(strstr(err.msg, "deeper than 10") != NULL, "%s", err.msg);
+        }
+        cf_buf_release_wipe(&out);
+    }
+    cf_refs_free(refs);
+}
