@@ -21,6 +21,7 @@
 #include "stream/audit_stream.h"
 #include "cli/boot.h"
 #include "cli/commands.h"
+#include "auth/token.h"
 #include "crypto/token.h"
 #include "util/wipemem.h"
 #include "util/log.h"
@@ -75,6 +76,8 @@ static const char usage_text[] =
     "  --smtp-username U    (COFFER_SMTP_USERNAME)\n"
     "  --smtp-ca-file FILE  CA bundle for STARTTLS (COFFER_SMTP_CA_FILE)\n"
     "  --smtp-starttls on|off  STARTTLS required (default on; off only for loopback)\n"
+    "  --max-token-ttl D    the longest an access token lives, renewals included: caps every\n"
+    "                       TTL and max TTL, 0 (\"none\") too (COFFER_MAX_TOKEN_TTL, default 30d)\n"
     "\n"
     "COFFER_ROOT_KEY        base64 of 32 bytes; default: DIR/root.key, created on first start\n"
     "COFFER_BOOTSTRAP_TOKEN on first start, becomes the admin token (at least 16 characters)\n"
@@ -189,6 +192,7 @@ int cf_cmd_server(int argc, char **argv)
         OPT_SMTP_USER,
         OPT_SMTP_CA,
         OPT_SMTP_STARTTLS,
+        OPT_MAX_TOKEN_TTL,
         OPT_HELP
     };
     static const struct option options[] = {
@@ -218,6 +222,7 @@ int cf_cmd_server(int argc, char **argv)
         {"smtp-username", required_argument, NULL, OPT_SMTP_USER},
         {"smtp-ca-file", required_argument, NULL, OPT_SMTP_CA},
         {"smtp-starttls", required_argument, NULL, OPT_SMTP_STARTTLS},
+        {"max-token-ttl", required_argument, NULL, OPT_MAX_TOKEN_TTL},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -228,6 +233,8 @@ int cf_cmd_server(int argc, char **argv)
     unsigned db_pool_size = 0, db_timeout_s = 0;
     const char *notify_interval = NULL, *notify_retry = NULL, *smtp_url = NULL, *smtp_from = NULL;
     const char *smtp_user = NULL, *smtp_ca = NULL, *smtp_starttls = NULL;
+    const char *max_token_ttl = NULL;
+    int64_t max_token_ttl_ms = 0;
     const char *audit_file = NULL, *audit_syslog = NULL, *audit_http = NULL, *audit_http_ca = NULL;
     bool plain = false;
     int opt;
@@ -312,6 +319,9 @@ int cf_cmd_server(int argc, char **argv)
             break;
         case OPT_SMTP_STARTTLS:
             smtp_starttls = optarg;
+            break;
+        case OPT_MAX_TOKEN_TTL:
+            max_token_ttl = optarg;
             break;
         case OPT_HELP:
             fputs(usage_text, stdout);
@@ -406,6 +416,7 @@ int cf_cmd_server(int argc, char **argv)
          &notify_config.interval_ms},
         {notify_retry, "COFFER_NOTIFY_RETRY_BASE", "--notify-retry-base", "30s",
          &notify_config.retry_base_ms},
+        {max_token_ttl, "COFFER_MAX_TOKEN_TTL", "--max-token-ttl", "30d", &max_token_ttl_ms},
     };
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         int64_t seconds = 0;
@@ -418,6 +429,13 @@ int cf_cmd_server(int argc, char **argv)
         }
         *durations[i].out = seconds * 1000;
     }
+    /* 0 would mean "no limit", which is what this limit exists to prevent. */
+    if (max_token_ttl_ms <= 0) {
+        fprintf(stderr,
+                "coffer server: --max-token-ttl takes a duration such as 12h or 30d (not 0)\n");
+        return 2;
+    }
+    cf_token_set_max_ttl(max_token_ttl_ms / 1000);
     v = cf_boot_setting(smtp_starttls, "COFFER_SMTP_STARTTLS", "on");
     if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
         fprintf(stderr, "coffer server: --smtp-starttls must be on or off\n");

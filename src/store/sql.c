@@ -163,6 +163,11 @@ enum stmt_id {
     ST_TOKEN_USE_STATE,
     ST_TOKEN_RENEW,
     ST_TOKEN_REVOKE,
+    ST_TOKEN_DELETE_BY_METHOD,
+    ST_UA_DELETE,
+    ST_JWT_DELETE,
+    ST_K8S_DELETE,
+    ST_CSECRET_DELETE_ALL,
     ST_CHANNEL_INSERT,
     ST_CHANNEL_LIST_ALL,
     ST_CHANNEL_LIST_PROJECT,
@@ -341,12 +346,26 @@ static const char *const stmt_sql[ST_COUNT] = {
 
     [ST_TOKEN_INSERT] = "INSERT INTO identity_access_tokens (" TOKEN_COLS ")"
                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    [ST_TOKEN_BY_ID] = "SELECT " TOKEN_COLS " FROM identity_access_tokens WHERE id = ?1",
+    /* With the state of the client secret that issued the token (0 when it has none or it is gone,
+     * 1 live, 2 revoked; and its expiry): one statement, two primary-key seeks, so that every
+     * request sees a revoked, deleted or expired secret at once, on every node. */
+    [ST_TOKEN_BY_ID] =
+        "SELECT " TOKEN_COLS ", COALESCE((SELECT CASE WHEN s.revoked <> 0 THEN 2 ELSE 1 END"
+        " FROM identity_client_secrets s WHERE s.id = identity_access_tokens.client_secret_id), 0),"
+        " COALESCE((SELECT s.expires_at FROM identity_client_secrets s"
+        " WHERE s.id = identity_access_tokens.client_secret_id), 0)"
+        " FROM identity_access_tokens WHERE id = ?1",
     [ST_TOKEN_USE] = USE_ONE("identity_access_tokens"),
     [ST_TOKEN_USE_STATE] =
         "SELECT revoked, num_uses, num_uses_limit FROM identity_access_tokens WHERE id = ?1",
     [ST_TOKEN_RENEW] = "UPDATE identity_access_tokens SET last_renewed_at = ?2 WHERE id = ?1",
     [ST_TOKEN_REVOKE] = "UPDATE identity_access_tokens SET revoked = 1 WHERE id = ?1",
+    [ST_TOKEN_DELETE_BY_METHOD] =
+        "DELETE FROM identity_access_tokens WHERE identity_id = ?1 AND auth_method = ?2",
+    [ST_UA_DELETE] = "DELETE FROM identity_universal_auths WHERE identity_id = ?1",
+    [ST_JWT_DELETE] = "DELETE FROM identity_jwt_auths WHERE identity_id = ?1",
+    [ST_K8S_DELETE] = "DELETE FROM identity_kubernetes_auths WHERE identity_id = ?1",
+    [ST_CSECRET_DELETE_ALL] = "DELETE FROM identity_client_secrets WHERE identity_id = ?1",
 
     [ST_CHANNEL_INSERT] = "INSERT INTO notification_channels (" CHANNEL_COLS ")"
                           " VALUES (?1, NULLIF(?2, ''), ?3, ?4, ?5, ?6, ?7)",
@@ -909,6 +928,10 @@ static enum cf_rc read_token(const struct db_row *s, void *item)
     col_text(s, 10, t->trusted_ips, sizeof(t->trusted_ips));
     t->created_at = db_row_int64(s, 11);
     t->last_renewed_at = db_row_int64(s, 12);
+    int64_t secret_state = db_row_int64(s, 13);
+    t->client_secret_found = secret_state != 0;
+    t->client_secret_revoked = secret_state == 2;
+    t->client_secret_expires_at = db_row_int64(s, 14);
     return col_hash(s, 4, t->hash);
 }
 
@@ -2685,6 +2708,39 @@ static enum cf_rc sq_token_revoke(struct cf_store *base, const char *token_id, s
     return token_update(base, ST_TOKEN_REVOKE, ARGS(A_TEXT(token_id)), token_id, err);
 }
 
+static enum cf_rc sq_auth_method_remove(struct cf_store *base, const char *identity_id,
+                                        const char *auth_method, struct cf_err *err)
+{
+    static const struct {
+        const char *name;
+        enum stmt_id remove;
+    } methods[] = {
+        {"universal-auth", ST_UA_DELETE},
+        {"jwt-auth", ST_JWT_DELETE},
+        {"kubernetes-auth", ST_K8S_DELETE},
+    };
+    struct db_conn *c;
+    int64_t changes = 0;
+    size_t m = 0;
+    while (m < sizeof(methods) / sizeof(methods[0]) && strcmp(methods[m].name, auth_method) != 0)
+        m++;
+    if (m == sizeof(methods) / sizeof(methods[0]))
+        return cf_err_set(err, CF_EINVAL, "unknown auth method '%.32s'", auth_method);
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, methods[m].remove, ARGS(A_TEXT(identity_id)), &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' has no %s", identity_id, auth_method);
+    if (rc == CF_OK)
+        rc = exec_stmt(c, ST_TOKEN_DELETE_BY_METHOD, ARGS(A_TEXT(identity_id), A_TEXT(auth_method)),
+                       NULL, err);
+    /* Client secrets belong to universal auth: attached again, it starts with none. */
+    if (rc == CF_OK && m == 0)
+        rc = exec_stmt(c, ST_CSECRET_DELETE_ALL, ARGS(A_TEXT(identity_id)), NULL, err);
+    return tx_end(c, rc, err);
+}
+
 /* ---- memberships ---- */
 
 static enum cf_rc sq_membership_put(struct cf_store *base, const struct cf_membership *membership,
@@ -3107,6 +3163,7 @@ static const struct cf_store_ops sq_ops = {
     .membership_get = sq_membership_get,
     .membership_list = sq_membership_list,
     .membership_delete = sq_membership_delete,
+    .auth_method_remove = sq_auth_method_remove,
 };
 
 enum cf_rc sql_store_init(struct sql_store *st, const struct db_driver *drv, struct cf_err *err)

@@ -251,6 +251,11 @@ struct cf_access_token {
     char trusted_ips[CF_IPS_MAX + 1];
     int64_t created_at;
     int64_t last_renewed_at; /* 0: never renewed */
+    /* Read with the token (token_get, in the same statement), not stored with it: the state of the
+     * client secret that issued it, when client_secret_id is set. A token dies with its secret. */
+    bool client_secret_found;
+    bool client_secret_revoked;
+    int64_t client_secret_expires_at; /* 0: never */
 };
 
 /* A rule narrowing a membership: the actions it allows (bit 1 << enum cf_action of core/core.h), in an
@@ -587,6 +592,12 @@ struct cf_store_ops {
     enum cf_rc (*token_renew)(struct cf_store *st, const char *token_id, int64_t renewed_at,
                               struct cf_err *err);
     enum cf_rc (*token_revoke)(struct cf_store *st, const char *token_id, struct cf_err *err);
+    /* Removes auth_method ("universal-auth", "jwt-auth", "kubernetes-auth") from an identity in one
+     * transaction, with every access token that method issued to it (and, for universal auth, its
+     * client secrets), so those tokens stop working at once and attaching the method again revives
+     * none of them. CF_ENOTFOUND when the identity does not have it. */
+    enum cf_rc (*auth_method_remove)(struct cf_store *st, const char *identity_id,
+                                     const char *auth_method, struct cf_err *err);
 
     /* ---- notifications ---- */
 
