@@ -46,7 +46,8 @@ enum cf_rc cf_token_issue(struct cf_store *st, struct cf_keyring *kr,
  * allowed), the client secret that issued it (still there, not revoked, not expired) and counts one
  * use when it has a limit. On success *record is the stored record, its TTLs capped. Each failure
  * is CF_EUNAUTH with a message naming the cause (expired at T, revoked, max TTL reached at T, use
- * limit reached, IP not allowed, its client secret revoked, deleted or expired); never the token. */
+ * limit reached, IP not allowed, its client secret revoked, deleted or expired), never the
+ * token. */
 enum cf_rc cf_token_check(struct cf_store *st, struct cf_keyring *kr, const char *token,
                           const char *client_ip, int64_t now, bool count_use,
                           struct cf_access_token *record, struct cf_err *err);

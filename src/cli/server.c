@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "api/server.h"
+#include "auth/admin.h"
 #include "auth/jwks.h"
 #include "auth/throttle.h"
 #include "core/auditlog.h"
@@ -29,7 +30,6 @@
 #include "util/time.h"
 #include "util/banned.h"
 
-#define META_ADMIN_HASH "admin_token_hash"
 #define BOOTSTRAP_MIN 16
 #define DRAIN_MS 10000
 
@@ -84,56 +84,51 @@ static const char usage_text[] =
     "                       instead of a generated one\n";
 
 /* Makes sure the store holds an admin token hash. On first start it comes from
- * COFFER_BOOTSTRAP_TOKEN or is generated and printed once. */
-static enum cf_rc bootstrap_admin(struct cf_store *st, uint8_t hash[CF_TOKEN_HASH_BYTES],
+ * COFFER_BOOTSTRAP_TOKEN or is generated and printed once. Later, COFFER_BOOTSTRAP_TOKEN is only
+ * checked: when it is the admin token and the store still holds the old, unkeyed form of its hash,
+ * the check re-keys it (auth/admin.h). */
+static enum cf_rc bootstrap_admin(struct cf_store *st, struct cf_admin_auth *admin,
                                   struct cf_err *err)
 {
-    uint8_t *stored = NULL;
-    size_t stored_len = 0;
     char token[CF_TOKEN_MAX];
     const char *bootstrap = getenv("COFFER_BOOTSTRAP_TOKEN");
+    bool given = bootstrap && *bootstrap, ok = false, legacy = false;
     enum cf_rc rc;
 
-    rc = st->ops->meta_get(st, META_ADMIN_HASH, &stored, &stored_len, err);
+    rc = cf_admin_token_check(admin, st, given ? bootstrap : "", given ? strlen(bootstrap) : 0, &ok,
+                              &legacy, err);
     if (rc == CF_OK) {
-        if (stored_len != CF_TOKEN_HASH_BYTES) {
-            free(stored);
-            return cf_err_set(err, CF_ESTORE, "the stored admin token hash is corrupt");
-        }
-        memcpy(hash, stored, CF_TOKEN_HASH_BYTES);
-        free(stored);
-        if (bootstrap && *bootstrap) {
-            uint8_t given[CF_TOKEN_HASH_BYTES];
-            cf_token_hash(bootstrap, strlen(bootstrap), given);
-            if (!cf_token_hash_equal(given, hash))
-                cf_log_warn("COFFER_BOOTSTRAP_TOKEN ignored: this store already has an admin "
-                            "token");
-        }
+        if (given && !ok)
+            cf_log_warn("COFFER_BOOTSTRAP_TOKEN ignored: this store already has an admin token");
+        else if (given && legacy)
+            cf_log_info("the stored admin token hash was re-keyed with the server's admin key");
+        else if (legacy)
+            cf_log_warn("the stored admin token hash has the old, unkeyed form: it is re-keyed at "
+                        "the admin token's next use (or start with COFFER_BOOTSTRAP_TOKEN set to "
+                        "it, or run `coffer operator rotate-admin-token`)");
         return CF_OK;
     }
     if (rc != CF_ENOTFOUND)
         return rc;
 
-    bool generated = !(bootstrap && *bootstrap);
-    if (!generated) {
+    if (given) {
         if (strlen(bootstrap) < BOOTSTRAP_MIN)
             return cf_err_set(err, CF_EINVAL,
                               "COFFER_BOOTSTRAP_TOKEN must be at least %d characters",
                               BOOTSTRAP_MIN);
-        cf_token_hash(bootstrap, strlen(bootstrap), hash);
+        rc = cf_admin_token_store(admin, st, bootstrap, strlen(bootstrap), true, err);
     } else {
-        cf_token_new("cfadm_", token, sizeof(token));
-        cf_token_hash(token, strlen(token), hash);
+        cf_token_new(CF_ADMIN_TOKEN_PREFIX, token, sizeof(token));
+        rc = cf_admin_token_store(admin, st, token, strlen(token), true, err);
     }
-    rc = st->ops->meta_insert(st, META_ADMIN_HASH, hash, CF_TOKEN_HASH_BYTES, err);
     if (rc == CF_EEXIST) {
         sodium_memzero(token, sizeof(token));
-        return bootstrap_admin(st, hash, err); /* another process won the race */
+        return bootstrap_admin(st, admin, err); /* another process won the race */
     }
     if (rc == CF_OK) {
-        if (generated) {
+        if (!given) {
             printf("admin token: %s\n", token);
-            printf("(shown once; only its hash is stored. Use it as COFFER_TOKEN.)\n");
+            printf("(shown once; only its keyed hash is stored. Use it as COFFER_TOKEN.)\n");
             fflush(stdout);
         } else {
             cf_log_info("admin token set from COFFER_BOOTSTRAP_TOKEN");
@@ -463,7 +458,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_audit_streams *audit_streams = NULL;
     struct cf_notifier *notifier = NULL;
     struct cf_err err;
-    uint8_t admin_hash[CF_TOKEN_HASH_BYTES];
+    struct cf_admin_auth *admin = NULL;
     int status = 1;
     int64_t started = cf_mono_us();
 
@@ -472,7 +467,8 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         return 1;
     }
-    if (bootstrap_admin(boot.store, admin_hash, &err) != CF_OK) {
+    if (cf_admin_auth_open(boot.store, boot.keyring, &admin, &err) != CF_OK ||
+        bootstrap_admin(boot.store, admin, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
@@ -541,14 +537,15 @@ int cf_cmd_server(int argc, char **argv)
                            .login_by_client_id = by_client_id,
                            .login_by_address = by_addr,
                            .jwks = jwks,
-                           .audit = audit_log};
+                           .audit = audit_log,
+                           .admin = admin};
     /* Notifications start after the core exists; the server thread pool only reads it. */
     if (cf_notifier_start(&core, &notify_config, &notifier, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
     core.notifier = notifier;
-    if (cf_server_start(&config, &core, admin_hash, &server, &err) != CF_OK) {
+    if (cf_server_start(&config, &core, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
@@ -574,7 +571,7 @@ out:
     cf_throttle_free(by_client_id);
     cf_throttle_free(by_addr);
     cf_jwks_cache_free(jwks);
-    sodium_memzero(admin_hash, sizeof(admin_hash));
+    cf_admin_auth_free(admin);
     cf_boot_close(&boot);
     if (status == 0)
         cf_log_info("stopped");

@@ -92,6 +92,7 @@ enum stmt_id {
     ST_META_GET,
     ST_META_PUT,
     ST_META_INSERT,
+    ST_META_SWAP,
     ST_PROJECT_INSERT,
     ST_PROJECT_BY_ID,
     ST_PROJECT_BY_SLUG,
@@ -207,6 +208,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_META_PUT] = "INSERT INTO meta (name, value) VALUES (?1, ?2)"
                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     [ST_META_INSERT] = "INSERT INTO meta (name, value) VALUES (?1, ?2)",
+    [ST_META_SWAP] = "UPDATE meta SET value = ?3 WHERE name = ?1 AND value = ?2",
 
     [ST_PROJECT_INSERT] =
         "INSERT INTO projects (" PROJECT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -268,7 +270,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_SECRET_EXPIRING] =
         "SELECT " SECRET_COLS SECRET_LIST_FROM
         " WHERE (?1 = '' OR e.project_id = ?1) AND ((v.expires_at > 0 AND v.expires_at <= ?2)"
-        " OR (v.reminder_repeat_days > 0 AND v.created_at + v.reminder_repeat_days * 86400000 <= ?2))",
+        " OR (v.reminder_repeat_days > 0 AND v.created_at + v.reminder_repeat_days * 86400000 <= "
+        "?2))",
     /* Inventory (issue 5): the current versions of a project without their sealed values; the
      * count is a range over the (secret_id, version) key. */
     [ST_SECRET_INVENTORY] =
@@ -1261,6 +1264,22 @@ static enum cf_rc sq_meta_insert(struct cf_store *base, const char *name, const 
                                  size_t len, struct cf_err *err)
 {
     return meta_write(base, ST_META_INSERT, name, value, len, err);
+}
+
+static enum cf_rc exec_in_tx(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
+                             size_t n_args, int64_t *changes, struct cf_err *err);
+
+static enum cf_rc sq_meta_swap(struct cf_store *base, const char *name, const uint8_t *expected,
+                               size_t expected_len, const uint8_t *value, size_t len,
+                               struct cf_err *err)
+{
+    int64_t changes = 0;
+    enum cf_rc rc = exec_in_tx(
+        base, ST_META_SWAP, ARGS(A_TEXT(name), A_BLOB(expected, expected_len), A_BLOB(value, len)),
+        &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ECONFLICT, "meta value '%s' changed meanwhile", name);
+    return rc;
 }
 
 static enum cf_rc sq_rewrap_keys(struct cf_store *base, const struct cf_key_update *updates,
@@ -3164,6 +3183,7 @@ static const struct cf_store_ops sq_ops = {
     .membership_list = sq_membership_list,
     .membership_delete = sq_membership_delete,
     .auth_method_remove = sq_auth_method_remove,
+    .meta_swap = sq_meta_swap,
 };
 
 enum cf_rc sql_store_init(struct sql_store *st, const struct db_driver *drv, struct cf_err *err)

@@ -433,6 +433,11 @@ struct cf_store_ops {
     /* Inserts only if absent: CF_EEXIST otherwise (first-start races). */
     enum cf_rc (*meta_insert)(struct cf_store *st, const char *name, const uint8_t *value,
                               size_t len, struct cf_err *err);
+    /* Replaces the value of name only while it is still expected (expected_len bytes):
+     * CF_ECONFLICT when it changed meanwhile (or is gone), and nothing is written. */
+    enum cf_rc (*meta_swap)(struct cf_store *st, const char *name, const uint8_t *expected,
+                            size_t expected_len, const uint8_t *value, size_t len,
+                            struct cf_err *err);
     /* Replaces every project's wrapped key and the root key check in one transaction. */
     enum cf_rc (*rewrap_keys)(struct cf_store *st, const struct cf_key_update *updates, size_t n,
                               const uint8_t *root_check, size_t root_check_len, struct cf_err *err);
