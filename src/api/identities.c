@@ -409,7 +409,18 @@ out:
     return rc;
 }
 
-/* GET /api/v1/auth/universal-auth/identities/{identityId} -> {identityUniversalAuth} */
+/* After a successful read of an identity's auth method: with route data (the method's name), the
+ * DELETE that removes it, its tokens with it; the reply is the configuration as it was. */
+static enum cf_rc remove_if_asked(struct cf_req *req, const char *identity_id, struct cf_err *err)
+{
+    const char *method = cf_req_route_data(req);
+    if (!method)
+        return CF_OK;
+    return cf_auth_method_remove(cf_req_core(req), cf_req_principal(req), identity_id, method, err);
+}
+
+/* GET (read) and DELETE (remove) /api/v1/auth/universal-auth/identities/{identityId} ->
+ * {identityUniversalAuth} */
 static enum cf_rc get_universal_auth(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_ua_config *config = calloc(1, sizeof(*config));
@@ -419,6 +430,8 @@ static enum cf_rc get_universal_auth(struct cf_req *req, json_t **out, struct cf
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     rc = cf_ua_get(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "identityId"), config,
                    err);
+    if (rc == CF_OK)
+        rc = remove_if_asked(req, config->identity_id, err);
     if (rc == CF_OK)
         rc = cf_render_reply_member("identityUniversalAuth", render_ua(config), out, err);
     free(config);
@@ -533,7 +546,8 @@ out:
     return rc;
 }
 
-/* GET /api/v1/auth/jwt-auth/identities/{identityId} -> {identityJwtAuth} */
+/* GET (read) and DELETE (remove) /api/v1/auth/jwt-auth/identities/{identityId} ->
+ * {identityJwtAuth} */
 static enum cf_rc get_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_jwt_auth_config *config = calloc(1, sizeof(*config));
@@ -543,6 +557,8 @@ static enum cf_rc get_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     rc = cf_jwt_auth_get(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "identityId"),
                          config, err);
+    if (rc == CF_OK)
+        rc = remove_if_asked(req, config->identity_id, err);
     if (rc == CF_OK)
         rc = cf_render_reply_member("identityJwtAuth", render_jwt_auth(config), out, err);
     free(config);
@@ -622,7 +638,8 @@ out:
     return rc;
 }
 
-/* GET /api/v1/auth/kubernetes-auth/identities/{identityId} -> {identityKubernetesAuth} */
+/* GET (read) and DELETE (remove) /api/v1/auth/kubernetes-auth/identities/{identityId} ->
+ * {identityKubernetesAuth} */
 static enum cf_rc get_k8s_auth(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_k8s_auth_config *config = calloc(1, sizeof(*config));
@@ -632,6 +649,8 @@ static enum cf_rc get_k8s_auth(struct cf_req *req, json_t **out, struct cf_err *
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     rc = cf_k8s_auth_get(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "identityId"),
                          config, err);
+    if (rc == CF_OK)
+        rc = remove_if_asked(req, config->identity_id, err);
     if (rc == CF_OK)
         rc = cf_render_reply_member("identityKubernetesAuth", render_k8s_auth(config), out, err);
     sodium_memzero(config, sizeof(*config));
@@ -881,6 +900,8 @@ static enum cf_rc remove_membership(struct cf_req *req, json_t **out, struct cf_
     return rc;
 }
 
+static const char remove_ua[] = "universal-auth", remove_jwt[] = "jwt-auth",
+                  remove_k8s[] = "kubernetes-auth";
 static const int attach = 1;
 
 const struct cf_route cf_routes_identities[] = {
@@ -892,12 +913,17 @@ const struct cf_route cf_routes_identities[] = {
     {"POST", "/api/v1/auth/universal-auth/identities/:identityId", set_universal_auth, false,
      &attach},
     {"GET", "/api/v1/auth/universal-auth/identities/:identityId", get_universal_auth, false},
+    {"DELETE", "/api/v1/auth/universal-auth/identities/:identityId", get_universal_auth, false,
+     remove_ua},
     {"PATCH", "/api/v1/auth/universal-auth/identities/:identityId", set_universal_auth, false},
     {"POST", "/api/v1/auth/jwt-auth/identities/:identityId", set_jwt_auth, false, &attach},
     {"GET", "/api/v1/auth/jwt-auth/identities/:identityId", get_jwt_auth, false},
+    {"DELETE", "/api/v1/auth/jwt-auth/identities/:identityId", get_jwt_auth, false, remove_jwt},
     {"PATCH", "/api/v1/auth/jwt-auth/identities/:identityId", set_jwt_auth, false},
     {"POST", "/api/v1/auth/kubernetes-auth/identities/:identityId", set_k8s_auth, false, &attach},
     {"GET", "/api/v1/auth/kubernetes-auth/identities/:identityId", get_k8s_auth, false},
+    {"DELETE", "/api/v1/auth/kubernetes-auth/identities/:identityId", get_k8s_auth, false,
+     remove_k8s},
     {"PATCH", "/api/v1/auth/kubernetes-auth/identities/:identityId", set_k8s_auth, false},
     {"POST", "/api/v1/auth/universal-auth/identities/:identityId/client-secrets",
      create_client_secret, false},

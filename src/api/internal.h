@@ -49,12 +49,11 @@ enum cf_route_match { CF_ROUTE_FOUND, CF_ROUTE_NO_PATH, CF_ROUTE_NO_METHOD };
 /* Finds the route for method + path and captures its parameters into req. */
 enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path);
 
-/* Resolves an Authorization header value (may be NULL) to a principal: the admin token, or a
- * machine identity's access token (checked against its stored record, counting a use). CF_EUNAUTH
- * naming the cause. */
-enum cf_rc cf_authn(struct cf_core *core, const uint8_t admin_hash[CF_TOKEN_HASH_BYTES],
-                    const char *authorization, const char *client_ip, struct cf_principal *out,
-                    struct cf_err *err);
+/* Resolves an Authorization header value (may be NULL) to a principal: the admin token (checked
+ * against the stored hash, core->admin), or a machine identity's access token (checked against its
+ * stored record, counting a use). CF_EUNAUTH naming the cause. */
+enum cf_rc cf_authn(struct cf_core *core, const char *authorization, const char *client_ip,
+                    struct cf_principal *out, struct cf_err *err);
 
 /* Decodes %HH escapes of a request's path or query in place (libmicrohttpd's unescape callback),
  * except %00: a NUL would silently cut a name short ("AB%00C" read as "AB"), so it stays as the

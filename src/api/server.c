@@ -31,7 +31,6 @@ struct cf_server {
     struct MHD_Daemon *daemon;
     struct cf_core *core;
     struct cf_server_config config;
-    uint8_t admin_hash[CF_TOKEN_HASH_BYTES];
     atomic_int in_flight;
     atomic_bool draining; /* shutting down: new requests are refused with 503 */
     uint16_t port;
@@ -205,8 +204,7 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
     if (!req->route->public) {
         const char *auth =
             MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        rc = cf_authn(req->core, req->server->admin_hash, auth, req->client_ip, &req->principal,
-                      &err);
+        rc = cf_authn(req->core, auth, req->client_ip, &req->principal, &err);
         if (rc != CF_OK) {
             cf_req_audit(req, "auth.token", NULL, NULL, NULL);
             if (audit_request(req, rc, &err, &audit_err) != CF_OK)
@@ -466,8 +464,7 @@ static enum cf_rc parse_addr(const char *addr, struct sockaddr_storage *ss, bool
 }
 
 enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core *core,
-                           const uint8_t admin_hash[CF_TOKEN_HASH_BYTES], struct cf_server **out,
-                           struct cf_err *err)
+                           struct cf_server **out, struct cf_err *err)
 {
     struct sockaddr_storage ss;
     bool loopback = false;
@@ -502,7 +499,6 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         server->config.threads = cores > 0 ? (unsigned)cores : 2;
     }
-    memcpy(server->admin_hash, admin_hash, CF_TOKEN_HASH_BYTES);
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)

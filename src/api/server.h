@@ -27,11 +27,10 @@ struct cf_server_config {
 
 struct cf_server;
 
-/* Starts serving. core and the admin hash are borrowed/copied; *out is stopped and freed by
- * cf_server_stop. */
+/* Starts serving. core is borrowed (core->admin checks the admin token on every request); *out is
+ * stopped and freed by cf_server_stop. */
 enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core *core,
-                           const uint8_t admin_hash[CF_TOKEN_HASH_BYTES], struct cf_server **out,
-                           struct cf_err *err);
+                           struct cf_server **out, struct cf_err *err);
 
 /* The port actually bound (useful with port 0). */
 uint16_t cf_server_port(struct cf_server *server);

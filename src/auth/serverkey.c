@@ -10,6 +10,7 @@
 const struct cf_server_key_name cf_server_keys[] = {
     {CF_SERVER_KEY_AUDIT_META, CF_SERVER_KEY_AUDIT_LABEL},
     {CF_SERVER_KEY_AUTH_META, CF_SERVER_KEY_AUTH_LABEL},
+    {CF_SERVER_KEY_ADMIN_META, CF_SERVER_KEY_ADMIN_LABEL},
 };
 const size_t cf_server_keys_n = sizeof(cf_server_keys) / sizeof(cf_server_keys[0]);
 

@@ -22,6 +22,8 @@
 #define CF_SERVER_KEY_AUDIT_LABEL "~audit"
 #define CF_SERVER_KEY_AUTH_META "auth_key" /* sealed credentials */
 #define CF_SERVER_KEY_AUTH_LABEL "~auth"
+#define CF_SERVER_KEY_ADMIN_META "admin_key" /* auth/admin.h: keys the admin token's hash */
+#define CF_SERVER_KEY_ADMIN_LABEL "~admin"
 
 /* Every server key, for root key rotation: {meta name, label}. */
 struct cf_server_key_name {

@@ -17,6 +17,25 @@
 #define HEADER_B64 "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
 
+/* Frozen configuration (see cf_token_set_max_ttl): written once before the server's threads
+ * start, read only afterwards. */
+static int64_t max_token_ttl = CF_TOKEN_MAX_TTL_DEFAULT;
+
+void cf_token_set_max_ttl(int64_t seconds)
+{
+    if (seconds <= 0)
+        CF_BUG("cf_token_set_max_ttl: the limit must be positive");
+    max_token_ttl = seconds;
+}
+
+void cf_token_cap_ttls(int64_t *ttl, int64_t *max_ttl)
+{
+    if (*max_ttl <= 0 || *max_ttl > max_token_ttl)
+        *max_ttl = max_token_ttl;
+    if (*ttl <= 0 || *ttl > *max_ttl)
+        *ttl = *max_ttl;
+}
+
 static bool b64url_char(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -144,21 +163,28 @@ static enum cf_rc load(struct cf_store *st, struct cf_keyring *kr, const char *t
         return cf_err_set(err, CF_EUNAUTH, "invalid access token");
     if (record->revoked)
         return cf_err_set(err, CF_EUNAUTH, "access token was revoked");
+    if (record->client_secret_id[0] && !record->client_secret_found)
+        return cf_err_set(err, CF_EUNAUTH,
+                          "access token was revoked: the client secret that issued it was deleted");
+    if (record->client_secret_id[0] && record->client_secret_revoked)
+        return cf_err_set(err, CF_EUNAUTH,
+                          "access token was revoked: the client secret that issued it was revoked");
     if (client_ip && !cf_cidr_list_match(record->trusted_ips, client_ip))
         return cf_err_set(err, CF_EUNAUTH, "IP address %s is not allowed to use this access token",
                           client_ip);
+    /* A token stored with no limit, or one above today's server maximum, ends at that maximum. */
+    cf_token_cap_ttls(&record->ttl, &record->max_ttl);
     return CF_OK;
 }
 
+/* Both limits are set once load() has capped them. */
 static int64_t max_deadline(const struct cf_access_token *r)
 {
-    return r->max_ttl > 0 ? r->created_at + r->max_ttl * 1000 : 0;
+    return r->created_at + r->max_ttl * 1000;
 }
 
 static int64_t expiry(const struct cf_access_token *r)
 {
-    if (r->ttl <= 0)
-        return 0;
     return (r->last_renewed_at ? r->last_renewed_at : r->created_at) + r->ttl * 1000;
 }
 
@@ -166,10 +192,14 @@ static enum cf_rc check_times(const struct cf_access_token *r, int64_t now, stru
 {
     char when[CF_TIME_RFC3339_LEN];
     int64_t max = max_deadline(r), exp = expiry(r);
-    if (max && now >= max)
+    if (r->client_secret_id[0] && r->client_secret_expires_at && now >= r->client_secret_expires_at)
+        return cf_err_set(err, CF_EUNAUTH,
+                          "access token expired: the client secret that issued it expired at %s",
+                          cf_time_format(r->client_secret_expires_at, when));
+    if (now >= max)
         return cf_err_set(err, CF_EUNAUTH, "access token has reached its max TTL at %s",
                           cf_time_format(max, when));
-    if (exp && now >= exp)
+    if (now >= exp)
         return cf_err_set(err, CF_EUNAUTH, "access token expired at %s", cf_time_format(exp, when));
     return CF_OK;
 }
@@ -210,9 +240,9 @@ enum cf_rc cf_token_renew(struct cf_store *st, struct cf_keyring *kr, const char
         return rc;
     record->last_renewed_at = now;
     int64_t exp = expiry(record), max = max_deadline(record);
-    if (max && (!exp || exp > max))
+    if (exp > max)
         exp = max;
-    *expires_in = exp ? (exp - now + 999) / 1000 : 0;
+    *expires_in = (exp - now + 999) / 1000;
     return CF_OK;
 }
 

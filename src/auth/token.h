@@ -18,6 +18,19 @@
 
 #define CF_ACCESS_TOKEN_MAX 1024
 
+/* The longest any access token lives, in seconds, unless the server sets another limit: 30 days. */
+#define CF_TOKEN_MAX_TTL_DEFAULT (30LL * 24 * 3600)
+
+/* Sets the server-wide maximum lifetime of an access token (seconds, > 0): a TTL or max TTL of 0
+ * ("none") or above it becomes it, at login, on renewal and when a stored token is checked (tokens
+ * stored before the limit existed included). Frozen configuration: call it once at start, before
+ * any thread serves a request. */
+void cf_token_set_max_ttl(int64_t seconds);
+
+/* The TTL and max TTL (seconds) a new token gets for the given settings (0: none) under the
+ * server-wide maximum: neither is 0 or above it afterwards, and ttl <= max_ttl. */
+void cf_token_cap_ttls(int64_t *ttl, int64_t *max_ttl);
+
 /* True when text has the shape of an access token (three base64url segments). */
 bool cf_token_is_access_token(const char *text);
 
@@ -29,10 +42,12 @@ enum cf_rc cf_token_issue(struct cf_store *st, struct cf_keyring *kr,
                           struct cf_err *err);
 
 /* Checks a presented token: signature, the stored record (exists, same hash, not revoked, within
- * its TTL and max TTL, within its use limit, client address allowed) and counts one use when it has
- * a limit. On success *record is the stored record. Each failure is CF_EUNAUTH with a message
- * naming the cause (expired at T, revoked, max TTL reached at T, use limit reached, IP not
- * allowed); never the token. */
+ * its TTL and max TTL as capped by cf_token_set_max_ttl, within its use limit, client address
+ * allowed), the client secret that issued it (still there, not revoked, not expired) and counts one
+ * use when it has a limit. On success *record is the stored record, its TTLs capped. Each failure
+ * is CF_EUNAUTH with a message naming the cause (expired at T, revoked, max TTL reached at T, use
+ * limit reached, IP not allowed, its client secret revoked, deleted or expired), never the
+ * token. */
 enum cf_rc cf_token_check(struct cf_store *st, struct cf_keyring *kr, const char *token,
                           const char *client_ip, int64_t now, bool count_use,
                           struct cf_access_token *record, struct cf_err *err);

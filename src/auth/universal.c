@@ -95,6 +95,7 @@ enum cf_rc cf_login_issue(struct cf_store *st, struct cf_keyring *kr,
     cf_strlcpy(record.auth_method, grant->auth_method, sizeof(record.auth_method));
     record.ttl = grant->ttl;
     record.max_ttl = grant->max_ttl;
+    cf_token_cap_ttls(&record.ttl, &record.max_ttl);
     record.num_uses_limit = grant->num_uses_limit;
     cf_strlcpy(record.trusted_ips, grant->trusted_ips, sizeof(record.trusted_ips));
     record.created_at = now;

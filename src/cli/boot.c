@@ -79,11 +79,12 @@ static enum cf_rc verify_root_key(const struct cf_boot_opts *opts, struct cf_boo
         goto out;
     rc = cf_keyring_verify_check(boot->keyring, check, check_len, err);
     if (rc == CF_OK) {
-        if (!opts->root_key_b64)
+        if (!opts->root_key_b64 && !opts->beside_server)
             unlink(new_path); /* a rotation that never reached the store */
         goto out;
     }
-    if (opts->root_key_b64 || cf_keyring_read_root_file(new_path, key, NULL) != CF_OK)
+    if (opts->root_key_b64 || opts->beside_server ||
+        cf_keyring_read_root_file(new_path, key, NULL) != CF_OK)
         goto out;
     /* The store was rewrapped but the key file not yet replaced: finish the rotation. */
     if (cf_keyring_from_bytes(key, &candidate, NULL) == CF_OK &&
@@ -110,9 +111,11 @@ enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, st
     memset(out, 0, sizeof(*out));
     out->lock_fd = -1;
 
-    rc = lock_dir(opts->data_dir, &out->lock_fd, err);
-    if (rc != CF_OK)
-        return rc;
+    if (!opts->beside_server) {
+        rc = lock_dir(opts->data_dir, &out->lock_fd, err);
+        if (rc != CF_OK)
+            return rc;
+    }
     if (opts->db)
         snprintf(out->db_path, sizeof(out->db_path), "%s", opts->db);
     else
@@ -125,7 +128,8 @@ enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, st
     cf_store_dsn_shown(out->db_path, out->db_shown, sizeof(out->db_shown));
     struct cf_store_config config = {.dsn = out->db_path,
                                      .busy_timeout_ms = opts->db_timeout_ms,
-                                     .pool_size = opts->db_pool_size};
+                                     .pool_size = opts->db_pool_size,
+                                     .must_exist = opts->beside_server};
     rc = cf_store_open(&config, &out->store, err);
     if (rc != CF_OK)
         goto fail;

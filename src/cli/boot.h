@@ -16,6 +16,10 @@ struct cf_boot_opts {
     int db_timeout_ms;        /* 0: the store's default */
     const char *root_key_b64; /* COFFER_ROOT_KEY, or NULL for <data_dir>/root.key */
     bool create_root_key;
+    /* Beside a running server: the data directory's lock is not taken (the server holds it) and an
+     * interrupted root key rotation is neither finished nor cleaned up. Only for commands whose
+     * every write is one transaction the server tolerates (rotate-admin-token). */
+    bool beside_server;
 };
 
 struct cf_boot {
@@ -26,8 +30,8 @@ struct cf_boot {
     struct cf_store *store;
 };
 
-/* Locks the data directory, loads the root key, opens the store and verifies (or, on a new store,
- * records) the root key check. On failure nothing stays open. */
+/* Locks the data directory (unless opts->beside_server), loads the root key, opens the store and
+ * verifies (or, on a new store, records) the root key check. On failure nothing stays open. */
 enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, struct cf_err *err);
 
 /* Closes the store, wipes the keyring and releases the lock. */

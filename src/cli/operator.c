@@ -7,9 +7,14 @@
  * replaces root.key. A crash between the last two steps is finished at the next start (see
  * cli/boot.c).
  *
- * migrate --from DSN --to DSN: copies a whole store into an empty one (SQLite to PostgreSQL, or back),
- * ciphertexts as they are, and verifies every table's row count and checksum before committing (see
- * cf_store_copy). */
+ * rotate-admin-token: stores the keyed hash (auth/admin.h) of a new random admin token and prints
+ * the token once. It runs beside a running server (the server reads the hash on every request, so
+ * the old token stops working at its next request, on every node of a shared store): it does not
+ * take the data directory's lock, and its only write is one transaction.
+ *
+ * migrate --from DSN --to DSN: copies a whole store into an empty one (SQLite to PostgreSQL, or
+ * back), ciphertexts as they are, and verifies every table's row count and checksum before
+ * committing (see cf_store_copy). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,12 +23,15 @@
 #include <sodium.h>
 
 #include "cli/boot.h"
+#include "auth/admin.h"
 #include "auth/serverkey.h"
+#include "crypto/token.h"
 #include "cli/commands.h"
 #include "util/banned.h"
 
 static const char usage_text[] =
     "usage: coffer operator rotate-root-key [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator rotate-admin-token [--data-dir DIR] [--db PATH]\n"
     "       coffer operator migrate --from DSN --to DSN\n"
     "\n"
     "Offline maintenance (stop the server first).\n"
@@ -33,12 +41,17 @@ static const char usage_text[] =
     "new\n"
     "                    key is printed on stdout (set COFFER_ROOT_KEY to it before the next "
     "start).\n"
+    "  rotate-admin-token  replace the admin token with a new random one, printed once on\n"
+    "                    stdout; the old one stops working at once. The server may keep running.\n"
     "  --data-dir DIR    data directory (COFFER_DATA_DIR, default ./coffer-data)\n"
     "  --db PATH         SQLite database (COFFER_DB, default DIR/coffer.db)\n"
     "  migrate           copy every row of the store at --from (sqlite:PATH or a file path, or\n"
-    "                    postgres://...) into the empty store at --to, sealed values unchanged (the\n"
-    "                    root key stays the same), then compare every table's row count and checksum\n"
-    "                    before committing: on any difference nothing is written. Stop the servers\n"
+    "                    postgres://...) into the empty store at --to, sealed values unchanged "
+    "(the\n"
+    "                    root key stays the same), then compare every table's row count and "
+    "checksum\n"
+    "                    before committing: on any difference nothing is written. Stop the "
+    "servers\n"
     "                    of both first.\n";
 
 struct migrate_totals {
@@ -209,6 +222,36 @@ out:
     return status;
 }
 
+static int rotate_admin_token(const struct cf_boot_opts *opts)
+{
+    struct cf_boot boot;
+    struct cf_admin_auth *admin = NULL;
+    struct cf_err err;
+    char token[CF_TOKEN_MAX];
+    int status = 1;
+
+    cf_err_clear(&err);
+    if (cf_boot_open(opts, &boot, &err) != CF_OK) {
+        fprintf(stderr, "coffer operator: %s\n", err.msg);
+        return 1;
+    }
+    cf_token_new(CF_ADMIN_TOKEN_PREFIX, token, sizeof(token));
+    if (cf_admin_auth_open(boot.store, boot.keyring, &admin, &err) == CF_OK &&
+        cf_admin_token_store(admin, boot.store, token, strlen(token), false, &err) == CF_OK) {
+        printf("admin token: %s\n", token);
+        fflush(stdout);
+        fprintf(stderr, "coffer operator: the admin token was replaced; the old one no longer "
+                        "works. The new one is shown once (only its keyed hash is stored).\n");
+        status = 0;
+    } else {
+        fprintf(stderr, "coffer operator: %s\n", err.msg);
+    }
+    sodium_memzero(token, sizeof(token));
+    cf_admin_auth_free(admin);
+    cf_boot_close(&boot);
+    return status;
+}
+
 int cf_cmd_operator(int argc, char **argv)
 {
     enum { OPT_DATA_DIR = 1, OPT_DB, OPT_FROM, OPT_TO, OPT_HELP };
@@ -228,7 +271,8 @@ int cf_cmd_operator(int argc, char **argv)
         return 0;
     }
     bool migrating = argc >= 2 && strcmp(argv[1], "migrate") == 0;
-    if (argc < 2 || (!migrating && strcmp(argv[1], "rotate-root-key") != 0)) {
+    bool admin_token = argc >= 2 && strcmp(argv[1], "rotate-admin-token") == 0;
+    if (argc < 2 || (!migrating && !admin_token && strcmp(argv[1], "rotate-root-key") != 0)) {
         fprintf(stderr, "coffer operator: unknown or missing subcommand\n%s", usage_text);
         return 2;
     }
@@ -268,7 +312,7 @@ int cf_cmd_operator(int argc, char **argv)
         return migrate(from, to);
     }
     if (from || to) {
-        fprintf(stderr, "coffer operator rotate-root-key: --from and --to belong to migrate\n");
+        fprintf(stderr, "coffer operator %s: --from and --to belong to migrate\n", argv[1]);
         return 2;
     }
     struct cf_boot_opts opts = {
@@ -276,6 +320,7 @@ int cf_cmd_operator(int argc, char **argv)
         .db = cf_boot_setting(db, "COFFER_DB", NULL),
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
         .create_root_key = false,
+        .beside_server = admin_token,
     };
-    return rotate_root_key(&opts);
+    return admin_token ? rotate_admin_token(&opts) : rotate_root_key(&opts);
 }

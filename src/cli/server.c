@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "api/server.h"
+#include "auth/admin.h"
 #include "auth/jwks.h"
 #include "auth/throttle.h"
 #include "core/auditlog.h"
@@ -21,6 +22,7 @@
 #include "stream/audit_stream.h"
 #include "cli/boot.h"
 #include "cli/commands.h"
+#include "auth/token.h"
 #include "crypto/token.h"
 #include "util/wipemem.h"
 #include "util/log.h"
@@ -28,7 +30,6 @@
 #include "util/time.h"
 #include "util/banned.h"
 
-#define META_ADMIN_HASH "admin_token_hash"
 #define BOOTSTRAP_MIN 16
 #define DRAIN_MS 10000
 
@@ -75,62 +76,59 @@ static const char usage_text[] =
     "  --smtp-username U    (COFFER_SMTP_USERNAME)\n"
     "  --smtp-ca-file FILE  CA bundle for STARTTLS (COFFER_SMTP_CA_FILE)\n"
     "  --smtp-starttls on|off  STARTTLS required (default on; off only for loopback)\n"
+    "  --max-token-ttl D    the longest an access token lives, renewals included: caps every\n"
+    "                       TTL and max TTL, 0 (\"none\") too (COFFER_MAX_TOKEN_TTL, default 30d)\n"
     "\n"
     "COFFER_ROOT_KEY        base64 of 32 bytes; default: DIR/root.key, created on first start\n"
     "COFFER_BOOTSTRAP_TOKEN on first start, becomes the admin token (at least 16 characters)\n"
     "                       instead of a generated one\n";
 
 /* Makes sure the store holds an admin token hash. On first start it comes from
- * COFFER_BOOTSTRAP_TOKEN or is generated and printed once. */
-static enum cf_rc bootstrap_admin(struct cf_store *st, uint8_t hash[CF_TOKEN_HASH_BYTES],
+ * COFFER_BOOTSTRAP_TOKEN or is generated and printed once. Later, COFFER_BOOTSTRAP_TOKEN is only
+ * checked: when it is the admin token and the store still holds the old, unkeyed form of its hash,
+ * the check re-keys it (auth/admin.h). */
+static enum cf_rc bootstrap_admin(struct cf_store *st, struct cf_admin_auth *admin,
                                   struct cf_err *err)
 {
-    uint8_t *stored = NULL;
-    size_t stored_len = 0;
     char token[CF_TOKEN_MAX];
     const char *bootstrap = getenv("COFFER_BOOTSTRAP_TOKEN");
+    bool given = bootstrap && *bootstrap, ok = false, legacy = false;
     enum cf_rc rc;
 
-    rc = st->ops->meta_get(st, META_ADMIN_HASH, &stored, &stored_len, err);
+    rc = cf_admin_token_check(admin, st, given ? bootstrap : "", given ? strlen(bootstrap) : 0, &ok,
+                              &legacy, err);
     if (rc == CF_OK) {
-        if (stored_len != CF_TOKEN_HASH_BYTES) {
-            free(stored);
-            return cf_err_set(err, CF_ESTORE, "the stored admin token hash is corrupt");
-        }
-        memcpy(hash, stored, CF_TOKEN_HASH_BYTES);
-        free(stored);
-        if (bootstrap && *bootstrap) {
-            uint8_t given[CF_TOKEN_HASH_BYTES];
-            cf_token_hash(bootstrap, strlen(bootstrap), given);
-            if (!cf_token_hash_equal(given, hash))
-                cf_log_warn("COFFER_BOOTSTRAP_TOKEN ignored: this store already has an admin "
-                            "token");
-        }
+        if (given && !ok)
+            cf_log_warn("COFFER_BOOTSTRAP_TOKEN ignored: this store already has an admin token");
+        else if (given && legacy)
+            cf_log_info("the stored admin token hash was re-keyed with the server's admin key");
+        else if (legacy)
+            cf_log_warn("the stored admin token hash has the old, unkeyed form: it is re-keyed at "
+                        "the admin token's next use (or start with COFFER_BOOTSTRAP_TOKEN set to "
+                        "it, or run `coffer operator rotate-admin-token`)");
         return CF_OK;
     }
     if (rc != CF_ENOTFOUND)
         return rc;
 
-    bool generated = !(bootstrap && *bootstrap);
-    if (!generated) {
+    if (given) {
         if (strlen(bootstrap) < BOOTSTRAP_MIN)
             return cf_err_set(err, CF_EINVAL,
                               "COFFER_BOOTSTRAP_TOKEN must be at least %d characters",
                               BOOTSTRAP_MIN);
-        cf_token_hash(bootstrap, strlen(bootstrap), hash);
+        rc = cf_admin_token_store(admin, st, bootstrap, strlen(bootstrap), true, err);
     } else {
-        cf_token_new("cfadm_", token, sizeof(token));
-        cf_token_hash(token, strlen(token), hash);
+        cf_token_new(CF_ADMIN_TOKEN_PREFIX, token, sizeof(token));
+        rc = cf_admin_token_store(admin, st, token, strlen(token), true, err);
     }
-    rc = st->ops->meta_insert(st, META_ADMIN_HASH, hash, CF_TOKEN_HASH_BYTES, err);
     if (rc == CF_EEXIST) {
         sodium_memzero(token, sizeof(token));
-        return bootstrap_admin(st, hash, err); /* another process won the race */
+        return bootstrap_admin(st, admin, err); /* another process won the race */
     }
     if (rc == CF_OK) {
-        if (generated) {
+        if (!given) {
             printf("admin token: %s\n", token);
-            printf("(shown once; only its hash is stored. Use it as COFFER_TOKEN.)\n");
+            printf("(shown once; only its keyed hash is stored. Use it as COFFER_TOKEN.)\n");
             fflush(stdout);
         } else {
             cf_log_info("admin token set from COFFER_BOOTSTRAP_TOKEN");
@@ -189,6 +187,7 @@ int cf_cmd_server(int argc, char **argv)
         OPT_SMTP_USER,
         OPT_SMTP_CA,
         OPT_SMTP_STARTTLS,
+        OPT_MAX_TOKEN_TTL,
         OPT_HELP
     };
     static const struct option options[] = {
@@ -218,6 +217,7 @@ int cf_cmd_server(int argc, char **argv)
         {"smtp-username", required_argument, NULL, OPT_SMTP_USER},
         {"smtp-ca-file", required_argument, NULL, OPT_SMTP_CA},
         {"smtp-starttls", required_argument, NULL, OPT_SMTP_STARTTLS},
+        {"max-token-ttl", required_argument, NULL, OPT_MAX_TOKEN_TTL},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -228,6 +228,8 @@ int cf_cmd_server(int argc, char **argv)
     unsigned db_pool_size = 0, db_timeout_s = 0;
     const char *notify_interval = NULL, *notify_retry = NULL, *smtp_url = NULL, *smtp_from = NULL;
     const char *smtp_user = NULL, *smtp_ca = NULL, *smtp_starttls = NULL;
+    const char *max_token_ttl = NULL;
+    int64_t max_token_ttl_ms = 0;
     const char *audit_file = NULL, *audit_syslog = NULL, *audit_http = NULL, *audit_http_ca = NULL;
     bool plain = false;
     int opt;
@@ -312,6 +314,9 @@ int cf_cmd_server(int argc, char **argv)
             break;
         case OPT_SMTP_STARTTLS:
             smtp_starttls = optarg;
+            break;
+        case OPT_MAX_TOKEN_TTL:
+            max_token_ttl = optarg;
             break;
         case OPT_HELP:
             fputs(usage_text, stdout);
@@ -406,6 +411,7 @@ int cf_cmd_server(int argc, char **argv)
          &notify_config.interval_ms},
         {notify_retry, "COFFER_NOTIFY_RETRY_BASE", "--notify-retry-base", "30s",
          &notify_config.retry_base_ms},
+        {max_token_ttl, "COFFER_MAX_TOKEN_TTL", "--max-token-ttl", "30d", &max_token_ttl_ms},
     };
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         int64_t seconds = 0;
@@ -418,6 +424,13 @@ int cf_cmd_server(int argc, char **argv)
         }
         *durations[i].out = seconds * 1000;
     }
+    /* 0 would mean "no limit", which is what this limit exists to prevent. */
+    if (max_token_ttl_ms <= 0) {
+        fprintf(stderr,
+                "coffer server: --max-token-ttl takes a duration such as 12h or 30d (not 0)\n");
+        return 2;
+    }
+    cf_token_set_max_ttl(max_token_ttl_ms / 1000);
     v = cf_boot_setting(smtp_starttls, "COFFER_SMTP_STARTTLS", "on");
     if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
         fprintf(stderr, "coffer server: --smtp-starttls must be on or off\n");
@@ -445,7 +458,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_audit_streams *audit_streams = NULL;
     struct cf_notifier *notifier = NULL;
     struct cf_err err;
-    uint8_t admin_hash[CF_TOKEN_HASH_BYTES];
+    struct cf_admin_auth *admin = NULL;
     int status = 1;
     int64_t started = cf_mono_us();
 
@@ -454,7 +467,8 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         return 1;
     }
-    if (bootstrap_admin(boot.store, admin_hash, &err) != CF_OK) {
+    if (cf_admin_auth_open(boot.store, boot.keyring, &admin, &err) != CF_OK ||
+        bootstrap_admin(boot.store, admin, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
@@ -525,14 +539,15 @@ int cf_cmd_server(int argc, char **argv)
                            .login_by_address_and_id = by_addr_and_id,
                            .login_by_address = by_addr,
                            .jwks = jwks,
-                           .audit = audit_log};
+                           .audit = audit_log,
+                           .admin = admin};
     /* Notifications start after the core exists; the server thread pool only reads it. */
     if (cf_notifier_start(&core, &notify_config, &notifier, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
     core.notifier = notifier;
-    if (cf_server_start(&config, &core, admin_hash, &server, &err) != CF_OK) {
+    if (cf_server_start(&config, &core, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
@@ -558,7 +573,7 @@ out:
     cf_throttle_free(by_addr_and_id);
     cf_throttle_free(by_addr);
     cf_jwks_cache_free(jwks);
-    sodium_memzero(admin_hash, sizeof(admin_hash));
+    cf_admin_auth_free(admin);
     cf_boot_close(&boot);
     if (status == 0)
         cf_log_info("stopped");

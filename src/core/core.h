@@ -37,6 +37,7 @@ struct cf_core {
     struct cf_jwks_cache *jwks;           /* borrowed: JWKS key sets for JWT auth (auth/jwks.h) */
     struct cf_audit_log *audit;           /* borrowed: the audit log (core/auditlog.h); NULL: off */
     struct cf_notifier *notifier;         /* borrowed: notifications (notify/notify.h) */
+    struct cf_admin_auth *admin;          /* borrowed: checks the admin token (auth/admin.h) */
 };
 
 enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY };

@@ -340,6 +340,18 @@ enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const
     return rc;
 }
 
+enum cf_rc cf_auth_method_remove(struct cf_core *core, const struct cf_principal *who,
+                                 const char *identity_id, const char *auth_method,
+                                 struct cf_err *err)
+{
+    struct cf_store *st = core->store;
+    struct cf_identity identity;
+    enum cf_rc rc = admin_identity(core, who, identity_id, &identity, err);
+    if (rc == CF_OK)
+        rc = st->ops->auth_method_remove(st, identity.id, auth_method, err);
+    return rc;
+}
+
 /* ---- JWT auth -------------------------------------------------------------------------------- */
 
 #define JWT_NOT_ATTACHED "JWT auth method not found for identity, did you configure JWT auth?"

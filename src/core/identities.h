@@ -43,6 +43,13 @@ enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who,
 enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
                      struct cf_ua_config *out, struct cf_err *err);
 
+/* Removes an auth method ("universal-auth", "jwt-auth", "kubernetes-auth") from an identity, with
+ * every access token it issued (and, for universal auth, the client secrets): they stop working at
+ * the next request. Memberships stay. CF_ENOTFOUND when the identity does not have it. */
+enum cf_rc cf_auth_method_remove(struct cf_core *core, const struct cf_principal *who,
+                                 const char *identity_id, const char *auth_method,
+                                 struct cf_err *err);
+
 /* JWT auth settings as given by a request (issue 4); a NULL text keeps the current (or default)
  * value, and token carries the access-token fields of cf_ua_settings (its client-secret IP list is
  * ignored). public_keys is a JSON array of PEM public keys (each must load with

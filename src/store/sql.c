@@ -93,6 +93,7 @@ enum stmt_id {
     ST_META_GET,
     ST_META_PUT,
     ST_META_INSERT,
+    ST_META_SWAP,
     ST_PROJECT_INSERT,
     ST_PROJECT_BY_ID,
     ST_PROJECT_BY_SLUG,
@@ -164,6 +165,11 @@ enum stmt_id {
     ST_TOKEN_USE_STATE,
     ST_TOKEN_RENEW,
     ST_TOKEN_REVOKE,
+    ST_TOKEN_DELETE_BY_METHOD,
+    ST_UA_DELETE,
+    ST_JWT_DELETE,
+    ST_K8S_DELETE,
+    ST_CSECRET_DELETE_ALL,
     ST_CHANNEL_INSERT,
     ST_CHANNEL_LIST_ALL,
     ST_CHANNEL_LIST_PROJECT,
@@ -203,6 +209,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_META_PUT] = "INSERT INTO meta (name, value) VALUES (?1, ?2)"
                     " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
     [ST_META_INSERT] = "INSERT INTO meta (name, value) VALUES (?1, ?2)",
+    [ST_META_SWAP] = "UPDATE meta SET value = ?3 WHERE name = ?1 AND value = ?2",
 
     [ST_PROJECT_INSERT] =
         "INSERT INTO projects (" PROJECT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -343,12 +350,26 @@ static const char *const stmt_sql[ST_COUNT] = {
 
     [ST_TOKEN_INSERT] = "INSERT INTO identity_access_tokens (" TOKEN_COLS ")"
                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    [ST_TOKEN_BY_ID] = "SELECT " TOKEN_COLS " FROM identity_access_tokens WHERE id = ?1",
+    /* With the state of the client secret that issued the token (0 when it has none or it is gone,
+     * 1 live, 2 revoked; and its expiry): one statement, two primary-key seeks, so that every
+     * request sees a revoked, deleted or expired secret at once, on every node. */
+    [ST_TOKEN_BY_ID] =
+        "SELECT " TOKEN_COLS ", COALESCE((SELECT CASE WHEN s.revoked <> 0 THEN 2 ELSE 1 END"
+        " FROM identity_client_secrets s WHERE s.id = identity_access_tokens.client_secret_id), 0),"
+        " COALESCE((SELECT s.expires_at FROM identity_client_secrets s"
+        " WHERE s.id = identity_access_tokens.client_secret_id), 0)"
+        " FROM identity_access_tokens WHERE id = ?1",
     [ST_TOKEN_USE] = USE_ONE("identity_access_tokens"),
     [ST_TOKEN_USE_STATE] =
         "SELECT revoked, num_uses, num_uses_limit FROM identity_access_tokens WHERE id = ?1",
     [ST_TOKEN_RENEW] = "UPDATE identity_access_tokens SET last_renewed_at = ?2 WHERE id = ?1",
     [ST_TOKEN_REVOKE] = "UPDATE identity_access_tokens SET revoked = 1 WHERE id = ?1",
+    [ST_TOKEN_DELETE_BY_METHOD] =
+        "DELETE FROM identity_access_tokens WHERE identity_id = ?1 AND auth_method = ?2",
+    [ST_UA_DELETE] = "DELETE FROM identity_universal_auths WHERE identity_id = ?1",
+    [ST_JWT_DELETE] = "DELETE FROM identity_jwt_auths WHERE identity_id = ?1",
+    [ST_K8S_DELETE] = "DELETE FROM identity_kubernetes_auths WHERE identity_id = ?1",
+    [ST_CSECRET_DELETE_ALL] = "DELETE FROM identity_client_secrets WHERE identity_id = ?1",
 
     [ST_CHANNEL_INSERT] = "INSERT INTO notification_channels (" CHANNEL_COLS ")"
                           " VALUES (?1, NULLIF(?2, ''), ?3, ?4, ?5, ?6, ?7)",
@@ -911,6 +932,10 @@ static enum cf_rc read_token(const struct db_row *s, void *item)
     col_text(s, 10, t->trusted_ips, sizeof(t->trusted_ips));
     t->created_at = db_row_int64(s, 11);
     t->last_renewed_at = db_row_int64(s, 12);
+    int64_t secret_state = db_row_int64(s, 13);
+    t->client_secret_found = secret_state != 0;
+    t->client_secret_revoked = secret_state == 2;
+    t->client_secret_expires_at = db_row_int64(s, 14);
     return col_hash(s, 4, t->hash);
 }
 
@@ -1256,6 +1281,22 @@ static enum cf_rc sq_meta_insert(struct cf_store *base, const char *name, const 
                                  size_t len, struct cf_err *err)
 {
     return meta_write(base, ST_META_INSERT, name, value, len, err);
+}
+
+static enum cf_rc exec_in_tx(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
+                             size_t n_args, int64_t *changes, struct cf_err *err);
+
+static enum cf_rc sq_meta_swap(struct cf_store *base, const char *name, const uint8_t *expected,
+                               size_t expected_len, const uint8_t *value, size_t len,
+                               struct cf_err *err)
+{
+    int64_t changes = 0;
+    enum cf_rc rc = exec_in_tx(
+        base, ST_META_SWAP, ARGS(A_TEXT(name), A_BLOB(expected, expected_len), A_BLOB(value, len)),
+        &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ECONFLICT, "meta value '%s' changed meanwhile", name);
+    return rc;
 }
 
 static enum cf_rc sq_rewrap_keys(struct cf_store *base, const struct cf_key_update *updates,
@@ -2703,6 +2744,39 @@ static enum cf_rc sq_token_revoke(struct cf_store *base, const char *token_id, s
     return token_update(base, ST_TOKEN_REVOKE, ARGS(A_TEXT(token_id)), token_id, err);
 }
 
+static enum cf_rc sq_auth_method_remove(struct cf_store *base, const char *identity_id,
+                                        const char *auth_method, struct cf_err *err)
+{
+    static const struct {
+        const char *name;
+        enum stmt_id remove;
+    } methods[] = {
+        {"universal-auth", ST_UA_DELETE},
+        {"jwt-auth", ST_JWT_DELETE},
+        {"kubernetes-auth", ST_K8S_DELETE},
+    };
+    struct db_conn *c;
+    int64_t changes = 0;
+    size_t m = 0;
+    while (m < sizeof(methods) / sizeof(methods[0]) && strcmp(methods[m].name, auth_method) != 0)
+        m++;
+    if (m == sizeof(methods) / sizeof(methods[0]))
+        return cf_err_set(err, CF_EINVAL, "unknown auth method '%.32s'", auth_method);
+    enum cf_rc rc = tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = exec_stmt(c, methods[m].remove, ARGS(A_TEXT(identity_id)), &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' has no %s", identity_id, auth_method);
+    if (rc == CF_OK)
+        rc = exec_stmt(c, ST_TOKEN_DELETE_BY_METHOD, ARGS(A_TEXT(identity_id), A_TEXT(auth_method)),
+                       NULL, err);
+    /* Client secrets belong to universal auth: attached again, it starts with none. */
+    if (rc == CF_OK && m == 0)
+        rc = exec_stmt(c, ST_CSECRET_DELETE_ALL, ARGS(A_TEXT(identity_id)), NULL, err);
+    return tx_end(c, rc, err);
+}
+
 /* ---- memberships ---- */
 
 static enum cf_rc sq_membership_put(struct cf_store *base, const struct cf_membership *membership,
@@ -3127,6 +3201,8 @@ static const struct cf_store_ops sq_ops = {
     .membership_get = sq_membership_get,
     .membership_list = sq_membership_list,
     .membership_delete = sq_membership_delete,
+    .auth_method_remove = sq_auth_method_remove,
+    .meta_swap = sq_meta_swap,
 };
 
 enum cf_rc sql_store_init(struct sql_store *st, const struct db_driver *drv, struct cf_err *err)

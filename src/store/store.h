@@ -254,6 +254,11 @@ struct cf_access_token {
     char trusted_ips[CF_IPS_MAX + 1];
     int64_t created_at;
     int64_t last_renewed_at; /* 0: never renewed */
+    /* Read with the token (token_get, in the same statement), not stored with it: the state of the
+     * client secret that issued it, when client_secret_id is set. A token dies with its secret. */
+    bool client_secret_found;
+    bool client_secret_revoked;
+    int64_t client_secret_expires_at; /* 0: never */
 };
 
 /* A rule narrowing a membership: the actions it allows (bit 1 << enum cf_action of core/core.h), in
@@ -441,6 +446,11 @@ struct cf_store_ops {
     /* Inserts only if absent: CF_EEXIST otherwise (first-start races). */
     enum cf_rc (*meta_insert)(struct cf_store *st, const char *name, const uint8_t *value,
                               size_t len, struct cf_err *err);
+    /* Replaces the value of name only while it is still expected (expected_len bytes):
+     * CF_ECONFLICT when it changed meanwhile (or is gone), and nothing is written. */
+    enum cf_rc (*meta_swap)(struct cf_store *st, const char *name, const uint8_t *expected,
+                            size_t expected_len, const uint8_t *value, size_t len,
+                            struct cf_err *err);
     /* Replaces every project's wrapped key and the root key check in one transaction. */
     enum cf_rc (*rewrap_keys)(struct cf_store *st, const struct cf_key_update *updates, size_t n,
                               const uint8_t *root_check, size_t root_check_len, struct cf_err *err);
@@ -601,6 +611,12 @@ struct cf_store_ops {
     enum cf_rc (*token_renew)(struct cf_store *st, const char *token_id, int64_t renewed_at,
                               struct cf_err *err);
     enum cf_rc (*token_revoke)(struct cf_store *st, const char *token_id, struct cf_err *err);
+    /* Removes auth_method ("universal-auth", "jwt-auth", "kubernetes-auth") from an identity in one
+     * transaction, with every access token that method issued to it (and, for universal auth, its
+     * client secrets), so those tokens stop working at once and attaching the method again revives
+     * none of them. CF_ENOTFOUND when the identity does not have it. */
+    enum cf_rc (*auth_method_remove)(struct cf_store *st, const char *identity_id,
+                                     const char *auth_method, struct cf_err *err);
 
     /* ---- notifications ---- */
 

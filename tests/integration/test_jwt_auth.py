@@ -239,6 +239,27 @@ class JwtLogin(JwtAuthTestCase):
                              body={"workspaceId": self.project["id"], "environment": "dev", "secretValue": "x"})
                 self.assertEqual(w.status, 403, w.body[:300])
 
+    def test_removing_jwt_auth_ends_its_tokens(self):
+        ua = self.attach_ua(self.ident["id"])
+        cs, _ = self.create_client_secret(self.ident["id"])
+        ua_token = self.login_ok(ua["clientId"], cs)["accessToken"]
+        r = self.jwt_login(self.ident["id"], self.keys.sign("rsa", claims()))
+        self.assertEqual(r.status, 200, r.body[:500])
+        token = r.json["accessToken"]
+        self.assertEqual(self.get_as(token, self.project["id"], "DB_PASSWORD").status, 200)
+        removed = self.ok("DELETE", jwt_path(self.ident["id"]))["identityJwtAuth"]
+        self.assertEqual(removed["identityId"], self.ident["id"])
+        self.assertError(self.get_as(token, self.project["id"], "DB_PASSWORD"), 401, "Unauthorized", "revoked")
+        self.assertError(self.api("POST", "/api/v1/auth/token/renew", body={"accessToken": token}, token=None),
+                         401, "Unauthorized")
+        self.assertError(self.jwt_login(self.ident["id"], self.keys.sign("rsa", claims())), 404, None, NOT_FOUND)
+        self.assertError(self.api("DELETE", jwt_path(self.ident["id"])), 404, "NotFound", NOT_FOUND)
+        # The identity's universal-auth token is not the JWT method's: it keeps working.
+        self.assertEqual(self.get_as(ua_token, self.project["id"], "DB_PASSWORD").status, 200)
+        # Attached again, the old token stays dead.
+        self.attach_jwt(self.ident["id"])
+        self.assertError(self.get_as(token, self.project["id"], "DB_PASSWORD"), 401, "Unauthorized")
+
     def test_cli_login(self):
         token = self.keys.sign("rsa", claims())
         rc, out, err = self.cli("login", "--method=jwt-auth", "--machine-identity-id", self.ident["id"], "--jwt",

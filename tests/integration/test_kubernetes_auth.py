@@ -187,6 +187,20 @@ class KubernetesLogin(KubernetesAuthTestCase):
         r = self.login(self.ident["id"], self.sa_token("system:serviceaccount:team-a:worker-7"))
         self.assertEqual(r.status, 200, r.body[:500])
 
+    def test_removing_kubernetes_auth_ends_its_tokens(self):
+        r = self.login(self.ident["id"], self.sa_token())
+        self.assertEqual(r.status, 200, r.body[:500])
+        token = r.json["accessToken"]
+        self.assertEqual(self.get_as(token, self.project["id"], "DB_PASSWORD").status, 200)
+        removed = self.ok("DELETE", k8s_path(self.ident["id"]))["identityKubernetesAuth"]
+        self.assertEqual(removed["identityId"], self.ident["id"])
+        self.assertNotIn(REVIEWER, json.dumps(removed))
+        self.assertError(self.get_as(token, self.project["id"], "DB_PASSWORD"), 401, "Unauthorized", "revoked")
+        self.assertError(self.api("POST", "/api/v1/auth/token/renew", body={"accessToken": token}, token=None),
+                         401, "Unauthorized")
+        self.assertError(self.login(self.ident["id"], self.sa_token()), 404, None, NOT_FOUND)
+        self.assertError(self.api("DELETE", k8s_path(self.ident["id"])), 404, "NotFound", NOT_FOUND)
+
     def test_login_token_reviews_itself(self):
         ident = self.create_identity()
         self.attach(ident["id"], tokenReviewerJwt="", allowedAudience="")

@@ -6,7 +6,8 @@ process with its own data directory and the same root key (COFFER_ROOT_KEY) and 
 - nodes started at the same moment on an empty database apply the migrations exactly once;
 - a write on A reads back on B at once, and the other way round;
 - one secret edited concurrently on both nodes ends with one version per acknowledged write (none lost);
-- a token revoked on A, and an identity deleted on A, are refused by B on its next request;
+- a token revoked on A, an identity deleted on A, and a token whose client secret was revoked on A are refused by B
+  on its next request; `coffer operator rotate-admin-token` ends the old admin token on both nodes at once;
 - a node killed (-9) in the middle of a stream of requests spread over two nodes: every request that failed on it
   succeeds when re-sent to the survivor;
 - the expiry-notice job runs on one node at a time: with two nodes each notice is delivered exactly once, the
@@ -185,6 +186,44 @@ class TwoNodes(NodeHelpers, unittest.TestCase):
         self.assertEqual(self.a.api("DELETE", "/api/v1/identities/%s" % ident).status, 200)
         r = self.get(self.b, pid, "SEEN", token=token)
         self.assertEqual(r.status, 401, r.body)
+
+    def test_client_secret_revoked_on_a_ends_its_token_on_b(self):
+        pid = self.project(self.a)
+        self.assertEqual(self.put(self.a, pid, "CS", "x", create=True).status, 200)
+        ident, client_id, secret = self.machine(self.a, pid)
+        token = self.login(self.b, client_id, secret)
+        self.assertEqual(self.get(self.b, pid, "CS", token=token).status, 200)
+        secret_id = self.a.api("GET", "/api/v1/auth/universal-auth/identities/%s/client-secrets"
+                               % ident).json["clientSecretData"][0]["id"]
+        r = self.a.api("POST", "/api/v1/auth/universal-auth/identities/%s/client-secrets/%s/revoke"
+                       % (ident, secret_id))
+        self.assertEqual(r.status, 200, r.body)
+        r = self.get(self.b, pid, "CS", token=token)
+        self.assertEqual(r.status, 401, r.body)
+        self.assertIn("client secret", r.json["message"])
+
+    def test_admin_token_rotation_is_honoured_by_every_node(self):
+        """On nodes of their own: the class's nodes (and the ones other tests start) keep the bootstrap token."""
+        uri, key = harness.new_pg_database(), root_key()
+        nodes = start_nodes(2, uri, key)
+        try:
+            for node in nodes:
+                self.assertEqual(node.api("GET", "/api/v1/identities").status, 200)
+            env = harness.base_env({"COFFER_DB": uri, "COFFER_ROOT_KEY": key})
+            rc, out, err = harness.run(["operator", "rotate-admin-token", "--data-dir", nodes[0].data_dir],
+                                       env=env)
+            self.assertEqual(rc, 0, err)
+            new = out.split("admin token: ", 1)[1].split()[0]
+            for node in nodes:
+                self.assertEqual(node.api("GET", "/api/v1/identities", token=ADMIN_TOKEN).status, 401)
+                self.assertEqual(node.api("GET", "/api/v1/identities", token=new).status, 200)
+        finally:
+            for node in nodes:
+                rc = node.stop()
+                report = node.sanitizer_report()
+                node.cleanup()
+                self.assertIsNone(report, report)
+                self.assertEqual(rc, 0, "a node exited %s" % rc)
 
     def test_node_killed_mid_stream_requests_resent_succeed(self):
         pid = self.project(self.a)

@@ -1563,11 +1563,15 @@ Test(store, access_tokens)
     got = calloc(1, sizeof(*got));
     cr_assert_not_null(got);
 
+    /* Read with the token: the state of its client secret. */
+    t->client_secret_found = true;
+    t->client_secret_expires_at = secret.expires_at;
     cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(memcmp(got, t, sizeof(*t)), 0); /* every field */
     cr_assert_eq(st->ops->token_get(st, unlimited->id, got, &err), CF_OK, "%s", err.msg);
     cr_assert_str_eq(got->client_secret_id, "");
     cr_assert_eq(got->last_renewed_at, 0);
+    cr_assert(!got->client_secret_found);
 
     /* Uses. */
     cr_assert_eq(st->ops->token_use(st, t->id, &err), CF_OK, "%s", err.msg);
@@ -1613,6 +1617,58 @@ Test(store, access_tokens)
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_access_tokens"), 2);
     free(t);
     free(unlimited);
+    free(got);
+}
+
+/* A token follows its client secret (revoked, deleted) and its auth method (removed). */
+Test(store, token_credential_state)
+{
+    struct cf_identity a;
+    struct cf_client_secret secret, other;
+    struct cf_access_token *t, *t_other, *jwt, *got;
+    struct cf_ua_config *ua;
+
+    make_identity("a", 0, &a);
+    ua = new_ua(a.id);
+    cr_assert_eq(st->ops->ua_attach(st, ua, &err), CF_OK, "%s", err.msg);
+    make_client_secret(a.id, "s", 0, 1000, &secret);
+    make_client_secret(a.id, "o", 0, 1000, &other);
+    t = new_token(a.id, secret.id, 0);
+    t_other = new_token(a.id, other.id, 0);
+    jwt = new_token(a.id, "", 0);
+    got = calloc(1, sizeof(*got));
+    cr_assert_not_null(got);
+    char sql[256];
+    snprintf(sql, sizeof(sql),
+             "UPDATE identity_access_tokens SET auth_method = 'jwt-auth' WHERE id = '%s'", jwt->id);
+    raw_exec(sql);
+
+    cr_assert_eq(st->ops->client_secret_revoke(st, a.id, secret.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert(got->client_secret_found && got->client_secret_revoked);
+    cr_assert_eq(got->client_secret_expires_at, secret.expires_at);
+    cr_assert_eq(st->ops->token_get(st, t_other->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert(got->client_secret_found && !got->client_secret_revoked);
+    snprintf(sql, sizeof(sql), "DELETE FROM identity_client_secrets WHERE id = '%s'", secret.id);
+    raw_exec(sql);
+    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert(!got->client_secret_found && !got->client_secret_revoked);
+
+    /* Removing universal auth takes its tokens and secrets, not the JWT-auth token. */
+    cr_assert_eq(st->ops->auth_method_remove(st, a.id, "universal-auth", &err), CF_OK, "%s",
+                 err.msg);
+    cr_assert_eq(st->ops->token_get(st, t_other->id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_client_secrets"), 0);
+    cr_assert_eq(st->ops->token_get(st, jwt->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->auth_method_remove(st, a.id, "universal-auth", &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->auth_method_remove(st, a.id, "jwt-auth", &err), CF_ENOTFOUND);
+    cr_assert_eq(st->ops->token_get(st, jwt->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(st->ops->auth_method_remove(st, a.id, "magic", &err), CF_EINVAL);
+    free(ua);
+    free(t);
+    free(t_other);
+    free(jwt);
     free(got);
 }
 

@@ -1,0 +1,175 @@
+"""An access token dies with the credential that minted it, and no token lives forever (docs/api.md, "Access
+token lifetime"; docs/server.md, --max-token-ttl).
+
+- a universal-auth token whose client secret is then revoked, deleted or expires is refused (401) on use and on
+  renew, at once; tokens of the identity's other client secrets keep working;
+- removing universal auth from an identity ends every token it issued (and its client secrets); attaching it
+  again does not revive them (JWT and Kubernetes auth: test_jwt_auth.py, test_kubernetes_auth.py);
+- removing a membership ends what the token grants in that project (403), not the token (as Infisical);
+- accessTokenTTL=0 / accessTokenMaxTTL=0 mean "up to the server's --max-token-ttl", not "forever": login,
+  renew and the token's own record are all capped by it, tokens stored before the cap included.
+"""
+
+import time
+import unittest
+import uuid
+
+import harness
+from test_identities import IdentityHelpers, RENEW, ua_path
+
+
+class TokenTestCase(IdentityHelpers, harness.ServerTestCase):
+    server_env = {"COFFER_LOGIN_MAX_FAILURES": "1000"}
+
+    def renew(self, token):
+        return self.api("POST", RENEW, body={"accessToken": token}, token=None)
+
+    def assertDead(self, token, project_id, *words):
+        """The token is refused, with a message naming the cause, on use and on renew."""
+        self.assertError(self.list_as(token, project_id), 401, "Unauthorized", *words)
+        self.assertError(self.renew(token), 401, "Unauthorized", *words)
+
+    def assertAlive(self, token, project_id):
+        r = self.list_as(token, project_id)
+        self.assertEqual(r.status, 200, r.body[:300])
+        r = self.renew(token)
+        self.assertEqual(r.status, 200, r.body[:300])
+
+
+class ClientSecretEndsItsTokens(TokenTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.project = self.create_project()
+        self.set_secret(self.project["id"], "K", "v")
+
+    def machine_with_two_secrets(self, **secret):
+        m = self.machine(self.project["id"], "viewer", secret=secret or None)
+        cs2, data2 = self.create_client_secret(m["id"], description="the other one")
+        other = self.login_ok(m["clientId"], cs2)["accessToken"]
+        self.assertAlive(m["token"], self.project["id"])
+        return m, other
+
+    def test_revoked_client_secret(self):
+        m, other = self.machine_with_two_secrets()
+        self.ok("POST", ua_path(m["id"]) + "/client-secrets/%s/revoke" % m["secretData"]["id"])
+        self.assertDead(m["token"], self.project["id"], "client secret", "revoked")
+        self.assertAlive(other, self.project["id"])
+
+    def test_deleted_client_secret(self):
+        """The secret's row removed (as an operator cleaning the store would): no row, no token."""
+        m, other = self.machine_with_two_secrets()
+        harness.sql(self.server.data_dir,
+                    "DELETE FROM identity_client_secrets WHERE id = '%s'" % m["secretData"]["id"])
+        self.assertDead(m["token"], self.project["id"], "client secret", "deleted")
+        self.assertAlive(other, self.project["id"])
+
+    def test_expired_client_secret(self):
+        m, other = self.machine_with_two_secrets(ttl=1)
+        time.sleep(1.6)
+        self.assertDead(m["token"], self.project["id"], "client secret", "expired at")
+        self.assertAlive(other, self.project["id"])
+
+    def test_revoking_a_token_of_a_revoked_secret_is_fine(self):
+        m, _ = self.machine_with_two_secrets()
+        self.ok("POST", ua_path(m["id"]) + "/client-secrets/%s/revoke" % m["secretData"]["id"])
+        r = self.api("POST", "/api/v1/auth/token/revoke", body={"accessToken": m["token"]}, token=None)
+        self.assertEqual(r.status, 200, r.body[:300])
+
+
+class AuthMethodRemovalEndsItsTokens(TokenTestCase):
+
+    def test_removing_universal_auth(self):
+        project = self.create_project()
+        m = self.machine(project["id"], "viewer")
+        self.assertAlive(m["token"], project["id"])
+        r = self.ok("DELETE", ua_path(m["id"]))
+        self.assertEqual(r["identityUniversalAuth"]["clientId"], m["clientId"])
+        self.assertDead(m["token"], project["id"], "revoked")
+        self.assertError(self.api("GET", ua_path(m["id"])), 404, "NotFound")
+        self.assertError(self.api("DELETE", ua_path(m["id"])), 404, "NotFound")
+        self.assertNotIn("universal-auth",
+                         self.ok("GET", "/api/v1/identities/" + m["id"])["identity"]["authMethods"])
+        self.assertError(self.login(m["clientId"], m["clientSecret"]), 401, "Unauthorized")
+        # Attached again: a new client id, the old secret and token stay dead.
+        again = self.attach_ua(m["id"])
+        self.assertNotEqual(again["clientId"], m["clientId"])
+        self.assertEqual(self.ok("GET", ua_path(m["id"]) + "/client-secrets")["clientSecretData"], [])
+        self.assertDead(m["token"], project["id"], "revoked")
+        self.assertError(self.login(again["clientId"], m["clientSecret"]), 401, "Unauthorized")
+
+    def test_removal_is_admin_only(self):
+        project = self.create_project()
+        m = self.machine(project["id"], "admin")
+        victim = self.machine(project["id"], "viewer")
+        self.assertError(self.api("DELETE", ua_path(victim["id"]), token=m["token"]), 403)
+        self.assertAlive(victim["token"], project["id"])
+        self.assertError(self.api("DELETE", ua_path(str(uuid.uuid4()))), 404, "NotFound")
+
+    def test_removing_a_membership_ends_the_grant_not_the_token(self):
+        """Infisical's behaviour: permissions are read per request, so the token stays valid but no longer grants
+        the project; it still works where the identity is a member."""
+        kept, dropped = self.create_project(), self.create_project()
+        m = self.machine(kept["id"], "viewer")
+        self.add_member(dropped["id"], m["id"], "viewer")
+        self.assertAlive(m["token"], dropped["id"])
+        self.ok("DELETE", "/api/v2/workspace/%s/identity-memberships/%s" % (dropped["id"], m["id"]))
+        self.assertError(self.list_as(m["token"], dropped["id"]), 403, "PermissionDenied")
+        self.assertAlive(m["token"], kept["id"])
+
+
+class ServerMaxTokenTtl(TokenTestCase):
+    """--max-token-ttl 3s: "no limit" and limits above it become 3 seconds."""
+
+    server_args = ("--max-token-ttl", "3s")
+
+    def test_zero_ttls_are_capped(self):
+        project = self.create_project()
+        start = time.monotonic()
+        m = self.machine(project["id"], "viewer", ua={"accessTokenTTL": 0, "accessTokenMaxTTL": 0}, login=False)
+        data = self.login_ok(m["clientId"], m["clientSecret"])
+        self.assertEqual((data["expiresIn"], data["accessTokenMaxTTL"]), (3, 3))
+        token = data["accessToken"]
+        r = self.renew(token)
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertLessEqual(r.json["expiresIn"], 3)
+        self.assertEqual(r.json["accessTokenMaxTTL"], 3)
+        self.assertEqual(self.list_as(token, project["id"]).status, 200)
+        time.sleep(max(0.0, 3.6 - (time.monotonic() - start)))
+        self.assertDead(token, project["id"], "max TTL")
+
+    def test_large_ttls_are_capped(self):
+        project = self.create_project()
+        m = self.machine(project["id"], "viewer", ua={"accessTokenTTL": 600, "accessTokenMaxTTL": 7200}, login=False)
+        data = self.login_ok(m["clientId"], m["clientSecret"])
+        self.assertEqual((data["expiresIn"], data["accessTokenMaxTTL"]), (3, 3))
+
+    def test_a_stored_endless_token_is_capped(self):
+        """A token stored with no limits (issued before the cap existed) ends at created_at + the cap."""
+        project = self.create_project()
+        start = time.monotonic()
+        m = self.machine(project["id"], "viewer")
+        harness.sql(self.server.data_dir, "UPDATE identity_access_tokens SET ttl = 0, max_ttl = 0 "
+                    "WHERE identity_id = '%s'" % m["id"])
+        self.assertEqual(self.list_as(m["token"], project["id"]).status, 200)
+        time.sleep(max(0.0, 3.6 - (time.monotonic() - start)))
+        self.assertDead(m["token"], project["id"], "max TTL")
+
+
+class MaxTokenTtlFlag(unittest.TestCase):
+
+    def test_bad_values_refuse_to_start(self):
+        for value in ("0", "-1", "abc", "5y"):
+            with self.subTest(value=value):
+                rc, out, err = harness.run(["server", "--max-token-ttl", value,
+                                            "--data-dir", "/nonexistent/never-created"])
+                self.assertEqual(rc, 2, err)
+                self.assertIn("--max-token-ttl", err)
+                env = harness.base_env({"COFFER_MAX_TOKEN_TTL": value})
+                rc, out, err = harness.run(["server", "--data-dir", "/nonexistent/never-created"], env=env)
+                self.assertEqual(rc, 2, err)
+                self.assertIn("--max-token-ttl", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
