@@ -27,6 +27,15 @@
 #define TLS_FILE_MAX (1024 * 1024)
 #define DISCARD_FACTOR 8 /* how much of an oversized body is read and dropped before giving up */
 
+/* The TLS policy (GnuTLS priority string, docs/server.md "TLS"): TLS 1.3, or TLS 1.2 with an
+ * ephemeral elliptic-curve key exchange (forward secrecy) and an AEAD cipher (AES-GCM, ChaCha20-
+ * Poly1305); never TLS 1.1 or older, static RSA or finite-field DHE key exchange, CBC or RC4. The
+ * SECURE levels keep GnuTLS's own floor for signatures and groups (no SHA-1 signatures); the
+ * server's order wins, so a client that offers TLS 1.3 and AES-256-GCM gets them. */
+#define TLS_PRIORITIES                                                                             \
+    "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"    \
+    "-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
+
 struct cf_server {
     struct MHD_Daemon *daemon;
     struct cf_core *core;
@@ -530,6 +539,7 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, server->tls_cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, server->tls_key},
+        {tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0, (void *)TLS_PRIORITIES},
         {MHD_OPTION_END, 0, NULL},
     };
     server->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, server, MHD_OPTION_ARRAY,

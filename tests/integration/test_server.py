@@ -552,6 +552,78 @@ class Tls(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
 
 
+class TlsPolicy(ServerTestCase):
+    """Only TLS 1.2 with ECDHE key exchange and an AEAD cipher, or TLS 1.3, is offered (docs/server.md "TLS"). An
+    RSA certificate, so that the server could pick a static-RSA suite such as AES128-SHA if its policy allowed it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certdir = tempfile.mkdtemp(prefix="coffer-itest-tls-")
+        cls.cert = os.path.join(cls.certdir, "rsa-cert.pem")
+        cls.key = os.path.join(cls.certdir, "rsa-key.pem")
+        harness.subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", cls.key,
+                                "-out", cls.cert, "-days", "2", "-subj", "/CN=localhost",
+                                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                               check=True, capture_output=True, timeout=60)
+        cls.server_args = ["--tls-cert", cls.cert, "--tls-key", cls.key]
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.certdir, ignore_errors=True)
+
+    def handshake(self, version, ciphers=None):
+        """Connects with exactly one TLS version (and, for TLS 1.2 and older, the given OpenSSL cipher list);
+        returns (version, cipher) as negotiated, or raises ssl.SSLError / OSError when refused."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.cert)
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+        if ciphers:
+            # SECLEVEL=0: this client's OpenSSL would refuse TLS 1.1 and SHA-1 suites by itself.
+            ctx.set_ciphers(ciphers + ":@SECLEVEL=0")
+        with socket.create_connection((self.server.host, self.server.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while True:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        break
+                    answer += chunk
+                self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:100])
+                return tls.version(), tls.cipher()[0]
+
+    def test_old_protocols_refused(self):
+        for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+            with self.subTest(version=version.name):
+                with self.assertRaises((ssl.SSLError, OSError), msg="%s was accepted" % version.name):
+                    self.handshake(version, "DEFAULT")
+
+    def test_weak_tls12_suites_refused(self):
+        # static RSA key exchange (no forward secrecy) with CBC, static RSA with GCM, ECDHE with CBC, DHE
+        for cipher in ("AES128-SHA", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA384",
+                       "DHE-RSA-AES128-GCM-SHA256"):
+            with self.subTest(cipher=cipher):
+                with self.assertRaises((ssl.SSLError, OSError), msg="%s was accepted" % cipher):
+                    self.handshake(ssl.TLSVersion.TLSv1_2, cipher)
+
+    def test_ecdhe_aead_and_tls13_accepted(self):
+        for cipher in ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"):
+            with self.subTest(cipher=cipher):
+                self.assertEqual(self.handshake(ssl.TLSVersion.TLSv1_2, cipher), ("TLSv1.2", cipher))
+        version, _ = self.handshake(ssl.TLSVersion.TLSv1_3)
+        self.assertEqual(version, "TLSv1.3")
+        # A client offering everything gets TLS 1.3.
+        ctx = ssl.create_default_context(cafile=self.cert)
+        with socket.create_connection((self.server.host, self.server.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                self.assertEqual(tls.version(), "TLSv1.3")
+
+
 class PlainHttpOnPublicAddress(unittest.TestCase):
     def test_refused_without_tls(self):
         d = tempfile.mkdtemp(prefix="coffer-itest-")
