@@ -143,7 +143,8 @@ static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err)
     /* the operator needs these too (not a client's unknown HTTP version); messages never hold
      * secret values */
     if (status >= 500 && err->rc != CF_EVERSION)
-        cf_log_error("req_id=%s %s: %s", req->reqid, cf_rc_str(err->rc), err->msg);
+        cf_log_event(CF_LOG_ERROR, "req_error", CF_LOG_WORD("req_id", req->reqid),
+                     CF_LOG_WORD("rc", cf_rc_str(err->rc)), CF_LOG_TEXT("msg", err->msg));
     if (!body)
         return MHD_NO;
     if (err->rc == CF_ERATELIMIT && err->retry_after_s > 0)
@@ -519,9 +520,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!req || is_target_verdict(req))
         return; /* ended before its first call: there is no request to log or free */
     double ms = (double)(cf_mono_us() - req->start_us) / 1000.0;
-    cf_log_info("req method=%s path=%s status=%d dur_ms=%.2f req_id=%s%s", req->method, req->path,
-                req->status ? req->status : 0, ms, req->reqid,
-                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+    const struct cf_log_field fields[] = {
+        CF_LOG_TEXT("method", req->method), CF_LOG_TEXT("path", req->path),
+        CF_LOG_INT("status", req->status),  CF_LOG_MS("dur_ms", ms),
+        CF_LOG_WORD("req_id", req->reqid),  CF_LOG_INT("aborted", 1),
+    };
+    size_t n = sizeof(fields) / sizeof(fields[0]);
+    cf_log_fields(CF_LOG_INFO, "req", fields,
+                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? n - 1 : n); /* aborted=1 last */
     cf_req_release(req);
     free(req);
     *con_cls = NULL;
