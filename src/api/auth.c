@@ -63,12 +63,14 @@ static enum cf_rc login_reply(struct cf_req *req, const char *method, const char
     bool by_client_id = strcmp(method, "universal-auth") == 0;
     cf_req_audit_actor(req, by_client_id ? "client-id" : "identity", who, "");
     if (rc != CF_OK)
-        cf_log_info("login method=%s who=%.128s ip=%s result=refused rc=%s reason=\"%.300s\" "
-                    "req_id=%s",
-                    method, who, cf_req_client_ip(req), cf_rc_str(rc), err->msg, cf_req_id(req));
+        cf_log_event(CF_LOG_INFO, "login", CF_LOG_WORD("method", method), CF_LOG_TEXT("who", who),
+                     CF_LOG_WORD("ip", cf_req_client_ip(req)), CF_LOG_WORD("result", "refused"),
+                     CF_LOG_WORD("rc", cf_rc_str(rc)), CF_LOG_TEXT("reason", err->msg),
+                     CF_LOG_WORD("req_id", cf_req_id(req)));
     else
-        cf_log_info("login method=%s who=%.128s ip=%s result=ok req_id=%s", method, who,
-                    cf_req_client_ip(req), cf_req_id(req));
+        cf_log_event(CF_LOG_INFO, "login", CF_LOG_WORD("method", method), CF_LOG_TEXT("who", who),
+                     CF_LOG_WORD("ip", cf_req_client_ip(req)), CF_LOG_WORD("result", "ok"),
+                     CF_LOG_WORD("req_id", cf_req_id(req)));
     if (rc == CF_OK) {
         *out = token_reply(result->token, result->expires_in, result->max_ttl);
         if (!*out)

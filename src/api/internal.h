@@ -37,6 +37,8 @@ struct cf_req {
     int status;
     int retry_after_s; /* sent as Retry-After when > 0 */
     bool responded;
+    /* The answer closes the connection: where the request ends is in doubt. */
+    bool close_connection;
     /* A request built in-process has no connection (conn NULL: the API fuzzer, fuzz/fuzz_api.c):
      * its query parameters are these, borrowed from whoever built it. */
     size_t n_query;

@@ -554,6 +554,18 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **bo
         status = 413;
         name = "PayloadTooLarge";
         break;
+    case CF_ETARGET:
+        status = 414;
+        name = "URITooLong";
+        break;
+    case CF_EHEADERS:
+        status = 431;
+        name = "RequestHeaderFieldsTooLarge";
+        break;
+    case CF_EVERSION:
+        status = 505;
+        name = "HTTPVersionNotSupported";
+        break;
     case CF_ERATELIMIT:
         status = 429;
         name = "TooManyRequests";

@@ -2,7 +2,8 @@
  * when the headers are in, once per chunk of body, and once more when the body is complete. We
  * answer on that last call (answering on the first would make libmicrohttpd 0.9.75 close every
  * connection), except for a body over the cap, which is refused as early as possible so the client
- * can read the 413 before it has sent everything. */
+ * can read the 413 before it has sent everything, and a request head that is refused (check_head),
+ * whose answer closes the connection. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +28,23 @@
 #define DEFAULT_MAX_BODY (1024u * 1024u)
 #define TLS_FILE_MAX (1024 * 1024)
 #define DISCARD_FACTOR 8 /* how much of an oversized body is read and dropped before giving up */
+
+/* Request heads are limited by Coffer first, so that their refusals are its own JSON answers with
+ * the security headers: a request target over MAX_TARGET_BYTES is answered 414, a request line and
+ * headers over MAX_HEAD_BYTES 431. libmicrohttpd refuses by itself (with its own static page) only
+ * what does not fit in its per-connection memory, MHD_MEMORY_BYTES, well above both. */
+#define MAX_TARGET_BYTES 8192
+#define MAX_HEAD_BYTES 16384
+#define MHD_MEMORY_BYTES (32 * 1024)
+
+/* The TLS policy (GnuTLS priority string, docs/server.md "TLS"): TLS 1.3, or TLS 1.2 with an
+ * ephemeral elliptic-curve key exchange (forward secrecy) and an AEAD cipher (AES-GCM, ChaCha20-
+ * Poly1305); never TLS 1.1 or older, static RSA or finite-field DHE key exchange, CBC or RC4. The
+ * SECURE levels keep GnuTLS's own floor for signatures and groups (no SHA-1 signatures); the
+ * server's order wins, so a client that offers TLS 1.3 and AES-256-GCM gets them. */
+#define TLS_PRIORITIES                                                                             \
+    "SECURE256:+SECURE128:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"    \
+    "-CIPHER-ALL:+AES-256-GCM:+CHACHA20-POLY1305:+AES-128-GCM:-MAC-ALL:+AEAD:%SERVER_PRECEDENCE"
 
 struct cf_server {
     struct MHD_Daemon *daemon;
@@ -86,7 +105,7 @@ static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *
         snprintf(seconds, sizeof(seconds), "%d", req->retry_after_s);
         MHD_add_response_header(resp, "Retry-After", seconds);
     }
-    if (status == 413 || atomic_load(&req->server->draining))
+    if (status == 413 || req->close_connection || atomic_load(&req->server->draining))
         MHD_add_response_header(resp, "Connection", "close");
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)status, resp);
     MHD_destroy_response(resp);
@@ -120,8 +139,11 @@ static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err)
 {
     json_t *body = NULL;
     int status = cf_api_render_error(req->reqid, err, &body);
-    if (status >= 500) /* the operator needs these too; messages never hold secret values */
-        cf_log_error("req_id=%s %s: %s", req->reqid, cf_rc_str(err->rc), err->msg);
+    /* the operator needs these too (not a client's unknown HTTP version); messages never hold
+     * secret values */
+    if (status >= 500 && err->rc != CF_EVERSION)
+        cf_log_event(CF_LOG_ERROR, "req_error", CF_LOG_WORD("req_id", req->reqid),
+                     CF_LOG_WORD("rc", cf_rc_str(err->rc)), CF_LOG_TEXT("msg", err->msg));
     if (!body)
         return MHD_NO;
     if (err->rc == CF_ERATELIMIT && err->retry_after_s > 0)
@@ -275,6 +297,134 @@ static void log_safe_path(char *out, size_t size, const char *path)
     out[n] = '\0';
 }
 
+/* What on_target learnt of the raw request target, handed to the request's first call as its
+ * connection context (three distinct addresses; nothing to free if the request ends earlier). */
+enum target_verdict { TARGET_OK, TARGET_MALFORMED, TARGET_TOO_LONG, TARGET_VERDICTS };
+static const char target_verdicts[TARGET_VERDICTS];
+
+static bool is_target_verdict(const void *context)
+{
+    for (int i = 0; i < TARGET_VERDICTS; i++) {
+        if (context == &target_verdicts[i])
+            return true;
+    }
+    return false;
+}
+
+/* libmicrohttpd's URI log callback: sees the request target as sent (before %-decoding, with its
+ * query), which the access handler no longer can. Coffer serves paths only ("/..."); a blank or
+ * control byte there is refused (libmicrohttpd would take "GET /a b HTTP/1.1" as the path "/a b").
+ */
+static void *on_target(void *cls, const char *target, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    size_t len = strlen(target);
+    if (len > MAX_TARGET_BYTES)
+        return (void *)&target_verdicts[TARGET_TOO_LONG];
+    if (target[0] != '/')
+        return (void *)&target_verdicts[TARGET_MALFORMED];
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)target[i];
+        if (c <= 0x20 || c == 0x7f)
+            return (void *)&target_verdicts[TARGET_MALFORMED];
+    }
+    return (void *)&target_verdicts[TARGET_OK];
+}
+
+/* RFC 9110 tchar: the bytes of a method or a header name. */
+static bool is_token(const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c && strchr("!#$%&'*+-.^_`|~", c))))
+            return false;
+    }
+    return true;
+}
+
+/* What check_header found in a request's headers. */
+struct head_scan {
+    bool malformed; /* a name that is not a token, a control byte in a value */
+    int content_length;
+    int transfer_encoding;
+    bool not_chunked; /* a Transfer-Encoding other than exactly "chunked" */
+    int host;
+};
+
+static enum MHD_Result check_header(void *cls, enum MHD_ValueKind kind, const char *name,
+                                    size_t name_len, const char *value, size_t value_len)
+{
+    struct head_scan *scan = cls;
+    (void)kind;
+    /* A name with a blank, a control byte or a folded continuation (libmicrohttpd 0.9.75 appends
+     * a continuation line to the name) is not a token. */
+    if (!is_token(name, name_len) || strlen(name) != name_len) {
+        scan->malformed = true;
+        return MHD_NO;
+    }
+    /* Bare CR, and any other control byte but HTAB: a proxy in front may end the line there. */
+    for (size_t i = 0; value && i < value_len; i++) {
+        unsigned char c = (unsigned char)value[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            scan->malformed = true;
+            return MHD_NO;
+        }
+    }
+    if (strcasecmp(name, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+        scan->content_length++;
+    } else if (strcasecmp(name, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        scan->transfer_encoding++;
+        if (!value || strcasecmp(value, "chunked") != 0)
+            scan->not_chunked = true;
+    } else if (strcasecmp(name, MHD_HTTP_HEADER_HOST) == 0) {
+        scan->host++;
+    }
+    return MHD_YES;
+}
+
+/* Refuses, before any handler runs, a request head that a proxy in front of Coffer could read
+ * differently (request smuggling: which bytes are the body, where the next request starts) or
+ * that is over the limits. libmicrohttpd has already refused what it cannot parse (with its own
+ * answer, docs/server.md); what it accepts but leaves ambiguous is checked here. */
+static enum cf_rc check_head(struct MHD_Connection *conn, const char *method, const char *version,
+                             const void *verdict, struct cf_err *err)
+{
+    if (verdict == &target_verdicts[TARGET_TOO_LONG])
+        return cf_err_set(err, CF_ETARGET, "the request target is over the limit of %d bytes",
+                          MAX_TARGET_BYTES);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    if (info && info->header_size > MAX_HEAD_BYTES)
+        return cf_err_set(err, CF_EHEADERS,
+                          "the request line and headers are over the limit of %d bytes",
+                          MAX_HEAD_BYTES);
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) != 0 && strcmp(version, MHD_HTTP_VERSION_1_0) != 0)
+        return cf_err_set(err, CF_EVERSION, "only HTTP/1.1 and HTTP/1.0 are served");
+    if (!is_token(method, strlen(method)) || verdict != &target_verdicts[TARGET_OK])
+        return cf_err_set(err, CF_EINVAL, "malformed request line");
+
+    struct head_scan scan = {0};
+    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, check_header, &scan);
+    if (scan.malformed)
+        return cf_err_set(err, CF_EINVAL,
+                          "malformed request header (a name that is not a token, a folded line, "
+                          "or a control character such as a bare CR)");
+    if (scan.content_length > 1)
+        return cf_err_set(err, CF_EINVAL, "more than one Content-Length header");
+    if (scan.transfer_encoding > 1 || scan.not_chunked)
+        return cf_err_set(err, CF_EINVAL,
+                          "the only Transfer-Encoding served is a single 'chunked'");
+    if (scan.content_length && scan.transfer_encoding)
+        return cf_err_set(err, CF_EINVAL, "both Content-Length and Transfer-Encoding");
+    if (scan.host > 1)
+        return cf_err_set(err, CF_EINVAL, "more than one Host header");
+    return CF_OK;
+}
+
 static enum MHD_Result send_too_large(struct cf_req *req, struct cf_server *server)
 {
     struct cf_err err;
@@ -290,9 +440,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct cf_server *server = cls;
     struct cf_req *req = *con_cls;
     struct cf_err err;
-    (void)version;
 
-    if (!req) {
+    if (!req || is_target_verdict(req)) {
+        const void *verdict = req;
         req = calloc(1, sizeof(*req));
         if (!req)
             return MHD_NO;
@@ -310,6 +460,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
         if (atomic_load(&server->draining)) {
             cf_err_set(&err, CF_EUNAVAIL, "the server is shutting down; retry on another node");
+            return send_error(req, &err);
+        }
+        if (check_head(conn, method, version, verdict, &err) != CF_OK) {
+            /* Where this request ends is in doubt: nothing more is read from the connection. */
+            req->close_connection = true;
             return send_error(req, &err);
         }
 
@@ -360,12 +515,17 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct cf_server *server = cls;
     struct cf_req *req = *con_cls;
     (void)conn;
-    if (!req)
-        return;
+    if (!req || is_target_verdict(req))
+        return; /* ended before its first call: there is no request to log or free */
     double ms = (double)(cf_mono_us() - req->start_us) / 1000.0;
-    cf_log_info("req method=%s path=%s status=%d dur_ms=%.2f req_id=%s%s", req->method, req->path,
-                req->status ? req->status : 0, ms, req->reqid,
-                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted=1");
+    const struct cf_log_field fields[] = {
+        CF_LOG_TEXT("method", req->method), CF_LOG_TEXT("path", req->path),
+        CF_LOG_INT("status", req->status),  CF_LOG_MS("dur_ms", ms),
+        CF_LOG_WORD("req_id", req->reqid),  CF_LOG_INT("aborted", 1),
+    };
+    size_t n = sizeof(fields) / sizeof(fields[0]);
+    cf_log_fields(CF_LOG_INFO, "req", fields,
+                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? n - 1 : n); /* aborted=1 last */
     cf_req_release(req);
     free(req);
     *con_cls = NULL;
@@ -524,8 +684,11 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)server->config.max_connections_per_ip, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, server},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape, NULL},
+        {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_target, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, MHD_MEMORY_BYTES, NULL},
         {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, server->tls_cert},
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, server->tls_key},
+        {tls ? MHD_OPTION_HTTPS_PRIORITIES : MHD_OPTION_END, 0, (void *)TLS_PRIORITIES},
         {MHD_OPTION_END, 0, NULL},
     };
     server->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, server, MHD_OPTION_ARRAY,

@@ -73,6 +73,12 @@ const char *cf_rc_str(enum cf_rc rc)
         return "forbidden";
     case CF_ETOOLARGE:
         return "too large";
+    case CF_ETARGET:
+        return "request target too long";
+    case CF_EHEADERS:
+        return "request headers too large";
+    case CF_EVERSION:
+        return "http version not supported";
     case CF_ERATELIMIT:
         return "rate limited";
     case CF_ECRYPTO:

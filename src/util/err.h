@@ -17,6 +17,9 @@ enum cf_rc {
     CF_EUNAUTH,     /* missing or invalid credential (HTTP 401) */
     CF_EFORBIDDEN,  /* authenticated but not allowed (HTTP 403) */
     CF_ETOOLARGE,   /* body or value over its limit (HTTP 413) */
+    CF_ETARGET,     /* request target (path and query) over its limit (HTTP 414) */
+    CF_EHEADERS,    /* request headers over their limit (HTTP 431) */
+    CF_EVERSION,    /* HTTP version not supported (HTTP 505) */
     CF_ERATELIMIT,  /* too many attempts (HTTP 429) */
     CF_ECRYPTO,     /* a ciphertext failed to open, or key material is wrong (HTTP 500) */
     CF_ESTORE,      /* the store failed (HTTP 500) */

@@ -1,6 +1,6 @@
-/* stderr logger (see log.h). Each line is formatted into one buffer and written with a single
- * write() so that lines from concurrent threads never interleave; control characters in messages
- * are replaced so that one event is always exactly one line. */
+/* stderr logger (see log.h). Each line is built in one buffer and written with a single write() so
+ * that lines from concurrent threads never interleave; every value goes through one escaper, so
+ * that a value can neither end its line nor add a field of its own. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +9,10 @@
 #include "util/log.h"
 #include "util/time.h"
 #include "util/banned.h"
+
+#define LINE_MAX_BYTES 4096
+#define MESSAGE_MAX_BYTES 2048
+#define CUT_MARK "..." /* ends a value that did not fit */
 
 static enum cf_log_level threshold = CF_LOG_INFO;
 
@@ -24,29 +28,167 @@ bool cf_log_set_level(const char *name)
     return false;
 }
 
-void cf_log(enum cf_log_level level, const char *fmt, ...)
+/* A line being built; one byte is always kept for the final newline. */
+struct line {
+    char text[LINE_MAX_BYTES];
+    size_t len;
+};
+
+static size_t room(const struct line *line)
+{
+    return sizeof(line->text) - 1 - line->len;
+}
+
+static void put(struct line *line, const char *s, size_t n)
+{
+    if (n > room(line))
+        n = room(line);
+    memcpy(line->text + line->len, s, n);
+    line->len += n;
+}
+
+static void put_str(struct line *line, const char *s)
+{
+    put(line, s, strlen(s));
+}
+
+/* Appends s quoted and escaped; if it does not fit, as much as fits followed by CUT_MARK, and the
+ * closing quote in any case. */
+static void put_quoted(struct line *line, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const size_t closing = strlen(CUT_MARK) + 1;
+    if (room(line) < closing + 1)
+        return;
+    put(line, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        char esc[4];
+        size_t n = 0;
+        switch (*p) {
+        case '"':
+        case '\\':
+            esc[n++] = '\\';
+            esc[n++] = (char)*p;
+            break;
+        case '\n':
+            esc[n++] = '\\';
+            esc[n++] = 'n';
+            break;
+        case '\r':
+            esc[n++] = '\\';
+            esc[n++] = 'r';
+            break;
+        case '\t':
+            esc[n++] = '\\';
+            esc[n++] = 't';
+            break;
+        default:
+            if (*p < 0x20 || *p > 0x7e) {
+                esc[n++] = '\\';
+                esc[n++] = 'x';
+                esc[n++] = hex[*p >> 4];
+                esc[n++] = hex[*p & 15];
+            } else {
+                esc[n++] = (char)*p;
+            }
+        }
+        if (room(line) < n + closing) {
+            put_str(line, CUT_MARK);
+            break;
+        }
+        put(line, esc, n);
+    }
+    put(line, "\"", 1);
+}
+
+static bool is_bare_word(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr("._:/@+%,~-", *p)))
+            return false;
+    }
+    return true;
+}
+
+static void put_field(struct line *line, const struct cf_log_field *field)
+{
+    char number[64];
+    /* A field that cannot start with its key and a cut value is left out whole. */
+    if (room(line) < strlen(field->key) + 2 + strlen("\"" CUT_MARK "\""))
+        return;
+    put(line, " ", 1);
+    put_str(line, field->key);
+    put(line, "=", 1);
+    switch (field->kind) {
+    case CF_LOGV_WORD:
+        /* anything else is written as text */
+        if (is_bare_word(field->text) && strlen(field->text) < room(line))
+            put_str(line, field->text);
+        else
+            put_quoted(line, field->text);
+        break;
+    case CF_LOGV_TEXT:
+        put_quoted(line, field->text);
+        break;
+    case CF_LOGV_INT:
+        snprintf(number, sizeof(number), "%lld", field->num);
+        put_str(line, number);
+        break;
+    case CF_LOGV_MS:
+        snprintf(number, sizeof(number), "%.2f", field->ms);
+        put_str(line, number);
+        break;
+    }
+}
+
+/* Starts a line with "<time> <level>". */
+static void put_prefix(struct line *line, enum cf_log_level level)
 {
     static const char *const names[] = {"debug", "info", "warn", "error"};
+    char now[CF_TIME_RFC3339_LEN];
+    line->len = 0;
+    put_str(line, cf_time_format(cf_now_ms(), now));
+    put(line, " ", 1);
+    put_str(line, names[level]);
+}
+
+static void emit(struct line *line)
+{
+    line->text[line->len++] = '\n';
+    ssize_t unused = write(STDERR_FILENO, line->text, line->len);
+    (void)unused;
+}
+
+void cf_log_fields(enum cf_log_level level, const char *event, const struct cf_log_field *fields,
+                   size_t n)
+{
     if (level < threshold)
         return;
-    char line[2048];
-    char now[CF_TIME_RFC3339_LEN];
-    int n = snprintf(line, sizeof(line), "%s %s ", cf_time_format(cf_now_ms(), now), names[level]);
+    struct line line;
+    put_prefix(&line, level);
+    put(&line, " ", 1);
+    put_str(&line, event);
+    for (size_t i = 0; i < n; i++)
+        put_field(&line, &fields[i]);
+    emit(&line);
+}
+
+void cf_log(enum cf_log_level level, const char *fmt, ...)
+{
+    if (level < threshold)
+        return;
+    char message[MESSAGE_MAX_BYTES];
     va_list ap;
     va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    int len = vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
-    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
-    if (len > sizeof(line) - 2)
-        len = sizeof(line) - 2;
-    /* Messages may carry request data (paths, user agents): a control character there could end the
-     * line early and forge the next event, so each one is shown as a space. */
-    for (size_t i = (size_t)n; i < len; i++) {
-        unsigned char c = (unsigned char)line[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            line[i] = ' ';
-    }
-    line[len++] = '\n';
-    ssize_t unused = write(STDERR_FILENO, line, len);
-    (void)unused;
+    if (len >= (int)sizeof(message)) /* say that it was cut */
+        memcpy(message + sizeof(message) - sizeof(CUT_MARK), CUT_MARK, strlen(CUT_MARK));
+    struct line line;
+    put_prefix(&line, level);
+    put_field(&line, &CF_LOG_TEXT("msg", message));
+    emit(&line);
 }

@@ -1,16 +1,64 @@
-/* Logging to stderr, one line per event: "<RFC 3339 time> <level> <message>". The level threshold
- * is frozen configuration set once at start (COFFER_LOG_LEVEL). Callers never pass secret values.
- * Thread-safe. */
+/* Logging to stderr, one line per event, in logfmt after a time and a level:
+ *
+ *   <RFC 3339 time> <level> <event> key=value key="text value" ...
+ *   <RFC 3339 time> <level> msg="free text"
+ *
+ * Every value is escaped so that no input can end a line or add a field: text values are always in
+ * double quotes, with '"' and '\' backslash-escaped, newline, CR and tab as \n \r \t, and every
+ * other control byte and every byte above 0x7e (so also UTF-8, which could hold bidirectional
+ * controls or line separators) as \xNN. A value that no longer fits in the line is cut and ends in
+ * "...". Anything taken from a request, a peer or the store goes in a text field (cf_log_event) or,
+ * in a free-text message (cf_log), is quoted with the rest of the message. The level threshold is
+ * frozen configuration set once at start (COFFER_LOG_LEVEL). Callers never pass secret values.
+ * Thread-safe: a line is written with a single write(). */
 #ifndef CF_UTIL_LOG_H
 #define CF_UTIL_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 enum cf_log_level { CF_LOG_DEBUG = 0, CF_LOG_INFO, CF_LOG_WARN, CF_LOG_ERROR };
+
+/* How a field's value is written. */
+enum cf_log_kind {
+    CF_LOGV_TEXT, /* always quoted and escaped: anything that may come from outside */
+    CF_LOGV_WORD, /* bare when made only of [A-Za-z0-9._:/@+%,~-] (ids, addresses, names of
+                   * codes), otherwise quoted and escaped like text */
+    CF_LOGV_INT,
+    CF_LOGV_MS, /* a duration in milliseconds, two decimals */
+};
+
+/* One key=value of an event line; build it with CF_LOG_TEXT() and its siblings. key is a literal
+ * made of [a-z_]; text may be NULL (written as ""). Borrowed for the call only. */
+struct cf_log_field {
+    const char *key;
+    enum cf_log_kind kind;
+    const char *text;
+    long long num;
+    double ms;
+};
+
+#define CF_LOG_TEXT(k, v) ((struct cf_log_field){.key = (k), .kind = CF_LOGV_TEXT, .text = (v)})
+#define CF_LOG_WORD(k, v) ((struct cf_log_field){.key = (k), .kind = CF_LOGV_WORD, .text = (v)})
+#define CF_LOG_INT(k, v)                                                                           \
+    ((struct cf_log_field){.key = (k), .kind = CF_LOGV_INT, .num = (long long)(v)})
+#define CF_LOG_MS(k, v) ((struct cf_log_field){.key = (k), .kind = CF_LOGV_MS, .ms = (double)(v)})
 
 /* Sets the threshold from "debug", "info", "warn" or "error"; returns false for anything else. */
 bool cf_log_set_level(const char *name);
 
+/* Writes "<event> key=value..." (event is a literal word, e.g. "req") with the n fields in order.
+ */
+void cf_log_fields(enum cf_log_level level, const char *event, const struct cf_log_field *fields,
+                   size_t n);
+
+/* cf_log_event(level, "event", CF_LOG_TEXT("who", who), CF_LOG_INT("status", 200), ...) */
+#define cf_log_event(level, event, ...)                                                            \
+    cf_log_fields((level), (event), (const struct cf_log_field[]){__VA_ARGS__},                    \
+                  sizeof((const struct cf_log_field[]){__VA_ARGS__}) /                             \
+                      sizeof(struct cf_log_field))
+
+/* Writes a free-text message the server composes as msg="<formatted text>", escaped as above. */
 void cf_log(enum cf_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define cf_log_debug(...) cf_log(CF_LOG_DEBUG, __VA_ARGS__)

@@ -476,13 +476,14 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         deadline = time.monotonic() + 5
         while True:
             lines = [line for line in self.server.stderr.splitlines()
-                     if " login method=%s who=%s " % (method, who) in line and " result=%s " % result in line]
+                     if ' login method=%s who="%s" ' % (method, who) in line and " result=%s " % result in line]
             if lines or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
         self.assertTrue(lines, "no login line for %s %s %s in the server log" % (method, who, result))
         if reason:
-            self.assertIn('reason="%s' % reason, lines[-1])
+            # the log quotes the reason, escaping its own quotes (docs/server.md "Logs")
+            self.assertIn('reason="%s' % reason.replace("\\", "\\\\").replace('"', '\\"'), lines[-1])
         return lines[-1]
 
     def test_unknown_client_id(self):

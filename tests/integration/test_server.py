@@ -110,8 +110,8 @@ class KeepAliveAndRequestIds(ServerTestCase):
             m = self.server.wait_for_stderr(r"req_id=" + re.escape(rid) + r"\b", since=mark)
             self.assertIsNotNone(m, "no log line with req_id=%s" % rid)
             line = [l for l in self.server.stderr_since(mark).splitlines() if "req_id=" + rid in l][0]
-            self.assertIn("method=GET", line)
-            self.assertIn("path=/api/v1/workspace", line)
+            self.assertIn('method="GET"', line)
+            self.assertIn('path="/api/v1/workspace"', line)
             self.assertIn("status=%d" % r.status, line)
             self.assertRegex(line, r"dur(ation)?[_a-z]*=", "log line has no duration: " + line)
             if r.status != 200:
@@ -175,6 +175,127 @@ class KeepAliveAndRequestIds(ServerTestCase):
                          "the logged path adds a forged status field: " + line)
         self.assertEqual(re.findall(r"\breq_id=(\S+)", line), [rid], "forged req_id field: " + line)
         self.assertNotIn("\ufffd", line, "raw non-UTF-8 bytes in the log line: " + line)
+
+
+def parse_logfmt(line):
+    """Splits a log line "<time> <level> <event> key=value ..." as a logfmt reader would: returns (event, [(key,
+    value)]) with quoted values unescaped, or raises ValueError for a line that is not well-formed logfmt (a bare
+    value holding a quote, an unterminated quoted value, a token without "=")."""
+    parts = line.split(" ", 3)
+    if len(parts) < 3:
+        raise ValueError("no event in " + line)
+    event, rest = parts[2], parts[3] if len(parts) > 3 else ""
+    fields, i = [], 0
+    escapes = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\"}
+    while i < len(rest):
+        m = re.compile(r"([a-z_]+)=").match(rest, i)
+        if not m:
+            raise ValueError("not key=value at %r" % rest[i:])
+        key, i = m.group(1), m.end()
+        if rest[i:i + 1] == '"':
+            raw, i = b"", i + 1
+            while True:
+                if i >= len(rest):
+                    raise ValueError("unterminated quoted value for " + key)
+                c = rest[i]
+                if c == '"':
+                    i += 1
+                    value = raw.decode("utf-8", "replace")
+                    break
+                if c == "\\":
+                    nxt = rest[i + 1:i + 2]
+                    if nxt == "x":
+                        raw += bytes([int(rest[i + 2:i + 4], 16)])
+                        i += 4
+                        continue
+                    if nxt not in escapes:
+                        raise ValueError("bad escape in " + key)
+                    raw += escapes[nxt].encode()
+                    i += 2
+                    continue
+                raw += c.encode("utf-8")
+                i += 1
+        else:
+            end = rest.find(" ", i)
+            end = len(rest) if end < 0 else end
+            value, i = rest[i:end], end
+            if '"' in value or "\\" in value:
+                raise ValueError("bare value with a quote or backslash for %s: %r" % (key, value))
+        fields.append((key, value))
+        if i < len(rest):
+            if rest[i] != " ":
+                raise ValueError("no blank after " + key)
+            i += 1
+    return event, fields
+
+
+class LogForging(ServerTestCase):
+    """Finding: log fields taken from a request were written unquoted (`who=` in the login line), so a client id,
+    path or other request text holding `" who=admin` or a newline could forge fields or lines. Every line is now
+    logfmt with text values quoted and escaped (docs/server.md "Logs"); the injected text appears escaped, once,
+    in the field it was sent in."""
+
+    INJECT = 'x" who=admin status=200 req_id=forged\n2026-01-01T00:00:00.000Z info forged line\r\x01\u00e9'
+
+    def lines_of(self, mark, rid):
+        self.assertIsNotNone(self.server.wait_for_stderr(r"req_id=" + re.escape(rid) + r"\b", since=mark))
+        time.sleep(0.1)  # the login line and the request line are written separately
+        text = self.server.stderr_since(mark)
+        forged = [l for l in text.splitlines() if "forged line" in l and not re.search(r"=\"", l)]
+        self.assertEqual(forged, [], "a request started a log line of its own")
+        for l in text.splitlines():
+            self.assertFalse(l.startswith("2026-01-01"), "forged line: " + l)
+        return [l for l in text.splitlines() if "req_id=" + rid in l]
+
+    def assertOneOf(self, fields, key, line):
+        self.assertEqual([k for k, _ in fields].count(key), 1, "%s appears more than once: %s" % (key, line))
+
+    def test_request_line_path(self):
+        import urllib.parse
+        mark = self.server.stderr_len()
+        r = self.api("GET", "/api/v3/secrets/raw/" + urllib.parse.quote(self.INJECT, safe=""))
+        rid = r.headers["X-Request-Id"]
+        lines = self.lines_of(mark, rid)
+        self.assertEqual(len(lines), 1, lines)
+        event, fields = parse_logfmt(lines[0])
+        self.assertEqual(event, "req")
+        self.assertEqual([k for k, _ in fields], ["method", "path", "status", "dur_ms", "req_id"], lines[0])
+        values = dict(fields)
+        self.assertEqual(values["status"], str(r.status))
+        self.assertEqual(values["req_id"], rid)
+        self.assertEqual(values["method"], "GET")
+        self.assertTrue(values["path"].startswith('/api/v3/secrets/raw/x"'), values["path"])
+        self.assertIn('path="/api/v3/secrets/raw/x\\"', lines[0], "the quote is not escaped: " + lines[0])
+
+    def test_login_line_fields(self):
+        for route, body in (("/api/v1/auth/universal-auth/login", {"clientId": self.INJECT,
+                                                                    "clientSecret": "not-a-secret-0123456789"}),
+                            ("/api/v1/auth/jwt-auth/login", {"identityId": self.INJECT, "jwt": "a.b.c"})):
+            with self.subTest(route=route):
+                mark = self.server.stderr_len()
+                r = self.api("POST", route, body=body, token=None)
+                self.assertIn(r.status, (400, 401, 404, 422), r.body)
+                rid = r.headers["X-Request-Id"]
+                lines = self.lines_of(mark, rid)
+                login = [l for l in lines if " login " in l]
+                self.assertLessEqual(len(login), 1, lines)
+                self.assertEqual(len(lines) - len(login), 1, lines)
+                for line in lines:
+                    event, fields = parse_logfmt(line)
+                    for key in {k for k, _ in fields}:
+                        self.assertOneOf(fields, key, line)
+                    values = dict(fields)
+                    self.assertEqual(values["req_id"], rid)
+                    self.assertNotIn(values.get("who"), ("admin",), line)
+                    self.assertNotIn("status", values if event == "login" else {}, line)
+                    # Where the injected text is logged (it may be logged as a fingerprint instead), it is escaped.
+                    for key, value in fields:
+                        if "who=admin" in value:
+                            self.assertIn('\\" who=admin', line)
+                        if "forged line" in value:
+                            self.assertIn("\\n2026-01-01", line)
+                        if value.endswith("\r\x01\u00e9"):
+                            self.assertIn("\\r\\x01\\xc3\\xa9", line)
 
 
 class GeneratedAdminToken(unittest.TestCase):
@@ -550,6 +671,78 @@ class Tls(unittest.TestCase):
             self.assertIn("nope.pem", err)
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+class TlsPolicy(ServerTestCase):
+    """Only TLS 1.2 with ECDHE key exchange and an AEAD cipher, or TLS 1.3, is offered (docs/server.md "TLS"). An
+    RSA certificate, so that the server could pick a static-RSA suite such as AES128-SHA if its policy allowed it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.certdir = tempfile.mkdtemp(prefix="coffer-itest-tls-")
+        cls.cert = os.path.join(cls.certdir, "rsa-cert.pem")
+        cls.key = os.path.join(cls.certdir, "rsa-key.pem")
+        harness.subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", cls.key,
+                                "-out", cls.cert, "-days", "2", "-subj", "/CN=localhost",
+                                "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                               check=True, capture_output=True, timeout=60)
+        cls.server_args = ["--tls-cert", cls.cert, "--tls-key", cls.key]
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            shutil.rmtree(cls.certdir, ignore_errors=True)
+
+    def handshake(self, version, ciphers=None):
+        """Connects with exactly one TLS version (and, for TLS 1.2 and older, the given OpenSSL cipher list);
+        returns (version, cipher) as negotiated, or raises ssl.SSLError / OSError when refused."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.cert)
+        ctx.minimum_version = version
+        ctx.maximum_version = version
+        if ciphers:
+            # SECLEVEL=0: this client's OpenSSL would refuse TLS 1.1 and SHA-1 suites by itself.
+            ctx.set_ciphers(ciphers + ":@SECLEVEL=0")
+        with socket.create_connection((self.server.host, self.server.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"GET /api/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                answer = b""
+                while True:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        break
+                    answer += chunk
+                self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:100])
+                return tls.version(), tls.cipher()[0]
+
+    def test_old_protocols_refused(self):
+        for version in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+            with self.subTest(version=version.name):
+                with self.assertRaises((ssl.SSLError, OSError), msg="%s was accepted" % version.name):
+                    self.handshake(version, "DEFAULT")
+
+    def test_weak_tls12_suites_refused(self):
+        # static RSA key exchange (no forward secrecy) with CBC, static RSA with GCM, ECDHE with CBC, DHE
+        for cipher in ("AES128-SHA", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA384",
+                       "DHE-RSA-AES128-GCM-SHA256"):
+            with self.subTest(cipher=cipher):
+                with self.assertRaises((ssl.SSLError, OSError), msg="%s was accepted" % cipher):
+                    self.handshake(ssl.TLSVersion.TLSv1_2, cipher)
+
+    def test_ecdhe_aead_and_tls13_accepted(self):
+        for cipher in ("ECDHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-RSA-CHACHA20-POLY1305"):
+            with self.subTest(cipher=cipher):
+                self.assertEqual(self.handshake(ssl.TLSVersion.TLSv1_2, cipher), ("TLSv1.2", cipher))
+        version, _ = self.handshake(ssl.TLSVersion.TLSv1_3)
+        self.assertEqual(version, "TLSv1.3")
+        # A client offering everything gets TLS 1.3.
+        ctx = ssl.create_default_context(cafile=self.cert)
+        with socket.create_connection((self.server.host, self.server.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                self.assertEqual(tls.version(), "TLSv1.3")
 
 
 class PlainHttpOnPublicAddress(unittest.TestCase):

@@ -838,8 +838,8 @@ Test(log, threshold_and_format)
     char *text = capture_stderr(log_levels);
     cr_assert_null(strstr(text, "hidden"), "%s", text);
     cr_assert_eq(count_char(text, '\n'), 2, "%s", text);
-    const char *warn = strstr(text, " warn shown warn 'x'\n");
-    const char *error = strstr(text, " error shown error 2\n");
+    const char *warn = strstr(text, " warn msg=\"shown warn 'x'\"\n");
+    const char *error = strstr(text, " error msg=\"shown error 2\"\n");
     cr_assert_not_null(warn, "%s", text);
     cr_assert_not_null(error, "%s", text);
     cr_assert_lt(warn, error);
@@ -867,8 +867,10 @@ Test(log, long_message_is_one_truncated_line)
     size_t len = strlen(text);
     cr_assert_eq(count_char(text, '\n'), 1);
     cr_assert_eq(text[len - 1], '\n');
-    cr_assert_leq(len, 2048);
+    cr_assert_leq(len, 2048 + 64);
     cr_assert_gt(len, 2000);
+    cr_assert_not_null(strstr(text, "LLL...\"\n"), "a cut message must say so: %s",
+                       text + len - 20);
     free(text);
 }
 
@@ -883,5 +885,51 @@ Test(log, message_cannot_forge_lines)
     cr_assert_eq(count_char(text, '\n'), 1, "a newline in a message split the line: %s", text);
     cr_assert_null(strchr(text, '\r'));
     cr_assert_not_null(strstr(text, "forged"));
+    free(text);
+}
+
+static void log_event_fields(void)
+{
+    cf_log_event(CF_LOG_WARN, "login", CF_LOG_WORD("method", "universal-auth"),
+                 CF_LOG_TEXT("who",
+                             "x\" who=admin\n2026-01-01T00:00:00.000Z info forged\\ \r\t\x01\x7f"
+                             "caf\xc3\xa9"),
+                 CF_LOG_WORD("ip", "127.0.0.1"), CF_LOG_WORD("rc", "not found"),
+                 CF_LOG_WORD("empty", ""), CF_LOG_TEXT("none", NULL), CF_LOG_INT("status", -401),
+                 CF_LOG_MS("dur_ms", 1.239), CF_LOG_WORD("req_id", "0123abcd"));
+}
+
+Test(log, event_fields_are_quoted_and_escaped)
+{
+    char *text = capture_stderr(log_event_fields);
+    cr_assert_eq(count_char(text, '\n'), 1, "%s", text);
+    const char *expected =
+        " warn login method=universal-auth who=\"x\\\" who=admin\\n2026-01-01T00:00:00.000Z info "
+        "forged\\\\ \\r\\t\\x01\\x7fcaf\\xc3\\xa9\" ip=127.0.0.1 rc=\"not found\" empty=\"\" "
+        "none=\"\" "
+        "status=-401 dur_ms=1.24 req_id=0123abcd\n";
+    cr_assert_not_null(strstr(text, expected), "got: %s", text);
+    free(text);
+}
+
+static void log_event_long(void)
+{
+    static char big[9000];
+    memset(big, '"', sizeof(big) - 1); /* each one escaped to two bytes */
+    cf_log_event(CF_LOG_ERROR, "big", CF_LOG_TEXT("a", big), CF_LOG_TEXT("b", "after"),
+                 CF_LOG_WORD("c", "word"));
+}
+
+Test(log, long_value_is_cut_within_its_quotes)
+{
+    char *text = capture_stderr(log_event_long);
+    size_t len = strlen(text);
+    cr_assert_eq(count_char(text, '\n'), 1);
+    cr_assert_eq(text[len - 1], '\n');
+    cr_assert_leq(len, 4096);
+    /* The value ends with the cut mark and its closing quote after a whole escape; what follows
+     * never lands inside it. */
+    cr_assert_not_null(strstr(text, "\\\"...\""), "%s", text + len - 40);
+    cr_assert_null(strstr(text, "\\...\""));
     free(text);
 }
