@@ -547,11 +547,14 @@ class AuditStreams(AuditHelpers, unittest.TestCase):
         stored = self.events(server=s)  # flushes the log: the file is written by then
         with open(path) as f:
             lines = [json.loads(line) for line in f]
+        lines = [e for e in lines if "type" not in e]  # a checkpoint's head may come between events
         self.assertEqual(oct(os.stat(path).st_mode & 0o777), "0o600")
         self.assertEqual([(e["seq"], e["hash"]) for e in lines], [(e["seq"], e["hash"]) for e in stored])
         messages = []
         while len(messages) < len(stored):
-            messages.append(udp.recv(65536).decode())
+            message = udp.recv(65536).decode()
+            if '{"type":"head"' not in message:
+                messages.append(message)
         for message, event in zip(messages, stored):
             self.assertRegex(message, r"^<86>1 \d{4}-\d\d-\d\dT[0-9:.]+Z \S+ coffer \d+ audit - \{")
             self.assertEqual(json.loads(message.split(" audit - ", 1)[1])["hash"], event["hash"])
