@@ -236,9 +236,7 @@ static void head_publish(struct cf_audit_log *log, const struct cf_audit_checkpo
         log->head_frozen = false;
         log->head_lost = false;
         log->have_head = false; /* the operator accepts the stored log as it is */
-    } else if (!log->head_frozen && log->have_head &&
-               (head.event_seq < log->signed_head.event_seq ||
-                !store_holds(log, &log->signed_head))) {
+    } else if (!log->head_frozen && log->have_head && !store_holds(log, &log->signed_head)) {
         log->head_frozen = true;
         cf_log_error("audit: the stored log no longer holds event %lld as the last head vouches "
                      "for it (the end of the log was cut, or replaced): %s",
@@ -250,7 +248,10 @@ static void head_publish(struct cf_audit_log *log, const struct cf_audit_checkpo
                      "operator runs `coffer audit checkpoint`",
                      path);
     }
-    if (!log->head_frozen) {
+    /* An older head than the last one (the operator's checkpoint and the writer's, racing) adds
+     * nothing. */
+    bool stale = !log->head_frozen && log->have_head && head.event_seq < log->signed_head.event_seq;
+    if (!log->head_frozen && !stale) {
         struct cf_err err;
         cf_err_clear(&err);
         enum cf_rc rc = path ? head_write(log, &head, &err) : CF_OK;
@@ -264,7 +265,7 @@ static void head_publish(struct cf_audit_log *log, const struct cf_audit_checkpo
             log->have_head = true;
         }
     }
-    if (log->config.sink_head)
+    if (log->config.sink_head && !stale)
         log->config.sink_head(log->config.sink_ctx, &head);
     pthread_mutex_unlock(&log->head_lock);
 }
