@@ -10,6 +10,11 @@
   inserted event (later ones renumbered), two events swapped, the log cut after a signed checkpoint. `coffer
   audit verify` exits 3 and names the kind and the event; an intact log verifies with exit 0.
 - Root key rotation rewraps the audit key: the log still verifies afterwards.
+- The head (signed, outside the database): deleting the last events with the checkpoints over them, or wiping both
+  tables, is found and the missing range named, from the head file, from the running server's last head, and
+  (head file deleted too, which is itself reported) from each kind of --anchor (head file copy, SEQ:HASH, the file
+  stream); a forged head file does not verify; the stream carries the head; a timer checkpoint covers a quiet
+  tail even when the server is then killed.
 - Streams: the JSON-lines file (mode 0600) and syslog (RFC 5424 over UDP to a local listener) carry exactly
   the stored events; the HTTP endpoint gets batches with the bearer token, failed posts are retried, requests are
   never held up by a failing or absent endpoint; bad stream settings refuse to start with a message naming them.
@@ -374,6 +379,15 @@ class AuditHead(AuditHelpers, unittest.TestCase):
         self.assertMissing(None, self.last, "anchor", args=("--anchor", saved))
         self.assertMissing(None, self.last, "anchor", args=("--anchor", "%d:%s" % (self.last, self.last_hash)))
         self.assertMissing(None, self.last, "anchor", args=("--anchor", self.stream))
+
+    def test_cut_while_the_server_runs_with_the_head_file_deleted(self):
+        rc, out = self.verify()
+        self.assertEqual(rc, 0, out)
+        os.unlink(self.head_path())
+        self.cut(self.last - 3)
+        # The running server remembers the last head it read or signed.
+        self.assertMissing(None, self.last, "the server's last head says seq %d" % self.last)
+        self.assertFalse(os.path.exists(self.head_path()))
 
     def test_anchor_of_an_intact_log_and_bad_anchors(self):
         rc, out = self.verify("--anchor", "%d:%s" % (self.last, self.last_hash))
