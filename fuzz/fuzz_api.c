@@ -1,17 +1,20 @@
 /* Every request body, path and query the HTTP API decodes, through the real router and handlers,
- * in-process (no sockets: the request is built as libmicrohttpd's callbacks build it) against a real
- * SQLite store in a temporary directory, as the admin. Input: a first line "METHOD PATH[?QUERY]", the
- * rest is the body. Properties: no crash, leak, hang or sanitizer report; a handler that fails sets an
- * error code and a message; one that succeeds answers a JSON object or raw bytes.
+ * in-process (no sockets: the request is built as libmicrohttpd's callbacks build it) against a
+ * real SQLite store in a temporary directory, as the admin. Input: a first line "METHOD
+ * PATH[?QUERY]", the rest is the body. Properties: no crash, leak, hang or sanitizer report; a
+ * handler that fails sets an error code and a message; one that succeeds answers a JSON object or
+ * raw bytes.
  *
- * Logins that fetch from the network (JWT, Kubernetes) and notification runs (webhook deliveries) are
- * left out: they would reach hosts named by the input. Everything else is in. */
+ * Logins that fetch from the network (JWT, Kubernetes) and notification runs (webhook deliveries)
+ * are left out: they would reach hosts named by the input. Everything else is in, the audit routes
+ * with an audit log of their own (verify parses the anchors it is given). */
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "api/internal.h"
 #include "auth/jwks.h"
 #include "auth/throttle.h"
+#include "core/auditlog.h"
 #include "crypto/keyring.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -111,6 +114,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     core.login_by_address_and_id = cf_throttle_new(&policy);
     core.login_by_address = cf_throttle_new(&policy);
     core.jwks = cf_jwks_cache_new();
+    /* the audit routes parse their input too (verify's anchors): an audit log without a head file
+     */
+    static const struct cf_audit_log_config audit_config = {0};
+    if (cf_audit_log_open(core.store, core.keyring, &audit_config, &core.audit, &err) != CF_OK) {
+        fprintf(stderr, "fuzz_api: %s\n", err.msg);
+        abort();
+    }
     /* the store lives in the temporary directory until the process ends; its files go now */
     char path[96];
     static const char *const files[] = {"coffer.db", "coffer.db-wal", "coffer.db-shm", "root.key"};

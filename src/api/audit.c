@@ -3,10 +3,10 @@
  * checkpoints verify under.
  *
  *   GET  /api/v1/audit/events?since=&until=&actor=&action=&projectId=&after=&limit=
- *   POST /api/v1/audit/verify
- *   POST /api/v1/audit/checkpoints
- *   GET  /api/v1/audit/public-key */
+ *   POST /api/v1/audit/verify        (optional {"anchor": HEAD or [HEAD...]}: seq, hash[, timeUs,
+ * signature]) POST /api/v1/audit/checkpoints GET  /api/v1/audit/public-key */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -108,22 +108,63 @@ static enum cf_rc list_events(struct cf_req *req, json_t **out, struct cf_err *e
     return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 
+#define ANCHORS_MAX 1000
+
+/* The optional body {"anchor": HEAD or [HEAD, ...]}: heads the operator kept (docs/audit.md "The
+ * head"). *out is a new array (free it), NULL when none. */
+static enum cf_rc anchors_of(struct cf_req *req, struct cf_audit_anchor **out, size_t *n,
+                             struct cf_err *err)
+{
+    json_t *body = NULL;
+    enum cf_rc rc = cf_req_json(req, false, &body, err);
+    json_t *value = body ? json_object_get(body, "anchor") : NULL;
+    *out = NULL;
+    *n = 0;
+    if (rc != CF_OK || !value || json_is_null(value))
+        return rc;
+    size_t count = json_is_array(value) ? json_array_size(value) : 1;
+    if (count == 0 || count > ANCHORS_MAX)
+        return cf_err_field(err, CF_EVALIDATION, "anchor",
+                            "anchor: expected a head or 1..%d of them", ANCHORS_MAX);
+    struct cf_audit_anchor *anchors = calloc(count, sizeof(*anchors));
+    if (!anchors)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < count; i++) {
+        json_t *item = json_is_array(value) ? json_array_get(value, i) : value;
+        struct cf_err why;
+        if (cf_audit_head_parse(item, &anchors[i].head, &anchors[i].is_signed, &why) != CF_OK) {
+            free(anchors);
+            return cf_err_field(err, CF_EVALIDATION, "anchor", "anchor: %s", why.msg);
+        }
+    }
+    *out = anchors;
+    *n = count;
+    return CF_OK;
+}
+
 static enum cf_rc verify(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_audit_log *log;
     struct cf_audit_report report;
+    struct cf_audit_anchor *anchors = NULL;
+    size_t n = 0;
     enum cf_rc rc = audit_of(req, &log, err);
     if (rc == CF_OK)
-        rc = cf_audit_log_verify(log, &report, err);
+        rc = anchors_of(req, &anchors, &n, err);
+    if (rc == CF_OK)
+        rc = cf_audit_log_verify(log, anchors, n, &report, err);
+    free(anchors);
     if (rc != CF_OK)
         return rc;
     bool ok = report.finding == CF_AUDIT_OK;
-    *out = json_pack("{s:b, s:s, s:I, s:s, s:I, s:I, s:I}", "ok", ok, "finding",
-                     cf_audit_finding_name(report.finding), "seq", (json_int_t)report.seq,
-                     "message",
-                     ok ? "the chain and every checkpoint are intact" : report.message, "events",
-                     (json_int_t)report.events, "checkpoints", (json_int_t)report.checkpoints,
-                     "lastSeq", (json_int_t)report.last_seq);
+    *out = json_pack(
+        "{s:b, s:s, s:I, s:s, s:I, s:I, s:I, s:I}", "ok", ok, "finding",
+        cf_audit_finding_name(report.finding), "seq", (json_int_t)report.seq, "message",
+        ok ? (report.head_seq ? "the chain, every checkpoint and the head are intact"
+                              : "the chain and every checkpoint are intact")
+           : report.message,
+        "events", (json_int_t)report.events, "checkpoints", (json_int_t)report.checkpoints,
+        "lastSeq", (json_int_t)report.last_seq, "headSeq", (json_int_t)report.head_seq);
     return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 
@@ -149,13 +190,12 @@ static enum cf_rc public_key(struct cf_req *req, json_t **out, struct cf_err *er
         return rc;
     uint8_t key[CF_AUDIT_PUBLIC_KEY_BYTES];
     char hex[2 * CF_AUDIT_PUBLIC_KEY_BYTES + 1];
-    char b64[sodium_base64_ENCODED_LEN(CF_AUDIT_PUBLIC_KEY_BYTES,
-                                       sodium_base64_VARIANT_ORIGINAL)];
+    char b64[sodium_base64_ENCODED_LEN(CF_AUDIT_PUBLIC_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
     cf_audit_log_public_key(log, key);
     sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
     sodium_bin2hex(hex, sizeof(hex), key, sizeof(key));
-    *out = json_pack("{s:s, s:s, s:s}", "algorithm", "Ed25519", "publicKey", b64, "publicKeyHex",
-                     hex);
+    *out =
+        json_pack("{s:s, s:s, s:s}", "algorithm", "Ed25519", "publicKey", b64, "publicKeyHex", hex);
     return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 

@@ -1,12 +1,19 @@
 /* `coffer audit`: the audit log through the admin API (docs/audit.md): list events with filters,
  * verify the chain and its signed checkpoints, sign a checkpoint now. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 /* `coffer audit verify` found the log tampered with: a status of its own, so that a scheduled job
@@ -109,26 +116,152 @@ static int cmd_list(int argc, char **argv)
 }
 
 static const char verify_usage[] =
-    "usage: coffer audit verify [options]\n"
+    "usage: coffer audit verify [--anchor FILE|SEQ:HASH] [options]\n"
     "\n"
     "Verifies the whole audit log (admin token): every event's hash, the chain\n"
-    "that links each event to the one before it, and every signed checkpoint.\n"
-    "Reports the first broken link precisely: an event edited, deleted, inserted\n"
-    "or moved, or a log cut short.\n"
+    "that links each event to the one before it, every signed checkpoint, and the\n"
+    "signed head kept outside the database (the server's head file). Reports the\n"
+    "first broken link precisely: an event edited, deleted, inserted or moved, or\n"
+    "a log cut short (naming the missing events), or a head file that is missing.\n"
+    "\n"
+    "--anchor also compares the log with a head the operator kept: a copy of the\n"
+    "head file, an audit stream file (JSON lines: its last head or event), or\n"
+    "SEQ:HASH (an event's number and its 64 hex digit hash, noted down).\n"
     "\n"
     "exit status: 0 intact, 3 tampered with (the finding is printed), 1 the\n"
     "server refused or could not be reached, 2 usage error.\n"
     "\n"
-    "options:\n" CF_CLI_COMMON_HELP;
+    "options:\n"
+    "  --anchor FILE|SEQ:HASH  a head kept outside the server\n" CF_CLI_COMMON_HELP;
+
+#define ANCHOR_HASH_HEX 64
+#define ANCHORS_MAX 1000 /* = the server's */
+
+/* {seq, hash[, timeUs, signature]} of a head or event record; NULL when it has no seq and hash. */
+static json_t *anchor_of_record(json_t *record)
+{
+    json_t *seq = json_object_get(record, "seq"), *hash = json_object_get(record, "hash");
+    if (!json_is_integer(seq) || !json_is_string(hash))
+        return NULL;
+    json_t *anchor = json_pack("{s:O, s:O}", "seq", seq, "hash", hash);
+    const char *const optional[] = {"timeUs", "signature"};
+    for (size_t i = 0; anchor && i < sizeof(optional) / sizeof(optional[0]); i++) {
+        json_t *value = json_object_get(record, optional[i]);
+        if (value)
+            json_object_set(anchor, optional[i], value);
+    }
+    return anchor;
+}
+
+static json_int_t anchor_seq(json_t *anchor)
+{
+    return json_integer_value(json_object_get(anchor, "seq"));
+}
+
+/* The heads an anchor file vouches for: a head file (one record), or a stream (JSON lines of events
+ * and heads), whose records only ever go forward. Sent: its last record, and every record after
+ * which the numbers went back (where the log was cut and grown again, or restored), so that a cut
+ * is found even after the server has written more events over it. */
+static int anchors_from_file(const char *path, json_t *anchors)
+{
+    char *line = NULL;
+    size_t size = 0;
+    json_t *prev = NULL;
+    int status = CF_EXIT_OK;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return cf_cli_fail("--anchor: cannot read '%s': %s", path, strerror(errno));
+    while (status == CF_EXIT_OK && getline(&line, &size, f) >= 0) {
+        json_t *record = json_loads(line, 0, NULL);
+        json_t *anchor = anchor_of_record(record);
+        json_decref(record);
+        if (!anchor)
+            continue;
+        if (prev && anchor_seq(anchor) <= anchor_seq(prev)) {
+            if (json_array_size(anchors) + 1 >= ANCHORS_MAX)
+                status = cf_cli_fail("--anchor: '%s' goes back more than %d times", path,
+                                     ANCHORS_MAX - 1);
+            else
+                json_array_append(anchors, prev);
+        }
+        json_decref(prev);
+        prev = anchor;
+    }
+    if (status == CF_EXIT_OK && ferror(f))
+        status = cf_cli_fail("--anchor: cannot read '%s': %s", path, strerror(errno));
+    if (status == CF_EXIT_OK && prev)
+        json_array_append(anchors, prev);
+    if (status == CF_EXIT_OK && !prev) {
+        /* A head file written over several lines. */
+        json_t *record = json_load_file(path, 0, NULL);
+        json_t *anchor = anchor_of_record(record);
+        json_decref(record);
+        if (anchor)
+            json_array_append_new(anchors, anchor);
+        else
+            status = cf_cli_fail("--anchor: '%s' holds no head or event (a JSON object with seq "
+                                 "and hash)",
+                                 path);
+    }
+    json_decref(prev);
+    free(line);
+    fclose(f);
+    return status;
+}
+
+/* --anchor FILE|SEQ:HASH as the body of the verify request ({"anchor": {...}}). */
+static int anchor_body(const struct cf_cli *cli, const char *given, json_t **body)
+{
+    size_t digits = strspn(given, "0123456789");
+    int status = CF_EXIT_OK;
+    if (!*given)
+        return cf_cli_usage_error(cli, "--anchor: expected FILE or SEQ:HASH");
+    json_t *anchors = json_array();
+    if (!anchors)
+        return cf_cli_fail("out of memory");
+    if (digits > 0 && digits < 19 && given[digits] == ':') {
+        const char *hash = given + digits + 1;
+        char number[20];
+        long long seq = 0;
+        memcpy(number, given, digits);
+        number[digits] = '\0';
+        if (strlen(hash) != ANCHOR_HASH_HEX ||
+            strspn(hash, "0123456789abcdefABCDEF") != ANCHOR_HASH_HEX ||
+            !cf_parse_int64(number, 1, INT64_MAX, &seq))
+            status = cf_cli_usage_error(cli,
+                                        "--anchor: '%.100s' is not SEQ:HASH (SEQ: an event "
+                                        "number from 1; HASH: its hash, 64 hex digits)",
+                                        given);
+        else if (json_array_append_new(
+                     anchors, json_pack("{s:I, s:s}", "seq", (json_int_t)seq, "hash", hash)) != 0)
+            status = cf_cli_fail("out of memory");
+    } else {
+        status = anchors_from_file(given, anchors);
+    }
+    if (status == CF_EXIT_OK) {
+        *body = json_pack("{s:O}", "anchor", anchors);
+        if (!*body)
+            status = cf_cli_fail("out of memory");
+    }
+    json_decref(anchors);
+    return status;
+}
 
 static int cmd_verify(int argc, char **argv)
 {
-    const struct cf_cli_spec spec = {verify_usage, 0, 0, 0, NULL, 0};
+    const char *anchor = NULL;
+    const struct cf_opt opts[] = {{"anchor", CF_OPT_STRING, &anchor}};
+    const struct cf_cli_spec spec = {verify_usage, 0, 0, 0, opts, sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
-    json_t *answer = NULL;
+    json_t *answer = NULL, *body = NULL;
     int status;
-    if (cf_cli_begin(&cli, argc, argv, &spec, &status))
-        status = cf_cli_request(&cli, "POST", "/v1/audit/verify", NULL, NULL, &answer);
+    bool going = cf_cli_begin(&cli, argc, argv, &spec, &status);
+    if (going && anchor) {
+        status = anchor_body(&cli, anchor, &body);
+        going = status == CF_EXIT_OK;
+    }
+    if (going)
+        status = cf_cli_request(&cli, "POST", "/v1/audit/verify", NULL, body, &answer);
     if (answer) {
         bool ok = json_is_true(json_object_get(answer, "ok"));
         char events[24], checkpoints[24];
@@ -146,6 +279,7 @@ static int cmd_verify(int argc, char **argv)
             status = EXIT_TAMPERED;
     }
     json_decref(answer);
+    json_decref(body);
     cf_cli_end(&cli);
     return status;
 }
@@ -153,8 +287,11 @@ static int cmd_verify(int argc, char **argv)
 static const char checkpoint_usage[] =
     "usage: coffer audit checkpoint [options]\n"
     "\n"
-    "Signs a checkpoint over the last event now (admin token). The server also\n"
-    "signs one every 1000 events and every minute with events.\n"
+    "Signs a checkpoint over the last event now (admin token), and its head. The\n"
+    "server also signs one every 1000 events and, while events come, at least every\n"
+    "10 seconds (coffer server --audit-checkpoint-interval). When the server's head\n"
+    "file has been moved away (after checking the log against a stream or an\n"
+    "anchor), this writes a new one.\n"
     "\n"
     "options:\n" CF_CLI_COMMON_HELP;
 

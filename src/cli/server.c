@@ -66,6 +66,9 @@ static const char usage_text[] =
     "  --audit-http URL     also POST events in batches to URL, https except on loopback\n"
     "                       (COFFER_AUDIT_HTTP; bearer token from COFFER_AUDIT_HTTP_TOKEN)\n"
     "  --audit-http-ca-file FILE  CA bundle for --audit-http (COFFER_AUDIT_HTTP_CA_FILE)\n"
+    "  --audit-checkpoint-interval D  sign a checkpoint (and the head) at least this often\n"
+    "                       while events come, also after the last one\n"
+    "                       (COFFER_AUDIT_CHECKPOINT_INTERVAL, default 10s)\n"
     "  --notify-interval D  how often expiry notices are sent (COFFER_NOTIFY_INTERVAL,\n"
     "                       default 60s; 0 turns the background pass off)\n"
     "  --notify-retry-base D  first retry delay of a failed delivery, doubled each time\n"
@@ -180,6 +183,7 @@ int cf_cmd_server(int argc, char **argv)
         OPT_AUDIT_SYSLOG,
         OPT_AUDIT_HTTP,
         OPT_AUDIT_HTTP_CA,
+        OPT_AUDIT_CHECKPOINT,
         OPT_NOTIFY_INTERVAL,
         OPT_NOTIFY_RETRY,
         OPT_SMTP_URL,
@@ -210,6 +214,7 @@ int cf_cmd_server(int argc, char **argv)
         {"audit-syslog", required_argument, NULL, OPT_AUDIT_SYSLOG},
         {"audit-http", required_argument, NULL, OPT_AUDIT_HTTP},
         {"audit-http-ca-file", required_argument, NULL, OPT_AUDIT_HTTP_CA},
+        {"audit-checkpoint-interval", required_argument, NULL, OPT_AUDIT_CHECKPOINT},
         {"notify-interval", required_argument, NULL, OPT_NOTIFY_INTERVAL},
         {"notify-retry-base", required_argument, NULL, OPT_NOTIFY_RETRY},
         {"smtp-url", required_argument, NULL, OPT_SMTP_URL},
@@ -231,6 +236,7 @@ int cf_cmd_server(int argc, char **argv)
     const char *max_token_ttl = NULL;
     int64_t max_token_ttl_ms = 0;
     const char *audit_file = NULL, *audit_syslog = NULL, *audit_http = NULL, *audit_http_ca = NULL;
+    const char *audit_checkpoint = NULL;
     bool plain = false;
     int opt;
 
@@ -293,6 +299,9 @@ int cf_cmd_server(int argc, char **argv)
             break;
         case OPT_AUDIT_HTTP_CA:
             audit_http_ca = optarg;
+            break;
+        case OPT_AUDIT_CHECKPOINT:
+            audit_checkpoint = optarg;
             break;
         case OPT_NOTIFY_INTERVAL:
             notify_interval = optarg;
@@ -395,6 +404,7 @@ int cf_cmd_server(int argc, char **argv)
         return 2;
     }
 
+    int64_t checkpoint_ms = 0;
     struct cf_notifier_config notify_config = {
         .smtp = {.url = cf_boot_setting(smtp_url, "COFFER_SMTP_URL", NULL),
                  .from = cf_boot_setting(smtp_from, "COFFER_SMTP_FROM", NULL),
@@ -412,6 +422,8 @@ int cf_cmd_server(int argc, char **argv)
         {notify_retry, "COFFER_NOTIFY_RETRY_BASE", "--notify-retry-base", "30s",
          &notify_config.retry_base_ms},
         {max_token_ttl, "COFFER_MAX_TOKEN_TTL", "--max-token-ttl", "30d", &max_token_ttl_ms},
+        {audit_checkpoint, "COFFER_AUDIT_CHECKPOINT_INTERVAL", "--audit-checkpoint-interval", "10s",
+         &checkpoint_ms},
     };
     for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
         int64_t seconds = 0;
@@ -431,6 +443,10 @@ int cf_cmd_server(int argc, char **argv)
         return 2;
     }
     cf_token_set_max_ttl(max_token_ttl_ms / 1000);
+    if (checkpoint_ms < 1000) {
+        fprintf(stderr, "coffer server: --audit-checkpoint-interval must be at least 1s\n");
+        return 2;
+    }
     v = cf_boot_setting(smtp_starttls, "COFFER_SMTP_STARTTLS", "on");
     if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
         fprintf(stderr, "coffer server: --smtp-starttls must be on or off\n");
@@ -520,11 +536,23 @@ int cf_cmd_server(int argc, char **argv)
         goto out;
     }
     if (strcmp(audit_mode, "off") != 0) {
+        /* Beside the store: in this node's data directory (each node of a PostgreSQL cluster keeps
+         * the heads it signed). */
+        char head_path[4200];
+        int head_len =
+            snprintf(head_path, sizeof(head_path), "%s/%s", boot_opts.data_dir, CF_AUDIT_HEAD_FILE);
+        if (head_len < 0 || (size_t)head_len >= sizeof(head_path)) {
+            fprintf(stderr, "coffer server: the data directory's path is too long\n");
+            goto out;
+        }
         struct cf_audit_log_config audit_config = {
             .fail_closed = strcmp(audit_mode, "fail-closed") == 0,
             .sink = audit_streams ? cf_audit_streams_event : NULL,
             .sink_batch_end = audit_streams ? cf_audit_streams_batch_end : NULL,
+            .sink_head = audit_streams ? cf_audit_streams_head : NULL,
             .sink_ctx = audit_streams,
+            .checkpoint_ms = checkpoint_ms,
+            .head_path = head_path,
         };
         if (cf_audit_log_open(boot.store, boot.keyring, &audit_config, &audit_log, &err) !=
             CF_OK) {

@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "core/audit.h"
+#include "util/time.h"
 #include "util/banned.h"
 
 /* How far from its position a damaged event's original position is looked for. */
@@ -99,32 +100,58 @@ bool cf_audit_event_intact(const struct cf_audit_keys *keys, const struct cf_aud
 
 /* ---- checkpoints ---- */
 
-static void checkpoint_message(const struct cf_audit_checkpoint *c, uint8_t out[64])
+#define CHECKPOINT_DOMAIN "coffer-audit-checkpoint-v1"
+#define HEAD_DOMAIN "coffer-audit-head-v1"
+
+static void checkpoint_message(const char *domain, const struct cf_audit_checkpoint *c,
+                               uint8_t out[64])
 {
     crypto_generichash_state h;
     crypto_generichash_init(&h, NULL, 0, 64);
-    put_text(&h, "coffer-audit-checkpoint-v1");
+    put_text(&h, domain);
     put_int(&h, c->event_seq);
     put_int(&h, c->time_us);
     crypto_generichash_update(&h, c->event_hash, sizeof(c->event_hash));
     crypto_generichash_final(&h, out, 64);
 }
 
+static void sign_as(const char *domain, const struct cf_audit_keys *keys,
+                    struct cf_audit_checkpoint *c)
+{
+    uint8_t message[64];
+    checkpoint_message(domain, c, message);
+    crypto_sign_detached(c->signature, NULL, message, sizeof(message), keys->sign_secret);
+}
+
+static bool valid_as(const char *domain, const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
+                     const struct cf_audit_checkpoint *c)
+{
+    uint8_t message[64];
+    checkpoint_message(domain, c, message);
+    return crypto_sign_verify_detached(c->signature, message, sizeof(message), public_key) == 0;
+}
+
 void cf_audit_checkpoint_sign(const struct cf_audit_keys *keys,
                               struct cf_audit_checkpoint *checkpoint)
 {
-    uint8_t message[64];
-    checkpoint_message(checkpoint, message);
-    crypto_sign_detached(checkpoint->signature, NULL, message, sizeof(message), keys->sign_secret);
+    sign_as(CHECKPOINT_DOMAIN, keys, checkpoint);
 }
 
 bool cf_audit_checkpoint_valid(const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
                                const struct cf_audit_checkpoint *checkpoint)
 {
-    uint8_t message[64];
-    checkpoint_message(checkpoint, message);
-    return crypto_sign_verify_detached(checkpoint->signature, message, sizeof(message),
-                                       public_key) == 0;
+    return valid_as(CHECKPOINT_DOMAIN, public_key, checkpoint);
+}
+
+void cf_audit_head_sign(const struct cf_audit_keys *keys, struct cf_audit_checkpoint *head)
+{
+    sign_as(HEAD_DOMAIN, keys, head);
+}
+
+bool cf_audit_head_valid(const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
+                         const struct cf_audit_checkpoint *head)
+{
+    return valid_as(HEAD_DOMAIN, public_key, head);
 }
 
 /* ---- verification ---- */
@@ -148,8 +175,24 @@ const char *cf_audit_finding_name(enum cf_audit_finding finding)
         return "bad-checkpoint";
     case CF_AUDIT_CHECKPOINT_MISMATCH:
         return "checkpoint-mismatch";
+    case CF_AUDIT_BAD_HEAD:
+        return "bad-head";
+    case CF_AUDIT_HEAD_MISSING:
+        return "head-missing";
     }
     return "unknown";
+}
+
+static bool found_v(struct cf_audit_verifier *v, enum cf_audit_finding finding, int64_t seq,
+                    const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static bool found_v(struct cf_audit_verifier *v, enum cf_audit_finding finding, int64_t seq,
+                    const char *fmt, va_list ap)
+{
+    vsnprintf(v->report.message, sizeof(v->report.message), fmt, ap);
+    v->report.finding = finding;
+    v->report.seq = seq;
+    return false;
 }
 
 static bool found(struct cf_audit_verifier *v, enum cf_audit_finding finding, int64_t seq,
@@ -160,10 +203,18 @@ static bool found(struct cf_audit_verifier *v, enum cf_audit_finding finding, in
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(v->report.message, sizeof(v->report.message), fmt, ap);
+    found_v(v, finding, seq, fmt, ap);
     va_end(ap);
-    v->report.finding = finding;
-    v->report.seq = seq;
+    return false;
+}
+
+bool cf_audit_verify_found(struct cf_audit_verifier *v, enum cf_audit_finding finding, int64_t seq,
+                           const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    found_v(v, finding, seq, fmt, ap);
+    va_end(ap);
     return false;
 }
 
@@ -289,8 +340,9 @@ bool cf_audit_verify_checkpoint(struct cf_audit_verifier *v,
     if (!exists) {
         if (checkpoint->event_seq > v->report.last_seq)
             return found(v, CF_AUDIT_TRUNCATED, v->report.last_seq + 1,
-                         "the log was cut short: a signed checkpoint vouches for event %lld but "
-                         "the log ends at event %lld",
+                         "truncated: events %lld..%lld are missing (a signed checkpoint vouches "
+                         "for event %lld but the log ends at event %lld)",
+                         (long long)v->report.last_seq + 1, (long long)checkpoint->event_seq,
                          (long long)checkpoint->event_seq, (long long)v->report.last_seq);
         return found(v, CF_AUDIT_DELETED, checkpoint->event_seq,
                      "event %lld was deleted: a signed checkpoint vouches for it",
@@ -300,5 +352,35 @@ bool cf_audit_verify_checkpoint(struct cf_audit_verifier *v,
         return found(v, CF_AUDIT_CHECKPOINT_MISMATCH, checkpoint->event_seq,
                      "event %lld differs from the one a signed checkpoint vouches for",
                      (long long)checkpoint->event_seq);
+    return true;
+}
+
+bool cf_audit_verify_head(struct cf_audit_verifier *v, const struct cf_audit_checkpoint *head,
+                          const char *source, bool exists, const struct cf_audit_event *event)
+{
+    if (v->report.finding != CF_AUDIT_OK)
+        return false;
+    if (head->event_seq > v->report.head_seq)
+        v->report.head_seq = head->event_seq;
+    char at[CF_TIME_RFC3339_LEN + 8] = "";
+    if (head->time_us > 0) {
+        char stamp[CF_TIME_RFC3339_LEN];
+        snprintf(at, sizeof(at), " at %s", cf_time_format(head->time_us / 1000, stamp));
+    }
+    if (head->event_seq > v->report.last_seq)
+        return found(v, CF_AUDIT_TRUNCATED, v->report.last_seq + 1,
+                     "truncated: events %lld..%lld are missing (%s says seq %lld%s; the log ends "
+                     "at event %lld)",
+                     (long long)v->report.last_seq + 1, (long long)head->event_seq, source,
+                     (long long)head->event_seq, at, (long long)v->report.last_seq);
+    if (!exists)
+        return found(v, CF_AUDIT_DELETED, head->event_seq,
+                     "event %lld was deleted: %s vouches for it", (long long)head->event_seq,
+                     source);
+    if (sodium_memcmp(event->hash, head->event_hash, CF_AUDIT_HASH_BYTES) != 0)
+        return found(v, CF_AUDIT_CHECKPOINT_MISMATCH, head->event_seq,
+                     "event %lld differs from the one %s vouches for (seq %lld%s): the log was "
+                     "cut there and written again",
+                     (long long)head->event_seq, source, (long long)head->event_seq, at);
     return true;
 }

@@ -4,16 +4,19 @@
  * appends them, `coffer audit verify` reports what this module finds.
  *
  * Chain: every event carries seq (1, 2, ... with no gaps), the hash of the event before it
- * (prev_hash; 32 zero bytes for event 1), and its own hash: BLAKE2b-256 keyed with the chain key over
- * a length-prefixed encoding of every field, seq and prev_hash included. The key is derived from the
- * audit key (kept wrapped by the root key, never stored in clear), so someone who can write the
- * database but does not hold the root key cannot recompute a chain after editing it.
+ * (prev_hash; 32 zero bytes for event 1), and its own hash: BLAKE2b-256 keyed with the chain key
+ * over a length-prefixed encoding of every field, seq and prev_hash included. The key is derived
+ * from the audit key (kept wrapped by the root key, never stored in clear), so someone who can
+ * write the database but does not hold the root key cannot recompute a chain after editing it.
  *
  * Checkpoints: every so often the server signs (Ed25519, seed derived from the same audit key) the
  * statement "event N has hash H, at time T". They make the log verifiable by anyone holding the
  * public key, and they expose a log cut short: a checkpoint names an event that no longer exists.
- * Events after the last checkpoint can be cut without trace; checkpoints are frequent for that
- * reason. */
+ *
+ * Head: the same statement about the newest checkpoint, signed under another domain so that a
+ * checkpoint row copied out of the database cannot pass for one, and kept outside the database (the
+ * head file in the data directory, every audit stream). Someone who deletes the last events and the
+ * checkpoints over them still leaves the head naming an event the log no longer has. */
 #ifndef CF_CORE_AUDIT_H
 #define CF_CORE_AUDIT_H
 
@@ -56,29 +59,39 @@ void cf_audit_checkpoint_sign(const struct cf_audit_keys *keys,
 bool cf_audit_checkpoint_valid(const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
                                const struct cf_audit_checkpoint *checkpoint);
 
+/* Fills head->signature over (event_seq, time_us, event_hash) under the head domain. */
+void cf_audit_head_sign(const struct cf_audit_keys *keys, struct cf_audit_checkpoint *head);
+
+/* True when the head's signature is valid under public_key. */
+bool cf_audit_head_valid(const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
+                         const struct cf_audit_checkpoint *head);
+
 /* What a verification found; CF_AUDIT_OK when the log is intact. */
 enum cf_audit_finding {
     CF_AUDIT_OK = 0,
-    CF_AUDIT_EDITED,          /* an event's contents changed after it was written */
-    CF_AUDIT_DELETED,         /* events are missing from the middle of the chain */
-    CF_AUDIT_INSERTED,        /* an event that was never part of the chain */
-    CF_AUDIT_REORDERED,       /* an event moved to another position */
-    CF_AUDIT_TRUNCATED,       /* the log ends before an event a checkpoint vouches for */
-    CF_AUDIT_BAD_CHECKPOINT,  /* a checkpoint's signature is invalid */
-    CF_AUDIT_CHECKPOINT_MISMATCH, /* the event a checkpoint vouches for differs */
+    CF_AUDIT_EDITED,              /* an event's contents changed after it was written */
+    CF_AUDIT_DELETED,             /* events are missing from the middle of the chain */
+    CF_AUDIT_INSERTED,            /* an event that was never part of the chain */
+    CF_AUDIT_REORDERED,           /* an event moved to another position */
+    CF_AUDIT_TRUNCATED,           /* the log ends before an event a checkpoint vouches for */
+    CF_AUDIT_BAD_CHECKPOINT,      /* a checkpoint's signature is invalid */
+    CF_AUDIT_CHECKPOINT_MISMATCH, /* the event a checkpoint (head, anchor) vouches for differs */
+    CF_AUDIT_BAD_HEAD,            /* the head file or an anchor has an invalid signature */
+    CF_AUDIT_HEAD_MISSING,        /* the head file is gone while the log has events */
 };
 
 /* "ok", "edited", "deleted", "inserted", "reordered", "truncated", "bad-checkpoint",
- * "checkpoint-mismatch". */
+ * "checkpoint-mismatch", "bad-head", "head-missing". */
 const char *cf_audit_finding_name(enum cf_audit_finding finding);
 
 struct cf_audit_report {
     enum cf_audit_finding finding;
-    int64_t seq;        /* the first event (or checkpoint's event) concerned; 0 when ok */
-    int64_t events;     /* events checked */
+    int64_t seq;         /* the first event (or checkpoint's event) concerned; 0 when ok */
+    int64_t events;      /* events checked */
     int64_t checkpoints; /* checkpoints checked */
-    int64_t last_seq;   /* the last event's seq */
-    char message[512];  /* precise, e.g. "event 42 was edited after it was written (...)" */
+    int64_t last_seq;    /* the last event's seq */
+    int64_t head_seq;    /* the newest head compared with the log (file, server, anchor); 0: none */
+    char message[512];   /* precise, e.g. "event 42 was edited after it was written (...)" */
 };
 
 /* The verifier's state, fed the events in seq order (as the store returns them) and then the
@@ -102,5 +115,15 @@ bool cf_audit_verify_end_events(struct cf_audit_verifier *v);
 bool cf_audit_verify_checkpoint(struct cf_audit_verifier *v,
                                 const struct cf_audit_checkpoint *checkpoint, bool found,
                                 const struct cf_audit_event *event);
+/* After the checkpoints: compares the log with a head kept outside it (signature checked by the
+ * caller), named by source in the report ("the head file", "the anchor"), and the stored event at
+ * head->event_seq (found false when it does not exist). A head beyond the log's end is a truncation
+ * naming the missing range. head->time_us 0: unknown (an anchor given as SEQ:HASH). false once a
+ * finding is made. */
+bool cf_audit_verify_head(struct cf_audit_verifier *v, const struct cf_audit_checkpoint *head,
+                          const char *source, bool found, const struct cf_audit_event *event);
+/* Records a finding the caller made (a head that is missing or badly signed). Returns false. */
+bool cf_audit_verify_found(struct cf_audit_verifier *v, enum cf_audit_finding finding, int64_t seq,
+                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 #endif

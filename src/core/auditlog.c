@@ -7,15 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
 #include "auth/serverkey.h"
 #include "core/auditlog.h"
+#include "stream/audit_stream.h"
+#include "util/file.h"
 #include "util/id.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
+#include "util/wipemem.h"
 #include "util/banned.h"
 
 #define BATCH_MAX 256
@@ -23,6 +27,9 @@
 /* Normal mode: how long the writer lets a batch fill before committing it. Fewer, larger
  * transactions keep the writer's share of the CPU and of the disk's flushes small under load. */
 #define COALESCE_MS 20
+/* The longest the idle writer sleeps before looking at the checkpoint timer. */
+#define IDLE_WAKE_MS 1000
+#define HEAD_FILE_MAX 4096
 
 /* A fail-closed caller waiting for its event's commit. */
 struct waiter {
@@ -56,6 +63,15 @@ struct cf_audit_log {
     int64_t since_checkpoint; /* events committed since the last checkpoint */
     int64_t last_checkpoint_ms;
     bool failing; /* the last batch failed (logged once per failure run) */
+
+    /* The head. head_lock serialises head publication and every call into the sinks. */
+    pthread_mutex_t head_lock;
+    struct cf_audit_checkpoint
+        signed_head; /* the newest head of this chain that this process knows */
+    bool have_head;
+    bool head_frozen;  /* the head file is evidence against the store: left as it is */
+    bool head_lost;    /* the head file was missing at start while the store held events */
+    bool head_failing; /* the last head file write failed (logged once per failure run) */
 };
 
 static int64_t now_us(void)
@@ -99,17 +115,185 @@ static void chain_one(void *ctx, struct cf_audit_event *event)
     cf_audit_chain(ctx, event);
 }
 
-static void checkpoint_after(struct cf_audit_log *log, const struct cf_audit_event *last)
+/* ---- the head ---- */
+
+/* Reads and checks the head file: CF_ENOTFOUND when it does not exist; CF_EVALIDATION naming the
+ * fault when it is malformed, unsigned or its signature does not verify. */
+static enum cf_rc head_read(const struct cf_audit_log *log, struct cf_audit_checkpoint *out,
+                            struct cf_err *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    enum cf_rc rc = cf_file_read(log->config.head_path, HEAD_FILE_MAX, &text, &len, err);
+    if (rc != CF_OK)
+        return rc;
+    json_error_t jerr;
+    json_t *json = json_loadb(text, len, 0, &jerr);
+    bool is_signed = false;
+    uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES];
+    cf_audit_public_key(log->keys, public_key);
+    if (!json)
+        rc = cf_err_set(err, CF_EVALIDATION, "it is not JSON");
+    else
+        rc = cf_audit_head_parse(json, out, &is_signed, err);
+    if (rc == CF_OK && (!is_signed || !cf_audit_head_valid(public_key, out)))
+        rc = cf_err_set(err, CF_EVALIDATION, "its signature does not verify (forged, or damaged)");
+    json_decref(json);
+    free(text);
+    return rc;
+}
+
+static enum cf_rc head_write(const struct cf_audit_log *log, const struct cf_audit_checkpoint *head,
+                             struct cf_err *err)
+{
+    json_t *json = cf_audit_head_json(head);
+    char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+    json_decref(json);
+    enum cf_rc rc = text ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK) {
+        size_t n = strlen(text);
+        text[n] = '\n'; /* json_dumps leaves room: the NUL becomes the newline */
+        rc = cf_file_replace(log->config.head_path, text, n + 1, err);
+        text[n] = '\0';
+    }
+    cf_json_free_text(text);
+    return rc;
+}
+
+/* True when the stored chain still holds head's event with head's hash. */
+static bool store_holds(struct cf_audit_log *log, const struct cf_audit_checkpoint *head)
+{
+    struct cf_audit_event *event = malloc(sizeof(*event));
+    struct cf_err err;
+    bool holds = event &&
+                 log->store->ops->audit_get(log->store, head->event_seq, event, &err) == CF_OK &&
+                 sodium_memcmp(event->hash, head->event_hash, CF_AUDIT_HASH_BYTES) == 0;
+    free(event);
+    return holds;
+}
+
+static bool head_file_exists(const struct cf_audit_log *log)
+{
+    return access(log->config.head_path, F_OK) == 0 || errno != ENOENT;
+}
+
+/* At start: the head file, checked against the store. Nothing here refuses to start: what is wrong
+ * is logged now and reported by every verification. */
+static void head_load(struct cf_audit_log *log)
+{
+    const char *path = log->config.head_path;
+    struct cf_err err;
+    cf_err_clear(&err);
+    enum cf_rc rc = head_read(log, &log->signed_head, &err);
+    if (rc == CF_ENOTFOUND) {
+        struct cf_audit_event *last = malloc(sizeof(*last));
+        struct cf_err ignored;
+        if (last && log->store->ops->audit_get(log->store, 0, last, &ignored) == CF_OK) {
+            log->head_frozen = true;
+            log->head_lost = true;
+            cf_log_error("audit: the head file '%s' is missing while the log holds events up to "
+                         "%lld: nothing outside the database vouches for the end of the log, and "
+                         "`coffer audit verify` says so until an operator who has checked it "
+                         "(against a stream, or --anchor) runs `coffer audit checkpoint`",
+                         path, (long long)last->seq);
+        }
+        free(last);
+        return;
+    }
+    if (rc != CF_OK) {
+        log->head_frozen = true;
+        cf_log_error("audit: the head file '%s' is not valid (%s): it is kept as it is, and "
+                     "`coffer audit verify` reports it",
+                     path, err.msg);
+        return;
+    }
+    log->have_head = true;
+    if (!store_holds(log, &log->signed_head)) {
+        log->head_frozen = true;
+        cf_log_error("audit: the stored log does not hold event %lld as the head file '%s' "
+                     "vouches for it (the end of the log was cut, or replaced): the head file is "
+                     "kept as evidence, and `coffer audit verify` reports it",
+                     (long long)log->signed_head.event_seq, path);
+    }
+}
+
+/* After a checkpoint over cp's event is stored: the head over the same event, in the head file
+ * (when it may be replaced) and in the streams. by_operator: `coffer audit checkpoint`, which may
+ * write a head file that was moved away. */
+static void head_publish(struct cf_audit_log *log, const struct cf_audit_checkpoint *cp,
+                         bool by_operator)
+{
+    const char *path = log->config.head_path;
+    struct cf_audit_checkpoint head = *cp;
+    cf_audit_head_sign(log->keys, &head);
+    pthread_mutex_lock(&log->head_lock);
+    bool file_exists = path && head_file_exists(log);
+    if (path && by_operator && !file_exists) {
+        if (log->head_frozen || log->have_head)
+            cf_log_warn("audit: writing a new head file '%s' (event %lld) on the operator's "
+                        "checkpoint",
+                        path, (long long)head.event_seq);
+        log->head_frozen = false;
+        log->head_lost = false;
+        log->have_head = false; /* the operator accepts the stored log as it is */
+    } else if (!log->head_frozen && log->have_head && !store_holds(log, &log->signed_head)) {
+        log->head_frozen = true;
+        cf_log_error("audit: the stored log no longer holds event %lld as the last head vouches "
+                     "for it (the end of the log was cut, or replaced): %s",
+                     (long long)log->signed_head.event_seq,
+                     path ? "the head file is kept as evidence" : "verification reports it");
+    } else if (!log->head_frozen && path && log->have_head && !file_exists) {
+        log->head_frozen = true;
+        cf_log_error("audit: the head file '%s' was deleted: not written again until an "
+                     "operator runs `coffer audit checkpoint`",
+                     path);
+    }
+    /* An older head than the last one (the operator's checkpoint and the writer's, racing) adds
+     * nothing. */
+    bool stale = !log->head_frozen && log->have_head && head.event_seq < log->signed_head.event_seq;
+    if (!log->head_frozen && !stale) {
+        struct cf_err err;
+        cf_err_clear(&err);
+        enum cf_rc rc = path ? head_write(log, &head, &err) : CF_OK;
+        if (rc != CF_OK && !log->head_failing)
+            cf_log_error("audit: cannot write the head file: %s", err.msg);
+        else if (rc == CF_OK && log->head_failing)
+            cf_log_info("audit: the head file is written again");
+        log->head_failing = rc != CF_OK;
+        if (rc == CF_OK) {
+            log->signed_head = head;
+            log->have_head = true;
+        }
+    }
+    if (log->config.sink_head && !stale)
+        log->config.sink_head(log->config.sink_ctx, &head);
+    pthread_mutex_unlock(&log->head_lock);
+}
+
+/* ---- checkpoints ---- */
+
+/* Signs and stores a checkpoint over event last, then publishes its head. */
+static enum cf_rc checkpoint_over(struct cf_audit_log *log, const struct cf_audit_event *last,
+                                  bool by_operator, struct cf_err *err)
 {
     struct cf_audit_checkpoint cp = {.event_seq = last->seq, .time_us = now_us()};
     memcpy(cp.event_hash, last->hash, sizeof(cp.event_hash));
     cf_audit_checkpoint_sign(log->keys, &cp);
+    enum cf_rc rc = log->store->ops->audit_checkpoint_add(log->store, &cp, err);
+    if (rc == CF_EEXIST)
+        rc = CF_OK; /* the last event already has one (another node's, or the timer's) */
+    if (rc == CF_OK)
+        head_publish(log, &cp, by_operator);
+    return rc;
+}
+
+static void checkpoint_after(struct cf_audit_log *log, const struct cf_audit_event *last)
+{
     struct cf_err err;
     cf_err_clear(&err);
-    enum cf_rc rc = log->store->ops->audit_checkpoint_add(log->store, &cp, &err);
-    if (rc != CF_OK && rc != CF_EEXIST)
-        cf_log_warn("audit: cannot store a checkpoint for event %lld: %s",
-                    (long long)last->seq, err.msg);
+    if (checkpoint_over(log, last, false, &err) != CF_OK)
+        cf_log_warn("audit: cannot store a checkpoint for event %lld: %s", (long long)last->seq,
+                    err.msg);
 }
 
 /* A checkpoint over the last stored event (the lock is not held). */
@@ -142,10 +326,12 @@ static enum cf_rc commit(struct cf_audit_log *log, struct item **batch, size_t n
     }
     enum cf_rc rc = log->store->ops->audit_append(log->store, events, n, chain_one, log->keys, err);
     if (rc == CF_OK && log->config.sink) {
+        pthread_mutex_lock(&log->head_lock);
         for (size_t i = 0; i < n; i++)
             log->config.sink(log->config.sink_ctx, &events[i]);
         if (log->config.sink_batch_end)
             log->config.sink_batch_end(log->config.sink_ctx);
+        pthread_mutex_unlock(&log->head_lock);
     }
     return rc;
 }
@@ -163,7 +349,8 @@ static void *writer_main(void *arg)
     for (;;) {
         while (log->count == 0 && !log->stopping) {
             struct timespec ts;
-            cf_deadline_in(&ts, 1000);
+            cf_deadline_in(&ts, log->config.checkpoint_ms < IDLE_WAKE_MS ? log->config.checkpoint_ms
+                                                                         : IDLE_WAKE_MS);
             pthread_cond_timedwait(&log->wake, &log->lock, &ts);
             if (log->count == 0 && log->since_checkpoint > 0 &&
                 cf_mono_us() / 1000 - log->last_checkpoint_ms >= log->config.checkpoint_ms)
@@ -207,10 +394,10 @@ static void *writer_main(void *arg)
             log->count -= n;
             log->since_checkpoint += (int64_t)n;
             int64_t now_ms = cf_mono_us() / 1000;
-            checkpoint = log->since_checkpoint > 0 &&
-                         (log->since_checkpoint >= log->config.checkpoint_every ||
-                          now_ms - log->last_checkpoint_ms >= log->config.checkpoint_ms ||
-                          log->stopping);
+            checkpoint =
+                log->since_checkpoint > 0 &&
+                (log->since_checkpoint >= log->config.checkpoint_every ||
+                 now_ms - log->last_checkpoint_ms >= log->config.checkpoint_ms || log->stopping);
             if (checkpoint) {
                 log->since_checkpoint = 0;
                 log->last_checkpoint_ms = now_ms;
@@ -281,16 +468,23 @@ enum cf_rc cf_audit_log_open(struct cf_store *store, struct cf_keyring *keyring,
     if (!log->config.checkpoint_every)
         log->config.checkpoint_every = 1000;
     if (!log->config.checkpoint_ms)
-        log->config.checkpoint_ms = 60000;
+        log->config.checkpoint_ms = 10000;
     if (!log->config.fail_closed_wait_ms)
         log->config.fail_closed_wait_ms = 5000;
     log->last_checkpoint_ms = cf_mono_us() / 1000;
     log->queue = calloc(log->config.queue_max, sizeof(*log->queue));
+    if (config->head_path && !(log->config.head_path = strdup(config->head_path))) {
+        free(log->queue);
+        log->queue = NULL; /* out of memory, reported below */
+    }
     pthread_mutex_init(&log->lock, NULL);
     pthread_cond_init(&log->wake, NULL);
     pthread_cond_init(&log->done, NULL);
+    pthread_mutex_init(&log->head_lock, NULL);
     enum cf_rc rc = log->queue ? load_keys(store, keyring, &log->keys, err)
                                : cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK && log->config.head_path)
+        head_load(log);
     if (rc == CF_OK && pthread_create(&log->writer, NULL, writer_main, log) != 0)
         rc = cf_err_set(err, CF_EINTERNAL, "cannot start the audit writer thread");
     if (rc != CF_OK) {
@@ -319,6 +513,8 @@ void cf_audit_log_close(struct cf_audit_log *log)
         free(log->queue[(log->head + i) % log->config.queue_max]);
     free(log->queue);
     cf_audit_keys_free(log->keys);
+    pthread_mutex_destroy(&log->head_lock);
+    free((char *)log->config.head_path);
     pthread_cond_destroy(&log->done);
     pthread_cond_destroy(&log->wake);
     pthread_mutex_destroy(&log->lock);
@@ -419,14 +615,8 @@ enum cf_rc cf_audit_log_checkpoint(struct cf_audit_log *log, struct cf_err *err)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     cf_audit_log_flush(log);
     enum cf_rc rc = log->store->ops->audit_get(log->store, 0, last, err);
-    if (rc == CF_OK) {
-        struct cf_audit_checkpoint cp = {.event_seq = last->seq, .time_us = now_us()};
-        memcpy(cp.event_hash, last->hash, sizeof(cp.event_hash));
-        cf_audit_checkpoint_sign(log->keys, &cp);
-        rc = log->store->ops->audit_checkpoint_add(log->store, &cp, err);
-        if (rc == CF_EEXIST)
-            rc = CF_OK; /* the last event already has one */
-    }
+    if (rc == CF_OK)
+        rc = checkpoint_over(log, last, true, err);
     free(last);
     return rc;
 }
@@ -449,17 +639,52 @@ void cf_audit_log_public_key(struct cf_audit_log *log, uint8_t out[CF_AUDIT_PUBL
     cf_audit_public_key(log->keys, out);
 }
 
-enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_report *report,
-                               struct cf_err *err)
+/* Compares the log with one head: the stored event it names, looked up. */
+static enum cf_rc verify_head(struct cf_audit_log *log, struct cf_audit_verifier *v,
+                              const struct cf_audit_checkpoint *head, const char *source,
+                              struct cf_audit_event *event, bool *going, struct cf_err *err)
+{
+    if (!*going)
+        return CF_OK;
+    enum cf_rc got = log->store->ops->audit_get(log->store, head->event_seq, event, err);
+    if (got != CF_OK && got != CF_ENOTFOUND)
+        return got;
+    *going = cf_audit_verify_head(v, head, source, got == CF_OK, event);
+    return CF_OK;
+}
+
+static int by_seq_descending(const void *a, const void *b)
+{
+    int64_t x = ((const struct cf_audit_anchor *)a)->head.event_seq;
+    int64_t y = ((const struct cf_audit_anchor *)b)->head.event_seq;
+    return (x < y) - (x > y);
+}
+
+enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_anchor *anchors, size_t n,
+                               struct cf_audit_report *report, struct cf_err *err)
 {
     struct cf_store *st = log->store;
     struct cf_audit_verifier *v = malloc(sizeof(*v));
     struct cf_audit_event *event = malloc(sizeof(*event));
     struct cf_audit_checkpoint_list cps = {0};
+    struct cf_audit_checkpoint file_head = {0}, last_head = {0};
+    struct cf_err file_err;
+    enum cf_rc file_rc = CF_ENOTFOUND;
+    bool have_last_head = false, head_lost = false;
     enum cf_rc rc = v && event ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
     if (rc != CF_OK)
         goto out;
     cf_audit_log_flush(log);
+    /* The heads before the events: a head is written after its event is committed, so every event
+     * a head read now names is in the listing below. */
+    cf_err_clear(&file_err);
+    if (log->config.head_path)
+        file_rc = head_read(log, &file_head, &file_err);
+    pthread_mutex_lock(&log->head_lock);
+    have_last_head = log->have_head;
+    head_lost = log->head_lost;
+    last_head = log->signed_head;
+    pthread_mutex_unlock(&log->head_lock);
     cf_audit_verify_begin(v, log->keys);
     bool going = true;
     struct cf_audit_filter filter = {.limit = 1000};
@@ -489,6 +714,38 @@ enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_report 
         }
         going = cf_audit_verify_checkpoint(v, &cps.items[i], got == CF_OK, event);
     }
+    const char *path = log->config.head_path;
+    if (rc == CF_OK && going && file_rc == CF_OK)
+        rc = verify_head(log, v, &file_head, "the head file", event, &going, err);
+    if (rc == CF_OK && going && have_last_head)
+        rc = verify_head(log, v, &last_head, "the server's last head", event, &going, err);
+    /* The highest first: a log cut and grown again is named by the range it lost. */
+    if (n > 1)
+        qsort(anchors, n, sizeof(*anchors), by_seq_descending);
+    uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES];
+    cf_audit_public_key(log->keys, public_key);
+    for (size_t i = 0; rc == CF_OK && going && i < n; i++) {
+        const struct cf_audit_checkpoint *anchor = &anchors[i].head;
+        if (anchors[i].is_signed && !cf_audit_head_valid(public_key, anchor))
+            going = cf_audit_verify_found(v, CF_AUDIT_BAD_HEAD, anchor->event_seq,
+                                          "the anchor for event %lld: its signature does not "
+                                          "verify (forged, or damaged)",
+                                          (long long)anchor->event_seq);
+        rc = verify_head(log, v, anchor, "the anchor", event, &going, err);
+    }
+    if (rc == CF_OK && going && path && file_rc != CF_OK && file_rc != CF_ENOTFOUND)
+        going = cf_audit_verify_found(v, CF_AUDIT_BAD_HEAD, 0,
+                                      "the head file '%s' is not valid: %s", path, file_err.msg);
+    /* Missing where one is expected: it was there (this server wrote or read it), or the log had
+     * events when the server started without it. A log younger than its first checkpoint has
+     * none yet. */
+    if (rc == CF_OK && going && path && file_rc == CF_ENOTFOUND && (have_last_head || head_lost))
+        going = cf_audit_verify_found(
+            v, CF_AUDIT_HEAD_MISSING, v->report.last_seq,
+            "the head file '%s' is missing: nothing outside the database vouches for the end "
+            "of the log (event %lld); compare it with a stream or a noted head (--anchor), then "
+            "write a new head file with `coffer audit checkpoint`",
+            path, (long long)v->report.last_seq);
     if (rc == CF_OK)
         *report = v->report;
 out:

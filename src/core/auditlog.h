@@ -6,10 +6,18 @@
  *
  * Two modes, as Vault has them:
  * - normal: recording never waits for the disk. If the store cannot take events, they wait in the
- *   queue (up to queue_max); beyond that the oldest are dropped, counted and logged, and requests go
- *   on being served;
+ *   queue (up to queue_max); beyond that the oldest are dropped, counted and logged, and requests
+ * go on being served;
  * - fail-closed: recording waits until the event is committed; when it cannot be, the caller gets
  *   CF_EUNAVAIL and must fail the request (503) rather than proceed unaudited.
+ *
+ * The head (docs/audit.md "The head"): with every checkpoint the log signs a head over the same
+ * event and keeps it outside the database, in the head file (atomically replaced, mode 0600) and in
+ * every stream, so that cutting the end of the log from the database (events and checkpoints) is
+ * still found. The head file is evidence: it is only replaced by a head that extends it. When the
+ * store contradicts it at start (or it is missing while the store holds events, or its signature
+ * is wrong), it is kept as it is, the server logs the fact, and verification reports it; an
+ * operator's explicit checkpoint writes a new one only once the old file has been moved away.
  * Thread-safe. */
 #ifndef CF_CORE_AUDITLOG_H
 #define CF_CORE_AUDITLOG_H
@@ -20,6 +28,7 @@
 
 #define CF_AUDIT_KEY_META "audit_key" /* = CF_SERVER_KEY_AUDIT_META of auth/serverkey.h */
 #define CF_AUDIT_KEY_LABEL "~audit"
+#define CF_AUDIT_HEAD_FILE "audit-head.json" /* in the data directory */
 
 struct cf_audit_log;
 
@@ -28,13 +37,18 @@ typedef void (*cf_audit_sink_fn)(void *ctx, const struct cf_audit_event *event);
 
 struct cf_audit_log_config {
     bool fail_closed;
-    size_t queue_max;           /* events waiting at most; 0: 65536 */
-    int64_t checkpoint_every;   /* events between checkpoints; 0: 1000 */
-    int64_t checkpoint_ms;      /* at most this long between checkpoints when events came; 0: 60 s */
+    size_t queue_max;            /* events waiting at most; 0: 65536 */
+    int64_t checkpoint_every;    /* events between checkpoints; 0: 1000 */
+    int64_t checkpoint_ms;       /* at most this long between checkpoints when events came, also
+                                  * when no event follows them; 0: 10 s */
     int64_t fail_closed_wait_ms; /* how long a fail-closed record waits for its commit; 0: 5000 */
-    cf_audit_sink_fn sink;      /* NULL: none */
+    cf_audit_sink_fn sink;       /* NULL: none */
     void (*sink_batch_end)(void *ctx); /* after the sink saw a committed batch; NULL: none */
+    /* After each checkpoint: the signed head. NULL: none. The sinks are never called from two
+     * threads at once. */
+    void (*sink_head)(void *ctx, const struct cf_audit_checkpoint *head);
     void *sink_ctx;
+    const char *head_path; /* the head file (copied); NULL: none (the head is kept in memory) */
 };
 
 /* Loads (or makes, on first start) the audit key and starts the writer. store and keyring are
@@ -54,8 +68,9 @@ enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event
 /* Waits until everything recorded so far is committed (or has failed). */
 void cf_audit_log_flush(struct cf_audit_log *log);
 
-/* Signs a checkpoint over the last committed event now (after a flush). CF_ENOTFOUND when the log
- * is empty. */
+/* Signs a checkpoint over the last committed event now (after a flush), and its head. The
+ * operator's act: a missing head file is written anew (a head file the store contradicts is not
+ * replaced). CF_ENOTFOUND when the log is empty. */
 enum cf_rc cf_audit_log_checkpoint(struct cf_audit_log *log, struct cf_err *err);
 
 /* True in fail-closed mode. */
@@ -67,8 +82,17 @@ int64_t cf_audit_log_dropped(struct cf_audit_log *log);
 /* The checkpoint public key. */
 void cf_audit_log_public_key(struct cf_audit_log *log, uint8_t out[CF_AUDIT_PUBLIC_KEY_BYTES]);
 
-/* Verifies the whole stored chain and every checkpoint (after a flush), reading in batches. */
-enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_report *report,
-                               struct cf_err *err);
+/* A head the operator kept (a copy of the head file, a record of a stream, a noted SEQ:HASH). */
+struct cf_audit_anchor {
+    struct cf_audit_checkpoint head; /* time_us 0: unknown */
+    bool is_signed;                  /* head.signature is set: it is checked */
+};
+
+/* Verifies the whole stored chain and every checkpoint (after a flush), reading in batches, then
+ * compares the log with the head file, the last head this server wrote, and the n anchors
+ * (borrowed; reordered, highest seq first). A missing head file is a finding when the log has
+ * events. */
+enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_anchor *anchors, size_t n,
+                               struct cf_audit_report *report, struct cf_err *err);
 
 #endif

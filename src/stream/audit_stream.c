@@ -16,6 +16,7 @@
 
 #include "auth/fetch.h"
 #include "stream/audit_stream.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
@@ -239,20 +240,6 @@ void cf_audit_streams_close(struct cf_audit_streams *s)
     free(s);
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 static void to_file(struct cf_audit_streams *s, const char *text)
 {
     size_t n = strlen(text);
@@ -261,7 +248,7 @@ static void to_file(struct cf_audit_streams *s, const char *text)
     if (ok) {
         memcpy(line, text, n);
         line[n] = '\n';
-        ok = write_all(s->file_fd, line, n + 1); /* one write: lines never interleave */
+        ok = cf_write_all(s->file_fd, line, n + 1); /* one write: lines never interleave */
         free(line);
     }
     if (!ok && !s->file_failing)
@@ -271,10 +258,10 @@ static void to_file(struct cf_audit_streams *s, const char *text)
     s->file_failing = !ok;
 }
 
-static void to_syslog(struct cf_audit_streams *s, const struct cf_audit_event *e, const char *text)
+static void to_syslog(struct cf_audit_streams *s, int64_t time_us, const char *text)
 {
     char stamp[CF_TIME_RFC3339_LEN];
-    cf_time_format(e->time_us / 1000, stamp);
+    cf_time_format(time_us / 1000, stamp);
     size_t n = strlen(text) + strlen(s->hostname) + 128;
     char *msg = malloc(n);
     if (!msg)
@@ -306,24 +293,78 @@ static void to_http_queue(struct cf_audit_streams *s, char *text)
     pthread_mutex_unlock(&s->lock);
 }
 
-void cf_audit_streams_event(void *streams, const struct cf_audit_event *event)
+/* Renders one record (json, taken) and hands it to every sink. */
+static void deliver(struct cf_audit_streams *s, json_t *json, int64_t time_us, const char *what,
+                    int64_t seq)
 {
-    struct cf_audit_streams *s = streams;
-    json_t *json = cf_audit_event_json(event);
     char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
     json_decref(json);
     if (!text) {
-        cf_log_error("audit stream: out of memory rendering event %lld", (long long)event->seq);
+        cf_log_error("audit stream: out of memory rendering the %s of event %lld", what,
+                     (long long)seq);
         return;
     }
     if (s->file_fd >= 0)
         to_file(s, text);
     if (s->syslog_fd >= 0)
-        to_syslog(s, event, text);
+        to_syslog(s, time_us, text);
     if (s->queue)
         to_http_queue(s, text); /* the queue takes it */
     else
         cf_json_free_text(text);
+}
+
+void cf_audit_streams_event(void *streams, const struct cf_audit_event *event)
+{
+    deliver(streams, cf_audit_event_json(event), event->time_us, "record", event->seq);
+}
+
+void cf_audit_streams_head(void *streams, const struct cf_audit_checkpoint *head)
+{
+    deliver(streams, cf_audit_head_json(head), head->time_us, "head", head->event_seq);
+    cf_audit_streams_batch_end(streams); /* on disk (and on its way) at once */
+}
+
+json_t *cf_audit_head_json(const struct cf_audit_checkpoint *head)
+{
+    char signature[sodium_base64_ENCODED_LEN(sizeof(head->signature),
+                                             sodium_base64_VARIANT_ORIGINAL)];
+    sodium_bin2base64(signature, sizeof(signature), head->signature, sizeof(head->signature),
+                      sodium_base64_VARIANT_ORIGINAL);
+    return json_pack(
+        "{s:s, s:I, s:o, s:o, s:I, s:s}", "type", "head", "seq", (json_int_t)head->event_seq,
+        "hash", hex_json(head->event_hash, sizeof(head->event_hash)), "time",
+        time_us_json(head->time_us), "timeUs", (json_int_t)head->time_us, "signature", signature);
+}
+
+enum cf_rc cf_audit_head_parse(json_t *json, struct cf_audit_checkpoint *out, bool *is_signed,
+                               struct cf_err *err)
+{
+    json_t *seq = json_object_get(json, "seq"), *time_us = json_object_get(json, "timeUs");
+    const char *hash = json_string_value(json_object_get(json, "hash"));
+    const char *signature = json_string_value(json_object_get(json, "signature"));
+    size_t n = 0;
+    memset(out, 0, sizeof(*out));
+    *is_signed = false;
+    if (!json_is_object(json) || !json_is_integer(seq) || json_integer_value(seq) < 1)
+        return cf_err_set(err, CF_EVALIDATION, "expected a head: seq is not a positive integer");
+    out->event_seq = (int64_t)json_integer_value(seq);
+    if (!hash || strlen(hash) != 2 * sizeof(out->event_hash) ||
+        sodium_hex2bin(out->event_hash, sizeof(out->event_hash), hash, strlen(hash), NULL, &n,
+                       NULL) != 0 ||
+        n != sizeof(out->event_hash))
+        return cf_err_set(err, CF_EVALIDATION, "expected a head: hash is not 64 hex digits");
+    if (time_us && (!json_is_integer(time_us) || json_integer_value(time_us) < 0))
+        return cf_err_set(err, CF_EVALIDATION, "expected a head: timeUs is not a time");
+    out->time_us = time_us ? (int64_t)json_integer_value(time_us) : 0;
+    if (!signature)
+        return CF_OK;
+    if (sodium_base642bin(out->signature, sizeof(out->signature), signature, strlen(signature),
+                          NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        n != sizeof(out->signature))
+        return cf_err_set(err, CF_EVALIDATION, "expected a head: signature is not 64 bytes");
+    *is_signed = true;
+    return CF_OK;
 }
 
 void cf_audit_streams_batch_end(void *streams)

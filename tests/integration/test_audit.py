@@ -10,6 +10,11 @@
   inserted event (later ones renumbered), two events swapped, the log cut after a signed checkpoint. `coffer
   audit verify` exits 3 and names the kind and the event; an intact log verifies with exit 0.
 - Root key rotation rewraps the audit key: the log still verifies afterwards.
+- The head (signed, outside the database): deleting the last events with the checkpoints over them, or wiping both
+  tables, is found and the missing range named, from the head file, from the running server's last head, and
+  (head file deleted too, which is itself reported) from each kind of --anchor (head file copy, SEQ:HASH, the file
+  stream); a forged head file does not verify; the stream carries the head; a timer checkpoint covers a quiet
+  tail even when the server is then killed.
 - Streams: the JSON-lines file (mode 0600) and syslog (RFC 5424 over UDP to a local listener) carry exactly
   the stored events; the HTTP endpoint gets batches with the bearer token, failed posts are retried, requests are
   never held up by a failing or absent endpoint; bad stream settings refuse to start with a message naming them.
@@ -275,6 +280,158 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
         self.assertGreaterEqual(report["checkpoints"], 1)
 
 
+HEAD_FILE = "audit-head.json"
+
+
+class AuditHead(AuditHelpers, unittest.TestCase):
+    """The end of the log (docs/audit.md "The head"): an attacker with the database deletes the last events and
+    the checkpoints over them, or wipes both tables; the signed head kept outside the database (the head file in
+    the data directory, the file stream, an --anchor the operator passes) exposes it and names the missing
+    range."""
+
+    def setUp(self):
+        self.stream = os.path.join(tempfile.mkdtemp(prefix="coffer-audit-head-"), "audit.jsonl")
+        self.addCleanup(lambda: os.path.exists(self.stream) and os.unlink(self.stream))
+        self.server = harness.Server(args=["--audit-file", self.stream])
+        self.addCleanup(self.server.cleanup)
+        self.addCleanup(self.server.stop)
+        self.server.start()
+        s = self.server
+        pid = s.api("POST", "/api/v2/workspace", body={"projectName": harness.unique("head")}).json["project"]["id"]
+        for i in range(8):
+            r = s.api("POST", "/api/v3/secrets/raw/KEY_%d" % i,
+                      body={"workspaceId": pid, "environment": "dev", "secretValue": "v%d" % i})
+            self.assertEqual(r.status, 200)
+        self.assertEqual(s.stop(), 0)  # the last events get a checkpoint at shutdown
+        self.last, self.last_hash = self.tail()
+
+    def tail(self):
+        hexed = "encode(hash, 'hex')" if harness.BACKEND == "postgres" else "lower(hex(hash))"
+        row = harness.sql(self.server.data_dir, "SELECT seq, %s FROM audit_events ORDER BY seq DESC LIMIT 1"
+                          % hexed)
+        return (int(row[0][0]), row[0][1]) if row else (0, "")
+
+    def head_path(self):
+        return os.path.join(self.server.data_dir, HEAD_FILE)
+
+    def cut(self, after):
+        harness.sql(self.server.data_dir, "DELETE FROM audit_events WHERE seq > %d" % after,
+                    "DELETE FROM audit_checkpoints WHERE event_seq > %d" % after)
+
+    def verify(self, *args):
+        if not self.server.alive():
+            self.server.start()
+        rc, out, err = self.server.cli("audit", "verify", *args)
+        return rc, out + err
+
+    def assertMissing(self, first, last, *words, args=()):
+        """first: the first missing event, or None when earlier verifications (each one an event) have
+        grown the log since the cut."""
+        rc, out = self.verify(*args)
+        self.assertEqual(rc, 3, out)
+        self.assertIn("TAMPERED", out)
+        self.assertIn("truncated", out)
+        if first is None:
+            self.assertRegex(out, r"events \d+\.\.%d are missing" % last)
+        else:
+            self.assertIn("events %d..%d are missing" % (first, last), out)
+        for word in words:
+            self.assertIn(word, out)
+
+    def test_head_file_is_signed_and_private(self):
+        with open(self.head_path()) as f:
+            head = json.load(f)
+        self.assertEqual((head["type"], head["seq"], head["hash"]), ("head", self.last, self.last_hash))
+        self.assertTrue(head["signature"])
+        self.assertEqual(oct(os.stat(self.head_path()).st_mode & 0o777), "0o600")
+        rc, out = self.verify()
+        self.assertEqual(rc, 0, out)
+        self.assertIn("intact", out)
+        # Forged without the root key: a head file moved back to an earlier event does not verify.
+        self.server.stop()
+        head["seq"] = self.last - 3
+        with open(self.head_path(), "w") as f:
+            json.dump(head, f)
+        rc, out = self.verify()
+        self.assertEqual(rc, 3, out)
+        self.assertIn("bad-head", out)
+
+    def test_last_events_and_their_checkpoints_deleted(self):
+        self.cut(self.last - 6)
+        self.assertMissing(self.last - 5, self.last, "head file says seq %d" % self.last)
+        # The server does not overwrite the evidence with a head over the shortened log: still found after
+        # more events and a restart.
+        self.assertTrue(self.server.wait_for_stderr(r"audit: .*head file", timeout=5), self.server.stderr)
+        self.server.stop()
+        rc, out = self.verify()
+        self.assertEqual(rc, 3, out)
+        self.assertIn(str(self.last), out)
+
+    def test_both_tables_wiped(self):
+        harness.sql(self.server.data_dir, "DELETE FROM audit_events", "DELETE FROM audit_checkpoints")
+        self.assertMissing(1, self.last, "head file says seq %d" % self.last)
+
+    def test_head_file_deleted_too(self):
+        saved = self.head_path() + ".saved"
+        os.rename(self.head_path(), saved)
+        self.cut(self.last - 6)
+        rc, out = self.verify()
+        self.assertEqual(rc, 3, out)
+        self.assertIn("head-missing", out)
+        self.assertIn("head file", out)
+        # The operator's anchors: the head file kept elsewhere, a SEQ:HASH noted down, the file stream.
+        self.assertMissing(None, self.last, "anchor", args=("--anchor", saved))
+        self.assertMissing(None, self.last, "anchor", args=("--anchor", "%d:%s" % (self.last, self.last_hash)))
+        self.assertMissing(None, self.last, "anchor", args=("--anchor", self.stream))
+
+    def test_cut_while_the_server_runs_with_the_head_file_deleted(self):
+        rc, out = self.verify()
+        self.assertEqual(rc, 0, out)
+        os.unlink(self.head_path())
+        self.cut(self.last - 3)
+        # The running server remembers the last head it read or signed.
+        self.assertMissing(None, self.last, "the server's last head says seq %d" % self.last)
+        self.assertFalse(os.path.exists(self.head_path()))
+
+    def test_anchor_of_an_intact_log_and_bad_anchors(self):
+        rc, out = self.verify("--anchor", "%d:%s" % (self.last, self.last_hash))
+        self.assertEqual(rc, 0, out)
+        rc, out = self.verify("--anchor", self.head_path())
+        self.assertEqual(rc, 0, out)
+        rc, out = self.verify("--anchor", "%d:%s" % (self.last - 1, self.last_hash))
+        self.assertEqual(rc, 3, out)
+        self.assertIn("differs", out)
+        for bad in ("12:nothex", "/nonexistent/head.json", ""):
+            rc, out = self.verify("--anchor", bad)
+            self.assertIn(rc, (1, 2), out)
+            self.assertIn("anchor", out)
+
+    def test_stream_carries_the_signed_head(self):
+        with open(self.stream) as f:
+            records = [json.loads(line) for line in f]
+        heads = [r for r in records if r.get("type") == "head"]
+        self.assertTrue(heads, "no head record in the stream")
+        self.assertEqual((heads[-1]["seq"], heads[-1]["hash"]), (self.last, self.last_hash))
+        self.assertTrue(heads[-1]["signature"])
+        events = [r for r in records if "type" not in r]
+        self.assertEqual(events[-1]["seq"], self.last)
+
+    def test_timer_checkpoint_covers_a_quiet_tail(self):
+        self.server.args = ["--audit-checkpoint-interval", "1s"]
+        self.server.start()
+        r = self.server.api("GET", EVENTS, query={"limit": 1000})
+        self.assertEqual(r.status, 200)
+        time.sleep(2.5)  # quiet: no request, no shutdown checkpoint (killed below)
+        self.server.kill9()
+        last, _ = self.tail()
+        self.assertGreater(last, self.last)
+        with open(self.head_path()) as f:
+            self.assertEqual(json.load(f)["seq"], last)
+        self.server.args = []
+        self.cut(last - 2)
+        self.assertMissing(last - 1, last, "head file says seq %d" % last)
+
+
 class AuditFailClosed(AuditHelpers, unittest.TestCase):
     BLOCK = {
         "sqlite": ("CREATE TRIGGER block_audit BEFORE INSERT ON audit_events "
@@ -408,11 +565,14 @@ class AuditStreams(AuditHelpers, unittest.TestCase):
         stored = self.events(server=s)  # flushes the log: the file is written by then
         with open(path) as f:
             lines = [json.loads(line) for line in f]
+        lines = [e for e in lines if "type" not in e]  # a checkpoint's head may come between events
         self.assertEqual(oct(os.stat(path).st_mode & 0o777), "0o600")
         self.assertEqual([(e["seq"], e["hash"]) for e in lines], [(e["seq"], e["hash"]) for e in stored])
         messages = []
         while len(messages) < len(stored):
-            messages.append(udp.recv(65536).decode())
+            message = udp.recv(65536).decode()
+            if '{"type":"head"' not in message:
+                messages.append(message)
         for message, event in zip(messages, stored):
             self.assertRegex(message, r"^<86>1 \d{4}-\d\d-\d\dT[0-9:.]+Z \S+ coffer \d+ audit - \{")
             self.assertEqual(json.loads(message.split(" audit - ", 1)[1])["hash"], event["hash"])

@@ -91,6 +91,8 @@ class Migrate(unittest.TestCase):
         d = os.path.join(tempfile.mkdtemp(prefix="coffer-migrated-", dir=self.dir))
         shutil.copy(self.root_key, os.path.join(d, "root.key"))
         os.chmod(os.path.join(d, "root.key"), 0o600)
+        # The audit log's head file goes along with the root key (docs/server.md), or verify reports it missing.
+        shutil.copy(os.path.join(os.path.dirname(self.root_key), "audit-head.json"), d)
         s = Server(data_dir=d, env={"COFFER_DB": uri})
         s.start()
         self.addCleanup(s.cleanup)

@@ -1,6 +1,7 @@
 /* The audit chain's evidence (core/audit.h): a log built with the real chain function is verified
  * intact, and each kind of tampering a person with write access to the database could do (edit,
- * delete, insert, reorder, cut the tail, forge a checkpoint) is found and named at the right event. */
+ * delete, insert, reorder, cut the tail, forge a checkpoint) is found and named at the right event,
+ * and a head kept outside the log exposes a tail cut together with its checkpoints. */
 #include <stdio.h>
 #include <string.h>
 
@@ -257,4 +258,71 @@ Test(audit, another_key_cannot_forge_the_chain)
     struct cf_audit_report r = verify(NULL, 0);
     cr_assert_neq(r.finding, CF_AUDIT_OK);
     cr_assert_eq(r.seq, 4, "%s", r.message);
+}
+
+/* Verifies log_[0..n_log) and then compares it with one head kept outside the log. */
+static struct cf_audit_report verify_with_head(const struct cf_audit_checkpoint *head)
+{
+    struct cf_audit_verifier v;
+    cf_audit_verify_begin(&v, keys);
+    bool going = true;
+    for (size_t i = 0; going && i < n_log; i++)
+        going = cf_audit_verify_event(&v, &log_[i]);
+    if (going)
+        going = cf_audit_verify_end_events(&v);
+    const struct cf_audit_event *event = NULL;
+    for (size_t j = 0; j < n_log; j++)
+        if (log_[j].seq == head->event_seq)
+            event = &log_[j];
+    if (going)
+        cf_audit_verify_head(&v, head, "the head file", event != NULL, event);
+    return v.report;
+}
+
+Test(audit, a_checkpoint_signature_is_not_a_head_signature)
+{
+    uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES];
+    cf_audit_public_key(keys, public_key);
+    struct cf_audit_checkpoint c = checkpoint_of(5), head = c;
+    cf_audit_head_sign(keys, &head);
+    cr_assert(cf_audit_head_valid(public_key, &head));
+    cr_assert(cf_audit_checkpoint_valid(public_key, &c));
+    /* A checkpoint row copied out of the database does not pass for a head, nor the other way. */
+    cr_assert_not(cf_audit_head_valid(public_key, &c));
+    cr_assert_not(cf_audit_checkpoint_valid(public_key, &head));
+    head.event_seq = 6;
+    cr_assert_not(cf_audit_head_valid(public_key, &head));
+}
+
+Test(audit, a_head_beyond_the_log_names_the_missing_range)
+{
+    struct cf_audit_checkpoint head = checkpoint_of(N);
+    head.time_us = 1796400000000000LL; /* 2026-12-04T... */
+    n_log = N - 5;                     /* events 8..12 cut, and every checkpoint over them */
+    struct cf_audit_report r = verify_with_head(&head);
+    cr_assert_eq(r.finding, CF_AUDIT_TRUNCATED, "%s", r.message);
+    cr_assert_eq(r.seq, N - 4);
+    cr_assert(strstr(r.message, "events 8..12 are missing (the head file says seq 12 at 2026-"),
+              "%s", r.message);
+    n_log = 0; /* both tables wiped */
+    r = verify_with_head(&head);
+    cr_assert(strstr(r.message, "events 1..12 are missing"), "%s", r.message);
+}
+
+Test(audit, a_head_over_a_log_grown_again_is_a_mismatch)
+{
+    struct cf_audit_checkpoint head = checkpoint_of(8);
+    struct cf_audit_report r = verify_with_head(&head);
+    cr_assert_eq(r.finding, CF_AUDIT_OK, "%s", r.message);
+    cr_assert_eq(r.head_seq, 8);
+    /* The log cut after event 6 and written again from there: event 8 is another event. */
+    for (int i = 6; i < N; i++) {
+        snprintf(log_[i].reason, sizeof(log_[i].reason), "after the cut");
+        memcpy(log_[i].prev_hash, log_[i - 1].hash, sizeof(log_[i].prev_hash));
+        cf_audit_chain(keys, &log_[i]);
+    }
+    r = verify_with_head(&head);
+    cr_assert_eq(r.finding, CF_AUDIT_CHECKPOINT_MISMATCH, "%s", r.message);
+    cr_assert_eq(r.seq, 8);
+    cr_assert(strstr(r.message, "the head file"), "%s", r.message);
 }

@@ -1,13 +1,14 @@
 /* Unit tests for src/util: growable buffers, error detail, identifiers, string helpers (bounded
- * copy, UTF-8 validation, integer parsing), RFC 3339 timestamps and durations, and the stderr
- * logger. Expected timestamps were computed independently (Python's datetime), not taken from the
- * code under test. */
+ * copy, UTF-8 validation, integer parsing), RFC 3339 timestamps and durations, whole-file
+ * replacement and bounded reads, and the stderr logger. Expected timestamps were computed
+ * independently (Python's datetime), not taken from the code under test. */
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -15,6 +16,7 @@
 
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/id.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -932,4 +934,35 @@ Test(log, long_value_is_cut_within_its_quotes)
     cr_assert_not_null(strstr(text, "\\\"...\""), "%s", text + len - 40);
     cr_assert_null(strstr(text, "\\...\""));
     free(text);
+}
+
+/* ---- file ---- */
+
+Test(file, replace_writes_whole_files_with_mode_0600)
+{
+    char dir[] = "/tmp/coffer-util-test-XXXXXX", path[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/head.json", dir);
+    struct cf_err err;
+    char *text = NULL;
+    size_t len = 0;
+    cr_assert_eq(cf_file_read(path, 100, &text, &len, &err), CF_ENOTFOUND);
+    umask(022); /* a looser umask must not loosen the file */
+    cr_assert_eq(cf_file_replace(path, "first\n", 6, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_file_replace(path, "second", 6, &err), CF_OK, "%s", err.msg);
+    struct stat st;
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert_eq(st.st_mode & 0777, 0600);
+    cr_assert_eq(cf_file_read(path, 100, &text, &len, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(len, 6);
+    cr_assert_str_eq(text, "second");
+    free(text);
+    cr_assert_eq(cf_file_read(path, 5, &text, &len, &err), CF_ETOOLARGE);
+    cr_assert_eq(cf_file_read(path, 6, &text, &len, &err), CF_OK);
+    free(text);
+    unlink(path);
+    cr_assert_eq(rmdir(dir), 0, "a temporary file was left behind");
+    snprintf(path, sizeof(path), "%s/head.json", dir); /* the directory is gone now */
+    cr_assert_eq(cf_file_replace(path, "x", 1, &err), CF_EIO);
+    cr_assert(strstr(err.msg, "head.json"), "%s", err.msg);
 }
