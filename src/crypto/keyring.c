@@ -12,6 +12,7 @@
 
 #include "crypto/keyring.h"
 #include "util/str.h"
+#include "util/file.h"
 #include "util/banned.h"
 
 #define NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
@@ -121,91 +122,24 @@ enum cf_rc cf_keyring_read_root_file(const char *path, uint8_t key[CF_ROOT_KEY_B
     return rc;
 }
 
-static bool write_all(int fd, const char *bytes, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, bytes, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        bytes += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Writes the key to a fresh temp file (mkostemp: a new inode, never a stale file with a looser
- * mode), then moves it into place: with rename() when replacing is intended, with link() when the
- * file must not exist yet (CF_EEXIST then), so that two processes creating the first root key
- * cannot both think they won. The temp file, which holds the key, is removed on every path. */
+/* Writes the key as base64 to data_dir/name, whole and with mode 0600 (util/file.h): replacing
+ * the file, or (exclusive) only when it does not exist yet (CF_EEXIST then). The text is wiped. */
 static enum cf_rc write_key_file(const char *data_dir, const char *name,
                                  const uint8_t key[CF_ROOT_KEY_BYTES], bool exclusive,
                                  struct cf_err *err)
 {
-    char path[4096], tmp[4200];
+    char path[4096];
     char text[sodium_base64_ENCODED_LEN(CF_ROOT_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL) + 1];
-    enum cf_rc rc = CF_OK;
-    int fd = -1;
-    bool tmp_exists = false;
 
     int n = snprintf(path, sizeof(path), "%s/%s", data_dir, name);
     if (n < 0 || (size_t)n >= sizeof(path))
         return cf_err_set(err, CF_EINVAL, "data directory path '%.200s...' is too long", data_dir);
-    snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
     sodium_bin2base64(text, sizeof(text) - 1, key, CF_ROOT_KEY_BYTES,
                       sodium_base64_VARIANT_ORIGINAL);
     size_t len = strlen(text);
     text[len++] = '\n';
-
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = cf_err_set(err, CF_EIO, "cannot create a temporary file for '%s': %s", path,
-                        strerror(errno));
-        goto out;
-    }
-    tmp_exists = true;
-    /* mkostemp's mode is 0600 less the umask: make it exactly 0600. */
-    if (fchmod(fd, 0600) != 0 || !write_all(fd, text, len) || fsync(fd) != 0) {
-        rc = cf_err_set(err, CF_EIO, "cannot write '%s': %s", tmp, strerror(errno));
-        goto out;
-    }
-    int closed = close(fd);
-    fd = -1;
-    if (closed != 0) {
-        rc = cf_err_set(err, CF_EIO, "cannot write '%s': %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (exclusive && link(tmp, path) == 0) {
-        unlink(tmp);
-        tmp_exists = false;
-    } else if (exclusive && errno == EEXIST) {
-        rc = cf_err_set(err, CF_EEXIST, "'%s' already exists", path);
-        goto out;
-    } else if (exclusive && errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS) {
-        rc = cf_err_set(err, CF_EIO, "cannot create '%s': %s", path, strerror(errno));
-        goto out;
-    }
-    /* Replacing, or (exclusive) a file system without hard links, where rename is the best there
-     * is. */
-    if (tmp_exists) {
-        if (rename(tmp, path) != 0) {
-            rc = cf_err_set(err, CF_EIO, "cannot rename '%s' to '%s': %s", tmp, path,
-                            strerror(errno));
-            goto out;
-        }
-        tmp_exists = false;
-    }
-    int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-out:
-    if (fd >= 0)
-        close(fd);
-    if (tmp_exists)
-        unlink(tmp);
+    enum cf_rc rc = exclusive ? cf_file_create(path, text, len, err)
+                              : cf_file_replace(path, text, len, err);
     sodium_memzero(text, sizeof(text));
     return rc;
 }

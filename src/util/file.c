@@ -27,7 +27,12 @@ bool cf_write_all(int fd, const void *data, size_t n)
     return true;
 }
 
-enum cf_rc cf_file_replace(const char *path, const void *data, size_t len, struct cf_err *err)
+/* Writes data to a fresh temp file beside path (mkostemp: a new inode, never a stale file with a
+ * looser mode), then moves it into place: with rename() when replacing, with link() when the file
+ * must not exist yet (CF_EEXIST then), so that two processes creating it cannot both think they
+ * won. The temp file, which may hold a key, is removed on every path. */
+static enum cf_rc write_file(const char *path, const void *data, size_t len, bool exclusive,
+                             struct cf_err *err)
 {
     char tmp[4200], dir[4200];
     enum cf_rc rc = CF_OK;
@@ -55,12 +60,27 @@ enum cf_rc cf_file_replace(const char *path, const void *data, size_t len, struc
         rc = cf_err_set(err, CF_EIO, "cannot write '%s': %s", tmp, strerror(errno));
         goto out;
     }
-    if (rename(tmp, path) != 0) {
-        rc = cf_err_set(err, CF_EIO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    if (exclusive && link(tmp, path) == 0) {
+        unlink(tmp);
+        tmp_exists = false;
+    } else if (exclusive && errno == EEXIST) {
+        rc = cf_err_set(err, CF_EEXIST, "'%s' already exists", path);
+        goto out;
+    } else if (exclusive && errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS) {
+        rc = cf_err_set(err, CF_EIO, "cannot create '%s': %s", path, strerror(errno));
         goto out;
     }
-    tmp_exists = false;
-    /* The rename itself is durable once the directory is. */
+    /* Replacing, or (exclusive) a file system without hard links, where rename is the best there
+     * is. */
+    if (tmp_exists) {
+        if (rename(tmp, path) != 0) {
+            rc = cf_err_set(err, CF_EIO, "cannot rename '%s' to '%s': %s", tmp, path,
+                            strerror(errno));
+            goto out;
+        }
+        tmp_exists = false;
+    }
+    /* The new name is durable once the directory is. */
     cf_strlcpy(dir, path, sizeof(dir));
     int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
@@ -73,6 +93,16 @@ out:
     if (tmp_exists)
         unlink(tmp);
     return rc;
+}
+
+enum cf_rc cf_file_replace(const char *path, const void *data, size_t len, struct cf_err *err)
+{
+    return write_file(path, data, len, false, err);
+}
+
+enum cf_rc cf_file_create(const char *path, const void *data, size_t len, struct cf_err *err)
+{
+    return write_file(path, data, len, true, err);
 }
 
 enum cf_rc cf_file_read(const char *path, size_t max, char **out, size_t *len, struct cf_err *err)

@@ -16,6 +16,10 @@ bool cf_write_all(int fd, const void *data, size_t n);
  * Thread-safe for different paths. */
 enum cf_rc cf_file_replace(const char *path, const void *data, size_t len, struct cf_err *err);
 
+/* As cf_file_replace, but path must not exist yet: CF_EEXIST when it does (two processes creating
+ * it cannot both succeed; on a file system without hard links the last one wins). */
+enum cf_rc cf_file_create(const char *path, const void *data, size_t len, struct cf_err *err);
+
 /* Reads at most max bytes of path into a new NUL-terminated buffer (*out, freed by the caller with
  * free; *len without the NUL). CF_ENOTFOUND when path does not exist, CF_ETOOLARGE when it is
  * longer than max, CF_EIO otherwise. */
