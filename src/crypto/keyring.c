@@ -138,8 +138,8 @@ static enum cf_rc write_key_file(const char *data_dir, const char *name,
                       sodium_base64_VARIANT_ORIGINAL);
     size_t len = strlen(text);
     text[len++] = '\n';
-    enum cf_rc rc = exclusive ? cf_file_create(path, text, len, err)
-                              : cf_file_replace(path, text, len, err);
+    enum cf_rc rc =
+        exclusive ? cf_file_create(path, text, len, err) : cf_file_replace(path, text, len, err);
     sodium_memzero(text, sizeof(text));
     return rc;
 }
