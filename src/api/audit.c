@@ -1,4 +1,4 @@
-/* The audit log's API (issue 6, docs/audit.md), for the admin: list events with filters and a
+/* The audit log's API (docs/audit.md), for the admin: list events with filters and a
  * cursor, verify the chain and its checkpoints, sign a checkpoint now, and the public key that
  * checkpoints verify under.
  *

@@ -1,4 +1,4 @@
-/* GET /api/v1/expiring (issue 5, docs/api.md "Expiry"): every secret expiry, rotation reminder and
+/* GET /api/v1/expiring (docs/api.md "Expiry"): every secret expiry, rotation reminder and
  * client-secret expiry the caller may see that falls due within a window or already has, soonest
  * first. Query: within (a duration, default 30d), projectId or workspaceId (id or slug), include (a
  * comma list of secrets, reminders, clientSecrets; default all three). */

@@ -104,7 +104,7 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **bo
  * response; the handler then returns CF_OK with *out left NULL. */
 void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body);
 
-/* Audit notes (issue 6, docs/audit.md): every authenticated request (and every login) is recorded
+/* Audit notes (docs/audit.md): every authenticated request (and every login) is recorded
  * when it ends, with the actor, source, route, result and reason; a handler names what it did more
  * precisely. action e.g. "secrets.read"; project_id, env and path may be NULL. Never pass a secret
  * value. */

@@ -1,4 +1,4 @@
-/* GET /api/v1/inventory (issue 5, docs/api.md "Inventory"): every secret the caller may see with
+/* GET /api/v1/inventory (docs/api.md "Inventory"): every secret the caller may see with
  * where it lives, its version count, last change, expiry and last read, and per environment the
  * machine identities that can read there (the blast radius). Query: workspaceId or projectId (id or
  * slug); without one, every project the caller can see. No value is ever read for it. */

@@ -1,4 +1,4 @@
-/* Expiry notifications' API (issue 5, docs/notifications.md), for the admin: channels (per project
+/* Expiry notifications' API (docs/notifications.md), for the admin: channels (per project
  * or server-wide), a project's thresholds, a scan-and-deliver pass now, and the delivery log.
  *
  *   POST   /api/v1/notifications/channels {workspaceId?, type, name?, url | recipients, signingSecret?}

@@ -153,7 +153,7 @@ static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err)
     return ret;
 }
 
-/* Records the request in the audit log (issue 6) once its outcome (rc, err) is known, before the
+/* Records the request in the audit log once its outcome (rc, err) is known, before the
  * answer goes out: in fail-closed mode a request whose record cannot be stored gets the audit log's
  * 503 instead of its answer. The health probe is not recorded. */
 static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct cf_err *outcome,

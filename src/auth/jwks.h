@@ -1,4 +1,4 @@
-/* JWKS fetching for JWT auth (issue 4): a bounded, thread-safe cache of key sets per (JWKS URL, CA
+/* JWKS fetching for JWT auth: a bounded, thread-safe cache of key sets per (JWKS URL, CA
  * certificate PEM), fetched with libcurl. HTTPS is verified with the configured CA PEM when there
  * is one and with the system CAs otherwise; plain http is allowed only for loopback hosts
  * (127.0.0.0/8, ::1, localhost). Fetches connect within CF_JWKS_CONNECT_TIMEOUT_MS, finish within

@@ -1,4 +1,4 @@
-/* JWT verification for JWT/OIDC auth (issue 4): a key set (from a JWKS document or PEM public keys)
+/* JWT verification for JWT/OIDC auth: a key set (from a JWKS document or PEM public keys)
  * and a verifier that checks a compact JWS against it and then checks the claims against a policy.
  * RS256/384/512, PS256/384/512, ES256/384 go through cjose over OpenSSL; EdDSA (Ed25519) through
  * OpenSSL's EVP_DigestVerify (cjose 0.6 has no OKP keys). Nothing else is accepted: `none`, HMAC,

@@ -1,4 +1,4 @@
-/* JWT auth login (issue 4): a machine identity logs in with a JWT signed by a key its JWT auth
+/* JWT auth login: a machine identity logs in with a JWT signed by a key its JWT auth
  * configuration trusts and receives an access token (auth/token.h) with auth method "jwt-auth".
  * The keys are the configuration's static PEM public keys, or the key set of its JWKS URL, taken
  * from the server's JWKS cache (auth/jwks.h). Failed logins are throttled per (source address,

@@ -1,4 +1,4 @@
-/* Kubernetes auth login (issue 4): a machine identity logs in with a Kubernetes service account
+/* Kubernetes auth login: a machine identity logs in with a Kubernetes service account
  * token, which the server has the cluster's TokenReview API check, and receives an access token
  * (auth/token.h) with auth method "kubernetes-auth". Failed logins are throttled per (source
  * address, identity id) and per source address, with the same throttles as universal auth. */

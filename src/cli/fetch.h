@@ -47,7 +47,7 @@ struct cf_fetch {
  * *out NULL. */
 int cf_fetch_secrets(struct cf_cli *cli, const struct cf_fetch *fetch, json_t **out);
 
-/* Expiry of the secrets a pipeline is about to use (issue 5). The settings come from the options
+/* Expiry of the secrets a pipeline is about to use. The settings come from the options
  * --expiry-warning D (COFFER_EXPIRY_WARNING; default 14d, 0 for none) and --fail-on-expired
  * (COFFER_FAIL_ON_EXPIRED=1). */
 #define CF_EXPIRY_OPTIONS_HELP                                                                     \

@@ -13,7 +13,8 @@
 #include "cli/format.h"
 #include "util/banned.h"
 
-/* What the table and CSV show while reads are not recorded (issue 6 brings the audit log). */
+/* What the table and CSV show when the server cannot say whether a secret was read (its audit log
+ * is off, or no longer holds the events). */
 #define UNKNOWN "unknown"
 
 static const char usage[] =

@@ -1,4 +1,4 @@
-/* The audit log's evidence (issue 6): what one event is, how events are chained so that an edit,
+/* The audit log's evidence: what one event is, how events are chained so that an edit,
  * a deletion, an insertion or a reordering is detectable, how checkpoints are signed, and the walk
  * that verifies a stored log. Pure computation over libsodium: the store keeps the rows, the server
  * appends them, `coffer audit verify` reports what this module finds.

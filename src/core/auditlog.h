@@ -1,4 +1,4 @@
-/* The audit log as the server keeps it (issue 6): events are recorded from request threads into a
+/* The audit log as the server keeps it: events are recorded from request threads into a
  * bounded queue and written by one writer thread in batches (one transaction, one fsync for many
  * events), chained with the audit key (core/audit.h) and checkpointed every so often. The audit key
  * is generated on first use and stored wrapped by the root key (meta "audit_key"), so it survives

@@ -1,4 +1,4 @@
-/* Expiry you cannot miss (issue 5): what expires, has expired or is due for rotation, across the
+/* Expiry you cannot miss: what expires, has expired or is due for rotation, across the
  * store, as the caller may see it. The one query behind GET /api/v1/expiring, `coffer expiring`, the
  * inventory and the notification scheduler. Times are Unix milliseconds from cf_now_ms (util/time.h),
  * the one clock that test builds can move.

@@ -50,7 +50,7 @@ enum cf_rc cf_auth_method_remove(struct cf_core *core, const struct cf_principal
                                  const char *identity_id, const char *auth_method,
                                  struct cf_err *err);
 
-/* JWT auth settings as given by a request (issue 4); a NULL text keeps the current (or default)
+/* JWT auth settings as given by a request; a NULL text keeps the current (or default)
  * value, and token carries the access-token fields of cf_ua_settings (its client-secret IP list is
  * ignored). public_keys is a JSON array of PEM public keys (each must load with
  * cf_jwt_keys_from_pem), bound_claims a JSON object of strings, bound_audiences comma-separated. */
@@ -81,7 +81,7 @@ enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
                            const char *identity_id, struct cf_jwt_auth_config *out,
                            struct cf_err *err);
 
-/* Kubernetes auth settings as given by a request (issue 4); a NULL text keeps the current (or
+/* Kubernetes auth settings as given by a request; a NULL text keeps the current (or
  * default) value, token as in cf_jwt_auth_settings. kubernetes_host is required on attach (an
  * http(s) URL, or a host that gets "https://"); token_reviewer_jwt is a credential, never returned.
  */

@@ -263,7 +263,7 @@ static void mark_read(struct cf_inventory_project *out, const struct cf_audit_ev
     }
 }
 
-/* Last reads from the audit log (issue 6): the project's successful read events, oldest first, so
+/* Last reads from the audit log: the project's successful read events, oldest first, so
  * that the newest read of each secret is the one kept. Without an audit log nothing is known. */
 static enum cf_rc last_reads(struct cf_core *core, struct cf_inventory_project *out,
                              struct cf_err *err)

@@ -1,4 +1,4 @@
-/* The inventory (issue 5, point 5): every secret that exists, where it lives (project, environment,
+/* The inventory: every secret that exists, where it lives (project, environment,
  * folder path), how many versions it has, when it last changed, when it expires and who last read
  * it; and for each environment which machine identities can read in it, with the path globs their
  * rules narrow them to: the blast radius a reviewer needs. Pure C over the store: nothing here

@@ -86,7 +86,7 @@ struct cf_secret_change {
     int64_t expires_at; /* 0 clears */
     bool has_skip_multiline;
     bool skip_multiline;
-    /* Rotation reminder (issue 5): the interval in days (0 clears) and a note ("" clears). */
+    /* Rotation reminder: the interval in days (0 clears) and a note ("" clears). */
     bool has_reminder_days;
     int64_t reminder_repeat_days;
     bool has_reminder_note;

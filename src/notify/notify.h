@@ -1,4 +1,4 @@
-/* Expiry notifications (issue 5, docs/notifications.md): the scan that turns expiry items
+/* Expiry notifications (docs/notifications.md): the scan that turns expiry items
  * (core/expiry.h) into notices, one per item state, threshold and channel, claimed in the store so
  * that each exists once however often and wherever the scan runs; and their delivery to webhooks
  * (signed generic JSON, Slack, Microsoft Teams) and e-mail over SMTP, retried with backoff, every

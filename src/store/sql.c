@@ -267,13 +267,13 @@ static const char *const stmt_sql[ST_COUNT] = {
         "INSERT INTO secret_versions (secret_id, version, key, sealed, comment, tags, expires_at,"
         " skip_multiline, created_at, reminder_repeat_days, reminder_note)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    /* Expiry scans (issue 5): each branch of the OR has its partial index. */
+    /* Expiry scans: each branch of the OR has its partial index. */
     [ST_SECRET_EXPIRING] =
         "SELECT " SECRET_COLS SECRET_LIST_FROM
         " WHERE (?1 = '' OR e.project_id = ?1) AND ((v.expires_at > 0 AND v.expires_at <= ?2)"
         " OR (v.reminder_repeat_days > 0 AND v.created_at + v.reminder_repeat_days * 86400000 <= "
         "?2))",
-    /* Inventory (issue 5): the current versions of a project without their sealed values; the
+    /* Inventory: the current versions of a project without their sealed values; the
      * count is a range over the (secret_id, version) key. */
     [ST_SECRET_INVENTORY] =
         "SELECT s.id, e.project_id, f.env_id, f.path, v.key, v.version,"

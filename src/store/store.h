@@ -149,7 +149,7 @@ struct cf_tag_list {
     size_t n;
 };
 
-/* ---- machine identities (issue 3) ---- */
+/* ---- machine identities ---- */
 
 #define CF_IPS_MAX 2048 /* comma-separated CIDR list */
 #define CF_AUTH_METHOD_MAX 32
@@ -175,7 +175,7 @@ struct cf_ua_config {
     int64_t updated_at;
 };
 
-/* JWT auth attached to an identity (issue 4). Texts are public: public_keys is a JSON array of PEM
+/* JWT auth attached to an identity. Texts are public: public_keys is a JSON array of PEM
  * public keys, bound_claims a JSON object {path: "v1, v2"}, bound_audiences comma-separated; ""
  * means not bound. Durations in seconds; 0 limits mean "none". Over 40 KiB: keep it off the stack.
  */
@@ -200,7 +200,7 @@ struct cf_jwt_auth_config {
     int64_t updated_at;
 };
 
-/* Kubernetes auth attached to an identity (issue 4). token_reviewer_jwt is a credential ("": the
+/* Kubernetes auth attached to an identity. token_reviewer_jwt is a credential ("": the
  * login token reviews itself): callers wipe it and never render it. allowed_namespaces and
  * allowed_names are comma-separated globs ("" = any). Durations in seconds; 0 limits mean "none".
  */
@@ -303,7 +303,7 @@ struct cf_membership_list {
     size_t n;
 };
 
-/* ---- the audit log (issue 6; core/audit.h has the chain and the verification) ---- */
+/* ---- the audit log (core/audit.h has the chain and the verification) ---- */
 
 /* One audit event. Strings are NUL-terminated and never hold a secret value, a client secret or a
  * token; keys is a comma-separated list of secret key names ("" for none). */
@@ -359,7 +359,7 @@ struct cf_audit_checkpoint_list {
     size_t n;
 };
 
-/* ---- notifications (issue 5) ---- */
+/* ---- notifications ---- */
 
 #define CF_CHANNEL_TARGET_MAX 2048
 struct cf_channel {

@@ -1,4 +1,4 @@
-/* Audit streams (issue 6, docs/audit.md "Streams"): every event the audit log commits is also
+/* Audit streams (docs/audit.md "Streams"): every event the audit log commits is also
  * delivered to the sinks the operator configured:
  * - a JSON-lines file, appended (O_APPEND, mode 0600) and flushed to disk once per committed batch;
  * - syslog, RFC 5424 messages (facility authpriv, severity info, the event as JSON) over a unix
