@@ -169,6 +169,9 @@ static bool transport_is_safe(const char *url)
         return false;
     const char *host = url + 7;
     size_t len = strcspn(host, "/?#");
+    /* "http://127.0.0.1:80@elsewhere/" names the host after the '@'. */
+    if (memchr(host, '@', len))
+        return false;
     static const char *const loopback[] = {"127.0.0.1", "localhost", "[::1]"};
     for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
         size_t n = strlen(loopback[i]);

@@ -299,6 +299,8 @@ class OidcSources(IdentityHelpers, harness.ServerTestCase):
              ["Azure DevOps refused the ID token request (HTTP 500: VS402854: boom)"]),
             (self.mock.azure_env(SYSTEM_OIDCREQUESTURI="http://ci.example.invalid" + AZURE_PATH), None,
              ["SYSTEM_OIDCREQUESTURI must be an https URL", "SYSTEM_ACCESSTOKEN would travel in clear"]),
+            (self.mock.azure_env(SYSTEM_OIDCREQUESTURI="http://127.0.0.1:1@ci.example.invalid" + AZURE_PATH), None,
+             ["SYSTEM_OIDCREQUESTURI must be an https URL"]),
             (self.mock.azure_env(SYSTEM_OIDCREQUESTURI="http://127.0.0.1:1" + AZURE_PATH), None,
              ["cannot get an ID token from Azure DevOps (SYSTEM_OIDCREQUESTURI): cannot connect to "
               "'http://127.0.0.1:1'"]),
