@@ -266,13 +266,17 @@ static enum cf_rc call_endpoint(const struct endpoint_call *call, struct cf_buf 
             rc = cf_err_set(err, rc, "%s refused the ID token request (HTTP %ld: %s); %s",
                             call->system, resp.status, detail, call->hint);
         else if (resp.status >= 200 && resp.status < 300)
-            rc = cf_err_set(err, CF_EINVAL,
-                            "%s answered the ID token request with HTTP %ld but not JSON "
-                            "(a sign-in page means %s was not accepted)",
-                            call->system, resp.status, call->credential_var);
-        else if (resp.status)
+            rc = cf_err_set(
+                err, CF_EINVAL, "%s answered the ID token request with HTTP %ld but not JSON%s%s%s",
+                call->system, resp.status, resp.status == 203 ? " (a sign-in page: " : "",
+                resp.status == 203 ? call->credential_var : "",
+                resp.status == 203 ? " was not accepted)" : "");
+        else if (resp.status >= 400 && resp.status < 500)
             rc = cf_err_set(err, rc, "%s refused the ID token request (HTTP %ld: %s)", call->system,
                             resp.status, detail);
+        else if (resp.status)
+            rc = cf_err_set(err, rc, "%s could not answer the ID token request (HTTP %ld: %s)",
+                            call->system, resp.status, detail);
         else
             rc = cf_err_set(err, rc, "cannot get an ID token from %s (%s): %s", call->system,
                             call->url_var, detail);
