@@ -11,6 +11,7 @@
 
 #include "cli/common.h"
 #include "cli/credentials.h"
+#include "cli/machine_login.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -238,10 +239,12 @@ bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli
     const char *token = NULL, *domain = NULL, *output = NULL;
     const char *project_id = NULL, *env = NULL, *path = NULL;
     struct cf_opt *opts = NULL;
+    struct cf_buf login_token;
     struct cf_err err;
     size_t nopts = 0;
     bool proceed = false;
 
+    cf_buf_init(&login_token, 0);
     memset(cli, 0, sizeof(*cli));
     cli->usage = spec->usage;
     cf_err_clear(&err);
@@ -315,11 +318,25 @@ bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli
     if (spec->flags & CF_CLI_PATH)
         cli->path = path && *path ? path : "/";
 
-    if (!(spec->flags & CF_CLI_OFFLINE) && !make_client(cli, domain, token, exit_status))
+    if (spec->login && cf_login_flags_given(spec->login)) {
+        if (token) {
+            cf_cli_usage_error(cli, "--token and the login flags (--method, --client-id, "
+                                    "--jwt-from, ...) exclude each other");
+            goto out;
+        }
+        *exit_status = cf_login_access_token(cli, spec->login, domain, &login_token);
+        if (*exit_status != CF_EXIT_OK)
+            goto out;
+    }
+    if (!(spec->flags & CF_CLI_OFFLINE) &&
+        !make_client(cli, domain, login_token.len ? login_token.data : token, exit_status))
         goto out;
     proceed = true;
     *exit_status = CF_EXIT_OK;
 out:
+    if (spec->login)
+        cf_login_flags_wipe(spec->login);
+    cf_buf_release_wipe(&login_token);
     /* The client holds its own copy; the one in argv would otherwise stay readable in
      * /proc/<pid>/cmdline. */
     if (token)

@@ -74,6 +74,8 @@ enum cf_cli_flags {
     CF_CLI_OFFLINE = 1u << 3, /* needs no server: no client is made (no token needed) */
 };
 
+struct cf_login_flags;
+
 /* A subcommand's description for cf_cli_begin. */
 struct cf_cli_spec {
     const char *usage;         /* full help text printed by --help (stdout) */
@@ -82,6 +84,10 @@ struct cf_cli_spec {
     size_t max_args;           /* SIZE_MAX: no limit */
     const struct cf_opt *opts; /* the subcommand's own options */
     size_t nopts;
+    /* The values of the login flags (machine_login.h) when opts holds them (CF_LOGIN_OPTS), or
+     * NULL: when one is given, the command logs in with them and uses that access token, for
+     * itself only (never stored). */
+    struct cf_login_flags *login;
 };
 
 /* The state of one subcommand run. Fields are read-only for commands. */
@@ -100,12 +106,13 @@ struct cf_cli {
 
 /* Starts a subcommand: prints help and stops on --help; parses the options (the spec's plus
  * --token, --domain, --output and those chosen by spec->flags); checks the positional count;
- * resolves the environment variables; makes the client, whose token is the first found of --token,
- * COFFER_TOKEN, INFISICAL_UNIVERSAL_AUTH_ACCESS_TOKEN, INFISICAL_TOKEN and the login stored by
- * `coffer login` for the same server (credentials.h). The token given with --token is copied and
- * then wiped from argv. Returns true when the command should go on; otherwise *exit_status says how
- * to exit (0 after help, 2 after a usage error, 1 when the client cannot be made) and the message
- * has been printed. Call cf_cli_end in every case. */
+ * resolves the environment variables; makes the client, whose token is the one a login with
+ * spec->login's flags obtains when one is given (--token is refused with them), else the first
+ * found of --token, COFFER_TOKEN, INFISICAL_UNIVERSAL_AUTH_ACCESS_TOKEN, INFISICAL_TOKEN and the
+ * login stored by `coffer login` for the same server (credentials.h). The token given with --token
+ * is copied and then wiped from argv. Returns true when the command should go on; otherwise
+ * *exit_status says how to exit (0 after help, 2 after a usage error, 1 when the client cannot be
+ * made) and the message has been printed. Call cf_cli_end in every case. */
 bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli_spec *spec,
                   int *exit_status);
 void cf_cli_end(struct cf_cli *cli);

@@ -19,6 +19,7 @@
 #include "cli/common.h"
 #include "cli/fetch.h"
 #include "cli/format.h"
+#include "cli/machine_login.h"
 #include "util/banned.h"
 
 static const char usage[] =
@@ -50,6 +51,9 @@ static const char usage[] =
     "  --silent           no informational messages on standard error\n" CF_EXPIRY_OPTIONS_HELP
     "  --path PATH        folder (default /)\n" CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP
         CF_CLI_COMMON_HELP "\n"
+    "login flags: log in for this command alone (the token is not stored), e.g.\n"
+    "  coffer export --method jwt-auth --jwt-from github-actions --machine-identity-id ID "
+    "...\n" CF_LOGIN_OPTIONS_HELP "\n"
     "exit status: 0 exported, 1 the server refused or a secret cannot be written in the\n"
     "format (its name is printed; nothing is written then), 2 usage error, 3 with\n"
     "--fail-on-expired when a secret has expired (nothing is written).\n";
@@ -224,6 +228,7 @@ int cf_cmd_export(int argc, char **argv)
     const char *format_name = NULL, *prefix = NULL, *output_file = NULL;
     bool include_imports = true, expand = true, silent = false;
     struct cf_expiry_check expiry = {0};
+    struct cf_login_flags login = {0};
     int64_t warn_ms = 0;
     const struct cf_opt opts[] = {
         {"format", CF_OPT_STRING, &format_name},
@@ -234,10 +239,12 @@ int cf_cmd_export(int argc, char **argv)
         {"silent", CF_OPT_BOOL, &silent},
         {"expiry-warning", CF_OPT_STRING, &expiry.warning},
         {"fail-on-expired", CF_OPT_BOOL, &expiry.fail_on_expired},
+        CF_LOGIN_OPTS(&login),
     };
     const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT | CF_CLI_ENV | CF_CLI_PATH,
                                      0,     0,
-                                     opts,  sizeof(opts) / sizeof(opts[0])};
+                                     opts,  sizeof(opts) / sizeof(opts[0]),
+                                     &login};
     enum cf_format format = CF_FORMAT_DOTENV;
     struct cf_format_item *items = NULL;
     char **names = NULL;

@@ -34,6 +34,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/fetch.h"
+#include "cli/machine_login.h"
 #include "util/time.h"
 #include "util/banned.h"
 
@@ -68,6 +69,9 @@ static const char usage[] =
     "  --watch-interval N seconds between checks with --watch (default 10, >= 5)\n"
     "  --silent           no informational messages on standard error\n" CF_EXPIRY_OPTIONS_HELP
         CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP CF_CLI_COMMON_HELP "\n"
+    "login flags: log in for this command alone (the token is not stored), e.g.\n"
+    "  coffer run --method jwt-auth --jwt-from azure-devops --machine-identity-id ID \\\n"
+    "             --projectId P --env prod -- ./deploy.sh\n" CF_LOGIN_OPTIONS_HELP "\n"
     "exit status: the command's exit status, or 128 + the number of the signal that\n"
     "killed it; 1 when the secrets cannot be read (the command is not run then), 2\n"
     "usage error, 3 with --fail-on-expired when an injected secret has expired (the\n"
@@ -424,6 +428,7 @@ int cf_cmd_run(int argc, char **argv)
     bool recursive = false, include_imports = true, expand = true, watch = false;
     bool preserve_env = false, silent = false, secret_overriding = true;
     struct cf_expiry_check expiry = {0};
+    struct cf_login_flags login = {0};
     int64_t warn_ms = 0;
     const char *shell_command = NULL, *last_path = NULL;
     struct cf_opt_int interval = {0};
@@ -441,9 +446,11 @@ int cf_cmd_run(int argc, char **argv)
          &secret_overriding}, /* Infisical's; no personal secrets */
         {"expiry-warning", CF_OPT_STRING, &expiry.warning},
         {"fail-on-expired", CF_OPT_BOOL, &expiry.fail_on_expired},
+        CF_LOGIN_OPTS(&login),
     };
     const size_t nopts = sizeof(opts) / sizeof(opts[0]);
-    const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT | CF_CLI_ENV, 0, SIZE_MAX, opts, nopts};
+    const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT | CF_CLI_ENV, 0, SIZE_MAX, opts, nopts,
+                                     &login};
     const char *paths[PATHS_MAX];
     size_t npaths = 0;
     struct command cmd = {0};

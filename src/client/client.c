@@ -23,6 +23,7 @@
 #define DEFAULT_TIMEOUT_MS 60000L
 #define URL_MAX (64u * 1024u)
 #define BODY_MAX (64u * 1024u * 1024u)
+#define EXTRA_HEADERS_MAX 4
 
 struct cf_client {
     CURL *curl;
@@ -30,6 +31,7 @@ struct cf_client {
     char *user_agent;
     char *ca_file;             /* NULL: the system's CA certificates */
     struct cf_buf auth_header; /* "Authorization: Bearer <token>", empty when no token; wiped */
+    size_t max_response;       /* largest answer body accepted */
     long connect_timeout_ms;
     long timeout_ms;
 };
@@ -226,6 +228,10 @@ enum cf_rc cf_client_new(const struct cf_client_options *options, struct cf_clie
     client->connect_timeout_ms =
         options->connect_timeout_ms > 0 ? options->connect_timeout_ms : DEFAULT_CONNECT_TIMEOUT_MS;
     client->timeout_ms = options->timeout_ms > 0 ? options->timeout_ms : DEFAULT_TIMEOUT_MS;
+    client->max_response =
+        options->max_response > 0 && options->max_response < CF_CLIENT_MAX_RESPONSE
+            ? options->max_response
+            : CF_CLIENT_MAX_RESPONSE;
     rc = cf_client_set_token(client, options->token, err);
     if (rc != CF_OK)
         goto out;
@@ -362,57 +368,49 @@ static enum cf_rc answer_error(struct cf_response *resp, const char *url, struct
                       resp->status);
 }
 
-enum cf_rc cf_client_request(struct cf_client *client, const char *method, const char *path,
-                             const struct cf_query_param *query, json_t *body,
-                             struct cf_response *resp, struct cf_err *err)
+/* Sends METHOD url (shown_url names it in messages: no query) with the header lines of headers
+ * (NULL entries skipped; a Content-Type is added for a body) and body, and fills resp as
+ * cf_client_request describes. */
+static enum cf_rc perform(struct cf_client *client, const char *method, const char *url,
+                          const char *shown_url, const char *const *headers, size_t nheaders,
+                          json_t *body, struct cf_response *resp, struct cf_err *err)
 {
-    struct cf_buf url, request_body, plain_url;
+    struct cf_buf request_body;
     struct transfer transfer;
-    struct curl_slist *headers = NULL, *grown;
+    struct curl_slist *header_list = NULL, *grown;
     char curl_error[CURL_ERROR_SIZE] = "";
     json_error_t json_error;
     enum cf_rc rc;
     CURL *curl = client->curl;
 
-    cf_buf_init(&url, URL_MAX);
-    cf_buf_init(&plain_url, URL_MAX);
     cf_buf_init(&request_body, BODY_MAX);
-    cf_buf_init(&transfer.body, CF_CLIENT_MAX_RESPONSE);
+    cf_buf_init(&transfer.body, client->max_response);
     transfer.body_rc = CF_OK;
     transfer.resp = resp;
     resp->status = 0;
     resp->json = NULL;
     resp->request_id[0] = '\0';
 
-    rc = cf_client_build_url(client->base_url, path, query, &url, err);
-    if (rc != CF_OK)
-        goto out;
-    /* For messages: the URL without its query string. */
-    rc = cf_client_build_url(client->base_url, path, NULL, &plain_url, err);
-    if (rc != CF_OK)
-        goto out;
     if (body && json_dump_callback(body, dump_to_buf, &request_body, JSON_COMPACT) != 0) {
-        rc = cf_err_set(err, CF_ETOOLARGE, "request body for '%s' could not be encoded",
-                        plain_url.data);
+        rc = cf_err_set(err, CF_ETOOLARGE, "request body for '%s' could not be encoded", shown_url);
         goto out;
     }
-
-    const char *fixed[] = {"Accept: application/json",
-                           "Expect:", body ? "Content-Type: application/json" : NULL,
-                           client->auth_header.len ? client->auth_header.data : NULL};
-    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
-        if (!fixed[i])
+    for (size_t i = 0; i <= nheaders; i++) {
+        const char *line = i < nheaders ? headers[i]
+                           : body       ? "Content-Type: application/json"
+                                        : NULL;
+        if (!line)
             continue;
-        grown = curl_slist_append(headers, fixed[i]);
+        grown = curl_slist_append(header_list, line);
         if (!grown) {
             rc = cf_err_set(err, CF_ENOMEM, "out of memory");
             goto out;
         }
-        headers = grown;
+        header_list = grown;
     }
 
     curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, url.data);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION,
                      0L); /* a redirect must not carry the token elsewhere */
@@ -422,7 +420,7 @@ enum cf_rc cf_client_request(struct cf_client *client, const char *method, const
     curl_easy_setopt(curl, CURLOPT_USERAGENT, client->user_agent);
     if (client->ca_file)
         curl_easy_setopt(curl, CURLOPT_CAINFO, client->ca_file);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, header_list);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_error);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &transfer);
@@ -444,13 +442,13 @@ enum cf_rc cf_client_request(struct cf_client *client, const char *method, const
     if (code != CURLE_OK) {
         const char *detail = curl_error[0] ? curl_error : curl_easy_strerror(code);
         if (transfer.body_rc != CF_OK)
-            rc = cf_err_set(err, transfer.body_rc, "the answer from '%s' is larger than %u bytes",
-                            plain_url.data, CF_CLIENT_MAX_RESPONSE);
+            rc = cf_err_set(err, transfer.body_rc, "the answer from '%s' is larger than %zu bytes",
+                            shown_url, client->max_response);
         else if (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
                  code == CURLE_COULDNT_RESOLVE_PROXY)
-            rc = cf_err_set(err, CF_EIO, "cannot connect to '%s': %s", plain_url.data, detail);
+            rc = cf_err_set(err, CF_EIO, "cannot connect to '%s': %s", shown_url, detail);
         else
-            rc = cf_err_set(err, CF_EIO, "request to '%s' failed: %s", plain_url.data, detail);
+            rc = cf_err_set(err, CF_EIO, "request to '%s' failed: %s", shown_url, detail);
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -461,20 +459,111 @@ enum cf_rc cf_client_request(struct cf_client *client, const char *method, const
         sodium_memzero(&json_error, sizeof(json_error));
     }
     if (resp->status < 200 || resp->status >= 300) {
-        rc = answer_error(resp, plain_url.data, err);
+        rc = answer_error(resp, shown_url, err);
         goto out;
     }
     if (!json_is_object(resp->json) && !json_is_array(resp->json)) {
-        rc = cf_err_set(err, CF_EINVAL, "the answer from '%s' (HTTP %ld) is not JSON",
-                        plain_url.data, resp->status);
+        rc = cf_err_set(err, CF_EINVAL, "the answer from '%s' (HTTP %ld) is not JSON", shown_url,
+                        resp->status);
         goto out;
     }
     rc = CF_OK;
 out:
-    curl_slist_free_all(headers);
+    curl_slist_free_all(header_list);
     cf_buf_release_wipe(&transfer.body);
     cf_buf_release_wipe(&request_body);
+    return rc;
+}
+
+enum cf_rc cf_client_request(struct cf_client *client, const char *method, const char *path,
+                             const struct cf_query_param *query, json_t *body,
+                             struct cf_response *resp, struct cf_err *err)
+{
+    struct cf_buf url, plain_url;
+    enum cf_rc rc;
+
+    cf_buf_init(&url, URL_MAX);
+    cf_buf_init(&plain_url, URL_MAX);
+    resp->status = 0;
+    resp->json = NULL;
+    resp->request_id[0] = '\0';
+    rc = cf_client_build_url(client->base_url, path, query, &url, err);
+    if (rc != CF_OK)
+        goto out;
+    /* For messages: the URL without its query string. */
+    rc = cf_client_build_url(client->base_url, path, NULL, &plain_url, err);
+    if (rc != CF_OK)
+        goto out;
+    const char *headers[] = {"Accept: application/json",
+                             "Expect:", client->auth_header.len ? client->auth_header.data : NULL};
+    rc = perform(client, method, url.data, plain_url.data, headers,
+                 sizeof(headers) / sizeof(headers[0]), body, resp, err);
+out:
     cf_buf_release(&plain_url);
     cf_buf_release(&url);
+    return rc;
+}
+
+enum cf_rc cf_client_request_url(struct cf_client *client, const char *method, const char *url,
+                                 const char *authorization, const char *const *extra_headers,
+                                 json_t *body, struct cf_response *resp, struct cf_err *err)
+{
+    struct cf_buf auth_header, shown;
+    enum cf_rc rc;
+
+    cf_buf_init(&auth_header, 64 * 1024);
+    cf_buf_init(&shown, URL_MAX);
+    resp->status = 0;
+    resp->json = NULL;
+    resp->request_id[0] = '\0';
+    /* Messages name the scheme and host only: the path of a token endpoint is long enough to crowd
+     * out the reason, and the query may carry anything. */
+    const char *authority = strstr(url, "://");
+    size_t shown_len = authority ? (size_t)(authority + 3 - url) + strcspn(authority + 3, "/?#")
+                                 : strcspn(url, "/?#");
+    if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0) {
+        rc = cf_err_set(err, CF_EINVAL, "'%.*s' is not an http or https URL",
+                        (int)(shown_len > 200 ? 200 : shown_len), url);
+        goto out;
+    }
+    for (const unsigned char *p = (const unsigned char *)url; *p; p++) {
+        if (*p <= 0x20 || *p >= 0x7f) {
+            rc = cf_err_set(err, CF_EINVAL, "the URL '%.*s' contains blanks or control characters",
+                            (int)(shown_len > 200 ? 200 : shown_len), url);
+            goto out;
+        }
+    }
+    rc = cf_buf_append(&shown, url, shown_len);
+    if (rc == CF_OK && authorization) {
+        /* Only visible ASCII (and the blank after the scheme): nothing that splits the header. */
+        for (const unsigned char *p = (const unsigned char *)authorization; *p; p++) {
+            if (*p < 0x20 || *p >= 0x7f) {
+                rc = cf_err_set(err, CF_EINVAL,
+                                "the credential for '%s' contains control or "
+                                "non-ASCII characters",
+                                shown.data);
+                goto out;
+            }
+        }
+        rc = cf_buf_puts(&auth_header, "Authorization: ");
+        if (rc == CF_OK)
+            rc = cf_buf_puts(&auth_header, authorization);
+    }
+    if (rc != CF_OK) {
+        rc = cf_err_set(err, rc, "the URL or credential for '%.200s' is too long", url);
+        goto out;
+    }
+    const char *headers[3 + EXTRA_HEADERS_MAX] = {
+        "Accept: application/json", "Expect:", auth_header.len ? auth_header.data : NULL};
+    size_t nheaders = 3;
+    for (size_t i = 0; extra_headers && extra_headers[i]; i++) {
+        if (i == EXTRA_HEADERS_MAX)
+            CF_BUG("too many extra headers");
+        headers[nheaders++] = extra_headers[i];
+    }
+    rc = perform(client, method, url, shown.data, headers, nheaders, body, resp, err);
+out:
+    cf_buf_release_wipe(&auth_header);
+    cf_buf_release(&shown);
     return rc;
 }

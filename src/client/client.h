@@ -41,6 +41,8 @@ struct cf_client_options {
     const char *user_agent;  /* NULL: CF_CLIENT_USER_AGENT */
     const char *ca_file;     /* PEM file of CA certificates to trust for https (e.g. a server's
                                 self-signed certificate); NULL: the system's */
+    size_t max_response;     /* largest answer body accepted; 0: CF_CLIENT_MAX_RESPONSE (also the
+                                most it can be) */
 };
 
 /* One query parameter. Arrays of them end with an entry whose name is NULL; an entry whose value is
@@ -121,6 +123,19 @@ enum cf_rc cf_client_set_token(struct cf_client *client, const char *token, stru
 enum cf_rc cf_client_request(struct cf_client *client, const char *method, const char *path,
                              const struct cf_query_param *query, json_t *body,
                              struct cf_response *resp, struct cf_err *err);
+
+/* Sends METHOD url to a service other than Coffer's API (e.g. a CI system's OIDC token endpoint):
+ * url is an absolute http or https URL used as given (the caller escapes its query); the
+ * client's base URL and token are not used. authorization, if not NULL, is the value of the
+ * Authorization header ("Bearer ..."; borrowed, treated as a secret: wiped, never in err);
+ * extra_headers, if not NULL, up to 4 more header lines ("Name: value"), ending with NULL. body
+ * (sent as application/json) and resp as for
+ * cf_client_request, whose rules (2xx with a JSON body, the size limit, no redirects, timeouts)
+ * apply; messages name the URL's scheme and host only. CF_EINVAL for a URL that is not http(s) or
+ * holds blanks or control characters, or an authorization with control characters. */
+enum cf_rc cf_client_request_url(struct cf_client *client, const char *method, const char *url,
+                                 const char *authorization, const char *const *extra_headers,
+                                 json_t *body, struct cf_response *resp, struct cf_err *err);
 
 /* Drops resp->json (json_decref) and resets resp. */
 void cf_response_release(struct cf_response *resp);

@@ -358,6 +358,83 @@ Test(request, connection_failure_names_url_not_token)
     cf_client_free(client);
 }
 
+Test(request_url, absolute_url_own_authorization_and_extra_headers)
+{
+    struct fake_server server;
+    fake_start(&server, "200 OK", "Content-Type: application/json\r\n",
+               "{\"oidcToken\":\"a.b.c\"}");
+    /* The client's own token and base URL are not used. */
+    struct cf_client *client = client_for(1, "client-token");
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/org/_apis/oidctoken?api-version=7.1",
+             server.port);
+    const char *const extra[] = {"X-TFS-FedAuthRedirect: Suppress", NULL};
+    struct cf_response resp = CF_RESPONSE_INIT;
+    struct cf_err err;
+    cf_err_clear(&err);
+    enum cf_rc rc =
+        cf_client_request_url(client, "POST", url, "Bearer job-token", extra, NULL, &resp, &err);
+    fake_stop(&server);
+    cr_assert_eq(rc, CF_OK, "%s", err.msg);
+    cr_expect_str_eq(json_string_value(json_object_get(resp.json, "oidcToken")), "a.b.c");
+    cr_expect_not_null(
+        strstr(server.request, "POST /org/_apis/oidctoken?api-version=7.1 HTTP/1.1"));
+    cr_expect_not_null(strstr(server.request, "\r\nAuthorization: Bearer job-token\r\n"));
+    cr_expect_not_null(strstr(server.request, "\r\nX-TFS-FedAuthRedirect: Suppress\r\n"));
+    cr_expect_null(strstr(server.request, "client-token"));
+    cf_response_release(&resp);
+    cf_client_free(client);
+}
+
+Test(request_url, refusals_name_the_host_never_the_credential)
+{
+    struct cf_client *client = client_for(1, NULL);
+    struct cf_response resp = CF_RESPONSE_INIT;
+    struct cf_err err;
+    cr_expect_eq(cf_client_request_url(client, "GET", "ftp://h/x", "Bearer s3cret-cred", NULL, NULL,
+                                       &resp, &err),
+                 CF_EINVAL);
+    cr_expect_null(strstr(err.msg, "s3cret-cred"));
+    cr_expect_eq(
+        cf_client_request_url(client, "GET", "http://h/x y", NULL, NULL, NULL, &resp, &err),
+        CF_EINVAL);
+    cr_expect_eq(cf_client_request_url(client, "GET", "http://h/x", "Bearer a\r\nX: y", NULL, NULL,
+                                       &resp, &err),
+                 CF_EINVAL);
+    cr_expect_null(strstr(err.msg, "X: y"));
+    /* Nobody listens on port 1: the message names scheme and host, not the path or query. */
+    cr_expect_eq(cf_client_request_url(client, "GET", "http://127.0.0.1:1/long/path?q=hidden",
+                                       "Bearer s3cret-cred", NULL, NULL, &resp, &err),
+                 CF_EIO);
+    cr_expect_not_null(strstr(err.msg, "'http://127.0.0.1:1'"), "%s", err.msg);
+    cr_expect_null(strstr(err.msg, "hidden"));
+    cr_expect_null(strstr(err.msg, "s3cret-cred"));
+    cf_response_release(&resp);
+    cf_client_free(client);
+}
+
+Test(request_url, answer_larger_than_the_limit_is_refused)
+{
+    struct fake_server server;
+    char body[2048];
+    memset(body, 'x', sizeof(body) - 1);
+    body[sizeof(body) - 1] = '\0';
+    fake_start(&server, "200 OK", "", body);
+    struct cf_client *client = NULL;
+    struct cf_err err;
+    struct cf_client_options options = {.max_response = 1024, .timeout_ms = 5000};
+    cr_assert_eq(cf_client_new(&options, &client, &err), CF_OK, "%s", err.msg);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/token", server.port);
+    struct cf_response resp = CF_RESPONSE_INIT;
+    enum cf_rc rc = cf_client_request_url(client, "GET", url, NULL, NULL, NULL, &resp, &err);
+    fake_stop(&server);
+    cr_expect_eq(rc, CF_ETOOLARGE, "%s", err.msg);
+    cr_expect_not_null(strstr(err.msg, "larger than 1024 bytes"), "%s", err.msg);
+    cf_response_release(&resp);
+    cf_client_free(client);
+}
+
 /* ---- option parsing -------------------------------------------------------------------------- */
 
 struct parsed {
