@@ -345,7 +345,10 @@ sys.exit(42)
     def start_run(self, cmd, extra=()):
         args = [harness.COFFER_BIN, "run", "--projectId", self.pid, "--env", "prod", "--path", "/backend/api",
                 "--silent", *extra, "--", *cmd]
-        return subprocess.Popen(args, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        # A runner started in the background by a non-interactive shell has SIGINT ignored, which coffer and
+        # the command would inherit (an ignored signal is dropped, blocked or not): give them the default.
+        return subprocess.Popen(args, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def wait_file(self, path, timeout=20):
         deadline = time.monotonic() + timeout
