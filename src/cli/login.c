@@ -58,8 +58,8 @@ static const char usage[] =
     "  --plain               print only the token and a newline; store nothing\n"
     "  --silent              no informational messages on standard error\n"
     "  --organization-slug S accepted for compatibility with Infisical's CLI\n"
-    "  --domain URL          server URL (default " CF_CLIENT_DEFAULT_DOMAIN ";\n"
-    "                        env COFFER_API_URL or INFISICAL_API_URL)\n"
+    "  --domain URL          server URL (env COFFER_API_URL or INFISICAL_API_URL;\n"
+    "                        default: the last login's, else " CF_CLIENT_DEFAULT_DOMAIN ")\n"
     "  --output FORMAT       table (default) or json: the server's answer\n"
     "  -h, --help            show this help\n"
     "\n"
@@ -143,7 +143,10 @@ static int report(const struct cf_cli *cli, json_t *answer, const char *domain, 
         goto out;
     }
     if (!silent)
-        fprintf(stderr, "coffer: token stored in %s (used when no --token is given)\n", path.data);
+        fprintf(stderr,
+                "coffer: token stored in %s (used when no --token is given, for this server, "
+                "which commands given no --domain now talk to)\n",
+                path.data);
 out:
     cf_buf_release(&path);
     cf_buf_release_wipe(&text);
@@ -271,7 +274,7 @@ int cf_cmd_login(int argc, char **argv)
     struct cf_client_options client_options = {0};
     struct cf_client *client = NULL;
     struct cf_response resp = CF_RESPONSE_INIT;
-    struct cf_buf secret;
+    struct cf_buf secret, default_domain;
     struct cf_err err;
     struct cf_cli cli;
     json_t *body = NULL;
@@ -279,6 +282,7 @@ int cf_cmd_login(int argc, char **argv)
 
     cf_err_clear(&err);
     cf_buf_init(&secret, 0);
+    cf_buf_init(&default_domain, 0);
     bool proceed = cf_cli_begin(&cli, argc, argv, &spec, &status);
     /* Copy the secret (or JWT) out of argv and wipe it there, whatever happens next. */
     if (client_secret) {
@@ -366,7 +370,7 @@ int cf_cmd_login(int argc, char **argv)
     }
 send:
     if (!domain)
-        domain = cf_cli_domain_env();
+        domain = cf_cli_default_domain(&default_domain);
     client_options.domain = domain;
     client_options.ca_file = cf_cli_first_env("COFFER_CACERT", NULL);
     if (cf_client_new(&client_options, &client, &err) != CF_OK) {
@@ -409,6 +413,7 @@ out:
     json_decref(body);
     cf_client_free(client);
     cf_buf_release_wipe(&secret);
+    cf_buf_release(&default_domain);
     cf_cli_end(&cli);
     return status;
 }
