@@ -1,4 +1,5 @@
-# Thin wrapper over Meson. `make run` starts a server on 127.0.0.1:8080 with data in ./coffer-data;
+# Thin wrapper over Meson. `make run` starts a server on 127.0.0.1:8080 with data in ./coffer-data
+# (ADDR=, DATA_DIR= or COFFER_ADDR, COFFER_DATA_DIR for others);
 # `make test` builds a normal and a sanitizer (ASan+UBSan) tree and runs every suite in both.
 BUILD    ?= build
 SANBUILD ?= build-san
@@ -23,8 +24,11 @@ $(SANBUILD)/build.ninja: | deps
 build: deps $(BUILD)/build.ninja
 	$(MESON) compile -C $(BUILD)
 
+# make run ADDR=HOST:PORT DATA_DIR=DIR: each flag is passed only when its variable is set, so that
+# otherwise COFFER_ADDR / COFFER_DATA_DIR from the environment, else the server's defaults
+# (127.0.0.1:8080, ./coffer-data), apply.
 run: build
-	./$(BUILD)/coffer server --addr 127.0.0.1:8080 --data-dir ./coffer-data
+	./$(BUILD)/coffer server $(if $(ADDR),--addr '$(ADDR)') $(if $(DATA_DIR),--data-dir '$(DATA_DIR)')
 
 test: deps $(BUILD)/build.ninja $(SANBUILD)/build.ninja
 	$(MESON) compile -C $(BUILD)

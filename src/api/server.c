@@ -5,6 +5,8 @@
  * can read the 413 before it has sent everything, and a request head that is refused (check_head),
  * whose answer closes the connection. */
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdatomic.h>
@@ -12,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -623,12 +626,57 @@ static enum cf_rc parse_addr(const char *addr, struct sockaddr_storage *ss, bool
     return CF_OK;
 }
 
+/* Binds and listens on ss ourselves rather than through libmicrohttpd, which reports a failed bind
+ * only as a log line ("Failed to bind to port 0" for an address given as a sockaddr): here the
+ * caller gets the errno, "cannot listen on 127.0.0.1:8080: address already in use". The socket is
+ * non-blocking (the thread pool's workers share it) and, as libmicrohttpd does, SO_REUSEADDR, so
+ * a restart does not wait for the old connections' TIME_WAIT; an IPv6 address serves IPv6 only.
+ * *fd is the socket, *port the port bound (port 0 picks one). */
+static enum cf_rc listen_on(const struct sockaddr_storage *ss, const char *addr, int *fd,
+                            uint16_t *port, struct cf_err *err)
+{
+    socklen_t len =
+        ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    struct sockaddr_storage bound;
+    socklen_t bound_len = sizeof(bound);
+    const char *step = "socket";
+    int one = 1;
+    int s = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+    if (s < 0)
+        goto fail;
+    step = "setsockopt";
+    if (setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        (ss->ss_family == AF_INET6 &&
+         setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0))
+        goto fail;
+    step = NULL;
+    if (bind(s, (const struct sockaddr *)ss, len) != 0 || listen(s, SOMAXCONN) != 0 ||
+        getsockname(s, (struct sockaddr *)&bound, &bound_len) != 0)
+        goto fail;
+    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
+    *fd = s;
+    return CF_OK;
+fail:;
+    /* strerror's sentence, lower-cased as every message here is */
+    char cause[128];
+    cf_strlcpy(cause, strerror(errno), sizeof(cause));
+    cause[0] = (char)tolower((unsigned char)cause[0]);
+    if (s >= 0)
+        close(s);
+    if (step)
+        return cf_err_set(err, CF_EIO, "cannot listen on %s: %s: %s", addr, step, cause);
+    return cf_err_set(err, CF_EIO, "cannot listen on %s: %s", addr, cause);
+}
+
 enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core *core,
                            struct cf_server **out, struct cf_err *err)
 {
     struct sockaddr_storage ss;
     bool loopback = false;
     bool tls = config->tls_cert_path && config->tls_key_path;
+    int listen_fd = -1, mhd_fd = -1;
     enum cf_rc rc;
 
     if ((config->tls_cert_path != NULL) != (config->tls_key_path != NULL))
@@ -672,10 +720,20 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
             goto fail;
         flags |= MHD_USE_TLS;
     }
+    rc = listen_on(&ss, config->addr, &listen_fd, &server->port, err);
+    if (rc != CF_OK)
+        goto fail;
+    /* libmicrohttpd closes the socket it is given when it stops, and maybe when it fails to start:
+     * it gets a duplicate, so that ours is closed here exactly once either way. */
+    mhd_fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
+    if (mhd_fd < 0) {
+        rc = cf_err_set(err, CF_EIO, "cannot listen on %s: %s", config->addr, strerror(errno));
+        goto fail;
+    }
 
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, NULL}, /* first, or MHD logs by itself */
-        {MHD_OPTION_SOCK_ADDR, 0, &ss},
+        {MHD_OPTION_LISTEN_SOCKET, mhd_fd, NULL},
         {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)server->config.threads, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)server->config.timeout_s, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)server->config.max_connections, NULL},
@@ -694,16 +752,24 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
     server->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, server, MHD_OPTION_ARRAY,
                                       opts, MHD_OPTION_END);
     if (!server->daemon) {
-        rc = cf_err_set(err, CF_EIO, "cannot listen on %s (address in use, or bad TLS files?)",
-                        config->addr);
+        /* The socket is bound: what failed is libmicrohttpd's own set-up, logged just above (with
+         * TLS, most often a certificate or key that GnuTLS refuses). */
+        if (tls)
+            rc = cf_err_set(err, CF_EINVAL,
+                            "cannot serve on %s: the TLS certificate or key was refused (see the "
+                            "log line above)",
+                            config->addr);
+        else
+            rc = cf_err_set(err, CF_EIO, "cannot serve on %s (see the log line above)",
+                            config->addr);
         goto fail;
     }
-    const union MHD_DaemonInfo *info =
-        MHD_get_daemon_info(server->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    server->port = info ? info->port : 0;
+    close(listen_fd);
     *out = server;
     return CF_OK;
 fail:
+    if (listen_fd >= 0)
+        close(listen_fd);
     free(server->tls_cert);
     if (server->tls_key) {
         sodium_memzero(server->tls_key, server->tls_key_len);

@@ -137,6 +137,15 @@ const char *cf_cli_domain_env(void)
     return value ? value : cf_cli_first_env("INFISICAL_API_URL", NULL);
 }
 
+const char *cf_cli_default_domain(struct cf_buf *stored)
+{
+    const char *value = cf_cli_domain_env();
+    if (value)
+        return value;
+    /* A credentials file that cannot be used is reported where its token would be. */
+    return cf_credentials_domain(stored) ? stored->data : NULL;
+}
+
 /* Prints the first line of the usage text ("usage: coffer ...") to stderr. */
 static void print_usage_line(const char *usage)
 {
@@ -186,15 +195,16 @@ int cf_cli_fail(const char *fmt, ...)
 static bool make_client(struct cf_cli *cli, const char *domain, const char *token, int *exit_status)
 {
     struct cf_client_options client_options = {0};
-    struct cf_buf stored_token, stored_domain;
+    struct cf_buf stored_token, stored_domain, default_domain;
     struct cf_err err;
     bool made = false;
 
     cf_err_clear(&err);
     cf_buf_init(&stored_token, 0);
     cf_buf_init(&stored_domain, 0);
+    cf_buf_init(&default_domain, 0);
     *exit_status = CF_EXIT_USAGE;
-    client_options.domain = domain ? domain : cf_cli_domain_env();
+    client_options.domain = domain ? domain : cf_cli_default_domain(&default_domain);
     client_options.ca_file = cf_cli_first_env("COFFER_CACERT", NULL);
     client_options.token = token;
     if (!client_options.token)
@@ -230,6 +240,7 @@ static bool make_client(struct cf_cli *cli, const char *domain, const char *toke
 out:
     cf_buf_release_wipe(&stored_token);
     cf_buf_release(&stored_domain);
+    cf_buf_release(&default_domain);
     return made;
 }
 
@@ -686,6 +697,23 @@ int cf_cli_request_member(struct cf_cli *cli, const char *method, const char *pa
     int status = cf_cli_request(cli, method, path, NULL, body, &answer);
     if (status == CF_EXIT_OK)
         status = cf_cli_print_member(cli, answer, member, print_table);
+    json_decref(answer);
+    return status;
+}
+
+int cf_cli_request_field(struct cf_cli *cli, const char *method, const char *path, json_t *body,
+                         const char *member, const char *field)
+{
+    json_t *answer = NULL;
+    int status = cf_cli_request(cli, method, path, NULL, body, &answer);
+    if (status == CF_EXIT_OK) {
+        const char *value =
+            json_string_value(json_object_get(json_object_get(answer, member), field));
+        if (!value)
+            status = cf_cli_fail("the server's answer holds no %s.%s", member, field);
+        else if (printf("%s\n", value) < 0 || fflush(stdout) != 0)
+            status = cf_cli_fail("cannot write to standard output");
+    }
     json_decref(answer);
     return status;
 }

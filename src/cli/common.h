@@ -144,8 +144,8 @@ int cf_cli_dispatch(int argc, char **argv, const struct cf_cli_sub *subs, size_t
 
 /* The options every server command takes, for usage texts. */
 #define CF_CLI_COMMON_HELP                                                                         \
-    "  --domain URL       server URL (default " CF_CLIENT_DEFAULT_DOMAIN ";\n"                     \
-    "                     env COFFER_API_URL or INFISICAL_API_URL)\n"                              \
+    "  --domain URL       server URL (env COFFER_API_URL or INFISICAL_API_URL; default:\n"         \
+    "                     the last 'coffer login''s, else " CF_CLIENT_DEFAULT_DOMAIN ")\n"         \
     "  --token TOKEN      access token (env COFFER_TOKEN, INFISICAL_TOKEN; default:\n"             \
     "                     the token stored by 'coffer login')\n"                                   \
     "  --output FORMAT    table (default) or json (the API's JSON, for scripts)\n"                 \
@@ -215,6 +215,12 @@ int cf_cli_print_member(const struct cf_cli *cli, json_t *answer, const char *me
 int cf_cli_request_member(struct cf_cli *cli, const char *method, const char *path, json_t *body,
                           const char *member, int (*print_table)(json_t *list));
 
+/* Sends a request (cf_cli_request, no query) and prints only the string answer[member][field] and a
+ * newline: what --plain prints of an object just made (its id), for `ID=$(coffer ...)`. Not for
+ * secret values (stdio keeps a copy). Returns the exit status. */
+int cf_cli_request_field(struct cf_cli *cli, const char *method, const char *path, json_t *body,
+                         const char *member, const char *field);
+
 /* GETs path with query (may be NULL) and prints the answer: as JSON with --output json, else its
  * member (a JSON array) by print_table. Returns the exit status. */
 int cf_cli_request_list(struct cf_cli *cli, const char *path, const struct cf_query_param *query,
@@ -261,5 +267,10 @@ const char *cf_cli_first_env(const char *a, const char *b);
 /* The server URL from the environment: COFFER_API_URL, then INFISICAL_DOMAIN, then
  * INFISICAL_API_URL (Infisical's CLI reads the last two in that order), or NULL. */
 const char *cf_cli_domain_env(void);
+
+/* The server a command given no --domain talks to: the environment's (cf_cli_domain_env), else
+ * that of the last `coffer login` that stored a token (copied into stored, which the result may
+ * point into), else NULL for the built-in CF_CLIENT_DEFAULT_DOMAIN. */
+const char *cf_cli_default_domain(struct cf_buf *stored);
 
 #endif

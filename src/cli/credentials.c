@@ -273,3 +273,15 @@ out:
     cf_buf_release(&file);
     return rc;
 }
+
+bool cf_credentials_domain(struct cf_buf *domain)
+{
+    struct cf_buf token;
+    struct cf_err err;
+
+    cf_err_clear(&err);
+    cf_buf_init(&token, 0);
+    enum cf_rc rc = cf_credentials_for(NULL, &token, domain, &err);
+    cf_buf_release_wipe(&token);
+    return rc == CF_OK;
+}

@@ -10,6 +10,8 @@
 #ifndef CF_CLI_CREDENTIALS_H
 #define CF_CLI_CREDENTIALS_H
 
+#include <stdbool.h>
+
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -32,5 +34,10 @@ enum cf_rc cf_credentials_save(const char *domain, const char *token, struct cf_
  * the client's global init first. */
 enum cf_rc cf_credentials_for(const char *domain, struct cf_buf *token, struct cf_buf *domain_used,
                               struct cf_err *err);
+
+/* Whether a login is stored (readable, private, well-formed); if so domain (cleared first) receives
+ * its normalised server URL. The default server of commands given none (common.h). Needs the
+ * client's global init first. */
+bool cf_credentials_domain(struct cf_buf *domain);
 
 #endif

@@ -162,16 +162,21 @@ static int print_identities(json_t *list)
 }
 
 static const char create_usage[] =
-    "usage: coffer identities create NAME [options]\n"
+    "usage: coffer identities create NAME [--plain] [options]\n"
     "\n"
     "Creates a machine identity. Attach universal auth to it and give it project\n"
     "memberships before it can do anything.\n"
     "\n"
-    "options:\n" CF_CLI_COMMON_HELP EXIT_HELP;
+    "options:\n"
+    "  --plain            print only the new identity's id, as in\n"
+    "                     ID=$(coffer identities create NAME --plain)\n"
+    "" CF_CLI_COMMON_HELP EXIT_HELP;
 
 static int cmd_create(int argc, char **argv)
 {
-    const struct cf_cli_spec spec = {create_usage, 0, 1, 1, NULL, 0};
+    bool plain = false;
+    const struct cf_opt opts[] = {{"plain", CF_OPT_BOOL, &plain}};
+    const struct cf_cli_spec spec = {create_usage, 0, 1, 1, opts, 1};
     struct cf_cli cli;
     json_t *body = NULL;
     int status;
@@ -183,8 +188,9 @@ static int cmd_create(int argc, char **argv)
         status = cf_cli_usage_error(&cli, "the name must be valid UTF-8");
         goto out;
     }
-    status =
-        cf_cli_request_member(&cli, "POST", "/v1/identities", body, "identity", print_identities);
+    status = plain ? cf_cli_request_field(&cli, "POST", "/v1/identities", body, "identity", "id")
+                   : cf_cli_request_member(&cli, "POST", "/v1/identities", body, "identity",
+                                           print_identities);
 out:
     json_decref(body);
     cf_cli_end(&cli);
@@ -338,6 +344,8 @@ struct method_command {
     int (*print_table)(json_t *list);
     const struct method_field *fields;
     size_t nfields;
+    /* the member of the answer's object that --plain prints; NULL: no --plain */
+    const char *plain_field;
 };
 
 #define METHOD_FIELDS_MAX 16
@@ -476,15 +484,19 @@ static int set_field(const struct cf_cli *cli, json_t *body, const struct method
 static int method_set(int argc, char **argv, const struct method_command *m, const char *method)
 {
     const char *values[METHOD_FIELDS_MAX] = {0};
-    struct cf_opt opts[METHOD_FIELDS_MAX];
+    struct cf_opt opts[METHOD_FIELDS_MAX + 1];
+    size_t nopts = 0;
+    bool plain = false;
     struct cf_cli cli;
     struct cf_buf path;
     json_t *body = NULL;
     int status;
 
     for (size_t i = 0; i < m->nfields; i++)
-        opts[i] = (struct cf_opt){m->fields[i].option, CF_OPT_STRING, &values[i]};
-    const struct cf_cli_spec spec = {m->usage, 0, 1, 1, opts, m->nfields};
+        opts[nopts++] = (struct cf_opt){m->fields[i].option, CF_OPT_STRING, &values[i]};
+    if (m->plain_field)
+        opts[nopts++] = (struct cf_opt){"plain", CF_OPT_BOOL, &plain};
+    const struct cf_cli_spec spec = {m->usage, 0, 1, 1, opts, nopts};
     cf_buf_init(&path, 0);
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
         goto out;
@@ -498,7 +510,9 @@ static int method_set(int argc, char **argv, const struct method_command *m, con
             goto out;
     }
     status = cf_cli_path(&path, m->prefix, cli.args[0], NULL, NULL, NULL);
-    if (status == CF_EXIT_OK)
+    if (status == CF_EXIT_OK && plain)
+        status = cf_cli_request_field(&cli, method, path.data, body, m->member, m->plain_field);
+    else if (status == CF_EXIT_OK)
         status = cf_cli_request_member(&cli, method, path.data, body, m->member, m->print_table);
 out:
     if (body) { /* it may hold a credential read from a file */
@@ -540,12 +554,15 @@ static const struct method_field ua_fields[] = {
 static const char attach_usage[] =
     "usage: coffer identities universal-auth attach ID [--access-token-ttl D]\n"
     "           [--access-token-max-ttl D] [--num-uses N] [--trusted-ips CIDR,...]\n"
-    "           [--client-secret-trusted-ips CIDR,...] [options]\n"
+    "           [--client-secret-trusted-ips CIDR,...] [--plain] [options]\n"
     "\n"
     "Attaches universal auth (client id and client secrets) to an identity and prints\n"
     "its client id.\n"
     "\n"
-    "options:\n" UA_OPTIONS_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+    "options:\n" UA_OPTIONS_HELP
+    "  --plain                   print only the client id, as in CLIENT_ID=$(coffer\n"
+    "                            identities universal-auth attach ID --plain)\n"
+    "" CF_CLI_COMMON_HELP EXIT_HELP;
 
 static const char update_usage[] =
     "usage: coffer identities universal-auth update ID [--access-token-ttl D]\n"
@@ -558,9 +575,13 @@ static const char update_usage[] =
 
 static int ua_attach(int argc, char **argv)
 {
-    static const struct method_command m = {attach_usage, UA_PATH, "identityUniversalAuth",
-                                            print_ua, ua_fields,
-                                            sizeof(ua_fields) / sizeof(ua_fields[0])};
+    static const struct method_command m = {.usage = attach_usage,
+                                            .prefix = UA_PATH,
+                                            .member = "identityUniversalAuth",
+                                            .print_table = print_ua,
+                                            .fields = ua_fields,
+                                            .nfields = sizeof(ua_fields) / sizeof(ua_fields[0]),
+                                            .plain_field = "clientId"};
     return method_set(argc, argv, &m, "POST");
 }
 
@@ -880,28 +901,33 @@ static int print_client_secrets(json_t *list)
 
 static const char cs_create_usage[] =
     "usage: coffer identities client-secrets create ID [--description TEXT]\n"
-    "           [--ttl D | --expires-at TIME] [--num-uses N] [options]\n"
+    "           [--ttl D | --expires-at TIME] [--num-uses N] [--plain] [options]\n"
     "\n"
     "Creates a client secret for an identity with universal auth and prints it on\n"
-    "standard output (details on standard error). The secret is shown only this\n"
-    "once: the server keeps only a hash of it.\n"
+    "standard output (details on standard error), as in\n"
+    "CLIENT_SECRET=$(coffer identities client-secrets create ID). The secret is shown\n"
+    "only this once: the server keeps only a hash of it.\n"
     "\n"
     "options:\n"
     "  --description TEXT  what the secret is for (named in login errors)\n"
     "  --ttl D             expires D after now (90, 90s, 15m, 12h, 180d; default never)\n"
     "  --expires-at TIME   expires at an RFC 3339 time, e.g. 2027-01-01T00:00:00Z\n"
-    "  --num-uses N        logins it allows (default 0: unlimited)\n" CF_CLI_COMMON_HELP
+    "  --num-uses N        logins it allows (default 0: unlimited)\n"
+    "  --plain             the secret alone: no details on standard error\n"
+    "" CF_CLI_COMMON_HELP
     "  (with --output json the server's answer, secret included, is printed)\n" EXIT_HELP;
 
 static int cs_create(int argc, char **argv)
 {
     const char *description = NULL, *ttl = NULL, *expires_at = NULL;
     struct cf_opt_int num_uses = {0};
+    bool plain = false;
     const struct cf_opt opts[] = {
         {"description", CF_OPT_STRING, &description},
         {"ttl", CF_OPT_STRING, &ttl},
         {"expires-at", CF_OPT_STRING, &expires_at},
         {"num-uses", CF_OPT_INT, &num_uses},
+        {"plain", CF_OPT_BOOL, &plain},
     };
     const struct cf_cli_spec spec = {
         cs_create_usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
@@ -972,12 +998,13 @@ static int cs_create(int argc, char **argv)
         }
         done += (size_t)n;
     }
-    fprintf(stderr,
-            "coffer: client secret %s (prefix %s) created for identity %s; expires %s; it is "
-            "shown only this once\n",
-            cf_cli_str(data, "id"), cf_cli_str(data, "clientSecretPrefix"), cli.args[0],
-            json_is_string(json_object_get(data, "expiresAt")) ? cf_cli_str(data, "expiresAt")
-                                                               : "never");
+    if (!plain)
+        fprintf(stderr,
+                "coffer: client secret %s (prefix %s) created for identity %s; expires %s; it is "
+                "shown only this once\n",
+                cf_cli_str(data, "id"), cf_cli_str(data, "clientSecretPrefix"), cli.args[0],
+                json_is_string(json_object_get(data, "expiresAt")) ? cf_cli_str(data, "expiresAt")
+                                                                   : "never");
 out:
     json_decref(answer);
     json_decref(body);

@@ -46,8 +46,8 @@ static const char usage[] =
     "  --plain            print only the token and a newline; store nothing\n"
     "  --silent           no informational messages on standard error\n"
     "  --organization-slug S  accepted for compatibility with Infisical's CLI\n"
-    "  --domain URL       server URL (default " CF_CLIENT_DEFAULT_DOMAIN ";\n"
-    "                     env COFFER_API_URL or INFISICAL_API_URL)\n"
+    "  --domain URL       server URL (env COFFER_API_URL or INFISICAL_API_URL;\n"
+    "                     default: the last login's, else " CF_CLIENT_DEFAULT_DOMAIN ")\n"
     "  --output FORMAT    table (default) or json: the server's answer\n"
     "  -h, --help         show this help\n"
     "\n"
@@ -109,7 +109,10 @@ static int report(const struct cf_cli *cli, json_t *answer, const char *domain, 
         goto out;
     }
     if (!silent)
-        fprintf(stderr, "coffer: token stored in %s (used when no --token is given)\n", path.data);
+        fprintf(stderr,
+                "coffer: token stored in %s (used when no --token is given, for this server, "
+                "which commands given no --domain now talk to)\n",
+                path.data);
 out:
     cf_buf_release(&path);
     cf_buf_release_wipe(&text);

@@ -208,7 +208,7 @@ int cf_login_run(const struct cf_cli *cli, struct cf_login_flags *flags, const c
     struct cf_client_options client_options = {0};
     struct cf_client *client = NULL;
     struct cf_response resp = CF_RESPONSE_INIT;
-    struct cf_buf secret;
+    struct cf_buf secret, default_domain;
     struct cf_err err;
     json_t *body = NULL;
     int status = CF_EXIT_OK;
@@ -216,6 +216,7 @@ int cf_login_run(const struct cf_cli *cli, struct cf_login_flags *flags, const c
     *answer = NULL;
     cf_err_clear(&err);
     cf_buf_init(&secret, 0);
+    cf_buf_init(&default_domain, 0);
     /* Copy the secret (or JWT) out of argv and wipe it there, whatever happens next. */
     const char *given = flags->jwt ? flags->jwt : flags->client_secret;
     if (given && cf_buf_puts(&secret, given) != CF_OK)
@@ -246,7 +247,7 @@ int cf_login_run(const struct cf_cli *cli, struct cf_login_flags *flags, const c
         goto out;
     }
 
-    client_options.domain = domain ? domain : cf_cli_domain_env();
+    client_options.domain = domain ? domain : cf_cli_default_domain(&default_domain);
     client_options.ca_file = cf_cli_first_env("COFFER_CACERT", NULL);
     if (cf_client_new(&client_options, &client, &err) != CF_OK) {
         status = err.rc == CF_EINVAL ? cf_cli_usage_error(cli, "%s", err.msg)
@@ -284,6 +285,7 @@ out:
     json_decref(body);
     cf_client_free(client);
     cf_buf_release_wipe(&secret);
+    cf_buf_release(&default_domain);
     return status;
 }
 

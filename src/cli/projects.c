@@ -56,21 +56,26 @@ static int print_projects(json_t *projects)
 static const struct cf_cli_object project_object = {"project", "workspace", "slug", print_projects};
 
 static const char create_usage[] =
-    "usage: coffer projects create NAME [--slug SLUG] [--description TEXT] [options]\n"
+    "usage: coffer projects create NAME [--slug SLUG] [--description TEXT] [--plain]\n"
+    "           [options]\n"
     "\n"
     "Creates a project with the environments dev, staging and prod. The slug\n"
     "defaults to the name lower-cased with other characters turned into '-'.\n"
     "\n"
     "options:\n"
     "  --slug SLUG        the project's slug ([a-z0-9-], 1..64 characters)\n"
-    "  --description TEXT a description\n" CF_CLI_COMMON_HELP;
+    "  --description TEXT a description\n"
+    "  --plain            print only the new project's id, as in\n"
+    "                     PROJECT=$(coffer projects create NAME --plain)\n" CF_CLI_COMMON_HELP;
 
 static int cmd_create(int argc, char **argv)
 {
     const char *slug = NULL, *description = NULL;
+    bool plain = false;
     const struct cf_opt opts[] = {
         {"slug", CF_OPT_STRING, &slug},
         {"description", CF_OPT_STRING, &description},
+        {"plain", CF_OPT_BOOL, &plain},
     };
     const struct cf_cli_spec spec = {create_usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
@@ -86,7 +91,9 @@ static int cmd_create(int argc, char **argv)
         status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
         goto out;
     }
-    status = cf_cli_request_member(&cli, "POST", "/v2/workspace", body, "project", print_projects);
+    status = plain ? cf_cli_request_field(&cli, "POST", "/v2/workspace", body, "project", "id")
+                   : cf_cli_request_member(&cli, "POST", "/v2/workspace", body, "project",
+                                           print_projects);
 out:
     json_decref(body);
     cf_cli_end(&cli);

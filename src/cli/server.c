@@ -483,8 +483,7 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         return 1;
     }
-    if (cf_admin_auth_open(boot.store, boot.keyring, &admin, &err) != CF_OK ||
-        bootstrap_admin(boot.store, admin, &err) != CF_OK) {
+    if (cf_admin_auth_open(boot.store, boot.keyring, &admin, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
@@ -579,6 +578,14 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
+    /* Only now, with the address bound, is a first admin token made: a start that cannot listen
+     * (the port taken, TLS files refused) prints none, and the next start that can makes the one
+     * to use. Until it is stored, the moment before the "listening on" line, a request with any
+     * token is refused as unknown (401). */
+    if (bootstrap_admin(boot.store, admin, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
     char host[256];
     cf_strlcpy(host, config.addr, sizeof(host));
     char *colon = strrchr(host, ':');
@@ -595,6 +602,8 @@ int cf_cmd_server(int argc, char **argv)
     server = NULL;
     status = 0;
 out:
+    /* Still running only when a step after the start failed (the admin token). */
+    cf_server_stop(server, 0);
     cf_notifier_stop(notifier); /* before the store closes: it may be mid-pass */
     cf_audit_log_close(audit_log); /* after the server: every request's record is queued */
     cf_audit_streams_close(audit_streams); /* after the log: it feeds them */

@@ -508,15 +508,17 @@ def make_cert(directory, cn="localhost"):
 
 
 class ServerTestCase(unittest.TestCase):
-    """One server per test class. Subclasses may set server_args / server_env."""
+    """One server per test class. Subclasses may set server_args / server_env, and server_bootstrap_token (None:
+    the server makes and prints its own admin token)."""
 
     server_args = ()
     server_env = None
+    server_bootstrap_token = ADMIN_TOKEN
     server = None
 
     @classmethod
     def setUpClass(cls):
-        cls.server = Server(args=cls.server_args, env=cls.server_env)
+        cls.server = Server(args=cls.server_args, env=cls.server_env, bootstrap_token=cls.server_bootstrap_token)
         try:
             cls.server.start()
         except Exception:
