@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libpq-fe.h>
 #include <sodium.h>
@@ -413,11 +414,10 @@ static enum cf_rc prepare(struct pg_conn *c, int id, const char *sql, const stru
     return rc;
 }
 
-static enum cf_rc pg_run(struct db_conn *base, int id, const char *sql, const struct sq_arg *args,
-                         size_t n_args, row_fn on_row, void *ctx, int64_t *count,
-                         struct cf_err *err)
+static enum cf_rc run_once(struct pg_conn *c, int id, const char *sql, const struct sq_arg *args,
+                           size_t n_args, row_fn on_row, void *ctx, int64_t *count,
+                           struct cf_err *err)
 {
-    struct pg_conn *c = pg_conn_of(base);
     const char *values[32];
     int lengths[32], formats[32];
     unsigned char ints[32][8];
@@ -501,6 +501,34 @@ out:
     return rc;
 }
 
+/* A session can die unnoticed (the database restarted, a proxy dropped it): libpq learns it from
+ * the first statement sent afterwards, which fails. Outside a transaction, when that first
+ * statement is a read, it is sent once more on a new session, so that each worker thread does not
+ * answer one request 503 after every outage. A write is not: it may have run before the session
+ * broke. A timeout (no session left) is not retried either: it would double the wait. */
+static bool worth_retrying(const struct pg_conn *c, enum cf_rc rc)
+{
+    return rc == CF_EUNAVAIL && !c->in_tx && c->pg && PQstatus(c->pg) != CONNECTION_OK;
+}
+
+static bool is_read(const char *sql)
+{
+    while (*sql == ' ' || *sql == '\n')
+        sql++;
+    return strncasecmp(sql, "SELECT", 6) == 0;
+}
+
+static enum cf_rc pg_run(struct db_conn *base, int id, const char *sql, const struct sq_arg *args,
+                         size_t n_args, row_fn on_row, void *ctx, int64_t *count,
+                         struct cf_err *err)
+{
+    struct pg_conn *c = pg_conn_of(base);
+    enum cf_rc rc = run_once(c, id, sql, args, n_args, on_row, ctx, count, err);
+    if (worth_retrying(c, rc) && is_read(sql) && conn_connect(c, err) == CF_OK)
+        rc = run_once(c, id, sql, args, n_args, on_row, ctx, count, err);
+    return rc;
+}
+
 /* A statement of the driver's own, without parameters or rows. */
 static enum cf_rc exec_simple(struct pg_conn *c, const char *sql, struct cf_err *err)
 {
@@ -518,10 +546,12 @@ static enum cf_rc exec_simple(struct pg_conn *c, const char *sql, struct cf_err 
 static enum cf_rc pg_begin(struct db_conn *base, struct cf_err *err)
 {
     struct pg_conn *c = pg_conn_of(base);
-    enum cf_rc rc = exec_simple(c,
-                                "BEGIN; SELECT pg_advisory_xact_lock(" STR(LOCK_CLASS) ", " STR(
-                                    LOCK_WRITE) ")",
-                                err);
+    static const char begin[] =
+        "BEGIN; SELECT pg_advisory_xact_lock(" STR(LOCK_CLASS) ", " STR(LOCK_WRITE) ")";
+    enum cf_rc rc = exec_simple(c, begin, err);
+    /* Nothing has run yet: on a session that had died unnoticed, begin again on a new one. */
+    if (worth_retrying(c, rc) && conn_connect(c, err) == CF_OK)
+        rc = exec_simple(c, begin, err);
     if (rc != CF_OK && c->pg && PQstatus(c->pg) == CONNECTION_OK &&
         PQtransactionStatus(c->pg) != PQTRANS_IDLE)
         exec_simple(c, "ROLLBACK", NULL);

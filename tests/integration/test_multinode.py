@@ -386,7 +386,22 @@ class DatabaseOutage(NodeHelpers, unittest.TestCase):
         subprocess.run([harness.PG_SCRIPT, "resume", self.pg], check=True, capture_output=True, timeout=60)
         r = self.recovered()
         self.assertEqual((r.status, r.json["secret"]["secretValue"]), (200, "v"))
-        self.assertEqual(self.put(self.node, self.pid, "K", "v2").status, 200)
+        w = self.put(self.node, self.pid, "K", "v2")
+        self.assertEqual(w.status, 200, w.body[:300])
+        self.assertTrue(self.node.alive())
+
+    def test_every_request_after_a_restart_is_served(self):
+        """Each worker thread's session dies with the database; none of them may answer its first request
+        after the restart with 503 (the dead session is replaced before a read or a write begins)."""
+        for i in range(4):  # touch the sessions of every worker thread
+            self.assertEqual(self.get(self.node, self.pid, "K").status, 200)
+        subprocess.run([harness.PG_SCRIPT, "halt", self.pg], check=True, capture_output=True, timeout=60)
+        subprocess.run([harness.PG_SCRIPT, "resume", self.pg], check=True, capture_output=True, timeout=60)
+        answers = []
+        for i in range(8):
+            r = self.get(self.node, self.pid, "K") if i % 2 else self.put(self.node, self.pid, "K", "w%d" % i)
+            answers.append((r.status, r.body[:200]))
+        self.assertEqual([a for a in answers if a[0] != 200], [])
         self.assertTrue(self.node.alive())
 
     def test_frozen_database_cannot_hold_a_request(self):
