@@ -47,6 +47,8 @@ static const char usage[] =
     "                     secrets.json, ...), a name without extension gets one\n"
     "  --include-imports  add the folder's imports (default true)\n"
     "  --expand           expand ${...} references on the server (default true)\n"
+    "  --strict-references refuse when a secret's reference cannot be followed\n"
+    "                     (default: leave that secret out, with a warning)\n"
     "  --silent           no informational messages on standard error\n" CF_EXPIRY_OPTIONS_HELP
     "  --path PATH        folder (default /)\n" CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP
         CF_CLI_COMMON_HELP "\n"
@@ -268,7 +270,7 @@ out:
 int cf_cmd_export(int argc, char **argv)
 {
     const char *format_name = NULL, *prefix = NULL, *output_file = NULL;
-    bool include_imports = true, expand = true, silent = false;
+    bool include_imports = true, expand = true, silent = false, strict_refs = false;
     struct cf_expiry_check expiry = {0};
     int64_t warn_ms = 0;
     const struct cf_opt opts[] = {
@@ -277,6 +279,7 @@ int cf_cmd_export(int argc, char **argv)
         {"output-file", CF_OPT_STRING, &output_file},
         {"include-imports", CF_OPT_BOOL, &include_imports},
         {"expand", CF_OPT_BOOL, &expand},
+        {"strict-references", CF_OPT_BOOL, &strict_refs},
         {"silent", CF_OPT_BOOL, &silent},
         {"expiry-warning", CF_OPT_STRING, &expiry.warning},
         {"fail-on-expired", CF_OPT_BOOL, &expiry.fail_on_expired},
@@ -322,8 +325,8 @@ int cf_cmd_export(int argc, char **argv)
         goto out;
 
     const char *paths[] = {cli.path};
-    const struct cf_fetch fetch = {cli.project_id, cli.env,         paths, 1,
-                                   false,          include_imports, expand};
+    const struct cf_fetch fetch = {cli.project_id, cli.env,         paths,  1,
+                                   false,          include_imports, expand, strict_refs};
     status = cf_fetch_secrets(&cli, &fetch, &set);
     if (status == CF_EXIT_OK)
         status = cf_secrets_expiry_warn(set, &expiry, warn_ms); /* before anything is written */
