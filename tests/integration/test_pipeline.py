@@ -821,6 +821,80 @@ class FailClosed(PipelineCase):
         self.assertEqual(rc, 1)
 
 
+class DanglingReferences(PipelineCase):
+    """`coffer run` and `coffer export` of a folder with one secret whose reference cannot be followed: the others
+    are injected, the broken one is left out (not replaced by an imported value of the same name) with a warning
+    naming it and the reference; --strict-references refuses."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.server
+        try:
+            for path in ("/dangle", "/dangle-src"):
+                make_folders(s, cls.pid, "prod", path)
+            put_secret(s, cls.pid, "prod", "/dangle-src", "BROKEN", "from-import")
+            put_secret(s, cls.pid, "prod", "/dangle-src", "IMPORTED_OK", "imported-ok")
+            admin_ok(s, "POST", "/api/v2/secret-imports", body={
+                "projectId": cls.pid, "environment": "prod", "path": "/dangle",
+                "import": {"environment": "prod", "path": "/dangle-src"}})
+            put_secret(s, cls.pid, "prod", "/dangle", "GOOD", "good")
+            put_secret(s, cls.pid, "prod", "/dangle", "URL", "pg://${GOOD}/db")
+            put_secret(s, cls.pid, "prod", "/dangle", "BROKEN", "x${GONE}")
+        except Exception:
+            super().tearDownClass()
+            raise
+
+    where = property(lambda self: ("--projectId", self.pid, "--env", "prod", "--path", "/dangle"))
+
+    def assertWarned(self, err, consequence):
+        self.assertRegex(err, r"coffer: warning: BROKEN \(prod:/dangle\) %s: secret 'BROKEN' references \$\{GONE\}, "
+                              r"which does not exist" % consequence)
+
+    def test_run_injects_the_others(self):
+        dump = os.path.join(self.tmp, "env.json")
+        rc, out, err = self.coffer("run", *self.where, "--", *self.dump_env_cmd(dump, "GOOD", "URL", "BROKEN",
+                                                                                 "IMPORTED_OK"))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.read_json(dump), {"GOOD": "good", "URL": "pg://good/db", "BROKEN": None,
+                                                "IMPORTED_OK": "imported-ok"})
+        self.assertWarned(err, "left out")
+        rc, out, err = self.coffer("run", *self.where, "--strict-references", "--", "sh", "-c", "echo ran")
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, "", "nothing runs")
+        self.assertIn("${GONE}", err)
+
+    def test_export_writes_the_others(self):
+        rc, out, err = self.coffer("export", *self.where)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, "GOOD='good'\nIMPORTED_OK='imported-ok'\nURL='pg://good/db'\n")
+        self.assertWarned(err, "left out")
+        rc, out, err = self.coffer("export", *self.where, "--strict-references", "--format=dotenv-export")
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, FAIL_MARK % 1)
+        self.assertIn("${GONE}", err)
+        # without expansion nothing is broken: the stored text is what was asked for
+        rc, out, err = self.coffer("export", *self.where, "--expand=false")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("BROKEN='x${GONE}'", out)
+        self.assertNotIn("warning", err)
+
+    def test_secrets_list_and_set_warn(self):
+        admin = self.env(token=self.server.token)
+        rc, out, err = self.coffer("secrets", "list", *self.where, "--expand", "--show-values", env=admin)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("x${GONE}", out)
+        self.assertIn("pg://good/db", out)
+        self.assertWarned(err, "shown unexpanded")
+        rc, out, err = self.coffer("secrets", "set", "ALSO=${dev.nowhere.K}", "FINE=${GOOD}", *self.where, env=admin)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("ALSO (prod:/dangle) stored, but: secret 'ALSO' references ${dev.nowhere.K}", err)
+        self.assertNotIn("FINE", err)
+        admin_ok(self.server, "DELETE", "/api/v3/secrets/batch/raw", body={
+            "workspaceId": self.pid, "environment": "prod", "secretPath": "/dangle",
+            "secrets": [{"secretKey": "ALSO"}, {"secretKey": "FINE"}]})
+
+
 class Login(PipelineCase):
     def login(self, *args, env=None):
         e = env or self.env(token=None)
