@@ -67,17 +67,16 @@ static enum cf_rc fold_secret(json_t *secret, json_t *import, void *ctx)
     return json_object_set(set, key, secret) == 0 ? CF_OK : CF_ENOMEM;
 }
 
-size_t cf_secrets_warn_broken(json_t *answer, const char *consequence)
+void cf_secrets_warn_broken(json_t *problems, const char *consequence)
 {
     json_t *problem;
     size_t i;
-    json_array_foreach(json_object_get(answer, "brokenReferences"), i, problem)
+    json_array_foreach(problems, i, problem)
     {
         fprintf(stderr, "coffer: warning: %s (%s:%s) %s: %s\n", cf_cli_str(problem, "secretKey"),
                 cf_cli_str(problem, "environment"), cf_cli_str(problem, "secretPath"), consequence,
                 cf_cli_str(problem, "reason"));
     }
-    return i;
 }
 
 /* Leaves out of set each secret of answer.brokenReferences that won its key (the server left its
@@ -130,7 +129,13 @@ int cf_fetch_secrets(struct cf_cli *cli, const struct cf_fetch *fetch, json_t **
             status = cf_cli_fail("out of memory");
             goto out;
         }
-        cf_secrets_warn_broken(answer, "left out");
+        json_t *problems = json_object_get(answer, "brokenReferences");
+        if (!fetch->broken)
+            cf_secrets_warn_broken(problems, "left out");
+        else if (json_is_array(problems) && json_array_extend(fetch->broken, problems) != 0) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
         drop_broken(answer, set);
         json_decref(answer);
         answer = NULL;

@@ -40,6 +40,9 @@ struct cf_fetch {
     /* With expand: a secret whose references cannot be followed refuses the read (the server's
      * strictReferences) instead of being left out with a warning. */
     bool strict_refs;
+    /* Not NULL: the entries of each answer's brokenReferences are appended to this JSON array
+     * (borrowed) instead of being printed, for a caller that warns only when it matters. */
+    json_t *broken;
 };
 
 /* Reads every path with cli's client (GET /v4/secrets with projectId, environment, secretPath,
@@ -79,10 +82,10 @@ int cf_expiry_check_setup(const struct cf_cli *cli, struct cf_expiry_check *chec
  * check->fail_on_expired. */
 int cf_secrets_expiry_warn(json_t *set, const struct cf_expiry_check *check, int64_t warn_ms);
 
-/* Prints to standard error one line for each entry of answer.brokenReferences (a list or write
- * answer; borrowed): the secret, where it lives, consequence (e.g. "left out") and the server's
- * reason, which names the reference that cannot be followed. Returns how many. */
-size_t cf_secrets_warn_broken(json_t *answer, const char *consequence);
+/* Prints to standard error one line for each entry of problems (a brokenReferences array of a list
+ * or write answer; borrowed; NULL: none): the secret, where it lives, consequence (e.g. "left out")
+ * and the server's reason, which names the reference that cannot be followed. */
+void cf_secrets_warn_broken(json_t *problems, const char *consequence);
 
 /* The secretValue of secret (borrowed; "" when absent) and its length in bytes. */
 const char *cf_secret_value(json_t *secret, size_t *len);

@@ -339,19 +339,26 @@ static bool poll_secrets(struct supervisor *sv, int *status)
     json_t *set = NULL;
     unsigned char fingerprint[CF_FINGERPRINT_BYTES];
     int wstatus = 0;
+    /* Secrets left out were said at the start: said again with a restart, not at each poll. */
+    struct cf_fetch fetch = *sv->fetch;
+    fetch.broken = json_array();
 
-    if (cf_fetch_secrets(sv->cli, sv->fetch, &set) != CF_EXIT_OK) {
+    if (!fetch.broken || cf_fetch_secrets(sv->cli, &fetch, &set) != CF_EXIT_OK) {
         fprintf(stderr, "coffer: warning: could not check the secrets; the command keeps "
                         "running\n");
+        json_decref(fetch.broken);
         return true;
     }
     cf_secrets_fingerprint(set, fingerprint);
     if (sodium_memcmp(fingerprint, sv->fingerprint, sizeof(fingerprint)) == 0) {
         json_decref(set);
+        json_decref(fetch.broken);
         return true;
     }
     if (!sv->silent)
         fprintf(stderr, "coffer: the secrets changed; restarting the command\n");
+    cf_secrets_warn_broken(fetch.broken, "left out");
+    json_decref(fetch.broken);
     if (!stop_child(sv, &wstatus)) {
         json_decref(set);
         *status = exit_status_of(wstatus);

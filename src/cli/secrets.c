@@ -362,7 +362,7 @@ static int cmd_set(int argc, char **argv)
                     "read it and `coffer export` refuses it in the dotenv formats\n",
                     key);
     }
-    cf_secrets_warn_broken(answer, "stored, but");
+    cf_secrets_warn_broken(json_object_get(answer, "brokenReferences"), "stored, but");
     if (cli.json) {
         status = cf_cli_print_json(answer);
         goto out;
@@ -614,7 +614,7 @@ static int cmd_list(int argc, char **argv)
     };
     status = cf_cli_request(&cli, "GET", "/v3/secrets/raw", query, NULL, &answer);
     if (status == CF_EXIT_OK)
-        cf_secrets_warn_broken(answer, "shown unexpanded");
+        cf_secrets_warn_broken(json_object_get(answer, "brokenReferences"), "shown unexpanded");
     if (status == CF_EXIT_OK)
         status =
             cli.json ? cf_cli_print_json(answer) : print_list(answer, show, recursive, imports);

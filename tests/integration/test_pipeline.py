@@ -535,6 +535,7 @@ sys.exit(42)
         path = "/watch-" + unique("w")[-6:]
         make_folders(self.server, self.pid, "prod", path)
         put_secret(self.server, self.pid, "prod", path, "W", "one")
+        put_secret(self.server, self.pid, "prod", path, "B", "${GONE}")  # left out, said at start and restart
         log = os.path.join(self.tmp, "starts.log")
         script = 'echo "$W" >> %s; trap "exit 0" TERM; while :; do sleep 0.1; done' % log
         proc = subprocess.Popen([harness.COFFER_BIN, "run", "--projectId", self.pid, "--env", "prod", "--path", path,
@@ -552,6 +553,7 @@ sys.exit(42)
                 time.sleep(0.1)
             with open(log) as f:
                 self.assertEqual(f.read().split(), ["one", "two"])
+            time.sleep(5.5)  # one more poll that finds nothing changed
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
         finally:
@@ -561,6 +563,7 @@ sys.exit(42)
         err = err.decode("utf-8", "replace")
         self.assertEqual(proc.returncode, 0, err)
         self.assertIn("restarting", err)
+        self.assertEqual(err.count("warning: B (prod:%s) left out" % path), 2, err)
 
 
 class Export(PipelineCase):
