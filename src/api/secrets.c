@@ -175,6 +175,25 @@ static void render_list(struct cf_jsonw *w, struct tag_index *tags, const char *
     cf_jsonw_array_end(w);
 }
 
+/* "brokenReferences": the secrets a read could not expand, or a write stores with references to
+ * what does not exist (core/secrets.h, struct cf_ref_problem). */
+static void render_problems(struct cf_jsonw *w, const struct cf_ref_problems *problems)
+{
+    cf_jsonw_key(w, "brokenReferences");
+    cf_jsonw_array_begin(w);
+    for (size_t i = 0; i < problems->n; i++) {
+        const struct cf_ref_problem *p = &problems->items[i];
+        cf_jsonw_object_begin(w);
+        cf_jsonw_kstr(w, "secretKey", p->key);
+        cf_jsonw_kstr(w, "secretPath", p->path);
+        cf_jsonw_kstr(w, "environment", p->env);
+        cf_jsonw_kstr(w, "reference", p->reference);
+        cf_jsonw_kstr(w, "reason", p->reason);
+        cf_jsonw_object_end(w);
+    }
+    cf_jsonw_array_end(w);
+}
+
 /* Hands a finished writer's buffer to the server as the response. */
 static enum cf_rc reply(struct cf_req *req, struct cf_jsonw *w, struct cf_buf *body,
                         struct cf_err *err)
@@ -188,9 +207,10 @@ static enum cf_rc reply(struct cf_req *req, struct cf_jsonw *w, struct cf_buf *b
     return CF_OK;
 }
 
-/* {"secret": <one secret>} */
+/* {"secret": <one secret>}, with "brokenReferences" when problems holds any (NULL: none). */
 static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const char *env_slug,
-                               const struct cf_plain *p, bool hide, struct cf_err *err)
+                               const struct cf_plain *p, bool hide,
+                               const struct cf_ref_problems *problems, struct cf_err *err)
 {
     struct cf_buf body;
     struct cf_jsonw w;
@@ -199,6 +219,8 @@ static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const
     cf_jsonw_object_begin(&w);
     cf_jsonw_key(&w, "secret");
     render_secret(&w, tags, env_slug, p, hide);
+    if (problems && problems->n)
+        render_problems(&w, problems);
     cf_jsonw_object_end(&w);
     return reply(req, &w, &body, err);
 }
@@ -241,6 +263,7 @@ struct read_flags {
     struct cf_read_opts opts;
     bool imports;
     bool hide;
+    bool strict_refs; /* strictReferences: a secret that cannot be expanded refuses the read */
 };
 
 static enum cf_rc read_flags(struct cf_req *req, const struct flavour *fl, struct read_flags *f,
@@ -260,6 +283,8 @@ static enum cf_rc read_flags(struct cf_req *req, const struct flavour *fl, struc
         rc = cf_req_query_bool(req, "viewSecretValue", true, &view, err);
     if (rc == CF_OK)
         rc = cf_req_query(req, "include_imports", &snake, err);
+    if (rc == CF_OK)
+        rc = cf_req_query_bool(req, "strictReferences", false, &f->strict_refs, err);
     /* Whichever spelling the client sent wins; v3 clients send include_imports. */
     f->imports = snake ? imports_snake : imports_camel;
     f->hide = !view;
@@ -280,6 +305,7 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
     struct cf_scope scope;
     struct cf_plain_list list = {0};
     struct cf_imported_list imported = {0};
+    struct cf_ref_problems problems = {0};
     struct read_flags f = {0};
     const char *tag_slugs = NULL;
     enum cf_rc rc;
@@ -290,6 +316,10 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
         rc = cf_req_query(req, "tagSlugs", &tag_slugs, err);
     if (rc != CF_OK)
         return rc;
+    /* A secret that cannot be expanded is reported, not a refusal of the whole list (unless the
+     * caller asks for strictReferences). */
+    if (f.opts.expand && !f.strict_refs)
+        f.opts.problems = &problems;
     /* One expansion budget for the folder and its imports together. */
     struct cf_refs_budget budget;
     cf_refs_budget_init(&budget);
@@ -355,10 +385,13 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
         }
         cf_jsonw_array_end(&w);
     }
+    if (f.opts.expand)
+        render_problems(&w, &problems);
     cf_jsonw_object_end(&w);
     rc = reply(req, &w, &body, err);
     tag_index_release(&tags);
 out:
+    cf_ref_problems_release(&problems);
     cf_plain_list_release(&list);
     cf_imported_list_release(&imported);
     cf_scope_release(&scope);
@@ -438,7 +471,8 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
     else
         cf_req_audit_key(req, key);
     if (rc == CF_OK)
-        rc = reply_secret(req, &tags, from ? from->env.slug : scope.env.slug, found, f.hide, err);
+        rc = reply_secret(req, &tags, from ? from->env.slug : scope.env.slug, found, f.hide, NULL,
+                          err);
     tag_index_release(&tags);
     cf_imported_list_release(&imported);
     cf_plain_release(&plain);
@@ -559,6 +593,7 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
     struct cf_scope scope = {0};
     struct cf_tag_list project_tags = {0};
     struct cf_plain_list result = {0};
+    struct cf_ref_problems dangling = {0};
     struct cf_secret_change *changes = NULL;
     char **tag_texts = NULL;
     size_t n = 0;
@@ -640,7 +675,7 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
         if (rc != CF_OK)
             goto out;
     }
-    rc = cf_secrets_apply(core, cf_req_principal(req), &scope, changes, n, &result, err);
+    rc = cf_secrets_apply(core, cf_req_principal(req), &scope, changes, n, &result, &dangling, err);
     if (rc != CF_OK)
         goto out;
 
@@ -657,10 +692,13 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
         cf_jsonw_object_begin(&w);
         cf_jsonw_key(&w, "secrets");
         render_list(&w, &tags, scope.env.slug, &result, hide, NULL);
+        /* Accepted, but said: a reference to what does not exist (where the writer may read). */
+        if (dangling.n)
+            render_problems(&w, &dangling);
         cf_jsonw_object_end(&w);
         rc = reply(req, &w, &reply_body, err);
     } else {
-        rc = reply_secret(req, &tags, scope.env.slug, &result.items[0], hide, err);
+        rc = reply_secret(req, &tags, scope.env.slug, &result.items[0], hide, &dangling, err);
     }
     tag_index_release(&tags);
 out:
@@ -669,6 +707,7 @@ out:
     free(tag_texts);
     free(changes);
     cf_plain_list_release(&result);
+    cf_ref_problems_release(&dangling);
     cf_tag_list_release(&project_tags);
     cf_scope_release(&scope);
     return rc;
@@ -789,7 +828,7 @@ static enum cf_rc rollback(struct cf_req *req, json_t **out, struct cf_err *err)
     bool hide = cf_authz_check(cf_req_core(req), cf_req_principal(req), CF_ACTION_READ,
                                scope.project.id, &scope.env, scope.folder.path, &read_err) != CF_OK;
     struct tag_index tags = {cf_req_core(req), scope.project.id, false, {0}};
-    rc = reply_secret(req, &tags, scope.env.slug, &plain, hide, err);
+    rc = reply_secret(req, &tags, scope.env.slug, &plain, hide, NULL, err);
     tag_index_release(&tags);
     cf_plain_release(&plain);
     cf_scope_release(&scope);

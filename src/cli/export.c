@@ -48,6 +48,8 @@ static const char usage[] =
     "                     secrets.json, ...), a name without extension gets one\n"
     "  --include-imports  add the folder's imports (default true)\n"
     "  --expand           expand ${...} references on the server (default true)\n"
+    "  --strict-references refuse when a secret's reference cannot be followed\n"
+    "                     (default: leave that secret out, with a warning)\n"
     "  --silent           no informational messages on standard error\n" CF_EXPIRY_OPTIONS_HELP
     "  --path PATH        folder (default /)\n" CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP
         CF_CLI_COMMON_HELP "\n"
@@ -56,7 +58,9 @@ static const char usage[] =
     "...\n" CF_LOGIN_OPTIONS_HELP "\n"
     "exit status: 0 exported, 1 the server refused or a secret cannot be written in the\n"
     "format (its name is printed; nothing is written then), 2 usage error, 3 with\n"
-    "--fail-on-expired when a secret has expired (nothing is written).\n";
+    "--fail-on-expired when a secret has expired (nothing is written). On any failure the\n"
+    "formats a shell or CI agent consumes (dotenv, dotenv-export, azure-devops, github)\n"
+    "print lines that make their consumer fail too (docs/cli.md, \"export\").\n";
 
 static int write_fd(int fd, const char *data, size_t len, const char *what)
 {
@@ -71,6 +75,50 @@ static int write_fd(int fd, const char *data, size_t len, const char *what)
         len -= (size_t)n;
     }
     return CF_EXIT_OK;
+}
+
+/* What standard output carries when export fails, for the formats whose consumer would otherwise
+ * take an empty output for "no secrets" and go on without them. The message itself is already on
+ * standard error; these lines only make the consumer fail:
+ *  - dotenv, dotenv-export (eval "$(coffer export)", or `. file`): a comment, then a line that
+ *    exits a non-interactive shell with coffer's status, `set -e` or not (a bare `false` stops only
+ *    a `set -e` shell), and in an interactive shell only sets $? to 1, so a mistyped command at a
+ *    prompt does not close the terminal. The line is plain POSIX sh (bash, dash, zsh, ksh).
+ *  - azure-devops: an error issue and `task.complete result=Failed`, so the agent fails the step
+ *    (and skips the steps that would have used the variables) even when the script goes on.
+ *  - github: an `::error::` annotation; redirected into an env file, the line is no valid entry.
+ * json, yaml and csv get nothing: their readers fail on an empty document themselves, or are not
+ * shells. Nothing is written with --output-file (the file is left as it was). */
+static void write_failure_marker(enum cf_format format, int status)
+{
+    char text[256];
+    int len = 0;
+    switch (format) {
+    case CF_FORMAT_DOTENV:
+    case CF_FORMAT_DOTENV_EXPORT:
+        len = snprintf(text, sizeof(text),
+                       "# coffer export failed: no secret was exported (the reason is on standard "
+                       "error)\ncase $- in *i*) false ;; *) exit %d ;; esac\n",
+                       status);
+        break;
+    case CF_FORMAT_AZURE_DEVOPS:
+        len = snprintf(text, sizeof(text), "%s",
+                       "##vso[task.logissue type=error]coffer export failed: no variable was set "
+                       "(the reason is in the log above)\n"
+                       "##vso[task.complete result=Failed;]coffer export failed\n");
+        break;
+    case CF_FORMAT_GITHUB:
+        len = snprintf(text, sizeof(text), "%s",
+                       "::error::coffer export failed: no secret was exported (the reason is in "
+                       "the log above)\n");
+        break;
+    case CF_FORMAT_JSON:
+    case CF_FORMAT_YAML:
+    case CF_FORMAT_CSV:
+        return;
+    }
+    if (len > 0 && (size_t)len < sizeof(text))
+        (void)write_fd(STDOUT_FILENO, text, (size_t)len, "standard output");
 }
 
 /* Builds the final path of --output-file (as Infisical's CLI does) into path. */
@@ -226,7 +274,7 @@ out:
 int cf_cmd_export(int argc, char **argv)
 {
     const char *format_name = NULL, *prefix = NULL, *output_file = NULL;
-    bool include_imports = true, expand = true, silent = false;
+    bool include_imports = true, expand = true, silent = false, strict_refs = false;
     struct cf_expiry_check expiry = {0};
     struct cf_login_flags login = {0};
     int64_t warn_ms = 0;
@@ -236,6 +284,7 @@ int cf_cmd_export(int argc, char **argv)
         {"output-file", CF_OPT_STRING, &output_file},
         {"include-imports", CF_OPT_BOOL, &include_imports},
         {"expand", CF_OPT_BOOL, &expand},
+        {"strict-references", CF_OPT_BOOL, &strict_refs},
         {"silent", CF_OPT_BOOL, &silent},
         {"expiry-warning", CF_OPT_STRING, &expiry.warning},
         {"fail-on-expired", CF_OPT_BOOL, &expiry.fail_on_expired},
@@ -283,8 +332,8 @@ int cf_cmd_export(int argc, char **argv)
         goto out;
 
     const char *paths[] = {cli.path};
-    const struct cf_fetch fetch = {cli.project_id, cli.env,         paths, 1,
-                                   false,          include_imports, expand};
+    const struct cf_fetch fetch = {cli.project_id, cli.env,         paths,  1,
+                                   false,          include_imports, expand, strict_refs};
     status = cf_fetch_secrets(&cli, &fetch, &set);
     if (status == CF_EXIT_OK)
         status = cf_secrets_expiry_warn(set, &expiry, warn_ms); /* before anything is written */
@@ -316,6 +365,13 @@ int cf_cmd_export(int argc, char **argv)
         status = write_fd(STDOUT_FILENO, out.data ? out.data : "", out.len, "standard output");
     }
 out:
+    if (status != CF_EXIT_OK && !output_file) {
+        /* A format not given or not known yet (a usage error) is taken as the default, dotenv:
+         * what a mistyped `eval "$(coffer export --fromat=...)"` would have consumed. */
+        if (format_name && !cf_format_from_name(format_name, &format))
+            format = CF_FORMAT_DOTENV;
+        write_failure_marker(format, status);
+    }
     if (names) {
         for (size_t i = 0; i < n; i++)
             free(names[i]);

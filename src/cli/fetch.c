@@ -67,6 +67,36 @@ static enum cf_rc fold_secret(json_t *secret, json_t *import, void *ctx)
     return json_object_set(set, key, secret) == 0 ? CF_OK : CF_ENOMEM;
 }
 
+void cf_secrets_warn_broken(json_t *problems, const char *consequence)
+{
+    json_t *problem;
+    size_t i;
+    json_array_foreach(problems, i, problem)
+    {
+        fprintf(stderr, "coffer: warning: %s (%s:%s) %s: %s\n", cf_cli_str(problem, "secretKey"),
+                cf_cli_str(problem, "environment"), cf_cli_str(problem, "secretPath"), consequence,
+                cf_cli_str(problem, "reason"));
+    }
+}
+
+/* Leaves out of set each secret of answer.brokenReferences that won its key (the server left its
+ * value unexpanded): a program is better off without the variable than with "${...}" as its value.
+ */
+static void drop_broken(json_t *answer, json_t *set)
+{
+    json_t *problem;
+    size_t i;
+    json_array_foreach(json_object_get(answer, "brokenReferences"), i, problem)
+    {
+        const char *key = cf_cli_str(problem, "secretKey");
+        json_t *winner = json_object_get(set, key);
+        if (winner &&
+            strcmp(cf_cli_str(winner, "environment"), cf_cli_str(problem, "environment")) == 0 &&
+            strcmp(cf_cli_str(winner, "secretPath"), cf_cli_str(problem, "secretPath")) == 0)
+            json_object_del(set, key);
+    }
+}
+
 int cf_fetch_secrets(struct cf_cli *cli, const struct cf_fetch *fetch, json_t **out)
 {
     json_t *set = json_object();
@@ -84,6 +114,7 @@ int cf_fetch_secrets(struct cf_cli *cli, const struct cf_fetch *fetch, json_t **
             {"recursive", fetch->recursive ? "true" : "false"},
             {"includeImports", fetch->include_imports ? "true" : "false"},
             {"expandSecretReferences", fetch->expand ? "true" : "false"},
+            {"strictReferences", fetch->expand && fetch->strict_refs ? "true" : NULL},
             {NULL, NULL},
         };
         status = cf_cli_request(cli, "GET", "/v4/secrets", query, NULL, &answer);
@@ -98,6 +129,14 @@ int cf_fetch_secrets(struct cf_cli *cli, const struct cf_fetch *fetch, json_t **
             status = cf_cli_fail("out of memory");
             goto out;
         }
+        json_t *problems = json_object_get(answer, "brokenReferences");
+        if (!fetch->broken)
+            cf_secrets_warn_broken(problems, "left out");
+        else if (json_is_array(problems) && json_array_extend(fetch->broken, problems) != 0) {
+            status = cf_cli_fail("out of memory");
+            goto out;
+        }
+        drop_broken(answer, set);
         json_decref(answer);
         answer = NULL;
     }

@@ -37,14 +37,22 @@ struct cf_fetch {
     bool recursive;
     bool include_imports;
     bool expand;
+    /* With expand: a secret whose references cannot be followed refuses the read (the server's
+     * strictReferences) instead of being left out with a warning. */
+    bool strict_refs;
+    /* Not NULL: the entries of each answer's brokenReferences are appended to this JSON array
+     * (borrowed) instead of being printed, for a caller that warns only when it matters. */
+    json_t *broken;
 };
 
 /* Reads every path with cli's client (GET /v4/secrets with projectId, environment, secretPath,
- * recursive, includeImports, expandSecretReferences), merges each answer (cf_secrets_merge) and
- * folds them in order into *out: a new JSON object mapping each key to its winning secret object
- * (json_decref it; values are wiped on release through the client's allocator). Returns
- * CF_EXIT_OK, or CF_EXIT_FAILURE with the server's message (or the connection problem) printed and
- * *out NULL. */
+ * recursive, includeImports, expandSecretReferences, strictReferences), merges each answer
+ * (cf_secrets_merge) and folds them in order into *out. A secret the server could not expand
+ * (answer.brokenReferences) is warned about on standard error and left out of *out where it would
+ * have won, so that no program receives the unexpanded "${...}" text as the value. *out is a new
+ * JSON object mapping each key to its winning secret object (json_decref it; values are wiped on
+ * release through the client's allocator). Returns CF_EXIT_OK, or CF_EXIT_FAILURE with the server's
+ * message (or the connection problem) printed and *out NULL. */
 int cf_fetch_secrets(struct cf_cli *cli, const struct cf_fetch *fetch, json_t **out);
 
 /* Expiry of the secrets a pipeline is about to use. The settings come from the options
@@ -73,6 +81,11 @@ int cf_expiry_check_setup(const struct cf_cli *cli, struct cf_expiry_check *chec
  * date. Returns CF_EXIT_OK, or CF_EXIT_EXPIRED after saying so when something expired and
  * check->fail_on_expired. */
 int cf_secrets_expiry_warn(json_t *set, const struct cf_expiry_check *check, int64_t warn_ms);
+
+/* Prints to standard error one line for each entry of problems (a brokenReferences array of a list
+ * or write answer; borrowed; NULL: none): the secret, where it lives, consequence (e.g. "left out")
+ * and the server's reason, which names the reference that cannot be followed. */
+void cf_secrets_warn_broken(json_t *problems, const char *consequence);
 
 /* The secretValue of secret (borrowed; "" when absent) and its length in bytes. */
 const char *cf_secret_value(json_t *secret, size_t *len);

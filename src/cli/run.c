@@ -62,6 +62,8 @@ static const char usage[] =
     "  --include-imports  add the folder's imports (default true; =false to skip):\n"
     "                     the folder's own keys win, then later imports\n"
     "  --expand           expand ${...} references on the server (default true)\n"
+    "  --strict-references refuse when a secret's reference cannot be followed\n"
+    "                     (default: leave that secret out, with a warning)\n"
     "  --preserve-env     inherited variables win over secrets of the same name\n"
     "  --command TEXT     run TEXT with $SHELL -c (default /bin/sh) instead of\n"
     "                     COMMAND ARGS\n"
@@ -341,19 +343,26 @@ static bool poll_secrets(struct supervisor *sv, int *status)
     json_t *set = NULL;
     unsigned char fingerprint[CF_FINGERPRINT_BYTES];
     int wstatus = 0;
+    /* Secrets left out were said at the start: said again with a restart, not at each poll. */
+    struct cf_fetch fetch = *sv->fetch;
+    fetch.broken = json_array();
 
-    if (cf_fetch_secrets(sv->cli, sv->fetch, &set) != CF_EXIT_OK) {
+    if (!fetch.broken || cf_fetch_secrets(sv->cli, &fetch, &set) != CF_EXIT_OK) {
         fprintf(stderr, "coffer: warning: could not check the secrets; the command keeps "
                         "running\n");
+        json_decref(fetch.broken);
         return true;
     }
     cf_secrets_fingerprint(set, fingerprint);
     if (sodium_memcmp(fingerprint, sv->fingerprint, sizeof(fingerprint)) == 0) {
         json_decref(set);
+        json_decref(fetch.broken);
         return true;
     }
     if (!sv->silent)
         fprintf(stderr, "coffer: the secrets changed; restarting the command\n");
+    cf_secrets_warn_broken(fetch.broken, "left out");
+    json_decref(fetch.broken);
     if (!stop_child(sv, &wstatus)) {
         json_decref(set);
         *status = exit_status_of(wstatus);
@@ -426,7 +435,7 @@ static int collect_paths(const struct cf_cli *cli, int argc, char **argv, const 
 int cf_cmd_run(int argc, char **argv)
 {
     bool recursive = false, include_imports = true, expand = true, watch = false;
-    bool preserve_env = false, silent = false, secret_overriding = true;
+    bool preserve_env = false, silent = false, secret_overriding = true, strict_refs = false;
     struct cf_expiry_check expiry = {0};
     struct cf_login_flags login = {0};
     int64_t warn_ms = 0;
@@ -437,6 +446,7 @@ int cf_cmd_run(int argc, char **argv)
         {"recursive", CF_OPT_BOOL, &recursive},
         {"include-imports", CF_OPT_BOOL, &include_imports},
         {"expand", CF_OPT_BOOL, &expand},
+        {"strict-references", CF_OPT_BOOL, &strict_refs},
         {"preserve-env", CF_OPT_BOOL, &preserve_env},
         {"command", CF_OPT_STRING, &shell_command},
         {"watch", CF_OPT_BOOL, &watch},
@@ -505,8 +515,8 @@ int cf_cmd_run(int argc, char **argv)
      * gets the default back when it execs. */
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
-    const struct cf_fetch fetch = {cli.project_id, cli.env,         paths, npaths,
-                                   recursive,      include_imports, expand};
+    const struct cf_fetch fetch = {cli.project_id, cli.env,         paths,  npaths,
+                                   recursive,      include_imports, expand, strict_refs};
     status = cf_fetch_secrets(&cli, &fetch, &set);
     if (status == CF_EXIT_OK)
         status = cf_secrets_expiry_warn(set, &expiry, warn_ms);

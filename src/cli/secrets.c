@@ -17,6 +17,7 @@
 #include "cli/common.h"
 #include "util/time.h"
 #include "cli/fetch.h"
+#include "cli/format.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -351,6 +352,17 @@ static int cmd_set(int argc, char **argv)
     status = cf_cli_request(&cli, "PATCH", "/v3/secrets/batch/raw", NULL, body, &answer);
     if (status != CF_EXIT_OK)
         goto out;
+    /* The server accepts '-' and '.' in keys (other consumers read them); say what they cost. */
+    for (size_t i = 0; i < json_array_size(items); i++) {
+        const char *key = cf_cli_str(json_array_get(items, i), "secretKey");
+        if (!cf_format_shell_name(key))
+            fprintf(stderr,
+                    "coffer: warning: '%s' is not a valid environment variable name "
+                    "([A-Za-z_][A-Za-z0-9_]*): `coffer run` passes it on, but a shell cannot "
+                    "read it and `coffer export` refuses it in the dotenv formats\n",
+                    key);
+    }
+    cf_secrets_warn_broken(json_object_get(answer, "brokenReferences"), "stored, but");
     if (cli.json) {
         status = cf_cli_print_json(answer);
         goto out;
@@ -601,6 +613,8 @@ static int cmd_list(int argc, char **argv)
         {NULL, NULL},
     };
     status = cf_cli_request(&cli, "GET", "/v3/secrets/raw", query, NULL, &answer);
+    if (status == CF_EXIT_OK)
+        cf_secrets_warn_broken(json_object_get(answer, "brokenReferences"), "shown unexpanded");
     if (status == CF_EXIT_OK)
         status =
             cli.json ? cf_cli_print_json(answer) : print_list(answer, show, recursive, imports);

@@ -1,6 +1,8 @@
 /* Reference expansion (see refs.h). Every value fetched during a request is an entry of one table,
  * found through a hash index; an entry is RAW (fetched), MEASURING (on the current chain: meeting
- * it again is a cycle) or MEASURED (its expanded size and substitution count memoised). Expanded
+ * it again is a cycle), MEASURED (its expanded size and substitution count memoised) or MISSING (a
+ * target that does not exist, remembered with the reason so that many references to it cost one
+ * lookup). Expanded
  * text is never memoised: it is written once, straight into the caller's buffer, after the
  * measurement has shown it fits. The chain of entries being measured is kept for error messages.
  */
@@ -14,7 +16,7 @@
 #include "util/str.h"
 #include "util/banned.h"
 
-enum entry_state { ENTRY_RAW, ENTRY_MEASURING, ENTRY_MEASURED };
+enum entry_state { ENTRY_RAW, ENTRY_MEASURING, ENTRY_MEASURED, ENTRY_MISSING };
 
 /* What expanding a value takes. */
 struct measure {
@@ -28,7 +30,8 @@ struct entry {
     char path[CF_PATH_MAX + 1];
     char key[CF_KEY_MAX + 1];
     struct cf_buf raw;
-    struct measure m; /* when MEASURED */
+    struct measure m; /* when MEASURED; all zero when MISSING */
+    char *missing;    /* when MISSING: why (the resolver's message; malloc'd, no secret) */
     enum entry_state state;
 };
 
@@ -46,6 +49,13 @@ struct cf_refs {
     bool lenient;
     /* Set when a budget limit was hit: such an error is never excused by lenient. */
     bool over_budget;
+    /* Set by the failure of the last measurement when the value itself cannot be expanded (see
+     * cf_refs_broken), with the reference that could not be followed. */
+    bool broken;
+    char broken_ref[CF_REF_TEXT_MAX + 1];
+    /* Told of each reference to a missing target met during a write check; NULL: none. */
+    cf_refs_missing_fn on_missing;
+    void *on_missing_ctx;
     /* The chain being measured, as entry indices; the root may be outside the table (root_key). */
     size_t chain[CF_REF_DEPTH_MAX + 2];
     size_t depth;
@@ -175,12 +185,26 @@ void cf_refs_use_budget(struct cf_refs *refs, struct cf_refs_budget *budget)
     refs->budget = budget;
 }
 
+void cf_refs_on_missing(struct cf_refs *refs, cf_refs_missing_fn fn, void *ctx)
+{
+    refs->on_missing = fn;
+    refs->on_missing_ctx = ctx;
+}
+
+bool cf_refs_broken(const struct cf_refs *refs, const char **reference)
+{
+    *reference = refs->broken && !refs->over_budget ? refs->broken_ref : NULL;
+    return *reference != NULL;
+}
+
 void cf_refs_free(struct cf_refs *refs)
 {
     if (!refs)
         return;
-    for (size_t i = 0; i < refs->n; i++)
+    for (size_t i = 0; i < refs->n; i++) {
         cf_buf_release_wipe(&refs->entries[i].raw);
+        free(refs->entries[i].missing);
+    }
     free(refs->entries);
     free(refs->slots);
     free(refs);
@@ -277,6 +301,16 @@ static void drop_last(struct cf_refs *refs)
 {
     refs->n--;
     cf_buf_release_wipe(&refs->entries[refs->n].raw);
+    free(refs->entries[refs->n].missing);
+    refs->entries[refs->n].missing = NULL;
+}
+
+/* Marks the failure of the measurement under way as the value's own (see cf_refs_broken): the
+ * reference inner (the text between "${" and "}") could not be followed. */
+static void mark_broken(struct cf_refs *refs, const char *inner, size_t inner_len)
+{
+    refs->broken = true;
+    snprintf(refs->broken_ref, sizeof(refs->broken_ref), "${%.*s}", (int)inner_len, inner);
 }
 
 enum cf_rc cf_refs_add(struct cf_refs *refs, const char *env_slug, const char *path,
@@ -383,6 +417,9 @@ static enum cf_rc too_deep(struct cf_refs *refs, size_t i, struct cf_err *err)
 {
     struct cf_buf text;
     cf_buf_init(&text, 2048);
+    display(refs, refs->entries[i].env, refs->entries[i].path, refs->entries[i].key, &text);
+    mark_broken(refs, text.data ? text.data : "", text.len);
+    cf_buf_reset(&text);
     chain_text(refs, (long)i, &text);
     enum cf_rc rc = cf_err_field(err, CF_EVALIDATION, refs->root_key,
                                  "reference chain is deeper than %d levels: %s", CF_REF_DEPTH_MAX,
@@ -407,7 +444,20 @@ static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, c
         struct cf_err inner_err;
         cf_err_clear(&inner_err);
         rc = refs->resolve(refs->ctx, t->env, t->path, t->key, &refs->entries[i].raw, &inner_err);
-        if (refs->lenient && (rc == CF_ENOTFOUND || rc == CF_EFORBIDDEN)) {
+        if (rc == CF_ENOTFOUND) {
+            /* Remembered with its reason, so that a value (or a list) naming it a thousand times
+             * costs one lookup. */
+            struct entry *miss = &refs->entries[i];
+            cf_buf_reset(&miss->raw);
+            miss->missing = strdup(inner_err.msg);
+            miss->state = ENTRY_MISSING;
+            rc = miss->missing ? index_entry(refs, i, err)
+                               : cf_err_set(err, CF_ENOMEM, "out of memory");
+            if (rc != CF_OK) {
+                drop_last(refs);
+                return rc;
+            }
+        } else if (refs->lenient && rc == CF_EFORBIDDEN) {
             /* A write check: remember the target as empty, so that a value naming it a thousand
              * times costs one lookup. */
             cf_buf_reset(&refs->entries[i].raw);
@@ -417,34 +467,42 @@ static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, c
                 drop_last(refs);
             *index = i;
             return rc;
-        }
-        if (rc == CF_ENOTFOUND) {
-            drop_last(refs);
-            return cf_err_field(err, CF_EVALIDATION, holder,
-                                "secret '%s' references ${%.*s}, which does not exist (%s)", holder,
-                                (int)inner_len, inner, inner_err.msg);
-        }
-        if (rc != CF_OK) {
+        } else if (rc != CF_OK) {
             drop_last(refs);
             *err = inner_err;
             return rc;
-        }
-        /* What a reference brings into memory counts, not only what it expands to. */
-        budget->bytes_used = add_sat(budget->bytes_used, refs->entries[i].raw.len);
-        if (budget->bytes_used > budget->bytes_max) {
-            drop_last(refs);
-            return over_limit(refs, LIMIT_REQUEST_BYTES, root_field(refs), refs->root_key, err);
-        }
-        rc = index_entry(refs, i, err);
-        if (rc != CF_OK) {
-            drop_last(refs);
-            return rc;
+        } else {
+            /* What a reference brings into memory counts, not only what it expands to. */
+            budget->bytes_used = add_sat(budget->bytes_used, refs->entries[i].raw.len);
+            if (budget->bytes_used > budget->bytes_max) {
+                drop_last(refs);
+                return over_limit(refs, LIMIT_REQUEST_BYTES, root_field(refs), refs->root_key, err);
+            }
+            rc = index_entry(refs, i, err);
+            if (rc != CF_OK) {
+                drop_last(refs);
+                return rc;
+            }
         }
     } else {
         i = (size_t)found;
     }
 
     struct entry *e = &refs->entries[i];
+    if (e->state == ENTRY_MISSING) {
+        if (refs->lenient) {
+            /* A write check counts it as empty, and tells (the writer may read there: a place it
+             * may not read answers CF_EFORBIDDEN, never CF_ENOTFOUND). */
+            if (refs->on_missing)
+                refs->on_missing(refs->on_missing_ctx, holder, inner, inner_len, e->missing);
+            *index = i;
+            return CF_OK;
+        }
+        mark_broken(refs, inner, inner_len);
+        return cf_err_field(err, CF_EVALIDATION, holder,
+                            "secret '%s' references ${%.*s}, which does not exist (%s)", holder,
+                            (int)inner_len, inner, e->missing);
+    }
     if (e->state == ENTRY_MEASURED) {
         /* Memoised, but the chain so far plus its own levels must still fit: expansion recurses
          * that deep. */
@@ -456,6 +514,7 @@ static enum cf_rc resolve_target(struct cf_refs *refs, const struct target *t, c
     if (e->state == ENTRY_MEASURING) {
         struct cf_buf text;
         cf_buf_init(&text, 2048);
+        mark_broken(refs, inner, inner_len);
         chain_text(refs, (long)i, &text);
         rc = cf_err_field(err, CF_EVALIDATION, refs->root_key, "reference cycle: %s",
                           text.data ? text.data : "");
@@ -567,6 +626,7 @@ static enum cf_rc measure_root(struct cf_refs *refs, const char *env_slug, const
     cf_strlcpy(refs->root_key, key, sizeof(refs->root_key));
     refs->depth = 0;
     refs->over_budget = false;
+    refs->broken = false;
 
     /* When the value is the one in the table (the current version), measure through the table so
      * that the root itself takes part in cycle detection and its result is memoised. */

@@ -3,7 +3,8 @@
  * root). Expansion replaces each reference by the referenced value, itself expanded, to a depth of
  * CF_REF_DEPTH_MAX (counted through memoised values too). Text that is not a well-formed reference
  * is kept as is. A cycle, a missing target or a chain too deep is an error naming the keys
- * involved.
+ * involved; cf_refs_broken tells such an error (the value's own) from a refusal (permission, the
+ * budget, the store), so that a read of many values can report the one and go on.
  *
  * A reference multiplies: 6 bytes can stand for 64 KiB, and references nest. So expansion works in
  * two steps: it first measures what a value would expand to (its size and the substitutions it
@@ -26,6 +27,9 @@
 #include "util/err.h"
 
 #define CF_REFS_MAX_ENTRIES 10000
+
+/* The longest reference text ("${env.a.b.KEY}") cf_refs_broken gives. */
+#define CF_REF_TEXT_MAX (CF_SLUG_MAX + CF_PATH_MAX + CF_KEY_MAX + 8)
 
 /* The default limits of expansion (docs/api.md, "Secret references"): one expanded value, every
  * byte one request's expansions produce or fetch, and the references one request substitutes. */
@@ -90,6 +94,23 @@ enum cf_rc cf_refs_measure(struct cf_refs *refs, const char *env_slug, const cha
 enum cf_rc cf_refs_write(struct cf_refs *refs, const char *env_slug, const char *path,
                          const char *key, const char *value, size_t len, size_t size,
                          struct cf_buf *out, struct cf_err *err);
+
+/* After cf_refs_measure or cf_refs_expand failed: true when the value cannot be expanded because
+ * of what the secrets hold (a reference to a secret, folder or environment that does not exist, a
+ * cycle, a chain deeper than CF_REF_DEPTH_MAX), with *reference the reference that could not be
+ * followed ("${...}", borrowed until the next call on refs); false (*reference NULL) when the
+ * failure is a refusal: the caller may not read a target (CF_EFORBIDDEN), the budget is exceeded,
+ * or the store or memory failed. A "missing" target is only ever one the caller may read where it
+ * would be (the resolver answers CF_EFORBIDDEN elsewhere), so reporting it reveals nothing. */
+bool cf_refs_broken(const struct cf_refs *refs, const char **reference);
+
+/* Told, during cf_refs_check, of each reference (inner: the text between "${" and "}") in the
+ * value of holder whose target does not exist, with the resolver's reason. */
+typedef void (*cf_refs_missing_fn)(void *ctx, const char *holder, const char *inner,
+                                   size_t inner_len, const char *reason);
+
+/* Makes cf_refs_check tell fn(ctx, ...) of missing targets; fn NULL: no one. */
+void cf_refs_on_missing(struct cf_refs *refs, cf_refs_missing_fn fn, void *ctx);
 
 /* For a write: measures what value would expand to, without expanding it, and refuses
  * (CF_EVALIDATION, field "secretValue", naming key and the limit) a value larger than value_max

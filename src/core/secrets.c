@@ -3,6 +3,8 @@
  * optimistic: we read the current versions, build the batch, and let the store refuse it
  * (CF_ECONFLICT) if anything moved in between, in which case the whole batch is rebuilt from fresh
  * reads. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +36,49 @@ void cf_plain_list_release(struct cf_plain_list *l)
     free(l->items);
     l->items = NULL;
     l->n = 0;
+}
+
+void cf_ref_problems_release(struct cf_ref_problems *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+/* Appends a problem (strings borrowed; reference is the text between "${" and "}" when inner_len
+ * is given, else the whole "${...}"). With dedupe, a list already holding the same secret and
+ * reference is left as is (a write check may meet one reference many times; a read reports each
+ * secret once by construction). */
+static enum cf_rc add_problem(struct cf_ref_problems *l, const char *env, const char *path,
+                              const char *key, const char *reference, size_t inner_len,
+                              const char *reason, bool dedupe, struct cf_err *err)
+{
+    struct cf_ref_problem p;
+    memset(&p, 0, sizeof(p));
+    cf_strlcpy(p.env, env, sizeof(p.env));
+    cf_strlcpy(p.path, path, sizeof(p.path));
+    cf_strlcpy(p.key, key, sizeof(p.key));
+    if (inner_len)
+        snprintf(p.reference, sizeof(p.reference), "${%.*s}", (int)inner_len, reference);
+    else
+        cf_strlcpy(p.reference, reference, sizeof(p.reference));
+    cf_strlcpy(p.reason, reason, sizeof(p.reason));
+    for (size_t i = 0; dedupe && i < l->n; i++) {
+        const struct cf_ref_problem *q = &l->items[i];
+        if (strcmp(q->key, p.key) == 0 && strcmp(q->path, p.path) == 0 &&
+            strcmp(q->env, p.env) == 0 && strcmp(q->reference, p.reference) == 0)
+            return CF_OK;
+    }
+    if ((l->n & (l->n - 1)) == 0) { /* n is 0 or a power of two: the array is full */
+        struct cf_ref_problem *grown = realloc(l->items, (l->n ? l->n * 2 : 1) * sizeof(*grown));
+        if (!grown)
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+        l->items = grown;
+    }
+    l->items[l->n++] = p;
+    return CF_OK;
 }
 
 void cf_imported_list_release(struct cf_imported_list *l)
@@ -150,9 +195,11 @@ static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path,
 
 /* Replaces each item's value by its expansion. Items are seeded into refs first, so references
  * among them cost no store reads; every item is measured before any is expanded, so a list over
- * the budget is refused before its expansions take any memory. */
+ * the budget is refused before its expansions take any memory. With problems, an item that cannot
+ * be expanded is reported there and keeps its value (its size is then SIZE_MAX: not written). */
 static enum cf_rc expand_list(struct cf_refs *refs, const char *env_slug,
-                              struct cf_plain_list *list, struct cf_err *err)
+                              struct cf_plain_list *list, struct cf_ref_problems *problems,
+                              struct cf_err *err)
 {
     enum cf_rc rc = CF_OK;
     size_t *sizes = NULL;
@@ -168,13 +215,23 @@ static enum cf_rc expand_list(struct cf_refs *refs, const char *env_slug,
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     for (size_t i = 0; i < list->n && rc == CF_OK; i++) {
         struct cf_plain *p = &list->items[i];
-        if (p->value.data && cf_refs_present(p->value.data, p->value.len))
-            rc = cf_refs_measure(refs, env_slug, p->meta.path, p->meta.key, p->value.data,
-                                 p->value.len, &sizes[i], err);
+        const char *reference;
+        if (!p->value.data || !cf_refs_present(p->value.data, p->value.len))
+            continue;
+        rc = cf_refs_measure(refs, env_slug, p->meta.path, p->meta.key, p->value.data, p->value.len,
+                             &sizes[i], err);
+        if (rc != CF_OK && problems && cf_refs_broken(refs, &reference)) {
+            /* One secret that cannot be expanded does not take the others down. */
+            sizes[i] = SIZE_MAX;
+            rc = add_problem(problems, env_slug, p->meta.path, p->meta.key, reference, 0, err->msg,
+                             false, err);
+            if (rc == CF_OK)
+                cf_err_clear(err);
+        }
     }
     for (size_t i = 0; i < list->n && rc == CF_OK; i++) {
         struct cf_plain *p = &list->items[i];
-        if (!p->value.data || !cf_refs_present(p->value.data, p->value.len))
+        if (!p->value.data || !cf_refs_present(p->value.data, p->value.len) || sizes[i] == SIZE_MAX)
             continue;
         struct cf_buf expanded;
         cf_buf_init(&expanded, 0);
@@ -202,7 +259,7 @@ static enum cf_rc expand_scope_list(struct cf_core *core, const struct cf_princi
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     if (opts->budget)
         cf_refs_use_budget(refs, opts->budget);
-    enum cf_rc rc = expand_list(refs, env_slug, list, err);
+    enum cf_rc rc = expand_list(refs, env_slug, list, opts->problems, err);
     cf_refs_free(refs);
     return rc;
 }
@@ -436,15 +493,37 @@ static enum cf_rc check_changes(struct cf_core *core, const struct cf_principal 
     return CF_OK;
 }
 
+/* Collects the missing targets a write check meets (cf_refs_missing_fn). */
+struct dangling_ctx {
+    const struct cf_scope *scope;
+    struct cf_ref_problems *out;
+    enum cf_rc rc; /* CF_ENOMEM once a problem could not be kept */
+};
+
+static void note_dangling(void *ctx, const char *holder, const char *inner, size_t inner_len,
+                          const char *reason)
+{
+    struct dangling_ctx *d = ctx;
+    char text[CF_ERR_MSG_MAX];
+    struct cf_err err;
+    snprintf(text, sizeof(text), "secret '%s' references ${%.*s}, which does not exist (%s)",
+             holder, (int)inner_len, inner, reason);
+    if (d->rc == CF_OK)
+        d->rc = add_problem(d->out, d->scope->env.slug, d->scope->folder.path, holder, inner,
+                            inner_len, text, true, &err);
+}
+
 /* Refuses a change whose value would expand past the limits (core/refs.h) when read. The values
  * of the batch stand in for the stored ones of the same keys; references the writer may not read
- * count as empty, so a refusal reveals nothing the writer could not read. */
+ * count as empty, so a refusal reveals nothing the writer could not read. References to what does
+ * not exist are accepted, and reported in dangling (NULL: not). */
 static enum cf_rc check_expansions(struct cf_core *core, const struct cf_principal *who,
                                    const struct cf_scope *scope,
                                    const struct cf_secret_change *changes, size_t n,
-                                   struct cf_err *err)
+                                   struct cf_ref_problems *dangling, struct cf_err *err)
 {
     struct resolver r = {core, who, &scope->project};
+    struct dangling_ctx d = {scope, dangling, CF_OK};
     struct cf_refs *refs = NULL;
     enum cf_rc rc = CF_OK;
     for (size_t i = 0; i < n && rc == CF_OK; i++) {
@@ -455,6 +534,8 @@ static enum cf_rc check_expansions(struct cf_core *core, const struct cf_princip
             refs = cf_refs_new(resolve_ref, &r);
             if (!refs)
                 return cf_err_set(err, CF_ENOMEM, "out of memory");
+            if (dangling)
+                cf_refs_on_missing(refs, note_dangling, &d);
             for (size_t j = 0; j < n && rc == CF_OK; j++) {
                 if (changes[j].has_value && changes[j].kind != CF_CHANGE_DELETE)
                     rc = cf_refs_add(refs, scope->env.slug, scope->folder.path,
@@ -468,6 +549,8 @@ static enum cf_rc check_expansions(struct cf_core *core, const struct cf_princip
                            c->new_key ? c->new_key : c->key, c->value, c->value_len, err);
     }
     cf_refs_free(refs);
+    if (rc == CF_OK && d.rc != CF_OK)
+        rc = cf_err_set(err, d.rc, "out of memory");
     return rc;
 }
 
@@ -636,7 +719,8 @@ static enum cf_rc collect(struct planned *plans, size_t n, struct cf_plain_list 
 
 enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who,
                             const struct cf_scope *scope, const struct cf_secret_change *changes,
-                            size_t n, struct cf_plain_list *out, struct cf_err *err)
+                            size_t n, struct cf_plain_list *out, struct cf_ref_problems *dangling,
+                            struct cf_err *err)
 {
     struct cf_store *st = core->store;
     struct planned *plans = NULL;
@@ -646,9 +730,11 @@ enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who
     memset(out, 0, sizeof(*out));
     rc = check_changes(core, who, scope, changes, n, err);
     if (rc == CF_OK)
-        rc = check_expansions(core, who, scope, changes, n, err);
-    if (rc != CF_OK)
+        rc = check_expansions(core, who, scope, changes, n, dangling, err);
+    if (rc != CF_OK) {
+        cf_ref_problems_release(dangling);
         return rc;
+    }
     plans = calloc(n, sizeof(*plans));
     writes = calloc(n, sizeof(*writes));
     if (!plans || !writes) {
@@ -682,8 +768,10 @@ out:
     }
     free(plans);
     free(writes);
-    if (rc != CF_OK)
+    if (rc != CF_OK) {
         cf_plain_list_release(out);
+        cf_ref_problems_release(dangling);
+    }
     return rc;
 }
 
@@ -789,7 +877,7 @@ enum cf_rc cf_secrets_rollback(struct cf_core *core, const struct cf_principal *
         .has_reminder_note = true,
         .reminder_note = old_plain.meta.reminder_note,
     };
-    rc = cf_secrets_apply(core, who, scope, &change, 1, &result, err);
+    rc = cf_secrets_apply(core, who, scope, &change, 1, &result, NULL, err);
     if (rc == CF_OK) {
         *out = result.items[0];
         memset(&result.items[0], 0, sizeof(result.items[0]));

@@ -5,6 +5,7 @@
 #define CF_CORE_SECRETS_H
 
 #include "core/core.h"
+#include "core/refs.h"
 
 /* A decrypted secret version. value is plaintext: release with cf_plain_release, which wipes it. */
 struct cf_plain {
@@ -26,6 +27,24 @@ typedef void (*cf_ref_read_fn)(void *ctx, const char *env_slug, const char *path
 
 struct cf_refs_budget;
 
+/* A secret whose references cannot be followed because what they name does not exist (or they form
+ * a cycle, or a chain too deep): reported by a read that goes on without expanding it, and by a
+ * write that stores it all the same. */
+struct cf_ref_problem {
+    char env[CF_SLUG_MAX + 1];
+    char path[CF_PATH_MAX + 1];
+    char key[CF_KEY_MAX + 1];
+    char reference[CF_REF_TEXT_MAX + 1]; /* "${...}" as written */
+    char reason[CF_ERR_MSG_MAX];         /* names the secret and what is missing; no value */
+};
+
+struct cf_ref_problems {
+    struct cf_ref_problem *items;
+    size_t n;
+};
+
+void cf_ref_problems_release(struct cf_ref_problems *l);
+
 struct cf_read_opts {
     bool recursive;             /* list: include sub-folders */
     bool expand;                /* expand ${...} references */
@@ -34,6 +53,11 @@ struct cf_read_opts {
     /* With expand: the limits shared by every read of one request (core/refs.h; borrowed). NULL:
      * each call has a budget of its own with the default limits. */
     struct cf_refs_budget *budget;
+    /* With expand, for lists: where a secret that cannot be expanded (cf_ref_problem) is reported;
+     * the list goes on and that secret keeps its unexpanded value. NULL: the whole read is refused
+     * (CF_EVALIDATION naming the secret and the reference), as strict callers want. Refusals for
+     * permission (CF_EFORBIDDEN) and the budget stay refusals either way. */
+    struct cf_ref_problems *problems;
 };
 
 /* Lists the current version of each secret in scope's folder (and below when recursive). */
@@ -41,7 +65,9 @@ enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
                            const struct cf_scope *scope, const struct cf_read_opts *opts,
                            struct cf_plain_list *out, struct cf_err *err);
 
-/* Reads one secret by key: its current version, or version when > 0. */
+/* Reads one secret by key: its current version, or version when > 0. A value that cannot be
+ * expanded is refused (CF_EVALIDATION) whatever opts->problems says: there is no other secret to
+ * hand out instead. */
 enum cf_rc cf_secrets_get(struct cf_core *core, const struct cf_principal *who,
                           const struct cf_scope *scope, const char *key, int64_t version,
                           const struct cf_read_opts *opts, struct cf_plain *out,
@@ -99,13 +125,16 @@ struct cf_secret_change {
 
 /* Applies changes to scope's folder all-or-nothing, each a new version. A value whose references
  * would expand past the limits of core/refs.h → CF_EVALIDATION naming the key and the limit (a
- * lower bound: references the writer cannot follow count as empty). Duplicate keys within
- * changes → CF_EINVAL; CREATE of an existing key → CF_EEXIST; UPDATE/DELETE of a missing key →
- * CF_ENOTFOUND. out receives the resulting secrets (for DELETE, the deleted ones), in the order of
- * changes. */
+ * lower bound: references the writer cannot follow count as empty). A reference to a secret,
+ * folder or environment that does not exist (where the writer may read) is accepted and, when
+ * dangling is not NULL, reported there (release with cf_ref_problems_release). Duplicate keys
+ * within changes → CF_EINVAL; CREATE of an existing key → CF_EEXIST; UPDATE/DELETE of a missing key
+ * → CF_ENOTFOUND. out receives the resulting secrets (for DELETE, the deleted ones), in the order
+ * of changes. */
 enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who,
                             const struct cf_scope *scope, const struct cf_secret_change *changes,
-                            size_t n, struct cf_plain_list *out, struct cf_err *err);
+                            size_t n, struct cf_plain_list *out, struct cf_ref_problems *dangling,
+                            struct cf_err *err);
 
 /* Every version of a secret by id, newest first (values decrypted). scope receives where the secret
  * lives (release with cf_scope_release). */

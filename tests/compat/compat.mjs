@@ -86,6 +86,7 @@ async function seed() {
     for (const name of ["app", "shared"])
         await admin("POST", "/api/v1/folders", { workspaceId: pid, environment: "dev", name, path: "/" });
     await admin("POST", "/api/v1/folders", { workspaceId: pid, environment: "staging", name: "app", path: "/" });
+    await admin("POST", "/api/v1/folders", { workspaceId: pid, environment: "staging", name: "dangle", path: "/" });
     await put("dev", "/", "DB_HOST", "db.internal");
     await put("dev", "/", "DB_URL", "postgres://${DB_HOST}:5432/app");
     await put("dev", "/", "STAGING_TOKEN", "token=${staging.app.TOKEN}");
@@ -93,6 +94,8 @@ async function seed() {
     await put("dev", "/shared", "SHARED_ONE", "shared-value-1");
     await put("dev", "/shared", "DB_HOST", "imported-host-loses");
     await put("staging", "/app", "TOKEN", "staging-token-7");
+    await put("staging", "/dangle", "FINE", "fine-${staging.app.TOKEN}");
+    await put("staging", "/dangle", "DANGLING", "x-${NOPE}");
     await admin("POST", "/api/v2/secret-imports",
         { projectId: pid, environment: "dev", path: "/", import: { environment: "dev", path: "/shared" } });
 
@@ -169,6 +172,14 @@ async function main() {
         expectEqual(JSON.stringify(where), JSON.stringify(
             ["/:DB_HOST", "/:DB_URL", "/:STAGING_TOKEN", "/app:API_KEY", "/shared:DB_HOST", "/shared:SHARED_ONE"]),
             "recursive list of dev:/");
+    });
+
+    await check("listSecrets (recursive, expanded) answers a folder holding a dangling reference", async () => {
+        const res = await secrets().listSecrets({ projectId: pid, environment: "staging", secretPath: "/dangle",
+            recursive: true });
+        const m = byKey(res.secrets);
+        expectEqual(m.FINE.secretValue, "fine-staging-token-7", "FINE (expanded)");
+        expectEqual(m.DANGLING.secretValue, "x-${NOPE}", "DANGLING (left unexpanded)");
     });
 
     await check("listSecrets with includeImports returns the imported folder", async () => {

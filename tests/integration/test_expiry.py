@@ -190,7 +190,8 @@ class Expiring(IdentityHelpers, harness.ServerTestCase):
         rc, out, err = self.cli("export", "--projectId", self.pid, "--env", "prod", token=token,
                                 env={"COFFER_FAIL_ON_EXPIRED": "1"})
         self.assertEqual(rc, 3, err)
-        self.assertEqual(out, "", "export wrote secrets although one had expired")
+        self.assertNotIn("=", out, "export wrote secrets although one had expired")
+        self.assertIn("exit 3", out, "the failure lines that stop a consuming eval")
         rc, out, err = self.cli("run", "--projectId", self.pid, "--env", "prod", "--expiry-warning", "soonish",
                                 "--", "true", token=token)
         self.assertEqual(rc, 2)

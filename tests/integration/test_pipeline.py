@@ -61,6 +61,12 @@ NASTY = {
 }
 
 
+# What a failing `coffer export` prints in the dotenv formats (docs/cli.md, "export"): it makes the consuming
+# `eval` fail, with or without `set -e`.
+FAIL_MARK = ("# coffer export failed: no secret was exported (the reason is on standard error)\n"
+             "case $- in *i*) false ;; *) exit %d ;; esac\n")
+
+
 def admin_ok(server, method, path, body=None, query=None):
     r = server.api(method, path, body=body, query=query)
     if r.status != 200:
@@ -532,6 +538,7 @@ sys.exit(42)
         path = "/watch-" + unique("w")[-6:]
         make_folders(self.server, self.pid, "prod", path)
         put_secret(self.server, self.pid, "prod", path, "W", "one")
+        put_secret(self.server, self.pid, "prod", path, "B", "${GONE}")  # left out, said at start and restart
         log = os.path.join(self.tmp, "starts.log")
         script = 'echo "$W" >> %s; trap "exit 0" TERM; while :; do sleep 0.1; done' % log
         proc = subprocess.Popen([harness.COFFER_BIN, "run", "--projectId", self.pid, "--env", "prod", "--path", path,
@@ -549,6 +556,7 @@ sys.exit(42)
                 time.sleep(0.1)
             with open(log) as f:
                 self.assertEqual(f.read().split(), ["one", "two"])
+            time.sleep(5.5)  # one more poll that finds nothing changed
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=30)
         finally:
@@ -558,6 +566,7 @@ sys.exit(42)
         err = err.decode("utf-8", "replace")
         self.assertEqual(proc.returncode, 0, err)
         self.assertIn("restarting", err)
+        self.assertEqual(err.count("warning: B (prod:%s) left out" % path), 2, err)
 
 
 class Export(PipelineCase):
@@ -674,7 +683,7 @@ class Export(PipelineCase):
         for fmt in ("dotenv", "dotenv-export"):
             rc, out, err = self.export("--format", fmt, path=path)
             self.assertEqual(rc, 1)
-            self.assertEqual(out, "", "nothing is printed")
+            self.assertEqual(out, FAIL_MARK % 1, "no secret is printed, only the failure lines")
             self.assertIn("my-key.v2", err)
             self.assertIn("not a valid shell variable name", err)
         out, _ = self.export_ok("--format", "json", path=path)
@@ -705,6 +714,191 @@ class Export(PipelineCase):
         rc, out, _ = self.coffer("export", "--help")
         self.assertEqual(rc, 0)
         self.assertIn("azure-devops", out)
+
+
+class FailClosed(PipelineCase):
+    """`eval "$(coffer export ...)"` stops the script on every kind of failure, under sh and bash, with and
+    without `set -e`; the CI formats fail their agent's step; `secrets set` warns about names a shell cannot
+    read."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.server
+        try:
+            for path in ("/fc-names", "/fc-expired"):
+                make_folders(s, cls.pid, "prod", path)
+            put_secret(s, cls.pid, "prod", "/fc-names", "my-key.v2", "x")
+            put_secret(s, cls.pid, "prod", "/fc-names", "GOOD", "good-value")
+            put_secret(s, cls.pid, "prod", "/fc-expired", "FRESH", "fresh-value")
+            admin_ok(s, "POST", "/api/v3/secrets/raw/OLD",
+                     body={"workspaceId": cls.pid, "environment": "prod", "secretPath": "/fc-expired",
+                           "secretValue": "old-value", "expiresAt": "2001-01-01T00:00:00Z"})
+        except Exception:
+            super().tearDownClass()
+            raise
+
+    def causes(self):
+        """(name, export arguments, environment, coffer's exit status) for each kind of failure."""
+        where = ["--projectId=%s" % self.pid, "--env=prod"]
+        closed = harness.free_port()
+        return [
+            ("invalid name", where + ["--path=/fc-names"], self.env(), 1),
+            ("unreachable", where + ["--path=/backend/api"],
+             self.env(COFFER_API_URL="http://127.0.0.1:%d" % closed), 1),
+            ("401", where + ["--path=/backend/api"], self.env(token="not-a-token"), 1),
+            ("403 or 404", ["--projectId=%s" % self.pid, "--env=no-such-env"], self.env(), 1),
+            ("expired", where + ["--path=/fc-expired", "--fail-on-expired"], self.env(), 3),
+            ("usage", where + ["--no-such-flag"], self.env(), 2),
+        ]
+
+    def test_eval_fails_under_sh_and_bash(self):
+        for name, args, env, status in self.causes():
+            env = dict(env, PATH="%s:%s" % (self.bindir, os.environ.get("PATH", "/usr/bin:/bin")))
+            line = 'eval "$(coffer export %s --format=dotenv-export)"; echo reached' % " ".join(args)
+            for shell, flags in (("/bin/sh", "-e"), ("/bin/bash", "-e"), ("/bin/sh", ""), ("/bin/bash", "")):
+                with self.subTest(cause=name, shell=shell, flags=flags):
+                    cmd = [shell] + ([flags] if flags else []) + ["-c", line]
+                    proc = subprocess.run(cmd, capture_output=True, env=env, timeout=60)
+                    out, err = proc.stdout.decode(), proc.stderr.decode()
+                    self.assertNotIn("reached", out, err)
+                    self.assertEqual(proc.returncode, status, err)
+                    self.assertIn("coffer", err, "the reason is on standard error")
+                    for value in ("good-value", "fresh-value", "old-value", "s3cr3t"):
+                        self.assertNotIn(value, out + err, "no secret value escapes")
+            with self.subTest(cause=name, direct=True):
+                rc, out, err = self.coffer("export", *args, "--format=dotenv", env=env)
+                self.assertEqual(rc, status, err)
+                self.assertEqual(out, FAIL_MARK % status)
+
+    def test_marker_is_harmless_in_an_interactive_shell(self):
+        # At a prompt the marker only sets $? (a mistyped command must not close the terminal).
+        script = 'eval "$(cat marker)"; echo "alive $?"\n'
+        with open(os.path.join(self.tmp, "marker"), "w") as f:
+            f.write(FAIL_MARK % 1)
+        for shell in ("/bin/sh", "/bin/bash"):
+            proc = subprocess.run([shell, "-i"], input=script.encode(), capture_output=True, timeout=30,
+                                  env=self.env(), cwd=self.tmp)
+            self.assertIn("alive 1", proc.stdout.decode(), shell)
+
+    def test_ci_formats_fail_their_step(self):
+        name, args, env, status = self.causes()[2]  # 401
+        rc, out, err = self.coffer("export", *args, "--format=azure-devops", env=env)
+        self.assertEqual(rc, 1)
+        self.assertEqual(out, "##vso[task.logissue type=error]coffer export failed: no variable was set (the reason "
+                              "is in the log above)\n##vso[task.complete result=Failed;]coffer export failed\n")
+        github_env = os.path.join(self.tmp, "github_env")
+        rc, out, err = self.coffer("export", *args, "--format=github", env=dict(env, GITHUB_ENV=github_env))
+        self.assertEqual(rc, 1)
+        self.assertEqual(out, "::error::coffer export failed: no secret was exported (the reason is in the log "
+                              "above)\n")
+        self.assertFalse(os.path.exists(github_env), "nothing is appended to $GITHUB_ENV")
+        # Formats no shell reads, and --output-file, print nothing.
+        for fmt in ("json", "yaml", "csv"):
+            rc, out, _ = self.coffer("export", *args, "--format=" + fmt, env=env)
+            self.assertEqual((rc, out), (1, ""), fmt)
+        target = os.path.join(self.tmp, "out.env")
+        rc, out, _ = self.coffer("export", *args, "--output-file", target, env=env)
+        self.assertEqual((rc, out), (1, ""))
+        self.assertFalse(os.path.exists(target))
+        # Success prints no marker.
+        out, _ = self.run_ok("export", "--projectId", self.pid, "--env", "prod", "--path", "/infra/shared",
+                             "--format=dotenv-export")
+        self.assertNotIn("coffer export failed", out)
+
+    def test_secrets_set_warns_about_names_a_shell_cannot_read(self):
+        path = "/fc-set-" + unique("s")[-6:]
+        make_folders(self.server, self.pid, "prod", path)
+        where = ("--projectId", self.pid, "--env", "prod", "--path", path)
+        admin = self.env(token=self.server.token)
+        for key in ("my-key", "a.b", "Good_Name_2"):
+            with self.subTest(key=key):
+                rc, out, err = self.coffer("secrets", "set", key + "=v", *where, env=admin)
+                self.assertEqual(rc, 0, err)
+                if key == "Good_Name_2":
+                    self.assertNotIn("warning", err)
+                else:
+                    self.assertIn("warning: '%s' is not a valid environment variable name" % key, err)
+                    self.assertNotIn("warning", out, "the warning goes to standard error")
+        values = server_values(self.server, self.pid, "prod", path)
+        self.assertEqual(set(values), {"my-key", "a.b", "Good_Name_2"}, "accepted all the same")
+        # A digit first is refused by the server, as before.
+        rc, _, err = self.coffer("secrets", "set", "1ABC=v", *where, env=admin)
+        self.assertEqual(rc, 1)
+
+
+class DanglingReferences(PipelineCase):
+    """`coffer run` and `coffer export` of a folder with one secret whose reference cannot be followed: the others
+    are injected, the broken one is left out (not replaced by an imported value of the same name) with a warning
+    naming it and the reference; --strict-references refuses."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.server
+        try:
+            for path in ("/dangle", "/dangle-src"):
+                make_folders(s, cls.pid, "prod", path)
+            put_secret(s, cls.pid, "prod", "/dangle-src", "BROKEN", "from-import")
+            put_secret(s, cls.pid, "prod", "/dangle-src", "IMPORTED_OK", "imported-ok")
+            admin_ok(s, "POST", "/api/v2/secret-imports", body={
+                "projectId": cls.pid, "environment": "prod", "path": "/dangle",
+                "import": {"environment": "prod", "path": "/dangle-src"}})
+            put_secret(s, cls.pid, "prod", "/dangle", "GOOD", "good")
+            put_secret(s, cls.pid, "prod", "/dangle", "URL", "pg://${GOOD}/db")
+            put_secret(s, cls.pid, "prod", "/dangle", "BROKEN", "x${GONE}")
+        except Exception:
+            super().tearDownClass()
+            raise
+
+    where = property(lambda self: ("--projectId", self.pid, "--env", "prod", "--path", "/dangle"))
+
+    def assertWarned(self, err, consequence):
+        self.assertRegex(err, r"coffer: warning: BROKEN \(prod:/dangle\) %s: secret 'BROKEN' references \$\{GONE\}, "
+                              r"which does not exist" % consequence)
+
+    def test_run_injects_the_others(self):
+        dump = os.path.join(self.tmp, "env.json")
+        rc, out, err = self.coffer("run", *self.where, "--", *self.dump_env_cmd(dump, "GOOD", "URL", "BROKEN",
+                                                                                 "IMPORTED_OK"))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(self.read_json(dump), {"GOOD": "good", "URL": "pg://good/db", "BROKEN": None,
+                                                "IMPORTED_OK": "imported-ok"})
+        self.assertWarned(err, "left out")
+        rc, out, err = self.coffer("run", *self.where, "--strict-references", "--", "sh", "-c", "echo ran")
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, "", "nothing runs")
+        self.assertIn("${GONE}", err)
+
+    def test_export_writes_the_others(self):
+        rc, out, err = self.coffer("export", *self.where)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(out, "GOOD='good'\nIMPORTED_OK='imported-ok'\nURL='pg://good/db'\n")
+        self.assertWarned(err, "left out")
+        rc, out, err = self.coffer("export", *self.where, "--strict-references", "--format=dotenv-export")
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out, FAIL_MARK % 1)
+        self.assertIn("${GONE}", err)
+        # without expansion nothing is broken: the stored text is what was asked for
+        rc, out, err = self.coffer("export", *self.where, "--expand=false")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("BROKEN='x${GONE}'", out)
+        self.assertNotIn("warning", err)
+
+    def test_secrets_list_and_set_warn(self):
+        admin = self.env(token=self.server.token)
+        rc, out, err = self.coffer("secrets", "list", *self.where, "--expand", "--show-values", env=admin)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("x${GONE}", out)
+        self.assertIn("pg://good/db", out)
+        self.assertWarned(err, "shown unexpanded")
+        rc, out, err = self.coffer("secrets", "set", "ALSO=${dev.nowhere.K}", "FINE=${GOOD}", *self.where, env=admin)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("ALSO (prod:/dangle) stored, but: secret 'ALSO' references ${dev.nowhere.K}", err)
+        self.assertNotIn("FINE", err)
+        admin_ok(self.server, "DELETE", "/api/v3/secrets/batch/raw", body={
+            "workspaceId": self.pid, "environment": "prod", "secretPath": "/dangle",
+            "secrets": [{"secretKey": "ALSO"}, {"secretKey": "FINE"}]})
 
 
 class Login(PipelineCase):

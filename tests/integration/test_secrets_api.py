@@ -6,6 +6,7 @@ import unittest
 import urllib.parse
 
 from harness import ServerTestCase, unique
+from test_identities import IdentityHelpers
 
 ISO_RE = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
 
@@ -497,8 +498,12 @@ class References(ServerTestCase):
         self.assertIn("CYC_A -> CYC_B -> CYC_A", body["message"])
         self.set_secret(self.pid, "SELF", "${SELF}")
         self.assertError(self.expanded("SELF"), 422, "ValidationFailure", "cycle", "SELF")
-        # listing with expansion fails too, rather than returning something half-expanded
-        self.assertEqual(self.list_secrets(self.pid, expandSecretReferences="true").status, 422)
+        # a list with expansion hands out the others and reports the two (brokenReferences); strictly, it refuses
+        lst = self.list_secrets(self.pid, expandSecretReferences="true")
+        self.assertEqual(lst.status, 200, lst.body)
+        self.assertEqual(sorted(p["secretKey"] for p in lst.json["brokenReferences"]), ["CYC_A", "CYC_B", "SELF"])
+        self.assertEqual(self.list_secrets(self.pid, expandSecretReferences="true", strictReferences="true").status,
+                         422)
         # without expansion both read fine
         self.assertEqual(self.get_secret(self.pid, "CYC_A").json["secret"]["secretValue"], "${CYC_B}")
 
@@ -522,6 +527,158 @@ class References(ServerTestCase):
         r = self.expanded("DEEP0")
         self.assertError(r, 422, "ValidationFailure", "DEEP0")
         self.assertIn("10", r.json["message"], "the depth error should state the limit")
+
+
+class DanglingReferences(IdentityHelpers, ServerTestCase):
+    """One secret that cannot be expanded does not take its folder down: every other secret is answered, the broken
+    one keeps its unexpanded value and is listed in brokenReferences; strictReferences=true refuses as before;
+    permission and budget refusals stay refusals; a write of a dangling reference is accepted with a warning."""
+
+    def setUp(self):
+        super().setUp()
+        self.pid = self.create_project()["id"]
+        self.create_folder(self.pid, "dev", "app")
+        self.create_folder(self.pid, "dev", "sub", "/app")
+        self.set_secret(self.pid, "HOST", "db.local", path="/app")
+        self.set_secret(self.pid, "URL", "pg://${HOST}/x", path="/app")
+        self.set_secret(self.pid, "PLAIN", "plain", path="/app/sub")
+        self.set_secret(self.pid, "VIA", "via ${dev.app.URL}", path="/app/sub")
+
+    def break_one(self):
+        """Adds BROKEN -> ${GONE} (and USES_BROKEN -> ${BROKEN}) to /app; returns the write's answer."""
+        r = self.api("POST", "/api/v3/secrets/batch/raw", body={
+            "workspaceId": self.pid, "environment": "dev", "secretPath": "/app",
+            "secrets": [{"secretKey": "BROKEN", "secretValue": "x-${GONE}-y"},
+                        {"secretKey": "USES_BROKEN", "secretValue": "[${BROKEN}]"}]})
+        self.assertEqual(r.status, 200, r.body)
+        return r.json
+
+    def query(self, version, **extra):
+        q = {"environment": "dev", "secretPath": "/app", "recursive": "true", "expandSecretReferences": "true"}
+        q["workspaceId" if version == "v3" else "projectId"] = self.pid
+        q.update(extra)
+        return q
+
+    def test_list_v3_and_v4_recursive(self):
+        self.break_one()
+        for version, url in (("v3", "/api/v3/secrets/raw"), ("v4", "/api/v4/secrets")):
+            with self.subTest(version=version):
+                r = self.api("GET", url, query=self.query(version))
+                self.assertEqual(r.status, 200, r.body)
+                got = {(x["secretPath"], x["secretKey"]): x["secretValue"] for x in r.json["secrets"]}
+                self.assertEqual(got, {("/app", "HOST"): "db.local", ("/app", "URL"): "pg://db.local/x",
+                                       ("/app", "BROKEN"): "x-${GONE}-y", ("/app", "USES_BROKEN"): "[${BROKEN}]",
+                                       ("/app/sub", "PLAIN"): "plain", ("/app/sub", "VIA"): "via pg://db.local/x"})
+                broken = {p["secretKey"]: p for p in r.json["brokenReferences"]}
+                self.assertEqual(set(broken), {"BROKEN", "USES_BROKEN"})
+                for key in ("BROKEN", "USES_BROKEN"):
+                    # the reference that cannot be followed, also when it is met through another secret
+                    p = broken[key]
+                    self.assertEqual((p["secretPath"], p["environment"], p["reference"]), ("/app", "dev", "${GONE}"))
+                    self.assertIn("secret 'BROKEN' references ${GONE}", p["reason"])
+                    self.assertIn("'GONE'", p["reason"])
+                    self.assertIn("does not exist", p["reason"])
+                    self.assertNotIn("db.local", p["reason"])
+                # strictReferences turns it into the refusal it was
+                r = self.api("GET", url, query=self.query(version, strictReferences="true"))
+                self.assertError(r, 422, "ValidationFailure", "GONE", "does not exist")
+                # a folder without broken secrets answers an empty report; without expansion, none at all
+                r = self.api("GET", url, query=self.query(version, secretPath="/app/sub", recursive="false"))
+                self.assertEqual(r.json["brokenReferences"], [])
+                r = self.api("GET", url, query=self.query(version, expandSecretReferences="false"))
+                self.assertNotIn("brokenReferences", r.json)
+
+    def test_missing_folder_environment_cycle_and_depth_are_reported_too(self):
+        self.set_secret(self.pid, "NO_ENV", "${qa.KEY}", path="/app")
+        self.set_secret(self.pid, "NO_FOLDER", "${dev.nowhere.KEY}", path="/app")
+        self.set_secret(self.pid, "CYC", "${CYC}", path="/app")
+        for i in range(12):
+            self.set_secret(self.pid, "D%d" % i, "${D%d}" % (i + 1), path="/app")
+        self.set_secret(self.pid, "D12", "end", path="/app")
+        r = self.list_secrets(self.pid, path="/app", expandSecretReferences="true")
+        self.assertEqual(r.status, 200, r.body)
+        broken = {p["secretKey"]: p for p in r.json["brokenReferences"]}
+        self.assertIn("NO_ENV", broken)
+        self.assertIn("NO_FOLDER", broken)
+        self.assertIn("cycle", broken["CYC"]["reason"])
+        self.assertIn("D0", broken)
+        self.assertIn("deeper", broken["D0"]["reason"])
+        values = {x["secretKey"]: x["secretValue"] for x in r.json["secrets"]}
+        self.assertEqual(values["URL"], "pg://db.local/x")
+        self.assertEqual(values["D5"], "end", "a chain short enough still expands")
+
+    def test_get_one_still_refuses(self):
+        self.break_one()
+        r = self.get_secret(self.pid, "BROKEN", path="/app", expandSecretReferences="true")
+        self.assertError(r, 422, "ValidationFailure", "BROKEN", "GONE")
+        r = self.get_secret(self.pid, "URL", path="/app", expandSecretReferences="true")
+        self.assertEqual(r.json["secret"]["secretValue"], "pg://db.local/x")
+
+    def test_imports(self):
+        self.create_folder(self.pid, "prod", "shared")
+        self.set_secret(self.pid, "SHARED_OK", "ok", env="prod", path="/shared")
+        self.set_secret(self.pid, "SHARED_BROKEN", "${prod.nowhere.X}", env="prod", path="/shared")
+        self.ok("POST", "/api/v2/secret-imports", body={"projectId": self.pid, "environment": "dev", "path": "/app",
+                                                        "import": {"environment": "prod", "path": "/shared"}})
+        r = self.api("GET", "/api/v4/secrets", query=self.query("v4", recursive="false"))
+        self.assertEqual(r.status, 200, r.body)
+        imported = {x["secretKey"]: x["secretValue"] for x in r.json["imports"][0]["secrets"]}
+        self.assertEqual(imported, {"SHARED_OK": "ok", "SHARED_BROKEN": "${prod.nowhere.X}"})
+        self.assertEqual([(p["environment"], p["secretPath"], p["secretKey"]) for p in r.json["brokenReferences"]],
+                         [("prod", "/shared", "SHARED_BROKEN")])
+        r = self.api("GET", "/api/v4/secrets", query=self.query("v4", recursive="false", strictReferences="true"))
+        self.assertEqual(r.status, 422)
+
+    def test_permission_refusals_stay_refusals(self):
+        self.create_folder(self.pid, "dev", "private")
+        self.set_secret(self.pid, "HIDDEN", "hidden-value", path="/private")
+        reader = self.machine(self.pid, "member", rules=[
+            {"actions": ["read", "create", "edit"], "environment": "dev", "secretPath": "/app"},
+            {"actions": ["read", "create", "edit"], "environment": "dev", "secretPath": "/app/**"}])
+        self.set_secret(self.pid, "PEEK", "${dev.private.HIDDEN}", path="/app")
+        r = self.list_as(reader["token"], self.pid, path="/app", expandSecretReferences="true")
+        self.assertEqual(r.status, 403, r.body)
+        self.assertNotIn(b"hidden-value", r.body)
+        # A reference to a place the reader may not read is a refusal whether or not the target exists, and the
+        # write of one says nothing about it (no existence oracle).
+        for i, target in enumerate(("${dev.private.HIDDEN}", "${dev.private.NOT_THERE}", "${prod.KEY}",
+                                    "${qa.KEY}")):
+            r = self.api("POST", "/api/v3/secrets/raw/PEEK%d" % i, token=reader["token"], body={
+                "workspaceId": self.pid, "environment": "dev", "secretPath": "/app", "secretValue": target})
+            self.assertEqual(r.status, 200, r.body)
+            self.assertNotIn("brokenReferences", r.json, target)
+
+    def test_budget_refusals_stay_refusals(self):
+        big = "x" * 60000
+        self.set_secret(self.pid, "BIG", big, path="/app")
+        self.set_secret(self.pid, "DANGLES", "${NOPE}", path="/app")
+        # 18 references to 60 kB each: 1.08 MB, over the 1 MiB limit of one expanded value: refused on write
+        r = self.api("PATCH", "/api/v3/secrets/raw/HUGE", body={
+            "workspaceId": self.pid, "environment": "dev", "secretPath": "/app", "secretValue": "${BIG}" * 18})
+        self.assertError(r, 422, "ValidationFailure", "HUGE", "1048576")
+        # a value stored under the limit whose target grows past it afterwards is refused at read time
+        self.set_secret(self.pid, "HUGE", "${BIG}" * 17, path="/app")
+        self.api("PATCH", "/api/v3/secrets/raw/BIG", body={
+            "workspaceId": self.pid, "environment": "dev", "secretPath": "/app", "secretValue": "y" * 65000})
+        r = self.list_secrets(self.pid, path="/app", expandSecretReferences="true")
+        self.assertError(r, 422, "ValidationFailure", "HUGE", "1048576")
+
+    def test_write_warns_but_accepts(self):
+        answer = self.break_one()
+        warned = {p["secretKey"]: p for p in answer["brokenReferences"]}
+        self.assertEqual(set(warned), {"BROKEN"}, "USES_BROKEN names a secret of the same batch")
+        self.assertEqual(warned["BROKEN"]["reference"], "${GONE}")
+        self.assertEqual(warned["BROKEN"]["secretPath"], "/app")
+        # single writes (v3 and v4) say it too; a good reference says nothing
+        r = self.api("POST", "/api/v3/secrets/raw/ONE", body={
+            "workspaceId": self.pid, "environment": "dev", "secretPath": "/app", "secretValue": "${dev.nowhere.K}"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json["brokenReferences"][0]["reference"], "${dev.nowhere.K}")
+        self.assertEqual(r.json["secret"]["secretValue"], "${dev.nowhere.K}")
+        r = self.api("PATCH", "/api/v4/secrets/ONE", body={
+            "projectId": self.pid, "environment": "dev", "secretPath": "/app", "secretValue": "${HOST}"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertNotIn("brokenReferences", r.json)
 
 
 class Imports(ServerTestCase):

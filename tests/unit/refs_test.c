@@ -334,3 +334,93 @@ Test(refs, depth_counts_memoised_levels)
     }
     cf_refs_free(refs);
 }
+
+/* Stands in for a store where the caller may not read environment "locked". */
+static enum cf_rc guarded_resolve(void *ctx, const char *env, const char *path, const char *key,
+                                  struct cf_buf *value, struct cf_err *err)
+{
+    if (strcmp(env, "locked") == 0)
+        return cf_err_set(err, CF_EFORBIDDEN, "not allowed to read locked:%s", path);
+    return fake_resolve(ctx, env, path, key, value, err);
+}
+
+static enum cf_rc measure(struct cf_refs *refs, const char *key, const char *value,
+                          struct cf_err *err)
+{
+    size_t size = 0;
+    return cf_refs_measure(refs, "dev", "/", key, value, strlen(value), &size, err);
+}
+
+/* A value that cannot be expanded (missing target, cycle, chain too deep) is the value's own
+ * fault, told apart from refusals (permission, budget), and a missing target is looked up once. */
+Test(refs, broken_told_from_refusals)
+{
+    struct fake_store fs = store_of_world();
+    struct cf_refs *refs = cf_refs_new(guarded_resolve, &fs);
+    struct cf_err err;
+    const char *reference = "unset";
+
+    cr_expect_eq(measure(refs, "X", "a${NOPE}b", &err), CF_EVALIDATION);
+    cr_expect(cf_refs_broken(refs, &reference));
+    cr_expect_str_eq(reference, "${NOPE}");
+    int lookups = fs.lookups;
+    cr_expect_eq(measure(refs, "Y", "${NOPE}${NOPE}${dev.NOPE}", &err), CF_EVALIDATION);
+    cr_expect(strstr(err.msg, "'Y' references ${NOPE}") && strstr(err.msg, "no secret 'NOPE'"),
+              "%s", err.msg);
+    cr_expect_eq(fs.lookups, lookups, "a missing target is remembered");
+    /* through another secret: the reference that cannot be followed is the inner one */
+    cr_expect_eq(measure(refs, "W", "${MISSING}", &err), CF_EVALIDATION);
+    cr_expect(cf_refs_broken(refs, &reference));
+    cr_expect_str_eq(reference, "${NOPE}");
+    cr_expect_eq(measure(refs, "Z", "${A}", &err), CF_EVALIDATION);
+    cr_expect(cf_refs_broken(refs, &reference) && strstr(err.msg, "cycle"), "%s", err.msg);
+    cr_expect_eq(measure(refs, "Q", "${D0}", &err), CF_EVALIDATION);
+    cr_expect(cf_refs_broken(refs, &reference) && strstr(err.msg, "deeper"), "%s", err.msg);
+
+    /* refusals */
+    cr_expect_eq(measure(refs, "P", "${locked.KEY}", &err), CF_EFORBIDDEN);
+    cr_expect(!cf_refs_broken(refs, &reference));
+    cr_expect_null(reference);
+    struct cf_refs_budget budget;
+    cf_refs_budget_init(&budget);
+    budget.value_max = 4;
+    cf_refs_use_budget(refs, &budget);
+    cr_expect_eq(measure(refs, "U", "${HOST}", &err), CF_EVALIDATION);
+    cr_expect(!cf_refs_broken(refs, &reference), "over the budget is a refusal: %s", err.msg);
+    budget.value_max = CF_EXPAND_VALUE_MAX;
+    cr_expect_eq(measure(refs, "V", "${HOST}", &err), CF_OK, "%s", err.msg);
+    cf_refs_free(refs);
+}
+
+struct missing_seen {
+    int calls;
+    char last[128];
+};
+
+static void on_missing(void *ctx, const char *holder, const char *inner, size_t inner_len,
+                       const char *reason)
+{
+    struct missing_seen *seen = ctx;
+    seen->calls++;
+    snprintf(seen->last, sizeof(seen->last), "%s:%.*s:%s", holder, (int)inner_len, inner, reason);
+}
+
+/* A write check accepts a missing target and tells of it; a forbidden one it neither refuses nor
+ * tells (that would say whether it exists). */
+Test(refs, write_check_tells_missing_targets)
+{
+    struct fake_store fs = store_of_world();
+    struct cf_refs *refs = cf_refs_new(guarded_resolve, &fs);
+    struct missing_seen seen = {0};
+    struct cf_err err;
+    cf_refs_on_missing(refs, on_missing, &seen);
+    cr_expect_eq(cf_refs_check(refs, "dev", "/", "W", "${GONE}", 7, &err), CF_OK, "%s", err.msg);
+    cr_expect_eq(seen.calls, 1);
+    cr_expect_str_eq(seen.last, "W:GONE:no secret 'GONE' in dev:/");
+    cr_expect_eq(cf_refs_check(refs, "dev", "/", "W", "${locked.K}", 11, &err), CF_OK, "%s",
+                 err.msg);
+    cr_expect_eq(seen.calls, 1);
+    cr_expect_eq(cf_refs_check(refs, "dev", "/", "W", "${HOST}", 7, &err), CF_OK, "%s", err.msg);
+    cr_expect_eq(seen.calls, 1);
+    cf_refs_free(refs);
+}
