@@ -466,7 +466,8 @@ class OidcSources(IdentityHelpers, harness.ServerTestCase):
                                    "--machine-identity-id", other, "--projectId", self.project["id"],
                                    env=self.mock.azure_env())
         self.assertEqual(rc, 1)
-        self.assertEqual(out, "")
+        self.assertNotIn(self.secret_value, out)
+        self.assertIn("exit 1", out)  # export fails closed: what an eval of it runs stops the shell
         self.assertIn("subject", err)
         # A token and login flags at once is a usage error.
         rc, out, err = self.coffer(*base[:-4], "--token", "whatever", "--", "true", env=self.mock.azure_env())
