@@ -20,6 +20,7 @@
 #include "cli/boot.h"
 #include "auth/serverkey.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "util/banned.h"
 
 static const char usage_text[] =
@@ -220,9 +221,14 @@ int cf_cmd_operator(int argc, char **argv)
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
+    static const char *const subcommands[] = {"migrate", "rotate-root-key", NULL};
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL;
     int opt;
 
+    if (cf_cli_describing()) {
+        cf_cli_describe_getopt(usage_text, options, subcommands);
+        return 0;
+    }
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage_text, stdout);
         return 0;
@@ -251,6 +257,7 @@ int cf_cmd_operator(int argc, char **argv)
             fputs(usage_text, stdout);
             return 0;
         default:
+            cf_cli_getopt_hint(argv[optind], options);
             fputs(usage_text, stderr);
             return 2;
         }

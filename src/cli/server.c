@@ -21,6 +21,7 @@
 #include "stream/audit_stream.h"
 #include "cli/boot.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "crypto/token.h"
 #include "util/wipemem.h"
 #include "util/log.h"
@@ -232,6 +233,10 @@ int cf_cmd_server(int argc, char **argv)
     bool plain = false;
     int opt;
 
+    if (cf_cli_describing()) {
+        cf_cli_describe_getopt(usage_text, options, NULL);
+        return 0;
+    }
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
@@ -317,6 +322,7 @@ int cf_cmd_server(int argc, char **argv)
             fputs(usage_text, stdout);
             return 0;
         default:
+            cf_cli_getopt_hint(argv[optind - 1], options);
             fputs(usage_text, stderr);
             return 2;
         }
