@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -920,6 +922,7 @@ enum cf_rc cf_cli_normalize_path(struct cf_buf *out, const char *path)
 }
 
 struct cf_table {
+    size_t width; /* columns to fit into, 0: no limit */
     size_t ncols;
     size_t nrows; /* including the header row */
     size_t cap;   /* rows allocated */
@@ -1010,6 +1013,73 @@ static size_t text_width(const char *text)
     return width;
 }
 
+void cf_table_set_width(struct cf_table *table, size_t width)
+{
+    table->width = width;
+}
+
+size_t cf_cli_table_width(bool wide)
+{
+    const char *columns = getenv("COLUMNS");
+    long long parsed = 0;
+    bool have_columns = columns && cf_parse_int64(columns, 10, 100000, &parsed);
+    if (wide)
+        return 0;
+    if (isatty(STDOUT_FILENO)) {
+        struct winsize size;
+        if (have_columns)
+            return (size_t)parsed;
+        if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col >= 10)
+            return size.ws_col;
+        return 80;
+    }
+    return have_columns ? (size_t)parsed : 0;
+}
+
+/* Narrows widths (ncols columns, natural widths) until the row, with two blanks between
+ * columns, fits into width: the widest column that can still give way loses one at a time. */
+static void fit_widths(const struct cf_table *table, size_t *widths)
+{
+    size_t ncols = table->ncols, total = 2 * (ncols - 1);
+    for (size_t c = 0; c < ncols; c++)
+        total += widths[c];
+    while (total > table->width) {
+        size_t widest = ncols;
+        for (size_t c = 0; c < ncols; c++) {
+            size_t floor = text_width(table->cells[c]); /* the header */
+            floor = floor < 5 ? 5 : floor;
+            if (widths[c] > floor && (widest == ncols || widths[c] > widths[widest]))
+                widest = c;
+        }
+        if (widest == ncols)
+            return; /* every column at its floor: wider than asked, but readable */
+        widths[widest]--;
+        total--;
+    }
+}
+
+/* Appends text cut to width display columns: its first width - 1 characters and an ellipsis.
+ * *shown receives the columns appended. */
+static enum cf_rc put_cell(struct cf_buf *out, const char *text, size_t width, size_t *shown)
+{
+    size_t natural = text_width(text);
+    if (natural <= width) {
+        *shown = natural;
+        return cf_buf_puts(out, text);
+    }
+    size_t chars = 0, len = 0;
+    for (; text[len]; len++) {
+        if (((unsigned char)text[len] & 0xc0) != 0x80) {
+            if (chars == width - 1)
+                break;
+            chars++;
+        }
+    }
+    *shown = width;
+    enum cf_rc rc = cf_buf_append(out, text, len);
+    return rc == CF_OK ? cf_buf_puts(out, "\xe2\x80\xa6") : rc; /* U+2026 */
+}
+
 enum cf_rc cf_table_render(const struct cf_table *table, struct cf_buf *out)
 {
     size_t *widths = calloc(table->ncols, sizeof(size_t));
@@ -1022,6 +1092,8 @@ enum cf_rc cf_table_render(const struct cf_table *table, struct cf_buf *out)
             widths[c] = w > widths[c] ? w : widths[c];
         }
     }
+    if (table->width)
+        fit_widths(table, widths);
     for (size_t r = 0; rc == CF_OK && r < table->nrows; r++) {
         char *const *row = table->cells + r * table->ncols;
         size_t last = 0; /* the last non-empty cell: nothing is padded after it */
@@ -1030,9 +1102,9 @@ enum cf_rc cf_table_render(const struct cf_table *table, struct cf_buf *out)
                 last = c;
         }
         for (size_t c = 0; rc == CF_OK && c <= last; c++) {
-            rc = cf_buf_puts(out, row[c]);
-            for (size_t pad = text_width(row[c]); rc == CF_OK && c < last && pad < widths[c] + 2;
-                 pad++)
+            size_t pad = 0;
+            rc = put_cell(out, row[c], widths[c], &pad);
+            for (; rc == CF_OK && c < last && pad < widths[c] + 2; pad++)
                 rc = cf_buf_append(out, " ", 1);
         }
         if (rc == CF_OK)
@@ -1067,6 +1139,12 @@ int cf_table_print(const struct cf_table *table)
 int cf_cli_print_rows(json_t *items, size_t ncols, const char *const *headers,
                       cf_cli_row_fn fill_row, void *ctx)
 {
+    return cf_cli_print_rows_fit(items, ncols, headers, fill_row, ctx, 0);
+}
+
+int cf_cli_print_rows_fit(json_t *items, size_t ncols, const char *const *headers,
+                          cf_cli_row_fn fill_row, void *ctx, size_t width)
+{
     struct cf_table *table = cf_table_new(ncols, headers);
     size_t i;
     json_t *item;
@@ -1081,6 +1159,7 @@ int cf_cli_print_rows(json_t *items, size_t ncols, const char *const *headers,
             return cf_cli_fail("out of memory");
         }
     }
+    cf_table_set_width(table, width);
     status = cf_table_print(table);
     cf_table_free(table);
     return status;

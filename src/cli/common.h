@@ -248,6 +248,16 @@ enum cf_rc cf_table_add(struct cf_table *table, const char *const *cells);
 /* Number of rows added. */
 size_t cf_table_rows(const struct cf_table *table);
 
+/* Fits the rendered table into width columns (0, the default: no limit): the widest columns
+ * give way first, none below its header's width (5 at least), and a cut cell ends with an
+ * ellipsis (U+2026). */
+void cf_table_set_width(struct cf_table *table, size_t width);
+
+/* The width a table of a command with --wide (wide true) or without it is fitted to: 0 (no
+ * limit) with --wide; on a terminal, COLUMNS or else the terminal's width (80 if unknown); into a
+ * pipe or a file, COLUMNS when set, else 0, so that scripts get every character. */
+size_t cf_cli_table_width(bool wide);
+
 /* Renders the table into out (appended). */
 enum cf_rc cf_table_render(const struct cf_table *table, struct cf_buf *out);
 
@@ -263,6 +273,10 @@ typedef enum cf_rc (*cf_cli_row_fn)(struct cf_table *table, json_t *item, void *
  * item added by fill_row. Returns CF_EXIT_OK or CF_EXIT_FAILURE (message printed). */
 int cf_cli_print_rows(json_t *items, size_t ncols, const char *const *headers,
                       cf_cli_row_fn fill_row, void *ctx);
+
+/* cf_cli_print_rows with the table fitted into width columns (cf_table_set_width). */
+int cf_cli_print_rows_fit(json_t *items, size_t ncols, const char *const *headers,
+                          cf_cli_row_fn fill_row, void *ctx, size_t width);
 
 /* Prints json to stdout, indented, followed by a newline. Returns CF_EXIT_OK or CF_EXIT_FAILURE. */
 int cf_cli_print_json(json_t *json);
