@@ -31,9 +31,9 @@ build: deps $(BUILD)/build.ninja
 generated: build
 	rm -rf $(BUILD)/generated
 	mkdir -p $(BUILD)/generated
-	./$(BUILD)/coffer man --out $(BUILD)/generated/man1
-	./$(BUILD)/coffer completion bash > $(BUILD)/generated/coffer.bash
-	./$(BUILD)/coffer completion zsh > $(BUILD)/generated/_coffer
+	$(BUILD)/coffer man --out $(BUILD)/generated/man1
+	$(BUILD)/coffer completion bash > $(BUILD)/generated/coffer.bash
+	$(BUILD)/coffer completion zsh > $(BUILD)/generated/_coffer
 
 install: generated
 	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/share/man/man1" \

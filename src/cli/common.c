@@ -437,25 +437,55 @@ static void describe_subs(const struct cf_cli_sub *subs, size_t nsubs)
     }
 }
 
-void cf_cli_describe_getopt(const char *usage, const struct option *options,
-                            const char *const *subcommands)
+/* A command's help: its usage text with the synopsis completed (cf_cli_print_synopsis). */
+static void print_help(FILE *out, const char *usage, const struct cf_cli_flag *flags, size_t nflags)
 {
-    size_t nopts = 0, nsubs = 0;
+    const char *blank = strstr(usage, "\n\n");
+    cf_cli_print_synopsis(out, usage, flags, nflags);
+    if (blank)
+        fputs(blank + 1, out);
+}
+
+/* getopt's options (without "help") as the parser's: NULL when out of memory; free() it. */
+static struct cf_opt *getopt_options(const struct option *options, size_t *count)
+{
+    size_t nopts = 0, n = 0;
     while (options[nopts].name)
         nopts++;
-    while (subcommands && subcommands[nsubs])
-        nsubs++;
     struct cf_opt *opts = calloc(nopts ? nopts : 1, sizeof(*opts));
-    size_t n = 0;
-    if (!opts) {
-        describe_rc = CF_ENOMEM;
-        return;
-    }
-    for (size_t i = 0; i < nopts; i++) {
+    for (size_t i = 0; opts && i < nopts; i++) {
         if (strcmp(options[i].name, "help") != 0)
             opts[n++] = (struct cf_opt){
                 options[i].name, options[i].has_arg == no_argument ? CF_OPT_BOOL : CF_OPT_STRING,
                 NULL};
+    }
+    *count = n;
+    return opts;
+}
+
+void cf_cli_print_getopt_help(FILE *out, const char *usage, const struct option *options)
+{
+    size_t nopts = 0, nflags = 0;
+    struct cf_opt *opts = getopt_options(options, &nopts);
+    struct cf_cli_flag *flags = opts ? make_flags(usage, opts, nopts, &nflags) : NULL;
+    if (flags)
+        print_help(out, usage, flags, nflags);
+    else
+        fputs(usage, out);
+    free(flags);
+    free(opts);
+}
+
+void cf_cli_describe_getopt(const char *usage, const struct option *options,
+                            const char *const *subcommands)
+{
+    size_t n = 0, nsubs = 0;
+    while (subcommands && subcommands[nsubs])
+        nsubs++;
+    struct cf_opt *opts = getopt_options(options, &n);
+    if (!opts) {
+        describe_rc = CF_ENOMEM;
+        return;
     }
     describe_leaf(usage, opts, n);
     if (nsubs) {
@@ -696,10 +726,7 @@ bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli
         goto out;
     }
     if (cf_opt_wants_help(argc, argv)) {
-        const char *blank = strstr(spec->usage, "\n\n");
-        cf_cli_print_synopsis(stdout, spec->usage, cli->flags, cli->nflags);
-        if (blank)
-            fputs(blank + 1, stdout);
+        print_help(stdout, spec->usage, cli->flags, cli->nflags);
         *exit_status = CF_EXIT_OK;
         goto out;
     }

@@ -195,6 +195,10 @@ struct option;
 void cf_cli_describe_getopt(const char *usage, const struct option *options,
                             const char *const *subcommands);
 
+/* Prints the help of a command that parses with getopt: usage with its synopsis completed by
+ * cf_cli_print_synopsis from options. */
+void cf_cli_print_getopt_help(FILE *out, const char *usage, const struct option *options);
+
 /* After getopt_long refused arg (an unknown option), prints "coffer: did you mean --NAME?" when
  * one of options is close to it. */
 void cf_cli_getopt_hint(const char *arg, const struct option *options);

@@ -176,14 +176,14 @@ static int write_command(const char *dir, const struct cf_cli_node *command)
     }
     char path[160];
     snprintf(path, sizeof(path), "coffer %s", command->name);
-    if (command->nchildren) {
+    if (command->usage) {
+        put_leaf(out, command); /* one text for all its subcommands (operator) */
+    } else {
         for (size_t k = 0; k < command->nchildren; k++) {
             char child[256];
             snprintf(child, sizeof(child), "%s %s", path, command->children[k].name);
             put_leaves(out, &command->children[k], child);
         }
-    } else if (command->usage) {
-        put_leaf(out, command);
     }
     fputs(".SH SEE ALSO\n.BR coffer (1)\n", out);
     return close_page(out, dir, file);

@@ -229,8 +229,8 @@ int cf_cmd_operator(int argc, char **argv)
         cf_cli_describe_getopt(usage_text, options, subcommands);
         return 0;
     }
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(usage_text, stdout);
+    if (cf_opt_wants_help(argc, argv)) {
+        cf_cli_print_getopt_help(stdout, usage_text, options);
         return 0;
     }
     bool migrating = argc >= 2 && strcmp(argv[1], "migrate") == 0;
@@ -254,11 +254,11 @@ int cf_cmd_operator(int argc, char **argv)
             to = optarg;
             break;
         case OPT_HELP:
-            fputs(usage_text, stdout);
+            cf_cli_print_getopt_help(stdout, usage_text, options);
             return 0;
         default:
             cf_cli_getopt_hint(argv[optind], options);
-            fputs(usage_text, stderr);
+            cf_cli_print_getopt_help(stderr, usage_text, options);
             return 2;
         }
     }

@@ -237,6 +237,10 @@ int cf_cmd_server(int argc, char **argv)
         cf_cli_describe_getopt(usage_text, options, NULL);
         return 0;
     }
+    if (cf_opt_wants_help(argc, argv)) { /* -h too, which getopt_long would refuse */
+        cf_cli_print_getopt_help(stdout, usage_text, options);
+        return 0;
+    }
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
@@ -319,11 +323,11 @@ int cf_cmd_server(int argc, char **argv)
             smtp_starttls = optarg;
             break;
         case OPT_HELP:
-            fputs(usage_text, stdout);
+            cf_cli_print_getopt_help(stdout, usage_text, options);
             return 0;
         default:
             cf_cli_getopt_hint(argv[optind - 1], options);
-            fputs(usage_text, stderr);
+            cf_cli_print_getopt_help(stderr, usage_text, options);
             return 2;
         }
     }
