@@ -669,7 +669,8 @@ void cf_cli_print_synopsis(FILE *out, const char *usage, const struct cf_cli_fla
     const char *rest = at ? at + strlen("[options]") : "";
     if (at)
         *at = '\0';
-    for (size_t end = strlen(synopsis); end && synopsis[end - 1] == ' '; end--)
+    for (size_t end = strlen(synopsis);
+         end && (synopsis[end - 1] == ' ' || synopsis[end - 1] == '\n'); end--)
         synopsis[end - 1] = '\0';
     char *line = strrchr(synopsis, '\n');
     line = line ? line + 1 : synopsis;

@@ -404,9 +404,9 @@ static enum cf_rc transport_error(const struct cf_client *client, CURLcode code,
                           detail);
     case CURLE_PEER_FAILED_VERIFICATION:
         return cf_err_set(err, CF_EIO,
-                          "the server's certificate is not trusted: %s (set COFFER_CACERT to a "
-                          "PEM file of the CA that signed it)",
-                          detail);
+                          "the server's certificate is not trusted: %s (server %.*s; set "
+                          "COFFER_CACERT to a PEM file of the CA that signed it)",
+                          detail, origin_len, origin);
     case CURLE_SSL_CACERT_BADFILE:
         return cf_err_set(err, CF_EIO, "cannot use the CA certificates in '%s' (COFFER_CACERT): %s",
                           client->ca_file ? client->ca_file : "", detail);
