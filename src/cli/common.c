@@ -615,14 +615,15 @@ int cf_cli_run_command(int argc, char **argv)
     return CF_EXIT_USAGE;
 }
 
-/* Whether synopsis[0..len-1] names --name (not as the start of a longer option name). */
+/* Whether synopsis names --name (not as the start of a longer option name). */
 static bool names_flag(const char *synopsis, const char *name)
 {
     size_t len = strlen(name);
     for (const char *p = strstr(synopsis, "--"); p; p = strstr(p + 2, "--")) {
-        char next = p[2 + len];
-        if (strncmp(p + 2, name, len) == 0 &&
-            !((next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z') ||
+        if (strncmp(p + 2, name, len) != 0)
+            continue;
+        char next = p[2 + len]; /* within the string: the name matched up to here */
+        if (!((next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z') ||
               (next >= '0' && next <= '9') || next == '-'))
             return true;
     }
@@ -769,7 +770,7 @@ bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli
         }
     }
     if (spec->flags & CF_CLI_ENV) {
-        /* Infisical's CLI also reads "dev" when no --env is given; errors then say so. */
+        /* Infisical's CLI also reads "dev" when no --env is given; a 403 or 404 then says so. */
         cli->env_defaulted = !values.env;
         cli->env = values.env ? values.env : "dev";
         if (!*cli->env) {
@@ -823,7 +824,7 @@ int cf_cli_request(struct cf_cli *cli, const char *method, const char *path,
     } else if (resp.status) {
         status = cf_cli_fail("%s (HTTP %ld, request id %s)%s", err.msg, resp.status,
                              resp.request_id[0] ? resp.request_id : "unknown",
-                             cli->env_defaulted && resp.status >= 400 && resp.status < 500
+                             cli->env_defaulted && (resp.status == 403 || resp.status == 404)
                                  ? " (no --env given: used 'dev')"
                                  : "");
     } else {
