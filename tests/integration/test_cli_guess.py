@@ -31,6 +31,10 @@ def completion_table():
                                                               body, re.M)}
 
 
+# commands whose --help and -h are compared with `coffer help`: one of each kind of parser and dispatch
+SAMPLE = {"secrets list", "run", "login", "server", "operator migrate", "audit list", "completion"}
+
+
 def synopsis(text):
     return text.split("\n\n", 1)[0]
 
@@ -55,7 +59,8 @@ class Help(unittest.TestCase):
             flags = [w for w in self.table[path] if w.startswith("--") and w != "--help"]
             rc, by_help, err = run("help", *words)
             self.assertEqual((rc, err), (0, ""), path)
-            for form in ("--help", "-h"):
+            # the three ways to ask are one code path: compare them on a sample (each run costs time)
+            for form in ("--help", "-h") if path in SAMPLE or len(words) > 2 else ():
                 rc, out, err = run(*words, form)
                 self.assertEqual((rc, err), (0, ""), "%s %s" % (path, form))
                 self.assertEqual(out, by_help, "coffer help %s differs from %s %s" % (path, path, form))
