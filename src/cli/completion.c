@@ -140,7 +140,7 @@ static void print_zsh(FILE *out, const struct cf_cli_node *root)
           "{\n"
           "    local node want rest value\n"
           "    _coffer_walk \"${(@)words[2,CURRENT-1]}\"\n"
-          "    ((rest)) && { _normal; return }\n"
+          "    ((rest)) && { _files; return; }\n"
           "    if [[ -n $want ]]; then\n"
           "        value=$(_coffer_value \"$node\" \"$want\")\n"
           "        case $value in\n"

@@ -25,21 +25,31 @@ static const char usage[] =
     "  --output FORMAT    ignored (the pages are roff)\n"
     "  -h, --help         show this help\n";
 
-/* Writes text as roff body text: backslashes doubled into \e, a line starting with '.' or '\''
- * protected by \&. */
+/* Writes text as roff body text: backslashes as \e, dashes as \-, other than ASCII as \[uXXXX], a
+ * line starting with '.' or '\'' protected by \&. */
 static void put_roff(FILE *out, const char *text, size_t len)
 {
     bool line_start = true;
     for (size_t i = 0; i < len; i++) {
-        char c = text[i];
+        unsigned char c = (unsigned char)text[i];
         if (line_start && (c == '.' || c == '\''))
             fputs("\\&", out);
-        if (c == '\\')
+        if (c == '\\') {
             fputs("\\e", out);
-        else if (c == '-')
+        } else if (c == '-') {
             fputs("\\-", out);
-        else
+        } else if (c >= 0xc0) {
+            /* a UTF-8 sequence (the usage texts are valid UTF-8): its code point */
+            size_t more = c >= 0xf0 ? 3 : c >= 0xe0 ? 2 : 1;
+            unsigned long point = c & (0x3f >> more);
+            for (; more && i + 1 < len && ((unsigned char)text[i + 1] & 0xc0) == 0x80; more--)
+                point = point << 6 | ((unsigned char)text[++i] & 0x3f);
+            fprintf(out, "\\[u%04lX]", point);
+        } else if (c >= 0x80) {
+            fputc('?', out); /* a stray continuation byte */
+        } else {
             fputc(c, out);
+        }
         line_start = c == '\n';
     }
 }

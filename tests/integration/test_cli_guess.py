@@ -218,6 +218,11 @@ class ManPages(unittest.TestCase):
             text = f.read()
         self.assertIn('.SS "coffer secrets list"', text)
         self.assertIn("[\\-\\-env SLUG]", text)
+        if shutil.which("groff"):
+            for name in os.listdir(tmp):
+                proc = subprocess.run(["groff", "-man", "-ww", "-z", os.path.join(tmp, name)], capture_output=True,
+                                      text=True, timeout=60)
+                self.assertEqual((proc.returncode, proc.stderr), (0, ""), name)
         if not shutil.which("man"):
             self.skipTest("man is not installed: the roff text was checked, not its rendering")
         proc = subprocess.run(["man", "-l", os.path.join(tmp, "coffer-secrets.1")], capture_output=True,
