@@ -193,6 +193,24 @@ class Completion(unittest.TestCase):
             self.skipTest("zsh is not installed: only the script's text was checked, not its syntax")
         proc = subprocess.run([zsh, "-n", path], capture_output=True, text=True, timeout=60)
         self.assertEqual(proc.returncode, 0, proc.stderr)
+        # the completion function run outside a real completion widget: compadd and _files record what they
+        # are given (zsh's compadd filters by the typed prefix itself)
+        lines = ["compdef() { :; }",
+                 'compadd() { [[ $1 == -- ]] && shift; print -r -- "compadd: $*"; }',
+                 '_files() { print -r -- "_files"; }',
+                 "source %s" % path]
+        cases = [(["coffer", "secrets", "list", "--en"], "compadd: ", ["--env", "--path", "--projectId"]),
+                 (["coffer", "inventory", "--output", ""], "compadd: table json csv", []),
+                 (["coffer", "identities", "jwt-auth", "attach", "x", "--public-key-file", ""], "_files", []),
+                 (["coffer", "sec"], "compadd: audit completion", ["secrets"])]
+        for words, _, _ in cases:
+            lines.append("words=(%s); CURRENT=%d; _coffer" % (" ".join("'%s'" % w for w in words), len(words)))
+        proc = subprocess.run([zsh, "-f", "-c", "\n".join(lines)], capture_output=True, text=True, timeout=60)
+        self.assertEqual((proc.returncode, proc.stderr), (0, ""))
+        for (words, start, members), got in zip(cases, proc.stdout.splitlines()):
+            self.assertTrue(got.startswith(start), (words, got))
+            for member in members:
+                self.assertIn(member, got.split(), words)
 
     def test_unknown_shell_is_a_usage_error(self):
         rc, out, err = run("completion", "fish")
