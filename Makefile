@@ -6,8 +6,12 @@ SANBUILD ?= build-san
 FUZZBUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 MESON    ?= meson
+# `make install`: the binary, its man pages and bash/zsh completions under $(DESTDIR)$(PREFIX)
+PREFIX   ?= /usr/local
+DESTDIR  ?=
 
-.PHONY: all build deps run test unit integration bench fuzz stress soak format clean
+.PHONY: all build deps run test unit integration bench fuzz stress soak format clean generated install \
+	uninstall
 
 all: build
 
@@ -23,6 +27,28 @@ $(SANBUILD)/build.ninja: | deps
 
 build: deps $(BUILD)/build.ninja
 	$(MESON) compile -C $(BUILD)
+
+# man pages and completion scripts, made by the built binary from its own command table
+generated: build
+	rm -rf $(BUILD)/generated
+	mkdir -p $(BUILD)/generated
+	$(BUILD)/coffer man --out $(BUILD)/generated/man1
+	$(BUILD)/coffer completion bash > $(BUILD)/generated/coffer.bash
+	$(BUILD)/coffer completion zsh > $(BUILD)/generated/_coffer
+
+install: generated
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/share/man/man1" \
+		"$(DESTDIR)$(PREFIX)/share/bash-completion/completions" "$(DESTDIR)$(PREFIX)/share/zsh/site-functions"
+	install -m 755 $(BUILD)/coffer "$(DESTDIR)$(PREFIX)/bin/coffer"
+	install -m 644 $(BUILD)/generated/man1/*.1 "$(DESTDIR)$(PREFIX)/share/man/man1/"
+	install -m 644 $(BUILD)/generated/coffer.bash "$(DESTDIR)$(PREFIX)/share/bash-completion/completions/coffer"
+	install -m 644 $(BUILD)/generated/_coffer "$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_coffer"
+
+uninstall:
+	rm -f "$(DESTDIR)$(PREFIX)/bin/coffer" "$(DESTDIR)$(PREFIX)/share/man/man1/coffer.1" \
+		"$(DESTDIR)$(PREFIX)/share/man/man1/"coffer-*.1 \
+		"$(DESTDIR)$(PREFIX)/share/bash-completion/completions/coffer" \
+		"$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_coffer"
 
 # make run ADDR=HOST:PORT DATA_DIR=DIR: each flag is passed only when its variable is set, so that
 # otherwise COFFER_ADDR / COFFER_DATA_DIR from the environment, else the server's defaults

@@ -6,42 +6,34 @@
 #include <sodium.h>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "util/time.h"
 #include "util/banned.h"
 
-struct command {
-    const char *name;
-    int (*fn)(int argc, char **argv);
-    const char *summary;
-};
-
-static const struct command commands[] = {
+/* Help, completion and man pages are made from this table (cli/common.h: cf_cli_tree_new). */
+static const struct cf_cli_sub commands[] = {
     {"audit", cf_cmd_audit, "list and verify the tamper-evident audit log"},
+    {"completion", cf_cmd_completion, "print a bash or zsh completion script"},
     {"envs", cf_cmd_envs, "list, create, rename, reorder and delete environments"},
-    {"expiring", cf_cmd_expiring, "what expires or is due for rotation soon: secrets, client secrets"},
+    {"expiring", cf_cmd_expiring,
+     "what expires or is due for rotation soon: secrets, client secrets"},
     {"export", cf_cmd_export, "print secrets as dotenv, json, yaml, azure-devops or github lines"},
     {"folders", cf_cmd_folders, "list, create and delete folders"},
-    {"identities", cf_cmd_identities, "machine identities, universal auth, client secrets, memberships"},
-    {"inventory", cf_cmd_inventory, "every secret with versions, changes, expiry, and who can read it"},
+    {"help", cf_cmd_help, "show the help of a command: coffer help secrets list"},
+    {"identities", cf_cmd_identities,
+     "machine identities, universal auth, client secrets, memberships"},
+    {"inventory", cf_cmd_inventory,
+     "every secret with versions, changes, expiry, and who can read it"},
     {"login", cf_cmd_login, "exchange machine-identity credentials for an access token"},
-    {"notifications", cf_cmd_notifications, "expiry notices: channels, a pass now, the delivery log"},
-    {"operator", cf_cmd_operator, "offline maintenance: rotate-root-key"},
+    {"man", cf_cmd_man, "write the man pages (coffer.1, coffer-COMMAND.1) into a directory"},
+    {"notifications", cf_cmd_notifications,
+     "expiry notices: channels, a pass now, the delivery log"},
+    {"operator", cf_cmd_operator, "offline maintenance: rotate-root-key, migrate"},
     {"projects", cf_cmd_projects, "create, list, get and delete projects"},
     {"run", cf_cmd_run, "run a command with secrets in its environment"},
     {"secrets", cf_cmd_secrets, "set, get, list, delete secrets; history and rollback"},
     {"server", cf_cmd_server, "run the Coffer server"},
 };
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: coffer <command> [options]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(
-        out,
-        "\nRun 'coffer <command> --help' for a command's options.\n"
-        "Environment: COFFER_API_URL (or INFISICAL_API_URL), COFFER_TOKEN (or INFISICAL_TOKEN).\n");
-}
 
 int main(int argc, char **argv)
 {
@@ -49,25 +41,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "coffer: libsodium failed to initialise\n");
         return 1;
     }
+    cf_cli_set_program(commands, sizeof(commands) / sizeof(commands[0]));
     if (argc < 2) {
-        usage(stderr);
+        cf_cli_print_program_usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-        strcmp(argv[1], "help") == 0) {
-        usage(stdout);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        cf_cli_print_program_usage(stdout);
         return 0;
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("coffer %s%s\n", COFFER_VERSION,
-               cf_test_clock_build() ? " (test build: COFFER_TEST_CLOCK_OFFSET moves the clock)" : "");
+               cf_test_clock_build() ? " (test build: COFFER_TEST_CLOCK_OFFSET moves the clock)"
+                                     : "");
         return 0;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].fn(argc - 1, argv + 1);
-    }
-    fprintf(stderr, "coffer: unknown command '%s'\n\n", argv[1]);
-    usage(stderr);
-    return 2;
+    return cf_cli_run_command(argc - 1, argv + 1);
 }

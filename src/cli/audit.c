@@ -65,9 +65,10 @@ static enum cf_rc event_row(struct cf_table *table, json_t *event, void *ctx)
     return rc;
 }
 
-static int print_events(json_t *events)
+/* The events as a table fitted into width columns (0: no limit). */
+static int print_events(json_t *events, size_t width)
 {
-    return cf_cli_print_rows(events, EVENT_COLS, event_headers, event_row, NULL);
+    return cf_cli_print_rows_fit(events, EVENT_COLS, event_headers, event_row, NULL, width);
 }
 
 static const char list_usage[] =
@@ -81,6 +82,10 @@ static const char list_usage[] =
     "1000); with --output json the answer's nextAfter is the --after of the next\n"
     "page (null on the last).\n"
     "\n"
+    "The table fits the terminal (COLUMNS, else its width): the widest columns are\n"
+    "cut, ending in '\xe2\x80\xa6'. Into a pipe or a file it is not cut unless COLUMNS is\n"
+    "set; --wide never cuts.\n"
+    "\n"
     "options:\n"
     "  --since T          events at or after T\n"
     "  --until T          events before T\n"
@@ -88,13 +93,16 @@ static const char list_usage[] =
     "  --action A         e.g. secrets.read, auth.login.universal-auth, secrets.\n"
     "  --projectId ID     events about one project (its id)\n"
     "  --after N          events after event number N\n"
-    "  --limit N          events per page\n" CF_CLI_COMMON_HELP;
+    "  --limit N          events per page\n"
+    "  --wide             show every column in full\n" CF_CLI_COMMON_HELP;
 
 static int cmd_list(int argc, char **argv)
 {
     const char *since = NULL, *until = NULL, *actor = NULL, *action = NULL, *project = NULL;
     const char *after = NULL, *limit = NULL;
+    bool wide = false;
     const struct cf_opt opts[] = {
+        {"wide", CF_OPT_BOOL, &wide},
         {"since", CF_OPT_STRING, &since},         {"until", CF_OPT_STRING, &until},
         {"actor", CF_OPT_STRING, &actor},         {"action", CF_OPT_STRING, &action},
         {"projectId", CF_OPT_STRING, &project},   {"after", CF_OPT_STRING, &after},
@@ -109,7 +117,13 @@ static int cmd_list(int argc, char **argv)
             {"action", action},       {"projectId", project}, {"after", after},
             {"limit", limit},         {NULL, NULL},
         };
-        status = cf_cli_request_list(&cli, "/v1/audit/events", query, "events", print_events);
+        json_t *answer = NULL;
+        status = cf_cli_request(&cli, "GET", "/v1/audit/events", query, NULL, &answer);
+        if (status == CF_EXIT_OK)
+            status = cli.json ? cf_cli_print_json(answer)
+                              : print_events(json_object_get(answer, "events"),
+                                             cf_cli_table_width(wide));
+        json_decref(answer);
     }
     cf_cli_end(&cli);
     return status;

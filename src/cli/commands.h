@@ -5,13 +5,16 @@
 #define CF_CLI_COMMANDS_H
 
 int cf_cmd_audit(int argc, char **argv);
+int cf_cmd_completion(int argc, char **argv);
 int cf_cmd_envs(int argc, char **argv);
 int cf_cmd_expiring(int argc, char **argv);
 int cf_cmd_export(int argc, char **argv);
 int cf_cmd_folders(int argc, char **argv);
+int cf_cmd_help(int argc, char **argv);
 int cf_cmd_identities(int argc, char **argv);
 int cf_cmd_inventory(int argc, char **argv);
 int cf_cmd_login(int argc, char **argv);
+int cf_cmd_man(int argc, char **argv);
 int cf_cmd_notifications(int argc, char **argv);
 int cf_cmd_operator(int argc, char **argv);
 int cf_cmd_projects(int argc, char **argv);

@@ -1,11 +1,14 @@
 /* Shared machinery of the server commands (see common.h): option parsing, subcommand dispatch,
  * connection settings, error reporting and output helpers. Nothing here prints a token or, unless
  * asked to show it, a secret value; buffers that may hold either are wiped. */
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -78,6 +81,83 @@ static enum cf_rc set_value(const struct cf_opt *opt, const char *value, struct 
     CF_BUG("unknown option type");
 }
 
+/* Optimal string alignment distance (Damerau-Levenshtein without repeated edits of a substring)
+ * between a[0..alen-1] and b[0..blen-1]; both at most NAME_MAX_LEN long. */
+#define NAME_MAX_LEN 64
+static size_t osa_distance(const char *a, size_t alen, const char *b, size_t blen)
+{
+    size_t d[NAME_MAX_LEN + 1][NAME_MAX_LEN + 1];
+    for (size_t i = 0; i <= alen; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= blen; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= alen; i++) {
+        for (size_t j = 1; j <= blen; j++) {
+            size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            size_t best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < best)
+                best = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    }
+    return d[alen][blen];
+}
+
+const char *cf_cli_nearest(const char *word, size_t len, const char *const *names, size_t count)
+{
+    const char *best = NULL;
+    size_t best_score = SIZE_MAX;
+    if (len == 0 || len > NAME_MAX_LEN)
+        return NULL;
+    for (size_t i = 0; i < count; i++) {
+        size_t name_len = strlen(names[i]);
+        if (name_len > NAME_MAX_LEN)
+            continue;
+        size_t longer = name_len > len ? name_len : len;
+        size_t limit = longer / 3 < 1 ? 1 : (longer / 3 > 3 ? 3 : longer / 3);
+        size_t score = osa_distance(word, len, names[i], name_len);
+        if (score > limit) {
+            /* --environment for --env, --project for --projectId: one is the other's prefix */
+            size_t shorter = name_len < len ? name_len : len;
+            if (shorter < 3 || memcmp(word, names[i], shorter) != 0)
+                continue;
+            score = limit + 1;
+        }
+        if (score < best_score) {
+            best = names[i];
+            best_score = score;
+        }
+    }
+    return best;
+}
+
+/* The unknown option --name[0..len-1] of opts: a message with the nearest known one. */
+static enum cf_rc unknown_option(const struct cf_opt *opts, size_t nopts, const char *name,
+                                 size_t len, struct cf_err *err)
+{
+    const char **names = calloc(nopts + 1, sizeof(*names));
+    const char *near = NULL;
+    int shown = (int)(len > 64 ? 64 : len);
+    if (names) {
+        for (size_t i = 0; i < nopts; i++)
+            names[i] = opts[i].name;
+        names[nopts] = "help";
+        near = cf_cli_nearest(name, len, names, nopts + 1);
+    }
+    if (near)
+        cf_err_set(err, CF_EINVAL, "unknown option '--%.*s' (did you mean --%s?)", shown, name,
+                   near);
+    else
+        cf_err_set(err, CF_EINVAL, "unknown option '--%.*s'", shown, name);
+    free(names);
+    return CF_EINVAL;
+}
+
 enum cf_rc cf_opt_parse(int argc, char **argv, const struct cf_opt *opts, size_t nopts,
                         struct cf_args *args, struct cf_err *err)
 {
@@ -105,8 +185,7 @@ enum cf_rc cf_opt_parse(int argc, char **argv, const struct cf_opt *opts, size_t
         /* The name only: the text after '=' may be a token. */
         const struct cf_opt *opt = find_opt(opts, nopts, name, name_len);
         if (!opt)
-            return cf_err_set(err, CF_EINVAL, "unknown option '--%.*s'",
-                              (int)(name_len > 64 ? 64 : name_len), name);
+            return unknown_option(opts, nopts, name, name_len, err);
         const char *value = eq ? eq + 1 : NULL;
         if (!value && opt->type != CF_OPT_BOOL) {
             if (i + 1 >= argc)
@@ -146,15 +225,6 @@ const char *cf_cli_default_domain(struct cf_buf *stored)
     return cf_credentials_domain(stored) ? stored->data : NULL;
 }
 
-/* Prints the first line of the usage text ("usage: coffer ...") to stderr. */
-static void print_usage_line(const char *usage)
-{
-    if (!usage)
-        return;
-    const char *nl = strchr(usage, '\n');
-    fprintf(stderr, "%.*s\n", nl ? (int)(nl - usage) : (int)strlen(usage), usage);
-}
-
 __attribute__((format(printf, 1, 0))) static void vprint_error(const char *fmt, va_list ap)
 {
     char msg[1024];
@@ -174,7 +244,8 @@ int cf_cli_usage_error(const struct cf_cli *cli, const char *fmt, ...)
     va_start(ap, fmt);
     vprint_error(fmt, ap);
     va_end(ap);
-    print_usage_line(cli ? cli->usage : NULL);
+    if (cli && cli->usage)
+        cf_cli_print_synopsis(stderr, cli->usage, cli->flags, cli->nflags);
     return CF_EXIT_USAGE;
 }
 
@@ -244,11 +315,406 @@ out:
     return made;
 }
 
+/* The values of the options cf_cli_begin adds to a spec's own. */
+struct shared_values {
+    const char *token, *domain, *output, *project_id, *env, *path;
+};
+
+/* The options cf_cli_begin parses: the spec's, then the shared ones chosen by its flags (the
+ * spec's win on equal names, as the parser looks them up in order). NULL when out of memory;
+ * free() it. */
+static struct cf_opt *merged_options(const struct cf_cli_spec *spec, struct shared_values *values,
+                                     size_t *count)
+{
+    struct cf_opt *opts = calloc(spec->nopts + 6, sizeof(*opts));
+    size_t n = 0;
+    if (!opts)
+        return NULL;
+    for (size_t i = 0; i < spec->nopts; i++)
+        opts[n++] = spec->opts[i];
+    opts[n++] = (struct cf_opt){"output", CF_OPT_STRING, &values->output};
+    if (!(spec->flags & CF_CLI_OFFLINE)) {
+        opts[n++] = (struct cf_opt){"token", CF_OPT_STRING, &values->token};
+        opts[n++] = (struct cf_opt){"domain", CF_OPT_STRING, &values->domain};
+    }
+    if (spec->flags & CF_CLI_PROJECT)
+        opts[n++] = (struct cf_opt){"projectId", CF_OPT_STRING, &values->project_id};
+    if (spec->flags & CF_CLI_ENV)
+        opts[n++] = (struct cf_opt){"env", CF_OPT_STRING, &values->env};
+    if (spec->flags & CF_CLI_PATH)
+        opts[n++] = (struct cf_opt){"path", CF_OPT_STRING, &values->path};
+    *count = n;
+    return opts;
+}
+
+#define METAVAR_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_|,.:-"
+
+/* The name a usage text gives the value of --name ("--env SLUG", "--expand=true|false"): the
+ * first such word in capitals or listing choices; "" when there is none. */
+static void find_metavar(const char *usage, const char *name, char *out, size_t size)
+{
+    size_t len = strlen(name);
+    out[0] = '\0';
+    for (const char *p = usage ? strstr(usage, "--") : NULL; p; p = strstr(p + 2, "--")) {
+        const char *q = p + 2 + len;
+        if (strncmp(p + 2, name, len) != 0 || (*q != ' ' && *q != '='))
+            continue;
+        q++;
+        size_t n = strcspn(q, " ])\n");
+        /* a word of the usage text goes into shell scripts (completion): plain characters only */
+        if (n == 0 || n >= size || strspn(q, METAVAR_CHARS) < n ||
+            !((q[0] >= 'A' && q[0] <= 'Z') || memchr(q, '|', n)))
+            continue;
+        memcpy(out, q, n);
+        out[n] = '\0';
+        return;
+    }
+}
+
+/* The flags of opts as help and completion show them: one per name (the first wins, as in the
+ * parser), then --help. NULL when out of memory; free() it. */
+static struct cf_cli_flag *make_flags(const char *usage, const struct cf_opt *opts, size_t nopts,
+                                      size_t *count)
+{
+    struct cf_cli_flag *flags = calloc(nopts + 1, sizeof(*flags));
+    size_t n = 0;
+    if (!flags)
+        return NULL;
+    for (size_t i = 0; i < nopts; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < n && !seen; k++)
+            seen = strcmp(flags[k].name, opts[i].name) == 0;
+        if (seen)
+            continue;
+        struct cf_cli_flag *flag = &flags[n++];
+        flag->name = opts[i].name;
+        flag->takes_value = opts[i].type != CF_OPT_BOOL;
+        if (flag->takes_value) {
+            find_metavar(usage, flag->name, flag->metavar, sizeof(flag->metavar));
+            if (!flag->metavar[0])
+                cf_strlcpy(flag->metavar, opts[i].type == CF_OPT_INT ? "N" : "VALUE",
+                           sizeof(flag->metavar));
+        }
+    }
+    flags[n++] = (struct cf_cli_flag){"help", false, ""};
+    *count = n;
+    return flags;
+}
+
+/* The node being described (cf_cli_tree_new), or NULL: set only while a description is taken,
+ * in the single thread of the CLI, and restored before cf_cli_tree_new returns. */
+static struct cf_cli_node *describing;
+/* The first failure while describing (out of memory). */
+static enum cf_rc describe_rc;
+
+bool cf_cli_describing(void)
+{
+    return describing != NULL;
+}
+
+/* Records a command's usage and options into the node being described. */
+static void describe_leaf(const char *usage, const struct cf_opt *opts, size_t nopts)
+{
+    describing->usage = usage;
+    describing->flags = make_flags(usage, opts, nopts, &describing->nflags);
+    if (!describing->flags)
+        describe_rc = CF_ENOMEM;
+}
+
+/* Describes node by running fn with "--help" while node is the one being described. */
+static void describe_node(struct cf_cli_node *node, int (*fn)(int argc, char **argv))
+{
+    char help[] = "--help";
+    char *argv[] = {(char *)node->name, help, NULL};
+    struct cf_cli_node *outer = describing;
+    describing = node;
+    fn(2, argv);
+    describing = outer;
+}
+
+/* Gives the node being described a child per subcommand and describes each. */
+static void describe_subs(const struct cf_cli_sub *subs, size_t nsubs)
+{
+    struct cf_cli_node *node = describing;
+    node->children = calloc(nsubs ? nsubs : 1, sizeof(*node->children));
+    if (!node->children) {
+        describe_rc = CF_ENOMEM;
+        return;
+    }
+    node->nchildren = nsubs;
+    for (size_t i = 0; i < nsubs; i++) {
+        node->children[i].name = subs[i].name;
+        node->children[i].summary = subs[i].summary;
+        describe_node(&node->children[i], subs[i].fn);
+    }
+}
+
+/* A command's help: its usage text with the synopsis completed (cf_cli_print_synopsis). */
+static void print_help(FILE *out, const char *usage, const struct cf_cli_flag *flags, size_t nflags)
+{
+    const char *blank = strstr(usage, "\n\n");
+    cf_cli_print_synopsis(out, usage, flags, nflags);
+    if (blank)
+        fputs(blank + 1, out);
+}
+
+/* getopt's options (without "help") as the parser's: NULL when out of memory; free() it. */
+static struct cf_opt *getopt_options(const struct option *options, size_t *count)
+{
+    size_t nopts = 0, n = 0;
+    while (options[nopts].name)
+        nopts++;
+    struct cf_opt *opts = calloc(nopts ? nopts : 1, sizeof(*opts));
+    for (size_t i = 0; opts && i < nopts; i++) {
+        if (strcmp(options[i].name, "help") != 0)
+            opts[n++] = (struct cf_opt){
+                options[i].name, options[i].has_arg == no_argument ? CF_OPT_BOOL : CF_OPT_STRING,
+                NULL};
+    }
+    *count = n;
+    return opts;
+}
+
+void cf_cli_print_getopt_help(FILE *out, const char *usage, const struct option *options)
+{
+    size_t nopts = 0, nflags = 0;
+    struct cf_opt *opts = getopt_options(options, &nopts);
+    struct cf_cli_flag *flags = opts ? make_flags(usage, opts, nopts, &nflags) : NULL;
+    if (flags)
+        print_help(out, usage, flags, nflags);
+    else
+        fputs(usage, out);
+    free(flags);
+    free(opts);
+}
+
+void cf_cli_describe_getopt(const char *usage, const struct option *options,
+                            const char *const *subcommands)
+{
+    size_t n = 0, nsubs = 0;
+    while (subcommands && subcommands[nsubs])
+        nsubs++;
+    struct cf_opt *opts = getopt_options(options, &n);
+    if (!opts) {
+        describe_rc = CF_ENOMEM;
+        return;
+    }
+    describe_leaf(usage, opts, n);
+    if (nsubs) {
+        struct cf_cli_node *node = describing;
+        node->children = calloc(nsubs, sizeof(*node->children));
+        if (!node->children)
+            describe_rc = CF_ENOMEM;
+        for (size_t i = 0; node->children && i < nsubs; i++) {
+            struct cf_cli_node *child = &node->children[i];
+            child->name = subcommands[i];
+            child->summary = "";
+            describing = child;
+            describe_leaf(usage, opts, n);
+            describing = node;
+            node->nchildren++;
+        }
+    }
+    free(opts);
+}
+
+void cf_cli_getopt_hint(const char *arg, const struct option *options)
+{
+    const char *names[64];
+    size_t n = 0;
+    if (!arg || strncmp(arg, "--", 2) != 0)
+        return;
+    arg += 2;
+    size_t len = strcspn(arg, "=");
+    for (; options[n].name && n < sizeof(names) / sizeof(names[0]); n++) {
+        names[n] = options[n].name;
+        if (strlen(names[n]) == len && strncmp(names[n], arg, len) == 0)
+            return; /* known: getopt refused its value, not its name */
+    }
+    const char *near = cf_cli_nearest(arg, len, names, n);
+    if (near)
+        fprintf(stderr, "coffer: did you mean --%s?\n", near);
+}
+
+static void free_node(struct cf_cli_node *node)
+{
+    for (size_t i = 0; i < node->nchildren; i++)
+        free_node(&node->children[i]);
+    free(node->children);
+    free(node->flags);
+}
+
+void cf_cli_tree_free(struct cf_cli_node *root)
+{
+    if (!root)
+        return;
+    free_node(root);
+    free(root);
+}
+
+static const struct cf_cli_sub *program_commands;
+static size_t program_ncommands;
+
+void cf_cli_set_program(const struct cf_cli_sub *commands, size_t count)
+{
+    program_commands = commands;
+    program_ncommands = count;
+}
+
+enum cf_rc cf_cli_tree_new(struct cf_cli_node **root)
+{
+    *root = calloc(1, sizeof(**root));
+    if (!*root)
+        return CF_ENOMEM;
+    (*root)->name = "coffer";
+    (*root)->summary = "secrets manager with Infisical's API";
+    describe_rc = CF_OK;
+    describing = *root;
+    describe_subs(program_commands, program_ncommands);
+    describing = NULL;
+    if (describe_rc != CF_OK) {
+        cf_cli_tree_free(*root);
+        *root = NULL;
+    }
+    return describe_rc;
+}
+
+void cf_cli_print_program_usage(FILE *out)
+{
+    size_t width = 0;
+    for (size_t i = 0; i < program_ncommands; i++)
+        width = strlen(program_commands[i].name) > width ? strlen(program_commands[i].name) : width;
+    fprintf(out, "usage: coffer <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < program_ncommands; i++)
+        fprintf(out, "  %-*s  %s\n", (int)width, program_commands[i].name,
+                program_commands[i].summary);
+    fprintf(out,
+            "\nRun 'coffer help <command>' or 'coffer <command> --help' for a command's options.\n"
+            "Environment: COFFER_API_URL (or INFISICAL_API_URL), COFFER_TOKEN (or "
+            "INFISICAL_TOKEN).\n");
+}
+
+/* The index of name in subs, or, printing "unknown <what> (did you mean ...?)", nsubs. */
+static size_t find_sub(const struct cf_cli_sub *subs, size_t nsubs, const char *name,
+                       const char *what, const char *parent)
+{
+    const char *names[64];
+    size_t n = 0;
+    for (size_t i = 0; i < nsubs; i++) {
+        if (strcmp(subs[i].name, name) == 0)
+            return i;
+        if (n < sizeof(names) / sizeof(names[0]))
+            names[n++] = subs[i].name;
+    }
+    const char *near = cf_cli_nearest(name, strlen(name), names, n);
+    char hint[128] = "";
+    if (near)
+        snprintf(hint, sizeof(hint), " (did you mean '%s'?)", near);
+    if (parent)
+        cf_cli_fail("unknown %s '%.64s' for '%s'%s", what, name, parent, hint);
+    else
+        cf_cli_fail("unknown %s '%.64s'%s", what, name, hint);
+    return nsubs;
+}
+
+int cf_cli_run_command(int argc, char **argv)
+{
+    size_t i = find_sub(program_commands, program_ncommands, argv[0], "command", NULL);
+    if (i < program_ncommands)
+        return program_commands[i].fn(argc, argv);
+    fputc('\n', stderr);
+    cf_cli_print_program_usage(stderr);
+    return CF_EXIT_USAGE;
+}
+
+/* Whether synopsis names --name (not as the start of a longer option name). */
+static bool names_flag(const char *synopsis, const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = strstr(synopsis, "--"); p; p = strstr(p + 2, "--")) {
+        if (strncmp(p + 2, name, len) != 0)
+            continue;
+        char next = p[2 + len]; /* within the string: the name matched up to here */
+        if (!((next >= 'a' && next <= 'z') || (next >= 'A' && next <= 'Z') ||
+              (next >= '0' && next <= '9') || next == '-'))
+            return true;
+    }
+    return false;
+}
+
+#define SYNOPSIS_WIDTH 80
+#define SYNOPSIS_INDENT_MAX 30
+
+/* Where the continuation of a synopsis line starts: under its first word after the command words
+ * ("usage: coffer secrets list " or a continuation line's own blanks), 30 at most. */
+static size_t synopsis_indent(const char *line)
+{
+    size_t column = strspn(line, " ");
+    if (column == 0) {
+        const char *p = line;
+        if (strncmp(p, "usage: ", 7) == 0)
+            p += 7;
+        p += strspn(p, " ");
+        while (*p >= 'a' && *p <= 'z') {
+            p += strspn(p, "abcdefghijklmnopqrstuvwxyz-");
+            p += strspn(p, " ");
+        }
+        column = (size_t)(p - line);
+    }
+    return column > SYNOPSIS_INDENT_MAX ? SYNOPSIS_INDENT_MAX : column < 2 ? 2 : column;
+}
+
+void cf_cli_print_synopsis(FILE *out, const char *usage, const struct cf_cli_flag *flags,
+                           size_t nflags)
+{
+    const char *blank = strstr(usage, "\n\n");
+    size_t len = blank ? (size_t)(blank - usage) : strlen(usage);
+    char *synopsis = strndup(usage, len);
+    bool *named = calloc(nflags ? nflags : 1, sizeof(bool));
+    if (!synopsis || !named) {
+        fprintf(out, "%.*s\n", (int)len, usage);
+        goto out;
+    }
+    for (size_t i = 0; i < nflags; i++)
+        named[i] = strcmp(flags[i].name, "help") == 0 || names_flag(synopsis, flags[i].name);
+    /* The options go where the synopsis says "[options]" (the first time), else at its end. */
+    char *at = strstr(synopsis, "[options]");
+    const char *rest = at ? at + strlen("[options]") : "";
+    if (at)
+        *at = '\0';
+    for (size_t end = strlen(synopsis);
+         end && (synopsis[end - 1] == ' ' || synopsis[end - 1] == '\n'); end--)
+        synopsis[end - 1] = '\0';
+    char *line = strrchr(synopsis, '\n');
+    line = line ? line + 1 : synopsis;
+    size_t column = strlen(line);
+    size_t indent = synopsis_indent(line);
+    fputs(synopsis, out);
+    for (size_t i = 0; i < nflags; i++) {
+        char token[160];
+        if (named[i])
+            continue;
+        if (flags[i].takes_value)
+            snprintf(token, sizeof(token), " [--%s %s]", flags[i].name, flags[i].metavar);
+        else
+            snprintf(token, sizeof(token), " [--%s]", flags[i].name);
+        if (column + strlen(token) > SYNOPSIS_WIDTH && column > indent) {
+            fprintf(out, "\n%*s", (int)indent - 1, "");
+            column = indent - 1;
+        }
+        fputs(token, out);
+        column += strlen(token);
+    }
+    fprintf(out, "%s\n", rest);
+out:
+    free(named);
+    free(synopsis);
+}
+
 bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli_spec *spec,
                   int *exit_status)
 {
-    const char *token = NULL, *domain = NULL, *output = NULL;
-    const char *project_id = NULL, *env = NULL, *path = NULL;
+    struct shared_values values = {0};
     struct cf_opt *opts = NULL;
     struct cf_buf login_token;
     struct cf_err err;
@@ -259,34 +725,31 @@ bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli
     memset(cli, 0, sizeof(*cli));
     cli->usage = spec->usage;
     cf_err_clear(&err);
-    if (cf_opt_wants_help(argc, argv)) {
-        fputs(spec->usage, stdout);
+    *exit_status = CF_EXIT_FAILURE;
+    opts = merged_options(spec, &values, &nopts);
+    if (opts)
+        cli->flags = make_flags(spec->usage, opts, nopts, &cli->nflags);
+    if (!opts || !cli->flags) {
+        if (describing)
+            describe_rc = CF_ENOMEM;
+        else
+            cf_cli_fail("out of memory");
+        goto out;
+    }
+    if (describing) {
+        describe_leaf(spec->usage, opts, nopts);
         *exit_status = CF_EXIT_OK;
         goto out;
     }
-    *exit_status = CF_EXIT_FAILURE;
+    if (cf_opt_wants_help(argc, argv)) {
+        print_help(stdout, spec->usage, cli->flags, cli->nflags);
+        *exit_status = CF_EXIT_OK;
+        goto out;
+    }
     if (cf_client_global_init(&err) != CF_OK) {
         cf_cli_fail("%s", err.msg);
         goto out;
     }
-    opts = calloc(spec->nopts + 6, sizeof(*opts));
-    if (!opts) {
-        cf_cli_fail("out of memory");
-        goto out;
-    }
-    for (size_t i = 0; i < spec->nopts; i++)
-        opts[nopts++] = spec->opts[i];
-    opts[nopts++] = (struct cf_opt){"output", CF_OPT_STRING, &output};
-    if (!(spec->flags & CF_CLI_OFFLINE)) {
-        opts[nopts++] = (struct cf_opt){"token", CF_OPT_STRING, &token};
-        opts[nopts++] = (struct cf_opt){"domain", CF_OPT_STRING, &domain};
-    }
-    if (spec->flags & CF_CLI_PROJECT)
-        opts[nopts++] = (struct cf_opt){"projectId", CF_OPT_STRING, &project_id};
-    if (spec->flags & CF_CLI_ENV)
-        opts[nopts++] = (struct cf_opt){"env", CF_OPT_STRING, &env};
-    if (spec->flags & CF_CLI_PATH)
-        opts[nopts++] = (struct cf_opt){"path", CF_OPT_STRING, &path};
 
     *exit_status = CF_EXIT_USAGE;
     if (cf_opt_parse(argc, argv, opts, nopts, &cli->parsed, &err) != CF_OK) {
@@ -303,44 +766,48 @@ bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli
         cf_cli_usage_error(cli, "unexpected argument '%.64s'", cli->args[spec->max_args]);
         goto out;
     }
-    if (!output || strcmp(output, "table") == 0) {
+    if (!values.output || strcmp(values.output, "table") == 0) {
         cli->json = false;
-    } else if (strcmp(output, "json") == 0) {
+    } else if (strcmp(values.output, "json") == 0) {
         cli->json = true;
     } else {
-        cf_cli_usage_error(cli, "--output takes table or json, not '%.32s'", output);
+        cf_cli_usage_error(cli, "--output takes table or json, not '%.32s'", values.output);
         goto out;
     }
     if (spec->flags & CF_CLI_PROJECT) {
-        cli->project_id =
-            project_id ? project_id : cf_cli_first_env("COFFER_PROJECT_ID", "INFISICAL_PROJECT_ID");
+        cli->project_id = values.project_id
+                              ? values.project_id
+                              : cf_cli_first_env("COFFER_PROJECT_ID", "INFISICAL_PROJECT_ID");
         if (!cli->project_id || !*cli->project_id) {
             cf_cli_usage_error(cli, "--projectId is required (or set COFFER_PROJECT_ID)");
             goto out;
         }
     }
     if (spec->flags & CF_CLI_ENV) {
-        cli->env = env ? env : "dev";
+        /* Infisical's CLI also reads "dev" when no --env is given; a 403 or 404 then says so. */
+        cli->env_defaulted = !values.env;
+        cli->env = values.env ? values.env : "dev";
         if (!*cli->env) {
             cf_cli_usage_error(cli, "--env must not be empty");
             goto out;
         }
     }
     if (spec->flags & CF_CLI_PATH)
-        cli->path = path && *path ? path : "/";
+        cli->path = values.path && *values.path ? values.path : "/";
 
     if (spec->login && cf_login_flags_given(spec->login)) {
-        if (token) {
+        if (values.token) {
             cf_cli_usage_error(cli, "--token and the login flags (--method, --client-id, "
                                     "--jwt-from, ...) exclude each other");
             goto out;
         }
-        *exit_status = cf_login_access_token(cli, spec->login, domain, &login_token);
+        *exit_status = cf_login_access_token(cli, spec->login, values.domain, &login_token);
         if (*exit_status != CF_EXIT_OK)
             goto out;
     }
     if (!(spec->flags & CF_CLI_OFFLINE) &&
-        !make_client(cli, domain, login_token.len ? login_token.data : token, exit_status))
+        !make_client(cli, values.domain, login_token.len ? login_token.data : values.token,
+                     exit_status))
         goto out;
     proceed = true;
     *exit_status = CF_EXIT_OK;
@@ -350,8 +817,8 @@ out:
     cf_buf_release_wipe(&login_token);
     /* The client holds its own copy; the one in argv would otherwise stay readable in
      * /proc/<pid>/cmdline. */
-    if (token)
-        sodium_memzero((char *)token, strlen(token));
+    if (values.token)
+        sodium_memzero((char *)values.token, strlen(values.token));
     free(opts);
     return proceed;
 }
@@ -361,6 +828,9 @@ void cf_cli_end(struct cf_cli *cli)
     cf_client_free(cli->client);
     cli->client = NULL;
     cf_args_release(&cli->parsed);
+    free(cli->flags);
+    cli->flags = NULL;
+    cli->nflags = 0;
     cli->args = NULL;
     cli->nargs = 0;
 }
@@ -380,8 +850,11 @@ int cf_cli_request(struct cf_cli *cli, const char *method, const char *path,
         resp.json = NULL;
         status = CF_EXIT_OK;
     } else if (resp.status) {
-        status = cf_cli_fail("%s (HTTP %ld, request id %s)", err.msg, resp.status,
-                             resp.request_id[0] ? resp.request_id : "unknown");
+        status = cf_cli_fail("%s (HTTP %ld, request id %s)%s", err.msg, resp.status,
+                             resp.request_id[0] ? resp.request_id : "unknown",
+                             cli->env_defaulted && (resp.status == 403 || resp.status == 404)
+                                 ? " (no --env given: used 'dev')"
+                                 : "");
     } else {
         status = cf_cli_fail("%s", err.msg);
     }
@@ -407,6 +880,24 @@ int cf_cli_dispatch(int argc, char **argv, const struct cf_cli_sub *subs, size_t
     const char *command = argv[0];
     const char *wanted = argc > 1 ? argv[1] : NULL;
 
+    if (describing) {
+        describe_subs(subs, nsubs);
+        return CF_EXIT_OK;
+    }
+    if (wanted && strcmp(wanted, "help") == 0 && argc > 2) {
+        /* "help SUB [SUB2...]" is "SUB [SUB2...] --help" */
+        char help[] = "--help";
+        char **sub_argv = calloc((size_t)argc, sizeof(char *));
+        if (!sub_argv)
+            return cf_cli_fail("out of memory");
+        for (int i = 2; i < argc; i++)
+            sub_argv[i - 2] = argv[i];
+        sub_argv[argc - 2] = help;
+        size_t i = find_sub(subs, nsubs, sub_argv[0], "subcommand", command);
+        int status = i < nsubs ? subs[i].fn(argc - 1, sub_argv) : CF_EXIT_USAGE;
+        free(sub_argv);
+        return status;
+    }
     if (wanted && (strcmp(wanted, "--help") == 0 || strcmp(wanted, "-h") == 0 ||
                    strcmp(wanted, "help") == 0)) {
         print_overview(stdout, command, subs, nsubs);
@@ -424,11 +915,9 @@ int cf_cli_dispatch(int argc, char **argv, const struct cf_cli_sub *subs, size_t
         print_overview(stderr, command, subs, nsubs);
         return CF_EXIT_USAGE;
     }
-    for (size_t i = 0; i < nsubs; i++) {
-        if (strcmp(subs[i].name, wanted) == 0)
-            return subs[i].fn(argc - 1, argv + 1);
-    }
-    cf_cli_fail("unknown subcommand '%.64s' for '%s'", wanted, command);
+    size_t i = find_sub(subs, nsubs, wanted, "subcommand", command);
+    if (i < nsubs)
+        return subs[i].fn(argc - 1, argv + 1);
     print_overview(stderr, command, subs, nsubs);
     return CF_EXIT_USAGE;
 }
@@ -490,6 +979,7 @@ enum cf_rc cf_cli_normalize_path(struct cf_buf *out, const char *path)
 }
 
 struct cf_table {
+    size_t width; /* columns to fit into, 0: no limit */
     size_t ncols;
     size_t nrows; /* including the header row */
     size_t cap;   /* rows allocated */
@@ -580,6 +1070,73 @@ static size_t text_width(const char *text)
     return width;
 }
 
+void cf_table_set_width(struct cf_table *table, size_t width)
+{
+    table->width = width;
+}
+
+size_t cf_cli_table_width(bool wide)
+{
+    const char *columns = getenv("COLUMNS");
+    long long parsed = 0;
+    bool have_columns = columns && cf_parse_int64(columns, 10, 100000, &parsed);
+    if (wide)
+        return 0;
+    if (isatty(STDOUT_FILENO)) {
+        struct winsize size;
+        if (have_columns)
+            return (size_t)parsed;
+        if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col >= 10)
+            return size.ws_col;
+        return 80;
+    }
+    return have_columns ? (size_t)parsed : 0;
+}
+
+/* Narrows widths (ncols columns, natural widths) until the row, with two blanks between
+ * columns, fits into width: the widest column that can still give way loses one at a time. */
+static void fit_widths(const struct cf_table *table, size_t *widths)
+{
+    size_t ncols = table->ncols, total = 2 * (ncols - 1);
+    for (size_t c = 0; c < ncols; c++)
+        total += widths[c];
+    while (total > table->width) {
+        size_t widest = ncols;
+        for (size_t c = 0; c < ncols; c++) {
+            size_t floor = text_width(table->cells[c]); /* the header */
+            floor = floor < 5 ? 5 : floor;
+            if (widths[c] > floor && (widest == ncols || widths[c] > widths[widest]))
+                widest = c;
+        }
+        if (widest == ncols)
+            return; /* every column at its floor: wider than asked, but readable */
+        widths[widest]--;
+        total--;
+    }
+}
+
+/* Appends text cut to width display columns: its first width - 1 characters and an ellipsis.
+ * *shown receives the columns appended. */
+static enum cf_rc put_cell(struct cf_buf *out, const char *text, size_t width, size_t *shown)
+{
+    size_t natural = text_width(text);
+    if (natural <= width) {
+        *shown = natural;
+        return cf_buf_puts(out, text);
+    }
+    size_t chars = 0, len = 0;
+    for (; text[len]; len++) {
+        if (((unsigned char)text[len] & 0xc0) != 0x80) {
+            if (chars == width - 1)
+                break;
+            chars++;
+        }
+    }
+    *shown = width;
+    enum cf_rc rc = cf_buf_append(out, text, len);
+    return rc == CF_OK ? cf_buf_puts(out, "\xe2\x80\xa6") : rc; /* U+2026 */
+}
+
 enum cf_rc cf_table_render(const struct cf_table *table, struct cf_buf *out)
 {
     size_t *widths = calloc(table->ncols, sizeof(size_t));
@@ -592,6 +1149,8 @@ enum cf_rc cf_table_render(const struct cf_table *table, struct cf_buf *out)
             widths[c] = w > widths[c] ? w : widths[c];
         }
     }
+    if (table->width)
+        fit_widths(table, widths);
     for (size_t r = 0; rc == CF_OK && r < table->nrows; r++) {
         char *const *row = table->cells + r * table->ncols;
         size_t last = 0; /* the last non-empty cell: nothing is padded after it */
@@ -600,9 +1159,9 @@ enum cf_rc cf_table_render(const struct cf_table *table, struct cf_buf *out)
                 last = c;
         }
         for (size_t c = 0; rc == CF_OK && c <= last; c++) {
-            rc = cf_buf_puts(out, row[c]);
-            for (size_t pad = text_width(row[c]); rc == CF_OK && c < last && pad < widths[c] + 2;
-                 pad++)
+            size_t pad = 0;
+            rc = put_cell(out, row[c], widths[c], &pad);
+            for (; rc == CF_OK && c < last && pad < widths[c] + 2; pad++)
                 rc = cf_buf_append(out, " ", 1);
         }
         if (rc == CF_OK)
@@ -637,6 +1196,12 @@ int cf_table_print(const struct cf_table *table)
 int cf_cli_print_rows(json_t *items, size_t ncols, const char *const *headers,
                       cf_cli_row_fn fill_row, void *ctx)
 {
+    return cf_cli_print_rows_fit(items, ncols, headers, fill_row, ctx, 0);
+}
+
+int cf_cli_print_rows_fit(json_t *items, size_t ncols, const char *const *headers,
+                          cf_cli_row_fn fill_row, void *ctx, size_t width)
+{
     struct cf_table *table = cf_table_new(ncols, headers);
     size_t i;
     json_t *item;
@@ -651,6 +1216,7 @@ int cf_cli_print_rows(json_t *items, size_t ncols, const char *const *headers,
             return cf_cli_fail("out of memory");
         }
     }
+    cf_table_set_width(table, width);
     status = cf_table_print(table);
     cf_table_free(table);
     return status;

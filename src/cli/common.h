@@ -63,6 +63,11 @@ void cf_args_release(struct cf_args *args);
 /* True when argv[1..] holds "--help" or "-h" before any "--". */
 bool cf_opt_wants_help(int argc, char **argv);
 
+/* The name among names[0..count-1] nearest to word[0..len-1], for "did you mean" hints: within a
+ * small optimal-string-alignment distance (a third of the longer name, 1 at least, 3 at most), or
+ * one a prefix of the other (3 characters at least). NULL when none is close. */
+const char *cf_cli_nearest(const char *word, size_t len, const char *const *names, size_t count);
+
 /* ---- command context ------------------------------------------------------------------------- */
 
 /* Which shared options a subcommand takes. */
@@ -90,9 +95,14 @@ struct cf_cli_spec {
     struct cf_login_flags *login;
 };
 
+struct cf_cli_flag;
+
 /* The state of one subcommand run. Fields are read-only for commands. */
 struct cf_cli {
     const char *usage;
+    struct cf_cli_flag *flags; /* every option the parser takes, for the synopsis */
+    size_t nflags;
+    bool env_defaulted;     /* CF_CLI_ENV without --env: "dev" was used */
     const char *project_id; /* resolved (CF_CLI_PROJECT) */
     const char *env;        /* resolved (CF_CLI_ENV) */
     const char *path;       /* resolved (CF_CLI_PATH) */
@@ -133,7 +143,8 @@ int cf_cli_request(struct cf_cli *cli, const char *method, const char *path,
 /* Subcommand dispatch: argv[0] is the command ("secrets"), argv[1] the subcommand.
  * "--help"/"-h"/"help" or no subcommand prints the overview (stdout, exit 0 for help; stderr, exit
  * 2 when missing), unless default_sub names a subcommand to run when argv[1] is absent or an
- * option. Unknown subcommands exit 2. */
+ * option; "help SUB..." prints that subcommand's help. Unknown subcommands exit 2 with the nearest
+ * one suggested. */
 struct cf_cli_sub {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -141,6 +152,69 @@ struct cf_cli_sub {
 };
 int cf_cli_dispatch(int argc, char **argv, const struct cf_cli_sub *subs, size_t nsubs,
                     const char *default_sub);
+
+/* ---- the command tree ------------------------------------------------------------------------ */
+
+/* What help, completion and man pages know of a command: taken from the very tables the parser
+ * uses (cf_cli_begin's merged options, cf_cli_dispatch's subcommands), by running each command
+ * with "--help" while a description is being taken, so none of them can drift from the parser. */
+struct cf_cli_flag {
+    const char *name; /* without the dashes; borrowed from the option table */
+    bool takes_value; /* false for a CF_OPT_BOOL */
+    char metavar[32]; /* "SLUG", "FILE", "true|false", ...: taken from the usage text */
+};
+
+struct cf_cli_node {
+    const char *name;    /* borrowed from the command table */
+    const char *summary; /* borrowed; "" when unknown */
+    const char *usage;   /* borrowed; NULL for a group of subcommands */
+    struct cf_cli_flag *flags;
+    size_t nflags;
+    struct cf_cli_node *children; /* the subcommands, in table order */
+    size_t nchildren;
+};
+
+/* Registers the program's command table (main.c's, sorted by name) once at start-up, before any
+ * command runs: `coffer help`, completion and man pages read it. commands is borrowed for the
+ * life of the process. */
+void cf_cli_set_program(const struct cf_cli_sub *commands, size_t count);
+
+/* Prints the program's overview: the commands with their summaries. */
+void cf_cli_print_program_usage(FILE *out);
+
+/* Runs `coffer COMMAND` with argv (argv[0] the command's name) from the registered table, or
+ * reports an unknown command with the nearest one suggested and returns CF_EXIT_USAGE. */
+int cf_cli_run_command(int argc, char **argv);
+
+/* Describes the whole registered program: *root receives a tree (free with cf_cli_tree_free)
+ * whose children are the commands. CF_ENOMEM. */
+enum cf_rc cf_cli_tree_new(struct cf_cli_node **root);
+void cf_cli_tree_free(struct cf_cli_node *root);
+
+/* True while a description is being taken. A command that parses its options with getopt rather
+ * than cf_cli_begin then calls cf_cli_describe_getopt and returns 0 at once. */
+bool cf_cli_describing(void);
+
+/* Records usage and the getopt options (up to the all-zero entry; "help" skipped) for the command
+ * being described; each of subcommands (NULL-terminated, may be NULL) becomes a child with the
+ * same options. */
+struct option;
+void cf_cli_describe_getopt(const char *usage, const struct option *options,
+                            const char *const *subcommands);
+
+/* Prints the help of a command that parses with getopt: usage with its synopsis completed by
+ * cf_cli_print_synopsis from options. */
+void cf_cli_print_getopt_help(FILE *out, const char *usage, const struct option *options);
+
+/* After getopt_long refused arg (an unknown option), prints "coffer: did you mean --NAME?" when
+ * one of options is close to it. */
+void cf_cli_getopt_hint(const char *arg, const struct option *options);
+
+/* Prints a usage text's synopsis (its lines up to the first blank one) with every option the
+ * parser takes: those the synopsis does not name stand in place of "[options]" (or are added at
+ * its end), wrapped to 80 columns. */
+void cf_cli_print_synopsis(FILE *out, const char *usage, const struct cf_cli_flag *flags,
+                           size_t nflags);
 
 /* The options every server command takes, for usage texts. */
 #define CF_CLI_COMMON_HELP                                                                         \
@@ -185,6 +259,16 @@ enum cf_rc cf_table_add(struct cf_table *table, const char *const *cells);
 /* Number of rows added. */
 size_t cf_table_rows(const struct cf_table *table);
 
+/* Fits the rendered table into width columns (0, the default: no limit): the widest columns
+ * give way first, none below its header's width (5 at least), and a cut cell ends with an
+ * ellipsis (U+2026). */
+void cf_table_set_width(struct cf_table *table, size_t width);
+
+/* The width a table of a command with --wide (wide true) or without it is fitted to: 0 (no
+ * limit) with --wide; on a terminal, COLUMNS or else the terminal's width (80 if unknown); into a
+ * pipe or a file, COLUMNS when set, else 0, so that scripts get every character. */
+size_t cf_cli_table_width(bool wide);
+
 /* Renders the table into out (appended). */
 enum cf_rc cf_table_render(const struct cf_table *table, struct cf_buf *out);
 
@@ -200,6 +284,10 @@ typedef enum cf_rc (*cf_cli_row_fn)(struct cf_table *table, json_t *item, void *
  * item added by fill_row. Returns CF_EXIT_OK or CF_EXIT_FAILURE (message printed). */
 int cf_cli_print_rows(json_t *items, size_t ncols, const char *const *headers,
                       cf_cli_row_fn fill_row, void *ctx);
+
+/* cf_cli_print_rows with the table fitted into width columns (cf_table_set_width). */
+int cf_cli_print_rows_fit(json_t *items, size_t ncols, const char *const *headers,
+                          cf_cli_row_fn fill_row, void *ctx, size_t width);
 
 /* Prints json to stdout, indented, followed by a newline. Returns CF_EXIT_OK or CF_EXIT_FAILURE. */
 int cf_cli_print_json(json_t *json);

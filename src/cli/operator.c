@@ -27,6 +27,7 @@
 #include "auth/serverkey.h"
 #include "crypto/token.h"
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "util/banned.h"
 
 static const char usage_text[] =
@@ -263,11 +264,16 @@ int cf_cmd_operator(int argc, char **argv)
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
+    static const char *const subcommands[] = {"migrate", "rotate-root-key", NULL};
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL;
     int opt;
 
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        fputs(usage_text, stdout);
+    if (cf_cli_describing()) {
+        cf_cli_describe_getopt(usage_text, options, subcommands);
+        return 0;
+    }
+    if (cf_opt_wants_help(argc, argv)) {
+        cf_cli_print_getopt_help(stdout, usage_text, options);
         return 0;
     }
     bool migrating = argc >= 2 && strcmp(argv[1], "migrate") == 0;
@@ -292,10 +298,11 @@ int cf_cmd_operator(int argc, char **argv)
             to = optarg;
             break;
         case OPT_HELP:
-            fputs(usage_text, stdout);
+            cf_cli_print_getopt_help(stdout, usage_text, options);
             return 0;
         default:
-            fputs(usage_text, stderr);
+            cf_cli_getopt_hint(argv[optind], options);
+            cf_cli_print_getopt_help(stderr, usage_text, options);
             return 2;
         }
     }

@@ -23,6 +23,7 @@
 #include "cli/boot.h"
 #include "cli/commands.h"
 #include "auth/token.h"
+#include "cli/common.h"
 #include "crypto/token.h"
 #include "util/wipemem.h"
 #include "util/log.h"
@@ -240,6 +241,14 @@ int cf_cmd_server(int argc, char **argv)
     bool plain = false;
     int opt;
 
+    if (cf_cli_describing()) {
+        cf_cli_describe_getopt(usage_text, options, NULL);
+        return 0;
+    }
+    if (cf_opt_wants_help(argc, argv)) { /* -h too, which getopt_long would refuse */
+        cf_cli_print_getopt_help(stdout, usage_text, options);
+        return 0;
+    }
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
@@ -328,10 +337,11 @@ int cf_cmd_server(int argc, char **argv)
             max_token_ttl = optarg;
             break;
         case OPT_HELP:
-            fputs(usage_text, stdout);
+            cf_cli_print_getopt_help(stdout, usage_text, options);
             return 0;
         default:
-            fputs(usage_text, stderr);
+            cf_cli_getopt_hint(argv[optind - 1], options);
+            cf_cli_print_getopt_help(stderr, usage_text, options);
             return 2;
         }
     }

@@ -4,6 +4,7 @@
  * allocator installed by cf_client_global_init. Error messages name URLs and statuses, never the
  * token or a body's contents. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -368,6 +369,68 @@ static enum cf_rc answer_error(struct cf_response *resp, const char *url, struct
                       resp->status);
 }
 
+/* Says in words why a request to url never got an answer (code and detail are curl's), naming
+ * the server by url's origin (scheme://host:port) and what to check. */
+static enum cf_rc transport_error(const struct cf_client *client, CURLcode code, const char *detail,
+                                  const char *url, struct cf_err *err)
+{
+    const char *host = strstr(url, "://");
+    int origin_len = host ? (int)(host + 3 - url + strcspn(host + 3, "/")) : (int)strlen(url);
+    const char *origin = url;
+    bool https = strncasecmp(origin, "https://", 8) == 0;
+    long os_errno = 0;
+
+    switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return cf_err_set(err, CF_EIO,
+                          "cannot find the server %.*s: its name does not resolve (DNS)",
+                          origin_len, origin);
+    case CURLE_COULDNT_CONNECT:
+        curl_easy_getinfo(client->curl, CURLINFO_OS_ERRNO, &os_errno);
+        if (os_errno == ECONNREFUSED)
+            return cf_err_set(err, CF_EIO,
+                              "nothing is listening at %.*s (connection refused; is the server "
+                              "running, on that port?)",
+                              origin_len, origin);
+        return cf_err_set(err, CF_EIO, "cannot connect to %.*s: %s", origin_len, origin,
+                          os_errno ? strerror((int)os_errno) : detail);
+    case CURLE_OPERATION_TIMEDOUT:
+        return cf_err_set(err, CF_EIO, "the server at %.*s did not answer in time (%s)", origin_len,
+                          origin, detail);
+    case CURLE_SSL_CONNECT_ERROR:
+        /* OpenSSL reads a plain HTTP answer as a TLS record of a wrong version or length. */
+        if (strstr(detail, "wrong version number") || strstr(detail, "packet length") ||
+            strstr(detail, "record layer failure") || strstr(detail, "http request"))
+            return cf_err_set(err, CF_EIO,
+                              "the server at %.*s does not speak TLS (is it plain http://?)",
+                              origin_len, origin);
+        return cf_err_set(err, CF_EIO, "the TLS handshake with %.*s failed: %s", origin_len, origin,
+                          detail);
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return cf_err_set(err, CF_EIO,
+                          "the server's certificate is not trusted: %s (server %.*s; set "
+                          "COFFER_CACERT to a PEM file of the CA that signed it)",
+                          detail, origin_len, origin);
+    case CURLE_SSL_CACERT_BADFILE:
+        return cf_err_set(err, CF_EIO, "cannot use the CA certificates in '%s' (COFFER_CACERT): %s",
+                          client->ca_file ? client->ca_file : "", detail);
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+        if (!https)
+            return cf_err_set(err, CF_EIO,
+                              "the server at %.*s closed the connection without an answer "
+                              "(does it speak TLS? then use https://)",
+                              origin_len, origin);
+        return cf_err_set(err, CF_EIO,
+                          "the server at %.*s closed the connection without an answer: %s",
+                          origin_len, origin, detail);
+    default:
+        return cf_err_set(err, CF_EIO, "request to '%s' failed: %s", url, detail);
+    }
+}
+
 /* Sends METHOD url (shown_url names it in messages: no query) with the header lines of headers
  * (NULL entries skipped; a Content-Type is added for a body) and body, and fills resp as
  * cf_client_request describes. */
@@ -444,11 +507,8 @@ static enum cf_rc perform(struct cf_client *client, const char *method, const ch
         if (transfer.body_rc != CF_OK)
             rc = cf_err_set(err, transfer.body_rc, "the answer from '%s' is larger than %zu bytes",
                             shown_url, client->max_response);
-        else if (code == CURLE_COULDNT_CONNECT || code == CURLE_COULDNT_RESOLVE_HOST ||
-                 code == CURLE_COULDNT_RESOLVE_PROXY)
-            rc = cf_err_set(err, CF_EIO, "cannot connect to '%s': %s", shown_url, detail);
         else
-            rc = cf_err_set(err, CF_EIO, "request to '%s' failed: %s", shown_url, detail);
+            rc = transport_error(client, code, detail, shown_url, err);
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);

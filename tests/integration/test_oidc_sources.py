@@ -305,8 +305,8 @@ class OidcSources(IdentityHelpers, harness.ServerTestCase):
             (self.mock.azure_env(SYSTEM_OIDCREQUESTURI="http://127.0.0.1:1@ci.example.invalid" + AZURE_PATH), None,
              ["SYSTEM_OIDCREQUESTURI must be an https URL"]),
             (self.mock.azure_env(SYSTEM_OIDCREQUESTURI="http://127.0.0.1:1" + AZURE_PATH), None,
-             ["cannot get an ID token from Azure DevOps (SYSTEM_OIDCREQUESTURI): cannot connect to "
-              "'http://127.0.0.1:1'"]),
+             ["cannot get an ID token from Azure DevOps (SYSTEM_OIDCREQUESTURI): nothing is listening at "
+              "http://127.0.0.1:1 "]),
         ]
         for env, override, words in cases:
             with self.subTest(words=words[0]):

@@ -348,7 +348,9 @@ Test(request, connection_failure_names_url_not_token)
     const struct cf_query_param query[] = {{"workspaceId", "hidden-query"}, {NULL, NULL}};
     enum cf_rc rc = cf_client_request(client, "GET", "/v1/workspace", query, NULL, &resp, &err);
     char url[64];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v1/workspace", ntohs(addr.sin_port));
+    /* the server by its origin, and the cause in words */
+    snprintf(url, sizeof(url), "nothing is listening at http://127.0.0.1:%d ",
+             ntohs(addr.sin_port));
     cr_expect_eq(rc, CF_EIO);
     cr_expect_eq(resp.status, 0);
     cr_expect_not_null(strstr(err.msg, url), "%s", err.msg);
@@ -406,7 +408,7 @@ Test(request_url, refusals_name_the_host_never_the_credential)
     cr_expect_eq(cf_client_request_url(client, "GET", "http://127.0.0.1:1/long/path?q=hidden",
                                        "Bearer s3cret-cred", NULL, NULL, &resp, &err),
                  CF_EIO);
-    cr_expect_not_null(strstr(err.msg, "'http://127.0.0.1:1'"), "%s", err.msg);
+    cr_expect_not_null(strstr(err.msg, "at http://127.0.0.1:1 "), "%s", err.msg);
     cr_expect_null(strstr(err.msg, "hidden"));
     cr_expect_null(strstr(err.msg, "s3cret-cred"));
     cf_response_release(&resp);
@@ -741,4 +743,93 @@ Test(output, json_helpers)
     cr_expect_str_eq(cf_cli_int_str(obj, "version", buf, sizeof(buf)), "3");
     cr_expect_str_eq(cf_cli_int_str(obj, "nothing", buf, sizeof(buf)), "");
     json_decref(obj);
+}
+
+/* ---- help: suggestions, synopsis, table widths ----------------------------------------------- */
+
+Test(help, nearest_name_only_when_close)
+{
+    static const char *const names[] = {"env", "path", "projectId", "show-values", "recursive"};
+    static const struct {
+        const char *word;
+        const char *want; /* NULL: no suggestion */
+    } cases[] = {
+        {"environment", "env"},
+        {"projectid", "projectId"},
+        {"show-value", "show-values"},
+        {"recursiev", "recursive"},
+        {"pth", "path"},
+        {"zzzzqqq", NULL},
+        {"e", NULL},
+        {"values", NULL},
+        {"", NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *got = cf_cli_nearest(cases[i].word, strlen(cases[i].word), names, 5);
+        if (cases[i].want)
+            cr_expect(got && strcmp(got, cases[i].want) == 0, "%s -> %s", cases[i].word,
+                      got ? got : "(none)");
+        else
+            cr_expect_null(got, "%s -> %s", cases[i].word, got ? got : "(none)");
+    }
+}
+
+Test(help, unknown_option_names_the_nearest)
+{
+    const char *env = NULL;
+    bool flag = false;
+    const struct cf_opt opts[] = {{"env", CF_OPT_STRING, &env}, {"plain", CF_OPT_BOOL, &flag}};
+    char *argv[] = {"get", "--plian", NULL};
+    struct cf_args args;
+    struct cf_err err;
+    cr_expect_eq(cf_opt_parse(2, argv, opts, 2, &args, &err), CF_EINVAL);
+    cr_expect_str_eq(err.msg, "unknown option '--plian' (did you mean --plain?)");
+    cf_args_release(&args);
+}
+
+static char *synopsis_of(const char *usage, const struct cf_cli_flag *flags, size_t nflags)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    cr_assert_not_null(out);
+    cf_cli_print_synopsis(out, usage, flags, nflags);
+    fclose(out);
+    return text;
+}
+
+Test(help, synopsis_lists_every_flag_once)
+{
+    const struct cf_cli_flag flags[] = {
+        {"plain", false, ""},      {"env", true, "SLUG"}, {"path", true, "PATH"},
+        {"projectId", true, "ID"}, {"help", false, ""},
+    };
+    char *text =
+        synopsis_of("usage: coffer secrets get KEY... [--plain] [options]\n\nGets.\n", flags, 5);
+    cr_expect_str_eq(text, "usage: coffer secrets get KEY... [--plain] [--env SLUG] [--path PATH]\n"
+                           "                          [--projectId ID]\n");
+    free(text);
+    text = synopsis_of("usage: coffer x\n", flags, 2);
+    cr_expect_str_eq(text, "usage: coffer x [--plain] [--env SLUG]\n");
+    free(text);
+}
+
+Test(help, table_fits_the_width_with_an_ellipsis)
+{
+    static const char *const headers[] = {"SEQ", "NAME", "WHERE"};
+    const char *row[] = {"1", "a-very-long-name-that-will-not-fit", "dev:/deep/folder/path"};
+    struct cf_table *table = cf_table_new(3, headers);
+    cr_assert_not_null(table);
+    cr_assert_eq(cf_table_add(table, row), CF_OK);
+    cf_table_set_width(table, 30);
+    char *text = render(table);
+    /* 3 + 11 + 12 and two gaps of 2: the widest column gives way first, by turns */
+    cr_expect_str_eq(text, "SEQ  NAME         WHERE\n"
+                           "1    a-very-lon\xe2\x80\xa6  dev:/deep/f\xe2\x80\xa6\n");
+    free(text);
+    cf_table_set_width(table, 0);
+    text = render(table);
+    cr_expect_not_null(strstr(text, "a-very-long-name-that-will-not-fit  dev:/deep/folder/path"));
+    free(text);
+    cf_table_free(table);
 }
