@@ -1,11 +1,14 @@
 /* Unit tests for src/net: the destination policy (address classes, IPv4-mapped and NAT64 forms,
  * the --outbound-allow list and its bad inputs), URL redaction, the retry backoff, and the policy
  * applied after name resolution: a name that resolves to a refused address (CURLOPT_RESOLVE stands
- * in for DNS) gets no connection, while loopback stays reachable. */
+ * in for DNS) gets no connection, while loopback stays reachable; and against a loopback server,
+ * retries that wait out Retry-After, the user agent and the response cap. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -226,4 +229,95 @@ Test(net, refuses_literal_addresses_before_any_proxy)
     }
     struct cf_http_request req = {.net = {.url = "not a url"}};
     cr_expect_eq(cf_http_perform(&req, &resp, &err), CF_EINVAL);
+}
+
+/* A loopback HTTP server answering its connections with the canned responses in order. */
+struct canned {
+    int fd;
+    const char *const *responses;
+    int served;
+    char user_agent[64];
+};
+
+static void *serve(void *arg)
+{
+    struct canned *c = arg;
+    for (; c->responses[c->served]; c->served++) {
+        char request[4096];
+        size_t len = 0;
+        int conn = accept(c->fd, NULL, NULL);
+        if (conn < 0)
+            break;
+        while (len < sizeof(request) - 1 && !strstr(request, "\r\n\r\n")) {
+            ssize_t n = read(conn, request + len, sizeof(request) - 1 - len);
+            if (n <= 0)
+                break;
+            len += (size_t)n;
+            request[len] = '\0';
+        }
+        const char *ua = strstr(request, "User-Agent: ");
+        if (ua)
+            snprintf(c->user_agent, sizeof(c->user_agent), "%.*s", (int)strcspn(ua + 12, "\r"),
+                     ua + 12);
+        const char *answer = c->responses[c->served];
+        cr_assert_eq(write(conn, answer, strlen(answer)), (ssize_t)strlen(answer));
+        close(conn);
+    }
+    return NULL;
+}
+
+static int listen_loopback(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(fd >= 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_eq(listen(fd, 4), 0);
+    return fd;
+}
+
+static int port_of(int fd)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    return ntohs(sa.sin_port);
+}
+
+Test(net, retries_honour_retry_after_and_caps_hold)
+{
+    static const char *const responses[] = {
+        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Length: 0\r\n"
+        "Connection: close\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        "HTTP/1.1 200 OK\r\nContent-Length: 20\r\nConnection: close\r\n\r\n01234567890123456789",
+        NULL};
+    struct canned c = {.fd = listen_loopback(), .responses = responses};
+    char url[64];
+    pthread_t thread;
+    struct cf_http_response resp;
+    struct cf_err err;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", port_of(c.fd));
+    cr_assert_eq(pthread_create(&thread, NULL, serve, &c), 0);
+
+    struct cf_http_request req = {.net = {.url = url}, .attempts = 3, .retry_base_ms = 10};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    cr_assert_eq(cf_http_perform(&req, &resp, &err), CF_OK, "%s", err.msg);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    cr_expect_eq(resp.status, 200);
+    cr_expect_str_eq(resp.body, "hello");
+    long waited_ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    cr_expect(waited_ms >= 1000, "Retry-After: 1 not honoured (%ld ms)", waited_ms);
+    cr_expect_str_eq(c.user_agent, "coffer/" COFFER_VERSION);
+    cf_http_response_release(&resp);
+
+    /* a response over its cap fails, and is not retried */
+    req.attempts = 1;
+    req.response_max = 10;
+    cr_expect_eq(cf_http_perform(&req, &resp, &err), CF_EIO);
+    cr_expect_str_eq(err.msg, "response over 10 bytes");
+    pthread_join(thread, NULL);
+    cr_expect_eq(c.served, 3);
+    close(c.fd);
 }
