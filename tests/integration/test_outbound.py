@@ -1,10 +1,10 @@
 """The outbound destination policy (docs/server.md, "Outbound connections").
 
-URLs an administrator configures (a webhook channel, a JWKS URL, the audit HTTP stream) must not reach link-local or
+URLs an administrator configures (a webhook channel, a JWKS URL, the audit HTTP stream, the SMTP server) must not reach link-local or
 cloud metadata addresses (169.254.169.254, fe80::/10, and the same written as IPv4-mapped IPv6) unless the server
 is started with --outbound-allow (COFFER_OUTBOUND_ALLOW). Checked:
 
-- by default each of the three is refused with a message naming the outbound policy and the flag;
+- by default each of them is refused with a message naming the outbound policy and the flag;
 - with --outbound-allow the same destinations are tried: they fail for another reason (nothing answers there in a
   test), so the message no longer names the policy;
 - loopback stays reachable (a JWKS URL on localhost, resolved by DNS, fails only because nothing listens);
@@ -55,13 +55,14 @@ class PolicyChecks:
             self.assertIn(POLICY, message, what)
             self.assertIn(FLAG, message, what)
 
-    def test_webhook_channel(self):
+    def deliveries_of(self, channel_body):
+        """Makes a project with a secret that expires soon and a channel for it; runs a pass; the channel's log."""
         pid = self.ok("POST", "/api/v2/workspace", body={"projectName": harness.unique("p")})["project"]["id"]
         self.ok("POST", "/api/v3/secrets/raw/OUTBOUND_KEY",
                 body={"workspaceId": pid, "environment": "prod", "secretValue": "v",
                       "expiresAt": stamp(10 * DAY)})
         channel = self.ok("POST", "/api/v1/notifications/channels",
-                          body={"type": "webhook", "url": self.metadata_url, "workspaceId": pid})["channel"]
+                          body=dict(channel_body, workspaceId=pid))["channel"]
         self.ok("POST", "/api/v1/notifications/run")
         log = [d for d in self.ok("GET", "/api/v1/notifications/deliveries")["deliveries"]
                if d["channelId"] == channel["id"]]
@@ -69,9 +70,18 @@ class PolicyChecks:
         for d in log:
             self.assertGreaterEqual(d["attempts"], 1)
             self.assertTrue(d["lastError"])
+        return log
+
+    def test_webhook_channel(self):
+        for d in self.deliveries_of({"type": "webhook", "url": self.metadata_url}):
             self.check(d["lastError"], "webhook")
             if not self.allowed:
                 self.assertIn("169.254.169.254", d["lastError"])
+
+    def test_smtp_server(self):
+        for d in self.deliveries_of({"type": "email", "recipients": "ops@example.com"}):
+            self.assertTrue(d["lastError"].startswith("SMTP: "), d["lastError"])
+            self.check(d["lastError"], "smtp")
 
     def test_jwks_url(self):
         ident = self.create_identity()
@@ -102,14 +112,16 @@ class PolicyChecks:
 
 
 class DefaultPolicy(PolicyChecks, IdentityHelpers, harness.ServerTestCase):
-    server_args = ("--notify-interval", "0", "--audit-http", "https://[::ffff:169.254.169.254]/ingest")
+    server_args = ("--notify-interval", "0", "--audit-http", "https://[::ffff:169.254.169.254]/ingest",
+                   "--smtp-url", "smtp://169.254.169.254:25", "--smtp-from", "coffer@example.com")
     server_env = {"COFFER_LOGIN_MAX_FAILURES": "1000"}
 
 
 class AllowedByFlag(PolicyChecks, IdentityHelpers, harness.ServerTestCase):
     # fe80::1 without a zone fails at once, so the stream's retries stay quick
     server_args = ("--notify-interval", "0", "--outbound-allow", "169.254.0.0/16, fe80::/10",
-                   "--audit-http", "https://[fe80::1]/ingest")
+                   "--audit-http", "https://[fe80::1]/ingest",
+                   "--smtp-url", "smtp://[fe80::1]:25", "--smtp-from", "coffer@example.com")
     server_env = {"COFFER_LOGIN_MAX_FAILURES": "1000"}
     allowed = True
 
