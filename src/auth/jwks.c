@@ -10,8 +10,8 @@
 
 #include <curl/curl.h>
 
-#include "auth/fetch.h"
 #include "auth/jwks.h"
+#include "net/http.h"
 #include "util/banned.h"
 
 struct cf_jwks_set {
@@ -127,7 +127,7 @@ static struct entry *find_or_add(struct cf_jwks_cache *cache, const char *url, c
 }
 
 /* Checks url's scheme and host. */
-static enum cf_rc check_url(const char *url, bool *loopback, char *reason, size_t reason_size)
+static enum cf_rc check_url(const char *url, char *reason, size_t reason_size)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL;
@@ -141,8 +141,8 @@ static enum cf_rc check_url(const char *url, bool *loopback, char *reason, size_
         snprintf(reason, reason_size, "not a valid URL");
         goto out;
     }
-    *loopback = cf_fetch_is_loopback(host);
-    if (strcasecmp(scheme, "https") == 0 || (strcasecmp(scheme, "http") == 0 && *loopback))
+    if (strcasecmp(scheme, "https") == 0 ||
+        (strcasecmp(scheme, "http") == 0 && cf_net_is_loopback(host)))
         rc = CF_OK;
     else if (strcasecmp(scheme, "http") == 0)
         snprintf(reason, reason_size, "plain http is allowed only for loopback hosts, use https");
@@ -159,68 +159,47 @@ out:
 static enum cf_rc fetch(const char *url, const char *ca, struct cf_jwt_keys **keys,
                         struct cf_err *err)
 {
-    struct cf_fetch_body b = {.max = CF_JWKS_RESPONSE_MAX};
-    char reason[CF_ERR_MSG_MAX] = "";
-    char curl_msg[CURL_ERROR_SIZE] = "";
-    bool loopback = false;
-    long status = 0;
-    CURL *curl = NULL;
+    struct cf_http_request req = {
+        .net = {.url = url,
+                .ca_pem = ca,
+                .connect_timeout_ms = CF_JWKS_CONNECT_TIMEOUT_MS,
+                .timeout_ms = CF_JWKS_TIMEOUT_MS},
+        .response_max = CF_JWKS_RESPONSE_MAX,
+    };
+    struct cf_http_response resp = {0};
+    char reason[CF_ERR_MSG_MAX] = "", shown[CF_ERR_MSG_MAX];
     enum cf_rc rc;
 
     *keys = NULL;
-    rc = check_url(url, &loopback, reason, sizeof(reason));
+    rc = check_url(url, reason, sizeof(reason));
     if (rc != CF_OK)
         goto out;
-    curl = curl_easy_init();
-    if (!curl) {
-        rc = CF_ENOMEM;
+    rc = cf_http_perform(&req, &resp, err);
+    if (rc == CF_ENOMEM)
         goto out;
-    }
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)CF_JWKS_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)CF_JWKS_TIMEOUT_MS);
-    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE, (long)CF_JWKS_RESPONSE_MAX);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cf_fetch_on_data);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_msg);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "coffer/" COFFER_VERSION);
-    if (loopback)
-        curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-    if (*ca) {
-        struct curl_blob blob = {(void *)ca, strlen(ca), CURL_BLOB_COPY};
-        curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
-    }
-    CURLcode code = curl_easy_perform(curl);
-    if (code != CURLE_OK) {
+    if (rc != CF_OK) {
         rc = CF_EUNAUTH;
-        if (b.too_large || code == CURLE_FILESIZE_EXCEEDED)
-            snprintf(reason, sizeof(reason), "response over %d bytes", CF_JWKS_RESPONSE_MAX);
-        else
-            snprintf(reason, sizeof(reason), "%s",
-                     curl_msg[0] ? curl_msg : curl_easy_strerror(code));
+        snprintf(reason, sizeof(reason), "%s", err->msg);
         goto out;
     }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status != 200) {
+    if (resp.status != 200) {
         rc = CF_EUNAUTH;
-        snprintf(reason, sizeof(reason), "HTTP status %ld", status);
+        snprintf(reason, sizeof(reason), "HTTP status %ld", resp.status);
         goto out;
     }
-    rc = cf_jwt_keys_from_jwks(b.data ? b.data : "", b.len, keys, err);
+    rc = cf_jwt_keys_from_jwks(resp.body ? resp.body : "", resp.len, keys, err);
     if (rc == CF_EINVAL) {
         rc = CF_EUNAUTH;
         snprintf(reason, sizeof(reason), "%s", err->msg);
     }
 out:
-    if (rc == CF_EUNAUTH)
-        cf_err_set(err, rc, "JWKS endpoint %s could not be fetched: %s", url, reason);
-    else if (rc == CF_ENOMEM)
+    if (rc == CF_EUNAUTH) {
+        cf_net_url_redact(url, shown, sizeof(shown));
+        cf_err_set(err, rc, "JWKS endpoint %s could not be fetched: %s", shown, reason);
+    } else if (rc == CF_ENOMEM) {
         cf_err_set(err, rc, "out of memory");
-    curl_easy_cleanup(curl);
-    free(b.data);
+    }
+    cf_http_response_release(&resp);
     return rc;
 }
 

@@ -1,5 +1,5 @@
-/* Kubernetes auth login (see k8s_auth.h): one TokenReview request with libcurl (as auth/jwks.c
- * fetches, with a timeout, a size cap and the configured CA), then the reviewed username is held
+/* Kubernetes auth login (see k8s_auth.h): one TokenReview request through net/http.h (with a
+ * timeout, a size cap and the configured CA), then the reviewed username is held
  * against the configuration's allowed namespaces, names and audience. */
 #include <arpa/inet.h>
 #include <fnmatch.h>
@@ -12,10 +12,10 @@
 #include <jansson.h>
 #include <sodium.h>
 
-#include "auth/fetch.h"
 #include "auth/k8s_auth.h"
 #include "auth/serverkey.h"
 #include "auth/token.h"
+#include "net/http.h"
 #include "util/wipemem.h"
 #include "util/banned.h"
 
@@ -23,8 +23,8 @@
     "Kubernetes auth method not found for identity, did you configure Kubernetes auth?"
 #define SA_PREFIX "system:serviceaccount:"
 
-/* The TokenReview URL of host into url; *loopback tells whether its host is a loopback one. */
-static enum cf_rc review_url(const char *host, char *url, size_t size, bool *loopback, char *reason,
+/* The TokenReview URL of host into url. */
+static enum cf_rc review_url(const char *host, char *url, size_t size, char *reason,
                              size_t reason_size)
 {
     CURLU *u = curl_url();
@@ -44,8 +44,8 @@ static enum cf_rc review_url(const char *host, char *url, size_t size, bool *loo
         snprintf(reason, reason_size, "kubernetesHost is not a valid URL");
         goto out;
     }
-    *loopback = cf_fetch_is_loopback(name);
-    if (strcasecmp(scheme, "https") == 0 || (strcasecmp(scheme, "http") == 0 && *loopback))
+    if (strcasecmp(scheme, "https") == 0 ||
+        (strcasecmp(scheme, "http") == 0 && cf_net_is_loopback(name)))
         rc = CF_OK;
     else
         snprintf(reason, reason_size, "only https is allowed (plain http only for loopback hosts)");
@@ -56,24 +56,19 @@ out:
     return rc;
 }
 
-/* POSTs the TokenReview of jwt and parses the reply into *status (the "status" object). */
-/* Sends the TokenReview; reviewer is the opened reviewer JWT ("" when the login token reviews
- * itself). */
+/* Sends the TokenReview of jwt and parses the reply (the whole TokenReview object); reviewer is
+ * the opened reviewer JWT ("" when the login token reviews itself). */
 static enum cf_rc review(const struct cf_k8s_auth_config *config, const char *reviewer,
                          const char *jwt, json_t **reply, struct cf_err *err)
 {
-    char url[CF_JWT_TEXT_MAX + 64], reason[CF_ERR_MSG_MAX] = "", curl_msg[CURL_ERROR_SIZE] = "";
-    struct cf_fetch_body b = {.max = CF_K8S_RESPONSE_MAX};
-    struct curl_slist *headers = NULL;
+    char url[CF_JWT_TEXT_MAX + 64], reason[CF_ERR_MSG_MAX] = "";
+    struct cf_http_response resp = {0};
     char *auth = NULL, *request = NULL;
-    bool loopback = false;
-    long status = 0;
-    CURL *curl = NULL;
     json_t *req = NULL;
     enum cf_rc rc;
 
     *reply = NULL;
-    rc = review_url(config->kubernetes_host, url, sizeof(url), &loopback, reason, sizeof(reason));
+    rc = review_url(config->kubernetes_host, url, sizeof(url), reason, sizeof(reason));
     if (rc != CF_OK)
         goto out;
     const char *bearer = reviewer[0] ? reviewer : jwt;
@@ -85,53 +80,33 @@ static enum cf_rc review(const struct cf_k8s_auth_config *config, const char *re
         json_object_set_new(json_object_get(req, "spec"), "audiences",
                             json_pack("[s]", config->allowed_audience));
     request = req ? json_dumps(req, JSON_COMPACT) : NULL;
-    curl = curl_easy_init();
-    if (!auth || !request || !curl) {
+    if (!auth || !request) {
         rc = CF_ENOMEM;
         goto out;
     }
     snprintf(auth, auth_size, "Authorization: Bearer %s", bearer);
-    headers = curl_slist_append(NULL, "Content-Type: application/json");
-    if (headers)
-        headers = curl_slist_append(headers, auth);
-    if (!headers) {
-        rc = CF_ENOMEM;
+    const char *headers[] = {"Content-Type: application/json", auth, NULL};
+    struct cf_http_request http = {
+        .net = {.url = url,
+                .ca_pem = config->ca_cert,
+                .connect_timeout_ms = CF_K8S_TIMEOUT_MS,
+                .timeout_ms = CF_K8S_TIMEOUT_MS},
+        .body = request,
+        .headers = headers,
+        .response_max = CF_K8S_RESPONSE_MAX,
+    };
+    rc = cf_http_perform(&http, &resp, err);
+    if (rc == CF_ENOMEM)
+        goto out;
+    if (rc != CF_OK) {
+        rc = CF_EUNAUTH;
+        snprintf(reason, sizeof(reason), "%s", err->msg);
         goto out;
     }
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)CF_K8S_TIMEOUT_MS);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)CF_K8S_TIMEOUT_MS);
-    curl_easy_setopt(curl, CURLOPT_MAXFILESIZE, (long)CF_K8S_RESPONSE_MAX);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, cf_fetch_on_data);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, curl_msg);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "coffer/" COFFER_VERSION);
-    if (loopback)
-        curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-    if (config->ca_cert[0]) {
-        struct curl_blob blob = {(void *)config->ca_cert, strlen(config->ca_cert), CURL_BLOB_COPY};
-        curl_easy_setopt(curl, CURLOPT_CAINFO_BLOB, &blob);
-    }
-    CURLcode code = curl_easy_perform(curl);
-    if (code != CURLE_OK) {
+    *reply = json_loadb(resp.body ? resp.body : "", resp.len, 0, NULL);
+    if (resp.status != 200 && resp.status != 201) {
         rc = CF_EUNAUTH;
-        if (b.too_large || code == CURLE_FILESIZE_EXCEEDED)
-            snprintf(reason, sizeof(reason), "response over %d bytes", CF_K8S_RESPONSE_MAX);
-        else
-            snprintf(reason, sizeof(reason), "%s",
-                     curl_msg[0] ? curl_msg : curl_easy_strerror(code));
-        goto out;
-    }
-    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    *reply = json_loadb(b.data ? b.data : "", b.len, 0, NULL);
-    if (status != 200 && status != 201) {
-        rc = CF_EUNAUTH;
-        snprintf(reason, sizeof(reason), "HTTP status %ld", status);
+        snprintf(reason, sizeof(reason), "HTTP status %ld", resp.status);
     } else if (!json_is_object(json_object_get(*reply, "status"))) {
         rc = CF_EUNAUTH;
         snprintf(reason, sizeof(reason), "the reply has no status");
@@ -151,9 +126,7 @@ out:
     }
     cf_json_free_text(request);
     json_decref(req);
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
-    free(b.data);
+    cf_http_response_release(&resp);
     return rc;
 }
 

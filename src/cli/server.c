@@ -18,6 +18,7 @@
 #include "auth/jwks.h"
 #include "auth/throttle.h"
 #include "core/auditlog.h"
+#include "net/http.h"
 #include "notify/notify.h"
 #include "stream/audit_stream.h"
 #include "cli/boot.h"
@@ -82,6 +83,9 @@ static const char usage_text[] =
     "  --smtp-starttls on|off  STARTTLS required (default on; off only for loopback)\n"
     "  --max-token-ttl D    the longest an access token lives, renewals included: caps every\n"
     "                       TTL and max TTL, 0 (\"none\") too (COFFER_MAX_TOKEN_TTL, default 30d)\n"
+    "  --outbound-allow CIDR[,CIDR...]  let outbound calls (JWKS, Kubernetes, webhooks, audit\n"
+    "                       stream, SMTP) reach these otherwise refused link-local or metadata\n"
+    "                       addresses, e.g. 169.254.0.0/16 (COFFER_OUTBOUND_ALLOW)\n"
     "\n"
     "COFFER_ROOT_KEY        base64 of 32 bytes; default: DIR/root.key, created on first start\n"
     "COFFER_BOOTSTRAP_TOKEN on first start, becomes the admin token (at least 16 characters)\n"
@@ -193,6 +197,7 @@ int cf_cmd_server(int argc, char **argv)
         OPT_SMTP_CA,
         OPT_SMTP_STARTTLS,
         OPT_MAX_TOKEN_TTL,
+        OPT_OUTBOUND_ALLOW,
         OPT_HELP
     };
     static const struct option options[] = {
@@ -224,6 +229,7 @@ int cf_cmd_server(int argc, char **argv)
         {"smtp-ca-file", required_argument, NULL, OPT_SMTP_CA},
         {"smtp-starttls", required_argument, NULL, OPT_SMTP_STARTTLS},
         {"max-token-ttl", required_argument, NULL, OPT_MAX_TOKEN_TTL},
+        {"outbound-allow", required_argument, NULL, OPT_OUTBOUND_ALLOW},
         {"help", no_argument, NULL, OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -234,7 +240,7 @@ int cf_cmd_server(int argc, char **argv)
     unsigned db_pool_size = 0, db_timeout_s = 0;
     const char *notify_interval = NULL, *notify_retry = NULL, *smtp_url = NULL, *smtp_from = NULL;
     const char *smtp_user = NULL, *smtp_ca = NULL, *smtp_starttls = NULL;
-    const char *max_token_ttl = NULL;
+    const char *max_token_ttl = NULL, *outbound_allow = NULL;
     int64_t max_token_ttl_ms = 0;
     const char *audit_file = NULL, *audit_syslog = NULL, *audit_http = NULL, *audit_http_ca = NULL;
     const char *audit_checkpoint = NULL;
@@ -335,6 +341,9 @@ int cf_cmd_server(int argc, char **argv)
             break;
         case OPT_MAX_TOKEN_TTL:
             max_token_ttl = optarg;
+            break;
+        case OPT_OUTBOUND_ALLOW:
+            outbound_allow = optarg;
             break;
         case OPT_HELP:
             cf_cli_print_getopt_help(stdout, usage_text, options);
@@ -463,6 +472,12 @@ int cf_cmd_server(int argc, char **argv)
         return 2;
     }
     notify_config.smtp.starttls = strcmp(v, "on") == 0;
+    v = cf_boot_setting(outbound_allow, "COFFER_OUTBOUND_ALLOW", NULL);
+    struct cf_err net_err;
+    if (v && cf_net_set_allow(v, &net_err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", net_err.msg);
+        return 2;
+    }
 
     harden_process();
     tune_malloc();

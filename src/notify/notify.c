@@ -9,8 +9,8 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
-#include "auth/fetch.h"
 #include "auth/serverkey.h"
+#include "net/http.h"
 #include "notify/notify.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -215,8 +215,12 @@ static bool valid_email(const char *a, size_t n)
 /* https, or http to a loopback host (the rule JWKS fetching follows). */
 static enum cf_rc check_url(const char *url, struct cf_err *err)
 {
-    const char *why = cf_fetch_url_refused(url);
-    return why ? cf_err_field(err, CF_EVALIDATION, "url", "url: '%.200s' %s", url, why) : CF_OK;
+    const char *why = cf_net_url_refused(url);
+    char shown[CF_ERR_MSG_MAX];
+    if (!why)
+        return CF_OK;
+    cf_net_url_redact(url, shown, sizeof(shown));
+    return cf_err_field(err, CF_EVALIDATION, "url", "url: '%.200s' %s", shown, why);
 }
 
 enum cf_rc cf_channel_check(const char *type, const char *target, struct cf_err *err)
@@ -262,13 +266,6 @@ struct cf_notifier {
     bool started, stopping;
 };
 
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    (void)ptr;
-    (void)userdata;
-    return size * nmemb;
-}
-
 /* The body a channel of this type gets. */
 static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
 {
@@ -307,13 +304,9 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
     char *body = render_body(ch, n);
     if (!body)
         return "out of memory";
-    CURL *curl = curl_easy_init();
-    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
-    char line[256];
-    snprintf(line, sizeof(line), "X-Coffer-Delivery: %s", n->id);
-    headers = curl_slist_append(headers, line);
-    snprintf(line, sizeof(line), "X-Coffer-Event: expiry.%s", n->threshold);
-    headers = curl_slist_append(headers, line);
+    char delivery[256], event[128], signature[160] = "";
+    snprintf(delivery, sizeof(delivery), "X-Coffer-Delivery: %s", n->id);
+    snprintf(event, sizeof(event), "X-Coffer-Event: expiry.%s", n->threshold);
     const char *failure = NULL;
     if (ch->signing_secret[0] && strcmp(ch->type, "webhook") == 0) {
         /* X-Coffer-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>"> */
@@ -338,36 +331,30 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
             crypto_auth_hmacsha256_final(&st, mac);
             sodium_memzero(&st, sizeof(st));
             sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
-            snprintf(line, sizeof(line), "X-Coffer-Signature: t=%lld,v1=%s", t, hex);
-            headers = curl_slist_append(headers, line);
+            snprintf(signature, sizeof(signature), "X-Coffer-Signature: t=%lld,v1=%s", t, hex);
         }
         cf_buf_release_wipe(&secret);
     }
-    if (!failure && (!curl || !headers))
-        failure = "out of memory";
     if (!failure) {
-        curl_easy_setopt(curl, CURLOPT_URL, ch->target);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)HTTP_TIMEOUT_S);
-        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-        CURLcode cc = curl_easy_perform(curl);
-        long status = 0;
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        if (cc != CURLE_OK) {
-            snprintf(why, why_size, "%s", curl_easy_strerror(cc));
+        const char *headers[] = {"Content-Type: application/json", delivery, event,
+                                 signature[0] ? signature : NULL, NULL};
+        struct cf_http_request req = {
+            .net = {.url = ch->target, .timeout_ms = HTTP_TIMEOUT_S * 1000},
+            .body = body,
+            .headers = headers,
+            .discard_body = true,
+        };
+        struct cf_http_response resp;
+        struct cf_err err;
+        if (cf_http_perform(&req, &resp, &err) != CF_OK) {
+            snprintf(why, why_size, "%s", err.msg);
             failure = why;
-        } else if (status < 200 || status >= 300) {
-            snprintf(why, why_size, "HTTP %ld", status);
+        } else if (resp.status < 200 || resp.status >= 300) {
+            snprintf(why, why_size, "HTTP %ld", resp.status);
             failure = why;
         }
+        cf_http_response_release(&resp);
     }
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
     cf_json_free_text(body);
     return failure;
 }
@@ -437,29 +424,36 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
     if (!curl || !rcpt) {
         failure = "out of memory";
     } else {
+        struct cf_net_options net = {.url = nf->smtp_url,
+                                     .protocols = "smtp,smtps",
+                                     .ca_file = nf->smtp_ca,
+                                     .timeout_ms = HTTP_TIMEOUT_S * 1000};
+        struct cf_net_guard guard;
+        struct cf_err err;
         snprintf(addr, sizeof(addr), "<%s>", nf->smtp_from);
-        curl_easy_setopt(curl, CURLOPT_URL, nf->smtp_url);
-        curl_easy_setopt(curl, CURLOPT_MAIL_FROM, addr);
-        curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
-        curl_easy_setopt(curl, CURLOPT_READFUNCTION, mail_read);
-        curl_easy_setopt(curl, CURLOPT_READDATA, &m);
-        curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(curl, CURLOPT_USE_SSL,
-                         (long)(nf->config.smtp.starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
-        if (nf->smtp_ca)
-            curl_easy_setopt(curl, CURLOPT_CAINFO, nf->smtp_ca);
-        if (nf->smtp_user) {
-            curl_easy_setopt(curl, CURLOPT_USERNAME, nf->smtp_user);
-            curl_easy_setopt(curl, CURLOPT_PASSWORD, nf->smtp_password ? nf->smtp_password : "");
-        }
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)HTTP_TIMEOUT_S);
-        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-        CURLcode cc = curl_easy_perform(curl);
-        if (cc != CURLE_OK) {
-            snprintf(why, why_size, "SMTP: %s", curl_easy_strerror(cc));
+        if (cf_net_curl_setup(curl, &net, &guard, &err) != CF_OK) {
+            snprintf(why, why_size, "SMTP: %.240s", err.msg);
             failure = why;
+        } else {
+            curl_easy_setopt(curl, CURLOPT_MAIL_FROM, addr);
+            curl_easy_setopt(curl, CURLOPT_MAIL_RCPT, rcpt);
+            curl_easy_setopt(curl, CURLOPT_READFUNCTION, mail_read);
+            curl_easy_setopt(curl, CURLOPT_READDATA, &m);
+            curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
+            curl_easy_setopt(curl, CURLOPT_USE_SSL,
+                             (long)(nf->config.smtp.starttls ? CURLUSESSL_ALL : CURLUSESSL_NONE));
+            if (nf->smtp_user) {
+                curl_easy_setopt(curl, CURLOPT_USERNAME, nf->smtp_user);
+                curl_easy_setopt(curl, CURLOPT_PASSWORD,
+                                 nf->smtp_password ? nf->smtp_password : "");
+            }
+            CURLcode cc = curl_easy_perform(curl);
+            if (cc != CURLE_OK) {
+                char reason[CF_ERR_MSG_MAX];
+                cf_net_curl_error(cc, &guard, reason, sizeof(reason));
+                snprintf(why, why_size, "SMTP: %.240s", reason);
+                failure = why;
+            }
         }
     }
     curl_slist_free_all(rcpt);
@@ -658,13 +652,16 @@ enum cf_rc cf_notifier_start(struct cf_core *core, const struct cf_notifier_conf
                   curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
                   curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
                   (strcmp(scheme, "smtp") == 0 || strcmp(scheme, "smtps") == 0);
-        bool loopback = ok && cf_fetch_is_loopback(host);
+        bool loopback = ok && cf_net_is_loopback(host);
         curl_free(scheme);
         curl_free(host);
         curl_url_cleanup(u);
-        if (!ok)
+        if (!ok) {
+            char shown[CF_ERR_MSG_MAX];
+            cf_net_url_redact(smtp->url, shown, sizeof(shown));
             return cf_err_set(err, CF_EINVAL, "--smtp-url: expected smtp://HOST:PORT, not '%.200s'",
-                              smtp->url);
+                              shown);
+        }
         if (!smtp->starttls && !loopback)
             return cf_err_set(err, CF_EINVAL,
                               "--smtp-starttls off is allowed only for a loopback SMTP server");

@@ -11,10 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <sodium.h>
 
-#include "auth/fetch.h"
+#include "net/http.h"
 #include "stream/audit_stream.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -153,8 +152,12 @@ static enum cf_rc open_syslog(struct cf_audit_streams *s, const char *addr, stru
 
 static enum cf_rc check_http_url(const char *url, struct cf_err *err)
 {
-    const char *why = cf_fetch_url_refused(url);
-    return why ? cf_err_set(err, CF_EINVAL, "--audit-http: '%.200s' %s", url, why) : CF_OK;
+    const char *why = cf_net_url_refused(url);
+    char shown[CF_ERR_MSG_MAX];
+    if (!why)
+        return CF_OK;
+    cf_net_url_redact(url, shown, sizeof(shown));
+    return cf_err_set(err, CF_EINVAL, "--audit-http: '%.200s' %s", shown, why);
 }
 
 static void *http_main(void *arg);
@@ -391,47 +394,29 @@ int64_t cf_audit_streams_http_dropped(struct cf_audit_streams *s)
 
 /* ---- the HTTP sink's thread ---- */
 
-static size_t discard(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    (void)ptr;
-    (void)userdata;
-    return size * nmemb;
-}
-
 /* POSTs body; true on a 2xx. why receives the cause otherwise. */
 static bool post(struct cf_audit_streams *s, const char *body, size_t len, char *why, size_t size)
 {
-    CURL *curl = curl_easy_init();
-    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
-    if (s->http_auth)
-        headers = curl_slist_append(headers, s->http_auth);
+    const char *headers[] = {"Content-Type: application/json", s->http_auth, NULL};
+    struct cf_http_request req = {
+        .net = {.url = s->http_url,
+                .ca_file = s->http_ca_file,
+                .timeout_ms = HTTP_TIMEOUT_S * 1000},
+        .body = body,
+        .body_len = len,
+        .headers = headers,
+        .discard_body = true,
+    };
+    struct cf_http_response resp;
+    struct cf_err err;
     bool ok = false;
-    if (curl && headers) {
-        curl_easy_setopt(curl, CURLOPT_URL, s->http_url);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-        curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-        curl_easy_setopt(curl, CURLOPT_TIMEOUT, (long)HTTP_TIMEOUT_S);
-        curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, 5L);
-        curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-        curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-        curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-        if (s->http_ca_file)
-            curl_easy_setopt(curl, CURLOPT_CAINFO, s->http_ca_file);
-        CURLcode cc = curl_easy_perform(curl);
-        long status = 0;
-        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-        ok = cc == CURLE_OK && status >= 200 && status < 300;
-        if (cc != CURLE_OK)
-            snprintf(why, size, "%s", curl_easy_strerror(cc));
-        else if (!ok)
-            snprintf(why, size, "HTTP %ld", status);
-    } else {
-        snprintf(why, size, "out of memory");
-    }
-    curl_slist_free_all(headers);
-    curl_easy_cleanup(curl);
+    if (cf_http_perform(&req, &resp, &err) != CF_OK)
+        snprintf(why, size, "%s", err.msg);
+    else if (resp.status < 200 || resp.status >= 300)
+        snprintf(why, size, "HTTP %ld", resp.status);
+    else
+        ok = true;
+    cf_http_response_release(&resp);
     return ok;
 }
 
