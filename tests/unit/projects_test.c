@@ -10,6 +10,15 @@
 
 TestSuite(projects, .init = fx_setup, .fini = fx_teardown);
 
+/* Leaves non-zero bytes where the next call's locals will be, so that a local released without
+ * being initialised frees garbage (and crashes) instead of passing by luck. */
+static __attribute__((noinline)) void dirty_stack(void)
+{
+    volatile unsigned char junk[64 * 1024];
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = 0x5a;
+}
+
 static struct cf_project_view make_project(const char *name)
 {
     struct cf_project_view view = {0};
@@ -130,6 +139,7 @@ Test(projects, an_identity_without_membership_sees_and_changes_nothing)
     struct cf_env env = {0};
     cr_expect_eq(cf_envs_create(&fx_core, &bot, "secret-plans", "x", "x", 0, &env, &err),
                  CF_EFORBIDDEN);
+    dirty_stack();
     cr_expect_eq(cf_projects_delete(&fx_core, &bot, "secret-plans", &got, &err), CF_EFORBIDDEN);
 
     /* a viewer may read the project but not administer it */
