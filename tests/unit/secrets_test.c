@@ -100,24 +100,30 @@ Test(secrets, versions_history_and_rollback)
     cr_expect(memcmp(v1.value.data, "one", 3) == 0);
     cf_plain_release(&v1);
 
+    /* history and rollback find the secret by id and say where it lives */
     struct cf_plain_list history = {0};
-    cr_assert_eq(cf_secrets_history(&fx_core, &fx_admin, current.meta.id, &scope, &history, &err),
+    struct cf_scope where = {0};
+    cr_assert_eq(cf_secrets_history(&fx_core, &fx_admin, current.meta.id, &where, &history, &err),
                  CF_OK, "%s", err.msg);
     cr_expect_eq(history.n, 2);
+    cr_expect_str_eq(where.env.slug, "dev");
     cf_plain_list_release(&history);
+    cf_scope_release(&where);
 
     struct cf_plain rolled = {0};
     cr_assert_eq(
-        cf_secrets_rollback(&fx_core, &fx_admin, current.meta.id, 1, &scope, &rolled, &err), CF_OK,
+        cf_secrets_rollback(&fx_core, &fx_admin, current.meta.id, 1, &where, &rolled, &err), CF_OK,
         "%s", err.msg);
     cr_expect_eq(rolled.meta.version, 3, "a rollback is a new version");
     cf_plain_release(&rolled);
+    cf_scope_release(&where);
     char *got = read_value(&fx_admin, "API_KEY", false);
     cr_expect_str_eq(got, "one");
     free(got);
     cr_expect_eq(
-        cf_secrets_rollback(&fx_core, &fx_admin, current.meta.id, 99, &scope, &rolled, &err),
+        cf_secrets_rollback(&fx_core, &fx_admin, current.meta.id, 99, &where, &rolled, &err),
         CF_ENOTFOUND);
+    cf_scope_release(&where);
     cf_plain_release(&current);
 }
 
