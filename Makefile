@@ -1,8 +1,12 @@
 # Thin wrapper over Meson. `make run` starts a server on 127.0.0.1:8080 with data in ./coffer-data
 # (ADDR=, DATA_DIR= or COFFER_ADDR, COFFER_DATA_DIR for others);
 # `make test` builds a normal and a sanitizer (ASan+UBSan) tree and runs every suite in both.
+# `make check` runs the tool-enforced style: the clang-format check, the layering check and a
+# ThreadSanitizer build running the unit tests and the threaded integration suites.
+# Warnings are errors in `make test` and `make check` (-Dwerror=true on their trees), not in `make build`.
 BUILD    ?= build
 SANBUILD ?= build-san
+TSANBUILD ?= build-tsan
 FUZZBUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 MESON    ?= meson
@@ -10,8 +14,8 @@ MESON    ?= meson
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 
-.PHONY: all build deps run test unit integration bench fuzz stress soak format clean generated install \
-	uninstall
+.PHONY: all build deps run test check check-format check-layers tsan unit integration bench fuzz stress soak \
+	format clean generated install uninstall
 
 all: build
 
@@ -56,7 +60,15 @@ uninstall:
 run: build
 	./$(BUILD)/coffer server $(if $(ADDR),--addr '$(ADDR)') $(if $(DATA_DIR),--data-dir '$(DATA_DIR)')
 
+$(TSANBUILD)/build.ninja: | deps
+	$(MESON) setup $(TSANBUILD) -Db_sanitize=thread -Dbuildtype=debug -Dtest_clock=true -Dwerror=true \
+		>/dev/null
+
+# The test trees treat warnings as errors; `meson configure` keeps that setting in $(BUILD) afterwards
+# (`meson configure $(BUILD) -Dwerror=false` undoes it).
 test: deps $(BUILD)/build.ninja $(SANBUILD)/build.ninja
+	$(MESON) configure $(BUILD) -Dwerror=true
+	$(MESON) configure $(SANBUILD) -Dwerror=true
 	$(MESON) compile -C $(BUILD)
 	$(MESON) compile -C $(SANBUILD)
 	sh scripts/test.sh $(BUILD) $(SANBUILD)
@@ -86,8 +98,23 @@ stress: build
 	ITEST_KILL_ROUNDS=200 ITEST_ROTATION_KILLS=50 COFFER_BIN=$(BUILD)/coffer python3 tests/integration/run.py \
 		-v test_durability
 
+check: check-format check-layers tsan
+
+# clang-format --dry-run -Werror over the tracked C files of src/, tests/unit/, bench/ and fuzz/
+check-format:
+	sh scripts/check-format.sh
+
+# which folder of src/ may include which (scripts/check-layers.py --graph prints the graph)
+check-layers:
+	python3 scripts/check-layers.py
+
+# ThreadSanitizer: the unit tests and the threaded integration suites (scripts/tsan.sh)
+tsan: deps $(TSANBUILD)/build.ninja
+	$(MESON) compile -C $(TSANBUILD)
+	sh scripts/tsan.sh $(TSANBUILD)
+
 format:
-	clang-format -i src/*.c src/*/*.[ch] tests/unit/*.c bench/*.c
+	clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/unit/*.[ch]' 'bench/*.c' 'fuzz/*.c')
 
 clean:
-	rm -rf $(BUILD) $(SANBUILD) $(FUZZBUILD)
+	rm -rf $(BUILD) $(SANBUILD) $(TSANBUILD) $(FUZZBUILD)

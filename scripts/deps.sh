@@ -1,11 +1,13 @@
 #!/bin/sh
-# Installs the Debian 12 packages Coffer needs to build, test and benchmark. Idempotent: when every package
-# is already present it does nothing; otherwise it uses apt-get (as root) or tells you what to install.
+# Installs the Debian 12 packages Coffer needs to build, test, check (clang-format and libtsan2 for
+# `make check`) and benchmark. Idempotent: when every package is already present it does nothing; otherwise
+# it uses apt-get (as root) or tells you what to install.
 set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config python3 \
 libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev libpq-dev postgresql libcurl4-openssl-dev \
-libcriterion-dev libcjose-dev libssl-dev openssl curl wrk hyperfine clang libclang-rt-14-dev zsh man-db"
+libcriterion-dev libcjose-dev libssl-dev openssl curl wrk hyperfine clang libclang-rt-14-dev \
+clang-format libtsan2 zsh man-db"
 
 missing=""
 for p in $PACKAGES; do

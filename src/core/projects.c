@@ -357,7 +357,7 @@ enum cf_rc cf_projects_delete(struct cf_core *core, const struct cf_principal *w
                               const char *project, struct cf_project_view *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
-    struct cf_project found;
+    struct cf_project found = {0}; /* released below even when the admin check refuses first */
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));

@@ -22,12 +22,14 @@ import atexit
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -484,6 +486,16 @@ def assert_start_refused(test, cases):
         finally:
             s.stop()
             s.cleanup()
+
+
+def seeded_random(test):
+    """The random.Random of a randomized test (test: the TestCase): seeded with ITEST_SEED when it is set,
+    else with a fresh seed, which is printed (stderr, shown with a failing suite's output) so that the run
+    can be replayed: ITEST_SEED=N python3 tests/integration/run.py -v SUITE."""
+    text = os.environ.get("ITEST_SEED", "")
+    seed = int(text) if text else random.SystemRandom().randrange(1, 2 ** 31)
+    print("%s: ITEST_SEED=%d" % (test.id(), seed), file=sys.stderr, flush=True)
+    return random.Random(seed)
 
 
 def unique(prefix="p"):

@@ -4,7 +4,6 @@ to open, rotate-root-key keeps values readable and changes root.key, and a wrong
 
 import base64
 import os
-import random
 import subprocess
 import sqlite3
 import threading
@@ -124,7 +123,7 @@ class KillNine(unittest.TestCase):
 
     def test_acknowledged_writes_survive_kill9(self):
         s = Server()
-        rng = random.Random(int(os.environ.get("ITEST_SEED", "0")) or None)
+        rng = harness.seeded_random(self)
         acknowledged = {}  # key -> value of the last write that got a 200
         owner = {}         # key -> writer index (each key is written by one writer, so writes to it are ordered)
         lock = threading.Lock()
@@ -316,7 +315,7 @@ class RootKeyRotationKilled(unittest.TestCase):
 
     def test_rotation_killed_at_random_moments(self):
         s = Server()
-        rng = random.Random(int(os.environ.get("ITEST_SEED", "0")) or None)
+        rng = harness.seeded_random(self)
         try:
             s.start()
             values = {}

@@ -1,6 +1,6 @@
 /* Unit tests for src/auth/jwt: known answers from RFC 7515 (A.2 RS256, A.3 ES256) and RFC 8037
- * (Ed25519); the Wycheproof JSON Web Signature vectors (loaded at test time from
- * ../shared/testdata/wycheproof relative to the repository root, skipped loudly when absent); and
+ * (Ed25519); the Wycheproof JSON Web Signature vectors (committed in tests/testdata/wycheproof,
+ * loaded at test time: a missing file fails the test rather than skipping it); and
  * a negative catalogue built from keys OpenSSL generates at test time, each case asserting the
  * refusal's specific cause and that the message never echoes the token. */
 #include <limits.h>
@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -291,39 +289,12 @@ Test(jwt_rfc, rfc8037_ed25519)
 
 /* ---- Wycheproof ---- */
 
-/* ../shared/testdata/wycheproof relative to the repository root; the root is found from this
- * file's path (as the compiler saw it) or by walking up from the working directory. */
-static bool find_wycheproof(char *out, size_t size)
+/* The Wycheproof vectors committed under tests/testdata/wycheproof (tests/unit/meson.build passes
+ * that directory as CF_TESTDATA_DIR); COFFER_TESTDATA names another testdata directory. */
+static void wycheproof_dir(char *out, size_t size)
 {
     const char *env = getenv("COFFER_TESTDATA");
-    char start[PATH_MAX - 64];
-    struct stat st;
-    if (env) {
-        snprintf(out, size, "%s/wycheproof", env);
-        return stat(out, &st) == 0;
-    }
-    const char *candidates[2] = {__FILE__, NULL};
-    char cwd[PATH_MAX];
-    if (getcwd(cwd, sizeof(cwd)))
-        candidates[1] = cwd;
-    for (int c = 0; c < 2; c++) {
-        if (!candidates[c])
-            continue;
-        snprintf(start, sizeof(start), "%s", candidates[c]);
-        for (int up = 0; up < 6; up++) {
-            char probe[PATH_MAX + 64];
-            char *slash = strrchr(start, '/');
-            snprintf(probe, sizeof(probe), "%s/src/auth/jwt.h", start);
-            if (stat(probe, &st) == 0) {
-                snprintf(out, size, "%s/../shared/testdata/wycheproof", start);
-                return stat(out, &st) == 0;
-            }
-            if (!slash)
-                break;
-            *slash = '\0';
-        }
-    }
-    return false;
+    snprintf(out, size, "%s/wycheproof", env && *env ? env : CF_TESTDATA_DIR);
 }
 
 /* The header's "alg" of a compact token, or "" when it does not decode. */
@@ -390,12 +361,7 @@ static struct cf_jwt_keys *keys_for_jwk(const json_t *jwk)
 Test(jwt_wycheproof, json_web_signature)
 {
     char dir[PATH_MAX], path[PATH_MAX + 64];
-    if (!find_wycheproof(dir, sizeof(dir))) {
-        fprintf(stderr, "\n*** SKIPPED jwt_wycheproof: ../shared/testdata/wycheproof not found "
-                        "(relative to the repository root); the Wycheproof vectors did NOT run "
-                        "***\n\n");
-        cr_skip_test("Wycheproof vectors absent (../shared/testdata/wycheproof)");
-    }
+    wycheproof_dir(dir, sizeof(dir));
     snprintf(path, sizeof(path), "%s/json_web_signature_test.json", dir);
     json_error_t jerr;
     json_t *doc = json_load_file(path, 0, &jerr);

@@ -14,6 +14,8 @@
 #include <criterion/criterion.h>
 #include <sqlite3.h>
 
+#include "test_dir.h"
+
 #include "store/sqlite.h"
 #include "store/store.h"
 #include "util/id.h"
@@ -51,19 +53,7 @@ static void teardown(void)
     if (st)
         st->ops->close(st);
     st = NULL;
-    DIR *dir = opendir(tmp_dir);
-    if (dir) {
-        struct dirent *entry;
-        char path[512];
-        while ((entry = readdir(dir))) {
-            if (strcmp(entry->d_name, ".") == 0 || strcmp(entry->d_name, "..") == 0)
-                continue;
-            snprintf(path, sizeof(path), "%s/%s", tmp_dir, entry->d_name);
-            unlink(path);
-        }
-        closedir(dir);
-    }
-    rmdir(tmp_dir);
+    test_dir_remove(tmp_dir);
 }
 
 TestSuite(store, .init = setup, .fini = teardown);

@@ -1,0 +1,153 @@
+/* Unit tests of core/identities over a real SQLite store (tests/unit/core_fixture.h): identities
+ * are created, renamed, listed and deleted by the admin only; universal auth is attached with
+ * validated settings; a client secret is returned once, stored only as a hash, listed by prefix
+ * and revoked; memberships validate their role and the project. */
+#include "core_fixture.h"
+
+#include "core/identities.h"
+#include "core/projects.h"
+#include "util/banned.h"
+
+TestSuite(identities, .init = fx_setup, .fini = fx_teardown);
+
+static struct cf_identity make_identity(const char *name)
+{
+    struct cf_identity id = {0};
+    cr_assert_eq(cf_identity_create(&fx_core, &fx_admin, name, &id, &err), CF_OK, "%s", err.msg);
+    return id;
+}
+
+static struct cf_principal as_principal(const struct cf_identity *id)
+{
+    struct cf_principal who = {.kind = CF_PRINCIPAL_IDENTITY};
+    snprintf(who.id, sizeof(who.id), "%s", id->id);
+    snprintf(who.name, sizeof(who.name), "%s", id->name);
+    return who;
+}
+
+Test(identities, create_rename_list_delete)
+{
+    struct cf_identity id = make_identity("deployer");
+    struct cf_identity got = {0};
+    cr_assert_eq(cf_identity_get(&fx_core, &fx_admin, id.id, &got, &err), CF_OK);
+    cr_expect_str_eq(got.name, "deployer");
+    cr_assert_eq(cf_identity_rename(&fx_core, &fx_admin, id.id, "release-bot", &got, &err), CF_OK,
+                 "%s", err.msg);
+    cr_expect_str_eq(got.name, "release-bot");
+    cr_expect_eq(cf_identity_create(&fx_core, &fx_admin, "", &got, &err), CF_EVALIDATION);
+
+    struct cf_identity_list list = {0};
+    cr_assert_eq(cf_identity_list(&fx_core, &fx_admin, &list, &err), CF_OK);
+    cr_expect_eq(list.n, 1);
+    cf_identity_list_release(&list);
+
+    cr_assert_eq(cf_identity_delete(&fx_core, &fx_admin, id.id, &got, &err), CF_OK);
+    cr_expect_eq(cf_identity_get(&fx_core, &fx_admin, id.id, &got, &err), CF_ENOTFOUND);
+    cr_expect_eq(cf_identity_delete(&fx_core, &fx_admin, id.id, &got, &err), CF_ENOTFOUND);
+    cr_expect_eq(cf_identity_get(&fx_core, &fx_admin, "not-a-uuid", &got, &err) == CF_OK, false);
+}
+
+Test(identities, only_the_admin_manages_identities)
+{
+    struct cf_identity id = make_identity("limited");
+    struct cf_principal who = as_principal(&id);
+    struct cf_identity got = {0};
+    cr_expect_eq(cf_identity_create(&fx_core, &who, "another", &got, &err), CF_EFORBIDDEN);
+    cr_expect_eq(cf_identity_rename(&fx_core, &who, id.id, "boss", &got, &err), CF_EFORBIDDEN);
+    cr_expect_eq(cf_identity_delete(&fx_core, &who, id.id, &got, &err), CF_EFORBIDDEN);
+    struct cf_ua_settings settings = {0};
+    struct cf_ua_config config = {0};
+    cr_expect_eq(cf_ua_attach(&fx_core, &who, id.id, &settings, &config, &err), CF_EFORBIDDEN);
+    char secret[CF_TOKEN_MAX];
+    struct cf_client_secret cs = {0};
+    cr_expect_eq(cf_client_secret_create(&fx_core, &who, id.id, "mine", 0, 0, 0, secret,
+                                         sizeof(secret), &cs, &err),
+                 CF_EFORBIDDEN);
+}
+
+Test(identities, universal_auth_and_client_secrets)
+{
+    struct cf_identity id = make_identity("pipeline");
+    struct cf_ua_settings settings = {.has_ttl = true, .access_token_ttl = 600};
+    struct cf_ua_config config = {0};
+    cr_assert_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &settings, &config, &err), CF_OK, "%s",
+                 err.msg);
+    cr_expect_eq(config.access_token_ttl, 600);
+    cr_expect_neq(config.client_id[0], '\0');
+    cr_expect_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &settings, &config, &err), CF_EEXIST,
+                 "attached twice");
+
+    struct cf_ua_settings too_long = {.has_ttl = true, .access_token_ttl = CF_TTL_MAX + 1};
+    cr_expect_eq(cf_ua_update(&fx_core, &fx_admin, id.id, &too_long, &config, &err),
+                 CF_EVALIDATION);
+    struct cf_ua_settings bad_ips = {.has_token_ips = true,
+                                     .access_token_trusted_ips = "10.0.0.0/99"};
+    cr_expect_eq(cf_ua_update(&fx_core, &fx_admin, id.id, &bad_ips, &config, &err), CF_EVALIDATION);
+    cr_assert_eq(cf_ua_get(&fx_core, &fx_admin, id.id, &config, &err), CF_OK);
+    cr_expect_eq(config.access_token_ttl, 600, "a refused update changed the settings");
+
+    char secret[CF_TOKEN_MAX];
+    struct cf_client_secret cs = {0};
+    cr_assert_eq(cf_client_secret_create(&fx_core, &fx_admin, id.id, "ci", 3600, 0, 0, secret,
+                                         sizeof(secret), &cs, &err),
+                 CF_OK, "%s", err.msg);
+    cr_expect(strncmp(secret, CF_CLIENT_SECRET_PREFIX, strlen(CF_CLIENT_SECRET_PREFIX)) == 0);
+    cr_expect(cf_token_looks_like_client_secret(secret));
+    cr_expect(strncmp(cs.prefix, secret, 8) == 0, "the listed prefix is the secret's start");
+    cr_expect_gt(cs.expires_at, 0);
+    cr_expect(!fx_on_disk(secret), "the client secret is stored in clear");
+
+    struct cf_client_secret_list list = {0};
+    cr_assert_eq(cf_client_secret_list(&fx_core, &fx_admin, id.id, &list, &err), CF_OK);
+    cr_assert_eq(list.n, 1);
+    cr_expect(!list.items[0].revoked);
+    cf_client_secret_list_release(&list);
+
+    struct cf_client_secret revoked = {0};
+    cr_assert_eq(cf_client_secret_revoke(&fx_core, &fx_admin, id.id, cs.id, &revoked, &err), CF_OK,
+                 "%s", err.msg);
+    cr_expect(revoked.revoked);
+    sodium_memzero(secret, sizeof(secret));
+
+    cr_expect_eq(cf_client_secret_create(&fx_core, &fx_admin, id.id, "bad", -5, 0, 0, secret,
+                                         sizeof(secret), &cs, &err),
+                 CF_EVALIDATION, "a negative ttl");
+    struct cf_identity other = make_identity("no-ua");
+    cr_expect_eq(cf_ua_get(&fx_core, &fx_admin, other.id, &config, &err), CF_ENOTFOUND);
+}
+
+Test(identities, memberships)
+{
+    struct cf_project_view project = {0};
+    cr_assert_eq(cf_projects_create(&fx_core, &fx_admin, "infra", NULL, NULL, &project, &err),
+                 CF_OK);
+    struct cf_identity id = make_identity("member");
+    struct cf_membership m = {0};
+    cr_expect_eq(
+        cf_membership_set(&fx_core, &fx_admin, "infra", id.id, "superuser", NULL, 0, &m, &err),
+        CF_EVALIDATION);
+    cr_expect_eq(cf_membership_set(&fx_core, &fx_admin, "no-such-project", id.id, "viewer", NULL, 0,
+                                   &m, &err),
+                 CF_ENOTFOUND);
+    struct cf_membership_rule rule = {.actions = 1u << CF_ACTION_READ, .path_glob = "/**"};
+    snprintf(rule.env_slug, sizeof(rule.env_slug), "no-such-env");
+    cr_expect_eq(
+        cf_membership_set(&fx_core, &fx_admin, "infra", id.id, "member", &rule, 1, &m, &err),
+        CF_EVALIDATION, "a rule for an unknown environment");
+
+    snprintf(rule.env_slug, sizeof(rule.env_slug), "prod");
+    cr_assert_eq(
+        cf_membership_set(&fx_core, &fx_admin, "infra", id.id, "member", &rule, 1, &m, &err), CF_OK,
+        "%s", err.msg);
+    cr_expect_str_eq(m.role, "member");
+    cf_membership_release(&m);
+
+    struct cf_membership_list list = {0};
+    cr_assert_eq(cf_membership_list(&fx_core, &fx_admin, "infra", &list, &err), CF_OK);
+    cr_expect_eq(list.n, 1);
+    cf_membership_list_release(&list);
+    cr_assert_eq(cf_membership_remove(&fx_core, &fx_admin, "infra", id.id, &m, &err), CF_OK);
+    cf_membership_release(&m);
+    cr_expect_eq(cf_membership_remove(&fx_core, &fx_admin, "infra", id.id, &m, &err), CF_ENOTFOUND);
+    cf_project_view_release(&project);
+}
