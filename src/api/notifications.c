@@ -14,7 +14,7 @@
 #include <sodium.h>
 
 #include "api/http.h"
-#include "auth/serverkey.h"
+#include "crypto/serverkey.h"
 #include "notify/notify.h"
 #include "util/id.h"
 #include "util/str.h"

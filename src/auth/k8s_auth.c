@@ -14,7 +14,7 @@
 
 #include "auth/fetch.h"
 #include "auth/k8s_auth.h"
-#include "auth/serverkey.h"
+#include "crypto/serverkey.h"
 #include "auth/token.h"
 #include "util/wipemem.h"
 #include "util/banned.h"

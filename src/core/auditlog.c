@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#include "auth/serverkey.h"
+#include "crypto/serverkey.h"
 #include "core/auditlog.h"
 #include "stream/audit_stream.h"
 #include "util/file.h"

@@ -26,7 +26,7 @@
 #include "crypto/keyring.h"
 #include "store/store.h"
 
-#define CF_AUDIT_KEY_META "audit_key" /* = CF_SERVER_KEY_AUDIT_META of auth/serverkey.h */
+#define CF_AUDIT_KEY_META "audit_key" /* = CF_SERVER_KEY_AUDIT_META of crypto/serverkey.h */
 #define CF_AUDIT_KEY_LABEL "~audit"
 #define CF_AUDIT_HEAD_FILE "audit-head.json" /* in the data directory */
 

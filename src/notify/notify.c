@@ -10,7 +10,7 @@
 #include <sodium.h>
 
 #include "auth/fetch.h"
-#include "auth/serverkey.h"
+#include "crypto/serverkey.h"
 #include "notify/notify.h"
 #include "util/id.h"
 #include "util/log.h"

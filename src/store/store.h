@@ -205,7 +205,7 @@ struct cf_jwt_auth_config {
  * allowed_names are comma-separated globs ("" = any). Durations in seconds; 0 limits mean "none".
  */
 #define CF_K8S_JWT_MAX 8192
-/* The reviewer JWT as stored: sealed (auth/serverkey.h), "sealed:v1:" + base64, or plain text when
+/* The reviewer JWT as stored: sealed (crypto/serverkey.h), "sealed:v1:" + base64, or plain text when
  * written before sealing existed. */
 #define CF_K8S_REVIEWER_STORED_MAX 11264
 struct cf_k8s_auth_config {
@@ -368,7 +368,7 @@ struct cf_channel {
     char type[16];                /* "webhook", "slack", "teams", "email" */
     char name[CF_NAME_MAX + 1];
     char target[CF_CHANNEL_TARGET_MAX + 1]; /* URL, or comma-separated recipients */
-    char signing_secret[256];               /* sealed text (auth/serverkey.h), "" for none */
+    char signing_secret[256];               /* sealed text (crypto/serverkey.h), "" for none */
     int64_t created_at;
 };
 struct cf_channel_list {
