@@ -13,7 +13,7 @@
 
 #include "api/http.h"
 #include "core/auditlog.h"
-#include "stream/audit_stream.h"
+#include "core/render.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"

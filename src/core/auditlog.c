@@ -13,7 +13,7 @@
 
 #include "crypto/serverkey.h"
 #include "core/auditlog.h"
-#include "stream/audit_stream.h"
+#include "core/render.h"
 #include "util/file.h"
 #include "util/id.h"
 #include "util/log.h"
