@@ -608,6 +608,13 @@ void cf_audit_log_flush(struct cf_audit_log *log)
     pthread_mutex_unlock(&log->lock);
 }
 
+enum cf_rc cf_audit_log_list(struct cf_audit_log *log, const struct cf_audit_filter *filter,
+                             struct cf_audit_event_list *out, struct cf_err *err)
+{
+    cf_audit_log_flush(log);
+    return log->store->ops->audit_list(log->store, filter, out, err);
+}
+
 enum cf_rc cf_audit_log_checkpoint(struct cf_audit_log *log, struct cf_err *err)
 {
     struct cf_audit_event *last = malloc(sizeof(*last));

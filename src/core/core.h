@@ -68,6 +68,9 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
                           enum cf_action action, const char *project_id, const struct cf_env *env,
                           const char *path, struct cf_err *err);
 
+/* Whether the store answers (GET /api/status, no caller): CF_OK, or CF_EUNAVAIL naming why. */
+enum cf_rc cf_core_ping(struct cf_core *core, struct cf_err *err);
+
 /* Server-wide administration (projects, identities, memberships): the admin only. CF_EFORBIDDEN
  * naming what (e.g. "manage identities") otherwise. */
 enum cf_rc cf_authz_admin(const struct cf_principal *who, const char *what, struct cf_err *err);
