@@ -604,6 +604,9 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         r = self.api("POST", REVOKE, body={"accessToken": m["token"]}, token=None)
         self.assertEqual(r.status, 200, r.body[:300])
         self.assertEqual(r.json, {"message": "Successfully revoked access token"})
+        # Revoking it again is not an error.
+        r = self.api("POST", REVOKE, body={"accessToken": m["token"]}, token=None)
+        self.assertEqual(r.status, 200, r.body[:300])
         self.assert401(self.list_as(m["token"], project["id"]), "access token was revoked")
         self.assert401(self.api("POST", RENEW, body={"accessToken": m["token"]}, token=None),
                        "access token was revoked")
@@ -612,6 +615,11 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         # Revoking garbage is refused.
         r = self.api("POST", REVOKE, body={"accessToken": "a.b.c"}, token=None)
         self.assertEqual(r.status, 401, r.body[:300])
+        # A genuine token altered (its signature no longer matches) is refused, not taken as revoked.
+        forged = other[:-4] + ("AAAA" if not other.endswith("AAAA") else "BBBB")
+        r = self.api("POST", REVOKE, body={"accessToken": forged}, token=None)
+        self.assertEqual(r.status, 401, r.body[:300])
+        self.assertEqual(self.list_as(other, project["id"]).status, 200)
 
     def test_renew_same_token_bounded_by_max_ttl(self):
         """TTL 2 s, max TTL 3 s. Renewed at 1.2 s the token outlives its first 2 s; renewed again at 2.4 s it
