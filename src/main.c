@@ -25,7 +25,7 @@ static const struct command commands[] = {
     {"inventory", cf_cmd_inventory, "every secret with versions, changes, expiry, and who can read it"},
     {"login", cf_cmd_login, "exchange machine-identity credentials for an access token"},
     {"notifications", cf_cmd_notifications, "expiry notices: channels, a pass now, the delivery log"},
-    {"operator", cf_cmd_operator, "offline maintenance: rotate-root-key"},
+    {"operator", cf_cmd_operator, "offline maintenance: rotate-root-key, rotate-admin-token, migrate"},
     {"projects", cf_cmd_projects, "create, list, get and delete projects"},
     {"run", cf_cmd_run, "run a command with secrets in its environment"},
     {"secrets", cf_cmd_secrets, "set, get, list, delete secrets; history and rollback"},

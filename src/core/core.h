@@ -1,7 +1,8 @@
 /* Coffer's domain layer, shared part: the context, the caller, the single authorization check and
  * scope resolution. The operations live in projects.h (projects, environments, folders, imports,
- * tags) and secrets.h (secrets with versions, references and imports). Pure C over the store and
- * the keyring: no HTTP, no JSON library.
+ * tags), secrets.h (secrets with versions, references and imports), identities.h, expiry.h,
+ * inventory.h, channels.h (notifications) and auditlog.h. Pure C over the store and the keyring, no
+ * HTTP; JSON only where a record's form is JSON (render.h; JWT auth's key lists in identities.c).
  *
  * Every operation takes the shared context (struct cf_core, thread-safe), the caller (struct
  * cf_principal), and a struct cf_err that names the problem on failure. Not-found messages use

@@ -1,5 +1,5 @@
 """Machine identities, universal auth, client secrets, access tokens and login throttling (docs/api.md, "Machine
-identities and universal auth" and "Logging in"; issue 3, items 1 to 4).
+identities and universal auth" and "Logging in").
 
 - identity CRUD is admin-only: an identity's token (even one that is a project admin) gets 403 on identity,
   universal-auth, client-secret, membership and project management;
@@ -470,8 +470,8 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         self.assertError(self.api("POST", LOGIN, body="{nope", token=None), 400, "BadRequest")
 
     def assertLoginLogged(self, method, who, result, reason=None):
-        """The server logs one line per login outcome, with the refusal's precise reason (issue 4, "an
-        audit-ready reason is recorded") and never the credential."""
+        """The server logs one line per login outcome, with the refusal's precise reason (an
+        audit-ready reason) and never the credential."""
         # the line is written when the request completes, which may be just after the client read the answer
         deadline = time.monotonic() + 5
         while True:
@@ -685,7 +685,7 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         self.assertEqual(self.list_secrets(project["id"]).json["secrets"], [], "the refused create wrote")
 
     def test_only_hashes_are_stored(self):
-        """Client secrets and access tokens never reach the data directory in clear (issue 3: only hashes)."""
+        """Client secrets and access tokens never reach the data directory in clear (only hashes)."""
         m = self.machine(secret={"description": "hash me"})
         renewed = self.api("POST", RENEW, body={"accessToken": m["token"]}, token=None)
         self.assertEqual(renewed.status, 200)

@@ -2134,7 +2134,7 @@ Test(store, concurrent_token_uses_never_exceed_the_limit)
     free(got);
 }
 
-/* ---- notifications (issue 5) ---- */
+/* ---- notifications ---- */
 
 Test(store, a_notice_is_claimed_once)
 {

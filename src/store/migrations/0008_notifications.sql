@@ -1,4 +1,4 @@
--- Coffer schema version 8 (issue 5): expiry notifications. A channel belongs to a project, or to no
+-- Coffer schema version 8: expiry notifications. A channel belongs to a project, or to no
 -- project (server-wide: it receives every notice, client secrets' included). A notice is one message
 -- about one state of one item (core/expiry.h cf_expiry_item_key) at one threshold, for one channel:
 -- the UNIQUE constraint makes creating it a claim, so that every notice exists once however many
