@@ -93,7 +93,7 @@ fuzz: deps $(FUZZBUILD)/build.ninja
 	$(MESON) compile -C $(FUZZBUILD)
 	sh scripts/fuzz.sh $(FUZZBUILD) $(FUZZ_SECONDS)
 
-# crash durability at length (issue 8): 200 kill -9 of a server under writes, 50 of a root-key rotation
+# crash durability at length : 200 kill -9 of a server under writes, 50 of a root-key rotation
 stress: build
 	ITEST_KILL_ROUNDS=200 ITEST_ROTATION_KILLS=50 COFFER_BIN=$(BUILD)/coffer python3 tests/integration/run.py \
 		-v test_durability

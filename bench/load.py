@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Load shape and soak (issue 8, points 3 and 4; bench/README.md "Load shape and soak").
+"""Load shape and soak (bench/README.md "Load shape and soak").
 
     python3 bench/load.py shape BUILD_DIR     # 64 clients mixing reads, writes and logins; 10,000 idle connections
     python3 bench/load.py soak BUILD_DIR      # SOAK_MINUTES (default 3) of the same mix; RSS and fds stay flat

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Coffer's benchmark (issue 2, item 8, and issue 3, item 8; see bench/README.md). Given a build directory that
+# Coffer's benchmark (see bench/README.md). Given a build directory that
 # already holds `coffer` and `bench/baseline` (`make bench` builds first), it starts a Coffer server on a fresh
 # data directory and measures start to first answered request, seeds a project with 100 secrets of about 500
 # bytes each in Infisical's response shape and a machine identity (universal auth, a client secret, viewer on
@@ -232,7 +232,7 @@ def seed_jwt(api, port, outdir, jwks_port, pid):
     return iid, token
 
 def seed_list(port, value_len, count=100):
-    """The same 100-secret folder on the server without an audit log (issue 6: the price of auditing)."""
+    """The same 100-secret folder on the server without an audit log (the price of auditing)."""
     api = Api(port, os.environ["BENCH_TOKEN"])
     pid = json.loads(api.call("POST", "/api/v2/workspace", {"projectName": "bench"}))["project"]["id"]
     api.call("POST", "/api/v3/secrets/batch/raw", {"workspaceId": pid, "environment": "dev",
@@ -467,7 +467,7 @@ def report(work, out_path):
     for name, measured, result in targets:
         lines.append("%-40s %16s  %s" % (name, measured, result))
     lines.append("")
-    lines.append("Infisical on the same kind of machine (issues 2, 3): list 72-78 req/s (p99 359 ms at 16 conns),")
+    lines.append("Infisical on the same kind of machine: list 72-78 req/s (p99 359 ms at 16 conns),")
     lines.append("one 138-161 req/s, ~300 MB idle RSS, 3.4 s to start, 16 logins/s (bcrypt-bound).")
     lines.append("Doppler's CLI: `doppler run -- true` is reported at 300-400 ms.")
     if total_errors:
@@ -580,7 +580,7 @@ ONE_PATH="/api/v3/secrets/raw/KEY_001?workspaceId=$PROJECT_ID&environment=dev"
 LOGIN_PATH=/api/v1/auth/universal-auth/login
 
 # 2b. A second Coffer with the audit log off (--audit off), seeded with the same folder, so that the price of
-# auditing a read is measured in the same run (issue 6).
+# auditing a read is measured in the same run.
 mkdir -m 700 "$WORK/quiet-data"
 QUIET_PORT=$(helper port)
 COFFER_BOOTSTRAP_TOKEN=$BENCH_TOKEN helper start "$WORK/quiet.ready" "$WORK/quiet.log" "$QUIET_PORT" \

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Coffer at scale (issue 8 point 6; bench/README.md "Scale"): does a big store slow the request path?
+"""Coffer at scale (bench/README.md "Scale"): does a big store slow the request path?
 
     python3 bench/scale.py BUILD_DIR
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Coffer's store benchmark (issue 7; bench/README.md "Stores and nodes"): list 100 secrets and write one secret,
+"""Coffer's store benchmark (bench/README.md "Stores and nodes"): list 100 secrets and write one secret,
 on SQLite and on PostgreSQL, with one node and with two nodes, in the same run.
 
     python3 bench/stores.py BUILD_DIR

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The one table of `make bench` (issue 8, point 5): every scenario's figure from this run's results
+"""The one table of `make bench` : every scenario's figure from this run's results
 (bench/results/*.json, written by run.sh, stores.py, load.py shape and scale.py), each HTTP throughput also as a
 ratio of the ceiling measured in the same run: bench/baseline, a minimal libmicrohttpd server answering the same
 list response from memory, at the same number of connections (64 unless a row says otherwise).

@@ -13,7 +13,7 @@
 
 #include "api/http.h"
 #include "core/auditlog.h"
-#include "stream/audit_stream.h"
+#include "core/render.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -87,9 +87,8 @@ static enum cf_rc list_events(struct cf_req *req, json_t **out, struct cf_err *e
             return cf_err_field(err, CF_EVALIDATION, "limit", "limit: from 1 to %d", LIST_MAX);
         filter.limit = (size_t)n;
     }
-    cf_audit_log_flush(log); /* what was recorded before this request is listed */
     struct cf_audit_event_list list = {0};
-    rc = cf_req_core(req)->store->ops->audit_list(cf_req_core(req)->store, &filter, &list, err);
+    rc = cf_audit_log_list(log, &filter, &list, err);
     if (rc != CF_OK)
         return rc;
     json_t *events = json_array();

@@ -7,7 +7,7 @@
 
 #include "api/http.h"
 #include "core/expiry.h"
-#include "notify/notify.h"
+#include "core/render.h"
 #include "util/time.h"
 #include "util/banned.h"
 

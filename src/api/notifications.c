@@ -1,22 +1,20 @@
 /* Expiry notifications' API (docs/notifications.md), for the admin: channels (per project
  * or server-wide), a project's thresholds, a scan-and-deliver pass now, and the delivery log.
  *
- *   POST   /api/v1/notifications/channels {workspaceId?, type, name?, url | recipients, signingSecret?}
- *   GET    /api/v1/notifications/channels?workspaceId=
- *   DELETE /api/v1/notifications/channels/:channelId
- *   GET    /api/v1/notifications/settings?workspaceId=
- *   PUT    /api/v1/notifications/settings {workspaceId, thresholds: ["30d", "7d", "1d"]}
- *   POST   /api/v1/notifications/run
- *   GET    /api/v1/notifications/deliveries?workspaceId=&status=&limit=&offset= */
+ *   POST   /api/v1/notifications/channels {workspaceId?, type, name?, url | recipients,
+ * signingSecret?} GET    /api/v1/notifications/channels?workspaceId= DELETE
+ * /api/v1/notifications/channels/:channelId GET    /api/v1/notifications/settings?workspaceId= PUT
+ * /api/v1/notifications/settings {workspaceId, thresholds: ["30d", "7d", "1d"]} POST
+ * /api/v1/notifications/run GET
+ * /api/v1/notifications/deliveries?workspaceId=&status=&limit=&offset= */
 #include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
 
 #include "api/http.h"
-#include "auth/serverkey.h"
+#include "core/channels.h"
 #include "notify/notify.h"
-#include "util/id.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -33,15 +31,7 @@ static enum cf_rc project_of(struct cf_req *req, json_t *body, char id[CF_UUID_L
     id[0] = '\0';
     if (rc != CF_OK || !name || !*name)
         return rc;
-    struct cf_project project = {0};
-    struct cf_store *st = cf_req_core(req)->store;
-    rc = st->ops->project_get(st, name, &project, err);
-    if (rc == CF_ENOTFOUND)
-        rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", name);
-    if (rc == CF_OK)
-        cf_strlcpy(id, project.id, CF_UUID_LEN);
-    cf_project_release(&project);
-    return rc;
+    return cf_channels_project(cf_req_core(req), cf_req_principal(req), name, id, err);
 }
 
 static json_t *render_channel(const struct cf_channel *c)
@@ -58,8 +48,9 @@ static enum cf_rc add_channel(struct cf_req *req, json_t **out, struct cf_err *e
 {
     json_t *body = NULL;
     const char *type = NULL, *name = NULL, *url = NULL, *recipients = NULL, *secret = NULL;
-    struct cf_channel ch = {0};
-    char generated[80] = "";
+    char project[CF_UUID_LEN];
+    struct cf_channel ch;
+    char generated[CF_CHANNEL_GENERATED_SECRET_SIZE] = "";
     enum cf_rc rc = cf_authz_admin(cf_req_principal(req), "manage notifications", err);
     if (rc == CF_OK)
         rc = cf_req_json(req, true, &body, err);
@@ -74,43 +65,18 @@ static enum cf_rc add_channel(struct cf_req *req, json_t **out, struct cf_err *e
     if (rc == CF_OK)
         rc = cf_json_string(body, "signingSecret", false, &secret, err);
     if (rc == CF_OK)
-        rc = project_of(req, body, ch.project_id, err);
+        rc = project_of(req, body, project, err);
     if (rc != CF_OK)
         return rc;
     const char *target = strcmp(type, "email") == 0 ? recipients : url;
     rc = cf_channel_check(type, target ? target : "", err);
-    if (rc == CF_OK && strlen(target) > CF_CHANNEL_TARGET_MAX)
-        rc = cf_err_field(err, CF_EVALIDATION, "url", "url: at most %d characters",
-                          CF_CHANNEL_TARGET_MAX);
-    if (rc == CF_OK && name && strlen(name) > CF_NAME_MAX)
-        rc = cf_err_field(err, CF_EVALIDATION, "name", "name: at most %d characters", CF_NAME_MAX);
-    if (rc == CF_OK && secret && (strlen(secret) < 16 || strlen(secret) > 128))
-        rc = cf_err_field(err, CF_EVALIDATION, "signingSecret",
-                          "signingSecret: 16 to 128 characters");
-    if (rc != CF_OK)
-        return rc;
-    cf_uuid_new(ch.id);
-    cf_strlcpy(ch.type, type, sizeof(ch.type));
-    cf_strlcpy(ch.name, name && *name ? name : type, sizeof(ch.name));
-    cf_strlcpy(ch.target, target, sizeof(ch.target));
-    ch.created_at = cf_now_ms();
-    if (strcmp(type, "webhook") == 0) {
-        /* Signed: the receiver checks X-Coffer-Signature with this secret, shown once. */
-        if (!secret) {
-            uint8_t raw[24];
-            randombytes_buf(raw, sizeof(raw));
-            memcpy(generated, "whsec_", 6);
-            sodium_bin2hex(generated + 6, sizeof(generated) - 6, raw, sizeof(raw));
-            sodium_memzero(raw, sizeof(raw));
-            secret = generated;
-        }
-        char context[64];
-        snprintf(context, sizeof(context), "channel:%s", ch.id);
-        rc = cf_credential_seal(cf_req_core(req)->store, cf_req_core(req)->keyring, context,
-                                secret, ch.signing_secret, sizeof(ch.signing_secret), err);
-    }
+    struct cf_channel_spec spec = {.project_id = project,
+                                   .type = type,
+                                   .name = name,
+                                   .target = target,
+                                   .signing_secret = secret};
     if (rc == CF_OK)
-        rc = cf_req_core(req)->store->ops->channel_create(cf_req_core(req)->store, &ch, err);
+        rc = cf_channels_add(cf_req_core(req), cf_req_principal(req), &spec, &ch, generated, err);
     if (rc == CF_OK) {
         *out = json_pack("{s:o}", "channel", render_channel(&ch));
         if (*out && generated[0])
@@ -126,12 +92,12 @@ static enum cf_rc list_channels(struct cf_req *req, json_t **out, struct cf_err 
 {
     char project[CF_UUID_LEN];
     struct cf_channel_list list = {0};
-    struct cf_store *st = cf_req_core(req)->store;
     enum cf_rc rc = cf_authz_admin(cf_req_principal(req), "manage notifications", err);
     if (rc == CF_OK)
         rc = project_of(req, NULL, project, err);
     if (rc == CF_OK)
-        rc = st->ops->channel_list(st, project[0] ? project : NULL, &list, err);
+        rc = cf_channels_list(cf_req_core(req), cf_req_principal(req), project[0] ? project : NULL,
+                              &list, err);
     if (rc != CF_OK)
         return rc;
     json_t *array = json_array();
@@ -147,11 +113,10 @@ static enum cf_rc list_channels(struct cf_req *req, json_t **out, struct cf_err 
 
 static enum cf_rc delete_channel(struct cf_req *req, json_t **out, struct cf_err *err)
 {
-    struct cf_store *st = cf_req_core(req)->store;
     const char *id = cf_req_param(req, "channelId");
     enum cf_rc rc = cf_authz_admin(cf_req_principal(req), "manage notifications", err);
     if (rc == CF_OK)
-        rc = st->ops->channel_delete(st, id, err);
+        rc = cf_channels_delete(cf_req_core(req), cf_req_principal(req), id, err);
     if (rc != CF_OK)
         return rc;
     *out = json_pack("{s:s}", "message", "channel deleted");
@@ -174,25 +139,21 @@ static enum cf_rc thresholds_reply(const char *text, json_t **out, struct cf_err
 static enum cf_rc get_settings(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     char project[CF_UUID_LEN], text[256];
-    struct cf_store *st = cf_req_core(req)->store;
     enum cf_rc rc = cf_authz_admin(cf_req_principal(req), "manage notifications", err);
     if (rc == CF_OK)
         rc = project_of(req, NULL, project, err);
     if (rc == CF_OK && !project[0])
         rc = cf_err_field(err, CF_EVALIDATION, "workspaceId", "workspaceId: required");
-    if (rc != CF_OK)
-        return rc;
-    struct cf_err missing;
-    if (st->ops->notify_thresholds_get(st, project, text, sizeof(text), &missing) != CF_OK)
-        cf_strlcpy(text, CF_NOTIFY_DEFAULT_THRESHOLDS, sizeof(text));
-    return thresholds_reply(text, out, err);
+    if (rc == CF_OK)
+        rc = cf_channels_thresholds_get(cf_req_core(req), cf_req_principal(req), project,
+                                        CF_NOTIFY_DEFAULT_THRESHOLDS, text, sizeof(text), err);
+    return rc == CF_OK ? thresholds_reply(text, out, err) : rc;
 }
 
 static enum cf_rc put_settings(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     char project[CF_UUID_LEN], joined[256] = "", normal[256];
     json_t *body = NULL;
-    struct cf_store *st = cf_req_core(req)->store;
     enum cf_rc rc = cf_authz_admin(cf_req_principal(req), "manage notifications", err);
     if (rc == CF_OK)
         rc = cf_req_json(req, true, &body, err);
@@ -218,7 +179,8 @@ static enum cf_rc put_settings(struct cf_req *req, json_t **out, struct cf_err *
     }
     rc = cf_notify_thresholds_parse(joined, normal, sizeof(normal), err);
     if (rc == CF_OK)
-        rc = st->ops->notify_thresholds_put(st, project, normal, err);
+        rc = cf_channels_thresholds_put(cf_req_core(req), cf_req_principal(req), project, normal,
+                                        err);
     return rc == CF_OK ? thresholds_reply(normal, out, err) : rc;
 }
 
@@ -244,7 +206,6 @@ static enum cf_rc deliveries(struct cf_req *req, json_t **out, struct cf_err *er
     char project[CF_UUID_LEN];
     const char *status = NULL, *limit_text = NULL, *offset_text = NULL;
     long long limit = 100, offset = 0;
-    struct cf_store *st = cf_req_core(req)->store;
     enum cf_rc rc = cf_authz_admin(cf_req_principal(req), "manage notifications", err);
     if (rc == CF_OK)
         rc = project_of(req, NULL, project, err);
@@ -256,17 +217,14 @@ static enum cf_rc deliveries(struct cf_req *req, json_t **out, struct cf_err *er
         rc = cf_req_query(req, "offset", &offset_text, err);
     if (rc != CF_OK)
         return rc;
-    if (status && strcmp(status, "pending") != 0 && strcmp(status, "delivered") != 0 &&
-        strcmp(status, "failed") != 0)
-        return cf_err_field(err, CF_EVALIDATION, "status",
-                            "status: pending, delivered or failed, not '%.32s'", status);
     if (limit_text && !cf_parse_int64(limit_text, 1, 1000, &limit))
         return cf_err_field(err, CF_EVALIDATION, "limit", "limit: from 1 to 1000");
     if (offset_text && !cf_parse_int64(offset_text, 0, INT32_MAX, &offset))
         return cf_err_field(err, CF_EVALIDATION, "offset", "offset: 0 or more");
     struct cf_notice_list list = {0};
-    rc = st->ops->notice_list(st, project[0] ? project : NULL, status, (size_t)limit,
-                              (size_t)offset, &list, err);
+    rc =
+        cf_channels_deliveries(cf_req_core(req), cf_req_principal(req), project[0] ? project : NULL,
+                               status, (size_t)limit, (size_t)offset, &list, err);
     if (rc != CF_OK)
         return rc;
     json_t *array = json_array();

@@ -1,6 +1,7 @@
 /* Coffer's HTTP server: libmicrohttpd with an epoll thread pool, request bodies bounded by a size
- * cap, one log line per request, and graceful shutdown. Routing and rendering of handler results
- * live in router.c and errors.c; authentication in authn.c. */
+ * cap, one log line per request, and graceful shutdown. Routing lives in router.c, the rendering of
+ * errors (the one map from cf_rc to HTTP, cf_api_render_error) in request.c; authentication in
+ * authn.c. */
 #ifndef CF_API_SERVER_H
 #define CF_API_SERVER_H
 

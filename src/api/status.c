@@ -4,13 +4,11 @@
 
 static enum cf_rc status(struct cf_req *req, json_t **out, struct cf_err *err)
 {
-    struct cf_store *st = cf_req_core(req)->store;
-    struct cf_err ping_err;
-    bool ok = st->ops->ping(st, &ping_err) == CF_OK;
-    if (!ok)
-        return cf_err_set(err, CF_EUNAVAIL, "the store does not answer: %s", ping_err.msg);
+    enum cf_rc rc = cf_core_ping(cf_req_core(req), err);
+    if (rc != CF_OK)
+        return rc;
     *out = json_pack("{s:s, s:s, s:s, s:s}", "message", "Ok", "status", "ok", "version",
-                     COFFER_VERSION, "store", st->backend);
+                     COFFER_VERSION, "store", cf_req_core(req)->store->backend);
     return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 

@@ -5,7 +5,7 @@
 #include <sodium.h>
 
 #include "auth/admin.h"
-#include "auth/serverkey.h"
+#include "crypto/serverkey.h"
 #include "crypto/token.h"
 #include "util/banned.h"
 

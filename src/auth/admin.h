@@ -1,6 +1,6 @@
 /* The admin token at rest. Only a keyed BLAKE2b-256 hash of the token is stored (meta
  * "admin_token_hash": a format byte, 2, then the hash), keyed with the admin key: a server key
- * (auth/serverkey.h, meta "admin_key") wrapped by the root key and rewrapped with it on root key
+ * (crypto/serverkey.h, meta "admin_key") wrapped by the root key and rewrapped with it on root key
  * rotation. The database alone (a stolen backup) therefore cannot check a guess of an
  * operator-chosen bootstrap token; that needs the root key as well.
  *

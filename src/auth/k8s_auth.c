@@ -13,7 +13,7 @@
 #include <sodium.h>
 
 #include "auth/k8s_auth.h"
-#include "auth/serverkey.h"
+#include "crypto/serverkey.h"
 #include "auth/token.h"
 #include "net/http.h"
 #include "util/wipemem.h"

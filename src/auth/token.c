@@ -140,16 +140,24 @@ static enum cf_rc parse(struct cf_keyring *kr, const char *token, char id[CF_UUI
     return rc;
 }
 
-/* The record of a verified token, with the common checks: hash, revoked, IP. */
+/* The record of a verified token, with the common checks: hash, revoked, IP. CF_EUNAUTH when
+ * refused; *revoked (may be NULL) then says whether it was because the token is revoked or gone
+ * (a genuine token, its record revoked or deleted), rather than not genuine or from elsewhere. */
 static enum cf_rc load(struct cf_store *st, struct cf_keyring *kr, const char *token,
-                       const char *client_ip, struct cf_access_token *record, struct cf_err *err)
+                       const char *client_ip, struct cf_access_token *record, bool *revoked,
+                       struct cf_err *err)
 {
     char id[CF_UUID_LEN];
     uint8_t hash[CF_TOKEN_HASH_BYTES];
+    bool ignored;
+    if (!revoked)
+        revoked = &ignored;
+    *revoked = false;
     enum cf_rc rc = parse(kr, token, id, err);
     if (rc != CF_OK)
         return rc;
     rc = st->ops->token_get(st, id, record, err);
+    *revoked = rc == CF_ENOTFOUND;
     if (rc == CF_ENOTFOUND)
         return cf_err_set(
             err, CF_EUNAUTH,
@@ -161,6 +169,8 @@ static enum cf_rc load(struct cf_store *st, struct cf_keyring *kr, const char *t
     sodium_memzero(hash, sizeof(hash));
     if (!same)
         return cf_err_set(err, CF_EUNAUTH, "invalid access token");
+    *revoked = record->revoked || (record->client_secret_id[0] &&
+                                   (!record->client_secret_found || record->client_secret_revoked));
     if (record->revoked)
         return cf_err_set(err, CF_EUNAUTH, "access token was revoked");
     if (record->client_secret_id[0] && !record->client_secret_found)
@@ -208,7 +218,7 @@ enum cf_rc cf_token_check(struct cf_store *st, struct cf_keyring *kr, const char
                           const char *client_ip, int64_t now, bool count_use,
                           struct cf_access_token *record, struct cf_err *err)
 {
-    enum cf_rc rc = load(st, kr, token, client_ip, record, err);
+    enum cf_rc rc = load(st, kr, token, client_ip, record, NULL, err);
     if (rc == CF_OK)
         rc = check_times(record, now, err);
     if (rc != CF_OK)
@@ -250,10 +260,11 @@ enum cf_rc cf_token_revoke(struct cf_store *st, struct cf_keyring *kr, const cha
                            struct cf_err *err)
 {
     struct cf_access_token record;
-    enum cf_rc rc = load(st, kr, token, NULL, &record, err);
+    bool revoked;
+    enum cf_rc rc = load(st, kr, token, NULL, &record, &revoked, err);
     if (rc != CF_OK) {
         /* Revoking a revoked (or deleted) token is not an error. */
-        if (rc == CF_EUNAUTH && strstr(err->msg, "revoked"))
+        if (rc == CF_EUNAUTH && revoked)
             return CF_OK;
         return rc;
     }

@@ -1,5 +1,5 @@
-/* Shared machinery of the commands that talk to a Coffer server (projects, envs, folders, secrets,
- * and later login, run, export): the option parser (`--flag value` and `--flag=value`), subcommand
+/* Shared machinery of the commands that talk to a Coffer server (every command but server and
+ * operator): the option parser (`--flag value` and `--flag=value`), subcommand
  * dispatch with --help everywhere, resolution of the connection settings (--domain, --token,
  * --projectId and their environment variables), error reporting with the CLI's exit statuses (0
  * ok, 1 failure, 2 usage), and output helpers: aligned tables, masking and escaping of values, JSON

@@ -24,7 +24,7 @@
 
 #include "cli/boot.h"
 #include "auth/admin.h"
-#include "auth/serverkey.h"
+#include "crypto/serverkey.h"
 #include "crypto/token.h"
 #include "cli/commands.h"
 #include "cli/common.h"
@@ -151,7 +151,7 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
         updates[i].wrapped_key = wrapped;
         updates[i].wrapped_key_len = wrapped_len;
     }
-    /* The server keys (auth/serverkey.h: the audit key, the key sealing stored credentials) that
+    /* The server keys (crypto/serverkey.h: the audit key, the key sealing stored credentials) that
      * the server has made are rewrapped too. */
     size_t n_updates = projects.n;
     for (size_t k = 0; k < cf_server_keys_n; k++) {

@@ -11,9 +11,9 @@
 
 #include <sodium.h>
 
-#include "auth/serverkey.h"
+#include "crypto/serverkey.h"
 #include "core/auditlog.h"
-#include "stream/audit_stream.h"
+#include "core/render.h"
 #include "util/file.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -606,6 +606,13 @@ void cf_audit_log_flush(struct cf_audit_log *log)
         pthread_cond_timedwait(&log->done, &log->lock, &ts);
     }
     pthread_mutex_unlock(&log->lock);
+}
+
+enum cf_rc cf_audit_log_list(struct cf_audit_log *log, const struct cf_audit_filter *filter,
+                             struct cf_audit_event_list *out, struct cf_err *err)
+{
+    cf_audit_log_flush(log);
+    return log->store->ops->audit_list(log->store, filter, out, err);
 }
 
 enum cf_rc cf_audit_log_checkpoint(struct cf_audit_log *log, struct cf_err *err)

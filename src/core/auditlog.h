@@ -26,7 +26,7 @@
 #include "crypto/keyring.h"
 #include "store/store.h"
 
-#define CF_AUDIT_KEY_META "audit_key" /* = CF_SERVER_KEY_AUDIT_META of auth/serverkey.h */
+#define CF_AUDIT_KEY_META "audit_key" /* = CF_SERVER_KEY_AUDIT_META of crypto/serverkey.h */
 #define CF_AUDIT_KEY_LABEL "~audit"
 #define CF_AUDIT_HEAD_FILE "audit-head.json" /* in the data directory */
 
@@ -67,6 +67,11 @@ enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event
 
 /* Waits until everything recorded so far is committed (or has failed). */
 void cf_audit_log_flush(struct cf_audit_log *log);
+
+/* The stored events filter selects (filter borrowed), oldest first, after a flush so that what was
+ * recorded before the call is listed. Release *out with cf_audit_event_list_release. */
+enum cf_rc cf_audit_log_list(struct cf_audit_log *log, const struct cf_audit_filter *filter,
+                             struct cf_audit_event_list *out, struct cf_err *err);
 
 /* Signs a checkpoint over the last committed event now (after a flush), and its head. The
  * operator's act: a missing head file is written anew (a head file the store contradicts is not

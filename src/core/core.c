@@ -48,6 +48,14 @@ enum cf_rc cf_scope_not_found(struct cf_core *core, const struct cf_principal *w
     return rc;
 }
 
+enum cf_rc cf_core_ping(struct cf_core *core, struct cf_err *err)
+{
+    struct cf_err ping_err;
+    if (core->store->ops->ping(core->store, &ping_err) != CF_OK)
+        return cf_err_set(err, CF_EUNAVAIL, "the store does not answer: %s", ping_err.msg);
+    return CF_OK;
+}
+
 enum cf_rc cf_scope_resolve(struct cf_core *core, const struct cf_principal *who,
                             enum cf_action action, const char *project, const char *env,
                             const char *path, struct cf_scope *out, struct cf_err *err)

@@ -1,7 +1,8 @@
 /* Coffer's domain layer, shared part: the context, the caller, the single authorization check and
  * scope resolution. The operations live in projects.h (projects, environments, folders, imports,
- * tags) and secrets.h (secrets with versions, references and imports). Pure C over the store and
- * the keyring: no HTTP, no JSON library.
+ * tags), secrets.h (secrets with versions, references and imports), identities.h, expiry.h,
+ * inventory.h, channels.h (notifications) and auditlog.h. Pure C over the store and the keyring, no
+ * HTTP; JSON only where a record's form is JSON (render.h; JWT auth's key lists in identities.c).
  *
  * Every operation takes the shared context (struct cf_core, thread-safe), the caller (struct
  * cf_principal), and a struct cf_err that names the problem on failure. Not-found messages use
@@ -67,6 +68,9 @@ enum cf_action {
 enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
                           enum cf_action action, const char *project_id, const struct cf_env *env,
                           const char *path, struct cf_err *err);
+
+/* Whether the store answers (GET /api/status, no caller): CF_OK, or CF_EUNAVAIL naming why. */
+enum cf_rc cf_core_ping(struct cf_core *core, struct cf_err *err);
 
 /* Server-wide administration (projects, identities, memberships): the admin only. CF_EFORBIDDEN
  * naming what (e.g. "manage identities") otherwise. */

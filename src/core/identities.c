@@ -13,7 +13,7 @@
 #include <jansson.h>
 
 #include "auth/jwt.h"
-#include "auth/serverkey.h"
+#include "crypto/serverkey.h"
 #include "core/authz.h"
 #include "core/identities.h"
 #include "core/names.h"
@@ -657,7 +657,7 @@ static enum cf_rc k8s_set(struct cf_core *core, const struct cf_principal *who,
     if (rc == CF_OK)
         rc = apply_k8s_settings(settings, out, err);
     if (rc == CF_OK && settings->token_reviewer_jwt) {
-        /* A credential: kept sealed at rest, bound to this identity (auth/serverkey.h). */
+        /* A credential: kept sealed at rest, bound to this identity (crypto/serverkey.h). */
         char context[64];
         snprintf(context, sizeof(context), "k8s-reviewer:%s", out->identity_id);
         if (!*settings->token_reviewer_jwt)

@@ -9,7 +9,8 @@
 #include <curl/curl.h>
 #include <sodium.h>
 
-#include "auth/serverkey.h"
+#include "core/render.h"
+#include "crypto/serverkey.h"
 #include "net/http.h"
 #include "notify/notify.h"
 #include "util/id.h"
@@ -21,90 +22,6 @@
 
 #define DUE_BATCH 100
 #define HTTP_TIMEOUT_S 10
-
-static json_t *time_json(int64_t unix_ms)
-{
-    char text[CF_TIME_RFC3339_LEN];
-    return unix_ms > 0 ? json_string(cf_time_format(unix_ms, text)) : json_null();
-}
-
-/* ---- items ---- */
-
-/* The item's status word: secrets and client secrets are "expired" or "expiring", reminders
- * "overdue" or "due". */
-static const char *status_of(const struct cf_expiry_item *item)
-{
-    if (item->kind == CF_EXPIRY_REMINDER)
-        return item->past ? "overdue" : "due";
-    return item->past ? "expired" : "expiring";
-}
-
-/* One line that says what and where, the way a person would want it in a pipeline log or a
- * notification: `secret "API_KEY" in payments/prod:/backend expires at T`. */
-void cf_expiry_item_describe(const struct cf_expiry_item *item, char *out, size_t size)
-{
-    char when[CF_TIME_RFC3339_LEN];
-    cf_time_format(item->due_at, when);
-    switch (item->kind) {
-    case CF_EXPIRY_SECRET:
-        snprintf(out, size, "secret \"%s\" in %s/%s:%s %s at %s", item->key, item->project_name,
-                 item->env_slug, item->path, item->past ? "expired" : "expires", when);
-        break;
-    case CF_EXPIRY_REMINDER:
-        snprintf(out, size,
-                 "secret \"%s\" in %s/%s:%s %s rotation (every %lld days, unchanged since "
-                 "version %lld)%s%s",
-                 item->key, item->project_name, item->env_slug, item->path,
-                 item->past ? "is overdue for" : "falls due for", (long long)item->reminder_repeat_days,
-                 (long long)item->version, item->note[0] ? ": " : "", item->note);
-        break;
-    case CF_EXPIRY_CLIENT_SECRET:
-        snprintf(out, size, "client secret \"%s\" of identity \"%s\" %s at %s",
-                 item->description[0] ? item->description : item->credential_id,
-                 item->identity_name, item->past ? "expired" : "expires", when);
-        break;
-    }
-}
-
-json_t *cf_expiry_item_json(const struct cf_expiry_item *item)
-{
-    char message[8192];
-    cf_expiry_item_describe(item, message, sizeof(message));
-    json_t *o = json_pack("{s:s, s:s, s:o, s:s}", "kind", cf_expiry_kind_name(item->kind), "status",
-                          status_of(item), "dueAt", time_json(item->due_at), "message", message);
-    if (!o)
-        return NULL;
-    int bad = 0;
-    if (item->kind == CF_EXPIRY_CLIENT_SECRET) {
-        bad |= json_object_set_new(o, "expiresAt", time_json(item->due_at));
-        bad |= json_object_set_new(o, "identity", json_pack("{s:s, s:s}", "id", item->identity_id,
-                                                            "name", item->identity_name));
-        bad |= json_object_set_new(o, "clientSecretId", json_string(item->credential_id));
-        bad |= json_object_set_new(o, "description", json_string(item->description));
-        bad |= json_object_set_new(o, "createdAt", time_json(item->updated_at));
-    } else {
-        bad |= json_object_set_new(o, "project", json_pack("{s:s, s:s}", "id", item->project_id,
-                                                           "name", item->project_name));
-        bad |= json_object_set_new(o, "environment", json_string(item->env_slug));
-        bad |= json_object_set_new(o, "secretPath", json_string(item->path));
-        bad |= json_object_set_new(o, "secretKey", json_string(item->key));
-        bad |= json_object_set_new(o, "secretId", json_string(item->secret_id));
-        bad |= json_object_set_new(o, "version", json_integer(item->version));
-        bad |= json_object_set_new(o, "lastChangedAt", time_json(item->updated_at));
-        if (item->kind == CF_EXPIRY_SECRET) {
-            bad |= json_object_set_new(o, "expiresAt", time_json(item->due_at));
-        } else {
-            bad |= json_object_set_new(o, "secretReminderRepeatDays",
-                                       json_integer(item->reminder_repeat_days));
-            bad |= json_object_set_new(o, "secretReminderNote", json_string(item->note));
-        }
-    }
-    if (bad) {
-        json_decref(o);
-        return NULL;
-    }
-    return o;
-}
 
 /* ---- thresholds ---- */
 
@@ -290,7 +207,7 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
         json_t *item = json_loads(n->item, 0, NULL);
         body = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "event", "coffer.expiry", "deliveryId",
                          n->id, "threshold", n->threshold, "message", n->message, "item",
-                         item ? item : json_null(), "createdAt", time_json(n->created_at));
+                         item ? item : json_null(), "createdAt", cf_time_json(n->created_at));
     }
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);

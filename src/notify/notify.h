@@ -3,8 +3,8 @@
  * that each exists once however often and wherever the scan runs; and their delivery to webhooks
  * (signed generic JSON, Slack, Microsoft Teams) and e-mail over SMTP, retried with backoff, every
  * attempt recorded on the notice (the delivery log). A server thread runs scan and delivery every
- * interval; `POST /api/v1/notifications/run` runs them at once. Also the JSON and one-line
- * rendering of expiry items that the API and the notices share. */
+ * interval; `POST /api/v1/notifications/run` runs them at once. The JSON and one-line
+ * forms of expiry items are core/render.h's. */
 #ifndef CF_NOTIFY_NOTIFY_H
 #define CF_NOTIFY_NOTIFY_H
 
@@ -12,13 +12,6 @@
 
 #include "core/core.h"
 #include "core/expiry.h"
-
-/* One line saying what and where: `secret "API_KEY" in payments/prod:/backend expires at T`. */
-void cf_expiry_item_describe(const struct cf_expiry_item *item, char *out, size_t size);
-
-/* An item as GET /api/v1/expiring answers it (docs/api.md, Expiry); a new reference, NULL when out
- * of memory. */
-json_t *cf_expiry_item_json(const struct cf_expiry_item *item);
 
 #define CF_NOTIFY_DEFAULT_THRESHOLDS "30d,7d,1d"
 #define CF_NOTIFY_THRESHOLDS_MAX 8

@@ -2606,7 +2606,7 @@ static enum cf_rc insert_token(struct db_conn *c, const struct cf_access_token *
     if (token->client_secret_id[0])
         rc = count_use_in(c, ST_CSECRET_USE, ST_CSECRET_USE_STATE, "client secret with id",
                           token->client_secret_id, err);
-    if (rc == CF_OK)
+    if (rc == CF_OK) {
         rc = exec_stmt(
             c, ST_TOKEN_INSERT,
             ARGS(A_TEXT(token->id), A_TEXT(token->identity_id), A_TEXT(token->client_secret_id),
@@ -2616,10 +2616,14 @@ static enum cf_rc insert_token(struct db_conn *c, const struct cf_access_token *
                  A_TEXT(token->trusted_ips), A_INT(time_or_now(token->created_at, cf_now_ms())),
                  A_INT(token->last_renewed_at)),
             NULL, err);
-    if (rc == CF_EEXIST)
-        rc = cf_err_set(err, CF_EEXIST, "access token with id '%s' already exists", token->id);
-    else if (rc == CF_ENOTFOUND && !strstr(err->msg, "client secret"))
-        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", token->identity_id);
+        /* The row's only reference left to check is its identity: the client secret's use was
+         * counted above, so a missing client secret keeps that message. */
+        if (rc == CF_EEXIST)
+            rc = cf_err_set(err, CF_EEXIST, "access token with id '%s' already exists", token->id);
+        else if (rc == CF_ENOTFOUND)
+            rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found",
+                            token->identity_id);
+    }
     if (rc != CF_OK)
         exec_stmt(c, ST_ROLLBACK_TO, NO_ARGS, NULL, NULL);
     exec_stmt(c, ST_RELEASE, NO_ARGS, NULL, NULL);

@@ -1,6 +1,7 @@
 /* The storage interface: every operation Coffer performs on its database, in domain terms, each one
  * transaction. No SQL, no backend type and no JSON crosses it. Backends implement struct
- * cf_store_ops (sqlite.c now; postgres.c later) and embed struct cf_store as their first member.
+ * cf_store_ops (sql.c, over the SQLite or PostgreSQL driver of sqldb.h) and embed struct cf_store
+ * as their first member.
  *
  * Values arrive and leave sealed (see crypto/keyring.h): the store never sees plaintext.
  *
@@ -205,8 +206,8 @@ struct cf_jwt_auth_config {
  * allowed_names are comma-separated globs ("" = any). Durations in seconds; 0 limits mean "none".
  */
 #define CF_K8S_JWT_MAX 8192
-/* The reviewer JWT as stored: sealed (auth/serverkey.h), "sealed:v1:" + base64, or plain text when
- * written before sealing existed. */
+/* The reviewer JWT as stored: sealed (crypto/serverkey.h), "sealed:v1:" + base64, or plain text
+ * when written before sealing existed. */
 #define CF_K8S_REVIEWER_STORED_MAX 11264
 struct cf_k8s_auth_config {
     char identity_id[CF_UUID_LEN];
@@ -368,7 +369,7 @@ struct cf_channel {
     char type[16];                /* "webhook", "slack", "teams", "email" */
     char name[CF_NAME_MAX + 1];
     char target[CF_CHANNEL_TARGET_MAX + 1]; /* URL, or comma-separated recipients */
-    char signing_secret[256];               /* sealed text (auth/serverkey.h), "" for none */
+    char signing_secret[256];               /* sealed text (crypto/serverkey.h), "" for none */
     int64_t created_at;
 };
 struct cf_channel_list {

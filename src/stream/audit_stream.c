@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "core/render.h"
 #include "net/http.h"
 #include "stream/audit_stream.h"
 #include "util/file.h"
@@ -26,58 +27,6 @@
 #define HTTP_TIMEOUT_S 10
 #define RETRY_MAX_MS 60000
 #define SYSLOG_PRI 86 /* facility authpriv (10) * 8 + severity info (6) */
-
-/* ---- rendering ---- */
-
-/* RFC 3339 with microseconds: 2026-12-04T02:30:00.123456Z. */
-static json_t *time_us_json(int64_t time_us)
-{
-    char ms_text[CF_TIME_RFC3339_LEN], text[CF_TIME_RFC3339_LEN + 8];
-    cf_time_format(time_us / 1000, ms_text); /* ...:00.123Z */
-    size_t n = strlen(ms_text);
-    if (n < 1)
-        return json_null();
-    snprintf(text, sizeof(text), "%.*s%03lldZ", (int)(n - 1), ms_text,
-             (long long)(time_us % 1000 + 1000) % 1000);
-    return json_string(text);
-}
-
-static json_t *hex_json(const uint8_t *bytes, size_t n)
-{
-    char hex[2 * 64 + 1];
-    sodium_bin2hex(hex, sizeof(hex), bytes, n);
-    return json_string(hex);
-}
-
-static json_t *keys_json(const char *keys)
-{
-    json_t *array = json_array();
-    const char *p = keys;
-    while (array && *p) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (json_array_append_new(array, json_stringn(p, n)) != 0) {
-            json_decref(array);
-            return NULL;
-        }
-        p += n + (comma ? 1 : 0);
-    }
-    return array;
-}
-
-json_t *cf_audit_event_json(const struct cf_audit_event *e)
-{
-    return json_pack("{s:I, s:s, s:o, s:{s:s, s:s, s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, "
-                     "s:s, s:s, s:o, s:o}",
-                     "seq", (json_int_t)e->seq, "id", e->id, "time", time_us_json(e->time_us),
-                     "actor", "kind", e->actor_kind, "id", e->actor_id, "name", e->actor_name,
-                     "sourceIp", e->source_ip, "userAgent", e->user_agent, "action", e->action,
-                     "projectId", e->project_id, "environment", e->environment, "secretPath",
-                     e->path, "keys", keys_json(e->keys), "result", e->result, "reason",
-                     e->reason, "requestId", e->request_id, "prevHash",
-                     hex_json(e->prev_hash, sizeof(e->prev_hash)), "hash",
-                     hex_json(e->hash, sizeof(e->hash)));
-}
 
 /* ---- the streams ---- */
 
@@ -326,48 +275,6 @@ void cf_audit_streams_head(void *streams, const struct cf_audit_checkpoint *head
 {
     deliver(streams, cf_audit_head_json(head), head->time_us, "head", head->event_seq);
     cf_audit_streams_batch_end(streams); /* on disk (and on its way) at once */
-}
-
-json_t *cf_audit_head_json(const struct cf_audit_checkpoint *head)
-{
-    char signature[sodium_base64_ENCODED_LEN(sizeof(head->signature),
-                                             sodium_base64_VARIANT_ORIGINAL)];
-    sodium_bin2base64(signature, sizeof(signature), head->signature, sizeof(head->signature),
-                      sodium_base64_VARIANT_ORIGINAL);
-    return json_pack(
-        "{s:s, s:I, s:o, s:o, s:I, s:s}", "type", "head", "seq", (json_int_t)head->event_seq,
-        "hash", hex_json(head->event_hash, sizeof(head->event_hash)), "time",
-        time_us_json(head->time_us), "timeUs", (json_int_t)head->time_us, "signature", signature);
-}
-
-enum cf_rc cf_audit_head_parse(json_t *json, struct cf_audit_checkpoint *out, bool *is_signed,
-                               struct cf_err *err)
-{
-    json_t *seq = json_object_get(json, "seq"), *time_us = json_object_get(json, "timeUs");
-    const char *hash = json_string_value(json_object_get(json, "hash"));
-    const char *signature = json_string_value(json_object_get(json, "signature"));
-    size_t n = 0;
-    memset(out, 0, sizeof(*out));
-    *is_signed = false;
-    if (!json_is_object(json) || !json_is_integer(seq) || json_integer_value(seq) < 1)
-        return cf_err_set(err, CF_EVALIDATION, "expected a head: seq is not a positive integer");
-    out->event_seq = (int64_t)json_integer_value(seq);
-    if (!hash || strlen(hash) != 2 * sizeof(out->event_hash) ||
-        sodium_hex2bin(out->event_hash, sizeof(out->event_hash), hash, strlen(hash), NULL, &n,
-                       NULL) != 0 ||
-        n != sizeof(out->event_hash))
-        return cf_err_set(err, CF_EVALIDATION, "expected a head: hash is not 64 hex digits");
-    if (time_us && (!json_is_integer(time_us) || json_integer_value(time_us) < 0))
-        return cf_err_set(err, CF_EVALIDATION, "expected a head: timeUs is not a time");
-    out->time_us = time_us ? (int64_t)json_integer_value(time_us) : 0;
-    if (!signature)
-        return CF_OK;
-    if (sodium_base642bin(out->signature, sizeof(out->signature), signature, strlen(signature),
-                          NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        n != sizeof(out->signature))
-        return cf_err_set(err, CF_EVALIDATION, "expected a head: signature is not 64 bytes");
-    *is_signed = true;
-    return CF_OK;
 }
 
 void cf_audit_streams_batch_end(void *streams)

@@ -47,19 +47,4 @@ void cf_audit_streams_head(void *streams, const struct cf_audit_checkpoint *head
 /* Events the HTTP sink dropped because its queue overflowed, and the events it delivered. */
 int64_t cf_audit_streams_http_dropped(struct cf_audit_streams *streams);
 
-/* An event as the API and every sink show it (docs/audit.md): a new reference, NULL when out of
- * memory. */
-json_t *cf_audit_event_json(const struct cf_audit_event *event);
-
-/* A signed head as the head file and every sink show it (docs/audit.md "The head"):
- * {"type":"head","seq":N,"hash":HEX,"time":RFC3339,"timeUs":N,"signature":BASE64}. A new
- * reference, NULL when out of memory. */
-json_t *cf_audit_head_json(const struct cf_audit_checkpoint *head);
-
-/* Reads a head, or an anchor: seq and hash required (an event record of a stream has both), timeUs
- * and signature optional (*is_signed says whether there was one; the caller checks it).
- * CF_EVALIDATION naming the field that is wrong. */
-enum cf_rc cf_audit_head_parse(json_t *json, struct cf_audit_checkpoint *out, bool *is_signed,
-                               struct cf_err *err);
-
 #endif

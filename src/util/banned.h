@@ -1,5 +1,6 @@
 /* Functions Coffer must never call: unbounded copies and parsers without error reporting. Included
- * last by every .c file of the project (through util/common.h), so a use is a compile error. */
+ * last by every .c file of the project (after the system headers it poisons), so a use is a compile
+ * error. */
 #ifndef CF_UTIL_BANNED_H
 #define CF_UTIL_BANNED_H
 

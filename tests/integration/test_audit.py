@@ -1,4 +1,4 @@
-"""The tamper-evident audit log (issue 6; docs/audit.md).
+"""The tamper-evident audit log (docs/audit.md).
 
 - Every request is recorded with actor, source address, user agent, action, place, keys, result, reason and
   request id: secret writes and reads (with the key names), refused tokens, failed and successful logins.

@@ -1,4 +1,4 @@
-"""Least privilege (issue 3, item 5; docs/api.md, "Machine identities and universal auth", roles and rules).
+"""Least privilege (docs/api.md, "Machine identities and universal auth", roles and rules).
 
 Matrix: one project, two environments (staging, prod), folders /, /backend, /backend/api and /frontend with a
 secret in each; identities with the roles admin, member, viewer, no-access, no membership at all, and

@@ -1,4 +1,4 @@
-"""Expiry you cannot miss (issue 5; docs/api.md "Expiry", docs/cli.md "expiring").
+"""Expiry you cannot miss (docs/api.md "Expiry", docs/cli.md "expiring").
 
 - GET /api/v1/expiring and `coffer expiring`: a secret expiring in 10 days and a client secret expiring in 2 days
   are listed soonest first with where they live; `--fail` exits 3 when anything is listed, 0 otherwise; the window

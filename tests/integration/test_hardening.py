@@ -1,4 +1,4 @@
-"""Hardening of the server against abuse (issue 6, item 5; docs/server.md "Limits").
+"""Hardening of the server against abuse (docs/server.md "Limits").
 
 - Security headers on every answer (success and error): no-store, nosniff, DENY framing, a CSP that allows
   nothing, no referrer; HSTS over TLS only.

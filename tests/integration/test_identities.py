@@ -1,5 +1,5 @@
 """Machine identities, universal auth, client secrets, access tokens and login throttling (docs/api.md, "Machine
-identities and universal auth" and "Logging in"; issue 3, items 1 to 4).
+identities and universal auth" and "Logging in").
 
 - identity CRUD is admin-only: an identity's token (even one that is a project admin) gets 403 on identity,
   universal-auth, client-secret, membership and project management;
@@ -470,8 +470,8 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         self.assertError(self.api("POST", LOGIN, body="{nope", token=None), 400, "BadRequest")
 
     def assertLoginLogged(self, method, who, result, reason=None):
-        """The server logs one line per login outcome, with the refusal's precise reason (issue 4, "an
-        audit-ready reason is recorded") and never the credential."""
+        """The server logs one line per login outcome, with the refusal's precise reason (an
+        audit-ready reason) and never the credential."""
         # the line is written when the request completes, which may be just after the client read the answer
         deadline = time.monotonic() + 5
         while True:
@@ -604,6 +604,9 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         r = self.api("POST", REVOKE, body={"accessToken": m["token"]}, token=None)
         self.assertEqual(r.status, 200, r.body[:300])
         self.assertEqual(r.json, {"message": "Successfully revoked access token"})
+        # Revoking it again is not an error.
+        r = self.api("POST", REVOKE, body={"accessToken": m["token"]}, token=None)
+        self.assertEqual(r.status, 200, r.body[:300])
         self.assert401(self.list_as(m["token"], project["id"]), "access token was revoked")
         self.assert401(self.api("POST", RENEW, body={"accessToken": m["token"]}, token=None),
                        "access token was revoked")
@@ -612,6 +615,11 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         # Revoking garbage is refused.
         r = self.api("POST", REVOKE, body={"accessToken": "a.b.c"}, token=None)
         self.assertEqual(r.status, 401, r.body[:300])
+        # A genuine token altered (its signature no longer matches) is refused, not taken as revoked.
+        forged = other[:-4] + ("AAAA" if not other.endswith("AAAA") else "BBBB")
+        r = self.api("POST", REVOKE, body={"accessToken": forged}, token=None)
+        self.assertEqual(r.status, 401, r.body[:300])
+        self.assertEqual(self.list_as(other, project["id"]).status, 200)
 
     def test_renew_same_token_bounded_by_max_ttl(self):
         """TTL 2 s, max TTL 3 s. Renewed at 1.2 s the token outlives its first 2 s; renewed again at 2.4 s it
@@ -677,7 +685,7 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         self.assertEqual(self.list_secrets(project["id"]).json["secrets"], [], "the refused create wrote")
 
     def test_only_hashes_are_stored(self):
-        """Client secrets and access tokens never reach the data directory in clear (issue 3: only hashes)."""
+        """Client secrets and access tokens never reach the data directory in clear (only hashes)."""
         m = self.machine(secret={"description": "hash me"})
         renewed = self.api("POST", RENEW, body={"accessToken": m["token"]}, token=None)
         self.assertEqual(renewed.status, 200)

@@ -1,4 +1,4 @@
-"""The inventory (issue 5, point 5; docs/api.md "Inventory", docs/cli.md "inventory").
+"""The inventory (docs/api.md "Inventory", docs/cli.md "inventory").
 
 One project with secrets in several environments and folders (one updated twice, one expiring, one with a
 rotation reminder), a second project, and machine identities whose memberships cover the cases a reviewer

@@ -1,4 +1,4 @@
-"""JWT auth with static public keys (docs/api.md, "JWT auth"; issue 4, first slice).
+"""JWT auth with static public keys (docs/api.md, "JWT auth").
 
 Keys are made with the openssl CLI (RSA 2048, EC P-256, Ed25519) and JWTs are signed here with it (RS256 with
 `openssl dgst -sha256 -sign`, ES256 the same with the DER signature turned into r||s, EdDSA with `openssl pkeyutl
@@ -11,7 +11,7 @@ Keys are made with the openssl CLI (RSA 2048, EC P-256, Ed25519) and JWTs are si
 - refusals, each 401 with the verifier's message: expired, wrong issuer, wrong audience, wrong subject, bound claim
   mismatch, bad signature, alg none; 404 for an unknown identity and for an identity without JWT auth;
 - failed JWT logins are throttled (429) like universal auth's, and no JWT appears in the server log;
-- JWKS configurations (issue 4 item 3) against a small http.server JWKS on 127.0.0.1 whose JWKs are made from the
+- JWKS configurations against a small http.server JWKS on 127.0.0.1 whose JWKs are made from the
   openssl public keys (RSA n/e, EC x/y, OKP x): login with each key type; key rotation (a new kid is accepted after
   a refetch); a kid never published is 401 "unknown key id" and the mock is asked at most once for repeated bogus
   kids; a JWKS server that goes down after a good fetch leaves logins working from the cache; one that hangs makes

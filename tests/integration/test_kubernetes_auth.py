@@ -1,4 +1,4 @@
-"""Kubernetes auth (docs/api.md, "Kubernetes auth"; issue 4 items 4 and 5).
+"""Kubernetes auth (docs/api.md, "Kubernetes auth").
 
 A small http.server on 127.0.0.1 stands in for the cluster's TokenReview API: it checks the reviewer bearer
 token and answers per reviewed token (authenticated or not, username, audiences). Checked:

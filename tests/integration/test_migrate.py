@@ -1,4 +1,4 @@
-"""`coffer operator migrate --from sqlite:PATH --to postgres://...` (issue 7 point 5; docs/server.md).
+"""`coffer operator migrate --from sqlite:PATH --to postgres://...` (docs/server.md).
 
 Runs in the PostgreSQL pass of `make test` (skipped, saying so, on SQLite). A server on SQLite is populated with
 everything a store holds (folders, versions, imports, tags, identities with client secrets and memberships, JWT

@@ -1,4 +1,4 @@
-"""Several Coffer nodes on one PostgreSQL database (issue 7; docs/server.md "Several nodes").
+"""Several Coffer nodes on one PostgreSQL database (docs/server.md "Several nodes").
 
 Runs in the PostgreSQL pass of `make test` (skipped, saying so, on SQLite). Every node is a real `coffer server`
 process with its own data directory and the same root key (COFFER_ROOT_KEY) and database (COFFER_DB). Checked:

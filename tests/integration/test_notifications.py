@@ -1,4 +1,4 @@
-"""Expiry notifications (issue 5 point 2; docs/notifications.md).
+"""Expiry notifications (docs/notifications.md).
 
 A local webhook receiver (checks the X-Coffer-Signature HMAC) and a local SMTP sink (speaks STARTTLS with a
 self-signed certificate, which the server trusts through --smtp-ca-file) stand in for the world. Checked:

@@ -1,7 +1,7 @@
 """The pipeline commands end to end: `coffer login`, `coffer run`, `coffer export` and `coffer identities`,
 driven the way pipelines drive them.
 
-- The three pipeline lines of issue 3, written for Infisical's CLI, run verbatim through bash with `coffer` on
+- Three pipeline lines written for Infisical's CLI run verbatim through bash with `coffer` on
   PATH (a fake `npm` records what `npm run deploy` received), against a machine identity made through the admin
   API (identity, universal auth, client secret, viewer membership).
 - run: the command's exit status and 128+signal, signals sent to coffer reach the command exactly once,
@@ -259,7 +259,7 @@ class PipelineCase(ServerTestCase):
 
 
 class IssueLines(PipelineCase):
-    """The three lines of issue 3, verbatim, through bash with `coffer` on PATH."""
+    """The three pipeline lines, verbatim, through bash with `coffer` on PATH."""
 
     def test_three_pipeline_lines_verbatim(self):
         npm_out = os.path.join(self.tmp, "npm.json")

@@ -1,4 +1,4 @@
-// JWT auth against real tokens (issue 4, point 6): mints OIDC-shaped JWTs with the npm `jose` library (pinned in
+// JWT auth against real tokens: mints OIDC-shaped JWTs with the npm `jose` library (pinned in
 // package.json / package-lock.json), serves their keys as a JWKS from a local HTTP server, configures machine
 // identities through Coffer's admin API and logs in with them, over the API and with the real CLI.
 //

@@ -1539,6 +1539,31 @@ Test(store, client_secret_use_counts_and_limits)
     cr_assert_eq(st->ops->meta_put(st, "k", (const uint8_t *)"v", 1, &err), CF_OK, "%s", err.msg);
 }
 
+/* A token whose identity or client secret is missing is refused naming which. */
+Test(store, token_create_names_what_is_missing)
+{
+    struct cf_identity a;
+    struct cf_access_token t = {0};
+    char unknown[CF_UUID_LEN], expected[128];
+
+    make_identity("a", 0, &a);
+    cf_uuid_new(unknown);
+    cf_uuid_new(t.id);
+    snprintf(t.identity_id, sizeof(t.identity_id), "%s", unknown);
+    snprintf(t.auth_method, sizeof(t.auth_method), "universal-auth");
+    fill_hash(t.hash, 0x81);
+    cr_assert_eq(st->ops->token_create(st, &t, &err), CF_ENOTFOUND);
+    snprintf(expected, sizeof(expected), "identity with id '%s' not found", unknown);
+    cr_assert_str_eq(err.msg, expected);
+
+    snprintf(t.identity_id, sizeof(t.identity_id), "%s", a.id);
+    snprintf(t.client_secret_id, sizeof(t.client_secret_id), "%s", unknown);
+    cr_assert_eq(st->ops->token_create(st, &t, &err), CF_ENOTFOUND);
+    snprintf(expected, sizeof(expected), "client secret with id '%s' not found", unknown);
+    cr_assert_str_eq(err.msg, expected);
+    cr_assert_eq(st->ops->token_get(st, t.id, &t, &err), CF_ENOTFOUND);
+}
+
 Test(store, access_tokens)
 {
     struct cf_identity a;
@@ -2099,7 +2124,7 @@ Test(store, concurrent_token_uses_never_exceed_the_limit)
     free(got);
 }
 
-/* ---- notifications (issue 5) ---- */
+/* ---- notifications ---- */
 
 Test(store, a_notice_is_claimed_once)
 {

@@ -1,4 +1,4 @@
--- Coffer schema version 3: JWT auth attached to machine identities (issue 4). At most one per
+-- Coffer schema version 3: JWT auth attached to machine identities. At most one per
 -- identity (the primary key), deleted with it. public_keys is a JSON array of PEM public keys and
 -- bound_claims a JSON object {path: "v1, v2"}: both are public and opaque to the store, as are the
 -- comma-separated bound audiences and trusted IP list. Times are Unix milliseconds, durations

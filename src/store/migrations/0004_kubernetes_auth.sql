@@ -1,4 +1,4 @@
--- Coffer schema version 4: Kubernetes auth attached to machine identities (issue 4). At most one per
+-- Coffer schema version 4: Kubernetes auth attached to machine identities. At most one per
 -- identity (the primary key), deleted with it. token_reviewer_jwt is the credential the server
 -- presents to the TokenReview API ("" = use the login token itself); it is stored as given and never
 -- returned by the API. Lists are comma-separated ("" = any). Times are Unix milliseconds, durations

@@ -1,4 +1,4 @@
--- Coffer schema version 5 (issue 5, expiry you cannot miss): rotation reminders on secret versions
+-- Coffer schema version 5 (expiry you cannot miss): rotation reminders on secret versions
 -- (Infisical's secretReminderRepeatDays / secretReminderNote; 0 and '' mean none), and indexes for
 -- the expiry scans: the secrets and client secrets that expire, and the versions with a reminder,
 -- are found without reading every row. A reminder falls due reminder_repeat_days after the version

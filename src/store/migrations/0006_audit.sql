@@ -1,4 +1,4 @@
--- Coffer schema version 6 (issue 6): the tamper-evident audit log. One row per event, numbered
+-- Coffer schema version 6: the tamper-evident audit log. One row per event, numbered
 -- 1, 2, ... without gaps (seq); prev_hash and hash chain each event to the one before it (see
 -- core/audit.h). Never updated or deleted by Coffer. Checkpoints are signed statements "event N has
 -- hash H". Never a secret value, client secret or token in any column.

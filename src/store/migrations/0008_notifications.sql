@@ -1,4 +1,4 @@
--- Coffer schema version 8 (issue 5): expiry notifications. A channel belongs to a project, or to no
+-- Coffer schema version 8: expiry notifications. A channel belongs to a project, or to no
 -- project (server-wide: it receives every notice, client secrets' included). A notice is one message
 -- about one state of one item (core/expiry.h cf_expiry_item_key) at one threshold, for one channel:
 -- the UNIQUE constraint makes creating it a claim, so that every notice exists once however many
@@ -9,7 +9,7 @@ CREATE TABLE notification_channels (
     type TEXT NOT NULL CHECK (type IN ('webhook', 'slack', 'teams', 'email')),
     name TEXT NOT NULL,
     target TEXT NOT NULL,          -- a URL, or comma-separated e-mail recipients
-    signing_secret TEXT NOT NULL,  -- sealed (auth/serverkey.h); '' for none
+    signing_secret TEXT NOT NULL,  -- sealed (crypto/serverkey.h); '' for none
     created_at INTEGER NOT NULL
 );
 

@@ -7,8 +7,8 @@
  * sealed with the auth key and bound to a context naming its owner and purpose, so that it cannot be
  * moved to another row. Text without that prefix is a credential written before sealing existed and
  * is taken as is. */
-#ifndef CF_AUTH_SERVERKEY_H
-#define CF_AUTH_SERVERKEY_H
+#ifndef CF_CRYPTO_SERVERKEY_H
+#define CF_CRYPTO_SERVERKEY_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -4,7 +4,7 @@
 
 #include <sodium.h>
 
-#include "auth/serverkey.h"
+#include "crypto/serverkey.h"
 #include "util/banned.h"
 
 const struct cf_server_key_name cf_server_keys[] = {
