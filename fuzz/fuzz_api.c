@@ -25,7 +25,8 @@ static struct cf_core core;
 
 static bool left_out(const struct cf_route *route)
 {
-    return strstr(route->pattern, "jwt-auth/login") || strstr(route->pattern, "kubernetes-auth/login") ||
+    return strstr(route->pattern, "jwt-auth/login") ||
+           strstr(route->pattern, "kubernetes-auth/login") ||
            strstr(route->pattern, "notifications/run");
 }
 
@@ -101,7 +102,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char db[64];
     struct cf_err err;
     static const struct cf_throttle_policy policy = {1000000, 60, 60};
-    cf_log_set_level("error"); /* the store's and the logins' info lines, once per input, are noise */
+    cf_log_set_level(
+        "error"); /* the store's and the logins' info lines, once per input, are noise */
     if (!mkdtemp(dir))
         abort();
     snprintf(db, sizeof(db), "%s/coffer.db", dir);
@@ -132,9 +134,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* a project the inputs can name by its slug, with a secret and a folder */
     static const char *const seed[][3] = {
         {"POST", "/api/v2/workspace", "{\"projectName\":\"fuzz\",\"slug\":\"fuzz\"}"},
-        {"POST", "/api/v3/secrets/raw/SEEDED", "{\"workspaceId\":\"fuzz\",\"environment\":\"dev\","
-                                               "\"secretValue\":\"x ${OTHER}\"}"},
-        {"POST", "/api/v1/folders", "{\"workspaceId\":\"fuzz\",\"environment\":\"dev\",\"name\":\"a\"}"},
+        {"POST", "/api/v3/secrets/raw/SEEDED",
+         "{\"workspaceId\":\"fuzz\",\"environment\":\"dev\","
+         "\"secretValue\":\"x ${OTHER}\"}"},
+        {"POST", "/api/v1/folders",
+         "{\"workspaceId\":\"fuzz\",\"environment\":\"dev\",\"name\":\"a\"}"},
     };
     for (size_t i = 0; i < sizeof(seed) / sizeof(seed[0]); i++) {
         char target[128];

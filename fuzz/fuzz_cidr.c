@@ -1,5 +1,6 @@
-/* Trusted-IP lists (`accessTokenTrustedIps`, `clientSecretTrustedIps`) and the match against a client
- * address. Property: a list that fails its check matches no address. Input: list 0x1F address. */
+/* Trusted-IP lists (`accessTokenTrustedIps`, `clientSecretTrustedIps`) and the match against a
+ * client address. Property: a list that fails its check matches no address. Input: list 0x1F
+ * address. */
 #include "util/cidr.h"
 #include "fuzz.h"
 

@@ -1,8 +1,9 @@
-/* Configuration as users write it: notification thresholds ("30d, 7d,1d"), notification and audit-stream
- * targets (the https-or-loopback URL rule), the CLI's server URL (`--domain`, COFFER_API_URL) and the CLI's stored
- * login file (~/.config/coffer/credentials.json, written here with the input as its content). Properties:
- * normalising thresholds and domains is idempotent; a stored login is only ever read back for the domain it
- * names. Input: thresholds 0x1F channel type 0x1F target 0x1F domain 0x1F credentials file. */
+/* Configuration as users write it: notification thresholds ("30d, 7d,1d"), notification and
+ * audit-stream targets (the https-or-loopback URL rule), the CLI's server URL (`--domain`,
+ * COFFER_API_URL) and the CLI's stored login file (~/.config/coffer/credentials.json, written here
+ * with the input as its content). Properties: normalising thresholds and domains is idempotent; a
+ * stored login is only ever read back for the domain it names. Input: thresholds 0x1F channel type
+ * 0x1F target 0x1F domain 0x1F credentials file. */
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,7 +56,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (cf_notify_thresholds_parse(p.part[0], once, sizeof(once), &err) == CF_OK) {
         FUZZ_CHECK(cf_notify_thresholds_parse(once, twice, sizeof(twice), &err) == CF_OK,
                    "normalised thresholds '%s' refused: %s", once, err.msg);
-        FUZZ_CHECK(strcmp(once, twice) == 0, "thresholds normalised twice: '%s' then '%s'", once, twice);
+        FUZZ_CHECK(strcmp(once, twice) == 0, "thresholds normalised twice: '%s' then '%s'", once,
+                   twice);
     }
     cf_channel_check(p.part[1], p.part[2], &err);
 
@@ -68,8 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(strcmp(domain.data, again.data) == 0, "a domain normalised twice changed");
     }
 
-    /* the stored login: whatever the file holds, reading it never crashes, and a token comes back only
-     * for the domain the file names */
+    /* the stored login: whatever the file holds, reading it never crashes, and a token comes back
+     * only for the domain the file names */
     char path[128];
     snprintf(path, sizeof(path), "%s/coffer/credentials.json", home);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);

@@ -1,7 +1,8 @@
 /* `coffer export` formats. Properties: the POSIX shell quoting of any value reads back to the value
- * (the quoted form is evaluated by a single-quote reader, as sh does); a CSV field reads back to its
- * text; the JSON format parses and gives each value back; every format renders any input or refuses it
- * with an error naming the variable (never a crash). Input: NAME 0x1F VALUE 0x1F NAME 0x1F VALUE. */
+ * (the quoted form is evaluated by a single-quote reader, as sh does); a CSV field reads back to
+ * its text; the JSON format parses and gives each value back; every format renders any input or
+ * refuses it with an error naming the variable (never a crash). Input: NAME 0x1F VALUE 0x1F NAME
+ * 0x1F VALUE. */
 #include <jansson.h>
 
 #include "cli/format.h"
@@ -95,7 +96,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (size_t i = 0; i < 2; i++) {
                 json_t *v = json_object_get(json_array_get(doc, i), "value");
                 FUZZ_CHECK(json_is_string(v) && json_string_length(v) == items[i].value_len &&
-                               memcmp(json_string_value(v), items[i].value, items[i].value_len) == 0,
+                               memcmp(json_string_value(v), items[i].value, items[i].value_len) ==
+                                   0,
                            "the json format changed value %zu", i);
             }
             json_decref(doc);

@@ -1,10 +1,10 @@
 /* JWT parsing and claim checks (JWT auth), past the signature: the input is a header and a payload
- * (separated by 0x1F) that this target signs with its own Ed25519 key, so that the fuzzer reaches the
- * JSON, algorithm, kid and claim checks rather than stopping at "bad signature". The same bytes are
- * also tried as a whole token, as a JWKS document and as PEM keys. Properties: a token is accepted only
- * when its payload carries every bound claim (re-checked here with jansson), and never with a header
- * whose "alg" is not EdDSA. FUZZ_JWT_SHOW=1 prints each signed token's verdict (for checking that the
- * corpus reaches acceptance). */
+ * (separated by 0x1F) that this target signs with its own Ed25519 key, so that the fuzzer reaches
+ * the JSON, algorithm, kid and claim checks rather than stopping at "bad signature". The same bytes
+ * are also tried as a whole token, as a JWKS document and as PEM keys. Properties: a token is
+ * accepted only when its payload carries every bound claim (re-checked here with jansson), and
+ * never with a header whose "alg" is not EdDSA. FUZZ_JWT_SHOW=1 prints each signed token's verdict
+ * (for checking that the corpus reaches acceptance). */
 #include <jansson.h>
 #include <sodium.h>
 

@@ -1,6 +1,7 @@
-/* Names and values from the outside: folder paths, secret keys, slugs, folder names, display text, and
- * value normalisation. Properties: a normalised path normalises to itself and passes as a path again;
- * a normalised value normalises to itself. Input: parts separated by 0x1F, each fed to every check. */
+/* Names and values from the outside: folder paths, secret keys, slugs, folder names, display text,
+ * and value normalisation. Properties: a normalised path normalises to itself and passes as a path
+ * again; a normalised value normalises to itself. Input: parts separated by 0x1F, each fed to every
+ * check. */
 #include "core/names.h"
 #include "util/buf.h"
 #include "fuzz.h"
@@ -29,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cf_buf_init(&twice, 0);
         if (cf_value_normalize(p.part[i], p.len[i], &once) == CF_OK &&
             cf_value_normalize(once.data ? once.data : "", once.len, &twice) == CF_OK)
-            FUZZ_CHECK(once.len == twice.len && (once.len == 0 || memcmp(once.data, twice.data,
-                                                                          once.len) == 0),
+            FUZZ_CHECK(once.len == twice.len &&
+                           (once.len == 0 || memcmp(once.data, twice.data, once.len) == 0),
                        "normalising a value twice changed it");
         cf_buf_release_wipe(&once);
         cf_buf_release_wipe(&twice);

@@ -42,8 +42,11 @@ static enum cf_rc parse_include(const char *text, struct cf_expiry_query *q, str
 static enum cf_rc expiring(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     const char *within = NULL, *project = NULL, *workspace = NULL, *include = NULL;
-    struct cf_expiry_query q = {.now = cf_now_ms(), .within_ms = DEFAULT_WITHIN_MS,
-                                .secrets = true, .reminders = true, .client_secrets = true};
+    struct cf_expiry_query q = {.now = cf_now_ms(),
+                                .within_ms = DEFAULT_WITHIN_MS,
+                                .secrets = true,
+                                .reminders = true,
+                                .client_secrets = true};
     struct cf_expiry_list list = {0};
     enum cf_rc rc = cf_req_query(req, "within", &within, err);
     if (rc == CF_OK)

@@ -168,8 +168,9 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
     struct cf_audit_event *e = req->audit ? req->audit : calloc(1, sizeof(*e));
     if (!e)
         return cf_audit_log_fail_closed(log)
-                   ? cf_err_set(err, CF_EUNAVAIL, "the audit log is out of memory: the request was "
-                                                  "refused rather than served unaudited")
+                   ? cf_err_set(err, CF_EUNAVAIL,
+                                "the audit log is out of memory: the request was "
+                                "refused rather than served unaudited")
                    : CF_OK;
     req->audit = e;
     if (!e->action[0]) {

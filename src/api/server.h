@@ -17,13 +17,13 @@ struct cf_server_config {
     const char *addr;          /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:443"; port 0 picks one */
     const char *tls_cert_path; /* PEM; both or neither */
     const char *tls_key_path;
-    bool allow_plain_http;  /* serve plain HTTP on a non-loopback address */
-    size_t max_body;        /* bytes; 0: 1 MiB */
-    unsigned threads;       /* 0: number of cores */
-    unsigned timeout_s;     /* idle connection timeout; 0: 30 */
+    bool allow_plain_http;           /* serve plain HTTP on a non-loopback address */
+    size_t max_body;                 /* bytes; 0: 1 MiB */
+    unsigned threads;                /* 0: number of cores */
+    unsigned timeout_s;              /* idle connection timeout; 0: 30 */
     unsigned max_connections;        /* open connections at most; 0: 4096 */
     unsigned max_connections_per_ip; /* open connections from one address at most; 0: 256 */
-    const char *store_name; /* for /api/status */
+    const char *store_name;          /* for /api/status */
 };
 
 struct cf_server;

@@ -666,9 +666,9 @@ enum cf_rc cf_jwt_verify_signature(const struct cf_jwt_keys *keys, const char *t
         goto out;
     }
 
-    /* the key: by kid, or each fitting key; "jwk", "jku", "x5u", "x5c" play no part. A key without a
-     * kid (a static PEM key) cannot be chosen by kid: it is tried whenever it fits, as GitLab's and
-     * Entra ID's tokens carry a kid whatever the verifier was given. */
+    /* the key: by kid, or each fitting key; "jwk", "jku", "x5u", "x5c" play no part. A key without
+     * a kid (a static PEM key) cannot be chosen by kid: it is tried whenever it fits, as GitLab's
+     * and Entra ID's tokens carry a kid whatever the verifier was given. */
     size_t by_kid = 0;
     bool kidless_tried = false;
     for (size_t i = 0; i < keys->n && !verified; i++) {

@@ -20,8 +20,8 @@
  * tells "tampered" from "could not ask". */
 #define EXIT_TAMPERED 3
 
-static const char *const event_headers[] = {"SEQ",    "TIME",   "ACTOR",  "ACTION",
-                                            "WHERE",  "KEYS",   "RESULT", "REASON"};
+static const char *const event_headers[] = {"SEQ",   "TIME", "ACTOR",  "ACTION",
+                                            "WHERE", "KEYS", "RESULT", "REASON"};
 #define EVENT_COLS (sizeof(event_headers) / sizeof(event_headers[0]))
 
 static enum cf_rc event_row(struct cf_table *table, json_t *event, void *ctx)
@@ -35,8 +35,7 @@ static enum cf_rc event_row(struct cf_table *table, json_t *event, void *ctx)
     snprintf(actor, sizeof(actor), "%s%s%s", cf_cli_str(who, "kind"), *name || *id ? " " : "",
              *name ? name : id);
     const char *env = cf_cli_str(event, "environment");
-    snprintf(where, sizeof(where), "%s%s%s", env, *env ? ":" : "",
-             cf_cli_str(event, "secretPath"));
+    snprintf(where, sizeof(where), "%s%s%s", env, *env ? ":" : "", cf_cli_str(event, "secretPath"));
     cf_buf_init(&keys, 0);
     size_t i;
     json_t *key;
@@ -102,20 +101,18 @@ static int cmd_list(int argc, char **argv)
     const char *after = NULL, *limit = NULL;
     bool wide = false;
     const struct cf_opt opts[] = {
-        {"wide", CF_OPT_BOOL, &wide},
-        {"since", CF_OPT_STRING, &since},         {"until", CF_OPT_STRING, &until},
-        {"actor", CF_OPT_STRING, &actor},         {"action", CF_OPT_STRING, &action},
-        {"projectId", CF_OPT_STRING, &project},   {"after", CF_OPT_STRING, &after},
-        {"limit", CF_OPT_STRING, &limit},
+        {"wide", CF_OPT_BOOL, &wide},       {"since", CF_OPT_STRING, &since},
+        {"until", CF_OPT_STRING, &until},   {"actor", CF_OPT_STRING, &actor},
+        {"action", CF_OPT_STRING, &action}, {"projectId", CF_OPT_STRING, &project},
+        {"after", CF_OPT_STRING, &after},   {"limit", CF_OPT_STRING, &limit},
     };
     const struct cf_cli_spec spec = {list_usage, 0, 0, 0, opts, sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
     int status;
     if (cf_cli_begin(&cli, argc, argv, &spec, &status)) {
         const struct cf_query_param query[] = {
-            {"since", since},         {"until", until}, {"actor", actor},
-            {"action", action},       {"projectId", project}, {"after", after},
-            {"limit", limit},         {NULL, NULL},
+            {"since", since},       {"until", until}, {"actor", actor}, {"action", action},
+            {"projectId", project}, {"after", after}, {"limit", limit}, {NULL, NULL},
         };
         json_t *answer = NULL;
         status = cf_cli_request(&cli, "GET", "/v1/audit/events", query, NULL, &answer);
@@ -318,9 +315,9 @@ static int cmd_checkpoint(int argc, char **argv)
     if (cf_cli_begin(&cli, argc, argv, &spec, &status))
         status = cf_cli_request(&cli, "POST", "/v1/audit/checkpoints", NULL, NULL, &answer);
     if (answer)
-        status = cli.json ? cf_cli_print_json(answer)
-                          : (puts(cf_cli_str(answer, "message")) < 0 ? CF_EXIT_FAILURE
-                                                                     : CF_EXIT_OK);
+        status = cli.json
+                     ? cf_cli_print_json(answer)
+                     : (puts(cf_cli_str(answer, "message")) < 0 ? CF_EXIT_FAILURE : CF_EXIT_OK);
     json_decref(answer);
     cf_cli_end(&cli);
     return status;

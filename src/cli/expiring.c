@@ -1,7 +1,7 @@
 /* `coffer expiring`: every secret expiry, rotation reminder and client-secret expiry the token can
- * see that falls due within a window or already has, soonest first (GET /api/v1/expiring, docs/api.md
- * "Expiry"). With --fail it exits 3 when anything is listed, so that a scheduled pipeline can gate on
- * it. */
+ * see that falls due within a window or already has, soonest first (GET /api/v1/expiring,
+ * docs/api.md "Expiry"). With --fail it exits 3 when anything is listed, so that a scheduled
+ * pipeline can gate on it. */
 #include <stdio.h>
 #include <string.h>
 
@@ -29,8 +29,8 @@ static const char usage[] =
     "  --within D         the window: 30d, 12h, 3600 (default 30d)\n"
     "  --projectId ID     one project (id or slug); client secrets of its members\n"
     "  --include KINDS    comma list of secrets, reminders, clientSecrets (default all)\n"
-    "  --fail             exit 3 when anything is listed (a gate for scheduled jobs)\n" CF_CLI_COMMON_HELP
-    "\n"
+    "  --fail             exit 3 when anything is listed (a gate for scheduled "
+    "jobs)\n" CF_CLI_COMMON_HELP "\n"
     "exit status: 0 done (nothing listed, or --fail not given), 3 something listed\n"
     "with --fail, 1 the server refused or could not be reached, 2 usage error.\n";
 
@@ -97,8 +97,9 @@ int cf_cmd_expiring(int argc, char **argv)
         int64_t seconds = 0;
         cf_err_clear(&err);
         if (cf_duration_parse(within, &seconds, &err) != CF_OK) {
-            status = cf_cli_usage_error(&cli, "--within takes a duration such as 30d, 12h or "
-                                              "3600, not '%.64s'",
+            status = cf_cli_usage_error(&cli,
+                                        "--within takes a duration such as 30d, 12h or "
+                                        "3600, not '%.64s'",
                                         within);
             goto out;
         }

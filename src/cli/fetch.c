@@ -148,16 +148,16 @@ out:
     return status;
 }
 
-int cf_expiry_check_setup(const struct cf_cli *cli, struct cf_expiry_check *check,
-                          int64_t *warn_ms)
+int cf_expiry_check_setup(const struct cf_cli *cli, struct cf_expiry_check *check, int64_t *warn_ms)
 {
     const char *text = check->warning ? check->warning : getenv("COFFER_EXPIRY_WARNING");
     struct cf_err err;
     int64_t seconds = 14 * 86400;
     cf_err_clear(&err);
     if (text && *text && cf_duration_parse(text, &seconds, &err) != CF_OK)
-        return cf_cli_usage_error(cli, "--expiry-warning takes a duration such as 14d, or 0, not "
-                                       "'%.64s'",
+        return cf_cli_usage_error(cli,
+                                  "--expiry-warning takes a duration such as 14d, or 0, not "
+                                  "'%.64s'",
                                   text);
     *warn_ms = seconds * 1000;
     const char *fail = getenv("COFFER_FAIL_ON_EXPIRED");

@@ -60,7 +60,7 @@ int cf_fetch_secrets(struct cf_cli *cli, const struct cf_fetch *fetch, json_t **
  * (COFFER_FAIL_ON_EXPIRED=1). */
 #define CF_EXPIRY_OPTIONS_HELP                                                                     \
     "  --expiry-warning D warn on standard error about secrets that expire within D\n"             \
-    "                     (default 14d; 0 turns the warnings off)\n"                              \
+    "                     (default 14d; 0 turns the warnings off)\n"                               \
     "  --fail-on-expired  refuse when an injected secret has expired (exit 3)\n"
 
 /* A gate refused because an injected secret has expired (--fail-on-expired). */

@@ -320,14 +320,14 @@ static int print_ua(json_t *list)
 
 /* What one option of an attach/update command becomes in the request body. */
 enum field_kind {
-    F_TEXT,      /* a string member */
-    F_FILE,      /* a string member read from a file (- for standard input) */
+    F_TEXT,        /* a string member */
+    F_FILE,        /* a string member read from a file (- for standard input) */
     F_SECRET_FILE, /* the same, for a credential: the buffer is wiped */
-    F_PEM_FILE,  /* a one-element array member read from a file (public keys) */
-    F_DURATION,  /* seconds, from 90 / 90s / 15m / 12h / 180d */
-    F_COUNT,     /* a whole number >= 0 */
-    F_IPS,       /* [{ipAddress}] from "a, b/24" */
-    F_CLAIMS,    /* {name: "v1, v2"} from a JSON object or "name=v1,v2;other=v3" */
+    F_PEM_FILE,    /* a one-element array member read from a file (public keys) */
+    F_DURATION,    /* seconds, from 90 / 90s / 15m / 12h / 180d */
+    F_COUNT,       /* a whole number >= 0 */
+    F_IPS,         /* [{ipAddress}] from "a, b/24" */
+    F_CLAIMS,      /* {name: "v1, v2"} from a JSON object or "name=v1,v2;other=v3" */
 };
 
 struct method_field {
@@ -531,7 +531,9 @@ out:
     {"access-token-ttl", F_DURATION, "accessTokenTTL", NULL},                                      \
         {"access-token-max-ttl", F_DURATION, "accessTokenMaxTTL", NULL},                           \
         {"num-uses", F_COUNT, "accessTokenNumUsesLimit", NULL},                                    \
-        {"trusted-ips", F_IPS, "accessTokenTrustedIps", NULL}
+    {                                                                                              \
+        "trusted-ips", F_IPS, "accessTokenTrustedIps", NULL                                        \
+    }
 
 #define TOKEN_OPTIONS_HELP                                                                         \
     "  --access-token-ttl D      lifetime of an access token (default 30d)\n"                      \
@@ -587,9 +589,9 @@ static int ua_attach(int argc, char **argv)
 
 static int ua_update(int argc, char **argv)
 {
-    static const struct method_command m = {update_usage, UA_PATH, "identityUniversalAuth",
-                                            print_ua, ua_fields,
-                                            sizeof(ua_fields) / sizeof(ua_fields[0])};
+    static const struct method_command m = {
+        update_usage, UA_PATH,   "identityUniversalAuth",
+        print_ua,     ua_fields, sizeof(ua_fields) / sizeof(ua_fields[0])};
     return method_set(argc, argv, &m, "PATCH");
 }
 
@@ -630,8 +632,8 @@ static int cmd_universal_auth(int argc, char **argv)
 
 #define JWT_PATH "/v1/auth/jwt-auth/identities"
 
-static const char *const jwt_headers[] = {"TYPE",          "KEYS / JWKS URL", "BOUND ISSUER",
-                                          "BOUND AUDIENCES", "BOUND SUBJECT",   "TOKEN TTL"};
+static const char *const jwt_headers[] = {
+    "TYPE", "KEYS / JWKS URL", "BOUND ISSUER", "BOUND AUDIENCES", "BOUND SUBJECT", "TOKEN TTL"};
 #define JWT_COLS (sizeof(jwt_headers) / sizeof(jwt_headers[0]))
 
 static enum cf_rc jwt_row(struct cf_table *table, json_t *jwt, void *ctx)
@@ -679,8 +681,8 @@ static const struct method_field jwt_fields[] = {
     "  --bound-subject SUB       required \"sub\" claim (glob)\n"                                  \
     "  --bound-claims 'c=v1,v2;d=v3'  required claims (each a list of allowed values,\n"           \
     "                            globs allowed), or a JSON object {\"c\": \"v1,v2\"}\n"            \
-    "  --clock-skew-leeway S     seconds of clock skew allowed on exp, nbf, iat (default 60)\n"   \
-    TOKEN_OPTIONS_HELP "durations: 90 (seconds), 90s, 15m, 12h, 180d.\n"
+    "  --clock-skew-leeway S     seconds of clock skew allowed on exp, nbf, iat (default "         \
+    "60)\n" TOKEN_OPTIONS_HELP "durations: 90 (seconds), 90s, 15m, 12h, 180d.\n"
 
 static const char jwt_attach_usage[] =
     "usage: coffer identities jwt-auth attach ID (--public-key-file FILE | --jwks-url URL)\n"
@@ -701,17 +703,17 @@ static const char jwt_update_usage[] =
 
 static int jwt_attach(int argc, char **argv)
 {
-    static const struct method_command m = {jwt_attach_usage, JWT_PATH, "identityJwtAuth",
-                                            print_jwt, jwt_fields,
-                                            sizeof(jwt_fields) / sizeof(jwt_fields[0])};
+    static const struct method_command m = {
+        jwt_attach_usage, JWT_PATH,   "identityJwtAuth",
+        print_jwt,        jwt_fields, sizeof(jwt_fields) / sizeof(jwt_fields[0])};
     return method_set(argc, argv, &m, "POST");
 }
 
 static int jwt_update(int argc, char **argv)
 {
-    static const struct method_command m = {jwt_update_usage, JWT_PATH, "identityJwtAuth",
-                                            print_jwt, jwt_fields,
-                                            sizeof(jwt_fields) / sizeof(jwt_fields[0])};
+    static const struct method_command m = {
+        jwt_update_usage, JWT_PATH,   "identityJwtAuth",
+        print_jwt,        jwt_fields, sizeof(jwt_fields) / sizeof(jwt_fields[0])};
     return method_set(argc, argv, &m, "PATCH");
 }
 
@@ -752,7 +754,7 @@ static int cmd_jwt_auth(int argc, char **argv)
 
 #define K8S_PATH "/v1/auth/kubernetes-auth/identities"
 
-static const char *const k8s_headers[] = {"KUBERNETES HOST", "NAMESPACES", "SERVICE ACCOUNTS",
+static const char *const k8s_headers[] = {"KUBERNETES HOST", "NAMESPACES",   "SERVICE ACCOUNTS",
                                           "AUDIENCE",        "REVIEWER JWT", "TOKEN TTL"};
 #define K8S_COLS (sizeof(k8s_headers) / sizeof(k8s_headers[0]))
 
@@ -789,12 +791,12 @@ static const struct method_field k8s_fields[] = {
 #define K8S_OPTIONS_HELP                                                                           \
     "  --kubernetes-host URL     the cluster's API server (https)\n"                               \
     "  --ca-cert-file FILE       PEM CA certificate of the API server\n"                           \
-    "  --token-reviewer-jwt-file FILE  a service-account token allowed to create\n"              \
+    "  --token-reviewer-jwt-file FILE  a service-account token allowed to create\n"                \
     "                            TokenReviews (- reads standard input). A file, never an\n"        \
     "                            argument: arguments are visible to every local user.\n"           \
     "                            Without one, each login token reviews itself.\n"                  \
     "  --allowed-namespaces A,B  namespaces that may log in (globs)\n"                             \
-    "  --allowed-names A,B       service-account names that may log in (globs; default any)\n"    \
+    "  --allowed-names A,B       service-account names that may log in (globs; default any)\n"     \
     "  --allowed-audience AUD    the audience the login token must carry\n" TOKEN_OPTIONS_HELP     \
     "durations: 90 (seconds), 90s, 15m, 12h, 180d.\n"
 
@@ -818,17 +820,17 @@ static const char k8s_update_usage[] =
 
 static int k8s_attach(int argc, char **argv)
 {
-    static const struct method_command m = {k8s_attach_usage, K8S_PATH, "identityKubernetesAuth",
-                                            print_k8s, k8s_fields,
-                                            sizeof(k8s_fields) / sizeof(k8s_fields[0])};
+    static const struct method_command m = {
+        k8s_attach_usage, K8S_PATH,   "identityKubernetesAuth",
+        print_k8s,        k8s_fields, sizeof(k8s_fields) / sizeof(k8s_fields[0])};
     return method_set(argc, argv, &m, "POST");
 }
 
 static int k8s_update(int argc, char **argv)
 {
-    static const struct method_command m = {k8s_update_usage, K8S_PATH, "identityKubernetesAuth",
-                                            print_k8s, k8s_fields,
-                                            sizeof(k8s_fields) / sizeof(k8s_fields[0])};
+    static const struct method_command m = {
+        k8s_update_usage, K8S_PATH,   "identityKubernetesAuth",
+        print_k8s,        k8s_fields, sizeof(k8s_fields) / sizeof(k8s_fields[0])};
     return method_set(argc, argv, &m, "PATCH");
 }
 

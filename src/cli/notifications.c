@@ -57,9 +57,12 @@ static int cmd_add(int argc, char **argv)
     const char *type = NULL, *url = NULL, *recipients = NULL, *name = NULL, *project = NULL;
     const char *secret_file = NULL;
     const struct cf_opt opts[] = {
-        {"type", CF_OPT_STRING, &type},           {"url", CF_OPT_STRING, &url},
-        {"recipients", CF_OPT_STRING, &recipients}, {"name", CF_OPT_STRING, &name},
-        {"projectId", CF_OPT_STRING, &project},   {"signing-secret-file", CF_OPT_STRING, &secret_file},
+        {"type", CF_OPT_STRING, &type},
+        {"url", CF_OPT_STRING, &url},
+        {"recipients", CF_OPT_STRING, &recipients},
+        {"name", CF_OPT_STRING, &name},
+        {"projectId", CF_OPT_STRING, &project},
+        {"signing-secret-file", CF_OPT_STRING, &secret_file},
     };
     const struct cf_cli_spec spec = {add_usage, 0, 0, 0, opts, sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
@@ -85,8 +88,8 @@ static int cmd_add(int argc, char **argv)
         while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && secret.len < 4096)
             cf_buf_append(&secret, chunk, n);
         fclose(f);
-        while (secret.len && (secret.data[secret.len - 1] == '\n' ||
-                              secret.data[secret.len - 1] == '\r'))
+        while (secret.len &&
+               (secret.data[secret.len - 1] == '\n' || secret.data[secret.len - 1] == '\r'))
             secret.data[--secret.len] = '\0';
     }
     body = json_pack("{s:s}", "type", type);
@@ -98,8 +101,8 @@ static int cmd_add(int argc, char **argv)
                   {project, "workspaceId"},
                   {secret_file ? (secret.data ? secret.data : "") : NULL, "signingSecret"}};
     for (size_t i = 0; body && i < sizeof(fields) / sizeof(fields[0]); i++)
-        if (fields[i].value && json_object_set_new(body, fields[i].member,
-                                                   json_string(fields[i].value)) != 0) {
+        if (fields[i].value &&
+            json_object_set_new(body, fields[i].member, json_string(fields[i].value)) != 0) {
             status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
             goto out;
         }
@@ -114,8 +117,9 @@ static int cmd_add(int argc, char **argv)
         json_decref(one);
         const char *generated = cf_cli_str(answer, "signingSecret");
         if (*generated)
-            fprintf(stderr, "signing secret (shown once; the receiver verifies X-Coffer-Signature "
-                            "with it):\n%s\n",
+            fprintf(stderr,
+                    "signing secret (shown once; the receiver verifies X-Coffer-Signature "
+                    "with it):\n%s\n",
                     generated);
     }
 out:
@@ -131,13 +135,14 @@ out:
     return status;
 }
 
-static const char list_usage[] = "usage: coffer notifications channels list [--projectId ID] "
-                                 "[options]\n"
-                                 "\n"
-                                 "Lists notification channels (one project's, or all).\n"
-                                 "\n"
-                                 "options:\n"
-                                 "  --projectId ID     one project (id or slug)\n" CF_CLI_COMMON_HELP;
+static const char list_usage[] =
+    "usage: coffer notifications channels list [--projectId ID] "
+    "[options]\n"
+    "\n"
+    "Lists notification channels (one project's, or all).\n"
+    "\n"
+    "options:\n"
+    "  --projectId ID     one project (id or slug)\n" CF_CLI_COMMON_HELP;
 
 static int cmd_list(int argc, char **argv)
 {
@@ -227,8 +232,8 @@ static int cmd_run(int argc, char **argv)
     return status;
 }
 
-static const char *const log_headers[] = {"CREATED", "STATUS", "ATTEMPTS", "THRESHOLD", "CHANNEL",
-                                          "MESSAGE", "LAST ERROR"};
+static const char *const log_headers[] = {"CREATED", "STATUS",  "ATTEMPTS",  "THRESHOLD",
+                                          "CHANNEL", "MESSAGE", "LAST ERROR"};
 
 static enum cf_rc log_row(struct cf_table *table, json_t *n, void *ctx)
 {

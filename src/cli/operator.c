@@ -157,7 +157,8 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
     for (size_t k = 0; k < cf_server_keys_n; k++) {
         uint8_t *stored = NULL;
         size_t stored_len = 0;
-        enum cf_rc found = st->ops->meta_get(st, cf_server_keys[k].meta, &stored, &stored_len, &err);
+        enum cf_rc found =
+            st->ops->meta_get(st, cf_server_keys[k].meta, &stored, &stored_len, &err);
         if (found == CF_ENOTFOUND)
             continue;
         if (found != CF_OK)
@@ -165,8 +166,8 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
         struct cf_key_update *u = &updates[n_updates];
         uint8_t *wrapped = NULL;
         size_t wrapped_len = 0;
-        enum cf_rc rewrapped = cf_keyring_rewrap(boot.keyring, next, cf_server_keys[k].label, stored,
-                                                 stored_len, &wrapped, &wrapped_len, &err);
+        enum cf_rc rewrapped = cf_keyring_rewrap(boot.keyring, next, cf_server_keys[k].label,
+                                                 stored, stored_len, &wrapped, &wrapped_len, &err);
         free(stored);
         if (rewrapped != CF_OK)
             goto out;

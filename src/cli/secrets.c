@@ -252,8 +252,9 @@ static int set_expires_in(const struct cf_cli *cli, json_t *extra, const char *t
     char stamp[CF_TIME_RFC3339_LEN];
     cf_err_clear(&err);
     if (cf_duration_parse(text, &seconds, &err) != CF_OK || seconds <= 0)
-        return cf_cli_usage_error(cli, "--expires-in takes a duration such as 180d or 12h, not "
-                                       "'%.64s'",
+        return cf_cli_usage_error(cli,
+                                  "--expires-in takes a duration such as 180d or 12h, not "
+                                  "'%.64s'",
                                   text);
     cf_time_format(cf_now_ms() + seconds * 1000, stamp);
     return json_object_set_new(extra, "expiresAt", json_string(stamp)) == 0
@@ -273,8 +274,9 @@ static int set_reminder(const struct cf_cli *cli, json_t *extra, const char *tex
     } else {
         if (cf_duration_parse(text, &seconds, &err) != CF_OK || seconds <= 0 ||
             seconds % 86400 != 0)
-            return cf_cli_usage_error(cli, "--reminder-every takes whole days such as 90d, or "
-                                           "off, not '%.64s'",
+            return cf_cli_usage_error(cli,
+                                      "--reminder-every takes whole days such as 90d, or "
+                                      "off, not '%.64s'",
                                       text);
         days = json_integer(seconds / 86400);
     }
@@ -334,8 +336,8 @@ static int cmd_set(int argc, char **argv)
         if (status != CF_EXIT_OK)
             goto out;
     }
-    if (reminder_note && json_object_set_new(extra, "secretReminderNote",
-                                             json_string(reminder_note)) != 0) {
+    if (reminder_note &&
+        json_object_set_new(extra, "secretReminderNote", json_string(reminder_note)) != 0) {
         status = cf_cli_usage_error(&cli, "--reminder-note must be valid UTF-8");
         goto out;
     }

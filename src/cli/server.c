@@ -400,8 +400,8 @@ int cf_cmd_server(int argc, char **argv)
         if (!v)
             continue;
         if (!cf_parse_int64(v, limits[i].min, limits[i].max, &n)) {
-            fprintf(stderr, "coffer server: %s must be %lld..%lld\n", limits[i].flag,
-                    limits[i].min, limits[i].max);
+            fprintf(stderr, "coffer server: %s must be %lld..%lld\n", limits[i].flag, limits[i].min,
+                    limits[i].max);
             return 2;
         }
         *limits[i].out = (unsigned)n;
@@ -548,14 +548,13 @@ int cf_cmd_server(int argc, char **argv)
         .http_ca_file = cf_boot_setting(audit_http_ca, "COFFER_AUDIT_HTTP_CA_FILE", NULL),
         .http_token = getenv("COFFER_AUDIT_HTTP_TOKEN"),
     };
-    bool streaming = streams_config.file_path || streams_config.syslog_addr ||
-                     streams_config.http_url;
+    bool streaming =
+        streams_config.file_path || streams_config.syslog_addr || streams_config.http_url;
     if (streaming && strcmp(audit_mode, "off") == 0) {
         fprintf(stderr, "coffer server: audit streams need the audit log (--audit on)\n");
         goto out;
     }
-    if (streaming &&
-        cf_audit_streams_open(&streams_config, &audit_streams, &err) != CF_OK) {
+    if (streaming && cf_audit_streams_open(&streams_config, &audit_streams, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
@@ -578,8 +577,7 @@ int cf_cmd_server(int argc, char **argv)
             .checkpoint_ms = checkpoint_ms,
             .head_path = head_path,
         };
-        if (cf_audit_log_open(boot.store, boot.keyring, &audit_config, &audit_log, &err) !=
-            CF_OK) {
+        if (cf_audit_log_open(boot.store, boot.keyring, &audit_config, &audit_log, &err) != CF_OK) {
             fprintf(stderr, "coffer server: the audit log: %s\n", err.msg);
             goto out;
         }
@@ -617,8 +615,8 @@ int cf_cmd_server(int argc, char **argv)
     if (colon)
         *colon = '\0';
     cf_log_info("listening on %s://%s:%u (store %s, data dir %s, started in %.1f ms)",
-                config.tls_cert_path ? "https" : "http", host, cf_server_port(server), boot.db_shown,
-                boot_opts.data_dir, (double)(cf_mono_us() - started) / 1000.0);
+                config.tls_cert_path ? "https" : "http", host, cf_server_port(server),
+                boot.db_shown, boot_opts.data_dir, (double)(cf_mono_us() - started) / 1000.0);
 
     int sig = 0;
     sigwait(&signals, &sig);
@@ -629,8 +627,8 @@ int cf_cmd_server(int argc, char **argv)
 out:
     /* Still running only when a step after the start failed (the admin token). */
     cf_server_stop(server, 0);
-    cf_notifier_stop(notifier); /* before the store closes: it may be mid-pass */
-    cf_audit_log_close(audit_log); /* after the server: every request's record is queued */
+    cf_notifier_stop(notifier);            /* before the store closes: it may be mid-pass */
+    cf_audit_log_close(audit_log);         /* after the server: every request's record is queued */
     cf_audit_streams_close(audit_streams); /* after the log: it feeds them */
     cf_throttle_free(by_addr_and_id);
     cf_throttle_free(by_addr);

@@ -25,8 +25,7 @@ struct cf_audit_keys *cf_audit_keys_new(const uint8_t audit_key[CF_AUDIT_KEY_BYT
         return NULL;
     uint8_t seed[crypto_sign_SEEDBYTES];
     /* Two independent subkeys of one audit key (BLAKE2b-based KDF, context "cfaudit_"). */
-    crypto_kdf_derive_from_key(keys->chain_key, sizeof(keys->chain_key), 1, "cfaudit_",
-                               audit_key);
+    crypto_kdf_derive_from_key(keys->chain_key, sizeof(keys->chain_key), 1, "cfaudit_", audit_key);
     crypto_kdf_derive_from_key(seed, sizeof(seed), 2, "cfaudit_", audit_key);
     crypto_sign_seed_keypair(keys->sign_public, keys->sign_secret, seed);
     sodium_memzero(seed, sizeof(seed));
@@ -72,10 +71,10 @@ static void event_hash(const struct cf_audit_keys *keys, const struct cf_audit_e
     put_int(&h, seq);
     crypto_generichash_update(&h, e->prev_hash, sizeof(e->prev_hash));
     put_int(&h, e->time_us);
-    const char *const fields[] = {e->id,         e->actor_kind, e->actor_id,   e->actor_name,
-                                  e->source_ip,  e->user_agent, e->action,     e->project_id,
-                                  e->environment, e->path,      e->keys,       e->result,
-                                  e->reason,     e->request_id};
+    const char *const fields[] = {e->id,          e->actor_kind, e->actor_id, e->actor_name,
+                                  e->source_ip,   e->user_agent, e->action,   e->project_id,
+                                  e->environment, e->path,       e->keys,     e->result,
+                                  e->reason,      e->request_id};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
         put_text(&h, fields[i]);
     crypto_generichash_final(&h, out, CF_AUDIT_HASH_BYTES);
@@ -295,15 +294,14 @@ bool cf_audit_verify_event(struct cf_audit_verifier *v, const struct cf_audit_ev
         return true; /* judged with its successor */
     }
     if (event->seq > expect)
-        return found(v, CF_AUDIT_DELETED, expect,
-                     expect == event->seq - 1 ? "event %lld was deleted (the log goes from event "
-                                                "%lld to event %lld)"
-                                              : "events %lld to %lld were deleted (the log goes "
-                                                "from event %lld to event %lld)",
-                     (long long)expect,
-                     (long long)(expect == event->seq - 1 ? expect - 1 : event->seq - 1),
-                     (long long)(expect == event->seq - 1 ? event->seq : expect - 1),
-                     (long long)event->seq);
+        return found(
+            v, CF_AUDIT_DELETED, expect,
+            expect == event->seq - 1 ? "event %lld was deleted (the log goes from event "
+                                       "%lld to event %lld)"
+                                     : "events %lld to %lld were deleted (the log goes "
+                                       "from event %lld to event %lld)",
+            (long long)expect, (long long)(expect == event->seq - 1 ? expect - 1 : event->seq - 1),
+            (long long)(expect == event->seq - 1 ? event->seq : expect - 1), (long long)event->seq);
     if (event->seq < expect ||
         sodium_memcmp(event->prev_hash, prev_hash_of(v), CF_AUDIT_HASH_BYTES) != 0)
         return found(v, CF_AUDIT_DELETED, event->seq,

@@ -1,16 +1,17 @@
 /* Expiry you cannot miss: what expires, has expired or is due for rotation, across the
- * store, as the caller may see it. The one query behind GET /api/v1/expiring, `coffer expiring`, the
- * inventory and the notification scheduler. Times are Unix milliseconds from cf_now_ms (util/time.h),
- * the one clock that test builds can move.
+ * store, as the caller may see it. The one query behind GET /api/v1/expiring, `coffer expiring`,
+ * the inventory and the notification scheduler. Times are Unix milliseconds from cf_now_ms
+ * (util/time.h), the one clock that test builds can move.
  *
  * Items:
- * - a secret whose current version carries expiresAt (the end date of a credential stored in Coffer);
+ * - a secret whose current version carries expiresAt (the end date of a credential stored in
+ * Coffer);
  * - a secret whose rotation reminder (secretReminderRepeatDays) falls due: the current version was
  *   written that many days ago, i.e. the value was not changed within its interval;
  * - a machine identity's client secret with an expiry, not revoked.
- * Access tokens are not items: they are short-lived by design (a pipeline logs in per run), renewed or
- * replaced by the next login, and their lifetime is in every login answer (expiresIn); listing them
- * would bury the credentials that matter under thousands of routine expiries. */
+ * Access tokens are not items: they are short-lived by design (a pipeline logs in per run), renewed
+ * or replaced by the next login, and their lifetime is in every login answer (expiresIn); listing
+ * them would bury the credentials that matter under thousands of routine expiries. */
 #ifndef CF_CORE_EXPIRY_H
 #define CF_CORE_EXPIRY_H
 
@@ -53,7 +54,7 @@ void cf_expiry_list_release(struct cf_expiry_list *list);
 struct cf_expiry_query {
     const char *project; /* id or slug; NULL: every project */
     int64_t now;
-    int64_t within_ms; /* items due by now + within_ms; expired / overdue ones always */
+    int64_t within_ms;   /* items due by now + within_ms; expired / overdue ones always */
     bool secrets;        /* secret expiry */
     bool reminders;      /* rotation reminders */
     bool client_secrets; /* identities' client secrets */

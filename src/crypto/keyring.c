@@ -433,8 +433,8 @@ out:
 
 void cf_keyring_derive(struct cf_keyring *kr, const char *context, uint8_t out[32])
 {
-    /* BLAKE2b keyed with the root key over a labelled context: a PRF, so subkeys for different labels are
-     * independent and reveal nothing about the root key. */
+    /* BLAKE2b keyed with the root key over a labelled context: a PRF, so subkeys for different
+     * labels are independent and reveal nothing about the root key. */
     static const char label[] = "coffer subkey v1";
     crypto_generichash_state state;
     crypto_generichash_init(&state, kr->root, KEY_BYTES, 32);

@@ -49,14 +49,15 @@ enum cf_rc cf_credential_seal(struct cf_store *st, struct cf_keyring *kr, const 
     uint8_t *wrapped = NULL, *sealed = NULL;
     size_t wrapped_len = 0, sealed_len = 0;
     struct cf_seal_ad ad = credential_ad(context);
-    enum cf_rc rc = cf_server_key_wrapped(st, kr, CF_SERVER_KEY_AUTH_META,
-                                          CF_SERVER_KEY_AUTH_LABEL, &wrapped, &wrapped_len, err);
+    enum cf_rc rc = cf_server_key_wrapped(st, kr, CF_SERVER_KEY_AUTH_META, CF_SERVER_KEY_AUTH_LABEL,
+                                          &wrapped, &wrapped_len, err);
     if (rc == CF_OK)
         rc = cf_keyring_seal(kr, wrapped, wrapped_len, &ad, plain, strlen(plain), &sealed,
                              &sealed_len, err);
     if (rc == CF_OK) {
         size_t prefix = strlen(CF_SEALED_PREFIX);
-        size_t need = prefix + sodium_base64_ENCODED_LEN(sealed_len, sodium_base64_VARIANT_ORIGINAL);
+        size_t need =
+            prefix + sodium_base64_ENCODED_LEN(sealed_len, sodium_base64_VARIANT_ORIGINAL);
         if (need > size) {
             rc = cf_err_set(err, CF_EVALIDATION, "the credential is too long to be stored");
         } else {
@@ -83,8 +84,8 @@ enum cf_rc cf_credential_open(struct cf_store *st, struct cf_keyring *kr, const 
     size_t sealed_len = 0, wrapped_len = 0;
     struct cf_seal_ad ad = credential_ad(context);
     enum cf_rc rc = sealed ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
-    if (rc == CF_OK && sodium_base642bin(sealed, b64_len + 1, b64, b64_len, NULL, &sealed_len,
-                                         NULL, sodium_base64_VARIANT_ORIGINAL) != 0)
+    if (rc == CF_OK && sodium_base642bin(sealed, b64_len + 1, b64, b64_len, NULL, &sealed_len, NULL,
+                                         sodium_base64_VARIANT_ORIGINAL) != 0)
         rc = cf_err_set(err, CF_ECRYPTO, "a sealed credential in the store is malformed");
     if (rc == CF_OK)
         rc = cf_server_key_wrapped(st, kr, CF_SERVER_KEY_AUTH_META, CF_SERVER_KEY_AUTH_LABEL,

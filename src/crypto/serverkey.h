@@ -4,9 +4,9 @@
  * keep at rest and use again (a Kubernetes token-reviewer JWT).
  *
  * A sealed credential is stored as text: "sealed:v1:" and the base64 of nonce || ciphertext || tag,
- * sealed with the auth key and bound to a context naming its owner and purpose, so that it cannot be
- * moved to another row. Text without that prefix is a credential written before sealing existed and
- * is taken as is. */
+ * sealed with the auth key and bound to a context naming its owner and purpose, so that it cannot
+ * be moved to another row. Text without that prefix is a credential written before sealing existed
+ * and is taken as is. */
 #ifndef CF_CRYPTO_SERVERKEY_H
 #define CF_CRYPTO_SERVERKEY_H
 
@@ -42,7 +42,8 @@ enum cf_rc cf_server_key_wrapped(struct cf_store *st, struct cf_keyring *kr, con
 #define CF_SEALED_PREFIX "sealed:v1:"
 
 /* The stored text of a credential of plain_len bytes at most (its prefix and base64 included). */
-#define CF_SEALED_TEXT_MAX(plain_len) (sizeof(CF_SEALED_PREFIX) + ((plain_len) + 40 + 2) / 3 * 4 + 1)
+#define CF_SEALED_TEXT_MAX(plain_len)                                                              \
+    (sizeof(CF_SEALED_PREFIX) + ((plain_len) + 40 + 2) / 3 * 4 + 1)
 
 /* Seals plain (a NUL-terminated credential) bound to context (e.g. "k8s-reviewer:<identity id>")
  * into out (size bytes) as stored text. CF_EVALIDATION when it does not fit. */

@@ -188,10 +188,10 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
 {
     json_t *body = NULL;
     char title[128];
-    snprintf(title, sizeof(title), "Coffer: %s", strcmp(n->threshold, "expired") == 0 ? "expired"
-                                                 : strcmp(n->threshold, "due") == 0
-                                                     ? "rotation due"
-                                                     : "expiring soon");
+    snprintf(title, sizeof(title), "Coffer: %s",
+             strcmp(n->threshold, "expired") == 0 ? "expired"
+             : strcmp(n->threshold, "due") == 0   ? "rotation due"
+                                                  : "expiring soon");
     if (strcmp(ch->type, "slack") == 0) {
         body = json_pack("{s:s, s:[{s:s, s:{s:s, s:s}}]}", "text", n->message, "blocks", "type",
                          "section", "text", "type", "mrkdwn", "text", n->message);
@@ -388,9 +388,10 @@ static void deliver(struct cf_notifier *nf, struct cf_notice *n, const struct cf
         if (strcmp(chs->items[i].id, n->channel_id) == 0)
             ch = &chs->items[i];
     char why[256] = "";
-    const char *failure = !ch                            ? "the channel no longer exists"
-                          : strcmp(ch->type, "email") == 0 ? send_mail(nf, ch, n, why, sizeof(why))
-                                                         : post_webhook(nf, ch, n, why, sizeof(why));
+    const char *failure = !ch ? "the channel no longer exists"
+                          : strcmp(ch->type, "email") == 0
+                              ? send_mail(nf, ch, n, why, sizeof(why))
+                              : post_webhook(nf, ch, n, why, sizeof(why));
     int64_t now = cf_now_ms();
     n->attempts++;
     if (!failure) {
@@ -429,8 +430,11 @@ static enum cf_rc scan(struct cf_notifier *nf, const struct cf_channel_list *chs
     struct threshold defaults[CF_NOTIFY_THRESHOLDS_MAX];
     int n_defaults = thresholds_of(CF_NOTIFY_DEFAULT_THRESHOLDS, defaults, err);
     /* The widest window any project may ask for is looked at; each item then uses its project's. */
-    struct cf_expiry_query q = {.now = now, .within_ms = 3650LL * 86400 * 1000, .secrets = true,
-                                .reminders = true, .client_secrets = true};
+    struct cf_expiry_query q = {.now = now,
+                                .within_ms = 3650LL * 86400 * 1000,
+                                .secrets = true,
+                                .reminders = true,
+                                .client_secrets = true};
     struct cf_expiry_list items = {0};
     enum cf_rc rc = chs->n ? cf_expiry_list(nf->core, &admin, &q, &items, err) : CF_OK;
     char project[CF_UUID_LEN] = "";
@@ -583,8 +587,9 @@ enum cf_rc cf_notifier_start(struct cf_core *core, const struct cf_notifier_conf
             return cf_err_set(err, CF_EINVAL,
                               "--smtp-starttls off is allowed only for a loopback SMTP server");
         if (!smtp->from || !strchr(smtp->from, '@'))
-            return cf_err_set(err, CF_EINVAL, "--smtp-from: an e-mail address is required with "
-                                              "--smtp-url");
+            return cf_err_set(err, CF_EINVAL,
+                              "--smtp-from: an e-mail address is required with "
+                              "--smtp-url");
     }
     struct cf_notifier *nf = calloc(1, sizeof(*nf));
     if (!nf)

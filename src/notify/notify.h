@@ -16,8 +16,8 @@
 #define CF_NOTIFY_DEFAULT_THRESHOLDS "30d,7d,1d"
 #define CF_NOTIFY_THRESHOLDS_MAX 8
 
-/* Checks and normalises a thresholds list ("30d, 7d,1d": durations, at most 8) into out ("30d,7d,1d",
- * largest first). CF_EVALIDATION naming the problem. */
+/* Checks and normalises a thresholds list ("30d, 7d,1d": durations, at most 8) into out
+ * ("30d,7d,1d", largest first). CF_EVALIDATION naming the problem. */
 enum cf_rc cf_notify_thresholds_parse(const char *text, char *out, size_t size, struct cf_err *err);
 
 /* The SMTP server for e-mail channels. */
@@ -54,12 +54,13 @@ struct cf_notify_counts {
 };
 
 /* One scan and one delivery pass now (serialised with the background thread's). CF_ECONFLICT when
- * another server sharing the database holds the notification job (store job_lock "notifications"). */
+ * another server sharing the database holds the notification job (store job_lock "notifications").
+ */
 enum cf_rc cf_notifier_run(struct cf_notifier *notifier, struct cf_notify_counts *counts,
                            struct cf_err *err);
 
-/* Checks a channel's type and target (https URL, or http to loopback; e-mail addresses) before it is
- * stored. CF_EVALIDATION naming the field. */
+/* Checks a channel's type and target (https URL, or http to loopback; e-mail addresses) before it
+ * is stored. CF_EVALIDATION naming the field. */
 enum cf_rc cf_channel_check(const char *type, const char *target, struct cf_err *err);
 
 #endif

@@ -1,27 +1,27 @@
 /* The PostgreSQL driver of the store (sqldb.h; the operations are in sql.c), over libpq.
  *
- * Connections: one per thread that uses the store, opened on its first call and kept in a pthread key
- * (closed by the key's destructor when the thread exits), at most pool_size of them; a thread beyond
- * the pool gets CF_EUNAVAIL. Each connection prepares sql.c's statements on first use (?N rewritten
- * to $N) with explicit parameter types (int8, text, bytea) and reads results in binary. A connection
- * that broke (the server restarted, the network failed) is dropped and reopened on the next call,
- * so a node recovers by itself when the database returns; meanwhile every call fails at once with
- * CF_EUNAVAIL (503). Every session runs with statement_timeout and lock_timeout = the store's timeout,
- * and connect_timeout, so no request waits on the database longer than that.
+ * Connections: one per thread that uses the store, opened on its first call and kept in a pthread
+ * key (closed by the key's destructor when the thread exits), at most pool_size of them; a thread
+ * beyond the pool gets CF_EUNAVAIL. Each connection prepares sql.c's statements on first use (?N
+ * rewritten to $N) with explicit parameter types (int8, text, bytea) and reads results in binary. A
+ * connection that broke (the server restarted, the network failed) is dropped and reopened on the
+ * next call, so a node recovers by itself when the database returns; meanwhile every call fails at
+ * once with CF_EUNAVAIL (503). Every session runs with statement_timeout and lock_timeout = the
+ * store's timeout, and connect_timeout, so no request waits on the database longer than that.
  *
  * Writes: BEGIN, then a transaction-scoped advisory lock that every Coffer node takes before its
- * first statement, so writers across all nodes run one at a time, each reading what the previous one
- * committed (READ COMMITTED takes a new snapshot per statement, after the lock). Two nodes editing one
- * secret therefore make two versions; nothing is overwritten unseen, and batches stay all-or-nothing.
- * Reads run concurrently outside transactions.
+ * first statement, so writers across all nodes run one at a time, each reading what the previous
+ * one committed (READ COMMITTED takes a new snapshot per statement, after the lock). Two nodes
+ * editing one secret therefore make two versions; nothing is overwritten unseen, and batches stay
+ * all-or-nothing. Reads run concurrently outside transactions.
  *
  * Migrations: the files of src/store/migrations, read as PostgreSQL (BLOB is BYTEA, INTEGER is
  * BIGINT, WITHOUT ROWID dropped) plus a few additions that only PostgreSQL needs, applied in one
  * transaction under a session advisory lock, so nodes starting together apply them exactly once.
  *
- * Background jobs: job_lock takes a session advisory lock per job name on a connection of its own that
- * the store keeps for its lifetime; when the node dies, PostgreSQL ends the session and releases the
- * lock, and another node's next try takes it. */
+ * Background jobs: job_lock takes a session advisory lock per job name on a connection of its own
+ * that the store keeps for its lifetime; when the node dies, PostgreSQL ends the session and
+ * releases the lock, and another node's next try takes it. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -86,7 +86,6 @@ struct pg_store {
     char jobs_held[MAX_JOBS][32];
     int n_jobs_held;
 };
-
 
 static struct pg_store *pg_store_of(struct sql_store *st)
 {
@@ -163,9 +162,10 @@ static PGconn *connect_db(const struct pg_store *st)
     snprintf(options, sizeof(options),
              "-c statement_timeout=%d -c lock_timeout=%d -c idle_in_transaction_session_timeout=%d",
              st->timeout_ms, st->timeout_ms, st->timeout_ms * 4);
-    const char *const keys[] = {"connect_timeout", "options",          "application_name",
-                                "keepalives_idle", "keepalives_count", "keepalives_interval",
-                                "dbname",          NULL};
+    const char *const keys[] = {"connect_timeout",  "options",
+                                "application_name", "keepalives_idle",
+                                "keepalives_count", "keepalives_interval",
+                                "dbname",           NULL};
     const char *const values[] = {timeout_s, options, "coffer", "10", "3", "5", st->dsn, NULL};
     PGconn *pg = PQconnectdbParams(keys, values, 1);
     if (pg)
@@ -308,9 +308,10 @@ static bool result_ok(const PGresult *res)
 }
 
 /* The result of the query just sent on c (the first failed one when it held several statements).
- * The server enforces statement_timeout; this is the backstop for a server that stopped answering at
- * all (hung, or its host gone): past the store's timeout and a second the session is dropped, NULL
- * returned and *timed_out set (the next call reconnects; the server rolls back what was open). */
+ * The server enforces statement_timeout; this is the backstop for a server that stopped answering
+ * at all (hung, or its host gone): past the store's timeout and a second the session is dropped,
+ * NULL returned and *timed_out set (the next call reconnects; the server rolls back what was open).
+ */
 static PGresult *await_result(struct pg_conn *c, bool *timed_out)
 {
     int64_t deadline = cf_mono_us() / 1000 + c->st->timeout_ms + 1000;
@@ -346,8 +347,8 @@ static PGresult *await_result(struct pg_conn *c, bool *timed_out)
     }
 }
 
-/* A query sent (sent true) and its result awaited: CF_OK with *res (TUPLES_OK or COMMAND_OK), or the
- * mapped error. */
+/* A query sent (sent true) and its result awaited: CF_OK with *res (TUPLES_OK or COMMAND_OK), or
+ * the mapped error. */
 static enum cf_rc finish_query(struct pg_conn *c, bool sent, PGresult **res, struct cf_err *err)
 {
     bool timed_out = false;
@@ -387,9 +388,9 @@ static void param_types(const struct sq_arg *args, size_t n_args, Oid types[32])
     if (n_args > 32)
         CF_BUG("a statement with more than 32 parameters");
     for (size_t i = 0; i < n_args; i++)
-        types[i] = args[i].type == 'i'                           ? OID_INT8
+        types[i] = args[i].type == 'i'                          ? OID_INT8
                    : args[i].type == 'b' || args[i].type == 'B' ? OID_BYTEA
-                                                                 : OID_TEXT;
+                                                                : OID_TEXT;
 }
 
 static enum cf_rc prepare(struct pg_conn *c, int id, const char *sql, const struct sq_arg *args,
@@ -668,11 +669,12 @@ static const char *const pg_additions[] = {
 
 static bool is_word_char(char ch)
 {
-    return ch == '_' || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9');
+    return ch == '_' || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+           (ch >= '0' && ch <= '9');
 }
 
-/* A migration file read as PostgreSQL: BLOB -> BYTEA, INTEGER -> BIGINT, no WITHOUT ROWID. The words
- * are replaced whole and only in upper case, as the files write their types. Caller frees. */
+/* A migration file read as PostgreSQL: BLOB -> BYTEA, INTEGER -> BIGINT, no WITHOUT ROWID. The
+ * words are replaced whole and only in upper case, as the files write their types. Caller frees. */
 static char *pg_dialect(const char *sql)
 {
     static const struct {
@@ -742,8 +744,8 @@ static enum cf_rc migrate(struct pg_store *st, struct pg_conn *c, struct cf_err 
             rc = exec_simple(c, pg_additions[m->version], err);
         if (rc != CF_OK) {
             if (rc != CF_EUNAVAIL)
-                rc = cf_err_set(err, CF_ESTORE, "migration %04d_%s failed: %s", m->version,
-                                m->name, err->msg);
+                rc = cf_err_set(err, CF_ESTORE, "migration %04d_%s failed: %s", m->version, m->name,
+                                err->msg);
             break;
         }
         rc = sql_migration_record(&c->base, m->version, m->name, err);

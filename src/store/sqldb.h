@@ -1,10 +1,11 @@
-/* Internal to src/store: the SQL drivers under the store's operations. sql.c holds every operation of
- * store.h once, as SQL (one statement table) plus row readers; a driver (sqlite.c, postgres.c) runs
- * those statements on its database: it owns connections, binding, transactions and error mapping.
- * Nothing outside src/store includes this header.
+/* Internal to src/store: the SQL drivers under the store's operations. sql.c holds every operation
+ * of store.h once, as SQL (one statement table) plus row readers; a driver (sqlite.c, postgres.c)
+ * runs those statements on its database: it owns connections, binding, transactions and error
+ * mapping. Nothing outside src/store includes this header.
  *
- * The SQL of the table is written for SQLite and PostgreSQL alike: ?N parameters (the PostgreSQL driver
- * rewrites them to $N), integers 0/1 for booleans, ON CONFLICT upserts, no dialect functions. */
+ * The SQL of the table is written for SQLite and PostgreSQL alike: ?N parameters (the PostgreSQL
+ * driver rewrites them to $N), integers 0/1 for booleans, ON CONFLICT upserts, no dialect
+ * functions. */
 #ifndef CF_STORE_SQLDB_H
 #define CF_STORE_SQLDB_H
 
@@ -34,7 +35,8 @@ struct db_row;
 struct db_row_ops {
     /* Column i as an integer (0 for NULL). */
     int64_t (*int64)(const struct db_row *row, int i);
-    /* Column i's bytes (text or blob) and their length; NULL for SQL NULL. Text is NUL-terminated. */
+    /* Column i's bytes (text or blob) and their length; NULL for SQL NULL. Text is NUL-terminated.
+     */
     const void *(*bytes)(const struct db_row *row, int i, size_t *len);
 };
 struct db_row {
@@ -68,9 +70,10 @@ struct db_driver {
     const char *name; /* "sqlite", "postgres" */
     /* This thread's connection (opened on first use, and reopened after the database was lost). */
     enum cf_rc (*conn_get)(struct sql_store *st, struct db_conn **out, struct cf_err *err);
-    /* Runs statement id (its SQL: sql; id < 0: a one-off statement, not cached) with args bound (borrowed until it returns), calling
-     * on_row(row, ctx) for each row when on_row is given; *count (when non-NULL) receives the rows
-     * returned, or for a statement without on_row the rows it changed. An error of on_row stops it. */
+    /* Runs statement id (its SQL: sql; id < 0: a one-off statement, not cached) with args bound
+     * (borrowed until it returns), calling on_row(row, ctx) for each row when on_row is given;
+     * *count (when non-NULL) receives the rows returned, or for a statement without on_row the rows
+     * it changed. An error of on_row stops it. */
     enum cf_rc (*run)(struct db_conn *c, int id, const char *sql, const struct sq_arg *args,
                       size_t n_args, row_fn on_row, void *ctx, int64_t *count, struct cf_err *err);
     /* Begins a write transaction: writers of every process sharing the database run one at a
@@ -83,7 +86,8 @@ struct db_driver {
      * database). */
     enum cf_rc (*job_lock)(struct sql_store *st, const char *job, bool *held, struct cf_err *err);
     /* Run on the destination at the end of a store copy (cf_store_copy), inside its transaction:
-     * what the dialect needs after rows arrived with their keys (PostgreSQL: sequences). NULL: none. */
+     * what the dialect needs after rows arrived with their keys (PostgreSQL: sequences). NULL:
+     * none. */
     const char *after_copy_sql;
     /* Closes every connection and frees the driver's store (sql_store_release is called first). */
     void (*close)(struct sql_store *st);

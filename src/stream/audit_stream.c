@@ -70,8 +70,8 @@ static enum cf_rc open_syslog(struct cf_audit_streams *s, const char *addr, stru
         char host[256];
         const char *hp = addr + 4, *colon = strrchr(hp, ':');
         if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof(host) || !colon[1])
-            return cf_err_set(err, CF_EINVAL, "--audit-syslog: expected udp:HOST:PORT, not '%.200s'",
-                              addr);
+            return cf_err_set(err, CF_EINVAL,
+                              "--audit-syslog: expected udp:HOST:PORT, not '%.200s'", addr);
         memcpy(host, hp, (size_t)(colon - hp));
         host[colon - hp] = '\0';
         if (host[0] == '[' && host[strlen(host) - 1] == ']') { /* [::1] */
@@ -92,8 +92,7 @@ static enum cf_rc open_syslog(struct cf_audit_streams *s, const char *addr, stru
                           addr);
     }
     if (s->syslog_fd < 0)
-        return cf_err_set(err, CF_EIO, "--audit-syslog: cannot open a socket: %s",
-                          strerror(errno));
+        return cf_err_set(err, CF_EIO, "--audit-syslog: cannot open a socket: %s", strerror(errno));
     if (gethostname(s->hostname, sizeof(s->hostname)) != 0 || !s->hostname[0])
         cf_strlcpy(s->hostname, "-", sizeof(s->hostname));
     return CF_OK;

@@ -7,7 +7,7 @@
 #include "util/banned.h"
 
 __attribute__((format(printf, 2, 0))) static void set_msg(struct cf_err *err, const char *fmt,
-                                                           va_list ap)
+                                                          va_list ap)
 {
     vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 }

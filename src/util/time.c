@@ -10,9 +10,9 @@
 
 #ifdef CF_TEST_CLOCK
 /* Test builds only (meson -Dtest_clock=true): COFFER_TEST_CLOCK_OFFSET, a duration with an optional
- * sign ("9d", "-2h"; "0" for none), read once, moves every reading of the clock. Anything else there
- * ends the process (status 2), so a test that meant to travel in time cannot silently run at the
- * real time. */
+ * sign ("9d", "-2h"; "0" for none), read once, moves every reading of the clock. Anything else
+ * there ends the process (status 2), so a test that meant to travel in time cannot silently run at
+ * the real time. */
 static int64_t test_offset_ms(void)
 {
     static int64_t offset;

@@ -89,9 +89,9 @@ Test(audit, intact_log_verifies)
 Test(audit, every_field_is_covered_by_the_hash)
 {
     struct cf_audit_event e = log_[4];
-    char *fields[] = {e.id,   e.actor_kind, e.actor_id, e.actor_name, e.source_ip,
-                      e.user_agent, e.action, e.project_id, e.environment, e.path,
-                      e.keys, e.result, e.reason, e.request_id};
+    char *fields[] = {e.id,         e.actor_kind, e.actor_id,   e.actor_name,  e.source_ip,
+                      e.user_agent, e.action,     e.project_id, e.environment, e.path,
+                      e.keys,       e.result,     e.reason,     e.request_id};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         struct cf_audit_event copy = e;
         char *f = (char *)&copy + (fields[i] - (char *)&e);

@@ -67,7 +67,8 @@ static char *pem_of(EVP_PKEY *k)
     char *data;
     cr_assert(PEM_write_bio_PUBKEY(bio, k) == 1);
     long n = BIO_get_mem_data(bio, &data);
-    /* Not strndup: the BIO's memory has no terminating NUL, which strict ASan string checks flag. */
+    /* Not strndup: the BIO's memory has no terminating NUL, which strict ASan string checks flag.
+     */
     char *out = malloc((size_t)n + 1);
     cr_assert_not_null(out);
     memcpy(out, data, (size_t)n);
@@ -607,8 +608,9 @@ Test(jwt_catalogue, other_algorithms_and_pem_keys)
                      cases[i].alg, err.msg);
         free(tok);
     }
-    /* PEM keys have no kid, and providers put one in every token: a kid picks no PEM key out, each fitting
-     * one is tried; a token from a key not in the set is a bad signature, not an unknown key id */
+    /* PEM keys have no kid, and providers put one in every token: a kid picks no PEM key out, each
+     * fitting one is tried; a token from a key not in the set is a bad signature, not an unknown
+     * key id */
     char *tok = make_token(ec_key, "ES256", "{\"alg\":\"ES256\",\"kid\":\"provider-key-7\"}", c);
     cr_expect_eq(cf_jwt_verify(keys, tok, &policy, now, NULL, &err), CF_OK, "%s", err.msg);
     free(tok);

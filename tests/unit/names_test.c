@@ -20,7 +20,7 @@ Test(names, path_normalize)
         {"/a_b/C-d/9", "/a_b/C-d/9"},
         {"//", NULL},
         {"/a//b", NULL},
-        {"c//", NULL},   /* found by fuzz_names: normalised to "/c/", a path with an empty name */
+        {"c//", NULL}, /* found by fuzz_names: normalised to "/c/", a path with an empty name */
         {"/a/b//", NULL},
         {"/a/../b", NULL},
         {"/a/./b", NULL},
