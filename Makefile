@@ -1,6 +1,7 @@
 # Thin wrapper over Meson. `make run` starts a server on 127.0.0.1:8080 with data in ./coffer-data
 # (ADDR=, DATA_DIR= or COFFER_ADDR, COFFER_DATA_DIR for others);
-# `make test` builds a normal and a sanitizer (ASan+UBSan) tree and runs every suite in both.
+# `make test` runs `make check`, then builds a normal and a sanitizer (ASan+UBSan) tree and runs every
+# suite in both.
 # `make check` runs the tool-enforced style: the clang-format check, the layering check and a
 # ThreadSanitizer build running the unit tests and the threaded integration suites.
 # Warnings are errors in `make test` and `make check` (-Dwerror=true on their trees), not in `make build`.
@@ -66,7 +67,9 @@ $(TSANBUILD)/build.ninja: | deps
 
 # The test trees treat warnings as errors; `meson configure` keeps that setting in $(BUILD) afterwards
 # (`meson configure $(BUILD) -Dwerror=false` undoes it).
+# make check first: a tree that fails the style, layering or ThreadSanitizer run is not tested further.
 test: deps $(BUILD)/build.ninja $(SANBUILD)/build.ninja
+	$(MAKE) check
 	$(MESON) configure $(BUILD) -Dwerror=true
 	$(MESON) configure $(SANBUILD) -Dwerror=true
 	$(MESON) compile -C $(BUILD)
