@@ -369,6 +369,30 @@ static enum cf_rc answer_error(struct cf_response *resp, const char *url, struct
                       resp->status);
 }
 
+/* Whether host[:port] (hostport_len bytes, from an https URL) answers a plain HTTP request: a
+ * HEAD of / with short timeouts, straight to it (no proxy), any HTTP answer counting. Only asked
+ * after a failed TLS handshake, to name the cause. */
+static bool answers_plain_http(const char *hostport, int hostport_len)
+{
+    char url[512];
+    int n = snprintf(url, sizeof(url), "http://%.*s/", hostport_len, hostport);
+    if (n < 0 || (size_t)n >= sizeof(url))
+        return false;
+    CURL *probe = curl_easy_init();
+    if (!probe)
+        return false;
+    curl_easy_setopt(probe, CURLOPT_URL, url);
+    curl_easy_setopt(probe, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(probe, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(probe, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+    curl_easy_setopt(probe, CURLOPT_TIMEOUT_MS, 3000L);
+    curl_easy_setopt(probe, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(probe, CURLOPT_PROTOCOLS_STR, "http");
+    bool answered = curl_easy_perform(probe) == CURLE_OK;
+    curl_easy_cleanup(probe);
+    return answered;
+}
+
 /* Says in words why a request to url never got an answer (code and detail are curl's), naming
  * the server by url's origin (scheme://host:port) and what to check. */
 static enum cf_rc transport_error(const struct cf_client *client, CURLcode code, const char *detail,
@@ -402,6 +426,12 @@ static enum cf_rc transport_error(const struct cf_client *client, CURLcode code,
         /* OpenSSL reads a plain HTTP answer as a TLS record of a wrong version or length. */
         if (strstr(detail, "wrong version number") || strstr(detail, "packet length") ||
             strstr(detail, "record layer failure") || strstr(detail, "http request"))
+            return cf_err_set(err, CF_EIO,
+                              "the server at %.*s does not speak TLS (is it plain http://?)",
+                              origin_len, origin);
+        /* A plain server may also close at once on a handshake it cannot parse (whether it answers
+         * first depends on the random bytes of the hello): ask it once in plain HTTP. */
+        if (https && answers_plain_http(origin + 8, origin_len - 8))
             return cf_err_set(err, CF_EIO,
                               "the server at %.*s does not speak TLS (is it plain http://?)",
                               origin_len, origin);

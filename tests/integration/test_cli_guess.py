@@ -315,6 +315,36 @@ class Transport(ServerTestCase):
         url = self.server.url.replace("http://", "https://")
         self.assert_said(url, "the server at %s does not speak TLS (is it plain http://?)" % url)
 
+    def test_https_to_a_plain_server_that_hangs_up(self):
+        """A plain server that closes on a TLS hello without answering (OpenSSL sees only an EOF) is
+        still recognised: the CLI asks it once in plain HTTP."""
+        import socket
+        import threading
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                with conn:
+                    first = conn.recv(4096)
+                    if first[:1] == b"\x16":  # a TLS handshake record: hang up
+                        continue
+                    conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            url = "https://127.0.0.1:%d" % port
+            self.assert_said(url, "the server at %s does not speak TLS (is it plain http://?)" % url)
+        finally:
+            listener.close()
+
     def test_nothing_listening(self):
         url = "http://127.0.0.1:%d" % harness.free_port()
         self.assert_said(url, "nothing is listening at %s" % url)
