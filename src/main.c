@@ -7,6 +7,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "server/commands.h"
 #include "util/time.h"
 #include "util/banned.h"
 

@@ -5,7 +5,7 @@
  * are not touched (they are sealed by the project keys). Crash-safe order: the new key is first
  * written to root.key.new, then the store is rewrapped in one transaction, then root.key.new
  * replaces root.key. A crash between the last two steps is finished at the next start (see
- * cli/boot.c).
+ * server/boot.c).
  *
  * rotate-admin-token: stores the keyed hash (auth/admin.h) of a new random admin token and prints
  * the token once. It runs beside a running server (the server reads the hash on every request, so
@@ -22,11 +22,11 @@
 
 #include <sodium.h>
 
-#include "cli/boot.h"
+#include "server/boot.h"
 #include "auth/admin.h"
 #include "crypto/serverkey.h"
 #include "crypto/token.h"
-#include "cli/commands.h"
+#include "server/commands.h"
 #include "cli/common.h"
 #include "util/banned.h"
 

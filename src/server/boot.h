@@ -2,8 +2,8 @@
  * the exclusive lock that keeps a second server or an offline operator command out, the root key
  * (with recovery of an interrupted root-key rotation), the store, and the check that the root key
  * belongs to the store. */
-#ifndef CF_CLI_BOOT_H
-#define CF_CLI_BOOT_H
+#ifndef CF_SERVER_BOOT_H
+#define CF_SERVER_BOOT_H
 
 #include "crypto/keyring.h"
 #include "store/store.h"

@@ -10,7 +10,7 @@
 
 #include <sodium.h>
 
-#include "cli/boot.h"
+#include "server/boot.h"
 #include "util/log.h"
 #include "util/banned.h"
 
