@@ -35,7 +35,7 @@ static const struct {
     {"delete", CF_ACTION_DELETE},
 };
 
-#define N_RULE_ACTIONS (sizeof(rule_actions) / sizeof(rule_actions[0]))
+#define N_RULE_ACTIONS (CF_ARRAY_SIZE(rule_actions))
 
 /* ---- rendering ------------------------------------------------------------------------------- */
 

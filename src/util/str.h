@@ -5,6 +5,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Number of elements of the array a. Passing a pointer (whose sizeof is not the array's) fails to
+ * compile: the bit-field width goes negative when a and &a[0] have the same type, as in Linux. */
+#define CF_MUST_BE_ARRAY(a)                                                                        \
+    (sizeof(struct {                                                                               \
+         int : (-!!__builtin_types_compatible_p(__typeof__(a), __typeof__(&(a)[0])));              \
+     }) *                                                                                          \
+     0)
+#define CF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]) + CF_MUST_BE_ARRAY(a))
+
 /* Copies src into dst (size bytes, always NUL-terminated). Returns false when src was truncated. */
 bool cf_strlcpy(char *dst, const char *src, size_t size);
 

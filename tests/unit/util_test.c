@@ -370,7 +370,7 @@ Test(id, uuid_valid_table)
         {"", false},
         {"------------------------------------", false},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++)
         cr_assert_eq(cf_uuid_valid(cases[i].text), cases[i].valid, "'%s'", cases[i].text);
     cr_assert_not(cf_uuid_valid(NULL));
 }
@@ -461,7 +461,7 @@ Test(str, utf8_valid_table)
         U8("\xe2\x82z", false, "bad continuation"),
         U8("\xc3\xc3\xa9", false, "lead then lead"),
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++)
         cr_assert_eq(cf_utf8_valid(cases[i].bytes, cases[i].n), cases[i].valid, "%s",
                      cases[i].what);
 }
@@ -511,7 +511,7 @@ Test(str, parse_int64)
         {"- 1", -10, 10, false, 0},
         {"\t1", 0, 10, false, 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         long long out = 12345;
         bool ok = cf_parse_int64(cases[i].text, cases[i].min, cases[i].max, &out);
         cr_assert_eq(ok, cases[i].ok, "'%s'", cases[i].text);
@@ -570,7 +570,7 @@ Test(time, parse_known_values)
         /* a leap second is clamped to :59 */
         {"2016-12-31T23:59:60Z", 1483228799000LL},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         int64_t ms = -42;
         struct cf_err e;
         cf_err_clear(&e);
@@ -632,7 +632,7 @@ Test(time, parse_rejects_invalid)
         "2026-01-01T00:00:00\n",
         "not a timestamp at all",
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
         int64_t ms = -42;
         struct cf_err e;
         cf_err_clear(&e);
@@ -722,7 +722,7 @@ Test(duration, valid)
         {"878400h", 878400LL * 3600},
         {"52704000m", 52704000LL * 60},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         int64_t s = -1;
         struct cf_err e;
         cf_err_clear(&e);
@@ -768,7 +768,7 @@ Test(duration, invalid)
         "1y",
         "\n",
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
         int64_t s = -42;
         struct cf_err e;
         cf_err_clear(&e);
