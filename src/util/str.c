@@ -81,3 +81,25 @@ bool cf_parse_int64(const char *text, long long min, long long max, long long *o
     *out = v;
     return true;
 }
+
+void cf_list_init(struct cf_list_iter *it, const char *text)
+{
+    it->next = text;
+}
+
+bool cf_list_next(struct cf_list_iter *it, struct cf_str *item)
+{
+    const char *p = it->next;
+    if (!p || !*p)
+        return false;
+    const char *comma = strchr(p, ',');
+    const char *end = comma ? comma : p + strlen(p);
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    item->p = p;
+    item->n = (size_t)(end - p);
+    it->next = comma ? comma + 1 : NULL;
+    return true;
+}

@@ -28,4 +28,24 @@ bool cf_utf8_valid_allow_nul(const char *s, size_t n);
 /* Parses a whole decimal integer in [min, max]; false on anything else (sign, junk, overflow). */
 bool cf_parse_int64(const char *text, long long min, long long max, long long *out);
 
+/* A slice of a string: n bytes at p, not NUL-terminated. */
+struct cf_str {
+    const char *p;
+    size_t n;
+};
+
+/* Walks a comma-separated list without copying or modifying it (strtok is banned). */
+struct cf_list_iter {
+    const char *next; /* start of the item not yet yielded; NULL or "" when done */
+};
+
+/* Starts iterating text (NULL is an empty list). */
+void cf_list_init(struct cf_list_iter *it, const char *text);
+
+/* Yields the next item, trimmed of spaces and tabs; false when the list is done. An empty text
+ * yields nothing, and a text that ends in a comma ends there ("a," yields "a"), but empty items
+ * between or before commas are yielded as empty ("a,,b" yields "a", "", "b"; ",a" yields "", "a"):
+ * the caller decides whether an empty item is skipped or an error. */
+bool cf_list_next(struct cf_list_iter *it, struct cf_str *item);
+
 #endif

@@ -966,3 +966,65 @@ Test(file, replace_writes_whole_files_with_mode_0600)
     cr_assert_eq(cf_file_replace(path, "x", 1, &err), CF_EIO);
     cr_assert(strstr(err.msg, "head.json"), "%s", err.msg);
 }
+
+/* Collects the items of text as "item|item|..." for comparison. */
+static void list_items(const char *text, char *out, size_t size)
+{
+    struct cf_list_iter it;
+    struct cf_str item;
+    size_t used = 0;
+    out[0] = '\0';
+    cf_list_init(&it, text);
+    while (cf_list_next(&it, &item)) {
+        int w = snprintf(out + used, size - used, "%s%.*s", used ? "|" : "", (int)item.n, item.p);
+        cr_assert(w >= 0 && (size_t)w < size - used);
+        used += (size_t)w;
+        if (!item.n && used + 2 < size) {
+            out[used++] = '_'; /* marks an empty item */
+            out[used] = '\0';
+        }
+    }
+}
+
+Test(str, list_iterator)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        {NULL, ""},
+        {"", ""},
+        {"a", "a"},
+        {"a,", "a"},
+        {" a , b\t,c ", "a|b|c"},
+        {"a,,b", "a|_|b"},
+        {",a", "_|a"},
+        {"a, ,b", "a|_|b"},
+        {" ", "_"},
+        {",", "_"},
+        {"10.0.0.0/8,::1", "10.0.0.0/8|::1"},
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
+        char got[128];
+        list_items(cases[i].text, got, sizeof(got));
+        cr_expect_str_eq(got, cases[i].want, "'%s'", cases[i].text ? cases[i].text : "(null)");
+    }
+    /* The iterator neither copies nor modifies: items point into the text. */
+    const char *text = "x, y";
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, text);
+    cr_assert(cf_list_next(&it, &item) && item.p == text && item.n == 1);
+    cr_assert(cf_list_next(&it, &item) && item.p == text + 3 && item.n == 1);
+    cr_assert(!cf_list_next(&it, &item));
+    cr_assert(!cf_list_next(&it, &item));
+}
+
+Test(str, array_size)
+{
+    int four[4];
+    static const char *const two[] = {"a", "b"};
+    cr_expect_eq(CF_ARRAY_SIZE(four), 4);
+    cr_expect_eq(CF_ARRAY_SIZE(two), 2);
+    (void)four;
+}
