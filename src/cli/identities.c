@@ -45,21 +45,15 @@ static int parse_duration(const struct cf_cli *cli, const char *option, const ch
 static json_t *ip_list(const char *text)
 {
     json_t *list = json_array();
-    const char *p = text;
-    while (list && *p) {
-        const char *comma = strchr(p, ',');
-        const char *end = comma ? comma : p + strlen(p);
-        const char *s = p, *e = end;
-        while (s < e && (*s == ' ' || *s == '\t'))
-            s++;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if (e == s ||
-            json_array_append_new(list, json_pack("{s:s#}", "ipAddress", s, (int)(e - s))) != 0) {
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, text);
+    while (list && cf_list_next(&it, &item)) {
+        if (!item.n || json_array_append_new(
+                           list, json_pack("{s:s#}", "ipAddress", item.p, (int)item.n)) != 0) {
             json_decref(list);
             return NULL;
         }
-        p = comma ? comma + 1 : end;
     }
     if (list && json_array_size(list) == 0) {
         json_decref(list);
