@@ -87,19 +87,27 @@ void cf_list_init(struct cf_list_iter *it, const char *text)
     it->next = text;
 }
 
-bool cf_list_next(struct cf_list_iter *it, struct cf_str *item)
+bool cf_list_next_raw(struct cf_list_iter *it, struct cf_str *item)
 {
     const char *p = it->next;
     if (!p || !*p)
         return false;
     const char *comma = strchr(p, ',');
-    const char *end = comma ? comma : p + strlen(p);
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
     item->p = p;
-    item->n = (size_t)(end - p);
+    item->n = comma ? (size_t)(comma - p) : strlen(p);
     it->next = comma ? comma + 1 : NULL;
+    return true;
+}
+
+bool cf_list_next(struct cf_list_iter *it, struct cf_str *item)
+{
+    if (!cf_list_next_raw(it, item))
+        return false;
+    while (item->n && (item->p[0] == ' ' || item->p[0] == '\t')) {
+        item->p++;
+        item->n--;
+    }
+    while (item->n && (item->p[item->n - 1] == ' ' || item->p[item->n - 1] == '\t'))
+        item->n--;
     return true;
 }

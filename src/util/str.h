@@ -48,4 +48,7 @@ void cf_list_init(struct cf_list_iter *it, const char *text);
  * the caller decides whether an empty item is skipped or an error. */
 bool cf_list_next(struct cf_list_iter *it, struct cf_str *item);
 
+/* Like cf_list_next, but the item is exactly the text between commas (nothing trimmed). */
+bool cf_list_next_raw(struct cf_list_iter *it, struct cf_str *item);
+
 #endif

@@ -1020,6 +1020,19 @@ Test(str, list_iterator)
     cr_assert(!cf_list_next(&it, &item));
 }
 
+Test(str, list_iterator_raw)
+{
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, " a ,,b,");
+    cr_assert(cf_list_next_raw(&it, &item) && item.n == 3 && memcmp(item.p, " a ", 3) == 0);
+    cr_assert(cf_list_next_raw(&it, &item) && item.n == 0);
+    cr_assert(cf_list_next_raw(&it, &item) && item.n == 1 && item.p[0] == 'b');
+    cr_assert(!cf_list_next_raw(&it, &item));
+    cf_list_init(&it, "");
+    cr_assert(!cf_list_next_raw(&it, &item));
+}
+
 Test(str, array_size)
 {
     int four[4];
