@@ -10,6 +10,7 @@
 #include "server/commands.h"
 #include "util/time.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 /* Help, completion and man pages are made from this table (cli/common.h: cf_cli_tree_new). */
 static const struct cf_cli_sub commands[] = {
@@ -43,7 +44,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "coffer: libsodium failed to initialise\n");
         return 1;
     }
-    cf_cli_set_program(commands, sizeof(commands) / sizeof(commands[0]));
+    cf_cli_set_program(commands, CF_ARRAY_SIZE(commands));
     if (argc < 2) {
         cf_cli_print_program_usage(stderr);
         return 2;

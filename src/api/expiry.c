@@ -9,6 +9,7 @@
 #include "core/expiry.h"
 #include "core/render.h"
 #include "util/time.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 #define DEFAULT_WITHIN_MS (30LL * 86400 * 1000)
@@ -17,10 +18,12 @@
 static enum cf_rc parse_include(const char *text, struct cf_expiry_query *q, struct cf_err *err)
 {
     q->secrets = q->reminders = q->client_secrets = false;
-    const char *p = text;
-    while (*p) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, text);
+    while (cf_list_next_raw(&it, &item)) {
+        const char *p = item.p;
+        size_t n = item.n;
         if (n == 7 && strncmp(p, "secrets", n) == 0)
             q->secrets = true;
         else if (n == 9 && strncmp(p, "reminders", n) == 0)
@@ -32,7 +35,6 @@ static enum cf_rc parse_include(const char *text, struct cf_expiry_query *q, str
                                 "include: expected a comma-separated list of secrets, reminders "
                                 "and clientSecrets, not '%.*s'",
                                 (int)(n > 64 ? 64 : n), p);
-        p += n + (comma ? 1 : 0);
     }
     if (!q->secrets && !q->reminders && !q->client_secrets)
         return cf_err_field(err, CF_EVALIDATION, "include", "include: names nothing to list");

@@ -35,7 +35,7 @@ static const struct {
     {"delete", CF_ACTION_DELETE},
 };
 
-#define N_RULE_ACTIONS (sizeof(rule_actions) / sizeof(rule_actions[0]))
+#define N_RULE_ACTIONS (CF_ARRAY_SIZE(rule_actions))
 
 /* ---- rendering ------------------------------------------------------------------------------- */
 
@@ -70,19 +70,12 @@ static json_t *render_identity(const struct cf_identity *identity, unsigned meth
 static json_t *render_ips(const char *list)
 {
     json_t *array = json_array();
-    const char *p = list;
-    while (array && *p) {
-        const char *comma = strchr(p, ',');
-        const char *end = comma ? comma : p + strlen(p);
-        const char *s = p, *e = end;
-        while (s < e && (*s == ' ' || *s == '\t'))
-            s++;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if (e > s)
-            array = cf_render_append(array, json_pack("{s:s#}", "ipAddress", s, (int)(e - s)));
-        p = comma ? comma + 1 : end;
-    }
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, list);
+    while (array && cf_list_next(&it, &item))
+        if (item.n)
+            array = cf_render_append(array, json_pack("{s:s#}", "ipAddress", item.p, (int)item.n));
     return array;
 }
 

@@ -126,12 +126,11 @@ static enum cf_rc delete_channel(struct cf_req *req, json_t **out, struct cf_err
 static enum cf_rc thresholds_reply(const char *text, json_t **out, struct cf_err *err)
 {
     json_t *array = json_array();
-    for (const char *p = text; array && *p;) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        json_array_append_new(array, json_stringn(p, n));
-        p += n + (comma ? 1 : 0);
-    }
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, text);
+    while (array && cf_list_next_raw(&it, &item))
+        json_array_append_new(array, json_stringn(item.p, item.n));
     *out = array ? json_pack("{s:o}", "thresholds", array) : NULL;
     return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }

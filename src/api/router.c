@@ -6,6 +6,7 @@
 
 #include "api/internal.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 static const struct cf_route *const tables[] = {
     cf_routes_status,       cf_routes_auth,    cf_routes_identities, cf_routes_projects,
@@ -63,7 +64,7 @@ enum cf_route_match cf_router_match(struct cf_req *req, const char *method, cons
     const char *names[CF_ROUTE_MAX_PARAMS], *values[CF_ROUTE_MAX_PARAMS];
     size_t lens[CF_ROUTE_MAX_PARAMS], n = 0;
 
-    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+    for (size_t t = 0; t < CF_ARRAY_SIZE(tables); t++) {
         for (const struct cf_route *r = tables[t]; r->method; r++) {
             if (!match(r->pattern, path, &n, names, values, lens))
                 continue;

@@ -110,12 +110,11 @@ static bool tag_filter_match(struct tag_index *index, const char *tags_json, con
         const struct cf_tag *t =
             json_is_string(id) ? tag_by_id(index, json_string_value(id)) : NULL;
         size_t n = t ? strlen(t->slug) : 0;
-        for (const char *p = slugs; t && *p && !match;) {
-            const char *comma = strchr(p, ',');
-            size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            match = len == n && strncmp(p, t->slug, n) == 0;
-            p += len + (comma ? 1 : 0);
-        }
+        struct cf_list_iter it;
+        struct cf_str slug;
+        cf_list_init(&it, t ? slugs : NULL);
+        while (!match && cf_list_next_raw(&it, &slug))
+            match = slug.n == n && strncmp(slug.p, t->slug, n) == 0;
     }
     json_decref(ids);
     return match;

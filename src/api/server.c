@@ -527,7 +527,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         CF_LOG_INT("status", req->status),  CF_LOG_MS("dur_ms", ms),
         CF_LOG_WORD("req_id", req->reqid),  CF_LOG_INT("aborted", 1),
     };
-    size_t n = sizeof(fields) / sizeof(fields[0]);
+    size_t n = CF_ARRAY_SIZE(fields);
     cf_log_fields(CF_LOG_INFO, "req", fields,
                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? n - 1 : n); /* aborted=1 last */
     cf_req_release(req);

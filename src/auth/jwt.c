@@ -69,7 +69,7 @@ struct cf_jwt_keys {
 
 static const struct alg_info *alg_find(const char *name)
 {
-    for (size_t i = 0; i < sizeof(algs) / sizeof(algs[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(algs); i++)
         if (strcmp(algs[i].name, name) == 0)
             return &algs[i];
     return NULL;

@@ -9,6 +9,7 @@
 #include "auth/jwks.h"
 #include "auth/jwt.h"
 #include "auth/jwt_auth.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 #define NOT_ATTACHED "JWT auth method not found for identity, did you configure JWT auth?"
@@ -28,20 +29,15 @@ struct policy_store {
 static size_t split(char *text, const char **items)
 {
     size_t n = 0;
-    char *p = text;
-    while (p && *p && n < LIST_MAX) {
-        char *comma = strchr(p, ',');
-        char *end = comma ? comma : p + strlen(p);
-        char *s = p;
-        if (comma)
-            *comma = '\0';
-        while (*s == ' ' || *s == '\t')
-            s++;
-        while (end > s && (end[-1] == ' ' || end[-1] == '\t'))
-            *--end = '\0';
-        if (*s)
-            items[n++] = s;
-        p = comma ? comma + 1 : NULL;
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, text);
+    while (n < LIST_MAX && cf_list_next(&it, &item)) {
+        if (!item.n)
+            continue;
+        char *s = text + (item.p - text);
+        s[item.n] = '\0'; /* a blank, the comma already passed, or the NUL */
+        items[n++] = s;
     }
     return n;
 }

@@ -17,6 +17,7 @@
 #include "auth/token.h"
 #include "net/http.h"
 #include "util/wipemem.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 #define NOT_ATTACHED                                                                               \
@@ -133,26 +134,19 @@ out:
 /* Whether name matches one of the comma-separated globs of list ("" allows any). */
 static bool allowed(const char *list, const char *name)
 {
-    const char *p = list;
+    struct cf_list_iter it;
+    struct cf_str item;
     bool any = false;
-    while (*p) {
-        char item[CF_JWT_TEXT_MAX + 1];
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        while (n && (*p == ' ' || *p == '\t')) {
-            p++;
-            n--;
-        }
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-            n--;
-        if (n) {
-            any = true;
-            memcpy(item, p, n);
-            item[n] = '\0';
-            if (fnmatch(item, name, 0) == 0)
-                return true;
-        }
-        p = comma ? comma + 1 : p + strlen(p);
+    cf_list_init(&it, list);
+    while (cf_list_next(&it, &item)) {
+        char glob[CF_JWT_TEXT_MAX + 1];
+        if (!item.n)
+            continue;
+        any = true;
+        memcpy(glob, item.p, item.n);
+        glob[item.n] = '\0';
+        if (fnmatch(glob, name, 0) == 0)
+            return true;
     }
     return !any;
 }

@@ -22,7 +22,7 @@
 
 static const char *const event_headers[] = {"SEQ",   "TIME", "ACTOR",  "ACTION",
                                             "WHERE", "KEYS", "RESULT", "REASON"};
-#define EVENT_COLS (sizeof(event_headers) / sizeof(event_headers[0]))
+#define EVENT_COLS (CF_ARRAY_SIZE(event_headers))
 
 static enum cf_rc event_row(struct cf_table *table, json_t *event, void *ctx)
 {
@@ -106,7 +106,7 @@ static int cmd_list(int argc, char **argv)
         {"action", CF_OPT_STRING, &action}, {"projectId", CF_OPT_STRING, &project},
         {"after", CF_OPT_STRING, &after},   {"limit", CF_OPT_STRING, &limit},
     };
-    const struct cf_cli_spec spec = {list_usage, 0, 0, 0, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {list_usage, 0, 0, 0, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     int status;
     if (cf_cli_begin(&cli, argc, argv, &spec, &status)) {
@@ -156,7 +156,7 @@ static json_t *anchor_of_record(json_t *record)
         return NULL;
     json_t *anchor = json_pack("{s:O, s:O}", "seq", seq, "hash", hash);
     const char *const optional[] = {"timeUs", "signature"};
-    for (size_t i = 0; anchor && i < sizeof(optional) / sizeof(optional[0]); i++) {
+    for (size_t i = 0; anchor && i < CF_ARRAY_SIZE(optional); i++) {
         json_t *value = json_object_get(record, optional[i]);
         if (value)
             json_object_set(anchor, optional[i], value);
@@ -262,7 +262,7 @@ static int cmd_verify(int argc, char **argv)
 {
     const char *anchor = NULL;
     const struct cf_opt opts[] = {{"anchor", CF_OPT_STRING, &anchor}};
-    const struct cf_cli_spec spec = {verify_usage, 0, 0, 0, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {verify_usage, 0, 0, 0, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *answer = NULL, *body = NULL;
     int status;
@@ -331,6 +331,5 @@ static const struct cf_cli_sub subcommands[] = {
 
 int cf_cmd_audit(int argc, char **argv)
 {
-    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
-                           NULL);
+    return cf_cli_dispatch(argc, argv, subcommands, CF_ARRAY_SIZE(subcommands), NULL);
 }

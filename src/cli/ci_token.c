@@ -16,6 +16,7 @@
 #include "cli/ci_token.h"
 #include "client/client.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 /* Azure DevOps REST API, Distributedtask "Oidctoken - Create": the api-version the documentation
  * names for this call ("This should be set to '7.1-preview.1'"). */
@@ -173,7 +174,7 @@ static bool transport_is_safe(const char *url)
     if (memchr(host, '@', len))
         return false;
     static const char *const loopback[] = {"127.0.0.1", "localhost", "[::1]"};
-    for (size_t i = 0; i < sizeof(loopback) / sizeof(loopback[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(loopback); i++) {
         size_t n = strlen(loopback[i]);
         if (len >= n && strncasecmp(host, loopback[i], n) == 0 && (len == n || host[n] == ':'))
             return true;

@@ -526,7 +526,7 @@ void cf_cli_getopt_hint(const char *arg, const struct option *options)
         return;
     arg += 2;
     size_t len = strcspn(arg, "=");
-    for (; options[n].name && n < sizeof(names) / sizeof(names[0]); n++) {
+    for (; options[n].name && n < CF_ARRAY_SIZE(names); n++) {
         names[n] = options[n].name;
         if (strlen(names[n]) == len && strncmp(names[n], arg, len) == 0)
             return; /* known: getopt refused its value, not its name */
@@ -603,7 +603,7 @@ static size_t find_sub(const struct cf_cli_sub *subs, size_t nsubs, const char *
     for (size_t i = 0; i < nsubs; i++) {
         if (strcmp(subs[i].name, name) == 0)
             return i;
-        if (n < sizeof(names) / sizeof(names[0]))
+        if (n < CF_ARRAY_SIZE(names))
             names[n++] = subs[i].name;
     }
     const char *near = cf_cli_nearest(name, strlen(name), names, n);

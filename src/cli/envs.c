@@ -8,9 +8,10 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 static const char *const env_headers[] = {"POSITION", "SLUG", "NAME", "ID"};
-#define ENV_COLS (sizeof(env_headers) / sizeof(env_headers[0]))
+#define ENV_COLS (CF_ARRAY_SIZE(env_headers))
 
 static enum cf_rc env_row(struct cf_table *table, json_t *env, void *ctx)
 {
@@ -93,8 +94,7 @@ static int cmd_create(int argc, char **argv)
         {"slug", CF_OPT_STRING, &slug},
         {"position", CF_OPT_INT, &position},
     };
-    const struct cf_cli_spec spec = {
-        create_usage, CF_CLI_PROJECT, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {create_usage, CF_CLI_PROJECT, 1, 1, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *body = NULL;
     int status;
@@ -134,8 +134,7 @@ static int cmd_rename(int argc, char **argv)
         {"name", CF_OPT_STRING, &name},
         {"slug", CF_OPT_STRING, &slug},
     };
-    const struct cf_cli_spec spec = {
-        rename_usage, CF_CLI_PROJECT, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {rename_usage, CF_CLI_PROJECT, 1, 1, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *body = NULL;
     int status;
@@ -171,8 +170,7 @@ static int cmd_move(int argc, char **argv)
 {
     struct cf_opt_int position = {0};
     const struct cf_opt opts[] = {{"position", CF_OPT_INT, &position}};
-    const struct cf_cli_spec spec = {move_usage, CF_CLI_PROJECT, 1,
-                                     1,          opts,           sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {move_usage, CF_CLI_PROJECT, 1, 1, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *body = NULL;
     int status;
@@ -217,6 +215,5 @@ static const struct cf_cli_sub subcommands[] = {
 
 int cf_cmd_envs(int argc, char **argv)
 {
-    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
-                           NULL);
+    return cf_cli_dispatch(argc, argv, subcommands, CF_ARRAY_SIZE(subcommands), NULL);
 }

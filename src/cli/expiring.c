@@ -11,6 +11,7 @@
 #include "cli/common.h"
 #include "util/time.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 /* Something is listed and --fail was given. */
 #define EXIT_FOUND 3
@@ -85,7 +86,7 @@ int cf_cmd_expiring(int argc, char **argv)
         {"include", CF_OPT_STRING, &include},
         {"fail", CF_OPT_BOOL, &fail},
     };
-    const struct cf_cli_spec spec = {usage, 0, 0, 0, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {usage, 0, 0, 0, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *answer = NULL;
     int status;

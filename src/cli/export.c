@@ -21,6 +21,7 @@
 #include "cli/format.h"
 #include "cli/machine_login.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 static const char usage[] =
     "usage: coffer export [--format FORMAT] [--prefix PREFIX] [--output-file FILE]\n"
@@ -290,10 +291,8 @@ int cf_cmd_export(int argc, char **argv)
         {"fail-on-expired", CF_OPT_BOOL, &expiry.fail_on_expired},
         CF_LOGIN_OPTS(&login),
     };
-    const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT | CF_CLI_ENV | CF_CLI_PATH,
-                                     0,     0,
-                                     opts,  sizeof(opts) / sizeof(opts[0]),
-                                     &login};
+    const struct cf_cli_spec spec = {
+        usage, CF_CLI_PROJECT | CF_CLI_ENV | CF_CLI_PATH, 0, 0, opts, CF_ARRAY_SIZE(opts), &login};
     enum cf_format format = CF_FORMAT_DOTENV;
     struct cf_format_item *items = NULL;
     char **names = NULL;

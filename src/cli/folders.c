@@ -8,11 +8,12 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 #define FOLDER_FLAGS (CF_CLI_PROJECT | CF_CLI_ENV | CF_CLI_PATH)
 
 static const char *const folder_headers[] = {"NAME", "PATH", "ID"};
-#define FOLDER_COLS (sizeof(folder_headers) / sizeof(folder_headers[0]))
+#define FOLDER_COLS (CF_ARRAY_SIZE(folder_headers))
 
 static enum cf_rc folder_row(struct cf_table *table, json_t *folder, void *ctx)
 {
@@ -51,8 +52,7 @@ static int cmd_list(int argc, char **argv)
 {
     bool recursive = false;
     const struct cf_opt opts[] = {{"recursive", CF_OPT_BOOL, &recursive}};
-    const struct cf_cli_spec spec = {list_usage, FOLDER_FLAGS, 0,
-                                     0,          opts,         sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {list_usage, FOLDER_FLAGS, 0, 0, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     int status;
 
@@ -85,8 +85,7 @@ static int cmd_create(int argc, char **argv)
 {
     const char *description = NULL;
     const struct cf_opt opts[] = {{"description", CF_OPT_STRING, &description}};
-    const struct cf_cli_spec spec = {
-        create_usage, FOLDER_FLAGS, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {create_usage, FOLDER_FLAGS, 1, 1, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *body = NULL;
     int status;
@@ -163,6 +162,5 @@ static const struct cf_cli_sub subcommands[] = {
 
 int cf_cmd_folders(int argc, char **argv)
 {
-    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
-                           NULL);
+    return cf_cli_dispatch(argc, argv, subcommands, CF_ARRAY_SIZE(subcommands), NULL);
 }

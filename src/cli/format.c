@@ -26,7 +26,7 @@ static const struct {
     [CF_FORMAT_AZURE_DEVOPS] = {"azure-devops", "secrets.azure-devops.txt", ".txt"},
     [CF_FORMAT_GITHUB] = {"github", "secrets.github.env", ".env"},
 };
-#define NFORMATS (sizeof(formats) / sizeof(formats[0]))
+#define NFORMATS (CF_ARRAY_SIZE(formats))
 
 bool cf_format_from_name(const char *name, enum cf_format *out)
 {
@@ -235,7 +235,7 @@ static bool yaml_plain_key(const char *name)
                                           "off", "true", "false", "null"};
     if (!cf_format_shell_name(name))
         return false;
-    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(special); i++) {
         if (strcasecmp(name, special[i]) == 0)
             return false;
     }

@@ -45,21 +45,15 @@ static int parse_duration(const struct cf_cli *cli, const char *option, const ch
 static json_t *ip_list(const char *text)
 {
     json_t *list = json_array();
-    const char *p = text;
-    while (list && *p) {
-        const char *comma = strchr(p, ',');
-        const char *end = comma ? comma : p + strlen(p);
-        const char *s = p, *e = end;
-        while (s < e && (*s == ' ' || *s == '\t'))
-            s++;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if (e == s ||
-            json_array_append_new(list, json_pack("{s:s#}", "ipAddress", s, (int)(e - s))) != 0) {
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, text);
+    while (list && cf_list_next(&it, &item)) {
+        if (!item.n || json_array_append_new(
+                           list, json_pack("{s:s#}", "ipAddress", item.p, (int)item.n)) != 0) {
             json_decref(list);
             return NULL;
         }
-        p = comma ? comma + 1 : end;
     }
     if (list && json_array_size(list) == 0) {
         json_decref(list);
@@ -129,7 +123,7 @@ out:
 /* ---- identities ------------------------------------------------------------------------------ */
 
 static const char *const identity_headers[] = {"ID", "NAME", "AUTH METHODS", "CREATED AT"};
-#define IDENTITY_COLS (sizeof(identity_headers) / sizeof(identity_headers[0]))
+#define IDENTITY_COLS (CF_ARRAY_SIZE(identity_headers))
 
 static enum cf_rc identity_row(struct cf_table *table, json_t *identity, void *ctx)
 {
@@ -281,7 +275,7 @@ out:
 
 static const char *const ua_headers[] = {"CLIENT ID",  "TOKEN TTL",         "TOKEN MAX TTL",
                                          "TOKEN USES", "TOKEN TRUSTED IPS", "SECRET TRUSTED IPS"};
-#define UA_COLS (sizeof(ua_headers) / sizeof(ua_headers[0]))
+#define UA_COLS (CF_ARRAY_SIZE(ua_headers))
 
 static enum cf_rc ua_row(struct cf_table *table, json_t *ua, void *ctx)
 {
@@ -582,16 +576,15 @@ static int ua_attach(int argc, char **argv)
                                             .member = "identityUniversalAuth",
                                             .print_table = print_ua,
                                             .fields = ua_fields,
-                                            .nfields = sizeof(ua_fields) / sizeof(ua_fields[0]),
+                                            .nfields = CF_ARRAY_SIZE(ua_fields),
                                             .plain_field = "clientId"};
     return method_set(argc, argv, &m, "POST");
 }
 
 static int ua_update(int argc, char **argv)
 {
-    static const struct method_command m = {
-        update_usage, UA_PATH,   "identityUniversalAuth",
-        print_ua,     ua_fields, sizeof(ua_fields) / sizeof(ua_fields[0])};
+    static const struct method_command m = {update_usage, UA_PATH,   "identityUniversalAuth",
+                                            print_ua,     ua_fields, CF_ARRAY_SIZE(ua_fields)};
     return method_set(argc, argv, &m, "PATCH");
 }
 
@@ -624,8 +617,7 @@ static int cmd_universal_auth(int argc, char **argv)
 {
     char name[] = "identities universal-auth"; /* for the overview's usage line */
     argv[0] = name;
-    return cf_cli_dispatch(argc, argv, ua_subcommands,
-                           sizeof(ua_subcommands) / sizeof(ua_subcommands[0]), NULL);
+    return cf_cli_dispatch(argc, argv, ua_subcommands, CF_ARRAY_SIZE(ua_subcommands), NULL);
 }
 
 /* ---- JWT auth -------------------------------------------------------------------------------- */
@@ -634,7 +626,7 @@ static int cmd_universal_auth(int argc, char **argv)
 
 static const char *const jwt_headers[] = {
     "TYPE", "KEYS / JWKS URL", "BOUND ISSUER", "BOUND AUDIENCES", "BOUND SUBJECT", "TOKEN TTL"};
-#define JWT_COLS (sizeof(jwt_headers) / sizeof(jwt_headers[0]))
+#define JWT_COLS (CF_ARRAY_SIZE(jwt_headers))
 
 static enum cf_rc jwt_row(struct cf_table *table, json_t *jwt, void *ctx)
 {
@@ -703,17 +695,17 @@ static const char jwt_update_usage[] =
 
 static int jwt_attach(int argc, char **argv)
 {
-    static const struct method_command m = {
-        jwt_attach_usage, JWT_PATH,   "identityJwtAuth",
-        print_jwt,        jwt_fields, sizeof(jwt_fields) / sizeof(jwt_fields[0])};
+    static const struct method_command m = {jwt_attach_usage,  JWT_PATH,
+                                            "identityJwtAuth", print_jwt,
+                                            jwt_fields,        CF_ARRAY_SIZE(jwt_fields)};
     return method_set(argc, argv, &m, "POST");
 }
 
 static int jwt_update(int argc, char **argv)
 {
-    static const struct method_command m = {
-        jwt_update_usage, JWT_PATH,   "identityJwtAuth",
-        print_jwt,        jwt_fields, sizeof(jwt_fields) / sizeof(jwt_fields[0])};
+    static const struct method_command m = {jwt_update_usage,  JWT_PATH,
+                                            "identityJwtAuth", print_jwt,
+                                            jwt_fields,        CF_ARRAY_SIZE(jwt_fields)};
     return method_set(argc, argv, &m, "PATCH");
 }
 
@@ -746,8 +738,7 @@ static int cmd_jwt_auth(int argc, char **argv)
 {
     char name[] = "identities jwt-auth"; /* for the overview's usage line */
     argv[0] = name;
-    return cf_cli_dispatch(argc, argv, jwt_subcommands,
-                           sizeof(jwt_subcommands) / sizeof(jwt_subcommands[0]), NULL);
+    return cf_cli_dispatch(argc, argv, jwt_subcommands, CF_ARRAY_SIZE(jwt_subcommands), NULL);
 }
 
 /* ---- Kubernetes auth ------------------------------------------------------------------------- */
@@ -756,7 +747,7 @@ static int cmd_jwt_auth(int argc, char **argv)
 
 static const char *const k8s_headers[] = {"KUBERNETES HOST", "NAMESPACES",   "SERVICE ACCOUNTS",
                                           "AUDIENCE",        "REVIEWER JWT", "TOKEN TTL"};
-#define K8S_COLS (sizeof(k8s_headers) / sizeof(k8s_headers[0]))
+#define K8S_COLS (CF_ARRAY_SIZE(k8s_headers))
 
 static enum cf_rc k8s_row(struct cf_table *table, json_t *k8s, void *ctx)
 {
@@ -822,7 +813,7 @@ static int k8s_attach(int argc, char **argv)
 {
     static const struct method_command m = {
         k8s_attach_usage, K8S_PATH,   "identityKubernetesAuth",
-        print_k8s,        k8s_fields, sizeof(k8s_fields) / sizeof(k8s_fields[0])};
+        print_k8s,        k8s_fields, CF_ARRAY_SIZE(k8s_fields)};
     return method_set(argc, argv, &m, "POST");
 }
 
@@ -830,7 +821,7 @@ static int k8s_update(int argc, char **argv)
 {
     static const struct method_command m = {
         k8s_update_usage, K8S_PATH,   "identityKubernetesAuth",
-        print_k8s,        k8s_fields, sizeof(k8s_fields) / sizeof(k8s_fields[0])};
+        print_k8s,        k8s_fields, CF_ARRAY_SIZE(k8s_fields)};
     return method_set(argc, argv, &m, "PATCH");
 }
 
@@ -864,15 +855,14 @@ static int cmd_kubernetes_auth(int argc, char **argv)
 {
     char name[] = "identities kubernetes-auth"; /* for the overview's usage line */
     argv[0] = name;
-    return cf_cli_dispatch(argc, argv, k8s_subcommands,
-                           sizeof(k8s_subcommands) / sizeof(k8s_subcommands[0]), NULL);
+    return cf_cli_dispatch(argc, argv, k8s_subcommands, CF_ARRAY_SIZE(k8s_subcommands), NULL);
 }
 
 /* ---- client secrets -------------------------------------------------------------------------- */
 
 static const char *const cs_headers[] = {"ID",         "PREFIX", "DESCRIPTION", "CREATED AT",
                                          "EXPIRES AT", "USES",   "REVOKED"};
-#define CS_COLS (sizeof(cs_headers) / sizeof(cs_headers[0]))
+#define CS_COLS (CF_ARRAY_SIZE(cs_headers))
 
 static enum cf_rc cs_row(struct cf_table *table, json_t *cs, void *ctx)
 {
@@ -931,8 +921,7 @@ static int cs_create(int argc, char **argv)
         {"num-uses", CF_OPT_INT, &num_uses},
         {"plain", CF_OPT_BOOL, &plain},
     };
-    const struct cf_cli_spec spec = {
-        cs_create_usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {cs_create_usage, 0, 1, 1, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     struct cf_buf path, text;
     json_t *body = NULL, *answer = NULL;
@@ -1072,14 +1061,13 @@ static int cmd_client_secrets(int argc, char **argv)
 {
     char name[] = "identities client-secrets";
     argv[0] = name;
-    return cf_cli_dispatch(argc, argv, cs_subcommands,
-                           sizeof(cs_subcommands) / sizeof(cs_subcommands[0]), NULL);
+    return cf_cli_dispatch(argc, argv, cs_subcommands, CF_ARRAY_SIZE(cs_subcommands), NULL);
 }
 
 /* ---- memberships ----------------------------------------------------------------------------- */
 
 static const char *const membership_headers[] = {"IDENTITY", "ROLE", "RULES", "CREATED AT"};
-#define MEMBERSHIP_COLS (sizeof(membership_headers) / sizeof(membership_headers[0]))
+#define MEMBERSHIP_COLS (CF_ARRAY_SIZE(membership_headers))
 
 /* "read,create env=prod path=/backend/(glob); ..." for a table cell. */
 static enum cf_rc format_rules(json_t *rules, struct cf_buf *out)
@@ -1157,8 +1145,7 @@ static int cmd_add_to_project(int argc, char **argv)
         {"path", CF_OPT_STRING, &path_glob},
         {"actions", CF_OPT_STRING, &actions},
     };
-    const struct cf_cli_spec spec = {add_usage, CF_CLI_PROJECT, 1,
-                                     1,         opts,           sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {add_usage, CF_CLI_PROJECT, 1, 1, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     struct cf_buf path;
     json_t *body = NULL, *rule = NULL, *list = NULL;
@@ -1300,6 +1287,5 @@ static const struct cf_cli_sub subcommands[] = {
 
 int cf_cmd_identities(int argc, char **argv)
 {
-    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
-                           NULL);
+    return cf_cli_dispatch(argc, argv, subcommands, CF_ARRAY_SIZE(subcommands), NULL);
 }

@@ -12,6 +12,7 @@
 #include "cli/common.h"
 #include "cli/format.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 /* What the table and CSV show when the server cannot say whether a secret was read (its audit log
  * is off, or no longer holds the events). */
@@ -85,7 +86,7 @@ static enum cf_rc last_read(json_t *secret, struct cf_buf *out)
 
 static const char *const secret_headers[] = {"PROJECT",  "ENV",          "PATH",    "KEY",
                                              "VERSIONS", "LAST-CHANGED", "EXPIRES", "LAST-READ"};
-#define SECRET_COLS (sizeof(secret_headers) / sizeof(secret_headers[0]))
+#define SECRET_COLS (CF_ARRAY_SIZE(secret_headers))
 
 static enum cf_rc secret_rows(json_t *project, json_t *env, void *ctx)
 {
@@ -119,7 +120,7 @@ static enum cf_rc secret_rows(json_t *project, json_t *env, void *ctx)
 }
 
 static const char *const reader_headers[] = {"IDENTITY", "IDENTITY ID", "ROLE", "PATHS"};
-#define READER_COLS (sizeof(reader_headers) / sizeof(reader_headers[0]))
+#define READER_COLS (CF_ARRAY_SIZE(reader_headers))
 
 /* The reader's path globs joined by ", " into out. */
 static enum cf_rc joined_paths(json_t *reader, struct cf_buf *out)
@@ -256,7 +257,7 @@ static const char *const csv_secret_headers[] = {"project",
                                                  "secretReminderRepeatDays",
                                                  "lastReadAt",
                                                  "lastReadBy"};
-#define CSV_SECRET_COLS (sizeof(csv_secret_headers) / sizeof(csv_secret_headers[0]))
+#define CSV_SECRET_COLS (CF_ARRAY_SIZE(csv_secret_headers))
 
 static enum cf_rc csv_secrets(json_t *project, json_t *env, void *ctx)
 {
@@ -292,7 +293,7 @@ static enum cf_rc csv_secrets(json_t *project, json_t *env, void *ctx)
 
 static const char *const csv_reader_headers[] = {
     "project", "projectName", "environment", "identityId", "identityName", "role", "path"};
-#define CSV_READER_COLS (sizeof(csv_reader_headers) / sizeof(csv_reader_headers[0]))
+#define CSV_READER_COLS (CF_ARRAY_SIZE(csv_reader_headers))
 
 static enum cf_rc csv_readers(json_t *project, json_t *env, void *ctx)
 {
@@ -343,7 +344,7 @@ int cf_cmd_inventory(int argc, char **argv)
         {"output", CF_OPT_STRING, &output_name},
         {"readers", CF_OPT_BOOL, &readers},
     };
-    const struct cf_cli_spec spec = {usage, 0, 0, 0, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {usage, 0, 0, 0, opts, CF_ARRAY_SIZE(opts)};
     struct cf_query_param query[] = {{"workspaceId", NULL}, {NULL, NULL}};
     struct cf_cli cli;
     struct cf_buf text;

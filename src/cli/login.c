@@ -22,6 +22,7 @@
 #include "cli/credentials.h"
 #include "cli/machine_login.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 static const char usage[] =
     "usage: coffer login [--method universal-auth] --client-id ID --client-secret SECRET\n"
@@ -131,8 +132,7 @@ int cf_cmd_login(int argc, char **argv)
         {"organization-slug", CF_OPT_STRING, &org_slug},
         {"domain", CF_OPT_STRING, &domain},
     };
-    const struct cf_cli_spec spec = {usage, CF_CLI_OFFLINE, 0,
-                                     0,     opts,           sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {usage, CF_CLI_OFFLINE, 0, 0, opts, CF_ARRAY_SIZE(opts)};
     struct cf_buf base_url;
     struct cf_cli cli;
     json_t *answer = NULL;

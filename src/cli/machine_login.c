@@ -10,6 +10,7 @@
 #include "cli/machine_login.h"
 #include "crypto/token.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 /* Infisical's other methods: recognised, so the message can say they are not there yet. */
 static const char *const other_methods[] = {
@@ -36,7 +37,7 @@ static int check_method(const struct cf_cli *cli, const char *method)
     if (strcmp(method, "universal-auth") == 0 || strcmp(method, "jwt-auth") == 0 ||
         strcmp(method, "kubernetes") == 0)
         return CF_EXIT_OK;
-    for (size_t i = 0; i < sizeof(other_methods) / sizeof(other_methods[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(other_methods); i++) {
         if (strcmp(method, other_methods[i]) == 0)
             return cf_cli_usage_error(cli,
                                       "login method '%s' is not supported yet (supported: "

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 #define PREFIX "/v1/notifications"
 
@@ -64,7 +65,7 @@ static int cmd_add(int argc, char **argv)
         {"projectId", CF_OPT_STRING, &project},
         {"signing-secret-file", CF_OPT_STRING, &secret_file},
     };
-    const struct cf_cli_spec spec = {add_usage, 0, 0, 0, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {add_usage, 0, 0, 0, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *body = NULL, *answer = NULL;
     struct cf_buf secret;
@@ -100,7 +101,7 @@ static int cmd_add(int argc, char **argv)
                   {name, "name"},
                   {project, "workspaceId"},
                   {secret_file ? (secret.data ? secret.data : "") : NULL, "signingSecret"}};
-    for (size_t i = 0; body && i < sizeof(fields) / sizeof(fields[0]); i++)
+    for (size_t i = 0; body && i < CF_ARRAY_SIZE(fields); i++)
         if (fields[i].value &&
             json_object_set_new(body, fields[i].member, json_string(fields[i].value)) != 0) {
             status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
@@ -196,8 +197,7 @@ static int cmd_channels(int argc, char **argv)
 {
     char name[] = "notifications channels";
     argv[0] = name;
-    return cf_cli_dispatch(argc, argv, channel_subs, sizeof(channel_subs) / sizeof(channel_subs[0]),
-                           NULL);
+    return cf_cli_dispatch(argc, argv, channel_subs, CF_ARRAY_SIZE(channel_subs), NULL);
 }
 
 static const char run_usage[] = "usage: coffer notifications run [options]\n"
@@ -291,6 +291,5 @@ static const struct cf_cli_sub subcommands[] = {
 
 int cf_cmd_notifications(int argc, char **argv)
 {
-    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
-                           NULL);
+    return cf_cli_dispatch(argc, argv, subcommands, CF_ARRAY_SIZE(subcommands), NULL);
 }

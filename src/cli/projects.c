@@ -8,9 +8,10 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 static const char *const project_headers[] = {"ID", "NAME", "SLUG", "ENVIRONMENTS", "CREATED AT"};
-#define PROJECT_COLS (sizeof(project_headers) / sizeof(project_headers[0]))
+#define PROJECT_COLS (CF_ARRAY_SIZE(project_headers))
 
 /* Comma-separated environment slugs of a project, into out. */
 static enum cf_rc env_slugs(json_t *project, struct cf_buf *out)
@@ -77,7 +78,7 @@ static int cmd_create(int argc, char **argv)
         {"description", CF_OPT_STRING, &description},
         {"plain", CF_OPT_BOOL, &plain},
     };
-    const struct cf_cli_spec spec = {create_usage, 0, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {create_usage, 0, 1, 1, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *body = NULL;
     int status;
@@ -152,6 +153,5 @@ static const struct cf_cli_sub subcommands[] = {
 
 int cf_cmd_projects(int argc, char **argv)
 {
-    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
-                           NULL);
+    return cf_cli_dispatch(argc, argv, subcommands, CF_ARRAY_SIZE(subcommands), NULL);
 }

@@ -37,6 +37,7 @@
 #include "cli/machine_login.h"
 #include "util/time.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 extern char **environ;
 
@@ -89,11 +90,11 @@ static const int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR
 
 static bool is_reserved(const char *name)
 {
-    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(reserved); i++) {
         if (strcmp(name, reserved[i]) == 0)
             return true;
     }
-    for (size_t i = 0; i < sizeof(reserved_prefixes) / sizeof(reserved_prefixes[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(reserved_prefixes); i++) {
         if (strncmp(name, reserved_prefixes[i], strlen(reserved_prefixes[i])) == 0)
             return true;
     }
@@ -458,7 +459,7 @@ int cf_cmd_run(int argc, char **argv)
         {"fail-on-expired", CF_OPT_BOOL, &expiry.fail_on_expired},
         CF_LOGIN_OPTS(&login),
     };
-    const size_t nopts = sizeof(opts) / sizeof(opts[0]);
+    const size_t nopts = CF_ARRAY_SIZE(opts);
     const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT | CF_CLI_ENV, 0, SIZE_MAX, opts, nopts,
                                      &login};
     const char *paths[PATHS_MAX];
@@ -538,7 +539,7 @@ int cf_cmd_run(int argc, char **argv)
      * inherited SIG_IGN for SIGCHLD would make the kernel reap the child before we can. */
     signal(SIGCHLD, SIG_DFL);
     sigemptyset(&sv.waited);
-    for (size_t i = 0; i < sizeof(forwarded_signals) / sizeof(forwarded_signals[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(forwarded_signals); i++)
         sigaddset(&sv.waited, forwarded_signals[i]);
     sigaddset(&sv.waited, SIGCHLD);
     sigprocmask(SIG_BLOCK, &sv.waited, &old_mask);

@@ -297,7 +297,7 @@ static int cmd_set(int argc, char **argv)
         {"reminder-note", CF_OPT_STRING, &reminder_note},
     };
     const struct cf_cli_spec spec = {set_usage, SECRET_FLAGS, 1,
-                                     SIZE_MAX,  opts,         sizeof(opts) / sizeof(opts[0])};
+                                     SIZE_MAX,  opts,         CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *body = NULL, *items = NULL, *extra = NULL, *answer = NULL;
     bool stdin_used = false;
@@ -447,7 +447,7 @@ static int cmd_get(int argc, char **argv)
         {"version", CF_OPT_INT, &version},
     };
     const struct cf_cli_spec spec = {get_usage, SECRET_FLAGS, 1,
-                                     SIZE_MAX,  opts,         sizeof(opts) / sizeof(opts[0])};
+                                     SIZE_MAX,  opts,         CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *secrets = NULL, *secret = NULL, *wrapped = NULL;
     char version_text[24];
@@ -596,8 +596,7 @@ static int cmd_list(int argc, char **argv)
         {"include-imports", CF_OPT_BOOL, &imports},
         {"expand", CF_OPT_BOOL, &expand},
     };
-    const struct cf_cli_spec spec = {list_usage, SECRET_FLAGS, 0,
-                                     0,          opts,         sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {list_usage, SECRET_FLAGS, 0, 0, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *answer = NULL;
     int status;
@@ -723,8 +722,7 @@ static int cmd_history(int argc, char **argv)
         {"limit", CF_OPT_INT, &limit},
         {"offset", CF_OPT_INT, &offset},
     };
-    const struct cf_cli_spec spec = {
-        history_usage, SECRET_FLAGS, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {history_usage, SECRET_FLAGS, 1, 1, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     struct cf_buf path;
     json_t *answer = NULL;
@@ -774,8 +772,7 @@ static int cmd_rollback(int argc, char **argv)
 {
     struct cf_opt_int version = {0};
     const struct cf_opt opts[] = {{"version", CF_OPT_INT, &version}};
-    const struct cf_cli_spec spec = {
-        rollback_usage, SECRET_FLAGS, 1, 1, opts, sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {rollback_usage, SECRET_FLAGS, 1, 1, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     struct cf_buf path;
     json_t *body = NULL, *answer = NULL;
@@ -828,6 +825,5 @@ static const struct cf_cli_sub subcommands[] = {
 
 int cf_cmd_secrets(int argc, char **argv)
 {
-    return cf_cli_dispatch(argc, argv, subcommands, sizeof(subcommands) / sizeof(subcommands[0]),
-                           "list");
+    return cf_cli_dispatch(argc, argv, subcommands, CF_ARRAY_SIZE(subcommands), "list");
 }

@@ -19,6 +19,7 @@
 #include "client/client.h"
 #include "util/wipemem.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
 #define DEFAULT_TIMEOUT_MS 60000L
@@ -586,8 +587,8 @@ enum cf_rc cf_client_request(struct cf_client *client, const char *method, const
         goto out;
     const char *headers[] = {"Accept: application/json",
                              "Expect:", client->auth_header.len ? client->auth_header.data : NULL};
-    rc = perform(client, method, url.data, plain_url.data, headers,
-                 sizeof(headers) / sizeof(headers[0]), body, resp, err);
+    rc = perform(client, method, url.data, plain_url.data, headers, CF_ARRAY_SIZE(headers), body,
+                 resp, err);
 out:
     cf_buf_release(&plain_url);
     cf_buf_release(&url);

@@ -8,6 +8,7 @@
 #include "core/audit.h"
 #include "util/time.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 /* How far from its position a damaged event's original position is looked for. */
 #define WRITTEN_AS_WINDOW 64
@@ -75,7 +76,7 @@ static void event_hash(const struct cf_audit_keys *keys, const struct cf_audit_e
                                   e->source_ip,   e->user_agent, e->action,   e->project_id,
                                   e->environment, e->path,       e->keys,     e->result,
                                   e->reason,      e->request_id};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(fields); i++)
         put_text(&h, fields[i]);
     crypto_generichash_final(&h, out, CF_AUDIT_HASH_BYTES);
 }

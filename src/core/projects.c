@@ -25,7 +25,7 @@ static const struct {
     {"prod", "Production"},
 };
 
-#define N_DEFAULT_ENVS (sizeof(default_envs) / sizeof(default_envs[0]))
+#define N_DEFAULT_ENVS (CF_ARRAY_SIZE(default_envs))
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 

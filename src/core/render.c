@@ -6,6 +6,7 @@
 
 #include "core/render.h"
 #include "util/time.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 json_t *cf_time_json(int64_t unix_ms)
@@ -118,15 +119,14 @@ static json_t *hex_json(const uint8_t *bytes, size_t n)
 static json_t *keys_json(const char *keys)
 {
     json_t *array = json_array();
-    const char *p = keys;
-    while (array && *p) {
-        const char *comma = strchr(p, ',');
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        if (json_array_append_new(array, json_stringn(p, n)) != 0) {
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, keys);
+    while (array && cf_list_next_raw(&it, &item)) {
+        if (json_array_append_new(array, json_stringn(item.p, item.n)) != 0) {
             json_decref(array);
             return NULL;
         }
-        p += n + (comma ? 1 : 0);
     }
     return array;
 }

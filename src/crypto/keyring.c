@@ -89,7 +89,7 @@ static enum cf_rc decode_key(const char *b64, size_t len, uint8_t key[CF_ROOT_KE
         sodium_base64_VARIANT_URLSAFE, sodium_base64_VARIANT_URLSAFE_NO_PADDING};
     while (len && (b64[len - 1] == '\n' || b64[len - 1] == '\r' || b64[len - 1] == ' '))
         len--;
-    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(variants); i++) {
         size_t got = 0;
         const char *end = NULL;
         if (sodium_base642bin(key, CF_ROOT_KEY_BYTES, b64, len, NULL, &got, &end, variants[i]) ==

@@ -6,13 +6,14 @@
 
 #include "crypto/serverkey.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 const struct cf_server_key_name cf_server_keys[] = {
     {CF_SERVER_KEY_AUDIT_META, CF_SERVER_KEY_AUDIT_LABEL},
     {CF_SERVER_KEY_AUTH_META, CF_SERVER_KEY_AUTH_LABEL},
     {CF_SERVER_KEY_ADMIN_META, CF_SERVER_KEY_ADMIN_LABEL},
 };
-const size_t cf_server_keys_n = sizeof(cf_server_keys) / sizeof(cf_server_keys[0]);
+const size_t cf_server_keys_n = CF_ARRAY_SIZE(cf_server_keys);
 
 enum cf_rc cf_server_key_wrapped(struct cf_store *st, struct cf_keyring *kr, const char *meta,
                                  const char *label, uint8_t **wrapped, size_t *wrapped_len,

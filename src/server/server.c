@@ -395,7 +395,7 @@ int cf_cmd_server(int argc, char **argv)
         {db_pool, "COFFER_DB_POOL_SIZE", "--db-pool-size", 2, 1000, &db_pool_size},
         {db_timeout, "COFFER_DB_TIMEOUT", "--db-timeout", 1, 300, &db_timeout_s},
     };
-    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(limits); i++) {
         v = cf_boot_setting(limits[i].value, limits[i].env, NULL);
         if (!v)
             continue;
@@ -444,7 +444,7 @@ int cf_cmd_server(int argc, char **argv)
         {audit_checkpoint, "COFFER_AUDIT_CHECKPOINT_INTERVAL", "--audit-checkpoint-interval", "10s",
          &checkpoint_ms},
     };
-    for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(durations); i++) {
         int64_t seconds = 0;
         struct cf_err derr;
         v = cf_boot_setting(durations[i].value, durations[i].env, durations[i].fallback);

@@ -687,7 +687,7 @@ static char *pg_dialect(const char *sql)
     size_t o = 0;
     for (const char *p = sql; *p;) {
         bool replaced = false;
-        for (size_t w = 0; w < sizeof(words) / sizeof(words[0]) && !replaced; w++) {
+        for (size_t w = 0; w < CF_ARRAY_SIZE(words) && !replaced; w++) {
             size_t len = strlen(words[w].from);
             if (strncmp(p, words[w].from, len) != 0)
                 continue;
@@ -739,7 +739,7 @@ static enum cf_rc migrate(struct pg_store *st, struct pg_conn *c, struct cf_err 
         }
         rc = exec_simple(c, sql, err);
         free(sql);
-        size_t n_add = sizeof(pg_additions) / sizeof(pg_additions[0]);
+        size_t n_add = CF_ARRAY_SIZE(pg_additions);
         if (rc == CF_OK && (size_t)m->version < n_add && pg_additions[m->version])
             rc = exec_simple(c, pg_additions[m->version], err);
         if (rc != CF_OK) {

@@ -2276,7 +2276,7 @@ static enum cf_rc jwt_check(const struct cf_jwt_auth_config *j, struct cf_err *e
          "access token trusted IP list"},
     };
     enum cf_rc rc = require_uuid(j->identity_id, "identity", err);
-    for (size_t i = 0; rc == CF_OK && i < sizeof(texts) / sizeof(texts[0]); i++)
+    for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(texts); i++)
         rc = require_terminated(texts[i].text, texts[i].size, texts[i].what, err);
     if (rc == CF_OK && (j->access_token_ttl < 0 || j->access_token_max_ttl < 0 ||
                         j->access_token_num_uses_limit < 0))
@@ -2375,7 +2375,7 @@ static enum cf_rc k8s_check(const struct cf_k8s_auth_config *k, struct cf_err *e
          "access token trusted IP list"},
     };
     enum cf_rc rc = require_uuid(k->identity_id, "identity", err);
-    for (size_t i = 0; rc == CF_OK && i < sizeof(texts) / sizeof(texts[0]); i++)
+    for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(texts); i++)
         rc = require_terminated(texts[i].text, texts[i].size, texts[i].what, err);
     if (rc == CF_OK && (k->access_token_ttl < 0 || k->access_token_max_ttl < 0 ||
                         k->access_token_num_uses_limit < 0))
@@ -2762,9 +2762,9 @@ static enum cf_rc sq_auth_method_remove(struct cf_store *base, const char *ident
     struct db_conn *c;
     int64_t changes = 0;
     size_t m = 0;
-    while (m < sizeof(methods) / sizeof(methods[0]) && strcmp(methods[m].name, auth_method) != 0)
+    while (m < CF_ARRAY_SIZE(methods) && strcmp(methods[m].name, auth_method) != 0)
         m++;
-    if (m == sizeof(methods) / sizeof(methods[0]))
+    if (m == CF_ARRAY_SIZE(methods))
         return cf_err_set(err, CF_EINVAL, "unknown auth method '%.32s'", auth_method);
     enum cf_rc rc = tx_begin(base, &c, err);
     if (rc != CF_OK)
@@ -3415,7 +3415,7 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
     rc = tx_begin(to, &dst, err);
     if (rc != CF_OK)
         return tx_end(src, rc, err);
-    for (size_t i = 0; rc == CF_OK && i < sizeof(copy_tables) / sizeof(copy_tables[0]); i++) {
+    for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(copy_tables); i++) {
         char count[128];
         snprintf(count, sizeof(count), "SELECT COUNT(*) FROM %s", copy_tables[i].name);
         struct first_row first = {.read = read_int64, .out = &existing};
@@ -3427,7 +3427,7 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
                             "empty database",
                             (long long)existing, copy_tables[i].name);
     }
-    for (size_t i = 0; rc == CF_OK && i < sizeof(copy_tables) / sizeof(copy_tables[0]); i++) {
+    for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(copy_tables); i++) {
         const struct copy_table *t = &copy_tables[i];
         int64_t copied = 0, landed = 0;
         uint8_t sum[32], check[32];

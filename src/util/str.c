@@ -81,3 +81,33 @@ bool cf_parse_int64(const char *text, long long min, long long max, long long *o
     *out = v;
     return true;
 }
+
+void cf_list_init(struct cf_list_iter *it, const char *text)
+{
+    it->next = text;
+}
+
+bool cf_list_next_raw(struct cf_list_iter *it, struct cf_str *item)
+{
+    const char *p = it->next;
+    if (!p || !*p)
+        return false;
+    const char *comma = strchr(p, ',');
+    item->p = p;
+    item->n = comma ? (size_t)(comma - p) : strlen(p);
+    it->next = comma ? comma + 1 : NULL;
+    return true;
+}
+
+bool cf_list_next(struct cf_list_iter *it, struct cf_str *item)
+{
+    if (!cf_list_next_raw(it, item))
+        return false;
+    while (item->n && (item->p[0] == ' ' || item->p[0] == '\t')) {
+        item->p++;
+        item->n--;
+    }
+    while (item->n && (item->p[item->n - 1] == ' ' || item->p[item->n - 1] == '\t'))
+        item->n--;
+    return true;
+}

@@ -5,6 +5,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Number of elements of the array a. Passing a pointer (whose sizeof is not the array's) fails to
+ * compile: the bit-field width goes negative when a and &a[0] have the same type, as in Linux. */
+#define CF_MUST_BE_ARRAY(a)                                                                        \
+    (sizeof(struct {                                                                               \
+         int : (-!!__builtin_types_compatible_p(__typeof__(a), __typeof__(&(a)[0])));              \
+     }) *                                                                                          \
+     0)
+#define CF_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]) + CF_MUST_BE_ARRAY(a))
+
 /* Copies src into dst (size bytes, always NUL-terminated). Returns false when src was truncated. */
 bool cf_strlcpy(char *dst, const char *src, size_t size);
 
@@ -18,5 +27,28 @@ bool cf_utf8_valid_allow_nul(const char *s, size_t n);
 
 /* Parses a whole decimal integer in [min, max]; false on anything else (sign, junk, overflow). */
 bool cf_parse_int64(const char *text, long long min, long long max, long long *out);
+
+/* A slice of a string: n bytes at p, not NUL-terminated. */
+struct cf_str {
+    const char *p;
+    size_t n;
+};
+
+/* Walks a comma-separated list without copying or modifying it (strtok is banned). */
+struct cf_list_iter {
+    const char *next; /* start of the item not yet yielded; NULL or "" when done */
+};
+
+/* Starts iterating text (NULL is an empty list). */
+void cf_list_init(struct cf_list_iter *it, const char *text);
+
+/* Yields the next item, trimmed of spaces and tabs; false when the list is done. An empty text
+ * yields nothing, and a text that ends in a comma ends there ("a," yields "a"), but empty items
+ * between or before commas are yielded as empty ("a,,b" yields "a", "", "b"; ",a" yields "", "a"):
+ * the caller decides whether an empty item is skipped or an error. */
+bool cf_list_next(struct cf_list_iter *it, struct cf_str *item);
+
+/* Like cf_list_next, but the item is exactly the text between commas (nothing trimmed). */
+bool cf_list_next_raw(struct cf_list_iter *it, struct cf_str *item);
 
 #endif

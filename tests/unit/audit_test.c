@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "core/audit.h"
+#include "util/str.h"
 
 #define N 12
 
@@ -92,7 +93,7 @@ Test(audit, every_field_is_covered_by_the_hash)
     char *fields[] = {e.id,         e.actor_kind, e.actor_id,   e.actor_name,  e.source_ip,
                       e.user_agent, e.action,     e.project_id, e.environment, e.path,
                       e.keys,       e.result,     e.reason,     e.request_id};
-    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(fields); i++) {
         struct cf_audit_event copy = e;
         char *f = (char *)&copy + (fields[i] - (char *)&e);
         f[0] = f[0] == 'x' ? 'y' : 'x';

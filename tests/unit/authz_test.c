@@ -10,6 +10,7 @@
 #include "core/core.h"
 #include "core/names.h"
 #include "util/cidr.h"
+#include "util/str.h"
 
 struct glob_case {
     const char *glob, *path;
@@ -39,7 +40,7 @@ Test(authz, globs)
         {"/backend", "/backend/api", false},
         {"/Backend", "/backend", false},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++)
         cr_expect_eq(cf_glob_match(cases[i].glob, cases[i].path), cases[i].match, "%s vs %s",
                      cases[i].glob, cases[i].path);
 }
@@ -159,9 +160,9 @@ Test(authz, glob_check)
     struct cf_err err;
     static const char *const good[] = {"/", "/**", "/backend/**", "/*/api", "/a_b/c-d"};
     static const char *const bad[] = {"", "backend", "/a/", "/a b", "/a/***", "/a/b*", "//"};
-    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(good); i++)
         cr_expect_eq(cf_glob_check(good[i], "secretPath", &err), CF_OK, "%s: %s", good[i], err.msg);
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
         cr_expect_eq(cf_glob_check(bad[i], "secretPath", &err), CF_EVALIDATION, "'%s' accepted",
                      bad[i]);
         cr_expect_str_eq(err.field, "secretPath");
@@ -220,7 +221,7 @@ Test(cidr, matching)
         {"10.0.\"\".0.0/0,::/0", "::ff", false},
         {"bad entry, 0.0.0.0/0", "10.0.0.1", false},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++)
         cr_expect_eq(cf_cidr_list_match(cases[i].list, cases[i].address), cases[i].match,
                      "%s in %s", cases[i].address, cases[i].list);
 }

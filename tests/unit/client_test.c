@@ -18,6 +18,7 @@
 #include "cli/common.h"
 #include "client/client.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 /* ---- URL escaping and building --------------------------------------------------------------- */
 
@@ -40,7 +41,7 @@ Test(url, escape_table)
         {"\xc3\xa9", "%C3%A9"},
         {"\n\x7f", "%0A%7F"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         struct cf_buf out;
         cf_buf_init(&out, 0);
         cr_assert_eq(cf_url_escape(&out, cases[i].in), CF_OK);
@@ -111,7 +112,7 @@ Test(domain, normalise_table)
         {"https://h/a b", NULL},
         {"", NULL},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         struct cf_buf out;
         struct cf_err err;
         cf_buf_init(&out, 0);
@@ -457,7 +458,7 @@ static enum cf_rc parse(struct parsed *p, char **argv, int argc, struct cf_args 
     };
     memset(p, 0, sizeof(*p));
     cf_err_clear(err);
-    return cf_opt_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), args, err);
+    return cf_opt_parse(argc, argv, opts, CF_ARRAY_SIZE(opts), args, err);
 }
 
 Test(options, both_forms_and_positionals)
@@ -522,7 +523,7 @@ Test(options, errors)
         {"--version=-1", NULL, "whole number"},
         {"--recursive=yes", NULL, "true or false"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         char *argv[] = {"cmd", cases[i].arg1, cases[i].arg2, NULL};
         struct parsed p;
         struct cf_args args = {0};
@@ -692,7 +693,7 @@ Test(output, masking_hides_value_and_length)
 {
     const char *values[] = {"hunter2", "a much longer secret value, with spaces", "",
                             "line1\nline2"};
-    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(values); i++) {
         struct cf_buf out;
         cf_buf_init(&out, 0);
         cr_assert_eq(cf_cli_display_value(&out, values[i], false), CF_OK);
@@ -724,7 +725,7 @@ Test(output, normalize_path)
         {"/backend/", "/backend"},
         {" /a/b// ", "/a/b"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         struct cf_buf out;
         cf_buf_init(&out, 0);
         cr_assert_eq(cf_cli_normalize_path(&out, cases[i].in), CF_OK);
@@ -764,7 +765,7 @@ Test(help, nearest_name_only_when_close)
         {"values", NULL},
         {"", NULL},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         const char *got = cf_cli_nearest(cases[i].word, strlen(cases[i].word), names, 5);
         if (cases[i].want)
             cr_expect(got && strcmp(got, cases[i].want) == 0, "%s -> %s", cases[i].word,

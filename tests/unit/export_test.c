@@ -20,6 +20,7 @@
 #include "cli/fetch.h"
 #include "cli/format.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 static void suite_init(void)
 {
@@ -59,7 +60,7 @@ static const char *const nasty[] = {
     "~tilde",
     "multi\n'quoted'\nlines\n",
 };
-#define NNASTY (sizeof(nasty) / sizeof(nasty[0]))
+#define NNASTY (CF_ARRAY_SIZE(nasty))
 
 /* Runs shell -c script with arg as $1; returns its stdout (malloc'd, *len bytes). */
 static char *run_shell(const char *shell, const char *script, const char *arg, size_t *len)
@@ -169,7 +170,7 @@ Test(shell, quote_texts)
         {"", "''"},       {"abc", "'abc'"},   {"it's", "'it'\\''s'"},
         {"'", "''\\'''"}, {"a\nb", "'a\nb'"}, {"$x\\", "'$x\\'"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         struct cf_buf b;
         cf_buf_init(&b, 0);
         cr_assert_eq(cf_format_shell_quote(&b, cases[i].in, strlen(cases[i].in)), CF_OK);
@@ -434,7 +435,7 @@ Test(text_formats, yaml_quoting)
         {"\xf0\x9f\x94\x91", 4, "\"\xf0\x9f\x94\x91\""},
         {"# yes: no", 9, "\"# yes: no\""},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         struct cf_buf b;
         cf_buf_init(&b, 0);
         cr_assert_eq(cf_format_yaml_quote(&b, cases[i].in, cases[i].len), CF_OK);

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "util/jsonw.h"
+#include "util/str.h"
 
 static json_t *parse(const struct cf_buf *buf)
 {
@@ -58,7 +59,7 @@ Test(jsonw, strings_round_trip)
         "\x01\x02\x1f\x7f",
         "${REF} $HOME %s %n",
     };
-    for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(samples); i++) {
         struct cf_buf buf;
         struct cf_jsonw w;
         cf_buf_init(&buf, 0);
@@ -102,7 +103,7 @@ Test(jsonw, random_bytes_round_trip)
 Test(jsonw, invalid_utf8_refused)
 {
     static const char *const bad[] = {"\xff", "a\xc3", "\xed\xa0\x80", "\xc0\xaf"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
         struct cf_buf buf;
         struct cf_jsonw w;
         cf_buf_init(&buf, 0);

@@ -22,6 +22,7 @@
 #include "auth/jwt.h"
 #include "util/err.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 /* ---- helpers ---- */
 
@@ -340,7 +341,7 @@ static const int deliberate_refusals[] = {346, 350};
 
 static bool is_deliberate(int tc)
 {
-    for (size_t i = 0; i < sizeof(deliberate_refusals) / sizeof(deliberate_refusals[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(deliberate_refusals); i++)
         if (deliberate_refusals[i] == tc)
             return true;
     return false;
@@ -577,7 +578,7 @@ Test(jwt_catalogue, other_algorithms_and_pem_keys)
         {ed_key, "EdDSA", "{\"alg\":\"EdDSA\"}"},
         {ec384_key, "ES384", "{\"alg\":\"ES384\"}"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         char *pem = pem_of(cases[i].key);
         struct cf_jwt_keys *keys = NULL;
         cr_assert_eq(cf_jwt_keys_from_pem(pem, strlen(pem), &keys, &err), CF_OK, "%s", err.msg);
@@ -602,7 +603,7 @@ Test(jwt_catalogue, other_algorithms_and_pem_keys)
     struct cf_jwt_keys *keys = NULL;
     cr_assert_eq(cf_jwt_keys_from_pem(all, strlen(all), &keys, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(cf_jwt_keys_count(keys), 4);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         char *tok = make_token(cases[i].key, cases[i].alg, cases[i].header, c);
         cr_expect_eq(cf_jwt_verify(keys, tok, &policy, now, NULL, &err), CF_OK, "%s: %s",
                      cases[i].alg, err.msg);
@@ -1059,7 +1060,7 @@ Test(jwt_keys, loading_refusals)
         "{\"keys\":[{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"AAAA\"}]}",
         "{\"keys\":[],\"keys\":[]}",
     };
-    for (size_t i = 0; i < sizeof(bad_jwks) / sizeof(bad_jwks[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad_jwks); i++) {
         enum cf_rc rc = cf_jwt_keys_from_jwks(bad_jwks[i], strlen(bad_jwks[i]), &keys, &err);
         cr_expect_eq(rc, CF_EINVAL, "jwks %zu accepted", i);
         cr_expect_null(keys);

@@ -22,6 +22,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 #define PROJECT_A "6f1c2a9e-3b7d-4e21-9a55-0c8f7e3d2b10"
 #define PROJECT_B "0d4e8b7a-91c2-4f3e-b6a1-5e2d9c8f7a60"
@@ -365,7 +366,7 @@ Test(root, read_root_file_variants)
         "", "\n", "not base64 at all\n",
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\n" /* 31 bytes */,
         "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==\n" /* 33 bytes */};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
         write_text_file("k", bad[i], 0600);
         cf_err_clear(&err);
         cr_assert_eq(cf_keyring_read_root_file(path, back, &err), CF_EINVAL, "case %zu", i);
@@ -488,7 +489,7 @@ Test(root, env_key_wrong_lengths_and_junk_rejected)
     uint8_t bytes[64];
     randombytes_buf(bytes, sizeof(bytes));
     static const size_t lengths[] = {0, 1, 16, 31, 33, 48, 64};
-    for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(lengths); i++)
         sodium_bin2base64(inputs[n++], sizeof(inputs[0]), bytes, lengths[i],
                           sodium_base64_VARIANT_ORIGINAL);
     /* 32 bytes hex-encoded (what `openssl rand -hex 32` prints) is 64 characters: not base64 of 32
@@ -684,7 +685,7 @@ Test(seal, any_associated_data_change_fails)
         {AD_VERSION, NULL, 3 + (1LL << 32)},
         {AD_VERSION, NULL, 3 + (1LL << 56)},
     };
-    for (size_t i = 0; i < sizeof(changes) / sizeof(changes[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(changes); i++) {
         struct cf_seal_ad ad = base_ad;
         switch (changes[i].field) {
         case AD_PROJECT:
@@ -1124,7 +1125,7 @@ static bool is_b64url(const char *s, size_t n)
 Test(token, format_is_prefix_and_43_base64url)
 {
     static const char *const prefixes[] = {"cfadm_", "", "x", "sixteen_chars_ok"};
-    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(prefixes); i++) {
         char a[CF_TOKEN_MAX], b[CF_TOKEN_MAX];
         size_t plen = strlen(prefixes[i]);
         cf_token_new(prefixes[i], a, sizeof(a));

@@ -4,6 +4,7 @@
 #include <criterion/criterion.h>
 
 #include "core/names.h"
+#include "util/str.h"
 
 struct path_case {
     const char *in;
@@ -28,7 +29,7 @@ Test(names, path_normalize)
         {"/caf\xc3\xa9", NULL},
         {"/a/b%2F", NULL},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         char out[CF_PATH_MAX + 1];
         struct cf_err err;
         enum cf_rc rc = cf_path_normalize(cases[i].in, out, "secretPath", &err);
@@ -67,9 +68,9 @@ Test(names, keys)
     static const char *const bad[] = {"",    "1ABC", ".hidden", "A B",
                                       "A/B", "A:B",  "${X}",    "K\xc3\xa9"};
     struct cf_err err;
-    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(good); i++)
         cr_expect_eq(cf_key_check(good[i], "secretKey", &err), CF_OK, "%s: %s", good[i], err.msg);
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
         cr_expect_eq(cf_key_check(bad[i], "secretKey", &err), CF_EVALIDATION, "'%s' accepted",
                      bad[i]);
         cr_expect_str_eq(err.field, "secretKey");
@@ -128,7 +129,7 @@ Test(names, value_normalize)
         {"", ""},
         {"\n", "\n"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         struct cf_buf out;
         cf_buf_init(&out, 0);
         cr_assert_eq(cf_value_normalize(cases[i].in, strlen(cases[i].in), &out), CF_OK);

@@ -15,6 +15,7 @@
 
 #include "net/http.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 static void reset_allow(void)
 {
@@ -63,7 +64,7 @@ Test(net, classifies_addresses)
         {"169.254.169.254/32", CF_NET_INVALID},
         {"", CF_NET_INVALID},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++)
         cr_expect_eq(cf_net_classify(cases[i].address), cases[i].expected, "%s: %s",
                      cases[i].address, cf_net_class_name(cf_net_classify(cases[i].address)));
     cr_expect_eq(cf_net_classify(NULL), CF_NET_INVALID);
@@ -108,7 +109,7 @@ Test(net, allow_list_bad_input)
     static const char *const bad[] = {
         "",           "metadata",       "169.254.0.0/33", "169.254.0.0/16,,10.0.0.1",
         "fe80::/129", "169.254.0.0/-1", "169.254.0.0/16,"};
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
         cr_expect_eq(cf_net_allow_check(bad[i], &err), CF_EINVAL, "'%s' accepted", bad[i]);
         cr_expect(strstr(err.msg, "--outbound-allow"), "%s", err.msg);
     }
@@ -133,7 +134,7 @@ Test(net, redacts_credentials_in_urls)
         {"not a url?key=s3cret", "not a url"},
         {"bad url user:pw@host/x?q", "host/x"},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         char out[128];
         cf_net_url_redact(cases[i].url, out, sizeof(out));
         cr_expect_str_eq(out, cases[i].shown, "%s", cases[i].url);
@@ -221,7 +222,7 @@ Test(net, refuses_literal_addresses_before_any_proxy)
     };
     struct cf_http_response resp;
     struct cf_err err;
-    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(urls); i++) {
         struct cf_http_request req = {.net = {.url = urls[i]}};
         cr_expect_eq(cf_http_perform(&req, &resp, &err), CF_EFORBIDDEN, "%s", urls[i]);
         cr_expect(strstr(err.msg, "--outbound-allow"), "%s: %s", urls[i], err.msg);

@@ -7,6 +7,7 @@
 
 #include "core/core.h"
 #include "core/refs.h"
+#include "util/str.h"
 
 struct fake_secret {
     const char *env, *path, *key, *value;
@@ -74,7 +75,7 @@ static enum cf_rc expand(struct fake_store *fs, const char *env, const char *pat
 
 static struct fake_store store_of_world(void)
 {
-    struct fake_store fs = {world, sizeof(world) / sizeof(world[0]), 0};
+    struct fake_store fs = {world, CF_ARRAY_SIZE(world), 0};
     return fs;
 }
 
@@ -85,7 +86,7 @@ Test(refs, plain_text_untouched)
     struct cf_err err;
     static const char *const texts[] = {"no refs", "$HOME",         "${", "${}", "${a b}",
                                         "$${x",    "${unterminated"};
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(texts); i++) {
         cr_expect_eq(expand(&fs, "dev", "/", "K", texts[i], out, sizeof(out), &err), CF_OK);
         cr_expect_str_eq(out, texts[i]);
     }
@@ -208,7 +209,7 @@ static struct fake_store store_of_budget_world(void)
         strcat(many_e, "${E}");
         strcat(nest_e, "${MANY_E}");
     }
-    struct fake_store fs = {budget_world, sizeof(budget_world) / sizeof(budget_world[0]), 0};
+    struct fake_store fs = {budget_world, CF_ARRAY_SIZE(budget_world), 0};
     return fs;
 }
 

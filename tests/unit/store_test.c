@@ -21,6 +21,7 @@
 #include "util/id.h"
 #include "util/log.h"
 #include "util/banned.h"
+#include "util/str.h"
 
 static char tmp_dir[64];
 static char db_path[256];
@@ -969,7 +970,7 @@ Test(store, deleting_environment_and_project_cascades)
     cr_assert_eq(st->ops->project_delete(st, other.project.id, &err), CF_OK);
     const char *tables[] = {"projects",        "environments",   "folders", "secrets",
                             "secret_versions", "secret_imports", "tags"};
-    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(tables); i++) {
         char sql[128];
         snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", tables[i]);
         cr_assert_eq(raw_count(sql), 0, "%s", tables[i]);
@@ -1862,7 +1863,7 @@ Test(store, membership_with_unreadable_rules)
     make_identity("a", 0, &a);
     fill_membership(&m, a.id, p.id, "member", 0);
     cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
-    for (size_t i = 0; i < sizeof(corrupt) / sizeof(corrupt[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(corrupt); i++) {
         char sql[256];
         snprintf(sql, sizeof(sql), "UPDATE identity_memberships SET rules = %s", corrupt[i]);
         raw_exec(sql);
@@ -1998,7 +1999,7 @@ Test(store, deleting_identity_or_project_cascades)
     cr_assert_eq(st->ops->identity_delete(st, b.id, &err), CF_OK, "%s", err.msg);
     const char *tables[] = {"identities", "identity_universal_auths", "identity_client_secrets",
                             "identity_access_tokens", "identity_memberships"};
-    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(tables); i++) {
         char sql[128];
         snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", tables[i]);
         cr_assert_eq(raw_count(sql), 0, "%s", tables[i]);

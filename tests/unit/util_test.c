@@ -370,7 +370,7 @@ Test(id, uuid_valid_table)
         {"", false},
         {"------------------------------------", false},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++)
         cr_assert_eq(cf_uuid_valid(cases[i].text), cases[i].valid, "'%s'", cases[i].text);
     cr_assert_not(cf_uuid_valid(NULL));
 }
@@ -461,7 +461,7 @@ Test(str, utf8_valid_table)
         U8("\xe2\x82z", false, "bad continuation"),
         U8("\xc3\xc3\xa9", false, "lead then lead"),
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++)
         cr_assert_eq(cf_utf8_valid(cases[i].bytes, cases[i].n), cases[i].valid, "%s",
                      cases[i].what);
 }
@@ -511,7 +511,7 @@ Test(str, parse_int64)
         {"- 1", -10, 10, false, 0},
         {"\t1", 0, 10, false, 0},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         long long out = 12345;
         bool ok = cf_parse_int64(cases[i].text, cases[i].min, cases[i].max, &out);
         cr_assert_eq(ok, cases[i].ok, "'%s'", cases[i].text);
@@ -570,7 +570,7 @@ Test(time, parse_known_values)
         /* a leap second is clamped to :59 */
         {"2016-12-31T23:59:60Z", 1483228799000LL},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         int64_t ms = -42;
         struct cf_err e;
         cf_err_clear(&e);
@@ -632,7 +632,7 @@ Test(time, parse_rejects_invalid)
         "2026-01-01T00:00:00\n",
         "not a timestamp at all",
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
         int64_t ms = -42;
         struct cf_err e;
         cf_err_clear(&e);
@@ -722,7 +722,7 @@ Test(duration, valid)
         {"878400h", 878400LL * 3600},
         {"52704000m", 52704000LL * 60},
     };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
         int64_t s = -1;
         struct cf_err e;
         cf_err_clear(&e);
@@ -768,7 +768,7 @@ Test(duration, invalid)
         "1y",
         "\n",
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
         int64_t s = -42;
         struct cf_err e;
         cf_err_clear(&e);
@@ -965,4 +965,79 @@ Test(file, replace_writes_whole_files_with_mode_0600)
     snprintf(path, sizeof(path), "%s/head.json", dir); /* the directory is gone now */
     cr_assert_eq(cf_file_replace(path, "x", 1, &err), CF_EIO);
     cr_assert(strstr(err.msg, "head.json"), "%s", err.msg);
+}
+
+/* Collects the items of text as "item|item|..." for comparison. */
+static void list_items(const char *text, char *out, size_t size)
+{
+    struct cf_list_iter it;
+    struct cf_str item;
+    size_t used = 0;
+    out[0] = '\0';
+    cf_list_init(&it, text);
+    while (cf_list_next(&it, &item)) {
+        int w = snprintf(out + used, size - used, "%s%.*s", used ? "|" : "", (int)item.n, item.p);
+        cr_assert(w >= 0 && (size_t)w < size - used);
+        used += (size_t)w;
+        if (!item.n && used + 2 < size) {
+            out[used++] = '_'; /* marks an empty item */
+            out[used] = '\0';
+        }
+    }
+}
+
+Test(str, list_iterator)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        {NULL, ""},
+        {"", ""},
+        {"a", "a"},
+        {"a,", "a"},
+        {" a , b\t,c ", "a|b|c"},
+        {"a,,b", "a|_|b"},
+        {",a", "_|a"},
+        {"a, ,b", "a|_|b"},
+        {" ", "_"},
+        {",", "_"},
+        {"10.0.0.0/8,::1", "10.0.0.0/8|::1"},
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
+        char got[128];
+        list_items(cases[i].text, got, sizeof(got));
+        cr_expect_str_eq(got, cases[i].want, "'%s'", cases[i].text ? cases[i].text : "(null)");
+    }
+    /* The iterator neither copies nor modifies: items point into the text. */
+    const char *text = "x, y";
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, text);
+    cr_assert(cf_list_next(&it, &item) && item.p == text && item.n == 1);
+    cr_assert(cf_list_next(&it, &item) && item.p == text + 3 && item.n == 1);
+    cr_assert(!cf_list_next(&it, &item));
+    cr_assert(!cf_list_next(&it, &item));
+}
+
+Test(str, list_iterator_raw)
+{
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, " a ,,b,");
+    cr_assert(cf_list_next_raw(&it, &item) && item.n == 3 && memcmp(item.p, " a ", 3) == 0);
+    cr_assert(cf_list_next_raw(&it, &item) && item.n == 0);
+    cr_assert(cf_list_next_raw(&it, &item) && item.n == 1 && item.p[0] == 'b');
+    cr_assert(!cf_list_next_raw(&it, &item));
+    cf_list_init(&it, "");
+    cr_assert(!cf_list_next_raw(&it, &item));
+}
+
+Test(str, array_size)
+{
+    int four[4];
+    static const char *const two[] = {"a", "b"};
+    cr_expect_eq(CF_ARRAY_SIZE(four), 4);
+    cr_expect_eq(CF_ARRAY_SIZE(two), 2);
+    (void)four;
 }
