@@ -70,7 +70,9 @@ static const char usage[] =
     "                     COMMAND ARGS\n"
     "  --watch            restart the command when the secrets change\n"
     "  --watch-interval N seconds between checks with --watch (default 10, >= 5)\n"
-    "  --silent           no informational messages on standard error\n" CF_EXPIRY_OPTIONS_HELP
+    "  --silent           no informational messages on standard error\n"
+    "  --secret-overriding accepted for Infisical's CLI; Coffer has no personal secrets\n"
+    "                     to override shared ones, so it changes nothing\n" CF_EXPIRY_OPTIONS_HELP
         CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP CF_CLI_COMMON_HELP "\n"
     "login flags: log in for this command alone (the token is not stored), e.g.\n"
     "  coffer run --method jwt-auth --jwt-from azure-devops --machine-identity-id ID \\\n"
