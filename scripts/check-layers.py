@@ -28,13 +28,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, "src")
 
 # The layers, lowest first. A new folder of src/ must be placed here (the check refuses an unknown
-# folder). net/ is the outbound HTTP client. store/ sits below crypto/: the server keys
+# folder). net/ is the outbound HTTP client. provider/ (the systems secrets are synced to) sits
+# beside auth/: both are clients of outside systems over net/, and core/ drives them. store/ sits below crypto/: the server keys
 # (crypto/serverkey.c) are kept wrapped in the store's meta table, and the store knows no keys.
 LAYERS = [
     ["util"],
     ["store"],
     ["crypto", "client", "net"],
-    ["auth"],
+    ["auth", "provider"],
     ["core"],
     ["api", "notify", "stream"],
     ["server"],
