@@ -31,12 +31,13 @@ struct cf_entra_cache;
 
 /* A connection, opened for one call. credentials is the app's JSON object, in the shapes of
  * Infisical's app connections:
- *   azure-devops   access-token          {"accessToken", "orgName"}
- *                  client-secret         {"tenantId", "clientId", "clientSecret", "orgName"}
- *                  certificate           {"tenantId", "clientId", "certificate" (PEM certificate
- * and private key), "orgName"} azure-key-vault client-secret | certificate (as above, without
- * orgName) github         app                   {"appId", "privateKey" (PEM), "installationId"}
- *                  personal-access-token {"personalAccessToken"}
+ * - azure-devops, access-token: {"accessToken", "orgName"};
+ * - azure-devops, client-secret: {"tenantId", "clientId", "clientSecret", "orgName"};
+ * - azure-devops, certificate: {"tenantId", "clientId", "certificate" (PEM certificate and private
+ *   key), "orgName"};
+ * - azure-key-vault, client-secret or certificate: as above, without orgName;
+ * - github, app: {"appId", "privateKey" (PEM), "installationId"};
+ * - github, personal-access-token: {"personalAccessToken"};
  * with optional endpoint overrides for sovereign clouds, GitHub Enterprise and tests: "instanceUrl"
  * (Azure DevOps; default https://dev.azure.com), "authorityHost" (Entra ID; default
  * https://login.microsoftonline.com), "host" (GitHub API; default https://api.github.com). */
