@@ -7,6 +7,7 @@
 
 #include "api/http.h"
 #include "api/server.h"
+#include "net/http.h"
 #include "util/buf.h"
 
 #define CF_REQ_INPROC_QUERY_MAX 8
@@ -16,7 +17,7 @@ struct cf_req {
     struct cf_core *core;
     struct MHD_Connection *conn;
     char reqid[CF_REQID_LEN];
-    char client_ip[64];
+    char client_ip[CF_NET_ADDRESS_MAX];
     char method[8];
     char path[512]; /* for the log line; truncated */
     int64_t start_us;

@@ -190,6 +190,9 @@ static enum cf_rc key_set_rsa(struct jwt_key *key, unsigned char *n, size_t n_le
     return CF_OK;
 }
 
+/* An Ed25519 public key (RFC 8037: the "x" member). */
+#define ED25519_KEY_BYTES 32
+
 static size_t curve_coord_len(int nid)
 {
     switch (nid) {
@@ -222,7 +225,7 @@ static enum cf_rc key_set_ec(struct jwt_key *key, int nid, unsigned char *x, siz
 static enum cf_rc key_set_ed25519(struct jwt_key *key, const unsigned char *x, size_t x_len,
                                   const char *what, struct cf_err *err)
 {
-    if (x_len != 32)
+    if (x_len != ED25519_KEY_BYTES)
         return cf_err_set(err, CF_EINVAL, "%s: bad ed25519 key length", what);
     key->ed = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, x, x_len);
     if (!key->ed)
@@ -446,7 +449,7 @@ static enum cf_rc pem_import(EVP_PKEY *pkey, size_t index, struct jwt_key *key, 
         break;
     }
     case EVP_PKEY_ED25519: {
-        unsigned char raw[32];
+        unsigned char raw[ED25519_KEY_BYTES];
         size_t raw_len = sizeof(raw);
         if (EVP_PKEY_get_raw_public_key(pkey, raw, &raw_len) != 1) {
             rc = cf_err_set(err, CF_EINVAL, "%s: unreadable ed25519 key", what);

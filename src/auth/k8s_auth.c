@@ -229,7 +229,7 @@ enum cf_rc cf_k8s_login(struct cf_store *st, struct cf_keyring *kr,
         goto out;
     }
     struct cf_buf reviewer;
-    char context[64];
+    char context[CF_CREDENTIAL_CONTEXT_MAX];
     cf_buf_init(&reviewer, 0);
     snprintf(context, sizeof(context), "k8s-reviewer:%s", config->identity_id);
     rc = cf_credential_open(st, kr, context, config->token_reviewer_jwt, &reviewer, err);

@@ -16,6 +16,14 @@
 /* base64url of {"alg":"HS256","typ":"JWT"} */
 #define HEADER_B64 "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 #define B64 sodium_base64_VARIANT_URLSAFE_NO_PADDING
+/* The claims of an access token, in JSON and in base64url. */
+#define PAYLOAD_MAX 768
+/* Room for the base64url of the HMAC-SHA-256 that signs a token. */
+#define MAC_B64_MAX 64
+
+_Static_assert(MAC_B64_MAX >= sodium_base64_ENCODED_LEN(crypto_auth_hmacsha256_BYTES, B64),
+               "the signature fits");
+_Static_assert(CF_SUBKEY_BYTES == crypto_auth_hmacsha256_KEYBYTES, "a subkey is an HMAC key");
 
 /* Frozen configuration (see cf_token_set_max_ttl): written once before the server's threads
  * start, read only afterwards. */
@@ -58,7 +66,7 @@ bool cf_token_is_access_token(const char *text)
 static void sign(struct cf_keyring *kr, const char *text, size_t n,
                  uint8_t mac[crypto_auth_hmacsha256_BYTES])
 {
-    uint8_t key[32];
+    uint8_t key[CF_SUBKEY_BYTES];
     cf_keyring_derive(kr, SIGNING_CONTEXT, key);
     crypto_auth_hmacsha256(mac, (const uint8_t *)text, n, key);
     sodium_memzero(key, sizeof(key));
@@ -69,7 +77,7 @@ enum cf_rc cf_token_issue(struct cf_store *st, struct cf_keyring *kr,
                           struct cf_err *err)
 {
     uint8_t mac[crypto_auth_hmacsha256_BYTES];
-    char payload_b64[768], mac_b64[64];
+    char payload_b64[PAYLOAD_MAX], mac_b64[MAC_B64_MAX];
     char *payload = NULL;
     enum cf_rc rc;
 
@@ -107,7 +115,7 @@ static enum cf_rc parse(struct cf_keyring *kr, const char *token, char id[CF_UUI
                         struct cf_err *err)
 {
     uint8_t mac[crypto_auth_hmacsha256_BYTES], given[crypto_auth_hmacsha256_BYTES];
-    char payload[768];
+    char payload[PAYLOAD_MAX];
     size_t mac_len = 0, payload_len = 0;
 
     if (!cf_token_is_access_token(token))

@@ -1,7 +1,6 @@
 /* Shared machinery of the server commands (see common.h): option parsing, subcommand dispatch,
  * connection settings, error reporting and output helpers. Nothing here prints a token or, unless
  * asked to show it, a secret value; buffers that may hold either are wiped. */
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -332,8 +331,9 @@ static struct cf_opt *merged_options(const struct cf_cli_spec *spec, struct shar
         return NULL;
     for (size_t i = 0; i < spec->nopts; i++)
         opts[n++] = spec->opts[i];
-    opts[n++] = (struct cf_opt){"output", CF_OPT_STRING, &values->output};
-    if (!(spec->flags & CF_CLI_OFFLINE)) {
+    if (!(spec->flags & CF_CLI_LOCAL))
+        opts[n++] = (struct cf_opt){"output", CF_OPT_STRING, &values->output};
+    if (!(spec->flags & (CF_CLI_OFFLINE | CF_CLI_LOCAL))) {
         opts[n++] = (struct cf_opt){"token", CF_OPT_STRING, &values->token};
         opts[n++] = (struct cf_opt){"domain", CF_OPT_STRING, &values->domain};
     }
@@ -407,11 +407,6 @@ static struct cf_cli_node *describing;
 /* The first failure while describing (out of memory). */
 static enum cf_rc describe_rc;
 
-bool cf_cli_describing(void)
-{
-    return describing != NULL;
-}
-
 /* Records a command's usage and options into the node being described. */
 static void describe_leaf(const char *usage, const struct cf_opt *opts, size_t nopts)
 {
@@ -419,6 +414,33 @@ static void describe_leaf(const char *usage, const struct cf_opt *opts, size_t n
     describing->flags = make_flags(usage, opts, nopts, &describing->nflags);
     if (!describing->flags)
         describe_rc = CF_ENOMEM;
+}
+
+/* Records a command's usage and options into the node being described, and gives it a child
+ * with the same for each of words (NULL-terminated; may be NULL). */
+static void describe_words(const char *usage, const struct cf_opt *opts, size_t nopts,
+                           const char *const *words)
+{
+    struct cf_cli_node *node = describing;
+    size_t nwords = 0;
+    describe_leaf(usage, opts, nopts);
+    while (words && words[nwords])
+        nwords++;
+    if (!nwords)
+        return;
+    node->children = calloc(nwords, sizeof(*node->children));
+    if (!node->children) {
+        describe_rc = CF_ENOMEM;
+        return;
+    }
+    for (size_t i = 0; i < nwords; i++) {
+        struct cf_cli_node *child = &node->children[node->nchildren++];
+        child->name = words[i];
+        child->summary = "";
+        describing = child;
+        describe_leaf(usage, opts, nopts);
+        describing = node;
+    }
 }
 
 /* Describes node by running fn with "--help" while node is the one being described. */
@@ -456,84 +478,6 @@ static void print_help(FILE *out, const char *usage, const struct cf_cli_flag *f
     cf_cli_print_synopsis(out, usage, flags, nflags);
     if (blank)
         fputs(blank + 1, out);
-}
-
-/* getopt's options (without "help") as the parser's: NULL when out of memory; free() it. */
-static struct cf_opt *getopt_options(const struct option *options, size_t *count)
-{
-    size_t nopts = 0, n = 0;
-    while (options[nopts].name)
-        nopts++;
-    struct cf_opt *opts = calloc(nopts ? nopts : 1, sizeof(*opts));
-    for (size_t i = 0; opts && i < nopts; i++) {
-        if (strcmp(options[i].name, "help") != 0)
-            opts[n++] = (struct cf_opt){
-                options[i].name, options[i].has_arg == no_argument ? CF_OPT_BOOL : CF_OPT_STRING,
-                NULL};
-    }
-    *count = n;
-    return opts;
-}
-
-void cf_cli_print_getopt_help(FILE *out, const char *usage, const struct option *options)
-{
-    size_t nopts = 0, nflags = 0;
-    struct cf_opt *opts = getopt_options(options, &nopts);
-    struct cf_cli_flag *flags = opts ? make_flags(usage, opts, nopts, &nflags) : NULL;
-    if (flags)
-        print_help(out, usage, flags, nflags);
-    else
-        fputs(usage, out);
-    free(flags);
-    free(opts);
-}
-
-void cf_cli_describe_getopt(const char *usage, const struct option *options,
-                            const char *const *subcommands)
-{
-    size_t n = 0, nsubs = 0;
-    while (subcommands && subcommands[nsubs])
-        nsubs++;
-    struct cf_opt *opts = getopt_options(options, &n);
-    if (!opts) {
-        describe_rc = CF_ENOMEM;
-        return;
-    }
-    describe_leaf(usage, opts, n);
-    if (nsubs) {
-        struct cf_cli_node *node = describing;
-        node->children = calloc(nsubs, sizeof(*node->children));
-        if (!node->children)
-            describe_rc = CF_ENOMEM;
-        for (size_t i = 0; node->children && i < nsubs; i++) {
-            struct cf_cli_node *child = &node->children[i];
-            child->name = subcommands[i];
-            child->summary = "";
-            describing = child;
-            describe_leaf(usage, opts, n);
-            describing = node;
-            node->nchildren++;
-        }
-    }
-    free(opts);
-}
-
-void cf_cli_getopt_hint(const char *arg, const struct option *options)
-{
-    const char *names[64];
-    size_t n = 0;
-    if (!arg || strncmp(arg, "--", 2) != 0)
-        return;
-    arg += 2;
-    size_t len = strcspn(arg, "=");
-    for (; options[n].name && n < CF_ARRAY_SIZE(names); n++) {
-        names[n] = options[n].name;
-        if (strlen(names[n]) == len && strncmp(names[n], arg, len) == 0)
-            return; /* known: getopt refused its value, not its name */
-    }
-    const char *near = cf_cli_nearest(arg, len, names, n);
-    if (near)
-        fprintf(stderr, "coffer: did you mean --%s?\n", near);
 }
 
 static void free_node(struct cf_cli_node *node)
@@ -737,7 +681,7 @@ bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli
         goto out;
     }
     if (describing) {
-        describe_leaf(spec->usage, opts, nopts);
+        describe_words(spec->usage, opts, nopts, spec->subcommands);
         *exit_status = CF_EXIT_OK;
         goto out;
     }
@@ -746,7 +690,7 @@ bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli
         *exit_status = CF_EXIT_OK;
         goto out;
     }
-    if (cf_client_global_init(&err) != CF_OK) {
+    if (!(spec->flags & CF_CLI_LOCAL) && cf_client_global_init(&err) != CF_OK) {
         cf_cli_fail("%s", err.msg);
         goto out;
     }
@@ -805,7 +749,7 @@ bool cf_cli_begin(struct cf_cli *cli, int argc, char **argv, const struct cf_cli
         if (*exit_status != CF_EXIT_OK)
             goto out;
     }
-    if (!(spec->flags & CF_CLI_OFFLINE) &&
+    if (!(spec->flags & (CF_CLI_OFFLINE | CF_CLI_LOCAL)) &&
         !make_client(cli, values.domain, login_token.len ? login_token.data : values.token,
                      exit_status))
         goto out;

@@ -1,5 +1,6 @@
 /* Shared machinery of the commands that talk to a Coffer server (every command but server and
- * operator): the option parser (`--flag value` and `--flag=value`), subcommand
+ * operator, which use only its option parser and help, with CF_CLI_LOCAL): the option parser
+ * (`--flag value` and `--flag=value`), subcommand
  * dispatch with --help everywhere, resolution of the connection settings (--domain, --token,
  * --projectId and their environment variables), error reporting with the CLI's exit statuses (0
  * ok, 1 failure, 2 usage), and output helpers: aligned tables, masking and escaping of values, JSON
@@ -77,6 +78,9 @@ enum cf_cli_flags {
     CF_CLI_ENV = 1u << 1,  /* --env, default "dev" */
     CF_CLI_PATH = 1u << 2, /* --path, default "/" */
     CF_CLI_OFFLINE = 1u << 3, /* needs no server: no client is made (no token needed) */
+    /* a command that opens the data directory itself (coffer server, coffer operator): none of
+       the client's options (--output, --token, --domain), no client */
+    CF_CLI_LOCAL = 1u << 4,
 };
 
 struct cf_login_flags;
@@ -93,6 +97,9 @@ struct cf_cli_spec {
      * NULL: when one is given, the command logs in with them and uses that access token, for
      * itself only (never stored). */
     struct cf_login_flags *login;
+    /* NULL, or the words (NULL-terminated) the first positional argument may be: help,
+     * completion and man pages show each as a subcommand taking the same options. */
+    const char *const *subcommands;
 };
 
 struct cf_cli_flag;
@@ -190,25 +197,6 @@ int cf_cli_run_command(int argc, char **argv);
  * whose children are the commands. CF_ENOMEM. */
 enum cf_rc cf_cli_tree_new(struct cf_cli_node **root);
 void cf_cli_tree_free(struct cf_cli_node *root);
-
-/* True while a description is being taken. A command that parses its options with getopt rather
- * than cf_cli_begin then calls cf_cli_describe_getopt and returns 0 at once. */
-bool cf_cli_describing(void);
-
-/* Records usage and the getopt options (up to the all-zero entry; "help" skipped) for the command
- * being described; each of subcommands (NULL-terminated, may be NULL) becomes a child with the
- * same options. */
-struct option;
-void cf_cli_describe_getopt(const char *usage, const struct option *options,
-                            const char *const *subcommands);
-
-/* Prints the help of a command that parses with getopt: usage with its synopsis completed by
- * cf_cli_print_synopsis from options. */
-void cf_cli_print_getopt_help(FILE *out, const char *usage, const struct option *options);
-
-/* After getopt_long refused arg (an unknown option), prints "coffer: did you mean --NAME?" when
- * one of options is close to it. */
-void cf_cli_getopt_hint(const char *arg, const struct option *options);
 
 /* Prints a usage text's synopsis (its lines up to the first blank one) with every option the
  * parser takes: those the synopsis does not name stand in place of "[options]" (or are added at

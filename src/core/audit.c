@@ -102,23 +102,25 @@ bool cf_audit_event_intact(const struct cf_audit_keys *keys, const struct cf_aud
 
 #define CHECKPOINT_DOMAIN "coffer-audit-checkpoint-v1"
 #define HEAD_DOMAIN "coffer-audit-head-v1"
+/* What a checkpoint's signature covers: a BLAKE2b-512 digest of its fields. */
+#define CHECKPOINT_MESSAGE_BYTES crypto_generichash_BYTES_MAX
 
 static void checkpoint_message(const char *domain, const struct cf_audit_checkpoint *c,
-                               uint8_t out[64])
+                               uint8_t out[CHECKPOINT_MESSAGE_BYTES])
 {
     crypto_generichash_state h;
-    crypto_generichash_init(&h, NULL, 0, 64);
+    crypto_generichash_init(&h, NULL, 0, CHECKPOINT_MESSAGE_BYTES);
     put_text(&h, domain);
     put_int(&h, c->event_seq);
     put_int(&h, c->time_us);
     crypto_generichash_update(&h, c->event_hash, sizeof(c->event_hash));
-    crypto_generichash_final(&h, out, 64);
+    crypto_generichash_final(&h, out, CHECKPOINT_MESSAGE_BYTES);
 }
 
 static void sign_as(const char *domain, const struct cf_audit_keys *keys,
                     struct cf_audit_checkpoint *c)
 {
-    uint8_t message[64];
+    uint8_t message[CHECKPOINT_MESSAGE_BYTES];
     checkpoint_message(domain, c, message);
     crypto_sign_detached(c->signature, NULL, message, sizeof(message), keys->sign_secret);
 }
@@ -126,7 +128,7 @@ static void sign_as(const char *domain, const struct cf_audit_keys *keys,
 static bool valid_as(const char *domain, const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
                      const struct cf_audit_checkpoint *c)
 {
-    uint8_t message[64];
+    uint8_t message[CHECKPOINT_MESSAGE_BYTES];
     checkpoint_message(domain, c, message);
     return crypto_sign_verify_detached(c->signature, message, sizeof(message), public_key) == 0;
 }

@@ -71,7 +71,7 @@ enum cf_rc cf_channels_add(struct cf_core *core, const struct cf_principal *who,
             generate_secret(generated);
             secret = generated;
         }
-        char context[64];
+        char context[CF_CREDENTIAL_CONTEXT_MAX];
         snprintf(context, sizeof(context), "channel:%s", out->id);
         rc = cf_credential_seal(core->store, core->keyring, context, secret, out->signing_secret,
                                 sizeof(out->signing_secret), err);

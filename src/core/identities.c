@@ -658,7 +658,7 @@ static enum cf_rc k8s_set(struct cf_core *core, const struct cf_principal *who,
         rc = apply_k8s_settings(settings, out, err);
     if (rc == CF_OK && settings->token_reviewer_jwt) {
         /* A credential: kept sealed at rest, bound to this identity (crypto/serverkey.h). */
-        char context[64];
+        char context[CF_CREDENTIAL_CONTEXT_MAX];
         snprintf(context, sizeof(context), "k8s-reviewer:%s", out->identity_id);
         if (!*settings->token_reviewer_jwt)
             out->token_reviewer_jwt[0] = '\0'; /* "" removes it: the login token reviews itself */

@@ -26,13 +26,25 @@
 #define FORMAT_V1 0x01
 #define OVERHEAD (1 + NONCE_BYTES + TAG_BYTES)
 #define WRAPPED_BYTES (KEY_BYTES + OVERHEAD)
+/* The cache's copy of a project id or server key label ("~audit"). */
+#define CACHE_ID_MAX 64
+/* Room for the opened CHECK_TEXT. */
+#define CHECK_TEXT_MAX 64
+/* The value version as it goes into associated data: 8 bytes, little-endian. */
+#define VERSION_AD_BYTES 8
+
+_Static_assert(CF_KEYRING_KEY_BYTES == KEY_BYTES, "unwrapped keys are project-key sized");
+_Static_assert(CF_SUBKEY_BYTES >= crypto_generichash_BYTES_MIN &&
+                   CF_SUBKEY_BYTES <= crypto_generichash_BYTES_MAX,
+               "a subkey is one BLAKE2b output");
+_Static_assert(sizeof(CHECK_TEXT) < CHECK_TEXT_MAX, "the check text fits its buffer");
 #define PROJECT_AD_MAX 256
 
 /* A cache entry answers only for the exact wrapped blob it was unwrapped from, so that a result
  * never depends on what is cached: a wrong or stale wrapped key fails the same way whether or not
  * the project is cached. */
 struct cached_key {
-    char project_id[64];
+    char project_id[CACHE_ID_MAX];
     uint8_t wrapped[WRAPPED_BYTES];
     uint8_t *key; /* sodium_malloc'd, KEY_BYTES */
 };
@@ -235,7 +247,7 @@ enum cf_rc cf_keyring_make_check(struct cf_keyring *kr, uint8_t **check, size_t 
 enum cf_rc cf_keyring_verify_check(struct cf_keyring *kr, const uint8_t *check, size_t check_len,
                                    struct cf_err *err)
 {
-    uint8_t text[64];
+    uint8_t text[CHECK_TEXT_MAX];
     if (check_len < OVERHEAD || check_len - OVERHEAD >= sizeof(text) ||
         !open_raw(kr->root, (const uint8_t *)"check", 5, check, check_len, text))
         return cf_err_set(
@@ -276,7 +288,8 @@ static enum cf_rc unwrap(struct cf_keyring *kr, const char *project_id, const ui
 }
 
 enum cf_rc cf_keyring_unwrap_key(struct cf_keyring *kr, const char *label, const uint8_t *wrapped,
-                                 size_t wrapped_len, uint8_t out[32], struct cf_err *err)
+                                 size_t wrapped_len, uint8_t out[CF_KEYRING_KEY_BYTES],
+                                 struct cf_err *err)
 {
     return unwrap(kr, label, wrapped, wrapped_len, out, err);
 }
@@ -356,8 +369,8 @@ void cf_keyring_forget(struct cf_keyring *kr, const char *project_id)
  * Fields cannot contain NUL (they are validated names), so the encoding is unambiguous. */
 static enum cf_rc value_ad(const struct cf_seal_ad *ad, struct cf_buf *out, struct cf_err *err)
 {
-    uint8_t version[8];
-    for (int i = 0; i < 8; i++)
+    uint8_t version[VERSION_AD_BYTES];
+    for (int i = 0; i < VERSION_AD_BYTES; i++)
         version[i] = (uint8_t)((uint64_t)ad->version >> (8 * i));
     const char *parts[] = {"coffer value v1", ad->project_id, ad->env_id, ad->path, ad->key};
     enum cf_rc rc = CF_OK;
@@ -431,15 +444,15 @@ out:
     return rc;
 }
 
-void cf_keyring_derive(struct cf_keyring *kr, const char *context, uint8_t out[32])
+void cf_keyring_derive(struct cf_keyring *kr, const char *context, uint8_t out[CF_SUBKEY_BYTES])
 {
     /* BLAKE2b keyed with the root key over a labelled context: a PRF, so subkeys for different
      * labels are independent and reveal nothing about the root key. */
     static const char label[] = "coffer subkey v1";
     crypto_generichash_state state;
-    crypto_generichash_init(&state, kr->root, KEY_BYTES, 32);
+    crypto_generichash_init(&state, kr->root, KEY_BYTES, CF_SUBKEY_BYTES);
     crypto_generichash_update(&state, (const uint8_t *)label, sizeof(label));
     crypto_generichash_update(&state, (const uint8_t *)context, strlen(context));
-    crypto_generichash_final(&state, out, 32);
+    crypto_generichash_final(&state, out, CF_SUBKEY_BYTES);
     sodium_memzero(&state, sizeof(state));
 }

@@ -20,6 +20,10 @@
 #include "util/err.h"
 
 #define CF_ROOT_KEY_BYTES 32
+/* A key unwrapped by cf_keyring_unwrap_key (the size of a project data key). */
+#define CF_KEYRING_KEY_BYTES 32
+/* A subkey made by cf_keyring_derive (BLAKE2b-256 output). */
+#define CF_SUBKEY_BYTES 32
 #define CF_ROOT_KEY_FILE "root.key"
 
 struct cf_keyring;
@@ -76,10 +80,11 @@ enum cf_rc cf_keyring_new_project_key(struct cf_keyring *kr, const char *project
 /* Long-lived server keys other than project keys (the audit key): made with
  * cf_keyring_new_project_key under a label that is not a project id (e.g. "~audit"), stored
  * wrapped, rewrapped with cf_keyring_rewrap on root key rotation like a project key. This unwraps
- * one into out (32 bytes; the caller keeps it in locked memory and wipes it). CF_ECRYPTO when it
- * was not wrapped by this root key under this label. */
+ * one into out (CF_KEYRING_KEY_BYTES; the caller keeps it in locked memory and wipes it).
+ * CF_ECRYPTO when it was not wrapped by this root key under this label. */
 enum cf_rc cf_keyring_unwrap_key(struct cf_keyring *kr, const char *label, const uint8_t *wrapped,
-                                 size_t wrapped_len, uint8_t out[32], struct cf_err *err);
+                                 size_t wrapped_len, uint8_t out[CF_KEYRING_KEY_BYTES],
+                                 struct cf_err *err);
 
 /* Unwraps with `from` and rewraps with `to` (root key rotation). *out is malloc'd; the caller frees
  * it. */
@@ -99,10 +104,10 @@ enum cf_rc cf_keyring_open(struct cf_keyring *kr, const uint8_t *wrapped, size_t
                            const struct cf_seal_ad *ad, const uint8_t *sealed, size_t sealed_len,
                            struct cf_buf *out, struct cf_err *err);
 
-/* Derives a 32-byte subkey of the root key for one purpose (e.g. "access-token" signing), so that
- * no other key needs storing. context is a short ASCII label; the same label always gives the same
- * key for the same root key (rotating the root key changes it). The caller wipes out. */
-void cf_keyring_derive(struct cf_keyring *kr, const char *context, uint8_t out[32]);
+/* Derives a subkey (CF_SUBKEY_BYTES) of the root key for one purpose (e.g. "access-token" signing),
+ * so that no other key needs storing. context is a short ASCII label; the same label always gives
+ * the same key for the same root key (rotating the root key changes it). The caller wipes out. */
+void cf_keyring_derive(struct cf_keyring *kr, const char *context, uint8_t out[CF_SUBKEY_BYTES]);
 
 /* Drops a project's cached data key (after the project is deleted). */
 void cf_keyring_forget(struct cf_keyring *kr, const char *project_id);

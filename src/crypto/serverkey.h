@@ -41,6 +41,9 @@ enum cf_rc cf_server_key_wrapped(struct cf_store *st, struct cf_keyring *kr, con
 
 #define CF_SEALED_PREFIX "sealed:v1:"
 
+/* Room for a credential's context: a purpose and an id ("channel:<uuid>"). */
+#define CF_CREDENTIAL_CONTEXT_MAX 64
+
 /* The stored text of a credential of plain_len bytes at most (its prefix and base64 included). */
 #define CF_SEALED_TEXT_MAX(plain_len)                                                              \
     (sizeof(CF_SEALED_PREFIX) + ((plain_len) + 40 + 2) / 3 * 4 + 1)

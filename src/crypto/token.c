@@ -9,7 +9,7 @@
 
 void cf_token_new(const char *prefix, char *out, size_t size)
 {
-    uint8_t raw[32];
+    uint8_t raw[CF_TOKEN_RANDOM_BYTES];
     size_t plen = strlen(prefix);
     /* Dropping or cutting the prefix would make a credential that nothing recognises: a caller
      * breaking the contract is a bug, not bad input. */

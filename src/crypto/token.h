@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #define CF_TOKEN_HASH_BYTES 32
+#define CF_TOKEN_RANDOM_BYTES 32        /* the random part of a credential, before base64url */
 #define CF_CLIENT_SECRET_PREFIX "cfcs_" /* machine identities' client secrets */
 #define CF_TOKEN_FINGERPRINT_LEN 16     /* "sha256:", 8 hex digits and the NUL */
 #define CF_TOKEN_MAX                                                                               \

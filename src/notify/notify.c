@@ -229,7 +229,7 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
         /* X-Coffer-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>"> */
         struct cf_buf secret;
         struct cf_err err;
-        char context[64];
+        char context[CF_CREDENTIAL_CONTEXT_MAX];
         cf_buf_init(&secret, 0);
         snprintf(context, sizeof(context), "channel:%s", ch->id);
         if (cf_credential_open(nf->core->store, nf->core->keyring, context, ch->signing_secret,

@@ -15,7 +15,6 @@
  * migrate --from DSN --to DSN: copies a whole store into an empty one (SQLite to PostgreSQL, or
  * back), ciphertexts as they are, and verifies every table's row count and checksum before
  * committing (see cf_store_copy). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,7 @@
 #include "crypto/token.h"
 #include "server/commands.h"
 #include "cli/common.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 static const char usage_text[] =
@@ -59,11 +59,15 @@ struct migrate_totals {
     int64_t tables, rows;
 };
 
-static void report_table(void *ctx, const char *table, int64_t rows, const uint8_t checksum[32])
+/* The bytes of a table's checksum shown in the report: enough for a person to compare. */
+#define CHECKSUM_SHOWN_BYTES 8
+
+/* The report callback of cf_store_copy (checksum: the table's whole checksum, as it declares). */
+static void report_table(void *ctx, const char *table, int64_t rows, const uint8_t *checksum)
 {
     struct migrate_totals *totals = ctx;
-    char hex[17];
-    sodium_bin2hex(hex, sizeof(hex), checksum, 8);
+    char hex[2 * CHECKSUM_SHOWN_BYTES + 1];
+    sodium_bin2hex(hex, sizeof(hex), checksum, CHECKSUM_SHOWN_BYTES);
     printf("  %-28s %8lld rows  checksum %s  identical\n", table, (long long)rows, hex);
     totals->tables++;
     totals->rows += rows;
@@ -256,61 +260,39 @@ static int rotate_admin_token(const struct cf_boot_opts *opts)
 
 int cf_cmd_operator(int argc, char **argv)
 {
-    enum { OPT_DATA_DIR = 1, OPT_DB, OPT_FROM, OPT_TO, OPT_HELP };
-    static const struct option options[] = {
-        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-        {"db", required_argument, NULL, OPT_DB},
-        {"from", required_argument, NULL, OPT_FROM},
-        {"to", required_argument, NULL, OPT_TO},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    static const char *const subcommands[] = {"migrate", "rotate-root-key", NULL};
+    static const char *const subcommands[] = {"migrate", "rotate-admin-token", "rotate-root-key",
+                                              NULL};
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL;
-    int opt;
+    const struct cf_opt options[] = {
+        {"data-dir", CF_OPT_STRING, &data_dir},
+        {"db", CF_OPT_STRING, &db},
+        {"from", CF_OPT_STRING, &from},
+        {"to", CF_OPT_STRING, &to},
+    };
+    const struct cf_cli_spec spec = {
+        .usage = usage_text,
+        .flags = CF_CLI_LOCAL,
+        .max_args = 1,
+        .opts = options,
+        .nopts = CF_ARRAY_SIZE(options),
+        .subcommands = subcommands,
+    };
+    struct cf_cli cli;
+    int status;
 
-    if (cf_cli_describing()) {
-        cf_cli_describe_getopt(usage_text, options, subcommands);
-        return 0;
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status)) {
+        cf_cli_end(&cli);
+        return status;
     }
-    if (cf_opt_wants_help(argc, argv)) {
-        cf_cli_print_getopt_help(stdout, usage_text, options);
-        return 0;
-    }
-    bool migrating = argc >= 2 && strcmp(argv[1], "migrate") == 0;
-    bool admin_token = argc >= 2 && strcmp(argv[1], "rotate-admin-token") == 0;
-    if (argc < 2 || (!migrating && !admin_token && strcmp(argv[1], "rotate-root-key") != 0)) {
+    const char *sub = cli.nargs ? cli.args[0] : "";
+    bool migrating = strcmp(sub, "migrate") == 0;
+    bool admin_token = strcmp(sub, "rotate-admin-token") == 0;
+    if (!migrating && !admin_token && strcmp(sub, "rotate-root-key") != 0) {
         fprintf(stderr, "coffer operator: unknown or missing subcommand\n%s", usage_text);
+        cf_cli_end(&cli);
         return 2;
     }
-    optind = 1;
-    while ((opt = getopt_long(argc - 1, argv + 1, "", options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_DATA_DIR:
-            data_dir = optarg;
-            break;
-        case OPT_DB:
-            db = optarg;
-            break;
-        case OPT_FROM:
-            from = optarg;
-            break;
-        case OPT_TO:
-            to = optarg;
-            break;
-        case OPT_HELP:
-            cf_cli_print_getopt_help(stdout, usage_text, options);
-            return 0;
-        default:
-            cf_cli_getopt_hint(argv[optind], options);
-            cf_cli_print_getopt_help(stderr, usage_text, options);
-            return 2;
-        }
-    }
-    if (optind < argc - 1) {
-        fprintf(stderr, "coffer operator: unexpected argument '%s'\n", argv[optind + 1]);
-        return 2;
-    }
+    cf_cli_end(&cli); /* the values point into argv, not into cli */
     if (migrating) {
         if (!from || !to || data_dir || db) {
             fprintf(stderr, "coffer operator migrate: takes --from DSN and --to DSN (and nothing "
@@ -320,7 +302,7 @@ int cf_cmd_operator(int argc, char **argv)
         return migrate(from, to);
     }
     if (from || to) {
-        fprintf(stderr, "coffer operator %s: --from and --to belong to migrate\n", argv[1]);
+        fprintf(stderr, "coffer operator %s: --from and --to belong to migrate\n", sub);
         return 2;
     }
     struct cf_boot_opts opts = {

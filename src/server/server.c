@@ -1,6 +1,5 @@
 /* `coffer server`: opens the data directory, bootstraps the admin token on first start, serves the
  * API until SIGTERM or SIGINT, then drains in-flight requests and closes the store cleanly. */
-#include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,61 +34,333 @@
 #define BOOTSTRAP_MIN 16
 #define DRAIN_MS 10000
 
-static const char usage_text[] =
-    "usage: coffer server [options]\n"
-    "\n"
-    "Runs the Coffer server. Every option has an environment variable twin.\n"
-    "\n"
-    "  --addr HOST:PORT     listen address (COFFER_ADDR, default 127.0.0.1:8080; port 0 picks "
-    "one)\n"
-    "  --data-dir DIR       data directory (COFFER_DATA_DIR, default ./coffer-data)\n"
-    "  --db PATH|URI        SQLite database file, or postgres://user@host/db for PostgreSQL\n"
-    "                       (COFFER_DB, default DIR/coffer.db)\n"
-    "  --db-pool-size N     PostgreSQL: connections at most (COFFER_DB_POOL_SIZE, default\n"
-    "                       threads + 8)\n"
-    "  --db-timeout SECONDS the longest a database call may wait (COFFER_DB_TIMEOUT, default 5)\n"
-    "  --tls-cert FILE      PEM certificate chain (COFFER_TLS_CERT)\n"
-    "  --tls-key FILE       PEM private key (COFFER_TLS_KEY)\n"
-    "  --allow-plain-http   serve plain HTTP on a non-loopback address (behind a TLS proxy)\n"
-    "  --max-body BYTES     request body limit (COFFER_MAX_BODY, default 1048576)\n"
-    "  --threads N          worker threads (COFFER_THREADS, default: number of cores)\n"
-    "  --max-connections N  open connections at most (COFFER_MAX_CONNECTIONS, default 4096)\n"
-    "  --max-connections-per-ip N  from one address at most (COFFER_MAX_CONNECTIONS_PER_IP,\n"
-    "                       default 256)\n"
-    "  --idle-timeout S     close a connection idle this many seconds (COFFER_IDLE_TIMEOUT,\n"
-    "                       default 30)\n"
-    "  --log-level LEVEL    debug, info, warn, error (COFFER_LOG_LEVEL, default info)\n"
-    "  --audit MODE         on (the default), fail-closed (a request whose audit record cannot\n"
-    "                       be stored fails with 503), or off (COFFER_AUDIT)\n"
-    "  --audit-file PATH    also append every audit event to PATH as JSON lines\n"
-    "                       (COFFER_AUDIT_FILE)\n"
-    "  --audit-syslog ADDR  also send every event to syslog: unix:/dev/log, unix:PATH or\n"
-    "                       udp:HOST:PORT (COFFER_AUDIT_SYSLOG)\n"
-    "  --audit-http URL     also POST events in batches to URL, https except on loopback\n"
-    "                       (COFFER_AUDIT_HTTP; bearer token from COFFER_AUDIT_HTTP_TOKEN)\n"
-    "  --audit-http-ca-file FILE  CA bundle for --audit-http (COFFER_AUDIT_HTTP_CA_FILE)\n"
-    "  --audit-checkpoint-interval D  sign a checkpoint (and the head) at least this often\n"
-    "                       while events come, also after the last one\n"
-    "                       (COFFER_AUDIT_CHECKPOINT_INTERVAL, default 10s)\n"
-    "  --notify-interval D  how often expiry notices are sent (COFFER_NOTIFY_INTERVAL,\n"
-    "                       default 60s; 0 turns the background pass off)\n"
-    "  --notify-retry-base D  first retry delay of a failed delivery, doubled each time\n"
-    "                       (COFFER_NOTIFY_RETRY_BASE, default 30s)\n"
-    "  --smtp-url URL       smtp://HOST:PORT for e-mail notices (COFFER_SMTP_URL; password\n"
-    "                       from COFFER_SMTP_PASSWORD)\n"
-    "  --smtp-from ADDR     sender address (COFFER_SMTP_FROM)\n"
-    "  --smtp-username U    (COFFER_SMTP_USERNAME)\n"
-    "  --smtp-ca-file FILE  CA bundle for STARTTLS (COFFER_SMTP_CA_FILE)\n"
-    "  --smtp-starttls on|off  STARTTLS required (default on; off only for loopback)\n"
-    "  --max-token-ttl D    the longest an access token lives, renewals included: caps every\n"
-    "                       TTL and max TTL, 0 (\"none\") too (COFFER_MAX_TOKEN_TTL, default 30d)\n"
-    "  --outbound-allow CIDR[,CIDR...]  let outbound calls (JWKS, Kubernetes, webhooks, audit\n"
-    "                       stream, SMTP) reach these otherwise refused link-local or metadata\n"
-    "                       addresses, e.g. 169.254.0.0/16 (COFFER_OUTBOUND_ALLOW)\n"
-    "\n"
-    "COFFER_ROOT_KEY        base64 of 32 bytes; default: DIR/root.key, created on first start\n"
-    "COFFER_BOOTSTRAP_TOKEN on first start, becomes the admin token (at least 16 characters)\n"
-    "                       instead of a generated one\n";
+/* ---- options ----------------------------------------------------------------------------------
+ */
+
+/* How a flag's value is checked. */
+enum flag_kind {
+    FLAG_TEXT,     /* any text, or what the flag's check accepts */
+    FLAG_SWITCH,   /* no value: given, it is on */
+    FLAG_NUMBER,   /* a whole number within min..max */
+    FLAG_DURATION, /* 0 or a duration such as 60s or 5m (cf_duration_parse), min seconds at least */
+    FLAG_CHOICE,   /* one of the comma-separated words of choices */
+};
+
+/* One option of `coffer server`. The parser, the checks, the help (and so completion and the man
+ * page) all read this one entry. */
+struct server_flag {
+    const char *name;          /* without the dashes */
+    const char *metavar;       /* the value as the help names it; NULL for a FLAG_SWITCH */
+    const char *env;           /* read when the flag is not given; NULL when there is none */
+    const char *fallback;      /* used when neither is given; NULL when there is none */
+    const char *shown_default; /* the help's words for a default the server works out, or NULL */
+    enum flag_kind kind;
+    long long min, max;    /* FLAG_NUMBER: the range; FLAG_DURATION: min, in seconds */
+    const char *unit;      /* FLAG_NUMBER: said after the range when refused (" bytes"), or NULL */
+    const char *too_small; /* FLAG_DURATION with min: the message when below it */
+    const char *choices;   /* FLAG_CHOICE */
+    /* FLAG_TEXT: NULL, or a check of the value that also puts it into effect */
+    enum cf_rc (*check)(const char *value, struct cf_err *err);
+    const char *help; /* what it does, without its environment variable and default */
+};
+
+/* The flags, by their place in server_flags. */
+enum {
+    F_ADDR,
+    F_DATA_DIR,
+    F_DB,
+    F_TLS_CERT,
+    F_TLS_KEY,
+    F_PLAIN_HTTP,
+    F_MAX_BODY,
+    F_THREADS,
+    F_MAX_CONNECTIONS,
+    F_MAX_CONNECTIONS_PER_IP,
+    F_IDLE_TIMEOUT,
+    F_DB_POOL_SIZE,
+    F_DB_TIMEOUT,
+    F_LOG_LEVEL,
+    F_AUDIT,
+    F_AUDIT_FILE,
+    F_AUDIT_SYSLOG,
+    F_AUDIT_HTTP,
+    F_AUDIT_HTTP_CA_FILE,
+    F_AUDIT_CHECKPOINT_INTERVAL,
+    F_NOTIFY_INTERVAL,
+    F_NOTIFY_RETRY_BASE,
+    F_SMTP_URL,
+    F_SMTP_FROM,
+    F_SMTP_USERNAME,
+    F_SMTP_CA_FILE,
+    F_SMTP_STARTTLS,
+    F_MAX_TOKEN_TTL,
+    F_OUTBOUND_ALLOW,
+    F_COUNT
+};
+
+static const struct server_flag server_flags[F_COUNT] = {
+    [F_ADDR] = {"addr", "HOST:PORT", "COFFER_ADDR", "127.0.0.1:8080",
+                .help = "listen address; port 0 picks one"},
+    [F_DATA_DIR] = {"data-dir", "DIR", "COFFER_DATA_DIR", "./coffer-data",
+                    .help = "data directory"},
+    [F_DB] = {"db", "PATH|URI", "COFFER_DB", .shown_default = "DIR/coffer.db",
+              .help = "SQLite database file, or postgres://user@host/db for PostgreSQL"},
+    [F_TLS_CERT] = {"tls-cert", "FILE", "COFFER_TLS_CERT", .help = "PEM certificate chain"},
+    [F_TLS_KEY] = {"tls-key", "FILE", "COFFER_TLS_KEY", .help = "PEM private key"},
+    [F_PLAIN_HTTP] = {"allow-plain-http", .kind = FLAG_SWITCH,
+                      .help = "serve plain HTTP on a non-loopback address (behind a TLS proxy)"},
+    [F_MAX_BODY] = {"max-body", "BYTES", "COFFER_MAX_BODY", .shown_default = "1048576",
+                    .kind = FLAG_NUMBER, .min = 1024, .max = 64LL * 1024 * 1024, .unit = " bytes",
+                    .help = "request body limit"},
+    [F_THREADS] = {"threads", "N", "COFFER_THREADS", .shown_default = "the number of cores",
+                   .kind = FLAG_NUMBER, .min = 1, .max = 256, .help = "worker threads"},
+    [F_MAX_CONNECTIONS] = {"max-connections", "N", "COFFER_MAX_CONNECTIONS",
+                           .shown_default = "4096", .kind = FLAG_NUMBER, .min = 16, .max = 1000000,
+                           .help = "open connections at most"},
+    [F_MAX_CONNECTIONS_PER_IP] = {"max-connections-per-ip", "N", "COFFER_MAX_CONNECTIONS_PER_IP",
+                                  .shown_default = "256", .kind = FLAG_NUMBER, .min = 1,
+                                  .max = 1000000,
+                                  .help = "open connections from one address at most"},
+    [F_IDLE_TIMEOUT] = {"idle-timeout", "S", "COFFER_IDLE_TIMEOUT", .shown_default = "30",
+                        .kind = FLAG_NUMBER, .min = 1, .max = 3600,
+                        .help = "close a connection idle this many seconds"},
+    [F_DB_POOL_SIZE] = {"db-pool-size", "N", "COFFER_DB_POOL_SIZE", .shown_default = "threads + 8",
+                        .kind = FLAG_NUMBER, .min = 2, .max = 1000,
+                        .help = "PostgreSQL: connections at most"},
+    [F_DB_TIMEOUT] = {"db-timeout", "SECONDS", "COFFER_DB_TIMEOUT", .shown_default = "5",
+                      .kind = FLAG_NUMBER, .min = 1, .max = 300,
+                      .help = "the longest a database call may wait"},
+    [F_LOG_LEVEL] = {"log-level", "LEVEL", "COFFER_LOG_LEVEL", "info", .kind = FLAG_CHOICE,
+                     .choices = "debug,info,warn,error", .help = "debug, info, warn, error"},
+    [F_AUDIT] = {"audit", "MODE", "COFFER_AUDIT", "on", .kind = FLAG_CHOICE,
+                 .choices = "on,fail-closed,off",
+                 .help = "on, fail-closed (a request whose audit record cannot be stored fails "
+                         "with 503), or off"},
+    [F_AUDIT_FILE] = {"audit-file", "PATH", "COFFER_AUDIT_FILE",
+                      .help = "also append every audit event to PATH as JSON lines"},
+    [F_AUDIT_SYSLOG] = {"audit-syslog", "ADDR", "COFFER_AUDIT_SYSLOG",
+                        .help = "also send every event to syslog: unix:/dev/log, unix:PATH or "
+                                "udp:HOST:PORT"},
+    [F_AUDIT_HTTP] = {"audit-http", "URL", "COFFER_AUDIT_HTTP",
+                      .help = "also POST events in batches to URL, https except on loopback; the "
+                              "bearer token comes from COFFER_AUDIT_HTTP_TOKEN"},
+    [F_AUDIT_HTTP_CA_FILE] = {"audit-http-ca-file", "FILE", "COFFER_AUDIT_HTTP_CA_FILE",
+                              .help = "CA bundle for --audit-http"},
+    [F_AUDIT_CHECKPOINT_INTERVAL] = {"audit-checkpoint-interval", "D",
+                                     "COFFER_AUDIT_CHECKPOINT_INTERVAL", "10s",
+                                     .kind = FLAG_DURATION, .min = 1,
+                                     .too_small = "--audit-checkpoint-interval must be at least 1s",
+                                     .help = "sign a checkpoint (and the head) at least this often "
+                                             "while events come, also after the last one"},
+    [F_NOTIFY_INTERVAL] = {"notify-interval", "D", "COFFER_NOTIFY_INTERVAL", "60s",
+                           .kind = FLAG_DURATION,
+                           .help = "how often expiry notices are sent; 0 turns the background "
+                                   "pass off"},
+    [F_NOTIFY_RETRY_BASE] = {"notify-retry-base", "D", "COFFER_NOTIFY_RETRY_BASE", "30s",
+                             .kind = FLAG_DURATION,
+                             .help = "first retry delay of a failed delivery, doubled each time"},
+    [F_SMTP_URL] = {"smtp-url", "URL", "COFFER_SMTP_URL",
+                    .help = "smtp://HOST:PORT for e-mail notices; the password comes from "
+                            "COFFER_SMTP_PASSWORD"},
+    [F_SMTP_FROM] = {"smtp-from", "ADDR", "COFFER_SMTP_FROM", .help = "sender address"},
+    [F_SMTP_USERNAME] = {"smtp-username", "U", "COFFER_SMTP_USERNAME", .help = "SMTP user name"},
+    [F_SMTP_CA_FILE] = {"smtp-ca-file", "FILE", "COFFER_SMTP_CA_FILE",
+                        .help = "CA bundle for STARTTLS"},
+    [F_SMTP_STARTTLS] = {"smtp-starttls", "on|off", "COFFER_SMTP_STARTTLS", "on",
+                         .kind = FLAG_CHOICE, .choices = "on,off",
+                         .help = "STARTTLS required (off only for loopback)"},
+    [F_MAX_TOKEN_TTL] = {"max-token-ttl", "D", "COFFER_MAX_TOKEN_TTL", "30d", .kind = FLAG_DURATION,
+                         .min = 1,
+                         .too_small = "--max-token-ttl takes a duration such as 12h or 30d (not 0)",
+                         .help = "the longest an access token lives, renewals included: caps "
+                                 "every TTL and max TTL, 0 (\"none\") too"},
+    [F_OUTBOUND_ALLOW] = {"outbound-allow", "CIDR,...", "COFFER_OUTBOUND_ALLOW",
+                          .check = cf_net_set_allow,
+                          .help = "let outbound calls (JWKS, Kubernetes, webhooks, audit stream, "
+                                  "SMTP) reach these otherwise refused link-local or metadata "
+                                  "addresses, e.g. 169.254.0.0/16"},
+};
+
+/* The settings of one start: each flag's value, else its environment variable's, else its
+ * fallback (NULL when none), and what that value says. Values point into argv or the
+ * environment. */
+struct server_settings {
+    const char *value[F_COUNT];
+    long long number[F_COUNT]; /* FLAG_NUMBER: the number (0 when unset); FLAG_DURATION: in ms */
+    bool on[F_COUNT];          /* FLAG_SWITCH */
+};
+
+#define HELP_COLUMN 23
+#define HELP_WIDTH 80
+
+/* Appends flag's lines of the help: "  --name METAVAR" then its description from HELP_COLUMN,
+ * wrapped at HELP_WIDTH. */
+static enum cf_rc add_flag_help(struct cf_buf *out, const struct server_flag *flag)
+{
+    const char *fallback = flag->shown_default ? flag->shown_default : flag->fallback;
+    char text[640];
+    if (flag->env && fallback)
+        snprintf(text, sizeof(text), "%s (%s, default %s)", flag->help, flag->env, fallback);
+    else if (flag->env)
+        snprintf(text, sizeof(text), "%s (%s)", flag->help, flag->env);
+    else
+        snprintf(text, sizeof(text), "%s", flag->help);
+
+    size_t line_start = out->len;
+    enum cf_rc rc = cf_buf_printf(out, "  --%s%s%s", flag->name, flag->metavar ? " " : "",
+                                  flag->metavar ? flag->metavar : "");
+    size_t column = out->len - line_start;
+    bool line_empty = true;
+    if (rc == CF_OK)
+        rc = cf_buf_printf(out, "%*s", (int)(column < HELP_COLUMN - 1 ? HELP_COLUMN - column : 2),
+                           "");
+    column = column < HELP_COLUMN - 1 ? HELP_COLUMN : column + 2;
+    for (const char *word = text; rc == CF_OK && *word;) {
+        size_t len = strcspn(word, " ");
+        if (!line_empty && column + 1 + len > HELP_WIDTH) {
+            rc = cf_buf_printf(out, "\n%*s", HELP_COLUMN, "");
+            column = HELP_COLUMN;
+            line_empty = true;
+        }
+        if (rc == CF_OK)
+            rc = cf_buf_printf(out, "%s%.*s", line_empty ? "" : " ", (int)len, word);
+        column += len + (line_empty ? 0 : 1);
+        line_empty = false;
+        word += len + strspn(word + len, " ");
+    }
+    return rc == CF_OK ? cf_buf_puts(out, "\n") : rc;
+}
+
+/* The help of `coffer server`, made from server_flags once and kept for the life of the process
+ * (help and completion borrow it); NULL when out of memory. */
+static const char *server_usage(void)
+{
+    static char *usage;
+    struct cf_buf text;
+    enum cf_rc rc;
+
+    if (usage)
+        return usage;
+    cf_buf_init(&text, 0);
+    rc = cf_buf_puts(&text, "usage: coffer server [options]\n"
+                            "\n"
+                            "Runs the Coffer server. An option not given is taken from the "
+                            "environment\n"
+                            "variable named beside it.\n"
+                            "\n");
+    for (size_t i = 0; rc == CF_OK && i < F_COUNT; i++)
+        rc = add_flag_help(&text, &server_flags[i]);
+    if (rc == CF_OK)
+        rc = cf_buf_puts(
+            &text,
+            "\n"
+            "COFFER_ROOT_KEY        base64 of 32 bytes; default: DIR/root.key, created on first "
+            "start\n"
+            "COFFER_BOOTSTRAP_TOKEN on first start, becomes the admin token (at least 16 "
+            "characters)\n"
+            "                       instead of a generated one\n"
+            "COFFER_LOGIN_MAX_FAILURES  failed logins a minute from one address for one identity\n"
+            "                       before a minute's lockout (default 10)\n");
+    if (rc == CF_OK)
+        usage = cf_buf_detach(&text, NULL);
+    cf_buf_release(&text);
+    return usage;
+}
+
+/* Checks value, the setting of flag, and sets *number to what it says (FLAG_NUMBER: the number,
+ * FLAG_DURATION: milliseconds). CF_EINVAL with the message to print. */
+static enum cf_rc check_flag(const struct server_flag *flag, const char *value, long long *number,
+                             struct cf_err *err)
+{
+    int64_t seconds = 0;
+    struct cf_list_iter words;
+    struct cf_str word;
+    size_t count = 0, shown = 0;
+    char choices[160] = "";
+
+    switch (flag->kind) {
+    case FLAG_TEXT:
+        return flag->check ? flag->check(value, err) : CF_OK;
+    case FLAG_SWITCH:
+        return CF_OK;
+    case FLAG_NUMBER:
+        if (!cf_parse_int64(value, flag->min, flag->max, number))
+            return cf_err_set(err, CF_EINVAL, "--%s must be %lld..%lld%s", flag->name, flag->min,
+                              flag->max, flag->unit ? flag->unit : "");
+        return CF_OK;
+    case FLAG_DURATION:
+        if (strcmp(value, "0") != 0 && cf_duration_parse(value, &seconds, err) != CF_OK)
+            return cf_err_set(err, CF_EINVAL, "--%s takes a duration such as 60s or 5m, or 0",
+                              flag->name);
+        if (seconds < flag->min)
+            return cf_err_set(err, CF_EINVAL, "%s", flag->too_small);
+        *number = seconds * 1000;
+        return CF_OK;
+    case FLAG_CHOICE:
+        cf_list_init(&words, flag->choices);
+        while (cf_list_next(&words, &word)) {
+            if (word.n == strlen(value) && memcmp(word.p, value, word.n) == 0)
+                return CF_OK;
+            count++;
+        }
+        /* "--audit must be on, fail-closed or off" */
+        cf_list_init(&words, flag->choices);
+        while (cf_list_next(&words, &word)) {
+            size_t used = strlen(choices);
+            shown++;
+            snprintf(choices + used, sizeof(choices) - used, "%s%.*s",
+                     shown == 1       ? ""
+                     : shown == count ? " or "
+                                      : ", ",
+                     (int)word.n, word.p);
+        }
+        return cf_err_set(err, CF_EINVAL, "--%s must be %s", flag->name, choices);
+    }
+    CF_BUG("unknown flag kind");
+}
+
+/* Parses argv against server_flags, then takes and checks every setting (exit status 2 and a
+ * message for the first refused). Returns true when the server should start; otherwise *status
+ * says how to exit (0 after --help). */
+static bool parse_settings(int argc, char **argv, struct server_settings *set, int *status)
+{
+    struct cf_opt opts[F_COUNT];
+    struct cf_cli cli;
+    struct cf_err err;
+
+    memset(set, 0, sizeof(*set));
+    for (size_t i = 0; i < F_COUNT; i++) {
+        bool on_off = server_flags[i].kind == FLAG_SWITCH;
+        opts[i] = (struct cf_opt){server_flags[i].name, on_off ? CF_OPT_BOOL : CF_OPT_STRING,
+                                  on_off ? (void *)&set->on[i] : (void *)&set->value[i]};
+    }
+    const struct cf_cli_spec spec = {
+        .usage = server_usage(),
+        .flags = CF_CLI_LOCAL,
+        .opts = opts,
+        .nopts = F_COUNT,
+    };
+    if (!spec.usage) {
+        fprintf(stderr, "coffer server: out of memory\n");
+        *status = 1;
+        return false;
+    }
+    bool proceed = cf_cli_begin(&cli, argc, argv, &spec, status);
+    cf_cli_end(&cli);
+    if (!proceed)
+        return false;
+    cf_err_clear(&err);
+    for (size_t i = 0; i < F_COUNT; i++) {
+        const struct server_flag *flag = &server_flags[i];
+        set->value[i] = cf_boot_setting(set->value[i], flag->env, flag->fallback);
+        if (set->value[i] && check_flag(flag, set->value[i], &set->number[i], &err) != CF_OK) {
+            fprintf(stderr, "coffer server: %s\n", err.msg);
+            *status = 2;
+            return false;
+        }
+    }
+    return true;
+}
 
 /* Makes sure the store holds an admin token hash. On first start it comes from
  * COFFER_BOOTSTRAP_TOKEN or is generated and printed once. Later, COFFER_BOOTSTRAP_TOKEN is only
@@ -168,326 +439,53 @@ static void harden_process(void)
 
 int cf_cmd_server(int argc, char **argv)
 {
-    enum {
-        OPT_ADDR = 1,
-        OPT_DATA_DIR,
-        OPT_DB,
-        OPT_TLS_CERT,
-        OPT_TLS_KEY,
-        OPT_PLAIN,
-        OPT_MAX_BODY,
-        OPT_THREADS,
-        OPT_MAX_CONNS,
-        OPT_MAX_CONNS_PER_IP,
-        OPT_IDLE_TIMEOUT,
-        OPT_DB_POOL,
-        OPT_DB_TIMEOUT,
-        OPT_LOG_LEVEL,
-        OPT_AUDIT,
-        OPT_AUDIT_FILE,
-        OPT_AUDIT_SYSLOG,
-        OPT_AUDIT_HTTP,
-        OPT_AUDIT_HTTP_CA,
-        OPT_AUDIT_CHECKPOINT,
-        OPT_NOTIFY_INTERVAL,
-        OPT_NOTIFY_RETRY,
-        OPT_SMTP_URL,
-        OPT_SMTP_FROM,
-        OPT_SMTP_USER,
-        OPT_SMTP_CA,
-        OPT_SMTP_STARTTLS,
-        OPT_MAX_TOKEN_TTL,
-        OPT_OUTBOUND_ALLOW,
-        OPT_HELP
-    };
-    static const struct option options[] = {
-        {"addr", required_argument, NULL, OPT_ADDR},
-        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-        {"db", required_argument, NULL, OPT_DB},
-        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
-        {"allow-plain-http", no_argument, NULL, OPT_PLAIN},
-        {"max-body", required_argument, NULL, OPT_MAX_BODY},
-        {"threads", required_argument, NULL, OPT_THREADS},
-        {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
-        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
-        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-        {"db-pool-size", required_argument, NULL, OPT_DB_POOL},
-        {"db-timeout", required_argument, NULL, OPT_DB_TIMEOUT},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"audit", required_argument, NULL, OPT_AUDIT},
-        {"audit-file", required_argument, NULL, OPT_AUDIT_FILE},
-        {"audit-syslog", required_argument, NULL, OPT_AUDIT_SYSLOG},
-        {"audit-http", required_argument, NULL, OPT_AUDIT_HTTP},
-        {"audit-http-ca-file", required_argument, NULL, OPT_AUDIT_HTTP_CA},
-        {"audit-checkpoint-interval", required_argument, NULL, OPT_AUDIT_CHECKPOINT},
-        {"notify-interval", required_argument, NULL, OPT_NOTIFY_INTERVAL},
-        {"notify-retry-base", required_argument, NULL, OPT_NOTIFY_RETRY},
-        {"smtp-url", required_argument, NULL, OPT_SMTP_URL},
-        {"smtp-from", required_argument, NULL, OPT_SMTP_FROM},
-        {"smtp-username", required_argument, NULL, OPT_SMTP_USER},
-        {"smtp-ca-file", required_argument, NULL, OPT_SMTP_CA},
-        {"smtp-starttls", required_argument, NULL, OPT_SMTP_STARTTLS},
-        {"max-token-ttl", required_argument, NULL, OPT_MAX_TOKEN_TTL},
-        {"outbound-allow", required_argument, NULL, OPT_OUTBOUND_ALLOW},
-        {"help", no_argument, NULL, OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    const char *addr = NULL, *data_dir = NULL, *db = NULL, *tls_cert = NULL, *tls_key = NULL;
-    const char *max_body = NULL, *threads = NULL, *log_level = NULL, *audit = NULL;
-    const char *max_conns = NULL, *max_conns_per_ip = NULL, *idle_timeout = NULL;
-    const char *db_pool = NULL, *db_timeout = NULL;
-    unsigned db_pool_size = 0, db_timeout_s = 0;
-    const char *notify_interval = NULL, *notify_retry = NULL, *smtp_url = NULL, *smtp_from = NULL;
-    const char *smtp_user = NULL, *smtp_ca = NULL, *smtp_starttls = NULL;
-    const char *max_token_ttl = NULL, *outbound_allow = NULL;
-    int64_t max_token_ttl_ms = 0;
-    const char *audit_file = NULL, *audit_syslog = NULL, *audit_http = NULL, *audit_http_ca = NULL;
-    const char *audit_checkpoint = NULL;
-    bool plain = false;
-    int opt;
+    struct server_settings set;
+    int status;
 
-    if (cf_cli_describing()) {
-        cf_cli_describe_getopt(usage_text, options, NULL);
-        return 0;
-    }
-    if (cf_opt_wants_help(argc, argv)) { /* -h too, which getopt_long would refuse */
-        cf_cli_print_getopt_help(stdout, usage_text, options);
-        return 0;
-    }
-    optind = 1;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        switch (opt) {
-        case OPT_ADDR:
-            addr = optarg;
-            break;
-        case OPT_DATA_DIR:
-            data_dir = optarg;
-            break;
-        case OPT_DB:
-            db = optarg;
-            break;
-        case OPT_TLS_CERT:
-            tls_cert = optarg;
-            break;
-        case OPT_TLS_KEY:
-            tls_key = optarg;
-            break;
-        case OPT_PLAIN:
-            plain = true;
-            break;
-        case OPT_MAX_BODY:
-            max_body = optarg;
-            break;
-        case OPT_THREADS:
-            threads = optarg;
-            break;
-        case OPT_MAX_CONNS:
-            max_conns = optarg;
-            break;
-        case OPT_MAX_CONNS_PER_IP:
-            max_conns_per_ip = optarg;
-            break;
-        case OPT_IDLE_TIMEOUT:
-            idle_timeout = optarg;
-            break;
-        case OPT_DB_POOL:
-            db_pool = optarg;
-            break;
-        case OPT_DB_TIMEOUT:
-            db_timeout = optarg;
-            break;
-        case OPT_LOG_LEVEL:
-            log_level = optarg;
-            break;
-        case OPT_AUDIT:
-            audit = optarg;
-            break;
-        case OPT_AUDIT_FILE:
-            audit_file = optarg;
-            break;
-        case OPT_AUDIT_SYSLOG:
-            audit_syslog = optarg;
-            break;
-        case OPT_AUDIT_HTTP:
-            audit_http = optarg;
-            break;
-        case OPT_AUDIT_HTTP_CA:
-            audit_http_ca = optarg;
-            break;
-        case OPT_AUDIT_CHECKPOINT:
-            audit_checkpoint = optarg;
-            break;
-        case OPT_NOTIFY_INTERVAL:
-            notify_interval = optarg;
-            break;
-        case OPT_NOTIFY_RETRY:
-            notify_retry = optarg;
-            break;
-        case OPT_SMTP_URL:
-            smtp_url = optarg;
-            break;
-        case OPT_SMTP_FROM:
-            smtp_from = optarg;
-            break;
-        case OPT_SMTP_USER:
-            smtp_user = optarg;
-            break;
-        case OPT_SMTP_CA:
-            smtp_ca = optarg;
-            break;
-        case OPT_SMTP_STARTTLS:
-            smtp_starttls = optarg;
-            break;
-        case OPT_MAX_TOKEN_TTL:
-            max_token_ttl = optarg;
-            break;
-        case OPT_OUTBOUND_ALLOW:
-            outbound_allow = optarg;
-            break;
-        case OPT_HELP:
-            cf_cli_print_getopt_help(stdout, usage_text, options);
-            return 0;
-        default:
-            cf_cli_getopt_hint(argv[optind - 1], options);
-            cf_cli_print_getopt_help(stderr, usage_text, options);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "coffer server: unexpected argument '%s'\n%s", argv[optind], usage_text);
-        return 2;
-    }
+    if (!parse_settings(argc, argv, &set, &status))
+        return status;
+    cf_log_set_level(set.value[F_LOG_LEVEL]); /* checked: one of its choices */
+    cf_token_set_max_ttl(set.number[F_MAX_TOKEN_TTL] / 1000);
 
-    struct cf_server_config config = {0};
-    config.addr = cf_boot_setting(addr, "COFFER_ADDR", "127.0.0.1:8080");
-    config.tls_cert_path = cf_boot_setting(tls_cert, "COFFER_TLS_CERT", NULL);
-    config.tls_key_path = cf_boot_setting(tls_key, "COFFER_TLS_KEY", NULL);
-    config.allow_plain_http = plain;
-    config.store_name = "sqlite";
-    long long n;
-    const char *v = cf_boot_setting(max_body, "COFFER_MAX_BODY", NULL);
-    if (v) {
-        if (!cf_parse_int64(v, 1024, 64LL * 1024 * 1024, &n)) {
-            fprintf(stderr, "coffer server: --max-body must be 1024..67108864 bytes\n");
-            return 2;
-        }
-        config.max_body = (size_t)n;
-    }
-    v = cf_boot_setting(threads, "COFFER_THREADS", NULL);
-    if (v) {
-        if (!cf_parse_int64(v, 1, 256, &n)) {
-            fprintf(stderr, "coffer server: --threads must be 1..256\n");
-            return 2;
-        }
-        config.threads = (unsigned)n;
-    }
-    const struct {
-        const char *value, *env, *flag;
-        long long min, max;
-        unsigned *out;
-    } limits[] = {
-        {max_conns, "COFFER_MAX_CONNECTIONS", "--max-connections", 16, 1000000,
-         &config.max_connections},
-        {max_conns_per_ip, "COFFER_MAX_CONNECTIONS_PER_IP", "--max-connections-per-ip", 1, 1000000,
-         &config.max_connections_per_ip},
-        {idle_timeout, "COFFER_IDLE_TIMEOUT", "--idle-timeout", 1, 3600, &config.timeout_s},
-        {db_pool, "COFFER_DB_POOL_SIZE", "--db-pool-size", 2, 1000, &db_pool_size},
-        {db_timeout, "COFFER_DB_TIMEOUT", "--db-timeout", 1, 300, &db_timeout_s},
+    struct cf_server_config config = {
+        .addr = set.value[F_ADDR],
+        .tls_cert_path = set.value[F_TLS_CERT],
+        .tls_key_path = set.value[F_TLS_KEY],
+        .allow_plain_http = set.on[F_PLAIN_HTTP],
+        .store_name = "sqlite",
+        .max_body = (size_t)set.number[F_MAX_BODY],
+        .threads = (unsigned)set.number[F_THREADS],
+        .max_connections = (unsigned)set.number[F_MAX_CONNECTIONS],
+        .max_connections_per_ip = (unsigned)set.number[F_MAX_CONNECTIONS_PER_IP],
+        .timeout_s = (unsigned)set.number[F_IDLE_TIMEOUT],
     };
-    for (size_t i = 0; i < CF_ARRAY_SIZE(limits); i++) {
-        v = cf_boot_setting(limits[i].value, limits[i].env, NULL);
-        if (!v)
-            continue;
-        if (!cf_parse_int64(v, limits[i].min, limits[i].max, &n)) {
-            fprintf(stderr, "coffer server: %s must be %lld..%lld\n", limits[i].flag, limits[i].min,
-                    limits[i].max);
-            return 2;
-        }
-        *limits[i].out = (unsigned)n;
-    }
+    unsigned db_pool_size = (unsigned)set.number[F_DB_POOL_SIZE];
     if (!db_pool_size) { /* one connection per worker thread, and some for the background threads */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         db_pool_size = (config.threads ? config.threads : cores > 0 ? (unsigned)cores : 2) + 8;
     }
-    v = cf_boot_setting(log_level, "COFFER_LOG_LEVEL", "info");
-    if (!cf_log_set_level(v)) {
-        fprintf(stderr, "coffer server: --log-level must be debug, info, warn or error\n");
-        return 2;
-    }
-
-    const char *audit_mode = cf_boot_setting(audit, "COFFER_AUDIT", "on");
-    if (strcmp(audit_mode, "on") != 0 && strcmp(audit_mode, "off") != 0 &&
-        strcmp(audit_mode, "fail-closed") != 0) {
-        fprintf(stderr, "coffer server: --audit must be on, fail-closed or off\n");
-        return 2;
-    }
-
-    int64_t checkpoint_ms = 0;
+    const char *audit_mode = set.value[F_AUDIT];
+    int64_t checkpoint_ms = set.number[F_AUDIT_CHECKPOINT_INTERVAL];
     struct cf_notifier_config notify_config = {
-        .smtp = {.url = cf_boot_setting(smtp_url, "COFFER_SMTP_URL", NULL),
-                 .from = cf_boot_setting(smtp_from, "COFFER_SMTP_FROM", NULL),
-                 .username = cf_boot_setting(smtp_user, "COFFER_SMTP_USERNAME", NULL),
+        .smtp = {.url = set.value[F_SMTP_URL],
+                 .from = set.value[F_SMTP_FROM],
+                 .username = set.value[F_SMTP_USERNAME],
                  .password = getenv("COFFER_SMTP_PASSWORD"),
-                 .ca_file = cf_boot_setting(smtp_ca, "COFFER_SMTP_CA_FILE", NULL),
-                 .starttls = true},
+                 .ca_file = set.value[F_SMTP_CA_FILE],
+                 .starttls = strcmp(set.value[F_SMTP_STARTTLS], "on") == 0},
+        .interval_ms = set.number[F_NOTIFY_INTERVAL],
+        .retry_base_ms = set.number[F_NOTIFY_RETRY_BASE],
     };
-    const struct {
-        const char *value, *env, *flag, *fallback;
-        int64_t *out;
-    } durations[] = {
-        {notify_interval, "COFFER_NOTIFY_INTERVAL", "--notify-interval", "60s",
-         &notify_config.interval_ms},
-        {notify_retry, "COFFER_NOTIFY_RETRY_BASE", "--notify-retry-base", "30s",
-         &notify_config.retry_base_ms},
-        {max_token_ttl, "COFFER_MAX_TOKEN_TTL", "--max-token-ttl", "30d", &max_token_ttl_ms},
-        {audit_checkpoint, "COFFER_AUDIT_CHECKPOINT_INTERVAL", "--audit-checkpoint-interval", "10s",
-         &checkpoint_ms},
-    };
-    for (size_t i = 0; i < CF_ARRAY_SIZE(durations); i++) {
-        int64_t seconds = 0;
-        struct cf_err derr;
-        v = cf_boot_setting(durations[i].value, durations[i].env, durations[i].fallback);
-        if (strcmp(v, "0") != 0 && cf_duration_parse(v, &seconds, &derr) != CF_OK) {
-            fprintf(stderr, "coffer server: %s takes a duration such as 60s or 5m, or 0\n",
-                    durations[i].flag);
-            return 2;
-        }
-        *durations[i].out = seconds * 1000;
-    }
-    /* 0 would mean "no limit", which is what this limit exists to prevent. */
-    if (max_token_ttl_ms <= 0) {
-        fprintf(stderr,
-                "coffer server: --max-token-ttl takes a duration such as 12h or 30d (not 0)\n");
-        return 2;
-    }
-    cf_token_set_max_ttl(max_token_ttl_ms / 1000);
-    if (checkpoint_ms < 1000) {
-        fprintf(stderr, "coffer server: --audit-checkpoint-interval must be at least 1s\n");
-        return 2;
-    }
-    v = cf_boot_setting(smtp_starttls, "COFFER_SMTP_STARTTLS", "on");
-    if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
-        fprintf(stderr, "coffer server: --smtp-starttls must be on or off\n");
-        return 2;
-    }
-    notify_config.smtp.starttls = strcmp(v, "on") == 0;
-    v = cf_boot_setting(outbound_allow, "COFFER_OUTBOUND_ALLOW", NULL);
-    struct cf_err net_err;
-    if (v && cf_net_set_allow(v, &net_err) != CF_OK) {
-        fprintf(stderr, "coffer server: %s\n", net_err.msg);
-        return 2;
-    }
 
     harden_process();
     tune_malloc();
     cf_json_use_wiping_allocator();
 
     struct cf_boot_opts boot_opts = {
-        .data_dir = cf_boot_setting(data_dir, "COFFER_DATA_DIR", "./coffer-data"),
-        .db = cf_boot_setting(db, "COFFER_DB", NULL),
+        .data_dir = set.value[F_DATA_DIR],
+        .db = set.value[F_DB],
         .db_pool_size = (int)db_pool_size,
-        .db_timeout_ms = (int)db_timeout_s * 1000,
+        .db_timeout_ms = (int)set.number[F_DB_TIMEOUT] * 1000,
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
         .create_root_key = true,
     };
@@ -500,9 +498,9 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_notifier *notifier = NULL;
     struct cf_err err;
     struct cf_admin_auth *admin = NULL;
-    int status = 1;
     int64_t started = cf_mono_us();
 
+    status = 1; /* until the server has run and stopped */
     cf_err_clear(&err);
     if (cf_boot_open(&boot_opts, &boot, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
@@ -542,10 +540,10 @@ int cf_cmd_server(int argc, char **argv)
         goto out;
     }
     struct cf_audit_streams_config streams_config = {
-        .file_path = cf_boot_setting(audit_file, "COFFER_AUDIT_FILE", NULL),
-        .syslog_addr = cf_boot_setting(audit_syslog, "COFFER_AUDIT_SYSLOG", NULL),
-        .http_url = cf_boot_setting(audit_http, "COFFER_AUDIT_HTTP", NULL),
-        .http_ca_file = cf_boot_setting(audit_http_ca, "COFFER_AUDIT_HTTP_CA_FILE", NULL),
+        .file_path = set.value[F_AUDIT_FILE],
+        .syslog_addr = set.value[F_AUDIT_SYSLOG],
+        .http_url = set.value[F_AUDIT_HTTP],
+        .http_ca_file = set.value[F_AUDIT_HTTP_CA_FILE],
         .http_token = getenv("COFFER_AUDIT_HTTP_TOKEN"),
     };
     bool streaming =

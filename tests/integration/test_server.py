@@ -468,6 +468,127 @@ class FlagsAndEnv(unittest.TestCase):
                 shutil.rmtree(d, ignore_errors=True)
 
 
+class FlagTable(unittest.TestCase):
+    """`coffer server` and `coffer operator` parse with the client commands' parser, from one table: each
+    flag's help line names its environment variable and default, completion lists the same flags, and every
+    value is checked alike whether it comes from the flag or from the environment (refused before the data
+    directory is touched: these runs start no server)."""
+
+    NOWHERE = "/nonexistent/coffer-itest-never-created"
+
+    # (flag, its environment variable, a refused value, the words of the refusal)
+    REFUSED = [
+        ("--max-body", "COFFER_MAX_BODY", "1023", "--max-body must be 1024..67108864 bytes"),
+        ("--threads", "COFFER_THREADS", "257", "--threads must be 1..256"),
+        ("--max-connections", "COFFER_MAX_CONNECTIONS", "15", "--max-connections must be 16..1000000"),
+        ("--max-connections-per-ip", "COFFER_MAX_CONNECTIONS_PER_IP", "-1",
+         "--max-connections-per-ip must be 1..1000000"),
+        ("--idle-timeout", "COFFER_IDLE_TIMEOUT", "3601", "--idle-timeout must be 1..3600"),
+        ("--db-pool-size", "COFFER_DB_POOL_SIZE", "1", "--db-pool-size must be 2..1000"),
+        ("--db-timeout", "COFFER_DB_TIMEOUT", "5s", "--db-timeout must be 1..300"),
+        ("--log-level", "COFFER_LOG_LEVEL", "INFO", "--log-level must be debug, info, warn or error"),
+        ("--audit", "COFFER_AUDIT", "closed", "--audit must be on, fail-closed or off"),
+        ("--smtp-starttls", "COFFER_SMTP_STARTTLS", "yes", "--smtp-starttls must be on or off"),
+        ("--notify-interval", "COFFER_NOTIFY_INTERVAL", "soon",
+         "--notify-interval takes a duration such as 60s or 5m, or 0"),
+        ("--notify-retry-base", "COFFER_NOTIFY_RETRY_BASE", "-5s",
+         "--notify-retry-base takes a duration such as 60s or 5m, or 0"),
+        ("--max-token-ttl", "COFFER_MAX_TOKEN_TTL", "0",
+         "--max-token-ttl takes a duration such as 12h or 30d (not 0)"),
+        ("--audit-checkpoint-interval", "COFFER_AUDIT_CHECKPOINT_INTERVAL", "0",
+         "--audit-checkpoint-interval must be at least 1s"),
+        ("--outbound-allow", "COFFER_OUTBOUND_ALLOW", "10.0.0.0/99", "--outbound-allow"),
+    ]
+
+    def refused(self, args, env=None):
+        rc, out, err = harness.run(["server", "--data-dir", self.NOWHERE] + list(args),
+                                   env=harness.base_env(env))
+        self.assertEqual(rc, 2, err)
+        self.assertNotIn("listening", err)
+        self.assertNotIn("admin token", out)
+        self.assertFalse(os.path.exists(self.NOWHERE))
+        return err
+
+    def test_help_lines_name_env_and_default_and_match_completion(self):
+        rc, out, err = harness.run(["server", "--help"])
+        self.assertEqual((rc, err), (0, ""))
+        head, body = out.split("\n\n", 1)
+        lines = {}
+        for m in re.finditer(r"^  --([a-z-]+)(.*(?:\n {10,}.*)*)", body, re.M):
+            lines[m.group(1)] = " ".join(m.group(2).split())
+        synopsis = set(re.findall(r"\[--([a-z-]+)", head))
+        self.assertEqual(set(lines), synopsis, "help lines and synopsis list different flags")
+        rc, script, err = harness.run(["completion", "bash"])
+        self.assertEqual(rc, 0, err)
+        completed = re.search(r'^\s*"server"\) echo \'([^\']*)\'', script, re.M).group(1).split()
+        self.assertEqual({w[2:] for w in completed if w != "--help"}, set(lines))
+        self.assertGreaterEqual(len(lines), 29)
+        for name, text in lines.items():
+            if name == "allow-plain-http":
+                self.assertNotIn("COFFER_", text)
+                continue
+            env = "COFFER_" + name.upper().replace("-", "_")
+            self.assertIn("(" + env, text, name)
+        for name, default in (("addr", "127.0.0.1:8080"), ("data-dir", "./coffer-data"), ("max-body", "1048576"),
+                              ("log-level", "info"), ("audit", "on"), ("notify-interval", "60s"),
+                              ("max-token-ttl", "30d"), ("smtp-starttls", "on")):
+            self.assertIn("default %s)" % default, lines[name], name)
+        for line in out.splitlines():
+            self.assertLessEqual(len(line), 100, line)
+
+    def test_each_value_is_checked_from_the_flag_and_from_the_environment(self):
+        for flag, env, value, words in self.REFUSED:
+            with self.subTest(flag=flag):
+                self.assertIn("coffer server: " + words, self.refused([flag, value]))
+                self.assertIn("coffer server: " + words, self.refused([], env={env: value}))
+
+    def test_the_flag_wins_over_its_environment_variable(self):
+        # a valid flag hides a refused environment value: the next check is the one that fails
+        err = self.refused(["--threads", "4", "--log-level", "chatty"], env={"COFFER_THREADS": "0"})
+        self.assertNotIn("--threads", err)
+        self.assertIn("--log-level must be", err)
+        err = self.refused(["--threads", "0"], env={"COFFER_THREADS": "4"})
+        self.assertIn("--threads must be 1..256", err)
+
+    def test_usage_errors(self):
+        cases = [
+            (["extra"], "unexpected argument 'extra'"),
+            (["--allow-plain-http=maybe"], "option '--allow-plain-http' takes true or false"),
+            (["--output", "json"], "unknown option '--output'"),  # the client commands' options are not taken
+            (["--token", "x"], "unknown option '--token'"),
+            (["--threads"], "option '--threads' needs a value"),
+            (["--idle-timout", "5"], "(did you mean --idle-timeout?)"),
+        ]
+        for args, words in cases:
+            with self.subTest(args=args):
+                err = self.refused(args)
+                self.assertIn(words, err)
+                self.assertIn("usage: coffer server", err)
+
+    def test_operator_uses_the_same_parser(self):
+        table = {}
+        rc, script, err = harness.run(["completion", "bash"])
+        self.assertEqual(rc, 0, err)
+        for path, words in re.findall(r'^\s*"(operator[^"]*)"\) echo \'([^\']*)\'', script, re.M):
+            table[path] = words.split()
+        for sub in ("migrate", "rotate-admin-token", "rotate-root-key"):
+            self.assertIn(sub, table["operator"])
+            self.assertIn("--data-dir", table["operator " + sub])
+            rc, out, err = harness.run(["operator", sub, "--help"])
+            self.assertEqual((rc, err), (0, ""), sub)
+            self.assertIn("--data-dir DIR", out)
+        for args, words in ((["operator"], "unknown or missing subcommand"),
+                            (["operator", "rotate-keys"], "unknown or missing subcommand"),
+                            (["operator", "migrate", "--form", "a", "--to", "b"], "(did you mean --from?)"),
+                            (["operator", "rotate-root-key", "--output", "json"], "unknown option '--output'"),
+                            (["operator", "rotate-root-key", "a", "b"], "unexpected argument 'a'")):
+            with self.subTest(args=args):
+                rc, out, err = harness.run(args + ["--data-dir", self.NOWHERE])
+                self.assertEqual(rc, 2, err)
+                self.assertIn(words, err)
+                self.assertFalse(os.path.exists(self.NOWHERE))
+
+
 class Shutdown(unittest.TestCase):
     def test_sigterm_with_request_in_flight(self):
         s = Server()
