@@ -16,9 +16,9 @@
 /* Test builds only (meson -Dtest_clock=true). Two offsets move every reading of the clock, each a
  * duration with an optional sign ("9d", "-2h"; "0" for none):
  * - COFFER_TEST_CLOCK_OFFSET, read once, for a process that starts in another time;
- * - COFFER_TEST_CLOCK_FILE, the name of a file holding one, read at every reading of the clock, so
- *   that a test moves a running server's clock by replacing the file (written elsewhere and
- *   renamed over it, so that no reader sees it half written).
+ * - COFFER_TEST_CLOCK_FILE, the name of a file holding one (or nothing, also no offset), read at
+ *   every reading of the clock, so that a test moves a running server's clock by replacing the
+ *   file (written elsewhere and renamed over it, so that no reader sees it half written).
  * Anything else there (a bad offset, a file that cannot be read) ends the process (status 2), so
  * that a test that meant to travel in time cannot silently run at the real time. The file is read
  * from any thread while the server runs: _exit, so that no exit handler runs under the feet of the
@@ -57,16 +57,18 @@ static int64_t file_offset_ms(void)
     const char *path = getenv("COFFER_TEST_CLOCK_FILE");
     char text[64];
     ssize_t n = -1;
+    int read_errno = 0;
     if (!path || !*path)
         return 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
+    if (fd >= 0)
         n = read(fd, text, sizeof(text));
+    read_errno = errno;
+    if (fd >= 0)
         close(fd);
-    }
     if (n < 0 || (size_t)n == sizeof(text)) {
         fprintf(stderr, "coffer: COFFER_TEST_CLOCK_FILE: cannot read an offset from '%s': %s\n",
-                path, n < 0 ? strerror(errno) : "too long");
+                path, n < 0 ? strerror(read_errno) : "too long");
         _exit(2);
     }
     while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
