@@ -55,7 +55,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         printf("coffer %s%s\n", COFFER_VERSION,
-               cf_test_clock_build() ? " (test build: COFFER_TEST_CLOCK_OFFSET moves the clock)"
+               cf_test_clock_build() ? " (test build: COFFER_TEST_CLOCK_OFFSET and "
+                                       "COFFER_TEST_CLOCK_FILE move the clock)"
                                      : "");
         return 0;
     }

@@ -143,13 +143,12 @@ static void add_key(struct read_place *p, const char *key)
 static bool has_key(const struct read_place *p, const char *key)
 {
     size_t n = strlen(key);
-    for (const char *k = p->keys.data; k && *k;) {
-        const char *comma = strchr(k, ',');
-        size_t len = comma ? (size_t)(comma - k) : strlen(k);
-        if (len == n && memcmp(k, key, n) == 0)
+    struct cf_list_iter it;
+    struct cf_str name;
+    cf_list_init(&it, p->keys.data);
+    while (cf_list_next_raw(&it, &name))
+        if (name.n == n && memcmp(name.p, key, n) == 0)
             return true;
-        k += len + (comma ? 1 : 0);
-    }
     return false;
 }
 
@@ -215,11 +214,12 @@ static enum cf_rc emit_keys(struct emitter *em, const struct cf_buf *keys, const
                             const char *path, struct cf_err *err)
 {
     enum cf_rc rc = CF_OK;
-    for (const char *k = keys->data; rc == CF_OK && k && *k;) {
-        const char *comma = strchr(k, ',');
-        size_t n = comma ? (size_t)(comma - k) : strlen(k);
+    struct cf_list_iter it;
+    struct cf_str name;
+    cf_list_init(&it, keys->data);
+    while (rc == CF_OK && cf_list_next_raw(&it, &name)) {
         struct cf_audit_event *cur = emit_event(em, env, path);
-        if (cur && em->used && em->used + 1 + n >= sizeof(cur->keys)) {
+        if (cur && em->used && em->used + 1 + name.n >= sizeof(cur->keys)) {
             rc = emit_flush(em, err);
             cur = rc == CF_OK ? emit_event(em, env, path) : NULL;
         }
@@ -227,10 +227,9 @@ static enum cf_rc emit_keys(struct emitter *em, const struct cf_buf *keys, const
             break;
         if (em->used)
             cur->keys[em->used++] = ',';
-        memcpy(cur->keys + em->used, k, n);
-        em->used += n;
+        memcpy(cur->keys + em->used, name.p, name.n);
+        em->used += name.n;
         cur->keys[em->used] = '\0';
-        k += n + (comma ? 1 : 0);
     }
     return rc;
 }

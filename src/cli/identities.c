@@ -1172,17 +1172,14 @@ static int cmd_add_to_project(int argc, char **argv)
             goto out;
         }
         json_t *names = json_array();
-        const char *p = actions ? actions : "read,create,edit,delete";
-        while (names && *p) {
-            const char *comma = strchr(p, ',');
-            size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            if (len == 0 || json_array_append_new(names, json_stringn(p, len)) != 0) {
+        struct cf_list_iter it;
+        struct cf_str name;
+        cf_list_init(&it, actions ? actions : "read,create,edit,delete");
+        while (names && cf_list_next_raw(&it, &name))
+            if (name.n == 0 || json_array_append_new(names, json_stringn(name.p, name.n)) != 0) {
                 json_decref(names);
                 names = NULL;
-                break;
             }
-            p += len + (comma ? 1 : 0);
-        }
         if (!names || json_array_size(names) == 0 ||
             json_object_set_new(rule, "actions", names) != 0) {
             status = cf_cli_usage_error(&cli, "--actions takes a comma-separated list of read, "

@@ -287,12 +287,11 @@ static enum cf_rc last_reads(struct cf_core *core, struct cf_inventory_project *
                 (strcmp(e->action, "secrets.list") != 0 && strcmp(e->action, "secrets.read") != 0 &&
                  strcmp(e->action, "secrets.versions") != 0))
                 continue;
-            for (const char *k = e->keys; *k;) {
-                const char *comma = strchr(k, ',');
-                size_t n = comma ? (size_t)(comma - k) : strlen(k);
-                mark_read(out, e, k, n);
-                k += n + (comma ? 1 : 0);
-            }
+            struct cf_list_iter keys;
+            struct cf_str key;
+            cf_list_init(&keys, e->keys);
+            while (cf_list_next_raw(&keys, &key))
+                mark_read(out, e, key.p, key.n);
         }
         bool last = page.n < filter.limit;
         if (page.n)

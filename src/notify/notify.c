@@ -36,46 +36,62 @@ static int by_seconds_desc(const void *a, const void *b)
     return x->seconds < y->seconds ? 1 : (x->seconds > y->seconds ? -1 : 0);
 }
 
-/* Parses "30d,7d,1d" into t (largest first); the number of thresholds, or -1 (err filled). */
+/* Adds the duration word (len bytes) to t; false when it is not one, one too many or given twice
+ * (err filled). */
+static bool add_threshold(struct threshold t[CF_NOTIFY_THRESHOLDS_MAX], int *n, const char *word_p,
+                          size_t len, struct cf_err *err)
+{
+    char word[16];
+    int64_t seconds = 0;
+    struct cf_err ignored;
+    if (*n == CF_NOTIFY_THRESHOLDS_MAX || len >= sizeof(word)) {
+        cf_err_field(err, CF_EVALIDATION, "thresholds",
+                     "thresholds: at most %d durations such as 30d, 7d, 1d",
+                     CF_NOTIFY_THRESHOLDS_MAX);
+        return false;
+    }
+    memcpy(word, word_p, len);
+    word[len] = '\0';
+    if (cf_duration_parse(word, &seconds, &ignored) != CF_OK) {
+        cf_err_field(err, CF_EVALIDATION, "thresholds",
+                     "thresholds: '%s' is not a duration such as 30d, 7d or 12h", word);
+        return false;
+    }
+    for (int i = 0; i < *n; i++)
+        if (t[i].seconds == seconds) {
+            cf_err_field(err, CF_EVALIDATION, "thresholds", "thresholds: '%s' is given twice",
+                         word);
+            return false;
+        }
+    cf_strlcpy(t[*n].label, word, sizeof(t[*n].label));
+    t[(*n)++].seconds = seconds;
+    return true;
+}
+
+/* Parses "30d,7d,1d" into t (largest first); the number of thresholds, or -1 (err filled). Empty
+ * items are skipped, and spaces separate durations as commas do ("30d 7d"); a tab is part of a
+ * word. */
 static int thresholds_of(const char *text, struct threshold t[CF_NOTIFY_THRESHOLDS_MAX],
                          struct cf_err *err)
 {
     int n = 0;
-    const char *p = text;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        if (!*p)
-            break;
-        const char *end = p;
-        while (*end && *end != ',' && *end != ' ')
-            end++;
-        size_t len = (size_t)(end - p);
-        char word[16];
-        int64_t seconds = 0;
-        struct cf_err ignored;
-        if (n == CF_NOTIFY_THRESHOLDS_MAX || len >= sizeof(word)) {
-            cf_err_field(err, CF_EVALIDATION, "thresholds",
-                         "thresholds: at most %d durations such as 30d, 7d, 1d",
-                         CF_NOTIFY_THRESHOLDS_MAX);
-            return -1;
-        }
-        memcpy(word, p, len);
-        word[len] = '\0';
-        if (cf_duration_parse(word, &seconds, &ignored) != CF_OK) {
-            cf_err_field(err, CF_EVALIDATION, "thresholds",
-                         "thresholds: '%s' is not a duration such as 30d, 7d or 12h", word);
-            return -1;
-        }
-        for (int i = 0; i < n; i++)
-            if (t[i].seconds == seconds) {
-                cf_err_field(err, CF_EVALIDATION, "thresholds", "thresholds: '%s' is given twice",
-                             word);
+    struct cf_list_iter items;
+    struct cf_str item;
+    cf_list_init(&items, text);
+    while (cf_list_next_raw(&items, &item)) {
+        for (;;) {
+            while (item.n && item.p[0] == ' ')
+                item.p++, item.n--;
+            if (!item.n)
+                break;
+            size_t len = 0;
+            while (len < item.n && item.p[len] != ' ')
+                len++;
+            if (!add_threshold(t, &n, item.p, len, err))
                 return -1;
-            }
-        cf_strlcpy(t[n].label, word, sizeof(t[n].label));
-        t[n++].seconds = seconds;
-        p = end;
+            item.p += len;
+            item.n -= len;
+        }
     }
     if (n == 0) {
         cf_err_field(err, CF_EVALIDATION, "thresholds", "thresholds: at least one duration");
@@ -117,6 +133,19 @@ static const char *reached(const struct cf_expiry_item *item, int64_t now,
 
 /* ---- channels ---- */
 
+/* The next item of a recipient list, trimmed of spaces only: a tab left at an edge makes the
+ * address invalid. */
+static bool next_recipient(struct cf_list_iter *it, struct cf_str *a)
+{
+    if (!cf_list_next_raw(it, a))
+        return false;
+    while (a->n && a->p[0] == ' ')
+        a->p++, a->n--;
+    while (a->n && a->p[a->n - 1] == ' ')
+        a->n--;
+    return true;
+}
+
 static bool valid_email(const char *a, size_t n)
 {
     const char *at = memchr(a, '@', n);
@@ -143,21 +172,16 @@ static enum cf_rc check_url(const char *url, struct cf_err *err)
 enum cf_rc cf_channel_check(const char *type, const char *target, struct cf_err *err)
 {
     if (strcmp(type, "email") == 0) {
-        const char *p = target;
+        struct cf_list_iter it;
+        struct cf_str a;
         int n = 0;
-        while (*p) {
-            const char *comma = strchr(p, ',');
-            size_t len = comma ? (size_t)(comma - p) : strlen(p);
-            while (len && *p == ' ')
-                p++, len--;
-            while (len && p[len - 1] == ' ')
-                len--;
-            if (!valid_email(p, len))
+        cf_list_init(&it, target);
+        while (next_recipient(&it, &a)) {
+            if (!valid_email(a.p, a.n))
                 return cf_err_field(err, CF_EVALIDATION, "recipients",
                                     "recipients: '%.*s' is not an e-mail address",
-                                    (int)(len > 100 ? 100 : len), p);
+                                    (int)(a.n > 100 ? 100 : a.n), a.p);
             n++;
-            p = comma ? comma + 1 : p + len;
         }
         return n ? CF_OK
                  : cf_err_field(err, CF_EVALIDATION, "recipients", "recipients: at least one");
@@ -325,19 +349,14 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
     struct curl_slist *rcpt = NULL;
     const char *failure = NULL;
     char addr[320];
-    for (const char *p = ch->target; *p;) {
-        const char *comma = strchr(p, ',');
-        size_t l = comma ? (size_t)(comma - p) : strlen(p);
-        while (l && *p == ' ')
-            p++, l--;
-        while (l && p[l - 1] == ' ')
-            l--;
-        if (l && l < sizeof(addr) - 2) {
-            snprintf(addr, sizeof(addr), "<%.*s>", (int)l, p);
+    struct cf_list_iter it;
+    struct cf_str a;
+    cf_list_init(&it, ch->target);
+    while (next_recipient(&it, &a))
+        if (a.n && a.n < sizeof(addr) - 2) {
+            snprintf(addr, sizeof(addr), "<%.*s>", (int)a.n, a.p);
             rcpt = curl_slist_append(rcpt, addr);
         }
-        p = comma ? comma + 1 : p + l;
-    }
     if (!curl || !rcpt) {
         failure = "out of memory";
     } else {

@@ -56,100 +56,79 @@ static bool prefix_equal(const uint8_t *a, const uint8_t *b, int bits)
     return (a[full] & mask) == (b[full] & mask);
 }
 
-/* Calls fn for each entry of list (trimmed); stops and returns false when fn does. */
-static bool each_entry(const char *list, bool (*fn)(const char *entry, size_t n, void *ctx),
-                       void *ctx)
+static enum cf_rc too_many(struct cf_err *err, const char *field)
 {
-    const char *p = list;
-    for (;;) {
-        const char *comma = strchr(p, ',');
-        const char *end = comma ? comma : p + strlen(p);
-        const char *s = p;
-        while (s < end && (*s == ' ' || *s == '\t'))
-            s++;
-        const char *e = end;
-        while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        if (!fn(s, (size_t)(e - s), ctx))
-            return false;
-        if (!comma)
-            return true;
-        p = comma + 1;
-    }
+    return cf_err_field(err, CF_EVALIDATION, field, "%s: at most %d address ranges", field,
+                        CIDR_ENTRIES_MAX);
 }
 
-struct check_ctx {
-    int count;
-    const char *bad;
-    size_t bad_len;
-};
-
-static bool check_entry(const char *entry, size_t n, void *data)
+static enum cf_rc not_a_range(struct cf_err *err, const char *field, struct cf_str entry)
 {
-    struct check_ctx *c = data;
-    struct range r;
-    c->count++;
-    if (c->count > CIDR_ENTRIES_MAX || !parse_range(entry, n, &r)) {
-        c->bad = entry;
-        c->bad_len = n;
-        return false;
-    }
-    return true;
+    return cf_err_field(
+        err, CF_EVALIDATION, field,
+        "%s: '%.*s' is not an IP address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)", field,
+        (int)(entry.n > 64 ? 64 : entry.n), entry.p);
 }
 
 enum cf_rc cf_cidr_list_check(const char *list, const char *field, struct cf_err *err)
 {
-    struct check_ctx c = {0, NULL, 0};
+    struct cf_list_iter it;
+    struct cf_str entry;
+    struct range r;
+    int count = 0;
     if (!list || !*list)
         return cf_err_field(err, CF_EVALIDATION, field,
                             "%s: at least one address range is required", field);
-    if (each_entry(list, check_entry, &c))
-        return CF_OK;
-    if (c.count > CIDR_ENTRIES_MAX)
-        return cf_err_field(err, CF_EVALIDATION, field, "%s: at most %d address ranges", field,
-                            CIDR_ENTRIES_MAX);
-    return cf_err_field(
-        err, CF_EVALIDATION, field,
-        "%s: '%.*s' is not an IP address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)", field,
-        (int)(c.bad_len > 64 ? 64 : c.bad_len), c.bad);
+    cf_list_init(&it, list);
+    while (cf_list_next(&it, &entry)) {
+        if (++count > CIDR_ENTRIES_MAX)
+            return too_many(err, field);
+        if (!parse_range(entry.p, entry.n, &r))
+            return not_a_range(err, field, entry);
+    }
+    /* The iterator ends a list at a trailing comma, but every entry here must be a range:
+     * "10.0.0.0/8," ends in an empty one. */
+    size_t len = strlen(list);
+    if (list[len - 1] == ',') {
+        if (++count > CIDR_ENTRIES_MAX)
+            return too_many(err, field);
+        return not_a_range(err, field, (struct cf_str){list + len, 0});
+    }
+    return CF_OK;
 }
 
-struct match_ctx {
-    struct range addr;
-    bool matched;
-};
-
-static bool match_entry(const char *entry, size_t n, void *data)
+/* Whether address (parsed) lies in the range text entry. */
+static bool entry_matches(const struct range *address, struct cf_str entry)
 {
-    struct match_ctx *m = data;
     struct range r;
-    if (!parse_range(entry, n, &r))
-        return true;
-    const uint8_t *a = m->addr.addr;
-    int family = m->addr.family;
+    if (!parse_range(entry.p, entry.n, &r))
+        return false;
+    const uint8_t *a = address->addr;
+    int family = address->family;
     /* ::ffff:a.b.c.d is the IPv4 address a.b.c.d */
     static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (family == AF_INET6 && r.family == AF_INET && memcmp(a, mapped, 12) == 0) {
         a += 12;
         family = AF_INET;
     }
-    if (family == r.family && prefix_equal(a, r.addr, r.prefix)) {
-        m->matched = true;
-        return false;
-    }
-    return true;
+    return family == r.family && prefix_equal(a, r.addr, r.prefix);
 }
 
 bool cf_cidr_list_match(const char *list, const char *address)
 {
-    struct match_ctx m = {{0}, false};
-    if (!list || !address || !parse_range(address, strlen(address), &m.addr))
+    struct range addr = {0};
+    struct cf_list_iter it;
+    struct cf_str entry;
+    if (!list || !address || !parse_range(address, strlen(address), &addr))
         return false;
     if (strchr(address, '/'))
         return false;
     /* a list that is not valid as a whole matches nothing, not its valid part */
     if (cf_cidr_list_check(list, "", NULL) != CF_OK)
         return false;
-    each_entry(list, match_entry, &m);
-    return m.matched;
+    cf_list_init(&it, list);
+    while (cf_list_next(&it, &entry))
+        if (entry_matches(&addr, entry))
+            return true;
+    return false;
 }

@@ -9,33 +9,72 @@
 #include "util/banned.h"
 
 #ifdef CF_TEST_CLOCK
-/* Test builds only (meson -Dtest_clock=true): COFFER_TEST_CLOCK_OFFSET, a duration with an optional
- * sign ("9d", "-2h"; "0" for none), read once, moves every reading of the clock. Anything else
- * there ends the process (status 2), so a test that meant to travel in time cannot silently run at
- * the real time. */
-static int64_t test_offset_ms(void)
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* Test builds only (meson -Dtest_clock=true). Two offsets move every reading of the clock, each a
+ * duration with an optional sign ("9d", "-2h"; "0" for none):
+ * - COFFER_TEST_CLOCK_OFFSET, read once, for a process that starts in another time;
+ * - COFFER_TEST_CLOCK_FILE, the name of a file holding one (or nothing, also no offset), read at
+ *   every reading of the clock, so that a test moves a running server's clock by replacing the
+ *   file (written elsewhere and renamed over it, so that no reader sees it half written).
+ * Anything else there (a bad offset, a file that cannot be read) ends the process (status 2), so
+ * that a test that meant to travel in time cannot silently run at the real time. The file is read
+ * from any thread while the server runs: _exit, so that no exit handler runs under the feet of the
+ * other threads. */
+static int64_t offset_ms(const char *name, const char *text, void (*quit)(int))
+{
+    int64_t value = 0;
+    int sign = 1;
+    if (!*text || strcmp(text, "0") == 0)
+        return 0;
+    if (*text == '-' || *text == '+')
+        sign = *text++ == '-' ? -1 : 1;
+    struct cf_err err;
+    cf_err_clear(&err);
+    if (cf_duration_parse(text, &value, &err) != CF_OK) {
+        fprintf(stderr, "coffer: %s: %s\n", name, err.msg);
+        quit(2);
+    }
+    return value * sign * 1000;
+}
+
+static int64_t env_offset_ms(void)
 {
     static int64_t offset;
     static int state; /* 0 unread, 1 read; a race only reads the same value twice */
     if (__atomic_load_n(&state, __ATOMIC_ACQUIRE))
         return offset;
     const char *text = getenv("COFFER_TEST_CLOCK_OFFSET");
-    int64_t value = 0;
-    if (text && *text && strcmp(text, "0") != 0) {
-        int sign = 1;
-        if (*text == '-' || *text == '+')
-            sign = *text++ == '-' ? -1 : 1;
-        struct cf_err err;
-        cf_err_clear(&err);
-        if (cf_duration_parse(text, &value, &err) != CF_OK) {
-            fprintf(stderr, "coffer: COFFER_TEST_CLOCK_OFFSET: %s\n", err.msg);
-            exit(2);
-        }
-        value *= sign * 1000;
-    }
-    offset = value;
+    offset = text ? offset_ms("COFFER_TEST_CLOCK_OFFSET", text, exit) : 0;
     __atomic_store_n(&state, 1, __ATOMIC_RELEASE);
     return offset;
+}
+
+static int64_t file_offset_ms(void)
+{
+    const char *path = getenv("COFFER_TEST_CLOCK_FILE");
+    char text[64];
+    ssize_t n = -1;
+    int read_errno = 0;
+    if (!path || !*path)
+        return 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+        n = read(fd, text, sizeof(text));
+    read_errno = errno;
+    if (fd >= 0)
+        close(fd);
+    if (n < 0 || (size_t)n == sizeof(text)) {
+        fprintf(stderr, "coffer: COFFER_TEST_CLOCK_FILE: cannot read an offset from '%s': %s\n",
+                path, n < 0 ? strerror(read_errno) : "too long");
+        _exit(2);
+    }
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
+        n--;
+    text[n] = '\0';
+    return offset_ms("COFFER_TEST_CLOCK_FILE", text, _exit);
 }
 #endif
 
@@ -55,7 +94,7 @@ int64_t cf_now_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 #ifdef CF_TEST_CLOCK
-    now += test_offset_ms();
+    now += env_offset_ms() + file_offset_ms();
 #endif
     return now;
 }

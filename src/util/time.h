@@ -10,8 +10,9 @@
 
 /* Milliseconds since the Unix epoch (wall clock). */
 int64_t cf_now_ms(void);
-/* True in a test build (meson -Dtest_clock=true), whose cf_now_ms honours COFFER_TEST_CLOCK_OFFSET;
- * a release build never reads it. */
+/* True in a test build (meson -Dtest_clock=true), whose cf_now_ms honours COFFER_TEST_CLOCK_OFFSET
+ * (read once) and COFFER_TEST_CLOCK_FILE (a file holding an offset, read at every call, so that a
+ * test moves a running server's clock); a release build never reads either. */
 bool cf_test_clock_build(void);
 
 struct timespec;

@@ -11,6 +11,11 @@ server is still running and has printed no AddressSanitizer/UBSan report.
 
 The binary comes from $COFFER_BIN (default: <repo>/build/coffer). Python standard library only.
 
+The clock: every Server gets COFFER_TEST_CLOCK_FILE, a file of its own holding an offset ("0" at first). On a
+test build (meson -Dtest_clock=true, see test_build()) server.advance_clock(seconds) replaces that file, which the
+server reads at every reading of its clock, so an expiry test moves time instead of sleeping; on a release build,
+which never reads the file, advance_clock skips the rest of the test.
+
 Backends: by default each server keeps its store in <data dir>/coffer.db (SQLite). With $ITEST_PG_DIR naming a
 cluster started by scripts/pg.sh, each data directory gets a database of its own in that PostgreSQL cluster
 instead (COFFER_DB is set for the server and for `coffer operator` commands on that data directory), so every
@@ -143,6 +148,39 @@ def psql(uri, query):
     return [line.split("\x1f") for line in out.splitlines() if line]
 
 
+_test_build = None
+_clock_dir = None
+NOT_A_TEST_BUILD = "a release build: its clock cannot be moved (meson -Dtest_clock=true)"
+
+
+def test_build():
+    """True when COFFER_BIN is a test build (meson -Dtest_clock=true), whose clock a test may move."""
+    global _test_build
+    if _test_build is None:
+        rc, out, _ = run(["version"])
+        _test_build = rc == 0 and "test build" in out
+    return _test_build
+
+
+def clock_file():
+    """A new file for one server's clock offset (in a directory removed at exit), holding "0"."""
+    global _clock_dir
+    if _clock_dir is None:
+        _clock_dir = tempfile.mkdtemp(prefix="coffer-itest-clock-")
+        atexit.register(shutil.rmtree, _clock_dir, True)
+    path = os.path.join(_clock_dir, uuid.uuid4().hex)
+    write_clock_file(path, 0)
+    return path
+
+
+def write_clock_file(path, seconds):
+    """Sets the offset in path to seconds: written beside it and renamed over it, so that a server reading it
+    never sees it half written."""
+    with open(path + ".new", "w") as f:
+        f.write("%+ds\n" % seconds if seconds else "0\n")
+    os.replace(path + ".new", path)
+
+
 def _kill_leftovers():
     for server in list(_live_servers):
         try:
@@ -248,6 +286,8 @@ class Server:
         self._stdout = []
         self._lock = threading.Lock()
         self._threads = []
+        self.clock_file = None
+        self.clock_offset = 0
 
     # ----- lifecycle -----
 
@@ -265,7 +305,22 @@ class Server:
             extra.update(db_env(self.data_dir))
         if self.token is not None and "COFFER_BOOTSTRAP_TOKEN" not in extra:
             extra["COFFER_BOOTSTRAP_TOKEN"] = self.token
+        if "COFFER_TEST_CLOCK_FILE" not in extra:
+            if self.clock_file is None:
+                self.clock_file = clock_file()
+            extra["COFFER_TEST_CLOCK_FILE"] = self.clock_file
         return base_env(extra)
+
+    def advance_clock(self, seconds):
+        """Moves the running server's clock seconds forward (from the next reading on, in every thread), on a test
+        build; on a release build, whose clock cannot move, raises unittest.SkipTest: the checks before the call
+        have run, those after it need the test build."""
+        if not test_build():
+            raise unittest.SkipTest(NOT_A_TEST_BUILD)
+        if self.clock_file is None:
+            raise AssertionError("advance_clock: the server was started with a COFFER_TEST_CLOCK_FILE of its own")
+        self.clock_offset += seconds
+        write_clock_file(self.clock_file, self.clock_offset)
 
     def _reader(self, stream, sink):
         for raw in iter(stream.readline, b""):
@@ -569,6 +624,14 @@ class ServerTestCase(unittest.TestCase):
                       % (self.server.proc.returncode, self.server.stderr[-4000:]))
 
     # ----- convenience -----
+
+    def advance_clock(self, seconds):
+        """Server.advance_clock on the class's server, for this test only: the clock is put back when it ends, so
+        that the next test starts at the real time (a test build; on a release build the test is skipped from
+        here)."""
+        before = self.server.clock_offset
+        self.server.advance_clock(seconds)
+        self.addCleanup(self.server.advance_clock, before - self.server.clock_offset)
 
     def api(self, *a, **kw):
         return self.server.api(*a, **kw)

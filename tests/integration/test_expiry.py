@@ -12,12 +12,14 @@
   running the command or writing anything.
 - Logging in with an expired client secret prints the server's precise reason and the command that makes a new
   client secret, and exits non-zero.
-- The clock: a test build (meson -Dtest_clock=true) moves it with COFFER_TEST_CLOCK_OFFSET (a reminder falls
-  overdue, a secret expires); a release build ignores the variable.
+- The clock: a test build (meson -Dtest_clock=true) moves it while it runs with COFFER_TEST_CLOCK_FILE and from
+  its start with COFFER_TEST_CLOCK_OFFSET (a reminder falls overdue, a secret expires), and stops (status 2) on an
+  offset it cannot read; a release build ignores both variables.
 """
 
 import datetime
 import json
+import os
 import re
 import unittest
 
@@ -36,9 +38,7 @@ def parse(text):
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def test_build():
-    rc, out, _ = harness.run(["version"])
-    return rc == 0 and "test build" in out
+test_build = harness.test_build
 
 
 class Expiring(IdentityHelpers, harness.ServerTestCase):
@@ -199,9 +199,8 @@ class Expiring(IdentityHelpers, harness.ServerTestCase):
 
     def test_login_with_an_expired_client_secret(self):
         m = self.machine(name=harness.unique("FinTech-DevOps-SP"), login=False,
-                         secret={"description": "ADO-Rotation-Secret", "ttl": 1})
-        import time
-        time.sleep(1.5)
+                         secret={"description": "ADO-Rotation-Secret", "ttl": 60})
+        self.advance_clock(61)
         rc, out, err = self.cli("login", "--method=universal-auth", "--client-id", m["clientId"],
                                 "--client-secret", m["clientSecret"], "--silent", "--plain", token=None)
         self.assertNotEqual(rc, 0)
@@ -214,10 +213,11 @@ class Expiring(IdentityHelpers, harness.ServerTestCase):
 
 
 class Clock(unittest.TestCase):
-    """COFFER_TEST_CLOCK_OFFSET moves a test build's clock and is ignored by a release build."""
+    """COFFER_TEST_CLOCK_FILE and COFFER_TEST_CLOCK_OFFSET move a test build's clock and are ignored by a release
+    build."""
 
-    def run_server(self, offset):
-        s = harness.Server(env={"COFFER_TEST_CLOCK_OFFSET": offset})
+    def run_server(self, offset, data_dir=None):
+        s = harness.Server(data_dir=data_dir, env={"COFFER_TEST_CLOCK_OFFSET": offset})
         s.start()
         self.addCleanup(s.cleanup)
         self.addCleanup(s.stop)
@@ -234,39 +234,77 @@ class Clock(unittest.TestCase):
             self.assertEqual(s.api("POST", "/api/v3/secrets/raw/" + key, body=body).status, 200)
         return pid
 
-    @unittest.skipUnless(test_build(), "a release build: its clock cannot be moved (meson -Dtest_clock=true)")
+    def server_now(self, s):
+        return parse(s.api("GET", EXPIRING).json["now"])
+
+    @unittest.skipUnless(test_build(), harness.NOT_A_TEST_BUILD)
     def test_a_test_build_travels_in_time(self):
         s = self.run_server("0")
         pid = self.seed(s)
-        data_dir = s.data_dir
-        s.stop()
-        later = harness.Server(data_dir=data_dir, env={"COFFER_TEST_CLOCK_OFFSET": "2d"})
-        later.start()
-        self.addCleanup(later.stop)
+        start = self.server_now(s)
+        # While it runs: the file is read at every reading of the clock.
+        s.advance_clock(2 * 86400)
+        self.assertGreaterEqual(self.server_now(s) - start, 2 * DAY)
         items = {i["secretKey"] + "/" + i["kind"]: i for i in
-                 later.api("GET", EXPIRING, query={"projectId": pid, "within": "30d"}).json["items"]}
+                 s.api("GET", EXPIRING, query={"projectId": pid, "within": "30d"}).json["items"]}
         self.assertEqual(items["DAILY/reminder"]["status"], "overdue")
         self.assertEqual(items["TEN_DAYS/secret"]["status"], "expiring")
-        later.stop()
-        much_later = harness.Server(data_dir=data_dir, env={"COFFER_TEST_CLOCK_OFFSET": "11d"})
-        much_later.start()
-        self.addCleanup(much_later.stop)
-        items = much_later.api("GET", EXPIRING, query={"projectId": pid, "include": "secrets"}).json["items"]
+        s.advance_clock(9 * 86400)
+        items = s.api("GET", EXPIRING, query={"projectId": pid, "include": "secrets"}).json["items"]
         self.assertEqual([(i["secretKey"], i["status"]) for i in items], [("TEN_DAYS", "expired")])
+        s.advance_clock(-11 * 86400)  # and back
+        self.assertLess(abs((self.server_now(s) - start).total_seconds()), 60)
+        # From the start: COFFER_TEST_CLOCK_OFFSET, added to the file's offset.
+        data_dir = s.data_dir
+        s.stop()
+        later = self.run_server("11d", data_dir=data_dir)
+        items = later.api("GET", EXPIRING, query={"projectId": pid, "include": "secrets"}).json["items"]
+        self.assertEqual([(i["secretKey"], i["status"]) for i in items], [("TEN_DAYS", "expired")])
+        later.advance_clock(-86400)
+        self.assertLess(abs((self.server_now(later) - start - 10 * DAY).total_seconds()), 60)
         rc, out, _ = harness.run(["version"])
         self.assertIn("test build", out)
+        self.assertIn("COFFER_TEST_CLOCK_FILE", out)
+
+    @unittest.skipUnless(test_build(), harness.NOT_A_TEST_BUILD)
+    def test_an_unreadable_offset_stops_a_test_build(self):
+        """A test that meant to travel in time must not go on at the real time."""
+        for content, words in (("soon", "invalid duration"), ("9" * 80, "too long")):
+            with self.subTest(content=content[:10]):
+                s = self.run_server("0")
+                self.assertEqual(s.api("GET", "/api/status").status, 200)
+                with open(s.clock_file, "w") as f:
+                    f.write(content)
+                with self.assertRaises(OSError):
+                    s.api("GET", EXPIRING)
+                self.assertEqual(s.stop(), 2)
+                self.assertIn("COFFER_TEST_CLOCK_FILE", s.stderr)
+                self.assertIn(words, s.stderr)
+        s = self.run_server("0")
+        os.unlink(s.clock_file)
+        with self.assertRaises(OSError):
+            s.api("GET", EXPIRING)
+        self.assertEqual(s.stop(), 2)
+        self.assertIn("COFFER_TEST_CLOCK_FILE: cannot read an offset from '%s'" % s.clock_file, s.stderr)
 
     @unittest.skipIf(test_build(), "a test build: the release-build check runs on the release binary")
-    def test_a_release_build_ignores_the_variable(self):
+    def test_a_release_build_ignores_the_variables(self):
         s = self.run_server("400d")
         pid = self.seed(s)
-        now = parse(s.api("GET", EXPIRING).json["now"])
-        real = datetime.datetime.now(datetime.timezone.utc)
-        self.assertLess(abs((now - real).total_seconds()), 60, "a release build moved its clock")
-        items = s.api("GET", EXPIRING, query={"projectId": pid, "include": "secrets"}).json["items"]
-        self.assertEqual([(i["secretKey"], i["status"]) for i in items], [("TEN_DAYS", "expiring")])
+        for offset_s in (0, 400 * 86400, -400 * 86400):
+            harness.write_clock_file(s.clock_file, offset_s)  # what advance_clock writes on a test build
+            now = parse(s.api("GET", EXPIRING).json["now"])
+            real = datetime.datetime.now(datetime.timezone.utc)
+            self.assertLess(abs((now - real).total_seconds()), 60, "a release build moved its clock")
+            items = s.api("GET", EXPIRING, query={"projectId": pid, "include": "secrets"}).json["items"]
+            self.assertEqual([(i["secretKey"], i["status"]) for i in items], [("TEN_DAYS", "expiring")])
+        with open(s.clock_file, "w") as f:
+            f.write("not an offset")  # would stop a test build
+        self.assertEqual(s.api("GET", "/api/status").status, 200)
         rc, out, _ = harness.run(["version"])
         self.assertNotIn("test build", out)
+        with self.assertRaises(unittest.SkipTest):
+            s.advance_clock(1)
 
 
 if __name__ == "__main__":

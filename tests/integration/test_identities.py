@@ -520,10 +520,10 @@ class Login(IdentityHelpers, harness.ServerTestCase):
         self.assertNotLogged(m["clientSecret"], *near_misses(m["clientSecret"]))
 
     def test_client_secret_expired(self):
-        m = self.machine(secret={"description": "nightly build", "ttl": 1}, name=harness.unique("ci-runner"),
+        m = self.machine(secret={"description": "nightly build", "ttl": 60}, name=harness.unique("ci-runner"),
                          login=False)
         expires = parse_time(m["secretData"]["expiresAt"])
-        time.sleep(2.1)
+        self.advance_clock(61)
         r = self.login(m["clientId"], m["clientSecret"])
         body = self.assert401(r, 'client secret "nightly build" of identity "%s" expired at' % m["name"],
                               m["clientSecret"])
@@ -584,10 +584,10 @@ class Login(IdentityHelpers, harness.ServerTestCase):
 
     def test_access_token_expired(self):
         project = self.create_project()
-        m = self.machine(project["id"], "viewer", ua={"accessTokenTTL": 1, "accessTokenMaxTTL": 60})
+        m = self.machine(project["id"], "viewer", ua={"accessTokenTTL": 60, "accessTokenMaxTTL": 120})
         self.assertEqual(self.list_as(m["token"], project["id"]).status, 200)
         expires = jwt_claims(m["token"])["exp"]
-        time.sleep(2.1)
+        self.advance_clock(61)
         r = self.list_as(m["token"], project["id"])
         body = self.assert401(r, "access token expired at")
         stamp = RFC3339.search(body["message"])

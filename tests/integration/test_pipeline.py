@@ -981,8 +981,8 @@ class Login(PipelineCase):
         self.assertNotIn(secret, err)
 
     def test_expired_secret_names_description_and_time(self):
-        _, client_id, secret = machine_identity(self.server, self.pid, description="ADO", ttl=1)
-        time.sleep(2.1)
+        _, client_id, secret = machine_identity(self.server, self.pid, description="ADO", ttl=60)
+        self.advance_clock(61)
         rc, out, err = self.login("--client-id", client_id, "--client-secret", secret)
         self.assertEqual(rc, 1)
         self.assertIn('client secret "ADO"', err)

@@ -238,6 +238,37 @@ Test(cidr, checking)
     cr_expect_eq(cf_cidr_list_check("1.2.3.4/-1", "ips", &err), CF_EVALIDATION);
 }
 
+/* The list's edges: entries are trimmed of spaces and tabs, and every entry, the empty ones
+ * included (a trailing comma, a blank list), must be a range. */
+Test(cidr, list_edges)
+{
+    struct cf_err err;
+    cr_expect_eq(cf_cidr_list_check(" \t10.0.0.0/8 \t,\t::1 ", "ips", &err), CF_OK);
+    cr_expect(cf_cidr_list_match(" 10.0.0.0/8 ,\t::1\t", "::1"));
+    static const char *const refused[] = {"10.0.0.0/8,", "10.0.0.0/8, ", ",10.0.0.0/8", " ",
+                                          "10.0.0.0/8,,::1"};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(refused); i++) {
+        cf_err_clear(&err);
+        cr_expect_eq(cf_cidr_list_check(refused[i], "ips", &err), CF_EVALIDATION, "%s", refused[i]);
+        cr_expect(strstr(err.msg, "ips: '' is not an IP address or CIDR range") != NULL, "%s: %s",
+                  refused[i], err.msg);
+        cr_expect(!cf_cidr_list_match(refused[i], "10.0.0.1"), "%s", refused[i]);
+    }
+    /* 64 ranges are allowed; a 65th, even an empty one after a trailing comma, is one too many */
+    char list[64 * 16] = "";
+    for (int i = 0; i < 64; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s10.0.0.%d", i ? "," : "", i);
+    cr_expect_eq(cf_cidr_list_check(list, "ips", &err), CF_OK, "%s", err.msg);
+    cr_expect(cf_cidr_list_match(list, "10.0.0.63"));
+    size_t len = strlen(list);
+    cf_strlcpy(list + len, ",", sizeof list - len);
+    cr_expect_eq(cf_cidr_list_check(list, "ips", &err), CF_EVALIDATION);
+    cr_expect(strstr(err.msg, "at most 64 address ranges") != NULL, "%s", err.msg);
+    cf_strlcpy(list + len, ",10.0.1.1", sizeof list - len);
+    cr_expect_eq(cf_cidr_list_check(list, "ips", &err), CF_EVALIDATION);
+    cr_expect(strstr(err.msg, "at most 64 address ranges") != NULL, "%s", err.msg);
+}
+
 Test(throttle, lockout_and_release)
 {
     struct cf_throttle_policy policy = {3, 60, 30};

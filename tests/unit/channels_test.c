@@ -1,7 +1,7 @@
 /* Unit tests for core/channels.c over a real SQLite store and keyring: only the admin manages
  * channels; sizes are checked; a webhook's signing secret is sealed at rest (given or generated,
  * the generated one shown once); thresholds fall back to the default; the delivery log's state
- * filter is checked. */
+ * filter is checked. Also the notifier's two list syntaxes (thresholds, e-mail recipients). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +10,11 @@
 
 #include "core/channels.h"
 #include "crypto/serverkey.h"
+#include "notify/notify.h"
 #include "util/buf.h"
 #include "util/id.h"
 #include "util/log.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 static char tmp_dir[64];
@@ -159,4 +161,69 @@ Test(channels, deliveries_state_is_checked)
     cf_notice_list_release(&list);
     cr_assert_eq(cf_channels_deliveries(&core, &machine, NULL, NULL, 10, 0, &list, &err),
                  CF_EFORBIDDEN);
+}
+
+struct list_case {
+    const char *text, *want; /* want: the normalised thresholds, or words of the error */
+    enum cf_rc rc;
+};
+
+/* Thresholds: commas and spaces separate durations, empty items are skipped, a tab is part of a
+ * word. */
+Test(notify_lists, thresholds)
+{
+    static const struct list_case cases[] = {
+        {"30d,7d,1d", "30d,7d,1d", CF_OK},
+        {"1d,30d,7d", "30d,7d,1d", CF_OK},
+        {" 30d , 7d ", "30d,7d", CF_OK},
+        {"30d 7d", "30d,7d", CF_OK},
+        {",,30d,,7d,", "30d,7d", CF_OK},
+        {"", "at least one duration", CF_EVALIDATION},
+        {" , ,", "at least one duration", CF_EVALIDATION},
+        {"30d,\t7d", "'\t7d' is not a duration", CF_EVALIDATION},
+        {"30d,soon", "'soon' is not a duration", CF_EVALIDATION},
+        {"7d,168h", "'168h' is given twice", CF_EVALIDATION},
+        {"1d,2d,3d,4d,5d,6d,7d,8d,9d", "at most", CF_EVALIDATION},
+        {"123456789012345678d", "at most", CF_EVALIDATION},
+    };
+    char out[256];
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
+        struct cf_err e;
+        cf_err_clear(&e);
+        enum cf_rc rc = cf_notify_thresholds_parse(cases[i].text, out, sizeof(out), &e);
+        cr_expect_eq(rc, cases[i].rc, "'%s': %s", cases[i].text, e.msg);
+        if (rc == CF_OK && cases[i].rc == CF_OK)
+            cr_expect_str_eq(out, cases[i].want, "'%s'", cases[i].text);
+        else if (rc != CF_OK)
+            cr_expect(strstr(e.msg, cases[i].want) != NULL, "'%s': %s", cases[i].text, e.msg);
+    }
+}
+
+/* Recipients: items trimmed of spaces (not tabs), a trailing comma ends the list, an empty item
+ * between commas is refused. */
+Test(notify_lists, recipients)
+{
+    static const struct list_case cases[] = {
+        {"ops@example.com", NULL, CF_OK},
+        {" ops@example.com ,  sec@example.com ", NULL, CF_OK},
+        {"ops@example.com,", NULL, CF_OK},
+        /* trailing spaces after the last address are trimmed as after any other (the hand-rolled
+         * walk this replaced refused them as an empty address) */
+        {"ops@example.com ", NULL, CF_OK},
+        {"", "recipients: at least one", CF_EVALIDATION},
+        {"ops@example.com,,sec@example.com", "'' is not an e-mail address", CF_EVALIDATION},
+        {",ops@example.com", "'' is not an e-mail address", CF_EVALIDATION},
+        {"ops@example.com, ", "'' is not an e-mail address", CF_EVALIDATION},
+        {"ops@example.com,\tsec@example.com", "'\tsec@example.com' is not an e-mail",
+         CF_EVALIDATION},
+        {"ops@example.com, sec", "'sec' is not an e-mail address", CF_EVALIDATION},
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
+        struct cf_err e;
+        cf_err_clear(&e);
+        enum cf_rc rc = cf_channel_check("email", cases[i].text, &e);
+        cr_expect_eq(rc, cases[i].rc, "'%s': %s", cases[i].text, e.msg);
+        if (cases[i].want)
+            cr_expect(strstr(e.msg, cases[i].want) != NULL, "'%s': %s", cases[i].text, e.msg);
+    }
 }

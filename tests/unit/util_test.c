@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -686,6 +687,51 @@ Test(time, round_trip_random)
         cr_assert_eq(cf_time_parse(text, &back, NULL), CF_OK, "%s", text);
         cr_assert_eq(back, ms, "%lld -> %s -> %lld", (long long)ms, text, (long long)back);
     }
+}
+
+/* Writes offset to path the way a test moves a running server's clock: a new file renamed over it.
+ */
+static void write_clock_file(const char *path, const char *offset)
+{
+    char tmp[128];
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert_not_null(f);
+    fputs(offset, f);
+    cr_assert_eq(fclose(f), 0);
+    cr_assert_eq(rename(tmp, path), 0);
+}
+
+/* How far cf_now_ms is from the wall clock, in whole minutes. */
+static long long clock_moved_min(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t real = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t moved = cf_now_ms() - real;
+    return (long long)((moved >= 0 ? moved + 30000 : moved - 30000) / 60000);
+}
+
+/* COFFER_TEST_CLOCK_FILE moves a test build's clock at every reading (each test runs in a process
+ * of its own, so the variable set here stays here); a release build never reads it. */
+Test(time, clock_file_moves_a_test_build_only)
+{
+    char path[] = "/tmp/coffer-clock-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_assert_eq(setenv("COFFER_TEST_CLOCK_FILE", path, 1), 0);
+    bool moves = cf_test_clock_build();
+    cr_expect_eq(clock_moved_min(), 0, "an empty file is no offset");
+    write_clock_file(path, "2d\n");
+    cr_expect_eq(clock_moved_min(), moves ? 2 * 24 * 60 : 0);
+    write_clock_file(path, "-3h");
+    cr_expect_eq(clock_moved_min(), moves ? -3 * 60 : 0);
+    write_clock_file(path, "+90m");
+    cr_expect_eq(clock_moved_min(), moves ? 90 : 0);
+    write_clock_file(path, "0");
+    cr_expect_eq(clock_moved_min(), 0);
+    unlink(path);
 }
 
 Test(time, clock_is_sane)
