@@ -200,10 +200,10 @@ enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
     struct cf_login_grant grant = {config->identity_id,
                                    "jwt-auth",
                                    NULL,
-                                   config->access_token_ttl,
-                                   config->access_token_max_ttl,
-                                   config->access_token_num_uses_limit,
-                                   config->access_token_trusted_ips};
+                                   config->token.ttl,
+                                   config->token.max_ttl,
+                                   config->token.num_uses_limit,
+                                   config->token.trusted_ips};
     rc = cf_login_issue(st, kr, throttles, identity_id, client_ip, &grant, now, out, err);
 out:
     if (rc != CF_OK)

@@ -68,23 +68,23 @@ Test(identities, only_the_admin_manages_identities)
 Test(identities, universal_auth_and_client_secrets)
 {
     struct cf_identity id = make_identity("pipeline");
-    struct cf_ua_settings settings = {.has_ttl = true, .access_token_ttl = 600};
+    struct cf_ua_settings settings = {.token = {.has_ttl = true, .ttl = 600}};
     struct cf_ua_config config = {0};
     cr_assert_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &settings, &config, &err), CF_OK, "%s",
                  err.msg);
-    cr_expect_eq(config.access_token_ttl, 600);
+    cr_expect_eq(config.token.ttl, 600);
     cr_expect_neq(config.client_id[0], '\0');
     cr_expect_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &settings, &config, &err), CF_EEXIST,
                  "attached twice");
 
-    struct cf_ua_settings too_long = {.has_ttl = true, .access_token_ttl = CF_TTL_MAX + 1};
+    struct cf_ua_settings too_long = {.token = {.has_ttl = true, .ttl = CF_TTL_MAX + 1}};
     cr_expect_eq(cf_ua_update(&fx_core, &fx_admin, id.id, &too_long, &config, &err),
                  CF_EVALIDATION);
-    struct cf_ua_settings bad_ips = {.has_token_ips = true,
-                                     .access_token_trusted_ips = "10.0.0.0/99"};
+    struct cf_ua_settings bad_ips = {
+        .token = {.has_trusted_ips = true, .trusted_ips = "10.0.0.0/99"}};
     cr_expect_eq(cf_ua_update(&fx_core, &fx_admin, id.id, &bad_ips, &config, &err), CF_EVALIDATION);
     cr_assert_eq(cf_ua_get(&fx_core, &fx_admin, id.id, &config, &err), CF_OK);
-    cr_expect_eq(config.access_token_ttl, 600, "a refused update changed the settings");
+    cr_expect_eq(config.token.ttl, 600, "a refused update changed the settings");
 
     char secret[CF_TOKEN_MAX];
     struct cf_client_secret cs = {0};
