@@ -165,7 +165,7 @@ enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
                                  client_ip, now, err);
     if (rc != CF_OK)
         return rc;
-    config = malloc(sizeof(*config));
+    config = calloc(1, sizeof(*config));
     ps = calloc(1, sizeof(*ps));
     if (!config || !ps) {
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
@@ -212,6 +212,7 @@ out:
     if (ps)
         policy_store_free(ps);
     free(ps);
+    cf_jwt_auth_config_release(config);
     free(config);
     return rc;
 }
