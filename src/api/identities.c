@@ -189,6 +189,7 @@ out:
     if (k8s)
         sodium_memzero(k8s, sizeof(*k8s));
     free(k8s);
+    cf_jwt_auth_config_release(jwt);
     free(jwt);
     free(config);
     return rc;
