@@ -79,20 +79,36 @@ static json_t *render_ips(const char *list)
     return array;
 }
 
-/* identityUniversalAuth: {id, identityId, clientId, accessTokenTTL, accessTokenMaxTTL,
- * accessTokenNumUsesLimit, accessTokenTrustedIps, clientSecretTrustedIps, createdAt, updatedAt}.
- * The configuration has no id of its own: its client id stands in. */
+/* An auth method's configuration: its own members (method, NULL when out of memory), then
+ * accessTokenTTL, accessTokenMaxTTL, accessTokenNumUsesLimit, accessTokenTrustedIps from its token
+ * policy, then createdAt and updatedAt. Takes method; NULL when out of memory. */
+static json_t *render_method(json_t *method, const struct cf_token_policy *policy,
+                             int64_t created_at, int64_t updated_at)
+{
+    json_t *rest =
+        json_pack("{s:I, s:I, s:I, s:o, s:o, s:o}", "accessTokenTTL", (json_int_t)policy->ttl,
+                  "accessTokenMaxTTL", (json_int_t)policy->max_ttl, "accessTokenNumUsesLimit",
+                  (json_int_t)policy->num_uses_limit, "accessTokenTrustedIps",
+                  render_ips(policy->trusted_ips), "createdAt", cf_json_time(created_at),
+                  "updatedAt", cf_json_time(updated_at));
+    if (method && rest && json_object_update(method, rest) == 0) {
+        json_decref(rest);
+        return method;
+    }
+    json_decref(method);
+    json_decref(rest);
+    return NULL;
+}
+
+/* identityUniversalAuth: {id, identityId, clientId, clientSecretTrustedIps, and the members of
+ * render_method}. The configuration has no id of its own: its client id stands in. */
 static json_t *render_ua(const struct cf_ua_config *config)
 {
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "id", config->client_id,
-                     "identityId", config->identity_id, "clientId", config->client_id,
-                     "accessTokenTTL", (json_int_t)config->access_token_ttl, "accessTokenMaxTTL",
-                     (json_int_t)config->access_token_max_ttl, "accessTokenNumUsesLimit",
-                     (json_int_t)config->access_token_num_uses_limit, "accessTokenTrustedIps",
-                     render_ips(config->access_token_trusted_ips), "clientSecretTrustedIps",
-                     render_ips(config->client_secret_trusted_ips), "createdAt",
-                     cf_json_time(config->created_at), "updatedAt",
-                     cf_json_time(config->updated_at));
+    return render_method(json_pack("{s:s, s:s, s:s, s:o}", "id", config->client_id, "identityId",
+                                   config->identity_id, "clientId", config->client_id,
+                                   "clientSecretTrustedIps",
+                                   render_ips(config->client_secret_trusted_ips)),
+                         &config->token, config->created_at, config->updated_at);
 }
 
 /* ClientSecret: {id, identityId, description, clientSecretPrefix, clientSecretNumUses,
@@ -173,6 +189,7 @@ out:
     if (k8s)
         sodium_memzero(k8s, sizeof(*k8s));
     free(k8s);
+    cf_jwt_auth_config_release(jwt);
     free(jwt);
     free(config);
     return rc;
@@ -339,10 +356,10 @@ static enum cf_rc ips_field(json_t *body, const char *field, char out[CF_IPS_MAX
     return CF_OK;
 }
 
-/* The body of an attach or an update; ips points at two CF_IPS_MAX + 1 buffers the settings refer
- * to. */
-static enum cf_rc parse_ua_settings(struct cf_req *req, char (*ips)[CF_IPS_MAX + 1],
-                                    struct cf_ua_settings *settings, struct cf_err *err)
+/* The token policy members of the body of any auth method's attach or update; ips is a
+ * CF_IPS_MAX + 1 buffer the settings refer to. */
+static enum cf_rc parse_token_settings(struct cf_req *req, char *ips,
+                                       struct cf_token_settings *settings, struct cf_err *err)
 {
     json_t *body = NULL;
     long long value = 0;
@@ -352,20 +369,35 @@ static enum cf_rc parse_ua_settings(struct cf_req *req, char (*ips)[CF_IPS_MAX +
     rc = cf_req_json(req, false, &body, err);
     if (rc == CF_OK)
         rc = cf_json_int(body, "accessTokenTTL", 0, CF_TTL_MAX, &value, &settings->has_ttl, err);
-    settings->access_token_ttl = value;
+    settings->ttl = value;
     if (rc == CF_OK)
         rc = cf_json_int(body, "accessTokenMaxTTL", 0, CF_TTL_MAX, &value, &settings->has_max_ttl,
                          err);
-    settings->access_token_max_ttl = settings->has_max_ttl ? value : 0;
+    settings->max_ttl = settings->has_max_ttl ? value : 0;
     if (rc == CF_OK)
         rc = cf_json_int(body, "accessTokenNumUsesLimit", 0, INT64_MAX, &value,
                          &settings->has_num_uses, err);
-    settings->access_token_num_uses_limit = settings->has_num_uses ? value : 0;
+    settings->num_uses_limit = settings->has_num_uses ? value : 0;
     if (rc == CF_OK)
-        rc = ips_field(body, "accessTokenTrustedIps", ips[0], &settings->has_token_ips, err);
+        rc = ips_field(body, "accessTokenTrustedIps", ips, &settings->has_trusted_ips, err);
+    settings->trusted_ips = ips;
+    return rc;
+}
+
+/* The body of a universal auth attach or update; ips points at two CF_IPS_MAX + 1 buffers the
+ * settings refer to. */
+static enum cf_rc parse_ua_settings(struct cf_req *req, char (*ips)[CF_IPS_MAX + 1],
+                                    struct cf_ua_settings *settings, struct cf_err *err)
+{
+    json_t *body = NULL;
+    enum cf_rc rc;
+
+    memset(settings, 0, sizeof(*settings));
+    rc = parse_token_settings(req, ips[0], &settings->token, err);
+    if (rc == CF_OK)
+        rc = cf_req_json(req, false, &body, err);
     if (rc == CF_OK)
         rc = ips_field(body, "clientSecretTrustedIps", ips[1], &settings->has_secret_ips, err);
-    settings->access_token_trusted_ips = ips[0];
     settings->client_secret_trusted_ips = ips[1];
     return rc;
 }
@@ -442,18 +474,15 @@ static json_t *render_jwt_auth(const struct cf_jwt_auth_config *c)
 {
     json_t *keys = json_loads(c->public_keys, 0, NULL);
     json_t *claims = json_loads(c->bound_claims, 0, NULL);
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:o, "
-        "s:o, s:o}",
-        "id", c->identity_id, "identityId", c->identity_id, "configurationType",
-        c->configuration_type, "jwksUrl", c->jwks_url, "jwksCaCert", c->jwks_ca_cert, "publicKeys",
-        keys ? keys : json_array(), "boundIssuer", c->bound_issuer, "boundAudiences",
-        c->bound_audiences, "boundClaims", claims ? claims : json_object(), "boundSubject",
-        c->bound_subject, "clockSkewLeeway", (json_int_t)c->clock_skew_leeway, "accessTokenTTL",
-        (json_int_t)c->access_token_ttl, "accessTokenMaxTTL", (json_int_t)c->access_token_max_ttl,
-        "accessTokenNumUsesLimit", (json_int_t)c->access_token_num_uses_limit,
-        "accessTokenTrustedIps", render_ips(c->access_token_trusted_ips), "createdAt",
-        cf_json_time(c->created_at), "updatedAt", cf_json_time(c->updated_at));
+    return render_method(
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:I}", "id", c->identity_id,
+                  "identityId", c->identity_id, "configurationType", c->configuration_type,
+                  "jwksUrl", c->jwks_url, "jwksCaCert", c->jwks_ca_cert, "publicKeys",
+                  keys ? keys : json_array(), "boundIssuer", c->bound_issuer, "boundAudiences",
+                  c->bound_audiences, "boundClaims", claims ? claims : json_object(),
+                  "boundSubject", c->bound_subject, "clockSkewLeeway",
+                  (json_int_t)c->clock_skew_leeway),
+        &c->token, c->created_at, c->updated_at);
 }
 
 /* A JSON member (array for publicKeys, object for boundClaims) as compact text into *text (free it
@@ -493,7 +522,7 @@ static enum cf_rc set_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
         goto out;
     }
-    rc = parse_ua_settings(req, ips, &settings.token, err);
+    rc = parse_token_settings(req, ips[0], &settings.token, err);
     if (rc == CF_OK)
         rc = cf_req_json(req, false, &body, err);
     if (rc == CF_OK)
@@ -534,6 +563,7 @@ static enum cf_rc set_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *
 out:
     cf_json_free_text(keys);
     cf_json_free_text(claims);
+    cf_jwt_auth_config_release(config);
     free(config);
     free(ips);
     return rc;
@@ -554,6 +584,7 @@ static enum cf_rc get_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *
         rc = remove_if_asked(req, config->identity_id, err);
     if (rc == CF_OK)
         rc = cf_render_reply_member("identityJwtAuth", render_jwt_auth(config), out, err);
+    cf_jwt_auth_config_release(config);
     free(config);
     return rc;
 }
@@ -566,16 +597,13 @@ static enum cf_rc get_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *
  * credential: only whether one is set is shown. */
 static json_t *render_k8s_auth(const struct cf_k8s_auth_config *c)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:o, s:o}", "id",
-                     c->identity_id, "identityId", c->identity_id, "kubernetesHost",
-                     c->kubernetes_host, "caCert", c->ca_cert, "hasTokenReviewerJwt",
-                     c->token_reviewer_jwt[0] != '\0', "allowedNamespaces", c->allowed_namespaces,
-                     "allowedNames", c->allowed_names, "allowedAudience", c->allowed_audience,
-                     "accessTokenTTL", (json_int_t)c->access_token_ttl, "accessTokenMaxTTL",
-                     (json_int_t)c->access_token_max_ttl, "accessTokenNumUsesLimit",
-                     (json_int_t)c->access_token_num_uses_limit, "accessTokenTrustedIps",
-                     render_ips(c->access_token_trusted_ips), "createdAt",
-                     cf_json_time(c->created_at), "updatedAt", cf_json_time(c->updated_at));
+    return render_method(json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "id", c->identity_id,
+                                   "identityId", c->identity_id, "kubernetesHost",
+                                   c->kubernetes_host, "caCert", c->ca_cert, "hasTokenReviewerJwt",
+                                   c->token_reviewer_jwt[0] != '\0', "allowedNamespaces",
+                                   c->allowed_namespaces, "allowedNames", c->allowed_names,
+                                   "allowedAudience", c->allowed_audience),
+                         &c->token, c->created_at, c->updated_at);
 }
 
 /* POST (attach) and PATCH (update) /api/v1/auth/kubernetes-auth/identities/{identityId}
@@ -598,7 +626,7 @@ static enum cf_rc set_k8s_auth(struct cf_req *req, json_t **out, struct cf_err *
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
         goto out;
     }
-    rc = parse_ua_settings(req, ips, &settings.token, err);
+    rc = parse_token_settings(req, ips[0], &settings.token, err);
     if (rc == CF_OK)
         rc = cf_req_json(req, false, &body, err);
     if (rc == CF_OK)

@@ -165,7 +165,7 @@ enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
                                  client_ip, now, err);
     if (rc != CF_OK)
         return rc;
-    config = malloc(sizeof(*config));
+    config = calloc(1, sizeof(*config));
     ps = calloc(1, sizeof(*ps));
     if (!config || !ps) {
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
@@ -200,10 +200,10 @@ enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
     struct cf_login_grant grant = {config->identity_id,
                                    "jwt-auth",
                                    NULL,
-                                   config->access_token_ttl,
-                                   config->access_token_max_ttl,
-                                   config->access_token_num_uses_limit,
-                                   config->access_token_trusted_ips};
+                                   config->token.ttl,
+                                   config->token.max_ttl,
+                                   config->token.num_uses_limit,
+                                   config->token.trusted_ips};
     rc = cf_login_issue(st, kr, throttles, identity_id, client_ip, &grant, now, out, err);
 out:
     if (rc != CF_OK)
@@ -212,6 +212,7 @@ out:
     if (ps)
         policy_store_free(ps);
     free(ps);
+    cf_jwt_auth_config_release(config);
     free(config);
     return rc;
 }

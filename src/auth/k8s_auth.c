@@ -245,13 +245,10 @@ enum cf_rc cf_k8s_login(struct cf_store *st, struct cf_keyring *kr,
     if (rc != CF_OK)
         goto out;
 
-    struct cf_login_grant grant = {config->identity_id,
-                                   "kubernetes-auth",
-                                   NULL,
-                                   config->access_token_ttl,
-                                   config->access_token_max_ttl,
-                                   config->access_token_num_uses_limit,
-                                   config->access_token_trusted_ips};
+    struct cf_login_grant grant = {
+        config->identity_id,      "kubernetes-auth",     NULL,
+        config->token.ttl,        config->token.max_ttl, config->token.num_uses_limit,
+        config->token.trusted_ips};
     rc = cf_login_issue(st, kr, throttles, identity_id, client_ip, &grant, now, out, err);
 out:
     if (rc != CF_OK)

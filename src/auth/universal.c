@@ -173,13 +173,10 @@ enum cf_rc cf_ua_login(struct cf_store *st, struct cf_keyring *kr,
                         cf_time_format(secret->expires_at, when));
         goto out;
     }
-    struct cf_login_grant grant = {config.identity_id,
-                                   "universal-auth",
-                                   secret->id,
-                                   config.access_token_ttl,
-                                   config.access_token_max_ttl,
-                                   config.access_token_num_uses_limit,
-                                   config.access_token_trusted_ips};
+    struct cf_login_grant grant = {
+        config.identity_id,      "universal-auth",     secret->id,
+        config.token.ttl,        config.token.max_ttl, config.token.num_uses_limit,
+        config.token.trusted_ips};
     rc = cf_login_issue(st, kr, throttles, client_id, client_ip, &grant, now, out, err);
     if (rc == CF_ECONFLICT) {
         rc = cf_err_set(err, CF_EUNAUTH,

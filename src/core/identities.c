@@ -118,44 +118,72 @@ static enum cf_rc ips_check(const char *list, const char *field, struct cf_err *
     return cf_cidr_list_check(list, field, err);
 }
 
-/* Applies the given settings over config and validates the result. */
-static enum cf_rc apply_settings(const struct cf_ua_settings *settings, struct cf_ua_config *config,
-                                 struct cf_err *err)
+/* ---- token policy --------------------------------------------------------------------------- */
+
+void cf_token_policy_init(struct cf_token_policy *policy)
 {
+    memset(policy, 0, sizeof(*policy));
+    policy->ttl = DEFAULT_TTL;
+    policy->max_ttl = DEFAULT_TTL;
+    cf_strlcpy(policy->trusted_ips, OPEN_IPS, sizeof(policy->trusted_ips));
+}
+
+enum cf_rc cf_token_policy_apply(const struct cf_token_settings *settings,
+                                 struct cf_token_policy *policy, struct cf_err *err)
+{
+    struct cf_token_policy *next = NULL;
     enum cf_rc rc = CF_OK;
 
     if (!settings)
         return CF_OK;
+    /* Built on a copy (2 KiB of IP list: off the stack) so that a refusal changes nothing. */
+    next = malloc(sizeof(*next));
+    if (!next)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    *next = *policy;
     if (settings->has_ttl) {
-        rc = duration_check(settings->access_token_ttl, "accessTokenTTL", err);
-        config->access_token_ttl = settings->access_token_ttl;
+        rc = duration_check(settings->ttl, "accessTokenTTL", err);
+        next->ttl = settings->ttl;
     }
     if (rc == CF_OK && settings->has_max_ttl) {
-        rc = duration_check(settings->access_token_max_ttl, "accessTokenMaxTTL", err);
-        config->access_token_max_ttl = settings->access_token_max_ttl;
+        rc = duration_check(settings->max_ttl, "accessTokenMaxTTL", err);
+        next->max_ttl = settings->max_ttl;
     }
     if (rc == CF_OK && settings->has_num_uses) {
-        if (settings->access_token_num_uses_limit < 0)
+        if (settings->num_uses_limit < 0)
             rc = cf_err_field(err, CF_EVALIDATION, "accessTokenNumUsesLimit",
                               "accessTokenNumUsesLimit: must not be negative");
-        config->access_token_num_uses_limit = settings->access_token_num_uses_limit;
+        next->num_uses_limit = settings->num_uses_limit;
     }
-    if (rc == CF_OK && settings->has_token_ips) {
-        rc = ips_check(settings->access_token_trusted_ips, "accessTokenTrustedIps", err);
+    if (rc == CF_OK && settings->has_trusted_ips) {
+        rc = ips_check(settings->trusted_ips, "accessTokenTrustedIps", err);
         if (rc == CF_OK)
-            cf_strlcpy(config->access_token_trusted_ips, settings->access_token_trusted_ips,
-                       sizeof(config->access_token_trusted_ips));
+            cf_strlcpy(next->trusted_ips, settings->trusted_ips, sizeof(next->trusted_ips));
     }
+    if (rc == CF_OK && next->max_ttl > 0 && next->ttl > next->max_ttl)
+        rc = cf_err_field(err, CF_EVALIDATION, "accessTokenTTL",
+                          "accessTokenTTL: cannot be greater than accessTokenMaxTTL");
+    if (rc == CF_OK)
+        *policy = *next;
+    free(next);
+    return rc;
+}
+
+/* Applies universal auth settings over config and validates the result. */
+static enum cf_rc apply_ua_settings(const struct cf_ua_settings *settings,
+                                    struct cf_ua_config *config, struct cf_err *err)
+{
+    enum cf_rc rc;
+
+    if (!settings)
+        return CF_OK;
+    rc = cf_token_policy_apply(&settings->token, &config->token, err);
     if (rc == CF_OK && settings->has_secret_ips) {
         rc = ips_check(settings->client_secret_trusted_ips, "clientSecretTrustedIps", err);
         if (rc == CF_OK)
             cf_strlcpy(config->client_secret_trusted_ips, settings->client_secret_trusted_ips,
                        sizeof(config->client_secret_trusted_ips));
     }
-    if (rc == CF_OK && config->access_token_max_ttl > 0 &&
-        config->access_token_ttl > config->access_token_max_ttl)
-        rc = cf_err_field(err, CF_EVALIDATION, "accessTokenTTL",
-                          "accessTokenTTL: cannot be greater than accessTokenMaxTTL");
     return rc;
 }
 
@@ -276,11 +304,7 @@ static enum cf_rc ua_set(struct cf_core *core, const struct cf_principal *who,
     if (attach) {
         memcpy(config->identity_id, identity.id, sizeof(identity.id));
         cf_uuid_new(config->client_id);
-        config->access_token_ttl = DEFAULT_TTL;
-        config->access_token_max_ttl = DEFAULT_TTL;
-        config->access_token_num_uses_limit = 0;
-        cf_strlcpy(config->access_token_trusted_ips, OPEN_IPS,
-                   sizeof(config->access_token_trusted_ips));
+        cf_token_policy_init(&config->token);
         cf_strlcpy(config->client_secret_trusted_ips, OPEN_IPS,
                    sizeof(config->client_secret_trusted_ips));
         config->created_at = cf_now_ms();
@@ -289,7 +313,7 @@ static enum cf_rc ua_set(struct cf_core *core, const struct cf_principal *who,
         rc = find_ua(core, &identity, config, err);
     }
     if (rc == CF_OK)
-        rc = apply_settings(settings, config, err);
+        rc = apply_ua_settings(settings, config, err);
     if (rc != CF_OK)
         goto out;
     if (attach) {
@@ -356,9 +380,9 @@ enum cf_rc cf_auth_method_remove(struct cf_core *core, const struct cf_principal
 
 #define JWT_NOT_ATTACHED "JWT auth method not found for identity, did you configure JWT auth?"
 
-/* Copies text (when given) into dst after a length check. */
-static enum cf_rc jwt_text(const char *text, char *dst, size_t size, const char *field,
-                           struct cf_err *err)
+/* Copies text (when given) into dst, an array of size bytes, after a length check. */
+static enum cf_rc fixed_text(const char *text, char *dst, size_t size, const char *field,
+                             struct cf_err *err)
 {
     if (!text)
         return CF_OK;
@@ -366,6 +390,25 @@ static enum cf_rc jwt_text(const char *text, char *dst, size_t size, const char 
         return cf_err_field(err, CF_EVALIDATION, field, "%s: at most %zu characters", field,
                             size - 1);
     cf_strlcpy(dst, text, size);
+    return CF_OK;
+}
+
+/* Replaces *dst (a heap text of a configuration) with a copy of text when given, after a length
+ * check naming field. */
+static enum cf_rc method_text(const char *text, char **dst, size_t max, const char *field,
+                              struct cf_err *err)
+{
+    char *copy;
+
+    if (!text)
+        return CF_OK;
+    if (strlen(text) > max)
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: at most %zu characters", field, max);
+    copy = strdup(text);
+    if (!copy)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    free(*dst);
+    *dst = copy;
     return CF_OK;
 }
 
@@ -420,8 +463,20 @@ static enum cf_rc bound_claims_check(const char *text, struct cf_err *err)
 static enum cf_rc apply_jwt_settings(const struct cf_jwt_auth_settings *s,
                                      struct cf_jwt_auth_config *config, struct cf_err *err)
 {
-    struct cf_ua_config *token = NULL;
-    struct cf_ua_settings token_settings = s->token;
+    const struct {
+        const char *given;
+        char **text;
+        size_t max;
+        const char *field;
+    } texts[] = {
+        {s->public_keys, &config->public_keys, CF_JWT_KEYS_TEXT_MAX, "publicKeys"},
+        {s->jwks_url, &config->jwks_url, CF_JWT_TEXT_MAX, "jwksUrl"},
+        {s->jwks_ca_cert, &config->jwks_ca_cert, CF_JWT_TEXT_MAX, "jwksCaCert"},
+        {s->bound_issuer, &config->bound_issuer, CF_JWT_TEXT_MAX, "boundIssuer"},
+        {s->bound_audiences, &config->bound_audiences, CF_JWT_TEXT_MAX, "boundAudiences"},
+        {s->bound_claims, &config->bound_claims, CF_JWT_TEXT_MAX, "boundClaims"},
+        {s->bound_subject, &config->bound_subject, CF_JWT_TEXT_MAX, "boundSubject"},
+    };
     enum cf_rc rc;
 
     if (s->has_clock_skew_leeway) {
@@ -430,51 +485,16 @@ static enum cf_rc apply_jwt_settings(const struct cf_jwt_auth_settings *s,
                                 "clockSkewLeeway: seconds from 0 to %d", CF_JWT_LEEWAY_MAX_S);
         config->clock_skew_leeway = s->clock_skew_leeway;
     }
-    /* The token fields are validated exactly as universal auth's. */
-    token = calloc(1, sizeof(*token));
-    if (!token)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    token->access_token_ttl = config->access_token_ttl;
-    token->access_token_max_ttl = config->access_token_max_ttl;
-    token->access_token_num_uses_limit = config->access_token_num_uses_limit;
-    cf_strlcpy(token->access_token_trusted_ips, config->access_token_trusted_ips,
-               sizeof(token->access_token_trusted_ips));
-    token_settings.has_secret_ips = false;
-    rc = apply_settings(&token_settings, token, err);
-    config->access_token_ttl = token->access_token_ttl;
-    config->access_token_max_ttl = token->access_token_max_ttl;
-    config->access_token_num_uses_limit = token->access_token_num_uses_limit;
-    cf_strlcpy(config->access_token_trusted_ips, token->access_token_trusted_ips,
-               sizeof(config->access_token_trusted_ips));
-    free(token);
-
+    rc = cf_token_policy_apply(&s->token, &config->token, err);
     if (rc == CF_OK && s->configuration_type && strcmp(s->configuration_type, "static") != 0 &&
         strcmp(s->configuration_type, "jwks") != 0)
         rc = cf_err_field(err, CF_EVALIDATION, "configurationType",
                           "configurationType: must be \"static\" or \"jwks\"");
-    if (rc == CF_OK)
-        rc = jwt_text(s->configuration_type, config->configuration_type,
-                      sizeof(config->configuration_type), "configurationType", err);
-    if (rc == CF_OK)
-        rc = jwt_text(s->public_keys, config->public_keys, sizeof(config->public_keys),
-                      "publicKeys", err);
-    if (rc == CF_OK)
-        rc = jwt_text(s->jwks_url, config->jwks_url, sizeof(config->jwks_url), "jwksUrl", err);
-    if (rc == CF_OK)
-        rc = jwt_text(s->jwks_ca_cert, config->jwks_ca_cert, sizeof(config->jwks_ca_cert),
-                      "jwksCaCert", err);
-    if (rc == CF_OK)
-        rc = jwt_text(s->bound_issuer, config->bound_issuer, sizeof(config->bound_issuer),
-                      "boundIssuer", err);
-    if (rc == CF_OK)
-        rc = jwt_text(s->bound_audiences, config->bound_audiences, sizeof(config->bound_audiences),
-                      "boundAudiences", err);
-    if (rc == CF_OK)
-        rc = jwt_text(s->bound_claims, config->bound_claims, sizeof(config->bound_claims),
-                      "boundClaims", err);
-    if (rc == CF_OK)
-        rc = jwt_text(s->bound_subject, config->bound_subject, sizeof(config->bound_subject),
-                      "boundSubject", err);
+    if (rc == CF_OK && s->configuration_type)
+        cf_strlcpy(config->configuration_type, s->configuration_type,
+                   sizeof(config->configuration_type));
+    for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(texts); i++)
+        rc = method_text(texts[i].given, texts[i].text, texts[i].max, texts[i].field, err);
     if (rc == CF_OK)
         rc = public_keys_check(config->public_keys, err);
     if (rc == CF_OK)
@@ -487,6 +507,32 @@ static enum cf_rc apply_jwt_settings(const struct cf_jwt_auth_settings *s,
         rc = cf_err_field(err, CF_EVALIDATION, "jwksUrl",
                           "jwksUrl: required when configurationType is jwks");
     return rc;
+}
+
+/* The configuration of a newly attached JWT auth: every text allocated ("" but for the empty
+ * JSON publicKeys and boundClaims). */
+static enum cf_rc jwt_defaults(const struct cf_identity *identity, struct cf_jwt_auth_config *out,
+                               struct cf_err *err)
+{
+    char **texts[] = {&out->public_keys,  &out->jwks_url,        &out->jwks_ca_cert,
+                      &out->bound_issuer, &out->bound_audiences, &out->bound_claims,
+                      &out->bound_subject};
+
+    memcpy(out->identity_id, identity->id, sizeof(identity->id));
+    cf_strlcpy(out->configuration_type, "static", sizeof(out->configuration_type));
+    out->clock_skew_leeway = CF_JWT_LEEWAY_DEFAULT_S;
+    cf_token_policy_init(&out->token);
+    out->created_at = cf_now_ms();
+    out->updated_at = out->created_at;
+    for (size_t i = 0; i < CF_ARRAY_SIZE(texts); i++) {
+        const char *initial = texts[i] == &out->public_keys    ? "[]"
+                              : texts[i] == &out->bound_claims ? "{}"
+                                                               : "";
+        *texts[i] = strdup(initial);
+        if (!*texts[i])
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
+    return CF_OK;
 }
 
 /* cf_jwt_auth_attach and cf_jwt_auth_update, as ua_set. */
@@ -503,16 +549,7 @@ static enum cf_rc jwt_set(struct cf_core *core, const struct cf_principal *who,
     if (rc != CF_OK)
         return rc;
     if (attach) {
-        memcpy(out->identity_id, identity.id, sizeof(identity.id));
-        cf_strlcpy(out->configuration_type, "static", sizeof(out->configuration_type));
-        cf_strlcpy(out->public_keys, "[]", sizeof(out->public_keys));
-        cf_strlcpy(out->bound_claims, "{}", sizeof(out->bound_claims));
-        out->clock_skew_leeway = CF_JWT_LEEWAY_DEFAULT_S;
-        out->access_token_ttl = DEFAULT_TTL;
-        out->access_token_max_ttl = DEFAULT_TTL;
-        cf_strlcpy(out->access_token_trusted_ips, OPEN_IPS, sizeof(out->access_token_trusted_ips));
-        out->created_at = cf_now_ms();
-        out->updated_at = out->created_at;
+        rc = jwt_defaults(&identity, out, err);
     } else {
         rc = st->ops->jwt_auth_get(st, identity.id, out, err);
         if (rc == CF_ENOTFOUND)
@@ -537,7 +574,7 @@ static enum cf_rc jwt_set(struct cf_core *core, const struct cf_principal *who,
     }
 out:
     if (rc != CF_OK)
-        memset(out, 0, sizeof(*out));
+        cf_jwt_auth_config_release(out);
     return rc;
 }
 
@@ -582,43 +619,25 @@ enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
 static enum cf_rc apply_k8s_settings(const struct cf_k8s_auth_settings *s,
                                      struct cf_k8s_auth_config *config, struct cf_err *err)
 {
-    struct cf_ua_config *token = calloc(1, sizeof(*token));
-    struct cf_ua_settings token_settings = s->token;
-    enum cf_rc rc;
-
-    if (!token)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    token->access_token_ttl = config->access_token_ttl;
-    token->access_token_max_ttl = config->access_token_max_ttl;
-    token->access_token_num_uses_limit = config->access_token_num_uses_limit;
-    cf_strlcpy(token->access_token_trusted_ips, config->access_token_trusted_ips,
-               sizeof(token->access_token_trusted_ips));
-    token_settings.has_secret_ips = false;
-    rc = apply_settings(&token_settings, token, err);
-    config->access_token_ttl = token->access_token_ttl;
-    config->access_token_max_ttl = token->access_token_max_ttl;
-    config->access_token_num_uses_limit = token->access_token_num_uses_limit;
-    cf_strlcpy(config->access_token_trusted_ips, token->access_token_trusted_ips,
-               sizeof(config->access_token_trusted_ips));
-    free(token);
+    enum cf_rc rc = cf_token_policy_apply(&s->token, &config->token, err);
 
     if (rc == CF_OK)
-        rc = jwt_text(s->kubernetes_host, config->kubernetes_host, sizeof(config->kubernetes_host),
-                      "kubernetesHost", err);
+        rc = fixed_text(s->kubernetes_host, config->kubernetes_host,
+                        sizeof(config->kubernetes_host), "kubernetesHost", err);
     if (rc == CF_OK)
-        rc = jwt_text(s->ca_cert, config->ca_cert, sizeof(config->ca_cert), "caCert", err);
+        rc = fixed_text(s->ca_cert, config->ca_cert, sizeof(config->ca_cert), "caCert", err);
     if (rc == CF_OK && s->token_reviewer_jwt && strlen(s->token_reviewer_jwt) > CF_K8S_JWT_MAX)
         rc = cf_err_field(err, CF_EVALIDATION, "tokenReviewerJwt",
                           "tokenReviewerJwt: at most %d characters", CF_K8S_JWT_MAX);
     if (rc == CF_OK)
-        rc = jwt_text(s->allowed_namespaces, config->allowed_namespaces,
-                      sizeof(config->allowed_namespaces), "allowedNamespaces", err);
+        rc = fixed_text(s->allowed_namespaces, config->allowed_namespaces,
+                        sizeof(config->allowed_namespaces), "allowedNamespaces", err);
     if (rc == CF_OK)
-        rc = jwt_text(s->allowed_names, config->allowed_names, sizeof(config->allowed_names),
-                      "allowedNames", err);
+        rc = fixed_text(s->allowed_names, config->allowed_names, sizeof(config->allowed_names),
+                        "allowedNames", err);
     if (rc == CF_OK)
-        rc = jwt_text(s->allowed_audience, config->allowed_audience,
-                      sizeof(config->allowed_audience), "allowedAudience", err);
+        rc = fixed_text(s->allowed_audience, config->allowed_audience,
+                        sizeof(config->allowed_audience), "allowedAudience", err);
     if (rc == CF_OK && !config->kubernetes_host[0])
         rc = cf_err_field(err, CF_EVALIDATION, "kubernetesHost", "kubernetesHost: required");
     for (const char *p = config->kubernetes_host; rc == CF_OK && *p; p++)
@@ -644,9 +663,7 @@ static enum cf_rc k8s_set(struct cf_core *core, const struct cf_principal *who,
         return rc;
     if (attach) {
         memcpy(out->identity_id, identity.id, sizeof(identity.id));
-        out->access_token_ttl = DEFAULT_TTL;
-        out->access_token_max_ttl = DEFAULT_TTL;
-        cf_strlcpy(out->access_token_trusted_ips, OPEN_IPS, sizeof(out->access_token_trusted_ips));
+        cf_token_policy_init(&out->token);
         out->created_at = cf_now_ms();
         out->updated_at = out->created_at;
     } else {

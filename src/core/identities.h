@@ -21,19 +21,37 @@ enum cf_rc cf_identity_rename(struct cf_core *core, const struct cf_principal *w
 enum cf_rc cf_identity_delete(struct cf_core *core, const struct cf_principal *who, const char *id,
                               struct cf_identity *out, struct cf_err *err);
 
-/* Universal auth settings as given by a request; has_* false keeps the current (or default) value.
- * Trusted IP lists are comma-separated CIDRs or addresses, validated here (cf_cidr_list_check). */
+/* The token policy of an auth method as given by a request (accessTokenTTL, accessTokenMaxTTL,
+ * accessTokenNumUsesLimit, accessTokenTrustedIps); has_* false keeps the current (or default)
+ * value. trusted_ips is borrowed: comma-separated CIDRs or addresses (cf_cidr_list_check). */
+struct cf_token_settings {
+    bool has_ttl, has_max_ttl, has_num_uses, has_trusted_ips;
+    int64_t ttl;
+    int64_t max_ttl;
+    int64_t num_uses_limit;
+    const char *trusted_ips;
+};
+
+/* The policy of a newly attached method: TTL and max TTL 30 days, no use limit, any IP. */
+void cf_token_policy_init(struct cf_token_policy *policy);
+
+/* Applies settings (NULL: none) over policy and validates the result: durations from 0 to
+ * CF_TTL_MAX, a use limit not negative, a trusted-IP list that parses and fits CF_IPS_MAX, and a
+ * TTL not above a non-zero max TTL. CF_EVALIDATION names the API field (err->field); policy is left
+ * unchanged then. */
+enum cf_rc cf_token_policy_apply(const struct cf_token_settings *settings,
+                                 struct cf_token_policy *policy, struct cf_err *err);
+
+/* Universal auth settings as given by a request: the token policy, and the client secrets' trusted
+ * IP list (has_secret_ips false keeps it). */
 struct cf_ua_settings {
-    bool has_ttl, has_max_ttl, has_num_uses, has_token_ips, has_secret_ips;
-    int64_t access_token_ttl;
-    int64_t access_token_max_ttl;
-    int64_t access_token_num_uses_limit;
-    const char *access_token_trusted_ips;
+    struct cf_token_settings token;
+    bool has_secret_ips;
     const char *client_secret_trusted_ips;
 };
 
-/* Attaches universal auth with a fresh client id (defaults: TTL and max TTL 30 days, no use limit,
- * any IP). TTL must not exceed max TTL (CF_EVALIDATION). */
+/* Attaches universal auth with a fresh client id (policy as cf_token_policy_init; client secrets
+ * from any IP). */
 enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who,
                         const char *identity_id, const struct cf_ua_settings *settings,
                         struct cf_ua_config *out, struct cf_err *err);
@@ -51,11 +69,11 @@ enum cf_rc cf_auth_method_remove(struct cf_core *core, const struct cf_principal
                                  struct cf_err *err);
 
 /* JWT auth settings as given by a request; a NULL text keeps the current (or default)
- * value, and token carries the access-token fields of cf_ua_settings (its client-secret IP list is
- * ignored). public_keys is a JSON array of PEM public keys (each must load with
- * cf_jwt_keys_from_pem), bound_claims a JSON object of strings, bound_audiences comma-separated. */
+ * value, and token the access-token policy. public_keys is a JSON array of PEM public keys (each
+ * must load with cf_jwt_keys_from_pem), bound_claims a JSON object of strings, bound_audiences
+ * comma-separated. */
 struct cf_jwt_auth_settings {
-    struct cf_ua_settings token;
+    struct cf_token_settings token;
     const char *configuration_type; /* "static" or "jwks" */
     const char *public_keys;
     const char *jwks_url;
@@ -68,9 +86,10 @@ struct cf_jwt_auth_settings {
     int64_t clock_skew_leeway; /* seconds, 0..3600 */
 };
 
-/* Attaches JWT auth (defaults as universal auth: TTL and max TTL 30 days, no use limit, any IP;
- * configurationType "static"). A static configuration needs at least one public key, a "jwks" one
- * a jwksUrl (CF_EVALIDATION). out is large: the caller allocates it. */
+/* Attaches JWT auth (policy as cf_token_policy_init; configurationType "static"). A static
+ * configuration needs at least one public key, a "jwks" one a jwksUrl (CF_EVALIDATION); a text over
+ * its limit (store/store.h) is CF_EVALIDATION naming the field. On success out holds heap texts the
+ * caller releases with cf_jwt_auth_config_release; on failure it is released already. */
 enum cf_rc cf_jwt_auth_attach(struct cf_core *core, const struct cf_principal *who,
                               const char *identity_id, const struct cf_jwt_auth_settings *settings,
                               struct cf_jwt_auth_config *out, struct cf_err *err);
@@ -86,7 +105,7 @@ enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
  * http(s) URL, or a host that gets "https://"); token_reviewer_jwt is a credential, never returned.
  */
 struct cf_k8s_auth_settings {
-    struct cf_ua_settings token;
+    struct cf_token_settings token;
     const char *kubernetes_host;
     const char *ca_cert;
     const char *token_reviewer_jwt;

@@ -31,20 +31,21 @@
     "id, env_id, COALESCE(parent_id, ''), name, path, description, created_at, updated_at"
 #define TAG_COLS "id, project_id, slug, name, color, created_at, updated_at"
 #define IDENTITY_COLS "id, name, created_at, updated_at"
+/* The columns of a struct cf_token_policy, in this order in every auth method's table (read by
+ * read_token_policy, bound by A_TOKEN_POLICY). */
+#define TOKEN_POLICY_COLS                                                                          \
+    " access_token_ttl, access_token_max_ttl, access_token_num_uses_limit,"                        \
+    " access_token_trusted_ips"
 #define UA_COLS                                                                                    \
-    "identity_id, client_id, access_token_ttl, access_token_max_ttl,"                              \
-    " access_token_num_uses_limit, access_token_trusted_ips, client_secret_trusted_ips,"           \
-    " created_at, updated_at"
+    "identity_id, client_id," TOKEN_POLICY_COLS ", client_secret_trusted_ips, created_at,"         \
+    " updated_at"
 #define JWT_COLS                                                                                   \
     "identity_id, configuration_type, public_keys, jwks_url, jwks_ca_cert, bound_issuer,"          \
-    " bound_audiences, bound_claims, bound_subject, access_token_ttl, access_token_max_ttl,"       \
-    " access_token_num_uses_limit, access_token_trusted_ips, created_at, updated_at,"              \
+    " bound_audiences, bound_claims, bound_subject," TOKEN_POLICY_COLS ", created_at, updated_at," \
     " clock_skew_leeway"
 #define K8S_COLS                                                                                   \
-    "identity_id, kubernetes_host, ca_cert, token_reviewer_jwt, allowed_namespaces, "              \
-    "allowed_names,"                                                                               \
-    " allowed_audience, access_token_ttl, access_token_max_ttl, access_token_num_uses_limit,"      \
-    " access_token_trusted_ips, created_at, updated_at"
+    "identity_id, kubernetes_host, ca_cert, token_reviewer_jwt, allowed_namespaces,"               \
+    " allowed_names, allowed_audience," TOKEN_POLICY_COLS ", created_at, updated_at"
 #define CSECRET_COLS                                                                               \
     "id, identity_id, description, prefix, hash, expires_at, num_uses, num_uses_limit, revoked,"   \
     " created_at, updated_at"
@@ -472,6 +473,9 @@ static enum cf_rc conn_get(struct sql_store *st, struct db_conn **out, struct cf
     (const struct sq_arg[]){__VA_ARGS__},                                                          \
         sizeof((const struct sq_arg[]){__VA_ARGS__}) / sizeof(struct sq_arg)
 #define NO_ARGS NULL, 0
+/* The arguments of TOKEN_POLICY_COLS from a struct cf_token_policy. */
+#define A_TOKEN_POLICY(p)                                                                          \
+    A_INT((p).ttl), A_INT((p).max_ttl), A_INT((p).num_uses_limit), A_TEXT((p).trusted_ips)
 
 /* Runs statement id with args bound (borrowed until it returns), calling on_row(s, ctx) for each
  * row when on_row is given. *count (when non-NULL) receives the number of rows returned, or for a
@@ -766,41 +770,44 @@ static enum cf_rc read_identity(const struct db_row *s, void *item)
     return CF_OK;
 }
 
+/* The TOKEN_POLICY_COLS of a row, starting at column first. */
+static void read_token_policy(const struct db_row *s, int first, struct cf_token_policy *p)
+{
+    p->ttl = db_row_int64(s, first);
+    p->max_ttl = db_row_int64(s, first + 1);
+    p->num_uses_limit = db_row_int64(s, first + 2);
+    col_text(s, first + 3, p->trusted_ips, sizeof(p->trusted_ips));
+}
+
 static enum cf_rc read_ua(const struct db_row *s, void *item)
 {
     struct cf_ua_config *u = item;
     col_text(s, 0, u->identity_id, sizeof(u->identity_id));
     col_text(s, 1, u->client_id, sizeof(u->client_id));
-    u->access_token_ttl = db_row_int64(s, 2);
-    u->access_token_max_ttl = db_row_int64(s, 3);
-    u->access_token_num_uses_limit = db_row_int64(s, 4);
-    col_text(s, 5, u->access_token_trusted_ips, sizeof(u->access_token_trusted_ips));
+    read_token_policy(s, 2, &u->token);
     col_text(s, 6, u->client_secret_trusted_ips, sizeof(u->client_secret_trusted_ips));
     u->created_at = db_row_int64(s, 7);
     u->updated_at = db_row_int64(s, 8);
     return CF_OK;
 }
 
+/* Allocates the heap texts of a struct cf_jwt_auth_config (released by
+ * cf_jwt_auth_config_release, also after a partial read). */
 static enum cf_rc read_jwt(const struct db_row *s, void *item)
 {
     struct cf_jwt_auth_config *j = item;
+    char **texts[] = {&j->public_keys,     &j->jwks_url,     &j->jwks_ca_cert, &j->bound_issuer,
+                      &j->bound_audiences, &j->bound_claims, &j->bound_subject};
+    enum cf_rc rc = CF_OK;
     col_text(s, 0, j->identity_id, sizeof(j->identity_id));
     col_text(s, 1, j->configuration_type, sizeof(j->configuration_type));
-    col_text(s, 2, j->public_keys, sizeof(j->public_keys));
-    col_text(s, 3, j->jwks_url, sizeof(j->jwks_url));
-    col_text(s, 4, j->jwks_ca_cert, sizeof(j->jwks_ca_cert));
-    col_text(s, 5, j->bound_issuer, sizeof(j->bound_issuer));
-    col_text(s, 6, j->bound_audiences, sizeof(j->bound_audiences));
-    col_text(s, 7, j->bound_claims, sizeof(j->bound_claims));
-    col_text(s, 8, j->bound_subject, sizeof(j->bound_subject));
-    j->access_token_ttl = db_row_int64(s, 9);
-    j->access_token_max_ttl = db_row_int64(s, 10);
-    j->access_token_num_uses_limit = db_row_int64(s, 11);
-    col_text(s, 12, j->access_token_trusted_ips, sizeof(j->access_token_trusted_ips));
+    for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(texts); i++)
+        rc = col_strdup(s, 2 + (int)i, texts[i]);
+    read_token_policy(s, 9, &j->token);
     j->created_at = db_row_int64(s, 13);
     j->updated_at = db_row_int64(s, 14);
     j->clock_skew_leeway = db_row_int64(s, 15);
-    return CF_OK;
+    return rc;
 }
 
 static enum cf_rc read_k8s(const struct db_row *s, void *item)
@@ -813,10 +820,7 @@ static enum cf_rc read_k8s(const struct db_row *s, void *item)
     col_text(s, 4, k->allowed_namespaces, sizeof(k->allowed_namespaces));
     col_text(s, 5, k->allowed_names, sizeof(k->allowed_names));
     col_text(s, 6, k->allowed_audience, sizeof(k->allowed_audience));
-    k->access_token_ttl = db_row_int64(s, 7);
-    k->access_token_max_ttl = db_row_int64(s, 8);
-    k->access_token_num_uses_limit = db_row_int64(s, 9);
-    col_text(s, 10, k->access_token_trusted_ips, sizeof(k->access_token_trusted_ips));
+    read_token_policy(s, 7, &k->token);
     k->created_at = db_row_int64(s, 11);
     k->updated_at = db_row_int64(s, 12);
     return CF_OK;
@@ -2152,18 +2156,24 @@ static enum cf_rc sq_identity_delete(struct cf_store *base, const char *identity
 
 /* ---- universal auth ---- */
 
+/* The token policy of an auth method (named by method in the message) before it is written. */
+static enum cf_rc token_policy_check(const struct cf_token_policy *p, const char *method,
+                                     struct cf_err *err)
+{
+    enum cf_rc rc = require_terminated(p->trusted_ips, sizeof(p->trusted_ips),
+                                       "access token trusted IP list", err);
+    if (rc == CF_OK && (p->ttl < 0 || p->max_ttl < 0 || p->num_uses_limit < 0))
+        rc = cf_err_set(err, CF_EINVAL, "%s durations and limits must not be negative", method);
+    return rc;
+}
+
 static enum cf_rc ua_check(const struct cf_ua_config *config, struct cf_err *err)
 {
-    enum cf_rc rc = require_terminated(config->access_token_trusted_ips,
-                                       sizeof(config->access_token_trusted_ips),
-                                       "access token trusted IP list", err);
+    enum cf_rc rc = token_policy_check(&config->token, "universal auth", err);
     if (rc == CF_OK)
         rc = require_terminated(config->client_secret_trusted_ips,
                                 sizeof(config->client_secret_trusted_ips),
                                 "client secret trusted IP list", err);
-    if (rc == CF_OK && (config->access_token_ttl < 0 || config->access_token_max_ttl < 0 ||
-                        config->access_token_num_uses_limit < 0))
-        rc = cf_err_set(err, CF_EINVAL, "universal auth durations and limits must not be negative");
     return rc;
 }
 
@@ -2196,15 +2206,13 @@ static enum cf_rc sq_ua_attach(struct cf_store *base, const struct cf_ua_config 
         rc = cf_err_set(err, CF_EEXIST, "universal auth is already attached to identity '%s'",
                         config->identity_id);
     if (rc == CF_OK)
-        rc = exec_stmt(c, ST_UA_INSERT,
-                       ARGS(A_TEXT(config->identity_id), A_TEXT(config->client_id),
-                            A_INT(config->access_token_ttl), A_INT(config->access_token_max_ttl),
-                            A_INT(config->access_token_num_uses_limit),
-                            A_TEXT(config->access_token_trusted_ips),
-                            A_TEXT(config->client_secret_trusted_ips),
-                            A_INT(time_or_now(config->created_at, now)),
-                            A_INT(time_or_now(config->updated_at, now))),
-                       NULL, err);
+        rc =
+            exec_stmt(c, ST_UA_INSERT,
+                      ARGS(A_TEXT(config->identity_id), A_TEXT(config->client_id),
+                           A_TOKEN_POLICY(config->token), A_TEXT(config->client_secret_trusted_ips),
+                           A_INT(time_or_now(config->created_at, now)),
+                           A_INT(time_or_now(config->updated_at, now))),
+                      NULL, err);
     if (rc == CF_EEXIST && !found) /* the identity has none: the client id is taken */
         rc = cf_err_set(err, CF_EEXIST, "client id '%s' already exists", config->client_id);
     else if (rc == CF_ENOTFOUND)
@@ -2226,13 +2234,11 @@ static enum cf_rc sq_ua_update(struct cf_store *base, const struct cf_ua_config 
     rc = tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(
-        c, ST_UA_UPDATE,
-        ARGS(A_TEXT(config->identity_id), A_INT(config->access_token_ttl),
-             A_INT(config->access_token_max_ttl), A_INT(config->access_token_num_uses_limit),
-             A_TEXT(config->access_token_trusted_ips), A_TEXT(config->client_secret_trusted_ips),
-             A_INT(time_or_now(config->updated_at, cf_now_ms()))),
-        &changes, err);
+    rc = exec_stmt(c, ST_UA_UPDATE,
+                   ARGS(A_TEXT(config->identity_id), A_TOKEN_POLICY(config->token),
+                        A_TEXT(config->client_secret_trusted_ips),
+                        A_INT(time_or_now(config->updated_at, cf_now_ms()))),
+                   &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "universal auth is not attached to identity '%s'",
                         config->identity_id);
@@ -2257,30 +2263,42 @@ static enum cf_rc sq_ua_get_by_client_id(struct cf_store *base, const char *clie
 
 /* ---- JWT auth ---- */
 
+/* CF_OK when text (NULL reads as "") has at most max characters. */
+static enum cf_rc require_within(const char *text, size_t max, const char *what, struct cf_err *err)
+{
+    if (!text || strlen(text) <= max)
+        return CF_OK;
+    return cf_err_set(err, CF_EINVAL, "%s is longer than %zu bytes", what, max);
+}
+
+static const char *or_empty(const char *text)
+{
+    return text ? text : "";
+}
+
 static enum cf_rc jwt_check(const struct cf_jwt_auth_config *j, struct cf_err *err)
 {
     const struct {
         const char *text;
-        size_t size;
+        size_t max;
         const char *what;
     } texts[] = {
-        {j->configuration_type, sizeof(j->configuration_type), "JWT configuration type"},
-        {j->public_keys, sizeof(j->public_keys), "JWT public keys"},
-        {j->jwks_url, sizeof(j->jwks_url), "JWKS URL"},
-        {j->jwks_ca_cert, sizeof(j->jwks_ca_cert), "JWKS CA certificate"},
-        {j->bound_issuer, sizeof(j->bound_issuer), "JWT bound issuer"},
-        {j->bound_audiences, sizeof(j->bound_audiences), "JWT bound audiences"},
-        {j->bound_claims, sizeof(j->bound_claims), "JWT bound claims"},
-        {j->bound_subject, sizeof(j->bound_subject), "JWT bound subject"},
-        {j->access_token_trusted_ips, sizeof(j->access_token_trusted_ips),
-         "access token trusted IP list"},
+        {j->public_keys, CF_JWT_KEYS_TEXT_MAX, "JWT public keys"},
+        {j->jwks_url, CF_JWT_TEXT_MAX, "JWKS URL"},
+        {j->jwks_ca_cert, CF_JWT_TEXT_MAX, "JWKS CA certificate"},
+        {j->bound_issuer, CF_JWT_TEXT_MAX, "JWT bound issuer"},
+        {j->bound_audiences, CF_JWT_TEXT_MAX, "JWT bound audiences"},
+        {j->bound_claims, CF_JWT_TEXT_MAX, "JWT bound claims"},
+        {j->bound_subject, CF_JWT_TEXT_MAX, "JWT bound subject"},
     };
     enum cf_rc rc = require_uuid(j->identity_id, "identity", err);
+    if (rc == CF_OK)
+        rc = require_terminated(j->configuration_type, sizeof(j->configuration_type),
+                                "JWT configuration type", err);
     for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(texts); i++)
-        rc = require_terminated(texts[i].text, texts[i].size, texts[i].what, err);
-    if (rc == CF_OK && (j->access_token_ttl < 0 || j->access_token_max_ttl < 0 ||
-                        j->access_token_num_uses_limit < 0))
-        rc = cf_err_set(err, CF_EINVAL, "JWT auth durations and limits must not be negative");
+        rc = require_within(texts[i].text, texts[i].max, texts[i].what, err);
+    if (rc == CF_OK)
+        rc = token_policy_check(&j->token, "JWT auth", err);
     return rc;
 }
 
@@ -2290,25 +2308,23 @@ static enum cf_rc jwt_write(struct db_conn *c, const struct cf_jwt_auth_config *
 {
     int64_t now = cf_now_ms();
     if (attach)
-        return exec_stmt(
-            c, ST_JWT_INSERT,
-            ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type), A_TEXT(j->public_keys),
-                 A_TEXT(j->jwks_url), A_TEXT(j->jwks_ca_cert), A_TEXT(j->bound_issuer),
-                 A_TEXT(j->bound_audiences), A_TEXT(j->bound_claims), A_TEXT(j->bound_subject),
-                 A_INT(j->access_token_ttl), A_INT(j->access_token_max_ttl),
-                 A_INT(j->access_token_num_uses_limit), A_TEXT(j->access_token_trusted_ips),
-                 A_INT(time_or_now(j->created_at, now)), A_INT(time_or_now(j->updated_at, now)),
-                 A_INT(j->clock_skew_leeway)),
-            changes, err);
-    return exec_stmt(
-        c, ST_JWT_UPDATE,
-        ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type), A_TEXT(j->public_keys),
-             A_TEXT(j->jwks_url), A_TEXT(j->jwks_ca_cert), A_TEXT(j->bound_issuer),
-             A_TEXT(j->bound_audiences), A_TEXT(j->bound_claims), A_TEXT(j->bound_subject),
-             A_INT(j->access_token_ttl), A_INT(j->access_token_max_ttl),
-             A_INT(j->access_token_num_uses_limit), A_TEXT(j->access_token_trusted_ips),
-             A_INT(time_or_now(j->updated_at, now)), A_INT(j->clock_skew_leeway)),
-        changes, err);
+        return exec_stmt(c, ST_JWT_INSERT,
+                         ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type),
+                              A_TEXT(or_empty(j->public_keys)), A_TEXT(or_empty(j->jwks_url)),
+                              A_TEXT(or_empty(j->jwks_ca_cert)), A_TEXT(or_empty(j->bound_issuer)),
+                              A_TEXT(or_empty(j->bound_audiences)),
+                              A_TEXT(or_empty(j->bound_claims)), A_TEXT(or_empty(j->bound_subject)),
+                              A_TOKEN_POLICY(j->token), A_INT(time_or_now(j->created_at, now)),
+                              A_INT(time_or_now(j->updated_at, now)), A_INT(j->clock_skew_leeway)),
+                         changes, err);
+    return exec_stmt(c, ST_JWT_UPDATE,
+                     ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type),
+                          A_TEXT(or_empty(j->public_keys)), A_TEXT(or_empty(j->jwks_url)),
+                          A_TEXT(or_empty(j->jwks_ca_cert)), A_TEXT(or_empty(j->bound_issuer)),
+                          A_TEXT(or_empty(j->bound_audiences)), A_TEXT(or_empty(j->bound_claims)),
+                          A_TEXT(or_empty(j->bound_subject)), A_TOKEN_POLICY(j->token),
+                          A_INT(time_or_now(j->updated_at, now)), A_INT(j->clock_skew_leeway)),
+                     changes, err);
 }
 
 static enum cf_rc sq_jwt_auth_attach(struct cf_store *base, const struct cf_jwt_auth_config *config,
@@ -2352,8 +2368,11 @@ static enum cf_rc sq_jwt_auth_get(struct cf_store *base, const char *identity_id
                                   struct cf_jwt_auth_config *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return get_one(base, ST_JWT_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_jwt, out,
-                   "JWT auth of identity", identity_id, err);
+    enum cf_rc rc = get_one(base, ST_JWT_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_jwt, out,
+                            "JWT auth of identity", identity_id, err);
+    if (rc != CF_OK)
+        cf_jwt_auth_config_release(out);
+    return rc;
 }
 
 /* ---- Kubernetes auth ---- */
@@ -2371,16 +2390,12 @@ static enum cf_rc k8s_check(const struct cf_k8s_auth_config *k, struct cf_err *e
         {k->allowed_namespaces, sizeof(k->allowed_namespaces), "allowed namespaces"},
         {k->allowed_names, sizeof(k->allowed_names), "allowed names"},
         {k->allowed_audience, sizeof(k->allowed_audience), "allowed audience"},
-        {k->access_token_trusted_ips, sizeof(k->access_token_trusted_ips),
-         "access token trusted IP list"},
     };
     enum cf_rc rc = require_uuid(k->identity_id, "identity", err);
     for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(texts); i++)
         rc = require_terminated(texts[i].text, texts[i].size, texts[i].what, err);
-    if (rc == CF_OK && (k->access_token_ttl < 0 || k->access_token_max_ttl < 0 ||
-                        k->access_token_num_uses_limit < 0))
-        rc =
-            cf_err_set(err, CF_EINVAL, "Kubernetes auth durations and limits must not be negative");
+    if (rc == CF_OK)
+        rc = token_policy_check(&k->token, "Kubernetes auth", err);
     return rc;
 }
 
@@ -2394,19 +2409,15 @@ static enum cf_rc k8s_write(struct db_conn *c, const struct cf_k8s_auth_config *
             c, ST_K8S_INSERT,
             ARGS(A_TEXT(k->identity_id), A_TEXT(k->kubernetes_host), A_TEXT(k->ca_cert),
                  A_TEXT(k->token_reviewer_jwt), A_TEXT(k->allowed_namespaces),
-                 A_TEXT(k->allowed_names), A_TEXT(k->allowed_audience), A_INT(k->access_token_ttl),
-                 A_INT(k->access_token_max_ttl), A_INT(k->access_token_num_uses_limit),
-                 A_TEXT(k->access_token_trusted_ips), A_INT(time_or_now(k->created_at, now)),
-                 A_INT(time_or_now(k->updated_at, now))),
+                 A_TEXT(k->allowed_names), A_TEXT(k->allowed_audience), A_TOKEN_POLICY(k->token),
+                 A_INT(time_or_now(k->created_at, now)), A_INT(time_or_now(k->updated_at, now))),
             changes, err);
-    return exec_stmt(
-        c, ST_K8S_UPDATE,
-        ARGS(A_TEXT(k->identity_id), A_TEXT(k->kubernetes_host), A_TEXT(k->ca_cert),
-             A_TEXT(k->token_reviewer_jwt), A_TEXT(k->allowed_namespaces), A_TEXT(k->allowed_names),
-             A_TEXT(k->allowed_audience), A_INT(k->access_token_ttl),
-             A_INT(k->access_token_max_ttl), A_INT(k->access_token_num_uses_limit),
-             A_TEXT(k->access_token_trusted_ips), A_INT(time_or_now(k->updated_at, now))),
-        changes, err);
+    return exec_stmt(c, ST_K8S_UPDATE,
+                     ARGS(A_TEXT(k->identity_id), A_TEXT(k->kubernetes_host), A_TEXT(k->ca_cert),
+                          A_TEXT(k->token_reviewer_jwt), A_TEXT(k->allowed_namespaces),
+                          A_TEXT(k->allowed_names), A_TEXT(k->allowed_audience),
+                          A_TOKEN_POLICY(k->token), A_INT(time_or_now(k->updated_at, now))),
+                     changes, err);
 }
 
 static enum cf_rc sq_k8s_auth_attach(struct cf_store *base, const struct cf_k8s_auth_config *config,

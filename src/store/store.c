@@ -230,6 +230,17 @@ void cf_identity_list_release(struct cf_identity_list *l)
     memset(l, 0, sizeof(*l));
 }
 
+void cf_jwt_auth_config_release(struct cf_jwt_auth_config *c)
+{
+    if (!c)
+        return;
+    char **texts[] = {&c->public_keys,     &c->jwks_url,     &c->jwks_ca_cert, &c->bound_issuer,
+                      &c->bound_audiences, &c->bound_claims, &c->bound_subject};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(texts); i++)
+        free(*texts[i]); /* public texts: no wipe needed */
+    memset(c, 0, sizeof(*c));
+}
+
 void cf_client_secret_list_release(struct cf_client_secret_list *l)
 {
     if (!l)

@@ -163,48 +163,57 @@ struct cf_identity {
     int64_t updated_at;
 };
 
-/* Universal auth attached to an identity. Durations in seconds; 0 limits mean "none". */
+/* What every auth method says about the access tokens it issues (accessTokenTTL,
+ * accessTokenMaxTTL, accessTokenNumUsesLimit, accessTokenTrustedIps in the API). Durations in
+ * seconds; 0 limits mean "none". Each method's configuration embeds one; core/identities.h
+ * validates and defaults it, the store keeps it in the same four columns of every method's table.
+ */
+struct cf_token_policy {
+    int64_t ttl;
+    int64_t max_ttl;
+    int64_t num_uses_limit;
+    char trusted_ips[CF_IPS_MAX + 1]; /* comma-separated ranges, "0.0.0.0/0,::/0" when open */
+};
+
+/* Universal auth attached to an identity. */
 struct cf_ua_config {
     char identity_id[CF_UUID_LEN];
     char client_id[CF_UUID_LEN];
-    int64_t access_token_ttl;
-    int64_t access_token_max_ttl;
-    int64_t access_token_num_uses_limit;
-    char access_token_trusted_ips[CF_IPS_MAX + 1];  /* "0.0.0.0/0,::/0" when open */
-    char client_secret_trusted_ips[CF_IPS_MAX + 1]; /* likewise */
+    struct cf_token_policy token;
+    char client_secret_trusted_ips[CF_IPS_MAX + 1]; /* "0.0.0.0/0,::/0" when open */
     int64_t created_at;
     int64_t updated_at;
 };
 
 /* JWT auth attached to an identity. Texts are public: public_keys is a JSON array of PEM
  * public keys, bound_claims a JSON object {path: "v1, v2"}, bound_audiences comma-separated; ""
- * means not bound. Durations in seconds; 0 limits mean "none". Over 40 KiB: keep it off the stack.
- */
-#define CF_JWT_KEYS_TEXT_MAX 32768
-#define CF_JWT_TEXT_MAX 4096
+ * means not bound. The texts that vary in size are heap strings owned by the configuration: a
+ * configuration filled by jwt_auth_get or by core/identities.h has all seven non-NULL, and
+ * cf_jwt_auth_config_release frees them (NULL pointers are fine there, and the store writes NULL
+ * as ""). Their sizes are bounded by the limits below: the core refuses a longer one with an error
+ * naming the field, the store refuses to write one. */
+#define CF_JWT_KEYS_TEXT_MAX 32768 /* publicKeys, as JSON text */
+#define CF_JWT_TEXT_MAX 4096       /* each other text of JWT and Kubernetes auth */
+#define CF_JWT_CONFIG_TYPE_MAX 7   /* "static" or "jwks" */
 struct cf_jwt_auth_config {
     char identity_id[CF_UUID_LEN];
-    char configuration_type[8]; /* "static" or "jwks" */
-    char public_keys[CF_JWT_KEYS_TEXT_MAX + 1];
-    char jwks_url[CF_JWT_TEXT_MAX + 1];
-    char jwks_ca_cert[CF_JWT_TEXT_MAX + 1];
-    char bound_issuer[CF_JWT_TEXT_MAX + 1];
-    char bound_audiences[CF_JWT_TEXT_MAX + 1];
-    char bound_claims[CF_JWT_TEXT_MAX + 1];
-    char bound_subject[CF_JWT_TEXT_MAX + 1];
+    char configuration_type[CF_JWT_CONFIG_TYPE_MAX + 1];
+    char *public_keys; /* at most CF_JWT_KEYS_TEXT_MAX characters */
+    char *jwks_url;    /* this and the rest: at most CF_JWT_TEXT_MAX characters */
+    char *jwks_ca_cert;
+    char *bound_issuer;
+    char *bound_audiences;
+    char *bound_claims;
+    char *bound_subject;
     int64_t clock_skew_leeway; /* seconds allowed on exp, nbf and iat */
-    int64_t access_token_ttl;
-    int64_t access_token_max_ttl;
-    int64_t access_token_num_uses_limit;
-    char access_token_trusted_ips[CF_IPS_MAX + 1];
+    struct cf_token_policy token;
     int64_t created_at;
     int64_t updated_at;
 };
 
 /* Kubernetes auth attached to an identity. token_reviewer_jwt is a credential ("": the
  * login token reviews itself): callers wipe it and never render it. allowed_namespaces and
- * allowed_names are comma-separated globs ("" = any). Durations in seconds; 0 limits mean "none".
- */
+ * allowed_names are comma-separated globs ("" = any). */
 #define CF_K8S_JWT_MAX 8192
 /* The reviewer JWT as stored: sealed (crypto/serverkey.h), "sealed:v1:" + base64, or plain text
  * when written before sealing existed. */
@@ -217,10 +226,7 @@ struct cf_k8s_auth_config {
     char allowed_namespaces[CF_JWT_TEXT_MAX + 1];
     char allowed_names[CF_JWT_TEXT_MAX + 1];
     char allowed_audience[CF_JWT_TEXT_MAX + 1];
-    int64_t access_token_ttl;
-    int64_t access_token_max_ttl;
-    int64_t access_token_num_uses_limit;
-    char access_token_trusted_ips[CF_IPS_MAX + 1];
+    struct cf_token_policy token;
     int64_t created_at;
     int64_t updated_at;
 };
@@ -731,6 +737,8 @@ void cf_secret_meta_list_release(struct cf_secret_meta_list *l);
 void cf_import_list_release(struct cf_import_list *l);
 void cf_tag_list_release(struct cf_tag_list *l);
 void cf_identity_list_release(struct cf_identity_list *l);
+/* Frees the heap texts of c and zeroes it (c itself stays the caller's); NULL is a no-op. */
+void cf_jwt_auth_config_release(struct cf_jwt_auth_config *c);
 void cf_client_secret_list_release(struct cf_client_secret_list *l);
 void cf_membership_release(struct cf_membership *m);
 void cf_membership_list_release(struct cf_membership_list *l);

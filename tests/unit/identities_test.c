@@ -6,6 +6,7 @@
 
 #include "core/identities.h"
 #include "core/projects.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 TestSuite(identities, .init = fx_setup, .fini = fx_teardown);
@@ -68,23 +69,23 @@ Test(identities, only_the_admin_manages_identities)
 Test(identities, universal_auth_and_client_secrets)
 {
     struct cf_identity id = make_identity("pipeline");
-    struct cf_ua_settings settings = {.has_ttl = true, .access_token_ttl = 600};
+    struct cf_ua_settings settings = {.token = {.has_ttl = true, .ttl = 600}};
     struct cf_ua_config config = {0};
     cr_assert_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &settings, &config, &err), CF_OK, "%s",
                  err.msg);
-    cr_expect_eq(config.access_token_ttl, 600);
+    cr_expect_eq(config.token.ttl, 600);
     cr_expect_neq(config.client_id[0], '\0');
     cr_expect_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &settings, &config, &err), CF_EEXIST,
                  "attached twice");
 
-    struct cf_ua_settings too_long = {.has_ttl = true, .access_token_ttl = CF_TTL_MAX + 1};
+    struct cf_ua_settings too_long = {.token = {.has_ttl = true, .ttl = CF_TTL_MAX + 1}};
     cr_expect_eq(cf_ua_update(&fx_core, &fx_admin, id.id, &too_long, &config, &err),
                  CF_EVALIDATION);
-    struct cf_ua_settings bad_ips = {.has_token_ips = true,
-                                     .access_token_trusted_ips = "10.0.0.0/99"};
+    struct cf_ua_settings bad_ips = {
+        .token = {.has_trusted_ips = true, .trusted_ips = "10.0.0.0/99"}};
     cr_expect_eq(cf_ua_update(&fx_core, &fx_admin, id.id, &bad_ips, &config, &err), CF_EVALIDATION);
     cr_assert_eq(cf_ua_get(&fx_core, &fx_admin, id.id, &config, &err), CF_OK);
-    cr_expect_eq(config.access_token_ttl, 600, "a refused update changed the settings");
+    cr_expect_eq(config.token.ttl, 600, "a refused update changed the settings");
 
     char secret[CF_TOKEN_MAX];
     struct cf_client_secret cs = {0};
@@ -150,4 +151,57 @@ Test(identities, memberships)
     cf_membership_release(&m);
     cr_expect_eq(cf_membership_remove(&fx_core, &fx_admin, "infra", id.id, &m, &err), CF_ENOTFOUND);
     cf_project_view_release(&project);
+}
+
+/* The token policy every auth method embeds: validated once, for all of them. */
+Test(identities, token_policy_validation)
+{
+    struct cf_token_policy policy, before;
+    struct cf_err e = {0};
+
+    cf_token_policy_init(&policy);
+    cr_expect_eq(policy.ttl, 2592000);
+    cr_expect_eq(policy.max_ttl, 2592000);
+    cr_expect_eq(policy.num_uses_limit, 0);
+    cr_expect_str_eq(policy.trusted_ips, "0.0.0.0/0,::/0");
+    before = policy;
+
+    const struct {
+        struct cf_token_settings settings;
+        const char *field;
+    } bad[] = {
+        {{.has_ttl = true, .ttl = -1}, "accessTokenTTL"},
+        {{.has_ttl = true, .ttl = CF_TTL_MAX + 1}, "accessTokenTTL"},
+        {{.has_max_ttl = true, .max_ttl = -5}, "accessTokenMaxTTL"},
+        {{.has_ttl = true, .ttl = 600, .has_max_ttl = true, .max_ttl = 60}, "accessTokenTTL"},
+        {{.has_num_uses = true, .num_uses_limit = -1}, "accessTokenNumUsesLimit"},
+        {{.has_trusted_ips = true, .trusted_ips = "10.0.0.0/99"}, "accessTokenTrustedIps"},
+        {{.has_trusted_ips = true, .trusted_ips = "not-an-ip"}, "accessTokenTrustedIps"},
+        {{.has_trusted_ips = true, .trusted_ips = NULL}, "accessTokenTrustedIps"},
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(bad); i++) {
+        memset(&e, 0, sizeof(e));
+        cr_expect_eq(cf_token_policy_apply(&bad[i].settings, &policy, &e), CF_EVALIDATION,
+                     "case %zu", i);
+        cr_expect_str_eq(e.field, bad[i].field, "case %zu", i);
+        cr_expect_eq(memcmp(&policy, &before, sizeof(policy)), 0, "case %zu changed the policy", i);
+    }
+
+    struct cf_token_settings good = {.has_ttl = true,
+                                     .ttl = 60,
+                                     .has_max_ttl = true,
+                                     .max_ttl = 0,
+                                     .has_num_uses = true,
+                                     .num_uses_limit = 3,
+                                     .has_trusted_ips = true,
+                                     .trusted_ips = "10.0.0.0/8,::1"};
+    cr_assert_eq(cf_token_policy_apply(&good, &policy, &e), CF_OK, "%s", e.msg);
+    cr_expect_eq(policy.ttl, 60);
+    cr_expect_eq(policy.max_ttl, 0);
+    cr_expect_eq(policy.num_uses_limit, 3);
+    cr_expect_str_eq(policy.trusted_ips, "10.0.0.0/8,::1");
+    /* max TTL 0 means none: any TTL within bounds is accepted. */
+    struct cf_token_settings long_ttl = {.has_ttl = true, .ttl = CF_TTL_MAX};
+    cr_expect_eq(cf_token_policy_apply(&long_ttl, &policy, &e), CF_OK);
+    cr_expect_eq(cf_token_policy_apply(NULL, &policy, &e), CF_OK);
 }

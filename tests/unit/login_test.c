@@ -31,8 +31,7 @@ static enum cf_rc fake_ua_get_by_client_id(struct cf_store *st, const char *clie
     memset(out, 0, sizeof(*out));
     cf_strlcpy(out->identity_id, KNOWN_IDENTITY, sizeof(out->identity_id));
     cf_strlcpy(out->client_id, KNOWN_CLIENT_ID, sizeof(out->client_id));
-    cf_strlcpy(out->access_token_trusted_ips, "0.0.0.0/0,::/0",
-               sizeof(out->access_token_trusted_ips));
+    cf_strlcpy(out->token.trusted_ips, "0.0.0.0/0,::/0", sizeof(out->token.trusted_ips));
     cf_strlcpy(out->client_secret_trusted_ips, "0.0.0.0/0,::/0",
                sizeof(out->client_secret_trusted_ips));
     return CF_OK;

@@ -1135,10 +1135,10 @@ static struct cf_ua_config *new_ua(const char *identity_id)
     cr_assert_not_null(ua);
     snprintf(ua->identity_id, sizeof(ua->identity_id), "%s", identity_id);
     cf_uuid_new(ua->client_id);
-    ua->access_token_ttl = 3600;
-    ua->access_token_max_ttl = 7200;
-    ua->access_token_num_uses_limit = 5;
-    snprintf(ua->access_token_trusted_ips, sizeof(ua->access_token_trusted_ips), "10.0.0.0/8");
+    ua->token.ttl = 3600;
+    ua->token.max_ttl = 7200;
+    ua->token.num_uses_limit = 5;
+    snprintf(ua->token.trusted_ips, sizeof(ua->token.trusted_ips), "10.0.0.0/8");
     snprintf(ua->client_secret_trusted_ips, sizeof(ua->client_secret_trusted_ips),
              "0.0.0.0/0,::/0");
     ua->created_at = 1000;
@@ -1291,10 +1291,10 @@ Test(store, universal_auth)
     cr_assert_eq(st->ops->ua_get_by_client_id(st, "not a client id", got, &err), CF_ENOTFOUND);
 
     /* Updating replaces the settings and keeps the client id and the creation time. */
-    ua->access_token_ttl = 60;
-    ua->access_token_max_ttl = 0;
-    ua->access_token_num_uses_limit = 0;
-    snprintf(ua->access_token_trusted_ips, sizeof(ua->access_token_trusted_ips), "::1/128");
+    ua->token.ttl = 60;
+    ua->token.max_ttl = 0;
+    ua->token.num_uses_limit = 0;
+    snprintf(ua->token.trusted_ips, sizeof(ua->token.trusted_ips), "::1/128");
     snprintf(ua->client_secret_trusted_ips, sizeof(ua->client_secret_trusted_ips), "1.2.3.4/32");
     char client_id[CF_UUID_LEN];
     memcpy(client_id, ua->client_id, sizeof(client_id));
@@ -1304,10 +1304,10 @@ Test(store, universal_auth)
     cr_assert_eq(st->ops->ua_update(st, ua, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(st->ops->ua_get(st, a.id, got, &err), CF_OK);
     cr_assert_str_eq(got->client_id, client_id);
-    cr_assert_eq(got->access_token_ttl, 60);
-    cr_assert_eq(got->access_token_max_ttl, 0);
-    cr_assert_eq(got->access_token_num_uses_limit, 0);
-    cr_assert_str_eq(got->access_token_trusted_ips, "::1/128");
+    cr_assert_eq(got->token.ttl, 60);
+    cr_assert_eq(got->token.max_ttl, 0);
+    cr_assert_eq(got->token.num_uses_limit, 0);
+    cr_assert_str_eq(got->token.trusted_ips, "::1/128");
     cr_assert_str_eq(got->client_secret_trusted_ips, "1.2.3.4/32");
     cr_assert_eq(got->created_at, 1000);
     cr_assert_eq(got->updated_at, 2000);
@@ -1316,7 +1316,7 @@ Test(store, universal_auth)
     cr_assert(strstr(err.msg, "not attached"), "%s", err.msg);
 
     /* An unterminated list is refused, not read past. */
-    memset(ua->access_token_trusted_ips, 'x', sizeof(ua->access_token_trusted_ips));
+    memset(ua->token.trusted_ips, 'x', sizeof(ua->token.trusted_ips));
     snprintf(ua->identity_id, sizeof(ua->identity_id), "%s", a.id);
     cr_assert_eq(st->ops->ua_update(st, ua, &err), CF_EINVAL);
     free(ua);
@@ -1335,12 +1335,14 @@ Test(store, jwt_auth)
     memcpy(jwt->identity_id, a.id, CF_UUID_LEN);
     snprintf(jwt->configuration_type, sizeof(jwt->configuration_type), "static");
     /* Texts are opaque, up to their full size. */
+    jwt->public_keys = calloc(1, CF_JWT_KEYS_TEXT_MAX + 2);
+    cr_assert(jwt->public_keys);
     memset(jwt->public_keys, 'k', CF_JWT_KEYS_TEXT_MAX);
-    snprintf(jwt->bound_issuer, sizeof(jwt->bound_issuer), "https://ci.example");
-    snprintf(jwt->bound_audiences, sizeof(jwt->bound_audiences), "a, b");
-    snprintf(jwt->bound_claims, sizeof(jwt->bound_claims), "{\"team\":\"x\"}");
-    snprintf(jwt->access_token_trusted_ips, sizeof(jwt->access_token_trusted_ips), "0.0.0.0/0");
-    jwt->access_token_ttl = 60;
+    jwt->bound_issuer = strdup("https://ci.example");
+    jwt->bound_audiences = strdup("a, b");
+    jwt->bound_claims = strdup("{\"team\":\"x\"}");
+    snprintf(jwt->token.trusted_ips, sizeof(jwt->token.trusted_ips), "0.0.0.0/0");
+    jwt->token.ttl = 60;
     jwt->created_at = 1000;
     jwt->updated_at = 1000;
     cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_OK, "%s", err.msg);
@@ -1351,29 +1353,31 @@ Test(store, jwt_auth)
     cr_assert_str_eq(got->bound_audiences, "a, b");
     cr_assert_str_eq(got->bound_claims, "{\"team\":\"x\"}");
     cr_assert_str_eq(got->bound_subject, "");
-    cr_assert_eq(got->access_token_ttl, 60);
+    cr_assert_eq(got->token.ttl, 60);
     cr_assert_eq(got->created_at, 1000);
 
     cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_EEXIST);
+    cf_jwt_auth_config_release(got);
     cr_assert_eq(st->ops->jwt_auth_get(st, b.id, got, &err), CF_ENOTFOUND);
     memcpy(jwt->identity_id, b.id, CF_UUID_LEN);
     cr_assert_eq(st->ops->jwt_auth_update(st, jwt, &err), CF_ENOTFOUND);
     cf_uuid_new(jwt->identity_id);
     cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_ENOTFOUND);
-    /* An unterminated text is refused, not read past. */
+    /* A text over its limit is refused. */
     memcpy(jwt->identity_id, b.id, CF_UUID_LEN);
-    memset(jwt->bound_subject, 's', sizeof(jwt->bound_subject));
+    jwt->public_keys[CF_JWT_KEYS_TEXT_MAX] = 'k';
     cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_EINVAL);
-    jwt->bound_subject[0] = '\0';
+    jwt->public_keys[CF_JWT_KEYS_TEXT_MAX] = '\0';
 
     /* Update replaces the settings and keeps the creation time; deleting the identity deletes it.
      */
     memcpy(jwt->identity_id, a.id, CF_UUID_LEN);
     snprintf(jwt->configuration_type, sizeof(jwt->configuration_type), "jwks");
-    snprintf(jwt->jwks_url, sizeof(jwt->jwks_url), "https://ci.example/jwks");
+    jwt->jwks_url = strdup("https://ci.example/jwks");
     jwt->created_at = 5;
     jwt->updated_at = 2000;
     cr_assert_eq(st->ops->jwt_auth_update(st, jwt, &err), CF_OK, "%s", err.msg);
+    cf_jwt_auth_config_release(got);
     cr_assert_eq(st->ops->jwt_auth_get(st, a.id, got, &err), CF_OK);
     cr_assert_str_eq(got->configuration_type, "jwks");
     cr_assert_str_eq(got->jwks_url, "https://ci.example/jwks");
@@ -1383,6 +1387,7 @@ Test(store, jwt_auth)
     cr_assert_neq(st->ops->jwt_auth_update(st, jwt, &err), CF_OK);
     cr_assert_eq(st->ops->identity_delete(st, a.id, &err), CF_OK);
     cr_assert_eq(st->ops->jwt_auth_get(st, a.id, got, &err), CF_ENOTFOUND);
+    cf_jwt_auth_config_release(jwt);
     free(jwt);
     free(got);
 }
@@ -1400,8 +1405,8 @@ Test(store, kubernetes_auth)
     memset(k->token_reviewer_jwt, 'r', CF_K8S_JWT_MAX);
     snprintf(k->allowed_namespaces, sizeof(k->allowed_namespaces), "prod, team-*");
     snprintf(k->allowed_audience, sizeof(k->allowed_audience), "coffer");
-    snprintf(k->access_token_trusted_ips, sizeof(k->access_token_trusted_ips), "0.0.0.0/0");
-    k->access_token_ttl = 60;
+    snprintf(k->token.trusted_ips, sizeof(k->token.trusted_ips), "0.0.0.0/0");
+    k->token.ttl = 60;
     k->created_at = 1000;
     k->updated_at = 1000;
     cr_assert_eq(st->ops->kubernetes_auth_attach(st, k, &err), CF_OK, "%s", err.msg);
@@ -1411,7 +1416,7 @@ Test(store, kubernetes_auth)
     cr_assert_str_eq(got->allowed_namespaces, "prod, team-*");
     cr_assert_str_eq(got->allowed_names, "");
     cr_assert_str_eq(got->allowed_audience, "coffer");
-    cr_assert_eq(got->access_token_ttl, 60);
+    cr_assert_eq(got->token.ttl, 60);
     cr_assert_eq(got->created_at, 1000);
 
     cr_assert_eq(st->ops->kubernetes_auth_attach(st, k, &err), CF_EEXIST);
