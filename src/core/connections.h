@@ -20,10 +20,8 @@
 
 #include "core/core.h"
 #include "provider/provider.h"
+#include "store/connections.h"
 
-#define CF_CONN_APP_MAX 32    /* "azure-devops", "azure-key-vault", "github" and the NUL */
-#define CF_CONN_METHOD_MAX 32 /* "access-token", "client-secret", ... and the NUL */
-#define CF_CONN_DESC_MAX 512  /* a description's characters */
 #define CF_CONN_CREDENTIALS_MAX (16 * 1024) /* the credentials object, as compact JSON */
 
 /* A connection opened for the engine: the credentials in plaintext, for one run. */
@@ -49,31 +47,8 @@ enum cf_rc cf_connection_open(struct cf_core *core, const char *id, struct cf_co
 /* Wipes and frees the plaintext credentials and clears c; safe on a zeroed or closed c. */
 void cf_connection_close(struct cf_conn_opened *c);
 
-/* The non-secret description of a connection, as the API shows it. */
-struct cf_connection {
-    char id[CF_UUID_LEN];
-    char name[CF_NAME_MAX + 1];
-    char app[CF_CONN_APP_MAX];
-    char method[CF_CONN_METHOD_MAX];
-    char description[CF_CONN_DESC_MAX + 1];
-    /* The credentials' non-secret fields (tenantId, clientId, orgName, appId, installationId,
-     * instanceUrl, authorityHost, host) and "hint": "****" and the secret's last four characters.
-     * JSON object as compact text. */
-    char public_fields[2048];
-    int64_t expires_at;     /* Unix ms; 0: unknown or none */
-    int64_t created_at;     /* Unix ms */
-    int64_t updated_at;     /* Unix ms */
-    int64_t checked_at;     /* Unix ms of the last check; 0: never checked */
-    char check_result[512]; /* "ok", or the check's error message; "" when never checked */
-    bool check_ok;          /* the last check succeeded */
-    int64_t version;        /* bumped on every update */
-};
-
-struct cf_connection_list {
-    struct cf_connection *items;
-    size_t n;
-};
-void cf_connection_list_release(struct cf_connection_list *l);
+/* struct cf_connection (the non-secret description the API shows) and its list are in
+ * store/connections.h. */
 
 /* The non-secret description of the connection id, without authorization and without audit (it
  * reads no credential): for the engine, e.g. to check that a sync's connection exists and is of
