@@ -1,0 +1,56 @@
+/* The providers' common entry points: the table of destinations (cf_dest_find), the release of
+ * what a destination lists, and the connection check that dispatches on the connection's app. */
+#include "provider/provider.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "provider/ado.h"
+#include "provider/keyvault.h"
+#include "util/str.h"
+
+static const struct cf_dest_ops *const destinations[] = {
+    &cf_dest_azure_devops,
+    &cf_dest_azure_key_vault,
+};
+
+const struct cf_dest_ops *cf_dest_find(const char *slug)
+{
+    if (!slug)
+        return NULL;
+    for (size_t i = 0; i < CF_ARRAY_SIZE(destinations); i++)
+        if (strcmp(destinations[i]->destination, slug) == 0)
+            return destinations[i];
+    return NULL;
+}
+
+void cf_dest_list_release(struct cf_dest_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->items[i].name);
+        if (l->items[i].value) {
+            sodium_memzero(l->items[i].value, strlen(l->items[i].value));
+            free(l->items[i].value);
+        }
+    }
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
+enum cf_rc cf_provider_check(const struct cf_provider_conn *conn, json_t **report,
+                             struct cf_err *err)
+{
+    *report = NULL;
+    if (!conn || !conn->app || !json_is_object(conn->credentials))
+        return cf_err_set(err, CF_EINVAL, "the connection has no app or no credentials");
+    if (strcmp(conn->app, "azure-devops") == 0)
+        return cf_ado_check(conn, report, err);
+    if (strcmp(conn->app, "azure-key-vault") == 0)
+        return cf_keyvault_check(conn, report, err);
+    return cf_err_set(err, CF_EINVAL, "unknown connection app \"%.64s\"", conn->app);
+}
