@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
 
 #include <sodium.h>
 
@@ -107,14 +110,27 @@ static void session_close(struct session *s)
     s->bearer = NULL;
 }
 
-/* err from a Key Vault error answer {"error":{"code","message"}}, naming what was done. */
+/* The most precise error code of a Key Vault error answer: error.innererror.code when there is
+ * one (e.g. ObjectIsDeletedButRecoverable under Conflict, ForbiddenByRbac under Forbidden), else
+ * error.code; NULL when the answer has none. */
+static const char *error_code(const json_t *body)
+{
+    const json_t *e = json_object_get(body, "error");
+    const char *inner =
+        json_string_value(json_object_get(json_object_get(e, "innererror"), "code"));
+    return inner ? inner : json_string_value(json_object_get(e, "code"));
+}
+
+/* err from a Key Vault error answer {"error":{"code","message","innererror"}}, naming what was
+ * done. */
 static enum cf_rc kv_error(long status, const json_t *body, const char *what, const char *name,
                            struct cf_err *err)
 {
-    const json_t *e = json_object_get(body, "error");
-    const char *code = json_string_value(json_object_get(e, "code"));
+    const char *code = error_code(body);
     char message[120];
-    cf_azure_first_line(json_string_value(json_object_get(e, "message")), message, sizeof(message));
+    cf_azure_first_line(
+        json_string_value(json_object_get(json_object_get(body, "error"), "message")), message,
+        sizeof(message));
     return cf_err_set(err, cf_azure_status_rc(status),
                       SYSTEM " refused to %s \"%.127s\" (%ld %.48s): %s", what, name, status,
                       code ? code : "no error code", message[0] ? message : "no message");
@@ -122,7 +138,7 @@ static enum cf_rc kv_error(long status, const json_t *body, const char *what, co
 
 static bool error_code_is(const json_t *body, const char *code)
 {
-    const char *c = json_string_value(json_object_get(json_object_get(body, "error"), "code"));
+    const char *c = error_code(body);
     return c && strcmp(c, code) == 0;
 }
 
@@ -324,6 +340,43 @@ static enum cf_rc list_add(const struct session *s, const json_t *item, struct c
     return rc;
 }
 
+/* Whether url is on the vault at base: same scheme, host and port (nextLink spells the default
+ * port out: https://NAME.vault.azure.net:443/secrets?...) and a path under base's. */
+static bool same_vault(const char *base, const char *url)
+{
+    CURLU *a = curl_url(), *b = curl_url();
+    char *parts[2][4] = {{NULL}};
+    static const CURLUPart which[4] = {CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT,
+                                       CURLUPART_PATH};
+    bool same = false;
+    if (a && b && curl_url_set(a, CURLUPART_URL, base, 0) == CURLUE_OK &&
+        curl_url_set(b, CURLUPART_URL, url, 0) == CURLUE_OK) {
+        same = true;
+        for (int i = 0; i < 4; i++) {
+            if (curl_url_get(a, which[i], &parts[0][i], CURLU_DEFAULT_PORT) != CURLUE_OK ||
+                curl_url_get(b, which[i], &parts[1][i], CURLU_DEFAULT_PORT) != CURLUE_OK)
+                same = false;
+        }
+        if (same) {
+            size_t base_path = strlen(parts[0][3]);
+            while (base_path > 0 && parts[0][3][base_path - 1] == '/')
+                base_path--;
+            same = strcasecmp(parts[0][0], parts[1][0]) == 0 &&
+                   strcasecmp(parts[0][1], parts[1][1]) == 0 &&
+                   strcmp(parts[0][2], parts[1][2]) == 0 &&
+                   strncmp(parts[0][3], parts[1][3], base_path) == 0 &&
+                   parts[1][3][base_path] == '/';
+        }
+    }
+    for (int i = 0; i < 4; i++) {
+        curl_free(parts[0][i]);
+        curl_free(parts[1][i]);
+    }
+    curl_url_cleanup(a);
+    curl_url_cleanup(b);
+    return same;
+}
+
 static enum cf_rc kv_list(const struct cf_provider_conn *conn, const json_t *config,
                           struct cf_dest_list *out, struct cf_err *err)
 {
@@ -359,8 +412,7 @@ static enum cf_rc kv_list(const struct cf_provider_conn *conn, const json_t *con
         if (!link || !link[0])
             break;
         /* the bearer token goes only to the vault itself */
-        size_t base_len = strlen(s.base);
-        if (strncmp(link, s.base, base_len) != 0 || link[base_len] != '/') {
+        if (!same_vault(s.base, link)) {
             rc = cf_err_set(err, CF_EIO, SYSTEM " gave a nextLink outside the vault");
             break;
         }
