@@ -45,8 +45,7 @@ static void fake_start(void)
         dup2(pipefd[1], STDOUT_FILENO);
         close(pipefd[0]);
         close(pipefd[1]);
-        execlp("python3", "python3", script, "--port", "0", "--state-dir", state_dir,
-               (char *)NULL);
+        execlp("python3", "python3", script, "--port", "0", "--state-dir", state_dir, (char *)NULL);
         _exit(127);
     }
     close(pipefd[1]);
@@ -86,8 +85,8 @@ static json_t *ctl(const char *method, const char *path, json_t *body_take)
     char *body = body_take ? json_dumps(body_take, JSON_COMPACT) : NULL;
     const char *headers[] = {"Content-Type: application/json", NULL};
     snprintf(url, sizeof(url), "%s%s", base, path);
-    struct cf_http_request req = {.net = {.url = url}, .method = method, .body = body,
-                                  .headers = headers};
+    struct cf_http_request req = {
+        .net = {.url = url}, .method = method, .body = body, .headers = headers};
     struct cf_http_response resp = {0};
     struct cf_err err;
     cr_assert_eq(cf_http_perform(&req, &resp, &err), CF_OK, "%s", err.msg);
@@ -178,13 +177,13 @@ static void seed(const char *pat_scopes)
                     json_pack("{s:s, s:s, s:[{s:s}], s:s}", "tenant", "t1", "clientId", "c1",
                               "secrets", "value", SECRET, "certificate", pem)));
     free(pem);
-    json_decref(ctl("POST", "/_fake/kv/vaults",
-                    json_pack("{s:s, s:{s:[s]}}", "vault", "v1", "roles", "c1",
-                              "Key Vault Secrets Officer")));
+    json_decref(ctl(
+        "POST", "/_fake/kv/vaults",
+        json_pack("{s:s, s:{s:[s]}}", "vault", "v1", "roles", "c1", "Key Vault Secrets Officer")));
     json_decref(ctl("POST", "/_fake/ado/orgs",
-                    json_pack("{s:s, s:[{s:s, s:s}], s:{s:[s,s]}}", "org", "o1", "projects",
-                              "name", "p1", "id", "11111111-2222-3333-4444-555555555555",
-                              "principals", "c1", "vso.variablegroups_manage", "vso.project")));
+                    json_pack("{s:s, s:[{s:s, s:s}], s:{s:[s,s]}}", "org", "o1", "projects", "name",
+                              "p1", "id", "11111111-2222-3333-4444-555555555555", "principals",
+                              "c1", "vso.variablegroups_manage", "vso.project")));
     json_t *scopes = json_array();
     char copy[256];
     snprintf(copy, sizeof(copy), "%s", pat_scopes);
@@ -332,8 +331,8 @@ Test(provider_azure, ado_create_adopt_keep_and_own)
         {.name = "B", .key = "B", .value = VALUE_B, .value_len = strlen(VALUE_B), .version = 1},
     };
     /* a new group is created */
-    json_t *config = json_pack("{s:s, s:s}", "devopsProjectName", "p1", "variableGroupName",
-                               "fresh");
+    json_t *config =
+        json_pack("{s:s, s:s}", "devopsProjectName", "p1", "variableGroupName", "fresh");
     cr_assert_eq(ado->config_check(config, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(ado->push(&conn, config, items, 2, NULL, 0, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(logged("POST", "/ado/o1/_apis/distributedtask/variablegroups", 200), 1);
@@ -347,9 +346,9 @@ Test(provider_azure, ado_create_adopt_keep_and_own)
 
     /* an existing group is adopted: its other variables stay */
     json_decref(ctl("POST", "/_fake/ado/groups",
-                    json_pack("{s:s, s:s, s:s, s:{s:{s:s}, s:{s:s, s:b}}}", "org", "o1",
-                              "project", "p1", "name", "shared", "variables", "KEEP", "value",
-                              "plain", "HIDDEN", "value", "hidden-value", "isSecret", 1)));
+                    json_pack("{s:s, s:s, s:s, s:{s:{s:s}, s:{s:s, s:b}}}", "org", "o1", "project",
+                              "p1", "name", "shared", "variables", "KEEP", "value", "plain",
+                              "HIDDEN", "value", "hidden-value", "isSecret", 1)));
     config = json_pack("{s:s, s:s}", "devopsProjectId", "11111111-2222-3333-4444-555555555555",
                        "variableGroupName", "shared");
     cr_assert_eq(ado->push(&conn, config, items, 2, NULL, 0, &err), CF_OK, "%s", err.msg);
@@ -357,9 +356,9 @@ Test(provider_azure, ado_create_adopt_keep_and_own)
     g = group_state("shared");
     json_t *vars = json_object_get(g, "variables");
     cr_assert_eq(json_object_size(vars), 4);
-    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(vars, "HIDDEN"),
-                                                       "valueSha256")),
-                     sha("hidden-value"));
+    cr_assert_str_eq(
+        json_string_value(json_object_get(json_object_get(vars, "HIDDEN"), "valueSha256")),
+        sha("hidden-value"));
     json_decref(g);
 
     /* list: names, plain values, NULL for secret ones */
@@ -395,9 +394,8 @@ Test(provider_azure, ado_create_adopt_keep_and_own)
     json_t *e;
     json_array_foreach(log, i, e)
     {
-        cr_assert_str_eq(json_string_value(json_object_get(json_object_get(e, "query"),
-                                                           "api-version")),
-                         "7.1");
+        cr_assert_str_eq(
+            json_string_value(json_object_get(json_object_get(e, "query"), "api-version")), "7.1");
         cr_assert_str_eq(json_string_value(json_object_get(json_object_get(e, "headers"),
                                                            "X-TFS-FedAuthRedirect")),
                          "Suppress");
@@ -415,8 +413,8 @@ Test(provider_azure, ado_refused_pat_and_scope)
     json_t *creds = ado_pat_creds();
     struct cf_provider_conn conn = {"azure-devops", "access-token", creds, NULL};
     struct cf_err err;
-    struct cf_sync_item item = {.name = "A", .key = "A", .value = VALUE_A,
-                                .value_len = strlen(VALUE_A)};
+    struct cf_sync_item item = {
+        .name = "A", .key = "A", .value = VALUE_A, .value_len = strlen(VALUE_A)};
     json_t *config = json_pack("{s:s, s:s}", "devopsProjectName", "p1", "variableGroupName", "g");
     cr_assert_eq(ado->push(&conn, config, &item, 1, NULL, 0, &err), CF_EFORBIDDEN);
     cr_assert(strstr(err.msg, "lacks scope vso.variablegroups_manage"), "%s", err.msg);
@@ -452,8 +450,8 @@ Test(provider_azure, ado_with_entra_token)
     json_object_set_new(creds, "instanceUrl", json_string(instance));
     struct cf_provider_conn conn = {"azure-devops", "client-secret", creds, NULL};
     struct cf_err err;
-    struct cf_sync_item item = {.name = "A", .key = "A", .value = VALUE_A,
-                                .value_len = strlen(VALUE_A)};
+    struct cf_sync_item item = {
+        .name = "A", .key = "A", .value = VALUE_A, .value_len = strlen(VALUE_A)};
     json_t *config = json_pack("{s:s, s:s}", "devopsProjectName", "p1", "variableGroupName", "g");
     cr_assert_eq(ado->push(&conn, config, &item, 1, NULL, 0, &err), CF_OK, "%s", err.msg);
     json_t *g = group_state("g");
@@ -476,9 +474,13 @@ Test(provider_azure, keyvault_put_tags_exp_and_names)
     cr_assert_str_eq(name, "DB-PASSWORD");
     cr_assert_eq(kv->map_name("db.password", name, sizeof(name), &err), CF_EVALIDATION);
     cr_assert_eq(kv->map_name("", name, sizeof(name), &err), CF_EVALIDATION);
-    struct cf_sync_item item = {.name = "DB-PASSWORD", .key = "DB_PASSWORD", .value = VALUE_A,
-                                .value_len = strlen(VALUE_A), .expires_at = 1900000000000LL,
-                                .location = "shop/prod/db", .version = 7};
+    struct cf_sync_item item = {.name = "DB-PASSWORD",
+                                .key = "DB_PASSWORD",
+                                .value = VALUE_A,
+                                .value_len = strlen(VALUE_A),
+                                .expires_at = 1900000000000LL,
+                                .location = "shop/prod/db",
+                                .version = 7};
     json_t *config = vault_config(false);
     cr_assert_eq(kv->push(&conn, config, &item, 1, NULL, 0, &err), CF_OK, "%s", err.msg);
     json_t *state = ctl("GET", "/_fake/kv/state?vault=v1", NULL);
@@ -504,9 +506,9 @@ Test(provider_azure, keyvault_put_tags_exp_and_names)
     cr_assert_eq(kv->push(&conn, config, &item, 1, NULL, 0, &err), CF_EVALIDATION);
     assert_msg_clean(&err);
     /* a role that cannot write */
-    json_decref(ctl("POST", "/_fake/kv/vaults",
-                    json_pack("{s:s, s:{s:[s]}}", "vault", "v1", "roles", "c1",
-                              "Key Vault Secrets User")));
+    json_decref(
+        ctl("POST", "/_fake/kv/vaults",
+            json_pack("{s:s, s:{s:[s]}}", "vault", "v1", "roles", "c1", "Key Vault Secrets User")));
     item.name = "DB-PASSWORD";
     cr_assert_eq(kv->push(&conn, config, &item, 1, NULL, 0, &err), CF_EFORBIDDEN);
     cr_assert(strstr(err.msg, "ForbiddenByRbac"), "%s", err.msg);
@@ -523,8 +525,12 @@ Test(provider_azure, keyvault_delete_recreate_recovers_purge_when_told)
     json_t *creds = entra_creds("client-secret");
     struct cf_provider_conn conn = {"azure-key-vault", "client-secret", creds, NULL};
     struct cf_err err;
-    struct cf_sync_item item = {.name = "A", .key = "A", .value = VALUE_A,
-                                .value_len = strlen(VALUE_A), .location = "p/e/", .version = 1};
+    struct cf_sync_item item = {.name = "A",
+                                .key = "A",
+                                .value = VALUE_A,
+                                .value_len = strlen(VALUE_A),
+                                .location = "p/e/",
+                                .version = 1};
     const char *remove[] = {"A"};
     json_t *config = vault_config(false);
     cr_assert_eq(kv->push(&conn, config, &item, 1, NULL, 0, &err), CF_OK, "%s", err.msg);
@@ -571,8 +577,11 @@ Test(provider_azure, keyvault_pages_and_throttling)
     char names[30][8];
     for (int i = 0; i < 30; i++) {
         snprintf(names[i], sizeof(names[i]), "S%02d", i);
-        items[i] = (struct cf_sync_item){.name = names[i], .key = names[i], .value = VALUE_A,
-                                         .value_len = strlen(VALUE_A), .location = "p/e/"};
+        items[i] = (struct cf_sync_item){.name = names[i],
+                                         .key = names[i],
+                                         .value = VALUE_A,
+                                         .value_len = strlen(VALUE_A),
+                                         .location = "p/e/"};
     }
     json_t *config = vault_config(false);
     cr_assert_eq(kv->push(&conn, config, items, 30, NULL, 0, &err), CF_OK, "%s", err.msg);
