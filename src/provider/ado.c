@@ -70,7 +70,7 @@ static enum cf_rc session_open(struct session *s, const struct cf_provider_conn 
 {
     const char *org = cf_azure_cred(conn, "orgName");
     const char *instance = cf_azure_cred(conn, "instanceUrl");
-    char org_e[200], *token = NULL;
+    char org_e[200];
     enum cf_rc rc = CF_OK;
 
     memset(s, 0, sizeof(*s));
@@ -103,15 +103,7 @@ static enum cf_rc session_open(struct session *s, const struct cf_provider_conn 
         }
         return rc;
     }
-    rc = cf_entra_token(conn, CF_ENTRA_SCOPE_DEVOPS, &token, NULL, err);
-    if (rc != CF_OK)
-        return rc;
-    size_t size = strlen(token) + sizeof("Bearer ");
-    s->authorization = malloc(size);
-    if (s->authorization)
-        snprintf(s->authorization, size, "Bearer %s", token);
-    cf_entra_token_free(token);
-    return s->authorization ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+    return cf_azure_bearer(conn, CF_ENTRA_SCOPE_DEVOPS, &s->authorization, err);
 }
 
 static void session_close(struct session *s)
@@ -248,6 +240,25 @@ static void vars_remove(json_t *vars, const char *name)
     }
 }
 
+/* Checks config, opens s and finds the configured group in its project (*group NULL when there is
+ * none). s is set up even on failure, for session_close. */
+static enum cf_rc group_open(struct session *s, const struct cf_provider_conn *conn,
+                             const json_t *config, json_t **group, struct cf_err *err)
+{
+    enum cf_rc rc;
+    memset(s, 0, sizeof(*s));
+    *group = NULL;
+    rc = ado_config_check(config, err);
+    if (rc == CF_OK)
+        rc = session_open(s, conn, err);
+    if (rc == CF_OK)
+        rc = project_resolve(s, config, err);
+    if (rc == CF_OK)
+        rc = group_find(s, json_string_value(json_object_get(config, "variableGroupName")), group,
+                        err);
+    return rc;
+}
+
 static enum cf_rc ado_push(const struct cf_provider_conn *conn, const json_t *config,
                            const struct cf_sync_item *items, size_t n, const char *const *remove,
                            size_t n_remove, struct cf_err *err)
@@ -260,14 +271,7 @@ static enum cf_rc ado_push(const struct cf_provider_conn *conn, const json_t *co
     long status = 0;
     enum cf_rc rc;
 
-    rc = ado_config_check(config, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = session_open(&s, conn, err);
-    if (rc == CF_OK)
-        rc = project_resolve(&s, config, err);
-    if (rc == CF_OK)
-        rc = group_find(&s, group_name, &group, err);
+    rc = group_open(&s, conn, config, &group, err);
     if (rc != CF_OK)
         goto out;
     if (!group && n == 0)
@@ -344,20 +348,12 @@ out:
 static enum cf_rc ado_list(const struct cf_provider_conn *conn, const json_t *config,
                            struct cf_dest_list *out, struct cf_err *err)
 {
-    const char *group_name = json_string_value(json_object_get(config, "variableGroupName"));
     struct session s;
     json_t *group = NULL;
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = ado_config_check(config, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = session_open(&s, conn, err);
-    if (rc == CF_OK)
-        rc = project_resolve(&s, config, err);
-    if (rc == CF_OK)
-        rc = group_find(&s, group_name, &group, err);
+    rc = group_open(&s, conn, config, &group, err);
     if (rc != CF_OK || !group)
         goto out;
     json_t *vars = json_object_get(group, "variables");

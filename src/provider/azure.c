@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "net/http.h"
+#include "provider/entra.h"
 
 enum cf_rc cf_azure_call(const char *system, const char *method, const char *url,
                          const char *authorization, const char *content_type, const char *extra,
@@ -155,4 +156,20 @@ enum cf_rc cf_azure_status_rc(long status)
     default:
         return status >= 400 && status < 500 ? CF_EVALIDATION : CF_EIO;
     }
+}
+
+enum cf_rc cf_azure_bearer(const struct cf_provider_conn *conn, const char *scope,
+                           char **authorization, struct cf_err *err)
+{
+    char *token = NULL;
+    enum cf_rc rc = cf_entra_token(conn, scope, &token, NULL, err);
+    *authorization = NULL;
+    if (rc != CF_OK)
+        return rc;
+    size_t size = strlen(token) + sizeof("Bearer ");
+    *authorization = malloc(size);
+    if (*authorization)
+        snprintf(*authorization, size, "Bearer %s", token);
+    cf_entra_token_free(token);
+    return *authorization ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }

@@ -39,6 +39,11 @@ bool cf_azure_b64url(const unsigned char *bytes, size_t n, char *out, size_t siz
  * cf_azure_secret_free (it holds a credential). NULL when out of memory. */
 char *cf_azure_auth_header(const char *value);
 
+/* *authorization: "Bearer <token>" for scope with conn's Entra ID credentials (cf_entra_token), to
+ * free with cf_azure_secret_free. Errors as cf_entra_token's. */
+enum cf_rc cf_azure_bearer(const struct cf_provider_conn *conn, const char *scope,
+                           char **authorization, struct cf_err *err);
+
 /* Wipes and frees a NUL-terminated secret string; NULL is a no-op. */
 void cf_azure_secret_free(char *text);
 

@@ -89,19 +89,9 @@ struct session {
 static enum cf_rc session_open(struct session *s, const struct cf_provider_conn *conn,
                                const json_t *config, struct cf_err *err)
 {
-    char *token = NULL;
-    enum cf_rc rc;
     memset(s, 0, sizeof(*s));
     base_url(config, s->base, sizeof(s->base));
-    rc = cf_entra_token(conn, CF_ENTRA_SCOPE_VAULT, &token, NULL, err);
-    if (rc != CF_OK)
-        return rc;
-    size_t size = strlen(token) + sizeof("Bearer ");
-    s->bearer = malloc(size);
-    if (s->bearer)
-        snprintf(s->bearer, size, "Bearer %s", token);
-    cf_entra_token_free(token);
-    return s->bearer ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+    return cf_azure_bearer(conn, CF_ENTRA_SCOPE_VAULT, &s->bearer, err);
 }
 
 static void session_close(struct session *s)
