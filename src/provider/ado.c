@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "net/http.h"
 #include "provider/azure.h"
 #include "provider/entra.h"
 #include "util/wipemem.h"
@@ -77,6 +78,10 @@ static enum cf_rc session_open(struct session *s, const struct cf_provider_conn 
     if (!org || !cf_azure_escape(org, org_e, sizeof(org_e)))
         return cf_err_field(err, CF_EINVAL, "orgName",
                             "the connection's credentials lack a valid \"orgName\"");
+    /* the credential goes to this URL: https, or plain http to a loopback host only */
+    if (instance && cf_net_url_refused(instance))
+        return cf_err_field(err, CF_EINVAL, "instanceUrl", "\"instanceUrl\" %s",
+                            cf_net_url_refused(instance));
     snprintf(s->base, sizeof(s->base), "%s/%s", instance ? instance : CF_ADO_INSTANCE, org_e);
     s->pat = conn->method && strcmp(conn->method, "access-token") == 0;
     if (s->pat) {

@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 #include <sodium.h>
 
+#include "net/http.h"
 #include "provider/azure.h"
 #include "util/buf.h"
 #include "util/time.h"
@@ -265,6 +266,12 @@ enum cf_rc cf_entra_token(const struct cf_provider_conn *conn, const char *scope
     }
     if (!authority)
         authority = CF_ENTRA_AUTHORITY;
+    /* the credential goes to this URL: https, or plain http to a loopback host only */
+    if (cf_net_url_refused(authority)) {
+        rc = cf_err_field(err, CF_EINVAL, "authorityHost", "\"authorityHost\" %s",
+                          cf_net_url_refused(authority));
+        goto out;
+    }
     if (!cf_azure_escape(tenant, tenant_e, sizeof(tenant_e)) ||
         (size_t)snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", authority, tenant_e) >=
             sizeof(url)) {

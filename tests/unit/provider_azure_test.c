@@ -299,6 +299,13 @@ Test(provider_azure, token_errors_name_aadsts)
     json_object_set_new(creds, "clientId", json_string("nobody"));
     cr_assert_eq(cf_entra_token(&conn, CF_ENTRA_SCOPE_VAULT, &token, NULL, &err), CF_EUNAUTH);
     cr_assert(strstr(err.msg, "AADSTS700016"), "%s", err.msg);
+    /* a credential is never sent in clear off the machine */
+    json_t *plain = json_deep_copy(creds);
+    json_object_set_new(plain, "authorityHost", json_string("http://login.example.com"));
+    struct cf_provider_conn plain_conn = {"azure-key-vault", "client-secret", plain, NULL};
+    cr_assert_eq(cf_entra_token(&plain_conn, CF_ENTRA_SCOPE_VAULT, &token, NULL, &err), CF_EINVAL);
+    cr_assert_str_eq(err.field, "authorityHost");
+    json_decref(plain);
     json_object_set_new(creds, "tenantId", json_string("t-unknown"));
     cr_assert_eq(cf_entra_token(&conn, CF_ENTRA_SCOPE_VAULT, &token, NULL, &err), CF_EUNAUTH);
     cr_assert(strstr(err.msg, "AADSTS90002"), "%s", err.msg);
