@@ -464,6 +464,20 @@ Test(provider_azure, ado_with_entra_token)
     json_t *g = group_state("g");
     cr_assert_not_null(g);
     json_decref(g);
+    /* listing a group that does not exist creates nothing */
+    json_object_set_new(config, "variableGroupName", json_string("missing"));
+    struct cf_dest_list list = {0};
+    cr_assert_eq(ado->list(&conn, config, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 0);
+    cr_assert_eq(logged("POST", "/ado/", 0), 1);
+    /* a principal the organization does not know */
+    json_object_set_new(creds, "orgName", json_string("o1"));
+    json_decref(ctl("POST", "/_fake/entra/apps",
+                    json_pack("{s:s, s:s, s:[{s:s}]}", "tenant", "t1", "clientId", "c2", "secrets",
+                              "value", SECRET)));
+    json_object_set_new(creds, "clientId", json_string("c2"));
+    cr_assert_eq(ado->push(&conn, config, &item, 1, NULL, 0, &err), CF_EUNAUTH);
+    cr_assert_str_eq(err.msg, "Azure DevOps refused the Entra ID token (401)");
     json_decref(config);
     json_decref(creds);
 }
