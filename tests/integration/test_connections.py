@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 import urllib.request
 
@@ -393,6 +394,16 @@ class GitHubFake:
         self.proc.stdout.close()
 
 
+class AzureFake(GitHubFake):
+    """tests/fakes/azure.py (Entra ID under /entra, Azure DevOps under /ado, Key Vault under /kv)."""
+
+    def __init__(self, directory):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes", "azure.py")
+        self.proc = subprocess.Popen([sys.executable, script, "--port", "0", "--state-dir", directory],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.url = "http://127.0.0.1:%d" % int(self.proc.stdout.readline())
+
+
 class CheckAgainstFakes(harness.ServerTestCase):
     """POST .../check against the stand-ins of tests/fakes/: the verdict and the expiry the system reports are
     recorded; a credential the system refuses is a 400 naming the system and its answer (never a 401/403 that
@@ -403,10 +414,12 @@ class CheckAgainstFakes(harness.ServerTestCase):
         super().setUpClass()
         cls.tmp = tempfile.mkdtemp(prefix="coffer-conn-check-")
         cls.github = GitHubFake(cls.tmp)
+        cls.azure = AzureFake(cls.tmp)
 
     @classmethod
     def tearDownClass(cls):
         cls.github.close()
+        cls.azure.close()
         super().tearDownClass()
 
     def create(self, app, method, credentials):
@@ -443,6 +456,54 @@ class CheckAgainstFakes(harness.ServerTestCase):
         self.assertNotIn(token, r.body.decode() + out + err + self.server.stderr)
         for line in self.github.control("/_fake/log"):
             self.assertNotIn(token, json.dumps(line))
+
+    def test_azure_devops_pat_ok_then_expired(self):
+        token = "ado" + "P4t" * 17
+        self.azure.control("/_fake/ado/orgs", {"org": "contoso", "projects": [
+            {"name": "payments", "id": "7c2f3e1a-0000-4000-8000-00000000000a"}]})
+        self.azure.control("/_fake/ado/pats", {"org": "contoso", "token": token,
+                                               "scopes": ["vso.variablegroups_manage"],
+                                               "expiresAt": int(time.time()) + 3 * 86400})
+        c = self.create("azure-devops", "access-token", {"accessToken": token, "orgName": "contoso",
+                                                         "instanceUrl": self.azure.url + "/ado"})
+        one = "%s/azure-devops/%s" % (BASE, c["id"])
+        # Without vso.project the check names the scope Azure DevOps asked for.
+        self.assertError(self.api("POST", one + "/check"), 400, "BadRequest", "lacks scope", "vso.project")
+        token = "ado" + "Q9r" * 17
+        self.azure.control("/_fake/ado/pats", {"org": "contoso", "token": token,
+                                               "scopes": ["vso.project", "vso.variablegroups_manage"],
+                                               "expiresAt": int(time.time()) + 3 * 86400})
+        self.ok("PATCH", one, body={"credentials": {"accessToken": token, "orgName": "contoso",
+                                                    "instanceUrl": self.azure.url + "/ado"}})
+        self.assertTrue(self.ok("POST", one + "/check")["check"]["ok"])
+        self.azure.control("/_fake/ado/pats/expire", {"token": token})
+        r = self.api("POST", one + "/check")
+        self.assertError(r, 400, "BadRequest", "Azure DevOps")
+        got = self.ok("GET", one)["appConnection"]
+        self.assertEqual(got["lastCheckStatus"], "failed")
+        self.assertNotIn(token, r.body.decode() + self.server.stderr + json.dumps(self.azure.control("/_fake/log")))
+
+    def test_entra_client_secret_ok_then_expired(self):
+        secret = "kv" + "S3c" * 14
+        client = "5a1c2d3e-0000-4000-8000-0000000000c1"
+        self.azure.control("/_fake/entra/apps", {"tenant": TENANT, "clientId": client,
+                                                 "secrets": [{"value": secret,
+                                                              "expiresAt": int(time.time()) + 86400}]})
+        c = self.create("azure-key-vault", "client-secret", {"tenantId": TENANT, "clientId": client,
+                                                             "clientSecret": secret,
+                                                             "authorityHost": self.azure.url + "/entra"})
+        one = "%s/azure-key-vault/%s" % (BASE, c["id"])
+        self.assertTrue(self.ok("POST", one + "/check")["check"]["ok"])
+        self.azure.control("/_fake/entra/expire", {"clientId": client})
+        r = self.api("POST", one + "/check")
+        self.assertError(r, 400, "BadRequest", "AADSTS7000222")
+        self.assertIn("AADSTS7000222", self.ok("GET", one)["appConnection"]["lastCheckMessage"])
+        rc, out, err = self.cli("connections", "check", c["name"])
+        self.assertEqual(rc, 1)
+        self.assertIn("AADSTS7000222", err)
+        self.assertNotIn("login", err.lower())
+        self.assertNotIn(secret, r.body.decode() + out + err + self.server.stderr
+                         + json.dumps(self.azure.control("/_fake/log")))
 
     def test_github_app_reports_its_permissions(self):
         key = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
