@@ -3294,6 +3294,10 @@ static const struct copy_table {
      "id, channel_id, item_key, threshold, project_id, message, item, state, attempts,"
      " next_attempt_at, last_error, created_at, delivered_at",
      "ttttttttiitii", "id"},
+    {"app_connections",
+     "id, name, app, method, description, credentials, public_fields, expires_at, expires_learned,"
+     " created_at, updated_at, checked_at, check_ok, check_result, version",
+     "tttttttiiiiiiti", "id"},
 };
 
 struct copy_state {
