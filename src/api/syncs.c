@@ -103,6 +103,13 @@ static enum cf_rc read_spec(json_t *body, bool create, struct cf_sync_spec *spec
     return rc;
 }
 
+/* The destination segment of the path: NULL (any destination) for Coffer's "any". */
+static const char *dest_param(struct cf_req *req)
+{
+    const char *d = cf_req_param(req, "destination");
+    return d && strcmp(d, "any") == 0 ? NULL : d;
+}
+
 static void audit_sync(struct cf_req *req, const char *action, const struct cf_sync_view *v)
 {
     cf_req_audit(req, action, v->sync.project_id, v->env_slug[0] ? v->env_slug : NULL,
@@ -138,8 +145,8 @@ static enum cf_rc list_syncs(struct cf_req *req, json_t **out, struct cf_err *er
     if (rc == CF_OK && !project)
         rc = cf_err_field(err, CF_EVALIDATION, "projectId", "projectId is required");
     if (rc == CF_OK)
-        rc = cf_syncs_list(cf_req_core(req), cf_req_principal(req), project,
-                           cf_req_param(req, "destination"), &list, err);
+        rc = cf_syncs_list(cf_req_core(req), cf_req_principal(req), project, dest_param(req), &list,
+                           err);
     if (rc != CF_OK)
         return rc;
     json_t *array = json_array();
@@ -156,9 +163,8 @@ static enum cf_rc get_sync(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_sync_view view;
     cf_req_audit(req, "secret-syncs.get", NULL, NULL, NULL);
-    enum cf_rc rc =
-        cf_syncs_get(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "destination"),
-                     cf_req_param(req, "syncId"), &view, err);
+    enum cf_rc rc = cf_syncs_get(cf_req_core(req), cf_req_principal(req), dest_param(req),
+                                 cf_req_param(req, "syncId"), &view, err);
     if (rc != CF_OK)
         return rc;
     audit_sync(req, "secret-syncs.get", &view);
@@ -176,9 +182,8 @@ static enum cf_rc update_sync(struct cf_req *req, json_t **out, struct cf_err *e
     if (rc == CF_OK)
         rc = read_spec(body, false, &spec, err);
     if (rc == CF_OK)
-        rc = cf_syncs_update(cf_req_core(req), cf_req_principal(req),
-                             cf_req_param(req, "destination"), cf_req_param(req, "syncId"), &spec,
-                             &view, err);
+        rc = cf_syncs_update(cf_req_core(req), cf_req_principal(req), dest_param(req),
+                             cf_req_param(req, "syncId"), &spec, &view, err);
     if (rc != CF_OK)
         return rc;
     audit_sync(req, "secret-syncs.update", &view);
@@ -190,9 +195,8 @@ static enum cf_rc delete_sync(struct cf_req *req, json_t **out, struct cf_err *e
 {
     struct cf_sync_view view;
     cf_req_audit(req, "secret-syncs.delete", NULL, NULL, NULL);
-    enum cf_rc rc =
-        cf_syncs_delete(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "destination"),
-                        cf_req_param(req, "syncId"), &view, err);
+    enum cf_rc rc = cf_syncs_delete(cf_req_core(req), cf_req_principal(req), dest_param(req),
+                                    cf_req_param(req, "syncId"), &view, err);
     if (rc != CF_OK)
         return rc;
     audit_sync(req, "secret-syncs.delete", &view);
@@ -207,9 +211,8 @@ static enum cf_rc run_sync(struct cf_req *req, json_t **out, struct cf_err *err)
     char owner[CF_UUID_LEN];
     cf_uuid_new(owner);
     cf_req_audit(req, "secret-syncs.run", NULL, NULL, NULL);
-    enum cf_rc rc =
-        cf_syncs_trigger(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "destination"),
-                         cf_req_param(req, "syncId"), owner, &view, err);
+    enum cf_rc rc = cf_syncs_trigger(cf_req_core(req), cf_req_principal(req), dest_param(req),
+                                     cf_req_param(req, "syncId"), owner, &view, err);
     if (rc != CF_OK)
         return rc;
     audit_sync(req, "secret-syncs.run", &view);
