@@ -1,0 +1,508 @@
+"""Secret syncs (docs/syncs.md) end to end, with the file destination (no connection needed).
+
+Checked: the API's shapes (/api/v1/secret-syncs, Infisical's envelopes and field names) and refusals; a sync runs
+at once when created; a change to the source reaches the destination within 5 seconds (the delay is measured and
+printed); imports and references are expanded as a reader sees them; the key schema (TF_VAR_{{secretKey}}) and
+its refusal without {{secretKey}}; deletions both ways (disableSecretDeletion); the three initial behaviours;
+drift (a value edited at the destination) detected and reported; a failing destination reported in the sync's
+status and by `coffer syncs status` (exit 1), retried with backoff, told once to a notification channel; a
+server killed (-9) while a change waits for its destination loses nothing; no secret value in the server log,
+a status or an error; the inventory names the destination holding each copy; the `coffer syncs` commands;
+authorization (a viewer may not manage syncs). With PostgreSQL, two servers on one database deliver each change
+once.
+"""
+
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+import harness
+from harness import ADMIN_TOKEN, Server, ServerTestCase
+from test_notifications import Receiver
+
+DELIVERY_S = 5.0
+
+
+def read_dotenv(path):
+    """{KEY: value} of a dotenv file written by the file destination (KEY='value')."""
+    out = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line or line.startswith("#"):
+                continue
+            key, _, value = line.partition("=")
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            out[key] = value
+    return out
+
+
+def wait_for(predicate, timeout=DELIVERY_S, step=0.05):
+    """Polls predicate until it is truthy; returns (value, seconds waited), value None on timeout."""
+    start = time.monotonic()
+    while True:
+        try:
+            got = predicate()
+        except (OSError, ValueError):
+            got = None
+        if got:
+            return got, time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            return None, time.monotonic() - start
+        time.sleep(step)
+
+
+def file_has(path, expected):
+    """A predicate: the dotenv file holds exactly expected (a dict)."""
+    return lambda: read_dotenv(path) == expected
+
+
+class SyncHelpers:
+    def make_sync(self, pid, path, name=None, env="dev", secret_path="/", options=None, expect=200, **extra):
+        body = {"name": name or harness.unique("sync"), "projectId": pid, "environment": env,
+                "secretPath": secret_path, "destinationConfig": {"path": path, "format": "dotenv"}}
+        if options is not None:
+            body["syncOptions"] = options
+        body.update(extra)
+        r = self.api("POST", "/api/v1/secret-syncs/file", body=body)
+        self.assertEqual(r.status, expect, r.body[:600])
+        return r.json.get("secretSync") if expect == 200 else r
+
+    def sync_of(self, sid, destination="file"):
+        return self.ok("GET", "/api/v1/secret-syncs/%s/%s" % (destination, sid))["secretSync"]
+
+    def wait_status(self, sid, status, timeout=DELIVERY_S):
+        got, _ = wait_for(lambda: self.sync_of(sid)["syncStatus"] == status and self.sync_of(sid), timeout)
+        self.assertTrue(got, "sync %s never reached %s: %r" % (sid, status, self.sync_of(sid)))
+        return got
+
+
+class FileSync(SyncHelpers, ServerTestCase):
+    server_args = ("--notify-interval", "1s", "--notify-retry-base", "1s")
+
+    def setUp(self):
+        super().setUp()
+        self.dir = tempfile.mkdtemp(prefix="coffer-sync-")
+        self.pid = self.create_project()["id"]
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        super().tearDown()
+
+    def out(self, name="out.env"):
+        return os.path.join(self.dir, name)
+
+    # ---- the API ----
+
+    def test_create_runs_at_once_and_shapes(self):
+        self.set_secret(self.pid, "DB_URL", "postgres://db/1")
+        self.set_secret(self.pid, "API_KEY", "k-" + uuid.uuid4().hex)
+        values = {k: v for (_, k), v in self.secret_values(self.pid).items()}
+        s = self.make_sync(self.pid, self.out(), name="to-file", description="for the legacy host")
+        for field in ("id", "name", "description", "projectId", "connectionId", "environment", "folder",
+                      "destination", "destinationConfig", "syncOptions", "isAutoSyncEnabled", "syncStatus",
+                      "lastSyncedAt", "lastSyncMessage", "createdAt", "updatedAt", "itemsPushed", "drift"):
+            self.assertIn(field, s)
+        self.assertEqual((s["name"], s["destination"], s["connectionId"], s["isAutoSyncEnabled"]),
+                         ("to-file", "file", None, True))
+        self.assertEqual(s["environment"]["slug"], "dev")
+        self.assertEqual(s["folder"]["path"], "/")
+        self.assertEqual(s["syncOptions"], {"keySchema": "{{secretKey}}",
+                                            "initialSyncBehavior": "overwrite-destination",
+                                            "disableSecretDeletion": False})
+        got, delay = wait_for(file_has(self.out(), values))
+        self.assertTrue(got, "the first run did not write %s" % self.out())
+        print("TEST: file destination: first push %.3f s after create" % delay)
+        self.assertEqual(stat.S_IMODE(os.stat(self.out()).st_mode), 0o600)
+        s = self.wait_status(s["id"], "succeeded")
+        self.assertEqual(s["itemsPushed"], 2)
+        self.assertIsNone(s["lastSyncMessage"])
+        self.assertTrue(s["lastSyncedAt"])
+        self.assertEqual(s["drift"], [])
+
+        # list (all destinations, one destination), get, 404s
+        listed = self.ok("GET", "/api/v1/secret-syncs", query={"projectId": self.pid})["secretSyncs"]
+        self.assertEqual([x["id"] for x in listed], [s["id"]])
+        listed = self.ok("GET", "/api/v1/secret-syncs/file", query={"projectId": self.pid})["secretSyncs"]
+        self.assertEqual([x["id"] for x in listed], [s["id"]])
+        self.assertEqual(self.ok("GET", "/api/v1/secret-syncs/github",
+                                 query={"projectId": self.pid})["secretSyncs"], [])
+        self.assertEqual(self.ok("GET", "/api/v1/secret-syncs/any/" + s["id"])["secretSync"]["id"], s["id"])
+        self.assertError(self.api("GET", "/api/v1/secret-syncs/github/" + s["id"]), 404, "NotFound", s["id"])
+        missing = str(uuid.uuid4())
+        self.assertError(self.api("GET", "/api/v1/secret-syncs/file/" + missing), 404, "NotFound", missing)
+        self.assertError(self.api("GET", "/api/v1/secret-syncs"), 422, "ValidationFailure", "projectId")
+
+        # a name is unique in its project
+        self.assertError(self.make_sync(self.pid, self.out("other.env"), name="to-file", expect=400), 400,
+                         "BadRequest", "to-file")
+
+        # PATCH: rename, options; the change is applied at once
+        r = self.ok("PATCH", "/api/v1/secret-syncs/file/" + s["id"],
+                    body={"name": "renamed", "syncOptions": {"keySchema": "APP_{{secretKey}}"}})["secretSync"]
+        self.assertEqual((r["name"], r["syncOptions"]["keySchema"]), ("renamed", "APP_{{secretKey}}"))
+        got, _ = wait_for(lambda: "APP_DB_URL" in read_dotenv(self.out()))
+        self.assertTrue(got, read_dotenv(self.out()))
+
+        # DELETE answers the sync; what it pushed stays
+        r = self.ok("DELETE", "/api/v1/secret-syncs/file/" + s["id"])["secretSync"]
+        self.assertEqual(r["id"], s["id"])
+        self.assertError(self.api("GET", "/api/v1/secret-syncs/file/" + s["id"]), 404)
+        self.assertIn("APP_DB_URL", read_dotenv(self.out()))
+
+    def test_refusals(self):
+        cases = [
+            ({"syncOptions": {"keySchema": "TF_VAR_"}}, 422, "{{secretKey}}"),
+            ({"syncOptions": {"keySchema": "{{secretKey}}_{{secretKey}}"}}, 422, "keySchema"),
+            ({"syncOptions": {"initialSyncBehavior": "merge"}}, 422, "initialSyncBehavior"),
+            ({"syncOptions": {"disableSecretDeletion": "yes"}}, 400, "disableSecretDeletion"),
+            ({"environment": "nope"}, 422, "nope"),
+            ({"secretPath": "/missing"}, 422, "/missing"),
+            ({"destinationConfig": {"path": "relative.env"}}, 422, "path"),
+            ({"connectionId": str(uuid.uuid4())}, 422, "connection"),
+        ]
+        for extra, status, words in cases:
+            with self.subTest(extra=extra):
+                body = {"name": harness.unique("bad"), "projectId": self.pid, "environment": "dev",
+                        "secretPath": "/", "destinationConfig": {"path": self.out(), "format": "dotenv"}}
+                body.update(extra)
+                self.assertError(self.api("POST", "/api/v1/secret-syncs/file", body=body), status, None, words)
+        r = self.api("POST", "/api/v1/secret-syncs/nowhere",
+                     body={"name": "x", "projectId": self.pid, "environment": "dev", "secretPath": "/",
+                           "destinationConfig": {}})
+        self.assertError(r, 404, "NotFound", "nowhere")
+        self.assertEqual(self.ok("GET", "/api/v1/secret-syncs", query={"projectId": self.pid})["secretSyncs"], [])
+
+    def test_viewer_may_not_manage(self):
+        ident = self.ok("POST", "/api/v1/identities", body={"name": harness.unique("viewer")})["identity"]
+        self.ok("POST", "/api/v1/auth/universal-auth/identities/%s" % ident["id"], body={})
+        secret = self.ok("POST", "/api/v1/auth/universal-auth/identities/%s/client-secrets" % ident["id"],
+                         body={})["clientSecret"]
+        client_id = self.ok("GET", "/api/v1/auth/universal-auth/identities/%s" % ident["id"])[
+            "identityUniversalAuth"]["clientId"]
+        self.ok("POST", "/api/v2/workspace/%s/identity-memberships/%s" % (self.pid, ident["id"]),
+                body={"role": "viewer"})
+        token = self.ok("POST", "/api/v1/auth/universal-auth/login",
+                        body={"clientId": client_id, "clientSecret": secret}, token=None)["accessToken"]
+        body = {"name": "v", "projectId": self.pid, "environment": "dev", "secretPath": "/",
+                "destinationConfig": {"path": self.out(), "format": "dotenv"}}
+        self.assertError(self.api("POST", "/api/v1/secret-syncs/file", body=body, token=token), 403)
+        s = self.make_sync(self.pid, self.out())
+        self.assertError(self.api("GET", "/api/v1/secret-syncs/file/" + s["id"], token=token), 404)
+        self.assertError(self.api("POST", "/api/v1/secret-syncs/file/%s/sync-secrets" % s["id"], token=token), 404)
+        self.assertError(self.api("GET", "/api/v1/secret-syncs", query={"projectId": self.pid}, token=token), 403)
+
+    # ---- propagation ----
+
+    def test_change_reaches_destination_within_5s(self):
+        self.set_secret(self.pid, "A", "1")
+        s = self.make_sync(self.pid, self.out())
+        self.assertTrue(wait_for(file_has(self.out(), {"A": "1"}))[0])
+        delays = []
+        for i in range(5):
+            value = "v%d-%s" % (i, uuid.uuid4().hex[:8])
+            self.update_secret(self.pid, "A", secretValue=value)
+            got, delay = wait_for(file_has(self.out(), {"A": value}))
+            self.assertTrue(got, "change %d did not arrive within %.0f s: %r" % (i, DELIVERY_S,
+                                                                                  read_dotenv(self.out())))
+            delays.append(delay)
+        print("TEST: file destination: change -> file in %s s (max %.3f s)"
+              % (", ".join("%.3f" % d for d in delays), max(delays)))
+        # set (create), delete, rollback, an import: each reaches the file
+        self.set_secret(self.pid, "B", "b")
+        self.assertTrue(wait_for(lambda: read_dotenv(self.out()).get("B") == "b")[0])
+        self.assertEqual(self.api("DELETE", "/api/v3/secrets/raw/B",
+                                  body={"workspaceId": self.pid, "environment": "dev"}).status, 200)
+        self.assertTrue(wait_for(lambda: "B" not in read_dotenv(self.out()))[0])
+        secret_id = self.get_secret(self.pid, "A").json["secret"]["id"]
+        self.ok("POST", "/api/v1/secret/%s/rollback" % secret_id, body={"version": 1})
+        self.assertTrue(wait_for(file_has(self.out(), {"A": "1"}))[0], read_dotenv(self.out()))
+        # an import added: the imported folder's secrets arrive
+        self.create_folder(self.pid, "dev", "more")
+        self.set_secret(self.pid, "C", "c", path="/more")
+        self.ok("POST", "/api/v2/secret-imports", body={"projectId": self.pid, "environment": "dev", "path": "/",
+                                                        "import": {"environment": "dev", "path": "/more"}})
+        self.assertTrue(wait_for(file_has(self.out(), {"A": "1", "C": "c"}))[0], read_dotenv(self.out()))
+        s = self.sync_of(s["id"])
+        self.assertEqual(s["syncStatus"], "succeeded", s)
+
+    def test_imports_and_references_as_a_reader_sees_them(self):
+        self.create_folder(self.pid, "dev", "shared")
+        self.set_secret(self.pid, "HOST", "db.internal", path="/shared")
+        self.set_secret(self.pid, "PORT", "5432", path="/shared")
+        self.ok("POST", "/api/v2/secret-imports", body={"projectId": self.pid, "environment": "dev", "path": "/",
+                                                        "import": {"environment": "dev", "path": "/shared"}})
+        self.set_secret(self.pid, "URL", "postgres://${dev./shared.HOST}:${dev./shared.PORT}/app")
+        self.set_secret(self.pid, "PORT", "6432")  # the folder's own key wins over the import's
+        s = self.make_sync(self.pid, self.out())
+        want = {"HOST": "db.internal", "PORT": "6432", "URL": "postgres://db.internal:5432/app"}
+        got, _ = wait_for(file_has(self.out(), want))
+        self.assertTrue(got, read_dotenv(self.out()) if os.path.exists(self.out()) else "no file")
+        # a change in the imported folder reaches the sync of the importing folder
+        self.update_secret(self.pid, "HOST", path="/shared", secretValue="db2.internal")
+        want = {"HOST": "db2.internal", "PORT": "6432", "URL": "postgres://db2.internal:5432/app"}
+        got, delay = wait_for(file_has(self.out(), want))
+        self.assertTrue(got, read_dotenv(self.out()))
+        print("TEST: file destination: imported change -> file in %.3f s" % delay)
+        self.assertEqual(self.sync_of(s["id"])["itemsPushed"], 3)
+
+    def test_key_schema_and_deletion_policy(self):
+        self.set_secret(self.pid, "REGION", "westeurope")
+        self.set_secret(self.pid, "OLD", "x")
+        keep = self.make_sync(self.pid, self.out("keep.env"),
+                              options={"keySchema": "TF_VAR_{{secretKey}}", "disableSecretDeletion": True})
+        drop = self.make_sync(self.pid, self.out("drop.env"), options={"keySchema": "{{secretKey}}_V1"})
+        self.assertTrue(wait_for(file_has(self.out("keep.env"), {"TF_VAR_REGION": "westeurope",
+                                                                 "TF_VAR_OLD": "x"}))[0])
+        self.assertTrue(wait_for(file_has(self.out("drop.env"), {"REGION_V1": "westeurope", "OLD_V1": "x"}))[0])
+        self.assertEqual(self.api("DELETE", "/api/v3/secrets/raw/OLD",
+                                  body={"workspaceId": self.pid, "environment": "dev"}).status, 200)
+        self.assertTrue(wait_for(file_has(self.out("drop.env"), {"REGION_V1": "westeurope"}))[0],
+                        read_dotenv(self.out("drop.env")))
+        self.wait_status(keep["id"], "succeeded")
+        time.sleep(0.5)
+        self.assertEqual(read_dotenv(self.out("keep.env")), {"TF_VAR_REGION": "westeurope", "TF_VAR_OLD": "x"})
+        self.assertEqual(self.sync_of(drop["id"])["itemsPushed"], 1)
+
+    def test_initial_behaviours(self):
+        self.set_secret(self.pid, "SHARED", "from-coffer")
+        self.set_secret(self.pid, "ONLY_COFFER", "c")
+
+        def seeded(name):
+            path = self.out(name)
+            with open(path, "w") as f:
+                f.write("SHARED='from-file'\nONLY_FILE='f'\n")
+            os.chmod(path, 0o600)
+            return path
+
+        path = seeded("overwrite.env")
+        self.make_sync(self.pid, path, options={"initialSyncBehavior": "overwrite-destination"})
+        self.assertTrue(wait_for(file_has(path, {"SHARED": "from-coffer", "ONLY_COFFER": "c"}))[0],
+                        read_dotenv(path))
+
+        pid2 = self.create_project()["id"]
+        self.set_secret(pid2, "SHARED", "from-coffer")
+        path = seeded("source-wins.env")
+        self.make_sync(pid2, path, options={"initialSyncBehavior": "import-prioritize-source"})
+        want = {"SHARED": "from-coffer", "ONLY_FILE": "f"}
+        self.assertTrue(wait_for(file_has(path, want))[0], read_dotenv(path))
+        self.assertEqual({k: v for (_, k), v in self.secret_values(pid2).items()}, want)
+
+        pid3 = self.create_project()["id"]
+        self.set_secret(pid3, "SHARED", "from-coffer")
+        path = seeded("dest-wins.env")
+        self.make_sync(pid3, path, options={"initialSyncBehavior": "import-prioritize-destination"})
+        want = {"SHARED": "from-file", "ONLY_FILE": "f"}
+        self.assertTrue(wait_for(file_has(path, want))[0], read_dotenv(path))
+        got, _ = wait_for(lambda: {k: v for (_, k), v in self.secret_values(pid3).items()} == want)
+        self.assertTrue(got, self.secret_values(pid3))
+
+    def test_drift_detected_and_repaired(self):
+        self.set_secret(self.pid, "A", "1")
+        self.set_secret(self.pid, "B", "2")
+        s = self.make_sync(self.pid, self.out(), options={"disableSecretDeletion": False})
+        self.assertTrue(wait_for(file_has(self.out(), {"A": "1", "B": "2"}))[0])
+        self.wait_status(s["id"], "succeeded")
+        with open(self.out(), "w") as f:  # someone edits the destination by hand
+            f.write("A='edited-by-hand'\n")
+        r = self.ok("POST", "/api/v1/secret-syncs/file/%s/sync-secrets" % s["id"])["secretSync"]
+        self.assertEqual(r["syncStatus"], "succeeded", r)
+        self.assertEqual(sorted((d["name"], d["change"]) for d in r["drift"]), [("A", "value"), ("B", "missing")])
+        self.assertEqual(read_dotenv(self.out()), {"A": "1", "B": "2"})  # Coffer's values are back
+        out = self.cli("syncs", "status", s["id"])
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("A (value)", out.stdout)
+        self.assertIn("B (missing)", out.stdout)
+        # the next run finds nothing drifted
+        r = self.ok("POST", "/api/v1/secret-syncs/file/%s/sync-secrets" % s["id"])["secretSync"]
+        self.assertEqual(r["drift"], [])
+
+    # ---- failures ----
+
+    def test_failure_status_backoff_and_one_notice(self):
+        receiver = Receiver()
+        try:
+            self.ok("POST", "/api/v1/notifications/channels",
+                    body={"type": "webhook", "url": receiver.url, "workspaceId": self.pid, "name": "ops"})
+            canary = "canary-" + uuid.uuid4().hex
+            self.set_secret(self.pid, "TOKEN", canary)
+            target = os.path.join(self.dir, "missing-dir", "out.env")
+            s = self.make_sync(self.pid, target)
+            s = self.wait_status(s["id"], "failed")
+            self.assertIn("missing-dir", s["lastSyncMessage"])
+            self.assertTrue(s["lastSyncErrorCause"])
+            self.assertTrue(s["pending"])
+            self.assertIsNone(s["lastSyncedAt"])
+            # retried with backoff: a few attempts in 4 s, not dozens
+            time.sleep(4)
+            s = self.sync_of(s["id"])
+            self.assertGreaterEqual(s["failedAttempts"], 2, s)
+            self.assertLessEqual(s["failedAttempts"], 4, s)
+            out = self.cli("syncs", "status", s["id"])
+            self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+            self.assertIn("missing-dir", out.stdout)
+            self.assertNotIn("log in", (out.stdout + out.stderr).lower())
+            # one notice for the failure however often it is retried
+            got, _ = wait_for(lambda: receiver.accepted(), timeout=10)
+            self.assertTrue(got, "no notice")
+            time.sleep(2)
+            posts = [p for p in receiver.accepted() if p.get("event") == "coffer.sync"]
+            self.assertEqual(len(posts), 1, posts)
+            self.assertEqual(posts[0]["item"]["syncId"], s["id"])
+            self.assertIn("missing-dir", posts[0]["message"])
+            # the destination comes back: the change arrives, status clears
+            os.mkdir(os.path.join(self.dir, "missing-dir"))
+            got, _ = wait_for(file_has(target, {"TOKEN": canary}), timeout=20)
+            self.assertTrue(got)
+            s = self.wait_status(s["id"], "succeeded", timeout=10)
+            self.assertIsNone(s["lastSyncMessage"])
+            for text in (self.server.stderr, json.dumps(s), json.dumps(receiver.accepted())):
+                self.assertNotIn(canary, text)
+        finally:
+            receiver.close()
+
+    # ---- inventory and CLI ----
+
+    def test_inventory_names_each_copy(self):
+        self.set_secret(self.pid, "A", "1")
+        s1 = self.make_sync(self.pid, self.out("one.env"), name="one")
+        s2 = self.make_sync(self.pid, self.out("two.env"), name="two", options={"keySchema": "X_{{secretKey}}"})
+        self.wait_status(s1["id"], "succeeded")
+        self.wait_status(s2["id"], "succeeded")
+        inv = self.ok("GET", "/api/v1/inventory", query={"projectId": self.pid})
+        secrets = [x for p in inv["projects"] for e in p["environments"] for x in e["secrets"]
+                   if x["secretKey"] == "A"]
+        self.assertEqual(len(secrets), 1)
+        copies = sorted((c["syncName"], c["destination"], c["name"], c["version"]) for c in secrets[0]["syncedTo"])
+        self.assertEqual(copies, [("one", "file", "A", 1), ("two", "file", "X_A", 1)])
+        out = self.cli("inventory", "--projectId", self.pid)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("file:X_A (two)", out.stdout)
+
+    def test_cli(self):
+        self.set_secret(self.pid, "A", "1")
+        out = self.cli("syncs", "create", "file", "--projectId", self.pid, "--name", "cli-sync", "--env", "dev",
+                       "--path", "/", "--config", json.dumps({"path": self.out(), "format": "dotenv"}),
+                       "--key-schema", "TF_VAR_{{secretKey}}", "--output", "json")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        sid = json.loads(out.stdout)["secretSync"]["id"]
+        self.assertTrue(wait_for(file_has(self.out(), {"TF_VAR_A": "1"}))[0])
+        out = self.cli("syncs", "list", "--projectId", self.pid)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(out.stdout.splitlines()[0].split(),
+                         ["ID", "NAME", "DESTINATION", "SOURCE", "STATUS", "SYNCED", "ITEMS", "DRIFT"])
+        self.assertIn("cli-sync", out.stdout)
+        self.assertIn("dev:/", out.stdout)
+        out = self.cli("syncs", "get", sid)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("cli-sync", out.stdout)
+        out = self.cli("syncs", "run", sid)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("status:       succeeded", out.stdout)
+        self.assertIn("items pushed: 1", out.stdout)
+        out = self.cli("syncs", "create", "file", "--projectId", self.pid, "--name", "bad", "--config",
+                       json.dumps({"path": self.out("b.env")}), "--key-schema", "NOPE")
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("{{secretKey}}", out.stderr)
+        out = self.cli("syncs", "remove", sid)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("removed secret sync cli-sync", out.stdout)
+        out = self.cli("syncs", "get", sid)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("not found", out.stderr)
+
+
+class Restart(SyncHelpers, unittest.TestCase):
+    """A change waiting for its destination when the server is killed (-9) arrives after the restart."""
+
+    def api(self, *a, **kw):
+        return self.server.api(*a, **kw)
+
+    def ok(self, method, path, query=None, body=None, **kw):
+        r = self.api(method, path, query=query, body=body, **kw)
+        self.assertEqual(r.status, 200, r.body[:600])
+        return r.json
+
+    def test_restart_mid_queue_loses_nothing(self):
+        d = tempfile.mkdtemp(prefix="coffer-sync-")
+        self.server = Server()
+        try:
+            self.server.start()
+            pid = self.ok("POST", "/api/v2/workspace", body={"projectName": harness.unique("r")})["project"]["id"]
+            self.ok("POST", "/api/v3/secrets/raw/A", body={"workspaceId": pid, "environment": "dev",
+                                                            "secretValue": "before"})
+            target = os.path.join(d, "later", "out.env")
+            s = self.make_sync(pid, target)
+            self.wait_status(s["id"], "failed")
+            self.ok("PATCH", "/api/v3/secrets/raw/A", body={"workspaceId": pid, "environment": "dev",
+                                                             "secretValue": "after"})
+            self.assertTrue(self.sync_of(s["id"])["pending"])
+            self.server.kill9()
+            os.mkdir(os.path.join(d, "later"))
+            self.server.start()
+            got, delay = wait_for(file_has(target, {"A": "after"}), timeout=10)
+            self.assertTrue(got, "the change waiting at the kill did not arrive")
+            print("TEST: file destination: after kill -9 and restart, delivered %.3f s after the start" % delay)
+            self.wait_status(s["id"], "succeeded")
+        finally:
+            self.server.stop()
+            self.server.cleanup()
+            shutil.rmtree(d, ignore_errors=True)
+
+
+@unittest.skipUnless(harness.PG_DIR, "PostgreSQL only: two servers share one database")
+class TwoNodes(SyncHelpers, unittest.TestCase):
+    """Two servers on one PostgreSQL database: each change is delivered once, by one of them."""
+
+    def api(self, *a, **kw):
+        return self.nodes[0].api(*a, **kw)
+
+    def ok(self, method, path, query=None, body=None, node=0, **kw):
+        r = self.nodes[node].api(method, path, query=query, body=body, **kw)
+        self.assertEqual(r.status, 200, r.body[:600])
+        return r.json
+
+    def test_each_change_delivered_once(self):
+        from test_multinode import root_key, start_nodes
+        d = tempfile.mkdtemp(prefix="coffer-sync-")
+        uri = harness.new_pg_database()
+        self.nodes = start_nodes(2, uri, root_key())
+        try:
+            pid = self.ok("POST", "/api/v2/workspace", body={"projectName": harness.unique("two")})["project"]["id"]
+            self.ok("POST", "/api/v3/secrets/raw/A", body={"workspaceId": pid, "environment": "dev",
+                                                            "secretValue": "0"})
+            target = os.path.join(d, "out.env")
+            s = self.make_sync(pid, target)
+            self.assertTrue(wait_for(file_has(target, {"A": "0"}))[0])
+            time.sleep(1.5)
+
+            def runs():
+                return sum(len(re.findall(r"sync_done sync=%s" % s["id"], n.stderr)) for n in self.nodes)
+
+            for i in range(1, 7):
+                before = runs()
+                node = i % 2
+                self.ok("PATCH", "/api/v3/secrets/raw/A", node=node,
+                        body={"workspaceId": pid, "environment": "dev", "secretValue": str(i)})
+                got, delay = wait_for(file_has(target, {"A": str(i)}))
+                self.assertTrue(got, "change %d (on node %d) not delivered" % (i, node))
+                time.sleep(1.5)  # both workers poll every second: a second delivery would show by now
+                self.assertEqual(runs() - before, 1, "change %d delivered %d times" % (i, runs() - before))
+                print("TEST: two nodes: change %d on node %d delivered once in %.3f s" % (i, node, delay))
+        finally:
+            for n in self.nodes:
+                n.stop()
+                n.cleanup()
+            shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    unittest.main()
