@@ -16,6 +16,8 @@
 static const struct cf_cli_sub commands[] = {
     {"audit", cf_cmd_audit, "list and verify the tamper-evident audit log"},
     {"completion", cf_cmd_completion, "print a bash or zsh completion script"},
+    {"connections", cf_cmd_connections,
+     "app connections: credentials for Azure DevOps, Key Vault, GitHub"},
     {"envs", cf_cmd_envs, "list, create, rename, reorder and delete environments"},
     {"expiring", cf_cmd_expiring,
      "what expires or is due for rotation soon: secrets, client secrets"},

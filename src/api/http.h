@@ -47,6 +47,7 @@ extern const struct cf_route cf_routes_expiry[];
 extern const struct cf_route cf_routes_audit[];
 extern const struct cf_route cf_routes_notifications[];
 extern const struct cf_route cf_routes_inventory[];
+extern const struct cf_route cf_routes_connections[];
 extern const struct cf_route cf_routes_syncs[];
 
 /* The core context shared by every request (thread-safe). */

@@ -6,6 +6,7 @@
 
 int cf_cmd_audit(int argc, char **argv);
 int cf_cmd_completion(int argc, char **argv);
+int cf_cmd_connections(int argc, char **argv);
 int cf_cmd_envs(int argc, char **argv);
 int cf_cmd_expiring(int argc, char **argv);
 int cf_cmd_export(int argc, char **argv);

@@ -41,9 +41,10 @@ enum cf_rc cf_server_key_wrapped(struct cf_store *st, struct cf_keyring *kr, con
 
 #define CF_SEALED_PREFIX "sealed:v1:"
 
-/* The stored text of a credential of plain_len bytes at most (its prefix and base64 included). */
+/* The stored text of a credential of plain_len bytes at most (its prefix and base64 included):
+ * the sealed bytes are a version byte, the 24-byte nonce, the ciphertext and the 16-byte tag. */
 #define CF_SEALED_TEXT_MAX(plain_len)                                                              \
-    (sizeof(CF_SEALED_PREFIX) + ((plain_len) + 40 + 2) / 3 * 4 + 1)
+    (sizeof(CF_SEALED_PREFIX) + ((plain_len) + 41 + 2) / 3 * 4 + 1)
 
 /* Seals plain (a NUL-terminated credential) bound to context (e.g. "k8s-reviewer:<identity id>")
  * into out (size bytes) as stored text. CF_EVALIDATION when it does not fit. */
