@@ -5,7 +5,7 @@
  * 0x1F VALUE. */
 #include <jansson.h>
 
-#include "cli/format.h"
+#include "util/format.h"
 #include "fuzz.h"
 
 /* What sh makes of a word made only of single-quoted strings and \' escapes. */

@@ -18,7 +18,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/fetch.h"
-#include "cli/format.h"
+#include "util/format.h"
 #include "cli/machine_login.h"
 #include "util/banned.h"
 #include "util/str.h"

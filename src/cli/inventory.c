@@ -10,7 +10,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
-#include "cli/format.h"
+#include "util/format.h"
 #include "util/banned.h"
 #include "util/str.h"
 

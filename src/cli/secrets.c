@@ -17,7 +17,7 @@
 #include "cli/common.h"
 #include "util/time.h"
 #include "cli/fetch.h"
-#include "cli/format.h"
+#include "util/format.h"
 #include "util/str.h"
 #include "util/banned.h"
 

@@ -421,6 +421,14 @@ static enum cf_rc perform_once(const struct cf_http_request *req, struct curl_sl
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
     if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
         *retry_after_s = after > 86400 ? 86400 : (long)after;
+    resp->retry_after_s = *retry_after_s;
+    struct curl_header *wanted = NULL;
+    if (req->want_header &&
+        curl_easy_header(curl, req->want_header, 0, CURLH_HEADER, -1, &wanted) == CURLHE_OK &&
+        !(resp->header_value = strdup(wanted->value))) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
     resp->body = b.data;
     resp->len = b.len;
     b.data = NULL;
@@ -469,5 +477,6 @@ out:
 void cf_http_response_release(struct cf_http_response *resp)
 {
     free(resp->body);
+    free(resp->header_value);
     memset(resp, 0, sizeof(*resp));
 }

@@ -123,12 +123,17 @@ struct cf_http_request {
     int attempts;               /* tries at most (0 or 1: one); retried: connection failures,
                                    408, 429, 500, 502, 503, 504 */
     long retry_base_ms;         /* first backoff (doubles each time); 0: 500 */
+    const char *want_header;    /* a response header to copy into the response's header_value
+                                   (NULL: none), e.g. GitHub's token expiration */
 };
 
 struct cf_http_response {
     long status;
     char *body; /* NUL-terminated, malloc'd (cf_http_response_release), or NULL */
     size_t len;
+    long retry_after_s; /* the answer's Retry-After in seconds (0: none), for callers that retry
+                           statuses of their own (GitHub's secondary limits answer 403) */
+    char *header_value; /* the request's want_header, malloc'd, or NULL when absent */
 };
 
 /* Performs req. CF_OK when an HTTP response arrived (of any status: the caller judges it);

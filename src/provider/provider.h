@@ -29,6 +29,10 @@
  * expire; defined in provider/entra.h. Thread-safe. */
 struct cf_entra_cache;
 
+/* GitHub App installation tokens cached per (host, app, installation) until 5 minutes before they
+ * expire; defined in provider/github.h. Thread-safe. */
+struct cf_github_cache;
+
 /* A connection, opened for one call. credentials is the app's JSON object, in the shapes of
  * Infisical's app connections:
  * - azure-devops, access-token: {"accessToken", "orgName"};
@@ -42,11 +46,12 @@ struct cf_entra_cache;
  * (Azure DevOps; default https://dev.azure.com), "authorityHost" (Entra ID; default
  * https://login.microsoftonline.com), "host" (GitHub API; default https://api.github.com). */
 struct cf_provider_conn {
-    const char *app;              /* "azure-devops", "azure-key-vault", "github" */
-    const char *method;           /* "access-token", "client-secret", "certificate", "app",
-                                     "personal-access-token" */
-    const json_t *credentials;    /* plaintext, borrowed; the caller wipes it */
-    struct cf_entra_cache *entra; /* NULL: no caching */
+    const char *app;                /* "azure-devops", "azure-key-vault", "github" */
+    const char *method;             /* "access-token", "client-secret", "certificate", "app",
+                                       "personal-access-token" */
+    const json_t *credentials;      /* plaintext, borrowed; the caller wipes it */
+    struct cf_entra_cache *entra;   /* NULL: no caching */
+    struct cf_github_cache *github; /* NULL: no caching */
 };
 
 /* One item to write, its name already through the key schema and the destination's name rule. */

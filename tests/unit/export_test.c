@@ -18,7 +18,7 @@
 #include <sodium.h>
 
 #include "cli/fetch.h"
-#include "cli/format.h"
+#include "util/format.h"
 #include "util/banned.h"
 #include "util/str.h"
 

@@ -8,7 +8,7 @@
 
 #include <sodium.h>
 
-#include "cli/format.h"
+#include "util/format.h"
 #include "util/jsonw.h"
 #include "util/str.h"
 #include "util/banned.h"

@@ -1,5 +1,6 @@
-/* The output formats of `coffer export`: dotenv (`KEY='value'`), dotenv-export (`export
- * KEY='value'`), json (Infisical's array of {key, value, ...}), yaml, csv, azure-devops
+/* The output formats of `coffer export` and of the file sync destination (provider/filedest.c):
+ * dotenv (`KEY='value'`), dotenv-export (`export KEY='value'`), json (Infisical's array of {key,
+ * value, ...}), yaml, csv, azure-devops
  * (`##vso[task.setvariable ...]` logging commands) and github (`::add-mask::` lines plus the
  * $GITHUB_ENV multi-line syntax). Pure functions from a list of items to bytes in a struct cf_buf,
  * so that the exactness of every format (quoting, escaping) is unit-testable without a server.
@@ -18,8 +19,8 @@
  *
  * Output buffers may hold secret values: release them with cf_buf_release_wipe. Nothing here keeps
  * state or prints. Thread-safe. */
-#ifndef CF_CLI_FORMAT_H
-#define CF_CLI_FORMAT_H
+#ifndef CF_UTIL_FORMAT_H
+#define CF_UTIL_FORMAT_H
 
 #include <stdbool.h>
 #include <stddef.h>
