@@ -48,7 +48,7 @@ static const char list_usage[] =
     "Lists a project's secret syncs with their status.\n"
     "\n"
     "options:\n" CF_CLI_PROJECT_HELP "  --destination D    only syncs to D (file, azure-devops, "
-                                     "azure-key-vault, github)\n" CF_CLI_COMMON_HELP;
+    "azure-key-vault, github)\n" CF_CLI_COMMON_HELP;
 
 static int cmd_list(int argc, char **argv)
 {
@@ -61,7 +61,7 @@ static int cmd_list(int argc, char **argv)
     cf_buf_init(&path, 0);
     if (cf_cli_begin(&cli, argc, argv, &spec, &status)) {
         const struct cf_query_param q[] = {{"projectId", cli.project_id}, {NULL, NULL}};
-        status = destination ? cf_cli_path(&path, PREFIX "/", destination, NULL, NULL, NULL)
+        status = destination ? cf_cli_path(&path, PREFIX, destination, NULL, NULL, NULL)
                              : cf_cli_path(&path, PREFIX, NULL, NULL, NULL, NULL);
         if (status == CF_EXIT_OK)
             status = cf_cli_request_list(&cli, path.data, q, "secretSyncs", print_syncs);
@@ -144,7 +144,7 @@ static int cmd_create(int argc, char **argv)
         status = cf_cli_usage_error(&cli, "arguments must be valid UTF-8");
         goto out;
     }
-    status = cf_cli_path(&path, PREFIX "/", cli.args[0], NULL, NULL, NULL);
+    status = cf_cli_path(&path, PREFIX, cli.args[0], NULL, NULL, NULL);
     if (status == CF_EXIT_OK)
         status = cf_cli_request_member(&cli, "POST", path.data, body, "secretSync", print_syncs);
 out:
@@ -209,7 +209,7 @@ static int one_sync(int argc, char **argv, const char *usage, const char *method
     int status;
     cf_buf_init(&path, 0);
     if (cf_cli_begin(&cli, argc, argv, &spec, &status)) {
-        status = cf_cli_path(&path, PREFIX "/any/", cli.args[0], suffix, NULL, NULL);
+        status = cf_cli_path(&path, PREFIX "/any", cli.args[0], suffix, NULL, NULL);
         if (status == CF_EXIT_OK)
             status = cf_cli_request(&cli, method, path.data, NULL, NULL, &answer);
     }

@@ -14,6 +14,7 @@
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
+#include "util/wipemem.h"
 #include "util/banned.h"
 
 #define KEY_PLACEHOLDER "{{secretKey}}"
@@ -119,7 +120,7 @@ static enum cf_rc options_text(const struct sync_options *o, char *out, size_t s
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
     else if (!cf_strlcpy(out, text, size))
         rc = cf_err_set(err, CF_EVALIDATION, "syncOptions too large");
-    free(text);
+    cf_json_free_text(text);
     return rc;
 }
 
@@ -269,7 +270,7 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_sync_spec *sp
         if (rc == CF_OK && !cf_strlcpy(s->destination_config, text, sizeof(s->destination_config)))
             rc = cf_err_field(err, CF_EVALIDATION, "destinationConfig",
                               "destinationConfig is larger than %d bytes", CF_SYNC_CONFIG_MAX);
-        free(text);
+        cf_json_free_text(text);
     }
     if (rc == CF_OK && spec->sync_options) {
         struct sync_options o;
@@ -892,7 +893,7 @@ static void notify_failure(struct cf_core *core, const struct cf_sync *s, const 
     char *text = item ? json_dumps(item, JSON_COMPACT) : NULL;
     json_decref(item);
     cf_strlcpy(n->item, text ? text : "{}", sizeof(n->item));
-    free(text);
+    cf_json_free_text(text);
     n->created_at = cf_now_ms();
     for (size_t i = 0; i < chs.n; i++) {
         bool created = false;
@@ -939,7 +940,7 @@ enum cf_rc cf_syncs_execute(struct cf_core *core, const char *id, const char *ow
     while (r->drift) {
         char *text = json_dumps(r->drift, JSON_COMPACT);
         bool fits = text && cf_strlcpy(drift, text, sizeof(drift));
-        free(text);
+        cf_json_free_text(text);
         if (fits || json_array_size(r->drift) == 0)
             break;
         json_array_remove(r->drift, json_array_size(r->drift) - 1);

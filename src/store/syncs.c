@@ -165,12 +165,19 @@ static enum cf_rc sync_read(struct db_conn *c, const char *id, struct cf_sync *o
     return rc;
 }
 
+static enum cf_rc count_row(const struct db_row *row, void *ctx)
+{
+    (void)row;
+    ++*(int64_t *)ctx;
+    return CF_OK;
+}
+
 static enum cf_rc name_taken(struct db_conn *c, const struct cf_sync *sync, struct cf_err *err)
 {
     int64_t n = 0;
     enum cf_rc rc =
         exec(c, "SELECT id FROM syncs WHERE project_id = ?1 AND name = ?2 AND id <> ?3",
-             ARGV(T(sync->project_id), T(sync->name), T(sync->id)), NULL, NULL, &n, err);
+             ARGV(T(sync->project_id), T(sync->name), T(sync->id)), count_row, &n, NULL, err);
     if (rc == CF_OK && n > 0)
         rc = cf_err_set(err, CF_EEXIST, "A secret sync named '%s' already exists in this project",
                         sync->name);

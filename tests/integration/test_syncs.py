@@ -65,7 +65,15 @@ def file_has(path, expected):
     return lambda: read_dotenv(path) == expected
 
 
+class Out:
+    def __init__(self, result):
+        self.returncode, self.stdout, self.stderr = result
+
+
 class SyncHelpers:
+    def run_cli(self, *args):
+        return Out(self.cli(*args))
+
     def make_sync(self, pid, path, name=None, env="dev", secret_path="/", options=None, expect=200, **extra):
         body = {"name": name or harness.unique("sync"), "projectId": pid, "environment": env,
                 "secretPath": secret_path, "destinationConfig": {"path": path, "format": "dotenv"}}
@@ -231,8 +239,7 @@ class FileSync(SyncHelpers, ServerTestCase):
         self.ok("POST", "/api/v2/secret-imports", body={"projectId": self.pid, "environment": "dev", "path": "/",
                                                         "import": {"environment": "dev", "path": "/more"}})
         self.assertTrue(wait_for(file_has(self.out(), {"A": "1", "C": "c"}))[0], read_dotenv(self.out()))
-        s = self.sync_of(s["id"])
-        self.assertEqual(s["syncStatus"], "succeeded", s)
+        self.wait_status(s["id"], "succeeded")
 
     def test_imports_and_references_as_a_reader_sees_them(self):
         self.create_folder(self.pid, "dev", "shared")
@@ -240,7 +247,7 @@ class FileSync(SyncHelpers, ServerTestCase):
         self.set_secret(self.pid, "PORT", "5432", path="/shared")
         self.ok("POST", "/api/v2/secret-imports", body={"projectId": self.pid, "environment": "dev", "path": "/",
                                                         "import": {"environment": "dev", "path": "/shared"}})
-        self.set_secret(self.pid, "URL", "postgres://${dev./shared.HOST}:${dev./shared.PORT}/app")
+        self.set_secret(self.pid, "URL", "postgres://${dev.shared.HOST}:${dev.shared.PORT}/app")
         self.set_secret(self.pid, "PORT", "6432")  # the folder's own key wins over the import's
         s = self.make_sync(self.pid, self.out())
         want = {"HOST": "db.internal", "PORT": "6432", "URL": "postgres://db.internal:5432/app"}
@@ -317,7 +324,7 @@ class FileSync(SyncHelpers, ServerTestCase):
         self.assertEqual(r["syncStatus"], "succeeded", r)
         self.assertEqual(sorted((d["name"], d["change"]) for d in r["drift"]), [("A", "value"), ("B", "missing")])
         self.assertEqual(read_dotenv(self.out()), {"A": "1", "B": "2"})  # Coffer's values are back
-        out = self.cli("syncs", "status", s["id"])
+        out = self.run_cli("syncs", "status", s["id"])
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("A (value)", out.stdout)
         self.assertIn("B (missing)", out.stdout)
@@ -346,7 +353,7 @@ class FileSync(SyncHelpers, ServerTestCase):
             s = self.sync_of(s["id"])
             self.assertGreaterEqual(s["failedAttempts"], 2, s)
             self.assertLessEqual(s["failedAttempts"], 4, s)
-            out = self.cli("syncs", "status", s["id"])
+            out = self.run_cli("syncs", "status", s["id"])
             self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
             self.assertIn("missing-dir", out.stdout)
             self.assertNotIn("log in", (out.stdout + out.stderr).lower())
@@ -383,39 +390,39 @@ class FileSync(SyncHelpers, ServerTestCase):
         self.assertEqual(len(secrets), 1)
         copies = sorted((c["syncName"], c["destination"], c["name"], c["version"]) for c in secrets[0]["syncedTo"])
         self.assertEqual(copies, [("one", "file", "A", 1), ("two", "file", "X_A", 1)])
-        out = self.cli("inventory", "--projectId", self.pid)
+        out = self.run_cli("inventory", "--projectId", self.pid)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("file:X_A (two)", out.stdout)
 
     def test_cli(self):
         self.set_secret(self.pid, "A", "1")
-        out = self.cli("syncs", "create", "file", "--projectId", self.pid, "--name", "cli-sync", "--env", "dev",
+        out = self.run_cli("syncs", "create", "file", "--projectId", self.pid, "--name", "cli-sync", "--env", "dev",
                        "--path", "/", "--config", json.dumps({"path": self.out(), "format": "dotenv"}),
                        "--key-schema", "TF_VAR_{{secretKey}}", "--output", "json")
         self.assertEqual(out.returncode, 0, out.stderr)
         sid = json.loads(out.stdout)["secretSync"]["id"]
         self.assertTrue(wait_for(file_has(self.out(), {"TF_VAR_A": "1"}))[0])
-        out = self.cli("syncs", "list", "--projectId", self.pid)
+        out = self.run_cli("syncs", "list", "--projectId", self.pid)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(out.stdout.splitlines()[0].split(),
                          ["ID", "NAME", "DESTINATION", "SOURCE", "STATUS", "SYNCED", "ITEMS", "DRIFT"])
         self.assertIn("cli-sync", out.stdout)
         self.assertIn("dev:/", out.stdout)
-        out = self.cli("syncs", "get", sid)
+        out = self.run_cli("syncs", "get", sid)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("cli-sync", out.stdout)
-        out = self.cli("syncs", "run", sid)
+        out = self.run_cli("syncs", "run", sid)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("status:       succeeded", out.stdout)
         self.assertIn("items pushed: 1", out.stdout)
-        out = self.cli("syncs", "create", "file", "--projectId", self.pid, "--name", "bad", "--config",
+        out = self.run_cli("syncs", "create", "file", "--projectId", self.pid, "--name", "bad", "--config",
                        json.dumps({"path": self.out("b.env")}), "--key-schema", "NOPE")
         self.assertEqual(out.returncode, 1)
         self.assertIn("{{secretKey}}", out.stderr)
-        out = self.cli("syncs", "remove", sid)
+        out = self.run_cli("syncs", "remove", sid)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("removed secret sync cli-sync", out.stdout)
-        out = self.cli("syncs", "get", sid)
+        out = self.run_cli("syncs", "get", sid)
         self.assertEqual(out.returncode, 1)
         self.assertIn("not found", out.stderr)
 
