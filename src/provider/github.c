@@ -17,6 +17,7 @@
 #include "util/buf.h"
 #include "util/str.h"
 #include "util/time.h"
+#include "util/wipemem.h"
 #include "util/banned.h"
 
 #define HOST_MAX 256
@@ -294,7 +295,7 @@ static enum cf_rc app_jwt(const char *app_id, const char *pem, struct cf_buf *jw
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
 out:
     free(sig);
-    free(claims);
+    cf_json_free_text(claims);
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(key);
     BIO_free(bio);
@@ -659,7 +660,7 @@ static enum cf_rc put_secret(const struct gh *gh, const struct gh_dest *d, const
         rc = gh_fail(gh, &resp, what, d->permission, err);
 out:
     cf_http_response_release(&resp);
-    free(body);
+    cf_json_free_text(body);
     json_decref(doc);
     free(b64);
     free(sealed);

@@ -17,6 +17,8 @@ import os
 import re
 import shutil
 import stat
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -74,13 +76,14 @@ class SyncHelpers:
     def run_cli(self, *args):
         return Out(self.cli(*args))
 
-    def make_sync(self, pid, path, name=None, env="dev", secret_path="/", options=None, expect=200, **extra):
+    def make_sync(self, pid, path, name=None, env="dev", secret_path="/", options=None, expect=200,
+                  destination="file", **extra):
         body = {"name": name or harness.unique("sync"), "projectId": pid, "environment": env,
                 "secretPath": secret_path, "destinationConfig": {"path": path, "format": "dotenv"}}
         if options is not None:
             body["syncOptions"] = options
         body.update(extra)
-        r = self.api("POST", "/api/v1/secret-syncs/file", body=body)
+        r = self.api("POST", "/api/v1/secret-syncs/" + destination, body=body)
         self.assertEqual(r.status, expect, r.body[:600])
         return r.json.get("secretSync") if expect == 200 else r
 
@@ -425,6 +428,147 @@ class FileSync(SyncHelpers, ServerTestCase):
         out = self.run_cli("syncs", "get", sid)
         self.assertEqual(out.returncode, 1)
         self.assertIn("not found", out.stderr)
+
+
+class Fake:
+    """A stand-in of tests/fakes/ run as a subprocess on an ephemeral loopback port."""
+
+    def __init__(self, name):
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.dir = tempfile.mkdtemp(prefix="coffer-fake-")
+        self.log_path = os.path.join(self.dir, "requests.jsonl")
+        self.proc = subprocess.Popen([sys.executable, os.path.join(here, "..", "fakes", name), "--port", "0",
+                                      "--log", self.log_path], stdout=subprocess.PIPE, text=True)
+        self.port = int(self.proc.stdout.readline())
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def call(self, method, path, body=None, query=None):
+        import http.client
+        import urllib.parse
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        target = path + ("?" + urllib.parse.urlencode(query) if query else "")
+        c.request(method, target, body=json.dumps(body) if body is not None else None,
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, json.loads(data) if data else None
+
+    def log(self):
+        return self.call("GET", "/_fake/log")[1]
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class GitHubSync(SyncHelpers, ServerTestCase):
+    """The GitHub destination against tests/fakes/github.py, through a fine-grained token connection."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.fake = Fake("github.py")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.close()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.pid = self.create_project()["id"]
+        self.repo = harness.unique("repo")
+        self.assertEqual(self.fake.call("POST", "/_fake/repos", {"owner": "acme", "repo": self.repo})[0], 201)
+        self.token = self.fake.call("POST", "/_fake/pats", {"permissions": {"secrets": "write"},
+                                                             "repositories": ["acme/" + self.repo]})[1]["token"]
+        self.conn = self.ok("POST", "/api/v1/app-connections/github", body={
+            "name": harness.unique("gh"), "method": "personal-access-token",
+            "credentials": {"personalAccessToken": self.token, "host": self.fake.url}})["appConnection"]
+
+    def held(self):
+        return {k: v["value"] for k, v in self.fake.call("GET", "/_fake/secrets",
+                                                         query={"owner": "acme", "repo": self.repo})[1].items()}
+
+    def test_change_reaches_github_within_5s_and_401_is_precise(self):
+        canary = "canary-" + uuid.uuid4().hex
+        self.set_secret(self.pid, "DEPLOY_KEY", canary)
+        self.set_secret(self.pid, "REGION", "westeurope")
+        s = self.make_sync(self.pid, None, connectionId=self.conn["id"],
+                           destinationConfig={"scope": "repository", "owner": "acme", "repo": self.repo},
+                           options={"keySchema": "TF_VAR_{{secretKey}}"}, destination="github")
+        self.assertEqual(s["connection"], {"app": "github", "name": self.conn["name"], "id": self.conn["id"]})
+        want = {"TF_VAR_DEPLOY_KEY": canary, "TF_VAR_REGION": "westeurope"}
+        got, delay = wait_for(lambda: self.held() == want)
+        self.assertTrue(got, self.held())
+        print("TEST: github destination: first push %.3f s after create" % delay)
+        mark = len(self.fake.log())
+        self.update_secret(self.pid, "REGION", secretValue="northeurope")
+        got, delay = wait_for(lambda: self.held().get("TF_VAR_REGION") == "northeurope")
+        self.assertTrue(got, self.held())
+        print("TEST: github destination: change -> repository secret in %.3f s" % delay)
+        self.assertLess(delay, DELIVERY_S)
+        # the exact requests of that run: the repository's public key, then one PUT per secret
+        got, _ = wait_for(lambda: self.sync_of(s["id"], "github")["syncStatus"] == "succeeded")
+        reqs = [(r["method"], r["path"]) for r in self.fake.log()[mark:]]
+        base = "/repos/acme/%s/actions/secrets" % self.repo
+        self.assertIn(("GET", base + "/public-key"), reqs)
+        self.assertIn(("PUT", base + "/TF_VAR_REGION"), reqs)
+        self.assertIn(("PUT", base + "/TF_VAR_DEPLOY_KEY"), reqs)
+        self.assertFalse([r for r in reqs if r[0] == "DELETE"], reqs)
+        # deletion at the destination follows a delete in Coffer
+        self.assertEqual(self.api("DELETE", "/api/v3/secrets/raw/REGION",
+                                  body={"workspaceId": self.pid, "environment": "dev"}).status, 200)
+        got, _ = wait_for(lambda: self.held() == {"TF_VAR_DEPLOY_KEY": canary})
+        self.assertTrue(got, self.held())
+        self.assertIn(("DELETE", base + "/TF_VAR_REGION"), [(r["method"], r["path"]) for r in self.fake.log()])
+        # a revoked token: a 401 from GitHub, named as such, never as a Coffer login problem
+        self.assertEqual(self.fake.call("POST", "/_fake/revoke", {"token": self.token})[0], 200)
+        self.update_secret(self.pid, "DEPLOY_KEY", secretValue=canary + "-2")
+        got, _ = wait_for(lambda: self.sync_of(s["id"], "github")["syncStatus"] == "failed", timeout=10)
+        failed = self.sync_of(s["id"], "github")
+        self.assertEqual(failed["syncStatus"], "failed", failed)
+        self.assertEqual(failed["lastSyncErrorCause"], "unauthorized", failed)
+        self.assertIn("GitHub", failed["lastSyncMessage"])
+        self.assertIn("401", failed["lastSyncMessage"])
+        r = self.api("POST", "/api/v1/secret-syncs/github/%s/sync-secrets" % s["id"])
+        self.assertEqual(r.status, 200, r.body)  # the system's 401 is not the caller's
+        out = self.run_cli("syncs", "status", s["id"])
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("401", out.stdout)
+        self.assertNotIn("coffer login", out.stdout + out.stderr)
+        for text in (self.server.stderr, json.dumps(failed), json.dumps(self.fake.log()),
+                     open(self.fake.log_path).read()):
+            self.assertNotIn(canary, text)
+            self.assertNotIn(self.token, text)
+
+    def test_drift_seen_from_updated_at(self):
+        self.set_secret(self.pid, "A", "1")
+        s = self.make_sync(self.pid, None, connectionId=self.conn["id"],
+                           destinationConfig={"scope": "repository", "owner": "acme", "repo": self.repo},
+                           destination="github")
+        self.assertTrue(wait_for(lambda: self.held() == {"A": "1"})[0])
+        time.sleep(2.5)  # past the slack of the drift check
+        self.fake.call("POST", "/_fake/secrets", {"owner": "acme", "repo": self.repo, "name": "A",
+                                                  "value": "by-hand"})
+        r = self.ok("POST", "/api/v1/secret-syncs/github/%s/sync-secrets" % s["id"])["secretSync"]
+        self.assertEqual(r["drift"], [{"name": "A", "change": "updated"}], r)
+        self.assertEqual(self.held(), {"A": "1"})
+
+    def test_refusals(self):
+        body = {"name": "g", "projectId": self.pid, "environment": "dev", "secretPath": "/",
+                "destinationConfig": {"scope": "repository", "owner": "acme", "repo": self.repo}}
+        self.assertError(self.api("POST", "/api/v1/secret-syncs/github", body=body), 422, None, "connectionId")
+        body["connectionId"] = self.conn["id"]
+        # a GitHub connection for another destination: refused (404 while that destination is not built in)
+        r = self.api("POST", "/api/v1/secret-syncs/azure-devops", body=body)
+        self.assertIn(r.status, (404, 422), r.body)
+        if r.status == 422:
+            self.assertError(r, 422, None, "github")
+        body["destinationConfig"] = {"scope": "organization", "owner": "acme"}
+        self.assertError(self.api("POST", "/api/v1/secret-syncs/github", body=body), 422, None, "scope")
 
 
 class Restart(SyncHelpers, unittest.TestCase):
