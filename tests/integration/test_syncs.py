@@ -550,7 +550,7 @@ class GitHubSync(SyncHelpers, ServerTestCase):
                            destinationConfig={"scope": "repository", "owner": "acme", "repo": self.repo},
                            destination="github")
         self.assertTrue(wait_for(lambda: self.held() == {"A": "1"})[0])
-        time.sleep(2.5)  # past the slack of the drift check
+        time.sleep(3.5)  # past the slack of the drift check (2 s) and GitHub's whole-second times
         self.fake.call("POST", "/_fake/secrets", {"owner": "acme", "repo": self.repo, "name": "A",
                                                   "value": "by-hand"})
         r = self.ok("POST", "/api/v1/secret-syncs/github/%s/sync-secrets" % s["id"])["secretSync"]
