@@ -1,7 +1,7 @@
 /* GET /api/v1/expiring (docs/api.md "Expiry"): every secret expiry, rotation reminder and
  * client-secret expiry the caller may see that falls due within a window or already has, soonest
  * first. Query: within (a duration, default 30d), projectId or workspaceId (id or slug), include (a
- * comma list of secrets, reminders, clientSecrets; default all three). */
+ * comma list of secrets, reminders, clientSecrets, connections; default all). */
 #include <stdio.h>
 #include <string.h>
 
@@ -17,7 +17,7 @@
 /* include=secrets,reminders,clientSecrets */
 static enum cf_rc parse_include(const char *text, struct cf_expiry_query *q, struct cf_err *err)
 {
-    q->secrets = q->reminders = q->client_secrets = false;
+    q->secrets = q->reminders = q->client_secrets = q->connections = false;
     struct cf_list_iter it;
     struct cf_str item;
     cf_list_init(&it, text);
@@ -30,13 +30,15 @@ static enum cf_rc parse_include(const char *text, struct cf_expiry_query *q, str
             q->reminders = true;
         else if (n == 13 && strncmp(p, "clientSecrets", n) == 0)
             q->client_secrets = true;
+        else if (n == 11 && strncmp(p, "connections", n) == 0)
+            q->connections = true;
         else
             return cf_err_field(err, CF_EVALIDATION, "include",
-                                "include: expected a comma-separated list of secrets, reminders "
-                                "and clientSecrets, not '%.*s'",
+                                "include: expected a comma-separated list of secrets, reminders, "
+                                "clientSecrets and connections, not '%.*s'",
                                 (int)(n > 64 ? 64 : n), p);
     }
-    if (!q->secrets && !q->reminders && !q->client_secrets)
+    if (!q->secrets && !q->reminders && !q->client_secrets && !q->connections)
         return cf_err_field(err, CF_EVALIDATION, "include", "include: names nothing to list");
     return CF_OK;
 }
@@ -48,7 +50,8 @@ static enum cf_rc expiring(struct cf_req *req, json_t **out, struct cf_err *err)
                                 .within_ms = DEFAULT_WITHIN_MS,
                                 .secrets = true,
                                 .reminders = true,
-                                .client_secrets = true};
+                                .client_secrets = true,
+                                .connections = true};
     struct cf_expiry_list list = {0};
     enum cf_rc rc = cf_req_query(req, "within", &within, err);
     if (rc == CF_OK)

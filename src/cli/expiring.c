@@ -1,7 +1,7 @@
-/* `coffer expiring`: every secret expiry, rotation reminder and client-secret expiry the token can
- * see that falls due within a window or already has, soonest first (GET /api/v1/expiring,
- * docs/api.md "Expiry"). With --fail it exits 3 when anything is listed, so that a scheduled
- * pipeline can gate on it. */
+/* `coffer expiring`: every secret expiry, rotation reminder, client-secret and app-connection
+ * expiry the token can see that falls due within a window or already has, soonest first (GET
+ * /api/v1/expiring, docs/api.md "Expiry"). With --fail it exits 3 when anything is listed, so that
+ * a scheduled pipeline can gate on it. */
 #include <stdio.h>
 #include <string.h>
 
@@ -23,13 +23,15 @@ static const char usage[] =
     "Lists what expires or falls due for rotation within D (default 30d), and\n"
     "what already has, soonest first: secrets with an expiry (project/env:path\n"
     "KEY), rotation reminders of secrets left unchanged too long, and machine\n"
-    "identities' client secrets. An identity's token sees the secrets it may read\n"
-    "and its own client secrets; the admin token sees everything.\n"
+    "identities' client secrets, and (the admin's, without --projectId) the\n"
+    "credentials of app connections. An identity's token sees the secrets it may\n"
+    "read and its own client secrets; the admin token sees everything.\n"
     "\n"
     "options:\n"
     "  --within D         the window: 30d, 12h, 3600 (default 30d)\n"
     "  --projectId ID     one project (id or slug); client secrets of its members\n"
-    "  --include KINDS    comma list of secrets, reminders, clientSecrets (default all)\n"
+    "  --include KINDS    comma list of secrets, reminders, clientSecrets, connections\n"
+    "                     (default all)\n"
     "  --fail             exit 3 when anything is listed (a gate for scheduled "
     "jobs)\n" CF_CLI_COMMON_HELP "\n"
     "exit status: 0 done (nothing listed, or --fail not given), 3 something listed\n"

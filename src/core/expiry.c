@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/expiry.h"
+#include "store/connections.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -21,6 +22,8 @@ const char *cf_expiry_kind_name(enum cf_expiry_kind kind)
         return "reminder";
     case CF_EXPIRY_CLIENT_SECRET:
         return "clientSecret";
+    case CF_EXPIRY_CONNECTION:
+        return "connection";
     }
     return "unknown";
 }
@@ -47,6 +50,9 @@ void cf_expiry_item_key(const struct cf_expiry_item *item, int64_t now, char *ou
     }
     case CF_EXPIRY_CLIENT_SECRET:
         snprintf(out, size, "client-secret/%s", item->credential_id);
+        break;
+    case CF_EXPIRY_CONNECTION:
+        snprintf(out, size, "connection/%s/%lld", item->credential_id, (long long)item->due_at);
         break;
     }
 }
@@ -219,6 +225,33 @@ static enum cf_rc scan_client_secrets(struct cf_core *core, const struct cf_prin
     return rc;
 }
 
+/* App connections: organisation-wide, so the admin's, and not a project's. */
+static enum cf_rc scan_connections(struct cf_core *core, const struct cf_principal *who,
+                                   int64_t until, struct items *it, struct cf_err *err)
+{
+    struct cf_connection_list list = {0};
+    if (who->kind != CF_PRINCIPAL_ADMIN)
+        return CF_OK;
+    enum cf_rc rc = cf_store_connection_expiring(core->store, until, &list, err);
+    for (size_t i = 0; rc == CF_OK && i < list.n; i++) {
+        const struct cf_connection *c = &list.items[i];
+        struct cf_expiry_item *item = push(it, err);
+        if (!item) {
+            rc = CF_ENOMEM;
+            break;
+        }
+        item->kind = CF_EXPIRY_CONNECTION;
+        item->due_at = c->expires_at;
+        cf_strlcpy(item->credential_id, c->id, sizeof(item->credential_id));
+        cf_strlcpy(item->description, c->name, sizeof(item->description));
+        cf_strlcpy(item->app, c->app, sizeof(item->app));
+        cf_strlcpy(item->method, c->method, sizeof(item->method));
+        item->updated_at = c->updated_at;
+    }
+    cf_connection_list_release(&list);
+    return rc;
+}
+
 static int by_due(const void *a, const void *b)
 {
     const struct cf_expiry_item *x = a, *y = b;
@@ -276,6 +309,8 @@ enum cf_rc cf_expiry_list(struct cf_core *core, const struct cf_principal *who,
         rc = scan_secrets(core, who, query, project_id, until, &it, err);
     if (rc == CF_OK && query->client_secrets)
         rc = scan_client_secrets(core, who, project_id, until, &it, err);
+    if (rc == CF_OK && query->connections && !project_id)
+        rc = scan_connections(core, who, until, &it, err);
     cf_project_release(&project);
     if (rc != CF_OK) {
         free(it.v);

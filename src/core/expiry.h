@@ -8,7 +8,9 @@
  * Coffer);
  * - a secret whose rotation reminder (secretReminderRepeatDays) falls due: the current version was
  *   written that many days ago, i.e. the value was not changed within its interval;
- * - a machine identity's client secret with an expiry, not revoked.
+ * - a machine identity's client secret with an expiry, not revoked;
+ * - an app connection's credential with a known expiry (core/connections.h: given by the admin,
+ *   a certificate's notAfter, or learnt by a check): the admin's only, as connections are.
  * Access tokens are not items: they are short-lived by design (a pipeline logs in per run), renewed
  * or replaced by the next login, and their lifetime is in every login answer (expiresIn); listing
  * them would bury the credentials that matter under thousands of routine expiries. */
@@ -18,9 +20,14 @@
 #include "core/core.h"
 #include "core/secrets.h"
 
-enum cf_expiry_kind { CF_EXPIRY_SECRET = 1, CF_EXPIRY_REMINDER, CF_EXPIRY_CLIENT_SECRET };
+enum cf_expiry_kind {
+    CF_EXPIRY_SECRET = 1,
+    CF_EXPIRY_REMINDER,
+    CF_EXPIRY_CLIENT_SECRET,
+    CF_EXPIRY_CONNECTION,
+};
 
-/* "secret", "reminder", "clientSecret" (the API's kind names). */
+/* "secret", "reminder", "clientSecret", "connection" (the API's kind names). */
 const char *cf_expiry_kind_name(enum cf_expiry_kind kind);
 
 struct cf_expiry_item {
@@ -43,6 +50,9 @@ struct cf_expiry_item {
     char identity_name[CF_NAME_MAX + 1];
     char credential_id[CF_UUID_LEN];
     char description[CF_DESC_MAX + 1];
+    /* connections: credential_id is the connection's id, description its name */
+    char app[32];
+    char method[32];
 };
 
 struct cf_expiry_list {
@@ -58,6 +68,7 @@ struct cf_expiry_query {
     bool secrets;        /* secret expiry */
     bool reminders;      /* rotation reminders */
     bool client_secrets; /* identities' client secrets */
+    bool connections;    /* app connections' credentials (the admin's only; none with a project) */
 };
 
 /* The items the caller may see, soonest first (ties by place, for a stable order). The admin sees
@@ -69,7 +80,8 @@ enum cf_rc cf_expiry_list(struct cf_core *core, const struct cf_principal *who,
 
 /* A stable name for one notice-worthy state of an item, for "once per item per threshold": a
  * secret's expiry is named with its date (a new expiresAt is a new item), a reminder with the
- * version and the interval number it is in, a client secret by its id. */
+ * version and the interval number it is in, a client secret by its id, a connection by its id and
+ * expiry date (a renewed credential is a new item). */
 void cf_expiry_item_key(const struct cf_expiry_item *item, int64_t now, char *out, size_t size);
 
 #endif

@@ -51,6 +51,11 @@ void cf_expiry_item_describe(const struct cf_expiry_item *item, char *out, size_
                  item->description[0] ? item->description : item->credential_id,
                  item->identity_name, item->past ? "expired" : "expires", when);
         break;
+    case CF_EXPIRY_CONNECTION:
+        snprintf(out, size, "the credential of app connection \"%s\" (%s %s) %s at %s",
+                 item->description, item->app, item->method, item->past ? "expired" : "expires",
+                 when);
+        break;
     }
 }
 
@@ -63,7 +68,13 @@ json_t *cf_expiry_item_json(const struct cf_expiry_item *item)
     if (!o)
         return NULL;
     int bad = 0;
-    if (item->kind == CF_EXPIRY_CLIENT_SECRET) {
+    if (item->kind == CF_EXPIRY_CONNECTION) {
+        bad |= json_object_set_new(o, "expiresAt", cf_time_json(item->due_at));
+        bad |= json_object_set_new(o, "appConnection",
+                                   json_pack("{s:s, s:s, s:s, s:s}", "id", item->credential_id,
+                                             "name", item->description, "app", item->app, "method",
+                                             item->method));
+    } else if (item->kind == CF_EXPIRY_CLIENT_SECRET) {
         bad |= json_object_set_new(o, "expiresAt", cf_time_json(item->due_at));
         bad |= json_object_set_new(
             o, "identity",

@@ -449,7 +449,8 @@ static enum cf_rc scan(struct cf_notifier *nf, const struct cf_channel_list *chs
                                 .within_ms = 3650LL * 86400 * 1000,
                                 .secrets = true,
                                 .reminders = true,
-                                .client_secrets = true};
+                                .client_secrets = true,
+                                .connections = true};
     struct cf_expiry_list items = {0};
     enum cf_rc rc = chs->n ? cf_expiry_list(nf->core, &admin, &q, &items, err) : CF_OK;
     char project[CF_UUID_LEN] = "";
