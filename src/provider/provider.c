@@ -5,14 +5,18 @@
 
 #include <sodium.h>
 
+#include "provider/ado.h"
 #include "provider/filedest.h"
 #include "provider/github.h"
+#include "provider/keyvault.h"
 #include "provider/provider.h"
 #include "util/banned.h"
 
 static const struct cf_dest_ops *const destinations[] = {
     &cf_github_dest,
     &cf_file_dest,
+    &cf_dest_azure_devops,
+    &cf_dest_azure_key_vault,
 };
 
 static const struct {
@@ -20,6 +24,8 @@ static const struct {
     enum cf_rc (*check)(const struct cf_provider_conn *conn, json_t **report, struct cf_err *err);
 } checks[] = {
     {"github", cf_github_check},
+    {"azure-devops", cf_ado_check},
+    {"azure-key-vault", cf_keyvault_check},
 };
 
 const struct cf_dest_ops *cf_dest_find(const char *slug)

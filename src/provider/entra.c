@@ -1,0 +1,339 @@
+/* Entra ID client-credentials tokens: the token request (client secret or RFC 7523 client
+ * assertion signed with OpenSSL), the error translation (AADSTS codes) and the token cache. */
+#include "provider/entra.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include "net/http.h"
+#include "provider/azure.h"
+#include "util/buf.h"
+#include "util/time.h"
+#include "util/wipemem.h"
+
+#define KEY_MAX 1024
+
+struct entry {
+    char key[KEY_MAX]; /* authority|tenant|client|credential hash|scope */
+    char *token;       /* wiped on release */
+    int64_t expires_at;
+};
+
+struct cf_entra_cache {
+    pthread_mutex_t lock;
+    struct entry entries[CF_ENTRA_CACHE_MAX];
+    size_t n;
+};
+
+struct cf_entra_cache *cf_entra_cache_new(void)
+{
+    struct cf_entra_cache *cache = calloc(1, sizeof(*cache));
+    if (cache)
+        pthread_mutex_init(&cache->lock, NULL);
+    return cache;
+}
+
+void cf_entra_cache_free(struct cf_entra_cache *cache)
+{
+    if (!cache)
+        return;
+    for (size_t i = 0; i < cache->n; i++)
+        cf_azure_secret_free(cache->entries[i].token);
+    pthread_mutex_destroy(&cache->lock);
+    free(cache);
+}
+
+void cf_entra_token_free(char *token)
+{
+    cf_azure_secret_free(token);
+}
+
+/* A fresh copy of the cached token under key, or NULL. */
+static char *cache_get(struct cf_entra_cache *cache, const char *key, int64_t *expires_at)
+{
+    char *token = NULL;
+    int64_t now = cf_now_ms();
+    pthread_mutex_lock(&cache->lock);
+    for (size_t i = 0; i < cache->n; i++) {
+        struct entry *e = &cache->entries[i];
+        if (strcmp(e->key, key) == 0 && e->expires_at - CF_ENTRA_EARLY_MS > now) {
+            token = strdup(e->token);
+            if (token && expires_at)
+                *expires_at = e->expires_at;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&cache->lock);
+    return token;
+}
+
+/* Stores a copy of token under key (replacing an older one; the oldest entry makes room). */
+static void cache_put(struct cf_entra_cache *cache, const char *key, const char *token,
+                      int64_t expires_at)
+{
+    char *copy = strdup(token);
+    if (!copy)
+        return; /* the cache is an optimisation: the next call asks again */
+    pthread_mutex_lock(&cache->lock);
+    struct entry *slot = NULL;
+    for (size_t i = 0; i < cache->n && !slot; i++)
+        if (strcmp(cache->entries[i].key, key) == 0)
+            slot = &cache->entries[i];
+    if (!slot && cache->n < CF_ENTRA_CACHE_MAX)
+        slot = &cache->entries[cache->n++];
+    if (!slot) {
+        slot = &cache->entries[0];
+        for (size_t i = 1; i < cache->n; i++)
+            if (cache->entries[i].expires_at < slot->expires_at)
+                slot = &cache->entries[i];
+    }
+    cf_azure_secret_free(slot->token);
+    snprintf(slot->key, sizeof(slot->key), "%s", key);
+    slot->token = copy;
+    slot->expires_at = expires_at;
+    pthread_mutex_unlock(&cache->lock);
+}
+
+/* Appends "name=escaped(value)&" to body. */
+static enum cf_rc form_add(struct cf_buf *body, const char *name, const char *value)
+{
+    size_t size = strlen(value) * 3 + 1;
+    char *escaped = malloc(size);
+    enum cf_rc rc = CF_ENOMEM;
+    if (escaped && cf_azure_escape(value, escaped, size))
+        rc = cf_buf_printf(body, "%s%s=%s", body->len ? "&" : "", name, escaped);
+    if (escaped) {
+        sodium_memzero(escaped, size);
+        free(escaped);
+    }
+    return rc;
+}
+
+/* base64url(JSON of o) appended to out. */
+static enum cf_rc b64_json(struct cf_buf *out, json_t *o)
+{
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    enum cf_rc rc = CF_ENOMEM;
+    if (text) {
+        size_t n = strlen(text);
+        size_t size = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+        char *enc = malloc(size);
+        if (enc && cf_azure_b64url((const unsigned char *)text, n, enc, size))
+            rc = cf_buf_puts(out, enc);
+        free(enc);
+    }
+    cf_json_free_text(text);
+    return rc;
+}
+
+/* The signed client assertion for client at token_url, from the PEM certificate and key in pem,
+ * into out (a JWT). CF_EINVAL when the PEM holds no certificate or no private key. */
+static enum cf_rc client_assertion(const char *pem, const char *client, const char *token_url,
+                                   struct cf_buf *out, struct cf_err *err)
+{
+    BIO *bio = NULL;
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    EVP_MD_CTX *md = NULL;
+    json_t *header = NULL, *claims = NULL;
+    unsigned char *der = NULL, *sig = NULL;
+    unsigned char sha1[20], sha256[32], jti[16];
+    char x5t[64], x5t256[64], jti_hex[33];
+    size_t sig_len = 0;
+    enum cf_rc rc = CF_EINVAL;
+
+    bio = BIO_new_mem_buf(pem, -1);
+    cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    bio = BIO_new_mem_buf(pem, -1);
+    key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    if (!cert || !key) {
+        cf_err_field(err, CF_EINVAL, "certificate",
+                     "the connection's \"certificate\" must hold a PEM certificate and its "
+                     "private key");
+        goto out;
+    }
+    if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
+        cf_err_field(err, CF_EINVAL, "certificate",
+                     "the connection's \"certificate\" key must be RSA (Entra ID takes RS256)");
+        goto out;
+    }
+    int der_len = i2d_X509(cert, &der);
+    if (der_len <= 0) {
+        cf_err_field(err, CF_EINVAL, "certificate", "the certificate cannot be encoded");
+        goto out;
+    }
+    EVP_Digest(der, (size_t)der_len, sha1, NULL, EVP_sha1(), NULL);
+    EVP_Digest(der, (size_t)der_len, sha256, NULL, EVP_sha256(), NULL);
+    randombytes_buf(jti, sizeof(jti));
+    sodium_bin2hex(jti_hex, sizeof(jti_hex), jti, sizeof(jti));
+    if (!cf_azure_b64url(sha1, sizeof(sha1), x5t, sizeof(x5t)) ||
+        !cf_azure_b64url(sha256, sizeof(sha256), x5t256, sizeof(x5t256)))
+        CF_BUG("thumbprint buffers too small");
+    long long now = cf_now_ms() / 1000;
+    header = json_pack("{s:s, s:s, s:s, s:s}", "alg", "RS256", "typ", "JWT", "x5t", x5t, "x5t#S256",
+                       x5t256);
+    claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "aud", token_url, "iss", client,
+                       "sub", client, "jti", jti_hex, "nbf", now, "iat", now, "exp",
+                       now + CF_ENTRA_ASSERTION_TTL_S);
+    rc = b64_json(out, header);
+    if (rc == CF_OK)
+        rc = cf_buf_puts(out, ".");
+    if (rc == CF_OK)
+        rc = b64_json(out, claims);
+    if (rc != CF_OK) {
+        cf_err_set(err, rc, "out of memory");
+        goto out;
+    }
+    md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+        EVP_DigestSign(md, NULL, &sig_len, (const unsigned char *)out->data, out->len) != 1 ||
+        !(sig = malloc(sig_len)) ||
+        EVP_DigestSign(md, sig, &sig_len, (const unsigned char *)out->data, out->len) != 1) {
+        rc = cf_err_set(err, CF_ECRYPTO, "the client assertion could not be signed");
+        goto out;
+    }
+    size_t enc_size = sodium_base64_ENCODED_LEN(sig_len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *enc = malloc(enc_size);
+    rc = enc && cf_azure_b64url(sig, sig_len, enc, enc_size) ? cf_buf_printf(out, ".%s", enc)
+                                                             : CF_ENOMEM;
+    free(enc);
+    if (rc != CF_OK)
+        cf_err_set(err, rc, "out of memory");
+out:
+    free(sig);
+    EVP_MD_CTX_free(md);
+    json_decref(header);
+    json_decref(claims);
+    OPENSSL_free(der);
+    EVP_PKEY_free(key); /* OpenSSL clears private key material when it frees it */
+    X509_free(cert);
+    BIO_free(bio);
+    return rc;
+}
+
+/* err from an Entra error answer: names the credential kind, the status, the OAuth error and the
+ * first line of error_description (which starts with the AADSTS code). */
+static enum cf_rc token_error(long status, const json_t *body, bool certificate, struct cf_err *err)
+{
+    const char *error = json_string_value(json_object_get(body, "error"));
+    char description[160];
+    enum cf_rc rc = CF_EUNAUTH;
+    cf_azure_first_line(json_string_value(json_object_get(body, "error_description")), description,
+                        sizeof(description));
+    if (status == 429)
+        rc = CF_ERATELIMIT;
+    else if (status >= 500 || (status < 400 && status != 0))
+        rc = CF_EIO;
+    return cf_err_set(err, rc, "Entra ID refused the %s (%ld %.32s): %s",
+                      certificate ? "certificate" : "client secret", status,
+                      error ? error : "no error code",
+                      description[0] ? description : "no description");
+}
+
+enum cf_rc cf_entra_token(const struct cf_provider_conn *conn, const char *scope, char **token,
+                          int64_t *expires_at_ms, struct cf_err *err)
+{
+    const char *tenant = cf_azure_cred(conn, "tenantId");
+    const char *client = cf_azure_cred(conn, "clientId");
+    const char *authority = cf_azure_cred(conn, "authorityHost");
+    bool certificate = conn->method && strcmp(conn->method, "certificate") == 0;
+    const char *credential = cf_azure_cred(conn, certificate ? "certificate" : "clientSecret");
+    struct cf_buf body, assertion;
+    char url[512], key[KEY_MAX], tenant_e[200], hash_hex[33];
+    unsigned char hash[16];
+    json_t *reply = NULL;
+    long status = 0;
+    enum cf_rc rc;
+
+    *token = NULL;
+    cf_buf_init(&body, 64 * 1024);
+    cf_buf_init(&assertion, 64 * 1024);
+    if (!tenant || !client || !credential) {
+        const char *field = !tenant       ? "tenantId"
+                            : !client     ? "clientId"
+                            : certificate ? "certificate"
+                                          : "clientSecret";
+        rc = cf_err_field(err, CF_EINVAL, field, "the connection's credentials lack \"%s\"", field);
+        goto out;
+    }
+    if (!authority)
+        authority = CF_ENTRA_AUTHORITY;
+    /* the credential goes to this URL: https, or plain http to a loopback host only */
+    if (cf_net_url_refused(authority)) {
+        rc = cf_err_field(err, CF_EINVAL, "authorityHost", "\"authorityHost\" %s",
+                          cf_net_url_refused(authority));
+        goto out;
+    }
+    if (!cf_azure_escape(tenant, tenant_e, sizeof(tenant_e)) ||
+        (size_t)snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", authority, tenant_e) >=
+            sizeof(url)) {
+        rc = cf_err_field(err, CF_EINVAL, "tenantId", "the Entra ID token URL is too long");
+        goto out;
+    }
+    /* the credential's hash is part of the key, so that a replaced secret is not served the
+     * token the old one earned */
+    crypto_generichash(hash, sizeof(hash), (const unsigned char *)credential, strlen(credential),
+                       NULL, 0);
+    sodium_bin2hex(hash_hex, sizeof(hash_hex), hash, sizeof(hash));
+    snprintf(key, sizeof(key), "%s|%s|%s|%s|%s", authority, tenant, client, hash_hex, scope);
+    if (conn->entra) {
+        *token = cache_get(conn->entra, key, expires_at_ms);
+        if (*token) {
+            rc = CF_OK;
+            goto out;
+        }
+    }
+    rc = form_add(&body, "client_id", client);
+    if (rc == CF_OK)
+        rc = form_add(&body, "scope", scope);
+    if (rc == CF_OK)
+        rc = form_add(&body, "grant_type", "client_credentials");
+    if (rc == CF_OK && certificate) {
+        rc = client_assertion(credential, client, url, &assertion, err);
+        if (rc != CF_OK)
+            goto out;
+        rc = form_add(&body, "client_assertion_type",
+                      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+        if (rc == CF_OK)
+            rc = form_add(&body, "client_assertion", assertion.data);
+    } else if (rc == CF_OK) {
+        rc = form_add(&body, "client_secret", credential);
+    }
+    if (rc != CF_OK) {
+        cf_err_set(err, rc, "out of memory");
+        goto out;
+    }
+    rc = cf_azure_call("Entra ID", "POST", url, NULL, "application/x-www-form-urlencoded", NULL,
+                       body.data, &status, &reply, err);
+    if (rc != CF_OK)
+        goto out;
+    const char *access = json_string_value(json_object_get(reply, "access_token"));
+    json_int_t expires_in = json_integer_value(json_object_get(reply, "expires_in"));
+    if (status != 200 || !access) {
+        rc = token_error(status, reply, certificate, err);
+        goto out;
+    }
+    int64_t expires_at = cf_now_ms() + (int64_t)expires_in * 1000;
+    *token = strdup(access);
+    if (!*token) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (expires_at_ms)
+        *expires_at_ms = expires_at;
+    if (conn->entra)
+        cache_put(conn->entra, key, access, expires_at);
+out:
+    json_decref(reply); /* the wiping allocator, when installed, clears the token's copy */
+    cf_buf_release_wipe(&body);
+    cf_buf_release_wipe(&assertion);
+    return rc;
+}

@@ -1,0 +1,40 @@
+/* Entra ID (Azure AD) access tokens for a connection, from the documented v2.0 token endpoint
+ * (POST {authorityHost}/{tenantId}/oauth2/v2.0/token, OAuth 2.0 client credentials grant,
+ * scope=<resource>/.default), authenticated by a client secret or by a certificate: a client
+ * assertion (RFC 7523) signed RS256 with the certificate's private key, naming the certificate by
+ * its x5t and x5t#S256 thumbprints. Tokens are cached per (authority, tenant, client, credential,
+ * scope) until CF_ENTRA_EARLY_MS before expires_in runs out. */
+#ifndef CF_PROVIDER_ENTRA_H
+#define CF_PROVIDER_ENTRA_H
+
+#include <stdint.h>
+
+#include "provider/provider.h"
+#include "util/err.h"
+
+#define CF_ENTRA_AUTHORITY "https://login.microsoftonline.com"
+#define CF_ENTRA_EARLY_MS (5 * 60 * 1000)  /* a cached token is renewed this long before expiry */
+#define CF_ENTRA_ASSERTION_TTL_S (10 * 60) /* lifetime of a signed client assertion */
+#define CF_ENTRA_CACHE_MAX 256             /* cached tokens at most (oldest dropped) */
+#define CF_ENTRA_SCOPE_DEVOPS "499b84ac-1321-427f-aa17-267ca6975798/.default"
+#define CF_ENTRA_SCOPE_VAULT "https://vault.azure.net/.default"
+
+/* A new, empty token cache (thread-safe), or NULL when out of memory. Free with
+ * cf_entra_cache_free (NULL is a no-op), which wipes the tokens. */
+struct cf_entra_cache *cf_entra_cache_new(void);
+void cf_entra_cache_free(struct cf_entra_cache *cache);
+
+/* An access token for scope with conn's credentials (method "client-secret": tenantId, clientId,
+ * clientSecret; "certificate": tenantId, clientId, certificate as PEM certificate and private key;
+ * optional authorityHost), from conn->entra's cache when it holds a fresh one. *token receives a
+ * string to free with cf_entra_token_free; *expires_at_ms (may be NULL) its expiry in Unix ms.
+ * Errors: CF_EUNAUTH "Entra ID refused the client secret (401 invalid_client): AADSTS7000222: ...",
+ * CF_EINVAL for missing credential fields or an unreadable certificate, CF_ERATELIMIT, CF_EIO,
+ * CF_ENOMEM. Never a credential in err. Thread-safe. */
+enum cf_rc cf_entra_token(const struct cf_provider_conn *conn, const char *scope, char **token,
+                          int64_t *expires_at_ms, struct cf_err *err);
+
+/* Wipes and frees a token from cf_entra_token; NULL is a no-op. */
+void cf_entra_token_free(char *token);
+
+#endif
