@@ -12,6 +12,7 @@ authorization (a viewer may not manage syncs). With PostgreSQL, two servers on o
 once.
 """
 
+import hashlib
 import json
 import os
 import re
@@ -437,8 +438,9 @@ class Fake:
         here = os.path.dirname(os.path.abspath(__file__))
         self.dir = tempfile.mkdtemp(prefix="coffer-fake-")
         self.log_path = os.path.join(self.dir, "requests.jsonl")
-        self.proc = subprocess.Popen([sys.executable, os.path.join(here, "..", "fakes", name), "--port", "0",
-                                      "--log", self.log_path], stdout=subprocess.PIPE, text=True)
+        where = ["--log", self.log_path] if name == "github.py" else ["--state-dir", self.dir]
+        self.proc = subprocess.Popen([sys.executable, os.path.join(here, "..", "fakes", name), "--port", "0"]
+                                     + where, stdout=subprocess.PIPE, text=True)
         self.port = int(self.proc.stdout.readline())
         self.url = "http://127.0.0.1:%d" % self.port
 
@@ -569,6 +571,121 @@ class GitHubSync(SyncHelpers, ServerTestCase):
             self.assertError(r, 422, None, "github")
         body["destinationConfig"] = {"scope": "organization", "owner": "acme"}
         self.assertError(self.api("POST", "/api/v1/secret-syncs/github", body=body), 422, None, "scope")
+
+
+class AzureSync(SyncHelpers, ServerTestCase):
+    """Azure DevOps variable groups and Key Vault against tests/fakes/azure.py."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.fake = Fake("azure.py")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.close()
+        super().tearDownClass()
+
+    def setUp(self):
+        super().setUp()
+        self.pid = self.create_project()["id"]
+
+    def control(self, path, body):
+        status, answer = self.fake.call("POST", path, body)
+        self.assertEqual(status, 200, answer)
+        return answer
+
+    def ado_connection(self, org, token):
+        return self.ok("POST", "/api/v1/app-connections/azure-devops", body={
+            "name": harness.unique("ado"), "method": "access-token",
+            "credentials": {"accessToken": token, "orgName": org, "instanceUrl": self.fake.url + "/ado"}})[
+            "appConnection"]
+
+    def test_variable_group_within_5s_and_401(self):
+        org, token = harness.unique("org"), "pat-" + uuid.uuid4().hex
+        self.control("/_fake/ado/orgs", {"org": org, "projects": [{"name": "Shop"}]})
+        self.control("/_fake/ado/pats", {"org": org, "token": token,
+                                         "scopes": ["vso.variablegroups_manage", "vso.project"]})
+        conn = self.ado_connection(org, token)
+        canary = "canary-" + uuid.uuid4().hex
+        self.set_secret(self.pid, "DB_PASSWORD", canary)
+        s = self.make_sync(self.pid, None, destination="azure-devops", connectionId=conn["id"],
+                           destinationConfig={"devopsProjectName": "Shop", "variableGroupName": "shop-prod"})
+
+        def group():
+            status, groups = self.fake.call("GET", "/_fake/ado/groups", query={"org": org, "project": "Shop"})
+            g = [x for x in groups or [] if x["name"] == "shop-prod"]
+            return {k: v["valueSha256"] for k, v in g[0]["variables"].items()} if g else {}
+
+        sha = lambda v: "sha256:" + hashlib.sha256(v.encode()).hexdigest()
+        got, delay = wait_for(lambda: group() == {"DB_PASSWORD": sha(canary)})
+        self.assertTrue(got, group())
+        print("TEST: azure-devops destination: first push %.3f s after create" % delay)
+        self.update_secret(self.pid, "DB_PASSWORD", secretValue=canary + "-2")
+        got, delay = wait_for(lambda: group() == {"DB_PASSWORD": sha(canary + "-2")})
+        self.assertTrue(got, group())
+        print("TEST: azure-devops destination: change -> variable group in %.3f s" % delay)
+        self.assertLess(delay, DELIVERY_S)
+        reqs = [(r["method"], r["path"]) for r in self.fake.call("GET", "/_fake/log")[1]]
+        self.assertTrue([r for r in reqs if r[0] == "PUT" and "/distributedtask/variablegroups/" in r[1]], reqs)
+        # the PAT revoked: Azure DevOps' 401 is the sync's status, not a Coffer error
+        self.control("/_fake/ado/pats/revoke", {"token": token})
+        self.update_secret(self.pid, "DB_PASSWORD", secretValue=canary + "-3")
+        got, _ = wait_for(lambda: self.sync_of(s["id"], "azure-devops")["syncStatus"] == "failed", timeout=10)
+        failed = self.sync_of(s["id"], "azure-devops")
+        self.assertEqual((failed["syncStatus"], failed["lastSyncErrorCause"]), ("failed", "unauthorized"), failed)
+        self.assertIn("Azure DevOps", failed["lastSyncMessage"])
+        self.assertIn("401", failed["lastSyncMessage"])
+        out = self.run_cli("syncs", "status", s["id"])
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("Azure DevOps", out.stdout)
+        self.assertNotIn("coffer login", out.stdout + out.stderr)
+        for text in (self.server.stderr, json.dumps(failed), open(self.fake.log_path).read()
+                     if os.path.exists(self.fake.log_path) else ""):
+            self.assertNotIn(canary, text)
+            self.assertNotIn(token, text)
+
+    def key_vault(self):
+        tenant, client, secret, vault = str(uuid.uuid4()), str(uuid.uuid4()), "s-" + uuid.uuid4().hex, \
+            harness.unique("vault")
+        self.control("/_fake/entra/apps", {"tenant": tenant, "clientId": client,
+                                           "secrets": [{"value": secret, "expiresAt": int(time.time()) + 86400}]})
+        self.control("/_fake/kv/vaults", {"vault": vault, "roles": {client: ["Key Vault Secrets Officer"]}})
+        conn = self.ok("POST", "/api/v1/app-connections/azure-key-vault", body={
+            "name": harness.unique("kv"), "method": "client-secret",
+            "credentials": {"tenantId": tenant, "clientId": client, "clientSecret": secret,
+                            "authorityHost": self.fake.url + "/entra"}})["appConnection"]
+        return conn, vault, client
+
+    def vault_state(self, vault):
+        return self.fake.call("GET", "/_fake/kv/state", query={"vault": vault})[1]
+
+    def test_key_vault_within_5s_and_collision_refused(self):
+        conn, vault, client = self.key_vault()
+        canary = "canary-" + uuid.uuid4().hex
+        self.set_secret(self.pid, "DB_PASSWORD", canary)
+        s = self.make_sync(self.pid, None, destination="azure-key-vault", connectionId=conn["id"],
+                           destinationConfig={"vaultBaseUrl": self.fake.url + "/kv/" + vault})
+        sha = "sha256:" + hashlib.sha256(canary.encode()).hexdigest()
+        got, delay = wait_for(lambda: [v["valueSha256"] for v in self.vault_state(vault)["secrets"].values()]
+                              == [sha])
+        self.assertTrue(got, self.vault_state(vault))
+        print("TEST: azure-key-vault destination: first push %.3f s after create" % delay)
+        name = list(self.vault_state(vault)["secrets"])[0]
+        self.update_secret(self.pid, "DB_PASSWORD", secretValue=canary + "-2")
+        sha2 = "sha256:" + hashlib.sha256((canary + "-2").encode()).hexdigest()
+        got, delay = wait_for(lambda: self.vault_state(vault)["secrets"][name]["valueSha256"] == sha2)
+        self.assertTrue(got, self.vault_state(vault))
+        print("TEST: azure-key-vault destination: change -> vault secret in %.3f s" % delay)
+        self.assertLess(delay, DELIVERY_S)
+        # two keys that Key Vault's name rule maps to one name: refused, naming both
+        self.set_secret(self.pid, "DB-PASSWORD", "x")
+        got, _ = wait_for(lambda: self.sync_of(s["id"], "azure-key-vault")["syncStatus"] == "failed")
+        failed = self.sync_of(s["id"], "azure-key-vault")
+        self.assertEqual(failed["lastSyncErrorCause"], "collision", failed)
+        self.assertIn("DB_PASSWORD", failed["lastSyncMessage"])
+        self.assertIn("DB-PASSWORD", failed["lastSyncMessage"])
+        self.assertNotIn(canary, self.server.stderr)
 
 
 class Restart(SyncHelpers, unittest.TestCase):
