@@ -753,7 +753,7 @@ class TwoNodes(SyncHelpers, unittest.TestCase):
             time.sleep(1.5)
 
             def runs():
-                return sum(len(re.findall(r"sync_done sync=%s" % s["id"], n.stderr)) for n in self.nodes)
+                return sum(len(re.findall(r"sync_done sync=\"%s\"" % s["id"], n.stderr)) for n in self.nodes)
 
             for i in range(1, 7):
                 before = runs()
