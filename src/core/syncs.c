@@ -289,6 +289,19 @@ static void wake(struct cf_core *core)
         core->sync_wake(core->sync_wake_ctx);
 }
 
+/* out's sync read again from the store (after a write), with its names. */
+static enum cf_rc reload(struct cf_core *core, struct cf_sync_view *out, struct cf_err *err)
+{
+    struct cf_sync *s = malloc(sizeof(*s));
+    if (!s)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    enum cf_rc rc = cf_store_sync_get(core->store, out->sync.id, s, err);
+    if (rc == CF_OK)
+        rc = view_of(core, s, out, err);
+    free(s);
+    return rc;
+}
+
 enum cf_rc cf_syncs_create(struct cf_core *core, const struct cf_principal *who,
                            const char *destination, const struct cf_sync_spec *spec,
                            struct cf_sync_view *out, struct cf_err *err)
@@ -395,11 +408,8 @@ enum cf_rc cf_syncs_update(struct cf_core *core, const struct cf_principal *who,
                            const struct cf_sync_spec *change, struct cf_sync_view *out,
                            struct cf_err *err)
 {
-    struct cf_sync *s = calloc(1, sizeof(*s));
-    memset(out, 0, sizeof(*out));
-    if (!s)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    enum cf_rc rc = load_sync(core, who, destination, id, s, err);
+    struct cf_sync *s = &out->sync;
+    enum cf_rc rc = cf_syncs_get(core, who, destination, id, out, err);
     const struct cf_dest_ops *ops = rc == CF_OK ? cf_dest_find(s->destination) : NULL;
     if (rc == CF_OK && !ops)
         rc = cf_err_set(err, CF_EINTERNAL, "destination '%s' is not built in", s->destination);
@@ -413,12 +423,9 @@ enum cf_rc cf_syncs_update(struct cf_core *core, const struct cf_principal *who,
         rc = cf_store_sync_update(core->store, s, err);
     }
     if (rc == CF_OK)
-        rc = cf_store_sync_get(core->store, s->id, s, err);
-    if (rc == CF_OK)
-        rc = view_of(core, s, out, err);
+        rc = reload(core, out, err);
     if (rc == CF_OK)
         wake(core);
-    free(s);
     return rc;
 }
 
@@ -426,16 +433,9 @@ enum cf_rc cf_syncs_delete(struct cf_core *core, const struct cf_principal *who,
                            const char *destination, const char *id, struct cf_sync_view *out,
                            struct cf_err *err)
 {
-    struct cf_sync *s = calloc(1, sizeof(*s));
-    memset(out, 0, sizeof(*out));
-    if (!s)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    enum cf_rc rc = load_sync(core, who, destination, id, s, err);
+    enum cf_rc rc = cf_syncs_get(core, who, destination, id, out, err);
     if (rc == CF_OK)
-        rc = view_of(core, s, out, err);
-    if (rc == CF_OK)
-        rc = cf_store_sync_delete(core->store, s->id, err);
-    free(s);
+        rc = cf_store_sync_delete(core->store, out->sync.id, err);
     return rc;
 }
 
@@ -443,23 +443,16 @@ enum cf_rc cf_syncs_trigger(struct cf_core *core, const struct cf_principal *who
                             const char *destination, const char *id, const char *owner,
                             struct cf_sync_view *out, struct cf_err *err)
 {
-    struct cf_sync *s = calloc(1, sizeof(*s));
     bool ran = false;
-    memset(out, 0, sizeof(*out));
-    if (!s)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    enum cf_rc rc = load_sync(core, who, destination, id, s, err);
+    enum cf_rc rc = cf_syncs_get(core, who, destination, id, out, err);
     if (rc == CF_OK)
-        rc = cf_store_sync_mark_one(core->store, s->id, err);
+        rc = cf_store_sync_mark_one(core->store, out->sync.id, err);
     if (rc == CF_OK)
-        rc = cf_syncs_execute(core, s->id, owner, &ran, err);
+        rc = cf_syncs_execute(core, out->sync.id, owner, &ran, err);
     if (rc == CF_OK && !ran)
         wake(core); /* a run holds it: this server's worker picks up what remains pending */
     if (rc == CF_OK)
-        rc = cf_store_sync_get(core->store, s->id, s, err);
-    if (rc == CF_OK)
-        rc = view_of(core, s, out, err);
-    free(s);
+        rc = reload(core, out, err);
     return rc;
 }
 
