@@ -208,12 +208,13 @@ static int one_sync(int argc, char **argv, const char *usage, const char *method
     json_t *answer = NULL;
     int status;
     cf_buf_init(&path, 0);
-    if (cf_cli_begin(&cli, argc, argv, &spec, &status)) {
+    bool began = cf_cli_begin(&cli, argc, argv, &spec, &status);
+    if (began) {
         status = cf_cli_path(&path, PREFIX "/any", cli.args[0], suffix, NULL, NULL);
         if (status == CF_EXIT_OK)
             status = cf_cli_request(&cli, method, path.data, NULL, NULL, &answer);
     }
-    if (status == CF_EXIT_OK) {
+    if (began && status == CF_EXIT_OK) {
         json_t *s = json_object_get(answer, "secretSync");
         if (cli.json)
             status = cf_cli_print_json(answer);
