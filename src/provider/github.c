@@ -295,7 +295,7 @@ static enum cf_rc app_jwt(const char *app_id, const char *pem, struct cf_buf *jw
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
 out:
     free(sig);
-    cf_json_free_text(claims);
+    cf_json_free_text(claims); /* json_dumps' allocator, which may be the wiping one */
     EVP_MD_CTX_free(md);
     EVP_PKEY_free(key);
     BIO_free(bio);
@@ -601,7 +601,7 @@ static enum cf_rc public_key(const struct gh *gh, const struct gh_dest *d, char 
     if (rc != CF_OK)
         goto out;
     if (resp.status != 200) {
-        rc = gh_fail(gh, &resp, d->where, d->permission, err);
+        rc = gh_fail(gh, &resp, what, d->permission, err);
         goto out;
     }
     doc = json_loadb(resp.body ? resp.body : "", resp.len, 0, NULL);
@@ -660,7 +660,7 @@ static enum cf_rc put_secret(const struct gh *gh, const struct gh_dest *d, const
         rc = gh_fail(gh, &resp, what, d->permission, err);
 out:
     cf_http_response_release(&resp);
-    cf_json_free_text(body);
+    cf_json_free_text(body); /* json_dumps' allocator */
     json_decref(doc);
     free(b64);
     free(sealed);

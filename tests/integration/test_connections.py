@@ -19,8 +19,11 @@
 import json
 import os
 import subprocess
+import sys
 import tempfile
+import time
 import unittest
+import urllib.request
 
 import harness
 from test_expiry import stamp, DAY
@@ -366,6 +369,159 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
             # possible; it must fail as the outside system's verdict, never as a 401/403 of Coffer.
             self.assertNotIn(r.status, (401, 403), r.body[:400])
         self.assertNoSecret(self.server.stderr, "the server log")
+
+
+class GitHubFake:
+    """tests/fakes/github.py on an ephemeral port."""
+
+    def __init__(self, directory):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes", "github.py")
+        self.proc = subprocess.Popen([sys.executable, script, "--port", "0", "--log",
+                                      os.path.join(directory, "github.log")],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.url = "http://127.0.0.1:%d" % int(self.proc.stdout.readline())
+
+    def control(self, path, body=None):
+        req = urllib.request.Request(self.url + path, method="POST" if body is not None else "GET",
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read() or b"{}")
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.proc.stdout.close()
+
+
+class AzureFake(GitHubFake):
+    """tests/fakes/azure.py (Entra ID under /entra, Azure DevOps under /ado, Key Vault under /kv)."""
+
+    def __init__(self, directory):
+        script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fakes", "azure.py")
+        self.proc = subprocess.Popen([sys.executable, script, "--port", "0", "--state-dir", directory],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.url = "http://127.0.0.1:%d" % int(self.proc.stdout.readline())
+
+
+class CheckAgainstFakes(harness.ServerTestCase):
+    """POST .../check against the stand-ins of tests/fakes/: the verdict and the expiry the system reports are
+    recorded; a credential the system refuses is a 400 naming the system and its answer (never a 401/403 that
+    would read as a bad Coffer token), and the CLI says so without asking to log in again."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.tmp = tempfile.mkdtemp(prefix="coffer-conn-check-")
+        cls.github = GitHubFake(cls.tmp)
+        cls.azure = AzureFake(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.github.close()
+        cls.azure.close()
+        super().tearDownClass()
+
+    def create(self, app, method, credentials):
+        return self.ok("POST", "%s/%s" % (BASE, app), body={"method": method, "name": harness.unique("chk"),
+                                                           "credentials": credentials})["appConnection"]
+
+    def test_github_token_ok_then_expired(self):
+        token = self.github.control("/_fake/pats", {"permissions": {"secrets": "write"},
+                                                   "repositories": ["contoso/app"], "expiresIn": 10 * 86400})["token"]
+        c = self.create("github", "personal-access-token", {"personalAccessToken": token, "host": self.github.url})
+        one = "%s/github/%s" % (BASE, c["id"])
+        answer = self.ok("POST", one + "/check")
+        self.assertTrue(answer["check"]["ok"])
+        got = answer["appConnection"]
+        self.assertEqual((got["lastCheckStatus"], got["lastCheckMessage"]), ("ok", "ok"))
+        # The expiry GitHub reports is learnt, and so listed as expiring.
+        self.assertEqual(got["expiresAt"][:10], stamp(10 * DAY)[:10])
+        items = self.ok("GET", "/api/v1/expiring", query={"within": "30d", "include": "connections"})["items"]
+        self.assertIn(c["id"], [i["appConnection"]["id"] for i in items])
+        rc, out, err = self.cli("connections", "check", c["name"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("authenticated as", out)
+        # The token expires at GitHub: a precise 400, recorded, and the CLI does not blame the Coffer login.
+        self.github.control("/_fake/expire", {"token": token})
+        r = self.api("POST", one + "/check")
+        self.assertError(r, 400, "BadRequest", "GitHub refused", "401", "Bad credentials")
+        got = self.ok("GET", one)["appConnection"]
+        self.assertEqual(got["lastCheckStatus"], "failed")
+        self.assertIn("GitHub refused", got["lastCheckMessage"])
+        rc, out, err = self.cli("connections", "check", c["id"])
+        self.assertEqual(rc, 1)
+        self.assertIn("GitHub refused", err)
+        self.assertNotIn("login", err.lower())
+        self.assertNotIn(token, r.body.decode() + out + err + self.server.stderr)
+        for line in self.github.control("/_fake/log"):
+            self.assertNotIn(token, json.dumps(line))
+
+    def test_azure_devops_pat_ok_then_expired(self):
+        token = "ado" + "P4t" * 17
+        self.azure.control("/_fake/ado/orgs", {"org": "contoso", "projects": [
+            {"name": "payments", "id": "7c2f3e1a-0000-4000-8000-00000000000a"}]})
+        self.azure.control("/_fake/ado/pats", {"org": "contoso", "token": token,
+                                               "scopes": ["vso.variablegroups_manage"],
+                                               "expiresAt": int(time.time()) + 3 * 86400})
+        c = self.create("azure-devops", "access-token", {"accessToken": token, "orgName": "contoso",
+                                                         "instanceUrl": self.azure.url + "/ado"})
+        one = "%s/azure-devops/%s" % (BASE, c["id"])
+        # Without vso.project the check names the scope Azure DevOps asked for.
+        self.assertError(self.api("POST", one + "/check"), 400, "BadRequest", "lacks scope", "vso.project")
+        token = "ado" + "Q9r" * 17
+        self.azure.control("/_fake/ado/pats", {"org": "contoso", "token": token,
+                                               "scopes": ["vso.project", "vso.variablegroups_manage"],
+                                               "expiresAt": int(time.time()) + 3 * 86400})
+        self.ok("PATCH", one, body={"credentials": {"accessToken": token, "orgName": "contoso",
+                                                    "instanceUrl": self.azure.url + "/ado"}})
+        self.assertTrue(self.ok("POST", one + "/check")["check"]["ok"])
+        self.azure.control("/_fake/ado/pats/expire", {"token": token})
+        r = self.api("POST", one + "/check")
+        self.assertError(r, 400, "BadRequest", "Azure DevOps")
+        got = self.ok("GET", one)["appConnection"]
+        self.assertEqual(got["lastCheckStatus"], "failed")
+        self.assertNotIn(token, r.body.decode() + self.server.stderr + json.dumps(self.azure.control("/_fake/log")))
+
+    def test_entra_client_secret_ok_then_expired(self):
+        secret = "kv" + "S3c" * 14
+        client = "5a1c2d3e-0000-4000-8000-0000000000c1"
+        self.azure.control("/_fake/entra/apps", {"tenant": TENANT, "clientId": client,
+                                                 "secrets": [{"value": secret,
+                                                              "expiresAt": int(time.time()) + 86400}]})
+        c = self.create("azure-key-vault", "client-secret", {"tenantId": TENANT, "clientId": client,
+                                                             "clientSecret": secret,
+                                                             "authorityHost": self.azure.url + "/entra"})
+        one = "%s/azure-key-vault/%s" % (BASE, c["id"])
+        self.assertTrue(self.ok("POST", one + "/check")["check"]["ok"])
+        self.azure.control("/_fake/entra/expire", {"clientId": client})
+        r = self.api("POST", one + "/check")
+        self.assertError(r, 400, "BadRequest", "AADSTS7000222")
+        self.assertIn("AADSTS7000222", self.ok("GET", one)["appConnection"]["lastCheckMessage"])
+        rc, out, err = self.cli("connections", "check", c["name"])
+        self.assertEqual(rc, 1)
+        self.assertIn("AADSTS7000222", err)
+        self.assertNotIn("login", err.lower())
+        self.assertNotIn(secret, r.body.decode() + out + err + self.server.stderr
+                         + json.dumps(self.azure.control("/_fake/log")))
+
+    def test_github_app_reports_its_permissions(self):
+        key = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                             check=True, capture_output=True, timeout=60).stdout
+        public = subprocess.run(["openssl", "pkey", "-pubout"], input=key, check=True, capture_output=True,
+                                timeout=60).stdout.decode()
+        self.github.control("/_fake/apps", {"appId": "4711", "publicKey": public, "installations": [
+            {"id": "815", "permissions": {"secrets": "write", "metadata": "read"}, "repositories": ["contoso/app"]}]})
+        c = self.create("github", "app", {"appId": "4711", "installationId": "815", "privateKey": key.decode(),
+                                          "host": self.github.url})
+        answer = self.ok("POST", "%s/github/%s/check" % (BASE, c["id"]))
+        self.assertIn("secrets:write", answer["check"]["scopes"])
+        self.assertIn("installation token minted", answer["check"]["detail"])
+        # An app the system does not know: 401 from GitHub, a 400 here.
+        other = self.create("github", "app", {"appId": "999", "installationId": "815", "privateKey": key.decode(),
+                                              "host": self.github.url})
+        r = self.api("POST", "%s/github/%s/check" % (BASE, other["id"]))
+        self.assertError(r, 400, "BadRequest", "GitHub")
 
 
 if __name__ == "__main__":

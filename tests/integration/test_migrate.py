@@ -82,6 +82,10 @@ class Migrate(unittest.TestCase):
         cls.identity = ident["id"]
         ok("POST", "/api/v1/notifications/channels", {"projectId": cls.pid, "type": "webhook", "name": "hook",
                                                       "url": "https://hooks.example.com/x", "signingSecret": "s" * 24})
+        cls.connection = ok("POST", "/api/v1/app-connections/github",
+                            {"method": "personal-access-token", "name": "migrated-gh",
+                             "credentials": {"personalAccessToken": "github_pat_" + "m" * 30,
+                                             "host": "http://127.0.0.1:9"}})["appConnection"]
         ok("POST", "/api/v1/audit/checkpoints")
 
     def migrate(self, *args):
@@ -134,6 +138,13 @@ class Migrate(unittest.TestCase):
         self.assertEqual(r.json["secret"]["secretValue"], "r3")
         secrets = s.api("GET", "/api/v1/auth/universal-auth/identities/%s/client-secrets" % self.identity).json
         self.assertEqual([c["description"] for c in secrets["clientSecretData"]], ["2nd", "first"])
+        # the app connection came along, its sealed credentials still open (the check gets as far as
+        # GitHub's address, which refuses: a 400, not the 500 of credentials that do not open)
+        self.assertEqual(copied["app_connections"][0], 1)
+        got = s.api("GET", "/api/v1/app-connections/github/" + self.connection["id"]).json["appConnection"]
+        self.assertEqual(got["credentials"], self.connection["credentials"])
+        r = s.api("POST", "/api/v1/app-connections/github/%s/check" % self.connection["id"])
+        self.assertEqual(r.status, 400, r.body[:300])
         # the audit chain came along intact, and grows on PostgreSQL
         rc, out2, err2 = s.cli("audit", "verify")
         self.assertEqual(rc, 0, out2 + err2)
@@ -151,10 +162,11 @@ class Migrate(unittest.TestCase):
         there, again = copied, tables(out3)
         for table, (rows, checksum) in there.items():
             if table in ("audit_events", "audit_checkpoints", "identity_client_secrets", "identity_access_tokens",
-                         "meta"):
-                continue  # the server on PostgreSQL added rows
+                         "meta", "app_connections"):
+                continue  # the server on PostgreSQL added rows (and recorded a connection check)
             self.assertEqual(again[table], (rows, checksum), table)
         self.assertEqual(again["identity_client_secrets"][0], 3)
+        self.assertEqual(again["app_connections"][0], 1)
 
     def test_refusals(self):
         uri = harness.new_pg_database()
