@@ -5,7 +5,7 @@ Each folder of src/ sits on a layer; a file may include headers of its own folde
 on lower layers, never of a higher layer nor of a sibling on its own layer (siblings stay
 independent, so that no include cycle can form between them):
 
-    util  <-  store  <-  crypto, client, net  <-  auth  <-  core  <-  api, notify, stream  <-  server
+    util  <-  store  <-  crypto, client, net  <-  auth  <-  core  <-  api, notify, stream, sync  <-  server
 
 src/cli/ holds client commands: they include client/ and util/ only. src/server/ holds the
 composition roots (`coffer server`, `coffer operator`): on the top layer, they may also include cli/
@@ -29,7 +29,8 @@ SRC = os.path.join(ROOT, "src")
 
 # The layers, lowest first. A new folder of src/ must be placed here (the check refuses an unknown
 # folder). net/ is the outbound HTTP client. provider/ (the systems secrets are synced to) sits
-# beside auth/: both are clients of outside systems over net/, and core/ drives them. store/ sits below crypto/: the server keys
+# beside auth/: both are clients of outside systems over net/, and core/ drives them. sync/ (the
+# secret-sync worker) sits on core/ beside notify/: a background thread over the domain, as notify is. store/ sits below crypto/: the server keys
 # (crypto/serverkey.c) are kept wrapped in the store's meta table, and the store knows no keys.
 LAYERS = [
     ["util"],
@@ -37,7 +38,7 @@ LAYERS = [
     ["crypto", "client", "net"],
     ["auth", "provider"],
     ["core"],
-    ["api", "notify", "stream"],
+    ["api", "notify", "stream", "sync"],
     ["server"],
 ]
 

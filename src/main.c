@@ -38,6 +38,7 @@ static const struct cf_cli_sub commands[] = {
     {"run", cf_cmd_run, "run a command with secrets in its environment"},
     {"secrets", cf_cmd_secrets, "set, get, list, delete secrets; history and rollback"},
     {"server", cf_cmd_server, "run the Coffer server"},
+    {"syncs", cf_cmd_syncs, "secret syncs to Azure DevOps, Key Vault, GitHub, files: runs, status"},
 };
 
 int main(int argc, char **argv)

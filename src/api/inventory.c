@@ -20,17 +20,33 @@ static json_t *render_last_read_by(const struct cf_inventory_secret *s)
                      "name", s->last_read_by_name);
 }
 
+/* "syncedTo": every destination that holds a copy. */
+static json_t *render_copies(const struct cf_inventory_secret *s)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < s->n_copies; i++) {
+        const struct cf_inventory_copy *c = &s->copies[i];
+        array = cf_render_append(array,
+                                 json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "syncId", c->sync_id,
+                                           "syncName", c->sync_name, "destination", c->destination,
+                                           "name", c->name, "version", (json_int_t)c->version,
+                                           "pushedAt", cf_json_time(c->pushed_at)));
+    }
+    return array;
+}
+
 static json_t *render_secret(const struct cf_inventory_secret *s)
 {
     return json_pack(
-        "{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "secretId", s->secret_id,
-        "secretKey", s->key, "secretPath", s->path, "version", (json_int_t)s->version,
+        "{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o*}", "secretId",
+        s->secret_id, "secretKey", s->key, "secretPath", s->path, "version", (json_int_t)s->version,
         "versionCount", (json_int_t)s->version_count, "createdAt", cf_json_time(s->created_at),
         "lastChangedAt", cf_json_time(s->last_changed_at), "expiresAt", cf_json_time(s->expires_at),
         "secretReminderRepeatDays",
         s->reminder_repeat_days > 0 ? json_integer(s->reminder_repeat_days) : json_null(),
         "lastReadAt", s->last_read_known ? cf_json_time(s->last_read_at) : json_null(),
-        "lastReadBy", render_last_read_by(s), "lastReadKnown", s->last_read_known);
+        "lastReadBy", render_last_read_by(s), "lastReadKnown", s->last_read_known, "syncedTo",
+        render_copies(s));
 }
 
 static json_t *render_reader(const struct cf_inventory_reader *r)

@@ -84,9 +84,28 @@ static enum cf_rc last_read(json_t *secret, struct cf_buf *out)
 
 /* ---- table ----------------------------------------------------------------------------------- */
 
-static const char *const secret_headers[] = {"PROJECT",  "ENV",          "PATH",    "KEY",
-                                             "VERSIONS", "LAST-CHANGED", "EXPIRES", "LAST-READ"};
+static const char *const secret_headers[] = {"PROJECT", "ENV",       "PATH",
+                                             "KEY",     "VERSIONS",  "LAST-CHANGED",
+                                             "EXPIRES", "LAST-READ", "SYNCED-TO"};
 #define SECRET_COLS (CF_ARRAY_SIZE(secret_headers))
+
+/* "destination:name (sync), ..." of every destination holding a copy, "-" for none. */
+static enum cf_rc synced_to(json_t *secret, struct cf_buf *out)
+{
+    json_t *copy;
+    size_t i;
+    enum cf_rc rc = CF_OK;
+    cf_buf_reset(out);
+    json_array_foreach(json_object_get(secret, "syncedTo"), i, copy)
+    {
+        char text[512];
+        snprintf(text, sizeof(text), "%s%s:%s (%s)", i ? ", " : "", cf_cli_str(copy, "destination"),
+                 cf_cli_str(copy, "name"), cf_cli_str(copy, "syncName"));
+        if ((rc = cf_buf_append(out, text, strlen(text))) != CF_OK)
+            return rc;
+    }
+    return out->len ? CF_OK : cf_buf_append(out, "-", 1);
+}
 
 static enum cf_rc secret_rows(json_t *project, json_t *env, void *ctx)
 {
@@ -97,10 +116,12 @@ static enum cf_rc secret_rows(json_t *project, json_t *env, void *ctx)
     enum cf_rc rc = CF_OK;
     char versions[24];
 
+    struct cf_buf copies;
     cf_buf_init(&read, 0);
+    cf_buf_init(&copies, 0);
     json_array_foreach(json_object_get(env, "secrets"), i, secret)
     {
-        if ((rc = last_read(secret, &read)) != CF_OK)
+        if ((rc = last_read(secret, &read)) != CF_OK || (rc = synced_to(secret, &copies)) != CF_OK)
             break;
         const char *row[SECRET_COLS] = {
             cf_cli_str(project, "slug"),
@@ -111,10 +132,12 @@ static enum cf_rc secret_rows(json_t *project, json_t *env, void *ctx)
             time_or(secret, "lastChangedAt", "-"),
             time_or(secret, "expiresAt", "-"),
             read.data,
+            copies.data,
         };
         if ((rc = cf_table_add(table, row)) != CF_OK)
             break;
     }
+    cf_buf_release(&copies);
     cf_buf_release(&read);
     return rc;
 }
@@ -256,7 +279,8 @@ static const char *const csv_secret_headers[] = {"project",
                                                  "expiresAt",
                                                  "secretReminderRepeatDays",
                                                  "lastReadAt",
-                                                 "lastReadBy"};
+                                                 "lastReadBy",
+                                                 "syncedTo"};
 #define CSV_SECRET_COLS (CF_ARRAY_SIZE(csv_secret_headers))
 
 static enum cf_rc csv_secrets(json_t *project, json_t *env, void *ctx)
@@ -266,9 +290,13 @@ static enum cf_rc csv_secrets(json_t *project, json_t *env, void *ctx)
     json_t *secret;
     enum cf_rc rc = CF_OK;
     char version[24], count[24], reminder[24];
+    struct cf_buf copies;
 
+    cf_buf_init(&copies, 0);
     json_array_foreach(json_object_get(env, "secrets"), i, secret)
     {
+        if ((rc = synced_to(secret, &copies)) != CF_OK)
+            break;
         bool known = json_is_true(json_object_get(secret, "lastReadKnown"));
         const char *row[CSV_SECRET_COLS] = {
             cf_cli_str(project, "slug"),
@@ -284,10 +312,12 @@ static enum cf_rc csv_secrets(json_t *project, json_t *env, void *ctx)
             cf_cli_int_str(secret, "secretReminderRepeatDays", reminder, sizeof(reminder)),
             known ? cf_cli_str(secret, "lastReadAt") : UNKNOWN,
             known ? cf_cli_str(json_object_get(secret, "lastReadBy"), "name") : UNKNOWN,
+            copies.data,
         };
         if ((rc = csv_record(out, row, CSV_SECRET_COLS)) != CF_OK)
             break;
     }
+    cf_buf_release(&copies);
     return rc;
 }
 

@@ -39,6 +39,9 @@ struct cf_core {
     struct cf_audit_log *audit;           /* borrowed: the audit log (core/auditlog.h); NULL: off */
     struct cf_notifier *notifier;         /* borrowed: notifications (notify/notify.h) */
     struct cf_admin_auth *admin;          /* borrowed: checks the admin token (auth/admin.h) */
+    /* Wakes this server's secret-sync worker (sync/worker.h) after a change; NULL: none. */
+    void (*sync_wake)(void *ctx);
+    void *sync_wake_ctx;
 };
 
 enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY };

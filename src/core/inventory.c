@@ -7,6 +7,7 @@
 
 #include "core/authz.h"
 #include "core/inventory.h"
+#include "store/syncs.h"
 #include "core/auditlog.h"
 #include "util/str.h"
 #include "util/banned.h"
@@ -36,6 +37,8 @@ static void env_release(struct cf_inventory_env *env)
     for (size_t i = 0; i < env->n_readers; i++)
         reader_release(&env->readers[i]);
     free(env->readers);
+    for (size_t i = 0; i < env->n_secrets; i++)
+        free(env->secrets[i].copies);
     free(env->secrets);
     memset(env, 0, sizeof(*env));
 }
@@ -357,6 +360,73 @@ static void hide_other_readers(struct cf_core *core, const struct cf_principal *
     }
 }
 
+static int item_cmp(const void *a, const void *b)
+{
+    const struct cf_sync_item_row *x = a, *y = b;
+    int c = strcmp(x->secret_env_id, y->secret_env_id);
+    if (c == 0)
+        c = strcmp(x->secret_path, y->secret_path);
+    if (c == 0)
+        c = strcmp(x->secret_key, y->secret_key);
+    return c;
+}
+
+/* Where each secret of out was pushed by the project's secret syncs. */
+static enum cf_rc synced_copies(struct cf_core *core, struct cf_inventory_project *out,
+                                struct cf_err *err)
+{
+    struct cf_sync_item_list items = {0};
+    struct cf_sync_list syncs = {0};
+    enum cf_rc rc = cf_store_sync_items(core->store, NULL, out->id, &items, err);
+    if (rc == CF_OK && items.n)
+        rc = cf_store_sync_list(core->store, out->id, &syncs, err);
+    if (rc != CF_OK || items.n == 0)
+        goto out;
+    qsort(items.items, items.n, sizeof(*items.items), item_cmp);
+    for (size_t e = 0; rc == CF_OK && e < out->n_envs; e++) {
+        struct cf_inventory_env *env = &out->envs[e];
+        for (size_t i = 0; rc == CF_OK && i < env->n_secrets; i++) {
+            struct cf_inventory_secret *secret = &env->secrets[i];
+            struct cf_sync_item_row probe;
+            cf_strlcpy(probe.secret_env_id, env->id, sizeof(probe.secret_env_id));
+            cf_strlcpy(probe.secret_path, secret->path, sizeof(probe.secret_path));
+            cf_strlcpy(probe.secret_key, secret->key, sizeof(probe.secret_key));
+            const struct cf_sync_item_row *hit =
+                bsearch(&probe, items.items, items.n, sizeof(*items.items), item_cmp);
+            if (!hit)
+                continue;
+            while (hit > items.items && item_cmp(hit - 1, &probe) == 0)
+                hit--;
+            size_t n = 0;
+            while (hit + n < items.items + items.n && item_cmp(hit + n, &probe) == 0)
+                n++;
+            secret->copies = calloc(n, sizeof(*secret->copies));
+            if (!secret->copies) {
+                rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+                break;
+            }
+            for (size_t k = 0; k < n; k++) {
+                struct cf_inventory_copy *copy = &secret->copies[secret->n_copies++];
+                cf_strlcpy(copy->sync_id, hit[k].sync_id, sizeof(copy->sync_id));
+                cf_strlcpy(copy->name, hit[k].name, sizeof(copy->name));
+                copy->version = hit[k].version;
+                copy->pushed_at = hit[k].pushed_at;
+                for (size_t s = 0; s < syncs.n; s++) {
+                    if (strcmp(syncs.items[s].id, hit[k].sync_id) == 0) {
+                        cf_strlcpy(copy->sync_name, syncs.items[s].name, sizeof(copy->sync_name));
+                        cf_strlcpy(copy->destination, syncs.items[s].destination,
+                                   sizeof(copy->destination));
+                    }
+                }
+            }
+        }
+    }
+out:
+    cf_sync_list_release(&syncs);
+    cf_sync_item_list_release(&items);
+    return rc;
+}
+
 /* The inventory of project p as who sees it, into out: its environments (for an identity, those
  * it can read in), their readers and secrets. */
 static enum cf_rc build_project(struct cf_core *core, const struct cf_principal *who,
@@ -394,6 +464,8 @@ static enum cf_rc build_project(struct cf_core *core, const struct cf_principal 
         rc = place_secrets(core, who, &secrets, out, err);
     if (rc == CF_OK)
         rc = last_reads(core, out, err);
+    if (rc == CF_OK)
+        rc = synced_copies(core, out, err);
     if (rc == CF_OK)
         hide_other_readers(core, who, out);
     cf_secret_meta_list_release(&secrets);

@@ -24,6 +24,16 @@
 /* The glob that matches every path of an environment ("/" and a double star). */
 #define CF_INVENTORY_ALL_PATHS "/**"
 
+/* A destination that holds a copy of a secret: what a secret sync (core/syncs.h) last pushed. */
+struct cf_inventory_copy {
+    char sync_id[CF_UUID_LEN];
+    char sync_name[CF_NAME_MAX + 1];
+    char destination[32];      /* "azure-devops", "azure-key-vault", "github", "file" */
+    char name[CF_KEY_MAX + 1]; /* the name there */
+    int64_t version;           /* the version pushed */
+    int64_t pushed_at;
+};
+
 struct cf_inventory_secret {
     char secret_id[CF_UUID_LEN];
     char path[CF_PATH_MAX + 1];
@@ -42,6 +52,9 @@ struct cf_inventory_secret {
     char last_read_by_kind[16];
     char last_read_by_id[CF_UUID_LEN];
     char last_read_by_name[CF_NAME_MAX + 1];
+    /* Every destination that holds a copy (heap; by sync name). */
+    struct cf_inventory_copy *copies;
+    size_t n_copies;
 };
 
 /* A machine identity that can read somewhere in an environment. */

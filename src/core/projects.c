@@ -11,6 +11,7 @@
 
 #include "core/names.h"
 #include "core/projects.h"
+#include "core/syncs.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -721,8 +722,10 @@ enum cf_rc cf_folders_delete(struct cf_core *core, const struct cf_principal *wh
     rc = st->ops->folder_delete(st, target->id, err);
     if (rc == CF_ENOTFOUND)
         rc = folder_not_found(target->path, scope.env.slug, err);
-    if (rc == CF_OK)
+    if (rc == CF_OK) {
         *out = *target;
+        cf_syncs_changed(core, scope.project.id); /* its secrets are gone */
+    }
 out:
     cf_folder_list_release(&children);
     cf_scope_release(&scope);
@@ -820,8 +823,10 @@ enum cf_rc cf_imports_create(struct cf_core *core, const struct cf_principal *wh
     rc = st->ops->import_get(st, import.id, &out->import, err);
     if (rc == CF_ENOTFOUND)
         rc = import_not_found(import.id, err);
-    if (rc == CF_OK)
+    if (rc == CF_OK) {
         out->env = source;
+        cf_syncs_changed(core, scope.project.id); /* syncs carry imported secrets too */
+    }
 out:
     if (rc != CF_OK)
         memset(out, 0, sizeof(*out));
@@ -923,6 +928,8 @@ enum cf_rc cf_imports_delete(struct cf_core *core, const struct cf_principal *wh
     rc = st->ops->import_delete(st, import_id, err);
     if (rc == CF_ENOTFOUND)
         rc = import_not_found(import_id, err);
+    if (rc == CF_OK)
+        cf_syncs_changed(core, scope.project.id);
 out:
     if (rc != CF_OK)
         memset(out, 0, sizeof(*out));

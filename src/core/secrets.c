@@ -13,6 +13,7 @@
 #include "core/names.h"
 #include "core/refs.h"
 #include "core/secrets.h"
+#include "core/syncs.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -759,6 +760,8 @@ enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who
         rc = cf_err_set(err, CF_ECONFLICT,
                         "secrets in '%s' kept changing concurrently; retry the request",
                         scope->folder.path);
+    if (rc == CF_OK) /* the project's secret syncs carry the change out */
+        cf_syncs_changed(core, scope->project.id);
     if (rc == CF_OK)
         rc = collect(plans, n, out, err);
 out:

@@ -207,15 +207,23 @@ struct cf_notifier {
     bool started, stopping;
 };
 
+/* A notice about a secret sync (threshold "sync-failed", see core/syncs.c) rather than an expiry.
+ */
+static bool is_sync(const struct cf_notice *n)
+{
+    return strncmp(n->threshold, "sync-", 5) == 0;
+}
+
 /* The body a channel of this type gets. */
 static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
 {
     json_t *body = NULL;
     char title[128];
     snprintf(title, sizeof(title), "Coffer: %s",
-             strcmp(n->threshold, "expired") == 0 ? "expired"
-             : strcmp(n->threshold, "due") == 0   ? "rotation due"
-                                                  : "expiring soon");
+             is_sync(n)                             ? "secret sync failed"
+             : strcmp(n->threshold, "expired") == 0 ? "expired"
+             : strcmp(n->threshold, "due") == 0     ? "rotation due"
+                                                    : "expiring soon");
     if (strcmp(ch->type, "slack") == 0) {
         body = json_pack("{s:s, s:[{s:s, s:{s:s, s:s}}]}", "text", n->message, "blocks", "type",
                          "section", "text", "type", "mrkdwn", "text", n->message);
@@ -229,8 +237,9 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
             "type", "TextBlock", "text", n->message, "wrap", 1);
     } else {
         json_t *item = json_loads(n->item, 0, NULL);
-        body = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "event", "coffer.expiry", "deliveryId",
-                         n->id, "threshold", n->threshold, "message", n->message, "item",
+        body = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "event",
+                         is_sync(n) ? "coffer.sync" : "coffer.expiry", "deliveryId", n->id,
+                         "threshold", n->threshold, "message", n->message, "item",
                          item ? item : json_null(), "createdAt", cf_time_json(n->created_at));
     }
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
@@ -247,7 +256,10 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
         return "out of memory";
     char delivery[256], event[128], signature[160] = "";
     snprintf(delivery, sizeof(delivery), "X-Coffer-Delivery: %s", n->id);
-    snprintf(event, sizeof(event), "X-Coffer-Event: expiry.%s", n->threshold);
+    if (is_sync(n))
+        snprintf(event, sizeof(event), "X-Coffer-Event: sync.failed");
+    else
+        snprintf(event, sizeof(event), "X-Coffer-Event: expiry.%s", n->threshold);
     const char *failure = NULL;
     if (ch->signing_secret[0] && strcmp(ch->type, "webhook") == 0) {
         /* X-Coffer-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>"> */
@@ -327,9 +339,10 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
     snprintf(subject, sizeof(subject), "[Coffer] %s: %.100s",
-             strcmp(n->threshold, "expired") == 0 ? "expired"
-             : strcmp(n->threshold, "due") == 0   ? "rotation due"
-                                                  : "expiring soon",
+             is_sync(n)                             ? "secret sync failed"
+             : strcmp(n->threshold, "expired") == 0 ? "expired"
+             : strcmp(n->threshold, "due") == 0     ? "rotation due"
+                                                    : "expiring soon",
              n->message);
     snprintf(message_id, sizeof(message_id), "<%s@coffer>", n->id);
     size_t size = strlen(n->message) + strlen(ch->target) + 2048;
@@ -341,9 +354,11 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
                        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
                        "Content-Transfer-Encoding: 8bit\r\n\r\n"
                        "%s\r\n\r\nThreshold: %s\r\nDelivery: %s\r\n\r\n"
-                       "Run `coffer expiring` to see everything that is due.\r\n",
+                       "%s\r\n",
                        date, nf->smtp_from, ch->target, subject, message_id, n->message,
-                       n->threshold, n->id);
+                       n->threshold, n->id,
+                       is_sync(n) ? "Run `coffer syncs status` with the sync's id for its state."
+                                  : "Run `coffer expiring` to see everything that is due.");
     struct mail m = {text, len > 0 ? (size_t)len : 0, 0};
     CURL *curl = curl_easy_init();
     struct curl_slist *rcpt = NULL;

@@ -20,6 +20,7 @@
 #include "net/http.h"
 #include "notify/notify.h"
 #include "stream/audit_stream.h"
+#include "sync/worker.h"
 #include "server/boot.h"
 #include "server/commands.h"
 #include "auth/token.h"
@@ -496,6 +497,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_audit_log *audit_log = NULL;
     struct cf_audit_streams *audit_streams = NULL;
     struct cf_notifier *notifier = NULL;
+    struct cf_sync_worker *sync_worker = NULL;
     struct cf_err err;
     struct cf_admin_auth *admin = NULL;
     int64_t started = cf_mono_us();
@@ -595,6 +597,10 @@ int cf_cmd_server(int argc, char **argv)
         goto out;
     }
     core.notifier = notifier;
+    if (cf_sync_worker_start(&core, &sync_worker, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
     if (cf_server_start(&config, &core, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
@@ -625,6 +631,7 @@ int cf_cmd_server(int argc, char **argv)
 out:
     /* Still running only when a step after the start failed (the admin token). */
     cf_server_stop(server, 0);
+    cf_sync_worker_stop(sync_worker);      /* before the store closes: it may be mid-run */
     cf_notifier_stop(notifier);            /* before the store closes: it may be mid-pass */
     cf_audit_log_close(audit_log);         /* after the server: every request's record is queued */
     cf_audit_streams_close(audit_streams); /* after the log: it feeds them */

@@ -3298,6 +3298,15 @@ static const struct copy_table {
      "id, name, app, method, description, credentials, public_fields, expires_at, expires_learned,"
      " created_at, updated_at, checked_at, check_ok, check_result, version",
      "tttttttiiiiiiti", "id"},
+    {"syncs",
+     "id, project_id, name, description, env_id, folder_path, destination, connection_id,"
+     " destination_config, sync_options, auto_sync, sync_status, last_attempt_at, last_synced_at,"
+     " last_error, last_error_cause, items_pushed, drift, initial_done, pending_gen, done_gen,"
+     " claim_owner, claim_until, attempts, next_attempt_at, notified_error, created_at, updated_at",
+     "ttttttttttitiittitiiitiiitii", "id"},
+    {"sync_items",
+     "sync_id, name, secret_env_id, secret_path, secret_key, version, value_hash, pushed_at",
+     "tttttiti", "sync_id, name"},
 };
 
 struct copy_state {

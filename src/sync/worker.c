@@ -1,0 +1,128 @@
+/* The secret-sync worker (sync/worker.h). */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/syncs.h"
+#include "sync/worker.h"
+#include "util/id.h"
+#include "util/log.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+#define POLL_MS 1000
+#define DUE_BATCH 32
+
+struct cf_sync_worker {
+    struct cf_core *core;
+    char owner[CF_UUID_LEN];
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    bool woken, stopping, started;
+};
+
+static void worker_wake(void *ctx)
+{
+    struct cf_sync_worker *w = ctx;
+    pthread_mutex_lock(&w->lock);
+    w->woken = true;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Runs every due sync once; true when one ran (there may be more). */
+static bool pass(struct cf_sync_worker *w)
+{
+    char ids[DUE_BATCH][CF_UUID_LEN];
+    size_t n = 0;
+    bool any = false;
+    struct cf_err err;
+    cf_err_clear(&err);
+    if (cf_store_syncs_due(w->core->store, cf_now_ms(), DUE_BATCH, ids, &n, &err) != CF_OK) {
+        cf_log(CF_LOG_ERROR, "secret syncs: %s", err.msg);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        bool ran = false;
+        cf_err_clear(&err);
+        if (cf_syncs_execute(w->core, ids[i], w->owner, &ran, &err) != CF_OK)
+            cf_log(CF_LOG_ERROR, "secret sync %s: %s", ids[i], err.msg);
+        any = any || ran;
+        pthread_mutex_lock(&w->lock);
+        bool stopping = w->stopping;
+        pthread_mutex_unlock(&w->lock);
+        if (stopping)
+            break;
+    }
+    return any;
+}
+
+static void *worker_main(void *arg)
+{
+    struct cf_sync_worker *w = arg;
+    bool more = true; /* look at once: syncs left pending before a restart */
+    pthread_mutex_lock(&w->lock);
+    while (!w->stopping) {
+        if (!more && !w->woken) {
+            struct timespec ts;
+            cf_deadline_in(&ts, POLL_MS);
+            pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+        }
+        if (w->stopping)
+            break;
+        w->woken = false;
+        pthread_mutex_unlock(&w->lock);
+        more = pass(w);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+enum cf_rc cf_sync_worker_start(struct cf_core *core, struct cf_sync_worker **out,
+                                struct cf_err *err)
+{
+    struct cf_sync_worker *w = calloc(1, sizeof(*w));
+    if (!w)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    w->core = core;
+    cf_uuid_new(w->owner);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+        cf_sync_worker_stop(w);
+        return cf_err_set(err, CF_EINTERNAL, "cannot start the secret-sync thread");
+    }
+    w->started = true;
+    core->sync_wake_ctx = w;
+    core->sync_wake = worker_wake;
+    *out = w;
+    return CF_OK;
+}
+
+const char *cf_sync_worker_owner(const struct cf_sync_worker *w)
+{
+    return w->owner;
+}
+
+void cf_sync_worker_stop(struct cf_sync_worker *w)
+{
+    if (!w)
+        return;
+    if (w->core->sync_wake_ctx == w) {
+        w->core->sync_wake = NULL;
+        w->core->sync_wake_ctx = NULL;
+    }
+    if (w->started) {
+        pthread_mutex_lock(&w->lock);
+        w->stopping = true;
+        pthread_cond_signal(&w->wake);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->thread, NULL);
+    }
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}
