@@ -369,7 +369,7 @@ static void seal_context(const char *id, char *out, size_t size)
 static enum cf_rc seal(struct cf_core *core, const char *id, const json_t *credentials,
                        char **sealed, struct cf_err *err)
 {
-    char context[64];
+    char context[CF_CREDENTIAL_CONTEXT_MAX];
     *sealed = NULL;
     char *text = json_dumps(credentials, JSON_COMPACT);
     if (!text)
@@ -626,7 +626,7 @@ static enum cf_rc open_credentials(struct cf_core *core, const struct cf_connect
                                    struct cf_conn_opened *out, struct cf_err *err)
 {
     char *sealed = NULL;
-    char context[64];
+    char context[CF_CREDENTIAL_CONTEXT_MAX];
     struct cf_buf plain;
     cf_buf_init(&plain, CF_CONN_CREDENTIALS_MAX * 2);
     memset(out, 0, sizeof(*out));

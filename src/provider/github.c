@@ -601,7 +601,8 @@ static enum cf_rc public_key(const struct gh *gh, const struct gh_dest *d, char 
     if (rc != CF_OK)
         goto out;
     if (resp.status != 200) {
-        rc = gh_fail(gh, &resp, what, d->permission, err);
+        /* a 404 here means the repository (or environment) is not visible */
+        rc = gh_fail(gh, &resp, resp.status == 404 ? d->where : what, d->permission, err);
         goto out;
     }
     doc = json_loadb(resp.body ? resp.body : "", resp.len, 0, NULL);

@@ -2033,7 +2033,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
              " DROP TABLE identity_universal_auths; DROP TABLE identities;"
              " DROP TABLE audit_events; DROP TABLE audit_checkpoints;"
              " DROP TABLE notices; DROP TABLE notification_channels;"
-             " DROP TABLE notification_settings; DROP TABLE app_connections;"
+             " DROP TABLE notification_settings;"
              " DROP INDEX secret_versions_expires; DROP INDEX secret_versions_reminder;"
              " ALTER TABLE secret_versions DROP COLUMN reminder_repeat_days;"
              " ALTER TABLE secret_versions DROP COLUMN reminder_note;"
