@@ -2,6 +2,7 @@
  * merges a push into them, renders the result with util/format.h and replaces the file whole. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,79 @@
 /* ---- configuration ----------------------------------------------------------------------------
  */
 
+/* The directory file syncs may write below (--sync-file-dir), resolved; "" while file syncs are
+ * off. Without it, whoever may create a sync (a project's admin) could make the server write or
+ * read any file its user can: its own root key, another service's configuration. Frozen
+ * configuration: set once at start, before the sync worker runs. */
+static char file_root[PATH_MAX_LEN + 1];
+
+enum cf_rc cf_filedest_set_root(const char *dir, struct cf_err *err)
+{
+    char resolved[PATH_MAX];
+    struct stat st;
+    file_root[0] = '\0';
+    if (!dir || !*dir)
+        return CF_OK;
+    if (dir[0] != '/')
+        return cf_err_set(err, CF_EINVAL, "--sync-file-dir takes an absolute directory path");
+    if (!realpath(dir, resolved))
+        return cf_err_set(err, CF_EINVAL, "--sync-file-dir '%.512s': %s", dir, strerror(errno));
+    if (stat(resolved, &st) != 0 || !S_ISDIR(st.st_mode))
+        return cf_err_set(err, CF_EINVAL, "--sync-file-dir '%.512s' is not a directory", dir);
+    if (strcmp(resolved, "/") == 0)
+        return cf_err_set(err, CF_EINVAL,
+                          "--sync-file-dir cannot be / (name the one directory "
+                          "file syncs may write to)");
+    if (!cf_strlcpy(file_root, resolved, sizeof(file_root)))
+        return cf_err_set(err, CF_EINVAL, "--sync-file-dir is longer than %d bytes", PATH_MAX_LEN);
+    return CF_OK;
+}
+
+/* CF_OK when path (absolute) lies below the --sync-file-dir directory: no empty, "." or ".."
+ * component, and its directory, with every symbolic link resolved, is that directory or below
+ * it. Checked on every use, so that a link swapped in later does not lead out of it. */
+static enum cf_rc path_allowed(const char *path, struct cf_err *err)
+{
+    if (!file_root[0])
+        return cf_err_field(err, CF_EVALIDATION, "path",
+                            "file syncs are off on this server: its administrator allows them "
+                            "below one directory with --sync-file-dir DIR (COFFER_SYNC_FILE_DIR)");
+    for (const char *c = path + 1;; c++) {
+        const char *end = strchr(c, '/');
+        size_t len = end ? (size_t)(end - c) : strlen(c);
+        if (len == 0 || (len == 1 && c[0] == '.') || (len == 2 && c[0] == '.' && c[1] == '.'))
+            return cf_err_field(err, CF_EVALIDATION, "path",
+                                "'path' must not hold empty, '.' or '..' components");
+        if (!end)
+            break;
+        c = end;
+    }
+    /* The deepest directory of path that exists, with its links resolved: components below it
+     * do not exist yet, so cannot be links (a push checks again). */
+    char dir[PATH_MAX_LEN + 1], resolved[PATH_MAX];
+    cf_strlcpy(dir, path, sizeof(dir));
+    for (;;) {
+        char *slash = strrchr(dir, '/');
+        if (slash == dir) {
+            cf_strlcpy(resolved, "/", sizeof(resolved));
+            break;
+        }
+        *slash = '\0';
+        if (realpath(dir, resolved))
+            break;
+        struct stat link;
+        if (errno != ENOENT || lstat(dir, &link) == 0) /* lstat: a link to nothing (yet) */
+            return cf_err_field(err, CF_EVALIDATION, "path",
+                                "the directory of 'path' cannot be used (%s)", strerror(errno));
+    }
+    size_t root_len = strlen(file_root);
+    if (strncmp(resolved, file_root, root_len) != 0 ||
+        (resolved[root_len] != '\0' && resolved[root_len] != '/'))
+        return cf_err_field(err, CF_EVALIDATION, "path",
+                            "'path' must lie below the server's --sync-file-dir directory");
+    return CF_OK;
+}
+
 static enum cf_rc config_get(const json_t *config, const char **path, enum cf_format *format,
                              struct cf_err *err)
 {
@@ -40,6 +114,9 @@ static enum cf_rc config_get(const json_t *config, const char **path, enum cf_fo
         return cf_err_field(err, CF_EVALIDATION, "path",
                             "'path' must name a file (no NUL, no trailing /, at most %d bytes)",
                             PATH_MAX_LEN);
+    enum cf_rc rc = path_allowed(p, err);
+    if (rc != CF_OK)
+        return rc;
     *format = CF_FORMAT_DOTENV;
     if (jformat && !json_is_null(jformat)) {
         const char *f = json_string_value(jformat);

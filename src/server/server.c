@@ -17,6 +17,7 @@
 #include "auth/jwks.h"
 #include "auth/throttle.h"
 #include "core/auditlog.h"
+#include "provider/filedest.h"
 #include "net/http.h"
 #include "notify/notify.h"
 #include "stream/audit_stream.h"
@@ -96,6 +97,7 @@ enum {
     F_SMTP_STARTTLS,
     F_MAX_TOKEN_TTL,
     F_OUTBOUND_ALLOW,
+    F_SYNC_FILE_DIR,
     F_COUNT
 };
 
@@ -180,6 +182,10 @@ static const struct server_flag server_flags[F_COUNT] = {
                           .help = "let outbound calls (JWKS, Kubernetes, webhooks, audit stream, "
                                   "SMTP) reach these otherwise refused link-local or metadata "
                                   "addresses, e.g. 169.254.0.0/16"},
+    [F_SYNC_FILE_DIR] = {"sync-file-dir", "DIR", "COFFER_SYNC_FILE_DIR",
+                         .check = cf_filedest_set_root,
+                         .help = "let secret syncs write files below this directory (file syncs "
+                                 "are off without it)"},
 };
 
 /* The settings of one start: each flag's value, else its environment variable's, else its

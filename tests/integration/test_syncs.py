@@ -32,6 +32,11 @@ from test_notifications import Receiver
 
 DELIVERY_S = 5.0
 
+# File syncs may write only below the directory a server allows (--sync-file-dir): every server of these
+# tests allows this one, and each test writes below it.
+SYNC_ROOT = tempfile.mkdtemp(prefix="coffer-syncroot-")
+SYNC_ENV = {"COFFER_SYNC_FILE_DIR": SYNC_ROOT}
+
 
 def read_dotenv(path):
     """{KEY: value} of a dotenv file written by the file destination (KEY='value')."""
@@ -97,12 +102,26 @@ class SyncHelpers:
         return got
 
 
+def tearDownModule():
+    shutil.rmtree(SYNC_ROOT, ignore_errors=True)
+
+
+class FileSyncOff(SyncHelpers, ServerTestCase):
+    """A server started without --sync-file-dir writes no file for anyone."""
+
+    def test_file_syncs_are_off_without_a_directory(self):
+        pid = self.create_project()["id"]
+        r = self.make_sync(pid, os.path.join(SYNC_ROOT, "off.env"), expect=422)
+        self.assertError(r, 422, None, "--sync-file-dir")
+        self.assertFalse(os.path.exists(os.path.join(SYNC_ROOT, "off.env")))
+
+
 class FileSync(SyncHelpers, ServerTestCase):
-    server_args = ("--notify-interval", "1s", "--notify-retry-base", "1s")
+    server_args = ("--notify-interval", "1s", "--notify-retry-base", "1s", "--sync-file-dir", SYNC_ROOT)
 
     def setUp(self):
         super().setUp()
-        self.dir = tempfile.mkdtemp(prefix="coffer-sync-")
+        self.dir = tempfile.mkdtemp(prefix="coffer-sync-", dir=SYNC_ROOT)
         self.pid = self.create_project()["id"]
 
     def tearDown(self):
@@ -179,6 +198,9 @@ class FileSync(SyncHelpers, ServerTestCase):
             ({"environment": "nope"}, 422, "nope"),
             ({"secretPath": "/missing"}, 422, "/missing"),
             ({"destinationConfig": {"path": "relative.env"}}, 422, "path"),
+            # file syncs stay below the directory the server allows: nothing else on its host
+            ({"destinationConfig": {"path": "/etc/coffer-sync.env"}}, 422, "--sync-file-dir"),
+            ({"destinationConfig": {"path": SYNC_ROOT + "/../coffer-sync.env"}}, 422, "'..'"),
             ({"connectionId": str(uuid.uuid4())}, 422, "connection"),
         ]
         for extra, status, words in cases:
@@ -700,8 +722,8 @@ class Restart(SyncHelpers, unittest.TestCase):
         return r.json
 
     def test_restart_mid_queue_loses_nothing(self):
-        d = tempfile.mkdtemp(prefix="coffer-sync-")
-        self.server = Server()
+        d = tempfile.mkdtemp(prefix="coffer-sync-", dir=SYNC_ROOT)
+        self.server = Server(env=SYNC_ENV)
         try:
             self.server.start()
             pid = self.ok("POST", "/api/v2/workspace", body={"projectName": harness.unique("r")})["project"]["id"]
@@ -740,9 +762,9 @@ class TwoNodes(SyncHelpers, unittest.TestCase):
 
     def test_each_change_delivered_once(self):
         from test_multinode import root_key, start_nodes
-        d = tempfile.mkdtemp(prefix="coffer-sync-")
+        d = tempfile.mkdtemp(prefix="coffer-sync-", dir=SYNC_ROOT)
         uri = harness.new_pg_database()
-        self.nodes = start_nodes(2, uri, root_key())
+        self.nodes = start_nodes(2, uri, root_key(), env=SYNC_ENV)
         try:
             pid = self.ok("POST", "/api/v2/workspace", body={"projectName": harness.unique("two")})["project"]["id"]
             self.ok("POST", "/api/v3/secrets/raw/A", body={"workspaceId": pid, "environment": "dev",

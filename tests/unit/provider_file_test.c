@@ -13,6 +13,7 @@
 
 #include "provider/filedest.h"
 #include "util/file.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 static char dir[256];
@@ -21,6 +22,8 @@ static void setup(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/cf-filedest-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
+    struct cf_err err;
+    cr_assert_eq(cf_filedest_set_root(dir, &err), CF_OK, "%s", err.msg);
 }
 
 static void teardown(void)
@@ -240,6 +243,69 @@ Test(provider_file, refuses_symlink_directory_relative)
     cr_assert_eq(ops->config_check(cfg, &err), CF_EVALIDATION);
     cr_assert_str_eq(err.field, "format");
     json_decref(cfg);
+}
+
+/* File syncs write only below the directory the server's administrator named (--sync-file-dir):
+ * without one they are off, and no path, link or ".." leads out of it. */
+Test(provider_file, paths_outside_the_allowed_directory_are_refused)
+{
+    const struct cf_dest_ops *ops = cf_dest_find("file");
+    struct cf_err err;
+    char path[512];
+    json_t *cfg = config("out.env", "dotenv");
+    cr_assert_eq(ops->config_check(cfg, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_filedest_set_root(NULL, &err), CF_OK);
+    cr_assert_eq(ops->config_check(cfg, &err), CF_EVALIDATION);
+    cr_assert_not_null(strstr(err.msg, "--sync-file-dir"), "%s", err.msg);
+    json_decref(cfg);
+
+    cr_assert_eq(cf_filedest_set_root("relative", &err), CF_EINVAL);
+    cr_assert_eq(cf_filedest_set_root("/", &err), CF_EINVAL);
+    cr_assert_eq(cf_filedest_set_root("/nonexistent-coffer-dir", &err), CF_EINVAL);
+    snprintf(path, sizeof(path), "%s/file", dir);
+    cr_assert_eq(cf_file_create(path, "x", 1, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_filedest_set_root(path, &err), CF_EINVAL);
+    cr_assert_not_null(strstr(err.msg, "not a directory"), "%s", err.msg);
+    cr_assert_eq(cf_filedest_set_root(dir, &err), CF_OK, "%s", err.msg);
+
+    const char *outside[] = {"/etc/coffer.env", "/tmp/coffer-outside.env"};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(outside); i++) {
+        cfg = json_pack("{ss}", "path", outside[i]);
+        cr_assert_eq(ops->config_check(cfg, &err), CF_EVALIDATION, "%s", outside[i]);
+        cr_assert_not_null(strstr(err.msg, "below"), "%s", err.msg);
+        json_decref(cfg);
+    }
+    const char *dotted[] = {"/../out.env", "/./out.env", "//out.env", "/sub/../../out.env"};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(dotted); i++) {
+        snprintf(path, sizeof(path), "%s%s", dir, dotted[i]);
+        cfg = json_pack("{ss}", "path", path);
+        cr_assert_eq(ops->config_check(cfg, &err), CF_EVALIDATION, "%s", path);
+        cr_assert_not_null(strstr(err.msg, "components"), "%s: %s", path, err.msg);
+        json_decref(cfg);
+    }
+    /* a link inside the directory that leads out of it */
+    snprintf(path, sizeof(path), "%s/link", dir);
+    cr_assert_eq(symlink("/tmp", path), 0);
+    char name[64];
+    snprintf(name, sizeof(name), "link/coffer-filedest-%d.env", (int)getpid());
+    cfg = config(name, "dotenv");
+    cr_assert_eq(ops->config_check(cfg, &err), CF_EVALIDATION);
+    cr_assert_not_null(strstr(err.msg, "below"), "%s", err.msg);
+    struct cf_sync_item item = {.name = "A", .key = "A", .value = "v", .value_len = 1};
+    cr_assert_eq(ops->push(NULL, cfg, &item, 1, NULL, 0, &err), CF_EVALIDATION);
+    json_decref(cfg);
+    /* a link to a directory that does not exist (yet) */
+    snprintf(path, sizeof(path), "%s/dangling", dir);
+    cr_assert_eq(symlink("/nonexistent-coffer-dir/x", path), 0);
+    cfg = config("dangling/out.env", "dotenv");
+    cr_assert_eq(ops->config_check(cfg, &err), CF_EVALIDATION);
+    json_decref(cfg);
+    /* a directory that does not exist yet below the allowed one is fine */
+    cfg = config("later/out.env", "dotenv");
+    cr_assert_eq(ops->config_check(cfg, &err), CF_OK, "%s", err.msg);
+    json_decref(cfg);
+    snprintf(path, sizeof(path), "/tmp/%s", name + 5);
+    cr_assert_eq(access(path, F_OK), -1, "a push through the link wrote outside the directory");
 }
 
 Test(provider_file, errors_never_show_values)
