@@ -1386,7 +1386,9 @@ Test(store, jwt_auth)
     snprintf(jwt->configuration_type, sizeof(jwt->configuration_type), "other");
     cr_assert_neq(st->ops->jwt_auth_update(st, jwt, &err), CF_OK);
     cr_assert_eq(st->ops->identity_delete(st, a.id, &err), CF_OK);
+    cf_jwt_auth_config_release(got);
     cr_assert_eq(st->ops->jwt_auth_get(st, a.id, got, &err), CF_ENOTFOUND);
+    cf_jwt_auth_config_release(got);
     cf_jwt_auth_config_release(jwt);
     free(jwt);
     free(got);
