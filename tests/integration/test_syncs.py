@@ -96,6 +96,11 @@ class SyncHelpers:
         self.assertTrue(got, "sync %s never reached %s: %r" % (sid, status, self.sync_of(sid)))
         return got
 
+    def runs_audited(self, sid):
+        """The audit events of sync sid's runs, oldest first."""
+        events = self.ok("GET", "/api/v1/audit/events", query={"action": "secret-syncs.run", "limit": "1000"})
+        return [e for e in events["events"] if e["secretPath"].endswith("/" + sid)]
+
 
 class FileSync(SyncHelpers, ServerTestCase):
     server_args = ("--notify-interval", "1s", "--notify-retry-base", "1s")
@@ -379,6 +384,62 @@ class FileSync(SyncHelpers, ServerTestCase):
                 self.assertNotIn(canary, text)
         finally:
             receiver.close()
+
+    def test_runs_are_audited(self):
+        canary = "canary-" + uuid.uuid4().hex
+        self.set_secret(self.pid, "TOKEN", canary)
+        self.set_secret(self.pid, "GONE", "soon")
+        target = os.path.join(self.dir, "later", "out.env")
+        s = self.make_sync(self.pid, target, name="audited")
+        failed = self.wait_status(s["id"], "failed")
+        got, _ = wait_for(lambda: self.runs_audited(s["id"]))
+        self.assertTrue(got, "a failed run is not audited")
+        e = got[0]
+        self.assertEqual((e["action"], e["result"]), ("secret-syncs.run", "failed"), e)
+        self.assertEqual(e["actor"]["kind"], "system")
+        self.assertEqual(e["actor"]["name"], "sync engine")
+        self.assertEqual(e["keys"], ["audited"])
+        self.assertEqual((e["projectId"], e["environment"]), (self.pid, "dev"))
+        self.assertEqual(e["secretPath"], "/api/v1/secret-syncs/file/" + s["id"])
+        self.assertIn("file: pushed 0, deleted 0; ", e["reason"])
+        self.assertIn("later", e["reason"])
+        self.assertIn("; %s: " % failed["lastSyncErrorCause"], e["reason"])
+        os.mkdir(os.path.join(self.dir, "later"))
+        self.wait_status(s["id"], "succeeded", timeout=10)
+        ok = [x for x in self.runs_audited(s["id"]) if x["result"] == "ok"]
+        self.assertEqual(len(ok), 1, self.runs_audited(s["id"]))
+        self.assertEqual(ok[0]["reason"], "file: pushed 2, deleted 0")
+        # a deletion is counted
+        self.assertEqual(self.api("DELETE", "/api/v3/secrets/raw/GONE",
+                                  body={"workspaceId": self.pid, "environment": "dev"}).status, 200)
+        self.assertTrue(wait_for(file_has(target, {"TOKEN": canary}))[0])
+        got, _ = wait_for(lambda: [x for x in self.runs_audited(s["id"]) if x["result"] == "ok"][1:])
+        self.assertTrue(got)
+        self.assertEqual(got[-1]["reason"], "file: pushed 1, deleted 1")
+        self.assertNotIn(canary, json.dumps(self.ok("GET", "/api/v1/audit/events", query={"limit": "1000"})))
+
+    def test_unchanged_source_writes_nothing_unless_asked(self):
+        self.set_secret(self.pid, "A", "1")
+        s = self.make_sync(self.pid, self.out(), name="quiet")
+        self.assertTrue(wait_for(file_has(self.out(), {"A": "1"}))[0])
+        self.wait_status(s["id"], "succeeded")
+        inode = os.stat(self.out()).st_ino
+        # a change elsewhere in the project marks the sync; its source is what it last pushed
+        self.create_folder(self.pid, "dev", "other")
+        self.set_secret(self.pid, "B", "2", path="/other")
+        got, _ = wait_for(lambda: [x for x in self.runs_audited(s["id"]) if "unchanged" in x["reason"]])
+        self.assertTrue(got, self.runs_audited(s["id"]))
+        self.assertEqual(got[-1]["reason"], "file: pushed 0, deleted 0 (unchanged: nothing written)")
+        self.assertEqual(os.stat(self.out()).st_ino, inode, "the file was rewritten")
+        # "run now" writes whatever the record says
+        r = self.ok("POST", "/api/v1/secret-syncs/file/%s/sync-secrets" % s["id"])["secretSync"]
+        self.assertEqual(r["itemsPushed"], 1, r)
+        self.assertNotEqual(os.stat(self.out()).st_ino, inode)
+        # drift is never mistaken for "unchanged"
+        with open(self.out(), "w") as f:
+            f.write("A='by-hand'\n")
+        self.set_secret(self.pid, "C", "3", path="/other")
+        self.assertTrue(wait_for(file_has(self.out(), {"A": "1"}))[0])
 
     # ---- inventory and CLI ----
 
