@@ -13,9 +13,9 @@
  *
  * Propagation: every change to a project's secrets (set, delete, rollback, import changes) marks
  * every auto-sync of that project pending (cf_syncs_changed), which is simpler than following
- * imports across folders and still correct: a run of a sync whose source did not change pushes
- * the same values again. The worker of src/sync/ claims pending syncs and runs them
- * (cf_syncs_execute). */
+ * imports across folders and still correct: a run of a sync whose source did not change finds
+ * the destination holding what it last pushed and writes nothing. The worker of src/sync/ claims
+ * pending syncs and runs them (cf_syncs_execute). */
 #ifndef CF_CORE_SYNCS_H
 #define CF_CORE_SYNCS_H
 
