@@ -741,6 +741,21 @@ static void detect_drift(struct run *r)
     }
 }
 
+/* A system that refuses a credential rarely says why (Azure DevOps answers a bare 401 to an expired
+ * PAT): when the connection's recorded expiry has passed, the message says so. Returns rc. */
+static enum cf_rc refused_expired(const struct run *r, enum cf_rc rc, struct cf_err *err)
+{
+    char when[CF_TIME_RFC3339_LEN];
+    int64_t expires_at = r->opened.expires_at;
+    if (rc != CF_EUNAUTH || expires_at <= 0 || expires_at > cf_now_ms())
+        return rc;
+    size_t len = strlen(err->msg);
+    snprintf(err->msg + len, sizeof(err->msg) - len,
+             ": the credential of connection '%s' expired at %s", r->opened.name,
+             cf_time_format(expires_at, when));
+    return rc;
+}
+
 /* Whether rows (what this run would push) are exactly what the last successful run pushed: the
  * same names from the same secrets at the same versions with the same keyed hashes. Then the
  * destination, found undrifted, already holds them all; the rows keep their earlier push times
@@ -818,7 +833,7 @@ static enum cf_rc run_sync(struct run *r, struct cf_sync_item_row **rows, struct
         rc = CF_OK;
     }
     if (rc != CF_OK)
-        return rc;
+        return refused_expired(r, rc, err);
     detect_drift(r);
 
     bool first = !s->initial_done;
@@ -882,7 +897,8 @@ static enum cf_rc run_sync(struct run *r, struct cf_sync_item_row **rows, struct
         same_as_before(r, *rows)) {
         r->unchanged = true;
     } else {
-        rc = r->ops->push(r->conn, r->config, push, r->n, remove, n_remove, err);
+        rc = refused_expired(r, r->ops->push(r->conn, r->config, push, r->n, remove, n_remove, err),
+                             err);
         if (rc == CF_OK) {
             r->pushed = (int64_t)r->n;
             r->deleted = (int64_t)n_remove;

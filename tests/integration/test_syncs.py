@@ -12,6 +12,7 @@ authorization (a viewer may not manage syncs). With PostgreSQL, two servers on o
 once.
 """
 
+import calendar
 import hashlib
 import json
 import os
@@ -91,9 +92,10 @@ class SyncHelpers:
     def sync_of(self, sid, destination="file"):
         return self.ok("GET", "/api/v1/secret-syncs/%s/%s" % (destination, sid))["secretSync"]
 
-    def wait_status(self, sid, status, timeout=DELIVERY_S):
-        got, _ = wait_for(lambda: self.sync_of(sid)["syncStatus"] == status and self.sync_of(sid), timeout)
-        self.assertTrue(got, "sync %s never reached %s: %r" % (sid, status, self.sync_of(sid)))
+    def wait_status(self, sid, status, timeout=DELIVERY_S, destination="file"):
+        got, _ = wait_for(lambda: self.sync_of(sid, destination)["syncStatus"] == status
+                          and self.sync_of(sid, destination), timeout)
+        self.assertTrue(got, "sync %s never reached %s: %r" % (sid, status, self.sync_of(sid, destination)))
         return got
 
     def runs_audited(self, sid):
@@ -594,13 +596,12 @@ class GitHubSync(SyncHelpers, ServerTestCase):
         failed = self.sync_of(s["id"], "github")
         self.assertEqual(failed["syncStatus"], "failed", failed)
         self.assertEqual(failed["lastSyncErrorCause"], "unauthorized", failed)
-        self.assertIn("GitHub", failed["lastSyncMessage"])
-        self.assertIn("401", failed["lastSyncMessage"])
+        self.assertEqual(failed["lastSyncMessage"], "GitHub refused the personal access token (401: Bad credentials)")
         r = self.api("POST", "/api/v1/secret-syncs/github/%s/sync-secrets" % s["id"])
         self.assertEqual(r.status, 200, r.body)  # the system's 401 is not the caller's
         out = self.run_cli("syncs", "status", s["id"])
         self.assertEqual(out.returncode, 1)
-        self.assertIn("401", out.stdout)
+        self.assertIn("GitHub refused the personal access token (401: Bad credentials)", out.stdout)
         self.assertNotIn("coffer login", out.stdout + out.stderr)
         for text in (self.server.stderr, json.dumps(failed), json.dumps(self.fake.log()),
                      open(self.fake.log_path).read()):
@@ -706,11 +707,14 @@ class AzureSync(SyncHelpers, ServerTestCase):
             self.assertNotIn(canary, text)
             self.assertNotIn(token, text)
 
-    def key_vault(self):
+    def key_vault(self, secret_expires_in=86400, **app):
+        """A Key Vault connection to a new vault of the fake (app: more fields of the Entra app); the client
+        secret is kept in self.kv_secret."""
         tenant, client, secret, vault = str(uuid.uuid4()), str(uuid.uuid4()), "s-" + uuid.uuid4().hex, \
             harness.unique("vault")
-        self.control("/_fake/entra/apps", {"tenant": tenant, "clientId": client,
-                                           "secrets": [{"value": secret, "expiresAt": int(time.time()) + 86400}]})
+        self.kv_secret = secret
+        self.control("/_fake/entra/apps", dict(app, tenant=tenant, clientId=client, secrets=[
+            {"value": secret, "expiresAt": int(time.time()) + secret_expires_in}]))
         self.control("/_fake/kv/vaults", {"vault": vault, "roles": {client: ["Key Vault Secrets Officer"]}})
         conn = self.ok("POST", "/api/v1/app-connections/azure-key-vault", body={
             "name": harness.unique("kv"), "method": "client-secret",
@@ -747,6 +751,84 @@ class AzureSync(SyncHelpers, ServerTestCase):
         self.assertIn("DB_PASSWORD", failed["lastSyncMessage"])
         self.assertIn("DB-PASSWORD", failed["lastSyncMessage"])
         self.assertNotIn(canary, self.server.stderr)
+
+    def failed_with(self, sid, destination, cause):
+        """Waits for sync sid to fail; checks the cause and that `coffer syncs status` prints the same
+        message, exit 1, without sending the user to log in. Returns the message."""
+        got, _ = wait_for(lambda: self.sync_of(sid, destination)["syncStatus"] == "failed", timeout=10)
+        failed = self.sync_of(sid, destination)
+        self.assertEqual((failed["syncStatus"], failed["lastSyncErrorCause"]), ("failed", cause), failed)
+        out = self.run_cli("syncs", "status", sid)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn(failed["lastSyncMessage"], out.stdout)
+        self.assertNotIn("coffer login", out.stdout + out.stderr)
+        return failed["lastSyncMessage"]
+
+    def test_each_401_is_named_precisely(self):
+        # Azure DevOps: a PAT past the expiry recorded on the connection; Azure DevOps itself answers a bare 401
+        org, token = harness.unique("org"), "pat-" + uuid.uuid4().hex
+        self.control("/_fake/ado/orgs", {"org": org, "projects": [{"name": "Shop"}]})
+        self.control("/_fake/ado/pats", {"org": org, "token": token,
+                                         "scopes": ["vso.variablegroups_manage", "vso.project"]})
+        expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
+        conn = self.ok("POST", "/api/v1/app-connections/azure-devops", body={
+            "name": harness.unique("ado"), "method": "access-token", "expiresAt": expiry,
+            "credentials": {"accessToken": token, "orgName": org, "instanceUrl": self.fake.url + "/ado"}})[
+            "appConnection"]
+        self.set_secret(self.pid, "A", "1")
+        s = self.make_sync(self.pid, None, destination="azure-devops", connectionId=conn["id"],
+                           destinationConfig={"devopsProjectName": "Shop", "variableGroupName": "g"})
+        self.wait_status(s["id"], "succeeded", destination="azure-devops")
+        self.control("/_fake/ado/pats/expire", {"token": token})
+        time.sleep(max(0.0, calendar.timegm(time.strptime(expiry, "%Y-%m-%dT%H:%M:%SZ")) - time.time() + 0.2))
+        self.update_secret(self.pid, "A", secretValue="2")
+        message = self.failed_with(s["id"], "azure-devops", "unauthorized")
+        self.assertEqual(message, "Azure DevOps refused the personal access token (401): the credential of "
+                                  "connection '%s' expired at %s" % (conn["name"], expiry.replace("Z", ".000Z")))
+        self.ok("DELETE", "/api/v1/secret-syncs/azure-devops/" + s["id"])
+
+        # Entra ID: the application's client secret expired (AADSTS7000222)
+        kv, vault, client = self.key_vault(secret_expires_in=-60)
+        secrets = [self.kv_secret]
+        s = self.make_sync(self.pid, None, destination="azure-key-vault", connectionId=kv["id"],
+                           destinationConfig={"vaultBaseUrl": self.fake.url + "/kv/" + vault})
+        message = self.failed_with(s["id"], "azure-key-vault", "unauthorized")
+        self.assertIn("Entra ID refused the client secret (401 invalid_client): AADSTS7000222: The provided "
+                      "client secret keys for app '%s' are expired" % client, message)
+        self.ok("DELETE", "/api/v1/secret-syncs/azure-key-vault/" + s["id"])
+
+        # Key Vault: a token it no longer accepts (Entra issues tokens already expired)
+        kv, vault, client = self.key_vault(tokenLifetime=0)
+        secrets.append(self.kv_secret)
+        s = self.make_sync(self.pid, None, destination="azure-key-vault", connectionId=kv["id"],
+                           destinationConfig={"vaultBaseUrl": self.fake.url + "/kv/" + vault})
+        message = self.failed_with(s["id"], "azure-key-vault", "unauthorized")
+        self.assertIn("Azure Key Vault refused", message)
+        self.assertIn("(401 Unauthorized): AKV10022: Invalid or expired token.", message)
+        for text in (self.server.stderr, open(self.fake.log_path).read() if os.path.exists(self.fake.log_path)
+                     else ""):
+            for credential in [token] + secrets:
+                self.assertNotIn(credential, text)
+
+    def test_throttled_destination_is_retried_and_the_change_arrives(self):
+        conn, vault, client = self.key_vault()
+        self.set_secret(self.pid, "A", "1")
+        s = self.make_sync(self.pid, None, destination="azure-key-vault", connectionId=conn["id"],
+                           destinationConfig={"vaultBaseUrl": self.fake.url + "/kv/" + vault})
+        self.wait_status(s["id"], "succeeded", destination="azure-key-vault")
+        self.fake.call("DELETE", "/_fake/log")
+        # the vault answers the next six requests 429 with Retry-After: 1
+        self.control("/_fake/throttle", {"count": 6, "retryAfter": 1, "prefix": "/kv/" + vault})
+        self.update_secret(self.pid, "A", secretValue="2")
+        sha2 = "sha256:" + hashlib.sha256(b"2").hexdigest()
+        got, delay = wait_for(lambda: self.vault_state(vault)["secrets"]["A"]["valueSha256"] == sha2, timeout=30)
+        self.assertTrue(got, self.vault_state(vault))
+        print("TEST: azure-key-vault destination: throttled six times, change arrived in %.3f s" % delay)
+        self.wait_status(s["id"], "succeeded", timeout=10, destination="azure-key-vault")
+        log = [r for r in self.fake.log() if r["path"].startswith("/kv/")]
+        statuses = [r["status"] for r in log]
+        self.assertEqual(statuses.count(429), 6, statuses)
+        self.assertGreater(delay, 5.0, "Retry-After was not waited for")
 
 
 class Restart(SyncHelpers, unittest.TestCase):
