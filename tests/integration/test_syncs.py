@@ -8,8 +8,13 @@ drift (a value edited at the destination) detected and reported; a failing desti
 status and by `coffer syncs status` (exit 1), retried with backoff, told once to a notification channel; a
 server killed (-9) while a change waits for its destination loses nothing; no secret value in the server log,
 a status or an error; the inventory names the destination holding each copy; the `coffer syncs` commands;
-authorization (a viewer may not manage syncs). With PostgreSQL, two servers on one database deliver each change
-once.
+authorization (a viewer may not manage syncs). Every run is an audit event (secret-syncs.run) with its counts,
+outcome and cause; a run whose source equals what was last pushed writes nothing, and a pending mark lost in a
+crash is recovered at the next start. Against the fakes: a change reaches GitHub, an Azure DevOps variable group and
+Key Vault within 5 s; a 401 from each system (expired PAT, expired Entra client secret, a refused Key Vault token,
+GitHub's bad credentials) is named precisely by `coffer syncs status`; a throttled vault (429 with Retry-After) is
+retried until the change arrives; a secret deleted then re-created is recovered from Key Vault's soft delete. With
+PostgreSQL, two servers on one database deliver each change once.
 """
 
 import calendar
@@ -809,6 +814,34 @@ class AzureSync(SyncHelpers, ServerTestCase):
                      else ""):
             for credential in [token] + secrets:
                 self.assertNotIn(credential, text)
+
+    def test_key_vault_soft_delete_then_recreate_recovers(self):
+        conn, vault, client = self.key_vault()
+        self.set_secret(self.pid, "API_KEY", "one")
+        self.set_secret(self.pid, "KEEP", "k")
+        s = self.make_sync(self.pid, None, destination="azure-key-vault", connectionId=conn["id"],
+                           destinationConfig={"vaultBaseUrl": self.fake.url + "/kv/" + vault})
+        self.assertTrue(wait_for(lambda: "API-KEY" in self.vault_state(vault)["secrets"])[0], self.vault_state(vault))
+        # deleted in Coffer: soft-deleted in the vault (not purged)
+        self.assertEqual(self.api("DELETE", "/api/v3/secrets/raw/API_KEY",
+                                  body={"workspaceId": self.pid, "environment": "dev"}).status, 200)
+        got, _ = wait_for(lambda: self.vault_state(vault)["deleted"] == ["API-KEY"])
+        self.assertTrue(got, self.vault_state(vault))
+        self.assertNotIn("API-KEY", self.vault_state(vault)["secrets"])
+        self.fake.call("DELETE", "/_fake/log")
+        # re-created: recovered with its history, then written as its next version; no 409 failure
+        self.set_secret(self.pid, "API_KEY", "two")
+        sha = "sha256:" + hashlib.sha256(b"two").hexdigest()
+        got, _ = wait_for(lambda: self.vault_state(vault)["secrets"].get("API-KEY", {}).get("valueSha256") == sha)
+        self.assertTrue(got, self.vault_state(vault))
+        state = self.vault_state(vault)
+        self.assertEqual((state["deleted"], state["secrets"]["API-KEY"]["versions"]), ([], 2), state)
+        calls = [(r["method"], r["path"].split("/kv/" + vault, 1)[-1], r["status"]) for r in self.fake.log()
+                 if r["path"].startswith("/kv/")]
+        self.assertIn(("PUT", "/secrets/API-KEY", 409), calls)
+        self.assertIn(("POST", "/deletedsecrets/API-KEY/recover", 200), calls)
+        self.assertNotIn("DELETE", [c[0] for c in calls])
+        self.wait_status(s["id"], "succeeded", destination="azure-key-vault")
 
     def test_throttled_destination_is_retried_and_the_change_arrives(self):
         conn, vault, client = self.key_vault()
