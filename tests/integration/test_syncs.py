@@ -17,6 +17,7 @@ retried until the change arrives; a secret deleted then re-created is recovered 
 PostgreSQL, two servers on one database deliver each change once.
 """
 
+import base64
 import calendar
 import hashlib
 import json
@@ -814,6 +815,39 @@ class AzureSync(SyncHelpers, ServerTestCase):
                      else ""):
             for credential in [token] + secrets:
                 self.assertNotIn(credential, text)
+
+    def test_variable_group_edited_by_hand_is_drift(self):
+        org, token = harness.unique("org"), "pat-" + uuid.uuid4().hex
+        self.control("/_fake/ado/orgs", {"org": org, "projects": [{"name": "Shop"}]})
+        self.control("/_fake/ado/pats", {"org": org, "token": token,
+                                         "scopes": ["vso.variablegroups_manage", "vso.project"]})
+        conn = self.ado_connection(org, token)
+        self.set_secret(self.pid, "A", "1")
+        s = self.make_sync(self.pid, None, destination="azure-devops", connectionId=conn["id"],
+                           destinationConfig={"devopsProjectName": "Shop", "variableGroupName": "g"})
+        self.wait_status(s["id"], "succeeded", destination="azure-devops")
+        time.sleep(3.5)  # past the drift check's slack (2 s) and the group's whole-second modifiedOn
+        # someone edits the group in the portal (Update, api-version 7.1)
+        import http.client
+        group = [g for g in self.fake.call("GET", "/_fake/ado/groups", query={"org": org, "project": "Shop"})[1]
+                 if g["name"] == "g"][0]
+        c = http.client.HTTPConnection("127.0.0.1", self.fake.port, timeout=10)
+        c.request("PUT", "/ado/%s/_apis/distributedtask/variablegroups/%d?api-version=7.1" % (org, group["id"]),
+                  body=json.dumps({"name": "g", "type": "Vsts", "variables": {"A": {"value": "by-hand",
+                                                                                     "isSecret": True}}}),
+                  headers={"Content-Type": "application/json", "X-TFS-FedAuthRedirect": "Suppress",
+                           "Authorization": "Basic " + base64.b64encode((":" + token).encode()).decode()})
+        self.assertEqual(c.getresponse().status, 200)
+        c.close()
+        r = self.ok("POST", "/api/v1/secret-syncs/azure-devops/%s/sync-secrets" % s["id"])["secretSync"]
+        self.assertEqual(r["drift"], [{"name": "A", "change": "updated"}], r)
+        sha = "sha256:" + hashlib.sha256(b"1").hexdigest()
+        group = [g for g in self.fake.call("GET", "/_fake/ado/groups", query={"org": org, "project": "Shop"})[1]
+                 if g["name"] == "g"][0]
+        self.assertEqual(group["variables"]["A"]["valueSha256"], sha)
+        # the repair itself is not drift: the next run finds none
+        r = self.ok("POST", "/api/v1/secret-syncs/azure-devops/%s/sync-secrets" % s["id"])["secretSync"]
+        self.assertEqual(r["drift"], [], r)
 
     def test_key_vault_soft_delete_then_recreate_recovers(self):
         conn, vault, client = self.key_vault()
