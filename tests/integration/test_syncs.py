@@ -663,6 +663,14 @@ class AzureSync(SyncHelpers, ServerTestCase):
         self.assertEqual(status, 200, answer)
         return answer
 
+    def ado_org(self):
+        """A new organization of the fake with project Shop, and a PAT that may manage its variable groups."""
+        org, token = harness.unique("org"), "pat-" + uuid.uuid4().hex
+        self.control("/_fake/ado/orgs", {"org": org, "projects": [{"name": "Shop"}]})
+        self.control("/_fake/ado/pats", {"org": org, "token": token,
+                                         "scopes": ["vso.variablegroups_manage", "vso.project"]})
+        return org, token
+
     def ado_connection(self, org, token):
         return self.ok("POST", "/api/v1/app-connections/azure-devops", body={
             "name": harness.unique("ado"), "method": "access-token",
@@ -670,10 +678,7 @@ class AzureSync(SyncHelpers, ServerTestCase):
             "appConnection"]
 
     def test_variable_group_within_5s_and_401(self):
-        org, token = harness.unique("org"), "pat-" + uuid.uuid4().hex
-        self.control("/_fake/ado/orgs", {"org": org, "projects": [{"name": "Shop"}]})
-        self.control("/_fake/ado/pats", {"org": org, "token": token,
-                                         "scopes": ["vso.variablegroups_manage", "vso.project"]})
+        org, token = self.ado_org()
         conn = self.ado_connection(org, token)
         canary = "canary-" + uuid.uuid4().hex
         self.set_secret(self.pid, "DB_PASSWORD", canary)
@@ -772,10 +777,7 @@ class AzureSync(SyncHelpers, ServerTestCase):
 
     def test_each_401_is_named_precisely(self):
         # Azure DevOps: a PAT past the expiry recorded on the connection; Azure DevOps itself answers a bare 401
-        org, token = harness.unique("org"), "pat-" + uuid.uuid4().hex
-        self.control("/_fake/ado/orgs", {"org": org, "projects": [{"name": "Shop"}]})
-        self.control("/_fake/ado/pats", {"org": org, "token": token,
-                                         "scopes": ["vso.variablegroups_manage", "vso.project"]})
+        org, token = self.ado_org()
         expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
         conn = self.ok("POST", "/api/v1/app-connections/azure-devops", body={
             "name": harness.unique("ado"), "method": "access-token", "expiresAt": expiry,
@@ -817,10 +819,7 @@ class AzureSync(SyncHelpers, ServerTestCase):
                 self.assertNotIn(credential, text)
 
     def test_variable_group_edited_by_hand_is_drift(self):
-        org, token = harness.unique("org"), "pat-" + uuid.uuid4().hex
-        self.control("/_fake/ado/orgs", {"org": org, "projects": [{"name": "Shop"}]})
-        self.control("/_fake/ado/pats", {"org": org, "token": token,
-                                         "scopes": ["vso.variablegroups_manage", "vso.project"]})
+        org, token = self.ado_org()
         conn = self.ado_connection(org, token)
         self.set_secret(self.pid, "A", "1")
         s = self.make_sync(self.pid, None, destination="azure-devops", connectionId=conn["id"],
