@@ -647,6 +647,7 @@ static enum cf_rc open_credentials(struct cf_core *core, const struct cf_connect
     if (rc == CF_OK) {
         cf_strlcpy(out->id, c->id, sizeof(out->id));
         cf_strlcpy(out->name, c->name, sizeof(out->name));
+        out->expires_at = c->expires_at;
         cf_strlcpy(out->app, c->app, sizeof(out->app));
         cf_strlcpy(out->method, c->method, sizeof(out->method));
         out->credentials = credentials;

@@ -30,6 +30,7 @@ struct cf_conn_opened {
     char name[CF_NAME_MAX + 1];
     char app[CF_CONN_APP_MAX];
     char method[CF_CONN_METHOD_MAX];
+    int64_t expires_at;           /* the credential's expiry, Unix ms; 0: unknown */
     json_t *credentials;          /* owned: plaintext; cf_connection_close wipes and frees it */
     struct cf_provider_conn conn; /* points into the fields above (entra NULL: the caller may set
                                      its cache); pass &opened.conn to the providers */

@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "core/auditlog.h"
 #include "core/connections.h"
 #include "core/names.h"
 #include "core/secrets.h"
@@ -439,6 +440,9 @@ enum cf_rc cf_syncs_delete(struct cf_core *core, const struct cf_principal *who,
     return rc;
 }
 
+static enum cf_rc execute(struct cf_core *core, const char *id, const char *owner, bool force,
+                          bool *ran, struct cf_err *err);
+
 enum cf_rc cf_syncs_trigger(struct cf_core *core, const struct cf_principal *who,
                             const char *destination, const char *id, const char *owner,
                             struct cf_sync_view *out, struct cf_err *err)
@@ -448,7 +452,7 @@ enum cf_rc cf_syncs_trigger(struct cf_core *core, const struct cf_principal *who
     if (rc == CF_OK)
         rc = cf_store_sync_mark_one(core->store, out->sync.id, err);
     if (rc == CF_OK)
-        rc = cf_syncs_execute(core, out->sync.id, owner, &ran, err);
+        rc = execute(core, out->sync.id, owner, true, &ran, err);
     if (rc == CF_OK && !ran)
         wake(core); /* a run holds it: this server's worker picks up what remains pending */
     if (rc == CF_OK)
@@ -464,6 +468,17 @@ void cf_syncs_changed(struct cf_core *core, const char *project_id)
     if (cf_store_syncs_mark(core->store, project_id, &marked, &err) != CF_OK)
         cf_log(CF_LOG_ERROR, "secret syncs of project %s not marked pending: %s", project_id,
                err.msg);
+    else if (marked > 0)
+        wake(core);
+}
+
+void cf_syncs_recover(struct cf_core *core)
+{
+    struct cf_err err;
+    int64_t marked = 0;
+    cf_err_clear(&err);
+    if (cf_store_syncs_mark_all(core->store, &marked, &err) != CF_OK)
+        cf_log(CF_LOG_ERROR, "secret syncs not marked pending at start: %s", err.msg);
     else if (marked > 0)
         wake(core);
 }
@@ -496,7 +511,9 @@ struct run {
     struct cf_sync_item_list before; /* what the last successful run pushed */
     uint8_t hash_key[32];
     json_t *drift; /* [{"name", "change"}] */
-    int64_t pushed;
+    int64_t pushed, deleted;
+    bool force;     /* asked for ("run now"): write even when nothing changed */
+    bool unchanged; /* the destination already held what this run would write: nothing written */
     const char *cause;
 };
 
@@ -724,6 +741,51 @@ static void detect_drift(struct run *r)
     }
 }
 
+/* A system that refuses a credential rarely says why (Azure DevOps answers a bare 401 to an expired
+ * PAT): when the connection's recorded expiry has passed, the message says so. Returns rc. */
+static enum cf_rc refused_expired(const struct run *r, enum cf_rc rc, struct cf_err *err)
+{
+    char when[CF_TIME_RFC3339_LEN];
+    int64_t expires_at = r->opened.expires_at;
+    if (rc != CF_EUNAUTH || expires_at <= 0 || expires_at > cf_now_ms())
+        return rc;
+    size_t len = strlen(err->msg);
+    snprintf(err->msg + len, sizeof(err->msg) - len,
+             ": the credential of connection '%s' expired at %s", r->opened.name,
+             cf_time_format(expires_at, when));
+    return rc;
+}
+
+/* Whether rows (what this run would push) are exactly what the last successful run pushed: the
+ * same names from the same secrets at the same versions with the same keyed hashes. Then the
+ * destination, found undrifted, already holds them all; the rows keep their earlier push times
+ * so that a later change at the destination is still seen as drift. */
+static bool same_as_before(const struct run *r, struct cf_sync_item_row *rows)
+{
+    if (r->before.n != r->n)
+        return false;
+    for (size_t i = 0; i < r->n; i++) {
+        const struct cf_sync_item_row *was = NULL;
+        for (size_t j = 0; j < r->before.n && !was; j++) {
+            if (strcmp(r->before.items[j].name, rows[i].name) == 0)
+                was = &r->before.items[j];
+        }
+        if (!was || was->version != rows[i].version ||
+            strcmp(was->secret_env_id, rows[i].secret_env_id) != 0 ||
+            strcmp(was->secret_path, rows[i].secret_path) != 0 ||
+            strcmp(was->secret_key, rows[i].secret_key) != 0 ||
+            sodium_memcmp(was->value_hash, rows[i].value_hash, 64) != 0)
+            return false;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        for (size_t j = 0; j < r->before.n; j++) {
+            if (strcmp(r->before.items[j].name, rows[i].name) == 0)
+                rows[i].pushed_at = r->before.items[j].pushed_at;
+        }
+    }
+    return true;
+}
+
 static enum cf_rc run_sync(struct run *r, struct cf_sync_item_row **rows, struct cf_err *err)
 {
     struct cf_core *core = r->core;
@@ -771,7 +833,7 @@ static enum cf_rc run_sync(struct run *r, struct cf_sync_item_row **rows, struct
         rc = CF_OK;
     }
     if (rc != CF_OK)
-        return rc;
+        return refused_expired(r, rc, err);
     detect_drift(r);
 
     bool first = !s->initial_done;
@@ -831,9 +893,17 @@ static enum cf_rc run_sync(struct run *r, struct cf_sync_item_row **rows, struct
              r->scope.folder.path);
     for (size_t i = 0; i < r->n; i++)
         push[i].location = location;
-    rc = r->ops->push(r->conn, r->config, push, r->n, remove, n_remove, err);
-    if (rc == CF_OK)
-        r->pushed = (int64_t)r->n;
+    if (!first && !r->force && n_remove == 0 && json_array_size(r->drift) == 0 &&
+        same_as_before(r, *rows)) {
+        r->unchanged = true;
+    } else {
+        rc = refused_expired(r, r->ops->push(r->conn, r->config, push, r->n, remove, n_remove, err),
+                             err);
+        if (rc == CF_OK) {
+            r->pushed = (int64_t)r->n;
+            r->deleted = (int64_t)n_remove;
+        }
+    }
     free(push);
     free(remove);
     return rc;
@@ -901,8 +971,44 @@ static void notify_failure(struct cf_core *core, const struct cf_sync *s, const 
     free(n);
 }
 
-enum cf_rc cf_syncs_execute(struct cf_core *core, const char *id, const char *owner, bool *ran,
-                            struct cf_err *err)
+/* Records one run in the audit log (docs/audit.md: "secret-syncs.run"): the sync, its destination,
+ * what was written and deleted, the outcome and, for a failure, its cause and message (which never
+ * hold a value). */
+static void audit_run(struct cf_core *core, const struct run *r, const char *cause,
+                      const char *message)
+{
+    const struct cf_sync *s = r->sync;
+    struct cf_err err;
+    if (!core->audit)
+        return;
+    struct cf_audit_event *e = calloc(1, sizeof(*e));
+    if (!e)
+        return;
+    cf_err_clear(&err);
+    cf_strlcpy(e->actor_kind, "system", sizeof(e->actor_kind));
+    cf_strlcpy(e->actor_name, "sync engine", sizeof(e->actor_name));
+    cf_strlcpy(e->action, "secret-syncs.run", sizeof(e->action));
+    cf_strlcpy(e->project_id, s->project_id, sizeof(e->project_id));
+    cf_strlcpy(e->environment, r->scope.env.slug, sizeof(e->environment));
+    snprintf(e->path, sizeof(e->path), "/api/v1/secret-syncs/%s/%s", s->destination, s->id);
+    cf_strlcpy(e->keys, s->name, sizeof(e->keys));
+    if (message) {
+        cf_strlcpy(e->result, "failed", sizeof(e->result));
+        snprintf(e->reason, sizeof(e->reason), "%s: pushed 0, deleted 0; %s: %s", s->destination,
+                 cause, message);
+    } else {
+        cf_strlcpy(e->result, "ok", sizeof(e->result));
+        snprintf(e->reason, sizeof(e->reason), "%s: pushed %lld, deleted %lld%s", s->destination,
+                 (long long)r->pushed, (long long)r->deleted,
+                 r->unchanged ? " (unchanged: nothing written)" : "");
+    }
+    if (cf_audit_record(core->audit, e, &err) != CF_OK)
+        cf_log(CF_LOG_ERROR, "secret sync %s: run not audited: %s", s->id, err.msg);
+    free(e);
+}
+
+static enum cf_rc execute(struct cf_core *core, const char *id, const char *owner, bool force,
+                          bool *ran, struct cf_err *err)
 {
     struct cf_sync *s = calloc(1, sizeof(*s));
     struct run *r = calloc(1, sizeof(*r));
@@ -923,6 +1029,7 @@ enum cf_rc cf_syncs_execute(struct cf_core *core, const char *id, const char *ow
     *ran = true;
     r->core = core;
     r->sync = s;
+    r->force = force;
     r->drift = json_array();
     struct cf_err why;
     cf_err_clear(&why);
@@ -975,9 +1082,13 @@ enum cf_rc cf_syncs_execute(struct cf_core *core, const char *id, const char *ow
                      CF_LOG_TEXT("error", message));
         if (strcmp(s->notified_error, hash) != 0)
             notify_failure(core, s, message, hash);
+        audit_run(core, r, cause, message);
     } else {
+        audit_run(core, r, NULL, NULL);
         cf_log_event(CF_LOG_INFO, "sync_done", CF_LOG_TEXT("sync", s->id),
                      CF_LOG_WORD("destination", s->destination), CF_LOG_INT("items", r->pushed),
+                     CF_LOG_INT("deleted", r->deleted),
+                     CF_LOG_WORD("unchanged", r->unchanged ? "yes" : "no"),
                      CF_LOG_MS("ms", o.finished_at - started), CF_LOG_TEXT("drift", o.drift));
     }
     rc = cf_store_sync_finish(core->store, &o, err);
@@ -987,4 +1098,10 @@ out:
     free(r);
     free(s);
     return rc;
+}
+
+enum cf_rc cf_syncs_execute(struct cf_core *core, const char *id, const char *owner, bool *ran,
+                            struct cf_err *err)
+{
+    return execute(core, id, owner, false, ran, err);
 }

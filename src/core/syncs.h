@@ -13,9 +13,9 @@
  *
  * Propagation: every change to a project's secrets (set, delete, rollback, import changes) marks
  * every auto-sync of that project pending (cf_syncs_changed), which is simpler than following
- * imports across folders and still correct: a run of a sync whose source did not change pushes
- * the same values again. The worker of src/sync/ claims pending syncs and runs them
- * (cf_syncs_execute). */
+ * imports across folders and still correct: a run of a sync whose source did not change finds
+ * the destination holding what it last pushed and writes nothing. The worker of src/sync/ claims
+ * pending syncs and runs them (cf_syncs_execute). */
 #ifndef CF_CORE_SYNCS_H
 #define CF_CORE_SYNCS_H
 
@@ -83,7 +83,8 @@ enum cf_rc cf_syncs_delete(struct cf_core *core, const struct cf_principal *who,
 
 /* Runs the sync now, whatever its auto-sync setting: marks it pending and runs it on this thread
  * (owner: this server's worker id) unless another run holds it, in which case that run or the next
- * one delivers. *out is the sync afterwards, with the run's outcome in its status. */
+ * one delivers; a run asked for writes every item, changed or not. *out is the sync afterwards,
+ * with the run's outcome in its status. */
 enum cf_rc cf_syncs_trigger(struct cf_core *core, const struct cf_principal *who,
                             const char *destination, const char *id, const char *owner,
                             struct cf_sync_view *out, struct cf_err *err);
@@ -93,10 +94,17 @@ enum cf_rc cf_syncs_trigger(struct cf_core *core, const struct cf_principal *who
  * and "run now" or the next change delivers it. */
 void cf_syncs_changed(struct cf_core *core, const char *project_id);
 
+/* Marks every auto-sync pending, at a server's start: a change committed just before a crash, whose
+ * mark was lost with the process, is delivered all the same. A run whose source is what the sync
+ * last pushed, at a destination found undrifted, writes nothing. A failure is logged. */
+void cf_syncs_recover(struct cf_core *core);
+
 /* Claims the sync id for owner when it is pending and due, runs it and records the outcome
  * (retries with exponential backoff, honouring a destination's Retry-After; a new failure told once
- * to the notification channels). *ran says whether this call ran it. CF_OK unless the store
- * failed: the run's own outcome is in the sync's status. Thread-safe. */
+ * to the notification channels; every run audited as "secret-syncs.run"). A run that would write
+ * exactly what the sync last pushed, to a destination without drift, writes nothing. *ran says
+ * whether this call ran it. CF_OK unless the store failed: the run's own outcome is in the sync's
+ * status. Thread-safe. */
 enum cf_rc cf_syncs_execute(struct cf_core *core, const char *id, const char *owner, bool *ran,
                             struct cf_err *err);
 

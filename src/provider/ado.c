@@ -13,6 +13,7 @@
 #include "net/http.h"
 #include "provider/azure.h"
 #include "provider/entra.h"
+#include "util/time.h"
 #include "util/wipemem.h"
 
 #define SYSTEM "Azure DevOps"
@@ -363,6 +364,13 @@ static enum cf_rc ado_list(const struct cf_provider_conn *conn, const json_t *co
         goto out;
     json_t *vars = json_object_get(group, "variables");
     size_t size = json_object_size(vars);
+    /* Azure DevOps keeps one change time per group, not per variable, and never returns a secret
+     * variable's value: a hand edit shows only as the group's modifiedOn, given to every name. */
+    const char *modified = json_string_value(json_object_get(group, "modifiedOn"));
+    int64_t modified_ms = 0;
+    struct cf_err time_err;
+    if (!modified || cf_time_parse(modified, &modified_ms, &time_err) != CF_OK)
+        modified_ms = 0;
     out->items = calloc(size ? size : 1, sizeof(*out->items));
     if (!out->items) {
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
@@ -379,6 +387,7 @@ static enum cf_rc ado_list(const struct cf_provider_conn *conn, const json_t *co
             rc = cf_err_set(err, CF_ENOMEM, "out of memory");
             goto out;
         }
+        e->updated_at = modified_ms;
         out->n++;
         /* secret variables are never returned: their value stays unknown */
         if (!json_is_true(json_object_get(var, "isSecret")) && value &&

@@ -17,6 +17,7 @@
 #include "auth/jwks.h"
 #include "auth/throttle.h"
 #include "core/auditlog.h"
+#include "core/syncs.h"
 #include "provider/filedest.h"
 #include "net/http.h"
 #include "notify/notify.h"
@@ -607,6 +608,8 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
+    /* A change may have committed just before a crash without its sync being marked. */
+    cf_syncs_recover(&core);
     if (cf_server_start(&config, &core, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;

@@ -2,6 +2,7 @@
  * (what each sync holds at its destination). Portable SQL for SQLite and PostgreSQL, run through
  * the driver of sqldb.h; every write in the driver's write transaction, which is serial across
  * every process sharing the database: that is what makes a claim taken by one node only. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -276,24 +277,38 @@ enum cf_rc cf_store_sync_delete(struct cf_store *st, const char *id, struct cf_e
     return end(c, rc, err);
 }
 
-enum cf_rc cf_store_syncs_mark(struct cf_store *st, const char *project_id, int64_t *marked,
-                               struct cf_err *err)
+/* Raises the pending generation of the auto-syncs the WHERE clause picks (with its arguments). */
+static enum cf_rc mark_where(struct cf_store *st, const char *where, const struct sq_arg *args,
+                             size_t n_args, int64_t *marked, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changed = 0;
+    char sql[512];
     enum cf_rc rc = begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
     /* A sync waiting out a backoff keeps its wait: the change is delivered by the retry. */
-    rc = exec(c,
-              "UPDATE syncs SET pending_gen = pending_gen + 1,"
-              " sync_status = CASE WHEN sync_status = 'running' THEN sync_status ELSE 'pending'"
-              " END WHERE project_id = ?1 AND auto_sync = 1",
-              ARGV(T(project_id)), NULL, NULL, &changed, err);
+    snprintf(sql, sizeof(sql),
+             "UPDATE syncs SET pending_gen = pending_gen + 1,"
+             " sync_status = CASE WHEN sync_status = 'running' THEN sync_status ELSE 'pending'"
+             " END WHERE %s",
+             where);
+    rc = exec(c, sql, args, n_args, NULL, NULL, &changed, err);
     rc = end(c, rc, err);
     if (marked)
         *marked = rc == CF_OK ? changed : 0;
     return rc;
+}
+
+enum cf_rc cf_store_syncs_mark(struct cf_store *st, const char *project_id, int64_t *marked,
+                               struct cf_err *err)
+{
+    return mark_where(st, "project_id = ?1 AND auto_sync = 1", ARGV(T(project_id)), marked, err);
+}
+
+enum cf_rc cf_store_syncs_mark_all(struct cf_store *st, int64_t *marked, struct cf_err *err)
+{
+    return mark_where(st, "auto_sync = 1", NULL, 0, marked, err);
 }
 
 enum cf_rc cf_store_sync_mark_one(struct cf_store *st, const char *id, struct cf_err *err)

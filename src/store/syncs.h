@@ -102,6 +102,9 @@ enum cf_rc cf_store_sync_delete(struct cf_store *st, const char *id, struct cf_e
  * receives how many. */
 enum cf_rc cf_store_syncs_mark(struct cf_store *st, const char *project_id, int64_t *marked,
                                struct cf_err *err);
+/* Makes every auto-sync of every project pending (a server's start: a change committed just before
+ * a crash may not have been marked); *marked (may be NULL) receives how many. */
+enum cf_rc cf_store_syncs_mark_all(struct cf_store *st, int64_t *marked, struct cf_err *err);
 /* Makes one sync pending now, whatever its auto-sync setting and backoff ("run now"). */
 enum cf_rc cf_store_sync_mark_one(struct cf_store *st, const char *id, struct cf_err *err);
 /* Ids of pending syncs that are due at now and not claimed by a live lease, oldest first, at most

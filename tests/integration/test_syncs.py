@@ -8,10 +8,17 @@ drift (a value edited at the destination) detected and reported; a failing desti
 status and by `coffer syncs status` (exit 1), retried with backoff, told once to a notification channel; a
 server killed (-9) while a change waits for its destination loses nothing; no secret value in the server log,
 a status or an error; the inventory names the destination holding each copy; the `coffer syncs` commands;
-authorization (a viewer may not manage syncs). With PostgreSQL, two servers on one database deliver each change
-once.
+authorization (a viewer may not manage syncs). Every run is an audit event (secret-syncs.run) with its counts,
+outcome and cause; a run whose source equals what was last pushed writes nothing, and a pending mark lost in a
+crash is recovered at the next start. Against the fakes: a change reaches GitHub, an Azure DevOps variable group and
+Key Vault within 5 s; a 401 from each system (expired PAT, expired Entra client secret, a refused Key Vault token,
+GitHub's bad credentials) is named precisely by `coffer syncs status`; a throttled vault (429 with Retry-After) is
+retried until the change arrives; a secret deleted then re-created is recovered from Key Vault's soft delete. With
+PostgreSQL, two servers on one database deliver each change once.
 """
 
+import base64
+import calendar
 import hashlib
 import json
 import os
@@ -96,10 +103,16 @@ class SyncHelpers:
     def sync_of(self, sid, destination="file"):
         return self.ok("GET", "/api/v1/secret-syncs/%s/%s" % (destination, sid))["secretSync"]
 
-    def wait_status(self, sid, status, timeout=DELIVERY_S):
-        got, _ = wait_for(lambda: self.sync_of(sid)["syncStatus"] == status and self.sync_of(sid), timeout)
-        self.assertTrue(got, "sync %s never reached %s: %r" % (sid, status, self.sync_of(sid)))
+    def wait_status(self, sid, status, timeout=DELIVERY_S, destination="file"):
+        got, _ = wait_for(lambda: self.sync_of(sid, destination)["syncStatus"] == status
+                          and self.sync_of(sid, destination), timeout)
+        self.assertTrue(got, "sync %s never reached %s: %r" % (sid, status, self.sync_of(sid, destination)))
         return got
+
+    def runs_audited(self, sid):
+        """The audit events of sync sid's runs, oldest first."""
+        events = self.ok("GET", "/api/v1/audit/events", query={"action": "secret-syncs.run", "limit": "1000"})
+        return [e for e in events["events"] if e["secretPath"].endswith("/" + sid)]
 
 
 def tearDownModule():
@@ -402,6 +415,62 @@ class FileSync(SyncHelpers, ServerTestCase):
         finally:
             receiver.close()
 
+    def test_runs_are_audited(self):
+        canary = "canary-" + uuid.uuid4().hex
+        self.set_secret(self.pid, "TOKEN", canary)
+        self.set_secret(self.pid, "GONE", "soon")
+        target = os.path.join(self.dir, "later", "out.env")
+        s = self.make_sync(self.pid, target, name="audited")
+        failed = self.wait_status(s["id"], "failed")
+        got, _ = wait_for(lambda: self.runs_audited(s["id"]))
+        self.assertTrue(got, "a failed run is not audited")
+        e = got[0]
+        self.assertEqual((e["action"], e["result"]), ("secret-syncs.run", "failed"), e)
+        self.assertEqual(e["actor"]["kind"], "system")
+        self.assertEqual(e["actor"]["name"], "sync engine")
+        self.assertEqual(e["keys"], ["audited"])
+        self.assertEqual((e["projectId"], e["environment"]), (self.pid, "dev"))
+        self.assertEqual(e["secretPath"], "/api/v1/secret-syncs/file/" + s["id"])
+        self.assertIn("file: pushed 0, deleted 0; ", e["reason"])
+        self.assertIn("later", e["reason"])
+        self.assertIn("; %s: " % failed["lastSyncErrorCause"], e["reason"])
+        os.mkdir(os.path.join(self.dir, "later"))
+        self.wait_status(s["id"], "succeeded", timeout=10)
+        ok = [x for x in self.runs_audited(s["id"]) if x["result"] == "ok"]
+        self.assertEqual(len(ok), 1, self.runs_audited(s["id"]))
+        self.assertEqual(ok[0]["reason"], "file: pushed 2, deleted 0")
+        # a deletion is counted
+        self.assertEqual(self.api("DELETE", "/api/v3/secrets/raw/GONE",
+                                  body={"workspaceId": self.pid, "environment": "dev"}).status, 200)
+        self.assertTrue(wait_for(file_has(target, {"TOKEN": canary}))[0])
+        got, _ = wait_for(lambda: [x for x in self.runs_audited(s["id"]) if x["result"] == "ok"][1:])
+        self.assertTrue(got)
+        self.assertEqual(got[-1]["reason"], "file: pushed 1, deleted 1")
+        self.assertNotIn(canary, json.dumps(self.ok("GET", "/api/v1/audit/events", query={"limit": "1000"})))
+
+    def test_unchanged_source_writes_nothing_unless_asked(self):
+        self.set_secret(self.pid, "A", "1")
+        s = self.make_sync(self.pid, self.out(), name="quiet")
+        self.assertTrue(wait_for(file_has(self.out(), {"A": "1"}))[0])
+        self.wait_status(s["id"], "succeeded")
+        inode = os.stat(self.out()).st_ino
+        # a change elsewhere in the project marks the sync; its source is what it last pushed
+        self.create_folder(self.pid, "dev", "other")
+        self.set_secret(self.pid, "B", "2", path="/other")
+        got, _ = wait_for(lambda: [x for x in self.runs_audited(s["id"]) if "unchanged" in x["reason"]])
+        self.assertTrue(got, self.runs_audited(s["id"]))
+        self.assertEqual(got[-1]["reason"], "file: pushed 0, deleted 0 (unchanged: nothing written)")
+        self.assertEqual(os.stat(self.out()).st_ino, inode, "the file was rewritten")
+        # "run now" writes whatever the record says
+        r = self.ok("POST", "/api/v1/secret-syncs/file/%s/sync-secrets" % s["id"])["secretSync"]
+        self.assertEqual(r["itemsPushed"], 1, r)
+        self.assertNotEqual(os.stat(self.out()).st_ino, inode)
+        # drift is never mistaken for "unchanged"
+        with open(self.out(), "w") as f:
+            f.write("A='by-hand'\n")
+        self.set_secret(self.pid, "C", "3", path="/other")
+        self.assertTrue(wait_for(file_has(self.out(), {"A": "1"}))[0])
+
     # ---- inventory and CLI ----
 
     def test_inventory_names_each_copy(self):
@@ -555,13 +624,12 @@ class GitHubSync(SyncHelpers, ServerTestCase):
         failed = self.sync_of(s["id"], "github")
         self.assertEqual(failed["syncStatus"], "failed", failed)
         self.assertEqual(failed["lastSyncErrorCause"], "unauthorized", failed)
-        self.assertIn("GitHub", failed["lastSyncMessage"])
-        self.assertIn("401", failed["lastSyncMessage"])
+        self.assertEqual(failed["lastSyncMessage"], "GitHub refused the personal access token (401: Bad credentials)")
         r = self.api("POST", "/api/v1/secret-syncs/github/%s/sync-secrets" % s["id"])
         self.assertEqual(r.status, 200, r.body)  # the system's 401 is not the caller's
         out = self.run_cli("syncs", "status", s["id"])
         self.assertEqual(out.returncode, 1)
-        self.assertIn("401", out.stdout)
+        self.assertIn("GitHub refused the personal access token (401: Bad credentials)", out.stdout)
         self.assertNotIn("coffer login", out.stdout + out.stderr)
         for text in (self.server.stderr, json.dumps(failed), json.dumps(self.fake.log()),
                      open(self.fake.log_path).read()):
@@ -617,6 +685,14 @@ class AzureSync(SyncHelpers, ServerTestCase):
         self.assertEqual(status, 200, answer)
         return answer
 
+    def ado_org(self):
+        """A new organization of the fake with project Shop, and a PAT that may manage its variable groups."""
+        org, token = harness.unique("org"), "pat-" + uuid.uuid4().hex
+        self.control("/_fake/ado/orgs", {"org": org, "projects": [{"name": "Shop"}]})
+        self.control("/_fake/ado/pats", {"org": org, "token": token,
+                                         "scopes": ["vso.variablegroups_manage", "vso.project"]})
+        return org, token
+
     def ado_connection(self, org, token):
         return self.ok("POST", "/api/v1/app-connections/azure-devops", body={
             "name": harness.unique("ado"), "method": "access-token",
@@ -624,10 +700,7 @@ class AzureSync(SyncHelpers, ServerTestCase):
             "appConnection"]
 
     def test_variable_group_within_5s_and_401(self):
-        org, token = harness.unique("org"), "pat-" + uuid.uuid4().hex
-        self.control("/_fake/ado/orgs", {"org": org, "projects": [{"name": "Shop"}]})
-        self.control("/_fake/ado/pats", {"org": org, "token": token,
-                                         "scopes": ["vso.variablegroups_manage", "vso.project"]})
+        org, token = self.ado_org()
         conn = self.ado_connection(org, token)
         canary = "canary-" + uuid.uuid4().hex
         self.set_secret(self.pid, "DB_PASSWORD", canary)
@@ -667,11 +740,14 @@ class AzureSync(SyncHelpers, ServerTestCase):
             self.assertNotIn(canary, text)
             self.assertNotIn(token, text)
 
-    def key_vault(self):
+    def key_vault(self, secret_expires_in=86400, **app):
+        """A Key Vault connection to a new vault of the fake (app: more fields of the Entra app); the client
+        secret is kept in self.kv_secret."""
         tenant, client, secret, vault = str(uuid.uuid4()), str(uuid.uuid4()), "s-" + uuid.uuid4().hex, \
             harness.unique("vault")
-        self.control("/_fake/entra/apps", {"tenant": tenant, "clientId": client,
-                                           "secrets": [{"value": secret, "expiresAt": int(time.time()) + 86400}]})
+        self.kv_secret = secret
+        self.control("/_fake/entra/apps", dict(app, tenant=tenant, clientId=client, secrets=[
+            {"value": secret, "expiresAt": int(time.time()) + secret_expires_in}]))
         self.control("/_fake/kv/vaults", {"vault": vault, "roles": {client: ["Key Vault Secrets Officer"]}})
         conn = self.ok("POST", "/api/v1/app-connections/azure-key-vault", body={
             "name": harness.unique("kv"), "method": "client-secret",
@@ -709,6 +785,139 @@ class AzureSync(SyncHelpers, ServerTestCase):
         self.assertIn("DB-PASSWORD", failed["lastSyncMessage"])
         self.assertNotIn(canary, self.server.stderr)
 
+    def failed_with(self, sid, destination, cause):
+        """Waits for sync sid to fail; checks the cause and that `coffer syncs status` prints the same
+        message, exit 1, without sending the user to log in. Returns the message."""
+        got, _ = wait_for(lambda: self.sync_of(sid, destination)["syncStatus"] == "failed", timeout=10)
+        failed = self.sync_of(sid, destination)
+        self.assertEqual((failed["syncStatus"], failed["lastSyncErrorCause"]), ("failed", cause), failed)
+        out = self.run_cli("syncs", "status", sid)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn(failed["lastSyncMessage"], out.stdout)
+        self.assertNotIn("coffer login", out.stdout + out.stderr)
+        return failed["lastSyncMessage"]
+
+    def test_each_401_is_named_precisely(self):
+        # Azure DevOps: a PAT past the expiry recorded on the connection; Azure DevOps itself answers a bare 401
+        org, token = self.ado_org()
+        expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))
+        conn = self.ok("POST", "/api/v1/app-connections/azure-devops", body={
+            "name": harness.unique("ado"), "method": "access-token", "expiresAt": expiry,
+            "credentials": {"accessToken": token, "orgName": org, "instanceUrl": self.fake.url + "/ado"}})[
+            "appConnection"]
+        self.set_secret(self.pid, "A", "1")
+        s = self.make_sync(self.pid, None, destination="azure-devops", connectionId=conn["id"],
+                           destinationConfig={"devopsProjectName": "Shop", "variableGroupName": "g"})
+        self.wait_status(s["id"], "succeeded", destination="azure-devops")
+        self.control("/_fake/ado/pats/expire", {"token": token})
+        time.sleep(max(0.0, calendar.timegm(time.strptime(expiry, "%Y-%m-%dT%H:%M:%SZ")) - time.time() + 0.2))
+        self.update_secret(self.pid, "A", secretValue="2")
+        message = self.failed_with(s["id"], "azure-devops", "unauthorized")
+        self.assertEqual(message, "Azure DevOps refused the personal access token (401): the credential of "
+                                  "connection '%s' expired at %s" % (conn["name"], expiry.replace("Z", ".000Z")))
+        self.ok("DELETE", "/api/v1/secret-syncs/azure-devops/" + s["id"])
+
+        # Entra ID: the application's client secret expired (AADSTS7000222)
+        kv, vault, client = self.key_vault(secret_expires_in=-60)
+        secrets = [self.kv_secret]
+        s = self.make_sync(self.pid, None, destination="azure-key-vault", connectionId=kv["id"],
+                           destinationConfig={"vaultBaseUrl": self.fake.url + "/kv/" + vault})
+        message = self.failed_with(s["id"], "azure-key-vault", "unauthorized")
+        self.assertIn("Entra ID refused the client secret (401 invalid_client): AADSTS7000222: The provided "
+                      "client secret keys for app '%s' are expired" % client, message)
+        self.ok("DELETE", "/api/v1/secret-syncs/azure-key-vault/" + s["id"])
+
+        # Key Vault: a token it no longer accepts (Entra issues tokens already expired)
+        kv, vault, client = self.key_vault(tokenLifetime=0)
+        secrets.append(self.kv_secret)
+        s = self.make_sync(self.pid, None, destination="azure-key-vault", connectionId=kv["id"],
+                           destinationConfig={"vaultBaseUrl": self.fake.url + "/kv/" + vault})
+        message = self.failed_with(s["id"], "azure-key-vault", "unauthorized")
+        self.assertIn("Azure Key Vault refused", message)
+        self.assertIn("(401 Unauthorized): AKV10022: Invalid or expired token.", message)
+        for text in (self.server.stderr, open(self.fake.log_path).read() if os.path.exists(self.fake.log_path)
+                     else ""):
+            for credential in [token] + secrets:
+                self.assertNotIn(credential, text)
+
+    def test_variable_group_edited_by_hand_is_drift(self):
+        org, token = self.ado_org()
+        conn = self.ado_connection(org, token)
+        self.set_secret(self.pid, "A", "1")
+        s = self.make_sync(self.pid, None, destination="azure-devops", connectionId=conn["id"],
+                           destinationConfig={"devopsProjectName": "Shop", "variableGroupName": "g"})
+        self.wait_status(s["id"], "succeeded", destination="azure-devops")
+        time.sleep(3.5)  # past the drift check's slack (2 s) and the group's whole-second modifiedOn
+        # someone edits the group in the portal (Update, api-version 7.1)
+        import http.client
+        group = [g for g in self.fake.call("GET", "/_fake/ado/groups", query={"org": org, "project": "Shop"})[1]
+                 if g["name"] == "g"][0]
+        c = http.client.HTTPConnection("127.0.0.1", self.fake.port, timeout=10)
+        c.request("PUT", "/ado/%s/_apis/distributedtask/variablegroups/%d?api-version=7.1" % (org, group["id"]),
+                  body=json.dumps({"name": "g", "type": "Vsts", "variables": {"A": {"value": "by-hand",
+                                                                                     "isSecret": True}}}),
+                  headers={"Content-Type": "application/json", "X-TFS-FedAuthRedirect": "Suppress",
+                           "Authorization": "Basic " + base64.b64encode((":" + token).encode()).decode()})
+        self.assertEqual(c.getresponse().status, 200)
+        c.close()
+        r = self.ok("POST", "/api/v1/secret-syncs/azure-devops/%s/sync-secrets" % s["id"])["secretSync"]
+        self.assertEqual(r["drift"], [{"name": "A", "change": "updated"}], r)
+        sha = "sha256:" + hashlib.sha256(b"1").hexdigest()
+        group = [g for g in self.fake.call("GET", "/_fake/ado/groups", query={"org": org, "project": "Shop"})[1]
+                 if g["name"] == "g"][0]
+        self.assertEqual(group["variables"]["A"]["valueSha256"], sha)
+        # the repair itself is not drift: the next run finds none
+        r = self.ok("POST", "/api/v1/secret-syncs/azure-devops/%s/sync-secrets" % s["id"])["secretSync"]
+        self.assertEqual(r["drift"], [], r)
+
+    def test_key_vault_soft_delete_then_recreate_recovers(self):
+        conn, vault, client = self.key_vault()
+        self.set_secret(self.pid, "API_KEY", "one")
+        self.set_secret(self.pid, "KEEP", "k")
+        s = self.make_sync(self.pid, None, destination="azure-key-vault", connectionId=conn["id"],
+                           destinationConfig={"vaultBaseUrl": self.fake.url + "/kv/" + vault})
+        self.assertTrue(wait_for(lambda: "API-KEY" in self.vault_state(vault)["secrets"])[0], self.vault_state(vault))
+        # deleted in Coffer: soft-deleted in the vault (not purged)
+        self.assertEqual(self.api("DELETE", "/api/v3/secrets/raw/API_KEY",
+                                  body={"workspaceId": self.pid, "environment": "dev"}).status, 200)
+        got, _ = wait_for(lambda: self.vault_state(vault)["deleted"] == ["API-KEY"])
+        self.assertTrue(got, self.vault_state(vault))
+        self.assertNotIn("API-KEY", self.vault_state(vault)["secrets"])
+        self.fake.call("DELETE", "/_fake/log")
+        # re-created: recovered with its history, then written as its next version; no 409 failure
+        self.set_secret(self.pid, "API_KEY", "two")
+        sha = "sha256:" + hashlib.sha256(b"two").hexdigest()
+        got, _ = wait_for(lambda: self.vault_state(vault)["secrets"].get("API-KEY", {}).get("valueSha256") == sha)
+        self.assertTrue(got, self.vault_state(vault))
+        state = self.vault_state(vault)
+        self.assertEqual((state["deleted"], state["secrets"]["API-KEY"]["versions"]), ([], 2), state)
+        calls = [(r["method"], r["path"].split("/kv/" + vault, 1)[-1], r["status"]) for r in self.fake.log()
+                 if r["path"].startswith("/kv/")]
+        self.assertIn(("PUT", "/secrets/API-KEY", 409), calls)
+        self.assertIn(("POST", "/deletedsecrets/API-KEY/recover", 200), calls)
+        self.assertNotIn("DELETE", [c[0] for c in calls])
+        self.wait_status(s["id"], "succeeded", destination="azure-key-vault")
+
+    def test_throttled_destination_is_retried_and_the_change_arrives(self):
+        conn, vault, client = self.key_vault()
+        self.set_secret(self.pid, "A", "1")
+        s = self.make_sync(self.pid, None, destination="azure-key-vault", connectionId=conn["id"],
+                           destinationConfig={"vaultBaseUrl": self.fake.url + "/kv/" + vault})
+        self.wait_status(s["id"], "succeeded", destination="azure-key-vault")
+        self.fake.call("DELETE", "/_fake/log")
+        # the vault answers the next six requests 429 with Retry-After: 1
+        self.control("/_fake/throttle", {"count": 6, "retryAfter": 1, "prefix": "/kv/" + vault})
+        self.update_secret(self.pid, "A", secretValue="2")
+        sha2 = "sha256:" + hashlib.sha256(b"2").hexdigest()
+        got, delay = wait_for(lambda: self.vault_state(vault)["secrets"]["A"]["valueSha256"] == sha2, timeout=30)
+        self.assertTrue(got, self.vault_state(vault))
+        print("TEST: azure-key-vault destination: throttled six times, change arrived in %.3f s" % delay)
+        self.wait_status(s["id"], "succeeded", timeout=10, destination="azure-key-vault")
+        log = [r for r in self.fake.log() if r["path"].startswith("/kv/")]
+        statuses = [r["status"] for r in log]
+        self.assertEqual(statuses.count(429), 6, statuses)
+        self.assertGreater(delay, 5.0, "Retry-After was not waited for")
+
 
 class Restart(SyncHelpers, unittest.TestCase):
     """A change waiting for its destination when the server is killed (-9) arrives after the restart."""
@@ -742,6 +951,46 @@ class Restart(SyncHelpers, unittest.TestCase):
             self.assertTrue(got, "the change waiting at the kill did not arrive")
             print("TEST: file destination: after kill -9 and restart, delivered %.3f s after the start" % delay)
             self.wait_status(s["id"], "succeeded")
+        finally:
+            self.server.stop()
+            self.server.cleanup()
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_mark_lost_in_a_crash_is_recovered_at_start(self):
+        """A change committed just before a crash whose sync was not yet marked pending (the state is made
+        directly in the store) arrives after the restart; a sync whose source did not change is checked and
+        not written."""
+        d = tempfile.mkdtemp(prefix="coffer-sync-")
+        self.server = Server()
+        try:
+            self.server.start()
+            pids = [self.ok("POST", "/api/v2/workspace", body={"projectName": harness.unique("r")})["project"]["id"]
+                    for _ in range(2)]
+            for pid in pids:
+                self.ok("POST", "/api/v3/secrets/raw/A", body={"workspaceId": pid, "environment": "dev",
+                                                                "secretValue": "before"})
+            lost, quiet = os.path.join(d, "lost.env"), os.path.join(d, "quiet.env")
+            s = self.make_sync(pids[0], lost)
+            q = self.make_sync(pids[1], quiet)
+            self.assertTrue(wait_for(file_has(lost, {"A": "before"}))[0])
+            self.assertTrue(wait_for(file_has(quiet, {"A": "before"}))[0])
+            self.wait_status(s["id"], "succeeded")
+            self.wait_status(q["id"], "succeeded")
+            self.ok("PATCH", "/api/v1/secret-syncs/file/" + s["id"], body={"isAutoSyncEnabled": False})
+            self.wait_status(s["id"], "succeeded")
+            self.ok("PATCH", "/api/v3/secrets/raw/A", body={"workspaceId": pids[0], "environment": "dev",
+                                                             "secretValue": "after"})
+            self.assertFalse(self.sync_of(s["id"])["pending"])
+            inode = os.stat(quiet).st_ino
+            self.server.kill9()
+            harness.sql(self.server.data_dir, "UPDATE syncs SET auto_sync = 1 WHERE id = '%s'" % s["id"])
+            self.server.start()
+            got, delay = wait_for(file_has(lost, {"A": "after"}), timeout=10)
+            self.assertTrue(got, "the change whose mark was lost did not arrive")
+            print("TEST: file destination: a change whose mark was lost, delivered %.3f s after the start" % delay)
+            got, _ = wait_for(lambda: [e for e in self.runs_audited(q["id"]) if "unchanged" in e["reason"]])
+            self.assertTrue(got, self.runs_audited(q["id"]))
+            self.assertEqual(os.stat(quiet).st_ino, inode, "an unchanged destination was rewritten")
         finally:
             self.server.stop()
             self.server.cleanup()
