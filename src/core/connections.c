@@ -655,6 +655,8 @@ static enum cf_rc open_credentials(struct cf_core *core, const struct cf_connect
         out->conn.app = out->app;
         out->conn.method = out->method;
         out->conn.credentials = out->credentials;
+        out->conn.entra = core->entra;
+        out->conn.github = core->github;
     }
     if (credentials) {
         wipe_json(credentials);

@@ -32,8 +32,8 @@ struct cf_conn_opened {
     char method[CF_CONN_METHOD_MAX];
     int64_t expires_at;           /* the credential's expiry, Unix ms; 0: unknown */
     json_t *credentials;          /* owned: plaintext; cf_connection_close wipes and frees it */
-    struct cf_provider_conn conn; /* points into the fields above (entra NULL: the caller may set
-                                     its cache); pass &opened.conn to the providers */
+    struct cf_provider_conn conn; /* points into the fields above and the core's token caches;
+                                     pass &opened.conn to the providers */
 };
 
 /* Opens the connection id for the sync engine: unseals its credentials into out and records the

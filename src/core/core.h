@@ -29,6 +29,9 @@ struct cf_jwks_cache;
 struct cf_audit_log;
 struct cf_notifier;
 
+struct cf_entra_cache;
+struct cf_github_cache;
+
 struct cf_core {
     struct cf_store *store;     /* borrowed */
     struct cf_keyring *keyring; /* borrowed */
@@ -36,9 +39,14 @@ struct cf_core {
     struct cf_throttle *login_by_address_and_id;
     struct cf_throttle *login_by_address; /* borrowed */
     struct cf_jwks_cache *jwks;           /* borrowed: JWKS key sets for JWT auth (auth/jwks.h) */
-    struct cf_audit_log *audit;           /* borrowed: the audit log (core/auditlog.h); NULL: off */
-    struct cf_notifier *notifier;         /* borrowed: notifications (notify/notify.h) */
-    struct cf_admin_auth *admin;          /* borrowed: checks the admin token (auth/admin.h) */
+    /* borrowed: Entra ID access tokens and GitHub installation tokens of the connections, reused
+     * across sync runs and checks until shortly before they expire (provider/entra.h, github.h);
+     * NULL: none (each use asks for a new one) */
+    struct cf_entra_cache *entra;
+    struct cf_github_cache *github;
+    struct cf_audit_log *audit;   /* borrowed: the audit log (core/auditlog.h); NULL: off */
+    struct cf_notifier *notifier; /* borrowed: notifications (notify/notify.h) */
+    struct cf_admin_auth *admin;  /* borrowed: checks the admin token (auth/admin.h) */
     /* Wakes this server's secret-sync worker (sync/worker.h) after a change; NULL: none. */
     void (*sync_wake)(void *ctx);
     void *sync_wake_ctx;

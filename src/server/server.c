@@ -18,7 +18,9 @@
 #include "auth/throttle.h"
 #include "core/auditlog.h"
 #include "core/syncs.h"
+#include "provider/entra.h"
 #include "provider/filedest.h"
+#include "provider/github.h"
 #include "net/http.h"
 #include "notify/notify.h"
 #include "stream/audit_stream.h"
@@ -501,6 +503,8 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_server *server = NULL;
     struct cf_throttle *by_addr_and_id = NULL, *by_addr = NULL;
     struct cf_jwks_cache *jwks = NULL;
+    struct cf_entra_cache *entra = NULL;
+    struct cf_github_cache *github = NULL;
     struct cf_audit_log *audit_log = NULL;
     struct cf_audit_streams *audit_streams = NULL;
     struct cf_notifier *notifier = NULL;
@@ -544,7 +548,9 @@ int cf_cmd_server(int argc, char **argv)
     by_addr_and_id = cf_throttle_new(&by_address_and_id);
     by_addr = cf_throttle_new(&by_address);
     jwks = cf_jwks_cache_new();
-    if (!by_addr_and_id || !by_addr || !jwks) {
+    entra = cf_entra_cache_new();
+    github = cf_github_cache_new();
+    if (!by_addr_and_id || !by_addr || !jwks || !entra || !github) {
         fprintf(stderr, "coffer server: out of memory\n");
         goto out;
     }
@@ -596,6 +602,8 @@ int cf_cmd_server(int argc, char **argv)
                            .login_by_address_and_id = by_addr_and_id,
                            .login_by_address = by_addr,
                            .jwks = jwks,
+                           .entra = entra,
+                           .github = github,
                            .audit = audit_log,
                            .admin = admin};
     /* Notifications start after the core exists; the server thread pool only reads it. */
@@ -647,6 +655,8 @@ out:
     cf_throttle_free(by_addr_and_id);
     cf_throttle_free(by_addr);
     cf_jwks_cache_free(jwks);
+    cf_entra_cache_free(entra); /* after the sync worker and the server: they borrow them */
+    cf_github_cache_free(github);
     cf_admin_auth_free(admin);
     cf_boot_close(&boot);
     if (status == 0)
