@@ -147,39 +147,35 @@ static enum cf_rc verify_jwks(struct cf_jwks_cache *jwks, const struct cf_jwt_au
     return rc;
 }
 
-enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
-                        const struct cf_login_throttles *throttles, struct cf_jwks_cache *jwks,
-                        const char *identity_id, const char *jwt, const char *client_ip,
-                        int64_t now, struct cf_login_result *out, struct cf_err *err)
+/* A JWT-auth login in progress: what is presented and the configuration found. */
+struct jwt_login {
+    struct cf_jwks_cache *jwks;
+    const char *jwt;
+    struct cf_jwt_auth_config config;
+};
+
+static enum cf_rc jwt_get(void *ctx, const struct cf_login_call *call, const char *identity_id,
+                          bool *known, struct cf_err *err)
 {
-    struct cf_jwt_auth_config *config = NULL;
+    struct jwt_login *login = ctx;
+    enum cf_rc rc = call->st->ops->jwt_auth_get(call->st, identity_id, &login->config, err);
+    *known = rc == CF_OK;
+    return rc;
+}
+
+static enum cf_rc jwt_verify(void *ctx, const struct cf_login_call *call,
+                             struct cf_login_grant *grant, struct cf_err *err)
+{
+    struct jwt_login *login = ctx;
+    const struct cf_jwt_auth_config *config = &login->config;
     struct policy_store *ps = NULL;
     struct cf_jwt_keys *keys = NULL;
     struct cf_jwt_policy policy;
     enum cf_rc rc;
 
-    memset(out, 0, sizeof(*out));
-    if (!client_ip)
-        client_ip = "";
-    rc = cf_login_throttle_check(throttles, identity_id, "this identity from this address",
-                                 client_ip, now, err);
-    if (rc != CF_OK)
-        return rc;
-    config = calloc(1, sizeof(*config));
     ps = calloc(1, sizeof(*ps));
-    if (!config || !ps) {
-        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = st->ops->jwt_auth_get(st, identity_id, config, err);
-    if (rc == CF_ENOTFOUND) {
-        rc = cf_login_failed(throttles, identity_id, client_ip, now,
-                             cf_err_set(err, CF_ENOTFOUND, NOT_ATTACHED));
-        goto out;
-    }
-    if (rc != CF_OK)
-        goto out;
-    out->subject_known = true;
+    if (!ps)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
     bool static_keys = strcmp(config->configuration_type, "static") == 0;
     rc = static_keys ? build_keys(config, &keys, err) : CF_OK;
     if (rc == CF_OK)
@@ -187,32 +183,45 @@ enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
     if (rc != CF_OK)
         goto out;
     if (static_keys)
-        rc = cf_jwt_verify(keys, jwt, &policy, now / 1000, NULL, err);
+        rc = cf_jwt_verify(keys, login->jwt, &policy, call->now / 1000, NULL, err);
     else
-        rc = verify_jwks(jwks, config, jwt, &policy, now, err);
-    if (rc == CF_EUNAUTH) {
-        rc = cf_login_failed(throttles, identity_id, client_ip, now, rc);
-        goto out;
-    }
+        rc = verify_jwks(login->jwks, config, login->jwt, &policy, call->now, err);
     if (rc != CF_OK)
         goto out;
-
-    struct cf_login_grant grant = {config->identity_id,
-                                   "jwt-auth",
-                                   NULL,
-                                   config->token.ttl,
-                                   config->token.max_ttl,
-                                   config->token.num_uses_limit,
-                                   config->token.trusted_ips};
-    rc = cf_login_issue(st, kr, throttles, identity_id, client_ip, &grant, now, out, err);
+    grant->identity_id = config->identity_id;
+    grant->policy = &config->token;
 out:
-    if (rc != CF_OK)
-        sodium_memzero(out->token, sizeof(out->token));
     cf_jwt_keys_free(keys);
-    if (ps)
-        policy_store_free(ps);
+    policy_store_free(ps);
     free(ps);
-    cf_jwt_auth_config_release(config);
-    free(config);
+    return rc;
+}
+
+static const struct cf_login_method jwt_method = {
+    .auth_method = "jwt-auth",
+    .what = "this identity from this address",
+    .not_found = NOT_ATTACHED,
+    .get = jwt_get,
+    .verify = jwt_verify,
+};
+
+enum cf_rc cf_jwt_login(struct cf_store *st, struct cf_keyring *kr,
+                        const struct cf_login_throttles *throttles, struct cf_jwks_cache *jwks,
+                        const char *identity_id, const char *jwt, const char *client_ip,
+                        int64_t now, struct cf_login_result *out, struct cf_err *err)
+{
+    struct jwt_login *login = calloc(1, sizeof(*login));
+    enum cf_rc rc;
+
+    if (!login) {
+        memset(out, 0, sizeof(*out));
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
+    login->jwks = jwks;
+    login->jwt = jwt;
+    rc =
+        cf_login_with(st, kr, throttles, &jwt_method, login, identity_id, client_ip, now, out, err);
+    cf_jwt_auth_config_release(&login->config);
+    free(login);
     return rc;
 }

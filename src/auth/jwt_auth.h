@@ -7,7 +7,7 @@
 #define CF_AUTH_JWT_AUTH_H
 
 #include "auth/jwks.h"
-#include "auth/universal.h"
+#include "auth/login.h"
 
 /* Logs in. now is in Unix milliseconds. Refusals: CF_ENOTFOUND "JWT auth method not found for
  * identity, did you configure JWT auth?" (also for an unknown identity), CF_EUNAUTH with

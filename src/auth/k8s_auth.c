@@ -193,68 +193,75 @@ static enum cf_rc check_status(const struct cf_k8s_auth_config *config, json_t *
     return CF_OK;
 }
 
+/* A Kubernetes-auth login in progress: the presented token and the configuration found (which
+ * holds the sealed reviewer JWT: wiped before it is freed). */
+struct k8s_login {
+    const char *jwt;
+    struct cf_k8s_auth_config config;
+};
+
+static enum cf_rc k8s_get(void *ctx, const struct cf_login_call *call, const char *identity_id,
+                          bool *known, struct cf_err *err)
+{
+    struct k8s_login *login = ctx;
+    enum cf_rc rc = call->st->ops->kubernetes_auth_get(call->st, identity_id, &login->config, err);
+    *known = rc == CF_OK;
+    return rc;
+}
+
+static enum cf_rc k8s_verify(void *ctx, const struct cf_login_call *call,
+                             struct cf_login_grant *grant, struct cf_err *err)
+{
+    struct k8s_login *login = ctx;
+    const struct cf_k8s_auth_config *config = &login->config;
+    char context[CF_CREDENTIAL_CONTEXT_MAX];
+    struct cf_buf reviewer;
+    json_t *reply = NULL;
+    enum cf_rc rc;
+
+    if (!*login->jwt)
+        return cf_err_set(err, CF_EUNAUTH, "Kubernetes token not authenticated: empty token");
+    cf_buf_init(&reviewer, 0);
+    snprintf(context, sizeof(context), "k8s-reviewer:%s", config->identity_id);
+    rc =
+        cf_credential_open(call->st, call->kr, context, config->token_reviewer_jwt, &reviewer, err);
+    if (rc == CF_OK)
+        rc = review(config, reviewer.data ? reviewer.data : "", login->jwt, &reply, err);
+    cf_buf_release_wipe(&reviewer);
+    if (rc == CF_OK)
+        rc = check_status(config, json_object_get(reply, "status"), err);
+    json_decref(reply);
+    if (rc != CF_OK)
+        return rc;
+    grant->identity_id = config->identity_id;
+    grant->policy = &config->token;
+    return CF_OK;
+}
+
+static const struct cf_login_method k8s_method = {
+    .auth_method = "kubernetes-auth",
+    .what = "this identity from this address",
+    .not_found = NOT_ATTACHED,
+    .get = k8s_get,
+    .verify = k8s_verify,
+};
+
 enum cf_rc cf_k8s_login(struct cf_store *st, struct cf_keyring *kr,
                         const struct cf_login_throttles *throttles, const char *identity_id,
                         const char *jwt, const char *client_ip, int64_t now,
                         struct cf_login_result *out, struct cf_err *err)
 {
-    struct cf_k8s_auth_config *config = NULL;
-    json_t *reply = NULL;
+    struct k8s_login *login = calloc(1, sizeof(*login));
     enum cf_rc rc;
 
-    memset(out, 0, sizeof(*out));
-    if (!client_ip)
-        client_ip = "";
-    rc = cf_login_throttle_check(throttles, identity_id, "this identity from this address",
-                                 client_ip, now, err);
-    if (rc != CF_OK)
-        return rc;
-    config = malloc(sizeof(*config));
-    if (!config)
+    if (!login) {
+        memset(out, 0, sizeof(*out));
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = st->ops->kubernetes_auth_get(st, identity_id, config, err);
-    if (rc == CF_ENOTFOUND) {
-        rc = cf_login_failed(throttles, identity_id, client_ip, now,
-                             cf_err_set(err, CF_ENOTFOUND, NOT_ATTACHED));
-        goto out;
     }
-    if (rc != CF_OK)
-        goto out;
-    out->subject_known = true;
-    if (!*jwt) {
-        rc = cf_login_failed(throttles, identity_id, client_ip, now,
-                             cf_err_set(err, CF_EUNAUTH,
-                                        "Kubernetes token not authenticated: "
-                                        "empty token"));
-        goto out;
-    }
-    struct cf_buf reviewer;
-    char context[CF_CREDENTIAL_CONTEXT_MAX];
-    cf_buf_init(&reviewer, 0);
-    snprintf(context, sizeof(context), "k8s-reviewer:%s", config->identity_id);
-    rc = cf_credential_open(st, kr, context, config->token_reviewer_jwt, &reviewer, err);
-    if (rc == CF_OK)
-        rc = review(config, reviewer.data ? reviewer.data : "", jwt, &reply, err);
-    cf_buf_release_wipe(&reviewer);
-    if (rc == CF_OK)
-        rc = check_status(config, json_object_get(reply, "status"), err);
-    if (rc == CF_EUNAUTH) {
-        rc = cf_login_failed(throttles, identity_id, client_ip, now, rc);
-        goto out;
-    }
-    if (rc != CF_OK)
-        goto out;
-
-    struct cf_login_grant grant = {
-        config->identity_id,      "kubernetes-auth",     NULL,
-        config->token.ttl,        config->token.max_ttl, config->token.num_uses_limit,
-        config->token.trusted_ips};
-    rc = cf_login_issue(st, kr, throttles, identity_id, client_ip, &grant, now, out, err);
-out:
-    if (rc != CF_OK)
-        sodium_memzero(out->token, sizeof(out->token));
-    json_decref(reply);
-    sodium_memzero(config, sizeof(*config));
-    free(config);
+    login->jwt = jwt;
+    rc =
+        cf_login_with(st, kr, throttles, &k8s_method, login, identity_id, client_ip, now, out, err);
+    sodium_memzero(login, sizeof(*login));
+    free(login);
     return rc;
 }

@@ -5,7 +5,7 @@
 #ifndef CF_AUTH_K8S_AUTH_H
 #define CF_AUTH_K8S_AUTH_H
 
-#include "auth/universal.h"
+#include "auth/login.h"
 
 #define CF_K8S_TIMEOUT_MS 4000
 #define CF_K8S_RESPONSE_MAX (64 * 1024)

@@ -4,6 +4,7 @@
  * API's field names (accessTokenTTL, rules[0].secretPath, ...), and makes one store call per change
  * so that every change is one transaction. A client secret exists in clear only in the caller's
  * buffer, once; the store keeps its keyed hash. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,23 +58,6 @@ static enum cf_rc find_identity(struct cf_core *core, const char *id, struct cf_
     rc = st->ops->identity_get(st, id, out, err);
     if (rc == CF_ENOTFOUND)
         rc = identity_not_found(id, err);
-    if (rc != CF_OK)
-        memset(out, 0, sizeof(*out));
-    return rc;
-}
-
-/* The universal auth configuration of identity, which must be attached. */
-static enum cf_rc find_ua(struct cf_core *core, const struct cf_identity *identity,
-                          struct cf_ua_config *out, struct cf_err *err)
-{
-    struct cf_store *st = core->store;
-    enum cf_rc rc;
-
-    memset(out, 0, sizeof(*out));
-    rc = st->ops->ua_get(st, identity->id, out, err);
-    if (rc == CF_ENOTFOUND)
-        rc = cf_err_set(err, CF_ENOTFOUND, "universal auth is not attached to identity '%s'",
-                        identity->name);
     if (rc != CF_OK)
         memset(out, 0, sizeof(*out));
     return rc;
@@ -284,84 +268,163 @@ enum cf_rc cf_identity_delete(struct cf_core *core, const struct cf_principal *w
 
 /* cf_ua_attach (attach: a new configuration with the defaults) and cf_ua_update (the stored one):
  * settings applied on top, then stored. */
-static enum cf_rc ua_set(struct cf_core *core, const struct cf_principal *who,
-                         const char *identity_id, const struct cf_ua_settings *settings,
-                         bool attach, struct cf_ua_config *out, struct cf_err *err)
+/* ---- auth methods: attach, update and get, one row per method ------------------------------ */
+
+/* What differs between the auth methods when one is attached, updated or read. The callbacks take
+ * the method's configuration (struct cf_ua_config, cf_jwt_auth_config, cf_k8s_auth_config) and
+ * settings (struct cf_ua_settings, ...) as void pointers. */
+struct auth_method {
+    const char *title;        /* "<title> is already attached to identity 'N'" */
+    const char *not_attached; /* the CF_ENOTFOUND message; NULL: "<title> is not attached to ..." */
+    size_t size;              /* of the configuration */
+    size_t updated_at;        /* offsetof the configuration's updated_at */
+    /* The configuration of a newly attached method of identity. */
+    enum cf_rc (*defaults)(const struct cf_identity *identity, void *config, struct cf_err *err);
+    /* Applies settings over config and validates the result. */
+    enum cf_rc (*apply)(struct cf_core *core, const void *settings, void *config,
+                        struct cf_err *err);
+    enum cf_rc (*get)(struct cf_store *st, const char *identity_id, void *config,
+                      struct cf_err *err);
+    enum cf_rc (*save)(struct cf_store *st, const void *config, bool attach, struct cf_err *err);
+    /* Frees what config holds and zeroes it (on every failure, so that out is left zeroed). */
+    void (*release)(void *config);
+};
+
+static enum cf_rc method_not_attached(const struct auth_method *m,
+                                      const struct cf_identity *identity, struct cf_err *err)
 {
-    struct cf_store *st = core->store;
+    if (m->not_attached)
+        return cf_err_set(err, CF_ENOTFOUND, "%s", m->not_attached);
+    return cf_err_set(err, CF_ENOTFOUND, "%s is not attached to identity '%s'", m->title,
+                      identity->name);
+}
+
+/* The attached configuration of m on identity into out. */
+static enum cf_rc method_find(struct cf_core *core, const struct auth_method *m,
+                              const struct cf_identity *identity, void *out, struct cf_err *err)
+{
+    enum cf_rc rc = m->get(core->store, identity->id, out, err);
+    if (rc == CF_ENOTFOUND)
+        rc = method_not_attached(m, identity, err);
+    return rc;
+}
+
+/* Attaches (attach) or updates m on identity_id with settings; out receives the configuration. */
+static enum cf_rc method_set(struct cf_core *core, const struct cf_principal *who,
+                             const struct auth_method *m, const char *identity_id,
+                             const void *settings, bool attach, void *out, struct cf_err *err)
+{
     struct cf_identity identity;
-    struct cf_ua_config *config = NULL;
     enum cf_rc rc;
 
-    memset(out, 0, sizeof(*out));
+    memset(out, 0, m->size);
     rc = admin_identity(core, who, identity_id, &identity, err);
     if (rc != CF_OK)
         return rc;
-    /* Two trusted-IP lists make the struct over 4 KiB: keep it off the stack. */
-    config = calloc(1, sizeof(*config));
-    if (!config)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    if (attach) {
-        memcpy(config->identity_id, identity.id, sizeof(identity.id));
-        cf_uuid_new(config->client_id);
-        cf_token_policy_init(&config->token);
-        cf_strlcpy(config->client_secret_trusted_ips, OPEN_IPS,
-                   sizeof(config->client_secret_trusted_ips));
-        config->created_at = cf_now_ms();
-        config->updated_at = config->created_at;
-    } else {
-        rc = find_ua(core, &identity, config, err);
-    }
+    rc = attach ? m->defaults(&identity, out, err) : method_find(core, m, &identity, out, err);
     if (rc == CF_OK)
-        rc = apply_ua_settings(settings, config, err);
+        rc = m->apply(core, settings, out, err);
     if (rc != CF_OK)
         goto out;
-    if (attach) {
-        rc = st->ops->ua_attach(st, config, err);
-        if (rc == CF_EEXIST)
-            rc = cf_err_set(err, CF_EEXIST, "universal auth is already attached to identity '%s'",
-                            identity.name);
-        else if (rc == CF_ENOTFOUND) /* deleted concurrently */
-            rc = identity_not_found(identity_id, err);
-    } else {
-        config->updated_at = cf_now_ms();
-        rc = st->ops->ua_update(st, config, err);
-        if (rc == CF_ENOTFOUND) /* detached or deleted concurrently */
-            rc = cf_err_set(err, CF_ENOTFOUND, "universal auth is not attached to identity '%s'",
-                            identity.name);
-    }
-    if (rc == CF_OK)
-        *out = *config;
+    if (!attach)
+        *(int64_t *)((char *)out + m->updated_at) = cf_now_ms();
+    rc = m->save(core->store, out, attach, err);
+    if (rc == CF_EEXIST && attach)
+        rc = cf_err_set(err, CF_EEXIST, "%s is already attached to identity '%s'", m->title,
+                        identity.name);
+    else if (rc == CF_ENOTFOUND) /* deleted (or detached) concurrently */
+        rc = attach ? identity_not_found(identity_id, err) : method_not_attached(m, &identity, err);
 out:
-    free(config);
+    if (rc != CF_OK)
+        m->release(out);
     return rc;
 }
+
+/* Reads m of identity_id into out. */
+static enum cf_rc method_get(struct cf_core *core, const struct cf_principal *who,
+                             const struct auth_method *m, const char *identity_id, void *out,
+                             struct cf_err *err)
+{
+    struct cf_identity identity;
+    enum cf_rc rc;
+
+    memset(out, 0, m->size);
+    rc = admin_identity(core, who, identity_id, &identity, err);
+    if (rc == CF_OK)
+        rc = method_find(core, m, &identity, out, err);
+    if (rc != CF_OK)
+        m->release(out);
+    return rc;
+}
+
+/* ---- universal auth -------------------------------------------------------------------------- */
+
+static enum cf_rc ua_defaults(const struct cf_identity *identity, void *config, struct cf_err *err)
+{
+    struct cf_ua_config *c = config;
+    (void)err;
+    memcpy(c->identity_id, identity->id, sizeof(identity->id));
+    cf_uuid_new(c->client_id);
+    cf_token_policy_init(&c->token);
+    cf_strlcpy(c->client_secret_trusted_ips, OPEN_IPS, sizeof(c->client_secret_trusted_ips));
+    c->created_at = cf_now_ms();
+    c->updated_at = c->created_at;
+    return CF_OK;
+}
+
+static enum cf_rc ua_apply(struct cf_core *core, const void *settings, void *config,
+                           struct cf_err *err)
+{
+    (void)core;
+    return apply_ua_settings(settings, config, err);
+}
+
+static enum cf_rc ua_get(struct cf_store *st, const char *identity_id, void *config,
+                         struct cf_err *err)
+{
+    return st->ops->ua_get(st, identity_id, config, err);
+}
+
+static enum cf_rc ua_save(struct cf_store *st, const void *config, bool attach, struct cf_err *err)
+{
+    return attach ? st->ops->ua_attach(st, config, err) : st->ops->ua_update(st, config, err);
+}
+
+static void ua_release(void *config)
+{
+    memset(config, 0, sizeof(struct cf_ua_config));
+}
+
+static const struct auth_method ua_method = {
+    "universal auth",
+    NULL,
+    sizeof(struct cf_ua_config),
+    offsetof(struct cf_ua_config, updated_at),
+    ua_defaults,
+    ua_apply,
+    ua_get,
+    ua_save,
+    ua_release,
+};
 
 enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who,
                         const char *identity_id, const struct cf_ua_settings *settings,
                         struct cf_ua_config *out, struct cf_err *err)
 {
-    return ua_set(core, who, identity_id, settings, true, out, err);
+    return method_set(core, who, &ua_method, identity_id, settings, true, out, err);
 }
 
 enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who,
                         const char *identity_id, const struct cf_ua_settings *settings,
                         struct cf_ua_config *out, struct cf_err *err)
 {
-    return ua_set(core, who, identity_id, settings, false, out, err);
+    return method_set(core, who, &ua_method, identity_id, settings, false, out, err);
 }
 
 enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
                      struct cf_ua_config *out, struct cf_err *err)
 {
-    struct cf_identity identity;
-    enum cf_rc rc;
-
-    memset(out, 0, sizeof(*out));
-    rc = admin_identity(core, who, identity_id, &identity, err);
-    if (rc == CF_OK)
-        rc = find_ua(core, &identity, out, err);
-    return rc;
+    return method_get(core, who, &ua_method, identity_id, out, err);
 }
 
 enum cf_rc cf_auth_method_remove(struct cf_core *core, const struct cf_principal *who,
@@ -511,9 +574,9 @@ static enum cf_rc apply_jwt_settings(const struct cf_jwt_auth_settings *s,
 
 /* The configuration of a newly attached JWT auth: every text allocated ("" but for the empty
  * JSON publicKeys and boundClaims). */
-static enum cf_rc jwt_defaults(const struct cf_identity *identity, struct cf_jwt_auth_config *out,
-                               struct cf_err *err)
+static enum cf_rc jwt_defaults(const struct cf_identity *identity, void *config, struct cf_err *err)
 {
+    struct cf_jwt_auth_config *out = config;
     char **texts[] = {&out->public_keys,  &out->jwks_url,        &out->jwks_ca_cert,
                       &out->bound_issuer, &out->bound_audiences, &out->bound_claims,
                       &out->bound_subject};
@@ -535,79 +598,61 @@ static enum cf_rc jwt_defaults(const struct cf_identity *identity, struct cf_jwt
     return CF_OK;
 }
 
-/* cf_jwt_auth_attach and cf_jwt_auth_update, as ua_set. */
-static enum cf_rc jwt_set(struct cf_core *core, const struct cf_principal *who,
-                          const char *identity_id, const struct cf_jwt_auth_settings *settings,
-                          bool attach, struct cf_jwt_auth_config *out, struct cf_err *err)
+static enum cf_rc jwt_apply(struct cf_core *core, const void *settings, void *config,
+                            struct cf_err *err)
 {
-    struct cf_store *st = core->store;
-    struct cf_identity identity;
-    enum cf_rc rc;
-
-    memset(out, 0, sizeof(*out));
-    rc = admin_identity(core, who, identity_id, &identity, err);
-    if (rc != CF_OK)
-        return rc;
-    if (attach) {
-        rc = jwt_defaults(&identity, out, err);
-    } else {
-        rc = st->ops->jwt_auth_get(st, identity.id, out, err);
-        if (rc == CF_ENOTFOUND)
-            rc = cf_err_set(err, CF_ENOTFOUND, JWT_NOT_ATTACHED);
-    }
-    if (rc == CF_OK)
-        rc = apply_jwt_settings(settings, out, err);
-    if (rc != CF_OK)
-        goto out;
-    if (attach) {
-        rc = st->ops->jwt_auth_attach(st, out, err);
-        if (rc == CF_EEXIST)
-            rc = cf_err_set(err, CF_EEXIST, "JWT auth is already attached to identity '%s'",
-                            identity.name);
-        else if (rc == CF_ENOTFOUND) /* deleted concurrently */
-            rc = identity_not_found(identity_id, err);
-    } else {
-        out->updated_at = cf_now_ms();
-        rc = st->ops->jwt_auth_update(st, out, err);
-        if (rc == CF_ENOTFOUND)
-            rc = cf_err_set(err, CF_ENOTFOUND, JWT_NOT_ATTACHED);
-    }
-out:
-    if (rc != CF_OK)
-        cf_jwt_auth_config_release(out);
-    return rc;
+    (void)core;
+    return apply_jwt_settings(settings, config, err);
 }
+
+static enum cf_rc jwt_get(struct cf_store *st, const char *identity_id, void *config,
+                          struct cf_err *err)
+{
+    return st->ops->jwt_auth_get(st, identity_id, config, err);
+}
+
+static enum cf_rc jwt_save(struct cf_store *st, const void *config, bool attach, struct cf_err *err)
+{
+    return attach ? st->ops->jwt_auth_attach(st, config, err)
+                  : st->ops->jwt_auth_update(st, config, err);
+}
+
+static void jwt_release(void *config)
+{
+    cf_jwt_auth_config_release(config);
+}
+
+static const struct auth_method jwt_method = {
+    "JWT auth",
+    JWT_NOT_ATTACHED,
+    sizeof(struct cf_jwt_auth_config),
+    offsetof(struct cf_jwt_auth_config, updated_at),
+    jwt_defaults,
+    jwt_apply,
+    jwt_get,
+    jwt_save,
+    jwt_release,
+};
 
 enum cf_rc cf_jwt_auth_attach(struct cf_core *core, const struct cf_principal *who,
                               const char *identity_id, const struct cf_jwt_auth_settings *settings,
                               struct cf_jwt_auth_config *out, struct cf_err *err)
 {
-    return jwt_set(core, who, identity_id, settings, true, out, err);
+    return method_set(core, who, &jwt_method, identity_id, settings, true, out, err);
 }
 
 enum cf_rc cf_jwt_auth_update(struct cf_core *core, const struct cf_principal *who,
                               const char *identity_id, const struct cf_jwt_auth_settings *settings,
                               struct cf_jwt_auth_config *out, struct cf_err *err)
 {
-    return jwt_set(core, who, identity_id, settings, false, out, err);
+    return method_set(core, who, &jwt_method, identity_id, settings, false, out, err);
 }
 
 enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
                            const char *identity_id, struct cf_jwt_auth_config *out,
                            struct cf_err *err)
 {
-    struct cf_store *st = core->store;
-    struct cf_identity identity;
-    enum cf_rc rc;
-
-    memset(out, 0, sizeof(*out));
-    rc = admin_identity(core, who, identity_id, &identity, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = st->ops->jwt_auth_get(st, identity.id, out, err);
-    if (rc == CF_ENOTFOUND)
-        rc = cf_err_set(err, CF_ENOTFOUND, JWT_NOT_ATTACHED);
-    return rc;
+    return method_get(core, who, &jwt_method, identity_id, out, err);
 }
 
 /* ---- Kubernetes auth ------------------------------------------------------------------------- */
@@ -648,92 +693,84 @@ static enum cf_rc apply_k8s_settings(const struct cf_k8s_auth_settings *s,
     return rc;
 }
 
-/* cf_k8s_auth_attach and cf_k8s_auth_update, as jwt_set. */
-static enum cf_rc k8s_set(struct cf_core *core, const struct cf_principal *who,
-                          const char *identity_id, const struct cf_k8s_auth_settings *settings,
-                          bool attach, struct cf_k8s_auth_config *out, struct cf_err *err)
+static enum cf_rc k8s_defaults(const struct cf_identity *identity, void *config, struct cf_err *err)
 {
-    struct cf_store *st = core->store;
-    struct cf_identity identity;
-    enum cf_rc rc;
+    struct cf_k8s_auth_config *c = config;
+    (void)err;
+    memcpy(c->identity_id, identity->id, sizeof(identity->id));
+    cf_token_policy_init(&c->token);
+    c->created_at = cf_now_ms();
+    c->updated_at = c->created_at;
+    return CF_OK;
+}
 
-    memset(out, 0, sizeof(*out));
-    rc = admin_identity(core, who, identity_id, &identity, err);
-    if (rc != CF_OK)
-        return rc;
-    if (attach) {
-        memcpy(out->identity_id, identity.id, sizeof(identity.id));
-        cf_token_policy_init(&out->token);
-        out->created_at = cf_now_ms();
-        out->updated_at = out->created_at;
-    } else {
-        rc = st->ops->kubernetes_auth_get(st, identity.id, out, err);
-        if (rc == CF_ENOTFOUND)
-            rc = cf_err_set(err, CF_ENOTFOUND, K8S_NOT_ATTACHED);
-    }
-    if (rc == CF_OK)
-        rc = apply_k8s_settings(settings, out, err);
-    if (rc == CF_OK && settings->token_reviewer_jwt) {
+static enum cf_rc k8s_apply(struct cf_core *core, const void *settings, void *config,
+                            struct cf_err *err)
+{
+    const struct cf_k8s_auth_settings *s = settings;
+    struct cf_k8s_auth_config *c = config;
+    enum cf_rc rc = apply_k8s_settings(s, c, err);
+    if (rc == CF_OK && s->token_reviewer_jwt) {
         /* A credential: kept sealed at rest, bound to this identity (crypto/serverkey.h). */
         char context[CF_CREDENTIAL_CONTEXT_MAX];
-        snprintf(context, sizeof(context), "k8s-reviewer:%s", out->identity_id);
-        if (!*settings->token_reviewer_jwt)
-            out->token_reviewer_jwt[0] = '\0'; /* "" removes it: the login token reviews itself */
+        snprintf(context, sizeof(context), "k8s-reviewer:%s", c->identity_id);
+        if (!*s->token_reviewer_jwt)
+            c->token_reviewer_jwt[0] = '\0'; /* "" removes it: the login token reviews itself */
         else
-            rc = cf_credential_seal(st, core->keyring, context, settings->token_reviewer_jwt,
-                                    out->token_reviewer_jwt, sizeof(out->token_reviewer_jwt), err);
+            rc = cf_credential_seal(core->store, core->keyring, context, s->token_reviewer_jwt,
+                                    c->token_reviewer_jwt, sizeof(c->token_reviewer_jwt), err);
     }
-    if (rc != CF_OK)
-        goto out;
-    if (attach) {
-        rc = st->ops->kubernetes_auth_attach(st, out, err);
-        if (rc == CF_EEXIST)
-            rc = cf_err_set(err, CF_EEXIST, "Kubernetes auth is already attached to identity '%s'",
-                            identity.name);
-        else if (rc == CF_ENOTFOUND)
-            rc = identity_not_found(identity_id, err);
-    } else {
-        out->updated_at = cf_now_ms();
-        rc = st->ops->kubernetes_auth_update(st, out, err);
-        if (rc == CF_ENOTFOUND)
-            rc = cf_err_set(err, CF_ENOTFOUND, K8S_NOT_ATTACHED);
-    }
-out:
-    if (rc != CF_OK)
-        sodium_memzero(out, sizeof(*out));
     return rc;
 }
+
+static enum cf_rc k8s_get(struct cf_store *st, const char *identity_id, void *config,
+                          struct cf_err *err)
+{
+    return st->ops->kubernetes_auth_get(st, identity_id, config, err);
+}
+
+static enum cf_rc k8s_save(struct cf_store *st, const void *config, bool attach, struct cf_err *err)
+{
+    return attach ? st->ops->kubernetes_auth_attach(st, config, err)
+                  : st->ops->kubernetes_auth_update(st, config, err);
+}
+
+static void k8s_release(void *config)
+{
+    sodium_memzero(config, sizeof(struct cf_k8s_auth_config));
+}
+
+static const struct auth_method k8s_method = {
+    "Kubernetes auth",
+    K8S_NOT_ATTACHED,
+    sizeof(struct cf_k8s_auth_config),
+    offsetof(struct cf_k8s_auth_config, updated_at),
+    k8s_defaults,
+    k8s_apply,
+    k8s_get,
+    k8s_save,
+    k8s_release,
+};
 
 enum cf_rc cf_k8s_auth_attach(struct cf_core *core, const struct cf_principal *who,
                               const char *identity_id, const struct cf_k8s_auth_settings *settings,
                               struct cf_k8s_auth_config *out, struct cf_err *err)
 {
-    return k8s_set(core, who, identity_id, settings, true, out, err);
+    return method_set(core, who, &k8s_method, identity_id, settings, true, out, err);
 }
 
 enum cf_rc cf_k8s_auth_update(struct cf_core *core, const struct cf_principal *who,
                               const char *identity_id, const struct cf_k8s_auth_settings *settings,
                               struct cf_k8s_auth_config *out, struct cf_err *err)
 {
-    return k8s_set(core, who, identity_id, settings, false, out, err);
+    return method_set(core, who, &k8s_method, identity_id, settings, false, out, err);
 }
 
 enum cf_rc cf_k8s_auth_get(struct cf_core *core, const struct cf_principal *who,
                            const char *identity_id, struct cf_k8s_auth_config *out,
                            struct cf_err *err)
 {
-    struct cf_store *st = core->store;
-    struct cf_identity identity;
-    enum cf_rc rc;
-
-    memset(out, 0, sizeof(*out));
-    rc = admin_identity(core, who, identity_id, &identity, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = st->ops->kubernetes_auth_get(st, identity.id, out, err);
-    if (rc == CF_ENOTFOUND)
-        rc = cf_err_set(err, CF_ENOTFOUND, K8S_NOT_ATTACHED);
-    return rc;
+    return method_get(core, who, &k8s_method, identity_id, out, err);
 }
 
 /* ---- client secrets -------------------------------------------------------------------------- */
@@ -750,7 +787,7 @@ static enum cf_rc admin_ua_identity(struct cf_core *core, const struct cf_princi
     config = calloc(1, sizeof(*config));
     if (!config)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = find_ua(core, identity, config, err);
+    rc = method_find(core, &ua_method, identity, config, err);
     free(config);
     return rc;
 }

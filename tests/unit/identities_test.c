@@ -1,7 +1,10 @@
 /* Unit tests of core/identities over a real SQLite store (tests/unit/core_fixture.h): identities
  * are created, renamed, listed and deleted by the admin only; universal auth is attached with
  * validated settings; a client secret is returned once, stored only as a hash, listed by prefix
- * and revoked; memberships validate their role and the project. */
+ * and revoked; memberships validate their role and the project; every auth method is attached,
+ * updated and read the same way. */
+#include <unistd.h>
+
 #include "core_fixture.h"
 
 #include "core/identities.h"
@@ -204,4 +207,73 @@ Test(identities, token_policy_validation)
     struct cf_token_settings long_ttl = {.has_ttl = true, .ttl = CF_TTL_MAX};
     cr_expect_eq(cf_token_policy_apply(&long_ttl, &policy, &e), CF_OK);
     cr_expect_eq(cf_token_policy_apply(NULL, &policy, &e), CF_OK);
+}
+
+/* Every auth method goes through the same attach, update and get: the refusals name the method
+ * and the identity, an update keeps created_at and moves updated_at, and a refused call leaves its
+ * output zeroed. */
+Test(identities, auth_methods_attach_update_get)
+{
+    struct cf_identity id = make_identity("methods");
+    struct cf_ua_settings ua = {.token = {.has_ttl = true, .ttl = 600}};
+    struct cf_jwt_auth_settings jwt = {.token = {.has_ttl = true, .ttl = 600},
+                                       .configuration_type = "jwks",
+                                       .jwks_url = "https://issuer.example/jwks",
+                                       .bound_issuer = "https://issuer.example"};
+    struct cf_k8s_auth_settings k8s = {.token = {.has_ttl = true, .ttl = 600},
+                                       .kubernetes_host = "https://k8s.example:6443",
+                                       .token_reviewer_jwt = "reviewer.jwt.value"};
+    struct cf_ua_config *ua_c = calloc(1, sizeof(*ua_c));
+    struct cf_jwt_auth_config *jwt_c = calloc(1, sizeof(*jwt_c));
+    struct cf_k8s_auth_config *k8s_c = calloc(1, sizeof(*k8s_c));
+    cr_assert(ua_c && jwt_c && k8s_c);
+
+    /* Not attached yet: update and get are refused with each method's message. */
+    cr_expect_eq(cf_ua_update(&fx_core, &fx_admin, id.id, &ua, ua_c, &err), CF_ENOTFOUND);
+    cr_expect_str_eq(err.msg, "universal auth is not attached to identity 'methods'");
+    cr_expect_eq(cf_jwt_auth_get(&fx_core, &fx_admin, id.id, jwt_c, &err), CF_ENOTFOUND);
+    cr_expect_str_eq(err.msg,
+                     "JWT auth method not found for identity, did you configure JWT auth?");
+    cr_expect_eq(cf_k8s_auth_update(&fx_core, &fx_admin, id.id, &k8s, k8s_c, &err), CF_ENOTFOUND);
+    cr_expect_str_eq(err.msg, "Kubernetes auth method not found for identity, did you configure "
+                              "Kubernetes auth?");
+
+    cr_assert_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &ua, ua_c, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_jwt_auth_attach(&fx_core, &fx_admin, id.id, &jwt, jwt_c, &err), CF_OK, "%s",
+                 err.msg);
+    cf_jwt_auth_config_release(jwt_c);
+    cr_assert_eq(cf_k8s_auth_attach(&fx_core, &fx_admin, id.id, &k8s, k8s_c, &err), CF_OK, "%s",
+                 err.msg);
+    cr_expect_str_neq(k8s_c->token_reviewer_jwt, "reviewer.jwt.value", "stored unsealed");
+    cr_expect_eq(k8s_c->token.ttl, 600);
+    int64_t created = k8s_c->created_at;
+
+    cr_expect_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &ua, ua_c, &err), CF_EEXIST);
+    cr_expect_str_eq(err.msg, "universal auth is already attached to identity 'methods'");
+    cr_expect_eq(ua_c->identity_id[0], '\0', "a refused attach left its output filled");
+    cr_expect_eq(cf_jwt_auth_attach(&fx_core, &fx_admin, id.id, &jwt, jwt_c, &err), CF_EEXIST);
+    cr_expect_str_eq(err.msg, "JWT auth is already attached to identity 'methods'");
+    cr_expect_null(jwt_c->bound_issuer, "a refused attach kept its texts");
+    cr_expect_eq(cf_k8s_auth_attach(&fx_core, &fx_admin, id.id, &k8s, k8s_c, &err), CF_EEXIST);
+    cr_expect_str_eq(err.msg, "Kubernetes auth is already attached to identity 'methods'");
+
+    usleep(3000); /* updated_at is in milliseconds: let one pass */
+    struct cf_k8s_auth_settings ttl_only = {.token = {.has_ttl = true, .ttl = 60}};
+    cr_assert_eq(cf_k8s_auth_update(&fx_core, &fx_admin, id.id, &ttl_only, k8s_c, &err), CF_OK,
+                 "%s", err.msg);
+    cr_expect_eq(k8s_c->token.ttl, 60);
+    cr_expect_str_eq(k8s_c->kubernetes_host, "https://k8s.example:6443", "the update lost a field");
+    cr_expect_eq(k8s_c->created_at, created);
+    cr_expect_gt(k8s_c->updated_at, created);
+    cr_assert_eq(cf_jwt_auth_get(&fx_core, &fx_admin, id.id, jwt_c, &err), CF_OK, "%s", err.msg);
+    cr_expect_str_eq(jwt_c->bound_issuer, "https://issuer.example");
+    cf_jwt_auth_config_release(jwt_c);
+
+    struct cf_k8s_auth_settings bad = {.kubernetes_host = "https://bad host"};
+    cr_expect_eq(cf_k8s_auth_update(&fx_core, &fx_admin, id.id, &bad, k8s_c, &err), CF_EVALIDATION);
+    cr_expect_eq(k8s_c->identity_id[0], '\0', "a refused update left its output filled");
+
+    free(ua_c);
+    free(jwt_c);
+    free(k8s_c);
 }

@@ -1,15 +1,22 @@
 /* Unit tests for universal-auth login over a fake store: a wrong client secret and an unknown
  * client id get the same answer after the same work (the secrets of some identity are listed and
  * the presented secret is hashed and compared either way), and the failed-login throttle locks out
- * a (source address, client id) pair and an address, never the client id everywhere. */
+ * a (source address, client id) pair and an address, never the client id everywhere. Then the
+ * login block every method shares (auth/login.h), driven by a fake method: throttled before the
+ * method is asked, an unknown configuration refused and counted, a login from an address outside
+ * the grant's ranges refused and counted, a refusal of admit not counted, and a success issuing a
+ * token under the method's token policy. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <sodium.h>
 
+#include "auth/login.h"
 #include "auth/throttle.h"
 #include "auth/universal.h"
+#include "crypto/keyring.h"
 #include "crypto/token.h"
 #include "store/store.h"
 #include "util/str.h"
@@ -66,7 +73,24 @@ static enum cf_rc fake_identity_get(struct cf_store *st, const char *identity_id
     return CF_OK;
 }
 
+/* The last access token stored, and what the next token_create answers. */
+static struct cf_access_token created;
+static int tokens_created;
+static enum cf_rc token_create_rc;
+
+static enum cf_rc fake_token_create(struct cf_store *st, const struct cf_access_token *token,
+                                    struct cf_err *err)
+{
+    (void)st;
+    if (token_create_rc != CF_OK)
+        return cf_err_set(err, token_create_rc, "out of uses");
+    created = *token;
+    tokens_created++;
+    return CF_OK;
+}
+
 static const struct cf_store_ops fake_ops = {
+    .token_create = fake_token_create,
     .ua_get_by_client_id = fake_ua_get_by_client_id,
     .client_secret_list = fake_client_secret_list,
     .identity_get = fake_identity_get,
@@ -89,6 +113,9 @@ static void fixture_init(struct fixture *f, int max_failures)
     cr_assert(f->by_pair && f->by_address);
     f->throttles = (struct cf_login_throttles){f->by_pair, f->by_address};
     secret_lists = lookups = 0;
+    tokens_created = 0;
+    token_create_rc = CF_OK;
+    memset(&created, 0, sizeof(created));
 }
 
 static void fixture_release(struct fixture *f)
@@ -176,4 +203,183 @@ Test(login, many_addresses_keep_memory_bounded_and_lockouts_in_place)
     cr_expect_eq(try_login(&f, KNOWN_CLIENT_ID, "cfcs_wrong", "198.51.100.1", now + 30000, &err),
                  CF_ERATELIMIT);
     fixture_release(&f);
+}
+
+/* A fake login method: what its callbacks answer and how often they were called. */
+struct fake_method {
+    enum cf_rc get_rc, verify_rc, admit_rc;
+    const char *login_ips;
+    struct cf_token_policy policy;
+    int gets, verifies, admits;
+};
+
+static enum cf_rc fake_get(void *ctx, const struct cf_login_call *call, const char *key,
+                           bool *known, struct cf_err *err)
+{
+    struct fake_method *m = ctx;
+    (void)call;
+    (void)key;
+    m->gets++;
+    *known = m->get_rc == CF_OK;
+    return m->get_rc == CF_OK ? CF_OK : cf_err_set(err, m->get_rc, "store says no");
+}
+
+static enum cf_rc fake_verify(void *ctx, const struct cf_login_call *call,
+                              struct cf_login_grant *grant, struct cf_err *err)
+{
+    struct fake_method *m = ctx;
+    (void)call;
+    m->verifies++;
+    if (m->verify_rc != CF_OK)
+        return cf_err_set(err, m->verify_rc, "bad credential");
+    grant->identity_id = KNOWN_IDENTITY;
+    grant->policy = &m->policy;
+    grant->login_ips = m->login_ips;
+    return CF_OK;
+}
+
+static enum cf_rc fake_admit(void *ctx, const struct cf_login_call *call, struct cf_err *err)
+{
+    struct fake_method *m = ctx;
+    (void)call;
+    m->admits++;
+    return m->admit_rc == CF_OK ? CF_OK : cf_err_set(err, m->admit_rc, "credential revoked");
+}
+
+static const struct cf_login_method fake_method_table = {
+    .auth_method = "jwt-auth",
+    .what = "this identity from this address",
+    .not_found = "fake auth method not found for identity",
+    .get = fake_get,
+    .verify = fake_verify,
+    .admit = fake_admit,
+};
+
+static enum cf_rc run(struct fixture *f, struct cf_keyring *kr, struct fake_method *m,
+                      const char *ip, int64_t now, struct cf_login_result *out, struct cf_err *err)
+{
+    cf_err_clear(err);
+    return cf_login_with(&f->store, kr, &f->throttles, &fake_method_table, m, KNOWN_IDENTITY, ip,
+                         now, out, err);
+}
+
+Test(login_block, throttled_before_the_method_is_asked)
+{
+    struct fixture f;
+    struct fake_method m = {.verify_rc = CF_EUNAUTH};
+    struct cf_login_result out;
+    struct cf_err err;
+    fixture_init(&f, 2);
+    for (int i = 0; i < 2; i++)
+        cr_expect_eq(run(&f, NULL, &m, "192.0.2.1", 1000 + i, &out, &err), CF_EUNAUTH);
+    cr_expect_str_eq(err.msg, "bad credential");
+    cr_expect(out.subject_known);
+    cr_expect_eq(run(&f, NULL, &m, "192.0.2.1", 1010, &out, &err), CF_ERATELIMIT);
+    cr_expect(err.retry_after_s > 0);
+    cr_expect_not_null(strstr(err.msg, "this identity from this address"), "%s", err.msg);
+    cr_expect_eq(m.gets, 2, "a throttled login must not read the configuration");
+    cr_expect_eq(tokens_created, 0);
+    fixture_release(&f);
+}
+
+Test(login_block, not_found_is_refused_and_counted)
+{
+    struct fixture f;
+    struct fake_method m = {.get_rc = CF_ENOTFOUND};
+    struct cf_login_result out;
+    struct cf_err err;
+    fixture_init(&f, 1);
+    cr_expect_eq(run(&f, NULL, &m, "192.0.2.2", 1000, &out, &err), CF_ENOTFOUND);
+    cr_expect_str_eq(err.msg, "fake auth method not found for identity");
+    cr_expect_not(out.subject_known, "an unknown identity id must not be logged as it is");
+    cr_expect_eq(m.verifies, 0);
+    cr_expect_eq(run(&f, NULL, &m, "192.0.2.2", 1001, &out, &err), CF_ERATELIMIT,
+                 "the unknown identity was not counted as a failed attempt: %s", err.msg);
+    /* Any other store failure is passed on as it is and not counted. */
+    struct fake_method broken = {.get_rc = CF_EIO};
+    cr_expect_eq(run(&f, NULL, &broken, "192.0.2.3", 1002, &out, &err), CF_EIO);
+    cr_expect_eq(run(&f, NULL, &broken, "192.0.2.3", 1003, &out, &err), CF_EIO);
+    fixture_release(&f);
+}
+
+Test(login_block, address_outside_the_login_ranges_is_refused_and_counted)
+{
+    struct fixture f;
+    struct fake_method m = {.login_ips = "10.0.0.0/8"};
+    struct cf_login_result out;
+    struct cf_err err;
+    fixture_init(&f, 1);
+    cr_expect_eq(run(&f, NULL, &m, "192.0.2.5", 1000, &out, &err), CF_EUNAUTH);
+    cr_expect_str_eq(err.msg, "IP address 192.0.2.5 is not allowed to log in");
+    cr_expect_eq(m.admits, 0, "admit runs only for an allowed address");
+    cr_expect_eq(tokens_created, 0);
+    cr_expect_eq(run(&f, NULL, &m, "192.0.2.5", 1001, &out, &err), CF_ERATELIMIT);
+    fixture_release(&f);
+}
+
+Test(login_block, admit_refusals_are_not_counted)
+{
+    struct fixture f;
+    struct fake_method m = {.admit_rc = CF_EUNAUTH};
+    struct cf_login_result out;
+    struct cf_err err;
+    fixture_init(&f, 1);
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(run(&f, NULL, &m, "192.0.2.6", 1000 + i, &out, &err), CF_EUNAUTH);
+        cr_expect_str_eq(err.msg, "credential revoked");
+    }
+    cr_expect_eq(tokens_created, 0);
+    fixture_release(&f);
+}
+
+Test(login_block, success_issues_a_token_under_the_policy)
+{
+    struct fixture f;
+    struct fake_method m = {.login_ips = "10.0.0.0/8",
+                            .policy = {.ttl = 600, .max_ttl = 3600, .num_uses_limit = 5}};
+    struct cf_login_result out;
+    struct cf_err err;
+    struct cf_keyring *kr = NULL;
+    uint8_t root[CF_ROOT_KEY_BYTES], hash[CF_TOKEN_HASH_BYTES];
+    cf_strlcpy(m.policy.trusted_ips, "10.1.0.0/16", sizeof(m.policy.trusted_ips));
+    cf_keyring_generate_root(root);
+    cr_assert_eq(cf_keyring_from_bytes(root, &kr, &err), CF_OK, "%s", err.msg);
+    fixture_init(&f, 2);
+
+    /* One failure first: a success clears the (address, identity) count. */
+    m.verify_rc = CF_EUNAUTH;
+    cr_expect_eq(run(&f, kr, &m, "10.1.2.3", 1000, &out, &err), CF_EUNAUTH);
+    m.verify_rc = CF_OK;
+    cr_assert_eq(run(&f, kr, &m, "10.1.2.3", 2000, &out, &err), CF_OK, "%s", err.msg);
+    cr_expect_eq(tokens_created, 1);
+    cr_expect_eq(created.ttl, 600);
+    cr_expect_eq(created.max_ttl, 3600);
+    cr_expect_eq(created.num_uses_limit, 5);
+    cr_expect_str_eq(created.trusted_ips, "10.1.0.0/16");
+    cr_expect_str_eq(created.auth_method, "jwt-auth");
+    cr_expect_str_eq(created.identity_id, KNOWN_IDENTITY);
+    cr_expect_str_eq(created.client_secret_id, "");
+    cr_expect_eq(created.created_at, 2000);
+    cr_expect_eq(out.expires_in, 600);
+    cr_expect_eq(out.max_ttl, 3600);
+    cr_expect(cf_token_is_access_token(out.token), "%s", out.token);
+    cf_token_hash(out.token, strlen(out.token), hash);
+    cr_expect(cf_token_hash_equal(hash, created.hash), "the stored hash is not the token's");
+    /* Had the success not cleared the first failure, this second one would reach the limit. */
+    m.verify_rc = CF_EUNAUTH;
+    cr_expect_eq(run(&f, kr, &m, "10.1.2.3", 3000, &out, &err), CF_EUNAUTH);
+    cr_expect_eq(run(&f, kr, &m, "10.1.2.3", 3001, &out, &err), CF_EUNAUTH,
+                 "the failure before the success still counts: %s", err.msg);
+
+    /* A store that refuses the token (a client secret out of uses): the code is passed on and
+     * no token is left in out. */
+    fixture_release(&f);
+    fixture_init(&f, 2);
+    m.verify_rc = CF_OK;
+    token_create_rc = CF_ECONFLICT;
+    cr_expect_eq(run(&f, kr, &m, "10.1.2.3", 4000, &out, &err), CF_ECONFLICT);
+    cr_expect_eq(out.token[0], '\0');
+    fixture_release(&f);
+    cf_keyring_free(kr);
+    sodium_memzero(root, sizeof(root));
 }
