@@ -12,6 +12,8 @@
 #include "util/wipemem.h"
 #include "util/banned.h"
 
+_Static_assert(CF_TOKEN_HASH_BYTES == CF_TOKEN_HASH_LEN, "the store keeps token hashes whole");
+
 #define SIGNING_CONTEXT "access-token"
 /* base64url of {"alg":"HS256","typ":"JWT"} */
 #define HEADER_B64 "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"

@@ -31,6 +31,9 @@
 #define CF_AUDIT_KEY_BYTES 32
 #define CF_AUDIT_SIG_BYTES 64
 #define CF_AUDIT_PUBLIC_KEY_BYTES 32
+_Static_assert(CF_AUDIT_HASH_BYTES == CF_AUDIT_HASH_LEN, "the store keeps audit hashes whole");
+_Static_assert(CF_AUDIT_SIG_BYTES == CF_AUDIT_SIG_LEN,
+               "the store keeps checkpoint signatures whole");
 
 /* The keys of one audit key: the chain MAC key and the checkpoint signing key pair. Lives in
  * sodium_malloc'd memory (cf_audit_keys_new); wiped on free. */

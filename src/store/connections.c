@@ -40,15 +40,6 @@ static enum cf_rc run(struct cf_store *base, bool write, const char *sql, const 
     return write ? st->drv->end(c, rc, err) : rc;
 }
 
-/* Copies text column i into dst (size bytes); CF_ESTORE when it does not fit rather than a
- * silently cut value. */
-static enum cf_rc col_text(const struct db_row *row, int i, char *dst, size_t size)
-{
-    size_t len;
-    const char *text = db_row_bytes(row, i, &len);
-    return cf_strlcpy(dst, text ? text : "", size) ? CF_OK : CF_ESTORE;
-}
-
 static enum cf_rc read_connection(const struct db_row *row, void *item)
 {
     struct cf_connection *c = item;
@@ -63,7 +54,7 @@ static enum cf_rc read_connection(const struct db_row *row, void *item)
                  {c->description, sizeof(c->description)},
                  {c->public_fields, sizeof(c->public_fields)}};
     for (int i = 0; rc == CF_OK && i < (int)CF_ARRAY_SIZE(texts); i++)
-        rc = col_text(row, i, texts[i].dst, texts[i].size);
+        rc = db_row_text(row, i, texts[i].dst, texts[i].size);
     c->expires_at = db_row_int64(row, 6);
     c->expires_learned = db_row_int64(row, 7) != 0;
     c->created_at = db_row_int64(row, 8);
@@ -71,7 +62,7 @@ static enum cf_rc read_connection(const struct db_row *row, void *item)
     c->checked_at = db_row_int64(row, 10);
     c->check_ok = db_row_int64(row, 11) != 0;
     if (rc == CF_OK)
-        rc = col_text(row, 12, c->check_result, sizeof(c->check_result));
+        rc = db_row_text(row, 12, c->check_result, sizeof(c->check_result));
     c->version = db_row_int64(row, 13);
     return rc;
 }

@@ -299,7 +299,14 @@ static const void *pg_row_bytes(const struct db_row *row, int i, size_t *len)
     return PQgetvalue(res, row->index, i); /* NUL-terminated by libpq, also in binary */
 }
 
-static const struct db_row_ops pg_row_ops = {.int64 = pg_row_int64, .bytes = pg_row_bytes};
+static const char *pg_row_name(const struct db_row *row, int i)
+{
+    const char *name = PQfname(row->handle, i);
+    return name ? name : "?";
+}
+
+static const struct db_row_ops pg_row_ops = {
+    .int64 = pg_row_int64, .bytes = pg_row_bytes, .name = pg_row_name};
 
 static bool result_ok(const PGresult *res)
 {
@@ -383,10 +390,11 @@ static char *dollar_params(const char *sql)
     return out;
 }
 
-static void param_types(const struct sq_arg *args, size_t n_args, Oid types[32])
+/* n_args was checked against SQL_PARAMS_MAX by run_once. */
+static void param_types(const struct sq_arg *args, size_t n_args, Oid types[SQL_PARAMS_MAX])
 {
-    if (n_args > 32)
-        CF_BUG("a statement with more than 32 parameters");
+    if (n_args > SQL_PARAMS_MAX)
+        CF_BUG("a statement with more parameters than SQL_PARAMS_MAX");
     for (size_t i = 0; i < n_args; i++)
         types[i] = args[i].type == 'i'                          ? OID_INT8
                    : args[i].type == 'b' || args[i].type == 'B' ? OID_BYTEA
@@ -398,7 +406,7 @@ static enum cf_rc prepare(struct pg_conn *c, int id, const char *sql, const stru
 {
     if (c->prepared[id])
         return CF_OK;
-    Oid types[32];
+    Oid types[SQL_PARAMS_MAX];
     param_types(args, n_args, types);
     char name[16];
     snprintf(name, sizeof(name), "s%d", id);
@@ -419,14 +427,15 @@ static enum cf_rc run_once(struct pg_conn *c, int id, const char *sql, const str
                            size_t n_args, row_fn on_row, void *ctx, int64_t *count,
                            struct cf_err *err)
 {
-    const char *values[32];
-    int lengths[32], formats[32];
-    unsigned char ints[32][8];
+    const char *values[SQL_PARAMS_MAX];
+    int lengths[SQL_PARAMS_MAX], formats[SQL_PARAMS_MAX];
+    unsigned char ints[SQL_PARAMS_MAX][8];
     PGresult *res = NULL;
     enum cf_rc rc = CF_OK;
 
-    if (n_args > 32)
-        CF_BUG("a statement with more than 32 parameters");
+    rc = sql_params_check(n_args, err);
+    if (rc != CF_OK)
+        return rc;
     if (id >= 0) {
         rc = prepare(c, id, sql, args, n_args, err);
         if (rc != CF_OK)
@@ -468,7 +477,7 @@ static enum cf_rc run_once(struct pg_conn *c, int id, const char *sql, const str
     snprintf(name, sizeof(name), "s%d", id);
     bool sent;
     if (id < 0) {
-        Oid types[32];
+        Oid types[SQL_PARAMS_MAX];
         param_types(args, n_args, types);
         char *text = dollar_params(sql);
         if (!text)
@@ -483,17 +492,13 @@ static enum cf_rc run_once(struct pg_conn *c, int id, const char *sql, const str
         goto out;
     ExecStatusType status = PQresultStatus(res);
     int rows = PQntuples(res);
-    struct db_row row = {.ops = &pg_row_ops, .handle = res};
+    struct cf_err fault = {0};
+    struct db_row row = {.ops = &pg_row_ops, .handle = res, .fault = &fault};
     for (int r = 0; on_row && r < rows; r++) {
         row.index = r;
-        rc = on_row(&row, ctx);
-        if (rc != CF_OK) {
-            if (rc == CF_ENOMEM)
-                cf_err_set(err, rc, "out of memory reading the database");
-            else
-                cf_err_set(err, rc, "the database holds a value this coffer cannot read");
+        rc = db_row_done(&row, on_row(&row, ctx), err);
+        if (rc != CF_OK)
             goto out;
-        }
     }
     if (count)
         *count = on_row || status == PGRES_TUPLES_OK ? rows : strtoll(PQcmdTuples(res), NULL, 10);

@@ -602,11 +602,46 @@ static enum cf_rc tx_end(struct db_conn *c, enum cf_rc rc, struct cf_err *err)
 
 /* ---- row readers ---- */
 
-static void col_text(const struct db_row *s, int i, char *dst, size_t size)
+enum cf_rc db_row_text(const struct db_row *row, int i, char *dst, size_t size)
 {
-    size_t len;
-    const char *text = db_row_bytes(s, i, &len);
-    cf_strlcpy(dst, text ? text : "", size);
+    size_t len = 0;
+    const char *text = db_row_bytes(row, i, &len);
+    if (!text)
+        len = 0;
+    if (len < size) {
+        memcpy(dst, text ? text : "", len);
+        dst[len] = '\0';
+        return CF_OK;
+    }
+    if (size)
+        dst[0] = '\0';
+    if (row->fault && row->fault->rc == CF_OK)
+        cf_err_set(row->fault, CF_ESTORE,
+                   "column '%.64s' holds %zu bytes of text, more than the %zu this coffer reads",
+                   row->ops->name(row, i), len, size ? size - 1 : 0);
+    return CF_ESTORE;
+}
+
+enum cf_rc sql_params_check(size_t n_args, struct cf_err *err)
+{
+    if (n_args <= SQL_PARAMS_MAX)
+        return CF_OK;
+    return cf_err_set(err, CF_ESTORE,
+                      "a statement with %zu parameters, more than the %d one may bind", n_args,
+                      SQL_PARAMS_MAX);
+}
+
+enum cf_rc db_row_done(const struct db_row *row, enum cf_rc rc, struct cf_err *err)
+{
+    if (rc == CF_OK)
+        rc = db_row_status(row);
+    if (rc == CF_OK)
+        return CF_OK;
+    if (row->fault && row->fault->rc != CF_OK)
+        return cf_err_set(err, row->fault->rc, "%s", row->fault->msg);
+    if (rc == CF_ENOMEM)
+        return cf_err_set(err, rc, "out of memory reading the database");
+    return cf_err_set(err, rc, "the database holds a value this coffer cannot read");
 }
 
 /* malloc'd copy of a text column ("" for NULL). */
@@ -648,66 +683,69 @@ static enum cf_rc read_int64(const struct db_row *s, void *item)
 /* For columns holding an id (or slug) read into a char[CF_UUID_LEN]. */
 static enum cf_rc read_id(const struct db_row *s, void *item)
 {
-    col_text(s, 0, item, CF_UUID_LEN);
-    return CF_OK;
+    db_row_text(s, 0, item, CF_UUID_LEN);
+    return db_row_status(s);
 }
 
 static enum cf_rc read_project(const struct db_row *s, void *item)
 {
     struct cf_project *p = item;
-    col_text(s, 0, p->id, sizeof(p->id));
-    col_text(s, 1, p->slug, sizeof(p->slug));
-    col_text(s, 2, p->name, sizeof(p->name));
-    col_text(s, 3, p->description, sizeof(p->description));
+    db_row_text(s, 0, p->id, sizeof(p->id));
+    db_row_text(s, 1, p->slug, sizeof(p->slug));
+    db_row_text(s, 2, p->name, sizeof(p->name));
+    db_row_text(s, 3, p->description, sizeof(p->description));
     p->created_at = db_row_int64(s, 4);
     p->updated_at = db_row_int64(s, 5);
-    return col_blob(s, 6, &p->wrapped_key, &p->wrapped_key_len);
+    enum cf_rc rc = db_row_status(s);
+    return rc == CF_OK ? col_blob(s, 6, &p->wrapped_key, &p->wrapped_key_len) : rc;
 }
 
 static enum cf_rc read_env(const struct db_row *s, void *item)
 {
     struct cf_env *e = item;
-    col_text(s, 0, e->id, sizeof(e->id));
-    col_text(s, 1, e->project_id, sizeof(e->project_id));
-    col_text(s, 2, e->slug, sizeof(e->slug));
-    col_text(s, 3, e->name, sizeof(e->name));
+    db_row_text(s, 0, e->id, sizeof(e->id));
+    db_row_text(s, 1, e->project_id, sizeof(e->project_id));
+    db_row_text(s, 2, e->slug, sizeof(e->slug));
+    db_row_text(s, 3, e->name, sizeof(e->name));
     e->position = (int)db_row_int64(s, POSITION_COL);
     e->created_at = db_row_int64(s, 5);
     e->updated_at = db_row_int64(s, 6);
-    return CF_OK;
+    return db_row_status(s);
 }
 
 static enum cf_rc read_folder(const struct db_row *s, void *item)
 {
     struct cf_folder *f = item;
-    col_text(s, 0, f->id, sizeof(f->id));
-    col_text(s, 1, f->env_id, sizeof(f->env_id));
-    col_text(s, 2, f->parent_id, sizeof(f->parent_id));
-    col_text(s, 3, f->name, sizeof(f->name));
-    col_text(s, 4, f->path, sizeof(f->path));
-    col_text(s, 5, f->description, sizeof(f->description));
+    db_row_text(s, 0, f->id, sizeof(f->id));
+    db_row_text(s, 1, f->env_id, sizeof(f->env_id));
+    db_row_text(s, 2, f->parent_id, sizeof(f->parent_id));
+    db_row_text(s, 3, f->name, sizeof(f->name));
+    db_row_text(s, 4, f->path, sizeof(f->path));
+    db_row_text(s, 5, f->description, sizeof(f->description));
     f->created_at = db_row_int64(s, 6);
     f->updated_at = db_row_int64(s, 7);
-    return CF_OK;
+    return db_row_status(s);
 }
 
 static enum cf_rc read_secret(const struct db_row *s, void *item)
 {
     struct cf_secret *x = item;
     enum cf_rc rc;
-    col_text(s, 0, x->id, sizeof(x->id));
-    col_text(s, 1, x->folder_id, sizeof(x->folder_id));
-    col_text(s, 2, x->project_id, sizeof(x->project_id));
-    col_text(s, 3, x->env_id, sizeof(x->env_id));
-    col_text(s, 4, x->path, sizeof(x->path));
-    col_text(s, 5, x->key, sizeof(x->key));
+    db_row_text(s, 0, x->id, sizeof(x->id));
+    db_row_text(s, 1, x->folder_id, sizeof(x->folder_id));
+    db_row_text(s, 2, x->project_id, sizeof(x->project_id));
+    db_row_text(s, 3, x->env_id, sizeof(x->env_id));
+    db_row_text(s, 4, x->path, sizeof(x->path));
+    db_row_text(s, 5, x->key, sizeof(x->key));
     x->version = db_row_int64(s, 6);
     x->expires_at = db_row_int64(s, 10);
     x->skip_multiline = (int)db_row_int64(s, 11) != 0;
     x->created_at = db_row_int64(s, 12);
     x->updated_at = db_row_int64(s, 13);
     x->reminder_repeat_days = db_row_int64(s, 14);
-    rc = col_blob(s, 7, &x->sealed, &x->sealed_len);
+    rc = db_row_status(s);
+    if (rc == CF_OK)
+        rc = col_blob(s, 7, &x->sealed, &x->sealed_len);
     if (rc == CF_OK)
         rc = col_strdup(s, 8, &x->comment);
     if (rc == CF_OK)
@@ -720,54 +758,54 @@ static enum cf_rc read_secret(const struct db_row *s, void *item)
 static enum cf_rc read_secret_meta(const struct db_row *s, void *item)
 {
     struct cf_secret_meta *x = item;
-    col_text(s, 0, x->id, sizeof(x->id));
-    col_text(s, 1, x->project_id, sizeof(x->project_id));
-    col_text(s, 2, x->env_id, sizeof(x->env_id));
-    col_text(s, 3, x->path, sizeof(x->path));
-    col_text(s, 4, x->key, sizeof(x->key));
+    db_row_text(s, 0, x->id, sizeof(x->id));
+    db_row_text(s, 1, x->project_id, sizeof(x->project_id));
+    db_row_text(s, 2, x->env_id, sizeof(x->env_id));
+    db_row_text(s, 3, x->path, sizeof(x->path));
+    db_row_text(s, 4, x->key, sizeof(x->key));
     x->version = db_row_int64(s, 5);
     x->version_count = db_row_int64(s, 6);
     x->expires_at = db_row_int64(s, 7);
     x->reminder_repeat_days = db_row_int64(s, 8);
     x->created_at = db_row_int64(s, 9);
     x->updated_at = db_row_int64(s, 10);
-    return CF_OK;
+    return db_row_status(s);
 }
 
 static enum cf_rc read_import(const struct db_row *s, void *item)
 {
     struct cf_import *im = item;
-    col_text(s, 0, im->id, sizeof(im->id));
-    col_text(s, 1, im->folder_id, sizeof(im->folder_id));
-    col_text(s, 2, im->import_env_id, sizeof(im->import_env_id));
-    col_text(s, 3, im->import_path, sizeof(im->import_path));
+    db_row_text(s, 0, im->id, sizeof(im->id));
+    db_row_text(s, 1, im->folder_id, sizeof(im->folder_id));
+    db_row_text(s, 2, im->import_env_id, sizeof(im->import_env_id));
+    db_row_text(s, 3, im->import_path, sizeof(im->import_path));
     im->position = (int)db_row_int64(s, POSITION_COL);
     im->created_at = db_row_int64(s, 5);
     im->updated_at = db_row_int64(s, 6);
-    return CF_OK;
+    return db_row_status(s);
 }
 
 static enum cf_rc read_tag(const struct db_row *s, void *item)
 {
     struct cf_tag *t = item;
-    col_text(s, 0, t->id, sizeof(t->id));
-    col_text(s, 1, t->project_id, sizeof(t->project_id));
-    col_text(s, 2, t->slug, sizeof(t->slug));
-    col_text(s, 3, t->name, sizeof(t->name));
-    col_text(s, 4, t->color, sizeof(t->color));
+    db_row_text(s, 0, t->id, sizeof(t->id));
+    db_row_text(s, 1, t->project_id, sizeof(t->project_id));
+    db_row_text(s, 2, t->slug, sizeof(t->slug));
+    db_row_text(s, 3, t->name, sizeof(t->name));
+    db_row_text(s, 4, t->color, sizeof(t->color));
     t->created_at = db_row_int64(s, 5);
     t->updated_at = db_row_int64(s, 6);
-    return CF_OK;
+    return db_row_status(s);
 }
 
 static enum cf_rc read_identity(const struct db_row *s, void *item)
 {
     struct cf_identity *i = item;
-    col_text(s, 0, i->id, sizeof(i->id));
-    col_text(s, 1, i->name, sizeof(i->name));
+    db_row_text(s, 0, i->id, sizeof(i->id));
+    db_row_text(s, 1, i->name, sizeof(i->name));
     i->created_at = db_row_int64(s, 2);
     i->updated_at = db_row_int64(s, 3);
-    return CF_OK;
+    return db_row_status(s);
 }
 
 /* The TOKEN_POLICY_COLS of a row, starting at column first. */
@@ -776,19 +814,19 @@ static void read_token_policy(const struct db_row *s, int first, struct cf_token
     p->ttl = db_row_int64(s, first);
     p->max_ttl = db_row_int64(s, first + 1);
     p->num_uses_limit = db_row_int64(s, first + 2);
-    col_text(s, first + 3, p->trusted_ips, sizeof(p->trusted_ips));
+    db_row_text(s, first + 3, p->trusted_ips, sizeof(p->trusted_ips));
 }
 
 static enum cf_rc read_ua(const struct db_row *s, void *item)
 {
     struct cf_ua_config *u = item;
-    col_text(s, 0, u->identity_id, sizeof(u->identity_id));
-    col_text(s, 1, u->client_id, sizeof(u->client_id));
+    db_row_text(s, 0, u->identity_id, sizeof(u->identity_id));
+    db_row_text(s, 1, u->client_id, sizeof(u->client_id));
     read_token_policy(s, 2, &u->token);
-    col_text(s, 6, u->client_secret_trusted_ips, sizeof(u->client_secret_trusted_ips));
+    db_row_text(s, 6, u->client_secret_trusted_ips, sizeof(u->client_secret_trusted_ips));
     u->created_at = db_row_int64(s, 7);
     u->updated_at = db_row_int64(s, 8);
-    return CF_OK;
+    return db_row_status(s);
 }
 
 /* Allocates the heap texts of a struct cf_jwt_auth_config (released by
@@ -799,8 +837,9 @@ static enum cf_rc read_jwt(const struct db_row *s, void *item)
     char **texts[] = {&j->public_keys,     &j->jwks_url,     &j->jwks_ca_cert, &j->bound_issuer,
                       &j->bound_audiences, &j->bound_claims, &j->bound_subject};
     enum cf_rc rc = CF_OK;
-    col_text(s, 0, j->identity_id, sizeof(j->identity_id));
-    col_text(s, 1, j->configuration_type, sizeof(j->configuration_type));
+    db_row_text(s, 0, j->identity_id, sizeof(j->identity_id));
+    db_row_text(s, 1, j->configuration_type, sizeof(j->configuration_type));
+    rc = db_row_status(s);
     for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(texts); i++)
         rc = col_strdup(s, 2 + (int)i, texts[i]);
     read_token_policy(s, 9, &j->token);
@@ -813,83 +852,90 @@ static enum cf_rc read_jwt(const struct db_row *s, void *item)
 static enum cf_rc read_k8s(const struct db_row *s, void *item)
 {
     struct cf_k8s_auth_config *k = item;
-    col_text(s, 0, k->identity_id, sizeof(k->identity_id));
-    col_text(s, 1, k->kubernetes_host, sizeof(k->kubernetes_host));
-    col_text(s, 2, k->ca_cert, sizeof(k->ca_cert));
-    col_text(s, 3, k->token_reviewer_jwt, sizeof(k->token_reviewer_jwt));
-    col_text(s, 4, k->allowed_namespaces, sizeof(k->allowed_namespaces));
-    col_text(s, 5, k->allowed_names, sizeof(k->allowed_names));
-    col_text(s, 6, k->allowed_audience, sizeof(k->allowed_audience));
+    db_row_text(s, 0, k->identity_id, sizeof(k->identity_id));
+    db_row_text(s, 1, k->kubernetes_host, sizeof(k->kubernetes_host));
+    db_row_text(s, 2, k->ca_cert, sizeof(k->ca_cert));
+    db_row_text(s, 3, k->token_reviewer_jwt, sizeof(k->token_reviewer_jwt));
+    db_row_text(s, 4, k->allowed_namespaces, sizeof(k->allowed_namespaces));
+    db_row_text(s, 5, k->allowed_names, sizeof(k->allowed_names));
+    db_row_text(s, 6, k->allowed_audience, sizeof(k->allowed_audience));
     read_token_policy(s, 7, &k->token);
     k->created_at = db_row_int64(s, 11);
     k->updated_at = db_row_int64(s, 12);
     return CF_OK;
 }
 
-/* A 32-byte hash column into dst; CF_ESTORE when it has another size (the schema forbids it). */
-static enum cf_rc col_hash(const struct db_row *s, int i, uint8_t dst[32])
+/* A blob column of exactly size bytes (a hash, a signature) into dst; CF_ESTORE, with the row's
+ * fault naming the column, when it is NULL or has another size (the schema forbids both). */
+static enum cf_rc col_fixed(const struct db_row *s, int i, uint8_t *dst, size_t size)
 {
-    size_t len;
+    size_t len = 0;
     const void *blob = db_row_bytes(s, i, &len);
-    if (!blob || len != 32)
-        return CF_ESTORE;
-    memcpy(dst, blob, 32);
-    return CF_OK;
+    if (blob && len == size) {
+        memcpy(dst, blob, size);
+        return CF_OK;
+    }
+    if (s->fault && s->fault->rc == CF_OK)
+        cf_err_set(s->fault, CF_ESTORE, "column '%.64s' holds %zu bytes, not the %zu it must hold",
+                   s->ops->name(s, i), blob ? len : 0, size);
+    return CF_ESTORE;
 }
 
 static enum cf_rc read_channel(const struct db_row *s, void *item)
 {
     struct cf_channel *c = item;
-    col_text(s, 0, c->id, sizeof(c->id));
-    col_text(s, 1, c->project_id, sizeof(c->project_id));
-    col_text(s, 2, c->type, sizeof(c->type));
-    col_text(s, 3, c->name, sizeof(c->name));
-    col_text(s, 4, c->target, sizeof(c->target));
-    col_text(s, 5, c->signing_secret, sizeof(c->signing_secret));
+    db_row_text(s, 0, c->id, sizeof(c->id));
+    db_row_text(s, 1, c->project_id, sizeof(c->project_id));
+    db_row_text(s, 2, c->type, sizeof(c->type));
+    db_row_text(s, 3, c->name, sizeof(c->name));
+    db_row_text(s, 4, c->target, sizeof(c->target));
+    db_row_text(s, 5, c->signing_secret, sizeof(c->signing_secret));
     c->created_at = db_row_int64(s, 6);
-    return CF_OK;
+    return db_row_status(s);
 }
 
 static enum cf_rc read_notice(const struct db_row *s, void *item)
 {
     struct cf_notice *n = item;
-    col_text(s, 0, n->id, sizeof(n->id));
-    col_text(s, 1, n->channel_id, sizeof(n->channel_id));
-    col_text(s, 2, n->item_key, sizeof(n->item_key));
-    col_text(s, 3, n->threshold, sizeof(n->threshold));
-    col_text(s, 4, n->project_id, sizeof(n->project_id));
-    col_text(s, 5, n->message, sizeof(n->message));
-    col_text(s, 6, n->item, sizeof(n->item));
-    col_text(s, 7, n->state, sizeof(n->state));
+    db_row_text(s, 0, n->id, sizeof(n->id));
+    db_row_text(s, 1, n->channel_id, sizeof(n->channel_id));
+    db_row_text(s, 2, n->item_key, sizeof(n->item_key));
+    db_row_text(s, 3, n->threshold, sizeof(n->threshold));
+    db_row_text(s, 4, n->project_id, sizeof(n->project_id));
+    db_row_text(s, 5, n->message, sizeof(n->message));
+    db_row_text(s, 6, n->item, sizeof(n->item));
+    db_row_text(s, 7, n->state, sizeof(n->state));
     n->attempts = db_row_int64(s, 8);
     n->next_attempt_at = db_row_int64(s, 9);
-    col_text(s, 10, n->last_error, sizeof(n->last_error));
+    db_row_text(s, 10, n->last_error, sizeof(n->last_error));
     n->created_at = db_row_int64(s, 11);
     n->delivered_at = db_row_int64(s, 12);
-    return CF_OK;
+    return db_row_status(s);
 }
 
 static enum cf_rc read_audit_event(const struct db_row *s, void *item)
 {
     struct cf_audit_event *e = item;
     e->seq = db_row_int64(s, 0);
-    col_text(s, 1, e->id, sizeof(e->id));
+    db_row_text(s, 1, e->id, sizeof(e->id));
     e->time_us = db_row_int64(s, 2);
-    col_text(s, 3, e->actor_kind, sizeof(e->actor_kind));
-    col_text(s, 4, e->actor_id, sizeof(e->actor_id));
-    col_text(s, 5, e->actor_name, sizeof(e->actor_name));
-    col_text(s, 6, e->source_ip, sizeof(e->source_ip));
-    col_text(s, 7, e->user_agent, sizeof(e->user_agent));
-    col_text(s, 8, e->action, sizeof(e->action));
-    col_text(s, 9, e->project_id, sizeof(e->project_id));
-    col_text(s, 10, e->environment, sizeof(e->environment));
-    col_text(s, 11, e->path, sizeof(e->path));
-    col_text(s, 12, e->keys, sizeof(e->keys));
-    col_text(s, 13, e->result, sizeof(e->result));
-    col_text(s, 14, e->reason, sizeof(e->reason));
-    col_text(s, 15, e->request_id, sizeof(e->request_id));
-    enum cf_rc rc = col_hash(s, 16, e->prev_hash);
-    return rc == CF_OK ? col_hash(s, 17, e->hash) : rc;
+    db_row_text(s, 3, e->actor_kind, sizeof(e->actor_kind));
+    db_row_text(s, 4, e->actor_id, sizeof(e->actor_id));
+    db_row_text(s, 5, e->actor_name, sizeof(e->actor_name));
+    db_row_text(s, 6, e->source_ip, sizeof(e->source_ip));
+    db_row_text(s, 7, e->user_agent, sizeof(e->user_agent));
+    db_row_text(s, 8, e->action, sizeof(e->action));
+    db_row_text(s, 9, e->project_id, sizeof(e->project_id));
+    db_row_text(s, 10, e->environment, sizeof(e->environment));
+    db_row_text(s, 11, e->path, sizeof(e->path));
+    db_row_text(s, 12, e->keys, sizeof(e->keys));
+    db_row_text(s, 13, e->result, sizeof(e->result));
+    db_row_text(s, 14, e->reason, sizeof(e->reason));
+    db_row_text(s, 15, e->request_id, sizeof(e->request_id));
+    enum cf_rc rc = db_row_status(s);
+    if (rc == CF_OK)
+        rc = col_fixed(s, 16, e->prev_hash, sizeof(e->prev_hash));
+    return rc == CF_OK ? col_fixed(s, 17, e->hash, sizeof(e->hash)) : rc;
 }
 
 static enum cf_rc read_audit_checkpoint(const struct db_row *s, void *item)
@@ -897,50 +943,48 @@ static enum cf_rc read_audit_checkpoint(const struct db_row *s, void *item)
     struct cf_audit_checkpoint *c = item;
     c->event_seq = db_row_int64(s, 0);
     c->time_us = db_row_int64(s, 1);
-    size_t len;
-    const void *sig = db_row_bytes(s, 3, &len);
-    if (!sig || len != sizeof(c->signature))
-        return CF_ESTORE;
-    memcpy(c->signature, sig, sizeof(c->signature));
-    return col_hash(s, 2, c->event_hash);
+    enum cf_rc rc = col_fixed(s, 3, c->signature, sizeof(c->signature));
+    return rc == CF_OK ? col_fixed(s, 2, c->event_hash, sizeof(c->event_hash)) : rc;
 }
 
 static enum cf_rc read_client_secret(const struct db_row *s, void *item)
 {
     struct cf_client_secret *c = item;
-    col_text(s, 0, c->id, sizeof(c->id));
-    col_text(s, 1, c->identity_id, sizeof(c->identity_id));
-    col_text(s, 2, c->description, sizeof(c->description));
-    col_text(s, 3, c->prefix, sizeof(c->prefix));
+    db_row_text(s, 0, c->id, sizeof(c->id));
+    db_row_text(s, 1, c->identity_id, sizeof(c->identity_id));
+    db_row_text(s, 2, c->description, sizeof(c->description));
+    db_row_text(s, 3, c->prefix, sizeof(c->prefix));
     c->expires_at = db_row_int64(s, 5);
     c->num_uses = db_row_int64(s, 6);
     c->num_uses_limit = db_row_int64(s, 7);
     c->revoked = (int)db_row_int64(s, 8) != 0;
     c->created_at = db_row_int64(s, 9);
     c->updated_at = db_row_int64(s, 10);
-    return col_hash(s, 4, c->hash);
+    enum cf_rc rc = db_row_status(s);
+    return rc == CF_OK ? col_fixed(s, 4, c->hash, sizeof(c->hash)) : rc;
 }
 
 static enum cf_rc read_token(const struct db_row *s, void *item)
 {
     struct cf_access_token *t = item;
-    col_text(s, 0, t->id, sizeof(t->id));
-    col_text(s, 1, t->identity_id, sizeof(t->identity_id));
-    col_text(s, 2, t->client_secret_id, sizeof(t->client_secret_id));
-    col_text(s, 3, t->auth_method, sizeof(t->auth_method));
+    db_row_text(s, 0, t->id, sizeof(t->id));
+    db_row_text(s, 1, t->identity_id, sizeof(t->identity_id));
+    db_row_text(s, 2, t->client_secret_id, sizeof(t->client_secret_id));
+    db_row_text(s, 3, t->auth_method, sizeof(t->auth_method));
     t->ttl = db_row_int64(s, 5);
     t->max_ttl = db_row_int64(s, 6);
     t->num_uses = db_row_int64(s, 7);
     t->num_uses_limit = db_row_int64(s, 8);
     t->revoked = (int)db_row_int64(s, 9) != 0;
-    col_text(s, 10, t->trusted_ips, sizeof(t->trusted_ips));
+    db_row_text(s, 10, t->trusted_ips, sizeof(t->trusted_ips));
     t->created_at = db_row_int64(s, 11);
     t->last_renewed_at = db_row_int64(s, 12);
     int64_t secret_state = db_row_int64(s, 13);
     t->client_secret_found = secret_state != 0;
     t->client_secret_revoked = secret_state == 2;
     t->client_secret_expires_at = db_row_int64(s, 14);
-    return col_hash(s, 4, t->hash);
+    enum cf_rc rc = db_row_status(s);
+    return rc == CF_OK ? col_fixed(s, 4, t->hash, sizeof(t->hash)) : rc;
 }
 
 /* Membership rules live in one column, so that reading a membership is one seek: a format byte,
@@ -1062,13 +1106,14 @@ static enum cf_rc col_rules(const struct db_row *s, int i, struct cf_membership 
 static enum cf_rc read_membership(const struct db_row *s, void *item)
 {
     struct cf_membership *m = item;
-    col_text(s, 0, m->id, sizeof(m->id));
-    col_text(s, 1, m->identity_id, sizeof(m->identity_id));
-    col_text(s, 2, m->project_id, sizeof(m->project_id));
-    col_text(s, 3, m->role, sizeof(m->role));
+    db_row_text(s, 0, m->id, sizeof(m->id));
+    db_row_text(s, 1, m->identity_id, sizeof(m->identity_id));
+    db_row_text(s, 2, m->project_id, sizeof(m->project_id));
+    db_row_text(s, 3, m->role, sizeof(m->role));
     m->created_at = db_row_int64(s, 5);
     m->updated_at = db_row_int64(s, 6);
-    return col_rules(s, 4, m);
+    enum cf_rc rc = db_row_status(s);
+    return rc == CF_OK ? col_rules(s, 4, m) : rc;
 }
 
 /* ---- shared helpers of the operations ---- */
@@ -1152,9 +1197,9 @@ struct position_item {
 static enum cf_rc read_position_item(const struct db_row *s, void *item)
 {
     struct position_item *p = item;
-    col_text(s, 0, p->id, sizeof(p->id));
+    db_row_text(s, 0, p->id, sizeof(p->id));
     p->position = db_row_int64(s, POSITION_COL);
-    return CF_OK;
+    return db_row_status(s);
 }
 
 /* Rewrites positions 1..n of the rows that list_stmt returns for scope_id (environments of a
@@ -1658,11 +1703,11 @@ struct secret_state {
 static enum cf_rc read_secret_state(const struct db_row *s, void *item)
 {
     struct secret_state *st = item;
-    col_text(s, 0, st->id, sizeof(st->id));
-    col_text(s, 1, st->folder_id, sizeof(st->folder_id));
-    col_text(s, 2, st->key, sizeof(st->key));
+    db_row_text(s, 0, st->id, sizeof(st->id));
+    db_row_text(s, 1, st->folder_id, sizeof(st->folder_id));
+    db_row_text(s, 2, st->key, sizeof(st->key));
     st->version = db_row_int64(s, 3);
-    return CF_OK;
+    return db_row_status(s);
 }
 
 static enum cf_rc duplicate_key(struct db_conn *c, const char *folder_id, const char *key,
@@ -2965,8 +3010,8 @@ struct thresholds_text {
 static enum cf_rc read_thresholds(const struct db_row *s, void *item)
 {
     struct thresholds_text *out = item;
-    col_text(s, 0, out->text, sizeof(out->text));
-    return CF_OK;
+    db_row_text(s, 0, out->text, sizeof(out->text));
+    return db_row_status(s);
 }
 
 static enum cf_rc sq_notify_thresholds_get(struct cf_store *base, const char *project_id, char *out,
@@ -3314,7 +3359,8 @@ struct copy_state {
     size_t n_cols;
     struct db_conn *dst; /* NULL: only hash the rows */
     char *insert_sql;
-    uint8_t *hashes; /* 32 bytes per row, sorted at the end: the checksum ignores row order */
+    uint8_t *hashes; /* CF_COPY_CHECKSUM_LEN bytes per row, sorted at the end: the checksum
+                       ignores row order */
     size_t n_rows, cap;
     struct cf_err
         insert_err; /* the insert's own error (the reader reports any row error as its own) */
@@ -3324,9 +3370,9 @@ struct copy_state {
 static enum cf_rc copy_row(const struct db_row *s, void *ctx)
 {
     struct copy_state *cs = ctx;
-    struct sq_arg args[32];
+    struct sq_arg args[SQL_PARAMS_MAX];
     crypto_generichash_state h;
-    crypto_generichash_init(&h, NULL, 0, 32);
+    crypto_generichash_init(&h, NULL, 0, CF_COPY_CHECKSUM_LEN);
     for (size_t i = 0; i < cs->n_cols; i++) {
         char type = cs->table->types[i];
         size_t len = 0;
@@ -3356,13 +3402,14 @@ static enum cf_rc copy_row(const struct db_row *s, void *ctx)
     }
     if (cs->n_rows == cs->cap) {
         size_t cap = cs->cap ? cs->cap * 2 : 256;
-        uint8_t *grown = realloc(cs->hashes, cap * 32);
+        uint8_t *grown = realloc(cs->hashes, cap * CF_COPY_CHECKSUM_LEN);
         if (!grown)
             return CF_ENOMEM;
         cs->hashes = grown;
         cs->cap = cap;
     }
-    crypto_generichash_final(&h, cs->hashes + cs->n_rows * 32, 32);
+    crypto_generichash_final(&h, cs->hashes + cs->n_rows * CF_COPY_CHECKSUM_LEN,
+                             CF_COPY_CHECKSUM_LEN);
     cs->n_rows++;
     if (cs->dst) {
         enum cf_rc rc = cs->dst->st->drv->run(cs->dst, -1, cs->insert_sql, args, cs->n_cols, NULL,
@@ -3377,20 +3424,20 @@ static enum cf_rc copy_row(const struct db_row *s, void *ctx)
 
 static int compare_hash(const void *a, const void *b)
 {
-    return memcmp(a, b, 32);
+    return memcmp(a, b, CF_COPY_CHECKSUM_LEN);
 }
 
 /* Reads every row of table t on c (copying each to cs->dst when set); the table's row count and
  * checksum (BLAKE2b of the sorted row hashes) in *rows and sum. */
 static enum cf_rc scan_table(struct db_conn *c, const struct copy_table *t, struct db_conn *dst,
-                             int64_t *rows, uint8_t sum[32], struct cf_err *err)
+                             int64_t *rows, uint8_t sum[CF_COPY_CHECKSUM_LEN], struct cf_err *err)
 {
     char select[1024], insert[2048];
     struct copy_state cs = {.table = t, .n_cols = strlen(t->types), .dst = dst};
     size_t n_columns = 1;
     for (const char *p = t->columns; *p; p++)
         n_columns += *p == ',';
-    if (n_columns != cs.n_cols || cs.n_cols > 32)
+    if (n_columns != cs.n_cols || cs.n_cols > SQL_PARAMS_MAX)
         CF_BUG("copy_tables: a table's types do not match its columns");
     snprintf(select, sizeof(select), "SELECT %s FROM %s ORDER BY %s", t->columns, t->name,
              t->order);
@@ -3413,8 +3460,9 @@ static enum cf_rc scan_table(struct db_conn *c, const struct copy_table *t, stru
     if (rc == CF_OK) {
         static const uint8_t none[1];
         if (cs.n_rows > 1)
-            qsort(cs.hashes, cs.n_rows, 32, compare_hash);
-        crypto_generichash(sum, 32, cs.n_rows ? cs.hashes : none, cs.n_rows * 32, NULL, 0);
+            qsort(cs.hashes, cs.n_rows, CF_COPY_CHECKSUM_LEN, compare_hash);
+        crypto_generichash(sum, CF_COPY_CHECKSUM_LEN, cs.n_rows ? cs.hashes : none,
+                           cs.n_rows * CF_COPY_CHECKSUM_LEN, NULL, 0);
         *rows = (int64_t)cs.n_rows;
     }
     free(cs.hashes);
@@ -3423,7 +3471,7 @@ static enum cf_rc scan_table(struct db_conn *c, const struct copy_table *t, stru
 
 enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
                          void (*report)(void *ctx, const char *table, int64_t rows,
-                                        const uint8_t checksum[32]),
+                                        const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
                          void *ctx, struct cf_err *err)
 {
     struct sql_store *dst_st = store_of(to);
@@ -3454,12 +3502,13 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
     for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(copy_tables); i++) {
         const struct copy_table *t = &copy_tables[i];
         int64_t copied = 0, landed = 0;
-        uint8_t sum[32], check[32];
+        uint8_t sum[CF_COPY_CHECKSUM_LEN], check[CF_COPY_CHECKSUM_LEN];
         rc = scan_table(src, t, dst, &copied, sum, err);
         /* read back what landed, inside the same transaction: a difference undoes everything */
         if (rc == CF_OK)
             rc = scan_table(dst, t, NULL, &landed, check, err);
-        if (rc == CF_OK && (landed != copied || sodium_memcmp(sum, check, 32) != 0))
+        if (rc == CF_OK &&
+            (landed != copied || sodium_memcmp(sum, check, CF_COPY_CHECKSUM_LEN) != 0))
             rc = cf_err_set(
                 err, CF_ESTORE,
                 "table %s did not copy identically (%lld rows read, %lld found): nothing "

@@ -20,6 +20,10 @@
 /* Statements of sql.c's table have ids below this: drivers size their statement caches by it. */
 #define SQL_STMT_MAX 128
 
+/* The most parameters a statement may bind: drivers size their parameter arrays by it and refuse
+ * a statement with more (CF_ESTORE), as does a store copy for a table with more columns. */
+#define SQL_PARAMS_MAX 32
+
 /* One bound parameter; built with the A_* macros of sql.c, passed as ARGS(...). */
 struct sq_arg {
     char type; /* 't' text, 'n' text with "" bound as NULL, 'i' integer, 'b' blob, 'B' blob with
@@ -38,11 +42,16 @@ struct db_row_ops {
     /* Column i's bytes (text or blob) and their length; NULL for SQL NULL. Text is NUL-terminated.
      */
     const void *(*bytes)(const struct db_row *row, int i, size_t *len);
+    /* Column i's name as the query returned it, for error messages. */
+    const char *(*name)(const struct db_row *row, int i);
 };
 struct db_row {
     const struct db_row_ops *ops;
     void *handle; /* the driver's statement or result */
     int index;    /* the row within a result, for drivers that need it */
+    /* The first value a reader could not take (db_row_text), rc CF_OK while none: set up by the
+     * driver, which stops at it, so that its message reaches the caller of run. */
+    struct cf_err *fault;
 };
 
 static inline int64_t db_row_int64(const struct db_row *row, int i)
@@ -54,6 +63,23 @@ static inline const void *db_row_bytes(const struct db_row *row, int i, size_t *
 {
     return row->ops->bytes(row, i, len);
 }
+
+/* Copies text column i into dst (size bytes; "" for NULL). A longer value is not cut: dst becomes
+ * "", row->fault names the column and both sizes, and CF_ESTORE is returned. */
+enum cf_rc db_row_text(const struct db_row *row, int i, char *dst, size_t size);
+
+/* CF_OK, or the rc of the row's first fault: what a reader returns once its columns are read. */
+static inline enum cf_rc db_row_status(const struct db_row *row)
+{
+    return row->fault ? row->fault->rc : CF_OK;
+}
+
+/* For drivers: the outcome of on_row (rc) for row, with err describing a failure (the row's fault
+ * when it has one). A reader that ignored db_row_text's error still fails here. */
+enum cf_rc db_row_done(const struct db_row *row, enum cf_rc rc, struct cf_err *err);
+
+/* For drivers: CF_OK when a statement may bind n_args parameters, else CF_ESTORE saying so. */
+enum cf_rc sql_params_check(size_t n_args, struct cf_err *err);
 
 /* Reads the current row into item; CF_OK, CF_ENOMEM, or CF_ESTORE for a value the store cannot
  * decode. */

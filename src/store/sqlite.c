@@ -213,7 +213,14 @@ static const void *sq_row_bytes(const struct db_row *row, int i, size_t *len)
     return bytes ? bytes : ""; /* an empty blob comes back as NULL */
 }
 
-static const struct db_row_ops sq_row_ops = {.int64 = sq_row_int64, .bytes = sq_row_bytes};
+static const char *sq_row_name(const struct db_row *row, int i)
+{
+    const char *name = sqlite3_column_name(row->handle, i);
+    return name ? name : "?";
+}
+
+static const struct db_row_ops sq_row_ops = {
+    .int64 = sq_row_int64, .bytes = sq_row_bytes, .name = sq_row_name};
 
 static enum cf_rc prepare(struct sq_conn *c, int id, const char *sql, sqlite3_stmt **out,
                           struct cf_err *err)
@@ -264,6 +271,9 @@ static enum cf_rc sq_run(struct db_conn *base, int id, const char *sql, const st
     enum cf_rc rc = CF_OK;
     int sr;
 
+    rc = sql_params_check(n_args, err); /* as on PostgreSQL, though SQLite has no such limit */
+    if (rc != CF_OK)
+        return rc;
     if (id < 0) {
         sr = sqlite3_prepare_v2(c->db, sql, -1, &s, NULL);
         if (sr != SQLITE_OK)
@@ -280,18 +290,14 @@ static enum cf_rc sq_run(struct db_conn *base, int id, const char *sql, const st
             goto out;
         }
     }
-    struct db_row row = {.ops = &sq_row_ops, .handle = s};
+    struct cf_err fault = {0};
+    struct db_row row = {.ops = &sq_row_ops, .handle = s, .fault = &fault};
     while ((sr = sqlite3_step(s)) == SQLITE_ROW) {
         rows++;
         if (on_row) {
-            rc = on_row(&row, ctx);
-            if (rc != CF_OK) {
-                if (rc == CF_ENOMEM)
-                    cf_err_set(err, rc, "out of memory reading the database");
-                else
-                    cf_err_set(err, rc, "the database holds a value this coffer cannot read");
+            rc = db_row_done(&row, on_row(&row, ctx), err);
+            if (rc != CF_OK)
                 goto out;
-            }
         }
     }
     if (sr != SQLITE_DONE) {
@@ -435,10 +441,7 @@ out:
 
 static enum cf_rc read_text_16(const struct db_row *row, void *item)
 {
-    size_t len;
-    const char *text = db_row_bytes(row, 0, &len);
-    cf_strlcpy(item, text ? text : "", 16);
-    return CF_OK;
+    return db_row_text(row, 0, item, 16);
 }
 
 /* One-time library set-up. Memory statistics take a global mutex on every SQLite allocation, which

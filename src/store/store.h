@@ -31,6 +31,16 @@
 #define CF_KEY_MAX 256
 #define CF_COLOR_MAX 32
 
+/* Sizes of the fixed binary fields below, named here because the store sits under crypto/ and core/
+ * and may not include them; where those define their own names, they assert equality. */
+#define CF_TOKEN_HASH_LEN 32    /* keyed hash of a client secret or token (crypto/token.h) */
+#define CF_AUDIT_HASH_LEN 32    /* chained hash of an audit event (core/audit.h) */
+#define CF_AUDIT_SIG_LEN 64     /* Ed25519 signature of an audit checkpoint (core/audit.h) */
+#define CF_COPY_CHECKSUM_LEN 32 /* BLAKE2b of a table's rows in a store copy (cf_store_copy) */
+/* An audit event's request id with its NUL: room for more than the server's own (CF_REQID_LEN). */
+#define CF_AUDIT_REQUEST_ID_LEN 40
+_Static_assert(CF_AUDIT_REQUEST_ID_LEN >= CF_REQID_LEN, "an audit event holds a request id");
+
 struct cf_project {
     char id[CF_UUID_LEN];
     char slug[CF_SLUG_MAX + 1];
@@ -236,8 +246,8 @@ struct cf_client_secret {
     char identity_id[CF_UUID_LEN];
     char description[CF_DESC_MAX + 1];
     char prefix[9]; /* the first 8 characters of the secret, shown in lists */
-    uint8_t
-        hash[32]; /* keyed hash of the whole secret (crypto/token.h); the secret is never stored */
+    /* keyed hash of the whole secret (crypto/token.h); the secret is never stored */
+    uint8_t hash[CF_TOKEN_HASH_LEN];
     int64_t expires_at; /* 0: never */
     int64_t num_uses;
     int64_t num_uses_limit; /* 0: unlimited */
@@ -252,7 +262,7 @@ struct cf_access_token {
     char identity_id[CF_UUID_LEN];
     char client_secret_id[CF_UUID_LEN];       /* "" unless issued by universal auth */
     char auth_method[CF_AUTH_METHOD_MAX + 1]; /* "universal-auth", "jwt-auth" */
-    uint8_t hash[32];
+    uint8_t hash[CF_TOKEN_HASH_LEN];
     int64_t ttl;     /* seconds, counted from created_at or the last renewal */
     int64_t max_ttl; /* seconds from created_at; 0: none */
     int64_t num_uses;
@@ -330,9 +340,9 @@ struct cf_audit_event {
     char keys[4096];
     char result[16]; /* "ok", "denied", "failed" */
     char reason[512];
-    char request_id[40];
-    uint8_t prev_hash[32];
-    uint8_t hash[32];
+    char request_id[CF_AUDIT_REQUEST_ID_LEN];
+    uint8_t prev_hash[CF_AUDIT_HASH_LEN];
+    uint8_t hash[CF_AUDIT_HASH_LEN];
 };
 
 struct cf_audit_event_list {
@@ -357,8 +367,8 @@ struct cf_audit_filter {
 struct cf_audit_checkpoint {
     int64_t event_seq;
     int64_t time_us;
-    uint8_t event_hash[32];
-    uint8_t signature[64];
+    uint8_t event_hash[CF_AUDIT_HASH_LEN];
+    uint8_t signature[CF_AUDIT_SIG_LEN];
 };
 
 struct cf_audit_checkpoint_list {
@@ -719,7 +729,7 @@ enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store *
  * meanwhile: stop the servers first. */
 enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
                          void (*report)(void *ctx, const char *table, int64_t rows,
-                                        const uint8_t checksum[32]),
+                                        const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
                          void *ctx, struct cf_err *err);
 
 /* dsn without a password (postgres://user:pw@host/db -> postgres://user@host/db, password=... in

@@ -58,59 +58,52 @@ static enum cf_rc end(struct db_conn *c, enum cf_rc rc, struct cf_err *err)
     return c->st->drv->end(c, rc, err);
 }
 
-static void text_at(const struct db_row *row, int i, char *dst, size_t size)
-{
-    size_t len = 0;
-    const char *p = db_row_bytes(row, i, &len);
-    cf_strlcpy(dst, p ? p : "", size);
-}
-
 static enum cf_rc read_sync(const struct db_row *row, void *item)
 {
     struct cf_sync *s = item;
-    text_at(row, 0, s->id, sizeof(s->id));
-    text_at(row, 1, s->project_id, sizeof(s->project_id));
-    text_at(row, 2, s->name, sizeof(s->name));
-    text_at(row, 3, s->description, sizeof(s->description));
-    text_at(row, 4, s->env_id, sizeof(s->env_id));
-    text_at(row, 5, s->folder_path, sizeof(s->folder_path));
-    text_at(row, 6, s->destination, sizeof(s->destination));
-    text_at(row, 7, s->connection_id, sizeof(s->connection_id));
-    text_at(row, 8, s->destination_config, sizeof(s->destination_config));
-    text_at(row, 9, s->sync_options, sizeof(s->sync_options));
+    db_row_text(row, 0, s->id, sizeof(s->id));
+    db_row_text(row, 1, s->project_id, sizeof(s->project_id));
+    db_row_text(row, 2, s->name, sizeof(s->name));
+    db_row_text(row, 3, s->description, sizeof(s->description));
+    db_row_text(row, 4, s->env_id, sizeof(s->env_id));
+    db_row_text(row, 5, s->folder_path, sizeof(s->folder_path));
+    db_row_text(row, 6, s->destination, sizeof(s->destination));
+    db_row_text(row, 7, s->connection_id, sizeof(s->connection_id));
+    db_row_text(row, 8, s->destination_config, sizeof(s->destination_config));
+    db_row_text(row, 9, s->sync_options, sizeof(s->sync_options));
     s->auto_sync = db_row_int64(row, 10) != 0;
-    text_at(row, 11, s->sync_status, sizeof(s->sync_status));
+    db_row_text(row, 11, s->sync_status, sizeof(s->sync_status));
     s->last_attempt_at = db_row_int64(row, 12);
     s->last_synced_at = db_row_int64(row, 13);
-    text_at(row, 14, s->last_error, sizeof(s->last_error));
-    text_at(row, 15, s->last_error_cause, sizeof(s->last_error_cause));
+    db_row_text(row, 14, s->last_error, sizeof(s->last_error));
+    db_row_text(row, 15, s->last_error_cause, sizeof(s->last_error_cause));
     s->items_pushed = db_row_int64(row, 16);
-    text_at(row, 17, s->drift, sizeof(s->drift));
+    db_row_text(row, 17, s->drift, sizeof(s->drift));
     s->initial_done = db_row_int64(row, 18) != 0;
     s->pending_gen = db_row_int64(row, 19);
     s->done_gen = db_row_int64(row, 20);
-    text_at(row, 21, s->claim_owner, sizeof(s->claim_owner));
+    db_row_text(row, 21, s->claim_owner, sizeof(s->claim_owner));
     s->claim_until = db_row_int64(row, 22);
     s->attempts = db_row_int64(row, 23);
     s->next_attempt_at = db_row_int64(row, 24);
-    text_at(row, 25, s->notified_error, sizeof(s->notified_error));
+    db_row_text(row, 25, s->notified_error, sizeof(s->notified_error));
     s->created_at = db_row_int64(row, 26);
     s->updated_at = db_row_int64(row, 27);
-    return CF_OK;
+    return db_row_status(row);
 }
 
 static enum cf_rc read_item(const struct db_row *row, void *item)
 {
     struct cf_sync_item_row *it = item;
-    text_at(row, 0, it->sync_id, sizeof(it->sync_id));
-    text_at(row, 1, it->name, sizeof(it->name));
-    text_at(row, 2, it->secret_env_id, sizeof(it->secret_env_id));
-    text_at(row, 3, it->secret_path, sizeof(it->secret_path));
-    text_at(row, 4, it->secret_key, sizeof(it->secret_key));
+    db_row_text(row, 0, it->sync_id, sizeof(it->sync_id));
+    db_row_text(row, 1, it->name, sizeof(it->name));
+    db_row_text(row, 2, it->secret_env_id, sizeof(it->secret_env_id));
+    db_row_text(row, 3, it->secret_path, sizeof(it->secret_path));
+    db_row_text(row, 4, it->secret_key, sizeof(it->secret_key));
     it->version = db_row_int64(row, 5);
-    text_at(row, 6, it->value_hash, sizeof(it->value_hash));
+    db_row_text(row, 6, it->value_hash, sizeof(it->value_hash));
     it->pushed_at = db_row_int64(row, 7);
-    return CF_OK;
+    return db_row_status(row);
 }
 
 /* Rows into a growing array of size-byte items, zeroed before read fills them. */
@@ -337,8 +330,8 @@ static enum cf_rc read_id_row(const struct db_row *row, void *ctx)
 {
     struct id_rows *r = ctx;
     if (r->n < r->limit)
-        text_at(row, 0, r->ids[r->n++], CF_UUID_LEN);
-    return CF_OK;
+        db_row_text(row, 0, r->ids[r->n++], CF_UUID_LEN);
+    return db_row_status(row);
 }
 
 enum cf_rc cf_store_syncs_due(struct cf_store *st, int64_t now, size_t limit,

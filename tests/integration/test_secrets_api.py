@@ -5,6 +5,7 @@ import json
 import unittest
 import urllib.parse
 
+import harness
 from harness import ServerTestCase, unique
 from test_identities import IdentityHelpers
 
@@ -61,6 +62,25 @@ class Projects(ServerTestCase):
         self.assertNotIn(p["id"], [w["id"] for w in self.ok("GET", "/api/v1/workspace")["workspaces"]])
         self.assertEqual(self.get_secret(p["id"], "GONE_WITH_PROJECT").status, 404)
         self.assertError(self.api("DELETE", "/api/v1/workspace/" + p["id"]), 404, "NotFound")
+
+
+    def test_over_long_stored_name_is_an_error_not_cut(self):
+        """A stored name longer than Coffer reads (written to the database directly) fails the read with a
+        message naming the column and both sizes, on both backends: never a name silently cut to fit."""
+        p = self.create_project()
+        where = "WHERE id = '%s'" % p["id"]
+        fits, over = "v" * 128, "w" * 129
+        try:
+            harness.sql(self.server.data_dir, "UPDATE projects SET name = '%s' %s" % (fits, where))
+            self.assertEqual(self.ok("GET", "/api/v1/workspace/" + p["id"])["workspace"]["name"], fits)
+            harness.sql(self.server.data_dir, "UPDATE projects SET name = '%s' %s" % (over, where))
+            for path in ("/api/v1/workspace/" + p["id"], "/api/v1/workspace"):
+                body = self.assertError(self.api("GET", path), 500, "InternalServerError",
+                                        "column 'name' holds 129 bytes of text, more than the 128")
+                self.assertNotIn("www", body["message"])
+        finally:
+            harness.sql(self.server.data_dir, "UPDATE projects SET name = 'restored' %s" % where)
+        self.assertEqual(self.ok("GET", "/api/v1/workspace/" + p["id"])["workspace"]["name"], "restored")
 
 
 class Environments(ServerTestCase):

@@ -1891,6 +1891,109 @@ Test(store, membership_with_unreadable_rules)
     cf_membership_release(&got);
 }
 
+/* Rows for over_long_text_is_an_error_not_cut, and readers of one text field of each. */
+struct long_text_rows {
+    struct cf_project project;
+    struct cf_env envs[3];
+    struct cf_identity identity;
+};
+
+static enum cf_rc read_project_name(const struct long_text_rows *r, char *out, size_t size)
+{
+    struct cf_project got;
+    enum cf_rc rc = st->ops->project_get(st, r->project.id, &got, &err);
+    if (rc == CF_OK)
+        snprintf(out, size, "%s", got.name);
+    cf_project_release(&got);
+    return rc;
+}
+
+static enum cf_rc list_projects(void)
+{
+    struct cf_project_list l = {0};
+    enum cf_rc rc = st->ops->project_list(st, &l, &err);
+    cf_project_list_release(&l);
+    return rc;
+}
+
+static enum cf_rc read_folder_description(const struct long_text_rows *r, char *out, size_t size)
+{
+    struct cf_folder got;
+    enum cf_rc rc = st->ops->folder_get(st, r->envs[0].id, "/", &got, &err);
+    if (rc == CF_OK)
+        snprintf(out, size, "%s", got.description);
+    return rc;
+}
+
+static enum cf_rc read_identity_name(const struct long_text_rows *r, char *out, size_t size)
+{
+    struct cf_identity got;
+    enum cf_rc rc = st->ops->identity_get(st, r->identity.id, &got, &err);
+    if (rc == CF_OK)
+        snprintf(out, size, "%s", got.name);
+    return rc;
+}
+
+static enum cf_rc list_identities(void)
+{
+    struct cf_identity_list l = {0};
+    enum cf_rc rc = st->ops->identity_list(st, &l, &err);
+    cf_identity_list_release(&l);
+    return rc;
+}
+
+/* Sets column of every row of table to len copies of fill, with SQL. */
+static void set_text(const char *table, const char *column, char fill, size_t len)
+{
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "UPDATE %s SET %s = CAST(replace(hex(zeroblob(%zu)), '00', '%c') AS TEXT)", table,
+             column, len, fill);
+    raw_exec(sql);
+}
+
+/* A stored text longer than the field it is read into is an error naming the column and both
+ * sizes, never a value cut to fit; one that just fits still reads whole. Written with SQL, as a
+ * hand edit or another program could leave it. */
+Test(store, over_long_text_is_an_error_not_cut)
+{
+    static const struct {
+        const char *table, *column;
+        size_t max;
+        enum cf_rc (*read)(const struct long_text_rows *r, char *out, size_t size);
+        enum cf_rc (*list)(void); /* NULL: no list reads the column */
+    } cases[] = {
+        {"projects", "name", CF_NAME_MAX, read_project_name, list_projects},
+        {"folders", "description", CF_DESC_MAX, read_folder_description, NULL},
+        {"identities", "name", CF_NAME_MAX, read_identity_name, list_identities},
+    };
+    struct long_text_rows r;
+    char value[CF_DESC_MAX + 2], sizes[128];
+
+    make_project("p", &r.project, r.envs);
+    make_identity("a", 0, &r.identity);
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
+        set_text(cases[i].table, cases[i].column, 'v', cases[i].max);
+        cr_assert_eq(cases[i].read(&r, value, sizeof(value)), CF_OK, "%s", err.msg);
+        cr_assert_eq(strlen(value), cases[i].max, "%s.%s", cases[i].table, cases[i].column);
+
+        set_text(cases[i].table, cases[i].column, 'w', cases[i].max + 1);
+        memset(&err, 0, sizeof(err));
+        value[0] = '\0';
+        cr_assert_eq(cases[i].read(&r, value, sizeof(value)), CF_ESTORE, "%s.%s: %s",
+                     cases[i].table, cases[i].column, err.msg);
+        cr_assert_str_empty(value);
+        snprintf(sizes, sizeof(sizes), "column '%s' holds %zu bytes of text, more than the %zu",
+                 cases[i].column, cases[i].max + 1, cases[i].max);
+        cr_assert(strstr(err.msg, sizes), "%s", err.msg);
+        cr_assert_null(strstr(err.msg, "www"), "the value is not in the message: %s", err.msg);
+        if (cases[i].list)
+            cr_assert_eq(cases[i].list(), CF_ESTORE, "%s: %s", cases[i].table, err.msg);
+
+        set_text(cases[i].table, cases[i].column, 'x', 1); /* readable for the next case */
+    }
+}
+
 /* Stores written before rules were bound by environment id: opening binds each slug to the id of
  * the environment that bore it then, so a later rename cannot hand the rule another environment. */
 Test(store, legacy_rules_are_bound_to_environment_ids_at_open)
