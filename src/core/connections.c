@@ -718,6 +718,9 @@ enum cf_rc cf_connections_check(struct cf_core *core, const struct cf_principal 
         rc = open_credentials(core, out, &opened, err);
     if (rc != CF_OK)
         return rc;
+    /* A check asks the system itself: a cached token would hide a credential that died since. */
+    opened.conn.entra = NULL;
+    opened.conn.github = NULL;
     enum cf_rc checked = cf_provider_check(&opened.conn, report, &failure);
     cf_connection_close(&opened);
     int64_t expires_at = -1;

@@ -960,8 +960,8 @@ class Restart(SyncHelpers, unittest.TestCase):
         """A change committed just before a crash whose sync was not yet marked pending (the state is made
         directly in the store) arrives after the restart; a sync whose source did not change is checked and
         not written."""
-        d = tempfile.mkdtemp(prefix="coffer-sync-")
-        self.server = Server()
+        d = tempfile.mkdtemp(prefix="coffer-sync-", dir=SYNC_ROOT)
+        self.server = Server(env=SYNC_ENV)
         try:
             self.server.start()
             pids = [self.ok("POST", "/api/v2/workspace", body={"projectName": harness.unique("r")})["project"]["id"]
