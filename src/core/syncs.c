@@ -202,8 +202,9 @@ static enum cf_rc load_sync(struct cf_core *core, const struct cf_principal *who
 
 /* Checks and fills the source, connection and destination fields of s from spec (fields left NULL
  * in spec keep s's). */
-static enum cf_rc apply_spec(struct cf_core *core, const struct cf_sync_spec *spec,
-                             const struct cf_dest_ops *ops, struct cf_sync *s, struct cf_err *err)
+static enum cf_rc apply_spec(struct cf_core *core, const struct cf_principal *who,
+                             const struct cf_sync_spec *spec, const struct cf_dest_ops *ops,
+                             struct cf_sync *s, struct cf_err *err)
 {
     struct cf_store *st = core->store;
     enum cf_rc rc = CF_OK;
@@ -244,6 +245,13 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_sync_spec *sp
     if (rc == CF_OK && app && !s->connection_id[0])
         rc = cf_err_field(err, CF_EVALIDATION, "connectionId",
                           "connectionId is required for a %s destination", s->destination);
+    /* A connection is organisation-wide: it reaches variable groups, vaults and repositories
+     * beyond the source project, so aiming it (or changing where a sync that uses it writes, or
+     * what it imports) is the admin's, not a project administrator's. */
+    if (rc == CF_OK && app && who->kind != CF_PRINCIPAL_ADMIN)
+        rc = cf_err_set(err, CF_EFORBIDDEN,
+                        "only the admin may create or change a sync that uses an app connection: "
+                        "connections are organisation-wide and reach beyond this project");
     if (rc == CF_OK && app) {
         struct cf_connection conn;
         if (!cf_uuid_valid(s->connection_id))
@@ -344,7 +352,7 @@ enum cf_rc cf_syncs_create(struct cf_core *core, const struct cf_principal *who,
         json_t *defaults = json_object();
         if (!full.sync_options)
             full.sync_options = defaults; /* stored with every default explicit */
-        rc = apply_spec(core, &full, ops, s, err);
+        rc = apply_spec(core, who, &full, ops, s, err);
         json_decref(defaults);
     }
     if (rc == CF_OK)
@@ -417,7 +425,7 @@ enum cf_rc cf_syncs_update(struct cf_core *core, const struct cf_principal *who,
     if (rc == CF_OK) {
         struct cf_sync_spec spec = *change;
         spec.project = NULL;
-        rc = apply_spec(core, &spec, ops, s, err);
+        rc = apply_spec(core, who, &spec, ops, s, err);
     }
     if (rc == CF_OK) {
         s->updated_at = cf_now_ms();

@@ -86,6 +86,18 @@ class Out:
 
 
 class SyncHelpers:
+    def member_token(self, pid, role):
+        """An access token of a new machine identity with role in project pid."""
+        ident = self.ok("POST", "/api/v1/identities", body={"name": harness.unique(role)})["identity"]
+        self.ok("POST", "/api/v1/auth/universal-auth/identities/%s" % ident["id"], body={})
+        secret = self.ok("POST", "/api/v1/auth/universal-auth/identities/%s/client-secrets" % ident["id"],
+                         body={})["clientSecret"]
+        client_id = self.ok("GET", "/api/v1/auth/universal-auth/identities/%s" % ident["id"])[
+            "identityUniversalAuth"]["clientId"]
+        self.ok("POST", "/api/v2/workspace/%s/identity-memberships/%s" % (pid, ident["id"]), body={"role": role})
+        return self.ok("POST", "/api/v1/auth/universal-auth/login",
+                       body={"clientId": client_id, "clientSecret": secret}, token=None)["accessToken"]
+
     def run_cli(self, *args):
         return Out(self.cli(*args))
 
@@ -229,16 +241,7 @@ class FileSync(SyncHelpers, ServerTestCase):
         self.assertEqual(self.ok("GET", "/api/v1/secret-syncs", query={"projectId": self.pid})["secretSyncs"], [])
 
     def test_viewer_may_not_manage(self):
-        ident = self.ok("POST", "/api/v1/identities", body={"name": harness.unique("viewer")})["identity"]
-        self.ok("POST", "/api/v1/auth/universal-auth/identities/%s" % ident["id"], body={})
-        secret = self.ok("POST", "/api/v1/auth/universal-auth/identities/%s/client-secrets" % ident["id"],
-                         body={})["clientSecret"]
-        client_id = self.ok("GET", "/api/v1/auth/universal-auth/identities/%s" % ident["id"])[
-            "identityUniversalAuth"]["clientId"]
-        self.ok("POST", "/api/v2/workspace/%s/identity-memberships/%s" % (self.pid, ident["id"]),
-                body={"role": "viewer"})
-        token = self.ok("POST", "/api/v1/auth/universal-auth/login",
-                        body={"clientId": client_id, "clientSecret": secret}, token=None)["accessToken"]
+        token = self.member_token(self.pid, "viewer")
         body = {"name": "v", "projectId": self.pid, "environment": "dev", "secretPath": "/",
                 "destinationConfig": {"path": self.out(), "format": "dotenv"}}
         self.assertError(self.api("POST", "/api/v1/secret-syncs/file", body=body, token=token), 403)
@@ -584,6 +587,28 @@ class GitHubSync(SyncHelpers, ServerTestCase):
     def held(self):
         return {k: v["value"] for k, v in self.fake.call("GET", "/_fake/secrets",
                                                          query={"owner": "acme", "repo": self.repo})[1].items()}
+
+    def test_only_the_admin_aims_a_connection(self):
+        """A connection reaches beyond one project: a project admin may not point it anywhere (create a sync
+        with it, or change where such a sync writes), but may see and run the syncs of its project."""
+        token = self.member_token(self.pid, "admin")
+        config = {"scope": "repository", "owner": "acme", "repo": self.repo}
+        body = {"name": harness.unique("pa"), "projectId": self.pid, "environment": "dev", "secretPath": "/",
+                "connectionId": self.conn["id"], "destinationConfig": config}
+        r = self.api("POST", "/api/v1/secret-syncs/github", body=body, token=token)
+        self.assertError(r, 403, None, "only the admin")
+        s = self.make_sync(self.pid, None, connectionId=self.conn["id"], destinationConfig=config,
+                           destination="github")
+        r = self.api("PATCH", "/api/v1/secret-syncs/github/" + s["id"], token=token,
+                     body={"destinationConfig": dict(config, repo="other")})
+        self.assertError(r, 403, None, "only the admin")
+        self.assertEqual(self.sync_of(s["id"], "github")["destinationConfig"]["repo"], self.repo)
+        self.ok_as(token, "GET", "/api/v1/secret-syncs/github/" + s["id"])
+        self.ok_as(token, "POST", "/api/v1/secret-syncs/github/%s/sync-secrets" % s["id"])
+
+    def ok_as(self, token, method, path):
+        r = self.api(method, path, token=token)
+        self.assertEqual(r.status, 200, r.body[:600])
 
     def test_change_reaches_github_within_5s_and_401_is_precise(self):
         canary = "canary-" + uuid.uuid4().hex
