@@ -285,23 +285,12 @@ void cf_req_audit_actor(struct cf_req *req, const char *kind, const char *id, co
     cf_strlcpy(e->actor_name, name ? name : "", sizeof(e->actor_name));
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 size_t cf_http_unescape(char *s)
 {
     char *out = s;
     for (const char *in = s; *in;) {
         int hi, lo;
-        if (in[0] == '%' && (hi = hex_value(in[1])) >= 0 && (lo = hex_value(in[2])) >= 0 &&
+        if (in[0] == '%' && (hi = cf_hex_digit(in[1])) >= 0 && (lo = cf_hex_digit(in[2])) >= 0 &&
             (hi | lo) != 0) {
             *out++ = (char)(hi * 16 + lo);
             in += 3;

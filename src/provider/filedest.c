@@ -361,17 +361,6 @@ static enum cf_rc parse_json(const char *text, size_t len, struct cf_dest_list *
     return rc;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static enum cf_rc append_utf8(struct cf_buf *out, uint32_t cp)
 {
     unsigned char b[4];
@@ -430,7 +419,7 @@ static enum cf_rc yaml_dq(const char *text, size_t len, size_t *pos, struct cf_b
         if (!digits && !cp)
             return CF_EINVAL;
         for (size_t d = 0; d < digits; d++) {
-            int h = i < len ? hex_value(text[i]) : -1;
+            int h = i < len ? cf_hex_digit(text[i]) : -1;
             if (h < 0)
                 return CF_EINVAL;
             cp = cp * 16 + (uint32_t)h;

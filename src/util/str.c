@@ -59,6 +59,17 @@ static bool utf8_valid(const char *s, size_t n, bool allow_nul)
     return true;
 }
 
+int cf_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 bool cf_utf8_valid(const char *s, size_t n)
 {
     return utf8_valid(s, n, false);

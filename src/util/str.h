@@ -25,6 +25,9 @@ bool cf_utf8_valid(const char *s, size_t n);
  * escaped). */
 bool cf_utf8_valid_allow_nul(const char *s, size_t n);
 
+/* The value of the hexadecimal digit c (either case), or -1. */
+int cf_hex_digit(char c);
+
 /* Parses a whole decimal integer in [min, max]; false on anything else (sign, junk, overflow). */
 bool cf_parse_int64(const char *text, long long min, long long max, long long *out);
 

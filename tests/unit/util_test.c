@@ -1087,3 +1087,14 @@ Test(str, array_size)
     cr_expect_eq(CF_ARRAY_SIZE(two), 2);
     (void)four;
 }
+
+Test(util, hex_digit)
+{
+    cr_assert_eq(cf_hex_digit('0'), 0);
+    cr_assert_eq(cf_hex_digit('9'), 9);
+    cr_assert_eq(cf_hex_digit('a'), 10);
+    cr_assert_eq(cf_hex_digit('F'), 15);
+    cr_assert_eq(cf_hex_digit('g'), -1);
+    cr_assert_eq(cf_hex_digit('/'), -1);
+    cr_assert_eq(cf_hex_digit('\0'), -1);
+}
