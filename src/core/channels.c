@@ -1,5 +1,6 @@
 /* Notification channels, thresholds and the delivery log (see channels.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -7,6 +8,7 @@
 #include "core/channels.h"
 #include "crypto/serverkey.h"
 #include "util/id.h"
+#include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -133,4 +135,35 @@ enum cf_rc cf_channels_deliveries(struct cf_core *core, const struct cf_principa
         return cf_err_field(err, CF_EVALIDATION, "status",
                             "status: pending, delivered or failed, not '%.32s'", state);
     return core->store->ops->notice_list(core->store, project_id, state, limit, offset, out, err);
+}
+
+void cf_channels_alert(struct cf_core *core, const char *project_id, const char *item_key,
+                       const char *threshold, const char *message, const char *item_json)
+{
+    struct cf_store *st = core->store;
+    struct cf_channel_list chs = {0};
+    struct cf_err err;
+    struct cf_notice *n = calloc(1, sizeof(*n));
+    cf_err_clear(&err);
+    if (!n || st->ops->channel_list(st, NULL, &chs, &err) != CF_OK) {
+        free(n);
+        return;
+    }
+    cf_strlcpy(n->item_key, item_key, sizeof(n->item_key));
+    cf_strlcpy(n->threshold, threshold, sizeof(n->threshold));
+    cf_strlcpy(n->project_id, project_id, sizeof(n->project_id));
+    cf_strlcpy(n->message, message, sizeof(n->message));
+    cf_strlcpy(n->item, item_json ? item_json : "{}", sizeof(n->item));
+    n->created_at = cf_now_ms();
+    for (size_t i = 0; i < chs.n; i++) {
+        bool created = false;
+        if (chs.items[i].project_id[0] && strcmp(chs.items[i].project_id, project_id) != 0)
+            continue;
+        cf_uuid_new(n->id);
+        cf_strlcpy(n->channel_id, chs.items[i].id, sizeof(n->channel_id));
+        if (st->ops->notice_claim(st, n, &created, &err) != CF_OK)
+            cf_log(CF_LOG_ERROR, "%s notice not stored: %s", threshold, err.msg);
+    }
+    cf_channel_list_release(&chs);
+    free(n);
 }

@@ -64,4 +64,13 @@ enum cf_rc cf_channels_deliveries(struct cf_core *core, const struct cf_principa
                                   const char *project_id, const char *state, size_t limit,
                                   size_t offset, struct cf_notice_list *out, struct cf_err *err);
 
+/* Queues a failure notice (threshold: its kind, "sync-failed", "rotation-failed") on every channel
+ * of project_id and every server-wide channel, once per item_key and channel (the store claims each
+ * notice once, see notices in store.h): the caller puts the failure's hash in item_key so that a
+ * new failure is told and a repeated one is not. message and item_json (the item as JSON text) hold
+ * no secret. Failures are logged, not returned: an alert that cannot be queued must not change the
+ * outcome of what failed. */
+void cf_channels_alert(struct cf_core *core, const char *project_id, const char *item_key,
+                       const char *threshold, const char *message, const char *item_json);
+
 #endif

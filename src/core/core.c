@@ -100,3 +100,21 @@ fail:
             cf_scope_not_found(core, who, action, project, env_slug[0] ? env_slug : env, norm, err);
     return rc;
 }
+
+enum cf_rc cf_project_for_admin(struct cf_core *core, const struct cf_principal *who,
+                                const char *project, struct cf_project *out, struct cf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (!project || !project[0])
+        return cf_err_field(err, CF_EVALIDATION, "projectId", "projectId is required");
+    enum cf_rc rc = core->store->ops->project_get(core->store, project, out, err);
+    if (rc == CF_ENOTFOUND) {
+        cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
+        return cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, NULL, NULL, err);
+    }
+    if (rc == CF_OK)
+        rc = cf_authz_check(core, who, CF_ACTION_ADMIN, out->id, NULL, NULL, err);
+    if (rc != CF_OK)
+        cf_project_release(out);
+    return rc;
+}

@@ -31,6 +31,8 @@ struct cf_notifier;
 
 struct cf_entra_cache;
 struct cf_github_cache;
+struct cf_rotator_ops;
+struct cf_consumer_ops;
 
 struct cf_core {
     struct cf_store *store;     /* borrowed */
@@ -50,6 +52,13 @@ struct cf_core {
     /* Wakes this server's secret-sync worker (sync/worker.h) after a change; NULL: none. */
     void (*sync_wake)(void *ctx);
     void *sync_wake_ctx;
+    /* Wakes this server's rotation worker (sync/worker.h) after a change; NULL: none. */
+    void (*rotation_wake)(void *ctx);
+    void *rotation_wake_ctx;
+    /* The rotators and consumers the rotation engine (core/rotations.h) uses, by type; NULL:
+     * provider/rotator.h's tables. Frozen configuration: a unit test sets its own before use. */
+    const struct cf_rotator_ops *(*rotator_find)(const char *type);
+    const struct cf_consumer_ops *(*consumer_find)(const char *type);
 };
 
 enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY };
@@ -79,6 +88,13 @@ enum cf_action {
 enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
                           enum cf_action action, const char *project_id, const struct cf_env *env,
                           const char *path, struct cf_err *err);
+
+/* The project (id or slug, field "projectId") for who, a project administrator there:
+ * CF_EVALIDATION when project is empty, the 404 or 403 of cf_scope_not_found when it does not
+ * exist, the 403 of cf_authz_check when who may not administer it. Release out with
+ * cf_project_release (zeroed on failure). For the engines' management calls (syncs, rotations). */
+enum cf_rc cf_project_for_admin(struct cf_core *core, const struct cf_principal *who,
+                                const char *project, struct cf_project *out, struct cf_err *err);
 
 /* Whether the store answers (GET /api/status, no caller): CF_OK, or CF_EUNAVAIL naming why. */
 enum cf_rc cf_core_ping(struct cf_core *core, struct cf_err *err);

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "core/auditlog.h"
+#include "core/channels.h"
 #include "core/connections.h"
 #include "core/names.h"
 #include "core/secrets.h"
@@ -155,25 +156,6 @@ static enum cf_rc view_of(struct cf_core *core, const struct cf_sync *s, struct 
             cf_strlcpy(out->connection_name, conn.name, sizeof(out->connection_name));
         }
     }
-    return rc;
-}
-
-/* The project (id or slug) for who, a project administrator there. */
-static enum cf_rc admin_project(struct cf_core *core, const struct cf_principal *who,
-                                const char *project, struct cf_project *out, struct cf_err *err)
-{
-    memset(out, 0, sizeof(*out));
-    if (!project || !project[0])
-        return cf_err_field(err, CF_EVALIDATION, "projectId", "projectId is required");
-    enum cf_rc rc = core->store->ops->project_get(core->store, project, out, err);
-    if (rc == CF_ENOTFOUND) {
-        cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
-        return cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, NULL, NULL, err);
-    }
-    if (rc == CF_OK)
-        rc = cf_authz_check(core, who, CF_ACTION_ADMIN, out->id, NULL, NULL, err);
-    if (rc != CF_OK)
-        cf_project_release(out);
     return rc;
 }
 
@@ -328,7 +310,7 @@ enum cf_rc cf_syncs_create(struct cf_core *core, const struct cf_principal *who,
         return cf_err_set(err, CF_ENOTFOUND, "Unknown secret sync destination '%.40s'",
                           destination ? destination : "");
     }
-    rc = admin_project(core, who, spec->project, &project, err);
+    rc = cf_project_for_admin(core, who, spec->project, &project, err);
     if (rc != CF_OK) {
         free(s);
         return rc;
@@ -374,7 +356,7 @@ enum cf_rc cf_syncs_list(struct cf_core *core, const struct cf_principal *who, c
     struct cf_project found;
     struct cf_sync_list rows = {0};
     memset(out, 0, sizeof(*out));
-    enum cf_rc rc = admin_project(core, who, project, &found, err);
+    enum cf_rc rc = cf_project_for_admin(core, who, project, &found, err);
     if (rc != CF_OK)
         return rc;
     rc = cf_store_sync_list(core->store, found.id, &rows, err);
@@ -944,39 +926,17 @@ static const char *cause_of(enum cf_rc rc)
 static void notify_failure(struct cf_core *core, const struct cf_sync *s, const char *error,
                            const char *hash)
 {
-    struct cf_store *st = core->store;
-    struct cf_channel_list chs = {0};
-    struct cf_err err;
-    struct cf_notice *n = calloc(1, sizeof(*n));
-    cf_err_clear(&err);
-    if (!n || st->ops->channel_list(st, NULL, &chs, &err) != CF_OK) {
-        free(n);
-        return;
-    }
-    snprintf(n->item_key, sizeof(n->item_key), "sync:%s:%.16s", s->id, hash);
-    cf_strlcpy(n->threshold, "sync-failed", sizeof(n->threshold));
-    cf_strlcpy(n->project_id, s->project_id, sizeof(n->project_id));
-    snprintf(n->message, sizeof(n->message), "Secret sync '%s' (%s) failed: %s", s->name,
-             s->destination, error);
+    char key[CF_UUID_LEN + 96], message[CF_NOTICE_MESSAGE_MAX + 1];
+    snprintf(key, sizeof(key), "sync:%s:%.16s", s->id, hash);
+    snprintf(message, sizeof(message), "Secret sync '%s' (%s) failed: %s", s->name, s->destination,
+             error);
     json_t *item = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "kind", "secret-sync", "syncId",
                              s->id, "name", s->name, "destination", s->destination, "projectId",
                              s->project_id, "error", error);
     char *text = item ? json_dumps(item, JSON_COMPACT) : NULL;
     json_decref(item);
-    cf_strlcpy(n->item, text ? text : "{}", sizeof(n->item));
+    cf_channels_alert(core, s->project_id, key, "sync-failed", message, text);
     cf_json_free_text(text);
-    n->created_at = cf_now_ms();
-    for (size_t i = 0; i < chs.n; i++) {
-        bool created = false;
-        if (chs.items[i].project_id[0] && strcmp(chs.items[i].project_id, s->project_id) != 0)
-            continue;
-        cf_uuid_new(n->id);
-        cf_strlcpy(n->channel_id, chs.items[i].id, sizeof(n->channel_id));
-        if (st->ops->notice_claim(st, n, &created, &err) != CF_OK)
-            cf_log(CF_LOG_ERROR, "secret sync %s: failure notice not stored: %s", s->id, err.msg);
-    }
-    cf_channel_list_release(&chs);
-    free(n);
 }
 
 /* Records one run in the audit log (docs/audit.md: "secret-syncs.run"): the sync, its destination,

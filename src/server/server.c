@@ -509,6 +509,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_audit_streams *audit_streams = NULL;
     struct cf_notifier *notifier = NULL;
     struct cf_sync_worker *sync_worker = NULL;
+    struct cf_sync_worker *rotation_worker = NULL;
     struct cf_err err;
     struct cf_admin_auth *admin = NULL;
     int64_t started = cf_mono_us();
@@ -618,6 +619,12 @@ int cf_cmd_server(int argc, char **argv)
     }
     /* A change may have committed just before a crash without its sync being marked. */
     cf_syncs_recover(&core);
+    /* Its first pass resumes the rotations a stopped server left in progress (once their lease
+     * ran out) and runs those that came due meanwhile. */
+    if (cf_rotation_worker_start(&core, &rotation_worker, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
     if (cf_server_start(&config, &core, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
@@ -648,6 +655,7 @@ int cf_cmd_server(int argc, char **argv)
 out:
     /* Still running only when a step after the start failed (the admin token). */
     cf_server_stop(server, 0);
+    cf_sync_worker_stop(rotation_worker);  /* before the store closes: it may be mid-step */
     cf_sync_worker_stop(sync_worker);      /* before the store closes: it may be mid-run */
     cf_notifier_stop(notifier);            /* before the store closes: it may be mid-pass */
     cf_audit_log_close(audit_log);         /* after the server: every request's record is queued */

@@ -1,9 +1,11 @@
-/* The secret-sync worker (sync/worker.h). */
+/* The background workers of sync/worker.h: one loop, given what it claims and runs (secret syncs,
+ * secret rotations). */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/rotations.h"
 #include "core/syncs.h"
 #include "sync/worker.h"
 #include "util/id.h"
@@ -14,8 +16,25 @@
 #define POLL_MS 1000
 #define DUE_BATCH 32
 
+/* What a worker claims and runs. */
+struct job {
+    const char *what; /* for the log: "secret sync" */
+    enum cf_rc (*due)(struct cf_store *st, int64_t now, size_t limit, char (*ids)[CF_UUID_LEN],
+                      size_t *n, struct cf_err *err);
+    enum cf_rc (*execute)(struct cf_core *core, const char *id, const char *owner, bool *ran,
+                          struct cf_err *err);
+};
+
+static const struct job syncs = {"secret sync", cf_store_syncs_due, cf_syncs_execute};
+static const struct job rotations = {"secret rotation", cf_store_rotations_due,
+                                     cf_rotations_execute};
+
 struct cf_sync_worker {
     struct cf_core *core;
+    const struct job *job;
+    /* the core's wake hook this worker answers (core->sync_wake or core->rotation_wake) */
+    void (**wake_fn)(void *ctx);
+    void **wake_ctx;
     char owner[CF_UUID_LEN];
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -32,7 +51,7 @@ static void worker_wake(void *ctx)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Runs every due sync once; true when one ran (there may be more). */
+/* Runs every due item once; true when one ran (there may be more). */
 static bool pass(struct cf_sync_worker *w)
 {
     char ids[DUE_BATCH][CF_UUID_LEN];
@@ -40,15 +59,15 @@ static bool pass(struct cf_sync_worker *w)
     bool any = false;
     struct cf_err err;
     cf_err_clear(&err);
-    if (cf_store_syncs_due(w->core->store, cf_now_ms(), DUE_BATCH, ids, &n, &err) != CF_OK) {
-        cf_log(CF_LOG_ERROR, "secret syncs: %s", err.msg);
+    if (w->job->due(w->core->store, cf_now_ms(), DUE_BATCH, ids, &n, &err) != CF_OK) {
+        cf_log(CF_LOG_ERROR, "%s: %s", w->job->what, err.msg);
         return false;
     }
     for (size_t i = 0; i < n; i++) {
         bool ran = false;
         cf_err_clear(&err);
-        if (cf_syncs_execute(w->core, ids[i], w->owner, &ran, &err) != CF_OK)
-            cf_log(CF_LOG_ERROR, "secret sync %s: %s", ids[i], err.msg);
+        if (w->job->execute(w->core, ids[i], w->owner, &ran, &err) != CF_OK)
+            cf_log(CF_LOG_ERROR, "%s %s: %s", w->job->what, ids[i], err.msg);
         any = any || ran;
         pthread_mutex_lock(&w->lock);
         bool stopping = w->stopping;
@@ -62,7 +81,7 @@ static bool pass(struct cf_sync_worker *w)
 static void *worker_main(void *arg)
 {
     struct cf_sync_worker *w = arg;
-    bool more = true; /* look at once: syncs left pending before a restart */
+    bool more = true; /* look at once: work left pending before a restart */
     pthread_mutex_lock(&w->lock);
     while (!w->stopping) {
         if (!more && !w->woken) {
@@ -81,25 +100,40 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-enum cf_rc cf_sync_worker_start(struct cf_core *core, struct cf_sync_worker **out,
-                                struct cf_err *err)
+static enum cf_rc start(struct cf_core *core, const struct job *job, void (**wake_fn)(void *ctx),
+                        void **wake_ctx, struct cf_sync_worker **out, struct cf_err *err)
 {
     struct cf_sync_worker *w = calloc(1, sizeof(*w));
     if (!w)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     w->core = core;
+    w->job = job;
+    w->wake_fn = wake_fn;
+    w->wake_ctx = wake_ctx;
     cf_uuid_new(w->owner);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
         cf_sync_worker_stop(w);
-        return cf_err_set(err, CF_EINTERNAL, "cannot start the secret-sync thread");
+        return cf_err_set(err, CF_EINTERNAL, "cannot start the %s thread", job->what);
     }
     w->started = true;
-    core->sync_wake_ctx = w;
-    core->sync_wake = worker_wake;
+    *wake_ctx = w;
+    *wake_fn = worker_wake;
     *out = w;
     return CF_OK;
+}
+
+enum cf_rc cf_sync_worker_start(struct cf_core *core, struct cf_sync_worker **out,
+                                struct cf_err *err)
+{
+    return start(core, &syncs, &core->sync_wake, &core->sync_wake_ctx, out, err);
+}
+
+enum cf_rc cf_rotation_worker_start(struct cf_core *core, struct cf_sync_worker **out,
+                                    struct cf_err *err)
+{
+    return start(core, &rotations, &core->rotation_wake, &core->rotation_wake_ctx, out, err);
 }
 
 const char *cf_sync_worker_owner(const struct cf_sync_worker *w)
@@ -111,9 +145,9 @@ void cf_sync_worker_stop(struct cf_sync_worker *w)
 {
     if (!w)
         return;
-    if (w->core->sync_wake_ctx == w) {
-        w->core->sync_wake = NULL;
-        w->core->sync_wake_ctx = NULL;
+    if (w->wake_ctx && *w->wake_ctx == w) {
+        *w->wake_fn = NULL;
+        *w->wake_ctx = NULL;
     }
     if (w->started) {
         pthread_mutex_lock(&w->lock);

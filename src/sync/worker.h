@@ -2,7 +2,8 @@
  * pending syncs in the store and runs them (core/syncs.h cf_syncs_execute), one at a time. It is
  * woken at once by a change on this server (core->sync_wake) and looks for work every second
  * otherwise, which is how changes made on other servers sharing a PostgreSQL database, retries
- * whose backoff has run out and syncs left pending by a server that stopped are picked up. */
+ * whose backoff has run out and syncs left pending by a server that stopped are picked up. The
+ * secret-rotation worker is the same loop over rotations. */
 #ifndef CF_SYNC_WORKER_H
 #define CF_SYNC_WORKER_H
 
@@ -15,10 +16,17 @@ struct cf_sync_worker;
 enum cf_rc cf_sync_worker_start(struct cf_core *core, struct cf_sync_worker **out,
                                 struct cf_err *err);
 
+/* Starts the secret-rotation worker (docs/rotation.md): the same loop over due rotations
+ * (core/rotations.h cf_rotations_execute: scheduled ones, retries whose backoff ran out, steps
+ * that waited, and rotations a stopped server left in progress, once their claim's lease ran
+ * out), woken by core->rotation_wake, which it sets. Stop it with cf_sync_worker_stop. */
+enum cf_rc cf_rotation_worker_start(struct cf_core *core, struct cf_sync_worker **out,
+                                    struct cf_err *err);
+
 /* This worker's claim owner (a UUID per process), for runs started elsewhere on this server. */
 const char *cf_sync_worker_owner(const struct cf_sync_worker *worker);
 
-/* Stops the thread (after the run in progress) and frees the worker; clears core->sync_wake.
+/* Stops the thread (after the run in progress) and frees the worker; clears the wake hook it set.
  * NULL is a no-op. */
 void cf_sync_worker_stop(struct cf_sync_worker *worker);
 

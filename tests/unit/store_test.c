@@ -2131,7 +2131,8 @@ Test(store, identities_migration_applies_to_an_existing_database)
     make_project("p", &p, NULL);
     st->ops->close(st);
     st = NULL;
-    raw_exec("DROP TABLE sync_items; DROP TABLE syncs; DROP TABLE app_connections;"
+    raw_exec("DROP TABLE rotation_history; DROP TABLE rotations;"
+             " DROP TABLE sync_items; DROP TABLE syncs; DROP TABLE app_connections;"
              " DROP TABLE identity_kubernetes_auths; DROP TABLE identity_jwt_auths;"
              " DROP TABLE identity_memberships;"
              " DROP TABLE identity_access_tokens; DROP TABLE identity_client_secrets;"
