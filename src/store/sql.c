@@ -3352,6 +3352,19 @@ static const struct copy_table {
     {"sync_items",
      "sync_id, name, secret_env_id, secret_path, secret_key, version, value_hash, pushed_at",
      "tttttiti", "sync_id, name"},
+    {"rotations",
+     "id, project_id, name, description, env_id, folder_path, type, connection_id, parameters,"
+     " secrets_mapping, consumers, interval_days, days_before_expiry, rotate_at_minute,"
+     " grace_period_ms, lifetime_ms, auto_rotate, generation, current_cred_id,"
+     " current_expires_at, previous_cred_id, pending_step, pending_generation, pending_cred_id,"
+     " pending_expires_at, pending_version, pending_consumer, grace_until, step_started_at,"
+     " step_attempts, next_attempt_at, last_error, last_error_cause, last_error_step,"
+     " notified_error, status, run_requested, last_rotated_at, next_rotation_at, claim_owner,"
+     " claim_until, created_at, updated_at",
+     "tttttttttttiiiiiiitittitiiiiiiitttttiiitiii", "id"},
+    {"rotation_history",
+     "id, seq, rotation_id, generation, step, outcome, cause, message, credential_id, at",
+     "titittttti", "rotation_id, seq"},
 };
 
 struct copy_state {

@@ -22,7 +22,7 @@
 
 /* The most parameters a statement may bind: drivers size their parameter arrays by it and refuse
  * a statement with more (CF_ESTORE), as does a store copy for a table with more columns. */
-#define SQL_PARAMS_MAX 32
+#define SQL_PARAMS_MAX 48
 
 /* One bound parameter; built with the A_* macros of sql.c, passed as ARGS(...). */
 struct sq_arg {
