@@ -35,6 +35,7 @@ static const struct cf_cli_sub commands[] = {
     {"operator", cf_cmd_operator,
      "offline maintenance: rotate-root-key, rotate-admin-token, migrate"},
     {"projects", cf_cmd_projects, "create, list, get and delete projects"},
+    {"rotations", cf_cmd_rotations, "secret rotations: renew, push, verify, retire credentials"},
     {"run", cf_cmd_run, "run a command with secrets in its environment"},
     {"secrets", cf_cmd_secrets, "set, get, list, delete secrets; history and rollback"},
     {"server", cf_cmd_server, "run the Coffer server"},

@@ -49,6 +49,7 @@ extern const struct cf_route cf_routes_notifications[];
 extern const struct cf_route cf_routes_inventory[];
 extern const struct cf_route cf_routes_connections[];
 extern const struct cf_route cf_routes_syncs[];
+extern const struct cf_route cf_routes_rotations[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);

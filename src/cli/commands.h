@@ -17,6 +17,7 @@ int cf_cmd_inventory(int argc, char **argv);
 int cf_cmd_login(int argc, char **argv);
 int cf_cmd_man(int argc, char **argv);
 int cf_cmd_notifications(int argc, char **argv);
+int cf_cmd_rotations(int argc, char **argv);
 int cf_cmd_syncs(int argc, char **argv);
 int cf_cmd_projects(int argc, char **argv);
 int cf_cmd_run(int argc, char **argv);
