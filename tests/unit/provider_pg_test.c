@@ -142,6 +142,29 @@ static json_t *conn_credentials(const char *user, const char *password)
     return c;
 }
 
+/* The rotator, a connection logging in as user, and the parameters naming the two roles. */
+struct rig {
+    const struct cf_rotator_ops *ops;
+    json_t *creds;
+    struct cf_provider_conn conn;
+    json_t *params;
+};
+
+static void rig_init(struct rig *r, const char *user, const char *password)
+{
+    r->ops = cf_rotator_find("postgres-credentials");
+    cr_assert_not_null(r->ops);
+    r->creds = conn_credentials(user, password);
+    r->conn = (struct cf_provider_conn){"postgres", "username-and-password", r->creds, NULL, NULL};
+    r->params = json_pack("{s:s, s:s}", "username1", "app_blue", "username2", "app_green");
+}
+
+static void rig_release(struct rig *r)
+{
+    json_decref(r->params);
+    json_decref(r->creds);
+}
+
 /* The words every error message is searched for. */
 static const char *secrets_seen[16];
 static size_t n_secrets;
@@ -171,13 +194,13 @@ static void assert_password_shape(const struct cf_rotated_cred *cred)
 
 Test(provider_pg, two_roles_alternate_and_revoked_passwords_stop_working)
 {
-    const struct cf_rotator_ops *ops = cf_rotator_find("postgres-credentials");
-    cr_assert_not_null(ops);
+    struct rig rig;
+    rig_init(&rig, "rotator", ROTATOR_PASSWORD);
+    const struct cf_rotator_ops *ops = rig.ops;
+    struct cf_provider_conn conn = rig.conn;
+    json_t *params = rig.params;
     cr_assert_str_eq(ops->connection_app, "postgres");
     cr_assert_null(ops->list_issued);
-    json_t *creds = conn_credentials("rotator", ROTATOR_PASSWORD);
-    struct cf_provider_conn conn = {"postgres", "username-and-password", creds, NULL, NULL};
-    json_t *params = json_pack("{s:s, s:s}", "username1", "app_blue", "username2", "app_green");
     struct cf_err err = {0};
     struct cf_rotated_cred gen1 = {0}, gen2 = {0}, gen3 = {0};
     char *pw1 = NULL, *pw2 = NULL;
@@ -250,16 +273,16 @@ Test(provider_pg, two_roles_alternate_and_revoked_passwords_stop_working)
     cf_rotated_cred_release(&gen1);
     cf_rotated_cred_release(&gen2);
     cf_rotated_cred_release(&gen3);
-    json_decref(params);
-    json_decref(creds);
+    rig_release(&rig);
 }
 
 Test(provider_pg, lifetime_sets_valid_until_and_no_lifetime_clears_it)
 {
-    const struct cf_rotator_ops *ops = cf_rotator_find("postgres-credentials");
-    json_t *creds = conn_credentials("rotator", ROTATOR_PASSWORD);
-    struct cf_provider_conn conn = {"postgres", "username-and-password", creds, NULL, NULL};
-    json_t *params = json_pack("{s:s, s:s}", "username1", "app_blue", "username2", "app_green");
+    struct rig rig;
+    rig_init(&rig, "rotator", ROTATOR_PASSWORD);
+    const struct cf_rotator_ops *ops = rig.ops;
+    struct cf_provider_conn conn = rig.conn;
+    json_t *params = rig.params;
     struct cf_err err = {0};
     struct cf_rotated_cred cred = {0};
     char until[64];
@@ -276,7 +299,8 @@ Test(provider_pg, lifetime_sets_valid_until_and_no_lifetime_clears_it)
     cr_assert_eq(ops->verify(&conn, params, &cred, &err), CF_OK, "%s", err.msg);
     cf_rotated_cred_release(&cred);
 
-    /* a lifetime already past: the server itself refuses the password */
+    /* a date left on the role (by hand, or by a rotation with a lifetime) would end the next
+     * password early: without a lifetime, issue clears it */
     superuser_exec("ALTER ROLE app_blue VALID UNTIL '2000-01-01'");
     ref.lifetime_ms = 0;
     cr_assert_eq(ops->issue(&conn, params, &ref, &cred, &err), CF_OK, "%s", err.msg);
@@ -284,18 +308,19 @@ Test(provider_pg, lifetime_sets_valid_until_and_no_lifetime_clears_it)
     cr_assert_str_eq(until, "Infinity", "an old date is cleared");
     cr_assert_eq(ops->verify(&conn, params, &cred, &err), CF_OK, "%s", err.msg);
     cf_rotated_cred_release(&cred);
-    json_decref(params);
-    json_decref(creds);
+    rig_release(&rig);
 }
 
 Test(provider_pg, missing_role_and_missing_privilege_are_named)
 {
-    const struct cf_rotator_ops *ops = cf_rotator_find("postgres-credentials");
-    json_t *creds = conn_credentials("rotator", ROTATOR_PASSWORD);
-    json_t *weak_creds = conn_credentials("weak", WEAK_PASSWORD);
-    struct cf_provider_conn conn = {"postgres", "username-and-password", creds, NULL, NULL};
-    struct cf_provider_conn weak = {"postgres", "username-and-password", weak_creds, NULL, NULL};
-    json_t *params = json_pack("{s:s, s:s}", "username1", "app_blue", "username2", "app_green");
+    struct rig rig;
+    rig_init(&rig, "rotator", ROTATOR_PASSWORD);
+    const struct cf_rotator_ops *ops = rig.ops;
+    struct cf_provider_conn conn = rig.conn;
+    json_t *params = rig.params;
+    struct rig weak_rig;
+    rig_init(&weak_rig, "weak", WEAK_PASSWORD);
+    struct cf_provider_conn weak = weak_rig.conn;
     json_t *ghost = json_pack("{s:s, s:s}", "username1", "app_blue", "username2", "no_such_role");
     struct cf_err err = {0};
     struct cf_rotated_cred cred = {0};
@@ -341,9 +366,8 @@ Test(provider_pg, missing_role_and_missing_privilege_are_named)
 
     json_decref(wrong_creds);
     json_decref(ghost);
-    json_decref(params);
-    json_decref(weak_creds);
-    json_decref(creds);
+    rig_release(&weak_rig);
+    rig_release(&rig);
 }
 
 /* ---- without a cluster ---- */
