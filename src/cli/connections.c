@@ -189,11 +189,14 @@ static const char create_usage[] =
     "                   certificate: tenantId, clientId, certificate\n"
     "  github           app: appId, privateKey, installationId\n"
     "                   personal-access-token: personalAccessToken\n"
+    "  postgres         username-and-password: host, port, database, username,\n"
+    "                   password [, sslEnabled, sslRejectUnauthorized,\n"
+    "                   sslCertificate]\n"
     "Optional endpoint overrides: instanceUrl (Azure DevOps), authorityHost\n"
     "(Entra ID), host (GitHub API).\n"
     "\n"
     "options:\n"
-    "  --app APP          azure-devops, azure-key-vault or github\n"
+    "  --app APP          azure-devops, azure-key-vault, github or postgres\n"
     "  --method METHOD    see above\n"
     "  --name NAME        a unique name (letters, digits, '-', '_', '.')\n"
     "  --description TEXT  what it is for\n" CREDENTIALS_HELP
@@ -261,7 +264,7 @@ static const char list_usage[] =
     "credentials: the non-secret fields, the expiry, the last check.\n"
     "\n"
     "options:\n"
-    "  --app APP          azure-devops, azure-key-vault or github\n" CF_CLI_COMMON_HELP;
+    "  --app APP          azure-devops, azure-key-vault, github or postgres\n" CF_CLI_COMMON_HELP;
 
 static int cmd_list(int argc, char **argv)
 {

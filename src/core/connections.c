@@ -30,6 +30,10 @@ enum field_kind {
     FIELD_SECRET, /* a token or a client secret: never shown; a hint of its last four characters */
     FIELD_CERT,   /* PEM certificate and private key: never shown; the certificate's thumbprint */
     FIELD_KEY,    /* PEM private key: never shown; the public key's fingerprint */
+    FIELD_PASSWORD, /* a password chosen by a person (spaces allowed): never shown, no hint */
+    FIELD_PORT,     /* a TCP port, an integer 1 to 65535: shown */
+    FIELD_FLAG,     /* a boolean: shown */
+    FIELD_CA,       /* a PEM certificate to trust (public): shown */
 };
 
 struct field {
@@ -38,7 +42,7 @@ struct field {
     bool required;
 };
 
-#define FIELDS_MAX 6
+#define FIELDS_MAX 8
 
 /* The apps, their methods and the fields of each method's credentials (Infisical's shapes, plus the
  * endpoint overrides of provider/provider.h). */
@@ -91,6 +95,17 @@ static const struct method {
     {"github",
      "personal-access-token",
      {{"personalAccessToken", FIELD_SECRET, true}, {"host", FIELD_URL, false}}},
+    /* host may also be a Unix socket directory (an absolute path), as libpq takes it */
+    {"postgres",
+     "username-and-password",
+     {{"host", FIELD_PUBLIC, true},
+      {"port", FIELD_PORT, true},
+      {"database", FIELD_PUBLIC, true},
+      {"username", FIELD_PUBLIC, true},
+      {"password", FIELD_PASSWORD, true},
+      {"sslEnabled", FIELD_FLAG, false},
+      {"sslRejectUnauthorized", FIELD_FLAG, false},
+      {"sslCertificate", FIELD_CA, false}}},
 };
 
 #define PUBLIC_VALUE_MAX 256 /* an id, a name or a URL */
@@ -208,6 +223,26 @@ static enum cf_rc parse_private_key(const char *text, char fingerprint[64], stru
     return rc;
 }
 
+/* A certificate to trust (a CA's, public): it must read as PEM; it is shown as given. */
+static enum cf_rc check_ca(const char *field, const char *value, size_t len, json_t *shown,
+                           struct cf_err *err)
+{
+    BIO *bio = BIO_new_mem_buf(value, (int)len);
+    X509 *cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    enum cf_rc rc = CF_OK;
+    if (!bio)
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    else if (!cert)
+        rc =
+            cf_err_field(err, CF_EVALIDATION, field, "%s: no PEM certificate could be read", field);
+    else if (json_object_set_new(shown, field + strlen("credentials."), json_stringn(value, len)))
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    X509_free(cert);
+    BIO_free(bio);
+    ERR_clear_error();
+    return rc;
+}
+
 /* Checks one field's value; adds what may be shown of it to shown. *not_after: a certificate's. */
 static enum cf_rc check_field(const struct field *f, const char *value, size_t len, json_t *shown,
                               int64_t *not_after, struct cf_err *err)
@@ -232,6 +267,15 @@ static enum cf_rc check_field(const struct field *f, const char *value, size_t l
                    ? CF_OK
                    : cf_err_set(err, CF_ENOMEM, "out of memory");
     }
+    if (f->kind == FIELD_PASSWORD) {
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+                return cf_err_field(err, CF_EVALIDATION, field,
+                                    "%s: must not hold control characters", field);
+        return CF_OK; /* a password a person chose: not even a hint of it is shown */
+    }
+    if (f->kind == FIELD_CA)
+        return check_ca(field, value, len, shown, err);
     char hint_name[64], hint[64];
     enum cf_rc rc = CF_OK;
     if (f->kind == FIELD_SECRET) {
@@ -255,6 +299,28 @@ static enum cf_rc check_field(const struct field *f, const char *value, size_t l
     if (rc == CF_OK && json_object_set_new(shown, hint_name, json_string(hint)) != 0)
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
     return rc;
+}
+
+/* A port: an integer 1 to 65535 (a number, or its decimal digits in a string). */
+static enum cf_rc check_port(const struct field *f, const json_t *v, json_t *shown,
+                             struct cf_err *err)
+{
+    char field[CF_ERR_FIELD_MAX];
+    snprintf(field, sizeof(field), "credentials.%s", f->name);
+    json_int_t port = -1;
+    if (json_is_integer(v)) {
+        port = json_integer_value(v);
+    } else if (json_is_string(v) && json_string_length(v) > 0 && json_string_length(v) <= 5) {
+        port = 0;
+        for (const char *c = json_string_value(v); *c && port >= 0; c++)
+            port = *c >= '0' && *c <= '9' ? port * 10 + (*c - '0') : -1;
+    }
+    if (port < 1 || port > 65535)
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: a port from 1 to 65535 is expected",
+                            field);
+    return json_object_set_new(shown, f->name, json_integer(port)) == 0
+               ? CF_OK
+               : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 
 /* Validates credentials for m; *shown (new object) is what may be shown of them; *not_after the
@@ -301,6 +367,14 @@ static enum cf_rc validate(const struct method *m, const json_t *credentials, js
         if (!v && f->required)
             rc = cf_err_field(err, CF_EVALIDATION, field, "%s is required for %s %s", field, m->app,
                               m->method);
+        else if (v && f->kind == FIELD_PORT)
+            rc = check_port(f, v, out, err);
+        else if (v && f->kind == FIELD_FLAG && !json_is_boolean(v))
+            rc = cf_err_field(err, CF_EVALIDATION, field, "%s: true or false is expected", field);
+        else if (v && f->kind == FIELD_FLAG)
+            rc = json_object_set(out, f->name, v) == 0
+                     ? CF_OK
+                     : cf_err_set(err, CF_ENOMEM, "out of memory");
         else if (v && !json_is_string(v))
             rc = cf_err_field(err, CF_EVALIDATION, field, "%s: a string is expected", field);
         else if (v)
@@ -321,7 +395,7 @@ static enum cf_rc find_checked(const char *app, const char *method, const struct
     *m = NULL;
     if (!app || !find_method(app, NULL))
         return cf_err_field(err, CF_EVALIDATION, "app",
-                            "app: azure-devops, azure-key-vault or github, not '%.32s'",
+                            "app: azure-devops, azure-key-vault, github or postgres, not '%.32s'",
                             app ? app : "");
     if (!method || !(*m = find_method(app, method))) {
         method_names(app, names, sizeof(names));
@@ -493,7 +567,8 @@ enum cf_rc cf_connections_list(struct cf_core *core, const struct cf_principal *
     enum cf_rc rc = cf_authz_admin(who, WHAT, err);
     if (rc == CF_OK && app && !find_method(app, NULL))
         rc = cf_err_field(err, CF_EVALIDATION, "app",
-                          "app: azure-devops, azure-key-vault or github, not '%.32s'", app);
+                          "app: azure-devops, azure-key-vault, github or postgres, not '%.32s'",
+                          app);
     return rc == CF_OK ? cf_store_connection_list(core->store, app, out, err) : rc;
 }
 

@@ -12,6 +12,7 @@
 #include "provider/filedest.h"
 #include "provider/github.h"
 #include "provider/keyvault.h"
+#include "provider/pgrole.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -29,6 +30,7 @@ static const struct {
     {"azure-devops", cf_ado_check},
     {"azure-key-vault", cf_keyvault_check},
     {"github", cf_github_check},
+    {"postgres", cf_pg_check},
 };
 
 const struct cf_dest_ops *cf_dest_find(const char *slug)

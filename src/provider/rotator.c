@@ -6,10 +6,12 @@
 
 #include <sodium.h>
 
+#include "provider/pgrole.h"
 #include "util/str.h"
 #include "util/banned.h"
 
 static const struct cf_rotator_ops *const rotators[] = {
+    &cf_rotator_postgres_credentials,
     NULL, /* placeholder: each rotator adds its line above this one */
 };
 

@@ -33,9 +33,10 @@ BASE = "/api/v1/app-connections"
 PAT = "ado-pat-" + "Q7v" * 10 + "wxyz"          # ends in wxyz
 CLIENT_SECRET = "entra-secret-" + "k9P" * 8 + "T0p5"
 GITHUB_PAT = "github_pat_" + "Zr4" * 12 + "LAST"
+PG_PASSWORD = "pg pass with spaces-5d21"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "0c1f5e9a-3b7d-4e2a-9c61-7a2b3c4d5e6f"
-SECRETS = [PAT, CLIENT_SECRET, GITHUB_PAT]
+SECRETS = [PG_PASSWORD, PAT, CLIENT_SECRET, GITHUB_PAT]
 
 
 def pem_material(directory):
@@ -92,6 +93,9 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
             ("github", "app", {"appId": "123456", "privateKey": self.rsa_key, "installationId": "987654"}),
             ("github", "personal-access-token", {"personalAccessToken": GITHUB_PAT,
                                                  "host": "https://api.github.com"}),
+            ("postgres", "username-and-password", {"host": "db.internal", "port": 5432, "database": "app",
+                                                   "username": "coffer_rotator", "password": PG_PASSWORD,
+                                                   "sslEnabled": True}),
         ]
 
     def test_each_app_and_method_and_the_credentials_never_come_back(self):
@@ -110,6 +114,10 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
         self.assertEqual(shown[("github", "app")]["appId"], "123456")
         self.assertEqual(shown[("github", "personal-access-token")],
                          {"personalAccessTokenHint": "****LAST", "host": "https://api.github.com"})
+        # a password a person chose: not even a hint of it
+        self.assertEqual(shown[("postgres", "username-and-password")],
+                         {"host": "db.internal", "port": 5432, "database": "app", "username": "coffer_rotator",
+                          "sslEnabled": True})
         # A certificate says when it expires (harness.make_cert: 2 days).
         cert_expiry = made[("azure-key-vault", "certificate")]["expiresAt"]
         self.assertTrue(cert_expiry and cert_expiry[:10] in (stamp(2 * DAY)[:10], stamp(DAY)[:10]), cert_expiry)
@@ -178,6 +186,10 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
             ("github", "app", {"appId": "1", "privateKey": "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n", "installationId": "2"},
              "credentials.privateKey", "no PEM private key"),
             ("azure-devops", "access-token", dict(ok, accessToken="x" * 17000), "credentials", "at most 16384 bytes"),
+            ("postgres", "username-and-password", {"host": "h", "port": 0, "database": "d", "username": "u",
+                                                   "password": PG_PASSWORD}, "credentials.port", "a port from 1 to 65535"),
+            ("postgres", "username-and-password", {"host": "h", "port": 5432, "database": "d", "username": "u"},
+             "credentials.password", "credentials.password is required for postgres username-and-password"),
         ]
         for app, method, credentials, field, words in cases:
             with self.subTest(app=app, method=method, field=field):
@@ -186,7 +198,7 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
                 self.assertEqual(body["details"][0]["field"], field)
                 self.assertNoSecret(r.body.decode(), "an error")
         self.assertError(self.create("gitlab", "access-token", ok), 422, "ValidationFailure",
-                         "azure-devops, azure-key-vault or github")
+                         "azure-devops, azure-key-vault, github or postgres")
         self.assertError(self.api("POST", BASE + "/azure-devops", body={"method": "access-token", "name": "n"}),
                          422, "ValidationFailure", "credentials: required")
         self.assertError(self.create("azure-devops", "access-token", ok, name="bad name!"), 422, None, "name:")

@@ -71,7 +71,7 @@ static const struct {
      "credentials.personalAccessToken", "must not be empty"},
     {"github", "personal-access-token", "[]", "credentials", "an object is required"},
     {"github", "oauth", "{}", "method", "app or personal-access-token for github, not 'oauth'"},
-    {"gitlab", "access-token", "{}", "app", "azure-devops, azure-key-vault or github"},
+    {"gitlab", "access-token", "{}", "app", "azure-devops, azure-key-vault, github or postgres"},
 };
 
 Test(connections, validation_names_the_field)
