@@ -214,6 +214,12 @@ static bool is_sync(const struct cf_notice *n)
     return strncmp(n->threshold, "sync-", 5) == 0;
 }
 
+/* A notice about a secret rotation (threshold "rotation-failed", see core/rotations.c). */
+static bool is_rotation(const struct cf_notice *n)
+{
+    return strncmp(n->threshold, "rotation-", 9) == 0;
+}
+
 /* The body a channel of this type gets. */
 static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
 {
@@ -221,6 +227,7 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
     char title[128];
     snprintf(title, sizeof(title), "Coffer: %s",
              is_sync(n)                             ? "secret sync failed"
+             : is_rotation(n)                       ? "secret rotation failed"
              : strcmp(n->threshold, "expired") == 0 ? "expired"
              : strcmp(n->threshold, "due") == 0     ? "rotation due"
                                                     : "expiring soon");
@@ -237,10 +244,13 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
             "type", "TextBlock", "text", n->message, "wrap", 1);
     } else {
         json_t *item = json_loads(n->item, 0, NULL);
-        body = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "event",
-                         is_sync(n) ? "coffer.sync" : "coffer.expiry", "deliveryId", n->id,
-                         "threshold", n->threshold, "message", n->message, "item",
-                         item ? item : json_null(), "createdAt", cf_time_json(n->created_at));
+        body =
+            json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "event",
+                      is_sync(n)       ? "coffer.sync"
+                      : is_rotation(n) ? "coffer.rotation"
+                                       : "coffer.expiry",
+                      "deliveryId", n->id, "threshold", n->threshold, "message", n->message, "item",
+                      item ? item : json_null(), "createdAt", cf_time_json(n->created_at));
     }
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
@@ -258,6 +268,8 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
     snprintf(delivery, sizeof(delivery), "X-Coffer-Delivery: %s", n->id);
     if (is_sync(n))
         snprintf(event, sizeof(event), "X-Coffer-Event: sync.failed");
+    else if (is_rotation(n))
+        snprintf(event, sizeof(event), "X-Coffer-Event: rotation.failed");
     else
         snprintf(event, sizeof(event), "X-Coffer-Event: expiry.%s", n->threshold);
     const char *failure = NULL;
@@ -340,6 +352,7 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
     snprintf(subject, sizeof(subject), "[Coffer] %s: %.100s",
              is_sync(n)                             ? "secret sync failed"
+             : is_rotation(n)                       ? "secret rotation failed"
              : strcmp(n->threshold, "expired") == 0 ? "expired"
              : strcmp(n->threshold, "due") == 0     ? "rotation due"
                                                     : "expiring soon",
@@ -349,16 +362,17 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
     char *text = malloc(size);
     if (!text)
         return "out of memory";
-    int len = snprintf(text, size,
-                       "Date: %s\r\nFrom: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\n"
-                       "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                       "Content-Transfer-Encoding: 8bit\r\n\r\n"
-                       "%s\r\n\r\nThreshold: %s\r\nDelivery: %s\r\n\r\n"
-                       "%s\r\n",
-                       date, nf->smtp_from, ch->target, subject, message_id, n->message,
-                       n->threshold, n->id,
-                       is_sync(n) ? "Run `coffer syncs status` with the sync's id for its state."
-                                  : "Run `coffer expiring` to see everything that is due.");
+    int len = snprintf(
+        text, size,
+        "Date: %s\r\nFrom: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+        "%s\r\n\r\nThreshold: %s\r\nDelivery: %s\r\n\r\n"
+        "%s\r\n",
+        date, nf->smtp_from, ch->target, subject, message_id, n->message, n->threshold, n->id,
+        is_sync(n)       ? "Run `coffer syncs status` with the sync's id for its state."
+        : is_rotation(n) ? "Run `coffer rotations status` with the rotation's id for its state."
+                         : "Run `coffer expiring` to see everything that is due.");
     struct mail m = {text, len > 0 ? (size_t)len : 0, 0};
     CURL *curl = curl_easy_init();
     struct curl_slist *rcpt = NULL;

@@ -1,0 +1,396 @@
+"""Secret rotations (docs/rotation.md) end to end: the real server, the real CLI, a real throwaway PostgreSQL
+cluster (scripts/pg.sh) for the postgres-credentials rotator.
+
+Checked: the API's shapes (/api/v2/secret-rotations, Infisical's envelope and field names) and its refusals with
+the problem named (unknown type, missing or unknown mapping output, a missing, unknown or wrong-app connection,
+gracePeriod < 0, a schedule out of range, an unknown folder); the CLI (list, get, status with history, run
+--dry-run, plan, remove). Against PostgreSQL: a rotation issues a password on the idle role, stores user and
+password as new versions of the mapped secrets, verifies them and, after the grace period (moved with the test
+clock), revokes the previous role's password, which PostgreSQL then refuses while the new one logs in; the grace
+period keeps the old password working until it ends; a stopped cluster leaves the old credential in place, the
+status naming step and cause, and an alert on a channel; a server killed at every step of a rotation
+(COFFER_TEST_ROTATION_CRASH_AT, a test build only) finishes after a restart with exactly one working password;
+no password in the server log or the cluster's statement log.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+import uuid
+
+import harness
+from harness import ServerTestCase
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+PG_SCRIPT = os.path.join(REPO, "scripts", "pg.sh")
+ROTATOR_PASSWORD = "rotator-pass-" + uuid.uuid4().hex[:12]
+LEASE_S = 5 * 60  # the rotation claim's lease (core/rotations.c CLAIM_LEASE_MS)
+
+
+def pg_installed():
+    return os.path.isdir("/usr/lib/postgresql") and any(
+        os.path.exists(os.path.join("/usr/lib/postgresql", v, "bin", "initdb"))
+        for v in os.listdir("/usr/lib/postgresql"))
+
+
+class Cluster:
+    """A throwaway PostgreSQL cluster whose pg_hba.conf asks every role but the bootstrap superuser for a SCRAM
+    password, with every statement logged (so that the log can be searched for passwords)."""
+
+    def __init__(self):
+        self.top = tempfile.mkdtemp(prefix="coffer-rotpg-")
+        self.dir = os.path.join(self.top, "pg")
+        os.chmod(self.top, 0o755)  # as root, the cluster runs as an unprivileged user that must reach it
+        deadline = time.monotonic() + 120
+        while True:  # one cluster at a time on this machine (port 5433): wait for another to go
+            r = subprocess.run([PG_SCRIPT, "start", self.dir], capture_output=True, text=True, timeout=120)
+            if r.returncode == 0:
+                break
+            shutil.rmtree(self.dir, ignore_errors=True)
+            if time.monotonic() > deadline:
+                raise unittest.SkipTest("scripts/pg.sh start failed: " + r.stderr[-500:])
+            time.sleep(5)
+        with open(os.path.join(self.dir, "data", "pg_hba.conf"), "w") as f:
+            f.write("local all coffer trust\nlocal all all scram-sha-256\n")
+        self.su("ALTER SYSTEM SET log_statement = 'all'")
+        self.su("CREATE ROLE rotator LOGIN CREATEROLE PASSWORD '%s'" % ROTATOR_PASSWORD)
+        self.su("CREATE ROLE app_blue LOGIN PASSWORD 'blue-initial'")
+        self.su("CREATE ROLE app_green LOGIN PASSWORD 'green-initial'")
+        self.su("SELECT pg_reload_conf()")
+        for _ in range(100):
+            if not self.can_login("app_blue", "wrong"):
+                break
+            time.sleep(0.05)
+
+    def uri(self, user="coffer"):
+        return "postgresql:///postgres?host=%s&port=5433&user=%s" % (self.dir, user)
+
+    def su(self, query):
+        return harness.psql(self.uri(), query)
+
+    def can_login(self, user, password):
+        bindir = sorted(os.listdir("/usr/lib/postgresql"))[-1]
+        env = dict(os.environ, PGPASSWORD=password, PGCONNECT_TIMEOUT="5")
+        r = subprocess.run([os.path.join("/usr/lib/postgresql", bindir, "bin", "psql"), "-X", "-q", "-A", "-t",
+                            "-w", "-d", self.uri(user), "-c", "SELECT current_user"],
+                           env=env, capture_output=True, text=True, timeout=30)
+        return r.returncode == 0 and r.stdout.strip() == user
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "server.log"), errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def halt(self):
+        subprocess.run([PG_SCRIPT, "halt", self.dir], capture_output=True, timeout=120, check=True)
+
+    def resume(self):
+        subprocess.run([PG_SCRIPT, "resume", self.dir], capture_output=True, timeout=120, check=True)
+
+    def stop(self):
+        subprocess.run([PG_SCRIPT, "stop", self.dir], capture_output=True, timeout=120)
+        shutil.rmtree(self.top, ignore_errors=True)
+
+
+class RotationHelpers:
+    def pg_connection(self, cluster):
+        return self.ok("POST", "/api/v1/app-connections/postgres", body={
+            "name": harness.unique("pg"), "method": "username-and-password",
+            "credentials": {"host": cluster.dir, "port": 5433, "database": "postgres", "username": "rotator",
+                            "password": ROTATOR_PASSWORD}})["appConnection"]
+
+    def body(self, pid, conn_id, **extra):
+        b = {"name": harness.unique("rot"), "projectId": pid, "environment": "dev", "secretPath": "/",
+             "connectionId": conn_id, "parameters": {"username1": "app_blue", "username2": "app_green"},
+             "secretsMapping": {"username": "DB_USER", "password": "DB_PASSWORD"}, "gracePeriod": 0}
+        b.update(extra)
+        return b
+
+    def rotation(self, rid):
+        return self.ok("GET", "/api/v2/secret-rotations/any/" + rid)["secretRotation"]
+
+    def wait_rotation(self, rid, predicate, timeout=30):
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.rotation(rid)
+            if predicate(r):
+                return r
+            if time.monotonic() > deadline:
+                self.fail("rotation %s never got there: %s" % (rid, json.dumps(r, indent=1)))
+            time.sleep(0.1)
+
+    def done(self, rid, generation, timeout=30):
+        return self.wait_rotation(rid, lambda r: r["generation"] >= generation and r["pendingStep"] is None
+                                  and r["rotationStatus"] == "succeeded", timeout)
+
+    def secret(self, pid, key):
+        r = self.get_secret(pid, key)
+        self.assertEqual(r.status, 200, r.body[:300])
+        return r.json["secret"]
+
+
+class RotationApi(RotationHelpers, ServerTestCase):
+    """The API's refusals and the CLI, without a provider being called."""
+
+    def setUp(self):
+        super().setUp()
+        self.pid = self.create_project()["id"]
+        self.conn = self.ok("POST", "/api/v1/app-connections/postgres", body={
+            "name": harness.unique("pg"), "method": "username-and-password",
+            "credentials": {"host": "/nonexistent-coffer-pg", "port": 5433, "database": "postgres",
+                            "username": "rotator", "password": "not-used-" + uuid.uuid4().hex}})["appConnection"]
+
+    def test_refusals_name_the_problem(self):
+        other_app = self.ok("POST", "/api/v1/app-connections/github", body={
+            "name": harness.unique("gh"), "method": "personal-access-token",
+            "credentials": {"personalAccessToken": "ghp_" + uuid.uuid4().hex, "host": "http://127.0.0.1:9"}}
+        )["appConnection"]
+        cases = [
+            ({"secretsMapping": {"username": "DB_USER"}}, 422, "'password' is required"),
+            ({"secretsMapping": {"username": "DB_USER", "password": "DB_PASSWORD", "token": "T"}}, 422,
+             "'token' is not an output"),
+            ({"secretsMapping": {"username": "SAME", "password": "SAME"}}, 422, "same key"),
+            ({"secretsMapping": {"username": "DB_USER", "password": "bad key!"}}, 422, "secretsMapping"),
+            ({"secretsMapping": None}, 422, "secretsMapping is required"),
+            ({"parameters": {"username1": "app_blue"}}, 422, "username2"),
+            ({"connectionId": None}, 422, "connectionId is required"),
+            ({"connectionId": str(uuid.uuid4())}, 422, "not found"),
+            ({"connectionId": other_app["id"]}, 422, "is a github connection, not postgres"),
+            ({"gracePeriod": -1}, (400, 422), "gracePeriod"),
+            ({"rotationInterval": 100000}, (400, 422), "rotationInterval"),
+            ({"rotateAtUtc": {"hours": 24, "minutes": 0}}, (400, 422), "hours"),
+            ({"consumers": [{"type": "carrier-pigeon", "config": {}}]}, 422, "unknown consumer type"),
+            ({"consumers": {"type": "x"}}, 422, "consumers must be an array"),
+            ({"secretPath": "/missing"}, 422, "/missing"),
+            ({"environment": "nope"}, (404, 422), "nope"),
+        ]
+        for extra, status, words in cases:
+            with self.subTest(extra=extra):
+                body = self.body(self.pid, self.conn["id"])
+                for k, v in extra.items():
+                    if v is None:
+                        body.pop(k, None)
+                    else:
+                        body[k] = v
+                r = self.api("POST", "/api/v2/secret-rotations/postgres-credentials", body=body)
+                statuses = status if isinstance(status, tuple) else (status,)
+                self.assertIn(r.status, statuses, r.body[:400])
+                self.assertError(r, r.status, None, words)
+        r = self.api("POST", "/api/v2/secret-rotations/carrier-pigeon", body=self.body(self.pid, self.conn["id"]))
+        self.assertError(r, 404, "NotFound", "carrier-pigeon")
+        self.assertEqual(self.ok("GET", "/api/v2/secret-rotations",
+                                 query={"projectId": self.pid})["secretRotations"], [])
+        self.assertError(self.api("GET", "/api/v2/secret-rotations/any/" + str(uuid.uuid4())), 404, "NotFound")
+        self.assertError(self.api("GET", "/api/v2/secret-rotations/any/not-a-uuid"), 422, None, "rotationId")
+
+    def test_shapes_dry_run_cli_and_remove(self):
+        body = self.body(self.pid, self.conn["id"], isAutoRotationEnabled=False, rotationInterval=30,
+                         rotateAtUtc={"hours": 2, "minutes": 30}, gracePeriod=600)
+        r = self.ok("POST", "/api/v2/secret-rotations/postgres-credentials", body=body)["secretRotation"]
+        for field in ("id", "name", "type", "projectId", "connectionId", "environment", "folder", "parameters",
+                      "secretsMapping", "isAutoRotationEnabled", "rotationInterval", "rotateAtUtc",
+                      "rotationStatus", "lastRotatedAt", "nextRotationAt", "consumers", "gracePeriod",
+                      "generation", "pendingStep", "lastErrorStep", "lastErrorCause"):
+            self.assertIn(field, r)
+        self.assertEqual((r["type"], r["isAutoRotationEnabled"], r["rotationInterval"], r["gracePeriod"]),
+                         ("postgres-credentials", False, 30, 600))
+        self.assertEqual(r["rotateAtUtc"], {"hours": 2, "minutes": 30})
+        self.assertEqual((r["rotationStatus"], r["generation"], r["nextRotationAt"]), ("idle", 0, None))
+        self.assertError(self.api("POST", "/api/v2/secret-rotations/postgres-credentials",
+                                  body=dict(body)), 400, None, "already exists")
+
+        dry = self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"],
+                      query={"dryRun": "true"})
+        steps = [c["step"] for c in dry["calls"]]
+        self.assertIn("issue", steps)
+        self.assertIn("store", steps)
+        self.assertIn("revoke", steps)
+        self.assertEqual(self.rotation(r["id"])["generation"], 0, "a dry run rotated")
+        rc, out, err = self.cli("rotations", "run", r["id"], "--dry-run")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("nothing was called", out)
+        self.assertIn("DB_PASSWORD", out)
+
+        rc, out, err = self.cli("rotations", "list", "--projectId", self.pid)
+        self.assertEqual(rc, 0, err)
+        self.assertIn(r["name"], out)
+        self.assertIn("postgres-credentials", out)
+        rc, out, err = self.cli("rotations", "status", r["id"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("generation:    0", out)
+
+        # plan: a secret with an end date and no rotation is flagged; exit 1
+        self.set_secret(self.pid, "LEGACY_TOKEN", "t-" + uuid.uuid4().hex,
+                        secretExpiresAt="2099-01-01T00:00:00Z")
+        rc, out, err = self.cli("rotations", "plan", "--projectId", self.pid)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("LEGACY_TOKEN", out)
+        self.assertIn("no rotation", out)
+
+        rc, out, err = self.cli("rotations", "remove", r["id"])
+        self.assertEqual(rc, 0, err)
+        self.assertError(self.api("GET", "/api/v2/secret-rotations/any/" + r["id"]), 404, "NotFound")
+        rc, out, err = self.cli("rotations", "create", "postgres-credentials", "--projectId", self.pid,
+                                "--name", "x", "--parameters", "{", "--mapping", "{}")
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("--parameters", err)
+
+
+@unittest.skipUnless(pg_installed(), "PostgreSQL server binaries not installed (apt-get install postgresql)")
+class PostgresRotation(RotationHelpers, ServerTestCase):
+    """The postgres-credentials rotator end to end on a real cluster."""
+
+    server_args = ("--notify-interval", "1s", "--notify-retry-base", "1s")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster()
+        try:
+            super().setUpClass()
+        except Exception:
+            cls.cluster.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls.cluster.stop()
+
+    def setUp(self):
+        super().setUp()
+        self.pid = self.create_project()["id"]
+        self.conn = self.pg_connection(self.cluster)
+
+    def create(self, **extra):
+        return self.ok("POST", "/api/v2/secret-rotations/postgres-credentials",
+                       body=self.body(self.pid, self.conn["id"], **extra))["secretRotation"]
+
+    def assert_only_current_works(self, rid):
+        """The mapped secrets log in; the other role's password is revoked (NULL): exactly one working login."""
+        user, password = self.secret(self.pid, "DB_USER"), self.secret(self.pid, "DB_PASSWORD")
+        self.assertTrue(self.cluster.can_login(user["secretValue"], password["secretValue"]),
+                        "the stored credential does not log in")
+        other = "app_green" if user["secretValue"] == "app_blue" else "app_blue"
+        rows = self.cluster.su("SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = '%s'" % other)
+        return user, password, other, rows[0][0] == "t"
+
+    def test_rotation_end_to_end(self):
+        r = self.create(gracePeriod=3600, daysBeforeExpiry=7, lifetime=30 * 86400)
+        r = self.done(r["id"], 1)
+        user = self.secret(self.pid, "DB_USER")
+        password = self.secret(self.pid, "DB_PASSWORD")
+        self.assertEqual(user["secretValue"], "app_blue")
+        self.assertTrue(self.cluster.can_login("app_blue", password["secretValue"]))
+        self.assertFalse(self.cluster.can_login("app_blue", "blue-initial"))
+        first_password = password["secretValue"]
+        self.assertEqual(r["currentCredentialId"], "app_blue")
+        self.assertIsNotNone(r["nextRotationAt"])
+
+        # the second rotation moves to the other role; the old one works through the grace period
+        r = self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])["secretRotation"]
+        r = self.wait_rotation(r["id"], lambda x: x["pendingStep"] == "grace")
+        self.assertEqual((r["currentCredentialId"], r["previousCredentialId"]), ("app_green", "app_blue"))
+        user = self.secret(self.pid, "DB_USER")
+        password = self.secret(self.pid, "DB_PASSWORD")
+        self.assertEqual(user["secretValue"], "app_green")
+        self.assertTrue(self.cluster.can_login("app_green", password["secretValue"]))
+        self.assertTrue(self.cluster.can_login("app_blue", first_password), "revoked before the grace period")
+        self.advance_clock(3601)
+        r = self.done(r["id"], 2)
+        self.assertFalse(self.cluster.can_login("app_blue", first_password),
+                         "the previous password still works after the grace period")
+        self.assertTrue(self.cluster.can_login("app_green", password["secretValue"]))
+
+        steps = [e["step"] for e in self.ok("GET", "/api/v2/secret-rotations/any/%s/history" % r["id"])["history"]]
+        for step in ("start", "issue", "store", "verify", "syncs", "grace", "revoke"):
+            self.assertIn(step, steps)
+        rc, out, err = self.cli("rotations", "status", r["id"])
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("generation:    2 (credential app_green", out)
+
+        # no password in the server's log, the cluster's statement log, or the audit log
+        events = json.dumps(self.ok("GET", "/api/v1/audit/events", query={"limit": "1000"}))
+        self.assertIn("secret-rotations.revoke", events)
+        for secret in (first_password, password["secretValue"], ROTATOR_PASSWORD):
+            self.assertNotIn(secret, self.server.stderr)
+            self.assertNotIn(secret, self.server.stdout)
+            self.assertNotIn(secret, self.cluster.log())
+            self.assertNotIn(secret, events)
+            self.assertNotIn(secret, json.dumps(self.rotation(r["id"])))
+
+    def test_outage_keeps_the_old_credential_and_alerts(self):
+        from test_notifications import Receiver
+        receiver = Receiver()
+        self.addCleanup(receiver.close)
+        self.ok("POST", "/api/v1/notifications/channels",
+                body={"type": "webhook", "url": receiver.url, "workspaceId": self.pid, "name": "ops"})
+        r = self.done(self.create()["id"], 1)
+        before = self.secret(self.pid, "DB_PASSWORD")["secretValue"]
+        self.cluster.halt()
+        try:
+            r = self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])["secretRotation"]
+            self.assertEqual(r["rotationStatus"], "failed", r)
+            self.assertEqual(r["lastErrorStep"], "issue")
+            self.assertIn(r["lastErrorCause"], ("unreachable", "connection", "internal"))
+            self.assertIsNotNone(r["nextAttemptAt"])
+            rc, out, err = self.cli("rotations", "status", r["id"])
+            self.assertEqual(rc, 1, out + err)
+            self.assertIn("step, cause:   issue", out)
+            got, _ = harness_wait(lambda: receiver.accepted(), 15)
+            self.assertTrue(got, "no alert on the channel")
+            self.assertEqual(got[0]["event"], "coffer.rotation", got[0])
+            self.assertEqual((got[0]["item"]["step"], got[0]["item"]["rotationId"]), ("issue", r["id"]))
+        finally:
+            self.cluster.resume()
+        self.assertEqual(self.secret(self.pid, "DB_PASSWORD")["secretValue"], before)
+        self.assertTrue(self.cluster.can_login("app_blue", before), "the old credential stopped working")
+        # the retry (asked for here) finishes once the cluster is back
+        self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])
+        self.done(r["id"], 2)
+
+    def test_kill9_at_every_step_recovers(self):
+        if not harness.test_build():
+            self.skipTest(harness.NOT_A_TEST_BUILD)
+        for point in ("issue-before", "issue", "store", "verify", "revoke"):
+            with self.subTest(point=point):
+                r = self.done(self.create()["id"], 1)
+                self.server.extra_env["COFFER_TEST_ROTATION_CRASH_AT"] = point
+                self.server.restart()
+                try:  # the server exits in the middle of this request
+                    self.api("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"], timeout=10)
+                except OSError:
+                    pass
+                deadline = time.monotonic() + 20
+                while self.server.alive() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertFalse(self.server.alive(), "the server did not stop at " + point)
+                del self.server.extra_env["COFFER_TEST_ROTATION_CRASH_AT"]
+                self.server.start()
+                self.advance_clock(LEASE_S + 1)  # the dead process's claim runs out
+                r = self.done(r["id"], 2, timeout=60)
+                user, _, other, other_revoked = self.assert_only_current_works(r["id"])
+                self.assertEqual(user["secretValue"], "app_green")
+                self.assertTrue(other_revoked, "%s: the previous role still has a password" % point)
+                print("TEST: kill -9 at %s: resumed and finished at generation %d" % (point, r["generation"]))
+
+
+def harness_wait(predicate, timeout):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        got = predicate()
+        if got:
+            return got, time.monotonic() - start
+        time.sleep(0.1)
+    return None, timeout
+
+
+if __name__ == "__main__":
+    unittest.main()
