@@ -89,3 +89,13 @@ enum cf_rc cf_render_reply_member(const char *name, json_t *value, json_t **out,
 {
     return cf_render_reply(value ? json_pack("{s:o}", name, value) : NULL, out, err);
 }
+
+json_t *cf_render_json_text(const char *text, json_t *fallback)
+{
+    json_t *v = text && text[0] ? json_loads(text, 0, NULL) : NULL;
+    if (v) {
+        json_decref(fallback);
+        return v;
+    }
+    return fallback;
+}

@@ -41,6 +41,10 @@ json_t *cf_render_tag_brief(const struct cf_tag *tag);
  * result is non-NULL. */
 json_t *cf_render_append(json_t *array, json_t *item);
 
+/* The JSON value stored as text (a stored configuration object), or fallback (taken) when text is
+ * empty or does not parse; fallback is released when text parses. */
+json_t *cf_render_json_text(const char *text, json_t *fallback);
+
 /* Hands body to the handler's *out: CF_OK, or CF_ENOMEM with err filled when body is NULL (a failed
  * render). */
 enum cf_rc cf_render_reply(json_t *body, json_t **out, struct cf_err *err);

@@ -15,16 +15,6 @@
 
 #define SECONDS_MAX (10LL * 365 * 24 * 3600)
 
-static json_t *json_text_or(const char *text, json_t *fallback)
-{
-    json_t *v = text && text[0] ? json_loads(text, 0, NULL) : NULL;
-    if (v) {
-        json_decref(fallback);
-        return v;
-    }
-    return fallback;
-}
-
 static json_t *text_or_null(const char *text)
 {
     return text && text[0] ? json_string(text) : json_null();
@@ -45,8 +35,9 @@ static json_t *render_rotation(const struct cf_rotation_view *v)
     json_object_set_new(j, "environment",
                         json_pack("{s:s, s:s}", "slug", v->env_slug, "id", r->env_id));
     json_object_set_new(j, "folder", json_pack("{s:s}", "path", r->folder_path));
-    json_object_set_new(j, "parameters", json_text_or(r->parameters, json_object()));
-    json_object_set_new(j, "secretsMapping", json_text_or(r->secrets_mapping, json_object()));
+    json_object_set_new(j, "parameters", cf_render_json_text(r->parameters, json_object()));
+    json_object_set_new(j, "secretsMapping",
+                        cf_render_json_text(r->secrets_mapping, json_object()));
     json_object_set_new(j, "isAutoRotationEnabled", json_boolean(r->auto_rotate));
     json_object_set_new(j, "rotationInterval", json_integer(r->interval_days));
     json_object_set_new(j, "rotateAtUtc",
@@ -59,7 +50,7 @@ static json_t *render_rotation(const struct cf_rotation_view *v)
     json_object_set_new(j, "createdAt", cf_json_time(r->created_at));
     json_object_set_new(j, "updatedAt", cf_json_time(r->updated_at));
     /* Coffer's own fields. */
-    json_object_set_new(j, "consumers", json_text_or(r->consumers, json_array()));
+    json_object_set_new(j, "consumers", cf_render_json_text(r->consumers, json_array()));
     json_object_set_new(j, "gracePeriod", json_integer(r->grace_period_ms / 1000));
     json_object_set_new(j, "lifetime", json_integer(r->lifetime_ms / 1000));
     json_object_set_new(j, "daysBeforeExpiry", json_integer(r->days_before_expiry));

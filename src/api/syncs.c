@@ -11,16 +11,6 @@
 #include "core/syncs.h"
 #include "util/banned.h"
 
-static json_t *json_text_or(const char *text, json_t *fallback)
-{
-    json_t *v = text && text[0] ? json_loads(text, 0, NULL) : NULL;
-    if (v) {
-        json_decref(fallback);
-        return v;
-    }
-    return fallback;
-}
-
 static json_t *render_sync(const struct cf_sync_view *v)
 {
     const struct cf_sync *s = &v->sync;
@@ -44,8 +34,9 @@ static json_t *render_sync(const struct cf_sync_view *v)
         j, "environment",
         json_pack("{s:s, s:s, s:s}", "slug", v->env_slug, "name", v->env_name, "id", s->env_id));
     json_object_set_new(j, "folder", json_pack("{s:s}", "path", s->folder_path));
-    json_object_set_new(j, "destinationConfig", json_text_or(s->destination_config, json_object()));
-    json_object_set_new(j, "syncOptions", json_text_or(s->sync_options, json_object()));
+    json_object_set_new(j, "destinationConfig",
+                        cf_render_json_text(s->destination_config, json_object()));
+    json_object_set_new(j, "syncOptions", cf_render_json_text(s->sync_options, json_object()));
     json_object_set_new(j, "isAutoSyncEnabled", json_boolean(s->auto_sync));
     json_object_set_new(j, "createdAt", cf_json_time(s->created_at));
     json_object_set_new(j, "updatedAt", cf_json_time(s->updated_at));
@@ -58,7 +49,7 @@ static json_t *render_sync(const struct cf_sync_view *v)
     json_object_set_new(j, "lastSyncErrorCause",
                         s->last_error_cause[0] ? json_string(s->last_error_cause) : json_null());
     json_object_set_new(j, "itemsPushed", json_integer(s->items_pushed));
-    json_object_set_new(j, "drift", json_text_or(s->drift, json_array()));
+    json_object_set_new(j, "drift", cf_render_json_text(s->drift, json_array()));
     json_object_set_new(j, "pending", json_boolean(s->pending_gen > s->done_gen));
     json_object_set_new(j, "failedAttempts", json_integer(s->attempts));
     json_object_set_new(j, "nextAttemptAt",

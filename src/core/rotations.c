@@ -533,27 +533,6 @@ static struct cf_rotation_ref ref_of(const struct run *r)
     return ref;
 }
 
-static const char *cause_of(enum cf_rc rc)
-{
-    switch (rc) {
-    case CF_EUNAUTH:
-        return "unauthorized";
-    case CF_EFORBIDDEN:
-        return "forbidden";
-    case CF_ENOTFOUND:
-        return "not-found";
-    case CF_ERATELIMIT:
-        return "throttled";
-    case CF_EIO:
-        return "unreachable";
-    case CF_EINVAL:
-    case CF_EVALIDATION:
-        return "invalid";
-    default:
-        return "internal";
-    }
-}
-
 /* Records one step in the audit log ("secret-rotations.<step>"): the rotation, its generation,
  * the credential id (never a value) and the outcome. */
 static void audit_step(struct run *r, const char *step, const char *result, const char *reason)
@@ -1002,7 +981,7 @@ static enum cf_rc fail(struct run *r, enum cf_rc outcome, const struct cf_err *w
                        struct cf_err *err)
 {
     struct cf_rotation *rot = r->rot;
-    const char *cause = r->cause ? r->cause : cause_of(outcome);
+    const char *cause = r->cause ? r->cause : cf_rc_cause(outcome);
     char message[CF_ROTATION_ERROR_MAX + 1], hash[65];
     int64_t delay = BACKOFF_FIRST_MS;
     for (int64_t a = 1; a < rot->step_attempts && delay < BACKOFF_MAX_MS; a++)

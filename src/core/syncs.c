@@ -899,27 +899,6 @@ static enum cf_rc run_sync(struct run *r, struct cf_sync_item_row **rows, struct
     return rc;
 }
 
-static const char *cause_of(enum cf_rc rc)
-{
-    switch (rc) {
-    case CF_EUNAUTH:
-        return "unauthorized";
-    case CF_EFORBIDDEN:
-        return "forbidden";
-    case CF_ENOTFOUND:
-        return "not-found";
-    case CF_ERATELIMIT:
-        return "throttled";
-    case CF_EIO:
-        return "unreachable";
-    case CF_EINVAL:
-    case CF_EVALIDATION:
-        return "invalid";
-    default:
-        return "internal";
-    }
-}
-
 /* Tells the project's channels (and the server-wide ones) of a sync's new failure, once per
  * distinct error: the notice's key holds the error's hash, and the store claims each notice once
  * (see notices in store.h). */
@@ -1027,7 +1006,7 @@ static enum cf_rc execute(struct cf_core *core, const char *id, const char *owne
     };
     char message[CF_SYNC_ERROR_MAX + 1], hash[65];
     if (outcome != CF_OK) {
-        const char *cause = r->cause ? r->cause : cause_of(outcome);
+        const char *cause = r->cause ? r->cause : cf_rc_cause(outcome);
         int64_t delay = BACKOFF_FIRST_MS;
         for (int64_t a = 0; a < s->attempts && delay < BACKOFF_MAX_MS; a++)
             delay *= 2;

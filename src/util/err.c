@@ -102,3 +102,24 @@ void cf_bug(const char *file, int line, const char *msg)
     fprintf(stderr, "coffer: BUG at %s:%d: %s\n", file, line, msg);
     abort();
 }
+
+const char *cf_rc_cause(enum cf_rc rc)
+{
+    switch (rc) {
+    case CF_EUNAUTH:
+        return "unauthorized";
+    case CF_EFORBIDDEN:
+        return "forbidden";
+    case CF_ENOTFOUND:
+        return "not-found";
+    case CF_ERATELIMIT:
+        return "throttled";
+    case CF_EIO:
+        return "unreachable";
+    case CF_EINVAL:
+    case CF_EVALIDATION:
+        return "invalid";
+    default:
+        return "internal";
+    }
+}

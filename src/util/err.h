@@ -53,6 +53,10 @@ void cf_err_clear(struct cf_err *err);
 /* The stable lower-case name of rc, e.g. "not found". Never NULL. */
 const char *cf_rc_str(enum cf_rc rc);
 
+/* The class of a failure at an outside system, one word for a status field: "unauthorized",
+ * "forbidden", "not-found", "throttled", "unreachable", "invalid", else "internal". */
+const char *cf_rc_cause(enum cf_rc rc);
+
 /* Aborts with a message: only for broken invariants, never for bad input. */
 #define CF_BUG(msg) cf_bug(__FILE__, __LINE__, (msg))
 _Noreturn void cf_bug(const char *file, int line, const char *msg);
