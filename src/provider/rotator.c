@@ -6,10 +6,12 @@
 
 #include <sodium.h>
 
+#include "provider/graph.h"
 #include "util/str.h"
 #include "util/banned.h"
 
 static const struct cf_rotator_ops *const rotators[] = {
+    &cf_rotator_azure_client_secret,
     NULL, /* placeholder: each rotator adds its line above this one */
 };
 
