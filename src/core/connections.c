@@ -334,9 +334,10 @@ static enum cf_rc find_checked(const char *app, const char *method, const struct
     char names[128];
     *m = NULL;
     if (!app || !find_method(app, NULL))
-        return cf_err_field(err, CF_EVALIDATION, "app",
-                            "app: azure-client-secrets, azure-devops, azure-key-vault or github, not '%.32s'",
-                            app ? app : "");
+        return cf_err_field(
+            err, CF_EVALIDATION, "app",
+            "app: azure-client-secrets, azure-devops, azure-key-vault or github, not '%.32s'",
+            app ? app : "");
     if (!method || !(*m = find_method(app, method))) {
         method_names(app, names, sizeof(names));
         return cf_err_field(err, CF_EVALIDATION, "method", "method: %s for %s, not '%.32s'", names,
@@ -506,8 +507,9 @@ enum cf_rc cf_connections_list(struct cf_core *core, const struct cf_principal *
     memset(out, 0, sizeof(*out));
     enum cf_rc rc = cf_authz_admin(who, WHAT, err);
     if (rc == CF_OK && app && !find_method(app, NULL))
-        rc = cf_err_field(err, CF_EVALIDATION, "app",
-                          "app: azure-client-secrets, azure-devops, azure-key-vault or github, not '%.32s'", app);
+        rc = cf_err_field(
+            err, CF_EVALIDATION, "app",
+            "app: azure-client-secrets, azure-devops, azure-key-vault or github, not '%.32s'", app);
     return rc == CF_OK ? cf_store_connection_list(core->store, app, out, err) : rc;
 }
 
