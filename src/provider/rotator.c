@@ -6,6 +6,7 @@
 
 #include <sodium.h>
 
+#include "provider/ado.h"
 #include "provider/graph.h"
 #include "util/str.h"
 #include "util/banned.h"
@@ -16,6 +17,7 @@ static const struct cf_rotator_ops *const rotators[] = {
 };
 
 static const struct cf_consumer_ops *const consumers[] = {
+    &cf_consumer_ado_service_connection,
     NULL, /* placeholder: each consumer adds its line above this one */
 };
 
