@@ -28,6 +28,10 @@ Control API (JSON bodies):
     POST /_fake/ado/pats/expire {"token"}  POST /_fake/ado/pats/revoke {"token"}
     POST /_fake/ado/groups      {"org","project","name","variables":{n:{"value","isSecret"}}}
     GET  /_fake/ado/groups?org=O&project=P   groups with value hashes ("valueSha256")
+    POST /_fake/ado/endpoints   {"org","project","id","name","tenantId","clientId","key"}  an azurerm
+                                 service connection (service principal, spnKey)
+    GET  /_fake/ado/endpoints?org=O&id=E     serviceprincipalid, keySha256, updates
+    POST /_fake/ado/use-endpoint {"org","id"}  a pipeline logging in through it: 200, or 401 with the AADSTS
     POST /_fake/kv/vaults       {"vault","roles":{clientId:[role names]}}
     GET  /_fake/kv/state?vault=V             live and deleted secrets, value hashes, tags, attributes
     POST /_fake/throttle        {"count":N,"retryAfter":S,"prefix":"/kv"}  next N matching requests 429
@@ -133,6 +137,32 @@ def rs256_valid(n, e, signed, signature):
     em = pow(int.from_bytes(signature, "big"), e, n).to_bytes(k, "big")
     digest_info = bytes.fromhex("3031300d060960864801650304020105000420") + hashlib.sha256(signed).digest()
     return em == b"\x00\x01" + b"\xff" * (k - 3 - len(digest_info)) + b"\x00" + digest_info
+
+
+def secret_problem(app, value):
+    """None when value is a live client secret of app, else (AADSTS code, description)."""
+    client = app["clientId"]
+    match = [s for s in app["secrets"] if secrets.compare_digest(s["value"], value)]
+    # a secret addPassword just made is unknown to the token service until it propagates: the same
+    # AADSTS7000215 as a wrong secret
+    if not match or match[0].get("activeAt", 0) > time.time():
+        return 7000215, ("Invalid client secret provided. Ensure the secret being sent in the request is the "
+                         "client secret value, not the client secret ID, for a secret added to app '%s'." % client)
+    if match[0].get("expiresAt") and match[0]["expiresAt"] <= now():
+        return 7000222, ("The provided client secret keys for app '%s' are expired. Visit the Azure portal to "
+                         "create new keys for your app." % client)
+    return None
+
+
+def endpoint_login(ep):
+    """Logs in as the service principal an Azure DevOps service endpoint holds: None or an AADSTS message."""
+    p = ep["authorization"]["parameters"]
+    app = STATE["tenants"].get(p.get("tenantid"), {}).get(p.get("serviceprincipalid"))
+    if app is None:
+        return "AADSTS700016: Application with identifier '%s' was not found in the directory '%s'." % (
+            p.get("serviceprincipalid"), p.get("tenantid"))
+    problem = secret_problem(app, p.get("serviceprincipalkey") or "")
+    return "AADSTS%d: %s" % problem if problem else None
 
 
 class Reply(Exception):
@@ -263,6 +293,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return {"passwordCredentials": [
                     {"keyId": x.get("keyId"), "displayName": x.get("displayName"),
                      "endDateTime": x.get("endDateTime"), "valueSha256": sha(x["value"])} for x in secrets_]}
+            if p == "/_fake/ado/endpoints" and self.command == "POST":
+                org = STATE["orgs"][b["org"]]
+                proj = self.project_of(org, b["project"])
+                ep = {"id": b.get("id") or str(uuid.uuid4()), "name": b.get("name", "azure-sc"), "type": "azurerm",
+                      "url": "https://management.azure.com/", "owner": "library", "isShared": False,
+                      "isReady": True, "description": "",
+                      "data": {"environment": "AzureCloud", "scopeLevel": "Subscription",
+                               "subscriptionId": "00000000-0000-0000-0000-000000000000",
+                               "subscriptionName": "sub", "creationMode": "Manual"},
+                      "authorization": {"scheme": "ServicePrincipal", "parameters": {
+                          "tenantid": b["tenantId"], "serviceprincipalid": b["clientId"],
+                          "authenticationType": "spnKey", "serviceprincipalkey": b["key"]}},
+                      "serviceEndpointProjectReferences": [{"projectReference": {"id": proj["id"],
+                                                                                 "name": proj["name"]},
+                                                            "name": b.get("name", "azure-sc")}]}
+                org.setdefault("endpoints", {})[ep["id"]] = ep
+                return {"ok": True, "id": ep["id"]}
+            if p == "/_fake/ado/endpoints":
+                ep = STATE["orgs"][q["org"]]["endpoints"][q["id"]]
+                prm = ep["authorization"]["parameters"]
+                return {"id": ep["id"], "serviceprincipalid": prm["serviceprincipalid"],
+                        "keySha256": sha(prm.get("serviceprincipalkey") or ""), "updates": ep.get("updates", 0)}
+            if p == "/_fake/ado/use-endpoint":
+                # a pipeline job using the service connection: it logs in with what the endpoint holds
+                ep = STATE["orgs"][b["org"]]["endpoints"][b["id"]]
+                problem = endpoint_login(ep)
+                if problem:
+                    raise Reply(401, {"ok": False, "error": problem})
+                return {"ok": True}
             if p == "/_fake/ado/orgs":
                 org = STATE["orgs"].setdefault(b["org"], {"projects": [], "principals": {}, "groups": {}})
                 for proj in b.get("projects", []):
@@ -363,21 +422,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if "client_assertion" in form:
                 self.check_assertion(app, form, tenant)
             elif "client_secret" in form:
-                match = [s for s in app["secrets"] if secrets.compare_digest(s["value"], form["client_secret"])]
-                if not match:
-                    self.entra_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure "
-                                     "the secret being sent in the request is the client secret value, not "
-                                     "the client secret ID, for a secret added to app '%s'." % client)
-                # a secret addPassword just made is unknown to the token service until it propagates:
-                # the same AADSTS7000215 as a wrong secret
-                if match[0].get("activeAt", 0) > time.time():
-                    self.entra_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure "
-                                     "the secret being sent in the request is the client secret value, not "
-                                     "the client secret ID, for a secret added to app '%s'." % client)
-                if match[0].get("expiresAt") and match[0]["expiresAt"] <= now():
-                    self.entra_error(401, "invalid_client", 7000222, "The provided client secret keys for app "
-                                     "'%s' are expired. Visit the Azure portal to create new keys for your "
-                                     "app." % client)
+                problem = secret_problem(app, form["client_secret"])
+                if problem:
+                    self.entra_error(401, "invalid_client", *problem)
             else:
                 self.entra_error(401, "invalid_client", 7000218, "The request body must contain the following "
                                  "parameter: 'client_assertion' or 'client_secret'.")
@@ -650,6 +697,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.ado_version()
         rest = [urllib.parse.unquote(p) for p in parts[1:]]
         with LOCK:
+            self.service_endpoints(org, scopes, rest)
             if rest[:2] == ["_apis", "projects"]:
                 self.need_scope(scopes, self.SCOPES_PROJECT, "vso.project")
                 if len(rest) == 2:
@@ -713,6 +761,62 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 value = [self.group_view(g) for g in groups]
                 raise Reply(200, {"count": len(value), "value": value}, headers)
         raise Reply(404, None)
+
+    # Service endpoints, api-version 7.1:
+    # https://learn.microsoft.com/en-us/rest/api/azure/devops/serviceendpoint/endpoints?view=azure-devops-rest-7.1
+    #   GET {org}/{project}/_apis/serviceendpoint/endpoints/{id}  (serviceprincipalkey hidden: null; an
+    #       unknown id answers 200 with an empty body)
+    #   PUT {org}/_apis/serviceendpoint/endpoints/{id}            (the whole ServiceEndpoint)
+    # Endpoint proxy, api-version 7.1-preview.1:
+    # https://learn.microsoft.com/en-us/rest/api/azure/devops/serviceendpoint/endpointproxy/execute-service-endpoint-request?view=azure-devops-rest-7.1
+    #   POST {org}/{project}/_apis/serviceendpoint/endpointproxy?endpointId=  ServiceEndpointRequest ->
+    #       ServiceEndpointRequestResult {result, statusCode, errorMessage, activityId}
+    SCOPES_ENDPOINTS = {"vso.serviceendpoint_manage"}
+
+    def service_endpoints(self, org, scopes, rest):
+        endpoints = org.setdefault("endpoints", {})
+        if len(rest) == 5 and rest[1:4] == ["_apis", "serviceendpoint", "endpoints"] and self.command == "GET":
+            self.need_scope(scopes, self.SCOPES_ENDPOINTS, "vso.serviceendpoint_manage")
+            ep = endpoints.get(rest[4])
+            if ep is None:
+                raise Reply(200, None)
+            view = json.loads(json.dumps(ep))
+            view["authorization"]["parameters"]["serviceprincipalkey"] = None
+            view.pop("updates", None)
+            raise Reply(200, view)
+        if len(rest) == 4 and rest[:3] == ["_apis", "serviceendpoint", "endpoints"] and self.command == "PUT":
+            self.need_scope(scopes, self.SCOPES_ENDPOINTS, "vso.serviceendpoint_manage")
+            ep = endpoints.get(rest[3])
+            b = self.json_body()
+            if ep is None:
+                self.ado_error(404, "ServiceEndpointNotFoundException", "Service connection with id %s was not "
+                               "found." % rest[3])
+            if not isinstance(b, dict) or b.get("id") != ep["id"] or not isinstance(
+                    (b.get("authorization") or {}).get("parameters"), dict):
+                self.ado_error(400, "ArgumentException", "The service endpoint in the request body is not valid.")
+            if not b["authorization"]["parameters"].get("serviceprincipalkey"):
+                self.ado_error(400, "ArgumentException", "Service principal key is required.")
+            b["updates"] = ep.get("updates", 0) + 1
+            endpoints[ep["id"]] = b
+            view = json.loads(json.dumps(b))
+            view["authorization"]["parameters"]["serviceprincipalkey"] = None
+            view.pop("updates", None)
+            raise Reply(200, view)
+        if len(rest) == 4 and rest[1:4] == ["_apis", "serviceendpoint", "endpointproxy"] and \
+                self.command == "POST":
+            self.need_scope(scopes, self.SCOPES_ENDPOINTS, "vso.serviceendpoint_manage")
+            ep = endpoints.get(self.query.get("endpointId", ""))
+            if ep is None:
+                self.ado_error(404, "ServiceEndpointNotFoundException", "Service connection with id %s was not "
+                               "found." % self.query.get("endpointId", ""))
+            b = self.json_body() or {}
+            if (b.get("dataSourceDetails") or {}).get("dataSourceName") != "TestConnection":
+                self.ado_error(400, "ArgumentException", "Only the TestConnection data source is faked.")
+            problem = endpoint_login(ep)
+            raise Reply(200, {"result": [] if problem else ["ok"], "statusCode": "badRequest" if problem else "ok",
+                              "errorMessage": ("Failed to obtain the Json Web Token(JWT) using service principal "
+                                               "client ID. Exception Message: %s" % problem) if problem else "",
+                              "activityId": str(uuid.uuid4())})
 
     # ---- Key Vault ----
     # Secrets REST API (api-version 7.5):

@@ -4,6 +4,7 @@
  * for, throttling, and messages that never hold a secret. */
 #include "azure_fake.h"
 
+#include "provider/ado.h"
 #include "provider/graph.h"
 #include "provider/provider.h"
 #include "provider/rotator.h"
@@ -234,4 +235,122 @@ Test(provider_graph, plan_names_the_calls_without_secrets)
     json_decref(calls);
     json_decref(params);
     json_decref(creds);
+}
+
+/* Org o1 with project p1, where admin may manage service endpoints, and endpoint "sc1" holding
+ * key for APP_ID in tenant t1. */
+static void seed_endpoint(const char *key)
+{
+    json_decref(ctl("POST", "/_fake/ado/orgs",
+                    json_pack("{s:s, s:[{s:s}], s:{s:[s]}}", "org", "o1", "projects", "name", "p1",
+                              "principals", "admin", "vso.serviceendpoint_manage")));
+    json_decref(ctl("POST", "/_fake/ado/endpoints",
+                    json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "org", "o1", "project", "p1", "id",
+                              "sc1", "tenantId", "t1", "clientId", APP_ID, "key", key)));
+}
+
+static json_t *ado_creds_new(void)
+{
+    json_t *c = creds_new();
+    char instance[128];
+    snprintf(instance, sizeof(instance), "%s/ado", base);
+    json_object_set_new(c, "orgName", json_string("o1"));
+    json_object_set_new(c, "instanceUrl", json_string(instance));
+    json_object_del(c, "graphHost");
+    return c;
+}
+
+/* Whether a pipeline logging in through the fake service connection succeeds now. */
+static bool pipeline_ok(void)
+{
+    char url[256];
+    char *body = NULL;
+    const char *headers[] = {"Content-Type: application/json", NULL};
+    json_t *b = json_pack("{s:s, s:s}", "org", "o1", "id", "sc1");
+    body = json_dumps(b, JSON_COMPACT);
+    snprintf(url, sizeof(url), "%s/_fake/ado/use-endpoint", base);
+    struct cf_http_request req = {
+        .net = {.url = url}, .method = "POST", .body = body, .headers = headers};
+    struct cf_http_response resp = {0};
+    struct cf_err err;
+    cr_assert_eq(cf_http_perform(&req, &resp, &err), CF_OK, "%s", err.msg);
+    long status = resp.status;
+    cf_http_response_release(&resp);
+    free(body);
+    json_decref(b);
+    return status == 200;
+}
+
+Test(provider_graph, consumer_push_verify_and_a_wrong_key)
+{
+    seed("Application.ReadWrite.OwnedBy", true);
+    seed_endpoint("stale-key-value-0000");
+    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
+    const struct cf_consumer_ops *c = cf_consumer_find("azure-devops-service-connection");
+    cr_assert_not_null(c);
+    cr_assert_str_eq(c->connection_app, "azure-devops");
+    json_t *graph_creds = creds_new(), *ado_creds = ado_creds_new(), *params = params_new(5000);
+    json_t *config = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "sc1");
+    struct cf_provider_conn graph = {
+        .app = "azure-client-secrets", .method = "client-secret", .credentials = graph_creds};
+    struct cf_provider_conn ado = {
+        .app = "azure-devops", .method = "client-secret", .credentials = ado_creds};
+    struct cf_rotated_cred cred = {0};
+    struct cf_err err = {0};
+
+    /* the stale key fails the test connection with Entra's answer, and the pipeline too */
+    cr_assert(!pipeline_ok());
+    cr_assert_eq(c->verify(&ado, config, &err), CF_EUNAUTH);
+    cr_assert_not_null(strstr(err.msg, "AADSTS7000215"), "%s", err.msg);
+    cr_assert_null(strstr(err.msg, "stale-key-value-0000"), "%s", err.msg);
+
+    cr_assert_eq(r->issue(&graph, params, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(c->push(&ado, config, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(c->verify(&ado, config, &err), CF_OK, "%s", err.msg);
+    cr_assert(pipeline_ok());
+    json_t *state = ctl("GET", "/_fake/ado/endpoints?org=o1&id=sc1", NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(state, "serviceprincipalid")), APP_ID);
+    cr_assert_eq(json_integer_value(json_object_get(state, "updates")), 1);
+    json_decref(state);
+    cr_assert_eq(logged("PUT", "/ado/o1/_apis/serviceendpoint/endpoints/sc1", 200), 1);
+
+    /* once the secret is revoked the connection fails again, with a clean message */
+    cr_assert_eq(r->revoke(&graph, params, &ref, cred.id, &err), CF_OK, "%s", err.msg);
+    cr_assert(!pipeline_ok());
+    cr_assert_eq(c->verify(&ado, config, &err), CF_EUNAUTH);
+    assert_clean(&err, &cred);
+
+    /* an unknown endpoint and a bad config */
+    json_t *ghost = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "nope");
+    cr_assert_eq(c->push(&ado, ghost, &ref, &cred, &err), CF_ENOTFOUND);
+    json_decref(ghost);
+    json_t *bad = json_pack("{s:s}", "project", "p1");
+    cr_assert_eq(c->config_check(bad, &err), CF_EVALIDATION);
+    cr_assert_str_eq(err.field, "endpointId");
+    json_decref(bad);
+
+    cf_rotated_cred_release(&cred);
+    json_decref(config);
+    json_decref(params);
+    json_decref(ado_creds);
+    json_decref(graph_creds);
+}
+
+Test(provider_graph, consumer_needs_the_endpoint_scope)
+{
+    seed("Application.ReadWrite.OwnedBy", true);
+    seed_endpoint("stale-key-value-0000");
+    json_decref(ctl("POST", "/_fake/ado/orgs",
+                    json_pack("{s:s, s:{s:[s]}}", "org", "o1", "principals", "admin",
+                              "vso.variablegroups_read")));
+    const struct cf_consumer_ops *c = cf_consumer_find("azure-devops-service-connection");
+    json_t *ado_creds = ado_creds_new();
+    json_t *config = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "sc1");
+    struct cf_provider_conn ado = {
+        .app = "azure-devops", .method = "client-secret", .credentials = ado_creds};
+    struct cf_err err = {0};
+    cr_assert_eq(c->verify(&ado, config, &err), CF_EFORBIDDEN);
+    cr_assert_not_null(strstr(err.msg, "vso.serviceendpoint_manage"), "%s", err.msg);
+    json_decref(config);
+    json_decref(ado_creds);
 }
