@@ -72,6 +72,15 @@ static const struct {
     {"github", "personal-access-token", "[]", "credentials", "an object is required"},
     {"github", "oauth", "{}", "method", "app or personal-access-token for github, not 'oauth'"},
     {"gitlab", "access-token", "{}", "app", "azure-devops, azure-key-vault or github"},
+    {"azure-client-secrets", "client-secret",
+     "{\"tenantId\":\"t\",\"clientId\":\"c\",\"clientSecret\":\"s\",\"graphHost\":"
+     "\"https://graph.microsoft.us\"}",
+     NULL, NULL},
+    {"azure-client-secrets", "client-secret",
+     "{\"tenantId\":\"t\",\"clientId\":\"c\",\"clientSecret\":\"s\",\"orgName\":\"o\"}",
+     "credentials", "credentials.orgName: not a field"},
+    {"azure-client-secrets", "access-token", "{}", "method",
+     "client-secret or certificate for azure-client-secrets"},
 };
 
 Test(connections, validation_names_the_field)

@@ -87,6 +87,16 @@ Test(provider_graph, rotator_is_registered_with_its_outputs)
                     -1);
     cr_assert_eq(r->config_check(bad, &err), CF_EVALIDATION);
     json_decref(bad);
+    /* the token is never sent to a plain-http Graph host other than loopback */
+    json_t *creds = creds_new(), *params = params_new(0);
+    json_object_set_new(creds, "graphHost", json_string("http://graph.example.com"));
+    struct cf_provider_conn conn = {
+        .app = "azure-client-secrets", .method = "client-secret", .credentials = creds};
+    struct cf_rotated_cred cred = {0};
+    cr_assert_eq(r->issue(&conn, params, &ref, &cred, &err), CF_EINVAL);
+    cr_assert_str_eq(err.field, "graphHost");
+    json_decref(params);
+    json_decref(creds);
 }
 
 Test(provider_graph, issue_verify_revoke_list)
