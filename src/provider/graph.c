@@ -110,31 +110,45 @@ static enum cf_rc app_path(const char *object_id, const char *action, char *out,
     return CF_OK;
 }
 
+/* POST of request_take (taken, JSON) to path under {graphHost}/v1.0 with a fresh Graph token. */
+static enum cf_rc graph_post(const struct cf_provider_conn *conn, const char *path,
+                             json_t *request_take, long *status, json_t **reply, struct cf_err *err)
+{
+    struct session s = {0};
+    char *body = request_take ? json_dumps(request_take, JSON_COMPACT) : NULL;
+    enum cf_rc rc;
+
+    *reply = NULL;
+    if (!body)
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    else
+        rc = session_open(&s, conn, err);
+    if (rc == CF_OK)
+        rc = graph_call(&s, "POST", path, body, status, reply, err);
+    session_close(&s);
+    cf_json_free_text(body);
+    json_decref(request_take);
+    return rc;
+}
+
 enum cf_rc cf_graph_add_password(const struct cf_provider_conn *conn, const char *object_id,
                                  const char *display_name, int64_t end_ms,
                                  struct cf_graph_password *out, struct cf_err *err)
 {
-    struct session s = {0};
     char path[300], end[CF_TIME_RFC3339_LEN];
-    json_t *request = NULL, *reply = NULL;
-    char *body = NULL;
+    json_t *reply = NULL;
     long status = 0;
+    struct cf_err time_err = {0};
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
     rc = app_path(object_id, "addPassword", path, sizeof(path), err);
     if (rc != CF_OK)
         return rc;
-    request = json_pack("{s:{s:s, s:s}}", "passwordCredential", "displayName", display_name,
-                        "endDateTime", cf_time_format(end_ms, end));
-    body = request ? json_dumps(request, JSON_COMPACT) : NULL;
-    if (!body) {
-        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = session_open(&s, conn, err);
-    if (rc == CF_OK)
-        rc = graph_call(&s, "POST", path, body, &status, &reply, err);
+    rc = graph_post(conn, path,
+                    json_pack("{s:{s:s, s:s}}", "passwordCredential", "displayName", display_name,
+                              "endDateTime", cf_time_format(end_ms, end)),
+                    &status, &reply, err);
     if (rc != CF_OK)
         goto out;
     if (status != 200 && status != 201) {
@@ -144,7 +158,6 @@ enum cf_rc cf_graph_add_password(const struct cf_provider_conn *conn, const char
     const char *key_id = json_string_value(json_object_get(reply, "keyId"));
     const char *secret = json_string_value(json_object_get(reply, "secretText"));
     const char *end_text = json_string_value(json_object_get(reply, "endDateTime"));
-    struct cf_err time_err = {0};
     if (!key_id || !secret || strlen(key_id) >= sizeof(out->key_id)) {
         rc = cf_err_set(err, CF_EIO, SYSTEM " answered addPassword without keyId or secretText");
         goto out;
@@ -160,41 +173,31 @@ enum cf_rc cf_graph_add_password(const struct cf_provider_conn *conn, const char
 out:
     if (rc != CF_OK)
         cf_graph_password_release(out);
-    session_close(&s);
-    json_decref(reply); /* the wiping allocator, when installed, clears secretText's copy */
-    cf_json_free_text(body);
-    json_decref(request);
+    if (reply) {
+        /* the answer's copy of secretText */
+        const char *secret_copy = json_string_value(json_object_get(reply, "secretText"));
+        if (secret_copy)
+            sodium_memzero((char *)secret_copy, strlen(secret_copy));
+    }
+    json_decref(reply);
     return rc;
 }
 
 enum cf_rc cf_graph_remove_password(const struct cf_provider_conn *conn, const char *object_id,
                                     const char *key_id, struct cf_err *err)
 {
-    struct session s = {0};
     char path[300];
-    json_t *request = NULL, *reply = NULL;
-    char *body = NULL;
+    json_t *reply = NULL;
     long status = 0;
     enum cf_rc rc = app_path(object_id, "removePassword", path, sizeof(path), err);
     if (rc != CF_OK)
         return rc;
-    request = json_pack("{s:s}", "keyId", key_id ? key_id : "");
-    body = request ? json_dumps(request, JSON_COMPACT) : NULL;
-    if (!body) {
-        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = session_open(&s, conn, err);
-    if (rc == CF_OK)
-        rc = graph_call(&s, "POST", path, body, &status, &reply, err);
+    rc = graph_post(conn, path, json_pack("{s:s}", "keyId", key_id ? key_id : ""), &status, &reply,
+                    err);
     if (rc == CF_OK && status != 204 && status != 200)
         rc = graph_error(status, reply, "remove a client secret from the application", object_id,
                          err);
-out:
-    session_close(&s);
     json_decref(reply);
-    cf_json_free_text(body);
-    json_decref(request);
     return rc;
 }
 
