@@ -4,6 +4,8 @@
  * for, throttling, and messages that never hold a secret. */
 #include "azure_fake.h"
 
+#include <pthread.h>
+
 #include "provider/ado.h"
 #include "provider/graph.h"
 #include "provider/provider.h"
@@ -363,4 +365,93 @@ Test(provider_graph, consumer_needs_the_endpoint_scope)
     cr_assert_not_null(strstr(err.msg, "vso.serviceendpoint_manage"), "%s", err.msg);
     json_decref(config);
     json_decref(ado_creds);
+}
+
+struct pipeline {
+    pthread_mutex_t lock;
+    bool stop;
+    int runs, failures;
+};
+
+/* A pipeline signing in through the service connection every 100 ms until told to stop. */
+static void *pipeline_loop(void *arg)
+{
+    struct pipeline *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        bool stop = p->stop;
+        pthread_mutex_unlock(&p->lock);
+        if (stop)
+            break;
+        char url[256];
+        const char *headers[] = {"Content-Type: application/json", NULL};
+        snprintf(url, sizeof(url), "%s/_fake/ado/use-endpoint", base);
+        struct cf_http_request req = {.net = {.url = url},
+                                      .method = "POST",
+                                      .body = "{\"org\":\"o1\",\"id\":\"sc1\"}",
+                                      .headers = headers};
+        struct cf_http_response resp = {0};
+        struct cf_err err;
+        bool ok = cf_http_perform(&req, &resp, &err) == CF_OK && resp.status == 200;
+        cf_http_response_release(&resp);
+        pthread_mutex_lock(&p->lock);
+        p->runs++;
+        p->failures += !ok;
+        pthread_mutex_unlock(&p->lock);
+        usleep(100 * 1000);
+    }
+    return NULL;
+}
+
+Test(provider_graph, a_pipeline_never_fails_across_a_rotation)
+{
+    seed("Application.ReadWrite.OwnedBy", true);
+    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
+    const struct cf_consumer_ops *c = cf_consumer_find("azure-devops-service-connection");
+    json_t *graph_creds = creds_new(), *ado_creds = ado_creds_new(), *params = params_new(10000);
+    json_t *config = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "sc1");
+    struct cf_provider_conn graph = {
+        .app = "azure-client-secrets", .method = "client-secret", .credentials = graph_creds};
+    struct cf_provider_conn ado = {
+        .app = "azure-devops", .method = "client-secret", .credentials = ado_creds};
+    struct cf_rotated_cred old = {0}, next = {0};
+    struct cf_rotation_ref ref2 = ref;
+    struct cf_err err = {0};
+    struct pipeline p = {.lock = PTHREAD_MUTEX_INITIALIZER};
+    pthread_t loop;
+
+    /* generation 1 in place before the pipeline starts */
+    cr_assert_eq(r->issue(&graph, params, &ref, &old, &err), CF_OK, "%s", err.msg);
+    seed_endpoint(old.secret);
+    json_decref(ctl("POST", "/_fake/entra/propagation", json_pack("{s:f}", "seconds", 1.0)));
+    cr_assert_eq(pthread_create(&loop, NULL, pipeline_loop, &p), 0);
+
+    /* issue, verify (waits out the propagation), push, verify the consumer, revoke the old */
+    ref2.generation = ref.generation + 1;
+    ref2.current = old.id;
+    cr_assert_eq(r->issue(&graph, params, &ref2, &next, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(r->verify(&graph, params, &next, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(c->push(&ado, config, &ref2, &next, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(c->verify(&ado, config, &err), CF_OK, "%s", err.msg);
+    usleep(300 * 1000);
+    cr_assert_eq(r->revoke(&graph, params, &ref, old.id, &err), CF_OK, "%s", err.msg);
+    usleep(300 * 1000);
+
+    pthread_mutex_lock(&p.lock);
+    p.stop = true;
+    pthread_mutex_unlock(&p.lock);
+    pthread_join(loop, NULL);
+    cr_log_info("pipeline runs across the rotation: %d, failures: %d", p.runs, p.failures);
+    cr_assert_gt(p.runs, 10);
+    cr_assert_eq(p.failures, 0);
+    /* the old secret is refused now */
+    json_t *p0 = params_new(0);
+    cr_assert_eq(r->verify(&graph, p0, &old, &err), CF_EUNAUTH);
+    json_decref(p0);
+    cf_rotated_cred_release(&next);
+    cf_rotated_cred_release(&old);
+    json_decref(config);
+    json_decref(params);
+    json_decref(ado_creds);
+    json_decref(graph_creds);
 }
