@@ -343,13 +343,6 @@ static enum cf_rc acs_issue(const struct cf_provider_conn *conn, const json_t *p
     return rc;
 }
 
-/* Whether err is Entra's answer for a secret it does not know yet (AADSTS7000215: a secret
- * addPassword just made propagates for a while). */
-static bool not_propagated(const struct cf_err *err)
-{
-    return err->rc == CF_EUNAUTH && strstr(err->msg, "AADSTS7000215") != NULL;
-}
-
 static enum cf_rc acs_verify(const struct cf_provider_conn *conn, const json_t *params,
                              const struct cf_rotated_cred *cred, struct cf_err *err)
 {
@@ -376,12 +369,14 @@ static enum cf_rc acs_verify(const struct cf_provider_conn *conn, const json_t *
      * reach the token endpoint */
     struct cf_provider_conn self = {
         .app = "azure-client-secrets", .method = "client-secret", .credentials = creds};
+    /* a secret addPassword just made is refused (AADSTS7000215) until it has propagated through
+     * Entra ID: a refusal is retried until the bound, anything else ends the wait */
     int64_t deadline = cf_mono_us() / 1000 + bound;
     for (;;) {
         rc = cf_entra_token(&self, CF_GRAPH_SCOPE, &token, NULL, err);
         cf_entra_token_free(token);
         token = NULL;
-        if (rc == CF_OK || !not_propagated(err) || cf_mono_us() / 1000 + wait_ms > deadline)
+        if (rc == CF_OK || rc != CF_EUNAUTH || cf_mono_us() / 1000 + wait_ms > deadline)
             break;
         cf_azure_sleep_ms(wait_ms);
         wait_ms = wait_ms * 2 > VERIFY_MAX_WAIT_MS ? VERIFY_MAX_WAIT_MS : wait_ms * 2;
