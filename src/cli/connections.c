@@ -196,7 +196,7 @@ static const char create_usage[] =
     "(Entra ID), host (GitHub API).\n"
     "\n"
     "options:\n"
-    "  --app APP          azure-devops, azure-key-vault, github or postgres\n"
+    "  --app APP          azure-client-secrets, azure-devops, azure-key-vault, github or postgres\n"
     "  --method METHOD    see above\n"
     "  --name NAME        a unique name (letters, digits, '-', '_', '.')\n"
     "  --description TEXT  what it is for\n" CREDENTIALS_HELP
@@ -257,14 +257,14 @@ out:
     return status;
 }
 
-static const char list_usage[] =
-    "usage: coffer connections list [--app APP] [options]\n"
-    "\n"
-    "Lists app connections (of one app, or all), without their\n"
-    "credentials: the non-secret fields, the expiry, the last check.\n"
-    "\n"
-    "options:\n"
-    "  --app APP          azure-devops, azure-key-vault, github or postgres\n" CF_CLI_COMMON_HELP;
+static const char list_usage[] = "usage: coffer connections list [--app APP] [options]\n"
+                                 "\n"
+                                 "Lists app connections (of one app, or all), without their\n"
+                                 "credentials: the non-secret fields, the expiry, the last check.\n"
+                                 "\n"
+                                 "options:\n"
+                                 "  --app APP          azure-client-secrets, azure-devops, "
+                                 "azure-key-vault, github or postgres\n" CF_CLI_COMMON_HELP;
 
 static int cmd_list(int argc, char **argv)
 {

@@ -51,6 +51,20 @@ static const struct method {
     const char *method;
     struct field fields[FIELDS_MAX];
 } methods[] = {
+    {"azure-client-secrets",
+     "client-secret",
+     {{"tenantId", FIELD_PUBLIC, true},
+      {"clientId", FIELD_PUBLIC, true},
+      {"clientSecret", FIELD_SECRET, true},
+      {"authorityHost", FIELD_URL, false},
+      {"graphHost", FIELD_URL, false}}},
+    {"azure-client-secrets",
+     "certificate",
+     {{"tenantId", FIELD_PUBLIC, true},
+      {"clientId", FIELD_PUBLIC, true},
+      {"certificate", FIELD_CERT, true},
+      {"authorityHost", FIELD_URL, false},
+      {"graphHost", FIELD_URL, false}}},
     {"azure-devops",
      "access-token",
      {{"accessToken", FIELD_SECRET, true},
@@ -395,7 +409,8 @@ static enum cf_rc find_checked(const char *app, const char *method, const struct
     *m = NULL;
     if (!app || !find_method(app, NULL))
         return cf_err_field(err, CF_EVALIDATION, "app",
-                            "app: azure-devops, azure-key-vault, github or postgres, not '%.32s'",
+                            "app: azure-client-secrets, azure-devops, azure-key-vault, github or "
+                            "postgres, not '%.32s'",
                             app ? app : "");
     if (!method || !(*m = find_method(app, method))) {
         method_names(app, names, sizeof(names));
@@ -567,7 +582,8 @@ enum cf_rc cf_connections_list(struct cf_core *core, const struct cf_principal *
     enum cf_rc rc = cf_authz_admin(who, WHAT, err);
     if (rc == CF_OK && app && !find_method(app, NULL))
         rc = cf_err_field(err, CF_EVALIDATION, "app",
-                          "app: azure-devops, azure-key-vault, github or postgres, not '%.32s'",
+                          "app: azure-client-secrets, azure-devops, azure-key-vault, github or "
+                          "postgres, not '%.32s'",
                           app);
     return rc == CF_OK ? cf_store_connection_list(core->store, app, out, err) : rc;
 }

@@ -13,6 +13,7 @@
 #include "net/http.h"
 #include "provider/azure.h"
 #include "provider/entra.h"
+#include "util/str.h"
 #include "util/time.h"
 #include "util/wipemem.h"
 
@@ -462,4 +463,227 @@ const struct cf_dest_ops cf_dest_azure_devops = {
     .map_name = ado_map_name,
     .list = ado_list,
     .push = ado_push,
+};
+
+/* ---- the "azure-devops-service-connection" consumer ----
+ * Service endpoints, api-version 7.1:
+ * https://learn.microsoft.com/en-us/rest/api/azure/devops/serviceendpoint/endpoints?view=azure-devops-rest-7.1
+ *   GET {org}/{project}/_apis/serviceendpoint/endpoints/{endpointId}   (Get)
+ *   PUT {org}/_apis/serviceendpoint/endpoints/{endpointId}             (Update Service Endpoint:
+ * the whole ServiceEndpoint; GET hides authorization.parameters.serviceprincipalkey, so it is set
+ *       again on every update)
+ * Execution of a data source on the endpoint, api-version 7.1-preview.1:
+ * https://learn.microsoft.com/en-us/rest/api/azure/devops/serviceendpoint/endpointproxy/execute-service-endpoint-request?view=azure-devops-rest-7.1
+ *   POST {org}/{project}/_apis/serviceendpoint/endpointproxy?endpointId=... with a
+ *   ServiceEndpointRequest {"dataSourceDetails": {"dataSourceName": "TestConnection", ...},
+ *   "resultTransformationDetails": {}, "serviceEndpointDetails": null} ->
+ *   ServiceEndpointRequestResult {"statusCode", "errorMessage", "result", ...}.
+ * The identity needs the Administrator or User role on the service connection (Manage service
+ * connections, scope vso.serviceendpoint_manage). */
+#define SCOPE_ENDPOINTS "vso.serviceendpoint_manage"
+#define PROXY_API_VERSION "7.1-preview.1"
+
+static enum cf_rc sc_config_check(const json_t *config, struct cf_err *err)
+{
+    static const char *const required[] = {"project", "endpointId"};
+    if (!json_is_object(config))
+        return cf_err_field(err, CF_EVALIDATION, "config", "the consumer config must be an object");
+    for (size_t i = 0; i < CF_ARRAY_SIZE(required); i++) {
+        const char *v = json_string_value(json_object_get(config, required[i]));
+        if (!v || !v[0] || strlen(v) > 128)
+            return cf_err_field(err, CF_EVALIDATION, required[i],
+                                "\"%s\" is required (the %s, at most 128 characters)", required[i],
+                                i == 0 ? "Azure DevOps project name or id"
+                                       : "service connection's id");
+    }
+    return CF_OK;
+}
+
+static enum cf_rc sc_error(long status, const json_t *body, const char *what, struct cf_err *err)
+{
+    const char *type = json_string_value(json_object_get(body, "typeKey"));
+    char message[120];
+    cf_azure_first_line(json_string_value(json_object_get(body, "message")), message,
+                        sizeof(message));
+    if (status == 401 || status == 203)
+        return cf_err_set(err, CF_EUNAUTH, SYSTEM " refused the connection's credential (401)");
+    if (status == 403)
+        return cf_err_set(err, CF_EFORBIDDEN,
+                          "the identity lacks the Administrator or User role on the service "
+                          "connection (scope " SCOPE_ENDPOINTS ") to %s (403 %.48s: %s)",
+                          what, type ? type : "no type", message);
+    return cf_err_set(err, cf_azure_status_rc(status), SYSTEM " refused to %s (%ld %.48s): %s",
+                      what, status, type ? type : "no type", message[0] ? message : "no message");
+}
+
+/* "{base}/{project}/_apis/serviceendpoint/..." and "{base}/_apis/..." parts, escaped. */
+static enum cf_rc sc_names(const json_t *config, char *project_e, char *endpoint_e, size_t size,
+                           struct cf_err *err)
+{
+    if (!cf_azure_escape(json_string_value(json_object_get(config, "project")), project_e, size) ||
+        !cf_azure_escape(json_string_value(json_object_get(config, "endpointId")), endpoint_e,
+                         size))
+        return cf_err_field(err, CF_EVALIDATION, "endpointId", "\"endpointId\" is too long");
+    return CF_OK;
+}
+
+static enum cf_rc sc_push(const struct cf_provider_conn *conn, const json_t *config,
+                          const struct cf_rotation_ref *ref, const struct cf_rotated_cred *cred,
+                          struct cf_err *err)
+{
+    struct session s = {0};
+    char url[URL_MAX], project_e[400], endpoint_e[400];
+    json_t *endpoint = NULL, *reply = NULL;
+    char *body = NULL;
+    long status = 0;
+    enum cf_rc rc;
+    (void)ref;
+
+    rc = sc_config_check(config, err);
+    if (rc == CF_OK)
+        rc = sc_names(config, project_e, endpoint_e, 200, err);
+    if (rc != CF_OK)
+        return rc;
+    if (!cred || !cred->secret)
+        return cf_err_set(err, CF_EINVAL, "no credential to push to the service connection");
+    rc = session_open(&s, conn, err);
+    if (rc != CF_OK)
+        goto out;
+    snprintf(url, sizeof(url),
+             "%s/%s/_apis/serviceendpoint/endpoints/%s?api-version=" CF_ADO_API_VERSION, s.base,
+             project_e, endpoint_e);
+    rc = ado_call(&s, "GET", url, NULL, &status, &endpoint, err);
+    if (rc != CF_OK)
+        goto out;
+    /* a missing endpoint answers 200 with an empty body */
+    if (status == 200 && !json_is_object(endpoint)) {
+        rc = cf_err_set(err, CF_ENOTFOUND, "the service connection \"%.64s\" does not exist",
+                        json_string_value(json_object_get(config, "endpointId")));
+        goto out;
+    }
+    if (status != 200) {
+        rc = sc_error(status, endpoint, "read the service connection", err);
+        goto out;
+    }
+    json_t *parameters = json_object_get(json_object_get(endpoint, "authorization"), "parameters");
+    if (!json_is_object(parameters)) {
+        rc = cf_err_set(err, CF_EVALIDATION,
+                        "the service connection has no authorization parameters to hold a client "
+                        "secret");
+        goto out;
+    }
+    const char *client_id = json_string_value(json_object_get(cred->outputs, "clientId"));
+    if (json_object_set_new(parameters, "serviceprincipalkey",
+                            json_stringn(cred->secret, cred->secret_len)) != 0 ||
+        (client_id &&
+         json_object_set_new(parameters, "serviceprincipalid", json_string(client_id)) != 0) ||
+        !(body = json_dumps(endpoint, JSON_COMPACT))) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    snprintf(url, sizeof(url),
+             "%s/_apis/serviceendpoint/endpoints/%s?api-version=" CF_ADO_API_VERSION, s.base,
+             endpoint_e);
+    rc = ado_call(&s, "PUT", url, body, &status, &reply, err);
+    if (rc == CF_OK && status != 200)
+        rc = sc_error(status, reply, "update the service connection", err);
+out:
+    if (body) {
+        sodium_memzero(body, strlen(body));
+        cf_json_free_text(body);
+    }
+    if (endpoint) {
+        json_t *parameters_ =
+            json_object_get(json_object_get(endpoint, "authorization"), "parameters");
+        const char *key = json_string_value(json_object_get(parameters_, "serviceprincipalkey"));
+        if (key)
+            sodium_memzero((char *)key, strlen(key));
+    }
+    json_decref(reply);
+    json_decref(endpoint);
+    session_close(&s);
+    return rc;
+}
+
+static enum cf_rc sc_verify(const struct cf_provider_conn *conn, const json_t *config,
+                            struct cf_err *err)
+{
+    struct session s = {0};
+    char url[URL_MAX], project_e[400], endpoint_e[400], message[160];
+    json_t *request = NULL, *reply = NULL;
+    char *body = NULL;
+    long status = 0;
+    enum cf_rc rc;
+
+    rc = sc_config_check(config, err);
+    if (rc == CF_OK)
+        rc = sc_names(config, project_e, endpoint_e, 200, err);
+    if (rc != CF_OK)
+        return rc;
+    request = json_pack("{s:{s:s, s:s, s:s, s:{}}, s:{}, s:n}", "dataSourceDetails",
+                        "dataSourceName", "TestConnection", "dataSourceUrl", "", "resourceUrl", "",
+                        "parameters", "resultTransformationDetails", "serviceEndpointDetails");
+    body = request ? json_dumps(request, JSON_COMPACT) : NULL;
+    if (!body) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = session_open(&s, conn, err);
+    if (rc != CF_OK)
+        goto out;
+    snprintf(
+        url, sizeof(url),
+        "%s/%s/_apis/serviceendpoint/endpointproxy?endpointId=%s&api-version=" PROXY_API_VERSION,
+        s.base, project_e, endpoint_e);
+    rc = ado_call(&s, "POST", url, body, &status, &reply, err);
+    if (rc != CF_OK)
+        goto out;
+    if (status != 200) {
+        rc = sc_error(status, reply, "test the service connection", err);
+        goto out;
+    }
+    const char *code = json_string_value(json_object_get(reply, "statusCode"));
+    if (!code || strcasecmp(code, "ok") != 0) {
+        cf_azure_first_line(json_string_value(json_object_get(reply, "errorMessage")), message,
+                            sizeof(message));
+        rc = cf_err_set(err, CF_EUNAUTH, "the service connection failed its test (%.32s): %s",
+                        code ? code : "no status", message[0] ? message : "no message");
+    }
+out:
+    session_close(&s);
+    json_decref(reply);
+    cf_json_free_text(body);
+    json_decref(request);
+    return rc;
+}
+
+static void sc_plan(const struct cf_provider_conn *conn, const json_t *config,
+                    const struct cf_rotation_ref *ref, cf_rotation_plan_fn fn, void *ctx)
+{
+    const char *instance = cf_azure_cred(conn, "instanceUrl");
+    const char *org = cf_azure_cred(conn, "orgName");
+    const char *project = json_string_value(json_object_get(config, "project"));
+    const char *endpoint = json_string_value(json_object_get(config, "endpointId"));
+    char target[URL_MAX];
+    (void)ref;
+    if (!instance)
+        instance = CF_ADO_INSTANCE;
+    snprintf(target, sizeof(target), "%s/%.128s/%.128s/_apis/serviceendpoint/endpoints/%.128s",
+             instance, org ? org : "?", project ? project : "?", endpoint ? endpoint : "?");
+    fn(ctx, "push", "GET", target, "read the service connection");
+    snprintf(target, sizeof(target), "%s/%.128s/_apis/serviceendpoint/endpoints/%.128s", instance,
+             org ? org : "?", endpoint ? endpoint : "?");
+    fn(ctx, "push", "PUT", target, "set the new client secret as serviceprincipalkey");
+    snprintf(target, sizeof(target), "%s/%.128s/%.128s/_apis/serviceendpoint/endpointproxy",
+             instance, org ? org : "?", project ? project : "?");
+    fn(ctx, "verify", "POST", target, "run the service connection's TestConnection request");
+}
+
+const struct cf_consumer_ops cf_consumer_ado_service_connection = {
+    .type = "azure-devops-service-connection",
+    .connection_app = "azure-devops",
+    .config_check = sc_config_check,
+    .push = sc_push,
+    .verify = sc_verify,
+    .plan = sc_plan,
 };

@@ -11,6 +11,7 @@
 #include "provider/ado.h"
 #include "provider/filedest.h"
 #include "provider/github.h"
+#include "provider/graph.h"
 #include "provider/keyvault.h"
 #include "provider/pgrole.h"
 #include "util/str.h"
@@ -27,6 +28,7 @@ static const struct {
     const char *app;
     enum cf_rc (*check)(const struct cf_provider_conn *conn, json_t **report, struct cf_err *err);
 } checks[] = {
+    {"azure-client-secrets", cf_graph_check},
     {"azure-devops", cf_ado_check},
     {"azure-key-vault", cf_keyvault_check},
     {"github", cf_github_check},

@@ -7,15 +7,18 @@
 #include <sodium.h>
 
 #include "provider/pgrole.h"
+#include "provider/ado.h"
+#include "provider/graph.h"
 #include "util/str.h"
 #include "util/banned.h"
 
 static const struct cf_rotator_ops *const rotators[] = {
-    &cf_rotator_postgres_credentials,
+    &cf_rotator_postgres_credentials, &cf_rotator_azure_client_secret,
     NULL, /* placeholder: each rotator adds its line above this one */
 };
 
 static const struct cf_consumer_ops *const consumers[] = {
+    &cf_consumer_ado_service_connection,
     NULL, /* placeholder: each consumer adds its line above this one */
 };
 

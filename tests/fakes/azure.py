@@ -5,6 +5,7 @@ One process, routed by path prefix (so that one port serves all three):
     /entra/{tenant}/oauth2/v2.0/token      Entra ID token endpoint  (authorityHost = http://H:P/entra)
     /ado/{org}/...                         Azure DevOps             (instanceUrl   = http://H:P/ado)
     /kv/{vault}/...                        Key Vault data plane     (vaultBaseUrl  = http://H:P/kv/NAME)
+    /graph/v1.0/...                        Microsoft Graph          (graphHost     = http://H:P/graph)
     /_fake/...                             control API for tests (below)
 
     python3 tests/fakes/azure.py --port 0 [--state-dir D] [--port-file F]
@@ -17,11 +18,20 @@ Control API (JSON bodies):
     POST /_fake/entra/apps      {"tenant","clientId","secrets":[{"value","expiresAt"(unix s)}],
                                  "certificate": PEM, "tokenLifetime": s}
     POST /_fake/entra/expire    {"clientId"}             every secret of the app expires now
+    POST /_fake/entra/propagation {"seconds"}            a secret addPassword makes works only after this
+    POST /_fake/graph/applications {"tenant","objectId","appId","owners":[clientId]}  (an Entra app too)
+    POST /_fake/graph/roles     {"tenant","clientId","roles":["Application.ReadWrite.OwnedBy"|...]}
+    GET  /_fake/graph/state?objectId=O       its passwordCredentials: keyId, displayName, endDateTime,
+                                             valueSha256
     POST /_fake/ado/orgs        {"org","projects":[{"name","id"}],"principals":{clientId:[scopes]}}
     POST /_fake/ado/pats        {"org","token","scopes":[...],"expiresAt"}
     POST /_fake/ado/pats/expire {"token"}  POST /_fake/ado/pats/revoke {"token"}
     POST /_fake/ado/groups      {"org","project","name","variables":{n:{"value","isSecret"}}}
     GET  /_fake/ado/groups?org=O&project=P   groups with value hashes ("valueSha256")
+    POST /_fake/ado/endpoints   {"org","project","id","name","tenantId","clientId","key"}  an azurerm
+                                 service connection (service principal, spnKey)
+    GET  /_fake/ado/endpoints?org=O&id=E     serviceprincipalid, keySha256, updates
+    POST /_fake/ado/use-endpoint {"org","id"}  a pipeline logging in through it: 200, or 401 with the AADSTS
     POST /_fake/kv/vaults       {"vault","roles":{clientId:[role names]}}
     GET  /_fake/kv/state?vault=V             live and deleted secrets, value hashes, tags, attributes
     POST /_fake/throttle        {"count":N,"retryAfter":S,"prefix":"/kv"}  next N matching requests 429
@@ -50,6 +60,8 @@ STATE = {
     "orgs": {},      # org -> {projects: [{id,name}], principals: {clientId: scopes}, groups: {id: group}}
     "pats": {},      # token -> {org, scopes, expiresAt, revoked}
     "vaults": {},    # vault -> {roles: {clientId: [roles]}, secrets: {name: [versions]}, deleted: {name: entry}}
+    "applications": {},  # Graph object id -> {tenant, appId, owners}; secrets live in tenants[t][appId]
+    "propagation": 0,    # seconds before a secret addPassword made is accepted by the token endpoint
     "throttle": {"count": 0, "retryAfter": 1, "prefix": "/"},
     "log": [],
     "next_group_id": 1,
@@ -58,6 +70,7 @@ LOG_FILE = None
 
 ADO_RESOURCE = "499b84ac-1321-427f-aa17-267ca6975798"
 VAULT_RESOURCE = "https://vault.azure.net"
+GRAPH_RESOURCE = "https://graph.microsoft.com"
 SECRET_FIELDS = {"value", "secret", "token", "client_secret", "client_assertion"}
 
 
@@ -126,6 +139,32 @@ def rs256_valid(n, e, signed, signature):
     return em == b"\x00\x01" + b"\xff" * (k - 3 - len(digest_info)) + b"\x00" + digest_info
 
 
+def secret_problem(app, value):
+    """None when value is a live client secret of app, else (AADSTS code, description)."""
+    client = app["clientId"]
+    match = [s for s in app["secrets"] if secrets.compare_digest(s["value"], value)]
+    # a secret addPassword just made is unknown to the token service until it propagates: the same
+    # AADSTS7000215 as a wrong secret
+    if not match or match[0].get("activeAt", 0) > time.time():
+        return 7000215, ("Invalid client secret provided. Ensure the secret being sent in the request is the "
+                         "client secret value, not the client secret ID, for a secret added to app '%s'." % client)
+    if match[0].get("expiresAt") and match[0]["expiresAt"] <= now():
+        return 7000222, ("The provided client secret keys for app '%s' are expired. Visit the Azure portal to "
+                         "create new keys for your app." % client)
+    return None
+
+
+def endpoint_login(ep):
+    """Logs in as the service principal an Azure DevOps service endpoint holds: None or an AADSTS message."""
+    p = ep["authorization"]["parameters"]
+    app = STATE["tenants"].get(p.get("tenantid"), {}).get(p.get("serviceprincipalid"))
+    if app is None:
+        return "AADSTS700016: Application with identifier '%s' was not found in the directory '%s'." % (
+            p.get("serviceprincipalid"), p.get("tenantid"))
+    problem = secret_problem(app, p.get("serviceprincipalkey") or "")
+    return "AADSTS%d: %s" % problem if problem else None
+
+
 class Reply(Exception):
     def __init__(self, status, body=None, headers=None):
         super().__init__(status)
@@ -168,6 +207,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.ado()
             elif url.path.startswith("/kv/"):
                 self.kv()
+            elif url.path.startswith("/graph/"):
+                self.graph()
             raise Reply(404, {"error": "no such route"})
         except Reply as r:
             status, body, headers = r.status, r.body, r.headers
@@ -232,6 +273,54 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if b["clientId"] in apps:
                         for s in apps[b["clientId"]]["secrets"]:
                             s["expiresAt"] = now() - 1
+                return {"ok": True}
+            if p == "/_fake/entra/propagation":
+                STATE["propagation"] = b["seconds"]
+                return {"ok": True}
+            if p == "/_fake/graph/applications":
+                apps = STATE["tenants"].setdefault(b["tenant"], {})
+                apps.setdefault(b["appId"], {"clientId": b["appId"], "secrets": [], "certificate": None,
+                                             "tokenLifetime": 3599})
+                STATE["applications"][b["objectId"]] = {"tenant": b["tenant"], "appId": b["appId"],
+                                                        "owners": list(b.get("owners", []))}
+                return {"ok": True}
+            if p == "/_fake/graph/roles":
+                STATE["tenants"][b["tenant"]][b["clientId"]]["graphRoles"] = list(b["roles"])
+                return {"ok": True}
+            if p == "/_fake/graph/state":
+                a = STATE["applications"][q["objectId"]]
+                secrets_ = STATE["tenants"][a["tenant"]][a["appId"]]["secrets"]
+                return {"passwordCredentials": [
+                    {"keyId": x.get("keyId"), "displayName": x.get("displayName"),
+                     "endDateTime": x.get("endDateTime"), "valueSha256": sha(x["value"])} for x in secrets_]}
+            if p == "/_fake/ado/endpoints" and self.command == "POST":
+                org = STATE["orgs"][b["org"]]
+                proj = self.project_of(org, b["project"])
+                ep = {"id": b.get("id") or str(uuid.uuid4()), "name": b.get("name", "azure-sc"), "type": "azurerm",
+                      "url": "https://management.azure.com/", "owner": "library", "isShared": False,
+                      "isReady": True, "description": "",
+                      "data": {"environment": "AzureCloud", "scopeLevel": "Subscription",
+                               "subscriptionId": "00000000-0000-0000-0000-000000000000",
+                               "subscriptionName": "sub", "creationMode": "Manual"},
+                      "authorization": {"scheme": "ServicePrincipal", "parameters": {
+                          "tenantid": b["tenantId"], "serviceprincipalid": b["clientId"],
+                          "authenticationType": "spnKey", "serviceprincipalkey": b["key"]}},
+                      "serviceEndpointProjectReferences": [{"projectReference": {"id": proj["id"],
+                                                                                 "name": proj["name"]},
+                                                            "name": b.get("name", "azure-sc")}]}
+                org.setdefault("endpoints", {})[ep["id"]] = ep
+                return {"ok": True, "id": ep["id"]}
+            if p == "/_fake/ado/endpoints":
+                ep = STATE["orgs"][q["org"]]["endpoints"][q["id"]]
+                prm = ep["authorization"]["parameters"]
+                return {"id": ep["id"], "serviceprincipalid": prm["serviceprincipalid"],
+                        "keySha256": sha(prm.get("serviceprincipalkey") or ""), "updates": ep.get("updates", 0)}
+            if p == "/_fake/ado/use-endpoint":
+                # a pipeline job using the service connection: it logs in with what the endpoint holds
+                ep = STATE["orgs"][b["org"]]["endpoints"][b["id"]]
+                problem = endpoint_login(ep)
+                if problem:
+                    raise Reply(401, {"ok": False, "error": problem})
                 return {"ok": True}
             if p == "/_fake/ado/orgs":
                 org = STATE["orgs"].setdefault(b["org"], {"projects": [], "principals": {}, "groups": {}})
@@ -327,21 +416,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                  "valid. Client credential flows must have a scope value with /.default "
                                  "suffixed to the resource identifier (application ID URI)." % scope)
             resource = scope[: -len("/.default")]
-            if resource not in (ADO_RESOURCE, VAULT_RESOURCE):
+            if resource not in (ADO_RESOURCE, VAULT_RESOURCE, GRAPH_RESOURCE):
                 self.entra_error(400, "invalid_resource", 500011, "The resource principal named %s was not "
                                  "found in the tenant named %s." % (resource, tenant))
             if "client_assertion" in form:
                 self.check_assertion(app, form, tenant)
             elif "client_secret" in form:
-                match = [s for s in app["secrets"] if secrets.compare_digest(s["value"], form["client_secret"])]
-                if not match:
-                    self.entra_error(401, "invalid_client", 7000215, "Invalid client secret provided. Ensure "
-                                     "the secret being sent in the request is the client secret value, not "
-                                     "the client secret ID, for a secret added to app '%s'." % client)
-                if match[0].get("expiresAt") and match[0]["expiresAt"] <= now():
-                    self.entra_error(401, "invalid_client", 7000222, "The provided client secret keys for app "
-                                     "'%s' are expired. Visit the Azure portal to create new keys for your "
-                                     "app." % client)
+                problem = secret_problem(app, form["client_secret"])
+                if problem:
+                    self.entra_error(401, "invalid_client", *problem)
             else:
                 self.entra_error(401, "invalid_client", 7000218, "The request body must contain the following "
                                  "parameter: 'client_assertion' or 'client_secret'.")
@@ -392,6 +475,102 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not t or t["resource"] != resource or t["exp"] <= now():
             return None
         return t
+
+    # ---- Microsoft Graph ----
+    # addPassword: POST /v1.0/applications/{id}/addPassword {"passwordCredential": {"displayName",
+    #   "endDateTime"}} -> 200 passwordCredential {customKeyIdentifier, displayName, endDateTime, hint, keyId,
+    #   secretText, startDateTime}
+    #   https://learn.microsoft.com/en-us/graph/api/application-addpassword?view=graph-rest-1.0
+    # removePassword: POST /v1.0/applications/{id}/removePassword {"keyId"} -> 204 No Content
+    #   https://learn.microsoft.com/en-us/graph/api/application-removepassword?view=graph-rest-1.0
+    # Get application ($select): https://learn.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0
+    #   (passwordCredentials never carry secretText there)
+    # Permissions: Application.ReadWrite.OwnedBy (the caller must own the application) or
+    #   Application.ReadWrite.All; reading also Application.Read.All.
+    # Errors {"error": {"code", "message", "innerError": {"date", "request-id", "client-request-id"}}}:
+    #   https://learn.microsoft.com/en-us/graph/errors ; throttling 429 + Retry-After:
+    #   https://learn.microsoft.com/en-us/graph/throttling
+    def graph_error(self, status, code, message):
+        rid = str(uuid.uuid4())
+        raise Reply(status, {"error": {"code": code, "message": message, "innerError": {
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "request-id": rid,
+            "client-request-id": rid}}}, {"request-id": rid})
+
+    def graph(self):
+        t = self.bearer(GRAPH_RESOURCE)
+        if t is None:
+            self.graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid "
+                             "audience." if self.headers.get("Authorization") else "Access token is empty.")
+        with LOCK:
+            caller = STATE["tenants"].get(t["tenant"], {}).get(t["clientId"], {})
+            roles = set(caller.get("graphRoles", []))
+            m = re.fullmatch(r"/graph/v1\.0/servicePrincipals\(appId='([^']+)'\)", self.url_path)
+            if m and self.command == "GET":
+                if m.group(1) not in STATE["tenants"].get(t["tenant"], {}):
+                    self.graph_error(404, "Request_ResourceNotFound", "Resource '%s' does not exist or one of "
+                                     "its queried reference-property objects are not present." % m.group(1))
+                raise Reply(200, {"id": str(uuid.uuid5(uuid.NAMESPACE_OID, m.group(1))), "appId": m.group(1),
+                                  "displayName": m.group(1)})
+            m = re.fullmatch(r"/graph/v1\.0/applications/([^/]+)(?:/(addPassword|removePassword))?",
+                             self.url_path)
+            if not m:
+                self.graph_error(400, "BadRequest", "Resource not found for the segment '%s'."
+                                 % self.url_path.rsplit("/", 1)[-1])
+            object_id, action = m.group(1), m.group(2)
+            a = STATE["applications"].get(object_id)
+            if a is None or a["tenant"] != t["tenant"]:
+                self.graph_error(404, "Request_ResourceNotFound", "Resource '%s' does not exist or one of its "
+                                 "queried reference-property objects are not present." % object_id)
+            owner = t["clientId"] in a["owners"]
+            may_write = "Application.ReadWrite.All" in roles or (
+                "Application.ReadWrite.OwnedBy" in roles and owner)
+            may_read = may_write or "Application.Read.All" in roles
+            if not (may_write if action else may_read):
+                self.graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
+                                 "operation.")
+            app = STATE["tenants"][a["tenant"]][a["appId"]]
+            if action is None and self.command == "GET":
+                raise Reply(200, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#applications("
+                                  "id,appId,passwordCredentials)/$entity", "id": object_id, "appId": a["appId"],
+                                  "passwordCredentials": [self.password_view(x, False) for x in app["secrets"]
+                                                          if x.get("keyId")]})
+            if self.command != "POST" or action is None:
+                self.graph_error(405, "Request_BadRequest", "Specified HTTP method is not allowed for the "
+                                 "request target.")
+            b = self.json_body()
+            if action == "addPassword":
+                pc = b.get("passwordCredential") if isinstance(b, dict) else None
+                if not isinstance(pc, dict):
+                    self.graph_error(400, "Request_BadRequest", "The request body is missing passwordCredential.")
+                end = pc.get("endDateTime")
+                try:
+                    end_s = time.mktime(time.strptime(end[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone \
+                        if end else now() + 2 * 365 * 86400
+                except (TypeError, ValueError):
+                    self.graph_error(400, "Request_BadRequest", "Invalid value specified for property "
+                                     "'endDateTime' of resource 'PasswordCredential'.")
+                value = secrets.token_urlsafe(30)
+                entry = {"value": value, "expiresAt": int(end_s), "keyId": str(uuid.uuid4()),
+                         "displayName": pc.get("displayName"),
+                         "startDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                         "endDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(end_s)),
+                         "activeAt": time.time() + STATE["propagation"]}
+                app["secrets"].append(entry)
+                raise Reply(200, dict(self.password_view(entry, True), **{
+                    "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#microsoft.graph.passwordCredential"}))
+            key = b.get("keyId") if isinstance(b, dict) else None
+            kept = [x for x in app["secrets"] if x.get("keyId") != key]
+            if not key or len(kept) == len(app["secrets"]):
+                self.graph_error(404, "Request_ResourceNotFound", "No password credential found with keyId "
+                                 "'%s'." % key)
+            app["secrets"] = kept
+            raise Reply(204, None)
+
+    @staticmethod
+    def password_view(x, with_secret):
+        return {"customKeyIdentifier": None, "displayName": x.get("displayName"),
+                "endDateTime": x.get("endDateTime"), "hint": x["value"][:3], "keyId": x["keyId"],
+                "secretText": x["value"] if with_secret else None, "startDateTime": x.get("startDateTime")}
 
     # ---- Azure DevOps ----
     # Variable groups (Distributed Task), api-version 7.1:
@@ -518,6 +697,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.ado_version()
         rest = [urllib.parse.unquote(p) for p in parts[1:]]
         with LOCK:
+            self.service_endpoints(org, scopes, rest)
             if rest[:2] == ["_apis", "projects"]:
                 self.need_scope(scopes, self.SCOPES_PROJECT, "vso.project")
                 if len(rest) == 2:
@@ -581,6 +761,62 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 value = [self.group_view(g) for g in groups]
                 raise Reply(200, {"count": len(value), "value": value}, headers)
         raise Reply(404, None)
+
+    # Service endpoints, api-version 7.1:
+    # https://learn.microsoft.com/en-us/rest/api/azure/devops/serviceendpoint/endpoints?view=azure-devops-rest-7.1
+    #   GET {org}/{project}/_apis/serviceendpoint/endpoints/{id}  (serviceprincipalkey hidden: null; an
+    #       unknown id answers 200 with an empty body)
+    #   PUT {org}/_apis/serviceendpoint/endpoints/{id}            (the whole ServiceEndpoint)
+    # Endpoint proxy, api-version 7.1-preview.1:
+    # https://learn.microsoft.com/en-us/rest/api/azure/devops/serviceendpoint/endpointproxy/execute-service-endpoint-request?view=azure-devops-rest-7.1
+    #   POST {org}/{project}/_apis/serviceendpoint/endpointproxy?endpointId=  ServiceEndpointRequest ->
+    #       ServiceEndpointRequestResult {result, statusCode, errorMessage, activityId}
+    SCOPES_ENDPOINTS = {"vso.serviceendpoint_manage"}
+
+    def service_endpoints(self, org, scopes, rest):
+        endpoints = org.setdefault("endpoints", {})
+        if len(rest) == 5 and rest[1:4] == ["_apis", "serviceendpoint", "endpoints"] and self.command == "GET":
+            self.need_scope(scopes, self.SCOPES_ENDPOINTS, "vso.serviceendpoint_manage")
+            ep = endpoints.get(rest[4])
+            if ep is None:
+                raise Reply(200, None)
+            view = json.loads(json.dumps(ep))
+            view["authorization"]["parameters"]["serviceprincipalkey"] = None
+            view.pop("updates", None)
+            raise Reply(200, view)
+        if len(rest) == 4 and rest[:3] == ["_apis", "serviceendpoint", "endpoints"] and self.command == "PUT":
+            self.need_scope(scopes, self.SCOPES_ENDPOINTS, "vso.serviceendpoint_manage")
+            ep = endpoints.get(rest[3])
+            b = self.json_body()
+            if ep is None:
+                self.ado_error(404, "ServiceEndpointNotFoundException", "Service connection with id %s was not "
+                               "found." % rest[3])
+            if not isinstance(b, dict) or b.get("id") != ep["id"] or not isinstance(
+                    (b.get("authorization") or {}).get("parameters"), dict):
+                self.ado_error(400, "ArgumentException", "The service endpoint in the request body is not valid.")
+            if not b["authorization"]["parameters"].get("serviceprincipalkey"):
+                self.ado_error(400, "ArgumentException", "Service principal key is required.")
+            b["updates"] = ep.get("updates", 0) + 1
+            endpoints[ep["id"]] = b
+            view = json.loads(json.dumps(b))
+            view["authorization"]["parameters"]["serviceprincipalkey"] = None
+            view.pop("updates", None)
+            raise Reply(200, view)
+        if len(rest) == 4 and rest[1:4] == ["_apis", "serviceendpoint", "endpointproxy"] and \
+                self.command == "POST":
+            self.need_scope(scopes, self.SCOPES_ENDPOINTS, "vso.serviceendpoint_manage")
+            ep = endpoints.get(self.query.get("endpointId", ""))
+            if ep is None:
+                self.ado_error(404, "ServiceEndpointNotFoundException", "Service connection with id %s was not "
+                               "found." % self.query.get("endpointId", ""))
+            b = self.json_body() or {}
+            if (b.get("dataSourceDetails") or {}).get("dataSourceName") != "TestConnection":
+                self.ado_error(400, "ArgumentException", "Only the TestConnection data source is faked.")
+            problem = endpoint_login(ep)
+            raise Reply(200, {"result": [] if problem else ["ok"], "statusCode": "badRequest" if problem else "ok",
+                              "errorMessage": ("Failed to obtain the Json Web Token(JWT) using service principal "
+                                               "client ID. Exception Message: %s" % problem) if problem else "",
+                              "activityId": str(uuid.uuid4())})
 
     # ---- Key Vault ----
     # Secrets REST API (api-version 7.5):

@@ -71,7 +71,17 @@ static const struct {
      "credentials.personalAccessToken", "must not be empty"},
     {"github", "personal-access-token", "[]", "credentials", "an object is required"},
     {"github", "oauth", "{}", "method", "app or personal-access-token for github, not 'oauth'"},
-    {"gitlab", "access-token", "{}", "app", "azure-devops, azure-key-vault, github or postgres"},
+    {"gitlab", "access-token", "{}", "app",
+     "azure-client-secrets, azure-devops, azure-key-vault, github or postgres"},
+    {"azure-client-secrets", "client-secret",
+     "{\"tenantId\":\"t\",\"clientId\":\"c\",\"clientSecret\":\"s\",\"graphHost\":"
+     "\"https://graph.microsoft.us\"}",
+     NULL, NULL},
+    {"azure-client-secrets", "client-secret",
+     "{\"tenantId\":\"t\",\"clientId\":\"c\",\"clientSecret\":\"s\",\"orgName\":\"o\"}",
+     "credentials", "credentials.orgName: not a field"},
+    {"azure-client-secrets", "access-token", "{}", "method",
+     "client-secret or certificate for azure-client-secrets"},
 };
 
 Test(connections, validation_names_the_field)
