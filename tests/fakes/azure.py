@@ -12,7 +12,8 @@ One process, routed by path prefix (so that one port serves all three):
 prints the bound port on stdout (and writes it to F). Every request except /_fake/ ones is appended to
 D/requests.jsonl (and kept for GET /_fake/log) as {method, path, query, headers, body, status}: the
 Authorization header keeps its scheme only, and every secret in a body (form fields client_secret and
-client_assertion, JSON fields "value", "secret", "token") is replaced by "sha256:<hex>" of its text.
+client_assertion, JSON fields "value", "secret", "token", "serviceprincipalkey", "secretText") is replaced by
+"sha256:<hex>" of its text.
 
 Control API (JSON bodies):
     POST /_fake/entra/apps      {"tenant","clientId","secrets":[{"value","expiresAt"(unix s)}],
@@ -71,7 +72,8 @@ LOG_FILE = None
 ADO_RESOURCE = "499b84ac-1321-427f-aa17-267ca6975798"
 VAULT_RESOURCE = "https://vault.azure.net"
 GRAPH_RESOURCE = "https://graph.microsoft.com"
-SECRET_FIELDS = {"value", "secret", "token", "client_secret", "client_assertion"}
+SECRET_FIELDS = {"value", "secret", "token", "client_secret", "client_assertion", "serviceprincipalkey",
+                 "secretText"}
 
 
 def sha(text):

@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import uuid
@@ -227,7 +228,7 @@ class RotationApi(RotationHelpers, ServerTestCase):
 
         # plan: a secret with an end date and no rotation is flagged; exit 1
         self.set_secret(self.pid, "LEGACY_TOKEN", "t-" + uuid.uuid4().hex,
-                        secretExpiresAt="2099-01-01T00:00:00Z")
+                        expiresAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 30 * 86400)))
         rc, out, err = self.cli("rotations", "plan", "--projectId", self.pid)
         self.assertEqual(rc, 1, out + err)
         self.assertIn("LEGACY_TOKEN", out)
@@ -380,6 +381,242 @@ class PostgresRotation(RotationHelpers, ServerTestCase):
                 self.assertEqual(user["secretValue"], "app_green")
                 self.assertTrue(other_revoked, "%s: the previous role still has a password" % point)
                 print("TEST: kill -9 at %s: resumed and finished at generation %d" % (point, r["generation"]))
+
+
+class AzureRotation(RotationHelpers, ServerTestCase):
+    """The incident: an Entra ID client secret behind an Azure DevOps service connection, rotated through Microsoft
+    Graph and pushed to the service connection, against tests/fakes/azure.py (its Entra, Graph and Azure DevOps
+    share their state: a secret removed through Graph stops working for the service connection too)."""
+
+    server_args = ("--notify-interval", "1s", "--notify-retry-base", "1s")
+
+    @classmethod
+    def setUpClass(cls):
+        from test_syncs import Fake
+        cls.fake = Fake("azure.py")
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.close()
+        super().tearDownClass()
+
+    def control(self, path, body):
+        status, answer = self.fake.call("POST", path, body)
+        self.assertEqual(status, 200, answer)
+        return answer
+
+    def setUp(self):
+        super().setUp()
+        self.pid = self.create_project()["id"]
+        f = self.fake
+        self.tenant = str(uuid.uuid4())
+        self.rotator_id, self.rotator_secret = str(uuid.uuid4()), "rotator-" + uuid.uuid4().hex
+        self.app_id, self.object_id = str(uuid.uuid4()), str(uuid.uuid4())
+        self.initial = "initial-" + uuid.uuid4().hex
+        far = int(time.time()) + 400 * 86400
+        # the rotator's own application: may manage the applications it owns
+        self.control("/_fake/entra/apps", {"tenant": self.tenant, "clientId": self.rotator_id,
+                                           "secrets": [{"value": self.rotator_secret, "expiresAt": far}]})
+        self.control("/_fake/graph/roles", {"tenant": self.tenant, "clientId": self.rotator_id,
+                                            "roles": ["Application.ReadWrite.OwnedBy"]})
+        # the rotated application, with the secret the service connection holds today
+        self.control("/_fake/graph/applications", {"tenant": self.tenant, "objectId": self.object_id,
+                                                   "appId": self.app_id, "owners": [self.rotator_id]})
+        # Azure DevOps: an organization, a PAT that may manage service connections, the service connection
+        self.org, self.pat = harness.unique("org"), "pat-" + uuid.uuid4().hex
+        self.control("/_fake/ado/orgs", {"org": self.org, "projects": [{"name": "Shop"}]})
+        self.control("/_fake/ado/pats", {"org": self.org, "token": self.pat,
+                                         "scopes": ["vso.serviceendpoint_manage", "vso.project"]})
+        self.endpoint = str(uuid.uuid4())
+        self.control("/_fake/ado/endpoints", {"org": self.org, "project": "Shop", "id": self.endpoint,
+                                              "name": "azure-prod", "tenantId": self.tenant,
+                                              "clientId": self.app_id, "key": self.initial})
+        self.graph_conn = self.ok("POST", "/api/v1/app-connections/azure-client-secrets", body={
+            "name": harness.unique("entra"), "method": "client-secret",
+            "credentials": {"tenantId": self.tenant, "clientId": self.rotator_id,
+                            "clientSecret": self.rotator_secret, "authorityHost": f.url + "/entra",
+                            "graphHost": f.url + "/graph"}})["appConnection"]
+        self.ado_conn = self.ok("POST", "/api/v1/app-connections/azure-devops", body={
+            "name": harness.unique("ado"), "method": "access-token",
+            "credentials": {"accessToken": self.pat, "orgName": self.org,
+                            "instanceUrl": f.url + "/ado"}})["appConnection"]
+
+    def create(self, **extra):
+        body = {"name": harness.unique("entra-rot"), "projectId": self.pid, "environment": "dev",
+                "secretPath": "/", "connectionId": self.graph_conn["id"],
+                "parameters": {"objectId": self.object_id, "clientId": self.app_id},
+                "secretsMapping": {"clientId": "AZURE_CLIENT_ID", "clientSecret": "AZURE_CLIENT_SECRET"},
+                "consumers": [{"type": "azure-devops-service-connection", "connectionId": self.ado_conn["id"],
+                               "config": {"project": "Shop", "endpointId": self.endpoint}}],
+                "gracePeriod": 3600, "daysBeforeExpiry": 14, "lifetime": 90 * 86400}
+        body.update(extra)
+        return self.ok("POST", "/api/v2/secret-rotations/azure-client-secret", body=body)["secretRotation"]
+
+    def token_with(self, secret):
+        """The Entra v2.0 token endpoint's answer to the rotated application with secret: (status, body)."""
+        import urllib.parse
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.fake.port, timeout=10)
+        form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": self.app_id,
+                                       "client_secret": secret,
+                                       "scope": "https://graph.microsoft.com/.default"})
+        c.request("POST", "/entra/%s/oauth2/v2.0/token" % self.tenant, body=form,
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        body = r.read().decode()
+        c.close()
+        return r.status, body
+
+    def live_credentials(self):
+        return self.fake.call("GET", "/_fake/graph/state", query={"objectId": self.object_id})[1][
+            "passwordCredentials"]
+
+    def test_rotation_with_a_pipeline_running_sees_zero_failures(self):
+        if not harness.test_build():
+            self.skipTest(harness.NOT_A_TEST_BUILD)
+        r = self.done(self.create()["id"], 1)
+        first = self.secret(self.pid, "AZURE_CLIENT_SECRET")
+        self.assertEqual(self.secret(self.pid, "AZURE_CLIENT_ID")["secretValue"], self.app_id)
+        self.assertEqual(first["expiresAt"][:10], r["currentCredentialExpiresAt"][:10])
+        self.assertEqual(self.fake.call("POST", "/_fake/ado/use-endpoint",
+                                        {"org": self.org, "id": self.endpoint})[0], 200)
+
+        # a pipeline signing in through the service connection every 100 ms, across a whole rotation
+        counts = {"ok": 0, "failed": 0}
+        failures = []
+        stop = threading.Event()
+
+        def pipeline():
+            while not stop.is_set():
+                status, answer = self.fake.call("POST", "/_fake/ado/use-endpoint",
+                                                {"org": self.org, "id": self.endpoint})
+                if status == 200:
+                    counts["ok"] += 1
+                else:
+                    counts["failed"] += 1
+                    failures.append(answer)
+                stop.wait(0.1)
+
+        self.control("/_fake/entra/propagation", {"seconds": 2})  # a new secret works only after 2 s
+        worker = threading.Thread(target=pipeline, daemon=True)
+        worker.start()
+        try:
+            time.sleep(0.5)
+            self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])
+            r = self.wait_rotation(r["id"], lambda x: x["pendingStep"] == "grace", timeout=60)
+            time.sleep(0.5)
+            self.advance_clock(3601)
+            r = self.done(r["id"], 2, timeout=30)
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            worker.join(10)
+        print("TEST: pipeline across a rotation: %d sign-ins, %d failures" % (counts["ok"], counts["failed"]))
+        self.assertEqual(counts["failed"], 0, failures[:3])
+        self.assertGreater(counts["ok"], 10)
+
+        second = self.secret(self.pid, "AZURE_CLIENT_SECRET")
+        self.assertNotEqual(second["secretValue"], first["secretValue"])
+        status, body = self.token_with(first["secretValue"])
+        self.assertEqual(status, 401, body)
+        self.assertIn("AADSTS7000215", body)
+        self.assertEqual(self.token_with(second["secretValue"])[0], 200)
+        ep = self.fake.call("GET", "/_fake/ado/endpoints", query={"org": self.org, "id": self.endpoint})[1]
+        import hashlib
+        self.assertEqual(ep["keySha256"], "sha256:" + hashlib.sha256(second["secretValue"].encode()).hexdigest())
+        live = self.live_credentials()
+        self.assertEqual([c["keyId"] for c in live], [r["currentCredentialId"]], live)
+        # the plan: the client secret is covered by this rotation, 14 days before its end date
+        rc, out, err = self.cli("rotations", "plan", "--projectId", self.pid)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("AZURE_CLIENT_SECRET", out)
+        self.assertIn(r["name"], out)
+
+        # no secret value in the server's log or the fake's request log
+        log = self.fake.log() if hasattr(self.fake, "log") else []
+        for secret in (first["secretValue"], second["secretValue"], self.rotator_secret, self.pat):
+            self.assertNotIn(secret, self.server.stderr)
+            self.assertNotIn(secret, self.server.stdout)
+            self.assertNotIn(secret, json.dumps(log))
+
+    def test_graph_outage_keeps_the_old_secret_and_alerts(self):
+        from test_notifications import Receiver
+        receiver = Receiver()
+        self.addCleanup(receiver.close)
+        self.ok("POST", "/api/v1/notifications/channels",
+                body={"type": "webhook", "url": receiver.url, "workspaceId": self.pid, "name": "ops"})
+        r = self.done(self.create()["id"], 1)
+        before = self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"]
+        self.control("/_fake/throttle", {"count": 100000, "retryAfter": 1, "prefix": "/graph"})
+        try:
+            r = self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])["secretRotation"]
+            self.assertEqual((r["rotationStatus"], r["lastErrorStep"]), ("failed", "issue"), r)
+            self.assertEqual(r["lastErrorCause"], "throttled")
+            got, _ = harness_wait(lambda: receiver.accepted(), 15)
+            self.assertTrue(got, "no alert on the channel")
+            self.assertEqual(got[0]["event"], "coffer.rotation", got[0])
+            rc, out, err = self.cli("rotations", "status", r["id"])
+            self.assertEqual(rc, 1, out + err)
+            self.assertIn("step, cause:   issue, throttled", out)
+        finally:
+            self.control("/_fake/throttle", {"count": 0, "retryAfter": 0, "prefix": "/graph"})
+        self.assertEqual(self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"], before)
+        self.assertEqual(self.token_with(before)[0], 200, "the old secret stopped working")
+        self.assertEqual(self.fake.call("POST", "/_fake/ado/use-endpoint",
+                                        {"org": self.org, "id": self.endpoint})[0], 200)
+
+    def test_kill9_at_every_step_leaves_no_orphan(self):
+        if not harness.test_build():
+            self.skipTest(harness.NOT_A_TEST_BUILD)
+        for point in ("issue-before", "issue", "store", "verify", "push", "revoke"):
+            with self.subTest(point=point):
+                r = self.done(self.create(gracePeriod=0)["id"], 1)
+                self.server.extra_env["COFFER_TEST_ROTATION_CRASH_AT"] = point
+                self.server.restart()
+                try:  # the server exits in the middle of this request
+                    self.api("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"], timeout=30)
+                except OSError:
+                    pass
+                deadline = time.monotonic() + 30
+                while self.server.alive() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertFalse(self.server.alive(), "the server did not stop at " + point)
+                del self.server.extra_env["COFFER_TEST_ROTATION_CRASH_AT"]
+                self.server.start()
+                self.advance_clock(LEASE_S + 1)
+                r = self.done(r["id"], 2, timeout=60)
+                mine = [c for c in self.live_credentials() if r["id"] in (c["displayName"] or "")]
+                self.assertEqual([c["keyId"] for c in mine], [r["currentCredentialId"]],
+                                 "%s: orphaned or missing credentials: %r" % (point, mine))
+                secret = self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"]
+                self.assertEqual(self.token_with(secret)[0], 200)
+                self.assertEqual(self.fake.call("POST", "/_fake/ado/use-endpoint",
+                                                {"org": self.org, "id": self.endpoint})[0], 200)
+                print("TEST: kill -9 at %s (Entra): resumed, %d live credential(s) of the rotation"
+                      % (point, len(mine)))
+
+    def test_bad_inputs(self):
+        cases = [
+            ({"connectionId": self.ado_conn["id"]}, "is a azure-devops connection, not azure-client-secrets"),
+            ({"secretsMapping": {"clientSecret": "S"}}, "'clientId' is required"),
+            ({"parameters": {}}, "objectId"),
+            ({"consumers": [{"type": "azure-devops-service-connection", "connectionId": self.graph_conn["id"],
+                             "config": {"project": "Shop", "endpointId": self.endpoint}}]}, "not azure-devops"),
+            ({"consumers": [{"type": "azure-devops-service-connection", "connectionId": self.ado_conn["id"],
+                             "config": {"project": "Shop"}}]}, "endpointId"),
+            ({"gracePeriod": -5}, "gracePeriod"),
+        ]
+        for extra, words in cases:
+            with self.subTest(extra=extra):
+                r = self.api("POST", "/api/v2/secret-rotations/azure-client-secret",
+                             body=dict({"name": harness.unique("bad"), "projectId": self.pid,
+                                        "environment": "dev", "secretPath": "/",
+                                        "connectionId": self.graph_conn["id"],
+                                        "parameters": {"objectId": self.object_id, "clientId": self.app_id},
+                                        "secretsMapping": {"clientId": "A", "clientSecret": "B"}}, **extra))
+                self.assertIn(r.status, (400, 422), r.body[:300])
+                self.assertError(r, r.status, None, words)
 
 
 def harness_wait(predicate, timeout):
