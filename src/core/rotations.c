@@ -941,14 +941,38 @@ static enum cf_rc step_grace(struct run *r, struct cf_err *err)
     return advance(r, "grace", "revoke", "the grace period ended", rot->previous_cred_id, err);
 }
 
+/* *gone: the provider's list of what the rotation issued (ref->generation's and every other) no
+ * longer holds id. A list that fails leaves *gone false: the revoke, repeatable, decides. */
+static void issued_gone(struct run *r, const struct cf_rotation_ref *ref, const char *id,
+                        bool *gone)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    struct cf_err ignored;
+    *gone = false;
+    cf_err_clear(&ignored);
+    if (r->ops->list_issued(r->conn, r->params, ref, &ids, &n, &ignored) != CF_OK)
+        return;
+    *gone = true;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(ids[i], id) == 0)
+            *gone = false;
+    cf_rotated_ids_free(ids, n);
+}
+
 static enum cf_rc step_revoke(struct run *r, struct cf_err *err)
 {
     struct cf_rotation *rot = r->rot;
     struct cf_rotation_ref ref = ref_of(r);
     char revoked[CF_ROTATION_CRED_ID_MAX];
-    enum cf_rc rc = attempt(r, err);
+    bool gone = false;
     cf_strlcpy(revoked, rot->previous_cred_id, sizeof(revoked));
-    if (rc == CF_OK && revoked[0])
+    /* An earlier attempt may have revoked it and died before recording that: where the provider
+     * can list what the rotation issued, a credential no longer there is not revoked again. */
+    if (revoked[0] && rot->step_attempts > 0 && r->ops->list_issued)
+        issued_gone(r, &ref, revoked, &gone);
+    enum cf_rc rc = attempt(r, err);
+    if (rc == CF_OK && revoked[0] && !gone)
         rc = r->ops->revoke(r->conn, r->params, &ref, revoked, err);
     if (rc != CF_OK)
         return rc;

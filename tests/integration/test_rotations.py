@@ -593,8 +593,11 @@ class AzureRotation(RotationHelpers, ServerTestCase):
                 self.assertEqual(self.token_with(secret)[0], 200)
                 self.assertEqual(self.fake.call("POST", "/_fake/ado/use-endpoint",
                                                 {"org": self.org, "id": self.endpoint})[0], 200)
-                print("TEST: kill -9 at %s (Entra): resumed, %d live credential(s) of the rotation"
-                      % (point, len(mine)))
+                removes = [e["body"]["keyId"] for e in self.fake.log()
+                           if e["path"].endswith("/removePassword")]
+                self.assertEqual(len(removes), len(set(removes)), "%s: a credential revoked twice" % point)
+                print("TEST: kill -9 at %s (Entra): resumed, %d live credential(s) of the rotation, %d removePassword"
+                      " call(s) in all, none repeated" % (point, len(mine), len(removes)))
 
     def test_bad_inputs(self):
         cases = [

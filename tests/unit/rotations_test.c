@@ -36,6 +36,7 @@ static struct {
     struct fake_cred creds[FAKE_MAX];
     size_t n;
     int revokes_of_dead;      /* revoke of an unknown or already revoked id */
+    int lists;                /* list_issued calls */
     bool fail_verify;         /* verify answers CF_EUNAUTH */
     bool lose_after_issue;    /* issue succeeds at the provider, then the caller sees CF_EIO */
     char consumer_holds[48];  /* what the consumer was given last */
@@ -136,11 +137,13 @@ static enum cf_rc fake_list(const struct cf_provider_conn *conn, const json_t *p
 {
     (void)conn;
     (void)params;
+    (void)ref;
     (void)e;
+    fake.lists++;
     *ids = calloc(FAKE_MAX, sizeof(**ids));
     *n = 0;
     for (size_t i = 0; i < fake.n; i++)
-        if (!fake.creds[i].revoked && fake.creds[i].generation == ref->generation)
+        if (!fake.creds[i].revoked) /* every generation's, as rotator.h asks */
             (*ids)[(*n)++] = strdup(fake.creds[i].id);
     return CF_OK;
 }
@@ -337,6 +340,37 @@ static bool in_rotation_rows(const char *id, const char *needle)
 }
 
 /* ---- tests ---- */
+
+Test(rotations, revoke_retried_after_it_happened_is_not_sent_again)
+{
+    struct cf_rotation_view v;
+    struct cf_rotation r;
+    create(0, &v);
+    execute(v.rot.id);
+    run_now(v.rot.id);
+    cr_assert(fake.creds[0].revoked);
+    /* As a process killed after the provider revoked key-1 and before it recorded that leaves it:
+     * at revoke, an attempt started, key-1 gone at the provider. */
+    struct fake_cred *c = fake_issue_raw(3);
+    c->revoked = true; /* what a third generation would revoke */
+    bool claimed = false;
+    cr_assert_eq(cf_store_rotation_request(fx_store, v.rot.id, &err), CF_OK);
+    cr_assert_eq(cf_store_rotation_claim(fx_store, v.rot.id, "dead-owner", cf_now_ms(), 1, &claimed,
+                                         &r, &err),
+                 CF_OK);
+    cr_assert(claimed);
+    cf_strlcpy(r.pending_step, "revoke", sizeof(r.pending_step));
+    r.pending_generation = 3;
+    cf_strlcpy(r.previous_cred_id, c->id, sizeof(r.previous_cred_id));
+    r.step_attempts = 1;
+    r.claim_until = cf_now_ms() - 1;
+    cr_assert_eq(cf_store_rotation_save(fx_store, &r, "dead-owner", false, NULL, &err), CF_OK);
+    cr_assert(execute(v.rot.id));
+    load(v.rot.id, &r);
+    cr_assert_str_eq(r.status, "succeeded", "%s: %s", r.last_error_step, r.last_error);
+    cr_assert_eq(fake.revokes_of_dead, 0, "a revoked credential was revoked again");
+    cr_assert_gt(fake.lists, 0);
+}
 
 Test(rotations, first_rotation_issues_stores_pushes_and_finishes)
 {
