@@ -1114,6 +1114,8 @@ enum cf_rc cf_rotations_execute(struct cf_core *core, const char *id, const char
     r->core = core;
     r->rot = rot;
     r->owner = owner;
+    /* A run asked for is this one, whether it starts a rotation or continues one. */
+    rot->run_requested = false;
     if (!rot->pending_step[0]) {
         /* A new rotation starts: the generation it issues is recorded before anything else. */
         cf_strlcpy(rot->pending_step, "issue", sizeof(rot->pending_step));
@@ -1121,7 +1123,6 @@ enum cf_rc cf_rotations_execute(struct cf_core *core, const char *id, const char
         rot->pending_cred_id[0] = '\0';
         rot->pending_consumer = 0;
         rot->step_attempts = 0;
-        rot->run_requested = false;
         cf_strlcpy(rot->status, "rotating", sizeof(rot->status));
         r->step = "start";
         rc = save(r, "start", "ok", NULL, "rotation started", NULL, false, err);

@@ -17,6 +17,7 @@
 #include "core/secrets.h"
 #include "provider/rotator.h"
 #include "store/rotations.h"
+#include "store/syncs.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -688,4 +689,79 @@ Test(rotations, schedule_interval_and_days_before_expiry)
     cr_assert_eq(cf_rotation_next_at(&r), 38 * day);
     r.days_before_expiry = 0;
     cr_assert_eq(cf_rotation_next_at(&r), 0);
+}
+
+/* A sync of the rotation's folder, as the sync engine keeps it. */
+static void make_sync(struct cf_sync *out)
+{
+    memset(out, 0, sizeof(*out));
+    cf_uuid_new(out->id);
+    cf_strlcpy(out->project_id, scope.project.id, sizeof(out->project_id));
+    cf_strlcpy(out->name, "to-pipelines", sizeof(out->name));
+    cf_strlcpy(out->env_id, scope.env.id, sizeof(out->env_id));
+    cf_strlcpy(out->folder_path, "/", sizeof(out->folder_path));
+    cf_strlcpy(out->destination, "file", sizeof(out->destination));
+    cf_strlcpy(out->destination_config, "{}", sizeof(out->destination_config));
+    cf_strlcpy(out->sync_options, "{}", sizeof(out->sync_options));
+    out->auto_sync = true;
+    out->created_at = cf_now_ms();
+    cr_assert_eq(cf_store_sync_create(fx_store, out, &err), CF_OK, "%s", err.msg);
+}
+
+/* Runs the sync as its engine would, with outcome ok. */
+static void sync_run(const char *id, bool ok)
+{
+    struct cf_sync s;
+    bool claimed = false;
+    cr_assert_eq(
+        cf_store_sync_claim(fx_store, id, "sync-node", cf_now_ms(), 60000, &claimed, &s, &err),
+        CF_OK, "%s", err.msg);
+    cr_assert(claimed);
+    struct cf_sync_outcome o = {.id = id,
+                                .owner = "sync-node",
+                                .gen = s.pending_gen,
+                                .ok = ok,
+                                .finished_at = cf_now_ms(),
+                                .error = ok ? NULL : "HTTP 401 from the destination",
+                                .cause = ok ? NULL : "unauthorized",
+                                .next_attempt_at = cf_now_ms() + 60000};
+    cr_assert_eq(cf_store_sync_finish(fx_store, &o, &err), CF_OK, "%s", err.msg);
+}
+
+Test(rotations, waits_for_the_syncs_of_its_folder_before_retiring_the_old_credential)
+{
+    struct cf_rotation_view v;
+    struct cf_rotation r;
+    struct cf_sync sync;
+    create(0, &v);
+    execute(v.rot.id);
+    make_sync(&sync);
+    sync_run(sync.id, true);
+    run_now(v.rot.id); /* the new value marks the sync pending: the rotation waits for it */
+    load(v.rot.id, &r);
+    cr_assert_str_eq(r.pending_step, "syncs", "%s %s", r.status, r.last_error);
+    cr_assert_str_eq(r.claim_owner, "");
+    cr_assert_gt(r.next_attempt_at, cf_now_ms());
+    cr_assert_not(fake.creds[0].revoked, "revoked while a sync had not delivered");
+    cr_assert_str_eq(r.current_cred_id, "key-1", "promoted before the syncs delivered");
+
+    /* the sync fails: the rotation fails at syncs, naming it, and keeps the old credential */
+    sync_run(sync.id, false);
+    run_now(v.rot.id);
+    load(v.rot.id, &r);
+    cr_assert_str_eq(r.status, "failed");
+    cr_assert_str_eq(r.last_error_step, "syncs");
+    cr_assert_str_eq(r.last_error_cause, "sync");
+    cr_assert(strstr(r.last_error, "to-pipelines"), "%s", r.last_error);
+    cr_assert_not(fake.creds[0].revoked);
+
+    /* it delivers: the rotation finishes */
+    cr_assert_eq(cf_store_sync_mark_one(fx_store, sync.id, &err), CF_OK);
+    sync_run(sync.id, true);
+    run_now(v.rot.id);
+    load(v.rot.id, &r);
+    cr_assert_str_eq(r.status, "succeeded", "%s: %s", r.last_error_step, r.last_error);
+    cr_assert(fake.creds[0].revoked);
+    cr_assert_not(execute(v.rot.id), "a run asked for mid-rotation started another one");
+    cr_assert_eq(fake.n, 2);
 }
