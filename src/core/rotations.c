@@ -766,12 +766,18 @@ static enum cf_rc step_store(struct run *r, struct cf_err *err)
                        "revoked, issuing again",
                        revoked, err);
     }
+    size_t outputs = 0;
+    while (r->ops->outputs[outputs])
+        outputs++;
+    if (outputs > CF_ARRAY_SIZE(changes))
+        return cf_err_set(err, CF_EINTERNAL, "rotation type '%s' has more outputs than %zu",
+                          r->ops->type, CF_ARRAY_SIZE(changes));
     rc = attempt(r, err);
     if (rc != CF_OK)
         return rc;
     stored_comment(rot, comment, sizeof(comment));
     memset(changes, 0, sizeof(changes));
-    for (size_t i = 0; r->ops->outputs[i] && n < CF_ARRAY_SIZE(changes); i++) {
+    for (size_t i = 0; i < outputs; i++) {
         const char *output = r->ops->outputs[i];
         struct cf_secret_change *c = &changes[n++];
         c->kind = CF_CHANGE_UPSERT;
@@ -801,8 +807,12 @@ static enum cf_rc step_store(struct run *r, struct cf_err *err)
         return rc;
     }
     crash_point("store");
-    char message[128];
-    snprintf(message, sizeof(message), "stored as version %lld", (long long)rot->pending_version);
+    /* The keys written, never their values. */
+    char message[CF_ROTATION_ERROR_MAX + 1];
+    size_t len = (size_t)snprintf(message, sizeof(message), "stored as a new version of");
+    for (size_t i = 0; i < n && len < sizeof(message); i++)
+        len += (size_t)snprintf(message + len, sizeof(message) - len, "%s %s", i ? "," : "",
+                                changes[i].key);
     return advance(r, "store", "verify", message, rot->pending_cred_id, err);
 }
 
