@@ -126,6 +126,37 @@ enum cf_rc cf_k8s_auth_get(struct cf_core *core, const struct cf_principal *who,
                            const char *identity_id, struct cf_k8s_auth_config *out,
                            struct cf_err *err);
 
+/* Every auth method through one set of calls: the typed functions above are these calls on one
+ * method. A method's settings and configuration are its own structs, passed as void pointers:
+ * cf_auth_universal takes struct cf_ua_settings and fills struct cf_ua_config, cf_auth_jwt
+ * cf_jwt_auth_settings and cf_jwt_auth_config, cf_auth_kubernetes cf_k8s_auth_settings and
+ * cf_k8s_auth_config. The objects are immutable (thread-safe). */
+struct cf_auth_method;
+extern const struct cf_auth_method cf_auth_universal;
+extern const struct cf_auth_method cf_auth_jwt;
+extern const struct cf_auth_method cf_auth_kubernetes;
+
+/* The size of m's configuration struct, for the caller that allocates out. */
+size_t cf_auth_method_config_size(const struct cf_auth_method *m);
+
+/* Attaches m to identity_id (attach true; a new configuration as the method's attach function
+ * says) or updates the attached one, applying settings over it; out (of
+ * cf_auth_method_config_size bytes) receives the stored configuration, which the caller releases
+ * with cf_auth_method_release; on failure it is released already. Return codes as the typed
+ * functions (CF_EEXIST attached already, CF_ENOTFOUND not attached, CF_EVALIDATION naming the
+ * field). */
+enum cf_rc cf_auth_method_set(struct cf_core *core, const struct cf_principal *who,
+                              const struct cf_auth_method *m, const char *identity_id,
+                              const void *settings, bool attach, void *out, struct cf_err *err);
+
+/* Reads m of identity_id into out (released as in cf_auth_method_set). */
+enum cf_rc cf_auth_method_get(struct cf_core *core, const struct cf_principal *who,
+                              const struct cf_auth_method *m, const char *identity_id, void *out,
+                              struct cf_err *err);
+
+/* Frees what config (of m) holds and wipes it; config itself stays the caller's. */
+void cf_auth_method_release(const struct cf_auth_method *m, void *config);
+
 /* Creates a client secret: CF_CLIENT_SECRET_PREFIX + 43 random base64url characters, written into
  * secret (size >= CF_TOKEN_MAX; the caller wipes it) and returned only this once; the store keeps
  * its hash. Expiry: expires_at (absolute) or ttl seconds from now, whichever is given (0 and 0:
