@@ -411,27 +411,6 @@ const struct cf_auth_method cf_auth_universal = {
     ua_release,
 };
 
-enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who,
-                        const char *identity_id, const struct cf_ua_settings *settings,
-                        struct cf_ua_config *out, struct cf_err *err)
-{
-    return cf_auth_method_set(core, who, &cf_auth_universal, identity_id, settings, true, out, err);
-}
-
-enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who,
-                        const char *identity_id, const struct cf_ua_settings *settings,
-                        struct cf_ua_config *out, struct cf_err *err)
-{
-    return cf_auth_method_set(core, who, &cf_auth_universal, identity_id, settings, false, out,
-                              err);
-}
-
-enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
-                     struct cf_ua_config *out, struct cf_err *err)
-{
-    return cf_auth_method_get(core, who, &cf_auth_universal, identity_id, out, err);
-}
-
 enum cf_rc cf_auth_method_remove(struct cf_core *core, const struct cf_principal *who,
                                  const char *identity_id, const char *auth_method,
                                  struct cf_err *err)
@@ -639,27 +618,6 @@ const struct cf_auth_method cf_auth_jwt = {
     jwt_release,
 };
 
-enum cf_rc cf_jwt_auth_attach(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_jwt_auth_settings *settings,
-                              struct cf_jwt_auth_config *out, struct cf_err *err)
-{
-    return cf_auth_method_set(core, who, &cf_auth_jwt, identity_id, settings, true, out, err);
-}
-
-enum cf_rc cf_jwt_auth_update(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_jwt_auth_settings *settings,
-                              struct cf_jwt_auth_config *out, struct cf_err *err)
-{
-    return cf_auth_method_set(core, who, &cf_auth_jwt, identity_id, settings, false, out, err);
-}
-
-enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
-                           const char *identity_id, struct cf_jwt_auth_config *out,
-                           struct cf_err *err)
-{
-    return cf_auth_method_get(core, who, &cf_auth_jwt, identity_id, out, err);
-}
-
 /* ---- Kubernetes auth ------------------------------------------------------------------------- */
 
 #define K8S_NOT_ATTACHED                                                                           \
@@ -756,29 +714,6 @@ const struct cf_auth_method cf_auth_kubernetes = {
     k8s_save,
     k8s_release,
 };
-
-enum cf_rc cf_k8s_auth_attach(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_k8s_auth_settings *settings,
-                              struct cf_k8s_auth_config *out, struct cf_err *err)
-{
-    return cf_auth_method_set(core, who, &cf_auth_kubernetes, identity_id, settings, true, out,
-                              err);
-}
-
-enum cf_rc cf_k8s_auth_update(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_k8s_auth_settings *settings,
-                              struct cf_k8s_auth_config *out, struct cf_err *err)
-{
-    return cf_auth_method_set(core, who, &cf_auth_kubernetes, identity_id, settings, false, out,
-                              err);
-}
-
-enum cf_rc cf_k8s_auth_get(struct cf_core *core, const struct cf_principal *who,
-                           const char *identity_id, struct cf_k8s_auth_config *out,
-                           struct cf_err *err)
-{
-    return cf_auth_method_get(core, who, &cf_auth_kubernetes, identity_id, out, err);
-}
 
 /* ---- client secrets -------------------------------------------------------------------------- */
 
