@@ -1,10 +1,11 @@
-/* HTTP handlers for machine identities: the identities themselves, universal auth attached to them
- * (settings and client secrets), JWT auth attached to them (settings), and their project
- * memberships. See docs/api.md, Machine identities and universal auth. Bodies follow Infisical's
- * shapes (trusted IPs as [{ipAddress}], rules with action names); the core (core/identities.h)
- * validates and checks that the caller is the admin. A new client secret passes through this file
- * once, into the response; its buffer is wiped here and the JSON copies are wiped by the wiping
- * allocator. */
+/* HTTP handlers for machine identities: the identities themselves, the auth methods attached to
+ * them (universal auth with its client secrets, JWT auth, Kubernetes auth: one table row each,
+ * auth_methods below, with its body parser and renderer), and their project memberships. See
+ * docs/api.md, Machine identities and universal auth. Bodies follow Infisical's shapes (trusted IPs
+ * as [{ipAddress}], rules with action names); the core (core/identities.h) validates and checks
+ * that the caller is the admin. A new client secret passes through this file once, into the
+ * response; its buffer is wiped here and the JSON copies are wiped by the wiping allocator. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,33 +40,6 @@ static const struct {
 
 /* ---- rendering ------------------------------------------------------------------------------- */
 
-/* The authMethods of an identity: bit 0 universal auth, bit 1 JWT auth, bit 2 Kubernetes auth. */
-#define METHOD_UA 1u
-#define METHOD_JWT 2u
-#define METHOD_K8S 4u
-
-static json_t *render_methods(unsigned methods)
-{
-    json_t *array = json_array();
-    if (array && (methods & METHOD_UA))
-        array = cf_render_append(array, json_string("universal-auth"));
-    if (array && (methods & METHOD_JWT))
-        array = cf_render_append(array, json_string("jwt-auth"));
-    if (array && (methods & METHOD_K8S))
-        array = cf_render_append(array, json_string("kubernetes-auth"));
-    return array;
-}
-
-/* Identity: {id, name, authMethods: ["universal-auth", "jwt-auth", "kubernetes-auth"] or fewer,
- * createdAt, updatedAt}. */
-static json_t *render_identity(const struct cf_identity *identity, unsigned methods)
-{
-    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "id", identity->id, "name", identity->name,
-                     "authMethods", render_methods(methods), "createdAt",
-                     cf_json_time(identity->created_at), "updatedAt",
-                     cf_json_time(identity->updated_at));
-}
-
 /* A stored comma-separated range list as [{ipAddress}, ...]. */
 static json_t *render_ips(const char *list)
 {
@@ -98,17 +72,6 @@ static json_t *render_method(json_t *method, const struct cf_token_policy *polic
     json_decref(method);
     json_decref(rest);
     return NULL;
-}
-
-/* identityUniversalAuth: {id, identityId, clientId, clientSecretTrustedIps, and the members of
- * render_method}. The configuration has no id of its own: its client id stands in. */
-static json_t *render_ua(const struct cf_ua_config *config)
-{
-    return render_method(json_pack("{s:s, s:s, s:s, s:o}", "id", config->client_id, "identityId",
-                                   config->identity_id, "clientId", config->client_id,
-                                   "clientSecretTrustedIps",
-                                   render_ips(config->client_secret_trusted_ips)),
-                         &config->token, config->created_at, config->updated_at);
 }
 
 /* ClientSecret: {id, identityId, description, clientSecretPrefix, clientSecretNumUses,
@@ -155,43 +118,389 @@ static json_t *render_membership(const struct cf_membership *m)
                      "createdAt", cf_json_time(m->created_at), "updatedAt",
                      cf_json_time(m->updated_at));
 }
+/* ---- auth methods: body parsers -------------------------------------------------------------- */
 
-/* ---- identities ------------------------------------------------------------------------------ */
-
-/* The auth methods attached to identity_id (METHOD_* bits); an identity gone meanwhile has none. */
-static enum cf_rc has_universal_auth(struct cf_req *req, const char *identity_id,
-                                     unsigned *attached, struct cf_err *err)
+/* Reads a trusted-IP list field into out as comma-separated ranges: [{ipAddress}, ...] (Infisical's
+ * shape), an array of strings, or one comma-separated string. *present false when absent or null.
+ * The ranges themselves are checked by the core. */
+static enum cf_rc ips_field(json_t *body, const char *field, char out[CF_IPS_MAX + 1],
+                            bool *present, struct cf_err *err)
 {
-    struct cf_ua_config *config = calloc(1, sizeof(*config));
-    struct cf_jwt_auth_config *jwt = calloc(1, sizeof(*jwt));
-    struct cf_k8s_auth_config *k8s = calloc(1, sizeof(*k8s));
+    json_t *v = json_object_get(body, field);
+    json_t *item;
+    size_t i, len = 0;
+
+    *present = false;
+    out[0] = '\0';
+    if (!v || json_is_null(v))
+        return CF_OK;
+    if (json_is_string(v)) {
+        if (strlen(json_string_value(v)) != json_string_length(v))
+            return cf_err_field(err, CF_EINVAL, field, "%s: must not contain NUL characters",
+                                field);
+        if (!cf_strlcpy(out, json_string_value(v), CF_IPS_MAX + 1))
+            return cf_err_field(err, CF_EVALIDATION, field, "%s: at most %d characters", field,
+                                CF_IPS_MAX);
+        *present = true;
+        return CF_OK;
+    }
+    if (!json_is_array(v))
+        return cf_err_field(err, CF_EINVAL, field, "%s: expected an array of {ipAddress} objects",
+                            field);
+    json_array_foreach(v, i, item)
+    {
+        json_t *address = json_is_object(item) ? json_object_get(item, "ipAddress") : item;
+        if (!json_is_string(address) ||
+            strlen(json_string_value(address)) != json_string_length(address))
+            return cf_err_field(err, CF_EINVAL, field,
+                                "%s[%zu]: expected {ipAddress: \"<address or CIDR range>\"}", field,
+                                i);
+        size_t n = json_string_length(address);
+        if (len + n + (len > 0) > CF_IPS_MAX)
+            return cf_err_field(err, CF_EVALIDATION, field, "%s: at most %d characters", field,
+                                CF_IPS_MAX);
+        if (len > 0)
+            out[len++] = ',';
+        memcpy(out + len, json_string_value(address), n);
+        len += n;
+        out[len] = '\0';
+    }
+    *present = true;
+    return CF_OK;
+}
+
+/* A method's settings as parsed from the body of an attach or update, with the buffers they refer
+ * to: ips[0] holds accessTokenTrustedIps, ips[1] universal auth's clientSecretTrustedIps, texts the
+ * JSON members kept as compact text (JWT auth's publicKeys and boundClaims; cf_json_free_text).
+ * Allocated zeroed (it is large). */
+struct method_body {
+    union {
+        struct cf_ua_settings ua;
+        struct cf_jwt_auth_settings jwt;
+        struct cf_k8s_auth_settings k8s;
+    } settings;
+    char ips[2][CF_IPS_MAX + 1];
+    char *texts[2];
+};
+
+/* The token policy members of the body of any auth method's attach or update; ips is a
+ * CF_IPS_MAX + 1 buffer the settings refer to. body may be NULL (no body). */
+static enum cf_rc parse_token_settings(json_t *body, char *ips, struct cf_token_settings *settings,
+                                       struct cf_err *err)
+{
+    long long value = 0;
     enum cf_rc rc;
 
-    *attached = 0;
-    if (!config || !jwt || !k8s) {
+    rc = cf_json_int(body, "accessTokenTTL", 0, CF_TTL_MAX, &value, &settings->has_ttl, err);
+    settings->ttl = value;
+    if (rc == CF_OK)
+        rc = cf_json_int(body, "accessTokenMaxTTL", 0, CF_TTL_MAX, &value, &settings->has_max_ttl,
+                         err);
+    settings->max_ttl = settings->has_max_ttl ? value : 0;
+    if (rc == CF_OK)
+        rc = cf_json_int(body, "accessTokenNumUsesLimit", 0, INT64_MAX, &value,
+                         &settings->has_num_uses, err);
+    settings->num_uses_limit = settings->has_num_uses ? value : 0;
+    if (rc == CF_OK)
+        rc = ips_field(body, "accessTokenTrustedIps", ips, &settings->has_trusted_ips, err);
+    settings->trusted_ips = ips;
+    return rc;
+}
+
+/* A text member of a method's body: an optional JSON string, borrowed from the body into the
+ * const char * at offset at of the method's settings. */
+struct text_member {
+    const char *name;
+    size_t at;
+};
+
+/* Reads members[0..n) of body into settings, in that order (the first error wins). */
+static enum cf_rc text_members(json_t *body, const struct text_member *members, size_t n,
+                               void *settings, struct cf_err *err)
+{
+    enum cf_rc rc = CF_OK;
+    for (size_t i = 0; rc == CF_OK && i < n; i++)
+        rc = cf_json_string(body, members[i].name, false,
+                            (const char **)((char *)settings + members[i].at), err);
+    return rc;
+}
+
+/* Universal auth: {accessToken*?, clientSecretTrustedIps?}. */
+static enum cf_rc parse_ua(json_t *body, struct method_body *b, struct cf_err *err)
+{
+    struct cf_ua_settings *s = &b->settings.ua;
+    enum cf_rc rc = parse_token_settings(body, b->ips[0], &s->token, err);
+    if (rc == CF_OK)
+        rc = ips_field(body, "clientSecretTrustedIps", b->ips[1], &s->has_secret_ips, err);
+    s->client_secret_trusted_ips = b->ips[1];
+    return rc;
+}
+
+/* A JSON member (array for publicKeys, object for boundClaims) as compact text into *text (free it
+ * with cf_json_free_text); NULL when absent or null. */
+static enum cf_rc json_text_field(json_t *body, const char *field, bool array, char **text,
+                                  struct cf_err *err)
+{
+    json_t *v = json_object_get(body, field);
+    *text = NULL;
+    if (!v || json_is_null(v))
+        return CF_OK;
+    if (array ? !json_is_array(v) : !json_is_object(v))
+        return cf_err_field(err, CF_EINVAL, field, "%s: expected an %s", field,
+                            array ? "array of PEM public keys" : "object {claim: \"v1, v2\"}");
+    *text = json_dumps(v, JSON_COMPACT);
+    return *text ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+}
+
+static const struct text_member jwt_texts[] = {
+    {"configurationType", offsetof(struct cf_jwt_auth_settings, configuration_type)},
+    {"jwksUrl", offsetof(struct cf_jwt_auth_settings, jwks_url)},
+    {"jwksCaCert", offsetof(struct cf_jwt_auth_settings, jwks_ca_cert)},
+    {"boundIssuer", offsetof(struct cf_jwt_auth_settings, bound_issuer)},
+    {"boundAudiences", offsetof(struct cf_jwt_auth_settings, bound_audiences)},
+    {"boundSubject", offsetof(struct cf_jwt_auth_settings, bound_subject)},
+};
+
+/* JWT auth: {configurationType?, jwksUrl?, jwksCaCert?, boundIssuer?, boundAudiences?,
+ * boundSubject?, publicKeys?, boundClaims?, clockSkewLeeway?, accessToken*?}. */
+static enum cf_rc parse_jwt(json_t *body, struct method_body *b, struct cf_err *err)
+{
+    struct cf_jwt_auth_settings *s = &b->settings.jwt;
+    long long leeway = 0;
+    enum cf_rc rc = parse_token_settings(body, b->ips[0], &s->token, err);
+
+    if (rc == CF_OK)
+        rc = text_members(body, jwt_texts, CF_ARRAY_SIZE(jwt_texts), s, err);
+    if (rc == CF_OK)
+        rc = json_text_field(body, "publicKeys", true, &b->texts[0], err);
+    if (rc == CF_OK)
+        rc = json_text_field(body, "boundClaims", false, &b->texts[1], err);
+    if (rc == CF_OK)
+        rc = cf_json_int(body, "clockSkewLeeway", 0, CF_JWT_LEEWAY_MAX_S, &leeway,
+                         &s->has_clock_skew_leeway, err);
+    s->clock_skew_leeway = leeway;
+    s->public_keys = b->texts[0];
+    s->bound_claims = b->texts[1];
+    return rc;
+}
+
+static const struct text_member k8s_texts[] = {
+    {"kubernetesHost", offsetof(struct cf_k8s_auth_settings, kubernetes_host)},
+    {"caCert", offsetof(struct cf_k8s_auth_settings, ca_cert)},
+    {"tokenReviewerJwt", offsetof(struct cf_k8s_auth_settings, token_reviewer_jwt)},
+    {"allowedNamespaces", offsetof(struct cf_k8s_auth_settings, allowed_namespaces)},
+    {"allowedNames", offsetof(struct cf_k8s_auth_settings, allowed_names)},
+    {"allowedAudience", offsetof(struct cf_k8s_auth_settings, allowed_audience)},
+};
+
+/* Kubernetes auth: {kubernetesHost?, caCert?, tokenReviewerJwt?, allowedNamespaces?,
+ * allowedNames?, allowedAudience?, accessToken*?}. */
+static enum cf_rc parse_k8s(json_t *body, struct method_body *b, struct cf_err *err)
+{
+    struct cf_k8s_auth_settings *s = &b->settings.k8s;
+    enum cf_rc rc = parse_token_settings(body, b->ips[0], &s->token, err);
+
+    if (rc == CF_OK)
+        rc = text_members(body, k8s_texts, CF_ARRAY_SIZE(k8s_texts), s, err);
+    return rc;
+}
+
+/* ---- auth methods: renderers ----------------------------------------------------------------- */
+
+/* identityUniversalAuth: {id, identityId, clientId, clientSecretTrustedIps, and the members of
+ * render_method}. The configuration has no id of its own: its client id stands in. */
+static json_t *render_ua(const void *config)
+{
+    const struct cf_ua_config *c = config;
+    return render_method(json_pack("{s:s, s:s, s:s, s:o}", "id", c->client_id, "identityId",
+                                   c->identity_id, "clientId", c->client_id,
+                                   "clientSecretTrustedIps",
+                                   render_ips(c->client_secret_trusted_ips)),
+                         &c->token, c->created_at, c->updated_at);
+}
+
+/* identityJwtAuth: {id, identityId, configurationType, jwksUrl, jwksCaCert, publicKeys,
+ * boundIssuer, boundAudiences, boundClaims, boundSubject, clockSkewLeeway, accessTokenTTL,
+ * accessTokenMaxTTL,
+ * accessTokenNumUsesLimit, accessTokenTrustedIps, createdAt, updatedAt}. The configuration has no
+ * id of its own: the identity id stands in. */
+static json_t *render_jwt_auth(const void *config)
+{
+    const struct cf_jwt_auth_config *c = config;
+    json_t *keys = json_loads(c->public_keys, 0, NULL);
+    json_t *claims = json_loads(c->bound_claims, 0, NULL);
+    return render_method(
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:I}", "id", c->identity_id,
+                  "identityId", c->identity_id, "configurationType", c->configuration_type,
+                  "jwksUrl", c->jwks_url, "jwksCaCert", c->jwks_ca_cert, "publicKeys",
+                  keys ? keys : json_array(), "boundIssuer", c->bound_issuer, "boundAudiences",
+                  c->bound_audiences, "boundClaims", claims ? claims : json_object(),
+                  "boundSubject", c->bound_subject, "clockSkewLeeway",
+                  (json_int_t)c->clock_skew_leeway),
+        &c->token, c->created_at, c->updated_at);
+}
+
+/* identityKubernetesAuth: {id, identityId, kubernetesHost, caCert, hasTokenReviewerJwt,
+ * allowedNamespaces, allowedNames, allowedAudience, accessTokenTTL, accessTokenMaxTTL,
+ * accessTokenNumUsesLimit, accessTokenTrustedIps, createdAt, updatedAt}. The reviewer JWT is a
+ * credential: only whether one is set is shown. */
+static json_t *render_k8s_auth(const void *config)
+{
+    const struct cf_k8s_auth_config *c = config;
+    return render_method(json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "id", c->identity_id,
+                                   "identityId", c->identity_id, "kubernetesHost",
+                                   c->kubernetes_host, "caCert", c->ca_cert, "hasTokenReviewerJwt",
+                                   c->token_reviewer_jwt[0] != '\0', "allowedNamespaces",
+                                   c->allowed_namespaces, "allowedNames", c->allowed_names,
+                                   "allowedAudience", c->allowed_audience),
+                         &c->token, c->created_at, c->updated_at);
+}
+
+/* ---- auth methods: one row each -------------------------------------------------------------- */
+
+/* An auth method as the API serves it at /api/v1/auth/<name>/identities/{identityId}: POST
+ * attaches, PATCH updates, GET reads, DELETE removes (with every token it issued; the reply is the
+ * configuration as it was). The rows are in the order of an identity's authMethods. */
+struct api_method {
+    const char *name;   /* the path segment, the authMethods entry, cf_auth_method_remove's name */
+    const char *member; /* the reply's member: {identityUniversalAuth: ...} */
+    const struct cf_auth_method *core;
+    size_t identity_id; /* offsetof the configuration's identity_id */
+    /* The method's body members into b->settings (the union member the core method takes). */
+    enum cf_rc (*parse)(json_t *body, struct method_body *b, struct cf_err *err);
+    /* The configuration (of core) as the reply's member; NULL when out of memory. */
+    json_t *(*render)(const void *config);
+};
+
+enum { METHOD_UA, METHOD_JWT, METHOD_K8S, N_METHODS };
+
+static const struct api_method auth_methods[N_METHODS] = {
+    [METHOD_UA] = {"universal-auth", "identityUniversalAuth", &cf_auth_universal,
+                   offsetof(struct cf_ua_config, identity_id), parse_ua, render_ua},
+    [METHOD_JWT] = {"jwt-auth", "identityJwtAuth", &cf_auth_jwt,
+                    offsetof(struct cf_jwt_auth_config, identity_id), parse_jwt, render_jwt_auth},
+    [METHOD_K8S] = {"kubernetes-auth", "identityKubernetesAuth", &cf_auth_kubernetes,
+                    offsetof(struct cf_k8s_auth_config, identity_id), parse_k8s, render_k8s_auth},
+};
+
+/* POST (attach) and PATCH (update) of the route's method -> {<member>: configuration}. */
+static enum cf_rc set_method(struct cf_req *req, bool attach, json_t **out, struct cf_err *err)
+{
+    const struct api_method *m = cf_req_route_data(req);
+    struct method_body *b = calloc(1, sizeof(*b));
+    void *config = calloc(1, cf_auth_method_config_size(m->core));
+    json_t *body = NULL;
+    enum cf_rc rc;
+
+    if (!b || !config) {
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
         goto out;
     }
-    rc = cf_ua_get(cf_req_core(req), cf_req_principal(req), identity_id, config, err);
+    rc = cf_req_json(req, false, &body, err);
     if (rc == CF_OK)
-        *attached |= METHOD_UA;
-    if (rc == CF_OK || rc == CF_ENOTFOUND)
-        rc = cf_jwt_auth_get(cf_req_core(req), cf_req_principal(req), identity_id, jwt, err);
+        rc = m->parse(body, b, err);
     if (rc == CF_OK)
-        *attached |= METHOD_JWT;
-    if (rc == CF_OK || rc == CF_ENOTFOUND)
-        rc = cf_k8s_auth_get(cf_req_core(req), cf_req_principal(req), identity_id, k8s, err);
+        rc = cf_auth_method_set(cf_req_core(req), cf_req_principal(req), m->core,
+                                cf_req_param(req, "identityId"), &b->settings, attach, config, err);
     if (rc == CF_OK)
-        *attached |= METHOD_K8S;
-    else if (rc == CF_ENOTFOUND)
-        rc = CF_OK;
+        rc = cf_render_reply_member(m->member, m->render(config), out, err);
 out:
-    if (k8s)
-        sodium_memzero(k8s, sizeof(*k8s));
-    free(k8s);
-    cf_jwt_auth_config_release(jwt);
-    free(jwt);
+    if (config)
+        cf_auth_method_release(m->core, config);
     free(config);
+    if (b) {
+        for (size_t i = 0; i < CF_ARRAY_SIZE(b->texts); i++)
+            cf_json_free_text(b->texts[i]);
+        free(b);
+    }
+    return rc;
+}
+
+/* GET (read) and DELETE (remove) of the route's method -> {<member>: configuration} */
+static enum cf_rc read_method(struct cf_req *req, bool remove, json_t **out, struct cf_err *err)
+{
+    const struct api_method *m = cf_req_route_data(req);
+    void *config = calloc(1, cf_auth_method_config_size(m->core));
+    enum cf_rc rc;
+
+    if (!config)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    rc = cf_auth_method_get(cf_req_core(req), cf_req_principal(req), m->core,
+                            cf_req_param(req, "identityId"), config, err);
+    if (rc == CF_OK && remove)
+        rc = cf_auth_method_remove(cf_req_core(req), cf_req_principal(req),
+                                   (const char *)config + m->identity_id, m->name, err);
+    if (rc == CF_OK)
+        rc = cf_render_reply_member(m->member, m->render(config), out, err);
+    cf_auth_method_release(m->core, config);
+    free(config);
+    return rc;
+}
+
+static enum cf_rc attach_method(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    return set_method(req, true, out, err);
+}
+
+static enum cf_rc update_method(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    return set_method(req, false, out, err);
+}
+
+static enum cf_rc get_method(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    return read_method(req, false, out, err);
+}
+
+static enum cf_rc remove_method(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    return read_method(req, true, out, err);
+}
+
+/* ---- identities ------------------------------------------------------------------------------ */
+
+/* The authMethods of an identity: bit i set for auth_methods[i] attached. */
+static json_t *render_methods(unsigned methods)
+{
+    json_t *array = json_array();
+    for (size_t i = 0; array && i < N_METHODS; i++)
+        if (methods & (1u << i))
+            array = cf_render_append(array, json_string(auth_methods[i].name));
+    return array;
+}
+
+/* Identity: {id, name, authMethods: ["universal-auth", "jwt-auth", "kubernetes-auth"] or fewer,
+ * createdAt, updatedAt}. */
+static json_t *render_identity(const struct cf_identity *identity, unsigned methods)
+{
+    return json_pack("{s:s, s:s, s:o, s:o, s:o}", "id", identity->id, "name", identity->name,
+                     "authMethods", render_methods(methods), "createdAt",
+                     cf_json_time(identity->created_at), "updatedAt",
+                     cf_json_time(identity->updated_at));
+}
+
+/* The auth methods attached to identity_id (bit i for auth_methods[i]); an identity gone meanwhile
+ * has none. */
+static enum cf_rc attached_methods(struct cf_req *req, const char *identity_id, unsigned *attached,
+                                   struct cf_err *err)
+{
+    enum cf_rc rc = CF_OK;
+
+    *attached = 0;
+    for (size_t i = 0; rc == CF_OK && i < N_METHODS; i++) {
+        const struct cf_auth_method *m = auth_methods[i].core;
+        void *config = calloc(1, cf_auth_method_config_size(m));
+        if (!config)
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+        rc = cf_auth_method_get(cf_req_core(req), cf_req_principal(req), m, identity_id, config,
+                                err);
+        if (rc == CF_OK)
+            *attached |= 1u << i;
+        else if (rc == CF_ENOTFOUND)
+            rc = CF_OK;
+        cf_auth_method_release(m, config);
+        free(config);
+    }
     return rc;
 }
 
@@ -200,7 +509,7 @@ static enum cf_rc reply_identity(struct cf_req *req, const struct cf_identity *i
                                  json_t **out, struct cf_err *err)
 {
     unsigned attached = 0;
-    enum cf_rc rc = has_universal_auth(req, identity->id, &attached, err);
+    enum cf_rc rc = attached_methods(req, identity->id, &attached, err);
     if (rc != CF_OK)
         return rc;
     return cf_render_reply_member("identity", render_identity(identity, attached), out, err);
@@ -237,7 +546,7 @@ static enum cf_rc list_identities(struct cf_req *req, json_t **out, struct cf_er
     array = json_array();
     for (size_t i = 0; array && i < list.n; i++) {
         unsigned attached = 0;
-        rc = has_universal_auth(req, list.items[i].id, &attached, err);
+        rc = attached_methods(req, list.items[i].id, &attached, err);
         if (rc != CF_OK)
             break;
         array = cf_render_append(array, render_identity(&list.items[i], attached));
@@ -297,388 +606,13 @@ static enum cf_rc delete_identity(struct cf_req *req, json_t **out, struct cf_er
     /* Its auth methods are gone with it: ask first (this also answers 403 and 404). */
     rc = cf_identity_get(cf_req_core(req), cf_req_principal(req), id, &identity, err);
     if (rc == CF_OK)
-        rc = has_universal_auth(req, identity.id, &attached, err);
+        rc = attached_methods(req, identity.id, &attached, err);
     if (rc == CF_OK)
         rc = cf_identity_delete(cf_req_core(req), cf_req_principal(req), id, &identity, err);
     if (rc == CF_OK)
         rc = cf_render_reply_member("identity", render_identity(&identity, attached), out, err);
     return rc;
 }
-
-/* ---- universal auth -------------------------------------------------------------------------- */
-
-/* Reads a trusted-IP list field into out as comma-separated ranges: [{ipAddress}, ...] (Infisical's
- * shape), an array of strings, or one comma-separated string. *present false when absent or null.
- * The ranges themselves are checked by the core. */
-static enum cf_rc ips_field(json_t *body, const char *field, char out[CF_IPS_MAX + 1],
-                            bool *present, struct cf_err *err)
-{
-    json_t *v = json_object_get(body, field);
-    json_t *item;
-    size_t i, len = 0;
-
-    *present = false;
-    out[0] = '\0';
-    if (!v || json_is_null(v))
-        return CF_OK;
-    if (json_is_string(v)) {
-        if (strlen(json_string_value(v)) != json_string_length(v))
-            return cf_err_field(err, CF_EINVAL, field, "%s: must not contain NUL characters",
-                                field);
-        if (!cf_strlcpy(out, json_string_value(v), CF_IPS_MAX + 1))
-            return cf_err_field(err, CF_EVALIDATION, field, "%s: at most %d characters", field,
-                                CF_IPS_MAX);
-        *present = true;
-        return CF_OK;
-    }
-    if (!json_is_array(v))
-        return cf_err_field(err, CF_EINVAL, field, "%s: expected an array of {ipAddress} objects",
-                            field);
-    json_array_foreach(v, i, item)
-    {
-        json_t *address = json_is_object(item) ? json_object_get(item, "ipAddress") : item;
-        if (!json_is_string(address) ||
-            strlen(json_string_value(address)) != json_string_length(address))
-            return cf_err_field(err, CF_EINVAL, field,
-                                "%s[%zu]: expected {ipAddress: \"<address or CIDR range>\"}", field,
-                                i);
-        size_t n = json_string_length(address);
-        if (len + n + (len > 0) > CF_IPS_MAX)
-            return cf_err_field(err, CF_EVALIDATION, field, "%s: at most %d characters", field,
-                                CF_IPS_MAX);
-        if (len > 0)
-            out[len++] = ',';
-        memcpy(out + len, json_string_value(address), n);
-        len += n;
-        out[len] = '\0';
-    }
-    *present = true;
-    return CF_OK;
-}
-
-/* The token policy members of the body of any auth method's attach or update; ips is a
- * CF_IPS_MAX + 1 buffer the settings refer to. */
-static enum cf_rc parse_token_settings(struct cf_req *req, char *ips,
-                                       struct cf_token_settings *settings, struct cf_err *err)
-{
-    json_t *body = NULL;
-    long long value = 0;
-    enum cf_rc rc;
-
-    memset(settings, 0, sizeof(*settings));
-    rc = cf_req_json(req, false, &body, err);
-    if (rc == CF_OK)
-        rc = cf_json_int(body, "accessTokenTTL", 0, CF_TTL_MAX, &value, &settings->has_ttl, err);
-    settings->ttl = value;
-    if (rc == CF_OK)
-        rc = cf_json_int(body, "accessTokenMaxTTL", 0, CF_TTL_MAX, &value, &settings->has_max_ttl,
-                         err);
-    settings->max_ttl = settings->has_max_ttl ? value : 0;
-    if (rc == CF_OK)
-        rc = cf_json_int(body, "accessTokenNumUsesLimit", 0, INT64_MAX, &value,
-                         &settings->has_num_uses, err);
-    settings->num_uses_limit = settings->has_num_uses ? value : 0;
-    if (rc == CF_OK)
-        rc = ips_field(body, "accessTokenTrustedIps", ips, &settings->has_trusted_ips, err);
-    settings->trusted_ips = ips;
-    return rc;
-}
-
-/* The body of a universal auth attach or update; ips points at two CF_IPS_MAX + 1 buffers the
- * settings refer to. */
-static enum cf_rc parse_ua_settings(struct cf_req *req, char (*ips)[CF_IPS_MAX + 1],
-                                    struct cf_ua_settings *settings, struct cf_err *err)
-{
-    json_t *body = NULL;
-    enum cf_rc rc;
-
-    memset(settings, 0, sizeof(*settings));
-    rc = parse_token_settings(req, ips[0], &settings->token, err);
-    if (rc == CF_OK)
-        rc = cf_req_json(req, false, &body, err);
-    if (rc == CF_OK)
-        rc = ips_field(body, "clientSecretTrustedIps", ips[1], &settings->has_secret_ips, err);
-    settings->client_secret_trusted_ips = ips[1];
-    return rc;
-}
-
-/* POST (attach) and PATCH (update) /api/v1/auth/universal-auth/identities/{identityId}
- * {accessTokenTTL?, accessTokenMaxTTL?, accessTokenNumUsesLimit?, accessTokenTrustedIps?,
- * clientSecretTrustedIps?} -> {identityUniversalAuth}. Route data: non-NULL for attach. */
-static enum cf_rc set_universal_auth(struct cf_req *req, json_t **out, struct cf_err *err)
-{
-    const char *id = cf_req_param(req, "identityId");
-    char(*ips)[CF_IPS_MAX + 1] = NULL;
-    struct cf_ua_config *config = NULL;
-    struct cf_ua_settings settings;
-    enum cf_rc rc;
-
-    ips = calloc(2, sizeof(*ips));
-    config = calloc(1, sizeof(*config));
-    if (!ips || !config) {
-        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = parse_ua_settings(req, ips, &settings, err);
-    if (rc != CF_OK)
-        goto out;
-    if (cf_req_route_data(req))
-        rc = cf_ua_attach(cf_req_core(req), cf_req_principal(req), id, &settings, config, err);
-    else
-        rc = cf_ua_update(cf_req_core(req), cf_req_principal(req), id, &settings, config, err);
-    if (rc == CF_OK)
-        rc = cf_render_reply_member("identityUniversalAuth", render_ua(config), out, err);
-out:
-    free(config);
-    free(ips);
-    return rc;
-}
-
-/* After a successful read of an identity's auth method: with route data (the method's name), the
- * DELETE that removes it, its tokens with it; the reply is the configuration as it was. */
-static enum cf_rc remove_if_asked(struct cf_req *req, const char *identity_id, struct cf_err *err)
-{
-    const char *method = cf_req_route_data(req);
-    if (!method)
-        return CF_OK;
-    return cf_auth_method_remove(cf_req_core(req), cf_req_principal(req), identity_id, method, err);
-}
-
-/* GET (read) and DELETE (remove) /api/v1/auth/universal-auth/identities/{identityId} ->
- * {identityUniversalAuth} */
-static enum cf_rc get_universal_auth(struct cf_req *req, json_t **out, struct cf_err *err)
-{
-    struct cf_ua_config *config = calloc(1, sizeof(*config));
-    enum cf_rc rc;
-
-    if (!config)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = cf_ua_get(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "identityId"), config,
-                   err);
-    if (rc == CF_OK)
-        rc = remove_if_asked(req, config->identity_id, err);
-    if (rc == CF_OK)
-        rc = cf_render_reply_member("identityUniversalAuth", render_ua(config), out, err);
-    free(config);
-    return rc;
-}
-
-/* ---- JWT auth -------------------------------------------------------------------------------- */
-
-/* identityJwtAuth: {id, identityId, configurationType, jwksUrl, jwksCaCert, publicKeys,
- * boundIssuer, boundAudiences, boundClaims, boundSubject, clockSkewLeeway, accessTokenTTL,
- * accessTokenMaxTTL,
- * accessTokenNumUsesLimit, accessTokenTrustedIps, createdAt, updatedAt}. The configuration has no
- * id of its own: the identity id stands in. */
-static json_t *render_jwt_auth(const struct cf_jwt_auth_config *c)
-{
-    json_t *keys = json_loads(c->public_keys, 0, NULL);
-    json_t *claims = json_loads(c->bound_claims, 0, NULL);
-    return render_method(
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:s, s:I}", "id", c->identity_id,
-                  "identityId", c->identity_id, "configurationType", c->configuration_type,
-                  "jwksUrl", c->jwks_url, "jwksCaCert", c->jwks_ca_cert, "publicKeys",
-                  keys ? keys : json_array(), "boundIssuer", c->bound_issuer, "boundAudiences",
-                  c->bound_audiences, "boundClaims", claims ? claims : json_object(),
-                  "boundSubject", c->bound_subject, "clockSkewLeeway",
-                  (json_int_t)c->clock_skew_leeway),
-        &c->token, c->created_at, c->updated_at);
-}
-
-/* A JSON member (array for publicKeys, object for boundClaims) as compact text into *text (free it
- * with cf_json_free_text); NULL when absent or null. */
-static enum cf_rc json_text_field(json_t *body, const char *field, bool array, char **text,
-                                  struct cf_err *err)
-{
-    json_t *v = json_object_get(body, field);
-    *text = NULL;
-    if (!v || json_is_null(v))
-        return CF_OK;
-    if (array ? !json_is_array(v) : !json_is_object(v))
-        return cf_err_field(err, CF_EINVAL, field, "%s: expected an %s", field,
-                            array ? "array of PEM public keys" : "object {claim: \"v1, v2\"}");
-    *text = json_dumps(v, JSON_COMPACT);
-    return *text ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
-}
-
-/* POST (attach) and PATCH (update) /api/v1/auth/jwt-auth/identities/{identityId}
- * {configurationType?, publicKeys?, jwksUrl?, jwksCaCert?, boundIssuer?, boundAudiences?,
- * boundClaims?, boundSubject?, accessTokenTTL?, accessTokenMaxTTL?, accessTokenNumUsesLimit?,
- * accessTokenTrustedIps?} -> {identityJwtAuth}. Route data: non-NULL for attach. */
-static enum cf_rc set_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *err)
-{
-    const char *id = cf_req_param(req, "identityId");
-    char(*ips)[CF_IPS_MAX + 1] = NULL;
-    struct cf_jwt_auth_config *config = NULL;
-    struct cf_jwt_auth_settings settings;
-    char *keys = NULL, *claims = NULL;
-    json_t *body = NULL;
-    enum cf_rc rc;
-
-    memset(&settings, 0, sizeof(settings));
-    ips = calloc(2, sizeof(*ips));
-    config = calloc(1, sizeof(*config));
-    if (!ips || !config) {
-        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = parse_token_settings(req, ips[0], &settings.token, err);
-    if (rc == CF_OK)
-        rc = cf_req_json(req, false, &body, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "configurationType", false, &settings.configuration_type, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "jwksUrl", false, &settings.jwks_url, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "jwksCaCert", false, &settings.jwks_ca_cert, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "boundIssuer", false, &settings.bound_issuer, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "boundAudiences", false, &settings.bound_audiences, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "boundSubject", false, &settings.bound_subject, err);
-    if (rc == CF_OK)
-        rc = json_text_field(body, "publicKeys", true, &keys, err);
-    if (rc == CF_OK)
-        rc = json_text_field(body, "boundClaims", false, &claims, err);
-    if (rc == CF_OK) {
-        long long leeway = 0;
-        bool present = false;
-        rc = cf_json_int(body, "clockSkewLeeway", 0, CF_JWT_LEEWAY_MAX_S, &leeway, &present, err);
-        settings.has_clock_skew_leeway = present;
-        settings.clock_skew_leeway = leeway;
-    }
-    if (rc != CF_OK)
-        goto out;
-    settings.public_keys = keys;
-    settings.bound_claims = claims;
-    if (cf_req_route_data(req))
-        rc =
-            cf_jwt_auth_attach(cf_req_core(req), cf_req_principal(req), id, &settings, config, err);
-    else
-        rc =
-            cf_jwt_auth_update(cf_req_core(req), cf_req_principal(req), id, &settings, config, err);
-    if (rc == CF_OK)
-        rc = cf_render_reply_member("identityJwtAuth", render_jwt_auth(config), out, err);
-out:
-    cf_json_free_text(keys);
-    cf_json_free_text(claims);
-    cf_jwt_auth_config_release(config);
-    free(config);
-    free(ips);
-    return rc;
-}
-
-/* GET (read) and DELETE (remove) /api/v1/auth/jwt-auth/identities/{identityId} ->
- * {identityJwtAuth} */
-static enum cf_rc get_jwt_auth(struct cf_req *req, json_t **out, struct cf_err *err)
-{
-    struct cf_jwt_auth_config *config = calloc(1, sizeof(*config));
-    enum cf_rc rc;
-
-    if (!config)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = cf_jwt_auth_get(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "identityId"),
-                         config, err);
-    if (rc == CF_OK)
-        rc = remove_if_asked(req, config->identity_id, err);
-    if (rc == CF_OK)
-        rc = cf_render_reply_member("identityJwtAuth", render_jwt_auth(config), out, err);
-    cf_jwt_auth_config_release(config);
-    free(config);
-    return rc;
-}
-
-/* ---- Kubernetes auth ------------------------------------------------------------------------- */
-
-/* identityKubernetesAuth: {id, identityId, kubernetesHost, caCert, hasTokenReviewerJwt,
- * allowedNamespaces, allowedNames, allowedAudience, accessTokenTTL, accessTokenMaxTTL,
- * accessTokenNumUsesLimit, accessTokenTrustedIps, createdAt, updatedAt}. The reviewer JWT is a
- * credential: only whether one is set is shown. */
-static json_t *render_k8s_auth(const struct cf_k8s_auth_config *c)
-{
-    return render_method(json_pack("{s:s, s:s, s:s, s:s, s:b, s:s, s:s, s:s}", "id", c->identity_id,
-                                   "identityId", c->identity_id, "kubernetesHost",
-                                   c->kubernetes_host, "caCert", c->ca_cert, "hasTokenReviewerJwt",
-                                   c->token_reviewer_jwt[0] != '\0', "allowedNamespaces",
-                                   c->allowed_namespaces, "allowedNames", c->allowed_names,
-                                   "allowedAudience", c->allowed_audience),
-                         &c->token, c->created_at, c->updated_at);
-}
-
-/* POST (attach) and PATCH (update) /api/v1/auth/kubernetes-auth/identities/{identityId}
- * {kubernetesHost?, caCert?, tokenReviewerJwt?, allowedNamespaces?, allowedNames?,
- * allowedAudience?, accessTokenTTL?, accessTokenMaxTTL?, accessTokenNumUsesLimit?,
- * accessTokenTrustedIps?} -> {identityKubernetesAuth}. Route data: non-NULL for attach. */
-static enum cf_rc set_k8s_auth(struct cf_req *req, json_t **out, struct cf_err *err)
-{
-    const char *id = cf_req_param(req, "identityId");
-    char(*ips)[CF_IPS_MAX + 1] = NULL;
-    struct cf_k8s_auth_config *config = NULL;
-    struct cf_k8s_auth_settings settings;
-    json_t *body = NULL;
-    enum cf_rc rc;
-
-    memset(&settings, 0, sizeof(settings));
-    ips = calloc(2, sizeof(*ips));
-    config = calloc(1, sizeof(*config));
-    if (!ips || !config) {
-        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
-        goto out;
-    }
-    rc = parse_token_settings(req, ips[0], &settings.token, err);
-    if (rc == CF_OK)
-        rc = cf_req_json(req, false, &body, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "kubernetesHost", false, &settings.kubernetes_host, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "caCert", false, &settings.ca_cert, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "tokenReviewerJwt", false, &settings.token_reviewer_jwt, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "allowedNamespaces", false, &settings.allowed_namespaces, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "allowedNames", false, &settings.allowed_names, err);
-    if (rc == CF_OK)
-        rc = cf_json_string(body, "allowedAudience", false, &settings.allowed_audience, err);
-    if (rc != CF_OK)
-        goto out;
-    if (cf_req_route_data(req))
-        rc =
-            cf_k8s_auth_attach(cf_req_core(req), cf_req_principal(req), id, &settings, config, err);
-    else
-        rc =
-            cf_k8s_auth_update(cf_req_core(req), cf_req_principal(req), id, &settings, config, err);
-    if (rc == CF_OK)
-        rc = cf_render_reply_member("identityKubernetesAuth", render_k8s_auth(config), out, err);
-out:
-    if (config)
-        sodium_memzero(config, sizeof(*config));
-    free(config);
-    free(ips);
-    return rc;
-}
-
-/* GET (read) and DELETE (remove) /api/v1/auth/kubernetes-auth/identities/{identityId} ->
- * {identityKubernetesAuth} */
-static enum cf_rc get_k8s_auth(struct cf_req *req, json_t **out, struct cf_err *err)
-{
-    struct cf_k8s_auth_config *config = calloc(1, sizeof(*config));
-    enum cf_rc rc;
-
-    if (!config)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = cf_k8s_auth_get(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "identityId"),
-                         config, err);
-    if (rc == CF_OK)
-        rc = remove_if_asked(req, config->identity_id, err);
-    if (rc == CF_OK)
-        rc = cf_render_reply_member("identityKubernetesAuth", render_k8s_auth(config), out, err);
-    sodium_memzero(config, sizeof(*config));
-    free(config);
-    return rc;
-}
-
 /* ---- client secrets -------------------------------------------------------------------------- */
 
 /* POST /api/v1/auth/universal-auth/identities/{identityId}/client-secrets
@@ -921,31 +855,36 @@ static enum cf_rc remove_membership(struct cf_req *req, json_t **out, struct cf_
     return rc;
 }
 
-static const char remove_ua[] = "universal-auth", remove_jwt[] = "jwt-auth",
-                  remove_k8s[] = "kubernetes-auth";
-static const int attach = 1;
-
 const struct cf_route cf_routes_identities[] = {
     {"POST", "/api/v1/identities", create_identity, false},
     {"GET", "/api/v1/identities", list_identities, false},
     {"GET", "/api/v1/identities/:identityId", get_identity, false},
     {"PATCH", "/api/v1/identities/:identityId", update_identity, false},
     {"DELETE", "/api/v1/identities/:identityId", delete_identity, false},
-    {"POST", "/api/v1/auth/universal-auth/identities/:identityId", set_universal_auth, false,
-     &attach},
-    {"GET", "/api/v1/auth/universal-auth/identities/:identityId", get_universal_auth, false},
-    {"DELETE", "/api/v1/auth/universal-auth/identities/:identityId", get_universal_auth, false,
-     remove_ua},
-    {"PATCH", "/api/v1/auth/universal-auth/identities/:identityId", set_universal_auth, false},
-    {"POST", "/api/v1/auth/jwt-auth/identities/:identityId", set_jwt_auth, false, &attach},
-    {"GET", "/api/v1/auth/jwt-auth/identities/:identityId", get_jwt_auth, false},
-    {"DELETE", "/api/v1/auth/jwt-auth/identities/:identityId", get_jwt_auth, false, remove_jwt},
-    {"PATCH", "/api/v1/auth/jwt-auth/identities/:identityId", set_jwt_auth, false},
-    {"POST", "/api/v1/auth/kubernetes-auth/identities/:identityId", set_k8s_auth, false, &attach},
-    {"GET", "/api/v1/auth/kubernetes-auth/identities/:identityId", get_k8s_auth, false},
-    {"DELETE", "/api/v1/auth/kubernetes-auth/identities/:identityId", get_k8s_auth, false,
-     remove_k8s},
-    {"PATCH", "/api/v1/auth/kubernetes-auth/identities/:identityId", set_k8s_auth, false},
+    {"POST", "/api/v1/auth/universal-auth/identities/:identityId", attach_method, false,
+     &auth_methods[METHOD_UA]},
+    {"GET", "/api/v1/auth/universal-auth/identities/:identityId", get_method, false,
+     &auth_methods[METHOD_UA]},
+    {"DELETE", "/api/v1/auth/universal-auth/identities/:identityId", remove_method, false,
+     &auth_methods[METHOD_UA]},
+    {"PATCH", "/api/v1/auth/universal-auth/identities/:identityId", update_method, false,
+     &auth_methods[METHOD_UA]},
+    {"POST", "/api/v1/auth/jwt-auth/identities/:identityId", attach_method, false,
+     &auth_methods[METHOD_JWT]},
+    {"GET", "/api/v1/auth/jwt-auth/identities/:identityId", get_method, false,
+     &auth_methods[METHOD_JWT]},
+    {"DELETE", "/api/v1/auth/jwt-auth/identities/:identityId", remove_method, false,
+     &auth_methods[METHOD_JWT]},
+    {"PATCH", "/api/v1/auth/jwt-auth/identities/:identityId", update_method, false,
+     &auth_methods[METHOD_JWT]},
+    {"POST", "/api/v1/auth/kubernetes-auth/identities/:identityId", attach_method, false,
+     &auth_methods[METHOD_K8S]},
+    {"GET", "/api/v1/auth/kubernetes-auth/identities/:identityId", get_method, false,
+     &auth_methods[METHOD_K8S]},
+    {"DELETE", "/api/v1/auth/kubernetes-auth/identities/:identityId", remove_method, false,
+     &auth_methods[METHOD_K8S]},
+    {"PATCH", "/api/v1/auth/kubernetes-auth/identities/:identityId", update_method, false,
+     &auth_methods[METHOD_K8S]},
     {"POST", "/api/v1/auth/universal-auth/identities/:identityId/client-secrets",
      create_client_secret, false},
     {"GET", "/api/v1/auth/universal-auth/identities/:identityId/client-secrets",

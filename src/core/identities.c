@@ -264,16 +264,12 @@ enum cf_rc cf_identity_delete(struct cf_core *core, const struct cf_principal *w
     return rc;
 }
 
-/* ---- universal auth -------------------------------------------------------------------------- */
-
-/* cf_ua_attach (attach: a new configuration with the defaults) and cf_ua_update (the stored one):
- * settings applied on top, then stored. */
 /* ---- auth methods: attach, update and get, one row per method ------------------------------ */
 
 /* What differs between the auth methods when one is attached, updated or read. The callbacks take
  * the method's configuration (struct cf_ua_config, cf_jwt_auth_config, cf_k8s_auth_config) and
  * settings (struct cf_ua_settings, ...) as void pointers. */
-struct auth_method {
+struct cf_auth_method {
     const char *title;        /* "<title> is already attached to identity 'N'" */
     const char *not_attached; /* the CF_ENOTFOUND message; NULL: "<title> is not attached to ..." */
     size_t size;              /* of the configuration */
@@ -290,7 +286,7 @@ struct auth_method {
     void (*release)(void *config);
 };
 
-static enum cf_rc method_not_attached(const struct auth_method *m,
+static enum cf_rc method_not_attached(const struct cf_auth_method *m,
                                       const struct cf_identity *identity, struct cf_err *err)
 {
     if (m->not_attached)
@@ -300,7 +296,7 @@ static enum cf_rc method_not_attached(const struct auth_method *m,
 }
 
 /* The attached configuration of m on identity into out. */
-static enum cf_rc method_find(struct cf_core *core, const struct auth_method *m,
+static enum cf_rc method_find(struct cf_core *core, const struct cf_auth_method *m,
                               const struct cf_identity *identity, void *out, struct cf_err *err)
 {
     enum cf_rc rc = m->get(core->store, identity->id, out, err);
@@ -309,10 +305,9 @@ static enum cf_rc method_find(struct cf_core *core, const struct auth_method *m,
     return rc;
 }
 
-/* Attaches (attach) or updates m on identity_id with settings; out receives the configuration. */
-static enum cf_rc method_set(struct cf_core *core, const struct cf_principal *who,
-                             const struct auth_method *m, const char *identity_id,
-                             const void *settings, bool attach, void *out, struct cf_err *err)
+enum cf_rc cf_auth_method_set(struct cf_core *core, const struct cf_principal *who,
+                              const struct cf_auth_method *m, const char *identity_id,
+                              const void *settings, bool attach, void *out, struct cf_err *err)
 {
     struct cf_identity identity;
     enum cf_rc rc;
@@ -340,10 +335,9 @@ out:
     return rc;
 }
 
-/* Reads m of identity_id into out. */
-static enum cf_rc method_get(struct cf_core *core, const struct cf_principal *who,
-                             const struct auth_method *m, const char *identity_id, void *out,
-                             struct cf_err *err)
+enum cf_rc cf_auth_method_get(struct cf_core *core, const struct cf_principal *who,
+                              const struct cf_auth_method *m, const char *identity_id, void *out,
+                              struct cf_err *err)
 {
     struct cf_identity identity;
     enum cf_rc rc;
@@ -355,6 +349,16 @@ static enum cf_rc method_get(struct cf_core *core, const struct cf_principal *wh
     if (rc != CF_OK)
         m->release(out);
     return rc;
+}
+
+size_t cf_auth_method_config_size(const struct cf_auth_method *m)
+{
+    return m->size;
+}
+
+void cf_auth_method_release(const struct cf_auth_method *m, void *config)
+{
+    m->release(config);
 }
 
 /* ---- universal auth -------------------------------------------------------------------------- */
@@ -395,7 +399,7 @@ static void ua_release(void *config)
     memset(config, 0, sizeof(struct cf_ua_config));
 }
 
-static const struct auth_method ua_method = {
+const struct cf_auth_method cf_auth_universal = {
     "universal auth",
     NULL,
     sizeof(struct cf_ua_config),
@@ -406,26 +410,6 @@ static const struct auth_method ua_method = {
     ua_save,
     ua_release,
 };
-
-enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who,
-                        const char *identity_id, const struct cf_ua_settings *settings,
-                        struct cf_ua_config *out, struct cf_err *err)
-{
-    return method_set(core, who, &ua_method, identity_id, settings, true, out, err);
-}
-
-enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who,
-                        const char *identity_id, const struct cf_ua_settings *settings,
-                        struct cf_ua_config *out, struct cf_err *err)
-{
-    return method_set(core, who, &ua_method, identity_id, settings, false, out, err);
-}
-
-enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
-                     struct cf_ua_config *out, struct cf_err *err)
-{
-    return method_get(core, who, &ua_method, identity_id, out, err);
-}
 
 enum cf_rc cf_auth_method_remove(struct cf_core *core, const struct cf_principal *who,
                                  const char *identity_id, const char *auth_method,
@@ -622,7 +606,7 @@ static void jwt_release(void *config)
     cf_jwt_auth_config_release(config);
 }
 
-static const struct auth_method jwt_method = {
+const struct cf_auth_method cf_auth_jwt = {
     "JWT auth",
     JWT_NOT_ATTACHED,
     sizeof(struct cf_jwt_auth_config),
@@ -633,27 +617,6 @@ static const struct auth_method jwt_method = {
     jwt_save,
     jwt_release,
 };
-
-enum cf_rc cf_jwt_auth_attach(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_jwt_auth_settings *settings,
-                              struct cf_jwt_auth_config *out, struct cf_err *err)
-{
-    return method_set(core, who, &jwt_method, identity_id, settings, true, out, err);
-}
-
-enum cf_rc cf_jwt_auth_update(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_jwt_auth_settings *settings,
-                              struct cf_jwt_auth_config *out, struct cf_err *err)
-{
-    return method_set(core, who, &jwt_method, identity_id, settings, false, out, err);
-}
-
-enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
-                           const char *identity_id, struct cf_jwt_auth_config *out,
-                           struct cf_err *err)
-{
-    return method_get(core, who, &jwt_method, identity_id, out, err);
-}
 
 /* ---- Kubernetes auth ------------------------------------------------------------------------- */
 
@@ -740,7 +703,7 @@ static void k8s_release(void *config)
     sodium_memzero(config, sizeof(struct cf_k8s_auth_config));
 }
 
-static const struct auth_method k8s_method = {
+const struct cf_auth_method cf_auth_kubernetes = {
     "Kubernetes auth",
     K8S_NOT_ATTACHED,
     sizeof(struct cf_k8s_auth_config),
@@ -751,27 +714,6 @@ static const struct auth_method k8s_method = {
     k8s_save,
     k8s_release,
 };
-
-enum cf_rc cf_k8s_auth_attach(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_k8s_auth_settings *settings,
-                              struct cf_k8s_auth_config *out, struct cf_err *err)
-{
-    return method_set(core, who, &k8s_method, identity_id, settings, true, out, err);
-}
-
-enum cf_rc cf_k8s_auth_update(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_k8s_auth_settings *settings,
-                              struct cf_k8s_auth_config *out, struct cf_err *err)
-{
-    return method_set(core, who, &k8s_method, identity_id, settings, false, out, err);
-}
-
-enum cf_rc cf_k8s_auth_get(struct cf_core *core, const struct cf_principal *who,
-                           const char *identity_id, struct cf_k8s_auth_config *out,
-                           struct cf_err *err)
-{
-    return method_get(core, who, &k8s_method, identity_id, out, err);
-}
 
 /* ---- client secrets -------------------------------------------------------------------------- */
 
@@ -787,7 +729,7 @@ static enum cf_rc admin_ua_identity(struct cf_core *core, const struct cf_princi
     config = calloc(1, sizeof(*config));
     if (!config)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = method_find(core, &ua_method, identity, config, err);
+    rc = method_find(core, &cf_auth_universal, identity, config, err);
     free(config);
     return rc;
 }

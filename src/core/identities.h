@@ -1,7 +1,7 @@
-/* Machine identities: the identities themselves, universal auth attached to them (settings and
- * client secrets), JWT auth attached to them (settings), and their project memberships. Every
- * operation here is server administration and checks cf_authz_admin first. Logging in and access
- * tokens live in src/auth/. */
+/* Machine identities: the identities themselves, the auth methods attached to them (universal auth
+ * with its client secrets, JWT auth, Kubernetes auth: one set of calls for all), and their project
+ * memberships. Every operation here is server administration and checks cf_authz_admin first.
+ * Logging in and access tokens live in src/auth/. */
 #ifndef CF_CORE_IDENTITIES_H
 #define CF_CORE_IDENTITIES_H
 
@@ -42,36 +42,30 @@ void cf_token_policy_init(struct cf_token_policy *policy);
 enum cf_rc cf_token_policy_apply(const struct cf_token_settings *settings,
                                  struct cf_token_policy *policy, struct cf_err *err);
 
-/* Universal auth settings as given by a request: the token policy, and the client secrets' trusted
- * IP list (has_secret_ips false keeps it). */
+/* Each auth method is one immutable object (thread-safe) driven by the cf_auth_method_* calls
+ * below; its settings and configuration are its own structs, passed as void pointers:
+ *   cf_auth_universal   struct cf_ua_settings       -> struct cf_ua_config
+ *   cf_auth_jwt         struct cf_jwt_auth_settings -> struct cf_jwt_auth_config
+ *   cf_auth_kubernetes  struct cf_k8s_auth_settings -> struct cf_k8s_auth_config
+ * Every settings struct starts with the access-token policy (token); a NULL text or a false has_*
+ * keeps the current (on attach, the default) value. */
+struct cf_auth_method;
+extern const struct cf_auth_method cf_auth_universal;
+extern const struct cf_auth_method cf_auth_jwt;
+extern const struct cf_auth_method cf_auth_kubernetes;
+
+/* Universal auth: the client secrets' trusted IP list (has_secret_ips false keeps it). Attached
+ * with a fresh client id and client secrets from any IP. */
 struct cf_ua_settings {
     struct cf_token_settings token;
     bool has_secret_ips;
     const char *client_secret_trusted_ips;
 };
 
-/* Attaches universal auth with a fresh client id (policy as cf_token_policy_init; client secrets
- * from any IP). */
-enum cf_rc cf_ua_attach(struct cf_core *core, const struct cf_principal *who,
-                        const char *identity_id, const struct cf_ua_settings *settings,
-                        struct cf_ua_config *out, struct cf_err *err);
-enum cf_rc cf_ua_update(struct cf_core *core, const struct cf_principal *who,
-                        const char *identity_id, const struct cf_ua_settings *settings,
-                        struct cf_ua_config *out, struct cf_err *err);
-enum cf_rc cf_ua_get(struct cf_core *core, const struct cf_principal *who, const char *identity_id,
-                     struct cf_ua_config *out, struct cf_err *err);
-
-/* Removes an auth method ("universal-auth", "jwt-auth", "kubernetes-auth") from an identity, with
- * every access token it issued (and, for universal auth, the client secrets): they stop working at
- * the next request. Memberships stay. CF_ENOTFOUND when the identity does not have it. */
-enum cf_rc cf_auth_method_remove(struct cf_core *core, const struct cf_principal *who,
-                                 const char *identity_id, const char *auth_method,
-                                 struct cf_err *err);
-
-/* JWT auth settings as given by a request; a NULL text keeps the current (or default)
- * value, and token the access-token policy. public_keys is a JSON array of PEM public keys (each
- * must load with cf_jwt_keys_from_pem), bound_claims a JSON object of strings, bound_audiences
- * comma-separated. */
+/* JWT auth. public_keys is a JSON array of PEM public keys (each must load with
+ * cf_jwt_keys_from_pem), bound_claims a JSON object of strings, bound_audiences comma-separated.
+ * Attached with configurationType "static"; a static configuration needs at least one public key,
+ * a "jwks" one a jwksUrl (CF_EVALIDATION). The configuration holds heap texts. */
 struct cf_jwt_auth_settings {
     struct cf_token_settings token;
     const char *configuration_type; /* "static" or "jwks" */
@@ -86,24 +80,10 @@ struct cf_jwt_auth_settings {
     int64_t clock_skew_leeway; /* seconds, 0..3600 */
 };
 
-/* Attaches JWT auth (policy as cf_token_policy_init; configurationType "static"). A static
- * configuration needs at least one public key, a "jwks" one a jwksUrl (CF_EVALIDATION); a text over
- * its limit (store/store.h) is CF_EVALIDATION naming the field. On success out holds heap texts the
- * caller releases with cf_jwt_auth_config_release; on failure it is released already. */
-enum cf_rc cf_jwt_auth_attach(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_jwt_auth_settings *settings,
-                              struct cf_jwt_auth_config *out, struct cf_err *err);
-enum cf_rc cf_jwt_auth_update(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_jwt_auth_settings *settings,
-                              struct cf_jwt_auth_config *out, struct cf_err *err);
-enum cf_rc cf_jwt_auth_get(struct cf_core *core, const struct cf_principal *who,
-                           const char *identity_id, struct cf_jwt_auth_config *out,
-                           struct cf_err *err);
-
-/* Kubernetes auth settings as given by a request; a NULL text keeps the current (or
- * default) value, token as in cf_jwt_auth_settings. kubernetes_host is required on attach (an
- * http(s) URL, or a host that gets "https://"); token_reviewer_jwt is a credential, never returned.
- */
+/* Kubernetes auth. kubernetes_host is required on attach (an http(s) URL, or a host that gets
+ * "https://"); token_reviewer_jwt is a credential, sealed at rest and never returned ("" removes
+ * it). The configuration is large and holds the sealed reviewer JWT: allocate it, and release
+ * (wipes) it. */
 struct cf_k8s_auth_settings {
     struct cf_token_settings token;
     const char *kubernetes_host;
@@ -114,17 +94,34 @@ struct cf_k8s_auth_settings {
     const char *allowed_audience;
 };
 
-/* As the cf_jwt_auth_* functions. out is large and holds the reviewer JWT: the caller allocates it
- * and wipes it. */
-enum cf_rc cf_k8s_auth_attach(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_k8s_auth_settings *settings,
-                              struct cf_k8s_auth_config *out, struct cf_err *err);
-enum cf_rc cf_k8s_auth_update(struct cf_core *core, const struct cf_principal *who,
-                              const char *identity_id, const struct cf_k8s_auth_settings *settings,
-                              struct cf_k8s_auth_config *out, struct cf_err *err);
-enum cf_rc cf_k8s_auth_get(struct cf_core *core, const struct cf_principal *who,
-                           const char *identity_id, struct cf_k8s_auth_config *out,
-                           struct cf_err *err);
+/* The size of m's configuration struct, for the caller that allocates out. */
+size_t cf_auth_method_config_size(const struct cf_auth_method *m);
+
+/* Attaches m to identity_id (attach true: a new configuration with the token policy of
+ * cf_token_policy_init and the method's defaults) or updates the attached one, applying settings
+ * over it; out (cf_auth_method_config_size bytes) receives the stored configuration, which the
+ * caller releases with cf_auth_method_release; on failure it is released already. CF_EEXIST when
+ * attaching a method attached already, CF_ENOTFOUND when updating one that is not, CF_EVALIDATION
+ * naming the field (err->field) for a bad setting or a text over its limit (store/store.h). */
+enum cf_rc cf_auth_method_set(struct cf_core *core, const struct cf_principal *who,
+                              const struct cf_auth_method *m, const char *identity_id,
+                              const void *settings, bool attach, void *out, struct cf_err *err);
+
+/* Reads m of identity_id into out (released as in cf_auth_method_set); CF_ENOTFOUND when the
+ * identity does not exist or does not have m. */
+enum cf_rc cf_auth_method_get(struct cf_core *core, const struct cf_principal *who,
+                              const struct cf_auth_method *m, const char *identity_id, void *out,
+                              struct cf_err *err);
+
+/* Frees what config (of m) holds and wipes it; config itself stays the caller's. */
+void cf_auth_method_release(const struct cf_auth_method *m, void *config);
+
+/* Removes an auth method ("universal-auth", "jwt-auth", "kubernetes-auth") from an identity, with
+ * every access token it issued (and, for universal auth, the client secrets): they stop working at
+ * the next request. Memberships stay. CF_ENOTFOUND when the identity does not have it. */
+enum cf_rc cf_auth_method_remove(struct cf_core *core, const struct cf_principal *who,
+                                 const char *identity_id, const char *auth_method,
+                                 struct cf_err *err);
 
 /* Creates a client secret: CF_CLIENT_SECRET_PREFIX + 43 random base64url characters, written into
  * secret (size >= CF_TOKEN_MAX; the caller wipes it) and returned only this once; the store keeps

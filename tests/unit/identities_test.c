@@ -61,7 +61,9 @@ Test(identities, only_the_admin_manages_identities)
     cr_expect_eq(cf_identity_delete(&fx_core, &who, id.id, &got, &err), CF_EFORBIDDEN);
     struct cf_ua_settings settings = {0};
     struct cf_ua_config config = {0};
-    cr_expect_eq(cf_ua_attach(&fx_core, &who, id.id, &settings, &config, &err), CF_EFORBIDDEN);
+    cr_expect_eq(cf_auth_method_set(&fx_core, &who, &cf_auth_universal, id.id, &settings, true,
+                                    &config, &err),
+                 CF_EFORBIDDEN);
     char secret[CF_TOKEN_MAX];
     struct cf_client_secret cs = {0};
     cr_expect_eq(cf_client_secret_create(&fx_core, &who, id.id, "mine", 0, 0, 0, secret,
@@ -74,20 +76,26 @@ Test(identities, universal_auth_and_client_secrets)
     struct cf_identity id = make_identity("pipeline");
     struct cf_ua_settings settings = {.token = {.has_ttl = true, .ttl = 600}};
     struct cf_ua_config config = {0};
-    cr_assert_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &settings, &config, &err), CF_OK, "%s",
-                 err.msg);
+    cr_assert_eq(cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_universal, id.id, &settings, true,
+                                    &config, &err),
+                 CF_OK, "%s", err.msg);
     cr_expect_eq(config.token.ttl, 600);
     cr_expect_neq(config.client_id[0], '\0');
-    cr_expect_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &settings, &config, &err), CF_EEXIST,
-                 "attached twice");
+    cr_expect_eq(cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_universal, id.id, &settings, true,
+                                    &config, &err),
+                 CF_EEXIST, "attached twice");
 
     struct cf_ua_settings too_long = {.token = {.has_ttl = true, .ttl = CF_TTL_MAX + 1}};
-    cr_expect_eq(cf_ua_update(&fx_core, &fx_admin, id.id, &too_long, &config, &err),
+    cr_expect_eq(cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_universal, id.id, &too_long,
+                                    false, &config, &err),
                  CF_EVALIDATION);
     struct cf_ua_settings bad_ips = {
         .token = {.has_trusted_ips = true, .trusted_ips = "10.0.0.0/99"}};
-    cr_expect_eq(cf_ua_update(&fx_core, &fx_admin, id.id, &bad_ips, &config, &err), CF_EVALIDATION);
-    cr_assert_eq(cf_ua_get(&fx_core, &fx_admin, id.id, &config, &err), CF_OK);
+    cr_expect_eq(cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_universal, id.id, &bad_ips, false,
+                                    &config, &err),
+                 CF_EVALIDATION);
+    cr_assert_eq(cf_auth_method_get(&fx_core, &fx_admin, &cf_auth_universal, id.id, &config, &err),
+                 CF_OK);
     cr_expect_eq(config.token.ttl, 600, "a refused update changed the settings");
 
     char secret[CF_TOKEN_MAX];
@@ -117,7 +125,9 @@ Test(identities, universal_auth_and_client_secrets)
                                          sizeof(secret), &cs, &err),
                  CF_EVALIDATION, "a negative ttl");
     struct cf_identity other = make_identity("no-ua");
-    cr_expect_eq(cf_ua_get(&fx_core, &fx_admin, other.id, &config, &err), CF_ENOTFOUND);
+    cr_expect_eq(
+        cf_auth_method_get(&fx_core, &fx_admin, &cf_auth_universal, other.id, &config, &err),
+        CF_ENOTFOUND);
 }
 
 Test(identities, memberships)
@@ -229,48 +239,67 @@ Test(identities, auth_methods_attach_update_get)
     cr_assert(ua_c && jwt_c && k8s_c);
 
     /* Not attached yet: update and get are refused with each method's message. */
-    cr_expect_eq(cf_ua_update(&fx_core, &fx_admin, id.id, &ua, ua_c, &err), CF_ENOTFOUND);
+    cr_expect_eq(
+        cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_universal, id.id, &ua, false, ua_c, &err),
+        CF_ENOTFOUND);
     cr_expect_str_eq(err.msg, "universal auth is not attached to identity 'methods'");
-    cr_expect_eq(cf_jwt_auth_get(&fx_core, &fx_admin, id.id, jwt_c, &err), CF_ENOTFOUND);
+    cr_expect_eq(cf_auth_method_get(&fx_core, &fx_admin, &cf_auth_jwt, id.id, jwt_c, &err),
+                 CF_ENOTFOUND);
     cr_expect_str_eq(err.msg,
                      "JWT auth method not found for identity, did you configure JWT auth?");
-    cr_expect_eq(cf_k8s_auth_update(&fx_core, &fx_admin, id.id, &k8s, k8s_c, &err), CF_ENOTFOUND);
+    cr_expect_eq(cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_kubernetes, id.id, &k8s, false,
+                                    k8s_c, &err),
+                 CF_ENOTFOUND);
     cr_expect_str_eq(err.msg, "Kubernetes auth method not found for identity, did you configure "
                               "Kubernetes auth?");
 
-    cr_assert_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &ua, ua_c, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(cf_jwt_auth_attach(&fx_core, &fx_admin, id.id, &jwt, jwt_c, &err), CF_OK, "%s",
-                 err.msg);
+    cr_assert_eq(
+        cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_universal, id.id, &ua, true, ua_c, &err),
+        CF_OK, "%s", err.msg);
+    cr_assert_eq(
+        cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_jwt, id.id, &jwt, true, jwt_c, &err),
+        CF_OK, "%s", err.msg);
     cf_jwt_auth_config_release(jwt_c);
-    cr_assert_eq(cf_k8s_auth_attach(&fx_core, &fx_admin, id.id, &k8s, k8s_c, &err), CF_OK, "%s",
-                 err.msg);
+    cr_assert_eq(cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_kubernetes, id.id, &k8s, true,
+                                    k8s_c, &err),
+                 CF_OK, "%s", err.msg);
     cr_expect_str_neq(k8s_c->token_reviewer_jwt, "reviewer.jwt.value", "stored unsealed");
     cr_expect_eq(k8s_c->token.ttl, 600);
     int64_t created = k8s_c->created_at;
 
-    cr_expect_eq(cf_ua_attach(&fx_core, &fx_admin, id.id, &ua, ua_c, &err), CF_EEXIST);
+    cr_expect_eq(
+        cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_universal, id.id, &ua, true, ua_c, &err),
+        CF_EEXIST);
     cr_expect_str_eq(err.msg, "universal auth is already attached to identity 'methods'");
     cr_expect_eq(ua_c->identity_id[0], '\0', "a refused attach left its output filled");
-    cr_expect_eq(cf_jwt_auth_attach(&fx_core, &fx_admin, id.id, &jwt, jwt_c, &err), CF_EEXIST);
+    cr_expect_eq(
+        cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_jwt, id.id, &jwt, true, jwt_c, &err),
+        CF_EEXIST);
     cr_expect_str_eq(err.msg, "JWT auth is already attached to identity 'methods'");
     cr_expect_null(jwt_c->bound_issuer, "a refused attach kept its texts");
-    cr_expect_eq(cf_k8s_auth_attach(&fx_core, &fx_admin, id.id, &k8s, k8s_c, &err), CF_EEXIST);
+    cr_expect_eq(cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_kubernetes, id.id, &k8s, true,
+                                    k8s_c, &err),
+                 CF_EEXIST);
     cr_expect_str_eq(err.msg, "Kubernetes auth is already attached to identity 'methods'");
 
     usleep(3000); /* updated_at is in milliseconds: let one pass */
     struct cf_k8s_auth_settings ttl_only = {.token = {.has_ttl = true, .ttl = 60}};
-    cr_assert_eq(cf_k8s_auth_update(&fx_core, &fx_admin, id.id, &ttl_only, k8s_c, &err), CF_OK,
-                 "%s", err.msg);
+    cr_assert_eq(cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_kubernetes, id.id, &ttl_only,
+                                    false, k8s_c, &err),
+                 CF_OK, "%s", err.msg);
     cr_expect_eq(k8s_c->token.ttl, 60);
     cr_expect_str_eq(k8s_c->kubernetes_host, "https://k8s.example:6443", "the update lost a field");
     cr_expect_eq(k8s_c->created_at, created);
     cr_expect_gt(k8s_c->updated_at, created);
-    cr_assert_eq(cf_jwt_auth_get(&fx_core, &fx_admin, id.id, jwt_c, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_auth_method_get(&fx_core, &fx_admin, &cf_auth_jwt, id.id, jwt_c, &err), CF_OK,
+                 "%s", err.msg);
     cr_expect_str_eq(jwt_c->bound_issuer, "https://issuer.example");
     cf_jwt_auth_config_release(jwt_c);
 
     struct cf_k8s_auth_settings bad = {.kubernetes_host = "https://bad host"};
-    cr_expect_eq(cf_k8s_auth_update(&fx_core, &fx_admin, id.id, &bad, k8s_c, &err), CF_EVALIDATION);
+    cr_expect_eq(cf_auth_method_set(&fx_core, &fx_admin, &cf_auth_kubernetes, id.id, &bad, false,
+                                    k8s_c, &err),
+                 CF_EVALIDATION);
     cr_expect_eq(k8s_c->identity_id[0], '\0', "a refused update left its output filled");
 
     free(ua_c);
