@@ -2,7 +2,8 @@
  * PostgreSQL (postgres.c). The code is layered: statements (one table of SQL, portable between the
  * two dialects), a runner that hands a statement and its arguments to the driver, row readers (one
  * per struct), then the operations. Every write runs inside the driver's write transaction
- * (tx_begin ... tx_end), which both drivers make serial across every process sharing the database.
+ * (sql_tx_begin ... sql_tx_end), which both drivers make serial across every process sharing the
+ * database.
  */
 #include <ctype.h>
 #include <pthread.h>
@@ -13,6 +14,7 @@
 #include <sodium.h>
 
 #include "store/sqldb.h"
+#include "store/sqlrun.h"
 #include "store/store.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -84,346 +86,288 @@
  * test drops siblings such as "/a-b" or "/a.b" that sort between "/a" and "/a/". */
 #define SUBTREE(col) "(" col " >= ?2 AND " col " < ?4 AND (" col " = ?2 OR " col " > ?3))"
 
-enum stmt_id {
-    ST_SAVEPOINT,
-    ST_RELEASE,
-    ST_ROLLBACK_TO,
-    ST_PING,
-    ST_MIGRATION_VERSION,
-    ST_MIGRATION_RECORD,
-    ST_META_GET,
-    ST_META_PUT,
-    ST_META_INSERT,
-    ST_META_SWAP,
-    ST_PROJECT_INSERT,
-    ST_PROJECT_BY_ID,
-    ST_PROJECT_BY_SLUG,
-    ST_PROJECT_LIST,
-    ST_PROJECT_DELETE,
-    ST_PROJECT_SET_KEY,
-    ST_ENV_INSERT,
-    ST_ENV_NEXT_POSITION,
-    ST_ENV_BY_ID,
-    ST_ENV_BY_SLUG,
-    ST_ENV_BY_ID_ANY_PROJECT,
-    ST_ENV_LIST,
-    ST_ENV_UPDATE,
-    ST_ENV_SET_POSITION,
-    ST_ENV_DELETE,
-    ST_ENV_IMPORTING_FOLDERS,
-    ST_FOLDER_INSERT,
-    ST_FOLDER_BY_ID,
-    ST_FOLDER_BY_PATH,
-    ST_FOLDER_CHILDREN,
-    ST_FOLDER_DESCENDANTS,
-    ST_FOLDER_DELETE_SUBTREE,
-    ST_SECRET_LIST,
-    ST_SECRET_LIST_SUBTREE,
-    ST_SECRET_BY_KEY,
-    ST_SECRET_BY_ID,
-    ST_SECRET_HISTORY,
-    ST_SECRET_EXPIRING,
-    ST_SECRET_INVENTORY,
-    ST_SECRET_STATE,
-    ST_SECRET_INSERT,
-    ST_SECRET_BUMP,
-    ST_SECRET_DELETE,
-    ST_VERSION_INSERT,
-    ST_IMPORT_INSERT,
-    ST_IMPORT_BY_ID,
-    ST_IMPORT_LIST,
-    ST_IMPORT_SET_POSITION,
-    ST_IMPORT_DELETE,
-    ST_TAG_INSERT,
-    ST_TAG_BY_ID,
-    ST_TAG_BY_SLUG,
-    ST_TAG_LIST,
-    ST_IDENTITY_INSERT,
-    ST_IDENTITY_BY_ID,
-    ST_IDENTITY_LIST,
-    ST_IDENTITY_RENAME,
-    ST_IDENTITY_DELETE,
-    ST_UA_INSERT,
-    ST_UA_UPDATE,
-    ST_UA_BY_IDENTITY,
-    ST_UA_BY_CLIENT_ID,
-    ST_JWT_INSERT,
-    ST_JWT_UPDATE,
-    ST_JWT_BY_IDENTITY,
-    ST_K8S_INSERT,
-    ST_K8S_UPDATE,
-    ST_K8S_BY_IDENTITY,
-    ST_CSECRET_INSERT,
-    ST_CSECRET_BY_ID,
-    ST_CSECRET_LIST,
-    ST_CSECRET_EXPIRING,
-    ST_CSECRET_REVOKE,
-    ST_CSECRET_USE,
-    ST_CSECRET_USE_STATE,
-    ST_TOKEN_INSERT,
-    ST_TOKEN_BY_ID,
-    ST_TOKEN_USE,
-    ST_TOKEN_USE_STATE,
-    ST_TOKEN_RENEW,
-    ST_TOKEN_REVOKE,
-    ST_TOKEN_DELETE_BY_METHOD,
-    ST_UA_DELETE,
-    ST_JWT_DELETE,
-    ST_K8S_DELETE,
-    ST_CSECRET_DELETE_ALL,
-    ST_CHANNEL_INSERT,
-    ST_CHANNEL_LIST_ALL,
-    ST_CHANNEL_LIST_PROJECT,
-    ST_CHANNEL_DELETE,
-    ST_THRESHOLDS_GET,
-    ST_THRESHOLDS_PUT,
-    ST_NOTICE_CLAIM,
-    ST_NOTICE_DUE,
-    ST_NOTICE_UPDATE,
-    ST_NOTICE_LIST,
-    ST_AUDIT_LAST,
-    ST_AUDIT_GET,
-    ST_AUDIT_INSERT,
-    ST_AUDIT_LIST,
-    ST_AUDIT_CHECKPOINT_INSERT,
-    ST_AUDIT_CHECKPOINT_LIST,
-    ST_MEMBERSHIP_UPSERT,
-    ST_MEMBERSHIP_GET,
-    ST_MEMBERSHIP_BY_IDENTITY,
-    ST_MEMBERSHIP_BY_PROJECT,
-    ST_MEMBERSHIP_DELETE,
-    ST_COUNT
-};
-
-_Static_assert(ST_COUNT <= SQL_STMT_MAX, "raise SQL_STMT_MAX in sqldb.h");
-
-static const char *const stmt_sql[ST_COUNT] = {
-    [ST_SAVEPOINT] = "SAVEPOINT one_job",
-    [ST_RELEASE] = "RELEASE one_job",
-    [ST_ROLLBACK_TO] = "ROLLBACK TO one_job",
-    [ST_PING] = "SELECT 1",
-    [ST_MIGRATION_VERSION] = "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-    [ST_MIGRATION_RECORD] =
-        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-
-    [ST_META_GET] = "SELECT value FROM meta WHERE name = ?1",
-    [ST_META_PUT] = "INSERT INTO meta (name, value) VALUES (?1, ?2)"
-                    " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-    [ST_META_INSERT] = "INSERT INTO meta (name, value) VALUES (?1, ?2)",
-    [ST_META_SWAP] = "UPDATE meta SET value = ?3 WHERE name = ?1 AND value = ?2",
-
-    [ST_PROJECT_INSERT] =
-        "INSERT INTO projects (" PROJECT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_PROJECT_BY_ID] = "SELECT " PROJECT_COLS " FROM projects WHERE id = ?1",
-    [ST_PROJECT_BY_SLUG] = "SELECT " PROJECT_COLS " FROM projects WHERE slug = ?1",
-    [ST_PROJECT_LIST] = "SELECT " PROJECT_COLS " FROM projects ORDER BY created_at, slug",
-    [ST_PROJECT_DELETE] = "DELETE FROM projects WHERE id = ?1",
-    [ST_PROJECT_SET_KEY] = "UPDATE projects SET wrapped_key = ?2, updated_at = ?3 WHERE id = ?1",
-
-    [ST_ENV_INSERT] = "INSERT INTO environments (" ENV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_ENV_NEXT_POSITION] =
-        "SELECT COALESCE(MAX(position), 0) + 1 FROM environments WHERE project_id = ?1",
-    [ST_ENV_BY_ID] = "SELECT " ENV_COLS " FROM environments WHERE project_id = ?1 AND id = ?2",
-    [ST_ENV_BY_SLUG] = "SELECT " ENV_COLS " FROM environments WHERE project_id = ?1 AND slug = ?2",
-    [ST_ENV_BY_ID_ANY_PROJECT] = "SELECT " ENV_COLS " FROM environments WHERE id = ?1",
-    [ST_ENV_LIST] = "SELECT " ENV_COLS " FROM environments WHERE project_id = ?1"
-                    " ORDER BY position, created_at, id",
-    [ST_ENV_UPDATE] = "UPDATE environments SET slug = COALESCE(NULLIF(?2, ''), slug),"
-                      " name = COALESCE(NULLIF(?3, ''), name), updated_at = ?4 WHERE id = ?1",
-    [ST_ENV_SET_POSITION] = "UPDATE environments SET position = ?2 WHERE id = ?1",
-    [ST_ENV_DELETE] = "DELETE FROM environments WHERE id = ?1",
-    [ST_ENV_IMPORTING_FOLDERS] =
-        "SELECT DISTINCT folder_id FROM secret_imports WHERE import_env_id = ?1",
-
-    [ST_FOLDER_INSERT] = "INSERT INTO folders (id, env_id, parent_id, name, path, description,"
-                         " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    [ST_FOLDER_BY_ID] = "SELECT " FOLDER_COLS " FROM folders WHERE id = ?1",
-    [ST_FOLDER_BY_PATH] = "SELECT " FOLDER_COLS " FROM folders WHERE env_id = ?1 AND path = ?2",
-    [ST_FOLDER_CHILDREN] =
-        "SELECT c.id, c.env_id, c.parent_id, c.name, c.path, c.description, c.created_at,"
-        " c.updated_at FROM folders p JOIN folders c ON c.parent_id = p.id"
-        " WHERE p.env_id = ?1 AND p.path = ?2 ORDER BY c.path",
-    [ST_FOLDER_DESCENDANTS] = "SELECT " FOLDER_COLS " FROM folders"
-                              " WHERE env_id = ?1 AND path > ?2 AND path < ?3 ORDER BY path",
-    [ST_FOLDER_DELETE_SUBTREE] = "DELETE FROM folders WHERE env_id = ?1 AND " SUBTREE("path"),
-
-    [ST_SECRET_LIST] = "SELECT " SECRET_COLS SECRET_LIST_FROM
-                       " WHERE f.env_id = ?1 AND f.path = ?2 ORDER BY s.key",
-    [ST_SECRET_LIST_SUBTREE] =
-        "SELECT " SECRET_COLS SECRET_LIST_FROM
-        " WHERE f.env_id = ?1 AND " SUBTREE("f.path") " ORDER BY f.path, s.key",
-    [ST_SECRET_BY_KEY] = "SELECT " SECRET_COLS SECRET_FROM " WHERE s.folder_id = ?1 AND s.key = ?2"
-                         " AND v.version = CASE WHEN ?3 > 0 THEN ?3 ELSE s.version END",
-    [ST_SECRET_BY_ID] =
-        "SELECT " SECRET_COLS SECRET_FROM
-        " WHERE s.id = ?1 AND v.version = CASE WHEN ?2 > 0 THEN ?2 ELSE s.version END",
-    [ST_SECRET_HISTORY] =
-        "SELECT " SECRET_COLS SECRET_FROM " WHERE s.id = ?1 ORDER BY v.version DESC",
-    [ST_SECRET_STATE] = "SELECT id, folder_id, key, version FROM secrets WHERE id = ?1",
-    [ST_SECRET_INSERT] = "INSERT INTO secrets (id, folder_id, key, version, created_at, updated_at)"
-                         " VALUES (?1, ?2, ?3, 1, ?4, ?5)",
-    [ST_SECRET_BUMP] = "UPDATE secrets SET key = ?2, version = ?3, updated_at = ?4 WHERE id = ?1",
-    [ST_SECRET_DELETE] = "DELETE FROM secrets WHERE id = ?1",
-    [ST_VERSION_INSERT] =
-        "INSERT INTO secret_versions (secret_id, version, key, sealed, comment, tags, expires_at,"
-        " skip_multiline, created_at, reminder_repeat_days, reminder_note)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    /* Expiry scans: each branch of the OR has its partial index. */
-    [ST_SECRET_EXPIRING] =
-        "SELECT " SECRET_COLS SECRET_LIST_FROM
-        " WHERE (?1 = '' OR e.project_id = ?1) AND ((v.expires_at > 0 AND v.expires_at <= ?2)"
-        " OR (v.reminder_repeat_days > 0 AND v.created_at + v.reminder_repeat_days * 86400000 <= "
-        "?2))",
-    /* Inventory: the current versions of a project without their sealed values; the
-     * count is a range over the (secret_id, version) key. */
-    [ST_SECRET_INVENTORY] =
-        "SELECT s.id, e.project_id, f.env_id, f.path, v.key, v.version,"
-        " (SELECT COUNT(*) FROM secret_versions c WHERE c.secret_id = s.id),"
-        " v.expires_at, v.reminder_repeat_days, s.created_at, v.created_at" SECRET_LIST_FROM
-        " WHERE e.project_id = ?1 ORDER BY e.position, f.path, s.key",
-
-    [ST_IMPORT_INSERT] = "INSERT INTO secret_imports (" IMPORT_COLS ") VALUES (?1, ?2, ?3, ?4,"
-                         " (SELECT COALESCE(MAX(position), 0) + 1 FROM secret_imports WHERE "
-                         "folder_id = ?2), ?5, ?6)",
-    [ST_IMPORT_BY_ID] = "SELECT " IMPORT_COLS " FROM secret_imports WHERE id = ?1",
-    [ST_IMPORT_LIST] = "SELECT " IMPORT_COLS " FROM secret_imports WHERE folder_id = ?1"
-                       " ORDER BY position, created_at, id",
-    [ST_IMPORT_SET_POSITION] = "UPDATE secret_imports SET position = ?2 WHERE id = ?1",
-    [ST_IMPORT_DELETE] = "DELETE FROM secret_imports WHERE id = ?1",
-
-    [ST_TAG_INSERT] = "INSERT INTO tags (" TAG_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [ST_TAG_BY_ID] = "SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 AND id = ?2",
-    [ST_TAG_BY_SLUG] = "SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 AND slug = ?2",
-    [ST_TAG_LIST] = "SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 ORDER BY slug",
-
-    [ST_IDENTITY_INSERT] = "INSERT INTO identities (" IDENTITY_COLS ") VALUES (?1, ?2, ?3, ?4)",
-    [ST_IDENTITY_BY_ID] = "SELECT " IDENTITY_COLS " FROM identities WHERE id = ?1",
-    [ST_IDENTITY_LIST] = "SELECT " IDENTITY_COLS " FROM identities ORDER BY created_at, name",
-    [ST_IDENTITY_RENAME] = "UPDATE identities SET name = ?2, updated_at = ?3 WHERE id = ?1",
-    [ST_IDENTITY_DELETE] = "DELETE FROM identities WHERE id = ?1",
-
-    [ST_UA_INSERT] = "INSERT INTO identity_universal_auths (" UA_COLS ")"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [ST_UA_UPDATE] = "UPDATE identity_universal_auths SET access_token_ttl = ?2,"
-                     " access_token_max_ttl = ?3, access_token_num_uses_limit = ?4,"
-                     " access_token_trusted_ips = ?5, client_secret_trusted_ips = ?6,"
-                     " updated_at = ?7 WHERE identity_id = ?1",
-    [ST_UA_BY_IDENTITY] = "SELECT " UA_COLS " FROM identity_universal_auths WHERE identity_id = ?1",
-    [ST_UA_BY_CLIENT_ID] = "SELECT " UA_COLS " FROM identity_universal_auths WHERE client_id = ?1",
-
-    [ST_JWT_INSERT] = "INSERT INTO identity_jwt_auths (" JWT_COLS ")"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-                      " ?16)",
-    [ST_JWT_UPDATE] = "UPDATE identity_jwt_auths SET configuration_type = ?2, public_keys = ?3,"
-                      " jwks_url = ?4, jwks_ca_cert = ?5, bound_issuer = ?6, bound_audiences = ?7,"
-                      " bound_claims = ?8, bound_subject = ?9, access_token_ttl = ?10,"
-                      " access_token_max_ttl = ?11, access_token_num_uses_limit = ?12,"
-                      " access_token_trusted_ips = ?13, updated_at = ?14, clock_skew_leeway = ?15"
-                      " WHERE identity_id = ?1",
-    [ST_JWT_BY_IDENTITY] = "SELECT " JWT_COLS " FROM identity_jwt_auths WHERE identity_id = ?1",
-
-    [ST_K8S_INSERT] = "INSERT INTO identity_kubernetes_auths (" K8S_COLS ")"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    [ST_K8S_UPDATE] = "UPDATE identity_kubernetes_auths SET kubernetes_host = ?2, ca_cert = ?3,"
-                      " token_reviewer_jwt = ?4, allowed_namespaces = ?5, allowed_names = ?6,"
-                      " allowed_audience = ?7, access_token_ttl = ?8, access_token_max_ttl = ?9,"
-                      " access_token_num_uses_limit = ?10, access_token_trusted_ips = ?11,"
-                      " updated_at = ?12 WHERE identity_id = ?1",
-    [ST_K8S_BY_IDENTITY] =
-        "SELECT " K8S_COLS " FROM identity_kubernetes_auths WHERE identity_id = ?1",
-
-    [ST_CSECRET_INSERT] = "INSERT INTO identity_client_secrets (" CSECRET_COLS ")"
-                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    [ST_CSECRET_BY_ID] =
-        "SELECT " CSECRET_COLS " FROM identity_client_secrets WHERE id = ?2 AND identity_id = ?1",
-    [ST_CSECRET_LIST] = "SELECT " CSECRET_COLS " FROM identity_client_secrets"
-                        " WHERE identity_id = ?1 ORDER BY created_at DESC, rowid DESC",
-    /* Revoking twice keeps the time of the first revocation. */
-    [ST_CSECRET_EXPIRING] = "SELECT " CSECRET_COLS " FROM identity_client_secrets"
-                            " WHERE expires_at > 0 AND revoked = 0 AND expires_at <= ?1"
-                            " ORDER BY expires_at, id",
-    [ST_CSECRET_REVOKE] = "UPDATE identity_client_secrets SET revoked = 1,"
-                          " updated_at = CASE WHEN revoked <> 0 THEN updated_at ELSE ?3 END"
-                          " WHERE id = ?2 AND identity_id = ?1",
-    [ST_CSECRET_USE] = USE_ONE("identity_client_secrets"),
-    [ST_CSECRET_USE_STATE] =
-        "SELECT revoked, num_uses, num_uses_limit FROM identity_client_secrets WHERE id = ?1",
-
-    [ST_TOKEN_INSERT] = "INSERT INTO identity_access_tokens (" TOKEN_COLS ")"
-                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    /* With the state of the client secret that issued the token (0 when it has none or it is gone,
-     * 1 live, 2 revoked; and its expiry): one statement, two primary-key seeks, so that every
-     * request sees a revoked, deleted or expired secret at once, on every node. */
-    [ST_TOKEN_BY_ID] =
-        "SELECT " TOKEN_COLS ", COALESCE((SELECT CASE WHEN s.revoked <> 0 THEN 2 ELSE 1 END"
-        " FROM identity_client_secrets s WHERE s.id = identity_access_tokens.client_secret_id), 0),"
-        " COALESCE((SELECT s.expires_at FROM identity_client_secrets s"
-        " WHERE s.id = identity_access_tokens.client_secret_id), 0)"
-        " FROM identity_access_tokens WHERE id = ?1",
-    [ST_TOKEN_USE] = USE_ONE("identity_access_tokens"),
-    [ST_TOKEN_USE_STATE] =
-        "SELECT revoked, num_uses, num_uses_limit FROM identity_access_tokens WHERE id = ?1",
-    [ST_TOKEN_RENEW] = "UPDATE identity_access_tokens SET last_renewed_at = ?2 WHERE id = ?1",
-    [ST_TOKEN_REVOKE] = "UPDATE identity_access_tokens SET revoked = 1 WHERE id = ?1",
-    [ST_TOKEN_DELETE_BY_METHOD] =
-        "DELETE FROM identity_access_tokens WHERE identity_id = ?1 AND auth_method = ?2",
-    [ST_UA_DELETE] = "DELETE FROM identity_universal_auths WHERE identity_id = ?1",
-    [ST_JWT_DELETE] = "DELETE FROM identity_jwt_auths WHERE identity_id = ?1",
-    [ST_K8S_DELETE] = "DELETE FROM identity_kubernetes_auths WHERE identity_id = ?1",
-    [ST_CSECRET_DELETE_ALL] = "DELETE FROM identity_client_secrets WHERE identity_id = ?1",
-
-    [ST_CHANNEL_INSERT] = "INSERT INTO notification_channels (" CHANNEL_COLS ")"
-                          " VALUES (?1, NULLIF(?2, ''), ?3, ?4, ?5, ?6, ?7)",
-    [ST_CHANNEL_LIST_ALL] = "SELECT " CHANNEL_COLS " FROM notification_channels"
-                            " ORDER BY created_at, id",
-    [ST_CHANNEL_LIST_PROJECT] = "SELECT " CHANNEL_COLS " FROM notification_channels"
-                                " WHERE project_id = ?1 ORDER BY created_at, id",
-    [ST_CHANNEL_DELETE] = "DELETE FROM notification_channels WHERE id = ?1",
-    [ST_THRESHOLDS_GET] = "SELECT thresholds FROM notification_settings WHERE project_id = ?1",
-    [ST_THRESHOLDS_PUT] = "INSERT INTO notification_settings (project_id, thresholds, updated_at)"
-                          " VALUES (?1, ?2, ?3) ON CONFLICT (project_id) DO UPDATE SET"
-                          " thresholds = excluded.thresholds, updated_at = excluded.updated_at",
-    [ST_NOTICE_CLAIM] = "INSERT INTO notices (id, channel_id, item_key, threshold, project_id,"
-                        " message, item, state, attempts, next_attempt_at, created_at)"
-                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8)"
-                        " ON CONFLICT (item_key, threshold, channel_id) DO NOTHING",
-    [ST_NOTICE_DUE] = "SELECT " NOTICE_COLS " FROM notices n WHERE n.state = 'pending'"
-                      " AND n.next_attempt_at <= ?1 ORDER BY n.next_attempt_at, n.id LIMIT ?2",
-    [ST_NOTICE_UPDATE] = "UPDATE notices SET state = ?2, attempts = ?3, next_attempt_at = ?4,"
-                         " last_error = ?5, delivered_at = ?6 WHERE id = ?1",
-    [ST_NOTICE_LIST] = "SELECT " NOTICE_COLS " FROM notices n"
-                       " JOIN notification_channels c ON c.id = n.channel_id"
-                       " WHERE (?1 = '' OR c.project_id = ?1) AND (?2 = '' OR n.state = ?2)"
-                       " ORDER BY n.created_at DESC, n.id LIMIT ?3 OFFSET ?4",
-    [ST_AUDIT_LAST] = "SELECT " AUDIT_COLS " FROM audit_events ORDER BY seq DESC LIMIT 1",
-    [ST_AUDIT_GET] = "SELECT " AUDIT_COLS " FROM audit_events WHERE seq = ?1",
-    [ST_AUDIT_INSERT] = "INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-                        " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-    [ST_AUDIT_LIST] =
-        "SELECT " AUDIT_COLS " FROM audit_events WHERE seq > ?1"
-        " AND (?2 = 0 OR time_us >= ?2) AND (?3 = 0 OR time_us < ?3)"
-        " AND (?4 = '' OR actor_id = ?4 OR actor_name = ?4)"
-        " AND (?5 = '' OR action = ?5"
-        "      OR (substr(?5, length(?5), 1) = '.' AND substr(action, 1, length(?5)) = ?5))"
-        " AND (?6 = '' OR project_id = ?6) ORDER BY seq LIMIT ?7",
-    [ST_AUDIT_CHECKPOINT_INSERT] = "INSERT INTO audit_checkpoints (event_seq, time_us, event_hash,"
-                                   " signature) VALUES (?1, ?2, ?3, ?4)",
-    [ST_AUDIT_CHECKPOINT_LIST] = "SELECT event_seq, time_us, event_hash, signature"
-                                 " FROM audit_checkpoints ORDER BY event_seq",
-
-    [ST_MEMBERSHIP_UPSERT] =
-        "INSERT INTO identity_memberships (" MEMBERSHIP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-        " ON CONFLICT (identity_id, project_id) DO UPDATE SET role = excluded.role,"
-        " rules = excluded.rules, updated_at = excluded.updated_at",
-    [ST_MEMBERSHIP_GET] = "SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
-                          " WHERE identity_id = ?1 AND project_id = ?2",
-    [ST_MEMBERSHIP_BY_IDENTITY] = "SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
-                                  " WHERE identity_id = ?1 ORDER BY created_at, project_id",
-    [ST_MEMBERSHIP_BY_PROJECT] = "SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
-                                 " WHERE project_id = ?1 ORDER BY created_at, identity_id",
-    [ST_MEMBERSHIP_DELETE] =
-        "DELETE FROM identity_memberships WHERE identity_id = ?1 AND project_id = ?2",
-};
+static struct sql_stmt ST_SAVEPOINT = SQL_STMT("SAVEPOINT one_job");
+static struct sql_stmt ST_RELEASE = SQL_STMT("RELEASE one_job");
+static struct sql_stmt ST_ROLLBACK_TO = SQL_STMT("ROLLBACK TO one_job");
+static struct sql_stmt ST_PING = SQL_STMT("SELECT 1");
+static struct sql_stmt ST_MIGRATION_VERSION =
+    SQL_STMT("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+static struct sql_stmt ST_MIGRATION_RECORD =
+    SQL_STMT("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)");
+static struct sql_stmt ST_META_GET = SQL_STMT("SELECT value FROM meta WHERE name = ?1");
+static struct sql_stmt ST_META_PUT =
+    SQL_STMT("INSERT INTO meta (name, value) VALUES (?1, ?2)"
+             " ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+static struct sql_stmt ST_META_INSERT = SQL_STMT("INSERT INTO meta (name, value) VALUES (?1, ?2)");
+static struct sql_stmt ST_META_SWAP =
+    SQL_STMT("UPDATE meta SET value = ?3 WHERE name = ?1 AND value = ?2");
+static struct sql_stmt ST_PROJECT_INSERT =
+    SQL_STMT("INSERT INTO projects (" PROJECT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+static struct sql_stmt ST_PROJECT_BY_ID =
+    SQL_STMT("SELECT " PROJECT_COLS " FROM projects WHERE id = ?1");
+static struct sql_stmt ST_PROJECT_BY_SLUG =
+    SQL_STMT("SELECT " PROJECT_COLS " FROM projects WHERE slug = ?1");
+static struct sql_stmt ST_PROJECT_LIST =
+    SQL_STMT("SELECT " PROJECT_COLS " FROM projects ORDER BY created_at, slug");
+static struct sql_stmt ST_PROJECT_DELETE = SQL_STMT("DELETE FROM projects WHERE id = ?1");
+static struct sql_stmt ST_PROJECT_SET_KEY =
+    SQL_STMT("UPDATE projects SET wrapped_key = ?2, updated_at = ?3 WHERE id = ?1");
+static struct sql_stmt ST_ENV_INSERT =
+    SQL_STMT("INSERT INTO environments (" ENV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+static struct sql_stmt ST_ENV_NEXT_POSITION =
+    SQL_STMT("SELECT COALESCE(MAX(position), 0) + 1 FROM environments WHERE project_id = ?1");
+static struct sql_stmt ST_ENV_BY_ID =
+    SQL_STMT("SELECT " ENV_COLS " FROM environments WHERE project_id = ?1 AND id = ?2");
+static struct sql_stmt ST_ENV_BY_SLUG =
+    SQL_STMT("SELECT " ENV_COLS " FROM environments WHERE project_id = ?1 AND slug = ?2");
+static struct sql_stmt ST_ENV_BY_ID_ANY_PROJECT =
+    SQL_STMT("SELECT " ENV_COLS " FROM environments WHERE id = ?1");
+static struct sql_stmt ST_ENV_LIST =
+    SQL_STMT("SELECT " ENV_COLS " FROM environments WHERE project_id = ?1"
+             " ORDER BY position, created_at, id");
+static struct sql_stmt ST_ENV_UPDATE =
+    SQL_STMT("UPDATE environments SET slug = COALESCE(NULLIF(?2, ''), slug),"
+             " name = COALESCE(NULLIF(?3, ''), name), updated_at = ?4 WHERE id = ?1");
+static struct sql_stmt ST_ENV_SET_POSITION =
+    SQL_STMT("UPDATE environments SET position = ?2 WHERE id = ?1");
+static struct sql_stmt ST_ENV_DELETE = SQL_STMT("DELETE FROM environments WHERE id = ?1");
+static struct sql_stmt ST_ENV_IMPORTING_FOLDERS =
+    SQL_STMT("SELECT DISTINCT folder_id FROM secret_imports WHERE import_env_id = ?1");
+static struct sql_stmt ST_FOLDER_INSERT =
+    SQL_STMT("INSERT INTO folders (id, env_id, parent_id, name, path, description,"
+             " created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+static struct sql_stmt ST_FOLDER_BY_ID =
+    SQL_STMT("SELECT " FOLDER_COLS " FROM folders WHERE id = ?1");
+static struct sql_stmt ST_FOLDER_BY_PATH =
+    SQL_STMT("SELECT " FOLDER_COLS " FROM folders WHERE env_id = ?1 AND path = ?2");
+static struct sql_stmt ST_FOLDER_CHILDREN =
+    SQL_STMT("SELECT c.id, c.env_id, c.parent_id, c.name, c.path, c.description, c.created_at,"
+             " c.updated_at FROM folders p JOIN folders c ON c.parent_id = p.id"
+             " WHERE p.env_id = ?1 AND p.path = ?2 ORDER BY c.path");
+static struct sql_stmt ST_FOLDER_DESCENDANTS =
+    SQL_STMT("SELECT " FOLDER_COLS " FROM folders"
+             " WHERE env_id = ?1 AND path > ?2 AND path < ?3 ORDER BY path");
+static struct sql_stmt ST_FOLDER_DELETE_SUBTREE =
+    SQL_STMT("DELETE FROM folders WHERE env_id = ?1 AND " SUBTREE("path"));
+static struct sql_stmt ST_SECRET_LIST = SQL_STMT(
+    "SELECT " SECRET_COLS SECRET_LIST_FROM " WHERE f.env_id = ?1 AND f.path = ?2 ORDER BY s.key");
+static struct sql_stmt ST_SECRET_LIST_SUBTREE =
+    SQL_STMT("SELECT " SECRET_COLS SECRET_LIST_FROM
+             " WHERE f.env_id = ?1 AND " SUBTREE("f.path") " ORDER BY f.path, s.key");
+static struct sql_stmt ST_SECRET_BY_KEY =
+    SQL_STMT("SELECT " SECRET_COLS SECRET_FROM " WHERE s.folder_id = ?1 AND s.key = ?2"
+             " AND v.version = CASE WHEN ?3 > 0 THEN ?3 ELSE s.version END");
+static struct sql_stmt ST_SECRET_BY_ID =
+    SQL_STMT("SELECT " SECRET_COLS SECRET_FROM
+             " WHERE s.id = ?1 AND v.version = CASE WHEN ?2 > 0 THEN ?2 ELSE s.version END");
+static struct sql_stmt ST_SECRET_HISTORY =
+    SQL_STMT("SELECT " SECRET_COLS SECRET_FROM " WHERE s.id = ?1 ORDER BY v.version DESC");
+static struct sql_stmt ST_SECRET_STATE =
+    SQL_STMT("SELECT id, folder_id, key, version FROM secrets WHERE id = ?1");
+static struct sql_stmt ST_SECRET_INSERT =
+    SQL_STMT("INSERT INTO secrets (id, folder_id, key, version, created_at, updated_at)"
+             " VALUES (?1, ?2, ?3, 1, ?4, ?5)");
+static struct sql_stmt ST_SECRET_BUMP =
+    SQL_STMT("UPDATE secrets SET key = ?2, version = ?3, updated_at = ?4 WHERE id = ?1");
+static struct sql_stmt ST_SECRET_DELETE = SQL_STMT("DELETE FROM secrets WHERE id = ?1");
+static struct sql_stmt ST_VERSION_INSERT = SQL_STMT(
+    "INSERT INTO secret_versions (secret_id, version, key, sealed, comment, tags, expires_at,"
+    " skip_multiline, created_at, reminder_repeat_days, reminder_note)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+/* Expiry scans: each branch of the OR has its partial index. */
+static struct sql_stmt ST_SECRET_EXPIRING = SQL_STMT(
+    "SELECT " SECRET_COLS SECRET_LIST_FROM
+    " WHERE (?1 = '' OR e.project_id = ?1) AND ((v.expires_at > 0 AND v.expires_at <= ?2)"
+    " OR (v.reminder_repeat_days > 0 AND v.created_at + v.reminder_repeat_days * 86400000 <= "
+    "?2))");
+/* Inventory: the current versions of a project without their sealed values; the
+ * count is a range over the (secret_id, version) key. */
+static struct sql_stmt ST_SECRET_INVENTORY =
+    SQL_STMT("SELECT s.id, e.project_id, f.env_id, f.path, v.key, v.version,"
+             " (SELECT COUNT(*) FROM secret_versions c WHERE c.secret_id = s.id),"
+             " v.expires_at, v.reminder_repeat_days, s.created_at, v.created_at" SECRET_LIST_FROM
+             " WHERE e.project_id = ?1 ORDER BY e.position, f.path, s.key");
+static struct sql_stmt ST_IMPORT_INSERT =
+    SQL_STMT("INSERT INTO secret_imports (" IMPORT_COLS ") VALUES (?1, ?2, ?3, ?4,"
+             " (SELECT COALESCE(MAX(position), 0) + 1 FROM secret_imports WHERE "
+             "folder_id = ?2), ?5, ?6)");
+static struct sql_stmt ST_IMPORT_BY_ID =
+    SQL_STMT("SELECT " IMPORT_COLS " FROM secret_imports WHERE id = ?1");
+static struct sql_stmt ST_IMPORT_LIST =
+    SQL_STMT("SELECT " IMPORT_COLS " FROM secret_imports WHERE folder_id = ?1"
+             " ORDER BY position, created_at, id");
+static struct sql_stmt ST_IMPORT_SET_POSITION =
+    SQL_STMT("UPDATE secret_imports SET position = ?2 WHERE id = ?1");
+static struct sql_stmt ST_IMPORT_DELETE = SQL_STMT("DELETE FROM secret_imports WHERE id = ?1");
+static struct sql_stmt ST_TAG_INSERT =
+    SQL_STMT("INSERT INTO tags (" TAG_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+static struct sql_stmt ST_TAG_BY_ID =
+    SQL_STMT("SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 AND id = ?2");
+static struct sql_stmt ST_TAG_BY_SLUG =
+    SQL_STMT("SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 AND slug = ?2");
+static struct sql_stmt ST_TAG_LIST =
+    SQL_STMT("SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 ORDER BY slug");
+static struct sql_stmt ST_IDENTITY_INSERT =
+    SQL_STMT("INSERT INTO identities (" IDENTITY_COLS ") VALUES (?1, ?2, ?3, ?4)");
+static struct sql_stmt ST_IDENTITY_BY_ID =
+    SQL_STMT("SELECT " IDENTITY_COLS " FROM identities WHERE id = ?1");
+static struct sql_stmt ST_IDENTITY_LIST =
+    SQL_STMT("SELECT " IDENTITY_COLS " FROM identities ORDER BY created_at, name");
+static struct sql_stmt ST_IDENTITY_RENAME =
+    SQL_STMT("UPDATE identities SET name = ?2, updated_at = ?3 WHERE id = ?1");
+static struct sql_stmt ST_IDENTITY_DELETE = SQL_STMT("DELETE FROM identities WHERE id = ?1");
+static struct sql_stmt ST_UA_INSERT = SQL_STMT("INSERT INTO identity_universal_auths (" UA_COLS ")"
+                                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+static struct sql_stmt ST_UA_UPDATE =
+    SQL_STMT("UPDATE identity_universal_auths SET access_token_ttl = ?2,"
+             " access_token_max_ttl = ?3, access_token_num_uses_limit = ?4,"
+             " access_token_trusted_ips = ?5, client_secret_trusted_ips = ?6,"
+             " updated_at = ?7 WHERE identity_id = ?1");
+static struct sql_stmt ST_UA_BY_IDENTITY =
+    SQL_STMT("SELECT " UA_COLS " FROM identity_universal_auths WHERE identity_id = ?1");
+static struct sql_stmt ST_UA_BY_CLIENT_ID =
+    SQL_STMT("SELECT " UA_COLS " FROM identity_universal_auths WHERE client_id = ?1");
+static struct sql_stmt ST_JWT_INSERT =
+    SQL_STMT("INSERT INTO identity_jwt_auths (" JWT_COLS ")"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+             " ?16)");
+static struct sql_stmt ST_JWT_UPDATE =
+    SQL_STMT("UPDATE identity_jwt_auths SET configuration_type = ?2, public_keys = ?3,"
+             " jwks_url = ?4, jwks_ca_cert = ?5, bound_issuer = ?6, bound_audiences = ?7,"
+             " bound_claims = ?8, bound_subject = ?9, access_token_ttl = ?10,"
+             " access_token_max_ttl = ?11, access_token_num_uses_limit = ?12,"
+             " access_token_trusted_ips = ?13, updated_at = ?14, clock_skew_leeway = ?15"
+             " WHERE identity_id = ?1");
+static struct sql_stmt ST_JWT_BY_IDENTITY =
+    SQL_STMT("SELECT " JWT_COLS " FROM identity_jwt_auths WHERE identity_id = ?1");
+static struct sql_stmt ST_K8S_INSERT =
+    SQL_STMT("INSERT INTO identity_kubernetes_auths (" K8S_COLS ")"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+static struct sql_stmt ST_K8S_UPDATE =
+    SQL_STMT("UPDATE identity_kubernetes_auths SET kubernetes_host = ?2, ca_cert = ?3,"
+             " token_reviewer_jwt = ?4, allowed_namespaces = ?5, allowed_names = ?6,"
+             " allowed_audience = ?7, access_token_ttl = ?8, access_token_max_ttl = ?9,"
+             " access_token_num_uses_limit = ?10, access_token_trusted_ips = ?11,"
+             " updated_at = ?12 WHERE identity_id = ?1");
+static struct sql_stmt ST_K8S_BY_IDENTITY =
+    SQL_STMT("SELECT " K8S_COLS " FROM identity_kubernetes_auths WHERE identity_id = ?1");
+static struct sql_stmt ST_CSECRET_INSERT =
+    SQL_STMT("INSERT INTO identity_client_secrets (" CSECRET_COLS ")"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+static struct sql_stmt ST_CSECRET_BY_ID = SQL_STMT(
+    "SELECT " CSECRET_COLS " FROM identity_client_secrets WHERE id = ?2 AND identity_id = ?1");
+static struct sql_stmt ST_CSECRET_LIST =
+    SQL_STMT("SELECT " CSECRET_COLS " FROM identity_client_secrets"
+             " WHERE identity_id = ?1 ORDER BY created_at DESC, rowid DESC");
+/* Revoking twice keeps the time of the first revocation. */
+static struct sql_stmt ST_CSECRET_EXPIRING =
+    SQL_STMT("SELECT " CSECRET_COLS " FROM identity_client_secrets"
+             " WHERE expires_at > 0 AND revoked = 0 AND expires_at <= ?1"
+             " ORDER BY expires_at, id");
+static struct sql_stmt ST_CSECRET_REVOKE =
+    SQL_STMT("UPDATE identity_client_secrets SET revoked = 1,"
+             " updated_at = CASE WHEN revoked <> 0 THEN updated_at ELSE ?3 END"
+             " WHERE id = ?2 AND identity_id = ?1");
+static struct sql_stmt ST_CSECRET_USE = SQL_STMT(USE_ONE("identity_client_secrets"));
+static struct sql_stmt ST_CSECRET_USE_STATE =
+    SQL_STMT("SELECT revoked, num_uses, num_uses_limit FROM identity_client_secrets WHERE id = ?1");
+static struct sql_stmt ST_TOKEN_INSERT =
+    SQL_STMT("INSERT INTO identity_access_tokens (" TOKEN_COLS ")"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+/* With the state of the client secret that issued the token (0 when it has none or it is gone,
+ * 1 live, 2 revoked; and its expiry): one statement, two primary-key seeks, so that every
+ * request sees a revoked, deleted or expired secret at once, on every node. */
+static struct sql_stmt ST_TOKEN_BY_ID = SQL_STMT(
+    "SELECT " TOKEN_COLS ", COALESCE((SELECT CASE WHEN s.revoked <> 0 THEN 2 ELSE 1 END"
+    " FROM identity_client_secrets s WHERE s.id = identity_access_tokens.client_secret_id), 0),"
+    " COALESCE((SELECT s.expires_at FROM identity_client_secrets s"
+    " WHERE s.id = identity_access_tokens.client_secret_id), 0)"
+    " FROM identity_access_tokens WHERE id = ?1");
+static struct sql_stmt ST_TOKEN_USE = SQL_STMT(USE_ONE("identity_access_tokens"));
+static struct sql_stmt ST_TOKEN_USE_STATE =
+    SQL_STMT("SELECT revoked, num_uses, num_uses_limit FROM identity_access_tokens WHERE id = ?1");
+static struct sql_stmt ST_TOKEN_RENEW =
+    SQL_STMT("UPDATE identity_access_tokens SET last_renewed_at = ?2 WHERE id = ?1");
+static struct sql_stmt ST_TOKEN_REVOKE =
+    SQL_STMT("UPDATE identity_access_tokens SET revoked = 1 WHERE id = ?1");
+static struct sql_stmt ST_TOKEN_DELETE_BY_METHOD =
+    SQL_STMT("DELETE FROM identity_access_tokens WHERE identity_id = ?1 AND auth_method = ?2");
+static struct sql_stmt ST_UA_DELETE =
+    SQL_STMT("DELETE FROM identity_universal_auths WHERE identity_id = ?1");
+static struct sql_stmt ST_JWT_DELETE =
+    SQL_STMT("DELETE FROM identity_jwt_auths WHERE identity_id = ?1");
+static struct sql_stmt ST_K8S_DELETE =
+    SQL_STMT("DELETE FROM identity_kubernetes_auths WHERE identity_id = ?1");
+static struct sql_stmt ST_CSECRET_DELETE_ALL =
+    SQL_STMT("DELETE FROM identity_client_secrets WHERE identity_id = ?1");
+static struct sql_stmt ST_CHANNEL_INSERT =
+    SQL_STMT("INSERT INTO notification_channels (" CHANNEL_COLS ")"
+             " VALUES (?1, NULLIF(?2, ''), ?3, ?4, ?5, ?6, ?7)");
+static struct sql_stmt ST_CHANNEL_LIST_ALL =
+    SQL_STMT("SELECT " CHANNEL_COLS " FROM notification_channels"
+             " ORDER BY created_at, id");
+static struct sql_stmt ST_CHANNEL_LIST_PROJECT =
+    SQL_STMT("SELECT " CHANNEL_COLS " FROM notification_channels"
+             " WHERE project_id = ?1 ORDER BY created_at, id");
+static struct sql_stmt ST_CHANNEL_DELETE =
+    SQL_STMT("DELETE FROM notification_channels WHERE id = ?1");
+static struct sql_stmt ST_THRESHOLDS_GET =
+    SQL_STMT("SELECT thresholds FROM notification_settings WHERE project_id = ?1");
+static struct sql_stmt ST_THRESHOLDS_PUT =
+    SQL_STMT("INSERT INTO notification_settings (project_id, thresholds, updated_at)"
+             " VALUES (?1, ?2, ?3) ON CONFLICT (project_id) DO UPDATE SET"
+             " thresholds = excluded.thresholds, updated_at = excluded.updated_at");
+static struct sql_stmt ST_NOTICE_CLAIM =
+    SQL_STMT("INSERT INTO notices (id, channel_id, item_key, threshold, project_id,"
+             " message, item, state, attempts, next_attempt_at, created_at)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8)"
+             " ON CONFLICT (item_key, threshold, channel_id) DO NOTHING");
+static struct sql_stmt ST_NOTICE_DUE =
+    SQL_STMT("SELECT " NOTICE_COLS " FROM notices n WHERE n.state = 'pending'"
+             " AND n.next_attempt_at <= ?1 ORDER BY n.next_attempt_at, n.id LIMIT ?2");
+static struct sql_stmt ST_NOTICE_UPDATE =
+    SQL_STMT("UPDATE notices SET state = ?2, attempts = ?3, next_attempt_at = ?4,"
+             " last_error = ?5, delivered_at = ?6 WHERE id = ?1");
+static struct sql_stmt ST_NOTICE_LIST =
+    SQL_STMT("SELECT " NOTICE_COLS " FROM notices n"
+             " JOIN notification_channels c ON c.id = n.channel_id"
+             " WHERE (?1 = '' OR c.project_id = ?1) AND (?2 = '' OR n.state = ?2)"
+             " ORDER BY n.created_at DESC, n.id LIMIT ?3 OFFSET ?4");
+static struct sql_stmt ST_AUDIT_LAST =
+    SQL_STMT("SELECT " AUDIT_COLS " FROM audit_events ORDER BY seq DESC LIMIT 1");
+static struct sql_stmt ST_AUDIT_GET =
+    SQL_STMT("SELECT " AUDIT_COLS " FROM audit_events WHERE seq = ?1");
+static struct sql_stmt ST_AUDIT_INSERT =
+    SQL_STMT("INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+             " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+static struct sql_stmt ST_AUDIT_LIST =
+    SQL_STMT("SELECT " AUDIT_COLS " FROM audit_events WHERE seq > ?1"
+             " AND (?2 = 0 OR time_us >= ?2) AND (?3 = 0 OR time_us < ?3)"
+             " AND (?4 = '' OR actor_id = ?4 OR actor_name = ?4)"
+             " AND (?5 = '' OR action = ?5"
+             "      OR (substr(?5, length(?5), 1) = '.' AND substr(action, 1, length(?5)) = ?5))"
+             " AND (?6 = '' OR project_id = ?6) ORDER BY seq LIMIT ?7");
+static struct sql_stmt ST_AUDIT_CHECKPOINT_INSERT =
+    SQL_STMT("INSERT INTO audit_checkpoints (event_seq, time_us, event_hash,"
+             " signature) VALUES (?1, ?2, ?3, ?4)");
+static struct sql_stmt ST_AUDIT_CHECKPOINT_LIST =
+    SQL_STMT("SELECT event_seq, time_us, event_hash, signature"
+             " FROM audit_checkpoints ORDER BY event_seq");
+static struct sql_stmt ST_MEMBERSHIP_UPSERT = SQL_STMT(
+    "INSERT INTO identity_memberships (" MEMBERSHIP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    " ON CONFLICT (identity_id, project_id) DO UPDATE SET role = excluded.role,"
+    " rules = excluded.rules, updated_at = excluded.updated_at");
+static struct sql_stmt ST_MEMBERSHIP_GET =
+    SQL_STMT("SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
+             " WHERE identity_id = ?1 AND project_id = ?2");
+static struct sql_stmt ST_MEMBERSHIP_BY_IDENTITY =
+    SQL_STMT("SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
+             " WHERE identity_id = ?1 ORDER BY created_at, project_id");
+static struct sql_stmt ST_MEMBERSHIP_BY_PROJECT =
+    SQL_STMT("SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
+             " WHERE project_id = ?1 ORDER BY created_at, identity_id");
+static struct sql_stmt ST_MEMBERSHIP_DELETE =
+    SQL_STMT("DELETE FROM identity_memberships WHERE identity_id = ?1 AND project_id = ?2");
 
 /* ---- store and connections ---- */
 
@@ -436,256 +380,17 @@ struct token_job {
     struct token_job *next;
 };
 
-static struct sql_store *store_of(struct cf_store *base)
-{
-    return (struct sql_store *)base;
-}
-
 /* This thread's connection. */
 static enum cf_rc conn_get(struct sql_store *st, struct db_conn **out, struct cf_err *err)
 {
     return st->drv->conn_get(st, out, err);
 }
 
-/* ---- running statements ---- */
-
-#define A_TEXT(s)                                                                                  \
-    {                                                                                              \
-        .type = 't', .text = (s)                                                                   \
-    }
-#define A_NULLABLE(s)                                                                              \
-    {                                                                                              \
-        .type = 'n', .text = (s)                                                                   \
-    }
-#define A_INT(v)                                                                                   \
-    {                                                                                              \
-        .type = 'i', .num = (int64_t)(v)                                                           \
-    }
-#define A_BLOB(p, n)                                                                               \
-    {                                                                                              \
-        .type = 'b', .blob = (p), .len = (n)                                                       \
-    }
-#define A_NULLABLE_BLOB(p, n)                                                                      \
-    {                                                                                              \
-        .type = 'B', .blob = (p), .len = (n)                                                       \
-    }
-#define ARGS(...)                                                                                  \
-    (const struct sq_arg[]){__VA_ARGS__},                                                          \
-        sizeof((const struct sq_arg[]){__VA_ARGS__}) / sizeof(struct sq_arg)
-#define NO_ARGS NULL, 0
 /* The arguments of TOKEN_POLICY_COLS from a struct cf_token_policy. */
 #define A_TOKEN_POLICY(p)                                                                          \
     A_INT((p).ttl), A_INT((p).max_ttl), A_INT((p).num_uses_limit), A_TEXT((p).trusted_ips)
 
-/* Runs statement id with args bound (borrowed until it returns), calling on_row(s, ctx) for each
- * row when on_row is given. *count (when non-NULL) receives the number of rows returned, or for a
- * statement run without on_row the number of rows it changed. */
-static enum cf_rc run(struct db_conn *c, enum stmt_id id, const struct sq_arg *args, size_t n_args,
-                      row_fn on_row, void *ctx, int64_t *count, struct cf_err *err)
-{
-    return c->st->drv->run(c, (int)id, stmt_sql[id], args, n_args, on_row, ctx, count, err);
-}
-
-/* Runs a statement that returns no rows; *changes (when non-NULL) receives the rows it changed. */
-static enum cf_rc exec_stmt(struct db_conn *c, enum stmt_id id, const struct sq_arg *args,
-                            size_t n_args, int64_t *changes, struct cf_err *err)
-{
-    return run(c, id, args, n_args, NULL, NULL, changes, err);
-}
-
-struct first_row {
-    row_fn read;
-    void *out;
-    bool found;
-};
-
-static enum cf_rc read_first(const struct db_row *s, void *ctx)
-{
-    struct first_row *first = ctx;
-    if (first->found) /* queries by a unique key: never more than one row */
-        return CF_OK;
-    first->found = true;
-    return first->read(s, first->out);
-}
-
-/* Reads the first row into out with read; *found says whether there was one. */
-static enum cf_rc get_row(struct db_conn *c, enum stmt_id id, const struct sq_arg *args,
-                          size_t n_args, row_fn read, void *out, bool *found, struct cf_err *err)
-{
-    struct first_row first = {.read = read, .out = out};
-    enum cf_rc rc = run(c, id, args, n_args, read_first, &first, NULL, err);
-    *found = first.found;
-    return rc;
-}
-
-/* Like get_row, but a missing row is CF_ENOTFOUND with the message "<what> '<name>' not found". */
-static enum cf_rc get_required(struct db_conn *c, enum stmt_id id, const struct sq_arg *args,
-                               size_t n_args, row_fn read, void *out, const char *what,
-                               const char *name, struct cf_err *err)
-{
-    bool found;
-    enum cf_rc rc = get_row(c, id, args, n_args, read, out, &found, err);
-    if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "%s '%s' not found", what, name);
-    return rc;
-}
-
-/* get_required on this thread's connection, for the single-row reads of the store's interface. */
-static enum cf_rc get_one(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
-                          size_t n_args, row_fn read, void *out, const char *what, const char *name,
-                          struct cf_err *err)
-{
-    struct db_conn *c;
-    enum cf_rc rc = conn_get(store_of(base), &c, err);
-    if (rc == CF_OK)
-        rc = get_required(c, id, args, n_args, read, out, what, name, err);
-    return rc;
-}
-
-/* Accumulates rows into a growing array of size-byte items (zeroed before read fills them). n
- * counts an item as soon as it is allocated, so releasing n items also frees a partly read one. */
-struct collector {
-    void *items;
-    size_t n, cap, size;
-    row_fn read;
-};
-
-static enum cf_rc collect(const struct db_row *s, void *ctx)
-{
-    struct collector *col = ctx;
-    if (col->n == col->cap) {
-        size_t cap = col->cap ? col->cap * 2 : 16;
-        if (cap > SIZE_MAX / col->size)
-            return CF_ENOMEM;
-        void *grown = realloc(col->items, cap * col->size);
-        if (!grown)
-            return CF_ENOMEM;
-        col->items = grown;
-        col->cap = cap;
-    }
-    void *item = (char *)col->items + col->n * col->size;
-    memset(item, 0, col->size);
-    col->n++;
-    return col->read(s, item);
-}
-
-/* Runs query id on this thread's connection, collecting its rows into col (which the caller frees,
- * also on failure). */
-static enum cf_rc collect_all(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
-                              size_t n_args, struct collector *col, struct cf_err *err)
-{
-    struct db_conn *c;
-    enum cf_rc rc = conn_get(store_of(base), &c, err);
-    if (rc == CF_OK)
-        rc = run(c, id, args, n_args, collect, col, NULL, err);
-    return rc;
-}
-
-/* ---- transactions ---- */
-
-/* Gets this thread's connection and begins a write transaction. On success the caller must end it
- * with tx_end. */
-static enum cf_rc tx_begin(struct cf_store *base, struct db_conn **out, struct cf_err *err)
-{
-    struct sql_store *st = store_of(base);
-    enum cf_rc rc = conn_get(st, out, err);
-    if (rc == CF_OK)
-        rc = st->drv->begin(*out, err);
-    return rc;
-}
-
-/* Commits when rc is CF_OK, else (or when the commit fails) rolls back. Returns the outcome. */
-static enum cf_rc tx_end(struct db_conn *c, enum cf_rc rc, struct cf_err *err)
-{
-    return c->st->drv->end(c, rc, err);
-}
-
 /* ---- row readers ---- */
-
-enum cf_rc db_row_text(const struct db_row *row, int i, char *dst, size_t size)
-{
-    size_t len = 0;
-    const char *text = db_row_bytes(row, i, &len);
-    if (!text)
-        len = 0;
-    if (len < size) {
-        memcpy(dst, text ? text : "", len);
-        dst[len] = '\0';
-        return CF_OK;
-    }
-    if (size)
-        dst[0] = '\0';
-    if (row->fault && row->fault->rc == CF_OK)
-        cf_err_set(row->fault, CF_ESTORE,
-                   "column '%.64s' holds %zu bytes of text, more than the %zu this coffer reads",
-                   row->ops->name(row, i), len, size ? size - 1 : 0);
-    return CF_ESTORE;
-}
-
-enum cf_rc sql_params_check(size_t n_args, struct cf_err *err)
-{
-    if (n_args <= SQL_PARAMS_MAX)
-        return CF_OK;
-    return cf_err_set(err, CF_ESTORE,
-                      "a statement with %zu parameters, more than the %d one may bind", n_args,
-                      SQL_PARAMS_MAX);
-}
-
-enum cf_rc db_row_done(const struct db_row *row, enum cf_rc rc, struct cf_err *err)
-{
-    if (rc == CF_OK)
-        rc = db_row_status(row);
-    if (rc == CF_OK)
-        return CF_OK;
-    if (row->fault && row->fault->rc != CF_OK)
-        return cf_err_set(err, row->fault->rc, "%s", row->fault->msg);
-    if (rc == CF_ENOMEM)
-        return cf_err_set(err, rc, "out of memory reading the database");
-    return cf_err_set(err, rc, "the database holds a value this coffer cannot read");
-}
-
-/* malloc'd copy of a text column ("" for NULL). */
-static enum cf_rc col_strdup(const struct db_row *s, int i, char **out)
-{
-    size_t len;
-    const char *text = db_row_bytes(s, i, &len);
-    if (!text)
-        len = 0;
-    *out = malloc(len + 1);
-    if (!*out)
-        return CF_ENOMEM;
-    if (text)
-        memcpy(*out, text, len);
-    (*out)[len] = '\0';
-    return CF_OK;
-}
-
-/* malloc'd copy of a blob column (never NULL on success, even when empty). */
-static enum cf_rc col_blob(const struct db_row *s, int i, uint8_t **out, size_t *len)
-{
-    const void *blob = db_row_bytes(s, i, len);
-    if (!blob)
-        *len = 0;
-    *out = malloc(*len ? *len : 1);
-    if (!*out)
-        return CF_ENOMEM;
-    if (*len)
-        memcpy(*out, blob, *len);
-    return CF_OK;
-}
-
-static enum cf_rc read_int64(const struct db_row *s, void *item)
-{
-    *(int64_t *)item = db_row_int64(s, 0);
-    return CF_OK;
-}
-
-/* For columns holding an id (or slug) read into a char[CF_UUID_LEN]. */
-static enum cf_rc read_id(const struct db_row *s, void *item)
-{
-    db_row_text(s, 0, item, CF_UUID_LEN);
-    return db_row_status(s);
-}
 
 static enum cf_rc read_project(const struct db_row *s, void *item)
 {
@@ -697,7 +402,7 @@ static enum cf_rc read_project(const struct db_row *s, void *item)
     p->created_at = db_row_int64(s, 4);
     p->updated_at = db_row_int64(s, 5);
     enum cf_rc rc = db_row_status(s);
-    return rc == CF_OK ? col_blob(s, 6, &p->wrapped_key, &p->wrapped_key_len) : rc;
+    return rc == CF_OK ? sql_col_blob(s, 6, &p->wrapped_key, &p->wrapped_key_len) : rc;
 }
 
 static enum cf_rc read_env(const struct db_row *s, void *item)
@@ -745,13 +450,13 @@ static enum cf_rc read_secret(const struct db_row *s, void *item)
     x->reminder_repeat_days = db_row_int64(s, 14);
     rc = db_row_status(s);
     if (rc == CF_OK)
-        rc = col_blob(s, 7, &x->sealed, &x->sealed_len);
+        rc = sql_col_blob(s, 7, &x->sealed, &x->sealed_len);
     if (rc == CF_OK)
-        rc = col_strdup(s, 8, &x->comment);
+        rc = sql_col_strdup(s, 8, &x->comment);
     if (rc == CF_OK)
-        rc = col_strdup(s, 9, &x->tags);
+        rc = sql_col_strdup(s, 9, &x->tags);
     if (rc == CF_OK)
-        rc = col_strdup(s, 15, &x->reminder_note);
+        rc = sql_col_strdup(s, 15, &x->reminder_note);
     return rc;
 }
 
@@ -841,7 +546,7 @@ static enum cf_rc read_jwt(const struct db_row *s, void *item)
     db_row_text(s, 1, j->configuration_type, sizeof(j->configuration_type));
     rc = db_row_status(s);
     for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(texts); i++)
-        rc = col_strdup(s, 2 + (int)i, texts[i]);
+        rc = sql_col_strdup(s, 2 + (int)i, texts[i]);
     read_token_policy(s, 9, &j->token);
     j->created_at = db_row_int64(s, 13);
     j->updated_at = db_row_int64(s, 14);
@@ -1172,8 +877,8 @@ static void folder_path_of(struct db_conn *c, const char *folder_id, char path[C
 {
     struct cf_folder folder;
     bool found = false;
-    if (get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder, &found, NULL) ==
-            CF_OK &&
+    if (sql_get_row(c, &ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder, &found,
+                    NULL) == CF_OK &&
         found)
         cf_strlcpy(path, folder.path, CF_PATH_MAX + 1);
     else
@@ -1185,8 +890,8 @@ static enum cf_rc folder_must_exist(struct db_conn *c, const char *env_id, const
                                     struct cf_err *err)
 {
     struct cf_folder folder;
-    return get_required(c, ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder,
-                        &folder, "folder", path, err);
+    return sql_get_required(c, &ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder,
+                            &folder, "folder", path, err);
 }
 
 struct position_item {
@@ -1205,15 +910,15 @@ static enum cf_rc read_position_item(const struct db_row *s, void *item)
 /* Rewrites positions 1..n of the rows that list_stmt returns for scope_id (environments of a
  * project, imports of a folder) in their current order, after moving row move_id (when non-NULL) to
  * new_position (clamped to 1..n). Only rows whose position changes are written. */
-static enum cf_rc renumber(struct db_conn *c, enum stmt_id list_stmt, enum stmt_id set_stmt,
+static enum cf_rc renumber(struct db_conn *c, struct sql_stmt *list_stmt, struct sql_stmt *set_stmt,
                            const char *scope_id, const char *move_id, int64_t new_position,
                            struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct position_item), .read = read_position_item};
+    struct sql_collector col = {.size = sizeof(struct position_item), .read = read_position_item};
     struct position_item *items;
     enum cf_rc rc;
 
-    rc = run(c, list_stmt, ARGS(A_TEXT(scope_id)), collect, &col, NULL, err);
+    rc = sql_run(c, list_stmt, ARGS(A_TEXT(scope_id)), sql_collect, &col, NULL, err);
     if (rc != CF_OK)
         goto out;
     items = col.items;
@@ -1233,7 +938,7 @@ static enum cf_rc renumber(struct db_conn *c, enum stmt_id list_stmt, enum stmt_
     }
     for (size_t i = 0; i < col.n && rc == CF_OK; i++) {
         if (items[i].position != (int64_t)i + 1)
-            rc = exec_stmt(c, set_stmt, ARGS(A_TEXT(items[i].id), A_INT(i + 1)), NULL, err);
+            rc = sql_exec(c, set_stmt, ARGS(A_TEXT(items[i].id), A_INT(i + 1)), NULL, err);
     }
 out:
     free(col.items);
@@ -1246,7 +951,7 @@ out:
  * stopped the threads that use the store. */
 static void sq_close(struct cf_store *base)
 {
-    struct sql_store *st = store_of(base);
+    struct sql_store *st = sql_store_of(base);
     if (!st)
         return;
     sql_store_release(st);
@@ -1256,7 +961,7 @@ static void sq_close(struct cf_store *base)
 static enum cf_rc sq_job_lock(struct cf_store *base, const char *job, bool *held,
                               struct cf_err *err)
 {
-    struct sql_store *st = store_of(base);
+    struct sql_store *st = sql_store_of(base);
     if (!st->drv->job_lock) {
         *held = true;
         return CF_OK;
@@ -1267,9 +972,9 @@ static enum cf_rc sq_job_lock(struct cf_store *base, const char *job, bool *held
 static enum cf_rc sq_ping(struct cf_store *base, struct cf_err *err)
 {
     struct db_conn *c;
-    enum cf_rc rc = conn_get(store_of(base), &c, err);
+    enum cf_rc rc = conn_get(sql_store_of(base), &c, err);
     if (rc == CF_OK)
-        rc = exec_stmt(c, ST_PING, NO_ARGS, NULL, err);
+        rc = sql_exec(c, &ST_PING, NO_ARGS, NULL, err);
     return rc;
 }
 
@@ -1281,7 +986,7 @@ struct blob_out {
 static enum cf_rc read_blob_out(const struct db_row *s, void *item)
 {
     struct blob_out *b = item;
-    return col_blob(s, 0, &b->data, &b->len);
+    return sql_col_blob(s, 0, &b->data, &b->len);
 }
 
 static enum cf_rc sq_meta_get(struct cf_store *base, const char *name, uint8_t **value, size_t *len,
@@ -1293,11 +998,11 @@ static enum cf_rc sq_meta_get(struct cf_store *base, const char *name, uint8_t *
 
     *value = NULL;
     *len = 0;
-    rc = conn_get(store_of(base), &c, err);
+    rc = conn_get(sql_store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_required(c, ST_META_GET, ARGS(A_TEXT(name)), read_blob_out, &blob, "meta value", name,
-                      err);
+    rc = sql_get_required(c, &ST_META_GET, ARGS(A_TEXT(name)), read_blob_out, &blob, "meta value",
+                          name, err);
     if (rc != CF_OK) {
         free(blob.data);
         return rc;
@@ -1307,32 +1012,32 @@ static enum cf_rc sq_meta_get(struct cf_store *base, const char *name, uint8_t *
     return CF_OK;
 }
 
-static enum cf_rc meta_write(struct cf_store *base, enum stmt_id id, const char *name,
+static enum cf_rc meta_write(struct cf_store *base, struct sql_stmt *id, const char *name,
                              const uint8_t *value, size_t len, struct cf_err *err)
 {
     struct db_conn *c;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, id, ARGS(A_TEXT(name), A_BLOB(value, len)), NULL, err);
+    rc = sql_exec(c, id, ARGS(A_TEXT(name), A_BLOB(value, len)), NULL, err);
     if (rc == CF_EEXIST)
         cf_err_set(err, CF_EEXIST, "meta value '%s' already exists", name);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_meta_put(struct cf_store *base, const char *name, const uint8_t *value,
                               size_t len, struct cf_err *err)
 {
-    return meta_write(base, ST_META_PUT, name, value, len, err);
+    return meta_write(base, &ST_META_PUT, name, value, len, err);
 }
 
 static enum cf_rc sq_meta_insert(struct cf_store *base, const char *name, const uint8_t *value,
                                  size_t len, struct cf_err *err)
 {
-    return meta_write(base, ST_META_INSERT, name, value, len, err);
+    return meta_write(base, &ST_META_INSERT, name, value, len, err);
 }
 
-static enum cf_rc exec_in_tx(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
+static enum cf_rc exec_in_tx(struct cf_store *base, struct sql_stmt *id, const struct sq_arg *args,
                              size_t n_args, int64_t *changes, struct cf_err *err);
 
 static enum cf_rc sq_meta_swap(struct cf_store *base, const char *name, const uint8_t *expected,
@@ -1341,7 +1046,7 @@ static enum cf_rc sq_meta_swap(struct cf_store *base, const char *name, const ui
 {
     int64_t changes = 0;
     enum cf_rc rc = exec_in_tx(
-        base, ST_META_SWAP, ARGS(A_TEXT(name), A_BLOB(expected, expected_len), A_BLOB(value, len)),
+        base, &ST_META_SWAP, ARGS(A_TEXT(name), A_BLOB(expected, expected_len), A_BLOB(value, len)),
         &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ECONFLICT, "meta value '%s' changed meanwhile", name);
@@ -1354,29 +1059,29 @@ static enum cf_rc sq_rewrap_keys(struct cf_store *base, const struct cf_key_upda
 {
     struct db_conn *c;
     int64_t now = cf_now_ms(), changes = 0;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
     for (size_t i = 0; i < n && rc == CF_OK; i++) {
         const struct cf_key_update *u = &updates[i];
         if (u->meta_name) {
-            rc = exec_stmt(c, ST_META_PUT,
-                           ARGS(A_TEXT(u->meta_name), A_BLOB(u->wrapped_key, u->wrapped_key_len)),
-                           NULL, err);
+            rc = sql_exec(c, &ST_META_PUT,
+                          ARGS(A_TEXT(u->meta_name), A_BLOB(u->wrapped_key, u->wrapped_key_len)),
+                          NULL, err);
             continue;
         }
-        rc = exec_stmt(
-            c, ST_PROJECT_SET_KEY,
+        rc = sql_exec(
+            c, &ST_PROJECT_SET_KEY,
             ARGS(A_TEXT(u->project_id), A_BLOB(u->wrapped_key, u->wrapped_key_len), A_INT(now)),
             &changes, err);
         if (rc == CF_OK && changes == 0)
             rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", u->project_id);
     }
     if (rc == CF_OK && root_check)
-        rc = exec_stmt(c, ST_META_PUT,
-                       ARGS(A_TEXT(CF_META_ROOT_CHECK), A_BLOB(root_check, root_check_len)), NULL,
-                       err);
-    return tx_end(c, rc, err);
+        rc = sql_exec(c, &ST_META_PUT,
+                      ARGS(A_TEXT(CF_META_ROOT_CHECK), A_BLOB(root_check, root_check_len)), NULL,
+                      err);
+    return sql_tx_end(c, rc, err);
 }
 
 /* ---- projects and environments ---- */
@@ -1394,11 +1099,11 @@ static enum cf_rc env_insert(struct db_conn *c, const struct cf_env *env, const 
         return rc;
     if (!env->slug[0])
         return cf_err_set(err, CF_EINVAL, "environment slug is empty");
-    rc = exec_stmt(c, ST_ENV_INSERT,
-                   ARGS(A_TEXT(env->id), A_TEXT(project_id), A_TEXT(env->slug),
-                        A_TEXT(env->name[0] ? env->name : env->slug), A_INT(position),
-                        A_INT(created), A_INT(time_or_now(env->updated_at, now))),
-                   NULL, err);
+    rc = sql_exec(c, &ST_ENV_INSERT,
+                  ARGS(A_TEXT(env->id), A_TEXT(project_id), A_TEXT(env->slug),
+                       A_TEXT(env->name[0] ? env->name : env->slug), A_INT(position),
+                       A_INT(created), A_INT(time_or_now(env->updated_at, now))),
+                  NULL, err);
     if (rc == CF_EEXIST)
         return cf_err_set(err, CF_EEXIST, "environment '%s' already exists", env->slug);
     if (rc == CF_ENOTFOUND)
@@ -1406,10 +1111,10 @@ static enum cf_rc env_insert(struct db_conn *c, const struct cf_env *env, const 
     if (rc != CF_OK)
         return rc;
     cf_uuid_new(root_id);
-    return exec_stmt(c, ST_FOLDER_INSERT,
-                     ARGS(A_TEXT(root_id), A_TEXT(env->id), A_NULLABLE(""), A_TEXT(""), A_TEXT("/"),
-                          A_TEXT(""), A_INT(created), A_INT(created)),
-                     NULL, err);
+    return sql_exec(c, &ST_FOLDER_INSERT,
+                    ARGS(A_TEXT(root_id), A_TEXT(env->id), A_NULLABLE(""), A_TEXT(""), A_TEXT("/"),
+                         A_TEXT(""), A_INT(created), A_INT(created)),
+                    NULL, err);
 }
 
 static enum cf_rc sq_project_create(struct cf_store *base, const struct cf_project *project,
@@ -1426,21 +1131,21 @@ static enum cf_rc sq_project_create(struct cf_store *base, const struct cf_proje
         return cf_err_set(err, CF_EINVAL, "project slug is empty");
     if (!project->wrapped_key || !project->wrapped_key_len)
         return cf_err_set(err, CF_EINVAL, "project '%s' has no data key", project->slug);
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, ST_PROJECT_INSERT,
-                   ARGS(A_TEXT(project->id), A_TEXT(project->slug),
-                        A_TEXT(project->name[0] ? project->name : project->slug),
-                        A_TEXT(project->description), A_INT(time_or_now(project->created_at, now)),
-                        A_INT(time_or_now(project->updated_at, now)),
-                        A_BLOB(project->wrapped_key, project->wrapped_key_len)),
-                   NULL, err);
+    rc = sql_exec(c, &ST_PROJECT_INSERT,
+                  ARGS(A_TEXT(project->id), A_TEXT(project->slug),
+                       A_TEXT(project->name[0] ? project->name : project->slug),
+                       A_TEXT(project->description), A_INT(time_or_now(project->created_at, now)),
+                       A_INT(time_or_now(project->updated_at, now)),
+                       A_BLOB(project->wrapped_key, project->wrapped_key_len)),
+                  NULL, err);
     if (rc == CF_EEXIST)
         cf_err_set(err, CF_EEXIST, "project '%s' already exists", project->slug);
     for (size_t i = 0; i < n_envs && rc == CF_OK; i++)
         rc = env_insert(c, &envs[i], project->id, (int64_t)i + 1, now, err);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_project_get(struct cf_store *base, const char *id_or_slug,
@@ -1451,8 +1156,9 @@ static enum cf_rc sq_project_get(struct cf_store *base, const char *id_or_slug,
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = get_one(base, id ? ST_PROJECT_BY_ID : ST_PROJECT_BY_SLUG,
-                 ARGS(A_TEXT(id ? id : id_or_slug)), read_project, out, "project", id_or_slug, err);
+    rc = sql_get_one(base, id ? &ST_PROJECT_BY_ID : &ST_PROJECT_BY_SLUG,
+                     ARGS(A_TEXT(id ? id : id_or_slug)), read_project, out, "project", id_or_slug,
+                     err);
     if (rc != CF_OK)
         cf_project_release(out);
     return rc;
@@ -1461,8 +1167,8 @@ static enum cf_rc sq_project_get(struct cf_store *base, const char *id_or_slug,
 static enum cf_rc sq_project_list(struct cf_store *base, struct cf_project_list *out,
                                   struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_project), .read = read_project};
-    enum cf_rc rc = collect_all(base, ST_PROJECT_LIST, NO_ARGS, &col, err);
+    struct sql_collector col = {.size = sizeof(struct cf_project), .read = read_project};
+    enum cf_rc rc = sql_collect_all(base, &ST_PROJECT_LIST, NO_ARGS, &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -1475,13 +1181,13 @@ static enum cf_rc sq_project_delete(struct cf_store *base, const char *project_i
 {
     struct db_conn *c;
     int64_t changes = 0;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, ST_PROJECT_DELETE, ARGS(A_TEXT(project_id)), &changes, err);
+    rc = sql_exec(c, &ST_PROJECT_DELETE, ARGS(A_TEXT(project_id)), &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", project_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_env_create(struct cf_store *base, const struct cf_env *env, struct cf_err *err)
@@ -1489,24 +1195,24 @@ static enum cf_rc sq_env_create(struct cf_store *base, const struct cf_env *env,
     struct db_conn *c;
     int64_t next = 1;
     bool found;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_row(c, ST_ENV_NEXT_POSITION, ARGS(A_TEXT(env->project_id)), read_int64, &next, &found,
-                 err);
+    rc = sql_get_row(c, &ST_ENV_NEXT_POSITION, ARGS(A_TEXT(env->project_id)), sql_read_int64, &next,
+                     &found, err);
     if (rc == CF_OK)
         rc = env_insert(c, env, env->project_id, next, cf_now_ms(), err);
     if (rc == CF_OK && env->position > 0 && env->position < next)
-        rc = renumber(c, ST_ENV_LIST, ST_ENV_SET_POSITION, env->project_id, env->id, env->position,
-                      err);
-    return tx_end(c, rc, err);
+        rc = renumber(c, &ST_ENV_LIST, &ST_ENV_SET_POSITION, env->project_id, env->id,
+                      env->position, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_env_list(struct cf_store *base, const char *project_id,
                               struct cf_env_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_env), .read = read_env};
-    enum cf_rc rc = collect_all(base, ST_ENV_LIST, ARGS(A_TEXT(project_id)), &col, err);
+    struct sql_collector col = {.size = sizeof(struct cf_env), .read = read_env};
+    enum cf_rc rc = sql_collect_all(base, &ST_ENV_LIST, ARGS(A_TEXT(project_id)), &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -1521,57 +1227,58 @@ static enum cf_rc sq_env_get(struct cf_store *base, const char *project_id, cons
     const char *id = as_id(id_or_slug, id_buf);
 
     memset(out, 0, sizeof(*out));
-    return get_one(base, id ? ST_ENV_BY_ID : ST_ENV_BY_SLUG,
-                   ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_env, out,
-                   "environment", id_or_slug, err);
+    return sql_get_one(base, id ? &ST_ENV_BY_ID : &ST_ENV_BY_SLUG,
+                       ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_env, out,
+                       "environment", id_or_slug, err);
 }
 
 static enum cf_rc sq_env_update(struct cf_store *base, const struct cf_env *env, struct cf_err *err)
 {
     struct cf_env current;
     struct db_conn *c;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_required(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env->id)), read_env, &current,
-                      "environment with id", env->id, err);
+    rc = sql_get_required(c, &ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env->id)), read_env, &current,
+                          "environment with id", env->id, err);
     if (rc != CF_OK)
         goto out;
-    rc = exec_stmt(c, ST_ENV_UPDATE,
-                   ARGS(A_TEXT(env->id), A_TEXT(env->slug), A_TEXT(env->name),
-                        A_INT(time_or_now(env->updated_at, cf_now_ms()))),
-                   NULL, err);
+    rc = sql_exec(c, &ST_ENV_UPDATE,
+                  ARGS(A_TEXT(env->id), A_TEXT(env->slug), A_TEXT(env->name),
+                       A_INT(time_or_now(env->updated_at, cf_now_ms()))),
+                  NULL, err);
     if (rc == CF_EEXIST)
         rc = cf_err_set(err, CF_EEXIST, "environment '%s' already exists", env->slug);
     if (rc == CF_OK && env->position > 0 && env->position != current.position)
-        rc = renumber(c, ST_ENV_LIST, ST_ENV_SET_POSITION, current.project_id, env->id,
+        rc = renumber(c, &ST_ENV_LIST, &ST_ENV_SET_POSITION, current.project_id, env->id,
                       env->position, err);
 out:
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_env_delete(struct cf_store *base, const char *env_id, struct cf_err *err)
 {
-    struct collector importers = {.size = CF_UUID_LEN, .read = read_id};
+    struct sql_collector importers = {.size = CF_UUID_LEN, .read = sql_read_id};
     struct cf_env current;
     struct db_conn *c;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_required(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env_id)), read_env, &current,
-                      "environment with id", env_id, err);
+    rc = sql_get_required(c, &ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(env_id)), read_env, &current,
+                          "environment with id", env_id, err);
     /* Imports of this environment go with it: remember whose, to keep their positions dense. */
     if (rc == CF_OK)
-        rc = run(c, ST_ENV_IMPORTING_FOLDERS, ARGS(A_TEXT(env_id)), collect, &importers, NULL, err);
+        rc = sql_run(c, &ST_ENV_IMPORTING_FOLDERS, ARGS(A_TEXT(env_id)), sql_collect, &importers,
+                     NULL, err);
     if (rc == CF_OK)
-        rc = exec_stmt(c, ST_ENV_DELETE, ARGS(A_TEXT(env_id)), NULL, err);
+        rc = sql_exec(c, &ST_ENV_DELETE, ARGS(A_TEXT(env_id)), NULL, err);
     if (rc == CF_OK)
-        rc = renumber(c, ST_ENV_LIST, ST_ENV_SET_POSITION, current.project_id, NULL, 0, err);
+        rc = renumber(c, &ST_ENV_LIST, &ST_ENV_SET_POSITION, current.project_id, NULL, 0, err);
     for (size_t i = 0; i < importers.n && rc == CF_OK; i++)
-        rc = renumber(c, ST_IMPORT_LIST, ST_IMPORT_SET_POSITION,
+        rc = renumber(c, &ST_IMPORT_LIST, &ST_IMPORT_SET_POSITION,
                       (const char *)importers.items + i * CF_UUID_LEN, NULL, 0, err);
     free(importers.items);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 /* ---- folders ---- */
@@ -1595,11 +1302,11 @@ static enum cf_rc sq_folder_create(struct cf_store *base, const struct cf_folder
     if (!folder->name[0] || strchr(folder->name, '/'))
         return cf_err_set(err, CF_EINVAL, "folder name '%s' is empty or contains '/'",
                           folder->name);
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_required(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder->parent_id)), read_folder, &parent,
-                      "parent folder with id", folder->parent_id, err);
+    rc = sql_get_required(c, &ST_FOLDER_BY_ID, ARGS(A_TEXT(folder->parent_id)), read_folder,
+                          &parent, "parent folder with id", folder->parent_id, err);
     if (rc != CF_OK)
         goto out;
     if (folder->env_id[0] && strcmp(folder->env_id, parent.env_id) != 0) {
@@ -1618,30 +1325,30 @@ static enum cf_rc sq_folder_create(struct cf_store *base, const struct cf_folder
                         folder->path, parent.path);
         goto out;
     }
-    rc = exec_stmt(c, ST_FOLDER_INSERT,
-                   ARGS(A_TEXT(folder->id), A_TEXT(parent.env_id), A_TEXT(parent.id),
-                        A_TEXT(folder->name), A_TEXT(path), A_TEXT(folder->description),
-                        A_INT(time_or_now(folder->created_at, now)),
-                        A_INT(time_or_now(folder->updated_at, now))),
-                   NULL, err);
+    rc = sql_exec(c, &ST_FOLDER_INSERT,
+                  ARGS(A_TEXT(folder->id), A_TEXT(parent.env_id), A_TEXT(parent.id),
+                       A_TEXT(folder->name), A_TEXT(path), A_TEXT(folder->description),
+                       A_INT(time_or_now(folder->created_at, now)),
+                       A_INT(time_or_now(folder->updated_at, now))),
+                  NULL, err);
     if (rc == CF_EEXIST)
         rc = cf_err_set(err, CF_EEXIST, "folder '%s' already exists", path);
 out:
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_folder_get(struct cf_store *base, const char *env_id, const char *path,
                                 struct cf_folder *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return get_one(base, ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder, out,
-                   "folder", path, err);
+    return sql_get_one(base, &ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)), read_folder,
+                       out, "folder", path, err);
 }
 
 static enum cf_rc sq_folder_list(struct cf_store *base, const char *env_id, const char *path,
                                  bool recursive, struct cf_folder_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_folder), .read = read_folder};
+    struct sql_collector col = {.size = sizeof(struct cf_folder), .read = read_folder};
     struct subtree bounds;
     struct db_conn *c;
     enum cf_rc rc;
@@ -1649,16 +1356,16 @@ static enum cf_rc sq_folder_list(struct cf_store *base, const char *env_id, cons
     memset(out, 0, sizeof(*out));
     rc = subtree_bounds(path, &bounds, err);
     if (rc == CF_OK)
-        rc = conn_get(store_of(base), &c, err);
+        rc = conn_get(sql_store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
     if (recursive)
-        rc = run(c, ST_FOLDER_DESCENDANTS,
-                 ARGS(A_TEXT(env_id), A_TEXT(bounds.lo), A_TEXT(bounds.hi)), collect, &col, NULL,
-                 err);
+        rc = sql_run(c, &ST_FOLDER_DESCENDANTS,
+                     ARGS(A_TEXT(env_id), A_TEXT(bounds.lo), A_TEXT(bounds.hi)), sql_collect, &col,
+                     NULL, err);
     else
-        rc = run(c, ST_FOLDER_CHILDREN, ARGS(A_TEXT(env_id), A_TEXT(path)), collect, &col, NULL,
-                 err);
+        rc = sql_run(c, &ST_FOLDER_CHILDREN, ARGS(A_TEXT(env_id), A_TEXT(path)), sql_collect, &col,
+                     NULL, err);
     if (rc == CF_OK && col.n == 0) /* nothing below: is there a folder at all? */
         rc = folder_must_exist(c, env_id, path, err);
     out->items = col.items;
@@ -1673,22 +1380,22 @@ static enum cf_rc sq_folder_delete(struct cf_store *base, const char *folder_id,
     struct cf_folder folder;
     struct subtree bounds;
     struct db_conn *c;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_required(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder,
-                      "folder with id", folder_id, err);
+    rc = sql_get_required(c, &ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder,
+                          "folder with id", folder_id, err);
     if (rc == CF_OK && !folder.parent_id[0])
         rc = cf_err_set(err, CF_EINVAL, "the root folder of an environment cannot be deleted");
     if (rc == CF_OK)
         rc = subtree_bounds(folder.path, &bounds, err);
     /* The whole subtree in one statement; secrets, versions and imports follow by cascade. */
     if (rc == CF_OK)
-        rc = exec_stmt(
-            c, ST_FOLDER_DELETE_SUBTREE,
+        rc = sql_exec(
+            c, &ST_FOLDER_DELETE_SUBTREE,
             ARGS(A_TEXT(folder.env_id), A_TEXT(folder.path), A_TEXT(bounds.lo), A_TEXT(bounds.hi)),
             NULL, err);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 /* ---- secrets ---- */
@@ -1721,14 +1428,14 @@ static enum cf_rc duplicate_key(struct db_conn *c, const char *folder_id, const 
 static enum cf_rc insert_version(struct db_conn *c, const struct cf_secret *row, int64_t version,
                                  int64_t written_at, struct cf_err *err)
 {
-    return exec_stmt(c, ST_VERSION_INSERT,
-                     ARGS(A_TEXT(row->id), A_INT(version), A_TEXT(row->key),
-                          A_BLOB(row->sealed, row->sealed_len), A_TEXT(str_or_empty(row->comment)),
-                          A_TEXT(row->tags ? row->tags : "[]"), A_INT(row->expires_at),
-                          A_INT(row->skip_multiline ? 1 : 0), A_INT(written_at),
-                          A_INT(row->reminder_repeat_days),
-                          A_TEXT(str_or_empty(row->reminder_note))),
-                     NULL, err);
+    return sql_exec(c, &ST_VERSION_INSERT,
+                    ARGS(A_TEXT(row->id), A_INT(version), A_TEXT(row->key),
+                         A_BLOB(row->sealed, row->sealed_len), A_TEXT(str_or_empty(row->comment)),
+                         A_TEXT(row->tags ? row->tags : "[]"), A_INT(row->expires_at),
+                         A_INT(row->skip_multiline ? 1 : 0), A_INT(written_at),
+                         A_INT(row->reminder_repeat_days),
+                         A_TEXT(str_or_empty(row->reminder_note))),
+                    NULL, err);
 }
 
 /* The current state of the secret an UPDATE or DELETE names, checked against expected_version. */
@@ -1736,8 +1443,8 @@ static enum cf_rc load_expected(struct db_conn *c, const struct cf_secret_write 
                                 struct secret_state *cur, struct cf_err *err)
 {
     bool found;
-    enum cf_rc rc =
-        get_row(c, ST_SECRET_STATE, ARGS(A_TEXT(w->row.id)), read_secret_state, cur, &found, err);
+    enum cf_rc rc = sql_get_row(c, &ST_SECRET_STATE, ARGS(A_TEXT(w->row.id)), read_secret_state,
+                                cur, &found, err);
     if (rc != CF_OK)
         return rc;
     if (!found)
@@ -1768,10 +1475,10 @@ static enum cf_rc write_one(struct db_conn *c, const struct cf_secret_write *w, 
         rc = require_uuid(row->id, "secret", err);
         if (rc != CF_OK)
             return rc;
-        rc = exec_stmt(c, ST_SECRET_INSERT,
-                       ARGS(A_TEXT(row->id), A_TEXT(row->folder_id), A_TEXT(row->key),
-                            A_INT(time_or_now(row->created_at, now)), A_INT(written_at)),
-                       NULL, err);
+        rc = sql_exec(c, &ST_SECRET_INSERT,
+                      ARGS(A_TEXT(row->id), A_TEXT(row->folder_id), A_TEXT(row->key),
+                           A_INT(time_or_now(row->created_at, now)), A_INT(written_at)),
+                      NULL, err);
         if (rc == CF_EEXIST)
             return duplicate_key(c, row->folder_id, row->key, err);
         if (rc == CF_ENOTFOUND)
@@ -1783,8 +1490,8 @@ static enum cf_rc write_one(struct db_conn *c, const struct cf_secret_write *w, 
         rc = load_expected(c, w, &cur, err);
         if (rc != CF_OK)
             return rc;
-        rc = exec_stmt(
-            c, ST_SECRET_BUMP,
+        rc = sql_exec(
+            c, &ST_SECRET_BUMP,
             ARGS(A_TEXT(row->id), A_TEXT(row->key), A_INT(cur.version + 1), A_INT(written_at)),
             NULL, err);
         if (rc == CF_EEXIST)
@@ -1796,7 +1503,7 @@ static enum cf_rc write_one(struct db_conn *c, const struct cf_secret_write *w, 
         rc = load_expected(c, w, &cur, err);
         if (rc != CF_OK)
             return rc;
-        return exec_stmt(c, ST_SECRET_DELETE, ARGS(A_TEXT(row->id)), NULL, err);
+        return sql_exec(c, &ST_SECRET_DELETE, ARGS(A_TEXT(row->id)), NULL, err);
     }
     return cf_err_set(err, CF_EINVAL, "unknown secret operation %d", (int)w->op);
 }
@@ -1806,20 +1513,20 @@ static enum cf_rc sq_secret_write(struct cf_store *base, const struct cf_secret_
 {
     struct db_conn *c;
     int64_t now = cf_now_ms();
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
     for (size_t i = 0; i < n && rc == CF_OK; i++)
         rc = write_one(c, &writes[i], now, err);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 /* Runs a secret query into out (released on failure). */
-static enum cf_rc secret_query(struct db_conn *c, enum stmt_id id, const struct sq_arg *args,
+static enum cf_rc secret_query(struct db_conn *c, struct sql_stmt *id, const struct sq_arg *args,
                                size_t n_args, struct cf_secret_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_secret), .read = read_secret};
-    enum cf_rc rc = run(c, id, args, n_args, collect, &col, NULL, err);
+    struct sql_collector col = {.size = sizeof(struct cf_secret), .read = read_secret};
+    enum cf_rc rc = sql_run(c, id, args, n_args, sql_collect, &col, NULL, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -1837,15 +1544,15 @@ static enum cf_rc sq_secret_list(struct cf_store *base, const char *env_id, cons
     memset(out, 0, sizeof(*out));
     rc = subtree_bounds(path, &bounds, err);
     if (rc == CF_OK)
-        rc = conn_get(store_of(base), &c, err);
+        rc = conn_get(sql_store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
     if (recursive)
-        rc = secret_query(c, ST_SECRET_LIST_SUBTREE,
+        rc = secret_query(c, &ST_SECRET_LIST_SUBTREE,
                           ARGS(A_TEXT(env_id), A_TEXT(path), A_TEXT(bounds.lo), A_TEXT(bounds.hi)),
                           out, err);
     else
-        rc = secret_query(c, ST_SECRET_LIST, ARGS(A_TEXT(env_id), A_TEXT(path)), out, err);
+        rc = secret_query(c, &ST_SECRET_LIST, ARGS(A_TEXT(env_id), A_TEXT(path)), out, err);
     if (rc == CF_OK && out->n == 0)
         rc = folder_must_exist(c, env_id, path, err);
     return rc;
@@ -1856,18 +1563,19 @@ static enum cf_rc sq_secret_expiring(struct cf_store *base, const char *project_
 {
     struct db_conn *c;
     memset(out, 0, sizeof(*out));
-    enum cf_rc rc = conn_get(store_of(base), &c, err);
+    enum cf_rc rc = conn_get(sql_store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    return secret_query(c, ST_SECRET_EXPIRING,
+    return secret_query(c, &ST_SECRET_EXPIRING,
                         ARGS(A_TEXT(project_id ? project_id : ""), A_INT(until)), out, err);
 }
 
 static enum cf_rc sq_secret_inventory(struct cf_store *base, const char *project_id,
                                       struct cf_secret_meta_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_secret_meta), .read = read_secret_meta};
-    enum cf_rc rc = collect_all(base, ST_SECRET_INVENTORY, ARGS(A_TEXT(project_id)), &col, err);
+    struct sql_collector col = {.size = sizeof(struct cf_secret_meta), .read = read_secret_meta};
+    enum cf_rc rc =
+        sql_collect_all(base, &ST_SECRET_INVENTORY, ARGS(A_TEXT(project_id)), &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -1876,12 +1584,12 @@ static enum cf_rc sq_secret_inventory(struct cf_store *base, const char *project
 }
 
 /* Moves the single row of a one-secret query into out. */
-static enum cf_rc secret_one(struct db_conn *c, enum stmt_id id, const struct sq_arg *args,
+static enum cf_rc secret_one(struct db_conn *c, struct sql_stmt *id, const struct sq_arg *args,
                              size_t n_args, struct cf_secret *out, struct cf_err *err)
 {
-    struct first_row first = {.read = read_secret, .out = out};
-    enum cf_rc rc = run(c, id, args, n_args, read_first, &first, NULL, err);
-    if (rc == CF_OK && !first.found)
+    bool found;
+    enum cf_rc rc = sql_get_row(c, id, args, n_args, read_secret, out, &found, err);
+    if (rc == CF_OK && !found)
         rc = CF_ENOTFOUND; /* the caller names what */
     if (rc != CF_OK)
         cf_secret_release(out);
@@ -1896,10 +1604,10 @@ static enum cf_rc sq_secret_get(struct cf_store *base, const char *folder_id, co
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
+    rc = conn_get(sql_store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = secret_one(c, ST_SECRET_BY_KEY, ARGS(A_TEXT(folder_id), A_TEXT(key), A_INT(version)), out,
+    rc = secret_one(c, &ST_SECRET_BY_KEY, ARGS(A_TEXT(folder_id), A_TEXT(key), A_INT(version)), out,
                     err);
     if (rc == CF_ENOTFOUND) {
         folder_path_of(c, folder_id, path);
@@ -1920,10 +1628,10 @@ static enum cf_rc sq_secret_get_by_id(struct cf_store *base, const char *secret_
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
+    rc = conn_get(sql_store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = secret_one(c, ST_SECRET_BY_ID, ARGS(A_TEXT(secret_id), A_INT(version)), out, err);
+    rc = secret_one(c, &ST_SECRET_BY_ID, ARGS(A_TEXT(secret_id), A_INT(version)), out, err);
     if (rc == CF_ENOTFOUND && version > 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "version %lld of secret with id '%s' not found",
                         (long long)version, secret_id);
@@ -1939,10 +1647,10 @@ static enum cf_rc sq_secret_history(struct cf_store *base, const char *secret_id
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
+    rc = conn_get(sql_store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = secret_query(c, ST_SECRET_HISTORY, ARGS(A_TEXT(secret_id)), out, err);
+    rc = secret_query(c, &ST_SECRET_HISTORY, ARGS(A_TEXT(secret_id)), out, err);
     if (rc == CF_OK && out->n == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "secret with id '%s' not found", secret_id);
     return rc;
@@ -1966,17 +1674,18 @@ static enum cf_rc sq_import_create(struct cf_store *base, const struct cf_import
     if (import->import_path[0] != '/')
         return cf_err_set(err, CF_EINVAL, "import path '%s' does not start with '/'",
                           import->import_path);
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_required(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(import->folder_id)), read_folder, &folder,
-                      "folder with id", import->folder_id, err);
+    rc = sql_get_required(c, &ST_FOLDER_BY_ID, ARGS(A_TEXT(import->folder_id)), read_folder,
+                          &folder, "folder with id", import->folder_id, err);
     if (rc == CF_OK)
-        rc = get_required(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(import->import_env_id)),
-                          read_env, &import_env, "environment with id", import->import_env_id, err);
+        rc = sql_get_required(c, &ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(import->import_env_id)),
+                              read_env, &import_env, "environment with id", import->import_env_id,
+                              err);
     if (rc == CF_OK)
-        rc = get_row(c, ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(folder.env_id)), read_env,
-                     &folder_env, &found, err);
+        rc = sql_get_row(c, &ST_ENV_BY_ID_ANY_PROJECT, ARGS(A_TEXT(folder.env_id)), read_env,
+                         &folder_env, &found, err);
     if (rc == CF_OK && !found) /* cannot happen: folders.env_id is a foreign key */
         rc = cf_err_set(err, CF_ESTORE, "folder '%s' has no environment", folder.path);
     if (rc == CF_OK && strcmp(folder_env.project_id, import_env.project_id) != 0)
@@ -1984,8 +1693,7 @@ static enum cf_rc sq_import_create(struct cf_store *base, const struct cf_import
                         import_env.slug);
     if (rc != CF_OK)
         goto out;
-    rc =
-        exec_stmt(c, ST_IMPORT_INSERT,
+    rc = sql_exec(c, &ST_IMPORT_INSERT,
                   ARGS(A_TEXT(import->id), A_TEXT(import->folder_id), A_TEXT(import->import_env_id),
                        A_TEXT(import->import_path), A_INT(time_or_now(import->created_at, now)),
                        A_INT(time_or_now(import->updated_at, now))),
@@ -1994,26 +1702,26 @@ static enum cf_rc sq_import_create(struct cf_store *base, const struct cf_import
         rc = cf_err_set(err, CF_EEXIST, "folder '%s' already imports '%s' from environment '%s'",
                         folder.path, import->import_path, import_env.slug);
 out:
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_import_list(struct cf_store *base, const char *folder_id,
                                  struct cf_import_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_import), .read = read_import};
+    struct sql_collector col = {.size = sizeof(struct cf_import), .read = read_import};
     struct cf_folder folder;
     struct db_conn *c;
     bool found = true;
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
+    rc = conn_get(sql_store_of(base), &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = run(c, ST_IMPORT_LIST, ARGS(A_TEXT(folder_id)), collect, &col, NULL, err);
+    rc = sql_run(c, &ST_IMPORT_LIST, ARGS(A_TEXT(folder_id)), sql_collect, &col, NULL, err);
     if (rc == CF_OK && col.n == 0)
-        rc =
-            get_row(c, ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder, &found, err);
+        rc = sql_get_row(c, &ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), read_folder, &folder, &found,
+                         err);
     if (rc == CF_OK && !found)
         rc = cf_err_set(err, CF_ENOTFOUND, "folder with id '%s' not found", folder_id);
     out->items = col.items;
@@ -2027,24 +1735,24 @@ static enum cf_rc sq_import_get(struct cf_store *base, const char *import_id, st
                                 struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return get_one(base, ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, out,
-                   "import with id", import_id, err);
+    return sql_get_one(base, &ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, out,
+                       "import with id", import_id, err);
 }
 
 static enum cf_rc sq_import_delete(struct cf_store *base, const char *import_id, struct cf_err *err)
 {
     struct cf_import import;
     struct db_conn *c;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = get_required(c, ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, &import,
-                      "import with id", import_id, err);
+    rc = sql_get_required(c, &ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, &import,
+                          "import with id", import_id, err);
     if (rc == CF_OK)
-        rc = exec_stmt(c, ST_IMPORT_DELETE, ARGS(A_TEXT(import_id)), NULL, err);
+        rc = sql_exec(c, &ST_IMPORT_DELETE, ARGS(A_TEXT(import_id)), NULL, err);
     if (rc == CF_OK)
-        rc = renumber(c, ST_IMPORT_LIST, ST_IMPORT_SET_POSITION, import.folder_id, NULL, 0, err);
-    return tx_end(c, rc, err);
+        rc = renumber(c, &ST_IMPORT_LIST, &ST_IMPORT_SET_POSITION, import.folder_id, NULL, 0, err);
+    return sql_tx_end(c, rc, err);
 }
 
 /* ---- tags ---- */
@@ -2060,20 +1768,20 @@ static enum cf_rc sq_tag_create(struct cf_store *base, const struct cf_tag *tag,
         return rc;
     if (!tag->slug[0])
         return cf_err_set(err, CF_EINVAL, "tag slug is empty");
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, ST_TAG_INSERT,
-                   ARGS(A_TEXT(tag->id), A_TEXT(tag->project_id), A_TEXT(tag->slug),
-                        A_TEXT(tag->name[0] ? tag->name : tag->slug), A_TEXT(tag->color),
-                        A_INT(time_or_now(tag->created_at, now)),
-                        A_INT(time_or_now(tag->updated_at, now))),
-                   NULL, err);
+    rc = sql_exec(c, &ST_TAG_INSERT,
+                  ARGS(A_TEXT(tag->id), A_TEXT(tag->project_id), A_TEXT(tag->slug),
+                       A_TEXT(tag->name[0] ? tag->name : tag->slug), A_TEXT(tag->color),
+                       A_INT(time_or_now(tag->created_at, now)),
+                       A_INT(time_or_now(tag->updated_at, now))),
+                  NULL, err);
     if (rc == CF_EEXIST)
         rc = cf_err_set(err, CF_EEXIST, "tag '%s' already exists", tag->slug);
     else if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", tag->project_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_tag_get(struct cf_store *base, const char *project_id, const char *id_or_slug,
@@ -2083,16 +1791,16 @@ static enum cf_rc sq_tag_get(struct cf_store *base, const char *project_id, cons
     const char *id = as_id(id_or_slug, id_buf);
 
     memset(out, 0, sizeof(*out));
-    return get_one(base, id ? ST_TAG_BY_ID : ST_TAG_BY_SLUG,
-                   ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_tag, out, "tag",
-                   id_or_slug, err);
+    return sql_get_one(base, id ? &ST_TAG_BY_ID : &ST_TAG_BY_SLUG,
+                       ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_tag, out, "tag",
+                       id_or_slug, err);
 }
 
 static enum cf_rc sq_tag_list(struct cf_store *base, const char *project_id,
                               struct cf_tag_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_tag), .read = read_tag};
-    enum cf_rc rc = collect_all(base, ST_TAG_LIST, ARGS(A_TEXT(project_id)), &col, err);
+    struct sql_collector col = {.size = sizeof(struct cf_tag), .read = read_tag};
+    enum cf_rc rc = sql_collect_all(base, &ST_TAG_LIST, ARGS(A_TEXT(project_id)), &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -2125,32 +1833,32 @@ static enum cf_rc sq_identity_create(struct cf_store *base, const struct cf_iden
         return rc;
     if (!identity->name[0])
         return cf_err_set(err, CF_EINVAL, "identity name is empty");
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, ST_IDENTITY_INSERT,
-                   ARGS(A_TEXT(identity->id), A_TEXT(identity->name),
-                        A_INT(time_or_now(identity->created_at, now)),
-                        A_INT(time_or_now(identity->updated_at, now))),
-                   NULL, err);
+    rc = sql_exec(c, &ST_IDENTITY_INSERT,
+                  ARGS(A_TEXT(identity->id), A_TEXT(identity->name),
+                       A_INT(time_or_now(identity->created_at, now)),
+                       A_INT(time_or_now(identity->updated_at, now))),
+                  NULL, err);
     if (rc == CF_EEXIST)
         rc = cf_err_set(err, CF_EEXIST, "identity '%s' already exists", identity->name);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_identity_get(struct cf_store *base, const char *identity_id,
                                   struct cf_identity *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return get_one(base, ST_IDENTITY_BY_ID, ARGS(A_TEXT(identity_id)), read_identity, out,
-                   "identity with id", identity_id, err);
+    return sql_get_one(base, &ST_IDENTITY_BY_ID, ARGS(A_TEXT(identity_id)), read_identity, out,
+                       "identity with id", identity_id, err);
 }
 
 static enum cf_rc sq_identity_list(struct cf_store *base, struct cf_identity_list *out,
                                    struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_identity), .read = read_identity};
-    enum cf_rc rc = collect_all(base, ST_IDENTITY_LIST, NO_ARGS, &col, err);
+    struct sql_collector col = {.size = sizeof(struct cf_identity), .read = read_identity};
+    enum cf_rc rc = sql_collect_all(base, &ST_IDENTITY_LIST, NO_ARGS, &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -2170,18 +1878,18 @@ static enum cf_rc sq_identity_update(struct cf_store *base, const struct cf_iden
         return rc;
     if (!identity->name[0])
         return cf_err_set(err, CF_EINVAL, "identity name is empty");
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, ST_IDENTITY_RENAME,
-                   ARGS(A_TEXT(identity->id), A_TEXT(identity->name),
-                        A_INT(time_or_now(identity->updated_at, cf_now_ms()))),
-                   &changes, err);
+    rc = sql_exec(c, &ST_IDENTITY_RENAME,
+                  ARGS(A_TEXT(identity->id), A_TEXT(identity->name),
+                       A_INT(time_or_now(identity->updated_at, cf_now_ms()))),
+                  &changes, err);
     if (rc == CF_EEXIST)
         rc = cf_err_set(err, CF_EEXIST, "identity '%s' already exists", identity->name);
     else if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", identity->id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_identity_delete(struct cf_store *base, const char *identity_id,
@@ -2189,14 +1897,14 @@ static enum cf_rc sq_identity_delete(struct cf_store *base, const char *identity
 {
     struct db_conn *c;
     int64_t changes = 0;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
     /* Its universal auth, client secrets, tokens and memberships follow by cascade. */
-    rc = exec_stmt(c, ST_IDENTITY_DELETE, ARGS(A_TEXT(identity_id)), &changes, err);
+    rc = sql_exec(c, &ST_IDENTITY_DELETE, ARGS(A_TEXT(identity_id)), &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", identity_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 /* ---- universal auth ---- */
@@ -2242,17 +1950,16 @@ static enum cf_rc sq_ua_attach(struct cf_store *base, const struct cf_ua_config 
     existing = malloc(sizeof(*existing));
     if (!existing)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         goto out;
-    rc = get_row(c, ST_UA_BY_IDENTITY, ARGS(A_TEXT(config->identity_id)), read_ua, existing, &found,
-                 err);
+    rc = sql_get_row(c, &ST_UA_BY_IDENTITY, ARGS(A_TEXT(config->identity_id)), read_ua, existing,
+                     &found, err);
     if (rc == CF_OK && found)
         rc = cf_err_set(err, CF_EEXIST, "universal auth is already attached to identity '%s'",
                         config->identity_id);
     if (rc == CF_OK)
-        rc =
-            exec_stmt(c, ST_UA_INSERT,
+        rc = sql_exec(c, &ST_UA_INSERT,
                       ARGS(A_TEXT(config->identity_id), A_TEXT(config->client_id),
                            A_TOKEN_POLICY(config->token), A_TEXT(config->client_secret_trusted_ips),
                            A_INT(time_or_now(config->created_at, now)),
@@ -2262,7 +1969,7 @@ static enum cf_rc sq_ua_attach(struct cf_store *base, const struct cf_ua_config 
         rc = cf_err_set(err, CF_EEXIST, "client id '%s' already exists", config->client_id);
     else if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", config->identity_id);
-    rc = tx_end(c, rc, err);
+    rc = sql_tx_end(c, rc, err);
 out:
     free(existing);
     return rc;
@@ -2276,34 +1983,34 @@ static enum cf_rc sq_ua_update(struct cf_store *base, const struct cf_ua_config 
     enum cf_rc rc = ua_check(config, err);
     if (rc != CF_OK)
         return rc;
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, ST_UA_UPDATE,
-                   ARGS(A_TEXT(config->identity_id), A_TOKEN_POLICY(config->token),
-                        A_TEXT(config->client_secret_trusted_ips),
-                        A_INT(time_or_now(config->updated_at, cf_now_ms()))),
-                   &changes, err);
+    rc = sql_exec(c, &ST_UA_UPDATE,
+                  ARGS(A_TEXT(config->identity_id), A_TOKEN_POLICY(config->token),
+                       A_TEXT(config->client_secret_trusted_ips),
+                       A_INT(time_or_now(config->updated_at, cf_now_ms()))),
+                  &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "universal auth is not attached to identity '%s'",
                         config->identity_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_ua_get(struct cf_store *base, const char *identity_id,
                             struct cf_ua_config *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return get_one(base, ST_UA_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_ua, out,
-                   "universal auth of identity", identity_id, err);
+    return sql_get_one(base, &ST_UA_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_ua, out,
+                       "universal auth of identity", identity_id, err);
 }
 
 static enum cf_rc sq_ua_get_by_client_id(struct cf_store *base, const char *client_id,
                                          struct cf_ua_config *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return get_one(base, ST_UA_BY_CLIENT_ID, ARGS(A_TEXT(client_id)), read_ua, out,
-                   "universal auth with client id", client_id, err);
+    return sql_get_one(base, &ST_UA_BY_CLIENT_ID, ARGS(A_TEXT(client_id)), read_ua, out,
+                       "universal auth with client id", client_id, err);
 }
 
 /* ---- JWT auth ---- */
@@ -2347,29 +2054,29 @@ static enum cf_rc jwt_check(const struct cf_jwt_auth_config *j, struct cf_err *e
     return rc;
 }
 
-/* ST_JWT_INSERT (attach) or ST_JWT_UPDATE, whose parameters are the same but for created_at. */
+/* &ST_JWT_INSERT (attach) or &ST_JWT_UPDATE, whose parameters are the same but for created_at. */
 static enum cf_rc jwt_write(struct db_conn *c, const struct cf_jwt_auth_config *j, bool attach,
                             int64_t *changes, struct cf_err *err)
 {
     int64_t now = cf_now_ms();
     if (attach)
-        return exec_stmt(c, ST_JWT_INSERT,
-                         ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type),
-                              A_TEXT(or_empty(j->public_keys)), A_TEXT(or_empty(j->jwks_url)),
-                              A_TEXT(or_empty(j->jwks_ca_cert)), A_TEXT(or_empty(j->bound_issuer)),
-                              A_TEXT(or_empty(j->bound_audiences)),
-                              A_TEXT(or_empty(j->bound_claims)), A_TEXT(or_empty(j->bound_subject)),
-                              A_TOKEN_POLICY(j->token), A_INT(time_or_now(j->created_at, now)),
-                              A_INT(time_or_now(j->updated_at, now)), A_INT(j->clock_skew_leeway)),
-                         changes, err);
-    return exec_stmt(c, ST_JWT_UPDATE,
-                     ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type),
-                          A_TEXT(or_empty(j->public_keys)), A_TEXT(or_empty(j->jwks_url)),
-                          A_TEXT(or_empty(j->jwks_ca_cert)), A_TEXT(or_empty(j->bound_issuer)),
-                          A_TEXT(or_empty(j->bound_audiences)), A_TEXT(or_empty(j->bound_claims)),
-                          A_TEXT(or_empty(j->bound_subject)), A_TOKEN_POLICY(j->token),
-                          A_INT(time_or_now(j->updated_at, now)), A_INT(j->clock_skew_leeway)),
-                     changes, err);
+        return sql_exec(c, &ST_JWT_INSERT,
+                        ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type),
+                             A_TEXT(or_empty(j->public_keys)), A_TEXT(or_empty(j->jwks_url)),
+                             A_TEXT(or_empty(j->jwks_ca_cert)), A_TEXT(or_empty(j->bound_issuer)),
+                             A_TEXT(or_empty(j->bound_audiences)),
+                             A_TEXT(or_empty(j->bound_claims)), A_TEXT(or_empty(j->bound_subject)),
+                             A_TOKEN_POLICY(j->token), A_INT(time_or_now(j->created_at, now)),
+                             A_INT(time_or_now(j->updated_at, now)), A_INT(j->clock_skew_leeway)),
+                        changes, err);
+    return sql_exec(c, &ST_JWT_UPDATE,
+                    ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type),
+                         A_TEXT(or_empty(j->public_keys)), A_TEXT(or_empty(j->jwks_url)),
+                         A_TEXT(or_empty(j->jwks_ca_cert)), A_TEXT(or_empty(j->bound_issuer)),
+                         A_TEXT(or_empty(j->bound_audiences)), A_TEXT(or_empty(j->bound_claims)),
+                         A_TEXT(or_empty(j->bound_subject)), A_TOKEN_POLICY(j->token),
+                         A_INT(time_or_now(j->updated_at, now)), A_INT(j->clock_skew_leeway)),
+                    changes, err);
 }
 
 static enum cf_rc sq_jwt_auth_attach(struct cf_store *base, const struct cf_jwt_auth_config *config,
@@ -2379,7 +2086,7 @@ static enum cf_rc sq_jwt_auth_attach(struct cf_store *base, const struct cf_jwt_
     enum cf_rc rc = jwt_check(config, err);
     if (rc != CF_OK)
         return rc;
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = jwt_write(c, config, true, NULL, err);
@@ -2388,7 +2095,7 @@ static enum cf_rc sq_jwt_auth_attach(struct cf_store *base, const struct cf_jwt_
                         config->identity_id);
     else if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", config->identity_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_jwt_auth_update(struct cf_store *base, const struct cf_jwt_auth_config *config,
@@ -2399,22 +2106,22 @@ static enum cf_rc sq_jwt_auth_update(struct cf_store *base, const struct cf_jwt_
     enum cf_rc rc = jwt_check(config, err);
     if (rc != CF_OK)
         return rc;
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = jwt_write(c, config, false, &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "JWT auth is not attached to identity '%s'",
                         config->identity_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_jwt_auth_get(struct cf_store *base, const char *identity_id,
                                   struct cf_jwt_auth_config *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    enum cf_rc rc = get_one(base, ST_JWT_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_jwt, out,
-                            "JWT auth of identity", identity_id, err);
+    enum cf_rc rc = sql_get_one(base, &ST_JWT_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_jwt, out,
+                                "JWT auth of identity", identity_id, err);
     if (rc != CF_OK)
         cf_jwt_auth_config_release(out);
     return rc;
@@ -2444,25 +2151,25 @@ static enum cf_rc k8s_check(const struct cf_k8s_auth_config *k, struct cf_err *e
     return rc;
 }
 
-/* ST_K8S_INSERT (attach) or ST_K8S_UPDATE, whose parameters are the same but for created_at. */
+/* &ST_K8S_INSERT (attach) or &ST_K8S_UPDATE, whose parameters are the same but for created_at. */
 static enum cf_rc k8s_write(struct db_conn *c, const struct cf_k8s_auth_config *k, bool attach,
                             int64_t *changes, struct cf_err *err)
 {
     int64_t now = cf_now_ms();
     if (attach)
-        return exec_stmt(
-            c, ST_K8S_INSERT,
-            ARGS(A_TEXT(k->identity_id), A_TEXT(k->kubernetes_host), A_TEXT(k->ca_cert),
-                 A_TEXT(k->token_reviewer_jwt), A_TEXT(k->allowed_namespaces),
-                 A_TEXT(k->allowed_names), A_TEXT(k->allowed_audience), A_TOKEN_POLICY(k->token),
-                 A_INT(time_or_now(k->created_at, now)), A_INT(time_or_now(k->updated_at, now))),
-            changes, err);
-    return exec_stmt(c, ST_K8S_UPDATE,
-                     ARGS(A_TEXT(k->identity_id), A_TEXT(k->kubernetes_host), A_TEXT(k->ca_cert),
-                          A_TEXT(k->token_reviewer_jwt), A_TEXT(k->allowed_namespaces),
-                          A_TEXT(k->allowed_names), A_TEXT(k->allowed_audience),
-                          A_TOKEN_POLICY(k->token), A_INT(time_or_now(k->updated_at, now))),
-                     changes, err);
+        return sql_exec(c, &ST_K8S_INSERT,
+                        ARGS(A_TEXT(k->identity_id), A_TEXT(k->kubernetes_host), A_TEXT(k->ca_cert),
+                             A_TEXT(k->token_reviewer_jwt), A_TEXT(k->allowed_namespaces),
+                             A_TEXT(k->allowed_names), A_TEXT(k->allowed_audience),
+                             A_TOKEN_POLICY(k->token), A_INT(time_or_now(k->created_at, now)),
+                             A_INT(time_or_now(k->updated_at, now))),
+                        changes, err);
+    return sql_exec(c, &ST_K8S_UPDATE,
+                    ARGS(A_TEXT(k->identity_id), A_TEXT(k->kubernetes_host), A_TEXT(k->ca_cert),
+                         A_TEXT(k->token_reviewer_jwt), A_TEXT(k->allowed_namespaces),
+                         A_TEXT(k->allowed_names), A_TEXT(k->allowed_audience),
+                         A_TOKEN_POLICY(k->token), A_INT(time_or_now(k->updated_at, now))),
+                    changes, err);
 }
 
 static enum cf_rc sq_k8s_auth_attach(struct cf_store *base, const struct cf_k8s_auth_config *config,
@@ -2472,7 +2179,7 @@ static enum cf_rc sq_k8s_auth_attach(struct cf_store *base, const struct cf_k8s_
     enum cf_rc rc = k8s_check(config, err);
     if (rc != CF_OK)
         return rc;
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = k8s_write(c, config, true, NULL, err);
@@ -2481,7 +2188,7 @@ static enum cf_rc sq_k8s_auth_attach(struct cf_store *base, const struct cf_k8s_
                         config->identity_id);
     else if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", config->identity_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_k8s_auth_update(struct cf_store *base, const struct cf_k8s_auth_config *config,
@@ -2492,22 +2199,22 @@ static enum cf_rc sq_k8s_auth_update(struct cf_store *base, const struct cf_k8s_
     enum cf_rc rc = k8s_check(config, err);
     if (rc != CF_OK)
         return rc;
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = k8s_write(c, config, false, &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "Kubernetes auth is not attached to identity '%s'",
                         config->identity_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_k8s_auth_get(struct cf_store *base, const char *identity_id,
                                   struct cf_k8s_auth_config *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return get_one(base, ST_K8S_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_k8s, out,
-                   "Kubernetes auth of identity", identity_id, err);
+    return sql_get_one(base, &ST_K8S_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_k8s, out,
+                       "Kubernetes auth of identity", identity_id, err);
 }
 
 /* ---- client secrets ---- */
@@ -2530,29 +2237,30 @@ static enum cf_rc sq_client_secret_create(struct cf_store *base,
         rc = cf_err_set(err, CF_EINVAL, "client secret use counts must not be negative");
     if (rc != CF_OK)
         return rc;
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, ST_CSECRET_INSERT,
-                   ARGS(A_TEXT(secret->id), A_TEXT(secret->identity_id),
-                        A_TEXT(secret->description), A_TEXT(secret->prefix),
-                        A_BLOB(secret->hash, sizeof(secret->hash)), A_INT(secret->expires_at),
-                        A_INT(secret->num_uses), A_INT(secret->num_uses_limit),
-                        A_INT(secret->revoked ? 1 : 0), A_INT(time_or_now(secret->created_at, now)),
-                        A_INT(time_or_now(secret->updated_at, now))),
-                   NULL, err);
+    rc = sql_exec(c, &ST_CSECRET_INSERT,
+                  ARGS(A_TEXT(secret->id), A_TEXT(secret->identity_id), A_TEXT(secret->description),
+                       A_TEXT(secret->prefix), A_BLOB(secret->hash, sizeof(secret->hash)),
+                       A_INT(secret->expires_at), A_INT(secret->num_uses),
+                       A_INT(secret->num_uses_limit), A_INT(secret->revoked ? 1 : 0),
+                       A_INT(time_or_now(secret->created_at, now)),
+                       A_INT(time_or_now(secret->updated_at, now))),
+                  NULL, err);
     if (rc == CF_EEXIST)
         rc = cf_err_set(err, CF_EEXIST, "client secret with id '%s' already exists", secret->id);
     else if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", secret->identity_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_client_secret_list(struct cf_store *base, const char *identity_id,
                                         struct cf_client_secret_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_client_secret), .read = read_client_secret};
-    enum cf_rc rc = collect_all(base, ST_CSECRET_LIST, ARGS(A_TEXT(identity_id)), &col, err);
+    struct sql_collector col = {.size = sizeof(struct cf_client_secret),
+                                .read = read_client_secret};
+    enum cf_rc rc = sql_collect_all(base, &ST_CSECRET_LIST, ARGS(A_TEXT(identity_id)), &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -2563,8 +2271,9 @@ static enum cf_rc sq_client_secret_list(struct cf_store *base, const char *ident
 static enum cf_rc sq_client_secret_expiring(struct cf_store *base, int64_t until,
                                             struct cf_client_secret_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_client_secret), .read = read_client_secret};
-    enum cf_rc rc = collect_all(base, ST_CSECRET_EXPIRING, ARGS(A_INT(until)), &col, err);
+    struct sql_collector col = {.size = sizeof(struct cf_client_secret),
+                                .read = read_client_secret};
+    enum cf_rc rc = sql_collect_all(base, &ST_CSECRET_EXPIRING, ARGS(A_INT(until)), &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -2577,8 +2286,8 @@ static enum cf_rc sq_client_secret_get(struct cf_store *base, const char *identi
                                        struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return get_one(base, ST_CSECRET_BY_ID, ARGS(A_TEXT(identity_id), A_TEXT(secret_id)),
-                   read_client_secret, out, "client secret with id", secret_id, err);
+    return sql_get_one(base, &ST_CSECRET_BY_ID, ARGS(A_TEXT(identity_id), A_TEXT(secret_id)),
+                       read_client_secret, out, "client secret with id", secret_id, err);
 }
 
 static enum cf_rc sq_client_secret_revoke(struct cf_store *base, const char *identity_id,
@@ -2586,14 +2295,14 @@ static enum cf_rc sq_client_secret_revoke(struct cf_store *base, const char *ide
 {
     struct db_conn *c;
     int64_t changes = 0;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, ST_CSECRET_REVOKE,
-                   ARGS(A_TEXT(identity_id), A_TEXT(secret_id), A_INT(cf_now_ms())), &changes, err);
+    rc = sql_exec(c, &ST_CSECRET_REVOKE,
+                  ARGS(A_TEXT(identity_id), A_TEXT(secret_id), A_INT(cf_now_ms())), &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "client secret with id '%s' not found", secret_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 struct use_state {
@@ -2614,15 +2323,16 @@ static enum cf_rc read_use_state(const struct db_row *s, void *item)
  * transaction. When nothing changed, state_stmt tells why, in the same transaction: gone
  * (CF_ENOTFOUND), or revoked or out of uses (CF_ECONFLICT). */
 /* Counts one use inside the caller's transaction (see count_use). */
-static enum cf_rc count_use_in(struct db_conn *c, enum stmt_id use_stmt, enum stmt_id state_stmt,
-                               const char *what, const char *id, struct cf_err *err)
+static enum cf_rc count_use_in(struct db_conn *c, struct sql_stmt *use_stmt,
+                               struct sql_stmt *state_stmt, const char *what, const char *id,
+                               struct cf_err *err)
 {
     struct use_state state;
     int64_t changes = 0;
-    enum cf_rc rc = exec_stmt(c, use_stmt, ARGS(A_TEXT(id)), &changes, err);
+    enum cf_rc rc = sql_exec(c, use_stmt, ARGS(A_TEXT(id)), &changes, err);
     if (rc != CF_OK || changes > 0)
         return rc;
-    rc = get_required(c, state_stmt, ARGS(A_TEXT(id)), read_use_state, &state, what, id, err);
+    rc = sql_get_required(c, state_stmt, ARGS(A_TEXT(id)), read_use_state, &state, what, id, err);
     if (rc == CF_OK && state.revoked)
         rc = cf_err_set(err, CF_ECONFLICT, "%s '%s' is revoked", what, id);
     else if (rc == CF_OK)
@@ -2631,22 +2341,23 @@ static enum cf_rc count_use_in(struct db_conn *c, enum stmt_id use_stmt, enum st
     return rc;
 }
 
-static enum cf_rc count_use(struct cf_store *base, enum stmt_id use_stmt, enum stmt_id state_stmt,
-                            const char *what, const char *id, struct cf_err *err)
+static enum cf_rc count_use(struct cf_store *base, struct sql_stmt *use_stmt,
+                            struct sql_stmt *state_stmt, const char *what, const char *id,
+                            struct cf_err *err)
 {
     struct db_conn *c;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = count_use_in(c, use_stmt, state_stmt, what, id, err);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_client_secret_use(struct cf_store *base, const char *secret_id,
                                        struct cf_err *err)
 {
-    return count_use(base, ST_CSECRET_USE, ST_CSECRET_USE_STATE, "client secret with id", secret_id,
-                     err);
+    return count_use(base, &ST_CSECRET_USE, &ST_CSECRET_USE_STATE, "client secret with id",
+                     secret_id, err);
 }
 
 /* ---- access tokens ---- */
@@ -2656,15 +2367,15 @@ static enum cf_rc sq_client_secret_use(struct cf_store *base, const char *secret
 static enum cf_rc insert_token(struct db_conn *c, const struct cf_access_token *token,
                                struct cf_err *err)
 {
-    enum cf_rc rc = exec_stmt(c, ST_SAVEPOINT, NO_ARGS, NULL, err);
+    enum cf_rc rc = sql_exec(c, &ST_SAVEPOINT, NO_ARGS, NULL, err);
     if (rc != CF_OK)
         return rc;
     if (token->client_secret_id[0])
-        rc = count_use_in(c, ST_CSECRET_USE, ST_CSECRET_USE_STATE, "client secret with id",
+        rc = count_use_in(c, &ST_CSECRET_USE, &ST_CSECRET_USE_STATE, "client secret with id",
                           token->client_secret_id, err);
     if (rc == CF_OK) {
-        rc = exec_stmt(
-            c, ST_TOKEN_INSERT,
+        rc = sql_exec(
+            c, &ST_TOKEN_INSERT,
             ARGS(A_TEXT(token->id), A_TEXT(token->identity_id), A_TEXT(token->client_secret_id),
                  A_TEXT(token->auth_method), A_BLOB(token->hash, sizeof(token->hash)),
                  A_INT(token->ttl), A_INT(token->max_ttl), A_INT(token->num_uses),
@@ -2681,8 +2392,8 @@ static enum cf_rc insert_token(struct db_conn *c, const struct cf_access_token *
                             token->identity_id);
     }
     if (rc != CF_OK)
-        exec_stmt(c, ST_ROLLBACK_TO, NO_ARGS, NULL, NULL);
-    exec_stmt(c, ST_RELEASE, NO_ARGS, NULL, NULL);
+        sql_exec(c, &ST_ROLLBACK_TO, NO_ARGS, NULL, NULL);
+    sql_exec(c, &ST_RELEASE, NO_ARGS, NULL, NULL);
     return rc;
 }
 
@@ -2692,7 +2403,7 @@ static void commit_jobs(struct sql_store *st, struct token_job *batch)
     struct db_conn *c = NULL;
     struct cf_err err;
     cf_err_clear(&err);
-    enum cf_rc rc = tx_begin(&st->base, &c, &err);
+    enum cf_rc rc = sql_tx_begin(&st->base, &c, &err);
     for (struct token_job *job = batch; job; job = job->next) {
         cf_err_clear(&job->err);
         job->rc = rc == CF_OK ? insert_token(c, job->token, &job->err) : rc;
@@ -2701,7 +2412,7 @@ static void commit_jobs(struct sql_store *st, struct token_job *batch)
     }
     if (rc != CF_OK)
         return;
-    rc = tx_end(c, CF_OK, &err);
+    rc = sql_tx_end(c, CF_OK, &err);
     for (struct token_job *job = batch; rc != CF_OK && job; job = job->next) {
         if (job->rc == CF_OK) {
             job->rc = rc;
@@ -2716,7 +2427,7 @@ static void commit_jobs(struct sql_store *st, struct token_job *batch)
 static enum cf_rc sq_token_create(struct cf_store *base, const struct cf_access_token *token,
                                   struct cf_err *err)
 {
-    struct sql_store *st = store_of(base);
+    struct sql_store *st = sql_store_of(base);
     enum cf_rc rc;
 
     rc = require_uuid(token->id, "access token", err);
@@ -2767,41 +2478,43 @@ static enum cf_rc sq_token_get(struct cf_store *base, const char *token_id,
                                struct cf_access_token *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return get_one(base, ST_TOKEN_BY_ID, ARGS(A_TEXT(token_id)), read_token, out,
-                   "access token with id", token_id, err);
+    return sql_get_one(base, &ST_TOKEN_BY_ID, ARGS(A_TEXT(token_id)), read_token, out,
+                       "access token with id", token_id, err);
 }
 
 static enum cf_rc sq_token_use(struct cf_store *base, const char *token_id, struct cf_err *err)
 {
-    return count_use(base, ST_TOKEN_USE, ST_TOKEN_USE_STATE, "access token with id", token_id, err);
+    return count_use(base, &ST_TOKEN_USE, &ST_TOKEN_USE_STATE, "access token with id", token_id,
+                     err);
 }
 
 /* Runs a one-row update of token token_id; CF_ENOTFOUND when there is no such token. */
-static enum cf_rc token_update(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
-                               size_t n_args, const char *token_id, struct cf_err *err)
+static enum cf_rc token_update(struct cf_store *base, struct sql_stmt *id,
+                               const struct sq_arg *args, size_t n_args, const char *token_id,
+                               struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changes = 0;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, id, args, n_args, &changes, err);
+    rc = sql_exec(c, id, args, n_args, &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "access token with id '%s' not found", token_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_token_renew(struct cf_store *base, const char *token_id, int64_t renewed_at,
                                  struct cf_err *err)
 {
-    return token_update(base, ST_TOKEN_RENEW,
+    return token_update(base, &ST_TOKEN_RENEW,
                         ARGS(A_TEXT(token_id), A_INT(time_or_now(renewed_at, cf_now_ms()))),
                         token_id, err);
 }
 
 static enum cf_rc sq_token_revoke(struct cf_store *base, const char *token_id, struct cf_err *err)
 {
-    return token_update(base, ST_TOKEN_REVOKE, ARGS(A_TEXT(token_id)), token_id, err);
+    return token_update(base, &ST_TOKEN_REVOKE, ARGS(A_TEXT(token_id)), token_id, err);
 }
 
 static enum cf_rc sq_auth_method_remove(struct cf_store *base, const char *identity_id,
@@ -2809,11 +2522,11 @@ static enum cf_rc sq_auth_method_remove(struct cf_store *base, const char *ident
 {
     static const struct {
         const char *name;
-        enum stmt_id remove;
+        struct sql_stmt *remove;
     } methods[] = {
-        {"universal-auth", ST_UA_DELETE},
-        {"jwt-auth", ST_JWT_DELETE},
-        {"kubernetes-auth", ST_K8S_DELETE},
+        {"universal-auth", &ST_UA_DELETE},
+        {"jwt-auth", &ST_JWT_DELETE},
+        {"kubernetes-auth", &ST_K8S_DELETE},
     };
     struct db_conn *c;
     int64_t changes = 0;
@@ -2822,19 +2535,19 @@ static enum cf_rc sq_auth_method_remove(struct cf_store *base, const char *ident
         m++;
     if (m == CF_ARRAY_SIZE(methods))
         return cf_err_set(err, CF_EINVAL, "unknown auth method '%.32s'", auth_method);
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, methods[m].remove, ARGS(A_TEXT(identity_id)), &changes, err);
+    rc = sql_exec(c, methods[m].remove, ARGS(A_TEXT(identity_id)), &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' has no %s", identity_id, auth_method);
     if (rc == CF_OK)
-        rc = exec_stmt(c, ST_TOKEN_DELETE_BY_METHOD, ARGS(A_TEXT(identity_id), A_TEXT(auth_method)),
-                       NULL, err);
+        rc = sql_exec(c, &ST_TOKEN_DELETE_BY_METHOD, ARGS(A_TEXT(identity_id), A_TEXT(auth_method)),
+                      NULL, err);
     /* Client secrets belong to universal auth: attached again, it starts with none. */
     if (rc == CF_OK && m == 0)
-        rc = exec_stmt(c, ST_CSECRET_DELETE_ALL, ARGS(A_TEXT(identity_id)), NULL, err);
-    return tx_end(c, rc, err);
+        rc = sql_exec(c, &ST_CSECRET_DELETE_ALL, ARGS(A_TEXT(identity_id)), NULL, err);
+    return sql_tx_end(c, rc, err);
 }
 
 /* ---- memberships ---- */
@@ -2859,31 +2572,31 @@ static enum cf_rc sq_membership_put(struct cf_store *base, const struct cf_membe
         rc = rules_encode(membership->rules, membership->n_rules, &rules, &rules_len, err);
     if (rc != CF_OK)
         return rc;
-    rc = tx_begin(base, &c, err);
+    rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         goto out;
     /* One statement: a new membership, or the existing one (keeping its id and creation time)
      * with its role and rules replaced. */
-    rc = exec_stmt(c, ST_MEMBERSHIP_UPSERT,
-                   ARGS(A_TEXT(membership->id), A_TEXT(membership->identity_id),
-                        A_TEXT(membership->project_id), A_TEXT(membership->role),
-                        A_NULLABLE_BLOB(rules, rules_len),
-                        A_INT(time_or_now(membership->created_at, now)),
-                        A_INT(time_or_now(membership->updated_at, now))),
-                   NULL, err);
+    rc = sql_exec(c, &ST_MEMBERSHIP_UPSERT,
+                  ARGS(A_TEXT(membership->id), A_TEXT(membership->identity_id),
+                       A_TEXT(membership->project_id), A_TEXT(membership->role),
+                       A_NULLABLE_BLOB(rules, rules_len),
+                       A_INT(time_or_now(membership->created_at, now)),
+                       A_INT(time_or_now(membership->updated_at, now))),
+                  NULL, err);
     if (rc == CF_EEXIST)
         rc = cf_err_set(err, CF_EEXIST, "membership with id '%s' already exists", membership->id);
     else if (rc == CF_ENOTFOUND) {
         /* Which of the two is missing? */
-        rc = get_row(c, ST_IDENTITY_BY_ID, ARGS(A_TEXT(membership->identity_id)), read_identity,
-                     &identity, &found, err);
+        rc = sql_get_row(c, &ST_IDENTITY_BY_ID, ARGS(A_TEXT(membership->identity_id)),
+                         read_identity, &identity, &found, err);
         if (rc == CF_OK && !found)
             rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found",
                             membership->identity_id);
         else if (rc == CF_OK)
             rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", membership->project_id);
     }
-    rc = tx_end(c, rc, err);
+    rc = sql_tx_end(c, rc, err);
 out:
     free(rules);
     return rc;
@@ -2899,10 +2612,10 @@ static enum cf_rc sq_membership_get(struct cf_store *base, const char *identity_
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = conn_get(store_of(base), &c, err);
+    rc = conn_get(sql_store_of(base), &c, err);
     if (rc == CF_OK)
-        rc = get_row(c, ST_MEMBERSHIP_GET, ARGS(A_TEXT(identity_id), A_TEXT(project_id)),
-                     read_membership, out, &found, err);
+        rc = sql_get_row(c, &ST_MEMBERSHIP_GET, ARGS(A_TEXT(identity_id), A_TEXT(project_id)),
+                         read_membership, out, &found, err);
     if (rc == CF_OK && !found)
         rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' is not a member of project '%s'",
                         identity_id, project_id);
@@ -2915,17 +2628,18 @@ static enum cf_rc sq_membership_list(struct cf_store *base, const char *identity
                                      const char *project_id, struct cf_membership_list *out,
                                      struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_membership), .read = read_membership};
+    struct sql_collector col = {.size = sizeof(struct cf_membership), .read = read_membership};
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
     if (identity_id && project_id) /* at most the one membership */
-        rc = collect_all(base, ST_MEMBERSHIP_GET, ARGS(A_TEXT(identity_id), A_TEXT(project_id)),
-                         &col, err);
+        rc = sql_collect_all(base, &ST_MEMBERSHIP_GET,
+                             ARGS(A_TEXT(identity_id), A_TEXT(project_id)), &col, err);
     else if (identity_id)
-        rc = collect_all(base, ST_MEMBERSHIP_BY_IDENTITY, ARGS(A_TEXT(identity_id)), &col, err);
+        rc =
+            sql_collect_all(base, &ST_MEMBERSHIP_BY_IDENTITY, ARGS(A_TEXT(identity_id)), &col, err);
     else if (project_id)
-        rc = collect_all(base, ST_MEMBERSHIP_BY_PROJECT, ARGS(A_TEXT(project_id)), &col, err);
+        rc = sql_collect_all(base, &ST_MEMBERSHIP_BY_PROJECT, ARGS(A_TEXT(project_id)), &col, err);
     else
         return cf_err_set(err, CF_EINVAL, "list memberships of an identity or of a project");
     out->items = col.items;
@@ -2940,37 +2654,37 @@ static enum cf_rc sq_membership_delete(struct cf_store *base, const char *identi
 {
     struct db_conn *c;
     int64_t changes = 0;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, ST_MEMBERSHIP_DELETE, ARGS(A_TEXT(identity_id), A_TEXT(project_id)), &changes,
-                   err);
+    rc = sql_exec(c, &ST_MEMBERSHIP_DELETE, ARGS(A_TEXT(identity_id), A_TEXT(project_id)), &changes,
+                  err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' is not a member of project '%s'",
                         identity_id, project_id);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 /* ---- notifications ---- */
 
 /* One write statement in its own transaction; *changes (when non-NULL) receives the rows changed.
  */
-static enum cf_rc exec_in_tx(struct cf_store *base, enum stmt_id id, const struct sq_arg *args,
+static enum cf_rc exec_in_tx(struct cf_store *base, struct sql_stmt *id, const struct sq_arg *args,
                              size_t n_args, int64_t *changes, struct cf_err *err)
 {
     struct db_conn *c;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, id, args, n_args, changes, err);
-    return tx_end(c, rc, err);
+    rc = sql_exec(c, id, args, n_args, changes, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_channel_create(struct cf_store *base, const struct cf_channel *ch,
                                     struct cf_err *err)
 {
     enum cf_rc rc =
-        exec_in_tx(base, ST_CHANNEL_INSERT,
+        exec_in_tx(base, &ST_CHANNEL_INSERT,
                    ARGS(A_TEXT(ch->id), A_TEXT(ch->project_id), A_TEXT(ch->type), A_TEXT(ch->name),
                         A_TEXT(ch->target), A_TEXT(ch->signing_secret), A_INT(ch->created_at)),
                    NULL, err);
@@ -2982,10 +2696,10 @@ static enum cf_rc sq_channel_create(struct cf_store *base, const struct cf_chann
 static enum cf_rc sq_channel_list(struct cf_store *base, const char *project_id,
                                   struct cf_channel_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_channel), .read = read_channel};
-    enum cf_rc rc =
-        project_id ? collect_all(base, ST_CHANNEL_LIST_PROJECT, ARGS(A_TEXT(project_id)), &col, err)
-                   : collect_all(base, ST_CHANNEL_LIST_ALL, NO_ARGS, &col, err);
+    struct sql_collector col = {.size = sizeof(struct cf_channel), .read = read_channel};
+    enum cf_rc rc = project_id ? sql_collect_all(base, &ST_CHANNEL_LIST_PROJECT,
+                                                 ARGS(A_TEXT(project_id)), &col, err)
+                               : sql_collect_all(base, &ST_CHANNEL_LIST_ALL, NO_ARGS, &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -2997,7 +2711,7 @@ static enum cf_rc sq_channel_delete(struct cf_store *base, const char *channel_i
                                     struct cf_err *err)
 {
     int64_t changes = 0;
-    enum cf_rc rc = exec_in_tx(base, ST_CHANNEL_DELETE, ARGS(A_TEXT(channel_id)), &changes, err);
+    enum cf_rc rc = exec_in_tx(base, &ST_CHANNEL_DELETE, ARGS(A_TEXT(channel_id)), &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "notification channel '%s' not found", channel_id);
     return rc;
@@ -3018,8 +2732,8 @@ static enum cf_rc sq_notify_thresholds_get(struct cf_store *base, const char *pr
                                            size_t size, struct cf_err *err)
 {
     struct thresholds_text got = {""};
-    enum cf_rc rc = get_one(base, ST_THRESHOLDS_GET, ARGS(A_TEXT(project_id)), read_thresholds,
-                            &got, "notification settings of project", project_id, err);
+    enum cf_rc rc = sql_get_one(base, &ST_THRESHOLDS_GET, ARGS(A_TEXT(project_id)), read_thresholds,
+                                &got, "notification settings of project", project_id, err);
     if (rc == CF_OK)
         cf_strlcpy(out, got.text, size);
     return rc;
@@ -3028,7 +2742,7 @@ static enum cf_rc sq_notify_thresholds_get(struct cf_store *base, const char *pr
 static enum cf_rc sq_notify_thresholds_put(struct cf_store *base, const char *project_id,
                                            const char *thresholds, struct cf_err *err)
 {
-    return exec_in_tx(base, ST_THRESHOLDS_PUT,
+    return exec_in_tx(base, &ST_THRESHOLDS_PUT,
                       ARGS(A_TEXT(project_id), A_TEXT(thresholds), A_INT(cf_now_ms())), NULL, err);
 }
 
@@ -3036,7 +2750,7 @@ static enum cf_rc sq_notice_claim(struct cf_store *base, const struct cf_notice 
                                   struct cf_err *err)
 {
     int64_t changes = 0;
-    enum cf_rc rc = exec_in_tx(base, ST_NOTICE_CLAIM,
+    enum cf_rc rc = exec_in_tx(base, &ST_NOTICE_CLAIM,
                                ARGS(A_TEXT(n->id), A_TEXT(n->channel_id), A_TEXT(n->item_key),
                                     A_TEXT(n->threshold), A_TEXT(n->project_id), A_TEXT(n->message),
                                     A_TEXT(n->item), A_INT(n->created_at)),
@@ -3048,8 +2762,9 @@ static enum cf_rc sq_notice_claim(struct cf_store *base, const struct cf_notice 
 static enum cf_rc sq_notice_due(struct cf_store *base, int64_t now, size_t limit,
                                 struct cf_notice_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_notice), .read = read_notice};
-    enum cf_rc rc = collect_all(base, ST_NOTICE_DUE, ARGS(A_INT(now), A_INT(limit)), &col, err);
+    struct sql_collector col = {.size = sizeof(struct cf_notice), .read = read_notice};
+    enum cf_rc rc =
+        sql_collect_all(base, &ST_NOTICE_DUE, ARGS(A_INT(now), A_INT(limit)), &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -3060,7 +2775,7 @@ static enum cf_rc sq_notice_due(struct cf_store *base, int64_t now, size_t limit
 static enum cf_rc sq_notice_update(struct cf_store *base, const struct cf_notice *n,
                                    struct cf_err *err)
 {
-    return exec_in_tx(base, ST_NOTICE_UPDATE,
+    return exec_in_tx(base, &ST_NOTICE_UPDATE,
                       ARGS(A_TEXT(n->id), A_TEXT(n->state), A_INT(n->attempts),
                            A_INT(n->next_attempt_at), A_TEXT(n->last_error),
                            A_INT(n->delivered_at)),
@@ -3071,11 +2786,11 @@ static enum cf_rc sq_notice_list(struct cf_store *base, const char *project_id, 
                                  size_t limit, size_t offset, struct cf_notice_list *out,
                                  struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_notice), .read = read_notice};
-    enum cf_rc rc = collect_all(base, ST_NOTICE_LIST,
-                                ARGS(A_TEXT(str_or_empty(project_id)), A_TEXT(str_or_empty(state)),
-                                     A_INT(limit), A_INT(offset)),
-                                &col, err);
+    struct sql_collector col = {.size = sizeof(struct cf_notice), .read = read_notice};
+    enum cf_rc rc = sql_collect_all(base, &ST_NOTICE_LIST,
+                                    ARGS(A_TEXT(str_or_empty(project_id)),
+                                         A_TEXT(str_or_empty(state)), A_INT(limit), A_INT(offset)),
+                                    &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -3092,14 +2807,14 @@ static enum cf_rc sq_audit_append(struct cf_store *base, struct cf_audit_event *
     struct db_conn *c;
     struct cf_audit_event *last = NULL;
     bool found = false;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
     last = malloc(sizeof(*last));
     if (!last)
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
     if (rc == CF_OK)
-        rc = get_row(c, ST_AUDIT_LAST, NO_ARGS, read_audit_event, last, &found, err);
+        rc = sql_get_row(c, &ST_AUDIT_LAST, NO_ARGS, read_audit_event, last, &found, err);
     int64_t seq = found ? last->seq : 0;
     const uint8_t *prev = found ? last->hash : NULL;
     for (size_t i = 0; rc == CF_OK && i < n; i++) {
@@ -3110,27 +2825,27 @@ static enum cf_rc sq_audit_append(struct cf_store *base, struct cf_audit_event *
         else
             memset(e->prev_hash, 0, sizeof(e->prev_hash));
         chain(ctx, e);
-        rc = exec_stmt(c, ST_AUDIT_INSERT,
-                       ARGS(A_INT(e->seq), A_TEXT(e->id), A_INT(e->time_us), A_TEXT(e->actor_kind),
-                            A_TEXT(e->actor_id), A_TEXT(e->actor_name), A_TEXT(e->source_ip),
-                            A_TEXT(e->user_agent), A_TEXT(e->action), A_TEXT(e->project_id),
-                            A_TEXT(e->environment), A_TEXT(e->path), A_TEXT(e->keys),
-                            A_TEXT(e->result), A_TEXT(e->reason), A_TEXT(e->request_id),
-                            A_BLOB(e->prev_hash, sizeof(e->prev_hash)),
-                            A_BLOB(e->hash, sizeof(e->hash))),
-                       NULL, err);
+        rc = sql_exec(c, &ST_AUDIT_INSERT,
+                      ARGS(A_INT(e->seq), A_TEXT(e->id), A_INT(e->time_us), A_TEXT(e->actor_kind),
+                           A_TEXT(e->actor_id), A_TEXT(e->actor_name), A_TEXT(e->source_ip),
+                           A_TEXT(e->user_agent), A_TEXT(e->action), A_TEXT(e->project_id),
+                           A_TEXT(e->environment), A_TEXT(e->path), A_TEXT(e->keys),
+                           A_TEXT(e->result), A_TEXT(e->reason), A_TEXT(e->request_id),
+                           A_BLOB(e->prev_hash, sizeof(e->prev_hash)),
+                           A_BLOB(e->hash, sizeof(e->hash))),
+                      NULL, err);
         prev = e->hash;
     }
     free(last);
-    return tx_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_audit_list(struct cf_store *base, const struct cf_audit_filter *f,
                                 struct cf_audit_event_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_audit_event), .read = read_audit_event};
-    enum cf_rc rc = collect_all(
-        base, ST_AUDIT_LIST,
+    struct sql_collector col = {.size = sizeof(struct cf_audit_event), .read = read_audit_event};
+    enum cf_rc rc = sql_collect_all(
+        base, &ST_AUDIT_LIST,
         ARGS(A_INT(f->after_seq), A_INT(f->since_us), A_INT(f->until_us),
              A_TEXT(str_or_empty(f->actor)), A_TEXT(str_or_empty(f->action)),
              A_TEXT(str_or_empty(f->project_id)), A_INT(f->limit ? (int64_t)f->limit : -1)),
@@ -3148,33 +2863,33 @@ static enum cf_rc sq_audit_get(struct cf_store *base, int64_t seq, struct cf_aud
     char name[24];
     snprintf(name, sizeof(name), "%lld", (long long)seq);
     if (seq == 0)
-        return get_one(base, ST_AUDIT_LAST, NO_ARGS, read_audit_event, out, "audit event", "last",
-                       err);
-    return get_one(base, ST_AUDIT_GET, ARGS(A_INT(seq)), read_audit_event, out, "audit event", name,
-                   err);
+        return sql_get_one(base, &ST_AUDIT_LAST, NO_ARGS, read_audit_event, out, "audit event",
+                           "last", err);
+    return sql_get_one(base, &ST_AUDIT_GET, ARGS(A_INT(seq)), read_audit_event, out, "audit event",
+                       name, err);
 }
 
 static enum cf_rc sq_audit_checkpoint_add(struct cf_store *base,
                                           const struct cf_audit_checkpoint *cp, struct cf_err *err)
 {
     struct db_conn *c;
-    enum cf_rc rc = tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = exec_stmt(c, ST_AUDIT_CHECKPOINT_INSERT,
-                   ARGS(A_INT(cp->event_seq), A_INT(cp->time_us),
-                        A_BLOB(cp->event_hash, sizeof(cp->event_hash)),
-                        A_BLOB(cp->signature, sizeof(cp->signature))),
-                   NULL, err);
-    return tx_end(c, rc, err);
+    rc = sql_exec(c, &ST_AUDIT_CHECKPOINT_INSERT,
+                  ARGS(A_INT(cp->event_seq), A_INT(cp->time_us),
+                       A_BLOB(cp->event_hash, sizeof(cp->event_hash)),
+                       A_BLOB(cp->signature, sizeof(cp->signature))),
+                  NULL, err);
+    return sql_tx_end(c, rc, err);
 }
 
 static enum cf_rc sq_audit_checkpoint_list(struct cf_store *base,
                                            struct cf_audit_checkpoint_list *out, struct cf_err *err)
 {
-    struct collector col = {.size = sizeof(struct cf_audit_checkpoint),
-                            .read = read_audit_checkpoint};
-    enum cf_rc rc = collect_all(base, ST_AUDIT_CHECKPOINT_LIST, NO_ARGS, &col, err);
+    struct sql_collector col = {.size = sizeof(struct cf_audit_checkpoint),
+                                .read = read_audit_checkpoint};
+    enum cf_rc rc = sql_collect_all(base, &ST_AUDIT_CHECKPOINT_LIST, NO_ARGS, &col, err);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -3291,14 +3006,14 @@ enum cf_rc sql_migration_version(struct db_conn *c, int64_t *version, struct cf_
 {
     bool found;
     *version = 0;
-    return get_row(c, ST_MIGRATION_VERSION, NO_ARGS, read_int64, version, &found, err);
+    return sql_get_row(c, &ST_MIGRATION_VERSION, NO_ARGS, sql_read_int64, version, &found, err);
 }
 
 enum cf_rc sql_migration_record(struct db_conn *c, int version, const char *name,
                                 struct cf_err *err)
 {
-    return exec_stmt(c, ST_MIGRATION_RECORD, ARGS(A_INT(version), A_TEXT(name), A_INT(cf_now_ms())),
-                     NULL, err);
+    return sql_exec(c, &ST_MIGRATION_RECORD, ARGS(A_INT(version), A_TEXT(name), A_INT(cf_now_ms())),
+                    NULL, err);
 }
 
 /* ---- copying a whole store (coffer operator migrate) ---- */
@@ -3474,25 +3189,24 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
                                         const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
                          void *ctx, struct cf_err *err)
 {
-    struct sql_store *dst_st = store_of(to);
+    struct sql_store *dst_st = sql_store_of(to);
     struct db_conn *src = NULL, *dst = NULL;
     int64_t existing = 0;
     bool found;
     enum cf_rc rc;
 
     /* both ends locked for writing: the source holds still, the destination fills all or nothing */
-    rc = tx_begin(from, &src, err);
+    rc = sql_tx_begin(from, &src, err);
     if (rc != CF_OK)
         return rc;
-    rc = tx_begin(to, &dst, err);
+    rc = sql_tx_begin(to, &dst, err);
     if (rc != CF_OK)
-        return tx_end(src, rc, err);
+        return sql_tx_end(src, rc, err);
     for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(copy_tables); i++) {
         char count[128];
         snprintf(count, sizeof(count), "SELECT COUNT(*) FROM %s", copy_tables[i].name);
-        struct first_row first = {.read = read_int64, .out = &existing};
-        rc = dst->st->drv->run(dst, -1, count, NULL, 0, read_first, &first, NULL, err);
-        found = first.found;
+        struct sql_stmt count_stmt = SQL_ONCE(count);
+        rc = sql_get_row(dst, &count_stmt, NO_ARGS, sql_read_int64, &existing, &found, err);
         if (rc == CF_OK && found && existing > 0)
             rc = cf_err_set(err, CF_EEXIST,
                             "the destination already holds data (%lld rows in %s): migrate into an "
@@ -3520,7 +3234,7 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
     if (rc == CF_OK && dst_st->drv->after_copy_sql)
         rc =
             dst->st->drv->run(dst, -1, dst_st->drv->after_copy_sql, NULL, 0, NULL, NULL, NULL, err);
-    rc = tx_end(dst, rc, err);
-    tx_end(src, CF_OK, NULL); /* nothing was written to the source */
+    rc = sql_tx_end(dst, rc, err);
+    sql_tx_end(src, CF_OK, NULL); /* nothing was written to the source */
     return rc;
 }
