@@ -48,6 +48,17 @@ enum cf_rc sql_exec(struct db_conn *c, struct sql_stmt *stmt, const struct sq_ar
     return sql_run(c, stmt, args, n_args, NULL, NULL, changes, err);
 }
 
+enum cf_rc sql_exec_in_tx(struct cf_store *base, struct sql_stmt *stmt, const struct sq_arg *args,
+                          size_t n_args, int64_t *changes, struct cf_err *err)
+{
+    struct db_conn *c;
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_exec(c, stmt, args, n_args, changes, err);
+    return sql_tx_end(c, rc, err);
+}
+
 struct first_row {
     row_fn read;
     void *out;

@@ -83,6 +83,11 @@ enum cf_rc sql_run(struct db_conn *c, struct sql_stmt *stmt, const struct sq_arg
 enum cf_rc sql_exec(struct db_conn *c, struct sql_stmt *stmt, const struct sq_arg *args,
                     size_t n_args, int64_t *changes, struct cf_err *err);
 
+/* One write statement in its own transaction; *changes (when non-NULL) receives the rows changed.
+ */
+enum cf_rc sql_exec_in_tx(struct cf_store *base, struct sql_stmt *stmt, const struct sq_arg *args,
+                          size_t n_args, int64_t *changes, struct cf_err *err);
+
 /* Reads the first row into out with read; *found says whether there was one. */
 enum cf_rc sql_get_row(struct db_conn *c, struct sql_stmt *stmt, const struct sq_arg *args,
                        size_t n_args, row_fn read, void *out, bool *found, struct cf_err *err);
