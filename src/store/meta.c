@@ -7,8 +7,8 @@
 #include "util/time.h"
 #include "util/banned.h"
 
-/* Closes every connection (the driver's part) after releasing sql.c's part. The caller must have
- * stopped the threads that use the store. */
+/* Closes every connection (the driver's part) after releasing the driver-independent part. The
+ * caller must have stopped the threads that use the store. */
 void sq_close(struct cf_store *base)
 {
     struct sql_store *st = sql_store_of(base);

@@ -1,6 +1,7 @@
 /* The storage interface: every operation Coffer performs on its database, in domain terms, each one
  * transaction. No SQL, no backend type and no JSON crosses it. Backends implement struct
- * cf_store_ops (sql.c, over the SQLite or PostgreSQL driver of sqldb.h) and embed struct cf_store
+ * cf_store_ops (the domain files of src/store, over the SQLite or PostgreSQL driver of sqldb.h)
+ * and embed struct cf_store
  * as their first member.
  *
  * Values arrive and leave sealed (see crypto/keyring.h): the store never sees plaintext.
