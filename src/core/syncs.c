@@ -141,7 +141,7 @@ static enum cf_rc view_of(struct cf_core *core, const struct cf_sync *s, struct 
     struct cf_env env = {0};
     memset(out, 0, sizeof(*out));
     out->sync = *s;
-    enum cf_rc rc = core->store->ops->env_get(core->store, s->project_id, s->env_id, &env, err);
+    enum cf_rc rc = cf_store_env_get(core->store, s->project_id, s->env_id, &env, err);
     if (rc == CF_OK) {
         cf_strlcpy(out->env_slug, env.slug, sizeof(out->env_slug));
         cf_strlcpy(out->env_name, env.name, sizeof(out->env_name));
@@ -165,7 +165,7 @@ static enum cf_rc admin_project(struct cf_core *core, const struct cf_principal 
     memset(out, 0, sizeof(*out));
     if (!project || !project[0])
         return cf_err_field(err, CF_EVALIDATION, "projectId", "projectId is required");
-    enum cf_rc rc = core->store->ops->project_get(core->store, project, out, err);
+    enum cf_rc rc = cf_store_project_get(core->store, project, out, err);
     if (rc == CF_ENOTFOUND) {
         cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
         return cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, NULL, NULL, err);
@@ -220,7 +220,7 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_principal *wh
     }
     if (rc == CF_OK && spec->environment) {
         struct cf_env env;
-        rc = st->ops->env_get(st, s->project_id, spec->environment, &env, err);
+        rc = cf_store_env_get(st, s->project_id, spec->environment, &env, err);
         if (rc == CF_ENOTFOUND)
             rc = cf_err_field(err, CF_EVALIDATION, "environment",
                               "Environment with slug '%.64s' not found", spec->environment);
@@ -231,7 +231,7 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_principal *wh
         rc = cf_path_normalize(spec->secret_path, s->folder_path, "secretPath", err);
     if (rc == CF_OK && (spec->environment || spec->secret_path)) {
         struct cf_folder folder;
-        rc = st->ops->folder_get(st, s->env_id, s->folder_path, &folder, err);
+        rc = cf_store_folder_get(st, s->env_id, s->folder_path, &folder, err);
         if (rc == CF_ENOTFOUND)
             rc = cf_err_field(err, CF_EVALIDATION, "secretPath",
                               "Folder with path '%.200s' not found", s->folder_path);
@@ -949,7 +949,7 @@ static void notify_failure(struct cf_core *core, const struct cf_sync *s, const 
     struct cf_err err;
     struct cf_notice *n = calloc(1, sizeof(*n));
     cf_err_clear(&err);
-    if (!n || st->ops->channel_list(st, NULL, &chs, &err) != CF_OK) {
+    if (!n || cf_store_channel_list(st, NULL, &chs, &err) != CF_OK) {
         free(n);
         return;
     }
@@ -972,7 +972,7 @@ static void notify_failure(struct cf_core *core, const struct cf_sync *s, const 
             continue;
         cf_uuid_new(n->id);
         cf_strlcpy(n->channel_id, chs.items[i].id, sizeof(n->channel_id));
-        if (st->ops->notice_claim(st, n, &created, &err) != CF_OK)
+        if (cf_store_notice_claim(st, n, &created, &err) != CF_OK)
             cf_log(CF_LOG_ERROR, "secret sync %s: failure notice not stored: %s", s->id, err.msg);
     }
     cf_channel_list_release(&chs);

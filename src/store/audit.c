@@ -48,9 +48,9 @@ static struct sql_stmt ST_AUDIT_INSERT =
     SQL_STMT("INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
              " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
 
-enum cf_rc sq_audit_append(struct cf_store *base, struct cf_audit_event *events, size_t n,
-                           void (*chain)(void *ctx, struct cf_audit_event *event), void *ctx,
-                           struct cf_err *err)
+enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *events, size_t n,
+                                 void (*chain)(void *ctx, struct cf_audit_event *event), void *ctx,
+                                 struct cf_err *err)
 {
     struct db_conn *c;
     struct cf_audit_event *last = NULL;
@@ -96,8 +96,8 @@ static struct sql_stmt ST_AUDIT_LIST =
              "      OR (substr(?5, length(?5), 1) = '.' AND substr(action, 1, length(?5)) = ?5))"
              " AND (?6 = '' OR project_id = ?6) ORDER BY seq LIMIT ?7");
 
-enum cf_rc sq_audit_list(struct cf_store *base, const struct cf_audit_filter *f,
-                         struct cf_audit_event_list *out, struct cf_err *err)
+enum cf_rc cf_store_audit_list(struct cf_store *base, const struct cf_audit_filter *f,
+                               struct cf_audit_event_list *out, struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_audit_event), .read = read_audit_event};
     enum cf_rc rc = sql_collect_all(
@@ -116,8 +116,8 @@ enum cf_rc sq_audit_list(struct cf_store *base, const struct cf_audit_filter *f,
 static struct sql_stmt ST_AUDIT_GET =
     SQL_STMT("SELECT " AUDIT_COLS " FROM audit_events WHERE seq = ?1");
 
-enum cf_rc sq_audit_get(struct cf_store *base, int64_t seq, struct cf_audit_event *out,
-                        struct cf_err *err)
+enum cf_rc cf_store_audit_get(struct cf_store *base, int64_t seq, struct cf_audit_event *out,
+                              struct cf_err *err)
 {
     char name[24];
     snprintf(name, sizeof(name), "%lld", (long long)seq);
@@ -132,8 +132,8 @@ static struct sql_stmt ST_AUDIT_CHECKPOINT_INSERT =
     SQL_STMT("INSERT INTO audit_checkpoints (event_seq, time_us, event_hash,"
              " signature) VALUES (?1, ?2, ?3, ?4)");
 
-enum cf_rc sq_audit_checkpoint_add(struct cf_store *base, const struct cf_audit_checkpoint *cp,
-                                   struct cf_err *err)
+enum cf_rc cf_store_audit_checkpoint_add(struct cf_store *base,
+                                         const struct cf_audit_checkpoint *cp, struct cf_err *err)
 {
     struct db_conn *c;
     enum cf_rc rc = sql_tx_begin(base, &c, err);
@@ -151,8 +151,8 @@ static struct sql_stmt ST_AUDIT_CHECKPOINT_LIST =
     SQL_STMT("SELECT event_seq, time_us, event_hash, signature"
              " FROM audit_checkpoints ORDER BY event_seq");
 
-enum cf_rc sq_audit_checkpoint_list(struct cf_store *base, struct cf_audit_checkpoint_list *out,
-                                    struct cf_err *err)
+enum cf_rc cf_store_audit_checkpoint_list(struct cf_store *base,
+                                          struct cf_audit_checkpoint_list *out, struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_audit_checkpoint),
                                 .read = read_audit_checkpoint};

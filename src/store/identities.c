@@ -90,8 +90,8 @@ static enum cf_rc read_client_secret(const struct db_row *s, void *item)
 static struct sql_stmt ST_IDENTITY_INSERT =
     SQL_STMT("INSERT INTO identities (" IDENTITY_COLS ") VALUES (?1, ?2, ?3, ?4)");
 
-enum cf_rc sq_identity_create(struct cf_store *base, const struct cf_identity *identity,
-                              struct cf_err *err)
+enum cf_rc cf_store_identity_create(struct cf_store *base, const struct cf_identity *identity,
+                                    struct cf_err *err)
 {
     struct db_conn *c;
     int64_t now = cf_now_ms();
@@ -117,8 +117,8 @@ enum cf_rc sq_identity_create(struct cf_store *base, const struct cf_identity *i
     return sql_tx_end(c, rc, err);
 }
 
-enum cf_rc sq_identity_get(struct cf_store *base, const char *identity_id, struct cf_identity *out,
-                           struct cf_err *err)
+enum cf_rc cf_store_identity_get(struct cf_store *base, const char *identity_id,
+                                 struct cf_identity *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
     return sql_get_one(base, &ST_IDENTITY_BY_ID, ARGS(A_TEXT(identity_id)), sql_read_identity, out,
@@ -128,7 +128,8 @@ enum cf_rc sq_identity_get(struct cf_store *base, const char *identity_id, struc
 static struct sql_stmt ST_IDENTITY_LIST =
     SQL_STMT("SELECT " IDENTITY_COLS " FROM identities ORDER BY created_at, name");
 
-enum cf_rc sq_identity_list(struct cf_store *base, struct cf_identity_list *out, struct cf_err *err)
+enum cf_rc cf_store_identity_list(struct cf_store *base, struct cf_identity_list *out,
+                                  struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_identity), .read = sql_read_identity};
     enum cf_rc rc = sql_collect_all(base, &ST_IDENTITY_LIST, NO_ARGS, &col, err);
@@ -142,8 +143,8 @@ enum cf_rc sq_identity_list(struct cf_store *base, struct cf_identity_list *out,
 static struct sql_stmt ST_IDENTITY_RENAME =
     SQL_STMT("UPDATE identities SET name = ?2, updated_at = ?3 WHERE id = ?1");
 
-enum cf_rc sq_identity_update(struct cf_store *base, const struct cf_identity *identity,
-                              struct cf_err *err)
+enum cf_rc cf_store_identity_update(struct cf_store *base, const struct cf_identity *identity,
+                                    struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changes = 0;
@@ -170,7 +171,8 @@ enum cf_rc sq_identity_update(struct cf_store *base, const struct cf_identity *i
 
 static struct sql_stmt ST_IDENTITY_DELETE = SQL_STMT("DELETE FROM identities WHERE id = ?1");
 
-enum cf_rc sq_identity_delete(struct cf_store *base, const char *identity_id, struct cf_err *err)
+enum cf_rc cf_store_identity_delete(struct cf_store *base, const char *identity_id,
+                                    struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changes = 0;
@@ -211,8 +213,8 @@ static struct sql_stmt ST_UA_INSERT = SQL_STMT("INSERT INTO identity_universal_a
 static struct sql_stmt ST_UA_BY_IDENTITY =
     SQL_STMT("SELECT " UA_COLS " FROM identity_universal_auths WHERE identity_id = ?1");
 
-enum cf_rc sq_ua_attach(struct cf_store *base, const struct cf_ua_config *config,
-                        struct cf_err *err)
+enum cf_rc cf_store_ua_attach(struct cf_store *base, const struct cf_ua_config *config,
+                              struct cf_err *err)
 {
     struct cf_ua_config *existing = NULL;
     struct db_conn *c;
@@ -262,8 +264,8 @@ static struct sql_stmt ST_UA_UPDATE =
              " access_token_trusted_ips = ?5, client_secret_trusted_ips = ?6,"
              " updated_at = ?7 WHERE identity_id = ?1");
 
-enum cf_rc sq_ua_update(struct cf_store *base, const struct cf_ua_config *config,
-                        struct cf_err *err)
+enum cf_rc cf_store_ua_update(struct cf_store *base, const struct cf_ua_config *config,
+                              struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changes = 0;
@@ -284,8 +286,8 @@ enum cf_rc sq_ua_update(struct cf_store *base, const struct cf_ua_config *config
     return sql_tx_end(c, rc, err);
 }
 
-enum cf_rc sq_ua_get(struct cf_store *base, const char *identity_id, struct cf_ua_config *out,
-                     struct cf_err *err)
+enum cf_rc cf_store_ua_get(struct cf_store *base, const char *identity_id, struct cf_ua_config *out,
+                           struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
     return sql_get_one(base, &ST_UA_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_ua, out,
@@ -295,8 +297,8 @@ enum cf_rc sq_ua_get(struct cf_store *base, const char *identity_id, struct cf_u
 static struct sql_stmt ST_UA_BY_CLIENT_ID =
     SQL_STMT("SELECT " UA_COLS " FROM identity_universal_auths WHERE client_id = ?1");
 
-enum cf_rc sq_ua_get_by_client_id(struct cf_store *base, const char *client_id,
-                                  struct cf_ua_config *out, struct cf_err *err)
+enum cf_rc cf_store_ua_get_by_client_id(struct cf_store *base, const char *client_id,
+                                        struct cf_ua_config *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
     return sql_get_one(base, &ST_UA_BY_CLIENT_ID, ARGS(A_TEXT(client_id)), read_ua, out,
@@ -381,8 +383,8 @@ static enum cf_rc jwt_write(struct db_conn *c, const struct cf_jwt_auth_config *
                     changes, err);
 }
 
-enum cf_rc sq_jwt_auth_attach(struct cf_store *base, const struct cf_jwt_auth_config *config,
-                              struct cf_err *err)
+enum cf_rc cf_store_jwt_auth_attach(struct cf_store *base, const struct cf_jwt_auth_config *config,
+                                    struct cf_err *err)
 {
     struct db_conn *c;
     enum cf_rc rc = jwt_check(config, err);
@@ -400,8 +402,8 @@ enum cf_rc sq_jwt_auth_attach(struct cf_store *base, const struct cf_jwt_auth_co
     return sql_tx_end(c, rc, err);
 }
 
-enum cf_rc sq_jwt_auth_update(struct cf_store *base, const struct cf_jwt_auth_config *config,
-                              struct cf_err *err)
+enum cf_rc cf_store_jwt_auth_update(struct cf_store *base, const struct cf_jwt_auth_config *config,
+                                    struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changes = 0;
@@ -421,8 +423,8 @@ enum cf_rc sq_jwt_auth_update(struct cf_store *base, const struct cf_jwt_auth_co
 static struct sql_stmt ST_JWT_BY_IDENTITY =
     SQL_STMT("SELECT " JWT_COLS " FROM identity_jwt_auths WHERE identity_id = ?1");
 
-enum cf_rc sq_jwt_auth_get(struct cf_store *base, const char *identity_id,
-                           struct cf_jwt_auth_config *out, struct cf_err *err)
+enum cf_rc cf_store_jwt_auth_get(struct cf_store *base, const char *identity_id,
+                                 struct cf_jwt_auth_config *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
     enum cf_rc rc = sql_get_one(base, &ST_JWT_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_jwt, out,
@@ -486,8 +488,9 @@ static enum cf_rc k8s_write(struct db_conn *c, const struct cf_k8s_auth_config *
                     changes, err);
 }
 
-enum cf_rc sq_k8s_auth_attach(struct cf_store *base, const struct cf_k8s_auth_config *config,
-                              struct cf_err *err)
+enum cf_rc cf_store_kubernetes_auth_attach(struct cf_store *base,
+                                           const struct cf_k8s_auth_config *config,
+                                           struct cf_err *err)
 {
     struct db_conn *c;
     enum cf_rc rc = k8s_check(config, err);
@@ -505,8 +508,9 @@ enum cf_rc sq_k8s_auth_attach(struct cf_store *base, const struct cf_k8s_auth_co
     return sql_tx_end(c, rc, err);
 }
 
-enum cf_rc sq_k8s_auth_update(struct cf_store *base, const struct cf_k8s_auth_config *config,
-                              struct cf_err *err)
+enum cf_rc cf_store_kubernetes_auth_update(struct cf_store *base,
+                                           const struct cf_k8s_auth_config *config,
+                                           struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changes = 0;
@@ -526,8 +530,8 @@ enum cf_rc sq_k8s_auth_update(struct cf_store *base, const struct cf_k8s_auth_co
 static struct sql_stmt ST_K8S_BY_IDENTITY =
     SQL_STMT("SELECT " K8S_COLS " FROM identity_kubernetes_auths WHERE identity_id = ?1");
 
-enum cf_rc sq_k8s_auth_get(struct cf_store *base, const char *identity_id,
-                           struct cf_k8s_auth_config *out, struct cf_err *err)
+enum cf_rc cf_store_kubernetes_auth_get(struct cf_store *base, const char *identity_id,
+                                        struct cf_k8s_auth_config *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
     return sql_get_one(base, &ST_K8S_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_k8s, out,
@@ -538,8 +542,8 @@ static struct sql_stmt ST_CSECRET_INSERT =
     SQL_STMT("INSERT INTO identity_client_secrets (" CSECRET_COLS ")"
              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
 
-enum cf_rc sq_client_secret_create(struct cf_store *base, const struct cf_client_secret *secret,
-                                   struct cf_err *err)
+enum cf_rc cf_store_client_secret_create(struct cf_store *base,
+                                         const struct cf_client_secret *secret, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t now = cf_now_ms();
@@ -578,8 +582,8 @@ static struct sql_stmt ST_CSECRET_LIST =
     SQL_STMT("SELECT " CSECRET_COLS " FROM identity_client_secrets"
              " WHERE identity_id = ?1 ORDER BY created_at DESC, rowid DESC");
 
-enum cf_rc sq_client_secret_list(struct cf_store *base, const char *identity_id,
-                                 struct cf_client_secret_list *out, struct cf_err *err)
+enum cf_rc cf_store_client_secret_list(struct cf_store *base, const char *identity_id,
+                                       struct cf_client_secret_list *out, struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_client_secret),
                                 .read = read_client_secret};
@@ -597,8 +601,8 @@ static struct sql_stmt ST_CSECRET_EXPIRING =
              " WHERE expires_at > 0 AND revoked = 0 AND expires_at <= ?1"
              " ORDER BY expires_at, id");
 
-enum cf_rc sq_client_secret_expiring(struct cf_store *base, int64_t until,
-                                     struct cf_client_secret_list *out, struct cf_err *err)
+enum cf_rc cf_store_client_secret_expiring(struct cf_store *base, int64_t until,
+                                           struct cf_client_secret_list *out, struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_client_secret),
                                 .read = read_client_secret};
@@ -613,9 +617,9 @@ enum cf_rc sq_client_secret_expiring(struct cf_store *base, int64_t until,
 static struct sql_stmt ST_CSECRET_BY_ID = SQL_STMT(
     "SELECT " CSECRET_COLS " FROM identity_client_secrets WHERE id = ?2 AND identity_id = ?1");
 
-enum cf_rc sq_client_secret_get(struct cf_store *base, const char *identity_id,
-                                const char *secret_id, struct cf_client_secret *out,
-                                struct cf_err *err)
+enum cf_rc cf_store_client_secret_get(struct cf_store *base, const char *identity_id,
+                                      const char *secret_id, struct cf_client_secret *out,
+                                      struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
     return sql_get_one(base, &ST_CSECRET_BY_ID, ARGS(A_TEXT(identity_id), A_TEXT(secret_id)),
@@ -627,8 +631,8 @@ static struct sql_stmt ST_CSECRET_REVOKE =
              " updated_at = CASE WHEN revoked <> 0 THEN updated_at ELSE ?3 END"
              " WHERE id = ?2 AND identity_id = ?1");
 
-enum cf_rc sq_client_secret_revoke(struct cf_store *base, const char *identity_id,
-                                   const char *secret_id, struct cf_err *err)
+enum cf_rc cf_store_client_secret_revoke(struct cf_store *base, const char *identity_id,
+                                         const char *secret_id, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changes = 0;
@@ -642,7 +646,8 @@ enum cf_rc sq_client_secret_revoke(struct cf_store *base, const char *identity_i
     return sql_tx_end(c, rc, err);
 }
 
-enum cf_rc sq_client_secret_use(struct cf_store *base, const char *secret_id, struct cf_err *err)
+enum cf_rc cf_store_client_secret_use(struct cf_store *base, const char *secret_id,
+                                      struct cf_err *err)
 {
     return sql_count_use(base, &ST_CSECRET_USE, &ST_CSECRET_USE_STATE, "client secret with id",
                          secret_id, err);

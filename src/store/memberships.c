@@ -145,8 +145,8 @@ static struct sql_stmt ST_MEMBERSHIP_UPSERT = SQL_STMT(
     " ON CONFLICT (identity_id, project_id) DO UPDATE SET role = excluded.role,"
     " rules = excluded.rules, updated_at = excluded.updated_at");
 
-enum cf_rc sq_membership_put(struct cf_store *base, const struct cf_membership *membership,
-                             struct cf_err *err)
+enum cf_rc cf_store_membership_put(struct cf_store *base, const struct cf_membership *membership,
+                                   struct cf_err *err)
 {
     struct cf_identity identity;
     uint8_t *rules = NULL;
@@ -200,8 +200,9 @@ static struct sql_stmt ST_MEMBERSHIP_GET =
              " WHERE identity_id = ?1 AND project_id = ?2");
 
 /* On every authorization check of an identity: one seek in the membership table's primary key. */
-enum cf_rc sq_membership_get(struct cf_store *base, const char *identity_id, const char *project_id,
-                             struct cf_membership *out, struct cf_err *err)
+enum cf_rc cf_store_membership_get(struct cf_store *base, const char *identity_id,
+                                   const char *project_id, struct cf_membership *out,
+                                   struct cf_err *err)
 {
     struct db_conn *c;
     bool found = false;
@@ -228,9 +229,9 @@ static struct sql_stmt ST_MEMBERSHIP_BY_PROJECT =
     SQL_STMT("SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
              " WHERE project_id = ?1 ORDER BY created_at, identity_id");
 
-enum cf_rc sq_membership_list(struct cf_store *base, const char *identity_id,
-                              const char *project_id, struct cf_membership_list *out,
-                              struct cf_err *err)
+enum cf_rc cf_store_membership_list(struct cf_store *base, const char *identity_id,
+                                    const char *project_id, struct cf_membership_list *out,
+                                    struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_membership), .read = read_membership};
     enum cf_rc rc;
@@ -256,8 +257,8 @@ enum cf_rc sq_membership_list(struct cf_store *base, const char *identity_id,
 static struct sql_stmt ST_MEMBERSHIP_DELETE =
     SQL_STMT("DELETE FROM identity_memberships WHERE identity_id = ?1 AND project_id = ?2");
 
-enum cf_rc sq_membership_delete(struct cf_store *base, const char *identity_id,
-                                const char *project_id, struct cf_err *err)
+enum cf_rc cf_store_membership_delete(struct cf_store *base, const char *identity_id,
+                                      const char *project_id, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changes = 0;

@@ -45,7 +45,8 @@ static struct sql_stmt ST_CHANNEL_INSERT =
     SQL_STMT("INSERT INTO notification_channels (" CHANNEL_COLS ")"
              " VALUES (?1, NULLIF(?2, ''), ?3, ?4, ?5, ?6, ?7)");
 
-enum cf_rc sq_channel_create(struct cf_store *base, const struct cf_channel *ch, struct cf_err *err)
+enum cf_rc cf_store_channel_create(struct cf_store *base, const struct cf_channel *ch,
+                                   struct cf_err *err)
 {
     enum cf_rc rc = sql_exec_in_tx(base, &ST_CHANNEL_INSERT,
                                    ARGS(A_TEXT(ch->id), A_TEXT(ch->project_id), A_TEXT(ch->type),
@@ -65,8 +66,8 @@ static struct sql_stmt ST_CHANNEL_LIST_PROJECT =
     SQL_STMT("SELECT " CHANNEL_COLS " FROM notification_channels"
              " WHERE project_id = ?1 ORDER BY created_at, id");
 
-enum cf_rc sq_channel_list(struct cf_store *base, const char *project_id,
-                           struct cf_channel_list *out, struct cf_err *err)
+enum cf_rc cf_store_channel_list(struct cf_store *base, const char *project_id,
+                                 struct cf_channel_list *out, struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_channel), .read = read_channel};
     enum cf_rc rc = project_id ? sql_collect_all(base, &ST_CHANNEL_LIST_PROJECT,
@@ -82,7 +83,8 @@ enum cf_rc sq_channel_list(struct cf_store *base, const char *project_id,
 static struct sql_stmt ST_CHANNEL_DELETE =
     SQL_STMT("DELETE FROM notification_channels WHERE id = ?1");
 
-enum cf_rc sq_channel_delete(struct cf_store *base, const char *channel_id, struct cf_err *err)
+enum cf_rc cf_store_channel_delete(struct cf_store *base, const char *channel_id,
+                                   struct cf_err *err)
 {
     int64_t changes = 0;
     enum cf_rc rc =
@@ -106,8 +108,8 @@ static enum cf_rc read_thresholds(const struct db_row *s, void *item)
 static struct sql_stmt ST_THRESHOLDS_GET =
     SQL_STMT("SELECT thresholds FROM notification_settings WHERE project_id = ?1");
 
-enum cf_rc sq_notify_thresholds_get(struct cf_store *base, const char *project_id, char *out,
-                                    size_t size, struct cf_err *err)
+enum cf_rc cf_store_notify_thresholds_get(struct cf_store *base, const char *project_id, char *out,
+                                          size_t size, struct cf_err *err)
 {
     struct thresholds_text got = {""};
     enum cf_rc rc = sql_get_one(base, &ST_THRESHOLDS_GET, ARGS(A_TEXT(project_id)), read_thresholds,
@@ -122,8 +124,8 @@ static struct sql_stmt ST_THRESHOLDS_PUT =
              " VALUES (?1, ?2, ?3) ON CONFLICT (project_id) DO UPDATE SET"
              " thresholds = excluded.thresholds, updated_at = excluded.updated_at");
 
-enum cf_rc sq_notify_thresholds_put(struct cf_store *base, const char *project_id,
-                                    const char *thresholds, struct cf_err *err)
+enum cf_rc cf_store_notify_thresholds_put(struct cf_store *base, const char *project_id,
+                                          const char *thresholds, struct cf_err *err)
 {
     return sql_exec_in_tx(base, &ST_THRESHOLDS_PUT,
                           ARGS(A_TEXT(project_id), A_TEXT(thresholds), A_INT(cf_now_ms())), NULL,
@@ -136,8 +138,8 @@ static struct sql_stmt ST_NOTICE_CLAIM =
              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8)"
              " ON CONFLICT (item_key, threshold, channel_id) DO NOTHING");
 
-enum cf_rc sq_notice_claim(struct cf_store *base, const struct cf_notice *n, bool *created,
-                           struct cf_err *err)
+enum cf_rc cf_store_notice_claim(struct cf_store *base, const struct cf_notice *n, bool *created,
+                                 struct cf_err *err)
 {
     int64_t changes = 0;
     enum cf_rc rc = sql_exec_in_tx(base, &ST_NOTICE_CLAIM,
@@ -153,8 +155,8 @@ static struct sql_stmt ST_NOTICE_DUE =
     SQL_STMT("SELECT " NOTICE_COLS " FROM notices n WHERE n.state = 'pending'"
              " AND n.next_attempt_at <= ?1 ORDER BY n.next_attempt_at, n.id LIMIT ?2");
 
-enum cf_rc sq_notice_due(struct cf_store *base, int64_t now, size_t limit,
-                         struct cf_notice_list *out, struct cf_err *err)
+enum cf_rc cf_store_notice_due(struct cf_store *base, int64_t now, size_t limit,
+                               struct cf_notice_list *out, struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_notice), .read = read_notice};
     enum cf_rc rc =
@@ -170,7 +172,8 @@ static struct sql_stmt ST_NOTICE_UPDATE =
     SQL_STMT("UPDATE notices SET state = ?2, attempts = ?3, next_attempt_at = ?4,"
              " last_error = ?5, delivered_at = ?6 WHERE id = ?1");
 
-enum cf_rc sq_notice_update(struct cf_store *base, const struct cf_notice *n, struct cf_err *err)
+enum cf_rc cf_store_notice_update(struct cf_store *base, const struct cf_notice *n,
+                                  struct cf_err *err)
 {
     return sql_exec_in_tx(base, &ST_NOTICE_UPDATE,
                           ARGS(A_TEXT(n->id), A_TEXT(n->state), A_INT(n->attempts),
@@ -185,9 +188,9 @@ static struct sql_stmt ST_NOTICE_LIST =
              " WHERE (?1 = '' OR c.project_id = ?1) AND (?2 = '' OR n.state = ?2)"
              " ORDER BY n.created_at DESC, n.id LIMIT ?3 OFFSET ?4");
 
-enum cf_rc sq_notice_list(struct cf_store *base, const char *project_id, const char *state,
-                          size_t limit, size_t offset, struct cf_notice_list *out,
-                          struct cf_err *err)
+enum cf_rc cf_store_notice_list(struct cf_store *base, const char *project_id, const char *state,
+                                size_t limit, size_t offset, struct cf_notice_list *out,
+                                struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_notice), .read = read_notice};
     enum cf_rc rc =

@@ -805,7 +805,7 @@ enum cf_rc cf_postgres_open(const char *dsn, int timeout_ms, int pool_size, stru
     if (rc == CF_OK)
         rc = migrate(st, pg_conn_of(c), err);
     if (rc != CF_OK) {
-        st->sql.base.ops->close(&st->sql.base);
+        cf_store_close(&st->sql.base);
         return rc;
     }
     *out = &st->sql.base;

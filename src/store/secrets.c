@@ -206,8 +206,8 @@ static enum cf_rc write_one(struct db_conn *c, const struct cf_secret_write *w, 
     return cf_err_set(err, CF_EINVAL, "unknown secret operation %d", (int)w->op);
 }
 
-enum cf_rc sq_secret_write(struct cf_store *base, const struct cf_secret_write *writes, size_t n,
-                           struct cf_err *err)
+enum cf_rc cf_store_secret_write(struct cf_store *base, const struct cf_secret_write *writes,
+                                 size_t n, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t now = cf_now_ms();
@@ -239,8 +239,8 @@ static struct sql_stmt ST_SECRET_LIST_SUBTREE =
     SQL_STMT("SELECT " SECRET_COLS SECRET_LIST_FROM
              " WHERE f.env_id = ?1 AND " SUBTREE("f.path") " ORDER BY f.path, s.key");
 
-enum cf_rc sq_secret_list(struct cf_store *base, const char *env_id, const char *path,
-                          bool recursive, struct cf_secret_list *out, struct cf_err *err)
+enum cf_rc cf_store_secret_list(struct cf_store *base, const char *env_id, const char *path,
+                                bool recursive, struct cf_secret_list *out, struct cf_err *err)
 {
     struct subtree bounds;
     struct db_conn *c;
@@ -270,8 +270,8 @@ static struct sql_stmt ST_SECRET_EXPIRING = SQL_STMT(
     " OR (v.reminder_repeat_days > 0 AND v.created_at + v.reminder_repeat_days * 86400000 <= "
     "?2))");
 
-enum cf_rc sq_secret_expiring(struct cf_store *base, const char *project_id, int64_t until,
-                              struct cf_secret_list *out, struct cf_err *err)
+enum cf_rc cf_store_secret_expiring(struct cf_store *base, const char *project_id, int64_t until,
+                                    struct cf_secret_list *out, struct cf_err *err)
 {
     struct db_conn *c;
     memset(out, 0, sizeof(*out));
@@ -290,8 +290,8 @@ static struct sql_stmt ST_SECRET_INVENTORY =
              " v.expires_at, v.reminder_repeat_days, s.created_at, v.created_at" SECRET_LIST_FROM
              " WHERE e.project_id = ?1 ORDER BY e.position, f.path, s.key");
 
-enum cf_rc sq_secret_inventory(struct cf_store *base, const char *project_id,
-                               struct cf_secret_meta_list *out, struct cf_err *err)
+enum cf_rc cf_store_secret_inventory(struct cf_store *base, const char *project_id,
+                                     struct cf_secret_meta_list *out, struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_secret_meta), .read = read_secret_meta};
     enum cf_rc rc =
@@ -320,8 +320,8 @@ static struct sql_stmt ST_SECRET_BY_KEY =
     SQL_STMT("SELECT " SECRET_COLS SECRET_FROM " WHERE s.folder_id = ?1 AND s.key = ?2"
              " AND v.version = CASE WHEN ?3 > 0 THEN ?3 ELSE s.version END");
 
-enum cf_rc sq_secret_get(struct cf_store *base, const char *folder_id, const char *key,
-                         int64_t version, struct cf_secret *out, struct cf_err *err)
+enum cf_rc cf_store_secret_get(struct cf_store *base, const char *folder_id, const char *key,
+                               int64_t version, struct cf_secret *out, struct cf_err *err)
 {
     char path[CF_PATH_MAX + 1];
     struct db_conn *c;
@@ -349,8 +349,8 @@ static struct sql_stmt ST_SECRET_BY_ID =
     SQL_STMT("SELECT " SECRET_COLS SECRET_FROM
              " WHERE s.id = ?1 AND v.version = CASE WHEN ?2 > 0 THEN ?2 ELSE s.version END");
 
-enum cf_rc sq_secret_get_by_id(struct cf_store *base, const char *secret_id, int64_t version,
-                               struct cf_secret *out, struct cf_err *err)
+enum cf_rc cf_store_secret_get_by_id(struct cf_store *base, const char *secret_id, int64_t version,
+                                     struct cf_secret *out, struct cf_err *err)
 {
     struct db_conn *c;
     enum cf_rc rc;
@@ -371,8 +371,8 @@ enum cf_rc sq_secret_get_by_id(struct cf_store *base, const char *secret_id, int
 static struct sql_stmt ST_SECRET_HISTORY =
     SQL_STMT("SELECT " SECRET_COLS SECRET_FROM " WHERE s.id = ?1 ORDER BY v.version DESC");
 
-enum cf_rc sq_secret_history(struct cf_store *base, const char *secret_id,
-                             struct cf_secret_list *out, struct cf_err *err)
+enum cf_rc cf_store_secret_history(struct cf_store *base, const char *secret_id,
+                                   struct cf_secret_list *out, struct cf_err *err)
 {
     struct db_conn *c;
     enum cf_rc rc;

@@ -130,14 +130,14 @@ struct token_job;
 struct sql_store {
     struct cf_store base; /* first: a struct cf_store * is a struct sql_store * */
     const struct db_driver *drv;
-    /* Group commit of new access tokens (see sq_token_create in tokens.c). */
+    /* Group commit of new access tokens (see cf_store_token_create in tokens.c). */
     pthread_mutex_t jobs_lock;
     pthread_cond_t jobs_done;
     struct token_job *jobs; /* waiting to be written */
     bool committing;        /* a thread is writing a batch */
 };
 
-/* Sets up the driver-independent part of a store (meta.c): base.ops, drv, the group-commit
+/* Sets up the driver-independent part of a store (meta.c): backend, drv, the group-commit
  * state. */
 enum cf_rc sql_store_init(struct sql_store *st, const struct db_driver *drv, struct cf_err *err);
 /* Releases what sql_store_init set up. */

@@ -500,7 +500,7 @@ enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store
     if (rc == CF_OK)
         rc = migrate(st, c, err);
     if (rc != CF_OK) {
-        st->sql.base.ops->close(&st->sql.base);
+        cf_store_close(&st->sql.base);
         return rc;
     }
     *out = &st->sql.base;

@@ -112,8 +112,8 @@ static void commit_jobs(struct sql_store *st, struct token_job *batch)
 /* Logins arrive concurrently and each needs its token on disk before it answers. Rather than one
  * fsync per login, the first waiting thread writes every token queued so far in one transaction
  * while the next ones queue up behind it (group commit); each caller still gets its own result. */
-enum cf_rc sq_token_create(struct cf_store *base, const struct cf_access_token *token,
-                           struct cf_err *err)
+enum cf_rc cf_store_token_create(struct cf_store *base, const struct cf_access_token *token,
+                                 struct cf_err *err)
 {
     struct sql_store *st = sql_store_of(base);
     enum cf_rc rc;
@@ -173,8 +173,8 @@ static struct sql_stmt ST_TOKEN_BY_ID = SQL_STMT(
 
 /* On every request made with an access token: one seek in the token table's primary key, with a
  * statement prepared once per connection. */
-enum cf_rc sq_token_get(struct cf_store *base, const char *token_id, struct cf_access_token *out,
-                        struct cf_err *err)
+enum cf_rc cf_store_token_get(struct cf_store *base, const char *token_id,
+                              struct cf_access_token *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
     return sql_get_one(base, &ST_TOKEN_BY_ID, ARGS(A_TEXT(token_id)), read_token, out,
@@ -186,7 +186,7 @@ static struct sql_stmt ST_TOKEN_USE = SQL_STMT(USE_ONE("identity_access_tokens")
 static struct sql_stmt ST_TOKEN_USE_STATE =
     SQL_STMT("SELECT revoked, num_uses, num_uses_limit FROM identity_access_tokens WHERE id = ?1");
 
-enum cf_rc sq_token_use(struct cf_store *base, const char *token_id, struct cf_err *err)
+enum cf_rc cf_store_token_use(struct cf_store *base, const char *token_id, struct cf_err *err)
 {
     return sql_count_use(base, &ST_TOKEN_USE, &ST_TOKEN_USE_STATE, "access token with id", token_id,
                          err);
@@ -211,8 +211,8 @@ static enum cf_rc token_update(struct cf_store *base, struct sql_stmt *id,
 static struct sql_stmt ST_TOKEN_RENEW =
     SQL_STMT("UPDATE identity_access_tokens SET last_renewed_at = ?2 WHERE id = ?1");
 
-enum cf_rc sq_token_renew(struct cf_store *base, const char *token_id, int64_t renewed_at,
-                          struct cf_err *err)
+enum cf_rc cf_store_token_renew(struct cf_store *base, const char *token_id, int64_t renewed_at,
+                                struct cf_err *err)
 {
     return token_update(base, &ST_TOKEN_RENEW,
                         ARGS(A_TEXT(token_id), A_INT(sql_time_or_now(renewed_at, cf_now_ms()))),
@@ -222,7 +222,7 @@ enum cf_rc sq_token_renew(struct cf_store *base, const char *token_id, int64_t r
 static struct sql_stmt ST_TOKEN_REVOKE =
     SQL_STMT("UPDATE identity_access_tokens SET revoked = 1 WHERE id = ?1");
 
-enum cf_rc sq_token_revoke(struct cf_store *base, const char *token_id, struct cf_err *err)
+enum cf_rc cf_store_token_revoke(struct cf_store *base, const char *token_id, struct cf_err *err)
 {
     return token_update(base, &ST_TOKEN_REVOKE, ARGS(A_TEXT(token_id)), token_id, err);
 }
@@ -242,8 +242,8 @@ static struct sql_stmt ST_K8S_DELETE =
 static struct sql_stmt ST_CSECRET_DELETE_ALL =
     SQL_STMT("DELETE FROM identity_client_secrets WHERE identity_id = ?1");
 
-enum cf_rc sq_auth_method_remove(struct cf_store *base, const char *identity_id,
-                                 const char *auth_method, struct cf_err *err)
+enum cf_rc cf_store_auth_method_remove(struct cf_store *base, const char *identity_id,
+                                       const char *auth_method, struct cf_err *err)
 {
     static const struct {
         const char *name;

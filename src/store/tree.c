@@ -167,8 +167,8 @@ static enum cf_rc env_insert(struct db_conn *c, const struct cf_env *env, const 
 static struct sql_stmt ST_PROJECT_INSERT =
     SQL_STMT("INSERT INTO projects (" PROJECT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
 
-enum cf_rc sq_project_create(struct cf_store *base, const struct cf_project *project,
-                             const struct cf_env *envs, size_t n_envs, struct cf_err *err)
+enum cf_rc cf_store_project_create(struct cf_store *base, const struct cf_project *project,
+                                   const struct cf_env *envs, size_t n_envs, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t now = cf_now_ms();
@@ -205,8 +205,8 @@ static struct sql_stmt ST_PROJECT_BY_ID =
 static struct sql_stmt ST_PROJECT_BY_SLUG =
     SQL_STMT("SELECT " PROJECT_COLS " FROM projects WHERE slug = ?1");
 
-enum cf_rc sq_project_get(struct cf_store *base, const char *id_or_slug, struct cf_project *out,
-                          struct cf_err *err)
+enum cf_rc cf_store_project_get(struct cf_store *base, const char *id_or_slug,
+                                struct cf_project *out, struct cf_err *err)
 {
     char id_buf[CF_UUID_LEN];
     const char *id = as_id(id_or_slug, id_buf);
@@ -224,7 +224,8 @@ enum cf_rc sq_project_get(struct cf_store *base, const char *id_or_slug, struct 
 static struct sql_stmt ST_PROJECT_LIST =
     SQL_STMT("SELECT " PROJECT_COLS " FROM projects ORDER BY created_at, slug");
 
-enum cf_rc sq_project_list(struct cf_store *base, struct cf_project_list *out, struct cf_err *err)
+enum cf_rc cf_store_project_list(struct cf_store *base, struct cf_project_list *out,
+                                 struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_project), .read = read_project};
     enum cf_rc rc = sql_collect_all(base, &ST_PROJECT_LIST, NO_ARGS, &col, err);
@@ -237,7 +238,8 @@ enum cf_rc sq_project_list(struct cf_store *base, struct cf_project_list *out, s
 
 static struct sql_stmt ST_PROJECT_DELETE = SQL_STMT("DELETE FROM projects WHERE id = ?1");
 
-enum cf_rc sq_project_delete(struct cf_store *base, const char *project_id, struct cf_err *err)
+enum cf_rc cf_store_project_delete(struct cf_store *base, const char *project_id,
+                                   struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changes = 0;
@@ -260,7 +262,7 @@ static struct sql_stmt ST_ENV_LIST =
 static struct sql_stmt ST_ENV_SET_POSITION =
     SQL_STMT("UPDATE environments SET position = ?2 WHERE id = ?1");
 
-enum cf_rc sq_env_create(struct cf_store *base, const struct cf_env *env, struct cf_err *err)
+enum cf_rc cf_store_env_create(struct cf_store *base, const struct cf_env *env, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t next = 1;
@@ -278,8 +280,8 @@ enum cf_rc sq_env_create(struct cf_store *base, const struct cf_env *env, struct
     return sql_tx_end(c, rc, err);
 }
 
-enum cf_rc sq_env_list(struct cf_store *base, const char *project_id, struct cf_env_list *out,
-                       struct cf_err *err)
+enum cf_rc cf_store_env_list(struct cf_store *base, const char *project_id, struct cf_env_list *out,
+                             struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_env), .read = read_env};
     enum cf_rc rc = sql_collect_all(base, &ST_ENV_LIST, ARGS(A_TEXT(project_id)), &col, err);
@@ -296,8 +298,8 @@ static struct sql_stmt ST_ENV_BY_ID =
 static struct sql_stmt ST_ENV_BY_SLUG =
     SQL_STMT("SELECT " ENV_COLS " FROM environments WHERE project_id = ?1 AND slug = ?2");
 
-enum cf_rc sq_env_get(struct cf_store *base, const char *project_id, const char *id_or_slug,
-                      struct cf_env *out, struct cf_err *err)
+enum cf_rc cf_store_env_get(struct cf_store *base, const char *project_id, const char *id_or_slug,
+                            struct cf_env *out, struct cf_err *err)
 {
     char id_buf[CF_UUID_LEN];
     const char *id = as_id(id_or_slug, id_buf);
@@ -315,7 +317,7 @@ static struct sql_stmt ST_ENV_UPDATE =
     SQL_STMT("UPDATE environments SET slug = COALESCE(NULLIF(?2, ''), slug),"
              " name = COALESCE(NULLIF(?3, ''), name), updated_at = ?4 WHERE id = ?1");
 
-enum cf_rc sq_env_update(struct cf_store *base, const struct cf_env *env, struct cf_err *err)
+enum cf_rc cf_store_env_update(struct cf_store *base, const struct cf_env *env, struct cf_err *err)
 {
     struct cf_env current;
     struct db_conn *c;
@@ -351,7 +353,7 @@ static struct sql_stmt ST_IMPORT_LIST =
 static struct sql_stmt ST_IMPORT_SET_POSITION =
     SQL_STMT("UPDATE secret_imports SET position = ?2 WHERE id = ?1");
 
-enum cf_rc sq_env_delete(struct cf_store *base, const char *env_id, struct cf_err *err)
+enum cf_rc cf_store_env_delete(struct cf_store *base, const char *env_id, struct cf_err *err)
 {
     struct sql_collector importers = {.size = CF_UUID_LEN, .read = sql_read_id};
     struct cf_env current;
@@ -376,8 +378,8 @@ enum cf_rc sq_env_delete(struct cf_store *base, const char *env_id, struct cf_er
     return sql_tx_end(c, rc, err);
 }
 
-enum cf_rc sq_folder_create(struct cf_store *base, const struct cf_folder *folder,
-                            struct cf_err *err)
+enum cf_rc cf_store_folder_create(struct cf_store *base, const struct cf_folder *folder,
+                                  struct cf_err *err)
 {
     struct cf_folder parent;
     char path[CF_PATH_MAX + 1];
@@ -430,8 +432,8 @@ out:
     return sql_tx_end(c, rc, err);
 }
 
-enum cf_rc sq_folder_get(struct cf_store *base, const char *env_id, const char *path,
-                         struct cf_folder *out, struct cf_err *err)
+enum cf_rc cf_store_folder_get(struct cf_store *base, const char *env_id, const char *path,
+                               struct cf_folder *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
     return sql_get_one(base, &ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)),
@@ -447,8 +449,8 @@ static struct sql_stmt ST_FOLDER_DESCENDANTS =
     SQL_STMT("SELECT " FOLDER_COLS " FROM folders"
              " WHERE env_id = ?1 AND path > ?2 AND path < ?3 ORDER BY path");
 
-enum cf_rc sq_folder_list(struct cf_store *base, const char *env_id, const char *path,
-                          bool recursive, struct cf_folder_list *out, struct cf_err *err)
+enum cf_rc cf_store_folder_list(struct cf_store *base, const char *env_id, const char *path,
+                                bool recursive, struct cf_folder_list *out, struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_folder), .read = sql_read_folder};
     struct subtree bounds;
@@ -480,7 +482,7 @@ enum cf_rc sq_folder_list(struct cf_store *base, const char *env_id, const char 
 static struct sql_stmt ST_FOLDER_DELETE_SUBTREE =
     SQL_STMT("DELETE FROM folders WHERE env_id = ?1 AND " SUBTREE("path"));
 
-enum cf_rc sq_folder_delete(struct cf_store *base, const char *folder_id, struct cf_err *err)
+enum cf_rc cf_store_folder_delete(struct cf_store *base, const char *folder_id, struct cf_err *err)
 {
     struct cf_folder folder;
     struct subtree bounds;
@@ -508,8 +510,8 @@ static struct sql_stmt ST_IMPORT_INSERT =
              " (SELECT COALESCE(MAX(position), 0) + 1 FROM secret_imports WHERE "
              "folder_id = ?2), ?5, ?6)");
 
-enum cf_rc sq_import_create(struct cf_store *base, const struct cf_import *import,
-                            struct cf_err *err)
+enum cf_rc cf_store_import_create(struct cf_store *base, const struct cf_import *import,
+                                  struct cf_err *err)
 {
     struct cf_folder folder;
     struct cf_env folder_env, import_env;
@@ -555,8 +557,8 @@ out:
     return sql_tx_end(c, rc, err);
 }
 
-enum cf_rc sq_import_list(struct cf_store *base, const char *folder_id, struct cf_import_list *out,
-                          struct cf_err *err)
+enum cf_rc cf_store_import_list(struct cf_store *base, const char *folder_id,
+                                struct cf_import_list *out, struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_import), .read = read_import};
     struct cf_folder folder;
@@ -584,8 +586,8 @@ enum cf_rc sq_import_list(struct cf_store *base, const char *folder_id, struct c
 static struct sql_stmt ST_IMPORT_BY_ID =
     SQL_STMT("SELECT " IMPORT_COLS " FROM secret_imports WHERE id = ?1");
 
-enum cf_rc sq_import_get(struct cf_store *base, const char *import_id, struct cf_import *out,
-                         struct cf_err *err)
+enum cf_rc cf_store_import_get(struct cf_store *base, const char *import_id, struct cf_import *out,
+                               struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
     return sql_get_one(base, &ST_IMPORT_BY_ID, ARGS(A_TEXT(import_id)), read_import, out,
@@ -594,7 +596,7 @@ enum cf_rc sq_import_get(struct cf_store *base, const char *import_id, struct cf
 
 static struct sql_stmt ST_IMPORT_DELETE = SQL_STMT("DELETE FROM secret_imports WHERE id = ?1");
 
-enum cf_rc sq_import_delete(struct cf_store *base, const char *import_id, struct cf_err *err)
+enum cf_rc cf_store_import_delete(struct cf_store *base, const char *import_id, struct cf_err *err)
 {
     struct cf_import import;
     struct db_conn *c;
@@ -613,7 +615,7 @@ enum cf_rc sq_import_delete(struct cf_store *base, const char *import_id, struct
 static struct sql_stmt ST_TAG_INSERT =
     SQL_STMT("INSERT INTO tags (" TAG_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
 
-enum cf_rc sq_tag_create(struct cf_store *base, const struct cf_tag *tag, struct cf_err *err)
+enum cf_rc cf_store_tag_create(struct cf_store *base, const struct cf_tag *tag, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t now = cf_now_ms();
@@ -646,8 +648,8 @@ static struct sql_stmt ST_TAG_BY_ID =
 static struct sql_stmt ST_TAG_BY_SLUG =
     SQL_STMT("SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 AND slug = ?2");
 
-enum cf_rc sq_tag_get(struct cf_store *base, const char *project_id, const char *id_or_slug,
-                      struct cf_tag *out, struct cf_err *err)
+enum cf_rc cf_store_tag_get(struct cf_store *base, const char *project_id, const char *id_or_slug,
+                            struct cf_tag *out, struct cf_err *err)
 {
     char id_buf[CF_UUID_LEN];
     const char *id = as_id(id_or_slug, id_buf);
@@ -661,8 +663,8 @@ enum cf_rc sq_tag_get(struct cf_store *base, const char *project_id, const char 
 static struct sql_stmt ST_TAG_LIST =
     SQL_STMT("SELECT " TAG_COLS " FROM tags WHERE project_id = ?1 ORDER BY slug");
 
-enum cf_rc sq_tag_list(struct cf_store *base, const char *project_id, struct cf_tag_list *out,
-                       struct cf_err *err)
+enum cf_rc cf_store_tag_list(struct cf_store *base, const char *project_id, struct cf_tag_list *out,
+                             struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_tag), .read = read_tag};
     enum cf_rc rc = sql_collect_all(base, &ST_TAG_LIST, ARGS(A_TEXT(project_id)), &col, err);
