@@ -70,8 +70,8 @@ enum cf_rc cf_admin_token_store(struct cf_admin_auth *admin, struct cf_store *st
     uint8_t stored[STORED_LEN];
     keyed_form(admin, token, n, stored);
     enum cf_rc rc = only_if_absent
-                        ? st->ops->meta_insert(st, CF_ADMIN_TOKEN_META, stored, STORED_LEN, err)
-                        : st->ops->meta_put(st, CF_ADMIN_TOKEN_META, stored, STORED_LEN, err);
+                        ? cf_store_meta_insert(st, CF_ADMIN_TOKEN_META, stored, STORED_LEN, err)
+                        : cf_store_meta_put(st, CF_ADMIN_TOKEN_META, stored, STORED_LEN, err);
     sodium_memzero(stored, sizeof(stored));
     return rc;
 }
@@ -85,7 +85,7 @@ enum cf_rc cf_admin_token_check(struct cf_admin_auth *admin, struct cf_store *st
     bool old_form = false;
 
     *ok = false;
-    enum cf_rc rc = st->ops->meta_get(st, CF_ADMIN_TOKEN_META, &stored, &stored_len, err);
+    enum cf_rc rc = cf_store_meta_get(st, CF_ADMIN_TOKEN_META, &stored, &stored_len, err);
     if (rc != CF_OK)
         goto out;
     if (stored_len == STORED_LEN && stored[0] == FORMAT_KEYED) {
@@ -104,7 +104,7 @@ enum cf_rc cf_admin_token_check(struct cf_admin_auth *admin, struct cf_store *st
          * this token no longer counts. */
         keyed_form(admin, token, n, given);
         rc =
-            st->ops->meta_swap(st, CF_ADMIN_TOKEN_META, stored, stored_len, given, STORED_LEN, err);
+            cf_store_meta_swap(st, CF_ADMIN_TOKEN_META, stored, stored_len, given, STORED_LEN, err);
         if (rc == CF_ECONFLICT) {
             *ok = false;
             rc = CF_OK;

@@ -158,7 +158,7 @@ static enum cf_rc jwt_get(void *ctx, const struct cf_login_call *call, const cha
                           bool *known, struct cf_err *err)
 {
     struct jwt_login *login = ctx;
-    enum cf_rc rc = call->st->ops->jwt_auth_get(call->st, identity_id, &login->config, err);
+    enum cf_rc rc = cf_store_jwt_auth_get(call->st, identity_id, &login->config, err);
     *known = rc == CF_OK;
     return rc;
 }

@@ -204,7 +204,7 @@ static enum cf_rc k8s_get(void *ctx, const struct cf_login_call *call, const cha
                           bool *known, struct cf_err *err)
 {
     struct k8s_login *login = ctx;
-    enum cf_rc rc = call->st->ops->kubernetes_auth_get(call->st, identity_id, &login->config, err);
+    enum cf_rc rc = cf_store_kubernetes_auth_get(call->st, identity_id, &login->config, err);
     *known = rc == CF_OK;
     return rc;
 }

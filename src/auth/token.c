@@ -106,7 +106,7 @@ enum cf_rc cf_token_issue(struct cf_store *st, struct cf_keyring *kr,
     sodium_bin2base64(mac_b64, sizeof(mac_b64), mac, sizeof(mac), B64);
     snprintf(out + n, size - (size_t)n, ".%s", mac_b64);
     cf_token_hash(out, strlen(out), record->hash);
-    rc = st->ops->token_create(st, record, err);
+    rc = cf_store_token_create(st, record, err);
     if (rc != CF_OK)
         sodium_memzero(out, size);
     return rc;
@@ -166,7 +166,7 @@ static enum cf_rc load(struct cf_store *st, struct cf_keyring *kr, const char *t
     enum cf_rc rc = parse(kr, token, id, err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->token_get(st, id, record, err);
+    rc = cf_store_token_get(st, id, record, err);
     *revoked = rc == CF_ENOTFOUND;
     if (rc == CF_ENOTFOUND)
         return cf_err_set(
@@ -240,7 +240,7 @@ enum cf_rc cf_token_check(struct cf_store *st, struct cf_keyring *kr, const char
                                   (long long)record->num_uses_limit);
             return CF_OK;
         }
-        rc = st->ops->token_use(st, record->id, err);
+        rc = cf_store_token_use(st, record->id, err);
         if (rc == CF_ECONFLICT)
             return cf_err_set(err, CF_EUNAUTH, "access token has reached its use limit of %lld",
                               (long long)record->num_uses_limit);
@@ -255,7 +255,7 @@ enum cf_rc cf_token_renew(struct cf_store *st, struct cf_keyring *kr, const char
     enum cf_rc rc = cf_token_check(st, kr, token, client_ip, now, false, record, err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->token_renew(st, record->id, now, err);
+    rc = cf_store_token_renew(st, record->id, now, err);
     if (rc != CF_OK)
         return rc;
     record->last_renewed_at = now;
@@ -278,5 +278,5 @@ enum cf_rc cf_token_revoke(struct cf_store *st, struct cf_keyring *kr, const cha
             return CF_OK;
         return rc;
     }
-    return st->ops->token_revoke(st, record.id, err);
+    return cf_store_token_revoke(st, record.id, err);
 }

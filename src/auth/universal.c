@@ -41,7 +41,7 @@ static const char *identity_name(struct cf_store *st, const struct cf_ua_config 
                                  struct cf_identity *identity)
 {
     struct cf_err ignored;
-    if (st->ops->identity_get(st, config->identity_id, identity, &ignored) != CF_OK)
+    if (cf_store_identity_get(st, config->identity_id, identity, &ignored) != CF_OK)
         snprintf(identity->name, sizeof(identity->name), "%s", config->identity_id);
     return identity->name;
 }
@@ -63,7 +63,7 @@ static enum cf_rc ua_get(void *ctx, const struct cf_login_call *call, const char
                          bool *known, struct cf_err *err)
 {
     struct ua_login *login = ctx;
-    enum cf_rc rc = call->st->ops->ua_get_by_client_id(call->st, client_id, &login->config, err);
+    enum cf_rc rc = cf_store_ua_get_by_client_id(call->st, client_id, &login->config, err);
     *known = login->known = rc == CF_OK;
     if (rc == CF_ENOTFOUND) {
         memset(&login->config, 0, sizeof(login->config));
@@ -78,8 +78,8 @@ static enum cf_rc ua_verify(void *ctx, const struct cf_login_call *call,
 {
     struct ua_login *login = ctx;
     uint8_t hash[CF_TOKEN_HASH_BYTES];
-    enum cf_rc rc = call->st->ops->client_secret_list(call->st, login->config.identity_id,
-                                                      &login->secrets, err);
+    enum cf_rc rc =
+        cf_store_client_secret_list(call->st, login->config.identity_id, &login->secrets, err);
     if (rc != CF_OK)
         return rc;
     cf_token_hash(login->client_secret, strlen(login->client_secret), hash);

@@ -165,8 +165,7 @@ static bool store_holds(struct cf_audit_log *log, const struct cf_audit_checkpoi
 {
     struct cf_audit_event *event = malloc(sizeof(*event));
     struct cf_err err;
-    bool holds = event &&
-                 log->store->ops->audit_get(log->store, head->event_seq, event, &err) == CF_OK &&
+    bool holds = event && cf_store_audit_get(log->store, head->event_seq, event, &err) == CF_OK &&
                  sodium_memcmp(event->hash, head->event_hash, CF_AUDIT_HASH_BYTES) == 0;
     free(event);
     return holds;
@@ -188,7 +187,7 @@ static void head_load(struct cf_audit_log *log)
     if (rc == CF_ENOTFOUND) {
         struct cf_audit_event *last = malloc(sizeof(*last));
         struct cf_err ignored;
-        if (last && log->store->ops->audit_get(log->store, 0, last, &ignored) == CF_OK) {
+        if (last && cf_store_audit_get(log->store, 0, last, &ignored) == CF_OK) {
             log->head_frozen = true;
             log->head_lost = true;
             cf_log_error("audit: the head file '%s' is missing while the log holds events up to "
@@ -279,7 +278,7 @@ static enum cf_rc checkpoint_over(struct cf_audit_log *log, const struct cf_audi
     struct cf_audit_checkpoint cp = {.event_seq = last->seq, .time_us = now_us()};
     memcpy(cp.event_hash, last->hash, sizeof(cp.event_hash));
     cf_audit_checkpoint_sign(log->keys, &cp);
-    enum cf_rc rc = log->store->ops->audit_checkpoint_add(log->store, &cp, err);
+    enum cf_rc rc = cf_store_audit_checkpoint_add(log->store, &cp, err);
     if (rc == CF_EEXIST)
         rc = CF_OK; /* the last event already has one (another node's, or the timer's) */
     if (rc == CF_OK)
@@ -301,7 +300,7 @@ static void checkpoint_stored_last(struct cf_audit_log *log)
 {
     struct cf_audit_event *last = malloc(sizeof(*last));
     struct cf_err err;
-    if (last && log->store->ops->audit_get(log->store, 0, last, &err) == CF_OK)
+    if (last && cf_store_audit_get(log->store, 0, last, &err) == CF_OK)
         checkpoint_after(log, last);
     free(last);
 }
@@ -319,12 +318,12 @@ static enum cf_rc commit(struct cf_audit_log *log, struct item **batch, size_t n
             continue;
         struct cf_err ignored;
         if (strcmp(identity.id, e->actor_id) != 0 &&
-            log->store->ops->identity_get(log->store, e->actor_id, &identity, &ignored) != CF_OK)
+            cf_store_identity_get(log->store, e->actor_id, &identity, &ignored) != CF_OK)
             memset(&identity, 0, sizeof(identity));
         if (strcmp(identity.id, e->actor_id) == 0)
             cf_strlcpy(e->actor_name, identity.name, sizeof(e->actor_name));
     }
-    enum cf_rc rc = log->store->ops->audit_append(log->store, events, n, chain_one, log->keys, err);
+    enum cf_rc rc = cf_store_audit_append(log->store, events, n, chain_one, log->keys, err);
     if (rc == CF_OK && log->config.sink) {
         pthread_mutex_lock(&log->head_lock);
         for (size_t i = 0; i < n; i++)
@@ -612,7 +611,7 @@ enum cf_rc cf_audit_log_list(struct cf_audit_log *log, const struct cf_audit_fil
                              struct cf_audit_event_list *out, struct cf_err *err)
 {
     cf_audit_log_flush(log);
-    return log->store->ops->audit_list(log->store, filter, out, err);
+    return cf_store_audit_list(log->store, filter, out, err);
 }
 
 enum cf_rc cf_audit_log_checkpoint(struct cf_audit_log *log, struct cf_err *err)
@@ -621,7 +620,7 @@ enum cf_rc cf_audit_log_checkpoint(struct cf_audit_log *log, struct cf_err *err)
     if (!last)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     cf_audit_log_flush(log);
-    enum cf_rc rc = log->store->ops->audit_get(log->store, 0, last, err);
+    enum cf_rc rc = cf_store_audit_get(log->store, 0, last, err);
     if (rc == CF_OK)
         rc = checkpoint_over(log, last, true, err);
     free(last);
@@ -653,7 +652,7 @@ static enum cf_rc verify_head(struct cf_audit_log *log, struct cf_audit_verifier
 {
     if (!*going)
         return CF_OK;
-    enum cf_rc got = log->store->ops->audit_get(log->store, head->event_seq, event, err);
+    enum cf_rc got = cf_store_audit_get(log->store, head->event_seq, event, err);
     if (got != CF_OK && got != CF_ENOTFOUND)
         return got;
     *going = cf_audit_verify_head(v, head, source, got == CF_OK, event);
@@ -697,7 +696,7 @@ enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_anchor 
     struct cf_audit_filter filter = {.limit = 1000};
     while (going) {
         struct cf_audit_event_list page = {0};
-        rc = st->ops->audit_list(st, &filter, &page, err);
+        rc = cf_store_audit_list(st, &filter, &page, err);
         if (rc != CF_OK)
             goto out;
         for (size_t i = 0; going && i < page.n; i++)
@@ -712,9 +711,9 @@ enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_anchor 
     if (going)
         going = cf_audit_verify_end_events(v);
     if (going)
-        rc = st->ops->audit_checkpoint_list(st, &cps, err);
+        rc = cf_store_audit_checkpoint_list(st, &cps, err);
     for (size_t i = 0; rc == CF_OK && going && i < cps.n; i++) {
-        enum cf_rc got = st->ops->audit_get(st, cps.items[i].event_seq, event, err);
+        enum cf_rc got = cf_store_audit_get(st, cps.items[i].event_seq, event, err);
         if (got != CF_OK && got != CF_ENOTFOUND) {
             rc = got;
             break;

@@ -144,8 +144,7 @@ static void identity_name(struct cf_core *core, const struct cf_principal *who, 
     struct cf_identity identity;
     struct cf_err ignored;
     snprintf(out, size, "%s", who->name[0] ? who->name : who->id);
-    if (!who->name[0] &&
-        core->store->ops->identity_get(core->store, who->id, &identity, &ignored) == CF_OK)
+    if (!who->name[0] && cf_store_identity_get(core->store, who->id, &identity, &ignored) == CF_OK)
         snprintf(out, size, "%s", identity.name);
 }
 
@@ -186,7 +185,7 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
         return cf_err_set(err, CF_EFORBIDDEN, "not allowed to %s in %s", action_name(action),
                           where);
 
-    rc = core->store->ops->membership_get(core->store, who->id, project_id, &m, err);
+    rc = cf_store_membership_get(core->store, who->id, project_id, &m, err);
     if (rc == CF_ENOTFOUND) {
         identity_name(core, who, name, sizeof(name));
         return cf_err_set(

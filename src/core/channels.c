@@ -21,7 +21,7 @@ enum cf_rc cf_channels_project(struct cf_core *core, const struct cf_principal *
     struct cf_project project = {0};
     enum cf_rc rc = cf_authz_admin(who, WHAT, err);
     if (rc == CF_OK)
-        rc = core->store->ops->project_get(core->store, id_or_slug, &project, err);
+        rc = cf_store_project_get(core->store, id_or_slug, &project, err);
     if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", id_or_slug);
     if (rc == CF_OK)
@@ -79,7 +79,7 @@ enum cf_rc cf_channels_add(struct cf_core *core, const struct cf_principal *who,
                                 sizeof(out->signing_secret), err);
     }
     if (rc == CF_OK)
-        rc = core->store->ops->channel_create(core->store, out, err);
+        rc = cf_store_channel_create(core->store, out, err);
     if (rc != CF_OK)
         sodium_memzero(generated, CF_CHANNEL_GENERATED_SECRET_SIZE);
     return rc;
@@ -89,14 +89,14 @@ enum cf_rc cf_channels_list(struct cf_core *core, const struct cf_principal *who
                             const char *project_id, struct cf_channel_list *out, struct cf_err *err)
 {
     enum cf_rc rc = cf_authz_admin(who, WHAT, err);
-    return rc == CF_OK ? core->store->ops->channel_list(core->store, project_id, out, err) : rc;
+    return rc == CF_OK ? cf_store_channel_list(core->store, project_id, out, err) : rc;
 }
 
 enum cf_rc cf_channels_delete(struct cf_core *core, const struct cf_principal *who,
                               const char *channel_id, struct cf_err *err)
 {
     enum cf_rc rc = cf_authz_admin(who, WHAT, err);
-    return rc == CF_OK ? core->store->ops->channel_delete(core->store, channel_id, err) : rc;
+    return rc == CF_OK ? cf_store_channel_delete(core->store, channel_id, err) : rc;
 }
 
 enum cf_rc cf_channels_thresholds_get(struct cf_core *core, const struct cf_principal *who,
@@ -107,8 +107,7 @@ enum cf_rc cf_channels_thresholds_get(struct cf_core *core, const struct cf_prin
     if (rc != CF_OK)
         return rc;
     struct cf_err missing;
-    if (core->store->ops->notify_thresholds_get(core->store, project_id, out, size, &missing) !=
-        CF_OK)
+    if (cf_store_notify_thresholds_get(core->store, project_id, out, size, &missing) != CF_OK)
         cf_strlcpy(out, fallback, size);
     return CF_OK;
 }
@@ -118,9 +117,8 @@ enum cf_rc cf_channels_thresholds_put(struct cf_core *core, const struct cf_prin
                                       struct cf_err *err)
 {
     enum cf_rc rc = cf_authz_admin(who, WHAT, err);
-    return rc == CF_OK
-               ? core->store->ops->notify_thresholds_put(core->store, project_id, thresholds, err)
-               : rc;
+    return rc == CF_OK ? cf_store_notify_thresholds_put(core->store, project_id, thresholds, err)
+                       : rc;
 }
 
 enum cf_rc cf_channels_deliveries(struct cf_core *core, const struct cf_principal *who,
@@ -134,7 +132,7 @@ enum cf_rc cf_channels_deliveries(struct cf_core *core, const struct cf_principa
         strcmp(state, "failed") != 0)
         return cf_err_field(err, CF_EVALIDATION, "status",
                             "status: pending, delivered or failed, not '%.32s'", state);
-    return core->store->ops->notice_list(core->store, project_id, state, limit, offset, out, err);
+    return cf_store_notice_list(core->store, project_id, state, limit, offset, out, err);
 }
 
 void cf_channels_alert(struct cf_core *core, const char *project_id, const char *item_key,
@@ -145,7 +143,7 @@ void cf_channels_alert(struct cf_core *core, const char *project_id, const char 
     struct cf_err err;
     struct cf_notice *n = calloc(1, sizeof(*n));
     cf_err_clear(&err);
-    if (!n || st->ops->channel_list(st, NULL, &chs, &err) != CF_OK) {
+    if (!n || cf_store_channel_list(st, NULL, &chs, &err) != CF_OK) {
         free(n);
         return;
     }
@@ -161,7 +159,7 @@ void cf_channels_alert(struct cf_core *core, const char *project_id, const char 
             continue;
         cf_uuid_new(n->id);
         cf_strlcpy(n->channel_id, chs.items[i].id, sizeof(n->channel_id));
-        if (st->ops->notice_claim(st, n, &created, &err) != CF_OK)
+        if (cf_store_notice_claim(st, n, &created, &err) != CF_OK)
             cf_log(CF_LOG_ERROR, "%s notice not stored: %s", threshold, err.msg);
     }
     cf_channel_list_release(&chs);

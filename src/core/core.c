@@ -26,14 +26,14 @@ enum cf_rc cf_scope_not_found(struct cf_core *core, const struct cf_principal *w
     /* Rules are per project: ask in the project when it exists (a missing one has no members). */
     cf_err_clear(&refusal);
     const char *project_id = project;
-    if (st->ops->project_get(st, project, &found, &refusal) == CF_OK)
+    if (cf_store_project_get(st, project, &found, &refusal) == CF_OK)
         project_id = found.id;
     /* Rules bind environments by id: an existing environment (a missing folder in it) is judged by
      * its id, a missing one by an empty id that no rule names, under the slug the caller gave. */
     struct cf_env place = {0};
     if (env) {
         cf_err_clear(&refusal);
-        if (!found.id[0] || st->ops->env_get(st, found.id, env, &place, &refusal) != CF_OK) {
+        if (!found.id[0] || cf_store_env_get(st, found.id, env, &place, &refusal) != CF_OK) {
             memset(&place, 0, sizeof(place));
             cf_strlcpy(place.slug, env, sizeof(place.slug));
         }
@@ -51,7 +51,7 @@ enum cf_rc cf_scope_not_found(struct cf_core *core, const struct cf_principal *w
 enum cf_rc cf_core_ping(struct cf_core *core, struct cf_err *err)
 {
     struct cf_err ping_err;
-    if (core->store->ops->ping(core->store, &ping_err) != CF_OK)
+    if (cf_store_ping(core->store, &ping_err) != CF_OK)
         return cf_err_set(err, CF_EUNAVAIL, "the store does not answer: %s", ping_err.msg);
     return CF_OK;
 }
@@ -69,19 +69,19 @@ enum cf_rc cf_scope_resolve(struct cf_core *core, const struct cf_principal *who
     rc = cf_path_normalize(path ? path : "/", norm, "secretPath", err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->project_get(st, project, &out->project, err);
+    rc = cf_store_project_get(st, project, &out->project, err);
     if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
     if (rc != CF_OK)
         goto fail;
-    rc = st->ops->env_get(st, out->project.id, env, &out->env, err);
+    rc = cf_store_env_get(st, out->project.id, env, &out->env, err);
     if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND,
                         "Environment with slug '%s' in project with ID %s not found", env,
                         out->project.id);
     if (rc != CF_OK)
         goto fail;
-    rc = st->ops->folder_get(st, out->env.id, norm, &out->folder, err);
+    rc = cf_store_folder_get(st, out->env.id, norm, &out->folder, err);
     if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND,
                         "Folder with path '%s' in environment with slug '%s' not found", norm,
@@ -107,7 +107,7 @@ enum cf_rc cf_project_for_admin(struct cf_core *core, const struct cf_principal 
     memset(out, 0, sizeof(*out));
     if (!project || !project[0])
         return cf_err_field(err, CF_EVALIDATION, "projectId", "projectId is required");
-    enum cf_rc rc = core->store->ops->project_get(core->store, project, out, err);
+    enum cf_rc rc = cf_store_project_get(core->store, project, out, err);
     if (rc == CF_ENOTFOUND) {
         cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
         return cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, NULL, NULL, err);

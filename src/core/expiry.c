@@ -95,9 +95,9 @@ static enum cf_rc name_project(struct cf_store *st, struct names *cache, const c
     cf_project_release(&cache->project);
     cf_env_list_release(&cache->envs);
     cache->project_id[0] = '\0';
-    enum cf_rc rc = st->ops->project_get(st, project_id, &cache->project, err);
+    enum cf_rc rc = cf_store_project_get(st, project_id, &cache->project, err);
     if (rc == CF_OK)
-        rc = st->ops->env_list(st, project_id, &cache->envs, err);
+        rc = cf_store_env_list(st, project_id, &cache->envs, err);
     if (rc == CF_OK)
         cf_strlcpy(cache->project_id, project_id, sizeof(cache->project_id));
     return rc;
@@ -137,7 +137,7 @@ static enum cf_rc scan_secrets(struct cf_core *core, const struct cf_principal *
     struct cf_store *st = core->store;
     struct cf_secret_list list = {0};
     struct names cache = {0};
-    enum cf_rc rc = st->ops->secret_expiring(st, project_id, until, &list, err);
+    enum cf_rc rc = cf_store_secret_expiring(st, project_id, until, &list, err);
     for (size_t i = 0; rc == CF_OK && i < list.n; i++) {
         const struct cf_secret *s = &list.items[i];
         int64_t remind_at =
@@ -182,14 +182,14 @@ static enum cf_rc scan_client_secrets(struct cf_core *core, const struct cf_prin
     struct cf_store *st = core->store;
     struct cf_client_secret_list list = {0};
     struct cf_identity identity = {0};
-    enum cf_rc rc = st->ops->client_secret_expiring(st, until, &list, err);
+    enum cf_rc rc = cf_store_client_secret_expiring(st, until, &list, err);
     for (size_t i = 0; rc == CF_OK && i < list.n; i++) {
         const struct cf_client_secret *c = &list.items[i];
         if (who->kind != CF_PRINCIPAL_ADMIN && strcmp(who->id, c->identity_id) != 0)
             continue;
         if (project_id) {
             struct cf_membership m = {0};
-            enum cf_rc found = st->ops->membership_get(st, c->identity_id, project_id, &m, err);
+            enum cf_rc found = cf_store_membership_get(st, c->identity_id, project_id, &m, err);
             cf_membership_release(&m);
             if (found == CF_ENOTFOUND)
                 continue;
@@ -199,7 +199,7 @@ static enum cf_rc scan_client_secrets(struct cf_core *core, const struct cf_prin
             }
         }
         if (strcmp(identity.id, c->identity_id) != 0) {
-            rc = st->ops->identity_get(st, c->identity_id, &identity, err);
+            rc = cf_store_identity_get(st, c->identity_id, &identity, err);
             if (rc == CF_ENOTFOUND) { /* deleted meanwhile */
                 rc = CF_OK;
                 memset(&identity, 0, sizeof(identity));
@@ -286,13 +286,13 @@ enum cf_rc cf_expiry_list(struct cf_core *core, const struct cf_principal *who,
     if (query->within_ms < 0)
         return cf_err_field(err, CF_EVALIDATION, "within", "within: must not be negative");
     if (query->project) {
-        rc = core->store->ops->project_get(core->store, query->project, &project, err);
+        rc = cf_store_project_get(core->store, query->project, &project, err);
         if (rc == CF_ENOTFOUND)
             rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", query->project);
         if (rc == CF_OK && who->kind != CF_PRINCIPAL_ADMIN) {
             /* An identity names a project it belongs to; otherwise the same 404 as for none. */
             struct cf_membership m = {0};
-            rc = core->store->ops->membership_get(core->store, who->id, project.id, &m, err);
+            rc = cf_store_membership_get(core->store, who->id, project.id, &m, err);
             cf_membership_release(&m);
             if (rc == CF_ENOTFOUND)
                 rc =

@@ -55,7 +55,7 @@ static enum cf_rc find_identity(struct cf_core *core, const char *id, struct cf_
         return cf_err_field(err, CF_EVALIDATION, "identityId", "identityId: required");
     if (!cf_uuid_valid(id))
         return identity_not_found(id, err);
-    rc = st->ops->identity_get(st, id, out, err);
+    rc = cf_store_identity_get(st, id, out, err);
     if (rc == CF_ENOTFOUND)
         rc = identity_not_found(id, err);
     if (rc != CF_OK)
@@ -191,7 +191,7 @@ enum cf_rc cf_identity_create(struct cf_core *core, const struct cf_principal *w
     cf_strlcpy(identity.name, name, sizeof(identity.name));
     identity.created_at = cf_now_ms();
     identity.updated_at = identity.created_at;
-    rc = st->ops->identity_create(st, &identity, err);
+    rc = cf_store_identity_create(st, &identity, err);
     if (rc == CF_EEXIST)
         rc = cf_err_field(err, CF_EEXIST, "name", "Identity with name '%s' already exists", name);
     if (rc == CF_OK)
@@ -214,7 +214,7 @@ enum cf_rc cf_identity_list(struct cf_core *core, const struct cf_principal *who
     memset(out, 0, sizeof(*out));
     rc = cf_authz_admin(who, WHAT, err);
     if (rc == CF_OK)
-        rc = st->ops->identity_list(st, out, err);
+        rc = cf_store_identity_list(st, out, err);
     if (rc != CF_OK)
         cf_identity_list_release(out);
     return rc;
@@ -235,7 +235,7 @@ enum cf_rc cf_identity_rename(struct cf_core *core, const struct cf_principal *w
         return rc;
     cf_strlcpy(identity.name, name, sizeof(identity.name));
     identity.updated_at = cf_now_ms();
-    rc = st->ops->identity_update(st, &identity, err);
+    rc = cf_store_identity_update(st, &identity, err);
     if (rc == CF_ENOTFOUND) /* deleted concurrently */
         rc = identity_not_found(id, err);
     else if (rc == CF_EEXIST)
@@ -256,7 +256,7 @@ enum cf_rc cf_identity_delete(struct cf_core *core, const struct cf_principal *w
     rc = admin_identity(core, who, id, &identity, err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->identity_delete(st, identity.id, err);
+    rc = cf_store_identity_delete(st, identity.id, err);
     if (rc == CF_ENOTFOUND) /* deleted concurrently */
         rc = identity_not_found(id, err);
     if (rc == CF_OK)
@@ -386,12 +386,12 @@ static enum cf_rc ua_apply(struct cf_core *core, const void *settings, void *con
 static enum cf_rc ua_get(struct cf_store *st, const char *identity_id, void *config,
                          struct cf_err *err)
 {
-    return st->ops->ua_get(st, identity_id, config, err);
+    return cf_store_ua_get(st, identity_id, config, err);
 }
 
 static enum cf_rc ua_save(struct cf_store *st, const void *config, bool attach, struct cf_err *err)
 {
-    return attach ? st->ops->ua_attach(st, config, err) : st->ops->ua_update(st, config, err);
+    return attach ? cf_store_ua_attach(st, config, err) : cf_store_ua_update(st, config, err);
 }
 
 static void ua_release(void *config)
@@ -419,7 +419,7 @@ enum cf_rc cf_auth_method_remove(struct cf_core *core, const struct cf_principal
     struct cf_identity identity;
     enum cf_rc rc = admin_identity(core, who, identity_id, &identity, err);
     if (rc == CF_OK)
-        rc = st->ops->auth_method_remove(st, identity.id, auth_method, err);
+        rc = cf_store_auth_method_remove(st, identity.id, auth_method, err);
     return rc;
 }
 
@@ -592,13 +592,13 @@ static enum cf_rc jwt_apply(struct cf_core *core, const void *settings, void *co
 static enum cf_rc jwt_get(struct cf_store *st, const char *identity_id, void *config,
                           struct cf_err *err)
 {
-    return st->ops->jwt_auth_get(st, identity_id, config, err);
+    return cf_store_jwt_auth_get(st, identity_id, config, err);
 }
 
 static enum cf_rc jwt_save(struct cf_store *st, const void *config, bool attach, struct cf_err *err)
 {
-    return attach ? st->ops->jwt_auth_attach(st, config, err)
-                  : st->ops->jwt_auth_update(st, config, err);
+    return attach ? cf_store_jwt_auth_attach(st, config, err)
+                  : cf_store_jwt_auth_update(st, config, err);
 }
 
 static void jwt_release(void *config)
@@ -689,13 +689,13 @@ static enum cf_rc k8s_apply(struct cf_core *core, const void *settings, void *co
 static enum cf_rc k8s_get(struct cf_store *st, const char *identity_id, void *config,
                           struct cf_err *err)
 {
-    return st->ops->kubernetes_auth_get(st, identity_id, config, err);
+    return cf_store_kubernetes_auth_get(st, identity_id, config, err);
 }
 
 static enum cf_rc k8s_save(struct cf_store *st, const void *config, bool attach, struct cf_err *err)
 {
-    return attach ? st->ops->kubernetes_auth_attach(st, config, err)
-                  : st->ops->kubernetes_auth_update(st, config, err);
+    return attach ? cf_store_kubernetes_auth_attach(st, config, err)
+                  : cf_store_kubernetes_auth_update(st, config, err);
 }
 
 static void k8s_release(void *config)
@@ -788,7 +788,7 @@ enum cf_rc cf_client_secret_create(struct cf_core *core, const struct cf_princip
     cf_token_hash(secret, strlen(secret), row.hash);
     /* The prefix shown in lists: as many leading characters as the field holds. */
     cf_strlcpy(row.prefix, secret, sizeof(row.prefix));
-    rc = st->ops->client_secret_create(st, &row, err);
+    rc = cf_store_client_secret_create(st, &row, err);
     if (rc == CF_ENOTFOUND) /* deleted concurrently */
         rc = identity_not_found(identity_id, err);
     if (rc == CF_OK)
@@ -810,7 +810,7 @@ enum cf_rc cf_client_secret_list(struct cf_core *core, const struct cf_principal
     memset(out, 0, sizeof(*out));
     rc = admin_ua_identity(core, who, identity_id, &identity, err);
     if (rc == CF_OK)
-        rc = st->ops->client_secret_list(st, identity.id, out, err);
+        rc = cf_store_client_secret_list(st, identity.id, out, err);
     if (rc != CF_OK)
         cf_client_secret_list_release(out);
     return rc;
@@ -830,12 +830,12 @@ enum cf_rc cf_client_secret_revoke(struct cf_core *core, const struct cf_princip
         return rc;
     if (!secret_id || !cf_uuid_valid(secret_id))
         return client_secret_not_found(secret_id ? secret_id : "", err);
-    rc = st->ops->client_secret_get(st, identity.id, secret_id, out, err);
+    rc = cf_store_client_secret_get(st, identity.id, secret_id, out, err);
     /* Revoking twice is not an error: the secret is revoked either way. */
     if (rc == CF_OK && !out->revoked)
-        rc = st->ops->client_secret_revoke(st, identity.id, secret_id, err);
+        rc = cf_store_client_secret_revoke(st, identity.id, secret_id, err);
     if (rc == CF_OK)
-        rc = st->ops->client_secret_get(st, identity.id, secret_id, out, err);
+        rc = cf_store_client_secret_get(st, identity.id, secret_id, out, err);
     if (rc == CF_ENOTFOUND)
         rc = client_secret_not_found(secret_id, err);
     if (rc != CF_OK)
@@ -856,7 +856,7 @@ static enum cf_rc find_project(struct cf_core *core, const char *project, char i
     id[0] = '\0';
     if (!project || !*project)
         return cf_err_field(err, CF_EVALIDATION, "projectId", "projectId: required");
-    rc = st->ops->project_get(st, project, &found, err);
+    rc = cf_store_project_get(st, project, &found, err);
     if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
     if (rc == CF_OK)
@@ -910,7 +910,7 @@ static enum cf_rc rule_bind(struct cf_core *core, const char *project_id, size_t
     rule->env_id[0] = '\0';
     if (!rule->env_slug[0])
         return CF_OK;
-    enum cf_rc rc = core->store->ops->env_get(core->store, project_id, rule->env_slug, &env, err);
+    enum cf_rc rc = cf_store_env_get(core->store, project_id, rule->env_slug, &env, err);
     if (rc == CF_ENOTFOUND) {
         snprintf(field, sizeof(field), "rules[%zu].environment", i);
         return cf_err_field(err, CF_EVALIDATION, field, "%s: no environment '%s' in this project",
@@ -930,7 +930,7 @@ static enum cf_rc name_rule_envs(struct cf_core *core, const char *project_id,
                                  struct cf_membership *memberships, size_t n, struct cf_err *err)
 {
     struct cf_env_list envs = {0};
-    enum cf_rc rc = core->store->ops->env_list(core->store, project_id, &envs, err);
+    enum cf_rc rc = cf_store_env_list(core->store, project_id, &envs, err);
     for (size_t m = 0; rc == CF_OK && m < n; m++) {
         for (size_t r = 0; r < memberships[m].n_rules; r++) {
             struct cf_membership_rule *rule = &memberships[m].rules[r];
@@ -1005,7 +1005,7 @@ enum cf_rc cf_membership_set(struct cf_core *core, const struct cf_principal *wh
     membership.updated_at = now;
 
     /* Replacing keeps the membership's id and creation time. */
-    rc = st->ops->membership_get(st, identity.id, membership.project_id, &existing, err);
+    rc = cf_store_membership_get(st, identity.id, membership.project_id, &existing, err);
     if (rc == CF_OK) {
         memcpy(membership.id, existing.id, sizeof(existing.id));
         membership.created_at = existing.created_at;
@@ -1015,7 +1015,7 @@ enum cf_rc cf_membership_set(struct cf_core *core, const struct cf_principal *wh
     } else {
         goto out;
     }
-    rc = st->ops->membership_put(st, &membership, err);
+    rc = cf_store_membership_put(st, &membership, err);
     if (rc == CF_ENOTFOUND) /* the project or the identity was deleted concurrently */
         rc =
             cf_err_set(err, CF_ENOTFOUND, "Identity with ID '%s' or project with ID '%s' not found",
@@ -1043,7 +1043,7 @@ enum cf_rc cf_membership_list(struct cf_core *core, const struct cf_principal *w
     if (rc == CF_OK)
         rc = find_project(core, project, project_id, err);
     if (rc == CF_OK)
-        rc = st->ops->membership_list(st, NULL, project_id, out, err);
+        rc = cf_store_membership_list(st, NULL, project_id, out, err);
     if (rc == CF_OK)
         rc = name_rule_envs(core, project_id, out->items, out->n, err);
     if (rc != CF_OK)
@@ -1068,9 +1068,9 @@ enum cf_rc cf_membership_remove(struct cf_core *core, const struct cf_principal 
         rc = find_identity(core, identity_id, &identity, err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->membership_get(st, identity.id, project_id, out, err);
+    rc = cf_store_membership_get(st, identity.id, project_id, out, err);
     if (rc == CF_OK)
-        rc = st->ops->membership_delete(st, identity.id, project_id, err);
+        rc = cf_store_membership_delete(st, identity.id, project_id, err);
     if (rc == CF_ENOTFOUND)
         rc = membership_not_found(identity.id, project_id, err);
     if (rc == CF_OK)

@@ -168,11 +168,11 @@ static enum cf_rc project_memberships(struct cf_core *core, const struct cf_prin
     struct cf_store *st = core->store;
     memset(out, 0, sizeof(*out));
     if (who->kind == CF_PRINCIPAL_ADMIN)
-        return st->ops->membership_list(st, NULL, project_id, out, err);
+        return cf_store_membership_list(st, NULL, project_id, out, err);
     out->items = calloc(1, sizeof(*out->items));
     if (!out->items)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    enum cf_rc rc = st->ops->membership_get(st, who->id, project_id, &out->items[0], err);
+    enum cf_rc rc = cf_store_membership_get(st, who->id, project_id, &out->items[0], err);
     if (rc == CF_OK)
         out->n = 1;
     else if (rc == CF_ENOTFOUND)
@@ -281,7 +281,7 @@ static enum cf_rc last_reads(struct cf_core *core, struct cf_inventory_project *
     struct cf_audit_filter filter = {.limit = 1000, .action = "secrets.", .project_id = out->id};
     for (;;) {
         struct cf_audit_event_list page = {0};
-        enum cf_rc rc = core->store->ops->audit_list(core->store, &filter, &page, err);
+        enum cf_rc rc = cf_store_audit_list(core->store, &filter, &page, err);
         if (rc != CF_OK)
             return rc;
         for (size_t i = 0; i < page.n; i++) {
@@ -445,7 +445,7 @@ static enum cf_rc build_project(struct cf_core *core, const struct cf_principal 
     cf_strlcpy(out->name, p->name, sizeof(out->name));
     rc = project_memberships(core, who, p->id, &memberships, err);
     if (rc == CF_OK)
-        rc = st->ops->env_list(st, p->id, &envs, err);
+        rc = cf_store_env_list(st, p->id, &envs, err);
     if (rc == CF_OK && envs.n > 0 && !(out->envs = calloc(envs.n, sizeof(*out->envs))))
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
     for (size_t i = 0; rc == CF_OK && i < envs.n; i++) {
@@ -459,7 +459,7 @@ static enum cf_rc build_project(struct cf_core *core, const struct cf_principal 
             env_release(&out->envs[--out->n_envs]); /* nothing the caller can read here */
     }
     if (rc == CF_OK && out->n_envs > 0)
-        rc = st->ops->secret_inventory(st, p->id, &secrets, err);
+        rc = cf_store_secret_inventory(st, p->id, &secrets, err);
     if (rc == CF_OK)
         rc = place_secrets(core, who, &secrets, out, err);
     if (rc == CF_OK)
@@ -483,8 +483,7 @@ static void caller_name(struct cf_core *core, const struct cf_principal *who, ch
     struct cf_identity identity;
     struct cf_err ignored;
     cf_strlcpy(out, who->name[0] ? who->name : who->id, size);
-    if (!who->name[0] &&
-        core->store->ops->identity_get(core->store, who->id, &identity, &ignored) == CF_OK)
+    if (!who->name[0] && cf_store_identity_get(core->store, who->id, &identity, &ignored) == CF_OK)
         cf_strlcpy(out, identity.name, size);
 }
 
@@ -495,11 +494,11 @@ static enum cf_rc projects_of(struct cf_core *core, const char *project,
     struct cf_store *st = core->store;
     memset(out, 0, sizeof(*out));
     if (!project)
-        return st->ops->project_list(st, out, err);
+        return cf_store_project_list(st, out, err);
     out->items = calloc(1, sizeof(*out->items));
     if (!out->items)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    enum cf_rc rc = st->ops->project_get(st, project, &out->items[0], err);
+    enum cf_rc rc = cf_store_project_get(st, project, &out->items[0], err);
     if (rc == CF_OK)
         out->n = 1;
     else if (rc == CF_ENOTFOUND)
@@ -513,7 +512,7 @@ static enum cf_rc member_of(struct cf_core *core, const struct cf_principal *who
                             const char *project, const char *project_id, struct cf_err *err)
 {
     struct cf_membership m = {0};
-    enum cf_rc rc = core->store->ops->membership_get(core->store, who->id, project_id, &m, err);
+    enum cf_rc rc = cf_store_membership_get(core->store, who->id, project_id, &m, err);
     cf_membership_release(&m);
     if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
@@ -540,7 +539,7 @@ enum cf_rc cf_inventory_build(struct cf_core *core, const struct cf_principal *w
     if (rc == CF_OK && project && !admin)
         rc = member_of(core, who, project, projects.items[0].id, err);
     if (rc == CF_OK && admin) {
-        rc = st->ops->identity_list(st, &identities, err);
+        rc = cf_store_identity_list(st, &identities, err);
         names.identities = &identities;
     } else if (rc == CF_OK) {
         caller_name(core, who, name, sizeof(name));

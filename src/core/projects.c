@@ -71,7 +71,7 @@ static enum cf_rc resolve_project(struct cf_core *core, const char *project, str
     memset(out, 0, sizeof(*out));
     if (!project || !*project)
         return cf_err_field(err, CF_EVALIDATION, "workspaceId", "workspaceId: required");
-    rc = st->ops->project_get(st, project, out, err);
+    rc = cf_store_project_get(st, project, out, err);
     if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
     if (rc != CF_OK)
@@ -131,7 +131,7 @@ static enum cf_rc resolve_env(struct cf_core *core, const char *project_id, cons
     memset(out, 0, sizeof(*out));
     if (!env || !*env)
         return cf_err_field(err, CF_EVALIDATION, "environment", "environment: required");
-    rc = st->ops->env_get(st, project_id, env, out, err);
+    rc = cf_store_env_get(st, project_id, env, out, err);
     if (rc == CF_ENOTFOUND)
         rc = env_not_found(env, project_id, err);
     return rc;
@@ -189,7 +189,7 @@ static enum cf_rc fill_view(struct cf_core *core, struct cf_project *project,
                             struct cf_project_view *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
-    enum cf_rc rc = st->ops->env_list(st, project->id, &out->envs, err);
+    enum cf_rc rc = cf_store_env_list(st, project->id, &out->envs, err);
     if (rc != CF_OK)
         return rc;
     strip_key(project);
@@ -278,7 +278,7 @@ enum cf_rc cf_projects_create(struct cf_core *core, const struct cf_principal *w
         envs[i].created_at = now;
         envs[i].updated_at = now;
     }
-    rc = st->ops->project_create(st, &project, envs, N_DEFAULT_ENVS, err);
+    rc = cf_store_project_create(st, &project, envs, N_DEFAULT_ENVS, err);
     if (rc == CF_EEXIST)
         rc = cf_err_field(err, CF_EEXIST, "slug", "Project with slug '%s' already exists",
                           project.slug);
@@ -306,7 +306,7 @@ enum cf_rc cf_projects_list(struct cf_core *core, const struct cf_principal *who
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = st->ops->project_list(st, &projects, err);
+    rc = cf_store_project_list(st, &projects, err);
     if (rc != CF_OK)
         goto out;
     if (projects.n > 0) {
@@ -369,7 +369,7 @@ enum cf_rc cf_projects_delete(struct cf_core *core, const struct cf_principal *w
     if (rc == CF_OK)
         rc = fill_view(core, &found, out, err);
     if (rc == CF_OK) {
-        rc = st->ops->project_delete(st, out->project.id, err);
+        rc = cf_store_project_delete(st, out->project.id, err);
         if (rc == CF_ENOTFOUND) /* deleted concurrently */
             rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
     }
@@ -392,7 +392,7 @@ enum cf_rc cf_envs_list(struct cf_core *core, const struct cf_principal *who, co
     memset(out, 0, sizeof(*out));
     rc = readable_project_id(core, who, project, project_id, err);
     if (rc == CF_OK)
-        rc = st->ops->env_list(st, project_id, out, err);
+        rc = cf_store_env_list(st, project_id, out, err);
     if (rc != CF_OK)
         project_id[0] = '\0';
     return rc;
@@ -438,7 +438,7 @@ enum cf_rc cf_envs_create(struct cf_core *core, const struct cf_principal *who, 
     if (rc != CF_OK)
         goto out;
     if (position != 0) {
-        rc = st->ops->env_list(st, found.id, &envs, err);
+        rc = cf_store_env_list(st, found.id, &envs, err);
         if (rc == CF_OK)
             rc = position_check(position, envs.n + 1, err);
         if (rc != CF_OK)
@@ -452,7 +452,7 @@ enum cf_rc cf_envs_create(struct cf_core *core, const struct cf_principal *who, 
     env.position = 0; /* appended; moved below when another place was asked for */
     env.created_at = now;
     env.updated_at = now;
-    rc = st->ops->env_create(st, &env, err);
+    rc = cf_store_env_create(st, &env, err);
     if (rc == CF_EEXIST)
         rc = env_exists(slug, found.id, err);
     if (rc != CF_OK)
@@ -461,11 +461,11 @@ enum cf_rc cf_envs_create(struct cf_core *core, const struct cf_principal *who, 
         /* Two transactions: if the move fails, the environment stays at the end, which is still
          * valid. */
         env.position = position;
-        rc = st->ops->env_update(st, &env, err);
+        rc = cf_store_env_update(st, &env, err);
         if (rc != CF_OK)
             goto out;
     }
-    rc = st->ops->env_get(st, found.id, env.id, out, err);
+    rc = cf_store_env_get(st, found.id, env.id, out, err);
 out:
     if (rc != CF_OK)
         memset(out, 0, sizeof(*out));
@@ -508,7 +508,7 @@ enum cf_rc cf_envs_update(struct cf_core *core, const struct cf_principal *who, 
         cf_strlcpy(current.slug, patch->slug, sizeof(current.slug));
     }
     if (patch->position != 0) {
-        rc = st->ops->env_list(st, found.id, &envs, err);
+        rc = cf_store_env_list(st, found.id, &envs, err);
         if (rc == CF_OK)
             rc = position_check(patch->position, envs.n, err);
         if (rc != CF_OK)
@@ -516,13 +516,13 @@ enum cf_rc cf_envs_update(struct cf_core *core, const struct cf_principal *who, 
         current.position = patch->position;
     }
     current.updated_at = cf_now_ms();
-    rc = st->ops->env_update(st, &current, err);
+    rc = cf_store_env_update(st, &current, err);
     if (rc == CF_EEXIST)
         rc = env_exists(current.slug, found.id, err);
     else if (rc == CF_ENOTFOUND)
         rc = env_not_found(env, found.id, err);
     if (rc == CF_OK)
-        rc = st->ops->env_get(st, found.id, current.id, out, err);
+        rc = cf_store_env_get(st, found.id, current.id, out, err);
 out:
     if (rc != CF_OK)
         memset(out, 0, sizeof(*out));
@@ -547,7 +547,7 @@ enum cf_rc cf_envs_delete(struct cf_core *core, const struct cf_principal *who, 
     if (rc == CF_OK)
         rc = cf_authz_check(core, who, CF_ACTION_ADMIN, found.id, out, NULL, err);
     if (rc == CF_OK) {
-        rc = st->ops->env_delete(st, out->id, err);
+        rc = cf_store_env_delete(st, out->id, err);
         if (rc == CF_ENOTFOUND)
             rc = env_not_found(env, found.id, err);
     }
@@ -615,7 +615,7 @@ enum cf_rc cf_folders_create(struct cf_core *core, const struct cf_principal *wh
         cf_strlcpy(folder.description, description, sizeof(folder.description));
     folder.created_at = now;
     folder.updated_at = now;
-    rc = st->ops->folder_create(st, &folder, err);
+    rc = cf_store_folder_create(st, &folder, err);
     if (rc == CF_EEXIST)
         rc = cf_err_field(err, CF_EEXIST, "name",
                           "Folder with name '%s' already exists in path '%s' of environment with "
@@ -642,7 +642,7 @@ enum cf_rc cf_folders_list(struct cf_core *core, const struct cf_principal *who,
     rc = authorized_scope(core, who, CF_ACTION_READ, project, env, path, &scope, err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->folder_list(st, scope.env.id, scope.folder.path, recursive, out, err);
+    rc = cf_store_folder_list(st, scope.env.id, scope.folder.path, recursive, out, err);
     /* A limited identity sees only the folders it may read (a recursive list would otherwise show
      * the whole tree below a folder it may read). */
     size_t kept = 0;
@@ -686,7 +686,7 @@ enum cf_rc cf_folders_delete(struct cf_core *core, const struct cf_principal *wh
         rc = cf_scope_not_found(core, who, CF_ACTION_ADMIN, project, env, named, err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->folder_list(st, scope.env.id, scope.folder.path, false, &children, err);
+    rc = cf_store_folder_list(st, scope.env.id, scope.folder.path, false, &children, err);
     if (rc != CF_OK)
         goto out;
     /* An id wins over a name: folder names may have the form of a UUID too. */
@@ -719,7 +719,7 @@ enum cf_rc cf_folders_delete(struct cf_core *core, const struct cf_principal *wh
         cf_authz_check(core, who, CF_ACTION_ADMIN, scope.project.id, &scope.env, target->path, err);
     if (rc != CF_OK)
         goto out;
-    rc = st->ops->folder_delete(st, target->id, err);
+    rc = cf_store_folder_delete(st, target->id, err);
     if (rc == CF_ENOTFOUND)
         rc = folder_not_found(target->path, scope.env.slug, err);
     if (rc == CF_OK) {
@@ -793,7 +793,7 @@ enum cf_rc cf_imports_create(struct cf_core *core, const struct cf_principal *wh
     rc = cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, &source, source_path, err);
     if (rc != CF_OK)
         goto out;
-    rc = st->ops->folder_get(st, source.id, source_path, &source_folder, err);
+    rc = cf_store_folder_get(st, source.id, source_path, &source_folder, err);
     if (rc == CF_ENOTFOUND)
         rc = folder_not_found(source_path, source.slug, err);
     if (rc != CF_OK)
@@ -811,7 +811,7 @@ enum cf_rc cf_imports_create(struct cf_core *core, const struct cf_principal *wh
     cf_strlcpy(import.import_path, source_path, sizeof(import.import_path));
     import.created_at = now;
     import.updated_at = now;
-    rc = st->ops->import_create(st, &import, err);
+    rc = cf_store_import_create(st, &import, err);
     if (rc == CF_EEXIST)
         rc =
             cf_err_field(err, CF_EEXIST, "import",
@@ -820,7 +820,7 @@ enum cf_rc cf_imports_create(struct cf_core *core, const struct cf_principal *wh
     if (rc != CF_OK)
         goto out;
     /* Read it back for the position the store gave it. */
-    rc = st->ops->import_get(st, import.id, &out->import, err);
+    rc = cf_store_import_get(st, import.id, &out->import, err);
     if (rc == CF_ENOTFOUND)
         rc = import_not_found(import.id, err);
     if (rc == CF_OK) {
@@ -854,9 +854,9 @@ enum cf_rc cf_imports_list(struct cf_core *core, const struct cf_principal *who,
     rc = authorized_scope(core, who, CF_ACTION_READ, project, env, path, &scope, err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->import_list(st, scope.folder.id, &imports, err);
+    rc = cf_store_import_list(st, scope.folder.id, &imports, err);
     if (rc == CF_OK && imports.n > 0)
-        rc = st->ops->env_list(st, scope.project.id, &envs, err);
+        rc = cf_store_env_list(st, scope.project.id, &envs, err);
     if (rc != CF_OK)
         goto out;
     if (imports.n > 0) {
@@ -913,19 +913,19 @@ enum cf_rc cf_imports_delete(struct cf_core *core, const struct cf_principal *wh
         rc = import_not_found(import_id, err);
         goto out;
     }
-    rc = st->ops->import_get(st, import_id, &out->import, err);
+    rc = cf_store_import_get(st, import_id, &out->import, err);
     if (rc == CF_OK && strcmp(out->import.folder_id, scope.folder.id) != 0)
         rc = CF_ENOTFOUND; /* it belongs to another folder */
     if (rc == CF_ENOTFOUND)
         rc = import_not_found(import_id, err);
     if (rc != CF_OK)
         goto out;
-    rc = st->ops->env_get(st, scope.project.id, out->import.import_env_id, &out->env, err);
+    rc = cf_store_env_get(st, scope.project.id, out->import.import_env_id, &out->env, err);
     if (rc == CF_ENOTFOUND)
         rc = import_not_found(import_id, err);
     if (rc != CF_OK)
         goto out;
-    rc = st->ops->import_delete(st, import_id, err);
+    rc = cf_store_import_delete(st, import_id, err);
     if (rc == CF_ENOTFOUND)
         rc = import_not_found(import_id, err);
     if (rc == CF_OK)
@@ -970,7 +970,7 @@ enum cf_rc cf_tags_create(struct cf_core *core, const struct cf_principal *who, 
         cf_strlcpy(tag.color, color, sizeof(tag.color));
     tag.created_at = now;
     tag.updated_at = now;
-    rc = st->ops->tag_create(st, &tag, err);
+    rc = cf_store_tag_create(st, &tag, err);
     if (rc == CF_EEXIST)
         rc = cf_err_field(err, CF_EEXIST, "slug", "Tag with slug '%s' already exists", slug);
     if (rc == CF_OK)
@@ -995,7 +995,7 @@ enum cf_rc cf_tags_get(struct cf_core *core, const struct cf_principal *who, con
     if (!slug || !*slug || cf_uuid_valid(slug)) {
         rc = CF_ENOTFOUND;
     } else {
-        rc = st->ops->tag_get(st, found.id, slug, out, err);
+        rc = cf_store_tag_get(st, found.id, slug, out, err);
         if (rc == CF_OK && strcmp(out->slug, slug) != 0)
             rc = CF_ENOTFOUND;
     }
@@ -1016,7 +1016,7 @@ enum cf_rc cf_tags_list(struct cf_core *core, const struct cf_principal *who, co
     memset(out, 0, sizeof(*out));
     rc = readable_project_id(core, who, project, project_id, err);
     if (rc == CF_OK)
-        rc = st->ops->tag_list(st, project_id, out, err);
+        rc = cf_store_tag_list(st, project_id, out, err);
     if (rc != CF_OK)
         project_id[0] = '\0';
     return rc;

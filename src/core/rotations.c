@@ -89,7 +89,7 @@ static enum cf_rc view_of(struct cf_core *core, const struct cf_rotation *r,
     struct cf_env env = {0};
     memset(out, 0, sizeof(*out));
     out->rot = *r;
-    enum cf_rc rc = core->store->ops->env_get(core->store, r->project_id, r->env_id, &env, err);
+    enum cf_rc rc = cf_store_env_get(core->store, r->project_id, r->env_id, &env, err);
     if (rc == CF_OK)
         cf_strlcpy(out->env_slug, env.slug, sizeof(out->env_slug));
     return rc;

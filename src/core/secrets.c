@@ -159,7 +159,7 @@ static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path,
     struct cf_plain plain = {0};
     enum cf_rc rc;
 
-    rc = st->ops->env_get(st, r->project->id, env_slug, &env, err);
+    rc = cf_store_env_get(st, r->project->id, env_slug, &env, err);
     if (rc == CF_ENOTFOUND) {
         /* To a reader that may not read there, a missing environment is the refusal of an
          * existing one. */
@@ -173,12 +173,12 @@ static enum cf_rc resolve_ref(void *ctx, const char *env_slug, const char *path,
     rc = cf_authz_check(r->core, r->who, CF_ACTION_READ, r->project->id, &env, path, err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->folder_get(st, env.id, path, &folder, err);
+    rc = cf_store_folder_get(st, env.id, path, &folder, err);
     if (rc == CF_ENOTFOUND)
         return cf_err_set(err, CF_ENOTFOUND, "no folder '%s' in %s", path, env_slug);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->secret_get(st, folder.id, key, 0, &row, err);
+    rc = cf_store_secret_get(st, folder.id, key, 0, &row, err);
     if (rc == CF_ENOTFOUND)
         return cf_err_set(err, CF_ENOTFOUND, "no secret '%s' in %s:%s", key, env_slug, path);
     if (rc != CF_OK)
@@ -304,7 +304,7 @@ enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
                         scope->folder.path, err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->secret_list(st, scope->env.id, scope->folder.path, opts->recursive, &rows, err);
+    rc = cf_store_secret_list(st, scope->env.id, scope->folder.path, opts->recursive, &rows, err);
     if (rc != CF_OK)
         return rc;
     if (opts->recursive && (!who || who->kind != CF_PRINCIPAL_ADMIN))
@@ -333,7 +333,7 @@ enum cf_rc cf_secrets_get(struct cf_core *core, const struct cf_principal *who,
                         scope->folder.path, err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->secret_get(st, scope->folder.id, key, version, &row, err);
+    rc = cf_store_secret_get(st, scope->folder.id, key, version, &row, err);
     if (rc == CF_ENOTFOUND) {
         if (version > 0)
             return cf_err_set(err, CF_ENOTFOUND, "Secret with name '%s' has no version %lld", key,
@@ -383,7 +383,7 @@ enum cf_rc cf_secrets_list_imports(struct cf_core *core, const struct cf_princip
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = st->ops->import_list(st, scope->folder.id, &imports, err);
+    rc = cf_store_import_list(st, scope->folder.id, &imports, err);
     if (rc != CF_OK)
         return rc;
     if (imports.n) {
@@ -399,12 +399,12 @@ enum cf_rc cf_secrets_list_imports(struct cf_core *core, const struct cf_princip
         struct cf_folder folder;
         struct cf_secret_list rows = {0};
 
-        rc = st->ops->env_get(st, scope->project.id, imp->import_env_id, &dst->env, err);
+        rc = cf_store_env_get(st, scope->project.id, imp->import_env_id, &dst->env, err);
         if (rc == CF_ENOTFOUND)
             continue;
         if (rc != CF_OK)
             goto out;
-        rc = st->ops->folder_get(st, dst->env.id, imp->import_path, &folder, err);
+        rc = cf_store_folder_get(st, dst->env.id, imp->import_path, &folder, err);
         if (rc == CF_ENOTFOUND)
             continue;
         if (rc != CF_OK)
@@ -415,7 +415,7 @@ enum cf_rc cf_secrets_list_imports(struct cf_core *core, const struct cf_princip
             goto out;
         cf_strlcpy(dst->path, folder.path, sizeof(dst->path));
         cf_strlcpy(dst->folder_id, folder.id, sizeof(dst->folder_id));
-        rc = st->ops->secret_list(st, dst->env.id, folder.path, false, &rows, err);
+        rc = cf_store_secret_list(st, dst->env.id, folder.path, false, &rows, err);
         if (rc == CF_OK)
             rc = open_list(core, &scope->project, &rows, &dst->secrets, err);
         if (rc != CF_OK)
@@ -600,7 +600,7 @@ static enum cf_rc plan_change(struct cf_core *core, const struct cf_scope *scope
     bool exists;
 
     cf_buf_init(&p->value, CF_VALUE_MAX + 2);
-    rc = st->ops->secret_get(st, scope->folder.id, c->key, 0, &p->current, err);
+    rc = cf_store_secret_get(st, scope->folder.id, c->key, 0, &p->current, err);
     if (rc != CF_OK && rc != CF_ENOTFOUND)
         return rc;
     exists = rc == CF_OK;
@@ -752,7 +752,7 @@ enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who
                 goto out;
             writes[i] = plans[i].write;
         }
-        rc = st->ops->secret_write(st, writes, n, err);
+        rc = cf_store_secret_write(st, writes, n, err);
         if (rc != CF_ECONFLICT)
             break;
     }
@@ -791,16 +791,16 @@ static enum cf_rc load_by_id(struct cf_core *core, const struct cf_principal *wh
     if (!cf_uuid_valid(secret_id))
         return cf_err_field(err, CF_EVALIDATION, "secretId", "secretId: '%.40s' is not a UUID",
                             secret_id);
-    rc = st->ops->secret_get_by_id(st, secret_id, 0, current, err);
+    rc = cf_store_secret_get_by_id(st, secret_id, 0, current, err);
     if (rc == CF_ENOTFOUND)
         return cf_err_set(err, CF_ENOTFOUND, "Secret with ID '%s' not found", secret_id);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->project_get(st, current->project_id, &scope->project, err);
+    rc = cf_store_project_get(st, current->project_id, &scope->project, err);
     if (rc == CF_OK)
-        rc = st->ops->env_get(st, current->project_id, current->env_id, &scope->env, err);
+        rc = cf_store_env_get(st, current->project_id, current->env_id, &scope->env, err);
     if (rc == CF_OK)
-        rc = st->ops->folder_get(st, current->env_id, current->path, &scope->folder, err);
+        rc = cf_store_folder_get(st, current->env_id, current->path, &scope->folder, err);
     if (rc == CF_OK)
         rc = cf_authz_check(core, who, action, scope->project.id, &scope->env, current->path, err);
     if (rc != CF_OK) {
@@ -822,7 +822,7 @@ enum cf_rc cf_secrets_history(struct cf_core *core, const struct cf_principal *w
     rc = load_by_id(core, who, secret_id, CF_ACTION_READ, &current, scope, err);
     if (rc != CF_OK)
         return rc;
-    rc = core->store->ops->secret_history(core->store, secret_id, &rows, err);
+    rc = cf_store_secret_history(core->store, secret_id, &rows, err);
     if (rc == CF_OK)
         rc = open_list(core, &scope->project, &rows, out, err);
     cf_secret_release(&current);
@@ -834,7 +834,7 @@ enum cf_rc cf_secrets_history(struct cf_core *core, const struct cf_principal *w
 enum cf_rc cf_secrets_tags(struct cf_core *core, const char *project_id, struct cf_tag_list *out,
                            struct cf_err *err)
 {
-    return core->store->ops->tag_list(core->store, project_id, out, err);
+    return cf_store_tag_list(core->store, project_id, out, err);
 }
 
 enum cf_rc cf_secrets_rollback(struct cf_core *core, const struct cf_principal *who,
@@ -851,7 +851,7 @@ enum cf_rc cf_secrets_rollback(struct cf_core *core, const struct cf_principal *
     rc = load_by_id(core, who, secret_id, CF_ACTION_EDIT, &current, scope, err);
     if (rc != CF_OK)
         return rc;
-    rc = st->ops->secret_get_by_id(st, secret_id, version, &old, err);
+    rc = cf_store_secret_get_by_id(st, secret_id, version, &old, err);
     if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "Secret '%s' has no version %lld", current.key,
                         (long long)version);

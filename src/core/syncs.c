@@ -142,7 +142,7 @@ static enum cf_rc view_of(struct cf_core *core, const struct cf_sync *s, struct 
     struct cf_env env = {0};
     memset(out, 0, sizeof(*out));
     out->sync = *s;
-    enum cf_rc rc = core->store->ops->env_get(core->store, s->project_id, s->env_id, &env, err);
+    enum cf_rc rc = cf_store_env_get(core->store, s->project_id, s->env_id, &env, err);
     if (rc == CF_OK) {
         cf_strlcpy(out->env_slug, env.slug, sizeof(out->env_slug));
         cf_strlcpy(out->env_name, env.name, sizeof(out->env_name));
@@ -202,7 +202,7 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_principal *wh
     }
     if (rc == CF_OK && spec->environment) {
         struct cf_env env;
-        rc = st->ops->env_get(st, s->project_id, spec->environment, &env, err);
+        rc = cf_store_env_get(st, s->project_id, spec->environment, &env, err);
         if (rc == CF_ENOTFOUND)
             rc = cf_err_field(err, CF_EVALIDATION, "environment",
                               "Environment with slug '%.64s' not found", spec->environment);
@@ -213,7 +213,7 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_principal *wh
         rc = cf_path_normalize(spec->secret_path, s->folder_path, "secretPath", err);
     if (rc == CF_OK && (spec->environment || spec->secret_path)) {
         struct cf_folder folder;
-        rc = st->ops->folder_get(st, s->env_id, s->folder_path, &folder, err);
+        rc = cf_store_folder_get(st, s->env_id, s->folder_path, &folder, err);
         if (rc == CF_ENOTFOUND)
             rc = cf_err_field(err, CF_EVALIDATION, "secretPath",
                               "Folder with path '%.200s' not found", s->folder_path);

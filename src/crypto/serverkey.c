@@ -20,16 +20,16 @@ enum cf_rc cf_server_key_wrapped(struct cf_store *st, struct cf_keyring *kr, con
                                  struct cf_err *err)
 {
     *wrapped = NULL;
-    enum cf_rc rc = st->ops->meta_get(st, meta, wrapped, wrapped_len, err);
+    enum cf_rc rc = cf_store_meta_get(st, meta, wrapped, wrapped_len, err);
     if (rc != CF_ENOTFOUND)
         return rc;
     rc = cf_keyring_new_project_key(kr, label, wrapped, wrapped_len, err);
     if (rc == CF_OK)
-        rc = st->ops->meta_insert(st, meta, *wrapped, *wrapped_len, err);
+        rc = cf_store_meta_insert(st, meta, *wrapped, *wrapped_len, err);
     if (rc == CF_EEXIST) { /* another server made it first: use theirs */
         free(*wrapped);
         *wrapped = NULL;
-        rc = st->ops->meta_get(st, meta, wrapped, wrapped_len, err);
+        rc = cf_store_meta_get(st, meta, wrapped, wrapped_len, err);
     }
     if (rc != CF_OK) {
         free(*wrapped);

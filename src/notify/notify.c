@@ -463,7 +463,7 @@ static void deliver(struct cf_notifier *nf, struct cf_notice *n, const struct cf
         }
     }
     struct cf_err err;
-    if (nf->core->store->ops->notice_update(nf->core->store, n, &err) != CF_OK)
+    if (cf_store_notice_update(nf->core->store, n, &err) != CF_OK)
         cf_log_error("notification %s: cannot record the attempt: %s", n->id, err.msg);
 }
 
@@ -500,7 +500,7 @@ static enum cf_rc scan(struct cf_notifier *nf, const struct cf_channel_list *chs
             n_t = n_defaults;
             memcpy(t, defaults, sizeof(t));
             if (item->project_id[0] &&
-                st->ops->notify_thresholds_get(st, item->project_id, text, sizeof(text),
+                cf_store_notify_thresholds_get(st, item->project_id, text, sizeof(text),
                                                &ignored) == CF_OK) {
                 int got = thresholds_of(text, t, &ignored);
                 if (got > 0)
@@ -537,7 +537,7 @@ static enum cf_rc scan(struct cf_notifier *nf, const struct cf_channel_list *chs
             bool created = false;
             cf_uuid_new(notice->id);
             cf_strlcpy(notice->channel_id, ch->id, sizeof(notice->channel_id));
-            rc = st->ops->notice_claim(st, notice, &created, err);
+            rc = cf_store_notice_claim(st, notice, &created, err);
             if (created)
                 counts->created++;
         }
@@ -558,17 +558,17 @@ enum cf_rc cf_notifier_run(struct cf_notifier *nf, struct cf_notify_counts *coun
     /* One server at a time delivers (several may share a PostgreSQL store): the one holding the
      * job's lock; the notices themselves are claimed once in the store whoever scans. */
     bool held = false;
-    enum cf_rc rc = st->ops->job_lock(st, "notifications", &held, err);
+    enum cf_rc rc = cf_store_job_lock(st, "notifications", &held, err);
     if (rc == CF_OK && !held)
         rc = cf_err_set(err, CF_ECONFLICT,
                         "the notification job is running on another coffer server sharing this "
                         "database");
     if (rc == CF_OK)
-        rc = st->ops->channel_list(st, NULL, &chs, err);
+        rc = cf_store_channel_list(st, NULL, &chs, err);
     if (rc == CF_OK)
         rc = scan(nf, &chs, counts, err);
     if (rc == CF_OK)
-        rc = st->ops->notice_due(st, cf_now_ms(), DUE_BATCH, &due, err);
+        rc = cf_store_notice_due(st, cf_now_ms(), DUE_BATCH, &due, err);
     for (size_t i = 0; rc == CF_OK && i < due.n; i++)
         deliver(nf, &due.items[i], &chs, counts);
     cf_notice_list_release(&due);

@@ -58,7 +58,7 @@ typedef void (*cf_rotation_plan_fn)(void *ctx, const char *step, const char *met
                                     const char *target, const char *purpose);
 
 struct cf_rotator_ops {
-    const char *type;           /* Infisical's slug: "azure-client-secret", "postgres-credentials" */
+    const char *type; /* Infisical's slug: "azure-client-secret", "postgres-credentials" */
     const char *connection_app; /* the app of the connection it authenticates with */
     const char *const *outputs; /* the output names it fills, NULL-terminated */
     const char *secret_output;  /* the output that holds cred->secret */

@@ -62,15 +62,15 @@ static enum cf_rc verify_root_key(const struct cf_boot_opts *opts, struct cf_boo
     snprintf(new_path, sizeof(new_path), "%s/%s", opts->data_dir, NEW_KEY_FILE);
     snprintf(cur_path, sizeof(cur_path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
 
-    rc = st->ops->meta_get(st, META_ROOT_CHECK, &check, &check_len, err);
+    rc = cf_store_meta_get(st, META_ROOT_CHECK, &check, &check_len, err);
     if (rc == CF_ENOTFOUND) {
         rc = cf_keyring_make_check(boot->keyring, &check, &check_len, err);
         if (rc == CF_OK)
-            rc = st->ops->meta_insert(st, META_ROOT_CHECK, check, check_len, err);
+            rc = cf_store_meta_insert(st, META_ROOT_CHECK, check, check_len, err);
         if (rc == CF_EEXIST) { /* another process initialised the store at the same moment */
             free(check);
             check = NULL;
-            rc = st->ops->meta_get(st, META_ROOT_CHECK, &check, &check_len, err);
+            rc = cf_store_meta_get(st, META_ROOT_CHECK, &check, &check_len, err);
         } else {
             goto out;
         }
@@ -145,7 +145,7 @@ fail:
 void cf_boot_close(struct cf_boot *boot)
 {
     if (boot->store)
-        boot->store->ops->close(boot->store);
+        cf_store_close(boot->store);
     cf_keyring_free(boot->keyring);
     if (boot->lock_fd >= 0)
         close(boot->lock_fd);

@@ -108,9 +108,9 @@ static int migrate(const char *from, const char *to)
     status = 0;
 out:
     if (dst)
-        dst->ops->close(dst);
+        cf_store_close(dst);
     if (src)
-        src->ops->close(src);
+        cf_store_close(src);
     return status;
 }
 
@@ -137,7 +137,7 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
     struct cf_store *st = boot.store;
     if (cf_keyring_from_bytes(key, &next, &err) != CF_OK ||
         cf_keyring_make_check(next, &check, &check_len, &err) != CF_OK ||
-        st->ops->project_list(st, &projects, &err) != CF_OK)
+        cf_store_project_list(st, &projects, &err) != CF_OK)
         goto out;
     updates = calloc(projects.n + cf_server_keys_n, sizeof(*updates));
     if (!updates) {
@@ -162,7 +162,7 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
         uint8_t *stored = NULL;
         size_t stored_len = 0;
         enum cf_rc found =
-            st->ops->meta_get(st, cf_server_keys[k].meta, &stored, &stored_len, &err);
+            cf_store_meta_get(st, cf_server_keys[k].meta, &stored, &stored_len, &err);
         if (found == CF_ENOTFOUND)
             continue;
         if (found != CF_OK)
@@ -193,7 +193,7 @@ static int rotate_root_key(const struct cf_boot_opts *opts)
         fflush(stdout);
         sodium_memzero(text, sizeof(text));
     }
-    if (st->ops->rewrap_keys(st, updates, n_updates, check, check_len, &err) != CF_OK)
+    if (cf_store_rewrap_keys(st, updates, n_updates, check, check_len, &err) != CF_OK)
         goto out;
     if (opts->root_key_b64) {
         fprintf(stderr,

@@ -5,6 +5,7 @@
 
 #include "store/connections.h"
 #include "store/sqldb.h"
+#include "store/sqlrun.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -12,32 +13,17 @@
     "id, name, app, method, description, public_fields, expires_at, expires_learned, created_at,"  \
     " updated_at, checked_at, check_ok, check_result, version"
 
-#define A_TEXT(s)                                                                                  \
-    {                                                                                              \
-        .type = 't', .text = (s)                                                                   \
-    }
-#define A_INT(v)                                                                                   \
-    {                                                                                              \
-        .type = 'i', .num = (int64_t)(v)                                                           \
-    }
-#define ARGS(...)                                                                                  \
-    (const struct sq_arg[]){__VA_ARGS__},                                                          \
-        sizeof((const struct sq_arg[]){__VA_ARGS__}) / sizeof(struct sq_arg)
-
-/* Runs sql (a one-off statement: id -1) on this thread's connection, in a write transaction when
- * write is true. */
-static enum cf_rc run(struct cf_store *base, bool write, const char *sql, const struct sq_arg *args,
-                      size_t n_args, row_fn on_row, void *ctx, int64_t *count, struct cf_err *err)
+/* Runs stmt on this thread's connection, in a write transaction when write is true. */
+static enum cf_rc run(struct cf_store *base, bool write, struct sql_stmt *stmt,
+                      const struct sq_arg *args, size_t n_args, row_fn on_row, void *ctx,
+                      int64_t *count, struct cf_err *err)
 {
-    struct sql_store *st = (struct sql_store *)base;
     struct db_conn *c;
-    enum cf_rc rc = st->drv->conn_get(st, &c, err);
+    enum cf_rc rc = write ? sql_tx_begin(base, &c, err) : sql_conn_get(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    if (write && (rc = st->drv->begin(c, err)) != CF_OK)
-        return rc;
-    rc = st->drv->run(c, -1, sql, args, n_args, on_row, ctx, count, err);
-    return write ? st->drv->end(c, rc, err) : rc;
+    rc = sql_run(c, stmt, args, n_args, on_row, ctx, count, err);
+    return write ? sql_tx_end(c, rc, err) : rc;
 }
 
 static enum cf_rc read_connection(const struct db_row *row, void *item)
@@ -67,29 +53,6 @@ static enum cf_rc read_connection(const struct db_row *row, void *item)
     return rc;
 }
 
-/* Collects connections into a growing list. */
-struct collector {
-    struct cf_connection_list *list;
-    size_t cap;
-};
-
-static enum cf_rc collect(const struct db_row *row, void *ctx)
-{
-    struct collector *col = ctx;
-    struct cf_connection_list *l = col->list;
-    if (l->n == col->cap) {
-        size_t cap = col->cap ? col->cap * 2 : 8;
-        struct cf_connection *grown = realloc(l->items, cap * sizeof(*grown));
-        if (!grown)
-            return CF_ENOMEM;
-        l->items = grown;
-        col->cap = cap;
-    }
-    struct cf_connection *c = &l->items[l->n++];
-    memset(c, 0, sizeof(*c));
-    return read_connection(row, c);
-}
-
 void cf_connection_list_release(struct cf_connection_list *l)
 {
     free(l->items);
@@ -102,12 +65,14 @@ static enum cf_rc not_found(const char *id, struct cf_err *err)
     return cf_err_set(err, CF_ENOTFOUND, "app connection '%s' not found", id);
 }
 
+static struct sql_stmt ST_CONNECTION_INSERT =
+    SQL_STMT("INSERT INTO app_connections (" COLS ", credentials) VALUES (?1, ?2, ?3, ?4, ?5,"
+             " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)");
+
 enum cf_rc cf_store_connection_create(struct cf_store *st, const struct cf_connection *c,
                                       const char *sealed, struct cf_err *err)
 {
-    return run(st, true,
-               "INSERT INTO app_connections (" COLS ", credentials) VALUES (?1, ?2, ?3, ?4, ?5,"
-               " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    return run(st, true, &ST_CONNECTION_INSERT,
                ARGS(A_TEXT(c->id), A_TEXT(c->name), A_TEXT(c->app), A_TEXT(c->method),
                     A_TEXT(c->description), A_TEXT(c->public_fields), A_INT(c->expires_at),
                     A_INT(c->expires_learned), A_INT(c->created_at), A_INT(c->updated_at),
@@ -116,13 +81,16 @@ enum cf_rc cf_store_connection_create(struct cf_store *st, const struct cf_conne
                NULL, NULL, NULL, err);
 }
 
+static struct sql_stmt ST_CONNECTION_GET =
+    SQL_STMT("SELECT " COLS " FROM app_connections WHERE id = ?1");
+
 enum cf_rc cf_store_connection_get(struct cf_store *st, const char *id, struct cf_connection *out,
                                    struct cf_err *err)
 {
-    struct cf_connection_list l = {0};
-    struct collector col = {.list = &l};
-    enum cf_rc rc = run(st, false, "SELECT " COLS " FROM app_connections WHERE id = ?1",
-                        ARGS(A_TEXT(id)), collect, &col, NULL, err);
+    struct sql_collector col = {.size = sizeof(struct cf_connection), .read = read_connection};
+    enum cf_rc rc =
+        run(st, false, &ST_CONNECTION_GET, ARGS(A_TEXT(id)), sql_collect, &col, NULL, err);
+    struct cf_connection_list l = {.items = col.items, .n = col.n};
     if (rc == CF_OK && l.n == 0)
         rc = not_found(id, err);
     if (rc == CF_OK)
@@ -150,12 +118,15 @@ static enum cf_rc read_sealed(const struct db_row *row, void *ctx)
     return CF_OK;
 }
 
+static struct sql_stmt ST_CONNECTION_SEALED =
+    SQL_STMT("SELECT credentials FROM app_connections WHERE id = ?1");
+
 enum cf_rc cf_store_connection_sealed(struct cf_store *st, const char *id, char **sealed,
                                       struct cf_err *err)
 {
     struct sealed_text s = {0};
-    enum cf_rc rc = run(st, false, "SELECT credentials FROM app_connections WHERE id = ?1",
-                        ARGS(A_TEXT(id)), read_sealed, &s, NULL, err);
+    enum cf_rc rc =
+        run(st, false, &ST_CONNECTION_SEALED, ARGS(A_TEXT(id)), read_sealed, &s, NULL, err);
     if (rc == CF_OK && !s.text)
         rc = not_found(id, err);
     if (rc == CF_ENOMEM)
@@ -166,12 +137,13 @@ enum cf_rc cf_store_connection_sealed(struct cf_store *st, const char *id, char 
     return rc;
 }
 
-static enum cf_rc list_of(struct cf_store *st, const char *sql, const struct sq_arg *args,
+static enum cf_rc list_of(struct cf_store *st, struct sql_stmt *stmt, const struct sq_arg *args,
                           size_t n_args, struct cf_connection_list *out, struct cf_err *err)
 {
-    struct collector col = {.list = out};
-    memset(out, 0, sizeof(*out));
-    enum cf_rc rc = run(st, false, sql, args, n_args, collect, &col, NULL, err);
+    struct sql_collector col = {.size = sizeof(struct cf_connection), .read = read_connection};
+    enum cf_rc rc = run(st, false, stmt, args, n_args, sql_collect, &col, NULL, err);
+    out->items = col.items;
+    out->n = col.n;
     if (rc == CF_ESTORE || rc == CF_ENOMEM)
         cf_err_set(err, rc, "cannot read app connections: %s", cf_rc_str(rc));
     if (rc != CF_OK)
@@ -179,49 +151,55 @@ static enum cf_rc list_of(struct cf_store *st, const char *sql, const struct sq_
     return rc;
 }
 
+static struct sql_stmt ST_CONNECTION_LIST_APP =
+    SQL_STMT("SELECT " COLS " FROM app_connections WHERE app = ?1 ORDER BY name");
+static struct sql_stmt ST_CONNECTION_LIST =
+    SQL_STMT("SELECT " COLS " FROM app_connections ORDER BY name");
+
 enum cf_rc cf_store_connection_list(struct cf_store *st, const char *app,
                                     struct cf_connection_list *out, struct cf_err *err)
 {
     if (app)
-        return list_of(st, "SELECT " COLS " FROM app_connections WHERE app = ?1 ORDER BY name",
-                       ARGS(A_TEXT(app)), out, err);
-    return list_of(st, "SELECT " COLS " FROM app_connections ORDER BY name", NULL, 0, out, err);
+        return list_of(st, &ST_CONNECTION_LIST_APP, ARGS(A_TEXT(app)), out, err);
+    return list_of(st, &ST_CONNECTION_LIST, NO_ARGS, out, err);
 }
+
+static struct sql_stmt ST_CONNECTION_EXPIRING =
+    SQL_STMT("SELECT " COLS " FROM app_connections WHERE expires_at > 0 AND expires_at <= ?1"
+             " ORDER BY expires_at, name");
 
 enum cf_rc cf_store_connection_expiring(struct cf_store *st, int64_t until,
                                         struct cf_connection_list *out, struct cf_err *err)
 {
-    return list_of(st,
-                   "SELECT " COLS " FROM app_connections WHERE expires_at > 0 AND expires_at <= ?1"
-                   " ORDER BY expires_at, name",
-                   ARGS(A_INT(until)), out, err);
+    return list_of(st, &ST_CONNECTION_EXPIRING, ARGS(A_INT(until)), out, err);
 }
 
 /* A write of one row: CF_ENOTFOUND when it changed none. */
-static enum cf_rc write_one(struct cf_store *st, const char *id, const char *sql,
+static enum cf_rc write_one(struct cf_store *st, const char *id, struct sql_stmt *stmt,
                             const struct sq_arg *args, size_t n_args, struct cf_err *err)
 {
     int64_t changes = 0;
-    enum cf_rc rc = run(st, true, sql, args, n_args, NULL, NULL, &changes, err);
+    enum cf_rc rc = run(st, true, stmt, args, n_args, NULL, NULL, &changes, err);
     if (rc == CF_OK && changes == 0)
         rc = not_found(id, err);
     return rc;
 }
 
+static struct sql_stmt ST_CONNECTION_UPDATE = SQL_STMT(
+    "UPDATE app_connections SET name = ?2, method = ?3, description = ?4, public_fields = ?5,"
+    " expires_at = ?6, expires_learned = ?7, updated_at = ?8, checked_at = ?9, check_ok = ?10,"
+    " check_result = ?11, version = ?12, credentials = COALESCE(?13, credentials)"
+    " WHERE id = ?1 AND version = ?12 - 1");
+
 enum cf_rc cf_store_connection_update(struct cf_store *st, const struct cf_connection *c,
                                       const char *sealed, struct cf_err *err)
 {
     enum cf_rc rc = write_one(
-        st, c->id,
-        "UPDATE app_connections SET name = ?2, method = ?3, description = ?4, public_fields = ?5,"
-        " expires_at = ?6, expires_learned = ?7, updated_at = ?8, checked_at = ?9, check_ok = ?10,"
-        " check_result = ?11, version = ?12, credentials = COALESCE(?13, credentials)"
-        " WHERE id = ?1 AND version = ?12 - 1",
+        st, c->id, &ST_CONNECTION_UPDATE,
         ARGS(A_TEXT(c->id), A_TEXT(c->name), A_TEXT(c->method), A_TEXT(c->description),
              A_TEXT(c->public_fields), A_INT(c->expires_at), A_INT(c->expires_learned),
              A_INT(c->updated_at), A_INT(c->checked_at), A_INT(c->check_ok),
-             A_TEXT(c->check_result), A_INT(c->version),
-             {.type = 'n', .text = sealed ? sealed : ""}),
+             A_TEXT(c->check_result), A_INT(c->version), A_NULLABLE(sealed ? sealed : "")),
         err);
     if (rc == CF_ENOTFOUND) {
         /* gone, or another update came first */
@@ -234,23 +212,28 @@ enum cf_rc cf_store_connection_update(struct cf_store *st, const struct cf_conne
     return rc;
 }
 
+static struct sql_stmt ST_CONNECTION_CHECKED_EXPIRY =
+    SQL_STMT("UPDATE app_connections SET checked_at = ?2, check_ok = ?3,"
+             " check_result = ?4, expires_at = ?5, expires_learned = 1 WHERE id = ?1");
+static struct sql_stmt ST_CONNECTION_CHECKED =
+    SQL_STMT("UPDATE app_connections SET checked_at = ?2, check_ok = ?3, check_result = ?4"
+             " WHERE id = ?1");
+
 enum cf_rc cf_store_connection_checked(struct cf_store *st, const char *id, int64_t checked_at,
                                        bool ok, const char *result, int64_t expires_at,
                                        struct cf_err *err)
 {
     if (expires_at >= 0)
         return write_one(
-            st, id,
-            "UPDATE app_connections SET checked_at = ?2, check_ok = ?3,"
-            " check_result = ?4, expires_at = ?5, expires_learned = 1 WHERE id = ?1",
+            st, id, &ST_CONNECTION_CHECKED_EXPIRY,
             ARGS(A_TEXT(id), A_INT(checked_at), A_INT(ok), A_TEXT(result), A_INT(expires_at)), err);
-    return write_one(st, id,
-                     "UPDATE app_connections SET checked_at = ?2, check_ok = ?3, check_result = ?4"
-                     " WHERE id = ?1",
+    return write_one(st, id, &ST_CONNECTION_CHECKED,
                      ARGS(A_TEXT(id), A_INT(checked_at), A_INT(ok), A_TEXT(result)), err);
 }
 
+static struct sql_stmt ST_CONNECTION_DELETE = SQL_STMT("DELETE FROM app_connections WHERE id = ?1");
+
 enum cf_rc cf_store_connection_delete(struct cf_store *st, const char *id, struct cf_err *err)
 {
-    return write_one(st, id, "DELETE FROM app_connections WHERE id = ?1", ARGS(A_TEXT(id)), err);
+    return write_one(st, id, &ST_CONNECTION_DELETE, ARGS(A_TEXT(id)), err);
 }

@@ -1,8 +1,8 @@
-/* The PostgreSQL driver of the store (sqldb.h; the operations are in sql.c), over libpq.
+/* The PostgreSQL driver of the store (sqldb.h; the operations are in the domain files), over libpq.
  *
  * Connections: one per thread that uses the store, opened on its first call and kept in a pthread
  * key (closed by the key's destructor when the thread exits), at most pool_size of them; a thread
- * beyond the pool gets CF_EUNAVAIL. Each connection prepares sql.c's statements on first use (?N
+ * beyond the pool gets CF_EUNAVAIL. Each connection prepares the cached statements on first use (?N
  * rewritten to $N) with explicit parameter types (int8, text, bytea) and reads results in binary. A
  * connection that broke (the server restarted, the network failed) is dropped and reopened on the
  * next call, so a node recovers by itself when the database returns; meanwhile every call fails at
@@ -371,7 +371,7 @@ static enum cf_rc finish_query(struct pg_conn *c, bool sent, PGresult **res, str
     return rc;
 }
 
-/* sql.c's SQL with ?N parameters as $N (outside quoted literals). Caller frees. */
+/* A statement's SQL with ?N parameters as $N (outside quoted literals). Caller frees. */
 static char *dollar_params(const char *sql)
 {
     size_t n = strlen(sql);
@@ -805,7 +805,7 @@ enum cf_rc cf_postgres_open(const char *dsn, int timeout_ms, int pool_size, stru
     if (rc == CF_OK)
         rc = migrate(st, pg_conn_of(c), err);
     if (rc != CF_OK) {
-        st->sql.base.ops->close(&st->sql.base);
+        cf_store_close(&st->sql.base);
         return rc;
     }
     *out = &st->sql.base;

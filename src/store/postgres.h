@@ -8,7 +8,7 @@
 
 /* Connects to the database named by dsn (a libpq URI; the password is never shown in messages),
  * applies pending migrations under a lock shared by every node, and returns the store in *out
- * (released with (*out)->ops->close). timeout_ms <= 0 means 5000: the longest a connection attempt,
+ * (released with cf_store_close). timeout_ms <= 0 means 5000: the longest a connection attempt,
  * a statement or a lock wait may take. pool_size <= 0 means 16: the most connections this process
  * opens. CF_EUNAVAIL when the database cannot be reached; CF_ESTORE when its schema is newer than
  * this binary or a migration fails. */

@@ -1,7 +1,9 @@
-/* Internal to src/store: the SQL drivers under the store's operations. sql.c holds every operation
- * of store.h once, as SQL (one statement table) plus row readers; a driver (sqlite.c, postgres.c)
- * runs those statements on its database: it owns connections, binding, transactions and error
- * mapping. Nothing outside src/store includes this header.
+/* Internal to src/store: the SQL drivers under the store's operations. The operations of store.h
+ * are written once, as SQL with row readers, in domain files (meta.c, tree.c, secrets.c,
+ * identities.c, tokens.c, memberships.c, notifications.c, audit.c, copy.c, connections.c,
+ * syncs.c), each statement beside the code that runs it and run through sqlrun.h; a driver
+ * (sqlite.c, postgres.c) runs those statements on its database: it owns connections, binding,
+ * transactions and error mapping. Nothing outside src/store includes this header.
  *
  * The SQL of the table is written for SQLite and PostgreSQL alike: ?N parameters (the PostgreSQL
  * driver rewrites them to $N), integers 0/1 for booleans, ON CONFLICT upserts, no dialect
@@ -17,14 +19,15 @@
 #include "store/store.h"
 #include "util/err.h"
 
-/* Statements of sql.c's table have ids below this: drivers size their statement caches by it. */
+/* Cached statements have ids below this (a slot each, taken on first run, see sqlrun.h): drivers
+ * size their statement caches by it. */
 #define SQL_STMT_MAX 128
 
 /* The most parameters a statement may bind: drivers size their parameter arrays by it and refuse
  * a statement with more (CF_ESTORE), as does a store copy for a table with more columns. */
 #define SQL_PARAMS_MAX 48
 
-/* One bound parameter; built with the A_* macros of sql.c, passed as ARGS(...). */
+/* One bound parameter; built with the A_* macros of sqlrun.h, passed as ARGS(...). */
 struct sq_arg {
     char type; /* 't' text, 'n' text with "" bound as NULL, 'i' integer, 'b' blob, 'B' blob with
                   an empty one bound as NULL */
@@ -119,21 +122,23 @@ struct db_driver {
     void (*close)(struct sql_store *st);
 };
 
-/* A token waiting for the group commit of sql.c. */
+/* A token waiting for the group commit of tokens.c. */
 struct token_job;
 
-/* The part of a store sql.c owns: the first member of each driver's store struct. */
+/* The driver-independent part of a store (meta.c, tokens.c): the first member of each driver's
+ * store struct. */
 struct sql_store {
     struct cf_store base; /* first: a struct cf_store * is a struct sql_store * */
     const struct db_driver *drv;
-    /* Group commit of new access tokens (see sq_token_create in sql.c). */
+    /* Group commit of new access tokens (see cf_store_token_create in tokens.c). */
     pthread_mutex_t jobs_lock;
     pthread_cond_t jobs_done;
     struct token_job *jobs; /* waiting to be written */
     bool committing;        /* a thread is writing a batch */
 };
 
-/* Sets up the sql.c part of a driver's store: base.ops, drv, the group-commit state. */
+/* Sets up the driver-independent part of a store (meta.c): backend, drv, the group-commit
+ * state. */
 enum cf_rc sql_store_init(struct sql_store *st, const struct db_driver *drv, struct cf_err *err);
 /* Releases what sql_store_init set up. */
 void sql_store_release(struct sql_store *st);

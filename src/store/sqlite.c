@@ -1,12 +1,12 @@
-/* The SQLite driver of the store (sqldb.h; the operations are in sql.c). One connection per thread,
- * opened on the thread's first call and kept in a pthread key whose destructor closes it when the
- * thread exits; every connection caches its prepared statements (SQLITE_PREPARE_PERSISTENT) and
- * resets them after each use. Connections run in WAL mode with foreign keys on and
- * synchronous=FULL, so a commit that returned survives kill -9 and power loss. Every write runs
- * inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error): writers queue on the database lock for
- * busy_timeout_ms and readers never block. Schema migrations (sqlite.h) are applied at open in one
- * such transaction, so two processes starting at once apply them exactly once. Error mapping lives
- * in db_error only. */
+/* The SQLite driver of the store (sqldb.h; the operations are in the domain files). One connection
+ * per thread, opened on the thread's first call and kept in a pthread key whose destructor closes
+ * it when the thread exits; every connection caches its prepared statements
+ * (SQLITE_PREPARE_PERSISTENT) and resets them after each use. Connections run in WAL mode with
+ * foreign keys on and synchronous=FULL, so a commit that returned survives kill -9 and power loss.
+ * Every write runs inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error): writers queue on the
+ * database lock for busy_timeout_ms and readers never block. Schema migrations (sqlite.h) are
+ * applied at open in one such transaction, so two processes starting at once apply them exactly
+ * once. Error mapping lives in db_error only. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +23,7 @@
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
 
-/* The driver's own statements, cached after sql.c's. */
+/* The driver's own statements, cached after the SQL_STMT_MAX slots of the domain files'. */
 enum { SQ_BEGIN = SQL_STMT_MAX, SQ_COMMIT, SQ_ROLLBACK, SQ_JOURNAL_MODE, SQ_STMT_COUNT };
 static const char *const own_sql[SQ_STMT_COUNT - SQL_STMT_MAX] = {
     [SQ_BEGIN - SQL_STMT_MAX] = "BEGIN IMMEDIATE",
@@ -500,7 +500,7 @@ enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store
     if (rc == CF_OK)
         rc = migrate(st, c, err);
     if (rc != CF_OK) {
-        st->sql.base.ops->close(&st->sql.base);
+        cf_store_close(&st->sql.base);
         return rc;
     }
     *out = &st->sql.base;

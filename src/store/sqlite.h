@@ -21,7 +21,7 @@ extern const struct cf_store_migration cf_store_migrations[];
 extern const size_t cf_store_migrations_n;
 
 /* Opens (creating when missing) the SQLite database file at path, applies pending migrations and
- * returns the store in *out (released with (*out)->ops->close). busy_timeout_ms <= 0 means 5000.
+ * returns the store in *out (released with cf_store_close). busy_timeout_ms <= 0 means 5000.
  * CF_ESTORE when the file is not a usable database or its schema is newer than this binary;
  * CF_EUNAVAIL when it stays locked. */
 enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store **out,

@@ -31,7 +31,7 @@ static enum cf_rc bind_rules(struct cf_store *st, struct cf_membership *m, struc
         if (!rule->env_slug[0])
             continue;
         struct cf_env env;
-        enum cf_rc rc = st->ops->env_get(st, m->project_id, rule->env_slug, &env, err);
+        enum cf_rc rc = cf_store_env_get(st, m->project_id, rule->env_slug, &env, err);
         if (rc != CF_OK && rc != CF_ENOTFOUND)
             return rc;
         cf_strlcpy(rule->env_id, rc == CF_OK ? env.id : CF_RULE_ENV_UNRESOLVED,
@@ -39,7 +39,7 @@ static enum cf_rc bind_rules(struct cf_store *st, struct cf_membership *m, struc
         rule->env_slug[0] = '\0';
         legacy = true;
     }
-    return legacy ? st->ops->membership_put(st, m, err) : CF_OK;
+    return legacy ? cf_store_membership_put(st, m, err) : CF_OK;
 }
 
 /* Runs once per open, after the migrations: every membership of every project. Idempotent (a bound
@@ -47,10 +47,10 @@ static enum cf_rc bind_rules(struct cf_store *st, struct cf_membership *m, struc
 static enum cf_rc bind_legacy_rules(struct cf_store *st, struct cf_err *err)
 {
     struct cf_project_list projects = {0};
-    enum cf_rc rc = st->ops->project_list(st, &projects, err);
+    enum cf_rc rc = cf_store_project_list(st, &projects, err);
     for (size_t p = 0; rc == CF_OK && p < projects.n; p++) {
         struct cf_membership_list members = {0};
-        rc = st->ops->membership_list(st, NULL, projects.items[p].id, &members, err);
+        rc = cf_store_membership_list(st, NULL, projects.items[p].id, &members, err);
         for (size_t i = 0; rc == CF_OK && i < members.n; i++)
             rc = bind_rules(st, &members.items[i], err);
         cf_membership_list_release(&members);
@@ -103,7 +103,7 @@ enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store *
     if (rc == CF_OK)
         rc = bind_legacy_rules(*out, err);
     if (rc != CF_OK && *out) {
-        (*out)->ops->close(*out);
+        cf_store_close(*out);
         *out = NULL;
     }
     return rc;

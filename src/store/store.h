@@ -1,7 +1,7 @@
 /* The storage interface: every operation Coffer performs on its database, in domain terms, each one
- * transaction. No SQL, no backend type and no JSON crosses it. Backends implement struct
- * cf_store_ops (sql.c, over the SQLite or PostgreSQL driver of sqldb.h) and embed struct cf_store
- * as their first member.
+ * transaction. No SQL, no backend type and no JSON crosses it. The functions are written once, in
+ * the domain files of src/store, over the SQLite or PostgreSQL driver of sqldb.h (cf_store_open
+ * picks it); a driver's store embeds struct cf_store as its first member.
  *
  * Values arrive and leave sealed (see crypto/keyring.h): the store never sees plaintext.
  *
@@ -444,265 +444,266 @@ struct cf_key_update {
 
 struct cf_store;
 
-struct cf_store_ops {
-    void (*close)(struct cf_store *st);
-    /* Cheap liveness probe for /api/status. */
-    enum cf_rc (*ping)(struct cf_store *st, struct cf_err *err);
-    /* Background jobs (expiry notices, ...) run on one server at a time: takes the named job's
-     * lock when no other server holds it (*held true) and keeps it while this process's database
-     * session lives; a server that dies loses it, and another one takes it on its next try. With
-     * SQLite (one server per database) *held is always true. */
-    enum cf_rc (*job_lock)(struct cf_store *st, const char *job, bool *held, struct cf_err *err);
+/* Closes every connection of st and frees it; NULL is a no-op. */
+void cf_store_close(struct cf_store *st);
+/* Cheap liveness probe for /api/status. */
+enum cf_rc cf_store_ping(struct cf_store *st, struct cf_err *err);
+/* Background jobs (expiry notices, ...) run on one server at a time: takes the named job's
+ * lock when no other server holds it (*held true) and keeps it while this process's database
+ * session lives; a server that dies loses it, and another one takes it on its next try. With
+ * SQLite (one server per database) *held is always true. */
+enum cf_rc cf_store_job_lock(struct cf_store *st, const char *job, bool *held, struct cf_err *err);
 
-    /* Server-wide values (admin token hash, root key check). *value is malloc'd. */
-    enum cf_rc (*meta_get)(struct cf_store *st, const char *name, uint8_t **value, size_t *len,
-                           struct cf_err *err);
-    /* Inserts or replaces. */
-    enum cf_rc (*meta_put)(struct cf_store *st, const char *name, const uint8_t *value, size_t len,
-                           struct cf_err *err);
-    /* Inserts only if absent: CF_EEXIST otherwise (first-start races). */
-    enum cf_rc (*meta_insert)(struct cf_store *st, const char *name, const uint8_t *value,
-                              size_t len, struct cf_err *err);
-    /* Replaces the value of name only while it is still expected (expected_len bytes):
-     * CF_ECONFLICT when it changed meanwhile (or is gone), and nothing is written. */
-    enum cf_rc (*meta_swap)(struct cf_store *st, const char *name, const uint8_t *expected,
-                            size_t expected_len, const uint8_t *value, size_t len,
-                            struct cf_err *err);
-    /* Replaces every project's wrapped key and the root key check in one transaction. */
-    enum cf_rc (*rewrap_keys)(struct cf_store *st, const struct cf_key_update *updates, size_t n,
-                              const uint8_t *root_check, size_t root_check_len, struct cf_err *err);
-
-    /* Creates the project, its environments (with their root folders "/") in one transaction. */
-    enum cf_rc (*project_create)(struct cf_store *st, const struct cf_project *project,
-                                 const struct cf_env *envs, size_t n_envs, struct cf_err *err);
-    /* Finds by id, or by slug when id_or_slug is not a UUID. */
-    enum cf_rc (*project_get)(struct cf_store *st, const char *id_or_slug, struct cf_project *out,
-                              struct cf_err *err);
-    enum cf_rc (*project_list)(struct cf_store *st, struct cf_project_list *out,
-                               struct cf_err *err);
-    /* Deletes the project and everything in it. */
-    enum cf_rc (*project_delete)(struct cf_store *st, const char *project_id, struct cf_err *err);
-
-    /* Creates the environment and its root folder; position is appended when env->position <= 0. */
-    enum cf_rc (*env_create)(struct cf_store *st, const struct cf_env *env, struct cf_err *err);
-    enum cf_rc (*env_list)(struct cf_store *st, const char *project_id, struct cf_env_list *out,
-                           struct cf_err *err);
-    /* Finds by id, or by slug when id_or_slug is not a UUID. */
-    enum cf_rc (*env_get)(struct cf_store *st, const char *project_id, const char *id_or_slug,
-                          struct cf_env *out, struct cf_err *err);
-    /* Sets slug and name of env->id, and moves it to env->position (1..n; others renumbered
-     * densely). */
-    enum cf_rc (*env_update)(struct cf_store *st, const struct cf_env *env, struct cf_err *err);
-    /* Deletes the environment with its folders and secrets; positions renumbered. */
-    enum cf_rc (*env_delete)(struct cf_store *st, const char *env_id, struct cf_err *err);
-
-    /* Creates a folder; its parent (folder->parent_id) must exist. CF_EEXIST on a duplicate path.
-     */
-    enum cf_rc (*folder_create)(struct cf_store *st, const struct cf_folder *folder,
-                                struct cf_err *err);
-    enum cf_rc (*folder_get)(struct cf_store *st, const char *env_id, const char *path,
-                             struct cf_folder *out, struct cf_err *err);
-    /* Direct children of path (all descendants when recursive), ordered by path. */
-    enum cf_rc (*folder_list)(struct cf_store *st, const char *env_id, const char *path,
-                              bool recursive, struct cf_folder_list *out, struct cf_err *err);
-    /* Deletes the folder, its descendants and their secrets and imports. */
-    enum cf_rc (*folder_delete)(struct cf_store *st, const char *folder_id, struct cf_err *err);
-
-    /* Applies every write or none. */
-    enum cf_rc (*secret_write)(struct cf_store *st, const struct cf_secret_write *writes, size_t n,
-                               struct cf_err *err);
-    /* Current version of each secret in the folder at path (and its descendant folders when
-     * recursive), ordered by path then key. */
-    enum cf_rc (*secret_list)(struct cf_store *st, const char *env_id, const char *path,
-                              bool recursive, struct cf_secret_list *out, struct cf_err *err);
-    /* A secret by folder and key: its current version, or the given version when version > 0. */
-    enum cf_rc (*secret_get)(struct cf_store *st, const char *folder_id, const char *key,
-                             int64_t version, struct cf_secret *out, struct cf_err *err);
-    /* A secret by id: its current version, or the given version when version > 0. */
-    enum cf_rc (*secret_get_by_id)(struct cf_store *st, const char *secret_id, int64_t version,
-                                   struct cf_secret *out, struct cf_err *err);
-    /* Every version of a secret, newest first. */
-    enum cf_rc (*secret_history)(struct cf_store *st, const char *secret_id,
-                                 struct cf_secret_list *out, struct cf_err *err);
-    /* The current versions, in every project (project_id NULL) or one, that expire by `until` (ms,
-     * expired ones included) or whose rotation reminder falls due by then (created_at + the
-     * interval); unordered. */
-    enum cf_rc (*secret_expiring)(struct cf_store *st, const char *project_id, int64_t until,
-                                  struct cf_secret_list *out, struct cf_err *err);
-    /* Every secret of a project, in all its environments and folders: the current version's
-     * metadata and the number of versions, never the value. Ordered by environment position,
-     * folder path, key. An unknown project has none. */
-    enum cf_rc (*secret_inventory)(struct cf_store *st, const char *project_id,
-                                   struct cf_secret_meta_list *out, struct cf_err *err);
-
-    /* Adds an import at the end of the folder's list (import->position is ignored). CF_EEXIST when
-     * the folder already imports that environment and path. */
-    enum cf_rc (*import_create)(struct cf_store *st, const struct cf_import *import,
-                                struct cf_err *err);
-    enum cf_rc (*import_list)(struct cf_store *st, const char *folder_id,
-                              struct cf_import_list *out, struct cf_err *err);
-    enum cf_rc (*import_get)(struct cf_store *st, const char *import_id, struct cf_import *out,
+/* Server-wide values (admin token hash, root key check). *value is malloc'd. */
+enum cf_rc cf_store_meta_get(struct cf_store *st, const char *name, uint8_t **value, size_t *len,
                              struct cf_err *err);
-    enum cf_rc (*import_delete)(struct cf_store *st, const char *import_id, struct cf_err *err);
-
-    /* CF_EEXIST on a duplicate slug within the project. */
-    enum cf_rc (*tag_create)(struct cf_store *st, const struct cf_tag *tag, struct cf_err *err);
-    /* Finds by id, or by slug when id_or_slug is not a UUID. */
-    enum cf_rc (*tag_get)(struct cf_store *st, const char *project_id, const char *id_or_slug,
-                          struct cf_tag *out, struct cf_err *err);
-    enum cf_rc (*tag_list)(struct cf_store *st, const char *project_id, struct cf_tag_list *out,
-                           struct cf_err *err);
-
-    /* ---- machine identities ---- */
-
-    enum cf_rc (*identity_create)(struct cf_store *st, const struct cf_identity *identity,
-                                  struct cf_err *err);
-    enum cf_rc (*identity_get)(struct cf_store *st, const char *identity_id,
-                               struct cf_identity *out, struct cf_err *err);
-    enum cf_rc (*identity_list)(struct cf_store *st, struct cf_identity_list *out,
+/* Inserts or replaces. */
+enum cf_rc cf_store_meta_put(struct cf_store *st, const char *name, const uint8_t *value,
+                             size_t len, struct cf_err *err);
+/* Inserts only if absent: CF_EEXIST otherwise (first-start races). */
+enum cf_rc cf_store_meta_insert(struct cf_store *st, const char *name, const uint8_t *value,
+                                size_t len, struct cf_err *err);
+/* Replaces the value of name only while it is still expected (expected_len bytes):
+ * CF_ECONFLICT when it changed meanwhile (or is gone), and nothing is written. */
+enum cf_rc cf_store_meta_swap(struct cf_store *st, const char *name, const uint8_t *expected,
+                              size_t expected_len, const uint8_t *value, size_t len,
+                              struct cf_err *err);
+/* Replaces every project's wrapped key and the root key check in one transaction. */
+enum cf_rc cf_store_rewrap_keys(struct cf_store *st, const struct cf_key_update *updates, size_t n,
+                                const uint8_t *root_check, size_t root_check_len,
                                 struct cf_err *err);
-    /* Renames identity->id. */
-    enum cf_rc (*identity_update)(struct cf_store *st, const struct cf_identity *identity,
+
+/* Creates the project, its environments (with their root folders "/") in one transaction. */
+enum cf_rc cf_store_project_create(struct cf_store *st, const struct cf_project *project,
+                                   const struct cf_env *envs, size_t n_envs, struct cf_err *err);
+/* Finds by id, or by slug when id_or_slug is not a UUID. */
+enum cf_rc cf_store_project_get(struct cf_store *st, const char *id_or_slug, struct cf_project *out,
+                                struct cf_err *err);
+enum cf_rc cf_store_project_list(struct cf_store *st, struct cf_project_list *out,
+                                 struct cf_err *err);
+/* Deletes the project and everything in it. */
+enum cf_rc cf_store_project_delete(struct cf_store *st, const char *project_id, struct cf_err *err);
+
+/* Creates the environment and its root folder; position is appended when env->position <= 0. */
+enum cf_rc cf_store_env_create(struct cf_store *st, const struct cf_env *env, struct cf_err *err);
+enum cf_rc cf_store_env_list(struct cf_store *st, const char *project_id, struct cf_env_list *out,
+                             struct cf_err *err);
+/* Finds by id, or by slug when id_or_slug is not a UUID. */
+enum cf_rc cf_store_env_get(struct cf_store *st, const char *project_id, const char *id_or_slug,
+                            struct cf_env *out, struct cf_err *err);
+/* Sets slug and name of env->id, and moves it to env->position (1..n; others renumbered
+ * densely). */
+enum cf_rc cf_store_env_update(struct cf_store *st, const struct cf_env *env, struct cf_err *err);
+/* Deletes the environment with its folders and secrets; positions renumbered. */
+enum cf_rc cf_store_env_delete(struct cf_store *st, const char *env_id, struct cf_err *err);
+
+/* Creates a folder; its parent (folder->parent_id) must exist. CF_EEXIST on a duplicate path.
+ */
+enum cf_rc cf_store_folder_create(struct cf_store *st, const struct cf_folder *folder,
                                   struct cf_err *err);
-    /* Deletes the identity with its auth configuration, client secrets, tokens and memberships (so
-     * its tokens stop working at once). */
-    enum cf_rc (*identity_delete)(struct cf_store *st, const char *identity_id, struct cf_err *err);
+enum cf_rc cf_store_folder_get(struct cf_store *st, const char *env_id, const char *path,
+                               struct cf_folder *out, struct cf_err *err);
+/* Direct children of path (all descendants when recursive), ordered by path. */
+enum cf_rc cf_store_folder_list(struct cf_store *st, const char *env_id, const char *path,
+                                bool recursive, struct cf_folder_list *out, struct cf_err *err);
+/* Deletes the folder, its descendants and their secrets and imports. */
+enum cf_rc cf_store_folder_delete(struct cf_store *st, const char *folder_id, struct cf_err *err);
 
-    /* Attaches universal auth: CF_EEXIST when the identity already has it. */
-    enum cf_rc (*ua_attach)(struct cf_store *st, const struct cf_ua_config *config,
-                            struct cf_err *err);
-    /* Replaces the settings of config->identity_id (client_id is kept). */
-    enum cf_rc (*ua_update)(struct cf_store *st, const struct cf_ua_config *config,
-                            struct cf_err *err);
-    enum cf_rc (*ua_get)(struct cf_store *st, const char *identity_id, struct cf_ua_config *out,
-                         struct cf_err *err);
-    enum cf_rc (*ua_get_by_client_id)(struct cf_store *st, const char *client_id,
-                                      struct cf_ua_config *out, struct cf_err *err);
+/* Applies every write or none. */
+enum cf_rc cf_store_secret_write(struct cf_store *st, const struct cf_secret_write *writes,
+                                 size_t n, struct cf_err *err);
+/* Current version of each secret in the folder at path (and its descendant folders when
+ * recursive), ordered by path then key. */
+enum cf_rc cf_store_secret_list(struct cf_store *st, const char *env_id, const char *path,
+                                bool recursive, struct cf_secret_list *out, struct cf_err *err);
+/* A secret by folder and key: its current version, or the given version when version > 0. */
+enum cf_rc cf_store_secret_get(struct cf_store *st, const char *folder_id, const char *key,
+                               int64_t version, struct cf_secret *out, struct cf_err *err);
+/* A secret by id: its current version, or the given version when version > 0. */
+enum cf_rc cf_store_secret_get_by_id(struct cf_store *st, const char *secret_id, int64_t version,
+                                     struct cf_secret *out, struct cf_err *err);
+/* Every version of a secret, newest first. */
+enum cf_rc cf_store_secret_history(struct cf_store *st, const char *secret_id,
+                                   struct cf_secret_list *out, struct cf_err *err);
+/* The current versions, in every project (project_id NULL) or one, that expire by `until` (ms,
+ * expired ones included) or whose rotation reminder falls due by then (created_at + the
+ * interval); unordered. */
+enum cf_rc cf_store_secret_expiring(struct cf_store *st, const char *project_id, int64_t until,
+                                    struct cf_secret_list *out, struct cf_err *err);
+/* Every secret of a project, in all its environments and folders: the current version's
+ * metadata and the number of versions, never the value. Ordered by environment position,
+ * folder path, key. An unknown project has none. */
+enum cf_rc cf_store_secret_inventory(struct cf_store *st, const char *project_id,
+                                     struct cf_secret_meta_list *out, struct cf_err *err);
 
-    /* Attaches JWT auth: CF_EEXIST when the identity already has it, CF_ENOTFOUND when the identity
-     * does not exist. */
-    enum cf_rc (*jwt_auth_attach)(struct cf_store *st, const struct cf_jwt_auth_config *config,
+/* Adds an import at the end of the folder's list (import->position is ignored). CF_EEXIST when
+ * the folder already imports that environment and path. */
+enum cf_rc cf_store_import_create(struct cf_store *st, const struct cf_import *import,
                                   struct cf_err *err);
-    /* Replaces the settings of config->identity_id; CF_ENOTFOUND when it has no JWT auth. */
-    enum cf_rc (*jwt_auth_update)(struct cf_store *st, const struct cf_jwt_auth_config *config,
-                                  struct cf_err *err);
-    enum cf_rc (*jwt_auth_get)(struct cf_store *st, const char *identity_id,
-                               struct cf_jwt_auth_config *out, struct cf_err *err);
+enum cf_rc cf_store_import_list(struct cf_store *st, const char *folder_id,
+                                struct cf_import_list *out, struct cf_err *err);
+enum cf_rc cf_store_import_get(struct cf_store *st, const char *import_id, struct cf_import *out,
+                               struct cf_err *err);
+enum cf_rc cf_store_import_delete(struct cf_store *st, const char *import_id, struct cf_err *err);
 
-    /* Kubernetes auth, as JWT auth: CF_EEXIST / CF_ENOTFOUND alike. */
-    enum cf_rc (*kubernetes_auth_attach)(struct cf_store *st,
-                                         const struct cf_k8s_auth_config *config,
-                                         struct cf_err *err);
-    enum cf_rc (*kubernetes_auth_update)(struct cf_store *st,
-                                         const struct cf_k8s_auth_config *config,
-                                         struct cf_err *err);
-    enum cf_rc (*kubernetes_auth_get)(struct cf_store *st, const char *identity_id,
-                                      struct cf_k8s_auth_config *out, struct cf_err *err);
+/* CF_EEXIST on a duplicate slug within the project. */
+enum cf_rc cf_store_tag_create(struct cf_store *st, const struct cf_tag *tag, struct cf_err *err);
+/* Finds by id, or by slug when id_or_slug is not a UUID. */
+enum cf_rc cf_store_tag_get(struct cf_store *st, const char *project_id, const char *id_or_slug,
+                            struct cf_tag *out, struct cf_err *err);
+enum cf_rc cf_store_tag_list(struct cf_store *st, const char *project_id, struct cf_tag_list *out,
+                             struct cf_err *err);
 
-    enum cf_rc (*client_secret_create)(struct cf_store *st, const struct cf_client_secret *secret,
-                                       struct cf_err *err);
-    /* Newest first, revoked ones included. */
-    enum cf_rc (*client_secret_list)(struct cf_store *st, const char *identity_id,
-                                     struct cf_client_secret_list *out, struct cf_err *err);
-    enum cf_rc (*client_secret_get)(struct cf_store *st, const char *identity_id,
-                                    const char *secret_id, struct cf_client_secret *out,
+/* ---- machine identities ---- */
+
+enum cf_rc cf_store_identity_create(struct cf_store *st, const struct cf_identity *identity,
                                     struct cf_err *err);
-    enum cf_rc (*client_secret_revoke)(struct cf_store *st, const char *identity_id,
-                                       const char *secret_id, struct cf_err *err);
-    /* The client secrets of every identity, not revoked, that expire by `until` (ms; expired ones
-     * included), soonest first. */
-    enum cf_rc (*client_secret_expiring)(struct cf_store *st, int64_t until,
-                                         struct cf_client_secret_list *out, struct cf_err *err);
-    /* Counts one use: in one transaction, fails with CF_ECONFLICT when the secret is revoked or its
-     * use limit is already reached (nothing changes then), else increments num_uses. */
-    enum cf_rc (*client_secret_use)(struct cf_store *st, const char *secret_id, struct cf_err *err);
-
-    /* Stores a new token. When token->client_secret_id is set, also counts one use of that client
-     * secret in the same transaction, failing like client_secret_use (nothing is stored then). */
-    enum cf_rc (*token_create)(struct cf_store *st, const struct cf_access_token *token,
-                               struct cf_err *err);
-    enum cf_rc (*token_get)(struct cf_store *st, const char *token_id, struct cf_access_token *out,
-                            struct cf_err *err);
-    /* Counts one use, like client_secret_use (CF_ECONFLICT when revoked or out of uses). */
-    enum cf_rc (*token_use)(struct cf_store *st, const char *token_id, struct cf_err *err);
-    enum cf_rc (*token_renew)(struct cf_store *st, const char *token_id, int64_t renewed_at,
-                              struct cf_err *err);
-    enum cf_rc (*token_revoke)(struct cf_store *st, const char *token_id, struct cf_err *err);
-    /* Removes auth_method ("universal-auth", "jwt-auth", "kubernetes-auth") from an identity in one
-     * transaction, with every access token that method issued to it (and, for universal auth, its
-     * client secrets), so those tokens stop working at once and attaching the method again revives
-     * none of them. CF_ENOTFOUND when the identity does not have it. */
-    enum cf_rc (*auth_method_remove)(struct cf_store *st, const char *identity_id,
-                                     const char *auth_method, struct cf_err *err);
-
-    /* ---- notifications ---- */
-
-    enum cf_rc (*channel_create)(struct cf_store *st, const struct cf_channel *channel,
-                                 struct cf_err *err);
-    /* Every channel (project_id NULL), or a project's (server-wide ones not included). */
-    enum cf_rc (*channel_list)(struct cf_store *st, const char *project_id,
-                               struct cf_channel_list *out, struct cf_err *err);
-    enum cf_rc (*channel_delete)(struct cf_store *st, const char *channel_id, struct cf_err *err);
-    /* A project's thresholds text ("30d,7d,1d"); CF_ENOTFOUND when it has none of its own. */
-    enum cf_rc (*notify_thresholds_get)(struct cf_store *st, const char *project_id, char *out,
-                                        size_t size, struct cf_err *err);
-    enum cf_rc (*notify_thresholds_put)(struct cf_store *st, const char *project_id,
-                                        const char *thresholds, struct cf_err *err);
-    /* Creates the notice unless one for its (item_key, threshold, channel_id) exists: *created
-     * says which. The claim that makes every notice exist once. */
-    enum cf_rc (*notice_claim)(struct cf_store *st, const struct cf_notice *notice, bool *created,
-                               struct cf_err *err);
-    /* Pending notices whose next attempt is due by now, oldest first, at most limit. */
-    enum cf_rc (*notice_due)(struct cf_store *st, int64_t now, size_t limit,
-                             struct cf_notice_list *out, struct cf_err *err);
-    /* Records a delivery attempt's outcome: state, attempts, next attempt, last error, delivered
-     * time. */
-    enum cf_rc (*notice_update)(struct cf_store *st, const struct cf_notice *notice,
-                                struct cf_err *err);
-    /* The delivery log: newest first, of one project's channels or (NULL) all, optionally of one
-     * state, at most limit after offset. */
-    enum cf_rc (*notice_list)(struct cf_store *st, const char *project_id, const char *state,
-                              size_t limit, size_t offset, struct cf_notice_list *out,
-                              struct cf_err *err);
-
-    /* ---- audit log ---- */
-
-    /* Appends events in order, in one transaction: each gets seq = the last seq + 1 and prev_hash =
-     * the hash of the event before it, then chain(ctx, event) sets its hash. All or none. */
-    enum cf_rc (*audit_append)(struct cf_store *st, struct cf_audit_event *events, size_t n,
-                               void (*chain)(void *ctx, struct cf_audit_event *event), void *ctx,
-                               struct cf_err *err);
-    /* The events the filter selects, oldest first. */
-    enum cf_rc (*audit_list)(struct cf_store *st, const struct cf_audit_filter *filter,
-                             struct cf_audit_event_list *out, struct cf_err *err);
-    /* Event seq, or (seq 0) the last one; CF_ENOTFOUND when there is none. */
-    enum cf_rc (*audit_get)(struct cf_store *st, int64_t seq, struct cf_audit_event *out,
-                            struct cf_err *err);
-    /* CF_EEXIST when event_seq already has a checkpoint. */
-    enum cf_rc (*audit_checkpoint_add)(struct cf_store *st,
-                                       const struct cf_audit_checkpoint *checkpoint,
-                                       struct cf_err *err);
-    /* Every checkpoint, by event_seq. */
-    enum cf_rc (*audit_checkpoint_list)(struct cf_store *st, struct cf_audit_checkpoint_list *out,
-                                        struct cf_err *err);
-
-    /* Creates or replaces the membership of membership->identity_id in membership->project_id,
-     * rules included. */
-    enum cf_rc (*membership_put)(struct cf_store *st, const struct cf_membership *membership,
-                                 struct cf_err *err);
-    enum cf_rc (*membership_get)(struct cf_store *st, const char *identity_id,
-                                 const char *project_id, struct cf_membership *out,
-                                 struct cf_err *err);
-    /* By project (identity_id NULL) or by identity (project_id NULL). */
-    enum cf_rc (*membership_list)(struct cf_store *st, const char *identity_id,
-                                  const char *project_id, struct cf_membership_list *out,
+enum cf_rc cf_store_identity_get(struct cf_store *st, const char *identity_id,
+                                 struct cf_identity *out, struct cf_err *err);
+enum cf_rc cf_store_identity_list(struct cf_store *st, struct cf_identity_list *out,
                                   struct cf_err *err);
-    enum cf_rc (*membership_delete)(struct cf_store *st, const char *identity_id,
-                                    const char *project_id, struct cf_err *err);
-};
+/* Renames identity->id. */
+enum cf_rc cf_store_identity_update(struct cf_store *st, const struct cf_identity *identity,
+                                    struct cf_err *err);
+/* Deletes the identity with its auth configuration, client secrets, tokens and memberships (so
+ * its tokens stop working at once). */
+enum cf_rc cf_store_identity_delete(struct cf_store *st, const char *identity_id,
+                                    struct cf_err *err);
+
+/* Attaches universal auth: CF_EEXIST when the identity already has it. */
+enum cf_rc cf_store_ua_attach(struct cf_store *st, const struct cf_ua_config *config,
+                              struct cf_err *err);
+/* Replaces the settings of config->identity_id (client_id is kept). */
+enum cf_rc cf_store_ua_update(struct cf_store *st, const struct cf_ua_config *config,
+                              struct cf_err *err);
+enum cf_rc cf_store_ua_get(struct cf_store *st, const char *identity_id, struct cf_ua_config *out,
+                           struct cf_err *err);
+enum cf_rc cf_store_ua_get_by_client_id(struct cf_store *st, const char *client_id,
+                                        struct cf_ua_config *out, struct cf_err *err);
+
+/* Attaches JWT auth: CF_EEXIST when the identity already has it, CF_ENOTFOUND when the identity
+ * does not exist. */
+enum cf_rc cf_store_jwt_auth_attach(struct cf_store *st, const struct cf_jwt_auth_config *config,
+                                    struct cf_err *err);
+/* Replaces the settings of config->identity_id; CF_ENOTFOUND when it has no JWT auth. */
+enum cf_rc cf_store_jwt_auth_update(struct cf_store *st, const struct cf_jwt_auth_config *config,
+                                    struct cf_err *err);
+enum cf_rc cf_store_jwt_auth_get(struct cf_store *st, const char *identity_id,
+                                 struct cf_jwt_auth_config *out, struct cf_err *err);
+
+/* Kubernetes auth, as JWT auth: CF_EEXIST / CF_ENOTFOUND alike. */
+enum cf_rc cf_store_kubernetes_auth_attach(struct cf_store *st,
+                                           const struct cf_k8s_auth_config *config,
+                                           struct cf_err *err);
+enum cf_rc cf_store_kubernetes_auth_update(struct cf_store *st,
+                                           const struct cf_k8s_auth_config *config,
+                                           struct cf_err *err);
+enum cf_rc cf_store_kubernetes_auth_get(struct cf_store *st, const char *identity_id,
+                                        struct cf_k8s_auth_config *out, struct cf_err *err);
+
+enum cf_rc cf_store_client_secret_create(struct cf_store *st, const struct cf_client_secret *secret,
+                                         struct cf_err *err);
+/* Newest first, revoked ones included. */
+enum cf_rc cf_store_client_secret_list(struct cf_store *st, const char *identity_id,
+                                       struct cf_client_secret_list *out, struct cf_err *err);
+enum cf_rc cf_store_client_secret_get(struct cf_store *st, const char *identity_id,
+                                      const char *secret_id, struct cf_client_secret *out,
+                                      struct cf_err *err);
+enum cf_rc cf_store_client_secret_revoke(struct cf_store *st, const char *identity_id,
+                                         const char *secret_id, struct cf_err *err);
+/* The client secrets of every identity, not revoked, that expire by `until` (ms; expired ones
+ * included), soonest first. */
+enum cf_rc cf_store_client_secret_expiring(struct cf_store *st, int64_t until,
+                                           struct cf_client_secret_list *out, struct cf_err *err);
+/* Counts one use: in one transaction, fails with CF_ECONFLICT when the secret is revoked or its
+ * use limit is already reached (nothing changes then), else increments num_uses. */
+enum cf_rc cf_store_client_secret_use(struct cf_store *st, const char *secret_id,
+                                      struct cf_err *err);
+
+/* Stores a new token. When token->client_secret_id is set, also counts one use of that client
+ * secret in the same transaction, failing like client_secret_use (nothing is stored then). */
+enum cf_rc cf_store_token_create(struct cf_store *st, const struct cf_access_token *token,
+                                 struct cf_err *err);
+enum cf_rc cf_store_token_get(struct cf_store *st, const char *token_id,
+                              struct cf_access_token *out, struct cf_err *err);
+/* Counts one use, like client_secret_use (CF_ECONFLICT when revoked or out of uses). */
+enum cf_rc cf_store_token_use(struct cf_store *st, const char *token_id, struct cf_err *err);
+enum cf_rc cf_store_token_renew(struct cf_store *st, const char *token_id, int64_t renewed_at,
+                                struct cf_err *err);
+enum cf_rc cf_store_token_revoke(struct cf_store *st, const char *token_id, struct cf_err *err);
+/* Removes auth_method ("universal-auth", "jwt-auth", "kubernetes-auth") from an identity in one
+ * transaction, with every access token that method issued to it (and, for universal auth, its
+ * client secrets), so those tokens stop working at once and attaching the method again revives
+ * none of them. CF_ENOTFOUND when the identity does not have it. */
+enum cf_rc cf_store_auth_method_remove(struct cf_store *st, const char *identity_id,
+                                       const char *auth_method, struct cf_err *err);
+
+/* ---- notifications ---- */
+
+enum cf_rc cf_store_channel_create(struct cf_store *st, const struct cf_channel *channel,
+                                   struct cf_err *err);
+/* Every channel (project_id NULL), or a project's (server-wide ones not included). */
+enum cf_rc cf_store_channel_list(struct cf_store *st, const char *project_id,
+                                 struct cf_channel_list *out, struct cf_err *err);
+enum cf_rc cf_store_channel_delete(struct cf_store *st, const char *channel_id, struct cf_err *err);
+/* A project's thresholds text ("30d,7d,1d"); CF_ENOTFOUND when it has none of its own. */
+enum cf_rc cf_store_notify_thresholds_get(struct cf_store *st, const char *project_id, char *out,
+                                          size_t size, struct cf_err *err);
+enum cf_rc cf_store_notify_thresholds_put(struct cf_store *st, const char *project_id,
+                                          const char *thresholds, struct cf_err *err);
+/* Creates the notice unless one for its (item_key, threshold, channel_id) exists: *created
+ * says which. The claim that makes every notice exist once. */
+enum cf_rc cf_store_notice_claim(struct cf_store *st, const struct cf_notice *notice, bool *created,
+                                 struct cf_err *err);
+/* Pending notices whose next attempt is due by now, oldest first, at most limit. */
+enum cf_rc cf_store_notice_due(struct cf_store *st, int64_t now, size_t limit,
+                               struct cf_notice_list *out, struct cf_err *err);
+/* Records a delivery attempt's outcome: state, attempts, next attempt, last error, delivered
+ * time. */
+enum cf_rc cf_store_notice_update(struct cf_store *st, const struct cf_notice *notice,
+                                  struct cf_err *err);
+/* The delivery log: newest first, of one project's channels or (NULL) all, optionally of one
+ * state, at most limit after offset. */
+enum cf_rc cf_store_notice_list(struct cf_store *st, const char *project_id, const char *state,
+                                size_t limit, size_t offset, struct cf_notice_list *out,
+                                struct cf_err *err);
+
+/* ---- audit log ---- */
+
+/* Appends events in order, in one transaction: each gets seq = the last seq + 1 and prev_hash =
+ * the hash of the event before it, then chain(ctx, event) sets its hash. All or none. */
+enum cf_rc cf_store_audit_append(struct cf_store *st, struct cf_audit_event *events, size_t n,
+                                 void (*chain)(void *ctx, struct cf_audit_event *event), void *ctx,
+                                 struct cf_err *err);
+/* The events the filter selects, oldest first. */
+enum cf_rc cf_store_audit_list(struct cf_store *st, const struct cf_audit_filter *filter,
+                               struct cf_audit_event_list *out, struct cf_err *err);
+/* Event seq, or (seq 0) the last one; CF_ENOTFOUND when there is none. */
+enum cf_rc cf_store_audit_get(struct cf_store *st, int64_t seq, struct cf_audit_event *out,
+                              struct cf_err *err);
+/* CF_EEXIST when event_seq already has a checkpoint. */
+enum cf_rc cf_store_audit_checkpoint_add(struct cf_store *st,
+                                         const struct cf_audit_checkpoint *checkpoint,
+                                         struct cf_err *err);
+/* Every checkpoint, by event_seq. */
+enum cf_rc cf_store_audit_checkpoint_list(struct cf_store *st, struct cf_audit_checkpoint_list *out,
+                                          struct cf_err *err);
+
+/* Creates or replaces the membership of membership->identity_id in membership->project_id,
+ * rules included. */
+enum cf_rc cf_store_membership_put(struct cf_store *st, const struct cf_membership *membership,
+                                   struct cf_err *err);
+enum cf_rc cf_store_membership_get(struct cf_store *st, const char *identity_id,
+                                   const char *project_id, struct cf_membership *out,
+                                   struct cf_err *err);
+/* By project (identity_id NULL) or by identity (project_id NULL). */
+enum cf_rc cf_store_membership_list(struct cf_store *st, const char *identity_id,
+                                    const char *project_id, struct cf_membership_list *out,
+                                    struct cf_err *err);
+enum cf_rc cf_store_membership_delete(struct cf_store *st, const char *identity_id,
+                                      const char *project_id, struct cf_err *err);
 
 struct cf_store {
-    const struct cf_store_ops *ops;
     const char *backend; /* "sqlite", "postgres" */
 };
 
@@ -716,7 +717,7 @@ struct cf_store_config {
 
 /* Opens the backend named by config->dsn (a SQLite file, or a postgres:// / postgresql:// URI),
  * applying pending migrations, then binds membership rules still stored by environment slug to the
- * environments' ids (see struct cf_membership_rule). *out is released with st->ops->close(st). */
+ * environments' ids (see struct cf_membership_rule). *out is released with cf_store_close(st). */
 enum cf_rc cf_store_open(const struct cf_store_config *config, struct cf_store **out,
                          struct cf_err *err);
 

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/domain.h"
+#include "store/sqldb.h"
+#include "store/sqlrun.h"
 #include "store/syncs.h"
 #include "util/str.h"
 #include "util/banned.h"
@@ -68,6 +69,7 @@ static enum cf_rc read_item(const struct db_row *row, void *item)
     return db_row_status(row);
 }
 
+/* Rows into a growing array of size-byte items, zeroed before read fills them. */
 void cf_sync_list_release(struct cf_sync_list *l)
 {
     free(l->items);
@@ -82,13 +84,14 @@ void cf_sync_item_list_release(struct cf_sync_item_list *l)
     l->n = 0;
 }
 
+static struct sql_stmt ST_SYNC_GET = SQL_STMT("SELECT " SYNC_COLS " FROM syncs WHERE id = ?1");
+
 /* The sync id, read inside a transaction (c), or CF_ENOTFOUND. */
 static enum cf_rc sync_read(struct db_conn *c, const char *id, struct cf_sync *out,
                             struct cf_err *err)
 {
-    struct db_rows r = {.size = sizeof(struct cf_sync), .read = read_sync};
-    enum cf_rc rc = db_exec(c, "SELECT " SYNC_COLS " FROM syncs WHERE id = ?1", DB_ARGV(DB_T(id)),
-                            db_add_row, &r, NULL, err);
+    struct sql_collector r = {.size = sizeof(struct cf_sync), .read = read_sync};
+    enum cf_rc rc = sql_run(c, &ST_SYNC_GET, ARGS(A_TEXT(id)), sql_collect, &r, NULL, err);
     if (rc == CF_OK && r.n == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "Secret sync with ID '%s' not found", id);
     if (rc == CF_OK)
@@ -97,63 +100,80 @@ static enum cf_rc sync_read(struct db_conn *c, const char *id, struct cf_sync *o
     return rc;
 }
 
+static enum cf_rc count_row(const struct db_row *row, void *ctx)
+{
+    (void)row;
+    ++*(int64_t *)ctx;
+    return CF_OK;
+}
+
+static struct sql_stmt ST_SYNC_NAME_TAKEN =
+    SQL_STMT("SELECT id FROM syncs WHERE project_id = ?1 AND name = ?2 AND id <> ?3");
+
 static enum cf_rc name_taken(struct db_conn *c, const struct cf_sync *sync, struct cf_err *err)
 {
     int64_t n = 0;
-    enum cf_rc rc =
-        db_exec(c, "SELECT id FROM syncs WHERE project_id = ?1 AND name = ?2 AND id <> ?3",
-                DB_ARGV(DB_T(sync->project_id), DB_T(sync->name), DB_T(sync->id)), db_count_row, &n,
-                NULL, err);
+    enum cf_rc rc = sql_run(c, &ST_SYNC_NAME_TAKEN,
+                            ARGS(A_TEXT(sync->project_id), A_TEXT(sync->name), A_TEXT(sync->id)),
+                            count_row, &n, NULL, err);
     if (rc == CF_OK && n > 0)
         rc = cf_err_set(err, CF_EEXIST, "A secret sync named '%s' already exists in this project",
                         sync->name);
     return rc;
 }
 
+static struct sql_stmt ST_SYNC_INSERT =
+    SQL_STMT("INSERT INTO syncs (id, project_id, name, description, env_id, folder_path,"
+             " destination, connection_id, destination_config, sync_options, auto_sync,"
+             " sync_status, pending_gen, done_gen, created_at, updated_at)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', 1, 0, ?12,"
+             " ?12)");
+
 enum cf_rc cf_store_sync_create(struct cf_store *st, const struct cf_sync *s, struct cf_err *err)
 {
     struct db_conn *c;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = name_taken(c, s, err);
     if (rc == CF_OK)
-        rc = db_exec(c,
-                     "INSERT INTO syncs (id, project_id, name, description, env_id, folder_path,"
-                     " destination, connection_id, destination_config, sync_options, auto_sync,"
-                     " sync_status, pending_gen, done_gen, created_at, updated_at)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', 1, 0, ?12,"
-                     " ?12)",
-                     DB_ARGV(DB_T(s->id), DB_T(s->project_id), DB_T(s->name), DB_T(s->description),
-                             DB_T(s->env_id), DB_T(s->folder_path), DB_T(s->destination),
-                             DB_T(s->connection_id), DB_T(s->destination_config),
-                             DB_T(s->sync_options), DB_I(s->auto_sync), DB_I(s->created_at)),
+        rc = sql_run(c, &ST_SYNC_INSERT,
+                     ARGS(A_TEXT(s->id), A_TEXT(s->project_id), A_TEXT(s->name),
+                          A_TEXT(s->description), A_TEXT(s->env_id), A_TEXT(s->folder_path),
+                          A_TEXT(s->destination), A_TEXT(s->connection_id),
+                          A_TEXT(s->destination_config), A_TEXT(s->sync_options),
+                          A_INT(s->auto_sync), A_INT(s->created_at)),
                      NULL, NULL, NULL, err);
-    return db_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 enum cf_rc cf_store_sync_get(struct cf_store *st, const char *id, struct cf_sync *out,
                              struct cf_err *err)
 {
     struct db_conn *c;
-    enum cf_rc rc = db_conn_of(st, &c, err);
+    enum cf_rc rc = sql_conn_get(st, &c, err);
     if (rc == CF_OK)
         rc = sync_read(c, id, out, err);
     return rc;
 }
 
+static struct sql_stmt ST_SYNC_LIST =
+    SQL_STMT("SELECT " SYNC_COLS " FROM syncs ORDER BY project_id, name, id");
+
+static struct sql_stmt ST_SYNC_LIST_PROJECT =
+    SQL_STMT("SELECT " SYNC_COLS " FROM syncs WHERE project_id = ?1 ORDER BY name, id");
+
 enum cf_rc cf_store_sync_list(struct cf_store *st, const char *project_id, struct cf_sync_list *out,
                               struct cf_err *err)
 {
     struct db_conn *c;
-    struct db_rows r = {.size = sizeof(struct cf_sync), .read = read_sync};
-    enum cf_rc rc = db_conn_of(st, &c, err);
+    struct sql_collector r = {.size = sizeof(struct cf_sync), .read = read_sync};
+    enum cf_rc rc = sql_conn_get(st, &c, err);
     if (rc == CF_OK && project_id)
-        rc = db_exec(c, "SELECT " SYNC_COLS " FROM syncs WHERE project_id = ?1 ORDER BY name, id",
-                     DB_ARGV(DB_T(project_id)), db_add_row, &r, NULL, err);
+        rc =
+            sql_run(c, &ST_SYNC_LIST_PROJECT, ARGS(A_TEXT(project_id)), sql_collect, &r, NULL, err);
     else if (rc == CF_OK)
-        rc = db_exec(c, "SELECT " SYNC_COLS " FROM syncs ORDER BY project_id, name, id", NULL, 0,
-                     db_add_row, &r, NULL, err);
+        rc = sql_run(c, &ST_SYNC_LIST, NO_ARGS, sql_collect, &r, NULL, err);
     out->items = r.items;
     out->n = r.n;
     if (rc != CF_OK)
@@ -161,48 +181,52 @@ enum cf_rc cf_store_sync_list(struct cf_store *st, const char *project_id, struc
     return rc;
 }
 
+static struct sql_stmt ST_SYNC_UPDATE =
+    SQL_STMT("UPDATE syncs SET name = ?2, description = ?3, env_id = ?4, folder_path = ?5,"
+             " connection_id = ?6, destination_config = ?7, sync_options = ?8,"
+             " auto_sync = ?9, updated_at = ?10, pending_gen = pending_gen + 1,"
+             " attempts = 0, next_attempt_at = 0,"
+             " sync_status = CASE WHEN sync_status = 'running' THEN sync_status"
+             " ELSE 'pending' END WHERE id = ?1");
+
 enum cf_rc cf_store_sync_update(struct cf_store *st, const struct cf_sync *s, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changed = 0;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = name_taken(c, s, err);
     if (rc == CF_OK)
-        rc = db_exec(c,
-                     "UPDATE syncs SET name = ?2, description = ?3, env_id = ?4, folder_path = ?5,"
-                     " connection_id = ?6, destination_config = ?7, sync_options = ?8,"
-                     " auto_sync = ?9, updated_at = ?10, pending_gen = pending_gen + 1,"
-                     " attempts = 0, next_attempt_at = 0,"
-                     " sync_status = CASE WHEN sync_status = 'running' THEN sync_status"
-                     " ELSE 'pending' END WHERE id = ?1",
-                     DB_ARGV(DB_T(s->id), DB_T(s->name), DB_T(s->description), DB_T(s->env_id),
-                             DB_T(s->folder_path), DB_T(s->connection_id),
-                             DB_T(s->destination_config), DB_T(s->sync_options), DB_I(s->auto_sync),
-                             DB_I(s->updated_at)),
+        rc = sql_run(c, &ST_SYNC_UPDATE,
+                     ARGS(A_TEXT(s->id), A_TEXT(s->name), A_TEXT(s->description), A_TEXT(s->env_id),
+                          A_TEXT(s->folder_path), A_TEXT(s->connection_id),
+                          A_TEXT(s->destination_config), A_TEXT(s->sync_options),
+                          A_INT(s->auto_sync), A_INT(s->updated_at)),
                      NULL, NULL, &changed, err);
     if (rc == CF_OK && changed == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "Secret sync with ID '%s' not found", s->id);
-    return db_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
+
+static struct sql_stmt ST_SYNC_DELETE = SQL_STMT("DELETE FROM syncs WHERE id = ?1");
+
+static struct sql_stmt ST_SYNC_ITEMS_DELETE = SQL_STMT("DELETE FROM sync_items WHERE sync_id = ?1");
 
 enum cf_rc cf_store_sync_delete(struct cf_store *st, const char *id, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changed = 0;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
     /* Items first: PostgreSQL and SQLite both cascade, but SQLite only with foreign keys on. */
-    rc = db_exec(c, "DELETE FROM sync_items WHERE sync_id = ?1", DB_ARGV(DB_T(id)), NULL, NULL,
-                 NULL, err);
+    rc = sql_run(c, &ST_SYNC_ITEMS_DELETE, ARGS(A_TEXT(id)), NULL, NULL, NULL, err);
     if (rc == CF_OK)
-        rc = db_exec(c, "DELETE FROM syncs WHERE id = ?1", DB_ARGV(DB_T(id)), NULL, NULL, &changed,
-                     err);
+        rc = sql_run(c, &ST_SYNC_DELETE, ARGS(A_TEXT(id)), NULL, NULL, &changed, err);
     if (rc == CF_OK && changed == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "Secret sync with ID '%s' not found", id);
-    return db_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 /* Raises the pending generation of the auto-syncs the WHERE clause picks (with its arguments). */
@@ -212,7 +236,7 @@ static enum cf_rc mark_where(struct cf_store *st, const char *where, const struc
     struct db_conn *c;
     int64_t changed = 0;
     char sql[512];
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
     /* A sync waiting out a backoff keeps its wait: the change is delivered by the retry. */
@@ -221,8 +245,9 @@ static enum cf_rc mark_where(struct cf_store *st, const char *where, const struc
              " sync_status = CASE WHEN sync_status = 'running' THEN sync_status ELSE 'pending'"
              " END WHERE %s",
              where);
-    rc = db_exec(c, sql, args, n_args, NULL, NULL, &changed, err);
-    rc = db_end(c, rc, err);
+    struct sql_stmt once = SQL_ONCE(sql);
+    rc = sql_run(c, &once, args, n_args, NULL, NULL, &changed, err);
+    rc = sql_tx_end(c, rc, err);
     if (marked)
         *marked = rc == CF_OK ? changed : 0;
     return rc;
@@ -231,46 +256,66 @@ static enum cf_rc mark_where(struct cf_store *st, const char *where, const struc
 enum cf_rc cf_store_syncs_mark(struct cf_store *st, const char *project_id, int64_t *marked,
                                struct cf_err *err)
 {
-    return mark_where(st, "project_id = ?1 AND auto_sync = 1", DB_ARGV(DB_T(project_id)), marked,
+    return mark_where(st, "project_id = ?1 AND auto_sync = 1", ARGS(A_TEXT(project_id)), marked,
                       err);
 }
 
 enum cf_rc cf_store_syncs_mark_all(struct cf_store *st, int64_t *marked, struct cf_err *err)
 {
-    return mark_where(st, "auto_sync = 1", NULL, 0, marked, err);
+    return mark_where(st, "auto_sync = 1", NO_ARGS, marked, err);
 }
+
+static struct sql_stmt ST_SYNC_MARK_ONE =
+    SQL_STMT("UPDATE syncs SET pending_gen = pending_gen + 1, next_attempt_at = 0,"
+             " sync_status = CASE WHEN sync_status = 'running' THEN sync_status ELSE 'pending'"
+             " END WHERE id = ?1");
 
 enum cf_rc cf_store_sync_mark_one(struct cf_store *st, const char *id, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changed = 0;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = db_exec(c,
-                 "UPDATE syncs SET pending_gen = pending_gen + 1, next_attempt_at = 0,"
-                 " sync_status = CASE WHEN sync_status = 'running' THEN sync_status ELSE 'pending'"
-                 " END WHERE id = ?1",
-                 DB_ARGV(DB_T(id)), NULL, NULL, &changed, err);
+    rc = sql_run(c, &ST_SYNC_MARK_ONE, ARGS(A_TEXT(id)), NULL, NULL, &changed, err);
     if (rc == CF_OK && changed == 0)
         rc = cf_err_set(err, CF_ENOTFOUND, "Secret sync with ID '%s' not found", id);
-    return db_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
+
+struct id_rows {
+    char (*ids)[CF_UUID_LEN];
+    size_t n, limit;
+};
+
+static enum cf_rc read_id_row(const struct db_row *row, void *ctx)
+{
+    struct id_rows *r = ctx;
+    if (r->n < r->limit)
+        db_row_text(row, 0, r->ids[r->n++], CF_UUID_LEN);
+    return db_row_status(row);
+}
+
+static struct sql_stmt ST_SYNC_DUE =
+    SQL_STMT("SELECT id FROM syncs WHERE pending_gen > done_gen AND next_attempt_at <= ?1"
+             " AND claim_until < ?1 ORDER BY next_attempt_at, updated_at LIMIT ?2");
 
 enum cf_rc cf_store_syncs_due(struct cf_store *st, int64_t now, size_t limit,
                               char (*ids)[CF_UUID_LEN], size_t *n, struct cf_err *err)
 {
     struct db_conn *c;
-    struct db_ids r = {ids, 0, limit};
-    enum cf_rc rc = db_conn_of(st, &c, err);
+    struct id_rows r = {ids, 0, limit};
+    enum cf_rc rc = sql_conn_get(st, &c, err);
     if (rc == CF_OK)
-        rc = db_exec(c,
-                     "SELECT id FROM syncs WHERE pending_gen > done_gen AND next_attempt_at <= ?1"
-                     " AND claim_until < ?1 ORDER BY next_attempt_at, updated_at LIMIT ?2",
-                     DB_ARGV(DB_I(now), DB_I(limit)), db_read_id, &r, NULL, err);
+        rc = sql_run(c, &ST_SYNC_DUE, ARGS(A_INT(now), A_INT(limit)), read_id_row, &r, NULL, err);
     *n = r.n;
     return rc;
 }
+
+static struct sql_stmt ST_SYNC_CLAIM =
+    SQL_STMT("UPDATE syncs SET claim_owner = ?2, claim_until = ?4, sync_status = 'running'"
+             " WHERE id = ?1 AND pending_gen > done_gen AND next_attempt_at <= ?3"
+             " AND claim_until < ?3");
 
 enum cf_rc cf_store_sync_claim(struct cf_store *st, const char *id, const char *owner, int64_t now,
                                int64_t lease_ms, bool *claimed, struct cf_sync *out,
@@ -279,92 +324,97 @@ enum cf_rc cf_store_sync_claim(struct cf_store *st, const char *id, const char *
     struct db_conn *c;
     int64_t changed = 0;
     *claimed = false;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = db_exec(c,
-                 "UPDATE syncs SET claim_owner = ?2, claim_until = ?4, sync_status = 'running'"
-                 " WHERE id = ?1 AND pending_gen > done_gen AND next_attempt_at <= ?3"
-                 " AND claim_until < ?3",
-                 DB_ARGV(DB_T(id), DB_T(owner), DB_I(now), DB_I(now + lease_ms)), NULL, NULL,
+    rc = sql_run(c, &ST_SYNC_CLAIM,
+                 ARGS(A_TEXT(id), A_TEXT(owner), A_INT(now), A_INT(now + lease_ms)), NULL, NULL,
                  &changed, err);
     if (rc == CF_OK && changed == 1)
         rc = sync_read(c, id, out, err);
-    rc = db_end(c, rc, err);
+    rc = sql_tx_end(c, rc, err);
     *claimed = rc == CF_OK && changed == 1;
     return rc;
 }
+
+static struct sql_stmt ST_SYNC_ITEM_INSERT =
+    SQL_STMT("INSERT INTO sync_items (sync_id, name, secret_env_id, secret_path,"
+             " secret_key, version, value_hash, pushed_at)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+
+static struct sql_stmt ST_SYNC_FINISH_FAILED =
+    SQL_STMT("UPDATE syncs SET claim_owner = '', claim_until = 0, last_attempt_at = ?3,"
+             " last_error = ?4, last_error_cause = ?5, attempts = attempts + 1,"
+             " next_attempt_at = ?6, sync_status = 'failed',"
+             " notified_error = COALESCE(?7, notified_error)"
+             " WHERE id = ?1 AND claim_owner = ?2");
+
+static struct sql_stmt ST_SYNC_FINISH_OK =
+    SQL_STMT("UPDATE syncs SET claim_owner = '', claim_until = 0, last_attempt_at = ?3,"
+             " last_synced_at = ?3, last_error = '', last_error_cause = '', attempts = 0,"
+             " next_attempt_at = 0, items_pushed = ?4, drift = ?5, initial_done = ?6,"
+             " done_gen = CASE WHEN done_gen > ?7 THEN done_gen ELSE ?7 END,"
+             " notified_error = '',"
+             " sync_status = CASE WHEN pending_gen > ?7 THEN 'pending' ELSE 'succeeded' END"
+             " WHERE id = ?1 AND claim_owner = ?2");
 
 enum cf_rc cf_store_sync_finish(struct cf_store *st, const struct cf_sync_outcome *o,
                                 struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changed = 0;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
     if (o->ok)
-        rc = db_exec(c,
-                     "UPDATE syncs SET claim_owner = '', claim_until = 0, last_attempt_at = ?3,"
-                     " last_synced_at = ?3, last_error = '', last_error_cause = '', attempts = 0,"
-                     " next_attempt_at = 0, items_pushed = ?4, drift = ?5, initial_done = ?6,"
-                     " done_gen = CASE WHEN done_gen > ?7 THEN done_gen ELSE ?7 END,"
-                     " notified_error = '',"
-                     " sync_status = CASE WHEN pending_gen > ?7 THEN 'pending' ELSE 'succeeded' END"
-                     " WHERE id = ?1 AND claim_owner = ?2",
-                     DB_ARGV(DB_T(o->id), DB_T(o->owner), DB_I(o->finished_at),
-                             DB_I(o->items_pushed), DB_T(o->drift ? o->drift : "[]"),
-                             DB_I(o->initial_done), DB_I(o->gen)),
+        rc = sql_run(c, &ST_SYNC_FINISH_OK,
+                     ARGS(A_TEXT(o->id), A_TEXT(o->owner), A_INT(o->finished_at),
+                          A_INT(o->items_pushed), A_TEXT(o->drift ? o->drift : "[]"),
+                          A_INT(o->initial_done), A_INT(o->gen)),
                      NULL, NULL, &changed, err);
     else
-        rc = db_exec(c,
-                     "UPDATE syncs SET claim_owner = '', claim_until = 0, last_attempt_at = ?3,"
-                     " last_error = ?4, last_error_cause = ?5, attempts = attempts + 1,"
-                     " next_attempt_at = ?6, sync_status = 'failed',"
-                     " notified_error = COALESCE(?7, notified_error)"
-                     " WHERE id = ?1 AND claim_owner = ?2",
-                     DB_ARGV(DB_T(o->id), DB_T(o->owner), DB_I(o->finished_at),
-                             DB_T(o->error ? o->error : ""), DB_T(o->cause ? o->cause : ""),
-                             DB_I(o->next_attempt_at),
-                             {.type = 'n', .text = o->notified_error ? o->notified_error : ""}),
+        rc = sql_run(c, &ST_SYNC_FINISH_FAILED,
+                     ARGS(A_TEXT(o->id), A_TEXT(o->owner), A_INT(o->finished_at),
+                          A_TEXT(o->error ? o->error : ""), A_TEXT(o->cause ? o->cause : ""),
+                          A_INT(o->next_attempt_at),
+                          A_NULLABLE(o->notified_error ? o->notified_error : "")),
                      NULL, NULL, &changed, err);
     if (rc == CF_OK && changed == 0)
         rc = cf_err_set(err, CF_ECONFLICT,
                         "the claim on secret sync '%s' was lost (its lease ran out)", o->id);
     if (rc == CF_OK && o->ok) {
-        rc = db_exec(c, "DELETE FROM sync_items WHERE sync_id = ?1", DB_ARGV(DB_T(o->id)), NULL,
-                     NULL, NULL, err);
+        rc = sql_run(c, &ST_SYNC_ITEMS_DELETE, ARGS(A_TEXT(o->id)), NULL, NULL, NULL, err);
         for (size_t i = 0; rc == CF_OK && i < o->n_items; i++) {
             const struct cf_sync_item_row *it = &o->items[i];
-            rc = db_exec(c,
-                         "INSERT INTO sync_items (sync_id, name, secret_env_id, secret_path,"
-                         " secret_key, version, value_hash, pushed_at)"
-                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                         DB_ARGV(DB_T(o->id), DB_T(it->name), DB_T(it->secret_env_id),
-                                 DB_T(it->secret_path), DB_T(it->secret_key), DB_I(it->version),
-                                 DB_T(it->value_hash), DB_I(it->pushed_at)),
+            rc = sql_run(c, &ST_SYNC_ITEM_INSERT,
+                         ARGS(A_TEXT(o->id), A_TEXT(it->name), A_TEXT(it->secret_env_id),
+                              A_TEXT(it->secret_path), A_TEXT(it->secret_key), A_INT(it->version),
+                              A_TEXT(it->value_hash), A_INT(it->pushed_at)),
                          NULL, NULL, NULL, err);
         }
     }
-    return db_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
+
+static struct sql_stmt ST_SYNC_ITEMS_OF_PROJECT =
+    SQL_STMT("SELECT " ITEM_COLS " FROM sync_items i JOIN syncs s ON s.id = i.sync_id"
+             " WHERE s.project_id = ?1 ORDER BY i.secret_env_id, i.secret_path,"
+             " i.secret_key, s.name");
+
+static struct sql_stmt ST_SYNC_ITEMS_OF_SYNC =
+    SQL_STMT("SELECT " ITEM_COLS " FROM sync_items i WHERE i.sync_id = ?1 ORDER BY i.name");
 
 enum cf_rc cf_store_sync_items(struct cf_store *st, const char *sync_id, const char *project_id,
                                struct cf_sync_item_list *out, struct cf_err *err)
 {
     struct db_conn *c;
-    struct db_rows r = {.size = sizeof(struct cf_sync_item_row), .read = read_item};
-    enum cf_rc rc = db_conn_of(st, &c, err);
+    struct sql_collector r = {.size = sizeof(struct cf_sync_item_row), .read = read_item};
+    enum cf_rc rc = sql_conn_get(st, &c, err);
     if (rc == CF_OK && sync_id)
-        rc = db_exec(c,
-                     "SELECT " ITEM_COLS " FROM sync_items i WHERE i.sync_id = ?1 ORDER BY i.name",
-                     DB_ARGV(DB_T(sync_id)), db_add_row, &r, NULL, err);
+        rc = sql_run(c, &ST_SYNC_ITEMS_OF_SYNC, ARGS(A_TEXT(sync_id)), sql_collect, &r, NULL, err);
     else if (rc == CF_OK)
-        rc = db_exec(c,
-                     "SELECT " ITEM_COLS " FROM sync_items i JOIN syncs s ON s.id = i.sync_id"
-                     " WHERE s.project_id = ?1 ORDER BY i.secret_env_id, i.secret_path,"
-                     " i.secret_key, s.name",
-                     DB_ARGV(DB_T(project_id ? project_id : "")), db_add_row, &r, NULL, err);
+        rc = sql_run(c, &ST_SYNC_ITEMS_OF_PROJECT, ARGS(A_TEXT(project_id ? project_id : "")),
+                     sql_collect, &r, NULL, err);
     out->items = r.items;
     out->n = r.n;
     if (rc != CF_OK)

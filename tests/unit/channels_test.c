@@ -46,7 +46,7 @@ static void teardown(void)
 {
     char cmd[128];
     if (st)
-        st->ops->close(st);
+        cf_store_close(st);
     cf_keyring_free(kr);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
     cr_assert_eq(system(cmd), 0);

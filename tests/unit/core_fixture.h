@@ -50,7 +50,7 @@ static void fx_setup(void)
 static void fx_teardown(void)
 {
     if (fx_store)
-        fx_store->ops->close(fx_store);
+        cf_store_close(fx_store);
     fx_store = NULL;
     cf_keyring_free(fx_keyring);
     fx_keyring = NULL;

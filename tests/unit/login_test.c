@@ -1,4 +1,4 @@
-/* Unit tests for universal-auth login over a fake store: a wrong client secret and an unknown
+/* Unit tests for universal-auth login over a SQLite store: a wrong client secret and an unknown
  * client id get the same answer after the same work (the secrets of some identity are listed and
  * the presented secret is hashed and compared either way), and the failed-login throttle locks out
  * a (source address, client id) pair and an address, never the client id everywhere. Then the
@@ -12,6 +12,9 @@
 
 #include <criterion/criterion.h>
 #include <sodium.h>
+#include <sqlite3.h>
+
+#include "test_dir.h"
 
 #include "auth/login.h"
 #include "auth/throttle.h"
@@ -19,109 +22,118 @@
 #include "crypto/keyring.h"
 #include "crypto/token.h"
 #include "store/store.h"
+#include "util/log.h"
 #include "util/str.h"
 
 #define KNOWN_CLIENT_ID "6f1c2d9e-0000-4000-8000-00000000c1d0"
 #define KNOWN_IDENTITY "6f1c2d9e-0000-4000-8000-0000000001d0"
+#define KNOWN_SECRET_ID "6f1c2d9e-0000-4000-8000-0000000005e0"
+/* A client secret of KNOWN_IDENTITY with no use left. */
+#define SPENT_SECRET_ID "6f1c2d9e-0000-4000-8000-0000000005e1"
+/* The identity whose secrets universal.c lists for an unknown client id. */
+#define NO_IDENTITY "00000000-0000-0000-0000-000000000000"
 #define GOOD_SECRET "cfcs_good-secret-0123456789abcdefghijklmnopqrstuv"
 
-/* What the fake store was asked. */
-static int secret_lists, lookups;
-
-static enum cf_rc fake_ua_get_by_client_id(struct cf_store *st, const char *client_id,
-                                           struct cf_ua_config *out, struct cf_err *err)
-{
-    (void)st;
-    lookups++;
-    if (strcmp(client_id, KNOWN_CLIENT_ID) != 0)
-        return cf_err_set(err, CF_ENOTFOUND, "no such client id");
-    memset(out, 0, sizeof(*out));
-    cf_strlcpy(out->identity_id, KNOWN_IDENTITY, sizeof(out->identity_id));
-    cf_strlcpy(out->client_id, KNOWN_CLIENT_ID, sizeof(out->client_id));
-    cf_strlcpy(out->token.trusted_ips, "0.0.0.0/0,::/0", sizeof(out->token.trusted_ips));
-    cf_strlcpy(out->client_secret_trusted_ips, "0.0.0.0/0,::/0",
-               sizeof(out->client_secret_trusted_ips));
-    return CF_OK;
-}
-
-static enum cf_rc fake_client_secret_list(struct cf_store *st, const char *identity_id,
-                                          struct cf_client_secret_list *out, struct cf_err *err)
-{
-    (void)st;
-    (void)err;
-    secret_lists++;
-    out->items = NULL;
-    out->n = 0;
-    if (strcmp(identity_id, KNOWN_IDENTITY) != 0)
-        return CF_OK;
-    out->items = calloc(1, sizeof(*out->items));
-    cr_assert_not_null(out->items);
-    out->n = 1;
-    cf_strlcpy(out->items[0].identity_id, KNOWN_IDENTITY, sizeof(out->items[0].identity_id));
-    cf_token_hash(GOOD_SECRET, strlen(GOOD_SECRET), out->items[0].hash);
-    return CF_OK;
-}
-
-static enum cf_rc fake_identity_get(struct cf_store *st, const char *identity_id,
-                                    struct cf_identity *out, struct cf_err *err)
-{
-    (void)st;
-    (void)identity_id;
-    (void)err;
-    memset(out, 0, sizeof(*out));
-    cf_strlcpy(out->name, "pipeline", sizeof(out->name));
-    return CF_OK;
-}
-
-/* The last access token stored, and what the next token_create answers. */
-static struct cf_access_token created;
-static int tokens_created;
-static enum cf_rc token_create_rc;
-
-static enum cf_rc fake_token_create(struct cf_store *st, const struct cf_access_token *token,
-                                    struct cf_err *err)
-{
-    (void)st;
-    if (token_create_rc != CF_OK)
-        return cf_err_set(err, token_create_rc, "out of uses");
-    created = *token;
-    tokens_created++;
-    return CF_OK;
-}
-
-static const struct cf_store_ops fake_ops = {
-    .token_create = fake_token_create,
-    .ua_get_by_client_id = fake_ua_get_by_client_id,
-    .client_secret_list = fake_client_secret_list,
-    .identity_get = fake_identity_get,
-};
-
 struct fixture {
-    struct cf_store store;
+    char dir[64];
+    char db_path[128];
+    struct cf_store *store;
     struct cf_throttle *by_pair, *by_address;
     struct cf_login_throttles throttles;
 };
 
+static void add_identity(struct cf_store *st, const char *id, const char *name)
+{
+    struct cf_identity identity = {.created_at = 1, .updated_at = 1};
+    struct cf_err err;
+    cf_strlcpy(identity.id, id, sizeof(identity.id));
+    cf_strlcpy(identity.name, name, sizeof(identity.name));
+    cr_assert_eq(cf_store_identity_create(st, &identity, &err), CF_OK, "%s", err.msg);
+}
+
+static void add_secret(struct cf_store *st, const char *id, const char *identity_id,
+                       const char *secret, int64_t num_uses, int64_t num_uses_limit)
+{
+    struct cf_client_secret cs = {
+        .num_uses = num_uses, .num_uses_limit = num_uses_limit, .created_at = 1, .updated_at = 1};
+    struct cf_err err;
+    cf_strlcpy(cs.id, id, sizeof(cs.id));
+    cf_strlcpy(cs.identity_id, identity_id, sizeof(cs.identity_id));
+    cf_strlcpy(cs.description, "ci", sizeof(cs.description));
+    cf_strlcpy(cs.prefix, "cfcs_goo", sizeof(cs.prefix));
+    cf_token_hash(secret, strlen(secret), cs.hash);
+    cr_assert_eq(cf_store_client_secret_create(st, &cs, &err), CF_OK, "%s", err.msg);
+}
+
+/* A store holding identity "pipeline" with universal auth (KNOWN_CLIENT_ID, every address) and
+ * the client secret GOOD_SECRET, plus a spent secret (SPENT_SECRET_ID). */
 static void fixture_init(struct fixture *f, int max_failures)
 {
     struct cf_throttle_policy pair = {max_failures, 60, 60};
     struct cf_throttle_policy address = {max_failures * 10, 60, 60};
-    f->store.ops = &fake_ops;
-    f->store.backend = "fake";
+    struct cf_store_config config = {.dsn = f->db_path};
+    struct cf_err err;
+    cf_log_set_level("warn");
+    cf_strlcpy(f->dir, "/tmp/coffer-login-XXXXXX", sizeof(f->dir));
+    cr_assert_not_null(mkdtemp(f->dir));
+    snprintf(f->db_path, sizeof(f->db_path), "%s/coffer.db", f->dir);
+    cr_assert_eq(cf_store_open(&config, &f->store, &err), CF_OK, "%s", err.msg);
+    add_identity(f->store, KNOWN_IDENTITY, "pipeline");
+    struct cf_ua_config ua = {.created_at = 1, .updated_at = 1};
+    cf_strlcpy(ua.identity_id, KNOWN_IDENTITY, sizeof(ua.identity_id));
+    cf_strlcpy(ua.client_id, KNOWN_CLIENT_ID, sizeof(ua.client_id));
+    cf_strlcpy(ua.token.trusted_ips, "0.0.0.0/0,::/0", sizeof(ua.token.trusted_ips));
+    cf_strlcpy(ua.client_secret_trusted_ips, "0.0.0.0/0,::/0",
+               sizeof(ua.client_secret_trusted_ips));
+    cr_assert_eq(cf_store_ua_attach(f->store, &ua, &err), CF_OK, "%s", err.msg);
+    add_secret(f->store, KNOWN_SECRET_ID, KNOWN_IDENTITY, GOOD_SECRET, 0, 0);
+    add_secret(f->store, SPENT_SECRET_ID, KNOWN_IDENTITY, "cfcs_spent", 1, 1);
     f->by_pair = cf_throttle_new(&pair);
     f->by_address = cf_throttle_new(&address);
     cr_assert(f->by_pair && f->by_address);
     f->throttles = (struct cf_login_throttles){f->by_pair, f->by_address};
-    secret_lists = lookups = 0;
-    tokens_created = 0;
-    token_create_rc = CF_OK;
-    memset(&created, 0, sizeof(created));
 }
 
 static void fixture_release(struct fixture *f)
 {
     cf_throttle_free(f->by_pair);
     cf_throttle_free(f->by_address);
+    cf_store_close(f->store);
+    test_dir_remove(f->dir);
+}
+
+/* Runs sql on the store's file directly (the tests' way to damage rows the store must read). */
+static void tamper(struct fixture *f, const char *sql)
+{
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open_v2(f->db_path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+}
+
+/* How many access tokens the store holds; the only one into *out when there is one. */
+static int tokens_stored(struct fixture *f, struct cf_access_token *out)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    char id[CF_UUID_LEN] = "";
+    int n = 0;
+    cr_assert_eq(sqlite3_open_v2(f->db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT id FROM identity_access_tokens", -1, &s, NULL),
+                 SQLITE_OK);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+        if (n++ == 0)
+            cf_strlcpy(id, (const char *)sqlite3_column_text(s, 0), sizeof(id));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    if (n == 1 && out) {
+        struct cf_err err;
+        cr_assert_eq(cf_store_token_get(f->store, id, out, &err), CF_OK, "%s", err.msg);
+    }
+    return n;
 }
 
 /* A refused login (no token is issued, so no keyring is needed). */
@@ -130,7 +142,7 @@ static enum cf_rc try_login(struct fixture *f, const char *client_id, const char
 {
     struct cf_login_result result;
     cf_err_clear(err);
-    return cf_ua_login(&f->store, NULL, &f->throttles, client_id, secret, ip, now, &result, err);
+    return cf_ua_login(f->store, NULL, &f->throttles, client_id, secret, ip, now, &result, err);
 }
 
 Test(login, unknown_client_id_and_wrong_secret_do_the_same_work)
@@ -141,19 +153,26 @@ Test(login, unknown_client_id_and_wrong_secret_do_the_same_work)
 
     cr_expect_eq(try_login(&f, KNOWN_CLIENT_ID, "cfcs_wrong", "192.0.2.1", 1000, &wrong),
                  CF_EUNAUTH);
-    int lists_for_wrong = secret_lists;
-    secret_lists = 0;
     cr_expect_eq(try_login(&f, "6f1c2d9e-0000-4000-8000-0000000000ff", "cfcs_wrong", "192.0.2.1",
                            1000, &unknown),
                  CF_EUNAUTH);
-    int lists_for_unknown = secret_lists;
-
     cr_expect_str_eq(unknown.msg, wrong.msg,
                      "the answers must not tell an unknown client id apart");
-    cr_expect_eq(lists_for_wrong, 1);
-    cr_expect_eq(lists_for_unknown, 1,
-                 "an unknown client id must list (no) secrets and compare against a dummy too");
     cr_expect_null(strstr(unknown.msg, "6f1c2d9e"), "the client id is not echoed: %s", unknown.msg);
+
+    /* Both list client secrets: with every listed row unreadable (a prefix longer than the store
+     * reads), both fail in the store instead of answering 401, the unknown client id on the
+     * secrets of the dummy identity. */
+    add_identity(f.store, NO_IDENTITY, "dummy");
+    add_secret(f.store, "6f1c2d9e-0000-4000-8000-0000000005ee", NO_IDENTITY, "cfcs_other", 0, 0);
+    tamper(&f, "UPDATE identity_client_secrets SET prefix = 'a-prefix-longer-than-eight'");
+    cr_expect_eq(try_login(&f, KNOWN_CLIENT_ID, "cfcs_wrong", "192.0.2.2", 1001, &wrong), CF_ESTORE,
+                 "a wrong secret must list the identity's secrets: %s", wrong.msg);
+    cr_expect_eq(try_login(&f, "6f1c2d9e-0000-4000-8000-0000000000ff", "cfcs_wrong", "192.0.2.2",
+                           1001, &unknown),
+                 CF_ESTORE,
+                 "an unknown client id must list (no) secrets and compare against a dummy too: %s",
+                 unknown.msg);
     fixture_release(&f);
 }
 
@@ -209,6 +228,7 @@ Test(login, many_addresses_keep_memory_bounded_and_lockouts_in_place)
 struct fake_method {
     enum cf_rc get_rc, verify_rc, admit_rc;
     const char *login_ips;
+    const char *client_secret_id; /* of the grant; NULL: none */
     struct cf_token_policy policy;
     int gets, verifies, admits;
 };
@@ -233,6 +253,7 @@ static enum cf_rc fake_verify(void *ctx, const struct cf_login_call *call,
     if (m->verify_rc != CF_OK)
         return cf_err_set(err, m->verify_rc, "bad credential");
     grant->identity_id = KNOWN_IDENTITY;
+    grant->client_secret_id = m->client_secret_id;
     grant->policy = &m->policy;
     grant->login_ips = m->login_ips;
     return CF_OK;
@@ -259,7 +280,7 @@ static enum cf_rc run(struct fixture *f, struct cf_keyring *kr, struct fake_meth
                       const char *ip, int64_t now, struct cf_login_result *out, struct cf_err *err)
 {
     cf_err_clear(err);
-    return cf_login_with(&f->store, kr, &f->throttles, &fake_method_table, m, KNOWN_IDENTITY, ip,
+    return cf_login_with(f->store, kr, &f->throttles, &fake_method_table, m, KNOWN_IDENTITY, ip,
                          now, out, err);
 }
 
@@ -278,7 +299,7 @@ Test(login_block, throttled_before_the_method_is_asked)
     cr_expect(err.retry_after_s > 0);
     cr_expect_not_null(strstr(err.msg, "this identity from this address"), "%s", err.msg);
     cr_expect_eq(m.gets, 2, "a throttled login must not read the configuration");
-    cr_expect_eq(tokens_created, 0);
+    cr_expect_eq(tokens_stored(&f, NULL), 0);
     fixture_release(&f);
 }
 
@@ -312,7 +333,7 @@ Test(login_block, address_outside_the_login_ranges_is_refused_and_counted)
     cr_expect_eq(run(&f, NULL, &m, "192.0.2.5", 1000, &out, &err), CF_EUNAUTH);
     cr_expect_str_eq(err.msg, "IP address 192.0.2.5 is not allowed to log in");
     cr_expect_eq(m.admits, 0, "admit runs only for an allowed address");
-    cr_expect_eq(tokens_created, 0);
+    cr_expect_eq(tokens_stored(&f, NULL), 0);
     cr_expect_eq(run(&f, NULL, &m, "192.0.2.5", 1001, &out, &err), CF_ERATELIMIT);
     fixture_release(&f);
 }
@@ -328,7 +349,7 @@ Test(login_block, admit_refusals_are_not_counted)
         cr_expect_eq(run(&f, NULL, &m, "192.0.2.6", 1000 + i, &out, &err), CF_EUNAUTH);
         cr_expect_str_eq(err.msg, "credential revoked");
     }
-    cr_expect_eq(tokens_created, 0);
+    cr_expect_eq(tokens_stored(&f, NULL), 0);
     fixture_release(&f);
 }
 
@@ -351,7 +372,8 @@ Test(login_block, success_issues_a_token_under_the_policy)
     cr_expect_eq(run(&f, kr, &m, "10.1.2.3", 1000, &out, &err), CF_EUNAUTH);
     m.verify_rc = CF_OK;
     cr_assert_eq(run(&f, kr, &m, "10.1.2.3", 2000, &out, &err), CF_OK, "%s", err.msg);
-    cr_expect_eq(tokens_created, 1);
+    struct cf_access_token created;
+    cr_assert_eq(tokens_stored(&f, &created), 1);
     cr_expect_eq(created.ttl, 600);
     cr_expect_eq(created.max_ttl, 3600);
     cr_expect_eq(created.num_uses_limit, 5);
@@ -376,9 +398,10 @@ Test(login_block, success_issues_a_token_under_the_policy)
     fixture_release(&f);
     fixture_init(&f, 2);
     m.verify_rc = CF_OK;
-    token_create_rc = CF_ECONFLICT;
-    cr_expect_eq(run(&f, kr, &m, "10.1.2.3", 4000, &out, &err), CF_ECONFLICT);
+    m.client_secret_id = SPENT_SECRET_ID;
+    cr_expect_eq(run(&f, kr, &m, "10.1.2.3", 4000, &out, &err), CF_ECONFLICT, "%s", err.msg);
     cr_expect_eq(out.token[0], '\0');
+    cr_expect_eq(tokens_stored(&f, NULL), 0);
     fixture_release(&f);
     cf_keyring_free(kr);
     sodium_memzero(root, sizeof(root));

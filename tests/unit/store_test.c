@@ -52,7 +52,7 @@ static void setup(void)
 static void teardown(void)
 {
     if (st)
-        st->ops->close(st);
+        cf_store_close(st);
     st = NULL;
     test_dir_remove(tmp_dir);
 }
@@ -109,14 +109,14 @@ static void make_project(const char *slug, struct cf_project *p, struct cf_env e
     fill_env(&e[0], p->id, "dev");
     fill_env(&e[1], p->id, "staging");
     fill_env(&e[2], p->id, "prod");
-    cr_assert_eq(st->ops->project_create(st, p, e, 3, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_project_create(st, p, e, 3, &err), CF_OK, "%s", err.msg);
     p->wrapped_key = NULL; /* borrowed, not ours to release */
     p->wrapped_key_len = 0;
 }
 
 static void get_folder(const char *env_id, const char *path, struct cf_folder *out)
 {
-    cr_assert_eq(st->ops->folder_get(st, env_id, path, out, &err), CF_OK, "%s: %s", path, err.msg);
+    cr_assert_eq(cf_store_folder_get(st, env_id, path, out, &err), CF_OK, "%s: %s", path, err.msg);
 }
 
 /* Creates folder name under parent; fills out. */
@@ -127,7 +127,7 @@ static void make_folder(const struct cf_folder *parent, const char *name, struct
     snprintf(f.env_id, sizeof(f.env_id), "%s", parent->env_id);
     snprintf(f.parent_id, sizeof(f.parent_id), "%s", parent->id);
     snprintf(f.name, sizeof(f.name), "%s", name);
-    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_OK, "%s: %s", name, err.msg);
+    cr_assert_eq(cf_store_folder_create(st, &f, &err), CF_OK, "%s: %s", name, err.msg);
     char path[2 * CF_PATH_MAX];
     snprintf(path, sizeof(path), "%s/%s", strcmp(parent->path, "/") ? parent->path : "", name);
     get_folder(parent->env_id, path, out);
@@ -170,7 +170,7 @@ static struct cf_secret_write w_delete(const char *secret_id, int64_t expected)
 
 static enum cf_rc write1(struct cf_secret_write w)
 {
-    return st->ops->secret_write(st, &w, 1, &err);
+    return cf_store_secret_write(st, &w, 1, &err);
 }
 
 static void create_secret(const char *folder_id, const char *key, const char *value,
@@ -218,11 +218,11 @@ Test(store, dsn_forms)
     snprintf(dsn, sizeof(dsn), "sqlite:%s/other.db", tmp_dir);
     other = open_store(dsn);
     cr_assert_str_eq(other->backend, "sqlite");
-    cr_assert_eq(other->ops->ping(other, &err), CF_OK);
-    other->ops->close(other);
+    cr_assert_eq(cf_store_ping(other, &err), CF_OK);
+    cf_store_close(other);
     snprintf(dsn, sizeof(dsn), "sqlite://%s/other.db", tmp_dir);
     other = open_store(dsn);
-    other->ops->close(other);
+    cf_store_close(other);
     snprintf(dsn, sizeof(dsn), "%s/other.db", tmp_dir);
     cr_assert_eq(access(dsn, F_OK), 0);
 }
@@ -264,9 +264,9 @@ Test(store, migrations_applied_once_and_settings)
 {
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"),
                  (long long)cf_store_migrations_n);
-    st->ops->close(st);
+    cf_store_close(st);
     st = open_store(db_path);
-    st->ops->close(st);
+    cf_store_close(st);
     st = open_store(db_path);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM schema_migrations"),
                  (long long)cf_store_migrations_n);
@@ -280,7 +280,7 @@ Test(store, migrations_applied_once_and_settings)
 
 Test(store, newer_schema_refused)
 {
-    st->ops->close(st);
+    cf_store_close(st);
     st = NULL;
     raw_exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)");
     struct cf_store_config config = {.dsn = db_path};
@@ -306,9 +306,9 @@ Test(store, processes_opening_a_new_database_at_once)
             struct cf_err child_err;
             enum cf_rc rc = cf_store_open(&config, &child, &child_err);
             if (rc == CF_OK)
-                rc = child->ops->meta_put(child, "k", (const uint8_t *)"v", 1, &child_err);
+                rc = cf_store_meta_put(child, "k", (const uint8_t *)"v", 1, &child_err);
             if (child)
-                child->ops->close(child);
+                cf_store_close(child);
             _exit(rc == CF_OK ? 0 : 10 + (int)rc);
         }
     }
@@ -331,22 +331,22 @@ Test(store, meta)
     uint8_t *value = NULL;
     size_t len = 0;
 
-    cr_assert_eq(st->ops->meta_get(st, "admin", &value, &len, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_meta_get(st, "admin", &value, &len, &err), CF_ENOTFOUND);
     cr_assert_null(value);
-    cr_assert_eq(st->ops->meta_insert(st, "admin", v1, sizeof(v1), &err), CF_OK);
-    cr_assert_eq(st->ops->meta_insert(st, "admin", v2, sizeof(v2), &err), CF_EEXIST);
+    cr_assert_eq(cf_store_meta_insert(st, "admin", v1, sizeof(v1), &err), CF_OK);
+    cr_assert_eq(cf_store_meta_insert(st, "admin", v2, sizeof(v2), &err), CF_EEXIST);
     cr_assert(strstr(err.msg, "'admin'"), "%s", err.msg);
-    cr_assert_eq(st->ops->meta_get(st, "admin", &value, &len, &err), CF_OK);
+    cr_assert_eq(cf_store_meta_get(st, "admin", &value, &len, &err), CF_OK);
     cr_assert_eq(len, sizeof(v1));
     cr_assert_arr_eq(value, v1, sizeof(v1));
     free(value);
-    cr_assert_eq(st->ops->meta_put(st, "admin", v2, sizeof(v2), &err), CF_OK);
-    cr_assert_eq(st->ops->meta_get(st, "admin", &value, &len, &err), CF_OK);
+    cr_assert_eq(cf_store_meta_put(st, "admin", v2, sizeof(v2), &err), CF_OK);
+    cr_assert_eq(cf_store_meta_get(st, "admin", &value, &len, &err), CF_OK);
     cr_assert_eq(len, 1);
     cr_assert_eq(value[0], 9);
     free(value);
-    cr_assert_eq(st->ops->meta_put(st, "empty", NULL, 0, &err), CF_OK);
-    cr_assert_eq(st->ops->meta_get(st, "empty", &value, &len, &err), CF_OK);
+    cr_assert_eq(cf_store_meta_put(st, "empty", NULL, 0, &err), CF_OK);
+    cr_assert_eq(cf_store_meta_get(st, "empty", &value, &len, &err), CF_OK);
     cr_assert_not_null(value);
     cr_assert_eq(len, 0);
     free(value);
@@ -362,21 +362,21 @@ Test(store, rewrap_keys)
     make_project("a", &a, NULL);
     make_project("b", &b, NULL);
     struct cf_key_update bad[] = {{a.id, ka, sizeof(ka)}, {"no-such-project", kb, sizeof(kb)}};
-    cr_assert_eq(st->ops->rewrap_keys(st, bad, 2, check, sizeof(check), &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->project_get(st, "a", &got, &err), CF_OK);
+    cr_assert_eq(cf_store_rewrap_keys(st, bad, 2, check, sizeof(check), &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_project_get(st, "a", &got, &err), CF_OK);
     cr_assert_eq(got.wrapped_key_len, sizeof(wrapped_key)); /* rolled back */
     cr_assert_arr_eq(got.wrapped_key, wrapped_key, sizeof(wrapped_key));
     cf_project_release(&got);
-    cr_assert_eq(st->ops->meta_get(st, CF_META_ROOT_CHECK, &value, &len, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_meta_get(st, CF_META_ROOT_CHECK, &value, &len, &err), CF_ENOTFOUND);
 
     struct cf_key_update good[] = {{a.id, ka, sizeof(ka)}, {b.id, kb, sizeof(kb)}};
-    cr_assert_eq(st->ops->rewrap_keys(st, good, 2, check, sizeof(check), &err), CF_OK, "%s",
+    cr_assert_eq(cf_store_rewrap_keys(st, good, 2, check, sizeof(check), &err), CF_OK, "%s",
                  err.msg);
-    cr_assert_eq(st->ops->project_get(st, b.id, &got, &err), CF_OK);
+    cr_assert_eq(cf_store_project_get(st, b.id, &got, &err), CF_OK);
     cr_assert_eq(got.wrapped_key_len, sizeof(kb));
     cr_assert_arr_eq(got.wrapped_key, kb, sizeof(kb));
     cf_project_release(&got);
-    cr_assert_eq(st->ops->meta_get(st, CF_META_ROOT_CHECK, &value, &len, &err), CF_OK);
+    cr_assert_eq(cf_store_meta_get(st, CF_META_ROOT_CHECK, &value, &len, &err), CF_OK);
     cr_assert_eq(len, sizeof(check));
     free(value);
 }
@@ -393,7 +393,7 @@ Test(store, projects)
     make_project("alpha", &p, envs);
     make_project("beta", &q, NULL);
 
-    cr_assert_eq(st->ops->project_get(st, p.id, &got, &err), CF_OK);
+    cr_assert_eq(cf_store_project_get(st, p.id, &got, &err), CF_OK);
     cr_assert_str_eq(got.slug, "alpha");
     cr_assert_str_eq(got.name, "Project alpha");
     cr_assert_str_eq(got.description, "about alpha");
@@ -405,24 +405,24 @@ Test(store, projects)
 
     for (size_t i = 0; i < CF_UUID_LEN; i++)
         upper[i] = (char)(p.id[i] >= 'a' && p.id[i] <= 'f' ? p.id[i] - 32 : p.id[i]);
-    cr_assert_eq(st->ops->project_get(st, upper, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_project_get(st, upper, &got, &err), CF_OK, "%s", err.msg);
     cr_assert_str_eq(got.id, p.id);
     cf_project_release(&got);
-    cr_assert_eq(st->ops->project_get(st, "beta", &got, &err), CF_OK);
+    cr_assert_eq(cf_store_project_get(st, "beta", &got, &err), CF_OK);
     cr_assert_str_eq(got.id, q.id);
     cf_project_release(&got);
 
-    cr_assert_eq(st->ops->project_get(st, "gamma", &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_project_get(st, "gamma", &got, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, "'gamma'"), "%s", err.msg);
 
     struct cf_project dup = p;
     cf_uuid_new(dup.id);
     dup.wrapped_key = (uint8_t *)wrapped_key;
     dup.wrapped_key_len = sizeof(wrapped_key);
-    cr_assert_eq(st->ops->project_create(st, &dup, NULL, 0, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_project_create(st, &dup, NULL, 0, &err), CF_EEXIST);
     cr_assert_str_eq(err.msg, "project 'alpha' already exists");
 
-    cr_assert_eq(st->ops->project_list(st, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_project_list(st, &list, &err), CF_OK);
     cr_assert_eq(list.n, 2);
     cr_assert(strcmp(list.items[0].slug, "alpha") == 0 || strcmp(list.items[1].slug, "alpha") == 0);
     cr_assert_not_null(list.items[0].wrapped_key);
@@ -448,17 +448,17 @@ Test(store, project_create_is_all_or_nothing)
     p.wrapped_key_len = sizeof(wrapped_key);
     fill_env(&envs[0], p.id, "dev");
     fill_env(&envs[1], p.id, "dev");
-    cr_assert_eq(st->ops->project_create(st, &p, envs, 2, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_project_create(st, &p, envs, 2, &err), CF_EEXIST);
     cr_assert_str_eq(err.msg, "environment 'dev' already exists");
     struct cf_project got;
-    cr_assert_eq(st->ops->project_get(st, "p", &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_project_get(st, "p", &got, &err), CF_ENOTFOUND);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM folders"), 0);
 }
 
 static void assert_env_order(const char *project_id, const char *const *slugs, size_t n)
 {
     struct cf_env_list list;
-    cr_assert_eq(st->ops->env_list(st, project_id, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_env_list(st, project_id, &list, &err), CF_OK);
     cr_assert_eq(list.n, n);
     for (size_t i = 0; i < n; i++) {
         cr_assert_str_eq(list.items[i].slug, slugs[i], "position %zu", i + 1);
@@ -477,56 +477,56 @@ Test(store, environments)
     assert_env_order(p.id, (const char *const[]){"dev", "staging", "prod"}, 3);
 
     fill_env(&e, p.id, "qa"); /* appended */
-    cr_assert_eq(st->ops->env_create(st, &e, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_env_create(st, &e, &err), CF_OK, "%s", err.msg);
     fill_env(&e, p.id, "local");
     e.position = 1; /* inserted first */
-    cr_assert_eq(st->ops->env_create(st, &e, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_env_create(st, &e, &err), CF_OK, "%s", err.msg);
     assert_env_order(p.id, (const char *const[]){"local", "dev", "staging", "prod", "qa"}, 5);
 
     fill_env(&e, p.id, "prod");
-    cr_assert_eq(st->ops->env_create(st, &e, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_env_create(st, &e, &err), CF_EEXIST);
     cr_assert_str_eq(err.msg, "environment 'prod' already exists");
     fill_env(&e, "00000000-0000-4000-8000-000000000000", "x");
-    cr_assert_eq(st->ops->env_create(st, &e, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_env_create(st, &e, &err), CF_ENOTFOUND);
 
     /* By slug and by id, only within the project. */
-    cr_assert_eq(st->ops->env_get(st, p.id, "prod", &got, &err), CF_OK);
+    cr_assert_eq(cf_store_env_get(st, p.id, "prod", &got, &err), CF_OK);
     cr_assert_str_eq(got.id, envs[2].id);
     cr_assert_str_eq(got.name, "Env prod");
-    cr_assert_eq(st->ops->env_get(st, p.id, envs[1].id, &got, &err), CF_OK);
+    cr_assert_eq(cf_store_env_get(st, p.id, envs[1].id, &got, &err), CF_OK);
     cr_assert_str_eq(got.slug, "staging");
-    cr_assert_eq(st->ops->env_get(st, q.id, envs[1].id, &got, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->env_get(st, p.id, "nope", &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_env_get(st, q.id, envs[1].id, &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_env_get(st, p.id, "nope", &got, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, "'nope'"), "%s", err.msg);
 
     /* Moves keep positions dense, both ways. */
     e = envs[2];
     e.position = 1;
-    cr_assert_eq(st->ops->env_update(st, &e, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_env_update(st, &e, &err), CF_OK, "%s", err.msg);
     assert_env_order(p.id, (const char *const[]){"prod", "local", "dev", "staging", "qa"}, 5);
     e.position = 99; /* clamped to the end */
     snprintf(e.slug, sizeof(e.slug), "production");
     snprintf(e.name, sizeof(e.name), "Production");
-    cr_assert_eq(st->ops->env_update(st, &e, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_env_update(st, &e, &err), CF_OK, "%s", err.msg);
     assert_env_order(p.id, (const char *const[]){"local", "dev", "staging", "qa", "production"}, 5);
     e = envs[0];
     e.position = 4;
-    cr_assert_eq(st->ops->env_update(st, &e, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_env_update(st, &e, &err), CF_OK, "%s", err.msg);
     assert_env_order(p.id, (const char *const[]){"local", "staging", "qa", "dev", "production"}, 5);
-    cr_assert_eq(st->ops->env_get(st, p.id, "production", &got, &err), CF_OK);
+    cr_assert_eq(cf_store_env_get(st, p.id, "production", &got, &err), CF_OK);
     cr_assert_str_eq(got.name, "Production");
 
     e = envs[1];
     snprintf(e.slug, sizeof(e.slug), "dev");
-    cr_assert_eq(st->ops->env_update(st, &e, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_env_update(st, &e, &err), CF_EEXIST);
     cr_assert_str_eq(err.msg, "environment 'dev' already exists");
     fill_env(&e, p.id, "ghost");
-    cr_assert_eq(st->ops->env_update(st, &e, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_env_update(st, &e, &err), CF_ENOTFOUND);
 
     /* Delete renumbers. */
-    cr_assert_eq(st->ops->env_delete(st, envs[1].id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_env_delete(st, envs[1].id, &err), CF_OK, "%s", err.msg);
     assert_env_order(p.id, (const char *const[]){"local", "qa", "dev", "production"}, 4);
-    cr_assert_eq(st->ops->env_delete(st, envs[1].id, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_env_delete(st, envs[1].id, &err), CF_ENOTFOUND);
     assert_env_order(q.id, (const char *const[]){"dev", "staging", "prod"}, 3);
 }
 
@@ -536,7 +536,7 @@ static void assert_folder_paths(const char *env_id, const char *path, bool recur
                                 const char *const *paths, size_t n)
 {
     struct cf_folder_list list;
-    cr_assert_eq(st->ops->folder_list(st, env_id, path, recursive, &list, &err), CF_OK, "%s",
+    cr_assert_eq(cf_store_folder_list(st, env_id, path, recursive, &list, &err), CF_OK, "%s",
                  err.msg);
     cr_assert_eq(list.n, n, "folders below %s: %zu, expected %zu", path, list.n, n);
     for (size_t i = 0; i < n; i++)
@@ -572,29 +572,29 @@ Test(store, folders)
     assert_folder_paths(w.envs[1].id, "/", true, NULL, 0);
 
     struct cf_folder_list list;
-    cr_assert_eq(st->ops->folder_list(st, w.envs[0].id, "/zz", false, &list, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->folder_get(st, w.envs[0].id, "/zz", &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_folder_list(st, w.envs[0].id, "/zz", false, &list, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_folder_get(st, w.envs[0].id, "/zz", &got, &err), CF_ENOTFOUND);
     cr_assert_str_eq(err.msg, "folder '/zz' not found");
-    cr_assert_eq(st->ops->folder_get(st, w.envs[1].id, "/a", &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_folder_get(st, w.envs[1].id, "/a", &got, &err), CF_ENOTFOUND);
 
     /* Duplicates, a wrong path, missing or absent parents. */
     struct cf_folder f = {0};
     cf_uuid_new(f.id);
     snprintf(f.parent_id, sizeof(f.parent_id), "%s", a.id);
     snprintf(f.name, sizeof(f.name), "b");
-    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_folder_create(st, &f, &err), CF_EEXIST);
     cr_assert_str_eq(err.msg, "folder '/a/b' already exists");
     snprintf(f.name, sizeof(f.name), "x");
     snprintf(f.path, sizeof(f.path), "/elsewhere/x");
-    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_folder_create(st, &f, &err), CF_EINVAL);
     snprintf(f.path, sizeof(f.path), "/a/x");
     snprintf(f.env_id, sizeof(f.env_id), "%s", w.envs[1].id);
-    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_folder_create(st, &f, &err), CF_EINVAL);
     f.env_id[0] = '\0';
     cf_uuid_new(f.parent_id);
-    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_folder_create(st, &f, &err), CF_ENOTFOUND);
     f.parent_id[0] = '\0';
-    cr_assert_eq(st->ops->folder_create(st, &f, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_folder_create(st, &f, &err), CF_EINVAL);
 
     /* Delete takes the subtree with its secrets and imports, and nothing beside it. */
     char kept_id[CF_UUID_LEN];
@@ -605,17 +605,17 @@ Test(store, folders)
     snprintf(im.folder_id, sizeof(im.folder_id), "%s", ab.id);
     snprintf(im.import_env_id, sizeof(im.import_env_id), "%s", w.envs[2].id);
     snprintf(im.import_path, sizeof(im.import_path), "/");
-    cr_assert_eq(st->ops->import_create(st, &im, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->folder_delete(st, a.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_import_create(st, &im, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_folder_delete(st, a.id, &err), CF_OK, "%s", err.msg);
     assert_folder_paths(w.envs[0].id, "/", true, (const char *const[]){"/a%", "/a-b", "/a_"}, 3);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM secrets"), 1);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_versions"), 1);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_imports"), 0);
     struct cf_secret s;
-    cr_assert_eq(st->ops->secret_get_by_id(st, kept_id, 0, &s, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_get_by_id(st, kept_id, 0, &s, &err), CF_OK);
     cf_secret_release(&s);
-    cr_assert_eq(st->ops->folder_delete(st, a.id, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->folder_delete(st, w.root.id, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_folder_delete(st, a.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_folder_delete(st, w.root.id, &err), CF_EINVAL);
 }
 
 /* ---- secrets ---- */
@@ -647,9 +647,9 @@ Test(store, secrets_create_read_list)
     batch[1].row.skip_multiline = true;
     batch[1].row.created_at = 1000;
     batch[1].row.updated_at = 1000;
-    cr_assert_eq(st->ops->secret_write(st, batch, 3, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_secret_write(st, batch, 3, &err), CF_OK, "%s", err.msg);
 
-    cr_assert_eq(st->ops->secret_get(st, backend.id, "DB_PASSWORD", 0, &s, &err), CF_OK, "%s",
+    cr_assert_eq(cf_store_secret_get(st, backend.id, "DB_PASSWORD", 0, &s, &err), CF_OK, "%s",
                  err.msg);
     cr_assert_str_eq(s.id, batch[1].row.id);
     cr_assert_str_eq(s.folder_id, backend.id);
@@ -679,20 +679,20 @@ Test(store, secrets_create_read_list)
     bare.row.comment = NULL;
     bare.row.tags = NULL;
     cr_assert_eq(write1(bare), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->secret_get_by_id(st, bare.row.id, 0, &s, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_get_by_id(st, bare.row.id, 0, &s, &err), CF_OK);
     cr_assert_str_eq(s.comment, "");
     cr_assert_str_eq(s.tags, "[]");
     cr_assert_gt(s.created_at, 0);
     cf_secret_release(&s);
 
-    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/backend", false, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_list(st, w.envs[0].id, "/backend", false, &list, &err), CF_OK);
     assert_keys(&list, (const char *const[]){"BARE", "DB_PASSWORD", "ZED"}, 3);
     cr_assert_str_eq(list.items[1].path, "/backend");
     cr_assert_str_eq(list.items[1].project_id, w.project.id);
     cr_assert_arr_eq(list.items[1].sealed, blob, sizeof(blob));
     cf_secret_list_release(&list);
 
-    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/", true, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_list(st, w.envs[0].id, "/", true, &list, &err), CF_OK);
     assert_keys(&list, (const char *const[]){"ROOTKEY", "BARE", "DB_PASSWORD", "ZED"}, 4);
     cr_assert_str_eq(list.items[0].path, "/");
     cr_assert_str_eq(list.items[3].path, "/backend");
@@ -704,29 +704,29 @@ Test(store, secrets_create_read_list)
     make_folder(&backend, "api", &child);
     create_secret(sibling.id, "SIBLING", "s", NULL);
     create_secret(child.id, "CHILD", "c", NULL);
-    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/backend", true, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_list(st, w.envs[0].id, "/backend", true, &list, &err), CF_OK);
     assert_keys(&list, (const char *const[]){"BARE", "DB_PASSWORD", "ZED", "CHILD"}, 4);
     cr_assert_str_eq(list.items[3].path, "/backend/api");
     cf_secret_list_release(&list);
 
-    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/", false, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_list(st, w.envs[0].id, "/", false, &list, &err), CF_OK);
     assert_keys(&list, (const char *const[]){"ROOTKEY"}, 1);
     cf_secret_list_release(&list);
-    cr_assert_eq(st->ops->secret_list(st, w.envs[1].id, "/", true, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_list(st, w.envs[1].id, "/", true, &list, &err), CF_OK);
     cr_assert_eq(list.n, 0);
-    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/nope", false, &list, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_secret_list(st, w.envs[0].id, "/nope", false, &list, &err), CF_ENOTFOUND);
     cr_assert_null(list.items);
 
     /* Duplicates and missing rows, with messages naming them. */
     cr_assert_eq(write1(w_create(backend.id, "DB_PASSWORD", "x", 1)), CF_EEXIST);
     cr_assert_str_eq(err.msg, "secret 'DB_PASSWORD' already exists in folder '/backend'");
-    cr_assert_eq(st->ops->secret_get(st, backend.id, "MISSING", 0, &s, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_secret_get(st, backend.id, "MISSING", 0, &s, &err), CF_ENOTFOUND);
     cr_assert_str_eq(err.msg, "secret 'MISSING' not found in folder '/backend'");
-    cr_assert_eq(st->ops->secret_get(st, backend.id, "ZED", 2, &s, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_secret_get(st, backend.id, "ZED", 2, &s, &err), CF_ENOTFOUND);
     cr_assert_null(s.sealed);
     char ghost[CF_UUID_LEN];
     cf_uuid_new(ghost);
-    cr_assert_eq(st->ops->secret_get_by_id(st, ghost, 0, &s, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_secret_get_by_id(st, ghost, 0, &s, &err), CF_ENOTFOUND);
     cr_assert_eq(write1(w_create(ghost, "K", "x", 1)), CF_ENOTFOUND); /* no such folder */
     cr_assert_eq(write1(w_create(backend.id, "", "x", 1)), CF_EINVAL);
 }
@@ -747,23 +747,23 @@ Test(store, secrets_versions_rename_conflict_delete)
     cr_assert_eq(write1(up), CF_OK, "%s", err.msg);
     cr_assert_eq(write1(w_update(id, 2, "API_TOKEN", "v3", 2)), CF_OK, "%s", err.msg); /* rename */
 
-    cr_assert_eq(st->ops->secret_get(st, w.root.id, "API_KEY", 0, &s, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->secret_get(st, w.root.id, "API_TOKEN", 0, &s, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_get(st, w.root.id, "API_KEY", 0, &s, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_secret_get(st, w.root.id, "API_TOKEN", 0, &s, &err), CF_OK);
     cr_assert_eq(s.version, 3);
     cr_assert_arr_eq(s.sealed, "v3", 2);
     cf_secret_release(&s);
-    cr_assert_eq(st->ops->secret_get(st, w.root.id, "API_TOKEN", 2, &s, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_get(st, w.root.id, "API_TOKEN", 2, &s, &err), CF_OK);
     cr_assert_eq(s.version, 2);
     cr_assert_str_eq(s.key, "API_KEY"); /* the key that version had */
     cr_assert_str_eq(s.comment, "second");
     cr_assert_arr_eq(s.sealed, "v2", 2);
     cf_secret_release(&s);
-    cr_assert_eq(st->ops->secret_get_by_id(st, id, 1, &s, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_get_by_id(st, id, 1, &s, &err), CF_OK);
     cr_assert_arr_eq(s.sealed, "v1", 2);
     cf_secret_release(&s);
-    cr_assert_eq(st->ops->secret_get_by_id(st, id, 4, &s, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_secret_get_by_id(st, id, 4, &s, &err), CF_ENOTFOUND);
 
-    cr_assert_eq(st->ops->secret_history(st, id, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_history(st, id, &list, &err), CF_OK);
     cr_assert_eq(list.n, 3);
     for (size_t i = 0; i < 3; i++)
         cr_assert_eq(list.items[i].version, 3 - (int64_t)i);
@@ -782,11 +782,11 @@ Test(store, secrets_versions_rename_conflict_delete)
     cf_uuid_new(ghost);
     cr_assert_eq(write1(w_update(ghost, 1, "G", "x", 1)), CF_ENOTFOUND);
     cr_assert_eq(write1(w_delete(ghost, 1)), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->secret_history(st, ghost, &list, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_secret_history(st, ghost, &list, &err), CF_ENOTFOUND);
 
     /* Delete takes every version. */
     cr_assert_eq(write1(w_delete(id, 3)), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->secret_get_by_id(st, id, 0, &s, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_secret_get_by_id(st, id, 0, &s, &err), CF_ENOTFOUND);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_versions"), 1);
     cr_assert_eq(write1(w_delete(id, 3)), CF_ENOTFOUND);
 }
@@ -805,9 +805,9 @@ Test(store, secret_batch_is_all_or_nothing)
         w_create(w.root.id, "NEW2", "n", 1),
         w_create(w.root.id, "NEW1", "again", 5), /* fails: NEW1 was created above */
     };
-    cr_assert_eq(st->ops->secret_write(st, batch, 4, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_secret_write(st, batch, 4, &err), CF_EEXIST);
     cr_assert_str_eq(err.msg, "secret 'NEW1' already exists in folder '/'");
-    cr_assert_eq(st->ops->secret_list(st, w.envs[0].id, "/", true, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_list(st, w.envs[0].id, "/", true, &list, &err), CF_OK);
     assert_keys(&list, (const char *const[]){"EXISTING"}, 1);
     cr_assert_eq(list.items[0].version, 1);
     cf_secret_list_release(&list);
@@ -815,12 +815,12 @@ Test(store, secret_batch_is_all_or_nothing)
 
     /* Same with a conflict last; then the batch without it goes through, in order. */
     batch[3] = w_update(id, 1, "EXISTING", "stale", 5); /* stale: batch[1] made version 2 */
-    cr_assert_eq(st->ops->secret_write(st, batch, 4, &err), CF_ECONFLICT);
+    cr_assert_eq(cf_store_secret_write(st, batch, 4, &err), CF_ECONFLICT);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM secrets"), 1);
     batch[3] = w_update(id, 2, "EXISTING", "e3", 2);
-    cr_assert_eq(st->ops->secret_write(st, batch, 4, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_secret_write(st, batch, 4, &err), CF_OK, "%s", err.msg);
     struct cf_secret s;
-    cr_assert_eq(st->ops->secret_get_by_id(st, id, 0, &s, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_get_by_id(st, id, 0, &s, &err), CF_OK);
     cr_assert_eq(s.version, 3);
     cr_assert_arr_eq(s.sealed, "e3", 2);
     cf_secret_release(&s);
@@ -836,13 +836,13 @@ static void make_import(const char *folder_id, const char *env_id, const char *p
     snprintf(out->folder_id, sizeof(out->folder_id), "%s", folder_id);
     snprintf(out->import_env_id, sizeof(out->import_env_id), "%s", env_id);
     snprintf(out->import_path, sizeof(out->import_path), "%s", path);
-    cr_assert_eq(st->ops->import_create(st, out, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_import_create(st, out, &err), CF_OK, "%s", err.msg);
 }
 
 static void assert_imports(const char *folder_id, const char *const *paths, size_t n)
 {
     struct cf_import_list list;
-    cr_assert_eq(st->ops->import_list(st, folder_id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_import_list(st, folder_id, &list, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(list.n, n);
     for (size_t i = 0; i < n; i++) {
         cr_assert_str_eq(list.items[i].import_path, paths[i]);
@@ -866,33 +866,33 @@ Test(store, imports)
     make_import(w.root.id, w.envs[1].id, "/other", &three);
     assert_imports(w.root.id, (const char *const[]){"/shared", "/", "/other"}, 3);
 
-    cr_assert_eq(st->ops->import_get(st, two.id, &got, &err), CF_OK);
+    cr_assert_eq(cf_store_import_get(st, two.id, &got, &err), CF_OK);
     cr_assert_str_eq(got.import_env_id, w.envs[2].id);
     cr_assert_str_eq(got.folder_id, w.root.id);
     cr_assert_eq(got.position, 2);
 
     struct cf_import dup = one;
     cf_uuid_new(dup.id);
-    cr_assert_eq(st->ops->import_create(st, &dup, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_import_create(st, &dup, &err), CF_EEXIST);
     cr_assert_str_eq(err.msg, "folder '/' already imports '/shared' from environment 'staging'");
     snprintf(dup.import_env_id, sizeof(dup.import_env_id), "%s", qenvs[0].id);
-    cr_assert_eq(st->ops->import_create(st, &dup, &err), CF_EINVAL); /* another project */
+    cr_assert_eq(cf_store_import_create(st, &dup, &err), CF_EINVAL); /* another project */
     cf_uuid_new(dup.import_env_id);
-    cr_assert_eq(st->ops->import_create(st, &dup, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_import_create(st, &dup, &err), CF_ENOTFOUND);
     cf_uuid_new(dup.folder_id);
-    cr_assert_eq(st->ops->import_create(st, &dup, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_import_create(st, &dup, &err), CF_ENOTFOUND);
     struct cf_import_list list;
-    cr_assert_eq(st->ops->import_list(st, dup.folder_id, &list, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_import_list(st, dup.folder_id, &list, &err), CF_ENOTFOUND);
 
-    cr_assert_eq(st->ops->import_delete(st, one.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_import_delete(st, one.id, &err), CF_OK, "%s", err.msg);
     assert_imports(w.root.id, (const char *const[]){"/", "/other"}, 2);
-    cr_assert_eq(st->ops->import_delete(st, one.id, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->import_get(st, one.id, &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_import_delete(st, one.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_import_get(st, one.id, &got, &err), CF_ENOTFOUND);
 
     /* Deleting an imported environment drops its imports and renumbers the rest. */
     make_import(w.root.id, w.envs[1].id, "/last", &one);
     assert_imports(w.root.id, (const char *const[]){"/", "/other", "/last"}, 3);
-    cr_assert_eq(st->ops->env_delete(st, w.envs[2].id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_env_delete(st, w.envs[2].id, &err), CF_OK, "%s", err.msg);
     assert_imports(w.root.id, (const char *const[]){"/other", "/last"}, 2);
 }
 
@@ -911,26 +911,26 @@ Test(store, tags)
         snprintf(t.slug, sizeof(t.slug), "%s", slugs[i]);
         snprintf(t.name, sizeof(t.name), "Tag %s", slugs[i]);
         snprintf(t.color, sizeof(t.color), "#00ff0%d", i);
-        cr_assert_eq(st->ops->tag_create(st, &t, &err), CF_OK, "%s", err.msg);
+        cr_assert_eq(cf_store_tag_create(st, &t, &err), CF_OK, "%s", err.msg);
     }
-    cr_assert_eq(st->ops->tag_create(st, &t, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_tag_create(st, &t, &err), CF_EEXIST);
     cf_uuid_new(t.id);
-    cr_assert_eq(st->ops->tag_create(st, &t, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_tag_create(st, &t, &err), CF_EEXIST);
     cr_assert_str_eq(err.msg, "tag 'alpha' already exists");
     snprintf(t.project_id, sizeof(t.project_id), "%s", q.id); /* same slug, other project */
-    cr_assert_eq(st->ops->tag_create(st, &t, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_tag_create(st, &t, &err), CF_OK, "%s", err.msg);
 
-    cr_assert_eq(st->ops->tag_get(st, p.id, "alpha", &got, &err), CF_OK);
+    cr_assert_eq(cf_store_tag_get(st, p.id, "alpha", &got, &err), CF_OK);
     cr_assert_str_eq(got.color, "#00ff01");
     cr_assert_str_eq(got.name, "Tag alpha");
     char id[CF_UUID_LEN];
     snprintf(id, sizeof(id), "%s", got.id);
-    cr_assert_eq(st->ops->tag_get(st, p.id, id, &got, &err), CF_OK);
+    cr_assert_eq(cf_store_tag_get(st, p.id, id, &got, &err), CF_OK);
     cr_assert_str_eq(got.slug, "alpha");
-    cr_assert_eq(st->ops->tag_get(st, q.id, id, &got, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->tag_get(st, p.id, "beta", &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_tag_get(st, q.id, id, &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_tag_get(st, p.id, "beta", &got, &err), CF_ENOTFOUND);
 
-    cr_assert_eq(st->ops->tag_list(st, p.id, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_tag_list(st, p.id, &list, &err), CF_OK);
     cr_assert_eq(list.n, 2);
     cr_assert_str_eq(list.items[0].slug, "alpha");
     cr_assert_str_eq(list.items[1].slug, "zeta");
@@ -955,19 +955,19 @@ Test(store, deleting_environment_and_project_cascades)
     cf_uuid_new(t.id);
     snprintf(t.project_id, sizeof(t.project_id), "%s", w.project.id);
     snprintf(t.slug, sizeof(t.slug), "t");
-    cr_assert_eq(st->ops->tag_create(st, &t, &err), CF_OK);
+    cr_assert_eq(cf_store_tag_create(st, &t, &err), CF_OK);
 
-    cr_assert_eq(st->ops->env_delete(st, w.envs[0].id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_env_delete(st, w.envs[0].id, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM secrets"), 1);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_versions"), 1);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM folders"), 5); /* the other roots */
 
-    cr_assert_eq(st->ops->project_delete(st, w.project.id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->project_delete(st, w.project.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_project_delete(st, w.project.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_project_delete(st, w.project.id, &err), CF_ENOTFOUND);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM environments"), 3);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM folders"), 3);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM tags"), 0);
-    cr_assert_eq(st->ops->project_delete(st, other.project.id, &err), CF_OK);
+    cr_assert_eq(cf_store_project_delete(st, other.project.id, &err), CF_OK);
     const char *tables[] = {"projects",        "environments",   "folders", "secrets",
                             "secret_versions", "secret_imports", "tags"};
     for (size_t i = 0; i < CF_ARRAY_SIZE(tables); i++) {
@@ -986,14 +986,14 @@ Test(store, data_persists_across_reopen)
     make_world(&w);
     create_secret(w.root.id, "KEEP", "kept", id);
     cr_assert_eq(write1(w_update(id, 1, "KEEP", "kept2", 5)), CF_OK);
-    st->ops->close(st);
+    cf_store_close(st);
     st = open_store(db_path);
-    cr_assert_eq(st->ops->secret_get(st, w.root.id, "KEEP", 0, &s, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_secret_get(st, w.root.id, "KEEP", 0, &s, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(s.version, 2);
     cr_assert_arr_eq(s.sealed, "kept2", 5);
     cf_secret_release(&s);
     struct cf_project p;
-    cr_assert_eq(st->ops->project_get(st, "p", &p, &err), CF_OK);
+    cr_assert_eq(cf_store_project_get(st, "p", &p, &err), CF_OK);
     cf_project_release(&p);
 }
 
@@ -1010,19 +1010,18 @@ Test(store, busy_database_is_unavailable)
     cr_assert_eq(cf_store_open(&config, &impatient, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(sqlite3_open(db_path, &db), SQLITE_OK);
     cr_assert_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
-    cr_assert_eq(impatient->ops->meta_put(impatient, "k", (const uint8_t *)"v", 1, &err),
-                 CF_EUNAVAIL);
-    cr_assert_eq(impatient->ops->project_delete(impatient, p.id, &err), CF_EUNAVAIL);
+    cr_assert_eq(cf_store_meta_put(impatient, "k", (const uint8_t *)"v", 1, &err), CF_EUNAVAIL);
+    cr_assert_eq(cf_store_project_delete(impatient, p.id, &err), CF_EUNAVAIL);
     /* Readers are not blocked by a writer (WAL). */
     struct cf_project got;
-    cr_assert_eq(impatient->ops->project_get(impatient, "p", &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_project_get(impatient, "p", &got, &err), CF_OK, "%s", err.msg);
     cf_project_release(&got);
     cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    cr_assert_eq(impatient->ops->meta_put(impatient, "k", (const uint8_t *)"v", 1, &err), CF_OK);
-    cr_assert_eq(st->ops->meta_get(st, "k", &value, &len, &err), CF_OK);
+    cr_assert_eq(cf_store_meta_put(impatient, "k", (const uint8_t *)"v", 1, &err), CF_OK);
+    cr_assert_eq(cf_store_meta_get(st, "k", &value, &len, &err), CF_OK);
     free(value);
-    impatient->ops->close(impatient);
+    cf_store_close(impatient);
 }
 
 /* ---- threads ---- */
@@ -1056,19 +1055,19 @@ static void *worker_main(void *arg)
         snprintf(key, sizeof(key), "T%d_R%d", wk->index, round);
         snprintf(value, sizeof(value), "value %d/%d", wk->index, round);
         struct cf_secret_write w = w_create(wk->folder_id, key, value, strlen(value));
-        if (st->ops->secret_write(st, &w, 1, &e) != CF_OK)
+        if (cf_store_secret_write(st, &w, 1, &e) != CF_OK)
             note_failure(wk, &e);
 
         /* Read-modify-write of the shared counter, optimistic. */
         struct cf_secret cur;
-        if (st->ops->secret_get_by_id(st, wk->counter_id, 0, &cur, &e) != CF_OK) {
+        if (cf_store_secret_get_by_id(st, wk->counter_id, 0, &cur, &e) != CF_OK) {
             note_failure(wk, &e);
             continue;
         }
         struct cf_secret_write up =
             w_update(wk->counter_id, cur.version, "COUNTER", value, strlen(value));
         cf_secret_release(&cur);
-        enum cf_rc rc = st->ops->secret_write(st, &up, 1, &e);
+        enum cf_rc rc = cf_store_secret_write(st, &up, 1, &e);
         if (rc == CF_OK)
             wk->updates++;
         else if (rc == CF_ECONFLICT)
@@ -1077,7 +1076,7 @@ static void *worker_main(void *arg)
             note_failure(wk, &e);
 
         struct cf_secret_list list;
-        if (st->ops->secret_list(st, wk->env_id, "/", true, &list, &e) != CF_OK)
+        if (cf_store_secret_list(st, wk->env_id, "/", true, &list, &e) != CF_OK)
             note_failure(wk, &e);
         else if (list.n < 2)
             note_failure(wk, &(struct cf_err){.msg = "list lost rows"});
@@ -1108,7 +1107,7 @@ Test(store, threads_write_and_read_concurrently)
     }
     cr_assert_gt(updates, 0);
     struct cf_secret s;
-    cr_assert_eq(st->ops->secret_get_by_id(st, counter, 0, &s, &err), CF_OK);
+    cr_assert_eq(cf_store_secret_get_by_id(st, counter, 0, &s, &err), CF_OK);
     cr_assert_eq(s.version, 1 + updates, "version %lld after %d updates", (long long)s.version,
                  updates);
     cf_secret_release(&s);
@@ -1125,7 +1124,7 @@ static void make_identity(const char *name, int64_t created_at, struct cf_identi
     snprintf(out->name, sizeof(out->name), "%s", name);
     out->created_at = created_at;
     out->updated_at = created_at;
-    cr_assert_eq(st->ops->identity_create(st, out, &err), CF_OK, "%s: %s", name, err.msg);
+    cr_assert_eq(cf_store_identity_create(st, out, &err), CF_OK, "%s: %s", name, err.msg);
 }
 
 /* Universal-auth settings for identity_id with a fresh client id (heap: it is over 4 KiB). */
@@ -1166,7 +1165,7 @@ static void make_client_secret(const char *identity_id, const char *description,
     out->num_uses_limit = num_uses_limit;
     out->created_at = created_at;
     out->updated_at = created_at;
-    cr_assert_eq(st->ops->client_secret_create(st, out, &err), CF_OK, "%s: %s", description,
+    cr_assert_eq(cf_store_client_secret_create(st, out, &err), CF_OK, "%s: %s", description,
                  err.msg);
 }
 
@@ -1186,7 +1185,7 @@ static struct cf_access_token *new_token(const char *identity_id, const char *cl
     t->num_uses_limit = num_uses_limit;
     snprintf(t->trusted_ips, sizeof(t->trusted_ips), "192.168.0.0/16,fd00::/8");
     t->created_at = 5000;
-    cr_assert_eq(st->ops->token_create(st, t, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_create(st, t, &err), CF_OK, "%s", err.msg);
     return t;
 }
 
@@ -1197,7 +1196,7 @@ Test(store, identities)
 
     make_identity("deployer", 2000, &a);
     make_identity("backup", 1000, &b);
-    cr_assert_eq(st->ops->identity_get(st, a.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_identity_get(st, a.id, &got, &err), CF_OK, "%s", err.msg);
     cr_assert_str_eq(got.id, a.id);
     cr_assert_str_eq(got.name, "deployer");
     cr_assert_eq(got.created_at, 2000);
@@ -1206,17 +1205,17 @@ Test(store, identities)
     /* Names are unique; ids must be UUIDs; names must not be empty. */
     dup = a;
     cf_uuid_new(dup.id);
-    cr_assert_eq(st->ops->identity_create(st, &dup, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_identity_create(st, &dup, &err), CF_EEXIST);
     cr_assert(strstr(err.msg, "identity 'deployer' already exists"), "%s", err.msg);
     snprintf(dup.id, sizeof(dup.id), "not-a-uuid");
     snprintf(dup.name, sizeof(dup.name), "other");
-    cr_assert_eq(st->ops->identity_create(st, &dup, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_identity_create(st, &dup, &err), CF_EINVAL);
     cf_uuid_new(dup.id);
     dup.name[0] = '\0';
-    cr_assert_eq(st->ops->identity_create(st, &dup, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_identity_create(st, &dup, &err), CF_EINVAL);
 
     /* Oldest first. */
-    cr_assert_eq(st->ops->identity_list(st, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_identity_list(st, &list, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(list.n, 2);
     cr_assert_str_eq(list.items[0].name, "backup");
     cr_assert_str_eq(list.items[1].name, "deployer");
@@ -1225,27 +1224,27 @@ Test(store, identities)
     /* Renaming. */
     snprintf(a.name, sizeof(a.name), "deployer-2");
     a.updated_at = 3000;
-    cr_assert_eq(st->ops->identity_update(st, &a, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->identity_get(st, a.id, &got, &err), CF_OK);
+    cr_assert_eq(cf_store_identity_update(st, &a, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_identity_get(st, a.id, &got, &err), CF_OK);
     cr_assert_str_eq(got.name, "deployer-2");
     cr_assert_eq(got.created_at, 2000);
     cr_assert_eq(got.updated_at, 3000);
     snprintf(a.name, sizeof(a.name), "backup");
-    cr_assert_eq(st->ops->identity_update(st, &a, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_identity_update(st, &a, &err), CF_EEXIST);
     cr_assert(strstr(err.msg, "'backup'"), "%s", err.msg);
-    cr_assert_eq(st->ops->identity_get(st, a.id, &got, &err), CF_OK);
+    cr_assert_eq(cf_store_identity_get(st, a.id, &got, &err), CF_OK);
     cr_assert_str_eq(got.name, "deployer-2");
     cf_uuid_new(dup.id);
     snprintf(dup.name, sizeof(dup.name), "ghost");
-    cr_assert_eq(st->ops->identity_update(st, &dup, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_identity_update(st, &dup, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, dup.id), "%s", err.msg);
 
     /* Deleting. */
-    cr_assert_eq(st->ops->identity_delete(st, b.id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->identity_delete(st, b.id, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->identity_get(st, b.id, &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_identity_delete(st, b.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_identity_delete(st, b.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_identity_get(st, b.id, &got, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, b.id), "%s", err.msg);
-    cr_assert_eq(st->ops->identity_list(st, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_identity_list(st, &list, &err), CF_OK);
     cr_assert_eq(list.n, 1);
     cr_assert_str_eq(list.items[0].id, a.id);
     cf_identity_list_release(&list);
@@ -1262,33 +1261,33 @@ Test(store, universal_auth)
     /* Trusted IP lists are opaque text, up to CF_IPS_MAX bytes. */
     memset(ua->client_secret_trusted_ips, '7', CF_IPS_MAX);
     ua->client_secret_trusted_ips[CF_IPS_MAX] = '\0';
-    cr_assert_eq(st->ops->ua_attach(st, ua, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_ua_attach(st, ua, &err), CF_OK, "%s", err.msg);
 
     got = calloc(1, sizeof(*got));
     cr_assert_not_null(got);
-    cr_assert_eq(st->ops->ua_get(st, a.id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_ua_get(st, a.id, got, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(memcmp(got, ua, sizeof(*ua)), 0);
     memset(got, 0xff, sizeof(*got));
-    cr_assert_eq(st->ops->ua_get_by_client_id(st, ua->client_id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_ua_get_by_client_id(st, ua->client_id, got, &err), CF_OK, "%s", err.msg);
     cr_assert_str_eq(got->identity_id, a.id);
     cr_assert_eq(memcmp(got, ua, sizeof(*ua)), 0);
 
     /* Attaching twice; a client id taken; an unknown identity. */
     other = new_ua(a.id);
-    cr_assert_eq(st->ops->ua_attach(st, other, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_ua_attach(st, other, &err), CF_EEXIST);
     cr_assert(strstr(err.msg, "universal auth is already attached to identity"), "%s", err.msg);
     cr_assert(strstr(err.msg, a.id), "%s", err.msg);
     snprintf(other->identity_id, sizeof(other->identity_id), "%s", b.id);
     snprintf(other->client_id, sizeof(other->client_id), "%s", ua->client_id);
-    cr_assert_eq(st->ops->ua_attach(st, other, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_ua_attach(st, other, &err), CF_EEXIST);
     cr_assert(strstr(err.msg, "client id"), "%s", err.msg);
     cf_uuid_new(other->identity_id);
     cf_uuid_new(other->client_id);
-    cr_assert_eq(st->ops->ua_attach(st, other, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_ua_attach(st, other, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, other->identity_id), "%s", err.msg);
-    cr_assert_eq(st->ops->ua_get(st, b.id, got, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->ua_get_by_client_id(st, other->client_id, got, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->ua_get_by_client_id(st, "not a client id", got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_ua_get(st, b.id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_ua_get_by_client_id(st, other->client_id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_ua_get_by_client_id(st, "not a client id", got, &err), CF_ENOTFOUND);
 
     /* Updating replaces the settings and keeps the client id and the creation time. */
     ua->token.ttl = 60;
@@ -1301,8 +1300,8 @@ Test(store, universal_auth)
     cf_uuid_new(ua->client_id);
     ua->created_at = 9999;
     ua->updated_at = 2000;
-    cr_assert_eq(st->ops->ua_update(st, ua, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->ua_get(st, a.id, got, &err), CF_OK);
+    cr_assert_eq(cf_store_ua_update(st, ua, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_ua_get(st, a.id, got, &err), CF_OK);
     cr_assert_str_eq(got->client_id, client_id);
     cr_assert_eq(got->token.ttl, 60);
     cr_assert_eq(got->token.max_ttl, 0);
@@ -1312,13 +1311,13 @@ Test(store, universal_auth)
     cr_assert_eq(got->created_at, 1000);
     cr_assert_eq(got->updated_at, 2000);
     snprintf(ua->identity_id, sizeof(ua->identity_id), "%s", b.id);
-    cr_assert_eq(st->ops->ua_update(st, ua, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_ua_update(st, ua, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, "not attached"), "%s", err.msg);
 
     /* An unterminated list is refused, not read past. */
     memset(ua->token.trusted_ips, 'x', sizeof(ua->token.trusted_ips));
     snprintf(ua->identity_id, sizeof(ua->identity_id), "%s", a.id);
-    cr_assert_eq(st->ops->ua_update(st, ua, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_ua_update(st, ua, &err), CF_EINVAL);
     free(ua);
     free(got);
     free(other);
@@ -1345,8 +1344,8 @@ Test(store, jwt_auth)
     jwt->token.ttl = 60;
     jwt->created_at = 1000;
     jwt->updated_at = 1000;
-    cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->jwt_auth_get(st, a.id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_jwt_auth_attach(st, jwt, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_jwt_auth_get(st, a.id, got, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(strlen(got->public_keys), CF_JWT_KEYS_TEXT_MAX);
     cr_assert_str_eq(got->configuration_type, "static");
     cr_assert_str_eq(got->bound_issuer, "https://ci.example");
@@ -1356,17 +1355,17 @@ Test(store, jwt_auth)
     cr_assert_eq(got->token.ttl, 60);
     cr_assert_eq(got->created_at, 1000);
 
-    cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_jwt_auth_attach(st, jwt, &err), CF_EEXIST);
     cf_jwt_auth_config_release(got);
-    cr_assert_eq(st->ops->jwt_auth_get(st, b.id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_jwt_auth_get(st, b.id, got, &err), CF_ENOTFOUND);
     memcpy(jwt->identity_id, b.id, CF_UUID_LEN);
-    cr_assert_eq(st->ops->jwt_auth_update(st, jwt, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_jwt_auth_update(st, jwt, &err), CF_ENOTFOUND);
     cf_uuid_new(jwt->identity_id);
-    cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_jwt_auth_attach(st, jwt, &err), CF_ENOTFOUND);
     /* A text over its limit is refused. */
     memcpy(jwt->identity_id, b.id, CF_UUID_LEN);
     jwt->public_keys[CF_JWT_KEYS_TEXT_MAX] = 'k';
-    cr_assert_eq(st->ops->jwt_auth_attach(st, jwt, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_jwt_auth_attach(st, jwt, &err), CF_EINVAL);
     jwt->public_keys[CF_JWT_KEYS_TEXT_MAX] = '\0';
 
     /* Update replaces the settings and keeps the creation time; deleting the identity deletes it.
@@ -1376,18 +1375,18 @@ Test(store, jwt_auth)
     jwt->jwks_url = strdup("https://ci.example/jwks");
     jwt->created_at = 5;
     jwt->updated_at = 2000;
-    cr_assert_eq(st->ops->jwt_auth_update(st, jwt, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_jwt_auth_update(st, jwt, &err), CF_OK, "%s", err.msg);
     cf_jwt_auth_config_release(got);
-    cr_assert_eq(st->ops->jwt_auth_get(st, a.id, got, &err), CF_OK);
+    cr_assert_eq(cf_store_jwt_auth_get(st, a.id, got, &err), CF_OK);
     cr_assert_str_eq(got->configuration_type, "jwks");
     cr_assert_str_eq(got->jwks_url, "https://ci.example/jwks");
     cr_assert_eq(got->created_at, 1000);
     cr_assert_eq(got->updated_at, 2000);
     snprintf(jwt->configuration_type, sizeof(jwt->configuration_type), "other");
-    cr_assert_neq(st->ops->jwt_auth_update(st, jwt, &err), CF_OK);
-    cr_assert_eq(st->ops->identity_delete(st, a.id, &err), CF_OK);
+    cr_assert_neq(cf_store_jwt_auth_update(st, jwt, &err), CF_OK);
+    cr_assert_eq(cf_store_identity_delete(st, a.id, &err), CF_OK);
     cf_jwt_auth_config_release(got);
-    cr_assert_eq(st->ops->jwt_auth_get(st, a.id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_jwt_auth_get(st, a.id, got, &err), CF_ENOTFOUND);
     cf_jwt_auth_config_release(got);
     cf_jwt_auth_config_release(jwt);
     free(jwt);
@@ -1411,8 +1410,8 @@ Test(store, kubernetes_auth)
     k->token.ttl = 60;
     k->created_at = 1000;
     k->updated_at = 1000;
-    cr_assert_eq(st->ops->kubernetes_auth_attach(st, k, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->kubernetes_auth_get(st, a.id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_kubernetes_auth_attach(st, k, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_kubernetes_auth_get(st, a.id, got, &err), CF_OK, "%s", err.msg);
     cr_assert_str_eq(got->kubernetes_host, "https://k8s.example:6443");
     cr_assert_eq(strlen(got->token_reviewer_jwt), CF_K8S_JWT_MAX);
     cr_assert_str_eq(got->allowed_namespaces, "prod, team-*");
@@ -1421,28 +1420,28 @@ Test(store, kubernetes_auth)
     cr_assert_eq(got->token.ttl, 60);
     cr_assert_eq(got->created_at, 1000);
 
-    cr_assert_eq(st->ops->kubernetes_auth_attach(st, k, &err), CF_EEXIST);
-    cr_assert_eq(st->ops->kubernetes_auth_get(st, b.id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_kubernetes_auth_attach(st, k, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_kubernetes_auth_get(st, b.id, got, &err), CF_ENOTFOUND);
     memcpy(k->identity_id, b.id, CF_UUID_LEN);
-    cr_assert_eq(st->ops->kubernetes_auth_update(st, k, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_kubernetes_auth_update(st, k, &err), CF_ENOTFOUND);
     cf_uuid_new(k->identity_id);
-    cr_assert_eq(st->ops->kubernetes_auth_attach(st, k, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_kubernetes_auth_attach(st, k, &err), CF_ENOTFOUND);
     memcpy(k->identity_id, b.id, CF_UUID_LEN);
     memset(k->allowed_names, 'n', sizeof(k->allowed_names));
-    cr_assert_eq(st->ops->kubernetes_auth_attach(st, k, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_kubernetes_auth_attach(st, k, &err), CF_EINVAL);
     k->allowed_names[0] = '\0';
 
     memcpy(k->identity_id, a.id, CF_UUID_LEN);
     k->token_reviewer_jwt[0] = '\0';
     k->created_at = 5;
     k->updated_at = 2000;
-    cr_assert_eq(st->ops->kubernetes_auth_update(st, k, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->kubernetes_auth_get(st, a.id, got, &err), CF_OK);
+    cr_assert_eq(cf_store_kubernetes_auth_update(st, k, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_kubernetes_auth_get(st, a.id, got, &err), CF_OK);
     cr_assert_str_eq(got->token_reviewer_jwt, "");
     cr_assert_eq(got->created_at, 1000);
     cr_assert_eq(got->updated_at, 2000);
-    cr_assert_eq(st->ops->identity_delete(st, a.id, &err), CF_OK);
-    cr_assert_eq(st->ops->kubernetes_auth_get(st, a.id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_identity_delete(st, a.id, &err), CF_OK);
+    cr_assert_eq(cf_store_kubernetes_auth_get(st, a.id, got, &err), CF_ENOTFOUND);
     free(k);
     free(got);
 }
@@ -1461,7 +1460,7 @@ Test(store, client_secrets)
     make_client_secret(b.id, "other", 0, 500, &sb);
 
     /* Newest first; the later of two in one millisecond first. */
-    cr_assert_eq(st->ops->client_secret_list(st, a.id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_client_secret_list(st, a.id, &list, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(list.n, 3);
     cr_assert_str_eq(list.items[0].id, s3.id);
     cr_assert_str_eq(list.items[1].id, s2.id);
@@ -1469,27 +1468,27 @@ Test(store, client_secrets)
     cr_assert_eq(memcmp(&list.items[1], &s2, sizeof(s2)), 0);
     cf_client_secret_list_release(&list);
 
-    cr_assert_eq(st->ops->client_secret_get(st, a.id, s2.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_client_secret_get(st, a.id, s2.id, &got, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(memcmp(&got, &s2, sizeof(s2)), 0); /* every field, the 32-byte hash included */
     cr_assert_str_eq(got.prefix, "cs_seco");
     /* A secret is found only under its own identity. */
-    cr_assert_eq(st->ops->client_secret_get(st, b.id, s2.id, &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_client_secret_get(st, b.id, s2.id, &got, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, s2.id), "%s", err.msg);
-    cr_assert_eq(st->ops->client_secret_revoke(st, b.id, s2.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_client_secret_revoke(st, b.id, s2.id, &err), CF_ENOTFOUND);
 
     /* Revoking is idempotent and keeps the first revocation's time; revoked ones are listed. */
-    cr_assert_eq(st->ops->client_secret_revoke(st, a.id, s2.id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->client_secret_get(st, a.id, s2.id, &got, &err), CF_OK);
+    cr_assert_eq(cf_store_client_secret_revoke(st, a.id, s2.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_client_secret_get(st, a.id, s2.id, &got, &err), CF_OK);
     cr_assert(got.revoked);
     cr_assert_gt(got.updated_at, 2000);
     int64_t revoked_at = got.updated_at;
     raw_exec("UPDATE identity_client_secrets SET updated_at = updated_at - 5");
     revoked_at -= 5;
-    cr_assert_eq(st->ops->client_secret_revoke(st, a.id, s2.id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->client_secret_get(st, a.id, s2.id, &got, &err), CF_OK);
+    cr_assert_eq(cf_store_client_secret_revoke(st, a.id, s2.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_client_secret_get(st, a.id, s2.id, &got, &err), CF_OK);
     cr_assert(got.revoked);
     cr_assert_eq(got.updated_at, revoked_at);
-    cr_assert_eq(st->ops->client_secret_list(st, a.id, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_client_secret_list(st, a.id, &list, &err), CF_OK);
     cr_assert_eq(list.n, 3);
     cr_assert(list.items[1].revoked && !list.items[0].revoked && !list.items[2].revoked);
     cf_client_secret_list_release(&list);
@@ -1498,17 +1497,17 @@ Test(store, client_secrets)
     struct cf_client_secret bad = s1;
     cf_uuid_new(bad.identity_id);
     cf_uuid_new(bad.id);
-    cr_assert_eq(st->ops->client_secret_create(st, &bad, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_client_secret_create(st, &bad, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, bad.identity_id), "%s", err.msg);
     bad = s1;
-    cr_assert_eq(st->ops->client_secret_create(st, &bad, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_client_secret_create(st, &bad, &err), CF_EEXIST);
     snprintf(bad.id, sizeof(bad.id), "x");
-    cr_assert_eq(st->ops->client_secret_create(st, &bad, &err), CF_EINVAL);
-    cr_assert_eq(st->ops->client_secret_list(st, b.id, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_client_secret_create(st, &bad, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_client_secret_list(st, b.id, &list, &err), CF_OK);
     cr_assert_eq(list.n, 1);
     cf_client_secret_list_release(&list);
     cf_uuid_new(bad.identity_id);
-    cr_assert_eq(st->ops->client_secret_list(st, bad.identity_id, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_client_secret_list(st, bad.identity_id, &list, &err), CF_OK);
     cr_assert_eq(list.n, 0);
     cf_client_secret_list_release(&list);
 }
@@ -1522,29 +1521,29 @@ Test(store, client_secret_use_counts_and_limits)
     make_identity("a", 0, &a);
     make_client_secret(a.id, "limited", 2, 1000, &limited);
     make_client_secret(a.id, "open", 0, 1000, &open);
-    cr_assert_eq(st->ops->client_secret_use(st, limited.id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->client_secret_use(st, limited.id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->client_secret_use(st, limited.id, &err), CF_ECONFLICT);
+    cr_assert_eq(cf_store_client_secret_use(st, limited.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_client_secret_use(st, limited.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_client_secret_use(st, limited.id, &err), CF_ECONFLICT);
     cr_assert(strstr(err.msg, "use limit of 2"), "%s", err.msg);
-    cr_assert_eq(st->ops->client_secret_get(st, a.id, limited.id, &got, &err), CF_OK);
+    cr_assert_eq(cf_store_client_secret_get(st, a.id, limited.id, &got, &err), CF_OK);
     cr_assert_eq(got.num_uses, 2);
 
     for (int i = 0; i < 10; i++)
-        cr_assert_eq(st->ops->client_secret_use(st, open.id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->client_secret_get(st, a.id, open.id, &got, &err), CF_OK);
+        cr_assert_eq(cf_store_client_secret_use(st, open.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_client_secret_get(st, a.id, open.id, &got, &err), CF_OK);
     cr_assert_eq(got.num_uses, 10);
     /* Revoked: refused, nothing counted. */
-    cr_assert_eq(st->ops->client_secret_revoke(st, a.id, open.id, &err), CF_OK);
-    cr_assert_eq(st->ops->client_secret_use(st, open.id, &err), CF_ECONFLICT);
+    cr_assert_eq(cf_store_client_secret_revoke(st, a.id, open.id, &err), CF_OK);
+    cr_assert_eq(cf_store_client_secret_use(st, open.id, &err), CF_ECONFLICT);
     cr_assert(strstr(err.msg, "revoked"), "%s", err.msg);
-    cr_assert_eq(st->ops->client_secret_get(st, a.id, open.id, &got, &err), CF_OK);
+    cr_assert_eq(cf_store_client_secret_get(st, a.id, open.id, &got, &err), CF_OK);
     cr_assert_eq(got.num_uses, 10);
 
     cf_uuid_new(unknown);
-    cr_assert_eq(st->ops->client_secret_use(st, unknown, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_client_secret_use(st, unknown, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, unknown), "%s", err.msg);
     /* Nothing is left open: a write goes through at once. */
-    cr_assert_eq(st->ops->meta_put(st, "k", (const uint8_t *)"v", 1, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_meta_put(st, "k", (const uint8_t *)"v", 1, &err), CF_OK, "%s", err.msg);
 }
 
 /* A token whose identity or client secret is missing is refused naming which. */
@@ -1560,16 +1559,16 @@ Test(store, token_create_names_what_is_missing)
     snprintf(t.identity_id, sizeof(t.identity_id), "%s", unknown);
     snprintf(t.auth_method, sizeof(t.auth_method), "universal-auth");
     fill_hash(t.hash, 0x81);
-    cr_assert_eq(st->ops->token_create(st, &t, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_create(st, &t, &err), CF_ENOTFOUND);
     snprintf(expected, sizeof(expected), "identity with id '%s' not found", unknown);
     cr_assert_str_eq(err.msg, expected);
 
     snprintf(t.identity_id, sizeof(t.identity_id), "%s", a.id);
     snprintf(t.client_secret_id, sizeof(t.client_secret_id), "%s", unknown);
-    cr_assert_eq(st->ops->token_create(st, &t, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_create(st, &t, &err), CF_ENOTFOUND);
     snprintf(expected, sizeof(expected), "client secret with id '%s' not found", unknown);
     cr_assert_str_eq(err.msg, expected);
-    cr_assert_eq(st->ops->token_get(st, t.id, &t, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_get(st, t.id, &t, &err), CF_ENOTFOUND);
 }
 
 Test(store, access_tokens)
@@ -1589,53 +1588,53 @@ Test(store, access_tokens)
     /* Read with the token: the state of its client secret. */
     t->client_secret_found = true;
     t->client_secret_expires_at = secret.expires_at;
-    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(memcmp(got, t, sizeof(*t)), 0); /* every field */
-    cr_assert_eq(st->ops->token_get(st, unlimited->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_get(st, unlimited->id, got, &err), CF_OK, "%s", err.msg);
     cr_assert_str_eq(got->client_secret_id, "");
     cr_assert_eq(got->last_renewed_at, 0);
     cr_assert(!got->client_secret_found);
 
     /* Uses. */
-    cr_assert_eq(st->ops->token_use(st, t->id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->token_use(st, t->id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->token_use(st, t->id, &err), CF_ECONFLICT);
+    cr_assert_eq(cf_store_token_use(st, t->id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_use(st, t->id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_use(st, t->id, &err), CF_ECONFLICT);
     cr_assert(strstr(err.msg, "use limit of 2"), "%s", err.msg);
-    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK);
+    cr_assert_eq(cf_store_token_get(st, t->id, got, &err), CF_OK);
     cr_assert_eq(got->num_uses, 2);
     for (int i = 0; i < 5; i++)
-        cr_assert_eq(st->ops->token_use(st, unlimited->id, &err), CF_OK, "%s", err.msg);
+        cr_assert_eq(cf_store_token_use(st, unlimited->id, &err), CF_OK, "%s", err.msg);
 
     /* Renewing. */
-    cr_assert_eq(st->ops->token_renew(st, unlimited->id, 123456, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->token_get(st, unlimited->id, got, &err), CF_OK);
+    cr_assert_eq(cf_store_token_renew(st, unlimited->id, 123456, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_get(st, unlimited->id, got, &err), CF_OK);
     cr_assert_eq(got->last_renewed_at, 123456);
     cr_assert_eq(got->created_at, 5000);
     cr_assert_eq(got->num_uses, 5);
 
     /* Revoking: idempotent; a revoked token can no longer be used. */
-    cr_assert_eq(st->ops->token_revoke(st, unlimited->id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->token_revoke(st, unlimited->id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->token_get(st, unlimited->id, got, &err), CF_OK);
+    cr_assert_eq(cf_store_token_revoke(st, unlimited->id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_revoke(st, unlimited->id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_get(st, unlimited->id, got, &err), CF_OK);
     cr_assert(got->revoked);
-    cr_assert_eq(st->ops->token_use(st, unlimited->id, &err), CF_ECONFLICT);
+    cr_assert_eq(cf_store_token_use(st, unlimited->id, &err), CF_ECONFLICT);
     cr_assert(strstr(err.msg, "revoked"), "%s", err.msg);
-    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK);
+    cr_assert_eq(cf_store_token_get(st, t->id, got, &err), CF_OK);
     cr_assert(!got->revoked);
 
     /* Unknown ids. */
     cf_uuid_new(unknown);
-    cr_assert_eq(st->ops->token_get(st, unknown, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_get(st, unknown, got, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, unknown), "%s", err.msg);
-    cr_assert_eq(st->ops->token_use(st, unknown, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->token_renew(st, unknown, 1, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->token_revoke(st, unknown, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_use(st, unknown, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_renew(st, unknown, 1, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_revoke(st, unknown, &err), CF_ENOTFOUND);
 
     /* Creating: duplicate id, unknown identity. */
-    cr_assert_eq(st->ops->token_create(st, t, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_token_create(st, t, &err), CF_EEXIST);
     cf_uuid_new(t->id);
     cf_uuid_new(t->identity_id);
-    cr_assert_eq(st->ops->token_create(st, t, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_create(st, t, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, t->identity_id), "%s", err.msg);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_access_tokens"), 2);
     free(t);
@@ -1653,7 +1652,7 @@ Test(store, token_credential_state)
 
     make_identity("a", 0, &a);
     ua = new_ua(a.id);
-    cr_assert_eq(st->ops->ua_attach(st, ua, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_ua_attach(st, ua, &err), CF_OK, "%s", err.msg);
     make_client_secret(a.id, "s", 0, 1000, &secret);
     make_client_secret(a.id, "o", 0, 1000, &other);
     t = new_token(a.id, secret.id, 0);
@@ -1666,28 +1665,28 @@ Test(store, token_credential_state)
              "UPDATE identity_access_tokens SET auth_method = 'jwt-auth' WHERE id = '%s'", jwt->id);
     raw_exec(sql);
 
-    cr_assert_eq(st->ops->client_secret_revoke(st, a.id, secret.id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_client_secret_revoke(st, a.id, secret.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
     cr_assert(got->client_secret_found && got->client_secret_revoked);
     cr_assert_eq(got->client_secret_expires_at, secret.expires_at);
-    cr_assert_eq(st->ops->token_get(st, t_other->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_get(st, t_other->id, got, &err), CF_OK, "%s", err.msg);
     cr_assert(got->client_secret_found && !got->client_secret_revoked);
     snprintf(sql, sizeof(sql), "DELETE FROM identity_client_secrets WHERE id = '%s'", secret.id);
     raw_exec(sql);
-    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
     cr_assert(!got->client_secret_found && !got->client_secret_revoked);
 
     /* Removing universal auth takes its tokens and secrets, not the JWT-auth token. */
-    cr_assert_eq(st->ops->auth_method_remove(st, a.id, "universal-auth", &err), CF_OK, "%s",
+    cr_assert_eq(cf_store_auth_method_remove(st, a.id, "universal-auth", &err), CF_OK, "%s",
                  err.msg);
-    cr_assert_eq(st->ops->token_get(st, t_other->id, got, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_get(st, t_other->id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_get(st, t->id, got, &err), CF_ENOTFOUND);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_client_secrets"), 0);
-    cr_assert_eq(st->ops->token_get(st, jwt->id, got, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->auth_method_remove(st, a.id, "universal-auth", &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->auth_method_remove(st, a.id, "jwt-auth", &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->token_get(st, jwt->id, got, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->auth_method_remove(st, a.id, "magic", &err), CF_EINVAL);
+    cr_assert_eq(cf_store_token_get(st, jwt->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_auth_method_remove(st, a.id, "universal-auth", &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_auth_method_remove(st, a.id, "jwt-auth", &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_get(st, jwt->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_auth_method_remove(st, a.id, "magic", &err), CF_EINVAL);
     free(ua);
     free(t);
     free(t_other);
@@ -1752,14 +1751,14 @@ Test(store, memberships_upsert_with_rules)
     make_identity("b", 0, &b);
     fill_rules(rules);
 
-    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_membership_get(st, a.id, p.id, &got, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, a.id) && strstr(err.msg, p.id), "%s", err.msg);
 
     fill_membership(&m, a.id, p.id, "member", 1000);
     m.rules = rules;
     m.n_rules = 3;
-    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
     cr_assert_str_eq(got.id, m.id);
     cr_assert_str_eq(got.identity_id, a.id);
     cr_assert_str_eq(got.project_id, p.id);
@@ -1774,8 +1773,8 @@ Test(store, memberships_upsert_with_rules)
     fill_membership(&again, a.id, p.id, "viewer", 5000);
     again.rules = &rules[2];
     again.n_rules = 1;
-    cr_assert_eq(st->ops->membership_put(st, &again, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_put(st, &again, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
     cr_assert_str_eq(got.id, m.id);
     cr_assert_str_eq(got.role, "viewer");
     cr_assert_eq(got.created_at, 1000);
@@ -1786,8 +1785,8 @@ Test(store, memberships_upsert_with_rules)
     again.rules = NULL;
     again.n_rules = 0;
     snprintf(again.role, sizeof(again.role), "admin");
-    cr_assert_eq(st->ops->membership_put(st, &again, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_put(st, &again, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
     cr_assert_str_eq(got.role, "admin");
     assert_rules_eq(&got, NULL, 0);
     cf_membership_release(&got);
@@ -1796,56 +1795,56 @@ Test(store, memberships_upsert_with_rules)
 
     /* More memberships, then the lists. */
     fill_membership(&m, a.id, q.id, "no-access", 2000);
-    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_OK, "%s", err.msg);
     fill_membership(&m, b.id, p.id, "member", 3000);
     m.rules = rules;
     m.n_rules = 2;
-    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_OK, "%s", err.msg);
 
-    cr_assert_eq(st->ops->membership_list(st, a.id, NULL, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_list(st, a.id, NULL, &list, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(list.n, 2);
     cr_assert_str_eq(list.items[0].project_id, p.id);
     cr_assert_str_eq(list.items[1].project_id, q.id);
     cr_assert_str_eq(list.items[1].role, "no-access");
     cf_membership_list_release(&list);
-    cr_assert_eq(st->ops->membership_list(st, NULL, p.id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_list(st, NULL, p.id, &list, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(list.n, 2);
     cr_assert_str_eq(list.items[0].identity_id, a.id);
     cr_assert_str_eq(list.items[1].identity_id, b.id);
     assert_rules_eq(&list.items[1], rules, 2);
     cf_membership_list_release(&list);
-    cr_assert_eq(st->ops->membership_list(st, b.id, q.id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_list(st, b.id, q.id, &list, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(list.n, 0);
     cf_membership_list_release(&list);
-    cr_assert_eq(st->ops->membership_list(st, b.id, p.id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_list(st, b.id, p.id, &list, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(list.n, 1);
     cf_membership_list_release(&list);
-    cr_assert_eq(st->ops->membership_list(st, NULL, NULL, &list, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_membership_list(st, NULL, NULL, &list, &err), CF_EINVAL);
 
     /* Deleting. */
-    cr_assert_eq(st->ops->membership_delete(st, a.id, q.id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->membership_delete(st, a.id, q.id, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->membership_get(st, a.id, q.id, &got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_membership_delete(st, a.id, q.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_delete(st, a.id, q.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_membership_get(st, a.id, q.id, &got, &err), CF_ENOTFOUND);
 
     /* Unknown identity or project: named. */
     fill_membership(&m, a.id, a.id, "member", 0);
-    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, "project"), "%s", err.msg);
     fill_membership(&m, p.id, p.id, "member", 0);
-    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_ENOTFOUND);
     cr_assert(strstr(err.msg, "identity"), "%s", err.msg);
     /* Rules claimed but missing; an unterminated rule field. */
     fill_membership(&m, a.id, q.id, "member", 0);
     m.n_rules = 1;
-    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_EINVAL);
     memset(rules[0].env_id, 'x', sizeof(rules[0].env_id));
     m.rules = rules;
-    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_EINVAL);
     /* A rule naming its environment by slug alone would cover every environment: refused. */
     fill_rules(rules);
     rules[0].env_id[0] = '\0';
     snprintf(rules[0].env_slug, sizeof(rules[0].env_slug), "staging");
-    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_EINVAL);
     cr_assert(strstr(err.msg, "staging"), "%s", err.msg);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_memberships"), 2);
 }
@@ -1869,19 +1868,19 @@ Test(store, membership_with_unreadable_rules)
     make_project("p", &p, NULL);
     make_identity("a", 0, &a);
     fill_membership(&m, a.id, p.id, "member", 0);
-    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_OK, "%s", err.msg);
     for (size_t i = 0; i < CF_ARRAY_SIZE(corrupt); i++) {
         char sql[256];
         snprintf(sql, sizeof(sql), "UPDATE identity_memberships SET rules = %s", corrupt[i]);
         raw_exec(sql);
-        cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_ESTORE, "%s",
+        cr_assert_eq(cf_store_membership_get(st, a.id, p.id, &got, &err), CF_ESTORE, "%s",
                      corrupt[i]);
         cr_assert_null(got.rules);
         cr_assert(strstr(err.msg, "cannot read"), "%s", err.msg);
     }
     /* A valid encoding written by hand decodes: read + delete, env "e", glob "/g". */
     raw_exec("UPDATE identity_memberships SET rules = x'0100000012010002652f67'");
-    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(got.n_rules, 1);
     cr_assert_eq(got.rules[0].actions, 0x12);
     cr_assert_str_eq(got.rules[0].env_slug, "e");
@@ -1901,7 +1900,7 @@ struct long_text_rows {
 static enum cf_rc read_project_name(const struct long_text_rows *r, char *out, size_t size)
 {
     struct cf_project got;
-    enum cf_rc rc = st->ops->project_get(st, r->project.id, &got, &err);
+    enum cf_rc rc = cf_store_project_get(st, r->project.id, &got, &err);
     if (rc == CF_OK)
         snprintf(out, size, "%s", got.name);
     cf_project_release(&got);
@@ -1911,7 +1910,7 @@ static enum cf_rc read_project_name(const struct long_text_rows *r, char *out, s
 static enum cf_rc list_projects(void)
 {
     struct cf_project_list l = {0};
-    enum cf_rc rc = st->ops->project_list(st, &l, &err);
+    enum cf_rc rc = cf_store_project_list(st, &l, &err);
     cf_project_list_release(&l);
     return rc;
 }
@@ -1919,7 +1918,7 @@ static enum cf_rc list_projects(void)
 static enum cf_rc read_folder_description(const struct long_text_rows *r, char *out, size_t size)
 {
     struct cf_folder got;
-    enum cf_rc rc = st->ops->folder_get(st, r->envs[0].id, "/", &got, &err);
+    enum cf_rc rc = cf_store_folder_get(st, r->envs[0].id, "/", &got, &err);
     if (rc == CF_OK)
         snprintf(out, size, "%s", got.description);
     return rc;
@@ -1928,7 +1927,7 @@ static enum cf_rc read_folder_description(const struct long_text_rows *r, char *
 static enum cf_rc read_identity_name(const struct long_text_rows *r, char *out, size_t size)
 {
     struct cf_identity got;
-    enum cf_rc rc = st->ops->identity_get(st, r->identity.id, &got, &err);
+    enum cf_rc rc = cf_store_identity_get(st, r->identity.id, &got, &err);
     if (rc == CF_OK)
         snprintf(out, size, "%s", got.name);
     return rc;
@@ -1937,7 +1936,7 @@ static enum cf_rc read_identity_name(const struct long_text_rows *r, char *out, 
 static enum cf_rc list_identities(void)
 {
     struct cf_identity_list l = {0};
-    enum cf_rc rc = st->ops->identity_list(st, &l, &err);
+    enum cf_rc rc = cf_store_identity_list(st, &l, &err);
     cf_identity_list_release(&l);
     return rc;
 }
@@ -2006,7 +2005,7 @@ Test(store, legacy_rules_are_bound_to_environment_ids_at_open)
     make_project("p", &p, envs);
     make_identity("a", 0, &a);
     fill_membership(&m, a.id, p.id, "viewer", 0);
-    cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_OK, "%s", err.msg);
     /* read on "staging" /g; read on "gone" (no such environment); read anywhere */
     raw_exec("UPDATE identity_memberships SET rules = x'01"
              "00000002"
@@ -2021,9 +2020,9 @@ Test(store, legacy_rules_are_bound_to_environment_ids_at_open)
              "00000002"
              "00"
              "0000'");
-    st->ops->close(st);
+    cf_store_close(st);
     st = open_store(db_path);
-    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(got.n_rules, 3);
     cr_assert_str_eq(got.rules[0].env_id, envs[1].id);
     cr_assert_str_eq(got.rules[0].env_slug, "");
@@ -2036,16 +2035,16 @@ Test(store, legacy_rules_are_bound_to_environment_ids_at_open)
         raw_count("SELECT COUNT(*) FROM identity_memberships WHERE substr(rules, 1, 1) = x'02'"),
         1);
     /* Bound once: opening again changes nothing. */
-    st->ops->close(st);
+    cf_store_close(st);
     st = open_store(db_path);
-    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_get(st, a.id, p.id, &got, &err), CF_OK, "%s", err.msg);
     cr_assert_str_eq(got.rules[0].env_id, envs[1].id);
     cf_membership_release(&got);
     /* A damaged rules column is no reason to refuse the store: that membership stays unreadable. */
     raw_exec("UPDATE identity_memberships SET rules = x'0100000002'");
-    st->ops->close(st);
+    cf_store_close(st);
     st = open_store(db_path);
-    cr_assert_eq(st->ops->membership_get(st, a.id, p.id, &got, &err), CF_ESTORE);
+    cr_assert_eq(cf_store_membership_get(st, a.id, p.id, &got, &err), CF_ESTORE);
 }
 
 Test(store, deleting_identity_or_project_cascades)
@@ -2065,8 +2064,8 @@ Test(store, deleting_identity_or_project_cascades)
     make_identity("b", 0, &b);
     ua_a = new_ua(a.id);
     ua_b = new_ua(b.id);
-    cr_assert_eq(st->ops->ua_attach(st, ua_a, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->ua_attach(st, ua_b, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_ua_attach(st, ua_a, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_ua_attach(st, ua_b, &err), CF_OK, "%s", err.msg);
     make_client_secret(a.id, "sa", 0, 1, &sa);
     make_client_secret(b.id, "sb", 0, 1, &sb);
     ta = new_token(a.id, sa.id, 0);
@@ -2079,18 +2078,18 @@ Test(store, deleting_identity_or_project_cascades)
             fill_membership(&m, ids[i], projects[j], "member", 0);
             m.rules = rules;
             m.n_rules = 3;
-            cr_assert_eq(st->ops->membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+            cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_OK, "%s", err.msg);
         }
 
-    cr_assert_eq(st->ops->identity_delete(st, a.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_identity_delete(st, a.id, &err), CF_OK, "%s", err.msg);
     got = calloc(1, sizeof(*got));
     cr_assert_not_null(got);
     /* Its token stops working at once: the record is gone. */
-    cr_assert_eq(st->ops->token_get(st, ta->id, got, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->token_use(st, ta->id, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->ua_get_by_client_id(st, ua_a->client_id, ua_a, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->client_secret_use(st, sa.id, &err), CF_ENOTFOUND);
-    cr_assert_eq(st->ops->membership_list(st, a.id, NULL, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_token_get(st, ta->id, got, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_token_use(st, ta->id, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_ua_get_by_client_id(st, ua_a->client_id, ua_a, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_client_secret_use(st, sa.id, &err), CF_ENOTFOUND);
+    cr_assert_eq(cf_store_membership_list(st, a.id, NULL, &list, &err), CF_OK);
     cr_assert_eq(list.n, 0);
     cf_membership_list_release(&list);
     /* The other identity keeps everything. */
@@ -2098,15 +2097,15 @@ Test(store, deleting_identity_or_project_cascades)
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_client_secrets"), 1);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_access_tokens"), 1);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_memberships"), 2);
-    cr_assert_eq(st->ops->token_get(st, tb->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_get(st, tb->id, got, &err), CF_OK, "%s", err.msg);
 
     /* Deleting a project takes its memberships along, not the identity's others. */
-    cr_assert_eq(st->ops->project_delete(st, p.id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->membership_list(st, b.id, NULL, &list, &err), CF_OK);
+    cr_assert_eq(cf_store_project_delete(st, p.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_membership_list(st, b.id, NULL, &list, &err), CF_OK);
     cr_assert_eq(list.n, 1);
     cr_assert_str_eq(list.items[0].project_id, q.id);
     cf_membership_list_release(&list);
-    cr_assert_eq(st->ops->identity_delete(st, b.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_identity_delete(st, b.id, &err), CF_OK, "%s", err.msg);
     const char *tables[] = {"identities", "identity_universal_auths", "identity_client_secrets",
                             "identity_access_tokens", "identity_memberships"};
     for (size_t i = 0; i < CF_ARRAY_SIZE(tables); i++) {
@@ -2129,7 +2128,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
 
     /* A database at schema version 1, with data. */
     make_project("p", &p, NULL);
-    st->ops->close(st);
+    cf_store_close(st);
     st = NULL;
     raw_exec("DROP TABLE rotation_history; DROP TABLE rotations;"
              " DROP TABLE sync_items; DROP TABLE syncs; DROP TABLE app_connections;"
@@ -2147,7 +2146,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
     st = open_store(db_path);
     cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"),
                  (long long)cf_store_migrations_n);
-    cr_assert_eq(st->ops->project_get(st, "p", &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_project_get(st, "p", &got, &err), CF_OK, "%s", err.msg);
     cf_project_release(&got);
     make_identity("a", 0, &a);
 }
@@ -2166,12 +2165,12 @@ struct user {
 
 static enum cf_rc use_client_secret(struct cf_store *s, const char *id, struct cf_err *e)
 {
-    return s->ops->client_secret_use(s, id, e);
+    return cf_store_client_secret_use(s, id, e);
 }
 
 static enum cf_rc use_token(struct cf_store *s, const char *id, struct cf_err *e)
 {
-    return s->ops->token_use(s, id, e);
+    return cf_store_token_use(s, id, e);
 }
 
 static void *user_main(void *arg)
@@ -2218,7 +2217,7 @@ Test(store, concurrent_client_secret_uses_never_exceed_the_limit)
     make_identity("a", 0, &a);
     make_client_secret(a.id, "raced", USE_LIMIT, 1, &s);
     race_uses(use_client_secret, s.id);
-    cr_assert_eq(st->ops->client_secret_get(st, a.id, s.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_client_secret_get(st, a.id, s.id, &got, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(got.num_uses, USE_LIMIT);
 }
 
@@ -2231,7 +2230,7 @@ Test(store, concurrent_token_uses_never_exceed_the_limit)
     race_uses(use_token, t->id);
     got = calloc(1, sizeof(*got));
     cr_assert_not_null(got);
-    cr_assert_eq(st->ops->token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_token_get(st, t->id, got, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(got->num_uses, USE_LIMIT);
     free(t);
     free(got);
@@ -2249,7 +2248,7 @@ Test(store, a_notice_is_claimed_once)
     snprintf(ch.name, sizeof(ch.name), "hook");
     snprintf(ch.target, sizeof(ch.target), "https://example.com/hook");
     ch.created_at = 1;
-    cr_assert_eq(st->ops->channel_create(st, &ch, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_channel_create(st, &ch, &err), CF_OK, "%s", err.msg);
     cf_uuid_new(n.id);
     memcpy(n.channel_id, ch.id, sizeof(n.channel_id));
     snprintf(n.item_key, sizeof(n.item_key), "secret/abc/123");
@@ -2257,32 +2256,32 @@ Test(store, a_notice_is_claimed_once)
     snprintf(n.message, sizeof(n.message), "secret \"K\" expires");
     snprintf(n.item, sizeof(n.item), "{}");
     n.created_at = 1000;
-    cr_assert_eq(st->ops->notice_claim(st, &n, &created, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_notice_claim(st, &n, &created, &err), CF_OK, "%s", err.msg);
     cr_assert(created);
     /* Another scan (another server) with a new notice id for the same item, threshold and channel.
      */
     cf_uuid_new(n.id);
-    cr_assert_eq(st->ops->notice_claim(st, &n, &created, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_notice_claim(st, &n, &created, &err), CF_OK, "%s", err.msg);
     cr_assert(!created, "the same notice was claimed twice");
     /* Another threshold is another notice. */
     snprintf(n.threshold, sizeof(n.threshold), "1d");
-    cr_assert_eq(st->ops->notice_claim(st, &n, &created, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_notice_claim(st, &n, &created, &err), CF_OK, "%s", err.msg);
     cr_assert(created);
     struct cf_notice_list due = {0};
-    cr_assert_eq(st->ops->notice_due(st, 2000, 10, &due, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_notice_due(st, 2000, 10, &due, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(due.n, 2);
     cr_assert_str_eq(due.items[0].state, "pending");
     snprintf(due.items[0].state, sizeof(due.items[0].state), "delivered");
     due.items[0].attempts = 1;
     due.items[0].delivered_at = 1500;
-    cr_assert_eq(st->ops->notice_update(st, &due.items[0], &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_notice_update(st, &due.items[0], &err), CF_OK, "%s", err.msg);
     cf_notice_list_release(&due);
-    cr_assert_eq(st->ops->notice_due(st, 2000, 10, &due, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_notice_due(st, 2000, 10, &due, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(due.n, 1);
     cf_notice_list_release(&due);
     /* Removing the channel removes its notices. */
-    cr_assert_eq(st->ops->channel_delete(st, ch.id, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(st->ops->notice_list(st, NULL, NULL, 10, 0, &due, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_channel_delete(st, ch.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_notice_list(st, NULL, NULL, 10, 0, &due, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(due.n, 0);
     cf_notice_list_release(&due);
 }

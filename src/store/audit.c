@@ -1,0 +1,165 @@
+/* The audit log in the store (store.h): appending chained events, reading them back, and signed
+ * checkpoints. */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "store/shared.h"
+#include "util/banned.h"
+
+static enum cf_rc read_audit_event(const struct db_row *s, void *item)
+{
+    struct cf_audit_event *e = item;
+    e->seq = db_row_int64(s, 0);
+    db_row_text(s, 1, e->id, sizeof(e->id));
+    e->time_us = db_row_int64(s, 2);
+    db_row_text(s, 3, e->actor_kind, sizeof(e->actor_kind));
+    db_row_text(s, 4, e->actor_id, sizeof(e->actor_id));
+    db_row_text(s, 5, e->actor_name, sizeof(e->actor_name));
+    db_row_text(s, 6, e->source_ip, sizeof(e->source_ip));
+    db_row_text(s, 7, e->user_agent, sizeof(e->user_agent));
+    db_row_text(s, 8, e->action, sizeof(e->action));
+    db_row_text(s, 9, e->project_id, sizeof(e->project_id));
+    db_row_text(s, 10, e->environment, sizeof(e->environment));
+    db_row_text(s, 11, e->path, sizeof(e->path));
+    db_row_text(s, 12, e->keys, sizeof(e->keys));
+    db_row_text(s, 13, e->result, sizeof(e->result));
+    db_row_text(s, 14, e->reason, sizeof(e->reason));
+    db_row_text(s, 15, e->request_id, sizeof(e->request_id));
+    enum cf_rc rc = db_row_status(s);
+    if (rc == CF_OK)
+        rc = sql_col_fixed(s, 16, e->prev_hash, sizeof(e->prev_hash));
+    return rc == CF_OK ? sql_col_fixed(s, 17, e->hash, sizeof(e->hash)) : rc;
+}
+
+static enum cf_rc read_audit_checkpoint(const struct db_row *s, void *item)
+{
+    struct cf_audit_checkpoint *c = item;
+    c->event_seq = db_row_int64(s, 0);
+    c->time_us = db_row_int64(s, 1);
+    enum cf_rc rc = sql_col_fixed(s, 3, c->signature, sizeof(c->signature));
+    return rc == CF_OK ? sql_col_fixed(s, 2, c->event_hash, sizeof(c->event_hash)) : rc;
+}
+
+static struct sql_stmt ST_AUDIT_LAST =
+    SQL_STMT("SELECT " AUDIT_COLS " FROM audit_events ORDER BY seq DESC LIMIT 1");
+
+static struct sql_stmt ST_AUDIT_INSERT =
+    SQL_STMT("INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+             " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+
+enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *events, size_t n,
+                                 void (*chain)(void *ctx, struct cf_audit_event *event), void *ctx,
+                                 struct cf_err *err)
+{
+    struct db_conn *c;
+    struct cf_audit_event *last = NULL;
+    bool found = false;
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    last = malloc(sizeof(*last));
+    if (!last)
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK)
+        rc = sql_get_row(c, &ST_AUDIT_LAST, NO_ARGS, read_audit_event, last, &found, err);
+    int64_t seq = found ? last->seq : 0;
+    const uint8_t *prev = found ? last->hash : NULL;
+    for (size_t i = 0; rc == CF_OK && i < n; i++) {
+        struct cf_audit_event *e = &events[i];
+        e->seq = ++seq;
+        if (prev)
+            memcpy(e->prev_hash, prev, sizeof(e->prev_hash));
+        else
+            memset(e->prev_hash, 0, sizeof(e->prev_hash));
+        chain(ctx, e);
+        rc = sql_exec(c, &ST_AUDIT_INSERT,
+                      ARGS(A_INT(e->seq), A_TEXT(e->id), A_INT(e->time_us), A_TEXT(e->actor_kind),
+                           A_TEXT(e->actor_id), A_TEXT(e->actor_name), A_TEXT(e->source_ip),
+                           A_TEXT(e->user_agent), A_TEXT(e->action), A_TEXT(e->project_id),
+                           A_TEXT(e->environment), A_TEXT(e->path), A_TEXT(e->keys),
+                           A_TEXT(e->result), A_TEXT(e->reason), A_TEXT(e->request_id),
+                           A_BLOB(e->prev_hash, sizeof(e->prev_hash)),
+                           A_BLOB(e->hash, sizeof(e->hash))),
+                      NULL, err);
+        prev = e->hash;
+    }
+    free(last);
+    return sql_tx_end(c, rc, err);
+}
+
+static struct sql_stmt ST_AUDIT_LIST =
+    SQL_STMT("SELECT " AUDIT_COLS " FROM audit_events WHERE seq > ?1"
+             " AND (?2 = 0 OR time_us >= ?2) AND (?3 = 0 OR time_us < ?3)"
+             " AND (?4 = '' OR actor_id = ?4 OR actor_name = ?4)"
+             " AND (?5 = '' OR action = ?5"
+             "      OR (substr(?5, length(?5), 1) = '.' AND substr(action, 1, length(?5)) = ?5))"
+             " AND (?6 = '' OR project_id = ?6) ORDER BY seq LIMIT ?7");
+
+enum cf_rc cf_store_audit_list(struct cf_store *base, const struct cf_audit_filter *f,
+                               struct cf_audit_event_list *out, struct cf_err *err)
+{
+    struct sql_collector col = {.size = sizeof(struct cf_audit_event), .read = read_audit_event};
+    enum cf_rc rc = sql_collect_all(
+        base, &ST_AUDIT_LIST,
+        ARGS(A_INT(f->after_seq), A_INT(f->since_us), A_INT(f->until_us),
+             A_TEXT(sql_str_or_empty(f->actor)), A_TEXT(sql_str_or_empty(f->action)),
+             A_TEXT(sql_str_or_empty(f->project_id)), A_INT(f->limit ? (int64_t)f->limit : -1)),
+        &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_audit_event_list_release(out);
+    return rc;
+}
+
+static struct sql_stmt ST_AUDIT_GET =
+    SQL_STMT("SELECT " AUDIT_COLS " FROM audit_events WHERE seq = ?1");
+
+enum cf_rc cf_store_audit_get(struct cf_store *base, int64_t seq, struct cf_audit_event *out,
+                              struct cf_err *err)
+{
+    char name[24];
+    snprintf(name, sizeof(name), "%lld", (long long)seq);
+    if (seq == 0)
+        return sql_get_one(base, &ST_AUDIT_LAST, NO_ARGS, read_audit_event, out, "audit event",
+                           "last", err);
+    return sql_get_one(base, &ST_AUDIT_GET, ARGS(A_INT(seq)), read_audit_event, out, "audit event",
+                       name, err);
+}
+
+static struct sql_stmt ST_AUDIT_CHECKPOINT_INSERT =
+    SQL_STMT("INSERT INTO audit_checkpoints (event_seq, time_us, event_hash,"
+             " signature) VALUES (?1, ?2, ?3, ?4)");
+
+enum cf_rc cf_store_audit_checkpoint_add(struct cf_store *base,
+                                         const struct cf_audit_checkpoint *cp, struct cf_err *err)
+{
+    struct db_conn *c;
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_exec(c, &ST_AUDIT_CHECKPOINT_INSERT,
+                  ARGS(A_INT(cp->event_seq), A_INT(cp->time_us),
+                       A_BLOB(cp->event_hash, sizeof(cp->event_hash)),
+                       A_BLOB(cp->signature, sizeof(cp->signature))),
+                  NULL, err);
+    return sql_tx_end(c, rc, err);
+}
+
+static struct sql_stmt ST_AUDIT_CHECKPOINT_LIST =
+    SQL_STMT("SELECT event_seq, time_us, event_hash, signature"
+             " FROM audit_checkpoints ORDER BY event_seq");
+
+enum cf_rc cf_store_audit_checkpoint_list(struct cf_store *base,
+                                          struct cf_audit_checkpoint_list *out, struct cf_err *err)
+{
+    struct sql_collector col = {.size = sizeof(struct cf_audit_checkpoint),
+                                .read = read_audit_checkpoint};
+    enum cf_rc rc = sql_collect_all(base, &ST_AUDIT_CHECKPOINT_LIST, NO_ARGS, &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_audit_checkpoint_list_release(out);
+    return rc;
+}

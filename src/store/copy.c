@@ -1,0 +1,243 @@
+/* Copying a whole store into another (cf_store_copy, for coffer operator migrate), table by
+ * table, with row counts and checksums compared before the destination commits. */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "store/shared.h"
+#include "util/str.h"
+#include "util/banned.h"
+
+/* Every table of the schema, parents before children, each column with the type it is bound with:
+ * t text, n nullable text, i integer, b blob, B nullable blob. `order` lists rows so that a row's
+ * parent row (folders: the parent folder) is copied first. */
+static const struct copy_table {
+    const char *name;
+    const char *columns;
+    const char *types;
+    const char *order;
+} copy_tables[] = {
+    {"meta", "name, value", "tb", "name"},
+    {"projects", PROJECT_COLS, "ttttiib", "id"},
+    {"environments", ENV_COLS, "ttttiii", "id"},
+    {"folders", "id, env_id, parent_id, name, path, description, created_at, updated_at",
+     "ttnttiii", "env_id, path"},
+    {"secrets", "folder_id, key, id, version, created_at, updated_at", "tttiii", "id"},
+    {"secret_versions",
+     "secret_id, version, key, sealed, comment, tags, expires_at, skip_multiline, created_at,"
+     " reminder_repeat_days, reminder_note",
+     "titbttiiiit", "secret_id, version"},
+    {"secret_imports", IMPORT_COLS, "ttttiii", "id"},
+    {"tags", TAG_COLS, "tttttii", "id"},
+    {"identities", IDENTITY_COLS, "ttii", "id"},
+    {"identity_universal_auths", UA_COLS, "ttiiittii", "identity_id"},
+    {"identity_jwt_auths", JWT_COLS, "tttttttttiiitiii", "identity_id"},
+    {"identity_kubernetes_auths", K8S_COLS, "tttttttiiitii", "identity_id"},
+    {"identity_client_secrets", "rowid, " CSECRET_COLS, "ittttbiiiiii", "id"},
+    {"identity_access_tokens", TOKEN_COLS, "ttttbiiiiitii", "id"},
+    {"identity_memberships", MEMBERSHIP_COLS, "ttttBii", "id"},
+    {"audit_events", AUDIT_COLS, "ititttttttttttttbb", "seq"},
+    {"audit_checkpoints", "event_seq, time_us, event_hash, signature", "iibb", "event_seq"},
+    {"notification_channels", CHANNEL_COLS, "tntttti", "id"},
+    {"notification_settings", "project_id, thresholds, updated_at", "tti", "project_id"},
+    {"notices",
+     "id, channel_id, item_key, threshold, project_id, message, item, state, attempts,"
+     " next_attempt_at, last_error, created_at, delivered_at",
+     "ttttttttiitii", "id"},
+    {"app_connections",
+     "id, name, app, method, description, credentials, public_fields, expires_at, expires_learned,"
+     " created_at, updated_at, checked_at, check_ok, check_result, version",
+     "tttttttiiiiiiti", "id"},
+    {"syncs",
+     "id, project_id, name, description, env_id, folder_path, destination, connection_id,"
+     " destination_config, sync_options, auto_sync, sync_status, last_attempt_at, last_synced_at,"
+     " last_error, last_error_cause, items_pushed, drift, initial_done, pending_gen, done_gen,"
+     " claim_owner, claim_until, attempts, next_attempt_at, notified_error, created_at, updated_at",
+     "ttttttttttitiittitiiitiiitii", "id"},
+    {"sync_items",
+     "sync_id, name, secret_env_id, secret_path, secret_key, version, value_hash, pushed_at",
+     "tttttiti", "sync_id, name"},
+    {"rotations",
+     "id, project_id, name, description, env_id, folder_path, type, connection_id, parameters,"
+     " secrets_mapping, consumers, interval_days, days_before_expiry, rotate_at_minute,"
+     " grace_period_ms, lifetime_ms, auto_rotate, generation, current_cred_id,"
+     " current_expires_at, previous_cred_id, pending_step, pending_generation, pending_cred_id,"
+     " pending_expires_at, pending_version, pending_consumer, grace_until, step_started_at,"
+     " step_attempts, next_attempt_at, last_error, last_error_cause, last_error_step,"
+     " notified_error, status, run_requested, last_rotated_at, next_rotation_at, claim_owner,"
+     " claim_until, created_at, updated_at",
+     "tttttttttttiiiiiiitittitiiiiiiitttttiiitiii", "id"},
+    {"rotation_history",
+     "id, seq, rotation_id, generation, step, outcome, cause, message, credential_id, at",
+     "titittttti", "rotation_id, seq"},
+};
+
+struct copy_state {
+    const struct copy_table *table;
+    size_t n_cols;
+    struct db_conn *dst; /* NULL: only hash the rows */
+    char *insert_sql;
+    uint8_t *hashes; /* CF_COPY_CHECKSUM_LEN bytes per row, sorted at the end: the checksum
+                       ignores row order */
+    size_t n_rows, cap;
+    struct cf_err
+        insert_err; /* the insert's own error (the reader reports any row error as its own) */
+    enum cf_rc rc;
+};
+
+static enum cf_rc copy_row(const struct db_row *s, void *ctx)
+{
+    struct copy_state *cs = ctx;
+    struct sq_arg args[SQL_PARAMS_MAX];
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, CF_COPY_CHECKSUM_LEN);
+    for (size_t i = 0; i < cs->n_cols; i++) {
+        char type = cs->table->types[i];
+        size_t len = 0;
+        const void *bytes = NULL;
+        int64_t num = 0;
+        char num_text[24];
+        memset(&args[i], 0, sizeof(args[i]));
+        if (type == 'i') {
+            num = db_row_int64(s, (int)i);
+            len = (size_t)snprintf(num_text, sizeof(num_text), "%lld", (long long)num);
+            bytes = num_text;
+            args[i] = (struct sq_arg)A_INT(num);
+        } else {
+            bytes = db_row_bytes(s, (int)i, &len);
+            if (type == 't' || type == 'n') /* text as it is: NULL stays NULL, "" stays "" */
+                args[i] = (struct sq_arg)A_TEXT(bytes);
+            else /* an empty blob stays empty, a NULL one NULL */
+                args[i] = (struct sq_arg){.type = bytes ? 'b' : 'B', .blob = bytes, .len = len};
+        }
+        /* canonical form: a NULL marker or the length, then the bytes */
+        uint8_t head[9] = {bytes ? 1 : 0};
+        for (int b = 0; b < 8; b++)
+            head[1 + b] = (uint8_t)((uint64_t)len >> (8 * b));
+        crypto_generichash_update(&h, head, sizeof(head));
+        if (bytes && len)
+            crypto_generichash_update(&h, bytes, len);
+    }
+    if (cs->n_rows == cs->cap) {
+        size_t cap = cs->cap ? cs->cap * 2 : 256;
+        uint8_t *grown = realloc(cs->hashes, cap * CF_COPY_CHECKSUM_LEN);
+        if (!grown)
+            return CF_ENOMEM;
+        cs->hashes = grown;
+        cs->cap = cap;
+    }
+    crypto_generichash_final(&h, cs->hashes + cs->n_rows * CF_COPY_CHECKSUM_LEN,
+                             CF_COPY_CHECKSUM_LEN);
+    cs->n_rows++;
+    if (cs->dst) {
+        enum cf_rc rc = cs->dst->st->drv->run(cs->dst, -1, cs->insert_sql, args, cs->n_cols, NULL,
+                                              NULL, NULL, &cs->insert_err);
+        if (rc != CF_OK) {
+            cs->rc = rc;
+            return rc;
+        }
+    }
+    return CF_OK;
+}
+
+static int compare_hash(const void *a, const void *b)
+{
+    return memcmp(a, b, CF_COPY_CHECKSUM_LEN);
+}
+
+/* Reads every row of table t on c (copying each to cs->dst when set); the table's row count and
+ * checksum (BLAKE2b of the sorted row hashes) in *rows and sum. */
+static enum cf_rc scan_table(struct db_conn *c, const struct copy_table *t, struct db_conn *dst,
+                             int64_t *rows, uint8_t sum[CF_COPY_CHECKSUM_LEN], struct cf_err *err)
+{
+    char select[1024], insert[2048];
+    struct copy_state cs = {.table = t, .n_cols = strlen(t->types), .dst = dst};
+    size_t n_columns = 1;
+    for (const char *p = t->columns; *p; p++)
+        n_columns += *p == ',';
+    if (n_columns != cs.n_cols || cs.n_cols > SQL_PARAMS_MAX)
+        CF_BUG("copy_tables: a table's types do not match its columns");
+    snprintf(select, sizeof(select), "SELECT %s FROM %s ORDER BY %s", t->columns, t->name,
+             t->order);
+    if (dst) {
+        size_t at = (size_t)snprintf(insert, sizeof(insert), "INSERT INTO %s (%s) VALUES (",
+                                     t->name, t->columns);
+        for (size_t i = 0; i < cs.n_cols && at < sizeof(insert); i++)
+            at +=
+                (size_t)snprintf(insert + at, sizeof(insert) - at, "%s?%zu", i ? ", " : "", i + 1);
+        if (at + 2 >= sizeof(insert))
+            CF_BUG("a copy statement longer than its buffer");
+        memcpy(insert + at, ")", 2);
+        cs.insert_sql = insert;
+    }
+    enum cf_rc rc = c->st->drv->run(c, -1, select, NULL, 0, copy_row, &cs, NULL, err);
+    if (rc != CF_OK &&
+        cs.rc != CF_OK) { /* the insert's own error, not the reader's summary of it */
+        rc = cf_err_set(err, cs.rc, "copying %s: %s", t->name, cs.insert_err.msg);
+    }
+    if (rc == CF_OK) {
+        static const uint8_t none[1];
+        if (cs.n_rows > 1)
+            qsort(cs.hashes, cs.n_rows, CF_COPY_CHECKSUM_LEN, compare_hash);
+        crypto_generichash(sum, CF_COPY_CHECKSUM_LEN, cs.n_rows ? cs.hashes : none,
+                           cs.n_rows * CF_COPY_CHECKSUM_LEN, NULL, 0);
+        *rows = (int64_t)cs.n_rows;
+    }
+    free(cs.hashes);
+    return rc;
+}
+
+enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
+                         void (*report)(void *ctx, const char *table, int64_t rows,
+                                        const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                         void *ctx, struct cf_err *err)
+{
+    struct sql_store *dst_st = sql_store_of(to);
+    struct db_conn *src = NULL, *dst = NULL;
+    int64_t existing = 0;
+    bool found;
+    enum cf_rc rc;
+
+    /* both ends locked for writing: the source holds still, the destination fills all or nothing */
+    rc = sql_tx_begin(from, &src, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_tx_begin(to, &dst, err);
+    if (rc != CF_OK)
+        return sql_tx_end(src, rc, err);
+    for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(copy_tables); i++) {
+        char count[128];
+        snprintf(count, sizeof(count), "SELECT COUNT(*) FROM %s", copy_tables[i].name);
+        struct sql_stmt count_stmt = SQL_ONCE(count);
+        rc = sql_get_row(dst, &count_stmt, NO_ARGS, sql_read_int64, &existing, &found, err);
+        if (rc == CF_OK && found && existing > 0)
+            rc = cf_err_set(err, CF_EEXIST,
+                            "the destination already holds data (%lld rows in %s): migrate into an "
+                            "empty database",
+                            (long long)existing, copy_tables[i].name);
+    }
+    for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(copy_tables); i++) {
+        const struct copy_table *t = &copy_tables[i];
+        int64_t copied = 0, landed = 0;
+        uint8_t sum[CF_COPY_CHECKSUM_LEN], check[CF_COPY_CHECKSUM_LEN];
+        rc = scan_table(src, t, dst, &copied, sum, err);
+        /* read back what landed, inside the same transaction: a difference undoes everything */
+        if (rc == CF_OK)
+            rc = scan_table(dst, t, NULL, &landed, check, err);
+        if (rc == CF_OK &&
+            (landed != copied || sodium_memcmp(sum, check, CF_COPY_CHECKSUM_LEN) != 0))
+            rc = cf_err_set(
+                err, CF_ESTORE,
+                "table %s did not copy identically (%lld rows read, %lld found): nothing "
+                "was written",
+                t->name, (long long)copied, (long long)landed);
+        if (rc == CF_OK && report)
+            report(ctx, t->name, copied, sum);
+    }
+    if (rc == CF_OK && dst_st->drv->after_copy_sql)
+        rc =
+            dst->st->drv->run(dst, -1, dst_st->drv->after_copy_sql, NULL, 0, NULL, NULL, NULL, err);
+    rc = sql_tx_end(dst, rc, err);
+    sql_tx_end(src, CF_OK, NULL); /* nothing was written to the source */
+    return rc;
+}

@@ -1,0 +1,274 @@
+/* Project memberships of identities in the store (store.h): role and rules, the rules encoded in a
+ * versioned binary form (rules_encode / col_rules). */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "store/shared.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+/* Membership rules live in one column, so that reading a membership is one seek: a format byte,
+ * then for each rule its actions (4 bytes, big-endian), the lengths of its environment field (1
+ * byte) and of its path glob (2 bytes, big-endian), then those bytes without terminators. No rules:
+ * NULL. The environment field is the environment's id (RULES_FORMAT); the legacy format
+ * (RULES_FORMAT_SLUG) held its slug, which a rename could move to another environment, and is
+ * decoded so that cf_store_open can bind it (store.h, CF_RULE_ENV_UNRESOLVED). The decoder trusts
+ * nothing: every length is checked. */
+#define RULES_FORMAT_SLUG 1
+
+#define RULES_FORMAT 2
+
+#define RULE_HEAD 7
+
+static enum cf_rc rules_encode(const struct cf_membership_rule *rules, size_t n, uint8_t **out,
+                               size_t *out_len, struct cf_err *err)
+{
+    uint8_t *buf, *p;
+    size_t len = 1;
+
+    *out = NULL;
+    *out_len = 0;
+    if (n == 0)
+        return CF_OK;
+    if (!rules)
+        return cf_err_set(err, CF_EINVAL, "membership has %zu rules but none given", n);
+    if (n > SIZE_MAX / (RULE_HEAD + CF_UUID_LEN + CF_PATH_MAX) - 1)
+        return cf_err_set(err, CF_EINVAL, "membership has too many rules");
+    for (size_t i = 0; i < n; i++) {
+        size_t env_len = strnlen(rules[i].env_id, sizeof(rules[i].env_id));
+        size_t glob_len = strnlen(rules[i].path_glob, sizeof(rules[i].path_glob));
+        if (env_len >= CF_UUID_LEN || glob_len > CF_PATH_MAX)
+            return cf_err_set(err, CF_EINVAL, "membership rule %zu has an unterminated field", i);
+        if (!rules[i].env_id[0] && rules[i].env_slug[0])
+            return cf_err_set(err, CF_EINVAL,
+                              "membership rule %zu names environment '%.64s' without its id", i,
+                              rules[i].env_slug);
+        len += RULE_HEAD + env_len + glob_len;
+    }
+    buf = malloc(len);
+    if (!buf)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    p = buf;
+    *p++ = RULES_FORMAT;
+    for (size_t i = 0; i < n; i++) {
+        size_t env_len = strlen(rules[i].env_id);
+        size_t glob_len = strlen(rules[i].path_glob);
+        uint32_t actions = rules[i].actions;
+        *p++ = (uint8_t)(actions >> 24);
+        *p++ = (uint8_t)(actions >> 16);
+        *p++ = (uint8_t)(actions >> 8);
+        *p++ = (uint8_t)actions;
+        *p++ = (uint8_t)env_len;
+        *p++ = (uint8_t)(glob_len >> 8);
+        *p++ = (uint8_t)glob_len;
+        memcpy(p, rules[i].env_id, env_len);
+        p += env_len;
+        memcpy(p, rules[i].path_glob, glob_len);
+        p += glob_len;
+    }
+    *out = buf;
+    *out_len = len;
+    return CF_OK;
+}
+
+/* Decodes column i into m->rules and m->n_rules: CF_ENOMEM, or CF_ESTORE when it is malformed. */
+static enum cf_rc col_rules(const struct db_row *s, int i, struct cf_membership *m)
+{
+    size_t len;
+    const uint8_t *blob = db_row_bytes(s, i, &len);
+    size_t n = 0, at, env_max;
+
+    m->rules = NULL;
+    m->n_rules = 0;
+    if (!blob)
+        return CF_OK;
+    if (len < 1 || (blob[0] != RULES_FORMAT && blob[0] != RULES_FORMAT_SLUG))
+        return CF_ESTORE;
+    env_max = blob[0] == RULES_FORMAT ? CF_UUID_LEN - 1 : CF_SLUG_MAX;
+    /* First pass: validate and count. */
+    for (at = 1; at < len; n++) {
+        if (len - at < RULE_HEAD)
+            return CF_ESTORE;
+        size_t env_len = blob[at + 4];
+        size_t glob_len = (size_t)blob[at + 5] << 8 | blob[at + 6];
+        if (env_len > env_max || glob_len > CF_PATH_MAX ||
+            len - at - RULE_HEAD < env_len + glob_len)
+            return CF_ESTORE;
+        at += RULE_HEAD + env_len + glob_len;
+    }
+    if (n == 0)
+        return CF_ESTORE; /* no rules are stored as NULL */
+    m->rules = calloc(n, sizeof(*m->rules));
+    if (!m->rules)
+        return CF_ENOMEM;
+    m->n_rules = n;
+    at = 1;
+    for (size_t r = 0; r < n; r++) {
+        struct cf_membership_rule *rule = &m->rules[r];
+        const uint8_t *h = blob + at;
+        size_t env_len = h[4];
+        size_t glob_len = (size_t)h[5] << 8 | h[6];
+        rule->actions = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+        if (blob[0] == RULES_FORMAT) {
+            memcpy(rule->env_id, h + RULE_HEAD, env_len);
+            rule->env_id[env_len] = '\0';
+        } else if (env_len > 0) {
+            /* A slug: it binds nothing until cf_store_open has looked it up. */
+            memcpy(rule->env_slug, h + RULE_HEAD, env_len);
+            rule->env_slug[env_len] = '\0';
+            cf_strlcpy(rule->env_id, CF_RULE_ENV_UNRESOLVED, sizeof(rule->env_id));
+        }
+        memcpy(rule->path_glob, h + RULE_HEAD + env_len, glob_len);
+        rule->path_glob[glob_len] = '\0';
+        at += RULE_HEAD + env_len + glob_len;
+    }
+    return CF_OK;
+}
+
+static enum cf_rc read_membership(const struct db_row *s, void *item)
+{
+    struct cf_membership *m = item;
+    db_row_text(s, 0, m->id, sizeof(m->id));
+    db_row_text(s, 1, m->identity_id, sizeof(m->identity_id));
+    db_row_text(s, 2, m->project_id, sizeof(m->project_id));
+    db_row_text(s, 3, m->role, sizeof(m->role));
+    m->created_at = db_row_int64(s, 5);
+    m->updated_at = db_row_int64(s, 6);
+    enum cf_rc rc = db_row_status(s);
+    return rc == CF_OK ? col_rules(s, 4, m) : rc;
+}
+
+static struct sql_stmt ST_MEMBERSHIP_UPSERT = SQL_STMT(
+    "INSERT INTO identity_memberships (" MEMBERSHIP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    " ON CONFLICT (identity_id, project_id) DO UPDATE SET role = excluded.role,"
+    " rules = excluded.rules, updated_at = excluded.updated_at");
+
+enum cf_rc cf_store_membership_put(struct cf_store *base, const struct cf_membership *membership,
+                                   struct cf_err *err)
+{
+    struct cf_identity identity;
+    uint8_t *rules = NULL;
+    size_t rules_len = 0;
+    struct db_conn *c;
+    int64_t now = cf_now_ms();
+    bool found = false;
+    enum cf_rc rc;
+
+    rc = sql_require_uuid(membership->id, "membership", err);
+    if (rc == CF_OK)
+        rc = sql_require_terminated(membership->role, sizeof(membership->role), "role", err);
+    if (rc == CF_OK && !membership->role[0])
+        rc = cf_err_set(err, CF_EINVAL, "membership has no role");
+    if (rc == CF_OK)
+        rc = rules_encode(membership->rules, membership->n_rules, &rules, &rules_len, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        goto out;
+    /* One statement: a new membership, or the existing one (keeping its id and creation time)
+     * with its role and rules replaced. */
+    rc = sql_exec(c, &ST_MEMBERSHIP_UPSERT,
+                  ARGS(A_TEXT(membership->id), A_TEXT(membership->identity_id),
+                       A_TEXT(membership->project_id), A_TEXT(membership->role),
+                       A_NULLABLE_BLOB(rules, rules_len),
+                       A_INT(sql_time_or_now(membership->created_at, now)),
+                       A_INT(sql_time_or_now(membership->updated_at, now))),
+                  NULL, err);
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "membership with id '%s' already exists", membership->id);
+    else if (rc == CF_ENOTFOUND) {
+        /* Which of the two is missing? */
+        rc = sql_get_row(c, &ST_IDENTITY_BY_ID, ARGS(A_TEXT(membership->identity_id)),
+                         sql_read_identity, &identity, &found, err);
+        if (rc == CF_OK && !found)
+            rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found",
+                            membership->identity_id);
+        else if (rc == CF_OK)
+            rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", membership->project_id);
+    }
+    rc = sql_tx_end(c, rc, err);
+out:
+    free(rules);
+    return rc;
+}
+
+static struct sql_stmt ST_MEMBERSHIP_GET =
+    SQL_STMT("SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
+             " WHERE identity_id = ?1 AND project_id = ?2");
+
+/* On every authorization check of an identity: one seek in the membership table's primary key. */
+enum cf_rc cf_store_membership_get(struct cf_store *base, const char *identity_id,
+                                   const char *project_id, struct cf_membership *out,
+                                   struct cf_err *err)
+{
+    struct db_conn *c;
+    bool found = false;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = sql_conn_get(base, &c, err);
+    if (rc == CF_OK)
+        rc = sql_get_row(c, &ST_MEMBERSHIP_GET, ARGS(A_TEXT(identity_id), A_TEXT(project_id)),
+                         read_membership, out, &found, err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' is not a member of project '%s'",
+                        identity_id, project_id);
+    if (rc != CF_OK)
+        cf_membership_release(out);
+    return rc;
+}
+
+static struct sql_stmt ST_MEMBERSHIP_BY_IDENTITY =
+    SQL_STMT("SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
+             " WHERE identity_id = ?1 ORDER BY created_at, project_id");
+
+static struct sql_stmt ST_MEMBERSHIP_BY_PROJECT =
+    SQL_STMT("SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
+             " WHERE project_id = ?1 ORDER BY created_at, identity_id");
+
+enum cf_rc cf_store_membership_list(struct cf_store *base, const char *identity_id,
+                                    const char *project_id, struct cf_membership_list *out,
+                                    struct cf_err *err)
+{
+    struct sql_collector col = {.size = sizeof(struct cf_membership), .read = read_membership};
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    if (identity_id && project_id) /* at most the one membership */
+        rc = sql_collect_all(base, &ST_MEMBERSHIP_GET,
+                             ARGS(A_TEXT(identity_id), A_TEXT(project_id)), &col, err);
+    else if (identity_id)
+        rc =
+            sql_collect_all(base, &ST_MEMBERSHIP_BY_IDENTITY, ARGS(A_TEXT(identity_id)), &col, err);
+    else if (project_id)
+        rc = sql_collect_all(base, &ST_MEMBERSHIP_BY_PROJECT, ARGS(A_TEXT(project_id)), &col, err);
+    else
+        return cf_err_set(err, CF_EINVAL, "list memberships of an identity or of a project");
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_membership_list_release(out);
+    return rc;
+}
+
+static struct sql_stmt ST_MEMBERSHIP_DELETE =
+    SQL_STMT("DELETE FROM identity_memberships WHERE identity_id = ?1 AND project_id = ?2");
+
+enum cf_rc cf_store_membership_delete(struct cf_store *base, const char *identity_id,
+                                      const char *project_id, struct cf_err *err)
+{
+    struct db_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_exec(c, &ST_MEMBERSHIP_DELETE, ARGS(A_TEXT(identity_id), A_TEXT(project_id)), &changes,
+                  err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' is not a member of project '%s'",
+                        identity_id, project_id);
+    return sql_tx_end(c, rc, err);
+}

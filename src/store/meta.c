@@ -1,0 +1,198 @@
+/* The store itself (sqldb.h): its setup and release over a driver, the operations table, and the
+ * server-wide operations of store.h: ping, the background-job lock, meta values, root key rewrap,
+ * and the migration bookkeeping the drivers run. */
+#include <sodium.h>
+
+#include "store/shared.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+/* Closes every connection (the driver's part) after releasing the driver-independent part. The
+ * caller must have stopped the threads that use the store. */
+void cf_store_close(struct cf_store *base)
+{
+    struct sql_store *st = sql_store_of(base);
+    if (!st)
+        return;
+    sql_store_release(st);
+    st->drv->close(st);
+}
+
+enum cf_rc cf_store_job_lock(struct cf_store *base, const char *job, bool *held, struct cf_err *err)
+{
+    struct sql_store *st = sql_store_of(base);
+    if (!st->drv->job_lock) {
+        *held = true;
+        return CF_OK;
+    }
+    return st->drv->job_lock(st, job, held, err);
+}
+
+static struct sql_stmt ST_PING = SQL_STMT("SELECT 1");
+
+enum cf_rc cf_store_ping(struct cf_store *base, struct cf_err *err)
+{
+    struct db_conn *c;
+    enum cf_rc rc = sql_conn_get(base, &c, err);
+    if (rc == CF_OK)
+        rc = sql_exec(c, &ST_PING, NO_ARGS, NULL, err);
+    return rc;
+}
+
+struct blob_out {
+    uint8_t *data;
+    size_t len;
+};
+
+static enum cf_rc read_blob_out(const struct db_row *s, void *item)
+{
+    struct blob_out *b = item;
+    return sql_col_blob(s, 0, &b->data, &b->len);
+}
+
+static struct sql_stmt ST_META_GET = SQL_STMT("SELECT value FROM meta WHERE name = ?1");
+
+enum cf_rc cf_store_meta_get(struct cf_store *base, const char *name, uint8_t **value, size_t *len,
+                             struct cf_err *err)
+{
+    struct blob_out blob = {0};
+    struct db_conn *c;
+    enum cf_rc rc;
+
+    *value = NULL;
+    *len = 0;
+    rc = sql_conn_get(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_get_required(c, &ST_META_GET, ARGS(A_TEXT(name)), read_blob_out, &blob, "meta value",
+                          name, err);
+    if (rc != CF_OK) {
+        free(blob.data);
+        return rc;
+    }
+    *value = blob.data;
+    *len = blob.len;
+    return CF_OK;
+}
+
+static enum cf_rc meta_write(struct cf_store *base, struct sql_stmt *id, const char *name,
+                             const uint8_t *value, size_t len, struct cf_err *err)
+{
+    struct db_conn *c;
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_exec(c, id, ARGS(A_TEXT(name), A_BLOB(value, len)), NULL, err);
+    if (rc == CF_EEXIST)
+        cf_err_set(err, CF_EEXIST, "meta value '%s' already exists", name);
+    return sql_tx_end(c, rc, err);
+}
+
+static struct sql_stmt ST_META_PUT =
+    SQL_STMT("INSERT INTO meta (name, value) VALUES (?1, ?2)"
+             " ON CONFLICT (name) DO UPDATE SET value = excluded.value");
+
+enum cf_rc cf_store_meta_put(struct cf_store *base, const char *name, const uint8_t *value,
+                             size_t len, struct cf_err *err)
+{
+    return meta_write(base, &ST_META_PUT, name, value, len, err);
+}
+
+static struct sql_stmt ST_META_INSERT = SQL_STMT("INSERT INTO meta (name, value) VALUES (?1, ?2)");
+
+enum cf_rc cf_store_meta_insert(struct cf_store *base, const char *name, const uint8_t *value,
+                                size_t len, struct cf_err *err)
+{
+    return meta_write(base, &ST_META_INSERT, name, value, len, err);
+}
+
+static struct sql_stmt ST_META_SWAP =
+    SQL_STMT("UPDATE meta SET value = ?3 WHERE name = ?1 AND value = ?2");
+
+enum cf_rc cf_store_meta_swap(struct cf_store *base, const char *name, const uint8_t *expected,
+                              size_t expected_len, const uint8_t *value, size_t len,
+                              struct cf_err *err)
+{
+    int64_t changes = 0;
+    enum cf_rc rc = sql_exec_in_tx(
+        base, &ST_META_SWAP, ARGS(A_TEXT(name), A_BLOB(expected, expected_len), A_BLOB(value, len)),
+        &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ECONFLICT, "meta value '%s' changed meanwhile", name);
+    return rc;
+}
+
+static struct sql_stmt ST_PROJECT_SET_KEY =
+    SQL_STMT("UPDATE projects SET wrapped_key = ?2, updated_at = ?3 WHERE id = ?1");
+
+enum cf_rc cf_store_rewrap_keys(struct cf_store *base, const struct cf_key_update *updates,
+                                size_t n, const uint8_t *root_check, size_t root_check_len,
+                                struct cf_err *err)
+{
+    struct db_conn *c;
+    int64_t now = cf_now_ms(), changes = 0;
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == CF_OK; i++) {
+        const struct cf_key_update *u = &updates[i];
+        if (u->meta_name) {
+            rc = sql_exec(c, &ST_META_PUT,
+                          ARGS(A_TEXT(u->meta_name), A_BLOB(u->wrapped_key, u->wrapped_key_len)),
+                          NULL, err);
+            continue;
+        }
+        rc = sql_exec(
+            c, &ST_PROJECT_SET_KEY,
+            ARGS(A_TEXT(u->project_id), A_BLOB(u->wrapped_key, u->wrapped_key_len), A_INT(now)),
+            &changes, err);
+        if (rc == CF_OK && changes == 0)
+            rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", u->project_id);
+    }
+    if (rc == CF_OK && root_check)
+        rc = sql_exec(c, &ST_META_PUT,
+                      ARGS(A_TEXT(CF_META_ROOT_CHECK), A_BLOB(root_check, root_check_len)), NULL,
+                      err);
+    return sql_tx_end(c, rc, err);
+}
+
+enum cf_rc sql_store_init(struct sql_store *st, const struct db_driver *drv, struct cf_err *err)
+{
+    st->base.backend = drv->name;
+    st->drv = drv;
+    if (pthread_mutex_init(&st->jobs_lock, NULL) != 0)
+        return cf_err_set(err, CF_ESTORE, "cannot create a mutex");
+    if (pthread_cond_init(&st->jobs_done, NULL) != 0) {
+        pthread_mutex_destroy(&st->jobs_lock);
+        return cf_err_set(err, CF_ESTORE, "cannot create a condition variable");
+    }
+    return CF_OK;
+}
+
+void sql_store_release(struct sql_store *st)
+{
+    if (!st || !st->drv)
+        return;
+    pthread_mutex_destroy(&st->jobs_lock);
+    pthread_cond_destroy(&st->jobs_done);
+}
+
+static struct sql_stmt ST_MIGRATION_VERSION =
+    SQL_STMT("SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
+
+enum cf_rc sql_migration_version(struct db_conn *c, int64_t *version, struct cf_err *err)
+{
+    bool found;
+    *version = 0;
+    return sql_get_row(c, &ST_MIGRATION_VERSION, NO_ARGS, sql_read_int64, version, &found, err);
+}
+
+static struct sql_stmt ST_MIGRATION_RECORD =
+    SQL_STMT("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)");
+
+enum cf_rc sql_migration_record(struct db_conn *c, int version, const char *name,
+                                struct cf_err *err)
+{
+    return sql_exec(c, &ST_MIGRATION_RECORD, ARGS(A_INT(version), A_TEXT(name), A_INT(cf_now_ms())),
+                    NULL, err);
+}

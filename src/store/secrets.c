@@ -1,0 +1,388 @@
+/* Secrets in the store (store.h): batches of writes (create, update, delete) in one transaction,
+ * listings by folder or subtree, versions and history, as SQL run through sqlrun.h. */
+#include <string.h>
+
+#include "store/shared.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+#define SECRET_COLS                                                                                \
+    "s.id, s.folder_id, e.project_id, f.env_id, f.path, v.key, v.version, v.sealed, v.comment, "   \
+    "v.tags, v.expires_at, v.skip_multiline, s.created_at, v.created_at, v.reminder_repeat_days, " \
+    "v.reminder_note"
+
+/* A secret joined with one of its versions, its folder and its environment. */
+#define SECRET_FROM                                                                                \
+    " FROM secrets s JOIN secret_versions v ON v.secret_id = s.id"                                 \
+    " JOIN folders f ON f.id = s.folder_id JOIN environments e ON e.id = f.env_id"
+
+/* Current versions of the secrets of folders f: the listing queries start from the folder index. */
+#define SECRET_LIST_FROM                                                                           \
+    " FROM folders f JOIN secrets s ON s.folder_id = f.id"                                         \
+    " JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.version"                      \
+    " JOIN environments e ON e.id = f.env_id"
+
+static enum cf_rc read_secret(const struct db_row *s, void *item)
+{
+    struct cf_secret *x = item;
+    enum cf_rc rc;
+    db_row_text(s, 0, x->id, sizeof(x->id));
+    db_row_text(s, 1, x->folder_id, sizeof(x->folder_id));
+    db_row_text(s, 2, x->project_id, sizeof(x->project_id));
+    db_row_text(s, 3, x->env_id, sizeof(x->env_id));
+    db_row_text(s, 4, x->path, sizeof(x->path));
+    db_row_text(s, 5, x->key, sizeof(x->key));
+    x->version = db_row_int64(s, 6);
+    x->expires_at = db_row_int64(s, 10);
+    x->skip_multiline = (int)db_row_int64(s, 11) != 0;
+    x->created_at = db_row_int64(s, 12);
+    x->updated_at = db_row_int64(s, 13);
+    x->reminder_repeat_days = db_row_int64(s, 14);
+    rc = db_row_status(s);
+    if (rc == CF_OK)
+        rc = sql_col_blob(s, 7, &x->sealed, &x->sealed_len);
+    if (rc == CF_OK)
+        rc = sql_col_strdup(s, 8, &x->comment);
+    if (rc == CF_OK)
+        rc = sql_col_strdup(s, 9, &x->tags);
+    if (rc == CF_OK)
+        rc = sql_col_strdup(s, 15, &x->reminder_note);
+    return rc;
+}
+
+static enum cf_rc read_secret_meta(const struct db_row *s, void *item)
+{
+    struct cf_secret_meta *x = item;
+    db_row_text(s, 0, x->id, sizeof(x->id));
+    db_row_text(s, 1, x->project_id, sizeof(x->project_id));
+    db_row_text(s, 2, x->env_id, sizeof(x->env_id));
+    db_row_text(s, 3, x->path, sizeof(x->path));
+    db_row_text(s, 4, x->key, sizeof(x->key));
+    x->version = db_row_int64(s, 5);
+    x->version_count = db_row_int64(s, 6);
+    x->expires_at = db_row_int64(s, 7);
+    x->reminder_repeat_days = db_row_int64(s, 8);
+    x->created_at = db_row_int64(s, 9);
+    x->updated_at = db_row_int64(s, 10);
+    return db_row_status(s);
+}
+
+/* The path of folder_id into path (for messages; "?" when it is gone). */
+static void folder_path_of(struct db_conn *c, const char *folder_id, char path[CF_PATH_MAX + 1])
+{
+    struct cf_folder folder;
+    bool found = false;
+    if (sql_get_row(c, &ST_FOLDER_BY_ID, ARGS(A_TEXT(folder_id)), sql_read_folder, &folder, &found,
+                    NULL) == CF_OK &&
+        found)
+        cf_strlcpy(path, folder.path, CF_PATH_MAX + 1);
+    else
+        cf_strlcpy(path, "?", CF_PATH_MAX + 1);
+}
+
+struct secret_state {
+    char id[CF_UUID_LEN];
+    char folder_id[CF_UUID_LEN];
+    char key[CF_KEY_MAX + 1];
+    int64_t version;
+};
+
+static enum cf_rc read_secret_state(const struct db_row *s, void *item)
+{
+    struct secret_state *st = item;
+    db_row_text(s, 0, st->id, sizeof(st->id));
+    db_row_text(s, 1, st->folder_id, sizeof(st->folder_id));
+    db_row_text(s, 2, st->key, sizeof(st->key));
+    st->version = db_row_int64(s, 3);
+    return db_row_status(s);
+}
+
+static enum cf_rc duplicate_key(struct db_conn *c, const char *folder_id, const char *key,
+                                struct cf_err *err)
+{
+    char path[CF_PATH_MAX + 1];
+    folder_path_of(c, folder_id, path);
+    return cf_err_set(err, CF_EEXIST, "secret '%s' already exists in folder '%s'", key, path);
+}
+
+static struct sql_stmt ST_VERSION_INSERT = SQL_STMT(
+    "INSERT INTO secret_versions (secret_id, version, key, sealed, comment, tags, expires_at,"
+    " skip_multiline, created_at, reminder_repeat_days, reminder_note)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+
+static enum cf_rc insert_version(struct db_conn *c, const struct cf_secret *row, int64_t version,
+                                 int64_t written_at, struct cf_err *err)
+{
+    return sql_exec(
+        c, &ST_VERSION_INSERT,
+        ARGS(A_TEXT(row->id), A_INT(version), A_TEXT(row->key),
+             A_BLOB(row->sealed, row->sealed_len), A_TEXT(sql_str_or_empty(row->comment)),
+             A_TEXT(row->tags ? row->tags : "[]"), A_INT(row->expires_at),
+             A_INT(row->skip_multiline ? 1 : 0), A_INT(written_at),
+             A_INT(row->reminder_repeat_days), A_TEXT(sql_str_or_empty(row->reminder_note))),
+        NULL, err);
+}
+
+static struct sql_stmt ST_SECRET_STATE =
+    SQL_STMT("SELECT id, folder_id, key, version FROM secrets WHERE id = ?1");
+
+/* The current state of the secret an UPDATE or DELETE names, checked against expected_version. */
+static enum cf_rc load_expected(struct db_conn *c, const struct cf_secret_write *w,
+                                struct secret_state *cur, struct cf_err *err)
+{
+    bool found;
+    enum cf_rc rc = sql_get_row(c, &ST_SECRET_STATE, ARGS(A_TEXT(w->row.id)), read_secret_state,
+                                cur, &found, err);
+    if (rc != CF_OK)
+        return rc;
+    if (!found)
+        return cf_err_set(err, CF_ENOTFOUND, "secret with id '%s' not found", w->row.id);
+    if (cur->version != w->expected_version)
+        return cf_err_set(err, CF_ECONFLICT,
+                          "secret '%s' was changed concurrently: it is at version %lld, not %lld",
+                          cur->key, (long long)cur->version, (long long)w->expected_version);
+    return CF_OK;
+}
+
+static struct sql_stmt ST_SECRET_INSERT =
+    SQL_STMT("INSERT INTO secrets (id, folder_id, key, version, created_at, updated_at)"
+             " VALUES (?1, ?2, ?3, 1, ?4, ?5)");
+
+static struct sql_stmt ST_SECRET_BUMP =
+    SQL_STMT("UPDATE secrets SET key = ?2, version = ?3, updated_at = ?4 WHERE id = ?1");
+
+static struct sql_stmt ST_SECRET_DELETE = SQL_STMT("DELETE FROM secrets WHERE id = ?1");
+
+static enum cf_rc write_one(struct db_conn *c, const struct cf_secret_write *w, int64_t now,
+                            struct cf_err *err)
+{
+    const struct cf_secret *row = &w->row;
+    int64_t written_at = sql_time_or_now(row->updated_at, now);
+    struct secret_state cur;
+    enum cf_rc rc;
+
+    if (w->op != CF_SECRET_OP_DELETE) {
+        if (!row->key[0])
+            return cf_err_set(err, CF_EINVAL, "secret key is empty");
+        if (!row->sealed)
+            return cf_err_set(err, CF_EINVAL, "secret '%s' has no value", row->key);
+    }
+    switch (w->op) {
+    case CF_SECRET_OP_CREATE:
+        rc = sql_require_uuid(row->id, "secret", err);
+        if (rc != CF_OK)
+            return rc;
+        rc = sql_exec(c, &ST_SECRET_INSERT,
+                      ARGS(A_TEXT(row->id), A_TEXT(row->folder_id), A_TEXT(row->key),
+                           A_INT(sql_time_or_now(row->created_at, now)), A_INT(written_at)),
+                      NULL, err);
+        if (rc == CF_EEXIST)
+            return duplicate_key(c, row->folder_id, row->key, err);
+        if (rc == CF_ENOTFOUND)
+            return cf_err_set(err, CF_ENOTFOUND, "folder with id '%s' not found", row->folder_id);
+        if (rc != CF_OK)
+            return rc;
+        return insert_version(c, row, 1, written_at, err);
+    case CF_SECRET_OP_UPDATE:
+        rc = load_expected(c, w, &cur, err);
+        if (rc != CF_OK)
+            return rc;
+        rc = sql_exec(
+            c, &ST_SECRET_BUMP,
+            ARGS(A_TEXT(row->id), A_TEXT(row->key), A_INT(cur.version + 1), A_INT(written_at)),
+            NULL, err);
+        if (rc == CF_EEXIST)
+            return duplicate_key(c, cur.folder_id, row->key, err);
+        if (rc != CF_OK)
+            return rc;
+        return insert_version(c, row, cur.version + 1, written_at, err);
+    case CF_SECRET_OP_DELETE:
+        rc = load_expected(c, w, &cur, err);
+        if (rc != CF_OK)
+            return rc;
+        return sql_exec(c, &ST_SECRET_DELETE, ARGS(A_TEXT(row->id)), NULL, err);
+    }
+    return cf_err_set(err, CF_EINVAL, "unknown secret operation %d", (int)w->op);
+}
+
+enum cf_rc cf_store_secret_write(struct cf_store *base, const struct cf_secret_write *writes,
+                                 size_t n, struct cf_err *err)
+{
+    struct db_conn *c;
+    int64_t now = cf_now_ms();
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    for (size_t i = 0; i < n && rc == CF_OK; i++)
+        rc = write_one(c, &writes[i], now, err);
+    return sql_tx_end(c, rc, err);
+}
+
+/* Runs a secret query into out (released on failure). */
+static enum cf_rc secret_query(struct db_conn *c, struct sql_stmt *id, const struct sq_arg *args,
+                               size_t n_args, struct cf_secret_list *out, struct cf_err *err)
+{
+    struct sql_collector col = {.size = sizeof(struct cf_secret), .read = read_secret};
+    enum cf_rc rc = sql_run(c, id, args, n_args, sql_collect, &col, NULL, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_secret_list_release(out);
+    return rc;
+}
+
+static struct sql_stmt ST_SECRET_LIST = SQL_STMT(
+    "SELECT " SECRET_COLS SECRET_LIST_FROM " WHERE f.env_id = ?1 AND f.path = ?2 ORDER BY s.key");
+
+static struct sql_stmt ST_SECRET_LIST_SUBTREE =
+    SQL_STMT("SELECT " SECRET_COLS SECRET_LIST_FROM
+             " WHERE f.env_id = ?1 AND " SUBTREE("f.path") " ORDER BY f.path, s.key");
+
+enum cf_rc cf_store_secret_list(struct cf_store *base, const char *env_id, const char *path,
+                                bool recursive, struct cf_secret_list *out, struct cf_err *err)
+{
+    struct subtree bounds;
+    struct db_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = sql_subtree_bounds(path, &bounds, err);
+    if (rc == CF_OK)
+        rc = sql_conn_get(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    if (recursive)
+        rc = secret_query(c, &ST_SECRET_LIST_SUBTREE,
+                          ARGS(A_TEXT(env_id), A_TEXT(path), A_TEXT(bounds.lo), A_TEXT(bounds.hi)),
+                          out, err);
+    else
+        rc = secret_query(c, &ST_SECRET_LIST, ARGS(A_TEXT(env_id), A_TEXT(path)), out, err);
+    if (rc == CF_OK && out->n == 0)
+        rc = sql_folder_must_exist(c, env_id, path, err);
+    return rc;
+}
+
+/* Expiry scans: each branch of the OR has its partial index. */
+static struct sql_stmt ST_SECRET_EXPIRING = SQL_STMT(
+    "SELECT " SECRET_COLS SECRET_LIST_FROM
+    " WHERE (?1 = '' OR e.project_id = ?1) AND ((v.expires_at > 0 AND v.expires_at <= ?2)"
+    " OR (v.reminder_repeat_days > 0 AND v.created_at + v.reminder_repeat_days * 86400000 <= "
+    "?2))");
+
+enum cf_rc cf_store_secret_expiring(struct cf_store *base, const char *project_id, int64_t until,
+                                    struct cf_secret_list *out, struct cf_err *err)
+{
+    struct db_conn *c;
+    memset(out, 0, sizeof(*out));
+    enum cf_rc rc = sql_conn_get(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    return secret_query(c, &ST_SECRET_EXPIRING,
+                        ARGS(A_TEXT(project_id ? project_id : ""), A_INT(until)), out, err);
+}
+
+/* Inventory: the current versions of a project without their sealed values; the
+ * count is a range over the (secret_id, version) key. */
+static struct sql_stmt ST_SECRET_INVENTORY =
+    SQL_STMT("SELECT s.id, e.project_id, f.env_id, f.path, v.key, v.version,"
+             " (SELECT COUNT(*) FROM secret_versions c WHERE c.secret_id = s.id),"
+             " v.expires_at, v.reminder_repeat_days, s.created_at, v.created_at" SECRET_LIST_FROM
+             " WHERE e.project_id = ?1 ORDER BY e.position, f.path, s.key");
+
+enum cf_rc cf_store_secret_inventory(struct cf_store *base, const char *project_id,
+                                     struct cf_secret_meta_list *out, struct cf_err *err)
+{
+    struct sql_collector col = {.size = sizeof(struct cf_secret_meta), .read = read_secret_meta};
+    enum cf_rc rc =
+        sql_collect_all(base, &ST_SECRET_INVENTORY, ARGS(A_TEXT(project_id)), &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_secret_meta_list_release(out);
+    return rc;
+}
+
+/* Moves the single row of a one-secret query into out. */
+static enum cf_rc secret_one(struct db_conn *c, struct sql_stmt *id, const struct sq_arg *args,
+                             size_t n_args, struct cf_secret *out, struct cf_err *err)
+{
+    bool found;
+    enum cf_rc rc = sql_get_row(c, id, args, n_args, read_secret, out, &found, err);
+    if (rc == CF_OK && !found)
+        rc = CF_ENOTFOUND; /* the caller names what */
+    if (rc != CF_OK)
+        cf_secret_release(out);
+    return rc;
+}
+
+static struct sql_stmt ST_SECRET_BY_KEY =
+    SQL_STMT("SELECT " SECRET_COLS SECRET_FROM " WHERE s.folder_id = ?1 AND s.key = ?2"
+             " AND v.version = CASE WHEN ?3 > 0 THEN ?3 ELSE s.version END");
+
+enum cf_rc cf_store_secret_get(struct cf_store *base, const char *folder_id, const char *key,
+                               int64_t version, struct cf_secret *out, struct cf_err *err)
+{
+    char path[CF_PATH_MAX + 1];
+    struct db_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = sql_conn_get(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = secret_one(c, &ST_SECRET_BY_KEY, ARGS(A_TEXT(folder_id), A_TEXT(key), A_INT(version)), out,
+                    err);
+    if (rc == CF_ENOTFOUND) {
+        folder_path_of(c, folder_id, path);
+        if (version > 0)
+            rc = cf_err_set(err, CF_ENOTFOUND,
+                            "version %lld of secret '%s' not found in folder '%s'",
+                            (long long)version, key, path);
+        else
+            rc = cf_err_set(err, CF_ENOTFOUND, "secret '%s' not found in folder '%s'", key, path);
+    }
+    return rc;
+}
+
+static struct sql_stmt ST_SECRET_BY_ID =
+    SQL_STMT("SELECT " SECRET_COLS SECRET_FROM
+             " WHERE s.id = ?1 AND v.version = CASE WHEN ?2 > 0 THEN ?2 ELSE s.version END");
+
+enum cf_rc cf_store_secret_get_by_id(struct cf_store *base, const char *secret_id, int64_t version,
+                                     struct cf_secret *out, struct cf_err *err)
+{
+    struct db_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = sql_conn_get(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = secret_one(c, &ST_SECRET_BY_ID, ARGS(A_TEXT(secret_id), A_INT(version)), out, err);
+    if (rc == CF_ENOTFOUND && version > 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "version %lld of secret with id '%s' not found",
+                        (long long)version, secret_id);
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "secret with id '%s' not found", secret_id);
+    return rc;
+}
+
+static struct sql_stmt ST_SECRET_HISTORY =
+    SQL_STMT("SELECT " SECRET_COLS SECRET_FROM " WHERE s.id = ?1 ORDER BY v.version DESC");
+
+enum cf_rc cf_store_secret_history(struct cf_store *base, const char *secret_id,
+                                   struct cf_secret_list *out, struct cf_err *err)
+{
+    struct db_conn *c;
+    enum cf_rc rc;
+
+    memset(out, 0, sizeof(*out));
+    rc = sql_conn_get(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = secret_query(c, &ST_SECRET_HISTORY, ARGS(A_TEXT(secret_id)), out, err);
+    if (rc == CF_OK && out->n == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "secret with id '%s' not found", secret_id);
+    return rc;
+}

@@ -1,0 +1,276 @@
+/* Access tokens in the store (store.h): new tokens are written by a group commit (one transaction
+ * for every token waiting), uses, renewals, revocations, and removing an auth method with its
+ * tokens. */
+#include <string.h>
+
+#include "store/shared.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+/* A token waiting for the group commit. It lives on the waiting thread's stack. */
+struct token_job {
+    const struct cf_access_token *token;
+    enum cf_rc rc;
+    struct cf_err err;
+    bool done;
+    struct token_job *next;
+};
+
+static enum cf_rc read_token(const struct db_row *s, void *item)
+{
+    struct cf_access_token *t = item;
+    db_row_text(s, 0, t->id, sizeof(t->id));
+    db_row_text(s, 1, t->identity_id, sizeof(t->identity_id));
+    db_row_text(s, 2, t->client_secret_id, sizeof(t->client_secret_id));
+    db_row_text(s, 3, t->auth_method, sizeof(t->auth_method));
+    t->ttl = db_row_int64(s, 5);
+    t->max_ttl = db_row_int64(s, 6);
+    t->num_uses = db_row_int64(s, 7);
+    t->num_uses_limit = db_row_int64(s, 8);
+    t->revoked = (int)db_row_int64(s, 9) != 0;
+    db_row_text(s, 10, t->trusted_ips, sizeof(t->trusted_ips));
+    t->created_at = db_row_int64(s, 11);
+    t->last_renewed_at = db_row_int64(s, 12);
+    int64_t secret_state = db_row_int64(s, 13);
+    t->client_secret_found = secret_state != 0;
+    t->client_secret_revoked = secret_state == 2;
+    t->client_secret_expires_at = db_row_int64(s, 14);
+    enum cf_rc rc = db_row_status(s);
+    return rc == CF_OK ? sql_col_fixed(s, 4, t->hash, sizeof(t->hash)) : rc;
+}
+
+static struct sql_stmt ST_SAVEPOINT = SQL_STMT("SAVEPOINT one_job");
+
+static struct sql_stmt ST_RELEASE = SQL_STMT("RELEASE one_job");
+
+static struct sql_stmt ST_ROLLBACK_TO = SQL_STMT("ROLLBACK TO one_job");
+
+static struct sql_stmt ST_TOKEN_INSERT =
+    SQL_STMT("INSERT INTO identity_access_tokens (" TOKEN_COLS ")"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+
+/* Writes one token (and counts its client secret's use) inside the batch's transaction, under a
+ * savepoint so that its failure undoes only its own part. */
+static enum cf_rc insert_token(struct db_conn *c, const struct cf_access_token *token,
+                               struct cf_err *err)
+{
+    enum cf_rc rc = sql_exec(c, &ST_SAVEPOINT, NO_ARGS, NULL, err);
+    if (rc != CF_OK)
+        return rc;
+    if (token->client_secret_id[0])
+        rc = sql_count_use_in(c, &ST_CSECRET_USE, &ST_CSECRET_USE_STATE, "client secret with id",
+                              token->client_secret_id, err);
+    if (rc == CF_OK) {
+        rc = sql_exec(
+            c, &ST_TOKEN_INSERT,
+            ARGS(A_TEXT(token->id), A_TEXT(token->identity_id), A_TEXT(token->client_secret_id),
+                 A_TEXT(token->auth_method), A_BLOB(token->hash, sizeof(token->hash)),
+                 A_INT(token->ttl), A_INT(token->max_ttl), A_INT(token->num_uses),
+                 A_INT(token->num_uses_limit), A_INT(token->revoked ? 1 : 0),
+                 A_TEXT(token->trusted_ips), A_INT(sql_time_or_now(token->created_at, cf_now_ms())),
+                 A_INT(token->last_renewed_at)),
+            NULL, err);
+        /* The row's only reference left to check is its identity: the client secret's use was
+         * counted above, so a missing client secret keeps that message. */
+        if (rc == CF_EEXIST)
+            rc = cf_err_set(err, CF_EEXIST, "access token with id '%s' already exists", token->id);
+        else if (rc == CF_ENOTFOUND)
+            rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found",
+                            token->identity_id);
+    }
+    if (rc != CF_OK)
+        sql_exec(c, &ST_ROLLBACK_TO, NO_ARGS, NULL, NULL);
+    sql_exec(c, &ST_RELEASE, NO_ARGS, NULL, NULL);
+    return rc;
+}
+
+/* Writes a batch of tokens in one transaction: one fsync for all of them. */
+static void commit_jobs(struct sql_store *st, struct token_job *batch)
+{
+    struct db_conn *c = NULL;
+    struct cf_err err;
+    cf_err_clear(&err);
+    enum cf_rc rc = sql_tx_begin(&st->base, &c, &err);
+    for (struct token_job *job = batch; job; job = job->next) {
+        cf_err_clear(&job->err);
+        job->rc = rc == CF_OK ? insert_token(c, job->token, &job->err) : rc;
+        if (rc != CF_OK)
+            job->err = err;
+    }
+    if (rc != CF_OK)
+        return;
+    rc = sql_tx_end(c, CF_OK, &err);
+    for (struct token_job *job = batch; rc != CF_OK && job; job = job->next) {
+        if (job->rc == CF_OK) {
+            job->rc = rc;
+            job->err = err;
+        }
+    }
+}
+
+/* Logins arrive concurrently and each needs its token on disk before it answers. Rather than one
+ * fsync per login, the first waiting thread writes every token queued so far in one transaction
+ * while the next ones queue up behind it (group commit); each caller still gets its own result. */
+enum cf_rc cf_store_token_create(struct cf_store *base, const struct cf_access_token *token,
+                                 struct cf_err *err)
+{
+    struct sql_store *st = sql_store_of(base);
+    enum cf_rc rc;
+
+    rc = sql_require_uuid(token->id, "access token", err);
+    if (rc == CF_OK)
+        rc = sql_require_terminated(token->client_secret_id, sizeof(token->client_secret_id),
+                                    "client secret id", err);
+    if (rc == CF_OK)
+        rc = sql_require_terminated(token->auth_method, sizeof(token->auth_method), "auth method",
+                                    err);
+    if (rc == CF_OK)
+        rc = sql_require_terminated(token->trusted_ips, sizeof(token->trusted_ips),
+                                    "access token trusted IP list", err);
+    if (rc == CF_OK && !token->auth_method[0])
+        rc = cf_err_set(err, CF_EINVAL, "access token has no auth method");
+    if (rc == CF_OK && (token->num_uses < 0 || token->num_uses_limit < 0))
+        rc = cf_err_set(err, CF_EINVAL, "access token use counts must not be negative");
+    if (rc != CF_OK)
+        return rc;
+
+    struct token_job job = {.token = token};
+    pthread_mutex_lock(&st->jobs_lock);
+    job.next = st->jobs;
+    st->jobs = &job;
+    while (!job.done) {
+        if (st->committing) {
+            pthread_cond_wait(&st->jobs_done, &st->jobs_lock);
+            continue;
+        }
+        struct token_job *batch = st->jobs;
+        st->jobs = NULL;
+        st->committing = true;
+        pthread_mutex_unlock(&st->jobs_lock);
+        commit_jobs(st, batch);
+        pthread_mutex_lock(&st->jobs_lock);
+        for (struct token_job *j = batch; j; j = j->next)
+            j->done = true;
+        st->committing = false;
+        pthread_cond_broadcast(&st->jobs_done);
+    }
+    pthread_mutex_unlock(&st->jobs_lock);
+    if (job.rc != CF_OK && err)
+        *err = job.err;
+    return job.rc;
+}
+
+/* With the state of the client secret that issued the token (0 when it has none or it is gone,
+ * 1 live, 2 revoked; and its expiry): one statement, two primary-key seeks, so that every
+ * request sees a revoked, deleted or expired secret at once, on every node. */
+static struct sql_stmt ST_TOKEN_BY_ID = SQL_STMT(
+    "SELECT " TOKEN_COLS ", COALESCE((SELECT CASE WHEN s.revoked <> 0 THEN 2 ELSE 1 END"
+    " FROM identity_client_secrets s WHERE s.id = identity_access_tokens.client_secret_id), 0),"
+    " COALESCE((SELECT s.expires_at FROM identity_client_secrets s"
+    " WHERE s.id = identity_access_tokens.client_secret_id), 0)"
+    " FROM identity_access_tokens WHERE id = ?1");
+
+/* On every request made with an access token: one seek in the token table's primary key, with a
+ * statement prepared once per connection. */
+enum cf_rc cf_store_token_get(struct cf_store *base, const char *token_id,
+                              struct cf_access_token *out, struct cf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return sql_get_one(base, &ST_TOKEN_BY_ID, ARGS(A_TEXT(token_id)), read_token, out,
+                       "access token with id", token_id, err);
+}
+
+static struct sql_stmt ST_TOKEN_USE = SQL_STMT(USE_ONE("identity_access_tokens"));
+
+static struct sql_stmt ST_TOKEN_USE_STATE =
+    SQL_STMT("SELECT revoked, num_uses, num_uses_limit FROM identity_access_tokens WHERE id = ?1");
+
+enum cf_rc cf_store_token_use(struct cf_store *base, const char *token_id, struct cf_err *err)
+{
+    return sql_count_use(base, &ST_TOKEN_USE, &ST_TOKEN_USE_STATE, "access token with id", token_id,
+                         err);
+}
+
+/* Runs a one-row update of token token_id; CF_ENOTFOUND when there is no such token. */
+static enum cf_rc token_update(struct cf_store *base, struct sql_stmt *id,
+                               const struct sq_arg *args, size_t n_args, const char *token_id,
+                               struct cf_err *err)
+{
+    struct db_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_exec(c, id, args, n_args, &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "access token with id '%s' not found", token_id);
+    return sql_tx_end(c, rc, err);
+}
+
+static struct sql_stmt ST_TOKEN_RENEW =
+    SQL_STMT("UPDATE identity_access_tokens SET last_renewed_at = ?2 WHERE id = ?1");
+
+enum cf_rc cf_store_token_renew(struct cf_store *base, const char *token_id, int64_t renewed_at,
+                                struct cf_err *err)
+{
+    return token_update(base, &ST_TOKEN_RENEW,
+                        ARGS(A_TEXT(token_id), A_INT(sql_time_or_now(renewed_at, cf_now_ms()))),
+                        token_id, err);
+}
+
+static struct sql_stmt ST_TOKEN_REVOKE =
+    SQL_STMT("UPDATE identity_access_tokens SET revoked = 1 WHERE id = ?1");
+
+enum cf_rc cf_store_token_revoke(struct cf_store *base, const char *token_id, struct cf_err *err)
+{
+    return token_update(base, &ST_TOKEN_REVOKE, ARGS(A_TEXT(token_id)), token_id, err);
+}
+
+static struct sql_stmt ST_TOKEN_DELETE_BY_METHOD =
+    SQL_STMT("DELETE FROM identity_access_tokens WHERE identity_id = ?1 AND auth_method = ?2");
+
+static struct sql_stmt ST_UA_DELETE =
+    SQL_STMT("DELETE FROM identity_universal_auths WHERE identity_id = ?1");
+
+static struct sql_stmt ST_JWT_DELETE =
+    SQL_STMT("DELETE FROM identity_jwt_auths WHERE identity_id = ?1");
+
+static struct sql_stmt ST_K8S_DELETE =
+    SQL_STMT("DELETE FROM identity_kubernetes_auths WHERE identity_id = ?1");
+
+static struct sql_stmt ST_CSECRET_DELETE_ALL =
+    SQL_STMT("DELETE FROM identity_client_secrets WHERE identity_id = ?1");
+
+enum cf_rc cf_store_auth_method_remove(struct cf_store *base, const char *identity_id,
+                                       const char *auth_method, struct cf_err *err)
+{
+    static const struct {
+        const char *name;
+        struct sql_stmt *remove;
+    } methods[] = {
+        {"universal-auth", &ST_UA_DELETE},
+        {"jwt-auth", &ST_JWT_DELETE},
+        {"kubernetes-auth", &ST_K8S_DELETE},
+    };
+    struct db_conn *c;
+    int64_t changes = 0;
+    size_t m = 0;
+    while (m < CF_ARRAY_SIZE(methods) && strcmp(methods[m].name, auth_method) != 0)
+        m++;
+    if (m == CF_ARRAY_SIZE(methods))
+        return cf_err_set(err, CF_EINVAL, "unknown auth method '%.32s'", auth_method);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_exec(c, methods[m].remove, ARGS(A_TEXT(identity_id)), &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' has no %s", identity_id, auth_method);
+    if (rc == CF_OK)
+        rc = sql_exec(c, &ST_TOKEN_DELETE_BY_METHOD, ARGS(A_TEXT(identity_id), A_TEXT(auth_method)),
+                      NULL, err);
+    /* Client secrets belong to universal auth: attached again, it starts with none. */
+    if (rc == CF_OK && m == 0)
+        rc = sql_exec(c, &ST_CSECRET_DELETE_ALL, ARGS(A_TEXT(identity_id)), NULL, err);
+    return sql_tx_end(c, rc, err);
+}
