@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/domain.h"
+#include "store/sqlrun.h"
 #include "store/rotations.h"
 #include "util/str.h"
 #include "util/banned.h"
@@ -110,13 +110,15 @@ static enum cf_rc not_found(const char *id, struct cf_err *err)
     return cf_err_set(err, CF_ENOTFOUND, "Secret rotation with ID '%s' not found", id);
 }
 
+static struct sql_stmt ST_ROTATION_BY_ID =
+    SQL_STMT("SELECT " ROT_COLS " FROM rotations WHERE id = ?1");
+
 /* The rotation id, read on c, or CF_ENOTFOUND. */
 static enum cf_rc rotation_read(struct db_conn *c, const char *id, struct cf_rotation *out,
                                 struct cf_err *err)
 {
-    struct db_rows r = {.size = sizeof(struct cf_rotation), .read = read_rotation};
-    enum cf_rc rc = db_exec(c, "SELECT " ROT_COLS " FROM rotations WHERE id = ?1",
-                            DB_ARGV(DB_T(id)), db_add_row, &r, NULL, err);
+    struct sql_collector r = {.size = sizeof(struct cf_rotation), .read = read_rotation};
+    enum cf_rc rc = sql_run(c, &ST_ROTATION_BY_ID, ARGS(A_TEXT(id)), sql_collect, &r, NULL, err);
     if (rc == CF_OK && r.n == 0)
         rc = not_found(id, err);
     if (rc == CF_OK)
@@ -125,70 +127,78 @@ static enum cf_rc rotation_read(struct db_conn *c, const char *id, struct cf_rot
     return rc;
 }
 
+static struct sql_stmt ST_ROTATION_NAME_TAKEN =
+    SQL_STMT("SELECT id FROM rotations WHERE project_id = ?1 AND name = ?2"
+             " AND id <> ?3");
+
 static enum cf_rc name_taken(struct db_conn *c, const struct cf_rotation *rot, struct cf_err *err)
 {
     int64_t n = 0;
-    enum cf_rc rc = db_exec(c,
-                            "SELECT id FROM rotations WHERE project_id = ?1 AND name = ?2"
-                            " AND id <> ?3",
-                            DB_ARGV(DB_T(rot->project_id), DB_T(rot->name), DB_T(rot->id)),
-                            db_count_row, &n, NULL, err);
+    enum cf_rc rc = sql_run(c, &ST_ROTATION_NAME_TAKEN,
+                            ARGS(A_TEXT(rot->project_id), A_TEXT(rot->name), A_TEXT(rot->id)),
+                            sql_count_row, &n, NULL, err);
     if (rc == CF_OK && n > 0)
         rc = cf_err_set(err, CF_EEXIST,
                         "A secret rotation named '%s' already exists in this project", rot->name);
     return rc;
 }
 
+static struct sql_stmt ST_ROTATION_INSERT =
+    SQL_STMT("INSERT INTO rotations (id, project_id, name, description, env_id,"
+             " folder_path, type, connection_id, parameters, secrets_mapping, consumers,"
+             " interval_days, days_before_expiry, rotate_at_minute, grace_period_ms,"
+             " lifetime_ms, auto_rotate, next_rotation_at, status, created_at, updated_at)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
+             " ?16, ?17, ?18, 'idle', ?19, ?19)");
+
 enum cf_rc cf_store_rotation_create(struct cf_store *st, const struct cf_rotation *r,
                                     struct cf_err *err)
 {
     struct db_conn *c;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = name_taken(c, r, err);
     if (rc == CF_OK)
-        rc = db_exec(c,
-                     "INSERT INTO rotations (id, project_id, name, description, env_id,"
-                     " folder_path, type, connection_id, parameters, secrets_mapping, consumers,"
-                     " interval_days, days_before_expiry, rotate_at_minute, grace_period_ms,"
-                     " lifetime_ms, auto_rotate, next_rotation_at, status, created_at, updated_at)"
-                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-                     " ?16, ?17, ?18, 'idle', ?19, ?19)",
-                     DB_ARGV(DB_T(r->id), DB_T(r->project_id), DB_T(r->name), DB_T(r->description),
-                             DB_T(r->env_id), DB_T(r->folder_path), DB_T(r->type),
-                             DB_T(r->connection_id), DB_T(r->parameters), DB_T(r->secrets_mapping),
-                             DB_T(r->consumers), DB_I(r->interval_days),
-                             DB_I(r->days_before_expiry), DB_I(r->rotate_at_minute),
-                             DB_I(r->grace_period_ms), DB_I(r->lifetime_ms), DB_I(r->auto_rotate),
-                             DB_I(r->next_rotation_at), DB_I(r->created_at)),
+        rc = sql_run(c, &ST_ROTATION_INSERT,
+                     ARGS(A_TEXT(r->id), A_TEXT(r->project_id), A_TEXT(r->name),
+                          A_TEXT(r->description), A_TEXT(r->env_id), A_TEXT(r->folder_path),
+                          A_TEXT(r->type), A_TEXT(r->connection_id), A_TEXT(r->parameters),
+                          A_TEXT(r->secrets_mapping), A_TEXT(r->consumers), A_INT(r->interval_days),
+                          A_INT(r->days_before_expiry), A_INT(r->rotate_at_minute),
+                          A_INT(r->grace_period_ms), A_INT(r->lifetime_ms), A_INT(r->auto_rotate),
+                          A_INT(r->next_rotation_at), A_INT(r->created_at)),
                      NULL, NULL, NULL, err);
-    return db_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
 
 enum cf_rc cf_store_rotation_get(struct cf_store *st, const char *id, struct cf_rotation *out,
                                  struct cf_err *err)
 {
     struct db_conn *c;
-    enum cf_rc rc = db_conn_of(st, &c, err);
+    enum cf_rc rc = sql_conn_get(st, &c, err);
     if (rc == CF_OK)
         rc = rotation_read(c, id, out, err);
     return rc;
 }
 
+static struct sql_stmt ST_ROTATION_LIST_ALL =
+    SQL_STMT("SELECT " ROT_COLS " FROM rotations ORDER BY project_id, name, id");
+
+static struct sql_stmt ST_ROTATION_LIST_PROJECT =
+    SQL_STMT("SELECT " ROT_COLS " FROM rotations WHERE project_id = ?1 ORDER BY name, id");
+
 enum cf_rc cf_store_rotation_list(struct cf_store *st, const char *project_id,
                                   struct cf_rotation_list *out, struct cf_err *err)
 {
     struct db_conn *c;
-    struct db_rows r = {.size = sizeof(struct cf_rotation), .read = read_rotation};
-    enum cf_rc rc = db_conn_of(st, &c, err);
+    struct sql_collector r = {.size = sizeof(struct cf_rotation), .read = read_rotation};
+    enum cf_rc rc = sql_conn_get(st, &c, err);
     if (rc == CF_OK && project_id)
-        rc =
-            db_exec(c, "SELECT " ROT_COLS " FROM rotations WHERE project_id = ?1 ORDER BY name, id",
-                    DB_ARGV(DB_T(project_id)), db_add_row, &r, NULL, err);
+        rc = sql_run(c, &ST_ROTATION_LIST_PROJECT, ARGS(A_TEXT(project_id)), sql_collect, &r, NULL,
+                     err);
     else if (rc == CF_OK)
-        rc = db_exec(c, "SELECT " ROT_COLS " FROM rotations ORDER BY project_id, name, id", NULL, 0,
-                     db_add_row, &r, NULL, err);
+        rc = sql_run(c, &ST_ROTATION_LIST_ALL, NULL, 0, sql_collect, &r, NULL, err);
     out->items = r.items;
     out->n = r.n;
     if (rc != CF_OK)
@@ -196,79 +206,91 @@ enum cf_rc cf_store_rotation_list(struct cf_store *st, const char *project_id,
     return rc;
 }
 
+static struct sql_stmt ST_ROTATION_UPDATE =
+    SQL_STMT("UPDATE rotations SET name = ?2, description = ?3, parameters = ?4,"
+             " secrets_mapping = ?5, consumers = ?6, interval_days = ?7,"
+             " days_before_expiry = ?8, rotate_at_minute = ?9, grace_period_ms = ?10,"
+             " lifetime_ms = ?11, auto_rotate = ?12, next_rotation_at = ?13,"
+             " updated_at = ?14 WHERE id = ?1");
+
 enum cf_rc cf_store_rotation_update(struct cf_store *st, const struct cf_rotation *r,
                                     struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changed = 0;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = name_taken(c, r, err);
     if (rc == CF_OK)
-        rc = db_exec(c,
-                     "UPDATE rotations SET name = ?2, description = ?3, parameters = ?4,"
-                     " secrets_mapping = ?5, consumers = ?6, interval_days = ?7,"
-                     " days_before_expiry = ?8, rotate_at_minute = ?9, grace_period_ms = ?10,"
-                     " lifetime_ms = ?11, auto_rotate = ?12, next_rotation_at = ?13,"
-                     " updated_at = ?14 WHERE id = ?1",
-                     DB_ARGV(DB_T(r->id), DB_T(r->name), DB_T(r->description), DB_T(r->parameters),
-                             DB_T(r->secrets_mapping), DB_T(r->consumers), DB_I(r->interval_days),
-                             DB_I(r->days_before_expiry), DB_I(r->rotate_at_minute),
-                             DB_I(r->grace_period_ms), DB_I(r->lifetime_ms), DB_I(r->auto_rotate),
-                             DB_I(r->next_rotation_at), DB_I(r->updated_at)),
+        rc = sql_run(c, &ST_ROTATION_UPDATE,
+                     ARGS(A_TEXT(r->id), A_TEXT(r->name), A_TEXT(r->description),
+                          A_TEXT(r->parameters), A_TEXT(r->secrets_mapping), A_TEXT(r->consumers),
+                          A_INT(r->interval_days), A_INT(r->days_before_expiry),
+                          A_INT(r->rotate_at_minute), A_INT(r->grace_period_ms),
+                          A_INT(r->lifetime_ms), A_INT(r->auto_rotate), A_INT(r->next_rotation_at),
+                          A_INT(r->updated_at)),
                      NULL, NULL, &changed, err);
     if (rc == CF_OK && changed == 0)
         rc = not_found(r->id, err);
-    return db_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
+
+static struct sql_stmt ST_ROTATION_DELETE = SQL_STMT("DELETE FROM rotations WHERE id = ?1");
+
+static struct sql_stmt ST_ROTATION_HISTORY_DELETE =
+    SQL_STMT("DELETE FROM rotation_history WHERE rotation_id = ?1");
 
 enum cf_rc cf_store_rotation_delete(struct cf_store *st, const char *id, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changed = 0;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
     /* History first: both databases cascade, but SQLite only with foreign keys on. */
-    rc = db_exec(c, "DELETE FROM rotation_history WHERE rotation_id = ?1", DB_ARGV(DB_T(id)), NULL,
-                 NULL, NULL, err);
+    rc = sql_run(c, &ST_ROTATION_HISTORY_DELETE, ARGS(A_TEXT(id)), NULL, NULL, NULL, err);
     if (rc == CF_OK)
-        rc = db_exec(c, "DELETE FROM rotations WHERE id = ?1", DB_ARGV(DB_T(id)), NULL, NULL,
-                     &changed, err);
+        rc = sql_run(c, &ST_ROTATION_DELETE, ARGS(A_TEXT(id)), NULL, NULL, &changed, err);
     if (rc == CF_OK && changed == 0)
         rc = not_found(id, err);
-    return db_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
+
+static struct sql_stmt ST_ROTATION_REQUEST_RUN =
+    SQL_STMT("UPDATE rotations SET run_requested = 1, next_attempt_at = 0 WHERE id = ?1");
 
 enum cf_rc cf_store_rotation_request(struct cf_store *st, const char *id, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changed = 0;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = db_exec(c, "UPDATE rotations SET run_requested = 1, next_attempt_at = 0 WHERE id = ?1",
-                 DB_ARGV(DB_T(id)), NULL, NULL, &changed, err);
+    rc = sql_run(c, &ST_ROTATION_REQUEST_RUN, ARGS(A_TEXT(id)), NULL, NULL, &changed, err);
     if (rc == CF_OK && changed == 0)
         rc = not_found(id, err);
-    return db_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
+
+static struct sql_stmt ST_ROTATION_DUE = SQL_STMT("SELECT id FROM rotations WHERE " DUE_WHERE
+                                                  " ORDER BY next_attempt_at, updated_at LIMIT ?2");
 
 enum cf_rc cf_store_rotations_due(struct cf_store *st, int64_t now, size_t limit,
                                   char (*ids)[CF_UUID_LEN], size_t *n, struct cf_err *err)
 {
     struct db_conn *c;
-    struct db_ids r = {ids, 0, limit};
-    enum cf_rc rc = db_conn_of(st, &c, err);
+    struct sql_ids r = {ids, 0, limit};
+    enum cf_rc rc = sql_conn_get(st, &c, err);
     if (rc == CF_OK)
-        rc = db_exec(c,
-                     "SELECT id FROM rotations WHERE " DUE_WHERE
-                     " ORDER BY next_attempt_at, updated_at LIMIT ?2",
-                     DB_ARGV(DB_I(now), DB_I(limit)), db_read_id, &r, NULL, err);
+        rc = sql_run(c, &ST_ROTATION_DUE, ARGS(A_INT(now), A_INT(limit)), sql_read_ids, &r, NULL,
+                     err);
     *n = r.n;
     return rc;
 }
+
+static struct sql_stmt ST_ROTATION_CLAIM = SQL_STMT(
+    "UPDATE rotations SET claim_owner = ?3, claim_until = ?4 WHERE " DUE_WHERE " AND id = ?2");
 
 enum cf_rc cf_store_rotation_claim(struct cf_store *st, const char *id, const char *owner,
                                    int64_t now, int64_t lease_ms, bool *claimed,
@@ -277,19 +299,34 @@ enum cf_rc cf_store_rotation_claim(struct cf_store *st, const char *id, const ch
     struct db_conn *c;
     int64_t changed = 0;
     *claimed = false;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = db_exec(
-        c,
-        "UPDATE rotations SET claim_owner = ?3, claim_until = ?4 WHERE " DUE_WHERE " AND id = ?2",
-        DB_ARGV(DB_I(now), DB_T(id), DB_T(owner), DB_I(now + lease_ms)), NULL, NULL, &changed, err);
+    rc = sql_run(c, &ST_ROTATION_CLAIM,
+                 ARGS(A_INT(now), A_TEXT(id), A_TEXT(owner), A_INT(now + lease_ms)), NULL, NULL,
+                 &changed, err);
     if (rc == CF_OK && changed == 1)
         rc = rotation_read(c, id, out, err);
-    rc = db_end(c, rc, err);
+    rc = sql_tx_end(c, rc, err);
     *claimed = rc == CF_OK && changed == 1;
     return rc;
 }
+
+static struct sql_stmt ST_ROTATION_HISTORY_INSERT =
+    SQL_STMT("INSERT INTO rotation_history (id, seq, " EVENT_COLS ")"
+             " VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM rotation_history"
+             " WHERE rotation_id = ?2), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+
+static struct sql_stmt ST_ROTATION_SAVE_STATE = SQL_STMT(
+    "UPDATE rotations SET generation = ?3, current_cred_id = ?4, current_expires_at = ?5,"
+    " previous_cred_id = ?6, pending_step = ?7, pending_generation = ?8,"
+    " pending_cred_id = ?9, pending_expires_at = ?10, pending_version = ?11,"
+    " pending_consumer = ?12, grace_until = ?13, step_started_at = ?14, step_attempts = ?15,"
+    " next_attempt_at = ?16, last_error = ?17, last_error_cause = ?18,"
+    " last_error_step = ?19, notified_error = ?20, status = ?21, run_requested = ?22,"
+    " last_rotated_at = ?23, next_rotation_at = ?24, claim_until = ?25,"
+    " claim_owner = CASE WHEN ?26 = 1 THEN '' ELSE claim_owner END, updated_at = ?27"
+    " WHERE id = ?1 AND claim_owner = ?2");
 
 enum cf_rc cf_store_rotation_save(struct cf_store *st, const struct cf_rotation *r,
                                   const char *owner, bool release,
@@ -297,29 +334,20 @@ enum cf_rc cf_store_rotation_save(struct cf_store *st, const struct cf_rotation 
 {
     struct db_conn *c;
     int64_t changed = 0;
-    enum cf_rc rc = db_begin(st, &c, err);
+    enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = db_exec(
-        c,
-        "UPDATE rotations SET generation = ?3, current_cred_id = ?4, current_expires_at = ?5,"
-        " previous_cred_id = ?6, pending_step = ?7, pending_generation = ?8,"
-        " pending_cred_id = ?9, pending_expires_at = ?10, pending_version = ?11,"
-        " pending_consumer = ?12, grace_until = ?13, step_started_at = ?14, step_attempts = ?15,"
-        " next_attempt_at = ?16, last_error = ?17, last_error_cause = ?18,"
-        " last_error_step = ?19, notified_error = ?20, status = ?21, run_requested = ?22,"
-        " last_rotated_at = ?23, next_rotation_at = ?24, claim_until = ?25,"
-        " claim_owner = CASE WHEN ?26 = 1 THEN '' ELSE claim_owner END, updated_at = ?27"
-        " WHERE id = ?1 AND claim_owner = ?2",
-        DB_ARGV(DB_T(r->id), DB_T(owner), DB_I(r->generation), DB_T(r->current_cred_id),
-                DB_I(r->current_expires_at), DB_T(r->previous_cred_id), DB_T(r->pending_step),
-                DB_I(r->pending_generation), DB_T(r->pending_cred_id), DB_I(r->pending_expires_at),
-                DB_I(r->pending_version), DB_I(r->pending_consumer), DB_I(r->grace_until),
-                DB_I(r->step_started_at), DB_I(r->step_attempts), DB_I(r->next_attempt_at),
-                DB_T(r->last_error), DB_T(r->last_error_cause), DB_T(r->last_error_step),
-                DB_T(r->notified_error), DB_T(r->status), DB_I(r->run_requested),
-                DB_I(r->last_rotated_at), DB_I(r->next_rotation_at),
-                DB_I(release ? 0 : r->claim_until), DB_I(release), DB_I(r->updated_at)),
+    rc = sql_run(
+        c, &ST_ROTATION_SAVE_STATE,
+        ARGS(A_TEXT(r->id), A_TEXT(owner), A_INT(r->generation), A_TEXT(r->current_cred_id),
+             A_INT(r->current_expires_at), A_TEXT(r->previous_cred_id), A_TEXT(r->pending_step),
+             A_INT(r->pending_generation), A_TEXT(r->pending_cred_id), A_INT(r->pending_expires_at),
+             A_INT(r->pending_version), A_INT(r->pending_consumer), A_INT(r->grace_until),
+             A_INT(r->step_started_at), A_INT(r->step_attempts), A_INT(r->next_attempt_at),
+             A_TEXT(r->last_error), A_TEXT(r->last_error_cause), A_TEXT(r->last_error_step),
+             A_TEXT(r->notified_error), A_TEXT(r->status), A_INT(r->run_requested),
+             A_INT(r->last_rotated_at), A_INT(r->next_rotation_at),
+             A_INT(release ? 0 : r->claim_until), A_INT(release), A_INT(r->updated_at)),
         NULL, NULL, &changed, err);
     if (rc == CF_OK && changed == 0)
         rc = cf_err_set(err, CF_ECONFLICT,
@@ -327,30 +355,29 @@ enum cf_rc cf_store_rotation_save(struct cf_store *st, const struct cf_rotation 
     if (rc == CF_OK && e) {
         char id[CF_UUID_LEN];
         cf_uuid_new(id);
-        rc = db_exec(c,
-                     "INSERT INTO rotation_history (id, seq, " EVENT_COLS ")"
-                     " VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM rotation_history"
-                     " WHERE rotation_id = ?2), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                     DB_ARGV(DB_T(id), DB_T(r->id), DB_I(e->generation), DB_T(e->step),
-                             DB_T(e->outcome), DB_T(e->cause), DB_T(e->message),
-                             DB_T(e->credential_id), DB_I(e->at)),
+        rc = sql_run(c, &ST_ROTATION_HISTORY_INSERT,
+                     ARGS(A_TEXT(id), A_TEXT(r->id), A_INT(e->generation), A_TEXT(e->step),
+                          A_TEXT(e->outcome), A_TEXT(e->cause), A_TEXT(e->message),
+                          A_TEXT(e->credential_id), A_INT(e->at)),
                      NULL, NULL, NULL, err);
     }
-    return db_end(c, rc, err);
+    return sql_tx_end(c, rc, err);
 }
+
+static struct sql_stmt ST_ROTATION_HISTORY_LIST =
+    SQL_STMT("SELECT " EVENT_COLS " FROM rotation_history WHERE rotation_id = ?1"
+             " ORDER BY seq DESC LIMIT ?2");
 
 enum cf_rc cf_store_rotation_history(struct cf_store *st, const char *id, size_t limit,
                                      struct cf_rotation_event_list *out, struct cf_err *err)
 {
     struct db_conn *c;
-    struct db_rows r = {.size = sizeof(struct cf_rotation_event), .read = read_event};
-    enum cf_rc rc = db_conn_of(st, &c, err);
+    struct sql_collector r = {.size = sizeof(struct cf_rotation_event), .read = read_event};
+    enum cf_rc rc = sql_conn_get(st, &c, err);
     /* seq, not at: several steps may end within one millisecond. */
     if (rc == CF_OK)
-        rc = db_exec(c,
-                     "SELECT " EVENT_COLS " FROM rotation_history WHERE rotation_id = ?1"
-                     " ORDER BY seq DESC LIMIT ?2",
-                     DB_ARGV(DB_T(id), DB_I(limit)), db_add_row, &r, NULL, err);
+        rc = sql_run(c, &ST_ROTATION_HISTORY_LIST, ARGS(A_TEXT(id), A_INT(limit)), sql_collect, &r,
+                     NULL, err);
     out->items = r.items;
     out->n = r.n;
     if (rc != CF_OK)

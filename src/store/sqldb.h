@@ -21,7 +21,7 @@
 
 /* Cached statements have ids below this (a slot each, taken on first run, see sqlrun.h): drivers
  * size their statement caches by it. */
-#define SQL_STMT_MAX 128
+#define SQL_STMT_MAX 256
 
 /* The most parameters a statement may bind: drivers size their parameter arrays by it and refuse
  * a statement with more (CF_ESTORE), as does a store copy for a table with more columns. */

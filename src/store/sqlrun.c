@@ -228,3 +228,18 @@ enum cf_rc sql_read_id(const struct db_row *row, void *item)
     db_row_text(row, 0, item, CF_UUID_LEN);
     return db_row_status(row);
 }
+
+enum cf_rc sql_count_row(const struct db_row *row, void *ctx)
+{
+    (void)row;
+    ++*(int64_t *)ctx;
+    return CF_OK;
+}
+
+enum cf_rc sql_read_ids(const struct db_row *row, void *ctx)
+{
+    struct sql_ids *r = ctx;
+    if (r->n < r->limit)
+        db_row_text(row, 0, r->ids[r->n++], CF_UUID_LEN);
+    return db_row_status(row);
+}

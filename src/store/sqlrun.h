@@ -19,6 +19,7 @@
 #include "store/sqldb.h"
 #include "store/store.h"
 #include "util/err.h"
+#include "util/id.h"
 
 /* A statement: its SQL (static text, portable between SQLite and PostgreSQL, see sqldb.h) and its
  * cache slot: 0 until it first runs, then the slot plus one, or -1 when none was free. Define one
@@ -136,5 +137,15 @@ enum cf_rc sql_col_blob(const struct db_row *row, int i, uint8_t **out, size_t *
  * char[CF_UUID_LEN]. */
 enum cf_rc sql_read_int64(const struct db_row *row, void *item);
 enum cf_rc sql_read_id(const struct db_row *row, void *item);
+
+/* A row_fn that counts the rows into the int64_t ctx (for "does one exist" queries). */
+enum cf_rc sql_count_row(const struct db_row *row, void *ctx);
+
+/* The first column of up to limit rows, as ids: a row_fn (sql_read_ids) with this as ctx. */
+struct sql_ids {
+    char (*ids)[CF_UUID_LEN];
+    size_t n, limit;
+};
+enum cf_rc sql_read_ids(const struct db_row *row, void *ctx);
 
 #endif

@@ -100,13 +100,6 @@ static enum cf_rc sync_read(struct db_conn *c, const char *id, struct cf_sync *o
     return rc;
 }
 
-static enum cf_rc count_row(const struct db_row *row, void *ctx)
-{
-    (void)row;
-    ++*(int64_t *)ctx;
-    return CF_OK;
-}
-
 static struct sql_stmt ST_SYNC_NAME_TAKEN =
     SQL_STMT("SELECT id FROM syncs WHERE project_id = ?1 AND name = ?2 AND id <> ?3");
 
@@ -115,7 +108,7 @@ static enum cf_rc name_taken(struct db_conn *c, const struct cf_sync *sync, stru
     int64_t n = 0;
     enum cf_rc rc = sql_run(c, &ST_SYNC_NAME_TAKEN,
                             ARGS(A_TEXT(sync->project_id), A_TEXT(sync->name), A_TEXT(sync->id)),
-                            count_row, &n, NULL, err);
+                            sql_count_row, &n, NULL, err);
     if (rc == CF_OK && n > 0)
         rc = cf_err_set(err, CF_EEXIST, "A secret sync named '%s' already exists in this project",
                         sync->name);
@@ -283,19 +276,6 @@ enum cf_rc cf_store_sync_mark_one(struct cf_store *st, const char *id, struct cf
     return sql_tx_end(c, rc, err);
 }
 
-struct id_rows {
-    char (*ids)[CF_UUID_LEN];
-    size_t n, limit;
-};
-
-static enum cf_rc read_id_row(const struct db_row *row, void *ctx)
-{
-    struct id_rows *r = ctx;
-    if (r->n < r->limit)
-        db_row_text(row, 0, r->ids[r->n++], CF_UUID_LEN);
-    return db_row_status(row);
-}
-
 static struct sql_stmt ST_SYNC_DUE =
     SQL_STMT("SELECT id FROM syncs WHERE pending_gen > done_gen AND next_attempt_at <= ?1"
              " AND claim_until < ?1 ORDER BY next_attempt_at, updated_at LIMIT ?2");
@@ -304,10 +284,10 @@ enum cf_rc cf_store_syncs_due(struct cf_store *st, int64_t now, size_t limit,
                               char (*ids)[CF_UUID_LEN], size_t *n, struct cf_err *err)
 {
     struct db_conn *c;
-    struct id_rows r = {ids, 0, limit};
+    struct sql_ids r = {ids, 0, limit};
     enum cf_rc rc = sql_conn_get(st, &c, err);
     if (rc == CF_OK)
-        rc = sql_run(c, &ST_SYNC_DUE, ARGS(A_INT(now), A_INT(limit)), read_id_row, &r, NULL, err);
+        rc = sql_run(c, &ST_SYNC_DUE, ARGS(A_INT(now), A_INT(limit)), sql_read_ids, &r, NULL, err);
     *n = r.n;
     return rc;
 }
