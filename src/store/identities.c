@@ -1,5 +1,6 @@
 /* Machine identities in the store (store.h) with their auth methods (universal, JWT, Kubernetes)
  * and client secrets, as SQL run through sqlrun.h. */
+#include <stddef.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -197,101 +198,188 @@ static enum cf_rc token_policy_check(const struct cf_token_policy *p, const char
     return rc;
 }
 
-static enum cf_rc ua_check(const struct cf_ua_config *config, struct cf_err *err)
+/* The most parameters an auth method's INSERT binds (JWT auth's 16). */
+#define AUTH_ARGS_MAX 16
+
+/* Appends the TOKEN_POLICY_COLS of p to args[n...]; returns the new count. */
+static size_t bind_token_policy(const struct cf_token_policy *p, struct sq_arg *args, size_t n)
 {
-    enum cf_rc rc = token_policy_check(&config->token, "universal auth", err);
+    const struct sq_arg policy[] = {A_TOKEN_POLICY(*p)};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(policy); i++)
+        args[n++] = policy[i];
+    return n;
+}
+
+/* Appends created_at (attach only) and updated_at, either 0 read as now; returns the new count. */
+static size_t bind_times(int64_t created_at, int64_t updated_at, bool attach, int64_t now,
+                         struct sq_arg *args, size_t n)
+{
+    if (attach)
+        args[n++] = (struct sq_arg)A_INT(sql_time_or_now(created_at, now));
+    args[n++] = (struct sq_arg)A_INT(sql_time_or_now(updated_at, now));
+    return n;
+}
+
+/* One auth method's table for the shared attach/update/get below. Its INSERT binds the method's
+ * column list in order; its UPDATE binds the same but for created_at (and whatever else the
+ * method's binder leaves out on update), with identity_id as ?1 in both. */
+struct auth_method {
+    const char *name;      /* in messages: "JWT auth" */
+    const char *get_what;  /* sql_get_one's subject: "JWT auth of identity" */
+    size_t size;           /* of the method's config struct */
+    size_t identity_id_at; /* offset of its char identity_id[CF_UUID_LEN] */
+    struct sql_stmt *insert, *update, *exists, *by_identity;
+    /* Checks a config before it is written (attach says which of the two). */
+    enum cf_rc (*check)(const void *config, bool attach, struct cf_err *err);
+    /* Fills args (AUTH_ARGS_MAX of them) for insert (attach) or update; returns how many. */
+    size_t (*bind)(const void *config, bool attach, int64_t now, struct sq_arg *args);
+    /* On attach, a unique key other than identity_id is taken: sets the message and returns
+     * CF_EEXIST. NULL when identity_id is the table's only unique key. */
+    enum cf_rc (*taken)(const void *config, struct cf_err *err);
+    row_fn read;
+    /* Frees what read allocated, also after a partial read; NULL when it allocates nothing. */
+    void (*release)(void *config);
+};
+
+/* The four statements of an auth method's table over its column list. */
+#define AUTH_STMTS(prefix, table, cols, values, sets)                                              \
+    static struct sql_stmt prefix##_INSERT =                                                       \
+        SQL_STMT("INSERT INTO " table " (" cols ") VALUES (" values ")");                          \
+    static struct sql_stmt prefix##_UPDATE =                                                       \
+        SQL_STMT("UPDATE " table " SET " sets " WHERE identity_id = ?1");                          \
+    static struct sql_stmt prefix##_EXISTS =                                                       \
+        SQL_STMT("SELECT 1 FROM " table " WHERE identity_id = ?1");                                \
+    static struct sql_stmt prefix##_BY_IDENTITY =                                                  \
+        SQL_STMT("SELECT " cols " FROM " table " WHERE identity_id = ?1")
+
+static const char *auth_identity_id(const struct auth_method *m, const void *config)
+{
+    return (const char *)config + m->identity_id_at;
+}
+
+/* Attaches (INSERT) or updates (UPDATE) the method m of config's identity in one transaction:
+ * CF_EEXIST when attaching a method the identity already has, CF_ENOTFOUND when attaching to a
+ * missing identity or updating a method the identity does not have. */
+static enum cf_rc auth_write(struct cf_store *base, const struct auth_method *m, const void *config,
+                             bool attach, struct cf_err *err)
+{
+    const char *identity_id = auth_identity_id(m, config);
+    struct sq_arg args[AUTH_ARGS_MAX];
+    struct db_conn *c;
+    int64_t existing = 0, changes = 0;
+    size_t n_args;
+    enum cf_rc rc = m->check(config, attach, err);
+    if (rc != CF_OK)
+        return rc;
+    n_args = m->bind(config, attach, cf_now_ms(), args);
+    rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    /* An attach first looks for the identity's row, so that a CF_EEXIST from the INSERT without
+     * one names the other unique key that is taken (m->taken). */
+    if (attach)
+        rc = sql_run(c, m->exists, ARGS(A_TEXT(identity_id)), sql_count_row, &existing, NULL, err);
+    if (rc == CF_OK && existing == 0)
+        rc = sql_exec(c, attach ? m->insert : m->update, args, n_args, &changes, err);
+    else if (rc == CF_OK)
+        rc = CF_EEXIST;
+    if (attach && rc == CF_EEXIST)
+        rc = existing == 0 && m->taken
+                 ? m->taken(config, err)
+                 : cf_err_set(err, CF_EEXIST, "%s is already attached to identity '%s'", m->name,
+                              identity_id);
+    else if (attach && rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", identity_id);
+    else if (!attach && rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ENOTFOUND, "%s is not attached to identity '%s'", m->name,
+                        identity_id);
+    return sql_tx_end(c, rc, err);
+}
+
+/* Reads the method m of identity_id into out (m->size bytes, released on failure). */
+static enum cf_rc auth_get(struct cf_store *base, const struct auth_method *m,
+                           const char *identity_id, void *out, struct cf_err *err)
+{
+    memset(out, 0, m->size);
+    enum cf_rc rc = sql_get_one(base, m->by_identity, ARGS(A_TEXT(identity_id)), m->read, out,
+                                m->get_what, identity_id, err);
+    if (rc != CF_OK && m->release)
+        m->release(out);
+    return rc;
+}
+
+static enum cf_rc ua_check(const void *config, bool attach, struct cf_err *err)
+{
+    const struct cf_ua_config *u = config;
+    enum cf_rc rc = CF_OK;
+    /* An update finds the row by identity_id and leaves client_id as it is. */
+    if (attach)
+        rc = sql_require_uuid(u->identity_id, "identity", err);
+    if (rc == CF_OK && attach)
+        rc = sql_require_uuid(u->client_id, "client", err);
     if (rc == CF_OK)
-        rc = sql_require_terminated(config->client_secret_trusted_ips,
-                                    sizeof(config->client_secret_trusted_ips),
+        rc = token_policy_check(&u->token, "universal auth", err);
+    if (rc == CF_OK)
+        rc = sql_require_terminated(u->client_secret_trusted_ips,
+                                    sizeof(u->client_secret_trusted_ips),
                                     "client secret trusted IP list", err);
     return rc;
 }
 
-static struct sql_stmt ST_UA_INSERT = SQL_STMT("INSERT INTO identity_universal_auths (" UA_COLS ")"
-                                               " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+static size_t ua_bind(const void *config, bool attach, int64_t now, struct sq_arg *args)
+{
+    const struct cf_ua_config *u = config;
+    size_t n = 0;
+    args[n++] = (struct sq_arg)A_TEXT(u->identity_id);
+    if (attach)
+        args[n++] = (struct sq_arg)A_TEXT(u->client_id);
+    n = bind_token_policy(&u->token, args, n);
+    args[n++] = (struct sq_arg)A_TEXT(u->client_secret_trusted_ips);
+    return bind_times(u->created_at, u->updated_at, attach, now, args, n);
+}
 
-static struct sql_stmt ST_UA_BY_IDENTITY =
-    SQL_STMT("SELECT " UA_COLS " FROM identity_universal_auths WHERE identity_id = ?1");
+/* The identity has no universal auth, so the client id is what is taken. */
+static enum cf_rc ua_taken(const void *config, struct cf_err *err)
+{
+    const struct cf_ua_config *u = config;
+    return cf_err_set(err, CF_EEXIST, "client id '%s' already exists", u->client_id);
+}
+
+AUTH_STMTS(ST_UA, "identity_universal_auths", UA_COLS, "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9",
+           "access_token_ttl = ?2, access_token_max_ttl = ?3, access_token_num_uses_limit = ?4,"
+           " access_token_trusted_ips = ?5, client_secret_trusted_ips = ?6, updated_at = ?7");
+
+static const struct auth_method UA_METHOD = {
+    .name = "universal auth",
+    .get_what = "universal auth of identity",
+    .size = sizeof(struct cf_ua_config),
+    .identity_id_at = offsetof(struct cf_ua_config, identity_id),
+    .insert = &ST_UA_INSERT,
+    .update = &ST_UA_UPDATE,
+    .exists = &ST_UA_EXISTS,
+    .by_identity = &ST_UA_BY_IDENTITY,
+    .check = ua_check,
+    .bind = ua_bind,
+    .taken = ua_taken,
+    .read = read_ua,
+};
 
 enum cf_rc cf_store_ua_attach(struct cf_store *base, const struct cf_ua_config *config,
                               struct cf_err *err)
 {
-    struct cf_ua_config *existing = NULL;
-    struct db_conn *c;
-    int64_t now = cf_now_ms();
-    bool found = false;
-    enum cf_rc rc;
-
-    rc = sql_require_uuid(config->identity_id, "identity", err);
-    if (rc == CF_OK)
-        rc = sql_require_uuid(config->client_id, "client", err);
-    if (rc == CF_OK)
-        rc = ua_check(config, err);
-    if (rc != CF_OK)
-        return rc;
-    /* Over 4 KiB: off the stack. */
-    existing = malloc(sizeof(*existing));
-    if (!existing)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = sql_tx_begin(base, &c, err);
-    if (rc != CF_OK)
-        goto out;
-    rc = sql_get_row(c, &ST_UA_BY_IDENTITY, ARGS(A_TEXT(config->identity_id)), read_ua, existing,
-                     &found, err);
-    if (rc == CF_OK && found)
-        rc = cf_err_set(err, CF_EEXIST, "universal auth is already attached to identity '%s'",
-                        config->identity_id);
-    if (rc == CF_OK)
-        rc = sql_exec(c, &ST_UA_INSERT,
-                      ARGS(A_TEXT(config->identity_id), A_TEXT(config->client_id),
-                           A_TOKEN_POLICY(config->token), A_TEXT(config->client_secret_trusted_ips),
-                           A_INT(sql_time_or_now(config->created_at, now)),
-                           A_INT(sql_time_or_now(config->updated_at, now))),
-                      NULL, err);
-    if (rc == CF_EEXIST && !found) /* the identity has none: the client id is taken */
-        rc = cf_err_set(err, CF_EEXIST, "client id '%s' already exists", config->client_id);
-    else if (rc == CF_ENOTFOUND)
-        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", config->identity_id);
-    rc = sql_tx_end(c, rc, err);
-out:
-    free(existing);
-    return rc;
+    return auth_write(base, &UA_METHOD, config, true, err);
 }
-
-static struct sql_stmt ST_UA_UPDATE =
-    SQL_STMT("UPDATE identity_universal_auths SET access_token_ttl = ?2,"
-             " access_token_max_ttl = ?3, access_token_num_uses_limit = ?4,"
-             " access_token_trusted_ips = ?5, client_secret_trusted_ips = ?6,"
-             " updated_at = ?7 WHERE identity_id = ?1");
 
 enum cf_rc cf_store_ua_update(struct cf_store *base, const struct cf_ua_config *config,
                               struct cf_err *err)
 {
-    struct db_conn *c;
-    int64_t changes = 0;
-    enum cf_rc rc = ua_check(config, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = sql_tx_begin(base, &c, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = sql_exec(c, &ST_UA_UPDATE,
-                  ARGS(A_TEXT(config->identity_id), A_TOKEN_POLICY(config->token),
-                       A_TEXT(config->client_secret_trusted_ips),
-                       A_INT(sql_time_or_now(config->updated_at, cf_now_ms()))),
-                  &changes, err);
-    if (rc == CF_OK && changes == 0)
-        rc = cf_err_set(err, CF_ENOTFOUND, "universal auth is not attached to identity '%s'",
-                        config->identity_id);
-    return sql_tx_end(c, rc, err);
+    return auth_write(base, &UA_METHOD, config, false, err);
 }
 
 enum cf_rc cf_store_ua_get(struct cf_store *base, const char *identity_id, struct cf_ua_config *out,
                            struct cf_err *err)
 {
-    memset(out, 0, sizeof(*out));
-    return sql_get_one(base, &ST_UA_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_ua, out,
-                       "universal auth of identity", identity_id, err);
+    return auth_get(base, &UA_METHOD, identity_id, out, err);
 }
 
 static struct sql_stmt ST_UA_BY_CLIENT_ID =
@@ -318,8 +406,9 @@ static const char *or_empty(const char *text)
     return text ? text : "";
 }
 
-static enum cf_rc jwt_check(const struct cf_jwt_auth_config *j, struct cf_err *err)
+static enum cf_rc jwt_check(const void *config, bool attach, struct cf_err *err)
 {
+    const struct cf_jwt_auth_config *j = config;
     const struct {
         const char *text;
         size_t max;
@@ -333,6 +422,7 @@ static enum cf_rc jwt_check(const struct cf_jwt_auth_config *j, struct cf_err *e
         {j->bound_claims, CF_JWT_TEXT_MAX, "JWT bound claims"},
         {j->bound_subject, CF_JWT_TEXT_MAX, "JWT bound subject"},
     };
+    (void)attach; /* the same checks for both */
     enum cf_rc rc = sql_require_uuid(j->identity_id, "identity", err);
     if (rc == CF_OK)
         rc = sql_require_terminated(j->configuration_type, sizeof(j->configuration_type),
@@ -344,98 +434,71 @@ static enum cf_rc jwt_check(const struct cf_jwt_auth_config *j, struct cf_err *e
     return rc;
 }
 
-static struct sql_stmt ST_JWT_INSERT =
-    SQL_STMT("INSERT INTO identity_jwt_auths (" JWT_COLS ")"
-             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-             " ?16)");
-
-static struct sql_stmt ST_JWT_UPDATE =
-    SQL_STMT("UPDATE identity_jwt_auths SET configuration_type = ?2, public_keys = ?3,"
-             " jwks_url = ?4, jwks_ca_cert = ?5, bound_issuer = ?6, bound_audiences = ?7,"
-             " bound_claims = ?8, bound_subject = ?9, access_token_ttl = ?10,"
-             " access_token_max_ttl = ?11, access_token_num_uses_limit = ?12,"
-             " access_token_trusted_ips = ?13, updated_at = ?14, clock_skew_leeway = ?15"
-             " WHERE identity_id = ?1");
-
-/* &ST_JWT_INSERT (attach) or &ST_JWT_UPDATE, whose parameters are the same but for created_at. */
-static enum cf_rc jwt_write(struct db_conn *c, const struct cf_jwt_auth_config *j, bool attach,
-                            int64_t *changes, struct cf_err *err)
+static size_t jwt_bind(const void *config, bool attach, int64_t now, struct sq_arg *args)
 {
-    int64_t now = cf_now_ms();
-    if (attach)
-        return sql_exec(c, &ST_JWT_INSERT,
-                        ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type),
-                             A_TEXT(or_empty(j->public_keys)), A_TEXT(or_empty(j->jwks_url)),
-                             A_TEXT(or_empty(j->jwks_ca_cert)), A_TEXT(or_empty(j->bound_issuer)),
-                             A_TEXT(or_empty(j->bound_audiences)),
-                             A_TEXT(or_empty(j->bound_claims)), A_TEXT(or_empty(j->bound_subject)),
-                             A_TOKEN_POLICY(j->token), A_INT(sql_time_or_now(j->created_at, now)),
-                             A_INT(sql_time_or_now(j->updated_at, now)),
-                             A_INT(j->clock_skew_leeway)),
-                        changes, err);
-    return sql_exec(c, &ST_JWT_UPDATE,
-                    ARGS(A_TEXT(j->identity_id), A_TEXT(j->configuration_type),
-                         A_TEXT(or_empty(j->public_keys)), A_TEXT(or_empty(j->jwks_url)),
-                         A_TEXT(or_empty(j->jwks_ca_cert)), A_TEXT(or_empty(j->bound_issuer)),
-                         A_TEXT(or_empty(j->bound_audiences)), A_TEXT(or_empty(j->bound_claims)),
-                         A_TEXT(or_empty(j->bound_subject)), A_TOKEN_POLICY(j->token),
-                         A_INT(sql_time_or_now(j->updated_at, now)), A_INT(j->clock_skew_leeway)),
-                    changes, err);
+    const struct cf_jwt_auth_config *j = config;
+    const char *texts[] = {j->public_keys,     j->jwks_url,     j->jwks_ca_cert, j->bound_issuer,
+                           j->bound_audiences, j->bound_claims, j->bound_subject};
+    size_t n = 0;
+    args[n++] = (struct sq_arg)A_TEXT(j->identity_id);
+    args[n++] = (struct sq_arg)A_TEXT(j->configuration_type);
+    for (size_t i = 0; i < CF_ARRAY_SIZE(texts); i++)
+        args[n++] = (struct sq_arg)A_TEXT(or_empty(texts[i]));
+    n = bind_token_policy(&j->token, args, n);
+    n = bind_times(j->created_at, j->updated_at, attach, now, args, n);
+    args[n++] = (struct sq_arg)A_INT(j->clock_skew_leeway);
+    return n;
 }
+
+static void jwt_release(void *config)
+{
+    cf_jwt_auth_config_release(config);
+}
+
+AUTH_STMTS(ST_JWT, "identity_jwt_auths", JWT_COLS,
+           "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16",
+           "configuration_type = ?2, public_keys = ?3, jwks_url = ?4, jwks_ca_cert = ?5,"
+           " bound_issuer = ?6, bound_audiences = ?7, bound_claims = ?8, bound_subject = ?9,"
+           " access_token_ttl = ?10, access_token_max_ttl = ?11,"
+           " access_token_num_uses_limit = ?12, access_token_trusted_ips = ?13,"
+           " updated_at = ?14, clock_skew_leeway = ?15");
+
+static const struct auth_method JWT_METHOD = {
+    .name = "JWT auth",
+    .get_what = "JWT auth of identity",
+    .size = sizeof(struct cf_jwt_auth_config),
+    .identity_id_at = offsetof(struct cf_jwt_auth_config, identity_id),
+    .insert = &ST_JWT_INSERT,
+    .update = &ST_JWT_UPDATE,
+    .exists = &ST_JWT_EXISTS,
+    .by_identity = &ST_JWT_BY_IDENTITY,
+    .check = jwt_check,
+    .bind = jwt_bind,
+    .read = read_jwt,
+    .release = jwt_release,
+};
 
 enum cf_rc cf_store_jwt_auth_attach(struct cf_store *base, const struct cf_jwt_auth_config *config,
                                     struct cf_err *err)
 {
-    struct db_conn *c;
-    enum cf_rc rc = jwt_check(config, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = sql_tx_begin(base, &c, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = jwt_write(c, config, true, NULL, err);
-    if (rc == CF_EEXIST)
-        rc = cf_err_set(err, CF_EEXIST, "JWT auth is already attached to identity '%s'",
-                        config->identity_id);
-    else if (rc == CF_ENOTFOUND)
-        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", config->identity_id);
-    return sql_tx_end(c, rc, err);
+    return auth_write(base, &JWT_METHOD, config, true, err);
 }
 
 enum cf_rc cf_store_jwt_auth_update(struct cf_store *base, const struct cf_jwt_auth_config *config,
                                     struct cf_err *err)
 {
-    struct db_conn *c;
-    int64_t changes = 0;
-    enum cf_rc rc = jwt_check(config, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = sql_tx_begin(base, &c, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = jwt_write(c, config, false, &changes, err);
-    if (rc == CF_OK && changes == 0)
-        rc = cf_err_set(err, CF_ENOTFOUND, "JWT auth is not attached to identity '%s'",
-                        config->identity_id);
-    return sql_tx_end(c, rc, err);
+    return auth_write(base, &JWT_METHOD, config, false, err);
 }
-
-static struct sql_stmt ST_JWT_BY_IDENTITY =
-    SQL_STMT("SELECT " JWT_COLS " FROM identity_jwt_auths WHERE identity_id = ?1");
 
 enum cf_rc cf_store_jwt_auth_get(struct cf_store *base, const char *identity_id,
                                  struct cf_jwt_auth_config *out, struct cf_err *err)
 {
-    memset(out, 0, sizeof(*out));
-    enum cf_rc rc = sql_get_one(base, &ST_JWT_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_jwt, out,
-                                "JWT auth of identity", identity_id, err);
-    if (rc != CF_OK)
-        cf_jwt_auth_config_release(out);
-    return rc;
+    return auth_get(base, &JWT_METHOD, identity_id, out, err);
 }
 
-static enum cf_rc k8s_check(const struct cf_k8s_auth_config *k, struct cf_err *err)
+static enum cf_rc k8s_check(const void *config, bool attach, struct cf_err *err)
 {
+    const struct cf_k8s_auth_config *k = config;
     const struct {
         const char *text;
         size_t size;
@@ -448,6 +511,7 @@ static enum cf_rc k8s_check(const struct cf_k8s_auth_config *k, struct cf_err *e
         {k->allowed_names, sizeof(k->allowed_names), "allowed names"},
         {k->allowed_audience, sizeof(k->allowed_audience), "allowed audience"},
     };
+    (void)attach; /* the same checks for both */
     enum cf_rc rc = sql_require_uuid(k->identity_id, "identity", err);
     for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(texts); i++)
         rc = sql_require_terminated(texts[i].text, texts[i].size, texts[i].what, err);
@@ -456,86 +520,58 @@ static enum cf_rc k8s_check(const struct cf_k8s_auth_config *k, struct cf_err *e
     return rc;
 }
 
-static struct sql_stmt ST_K8S_INSERT =
-    SQL_STMT("INSERT INTO identity_kubernetes_auths (" K8S_COLS ")"
-             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
-
-static struct sql_stmt ST_K8S_UPDATE =
-    SQL_STMT("UPDATE identity_kubernetes_auths SET kubernetes_host = ?2, ca_cert = ?3,"
-             " token_reviewer_jwt = ?4, allowed_namespaces = ?5, allowed_names = ?6,"
-             " allowed_audience = ?7, access_token_ttl = ?8, access_token_max_ttl = ?9,"
-             " access_token_num_uses_limit = ?10, access_token_trusted_ips = ?11,"
-             " updated_at = ?12 WHERE identity_id = ?1");
-
-/* &ST_K8S_INSERT (attach) or &ST_K8S_UPDATE, whose parameters are the same but for created_at. */
-static enum cf_rc k8s_write(struct db_conn *c, const struct cf_k8s_auth_config *k, bool attach,
-                            int64_t *changes, struct cf_err *err)
+static size_t k8s_bind(const void *config, bool attach, int64_t now, struct sq_arg *args)
 {
-    int64_t now = cf_now_ms();
-    if (attach)
-        return sql_exec(c, &ST_K8S_INSERT,
-                        ARGS(A_TEXT(k->identity_id), A_TEXT(k->kubernetes_host), A_TEXT(k->ca_cert),
-                             A_TEXT(k->token_reviewer_jwt), A_TEXT(k->allowed_namespaces),
-                             A_TEXT(k->allowed_names), A_TEXT(k->allowed_audience),
-                             A_TOKEN_POLICY(k->token), A_INT(sql_time_or_now(k->created_at, now)),
-                             A_INT(sql_time_or_now(k->updated_at, now))),
-                        changes, err);
-    return sql_exec(c, &ST_K8S_UPDATE,
-                    ARGS(A_TEXT(k->identity_id), A_TEXT(k->kubernetes_host), A_TEXT(k->ca_cert),
-                         A_TEXT(k->token_reviewer_jwt), A_TEXT(k->allowed_namespaces),
-                         A_TEXT(k->allowed_names), A_TEXT(k->allowed_audience),
-                         A_TOKEN_POLICY(k->token), A_INT(sql_time_or_now(k->updated_at, now))),
-                    changes, err);
+    const struct cf_k8s_auth_config *k = config;
+    const char *texts[] = {k->kubernetes_host,    k->ca_cert,       k->token_reviewer_jwt,
+                           k->allowed_namespaces, k->allowed_names, k->allowed_audience};
+    size_t n = 0;
+    args[n++] = (struct sq_arg)A_TEXT(k->identity_id);
+    for (size_t i = 0; i < CF_ARRAY_SIZE(texts); i++)
+        args[n++] = (struct sq_arg)A_TEXT(texts[i]);
+    n = bind_token_policy(&k->token, args, n);
+    return bind_times(k->created_at, k->updated_at, attach, now, args, n);
 }
+
+AUTH_STMTS(ST_K8S, "identity_kubernetes_auths", K8S_COLS,
+           "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13",
+           "kubernetes_host = ?2, ca_cert = ?3, token_reviewer_jwt = ?4, allowed_namespaces = ?5,"
+           " allowed_names = ?6, allowed_audience = ?7, access_token_ttl = ?8,"
+           " access_token_max_ttl = ?9, access_token_num_uses_limit = ?10,"
+           " access_token_trusted_ips = ?11, updated_at = ?12");
+
+static const struct auth_method K8S_METHOD = {
+    .name = "Kubernetes auth",
+    .get_what = "Kubernetes auth of identity",
+    .size = sizeof(struct cf_k8s_auth_config),
+    .identity_id_at = offsetof(struct cf_k8s_auth_config, identity_id),
+    .insert = &ST_K8S_INSERT,
+    .update = &ST_K8S_UPDATE,
+    .exists = &ST_K8S_EXISTS,
+    .by_identity = &ST_K8S_BY_IDENTITY,
+    .check = k8s_check,
+    .bind = k8s_bind,
+    .read = read_k8s,
+};
 
 enum cf_rc cf_store_kubernetes_auth_attach(struct cf_store *base,
                                            const struct cf_k8s_auth_config *config,
                                            struct cf_err *err)
 {
-    struct db_conn *c;
-    enum cf_rc rc = k8s_check(config, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = sql_tx_begin(base, &c, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = k8s_write(c, config, true, NULL, err);
-    if (rc == CF_EEXIST)
-        rc = cf_err_set(err, CF_EEXIST, "Kubernetes auth is already attached to identity '%s'",
-                        config->identity_id);
-    else if (rc == CF_ENOTFOUND)
-        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", config->identity_id);
-    return sql_tx_end(c, rc, err);
+    return auth_write(base, &K8S_METHOD, config, true, err);
 }
 
 enum cf_rc cf_store_kubernetes_auth_update(struct cf_store *base,
                                            const struct cf_k8s_auth_config *config,
                                            struct cf_err *err)
 {
-    struct db_conn *c;
-    int64_t changes = 0;
-    enum cf_rc rc = k8s_check(config, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = sql_tx_begin(base, &c, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = k8s_write(c, config, false, &changes, err);
-    if (rc == CF_OK && changes == 0)
-        rc = cf_err_set(err, CF_ENOTFOUND, "Kubernetes auth is not attached to identity '%s'",
-                        config->identity_id);
-    return sql_tx_end(c, rc, err);
+    return auth_write(base, &K8S_METHOD, config, false, err);
 }
-
-static struct sql_stmt ST_K8S_BY_IDENTITY =
-    SQL_STMT("SELECT " K8S_COLS " FROM identity_kubernetes_auths WHERE identity_id = ?1");
 
 enum cf_rc cf_store_kubernetes_auth_get(struct cf_store *base, const char *identity_id,
                                         struct cf_k8s_auth_config *out, struct cf_err *err)
 {
-    memset(out, 0, sizeof(*out));
-    return sql_get_one(base, &ST_K8S_BY_IDENTITY, ARGS(A_TEXT(identity_id)), read_k8s, out,
-                       "Kubernetes auth of identity", identity_id, err);
+    return auth_get(base, &K8S_METHOD, identity_id, out, err);
 }
 
 static struct sql_stmt ST_CSECRET_INSERT =
