@@ -1356,12 +1356,16 @@ Test(store, jwt_auth)
     cr_assert_eq(got->created_at, 1000);
 
     cr_assert_eq(cf_store_jwt_auth_attach(st, jwt, &err), CF_EEXIST);
+    cr_assert(strstr(err.msg, "JWT auth is already attached to identity"), "%s", err.msg);
     cf_jwt_auth_config_release(got);
     cr_assert_eq(cf_store_jwt_auth_get(st, b.id, got, &err), CF_ENOTFOUND);
     memcpy(jwt->identity_id, b.id, CF_UUID_LEN);
     cr_assert_eq(cf_store_jwt_auth_update(st, jwt, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, "JWT auth is not attached to identity"), "%s", err.msg);
     cf_uuid_new(jwt->identity_id);
     cr_assert_eq(cf_store_jwt_auth_attach(st, jwt, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, "identity with id"), "%s", err.msg);
+    cr_assert(strstr(err.msg, jwt->identity_id), "%s", err.msg);
     /* A text over its limit is refused. */
     memcpy(jwt->identity_id, b.id, CF_UUID_LEN);
     jwt->public_keys[CF_JWT_KEYS_TEXT_MAX] = 'k';
@@ -1421,11 +1425,15 @@ Test(store, kubernetes_auth)
     cr_assert_eq(got->created_at, 1000);
 
     cr_assert_eq(cf_store_kubernetes_auth_attach(st, k, &err), CF_EEXIST);
+    cr_assert(strstr(err.msg, "Kubernetes auth is already attached to identity"), "%s", err.msg);
     cr_assert_eq(cf_store_kubernetes_auth_get(st, b.id, got, &err), CF_ENOTFOUND);
     memcpy(k->identity_id, b.id, CF_UUID_LEN);
     cr_assert_eq(cf_store_kubernetes_auth_update(st, k, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, "Kubernetes auth is not attached to identity"), "%s", err.msg);
     cf_uuid_new(k->identity_id);
     cr_assert_eq(cf_store_kubernetes_auth_attach(st, k, &err), CF_ENOTFOUND);
+    cr_assert(strstr(err.msg, "identity with id"), "%s", err.msg);
+    cr_assert(strstr(err.msg, k->identity_id), "%s", err.msg);
     memcpy(k->identity_id, b.id, CF_UUID_LEN);
     memset(k->allowed_names, 'n', sizeof(k->allowed_names));
     cr_assert_eq(cf_store_kubernetes_auth_attach(st, k, &err), CF_EINVAL);
