@@ -725,6 +725,9 @@ static enum cf_rc step_issue(struct run *r, struct cf_err *err)
     if (rc != CF_OK)
         return rc;
     crash_point("issue-before");
+    /* r->cred may hold what a look for a stored value found (outputs without the secret) */
+    cf_rotated_cred_release(&r->cred);
+    r->have_cred = false;
     rc = r->ops->issue(r->conn, r->params, &ref, &r->cred, err);
     if (rc != CF_OK)
         return rc;
