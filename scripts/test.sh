@@ -13,8 +13,9 @@
 # build: scripts/pg.sh starts a throwaway cluster under the temporary directory (each test server gets a
 # database of its own) and removes it at the end.
 # The committed inputs of every fuzz target (fuzz/) are replayed with each build, one test per target.
-# Prints one line per suite and ends with exactly one line `N passed, N failed[, N skipped]` over everything;
-# exits 1 if anything failed.
+# Prints one line per suite, then (when something failed) a short recap of what failed, so that the end of the
+# output names it even when the failure details above are long, and ends with exactly one line
+# `N passed, N failed[, N skipped]` over everything; exits 1 if anything failed.
 set -u
 
 if [ $# -eq 0 ]; then
@@ -34,6 +35,12 @@ trap 'exit 130' INT TERM
 
 passed=0
 failed=0
+recap="$tmp/recap"
+: >"$recap"
+# remember LINE...: keeps a line for the recap printed before the summary.
+remember() {
+    printf '%s\n' "$@" >>"$recap"
+}
 skipped=0
 compat_done=0
 jose_done=0
@@ -52,6 +59,7 @@ count_result() {
     s=$(echo "$result" | sed -n 's/.*skipped=\([0-9]*\).*/\1/p')
     if [ -z "$p" ]; then
         echo "  $2: the runner produced no result"
+        remember "$2: the runner produced no result"
         sed 's/^/    | /' "$1" | tail -n 40
         failed=$((failed + 1))
         return
@@ -59,6 +67,16 @@ count_result() {
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + ${s:-0}))
+}
+
+# failed_lines LOG PREFIX: keeps for the recap each suite line of LOG that counts failures, and the first
+# lines naming a failed test (unittest's FAIL:/ERROR: headers) that follow it.
+failed_lines() {
+    awk -v prefix="$2" '
+        /^  [a-z-]+ .* [1-9][0-9]* failed/ { print prefix substr($0, 3); shown = 0; keep = 1; next }
+        /^  [a-z-]+ / { keep = 0; next }
+        keep && shown < 6 && /(FAIL|ERROR): |Error: |no result/ { sub(/^ *\| /, ""); print "    | " $0; shown++ }
+    ' "$1" >>"$recap"
 }
 
 sanitizer_in() {
@@ -96,6 +114,7 @@ for dir in "$@"; do
         if [ -z "$tested" ] || [ -z "$passing" ]; then
             # No synthesis: the runner itself crashed or hung.
             echo "  unit $t: no result (exit $rc)"
+            remember "$name unit $t: no result (exit $rc)"
             sed 's/^/    | /' "$log" | tail -n 60
             failed=$((failed + 1))
             continue
@@ -124,6 +143,8 @@ for dir in "$@"; do
         echo "  unit $t: $passing passed, $bad failed$note"
         if [ "$bad" -gt 0 ]; then
             grep -a -E '\[FAIL\]|\[----\]|ERROR:|SUMMARY:|runtime error' "$log" | head -n 80 | sed 's/^/    | /'
+            remember "$name unit $t: $bad failed$note"
+            grep -a -E '\[FAIL\]|ERROR:|SUMMARY:|runtime error' "$log" | head -n 5 | sed 's/^/    | /' >>"$recap"
         fi
         : "$failing"
     done
@@ -148,6 +169,7 @@ for dir in "$@"; do
         else
             failed=$((failed + 1))
             echo "  fuzz corpus $t: FAILED (exit $rc)"
+            remember "$name fuzz corpus $t: failed (exit $rc)"
             sed 's/^/    | /' "$log" | tail -n 30
         fi
     done
@@ -179,6 +201,7 @@ for dir in "$@"; do
         ITEST_PG_DIR="$pg_env" COFFER_BIN="$dir/coffer" python3 "$root/tests/integration/run.py" >"$log" 2>&1
         grep -v '^RESULT ' "$log" | sed "s/^  integration /  integration${pg_env:+-pg} /"
         count_result "$log" "integration ($backend)"
+        failed_lines "$log" "$name $backend "
     done
 
     # The Node suites, once each: the Infisical SDK with a build without sanitizers (it exercises the same server
@@ -193,9 +216,14 @@ for dir in "$@"; do
         COFFER_BIN="$dir/coffer" python3 "$root/tests/$suite/run.py" >"$log" 2>&1
         grep -v '^RESULT ' "$log"
         count_result "$log" "$suite"
+        failed_lines "$log" "$name "
     done
 done
 
+if [ -s "$recap" ]; then
+    echo "== what failed"
+    cat "$recap"
+fi
 summary="$passed passed, $failed failed"
 if [ "$skipped" -gt 0 ]; then
     summary="$summary, $skipped skipped"
