@@ -878,7 +878,7 @@ static enum cf_rc step_push(struct run *r, struct cf_err *err)
         if (rc == CF_OK)
             crash_point("push");
         if (rc == CF_OK)
-            rc = ops->verify(conn, config, err);
+            rc = ops->verify(conn, config, &ref, &r->cred, err);
         cf_connection_close(&opened);
         if (rc != CF_OK) {
             if (!r->cause)

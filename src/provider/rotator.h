@@ -97,8 +97,10 @@ struct cf_consumer_ops {
     enum cf_rc (*push)(const struct cf_provider_conn *conn, const json_t *config,
                        const struct cf_rotation_ref *ref, const struct cf_rotated_cred *cred,
                        struct cf_err *err);
-    /* Proves that the consumer works with what it now holds. */
+    /* Proves that the consumer works with what it now holds: cred, which push gave it for ref
+     * (a consumer that can test the credential itself ignores both). */
     enum cf_rc (*verify)(const struct cf_provider_conn *conn, const json_t *config,
+                         const struct cf_rotation_ref *ref, const struct cf_rotated_cred *cred,
                          struct cf_err *err);
     /* Describes, without calling anything, the calls push and verify would make. */
     void (*plan)(const struct cf_provider_conn *conn, const json_t *config,

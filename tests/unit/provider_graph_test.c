@@ -312,13 +312,13 @@ Test(provider_graph, consumer_push_verify_and_a_wrong_key)
 
     /* the stale key fails the test connection with Entra's answer, and the pipeline too */
     cr_assert(!pipeline_ok());
-    cr_assert_eq(c->verify(&ado, config, &err), CF_EUNAUTH);
+    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_EUNAUTH);
     cr_assert_not_null(strstr(err.msg, "AADSTS7000215"), "%s", err.msg);
     cr_assert_null(strstr(err.msg, "stale-key-value-0000"), "%s", err.msg);
 
     cr_assert_eq(r->issue(&graph, params, &ref, &cred, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(c->push(&ado, config, &ref, &cred, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->verify(&ado, config, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_OK, "%s", err.msg);
     cr_assert(pipeline_ok());
     json_t *state = ctl("GET", "/_fake/ado/endpoints?org=o1&id=sc1", NULL);
     cr_assert_str_eq(json_string_value(json_object_get(state, "serviceprincipalid")), APP_ID);
@@ -329,7 +329,7 @@ Test(provider_graph, consumer_push_verify_and_a_wrong_key)
     /* once the secret is revoked the connection fails again, with a clean message */
     cr_assert_eq(r->revoke(&graph, params, &ref, cred.id, &err), CF_OK, "%s", err.msg);
     cr_assert(!pipeline_ok());
-    cr_assert_eq(c->verify(&ado, config, &err), CF_EUNAUTH);
+    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_EUNAUTH);
     assert_clean(&err, &cred);
 
     /* an unknown endpoint and a bad config */
@@ -361,7 +361,7 @@ Test(provider_graph, consumer_needs_the_endpoint_scope)
     struct cf_provider_conn ado = {
         .app = "azure-devops", .method = "client-secret", .credentials = ado_creds};
     struct cf_err err = {0};
-    cr_assert_eq(c->verify(&ado, config, &err), CF_EFORBIDDEN);
+    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_EFORBIDDEN);
     cr_assert_not_null(strstr(err.msg, "vso.serviceendpoint_manage"), "%s", err.msg);
     json_decref(config);
     json_decref(ado_creds);
@@ -432,7 +432,7 @@ Test(provider_graph, a_pipeline_never_fails_across_a_rotation)
     cr_assert_eq(r->issue(&graph, params, &ref2, &next, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(r->verify(&graph, params, &next, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(c->push(&ado, config, &ref2, &next, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->verify(&ado, config, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_OK, "%s", err.msg);
     usleep(300 * 1000);
     cr_assert_eq(r->revoke(&graph, params, &ref, old.id, &err), CF_OK, "%s", err.msg);
     usleep(300 * 1000);

@@ -194,10 +194,13 @@ static enum cf_rc consumer_push(const struct cf_provider_conn *conn, const json_
 }
 
 static enum cf_rc consumer_verify(const struct cf_provider_conn *conn, const json_t *config,
-                                  struct cf_err *e)
+                                  const struct cf_rotation_ref *ref,
+                                  const struct cf_rotated_cred *cred, struct cf_err *e)
 {
     (void)conn;
     (void)config;
+    (void)ref;
+    (void)cred;
     if (!fake_live_secret(fake.consumer_holds))
         return cf_err_set(e, CF_EUNAUTH, "the service connection's secret is refused");
     return CF_OK;
