@@ -11,6 +11,7 @@
 
 #include "core/render.h"
 #include "crypto/serverkey.h"
+#include "crypto/sign.h"
 #include "net/http.h"
 #include "notify/notify.h"
 #include "util/id.h"
@@ -264,7 +265,8 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
     char *body = render_body(ch, n);
     if (!body)
         return "out of memory";
-    char delivery[256], event[128], signature[160] = "";
+    char delivery[256], event[128],
+        signature[sizeof(CF_WEBHOOK_SIGNATURE_HEADER ": ") + CF_WEBHOOK_SIGNATURE_MAX] = "";
     snprintf(delivery, sizeof(delivery), "X-Coffer-Delivery: %s", n->id);
     if (is_sync(n))
         snprintf(event, sizeof(event), "X-Coffer-Event: sync.failed");
@@ -274,7 +276,7 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
         snprintf(event, sizeof(event), "X-Coffer-Event: expiry.%s", n->threshold);
     const char *failure = NULL;
     if (ch->signing_secret[0] && strcmp(ch->type, "webhook") == 0) {
-        /* X-Coffer-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>"> */
+        /* crypto/sign.h: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>"> */
         struct cf_buf secret;
         struct cf_err err;
         char context[CF_CREDENTIAL_CONTEXT_MAX];
@@ -284,19 +286,12 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
                                &secret, &err) != CF_OK) {
             failure = "the channel's signing secret does not open";
         } else {
-            long long t = (long long)(cf_now_ms() / 1000);
-            char stamp[32];
-            unsigned char mac[crypto_auth_hmacsha256_BYTES];
-            char hex[2 * sizeof(mac) + 1];
-            crypto_auth_hmacsha256_state st;
-            snprintf(stamp, sizeof(stamp), "%lld.", t);
-            crypto_auth_hmacsha256_init(&st, (const unsigned char *)secret.data, secret.len);
-            crypto_auth_hmacsha256_update(&st, (const unsigned char *)stamp, strlen(stamp));
-            crypto_auth_hmacsha256_update(&st, (const unsigned char *)body, strlen(body));
-            crypto_auth_hmacsha256_final(&st, mac);
-            sodium_memzero(&st, sizeof(st));
-            sodium_bin2hex(hex, sizeof(hex), mac, sizeof(mac));
-            snprintf(signature, sizeof(signature), "X-Coffer-Signature: t=%lld,v1=%s", t, hex);
+            char value[CF_WEBHOOK_SIGNATURE_MAX];
+            if (cf_webhook_signature(secret.data, secret.len, cf_now_ms() / 1000, body,
+                                     strlen(body), value, sizeof(value), &err) != CF_OK)
+                failure = "the channel's signing secret is empty";
+            else
+                snprintf(signature, sizeof(signature), CF_WEBHOOK_SIGNATURE_HEADER ": %s", value);
         }
         cf_buf_release_wipe(&secret);
     }
