@@ -192,11 +192,13 @@ static const char create_usage[] =
     "  postgres         username-and-password: host, port, database, username,\n"
     "                   password [, sslEnabled, sslRejectUnauthorized,\n"
     "                   sslCertificate]\n"
+    "  webhook          signing-secret: signingSecret (32 characters at least)\n"
     "Optional endpoint overrides: instanceUrl (Azure DevOps), authorityHost\n"
     "(Entra ID), host (GitHub API).\n"
     "\n"
     "options:\n"
-    "  --app APP          azure-client-secrets, azure-devops, azure-key-vault, github or postgres\n"
+    "  --app APP          azure-client-secrets, azure-devops, azure-key-vault, github,\n"
+    "                     postgres or webhook\n"
     "  --method METHOD    see above\n"
     "  --name NAME        a unique name (letters, digits, '-', '_', '.')\n"
     "  --description TEXT  what it is for\n" CREDENTIALS_HELP
@@ -264,7 +266,8 @@ static const char list_usage[] = "usage: coffer connections list [--app APP] [op
                                  "\n"
                                  "options:\n"
                                  "  --app APP          azure-client-secrets, azure-devops, "
-                                 "azure-key-vault, github or postgres\n" CF_CLI_COMMON_HELP;
+                                 "azure-key-vault, github,\n"
+                                 "                     postgres or webhook\n" CF_CLI_COMMON_HELP;
 
 static int cmd_list(int argc, char **argv)
 {

@@ -15,6 +15,7 @@
 #include "core/auditlog.h"
 #include "core/connections.h"
 #include "crypto/serverkey.h"
+#include "provider/webhook.h"
 #include "util/id.h"
 #include "util/wipemem.h"
 #include "util/str.h"
@@ -34,6 +35,8 @@ enum field_kind {
     FIELD_PORT,     /* a TCP port, an integer 1 to 65535: shown */
     FIELD_FLAG,     /* a boolean: shown */
     FIELD_CA,       /* a PEM certificate to trust (public): shown */
+    FIELD_HMAC_KEY, /* a key Coffer signs requests with: as FIELD_SECRET, at least
+                       CF_WEBHOOK_SECRET_MIN characters */
 };
 
 struct field {
@@ -120,6 +123,8 @@ static const struct method {
       {"sslEnabled", FIELD_FLAG, false},
       {"sslRejectUnauthorized", FIELD_FLAG, false},
       {"sslCertificate", FIELD_CA, false}}},
+    /* the receivers of the "webhook" rotation consumer (provider/webhook.h) */
+    {"webhook", "signing-secret", {{"signingSecret", FIELD_HMAC_KEY, true}}},
 };
 
 #define PUBLIC_VALUE_MAX 256 /* an id, a name or a URL */
@@ -292,7 +297,12 @@ static enum cf_rc check_field(const struct field *f, const char *value, size_t l
         return check_ca(field, value, len, shown, err);
     char hint_name[64], hint[64];
     enum cf_rc rc = CF_OK;
-    if (f->kind == FIELD_SECRET) {
+    if (f->kind == FIELD_HMAC_KEY && len < CF_WEBHOOK_SECRET_MIN)
+        return cf_err_field(err, CF_EVALIDATION, field,
+                            "%s: at least %d characters (a random key, e.g. `openssl rand -hex "
+                            "32`)",
+                            field, CF_WEBHOOK_SECRET_MIN);
+    if (f->kind == FIELD_SECRET || f->kind == FIELD_HMAC_KEY) {
         for (size_t i = 0; i < len; i++)
             if ((unsigned char)value[i] <= 0x20 || value[i] == 0x7f)
                 return cf_err_field(err, CF_EVALIDATION, field,
@@ -409,8 +419,8 @@ static enum cf_rc find_checked(const char *app, const char *method, const struct
     *m = NULL;
     if (!app || !find_method(app, NULL))
         return cf_err_field(err, CF_EVALIDATION, "app",
-                            "app: azure-client-secrets, azure-devops, azure-key-vault, github or "
-                            "postgres, not '%.32s'",
+                            "app: azure-client-secrets, azure-devops, azure-key-vault, github, "
+                            "postgres or webhook, not '%.32s'",
                             app ? app : "");
     if (!method || !(*m = find_method(app, method))) {
         method_names(app, names, sizeof(names));

@@ -14,6 +14,7 @@
 #include "provider/graph.h"
 #include "provider/keyvault.h"
 #include "provider/pgrole.h"
+#include "provider/webhook.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -33,6 +34,7 @@ static const struct {
     {"azure-key-vault", cf_keyvault_check},
     {"github", cf_github_check},
     {"postgres", cf_pg_check},
+    {"webhook", cf_webhook_check},
 };
 
 const struct cf_dest_ops *cf_dest_find(const char *slug)

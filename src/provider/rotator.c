@@ -9,6 +9,7 @@
 #include "provider/pgrole.h"
 #include "provider/ado.h"
 #include "provider/graph.h"
+#include "provider/webhook.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -18,7 +19,7 @@ static const struct cf_rotator_ops *const rotators[] = {
 };
 
 static const struct cf_consumer_ops *const consumers[] = {
-    &cf_consumer_ado_service_connection,
+    &cf_consumer_ado_service_connection, &cf_consumer_webhook,
     NULL, /* placeholder: each consumer adds its line above this one */
 };
 

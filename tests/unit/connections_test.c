@@ -16,6 +16,7 @@
 #include "util/banned.h"
 
 #define PAT "ado-pat-0123456789abcdefghijWXYZ"
+#define WEBHOOK_KEY "whk-0123456789abcdef0123456789abcdef"
 
 static const struct cf_principal machine = {.kind = CF_PRINCIPAL_IDENTITY,
                                             .id = "6f1c2d9e-0000-4000-8000-0000000001d0",
@@ -71,8 +72,15 @@ static const struct {
      "credentials.personalAccessToken", "must not be empty"},
     {"github", "personal-access-token", "[]", "credentials", "an object is required"},
     {"github", "oauth", "{}", "method", "app or personal-access-token for github, not 'oauth'"},
+    {"webhook", "signing-secret", "{\"signingSecret\":\"" WEBHOOK_KEY "\"}", NULL, NULL},
+    {"webhook", "signing-secret", "{\"signingSecret\":\"short-key-0123456789abcdef0123\"}",
+     "credentials.signingSecret", "credentials.signingSecret: at least 32 characters"},
+    {"webhook", "signing-secret", "{}", "credentials.signingSecret", "is required"},
+    {"webhook", "signing-secret", "{\"signingSecret\":\"" WEBHOOK_KEY " x\"}",
+     "credentials.signingSecret", "spaces or control characters"},
+    {"webhook", "hmac", "{}", "method", "signing-secret for webhook, not 'hmac'"},
     {"gitlab", "access-token", "{}", "app",
-     "azure-client-secrets, azure-devops, azure-key-vault, github or postgres"},
+     "azure-client-secrets, azure-devops, azure-key-vault, github, postgres or webhook"},
     {"azure-client-secrets", "client-secret",
      "{\"tenantId\":\"t\",\"clientId\":\"c\",\"clientSecret\":\"s\",\"graphHost\":"
      "\"https://graph.microsoft.us\"}",
