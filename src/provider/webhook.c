@@ -99,10 +99,14 @@ static enum cf_rc status_error(const char *event, const char *url, long status, 
 {
     char target[256];
     cf_net_url_redact(url, target, sizeof(target));
-    if (status == 429 || (status == 503 && retry_after_s > 0))
-        return cf_err_set(err, CF_ERATELIMIT,
-                          SYSTEM " at %s is throttling (HTTP %ld) after %d tries", target, status,
-                          ATTEMPTS);
+    if (status == 429 || (status == 503 && retry_after_s > 0)) {
+        cf_err_set(err, CF_ERATELIMIT, SYSTEM " at %s is throttling (HTTP %ld) after %d tries",
+                   target, status, ATTEMPTS);
+        /* the engine's next attempt waits at least this long */
+        if (err)
+            err->retry_after_s = (int)retry_after_s;
+        return CF_ERATELIMIT;
+    }
     if (strcmp(event, EVENT_VERIFY) == 0)
         return cf_err_set(err, CF_EUNAUTH,
                           SYSTEM " at %s refused the credential (HTTP %ld): it does not work "

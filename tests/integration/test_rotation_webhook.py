@@ -18,14 +18,14 @@ import uuid
 
 import harness
 from harness import ServerTestCase
-from test_rotations import LEASE_S, RotationHelpers
+from test_rotations import LEASE_S, EntraApp, RotationHelpers
 
 
 def sha(text):
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-class WebhookRotation(RotationHelpers, ServerTestCase):
+class WebhookRotation(EntraApp, RotationHelpers, ServerTestCase):
     @classmethod
     def setUpClass(cls):
         from test_syncs import Fake
@@ -39,35 +39,17 @@ class WebhookRotation(RotationHelpers, ServerTestCase):
         cls.fake.close()
         super().tearDownClass()
 
-    def control(self, fake, path, body):
-        status, answer = fake.call("POST", path, body)
-        self.assertEqual(status, 200, answer)
-        return answer
-
     def setUp(self):
         super().setUp()
         self.pid = self.create_project()["id"]
-        self.tenant = str(uuid.uuid4())
-        rotator_id, self.rotator_secret = str(uuid.uuid4()), "rotator-" + uuid.uuid4().hex
-        self.app_id, self.object_id = str(uuid.uuid4()), str(uuid.uuid4())
-        self.control(self.fake, "/_fake/entra/apps", {"tenant": self.tenant, "clientId": rotator_id, "secrets": [
-            {"value": self.rotator_secret, "expiresAt": int(time.time()) + 400 * 86400}]})
-        self.control(self.fake, "/_fake/graph/roles", {"tenant": self.tenant, "clientId": rotator_id,
-                                                       "roles": ["Application.ReadWrite.OwnedBy"]})
-        self.control(self.fake, "/_fake/graph/applications", {"tenant": self.tenant, "objectId": self.object_id,
-                                                              "appId": self.app_id, "owners": [rotator_id]})
-        self.graph_conn = self.ok("POST", "/api/v1/app-connections/azure-client-secrets", body={
-            "name": harness.unique("entra"), "method": "client-secret",
-            "credentials": {"tenantId": self.tenant, "clientId": rotator_id, "clientSecret": self.rotator_secret,
-                            "authorityHost": self.fake.url + "/entra", "graphHost": self.fake.url + "/graph"}}
-        )["appConnection"]
+        self.entra_setup()
         self.signing_secret = secrets.token_hex(32)
         self.hook_conn = self.ok("POST", "/api/v1/app-connections/webhook", body={
             "name": harness.unique("hook"), "method": "signing-secret",
             "credentials": {"signingSecret": self.signing_secret}})["appConnection"]
         self.token_url = "%s/entra/%s/oauth2/v2.0/token" % (self.fake.url, self.tenant)
-        self.control(self.receiver, "/_fake/config", {"signingSecret": self.signing_secret,
-                                                      "tokenUrl": self.token_url, "clockOffset": 0})
+        self.control("/_fake/config", {"signingSecret": self.signing_secret, "tokenUrl": self.token_url,
+                                       "clockOffset": 0}, self.receiver)
 
     def create(self, **extra):
         body = {"name": harness.unique("hook-rot"), "projectId": self.pid, "environment": "dev",
@@ -82,17 +64,7 @@ class WebhookRotation(RotationHelpers, ServerTestCase):
         return self.ok("POST", "/api/v2/secret-rotations/azure-client-secret", body=body)["secretRotation"]
 
     def token_status(self, secret):
-        import urllib.error
-        import urllib.parse
-        import urllib.request
-        form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": self.app_id,
-                                       "client_secret": secret,
-                                       "scope": "https://graph.microsoft.com/.default"}).encode()
-        try:
-            with urllib.request.urlopen(urllib.request.Request(self.token_url, data=form), timeout=10) as r:
-                return r.status
-        except urllib.error.HTTPError as e:
-            return e.code
+        return self.token_with(secret)[0]
 
     def held(self, rid):
         return self.receiver.call("GET", "/_fake/held")[1].get(rid)
@@ -147,7 +119,7 @@ class WebhookRotation(RotationHelpers, ServerTestCase):
         before = self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"]
         current = r["currentCredentialId"]
         # the receiver was given another key than the connection holds
-        self.control(self.receiver, "/_fake/config", {"signingSecret": secrets.token_hex(32)})
+        self.control("/_fake/config", {"signingSecret": secrets.token_hex(32)}, self.receiver)
         r = self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])["secretRotation"]
         self.assertEqual((r["rotationStatus"], r["lastErrorStep"], r["lastErrorCause"]),
                          ("failed", "push", "consumer"), r)
@@ -166,8 +138,8 @@ class WebhookRotation(RotationHelpers, ServerTestCase):
         self.assert_no_secret_leaked([before, pending])
 
     def test_a_receiver_that_cannot_sign_in_fails_the_verify(self):
-        self.control(self.receiver, "/_fake/config", {"tokenUrl": self.fake.url + "/entra/no-such-tenant/oauth2/"
-                                                                                  "v2.0/token"})
+        self.control("/_fake/config", {"tokenUrl": self.fake.url + "/entra/no-such-tenant/oauth2/v2.0/token"},
+                     self.receiver)
         r = self.create()
         r = self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])["secretRotation"]
         self.assertEqual((r["rotationStatus"], r["lastErrorStep"], r["lastErrorCause"]),
@@ -179,13 +151,13 @@ class WebhookRotation(RotationHelpers, ServerTestCase):
 
     def test_a_throttling_receiver_is_retried_then_fails_the_push(self):
         r = self.create()
-        self.control(self.receiver, "/_fake/throttle", {"count": 100, "retryAfter": 1, "status": 503})
+        self.control("/_fake/throttle", {"count": 100, "retryAfter": 1, "status": 503}, self.receiver)
         try:
             started = time.monotonic()
             r = self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])["secretRotation"]
             took = time.monotonic() - started
         finally:
-            self.control(self.receiver, "/_fake/throttle", {"count": 0})
+            self.control("/_fake/throttle", {"count": 0}, self.receiver)
         # the engine names a consumer's failure by its place (cause consumer); the message says throttled
         self.assertEqual((r["rotationStatus"], r["lastErrorStep"], r["lastErrorCause"]),
                          ("failed", "push", "consumer"), r)
@@ -214,8 +186,8 @@ class WebhookRotation(RotationHelpers, ServerTestCase):
         self.server.start()
         # the claim's lease ends; the receiver's clock moves with the server's, or it would take the
         # signatures as replayed
-        self.control(self.receiver, "/_fake/config", {"clockOffset": LEASE_S + 1})
-        self.addCleanup(self.control, self.receiver, "/_fake/config", {"clockOffset": 0})
+        self.control("/_fake/config", {"clockOffset": LEASE_S + 1}, self.receiver)
+        self.addCleanup(self.control, "/_fake/config", {"clockOffset": 0}, self.receiver)
         self.advance_clock(LEASE_S + 1)
         r = self.done(r["id"], 1, timeout=60)
         pushes = [e for e in self.events(r["id"]) if e["event"] == "rotation.push"]

@@ -383,7 +383,53 @@ class PostgresRotation(RotationHelpers, ServerTestCase):
                 print("TEST: kill -9 at %s: resumed and finished at generation %d" % (point, r["generation"]))
 
 
-class AzureRotation(RotationHelpers, ServerTestCase):
+class EntraApp:
+    """An Entra ID application to rotate in tests/fakes/azure.py (self.fake): a rotator application that may manage
+    the applications it owns (Application.ReadWrite.OwnedBy), the owned application, and the
+    azure-client-secrets connection of the rotator (self.graph_conn)."""
+
+    def control(self, path, body, fake=None):
+        status, answer = (fake or self.fake).call("POST", path, body)
+        self.assertEqual(status, 200, answer)
+        return answer
+
+    def entra_setup(self):
+        f = self.fake
+        self.tenant = str(uuid.uuid4())
+        self.rotator_id, self.rotator_secret = str(uuid.uuid4()), "rotator-" + uuid.uuid4().hex
+        self.app_id, self.object_id = str(uuid.uuid4()), str(uuid.uuid4())
+        far = int(time.time()) + 400 * 86400
+        # the rotator's own application: may manage the applications it owns
+        self.control("/_fake/entra/apps", {"tenant": self.tenant, "clientId": self.rotator_id,
+                                           "secrets": [{"value": self.rotator_secret, "expiresAt": far}]})
+        self.control("/_fake/graph/roles", {"tenant": self.tenant, "clientId": self.rotator_id,
+                                            "roles": ["Application.ReadWrite.OwnedBy"]})
+        # the rotated application
+        self.control("/_fake/graph/applications", {"tenant": self.tenant, "objectId": self.object_id,
+                                                   "appId": self.app_id, "owners": [self.rotator_id]})
+        self.graph_conn = self.ok("POST", "/api/v1/app-connections/azure-client-secrets", body={
+            "name": harness.unique("entra"), "method": "client-secret",
+            "credentials": {"tenantId": self.tenant, "clientId": self.rotator_id,
+                            "clientSecret": self.rotator_secret, "authorityHost": f.url + "/entra",
+                            "graphHost": f.url + "/graph"}})["appConnection"]
+
+    def token_with(self, secret):
+        """The Entra v2.0 token endpoint's answer to the rotated application with secret: (status, body)."""
+        import urllib.parse
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.fake.port, timeout=10)
+        form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": self.app_id,
+                                       "client_secret": secret,
+                                       "scope": "https://graph.microsoft.com/.default"})
+        c.request("POST", "/entra/%s/oauth2/v2.0/token" % self.tenant, body=form,
+                  headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        body = r.read().decode()
+        c.close()
+        return r.status, body
+
+
+class AzureRotation(EntraApp, RotationHelpers, ServerTestCase):
     """The incident: an Entra ID client secret behind an Azure DevOps service connection, rotated through Microsoft
     Graph and pushed to the service connection, against tests/fakes/azure.py (its Entra, Graph and Azure DevOps
     share their state: a secret removed through Graph stops working for the service connection too)."""
@@ -401,28 +447,12 @@ class AzureRotation(RotationHelpers, ServerTestCase):
         cls.fake.close()
         super().tearDownClass()
 
-    def control(self, path, body):
-        status, answer = self.fake.call("POST", path, body)
-        self.assertEqual(status, 200, answer)
-        return answer
-
     def setUp(self):
         super().setUp()
         self.pid = self.create_project()["id"]
         f = self.fake
-        self.tenant = str(uuid.uuid4())
-        self.rotator_id, self.rotator_secret = str(uuid.uuid4()), "rotator-" + uuid.uuid4().hex
-        self.app_id, self.object_id = str(uuid.uuid4()), str(uuid.uuid4())
+        self.entra_setup()
         self.initial = "initial-" + uuid.uuid4().hex
-        far = int(time.time()) + 400 * 86400
-        # the rotator's own application: may manage the applications it owns
-        self.control("/_fake/entra/apps", {"tenant": self.tenant, "clientId": self.rotator_id,
-                                           "secrets": [{"value": self.rotator_secret, "expiresAt": far}]})
-        self.control("/_fake/graph/roles", {"tenant": self.tenant, "clientId": self.rotator_id,
-                                            "roles": ["Application.ReadWrite.OwnedBy"]})
-        # the rotated application, with the secret the service connection holds today
-        self.control("/_fake/graph/applications", {"tenant": self.tenant, "objectId": self.object_id,
-                                                   "appId": self.app_id, "owners": [self.rotator_id]})
         # Azure DevOps: an organization, a PAT that may manage service connections, the service connection
         self.org, self.pat = harness.unique("org"), "pat-" + uuid.uuid4().hex
         self.control("/_fake/ado/orgs", {"org": self.org, "projects": [{"name": "Shop"}]})
@@ -432,11 +462,6 @@ class AzureRotation(RotationHelpers, ServerTestCase):
         self.control("/_fake/ado/endpoints", {"org": self.org, "project": "Shop", "id": self.endpoint,
                                               "name": "azure-prod", "tenantId": self.tenant,
                                               "clientId": self.app_id, "key": self.initial})
-        self.graph_conn = self.ok("POST", "/api/v1/app-connections/azure-client-secrets", body={
-            "name": harness.unique("entra"), "method": "client-secret",
-            "credentials": {"tenantId": self.tenant, "clientId": self.rotator_id,
-                            "clientSecret": self.rotator_secret, "authorityHost": f.url + "/entra",
-                            "graphHost": f.url + "/graph"}})["appConnection"]
         self.ado_conn = self.ok("POST", "/api/v1/app-connections/azure-devops", body={
             "name": harness.unique("ado"), "method": "access-token",
             "credentials": {"accessToken": self.pat, "orgName": self.org,
@@ -452,21 +477,6 @@ class AzureRotation(RotationHelpers, ServerTestCase):
                 "gracePeriod": 3600, "daysBeforeExpiry": 14, "lifetime": 90 * 86400}
         body.update(extra)
         return self.ok("POST", "/api/v2/secret-rotations/azure-client-secret", body=body)["secretRotation"]
-
-    def token_with(self, secret):
-        """The Entra v2.0 token endpoint's answer to the rotated application with secret: (status, body)."""
-        import urllib.parse
-        import http.client
-        c = http.client.HTTPConnection("127.0.0.1", self.fake.port, timeout=10)
-        form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": self.app_id,
-                                       "client_secret": secret,
-                                       "scope": "https://graph.microsoft.com/.default"})
-        c.request("POST", "/entra/%s/oauth2/v2.0/token" % self.tenant, body=form,
-                  headers={"Content-Type": "application/x-www-form-urlencoded"})
-        r = c.getresponse()
-        body = r.read().decode()
-        c.close()
-        return r.status, body
 
     def live_credentials(self):
         return self.fake.call("GET", "/_fake/graph/state", query={"objectId": self.object_id})[1][
