@@ -71,13 +71,17 @@ static const char create_usage[] =
     "usage: coffer rotations create TYPE --projectId ID --name NAME [--env SLUG] [--path PATH]\n"
     "           [--connectionId ID] --parameters JSON --mapping JSON [--consumers JSON]\n"
     "           [--interval DAYS] [--days-before-expiry N] [--rotate-at HH:MM]\n"
-    "           [--grace SECONDS] [--lifetime SECONDS] [--auto-rotate=false] [options]\n"
+    "           [--grace SECONDS] [--lifetime SECONDS] [--auto-rotate=false] [--adopt ID]\n"
+    "           [options]\n"
     "\n"
     "Creates a rotation of TYPE (azure-client-secret, postgres-credentials) whose current\n"
     "value lives in the secrets of folder PATH of environment SLUG named by --mapping\n"
     "(output name -> secret key). With auto-rotation on, the first credential is issued at\n"
     "once; then it rotates every DAYS days at HH:MM UTC, or N days before the credential\n"
-    "expires, whichever comes first.\n"
+    "expires, whichever comes first. With --adopt, the credential in use today (an Entra\n"
+    "client secret's keyId, or the PostgreSQL role whose password is in use) becomes the\n"
+    "current one: nothing is issued until the schedule says so, and the first rotation\n"
+    "retires it after the grace period.\n"
     "\n"
     "options:\n" CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP
     "  --path PATH          the folder of the mapped secrets (default /)\n"
@@ -92,7 +96,8 @@ static const char create_usage[] =
     "  --rotate-at HH:MM    the time of day (UTC) of an interval rotation (default 00:00)\n"
     "  --grace SECONDS      how long the previous credential stays valid (default 3600)\n"
     "  --lifetime SECONDS   the lifetime asked for each new credential\n"
-    "  --auto-rotate=false  rotate only when run (coffer rotations run)\n" CF_CLI_COMMON_HELP;
+    "  --auto-rotate=false  rotate only when run (coffer rotations run)\n"
+    "  --adopt ID           adopt the credential in use now (currentCredentialId)\n" CF_CLI_COMMON_HELP;
 
 /* Parses text as a JSON value of the wanted kind (an object unless array) into *out. */
 static int json_arg(struct cf_cli *cli, const char *option, const char *text, bool array,
@@ -114,7 +119,7 @@ static int cmd_create(int argc, char **argv)
 {
     const char *name = NULL, *description = NULL, *connection = NULL, *params_text = NULL;
     const char *mapping_text = NULL, *consumers_text = NULL, *interval = NULL, *before = NULL;
-    const char *rotate_at = NULL, *grace = NULL, *lifetime = NULL;
+    const char *rotate_at = NULL, *grace = NULL, *lifetime = NULL, *adopt = NULL;
     bool auto_rotate = true;
     const struct cf_opt opts[] = {
         {"name", CF_OPT_STRING, &name},
@@ -129,6 +134,7 @@ static int cmd_create(int argc, char **argv)
         {"grace", CF_OPT_STRING, &grace},
         {"lifetime", CF_OPT_STRING, &lifetime},
         {"auto-rotate", CF_OPT_BOOL, &auto_rotate},
+        {"adopt", CF_OPT_STRING, &adopt},
     };
     const struct cf_cli_spec spec = {
         create_usage, CF_CLI_PROJECT | CF_CLI_ENV | CF_CLI_PATH, 1, 1, opts, CF_ARRAY_SIZE(opts)};
@@ -164,6 +170,8 @@ static int cmd_create(int argc, char **argv)
         json_object_set_new(body, "description", json_string(description));
     if (connection)
         json_object_set_new(body, "connectionId", json_string(connection));
+    if (adopt)
+        json_object_set_new(body, "currentCredentialId", json_string(adopt));
     const struct {
         const char *option, *field, *text;
     } numbers[] = {{"interval", "rotationInterval", interval},

@@ -305,6 +305,41 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_principal *wh
     return CF_OK;
 }
 
+/* Adopts spec's current credential into r: the rotator finds it at the provider (through the
+ * rotation's connection) and tells its end date. */
+static enum cf_rc adopt(struct cf_core *core, const struct cf_rotator_ops *ops,
+                        const struct cf_rotation_spec *spec, struct cf_rotation *r,
+                        struct cf_err *err)
+{
+    const char *id = spec->current_credential_id;
+    struct cf_conn_opened opened = {0};
+    int64_t expires_at = 0;
+    enum cf_rc rc = CF_OK;
+    if (!ops->adopt)
+        return cf_err_field(err, CF_EVALIDATION, "currentCredentialId",
+                            "currentCredentialId: a rotation of type '%s' cannot adopt a "
+                            "credential",
+                            ops->type);
+    if (!id[0] || strlen(id) >= sizeof(r->current_cred_id))
+        return cf_err_field(err, CF_EVALIDATION, "currentCredentialId",
+                            "currentCredentialId must be 1 to %zu characters",
+                            sizeof(r->current_cred_id) - 1);
+    if (ops->connection_app)
+        rc = cf_connection_open(core, r->connection_id, &opened, err);
+    if (rc == CF_OK)
+        rc = ops->adopt(ops->connection_app ? &opened.conn : NULL,
+                        spec->parameters, id,
+                        &expires_at, err);
+    cf_connection_close(&opened);
+    if (rc == CF_ENOTFOUND) /* a reference in the request that does not resolve */
+        rc = err->rc = CF_EVALIDATION;
+    if (rc == CF_OK) {
+        cf_strlcpy(r->current_cred_id, id, sizeof(r->current_cred_id));
+        r->current_expires_at = expires_at;
+    }
+    return rc;
+}
+
 static void wake(struct cf_core *core)
 {
     if (core->rotation_wake)
@@ -368,8 +403,14 @@ enum cf_rc cf_rotations_create(struct cf_core *core, const struct cf_principal *
     r->auto_rotate = true;
     r->created_at = r->updated_at = cf_now_ms();
     rc = apply_spec(core, who, spec, ops, r, err);
-    /* The first credential is issued at once: until then the mapped secrets hold none. */
-    r->next_rotation_at = r->auto_rotate ? r->created_at : 0;
+    if (rc == CF_OK && spec->current_credential_id)
+        rc = adopt(core, ops, spec, r, err);
+    /* The first credential is issued at once (until then the mapped secrets hold none), unless
+     * one in use was adopted: that one is rotated on the schedule, as any current credential. */
+    if (r->current_cred_id[0])
+        r->next_rotation_at = r->auto_rotate ? cf_rotation_next_at(r) : 0;
+    else
+        r->next_rotation_at = r->auto_rotate ? r->created_at : 0;
     if (rc == CF_OK)
         rc = cf_store_rotation_create(core->store, r, err);
     if (rc == CF_OK)
@@ -981,8 +1022,10 @@ static enum cf_rc step_revoke(struct run *r, struct cf_err *err)
     bool gone = false;
     cf_strlcpy(revoked, rot->previous_cred_id, sizeof(revoked));
     /* An earlier attempt may have revoked it and died before recording that: where the provider
-     * can list what the rotation issued, a credential no longer there is not revoked again. */
-    if (revoked[0] && rot->step_attempts > 0 && r->ops->list_issued)
+     * can list what the rotation issued, a credential no longer there is not revoked again. The
+     * list holds the rotation's own generations only: a credential adopted at creation (the one
+     * generation 1 replaced) is revoked again instead, which is repeatable. */
+    if (revoked[0] && rot->step_attempts > 0 && r->ops->list_issued && rot->generation > 1)
         issued_gone(r, &ref, revoked, &gone);
     enum cf_rc rc = attempt(r, err);
     if (rc == CF_OK && revoked[0] && !gone)
