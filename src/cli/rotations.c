@@ -97,7 +97,8 @@ static const char create_usage[] =
     "  --grace SECONDS      how long the previous credential stays valid (default 3600)\n"
     "  --lifetime SECONDS   the lifetime asked for each new credential\n"
     "  --auto-rotate=false  rotate only when run (coffer rotations run)\n"
-    "  --adopt ID           adopt the credential in use now (currentCredentialId)\n" CF_CLI_COMMON_HELP;
+    "  --adopt ID           adopt the credential in use now "
+    "(currentCredentialId)\n" CF_CLI_COMMON_HELP;
 
 /* Parses text as a JSON value of the wanted kind (an object unless array) into *out. */
 static int json_arg(struct cf_cli *cli, const char *option, const char *text, bool array,

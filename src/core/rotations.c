@@ -327,8 +327,7 @@ static enum cf_rc adopt(struct cf_core *core, const struct cf_rotator_ops *ops,
     if (ops->connection_app)
         rc = cf_connection_open(core, r->connection_id, &opened, err);
     if (rc == CF_OK)
-        rc = ops->adopt(ops->connection_app ? &opened.conn : NULL,
-                        spec->parameters, id,
+        rc = ops->adopt(ops->connection_app ? &opened.conn : NULL, spec->parameters, id,
                         &expires_at, err);
     cf_connection_close(&opened);
     if (rc == CF_ENOTFOUND) /* a reference in the request that does not resolve */
