@@ -385,9 +385,11 @@ static const char plan_usage[] =
     "usage: coffer rotations plan --projectId ID [options]\n"
     "\n"
     "Shows every credential with an end date the caller may see (secrets with expiresAt,\n"
-    "client secrets of identities, app connections' credentials where known), whether a\n"
-    "rotation of the project covers it and when that next runs, and flags each one that\n"
-    "expires before its next rotation (exit 1 when any is flagged).\n"
+    "client secrets of identities, and the credentials of the app connections the project's\n"
+    "rotations use, where their end date is known), whether a rotation of the project covers\n"
+    "it and when that next runs, and flags each one that expires before its next rotation\n"
+    "(exit 1 when any is flagged). A connection is covered by a rotation that pushes to it\n"
+    "(an app-connection consumer).\n"
     "\n"
     "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP;
 
@@ -401,12 +403,51 @@ static int64_t time_ms(json_t *obj, const char *name)
     return ms;
 }
 
-/* The rotation of rotations that keeps item's value (a secret in its folder and mapping), or
- * NULL. */
+/* The rotation of rotations that gives connection id each new credential (an app-connection
+ * consumer), or NULL. */
+static json_t *covering_connection(json_t *rotations, const char *id)
+{
+    size_t i, j;
+    json_t *r, *c;
+    json_array_foreach(rotations, i, r)
+    {
+        json_array_foreach(json_object_get(r, "consumers"), j, c)
+        {
+            if (strcmp(cf_cli_str(c, "type"), "app-connection") == 0 &&
+                strcmp(cf_cli_str(c, "connectionId"), id) == 0)
+                return r;
+        }
+    }
+    return NULL;
+}
+
+/* True when a rotation of rotations authenticates with connection id or pushes through it. */
+static bool used_by(json_t *rotations, const char *id)
+{
+    size_t i, j;
+    json_t *r, *c;
+    json_array_foreach(rotations, i, r)
+    {
+        if (strcmp(cf_cli_str(r, "connectionId"), id) == 0)
+            return true;
+        json_array_foreach(json_object_get(r, "consumers"), j, c)
+        {
+            if (strcmp(cf_cli_str(c, "connectionId"), id) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The rotation of rotations that keeps item's value (a secret in its folder and mapping, or a
+ * connection it pushes to), or NULL. */
 static json_t *covering(json_t *rotations, json_t *item)
 {
     size_t i;
     json_t *r;
+    json_t *connection = json_object_get(item, "appConnection");
+    if (connection)
+        return covering_connection(rotations, cf_cli_str(connection, "id"));
     if (strcmp(cf_cli_str(item, "kind"), "secret") != 0)
         return NULL;
     json_array_foreach(rotations, i, r)
@@ -448,7 +489,7 @@ static int cmd_plan(int argc, char **argv)
     static const char *const plan_headers[] = {"CREDENTIAL", "EXPIRES", "ROTATION", "NEXT ROTATION",
                                                "FLAG"};
     struct cf_cli cli;
-    json_t *expiring = NULL, *rotations = NULL, *out = NULL;
+    json_t *expiring = NULL, *connections = NULL, *rotations = NULL, *out = NULL;
     int status;
     size_t flagged = 0;
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
@@ -457,16 +498,27 @@ static int cmd_plan(int argc, char **argv)
                                         {"within", "3650d"},
                                         {"include", "secrets,clientSecrets,connections"},
                                         {NULL, NULL}};
+    /* connections are organisation-wide: listed without a project (the admin's; none for others) */
+    const struct cf_query_param cq[] = {
+        {"within", "3650d"}, {"include", "connections"}, {NULL, NULL}};
     const struct cf_query_param rq[] = {{"projectId", cli.project_id}, {NULL, NULL}};
     status = cf_cli_request(&cli, "GET", "/v1/expiring", eq, NULL, &expiring);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "GET", "/v1/expiring", cq, NULL, &connections);
     if (status == CF_EXIT_OK)
         status = cf_cli_request(&cli, "GET", PREFIX, rq, NULL, &rotations);
     if (status != CF_EXIT_OK)
         goto out;
     json_t *list = json_object_get(rotations, "secretRotations");
-    out = json_array();
     size_t i;
     json_t *item;
+    json_array_foreach(json_object_get(connections, "items"), i, item)
+    {
+        const char *id = cf_cli_str(json_object_get(item, "appConnection"), "id");
+        if (used_by(list, id))
+            json_array_append(json_object_get(expiring, "items"), item);
+    }
+    out = json_array();
     json_array_foreach(json_object_get(expiring, "items"), i, item)
     {
         char name[1400];
@@ -510,6 +562,7 @@ static int cmd_plan(int argc, char **argv)
 out:
     json_decref(out);
     json_decref(expiring);
+    json_decref(connections);
     json_decref(rotations);
     cf_cli_end(&cli);
     return status;

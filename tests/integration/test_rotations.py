@@ -533,6 +533,61 @@ class AzureRotation(RotationHelpers, ServerTestCase):
         self.assertEqual(self.fake.call("POST", "/_fake/ado/use-endpoint",
                                         {"org": self.org, "id": self.endpoint})[0], 200)
 
+    def test_an_app_connection_consumer_takes_each_new_secret(self):
+        if not harness.test_build():
+            self.skipTest(harness.NOT_A_TEST_BUILD)
+        # a Coffer connection that signs in as the rotated application with the secret in use today
+        key_id, ends = str(uuid.uuid4()), int(time.time()) + 20 * 86400
+        self.control("/_fake/entra/apps", {"tenant": self.tenant, "clientId": self.app_id, "secrets": [
+            {"value": self.initial, "expiresAt": ends, "keyId": key_id, "displayName": "made in the portal",
+             "endDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ends))}]})
+        f = self.fake
+        conn = self.ok("POST", "/api/v1/app-connections/azure-client-secrets", body={
+            "name": harness.unique("as-app"), "method": "client-secret",
+            "expiresAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ends)),
+            "credentials": {"tenantId": self.tenant, "clientId": self.app_id, "clientSecret": self.initial,
+                            "authorityHost": f.url + "/entra", "graphHost": f.url + "/graph"}})["appConnection"]
+        check = "/api/v1/app-connections/azure-client-secrets/%s/check" % conn["id"]
+        self.ok("POST", check)
+        consumer = {"type": "app-connection", "connectionId": conn["id"]}
+        # refusals: a connection with no client secret field, a missing connection
+        for bad, words in (({"type": "app-connection", "connectionId": self.ado_conn["id"]}, "has no 'clientSecret'"),
+                           ({"type": "app-connection", "connectionId": str(uuid.uuid4())}, "not found"),
+                           ({"type": "app-connection"}, "connection's UUID is required")):
+            r = self.api("POST", "/api/v2/secret-rotations/azure-client-secret", body={
+                "name": harness.unique("bad"), "projectId": self.pid, "environment": "dev", "secretPath": "/",
+                "connectionId": self.graph_conn["id"],
+                "parameters": {"objectId": self.object_id, "clientId": self.app_id},
+                "secretsMapping": {"clientId": "A", "clientSecret": "B"}, "consumers": [bad]})
+            self.assertError(r, 422, None, "consumers[0].connectionId", words)
+        r = self.create(currentCredentialId=key_id, consumers=[consumer])
+        # before: the connection's credential is listed by the plan as covered by the rotation
+        rc, out, err = self.cli("rotations", "plan", "--projectId", self.pid)
+        self.assertIn("connection " + conn["name"], out)
+        row = [l for l in out.splitlines() if ("connection " + conn["name"]) in l][0]
+        self.assertIn(r["name"], row)
+        self.assertNotIn("no rotation", row)
+        rc, out, err = self.cli("rotations", "run", r["id"], "--dry-run")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("app connection " + conn["name"], out)
+
+        self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])
+        r = self.wait_rotation(r["id"], lambda x: x["pendingStep"] == "grace", timeout=60)
+        self.advance_clock(3601)
+        r = self.done(r["id"], 1)
+        self.assertEqual(self.token_with(self.initial)[0], 401)
+        # the connection now signs in with the new secret, and carries its end date
+        self.ok("POST", check)
+        got = self.ok("GET", "/api/v1/app-connections/azure-client-secrets/" + conn["id"])["appConnection"]
+        self.assertEqual(got["expiresAt"][:10], r["currentCredentialExpiresAt"][:10])
+        new = self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"]
+        self.assertNotIn(new, json.dumps(got))
+        history = json.dumps(self.ok("GET", "/api/v2/secret-rotations/any/%s/history" % r["id"]))
+        self.assertIn("(app-connection) updated and verified", history)
+        for secret in (new, self.initial):
+            self.assertNotIn(secret, self.server.stderr)
+            self.assertNotIn(secret, history)
+
     def test_rotation_with_a_pipeline_running_sees_zero_failures(self):
         if not harness.test_build():
             self.skipTest(harness.NOT_A_TEST_BUILD)
