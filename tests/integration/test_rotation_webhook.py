@@ -52,16 +52,10 @@ class WebhookRotation(EntraApp, RotationHelpers, ServerTestCase):
                                        "clockOffset": 0}, self.receiver)
 
     def create(self, **extra):
-        body = {"name": harness.unique("hook-rot"), "projectId": self.pid, "environment": "dev",
-                "secretPath": "/", "connectionId": self.graph_conn["id"],
-                "parameters": {"objectId": self.object_id, "clientId": self.app_id},
-                "secretsMapping": {"clientId": "AZURE_CLIENT_ID", "clientSecret": "AZURE_CLIENT_SECRET"},
-                "consumers": [{"type": "webhook", "connectionId": self.hook_conn["id"],
-                               "config": {"url": self.receiver.url + "/push",
-                                          "verifyUrl": self.receiver.url + "/verify"}}],
-                "gracePeriod": 0, "isAutoRotationEnabled": False}
-        body.update(extra)
-        return self.ok("POST", "/api/v2/secret-rotations/azure-client-secret", body=body)["secretRotation"]
+        return self.entra_rotation(dict({
+            "consumers": [{"type": "webhook", "connectionId": self.hook_conn["id"],
+                           "config": {"url": self.receiver.url + "/push", "verifyUrl": self.receiver.url + "/verify"}}],
+            "gracePeriod": 0, "isAutoRotationEnabled": False}, **extra))
 
     def token_status(self, secret):
         return self.token_with(secret)[0]

@@ -429,6 +429,16 @@ class EntraApp:
                             "clientSecret": self.rotator_secret, "authorityHost": f.url + "/entra",
                             "graphHost": f.url + "/graph"}})["appConnection"]
 
+    def entra_rotation(self, fields):
+        """Creates an azure-client-secret rotation of the application in self.pid with fields (consumers, schedule,
+        ...) added to its name, place, connection, parameters and mapping (AZURE_CLIENT_ID, AZURE_CLIENT_SECRET)."""
+        body = {"name": harness.unique("entra-rot"), "projectId": self.pid, "environment": "dev",
+                "secretPath": "/", "connectionId": self.graph_conn["id"],
+                "parameters": {"objectId": self.object_id, "clientId": self.app_id},
+                "secretsMapping": {"clientId": "AZURE_CLIENT_ID", "clientSecret": "AZURE_CLIENT_SECRET"}}
+        body.update(fields)
+        return self.ok("POST", "/api/v2/secret-rotations/azure-client-secret", body=body)["secretRotation"]
+
     def token_with(self, secret):
         """The Entra v2.0 token endpoint's answer to the rotated application with secret: (status, body)."""
         import urllib.parse
@@ -484,15 +494,10 @@ class AzureRotation(EntraApp, RotationHelpers, ServerTestCase):
                             "instanceUrl": f.url + "/ado"}})["appConnection"]
 
     def create(self, **extra):
-        body = {"name": harness.unique("entra-rot"), "projectId": self.pid, "environment": "dev",
-                "secretPath": "/", "connectionId": self.graph_conn["id"],
-                "parameters": {"objectId": self.object_id, "clientId": self.app_id},
-                "secretsMapping": {"clientId": "AZURE_CLIENT_ID", "clientSecret": "AZURE_CLIENT_SECRET"},
-                "consumers": [{"type": "azure-devops-service-connection", "connectionId": self.ado_conn["id"],
-                               "config": {"project": "Shop", "endpointId": self.endpoint}}],
-                "gracePeriod": 3600, "daysBeforeExpiry": 14, "lifetime": 90 * 86400}
-        body.update(extra)
-        return self.ok("POST", "/api/v2/secret-rotations/azure-client-secret", body=body)["secretRotation"]
+        return self.entra_rotation(dict({
+            "consumers": [{"type": "azure-devops-service-connection", "connectionId": self.ado_conn["id"],
+                           "config": {"project": "Shop", "endpointId": self.endpoint}}],
+            "gracePeriod": 3600, "daysBeforeExpiry": 14, "lifetime": 90 * 86400}, **extra))
 
     def live_credentials(self):
         return self.fake.call("GET", "/_fake/graph/state", query={"objectId": self.object_id})[1][
