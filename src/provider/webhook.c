@@ -110,7 +110,7 @@ static enum cf_rc status_error(const char *event, const char *url, long status, 
     if (strcmp(event, EVENT_VERIFY) == 0)
         return cf_err_set(err, CF_EUNAUTH,
                           SYSTEM " at %s refused the credential (HTTP %ld): it does not work "
-                                 "with it",
+                                 "there",
                           target, status);
     if (status == 401 || status == 403)
         return cf_err_set(err, CF_EUNAUTH,
