@@ -32,7 +32,6 @@
 #define PERMISSION "Application.ReadWrite.OwnedBy"
 #define VERIFY_FIRST_WAIT_MS 250
 #define VERIFY_MAX_WAIT_MS 5000
-#define VERIFY_TIMEOUT_MAX_MS (30 * 60 * 1000)
 
 static const char *const outputs[] = {"clientId", "clientSecret", NULL};
 
@@ -70,22 +69,29 @@ static void session_close(struct session *s)
     s->bearer = NULL;
 }
 
-/* err from a Graph error answer, naming what was done; 403 names the permission it needs. */
+/* err from a Graph error answer, naming what was done; 403 names the permission it needs. A 429 is
+ * CF_ERATELIMIT and a 5xx CF_EIO (both retried later by the engine, which leaves the previous
+ * secret in place); the answer's Retry-After stays in err->retry_after_s for the engine's wait. */
 static enum cf_rc graph_error(long status, const json_t *body, const char *what, const char *object,
                               struct cf_err *err)
 {
     const json_t *e = json_object_get(body, "error");
     const char *code = json_string_value(json_object_get(e, "code"));
+    int retry_after_s = err->retry_after_s; /* from cf_azure_call */
     char message[120];
+    enum cf_rc rc;
     cf_azure_first_line(json_string_value(json_object_get(e, "message")), message, sizeof(message));
     if (status == 403)
-        return cf_err_set(err, CF_EFORBIDDEN,
-                          "the Entra ID principal lacks " PERMISSION
-                          " (and ownership of the application) to %s \"%.64s\" (403 %.48s: %s)",
-                          what, object, code ? code : "no error code", message);
-    return cf_err_set(err, cf_azure_status_rc(status),
-                      SYSTEM " refused to %s \"%.64s\" (%ld %.48s): %s", what, object, status,
-                      code ? code : "no error code", message[0] ? message : "no message");
+        rc = cf_err_set(err, CF_EFORBIDDEN,
+                        "the Entra ID principal lacks " PERMISSION
+                        " (and ownership of the application) to %s \"%.64s\" (403 %.48s: %s)",
+                        what, object, code ? code : "no error code", message);
+    else
+        rc = cf_err_set(err, cf_azure_status_rc(status),
+                        SYSTEM " refused to %s \"%.64s\" (%ld %.48s): %s", what, object, status,
+                        code ? code : "no error code", message[0] ? message : "no message");
+    err->retry_after_s = retry_after_s;
+    return rc;
 }
 
 /* One call on path under {graphHost}/v1.0; path parts are escaped by the caller. */
@@ -295,10 +301,11 @@ static enum cf_rc acs_config_check(const json_t *params, struct cf_err *err)
                    json_string_length(tenant) > 128))
         return cf_err_field(err, CF_EVALIDATION, "tenantId", "\"tenantId\" must be a tenant id");
     if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) < 0 ||
-                    json_integer_value(timeout) > VERIFY_TIMEOUT_MAX_MS))
+                    json_integer_value(timeout) > CF_GRAPH_VERIFY_MAX_MS))
         return cf_err_field(err, CF_EVALIDATION, "verifyTimeoutMs",
-                            "\"verifyTimeoutMs\" must be an integer from 0 to %d",
-                            VERIFY_TIMEOUT_MAX_MS);
+                            "\"verifyTimeoutMs\" must be an integer from 0 to %d (the wait must "
+                            "end well within the rotation's 5 minute claim)",
+                            CF_GRAPH_VERIFY_MAX_MS);
     return CF_OK;
 }
 

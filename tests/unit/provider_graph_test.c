@@ -1,7 +1,8 @@
 /* Microsoft Graph and the "azure-client-secret" rotator against the local stand-in
  * tests/fakes/azure.py: addPassword, removePassword and passwordCredentials, a new secret that
  * works only after it propagates, a removed secret refused afterwards, the permission Graph asks
- * for, throttling, and messages that never hold a secret. */
+ * for, throttling, an outage (5xx), the bound of verify's wait, the roles a service connection
+ * asks for, and messages that never hold a secret. */
 #include "azure_fake.h"
 
 #include <pthread.h>
@@ -230,6 +231,65 @@ Test(provider_graph, check_refuses_a_wrong_secret_and_throttling_is_retried)
     json_decref(creds);
 }
 
+/* A Graph outage (5xx) is CF_EIO, with the answer's Retry-After kept for the engine; nothing is
+ * added or removed while it lasts, and calls work again once it ends. */
+Test(provider_graph, outage_is_retryable_and_changes_nothing)
+{
+    seed("Application.ReadWrite.OwnedBy", true);
+    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
+    json_t *creds = creds_new(), *params = params_new(0);
+    struct cf_provider_conn conn = {
+        .app = "azure-client-secrets", .method = "client-secret", .credentials = creds};
+    struct cf_rotated_cred cred = {0}, during = {0};
+    struct cf_err err = {0};
+
+    cr_assert_eq(r->issue(&conn, params, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    json_decref(ctl("POST", "/_fake/graph/outage",
+                    json_pack("{s:i, s:i}", "status", 503, "retryAfter", 1)));
+    cr_assert_eq(r->issue(&conn, params, &ref, &during, &err), CF_EIO);
+    cr_assert_not_null(strstr(err.msg, "503 serviceNotAvailable"), "%s", err.msg);
+    cr_assert_eq(err.retry_after_s, 1);
+    cr_assert_null(during.secret);
+    /* each call was tried CF_AZURE_ATTEMPTS times, then given back to the engine */
+    cr_assert_eq(logged("POST", "/graph/v1.0/applications/" OBJECT_ID "/addPassword", 503), 4);
+    cr_assert_eq(r->revoke(&conn, params, &ref, cred.id, &err), CF_EIO);
+    assert_clean(&err, &cred);
+
+    json_decref(ctl("POST", "/_fake/graph/outage", json_pack("{s:i}", "status", 500)));
+    cr_assert_eq(r->revoke(&conn, params, &ref, cred.id, &err), CF_EIO);
+    cr_assert_not_null(strstr(err.msg, "500 generalException"), "%s", err.msg);
+    cr_assert_eq(err.retry_after_s, 0);
+    cr_assert_eq(secrets_held(), 1);
+    /* the secret issued before the outage still signs in: the token endpoint is not Graph */
+    cr_assert_eq(r->verify(&conn, params, &cred, &err), CF_OK, "%s", err.msg);
+
+    json_decref(ctl("POST", "/_fake/graph/outage", json_pack("{s:i}", "status", 0)));
+    cr_assert_eq(r->revoke(&conn, params, &ref, cred.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(secrets_held(), 0);
+    cr_assert_eq(logged("POST", "/graph/v1.0/applications/" OBJECT_ID "/removePassword", 204), 1);
+    cf_rotated_cred_release(&cred);
+    json_decref(params);
+    json_decref(creds);
+}
+
+/* verifyTimeoutMs is bounded well below the engine's 5 minute claim of a step. */
+Test(provider_graph, verify_bound_above_the_limit_is_refused)
+{
+    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
+    struct cf_err err = {0};
+    json_t *ok = params_new(CF_GRAPH_VERIFY_MAX_MS),
+           *too_long = params_new(CF_GRAPH_VERIFY_MAX_MS + 1);
+    cr_assert_lt(CF_GRAPH_VERIFY_MAX_MS, 5 * 60 * 1000 - 60 * 1000);
+    cr_assert_eq(r->config_check(ok, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(r->config_check(too_long, &err), CF_EVALIDATION);
+    cr_assert_str_eq(err.field, "verifyTimeoutMs");
+    cr_assert_not_null(strstr(err.msg, "\"verifyTimeoutMs\" must be an integer from 0 to 180000"),
+                       "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "claim"), "%s", err.msg);
+    json_decref(too_long);
+    json_decref(ok);
+}
+
 Test(provider_graph, plan_names_the_calls_without_secrets)
 {
     const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
@@ -365,6 +425,58 @@ Test(provider_graph, consumer_needs_the_endpoint_scope)
     cr_assert_not_null(strstr(err.msg, "vso.serviceendpoint_manage"), "%s", err.msg);
     json_decref(config);
     json_decref(ado_creds);
+}
+
+/* Roles on the service connection: a User may run its test request but not update its key; a
+ * Reader may do neither. The refusal names the role and leaves the endpoint's key alone. */
+Test(provider_graph, consumer_needs_the_administrator_role_to_push)
+{
+    seed("Application.ReadWrite.OwnedBy", true);
+    seed_endpoint("stale-key-value-0000");
+    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
+    const struct cf_consumer_ops *c = cf_consumer_find("azure-devops-service-connection");
+    json_t *graph_creds = creds_new(), *ado_creds = ado_creds_new(), *params = params_new(5000);
+    json_t *config = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "sc1");
+    struct cf_provider_conn graph = {
+        .app = "azure-client-secrets", .method = "client-secret", .credentials = graph_creds};
+    struct cf_provider_conn ado = {
+        .app = "azure-devops", .method = "client-secret", .credentials = ado_creds};
+    struct cf_rotated_cred cred = {0};
+    struct cf_err err = {0};
+
+    json_decref(ctl("POST", "/_fake/ado/endpoints/roles",
+                    json_pack("{s:s, s:s, s:s, s:s}", "org", "o1", "id", "sc1", "identity", "admin",
+                              "role", "User")));
+    cr_assert_eq(r->issue(&graph, params, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(c->push(&ado, config, &ref, &cred, &err), CF_EFORBIDDEN);
+    cr_assert_not_null(strstr(err.msg, "lacks the Administrator role on the service connection"),
+                       "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "ServiceEndpointException"), "%s", err.msg);
+    assert_clean(&err, &cred);
+    json_t *state = ctl("GET", "/_fake/ado/endpoints?org=o1&id=sc1", NULL);
+    cr_assert_eq(json_integer_value(json_object_get(state, "updates")), 0);
+    json_decref(state);
+    /* a User may run the test request (which fails on the stale key, not on the role) */
+    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_EUNAUTH);
+    cr_assert_not_null(strstr(err.msg, "AADSTS7000215"), "%s", err.msg);
+
+    json_decref(ctl("POST", "/_fake/ado/endpoints/roles",
+                    json_pack("{s:s, s:s, s:s, s:s}", "org", "o1", "id", "sc1", "identity", "admin",
+                              "role", "Reader")));
+    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_EFORBIDDEN);
+    cr_assert_not_null(strstr(err.msg, "lacks the User role"), "%s", err.msg);
+
+    json_decref(ctl("POST", "/_fake/ado/endpoints/roles",
+                    json_pack("{s:s, s:s, s:s, s:s}", "org", "o1", "id", "sc1", "identity", "admin",
+                              "role", "Administrator")));
+    cr_assert_eq(c->push(&ado, config, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_OK, "%s", err.msg);
+
+    cf_rotated_cred_release(&cred);
+    json_decref(config);
+    json_decref(params);
+    json_decref(ado_creds);
+    json_decref(graph_creds);
 }
 
 struct pipeline {
