@@ -264,6 +264,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             t = STATE["throttle"]
             if t["count"] > 0 and self.url_path.startswith(t["prefix"]):
                 t["count"] -= 1
+                if self.url_path.startswith("/graph/"):
+                    # Graph's 429: its error body with code TooManyRequests and Retry-After
+                    # (https://learn.microsoft.com/en-us/graph/throttling; the body as quoted in
+                    # https://learn.microsoft.com/en-us/answers/questions/1138873)
+                    self.graph_error(429, "TooManyRequests", "Too many requests from this application. Please "
+                                     "try again later.", {"Retry-After": str(t["retryAfter"])})
+                # Key Vault's 429 with Retry-After
+                # (https://learn.microsoft.com/en-us/azure/key-vault/general/overview-throttling); body shape as
+                # observed, no public reference for it found
                 raise Reply(429, {"error": {"code": "Throttled", "message": "Request was not processed because "
                                             "too many requests were received."}},
                             {"Retry-After": str(t["retryAfter"])})
@@ -515,7 +524,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     #   "endDateTime"}} -> 200 passwordCredential {customKeyIdentifier, displayName, endDateTime, hint, keyId,
     #   secretText, startDateTime}
     #   https://learn.microsoft.com/en-us/graph/api/application-addpassword?view=graph-rest-1.0
-    # removePassword: POST /v1.0/applications/{id}/removePassword {"keyId"} -> 204 No Content
+    # removePassword: POST /v1.0/applications/{id}/removePassword {"keyId"} -> 204 No Content (a keyId the
+    #   application does not hold: 404 Request_ResourceNotFound here; the page documents only the 204, so that
+    #   answer is shape as observed, no public reference found)
     #   https://learn.microsoft.com/en-us/graph/api/application-removepassword?view=graph-rest-1.0
     # Get application ($select): https://learn.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0
     #   (passwordCredentials never carry secretText there)

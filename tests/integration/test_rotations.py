@@ -601,7 +601,7 @@ class AzureRotation(RotationHelpers, ServerTestCase):
             receiver,
             lambda: self.control("/_fake/throttle", {"count": 100000, "retryAfter": 1, "prefix": "/graph"}),
             lambda: self.control("/_fake/throttle", {"count": 0, "retryAfter": 0, "prefix": "/graph"}),
-            "throttled", "(429 Throttled)", 1)
+            "throttled", "(429 TooManyRequests)", 1)
 
     def test_graph_outage_keeps_the_old_secret_and_alerts(self):
         receiver = self.alerts_channel()
