@@ -332,6 +332,40 @@ static json_t *ado_creds_new(void)
     return c;
 }
 
+/* What a test of the rotator with the service connection consumer holds: both connections (the
+ * Graph one as admin, the Azure DevOps one as admin too), the rotator's parameters and the
+ * consumer's config for endpoint "sc1" of project "p1". */
+struct rig {
+    const struct cf_rotator_ops *r;
+    const struct cf_consumer_ops *c;
+    json_t *graph_creds, *ado_creds, *params, *config;
+    struct cf_provider_conn graph, ado;
+};
+
+static void rig_open(struct rig *t, long verify_timeout_ms)
+{
+    t->r = cf_rotator_find("azure-client-secret");
+    t->c = cf_consumer_find("azure-devops-service-connection");
+    cr_assert_not_null(t->r);
+    cr_assert_not_null(t->c);
+    t->graph_creds = creds_new();
+    t->ado_creds = ado_creds_new();
+    t->params = params_new(verify_timeout_ms);
+    t->config = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "sc1");
+    t->graph = (struct cf_provider_conn){
+        .app = "azure-client-secrets", .method = "client-secret", .credentials = t->graph_creds};
+    t->ado = (struct cf_provider_conn){
+        .app = "azure-devops", .method = "client-secret", .credentials = t->ado_creds};
+}
+
+static void rig_close(struct rig *t)
+{
+    json_decref(t->config);
+    json_decref(t->params);
+    json_decref(t->ado_creds);
+    json_decref(t->graph_creds);
+}
+
 /* Whether a pipeline logging in through the fake service connection succeeds now. */
 static bool pipeline_ok(void)
 {
@@ -357,28 +391,21 @@ Test(provider_graph, consumer_push_verify_and_a_wrong_key)
 {
     seed("Application.ReadWrite.OwnedBy", true);
     seed_endpoint("stale-key-value-0000");
-    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
-    const struct cf_consumer_ops *c = cf_consumer_find("azure-devops-service-connection");
-    cr_assert_not_null(c);
-    cr_assert_str_eq(c->connection_app, "azure-devops");
-    json_t *graph_creds = creds_new(), *ado_creds = ado_creds_new(), *params = params_new(5000);
-    json_t *config = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "sc1");
-    struct cf_provider_conn graph = {
-        .app = "azure-client-secrets", .method = "client-secret", .credentials = graph_creds};
-    struct cf_provider_conn ado = {
-        .app = "azure-devops", .method = "client-secret", .credentials = ado_creds};
+    struct rig t;
+    rig_open(&t, 5000);
+    cr_assert_str_eq(t.c->connection_app, "azure-devops");
     struct cf_rotated_cred cred = {0};
     struct cf_err err = {0};
 
     /* the stale key fails the test connection with Entra's answer, and the pipeline too */
     cr_assert(!pipeline_ok());
-    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_EUNAUTH);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_EUNAUTH);
     cr_assert_not_null(strstr(err.msg, "AADSTS7000215"), "%s", err.msg);
     cr_assert_null(strstr(err.msg, "stale-key-value-0000"), "%s", err.msg);
 
-    cr_assert_eq(r->issue(&graph, params, &ref, &cred, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->push(&ado, config, &ref, &cred, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->issue(&t.graph, t.params, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->push(&t.ado, t.config, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_OK, "%s", err.msg);
     cr_assert(pipeline_ok());
     json_t *state = ctl("GET", "/_fake/ado/endpoints?org=o1&id=sc1", NULL);
     cr_assert_str_eq(json_string_value(json_object_get(state, "serviceprincipalid")), APP_ID);
@@ -387,25 +414,22 @@ Test(provider_graph, consumer_push_verify_and_a_wrong_key)
     cr_assert_eq(logged("PUT", "/ado/o1/_apis/serviceendpoint/endpoints/sc1", 200), 1);
 
     /* once the secret is revoked the connection fails again, with a clean message */
-    cr_assert_eq(r->revoke(&graph, params, &ref, cred.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->revoke(&t.graph, t.params, &ref, cred.id, &err), CF_OK, "%s", err.msg);
     cr_assert(!pipeline_ok());
-    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_EUNAUTH);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_EUNAUTH);
     assert_clean(&err, &cred);
 
     /* an unknown endpoint and a bad config */
     json_t *ghost = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "nope");
-    cr_assert_eq(c->push(&ado, ghost, &ref, &cred, &err), CF_ENOTFOUND);
+    cr_assert_eq(t.c->push(&t.ado, ghost, &ref, &cred, &err), CF_ENOTFOUND);
     json_decref(ghost);
     json_t *bad = json_pack("{s:s}", "project", "p1");
-    cr_assert_eq(c->config_check(bad, &err), CF_EVALIDATION);
+    cr_assert_eq(t.c->config_check(bad, &err), CF_EVALIDATION);
     cr_assert_str_eq(err.field, "endpointId");
     json_decref(bad);
 
     cf_rotated_cred_release(&cred);
-    json_decref(config);
-    json_decref(params);
-    json_decref(ado_creds);
-    json_decref(graph_creds);
+    rig_close(&t);
 }
 
 Test(provider_graph, consumer_needs_the_endpoint_scope)
@@ -433,22 +457,16 @@ Test(provider_graph, consumer_needs_the_administrator_role_to_push)
 {
     seed("Application.ReadWrite.OwnedBy", true);
     seed_endpoint("stale-key-value-0000");
-    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
-    const struct cf_consumer_ops *c = cf_consumer_find("azure-devops-service-connection");
-    json_t *graph_creds = creds_new(), *ado_creds = ado_creds_new(), *params = params_new(5000);
-    json_t *config = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "sc1");
-    struct cf_provider_conn graph = {
-        .app = "azure-client-secrets", .method = "client-secret", .credentials = graph_creds};
-    struct cf_provider_conn ado = {
-        .app = "azure-devops", .method = "client-secret", .credentials = ado_creds};
+    struct rig t;
+    rig_open(&t, 5000);
     struct cf_rotated_cred cred = {0};
     struct cf_err err = {0};
 
     json_decref(ctl("POST", "/_fake/ado/endpoints/roles",
                     json_pack("{s:s, s:s, s:s, s:s}", "org", "o1", "id", "sc1", "identity", "admin",
                               "role", "User")));
-    cr_assert_eq(r->issue(&graph, params, &ref, &cred, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->push(&ado, config, &ref, &cred, &err), CF_EFORBIDDEN);
+    cr_assert_eq(t.r->issue(&t.graph, t.params, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->push(&t.ado, t.config, &ref, &cred, &err), CF_EFORBIDDEN);
     cr_assert_not_null(strstr(err.msg, "lacks the Administrator role on the service connection"),
                        "%s", err.msg);
     cr_assert_not_null(strstr(err.msg, "ServiceEndpointException"), "%s", err.msg);
@@ -457,26 +475,23 @@ Test(provider_graph, consumer_needs_the_administrator_role_to_push)
     cr_assert_eq(json_integer_value(json_object_get(state, "updates")), 0);
     json_decref(state);
     /* a User may run the test request (which fails on the stale key, not on the role) */
-    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_EUNAUTH);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_EUNAUTH);
     cr_assert_not_null(strstr(err.msg, "AADSTS7000215"), "%s", err.msg);
 
     json_decref(ctl("POST", "/_fake/ado/endpoints/roles",
                     json_pack("{s:s, s:s, s:s, s:s}", "org", "o1", "id", "sc1", "identity", "admin",
                               "role", "Reader")));
-    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_EFORBIDDEN);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_EFORBIDDEN);
     cr_assert_not_null(strstr(err.msg, "lacks the User role"), "%s", err.msg);
 
     json_decref(ctl("POST", "/_fake/ado/endpoints/roles",
                     json_pack("{s:s, s:s, s:s, s:s}", "org", "o1", "id", "sc1", "identity", "admin",
                               "role", "Administrator")));
-    cr_assert_eq(c->push(&ado, config, &ref, &cred, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->push(&t.ado, t.config, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_OK, "%s", err.msg);
 
     cf_rotated_cred_release(&cred);
-    json_decref(config);
-    json_decref(params);
-    json_decref(ado_creds);
-    json_decref(graph_creds);
+    rig_close(&t);
 }
 
 struct pipeline {
@@ -518,14 +533,8 @@ static void *pipeline_loop(void *arg)
 Test(provider_graph, a_pipeline_never_fails_across_a_rotation)
 {
     seed("Application.ReadWrite.OwnedBy", true);
-    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
-    const struct cf_consumer_ops *c = cf_consumer_find("azure-devops-service-connection");
-    json_t *graph_creds = creds_new(), *ado_creds = ado_creds_new(), *params = params_new(10000);
-    json_t *config = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "sc1");
-    struct cf_provider_conn graph = {
-        .app = "azure-client-secrets", .method = "client-secret", .credentials = graph_creds};
-    struct cf_provider_conn ado = {
-        .app = "azure-devops", .method = "client-secret", .credentials = ado_creds};
+    struct rig t;
+    rig_open(&t, 10000);
     struct cf_rotated_cred old = {0}, next = {0};
     struct cf_rotation_ref ref2 = ref;
     struct cf_err err = {0};
@@ -533,7 +542,7 @@ Test(provider_graph, a_pipeline_never_fails_across_a_rotation)
     pthread_t loop;
 
     /* generation 1 in place before the pipeline starts */
-    cr_assert_eq(r->issue(&graph, params, &ref, &old, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->issue(&t.graph, t.params, &ref, &old, &err), CF_OK, "%s", err.msg);
     seed_endpoint(old.secret);
     json_decref(ctl("POST", "/_fake/entra/propagation", json_pack("{s:f}", "seconds", 1.0)));
     cr_assert_eq(pthread_create(&loop, NULL, pipeline_loop, &p), 0);
@@ -541,12 +550,12 @@ Test(provider_graph, a_pipeline_never_fails_across_a_rotation)
     /* issue, verify (waits out the propagation), push, verify the consumer, revoke the old */
     ref2.generation = ref.generation + 1;
     ref2.current = old.id;
-    cr_assert_eq(r->issue(&graph, params, &ref2, &next, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(r->verify(&graph, params, &next, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->push(&ado, config, &ref2, &next, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->issue(&t.graph, t.params, &ref2, &next, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->verify(&t.graph, t.params, &next, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->push(&t.ado, t.config, &ref2, &next, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_OK, "%s", err.msg);
     usleep(300 * 1000);
-    cr_assert_eq(r->revoke(&graph, params, &ref, old.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->revoke(&t.graph, t.params, &ref, old.id, &err), CF_OK, "%s", err.msg);
     usleep(300 * 1000);
 
     pthread_mutex_lock(&p.lock);
@@ -558,12 +567,9 @@ Test(provider_graph, a_pipeline_never_fails_across_a_rotation)
     cr_assert_eq(p.failures, 0);
     /* the old secret is refused now */
     json_t *p0 = params_new(0);
-    cr_assert_eq(r->verify(&graph, p0, &old, &err), CF_EUNAUTH);
+    cr_assert_eq(t.r->verify(&t.graph, p0, &old, &err), CF_EUNAUTH);
     json_decref(p0);
     cf_rotated_cred_release(&next);
     cf_rotated_cred_release(&old);
-    json_decref(config);
-    json_decref(params);
-    json_decref(ado_creds);
-    json_decref(graph_creds);
+    rig_close(&t);
 }
