@@ -531,7 +531,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # Get application ($select): https://learn.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0
     #   (passwordCredentials never carry secretText there)
     # Permissions: Application.ReadWrite.OwnedBy (the caller must own the application) or
-    #   Application.ReadWrite.All; reading also Application.Read.All.
+    #   Application.ReadWrite.All / Directory.ReadWrite.All; reading also Application.Read.All / Directory.Read.All.
+    # Get servicePrincipal by appId: GET /v1.0/servicePrincipals(appId='{appId}'), least privilege
+    #   Application.Read.All (also OwnedBy, ReadWrite.All, Directory.*):
+    #   https://learn.microsoft.com/en-us/graph/api/serviceprincipal-get?view=graph-rest-1.0
+    GRAPH_WRITE_ALL = {"Application.ReadWrite.All", "Directory.ReadWrite.All"}
+    GRAPH_READ_ALL = {"Application.Read.All", "Directory.Read.All"} | GRAPH_WRITE_ALL
     # Errors {"error": {"code", "message", "innerError": {"date", "request-id", "client-request-id"}}}:
     #   https://learn.microsoft.com/en-us/graph/errors ; throttling 429 + Retry-After:
     #   https://learn.microsoft.com/en-us/graph/throttling
@@ -566,6 +571,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             roles = set(caller.get("graphRoles", []))
             m = re.fullmatch(r"/graph/v1\.0/servicePrincipals\(appId='([^']+)'\)", self.url_path)
             if m and self.command == "GET":
+                if not roles & (self.GRAPH_READ_ALL | {"Application.ReadWrite.OwnedBy"}):
+                    self.graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
+                                     "operation.")
                 if m.group(1) not in STATE["tenants"].get(t["tenant"], {}):
                     self.graph_error(404, "Request_ResourceNotFound", "Resource '%s' does not exist or one of "
                                      "its queried reference-property objects are not present." % m.group(1))
@@ -582,9 +590,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.graph_error(404, "Request_ResourceNotFound", "Resource '%s' does not exist or one of its "
                                  "queried reference-property objects are not present." % object_id)
             owner = t["clientId"] in a["owners"]
-            may_write = "Application.ReadWrite.All" in roles or (
-                "Application.ReadWrite.OwnedBy" in roles and owner)
-            may_read = may_write or "Application.Read.All" in roles
+            may_write = bool(roles & self.GRAPH_WRITE_ALL) or ("Application.ReadWrite.OwnedBy" in roles and owner)
+            may_read = may_write or bool(roles & self.GRAPH_READ_ALL)
             if not (may_write if action else may_read):
                 self.graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
                                  "operation.")

@@ -202,6 +202,13 @@ Test(provider_graph, forbidden_without_ownership_or_role)
     cr_assert_eq(cf_provider_check(&conn, &report, &err), CF_OK, "%s", err.msg);
     cr_assert(json_is_true(json_object_get(report, "ok")));
     json_decref(report);
+    /* without any Graph application permission even that read is refused */
+    json_decref(ctl("POST", "/_fake/graph/roles",
+                    json_pack("{s:s, s:s, s:[]}", "tenant", "t1", "clientId", "admin", "roles")));
+    report = NULL;
+    cr_assert_eq(cf_provider_check(&conn, &report, &err), CF_EFORBIDDEN);
+    cr_assert_not_null(strstr(err.msg, "Authorization_RequestDenied"), "%s", err.msg);
+    cr_assert_null(report);
     json_decref(params);
     json_decref(creds);
 }
