@@ -377,22 +377,31 @@ static enum cf_rc acs_verify(const struct cf_provider_conn *conn, const json_t *
     struct cf_provider_conn self = {
         .app = "azure-client-secrets", .method = "client-secret", .credentials = creds};
     /* a secret addPassword just made is refused (AADSTS7000215) until it has propagated through
-     * Entra ID: a refusal is retried until the bound, anything else ends the wait */
+     * Entra ID: that refusal is retried until the bound; anything else (an unknown tenant or
+     * application, an expired secret, an outage) ends the wait at once */
     int64_t deadline = cf_mono_us() / 1000 + bound;
+    long aadsts = 0;
     for (;;) {
-        rc = cf_entra_token(&self, CF_GRAPH_SCOPE, &token, NULL, err);
+        rc = cf_entra_token_code(&self, CF_GRAPH_SCOPE, &token, &aadsts, err);
         cf_entra_token_free(token);
         token = NULL;
-        if (rc == CF_OK || rc != CF_EUNAUTH || cf_mono_us() / 1000 + wait_ms > deadline)
+        if (rc != CF_EUNAUTH || aadsts != CF_ENTRA_AADSTS_INVALID_SECRET ||
+            cf_mono_us() / 1000 + wait_ms > deadline)
             break;
         cf_azure_sleep_ms(wait_ms);
         wait_ms = wait_ms * 2 > VERIFY_MAX_WAIT_MS ? VERIFY_MAX_WAIT_MS : wait_ms * 2;
     }
     if (rc != CF_OK) {
         char cause[sizeof(err->msg)];
+        int retry_after_s = err->retry_after_s;
         snprintf(cause, sizeof(cause), "%s", err->msg);
-        cf_err_set(err, rc, "the new client secret \"%.40s\" was refused for %lld ms: %s", cred->id,
-                   (long long)bound, cause);
+        if (aadsts == CF_ENTRA_AADSTS_INVALID_SECRET)
+            cf_err_set(err, rc, "the new client secret \"%.40s\" was refused for %lld ms: %s",
+                       cred->id, (long long)bound, cause);
+        else
+            cf_err_set(err, rc, "the new client secret \"%.40s\" could not be tested: %s", cred->id,
+                       cause);
+        err->retry_after_s = retry_after_s;
     }
     const char *secret = json_string_value(json_object_get(creds, "clientSecret"));
     if (secret)

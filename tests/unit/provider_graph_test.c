@@ -176,6 +176,17 @@ Test(provider_graph, verify_waits_for_propagation_within_its_bound)
     int before = logged("POST", "/entra/t1/oauth2/v2.0/token", 401);
     cr_assert_eq(r->verify(&conn, params, &cred, &err), CF_OK, "%s", err.msg);
     cr_assert_gt(logged("POST", "/entra/t1/oauth2/v2.0/token", 401), before);
+    /* a refusal that waiting cannot cure (an unknown tenant, AADSTS90002) ends the wait at once */
+    json_t *wrong_tenant = params_new(10000);
+    json_object_set_new(wrong_tenant, "tenantId", json_string("t-unknown"));
+    int64_t started = cf_mono_us();
+    cr_assert_eq(r->verify(&conn, wrong_tenant, &cred, &err), CF_EUNAUTH);
+    cr_assert_lt(cf_mono_us() - started, 3 * 1000 * 1000);
+    cr_assert_eq(logged("POST", "/entra/t-unknown/oauth2/v2.0/token", 400), 1);
+    cr_assert_not_null(strstr(err.msg, "could not be tested"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "AADSTS90002"), "%s", err.msg);
+    assert_clean(&err, &cred);
+    json_decref(wrong_tenant);
     cf_rotated_cred_release(&cred);
     json_decref(short_params);
     json_decref(params);
