@@ -567,9 +567,11 @@ static enum cf_rc sc_push(const struct cf_provider_conn *conn, const json_t *con
     rc = ado_call(&s, "GET", url, NULL, &status, &endpoint, err);
     if (rc != CF_OK)
         goto out;
-    /* a missing endpoint answers 200 with an empty body */
+    /* a missing endpoint, or one the identity has no role on, answers 200 with an empty body */
     if (status == 200 && !json_is_object(endpoint)) {
-        rc = cf_err_set(err, CF_ENOTFOUND, "the service connection \"%.64s\" does not exist",
+        rc = cf_err_set(err, CF_ENOTFOUND,
+                        "the service connection \"%.64s\" does not exist (or the identity has "
+                        "no role on it)",
                         json_string_value(json_object_get(config, "endpointId")));
         goto out;
     }

@@ -501,6 +501,12 @@ Test(provider_graph, consumer_needs_the_administrator_role_to_push)
                               "role", "Reader")));
     cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_EFORBIDDEN);
     cr_assert_not_null(strstr(err.msg, "lacks the User role"), "%s", err.msg);
+    /* without any role the service connection is not visible at all */
+    json_decref(ctl(
+        "POST", "/_fake/ado/endpoints/roles",
+        json_pack("{s:s, s:s, s:s, s:n}", "org", "o1", "id", "sc1", "identity", "admin", "role")));
+    cr_assert_eq(t.c->push(&t.ado, t.config, &ref, &cred, &err), CF_ENOTFOUND);
+    cr_assert_not_null(strstr(err.msg, "does not exist"), "%s", err.msg);
 
     json_decref(ctl("POST", "/_fake/ado/endpoints/roles",
                     json_pack("{s:s, s:s, s:s, s:s}", "org", "o1", "id", "sc1", "identity", "admin",
