@@ -136,6 +136,11 @@ static enum cf_rc read_spec(json_t *body, bool create, struct cf_rotation_spec *
     spec->parameters = json_object_get(body, "parameters");
     spec->secrets_mapping = json_object_get(body, "secretsMapping");
     spec->consumers = json_object_get(body, "consumers");
+    if (rc == CF_OK && create && !json_is_null(json_object_get(body, "currentCredentialId")))
+        rc = cf_json_string(body, "currentCredentialId", false, &spec->current_credential_id, err);
+    else if (rc == CF_OK && !create && json_object_get(body, "currentCredentialId"))
+        rc = cf_err_field(err, CF_EVALIDATION, "currentCredentialId",
+                          "currentCredentialId can only be given when the rotation is created");
     return rc;
 }
 

@@ -71,13 +71,17 @@ static const char create_usage[] =
     "usage: coffer rotations create TYPE --projectId ID --name NAME [--env SLUG] [--path PATH]\n"
     "           [--connectionId ID] --parameters JSON --mapping JSON [--consumers JSON]\n"
     "           [--interval DAYS] [--days-before-expiry N] [--rotate-at HH:MM]\n"
-    "           [--grace SECONDS] [--lifetime SECONDS] [--auto-rotate=false] [options]\n"
+    "           [--grace SECONDS] [--lifetime SECONDS] [--auto-rotate=false] [--adopt ID]\n"
+    "           [options]\n"
     "\n"
     "Creates a rotation of TYPE (azure-client-secret, postgres-credentials) whose current\n"
     "value lives in the secrets of folder PATH of environment SLUG named by --mapping\n"
     "(output name -> secret key). With auto-rotation on, the first credential is issued at\n"
     "once; then it rotates every DAYS days at HH:MM UTC, or N days before the credential\n"
-    "expires, whichever comes first.\n"
+    "expires, whichever comes first. With --adopt, the credential in use today (an Entra\n"
+    "client secret's keyId, or the PostgreSQL role whose password is in use) becomes the\n"
+    "current one: nothing is issued until the schedule says so, and the first rotation\n"
+    "retires it after the grace period.\n"
     "\n"
     "options:\n" CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP
     "  --path PATH          the folder of the mapped secrets (default /)\n"
@@ -92,7 +96,9 @@ static const char create_usage[] =
     "  --rotate-at HH:MM    the time of day (UTC) of an interval rotation (default 00:00)\n"
     "  --grace SECONDS      how long the previous credential stays valid (default 3600)\n"
     "  --lifetime SECONDS   the lifetime asked for each new credential\n"
-    "  --auto-rotate=false  rotate only when run (coffer rotations run)\n" CF_CLI_COMMON_HELP;
+    "  --auto-rotate=false  rotate only when run (coffer rotations run)\n"
+    "  --adopt ID           adopt the credential in use now "
+    "(currentCredentialId)\n" CF_CLI_COMMON_HELP;
 
 /* Parses text as a JSON value of the wanted kind (an object unless array) into *out. */
 static int json_arg(struct cf_cli *cli, const char *option, const char *text, bool array,
@@ -114,7 +120,7 @@ static int cmd_create(int argc, char **argv)
 {
     const char *name = NULL, *description = NULL, *connection = NULL, *params_text = NULL;
     const char *mapping_text = NULL, *consumers_text = NULL, *interval = NULL, *before = NULL;
-    const char *rotate_at = NULL, *grace = NULL, *lifetime = NULL;
+    const char *rotate_at = NULL, *grace = NULL, *lifetime = NULL, *adopt = NULL;
     bool auto_rotate = true;
     const struct cf_opt opts[] = {
         {"name", CF_OPT_STRING, &name},
@@ -129,6 +135,7 @@ static int cmd_create(int argc, char **argv)
         {"grace", CF_OPT_STRING, &grace},
         {"lifetime", CF_OPT_STRING, &lifetime},
         {"auto-rotate", CF_OPT_BOOL, &auto_rotate},
+        {"adopt", CF_OPT_STRING, &adopt},
     };
     const struct cf_cli_spec spec = {
         create_usage, CF_CLI_PROJECT | CF_CLI_ENV | CF_CLI_PATH, 1, 1, opts, CF_ARRAY_SIZE(opts)};
@@ -164,6 +171,8 @@ static int cmd_create(int argc, char **argv)
         json_object_set_new(body, "description", json_string(description));
     if (connection)
         json_object_set_new(body, "connectionId", json_string(connection));
+    if (adopt)
+        json_object_set_new(body, "currentCredentialId", json_string(adopt));
     const struct {
         const char *option, *field, *text;
     } numbers[] = {{"interval", "rotationInterval", interval},
@@ -376,9 +385,11 @@ static const char plan_usage[] =
     "usage: coffer rotations plan --projectId ID [options]\n"
     "\n"
     "Shows every credential with an end date the caller may see (secrets with expiresAt,\n"
-    "client secrets of identities, app connections' credentials where known), whether a\n"
-    "rotation of the project covers it and when that next runs, and flags each one that\n"
-    "expires before its next rotation (exit 1 when any is flagged).\n"
+    "client secrets of identities, and the credentials of the app connections the project's\n"
+    "rotations use, where their end date is known), whether a rotation of the project covers\n"
+    "it and when that next runs, and flags each one that expires before its next rotation\n"
+    "(exit 1 when any is flagged). A connection is covered by a rotation that pushes to it\n"
+    "(an app-connection consumer).\n"
     "\n"
     "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP;
 
@@ -392,12 +403,51 @@ static int64_t time_ms(json_t *obj, const char *name)
     return ms;
 }
 
-/* The rotation of rotations that keeps item's value (a secret in its folder and mapping), or
- * NULL. */
+/* The rotation of rotations that gives connection id each new credential (an app-connection
+ * consumer), or NULL. */
+static json_t *covering_connection(json_t *rotations, const char *id)
+{
+    size_t i, j;
+    json_t *r, *c;
+    json_array_foreach(rotations, i, r)
+    {
+        json_array_foreach(json_object_get(r, "consumers"), j, c)
+        {
+            if (strcmp(cf_cli_str(c, "type"), "app-connection") == 0 &&
+                strcmp(cf_cli_str(c, "connectionId"), id) == 0)
+                return r;
+        }
+    }
+    return NULL;
+}
+
+/* True when a rotation of rotations authenticates with connection id or pushes through it. */
+static bool used_by(json_t *rotations, const char *id)
+{
+    size_t i, j;
+    json_t *r, *c;
+    json_array_foreach(rotations, i, r)
+    {
+        if (strcmp(cf_cli_str(r, "connectionId"), id) == 0)
+            return true;
+        json_array_foreach(json_object_get(r, "consumers"), j, c)
+        {
+            if (strcmp(cf_cli_str(c, "connectionId"), id) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* The rotation of rotations that keeps item's value (a secret in its folder and mapping, or a
+ * connection it pushes to), or NULL. */
 static json_t *covering(json_t *rotations, json_t *item)
 {
     size_t i;
     json_t *r;
+    json_t *connection = json_object_get(item, "appConnection");
+    if (connection)
+        return covering_connection(rotations, cf_cli_str(connection, "id"));
     if (strcmp(cf_cli_str(item, "kind"), "secret") != 0)
         return NULL;
     json_array_foreach(rotations, i, r)
@@ -439,7 +489,7 @@ static int cmd_plan(int argc, char **argv)
     static const char *const plan_headers[] = {"CREDENTIAL", "EXPIRES", "ROTATION", "NEXT ROTATION",
                                                "FLAG"};
     struct cf_cli cli;
-    json_t *expiring = NULL, *rotations = NULL, *out = NULL;
+    json_t *expiring = NULL, *connections = NULL, *rotations = NULL, *out = NULL;
     int status;
     size_t flagged = 0;
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
@@ -448,16 +498,27 @@ static int cmd_plan(int argc, char **argv)
                                         {"within", "3650d"},
                                         {"include", "secrets,clientSecrets,connections"},
                                         {NULL, NULL}};
+    /* connections are organisation-wide: listed without a project (the admin's; none for others) */
+    const struct cf_query_param cq[] = {
+        {"within", "3650d"}, {"include", "connections"}, {NULL, NULL}};
     const struct cf_query_param rq[] = {{"projectId", cli.project_id}, {NULL, NULL}};
     status = cf_cli_request(&cli, "GET", "/v1/expiring", eq, NULL, &expiring);
+    if (status == CF_EXIT_OK)
+        status = cf_cli_request(&cli, "GET", "/v1/expiring", cq, NULL, &connections);
     if (status == CF_EXIT_OK)
         status = cf_cli_request(&cli, "GET", PREFIX, rq, NULL, &rotations);
     if (status != CF_EXIT_OK)
         goto out;
     json_t *list = json_object_get(rotations, "secretRotations");
-    out = json_array();
     size_t i;
     json_t *item;
+    json_array_foreach(json_object_get(connections, "items"), i, item)
+    {
+        const char *id = cf_cli_str(json_object_get(item, "appConnection"), "id");
+        if (used_by(list, id))
+            json_array_append(json_object_get(expiring, "items"), item);
+    }
+    out = json_array();
     json_array_foreach(json_object_get(expiring, "items"), i, item)
     {
         char name[1400];
@@ -501,6 +562,7 @@ static int cmd_plan(int argc, char **argv)
 out:
     json_decref(out);
     json_decref(expiring);
+    json_decref(connections);
     json_decref(rotations);
     cf_cli_end(&cli);
     return status;

@@ -853,3 +853,67 @@ enum cf_rc cf_connections_check(struct cf_core *core, const struct cf_principal 
     }
     return rc;
 }
+
+bool cf_connection_secret_field(const char *app, const char *method, const char *field)
+{
+    const struct method *m = app && method ? find_method(app, method) : NULL;
+    for (size_t i = 0; m && field && i < FIELDS_MAX && m->fields[i].name; i++)
+        if (strcmp(m->fields[i].name, field) == 0)
+            return m->fields[i].kind == FIELD_SECRET || m->fields[i].kind == FIELD_PASSWORD;
+    return false;
+}
+
+/* True when app's method has a field named field. */
+static bool has_field(const struct method *m, const char *field)
+{
+    for (size_t i = 0; i < FIELDS_MAX && m->fields[i].name; i++)
+        if (strcmp(m->fields[i].name, field) == 0)
+            return true;
+    return false;
+}
+
+enum cf_rc cf_connection_replace_fields(struct cf_core *core, const struct cf_principal *who,
+                                        const char *id, const json_t *values, const char *required,
+                                        int64_t expires_at, struct cf_connection *out,
+                                        struct cf_err *err)
+{
+    struct cf_conn_opened opened = {0};
+    json_t *credentials = NULL;
+    const struct method *m = NULL;
+    memset(out, 0, sizeof(*out));
+    enum cf_rc rc = cf_authz_admin(who, WHAT, err);
+    if (rc == CF_OK)
+        rc = get_of_app(core, NULL, id, out, err);
+    if (rc == CF_OK)
+        rc = find_checked(out->app, out->method, &m, err);
+    if (rc == CF_OK && !has_field(m, required))
+        rc = cf_err_field(err, CF_EVALIDATION, "connectionId",
+                          "connection '%s' (%s %s) has no field '%s' to take the new credential",
+                          out->name, out->app, out->method, required);
+    if (rc == CF_OK)
+        rc = open_credentials(core, out, &opened, err);
+    if (rc == CF_OK && !(credentials = json_deep_copy(opened.credentials)))
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    const char *field;
+    json_t *value;
+    json_object_foreach((json_t *)values, field, value)
+    {
+        if (rc == CF_OK && json_is_string(value) && has_field(m, field) &&
+            json_object_set(credentials, field, value) != 0)
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
+    cf_connection_close(&opened);
+    if (rc == CF_OK) {
+        struct cf_connection_update change = {.credentials = credentials,
+                                              .expires_at = expires_at > 0 ? expires_at : -1};
+        struct cf_connection was = *out;
+        rc = cf_connections_update(core, who, was.app, id, &change, out, err);
+    }
+    if (credentials) {
+        /* the values set above belong to the caller: only the copies made here are wiped */
+        json_object_foreach((json_t *)values, field, value) json_object_del(credentials, field);
+        wipe_json(credentials);
+        json_decref(credentials);
+    }
+    return rc;
+}

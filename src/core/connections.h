@@ -109,6 +109,20 @@ enum cf_rc cf_connections_update(struct cf_core *core, const struct cf_principal
                                  const struct cf_connection_update *change,
                                  struct cf_connection *out, struct cf_err *err);
 
+/* True when the credentials of app's method have a field named field that holds a secret (a
+ * token, client secret or password). */
+bool cf_connection_secret_field(const char *app, const char *method, const char *field);
+
+/* Replaces, in the credentials of connection id, the value of each field of values (an object of
+ * strings, borrowed) that the connection's method has, and sets its expiry to expires_at (0:
+ * keep): a rotation giving a connection the credential it renewed. At least the field required
+ * must be one of the method's (CF_EVALIDATION naming it otherwise). Otherwise as
+ * cf_connections_update (admin only, audited by the caller); the plaintext copies are wiped. */
+enum cf_rc cf_connection_replace_fields(struct cf_core *core, const struct cf_principal *who,
+                                        const char *id, const json_t *values, const char *required,
+                                        int64_t expires_at, struct cf_connection *out,
+                                        struct cf_err *err);
+
 /* Deletes the connection; *out (may be NULL) is what it was. Admin only. */
 enum cf_rc cf_connections_delete(struct cf_core *core, const struct cf_principal *who,
                                  const char *app, const char *id, struct cf_connection *out,

@@ -203,8 +203,38 @@ static enum cf_rc mapping_check(const struct cf_rotator_ops *ops, const json_t *
     return CF_OK;
 }
 
+/* The consumer that is one of Coffer's own app connections: the rotated credential replaces the
+ * connection's fields of the same names as the rotator's outputs (clientSecret; username and
+ * password), and the connection's check proves it. Built into the engine, since it writes to the
+ * store rather than to another system. */
+#define APP_CONNECTION "app-connection"
+
+static enum cf_rc app_connection_check(struct cf_core *core, const struct cf_principal *who,
+                                       const struct cf_rotator_ops *rotator, const char *field,
+                                       const char *id, struct cf_err *err)
+{
+    struct cf_connection conn;
+    if (who->kind != CF_PRINCIPAL_ADMIN)
+        return cf_err_set(err, CF_EFORBIDDEN,
+                          "only the admin may create or change a rotation that uses an app "
+                          "connection: connections are organisation-wide");
+    if (!id || !cf_uuid_valid(id))
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: a connection's UUID is required",
+                            field);
+    enum cf_rc rc = cf_connection_lookup(core, id, &conn, err);
+    if (rc == CF_ENOTFOUND)
+        return cf_err_field(err, CF_EVALIDATION, field, "%s: App connection with ID '%s' not found",
+                            field, id);
+    if (rc == CF_OK && !cf_connection_secret_field(conn.app, conn.method, rotator->secret_output))
+        rc = cf_err_field(err, CF_EVALIDATION, field,
+                          "%s: connection '%s' (%s %s) has no '%s' for the rotated credential",
+                          field, conn.name, conn.app, conn.method, rotator->secret_output);
+    return rc;
+}
+
 static enum cf_rc consumers_check(struct cf_core *core, const struct cf_principal *who,
-                                  const json_t *consumers, struct cf_err *err)
+                                  const struct cf_rotator_ops *rotator, const json_t *consumers,
+                                  struct cf_err *err)
 {
     size_t i;
     json_t *c;
@@ -215,17 +245,28 @@ static enum cf_rc consumers_check(struct cf_core *core, const struct cf_principa
         const char *type = json_string_value(json_object_get(c, "type"));
         const json_t *config = json_object_get(c, "config");
         const struct cf_consumer_ops *ops = type ? consumer_of(core, type) : NULL;
+        char field[48];
         if (!json_is_object(c) || !type)
             return cf_err_field(err, CF_EVALIDATION, "consumers",
                                 "consumers[%zu]: an object with a \"type\" is required", i);
+        snprintf(field, sizeof(field), "consumers[%zu].connectionId", i);
+        if (strcmp(type, APP_CONNECTION) == 0) {
+            enum cf_rc rc =
+                app_connection_check(core, who, rotator, field,
+                                     json_string_value(json_object_get(c, "connectionId")), err);
+            if (rc != CF_OK)
+                return rc;
+            if (config && !json_is_object(config))
+                return cf_err_field(err, CF_EVALIDATION, "consumers",
+                                    "consumers[%zu]: \"config\" must be an object", i);
+            continue;
+        }
         if (!ops)
             return cf_err_field(err, CF_EVALIDATION, "consumers",
                                 "consumers[%zu]: unknown consumer type '%.40s'", i, type);
         if (!json_is_object(config))
             return cf_err_field(err, CF_EVALIDATION, "consumers",
                                 "consumers[%zu]: \"config\" must be an object", i);
-        char field[48];
-        snprintf(field, sizeof(field), "consumers[%zu].connectionId", i);
         enum cf_rc rc = connection_check(core, who, field,
                                          json_string_value(json_object_get(c, "connectionId")),
                                          ops->connection_app, err);
@@ -269,7 +310,7 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_principal *wh
                            sizeof(r->secrets_mapping), err);
     }
     if (rc == CF_OK && spec->consumers) {
-        rc = consumers_check(core, who, spec->consumers, err);
+        rc = consumers_check(core, who, ops, spec->consumers, err);
         if (rc == CF_OK)
             rc = json_text(spec->consumers, "consumers", r->consumers, sizeof(r->consumers), err);
     }
@@ -303,6 +344,40 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_principal *wh
     if (spec->auto_rotate >= 0)
         r->auto_rotate = spec->auto_rotate != 0;
     return CF_OK;
+}
+
+/* Adopts spec's current credential into r: the rotator finds it at the provider (through the
+ * rotation's connection) and tells its end date. */
+static enum cf_rc adopt(struct cf_core *core, const struct cf_rotator_ops *ops,
+                        const struct cf_rotation_spec *spec, struct cf_rotation *r,
+                        struct cf_err *err)
+{
+    const char *id = spec->current_credential_id;
+    struct cf_conn_opened opened = {0};
+    int64_t expires_at = 0;
+    enum cf_rc rc = CF_OK;
+    if (!ops->adopt)
+        return cf_err_field(err, CF_EVALIDATION, "currentCredentialId",
+                            "currentCredentialId: a rotation of type '%s' cannot adopt a "
+                            "credential",
+                            ops->type);
+    if (!id[0] || strlen(id) >= sizeof(r->current_cred_id))
+        return cf_err_field(err, CF_EVALIDATION, "currentCredentialId",
+                            "currentCredentialId must be 1 to %zu characters",
+                            sizeof(r->current_cred_id) - 1);
+    if (ops->connection_app)
+        rc = cf_connection_open(core, r->connection_id, &opened, err);
+    if (rc == CF_OK)
+        rc = ops->adopt(ops->connection_app ? &opened.conn : NULL, spec->parameters, id,
+                        &expires_at, err);
+    cf_connection_close(&opened);
+    if (rc == CF_ENOTFOUND) /* a reference in the request that does not resolve */
+        rc = err->rc = CF_EVALIDATION;
+    if (rc == CF_OK) {
+        cf_strlcpy(r->current_cred_id, id, sizeof(r->current_cred_id));
+        r->current_expires_at = expires_at;
+    }
+    return rc;
 }
 
 static void wake(struct cf_core *core)
@@ -368,8 +443,14 @@ enum cf_rc cf_rotations_create(struct cf_core *core, const struct cf_principal *
     r->auto_rotate = true;
     r->created_at = r->updated_at = cf_now_ms();
     rc = apply_spec(core, who, spec, ops, r, err);
-    /* The first credential is issued at once: until then the mapped secrets hold none. */
-    r->next_rotation_at = r->auto_rotate ? r->created_at : 0;
+    if (rc == CF_OK && spec->current_credential_id)
+        rc = adopt(core, ops, spec, r, err);
+    /* The first credential is issued at once (until then the mapped secrets hold none), unless
+     * one in use was adopted: that one is rotated on the schedule, as any current credential. */
+    if (r->current_cred_id[0])
+        r->next_rotation_at = r->auto_rotate ? cf_rotation_next_at(r) : 0;
+    else
+        r->next_rotation_at = r->auto_rotate ? r->created_at : 0;
     if (rc == CF_OK)
         rc = cf_store_rotation_create(core->store, r, err);
     if (rc == CF_OK)
@@ -850,6 +931,73 @@ static enum cf_rc step_verify(struct run *r, struct cf_err *err)
     return rc;
 }
 
+/* Gives connection id the credential (every output the connection has a field for) and checks
+ * that the connection works with it. */
+static enum cf_rc push_app_connection(struct run *r, const char *id, struct cf_err *err)
+{
+    struct cf_connection conn;
+    json_t *report = NULL;
+    enum cf_rc rc =
+        cf_connection_replace_fields(r->core, &engine, id, r->cred.outputs, r->ops->secret_output,
+                                     r->cred.expires_at, &conn, err);
+    if (rc == CF_OK)
+        crash_point("push");
+    if (rc == CF_OK)
+        rc = cf_connections_check(r->core, &engine, NULL, id, &report, &conn, err);
+    json_decref(report);
+    return rc;
+}
+
+/* The dry run's lines for an app-connection consumer. */
+static void plan_app_connection(struct cf_core *core, const char *id,
+                                const struct cf_rotator_ops *rotator,
+                                void (*fn)(void *ctx, const char *step, const char *method,
+                                           const char *target, const char *purpose),
+                                void *ctx)
+{
+    struct cf_connection conn;
+    struct cf_err ignored;
+    char target[CF_NAME_MAX + 32], purpose[160];
+    if (!id || cf_connection_lookup(core, id, &conn, &ignored) != CF_OK)
+        return;
+    snprintf(target, sizeof(target), "app connection %s", conn.name);
+    snprintf(purpose, sizeof(purpose), "replace its %s (and same-named fields) with the new value",
+             rotator->secret_output);
+    fn(ctx, "push", "WRITE", target, purpose);
+    fn(ctx, "push", "CHECK", target, "the connection's check with the new credential");
+}
+
+/* Gives consumer c (an element of the rotation's consumers) the credential and verifies it. */
+static enum cf_rc push_one(struct run *r, const json_t *c, const struct cf_rotation_ref *ref,
+                           struct cf_err *err)
+{
+    const char *type = json_string_value(json_object_get(c, "type"));
+    const char *connection_id = json_string_value(json_object_get(c, "connectionId"));
+    const struct cf_consumer_ops *ops = type ? consumer_of(r->core, type) : NULL;
+    const json_t *config = json_object_get(c, "config");
+    struct cf_conn_opened opened = {0};
+    const struct cf_provider_conn *conn = NULL;
+    bool app_connection = type && strcmp(type, APP_CONNECTION) == 0;
+    if (!ops && !app_connection) {
+        r->cause = "consumer";
+        return cf_err_set(err, CF_EINTERNAL, "consumer type '%.40s' is not built in",
+                          type ? type : "");
+    }
+    enum cf_rc rc = attempt(r, err);
+    if (rc == CF_OK && app_connection)
+        return push_app_connection(r, connection_id, err);
+    if (rc == CF_OK)
+        rc = open_conn(r, connection_id, ops->connection_app, &opened, &conn, err);
+    if (rc == CF_OK)
+        rc = ops->push(conn, config, ref, &r->cred, err);
+    if (rc == CF_OK)
+        crash_point("push");
+    if (rc == CF_OK)
+        rc = ops->verify(conn, config, ref, &r->cred, err);
+    cf_connection_close(&opened);
+    return rc;
+}
+
 static enum cf_rc step_push(struct run *r, struct cf_err *err)
 {
     struct cf_rotation *rot = r->rot;
@@ -858,35 +1006,15 @@ static enum cf_rc step_push(struct run *r, struct cf_err *err)
     size_t n = json_array_size(r->consumers);
     while (rc == CF_OK && (size_t)rot->pending_consumer < n) {
         const json_t *c = json_array_get(r->consumers, (size_t)rot->pending_consumer);
-        const char *type = json_string_value(json_object_get(c, "type"));
-        const struct cf_consumer_ops *ops = type ? consumer_of(r->core, type) : NULL;
-        const json_t *config = json_object_get(c, "config");
-        struct cf_conn_opened opened = {0};
-        const struct cf_provider_conn *conn = NULL;
         char message[128];
-        if (!ops) {
-            r->cause = "consumer";
-            return cf_err_set(err, CF_EINTERNAL, "consumer type '%.40s' is not built in",
-                              type ? type : "");
-        }
-        rc = attempt(r, err);
-        if (rc == CF_OK)
-            rc = open_conn(r, json_string_value(json_object_get(c, "connectionId")),
-                           ops->connection_app, &opened, &conn, err);
-        if (rc == CF_OK)
-            rc = ops->push(conn, config, &ref, &r->cred, err);
-        if (rc == CF_OK)
-            crash_point("push");
-        if (rc == CF_OK)
-            rc = ops->verify(conn, config, &ref, &r->cred, err);
-        cf_connection_close(&opened);
+        rc = push_one(r, c, &ref, err);
         if (rc != CF_OK) {
             if (!r->cause)
                 r->cause = "consumer";
             return rc;
         }
-        snprintf(message, sizeof(message), "consumer %lld (%s) updated and verified",
-                 (long long)rot->pending_consumer, ops->type);
+        snprintf(message, sizeof(message), "consumer %lld (%.40s) updated and verified",
+                 (long long)rot->pending_consumer, json_string_value(json_object_get(c, "type")));
         rot->pending_consumer++;
         rc = save(r, "push", "ok", NULL, message, rot->pending_cred_id, false, err);
     }
@@ -981,8 +1109,10 @@ static enum cf_rc step_revoke(struct run *r, struct cf_err *err)
     bool gone = false;
     cf_strlcpy(revoked, rot->previous_cred_id, sizeof(revoked));
     /* An earlier attempt may have revoked it and died before recording that: where the provider
-     * can list what the rotation issued, a credential no longer there is not revoked again. */
-    if (revoked[0] && rot->step_attempts > 0 && r->ops->list_issued)
+     * can list what the rotation issued, a credential no longer there is not revoked again. The
+     * list holds the rotation's own generations only: a credential adopted at creation (the one
+     * generation 1 replaced) is revoked again instead, which is repeatable. */
+    if (revoked[0] && rot->step_attempts > 0 && r->ops->list_issued && rot->generation > 1)
         issued_gone(r, &ref, revoked, &gone);
     enum cf_rc rc = attempt(r, err);
     if (rc == CF_OK && revoked[0] && !gone)
@@ -1234,10 +1364,13 @@ enum cf_rc cf_rotations_dry_run(struct cf_core *core, const struct cf_principal 
         json_t *c;
         json_array_foreach(r.consumers, i, c)
         {
-            const struct cf_consumer_ops *ops =
-                consumer_of(core, json_string_value(json_object_get(c, "type")));
+            const char *ctype = json_string_value(json_object_get(c, "type"));
+            const struct cf_consumer_ops *ops = consumer_of(core, ctype);
             struct cf_conn_opened opened = {0};
             const struct cf_provider_conn *conn = NULL;
+            if (ctype && strcmp(ctype, APP_CONNECTION) == 0)
+                plan_app_connection(core, json_string_value(json_object_get(c, "connectionId")),
+                                    r.ops, fn, ctx);
             if (ops && ops->plan &&
                 open_conn(&r, json_string_value(json_object_get(c, "connectionId")),
                           ops->connection_app, &opened, &conn, err) == CF_OK)

@@ -48,12 +48,15 @@ struct cf_rotation_spec {
     const json_t *parameters;      /* required on create: the rotator checks it */
     const json_t *secrets_mapping; /* required on create: every output of the rotator -> a key */
     const json_t *consumers;       /* array of {type, connectionId, config}; NULL: [] */
-    int64_t interval_days;         /* -1: keep (0 on create); 0: none */
-    int64_t days_before_expiry;    /* -1: keep (0 on create); 0: none */
-    int64_t rotate_at_minute;      /* -1: keep (0 on create); minutes after 00:00 UTC */
-    int64_t grace_period_ms;       /* -1: keep (one hour on create) */
-    int64_t lifetime_ms;           /* -1: keep (0 on create: the provider's default) */
-    int auto_rotate;               /* -1: keep (true on create), 0 or 1 */
+    const char *current_credential_id; /* create only; NULL: none. The credential in use before
+                                          the rotation, adopted: looked up at the provider, and
+                                          retired by the first rotation like its own */
+    int64_t interval_days;             /* -1: keep (0 on create); 0: none */
+    int64_t days_before_expiry;        /* -1: keep (0 on create); 0: none */
+    int64_t rotate_at_minute;          /* -1: keep (0 on create); minutes after 00:00 UTC */
+    int64_t grace_period_ms;           /* -1: keep (one hour on create) */
+    int64_t lifetime_ms;               /* -1: keep (0 on create: the provider's default) */
+    int auto_rotate;                   /* -1: keep (true on create), 0 or 1 */
 };
 
 /* A rotation as shown: the row and the environment's slug. */

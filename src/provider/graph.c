@@ -16,12 +16,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
 #include "net/http.h"
 #include "provider/azure.h"
 #include "provider/entra.h"
+#include "util/id.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/wipemem.h"
@@ -501,6 +503,43 @@ static void acs_plan(const struct cf_provider_conn *conn, const json_t *params,
     fn(ctx, "revoke", "POST", target, "remove the previous client secret after the grace period");
 }
 
+/* The client secret keyId of the application, made before the rotation (in the portal, by a
+ * script): found among the application's passwordCredentials, its endDateTime read. */
+static enum cf_rc acs_adopt(const struct cf_provider_conn *conn, const json_t *params,
+                            const char *id, int64_t *expires_at, struct cf_err *err)
+{
+    json_t *creds = NULL, *c;
+    size_t i;
+    bool found = false;
+    enum cf_rc rc = acs_config_check(params, err);
+
+    *expires_at = 0;
+    if (rc == CF_OK && !cf_uuid_valid(id))
+        rc = cf_err_field(err, CF_EVALIDATION, "currentCredentialId",
+                          "currentCredentialId: '%.40s' is not a client secret's keyId (a UUID)",
+                          id);
+    if (rc == CF_OK)
+        rc = cf_graph_password_list(conn, param(params, "objectId"), &creds, err);
+    json_array_foreach(creds, i, c)
+    {
+        const char *key = json_string_value(json_object_get(c, "keyId"));
+        const char *end = json_string_value(json_object_get(c, "endDateTime"));
+        struct cf_err ignored;
+        if (rc != CF_OK || found || !key || strcasecmp(key, id) != 0)
+            continue;
+        found = true;
+        if (end && cf_time_parse(end, expires_at, &ignored) != CF_OK)
+            *expires_at = 0;
+    }
+    json_decref(creds);
+    if (rc == CF_OK && !found)
+        rc = cf_err_field(err, CF_ENOTFOUND, "currentCredentialId",
+                          "currentCredentialId: the application %s has no client secret with "
+                          "keyId %s",
+                          param(params, "objectId"), id);
+    return rc;
+}
+
 const struct cf_rotator_ops cf_rotator_azure_client_secret = {
     .type = "azure-client-secret",
     .connection_app = "azure-client-secrets",
@@ -512,4 +551,5 @@ const struct cf_rotator_ops cf_rotator_azure_client_secret = {
     .revoke = acs_revoke,
     .list_issued = acs_list_issued,
     .plan = acs_plan,
+    .adopt = acs_adopt,
 };

@@ -523,6 +523,45 @@ static void pg_plan(const struct cf_provider_conn *conn, const json_t *params,
     fn(ctx, "revoke", "SQL", statement, purpose);
 }
 
+/* One of the two roles, whose password was set before the rotation: it exists; its VALID UNTIL
+ * (none or infinity: 0) is the end date. */
+static enum cf_rc pg_adopt(const struct cf_provider_conn *conn, const json_t *params,
+                           const char *id, int64_t *expires_at, struct cf_err *err)
+{
+    const char *role1, *role2;
+    struct pg_target t;
+    PGconn *pg = NULL;
+    char until[32] = "";
+    bool found = false;
+    enum cf_rc rc = roles_of(params, &role1, &role2, err);
+    *expires_at = 0;
+    if (rc == CF_OK && strcmp(id, role1) != 0 && strcmp(id, role2) != 0)
+        rc = cf_err_field(err, CF_EVALIDATION, "currentCredentialId",
+                          "currentCredentialId: \"%.63s\" is not one of the rotation's roles "
+                          "(parameters.username1, parameters.username2)",
+                          id);
+    if (rc == CF_OK)
+        rc = target_of(conn, &t, err);
+    if (rc == CF_OK)
+        rc = open_session(&t, NULL, NULL, &pg, err);
+    if (rc == CF_OK)
+        rc = query_one(pg,
+                       "SELECT CASE WHEN rolvaliduntil IS NULL OR rolvaliduntil = 'infinity' "
+                       "THEN 0 ELSE (extract(epoch FROM rolvaliduntil) * 1000)::bigint END "
+                       "FROM pg_catalog.pg_roles WHERE rolname = $1",
+                       id, &found, until, sizeof(until), "reading the role", err);
+    if (rc == CF_OK && !found)
+        rc = cf_err_field(err, CF_ENOTFOUND, "currentCredentialId",
+                          "currentCredentialId: role \"%.63s\" does not exist", id);
+    if (rc == CF_OK) {
+        long long ms = 0;
+        if (cf_parse_int64(until, 0, INT64_MAX, &ms))
+            *expires_at = ms;
+    }
+    PQfinish(pg);
+    return rc;
+}
+
 static const char *const outputs[] = {"username", "password", NULL};
 
 const struct cf_rotator_ops cf_rotator_postgres_credentials = {
@@ -536,6 +575,7 @@ const struct cf_rotator_ops cf_rotator_postgres_credentials = {
     .revoke = pg_revoke,
     .list_issued = NULL, /* issuing replaces a password; it never adds a credential */
     .plan = pg_plan,
+    .adopt = pg_adopt,
 };
 
 /* ---- the connection check ---- */

@@ -86,6 +86,13 @@ struct cf_rotator_ops {
     /* Describes, without calling anything, the calls issue, verify and revoke would make. */
     void (*plan)(const struct cf_provider_conn *conn, const json_t *params,
                  const struct cf_rotation_ref *ref, cf_rotation_plan_fn fn, void *ctx);
+    /* Looks up the credential id that was in use before the rotation existed, which the rotation
+     * adopts (its first rotation retires it after the grace period, as it retires its own):
+     * CF_ENOTFOUND naming it when the system holds no such credential, CF_EVALIDATION when id
+     * cannot be one of this rotation's; *expires_at its end date (Unix ms; 0: none). NULL where
+     * the kind cannot adopt. */
+    enum cf_rc (*adopt)(const struct cf_provider_conn *conn, const json_t *params, const char *id,
+                        int64_t *expires_at, struct cf_err *err);
 };
 
 struct cf_consumer_ops {

@@ -147,9 +147,10 @@ static struct sql_stmt ST_ROTATION_INSERT =
     SQL_STMT("INSERT INTO rotations (id, project_id, name, description, env_id,"
              " folder_path, type, connection_id, parameters, secrets_mapping, consumers,"
              " interval_days, days_before_expiry, rotate_at_minute, grace_period_ms,"
-             " lifetime_ms, auto_rotate, next_rotation_at, status, created_at, updated_at)"
+             " lifetime_ms, auto_rotate, next_rotation_at, status, created_at, updated_at,"
+             " current_cred_id, current_expires_at)"
              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,"
-             " ?16, ?17, ?18, 'idle', ?19, ?19)");
+             " ?16, ?17, ?18, 'idle', ?19, ?19, ?20, ?21)");
 
 enum cf_rc cf_store_rotation_create(struct cf_store *st, const struct cf_rotation *r,
                                     struct cf_err *err)
@@ -167,7 +168,8 @@ enum cf_rc cf_store_rotation_create(struct cf_store *st, const struct cf_rotatio
                           A_TEXT(r->secrets_mapping), A_TEXT(r->consumers), A_INT(r->interval_days),
                           A_INT(r->days_before_expiry), A_INT(r->rotate_at_minute),
                           A_INT(r->grace_period_ms), A_INT(r->lifetime_ms), A_INT(r->auto_rotate),
-                          A_INT(r->next_rotation_at), A_INT(r->created_at)),
+                          A_INT(r->next_rotation_at), A_INT(r->created_at),
+                          A_TEXT(r->current_cred_id), A_INT(r->current_expires_at)),
                      NULL, NULL, NULL, err);
     return sql_tx_end(c, rc, err);
 }

@@ -357,6 +357,22 @@ class PostgresRotation(RotationHelpers, ServerTestCase):
         self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])
         self.done(r["id"], 2)
 
+    def test_adopting_the_role_in_use_rotates_the_other_first(self):
+        # the application logs in as app_blue today: adopting it, the first rotation sets app_green
+        r = self.api("POST", "/api/v2/secret-rotations/postgres-credentials",
+                     body=self.body(self.pid, self.conn["id"], currentCredentialId="app_red"))
+        self.assertError(r, 422, None, "currentCredentialId", "is not one of the rotation's roles")
+        r = self.create(currentCredentialId="app_blue")
+        self.assertEqual((r["generation"], r["currentCredentialId"], r["nextRotationAt"]), (0, "app_blue", None))
+        self.assertTrue(self.cluster.can_login("app_blue", "blue-initial"))
+        r = self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])["secretRotation"]
+        r = self.done(r["id"], 1)
+        self.assertEqual((r["currentCredentialId"], r["previousCredentialId"]), ("app_green", None))
+        self.assertEqual(self.secret(self.pid, "DB_USER")["secretValue"], "app_green")
+        self.assertTrue(self.cluster.can_login("app_green", self.secret(self.pid, "DB_PASSWORD")["secretValue"]))
+        self.assertFalse(self.cluster.can_login("app_blue", "blue-initial"),
+                         "the adopted role's password still works after the first rotation")
+
     def test_kill9_at_every_step_recovers(self):
         if not harness.test_build():
             self.skipTest(harness.NOT_A_TEST_BUILD)
@@ -471,6 +487,106 @@ class AzureRotation(RotationHelpers, ServerTestCase):
     def live_credentials(self):
         return self.fake.call("GET", "/_fake/graph/state", query={"objectId": self.object_id})[1][
             "passwordCredentials"]
+
+    def test_adopting_the_secret_in_use_retires_it_after_the_first_rotation(self):
+        if not harness.test_build():
+            self.skipTest(harness.NOT_A_TEST_BUILD)
+        # the secret the service connection holds today, made in the portal 70 days ago, 20 days left
+        key_id, ends = str(uuid.uuid4()), int(time.time()) + 20 * 86400
+        end_text = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ends))
+        self.control("/_fake/entra/apps", {"tenant": self.tenant, "clientId": self.app_id, "secrets": [
+            {"value": self.initial, "expiresAt": ends, "keyId": key_id, "displayName": "made in the portal",
+             "endDateTime": end_text}]})
+        self.assertEqual(self.fake.call("POST", "/_fake/ado/use-endpoint",
+                                        {"org": self.org, "id": self.endpoint})[0], 200)
+        for wrong, words in ((str(uuid.uuid4()), "has no client secret with keyId"),
+                             ("not-a-key", "is not a client secret's keyId")):
+            r = self.api("POST", "/api/v2/secret-rotations/azure-client-secret",
+                         body={"name": harness.unique("adopt"), "projectId": self.pid, "environment": "dev",
+                               "secretPath": "/", "connectionId": self.graph_conn["id"],
+                               "parameters": {"objectId": self.object_id, "clientId": self.app_id},
+                               "secretsMapping": {"clientId": "A", "clientSecret": "B"},
+                               "currentCredentialId": wrong})
+            self.assertError(r, 422, None, "currentCredentialId", words)
+        r = self.create(currentCredentialId=key_id)
+        # adopted: nothing issued, the end date read from Graph, the next rotation 14 days before it
+        self.assertEqual((r["generation"], r["currentCredentialId"]), (0, key_id), r)
+        self.assertEqual(r["currentCredentialExpiresAt"][:19], end_text[:19])
+        self.assertEqual(r["nextRotationAt"][:10],
+                         time.strftime("%Y-%m-%d", time.gmtime(ends - 14 * 86400)))
+        self.assertEqual([c["keyId"] for c in self.live_credentials()], [key_id])
+        r2 = self.api("PATCH", "/api/v2/secret-rotations/azure-client-secret/" + r["id"],
+                      body={"currentCredentialId": key_id})
+        self.assertError(r2, 422, None, "currentCredentialId", "only be given when the rotation is created")
+
+        # the first rotation: the adopted secret works through the grace period, then is removed
+        self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])
+        r = self.wait_rotation(r["id"], lambda x: x["pendingStep"] == "grace", timeout=60)
+        self.assertEqual(r["previousCredentialId"], key_id)
+        self.assertEqual(self.token_with(self.initial)[0], 200, "the adopted secret was removed too early")
+        self.advance_clock(3601)
+        r = self.done(r["id"], 1)
+        status, body = self.token_with(self.initial)
+        self.assertEqual(status, 401, body)
+        self.assertIn("AADSTS7000215", body)
+        self.assertEqual([c["keyId"] for c in self.live_credentials()], [r["currentCredentialId"]])
+        self.assertEqual(self.fake.call("POST", "/_fake/ado/use-endpoint",
+                                        {"org": self.org, "id": self.endpoint})[0], 200)
+
+    def test_an_app_connection_consumer_takes_each_new_secret(self):
+        if not harness.test_build():
+            self.skipTest(harness.NOT_A_TEST_BUILD)
+        # a Coffer connection that signs in as the rotated application with the secret in use today
+        key_id, ends = str(uuid.uuid4()), int(time.time()) + 20 * 86400
+        self.control("/_fake/entra/apps", {"tenant": self.tenant, "clientId": self.app_id, "secrets": [
+            {"value": self.initial, "expiresAt": ends, "keyId": key_id, "displayName": "made in the portal",
+             "endDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ends))}]})
+        f = self.fake
+        conn = self.ok("POST", "/api/v1/app-connections/azure-client-secrets", body={
+            "name": harness.unique("as-app"), "method": "client-secret",
+            "expiresAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ends)),
+            "credentials": {"tenantId": self.tenant, "clientId": self.app_id, "clientSecret": self.initial,
+                            "authorityHost": f.url + "/entra", "graphHost": f.url + "/graph"}})["appConnection"]
+        check = "/api/v1/app-connections/azure-client-secrets/%s/check" % conn["id"]
+        self.ok("POST", check)
+        consumer = {"type": "app-connection", "connectionId": conn["id"]}
+        # refusals: a connection with no client secret field, a missing connection
+        for bad, words in (({"type": "app-connection", "connectionId": self.ado_conn["id"]}, "has no 'clientSecret'"),
+                           ({"type": "app-connection", "connectionId": str(uuid.uuid4())}, "not found"),
+                           ({"type": "app-connection"}, "connection's UUID is required")):
+            r = self.api("POST", "/api/v2/secret-rotations/azure-client-secret", body={
+                "name": harness.unique("bad"), "projectId": self.pid, "environment": "dev", "secretPath": "/",
+                "connectionId": self.graph_conn["id"],
+                "parameters": {"objectId": self.object_id, "clientId": self.app_id},
+                "secretsMapping": {"clientId": "A", "clientSecret": "B"}, "consumers": [bad]})
+            self.assertError(r, 422, None, "consumers[0].connectionId", words)
+        r = self.create(currentCredentialId=key_id, consumers=[consumer])
+        # before: the connection's credential is listed by the plan as covered by the rotation
+        rc, out, err = self.cli("rotations", "plan", "--projectId", self.pid)
+        self.assertIn("connection " + conn["name"], out)
+        row = [l for l in out.splitlines() if ("connection " + conn["name"]) in l][0]
+        self.assertIn(r["name"], row)
+        self.assertNotIn("no rotation", row)
+        rc, out, err = self.cli("rotations", "run", r["id"], "--dry-run")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("app connection " + conn["name"], out)
+
+        self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])
+        r = self.wait_rotation(r["id"], lambda x: x["pendingStep"] == "grace", timeout=60)
+        self.advance_clock(3601)
+        r = self.done(r["id"], 1)
+        self.assertEqual(self.token_with(self.initial)[0], 401)
+        # the connection now signs in with the new secret, and carries its end date
+        self.ok("POST", check)
+        got = self.ok("GET", "/api/v1/app-connections/azure-client-secrets/" + conn["id"])["appConnection"]
+        self.assertEqual(got["expiresAt"][:10], r["currentCredentialExpiresAt"][:10])
+        new = self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"]
+        self.assertNotIn(new, json.dumps(got))
+        history = json.dumps(self.ok("GET", "/api/v2/secret-rotations/any/%s/history" % r["id"]))
+        self.assertIn("(app-connection) updated and verified", history)
+        for secret in (new, self.initial):
+            self.assertNotIn(secret, self.server.stderr)
+            self.assertNotIn(secret, history)
 
     def test_rotation_with_a_pipeline_running_sees_zero_failures(self):
         if not harness.test_build():
