@@ -32,6 +32,11 @@
 #define SYSTEM "Microsoft Graph"
 #define URL_MAX 1024
 #define PERMISSION "Application.ReadWrite.OwnedBy"
+/* what a 403 names: changing (or reading) an application's secrets, and reading a service
+ * principal (least privilege Application.Read.All:
+ * https://learn.microsoft.com/en-us/graph/api/serviceprincipal-get?view=graph-rest-1.0) */
+#define NEEDS_OWNED PERMISSION " (and ownership of the application)"
+#define NEEDS_READ "Application.Read.All (or a higher Graph permission)"
 #define VERIFY_FIRST_WAIT_MS 250
 #define VERIFY_MAX_WAIT_MS 5000
 
@@ -71,11 +76,12 @@ static void session_close(struct session *s)
     s->bearer = NULL;
 }
 
-/* err from a Graph error answer, naming what was done; 403 names the permission it needs. A 429 is
- * CF_ERATELIMIT and a 5xx CF_EIO (both retried later by the engine, which leaves the previous
- * secret in place); the answer's Retry-After stays in err->retry_after_s for the engine's wait. */
+/* err from a Graph error answer, naming what was done; a 403 names needs, the permission the call
+ * asks for (NEEDS_OWNED or NEEDS_READ). A 429 is CF_ERATELIMIT and a 5xx CF_EIO (both retried
+ * later by the engine, which leaves the previous secret in place); the answer's Retry-After stays
+ * in err->retry_after_s for the engine's wait. */
 static enum cf_rc graph_error(long status, const json_t *body, const char *what, const char *object,
-                              struct cf_err *err)
+                              const char *needs, struct cf_err *err)
 {
     const json_t *e = json_object_get(body, "error");
     const char *code = json_string_value(json_object_get(e, "code"));
@@ -85,8 +91,7 @@ static enum cf_rc graph_error(long status, const json_t *body, const char *what,
     cf_azure_first_line(json_string_value(json_object_get(e, "message")), message, sizeof(message));
     if (status == 403)
         rc = cf_err_set(err, CF_EFORBIDDEN,
-                        "the Entra ID principal lacks " PERMISSION
-                        " (and ownership of the application) to %s \"%.64s\" (403 %.48s: %s)",
+                        "the Entra ID principal lacks %s to %s \"%.64s\" (403 %.48s: %s)", needs,
                         what, object, code ? code : "no error code", message);
     else
         rc = cf_err_set(err, cf_azure_status_rc(status),
@@ -160,7 +165,8 @@ enum cf_rc cf_graph_add_password(const struct cf_provider_conn *conn, const char
     if (rc != CF_OK)
         goto out;
     if (status != 200 && status != 201) {
-        rc = graph_error(status, reply, "add a client secret to the application", object_id, err);
+        rc = graph_error(status, reply, "add a client secret to the application", object_id,
+                         NEEDS_OWNED, err);
         goto out;
     }
     const char *key_id = json_string_value(json_object_get(reply, "keyId"));
@@ -204,7 +210,7 @@ enum cf_rc cf_graph_remove_password(const struct cf_provider_conn *conn, const c
                     err);
     if (rc == CF_OK && status != 204 && status != 200)
         rc = graph_error(status, reply, "remove a client secret from the application", object_id,
-                         err);
+                         NEEDS_OWNED, err);
     json_decref(reply);
     return rc;
 }
@@ -228,7 +234,7 @@ enum cf_rc cf_graph_password_list(const struct cf_provider_conn *conn, const cha
     if (rc != CF_OK)
         goto out;
     if (status != 200) {
-        rc = graph_error(status, reply, "read the application", object_id, err);
+        rc = graph_error(status, reply, "read the application", object_id, NEEDS_OWNED, err);
         goto out;
     }
     json_t *list = json_object_get(reply, "passwordCredentials");
@@ -265,7 +271,7 @@ enum cf_rc cf_graph_check(const struct cf_provider_conn *conn, json_t **report, 
     if (rc != CF_OK)
         goto out;
     if (status != 200) {
-        rc = graph_error(status, reply, "read the service principal of", client, err);
+        rc = graph_error(status, reply, "read the service principal of", client, NEEDS_READ, err);
         goto out;
     }
     *report = json_pack("{s:b, s:n, s:[s], s:s}", "ok", 1, "expiresAt", "scopes", CF_GRAPH_SCOPE,

@@ -541,6 +541,9 @@ class AzureRotation(RotationHelpers, ServerTestCase):
         self.control("/_fake/entra/apps", {"tenant": self.tenant, "clientId": self.app_id, "secrets": [
             {"value": self.initial, "expiresAt": ends, "keyId": key_id, "displayName": "made in the portal",
              "endDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ends))}]})
+        # its check reads its own service principal through Graph, which needs a read permission
+        self.control("/_fake/graph/roles", {"tenant": self.tenant, "clientId": self.app_id,
+                                            "roles": ["Application.Read.All"]})
         f = self.fake
         conn = self.ok("POST", "/api/v1/app-connections/azure-client-secrets", body={
             "name": harness.unique("as-app"), "method": "client-secret",

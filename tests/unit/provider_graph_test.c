@@ -219,6 +219,7 @@ Test(provider_graph, forbidden_without_ownership_or_role)
     report = NULL;
     cr_assert_eq(cf_provider_check(&conn, &report, &err), CF_EFORBIDDEN);
     cr_assert_not_null(strstr(err.msg, "Authorization_RequestDenied"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "lacks Application.Read.All"), "%s", err.msg);
     cr_assert_null(report);
     json_decref(params);
     json_decref(creds);
