@@ -478,8 +478,12 @@ const struct cf_dest_ops cf_dest_azure_devops = {
  *   ServiceEndpointRequest {"dataSourceDetails": {"dataSourceName": "TestConnection", ...},
  *   "resultTransformationDetails": {}, "serviceEndpointDetails": null} ->
  *   ServiceEndpointRequestResult {"statusCode", "errorMessage", "result", ...}.
- * The identity needs the Administrator or User role on the service connection (Manage service
- * connections, scope vso.serviceendpoint_manage). */
+ * Security roles on one service connection: Reader views it, User uses it, Administrator manages
+ * it:
+ * https://learn.microsoft.com/en-us/azure/devops/pipelines/library/service-endpoints#secure-a-service-connection
+ * So the identity needs the Administrator role to update the key, User to run the test request,
+ * and a token or PAT with scope vso.serviceendpoint_manage for all three calls. A refusal for a
+ * missing role is a 403 of type ServiceEndpointException; for a missing scope another type. */
 #define SCOPE_ENDPOINTS "vso.serviceendpoint_manage"
 #define PROXY_API_VERSION "7.1-preview.1"
 
@@ -499,7 +503,10 @@ static enum cf_rc sc_config_check(const json_t *config, struct cf_err *err)
     return CF_OK;
 }
 
-static enum cf_rc sc_error(long status, const json_t *body, const char *what, struct cf_err *err)
+/* err from an answer to a call that needs role on the service connection: a 403 names the role,
+ * or the scope when the refusal is not about the role. */
+static enum cf_rc sc_error(long status, const json_t *body, const char *what, const char *role,
+                           struct cf_err *err)
 {
     const char *type = json_string_value(json_object_get(body, "typeKey"));
     char message[120];
@@ -507,11 +514,16 @@ static enum cf_rc sc_error(long status, const json_t *body, const char *what, st
                         sizeof(message));
     if (status == 401 || status == 203)
         return cf_err_set(err, CF_EUNAUTH, SYSTEM " refused the connection's credential (401)");
+    if (status == 403 && type && strcmp(type, "ServiceEndpointException") == 0)
+        return cf_err_set(err, CF_EFORBIDDEN,
+                          "the identity lacks the %s role on the service connection to %s (403 "
+                          "%.32s: %s)",
+                          role, what, type, message);
     if (status == 403)
         return cf_err_set(err, CF_EFORBIDDEN,
-                          "the identity lacks the Administrator or User role on the service "
-                          "connection (scope " SCOPE_ENDPOINTS ") to %s (403 %.48s: %s)",
-                          what, type ? type : "no type", message);
+                          "the identity lacks scope " SCOPE_ENDPOINTS
+                          " (and the %s role on the service connection) to %s (403 %.48s: %s)",
+                          role, what, type ? type : "no type", message);
     return cf_err_set(err, cf_azure_status_rc(status), SYSTEM " refused to %s (%ld %.48s): %s",
                       what, status, type ? type : "no type", message[0] ? message : "no message");
 }
@@ -555,14 +567,16 @@ static enum cf_rc sc_push(const struct cf_provider_conn *conn, const json_t *con
     rc = ado_call(&s, "GET", url, NULL, &status, &endpoint, err);
     if (rc != CF_OK)
         goto out;
-    /* a missing endpoint answers 200 with an empty body */
+    /* a missing endpoint, or one the identity has no role on, answers 200 with an empty body */
     if (status == 200 && !json_is_object(endpoint)) {
-        rc = cf_err_set(err, CF_ENOTFOUND, "the service connection \"%.64s\" does not exist",
+        rc = cf_err_set(err, CF_ENOTFOUND,
+                        "the service connection \"%.64s\" does not exist (or the identity has "
+                        "no role on it)",
                         json_string_value(json_object_get(config, "endpointId")));
         goto out;
     }
     if (status != 200) {
-        rc = sc_error(status, endpoint, "read the service connection", err);
+        rc = sc_error(status, endpoint, "read the service connection", "Reader", err);
         goto out;
     }
     json_t *parameters = json_object_get(json_object_get(endpoint, "authorization"), "parameters");
@@ -586,7 +600,7 @@ static enum cf_rc sc_push(const struct cf_provider_conn *conn, const json_t *con
              endpoint_e);
     rc = ado_call(&s, "PUT", url, body, &status, &reply, err);
     if (rc == CF_OK && status != 200)
-        rc = sc_error(status, reply, "update the service connection", err);
+        rc = sc_error(status, reply, "update the service connection", "Administrator", err);
 out:
     if (body) {
         sodium_memzero(body, strlen(body));
@@ -642,7 +656,7 @@ static enum cf_rc sc_verify(const struct cf_provider_conn *conn, const json_t *c
     if (rc != CF_OK)
         goto out;
     if (status != 200) {
-        rc = sc_error(status, reply, "test the service connection", err);
+        rc = sc_error(status, reply, "test the service connection", "User", err);
         goto out;
     }
     const char *code = json_string_value(json_object_get(reply, "statusCode"));

@@ -57,6 +57,8 @@ enum cf_rc cf_azure_call(const char *system, const char *method, const char *url
         goto out;
     }
     *status = resp.status;
+    /* kept for the caller's error: how long the service asked to wait (429, 503) */
+    err->retry_after_s = resp.retry_after_s > 86400 ? 86400 : (int)resp.retry_after_s;
     if (resp.body && resp.len)
         *json = json_loadb(resp.body, resp.len, 0, NULL);
 out:

@@ -17,9 +17,10 @@
 /* One request through net/http.h. system names the service in messages ("Azure DevOps").
  * authorization is the whole header value ("Bearer ...", "Basic ...") or NULL; content_type,
  * extra (one more "Name: value" header line) and body may be NULL. CF_OK when a response arrived:
- * *status its status and *json its body parsed (NULL when empty or not JSON; the caller decrefs).
- * Otherwise err says why ("Azure DevOps is unreachable: ...") with the rc of cf_http_perform.
- * Thread-safe. */
+ * *status its status, *json its body parsed (NULL when empty or not JSON; the caller decrefs)
+ * and err->retry_after_s the answer's Retry-After in seconds (0: none; cf_err_set clears it, so a
+ * caller that turns the answer into an error saves it first). Otherwise err says why ("Azure DevOps
+ * is unreachable: ...") with the rc of cf_http_perform. Thread-safe. */
 enum cf_rc cf_azure_call(const char *system, const char *method, const char *url,
                          const char *authorization, const char *content_type, const char *extra,
                          const char *body, long *status, json_t **json, struct cf_err *err);

@@ -220,12 +220,19 @@ out:
 }
 
 /* err from an Entra error answer: names the credential kind, the status, the OAuth error and the
- * first line of error_description (which starts with the AADSTS code). */
-static enum cf_rc token_error(long status, const json_t *body, bool certificate, struct cf_err *err)
+ * first line of error_description (which starts with the AADSTS code); *aadsts (may be NULL) the
+ * first of error_codes. Body {error, error_description, error_codes, timestamp, trace_id,
+ * correlation_id}: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes
+ */
+static enum cf_rc token_error(long status, const json_t *body, bool certificate, long *aadsts,
+                              struct cf_err *err)
 {
     const char *error = json_string_value(json_object_get(body, "error"));
+    const json_t *first_code = json_array_get(json_object_get(body, "error_codes"), 0);
     char description[160];
     enum cf_rc rc = CF_EUNAUTH;
+    if (aadsts && json_is_integer(first_code))
+        *aadsts = (long)json_integer_value(first_code);
     cf_azure_first_line(json_string_value(json_object_get(body, "error_description")), description,
                         sizeof(description));
     if (status == 429)
@@ -238,8 +245,9 @@ static enum cf_rc token_error(long status, const json_t *body, bool certificate,
                       description[0] ? description : "no description");
 }
 
-enum cf_rc cf_entra_token(const struct cf_provider_conn *conn, const char *scope, char **token,
-                          int64_t *expires_at_ms, struct cf_err *err)
+/* cf_entra_token and cf_entra_token_code: *aadsts (may be NULL) as the latter's. */
+static enum cf_rc token_get(const struct cf_provider_conn *conn, const char *scope, char **token,
+                            int64_t *expires_at_ms, long *aadsts, struct cf_err *err)
 {
     const char *tenant = cf_azure_cred(conn, "tenantId");
     const char *client = cf_azure_cred(conn, "clientId");
@@ -254,6 +262,8 @@ enum cf_rc cf_entra_token(const struct cf_provider_conn *conn, const char *scope
     enum cf_rc rc;
 
     *token = NULL;
+    if (aadsts)
+        *aadsts = 0;
     cf_buf_init(&body, 64 * 1024);
     cf_buf_init(&assertion, 64 * 1024);
     if (!tenant || !client || !credential) {
@@ -318,7 +328,7 @@ enum cf_rc cf_entra_token(const struct cf_provider_conn *conn, const char *scope
     const char *access = json_string_value(json_object_get(reply, "access_token"));
     json_int_t expires_in = json_integer_value(json_object_get(reply, "expires_in"));
     if (status != 200 || !access) {
-        rc = token_error(status, reply, certificate, err);
+        rc = token_error(status, reply, certificate, aadsts, err);
         goto out;
     }
     int64_t expires_at = cf_now_ms() + (int64_t)expires_in * 1000;
@@ -336,4 +346,16 @@ out:
     cf_buf_release_wipe(&body);
     cf_buf_release_wipe(&assertion);
     return rc;
+}
+
+enum cf_rc cf_entra_token(const struct cf_provider_conn *conn, const char *scope, char **token,
+                          int64_t *expires_at_ms, struct cf_err *err)
+{
+    return token_get(conn, scope, token, expires_at_ms, NULL, err);
+}
+
+enum cf_rc cf_entra_token_code(const struct cf_provider_conn *conn, const char *scope, char **token,
+                               long *aadsts, struct cf_err *err)
+{
+    return token_get(conn, scope, token, NULL, aadsts, err);
 }

@@ -34,6 +34,18 @@ void cf_entra_cache_free(struct cf_entra_cache *cache);
 enum cf_rc cf_entra_token(const struct cf_provider_conn *conn, const char *scope, char **token,
                           int64_t *expires_at_ms, struct cf_err *err);
 
+/* AADSTS codes the callers tell apart: a client secret the token service does not know (wrong,
+ * removed, or added so recently that it has not propagated yet) and one that has expired.
+ * https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes */
+#define CF_ENTRA_AADSTS_INVALID_SECRET 7000215
+#define CF_ENTRA_AADSTS_EXPIRED_SECRET 7000222
+
+/* As cf_entra_token without expires_at_ms, and when Entra ID answered with an error, *aadsts
+ * receives the first code of the answer's error_codes array (0 when it had none, and on every
+ * other outcome), so that a caller can retry one refusal and not another. */
+enum cf_rc cf_entra_token_code(const struct cf_provider_conn *conn, const char *scope, char **token,
+                               long *aadsts, struct cf_err *err);
+
 /* Wipes and frees a token from cf_entra_token; NULL is a no-op. */
 void cf_entra_token_free(char *token);
 

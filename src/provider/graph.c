@@ -32,9 +32,13 @@
 #define SYSTEM "Microsoft Graph"
 #define URL_MAX 1024
 #define PERMISSION "Application.ReadWrite.OwnedBy"
+/* what a 403 names: changing (or reading) an application's secrets, and reading a service
+ * principal (least privilege Application.Read.All:
+ * https://learn.microsoft.com/en-us/graph/api/serviceprincipal-get?view=graph-rest-1.0) */
+#define NEEDS_OWNED PERMISSION " (and ownership of the application)"
+#define NEEDS_READ "Application.Read.All (or a higher Graph permission)"
 #define VERIFY_FIRST_WAIT_MS 250
 #define VERIFY_MAX_WAIT_MS 5000
-#define VERIFY_TIMEOUT_MAX_MS (30 * 60 * 1000)
 
 static const char *const outputs[] = {"clientId", "clientSecret", NULL};
 
@@ -72,22 +76,29 @@ static void session_close(struct session *s)
     s->bearer = NULL;
 }
 
-/* err from a Graph error answer, naming what was done; 403 names the permission it needs. */
+/* err from a Graph error answer, naming what was done; a 403 names needs, the permission the call
+ * asks for (NEEDS_OWNED or NEEDS_READ). A 429 is CF_ERATELIMIT and a 5xx CF_EIO (both retried
+ * later by the engine, which leaves the previous secret in place); the answer's Retry-After stays
+ * in err->retry_after_s for the engine's wait. */
 static enum cf_rc graph_error(long status, const json_t *body, const char *what, const char *object,
-                              struct cf_err *err)
+                              const char *needs, struct cf_err *err)
 {
     const json_t *e = json_object_get(body, "error");
     const char *code = json_string_value(json_object_get(e, "code"));
+    int retry_after_s = err->retry_after_s; /* from cf_azure_call */
     char message[120];
+    enum cf_rc rc;
     cf_azure_first_line(json_string_value(json_object_get(e, "message")), message, sizeof(message));
     if (status == 403)
-        return cf_err_set(err, CF_EFORBIDDEN,
-                          "the Entra ID principal lacks " PERMISSION
-                          " (and ownership of the application) to %s \"%.64s\" (403 %.48s: %s)",
-                          what, object, code ? code : "no error code", message);
-    return cf_err_set(err, cf_azure_status_rc(status),
-                      SYSTEM " refused to %s \"%.64s\" (%ld %.48s): %s", what, object, status,
-                      code ? code : "no error code", message[0] ? message : "no message");
+        rc = cf_err_set(err, CF_EFORBIDDEN,
+                        "the Entra ID principal lacks %s to %s \"%.64s\" (403 %.48s: %s)", needs,
+                        what, object, code ? code : "no error code", message);
+    else
+        rc = cf_err_set(err, cf_azure_status_rc(status),
+                        SYSTEM " refused to %s \"%.64s\" (%ld %.48s): %s", what, object, status,
+                        code ? code : "no error code", message[0] ? message : "no message");
+    err->retry_after_s = retry_after_s;
+    return rc;
 }
 
 /* One call on path under {graphHost}/v1.0; path parts are escaped by the caller. */
@@ -154,7 +165,8 @@ enum cf_rc cf_graph_add_password(const struct cf_provider_conn *conn, const char
     if (rc != CF_OK)
         goto out;
     if (status != 200 && status != 201) {
-        rc = graph_error(status, reply, "add a client secret to the application", object_id, err);
+        rc = graph_error(status, reply, "add a client secret to the application", object_id,
+                         NEEDS_OWNED, err);
         goto out;
     }
     const char *key_id = json_string_value(json_object_get(reply, "keyId"));
@@ -198,7 +210,7 @@ enum cf_rc cf_graph_remove_password(const struct cf_provider_conn *conn, const c
                     err);
     if (rc == CF_OK && status != 204 && status != 200)
         rc = graph_error(status, reply, "remove a client secret from the application", object_id,
-                         err);
+                         NEEDS_OWNED, err);
     json_decref(reply);
     return rc;
 }
@@ -222,7 +234,7 @@ enum cf_rc cf_graph_password_list(const struct cf_provider_conn *conn, const cha
     if (rc != CF_OK)
         goto out;
     if (status != 200) {
-        rc = graph_error(status, reply, "read the application", object_id, err);
+        rc = graph_error(status, reply, "read the application", object_id, NEEDS_OWNED, err);
         goto out;
     }
     json_t *list = json_object_get(reply, "passwordCredentials");
@@ -259,7 +271,7 @@ enum cf_rc cf_graph_check(const struct cf_provider_conn *conn, json_t **report, 
     if (rc != CF_OK)
         goto out;
     if (status != 200) {
-        rc = graph_error(status, reply, "read the service principal of", client, err);
+        rc = graph_error(status, reply, "read the service principal of", client, NEEDS_READ, err);
         goto out;
     }
     *report = json_pack("{s:b, s:n, s:[s], s:s}", "ok", 1, "expiresAt", "scopes", CF_GRAPH_SCOPE,
@@ -297,10 +309,11 @@ static enum cf_rc acs_config_check(const json_t *params, struct cf_err *err)
                    json_string_length(tenant) > 128))
         return cf_err_field(err, CF_EVALIDATION, "tenantId", "\"tenantId\" must be a tenant id");
     if (timeout && (!json_is_integer(timeout) || json_integer_value(timeout) < 0 ||
-                    json_integer_value(timeout) > VERIFY_TIMEOUT_MAX_MS))
+                    json_integer_value(timeout) > CF_GRAPH_VERIFY_MAX_MS))
         return cf_err_field(err, CF_EVALIDATION, "verifyTimeoutMs",
-                            "\"verifyTimeoutMs\" must be an integer from 0 to %d",
-                            VERIFY_TIMEOUT_MAX_MS);
+                            "\"verifyTimeoutMs\" must be an integer from 0 to %d (the wait must "
+                            "end well within the rotation's 5 minute claim)",
+                            CF_GRAPH_VERIFY_MAX_MS);
     return CF_OK;
 }
 
@@ -372,22 +385,31 @@ static enum cf_rc acs_verify(const struct cf_provider_conn *conn, const json_t *
     struct cf_provider_conn self = {
         .app = "azure-client-secrets", .method = "client-secret", .credentials = creds};
     /* a secret addPassword just made is refused (AADSTS7000215) until it has propagated through
-     * Entra ID: a refusal is retried until the bound, anything else ends the wait */
+     * Entra ID: that refusal is retried until the bound; anything else (an unknown tenant or
+     * application, an expired secret, an outage) ends the wait at once */
     int64_t deadline = cf_mono_us() / 1000 + bound;
+    long aadsts = 0;
     for (;;) {
-        rc = cf_entra_token(&self, CF_GRAPH_SCOPE, &token, NULL, err);
+        rc = cf_entra_token_code(&self, CF_GRAPH_SCOPE, &token, &aadsts, err);
         cf_entra_token_free(token);
         token = NULL;
-        if (rc == CF_OK || rc != CF_EUNAUTH || cf_mono_us() / 1000 + wait_ms > deadline)
+        if (rc != CF_EUNAUTH || aadsts != CF_ENTRA_AADSTS_INVALID_SECRET ||
+            cf_mono_us() / 1000 + wait_ms > deadline)
             break;
         cf_azure_sleep_ms(wait_ms);
         wait_ms = wait_ms * 2 > VERIFY_MAX_WAIT_MS ? VERIFY_MAX_WAIT_MS : wait_ms * 2;
     }
     if (rc != CF_OK) {
         char cause[sizeof(err->msg)];
+        int retry_after_s = err->retry_after_s;
         snprintf(cause, sizeof(cause), "%s", err->msg);
-        cf_err_set(err, rc, "the new client secret \"%.40s\" was refused for %lld ms: %s", cred->id,
-                   (long long)bound, cause);
+        if (aadsts == CF_ENTRA_AADSTS_INVALID_SECRET)
+            cf_err_set(err, rc, "the new client secret \"%.40s\" was refused for %lld ms: %s",
+                       cred->id, (long long)bound, cause);
+        else
+            cf_err_set(err, rc, "the new client secret \"%.40s\" could not be tested: %s", cred->id,
+                       cause);
+        err->retry_after_s = retry_after_s;
     }
     const char *secret = json_string_value(json_object_get(creds, "clientSecret"));
     if (secret)

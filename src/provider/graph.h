@@ -20,6 +20,12 @@
 #define CF_GRAPH_DEFAULT_LIFETIME_MS (180LL * 24 * 3600 * 1000)
 #define CF_GRAPH_VERIFY_DEFAULT_MS                                                                 \
     (120 * 1000) /* how long verify waits for a secret to propagate */
+/* The largest verifyTimeoutMs: verify's wait stays well inside the engine's claim of a step (a
+ * 5 minute lease renewed when an attempt starts, core/rotations.c). After the bound the last token
+ * request may still take four tries of at most 10 s each, and the outcome must be saved before
+ * another node may take the rotation over; a longer bound is refused rather than risk two nodes
+ * working on one rotation. */
+#define CF_GRAPH_VERIFY_MAX_MS (3 * 60 * 1000)
 
 /* A password credential Graph returned by addPassword. */
 struct cf_graph_password {

@@ -24,13 +24,19 @@ Control API (JSON bodies):
     POST /_fake/graph/roles     {"tenant","clientId","roles":["Application.ReadWrite.OwnedBy"|...]}
     GET  /_fake/graph/state?objectId=O       its passwordCredentials: keyId, displayName, endDateTime,
                                              valueSha256
+    POST /_fake/graph/outage    {"status":503|500|0,"retryAfter":S}  every Graph request answers status (with
+                                 Retry-After when given) until status 0 ends the outage
     POST /_fake/ado/orgs        {"org","projects":[{"name","id"}],"principals":{clientId:[scopes]}}
-    POST /_fake/ado/pats        {"org","token","scopes":[...],"expiresAt"}
+    POST /_fake/ado/pats        {"org","token","scopes":[...],"expiresAt","user"}  user: the identity the PAT
+                                 acts as (default "pat-user"); an Entra ID principal acts as its clientId
     POST /_fake/ado/pats/expire {"token"}  POST /_fake/ado/pats/revoke {"token"}
     POST /_fake/ado/groups      {"org","project","name","variables":{n:{"value","isSecret"}}}
     GET  /_fake/ado/groups?org=O&project=P   groups with value hashes ("valueSha256")
-    POST /_fake/ado/endpoints   {"org","project","id","name","tenantId","clientId","key"}  an azurerm
-                                 service connection (service principal, spnKey)
+    POST /_fake/ado/endpoints   {"org","project","id","name","tenantId","clientId","key","roles"}  an azurerm
+                                 service connection (service principal, spnKey); roles {identity: "Administrator"|
+                                 "User"|"Reader"}; without roles every identity of the org is Administrator (as a
+                                 project administrator is)
+    POST /_fake/ado/endpoints/roles {"org","id","identity","role"}  sets (role null: removes) one role
     GET  /_fake/ado/endpoints?org=O&id=E     serviceprincipalid, keySha256, updates
     POST /_fake/ado/use-endpoint {"org","id"}  a pipeline logging in through it: 200, or 401 with the AADSTS
     POST /_fake/kv/vaults       {"vault","roles":{clientId:[role names]}}
@@ -64,6 +70,7 @@ STATE = {
     "applications": {},  # Graph object id -> {tenant, appId, owners}; secrets live in tenants[t][appId]
     "propagation": 0,    # seconds before a secret addPassword made is accepted by the token endpoint
     "throttle": {"count": 0, "retryAfter": 1, "prefix": "/"},
+    "graph_outage": {"status": 0, "retryAfter": None},  # status 0: Graph answers normally
     "log": [],
     "next_group_id": 1,
 }
@@ -257,6 +264,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             t = STATE["throttle"]
             if t["count"] > 0 and self.url_path.startswith(t["prefix"]):
                 t["count"] -= 1
+                if self.url_path.startswith("/graph/"):
+                    # Graph's 429: its error body with code TooManyRequests and Retry-After
+                    # (https://learn.microsoft.com/en-us/graph/throttling; the body as quoted in
+                    # https://learn.microsoft.com/en-us/answers/questions/1138873)
+                    self.graph_error(429, "TooManyRequests", "Too many requests from this application. Please "
+                                     "try again later.", {"Retry-After": str(t["retryAfter"])})
+                # Key Vault's 429 with Retry-After
+                # (https://learn.microsoft.com/en-us/azure/key-vault/general/overview-throttling); body shape as
+                # observed, no public reference for it found
                 raise Reply(429, {"error": {"code": "Throttled", "message": "Request was not processed because "
                                             "too many requests were received."}},
                             {"Retry-After": str(t["retryAfter"])})
@@ -289,6 +305,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if p == "/_fake/graph/roles":
                 STATE["tenants"][b["tenant"]][b["clientId"]]["graphRoles"] = list(b["roles"])
                 return {"ok": True}
+            if p == "/_fake/graph/outage":
+                status = int(b.get("status") or 0)
+                if status not in (0, 500, 502, 503, 504):
+                    raise Reply(400, {"error": "status must be 0 or a 5xx"})
+                STATE["graph_outage"] = {"status": status, "retryAfter": b.get("retryAfter")}
+                return {"ok": True}
             if p == "/_fake/graph/state":
                 a = STATE["applications"][q["objectId"]]
                 secrets_ = STATE["tenants"][a["tenant"]][a["appId"]]["secrets"]
@@ -310,8 +332,26 @@ class Handler(http.server.BaseHTTPRequestHandler):
                       "serviceEndpointProjectReferences": [{"projectReference": {"id": proj["id"],
                                                                                  "name": proj["name"]},
                                                             "name": b.get("name", "azure-sc")}]}
+                roles = b.get("roles")
+                if roles is not None and any(r not in self.ENDPOINT_ROLES for r in roles.values()):
+                    raise Reply(400, {"error": "roles are Administrator, User or Reader"})
                 org.setdefault("endpoints", {})[ep["id"]] = ep
+                org.setdefault("endpoint_roles", {})[ep["id"]] = dict(roles) if roles is not None else None
                 return {"ok": True, "id": ep["id"]}
+            if p == "/_fake/ado/endpoints/roles":
+                org = STATE["orgs"][b["org"]]
+                if b["id"] not in org.get("endpoints", {}):
+                    raise Reply(404, {"error": "no such endpoint"})
+                if b.get("role") is not None and b["role"] not in self.ENDPOINT_ROLES:
+                    raise Reply(400, {"error": "roles are Administrator, User or Reader"})
+                roles = org.setdefault("endpoint_roles", {}).get(b["id"])
+                if roles is None:
+                    roles = org["endpoint_roles"][b["id"]] = {}
+                if b.get("role") is None:
+                    roles.pop(b["identity"], None)
+                else:
+                    roles[b["identity"]] = b["role"]
+                return {"ok": True, "roles": roles}
             if p == "/_fake/ado/endpoints":
                 ep = STATE["orgs"][q["org"]]["endpoints"][q["id"]]
                 prm = ep["authorization"]["parameters"]
@@ -332,7 +372,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return {"ok": True, "projects": org["projects"]}
             if p == "/_fake/ado/pats":
                 STATE["pats"][b["token"]] = {"org": b["org"], "scopes": b.get("scopes", []),
-                                             "expiresAt": b.get("expiresAt", now() + 86400), "revoked": False}
+                                             "expiresAt": b.get("expiresAt", now() + 86400), "revoked": False,
+                                             "user": b.get("user", "pat-user")}
                 return {"ok": True}
             if p == "/_fake/ado/pats/expire":
                 STATE["pats"][b["token"]]["expiresAt"] = now() - 1
@@ -483,22 +524,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
     #   "endDateTime"}} -> 200 passwordCredential {customKeyIdentifier, displayName, endDateTime, hint, keyId,
     #   secretText, startDateTime}
     #   https://learn.microsoft.com/en-us/graph/api/application-addpassword?view=graph-rest-1.0
-    # removePassword: POST /v1.0/applications/{id}/removePassword {"keyId"} -> 204 No Content
+    # removePassword: POST /v1.0/applications/{id}/removePassword {"keyId"} -> 204 No Content (a keyId the
+    #   application does not hold: 404 Request_ResourceNotFound here; the page documents only the 204, so that
+    #   answer is shape as observed, no public reference found)
     #   https://learn.microsoft.com/en-us/graph/api/application-removepassword?view=graph-rest-1.0
     # Get application ($select): https://learn.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0
     #   (passwordCredentials never carry secretText there)
     # Permissions: Application.ReadWrite.OwnedBy (the caller must own the application) or
-    #   Application.ReadWrite.All; reading also Application.Read.All.
+    #   Application.ReadWrite.All / Directory.ReadWrite.All; reading also Application.Read.All / Directory.Read.All.
+    # Get servicePrincipal by appId: GET /v1.0/servicePrincipals(appId='{appId}'), least privilege
+    #   Application.Read.All (also OwnedBy, ReadWrite.All, Directory.*):
+    #   https://learn.microsoft.com/en-us/graph/api/serviceprincipal-get?view=graph-rest-1.0
+    GRAPH_WRITE_ALL = {"Application.ReadWrite.All", "Directory.ReadWrite.All"}
+    GRAPH_READ_ALL = {"Application.Read.All", "Directory.Read.All"} | GRAPH_WRITE_ALL
     # Errors {"error": {"code", "message", "innerError": {"date", "request-id", "client-request-id"}}}:
     #   https://learn.microsoft.com/en-us/graph/errors ; throttling 429 + Retry-After:
     #   https://learn.microsoft.com/en-us/graph/throttling
-    def graph_error(self, status, code, message):
+    # 500 (code generalException) and 503 (code serviceNotAvailable, "you may repeat the request after a
+    #   delay, the length of which may be specified in a Retry-After header"): the same errors page.
+    GRAPH_OUTAGE_CODES = {500: ("generalException", "An unspecified error has occurred."),
+                          502: ("generalException", "An unspecified error has occurred."),
+                          503: ("serviceNotAvailable", "The service is temporarily unavailable for maintenance "
+                                                       "or is overloaded. Try the request again after a delay."),
+                          504: ("generalException", "The gateway did not receive a timely response.")}
+
+    def graph_error(self, status, code, message, headers=None):
         rid = str(uuid.uuid4())
         raise Reply(status, {"error": {"code": code, "message": message, "innerError": {
             "date": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "request-id": rid,
-            "client-request-id": rid}}}, {"request-id": rid})
+            "client-request-id": rid}}}, dict(headers or {}, **{"request-id": rid}))
 
     def graph(self):
+        with LOCK:
+            outage = dict(STATE["graph_outage"])
+        if outage["status"]:
+            code, message = self.GRAPH_OUTAGE_CODES[outage["status"]]
+            self.graph_error(outage["status"], code, message,
+                             {"Retry-After": str(outage["retryAfter"])} if outage["retryAfter"] is not None
+                             else None)
         t = self.bearer(GRAPH_RESOURCE)
         if t is None:
             self.graph_error(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid "
@@ -508,6 +571,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             roles = set(caller.get("graphRoles", []))
             m = re.fullmatch(r"/graph/v1\.0/servicePrincipals\(appId='([^']+)'\)", self.url_path)
             if m and self.command == "GET":
+                if not roles & (self.GRAPH_READ_ALL | {"Application.ReadWrite.OwnedBy"}):
+                    self.graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
+                                     "operation.")
                 if m.group(1) not in STATE["tenants"].get(t["tenant"], {}):
                     self.graph_error(404, "Request_ResourceNotFound", "Resource '%s' does not exist or one of "
                                      "its queried reference-property objects are not present." % m.group(1))
@@ -524,9 +590,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.graph_error(404, "Request_ResourceNotFound", "Resource '%s' does not exist or one of its "
                                  "queried reference-property objects are not present." % object_id)
             owner = t["clientId"] in a["owners"]
-            may_write = "Application.ReadWrite.All" in roles or (
-                "Application.ReadWrite.OwnedBy" in roles and owner)
-            may_read = may_write or "Application.Read.All" in roles
+            may_write = bool(roles & self.GRAPH_WRITE_ALL) or ("Application.ReadWrite.OwnedBy" in roles and owner)
+            may_read = may_write or bool(roles & self.GRAPH_READ_ALL)
             if not (may_write if action else may_read):
                 self.graph_error(403, "Authorization_RequestDenied", "Insufficient privileges to complete the "
                                  "operation.")
@@ -590,10 +655,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
     SCOPES_WRITE = {"vso.variablegroups_write", "vso.variablegroups_manage"}
     SCOPES_PROJECT = {"vso.project", "vso.project_write", "vso.project_manage"}
 
-    def ado_error(self, status, type_key, message):
+    # Error body {"$id", "innerException", "message", "typeName", "typeKey", "errorCode", "eventId"}: shape as
+    # observed (e.g. quoted in github.com/microsoft/windows-dev-center-vsts-extension/issues/77); no Microsoft
+    # reference page for it found. typeName is "<namespace>.<typeKey>, <assembly>".
+    def ado_error(self, status, type_key, message, namespace="Microsoft.TeamFoundation.DistributedTask.WebApi"):
         raise Reply(status, {"$id": "1", "innerException": None, "message": message,
-                             "typeName": "Microsoft.TeamFoundation.DistributedTask.WebApi.%s, "
-                                         "Microsoft.TeamFoundation.DistributedTask.WebApi" % type_key,
+                             "typeName": "%s.%s, %s" % (namespace, type_key, namespace),
                              "typeKey": type_key, "errorCode": 0, "eventId": 3000})
 
     def ado_auth(self, org):
@@ -601,6 +668,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         X-TFS-FedAuthRedirect: Suppress) for a missing, wrong, expired or revoked credential."""
         auth = self.headers.get("Authorization", "")
         scopes = None
+        self.ado_identity = None
         if auth.startswith("Basic "):
             try:
                 pat = base64.b64decode(auth[6:]).decode().split(":", 1)[1]
@@ -610,11 +678,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 p = STATE["pats"].get(pat)
             if p and p["org"] == org and not p["revoked"] and p["expiresAt"] > now():
                 scopes = set(p["scopes"])
+                self.ado_identity = p.get("user", "pat-user")
         else:
             t = self.bearer(ADO_RESOURCE)
             if t:
                 scopes = STATE["orgs"].get(org, {}).get("principals", {}).get(t["clientId"])
                 scopes = set(scopes) if scopes is not None else None
+                self.ado_identity = t["clientId"]
         if scopes is None:
             if self.headers.get("X-TFS-FedAuthRedirect") != "Suppress":
                 raise Reply(203, b"<html><head><title>Azure DevOps Services | Sign In</title></head></html>",
@@ -773,14 +843,41 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # https://learn.microsoft.com/en-us/rest/api/azure/devops/serviceendpoint/endpointproxy/execute-service-endpoint-request?view=azure-devops-rest-7.1
     #   POST {org}/{project}/_apis/serviceendpoint/endpointproxy?endpointId=  ServiceEndpointRequest ->
     #       ServiceEndpointRequestResult {result, statusCode, errorMessage, activityId}
+    # Security roles on one service connection: Reader (view it), User (use it in pipelines), Administrator
+    # (manage it and its roles; its creator gets it):
+    # https://learn.microsoft.com/en-us/azure/devops/pipelines/library/service-endpoints#secure-a-service-connection
+    # (MicrosoftDocs/azure-devops-docs docs/organizations/security/includes/service-endpoint-roles.md). Here GET
+    # needs Reader, the endpoint proxy User, PUT Administrator. A caller without any role does not see the
+    # endpoint (GET answers as for an unknown id); one with too small a role gets a 403 whose body has the
+    # ServiceEndpointException type Azure DevOps gives service endpoint refusals (typeName as quoted in
+    # github.com/microsoft/windows-dev-center-vsts-extension/issues/77). Its wording follows the create refusal
+    # quoted in github.com/microsoft/terraform-provider-azuredevops/issues/723 ("You do not have permission to
+    # create a service connection. You need to be a Creator ..."): shape as observed, no public reference for
+    # the update refusal's exact text found.
     SCOPES_ENDPOINTS = {"vso.serviceendpoint_manage"}
+    ENDPOINT_ROLES = {"Reader": 1, "User": 2, "Administrator": 3}
+
+    def endpoint_role(self, org, ep_id):
+        """The caller's role on the endpoint: its own, else Administrator when the endpoint has no role list."""
+        roles = org.get("endpoint_roles", {}).get(ep_id)
+        if roles is None:
+            return "Administrator"
+        return roles.get(getattr(self, "ado_identity", None))
+
+    def need_role(self, org, ep, role, action):
+        have = self.endpoint_role(org, ep["id"])
+        if self.ENDPOINT_ROLES.get(have, 0) < self.ENDPOINT_ROLES[role]:
+            self.ado_error(403, "ServiceEndpointException",
+                           "You do not have permission to %s the service connection '%s'. You need the %s role "
+                           "on this service connection (your role: %s)." % (action, ep["name"], role, have or "none"),
+                           "Microsoft.VisualStudio.Services.ServiceEndpoints.WebApi")
 
     def service_endpoints(self, org, scopes, rest):
         endpoints = org.setdefault("endpoints", {})
         if len(rest) == 5 and rest[1:4] == ["_apis", "serviceendpoint", "endpoints"] and self.command == "GET":
             self.need_scope(scopes, self.SCOPES_ENDPOINTS, "vso.serviceendpoint_manage")
             ep = endpoints.get(rest[4])
-            if ep is None:
+            if ep is None or self.endpoint_role(org, ep["id"]) is None:
                 raise Reply(200, None)
             view = json.loads(json.dumps(ep))
             view["authorization"]["parameters"]["serviceprincipalkey"] = None
@@ -790,9 +887,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.need_scope(scopes, self.SCOPES_ENDPOINTS, "vso.serviceendpoint_manage")
             ep = endpoints.get(rest[3])
             b = self.json_body()
-            if ep is None:
+            if ep is None or self.endpoint_role(org, ep["id"]) is None:
                 self.ado_error(404, "ServiceEndpointNotFoundException", "Service connection with id %s was not "
                                "found." % rest[3])
+            self.need_role(org, ep, "Administrator", "update")
             if not isinstance(b, dict) or b.get("id") != ep["id"] or not isinstance(
                     (b.get("authorization") or {}).get("parameters"), dict):
                 self.ado_error(400, "ArgumentException", "The service endpoint in the request body is not valid.")
@@ -808,9 +906,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.command == "POST":
             self.need_scope(scopes, self.SCOPES_ENDPOINTS, "vso.serviceendpoint_manage")
             ep = endpoints.get(self.query.get("endpointId", ""))
-            if ep is None:
+            if ep is None or self.endpoint_role(org, ep["id"]) is None:
                 self.ado_error(404, "ServiceEndpointNotFoundException", "Service connection with id %s was not "
                                "found." % self.query.get("endpointId", ""))
+            self.need_role(org, ep, "User", "use")
             b = self.json_body() or {}
             if (b.get("dataSourceDetails") or {}).get("dataSourceName") != "TestConnection":
                 self.ado_error(400, "ArgumentException", "Only the TestConnection data source is faked.")

@@ -556,6 +556,9 @@ class AzureRotation(EntraApp, RotationHelpers, ServerTestCase):
         self.control("/_fake/entra/apps", {"tenant": self.tenant, "clientId": self.app_id, "secrets": [
             {"value": self.initial, "expiresAt": ends, "keyId": key_id, "displayName": "made in the portal",
              "endDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ends))}]})
+        # its check reads its own service principal through Graph, which needs a read permission
+        self.control("/_fake/graph/roles", {"tenant": self.tenant, "clientId": self.app_id,
+                                            "roles": ["Application.Read.All"]})
         f = self.fake
         conn = self.ok("POST", "/api/v1/app-connections/azure-client-secrets", body={
             "name": harness.unique("as-app"), "method": "client-secret",
@@ -671,29 +674,128 @@ class AzureRotation(EntraApp, RotationHelpers, ServerTestCase):
             self.assertNotIn(secret, self.server.stdout)
             self.assertNotIn(secret, json.dumps(log))
 
-    def test_graph_outage_keeps_the_old_secret_and_alerts(self):
+    def alerts_channel(self):
         from test_notifications import Receiver
         receiver = Receiver()
         self.addCleanup(receiver.close)
         self.ok("POST", "/api/v1/notifications/channels",
                 body={"type": "webhook", "url": receiver.url, "workspaceId": self.pid, "name": "ops"})
-        r = self.done(self.create()["id"], 1)
+        return receiver
+
+    def graph_fault_keeps_the_old_secret(self, receiver, start, stop, cause, words, retry_after=None):
+        """One rotation (gracePeriod 0) done, then a rotation asked for while start() makes Graph fail: it fails
+        at issue with cause and words in its error, alerts, keeps the previous secret working everywhere and
+        removes nothing, and (retry_after) waits at least the Retry-After Graph sent before its next attempt;
+        once stop() ends the fault the engine's own retry finishes the rotation."""
+        r = self.done(self.create(gracePeriod=0)["id"], 1)
         before = self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"]
-        self.control("/_fake/throttle", {"count": 100000, "retryAfter": 1, "prefix": "/graph"})
+        self.fake.call("DELETE", "/_fake/log")
+        start()
         try:
             r = self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])["secretRotation"]
-            self.assertEqual((r["rotationStatus"], r["lastErrorStep"]), ("failed", "issue"), r)
-            self.assertEqual(r["lastErrorCause"], "throttled")
-            got, _ = harness_wait(lambda: receiver.accepted(), 15)
+            self.assertEqual((r["rotationStatus"], r["lastErrorStep"], r["lastErrorCause"]),
+                             ("failed", "issue", cause), r)
+            self.assertIn(words, r["lastRotationMessage"])
+            self.assertIsNotNone(r["nextAttemptAt"])
+            if retry_after:
+                import datetime
+                at = [datetime.datetime.fromisoformat(r[k].replace("Z", "+00:00"))
+                      for k in ("updatedAt", "nextAttemptAt")]
+                self.assertGreaterEqual((at[1] - at[0]).total_seconds(), retry_after - 0.5, r)
+            got, _ = harness_wait(lambda: [a for a in receiver.accepted()
+                                           if a.get("item", {}).get("rotationId") == r["id"]], 15)
             self.assertTrue(got, "no alert on the channel")
-            self.assertEqual(got[0]["event"], "coffer.rotation", got[0])
+            self.assertEqual((got[0]["event"], got[0]["item"]["step"], got[0]["item"]["cause"]),
+                             ("coffer.rotation", "issue", cause), got[0])
             rc, out, err = self.cli("rotations", "status", r["id"])
             self.assertEqual(rc, 1, out + err)
-            self.assertIn("step, cause:   issue, throttled", out)
+            self.assertIn("step, cause:   issue, " + cause, out)
+            # while Graph fails, the old secret still signs in, for Coffer's readers and for the pipeline
+            self.assertEqual(self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"], before)
+            self.assertEqual(self.token_with(before)[0], 200, "the old secret stopped working")
+            self.assertEqual(self.fake.call("POST", "/_fake/ado/use-endpoint",
+                                            {"org": self.org, "id": self.endpoint})[0], 200)
+            removes = [e for e in self.fake.log() if e["path"].endswith("/removePassword")]
+            self.assertEqual(removes, [], "a secret was removed during the fault")
         finally:
-            self.control("/_fake/throttle", {"count": 0, "retryAfter": 0, "prefix": "/graph"})
-        self.assertEqual(self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"], before)
+            stop()
+        # no one asks again: the engine retries on its own once the fault is over
+        r = self.done(r["id"], 2, timeout=90)
+        after = self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"]
+        self.assertNotEqual(after, before)
+        self.assertEqual(self.token_with(after)[0], 200)
+        self.assertEqual(self.token_with(before)[0], 401, "the previous secret was not revoked")
+        self.assertEqual(self.fake.call("POST", "/_fake/ado/use-endpoint",
+                                        {"org": self.org, "id": self.endpoint})[0], 200)
+        return r
+
+    def test_graph_throttling_keeps_the_old_secret_and_alerts(self):
+        receiver = self.alerts_channel()
+        self.graph_fault_keeps_the_old_secret(
+            receiver,
+            lambda: self.control("/_fake/throttle", {"count": 100000, "retryAfter": 1, "prefix": "/graph"}),
+            lambda: self.control("/_fake/throttle", {"count": 0, "retryAfter": 0, "prefix": "/graph"}),
+            "throttled", "(429 TooManyRequests)", 1)
+
+    def test_graph_outage_keeps_the_old_secret_and_alerts(self):
+        receiver = self.alerts_channel()
+        for status, retry_after, words in ((503, 3, "(503 serviceNotAvailable)"),
+                                           (500, None, "(500 generalException)")):
+            with self.subTest(status=status):
+                started = []
+
+                def start():
+                    started.append(time.time())
+                    self.control("/_fake/graph/outage", {"status": status, "retryAfter": retry_after})
+
+                r = self.graph_fault_keeps_the_old_secret(
+                    receiver, start, lambda: self.control("/_fake/graph/outage", {"status": 0}),
+                    "unreachable", words, retry_after)
+                # each Graph call was tried 4 times (3 waits of Retry-After) before the engine took over
+                failed = [e for e in self.fake.log() if e["path"].startswith("/graph/") and e["status"] == status]
+                self.assertGreaterEqual(len(failed), 4, failed[-1:])
+                print("TEST: Graph %d outage: %d answers of %d, old secret valid throughout, rotation %s done "
+                      "after it" % (status, len(failed), status, r["id"]))
+
+    def test_service_connection_user_role_cannot_push(self):
+        """The PAT's identity has only the User role on the service connection: the push is refused, the status
+        and the alert name the missing Administrator role, the service connection keeps the previous secret
+        (which still works), and granting the role lets the engine finish."""
+        receiver = self.alerts_channel()
+        r = self.done(self.create(gracePeriod=0)["id"], 1)
+        before = self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"]
+        self.fake.call("DELETE", "/_fake/log")
+        self.control("/_fake/ado/endpoints/roles", {"org": self.org, "id": self.endpoint, "identity": "pat-user",
+                                                    "role": "User"})
+        r = self.ok("POST", "/api/v2/secret-rotations/any/%s/rotate-secrets" % r["id"])["secretRotation"]
+        self.assertEqual((r["rotationStatus"], r["lastErrorStep"], r["lastErrorCause"]),
+                         ("failed", "push", "consumer"), r)
+        self.assertIn("lacks the Administrator role on the service connection to update the service connection",
+                      r["lastRotationMessage"])
+        self.assertIn("ServiceEndpointException", r["lastRotationMessage"])
+        rc, out, err = self.cli("rotations", "status", r["id"])
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("step, cause:   push, consumer", out)
+        self.assertIn("Administrator role", out)
+        got, _ = harness_wait(lambda: [a for a in receiver.accepted()
+                                       if a.get("item", {}).get("step") == "push"], 15)
+        self.assertTrue(got, "no alert on the channel")
+        self.assertIn("Administrator role", got[0]["item"]["error"])
+        ep = self.fake.call("GET", "/_fake/ado/endpoints", query={"org": self.org, "id": self.endpoint})[1]
+        import hashlib
+        self.assertEqual(ep["keySha256"], "sha256:" + hashlib.sha256(before.encode()).hexdigest())
         self.assertEqual(self.token_with(before)[0], 200, "the old secret stopped working")
+        self.assertEqual(self.fake.call("POST", "/_fake/ado/use-endpoint",
+                                        {"org": self.org, "id": self.endpoint})[0], 200)
+        self.assertEqual([e for e in self.fake.log() if e["path"].endswith("/removePassword")], [],
+                         "a secret was removed while the push was refused")
+        self.control("/_fake/ado/endpoints/roles", {"org": self.org, "id": self.endpoint, "identity": "pat-user",
+                                                    "role": "Administrator"})
+        r = self.done(r["id"], 2, timeout=90)
+        after = self.secret(self.pid, "AZURE_CLIENT_SECRET")["secretValue"]
+        self.assertEqual(self.fake.call("GET", "/_fake/ado/endpoints",
+                                        query={"org": self.org, "id": self.endpoint})[1]["keySha256"],
+                         "sha256:" + hashlib.sha256(after.encode()).hexdigest())
         self.assertEqual(self.fake.call("POST", "/_fake/ado/use-endpoint",
                                         {"org": self.org, "id": self.endpoint})[0], 200)
 
@@ -740,6 +842,8 @@ class AzureRotation(EntraApp, RotationHelpers, ServerTestCase):
             ({"consumers": [{"type": "azure-devops-service-connection", "connectionId": self.ado_conn["id"],
                              "config": {"project": "Shop"}}]}, "endpointId"),
             ({"gracePeriod": -5}, "gracePeriod"),
+            ({"parameters": {"objectId": self.object_id, "clientId": self.app_id, "verifyTimeoutMs": 600000}},
+             '"verifyTimeoutMs" must be an integer from 0 to 180000'),
         ]
         for extra, words in cases:
             with self.subTest(extra=extra):

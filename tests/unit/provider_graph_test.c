@@ -1,7 +1,8 @@
 /* Microsoft Graph and the "azure-client-secret" rotator against the local stand-in
  * tests/fakes/azure.py: addPassword, removePassword and passwordCredentials, a new secret that
  * works only after it propagates, a removed secret refused afterwards, the permission Graph asks
- * for, throttling, and messages that never hold a secret. */
+ * for, throttling, an outage (5xx), the bound of verify's wait, the roles a service connection
+ * asks for, and messages that never hold a secret. */
 #include "azure_fake.h"
 
 #include <pthread.h>
@@ -175,6 +176,17 @@ Test(provider_graph, verify_waits_for_propagation_within_its_bound)
     int before = logged("POST", "/entra/t1/oauth2/v2.0/token", 401);
     cr_assert_eq(r->verify(&conn, params, &cred, &err), CF_OK, "%s", err.msg);
     cr_assert_gt(logged("POST", "/entra/t1/oauth2/v2.0/token", 401), before);
+    /* a refusal that waiting cannot cure (an unknown tenant, AADSTS90002) ends the wait at once */
+    json_t *wrong_tenant = params_new(10000);
+    json_object_set_new(wrong_tenant, "tenantId", json_string("t-unknown"));
+    int64_t started = cf_mono_us();
+    cr_assert_eq(r->verify(&conn, wrong_tenant, &cred, &err), CF_EUNAUTH);
+    cr_assert_lt(cf_mono_us() - started, 3 * 1000 * 1000);
+    cr_assert_eq(logged("POST", "/entra/t-unknown/oauth2/v2.0/token", 400), 1);
+    cr_assert_not_null(strstr(err.msg, "could not be tested"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "AADSTS90002"), "%s", err.msg);
+    assert_clean(&err, &cred);
+    json_decref(wrong_tenant);
     cf_rotated_cred_release(&cred);
     json_decref(short_params);
     json_decref(params);
@@ -201,6 +213,14 @@ Test(provider_graph, forbidden_without_ownership_or_role)
     cr_assert_eq(cf_provider_check(&conn, &report, &err), CF_OK, "%s", err.msg);
     cr_assert(json_is_true(json_object_get(report, "ok")));
     json_decref(report);
+    /* without any Graph application permission even that read is refused */
+    json_decref(ctl("POST", "/_fake/graph/roles",
+                    json_pack("{s:s, s:s, s:[]}", "tenant", "t1", "clientId", "admin", "roles")));
+    report = NULL;
+    cr_assert_eq(cf_provider_check(&conn, &report, &err), CF_EFORBIDDEN);
+    cr_assert_not_null(strstr(err.msg, "Authorization_RequestDenied"), "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "lacks Application.Read.All"), "%s", err.msg);
+    cr_assert_null(report);
     json_decref(params);
     json_decref(creds);
 }
@@ -228,6 +248,65 @@ Test(provider_graph, check_refuses_a_wrong_secret_and_throttling_is_retried)
     cr_assert_null(strstr(err.msg, "wrong-secret-value"), "%s", err.msg);
     cr_assert_null(report);
     json_decref(creds);
+}
+
+/* A Graph outage (5xx) is CF_EIO, with the answer's Retry-After kept for the engine; nothing is
+ * added or removed while it lasts, and calls work again once it ends. */
+Test(provider_graph, outage_is_retryable_and_changes_nothing)
+{
+    seed("Application.ReadWrite.OwnedBy", true);
+    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
+    json_t *creds = creds_new(), *params = params_new(0);
+    struct cf_provider_conn conn = {
+        .app = "azure-client-secrets", .method = "client-secret", .credentials = creds};
+    struct cf_rotated_cred cred = {0}, during = {0};
+    struct cf_err err = {0};
+
+    cr_assert_eq(r->issue(&conn, params, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    json_decref(ctl("POST", "/_fake/graph/outage",
+                    json_pack("{s:i, s:i}", "status", 503, "retryAfter", 1)));
+    cr_assert_eq(r->issue(&conn, params, &ref, &during, &err), CF_EIO);
+    cr_assert_not_null(strstr(err.msg, "503 serviceNotAvailable"), "%s", err.msg);
+    cr_assert_eq(err.retry_after_s, 1);
+    cr_assert_null(during.secret);
+    /* each call was tried CF_AZURE_ATTEMPTS times, then given back to the engine */
+    cr_assert_eq(logged("POST", "/graph/v1.0/applications/" OBJECT_ID "/addPassword", 503), 4);
+    cr_assert_eq(r->revoke(&conn, params, &ref, cred.id, &err), CF_EIO);
+    assert_clean(&err, &cred);
+
+    json_decref(ctl("POST", "/_fake/graph/outage", json_pack("{s:i}", "status", 500)));
+    cr_assert_eq(r->revoke(&conn, params, &ref, cred.id, &err), CF_EIO);
+    cr_assert_not_null(strstr(err.msg, "500 generalException"), "%s", err.msg);
+    cr_assert_eq(err.retry_after_s, 0);
+    cr_assert_eq(secrets_held(), 1);
+    /* the secret issued before the outage still signs in: the token endpoint is not Graph */
+    cr_assert_eq(r->verify(&conn, params, &cred, &err), CF_OK, "%s", err.msg);
+
+    json_decref(ctl("POST", "/_fake/graph/outage", json_pack("{s:i}", "status", 0)));
+    cr_assert_eq(r->revoke(&conn, params, &ref, cred.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(secrets_held(), 0);
+    cr_assert_eq(logged("POST", "/graph/v1.0/applications/" OBJECT_ID "/removePassword", 204), 1);
+    cf_rotated_cred_release(&cred);
+    json_decref(params);
+    json_decref(creds);
+}
+
+/* verifyTimeoutMs is bounded well below the engine's 5 minute claim of a step. */
+Test(provider_graph, verify_bound_above_the_limit_is_refused)
+{
+    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
+    struct cf_err err = {0};
+    json_t *ok = params_new(CF_GRAPH_VERIFY_MAX_MS),
+           *too_long = params_new(CF_GRAPH_VERIFY_MAX_MS + 1);
+    cr_assert_lt(CF_GRAPH_VERIFY_MAX_MS, 5 * 60 * 1000 - 60 * 1000);
+    cr_assert_eq(r->config_check(ok, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(r->config_check(too_long, &err), CF_EVALIDATION);
+    cr_assert_str_eq(err.field, "verifyTimeoutMs");
+    cr_assert_not_null(strstr(err.msg, "\"verifyTimeoutMs\" must be an integer from 0 to 180000"),
+                       "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "claim"), "%s", err.msg);
+    json_decref(too_long);
+    json_decref(ok);
 }
 
 Test(provider_graph, plan_names_the_calls_without_secrets)
@@ -272,6 +351,40 @@ static json_t *ado_creds_new(void)
     return c;
 }
 
+/* What a test of the rotator with the service connection consumer holds: both connections (the
+ * Graph one as admin, the Azure DevOps one as admin too), the rotator's parameters and the
+ * consumer's config for endpoint "sc1" of project "p1". */
+struct rig {
+    const struct cf_rotator_ops *r;
+    const struct cf_consumer_ops *c;
+    json_t *graph_creds, *ado_creds, *params, *config;
+    struct cf_provider_conn graph, ado;
+};
+
+static void rig_open(struct rig *t, long verify_timeout_ms)
+{
+    t->r = cf_rotator_find("azure-client-secret");
+    t->c = cf_consumer_find("azure-devops-service-connection");
+    cr_assert_not_null(t->r);
+    cr_assert_not_null(t->c);
+    t->graph_creds = creds_new();
+    t->ado_creds = ado_creds_new();
+    t->params = params_new(verify_timeout_ms);
+    t->config = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "sc1");
+    t->graph = (struct cf_provider_conn){
+        .app = "azure-client-secrets", .method = "client-secret", .credentials = t->graph_creds};
+    t->ado = (struct cf_provider_conn){
+        .app = "azure-devops", .method = "client-secret", .credentials = t->ado_creds};
+}
+
+static void rig_close(struct rig *t)
+{
+    json_decref(t->config);
+    json_decref(t->params);
+    json_decref(t->ado_creds);
+    json_decref(t->graph_creds);
+}
+
 /* Whether a pipeline logging in through the fake service connection succeeds now. */
 static bool pipeline_ok(void)
 {
@@ -297,28 +410,21 @@ Test(provider_graph, consumer_push_verify_and_a_wrong_key)
 {
     seed("Application.ReadWrite.OwnedBy", true);
     seed_endpoint("stale-key-value-0000");
-    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
-    const struct cf_consumer_ops *c = cf_consumer_find("azure-devops-service-connection");
-    cr_assert_not_null(c);
-    cr_assert_str_eq(c->connection_app, "azure-devops");
-    json_t *graph_creds = creds_new(), *ado_creds = ado_creds_new(), *params = params_new(5000);
-    json_t *config = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "sc1");
-    struct cf_provider_conn graph = {
-        .app = "azure-client-secrets", .method = "client-secret", .credentials = graph_creds};
-    struct cf_provider_conn ado = {
-        .app = "azure-devops", .method = "client-secret", .credentials = ado_creds};
+    struct rig t;
+    rig_open(&t, 5000);
+    cr_assert_str_eq(t.c->connection_app, "azure-devops");
     struct cf_rotated_cred cred = {0};
     struct cf_err err = {0};
 
     /* the stale key fails the test connection with Entra's answer, and the pipeline too */
     cr_assert(!pipeline_ok());
-    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_EUNAUTH);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_EUNAUTH);
     cr_assert_not_null(strstr(err.msg, "AADSTS7000215"), "%s", err.msg);
     cr_assert_null(strstr(err.msg, "stale-key-value-0000"), "%s", err.msg);
 
-    cr_assert_eq(r->issue(&graph, params, &ref, &cred, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->push(&ado, config, &ref, &cred, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->issue(&t.graph, t.params, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->push(&t.ado, t.config, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_OK, "%s", err.msg);
     cr_assert(pipeline_ok());
     json_t *state = ctl("GET", "/_fake/ado/endpoints?org=o1&id=sc1", NULL);
     cr_assert_str_eq(json_string_value(json_object_get(state, "serviceprincipalid")), APP_ID);
@@ -327,25 +433,22 @@ Test(provider_graph, consumer_push_verify_and_a_wrong_key)
     cr_assert_eq(logged("PUT", "/ado/o1/_apis/serviceendpoint/endpoints/sc1", 200), 1);
 
     /* once the secret is revoked the connection fails again, with a clean message */
-    cr_assert_eq(r->revoke(&graph, params, &ref, cred.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->revoke(&t.graph, t.params, &ref, cred.id, &err), CF_OK, "%s", err.msg);
     cr_assert(!pipeline_ok());
-    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_EUNAUTH);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_EUNAUTH);
     assert_clean(&err, &cred);
 
     /* an unknown endpoint and a bad config */
     json_t *ghost = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "nope");
-    cr_assert_eq(c->push(&ado, ghost, &ref, &cred, &err), CF_ENOTFOUND);
+    cr_assert_eq(t.c->push(&t.ado, ghost, &ref, &cred, &err), CF_ENOTFOUND);
     json_decref(ghost);
     json_t *bad = json_pack("{s:s}", "project", "p1");
-    cr_assert_eq(c->config_check(bad, &err), CF_EVALIDATION);
+    cr_assert_eq(t.c->config_check(bad, &err), CF_EVALIDATION);
     cr_assert_str_eq(err.field, "endpointId");
     json_decref(bad);
 
     cf_rotated_cred_release(&cred);
-    json_decref(config);
-    json_decref(params);
-    json_decref(ado_creds);
-    json_decref(graph_creds);
+    rig_close(&t);
 }
 
 Test(provider_graph, consumer_needs_the_endpoint_scope)
@@ -365,6 +468,55 @@ Test(provider_graph, consumer_needs_the_endpoint_scope)
     cr_assert_not_null(strstr(err.msg, "vso.serviceendpoint_manage"), "%s", err.msg);
     json_decref(config);
     json_decref(ado_creds);
+}
+
+/* Roles on the service connection: a User may run its test request but not update its key; a
+ * Reader may do neither. The refusal names the role and leaves the endpoint's key alone. */
+Test(provider_graph, consumer_needs_the_administrator_role_to_push)
+{
+    seed("Application.ReadWrite.OwnedBy", true);
+    seed_endpoint("stale-key-value-0000");
+    struct rig t;
+    rig_open(&t, 5000);
+    struct cf_rotated_cred cred = {0};
+    struct cf_err err = {0};
+
+    json_decref(ctl("POST", "/_fake/ado/endpoints/roles",
+                    json_pack("{s:s, s:s, s:s, s:s}", "org", "o1", "id", "sc1", "identity", "admin",
+                              "role", "User")));
+    cr_assert_eq(t.r->issue(&t.graph, t.params, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->push(&t.ado, t.config, &ref, &cred, &err), CF_EFORBIDDEN);
+    cr_assert_not_null(strstr(err.msg, "lacks the Administrator role on the service connection"),
+                       "%s", err.msg);
+    cr_assert_not_null(strstr(err.msg, "ServiceEndpointException"), "%s", err.msg);
+    assert_clean(&err, &cred);
+    json_t *state = ctl("GET", "/_fake/ado/endpoints?org=o1&id=sc1", NULL);
+    cr_assert_eq(json_integer_value(json_object_get(state, "updates")), 0);
+    json_decref(state);
+    /* a User may run the test request (which fails on the stale key, not on the role) */
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_EUNAUTH);
+    cr_assert_not_null(strstr(err.msg, "AADSTS7000215"), "%s", err.msg);
+
+    json_decref(ctl("POST", "/_fake/ado/endpoints/roles",
+                    json_pack("{s:s, s:s, s:s, s:s}", "org", "o1", "id", "sc1", "identity", "admin",
+                              "role", "Reader")));
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_EFORBIDDEN);
+    cr_assert_not_null(strstr(err.msg, "lacks the User role"), "%s", err.msg);
+    /* without any role the service connection is not visible at all */
+    json_decref(ctl(
+        "POST", "/_fake/ado/endpoints/roles",
+        json_pack("{s:s, s:s, s:s, s:n}", "org", "o1", "id", "sc1", "identity", "admin", "role")));
+    cr_assert_eq(t.c->push(&t.ado, t.config, &ref, &cred, &err), CF_ENOTFOUND);
+    cr_assert_not_null(strstr(err.msg, "does not exist"), "%s", err.msg);
+
+    json_decref(ctl("POST", "/_fake/ado/endpoints/roles",
+                    json_pack("{s:s, s:s, s:s, s:s}", "org", "o1", "id", "sc1", "identity", "admin",
+                              "role", "Administrator")));
+    cr_assert_eq(t.c->push(&t.ado, t.config, &ref, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_OK, "%s", err.msg);
+
+    cf_rotated_cred_release(&cred);
+    rig_close(&t);
 }
 
 struct pipeline {
@@ -406,14 +558,8 @@ static void *pipeline_loop(void *arg)
 Test(provider_graph, a_pipeline_never_fails_across_a_rotation)
 {
     seed("Application.ReadWrite.OwnedBy", true);
-    const struct cf_rotator_ops *r = cf_rotator_find("azure-client-secret");
-    const struct cf_consumer_ops *c = cf_consumer_find("azure-devops-service-connection");
-    json_t *graph_creds = creds_new(), *ado_creds = ado_creds_new(), *params = params_new(10000);
-    json_t *config = json_pack("{s:s, s:s}", "project", "p1", "endpointId", "sc1");
-    struct cf_provider_conn graph = {
-        .app = "azure-client-secrets", .method = "client-secret", .credentials = graph_creds};
-    struct cf_provider_conn ado = {
-        .app = "azure-devops", .method = "client-secret", .credentials = ado_creds};
+    struct rig t;
+    rig_open(&t, 10000);
     struct cf_rotated_cred old = {0}, next = {0};
     struct cf_rotation_ref ref2 = ref;
     struct cf_err err = {0};
@@ -421,7 +567,7 @@ Test(provider_graph, a_pipeline_never_fails_across_a_rotation)
     pthread_t loop;
 
     /* generation 1 in place before the pipeline starts */
-    cr_assert_eq(r->issue(&graph, params, &ref, &old, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->issue(&t.graph, t.params, &ref, &old, &err), CF_OK, "%s", err.msg);
     seed_endpoint(old.secret);
     json_decref(ctl("POST", "/_fake/entra/propagation", json_pack("{s:f}", "seconds", 1.0)));
     cr_assert_eq(pthread_create(&loop, NULL, pipeline_loop, &p), 0);
@@ -429,12 +575,12 @@ Test(provider_graph, a_pipeline_never_fails_across_a_rotation)
     /* issue, verify (waits out the propagation), push, verify the consumer, revoke the old */
     ref2.generation = ref.generation + 1;
     ref2.current = old.id;
-    cr_assert_eq(r->issue(&graph, params, &ref2, &next, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(r->verify(&graph, params, &next, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->push(&ado, config, &ref2, &next, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(c->verify(&ado, config, NULL, NULL, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->issue(&t.graph, t.params, &ref2, &next, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->verify(&t.graph, t.params, &next, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->push(&t.ado, t.config, &ref2, &next, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.c->verify(&t.ado, t.config, NULL, NULL, &err), CF_OK, "%s", err.msg);
     usleep(300 * 1000);
-    cr_assert_eq(r->revoke(&graph, params, &ref, old.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(t.r->revoke(&t.graph, t.params, &ref, old.id, &err), CF_OK, "%s", err.msg);
     usleep(300 * 1000);
 
     pthread_mutex_lock(&p.lock);
@@ -446,12 +592,9 @@ Test(provider_graph, a_pipeline_never_fails_across_a_rotation)
     cr_assert_eq(p.failures, 0);
     /* the old secret is refused now */
     json_t *p0 = params_new(0);
-    cr_assert_eq(r->verify(&graph, p0, &old, &err), CF_EUNAUTH);
+    cr_assert_eq(t.r->verify(&t.graph, p0, &old, &err), CF_EUNAUTH);
     json_decref(p0);
     cf_rotated_cred_release(&next);
     cf_rotated_cred_release(&old);
-    json_decref(config);
-    json_decref(params);
-    json_decref(ado_creds);
-    json_decref(graph_creds);
+    rig_close(&t);
 }
