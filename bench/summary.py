@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The one table of `make bench` : every scenario's figure from this run's results
-(bench/results/*.json, written by run.sh, stores.py, load.py shape and scale.py), each HTTP throughput also as a
-ratio of the ceiling measured in the same run: bench/baseline, a minimal libmicrohttpd server answering the same
-list response from memory, at the same number of connections (64 unless a row says otherwise).
+(bench/results/*.json, written by run.sh, stores.py, load.py shape, scale.py and bigfolder.py), each HTTP
+throughput also as a ratio of the ceiling measured in the same run: bench/baseline, a minimal libmicrohttpd
+server answering the same list response from memory, at the same number of connections (64 unless a row says
+otherwise).
 
     python3 bench/summary.py        (prints the table and writes bench/results/summary.txt)
 """
@@ -77,7 +78,20 @@ def main():
         other("login among {:,} identities, ratio to one identity".format(large["identities"]),
               "%.2fx" % (large["login_rps"] / small["login_rps"]))
 
-    missing = [n for n in ("stores", "shape", "scale") if not load(n)]
+    big = load("bigfolder")
+    if big:
+        new = big["new"]
+        other("list a folder of {:,} secrets (one connection, median)".format(big["small"]),
+              "%.1f ms" % new["small_ms"])
+        other("list a folder of {:,} secrets (one connection, median)".format(big["large"]),
+              "%.1f ms" % new["large_ms"])
+        other("  ... ratio {:,} / {:,} (linear: {:.1f}x; target <= 12x)".format(
+                  big["large"], big["small"], big["large"] / big["small"]),
+              "%.1fx" % new["ratio"])
+        if "old" in big:
+            other("  ... the same ratio, old build of this run", "%.1fx" % big["old"]["ratio"])
+
+    missing = [n for n in ("stores", "shape", "scale", "bigfolder") if not load(n)]
     width = max(len(r[0]) for r in rows)
     lines = ["Coffer, every benchmark of this run (%s, %s cores); HTTP figures at %d connections unless noted, "
              "and as a share of the baseline ceiling" % (core["meta"]["date"], core["meta"]["cores"], conns), ""]

@@ -124,7 +124,7 @@ static bool tag_filter_match(struct tag_index *index, const char *tags_json, con
 static void render_secret(struct cf_jsonw *w, struct tag_index *tags, const char *env_slug,
                           const struct cf_plain *p, bool hide)
 {
-    const struct cf_secret *m = &p->meta;
+    const struct cf_plain_meta *m = &p->meta;
     cf_jsonw_object_begin(w);
     cf_jsonw_kstr(w, "id", m->id);
     cf_jsonw_kstr(w, "_id", m->id);
@@ -341,7 +341,7 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
     /* Every secret in the answer is recorded where it lives: a sub-folder's (recursive) or an
      * imported folder's at its own place. */
     for (size_t i = 0; i < list.n; i++) {
-        const struct cf_secret *m = &list.items[i].meta;
+        const struct cf_plain_meta *m = &list.items[i].meta;
         if (!tag_filter_match(&tags, m->tags, tag_slugs))
             continue;
         if (strcmp(m->path, scope.folder.path) == 0)
@@ -352,7 +352,7 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
     for (size_t i = 0; i < imported.n; i++) {
         const struct cf_imported *imp = &imported.items[i];
         for (size_t j = 0; j < imp->secrets.n; j++) {
-            const struct cf_secret *m = &imp->secrets.items[j].meta;
+            const struct cf_plain_meta *m = &imp->secrets.items[j].meta;
             if (tag_filter_match(&tags, m->tags, tag_slugs))
                 cf_req_audit_read(req, imp->env.slug, m->path, m->key);
         }

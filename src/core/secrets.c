@@ -24,8 +24,44 @@ void cf_plain_release(struct cf_plain *p)
 {
     if (!p)
         return;
-    cf_secret_release(&p->meta);
+    free(p->meta.text);
+    memset(&p->meta, 0, sizeof(p->meta));
     cf_buf_release_wipe(&p->value);
+}
+
+/* Fills meta from row (borrowed): its strings copied into one block. */
+static enum cf_rc meta_from_row(struct cf_plain_meta *meta, const struct cf_secret *row,
+                                struct cf_err *err)
+{
+    const char *parts[] = {row->path, row->key, row->comment ? row->comment : "",
+                           row->tags ? row->tags : "[]",
+                           row->reminder_note ? row->reminder_note : ""};
+    size_t lens[CF_ARRAY_SIZE(parts)];
+    size_t total = 0;
+    for (size_t i = 0; i < CF_ARRAY_SIZE(parts); i++) {
+        lens[i] = strlen(parts[i]) + 1;
+        total += lens[i];
+    }
+    char *text = malloc(total);
+    if (!text)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    const char **fields[] = {&meta->path, &meta->key, &meta->comment, &meta->tags,
+                             &meta->reminder_note};
+    char *at = text;
+    for (size_t i = 0; i < CF_ARRAY_SIZE(parts); i++) {
+        memcpy(at, parts[i], lens[i]);
+        *fields[i] = at;
+        at += lens[i];
+    }
+    meta->text = text;
+    memcpy(meta->id, row->id, sizeof(meta->id));
+    meta->version = row->version;
+    meta->expires_at = row->expires_at;
+    meta->reminder_repeat_days = row->reminder_repeat_days;
+    meta->created_at = row->created_at;
+    meta->updated_at = row->updated_at;
+    meta->skip_multiline = row->skip_multiline;
+    return CF_OK;
 }
 
 void cf_plain_list_release(struct cf_plain_list *l)
@@ -93,24 +129,39 @@ void cf_imported_list_release(struct cf_imported_list *l)
     l->n = 0;
 }
 
-/* Opens row's value into out->value and moves row's metadata into out->meta (row is emptied). */
+/* Opens row's value into out->value and copies row's metadata into out->meta (row is borrowed; out
+ * is left zeroed on failure). */
 static enum cf_rc open_row(struct cf_core *core, const struct cf_project *project,
-                           struct cf_secret *row, struct cf_plain *out, struct cf_err *err)
+                           const struct cf_secret *row, struct cf_plain *out, struct cf_err *err)
 {
     struct cf_seal_ad ad = {project->id, row->env_id, row->path, row->key, row->version};
     cf_buf_init(&out->value, CF_VALUE_MAX + 1);
     enum cf_rc rc = cf_keyring_open(core->keyring, project->wrapped_key, project->wrapped_key_len,
                                     &ad, row->sealed, row->sealed_len, &out->value, err);
-    if (rc != CF_OK) {
-        cf_buf_release_wipe(&out->value);
-        return rc;
+    if (rc == CF_OK)
+        rc = meta_from_row(&out->meta, row, err);
+    if (rc != CF_OK)
+        cf_plain_release(out);
+    return rc;
+}
+
+/* Appends an item to list, growing its array geometrically (cap: the items allocated); the new
+ * item is zeroed and not yet counted. NULL when out of memory. */
+static struct cf_plain *plain_list_grow(struct cf_plain_list *list, size_t *cap)
+{
+    if (list->n == *cap) {
+        size_t grown_cap = *cap ? *cap * 2 : 16;
+        if (grown_cap > SIZE_MAX / sizeof(*list->items))
+            return NULL;
+        struct cf_plain *grown = realloc(list->items, grown_cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        list->items = grown;
+        *cap = grown_cap;
     }
-    free(row->sealed);
-    row->sealed = NULL;
-    row->sealed_len = 0;
-    out->meta = *row;
-    memset(row, 0, sizeof(*row));
-    return CF_OK;
+    struct cf_plain *p = &list->items[list->n];
+    memset(p, 0, sizeof(*p));
+    return p;
 }
 
 /* Opens every row of list into out (list is emptied either way). */
@@ -135,6 +186,79 @@ static enum cf_rc open_list(struct cf_core *core, const struct cf_project *proje
     }
 out:
     cf_secret_list_release(list);
+    return rc;
+}
+
+/* A folder listed straight into a plain list (cf_store_secret_list_each): each row's value opened
+ * with the one opener of the request and its metadata copied once, into its final place. */
+struct list_fill {
+    struct cf_core *core;
+    const struct cf_principal *who;
+    const struct cf_scope *scope;
+    /* Sub-folders the caller may not read are left out (rows come ordered by path), so that a
+     * recursive list never reveals a key name the caller could not read directly. */
+    bool check_paths;
+    bool checked_any;
+    bool readable;
+    char checked[CF_PATH_MAX + 1];
+    struct cf_keyring_opener opener;
+    struct cf_plain_list *out;
+    size_t cap;
+};
+
+static enum cf_rc fill_row(void *ctx, const struct cf_secret *row, struct cf_err *err)
+{
+    struct list_fill *f = ctx;
+    if (f->check_paths && (!f->checked_any || strcmp(f->checked, row->path) != 0)) {
+        struct cf_err ignored;
+        f->readable = cf_authz_check(f->core, f->who, CF_ACTION_READ, f->scope->project.id,
+                                     &f->scope->env, row->path, &ignored) == CF_OK;
+        cf_strlcpy(f->checked, row->path, sizeof(f->checked));
+        f->checked_any = true;
+    }
+    if (f->check_paths && !f->readable)
+        return CF_OK;
+    struct cf_plain *p = plain_list_grow(f->out, &f->cap);
+    if (!p)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    cf_buf_init(&p->value, CF_VALUE_MAX + 1);
+    enum cf_rc rc = cf_keyring_opener_open(&f->opener, row->path, row->key, row->version,
+                                           row->sealed, row->sealed_len, &p->value, err);
+    if (rc == CF_OK)
+        rc = meta_from_row(&p->meta, row, err);
+    if (rc != CF_OK) {
+        cf_plain_release(p);
+        return rc;
+    }
+    f->out->n++;
+    return CF_OK;
+}
+
+/* Lists the folder at path of scope's environment (its subtree when recursive) into out, which is
+ * released on failure. check_paths: leave out the sub-folders who may not read. */
+static enum cf_rc list_folder(struct cf_core *core, const struct cf_principal *who,
+                              const struct cf_scope *scope, const struct cf_env *env,
+                              const char *path, bool recursive, bool check_paths,
+                              struct cf_plain_list *out, struct cf_err *err)
+{
+    struct list_fill *f = calloc(1, sizeof(*f));
+    enum cf_rc rc;
+    memset(out, 0, sizeof(*out));
+    if (!f)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    f->core = core;
+    f->who = who;
+    f->scope = scope;
+    f->check_paths = check_paths;
+    f->out = out;
+    rc = cf_keyring_opener_init(&f->opener, core->keyring, scope->project.wrapped_key,
+                                scope->project.wrapped_key_len, scope->project.id, env->id, err);
+    if (rc == CF_OK)
+        rc = cf_store_secret_list_each(core->store, env->id, path, recursive, fill_row, f, err);
+    cf_keyring_opener_release(&f->opener);
+    free(f);
+    if (rc != CF_OK)
+        cf_plain_list_release(out);
     return rc;
 }
 
@@ -267,36 +391,10 @@ static enum cf_rc expand_scope_list(struct cf_core *core, const struct cf_princi
 
 /* ---- reads ---- */
 
-/* Removes the rows of sub-folders the caller may not read (rows come ordered by path), so that a
- * recursive list never reveals a key name the caller could not read directly. */
-static void drop_unreadable(struct cf_core *core, const struct cf_principal *who,
-                            const struct cf_scope *scope, struct cf_secret_list *rows)
-{
-    char checked[CF_PATH_MAX + 1] = "";
-    bool readable = false;
-    size_t kept = 0;
-    for (size_t i = 0; i < rows->n; i++) {
-        struct cf_secret *row = &rows->items[i];
-        if (i == 0 || strcmp(checked, row->path) != 0) {
-            struct cf_err ignored;
-            readable = cf_authz_check(core, who, CF_ACTION_READ, scope->project.id, &scope->env,
-                                      row->path, &ignored) == CF_OK;
-            memcpy(checked, row->path, sizeof(checked));
-        }
-        if (readable)
-            rows->items[kept++] = *row;
-        else
-            cf_secret_release(row);
-    }
-    rows->n = kept;
-}
-
 enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
                            const struct cf_scope *scope, const struct cf_read_opts *opts,
                            struct cf_plain_list *out, struct cf_err *err)
 {
-    struct cf_store *st = core->store;
-    struct cf_secret_list rows = {0};
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
@@ -304,12 +402,8 @@ enum cf_rc cf_secrets_list(struct cf_core *core, const struct cf_principal *who,
                         scope->folder.path, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_store_secret_list(st, scope->env.id, scope->folder.path, opts->recursive, &rows, err);
-    if (rc != CF_OK)
-        return rc;
-    if (opts->recursive && (!who || who->kind != CF_PRINCIPAL_ADMIN))
-        drop_unreadable(core, who, scope, &rows);
-    rc = open_list(core, &scope->project, &rows, out, err);
+    rc = list_folder(core, who, scope, &scope->env, scope->folder.path, opts->recursive,
+                     opts->recursive && (!who || who->kind != CF_PRINCIPAL_ADMIN), out, err);
     if (rc == CF_OK && opts->expand)
         rc = expand_scope_list(core, who, &scope->project, scope->env.slug, opts, out, err);
     if (rc != CF_OK)
@@ -397,7 +491,6 @@ enum cf_rc cf_secrets_list_imports(struct cf_core *core, const struct cf_princip
         const struct cf_import *imp = &imports.items[i];
         struct cf_imported *dst = &out->items[out->n];
         struct cf_folder folder;
-        struct cf_secret_list rows = {0};
 
         rc = cf_store_env_get(st, scope->project.id, imp->import_env_id, &dst->env, err);
         if (rc == CF_ENOTFOUND)
@@ -415,9 +508,8 @@ enum cf_rc cf_secrets_list_imports(struct cf_core *core, const struct cf_princip
             goto out;
         cf_strlcpy(dst->path, folder.path, sizeof(dst->path));
         cf_strlcpy(dst->folder_id, folder.id, sizeof(dst->folder_id));
-        rc = cf_store_secret_list(st, dst->env.id, folder.path, false, &rows, err);
-        if (rc == CF_OK)
-            rc = open_list(core, &scope->project, &rows, &dst->secrets, err);
+        rc =
+            list_folder(core, who, scope, &dst->env, folder.path, false, false, &dst->secrets, err);
         if (rc != CF_OK)
             goto out;
         out->n++;
@@ -629,12 +721,7 @@ static enum cf_rc plan_change(struct cf_core *core, const struct cf_scope *scope
         /* The current plaintext is needed: to return the deleted secret, or to re-seal it under the
          * new version's associated data. */
         struct cf_plain cur = {0};
-        struct cf_secret copy;
-        rc = cf_secret_copy(&copy, &p->current);
-        if (rc != CF_OK)
-            return cf_err_set(err, rc, "out of memory");
-        rc = open_row(core, &scope->project, &copy, &cur, err);
-        cf_secret_release(&copy);
+        rc = open_row(core, &scope->project, &p->current, &cur, err);
         if (rc != CF_OK)
             return rc;
         cf_buf_release_wipe(&p->value);
@@ -696,7 +783,8 @@ static enum cf_rc plan_change(struct cf_core *core, const struct cf_scope *scope
     return seal_into(core, scope, row->key, row->version, &p->value, row, err);
 }
 
-/* Moves the planned results into out as plaintext secrets. */
+/* Moves the planned results' values into out as plaintext secrets, with copies of their metadata.
+ */
 static enum cf_rc collect(struct planned *plans, size_t n, struct cf_plain_list *out,
                           struct cf_err *err)
 {
@@ -705,12 +793,9 @@ static enum cf_rc collect(struct planned *plans, size_t n, struct cf_plain_list 
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         struct cf_plain *dst = &out->items[i];
-        struct cf_secret *row = &plans[i].write.row;
-        free(row->sealed);
-        row->sealed = NULL;
-        row->sealed_len = 0;
-        dst->meta = *row;
-        memset(row, 0, sizeof(*row));
+        enum cf_rc rc = meta_from_row(&dst->meta, &plans[i].write.row, err);
+        if (rc != CF_OK)
+            return rc;
         dst->value = plans[i].value;
         memset(&plans[i].value, 0, sizeof(plans[i].value));
         out->n++;

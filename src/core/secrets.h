@@ -7,9 +7,29 @@
 #include "core/core.h"
 #include "core/refs.h"
 
+/* What a read returns about a secret version besides its value: the fields of struct cf_secret a
+ * caller renders, with every string in one heap block (so that a list of many secrets costs a few
+ * hundred bytes a secret, not the fixed-size arrays of struct cf_secret). Read-only for callers;
+ * cf_plain_release frees it. */
+struct cf_plain_meta {
+    char id[CF_UUID_LEN];
+    const char *path;          /* the folder's path */
+    const char *key;           /* the key this version has */
+    const char *comment;       /* "" when none */
+    const char *tags;          /* JSON array text of tag ids, "[]" when none */
+    const char *reminder_note; /* "" when none */
+    int64_t version;
+    int64_t expires_at; /* 0: no expiry */
+    int64_t reminder_repeat_days;
+    int64_t created_at;
+    int64_t updated_at;
+    bool skip_multiline;
+    char *text; /* the block the strings above point into */
+};
+
 /* A decrypted secret version. value is plaintext: release with cf_plain_release, which wipes it. */
 struct cf_plain {
-    struct cf_secret meta; /* meta.sealed is NULL */
+    struct cf_plain_meta meta;
     struct cf_buf value;
 };
 

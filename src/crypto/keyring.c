@@ -366,23 +366,41 @@ void cf_keyring_forget(struct cf_keyring *kr, const char *project_id)
 }
 
 /* Associated data: a label and each field NUL-separated, then the version as 8 little-endian bytes.
- * Fields cannot contain NUL (they are validated names), so the encoding is unambiguous. */
-static enum cf_rc value_ad(const struct cf_seal_ad *ad, struct cf_buf *out, struct cf_err *err)
+ * Fields cannot contain NUL (they are validated names), so the encoding is unambiguous. The label
+ * and the ids come first, so that the values of one environment share that part (the opener's
+ * prefix). Each helper appends to ad[0..*len) and fails when the room runs out. */
+static bool ad_put(uint8_t ad[CF_KEYRING_AD_MAX], size_t *len, const char *field)
 {
-    uint8_t version[VERSION_AD_BYTES];
+    size_t n = strlen(field) + 1;
+    if (n > CF_KEYRING_AD_MAX - *len)
+        return false;
+    memcpy(ad + *len, field, n);
+    *len += n;
+    return true;
+}
+
+static bool ad_prefix(uint8_t ad[CF_KEYRING_AD_MAX], size_t *len, const char *project_id,
+                      const char *env_id)
+{
+    *len = 0;
+    return ad_put(ad, len, "coffer value v1") && ad_put(ad, len, project_id) &&
+           ad_put(ad, len, env_id);
+}
+
+static bool ad_value(uint8_t ad[CF_KEYRING_AD_MAX], size_t *len, const char *path, const char *key,
+                     int64_t version)
+{
+    if (!ad_put(ad, len, path) || !ad_put(ad, len, key) ||
+        CF_KEYRING_AD_MAX - *len < VERSION_AD_BYTES)
+        return false;
     for (int i = 0; i < VERSION_AD_BYTES; i++)
-        version[i] = (uint8_t)((uint64_t)ad->version >> (8 * i));
-    const char *parts[] = {"coffer value v1", ad->project_id, ad->env_id, ad->path, ad->key};
-    enum cf_rc rc = CF_OK;
-    for (size_t i = 0; i < 5 && rc == CF_OK; i++)
-        rc = cf_buf_append(out, parts[i], strlen(parts[i]) + 1);
-    if (rc == CF_OK)
-        rc = cf_buf_append(out, version, sizeof(version));
-    if (rc == CF_ETOOLARGE)
-        return cf_err_set(err, rc, "the names of '%.64s' are too long to seal", ad->key);
-    if (rc != CF_OK)
-        return cf_err_set(err, rc, "out of memory");
-    return CF_OK;
+        ad[(*len)++] = (uint8_t)((uint64_t)version >> (8 * i));
+    return true;
+}
+
+static enum cf_rc ad_too_long(const char *key, struct cf_err *err)
+{
+    return cf_err_set(err, CF_ETOOLARGE, "the names of '%.64s' are too long to seal", key);
 }
 
 enum cf_rc cf_keyring_seal(struct cf_keyring *kr, const uint8_t *wrapped, size_t wrapped_len,
@@ -390,57 +408,79 @@ enum cf_rc cf_keyring_seal(struct cf_keyring *kr, const uint8_t *wrapped, size_t
                            uint8_t **sealed, size_t *sealed_len, struct cf_err *err)
 {
     uint8_t key[KEY_BYTES];
-    struct cf_buf adbuf;
-    cf_buf_init(&adbuf, 16384);
+    uint8_t adbuf[CF_KEYRING_AD_MAX];
+    size_t ad_len = 0;
+    if (!ad_prefix(adbuf, &ad_len, ad->project_id, ad->env_id) ||
+        !ad_value(adbuf, &ad_len, ad->path, ad->key, ad->version))
+        return ad_too_long(ad->key, err);
     enum cf_rc rc = project_key(kr, ad->project_id, wrapped, wrapped_len, key, err);
     if (rc == CF_OK)
-        rc = value_ad(ad, &adbuf, err);
-    if (rc == CF_OK)
-        rc = seal_raw(key, (const uint8_t *)adbuf.data, adbuf.len, plain, n, sealed, sealed_len,
-                      err);
+        rc = seal_raw(key, adbuf, ad_len, plain, n, sealed, sealed_len, err);
     sodium_memzero(key, sizeof(key));
-    cf_buf_release(&adbuf);
     return rc;
+}
+
+enum cf_rc cf_keyring_opener_init(struct cf_keyring_opener *o, struct cf_keyring *kr,
+                                  const uint8_t *wrapped, size_t wrapped_len,
+                                  const char *project_id, const char *env_id, struct cf_err *err)
+{
+    o->ready = false;
+    if (!ad_prefix(o->ad, &o->prefix_len, project_id, env_id))
+        return cf_err_set(err, CF_ETOOLARGE, "the ids of project '%.64s' are too long to seal",
+                          project_id);
+    enum cf_rc rc = project_key(kr, project_id, wrapped, wrapped_len, o->key, err);
+    o->ready = rc == CF_OK;
+    return rc;
+}
+
+enum cf_rc cf_keyring_opener_open(struct cf_keyring_opener *o, const char *path, const char *key,
+                                  int64_t version, const uint8_t *sealed, size_t sealed_len,
+                                  struct cf_buf *out, struct cf_err *err)
+{
+    size_t start = out->len;
+    size_t ad_len = o->prefix_len;
+    if (!o->ready)
+        CF_BUG("cf_keyring_opener_open on an opener that is not initialised");
+    if (!ad_value(o->ad, &ad_len, path, key, version))
+        return ad_too_long(key, err);
+    if (sealed_len < OVERHEAD)
+        return cf_err_set(err, CF_ECRYPTO, "value of '%s' version %lld is corrupt", key,
+                          (long long)version);
+    /* Reserve room in out, decrypt in place there, and trim on failure. */
+    size_t plain_len = sealed_len - OVERHEAD;
+    enum cf_rc rc =
+        cf_buf_append(out, sealed, plain_len); /* placeholder bytes, overwritten below */
+    if (rc != CF_OK)
+        return cf_err_set(err, rc, "value of '%s' is too large", key);
+    if (!open_raw(o->key, o->ad, ad_len, sealed, sealed_len, (uint8_t *)out->data + start)) {
+        sodium_memzero(out->data + start, plain_len);
+        out->len = start;
+        out->data[start] = '\0';
+        return cf_err_set(err, CF_ECRYPTO,
+                          "value of '%s' version %lld failed authentication (moved or tampered "
+                          "ciphertext, or wrong key)",
+                          key, (long long)version);
+    }
+    return CF_OK;
+}
+
+void cf_keyring_opener_release(struct cf_keyring_opener *o)
+{
+    sodium_memzero(o->key, sizeof(o->key));
+    o->ready = false;
 }
 
 enum cf_rc cf_keyring_open(struct cf_keyring *kr, const uint8_t *wrapped, size_t wrapped_len,
                            const struct cf_seal_ad *ad, const uint8_t *sealed, size_t sealed_len,
                            struct cf_buf *out, struct cf_err *err)
 {
-    uint8_t key[KEY_BYTES];
-    struct cf_buf adbuf;
-    size_t start = out->len;
-    cf_buf_init(&adbuf, 16384);
-    enum cf_rc rc = project_key(kr, ad->project_id, wrapped, wrapped_len, key, err);
+    struct cf_keyring_opener o;
+    enum cf_rc rc =
+        cf_keyring_opener_init(&o, kr, wrapped, wrapped_len, ad->project_id, ad->env_id, err);
     if (rc == CF_OK)
-        rc = value_ad(ad, &adbuf, err);
-    if (rc != CF_OK)
-        goto out;
-    if (sealed_len < OVERHEAD) {
-        rc = cf_err_set(err, CF_ECRYPTO, "value of '%s' version %lld is corrupt", ad->key,
-                        (long long)ad->version);
-        goto out;
-    }
-    /* Reserve room in out, decrypt in place there, and trim on failure. */
-    size_t plain_len = sealed_len - OVERHEAD;
-    rc = cf_buf_append(out, sealed, plain_len); /* placeholder bytes, overwritten below */
-    if (rc != CF_OK) {
-        rc = cf_err_set(err, rc, "value of '%s' is too large", ad->key);
-        goto out;
-    }
-    if (!open_raw(key, (const uint8_t *)adbuf.data, adbuf.len, sealed, sealed_len,
-                  (uint8_t *)out->data + start)) {
-        sodium_memzero(out->data + start, plain_len);
-        out->len = start;
-        out->data[start] = '\0';
-        rc = cf_err_set(err, CF_ECRYPTO,
-                        "value of '%s' version %lld failed authentication (moved or tampered "
-                        "ciphertext, or wrong key)",
-                        ad->key, (long long)ad->version);
-    }
-out:
-    sodium_memzero(key, sizeof(key));
-    cf_buf_release(&adbuf);
+        rc = cf_keyring_opener_open(&o, ad->path, ad->key, ad->version, sealed, sealed_len, out,
+                                    err);
+    cf_keyring_opener_release(&o);
     return rc;
 }
 

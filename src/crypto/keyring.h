@@ -104,6 +104,37 @@ enum cf_rc cf_keyring_open(struct cf_keyring *kr, const uint8_t *wrapped, size_t
                            const struct cf_seal_ad *ad, const uint8_t *sealed, size_t sealed_len,
                            struct cf_buf *out, struct cf_err *err);
 
+/* Room for the associated data of one value: a label, the project and environment ids, the folder
+ * path, the key name and the version (what a store can hold, with room to spare). */
+#define CF_KEYRING_AD_MAX 4096
+
+/* Opens many values of one project and environment, for a read of many secrets: the project key
+ * is unwrapped (or taken from the cache) once, and the associated data's fixed part (label, project
+ * id, environment id) written once. Embedded by the caller: cf_keyring_opener_init, then any number
+ * of cf_keyring_opener_open, then cf_keyring_opener_release, which wipes the key (safe on a zeroed
+ * opener and after a failed init). The fields are private. One opener serves one thread. */
+struct cf_keyring_opener {
+    uint8_t key[CF_KEYRING_KEY_BYTES];
+    uint8_t ad[CF_KEYRING_AD_MAX];
+    size_t prefix_len; /* bytes of ad that every value of the project and environment shares */
+    bool ready;
+};
+
+/* Prepares o for values of project_id (whose data key is given wrapped) and env_id. CF_ECRYPTO when
+ * the wrapped key does not open, CF_ETOOLARGE when the ids do not fit. */
+enum cf_rc cf_keyring_opener_init(struct cf_keyring_opener *o, struct cf_keyring *kr,
+                                  const uint8_t *wrapped, size_t wrapped_len,
+                                  const char *project_id, const char *env_id, struct cf_err *err);
+
+/* cf_keyring_open for the value of key at path, version version, in o's project and environment:
+ * the plaintext is appended to out (released by the caller with cf_buf_release_wipe). */
+enum cf_rc cf_keyring_opener_open(struct cf_keyring_opener *o, const char *path, const char *key,
+                                  int64_t version, const uint8_t *sealed, size_t sealed_len,
+                                  struct cf_buf *out, struct cf_err *err);
+
+/* Wipes o's key. */
+void cf_keyring_opener_release(struct cf_keyring_opener *o);
+
 /* Derives a subkey (CF_SUBKEY_BYTES) of the root key for one purpose (e.g. "access-token" signing),
  * so that no other key needs storing. context is a short ASCII label; the same label always gives
  * the same key for the same root key (rotating the root key changes it). The caller wipes out. */

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "store/shared.h"
+#include "util/buf.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -23,10 +24,10 @@
     " JOIN secret_versions v ON v.secret_id = s.id AND v.version = s.version"                      \
     " JOIN environments e ON e.id = f.env_id"
 
-static enum cf_rc read_secret(const struct db_row *s, void *item)
+/* The columns of SECRET_COLS held in place in a struct cf_secret: all but the sealed value and
+ * the text of any length. */
+static enum cf_rc read_secret_fixed(const struct db_row *s, struct cf_secret *x)
 {
-    struct cf_secret *x = item;
-    enum cf_rc rc;
     db_row_text(s, 0, x->id, sizeof(x->id));
     db_row_text(s, 1, x->folder_id, sizeof(x->folder_id));
     db_row_text(s, 2, x->project_id, sizeof(x->project_id));
@@ -39,7 +40,13 @@ static enum cf_rc read_secret(const struct db_row *s, void *item)
     x->created_at = db_row_int64(s, 12);
     x->updated_at = db_row_int64(s, 13);
     x->reminder_repeat_days = db_row_int64(s, 14);
-    rc = db_row_status(s);
+    return db_row_status(s);
+}
+
+static enum cf_rc read_secret(const struct db_row *s, void *item)
+{
+    struct cf_secret *x = item;
+    enum cf_rc rc = read_secret_fixed(s, x);
     if (rc == CF_OK)
         rc = sql_col_blob(s, 7, &x->sealed, &x->sealed_len);
     if (rc == CF_OK)
@@ -260,6 +267,91 @@ enum cf_rc cf_store_secret_list(struct cf_store *base, const char *env_id, const
         rc = secret_query(c, &ST_SECRET_LIST, ARGS(A_TEXT(env_id), A_TEXT(path)), out, err);
     if (rc == CF_OK && out->n == 0)
         rc = sql_folder_must_exist(c, env_id, path, err);
+    return rc;
+}
+
+/* A listing handed row by row to the caller (cf_store_secret_list_each): one struct cf_secret and
+ * one buffer for its text, both reused for every row. */
+struct row_visit {
+    cf_secret_row_fn fn;
+    void *ctx;
+    struct cf_secret row;
+    struct cf_buf text; /* the row's comment, tags and reminder note, each NUL-terminated */
+    struct cf_err *err;
+};
+
+/* Appends text column i and its NUL to buf; *at receives where it starts. */
+static enum cf_rc text_into(const struct db_row *s, int i, struct cf_buf *buf, size_t *at)
+{
+    size_t len = 0;
+    const char *text = db_row_bytes(s, i, &len);
+    *at = buf->len;
+    enum cf_rc rc = cf_buf_append(buf, text ? text : "", text ? len : 0);
+    if (rc == CF_OK)
+        rc = cf_buf_append(buf, "", 1);
+    return rc;
+}
+
+static enum cf_rc visit_row(const struct db_row *s, void *ctx)
+{
+    static const uint8_t empty[1];
+    struct row_visit *v = ctx;
+    struct cf_secret *x = &v->row;
+    size_t comment = 0, tags = 0, note = 0;
+    enum cf_rc rc = read_secret_fixed(s, x);
+    if (rc != CF_OK)
+        return rc;
+    v->text.len = 0;
+    rc = text_into(s, 8, &v->text, &comment);
+    if (rc == CF_OK)
+        rc = text_into(s, 9, &v->text, &tags);
+    if (rc == CF_OK)
+        rc = text_into(s, 15, &v->text, &note);
+    if (rc != CF_OK)
+        return rc;
+    x->comment = v->text.data + comment;
+    x->tags = v->text.data + tags;
+    x->reminder_note = v->text.data + note;
+    /* The sealed bytes stay where the driver holds them: borrowed, valid until the next row. */
+    const uint8_t *sealed = db_row_bytes(s, 7, &x->sealed_len);
+    x->sealed = (uint8_t *)(sealed ? sealed : empty);
+    if (!sealed)
+        x->sealed_len = 0;
+    rc = v->fn(v->ctx, x, v->err);
+    /* The callee's own message reaches the caller of the listing through the driver's fault. */
+    if (rc != CF_OK && s->fault && s->fault->rc == CF_OK)
+        *s->fault = *v->err;
+    return rc;
+}
+
+enum cf_rc cf_store_secret_list_each(struct cf_store *base, const char *env_id, const char *path,
+                                     bool recursive, cf_secret_row_fn fn, void *ctx,
+                                     struct cf_err *err)
+{
+    struct subtree bounds;
+    struct db_conn *c;
+    struct cf_err refusal = {0};
+    struct row_visit v = {.fn = fn, .ctx = ctx, .err = &refusal};
+    int64_t rows = 0;
+    enum cf_rc rc;
+
+    cf_buf_init(&v.text, 0);
+    rc = sql_subtree_bounds(path, &bounds, err);
+    if (rc == CF_OK)
+        rc = sql_conn_get(base, &c, err);
+    if (rc != CF_OK)
+        goto out;
+    if (recursive)
+        rc = sql_run(c, &ST_SECRET_LIST_SUBTREE,
+                     ARGS(A_TEXT(env_id), A_TEXT(path), A_TEXT(bounds.lo), A_TEXT(bounds.hi)),
+                     visit_row, &v, &rows, err);
+    else
+        rc = sql_run(c, &ST_SECRET_LIST, ARGS(A_TEXT(env_id), A_TEXT(path)), visit_row, &v, &rows,
+                     err);
+    if (rc == CF_OK && rows == 0)
+        rc = sql_folder_must_exist(c, env_id, path, err);
+out:
+    cf_buf_release(&v.text);
     return rc;
 }
 

@@ -516,6 +516,18 @@ enum cf_rc cf_store_secret_write(struct cf_store *st, const struct cf_secret_wri
  * recursive), ordered by path then key. */
 enum cf_rc cf_store_secret_list(struct cf_store *st, const char *env_id, const char *path,
                                 bool recursive, struct cf_secret_list *out, struct cf_err *err);
+/* Told of each row of cf_store_secret_list_each, in order. row is the store's and borrowed for the
+ * call only: its sealed, comment, tags and reminder_note point into the store's own memory (sealed
+ * is not NUL-terminated), so the callee copies what it keeps and frees none of them. A return other
+ * than CF_OK stops the listing, and the listing returns it with err as the callee set it. */
+typedef enum cf_rc (*cf_secret_row_fn)(void *ctx, const struct cf_secret *row, struct cf_err *err);
+
+/* What cf_store_secret_list returns, handed to fn(ctx, row, err) one row at a time instead of
+ * collected: nothing per row is allocated, so a listing of many secrets costs memory only where
+ * the caller keeps it. CF_ENOTFOUND when the folder does not exist. */
+enum cf_rc cf_store_secret_list_each(struct cf_store *st, const char *env_id, const char *path,
+                                     bool recursive, cf_secret_row_fn fn, void *ctx,
+                                     struct cf_err *err);
 /* A secret by folder and key: its current version, or the given version when version > 0. */
 enum cf_rc cf_store_secret_get(struct cf_store *st, const char *folder_id, const char *key,
                                int64_t version, struct cf_secret *out, struct cf_err *err);

@@ -81,18 +81,33 @@ void cf_jsonw_array_end(struct cf_jsonw *w)
     close_level(w, ']');
 }
 
+/* What each byte needs in a JSON string: nothing (0), an escape (1), or, above 0x7f, a UTF-8
+ * check of the whole string afterwards (2). */
+/* clang-format off */
+static const unsigned char byte_class[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+/* clang-format on */
+
 static void escaped(struct cf_jsonw *w, const char *text, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    bool ascii = true;
+    unsigned char seen = 0; /* the classes of every byte, or'ed */
     put(w, "\"", 1);
     size_t run = 0; /* start of the pending run of bytes that need no escaping */
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)text[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            ascii = ascii && c < 0x80;
+        unsigned char cls = byte_class[c];
+        seen |= cls;
+        if (cls != 1)
             continue;
-        }
         put(w, text + run, i - run);
         run = i + 1;
         char esc[6] = {'\\', 0, 0, 0, 0, 0};
@@ -133,25 +148,30 @@ static void escaped(struct cf_jsonw *w, const char *text, size_t n)
     put(w, "\"", 1);
     /* Only text with bytes above 0x7f can be malformed UTF-8; checking it after the fact keeps the
      * common ASCII case to one pass. */
-    if (!ascii && w->rc == CF_OK && !cf_utf8_valid_allow_nul(text, n))
+    if ((seen & 2) && w->rc == CF_OK && !cf_utf8_valid_allow_nul(text, n))
         w->rc = CF_EINVAL;
 }
 
 void cf_jsonw_key(struct cf_jsonw *w, const char *key)
 {
-    char text[CF_JSONW_KEY_MAX + 3];
+    char text[CF_JSONW_KEY_MAX + 4];
     size_t n = strlen(key);
+    size_t at = 0;
     if (w->depth == 0 || w->after_key || n > CF_JSONW_KEY_MAX) {
         w->rc = w->rc ? w->rc : CF_EINVAL;
         return;
     }
-    value_start(w);
-    /* Keys are the program's own plain names (see jsonw.h), so they need no escaping. */
-    text[0] = '"';
-    memcpy(text + 1, key, n);
-    text[n + 1] = '"';
-    text[n + 2] = ':';
-    put(w, text, n + 3);
+    /* The separator, the name and the colon in one write. Keys are the program's own plain names
+     * (see jsonw.h), so they need no escaping. */
+    if (!w->first[w->depth])
+        text[at++] = ',';
+    w->first[w->depth] = false;
+    text[at++] = '"';
+    memcpy(text + at, key, n);
+    at += n;
+    text[at++] = '"';
+    text[at++] = ':';
+    put(w, text, at);
     w->after_key = true;
 }
 
@@ -191,11 +211,22 @@ void cf_jsonw_null(struct cf_jsonw *w)
 
 void cf_jsonw_time(struct cf_jsonw *w, int64_t unix_ms)
 {
-    char text[CF_TIME_RFC3339_LEN];
-    if (unix_ms == 0)
+    if (unix_ms == 0) {
         cf_jsonw_null(w);
-    else
-        cf_jsonw_cstr(w, cf_time_format(unix_ms, text));
+        return;
+    }
+    if (unix_ms != w->time_ms) {
+        /* cf_time_format writes digits, '-', ':', 'T', '.' and 'Z' only: nothing to escape. */
+        char text[CF_TIME_RFC3339_LEN];
+        size_t n = strlen(cf_time_format(unix_ms, text));
+        w->time_text[0] = '"';
+        memcpy(w->time_text + 1, text, n);
+        w->time_text[n + 1] = '"';
+        w->time_len = n + 2;
+        w->time_ms = unix_ms;
+    }
+    value_start(w);
+    put(w, w->time_text, w->time_len);
 }
 
 void cf_jsonw_kstr(struct cf_jsonw *w, const char *key, const char *text)

@@ -19,8 +19,12 @@
 
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/time.h"
 
 #define CF_JSONW_DEPTH_MAX 32
+
+/* Room for a time as written: an RFC 3339 string and its quotes. */
+#define CF_JSONW_TIME_MAX (CF_TIME_RFC3339_LEN + 2)
 
 struct cf_jsonw {
     struct cf_buf *out;
@@ -28,6 +32,11 @@ struct cf_jsonw {
     int depth;
     bool first[CF_JSONW_DEPTH_MAX]; /* no element written yet at this level */
     bool after_key;
+    /* The last time written and its quoted text: the secrets of one list share a handful of times
+     * (those of the batches that wrote them), so most are copied, not formatted. */
+    int64_t time_ms; /* 0: none yet */
+    size_t time_len;
+    char time_text[CF_JSONW_TIME_MAX];
 };
 
 /* Starts writing into out (appending). */

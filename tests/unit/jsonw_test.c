@@ -1,5 +1,6 @@
 /* Unit tests for util/jsonw: whatever it writes must parse back (with jansson) to exactly what was
  * written, for every byte sequence a secret value can hold. */
+#include <stdio.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
@@ -142,4 +143,92 @@ Test(jsonw, misuse_and_limits)
     cf_jsonw_array_end(&w);
     cr_expect_eq(cf_jsonw_finish(&w), CF_ETOOLARGE);
     cf_buf_release(&buf);
+}
+
+/* Times repeat across the secrets of a list: the writer copies the last one's text, and must never
+ * give one time the text of another (two alternating, a repeat after null, one in an array). */
+Test(jsonw, repeated_and_alternating_times)
+{
+    static const int64_t times[] = {1798761599000LL, 1798761599000LL, 0,   1798761599000LL, 1000,
+                                    1798761599001LL, 1798761599000LL, 1000};
+    static const char *const texts[] = {"\"2026-12-31T23:59:59.000Z\"",
+                                        "\"2026-12-31T23:59:59.000Z\"",
+                                        "null",
+                                        "\"2026-12-31T23:59:59.000Z\"",
+                                        "\"1970-01-01T00:00:01.000Z\"",
+                                        "\"2026-12-31T23:59:59.001Z\"",
+                                        "\"2026-12-31T23:59:59.000Z\"",
+                                        "\"1970-01-01T00:00:01.000Z\""};
+    struct cf_buf buf, want;
+    struct cf_jsonw w;
+    cf_buf_init(&buf, 0);
+    cf_buf_init(&want, 0);
+    cf_jsonw_init(&w, &buf);
+    cf_jsonw_object_begin(&w);
+    cr_assert_eq(cf_buf_puts(&want, "{"), CF_OK);
+    for (size_t i = 0; i < CF_ARRAY_SIZE(times); i++) {
+        char key[8];
+        snprintf(key, sizeof(key), "t%zu", i);
+        cf_jsonw_ktime(&w, key, times[i]);
+        cr_assert_eq(cf_buf_printf(&want, "%s\"%s\":%s", i ? "," : "", key, texts[i]), CF_OK);
+    }
+    cf_jsonw_key(&w, "a");
+    cf_jsonw_array_begin(&w);
+    cf_jsonw_time(&w, 1000);
+    cf_jsonw_time(&w, 1000);
+    cf_jsonw_array_end(&w);
+    cf_jsonw_object_end(&w);
+    cr_assert_eq(cf_buf_puts(&want, ",\"a\":[\"1970-01-01T00:00:01.000Z\","
+                                    "\"1970-01-01T00:00:01.000Z\"]}"),
+                 CF_OK);
+    cr_assert_eq(cf_jsonw_finish(&w), CF_OK);
+    cr_expect_str_eq(buf.data, want.data);
+    json_decref(parse(&buf));
+    cf_buf_release(&buf);
+    cf_buf_release(&want);
+}
+
+/* Every single byte: below 0x20, quote and backslash escaped, other ASCII as is, and a byte above
+ * 0x7f alone is not UTF-8 (refused), while the same byte in a valid sequence passes. */
+Test(jsonw, every_byte_value)
+{
+    for (int c = 0; c < 256; c++) {
+        char text[3] = {'a', (char)c, 'b'};
+        struct cf_buf buf;
+        struct cf_jsonw w;
+        cf_buf_init(&buf, 0);
+        cf_jsonw_init(&w, &buf);
+        cf_jsonw_array_begin(&w);
+        cf_jsonw_string(&w, text, sizeof(text));
+        cf_jsonw_array_end(&w);
+        if (c >= 0x80) {
+            cr_expect_eq(cf_jsonw_finish(&w), CF_EINVAL, "byte 0x%02x accepted alone", c);
+        } else {
+            cr_assert_eq(cf_jsonw_finish(&w), CF_OK, "byte 0x%02x", c);
+            bool escape = c < 0x20 || c == '"' || c == '\\';
+            cr_expect_eq(buf.len,
+                         2 + 2 + 3 + (escape ? (strchr("\"\\\n\r\t\b\f", c) && c ? 1 : 5) : 0),
+                         "byte 0x%02x written as %s", c, buf.data);
+            json_t *j = parse(&buf);
+            json_t *s = json_array_get(j, 0);
+            cr_assert_eq(json_string_length(s), 3);
+            cr_assert(memcmp(json_string_value(s), text, 3) == 0, "byte 0x%02x differs", c);
+            json_decref(j);
+        }
+        cf_buf_release(&buf);
+    }
+    /* U+00E9 and U+10FFFF: bytes above 0x7f in valid sequences */
+    static const char *const valid[] = {"\xc3\xa9", "\xf4\x8f\xbf\xbf"};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(valid); i++) {
+        struct cf_buf buf;
+        struct cf_jsonw w;
+        cf_buf_init(&buf, 0);
+        cf_jsonw_init(&w, &buf);
+        cf_jsonw_array_begin(&w);
+        cf_jsonw_cstr(&w, valid[i]);
+        cf_jsonw_array_end(&w);
+        cr_assert_eq(cf_jsonw_finish(&w), CF_OK);
+        json_decref(parse(&buf));
+        cf_buf_release(&buf);
+    }
 }

@@ -908,6 +908,94 @@ Test(seal, long_project_ids_are_fully_bound)
     cf_keyring_free(kr);
 }
 
+/* An opener opens what cf_keyring_seal sealed, for every path, key and version of its project and
+ * environment, appending like cf_keyring_open; a value of another environment or a tampered one
+ * fails without touching out; a wrong wrapped key fails at init; release wipes the key. */
+Test(seal, opener_opens_many_values_of_one_environment)
+{
+    struct cf_keyring *kr = random_keyring();
+    struct project p = new_project(kr, PROJECT_A);
+    struct project other = new_project(kr, PROJECT_B);
+    struct cf_keyring_opener o;
+    struct cf_err err;
+    static const char *const paths[] = {"/", "/backend/api", "/a/b/c"};
+    static const char *const keys[] = {"DB_PASSWORD", "K", "API_TOKEN_2"};
+    uint8_t *sealed[9];
+    size_t sealed_len[9];
+    char plain[9][32];
+
+    for (size_t i = 0; i < 9; i++) {
+        struct cf_seal_ad ad = base_ad;
+        ad.path = paths[i % 3];
+        ad.key = keys[i / 3];
+        ad.version = (int64_t)i + 1;
+        snprintf(plain[i], sizeof(plain[i]), "value %zu", i);
+        seal(kr, &p, &ad, plain[i], strlen(plain[i]), &sealed[i], &sealed_len[i]);
+    }
+    cr_assert_eq(
+        cf_keyring_opener_init(&o, kr, p.wrapped, p.wrapped_len, PROJECT_A, base_ad.env_id, &err),
+        CF_OK, "%s", err.msg);
+    for (size_t i = 0; i < 9; i++) {
+        struct cf_buf out;
+        cf_buf_init(&out, 0);
+        cr_assert_eq(cf_buf_puts(&out, "keep:"), CF_OK);
+        cr_assert_eq(cf_keyring_opener_open(&o, paths[i % 3], keys[i / 3], (int64_t)i + 1,
+                                            sealed[i], sealed_len[i], &out, &err),
+                     CF_OK, "value %zu: %s", i, err.msg);
+        cr_assert_eq(out.len, 5 + strlen(plain[i]));
+        cr_assert_eq(memcmp(out.data + 5, plain[i], strlen(plain[i])), 0, "value %zu differs", i);
+        /* the same bytes under another key, path or version fail, and leave out as it was */
+        cr_assert_eq(cf_keyring_opener_open(&o, paths[(i + 1) % 3], keys[i / 3], (int64_t)i + 1,
+                                            sealed[i], sealed_len[i], &out, &err),
+                     CF_ECRYPTO);
+        cr_assert_eq(cf_keyring_opener_open(&o, paths[i % 3], keys[i / 3], (int64_t)i + 2,
+                                            sealed[i], sealed_len[i], &out, &err),
+                     CF_ECRYPTO);
+        cr_assert_eq(out.len, 5 + strlen(plain[i]), "a failed open must leave out as it was");
+        cf_buf_release_wipe(&out);
+    }
+
+    /* a path longer than the associated data can hold is refused, naming the key */
+    char long_path[CF_KEYRING_AD_MAX + 2];
+    memset(long_path, 'p', sizeof(long_path) - 1);
+    long_path[sizeof(long_path) - 1] = '\0';
+    struct cf_buf out;
+    cf_buf_init(&out, 0);
+    cr_assert_eq(
+        cf_keyring_opener_open(&o, long_path, "K", 1, sealed[0], sealed_len[0], &out, &err),
+        CF_ETOOLARGE);
+    cr_assert(strstr(err.msg, "'K'"), "%s", err.msg);
+    cr_assert_eq(out.len, 0);
+    cf_buf_release_wipe(&out);
+
+    cf_keyring_opener_release(&o);
+    uint8_t zero[CF_KEYRING_KEY_BYTES] = {0};
+    cr_assert_eq(memcmp(o.key, zero, sizeof(zero)), 0, "release must wipe the key");
+
+    /* an opener of another environment opens none of them */
+    cr_assert_eq(cf_keyring_opener_init(&o, kr, p.wrapped, p.wrapped_len, PROJECT_A,
+                                        "4c1d9e2a-7b3f-4a8e-9d6c-2f1e0b9a8c7e", &err),
+                 CF_OK, "%s", err.msg);
+    cf_buf_init(&out, 0);
+    cr_assert_eq(
+        cf_keyring_opener_open(&o, paths[0], keys[0], 1, sealed[0], sealed_len[0], &out, &err),
+        CF_ECRYPTO);
+    cf_keyring_opener_release(&o);
+    cf_buf_release_wipe(&out);
+
+    /* the wrapped key of another project does not unwrap for this one */
+    cr_assert_eq(cf_keyring_opener_init(&o, kr, other.wrapped, other.wrapped_len, PROJECT_A,
+                                        base_ad.env_id, &err),
+                 CF_ECRYPTO);
+    cf_keyring_opener_release(&o);
+
+    for (size_t i = 0; i < 9; i++)
+        free(sealed[i]);
+    free(p.wrapped);
+    free(other.wrapped);
+    cf_keyring_free(kr);
+}
+
 /* ---- rewrap ---- */
 
 TestSuite(rewrap, .init = setup, .fini = teardown);

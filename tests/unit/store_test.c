@@ -731,6 +731,112 @@ Test(store, secrets_create_read_list)
     cr_assert_eq(write1(w_create(backend.id, "", "x", 1)), CF_EINVAL);
 }
 
+/* What a cf_store_secret_list_each callee saw: copies of every row, and when to refuse. */
+struct each_seen {
+    struct cf_secret_list rows;
+    size_t stop_at; /* refuse the row at this index (SIZE_MAX: none) */
+};
+
+static enum cf_rc each_copy(void *ctx, const struct cf_secret *row, struct cf_err *e)
+{
+    struct each_seen *seen = ctx;
+    if (seen->rows.n == seen->stop_at)
+        return cf_err_set(e, CF_ECRYPTO, "refused row '%s'", row->key);
+    struct cf_secret *grown =
+        realloc(seen->rows.items, (seen->rows.n + 1) * sizeof(*seen->rows.items));
+    cr_assert_not_null(grown);
+    seen->rows.items = grown;
+    cr_assert_eq(cf_secret_copy(&seen->rows.items[seen->rows.n], row), CF_OK);
+    seen->rows.n++;
+    return CF_OK;
+}
+
+/* The same rows, in the same order, with the same fields as cf_store_secret_list. */
+static void assert_each_matches_list(const char *env_id, const char *path, bool recursive)
+{
+    struct cf_secret_list list;
+    struct each_seen seen = {.stop_at = SIZE_MAX};
+    cr_assert_eq(cf_store_secret_list(st, env_id, path, recursive, &list, &err), CF_OK, "%s",
+                 err.msg);
+    cr_assert_eq(cf_store_secret_list_each(st, env_id, path, recursive, each_copy, &seen, &err),
+                 CF_OK, "%s", err.msg);
+    cr_assert_eq(seen.rows.n, list.n);
+    for (size_t i = 0; i < list.n; i++) {
+        const struct cf_secret *a = &list.items[i], *b = &seen.rows.items[i];
+        cr_assert_str_eq(b->id, a->id);
+        cr_assert_str_eq(b->folder_id, a->folder_id);
+        cr_assert_str_eq(b->project_id, a->project_id);
+        cr_assert_str_eq(b->env_id, a->env_id);
+        cr_assert_str_eq(b->path, a->path);
+        cr_assert_str_eq(b->key, a->key);
+        cr_assert_eq(b->version, a->version);
+        cr_assert_eq(b->sealed_len, a->sealed_len);
+        cr_assert_arr_eq(b->sealed, a->sealed, a->sealed_len);
+        cr_assert_str_eq(b->comment, a->comment);
+        cr_assert_str_eq(b->tags, a->tags);
+        cr_assert_str_eq(b->reminder_note, a->reminder_note);
+        cr_assert_eq(b->expires_at, a->expires_at);
+        cr_assert_eq(b->reminder_repeat_days, a->reminder_repeat_days);
+        cr_assert_eq(b->skip_multiline, a->skip_multiline);
+        cr_assert_eq(b->created_at, a->created_at);
+        cr_assert_eq(b->updated_at, a->updated_at);
+    }
+    cf_secret_list_release(&list);
+    cf_secret_list_release(&seen.rows);
+}
+
+Test(store, secret_list_each_hands_rows_one_at_a_time)
+{
+    struct world w;
+    struct cf_folder backend, child;
+    static const uint8_t blob[] = {0, 0xff, 0, 0x10, 0x80};
+    char key[32];
+
+    make_world(&w);
+    make_folder(&w.root, "backend", &backend);
+    make_folder(&backend, "api", &child);
+    /* More rows than any first allocation, values of every length from 0, NUL bytes included. */
+    struct cf_secret_write batch[300];
+    uint8_t values[300][310];
+    for (size_t i = 0; i < CF_ARRAY_SIZE(batch); i++) {
+        snprintf(key, sizeof(key), "KEY_%03zu", i);
+        memset(values[i], (int)(i & 0xff), sizeof(values[i]));
+        batch[i] = w_create(i % 3 ? backend.id : child.id, key, values[i], i);
+        batch[i].row.reminder_note = (char *)(i % 2 ? "rotate" : "");
+        batch[i].row.reminder_repeat_days = (int64_t)(i % 2);
+        batch[i].row.skip_multiline = i % 5 == 0;
+        batch[i].row.expires_at = (int64_t)i * 1000;
+    }
+    batch[7].row.sealed = (uint8_t *)blob;
+    batch[7].row.sealed_len = sizeof(blob);
+    batch[8].row.comment = NULL;
+    batch[8].row.tags = NULL;
+    cr_assert_eq(cf_store_secret_write(st, batch, CF_ARRAY_SIZE(batch), &err), CF_OK, "%s",
+                 err.msg);
+    assert_each_matches_list(w.envs[0].id, "/backend", false);
+    assert_each_matches_list(w.envs[0].id, "/backend", true);
+    assert_each_matches_list(w.envs[0].id, "/", true);
+    assert_each_matches_list(w.envs[0].id, "/", false); /* an empty folder: no call */
+
+    /* The callee's refusal stops the listing and reaches the caller with its own words. */
+    struct each_seen seen = {.stop_at = 5};
+    cr_assert_eq(
+        cf_store_secret_list_each(st, w.envs[0].id, "/backend", false, each_copy, &seen, &err),
+        CF_ECRYPTO);
+    cr_assert_eq(seen.rows.n, 5);
+    cr_assert_str_eq(err.msg, "refused row 'KEY_008'");
+    cf_secret_list_release(&seen.rows);
+
+    /* A folder that does not exist is not found, and the callee is never called. */
+    seen.stop_at = 0;
+    cr_assert_eq(
+        cf_store_secret_list_each(st, w.envs[0].id, "/nope", false, each_copy, &seen, &err),
+        CF_ENOTFOUND);
+    cr_assert_eq(seen.rows.n, 0);
+    cr_assert_eq(cf_store_secret_list_each(st, w.envs[0].id, "/nope", true, each_copy, &seen, &err),
+                 CF_ENOTFOUND);
+}
+
 Test(store, secrets_versions_rename_conflict_delete)
 {
     struct world w;
