@@ -1,6 +1,6 @@
 /* Access tokens in the store (store.h): new tokens are written by a group commit (one transaction
- * for every token waiting), uses, renewals, revocations, and removing an auth method with its
- * tokens. */
+ * for every token waiting), uses, renewals, revocations, removing an auth method with its
+ * tokens, and pruning the tokens that have ended. */
 #include <string.h>
 
 #include "store/shared.h"
@@ -273,4 +273,34 @@ enum cf_rc cf_store_auth_method_remove(struct cf_store *base, const char *identi
     if (rc == CF_OK && m == 0)
         rc = sql_exec(c, &ST_CSECRET_DELETE_ALL, ARGS(A_TEXT(identity_id)), NULL, err);
     return sql_tx_end(c, rc, err);
+}
+
+/* A token's limits as cf_token_cap_ttls (auth/token.h) reads them, ?2 being the server's maximum in
+ * seconds: a max TTL of 0 or above it is the maximum, a TTL of 0 or above the max TTL is the max
+ * TTL. */
+#define MAX_TTL_CAPPED "(CASE WHEN max_ttl <= 0 OR max_ttl > ?2 THEN ?2 ELSE max_ttl END)"
+#define TTL_CAPPED                                                                                 \
+    "(CASE WHEN ttl <= 0 OR ttl > " MAX_TTL_CAPPED " THEN " MAX_TTL_CAPPED " ELSE ttl END)"
+
+/* A token has ended when either deadline auth/token.c checks has passed: its max TTL from its
+ * creation, or its TTL from its last renewal (its creation when never renewed). Revoked tokens go
+ * by the same deadlines. The scan has no index to use: it runs a few times an hour, and an index
+ * would cost every login more than the scan costs. */
+static struct sql_stmt ST_TOKEN_PRUNE = SQL_STMT(
+    "DELETE FROM identity_access_tokens WHERE id IN (SELECT id FROM identity_access_tokens"
+    " WHERE created_at + " MAX_TTL_CAPPED " * 1000 <= ?1"
+    " OR (CASE WHEN last_renewed_at <> 0 THEN last_renewed_at ELSE created_at END) + " TTL_CAPPED
+    " * 1000 <= ?1 LIMIT ?3)");
+
+enum cf_rc cf_store_tokens_prune(struct cf_store *base, int64_t ended_before, int64_t max_ttl_s,
+                                 size_t limit, int64_t *deleted, struct cf_err *err)
+{
+    *deleted = 0;
+    if (max_ttl_s <= 0 || limit == 0 || limit > INT64_MAX)
+        return cf_err_set(err, CF_EINVAL,
+                          "pruning access tokens needs a positive maximum TTL and "
+                          "batch size");
+    return sql_exec_in_tx(base, &ST_TOKEN_PRUNE,
+                          ARGS(A_INT(ended_before), A_INT(max_ttl_s), A_INT((int64_t)limit)),
+                          deleted, err);
 }
