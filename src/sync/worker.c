@@ -67,7 +67,9 @@ static void worker_wake(void *ctx)
 static bool prune_tokens(struct cf_sync_worker *w)
 {
     int64_t now = cf_now_ms();
-    if (now < w->next_sweep_at)
+    /* (A clock set back by more than the interval does not hold pruning off until it catches up.)
+     */
+    if (now < w->next_sweep_at && w->next_sweep_at - now <= PRUNE_EVERY_MS)
         return false;
     int64_t deleted = 0;
     bool more = false;
