@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """The one table of `make bench` : every scenario's figure from this run's results
-(bench/results/*.json, written by run.sh, stores.py, load.py shape, scale.py and bigfolder.py), each HTTP
-throughput also as a ratio of the ceiling measured in the same run: bench/baseline, a minimal libmicrohttpd
-server answering the same list response from memory, at the same number of connections (64 unless a row says
-otherwise).
+(bench/results/*.json, written by run.sh, stores.py, load.py shape, scale.py, bigfolder.py and storage.py),
+each HTTP throughput also as a ratio of the ceiling measured in the same run: bench/baseline, a minimal
+libmicrohttpd server answering the same list response from memory, at the same number of connections (64 unless a
+row says otherwise).
 
     python3 bench/summary.py        (prints the table and writes bench/results/summary.txt)
 """
@@ -91,7 +91,15 @@ def main():
         if "old" in big:
             other("  ... the same ratio, old build of this run", "%.1fx" % big["old"]["ratio"])
 
-    missing = [n for n in ("stores", "shape", "scale", "bigfolder") if not load(n)]
+    storage = load("storage")
+    if storage:
+        now = storage["this build"]
+        figure = "%.0f B" % now["per_read"]
+        if "before" in storage:
+            figure += " (%.2fx before)" % (now["per_read"] / storage["before"]["per_read"])
+        other("stored bytes per read request (audit + tokens), read-heavy mix", figure)
+
+    missing = [n for n in ("stores", "shape", "scale", "bigfolder", "storage") if not load(n)]
     width = max(len(r[0]) for r in rows)
     lines = ["Coffer, every benchmark of this run (%s, %s cores); HTTP figures at %d connections unless noted, "
              "and as a share of the baseline ceiling" % (core["meta"]["date"], core["meta"]["cores"], conns), ""]

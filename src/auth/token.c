@@ -46,6 +46,22 @@ void cf_token_cap_ttls(int64_t *ttl, int64_t *max_ttl)
         *ttl = *max_ttl;
 }
 
+enum cf_rc cf_token_prune(struct cf_store *st, int64_t now, int max_batches, int64_t *deleted,
+                          bool *more, struct cf_err *err)
+{
+    enum cf_rc rc = CF_OK;
+    *deleted = 0;
+    *more = true;
+    for (int batch = 0; rc == CF_OK && *more && batch < max_batches; batch++) {
+        int64_t n = 0;
+        rc = cf_store_tokens_prune(st, now - CF_TOKEN_PRUNE_MARGIN_MS, max_token_ttl,
+                                   CF_TOKEN_PRUNE_BATCH, &n, err);
+        *deleted += n;
+        *more = rc == CF_OK && n == CF_TOKEN_PRUNE_BATCH;
+    }
+    return rc;
+}
+
 static bool b64url_char(char c)
 {
     return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||

@@ -31,6 +31,22 @@ void cf_token_set_max_ttl(int64_t seconds);
  * server-wide maximum: neither is 0 or above it afterwards, and ttl <= max_ttl. */
 void cf_token_cap_ttls(int64_t *ttl, int64_t *max_ttl);
 
+/* How long after its end an access token's row is kept before cf_token_prune deletes it (so that
+ * a client using it just after gets "expired at T" rather than "not found", and nodes whose
+ * clocks differ a little agree that it has ended): one hour. */
+#define CF_TOKEN_PRUNE_MARGIN_MS (3600LL * 1000)
+/* Rows deleted per transaction by cf_token_prune, so that a long backlog never holds the write
+ * lock for long. */
+#define CF_TOKEN_PRUNE_BATCH 1000
+
+/* Deletes, in transactions of CF_TOKEN_PRUNE_BATCH rows, up to max_batches batches of stored
+ * access tokens that ended (TTL or max TTL, as cf_token_check caps them) more than
+ * CF_TOKEN_PRUNE_MARGIN_MS before now (ms), revoked tokens included once they ended. *deleted
+ * receives how many went; *more is true when the last batch was full (there may be more).
+ * Idempotent: safe on several servers sharing a store at once. Thread-safe. */
+enum cf_rc cf_token_prune(struct cf_store *st, int64_t now, int max_batches, int64_t *deleted,
+                          bool *more, struct cf_err *err);
+
 /* True when text has the shape of an access token (three base64url segments). */
 bool cf_token_is_access_token(const char *text);
 

@@ -510,6 +510,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_notifier *notifier = NULL;
     struct cf_sync_worker *sync_worker = NULL;
     struct cf_sync_worker *rotation_worker = NULL;
+    struct cf_sync_worker *prune_worker = NULL;
     struct cf_err err;
     struct cf_admin_auth *admin = NULL;
     int64_t started = cf_mono_us();
@@ -625,6 +626,10 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
+    if (cf_prune_worker_start(&core, &prune_worker, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
     if (cf_server_start(&config, &core, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
@@ -655,6 +660,7 @@ int cf_cmd_server(int argc, char **argv)
 out:
     /* Still running only when a step after the start failed (the admin token). */
     cf_server_stop(server, 0);
+    cf_sync_worker_stop(prune_worker);     /* before the store closes: it may be mid-batch */
     cf_sync_worker_stop(rotation_worker);  /* before the store closes: it may be mid-step */
     cf_sync_worker_stop(sync_worker);      /* before the store closes: it may be mid-run */
     cf_notifier_stop(notifier);            /* before the store closes: it may be mid-pass */

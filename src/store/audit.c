@@ -1,5 +1,7 @@
 /* The audit log in the store (store.h): appending chained events, reading them back, and signed
- * checkpoints. */
+ * checkpoints. An event naming many keys stores its list of names once, in audit_key_sets, and
+ * refers to it (migration 0012); reading resolves the reference, so callers, the chain and its
+ * verification always see the full list. */
 #include <string.h>
 
 #include <sodium.h>
@@ -41,12 +43,90 @@ static enum cf_rc read_audit_checkpoint(const struct db_row *s, void *item)
     return rc == CF_OK ? sql_col_fixed(s, 2, c->event_hash, sizeof(c->event_hash)) : rc;
 }
 
+/* AUDIT_COLS as read: keys is the event's own column when it has no key set (key_set 0) or when
+ * that column is not empty (an event stored with a key set leaves it empty: text written there
+ * afterwards is read, and the chain sees the edit), else the key set's list ("" when the key set
+ * is gone: also an edit for the chain). */
+#define AUDIT_READ_COLS                                                                            \
+    "seq, id, time_us, actor_kind, actor_id, actor_name, source_ip, user_agent, action,"           \
+    " project_id, environment, path, CASE WHEN key_set = 0 OR keys <> '' THEN keys"                \
+    " ELSE COALESCE((SELECT k.keys FROM audit_key_sets k WHERE k.id = audit_events.key_set), '')"  \
+    " END, result, reason, request_id, prev_hash, hash"
+
+/* A list of names at most this long stays in its event: a reference would save less than it
+ * costs (a lookup per event, and the key set's row for a list seen once). */
+#define KEY_SET_MIN_LEN 48
+
 static struct sql_stmt ST_AUDIT_LAST =
-    SQL_STMT("SELECT " AUDIT_COLS " FROM audit_events ORDER BY seq DESC LIMIT 1");
+    SQL_STMT("SELECT " AUDIT_READ_COLS " FROM audit_events ORDER BY seq DESC LIMIT 1");
 
 static struct sql_stmt ST_AUDIT_INSERT =
-    SQL_STMT("INSERT INTO audit_events (" AUDIT_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-             " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+    SQL_STMT("INSERT INTO audit_events (" AUDIT_COLS ", key_set) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+             " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)");
+
+static struct sql_stmt ST_KEY_SET_GET = SQL_STMT("SELECT keys FROM audit_key_sets WHERE id = ?1");
+
+static struct sql_stmt ST_KEY_SET_ADD =
+    SQL_STMT("INSERT INTO audit_key_sets (id, keys) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING");
+
+/* The id of a list of names: the first 8 bytes of its BLAKE2b-256 hash, never 0 (0 means "no key
+ * set"). Two lists with the same id are told apart by key_set_of. */
+static int64_t key_set_id(const char *keys)
+{
+    uint8_t digest[crypto_generichash_BYTES];
+    static const char domain[] = "coffer-audit-key-set-v1";
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, sizeof(digest));
+    crypto_generichash_update(&h, (const uint8_t *)domain, sizeof(domain));
+    crypto_generichash_update(&h, (const uint8_t *)keys, strlen(keys));
+    crypto_generichash_final(&h, digest, sizeof(digest));
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | digest[i];
+    return id ? (int64_t)id : 1;
+}
+
+/* Reads the stored list of a key set and says whether it is probe->keys. */
+struct key_set_probe {
+    const char *keys;
+    bool same;
+};
+
+static enum cf_rc probe_key_set(const struct db_row *s, void *item)
+{
+    struct key_set_probe *probe = item;
+    char *stored = NULL;
+    enum cf_rc rc = sql_col_strdup(s, 0, &stored);
+    probe->same = rc == CF_OK && strcmp(stored, probe->keys) == 0;
+    free(stored);
+    return rc;
+}
+
+/* The key set an event naming keys refers to, added when new (inside the append's transaction, so
+ * it commits or rolls back with the event); *id 0 when keys stays in the event: a short list, or
+ * (never seen in practice, but possible) another list stored under the same id. Adding is
+ * idempotent, so servers sharing a database may add the same list at once. */
+static enum cf_rc key_set_of(struct db_conn *c, const char *keys, int64_t *id, struct cf_err *err)
+{
+    *id = 0;
+    if (strlen(keys) <= KEY_SET_MIN_LEN)
+        return CF_OK;
+    int64_t candidate = key_set_id(keys);
+    struct key_set_probe probe = {.keys = keys};
+    bool found = false;
+    int64_t added = 0;
+    enum cf_rc rc =
+        sql_get_row(c, &ST_KEY_SET_GET, ARGS(A_INT(candidate)), probe_key_set, &probe, &found, err);
+    if (rc == CF_OK && !found)
+        rc = sql_exec(c, &ST_KEY_SET_ADD, ARGS(A_INT(candidate), A_TEXT(keys)), &added, err);
+    /* Added meanwhile by another server: what it added decides. */
+    if (rc == CF_OK && !found && added == 0)
+        rc = sql_get_row(c, &ST_KEY_SET_GET, ARGS(A_INT(candidate)), probe_key_set, &probe, &found,
+                         err);
+    if (rc == CF_OK && (added == 1 || (found && probe.same)))
+        *id = candidate;
+    return rc;
+}
 
 enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *events, size_t n,
                                  void (*chain)(void *ctx, struct cf_audit_event *event), void *ctx,
@@ -72,15 +152,19 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *e
             memcpy(e->prev_hash, prev, sizeof(e->prev_hash));
         else
             memset(e->prev_hash, 0, sizeof(e->prev_hash));
-        chain(ctx, e);
+        chain(ctx, e); /* over the full list of names, whichever way it is stored */
+        int64_t key_set = 0;
+        rc = key_set_of(c, e->keys, &key_set, err);
+        if (rc != CF_OK)
+            break;
         rc = sql_exec(c, &ST_AUDIT_INSERT,
                       ARGS(A_INT(e->seq), A_TEXT(e->id), A_INT(e->time_us), A_TEXT(e->actor_kind),
                            A_TEXT(e->actor_id), A_TEXT(e->actor_name), A_TEXT(e->source_ip),
                            A_TEXT(e->user_agent), A_TEXT(e->action), A_TEXT(e->project_id),
-                           A_TEXT(e->environment), A_TEXT(e->path), A_TEXT(e->keys),
+                           A_TEXT(e->environment), A_TEXT(e->path), A_TEXT(key_set ? "" : e->keys),
                            A_TEXT(e->result), A_TEXT(e->reason), A_TEXT(e->request_id),
                            A_BLOB(e->prev_hash, sizeof(e->prev_hash)),
-                           A_BLOB(e->hash, sizeof(e->hash))),
+                           A_BLOB(e->hash, sizeof(e->hash)), A_INT(key_set)),
                       NULL, err);
         prev = e->hash;
     }
@@ -89,7 +173,7 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *e
 }
 
 static struct sql_stmt ST_AUDIT_LIST =
-    SQL_STMT("SELECT " AUDIT_COLS " FROM audit_events WHERE seq > ?1"
+    SQL_STMT("SELECT " AUDIT_READ_COLS " FROM audit_events WHERE seq > ?1"
              " AND (?2 = 0 OR time_us >= ?2) AND (?3 = 0 OR time_us < ?3)"
              " AND (?4 = '' OR actor_id = ?4 OR actor_name = ?4)"
              " AND (?5 = '' OR action = ?5"
@@ -114,7 +198,7 @@ enum cf_rc cf_store_audit_list(struct cf_store *base, const struct cf_audit_filt
 }
 
 static struct sql_stmt ST_AUDIT_GET =
-    SQL_STMT("SELECT " AUDIT_COLS " FROM audit_events WHERE seq = ?1");
+    SQL_STMT("SELECT " AUDIT_READ_COLS " FROM audit_events WHERE seq = ?1");
 
 enum cf_rc cf_store_audit_get(struct cf_store *base, int64_t seq, struct cf_audit_event *out,
                               struct cf_err *err)

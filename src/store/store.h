@@ -643,6 +643,15 @@ enum cf_rc cf_store_token_use(struct cf_store *st, const char *token_id, struct 
 enum cf_rc cf_store_token_renew(struct cf_store *st, const char *token_id, int64_t renewed_at,
                                 struct cf_err *err);
 enum cf_rc cf_store_token_revoke(struct cf_store *st, const char *token_id, struct cf_err *err);
+/* Deletes at most limit access tokens that ended at or before ended_before (ms): past their max TTL
+ * or their TTL (from the last renewal), each capped at max_ttl_s seconds as cf_token_cap_ttls
+ * caps them; revoked tokens once past the same deadlines. The tokens are found by a read (no write
+ * lock held while the table is scanned), then deleted by id in one transaction, each only if it
+ * has still ended; *deleted receives how many went (0 when the transaction rolled back). A token
+ * another node deleted first is simply not counted, so several servers sharing a database may
+ * prune at once. CF_EINVAL when max_ttl_s or limit is not positive. */
+enum cf_rc cf_store_tokens_prune(struct cf_store *st, int64_t ended_before, int64_t max_ttl_s,
+                                 size_t limit, int64_t *deleted, struct cf_err *err);
 /* Removes auth_method ("universal-auth", "jwt-auth", "kubernetes-auth") from an identity in one
  * transaction, with every access token that method issued to it (and, for universal auth, its
  * client secrets), so those tokens stop working at once and attaching the method again revives

@@ -1,6 +1,7 @@
 /* Access tokens in the store (store.h): new tokens are written by a group commit (one transaction
- * for every token waiting), uses, renewals, revocations, and removing an auth method with its
- * tokens. */
+ * for every token waiting), uses, renewals, revocations, removing an auth method with its
+ * tokens, and pruning the tokens that have ended. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "store/shared.h"
@@ -273,4 +274,69 @@ enum cf_rc cf_store_auth_method_remove(struct cf_store *base, const char *identi
     if (rc == CF_OK && m == 0)
         rc = sql_exec(c, &ST_CSECRET_DELETE_ALL, ARGS(A_TEXT(identity_id)), NULL, err);
     return sql_tx_end(c, rc, err);
+}
+
+/* A token's limits as cf_token_cap_ttls (auth/token.h) reads them, ?2 being the server's maximum in
+ * seconds: a max TTL of 0 or above it is the maximum, a TTL of 0 or above the max TTL is the max
+ * TTL. */
+#define MAX_TTL_CAPPED "(CASE WHEN max_ttl <= 0 OR max_ttl > ?2 THEN ?2 ELSE max_ttl END)"
+#define TTL_CAPPED                                                                                 \
+    "(CASE WHEN ttl <= 0 OR ttl > " MAX_TTL_CAPPED " THEN " MAX_TTL_CAPPED " ELSE ttl END)"
+
+/* A token has ended when either deadline auth/token.c checks has passed: its max TTL from its
+ * creation, or its TTL from its last renewal (its creation when never renewed). Revoked tokens go
+ * by the same deadlines. */
+#define TOKEN_ENDED                                                                                \
+    "(created_at + " MAX_TTL_CAPPED " * 1000 <= ?1 OR (CASE WHEN last_renewed_at <> 0 THEN"        \
+    " last_renewed_at ELSE created_at END) + " TTL_CAPPED " * 1000 <= ?1)"
+
+/* The scan has no index to use (one would cost every login more than the scan costs a few times
+ * an hour), so it runs as a read, outside the write lock: writers, logins included, never wait
+ * for it. */
+static struct sql_stmt ST_TOKENS_ENDED =
+    SQL_STMT("SELECT id FROM identity_access_tokens WHERE " TOKEN_ENDED " LIMIT ?3");
+
+/* One primary-key seek per token under the write lock; the condition is checked again, so that
+ * only a token that has ended goes whatever happened since the scan. */
+static struct sql_stmt ST_TOKEN_DELETE_ENDED =
+    SQL_STMT("DELETE FROM identity_access_tokens WHERE id = ?3 AND " TOKEN_ENDED);
+
+struct token_id {
+    char id[CF_UUID_LEN];
+};
+
+static enum cf_rc read_token_id(const struct db_row *s, void *item)
+{
+    struct token_id *t = item;
+    db_row_text(s, 0, t->id, sizeof(t->id));
+    return db_row_status(s);
+}
+
+enum cf_rc cf_store_tokens_prune(struct cf_store *base, int64_t ended_before, int64_t max_ttl_s,
+                                 size_t limit, int64_t *deleted, struct cf_err *err)
+{
+    struct sql_collector col = {.size = sizeof(struct token_id), .read = read_token_id};
+    struct db_conn *c;
+    *deleted = 0;
+    if (max_ttl_s <= 0 || limit == 0 || limit > INT64_MAX)
+        return cf_err_set(err, CF_EINVAL,
+                          "pruning access tokens needs a positive maximum TTL and batch size");
+    enum cf_rc rc = sql_collect_all(
+        base, &ST_TOKENS_ENDED, ARGS(A_INT(ended_before), A_INT(max_ttl_s), A_INT((int64_t)limit)),
+        &col, err);
+    if (rc == CF_OK && col.n > 0 && (rc = sql_tx_begin(base, &c, err)) == CF_OK) {
+        const struct token_id *ids = col.items;
+        for (size_t i = 0; rc == CF_OK && i < col.n; i++) {
+            int64_t changes = 0;
+            rc = sql_exec(c, &ST_TOKEN_DELETE_ENDED,
+                          ARGS(A_INT(ended_before), A_INT(max_ttl_s), A_TEXT(ids[i].id)), &changes,
+                          err);
+            *deleted += changes;
+        }
+        rc = sql_tx_end(c, rc, err);
+        if (rc != CF_OK)
+            *deleted = 0; /* rolled back */
+    }
+    free(col.items);
+    return rc;
 }

@@ -1,10 +1,11 @@
 /* The background workers of sync/worker.h: one loop, given what it claims and runs (secret syncs,
- * secret rotations). */
+ * secret rotations) or the housekeeping it does (pruning ended access tokens). */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/token.h"
 #include "core/rotations.h"
 #include "core/syncs.h"
 #include "sync/worker.h"
@@ -15,6 +16,11 @@
 
 #define POLL_MS 1000
 #define DUE_BATCH 32
+/* How often ended access tokens are pruned, on the server's clock (so that a test build that moves
+ * its clock prunes on its next poll), and how many batches one pass deletes at most before it lets
+ * the next poll go on (a backlog is worked off a pass per poll). */
+#define PRUNE_EVERY_MS (5 * 60 * 1000)
+#define PRUNE_BATCHES 10
 
 /* What a worker claims and runs. */
 struct job {
@@ -23,11 +29,16 @@ struct job {
                       size_t *n, struct cf_err *err);
     enum cf_rc (*execute)(struct cf_core *core, const char *id, const char *owner, bool *ran,
                           struct cf_err *err);
+    /* Instead of due and execute: one round of housekeeping; true when it left work behind. */
+    bool (*sweep)(struct cf_sync_worker *w);
 };
+
+static bool prune_tokens(struct cf_sync_worker *w);
 
 static const struct job syncs = {"secret sync", cf_store_syncs_due, cf_syncs_execute};
 static const struct job rotations = {"secret rotation", cf_store_rotations_due,
                                      cf_rotations_execute};
+static const struct job token_pruning = {"access token pruning", .sweep = prune_tokens};
 
 struct cf_sync_worker {
     struct cf_core *core;
@@ -40,6 +51,7 @@ struct cf_sync_worker {
     pthread_cond_t wake;
     pthread_t thread;
     bool woken, stopping, started;
+    int64_t next_sweep_at; /* ms on the server's clock; 0: at once */
 };
 
 static void worker_wake(void *ctx)
@@ -51,9 +63,33 @@ static void worker_wake(void *ctx)
     pthread_mutex_unlock(&w->lock);
 }
 
+/* Prunes the access tokens that ended, every PRUNE_EVERY_MS; true when a backlog is left. */
+static bool prune_tokens(struct cf_sync_worker *w)
+{
+    int64_t now = cf_now_ms();
+    /* (A clock set back by more than the interval does not hold pruning off until it catches up.)
+     */
+    if (now < w->next_sweep_at && w->next_sweep_at - now <= PRUNE_EVERY_MS)
+        return false;
+    int64_t deleted = 0;
+    bool more = false;
+    struct cf_err err;
+    cf_err_clear(&err);
+    if (cf_token_prune(w->core->store, now, PRUNE_BATCHES, &deleted, &more, &err) != CF_OK)
+        cf_log(CF_LOG_ERROR, "%s: %s", w->job->what, err.msg);
+    else if (deleted > 0)
+        cf_log(CF_LOG_INFO, "%s: deleted %lld access tokens that ended over an hour ago",
+               w->job->what, (long long)deleted);
+    if (!more)
+        w->next_sweep_at = now + PRUNE_EVERY_MS;
+    return more;
+}
+
 /* Runs every due item once; true when one ran (there may be more). */
 static bool pass(struct cf_sync_worker *w)
 {
+    if (w->job->sweep)
+        return w->job->sweep(w);
     char ids[DUE_BATCH][CF_UUID_LEN];
     size_t n = 0;
     bool any = false;
@@ -118,8 +154,10 @@ static enum cf_rc start(struct cf_core *core, const struct job *job, void (**wak
         return cf_err_set(err, CF_EINTERNAL, "cannot start the %s thread", job->what);
     }
     w->started = true;
-    *wake_ctx = w;
-    *wake_fn = worker_wake;
+    if (wake_fn) {
+        *wake_ctx = w;
+        *wake_fn = worker_wake;
+    }
     *out = w;
     return CF_OK;
 }
@@ -134,6 +172,12 @@ enum cf_rc cf_rotation_worker_start(struct cf_core *core, struct cf_sync_worker 
                                     struct cf_err *err)
 {
     return start(core, &rotations, &core->rotation_wake, &core->rotation_wake_ctx, out, err);
+}
+
+enum cf_rc cf_prune_worker_start(struct cf_core *core, struct cf_sync_worker **out,
+                                 struct cf_err *err)
+{
+    return start(core, &token_pruning, NULL, NULL, out, err);
 }
 
 const char *cf_sync_worker_owner(const struct cf_sync_worker *w)

@@ -3,7 +3,8 @@
  * woken at once by a change on this server (core->sync_wake) and looks for work every second
  * otherwise, which is how changes made on other servers sharing a PostgreSQL database, retries
  * whose backoff has run out and syncs left pending by a server that stopped are picked up. The
- * secret-rotation worker is the same loop over rotations. */
+ * secret-rotation worker is the same loop over rotations, and the housekeeping worker the same loop
+ * over a periodic sweep (ended access tokens). */
 #ifndef CF_SYNC_WORKER_H
 #define CF_SYNC_WORKER_H
 
@@ -22,6 +23,13 @@ enum cf_rc cf_sync_worker_start(struct cf_core *core, struct cf_sync_worker **ou
  * out), woken by core->rotation_wake, which it sets. Stop it with cf_sync_worker_stop. */
 enum cf_rc cf_rotation_worker_start(struct cf_core *core, struct cf_sync_worker **out,
                                     struct cf_err *err);
+
+/* Starts the housekeeping worker: every five minutes on the server's clock (at once on start),
+ * it deletes the access tokens that ended over an hour ago (auth/token.h cf_token_prune), in
+ * bounded batches; a backlog is worked off a pass per second. Several servers sharing a store may
+ * all run it. Stop it with cf_sync_worker_stop. */
+enum cf_rc cf_prune_worker_start(struct cf_core *core, struct cf_sync_worker **out,
+                                 struct cf_err *err);
 
 /* This worker's claim owner (a UUID per process), for runs started elsewhere on this server. */
 const char *cf_sync_worker_owner(const struct cf_sync_worker *worker);

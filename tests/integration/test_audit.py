@@ -88,6 +88,34 @@ class AuditEvents(IdentityHelpers, AuditHelpers, harness.ServerTestCase):
         self.assertEqual(refused["environment"], "dev")
         self.assertIn("dev", refused["reason"])
 
+    def test_a_long_list_of_keys_is_stored_once_and_shown_whole(self):
+        """A list's event refers to its key names, stored once for every event listing the same keys; the API, the
+        CLI and `coffer audit verify` all see the whole list."""
+        project = self.create_project()
+        pid = project["id"]
+        keys = ["LIST_KEY_%03d" % i for i in range(100)]
+        r = self.api("POST", "/api/v3/secrets/batch/raw", body={
+            "workspaceId": pid, "environment": "dev", "secretPath": "/",
+            "secrets": [{"secretKey": k, "secretValue": "v"} for k in keys]})
+        self.assertEqual(r.status, 200, r.body[:300])
+        for _ in range(3):
+            self.assertEqual(len(self.list_secrets(pid).json["secrets"]), 100)
+        listed = self.events(action="secrets.list", projectId=pid)
+        self.assertEqual(len(listed), 3)
+        for event in listed:
+            self.assertEqual(sorted(event["keys"]), keys)
+        seqs = ", ".join(str(e["seq"]) for e in listed)
+        rows = harness.sql(self.server.data_dir,
+                           "SELECT keys, key_set FROM audit_events WHERE seq IN (%s)" % seqs)
+        self.assertEqual(len(rows), 3)
+        self.assertEqual({row[0] or "" for row in rows}, {""}, "the names are not repeated in each event")
+        self.assertEqual(len({str(row[1]) for row in rows}), 1, "the three events share one key set")
+        rc, out, err = self.cli("audit", "list", "--projectId", pid, "--action", "secrets.list", "--output", "json")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("LIST_KEY_099", out)
+        rc, out, err = self.cli("audit", "verify")
+        self.assertEqual(rc, 0, out + err)
+
     def test_authentication_attempts_are_recorded(self):
         r = self.api("GET", "/api/v1/workspace", token="not-a-token-at-all")
         self.assertEqual(r.status, 401)
@@ -198,6 +226,10 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
                       body={"workspaceId": pid, "environment": "dev", "secretValue": "v%d" % i})
             self.assertEqual(r.status, 200)
             s.api("GET", "/api/v3/secrets/raw/KEY_%d" % i, query={"workspaceId": pid, "environment": "dev"})
+        # two lists of the twelve: events that refer to one key set
+        for _ in range(2):
+            r = s.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev", "secretPath": "/"})
+            self.assertEqual(r.status, 200)
         self.assertEqual(s.api("POST", "/api/v1/audit/checkpoints").status, 200)
         rc, out, err = s.cli("audit", "verify")
         self.assertEqual(rc, 0, out + err)
@@ -230,6 +262,26 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
     def test_edited(self):
         self.tamper("UPDATE audit_events SET keys = 'SOMETHING_ELSE' WHERE seq = 7")
         self.assertFinding("edited", 7, "event 7", "edited")
+
+    def first_key_set_event(self):
+        return int(harness.sql(self.server.data_dir, "SELECT MIN(seq) FROM audit_events WHERE key_set <> 0")[0][0])
+
+    def test_key_set_edited(self):
+        """A key set is covered by the hash of every event that refers to it."""
+        seq = self.first_key_set_event()
+        self.tamper("UPDATE audit_key_sets SET keys = 'KEY_0,KEY_1'")
+        self.assertFinding("edited", seq, "event %d" % seq, "edited")
+
+    def test_key_set_deleted(self):
+        seq = self.first_key_set_event()
+        self.tamper("DELETE FROM audit_key_sets")
+        self.assertFinding("edited", seq, "event %d" % seq, "edited")
+
+    def test_key_set_reference_moved(self):
+        """An event made to name its keys in its own column instead is read as it is now, and found edited."""
+        seq = self.first_key_set_event()
+        self.tamper("UPDATE audit_events SET key_set = 0 WHERE seq = %d" % seq)
+        self.assertFinding("edited", seq, "event %d" % seq, "edited")
 
     def test_deleted(self):
         self.tamper("DELETE FROM audit_events WHERE seq = 9")

@@ -248,6 +248,24 @@ class Inventory(IdentityHelpers, harness.ServerTestCase):
         out = self.cli_ok("--projectId", proj["id"])
         self.assertRegex(out, r"READ_ME .*\d{4}-\d\d-\d\dT\S+ by admin")
 
+    def test_last_read_of_a_list_stored_as_a_key_set(self):
+        """A list's event refers to its key names stored once (docs/audit.md "How events are stored"): every secret
+        of the list still has the list as its last read."""
+        proj = self.create_project(harness.unique("keyset"))
+        keys = ["LISTED_SECRET_%02d" % i for i in range(20)]
+        for k in keys:
+            self.set_secret(proj["id"], k, "v")
+        m = self.machine(proj["id"], "viewer", None, name=harness.unique("lister"))
+        r = self.api("GET", "/api/v3/secrets/raw", query={"workspaceId": proj["id"], "environment": "dev",
+                                                          "secretPath": "/"}, token=m["token"])
+        self.assertEqual(r.status, 200)
+        got = secrets_of(self.inventory_ok(workspaceId=proj["id"]))
+        read = {k[3]: got[k]["lastReadBy"] for k in got}
+        self.assertEqual(read, {k: {"kind": "identity", "id": m["id"], "name": m["name"]} for k in keys})
+        rows = harness.sql(self.server.data_dir, "SELECT keys FROM audit_events WHERE key_set <> 0 AND "
+                           "project_id = '%s' AND action = 'secrets.list'" % proj["id"])
+        self.assertEqual([row[0] or "" for row in rows], [""], "the list's event refers to a key set")
+
     def test_each_update_counts_a_version(self):
         where = (self.slug, "staging", "/", "COUNTED")
         self.set_secret(self.pid, "COUNTED", "v1", "staging", "/")

@@ -7,7 +7,8 @@ process with its own data directory and the same root key (COFFER_ROOT_KEY) and 
 - a write on A reads back on B at once, and the other way round;
 - one secret edited concurrently on both nodes ends with one version per acknowledged write (none lost);
 - a token revoked on A, an identity deleted on A, and a token whose client secret was revoked on A are refused by B
-  on its next request; `coffer operator rotate-admin-token` ends the old admin token on both nodes at once;
+  on its next request; ended tokens are pruned with both nodes pruning at once, and a live token keeps working on
+  both; `coffer operator rotate-admin-token` ends the old admin token on both nodes at once;
 - a node killed (-9) in the middle of a stream of requests spread over two nodes: every request that failed on it
   succeeds when re-sent to the survivor;
 - the expiry-notice job runs on one node at a time: with two nodes each notice is delivered exactly once, the
@@ -82,10 +83,11 @@ class NodeHelpers:
         return node.api("GET", "/api/v3/secrets/raw/" + key, query={"workspaceId": pid, "environment": "dev"},
                         token=token)
 
-    def machine(self, node, pid):
-        """An identity with universal auth and a viewer membership of pid; returns (id, client id, secret)."""
+    def machine(self, node, pid, ua=None):
+        """An identity with universal auth (settings ua) and a viewer membership of pid; returns (id, client id,
+        secret)."""
         ident = node.api("POST", "/api/v1/identities", body={"name": harness.unique("node-id")}).json["identity"]
-        ua = node.api("POST", "/api/v1/auth/universal-auth/identities/%s" % ident["id"], body={})
+        ua = node.api("POST", "/api/v1/auth/universal-auth/identities/%s" % ident["id"], body=ua or {})
         self.assertEqual(ua.status, 200, ua.body)
         cs = node.api("POST", "/api/v1/auth/universal-auth/identities/%s/client-secrets" % ident["id"], body={})
         self.assertEqual(cs.status, 200, cs.body)
@@ -201,6 +203,32 @@ class TwoNodes(NodeHelpers, unittest.TestCase):
         r = self.get(self.b, pid, "CS", token=token)
         self.assertEqual(r.status, 401, r.body)
         self.assertIn("client secret", r.json["message"])
+
+    def test_both_nodes_prune_ended_tokens(self):
+        """Every node runs the token pruning (docs/server.md "Housekeeping"): with both clocks moved past the end
+        of short tokens plus the hour's margin, both prune at their next pass, at once; the rows go, no node
+        reports an error, and a live token keeps working on both."""
+        pid = self.project(self.a)
+        self.assertEqual(self.put(self.a, pid, "PRUNED", "x", create=True).status, 200)
+        short, client_id, secret = self.machine(self.a, pid, {"accessTokenTTL": 60, "accessTokenMaxTTL": 60})
+        for i in range(20):
+            self.login(self.a if i % 2 else self.b, client_id, secret)
+        _, live_id, live_secret = self.machine(self.b, pid)
+        live = self.login(self.a, live_id, live_secret)
+        count = "SELECT COUNT(*) FROM identity_access_tokens WHERE identity_id = '%s'" % short
+        self.assertEqual(harness.psql(self.uri, count), [["20"]])
+        marks = [node.stderr_len() for node in (self.a, self.b)]
+        for node in (self.a, self.b):
+            node.advance_clock(3720)
+            self.addCleanup(node.advance_clock, -3720)
+        deadline = time.monotonic() + 15
+        while harness.psql(self.uri, count) != [["0"]] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(harness.psql(self.uri, count), [["0"]])
+        for node, mark in zip((self.a, self.b), marks):
+            self.assertEqual(self.get(node, pid, "PRUNED", token=live).status, 200)
+            log = node.stderr_since(mark)
+            self.assertNotIn("error msg=\"access token pruning", log)
 
     def test_admin_token_rotation_is_honoured_by_every_node(self):
         """On nodes of their own: the class's nodes (and the ones other tests start) keep the bootstrap token."""

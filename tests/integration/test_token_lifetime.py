@@ -7,14 +7,17 @@ token lifetime"; docs/server.md, --max-token-ttl).
   again does not revive them (JWT and Kubernetes auth: test_jwt_auth.py, test_kubernetes_auth.py);
 - removing a membership ends what the token grants in that project (403), not the token (as Infisical);
 - accessTokenTTL=0 / accessTokenMaxTTL=0 mean "up to the server's --max-token-ttl", not "forever": login,
-  renew and the token's own record are all capped by it, tokens stored before the cap included.
+  renew and the token's own record are all capped by it, tokens stored before the cap included;
+- the rows of tokens that ended over an hour ago are pruned by the server (revoked ones once they ended too),
+  while live tokens, renewed ones and those with no TTL of their own (capped at --max-token-ttl) stay and work.
 """
 
+import time
 import unittest
 import uuid
 
 import harness
-from test_identities import IdentityHelpers, RENEW, ua_path
+from test_identities import IdentityHelpers, RENEW, REVOKE, jwt_claims, ua_path
 
 
 class TokenTestCase(IdentityHelpers, harness.ServerTestCase):
@@ -171,3 +174,54 @@ class MaxTokenTtlFlag(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class EndedTokensArePruned(TokenTestCase):
+    """The server's housekeeping pass deletes the stored rows of access tokens once they ended (TTL from the last
+    renewal, or max TTL) more than an hour ago; it runs every five minutes on the server's clock, so moving a test
+    build's clock past a deadline makes the next pass (within a second or two) prune."""
+
+    def rows(self, tokens):
+        ids = ", ".join("'%s'" % jwt_claims(t)["identityAccessTokenId"] for t in tokens.values())
+        stored = {str(r[0]) for r in harness.sql(self.server.data_dir,
+                                                  "SELECT id FROM identity_access_tokens WHERE id IN (%s)" % ids)}
+        return {name for name, t in tokens.items() if jwt_claims(t)["identityAccessTokenId"] in stored}
+
+    def test_ended_tokens_go_live_ones_stay(self):
+        project = self.create_project()
+        pid = project["id"]
+        self.set_secret(pid, "K", "v")
+        short = self.machine(pid, "viewer", ua={"accessTokenTTL": 60, "accessTokenMaxTTL": 60})
+        long = self.machine(pid, "viewer", ua={"accessTokenTTL": 0, "accessTokenMaxTTL": 0})
+        renewable = self.machine(pid, "viewer", ua={"accessTokenTTL": 5000, "accessTokenMaxTTL": 86400})
+        tokens = {
+            "short": short["token"],
+            "short revoked": self.login_ok(short["clientId"], short["clientSecret"])["accessToken"],
+            "long": long["token"],
+            "long revoked": self.login_ok(long["clientId"], long["clientSecret"])["accessToken"],
+            "renewed": renewable["token"],
+        }
+        for name in ("short revoked", "long revoked"):
+            r = self.api("POST", REVOKE, body={"accessToken": tokens[name]}, token=None)
+            self.assertEqual(r.status, 200, r.body[:300])
+        self.assertEqual(self.rows(tokens), set(tokens))
+
+        # 3000 s on: the short ones ended 2940 s ago (kept: within the hour's margin).
+        self.advance_clock(3000)
+        time.sleep(2.5)  # a pass ran after the clock moved
+        self.assertEqual(self.rows(tokens), set(tokens))
+        self.advance_clock(1000)
+        self.assertAlive(tokens["renewed"], pid)  # renewed at 4000 s: its TTL now runs to 9000 s
+
+        # 8660 s from the start: the short ones ended over an hour ago, and so would the renewed one had it not
+        # been renewed (5000 s + 3600 s); the long ones run to --max-token-ttl (30 days).
+        self.advance_clock(4660)
+        deadline = time.monotonic() + 15
+        while self.rows(tokens) & {"short", "short revoked"} and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.assertEqual(self.rows(tokens), {"long", "long revoked", "renewed"})
+        self.assertAlive(tokens["long"], pid)
+        self.assertAlive(tokens["renewed"], pid)
+        self.assertError(self.list_as(tokens["long revoked"], pid), 401, "Unauthorized", "revoked")
+        self.assertError(self.list_as(tokens["short"], pid), 401, "Unauthorized")
+        self.server.wait_for_stderr("deleted 2 access tokens that ended over an hour ago")

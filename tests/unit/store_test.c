@@ -2250,7 +2250,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
              " DROP TABLE identity_memberships;"
              " DROP TABLE identity_access_tokens; DROP TABLE identity_client_secrets;"
              " DROP TABLE identity_universal_auths; DROP TABLE identities;"
-             " DROP TABLE audit_events; DROP TABLE audit_checkpoints;"
+             " DROP TABLE audit_events; DROP TABLE audit_checkpoints; DROP TABLE audit_key_sets;"
              " DROP TABLE notices; DROP TABLE notification_channels;"
              " DROP TABLE notification_settings;"
              " DROP INDEX secret_versions_expires; DROP INDEX secret_versions_reminder;"
@@ -2398,4 +2398,156 @@ Test(store, a_notice_is_claimed_once)
     cr_assert_eq(cf_store_notice_list(st, NULL, NULL, 10, 0, &due, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(due.n, 0);
     cf_notice_list_release(&due);
+}
+
+/* Pruning ended access tokens: each deadline as auth/token.c checks it (TTL from the last renewal,
+ * max TTL from creation, both capped by the server's maximum), revoked tokens by the same
+ * deadlines, in batches of at most the limit, and again with nothing left. */
+Test(store, tokens_prune)
+{
+    static const int64_t created = 5000, cutoff = 5000 + 3600 * 1000;
+    static const struct {
+        int64_t ttl, max_ttl;
+        int64_t renewed_after_ms; /* 0: never renewed */
+        bool revoked;
+        bool ended; /* at cutoff, under a server maximum of a day */
+    } cases[] = {
+        {3600, 86400, 0, false, true},      /* its TTL ran out at the cutoff exactly */
+        {3600, 86400, 1, false, false},     /* renewed: a millisecond left */
+        {7200, 3600, 0, false, true},       /* a TTL above the max TTL is the max TTL */
+        {0, 0, 0, false, false},            /* "none" is the server's maximum */
+        {0, 3600, 0, false, true},          /* TTL "none" is the max TTL */
+        {3600, 3600, 1000000, false, true}, /* renewed, but its max TTL is reached */
+        {86400, 86400, 0, true, false},     /* revoked, still within its TTL: kept */
+        {3600, 86400, 0, true, true},       /* revoked and ended */
+        {100000, 100000, 0, false, false},  /* above the server's maximum: capped to a day */
+    };
+    struct cf_identity a;
+    struct cf_access_token *tokens[CF_ARRAY_SIZE(cases)];
+    struct cf_access_token got;
+    char sql[512];
+    int64_t deleted = -1, total = 0, ended = 0;
+
+    make_identity("a", 0, &a);
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
+        tokens[i] = new_token(a.id, "", 0);
+        snprintf(sql, sizeof(sql),
+                 "UPDATE identity_access_tokens SET ttl = %lld, max_ttl = %lld,"
+                 " last_renewed_at = %lld, revoked = %d, created_at = %lld WHERE id = '%s'",
+                 (long long)cases[i].ttl, (long long)cases[i].max_ttl,
+                 (long long)(cases[i].renewed_after_ms ? created + cases[i].renewed_after_ms : 0),
+                 cases[i].revoked ? 1 : 0, (long long)created, tokens[i]->id);
+        raw_exec(sql);
+        ended += cases[i].ended ? 1 : 0;
+    }
+    do {
+        cr_assert_eq(cf_store_tokens_prune(st, cutoff, 86400, 2, &deleted, &err), CF_OK, "%s",
+                     err.msg);
+        cr_assert(deleted >= 0 && deleted <= 2, "a batch of %lld", (long long)deleted);
+        total += deleted;
+    } while (deleted == 2);
+    cr_assert_eq(total, ended);
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++)
+        cr_assert_eq(cf_store_token_get(st, tokens[i]->id, &got, &err),
+                     cases[i].ended ? CF_ENOTFOUND : CF_OK, "case %zu: %s", i, err.msg);
+    /* Idempotent: what is left has not ended. */
+    cr_assert_eq(cf_store_tokens_prune(st, cutoff, 86400, 100, &deleted, &err), CF_OK);
+    cr_assert_eq(deleted, 0);
+    /* A lower server maximum (an hour) caps every max TTL, "none" and those above it included:
+     * every token left was created an hour before the cutoff, so all have ended. */
+    cr_assert_eq(cf_store_tokens_prune(st, cutoff, 3600, 100, &deleted, &err), CF_OK);
+    cr_assert_eq(deleted, (int64_t)CF_ARRAY_SIZE(cases) - ended);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_access_tokens"), 0);
+    /* Refused: no maximum, no batch. */
+    cr_assert_eq(cf_store_tokens_prune(st, cutoff, 0, 100, &deleted, &err), CF_EINVAL);
+    cr_assert_eq(cf_store_tokens_prune(st, cutoff, 3600, 0, &deleted, &err), CF_EINVAL);
+    cr_assert(strstr(err.msg, "batch"), "%s", err.msg);
+    for (size_t i = 0; i < CF_ARRAY_SIZE(tokens); i++)
+        free(tokens[i]);
+}
+
+static void no_chain(void *ctx, struct cf_audit_event *event)
+{
+    (void)ctx;
+    memset(event->hash, 0x11, sizeof(event->hash));
+}
+
+/* Appends one event naming keys and returns its seq. */
+static int64_t append_read(const char *keys)
+{
+    struct cf_audit_event *e = calloc(1, sizeof(*e));
+    cr_assert_not_null(e);
+    cf_uuid_new(e->id);
+    snprintf(e->actor_kind, sizeof(e->actor_kind), "admin");
+    snprintf(e->action, sizeof(e->action), "secrets.list");
+    snprintf(e->result, sizeof(e->result), "ok");
+    snprintf(e->keys, sizeof(e->keys), "%s", keys);
+    cr_assert_eq(cf_store_audit_append(st, e, 1, no_chain, NULL, &err), CF_OK, "%s", err.msg);
+    int64_t seq = e->seq;
+    free(e);
+    return seq;
+}
+
+static void assert_keys_read(int64_t seq, const char *keys)
+{
+    struct cf_audit_event *got = calloc(1, sizeof(*got));
+    cr_assert_not_null(got);
+    cr_assert_eq(cf_store_audit_get(st, seq, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got->keys, keys, "event %lld", (long long)seq);
+    free(got);
+}
+
+/* A long list of names is stored once and referred to; every reader gets the whole list back; a
+ * short list stays in its event; a key set that holds another list under the same id is never
+ * used for this one. */
+Test(store, audit_key_sets)
+{
+    char many[4000] = "", other[4000] = "", sql[256];
+    for (int i = 1; i <= 100; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "%sKEY_%03d", i > 1 ? "," : "", i);
+        cf_strlcpy(many + strlen(many), key, sizeof(many) - strlen(many));
+        snprintf(key, sizeof(key), "%sOTHER_%03d", i > 1 ? "," : "", i);
+        cf_strlcpy(other + strlen(other), key, sizeof(other) - strlen(other));
+    }
+    int64_t first = append_read(many), second = append_read(many), third = append_read(other);
+    int64_t shortlist = append_read("A,B");
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM audit_key_sets"), 2);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM audit_events WHERE key_set <> 0 AND keys = ''"),
+                 3);
+    snprintf(sql, sizeof(sql), "SELECT key_set FROM audit_events WHERE seq = %lld",
+             (long long)shortlist);
+    cr_assert_eq(raw_count(sql), 0);
+    assert_keys_read(first, many);
+    assert_keys_read(second, many);
+    assert_keys_read(third, other);
+    assert_keys_read(shortlist, "A,B");
+
+    /* The list page of the audit log resolves them too. */
+    struct cf_audit_filter filter = {.limit = 10};
+    struct cf_audit_event_list list = {0};
+    cr_assert_eq(cf_store_audit_list(st, &filter, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 4);
+    cr_assert_str_eq(list.items[1].keys, many);
+    cf_audit_event_list_release(&list);
+
+    /* Another list found under this list's id (a collision, or an edit): the new event keeps its
+     * own list inline rather than refer to a wrong one. */
+    snprintf(sql, sizeof(sql),
+             "UPDATE audit_key_sets SET keys = 'X' WHERE id = (SELECT key_set FROM audit_events"
+             " WHERE seq = %lld)",
+             (long long)first);
+    raw_exec(sql);
+    int64_t fourth = append_read(many);
+    snprintf(sql, sizeof(sql), "SELECT key_set FROM audit_events WHERE seq = %lld",
+             (long long)fourth);
+    cr_assert_eq(raw_count(sql), 0);
+    assert_keys_read(fourth, many);
+    assert_keys_read(first, "X"); /* what the chain then finds edited */
+
+    /* Text written into the keys column of an event that refers to a key set is what is read. */
+    snprintf(sql, sizeof(sql), "UPDATE audit_events SET keys = 'EDITED' WHERE seq = %lld",
+             (long long)third);
+    raw_exec(sql);
+    assert_keys_read(third, "EDITED");
 }
