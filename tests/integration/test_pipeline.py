@@ -325,6 +325,35 @@ class Run(PipelineCase):
         rc, _, err = self.run_cmd("/nonexistent/cmd")
         self.assertEqual(rc, 127)
         self.assertIn("/nonexistent/cmd", err)
+        self.assertIn("coffer: cannot run '/nonexistent/cmd': No such file or directory", err)
+
+    def test_how_the_command_is_started(self):
+        """The child is started by vfork + exec (src/cli/run.c): the exec's own rules still apply."""
+        # A file that is not executable: 126, with the reason.
+        plain = os.path.join(self.tmp, "not-executable")
+        with open(plain, "w") as f:
+            f.write("exit 0\n")
+        os.chmod(plain, 0o644)
+        rc, _, err = self.run_cmd(plain)
+        self.assertEqual(rc, 126, err)
+        self.assertIn("coffer: cannot run '%s': Permission denied" % plain, err)
+        # A script without "#!" runs with /bin/sh (execvpe's fallback), with the secrets.
+        out = os.path.join(self.tmp, "script-out.txt")
+        script = os.path.join(self.tmp, "no-shebang")
+        with open(script, "w") as f:
+            f.write('printf "%%s" "$API_URL" > %s\nexit 3\n' % out)
+        os.chmod(script, 0o755)
+        rc, _, err = self.run_cmd(script)
+        self.assertEqual(rc, 3, err)
+        with open(out) as f:
+            self.assertEqual(f.read(), self.api_secrets["API_URL"])
+        # A command found through PATH.
+        rc, _, err = self.run_cmd("env")
+        self.assertEqual(rc, 0, err)
+        # --command with a $SHELL that does not exist falls back to /bin/sh.
+        rc, _, err = self.coffer("run", "--projectId", self.pid, "--env", "prod", "--path", "/backend/api",
+                                 "--command", 'test -n "$API_URL" && exit 9', env=self.env(SHELL="/nonexistent/sh"))
+        self.assertEqual(rc, 9, err)
 
     def forwarding_child(self, record):
         """A Python child that counts the signals it gets for a while, then exits 42 (or dies by SIGINT)."""
