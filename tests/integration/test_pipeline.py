@@ -610,6 +610,22 @@ class Export(PipelineCase):
         self.assertEqual(rc, 0, err)
         return out, err
 
+    def test_large_output_is_complete(self):
+        """coffer ends with _exit after flushing its output (src/main.c): nothing buffered may be lost, whether
+        standard output is a pipe or a file."""
+        make_folders(self.server, self.pid, "prod", "/big")
+        # 240 KB in all, many times stdio's buffer (a value may hold at most 64 KB)
+        big = {"BIG_%d" % n: "".join("%06d" % (n * 10000 + i) for i in range(10000)) for n in range(4)}
+        for k, v in big.items():
+            put_secret(self.server, self.pid, "prod", "/big", k, v)
+        out, _ = self.export_ok("--format=json", path="/big")
+        self.assertEqual({x["key"]: x["value"] for x in json.loads(out)}, big)
+        target = os.path.join(self.tmp, "big.json")
+        rc, _, err = self.bash('coffer export --projectId %s --env prod --path /big --format=json > %s'
+                               % (self.pid, target), env=self.env(PATH=self.bindir + ":" + os.environ["PATH"]))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual({x["key"]: x["value"] for x in self.read_json(target)}, big)
+
     def test_dotenv_export_eval_is_exact(self):
         names = sorted(self.nasty)
         for shell in ("/bin/sh", "/bin/bash"):
