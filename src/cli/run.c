@@ -8,7 +8,8 @@
  * and exits with its exit status, or 128 + the signal that killed it.
  *
  * Secrets never touch disk: the child receives them through execve's environment, and the parent
- * wipes its copies (the environment block, the server's answer) right after the fork. With --watch
+ * wipes its copies (the environment block, the server's answer) as soon as the child has exec'd
+ * (vfork: the parent resumes only then). With --watch
  * the parent keeps only a SHA-256 fingerprint of the secrets, polls every --watch-interval seconds,
  * and when the fingerprint changes stops the command (SIGTERM, then SIGKILL after 10 s) and starts
  * it again with the new secrets.
@@ -215,17 +216,13 @@ struct command {
     sigset_t child_mask;       /* the signal mask the command starts with */
 };
 
-/* Forks and execs the command with envp. Returns the child's pid, or -1 (message printed). */
-static pid_t start_child(const struct command *cmd, char **envp)
+/* The child's side of start_child: sets the command's signal mask and execs it with envp, or says
+ * why it cannot and exits 127 (not found) or 126. It runs in a vfork child, which shares the
+ * parent's memory and stack until the exec: it calls only async-signal-safe functions, allocates
+ * nothing, writes no variable of the parent and never returns. strerrordesc_np gives the same text
+ * as strerror in the C locale coffer runs in, without a lookup that might allocate. */
+static _Noreturn __attribute__((noinline)) void exec_child(const struct command *cmd, char **envp)
 {
-    pid_t pid = fork();
-    if (pid < 0) {
-        cf_cli_fail("cannot fork: %s", strerror(errno));
-        return -1;
-    }
-    if (pid > 0)
-        return pid;
-    /* Child: only async-signal-safe calls until exec. */
     sigprocmask(SIG_SETMASK, &cmd->child_mask, NULL);
     if (cmd->shell_command) {
         const char *shell = getenv("SHELL");
@@ -244,13 +241,30 @@ static pid_t start_child(const struct command *cmd, char **envp)
     int saved = errno;
     static const char prefix[] = "coffer: cannot run '";
     const char *name = cmd->shell_command ? "$SHELL" : cmd->args[0];
-    const char *reason = strerror(saved);
-    /* write(2) rather than stdio: we are a forked copy. */
+    const char *reason = strerrordesc_np(saved);
+    if (!reason)
+        reason = "unknown error";
     if (write(STDERR_FILENO, prefix, sizeof(prefix) - 1) < 0 ||
         write(STDERR_FILENO, name, strlen(name)) < 0 || write(STDERR_FILENO, "': ", 3) < 0 ||
         write(STDERR_FILENO, reason, strlen(reason)) < 0 || write(STDERR_FILENO, "\n", 1) < 0)
         _exit(127);
     _exit(saved == ENOENT ? 127 : 126);
+}
+
+/* Starts the command with envp. Returns the child's pid, or -1 (message printed).
+ *
+ * vfork rather than fork: the parent holds some forty shared libraries and the secrets' JSON, and
+ * fork copies its page tables, then every page the parent writes before the child's exec (wiping
+ * the secrets right after the launch, exiting) is copied once more. With vfork the child borrows
+ * the parent's memory until it execs, and the parent resumes after that. */
+static pid_t start_child(const struct command *cmd, char **envp)
+{
+    pid_t pid = vfork();
+    if (pid == 0)
+        exec_child(cmd, envp);
+    if (pid < 0)
+        cf_cli_fail("cannot fork: %s", strerror(errno));
+    return pid;
 }
 
 /* Builds the environment from set, starts the command and wipes the parent's copies. */

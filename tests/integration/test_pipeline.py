@@ -325,6 +325,35 @@ class Run(PipelineCase):
         rc, _, err = self.run_cmd("/nonexistent/cmd")
         self.assertEqual(rc, 127)
         self.assertIn("/nonexistent/cmd", err)
+        self.assertIn("coffer: cannot run '/nonexistent/cmd': No such file or directory", err)
+
+    def test_how_the_command_is_started(self):
+        """The child is started by vfork + exec (src/cli/run.c): the exec's own rules still apply."""
+        # A file that is not executable: 126, with the reason.
+        plain = os.path.join(self.tmp, "not-executable")
+        with open(plain, "w") as f:
+            f.write("exit 0\n")
+        os.chmod(plain, 0o644)
+        rc, _, err = self.run_cmd(plain)
+        self.assertEqual(rc, 126, err)
+        self.assertIn("coffer: cannot run '%s': Permission denied" % plain, err)
+        # A script without "#!" runs with /bin/sh (execvpe's fallback), with the secrets.
+        out = os.path.join(self.tmp, "script-out.txt")
+        script = os.path.join(self.tmp, "no-shebang")
+        with open(script, "w") as f:
+            f.write('printf "%%s" "$API_URL" > %s\nexit 3\n' % out)
+        os.chmod(script, 0o755)
+        rc, _, err = self.run_cmd(script)
+        self.assertEqual(rc, 3, err)
+        with open(out) as f:
+            self.assertEqual(f.read(), self.api_secrets["API_URL"])
+        # A command found through PATH.
+        rc, _, err = self.run_cmd("env")
+        self.assertEqual(rc, 0, err)
+        # --command with a $SHELL that does not exist falls back to /bin/sh.
+        rc, _, err = self.coffer("run", "--projectId", self.pid, "--env", "prod", "--path", "/backend/api",
+                                 "--command", 'test -n "$API_URL" && exit 9', env=self.env(SHELL="/nonexistent/sh"))
+        self.assertEqual(rc, 9, err)
 
     def forwarding_child(self, record):
         """A Python child that counts the signals it gets for a while, then exits 42 (or dies by SIGINT)."""
@@ -580,6 +609,22 @@ class Export(PipelineCase):
         rc, out, err = self.export(*extra, **kw)
         self.assertEqual(rc, 0, err)
         return out, err
+
+    def test_large_output_is_complete(self):
+        """coffer ends with _exit after flushing its output (src/main.c): nothing buffered may be lost, whether
+        standard output is a pipe or a file."""
+        make_folders(self.server, self.pid, "prod", "/big")
+        # 240 KB in all, many times stdio's buffer (a value may hold at most 64 KB)
+        big = {"BIG_%d" % n: "".join("%06d" % (n * 10000 + i) for i in range(10000)) for n in range(4)}
+        for k, v in big.items():
+            put_secret(self.server, self.pid, "prod", "/big", k, v)
+        out, _ = self.export_ok("--format=json", path="/big")
+        self.assertEqual({x["key"]: x["value"] for x in json.loads(out)}, big)
+        target = os.path.join(self.tmp, "big.json")
+        rc, _, err = self.bash('coffer export --projectId %s --env prod --path /big --format=json > %s'
+                               % (self.pid, target), env=self.env(PATH=self.bindir + ":" + os.environ["PATH"]))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual({x["key"]: x["value"] for x in self.read_json(target)}, big)
 
     def test_dotenv_export_eval_is_exact(self):
         names = sorted(self.nasty)
