@@ -444,6 +444,17 @@ class Server:
     def sanitizer_report(self):
         return sanitizer_report(self.stderr)
 
+    def wait_for_stdout(self, pattern, timeout=10):
+        """Waits until stdout matches the regex; returns the match or None. stdout and stderr are read by two
+        threads, so a line the server wrote before its listening line may still be on its way here."""
+        rx = re.compile(pattern, re.M)
+        deadline = time.monotonic() + timeout
+        while True:
+            m = rx.search(self.stdout)
+            if m or time.monotonic() > deadline:
+                return m
+            time.sleep(0.02)
+
     def wait_for_stderr(self, pattern, timeout=10, since=0):
         """Waits until stderr (from line index since) matches the regex; returns the match or None."""
         rx = re.compile(pattern)

@@ -65,6 +65,7 @@ class PortInUse(unittest.TestCase):
         # The port is free now: this start is the first that serves, and its token is the admin token.
         second = self.server(port)
         second.start()
+        second.wait_for_stdout(TOKEN_RE.pattern)
         tokens = TOKEN_RE.findall(second.stdout)
         self.assertEqual(len(tokens), 1, second.stdout)
         second.token = tokens[0]
