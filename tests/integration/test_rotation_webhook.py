@@ -19,26 +19,15 @@ import uuid
 import harness
 from harness import ServerTestCase
 from test_rotations import LEASE_S, EntraApp, RotationHelpers
+from test_syncs import WithFakes
 
 
 def sha(text):
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-class WebhookRotation(EntraApp, RotationHelpers, ServerTestCase):
-    @classmethod
-    def setUpClass(cls):
-        from test_syncs import Fake
-        cls.fake = Fake("azure.py")
-        cls.receiver = Fake("receiver.py")
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.receiver.close()
-        cls.fake.close()
-        super().tearDownClass()
-
+class WebhookRotation(WithFakes, EntraApp, RotationHelpers, ServerTestCase):
+    FAKES = {"fake": "azure.py", "receiver": "receiver.py"}
     def setUp(self):
         super().setUp()
         self.pid = self.create_project()["id"]

@@ -25,6 +25,7 @@ import uuid
 
 import harness
 from harness import ServerTestCase
+from test_syncs import WithFakes
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 PG_SCRIPT = os.path.join(REPO, "scripts", "pg.sh")
@@ -455,23 +456,14 @@ class EntraApp:
         return r.status, body
 
 
-class AzureRotation(EntraApp, RotationHelpers, ServerTestCase):
+class AzureRotation(WithFakes, EntraApp, RotationHelpers, ServerTestCase):
     """The incident: an Entra ID client secret behind an Azure DevOps service connection, rotated through Microsoft
     Graph and pushed to the service connection, against tests/fakes/azure.py (its Entra, Graph and Azure DevOps
     share their state: a secret removed through Graph stops working for the service connection too)."""
 
+    FAKES = {"fake": "azure.py"}
+
     server_args = ("--notify-interval", "1s", "--notify-retry-base", "1s")
-
-    @classmethod
-    def setUpClass(cls):
-        from test_syncs import Fake
-        cls.fake = Fake("azure.py")
-        super().setUpClass()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.close()
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()

@@ -560,18 +560,37 @@ class Fake:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class GitHubSync(SyncHelpers, ServerTestCase):
-    """The GitHub destination against tests/fakes/github.py, through a fine-grained token connection."""
+class WithFakes:
+    """Runs the stand-ins named in FAKES (class attribute -> tests/fakes script) once per test class, started
+    before the class's server and stopped after it, also when the server fails to start."""
+    FAKES = {}
 
     @classmethod
     def setUpClass(cls):
-        super().setUpClass()
-        cls.fake = Fake("github.py")
+        started = []
+        try:
+            for attr, script in cls.FAKES.items():
+                setattr(cls, attr, Fake(script))
+                started.append(attr)
+            super().setUpClass()
+        except Exception:
+            for attr in started:
+                getattr(cls, attr).close()
+            raise
 
     @classmethod
     def tearDownClass(cls):
-        cls.fake.close()
-        super().tearDownClass()
+        try:
+            super().tearDownClass()
+        finally:
+            for attr in cls.FAKES:
+                getattr(cls, attr).close()
+
+
+class GitHubSync(WithFakes, SyncHelpers, ServerTestCase):
+    """The GitHub destination against tests/fakes/github.py, through a fine-grained token connection."""
+
+    FAKES = {"fake": "github.py"}
 
     def setUp(self):
         super().setUp()
@@ -688,18 +707,10 @@ class GitHubSync(SyncHelpers, ServerTestCase):
         self.assertError(self.api("POST", "/api/v1/secret-syncs/github", body=body), 422, None, "scope")
 
 
-class AzureSync(SyncHelpers, ServerTestCase):
+class AzureSync(WithFakes, SyncHelpers, ServerTestCase):
     """Azure DevOps variable groups and Key Vault against tests/fakes/azure.py."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.fake = Fake("azure.py")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.fake.close()
-        super().tearDownClass()
+    FAKES = {"fake": "azure.py"}
 
     def setUp(self):
         super().setUp()
