@@ -246,27 +246,39 @@ static struct sql_stmt ST_SECRET_LIST_SUBTREE =
     SQL_STMT("SELECT " SECRET_COLS SECRET_LIST_FROM
              " WHERE f.env_id = ?1 AND " SUBTREE("f.path") " ORDER BY f.path, s.key");
 
-enum cf_rc cf_store_secret_list(struct cf_store *base, const char *env_id, const char *path,
-                                bool recursive, struct cf_secret_list *out, struct cf_err *err)
+/* Runs the folder listing (the subtree when recursive), handing each row to fn(row, ctx);
+ * CF_ENOTFOUND when it yields no row because the folder does not exist. */
+static enum cf_rc list_rows(struct cf_store *base, const char *env_id, const char *path,
+                            bool recursive, row_fn fn, void *ctx, struct cf_err *err)
 {
     struct subtree bounds;
     struct db_conn *c;
-    enum cf_rc rc;
-
-    memset(out, 0, sizeof(*out));
-    rc = sql_subtree_bounds(path, &bounds, err);
+    int64_t rows = 0;
+    enum cf_rc rc = sql_subtree_bounds(path, &bounds, err);
     if (rc == CF_OK)
         rc = sql_conn_get(base, &c, err);
     if (rc != CF_OK)
         return rc;
     if (recursive)
-        rc = secret_query(c, &ST_SECRET_LIST_SUBTREE,
-                          ARGS(A_TEXT(env_id), A_TEXT(path), A_TEXT(bounds.lo), A_TEXT(bounds.hi)),
-                          out, err);
+        rc = sql_run(c, &ST_SECRET_LIST_SUBTREE,
+                     ARGS(A_TEXT(env_id), A_TEXT(path), A_TEXT(bounds.lo), A_TEXT(bounds.hi)), fn,
+                     ctx, &rows, err);
     else
-        rc = secret_query(c, &ST_SECRET_LIST, ARGS(A_TEXT(env_id), A_TEXT(path)), out, err);
-    if (rc == CF_OK && out->n == 0)
+        rc = sql_run(c, &ST_SECRET_LIST, ARGS(A_TEXT(env_id), A_TEXT(path)), fn, ctx, &rows, err);
+    if (rc == CF_OK && rows == 0)
         rc = sql_folder_must_exist(c, env_id, path, err);
+    return rc;
+}
+
+enum cf_rc cf_store_secret_list(struct cf_store *base, const char *env_id, const char *path,
+                                bool recursive, struct cf_secret_list *out, struct cf_err *err)
+{
+    struct sql_collector col = {.size = sizeof(struct cf_secret), .read = read_secret};
+    enum cf_rc rc = list_rows(base, env_id, path, recursive, sql_collect, &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_secret_list_release(out);
     return rc;
 }
 
@@ -328,29 +340,10 @@ enum cf_rc cf_store_secret_list_each(struct cf_store *base, const char *env_id, 
                                      bool recursive, cf_secret_row_fn fn, void *ctx,
                                      struct cf_err *err)
 {
-    struct subtree bounds;
-    struct db_conn *c;
     struct cf_err refusal = {0};
     struct row_visit v = {.fn = fn, .ctx = ctx, .err = &refusal};
-    int64_t rows = 0;
-    enum cf_rc rc;
-
     cf_buf_init(&v.text, 0);
-    rc = sql_subtree_bounds(path, &bounds, err);
-    if (rc == CF_OK)
-        rc = sql_conn_get(base, &c, err);
-    if (rc != CF_OK)
-        goto out;
-    if (recursive)
-        rc = sql_run(c, &ST_SECRET_LIST_SUBTREE,
-                     ARGS(A_TEXT(env_id), A_TEXT(path), A_TEXT(bounds.lo), A_TEXT(bounds.hi)),
-                     visit_row, &v, &rows, err);
-    else
-        rc = sql_run(c, &ST_SECRET_LIST, ARGS(A_TEXT(env_id), A_TEXT(path)), visit_row, &v, &rows,
-                     err);
-    if (rc == CF_OK && rows == 0)
-        rc = sql_folder_must_exist(c, env_id, path, err);
-out:
+    enum cf_rc rc = list_rows(base, env_id, path, recursive, visit_row, &v, err);
     cf_buf_release(&v.text);
     return rc;
 }
