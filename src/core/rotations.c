@@ -1009,7 +1009,9 @@ static enum cf_rc step_push(struct run *r, struct cf_err *err)
         char message[128];
         rc = push_one(r, c, &ref, err);
         if (rc != CF_OK) {
-            if (!r->cause)
+            /* A consumer that throttles or cannot be reached says so; any other failure is the
+             * consumer's refusal, named by its place. */
+            if (!r->cause && rc != CF_ERATELIMIT && rc != CF_EIO)
                 r->cause = "consumer";
             return rc;
         }

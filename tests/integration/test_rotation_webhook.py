@@ -141,9 +141,9 @@ class WebhookRotation(WithFakes, EntraApp, RotationHelpers, ServerTestCase):
             took = time.monotonic() - started
         finally:
             self.control("/_fake/throttle", {"count": 0}, self.receiver)
-        # the engine names a consumer's failure by its place (cause consumer); the message says throttled
+        # a consumer's throttling is named as such (a refusal would be cause consumer)
         self.assertEqual((r["rotationStatus"], r["lastErrorStep"], r["lastErrorCause"]),
-                         ("failed", "push", "consumer"), r)
+                         ("failed", "push", "throttled"), r)
         self.assertIn("is throttling (HTTP 503) after 3 tries", r["lastRotationMessage"])
         throttled = [e for e in self.events(r["id"]) if e["reason"] == "throttled"]
         self.assertEqual(len(throttled), 3, "3 tries, each after its Retry-After")
