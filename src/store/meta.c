@@ -18,6 +18,20 @@ void cf_store_close(struct cf_store *base)
     st->drv->close(st);
 }
 
+void cf_store_read_begin(struct cf_store *base)
+{
+    struct sql_store *st = sql_store_of(base);
+    if (st->drv->read_begin)
+        st->drv->read_begin(st);
+}
+
+void cf_store_read_end(struct cf_store *base)
+{
+    struct sql_store *st = sql_store_of(base);
+    if (st->drv->read_end)
+        st->drv->read_end(st);
+}
+
 enum cf_rc cf_store_job_lock(struct cf_store *base, const char *job, bool *held, struct cf_err *err)
 {
     struct sql_store *st = sql_store_of(base);

@@ -110,6 +110,13 @@ struct db_driver {
     enum cf_rc (*begin)(struct db_conn *c, struct cf_err *err);
     /* Commits when rc is CF_OK, else (or when the commit fails) rolls back; returns the outcome. */
     enum cf_rc (*end)(struct db_conn *c, enum cf_rc rc, struct cf_err *err);
+    /* Opens (read_begin) and closes (read_end) a read scope on this thread's connection: see
+     * cf_store_read_begin in store.h. Scopes nest; the last read_end ends the scope. NULL when the
+     * driver runs every read on its own (PostgreSQL: each statement takes its own snapshot outside
+     * a transaction, and a BEGIN and COMMIT around them would add two round trips and save none).
+     */
+    void (*read_begin)(struct sql_store *st);
+    void (*read_end)(struct sql_store *st);
     /* Takes the named background-job lock when free (true in *held), keeping it until the process
      * (or its connection) ends; NULL when every process may run every job (one process per
      * database). */

@@ -1083,6 +1083,81 @@ Test(store, deleting_environment_and_project_cascades)
     }
 }
 
+/* The name of project slug as the store reads it now. */
+static void expect_project_name(const char *slug, const char *name)
+{
+    struct cf_project got;
+    cr_assert_eq(cf_store_project_get(st, slug, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got.name, name);
+    cf_project_release(&got);
+}
+
+/* A read scope runs its reads in one transaction: a commit made meanwhile by another connection
+ * is not seen until the scope ends (one snapshot), a write inside the scope goes through and the
+ * reads after it see the database as it is then; nested scopes keep the outer one's transaction. */
+Test(store, read_scope_shares_one_snapshot)
+{
+    struct cf_project p, q;
+    make_project("alpha", &p, NULL);
+
+    cf_store_read_end(st); /* without a scope: nothing to end */
+    cf_store_read_begin(st);
+    expect_project_name("alpha", "Project alpha");
+    raw_exec("UPDATE projects SET name = 'renamed' WHERE slug = 'alpha'");
+    expect_project_name("alpha", "Project alpha");
+
+    /* A write in the scope: its own write transaction, then a new read transaction. */
+    make_project("beta", &q, NULL);
+    expect_project_name("alpha", "renamed");
+    expect_project_name("beta", "Project beta");
+
+    raw_exec("UPDATE projects SET name = 'third' WHERE slug = 'alpha'");
+    cf_store_read_begin(st);
+    expect_project_name("alpha", "renamed");
+    cf_store_read_end(st);
+    expect_project_name("alpha", "renamed"); /* still the outer scope's snapshot */
+    cf_store_read_end(st);
+    expect_project_name("alpha", "third");
+
+    /* No transaction is left open: a checkpoint can copy the whole log back. */
+    cr_assert_eq(raw_count("PRAGMA wal_checkpoint(TRUNCATE)"), 0);
+}
+
+/* Scopes are per thread: one thread's open read transaction does not hold another thread's reads
+ * to its snapshot. */
+struct scope_reader {
+    const char *expect;
+    bool same;
+};
+
+static void *scope_reader_main(void *arg)
+{
+    struct scope_reader *r = arg;
+    struct cf_project got;
+    struct cf_err thread_err;
+    r->same = cf_store_project_get(st, "alpha", &got, &thread_err) == CF_OK &&
+              strcmp(got.name, r->expect) == 0;
+    cf_project_release(&got);
+    return NULL;
+}
+
+Test(store, read_scope_is_per_thread)
+{
+    struct cf_project p;
+    pthread_t thread;
+    make_project("alpha", &p, NULL);
+    cf_store_read_begin(st);
+    expect_project_name("alpha", "Project alpha");
+    raw_exec("UPDATE projects SET name = 'renamed' WHERE slug = 'alpha'");
+    struct scope_reader reader = {.expect = "renamed"};
+    cr_assert_eq(pthread_create(&thread, NULL, scope_reader_main, &reader), 0);
+    pthread_join(thread, NULL);
+    cr_assert(reader.same, "another thread reads the latest commit");
+    expect_project_name("alpha", "Project alpha");
+    cf_store_read_end(st);
+    expect_project_name("alpha", "renamed");
+}
+
 Test(store, data_persists_across_reopen)
 {
     struct world w;
