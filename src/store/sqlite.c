@@ -423,6 +423,13 @@ static void sq_read_end(struct sql_store *base)
         end_read_tx(c);
 }
 
+static void sq_read_refresh(struct sql_store *base)
+{
+    struct sq_conn *c = pthread_getspecific(sq_store_of(base)->key);
+    if (c && c->read_depth > 0)
+        end_read_tx(c);
+}
+
 /* ---- closing, migrations and opening ---- */
 
 /* Closes every connection, including those of threads still alive (their key destructor no longer
@@ -456,8 +463,37 @@ static const struct db_driver sq_driver = {
     .end = sq_end,
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
+    .read_refresh = sq_read_refresh,
     .close = sq_close,
 };
+
+/* The triggers that bump the lookup cache's change counter (migration 0013; meta.c reads it):
+ * every change to a row the cache may hold. Tokens and client secrets change it only when a
+ * token's validity can change (revoked, renewed, expired, deleted), not when a use is counted. */
+#define BUMP " BEGIN UPDATE change_counters SET value = value + 1 WHERE name = 'lookups'; END;"
+static const char *const sq_additions[] = {
+    [13] =
+        "CREATE TRIGGER projects_insert_lookups AFTER INSERT ON projects" BUMP
+        "CREATE TRIGGER projects_update_lookups AFTER UPDATE ON projects" BUMP
+        "CREATE TRIGGER projects_delete_lookups AFTER DELETE ON projects" BUMP
+        "CREATE TRIGGER environments_insert_lookups AFTER INSERT ON environments" BUMP
+        "CREATE TRIGGER environments_update_lookups AFTER UPDATE ON environments" BUMP
+        "CREATE TRIGGER environments_delete_lookups AFTER DELETE ON environments" BUMP
+        "CREATE TRIGGER folders_insert_lookups AFTER INSERT ON folders" BUMP
+        "CREATE TRIGGER folders_update_lookups AFTER UPDATE ON folders" BUMP
+        "CREATE TRIGGER folders_delete_lookups AFTER DELETE ON folders" BUMP
+        "CREATE TRIGGER memberships_insert_lookups AFTER INSERT ON identity_memberships" BUMP
+        "CREATE TRIGGER memberships_update_lookups AFTER UPDATE ON identity_memberships" BUMP
+        "CREATE TRIGGER memberships_delete_lookups AFTER DELETE ON identity_memberships" BUMP
+        "CREATE TRIGGER identities_delete_lookups AFTER DELETE ON identities" BUMP
+        "CREATE TRIGGER tokens_update_lookups AFTER UPDATE OF revoked, last_renewed_at"
+        " ON identity_access_tokens" BUMP
+        "CREATE TRIGGER tokens_delete_lookups AFTER DELETE ON identity_access_tokens" BUMP
+        "CREATE TRIGGER client_secrets_update_lookups AFTER UPDATE OF revoked, expires_at"
+        " ON identity_client_secrets" BUMP
+        "CREATE TRIGGER client_secrets_delete_lookups AFTER DELETE ON identity_client_secrets" BUMP,
+};
+#undef BUMP
 
 /* Applies the migrations the database lacks, all in one write transaction: a second process opening
  * the same new database waits on the lock, then finds them applied. */
@@ -495,6 +531,9 @@ static enum cf_rc migrate(struct sq_store *st, struct sq_conn *c, struct cf_err 
         if (m->version <= current)
             continue;
         sr = sqlite3_exec(c->db, m->sql, NULL, NULL, NULL);
+        if (sr == SQLITE_OK && (size_t)m->version < CF_ARRAY_SIZE(sq_additions) &&
+            sq_additions[m->version])
+            sr = sqlite3_exec(c->db, sq_additions[m->version], NULL, NULL, NULL);
         if (sr != SQLITE_OK) {
             rc = db_error(c, sr, err);
             if (rc != CF_EUNAVAIL)
