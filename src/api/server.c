@@ -202,7 +202,7 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
     return cf_req_audit_record(req, log, e, err);
 }
 
-static enum MHD_Result dispatch(struct cf_req *req, const char *method, const char *url)
+static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method, const char *url)
 {
     struct cf_err audit_err;
     struct cf_err err;
@@ -259,6 +259,17 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
         return send_body(req, 200, &req->raw_reply);
     enum MHD_Result ret = send_json(req, 200, out);
     json_decref(out);
+    return ret;
+}
+
+/* Runs the request inside one read scope of the store (store.h): its token check, lookups and
+ * reads share one read transaction and one snapshot instead of taking one per statement; its
+ * writes still run in their own transactions. */
+static enum MHD_Result dispatch(struct cf_req *req, const char *method, const char *url)
+{
+    cf_store_read_begin(req->core->store);
+    enum MHD_Result ret = dispatch_in_scope(req, method, url);
+    cf_store_read_end(req->core->store);
     return ret;
 }
 

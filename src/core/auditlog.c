@@ -605,6 +605,8 @@ void cf_audit_log_flush(struct cf_audit_log *log)
         pthread_cond_timedwait(&log->done, &log->lock, &ts);
     }
     pthread_mutex_unlock(&log->lock);
+    /* the writer thread committed the events: a request's read scope must see them next */
+    cf_store_read_refresh(log->store);
 }
 
 enum cf_rc cf_audit_log_list(struct cf_audit_log *log, const struct cf_audit_filter *filter,

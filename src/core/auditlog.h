@@ -65,7 +65,8 @@ void cf_audit_log_close(struct cf_audit_log *log);
 enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event *event,
                            struct cf_err *err);
 
-/* Waits until everything recorded so far is committed (or has failed). */
+/* Waits until everything recorded so far is committed (or has failed), then refreshes the calling
+ * thread's read scope of the store (cf_store_read_refresh) so that its next read sees it. */
 void cf_audit_log_flush(struct cf_audit_log *log);
 
 /* The stored events filter selects (filter borrowed), oldest first, after a flush so that what was

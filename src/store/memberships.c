@@ -208,11 +208,27 @@ enum cf_rc cf_store_membership_get(struct cf_store *base, const char *identity_i
     bool found = false;
     enum cf_rc rc;
 
+    char key[SQL_CACHE_KEY_MAX];
+    bool cacheable = sql_cache_key(key, sizeof(key), 'm', identity_id, project_id);
+    void *rules;
+    size_t rules_len;
+
     memset(out, 0, sizeof(*out));
+    if (cacheable &&
+        sql_cache_get_with(sql_store_of(base), key, out, sizeof(*out), &rules, &rules_len)) {
+        out->rules = rules;
+        out->n_rules = rules_len / sizeof(*out->rules);
+        if (out->n_rules * sizeof(*out->rules) == rules_len)
+            return CF_OK;
+        cf_membership_release(out); /* not an entry this code stored: read the database */
+    }
     rc = sql_conn_get(base, &c, err);
     if (rc == CF_OK)
         rc = sql_get_row(c, &ST_MEMBERSHIP_GET, ARGS(A_TEXT(identity_id), A_TEXT(project_id)),
                          read_membership, out, &found, err);
+    if (rc == CF_OK && found && cacheable)
+        sql_cache_put_with(sql_store_of(base), key, out, sizeof(*out), out->rules,
+                           out->n_rules * sizeof(*out->rules));
     if (rc == CF_OK && !found)
         rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' is not a member of project '%s'",
                         identity_id, project_id);

@@ -3,7 +3,12 @@
  * and the migration bookkeeping the drivers run. */
 #include <sodium.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "store/shared.h"
+#include "util/cache.h"
 #include "util/time.h"
 #include "util/banned.h"
 
@@ -16,6 +21,167 @@ void cf_store_close(struct cf_store *base)
         return;
     sql_store_release(st);
     st->drv->close(st);
+}
+
+/* ---- read scopes and the lookup cache ---- */
+
+/* This thread's read scope of one store: its depth, and the change counter value it read. */
+struct read_scope {
+    int depth;
+    bool counted; /* counter holds the value read in this scope */
+    int64_t counter;
+};
+
+/* How many entries the lookup cache keeps at most, and their bytes together (a folder is about
+ * 1.4 KB, an access token 0.5 KB). */
+#define LOOKUP_CACHE_ENTRIES 4096
+#define LOOKUP_CACHE_BYTES (8u << 20)
+
+static struct read_scope *scope_of(struct sql_store *st)
+{
+    return st->scope_key_made ? pthread_getspecific(st->scope_key) : NULL;
+}
+
+void cf_store_read_begin(struct cf_store *base)
+{
+    struct sql_store *st = sql_store_of(base);
+    struct read_scope *scope = scope_of(st);
+    if (!scope && st->scope_key_made) {
+        scope = calloc(1, sizeof(*scope));
+        if (scope && pthread_setspecific(st->scope_key, scope) != 0) {
+            free(scope);
+            scope = NULL;
+        }
+    }
+    if (scope && scope->depth++ == 0)
+        scope->counted = false;
+    if (st->drv->read_begin)
+        st->drv->read_begin(st);
+}
+
+void cf_store_read_end(struct cf_store *base)
+{
+    struct sql_store *st = sql_store_of(base);
+    struct read_scope *scope = scope_of(st);
+    if (scope && scope->depth > 0 && --scope->depth == 0)
+        scope->counted = false;
+    if (st->drv->read_end)
+        st->drv->read_end(st);
+}
+
+void cf_store_read_refresh(struct cf_store *base)
+{
+    struct sql_store *st = sql_store_of(base);
+    sql_scope_changed(st);
+    if (st->drv->read_refresh)
+        st->drv->read_refresh(st);
+}
+
+void sql_scope_changed(struct sql_store *st)
+{
+    struct read_scope *scope = scope_of(st);
+    if (scope)
+        scope->counted = false;
+}
+
+static struct sql_stmt ST_CHANGE_COUNTER =
+    SQL_STMT("SELECT value FROM change_counters WHERE name = 'lookups'");
+
+/* The scope's change counter value, read at its first use: false outside a scope, or when it
+ * cannot be read (then nothing is cached). */
+static bool scope_counter(struct sql_store *st, int64_t *counter)
+{
+    struct read_scope *scope = scope_of(st);
+    if (!st->lookups || !scope || scope->depth == 0)
+        return false;
+    if (!scope->counted) {
+        struct db_conn *c;
+        struct cf_err ignored;
+        bool found = false;
+        if (sql_conn_get(&st->base, &c, &ignored) != CF_OK ||
+            sql_get_row(c, &ST_CHANGE_COUNTER, NO_ARGS, sql_read_int64, &scope->counter, &found,
+                        &ignored) != CF_OK ||
+            !found)
+            return false;
+        scope->counted = true;
+    }
+    *counter = scope->counter;
+    return true;
+}
+
+bool sql_cache_get(struct sql_store *st, const char *key, void **value, size_t *len)
+{
+    int64_t counter;
+    *value = NULL;
+    *len = 0;
+    return scope_counter(st, &counter) && cf_cache_get(st->lookups, key, counter, value, len);
+}
+
+bool sql_cache_get_fixed(struct sql_store *st, const char *key, void *out, size_t size)
+{
+    void *value;
+    size_t len;
+    if (!sql_cache_get(st, key, &value, &len))
+        return false;
+    bool fits = len == size;
+    if (fits)
+        memcpy(out, value, size);
+    free(value);
+    return fits;
+}
+
+void sql_cache_put_with(struct sql_store *st, const char *key, const void *row, size_t size,
+                        const void *extra, size_t extra_len)
+{
+    if (extra_len > SIZE_MAX - size)
+        return;
+    uint8_t *entry = malloc(size + extra_len);
+    if (!entry)
+        return;
+    memcpy(entry, row, size);
+    if (extra_len)
+        memcpy(entry + size, extra, extra_len);
+    sql_cache_put(st, key, entry, size + extra_len);
+    free(entry);
+}
+
+bool sql_cache_get_with(struct sql_store *st, const char *key, void *row, size_t size, void **extra,
+                        size_t *extra_len)
+{
+    uint8_t *entry;
+    size_t len;
+    *extra = NULL;
+    *extra_len = 0;
+    if (!sql_cache_get(st, key, (void **)&entry, &len))
+        return false;
+    bool ok = len >= size;
+    if (ok && len > size) {
+        *extra = malloc(len - size);
+        ok = *extra != NULL;
+        if (ok) {
+            memcpy(*extra, entry + size, len - size);
+            *extra_len = len - size;
+        }
+    }
+    if (ok)
+        memcpy(row, entry, size);
+    free(entry);
+    return ok;
+}
+
+bool sql_cache_key(char *out, size_t size, char kind, const char *part1, const char *part2)
+{
+    int n = snprintf(out, size, "%c\x1f%s\x1f%s", kind, part1 ? part1 : "", part2 ? part2 : "");
+    return n > 0 && (size_t)n < size;
+}
+
+void sql_cache_put(struct sql_store *st, const char *key, const void *value, size_t len)
+{
+    struct read_scope *scope = scope_of(st);
+    /* Stored under the value read before the row was: a change committed in between bumped the
+     * counter past it, so the entry is never used after that change. */
+    if (st->lookups && scope && scope->depth > 0 && scope->counted)
+        cf_cache_put(st->lookups, key, scope->counter, value, len);
 }
 
 enum cf_rc cf_store_job_lock(struct cf_store *base, const char *job, bool *held, struct cf_err *err)
@@ -156,6 +322,11 @@ enum cf_rc cf_store_rewrap_keys(struct cf_store *base, const struct cf_key_updat
     return sql_tx_end(c, rc, err);
 }
 
+static void free_scope(void *scope)
+{
+    free(scope);
+}
+
 enum cf_rc sql_store_init(struct sql_store *st, const struct db_driver *drv, struct cf_err *err)
 {
     st->base.backend = drv->name;
@@ -166,6 +337,10 @@ enum cf_rc sql_store_init(struct sql_store *st, const struct db_driver *drv, str
         pthread_mutex_destroy(&st->jobs_lock);
         return cf_err_set(err, CF_ESTORE, "cannot create a condition variable");
     }
+    /* Without the cache or the key, every lookup reads the database: slower, still correct. */
+    st->lookups = cf_cache_new(&(struct cf_cache_config){.max_entries = LOOKUP_CACHE_ENTRIES,
+                                                         .max_bytes = LOOKUP_CACHE_BYTES});
+    st->scope_key_made = pthread_key_create(&st->scope_key, free_scope) == 0;
     return CF_OK;
 }
 
@@ -175,6 +350,14 @@ void sql_store_release(struct sql_store *st)
         return;
     pthread_mutex_destroy(&st->jobs_lock);
     pthread_cond_destroy(&st->jobs_done);
+    if (st->scope_key_made) {
+        /* the calling thread's scope; those of other threads are freed as they exit */
+        free(pthread_getspecific(st->scope_key));
+        pthread_key_delete(st->scope_key);
+        st->scope_key_made = false;
+    }
+    cf_cache_free(st->lookups);
+    st->lookups = NULL;
 }
 
 static struct sql_stmt ST_MIGRATION_VERSION =

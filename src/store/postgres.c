@@ -670,6 +670,26 @@ static const struct db_driver pg_driver = {
 static const char *const pg_additions[] = {
     /* the list of client secrets orders ties of created_at by insertion, as SQLite's rowid does */
     [2] = "ALTER TABLE identity_client_secrets ADD COLUMN rowid BIGSERIAL",
+    /* the triggers of the lookup cache's change counter, as sqlite.c's sq_additions: one bump per
+     * statement that may change a cached row */
+    [13] = "CREATE FUNCTION coffer_bump_lookups() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+           " UPDATE change_counters SET value = value + 1 WHERE name = 'lookups'; RETURN NULL;"
+           " END $$;"
+           " CREATE TRIGGER projects_lookups AFTER INSERT OR UPDATE OR DELETE ON projects"
+           " FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
+           " CREATE TRIGGER environments_lookups AFTER INSERT OR UPDATE OR DELETE ON environments"
+           " FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
+           " CREATE TRIGGER folders_lookups AFTER INSERT OR UPDATE OR DELETE ON folders"
+           " FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
+           " CREATE TRIGGER memberships_lookups AFTER INSERT OR UPDATE OR DELETE ON"
+           " identity_memberships FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
+           " CREATE TRIGGER identities_lookups AFTER DELETE ON identities"
+           " FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
+           " CREATE TRIGGER tokens_lookups AFTER UPDATE OF revoked, last_renewed_at OR DELETE ON"
+           " identity_access_tokens FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
+           " CREATE TRIGGER client_secrets_lookups AFTER UPDATE OF revoked, expires_at OR DELETE"
+           " ON identity_client_secrets FOR EACH STATEMENT EXECUTE FUNCTION"
+           " coffer_bump_lookups()",
 };
 
 static bool is_word_char(char ch)

@@ -110,6 +110,16 @@ struct db_driver {
     enum cf_rc (*begin)(struct db_conn *c, struct cf_err *err);
     /* Commits when rc is CF_OK, else (or when the commit fails) rolls back; returns the outcome. */
     enum cf_rc (*end)(struct db_conn *c, enum cf_rc rc, struct cf_err *err);
+    /* Opens (read_begin) and closes (read_end) a read scope on this thread's connection: see
+     * cf_store_read_begin in store.h. Scopes nest; the last read_end ends the scope. NULL when the
+     * driver runs every read on its own (PostgreSQL: each statement takes its own snapshot outside
+     * a transaction, and a BEGIN and COMMIT around them would add two round trips and save none).
+     */
+    void (*read_begin)(struct sql_store *st);
+    void (*read_end)(struct sql_store *st);
+    /* Ends the open read transaction of this thread's read scope, if any, keeping the scope: its
+     * next read sees every commit made so far (see cf_store_read_refresh). NULL with read_begin. */
+    void (*read_refresh)(struct sql_store *st);
     /* Takes the named background-job lock when free (true in *held), keeping it until the process
      * (or its connection) ends; NULL when every process may run every job (one process per
      * database). */
@@ -124,6 +134,7 @@ struct db_driver {
 
 /* A token waiting for the group commit of tokens.c. */
 struct token_job;
+struct cf_cache;
 
 /* The driver-independent part of a store (meta.c, tokens.c): the first member of each driver's
  * store struct. */
@@ -135,6 +146,11 @@ struct sql_store {
     pthread_cond_t jobs_done;
     struct token_job *jobs; /* waiting to be written */
     bool committing;        /* a thread is writing a batch */
+    /* The lookup cache (meta.c, sql_cache_get): rows read on every request, valid while the
+     * database's change counter keeps the value it had when they were read. */
+    struct cf_cache *lookups;
+    pthread_key_t scope_key; /* this thread's read scope (struct read_scope of meta.c) */
+    bool scope_key_made;
 };
 
 /* Sets up the driver-independent part of a store (meta.c): backend, drv, the group-commit
@@ -142,6 +158,35 @@ struct sql_store {
 enum cf_rc sql_store_init(struct sql_store *st, const struct db_driver *drv, struct cf_err *err);
 /* Releases what sql_store_init set up. */
 void sql_store_release(struct sql_store *st);
+
+/* The lookup cache of a read scope (meta.c). Outside a read scope (cf_store_read_begin) nothing is
+ * cached: background jobs and the operator's commands always read the database. Inside one, the
+ * change counter (table change_counters, bumped by triggers in the transaction of every change to
+ * what is cached: migration 0013) is read once, at the scope's first lookup and again after each
+ * write transaction of the thread, and an entry is used only when it was stored under that same
+ * value. sql_cache_get copies the entry under key into a malloc'd block the caller frees (false:
+ * none); sql_cache_put stores a copy (borrowed value) under the counter value the scope read. Never
+ * for secret values. */
+bool sql_cache_get(struct sql_store *st, const char *key, void **value, size_t *len);
+void sql_cache_put(struct sql_store *st, const char *key, const void *value, size_t len);
+/* sql_cache_get of an entry of exactly size bytes, copied into out: false (out untouched) when
+ * there is none or its size differs. */
+bool sql_cache_get_fixed(struct sql_store *st, const char *key, void *out, size_t size);
+/* A row of size bytes with one heap member (extra, extra_len bytes) kept in one entry: the caller
+ * sets the member's pointer from *extra (malloc'd, NULL when extra_len is 0; the caller frees it)
+ * after a get, never trusting the one stored in the row's copy. */
+void sql_cache_put_with(struct sql_store *st, const char *key, const void *row, size_t size,
+                        const void *extra, size_t extra_len);
+bool sql_cache_get_with(struct sql_store *st, const char *key, void *row, size_t size, void **extra,
+                        size_t *extra_len);
+/* The key of a cached row: kind, then the parts (borrowed, NULL ends them early) joined by the
+ * unit separator. false when it does not fit out (size bytes): the row is then not cached. */
+bool sql_cache_key(char *out, size_t size, char kind, const char *part1, const char *part2);
+/* Room for a key of two ids, or an id and a folder path. */
+#define SQL_CACHE_KEY_MAX (CF_PATH_MAX + 2 * CF_UUID_LEN + 8)
+/* Forgets the counter value this thread's scope read, so that its next lookup reads it again:
+ * after a write transaction ends (sql_tx_end) and when the scope is refreshed. */
+void sql_scope_changed(struct sql_store *st);
 
 /* The migration bookkeeping statements a driver's migrate uses, run through its own run. */
 enum cf_rc sql_migration_version(struct db_conn *c, int64_t *version, struct cf_err *err);

@@ -4,7 +4,13 @@
  * (SQLITE_PREPARE_PERSISTENT) and resets them after each use. Connections run in WAL mode with
  * foreign keys on and synchronous=FULL, so a commit that returned survives kill -9 and power loss.
  * Every write runs inside BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error): writers queue on the
- * database lock for busy_timeout_ms and readers never block. Schema migrations (sqlite.h) are
+ * database lock for busy_timeout_ms and readers never block. Reads run in autocommit mode (one
+ * read transaction per statement) except inside a read scope (cf_store_read_begin), where they
+ * share one deferred BEGIN ... COMMIT, begun at the scope's first read: a request's four to six
+ * statements then take the WAL read lock (an fcntl on the -shm file and a scan of its read marks)
+ * once instead of once each. A write in a scope commits the read transaction before its BEGIN
+ * IMMEDIATE (a deferred transaction that read an older snapshot could not be upgraded), and the
+ * scope's next read begins a new one. Schema migrations (sqlite.h) are
  * applied at open in one such transaction, so two processes starting at once apply them exactly
  * once. Error mapping lives in db_error only. */
 #include <pthread.h>
@@ -24,9 +30,17 @@
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
 
 /* The driver's own statements, cached after the SQL_STMT_MAX slots of the domain files'. */
-enum { SQ_BEGIN = SQL_STMT_MAX, SQ_COMMIT, SQ_ROLLBACK, SQ_JOURNAL_MODE, SQ_STMT_COUNT };
+enum {
+    SQ_BEGIN = SQL_STMT_MAX,
+    SQ_BEGIN_READ,
+    SQ_COMMIT,
+    SQ_ROLLBACK,
+    SQ_JOURNAL_MODE,
+    SQ_STMT_COUNT
+};
 static const char *const own_sql[SQ_STMT_COUNT - SQL_STMT_MAX] = {
     [SQ_BEGIN - SQL_STMT_MAX] = "BEGIN IMMEDIATE",
+    [SQ_BEGIN_READ - SQL_STMT_MAX] = "BEGIN",
     [SQ_COMMIT - SQL_STMT_MAX] = "COMMIT",
     [SQ_ROLLBACK - SQL_STMT_MAX] = "ROLLBACK",
     [SQ_JOURNAL_MODE - SQL_STMT_MAX] = "PRAGMA journal_mode",
@@ -55,6 +69,9 @@ struct sq_conn {
     struct sq_store *st;
     sqlite3 *db;
     sqlite3_stmt *stmts[SQ_STMT_COUNT]; /* prepared on first use */
+    /* Open read scopes (cf_store_read_begin): while above zero, a read outside a write
+     * transaction first begins a read transaction, which the last read_end commits. */
+    int read_depth;
     struct sq_conn *prev, *next;
 };
 
@@ -261,11 +278,10 @@ static int bind_one(sqlite3_stmt *s, int index, const struct sq_arg *a)
     }
 }
 
-static enum cf_rc sq_run(struct db_conn *base, int id, const char *sql, const struct sq_arg *args,
-                         size_t n_args, row_fn on_row, void *ctx, int64_t *count,
-                         struct cf_err *err)
+static enum cf_rc run_stmt(struct sq_conn *c, int id, const char *sql, const struct sq_arg *args,
+                           size_t n_args, row_fn on_row, void *ctx, int64_t *count,
+                           struct cf_err *err)
 {
-    struct sq_conn *c = sq_conn_of(base);
     sqlite3_stmt *s = NULL;
     int64_t rows = 0;
     enum cf_rc rc = CF_OK;
@@ -319,7 +335,36 @@ out:
 /* One of the driver's own statements. */
 static enum cf_rc own(struct sq_conn *c, int id, struct cf_err *err)
 {
-    return sq_run(&c->base, id, own_sql[id - SQL_STMT_MAX], NULL, 0, NULL, NULL, NULL, err);
+    return run_stmt(c, id, own_sql[id - SQL_STMT_MAX], NULL, 0, NULL, NULL, NULL, err);
+}
+
+/* Whether c is inside a transaction: a write transaction (the caller holds write_lock) or a read
+ * scope's read transaction. Some errors (busy, I/O, out of memory) end a transaction by
+ * themselves, which this sees. */
+static bool in_transaction(const struct sq_conn *c)
+{
+    return !sqlite3_get_autocommit(c->db);
+}
+
+static enum cf_rc sq_run(struct db_conn *base, int id, const char *sql, const struct sq_arg *args,
+                         size_t n_args, row_fn on_row, void *ctx, int64_t *count,
+                         struct cf_err *err)
+{
+    struct sq_conn *c = sq_conn_of(base);
+    if (c->read_depth > 0 && !in_transaction(c)) {
+        enum cf_rc rc = own(c, SQ_BEGIN_READ, err);
+        if (rc != CF_OK)
+            return rc;
+    }
+    return run_stmt(c, id, sql, args, n_args, on_row, ctx, count, err);
+}
+
+/* Ends the read scope's open read transaction, if any: it only read, so COMMIT ends it, and
+ * ROLLBACK is the fallback when that fails. The caller holds no write transaction. */
+static void end_read_tx(struct sq_conn *c)
+{
+    if (in_transaction(c) && own(c, SQ_COMMIT, NULL) != CF_OK && in_transaction(c))
+        own(c, SQ_ROLLBACK, NULL);
 }
 
 static enum cf_rc sq_conn_get(struct sql_store *st, struct db_conn **out, struct cf_err *err)
@@ -336,6 +381,9 @@ static enum cf_rc sq_begin(struct db_conn *base, struct cf_err *err)
 {
     struct sq_conn *c = sq_conn_of(base);
     pthread_mutex_lock(&c->st->write_lock);
+    /* Writes do not nest (write_lock is not recursive), so an open transaction here is a read
+     * scope's: its snapshot may be older than the last commit, and SQLite cannot upgrade it. */
+    end_read_tx(c);
     enum cf_rc rc = own(c, SQ_BEGIN, err);
     if (rc != CF_OK)
         pthread_mutex_unlock(&c->st->write_lock);
@@ -352,6 +400,34 @@ static enum cf_rc sq_end(struct db_conn *base, enum cf_rc rc, struct cf_err *err
         own(c, SQ_ROLLBACK, NULL);
     pthread_mutex_unlock(&c->st->write_lock);
     return rc;
+}
+
+/* ---- read scopes ---- */
+
+static void sq_read_begin(struct sql_store *base)
+{
+    struct sq_conn *c;
+    struct cf_err ignored;
+    /* Lazy: the read transaction begins at the scope's first read (sq_run), so a request that
+     * reads nothing costs nothing. */
+    if (conn_get(sq_store_of(base), &c, &ignored) == CF_OK)
+        c->read_depth++;
+}
+
+static void sq_read_end(struct sql_store *base)
+{
+    struct sq_conn *c = pthread_getspecific(sq_store_of(base)->key);
+    if (!c || c->read_depth == 0) /* read_begin made no scope: its connection could not open */
+        return;
+    if (--c->read_depth == 0)
+        end_read_tx(c);
+}
+
+static void sq_read_refresh(struct sql_store *base)
+{
+    struct sq_conn *c = pthread_getspecific(sq_store_of(base)->key);
+    if (c && c->read_depth > 0)
+        end_read_tx(c);
 }
 
 /* ---- closing, migrations and opening ---- */
@@ -385,8 +461,39 @@ static const struct db_driver sq_driver = {
     .run = sq_run,
     .begin = sq_begin,
     .end = sq_end,
+    .read_begin = sq_read_begin,
+    .read_end = sq_read_end,
+    .read_refresh = sq_read_refresh,
     .close = sq_close,
 };
+
+/* The triggers that bump the lookup cache's change counter (migration 0013; meta.c reads it):
+ * every change to a row the cache may hold. Tokens and client secrets change it only when a
+ * token's validity can change (revoked, renewed, expired, deleted), not when a use is counted. */
+#define BUMP " BEGIN UPDATE change_counters SET value = value + 1 WHERE name = 'lookups'; END;"
+static const char *const sq_additions[] = {
+    [13] =
+        "CREATE TRIGGER projects_insert_lookups AFTER INSERT ON projects" BUMP
+        "CREATE TRIGGER projects_update_lookups AFTER UPDATE ON projects" BUMP
+        "CREATE TRIGGER projects_delete_lookups AFTER DELETE ON projects" BUMP
+        "CREATE TRIGGER environments_insert_lookups AFTER INSERT ON environments" BUMP
+        "CREATE TRIGGER environments_update_lookups AFTER UPDATE ON environments" BUMP
+        "CREATE TRIGGER environments_delete_lookups AFTER DELETE ON environments" BUMP
+        "CREATE TRIGGER folders_insert_lookups AFTER INSERT ON folders" BUMP
+        "CREATE TRIGGER folders_update_lookups AFTER UPDATE ON folders" BUMP
+        "CREATE TRIGGER folders_delete_lookups AFTER DELETE ON folders" BUMP
+        "CREATE TRIGGER memberships_insert_lookups AFTER INSERT ON identity_memberships" BUMP
+        "CREATE TRIGGER memberships_update_lookups AFTER UPDATE ON identity_memberships" BUMP
+        "CREATE TRIGGER memberships_delete_lookups AFTER DELETE ON identity_memberships" BUMP
+        "CREATE TRIGGER identities_delete_lookups AFTER DELETE ON identities" BUMP
+        "CREATE TRIGGER tokens_update_lookups AFTER UPDATE OF revoked, last_renewed_at"
+        " ON identity_access_tokens" BUMP
+        "CREATE TRIGGER tokens_delete_lookups AFTER DELETE ON identity_access_tokens" BUMP
+        "CREATE TRIGGER client_secrets_update_lookups AFTER UPDATE OF revoked, expires_at"
+        " ON identity_client_secrets" BUMP
+        "CREATE TRIGGER client_secrets_delete_lookups AFTER DELETE ON identity_client_secrets" BUMP,
+};
+#undef BUMP
 
 /* Applies the migrations the database lacks, all in one write transaction: a second process opening
  * the same new database waits on the lock, then finds them applied. */
@@ -424,6 +531,9 @@ static enum cf_rc migrate(struct sq_store *st, struct sq_conn *c, struct cf_err 
         if (m->version <= current)
             continue;
         sr = sqlite3_exec(c->db, m->sql, NULL, NULL, NULL);
+        if (sr == SQLITE_OK && (size_t)m->version < CF_ARRAY_SIZE(sq_additions) &&
+            sq_additions[m->version])
+            sr = sqlite3_exec(c->db, sq_additions[m->version], NULL, NULL, NULL);
         if (sr != SQLITE_OK) {
             rc = db_error(c, sr, err);
             if (rc != CF_EUNAVAIL)

@@ -144,7 +144,10 @@ enum cf_rc sql_tx_begin(struct cf_store *base, struct db_conn **out, struct cf_e
 
 enum cf_rc sql_tx_end(struct db_conn *c, enum cf_rc rc, struct cf_err *err)
 {
-    return c->st->drv->end(c, rc, err);
+    rc = c->st->drv->end(c, rc, err);
+    /* what the transaction changed may have bumped the change counter */
+    sql_scope_changed(c->st);
+    return rc;
 }
 
 enum cf_rc db_row_text(const struct db_row *row, int i, char *dst, size_t size)

@@ -448,6 +448,28 @@ struct cf_store;
 void cf_store_close(struct cf_store *st);
 /* Cheap liveness probe for /api/status. */
 enum cf_rc cf_store_ping(struct cf_store *st, struct cf_err *err);
+/* A read scope around one request: until the matching cf_store_read_end, the reads this thread
+ * runs share one read transaction instead of one each (SQLite: a deferred BEGIN run at the first
+ * read and one COMMIT at the end, so one snapshot of the database and one WAL read lock per
+ * request). A write inside the scope first ends the open read transaction and runs in its own
+ * write transaction as always; the next read starts a new read transaction, which sees the write.
+ * Scopes nest (counted); both calls must come from the same thread. Keep a scope short: an open
+ * read transaction holds WAL checkpoints back. A read started in a scope does not see what another
+ * thread commits afterwards until the scope ends or this thread writes. Cannot fail: when the
+ * thread's connection cannot be opened, no scope is made and the reads report the error. On
+ * PostgreSQL each statement keeps its own snapshot (see struct db_driver in sqldb.h). On both, a
+ * scope enables the lookup cache (sqldb.h, sql_cache_get): projects, environments, folders,
+ * memberships and access tokens read in a scope may come from memory, checked against the
+ * database's change counter once per scope, so a change committed by any process is seen by the
+ * next scope that begins after it. */
+void cf_store_read_begin(struct cf_store *st);
+void cf_store_read_end(struct cf_store *st);
+/* Inside a read scope: lets the scope's next read see every commit made so far, also those of
+ * other threads (SQLite: ends the open read transaction; the next read begins a new one), and
+ * makes its next cached lookup check the change counter again. For a request that waited for
+ * another thread's commit (the audit writer's) and then reads what it wrote. No effect outside a
+ * scope. Thread-safe as read_begin. */
+void cf_store_read_refresh(struct cf_store *st);
 /* Background jobs (expiry notices, ...) run on one server at a time: takes the named job's
  * lock when no other server holds it (*held true) and keeps it while this process's database
  * session lives; a server that dies loses it, and another one takes it on its next try. With

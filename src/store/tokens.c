@@ -172,14 +172,23 @@ static struct sql_stmt ST_TOKEN_BY_ID = SQL_STMT(
     " WHERE s.id = identity_access_tokens.client_secret_id), 0)"
     " FROM identity_access_tokens WHERE id = ?1");
 
-/* On every request made with an access token: one seek in the token table's primary key, with a
- * statement prepared once per connection. */
+/* On every request made with an access token: from the lookup cache (sqldb.h), else one seek in
+ * the token table's primary key, with a statement prepared once per connection. */
 enum cf_rc cf_store_token_get(struct cf_store *base, const char *token_id,
                               struct cf_access_token *out, struct cf_err *err)
 {
+    char key[SQL_CACHE_KEY_MAX];
+    bool cacheable = sql_cache_key(key, sizeof(key), 't', token_id, NULL);
+
     memset(out, 0, sizeof(*out));
-    return sql_get_one(base, &ST_TOKEN_BY_ID, ARGS(A_TEXT(token_id)), read_token, out,
-                       "access token with id", token_id, err);
+    if (cacheable && sql_cache_get_fixed(sql_store_of(base), key, out, sizeof(*out)))
+        return CF_OK;
+    enum cf_rc rc = sql_get_one(base, &ST_TOKEN_BY_ID, ARGS(A_TEXT(token_id)), read_token, out,
+                                "access token with id", token_id, err);
+    /* A token with a use limit is not cached: each use changes its count. */
+    if (rc == CF_OK && cacheable && out->num_uses_limit == 0)
+        sql_cache_put(sql_store_of(base), key, out, sizeof(*out));
+    return rc;
 }
 
 static struct sql_stmt ST_TOKEN_USE = SQL_STMT(USE_ONE("identity_access_tokens"));

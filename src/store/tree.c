@@ -212,10 +212,24 @@ enum cf_rc cf_store_project_get(struct cf_store *base, const char *id_or_slug,
     const char *id = as_id(id_or_slug, id_buf);
     enum cf_rc rc;
 
+    char key[SQL_CACHE_KEY_MAX];
+    bool cacheable = sql_cache_key(key, sizeof(key), 'p', id_or_slug, NULL);
+    void *wrapped_key;
+    size_t wrapped_key_len;
+
     memset(out, 0, sizeof(*out));
+    if (cacheable && sql_cache_get_with(sql_store_of(base), key, out, sizeof(*out), &wrapped_key,
+                                        &wrapped_key_len)) {
+        out->wrapped_key = wrapped_key;
+        out->wrapped_key_len = wrapped_key_len;
+        return CF_OK;
+    }
     rc = sql_get_one(base, id ? &ST_PROJECT_BY_ID : &ST_PROJECT_BY_SLUG,
                      ARGS(A_TEXT(id ? id : id_or_slug)), read_project, out, "project", id_or_slug,
                      err);
+    if (rc == CF_OK && cacheable)
+        sql_cache_put_with(sql_store_of(base), key, out, sizeof(*out), out->wrapped_key,
+                           out->wrapped_key_len);
     if (rc != CF_OK)
         cf_project_release(out);
     return rc;
@@ -304,10 +318,18 @@ enum cf_rc cf_store_env_get(struct cf_store *base, const char *project_id, const
     char id_buf[CF_UUID_LEN];
     const char *id = as_id(id_or_slug, id_buf);
 
+    char key[SQL_CACHE_KEY_MAX];
+    bool cacheable = sql_cache_key(key, sizeof(key), 'e', project_id, id_or_slug);
+
     memset(out, 0, sizeof(*out));
-    return sql_get_one(base, id ? &ST_ENV_BY_ID : &ST_ENV_BY_SLUG,
-                       ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_env, out,
-                       "environment", id_or_slug, err);
+    if (cacheable && sql_cache_get_fixed(sql_store_of(base), key, out, sizeof(*out)))
+        return CF_OK;
+    enum cf_rc rc = sql_get_one(base, id ? &ST_ENV_BY_ID : &ST_ENV_BY_SLUG,
+                                ARGS(A_TEXT(project_id), A_TEXT(id ? id : id_or_slug)), read_env,
+                                out, "environment", id_or_slug, err);
+    if (rc == CF_OK && cacheable)
+        sql_cache_put(sql_store_of(base), key, out, sizeof(*out));
+    return rc;
 }
 
 static struct sql_stmt ST_ENV_BY_ID_ANY_PROJECT =
@@ -435,9 +457,17 @@ out:
 enum cf_rc cf_store_folder_get(struct cf_store *base, const char *env_id, const char *path,
                                struct cf_folder *out, struct cf_err *err)
 {
+    char key[SQL_CACHE_KEY_MAX];
+    bool cacheable = sql_cache_key(key, sizeof(key), 'f', env_id, path);
+
     memset(out, 0, sizeof(*out));
-    return sql_get_one(base, &ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)),
-                       sql_read_folder, out, "folder", path, err);
+    if (cacheable && sql_cache_get_fixed(sql_store_of(base), key, out, sizeof(*out)))
+        return CF_OK;
+    enum cf_rc rc = sql_get_one(base, &ST_FOLDER_BY_PATH, ARGS(A_TEXT(env_id), A_TEXT(path)),
+                                sql_read_folder, out, "folder", path, err);
+    if (rc == CF_OK && cacheable)
+        sql_cache_put(sql_store_of(base), key, out, sizeof(*out));
+    return rc;
 }
 
 static struct sql_stmt ST_FOLDER_CHILDREN =

@@ -204,6 +204,57 @@ class TwoNodes(NodeHelpers, unittest.TestCase):
         self.assertEqual(r.status, 401, r.body)
         self.assertIn("client secret", r.json["message"])
 
+    def test_cached_lookups_follow_changes_made_on_the_other_node(self):
+        """Each node caches the token, project, environment, folder and membership lookups of its requests
+        (docs/architecture.md, "Lookup cache"). B answers twice before each change so that its second answer
+        comes from its cache; the change made on A is honoured by B's very next request."""
+        pid = self.project(self.a)
+        r = self.a.api("POST", "/api/v1/folders", body={"workspaceId": pid, "environment": "dev", "name": "app"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.put(self.a, pid, "TOP", "top", create=True).status, 200)
+        self.assertEqual(self.put(self.a, pid, "DEEP", "deep", create=True, secretPath="/app").status, 200)
+        ident, client_id, secret = self.machine(self.a, pid)
+        token = self.login(self.a, client_id, secret)
+
+        def deep(node):
+            return node.api("GET", "/api/v3/secrets/raw/DEEP",
+                            query={"workspaceId": pid, "environment": "dev", "secretPath": "/app"}, token=token)
+
+        for _ in range(2):
+            self.assertEqual(deep(self.b).status, 200)
+            self.assertEqual(self.get(self.b, pid, "TOP", token=token).status, 200)
+        # a narrowed rule: reads under /app only
+        r = self.a.api("POST", "/api/v2/workspace/%s/identity-memberships/%s" % (pid, ident),
+                       body={"role": "viewer", "rules": [{"actions": ["read"], "secretPath": "/app/**"}]})
+        self.assertEqual(r.status, 200, r.body)
+        r = self.get(self.b, pid, "TOP", token=token)
+        self.assertEqual(r.status, 403, r.body)
+        for _ in range(2):
+            self.assertEqual(deep(self.b).status, 200)
+        # the folder deleted on A
+        r = self.a.api("DELETE", "/api/v1/folders/app", body={"workspaceId": pid, "environment": "dev", "path": "/"})
+        self.assertEqual(r.status, 200, r.body)
+        r = deep(self.b)
+        self.assertEqual(r.status, 404, r.body)
+        # the membership removed on A
+        r = self.a.api("DELETE", "/api/v2/workspace/%s/identity-memberships/%s" % (pid, ident))
+        self.assertEqual(r.status, 200, r.body)
+        r = self.get(self.b, pid, "TOP", token=token)
+        self.assertEqual(r.status, 403, r.body)
+        self.assertIn("not a member", r.json["message"])
+        # the environment renamed on A: its old slug names nothing on B
+        for _ in range(2):
+            self.assertEqual(self.get(self.b, pid, "TOP").status, 200)
+        r = self.a.api("PATCH", "/api/v1/workspace/%s/environments/dev" % pid, body={"slug": "development"})
+        self.assertEqual(r.status, 200, r.body)
+        r = self.get(self.b, pid, "TOP")
+        self.assertEqual(r.status, 404, r.body)
+        # the same node's own change, seen by its next request
+        r = self.b.api("PATCH", "/api/v1/workspace/%s/environments/development" % pid, body={"slug": "dev"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.get(self.b, pid, "TOP").status, 200)
+        self.assertEqual(self.get(self.a, pid, "TOP").status, 200)
+
     def test_both_nodes_prune_ended_tokens(self):
         """Every node runs the token pruning (docs/server.md "Housekeeping"): with both clocks moved past the end
         of short tokens plus the hour's margin, both prune at their next pass, at once; the rows go, no node
@@ -260,7 +311,7 @@ class TwoNodes(NodeHelpers, unittest.TestCase):
         c = start_nodes(1, self.uri, self.key)[0]
         try:
             failed_on_c, results = [], []
-            stop = threading.Event()
+            stop, killed = threading.Event(), threading.Event()
 
             def one(node, i):
                 key = "K%d" % (i % 10)
@@ -269,8 +320,11 @@ class TwoNodes(NodeHelpers, unittest.TestCase):
                 return self.get(node, pid, key)
 
             def stream():
-                i = 0
-                while not stop.is_set() and i < 400:
+                # runs until the kill and 40 requests past it, however fast the nodes answer
+                i, after_kill = 0, 0
+                while not stop.is_set() and after_kill < 40:
+                    if killed.is_set():
+                        after_kill += 1
                     node = c if i % 2 == 0 else self.b
                     try:
                         r = one(node, i)
@@ -287,6 +341,7 @@ class TwoNodes(NodeHelpers, unittest.TestCase):
             t.start()
             time.sleep(0.7)
             c.kill9()
+            killed.set()
             t.join(60)
             stop.set()
             self.assertFalse(t.is_alive())

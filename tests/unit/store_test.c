@@ -20,8 +20,9 @@
 #include "store/store.h"
 #include "util/id.h"
 #include "util/log.h"
-#include "util/banned.h"
 #include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
 
 static char tmp_dir[64];
 static char db_path[256];
@@ -1081,6 +1082,81 @@ Test(store, deleting_environment_and_project_cascades)
         snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", tables[i]);
         cr_assert_eq(raw_count(sql), 0, "%s", tables[i]);
     }
+}
+
+/* The name of project slug as the store reads it now. */
+static void expect_project_name(const char *slug, const char *name)
+{
+    struct cf_project got;
+    cr_assert_eq(cf_store_project_get(st, slug, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_str_eq(got.name, name);
+    cf_project_release(&got);
+}
+
+/* A read scope runs its reads in one transaction: a commit made meanwhile by another connection
+ * is not seen until the scope ends (one snapshot), a write inside the scope goes through and the
+ * reads after it see the database as it is then; nested scopes keep the outer one's transaction. */
+Test(store, read_scope_shares_one_snapshot)
+{
+    struct cf_project p, q;
+    make_project("alpha", &p, NULL);
+
+    cf_store_read_end(st); /* without a scope: nothing to end */
+    cf_store_read_begin(st);
+    expect_project_name("alpha", "Project alpha");
+    raw_exec("UPDATE projects SET name = 'renamed' WHERE slug = 'alpha'");
+    expect_project_name("alpha", "Project alpha");
+
+    /* A write in the scope: its own write transaction, then a new read transaction. */
+    make_project("beta", &q, NULL);
+    expect_project_name("alpha", "renamed");
+    expect_project_name("beta", "Project beta");
+
+    raw_exec("UPDATE projects SET name = 'third' WHERE slug = 'alpha'");
+    cf_store_read_begin(st);
+    expect_project_name("alpha", "renamed");
+    cf_store_read_end(st);
+    expect_project_name("alpha", "renamed"); /* still the outer scope's snapshot */
+    cf_store_read_end(st);
+    expect_project_name("alpha", "third");
+
+    /* No transaction is left open: a checkpoint can copy the whole log back. */
+    cr_assert_eq(raw_count("PRAGMA wal_checkpoint(TRUNCATE)"), 0);
+}
+
+/* Scopes are per thread: one thread's open read transaction does not hold another thread's reads
+ * to its snapshot. */
+struct scope_reader {
+    const char *expect;
+    bool same;
+};
+
+static void *scope_reader_main(void *arg)
+{
+    struct scope_reader *r = arg;
+    struct cf_project got;
+    struct cf_err thread_err;
+    r->same = cf_store_project_get(st, "alpha", &got, &thread_err) == CF_OK &&
+              strcmp(got.name, r->expect) == 0;
+    cf_project_release(&got);
+    return NULL;
+}
+
+Test(store, read_scope_is_per_thread)
+{
+    struct cf_project p;
+    pthread_t thread;
+    make_project("alpha", &p, NULL);
+    cf_store_read_begin(st);
+    expect_project_name("alpha", "Project alpha");
+    raw_exec("UPDATE projects SET name = 'renamed' WHERE slug = 'alpha'");
+    struct scope_reader reader = {.expect = "renamed"};
+    cr_assert_eq(pthread_create(&thread, NULL, scope_reader_main, &reader), 0);
+    pthread_join(thread, NULL);
+    cr_assert(reader.same, "another thread reads the latest commit");
+    expect_project_name("alpha", "Project alpha");
+    cf_store_read_end(st);
+    expect_project_name("alpha", "renamed");
 }
 
 Test(store, data_persists_across_reopen)
@@ -2244,7 +2320,12 @@ Test(store, identities_migration_applies_to_an_existing_database)
     make_project("p", &p, NULL);
     cf_store_close(st);
     st = NULL;
-    raw_exec("DROP TABLE rotation_history; DROP TABLE rotations;"
+    raw_exec("DROP TRIGGER projects_insert_lookups; DROP TRIGGER projects_update_lookups;"
+             " DROP TRIGGER projects_delete_lookups; DROP TRIGGER environments_insert_lookups;"
+             " DROP TRIGGER environments_update_lookups; DROP TRIGGER environments_delete_lookups;"
+             " DROP TRIGGER folders_insert_lookups; DROP TRIGGER folders_update_lookups;"
+             " DROP TRIGGER folders_delete_lookups; DROP TABLE change_counters;"
+             " DROP TABLE rotation_history; DROP TABLE rotations;"
              " DROP TABLE sync_items; DROP TABLE syncs; DROP TABLE app_connections;"
              " DROP TABLE identity_kubernetes_auths; DROP TABLE identity_jwt_auths;"
              " DROP TABLE identity_memberships;"
@@ -2550,4 +2631,205 @@ Test(store, audit_key_sets)
              (long long)third);
     raw_exec(sql);
     assert_keys_read(third, "EDITED");
+}
+
+/* ---- the lookup cache ---- */
+
+/* Rows looked up in a read scope come from memory in later scopes while the change counter keeps
+ * its value: a change made behind the triggers' back (one dropped here) is not seen until the
+ * counter moves. Outside a scope nothing is cached. */
+Test(store, lookup_cache_serves_rows_until_the_counter_moves)
+{
+    struct cf_project p;
+    make_project("alpha", &p, NULL);
+    cf_store_read_begin(st);
+    expect_project_name("alpha", "Project alpha");
+    cf_store_read_end(st);
+
+    raw_exec("DROP TRIGGER projects_update_lookups;"
+             " UPDATE projects SET name = 'behind' WHERE slug = 'alpha'");
+    expect_project_name("alpha", "behind"); /* no scope: the database */
+    cf_store_read_begin(st);
+    expect_project_name("alpha", "Project alpha"); /* the cached row */
+    cf_store_read_end(st);
+
+    raw_exec("UPDATE change_counters SET value = value + 1 WHERE name = 'lookups'");
+    cf_store_read_begin(st);
+    expect_project_name("alpha", "behind");
+    cf_store_read_end(st);
+}
+
+/* What a second store handle on the same database (another server) changes. */
+enum remote_change {
+    DELETE_FOLDER,
+    RENAME_ENV,
+    REVOKE_TOKEN,
+    NARROW_RULES,
+    ROTATE_ROOT_KEY,
+    DELETE_IDENTITY,
+    REVOKE_CLIENT_SECRET,
+};
+
+struct looked_up {
+    struct cf_project project;
+    struct cf_env env;
+    struct cf_folder folder;
+    struct cf_membership membership;
+    struct cf_access_token token;
+    enum cf_rc project_rc, env_rc, folder_rc, membership_rc, token_rc;
+};
+
+/* Every cached lookup of the world, in one read scope of st. */
+static void look_up(const struct cf_project *p, const struct cf_env *dev, const char *identity_id,
+                    const char *token_id, struct looked_up *out)
+{
+    cf_store_read_begin(st);
+    out->project_rc = cf_store_project_get(st, p->slug, &out->project, &err);
+    out->env_rc = cf_store_env_get(st, p->id, "dev", &out->env, &err);
+    out->folder_rc = cf_store_folder_get(st, dev->id, "/app", &out->folder, &err);
+    out->membership_rc = cf_store_membership_get(st, identity_id, p->id, &out->membership, &err);
+    out->token_rc = cf_store_token_get(st, token_id, &out->token, &err);
+    cf_store_read_end(st);
+}
+
+static void looked_up_release(struct looked_up *l)
+{
+    cf_project_release(&l->project);
+    cf_membership_release(&l->membership);
+}
+
+/* A change on another server is seen by this one's next read scope, for each kind of cached row:
+ * the same lookups before the change (twice, so that the second comes from the cache) and after. */
+Test(store, lookup_cache_sees_changes_made_by_another_server)
+{
+    static const uint8_t new_key[] = {9, 9, 9}, check[] = {0xc};
+    for (enum remote_change change = DELETE_FOLDER; change <= REVOKE_CLIENT_SECRET; change++) {
+        struct cf_project p;
+        struct cf_env envs[3];
+        struct cf_folder root, app;
+        struct cf_identity id;
+        struct cf_client_secret secret;
+        struct cf_membership m;
+        struct cf_membership_rule rule = {.actions = 1};
+        struct looked_up before, cached, after;
+        char slug[16];
+
+        snprintf(slug, sizeof(slug), "%cp", (char)('a' + (int)change)); /* own hash each */
+        make_project(slug, &p, envs);
+        get_folder(envs[0].id, "/", &root);
+        make_folder(&root, "app", &app);
+        make_identity(slug, 0, &id);
+        make_client_secret(id.id, slug, 0, cf_now_ms(), &secret);
+        fill_membership(&m, id.id, p.id, "member", 1000);
+        cr_assert_eq(cf_store_membership_put(st, &m, &err), CF_OK, "%s", err.msg);
+        struct cf_access_token *t = new_token(id.id, secret.id, 0);
+
+        look_up(&p, &envs[0], id.id, t->id, &before);
+        look_up(&p, &envs[0], id.id, t->id, &cached);
+        cr_assert_eq(before.folder_rc, CF_OK);
+        cr_assert_eq(cached.token_rc, CF_OK);
+        cr_assert_eq(cached.membership_rc, CF_OK);
+
+        struct cf_store *other = open_store(db_path);
+        enum cf_rc rc = CF_OK;
+        switch (change) {
+        case DELETE_FOLDER:
+            rc = cf_store_folder_delete(other, app.id, &err);
+            break;
+        case RENAME_ENV: {
+            struct cf_env renamed = envs[0];
+            snprintf(renamed.slug, sizeof(renamed.slug), "development");
+            rc = cf_store_env_update(other, &renamed, &err);
+            break;
+        }
+        case REVOKE_TOKEN:
+            rc = cf_store_token_revoke(other, t->id, &err);
+            break;
+        case NARROW_RULES:
+            snprintf(rule.env_id, sizeof(rule.env_id), "%s", envs[1].id);
+            m.rules = &rule;
+            m.n_rules = 1;
+            rc = cf_store_membership_put(other, &m, &err);
+            break;
+        case ROTATE_ROOT_KEY: {
+            struct cf_key_update update = {p.id, new_key, sizeof(new_key)};
+            rc = cf_store_rewrap_keys(other, &update, 1, check, sizeof(check), &err);
+            break;
+        }
+        case DELETE_IDENTITY:
+            rc = cf_store_identity_delete(other, id.id, &err);
+            break;
+        case REVOKE_CLIENT_SECRET:
+            rc = cf_store_client_secret_revoke(other, id.id, secret.id, &err);
+            break;
+        }
+        cr_assert_eq(rc, CF_OK, "change %d: %s", (int)change, err.msg);
+        cf_store_close(other);
+
+        look_up(&p, &envs[0], id.id, t->id, &after);
+        switch (change) {
+        case DELETE_FOLDER:
+            cr_assert_eq(after.folder_rc, CF_ENOTFOUND, "a deleted folder is not found");
+            break;
+        case RENAME_ENV:
+            cr_assert_eq(after.env_rc, CF_ENOTFOUND, "the old slug no longer names it");
+            break;
+        case REVOKE_TOKEN:
+            cr_assert(after.token_rc == CF_OK && after.token.revoked, "the token reads revoked");
+            break;
+        case NARROW_RULES:
+            cr_assert_eq(after.membership_rc, CF_OK);
+            assert_rules_eq(&after.membership, &rule, 1);
+            break;
+        case ROTATE_ROOT_KEY:
+            cr_assert_eq(after.project.wrapped_key_len, sizeof(new_key));
+            cr_assert_arr_eq(after.project.wrapped_key, new_key, sizeof(new_key));
+            break;
+        case DELETE_IDENTITY:
+            cr_assert_eq(after.token_rc, CF_ENOTFOUND, "the identity's tokens are gone");
+            cr_assert_eq(after.membership_rc, CF_ENOTFOUND, "and its memberships");
+            break;
+        case REVOKE_CLIENT_SECRET:
+            cr_assert(after.token_rc == CF_OK && after.token.client_secret_revoked,
+                      "the token reads its client secret revoked");
+            break;
+        }
+        looked_up_release(&before);
+        looked_up_release(&cached);
+        looked_up_release(&after);
+        free(t);
+    }
+}
+
+/* A write inside a scope is seen by the same scope's next lookup. */
+Test(store, lookup_cache_sees_the_scopes_own_write)
+{
+    struct world w;
+    struct cf_folder app, got;
+    make_world(&w);
+    make_folder(&w.root, "app", &app);
+    cf_store_read_begin(st);
+    cr_assert_eq(cf_store_folder_get(st, w.envs[0].id, "/app", &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_folder_get(st, w.envs[0].id, "/app", &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_folder_delete(st, app.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_folder_get(st, w.envs[0].id, "/app", &got, &err), CF_ENOTFOUND);
+    cf_store_read_end(st);
+}
+
+/* A token with a use limit is read from the database every time: its count changes on each use. */
+Test(store, lookup_cache_keeps_no_token_with_a_use_limit)
+{
+    struct cf_identity id;
+    struct cf_access_token got;
+    make_identity("limited", 0, &id);
+    struct cf_access_token *t = new_token(id.id, "", 3);
+    cf_store_read_begin(st);
+    cr_assert_eq(cf_store_token_get(st, t->id, &got, &err), CF_OK, "%s", err.msg);
+    cf_store_read_end(st);
+    cr_assert_eq(cf_store_token_use(st, t->id, &err), CF_OK, "%s", err.msg);
+    cf_store_read_begin(st);
+    cr_assert_eq(cf_store_token_get(st, t->id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(got.num_uses, 1);
+    cf_store_read_end(st);
+    free(t);
 }

@@ -1,9 +1,10 @@
-/* Unit tests for src/util: growable buffers, error detail, identifiers, string helpers (bounded
- * copy, UTF-8 validation, integer parsing), RFC 3339 timestamps and durations, whole-file
- * replacement and bounded reads, and the stderr logger. Expected timestamps were computed
- * independently (Python's datetime), not taken from the code under test. */
+/* Unit tests for src/util: growable buffers, the versioned cache, error detail, identifiers, string
+ * helpers (bounded copy, UTF-8 validation, integer parsing), RFC 3339 timestamps and durations,
+ * whole-file replacement and bounded reads, and the stderr logger. Expected timestamps were
+ * computed independently (Python's datetime), not taken from the code under test. */
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <sodium.h>
 
 #include "util/buf.h"
+#include "util/cache.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/id.h"
@@ -1097,4 +1099,125 @@ Test(util, hex_digit)
     cr_assert_eq(cf_hex_digit('g'), -1);
     cr_assert_eq(cf_hex_digit('/'), -1);
     cr_assert_eq(cf_hex_digit('\0'), -1);
+}
+
+/* ---- the versioned cache ---- */
+
+TestSuite(cache, .init = suite_init);
+
+static bool cache_holds(struct cf_cache *cache, const char *key, int64_t version, const char *want)
+{
+    void *value;
+    size_t len;
+    if (!cf_cache_get(cache, key, version, &value, &len))
+        return false;
+    bool same = len == strlen(want) && memcmp(value, want, len) == 0;
+    cf_cache_value_free(cache, value, len);
+    return same;
+}
+
+Test(cache, an_entry_serves_only_its_version)
+{
+    struct cf_cache *cache = cf_cache_new(&(struct cf_cache_config){.max_entries = 8});
+    cr_assert_not_null(cache);
+    cf_cache_put(cache, "k", 1, "one", 3);
+    cr_assert(cache_holds(cache, "k", 1, "one"));
+    cr_assert(!cache_holds(cache, "k", 2, "one"), "another version is a miss");
+    cr_assert(!cache_holds(cache, "k", 1, "one"), "and the stale entry is gone");
+    cf_cache_put(cache, "k", 2, "two", 3);
+    cf_cache_put(cache, "k", 2, "deux", 4); /* replaces */
+    cr_assert(cache_holds(cache, "k", 2, "deux"));
+    cr_assert(!cache_holds(cache, "other", 2, "deux"));
+    struct cf_cache_stats stats;
+    cf_cache_stats(cache, &stats);
+    cr_assert_eq(stats.entries, 1);
+    cr_assert_eq(stats.hits, 2);
+    cr_assert_eq(stats.misses, 3);
+    cf_cache_free(cache);
+    cf_cache_free(NULL);
+}
+
+Test(cache, bounds_evict_the_least_recently_used)
+{
+    struct cf_cache *cache =
+        cf_cache_new(&(struct cf_cache_config){.max_entries = 3, .max_bytes = 64, .wipe = true});
+    cr_assert_not_null(cache);
+    cf_cache_put(cache, "a", 0, "1", 1);
+    cf_cache_put(cache, "b", 0, "2", 1);
+    cf_cache_put(cache, "c", 0, "3", 1);
+    cr_assert(cache_holds(cache, "a", 0, "1")); /* a is now the most recently used */
+    cf_cache_put(cache, "d", 0, "4", 1);
+    cr_assert(!cache_holds(cache, "b", 0, "2"), "b was the least recently used");
+    cr_assert(cache_holds(cache, "a", 0, "1"));
+    cr_assert(cache_holds(cache, "c", 0, "3"));
+    cr_assert(cache_holds(cache, "d", 0, "4"));
+
+    char big[70];
+    memset(big, 'x', sizeof(big));
+    cf_cache_put(cache, "e", 0, big, 62); /* 63 bytes with its key: evicts the rest */
+    struct cf_cache_stats stats;
+    cf_cache_stats(cache, &stats);
+    cr_assert_eq(stats.entries, 1);
+    cr_assert_eq(stats.bytes, 63);
+    cf_cache_put(cache, "f", 0, big,
+                 sizeof(big)); /* over the bound alone: not stored, nothing evicted */
+    cr_assert(!cache_holds(cache, "f", 0, ""));
+    cf_cache_stats(cache, &stats);
+    cr_assert_eq(stats.entries, 1);
+    cf_cache_free(cache);
+}
+
+Test(cache, zero_entries_keeps_nothing)
+{
+    struct cf_cache *cache = cf_cache_new(&(struct cf_cache_config){0});
+    cr_assert_not_null(cache);
+    cf_cache_put(cache, "k", 0, "v", 1);
+    cr_assert(!cache_holds(cache, "k", 0, "v"));
+    cf_cache_free(cache);
+}
+
+struct cache_worker {
+    struct cf_cache *cache;
+    int id;
+    bool ok;
+};
+
+static void *cache_worker_main(void *arg)
+{
+    struct cache_worker *w = arg;
+    char key[16], value[16];
+    w->ok = true;
+    for (int i = 0; i < 2000; i++) {
+        snprintf(key, sizeof(key), "k%d", i % 50);
+        snprintf(value, sizeof(value), "v%d", i % 50);
+        cf_cache_put(w->cache, key, i % 3, value, strlen(value));
+        void *got;
+        size_t len;
+        if (cf_cache_get(w->cache, key, i % 3, &got, &len)) {
+            /* whoever stored it, a key always holds its own value */
+            w->ok = w->ok && len == strlen(value) && memcmp(got, value, len) == 0;
+            cf_cache_value_free(w->cache, got, len);
+        }
+    }
+    return NULL;
+}
+
+Test(cache, threads_share_one_cache)
+{
+    struct cf_cache *cache = cf_cache_new(&(struct cf_cache_config){.max_entries = 32});
+    cr_assert_not_null(cache);
+    pthread_t threads[4];
+    struct cache_worker workers[4];
+    for (int i = 0; i < 4; i++) {
+        workers[i] = (struct cache_worker){.cache = cache, .id = i};
+        cr_assert_eq(pthread_create(&threads[i], NULL, cache_worker_main, &workers[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        cr_assert(workers[i].ok, "worker %d read a value that was not its key's", i);
+    }
+    struct cf_cache_stats stats;
+    cf_cache_stats(cache, &stats);
+    cr_assert_leq(stats.entries, 32);
+    cf_cache_free(cache);
 }

@@ -1,0 +1,229 @@
+/* The versioned cache (see cache.h): a chained hash table of entries, also on one list in order of
+ * use, so that the least recently used entry is evicted first. An entry is one block: its header,
+ * then its key; its value is a block of its own (guarded memory for a wipe cache). */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "util/cache.h"
+#include "util/banned.h"
+
+/* The table grows no further than this many buckets (chains get longer instead). */
+#define MAX_BUCKETS (1u << 16)
+
+struct entry {
+    struct entry *chain;         /* next in the bucket */
+    struct entry *newer, *older; /* the use list */
+    uint64_t hash;
+    int64_t version;
+    void *value;
+    size_t value_len, key_len;
+    char key[];
+};
+
+struct cf_cache {
+    pthread_mutex_t lock;
+    struct cf_cache_config config;
+    struct entry **buckets;
+    size_t n_buckets; /* a power of two */
+    struct entry *newest, *oldest;
+    size_t entries, bytes;
+    uint64_t hits, misses, evictions;
+};
+
+/* FNV-1a: keys are short ids and paths chosen by the server or by authenticated callers. */
+static uint64_t hash_key(const char *key, size_t len)
+{
+    uint64_t h = 1469598103934665603u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)key[i];
+        h *= 1099511628211u;
+    }
+    return h;
+}
+
+static size_t entry_bytes(const struct entry *e)
+{
+    return e->key_len + e->value_len;
+}
+
+struct cf_cache *cf_cache_new(const struct cf_cache_config *config)
+{
+    struct cf_cache *cache = calloc(1, sizeof(*cache));
+    if (!cache)
+        return NULL;
+    cache->config = *config;
+    size_t n = 16;
+    while (n < config->max_entries && n < MAX_BUCKETS)
+        n *= 2;
+    cache->buckets = calloc(n, sizeof(*cache->buckets));
+    if (!cache->buckets || pthread_mutex_init(&cache->lock, NULL) != 0) {
+        free(cache->buckets);
+        free(cache);
+        return NULL;
+    }
+    cache->n_buckets = n;
+    return cache;
+}
+
+static void value_free(const struct cf_cache *cache, void *value)
+{
+    if (cache->config.wipe)
+        sodium_free(value); /* wipes the block */
+    else
+        free(value);
+}
+
+static void unlink_use(struct cf_cache *cache, struct entry *e)
+{
+    if (e->newer)
+        e->newer->older = e->older;
+    else
+        cache->newest = e->older;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        cache->oldest = e->newer;
+    e->newer = e->older = NULL;
+}
+
+static void push_newest(struct cf_cache *cache, struct entry *e)
+{
+    e->older = cache->newest;
+    e->newer = NULL;
+    if (cache->newest)
+        cache->newest->newer = e;
+    cache->newest = e;
+    if (!cache->oldest)
+        cache->oldest = e;
+}
+
+/* Unlinks e from its bucket and the use list and frees it. */
+static void drop(struct cf_cache *cache, struct entry *e)
+{
+    struct entry **link = &cache->buckets[e->hash & (cache->n_buckets - 1)];
+    while (*link != e)
+        link = &(*link)->chain;
+    *link = e->chain;
+    unlink_use(cache, e);
+    cache->entries--;
+    cache->bytes -= entry_bytes(e);
+    value_free(cache, e->value);
+    free(e);
+}
+
+static struct entry *find(struct cf_cache *cache, const char *key, size_t key_len, uint64_t hash)
+{
+    for (struct entry *e = cache->buckets[hash & (cache->n_buckets - 1)]; e; e = e->chain)
+        if (e->hash == hash && e->key_len == key_len && memcmp(e->key, key, key_len) == 0)
+            return e;
+    return NULL;
+}
+
+void cf_cache_free(struct cf_cache *cache)
+{
+    if (!cache)
+        return;
+    while (cache->oldest)
+        drop(cache, cache->oldest);
+    pthread_mutex_destroy(&cache->lock);
+    free(cache->buckets);
+    free(cache);
+}
+
+bool cf_cache_get(struct cf_cache *cache, const char *key, int64_t version, void **value,
+                  size_t *len)
+{
+    size_t key_len = strlen(key);
+    uint64_t hash = hash_key(key, key_len);
+    bool found = false;
+    *value = NULL;
+    *len = 0;
+    pthread_mutex_lock(&cache->lock);
+    struct entry *e = find(cache, key, key_len, hash);
+    if (e && e->version != version) {
+        drop(cache, e);
+        e = NULL;
+    }
+    if (e) {
+        *value = malloc(e->value_len ? e->value_len : 1);
+        if (*value) {
+            memcpy(*value, e->value, e->value_len);
+            *len = e->value_len;
+            unlink_use(cache, e);
+            push_newest(cache, e);
+            found = true;
+        }
+    }
+    if (found)
+        cache->hits++;
+    else
+        cache->misses++;
+    pthread_mutex_unlock(&cache->lock);
+    return found;
+}
+
+void cf_cache_put(struct cf_cache *cache, const char *key, int64_t version, const void *value,
+                  size_t len)
+{
+    size_t key_len = strlen(key);
+    size_t max_bytes = cache->config.max_bytes;
+    if (cache->config.max_entries == 0 ||
+        (max_bytes && (key_len > max_bytes || len > max_bytes || key_len + len > max_bytes)))
+        return;
+    uint64_t hash = hash_key(key, key_len);
+    struct entry *e = malloc(sizeof(*e) + key_len + 1);
+    void *copy = cache->config.wipe ? sodium_malloc(len ? len : 1) : malloc(len ? len : 1);
+    if (!e || !copy) {
+        free(e);
+        if (copy)
+            value_free(cache, copy);
+        return;
+    }
+    memcpy(copy, value, len);
+    memcpy(e->key, key, key_len + 1);
+    e->key_len = key_len;
+    e->hash = hash;
+    e->version = version;
+    e->value = copy;
+    e->value_len = len;
+
+    pthread_mutex_lock(&cache->lock);
+    struct entry *old = find(cache, key, key_len, hash);
+    if (old)
+        drop(cache, old);
+    while (cache->oldest && (cache->entries + 1 > cache->config.max_entries ||
+                             (max_bytes && cache->bytes + entry_bytes(e) > max_bytes))) {
+        drop(cache, cache->oldest);
+        cache->evictions++;
+    }
+    struct entry **bucket = &cache->buckets[hash & (cache->n_buckets - 1)];
+    e->chain = *bucket;
+    *bucket = e;
+    push_newest(cache, e);
+    cache->entries++;
+    cache->bytes += entry_bytes(e);
+    pthread_mutex_unlock(&cache->lock);
+}
+
+void cf_cache_value_free(const struct cf_cache *cache, void *value, size_t len)
+{
+    if (!value)
+        return;
+    if (cache->config.wipe)
+        sodium_memzero(value, len);
+    free(value);
+}
+
+void cf_cache_stats(struct cf_cache *cache, struct cf_cache_stats *out)
+{
+    pthread_mutex_lock(&cache->lock);
+    out->entries = cache->entries;
+    out->bytes = cache->bytes;
+    out->hits = cache->hits;
+    out->misses = cache->misses;
+    out->evictions = cache->evictions;
+    pthread_mutex_unlock(&cache->lock);
+}
