@@ -88,7 +88,7 @@ static enum cf_rc reads_add(struct reads *r, const struct cf_audit_event *e, str
             continue;
         if (r->n == r->cap) {
             reads_compact(r);
-            if (r->n * 2 > r->cap) {
+            if (r->cap == 0 || r->n * 2 > r->cap) {
                 size_t cap = r->cap ? r->cap * 2 : 256;
                 void *grown = realloc(r->items, cap * sizeof(*r->items));
                 if (!grown)
