@@ -20,15 +20,18 @@
 #include "util/gzip.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "util/time.h"
 #include "util/wipemem.h"
 #include "util/banned.h"
 
 #define PAGE_EVENTS 500
 #define FILE_EVENTS 10000
-#define TEXT_MAX (48u * 1024 * 1024)   /* an archive's text at most (events are < 10 KB) */
-#define TEXT_FULL (32u * 1024 * 1024)  /* a file ends once its text passes this */
-#define READS_MAX 20000                /* distinct last reads one file keeps at most */
-#define LEASE_US (10LL * 60 * 1000000) /* a claim outlives a run that stalls this long */
+#define TEXT_MAX (48u * 1024 * 1024)  /* an archive's text at most (events are < 10 KB) */
+#define TEXT_FULL (32u * 1024 * 1024) /* a file ends once its text passes this */
+#define READS_MAX 20000               /* distinct last reads one file keeps at most */
+/* A claim outlives a run that stalls this long; a server killed mid-run holds the others (and
+ * itself, restarted: a new process is a new owner) off for as long. */
+#define LEASE_US (2LL * 60 * 1000000)
 #define NAME_FORMAT "audit-%012" PRId64 "-%012" PRId64 ".jsonl.gz"
 
 /* The read actions whose keys the inventory's "last read" counts (core/inventory.c). */
@@ -288,8 +291,11 @@ enum cf_rc cf_audit_archive(struct cf_audit_archive_run *run, struct cf_err *err
     run->archived = 0;
     run->more = false;
     cf_buf_init(&text, TEXT_MAX);
-    enum cf_rc rc = cf_store_audit_archive_claim(run->store, run->owner, run->now_us,
-                                                 run->now_us + LEASE_US, &claimed, err);
+    /* The claim runs on the server's clock (which a test build can move), events' ages on the
+     * real one. */
+    int64_t claim_now_us = cf_now_ms() * 1000;
+    enum cf_rc rc = cf_store_audit_archive_claim(run->store, run->owner, claim_now_us,
+                                                 claim_now_us + LEASE_US, &claimed, err);
     if (rc != CF_OK || !claimed)
         goto out;
     rc = make_dir(run->dir, err);

@@ -15,8 +15,9 @@
  * Crash safety: the file is complete and durable (temp file, fsync, rename, directory fsync)
  * before the transaction deletes its events; a run interrupted before the commit leaves a file
  * above the anchor, which the next run deletes and writes again. One server at a time archives (a
- * claim with a lease in the store), and the commit moves the anchor only from where the run found
- * it, so an event is never deleted twice nor deleted without its file. */
+ * claim with a two-minute lease in the store, on the server's clock), and the commit moves the
+ * anchor only from where the run found it, so an event is never deleted twice nor deleted without
+ * its file. */
 #ifndef CF_CORE_AUDITARCHIVE_H
 #define CF_CORE_AUDITARCHIVE_H
 
