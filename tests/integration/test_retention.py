@@ -321,7 +321,8 @@ class RetentionTwoNodes(RetentionHelpers, unittest.TestCase):
             for node in nodes:
                 node.stop()
                 node.cleanup()
-            harness.psql(uri.rsplit("/", 1)[0] + "/postgres", "DROP DATABASE IF EXISTS " + uri.rsplit("/", 1)[1])
+            name = uri.split("///", 1)[1].split("?", 1)[0]
+            subprocess.run([harness.PG_SCRIPT, "dropdb", harness.PG_DIR, name], capture_output=True, timeout=60)
 
 
 class LogFile(unittest.TestCase):
