@@ -135,21 +135,6 @@ static json_t *hex_of(const uint8_t *bytes, size_t n)
     return json_string(hex);
 }
 
-/* A test build's crash point (COFFER_TEST_ARCHIVE_CRASH_AT=written: after the file is durable,
- * before the commit), so that the integration tests can kill a run where it matters. */
-static void crash_point(const char *where)
-{
-#ifdef CF_TEST_CLOCK
-    const char *at = getenv("COFFER_TEST_ARCHIVE_CRASH_AT");
-    if (at && strcmp(at, where) == 0) {
-        cf_log(CF_LOG_WARN, "test build: exiting at audit archive crash point '%s'", where);
-        _exit(137);
-    }
-#else
-    (void)where;
-#endif
-}
-
 /* Deletes the files a run interrupted before its commit left above the anchor (only the claim's
  * holder runs this, so no other run is writing one). */
 static void remove_uncommitted(const char *dir, int64_t anchor_seq)
@@ -336,7 +321,9 @@ enum cf_rc cf_audit_archive(struct cf_audit_archive_run *run, struct cf_err *err
     rc = write_archive(run, &text, last_hash, path, err);
     if (rc != CF_OK)
         goto out;
-    crash_point("written");
+    /* A test build stops here on COFFER_TEST_ARCHIVE_CRASH_AT=written: the file durable, its
+     * events not yet deleted. */
+    cf_test_crash_point("COFFER_TEST_ARCHIVE_CRASH_AT", "written");
     struct cf_audit_checkpoint moved = {.event_seq = run->last_seq, .time_us = run->now_us};
     memcpy(moved.event_hash, last_hash, sizeof(moved.event_hash));
     cf_audit_anchor_sign(run->keys, &moved);
