@@ -296,13 +296,23 @@ static struct sql_stmt ST_ARCHIVE_CLAIM =
     SQL_STMT("UPDATE audit_archive_state SET owner = ?1, lease_until_us = ?3"
              " WHERE id = 1 AND (owner = ?1 OR owner = '' OR lease_until_us < ?2)");
 
+static struct sql_stmt ST_ARCHIVE_STATE_ADD =
+    SQL_STMT("INSERT INTO audit_archive_state (id) VALUES (1) ON CONFLICT (id) DO NOTHING");
+
 enum cf_rc cf_store_audit_archive_claim(struct cf_store *base, const char *owner, int64_t now_us,
                                         int64_t lease_until_us, bool *claimed, struct cf_err *err)
 {
+    struct db_conn *c;
     int64_t changes = 0;
-    enum cf_rc rc =
-        sql_exec_in_tx(base, &ST_ARCHIVE_CLAIM,
-                       ARGS(A_TEXT(owner), A_INT(now_us), A_INT(lease_until_us)), &changes, err);
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    /* The state row, on the first claim of a store (idempotent: servers may race to make it). */
+    rc = sql_exec(c, &ST_ARCHIVE_STATE_ADD, NO_ARGS, NULL, err);
+    if (rc == CF_OK)
+        rc = sql_exec(c, &ST_ARCHIVE_CLAIM,
+                      ARGS(A_TEXT(owner), A_INT(now_us), A_INT(lease_until_us)), &changes, err);
+    rc = sql_tx_end(c, rc, err);
     *claimed = rc == CF_OK && changes == 1;
     return rc;
 }

@@ -13,7 +13,8 @@
   file, with no gap and no event archived twice.
 - With a tiny retention under steady traffic the store stops growing.
 - Bad settings refuse to start, naming the option.
-- Two nodes on one PostgreSQL database, both archiving: each event is archived exactly once.
+- Two nodes on one PostgreSQL database, both archiving: each event is archived exactly once; a store with
+  archived events moved to PostgreSQL (`coffer operator migrate`) keeps its anchor and last reads.
 - `--log-file`: after logrotate's rename and SIGHUP, new lines land in the new file, none is lost, and the
   server keeps serving; SIGHUP without --log-file does not stop the server.
 """
@@ -321,6 +322,40 @@ class RetentionTwoNodes(RetentionHelpers, unittest.TestCase):
             for node in nodes:
                 node.stop()
                 node.cleanup()
+            name = uri.split("///", 1)[1].split("?", 1)[0]
+            subprocess.run([harness.PG_SCRIPT, "dropdb", harness.PG_DIR, name], capture_output=True, timeout=60)
+
+
+@unittest.skipUnless(harness.PG_DIR, "PostgreSQL only: a store moved to PostgreSQL")
+class RetentionMigrated(RetentionHelpers, unittest.TestCase):
+    def test_anchor_and_last_reads_move_with_the_store(self):
+        import shutil
+        import tempfile
+        d = tempfile.mkdtemp(prefix="coffer-itest-ret-migrate-")
+        self.addCleanup(shutil.rmtree, d, True)
+        s = Server(data_dir=d, env={"COFFER_DB": os.path.join(d, "coffer.db")},
+                   args=["--audit-retention", "1s"])
+        s.start()
+        pid = self.traffic(s, 4)
+        last = self.live_seqs(s)[-1]
+        self.wait_archived(s, os.path.join(d, "audit-archive"), last - 1)
+        self.assertEqual(s.stop(), 0)
+        uri = harness.new_pg_database()
+        rc, out, err = harness.run(["operator", "migrate", "--from", "sqlite:" + os.path.join(d, "coffer.db"),
+                                    "--to", uri], env=harness.base_env())
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("audit_archive_state", out)
+        self.assertIn("audit_last_reads", out)
+        moved = Server(data_dir=d, env={"COFFER_DB": uri})
+        moved.start()
+        try:
+            rc, out, err = moved.cli("audit", "verify")
+            self.assertEqual(rc, 0, out + err)
+            r = moved.api("GET", "/api/v1/inventory", query={"workspaceId": pid})
+            secrets = [x for proj in r.json["projects"] for env in proj["environments"] for x in env["secrets"]]
+            self.assertEqual([x["lastReadKnown"] for x in secrets], [True] * 4)
+        finally:
+            moved.stop()
             name = uri.split("///", 1)[1].split("?", 1)[0]
             subprocess.run([harness.PG_SCRIPT, "dropdb", harness.PG_DIR, name], capture_output=True, timeout=60)
 

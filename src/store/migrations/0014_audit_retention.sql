@@ -4,7 +4,8 @@
 -- and hash, signed with the audit key (core/audit.h), from which the live chain goes on, and the
 -- claim (owner, lease_until_us) that lets one server at a time archive when several share the
 -- store. audit_last_reads keeps, per secret, its newest read among the archived events, so that the
--- inventory's "last read" outlives the events it came from. Never a secret value in any column.
+-- inventory's "last read" outlives the events it came from. The state row is made by the first claim
+-- (so that `coffer operator migrate` copies it like any row). Never a secret value in any column.
 CREATE TABLE audit_archive_state (
     id INTEGER PRIMARY KEY,
     anchor_seq INTEGER NOT NULL DEFAULT 0,
@@ -14,8 +15,6 @@ CREATE TABLE audit_archive_state (
     owner TEXT NOT NULL DEFAULT '',
     lease_until_us INTEGER NOT NULL DEFAULT 0
 );
-
-INSERT INTO audit_archive_state (id) VALUES (1);
 
 CREATE TABLE audit_last_reads (
     project_id TEXT NOT NULL,
