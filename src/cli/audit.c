@@ -535,9 +535,14 @@ static int cmd_verify(int argc, char **argv)
         if (cli.json) {
             status = cf_cli_print_json(answer);
         } else if (ok) {
-            printf("audit log intact: %s events, %s signed checkpoints\n",
+            char archived[24];
+            printf("audit log intact: %s events, %s signed checkpoints",
                    cf_cli_int_str(answer, "events", events, sizeof(events)),
                    cf_cli_int_str(answer, "checkpoints", checkpoints, sizeof(checkpoints)));
+            if (json_integer_value(json_object_get(answer, "archivedSeq")) > 0)
+                printf(" (from the archive anchor: events up to %s are in the archive files)",
+                       cf_cli_int_str(answer, "archivedSeq", archived, sizeof(archived)));
+            printf("\n");
         } else {
             printf("audit log TAMPERED (%s): %s\n", cf_cli_str(answer, "finding"),
                    cf_cli_str(answer, "message"));

@@ -253,6 +253,7 @@ void cf_audit_verify_begin_at(struct cf_audit_verifier *v, const struct cf_audit
     v->prev.seq = anchor->event_seq;
     memcpy(v->prev.hash, anchor->event_hash, sizeof(v->prev.hash));
     v->report.last_seq = anchor->event_seq;
+    v->report.archived_seq = anchor->event_seq;
 }
 
 /* A checkpoint or head over an event at or before the cut: true when it is consistent with the

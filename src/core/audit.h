@@ -108,7 +108,9 @@ struct cf_audit_report {
     int64_t checkpoints; /* checkpoints checked */
     int64_t last_seq;    /* the last event's seq */
     int64_t head_seq;    /* the newest head compared with the log (file, server, anchor); 0: none */
-    char message[512];   /* precise, e.g. "event 42 was edited after it was written (...)" */
+    int64_t
+        archived_seq;  /* the last archived event (retention): the chain starts after it; 0: none */
+    char message[512]; /* precise, e.g. "event 42 was edited after it was written (...)" */
 };
 
 /* The verifier's state, fed the events in seq order (as the store returns them) and then the

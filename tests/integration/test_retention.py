@@ -113,6 +113,12 @@ class Retention(RetentionHelpers, unittest.TestCase):
         self.assertEqual(out.count("intact"), len(files), out)
         rc, out, err = s.cli("audit", "verify")
         self.assertEqual(rc, 0, out + err)
+        self.assertIn("from the archive anchor", out)
+        report = s.api("POST", "/api/v1/audit/verify").json
+        self.assertTrue(report["ok"], report)
+        # the last event of one of the files (more may have been archived since the answer)
+        ends = [archive_lines(f)[-2]["lastSeq"] for f in archive_files(self.archive_dir)]
+        self.assertIn(report["archivedSeq"], ends, report)
         # Every event is in exactly one place: a file or the store, 1..N without gaps.
         archived = archived_seqs(archive_files(self.archive_dir))
         live = self.live_seqs(s)
