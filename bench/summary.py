@@ -98,6 +98,14 @@ def main():
         if "before" in storage:
             figure += " (%.2fx before)" % (now["per_read"] / storage["before"]["per_read"])
         other("stored bytes per read request (audit + tokens), read-heavy mix", figure)
+        if "retained" in storage:
+            kept = storage["retained"]
+            figure = "%.0f B" % kept["per_read"]
+            if "before" in storage:
+                figure += " (%.2fx before)" % (kept["per_read"] / storage["before"]["per_read"])
+            other("  ... with --audit-retention, once older events are archived", figure)
+            other("  ... archive files written outside the store, per read request",
+                  "%.0f B" % kept["archived_per_read"])
 
     missing = [n for n in ("stores", "shape", "scale", "bigfolder", "storage") if not load(n)]
     width = max(len(r[0]) for r in rows)

@@ -156,14 +156,15 @@ static enum cf_rc verify(struct cf_req *req, json_t **out, struct cf_err *err)
     if (rc != CF_OK)
         return rc;
     bool ok = report.finding == CF_AUDIT_OK;
-    *out = json_pack(
-        "{s:b, s:s, s:I, s:s, s:I, s:I, s:I, s:I}", "ok", ok, "finding",
-        cf_audit_finding_name(report.finding), "seq", (json_int_t)report.seq, "message",
-        ok ? (report.head_seq ? "the chain, every checkpoint and the head are intact"
-                              : "the chain and every checkpoint are intact")
-           : report.message,
-        "events", (json_int_t)report.events, "checkpoints", (json_int_t)report.checkpoints,
-        "lastSeq", (json_int_t)report.last_seq, "headSeq", (json_int_t)report.head_seq);
+    *out =
+        json_pack("{s:b, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "ok", ok, "finding",
+                  cf_audit_finding_name(report.finding), "seq", (json_int_t)report.seq, "message",
+                  ok ? (report.head_seq ? "the chain, every checkpoint and the head are intact"
+                                        : "the chain and every checkpoint are intact")
+                     : report.message,
+                  "events", (json_int_t)report.events, "checkpoints",
+                  (json_int_t)report.checkpoints, "lastSeq", (json_int_t)report.last_seq, "headSeq",
+                  (json_int_t)report.head_seq, "archivedSeq", (json_int_t)report.archived_seq);
     return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 

@@ -1,5 +1,6 @@
 /* `coffer audit`: the audit log through the admin API (docs/audit.md): list events with filters,
- * verify the chain and its signed checkpoints, sign a checkpoint now. */
+ * verify the chain and its signed checkpoints, verify archive files on their own, sign a
+ * checkpoint now. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -10,9 +11,12 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "util/file.h"
+#include "util/gzip.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -128,6 +132,7 @@ static int cmd_list(int argc, char **argv)
 
 static const char verify_usage[] =
     "usage: coffer audit verify [--anchor FILE|SEQ:HASH] [options]\n"
+    "       coffer audit verify --archive FILE [FILE...] [--public-key KEY] [options]\n"
     "\n"
     "Verifies the whole audit log (admin token): every event's hash, the chain\n"
     "that links each event to the one before it, every signed checkpoint, and the\n"
@@ -139,11 +144,19 @@ static const char verify_usage[] =
     "head file, an audit stream file (JSON lines: its last head or event), or\n"
     "SEQ:HASH (an event's number and its 64 hex digit hash, noted down).\n"
     "\n"
+    "--archive verifies archive files (written by --audit-retention) here, on\n"
+    "their own: the audit key's signature over each, its events numbered without\n"
+    "gaps and each linked to the one before it, and, for several files, that\n"
+    "each one goes on where the one before it ends. The public key is the\n"
+    "server's (GET /api/v1/audit/public-key) unless --public-key gives it.\n"
+    "\n"
     "exit status: 0 intact, 3 tampered with (the finding is printed), 1 the\n"
     "server refused or could not be reached, 2 usage error.\n"
     "\n"
     "options:\n"
-    "  --anchor FILE|SEQ:HASH  a head kept outside the server\n" CF_CLI_COMMON_HELP;
+    "  --anchor FILE|SEQ:HASH  a head kept outside the server\n"
+    "  --archive FILE          verify archive files instead of the live log\n"
+    "  --public-key KEY        the audit public key (base64) for --archive\n" CF_CLI_COMMON_HELP;
 
 #define ANCHOR_HASH_HEX 64
 #define ANCHORS_MAX 1000 /* = the server's */
@@ -258,15 +271,258 @@ static int anchor_body(const struct cf_cli *cli, const char *given, json_t **bod
     return status;
 }
 
+/* ---- archive files (docs/audit.md "Retention"; the format: core/auditarchive.h) ---- */
+
+#define ARCHIVE_FILE_MAX (64u * 1024 * 1024)
+#define ARCHIVE_TEXT_MAX (64u * 1024 * 1024)
+
+/* What one archive file holds, once verified. */
+struct archive_span {
+    const char *path;
+    json_int_t first_seq, last_seq;
+    char prev_hash[ANCHOR_HASH_HEX + 1], last_hash[ANCHOR_HASH_HEX + 1];
+};
+
+/* Copies a 64-hex-digit hash member of obj into out; false when it is not one. */
+static bool hash_member(json_t *obj, const char *name, char out[ANCHOR_HASH_HEX + 1])
+{
+    const char *hex = json_string_value(json_object_get(obj, name));
+    if (!hex || strlen(hex) != ANCHOR_HASH_HEX ||
+        strspn(hex, "0123456789abcdef") != ANCHOR_HASH_HEX)
+        return false;
+    memcpy(out, hex, ANCHOR_HASH_HEX + 1);
+    return true;
+}
+
+/* Parses the line at text[*at..] (up to its newline) as a JSON object; NULL when it is not one.
+ * *at moves past the line. */
+static json_t *next_line(const char *text, size_t len, size_t *at)
+{
+    const char *start = text + *at;
+    const char *end = memchr(start, '\n', len - *at);
+    size_t n = end ? (size_t)(end - start) : len - *at;
+    *at += n + (end ? 1 : 0);
+    json_t *json = json_loadb(start, n, 0, NULL);
+    if (json && !json_is_object(json)) {
+        json_decref(json);
+        json = NULL;
+    }
+    return json;
+}
+
+/* Checks the signature line at the end of an archive's text: true when it signs everything before
+ * it (*signed_len) under public_key. */
+static bool archive_signed(const char *text, size_t len, const uint8_t *public_key,
+                           size_t *signed_len, char *why, size_t why_size)
+{
+    if (len < 2 || text[len - 1] != '\n') {
+        snprintf(why, why_size, "it does not end with a signature line (cut short)");
+        return false;
+    }
+    size_t sig_at = len - 1;
+    while (sig_at > 0 && text[sig_at - 1] != '\n')
+        sig_at--;
+    size_t at = sig_at;
+    json_t *line = next_line(text, len, &at);
+    const char *sig_b64 = json_string_value(json_object_get(line, "signature"));
+    uint8_t signature[crypto_sign_BYTES];
+    size_t sig_len = 0;
+    bool ok = sig_b64 && strcmp(cf_cli_str(line, "type"), "signature") == 0 &&
+              sodium_base642bin(signature, sizeof(signature), sig_b64, strlen(sig_b64), NULL,
+                                &sig_len, NULL, sodium_base64_VARIANT_ORIGINAL) == 0 &&
+              sig_len == sizeof(signature);
+    json_decref(line);
+    if (!ok) {
+        snprintf(why, why_size, "its last line is not a signature");
+        return false;
+    }
+    if (crypto_sign_verify_detached(signature, (const uint8_t *)text, sig_at, public_key) != 0) {
+        snprintf(why, why_size,
+                 "its signature does not verify: the file was changed after it was written, or "
+                 "another audit key signed it");
+        return false;
+    }
+    *signed_len = sig_at;
+    return true;
+}
+
+/* Checks the signed text of an archive: its header, its events linked in order, its end. */
+static bool archive_linked(const char *text, size_t len, struct archive_span *span, char *why,
+                           size_t why_size)
+{
+    size_t at = 0;
+    json_t *line = next_line(text, len, &at);
+    span->first_seq = json_integer_value(json_object_get(line, "firstSeq"));
+    bool ok = line && strcmp(cf_cli_str(line, "type"), "coffer-audit-archive") == 0 &&
+              json_integer_value(json_object_get(line, "version")) == 1 && span->first_seq >= 1 &&
+              hash_member(line, "prevHash", span->prev_hash);
+    json_decref(line);
+    if (!ok) {
+        snprintf(why, why_size, "its first line is not an archive header of version 1");
+        return false;
+    }
+    json_int_t expect = span->first_seq, events = 0;
+    char prev[ANCHOR_HASH_HEX + 1], hash[ANCHOR_HASH_HEX + 1], event_prev[ANCHOR_HASH_HEX + 1];
+    memcpy(prev, span->prev_hash, sizeof(prev));
+    while (at < len) {
+        line = next_line(text, len, &at);
+        if (line && strcmp(cf_cli_str(line, "type"), "end") == 0) {
+            json_int_t last = json_integer_value(json_object_get(line, "lastSeq"));
+            json_int_t count = json_integer_value(json_object_get(line, "events"));
+            ok = hash_member(line, "lastHash", span->last_hash) && last == expect - 1 &&
+                 count == events && events > 0 && strcmp(span->last_hash, prev) == 0 && at == len;
+            json_decref(line);
+            if (!ok) {
+                snprintf(why, why_size, "its end line does not match its events");
+                return false;
+            }
+            span->last_seq = last;
+            return true;
+        }
+        json_int_t seq = json_integer_value(json_object_get(line, "seq"));
+        ok = line && seq == expect && hash_member(line, "prevHash", event_prev) &&
+             hash_member(line, "hash", hash) && strcmp(event_prev, prev) == 0;
+        json_decref(line);
+        if (!ok) {
+            snprintf(why, why_size, "event %lld does not follow event %lld", (long long)expect,
+                     (long long)expect - 1);
+            return false;
+        }
+        memcpy(prev, hash, sizeof(prev));
+        expect++;
+        events++;
+    }
+    snprintf(why, why_size, "it has no end line");
+    return false;
+}
+
+/* Verifies one archive file: CF_EXIT_OK, EXIT_TAMPERED (printed), or CF_EXIT_FAILURE when it
+ * cannot be read (printed). */
+static int verify_archive_file(const char *path, const uint8_t *public_key,
+                               struct archive_span *span)
+{
+    char *packed = NULL;
+    size_t packed_len = 0, signed_len = 0;
+    struct cf_buf text;
+    struct cf_err err;
+    char why[256] = "";
+    int status = CF_EXIT_OK;
+    cf_buf_init(&text, ARCHIVE_TEXT_MAX);
+    cf_err_clear(&err);
+    span->path = path;
+    if (cf_file_read(path, ARCHIVE_FILE_MAX, &packed, &packed_len, &err) != CF_OK) {
+        status = cf_cli_fail("--archive: %s", err.msg);
+        goto out;
+    }
+    if (cf_gzip_decompress(packed, packed_len, &text, &err) != CF_OK)
+        snprintf(why, sizeof(why), "%s", err.msg);
+    else if (archive_signed(text.data, text.len, public_key, &signed_len, why, sizeof(why)))
+        archive_linked(text.data, signed_len, span, why, sizeof(why));
+    if (why[0]) {
+        printf("archive '%s' TAMPERED: %s\n", path, why);
+        status = EXIT_TAMPERED;
+    }
+out:
+    free(packed);
+    cf_buf_release(&text);
+    return status;
+}
+
+static int by_first_seq(const void *a, const void *b)
+{
+    json_int_t x = ((const struct archive_span *)a)->first_seq;
+    json_int_t y = ((const struct archive_span *)b)->first_seq;
+    return (x > y) - (x < y);
+}
+
+/* The audit public key: key_b64, else the server's. */
+static int archive_public_key(struct cf_cli *cli, const char *key_b64,
+                              uint8_t out[crypto_sign_PUBLICKEYBYTES])
+{
+    json_t *answer = NULL;
+    size_t key_len = 0;
+    int status = CF_EXIT_OK;
+    if (!key_b64) {
+        status = cf_cli_request(cli, "GET", "/v1/audit/public-key", NULL, NULL, &answer);
+        key_b64 = status == CF_EXIT_OK ? cf_cli_str(answer, "publicKey") : NULL;
+    }
+    if (status == CF_EXIT_OK &&
+        (!key_b64 ||
+         sodium_base642bin(out, crypto_sign_PUBLICKEYBYTES, key_b64, strlen(key_b64), NULL,
+                           &key_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+         key_len != crypto_sign_PUBLICKEYBYTES))
+        status = cf_cli_usage_error(cli, "--public-key: expected the audit public key, 32 bytes "
+                                         "in base64 (GET /api/v1/audit/public-key)");
+    json_decref(answer);
+    return status;
+}
+
+/* coffer audit verify --archive FILE [FILE...]: each file on its own, then their links. */
+static int verify_archives(struct cf_cli *cli, const char *first, const char *key_b64)
+{
+    uint8_t public_key[crypto_sign_PUBLICKEYBYTES];
+    int status = archive_public_key(cli, key_b64, public_key);
+    size_t n = 1 + cli->nargs;
+    struct archive_span *spans = calloc(n, sizeof(*spans));
+    if (status == CF_EXIT_OK && !spans)
+        status = cf_cli_fail("out of memory");
+    bool tampered = false;
+    for (size_t i = 0; status == CF_EXIT_OK && i < n; i++) {
+        int one = verify_archive_file(i == 0 ? first : cli->args[i - 1], public_key, &spans[i]);
+        if (one == EXIT_TAMPERED)
+            tampered = true;
+        else if (one != CF_EXIT_OK)
+            status = one;
+    }
+    if (status == CF_EXIT_OK && !tampered && n > 1) {
+        qsort(spans, n, sizeof(*spans), by_first_seq);
+        for (size_t i = 1; i < n && !tampered; i++) {
+            if (spans[i].first_seq != spans[i - 1].last_seq + 1 ||
+                strcmp(spans[i].prev_hash, spans[i - 1].last_hash) != 0) {
+                printf("archives TAMPERED: '%s' does not go on where '%s' ends (event %lld)\n",
+                       spans[i].path, spans[i - 1].path, (long long)spans[i - 1].last_seq);
+                tampered = true;
+            }
+        }
+    }
+    for (size_t i = 0; status == CF_EXIT_OK && !tampered && i < n; i++)
+        printf("archive '%s' intact: events %lld..%lld, signed; first links to %.16s..., last "
+               "hash %s\n",
+               spans[i].path, (long long)spans[i].first_seq, (long long)spans[i].last_seq,
+               spans[i].prev_hash, spans[i].last_hash);
+    free(spans);
+    return status == CF_EXIT_OK && tampered ? EXIT_TAMPERED : status;
+}
+
 static int cmd_verify(int argc, char **argv)
 {
-    const char *anchor = NULL;
-    const struct cf_opt opts[] = {{"anchor", CF_OPT_STRING, &anchor}};
-    const struct cf_cli_spec spec = {verify_usage, 0, 0, 0, opts, CF_ARRAY_SIZE(opts)};
+    const char *anchor = NULL, *archive = NULL, *public_key = NULL;
+    const struct cf_opt opts[] = {{"anchor", CF_OPT_STRING, &anchor},
+                                  {"archive", CF_OPT_STRING, &archive},
+                                  {"public-key", CF_OPT_STRING, &public_key}};
+    const struct cf_cli_spec spec = {verify_usage, 0, 0, SIZE_MAX, opts, CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     json_t *answer = NULL, *body = NULL;
     int status;
     bool going = cf_cli_begin(&cli, argc, argv, &spec, &status);
+    if (going && !archive && cli.nargs > 0) {
+        status = cf_cli_usage_error(
+            &cli, "unexpected argument '%s' (archive files follow --archive)", cli.args[0]);
+        going = false;
+    }
+    if (going && !archive && public_key) {
+        status = cf_cli_usage_error(&cli, "--public-key goes with --archive");
+        going = false;
+    }
+    if (going && archive && anchor) {
+        status = cf_cli_usage_error(&cli, "--anchor and --archive verify different things: give "
+                                          "one of them");
+        going = false;
+    }
+    if (going && archive) {
+        status = verify_archives(&cli, archive, public_key);
+        going = false;
+    }
     if (going && anchor) {
         status = anchor_body(&cli, anchor, &body);
         going = status == CF_EXIT_OK;
@@ -279,9 +535,14 @@ static int cmd_verify(int argc, char **argv)
         if (cli.json) {
             status = cf_cli_print_json(answer);
         } else if (ok) {
-            printf("audit log intact: %s events, %s signed checkpoints\n",
+            char archived[24];
+            printf("audit log intact: %s events, %s signed checkpoints",
                    cf_cli_int_str(answer, "events", events, sizeof(events)),
                    cf_cli_int_str(answer, "checkpoints", checkpoints, sizeof(checkpoints)));
+            if (json_integer_value(json_object_get(answer, "archivedSeq")) > 0)
+                printf(" (from the archive anchor: events up to %s are in the archive files)",
+                       cf_cli_int_str(answer, "archivedSeq", archived, sizeof(archived)));
+            printf("\n");
         } else {
             printf("audit log TAMPERED (%s): %s\n", cf_cli_str(answer, "finding"),
                    cf_cli_str(answer, "message"));

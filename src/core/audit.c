@@ -102,6 +102,7 @@ bool cf_audit_event_intact(const struct cf_audit_keys *keys, const struct cf_aud
 
 #define CHECKPOINT_DOMAIN "coffer-audit-checkpoint-v1"
 #define HEAD_DOMAIN "coffer-audit-head-v1"
+#define ANCHOR_DOMAIN "coffer-audit-anchor-v1"
 /* What a checkpoint's signature covers: a BLAKE2b-512 digest of its fields. */
 #define CHECKPOINT_MESSAGE_BYTES crypto_generichash_BYTES_MAX
 
@@ -154,6 +155,23 @@ bool cf_audit_head_valid(const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
                          const struct cf_audit_checkpoint *head)
 {
     return valid_as(HEAD_DOMAIN, public_key, head);
+}
+
+void cf_audit_anchor_sign(const struct cf_audit_keys *keys, struct cf_audit_checkpoint *anchor)
+{
+    sign_as(ANCHOR_DOMAIN, keys, anchor);
+}
+
+bool cf_audit_anchor_valid(const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
+                           const struct cf_audit_checkpoint *anchor)
+{
+    return valid_as(ANCHOR_DOMAIN, public_key, anchor);
+}
+
+void cf_audit_archive_sign(const struct cf_audit_keys *keys, const void *text, size_t len,
+                           uint8_t signature[CF_AUDIT_SIG_BYTES])
+{
+    crypto_sign_detached(signature, NULL, text, len, keys->sign_secret);
 }
 
 /* ---- verification ---- */
@@ -224,6 +242,34 @@ void cf_audit_verify_begin(struct cf_audit_verifier *v, const struct cf_audit_ke
 {
     memset(v, 0, sizeof(*v));
     v->keys = keys;
+}
+
+void cf_audit_verify_begin_at(struct cf_audit_verifier *v, const struct cf_audit_keys *keys,
+                              const struct cf_audit_checkpoint *anchor)
+{
+    cf_audit_verify_begin(v, keys);
+    v->cut = *anchor;
+    v->have_prev = true;
+    v->prev.seq = anchor->event_seq;
+    memcpy(v->prev.hash, anchor->event_hash, sizeof(v->prev.hash));
+    v->report.last_seq = anchor->event_seq;
+    v->report.archived_seq = anchor->event_seq;
+}
+
+/* A checkpoint or head over an event at or before the cut: true when it is consistent with the
+ * anchor (*going is false when it is not: the finding is made). */
+static bool judged_at_cut(struct cf_audit_verifier *v, const struct cf_audit_checkpoint *c,
+                          const char *source, bool *going)
+{
+    if (v->cut.event_seq == 0 || c->event_seq > v->cut.event_seq)
+        return false;
+    *going = true;
+    if (c->event_seq == v->cut.event_seq &&
+        sodium_memcmp(c->event_hash, v->cut.event_hash, CF_AUDIT_HASH_BYTES) != 0)
+        *going = found(v, CF_AUDIT_CHECKPOINT_MISMATCH, c->event_seq,
+                       "event %lld, the last archived one, differs from the one %s vouches for",
+                       (long long)c->event_seq, source);
+    return true;
 }
 
 /* The position an event was written at, when its hash holds for another seq near its own; 0 when
@@ -338,6 +384,9 @@ bool cf_audit_verify_checkpoint(struct cf_audit_verifier *v,
         return found(v, CF_AUDIT_BAD_CHECKPOINT, checkpoint->event_seq,
                      "the checkpoint for event %lld has an invalid signature",
                      (long long)checkpoint->event_seq);
+    bool going = true;
+    if (judged_at_cut(v, checkpoint, "a signed checkpoint", &going))
+        return going;
     if (!exists) {
         if (checkpoint->event_seq > v->report.last_seq)
             return found(v, CF_AUDIT_TRUNCATED, v->report.last_seq + 1,
@@ -368,6 +417,9 @@ bool cf_audit_verify_head(struct cf_audit_verifier *v, const struct cf_audit_che
         char stamp[CF_TIME_RFC3339_LEN];
         snprintf(at, sizeof(at), " at %s", cf_time_format(head->time_us / 1000, stamp));
     }
+    bool going = true;
+    if (judged_at_cut(v, head, source, &going))
+        return going;
     if (head->event_seq > v->report.last_seq)
         return found(v, CF_AUDIT_TRUNCATED, v->report.last_seq + 1,
                      "truncated: events %lld..%lld are missing (%s says seq %lld%s; the log ends "

@@ -69,6 +69,20 @@ void cf_audit_head_sign(const struct cf_audit_keys *keys, struct cf_audit_checkp
 bool cf_audit_head_valid(const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
                          const struct cf_audit_checkpoint *head);
 
+/* Retention (docs/audit.md "Retention"). The anchor is the statement "the last archived event is
+ * N with hash H", signed under a domain of its own and kept in the store, from which the live chain
+ * goes on. */
+void cf_audit_anchor_sign(const struct cf_audit_keys *keys, struct cf_audit_checkpoint *anchor);
+bool cf_audit_anchor_valid(const uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES],
+                           const struct cf_audit_checkpoint *anchor);
+
+/* An archive file's signature: Ed25519 directly over its text before the signature line (which
+ * starts with the header {"type":"coffer-audit-archive",...}, so it is never the 64-byte digest a
+ * checkpoint or head signs), so that anyone holding the public key checks a file with libsodium
+ * alone. */
+void cf_audit_archive_sign(const struct cf_audit_keys *keys, const void *text, size_t len,
+                           uint8_t signature[CF_AUDIT_SIG_BYTES]);
+
 /* What a verification found; CF_AUDIT_OK when the log is intact. */
 enum cf_audit_finding {
     CF_AUDIT_OK = 0,
@@ -94,13 +108,16 @@ struct cf_audit_report {
     int64_t checkpoints; /* checkpoints checked */
     int64_t last_seq;    /* the last event's seq */
     int64_t head_seq;    /* the newest head compared with the log (file, server, anchor); 0: none */
-    char message[512];   /* precise, e.g. "event 42 was edited after it was written (...)" */
+    int64_t
+        archived_seq;  /* the last archived event (retention): the chain starts after it; 0: none */
+    char message[512]; /* precise, e.g. "event 42 was edited after it was written (...)" */
 };
 
 /* The verifier's state, fed the events in seq order (as the store returns them) and then the
  * checkpoints, so that a log of any size is verified in one pass with O(1) memory. */
 struct cf_audit_verifier {
     const struct cf_audit_keys *keys;
+    struct cf_audit_checkpoint cut; /* the anchor the chain starts after; event_seq 0: none */
     struct cf_audit_report report;
     bool have_prev;
     struct cf_audit_event prev; /* the last event accepted into the chain */
@@ -109,6 +126,12 @@ struct cf_audit_verifier {
 };
 
 void cf_audit_verify_begin(struct cf_audit_verifier *v, const struct cf_audit_keys *keys);
+/* As cf_audit_verify_begin, for a log whose events up to anchor->event_seq were archived: the
+ * first event must follow the anchor, and a checkpoint or head over an archived event is not
+ * looked for in the log (the archive vouches for it; one over the anchor's event is compared with
+ * the anchor). anchor is copied; its signature is the caller's to check. */
+void cf_audit_verify_begin_at(struct cf_audit_verifier *v, const struct cf_audit_keys *keys,
+                              const struct cf_audit_checkpoint *anchor);
 /* Feeds the next event; false once a finding is made (the report holds it; stop feeding). */
 bool cf_audit_verify_event(struct cf_audit_verifier *v, const struct cf_audit_event *event);
 /* After the last event: judges a damaged last event. false once a finding is made. */

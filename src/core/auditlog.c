@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "crypto/serverkey.h"
+#include "core/auditarchive.h"
 #include "core/auditlog.h"
 #include "core/render.h"
 #include "util/file.h"
@@ -160,11 +161,18 @@ static enum cf_rc head_write(const struct cf_audit_log *log, const struct cf_aud
     return rc;
 }
 
-/* True when the stored chain still holds head's event with head's hash. */
+/* True when the stored chain still holds head's event with head's hash, or archived it: an event
+ * before the anchor is vouched for by its archive file, the anchor's own by the anchor. */
 static bool store_holds(struct cf_audit_log *log, const struct cf_audit_checkpoint *head)
 {
-    struct cf_audit_event *event = malloc(sizeof(*event));
+    struct cf_audit_checkpoint anchor;
+    bool anchored = false;
     struct cf_err err;
+    if (cf_store_audit_anchor_get(log->store, &anchor, &anchored, &err) == CF_OK && anchored &&
+        head->event_seq <= anchor.event_seq)
+        return head->event_seq < anchor.event_seq ||
+               sodium_memcmp(anchor.event_hash, head->event_hash, CF_AUDIT_HASH_BYTES) == 0;
+    struct cf_audit_event *event = malloc(sizeof(*event));
     bool holds = event && cf_store_audit_get(log->store, head->event_seq, event, &err) == CF_OK &&
                  sodium_memcmp(event->hash, head->event_hash, CF_AUDIT_HASH_BYTES) == 0;
     free(event);
@@ -476,6 +484,10 @@ enum cf_rc cf_audit_log_open(struct cf_store *store, struct cf_keyring *keyring,
         free(log->queue);
         log->queue = NULL; /* out of memory, reported below */
     }
+    if (config->archive_dir && !(log->config.archive_dir = strdup(config->archive_dir))) {
+        free(log->queue);
+        log->queue = NULL;
+    }
     pthread_mutex_init(&log->lock, NULL);
     pthread_cond_init(&log->wake, NULL);
     pthread_cond_init(&log->done, NULL);
@@ -514,6 +526,7 @@ void cf_audit_log_close(struct cf_audit_log *log)
     cf_audit_keys_free(log->keys);
     pthread_mutex_destroy(&log->head_lock);
     free((char *)log->config.head_path);
+    free((char *)log->config.archive_dir);
     pthread_cond_destroy(&log->done);
     pthread_cond_destroy(&log->wake);
     pthread_mutex_destroy(&log->lock);
@@ -629,6 +642,39 @@ enum cf_rc cf_audit_log_checkpoint(struct cf_audit_log *log, struct cf_err *err)
     return rc;
 }
 
+enum cf_rc cf_audit_log_archive(struct cf_audit_log *log, const char *owner, int64_t *archived,
+                                bool *more, struct cf_err *err)
+{
+    *archived = 0;
+    *more = false;
+    if (log->config.retention_ms <= 0 || !log->config.archive_dir)
+        return CF_OK;
+    /* What the writer committed before now is what the run sees. */
+    int64_t now = now_us();
+    struct cf_audit_archive_run run = {
+        .store = log->store,
+        .keys = log->keys,
+        .dir = log->config.archive_dir,
+        .owner = owner,
+        .older_than_us = now - log->config.retention_ms * 1000,
+        .now_us = now,
+    };
+    enum cf_rc rc = cf_audit_archive(&run, err);
+    if (rc == CF_OK && run.archived > 0)
+        cf_log_info("audit: archived events %lld..%lld (older than the retention) to '%s/"
+                    "audit-%012lld-%012lld.jsonl.gz' and removed them from the store",
+                    (long long)run.first_seq, (long long)run.last_seq, run.dir,
+                    (long long)run.first_seq, (long long)run.last_seq);
+    *archived = run.archived;
+    *more = rc == CF_OK && run.more;
+    return rc;
+}
+
+int64_t cf_audit_log_retention_ms(const struct cf_audit_log *log)
+{
+    return log && log->config.archive_dir ? log->config.retention_ms : 0;
+}
+
 bool cf_audit_log_fail_closed(const struct cf_audit_log *log)
 {
     return log->config.fail_closed;
@@ -668,8 +714,10 @@ static int by_seq_descending(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
-enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_anchor *anchors, size_t n,
-                               struct cf_audit_report *report, struct cf_err *err)
+/* One verification, from the anchor it read (*anchor_seq: its event, 0 when none). */
+static enum cf_rc verify_once(struct cf_audit_log *log, struct cf_audit_anchor *anchors, size_t n,
+                              struct cf_audit_report *report, int64_t *anchor_seq,
+                              struct cf_err *err)
 {
     struct cf_store *st = log->store;
     struct cf_audit_verifier *v = malloc(sizeof(*v));
@@ -693,9 +741,26 @@ enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_anchor 
     head_lost = log->head_lost;
     last_head = log->signed_head;
     pthread_mutex_unlock(&log->head_lock);
-    cf_audit_verify_begin(v, log->keys);
+    struct cf_audit_checkpoint cut;
+    bool anchored = false;
+    rc = cf_store_audit_anchor_get(st, &cut, &anchored, err);
+    if (rc != CF_OK)
+        goto out;
+    *anchor_seq = cut.event_seq;
+    uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES];
+    cf_audit_public_key(log->keys, public_key);
     bool going = true;
-    struct cf_audit_filter filter = {.limit = 1000};
+    if (anchored) {
+        cf_audit_verify_begin_at(v, log->keys, &cut);
+        if (!cf_audit_anchor_valid(public_key, &cut))
+            going = cf_audit_verify_found(v, CF_AUDIT_BAD_HEAD, cut.event_seq,
+                                          "the archive anchor (event %lld) has an invalid "
+                                          "signature: it was edited in the database",
+                                          (long long)cut.event_seq);
+    } else {
+        cf_audit_verify_begin(v, log->keys);
+    }
+    struct cf_audit_filter filter = {.limit = 1000, .after_seq = cut.event_seq};
     while (going) {
         struct cf_audit_event_list page = {0};
         rc = cf_store_audit_list(st, &filter, &page, err);
@@ -730,8 +795,6 @@ enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_anchor 
     /* The highest first: a log cut and grown again is named by the range it lost. */
     if (n > 1)
         qsort(anchors, n, sizeof(*anchors), by_seq_descending);
-    uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES];
-    cf_audit_public_key(log->keys, public_key);
     for (size_t i = 0; rc == CF_OK && going && i < n; i++) {
         const struct cf_audit_checkpoint *anchor = &anchors[i].head;
         if (anchors[i].is_signed && !cf_audit_head_valid(public_key, anchor))
@@ -761,4 +824,22 @@ out:
     free(event);
     free(v);
     return rc;
+}
+
+enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_anchor *anchors, size_t n,
+                               struct cf_audit_report *report, struct cf_err *err)
+{
+    /* An archiving run that commits while the chain is read deletes events the walk expected:
+     * when the anchor moved meanwhile, the finding is the walk's, not the log's; walk again. */
+    for (int attempt = 0;; attempt++) {
+        int64_t used = 0;
+        struct cf_audit_checkpoint now;
+        bool anchored = false;
+        enum cf_rc rc = verify_once(log, anchors, n, report, &used, err);
+        if (rc != CF_OK || report->finding == CF_AUDIT_OK || attempt == 2)
+            return rc;
+        rc = cf_store_audit_anchor_get(log->store, &now, &anchored, err);
+        if (rc != CF_OK || now.event_seq == used)
+            return rc;
+    }
 }

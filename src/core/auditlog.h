@@ -49,6 +49,10 @@ struct cf_audit_log_config {
     void (*sink_head)(void *ctx, const struct cf_audit_checkpoint *head);
     void *sink_ctx;
     const char *head_path; /* the head file (copied); NULL: none (the head is kept in memory) */
+    /* Retention (docs/audit.md "Retention"): events older than this are archived into
+     * archive_dir (copied) by cf_audit_log_archive and removed from the store. 0: kept forever. */
+    int64_t retention_ms;
+    const char *archive_dir;
 };
 
 /* Loads (or makes, on first start) the audit key and starts the writer. store and keyring are
@@ -79,6 +83,16 @@ enum cf_rc cf_audit_log_list(struct cf_audit_log *log, const struct cf_audit_fil
  * replaced). CF_ENOTFOUND when the log is empty. */
 enum cf_rc cf_audit_log_checkpoint(struct cf_audit_log *log, struct cf_err *err);
 
+/* One archiving run (core/auditarchive.h) over the events older than the retention, as owner
+ * (the claim's owner: a UUID per process). *archived receives how many events went (0 when the
+ * retention is off, nothing was due, or another server holds the claim); *more is true when more
+ * are due at once. Logs what it did. */
+enum cf_rc cf_audit_log_archive(struct cf_audit_log *log, const char *owner, int64_t *archived,
+                                bool *more, struct cf_err *err);
+
+/* The retention in milliseconds (0: off). */
+int64_t cf_audit_log_retention_ms(const struct cf_audit_log *log);
+
 /* True in fail-closed mode. */
 bool cf_audit_log_fail_closed(const struct cf_audit_log *log);
 
@@ -97,7 +111,9 @@ struct cf_audit_anchor {
 /* Verifies the whole stored chain and every checkpoint (after a flush), reading in batches, then
  * compares the log with the head file, the last head this server wrote, and the n anchors
  * (borrowed; reordered, highest seq first). A missing head file is a finding when the log has
- * events. */
+ * events. When events were archived, the chain is verified from the stored anchor (its signature
+ * checked: bad-head when it does not verify), and heads and checkpoints over archived events are
+ * left to the archive files (`coffer audit verify --archive`). */
 enum cf_rc cf_audit_log_verify(struct cf_audit_log *log, struct cf_audit_anchor *anchors, size_t n,
                                struct cf_audit_report *report, struct cf_err *err);
 

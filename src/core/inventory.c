@@ -266,8 +266,9 @@ static void mark_read(struct cf_inventory_project *out, const struct cf_audit_ev
     }
 }
 
-/* Last reads from the audit log: the project's successful read events, oldest first, so
- * that the newest read of each secret is the one kept. Without an audit log nothing is known. */
+/* Last reads from the audit log: the reads kept from archived events (audit retention), then the
+ * project's successful read events, oldest first, so that the newest read of each secret is the
+ * one kept. Without an audit log nothing is known. */
 static enum cf_rc last_reads(struct cf_core *core, struct cf_inventory_project *out,
                              struct cf_err *err)
 {
@@ -278,6 +279,28 @@ static enum cf_rc last_reads(struct cf_core *core, struct cf_inventory_project *
             qsort(out->envs[i].secrets, out->envs[i].n_secrets, sizeof(*out->envs[i].secrets),
                   by_path_key);
     cf_audit_log_flush(core->audit);
+    /* First what was kept of the archived events (all older than the live ones), then the live. */
+    struct cf_audit_last_read_list kept = {0};
+    enum cf_rc kept_rc = cf_store_audit_last_reads(core->store, out->id, &kept, err);
+    if (kept_rc != CF_OK)
+        return kept_rc;
+    struct cf_audit_event *as_event = kept.n ? calloc(1, sizeof(*as_event)) : NULL;
+    if (kept.n && !as_event) {
+        cf_audit_last_read_list_release(&kept);
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < kept.n; i++) {
+        const struct cf_audit_last_read *r = &kept.items[i];
+        cf_strlcpy(as_event->environment, r->environment, sizeof(as_event->environment));
+        cf_strlcpy(as_event->path, r->path, sizeof(as_event->path));
+        as_event->time_us = r->read_at_us;
+        cf_strlcpy(as_event->actor_kind, r->actor_kind, sizeof(as_event->actor_kind));
+        cf_strlcpy(as_event->actor_id, r->actor_id, sizeof(as_event->actor_id));
+        cf_strlcpy(as_event->actor_name, r->actor_name, sizeof(as_event->actor_name));
+        mark_read(out, as_event, r->key, strlen(r->key));
+    }
+    free(as_event);
+    cf_audit_last_read_list_release(&kept);
     struct cf_audit_filter filter = {.limit = 1000, .action = "secrets.", .project_id = out->id};
     for (;;) {
         struct cf_audit_event_list page = {0};

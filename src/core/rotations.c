@@ -49,20 +49,11 @@ static const struct cf_consumer_ops *consumer_of(struct cf_core *core, const cha
     return core->consumer_find ? core->consumer_find(type) : cf_consumer_find(type);
 }
 
-/* A test build's crash point: the process exits at once, as under kill -9, when
- * COFFER_TEST_ROTATION_CRASH_AT names where, so that the integration tests can stop a rotation at
- * each step. Compiled only with -Dtest_clock=true. */
+/* A test build's crash point (COFFER_TEST_ROTATION_CRASH_AT names where), so that the
+ * integration tests can stop a rotation at each step. */
 static void crash_point(const char *where)
 {
-#ifdef CF_TEST_CLOCK
-    const char *at = getenv("COFFER_TEST_ROTATION_CRASH_AT");
-    if (at && strcmp(at, where) == 0) {
-        cf_log(CF_LOG_WARN, "test build: exiting at rotation crash point '%s'", where);
-        _exit(137);
-    }
-#else
-    (void)where;
-#endif
+    cf_test_crash_point("COFFER_TEST_ROTATION_CRASH_AT", where);
 }
 
 int64_t cf_rotation_next_at(const struct cf_rotation *r)

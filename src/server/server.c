@@ -1,5 +1,6 @@
 /* `coffer server`: opens the data directory, bootstraps the admin token on first start, serves the
- * API until SIGTERM or SIGINT, then drains in-flight requests and closes the store cleanly. */
+ * API until SIGTERM or SIGINT (SIGHUP reopens the log file), then drains in-flight requests and
+ * closes the store cleanly. */
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "auth/admin.h"
 #include "auth/jwks.h"
 #include "auth/throttle.h"
+#include "core/auditarchive.h"
 #include "core/auditlog.h"
 #include "core/syncs.h"
 #include "provider/entra.h"
@@ -85,12 +87,15 @@ enum {
     F_DB_POOL_SIZE,
     F_DB_TIMEOUT,
     F_LOG_LEVEL,
+    F_LOG_FILE,
     F_AUDIT,
     F_AUDIT_FILE,
     F_AUDIT_SYSLOG,
     F_AUDIT_HTTP,
     F_AUDIT_HTTP_CA_FILE,
     F_AUDIT_CHECKPOINT_INTERVAL,
+    F_AUDIT_RETENTION,
+    F_AUDIT_ARCHIVE,
     F_NOTIFY_INTERVAL,
     F_NOTIFY_RETRY_BASE,
     F_SMTP_URL,
@@ -138,6 +143,10 @@ static const struct server_flag server_flags[F_COUNT] = {
                       .help = "the longest a database call may wait"},
     [F_LOG_LEVEL] = {"log-level", "LEVEL", "COFFER_LOG_LEVEL", "info", .kind = FLAG_CHOICE,
                      .choices = "debug,info,warn,error", .help = "debug, info, warn, error"},
+    [F_LOG_FILE] = {"log-file", "PATH", "COFFER_LOG_FILE",
+                    .help = "append the log to PATH instead of stderr (under systemd, stderr "
+                            "goes to the journal); reopened on SIGHUP, as logrotate's postrotate "
+                            "expects"},
     [F_AUDIT] = {"audit", "MODE", "COFFER_AUDIT", "on", .kind = FLAG_CHOICE,
                  .choices = "on,fail-closed,off",
                  .help = "on, fail-closed (a request whose audit record cannot be stored fails "
@@ -158,6 +167,14 @@ static const struct server_flag server_flags[F_COUNT] = {
                                      .too_small = "--audit-checkpoint-interval must be at least 1s",
                                      .help = "sign a checkpoint (and the head) at least this often "
                                              "while events come, also after the last one"},
+    [F_AUDIT_RETENTION] = {"audit-retention", "D", "COFFER_AUDIT_RETENTION", "0",
+                           .kind = FLAG_DURATION,
+                           .help = "archive audit events older than this (e.g. 90d) to signed, "
+                                   "compressed files in --audit-archive and remove them from the "
+                                   "store; 0 keeps every event in the store"},
+    [F_AUDIT_ARCHIVE] = {"audit-archive", "DIR", "COFFER_AUDIT_ARCHIVE",
+                         .shown_default = "DIR/audit-archive",
+                         .help = "where --audit-retention writes the archive files"},
     [F_NOTIFY_INTERVAL] = {"notify-interval", "D", "COFFER_NOTIFY_INTERVAL", "60s",
                            .kind = FLAG_DURATION,
                            .help = "how often expiry notices are sent; 0 turns the background "
@@ -455,6 +472,21 @@ int cf_cmd_server(int argc, char **argv)
     if (!parse_settings(argc, argv, &set, &status))
         return status;
     cf_log_set_level(set.value[F_LOG_LEVEL]); /* checked: one of its choices */
+    /* Block the signals sigwait() below answers before any thread starts (threads inherit the
+     * mask), so that only it receives them: SIGHUP, whose default would end the process, reopens
+     * the log file instead. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    struct cf_err log_err;
+    cf_err_clear(&log_err);
+    if (set.value[F_LOG_FILE] && cf_log_open_file(set.value[F_LOG_FILE], &log_err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", log_err.msg);
+        return 1;
+    }
     cf_token_set_max_ttl(set.number[F_MAX_TOKEN_TTL] / 1000);
 
     struct cf_server_config config = {
@@ -511,6 +543,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_sync_worker *sync_worker = NULL;
     struct cf_sync_worker *rotation_worker = NULL;
     struct cf_sync_worker *prune_worker = NULL;
+    struct cf_sync_worker *archive_worker = NULL;
     struct cf_err err;
     struct cf_admin_auth *admin = NULL;
     int64_t started = cf_mono_us();
@@ -526,13 +559,7 @@ int cf_cmd_server(int argc, char **argv)
         goto out;
     }
 
-    /* Block the shutdown signals before libmicrohttpd starts its threads, so that only sigwait()
-     * below receives them; a peer closing a socket must not kill the process. */
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    /* A peer closing a socket must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
 
     /* Failed logins: per (source address, client id or identity id), COFFER_LOGIN_MAX_FAILURES
@@ -583,7 +610,18 @@ int cf_cmd_server(int argc, char **argv)
             fprintf(stderr, "coffer server: the data directory's path is too long\n");
             goto out;
         }
+        char archive_dir[4200];
+        const char *archive = set.value[F_AUDIT_ARCHIVE];
+        int archive_len = archive ? snprintf(archive_dir, sizeof(archive_dir), "%s", archive)
+                                  : snprintf(archive_dir, sizeof(archive_dir), "%s/%s",
+                                             boot_opts.data_dir, CF_AUDIT_ARCHIVE_DIR);
+        if (archive_len < 0 || (size_t)archive_len >= sizeof(archive_dir)) {
+            fprintf(stderr, "coffer server: the audit archive directory's path is too long\n");
+            goto out;
+        }
         struct cf_audit_log_config audit_config = {
+            .retention_ms = set.number[F_AUDIT_RETENTION],
+            .archive_dir = archive_dir,
             .fail_closed = strcmp(audit_mode, "fail-closed") == 0,
             .sink = audit_streams ? cf_audit_streams_event : NULL,
             .sink_batch_end = audit_streams ? cf_audit_streams_batch_end : NULL,
@@ -598,6 +636,10 @@ int cf_cmd_server(int argc, char **argv)
         }
     } else {
         cf_log_warn("the audit log is off (--audit off): requests are not recorded");
+        if (set.number[F_AUDIT_RETENTION] > 0) {
+            fprintf(stderr, "coffer server: --audit-retention needs the audit log (--audit on)\n");
+            goto out;
+        }
     }
     struct cf_core core = {.store = boot.store,
                            .keyring = boot.keyring,
@@ -630,6 +672,11 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
+    if (audit_log && set.number[F_AUDIT_RETENTION] > 0 &&
+        cf_archive_worker_start(&core, &archive_worker, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
     if (cf_server_start(&config, &core, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
@@ -652,7 +699,21 @@ int cf_cmd_server(int argc, char **argv)
                 boot.db_shown, boot_opts.data_dir, (double)(cf_mono_us() - started) / 1000.0);
 
     int sig = 0;
-    sigwait(&signals, &sig);
+    for (;;) {
+        sigwait(&signals, &sig);
+        if (sig != SIGHUP)
+            break;
+        struct cf_err reopen_err;
+        cf_err_clear(&reopen_err);
+        if (!set.value[F_LOG_FILE])
+            cf_log_info("received SIGHUP: the log goes to stderr (no --log-file), nothing to "
+                        "reopen");
+        else if (cf_log_reopen(&reopen_err) != CF_OK)
+            cf_log_error("received SIGHUP: %s; the log stays in the file it was in",
+                         reopen_err.msg);
+        else
+            cf_log_info("received SIGHUP: reopened the log file '%s'", set.value[F_LOG_FILE]);
+    }
     cf_log_info("received %s: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     cf_server_stop(server, DRAIN_MS);
     server = NULL;
@@ -660,6 +721,7 @@ int cf_cmd_server(int argc, char **argv)
 out:
     /* Still running only when a step after the start failed (the admin token). */
     cf_server_stop(server, 0);
+    cf_sync_worker_stop(archive_worker);   /* before the store closes: it may be mid-file */
     cf_sync_worker_stop(prune_worker);     /* before the store closes: it may be mid-batch */
     cf_sync_worker_stop(rotation_worker);  /* before the store closes: it may be mid-step */
     cf_sync_worker_stop(sync_worker);      /* before the store closes: it may be mid-run */

@@ -1,7 +1,9 @@
-/* The audit log in the store (store.h): appending chained events, reading them back, and signed
- * checkpoints. An event naming many keys stores its list of names once, in audit_key_sets, and
- * refers to it (migration 0012); reading resolves the reference, so callers, the chain and its
- * verification always see the full list. */
+/* The audit log in the store (store.h): appending chained events, reading them back, signed
+ * checkpoints, and retention: the anchor the live chain goes on from once older events are
+ * archived, the claim on the archiving, and the last reads kept from archived events. An event
+ * naming many keys stores its list of names once, in audit_key_sets, and refers to it (migration
+ * 0012); reading resolves the reference, so callers, the chain and its verification always see the
+ * full list. */
 #include <string.h>
 
 #include <sodium.h>
@@ -128,6 +130,23 @@ static enum cf_rc key_set_of(struct db_conn *c, const char *keys, int64_t *id, s
     return rc;
 }
 
+static struct sql_stmt ST_ANCHOR_GET =
+    SQL_STMT("SELECT anchor_seq, anchor_time_us, anchor_hash, anchor_signature"
+             " FROM audit_archive_state WHERE id = 1");
+
+/* The anchor row; event_seq 0 while nothing was archived (the blobs are NULL then). */
+static enum cf_rc read_anchor(const struct db_row *s, void *item)
+{
+    struct cf_audit_checkpoint *a = item;
+    memset(a, 0, sizeof(*a));
+    a->event_seq = db_row_int64(s, 0);
+    a->time_us = db_row_int64(s, 1);
+    if (a->event_seq == 0)
+        return CF_OK;
+    enum cf_rc rc = sql_col_fixed(s, 2, a->event_hash, sizeof(a->event_hash));
+    return rc == CF_OK ? sql_col_fixed(s, 3, a->signature, sizeof(a->signature)) : rc;
+}
+
 enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *events, size_t n,
                                  void (*chain)(void *ctx, struct cf_audit_event *event), void *ctx,
                                  struct cf_err *err)
@@ -143,8 +162,15 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *e
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
     if (rc == CF_OK)
         rc = sql_get_row(c, &ST_AUDIT_LAST, NO_ARGS, read_audit_event, last, &found, err);
-    int64_t seq = found ? last->seq : 0;
-    const uint8_t *prev = found ? last->hash : NULL;
+    /* Every event archived (the archiver keeps the newest, but a store edited by hand may not):
+     * the chain goes on from the anchor. */
+    struct cf_audit_checkpoint anchor = {0};
+    bool anchored = false;
+    if (rc == CF_OK && !found)
+        rc = sql_get_row(c, &ST_ANCHOR_GET, NO_ARGS, read_anchor, &anchor, &anchored, err);
+    anchored = anchored && anchor.event_seq > 0;
+    int64_t seq = found ? last->seq : anchored ? anchor.event_seq : 0;
+    const uint8_t *prev = found ? last->hash : anchored ? anchor.event_hash : NULL;
     for (size_t i = 0; rc == CF_OK && i < n; i++) {
         struct cf_audit_event *e = &events[i];
         e->seq = ++seq;
@@ -245,5 +271,144 @@ enum cf_rc cf_store_audit_checkpoint_list(struct cf_store *base,
     out->n = col.n;
     if (rc != CF_OK)
         cf_audit_checkpoint_list_release(out);
+    return rc;
+}
+
+/* ---- retention ---- */
+
+enum cf_rc cf_store_audit_anchor_get(struct cf_store *base, struct cf_audit_checkpoint *out,
+                                     bool *found, struct cf_err *err)
+{
+    struct db_conn *c;
+    bool row = false;
+    *found = false;
+    memset(out, 0, sizeof(*out));
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_get_row(c, &ST_ANCHOR_GET, NO_ARGS, read_anchor, out, &row, err);
+    rc = sql_tx_end(c, rc, err);
+    *found = rc == CF_OK && row && out->event_seq > 0;
+    return rc;
+}
+
+static struct sql_stmt ST_ARCHIVE_CLAIM =
+    SQL_STMT("UPDATE audit_archive_state SET owner = ?1, lease_until_us = ?3"
+             " WHERE id = 1 AND (owner = ?1 OR owner = '' OR lease_until_us < ?2)");
+
+static struct sql_stmt ST_ARCHIVE_STATE_ADD =
+    SQL_STMT("INSERT INTO audit_archive_state (id) VALUES (1) ON CONFLICT (id) DO NOTHING");
+
+enum cf_rc cf_store_audit_archive_claim(struct cf_store *base, const char *owner, int64_t now_us,
+                                        int64_t lease_until_us, bool *claimed, struct cf_err *err)
+{
+    struct db_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    /* The state row, on the first claim of a store (idempotent: servers may race to make it). */
+    rc = sql_exec(c, &ST_ARCHIVE_STATE_ADD, NO_ARGS, NULL, err);
+    if (rc == CF_OK)
+        rc = sql_exec(c, &ST_ARCHIVE_CLAIM,
+                      ARGS(A_TEXT(owner), A_INT(now_us), A_INT(lease_until_us)), &changes, err);
+    rc = sql_tx_end(c, rc, err);
+    *claimed = rc == CF_OK && changes == 1;
+    return rc;
+}
+
+static struct sql_stmt ST_ARCHIVE_RELEASE = SQL_STMT(
+    "UPDATE audit_archive_state SET owner = '', lease_until_us = 0 WHERE id = 1 AND owner = ?1");
+
+enum cf_rc cf_store_audit_archive_release(struct cf_store *base, const char *owner,
+                                          struct cf_err *err)
+{
+    return sql_exec_in_tx(base, &ST_ARCHIVE_RELEASE, ARGS(A_TEXT(owner)), NULL, err);
+}
+
+/* Moves the anchor, only from where the archiver found it and while it holds the claim. */
+static struct sql_stmt ST_ANCHOR_MOVE =
+    SQL_STMT("UPDATE audit_archive_state SET anchor_seq = ?3, anchor_time_us = ?4,"
+             " anchor_hash = ?5, anchor_signature = ?6"
+             " WHERE id = 1 AND owner = ?1 AND anchor_seq = ?2");
+
+static struct sql_stmt ST_LAST_READ_PUT =
+    SQL_STMT("INSERT INTO audit_last_reads (project_id, environment, path, key, read_at_us,"
+             " actor_kind, actor_id, actor_name) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+             " ON CONFLICT (project_id, environment, path, key) DO UPDATE SET"
+             " read_at_us = excluded.read_at_us, actor_kind = excluded.actor_kind,"
+             " actor_id = excluded.actor_id, actor_name = excluded.actor_name"
+             " WHERE excluded.read_at_us > audit_last_reads.read_at_us");
+
+static struct sql_stmt ST_ARCHIVED_EVENTS_DELETE =
+    SQL_STMT("DELETE FROM audit_events WHERE seq > ?1 AND seq <= ?2");
+
+static struct sql_stmt ST_ARCHIVED_CHECKPOINTS_DELETE =
+    SQL_STMT("DELETE FROM audit_checkpoints WHERE event_seq <= ?1");
+
+enum cf_rc cf_store_audit_archive_commit(struct cf_store *base, const char *owner, int64_t old_seq,
+                                         const struct cf_audit_checkpoint *anchor,
+                                         const struct cf_audit_last_read *reads, size_t n,
+                                         struct cf_err *err)
+{
+    struct db_conn *c;
+    int64_t moved = 0;
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_exec(c, &ST_ANCHOR_MOVE,
+                  ARGS(A_TEXT(owner), A_INT(old_seq), A_INT(anchor->event_seq),
+                       A_INT(anchor->time_us),
+                       A_BLOB(anchor->event_hash, sizeof(anchor->event_hash)),
+                       A_BLOB(anchor->signature, sizeof(anchor->signature))),
+                  &moved, err);
+    if (rc == CF_OK && moved != 1)
+        rc = cf_err_set(err, CF_ECONFLICT,
+                        "the audit archive moved on meanwhile (another server archived, or the "
+                        "claim ran out)");
+    for (size_t i = 0; rc == CF_OK && i < n; i++) {
+        const struct cf_audit_last_read *r = &reads[i];
+        rc = sql_exec(c, &ST_LAST_READ_PUT,
+                      ARGS(A_TEXT(r->project_id), A_TEXT(r->environment), A_TEXT(r->path),
+                           A_TEXT(r->key), A_INT(r->read_at_us), A_TEXT(r->actor_kind),
+                           A_TEXT(r->actor_id), A_TEXT(r->actor_name)),
+                      NULL, err);
+    }
+    if (rc == CF_OK)
+        rc = sql_exec(c, &ST_ARCHIVED_EVENTS_DELETE, ARGS(A_INT(old_seq), A_INT(anchor->event_seq)),
+                      NULL, err);
+    if (rc == CF_OK)
+        rc =
+            sql_exec(c, &ST_ARCHIVED_CHECKPOINTS_DELETE, ARGS(A_INT(anchor->event_seq)), NULL, err);
+    return sql_tx_end(c, rc, err);
+}
+
+static enum cf_rc read_last_read(const struct db_row *s, void *item)
+{
+    struct cf_audit_last_read *r = item;
+    db_row_text(s, 0, r->project_id, sizeof(r->project_id));
+    db_row_text(s, 1, r->environment, sizeof(r->environment));
+    db_row_text(s, 2, r->path, sizeof(r->path));
+    db_row_text(s, 3, r->key, sizeof(r->key));
+    r->read_at_us = db_row_int64(s, 4);
+    db_row_text(s, 5, r->actor_kind, sizeof(r->actor_kind));
+    db_row_text(s, 6, r->actor_id, sizeof(r->actor_id));
+    db_row_text(s, 7, r->actor_name, sizeof(r->actor_name));
+    return db_row_status(s);
+}
+
+static struct sql_stmt ST_LAST_READS =
+    SQL_STMT("SELECT project_id, environment, path, key, read_at_us, actor_kind, actor_id,"
+             " actor_name FROM audit_last_reads WHERE project_id = ?1");
+
+enum cf_rc cf_store_audit_last_reads(struct cf_store *base, const char *project_id,
+                                     struct cf_audit_last_read_list *out, struct cf_err *err)
+{
+    struct sql_collector col = {.size = sizeof(struct cf_audit_last_read), .read = read_last_read};
+    enum cf_rc rc = sql_collect_all(base, &ST_LAST_READS, ARGS(A_TEXT(project_id)), &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc != CF_OK)
+        cf_audit_last_read_list_release(out);
     return rc;
 }

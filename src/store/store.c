@@ -323,6 +323,13 @@ void cf_audit_checkpoint_list_release(struct cf_audit_checkpoint_list *l)
     l->n = 0;
 }
 
+void cf_audit_last_read_list_release(struct cf_audit_last_read_list *l)
+{
+    free(l->items);
+    l->items = NULL;
+    l->n = 0;
+}
+
 void cf_channel_list_release(struct cf_channel_list *l)
 {
     free(l->items);

@@ -376,6 +376,24 @@ struct cf_audit_checkpoint_list {
     size_t n;
 };
 
+/* The newest read of one secret among the archived events (migration 0014): what the inventory's
+ * "last read" keeps once the events themselves are archived. */
+struct cf_audit_last_read {
+    char project_id[CF_UUID_LEN];
+    char environment[CF_SLUG_MAX + 1];
+    char path[CF_PATH_MAX + 1];
+    char key[CF_KEY_MAX + 1];
+    int64_t read_at_us;
+    char actor_kind[16];
+    char actor_id[CF_UUID_LEN];
+    char actor_name[CF_NAME_MAX + 1];
+};
+
+struct cf_audit_last_read_list {
+    struct cf_audit_last_read *items;
+    size_t n;
+};
+
 /* ---- notifications ---- */
 
 #define CF_CHANNEL_TARGET_MAX 2048
@@ -732,6 +750,33 @@ enum cf_rc cf_store_audit_checkpoint_add(struct cf_store *st,
 enum cf_rc cf_store_audit_checkpoint_list(struct cf_store *st, struct cf_audit_checkpoint_list *out,
                                           struct cf_err *err);
 
+/* ---- audit retention (docs/audit.md "Retention") ---- */
+
+/* The anchor: the last archived event's seq and hash (event_seq, event_hash), when it was archived
+ * (time_us) and the audit key's signature over them (core/audit.h cf_audit_anchor_sign).
+ * *found false (and *out zeroed) while nothing was ever archived. */
+enum cf_rc cf_store_audit_anchor_get(struct cf_store *st, struct cf_audit_checkpoint *out,
+                                     bool *found, struct cf_err *err);
+/* Claims the archiving for owner until lease_until_us, unless another owner holds an unexpired
+ * claim at now_us: *claimed says which. The claim that lets one server at a time archive. */
+enum cf_rc cf_store_audit_archive_claim(struct cf_store *st, const char *owner, int64_t now_us,
+                                        int64_t lease_until_us, bool *claimed, struct cf_err *err);
+/* Gives owner's claim up (nothing when another owner holds it). */
+enum cf_rc cf_store_audit_archive_release(struct cf_store *st, const char *owner,
+                                          struct cf_err *err);
+/* In one transaction: moves the anchor from old_seq to anchor (the events after old_seq up to
+ * anchor->event_seq having been archived), keeps the newest of the n last reads per secret,
+ * deletes those events and the checkpoints over them. CF_ECONFLICT when owner no longer holds the
+ * claim or the anchor is no longer at old_seq (another server archived meanwhile): nothing is
+ * changed then. */
+enum cf_rc cf_store_audit_archive_commit(struct cf_store *st, const char *owner, int64_t old_seq,
+                                         const struct cf_audit_checkpoint *anchor,
+                                         const struct cf_audit_last_read *reads, size_t n,
+                                         struct cf_err *err);
+/* A project's last reads kept from archived events. */
+enum cf_rc cf_store_audit_last_reads(struct cf_store *st, const char *project_id,
+                                     struct cf_audit_last_read_list *out, struct cf_err *err);
+
 /* Creates or replaces the membership of membership->identity_id in membership->project_id,
  * rules included. */
 enum cf_rc cf_store_membership_put(struct cf_store *st, const struct cf_membership *membership,
@@ -800,6 +845,7 @@ void cf_audit_event_list_release(struct cf_audit_event_list *l);
 void cf_channel_list_release(struct cf_channel_list *l);
 void cf_notice_list_release(struct cf_notice_list *l);
 void cf_audit_checkpoint_list_release(struct cf_audit_checkpoint_list *l);
+void cf_audit_last_read_list_release(struct cf_audit_last_read_list *l);
 
 /* Deep copy of src into dst (heap members duplicated); CF_ENOMEM on failure (dst zeroed). */
 enum cf_rc cf_secret_copy(struct cf_secret *dst, const struct cf_secret *src);

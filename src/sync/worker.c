@@ -1,11 +1,13 @@
 /* The background workers of sync/worker.h: one loop, given what it claims and runs (secret syncs,
- * secret rotations) or the housekeeping it does (pruning ended access tokens). */
+ * secret rotations) or the housekeeping it does (pruning ended access tokens, archiving audit
+ * events past the retention). */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/token.h"
+#include "core/auditlog.h"
 #include "core/rotations.h"
 #include "core/syncs.h"
 #include "sync/worker.h"
@@ -34,11 +36,13 @@ struct job {
 };
 
 static bool prune_tokens(struct cf_sync_worker *w);
+static bool archive_audit(struct cf_sync_worker *w);
 
 static const struct job syncs = {"secret sync", cf_store_syncs_due, cf_syncs_execute};
 static const struct job rotations = {"secret rotation", cf_store_rotations_due,
                                      cf_rotations_execute};
 static const struct job token_pruning = {"access token pruning", .sweep = prune_tokens};
+static const struct job audit_archiving = {"audit archiving", .sweep = archive_audit};
 
 struct cf_sync_worker {
     struct cf_core *core;
@@ -82,6 +86,28 @@ static bool prune_tokens(struct cf_sync_worker *w)
                w->job->what, (long long)deleted);
     if (!more)
         w->next_sweep_at = now + PRUNE_EVERY_MS;
+    return more;
+}
+
+/* How often the archiver looks for events past the retention: a quarter of the retention, between
+ * a second and ARCHIVE_EVERY_MAX_MS (events are archived at most that much later than due). */
+#define ARCHIVE_EVERY_MAX_MS (60 * 1000)
+
+static bool archive_audit(struct cf_sync_worker *w)
+{
+    int64_t now = cf_now_ms();
+    if (now < w->next_sweep_at && w->next_sweep_at - now <= ARCHIVE_EVERY_MAX_MS)
+        return false;
+    int64_t every = cf_audit_log_retention_ms(w->core->audit) / 4;
+    every = every < POLL_MS ? POLL_MS : every > ARCHIVE_EVERY_MAX_MS ? ARCHIVE_EVERY_MAX_MS : every;
+    int64_t archived = 0;
+    bool more = false;
+    struct cf_err err;
+    cf_err_clear(&err);
+    if (cf_audit_log_archive(w->core->audit, w->owner, &archived, &more, &err) != CF_OK)
+        cf_log(CF_LOG_ERROR, "%s: %s", w->job->what, err.msg);
+    if (!more)
+        w->next_sweep_at = now + every;
     return more;
 }
 
@@ -178,6 +204,12 @@ enum cf_rc cf_prune_worker_start(struct cf_core *core, struct cf_sync_worker **o
                                  struct cf_err *err)
 {
     return start(core, &token_pruning, NULL, NULL, out, err);
+}
+
+enum cf_rc cf_archive_worker_start(struct cf_core *core, struct cf_sync_worker **out,
+                                   struct cf_err *err)
+{
+    return start(core, &audit_archiving, NULL, NULL, out, err);
 }
 
 const char *cf_sync_worker_owner(const struct cf_sync_worker *w)

@@ -31,6 +31,15 @@ enum cf_rc cf_rotation_worker_start(struct cf_core *core, struct cf_sync_worker 
 enum cf_rc cf_prune_worker_start(struct cf_core *core, struct cf_sync_worker **out,
                                  struct cf_err *err);
 
+/* Starts the audit archiver (docs/audit.md "Retention"): every quarter of --audit-retention
+ * (between 1 s and 60 s, on the server's clock, at once on start) it archives the audit events
+ * older than the retention (core/auditlog.h cf_audit_log_archive), a file at a time; a backlog is
+ * worked off a file per poll. Several servers sharing a store may all run it: the store's claim
+ * lets one archive at a time. Does nothing when the retention is off. Stop it with
+ * cf_sync_worker_stop. */
+enum cf_rc cf_archive_worker_start(struct cf_core *core, struct cf_sync_worker **out,
+                                   struct cf_err *err);
+
 /* This worker's claim owner (a UUID per process), for runs started elsewhere on this server. */
 const char *cf_sync_worker_owner(const struct cf_sync_worker *worker);
 

@@ -1,8 +1,11 @@
 /* stderr logger (see log.h). Each line is built in one buffer and written with a single write() so
  * that lines from concurrent threads never interleave; every value goes through one escaper, so
  * that a value can neither end its line nor add a field of its own. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +18,35 @@
 #define CUT_MARK "..." /* ends a value that did not fit */
 
 static enum cf_log_level threshold = CF_LOG_INFO;
+static char *log_path; /* --log-file; NULL: stderr as inherited */
+
+/* Opens path and puts it in place of stderr. dup2 swaps the file behind descriptor 2 in one step,
+ * so a concurrent write() goes whole to the old file or whole to the new one. */
+static enum cf_rc attach(const char *path, struct cf_err *err)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return cf_err_set(err, CF_EIO, "cannot open the log file '%s': %s", path, strerror(errno));
+    enum cf_rc rc = CF_OK;
+    if (fd != STDERR_FILENO && dup2(fd, STDERR_FILENO) < 0)
+        rc = cf_err_set(err, CF_EIO, "cannot use the log file '%s': %s", path, strerror(errno));
+    if (fd != STDERR_FILENO)
+        close(fd);
+    return rc;
+}
+
+enum cf_rc cf_log_open_file(const char *path, struct cf_err *err)
+{
+    enum cf_rc rc = attach(path, err);
+    if (rc == CF_OK && !(log_path = strdup(path)))
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    return rc;
+}
+
+enum cf_rc cf_log_reopen(struct cf_err *err)
+{
+    return log_path ? attach(log_path, err) : CF_OK;
+}
 
 bool cf_log_set_level(const char *name)
 {

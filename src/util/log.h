@@ -9,13 +9,16 @@
  * controls or line separators) as \xNN. A value that no longer fits in the line is cut and ends in
  * "...". Anything taken from a request, a peer or the store goes in a text field (cf_log_event) or,
  * in a free-text message (cf_log), is quoted with the rest of the message. The level threshold is
- * frozen configuration set once at start (COFFER_LOG_LEVEL). Callers never pass secret values.
+ * frozen configuration set once at start (COFFER_LOG_LEVEL), as is the log file that may replace
+ * stderr (--log-file). Callers never pass secret values.
  * Thread-safe: a line is written with a single write(). */
 #ifndef CF_UTIL_LOG_H
 #define CF_UTIL_LOG_H
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "util/err.h"
 
 enum cf_log_level { CF_LOG_DEBUG = 0, CF_LOG_INFO, CF_LOG_WARN, CF_LOG_ERROR };
 
@@ -43,6 +46,17 @@ struct cf_log_field {
 #define CF_LOG_INT(k, v)                                                                           \
     ((struct cf_log_field){.key = (k), .kind = CF_LOGV_INT, .num = (long long)(v)})
 #define CF_LOG_MS(k, v) ((struct cf_log_field){.key = (k), .kind = CF_LOGV_MS, .ms = (double)(v)})
+
+/* Sends the log (and everything else written to stderr) to path instead: opened for appending
+ * (created with mode 0600) and put in place of stderr, so that a line is never written half to one
+ * file and half to another. Call once at start, before other threads; path is copied. CF_EIO
+ * naming the file. */
+enum cf_rc cf_log_open_file(const char *path, struct cf_err *err);
+
+/* Opens the log file again under its name, after logrotate moved it away (its postrotate step
+ * sends SIGHUP): lines written meanwhile land in the old file, none is lost. Does nothing without
+ * cf_log_open_file. CF_EIO naming the file when it cannot be opened (the old one stays in use). */
+enum cf_rc cf_log_reopen(struct cf_err *err);
 
 /* Sets the threshold from "debug", "info", "warn" or "error"; returns false for anything else. */
 bool cf_log_set_level(const char *name);

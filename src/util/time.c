@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/log.h"
 #include "util/time.h"
 #include "util/banned.h"
 
@@ -77,6 +78,20 @@ static int64_t file_offset_ms(void)
     return offset_ms("COFFER_TEST_CLOCK_FILE", text, _exit);
 }
 #endif
+
+void cf_test_crash_point(const char *variable, const char *where)
+{
+#ifdef CF_TEST_CLOCK
+    const char *at = getenv(variable);
+    if (at && strcmp(at, where) == 0) {
+        cf_log(CF_LOG_WARN, "test build: exiting at crash point '%s' (%s)", where, variable);
+        _exit(137);
+    }
+#else
+    (void)variable;
+    (void)where;
+#endif
+}
 
 bool cf_test_clock_build(void)
 {

@@ -15,6 +15,12 @@ int64_t cf_now_ms(void);
  * test moves a running server's clock); a release build never reads either. */
 bool cf_test_clock_build(void);
 
+/* A test build's crash point: when the environment variable named by variable holds where, logs
+ * it and exits at once with status 137, as under kill -9, so that the integration tests can stop a
+ * multi-step operation at each step (COFFER_TEST_ROTATION_CRASH_AT, COFFER_TEST_ARCHIVE_CRASH_AT).
+ * Does nothing in a release build. */
+void cf_test_crash_point(const char *variable, const char *where);
+
 struct timespec;
 /* Sets *ts to ms milliseconds from now on CLOCK_REALTIME: the deadline pthread_cond_timedwait
  * takes. */

@@ -327,3 +327,87 @@ Test(audit, a_head_over_a_log_grown_again_is_a_mismatch)
     cr_assert_eq(r.seq, 8);
     cr_assert(strstr(r.message, "the head file"), "%s", r.message);
 }
+
+/* ---- retention: the chain verified from an anchor ---- */
+
+/* Verifies log_[from..n_log) from an anchor over event from (1-based: log_[from - 1]), with the
+ * checkpoints given. */
+static struct cf_audit_report verify_from(size_t from, const struct cf_audit_checkpoint *cps,
+                                          size_t n_cps)
+{
+    struct cf_audit_verifier v;
+    struct cf_audit_checkpoint anchor = {.event_seq = (int64_t)from};
+    memcpy(anchor.event_hash, log_[from - 1].hash, sizeof(anchor.event_hash));
+    cf_audit_verify_begin_at(&v, keys, &anchor);
+    bool going = true;
+    for (size_t i = from; going && i < n_log; i++)
+        going = cf_audit_verify_event(&v, &log_[i]);
+    if (going)
+        going = cf_audit_verify_end_events(&v);
+    for (size_t i = 0; going && i < n_cps; i++) {
+        bool stored = cps[i].event_seq > (int64_t)from;
+        going = cf_audit_verify_checkpoint(&v, &cps[i], stored,
+                                           stored ? &log_[cps[i].event_seq - 1] : NULL);
+    }
+    return v.report;
+}
+
+Test(audit, a_log_cut_at_an_anchor_verifies_with_older_checkpoints)
+{
+    struct cf_audit_checkpoint cps[] = {checkpoint_of(3), checkpoint_of(5), checkpoint_of(9)};
+    struct cf_audit_report r = verify_from(5, cps, 3);
+    cr_assert_eq(r.finding, CF_AUDIT_OK, "%s", r.message);
+    cr_assert_eq(r.events, N - 5);
+    cr_assert_eq(r.last_seq, N);
+}
+
+Test(audit, the_first_event_after_the_anchor_deleted_or_edited_is_named)
+{
+    memmove(&log_[5], &log_[6], sizeof(log_[0]) * (N - 6));
+    n_log = N - 1;
+    struct cf_audit_report r = verify_from(5, NULL, 0);
+    cr_assert_eq(r.finding, CF_AUDIT_DELETED, "%s", r.message);
+    cr_assert_eq(r.seq, 6);
+    build();
+    cf_strlcpy(log_[5].reason, "rewritten", sizeof(log_[5].reason));
+    r = verify_from(5, NULL, 0);
+    cr_assert_eq(r.finding, CF_AUDIT_EDITED, "%s", r.message);
+    cr_assert_eq(r.seq, 6);
+}
+
+Test(audit, a_checkpoint_over_the_anchor_must_match_it)
+{
+    struct cf_audit_checkpoint cp = checkpoint_of(5);
+    cp.event_hash[0] ^= 1;
+    cf_audit_checkpoint_sign(keys, &cp);
+    struct cf_audit_report r = verify_from(5, &cp, 1);
+    cr_assert_eq(r.finding, CF_AUDIT_CHECKPOINT_MISMATCH, "%s", r.message);
+    cr_assert_eq(r.seq, 5);
+}
+
+Test(audit, an_anchor_signature_is_its_own)
+{
+    uint8_t public_key[CF_AUDIT_PUBLIC_KEY_BYTES];
+    cf_audit_public_key(keys, public_key);
+    struct cf_audit_checkpoint anchor = checkpoint_of(5); /* a checkpoint's signature */
+    cr_assert_not(cf_audit_anchor_valid(public_key, &anchor));
+    cf_audit_anchor_sign(keys, &anchor);
+    cr_assert(cf_audit_anchor_valid(public_key, &anchor));
+    cr_assert_not(cf_audit_checkpoint_valid(public_key, &anchor));
+    cr_assert_not(cf_audit_head_valid(public_key, &anchor));
+    anchor.event_seq = 4;
+    cr_assert_not(cf_audit_anchor_valid(public_key, &anchor));
+}
+
+Test(audit, an_archive_signature_verifies_with_the_public_key_alone)
+{
+    static const char text[] = "{\"type\":\"coffer-audit-archive\",\"version\":1}\n";
+    uint8_t signature[CF_AUDIT_SIG_BYTES], public_key[CF_AUDIT_PUBLIC_KEY_BYTES];
+    cf_audit_public_key(keys, public_key);
+    cf_audit_archive_sign(keys, text, strlen(text), signature);
+    cr_assert_eq(
+        crypto_sign_verify_detached(signature, (const uint8_t *)text, strlen(text), public_key), 0);
+    cr_assert_neq(
+        crypto_sign_verify_detached(signature, (const uint8_t *)text, strlen(text) - 1, public_key),
+        0);
+}

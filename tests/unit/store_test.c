@@ -2332,6 +2332,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
              " DROP TABLE identity_access_tokens; DROP TABLE identity_client_secrets;"
              " DROP TABLE identity_universal_auths; DROP TABLE identities;"
              " DROP TABLE audit_events; DROP TABLE audit_checkpoints; DROP TABLE audit_key_sets;"
+             " DROP TABLE audit_archive_state; DROP TABLE audit_last_reads;"
              " DROP TABLE notices; DROP TABLE notification_channels;"
              " DROP TABLE notification_settings;"
              " DROP INDEX secret_versions_expires; DROP INDEX secret_versions_reminder;"
@@ -2832,4 +2833,79 @@ Test(store, lookup_cache_keeps_no_token_with_a_use_limit)
     cr_assert_eq(got.num_uses, 1);
     cf_store_read_end(st);
     free(t);
+}
+
+/* Retention in the store: one claim at a time; the commit moves the anchor only from where the
+ * archiver found it, deletes the archived events and the checkpoints over them, and keeps the
+ * newest read per secret; an emptied log goes on from the anchor. */
+Test(store, audit_archive_claim_commit_and_anchor)
+{
+    bool claimed = false, found = true;
+    struct cf_audit_checkpoint anchor = {0};
+    cr_assert_eq(cf_store_audit_anchor_get(st, &anchor, &found, &err), CF_OK, "%s", err.msg);
+    cr_assert_not(found);
+    for (int i = 0; i < 4; i++)
+        append_read("A,B");
+    struct cf_audit_checkpoint cp = {.event_seq = 2, .time_us = 1};
+    cr_assert_eq(cf_store_audit_checkpoint_add(st, &cp, &err), CF_OK, "%s", err.msg);
+
+    cr_assert_eq(cf_store_audit_archive_claim(st, "one", 1000, 2000, &claimed, &err), CF_OK);
+    cr_assert(claimed);
+    cr_assert_eq(cf_store_audit_archive_claim(st, "two", 1500, 2500, &claimed, &err), CF_OK);
+    cr_assert_not(claimed, "a live claim is another's");
+    cr_assert_eq(cf_store_audit_archive_claim(st, "two", 2001, 3000, &claimed, &err), CF_OK);
+    cr_assert(claimed, "an expired claim may be taken over");
+
+    struct cf_audit_checkpoint moved = {.event_seq = 3, .time_us = 5};
+    memset(moved.event_hash, 0x11, sizeof(moved.event_hash));
+    struct cf_audit_last_read reads[2] = {{.project_id = "p",
+                                           .environment = "dev",
+                                           .path = "/",
+                                           .key = "A",
+                                           .read_at_us = 10,
+                                           .actor_kind = "admin"},
+                                          {.project_id = "p",
+                                           .environment = "dev",
+                                           .path = "/",
+                                           .key = "B",
+                                           .read_at_us = 20,
+                                           .actor_kind = "admin"}};
+    cr_assert_eq(cf_store_audit_archive_commit(st, "one", 0, &moved, reads, 2, &err), CF_ECONFLICT,
+                 "the claim moved to another owner");
+    cr_assert_eq(cf_store_audit_archive_commit(st, "two", 1, &moved, reads, 2, &err), CF_ECONFLICT,
+                 "the anchor is not where the run found it");
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM audit_events"), 4, "nothing changed");
+    cr_assert_eq(cf_store_audit_archive_commit(st, "two", 0, &moved, reads, 2, &err), CF_OK, "%s",
+                 err.msg);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM audit_events"), 1);
+    cr_assert_eq(raw_count("SELECT MIN(seq) FROM audit_events"), 4);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM audit_checkpoints"), 0);
+    cr_assert_eq(cf_store_audit_anchor_get(st, &anchor, &found, &err), CF_OK, "%s", err.msg);
+    cr_assert(found);
+    cr_assert_eq(anchor.event_seq, 3);
+
+    /* an older read does not replace a newer one */
+    reads[1].read_at_us = 15;
+    reads[0].read_at_us = 30;
+    moved.event_seq = 4;
+    cr_assert_eq(cf_store_audit_archive_commit(st, "two", 3, &moved, reads, 2, &err), CF_OK, "%s",
+                 err.msg);
+    struct cf_audit_last_read_list kept = {0};
+    cr_assert_eq(cf_store_audit_last_reads(st, "p", &kept, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(kept.n, 2);
+    for (size_t i = 0; i < kept.n; i++)
+        cr_assert_eq(kept.items[i].read_at_us, strcmp(kept.items[i].key, "A") == 0 ? 30 : 20);
+    cf_audit_last_read_list_release(&kept);
+
+    /* every event archived: the next one follows the anchor */
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM audit_events"), 0);
+    cr_assert_eq(append_read("C"), 5);
+    struct cf_audit_event *got = calloc(1, sizeof(*got));
+    cr_assert_not_null(got);
+    cr_assert_eq(cf_store_audit_get(st, 5, got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(memcmp(got->prev_hash, moved.event_hash, sizeof(got->prev_hash)), 0);
+    free(got);
+    cr_assert_eq(cf_store_audit_archive_release(st, "two", &err), CF_OK);
+    cr_assert_eq(cf_store_audit_archive_claim(st, "one", 2002, 3000, &claimed, &err), CF_OK);
+    cr_assert(claimed, "a released claim is free");
 }

@@ -20,6 +20,7 @@
 #include "util/cache.h"
 #include "util/err.h"
 #include "util/file.h"
+#include "util/gzip.h"
 #include "util/id.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -1220,4 +1221,43 @@ Test(cache, threads_share_one_cache)
     cf_cache_stats(cache, &stats);
     cr_assert_leq(stats.entries, 32);
     cf_cache_free(cache);
+}
+
+/* ---- gzip ---- */
+
+Test(util, gzip_round_trip_and_bounds)
+{
+    struct cf_buf packed, text;
+    struct cf_err err;
+    char input[200000];
+    for (size_t i = 0; i < sizeof(input); i++)
+        input[i] = (char)('a' + (i * 7 % 26) * (i % 3 == 0));
+    cf_buf_init(&packed, 0);
+    cf_buf_init(&text, 0);
+    cr_assert_eq(cf_gzip_compress(input, sizeof(input), &packed, &err), CF_OK, "%s", err.msg);
+    cr_assert_lt(packed.len, sizeof(input) / 2);
+    cr_assert_eq((unsigned char)packed.data[0], 0x1f); /* the gzip magic */
+    cr_assert_eq((unsigned char)packed.data[1], 0x8b);
+    cr_assert_eq(cf_gzip_decompress(packed.data, packed.len, &text, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(text.len, sizeof(input));
+    cr_assert_eq(memcmp(text.data, input, sizeof(input)), 0);
+
+    /* more than the buffer may hold */
+    struct cf_buf small;
+    cf_buf_init(&small, 1000);
+    cr_assert_eq(cf_gzip_decompress(packed.data, packed.len, &small, &err), CF_ETOOLARGE);
+    cf_buf_release(&small);
+    /* cut short, damaged, not gzip */
+    cf_buf_reset(&text);
+    cr_assert_eq(cf_gzip_decompress(packed.data, packed.len / 2, &text, &err), CF_EVALIDATION);
+    cr_assert(strstr(err.msg, "cut short") != NULL, "%s", err.msg);
+    packed.data[packed.len - 5] ^= 0x55; /* the CRC */
+    cf_buf_reset(&text);
+    cr_assert_eq(cf_gzip_decompress(packed.data, packed.len, &text, &err), CF_EVALIDATION);
+    cf_buf_reset(&text);
+    cr_assert_eq(cf_gzip_decompress("plain text", 10, &text, &err), CF_EVALIDATION);
+    cf_buf_reset(&text);
+    cr_assert_eq(cf_gzip_decompress("", 0, &text, &err), CF_EVALIDATION);
+    cf_buf_release(&packed);
+    cf_buf_release(&text);
 }
