@@ -2551,3 +2551,99 @@ Test(store, audit_key_sets)
     raw_exec(sql);
     assert_keys_read(third, "EDITED");
 }
+
+/* ---- commits synced after the fact (cf_store_sync_*) ---- */
+
+struct synced_count {
+    pthread_mutex_t lock;
+    int calls;
+    enum cf_rc last;
+};
+
+static void count_synced(void *arg, enum cf_rc rc)
+{
+    struct synced_count *c = arg;
+    pthread_mutex_lock(&c->lock);
+    c->calls++;
+    c->last = rc;
+    pthread_mutex_unlock(&c->lock);
+}
+
+Test(store, deferred_commits_share_one_sync)
+{
+    static const uint8_t value[] = {1, 2, 3};
+    uint64_t commits = 0, syncs = 0;
+    cr_assert(cf_store_sync_defer(st, true), "SQLite in WAL mode defers");
+    cr_assert(cf_store_sync_defer(st, true), "asking again is harmless");
+    cr_assert_eq(cf_store_sync_ticket(st), 0, "nothing committed yet");
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "deferred-%d", i);
+        cr_assert_eq(cf_store_meta_put(st, name, value, sizeof(value), &err), CF_OK, "%s", err.msg);
+    }
+    uint64_t ticket = cf_store_sync_ticket(st);
+    cr_assert_eq(ticket, 20, "the ticket covers every deferred commit begun");
+
+    struct synced_count count = {.lock = PTHREAD_MUTEX_INITIALIZER, .last = CF_ESTORE};
+    struct cf_store_sync_wait waits[3];
+    for (size_t i = 0; i < CF_ARRAY_SIZE(waits); i++) {
+        waits[i] =
+            (struct cf_store_sync_wait){.ticket = ticket, .done = count_synced, .arg = &count};
+        cf_store_sync_notify(st, &waits[i]);
+    }
+    cr_assert_eq(cf_store_sync_barrier(st, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_sync_ticket(st), 0, "after the barrier everything is on disk");
+    for (int tries = 0; tries < 1000; tries++) {
+        pthread_mutex_lock(&count.lock);
+        int calls = count.calls;
+        pthread_mutex_unlock(&count.lock);
+        if (calls == 3)
+            break;
+        usleep(1000);
+    }
+    cr_assert_eq(count.calls, 3, "every wait answered once");
+    cr_assert_eq(count.last, CF_OK);
+    cf_store_sync_counts(st, &commits, &syncs);
+    cr_assert_eq(commits, 20);
+    cr_assert(syncs >= 1 && syncs <= 2, "one sync covers the 20 commits (%llu syncs)",
+              (unsigned long long)syncs);
+
+    /* Synced one by one again: such commits need no ticket. */
+    cr_assert_not(cf_store_sync_defer(st, false));
+    cr_assert_eq(cf_store_meta_put(st, "synced", value, sizeof(value), &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_sync_ticket(st), 0);
+    cf_store_sync_counts(st, &commits, &syncs);
+    cr_assert_eq(commits, 20);
+
+    /* What was deferred is in the database after it is closed and opened again. */
+    cf_store_close(st);
+    st = open_store(db_path);
+    uint8_t *got = NULL;
+    size_t len = 0;
+    cr_assert_eq(cf_store_meta_get(st, "deferred-19", &got, &len, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(len, sizeof(value));
+    free(got);
+}
+
+/* A thread that did not defer its commits still takes the tickets of those that did: what it
+ * reads may be one of their commits. */
+static void *deferred_writer(void *arg)
+{
+    static const uint8_t value[] = {9};
+    struct cf_err thread_err;
+    cr_assert(cf_store_sync_defer(st, true));
+    *(enum cf_rc *)arg = cf_store_meta_put(st, "from-thread", value, sizeof(value), &thread_err);
+    return NULL;
+}
+
+Test(store, ticket_covers_other_threads_commits)
+{
+    pthread_t thread;
+    enum cf_rc rc = CF_ESTORE;
+    cr_assert_eq(pthread_create(&thread, NULL, deferred_writer, &rc), 0);
+    pthread_join(thread, NULL);
+    cr_assert_eq(rc, CF_OK);
+    cr_assert_eq(cf_store_sync_ticket(st), 1, "this thread's answer would wait for the commit");
+    cr_assert_eq(cf_store_sync_barrier(st, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_sync_ticket(st), 0);
+}
