@@ -2335,6 +2335,58 @@ Test(store, concurrent_client_secret_uses_never_exceed_the_limit)
     cr_assert_eq(got.num_uses, USE_LIMIT);
 }
 
+/* A login: a new access token issued through client secret id, which counts one of its uses in
+ * the group commit of tokens.c (several logins of one secret in a batch are counted together). */
+static char login_identity[CF_UUID_LEN];
+
+static enum cf_rc use_by_login(struct cf_store *s, const char *id, struct cf_err *e)
+{
+    struct cf_access_token t = {.ttl = 3600, .max_ttl = 86400, .created_at = 5000};
+    cf_uuid_new(t.id);
+    cf_strlcpy(t.identity_id, login_identity, sizeof(t.identity_id));
+    cf_strlcpy(t.client_secret_id, id, sizeof(t.client_secret_id));
+    cf_strlcpy(t.auth_method, "universal-auth", sizeof(t.auth_method));
+    return cf_store_token_create(s, &t, e);
+}
+
+Test(store, concurrent_logins_never_exceed_the_client_secret_limit)
+{
+    struct cf_identity a;
+    struct cf_client_secret s, got;
+    make_identity("a", 0, &a);
+    cf_strlcpy(login_identity, a.id, sizeof(login_identity));
+    make_client_secret(a.id, "raced", USE_LIMIT, 1, &s);
+    race_uses(use_by_login, s.id);
+    cr_assert_eq(cf_store_client_secret_get(st, a.id, s.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(got.num_uses, USE_LIMIT);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_access_tokens"), USE_LIMIT);
+}
+
+/* Without a limit every login counts, exactly, whether its batch counted it alone or with others.
+ */
+Test(store, concurrent_logins_counted_exactly_without_a_limit)
+{
+    struct cf_identity a;
+    struct cf_client_secret s, got;
+    struct user users[USE_THREADS];
+    make_identity("a", 0, &a);
+    cf_strlcpy(login_identity, a.id, sizeof(login_identity));
+    make_client_secret(a.id, "unlimited", 0, 1, &s);
+    for (int i = 0; i < USE_THREADS; i++) {
+        users[i] = (struct user){.use = use_by_login, .id = s.id};
+        cr_assert_eq(pthread_create(&users[i].thread, NULL, user_main, &users[i]), 0);
+    }
+    for (int i = 0; i < USE_THREADS; i++) {
+        pthread_join(users[i].thread, NULL);
+        cr_assert_eq(users[i].ok, USE_ATTEMPTS, "thread %d: %s", i, users[i].failure);
+    }
+    cr_assert_eq(cf_store_client_secret_get(st, a.id, s.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(got.num_uses, USE_THREADS * USE_ATTEMPTS);
+    /* A revoked secret is refused even to a batch. */
+    cr_assert_eq(cf_store_client_secret_revoke(st, a.id, s.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_neq(use_by_login(st, s.id, &err), CF_OK);
+}
+
 Test(store, concurrent_token_uses_never_exceed_the_limit)
 {
     struct cf_identity a;
