@@ -40,11 +40,19 @@ class Server:
             try:
                 c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
                 c.request("GET", "/api/status")
-                if c.getresponse().status == 200:
+                # /api/status answers a moment before the admin token from COFFER_BOOTSTRAP_TOKEN is stored;
+                # the "listening on" line comes after it (src/server/server.c)
+                if c.getresponse().status == 200 and self._listening():
                     return
+                time.sleep(0.01)
             except OSError:
                 time.sleep(0.05)
         sys.exit("bench: the server %s did not start (see %s.log)" % (name, name))
+
+    def _listening(self):
+        self.log.flush()
+        with open(self.log.name, "rb") as f:
+            return b"listening on" in f.read()
 
     def call(self, method, path, body=None, token=...):
         """One request, the admin token by default; exits naming the request when the answer is not 200."""

@@ -13,6 +13,7 @@ variables only. Python's standard library only.
 """
 
 import os
+import re
 import secrets
 import shutil
 import statistics
@@ -25,7 +26,7 @@ import stores
 SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64").split()[-1])
-FIGURES = ("login_rps", "login_p99_ms", "write_rps", "write_p99_ms")
+FIGURES = ("login_rps", "login_p99_ms", "write_rps", "write_p99_ms", "commits_per_sync")
 
 
 def one_run(coffer, work, name, lua):
@@ -46,7 +47,15 @@ def one_run(coffer, work, name, lua):
         write = wrk("http://127.0.0.1:%d/" % server.port, lua, CONNECTIONS, SECONDS, env)
     finally:
         server.stop()
-    return (login[0], login[1], write[0], write[1]), login[2] + write[2]
+    return (login[0], login[1], write[0], write[1], commits_per_sync(work, name)), login[2] + write[2]
+
+
+def commits_per_sync(work, name):
+    """Deferred commits per sync of the log over the whole run, from the line the server logs when it stops
+    (docs/server.md "Group commit across requests"); 0 for a build that syncs every commit itself."""
+    with open(os.path.join(work, name + ".log"), errors="replace") as f:
+        found = re.search(r"(\d+) deferred commits in (\d+) syncs", f.read())
+    return int(found.group(1)) / max(1, int(found.group(2))) if found else 0.0
 
 
 def main():
@@ -69,21 +78,22 @@ def main():
                 errors += failed
                 for name, value in zip(FIGURES, figures):
                     runs[b][name].append(value)
-                print("round %d, %s: login %.0f/s p99 %.1f ms, write one %.0f/s p99 %.1f ms" % ((r, b) + figures),
-                      flush=True)
+                print("round %d, %s: login %.0f/s p99 %.1f ms, write one %.0f/s p99 %.1f ms, %.1f commits/sync"
+                      % ((r, b) + figures), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     medians = {b: {f: statistics.median(v) for f, v in runs[b].items()} for b in builds}
     first = medians[builds[0]]
     lines = ["Durable writes, %d connections, %d s per run, medians of %d rounds; ratios against %s" % (
         CONNECTIONS, SECONDS, ROUNDS, builds[0]), "",
-        "%-40s %14s %12s %14s %12s" % ("build", "logins/s", "login p99", "writes/s", "write p99")]
+        "%-40s %14s %12s %14s %12s %8s" % ("build", "logins/s", "login p99", "writes/s", "write p99",
+                                            "per sync")]
     for b in builds:
         m = medians[b]
-        lines.append("%-40s %7.0f %5.2fx %6.1f ms %4.2fx %7.0f %5.2fx %6.1f ms %4.2fx" % (
+        lines.append("%-40s %7.0f %5.2fx %6.1f ms %4.2fx %7.0f %5.2fx %6.1f ms %4.2fx %8.1f" % (
             b[-40:], m["login_rps"], m["login_rps"] / first["login_rps"], m["login_p99_ms"],
             m["login_p99_ms"] / first["login_p99_ms"], m["write_rps"], m["write_rps"] / first["write_rps"],
-            m["write_p99_ms"], m["write_p99_ms"] / first["write_p99_ms"]))
+            m["write_p99_ms"], m["write_p99_ms"] / first["write_p99_ms"], m["commits_per_sync"]))
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     write_results("durable", text, medians)

@@ -202,10 +202,11 @@ static enum cf_rc token_revoke(struct cf_req *req, json_t **out, struct cf_err *
 }
 
 const struct cf_route cf_routes_auth[] = {
-    {"POST", "/api/v1/auth/universal-auth/login", ua_login, true, NULL},
-    {"POST", "/api/v1/auth/jwt-auth/login", identity_jwt_login, true, &login_jwt},
-    {"POST", "/api/v1/auth/kubernetes-auth/login", identity_jwt_login, true, &login_kubernetes},
-    {"POST", "/api/v1/auth/token/renew", token_renew, true, NULL},
-    {"POST", "/api/v1/auth/token/revoke", token_revoke, true, NULL},
+    {"POST", "/api/v1/auth/universal-auth/login", ua_login, true, NULL, true},
+    {"POST", "/api/v1/auth/jwt-auth/login", identity_jwt_login, true, &login_jwt, true},
+    {"POST", "/api/v1/auth/kubernetes-auth/login", identity_jwt_login, true, &login_kubernetes,
+     true},
+    {"POST", "/api/v1/auth/token/renew", token_renew, true, NULL, true},
+    {"POST", "/api/v1/auth/token/revoke", token_revoke, true, NULL, true},
     {NULL, NULL, NULL, false, NULL},
 };

@@ -31,6 +31,11 @@ struct cf_route {
     cf_handler_fn handler;
     bool public;      /* true: no Authorization needed (status, logins) */
     const void *data; /* per-route constant for handlers shared by several routes */
+    /* The route's commits return before their fsync and its answer waits, suspended, for the
+     * shared sync that makes them durable (cf_store_sync_defer): for routes that reach nothing
+     * outside Coffer between a commit and the answer (a provider, a webhook), since those would
+     * act on a change that is not yet on disk. */
+    bool defer_sync;
 };
 
 /* Route tables, one per resource file. Each ends with a {NULL} entry. */

@@ -8,6 +8,7 @@
 #include "api/http.h"
 #include "api/server.h"
 #include "net/http.h"
+#include "store/store.h"
 #include "util/buf.h"
 
 #define CF_REQ_INPROC_QUERY_MAX 8
@@ -38,6 +39,14 @@ struct cf_req {
     int status;
     int retry_after_s; /* sent as Retry-After when > 0 */
     bool responded;
+    /* Past routing: the answer may depend on the store, so it waits for the commits it may have
+     * seen to be on disk (server.c, cf_store_sync_ticket). */
+    bool dispatched;
+    /* The answer, ready but held while the connection is suspended until sync_wait is answered;
+     * sync_rc is set by the store's syncer thread before it resumes the connection. */
+    struct MHD_Response *held;
+    struct cf_store_sync_wait sync_wait;
+    enum cf_rc sync_rc;
     /* The answer closes the connection: where the request ends is in doubt. */
     bool close_connection;
     /* A request built in-process has no connection (conn NULL: the API fuzzer, fuzz/fuzz_api.c):

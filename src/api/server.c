@@ -54,6 +54,7 @@ struct cf_server {
     struct cf_core *core;
     struct cf_server_config config;
     atomic_int in_flight;
+    atomic_int suspended; /* answers held until their commits are on disk */
     atomic_bool draining; /* shutting down: new requests are refused with 503 */
     uint16_t port;
     char *tls_cert;
@@ -86,6 +87,36 @@ static void free_body(void *cls)
     free(body);
 }
 
+/* The store's syncer answered a held request: it resumes, and libmicrohttpd calls on_request
+ * again, which sends the held answer (answer_held). Runs on the syncer thread; req may be gone
+ * once the connection is resumed. */
+static void on_synced(void *arg, enum cf_rc rc)
+{
+    struct cf_req *req = arg;
+    struct cf_server *server = req->server;
+    req->sync_rc = rc;
+    MHD_resume_connection(req->conn);
+    atomic_fetch_sub(&server->suspended, 1);
+}
+
+/* Holds a dispatched request's answer resp (taken) while the commits it may depend on, its own or
+ * those it may have read, are not yet on disk: the connection is suspended, so this worker goes on
+ * serving others, and one sync of the log answers many held requests at once. */
+static bool hold_until_synced(struct cf_req *req, struct MHD_Response *resp)
+{
+    if (!req->dispatched || !req->conn)
+        return false;
+    uint64_t ticket = cf_store_sync_ticket(req->core->store);
+    if (ticket == 0)
+        return false;
+    req->held = resp;
+    req->sync_wait = (struct cf_store_sync_wait){.ticket = ticket, .done = on_synced, .arg = req};
+    atomic_fetch_add(&req->server->suspended, 1);
+    MHD_suspend_connection(req->conn);
+    cf_store_sync_notify(req->core->store, &req->sync_wait);
+    return true;
+}
+
 /* Sends body (its contents are taken; body is left empty) with status. */
 static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *body)
 {
@@ -110,10 +141,12 @@ static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *
     }
     if (status == 413 || req->close_connection || atomic_load(&req->server->draining))
         MHD_add_response_header(resp, "Connection", "close");
-    enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)status, resp);
-    MHD_destroy_response(resp);
     req->status = status;
     req->responded = true;
+    if (hold_until_synced(req, resp))
+        return MHD_YES;
+    enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)status, resp);
+    MHD_destroy_response(resp);
     return ret;
 }
 
@@ -202,6 +235,26 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
     return cf_req_audit_record(req, log, e, err);
 }
 
+/* Sends the answer held by hold_until_synced once the syncer resumed the connection; if the sync
+ * failed, a 500 saying so instead (the change is visible but may not survive a power loss). */
+static enum MHD_Result answer_held(struct cf_req *req)
+{
+    struct MHD_Response *resp = req->held;
+    req->held = NULL;
+    if (req->sync_rc != CF_OK) {
+        struct cf_err err;
+        MHD_destroy_response(resp);
+        req->dispatched = false; /* this answer depends on nothing more */
+        cf_err_set(&err, CF_EIO,
+                   "the database could not be synced to disk: the outcome of this request may "
+                   "not survive a power loss (see the server log)");
+        return send_error(req, &err);
+    }
+    enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)req->status, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method, const char *url)
 {
     struct cf_err audit_err;
@@ -220,6 +273,8 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
     case CF_ROUTE_FOUND:
         break;
     }
+    cf_store_sync_defer(req->core->store, req->route->defer_sync);
+    req->dispatched = true;
 
     for (size_t i = 0; i < req->n_params; i++) {
         if (!cf_utf8_valid(req->param_values[i], strlen(req->param_values[i]))) {
@@ -497,6 +552,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    if (req->held)
+        return answer_held(req); /* resumed by on_synced */
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -541,6 +598,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     size_t n = CF_ARRAY_SIZE(fields);
     cf_log_fields(CF_LOG_INFO, "req", fields,
                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? n - 1 : n); /* aborted=1 last */
+    if (req->held)
+        MHD_destroy_response(req->held);
     cf_req_release(req);
     free(req);
     *con_cls = NULL;
@@ -720,7 +779,7 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
         server->config.threads = cores > 0 ? (unsigned)cores : 2;
     }
 
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (tls) {
@@ -807,6 +866,10 @@ void cf_server_stop(struct cf_server *server, int drain_ms)
     atomic_store(&server->draining, true);
     for (int waited = 0; waited < drain_ms && atomic_load(&server->in_flight) > 0; waited += 10)
         usleep(10 * 1000);
+    /* libmicrohttpd aborts when stopped with a connection suspended; the syncer answers every held
+     * request (with a failure at worst) within a sync. */
+    while (atomic_load(&server->suspended) > 0)
+        usleep(1000);
     MHD_stop_daemon(server->daemon);
     free(server->tls_cert);
     if (server->tls_key) {

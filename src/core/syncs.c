@@ -551,6 +551,10 @@ static enum cf_rc read_source(struct run *r, struct cf_err *err)
     rc = cf_secrets_list(core, &engine, &r->scope, &opts, &r->own, err);
     if (rc == CF_OK)
         rc = cf_secrets_list_imports(core, &engine, &r->scope, &opts, &r->imported, err);
+    /* What was read leaves Coffer: only once every commit it may include is on disk (a secret
+     * write answers before its sync, store.h "Commits synced after the fact"). */
+    if (rc == CF_OK)
+        rc = cf_store_sync_barrier(core->store, err);
     /* Nothing half-expanded leaves Coffer: a reference that cannot be followed stops the run. */
     if (rc == CF_OK && problems.n > 0) {
         r->cause = "source";

@@ -184,6 +184,72 @@ void sql_cache_put(struct sql_store *st, const char *key, const void *value, siz
         cf_cache_put(st->lookups, key, scope->counter, value, len);
 }
 
+bool cf_store_sync_defer(struct cf_store *base, bool on)
+{
+    struct sql_store *st = sql_store_of(base);
+    return st->drv->sync_defer ? st->drv->sync_defer(st, on) : false;
+}
+
+/* A blocking wait for cf_store_sync_barrier. */
+struct barrier {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    bool answered;
+    enum cf_rc rc;
+};
+
+static void barrier_done(void *arg, enum cf_rc rc)
+{
+    struct barrier *b = arg;
+    pthread_mutex_lock(&b->lock);
+    b->answered = true;
+    b->rc = rc;
+    pthread_cond_signal(&b->done);
+    pthread_mutex_unlock(&b->lock);
+}
+
+enum cf_rc cf_store_sync_barrier(struct cf_store *base, struct cf_err *err)
+{
+    struct barrier b = {.lock = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
+    struct cf_store_sync_wait w = {
+        .ticket = cf_store_sync_ticket(base), .done = barrier_done, .arg = &b};
+    if (w.ticket == 0)
+        return CF_OK;
+    cf_store_sync_notify(base, &w);
+    pthread_mutex_lock(&b.lock);
+    while (!b.answered)
+        pthread_cond_wait(&b.done, &b.lock);
+    pthread_mutex_unlock(&b.lock);
+    pthread_mutex_destroy(&b.lock);
+    pthread_cond_destroy(&b.done);
+    if (b.rc != CF_OK)
+        return cf_err_set(err, b.rc, "the database's recent changes could not be synced to disk");
+    return CF_OK;
+}
+
+uint64_t cf_store_sync_ticket(struct cf_store *base)
+{
+    struct sql_store *st = sql_store_of(base);
+    return st->drv->sync_ticket ? st->drv->sync_ticket(st) : 0;
+}
+
+void cf_store_sync_notify(struct cf_store *base, struct cf_store_sync_wait *w)
+{
+    struct sql_store *st = sql_store_of(base);
+    /* A ticket comes only from a driver that defers: anything else is a caller's bug. */
+    if (!st->drv->sync_notify)
+        CF_BUG("a sync ticket on a store that defers no commit");
+    st->drv->sync_notify(st, w);
+}
+
+void cf_store_sync_counts(struct cf_store *base, uint64_t *commits, uint64_t *syncs)
+{
+    struct sql_store *st = sql_store_of(base);
+    *commits = *syncs = 0;
+    if (st->drv->sync_counts)
+        st->drv->sync_counts(st, commits, syncs);
+}
+
 enum cf_rc cf_store_job_lock(struct cf_store *base, const char *job, bool *held, struct cf_err *err)
 {
     struct sql_store *st = sql_store_of(base);

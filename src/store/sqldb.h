@@ -128,6 +128,12 @@ struct db_driver {
      * what the dialect needs after rows arrived with their keys (PostgreSQL: sequences). NULL:
      * none. */
     const char *after_copy_sql;
+    /* Deferred commits (cf_store_sync_* of store.h); NULL when the driver syncs every commit
+     * itself (PostgreSQL). */
+    bool (*sync_defer)(struct sql_store *st, bool on);
+    uint64_t (*sync_ticket)(struct sql_store *st);
+    void (*sync_notify)(struct sql_store *st, struct cf_store_sync_wait *w);
+    void (*sync_counts)(struct sql_store *st, uint64_t *commits, uint64_t *syncs);
     /* Closes every connection and frees the driver's store (sql_store_release is called first). */
     void (*close)(struct sql_store *st);
 };

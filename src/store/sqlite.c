@@ -12,8 +12,19 @@
  * IMMEDIATE (a deferred transaction that read an older snapshot could not be upgraded), and the
  * scope's next read begins a new one. Schema migrations (sqlite.h) are
  * applied at open in one such transaction, so two processes starting at once apply them exactly
- * once. Error mapping lives in db_error only. */
+ * once. Error mapping lives in db_error only.
+ *
+ * A thread may defer its commits' sync (cf_store_sync_defer, store.h): its connection then runs
+ * with synchronous=NORMAL, so COMMIT returns once the transaction is in the write-ahead log but
+ * before the log is synced, and the syncer thread syncs the log for every commit made meanwhile.
+ * In WAL mode a commit's pages are all in the log file, and SQLite's checkpoints sync the log
+ * before copying it into the database file (and the database file after), so one sync of the log
+ * covers every commit written before it began. fsync works on the file, not on the descriptor
+ * (POSIX: "all data for the open file descriptor ... the file"), so the syncer syncs the log
+ * through its own connection's handle on it; keeping that connection open also keeps the log file
+ * itself from being removed, which SQLite only does when its last connection closes. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +47,9 @@ enum {
     SQ_COMMIT,
     SQ_ROLLBACK,
     SQ_JOURNAL_MODE,
+    SQ_OPEN_LOG,
+    SQ_SYNC_NORMAL,
+    SQ_SYNC_FULL,
     SQ_STMT_COUNT
 };
 static const char *const own_sql[SQ_STMT_COUNT - SQL_STMT_MAX] = {
@@ -44,6 +58,30 @@ static const char *const own_sql[SQ_STMT_COUNT - SQL_STMT_MAX] = {
     [SQ_COMMIT - SQL_STMT_MAX] = "COMMIT",
     [SQ_ROLLBACK - SQL_STMT_MAX] = "ROLLBACK",
     [SQ_JOURNAL_MODE - SQL_STMT_MAX] = "PRAGMA journal_mode",
+    /* Any read of the database opens the connection's handle on the write-ahead log. */
+    [SQ_OPEN_LOG - SQL_STMT_MAX] = "SELECT count(*) FROM sqlite_master",
+    [SQ_SYNC_NORMAL - SQL_STMT_MAX] = "PRAGMA synchronous = NORMAL",
+    [SQ_SYNC_FULL - SQL_STMT_MAX] = "PRAGMA synchronous = FULL",
+};
+
+/* The syncer of deferred commits (see the top of this file). Sequence numbers count deferred
+ * commits from 1; begun and written move under the store's write_lock, in commit order. */
+struct sq_syncer {
+    pthread_mutex_t lock; /* guards the fields below but the atomics */
+    pthread_cond_t wake;  /* to the syncer: a waiter or a commit came, or stop */
+    pthread_cond_t ready; /* from the syncer: its connection is open, or could not be */
+    pthread_t thread;
+    bool launched;                 /* start was tried (once) */
+    bool created;                  /* the thread exists: joined at close */
+    bool running;                  /* the thread runs and syncs */
+    bool start_done;               /* the thread said whether it runs */
+    bool stopping;                 /* close: answer the waiters left, then end */
+    bool failed;                   /* a sync failed: every wait fails from then on */
+    atomic_uint_least64_t begun;   /* deferred commits whose COMMIT began */
+    atomic_uint_least64_t written; /* the last deferred commit whose COMMIT returned */
+    atomic_uint_least64_t synced;  /* every deferred commit up to this one is on disk */
+    atomic_uint_least64_t syncs;   /* syncs made */
+    struct cf_store_sync_wait *waiters;
 };
 
 /* ---- store and connections ---- */
@@ -62,6 +100,8 @@ struct sq_store {
      * SQLITE_BUSY, whose retry sleeps put hundreds of milliseconds on the tail latency of writes.
      * Other processes (an operator command) are still kept apart by SQLite's own lock. */
     pthread_mutex_t write_lock;
+    bool wal;              /* the database is in WAL mode: commits may be deferred */
+    struct sq_syncer sync; /* deferred commits; set up with the locks */
 };
 
 struct sq_conn {
@@ -72,6 +112,7 @@ struct sq_conn {
     /* Open read scopes (cf_store_read_begin): while above zero, a read outside a write
      * transaction first begins a read transaction, which the last read_end commits. */
     int read_depth;
+    bool deferred; /* synchronous=NORMAL: the syncer syncs its commits */
     struct sq_conn *prev, *next;
 };
 
@@ -390,11 +431,29 @@ static enum cf_rc sq_begin(struct db_conn *base, struct cf_err *err)
     return rc;
 }
 
+/* Tells the syncer that a deferred commit was written, when someone waits for one. */
+static void sync_kick(struct sq_syncer *sy)
+{
+    pthread_mutex_lock(&sy->lock);
+    if (sy->waiters)
+        pthread_cond_signal(&sy->wake);
+    pthread_mutex_unlock(&sy->lock);
+}
+
 static enum cf_rc sq_end(struct db_conn *base, enum cf_rc rc, struct cf_err *err)
 {
     struct sq_conn *c = sq_conn_of(base);
-    if (rc == CF_OK)
+    struct sq_syncer *sy = &c->st->sync;
+    if (rc == CF_OK && c->deferred) {
+        /* Counted before COMMIT, which makes it visible: a reader that saw it answers after a
+         * ticket that covers it. A COMMIT that fails still counts as written (nothing to sync). */
+        uint64_t seq = atomic_fetch_add(&sy->begun, 1) + 1;
         rc = own(c, SQ_COMMIT, err);
+        atomic_store(&sy->written, seq);
+        sync_kick(sy);
+    } else if (rc == CF_OK) {
+        rc = own(c, SQ_COMMIT, err);
+    }
     /* Some errors (busy, I/O, out of memory) already rolled the transaction back. */
     if (rc != CF_OK && !sqlite3_get_autocommit(c->db))
         own(c, SQ_ROLLBACK, NULL);
@@ -430,6 +489,187 @@ static void sq_read_refresh(struct sql_store *base)
         end_read_tx(c);
 }
 
+/* ---- deferred commits and their syncer ---- */
+
+/* Moves every waiter the syncs so far answer (all of them after a failure) off the list. Called
+ * with sy->lock held. */
+static struct cf_store_sync_wait *take_answered(struct sq_syncer *sy)
+{
+    uint64_t synced = atomic_load(&sy->synced);
+    struct cf_store_sync_wait *answered = NULL;
+    struct cf_store_sync_wait **p = &sy->waiters;
+    while (*p) {
+        struct cf_store_sync_wait *w = *p;
+        if (sy->failed || w->ticket <= synced) {
+            *p = w->next;
+            w->next = answered;
+            answered = w;
+        } else {
+            p = &w->next;
+        }
+    }
+    return answered;
+}
+
+/* Opens the syncer's connection and finds its handle on the write-ahead log. */
+static enum cf_rc open_log(struct sq_store *st, sqlite3_file **log, struct cf_err *err)
+{
+    struct sq_conn *c = NULL;
+    enum cf_rc rc = conn_get(st, &c, err);
+    if (rc == CF_OK)
+        rc = own(c, SQ_OPEN_LOG, err);
+    if (rc != CF_OK)
+        return rc;
+    *log = NULL;
+    if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, log) != SQLITE_OK ||
+        !*log || !(*log)->pMethods)
+        return cf_err_set(err, CF_ESTORE, "the database's write-ahead log is not open");
+    return CF_OK;
+}
+
+/* The syncer: while someone waits, syncs the log up to the last deferred commit written, then
+ * answers every waiter that sync covers. Commits that come while it syncs wait for the next sync,
+ * which covers all of them at once. */
+static void *syncer_main(void *arg)
+{
+    struct sq_store *st = arg;
+    struct sq_syncer *sy = &st->sync;
+    sqlite3_file *log = NULL;
+    struct cf_err err;
+    cf_err_clear(&err);
+    enum cf_rc rc = open_log(st, &log, &err);
+
+    pthread_mutex_lock(&sy->lock);
+    sy->running = rc == CF_OK;
+    sy->start_done = true;
+    pthread_cond_broadcast(&sy->ready);
+    if (rc != CF_OK) {
+        pthread_mutex_unlock(&sy->lock);
+        cf_log_warn("database '%s': commits stay synced one by one: %s", st->path, err.msg);
+        return NULL;
+    }
+    for (;;) {
+        if (!sy->waiters) {
+            if (sy->stopping)
+                break;
+            pthread_cond_wait(&sy->wake, &sy->lock);
+            continue;
+        }
+        uint64_t target = atomic_load(&sy->written);
+        if (target > atomic_load(&sy->synced) && !sy->failed) {
+            pthread_mutex_unlock(&sy->lock);
+            int sr = log->pMethods->xSync(log, SQLITE_SYNC_NORMAL);
+            pthread_mutex_lock(&sy->lock);
+            if (sr == SQLITE_OK) {
+                atomic_store(&sy->synced, target);
+                atomic_fetch_add(&sy->syncs, 1);
+            } else {
+                sy->failed = true;
+                cf_log_error("database '%s': syncing the write-ahead log failed (%s): every "
+                             "change from now on is refused an answer until the server restarts",
+                             st->path, sqlite3_errstr(sr));
+            }
+        }
+        struct cf_store_sync_wait *answered = take_answered(sy);
+        if (answered) {
+            enum cf_rc outcome = sy->failed ? CF_EIO : CF_OK;
+            pthread_mutex_unlock(&sy->lock);
+            while (answered) {
+                struct cf_store_sync_wait *next = answered->next; /* done may free it */
+                answered->next = NULL;
+                answered->done(answered->arg, outcome);
+                answered = next;
+            }
+            pthread_mutex_lock(&sy->lock);
+            continue;
+        }
+        /* What is left waits for a commit that is still running. */
+        if (atomic_load(&sy->written) <= atomic_load(&sy->synced))
+            pthread_cond_wait(&sy->wake, &sy->lock);
+    }
+    pthread_mutex_unlock(&sy->lock);
+    return NULL;
+}
+
+/* Starts the syncer on first use; whether it runs. */
+static bool syncer_start(struct sq_store *st)
+{
+    struct sq_syncer *sy = &st->sync;
+    pthread_mutex_lock(&sy->lock);
+    if (!sy->launched) {
+        sy->launched = true;
+        sy->created = pthread_create(&sy->thread, NULL, syncer_main, st) == 0;
+        if (!sy->created) {
+            sy->start_done = true;
+            cf_log_warn("database '%s': cannot start the syncer thread: commits stay synced one "
+                        "by one",
+                        st->path);
+        }
+    }
+    while (!sy->start_done)
+        pthread_cond_wait(&sy->ready, &sy->lock);
+    bool running = sy->running;
+    pthread_mutex_unlock(&sy->lock);
+    return running;
+}
+
+static bool sq_sync_defer(struct sql_store *base, bool on)
+{
+    struct sq_store *st = sq_store_of(base);
+    struct sq_conn *c = NULL;
+    struct cf_err err;
+    if (conn_get(st, &c, &err) != CF_OK)
+        return false;
+    if (c->deferred == on)
+        return on;
+    if (on && (!st->wal || !syncer_start(st)))
+        return false;
+    if (own(c, on ? SQ_SYNC_NORMAL : SQ_SYNC_FULL, &err) != CF_OK)
+        return c->deferred; /* unchanged */
+    c->deferred = on;
+    return on;
+}
+
+static uint64_t sq_sync_ticket(struct sql_store *base)
+{
+    struct sq_syncer *sy = &sq_store_of(base)->sync;
+    /* begun first: when synced has reached it, so has every commit a reader may have seen. */
+    uint64_t begun = atomic_load(&sy->begun);
+    return begun > atomic_load(&sy->synced) ? begun : 0;
+}
+
+static void sq_sync_notify(struct sql_store *base, struct cf_store_sync_wait *w)
+{
+    struct sq_syncer *sy = &sq_store_of(base)->sync;
+    pthread_mutex_lock(&sy->lock);
+    if (!sy->running)
+        CF_BUG("a sync ticket without a syncer");
+    w->next = sy->waiters;
+    sy->waiters = w;
+    pthread_cond_signal(&sy->wake);
+    pthread_mutex_unlock(&sy->lock);
+}
+
+static void sq_sync_counts(struct sql_store *base, uint64_t *commits, uint64_t *syncs)
+{
+    struct sq_syncer *sy = &sq_store_of(base)->sync;
+    *commits = atomic_load(&sy->begun);
+    *syncs = atomic_load(&sy->syncs);
+}
+
+/* Answers the waiters left and ends the syncer thread (its connection closes as it exits). */
+static void syncer_stop(struct sq_store *st)
+{
+    struct sq_syncer *sy = &st->sync;
+    pthread_mutex_lock(&sy->lock);
+    bool created = sy->created;
+    sy->stopping = true;
+    pthread_cond_signal(&sy->wake);
+    pthread_mutex_unlock(&sy->lock);
+    if (created)
+        pthread_join(sy->thread, NULL);
+}
+
 /* ---- closing, migrations and opening ---- */
 
 /* Closes every connection, including those of threads still alive (their key destructor no longer
@@ -439,6 +679,8 @@ static void sq_close(struct sql_store *base)
 {
     struct sq_store *st = sq_store_of(base);
     if (st->key_created) {
+        /* First, while its thread's connection still closes by the key's destructor. */
+        syncer_stop(st);
         /* No destructor runs for this key after this; the connections are closed below instead. */
         pthread_key_delete(st->key);
         pthread_mutex_lock(&st->lock);
@@ -450,6 +692,9 @@ static void sq_close(struct sql_store *base)
         pthread_mutex_unlock(&st->lock);
         pthread_mutex_destroy(&st->lock);
         pthread_mutex_destroy(&st->write_lock);
+        pthread_mutex_destroy(&st->sync.lock);
+        pthread_cond_destroy(&st->sync.wake);
+        pthread_cond_destroy(&st->sync.ready);
     }
     free(st->path);
     free(st);
@@ -464,6 +709,10 @@ static const struct db_driver sq_driver = {
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
     .read_refresh = sq_read_refresh,
+    .sync_defer = sq_sync_defer,
+    .sync_ticket = sq_sync_ticket,
+    .sync_notify = sq_sync_notify,
+    .sync_counts = sq_sync_counts,
     .close = sq_close,
 };
 
@@ -590,6 +839,9 @@ enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store
     }
     if (pthread_mutex_init(&st->lock, NULL) != 0 ||
         pthread_mutex_init(&st->write_lock, NULL) != 0 ||
+        pthread_mutex_init(&st->sync.lock, NULL) != 0 ||
+        pthread_cond_init(&st->sync.wake, NULL) != 0 ||
+        pthread_cond_init(&st->sync.ready, NULL) != 0 ||
         pthread_key_create(&st->key, conn_destructor) != 0) {
         /* a process that cannot create a mutex or a key is not going to run much else */
         sql_store_release(&st->sql);
@@ -603,7 +855,8 @@ enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store
     if (rc == CF_OK)
         rc = sq_run(&c->base, SQ_JOURNAL_MODE, own_sql[SQ_JOURNAL_MODE - SQL_STMT_MAX], NULL, 0,
                     read_text_16, mode, NULL, err);
-    if (rc == CF_OK && strcmp(mode, "wal") != 0)
+    st->wal = strcmp(mode, "wal") == 0;
+    if (rc == CF_OK && !st->wal)
         cf_log_warn("database '%s' could not be switched to WAL mode (it is in %s mode): writers "
                     "will block readers",
                     path, mode);

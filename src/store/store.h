@@ -464,6 +464,55 @@ struct cf_store;
 
 /* Closes every connection of st and frees it; NULL is a no-op. */
 void cf_store_close(struct cf_store *st);
+
+/* Commits synced after the fact (group commit across requests). On SQLite in WAL mode a thread may
+ * ask that its commits return before they reach the disk: they are visible to every reader at
+ * once, and the store's syncer thread makes them durable, one fsync of the write-ahead log for
+ * every commit made since its previous one. Nothing that depends on such a commit may leave the
+ * process before the commit is on disk: the answer of the request that made it, and the answer of
+ * any request that may have read it. So an answer takes a ticket when it is ready (it covers every
+ * deferred commit begun so far) and goes out once that ticket is synced. Commits of threads that
+ * did not ask (the audit writer, housekeeping, other processes) are synced before they are
+ * visible, as always. PostgreSQL syncs each commit itself (its own group commit is commit_delay):
+ * there nothing is deferred and every ticket is 0. */
+
+/* Makes the calling thread's commits on st deferred (above) when on, synced one by one again when
+ * not. Returns whether they are deferred: never on PostgreSQL, on SQLite not in WAL mode, or when
+ * the syncer cannot start (commits then stay synced, which is always correct). Thread-safe; cheap
+ * when the thread is already in the mode asked for. */
+bool cf_store_sync_defer(struct cf_store *st, bool on);
+
+/* Blocks until the ticket an answer ready now would take is synced: for threads that are about to
+ * hand what they read to the outside world (a secret sync's push). CF_OK, or CF_EIO when the sync
+ * failed. Thread-safe. */
+enum cf_rc cf_store_sync_barrier(struct cf_store *st, struct cf_err *err);
+
+/* The ticket an answer ready now must wait for; 0 when every deferred commit begun so far is
+ * already on disk (the answer may go at once). Thread-safe, takes no lock. */
+uint64_t cf_store_sync_ticket(struct cf_store *st);
+
+/* Called once the commits a ticket covers are on disk (rc CF_OK) or could not be synced (CF_EIO:
+ * they are visible but may not survive a power loss; after one failed fsync every later wait fails
+ * too, until the server restarts, since a retried fsync may report success for lost pages). */
+typedef void (*cf_store_synced_fn)(void *arg, enum cf_rc rc);
+
+/* A wait for a ticket, kept by the caller (no allocation, so registering cannot fail): fill
+ * ticket, done and arg; next belongs to the store while the wait is registered. */
+struct cf_store_sync_wait {
+    uint64_t ticket;
+    cf_store_synced_fn done;
+    void *arg;
+    struct cf_store_sync_wait *next;
+};
+
+/* Registers w (borrowed until w->done has been called): w->done(w->arg, rc) is called once, from
+ * the syncer thread, never from inside this call. w->ticket must be one cf_store_sync_ticket
+ * returned non-zero on st. Thread-safe. */
+void cf_store_sync_notify(struct cf_store *st, struct cf_store_sync_wait *w);
+
+/* How many deferred commits and how many syncs of them st has made since it opened (0 and 0 on
+ * PostgreSQL): commits per sync is the batching a benchmark reports. Thread-safe. */
+void cf_store_sync_counts(struct cf_store *st, uint64_t *commits, uint64_t *syncs);
 /* Cheap liveness probe for /api/status. */
 enum cf_rc cf_store_ping(struct cf_store *st, struct cf_err *err);
 /* A read scope around one request: until the matching cf_store_read_end, the reads this thread

@@ -15,6 +15,7 @@ struct token_job {
     enum cf_rc rc;
     struct cf_err err;
     bool done;
+    bool use_counted; /* its client secret's use was counted with the batch's others */
     struct token_job *next;
 };
 
@@ -51,15 +52,56 @@ static struct sql_stmt ST_TOKEN_INSERT =
     SQL_STMT("INSERT INTO identity_access_tokens (" TOKEN_COLS ")"
              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
 
-/* Writes one token (and counts its client secret's use) inside the batch's transaction, under a
- * savepoint so that its failure undoes only its own part. */
-static enum cf_rc insert_token(struct db_conn *c, const struct cf_access_token *token,
-                               struct cf_err *err)
+/* Counts n uses of a client secret in one statement, only when it has no use limit (and is not
+ * revoked): a secret with a limit is counted one login at a time, so that none goes past it. */
+static struct sql_stmt ST_CSECRET_USE_MANY =
+    SQL_STMT("UPDATE identity_client_secrets SET num_uses = num_uses + ?2"
+             " WHERE id = ?1 AND revoked = 0 AND num_uses_limit = 0");
+
+/* Gives back the use of a login whose token could not be written. */
+static struct sql_stmt ST_CSECRET_UNUSE =
+    SQL_STMT("UPDATE identity_client_secrets SET num_uses = num_uses - 1 WHERE id = ?1");
+
+/* Counts, in one UPDATE per client secret, the uses of every job of the batch whose secret has no
+ * use limit and logs in more than once in it (the common case under load: one pipeline's secret);
+ * those jobs are marked use_counted. The rest are counted one by one by insert_token. */
+static void count_uses_together(struct db_conn *c, struct token_job *batch)
 {
+    for (struct token_job *job = batch; job; job = job->next) {
+        const char *secret_id = job->token->client_secret_id;
+        if (!secret_id[0] || job->use_counted)
+            continue;
+        int64_t n = 0;
+        bool first = true; /* no earlier job has this secret: it was not tried yet */
+        for (struct token_job *other = batch; other; other = other->next) {
+            if (strcmp(other->token->client_secret_id, secret_id) == 0) {
+                first = first && (n > 0 || other == job);
+                n++;
+            }
+        }
+        if (!first || n < 2)
+            continue;
+        int64_t changes = 0;
+        if (sql_exec(c, &ST_CSECRET_USE_MANY, ARGS(A_TEXT(secret_id), A_INT(n)), &changes, NULL) !=
+                CF_OK ||
+            changes != 1)
+            continue; /* limited, revoked or gone: each job finds out on its own */
+        for (struct token_job *other = batch; other; other = other->next) {
+            if (strcmp(other->token->client_secret_id, secret_id) == 0)
+                other->use_counted = true;
+        }
+    }
+}
+
+/* Writes one token (and counts its client secret's use, unless the batch did) inside the batch's
+ * transaction, under a savepoint so that its failure undoes only its own part. */
+static enum cf_rc insert_token(struct db_conn *c, struct token_job *job, struct cf_err *err)
+{
+    const struct cf_access_token *token = job->token;
     enum cf_rc rc = sql_exec(c, &ST_SAVEPOINT, NO_ARGS, NULL, err);
     if (rc != CF_OK)
         return rc;
-    if (token->client_secret_id[0])
+    if (token->client_secret_id[0] && !job->use_counted)
         rc = sql_count_use_in(c, &ST_CSECRET_USE, &ST_CSECRET_USE_STATE, "client secret with id",
                               token->client_secret_id, err);
     if (rc == CF_OK) {
@@ -80,8 +122,12 @@ static enum cf_rc insert_token(struct db_conn *c, const struct cf_access_token *
             rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found",
                             token->identity_id);
     }
-    if (rc != CF_OK)
+    if (rc != CF_OK) {
         sql_exec(c, &ST_ROLLBACK_TO, NO_ARGS, NULL, NULL);
+        /* The savepoint came after the batch's count: that use is given back by hand. */
+        if (job->use_counted)
+            sql_exec(c, &ST_CSECRET_UNUSE, ARGS(A_TEXT(token->client_secret_id)), NULL, NULL);
+    }
     sql_exec(c, &ST_RELEASE, NO_ARGS, NULL, NULL);
     return rc;
 }
@@ -93,9 +139,11 @@ static void commit_jobs(struct sql_store *st, struct token_job *batch)
     struct cf_err err;
     cf_err_clear(&err);
     enum cf_rc rc = sql_tx_begin(&st->base, &c, &err);
+    if (rc == CF_OK)
+        count_uses_together(c, batch);
     for (struct token_job *job = batch; job; job = job->next) {
         cf_err_clear(&job->err);
-        job->rc = rc == CF_OK ? insert_token(c, job->token, &job->err) : rc;
+        job->rc = rc == CF_OK ? insert_token(c, job, &job->err) : rc;
         if (rc != CF_OK)
             job->err = err;
     }

@@ -193,6 +193,66 @@ class KillNine(unittest.TestCase):
             s.cleanup()
 
 
+    def test_answered_logins_survive_kill9(self):
+        """Logins answer only once their token is on disk, although their commits share one sync of the log
+        (docs/server.md "Group commit"): a burst of logins on many connections is killed (-9) at a random
+        moment, again and again, and every token answered before the kill still reads after the restart."""
+        s = Server()
+        rng = harness.seeded_random(self)
+        answered = []
+        lock = threading.Lock()
+        try:
+            s.start()
+            pid = s.api("POST", "/api/v2/workspace", body={"projectName": unique("k9l")}).json["project"]["id"]
+            self.assertEqual(s.api("POST", "/api/v3/secrets/raw/PROBE", body={
+                "workspaceId": pid, "environment": "dev", "secretValue": "probe-value"}).status, 200)
+            ident = s.api("POST", "/api/v1/identities", body={"name": unique("k9l")}).json["identity"]["id"]
+            ua = s.api("POST", "/api/v1/auth/universal-auth/identities/" + ident, body={})
+            self.assertEqual(ua.status, 200, ua.body[:300])
+            client_id = ua.json["identityUniversalAuth"]["clientId"]
+            cs = s.api("POST", "/api/v1/auth/universal-auth/identities/%s/client-secrets" % ident, body={})
+            self.assertEqual(s.api("POST", "/api/v2/workspace/%s/identity-memberships/%s" % (pid, ident),
+                                   body={"role": "viewer"}).status, 200)
+            body = {"clientId": client_id, "clientSecret": cs.json["clientSecret"]}
+            for rnd in range(self.ROUNDS):
+                stop = threading.Event()
+                before = len(answered)
+
+                def login():
+                    conn = s.connection(timeout=10)
+                    while not stop.is_set():
+                        try:
+                            r = s.api("POST", "/api/v1/auth/universal-auth/login", body=body, token=None,
+                                      conn=conn, timeout=10)
+                        except OSError:
+                            return
+                        if r.status != 200:
+                            return
+                        with lock:
+                            answered.append(r.json["accessToken"])
+
+                threads = [threading.Thread(target=login) for _ in range(8)]
+                for t in threads:
+                    t.start()
+                time.sleep(0.1 + rng.random() * 0.4)
+                s.kill9()
+                stop.set()
+                for t in threads:
+                    t.join(timeout=30)
+                self.assertGreater(len(answered), before, "round %d: no login answered before the kill" % rnd)
+                s.start()
+                for token in answered[before:]:
+                    r = s.api("GET", "/api/v3/secrets/raw/PROBE", query={"workspaceId": pid, "environment": "dev"},
+                              token=token)
+                    self.assertEqual(r.status, 200, "round %d: an answered login's token no longer works after "
+                                     "kill -9: %s" % (rnd, r.body[:300]))
+            self.assertGreaterEqual(len(answered), 50, "too few logins answered to prove anything")
+            self.assertEqual(s.stop(), 0)
+            self.assertIsNone(s.sanitizer_report(), s.sanitizer_report())
+        finally:
+            s.cleanup()
+
+
 class SealedRows(unittest.TestCase):
     """Edits coffer.db while the server is stopped, moving a sealed value into another row."""
 

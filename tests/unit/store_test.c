@@ -2417,6 +2417,58 @@ Test(store, concurrent_client_secret_uses_never_exceed_the_limit)
     cr_assert_eq(got.num_uses, USE_LIMIT);
 }
 
+/* A login: a new access token issued through client secret id, which counts one of its uses in
+ * the group commit of tokens.c (several logins of one secret in a batch are counted together). */
+static char login_identity[CF_UUID_LEN];
+
+static enum cf_rc use_by_login(struct cf_store *s, const char *id, struct cf_err *e)
+{
+    struct cf_access_token t = {.ttl = 3600, .max_ttl = 86400, .created_at = 5000};
+    cf_uuid_new(t.id);
+    cf_strlcpy(t.identity_id, login_identity, sizeof(t.identity_id));
+    cf_strlcpy(t.client_secret_id, id, sizeof(t.client_secret_id));
+    cf_strlcpy(t.auth_method, "universal-auth", sizeof(t.auth_method));
+    return cf_store_token_create(s, &t, e);
+}
+
+Test(store, concurrent_logins_never_exceed_the_client_secret_limit)
+{
+    struct cf_identity a;
+    struct cf_client_secret s, got;
+    make_identity("a", 0, &a);
+    cf_strlcpy(login_identity, a.id, sizeof(login_identity));
+    make_client_secret(a.id, "raced", USE_LIMIT, 1, &s);
+    race_uses(use_by_login, s.id);
+    cr_assert_eq(cf_store_client_secret_get(st, a.id, s.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(got.num_uses, USE_LIMIT);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM identity_access_tokens"), USE_LIMIT);
+}
+
+/* Without a limit every login counts, exactly, whether its batch counted it alone or with others.
+ */
+Test(store, concurrent_logins_counted_exactly_without_a_limit)
+{
+    struct cf_identity a;
+    struct cf_client_secret s, got;
+    struct user users[USE_THREADS];
+    make_identity("a", 0, &a);
+    cf_strlcpy(login_identity, a.id, sizeof(login_identity));
+    make_client_secret(a.id, "unlimited", 0, 1, &s);
+    for (int i = 0; i < USE_THREADS; i++) {
+        users[i] = (struct user){.use = use_by_login, .id = s.id};
+        cr_assert_eq(pthread_create(&users[i].thread, NULL, user_main, &users[i]), 0);
+    }
+    for (int i = 0; i < USE_THREADS; i++) {
+        pthread_join(users[i].thread, NULL);
+        cr_assert_eq(users[i].ok, USE_ATTEMPTS, "thread %d: %s", i, users[i].failure);
+    }
+    cr_assert_eq(cf_store_client_secret_get(st, a.id, s.id, &got, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(got.num_uses, USE_THREADS * USE_ATTEMPTS);
+    /* A revoked secret is refused even to a batch. */
+    cr_assert_eq(cf_store_client_secret_revoke(st, a.id, s.id, &err), CF_OK, "%s", err.msg);
+    cr_assert_neq(use_by_login(st, s.id, &err), CF_OK);
+}
+
 Test(store, concurrent_token_uses_never_exceed_the_limit)
 {
     struct cf_identity a;
@@ -2908,4 +2960,100 @@ Test(store, audit_archive_claim_commit_and_anchor)
     cr_assert_eq(cf_store_audit_archive_release(st, "two", &err), CF_OK);
     cr_assert_eq(cf_store_audit_archive_claim(st, "one", 2002, 3000, &claimed, &err), CF_OK);
     cr_assert(claimed, "a released claim is free");
+}
+
+/* ---- commits synced after the fact (cf_store_sync_*) ---- */
+
+struct synced_count {
+    pthread_mutex_t lock;
+    int calls;
+    enum cf_rc last;
+};
+
+static void count_synced(void *arg, enum cf_rc rc)
+{
+    struct synced_count *c = arg;
+    pthread_mutex_lock(&c->lock);
+    c->calls++;
+    c->last = rc;
+    pthread_mutex_unlock(&c->lock);
+}
+
+Test(store, deferred_commits_share_one_sync)
+{
+    static const uint8_t value[] = {1, 2, 3};
+    uint64_t commits = 0, syncs = 0;
+    cr_assert(cf_store_sync_defer(st, true), "SQLite in WAL mode defers");
+    cr_assert(cf_store_sync_defer(st, true), "asking again is harmless");
+    cr_assert_eq(cf_store_sync_ticket(st), 0, "nothing committed yet");
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "deferred-%d", i);
+        cr_assert_eq(cf_store_meta_put(st, name, value, sizeof(value), &err), CF_OK, "%s", err.msg);
+    }
+    uint64_t ticket = cf_store_sync_ticket(st);
+    cr_assert_eq(ticket, 20, "the ticket covers every deferred commit begun");
+
+    struct synced_count count = {.lock = PTHREAD_MUTEX_INITIALIZER, .last = CF_ESTORE};
+    struct cf_store_sync_wait waits[3];
+    for (size_t i = 0; i < CF_ARRAY_SIZE(waits); i++) {
+        waits[i] =
+            (struct cf_store_sync_wait){.ticket = ticket, .done = count_synced, .arg = &count};
+        cf_store_sync_notify(st, &waits[i]);
+    }
+    cr_assert_eq(cf_store_sync_barrier(st, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_sync_ticket(st), 0, "after the barrier everything is on disk");
+    for (int tries = 0; tries < 1000; tries++) {
+        pthread_mutex_lock(&count.lock);
+        int calls = count.calls;
+        pthread_mutex_unlock(&count.lock);
+        if (calls == 3)
+            break;
+        usleep(1000);
+    }
+    cr_assert_eq(count.calls, 3, "every wait answered once");
+    cr_assert_eq(count.last, CF_OK);
+    cf_store_sync_counts(st, &commits, &syncs);
+    cr_assert_eq(commits, 20);
+    cr_assert(syncs >= 1 && syncs <= 2, "one sync covers the 20 commits (%llu syncs)",
+              (unsigned long long)syncs);
+
+    /* Synced one by one again: such commits need no ticket. */
+    cr_assert_not(cf_store_sync_defer(st, false));
+    cr_assert_eq(cf_store_meta_put(st, "synced", value, sizeof(value), &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_sync_ticket(st), 0);
+    cf_store_sync_counts(st, &commits, &syncs);
+    cr_assert_eq(commits, 20);
+
+    /* What was deferred is in the database after it is closed and opened again. */
+    cf_store_close(st);
+    st = open_store(db_path);
+    uint8_t *got = NULL;
+    size_t len = 0;
+    cr_assert_eq(cf_store_meta_get(st, "deferred-19", &got, &len, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(len, sizeof(value));
+    free(got);
+}
+
+/* A thread that did not defer its commits still takes the tickets of those that did: what it
+ * reads may be one of their commits. */
+static void *deferred_writer(void *arg)
+{
+    static const uint8_t value[] = {9};
+    struct cf_err thread_err;
+    cr_assert(cf_store_sync_defer(st, true));
+    *(enum cf_rc *)arg = cf_store_meta_put(st, "from-thread", value, sizeof(value), &thread_err);
+    return NULL;
+}
+
+Test(store, ticket_covers_other_threads_commits)
+{
+    pthread_t thread;
+    enum cf_rc rc = CF_ESTORE;
+    cr_assert_eq(pthread_create(&thread, NULL, deferred_writer, &rc), 0);
+    pthread_join(thread, NULL);
+    cr_assert_eq(rc, CF_OK);
+    cr_assert_eq(cf_store_sync_ticket(st), 1, "this thread's answer would wait for the commit");
+    cr_assert_eq(cf_store_sync_barrier(st, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_sync_ticket(st), 0);
 }
