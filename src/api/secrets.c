@@ -7,6 +7,7 @@
 
 #include "api/http.h"
 #include "core/listcache.h"
+#include "core/names.h"
 #include "core/refs.h"
 #include "core/secrets.h"
 #include "util/str.h"
@@ -216,10 +217,12 @@ static enum cf_rc reply(struct cf_req *req, struct cf_jsonw *w, struct cf_buf *b
     return rc;
 }
 
-/* {"secret": <one secret>}, with "brokenReferences" when problems holds any (NULL: none). */
-static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const char *env_slug,
-                               const struct cf_plain *p, bool hide,
-                               const struct cf_ref_problems *problems, struct cf_err *err)
+/* {"secret": <one secret>}, with "brokenReferences" when problems holds any (NULL: none); also
+ * kept in the list cache under cache_key (NULL: not). */
+static enum cf_rc reply_secret_cached(struct cf_req *req, struct tag_index *tags,
+                                      const char *env_slug, const struct cf_plain *p, bool hide,
+                                      const struct cf_ref_problems *problems, const char *cache_key,
+                                      struct cf_err *err)
 {
     struct cf_buf body;
     struct cf_jsonw w;
@@ -231,7 +234,23 @@ static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const
     if (problems && problems->n)
         render_problems(&w, problems);
     cf_jsonw_object_end(&w);
-    return reply(req, &w, &body, err);
+    enum cf_rc rc = finish(&w, &body, err);
+    if (rc != CF_OK)
+        return rc;
+    if (cache_key) {
+        cf_listcache_put(cf_req_core(req), cache_key, p->meta.key, strlen(p->meta.key) + 1,
+                         body.data, body.len);
+        cf_log_debug("secrets.read: %s:%s rendered for the list cache", env_slug, p->meta.path);
+    }
+    cf_req_reply_raw(req, &body);
+    return CF_OK;
+}
+
+static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const char *env_slug,
+                               const struct cf_plain *p, bool hide,
+                               const struct cf_ref_problems *problems, struct cf_err *err)
+{
+    return reply_secret_cached(req, tags, env_slug, p, hide, problems, NULL, err);
 }
 
 /* ---- request parsing ---- */
@@ -476,7 +495,31 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
         return rc;
     }
     cf_req_audit(req, "secrets.read", scope.project.id, scope.env.slug, scope.folder.path);
-
+    /* The current version of a secret found in the folder itself, not expanded, depends on nothing
+     * but the folder (core/listcache.h): served from the cache to a caller allowed to read the
+     * folder, checked here on every request. */
+    char cache_key[CF_LISTCACHE_KEY_MAX];
+    struct cf_err bad_name;
+    bool cacheable = core->lists && version == 0 && !f.opts.expand &&
+                     cf_key_check(key, "secretName", &bad_name) == CF_OK &&
+                     cf_listcache_one_key(cache_key, sizeof(cache_key), &scope, f.hide, key);
+    if (cacheable) {
+        struct cf_buf cached;
+        rc = cf_authz_check(core, cf_req_principal(req), CF_ACTION_READ, scope.project.id,
+                            &scope.env, scope.folder.path, err);
+        bool hit = rc == CF_OK && cf_listcache_get(core, cache_key, &cached, audit_name, req);
+        if (rc != CF_OK)
+            cf_req_audit_key(req, key);
+        if (hit) {
+            cf_log_debug("secrets.read: %s:%s answered from the list cache", scope.env.slug,
+                         scope.folder.path);
+            cf_req_reply_raw(req, &cached);
+        }
+        if (rc != CF_OK || hit) {
+            cf_scope_release(&scope);
+            return rc;
+        }
+    }
     struct tag_index tags = {core, scope.project.id, false, {0}};
     const struct cf_plain *found = &plain;
     const struct cf_imported *from = NULL; /* the import that answered */
@@ -517,8 +560,8 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
     else
         cf_req_audit_key(req, key);
     if (rc == CF_OK)
-        rc = reply_secret(req, &tags, from ? from->env.slug : scope.env.slug, found, f.hide, NULL,
-                          err);
+        rc = reply_secret_cached(req, &tags, from ? from->env.slug : scope.env.slug, found, f.hide,
+                                 NULL, cacheable && !from ? cache_key : NULL, err);
     tag_index_release(&tags);
     cf_imported_list_release(&imported);
     cf_plain_release(&plain);

@@ -11,15 +11,28 @@
 #include "util/cache.h"
 #include "util/banned.h"
 
+/* kind: 'L' for a list, 'G' for one secret; extra: the tag filter or the secret's name. */
+static bool make_key(char *out, size_t size, char kind, const struct cf_scope *scope, bool hide,
+                     const char *extra)
+{
+    /* Fields are separated by a byte no id, slug or normalised path holds; the only free text (the
+     * tag filter, the name) comes last, so no two keys of different bodies can be equal. */
+    int n = snprintf(out, size, "%c\x1f%s\x1f%s\x1f%s\x1f%s\x1f%c\x1f%s", kind, scope->project.id,
+                     scope->folder.id, scope->env.slug, scope->folder.path, hide ? 'h' : 'v',
+                     extra ? extra : "");
+    return n > 0 && (size_t)n < size;
+}
+
 bool cf_listcache_key(char *out, size_t size, const struct cf_scope *scope, bool hide,
                       const char *tag_slugs)
 {
-    /* Fields are separated by a byte no id, slug or normalised path holds; the tag filter, the
-     * only free text, comes last, so no two keys of different lists can be equal. */
-    int n = snprintf(out, size, "L\x1f%s\x1f%s\x1f%s\x1f%s\x1f%c\x1f%s", scope->project.id,
-                     scope->folder.id, scope->env.slug, scope->folder.path, hide ? 'h' : 'v',
-                     tag_slugs ? tag_slugs : "");
-    return n > 0 && (size_t)n < size;
+    return make_key(out, size, 'L', scope, hide, tag_slugs);
+}
+
+bool cf_listcache_one_key(char *out, size_t size, const struct cf_scope *scope, bool hide,
+                          const char *name)
+{
+    return make_key(out, size, 'G', scope, hide, name);
 }
 
 bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_buf *body,

@@ -1,10 +1,10 @@
-/* Rendered folder-list bodies kept for reuse: core->lists, a cf_cache in wipe mode (values in
- * guarded memory, wiped when evicted, replaced or freed) bounded by the server's --cache-size.
- * An entry holds the body of GET /api/v3/secrets/raw (or v4) for one folder with one set of
- * flags, and the names of the secrets it lists (the audit of a cached read records them as the
- * uncached read does). It is stored under the store's content version (cf_store_content_version)
- * read in the request's read scope, so a change to anything a list renders, committed on any
- * server, retires it for every request that sees the change.
+/* Rendered bodies kept for reuse: core->lists, a cf_cache in wipe mode (values in guarded memory,
+ * wiped when evicted, replaced or freed) bounded by the server's --cache-size. An entry holds the
+ * body of GET /api/v3/secrets/raw (or v4) for one folder with one set of flags, or of one secret
+ * read there (cf_listcache_one_key), and the names of the secrets it holds (the audit of a cached
+ * read records them as the uncached read does). It is stored under the store's content version
+ * (cf_store_content_version) read in the request's read scope, so a change to anything such a
+ * body renders, committed on any server, retires it for every request that sees the change.
  *
  * Only bodies that depend on nothing but the folder and the flags are cached: one folder (not
  * recursive, whose sub-folders are left out by the caller's rights), no imports (an import the
@@ -30,6 +30,12 @@
  * false when it does not fit, and then nothing may be cached. */
 bool cf_listcache_key(char *out, size_t size, const struct cf_scope *scope, bool hide,
                       const char *tag_slugs);
+/* The same for the body of one secret read (GET /api/v3/secrets/raw/{name}, current version, not
+ * expanded) found in scope's folder itself: the folder as above, hidden values, and its name. Such
+ * a body, too, depends on nothing but the folder, and is served only to a caller allowed to read
+ * the folder. */
+bool cf_listcache_one_key(char *out, size_t size, const struct cf_scope *scope, bool hide,
+                          const char *name);
 
 /* When core->lists holds a body under key at the request's content version: true, *body holds a
  * copy (the caller releases it with cf_buf_release_wipe), and on_name was called with each secret

@@ -122,6 +122,66 @@ class ListCache(CacheHelpers, IdentityHelpers, AuditHelpers, harness.ServerTestC
         self.assertTrue(self.listed(pid)[2])
 
 
+class OneCache(CacheHelpers, IdentityHelpers, AuditHelpers, harness.ServerTestCase):
+    """The body of one secret read (current version, not expanded, found in the folder itself) is cached the same
+    way."""
+    server_args = ("--log-level", "debug")
+
+    def got(self, pid, key, token=..., cacheable=True, **query):
+        """(status, value, whether the cache answered) of one v3 read."""
+        mark = self.server.stderr_len()
+        q = dict({"workspaceId": pid, "environment": "dev", "secretPath": "/"}, **query)
+        r = self.api("GET", "/api/v3/secrets/raw/" + key, query=q, token=token)
+        deadline = time.time() + (2 if cacheable else 0.2)
+        log = self.server.stderr_since(mark)
+        while HIT not in log and RENDERED not in log and time.time() < deadline:
+            time.sleep(0.01)
+            log = self.server.stderr_since(mark)
+        return r.status, r.json["secret"]["secretValue"] if r.status == 200 else None, HIT in log
+
+    def test_one_secret_cached_until_it_changes_and_rights_checked(self):
+        pid = self.create_project()["id"]
+        self.create_folder(pid, "dev", "app")
+        self.set_secret(pid, "ONE", "canary-one-1")
+        self.assertEqual(self.got(pid, "ONE"), (200, "canary-one-1", False))
+        self.assertEqual(self.got(pid, "ONE"), (200, "canary-one-1", True))
+        self.update_secret(pid, "ONE", secretValue="canary-one-2")
+        self.assertEqual(self.got(pid, "ONE"), (200, "canary-one-2", False))
+        self.assertEqual(self.got(pid, "ONE"), (200, "canary-one-2", True))
+        # hidden values, older versions, expanded reads: hidden is a body of its own, the others never cached
+        self.assertEqual(self.got(pid, "ONE", viewSecretValue="false")[2], False)
+        self.assertEqual(self.got(pid, "ONE", viewSecretValue="false")[2], True)
+        for query in ({"version": "1"}, {"expandSecretReferences": "true"}):
+            for _ in range(2):
+                self.assertFalse(self.got(pid, "ONE", cacheable=False, **query)[2], query)
+        self.assertEqual(self.got(pid, "ONE", cacheable=False, version="1")[1], "canary-one-1")
+        # an identity gets the cached body while it may read /, not once a rule narrows it to /app
+        m = self.machine(pid, "viewer")
+        self.assertEqual(self.got(pid, "ONE", token=m["token"]), (200, "canary-one-2", True))
+        self.add_member(pid, m["id"], "viewer", rules=[{"actions": ["read"], "secretPath": "/app/**"}])
+        self.assertEqual(self.got(pid, "ONE", token=m["token"], cacheable=False)[0], 403)
+        self.assertEqual(self.got(pid, "ONE"), (200, "canary-one-2", True))
+        # a deleted secret is gone at once
+        r = self.api("DELETE", "/api/v3/secrets/raw/ONE", body={"workspaceId": pid, "environment": "dev"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.got(pid, "ONE", cacheable=False)[0], 404)
+        events = self.events(action="secrets.read", projectId=pid)
+        self.assertTrue(events)
+        self.assertTrue(all(e["keys"] == ["ONE"] for e in events), events)
+        self.assertEqual(sum(1 for e in events if e["result"] == "ok"), 13)  # every 200 above
+        self.assertNotIn("canary-one", self.server.stderr + self.server.stdout)
+
+    def test_a_secret_answered_by_an_import_is_not_cached(self):
+        src = self.create_project()["id"]
+        self.set_secret(src, "IMP", "from-prod", env="prod")
+        self.ok("POST", "/api/v2/secret-imports", body={
+            "projectId": src, "environment": "dev", "path": "/",
+            "import": {"environment": "prod", "path": "/"}})
+        for _ in range(2):
+            self.assertEqual(self.got(src, "IMP", cacheable=False, include_imports="true"),
+                             (200, "from-prod", False))
+
+
 class CacheOff(CacheHelpers, harness.ServerTestCase):
     server_args = ("--log-level", "debug", "--cache-size", "0")
 

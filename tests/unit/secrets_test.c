@@ -247,6 +247,12 @@ Test(secrets, list_cache_keys_name_everything_that_shapes_the_body)
     cr_assert(cf_listcache_key(other, sizeof(other), &s, false, NULL));
     cr_assert_str_neq(base, other);
     cr_assert_not(cf_listcache_key(other, 16, &scope, false, NULL));
+    /* one secret's body is keyed apart from a list filtered by a tag of the same name */
+    cr_assert(cf_listcache_key(base, sizeof(base), &scope, false, "K"));
+    cr_assert(cf_listcache_one_key(other, sizeof(other), &scope, false, "K"));
+    cr_assert_str_neq(base, other);
+    cr_assert(cf_listcache_one_key(base, sizeof(base), &scope, false, "K2"));
+    cr_assert_str_neq(base, other);
 }
 
 /* A body stored in a read scope is served in later scopes with its names, until a change to the
