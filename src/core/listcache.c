@@ -1,5 +1,6 @@
-/* Folder-list bodies kept for reuse (see listcache.h). An entry is the length of the names
- * (8 bytes, host order), the names, each followed by a NUL, then the body. */
+/* Bodies kept for reuse (see listcache.h). An entry is the body, a NUL, the names (each followed
+ * by a NUL), then the body's length (8 bytes, host order): a copy handed out by the cache becomes
+ * the response's buffer as it is (cf_buf_adopt), the body first and NUL-terminated. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,54 +40,51 @@ bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_buf *body
                       void (*on_name)(void *ctx, const char *name), void *ctx)
 {
     int64_t version;
-    uint8_t *entry = NULL;
+    char *entry = NULL;
     size_t len = 0;
-    uint64_t names_len;
-    bool ok = false;
+    uint64_t body_len;
 
     cf_buf_init(body, 0);
     if (!core->lists || !cf_store_content_version(core->store, &version) ||
         !cf_cache_get(core->lists, key, version, (void **)&entry, &len))
         return false;
-    if (len < sizeof(names_len))
-        goto out;
-    memcpy(&names_len, entry, sizeof(names_len));
-    if (names_len > len - sizeof(names_len))
-        goto out;
-    const char *names = (const char *)entry + sizeof(names_len);
-    if (names_len && names[names_len - 1] != '\0')
-        goto out;
-    if (cf_buf_append(body, names + names_len, len - sizeof(names_len) - names_len) != CF_OK) {
-        cf_buf_release_wipe(body);
-        goto out;
-    }
-    for (size_t at = 0; at < names_len; at += strlen(names + at) + 1)
-        on_name(ctx, names + at);
-    ok = true;
-out:
+    if (len < sizeof(body_len) + 1)
+        goto bad;
+    memcpy(&body_len, entry + len - sizeof(body_len), sizeof(body_len));
+    size_t names_end = len - sizeof(body_len);
+    if (body_len >= names_end || entry[body_len] != '\0' ||
+        (names_end > body_len + 1 && entry[names_end - 1] != '\0'))
+        goto bad;
+    for (size_t at = body_len + 1; at < names_end; at += strlen(entry + at) + 1)
+        on_name(ctx, entry + at);
+    /* The copy becomes the response: no second copy of the body. */
+    cf_buf_adopt(body, entry, body_len, len);
+    return true;
+bad:
     cf_cache_value_free(core->lists, entry, len);
-    return ok;
+    return false;
 }
 
 void cf_listcache_put(struct cf_core *core, const char *key, const char *names, size_t names_len,
                       const void *body, size_t len)
 {
     int64_t version;
-    uint64_t names_len64 = names_len;
+    uint64_t body_len = len;
     if (!core->lists || !cf_store_content_version(core->store, &version) ||
-        len > SIZE_MAX - sizeof(names_len64) - names_len)
+        len > SIZE_MAX - sizeof(body_len) - 1 - names_len)
         return;
-    size_t total = sizeof(names_len64) + names_len + len;
+    size_t total = len + 1 + names_len + sizeof(body_len);
     /* The body holds secret values: the staging copy is wiped (the cache keeps its own copy in
      * guarded memory). */
-    uint8_t *entry = malloc(total);
+    char *entry = malloc(total);
     if (!entry)
         return;
-    memcpy(entry, &names_len64, sizeof(names_len64));
-    if (names_len)
-        memcpy(entry + sizeof(names_len64), names, names_len);
     if (len)
-        memcpy(entry + sizeof(names_len64) + names_len, body, len);
+        memcpy(entry, body, len);
+    entry[len] = '\0';
+    if (names_len)
+        memcpy(entry + len + 1, names, names_len);
+    memcpy(entry + total - sizeof(body_len), &body_len, sizeof(body_len));
     cf_cache_put(core->lists, key, version, entry, total);
     sodium_memzero(entry, total);
     free(entry);
