@@ -340,8 +340,8 @@ def read_hyperfine(work):
 def report(work, out_path):
     meta = dict(line.rstrip("\n").split("=", 1) for line in open(os.path.join(work, "meta")))
     conns = [int(c) for c in meta["connections"].split()]
-    scenarios = ("coffer list", "noaudit list", "identity list", "baseline list", "coffer one", "baseline one",
-                 "coffer login", "coffer jwt-login")
+    scenarios = ("coffer list", "noaudit list", "identity list", "baseline list", "coffer one", "identity one",
+                 "baseline one", "coffer login", "coffer jwt-login")
     runs = {}
     for scenario in scenarios:
         for c in conns:
@@ -370,7 +370,8 @@ def report(work, out_path):
         lines.append("%-16s %5d %11s %10s %10s %12s %7d" % (
             scenario, c, "?" if r["rps"] is None else "{:,.0f}".format(r["rps"]),
             fmt_ms(r["p50"]), fmt_ms(r["p99"]), ratio, r["errors"]))
-    for kind, who in (("list", ("coffer", "noaudit", "identity", "baseline")), ("one", ("coffer", "baseline"))):
+    for kind, who in (("list", ("coffer", "noaudit", "identity", "baseline")),
+                      ("one", ("coffer", "identity", "baseline"))):
         for c in conns:
             base = runs["baseline " + kind, c]
             for w in who:
@@ -661,14 +662,15 @@ if [ "$BENCH_WARMUP" -gt 0 ]; then
     run_wrk warmup "http://127.0.0.1:$SERVER_PORT$LIST_PATH" "$BENCH_WARMUP" 16 "$WORK/warmup.txt"
     run_wrk warmup "http://127.0.0.1:$BASELINE_PORT/list" "$BENCH_WARMUP" 16 "$WORK/warmup.txt"
 fi
-# The identity's list runs right after the admin's of the same connections, so that the two are comparable.
+# The identity's list and get-one run right after the admin's of the same connections, so that the two are
+# comparable.
 for kind in list one; do
     if [ $kind = list ]; then
         coffer_path=$LIST_PATH
         callers="coffer noaudit identity baseline"
     else
         coffer_path=$ONE_PATH
-        callers="coffer baseline"
+        callers="coffer identity baseline"
     fi
     for connections in $BENCH_CONNECTIONS; do
         for who in $callers; do

@@ -47,6 +47,8 @@ def main():
     http("list 100 secrets (admin)", run("coffer list").get("rps"), run("coffer list").get("p99"))
     http("list 100 secrets (machine identity)", run("identity list").get("rps"), run("identity list").get("p99"))
     http("get one secret", run("coffer one").get("rps"), run("coffer one").get("p99"))
+    http("get one secret (machine identity; vs baseline one)", run("identity one").get("rps"),
+         run("identity one").get("p99"), run("baseline one").get("rps"))
     stores = load("stores") or {}
     for label in ("SQLite, 1 node", "PostgreSQL, 1 node", "PostgreSQL, 2 nodes"):
         s = stores.get(label)

@@ -6,10 +6,13 @@
 #include <string.h>
 
 #include "api/http.h"
+#include "core/listcache.h"
+#include "core/names.h"
 #include "core/refs.h"
 #include "core/secrets.h"
 #include "util/str.h"
 #include "util/jsonw.h"
+#include "util/log.h"
 #include "util/time.h"
 #include "util/wipemem.h"
 #include "util/banned.h"
@@ -193,23 +196,33 @@ static void render_problems(struct cf_jsonw *w, const struct cf_ref_problems *pr
     cf_jsonw_array_end(w);
 }
 
-/* Hands a finished writer's buffer to the server as the response. */
-static enum cf_rc reply(struct cf_req *req, struct cf_jsonw *w, struct cf_buf *body,
-                        struct cf_err *err)
+/* Finishes a writer's buffer; on failure wipes it and names the problem. */
+static enum cf_rc finish(struct cf_jsonw *w, struct cf_buf *body, struct cf_err *err)
 {
     enum cf_rc rc = cf_jsonw_finish(w);
     if (rc != CF_OK) {
         cf_buf_release_wipe(body);
         return cf_err_set(err, rc, "cannot render the response (%s)", cf_rc_str(rc));
     }
-    cf_req_reply_raw(req, body);
     return CF_OK;
 }
 
-/* {"secret": <one secret>}, with "brokenReferences" when problems holds any (NULL: none). */
-static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const char *env_slug,
-                               const struct cf_plain *p, bool hide,
-                               const struct cf_ref_problems *problems, struct cf_err *err)
+/* Hands a finished writer's buffer to the server as the response. */
+static enum cf_rc reply(struct cf_req *req, struct cf_jsonw *w, struct cf_buf *body,
+                        struct cf_err *err)
+{
+    enum cf_rc rc = finish(w, body, err);
+    if (rc == CF_OK)
+        cf_req_reply_raw(req, body);
+    return rc;
+}
+
+/* {"secret": <one secret>}, with "brokenReferences" when problems holds any (NULL: none); also
+ * kept in the list cache under cache_key (NULL: not). */
+static enum cf_rc reply_secret_cached(struct cf_req *req, struct tag_index *tags,
+                                      const char *env_slug, const struct cf_plain *p, bool hide,
+                                      const struct cf_ref_problems *problems, const char *cache_key,
+                                      struct cf_err *err)
 {
     struct cf_buf body;
     struct cf_jsonw w;
@@ -221,7 +234,23 @@ static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const
     if (problems && problems->n)
         render_problems(&w, problems);
     cf_jsonw_object_end(&w);
-    return reply(req, &w, &body, err);
+    enum cf_rc rc = finish(&w, &body, err);
+    if (rc != CF_OK)
+        return rc;
+    if (cache_key) {
+        cf_listcache_put(cf_req_core(req), cache_key, p->meta.key, strlen(p->meta.key) + 1,
+                         body.data, body.len);
+        cf_log_debug("secrets.read: %s:%s rendered for the list cache", env_slug, p->meta.path);
+    }
+    cf_req_reply_raw(req, &body);
+    return CF_OK;
+}
+
+static enum cf_rc reply_secret(struct cf_req *req, struct tag_index *tags, const char *env_slug,
+                               const struct cf_plain *p, bool hide,
+                               const struct cf_ref_problems *problems, struct cf_err *err)
+{
+    return reply_secret_cached(req, tags, env_slug, p, hide, problems, NULL, err);
 }
 
 /* ---- request parsing ---- */
@@ -295,6 +324,12 @@ static enum cf_rc read_flags(struct cf_req *req, const struct flavour *fl, struc
 
 /* ---- list and get ---- */
 
+/* Records a name a cached list body lists (cf_listcache_get's on_name; ctx: the request). */
+static void audit_name(void *ctx, const char *name)
+{
+    cf_req_audit_key(ctx, name);
+}
+
 /* GET list (route data: the flavour). */
 static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *err)
 {
@@ -328,6 +363,24 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
     if (rc != CF_OK)
         return rc;
     cf_req_audit(req, "secrets.list", scope.project.id, scope.env.slug, scope.folder.path);
+    /* A body that depends only on the folder and the flags (core/listcache.h) is served from the
+     * cache to a caller allowed to read the folder, checked here on every request. */
+    char cache_key[CF_LISTCACHE_KEY_MAX];
+    bool cacheable = core->lists && !f.opts.expand && !f.opts.recursive && !f.imports &&
+                     cf_listcache_key(cache_key, sizeof(cache_key), &scope, f.hide, tag_slugs);
+    if (cacheable) {
+        struct cf_buf cached;
+        rc = cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, &scope.env,
+                            scope.folder.path, err);
+        if (rc != CF_OK)
+            goto out;
+        if (cf_listcache_get(core, cache_key, &cached, audit_name, req)) {
+            cf_log_debug("secrets.list: %s:%s answered from the list cache", scope.env.slug,
+                         scope.folder.path);
+            cf_req_reply_raw(req, &cached);
+            goto out;
+        }
+    }
     rc = cf_secrets_list(core, who, &scope, &f.opts, &list, err);
     if (rc == CF_OK && f.imports) {
         struct cf_read_opts import_opts = f.opts;
@@ -338,6 +391,9 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
         goto out;
 
     struct tag_index tags = {core, scope.project.id, false, {0}};
+    /* The names listed, kept with a cached body for the audit of its later reads. */
+    struct cf_buf names;
+    cf_buf_init(&names, 0);
     /* Every secret in the answer is recorded where it lives: a sub-folder's (recursive) or an
      * imported folder's at its own place. */
     for (size_t i = 0; i < list.n; i++) {
@@ -348,6 +404,8 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
             cf_req_audit_key(req, m->key);
         else
             cf_req_audit_read(req, scope.env.slug, m->path, m->key);
+        if (cacheable && cf_buf_append(&names, m->key, strlen(m->key) + 1) != CF_OK)
+            cacheable = false;
     }
     for (size_t i = 0; i < imported.n; i++) {
         const struct cf_imported *imp = &imported.items[i];
@@ -387,7 +445,15 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
     if (f.opts.expand)
         render_problems(&w, &problems);
     cf_jsonw_object_end(&w);
-    rc = reply(req, &w, &body, err);
+    rc = finish(&w, &body, err);
+    if (rc == CF_OK && cacheable) {
+        cf_listcache_put(core, cache_key, names.data, names.len, body.data, body.len);
+        cf_log_debug("secrets.list: %s:%s rendered for the list cache", scope.env.slug,
+                     scope.folder.path);
+    }
+    cf_buf_release(&names);
+    if (rc == CF_OK)
+        cf_req_reply_raw(req, &body);
     tag_index_release(&tags);
 out:
     cf_ref_problems_release(&problems);
@@ -429,7 +495,31 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
         return rc;
     }
     cf_req_audit(req, "secrets.read", scope.project.id, scope.env.slug, scope.folder.path);
-
+    /* The current version of a secret found in the folder itself, not expanded, depends on nothing
+     * but the folder (core/listcache.h): served from the cache to a caller allowed to read the
+     * folder, checked here on every request. */
+    char cache_key[CF_LISTCACHE_KEY_MAX];
+    struct cf_err bad_name;
+    bool cacheable = core->lists && version == 0 && !f.opts.expand &&
+                     cf_key_check(key, "secretName", &bad_name) == CF_OK &&
+                     cf_listcache_one_key(cache_key, sizeof(cache_key), &scope, f.hide, key);
+    if (cacheable) {
+        struct cf_buf cached;
+        rc = cf_authz_check(core, cf_req_principal(req), CF_ACTION_READ, scope.project.id,
+                            &scope.env, scope.folder.path, err);
+        bool hit = rc == CF_OK && cf_listcache_get(core, cache_key, &cached, audit_name, req);
+        if (rc != CF_OK)
+            cf_req_audit_key(req, key);
+        if (hit) {
+            cf_log_debug("secrets.read: %s:%s answered from the list cache", scope.env.slug,
+                         scope.folder.path);
+            cf_req_reply_raw(req, &cached);
+        }
+        if (rc != CF_OK || hit) {
+            cf_scope_release(&scope);
+            return rc;
+        }
+    }
     struct tag_index tags = {core, scope.project.id, false, {0}};
     const struct cf_plain *found = &plain;
     const struct cf_imported *from = NULL; /* the import that answered */
@@ -470,8 +560,8 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
     else
         cf_req_audit_key(req, key);
     if (rc == CF_OK)
-        rc = reply_secret(req, &tags, from ? from->env.slug : scope.env.slug, found, f.hide, NULL,
-                          err);
+        rc = reply_secret_cached(req, &tags, from ? from->env.slug : scope.env.slug, found, f.hide,
+                                 NULL, cacheable && !from ? cache_key : NULL, err);
     tag_index_release(&tags);
     cf_imported_list_release(&imported);
     cf_plain_release(&plain);

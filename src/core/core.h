@@ -27,6 +27,7 @@
 struct cf_throttle;
 struct cf_jwks_cache;
 struct cf_audit_log;
+struct cf_cache;
 struct cf_notifier;
 
 struct cf_entra_cache;
@@ -46,7 +47,10 @@ struct cf_core {
      * NULL: none (each use asks for a new one) */
     struct cf_entra_cache *entra;
     struct cf_github_cache *github;
-    struct cf_audit_log *audit;   /* borrowed: the audit log (core/auditlog.h); NULL: off */
+    struct cf_audit_log *audit; /* borrowed: the audit log (core/auditlog.h); NULL: off */
+    /* borrowed: rendered folder-list bodies (core/listcache.h), a wipe cf_cache (util/cache.h);
+     * NULL: none are kept */
+    struct cf_cache *lists;
     struct cf_notifier *notifier; /* borrowed: notifications (notify/notify.h) */
     struct cf_admin_auth *admin;  /* borrowed: checks the admin token (auth/admin.h) */
     /* Wakes this server's secret-sync worker (sync/worker.h) after a change; NULL: none. */

@@ -33,6 +33,7 @@
 #include "cli/common.h"
 #include "crypto/token.h"
 #include "util/wipemem.h"
+#include "util/cache.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
@@ -40,6 +41,8 @@
 
 #define BOOTSTRAP_MIN 16
 #define DRAIN_MS 10000
+/* Folder-list bodies kept at most (--cache-size bounds their bytes). */
+#define LIST_CACHE_ENTRIES 4096
 
 /* ---- options ----------------------------------------------------------------------------------
  */
@@ -106,6 +109,7 @@ enum {
     F_MAX_TOKEN_TTL,
     F_OUTBOUND_ALLOW,
     F_SYNC_FILE_DIR,
+    F_CACHE_SIZE,
     F_COUNT
 };
 
@@ -206,6 +210,10 @@ static const struct server_flag server_flags[F_COUNT] = {
                          .check = cf_filedest_set_root,
                          .help = "let secret syncs write files below this directory (file syncs "
                                  "are off without it)"},
+    [F_CACHE_SIZE] = {"cache-size", "BYTES", "COFFER_CACHE_SIZE", "67108864", .kind = FLAG_NUMBER,
+                      .min = 0, .max = 64LL * 1024 * 1024 * 1024, .unit = " bytes",
+                      .help = "memory for rendered folder lists served again until a change "
+                              "(values in guarded memory); 0 keeps none"},
 };
 
 /* The settings of one start: each flag's value, else its environment variable's, else its
@@ -537,6 +545,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_jwks_cache *jwks = NULL;
     struct cf_entra_cache *entra = NULL;
     struct cf_github_cache *github = NULL;
+    struct cf_cache *lists = NULL;
     struct cf_audit_log *audit_log = NULL;
     struct cf_audit_streams *audit_streams = NULL;
     struct cf_notifier *notifier = NULL;
@@ -579,7 +588,15 @@ int cf_cmd_server(int argc, char **argv)
     jwks = cf_jwks_cache_new();
     entra = cf_entra_cache_new();
     github = cf_github_cache_new();
-    if (!by_addr_and_id || !by_addr || !jwks || !entra || !github) {
+    /* Folder lists (core/listcache.h): bounded by --cache-size, and by entries since each one
+     * takes at least a few pages of guarded memory. */
+    struct cf_cache_config lists_config = {.max_entries = LIST_CACHE_ENTRIES,
+                                           .max_bytes = (size_t)set.number[F_CACHE_SIZE],
+                                           .wipe = true};
+    if (set.number[F_CACHE_SIZE] > 0)
+        lists = cf_cache_new(&lists_config);
+    if (!by_addr_and_id || !by_addr || !jwks || !entra || !github ||
+        (set.number[F_CACHE_SIZE] > 0 && !lists)) {
         fprintf(stderr, "coffer server: out of memory\n");
         goto out;
     }
@@ -649,6 +666,7 @@ int cf_cmd_server(int argc, char **argv)
                            .entra = entra,
                            .github = github,
                            .audit = audit_log,
+                           .lists = lists,
                            .admin = admin};
     /* Notifications start after the core exists; the server thread pool only reads it. */
     if (cf_notifier_start(&core, &notify_config, &notifier, &err) != CF_OK) {
@@ -738,6 +756,7 @@ out:
     cf_jwks_cache_free(jwks);
     cf_entra_cache_free(entra); /* after the sync worker and the server: they borrow them */
     cf_github_cache_free(github);
+    cf_cache_free(lists); /* after the server: requests borrow it; wipes every body */
     cf_admin_auth_free(admin);
     cf_boot_close(&boot);
     if (status == 0)

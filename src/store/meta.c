@@ -28,8 +28,9 @@ void cf_store_close(struct cf_store *base)
 /* This thread's read scope of one store: its depth, and the change counter value it read. */
 struct read_scope {
     int depth;
-    bool counted; /* counter holds the value read in this scope */
-    int64_t counter;
+    bool counted;    /* counter and content hold the values read in this scope */
+    int64_t counter; /* change_counters.lookups */
+    int64_t content; /* change_counters.content (migration 0015) */
 };
 
 /* How many entries the lookup cache keeps at most, and their bytes together (a folder is about
@@ -84,28 +85,57 @@ void sql_scope_changed(struct sql_store *st)
         scope->counted = false;
 }
 
-static struct sql_stmt ST_CHANGE_COUNTER =
-    SQL_STMT("SELECT value FROM change_counters WHERE name = 'lookups'");
+/* Both change counters in one statement: each read is a round trip on PostgreSQL. */
+static struct sql_stmt ST_CHANGE_COUNTERS =
+    SQL_STMT("SELECT (SELECT value FROM change_counters WHERE name = 'lookups'),"
+             " (SELECT value FROM change_counters WHERE name = 'content')");
 
-/* The scope's change counter value, read at its first use: false outside a scope, or when it
+static enum cf_rc read_counters(const struct db_row *row, void *item)
+{
+    struct read_scope *scope = item;
+    scope->counter = db_row_int64(row, 0);
+    scope->content = db_row_int64(row, 1);
+    return CF_OK;
+}
+
+/* The scope, with the change counters read at its first use: NULL outside a scope, or when they
  * cannot be read (then nothing is cached). */
-static bool scope_counter(struct sql_store *st, int64_t *counter)
+static struct read_scope *counted_scope(struct sql_store *st)
 {
     struct read_scope *scope = scope_of(st);
-    if (!st->lookups || !scope || scope->depth == 0)
-        return false;
+    if (!scope || scope->depth == 0)
+        return NULL;
     if (!scope->counted) {
         struct db_conn *c;
         struct cf_err ignored;
         bool found = false;
         if (sql_conn_get(&st->base, &c, &ignored) != CF_OK ||
-            sql_get_row(c, &ST_CHANGE_COUNTER, NO_ARGS, sql_read_int64, &scope->counter, &found,
-                        &ignored) != CF_OK ||
+            sql_get_row(c, &ST_CHANGE_COUNTERS, NO_ARGS, read_counters, scope, &found, &ignored) !=
+                CF_OK ||
             !found)
-            return false;
+            return NULL;
         scope->counted = true;
     }
+    return scope;
+}
+
+/* The scope's lookups counter value: false outside a scope, without a lookup cache, or when it
+ * cannot be read. */
+static bool scope_counter(struct sql_store *st, int64_t *counter)
+{
+    struct read_scope *scope = st->lookups ? counted_scope(st) : NULL;
+    if (!scope)
+        return false;
     *counter = scope->counter;
+    return true;
+}
+
+bool cf_store_content_version(struct cf_store *base, int64_t *version)
+{
+    struct read_scope *scope = counted_scope(sql_store_of(base));
+    if (!scope)
+        return false;
+    *version = scope->content;
     return true;
 }
 

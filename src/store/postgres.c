@@ -666,6 +666,10 @@ static const struct db_driver pg_driver = {
     .close = pg_close,
 };
 
+/* One statement-level trigger bumping the content counter after any change to table. */
+#define PG_CONTENT_TRIGGER(table)                                                                  \
+    " CREATE TRIGGER " table "_content AFTER INSERT OR UPDATE OR DELETE ON " table                 \
+    " FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_content();"
 /* What PostgreSQL needs beyond a migration's shared SQL, run right after it. */
 static const char *const pg_additions[] = {
     /* the list of client secrets orders ties of created_at by insertion, as SQLite's rowid does */
@@ -690,7 +694,15 @@ static const char *const pg_additions[] = {
            " CREATE TRIGGER client_secrets_lookups AFTER UPDATE OF revoked, expires_at OR DELETE"
            " ON identity_client_secrets FOR EACH STATEMENT EXECUTE FUNCTION"
            " coffer_bump_lookups()",
+    /* the triggers of the list cache's content counter, as sqlite.c's sq_additions */
+    [15] = "CREATE FUNCTION coffer_bump_content() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+           " UPDATE change_counters SET value = value + 1 WHERE name = 'content'; RETURN NULL;"
+           " END $$;" PG_CONTENT_TRIGGER("secrets") PG_CONTENT_TRIGGER("secret_versions")
+               PG_CONTENT_TRIGGER("secret_imports") PG_CONTENT_TRIGGER("tags")
+                   PG_CONTENT_TRIGGER("folders") PG_CONTENT_TRIGGER("environments")
+                       PG_CONTENT_TRIGGER("projects"),
 };
+#undef PG_CONTENT_TRIGGER
 
 static bool is_word_char(char ch)
 {

@@ -720,6 +720,14 @@ static const struct db_driver sq_driver = {
  * every change to a row the cache may hold. Tokens and client secrets change it only when a
  * token's validity can change (revoked, renewed, expired, deleted), not when a use is counted. */
 #define BUMP " BEGIN UPDATE change_counters SET value = value + 1 WHERE name = 'lookups'; END;"
+/* The triggers that bump the list cache's content counter (migration 0015; meta.c reads it): every
+ * insert, update and delete of a table whose rows a folder list renders. */
+#define BUMP_CONTENT                                                                               \
+    " BEGIN UPDATE change_counters SET value = value + 1 WHERE name = 'content'; END;"
+#define CONTENT_TRIGGERS(table)                                                                    \
+    "CREATE TRIGGER " table "_insert_content AFTER INSERT ON " table BUMP_CONTENT                  \
+    "CREATE TRIGGER " table "_update_content AFTER UPDATE ON " table BUMP_CONTENT                  \
+    "CREATE TRIGGER " table "_delete_content AFTER DELETE ON " table BUMP_CONTENT
 static const char *const sq_additions[] = {
     [13] =
         "CREATE TRIGGER projects_insert_lookups AFTER INSERT ON projects" BUMP
@@ -741,7 +749,12 @@ static const char *const sq_additions[] = {
         "CREATE TRIGGER client_secrets_update_lookups AFTER UPDATE OF revoked, expires_at"
         " ON identity_client_secrets" BUMP
         "CREATE TRIGGER client_secrets_delete_lookups AFTER DELETE ON identity_client_secrets" BUMP,
+    [15] = CONTENT_TRIGGERS("secrets") CONTENT_TRIGGERS("secret_versions")
+        CONTENT_TRIGGERS("secret_imports") CONTENT_TRIGGERS("tags") CONTENT_TRIGGERS("folders")
+            CONTENT_TRIGGERS("environments") CONTENT_TRIGGERS("projects"),
 };
+#undef CONTENT_TRIGGERS
+#undef BUMP_CONTENT
 #undef BUMP
 
 /* Applies the migrations the database lacks, all in one write transaction: a second process opening

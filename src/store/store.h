@@ -537,6 +537,12 @@ void cf_store_read_end(struct cf_store *st);
  * another thread's commit (the audit writer's) and then reads what it wrote. No effect outside a
  * scope. Thread-safe as read_begin. */
 void cf_store_read_refresh(struct cf_store *st);
+/* Inside a read scope: the value of the content change counter (migration 0015), read once per
+ * scope together with the lookup cache's counter (and again after the scope's own writes or a
+ * refresh). Triggers bump it in the transaction of every change that can alter what a folder list
+ * answers, on whichever server makes it, so a body made under one value is current for every
+ * request that reads the same value. false outside a scope or when it cannot be read. */
+bool cf_store_content_version(struct cf_store *st, int64_t *version);
 /* Background jobs (expiry notices, ...) run on one server at a time: takes the named job's
  * lock when no other server holds it (*held true) and keeps it while this process's database
  * session lives; a server that dies loses it, and another one takes it on its next try. With

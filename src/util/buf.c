@@ -155,6 +155,14 @@ void cf_buf_release_wipe(struct cf_buf *buf)
     cf_buf_release(buf);
 }
 
+void cf_buf_adopt(struct cf_buf *buf, char *data, size_t len, size_t size)
+{
+    cf_buf_init(buf, len < CF_BUF_DEFAULT_MAX ? 0 : len);
+    buf->data = data;
+    buf->len = len;
+    buf->cap = size;
+}
+
 char *cf_buf_detach(struct cf_buf *buf, size_t *len)
 {
     char *data = buf->data;

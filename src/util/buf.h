@@ -39,6 +39,11 @@ void cf_buf_reset(struct cf_buf *buf);
 void cf_buf_release(struct cf_buf *buf);
 void cf_buf_release_wipe(struct cf_buf *buf);
 
+/* Makes buf (released or never used) hold len bytes at data, taking the block: data was
+ * allocated with malloc, size bytes, and data[len] is the NUL (len < size). Released like any
+ * buffer's (with cf_buf_release_wipe, every one of the size bytes is zeroed). */
+void cf_buf_adopt(struct cf_buf *buf, char *data, size_t len, size_t size);
+
 /* Hands the contents to the caller (free() it; NUL-terminated) and leaves the buffer empty. Never
  * NULL on success: an empty buffer yields "". Returns NULL only when out of memory. */
 char *cf_buf_detach(struct cf_buf *buf, size_t *len);

@@ -9,6 +9,7 @@ process with its own data directory and the same root key (COFFER_ROOT_KEY) and 
 - a token revoked on A, an identity deleted on A, and a token whose client secret was revoked on A are refused by B
   on its next request; ended tokens are pruned with both nodes pruning at once, and a live token keeps working on
   both; `coffer operator rotate-admin-token` ends the old admin token on both nodes at once;
+- a folder list cached on B follows a write, a new secret and a narrowed rule made on A at B's next request;
 - a node killed (-9) in the middle of a stream of requests spread over two nodes: every request that failed on it
   succeeds when re-sent to the survivor;
 - the expiry-notice job runs on one node at a time: with two nodes each notice is delivered exactly once, the
@@ -64,6 +65,16 @@ def start_nodes(n, uri, key, env=None, args=()):
     return nodes
 
 
+def stop_nodes(nodes):
+    """Stops each node with SIGTERM; fails on a sanitizer report or an exit status other than 0."""
+    for node in nodes:
+        rc = node.stop()
+        report = node.sanitizer_report()
+        node.cleanup()
+        assert report is None, report
+        assert rc == 0, "a node exited %s" % rc
+
+
 def later(days):
     t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=days)
     return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
@@ -113,12 +124,7 @@ class TwoNodes(NodeHelpers, unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        for node in (cls.a, cls.b):
-            rc = node.stop()
-            report = node.sanitizer_report()
-            node.cleanup()
-            assert report is None, report
-            assert rc == 0, "a node exited %s" % rc
+        stop_nodes((cls.a, cls.b))
 
     def test_started_together_migrated_once(self):
         for node in (self.a, self.b):
@@ -352,6 +358,62 @@ class TwoNodes(NodeHelpers, unittest.TestCase):
             self.assertTrue(all(s == 200 for s in results), set(results))
         finally:
             c.cleanup()
+
+
+@ONLY_PG
+class ListCacheTwoNodes(NodeHelpers, unittest.TestCase):
+    """Each node keeps rendered folder lists (core/listcache.h) under the database's content version: a write or a
+    narrowed rule on A is honoured by B's next list, whose body B had cached. The nodes log at debug level, which
+    says when a list was answered from the cache."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.uri = harness.new_pg_database()
+        cls.a, cls.b = start_nodes(2, cls.uri, root_key(), args=("--log-level", "debug"))
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_nodes((cls.a, cls.b))
+
+    def listed(self, node, pid, path="/", token=...):
+        mark = node.stderr_len()
+        r = node.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev",
+                                                            "secretPath": path}, token=token)
+        deadline = time.time() + (2 if r.status == 200 else 0.2)
+        log = node.stderr_since(mark)
+        while "list cache" not in log and time.time() < deadline:
+            time.sleep(0.01)
+            log = node.stderr_since(mark)
+        values = {s["secretKey"]: s["secretValue"] for s in r.json["secrets"]} if r.status == 200 else None
+        return r.status, values, "answered from the list cache" in log
+
+    def test_b_lists_what_a_wrote_and_honours_a_narrowed_rule(self):
+        pid = self.project(self.a)
+        r = self.a.api("POST", "/api/v1/folders", body={"workspaceId": pid, "environment": "dev", "name": "app"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.put(self.a, pid, "TOP", "top-1", create=True).status, 200)
+        self.assertEqual(self.put(self.a, pid, "DEEP", "deep", create=True, secretPath="/app").status, 200)
+        self.assertEqual(self.listed(self.b, pid)[:2], (200, {"TOP": "top-1"}))
+        self.assertEqual(self.listed(self.b, pid), (200, {"TOP": "top-1"}, True))
+        # a write on A: B's next list shows it (rendered again), then serves the new body
+        self.assertEqual(self.put(self.a, pid, "TOP", "top-2").status, 200)
+        self.assertEqual(self.listed(self.b, pid), (200, {"TOP": "top-2"}, False))
+        self.assertEqual(self.listed(self.b, pid), (200, {"TOP": "top-2"}, True))
+        # a secret added on A
+        self.assertEqual(self.put(self.a, pid, "NEW", "new", create=True).status, 200)
+        self.assertEqual(self.listed(self.b, pid)[1], {"TOP": "top-2", "NEW": "new"})
+        # an identity reading / and /app from B's cache, until A narrows its rule to /app
+        ident, client_id, secret = self.machine(self.a, pid)
+        token = self.login(self.a, client_id, secret)
+        for path in ("/", "/app"):
+            self.listed(self.b, pid, path)
+            self.assertTrue(self.listed(self.b, pid, path, token=token)[2], path)
+        r = self.a.api("POST", "/api/v2/workspace/%s/identity-memberships/%s" % (pid, ident),
+                       body={"role": "viewer", "rules": [{"actions": ["read"], "secretPath": "/app/**"}]})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.listed(self.b, pid, "/", token=token)[0], 403)
+        self.assertEqual(self.listed(self.b, pid, "/app", token=token), (200, {"DEEP": "deep"}, True))
+        self.assertEqual(self.listed(self.a, pid, "/", token=token)[0], 403)
 
 
 @ONLY_PG

@@ -6,8 +6,10 @@
 #include "core_fixture.h"
 
 #include "core/identities.h"
+#include "core/listcache.h"
 #include "core/projects.h"
 #include "core/secrets.h"
+#include "util/cache.h"
 #include "util/banned.h"
 
 static struct cf_project_view project;
@@ -210,4 +212,88 @@ Test(secrets, a_viewer_reads_but_does_not_write)
     got = read_value(&fx_admin, "TOKEN", false);
     cr_expect_str_eq(got, "t0ken-value");
     free(got);
+}
+
+/* ---- the list cache (core/listcache.h) ---- */
+
+static void collect_name(void *ctx, const char *name)
+{
+    struct cf_buf *names = ctx;
+    cr_assert_eq(cf_buf_printf(names, "%s,", name), CF_OK);
+}
+
+/* Keys differ in every part that shapes a body: folder, environment slug, path, hidden values, tag
+ * filter; an empty filter is no filter. An oversized key is refused. */
+Test(secrets, list_cache_keys_name_everything_that_shapes_the_body)
+{
+    char base[CF_LISTCACHE_KEY_MAX], other[CF_LISTCACHE_KEY_MAX];
+    struct cf_scope s = scope;
+    cr_assert(cf_listcache_key(base, sizeof(base), &scope, false, NULL));
+    cr_assert(cf_listcache_key(other, sizeof(other), &scope, false, ""));
+    cr_assert_str_eq(base, other);
+    cr_assert(cf_listcache_key(other, sizeof(other), &scope, true, NULL));
+    cr_assert_str_neq(base, other);
+    cr_assert(cf_listcache_key(other, sizeof(other), &scope, false, "a,b"));
+    cr_assert_str_neq(base, other);
+    snprintf(s.folder.id, sizeof(s.folder.id), "another-folder");
+    cr_assert(cf_listcache_key(other, sizeof(other), &s, false, NULL));
+    cr_assert_str_neq(base, other);
+    s = scope;
+    snprintf(s.env.slug, sizeof(s.env.slug), "renamed");
+    cr_assert(cf_listcache_key(other, sizeof(other), &s, false, NULL));
+    cr_assert_str_neq(base, other);
+    s = scope;
+    snprintf(s.folder.path, sizeof(s.folder.path), "/moved");
+    cr_assert(cf_listcache_key(other, sizeof(other), &s, false, NULL));
+    cr_assert_str_neq(base, other);
+    cr_assert_not(cf_listcache_key(other, 16, &scope, false, NULL));
+    /* one secret's body is keyed apart from a list filtered by a tag of the same name */
+    cr_assert(cf_listcache_key(base, sizeof(base), &scope, false, "K"));
+    cr_assert(cf_listcache_one_key(other, sizeof(other), &scope, false, "K"));
+    cr_assert_str_neq(base, other);
+    cr_assert(cf_listcache_one_key(base, sizeof(base), &scope, false, "K2"));
+    cr_assert_str_neq(base, other);
+}
+
+/* A body stored in a read scope is served in later scopes with its names, until a change to the
+ * folder moves the content version; nothing without a cache or outside a scope. */
+Test(secrets, list_cache_serves_a_body_until_the_folder_changes)
+{
+    static const char body[] = "{\"secrets\":[\"canary-cached\"]}";
+    static const char names[] = "A\0B";
+    struct cf_cache_config config = {.max_entries = 8, .max_bytes = 1 << 20, .wipe = true};
+    struct cf_buf got, seen;
+    char key[CF_LISTCACHE_KEY_MAX];
+
+    cr_assert(cf_listcache_key(key, sizeof(key), &scope, false, NULL));
+    cf_store_read_begin(fx_store);
+    cf_listcache_put(&fx_core, key, names, sizeof(names), body, strlen(body)); /* no cache */
+    cf_store_read_end(fx_store);
+    fx_core.lists = cf_cache_new(&config);
+    cr_assert_not_null(fx_core.lists);
+    cf_buf_init(&seen, 0);
+    cf_listcache_put(&fx_core, key, names, sizeof(names), body, strlen(body)); /* no scope */
+    cf_store_read_begin(fx_store);
+    cr_assert_not(cf_listcache_get(&fx_core, key, &got, collect_name, &seen));
+    cf_listcache_put(&fx_core, key, names, sizeof(names), body, strlen(body));
+    cf_store_read_end(fx_store);
+
+    cf_store_read_begin(fx_store);
+    cr_assert(cf_listcache_get(&fx_core, key, &got, collect_name, &seen));
+    cf_store_read_end(fx_store);
+    cr_assert_eq(got.len, strlen(body));
+    cr_assert_arr_eq(got.data, body, got.len);
+    cr_assert_str_eq(seen.data, "A,B,");
+    cf_buf_release_wipe(&got);
+
+    struct cf_secret_change change = upsert("A", "changed");
+    cr_assert_eq(apply(&fx_admin, &change, 1), CF_OK, "%s", err.msg);
+    cf_store_read_begin(fx_store);
+    cr_assert_not(cf_listcache_get(&fx_core, key, &got, collect_name, &seen));
+    cf_store_read_end(fx_store);
+    cr_assert_eq(got.len, 0);
+
+    cf_buf_release(&seen);
+    cf_cache_free(fx_core.lists);
+    fx_core.lists = NULL;
 }

@@ -2320,25 +2320,38 @@ Test(store, identities_migration_applies_to_an_existing_database)
     make_project("p", &p, NULL);
     cf_store_close(st);
     st = NULL;
-    raw_exec("DROP TRIGGER projects_insert_lookups; DROP TRIGGER projects_update_lookups;"
-             " DROP TRIGGER projects_delete_lookups; DROP TRIGGER environments_insert_lookups;"
-             " DROP TRIGGER environments_update_lookups; DROP TRIGGER environments_delete_lookups;"
-             " DROP TRIGGER folders_insert_lookups; DROP TRIGGER folders_update_lookups;"
-             " DROP TRIGGER folders_delete_lookups; DROP TABLE change_counters;"
-             " DROP TABLE rotation_history; DROP TABLE rotations;"
-             " DROP TABLE sync_items; DROP TABLE syncs; DROP TABLE app_connections;"
-             " DROP TABLE identity_kubernetes_auths; DROP TABLE identity_jwt_auths;"
-             " DROP TABLE identity_memberships;"
-             " DROP TABLE identity_access_tokens; DROP TABLE identity_client_secrets;"
-             " DROP TABLE identity_universal_auths; DROP TABLE identities;"
-             " DROP TABLE audit_events; DROP TABLE audit_checkpoints; DROP TABLE audit_key_sets;"
-             " DROP TABLE audit_archive_state; DROP TABLE audit_last_reads;"
-             " DROP TABLE notices; DROP TABLE notification_channels;"
-             " DROP TABLE notification_settings;"
-             " DROP INDEX secret_versions_expires; DROP INDEX secret_versions_reminder;"
-             " ALTER TABLE secret_versions DROP COLUMN reminder_repeat_days;"
-             " ALTER TABLE secret_versions DROP COLUMN reminder_note;"
-             " DELETE FROM schema_migrations WHERE version >= 2");
+    raw_exec(
+        "DROP TRIGGER projects_insert_lookups; DROP TRIGGER projects_update_lookups;"
+        " DROP TRIGGER projects_delete_lookups; DROP TRIGGER environments_insert_lookups;"
+        " DROP TRIGGER environments_update_lookups; DROP TRIGGER environments_delete_lookups;"
+        " DROP TRIGGER folders_insert_lookups; DROP TRIGGER folders_update_lookups;"
+        " DROP TRIGGER folders_delete_lookups; DROP TABLE change_counters;"
+        " DROP TRIGGER secrets_insert_content; DROP TRIGGER secrets_update_content;"
+        " DROP TRIGGER secrets_delete_content; DROP TRIGGER secret_versions_insert_content;"
+        " DROP TRIGGER secret_versions_update_content;"
+        " DROP TRIGGER secret_versions_delete_content; DROP TRIGGER secret_imports_insert_content;"
+        " DROP TRIGGER secret_imports_update_content;"
+        " DROP TRIGGER secret_imports_delete_content; DROP TRIGGER tags_insert_content;"
+        " DROP TRIGGER tags_update_content; DROP TRIGGER tags_delete_content;"
+        " DROP TRIGGER folders_insert_content; DROP TRIGGER folders_update_content;"
+        " DROP TRIGGER folders_delete_content; DROP TRIGGER environments_insert_content;"
+        " DROP TRIGGER environments_update_content; DROP TRIGGER environments_delete_content;"
+        " DROP TRIGGER projects_insert_content; DROP TRIGGER projects_update_content;"
+        " DROP TRIGGER projects_delete_content;"
+        " DROP TABLE rotation_history; DROP TABLE rotations;"
+        " DROP TABLE sync_items; DROP TABLE syncs; DROP TABLE app_connections;"
+        " DROP TABLE identity_kubernetes_auths; DROP TABLE identity_jwt_auths;"
+        " DROP TABLE identity_memberships;"
+        " DROP TABLE identity_access_tokens; DROP TABLE identity_client_secrets;"
+        " DROP TABLE identity_universal_auths; DROP TABLE identities;"
+        " DROP TABLE audit_events; DROP TABLE audit_checkpoints; DROP TABLE audit_key_sets;"
+        " DROP TABLE audit_archive_state; DROP TABLE audit_last_reads;"
+        " DROP TABLE notices; DROP TABLE notification_channels;"
+        " DROP TABLE notification_settings;"
+        " DROP INDEX secret_versions_expires; DROP INDEX secret_versions_reminder;"
+        " ALTER TABLE secret_versions DROP COLUMN reminder_repeat_days;"
+        " ALTER TABLE secret_versions DROP COLUMN reminder_note;"
+        " DELETE FROM schema_migrations WHERE version >= 2");
     st = open_store(db_path);
     cr_assert_eq(raw_count("SELECT MAX(version) FROM schema_migrations"),
                  (long long)cf_store_migrations_n);
@@ -3056,4 +3069,74 @@ Test(store, ticket_covers_other_threads_commits)
     cr_assert_eq(cf_store_sync_ticket(st), 1, "this thread's answer would wait for the commit");
     cr_assert_eq(cf_store_sync_barrier(st, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(cf_store_sync_ticket(st), 0);
+}
+
+/* ---- the content version (the list cache's) ---- */
+
+/* The content version read in a fresh read scope (the test fails outside one). */
+static int64_t content_version(struct cf_store *store)
+{
+    int64_t version = -1;
+    cf_store_read_begin(store);
+    cr_assert(cf_store_content_version(store, &version));
+    cf_store_read_end(store);
+    return version;
+}
+
+/* Every change that can alter a folder list moves the content version, made by this server or
+ * another on the same database; a token or an identity does not. Within one read scope the value
+ * stays what the scope read first. Outside a scope there is none. */
+Test(store, content_version_moves_with_every_change_a_list_shows)
+{
+    static const uint8_t new_key[] = {7, 7, 7}, check[] = {0xd};
+    struct cf_project p;
+    struct cf_env envs[3];
+    struct cf_folder root, app;
+    struct cf_identity id;
+    char secret_id[CF_UUID_LEN];
+    int64_t v, now;
+
+    cr_assert_not(cf_store_content_version(st, &v));
+    make_project("cv", &p, envs);
+    get_folder(envs[0].id, "/", &root);
+    v = content_version(st);
+
+    make_folder(&root, "app", &app);
+    cr_assert_gt(now = content_version(st), v, "a new folder");
+    v = now;
+    create_secret(root.id, "K", "one", secret_id);
+    cr_assert_gt(now = content_version(st), v, "a new secret");
+    v = now;
+
+    /* a scope keeps its first value while another server writes */
+    struct cf_store *other = open_store(db_path);
+    cf_store_read_begin(st);
+    int64_t in_scope = -1, again = -1;
+    cr_assert(cf_store_content_version(st, &in_scope));
+    struct cf_secret_write w = w_update(secret_id, 1, "K", "two", 3);
+    cr_assert_eq(cf_store_secret_write(other, &w, 1, &err), CF_OK, "%s", err.msg);
+    cr_assert(cf_store_content_version(st, &again));
+    cr_assert_eq(again, in_scope);
+    cf_store_read_end(st);
+    cr_assert_gt(now = content_version(st), v, "an update on another server");
+    v = now;
+
+    struct cf_tag tag = {0};
+    cf_uuid_new(tag.id);
+    snprintf(tag.project_id, sizeof(tag.project_id), "%s", p.id);
+    snprintf(tag.slug, sizeof(tag.slug), "t");
+    snprintf(tag.color, sizeof(tag.color), "#fff");
+    cr_assert_eq(cf_store_tag_create(other, &tag, &err), CF_OK, "%s", err.msg);
+    cr_assert_gt(now = content_version(st), v, "a tag");
+    v = now;
+
+    struct cf_key_update update = {p.id, new_key, sizeof(new_key)};
+    cr_assert_eq(cf_store_rewrap_keys(other, &update, 1, check, sizeof(check), &err), CF_OK, "%s",
+                 err.msg);
+    cr_assert_gt(now = content_version(st), v, "a root key rotation");
+    v = now;
+
+    make_identity("cv", 0, &id);
+    cr_assert_eq(content_version(st), v, "an identity changes no list");
+    cf_store_close(other);
 }

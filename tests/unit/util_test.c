@@ -48,6 +48,22 @@ Test(buf, init_is_empty_with_default_max)
     cf_buf_release(&b);
 }
 
+/* An adopted block is the buffer's contents, grows like any, and is released by the buffer. */
+Test(buf, adopt_takes_a_block)
+{
+    struct cf_buf b;
+    char *block = malloc(16);
+    cr_assert_not_null(block);
+    memcpy(block, "body\0names\0tail", 16);
+    cf_buf_adopt(&b, block, 4, 16);
+    cr_assert_str_eq(b.data, "body");
+    cr_assert_eq(b.len, 4);
+    cr_assert_eq(cf_buf_append(&b, "+more-than-the-block-holds", 26), CF_OK);
+    cr_assert_str_eq(b.data, "body+more-than-the-block-holds");
+    cf_buf_release_wipe(&b);
+    cr_assert_null(b.data);
+}
+
 Test(buf, append_grows_and_keeps_contents)
 {
     struct cf_buf b;

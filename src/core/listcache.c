@@ -1,0 +1,91 @@
+/* Bodies kept for reuse (see listcache.h). An entry is the body, a NUL, the names (each followed
+ * by a NUL), then the body's length (8 bytes, host order): a copy handed out by the cache becomes
+ * the response's buffer as it is (cf_buf_adopt), the body first and NUL-terminated. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "core/listcache.h"
+#include "util/cache.h"
+#include "util/banned.h"
+
+/* kind: 'L' for a list, 'G' for one secret; extra: the tag filter or the secret's name. */
+static bool make_key(char *out, size_t size, char kind, const struct cf_scope *scope, bool hide,
+                     const char *extra)
+{
+    /* Fields are separated by a byte no id, slug or normalised path holds; the only free text (the
+     * tag filter, the name) comes last, so no two keys of different bodies can be equal. */
+    int n = snprintf(out, size, "%c\x1f%s\x1f%s\x1f%s\x1f%s\x1f%c\x1f%s", kind, scope->project.id,
+                     scope->folder.id, scope->env.slug, scope->folder.path, hide ? 'h' : 'v',
+                     extra ? extra : "");
+    return n > 0 && (size_t)n < size;
+}
+
+bool cf_listcache_key(char *out, size_t size, const struct cf_scope *scope, bool hide,
+                      const char *tag_slugs)
+{
+    return make_key(out, size, 'L', scope, hide, tag_slugs);
+}
+
+bool cf_listcache_one_key(char *out, size_t size, const struct cf_scope *scope, bool hide,
+                          const char *name)
+{
+    return make_key(out, size, 'G', scope, hide, name);
+}
+
+bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_buf *body,
+                      void (*on_name)(void *ctx, const char *name), void *ctx)
+{
+    int64_t version;
+    char *entry = NULL;
+    size_t len = 0;
+    uint64_t body_len;
+
+    cf_buf_init(body, 0);
+    if (!core->lists || !cf_store_content_version(core->store, &version) ||
+        !cf_cache_get(core->lists, key, version, (void **)&entry, &len))
+        return false;
+    if (len < sizeof(body_len) + 1)
+        goto bad;
+    memcpy(&body_len, entry + len - sizeof(body_len), sizeof(body_len));
+    size_t names_end = len - sizeof(body_len);
+    if (body_len >= names_end || entry[body_len] != '\0' ||
+        (names_end > body_len + 1 && entry[names_end - 1] != '\0'))
+        goto bad;
+    for (size_t at = body_len + 1; at < names_end; at += strlen(entry + at) + 1)
+        on_name(ctx, entry + at);
+    /* The copy becomes the response: no second copy of the body. */
+    cf_buf_adopt(body, entry, body_len, len);
+    return true;
+bad:
+    cf_cache_value_free(core->lists, entry, len);
+    return false;
+}
+
+void cf_listcache_put(struct cf_core *core, const char *key, const char *names, size_t names_len,
+                      const void *body, size_t len)
+{
+    int64_t version;
+    uint64_t body_len = len;
+    if (!core->lists || !cf_store_content_version(core->store, &version) ||
+        len > SIZE_MAX - sizeof(body_len) - 1 - names_len)
+        return;
+    size_t total = len + 1 + names_len + sizeof(body_len);
+    /* The body holds secret values: the staging copy is wiped (the cache keeps its own copy in
+     * guarded memory). */
+    char *entry = malloc(total);
+    if (!entry)
+        return;
+    if (len)
+        memcpy(entry, body, len);
+    entry[len] = '\0';
+    if (names_len)
+        memcpy(entry + len + 1, names, names_len);
+    memcpy(entry + total - sizeof(body_len), &body_len, sizeof(body_len));
+    cf_cache_put(core->lists, key, version, entry, total);
+    sodium_memzero(entry, total);
+    free(entry);
+}
