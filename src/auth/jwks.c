@@ -39,10 +39,6 @@ struct cf_jwks_cache *cf_jwks_cache_new(void)
     struct cf_jwks_cache *cache = calloc(1, sizeof(*cache));
     if (!cache)
         return NULL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        free(cache);
-        return NULL;
-    }
     pthread_mutex_init(&cache->lock, NULL);
     return cache;
 }
@@ -82,7 +78,6 @@ void cf_jwks_cache_free(struct cf_jwks_cache *cache)
         entry_clear(&cache->entries[i]);
     pthread_mutex_destroy(&cache->lock);
     free(cache);
-    curl_global_cleanup();
 }
 
 /* The entry for (url, ca), or NULL. Called with the lock held. */

@@ -28,8 +28,8 @@
 struct cf_jwks_cache;
 struct cf_jwks_set; /* a reference-counted key set */
 
-/* A new, empty cache; initialises libcurl (curl_global_init, reference counted by libcurl), so
- * create it from the main thread before serving. NULL when out of memory or libcurl fails. */
+/* A new, empty cache (fetches go through net/http.h, which initialises libcurl on first use). NULL
+ * when out of memory. */
 struct cf_jwks_cache *cf_jwks_cache_new(void);
 
 /* Frees the cache and drops its references; sets handed out stay valid until released. NULL is a

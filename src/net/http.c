@@ -5,6 +5,7 @@
  * address connected to, a name that resolves differently later (DNS rebinding) cannot get past it.
  */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,6 +282,20 @@ out:
     return rc;
 }
 
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static bool curl_ready; /* written once under curl_once */
+
+static void curl_init_once(void)
+{
+    curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+CURL *cf_net_curl_new(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+    return curl_ready ? curl_easy_init() : NULL;
+}
+
 enum cf_rc cf_net_curl_setup(CURL *curl, const struct cf_net_options *o, struct cf_net_guard *guard,
                              struct cf_err *err)
 {
@@ -381,7 +396,7 @@ static enum cf_rc perform_once(const struct cf_http_request *req, struct curl_sl
     size_t max = req->response_max ? req->response_max : CF_NET_RESPONSE_MAX;
     struct body b = {.max = max};
     struct cf_net_guard guard;
-    CURL *curl = curl_easy_init();
+    CURL *curl = cf_net_curl_new();
     enum cf_rc rc;
 
     *retry_after_s = 0;

@@ -101,6 +101,13 @@ struct cf_net_guard {
     bool loopback; /* the URL's host is a loopback one */
 };
 
+/* A fresh curl handle, for cf_net_curl_setup; the caller frees it with curl_easy_cleanup. The first
+ * call initialises libcurl (curl_global_init, once per process, from whichever thread comes first),
+ * so a server that never makes an outbound request never pays for it: libcurl's initialisation
+ * loads OpenSSL's configuration and algorithm tables, about 2 MB of resident memory. NULL when
+ * out of memory or libcurl failed to initialise. Thread-safe. */
+CURL *cf_net_curl_new(void);
+
 /* Applies the module's settings (options, the policy check, user agent, no redirects, proxy rule)
  * to a fresh curl handle, for callers that need protocol options of their own (SMTP). guard must
  * outlive the transfer. CF_EINVAL (err says why) when the URL does not parse, CF_EFORBIDDEN when

@@ -369,7 +369,7 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
         : is_rotation(n) ? "Run `coffer rotations status` with the rotation's id for its state."
                          : "Run `coffer expiring` to see everything that is due.");
     struct mail m = {text, len > 0 ? (size_t)len : 0, 0};
-    CURL *curl = curl_easy_init();
+    CURL *curl = cf_net_curl_new();
     struct curl_slist *rcpt = NULL;
     const char *failure = NULL;
     char addr[320];

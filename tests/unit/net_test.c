@@ -322,3 +322,27 @@ Test(net, retries_honour_retry_after_and_caps_hold)
     cr_expect_eq(c.served, 3);
     close(c.fd);
 }
+
+/* cf_net_curl_new initialises libcurl on first use: the first calls come from several threads at
+ * once here (each Criterion test runs in a fresh process, so none came before), and every one of
+ * them gets a working handle. */
+static void *new_handle(void *arg)
+{
+    CURL **out = arg;
+    *out = cf_net_curl_new();
+    return NULL;
+}
+
+Test(net, curl_handles_from_racing_first_calls)
+{
+    pthread_t threads[8];
+    CURL *handles[8] = {0};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(threads); i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, new_handle, &handles[i]), 0);
+    for (size_t i = 0; i < CF_ARRAY_SIZE(threads); i++) {
+        cr_assert_eq(pthread_join(threads[i], NULL), 0);
+        cr_assert_not_null(handles[i], "thread %zu got no handle", i);
+        cr_assert_eq(curl_easy_setopt(handles[i], CURLOPT_URL, "http://127.0.0.1:1/"), CURLE_OK);
+        curl_easy_cleanup(handles[i]);
+    }
+}
