@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Durable writes, old build against new build in the same run (bench/README.md "Durable writes A/B"):
 
-    python3 bench/durable.py OLD_BUILD_DIR NEW_BUILD_DIR [MORE_BUILD_DIRS...]
+    python3 bench/durable.py [OLD_BUILD_DIR] NEW_BUILD_DIR [MORE_BUILD_DIRS...]
+
+With one build directory (as `make bench` runs it without BENCH_OLD) it measures that build alone.
 
 For each round (ROUNDS, default 3) and each build in turn, it starts `coffer server` on a fresh data directory,
 seeds 100 secrets and a machine identity with universal auth (no use limit), then runs wrk with BENCH_CONNECTIONS
@@ -60,8 +62,8 @@ def commits_per_sync(work, name):
 
 def main():
     builds = [os.path.abspath(b) for b in sys.argv[1:]]
-    if len(builds) < 2:
-        sys.exit("usage: python3 bench/durable.py OLD_BUILD_DIR NEW_BUILD_DIR [MORE_BUILD_DIRS...]")
+    if not builds:
+        sys.exit("usage: python3 bench/durable.py [OLD_BUILD_DIR] NEW_BUILD_DIR [MORE_BUILD_DIRS...]")
     for b in builds:
         if not os.access(os.path.join(b, "coffer"), os.X_OK):
             sys.exit("bench: %s/coffer is missing: build first" % b)

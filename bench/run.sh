@@ -424,6 +424,8 @@ def report(work, out_path):
     lines.append("coffer RSS: %.1f MB after start, %.1f MB before load, %.1f MB after load "
                  "(baseline after load: %.1f MB)" % (mb(meta["rss_start"]), mb(meta["rss_before"]),
                                                     mb(meta["rss_after"]), mb(meta["rss_baseline"])))
+    lines.append("coffer PSS: %.1f MB after start, %.1f MB before load, %.1f MB after load" % (
+        mb(meta["pss_start"]), mb(meta["pss_before"]), mb(meta["pss_after"])))
     lines.append("")
 
     top = max(conns)
@@ -530,6 +532,12 @@ rss_kb() {
     awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"
 }
 
+# Proportional set size: each shared page counted as 1/N of the N processes mapping it (the libraries that
+# other processes of the machine also map count for less than in the RSS).
+pss_kb() {
+    awk '/^Pss:/ { print $2; exit }' "/proc/$1/smaps_rollup"
+}
+
 fail_with_log() {
     echo "bench: $1; last lines of $2's log:" >&2
     tail -n 20 "$WORK/$2.log" >&2 || true
@@ -551,6 +559,7 @@ SERVER_PID=${ready% *}
 START_MS=${ready#* }
 [ "$START_MS" != fail ] || fail_with_log "coffer never answered GET /api/status" coffer
 RSS_START=$(rss_kb "$SERVER_PID")
+PSS_START=$(pss_kb "$SERVER_PID")
 echo "bench: coffer answered after $START_MS ms (port $SERVER_PORT, RSS $RSS_START kB)"
 
 # 2. Seed 100 secrets, a machine identity with universal auth and one with JWT auth on a JWKS served here, and
@@ -605,6 +614,7 @@ BASELINE_PID=${ready% *}
 # 4. Load. Both servers get the same request bytes: the baseline ignores the Authorization header.
 sleep 1
 RSS_BEFORE=$(rss_kb "$SERVER_PID")
+PSS_BEFORE=$(pss_kb "$SERVER_PID")
 # run_wrk SCENARIO URL SECONDS CONNECTIONS OUT [TOKEN]: GET with TOKEN (default: the admin token) as bearer.
 run_wrk() {
     token=${6:-$BENCH_TOKEN}
@@ -701,6 +711,7 @@ for connections in $BENCH_CONNECTIONS; do
 done
 sleep 1
 RSS_AFTER=$(rss_kb "$SERVER_PID")
+PSS_AFTER=$(pss_kb "$SERVER_PID")
 RSS_BASELINE=$(rss_kb "$BASELINE_PID")
 kill -0 "$SERVER_PID" 2>/dev/null || fail_with_log "coffer died under load" coffer
 
@@ -761,8 +772,11 @@ list_bytes=$LIST_BYTES
 one_bytes=$ONE_BYTES
 start_ms=$START_MS
 rss_start=$RSS_START
+pss_start=$PSS_START
 rss_before=$RSS_BEFORE
+pss_before=$PSS_BEFORE
 rss_after=$RSS_AFTER
+pss_after=$PSS_AFTER
 rss_baseline=$RSS_BASELINE
 jwks_fetches=$(cat "$WORK/jwks.fetches" 2>/dev/null || echo 0)
 EOF

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The one table of `make bench` : every scenario's figure from this run's results
-(bench/results/*.json, written by run.sh, stores.py, load.py shape, scale.py, bigfolder.py and storage.py),
-each HTTP throughput also as a ratio of the ceiling measured in the same run: bench/baseline, a minimal
-libmicrohttpd server answering the same list response from memory, at the same number of connections (64 unless a
-row says otherwise).
+(bench/results/*.json, written by run.sh, stores.py, load.py shape, scale.py, bigfolder.py, storage.py and
+durable.py), each HTTP throughput also as a ratio of the ceiling measured in the same run: bench/baseline, a
+minimal libmicrohttpd server answering the same list response from memory, at the same number of connections (64
+unless a row says otherwise). Then the performance issue's goal table: each goal with the issue's figure, this run's
+and `met` or `MISSED` (`?` where a result file is missing).
 
     python3 bench/summary.py        (prints the table and writes bench/results/summary.txt)
 """
@@ -21,6 +22,75 @@ def load(name):
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def share(part, whole):
+    """part as a fraction of whole, or None when either is missing."""
+    return part / whole if part and whole else None
+
+
+def goal_table(core, run, stores, big, storage):
+    """The performance issue's goal table: each row with the issue's "today" figure, this run's figure and
+    the goal, `met` or `MISSED`; a row whose result file (or scenario) is missing shows `?`."""
+    durable = load("durable") or {}
+    # bench/durable.py keeps its builds in command-line order: the last one is this build.
+    this_durable = list(durable.values())[-1] if durable else {}
+    sqlite = stores.get("SQLite, 1 node") or {}
+    meta = core["meta"]
+    rows = []
+
+    def row(name, today, value, text, goal, ok):
+        rows.append((name, today, "?" if value is None else text, goal,
+                     "?" if value is None else ("met" if ok else "MISSED")))
+
+    def pct(f):
+        return "%.1f%%" % (100 * f)
+
+    list_share = share(run("coffer list").get("rps"), run("baseline list").get("rps"))
+    row("list 100, 64 conns, share of baseline list", "13%", list_share, list_share and pct(list_share),
+        ">= 50%", list_share is not None and list_share >= 0.5)
+    one_share = share(run("coffer one").get("rps"), run("baseline one").get("rps"))
+    row("get one, 64 conns, share of baseline get-one", "~26%", one_share, one_share and pct(one_share),
+        ">= 50%", one_share is not None and one_share >= 0.5)
+    p99_one, p99_list = run("coffer one").get("p99"), run("coffer list").get("p99")
+    both = p99_one if p99_one is not None and p99_list is not None else None
+    row("read p99 at 64 conns (get one / list)", "9.6 / 39.8 ms", both,
+        both is not None and "%.1f / %.1f ms" % (p99_one, p99_list), "<= 5 / 10 ms",
+        both is not None and p99_one <= 5 and p99_list <= 10)
+    logins = this_durable.get("login_rps")
+    row("universal-auth logins/s, tokens durable", "2,520", logins, logins and "{:,.0f}".format(logins),
+        ">= 5,000", logins is not None and logins >= 5000)
+    write_p99 = this_durable.get("write_p99_ms", sqlite.get("write_p99_ms"))
+    row("write one secret p99 at 64 conns, durable", "35 ms", write_p99,
+        write_p99 is not None and "%.1f ms" % write_p99, "<= 10 ms", write_p99 is not None and write_p99 <= 10)
+    run_ms, true_ms = core.get("run_true_median_ms"), core.get("true_median_ms")
+    row("`coffer run -- true` median", "41 ms (`true` 3 ms)", run_ms,
+        run_ms is not None and "%.1f ms (`true` %.1f ms)" % (run_ms, true_ms), "<= 20 ms",
+        run_ms is not None and run_ms <= 20)
+    rss_kb, pss_kb = meta.get("rss_start"), meta.get("pss_start")
+    rss_mb = int(rss_kb) / 1024 if rss_kb else None
+    row("idle RSS after start (PSS)", "13.5 MB", rss_mb,
+        rss_mb is not None and "%.1f MB (%s)" % (rss_mb, "%.1f MB" % (int(pss_kb) / 1024) if pss_kb else "PSS ?"),
+        "<= 10 MB", rss_mb is not None and rss_mb <= 10)
+    rss_idle_kb, pss_idle_kb = meta.get("rss_before"), meta.get("pss_before")
+    idle_mb = int(rss_idle_kb) / 1024 if rss_idle_kb else None
+    row("  ... idle after seeding, before the load (PSS)", "-", idle_mb,
+        idle_mb is not None and "%.1f MB (%s)" % (idle_mb, "%.1f MB" % (int(pss_idle_kb) / 1024)
+                                                   if pss_idle_kb else "PSS ?"),
+        "<= 10 MB", idle_mb is not None and idle_mb <= 10)
+    ratio = big["new"]["ratio"] if big else None
+    row("list of a 10,000-secret folder vs 1,000", "27x", ratio, ratio is not None and "%.1fx" % ratio, "<= 12x",
+        ratio is not None and ratio <= 12)
+    per_read = storage["this build"]["per_read"] if storage else None
+    row("stored bytes per read request (audit + tokens)", "~600 B", per_read,
+        per_read is not None and "%.0f B" % per_read, "<= 100 B", per_read is not None and per_read <= 100)
+
+    width = max(len(r[0]) for r in rows)
+    out = ["Goals of the performance issue (this run; `?`: its result file or scenario is missing)", "",
+           "%-*s %20s %26s %14s  %s" % (width, "figure", "today (issue)", "this run", "goal", "result")]
+    for name, today, figure, goal, result in rows:
+        out.append("%-*s %20s %26s %14s  %s" % (width, name, today, figure, goal, result))
+    return out
 
 
 def main():
@@ -109,7 +179,7 @@ def main():
             other("  ... archive files written outside the store, per read request",
                   "%.0f B" % kept["archived_per_read"])
 
-    missing = [n for n in ("stores", "shape", "scale", "bigfolder", "storage") if not load(n)]
+    missing = [n for n in ("stores", "shape", "scale", "bigfolder", "storage", "durable") if not load(n)]
     width = max(len(r[0]) for r in rows)
     lines = ["Coffer, every benchmark of this run (%s, %s cores); HTTP figures at %d connections unless noted, "
              "and as a share of the baseline ceiling" % (core["meta"]["date"], core["meta"]["cores"], conns), ""]
@@ -119,6 +189,8 @@ def main():
     if missing:
         lines.append("")
         lines.append("not in this table (not run): " + ", ".join(missing))
+    lines.append("")
+    lines.extend(goal_table(core, run, stores, big, storage))
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     with open(os.path.join(RESULTS, "summary.txt"), "w") as f:
