@@ -424,8 +424,11 @@ def report(work, out_path):
     lines.append("coffer RSS: %.1f MB after start, %.1f MB before load, %.1f MB after load "
                  "(baseline after load: %.1f MB)" % (mb(meta["rss_start"]), mb(meta["rss_before"]),
                                                     mb(meta["rss_after"]), mb(meta["rss_baseline"])))
-    lines.append("coffer PSS: %.1f MB after start, %.1f MB before load, %.1f MB after load" % (
-        mb(meta["pss_start"]), mb(meta["pss_before"]), mb(meta["pss_after"])))
+    if meta["pss_start"] and meta["pss_before"] and meta["pss_after"]:
+        lines.append("coffer PSS: %.1f MB after start, %.1f MB before load, %.1f MB after load" % (
+            mb(meta["pss_start"]), mb(meta["pss_before"]), mb(meta["pss_after"])))
+    else:
+        lines.append("coffer PSS: not available (no /proc/PID/smaps_rollup)")
     lines.append("")
 
     top = max(conns)
@@ -535,7 +538,7 @@ rss_kb() {
 # Proportional set size: each shared page counted as 1/N of the N processes mapping it (the libraries that
 # other processes of the machine also map count for less than in the RSS).
 pss_kb() {
-    awk '/^Pss:/ { print $2; exit }' "/proc/$1/smaps_rollup"
+    awk '/^Pss:/ { print $2; exit }' "/proc/$1/smaps_rollup" 2>/dev/null || true
 }
 
 fail_with_log() {
