@@ -55,6 +55,7 @@ extern const struct cf_route cf_routes_inventory[];
 extern const struct cf_route cf_routes_connections[];
 extern const struct cf_route cf_routes_syncs[];
 extern const struct cf_route cf_routes_rotations[];
+extern const struct cf_route cf_routes_sso[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);
@@ -111,6 +112,11 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **bo
 /* For hot paths that render JSON text themselves (util/jsonw.h): takes body's contents as the 200
  * response; the handler then returns CF_OK with *out left NULL. */
 void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body);
+
+/* Makes the answer a 302 Found with Location: url (copied) and the body {"location": url}, for
+ * the browser steps of single sign-on; the handler then returns CF_OK with *out left NULL. url is
+ * never a credential (it is logged nowhere, but browsers keep it in their history). CF_ENOMEM. */
+enum cf_rc cf_req_redirect(struct cf_req *req, const char *url, struct cf_err *err);
 
 /* Audit notes (docs/audit.md): every authenticated request (and every login) is recorded
  * when it ends, with the actor, source, route, result and reason; a handler names what it did more

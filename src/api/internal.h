@@ -24,6 +24,7 @@ struct cf_req {
     int64_t start_us;
     struct cf_buf body;      /* may hold secret values: released with a wipe */
     struct cf_buf raw_reply; /* a handler's pre-rendered 200 body (cf_req_reply_raw) */
+    char *location;          /* a handler's redirect (cf_req_redirect): answered 302; or NULL */
     bool body_too_large;
     size_t discarded; /* bytes of an oversized body read and dropped */
     json_t *json;

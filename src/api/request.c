@@ -53,6 +53,16 @@ void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body)
     cf_buf_init(body, 0);
 }
 
+enum cf_rc cf_req_redirect(struct cf_req *req, const char *url, struct cf_err *err)
+{
+    char *copy = strdup(url);
+    if (!copy)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    free(req->location);
+    req->location = copy;
+    return CF_OK;
+}
+
 /* The request's audit event, made on first use; NULL when out of memory (the record then carries
  * only what the server knows). */
 static struct cf_audit_event *audit_of(struct cf_req *req)
@@ -310,6 +320,8 @@ void cf_req_release(struct cf_req *req)
     req->reads = NULL;
     cf_buf_release_wipe(&req->body);
     cf_buf_release_wipe(&req->raw_reply);
+    free(req->location);
+    req->location = NULL;
     json_decref(req->json);
     req->json = NULL;
     for (size_t i = 0; i < req->n_params; i++)
@@ -561,6 +573,10 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **bo
     case CF_EUNAVAIL:
         status = 503;
         name = "ServiceUnavailable";
+        break;
+    case CF_EUNSUPPORTED:
+        status = 501;
+        name = "NotImplemented";
         break;
     case CF_OK:
     case CF_ECRYPTO:

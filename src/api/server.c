@@ -139,6 +139,8 @@ static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *
         snprintf(seconds, sizeof(seconds), "%d", req->retry_after_s);
         MHD_add_response_header(resp, "Retry-After", seconds);
     }
+    if (status == 302 && req->location)
+        MHD_add_response_header(resp, "Location", req->location);
     if (status == 413 || req->close_connection || atomic_load(&req->server->draining))
         MHD_add_response_header(resp, "Connection", "close");
     req->status = status;
@@ -309,6 +311,16 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
         json_decref(out); /* the answer is not given unaudited (fail-closed mode) */
         cf_buf_release_wipe(&req->raw_reply);
         return send_error(req, &audit_err);
+    }
+    if (!out && req->location) {
+        out = json_pack("{s:s}", "location", req->location);
+        if (!out) {
+            cf_err_set(&err, CF_ENOMEM, "cannot render the response");
+            return send_error(req, &err);
+        }
+        enum MHD_Result ret = send_json(req, 302, out);
+        json_decref(out);
+        return ret;
     }
     if (!out)
         return send_body(req, 200, &req->raw_reply);

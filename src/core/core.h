@@ -29,6 +29,7 @@ struct cf_jwks_cache;
 struct cf_audit_log;
 struct cf_cache;
 struct cf_notifier;
+struct cf_oidc;
 
 struct cf_entra_cache;
 struct cf_github_cache;
@@ -53,6 +54,9 @@ struct cf_core {
     struct cf_cache *lists;
     struct cf_notifier *notifier; /* borrowed: notifications (notify/notify.h) */
     struct cf_admin_auth *admin;  /* borrowed: checks the admin token (auth/admin.h) */
+    /* borrowed: the OpenID Connect relying party of single sign-on (auth/oidc.h); NULL: single
+     * sign-on is not configured */
+    struct cf_oidc *oidc;
     /* Wakes this server's secret-sync worker (sync/worker.h) after a change; NULL: none. */
     void (*sync_wake)(void *ctx);
     void *sync_wake_ctx;

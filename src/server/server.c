@@ -16,6 +16,7 @@
 #include "api/server.h"
 #include "auth/admin.h"
 #include "auth/jwks.h"
+#include "auth/oidc.h"
 #include "auth/throttle.h"
 #include "core/auditarchive.h"
 #include "core/auditlog.h"
@@ -34,6 +35,7 @@
 #include "crypto/token.h"
 #include "util/wipemem.h"
 #include "util/cache.h"
+#include "util/file.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
@@ -110,6 +112,15 @@ enum {
     F_OUTBOUND_ALLOW,
     F_SYNC_FILE_DIR,
     F_CACHE_SIZE,
+    F_OIDC_ISSUER,
+    F_OIDC_ENTRA_TENANT,
+    F_OIDC_ENTRA_AUTHORITY,
+    F_OIDC_CLIENT_ID,
+    F_OIDC_CLIENT_SECRET_FILE,
+    F_OIDC_REDIRECT_URL,
+    F_OIDC_SCOPES,
+    F_OIDC_ALLOWED_DOMAINS,
+    F_OIDC_CA_FILE,
     F_COUNT
 };
 
@@ -214,6 +225,30 @@ static const struct server_flag server_flags[F_COUNT] = {
                       .min = 0, .max = 64LL * 1024 * 1024 * 1024, .unit = " bytes",
                       .help = "memory for rendered folder lists served again until a change "
                               "(values in guarded memory); 0 keeps none"},
+    [F_OIDC_ISSUER] = {"oidc-issuer", "URL", "COFFER_OIDC_ISSUER",
+                       .help = "single sign-on with this OpenID Connect provider (its discovery "
+                               "document is URL/.well-known/openid-configuration)"},
+    [F_OIDC_ENTRA_TENANT] = {"oidc-entra-tenant", "TENANT", "COFFER_OIDC_ENTRA_TENANT",
+                             .help = "single sign-on with this Microsoft Entra ID tenant (id or "
+                                     "domain) instead of --oidc-issuer"},
+    [F_OIDC_ENTRA_AUTHORITY] = {"oidc-entra-authority", "URL", "COFFER_OIDC_ENTRA_AUTHORITY",
+                                .shown_default = "https://login.microsoftonline.com",
+                                .help = "Entra ID's sign-in host (a national cloud)"},
+    [F_OIDC_CLIENT_ID] = {"oidc-client-id", "ID", "COFFER_OIDC_CLIENT_ID",
+                          .help = "the client (application) id registered at the provider"},
+    [F_OIDC_CLIENT_SECRET_FILE] = {"oidc-client-secret-file", "FILE",
+                                   "COFFER_OIDC_CLIENT_SECRET_FILE",
+                                   .help = "file holding the client secret (or set "
+                                           "COFFER_OIDC_CLIENT_SECRET)"},
+    [F_OIDC_REDIRECT_URL] = {"oidc-redirect-url", "URL", "COFFER_OIDC_REDIRECT_URL",
+                             .help = "this server's https://HOST/api/v1/sso/oidc/callback, as "
+                                     "registered at the provider"},
+    [F_OIDC_SCOPES] = {"oidc-scopes", "SCOPES", "COFFER_OIDC_SCOPES", "openid profile email",
+                       .help = "scopes asked for at sign-in"},
+    [F_OIDC_ALLOWED_DOMAINS] = {"oidc-allowed-domains", "D,...", "COFFER_OIDC_ALLOWED_DOMAINS",
+                                .help = "only e-mail addresses in these domains may sign in"},
+    [F_OIDC_CA_FILE] = {"oidc-ca-file", "FILE", "COFFER_OIDC_CA_FILE",
+                        .help = "CA bundle for the provider's TLS"},
 };
 
 /* The settings of one start: each flag's value, else its environment variable's, else its
@@ -294,6 +329,8 @@ static const char *server_usage(void)
             "COFFER_BOOTSTRAP_TOKEN on first start, becomes the admin token (at least 16 "
             "characters)\n"
             "                       instead of a generated one\n"
+            "COFFER_OIDC_CLIENT_SECRET  single sign-on's client secret (instead of "
+            "--oidc-client-secret-file)\n"
             "COFFER_LOGIN_MAX_FAILURES  failed logins a minute from one address for one identity\n"
             "                       before a minute's lockout (default 10)\n");
     if (rc == CF_OK)
@@ -462,6 +499,54 @@ static void tune_malloc(void)
     mallopt(M_TRIM_THRESHOLD, 2 * 1024 * 1024);
 }
 
+#define OIDC_SECRET_FILE_MAX 4096
+
+/* The single sign-on relying party the settings ask for into *out (NULL when no --oidc-* flag is
+ * set). The client secret is read from --oidc-client-secret-file (its last line break dropped) or
+ * COFFER_OIDC_CLIENT_SECRET and wiped once copied. CF_EINVAL naming the flag at fault. */
+static enum cf_rc open_oidc(const struct server_settings *set, struct cf_oidc **out,
+                            struct cf_err *err)
+{
+    char *file_secret = NULL;
+    size_t len = 0;
+    enum cf_rc rc = CF_OK;
+    bool any = false;
+
+    *out = NULL;
+    for (int f = F_OIDC_ISSUER; f <= F_OIDC_CA_FILE; f++)
+        if (f != F_OIDC_SCOPES && set->value[f])
+            any = true;
+    if (!any && !getenv("COFFER_OIDC_CLIENT_SECRET"))
+        return CF_OK;
+    const char *secret = getenv("COFFER_OIDC_CLIENT_SECRET");
+    if (set->value[F_OIDC_CLIENT_SECRET_FILE]) {
+        rc = cf_file_read(set->value[F_OIDC_CLIENT_SECRET_FILE], OIDC_SECRET_FILE_MAX, &file_secret,
+                          &len, err);
+        if (rc != CF_OK)
+            return cf_err_set(err, CF_EINVAL, "--oidc-client-secret-file: %s", err->msg);
+        while (len > 0 && (file_secret[len - 1] == '\n' || file_secret[len - 1] == '\r'))
+            file_secret[--len] = '\0';
+        secret = file_secret;
+    }
+    struct cf_oidc_config config = {
+        .issuer = set->value[F_OIDC_ISSUER],
+        .entra_tenant = set->value[F_OIDC_ENTRA_TENANT],
+        .entra_authority = set->value[F_OIDC_ENTRA_AUTHORITY],
+        .client_id = set->value[F_OIDC_CLIENT_ID],
+        .client_secret = secret,
+        .redirect_url = set->value[F_OIDC_REDIRECT_URL],
+        .scopes = set->value[F_OIDC_SCOPES],
+        .allowed_domains = set->value[F_OIDC_ALLOWED_DOMAINS],
+        .ca_file = set->value[F_OIDC_CA_FILE],
+    };
+    rc = cf_oidc_new(&config, out, err);
+    if (file_secret) {
+        sodium_memzero(file_secret, len);
+        free(file_secret);
+    }
+    return rc;
+}
+
 static void harden_process(void)
 {
     /* Files the server creates (database, WAL, key file) are for its own user only. */
@@ -555,6 +640,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_sync_worker *archive_worker = NULL;
     struct cf_err err;
     struct cf_admin_auth *admin = NULL;
+    struct cf_oidc *oidc = NULL;
     int64_t started = cf_mono_us();
 
     status = 1; /* until the server has run and stopped */
@@ -564,6 +650,11 @@ int cf_cmd_server(int argc, char **argv)
         return 1;
     }
     if (cf_admin_auth_open(boot.store, boot.keyring, &admin, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+
+    if (open_oidc(&set, &oidc, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
@@ -667,7 +758,8 @@ int cf_cmd_server(int argc, char **argv)
                            .github = github,
                            .audit = audit_log,
                            .lists = lists,
-                           .admin = admin};
+                           .admin = admin,
+                           .oidc = oidc};
     /* Notifications start after the core exists; the server thread pool only reads it. */
     if (cf_notifier_start(&core, &notify_config, &notifier, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
@@ -758,6 +850,7 @@ out:
     cf_github_cache_free(github);
     cf_cache_free(lists); /* after the server: requests borrow it; wipes every body */
     cf_admin_auth_free(admin);
+    cf_oidc_free(oidc); /* after the server: requests borrow it */
     cf_boot_close(&boot);
     if (status == 0)
         cf_log_info("stopped");

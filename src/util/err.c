@@ -93,6 +93,8 @@ const char *cf_rc_str(enum cf_rc rc)
         return "i/o error";
     case CF_EINTERNAL:
         return "internal error";
+    case CF_EUNSUPPORTED:
+        return "not implemented";
     }
     return "unknown error";
 }

@@ -1,0 +1,57 @@
+/* Single sign-on's browser steps (docs/users.md "Single sign-on", docs/api.md):
+ * GET /api/v1/sso/oidc/login?return=/path sends the browser to the identity provider (302), and
+ * GET /api/v1/sso/oidc/callback?code=...&state=... is where the provider sends it back. Both are
+ * public: the browser has no Coffer credential yet. The code and the tokens never reach the audit
+ * record or the log (the callback's query is not logged, docs/server.md). */
+#include <stdlib.h>
+
+#include "api/http.h"
+#include "core/sso.h"
+#include "util/banned.h"
+
+static enum cf_rc sso_login(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    const char *return_path = NULL;
+    char *url = NULL;
+    (void)out;
+    cf_req_audit(req, "sso.login.begin", NULL, NULL, NULL);
+    enum cf_rc rc = cf_req_query(req, "return", &return_path, err);
+    if (rc == CF_OK)
+        rc = cf_sso_begin(cf_req_core(req), return_path, &url, err);
+    if (rc == CF_OK)
+        rc = cf_req_redirect(req, url, err);
+    free(url);
+    return rc;
+}
+
+static enum cf_rc sso_callback(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_oidc_callback cb = {0};
+    struct cf_oidc_identity id;
+    enum cf_rc rc;
+    (void)out;
+    cf_req_audit(req, "sso.login", NULL, NULL, NULL);
+    rc = cf_req_query(req, "state", &cb.state, err);
+    if (rc == CF_OK)
+        rc = cf_req_query(req, "code", &cb.code, err);
+    if (rc == CF_OK)
+        rc = cf_req_query(req, "error", &cb.error, err);
+    if (rc == CF_OK)
+        rc = cf_req_query(req, "error_description", &cb.error_description, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_sso_verify(cf_req_core(req), &cb, &id, err);
+    if (rc != CF_OK)
+        return rc;
+    /* From here the record names who the provider vouched for. */
+    cf_req_audit_actor(req, "user", id.subject, id.email);
+    rc = cf_sso_finish(cf_req_core(req), &id, err);
+    cf_oidc_identity_release(&id);
+    return rc;
+}
+
+const struct cf_route cf_routes_sso[] = {
+    {"GET", "/api/v1/sso/oidc/login", sso_login, true},
+    {"GET", "/api/v1/sso/oidc/callback", sso_callback, true},
+    {NULL, NULL, NULL, false},
+};

@@ -1,0 +1,112 @@
+/* OpenID Connect single sign-on, the relying party (docs/users.md "Single sign-on"): the
+ * authorization code flow with PKCE (S256), state and nonce, against Microsoft Entra ID (by tenant)
+ * or any provider that publishes a discovery document (by issuer URL).
+ *
+ * A login begins with cf_oidc_login_begin, which makes a random state, records it (a keyed hash
+ * only, store/sso.h) with the path to return to for CF_OIDC_LOGIN_TTL_MS, and answers the
+ * provider's authorize URL. The nonce and the PKCE verifier are derived from the state with a key
+ * of the root key, so that neither is stored and any node sharing the store can finish the login.
+ * cf_oidc_login_finish takes the state (once), exchanges the code at the token endpoint with the
+ * client secret and the verifier, and verifies the ID token with auth/jwt.h and the provider's
+ * JWKS (auth/jwks.h): signature, iss, aud, exp/nbf/iat with leeway, nonce, and for Entra ID tid.
+ * Every outbound call goes through net/http.h (its destination policy applies). Messages name the
+ * cause and never hold the code, a token, the client secret or the verifier. */
+#ifndef CF_AUTH_OIDC_H
+#define CF_AUTH_OIDC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/jwks.h"
+#include "crypto/keyring.h"
+#include "store/sso.h"
+#include "store/store.h"
+#include "util/err.h"
+
+#define CF_OIDC_LOGIN_TTL_MS (10 * 60 * 1000) /* a begun login may be finished this long */
+#define CF_OIDC_PENDING_MAX 10000             /* pending logins at most (store/sso.h) */
+#define CF_OIDC_DISCOVERY_TTL_MS (60 * 60 * 1000)
+#define CF_OIDC_URL_MAX 2048
+#define CF_OIDC_CLAIM_MAX 320 /* characters of issuer, subject, e-mail, name, ids */
+#define CF_OIDC_GROUPS_MAX 256
+#define CF_OIDC_SECRET_MAX 1024 /* bytes of the client secret */
+#define CF_OIDC_ENTRA_AUTHORITY "https://login.microsoftonline.com"
+
+/* The configuration (server flags, docs/server.md). Exactly one of issuer and entra_tenant. All
+ * strings are borrowed for the duration of cf_oidc_new, which copies them. */
+struct cf_oidc_config {
+    const char *issuer;          /* generic provider: discovery at ISSUER/.well-known/... */
+    const char *entra_tenant;    /* Entra ID: tenant id (GUID) or verified domain */
+    const char *entra_authority; /* NULL: CF_OIDC_ENTRA_AUTHORITY (a national cloud, a test) */
+    const char *client_id;
+    const char *client_secret;   /* wiped by the caller; copied into guarded memory here */
+    const char *redirect_url;    /* https://HOST/api/v1/sso/oidc/callback (http on loopback) */
+    const char *scopes;          /* NULL: "openid profile email" */
+    const char *allowed_domains; /* NULL or "": any; else comma-separated e-mail domains */
+    const char *ca_file;         /* CA bundle for the provider's TLS; NULL: the system CAs */
+};
+
+struct cf_oidc;
+
+/* Checks config and makes the relying party (nothing is fetched yet: discovery happens at the
+ * first login, so that a provider down at start does not stop the server). CF_EINVAL naming the
+ * flag at fault; CF_ENOMEM. Free with cf_oidc_free. */
+enum cf_rc cf_oidc_new(const struct cf_oidc_config *config, struct cf_oidc **out,
+                       struct cf_err *err);
+
+/* Frees oidc, wiping the client secret; NULL is a no-op. */
+void cf_oidc_free(struct cf_oidc *oidc);
+
+/* Whether return_path is a path of this server a login may return to: it starts with one '/', not
+ * "//" or "/\", has no backslash, control character or space, is valid UTF-8 and at most
+ * CF_SSO_RETURN_MAX characters (so that the login is no open redirect). */
+bool cf_oidc_return_ok(const char *return_path);
+
+/* Begins a login returning to return_path (NULL: "/"; checked with cf_oidc_return_ok, else
+ * CF_EVALIDATION naming "return") at now_ms: the provider's authorize URL into *authorize_url
+ * (malloc'd; the caller frees it). CF_EUNAVAIL when the provider's discovery document cannot be
+ * fetched or is not usable (naming why), CF_ERATELIMIT when too many logins are pending,
+ * CF_ESTORE, CF_ENOMEM. Thread-safe. */
+enum cf_rc cf_oidc_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
+                               const char *return_path, int64_t now_ms, char **authorize_url,
+                               struct cf_err *err);
+
+/* The identity the provider vouched for, from a verified ID token. */
+struct cf_oidc_identity {
+    char issuer[CF_OIDC_CLAIM_MAX + 1];
+    char subject[CF_OIDC_CLAIM_MAX + 1];
+    char email[CF_OIDC_CLAIM_MAX + 1]; /* lower-cased; "email", else Entra's preferred_username */
+    char name[CF_OIDC_CLAIM_MAX + 1];  /* "" when the token has none */
+    char tenant_id[CF_OIDC_CLAIM_MAX + 1]; /* Entra ID: tid; else "" */
+    char object_id[CF_OIDC_CLAIM_MAX + 1]; /* Entra ID: oid; else "" */
+    char *groups[CF_OIDC_GROUPS_MAX];      /* "groups" claim, malloc'd strings */
+    size_t n_groups;
+    bool groups_overage; /* Entra ID left groups out (_claim_names): too many to fit the token */
+    char return_path[CF_SSO_RETURN_MAX + 1];
+};
+
+/* Frees the groups of id; safe on a zeroed struct. */
+void cf_oidc_identity_release(struct cf_oidc_identity *id);
+
+/* The callback's query parameters, borrowed. */
+struct cf_oidc_callback {
+    const char *code;
+    const char *state;
+    const char *error; /* the provider refused: error, error_description */
+    const char *error_description;
+};
+
+/* Finishes a login at now_ms: takes the pending state (once; CF_EVALIDATION naming "state" when
+ * absent, CF_EUNAUTH when unknown, already used or expired), then either reports the provider's
+ * error (CF_EUNAUTH quoting error and the first line of error_description) or exchanges the code
+ * (CF_EVALIDATION naming "code" when absent) and verifies the ID token. Refusals of the token
+ * endpoint (Entra's AADSTS answers) and of every check are CF_EUNAUTH naming the cause; an e-mail
+ * domain outside the allowed ones is CF_EFORBIDDEN; a provider that cannot be reached CF_EUNAVAIL.
+ * On CF_OK *out holds the identity (cf_oidc_identity_release it); zeroed on failure.
+ * jwks is the server's JWKS cache. Thread-safe. */
+enum cf_rc cf_oidc_login_finish(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
+                                struct cf_jwks_cache *jwks, const struct cf_oidc_callback *cb,
+                                int64_t now_ms, struct cf_oidc_identity *out, struct cf_err *err);
+
+#endif

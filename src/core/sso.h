@@ -1,0 +1,29 @@
+/* Single sign-on in the domain (docs/users.md "Single sign-on"): beginning a login at the
+ * configured OpenID Connect provider, turning its answer into a verified identity (auth/oidc.h),
+ * and the one place where that identity becomes a Coffer user with a session (cf_sso_finish). */
+#ifndef CF_CORE_SSO_H
+#define CF_CORE_SSO_H
+
+#include "auth/oidc.h"
+#include "core/core.h"
+#include "util/err.h"
+
+/* Begins a login that returns to return_path (NULL: "/"): *authorize_url (malloc'd, the caller
+ * frees it) is where to send the browser. CF_ENOTFOUND when single sign-on is not configured;
+ * otherwise as cf_oidc_login_begin. Thread-safe. */
+enum cf_rc cf_sso_begin(struct cf_core *core, const char *return_path, char **authorize_url,
+                        struct cf_err *err);
+
+/* Checks the provider's answer at the callback and verifies the identity it vouches for (as
+ * cf_oidc_login_finish; CF_ENOTFOUND when single sign-on is not configured). On CF_OK release *id
+ * with cf_oidc_identity_release. Thread-safe. */
+enum cf_rc cf_sso_verify(struct cf_core *core, const struct cf_oidc_callback *cb,
+                         struct cf_oidc_identity *id, struct cf_err *err);
+
+/* Makes the verified identity id a signed-in user: finds or provisions the user (by issuer and
+ * subject) and opens a session. This build has no user accounts: CF_EUNSUPPORTED saying so and
+ * naming who signed in (never a token). Thread-safe. */
+enum cf_rc cf_sso_finish(struct cf_core *core, const struct cf_oidc_identity *id,
+                         struct cf_err *err);
+
+#endif
