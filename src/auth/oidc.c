@@ -239,9 +239,11 @@ static enum cf_rc fetch_discovery(struct cf_oidc *oidc, int64_t now_ms, struct d
     memset(d, 0, sizeof(*d));
     rc = cf_http_perform(&req, &resp, err);
     if (rc != CF_OK) {
+        char why[CF_ERR_MSG_MAX];
+        cf_strlcpy(why, err->msg, sizeof(why));
         rc = cf_err_set(err, CF_EUNAVAIL,
                         "the identity provider could not be reached (discovery document %s): %s",
-                        shown, err->msg);
+                        shown, why);
         goto out;
     }
     if (resp.status != 200) {
@@ -565,8 +567,11 @@ static enum cf_rc verify_token(struct cf_jwks_cache *jwks, const struct discover
     struct cf_jwks_set *set = NULL;
     bool fetched = false;
     enum cf_rc rc = cf_jwks_get(jwks, d->jwks, NULL, false, now_ms, &set, &fetched, err);
-    if (rc == CF_EUNAUTH)
-        return cf_err_set(err, CF_EUNAVAIL, "the identity provider's keys: %s", err->msg);
+    if (rc == CF_EUNAUTH) {
+        char why[CF_ERR_MSG_MAX];
+        cf_strlcpy(why, err->msg, sizeof(why));
+        return cf_err_set(err, CF_EUNAVAIL, "the identity provider's keys: %s", why);
+    }
     if (rc != CF_OK)
         return rc;
     rc = cf_jwt_verify(cf_jwks_set_keys(set), token, policy, now_ms / 1000, claims, err);

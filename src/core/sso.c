@@ -46,12 +46,12 @@ enum cf_rc cf_sso_finish(struct cf_core *core, const struct cf_oidc_identity *id
     for (size_t i = 0; i < id->n_groups; i++)
         if (cf_buf_printf(&groups, "%s%s", i ? "," : "", id->groups[i]) != CF_OK)
             break;
-    cf_log_event(CF_LOG_INFO, "sso_identity", CF_LOG_TEXT("issuer", id->issuer),
-                 CF_LOG_TEXT("subject", id->subject), CF_LOG_TEXT("email", id->email),
-                 CF_LOG_TEXT("name", id->name), CF_LOG_TEXT("tenant", id->tenant_id),
-                 CF_LOG_TEXT("object", id->object_id),
-                 CF_LOG_TEXT("groups", groups.data ? groups.data : ""),
-                 CF_LOG_INT("groups_overage", id->groups_overage));
+    cf_log_event(
+        CF_LOG_INFO, "sso_identity", CF_LOG_TEXT("issuer", id->issuer),
+        CF_LOG_TEXT("subject", id->subject), CF_LOG_TEXT("email", id->email),
+        CF_LOG_TEXT("name", id->name), CF_LOG_TEXT("tenant", id->tenant_id),
+        CF_LOG_TEXT("object", id->object_id), CF_LOG_TEXT("groups", groups.data ? groups.data : ""),
+        CF_LOG_INT("groups_overage", id->groups_overage), CF_LOG_TEXT("return", id->return_path));
     cf_buf_release(&groups);
     return cf_err_set(err, CF_EUNSUPPORTED,
                       "user provisioning is not available in this build: \"%.100s\" (subject "

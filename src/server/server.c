@@ -522,8 +522,11 @@ static enum cf_rc open_oidc(const struct server_settings *set, struct cf_oidc **
     if (set->value[F_OIDC_CLIENT_SECRET_FILE]) {
         rc = cf_file_read(set->value[F_OIDC_CLIENT_SECRET_FILE], OIDC_SECRET_FILE_MAX, &file_secret,
                           &len, err);
-        if (rc != CF_OK)
-            return cf_err_set(err, CF_EINVAL, "--oidc-client-secret-file: %s", err->msg);
+        if (rc != CF_OK) {
+            char why[CF_ERR_MSG_MAX];
+            cf_strlcpy(why, err->msg, sizeof(why));
+            return cf_err_set(err, CF_EINVAL, "--oidc-client-secret-file: %s", why);
+        }
         while (len > 0 && (file_secret[len - 1] == '\n' || file_secret[len - 1] == '\r'))
             file_secret[--len] = '\0';
         secret = file_secret;
