@@ -10,7 +10,9 @@
 
 /* Every table of the schema, parents before children, each column with the type it is bound with:
  * t text, n nullable text, i integer, b blob, B nullable blob. `order` lists rows so that a row's
- * parent row (folders: the parent folder) is copied first. */
+ * parent row (folders: the parent folder) is copied first. Pending single sign-on logins
+ * (sso_logins) are not copied: they live ten minutes, and a login begun before the move is simply
+ * begun again. */
 static const struct copy_table {
     const char *name;
     const char *columns;

@@ -366,6 +366,45 @@ class GenericIssuerSSO(SSOCase):
                             "--oidc-allowed-domains")
 
 
+@unittest.skipUnless(harness.PG_DIR, "PostgreSQL only: two nodes share one PostgreSQL database (make test runs "
+                                    "this suite in its PostgreSQL pass)")
+class TwoNodes(WithFakes, unittest.TestCase):
+    """A login begun on one node is finished on another sharing the store, once."""
+
+    FAKES = {"fake": "entra_oidc.py"}
+
+    def test_begin_on_one_node_finish_on_the_other(self):
+        import base64 as b64
+        port_b = harness.free_port()
+        callback = "http://127.0.0.1:%d%s" % (port_b, CALLBACK)
+        self.fake.call("POST", "/_fake/entra/apps", {"tenant": TENANT, "clientId": CLIENT_ID, "secret": SECRET,
+                                                      "redirectUris": [callback]})
+        self.fake.call("POST", "/_fake/entra/users", {"tenant": TENANT, "login": "frank@contoso.example",
+                                                       "oid": "oid-frank"})
+        env = {"COFFER_DB": harness.new_pg_database(), "COFFER_ROOT_KEY": b64.b64encode(os.urandom(32)).decode(),
+               "COFFER_OIDC_CLIENT_SECRET": SECRET}
+        args = ["--oidc-entra-tenant", TENANT, "--oidc-entra-authority", self.fake.url, "--oidc-client-id",
+                CLIENT_ID, "--oidc-redirect-url", callback]
+        a = Server(env=env, args=args)
+        b = Server(env=env, args=args, addr="127.0.0.1:%d" % port_b)
+        try:
+            a.start()
+            b.start()
+            hops = browse(a.url + LOGIN, cookies={self.fake.port: "fake_entra_user=frank@contoso.example"})
+            self.assertEqual([urllib.parse.urlsplit(h[0]).port for h in hops], [a.port, self.fake.port, port_b])
+            self.assertEqual(hops[-1][1], 501, hops[-1][3])
+            self.assertIn("frank@contoso.example", json.loads(hops[-1][3])["message"])
+            replay = browse(hops[-1][0].replace(":%d/" % port_b, ":%d/" % a.port))
+            self.assertEqual(replay[-1][1], 401)
+            self.assertIn("unknown or already used", json.loads(replay[-1][3])["message"])
+        finally:
+            for node in (a, b):
+                node.stop()
+                report = node.sanitizer_report()
+                node.cleanup()
+                self.assertIsNone(report, report)
+
+
 class NoSSO(ServerTestCase):
     def test_not_configured(self):
         r = self.api("GET", LOGIN, token=None)

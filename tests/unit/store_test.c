@@ -2347,7 +2347,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
         " DROP TABLE audit_events; DROP TABLE audit_checkpoints; DROP TABLE audit_key_sets;"
         " DROP TABLE audit_archive_state; DROP TABLE audit_last_reads;"
         " DROP TABLE notices; DROP TABLE notification_channels;"
-        " DROP TABLE notification_settings;"
+        " DROP TABLE notification_settings; DROP TABLE sso_logins;"
         " DROP INDEX secret_versions_expires; DROP INDEX secret_versions_reminder;"
         " ALTER TABLE secret_versions DROP COLUMN reminder_repeat_days;"
         " ALTER TABLE secret_versions DROP COLUMN reminder_note;"
