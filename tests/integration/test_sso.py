@@ -438,6 +438,20 @@ class SSOConfiguration(unittest.TestCase):
         ]
         harness.assert_start_refused(self, cases)
 
+    def test_metadata_address_refused_by_the_outbound_policy(self):
+        s = Server(args=["--oidc-issuer", "https://169.254.169.254/tenant/v2.0", "--oidc-client-id", CLIENT_ID,
+                         "--oidc-redirect-url", "http://127.0.0.1:9%s" % CALLBACK],
+                   env={"COFFER_OIDC_CLIENT_SECRET": SECRET})
+        try:
+            s.start()
+            r = s.api("GET", LOGIN, token=None)
+            self.assertEqual(r.status, 503, r.body)
+            for words in ("identity provider could not be reached", "169.254.169.254", "--outbound-allow"):
+                self.assertIn(words, r.json["message"])
+        finally:
+            s.stop()
+            s.cleanup()
+
     def test_unreachable_provider(self):
         port = harness.free_port()
         s = Server(args=["--oidc-entra-tenant", TENANT, "--oidc-entra-authority", "http://127.0.0.1:%d" % port,
