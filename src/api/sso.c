@@ -17,7 +17,7 @@ static enum cf_rc sso_login(struct cf_req *req, json_t **out, struct cf_err *err
     cf_req_audit(req, "sso.login.begin", NULL, NULL, NULL);
     enum cf_rc rc = cf_req_query(req, "return", &return_path, err);
     if (rc == CF_OK)
-        rc = cf_sso_begin(cf_req_core(req), return_path, &url, err);
+        rc = cf_sso_begin(cf_req_core(req), return_path, cf_req_client_ip(req), &url, err);
     if (rc == CF_OK)
         rc = cf_req_redirect(req, url, err);
     free(url);

@@ -361,9 +361,11 @@ static enum cf_rc add_param(CURLU *u, const char *name, const char *value, struc
 }
 
 enum cf_rc cf_oidc_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
-                               const char *return_path, int64_t now_ms, char **authorize_url,
-                               struct cf_err *err)
+                               const char *return_path, const char *source_ip, int64_t now_ms,
+                               char **authorize_url, struct cf_err *err)
 {
+    static const struct cf_sso_login_limits limits = {
+        .max_pending = CF_OIDC_PENDING_MAX, .max_per_source = CF_OIDC_PENDING_PER_ADDRESS};
     struct discovery d;
     char state[B64_32];
     char nonce[B64_32], verifier[B64_32], challenge[B64_32];
@@ -396,8 +398,8 @@ enum cf_rc cf_oidc_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct
     sodium_bin2base64(challenge, sizeof(challenge), digest, sizeof(digest),
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 
-    rc = cf_store_sso_login_put(st, state_hash, return_path, now_ms, now_ms + CF_OIDC_LOGIN_TTL_MS,
-                                CF_OIDC_PENDING_MAX, err);
+    rc = cf_store_sso_login_put(st, state_hash, return_path, source_ip, now_ms,
+                                now_ms + CF_OIDC_LOGIN_TTL_MS, &limits, err);
     if (rc != CF_OK)
         goto out;
     u = curl_url();

@@ -26,6 +26,7 @@
 
 #define CF_OIDC_LOGIN_TTL_MS (10 * 60 * 1000) /* a begun login may be finished this long */
 #define CF_OIDC_PENDING_MAX 10000             /* pending logins at most (store/sso.h) */
+#define CF_OIDC_PENDING_PER_ADDRESS 100       /* pending logins begun from one address at most */
 #define CF_OIDC_DISCOVERY_TTL_MS (60 * 60 * 1000)
 #define CF_OIDC_URL_MAX 2048
 #define CF_OIDC_CLAIM_MAX 320 /* characters of issuer, subject, e-mail, name, ids */
@@ -63,14 +64,14 @@ void cf_oidc_free(struct cf_oidc *oidc);
  * CF_SSO_RETURN_MAX characters (so that the login is no open redirect). */
 bool cf_oidc_return_ok(const char *return_path);
 
-/* Begins a login returning to return_path (NULL: "/"; checked with cf_oidc_return_ok, else
- * CF_EVALIDATION naming "return") at now_ms: the provider's authorize URL into *authorize_url
- * (malloc'd; the caller frees it). CF_EUNAVAIL when the provider's discovery document cannot be
- * fetched or is not usable (naming why), CF_ERATELIMIT when too many logins are pending,
- * CF_ESTORE, CF_ENOMEM. Thread-safe. */
+/* Begins a login for a browser at source_ip returning to return_path (NULL: "/"; checked with
+ * cf_oidc_return_ok, else CF_EVALIDATION naming "return") at now_ms: the provider's authorize URL
+ * into *authorize_url (malloc'd; the caller frees it). CF_EUNAVAIL when the provider's discovery
+ * document cannot be fetched or is not usable (naming why), CF_ERATELIMIT when too many logins are
+ * pending (in all, or begun from source_ip), CF_ESTORE, CF_ENOMEM. Thread-safe. */
 enum cf_rc cf_oidc_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
-                               const char *return_path, int64_t now_ms, char **authorize_url,
-                               struct cf_err *err);
+                               const char *return_path, const char *source_ip, int64_t now_ms,
+                               char **authorize_url, struct cf_err *err);
 
 /* The identity the provider vouched for, from a verified ID token. */
 struct cf_oidc_identity {

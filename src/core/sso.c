@@ -15,14 +15,14 @@ static enum cf_rc not_configured(struct cf_err *err)
                       "--oidc-entra-tenant)");
 }
 
-enum cf_rc cf_sso_begin(struct cf_core *core, const char *return_path, char **authorize_url,
-                        struct cf_err *err)
+enum cf_rc cf_sso_begin(struct cf_core *core, const char *return_path, const char *source_ip,
+                        char **authorize_url, struct cf_err *err)
 {
     *authorize_url = NULL;
     if (!core->oidc)
         return not_configured(err);
-    return cf_oidc_login_begin(core->oidc, core->store, core->keyring, return_path, cf_now_ms(),
-                               authorize_url, err);
+    return cf_oidc_login_begin(core->oidc, core->store, core->keyring, return_path, source_ip,
+                               cf_now_ms(), authorize_url, err);
 }
 
 enum cf_rc cf_sso_verify(struct cf_core *core, const struct cf_oidc_callback *cb,

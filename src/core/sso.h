@@ -8,11 +8,11 @@
 #include "core/core.h"
 #include "util/err.h"
 
-/* Begins a login that returns to return_path (NULL: "/"): *authorize_url (malloc'd, the caller
- * frees it) is where to send the browser. CF_ENOTFOUND when single sign-on is not configured;
- * otherwise as cf_oidc_login_begin. Thread-safe. */
-enum cf_rc cf_sso_begin(struct cf_core *core, const char *return_path, char **authorize_url,
-                        struct cf_err *err);
+/* Begins a login for a browser at source_ip that returns to return_path (NULL: "/"): *authorize_url
+ * (malloc'd, the caller frees it) is where to send the browser. CF_ENOTFOUND when single sign-on is
+ * not configured; otherwise as cf_oidc_login_begin. Thread-safe. */
+enum cf_rc cf_sso_begin(struct cf_core *core, const char *return_path, const char *source_ip,
+                        char **authorize_url, struct cf_err *err);
 
 /* Checks the provider's answer at the callback and verifies the identity it vouches for (as
  * cf_oidc_login_finish; CF_ENOTFOUND when single sign-on is not configured). On CF_OK release *id

@@ -10,16 +10,20 @@ static struct sql_stmt ST_SSO_PRUNE = SQL_STMT("DELETE FROM sso_logins WHERE exp
 
 static struct sql_stmt ST_SSO_COUNT = SQL_STMT("SELECT count(*) FROM sso_logins");
 
+static struct sql_stmt ST_SSO_COUNT_SOURCE =
+    SQL_STMT("SELECT count(*) FROM sso_logins WHERE source_ip = ?1");
+
 static struct sql_stmt ST_SSO_INSERT =
-    SQL_STMT("INSERT INTO sso_logins (state_hash, return_path, created_at, expires_at)"
-             " VALUES (?1, ?2, ?3, ?4)");
+    SQL_STMT("INSERT INTO sso_logins (state_hash, return_path, source_ip, created_at, expires_at)"
+             " VALUES (?1, ?2, ?3, ?4, ?5)");
 
 enum cf_rc cf_store_sso_login_put(struct cf_store *st, const uint8_t *state_hash,
-                                  const char *return_path, int64_t now_ms, int64_t expires_ms,
-                                  int64_t max_pending, struct cf_err *err)
+                                  const char *return_path, const char *source_ip, int64_t now_ms,
+                                  int64_t expires_ms, const struct cf_sso_login_limits *limits,
+                                  struct cf_err *err)
 {
     struct db_conn *c;
-    int64_t pending = 0;
+    int64_t pending = 0, from_source = 0;
     bool found = false;
     enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
@@ -27,7 +31,15 @@ enum cf_rc cf_store_sso_login_put(struct cf_store *st, const uint8_t *state_hash
     rc = sql_exec(c, &ST_SSO_PRUNE, ARGS(A_INT(now_ms)), NULL, err);
     if (rc == CF_OK)
         rc = sql_get_row(c, &ST_SSO_COUNT, NO_ARGS, sql_read_int64, &pending, &found, err);
-    if (rc == CF_OK && pending >= max_pending)
+    if (rc == CF_OK)
+        rc = sql_get_row(c, &ST_SSO_COUNT_SOURCE, ARGS(A_TEXT(source_ip)), sql_read_int64,
+                         &from_source, &found, err);
+    if (rc == CF_OK && from_source >= limits->max_per_source)
+        rc = cf_err_set(err, CF_ERATELIMIT,
+                        "%lld single sign-on logins begun from %.64s are pending, the most one "
+                        "address may have: finish one, or try again in a few minutes",
+                        (long long)from_source, source_ip);
+    if (rc == CF_OK && pending >= limits->max_pending)
         rc = cf_err_set(err, CF_ERATELIMIT,
                         "%lld single sign-on logins are pending, the most this server keeps: try "
                         "again in a few minutes",
@@ -35,7 +47,7 @@ enum cf_rc cf_store_sso_login_put(struct cf_store *st, const uint8_t *state_hash
     if (rc == CF_OK)
         rc = sql_exec(c, &ST_SSO_INSERT,
                       ARGS(A_BLOB(state_hash, CF_SSO_STATE_HASH_LEN), A_TEXT(return_path),
-                           A_INT(now_ms), A_INT(expires_ms)),
+                           A_TEXT(source_ip), A_INT(now_ms), A_INT(expires_ms)),
                       NULL, err);
     return sql_tx_end(c, rc, err);
 }

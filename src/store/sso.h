@@ -15,14 +15,22 @@
 #define CF_SSO_STATE_HASH_LEN 32 /* bytes of a state's keyed hash */
 #define CF_SSO_RETURN_MAX 512    /* characters of a return path */
 
-/* Records a pending login: state_hash (CF_SSO_STATE_HASH_LEN bytes), return_path (at most
- * CF_SSO_RETURN_MAX characters), made at now_ms and usable until expires_ms. Logins that expired
- * before now_ms are deleted in the same transaction. CF_ERATELIMIT when max_pending logins are
- * already pending (so that an anonymous caller cannot grow the table without bound), CF_ESTORE,
- * CF_EUNAVAIL. Thread-safe. */
+/* The bounds of cf_store_sso_login_put: pending logins at most, in all and per source address. */
+struct cf_sso_login_limits {
+    int64_t max_pending;
+    int64_t max_per_source;
+};
+
+/* Records a pending login begun by source_ip: state_hash (CF_SSO_STATE_HASH_LEN bytes),
+ * return_path (at most CF_SSO_RETURN_MAX characters), made at now_ms and usable until expires_ms.
+ * Logins that expired before now_ms are deleted in the same transaction. CF_ERATELIMIT when
+ * limits->max_per_source logins of source_ip, or limits->max_pending in all, are already pending
+ * (so that an anonymous caller cannot grow the table without bound, nor one address fill it for
+ * everyone), CF_ESTORE, CF_EUNAVAIL. Thread-safe. */
 enum cf_rc cf_store_sso_login_put(struct cf_store *st, const uint8_t *state_hash,
-                                  const char *return_path, int64_t now_ms, int64_t expires_ms,
-                                  int64_t max_pending, struct cf_err *err);
+                                  const char *return_path, const char *source_ip, int64_t now_ms,
+                                  int64_t expires_ms, const struct cf_sso_login_limits *limits,
+                                  struct cf_err *err);
 
 /* Takes the pending login of state_hash: copies its return path into return_path (size bytes) and
  * its deadline into *expires_ms, and deletes it, in one transaction, so that a second take of the

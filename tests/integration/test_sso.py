@@ -277,6 +277,24 @@ class EntraSSO(SSOCase):
         err = json.loads(hops[-1][3])
         self.assertIn("AADSTS50011", err["error_description"])
 
+    def test_one_address_cannot_fill_the_pending_logins(self):
+        """100 pending logins per source address (here 127.0.0.2); other addresses keep signing in."""
+        def begin():
+            c = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=30,
+                                           source_address=("127.0.0.2", 0))
+            c.request("GET", LOGIN)
+            r = c.getresponse()
+            body = r.read()
+            c.close()
+            return r.status, body
+
+        statuses = [begin()[0] for _ in range(100)]
+        self.assertEqual(set(statuses), {302})
+        status, body = begin()
+        self.assertEqual(status, 429, body)
+        self.assertIn("begun from 127.0.0.2 are pending", json.loads(body)["message"])
+        self.assertEqual(self.api("GET", LOGIN, token=None).status, 302)
+
     def test_open_redirects_refused(self):
         for ret in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "relative", "/a b",
                     "/" + "a" * 600):

@@ -12,6 +12,8 @@
 
 TestSuite(oidc, .init = fx_setup, .fini = fx_teardown);
 
+static const struct cf_sso_login_limits roomy = {.max_pending = 10, .max_per_source = 10};
+
 Test(oidc, return_paths)
 {
     static const char *const good[] = {"/", "/projects/abc", "/a?b=c&d=%2F", "/é"};
@@ -108,8 +110,8 @@ Test(oidc, pending_logins_are_single_use_and_expire)
     int64_t expires = 0;
     randombytes_buf(a, sizeof(a));
     randombytes_buf(b, sizeof(b));
-    cr_assert_eq(cf_store_sso_login_put(fx_store, a, "/x", 1000, 2000, 10, &err), CF_OK, "%s",
-                 err.msg);
+    cr_assert_eq(cf_store_sso_login_put(fx_store, a, "/x", "127.0.0.1", 1000, 2000, &roomy, &err),
+                 CF_OK, "%s", err.msg);
     cr_assert_eq(cf_store_sso_login_take(fx_store, a, ret, sizeof(ret), &expires, &err), CF_OK,
                  "%s", err.msg);
     cr_expect_str_eq(ret, "/x");
@@ -119,8 +121,10 @@ Test(oidc, pending_logins_are_single_use_and_expire)
     cr_expect_eq(cf_store_sso_login_take(fx_store, b, ret, sizeof(ret), &expires, &err),
                  CF_ENOTFOUND);
     /* an expired login is pruned by the next put */
-    cr_assert_eq(cf_store_sso_login_put(fx_store, a, "/old", 1000, 2000, 10, &err), CF_OK);
-    cr_assert_eq(cf_store_sso_login_put(fx_store, b, "/new", 3000, 4000, 10, &err), CF_OK);
+    cr_assert_eq(cf_store_sso_login_put(fx_store, a, "/old", "127.0.0.1", 1000, 2000, &roomy, &err),
+                 CF_OK);
+    cr_assert_eq(cf_store_sso_login_put(fx_store, b, "/new", "127.0.0.1", 3000, 4000, &roomy, &err),
+                 CF_OK);
     cr_expect_eq(cf_store_sso_login_take(fx_store, a, ret, sizeof(ret), &expires, &err),
                  CF_ENOTFOUND);
     cr_expect_eq(cf_store_sso_login_take(fx_store, b, ret, sizeof(ret), &expires, &err), CF_OK);
@@ -128,17 +132,31 @@ Test(oidc, pending_logins_are_single_use_and_expire)
 
 Test(oidc, pending_logins_are_bounded)
 {
+    const struct cf_sso_login_limits limits = {.max_pending = 4, .max_per_source = 2};
     uint8_t h[CF_SSO_STATE_HASH_LEN];
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 2; i++) {
         randombytes_buf(h, sizeof(h));
-        cr_assert_eq(cf_store_sso_login_put(fx_store, h, "/", 1000, 2000, 3, &err), CF_OK);
+        cr_assert_eq(
+            cf_store_sso_login_put(fx_store, h, "/", "10.0.0.1", 1000, 2000, &limits, &err), CF_OK);
+    }
+    /* one address has its share; another still begins logins, until the whole bound */
+    randombytes_buf(h, sizeof(h));
+    cr_expect_eq(cf_store_sso_login_put(fx_store, h, "/", "10.0.0.1", 1000, 2000, &limits, &err),
+                 CF_ERATELIMIT);
+    cr_expect(strstr(err.msg, "begun from 10.0.0.1") != NULL, "%s", err.msg);
+    for (int i = 0; i < 2; i++) {
+        randombytes_buf(h, sizeof(h));
+        cr_assert_eq(cf_store_sso_login_put(fx_store, h, "/", i ? "10.0.0.3" : "10.0.0.2", 1000,
+                                            2000, &limits, &err),
+                     CF_OK, "%s", err.msg);
     }
     randombytes_buf(h, sizeof(h));
-    cr_expect_eq(cf_store_sso_login_put(fx_store, h, "/", 1000, 2000, 3, &err), CF_ERATELIMIT);
-    cr_expect(strstr(err.msg, "pending") != NULL, "%s", err.msg);
+    cr_expect_eq(cf_store_sso_login_put(fx_store, h, "/", "10.0.0.4", 1000, 2000, &limits, &err),
+                 CF_ERATELIMIT);
+    cr_expect(strstr(err.msg, "the most this server keeps") != NULL, "%s", err.msg);
     /* once they expired, there is room again */
-    cr_expect_eq(cf_store_sso_login_put(fx_store, h, "/", 2001, 3000, 3, &err), CF_OK, "%s",
-                 err.msg);
+    cr_expect_eq(cf_store_sso_login_put(fx_store, h, "/", "10.0.0.1", 2001, 3000, &limits, &err),
+                 CF_OK, "%s", err.msg);
 }
 
 Test(oidc, not_configured)
@@ -146,7 +164,7 @@ Test(oidc, not_configured)
     char *url = NULL;
     struct cf_oidc_identity id;
     struct cf_oidc_callback cb = {.state = "s", .code = "c"};
-    cr_expect_eq(cf_sso_begin(&fx_core, "/", &url, &err), CF_ENOTFOUND);
+    cr_expect_eq(cf_sso_begin(&fx_core, "/", "127.0.0.1", &url, &err), CF_ENOTFOUND);
     cr_expect_null(url);
     cr_expect(strstr(err.msg, "not configured") != NULL, "%s", err.msg);
     cr_expect_eq(cf_sso_verify(&fx_core, &cb, &id, &err), CF_ENOTFOUND);
