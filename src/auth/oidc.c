@@ -522,8 +522,9 @@ static enum cf_rc exchange_code(struct cf_oidc *oidc, const struct discovery *d,
         const char *desc = json_string_value(json_object_get(answer, "error_description"));
         char error_q[64], desc_q[DETAIL_MAX + 1];
         if (!error) {
+            /* no OAuth error body: a provider in trouble rather than a refusal of this code */
             rc =
-                cf_err_set(err, CF_EUNAUTH,
+                cf_err_set(err, resp.status >= 500 ? CF_EUNAVAIL : CF_EUNAUTH,
                            "the identity provider's token endpoint answered HTTP %ld", resp.status);
             goto out;
         }
