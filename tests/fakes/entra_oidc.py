@@ -18,7 +18,8 @@ Control API:
     POST /_fake/entra/apps   {"tenant","clientId","secret","redirectUris":[...]}   registers (or replaces) an app
     POST /_fake/entra/users  {"tenant","login","oid","email","name","groups":[...],"deny":bool}
                              a user who can sign in; deny: the sign-in is refused (AADSTS50105)
-    POST /_fake/entra/config {"issuerMode":"entra"|"self","codeTtl":S,"faults":{...}}   faults (until changed):
+    POST /_fake/entra/config {"issuerMode":"entra"|"self","codeTtl":S,"tokenOutage":status,"faults":{...}}
+                             tokenOutage: the token endpoint answers status with an HTML page; faults (until changed):
                              wrongAudience, expired (exp an hour ago), wrongKey (signed by an unpublished key
                              under the published kid), nonce (this value instead), noNonce, tid (this tenant
                              id in the token), pkceMismatch (the code remembers another challenge)
@@ -69,6 +70,7 @@ STATE = {
     "issuerMode": "entra",
     "codeTtl": 600,
     "faults": {},
+    "tokenOutage": 0,   # a status the token endpoint answers with an HTML page instead (0: none)
     "log": [],
 }
 KEYS = {}  # "published" and "unpublished": {"n","e","d","kid"}
@@ -196,7 +198,7 @@ class Handler(azure.Handler):
             t["users"][body["login"]] = body
             return {}
         if path == "/_fake/entra/config":
-            for k in ("issuerMode", "codeTtl", "faults"):
+            for k in ("issuerMode", "codeTtl", "faults", "tokenOutage"):
                 if k in body:
                     STATE[k] = body[k]
             return {}
@@ -319,6 +321,9 @@ class Handler(azure.Handler):
         return None
 
     def token(self, tenant):
+        if STATE["tokenOutage"]:
+            raise Reply(STATE["tokenOutage"], b"<html><body>Service unavailable</body></html>",
+                        {"Content-Type": "text/html"})
         tid, t = find_tenant(tenant)
         form = dict(urllib.parse.parse_qsl(self.raw.decode(), keep_blank_values=True))
         if form.get("grant_type") != "authorization_code":

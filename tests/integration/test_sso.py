@@ -86,7 +86,8 @@ class SSOCase(WithFakes, SSOServer, ServerTestCase):
 
     def setUp(self):
         super().setUp()
-        self.fake.call("POST", "/_fake/entra/config", {"faults": {}, "codeTtl": 600, "issuerMode": self.ISSUER_MODE})
+        self.fake.call("POST", "/_fake/entra/config", {"faults": {}, "codeTtl": 600, "tokenOutage": 0,
+                                                        "issuerMode": self.ISSUER_MODE})
         self.fake.call("POST", "/_fake/entra/apps", {"tenant": TENANT, "clientId": CLIENT_ID, "secret": SECRET,
                                                       "redirectUris": [self.callback]})
 
@@ -263,6 +264,11 @@ class EntraSSO(SSOCase):
         self.fake.call("POST", "/_fake/entra/config", {"codeTtl": 600})
         self.faults(pkceMismatch=True)
         self.assertSSOError(self.sign_in(user), 401, "Unauthorized", "invalid_grant", "AADSTS501481")
+
+    def test_token_endpoint_outage(self):
+        self.fake.call("POST", "/_fake/entra/config", {"tokenOutage": 503})
+        self.assertSSOError(self.sign_in(self.add_user()), 503, "ServiceUnavailable",
+                            "token endpoint answered HTTP 503")
 
     def test_provider_refuses_the_sign_in(self):
         user = self.add_user(deny=True)
