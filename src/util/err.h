@@ -8,26 +8,27 @@
 
 enum cf_rc {
     CF_OK = 0,
-    CF_EINVAL,       /* malformed request or argument (HTTP 400) */
-    CF_EVALIDATION,  /* a field failed validation (HTTP 422), err->field names it */
-    CF_ENOTFOUND,    /* no such project/environment/folder/secret (HTTP 404) */
-    CF_EMETHOD,      /* the resource exists but not with this method (HTTP 405) */
-    CF_EEXIST,       /* already exists (HTTP 400, as Infisical answers duplicates) */
-    CF_ECONFLICT,    /* concurrent modification; the caller may retry (HTTP 409) */
-    CF_EUNAUTH,      /* missing or invalid credential (HTTP 401) */
-    CF_EFORBIDDEN,   /* authenticated but not allowed (HTTP 403) */
-    CF_ETOOLARGE,    /* body or value over its limit (HTTP 413) */
-    CF_ETARGET,      /* request target (path and query) over its limit (HTTP 414) */
-    CF_EHEADERS,     /* request headers over their limit (HTTP 431) */
-    CF_EVERSION,     /* HTTP version not supported (HTTP 505) */
-    CF_ERATELIMIT,   /* too many attempts (HTTP 429) */
-    CF_ECRYPTO,      /* a ciphertext failed to open, or key material is wrong (HTTP 500) */
-    CF_ESTORE,       /* the store failed (HTTP 500) */
-    CF_EUNAVAIL,     /* temporarily unavailable, e.g. store busy or shutting down (HTTP 503) */
-    CF_ENOMEM,       /* out of memory (HTTP 500) */
-    CF_EIO,          /* file or network I/O failed */
-    CF_EINTERNAL,    /* anything else (HTTP 500) */
-    CF_EUNSUPPORTED, /* a feature this build does not have (HTTP 501) */
+    CF_EINVAL,      /* malformed request or argument (HTTP 400) */
+    CF_EVALIDATION, /* a field failed validation (HTTP 422), err->field names it */
+    CF_ENOTFOUND,   /* no such project/environment/folder/secret (HTTP 404) */
+    CF_EMETHOD,     /* the resource exists but not with this method (HTTP 405) */
+    CF_EEXIST,      /* already exists (HTTP 400, as Infisical answers duplicates) */
+    CF_ECONFLICT,   /* concurrent modification; the caller may retry (HTTP 409) */
+    CF_EUNAUTH,     /* missing or invalid credential (HTTP 401) */
+    CF_EFORBIDDEN,  /* authenticated but not allowed (HTTP 403) */
+    CF_ETOOLARGE,   /* body or value over its limit (HTTP 413) */
+    CF_ETARGET,     /* request target (path and query) over its limit (HTTP 414) */
+    CF_EHEADERS,    /* request headers over their limit (HTTP 431) */
+    CF_EVERSION,    /* HTTP version not supported (HTTP 505) */
+    CF_ERATELIMIT,  /* too many attempts (HTTP 429) */
+    CF_ECRYPTO,     /* a ciphertext failed to open, or key material is wrong (HTTP 500) */
+    CF_ESTORE,      /* the store failed (HTTP 500) */
+    CF_EUNAVAIL,    /* temporarily unavailable, e.g. store busy or shutting down (HTTP 503) */
+    CF_ENOMEM,      /* out of memory (HTTP 500) */
+    CF_EIO,         /* file or network I/O failed */
+    CF_EINTERNAL,   /* anything else (HTTP 500) */
+    /* a feature this build does not have (HTTP 501) */
+    CF_EUNSUPPORTED,
 };
 
 #define CF_ERR_FIELD_MAX 64
