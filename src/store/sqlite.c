@@ -134,8 +134,8 @@ struct sq_store {
      * SQLITE_BUSY, whose retry sleeps put hundreds of milliseconds on the tail latency of writes.
      * Other processes (an operator command) are still kept apart by SQLite's own lock. */
     pthread_mutex_t write_lock;
-    bool wal;              /* the database is in WAL mode: commits may be deferred */
-    struct sq_syncer sync; /* deferred commits; set up with the locks */
+    bool wal;                    /* the database is in WAL mode: commits may be deferred */
+    struct sq_syncer sync;       /* deferred commits; set up with the locks */
     struct sq_checkpointer ckpt; /* started with the syncer */
 };
 
@@ -488,8 +488,9 @@ static enum cf_rc unlocked_route(struct sq_syncer *sy, bool *by_syncer, struct c
     *by_syncer = sy->running && !sy->stopping;
     pthread_mutex_unlock(&sy->lock);
     if (failed)
-        return cf_err_set(err, CF_EIO, "the database's recent changes could not be synced to "
-                                       "disk: nothing more is committed until the server restarts");
+        return cf_err_set(err, CF_EIO,
+                          "the database's recent changes could not be synced to "
+                          "disk: nothing more is committed until the server restarts");
     return CF_OK;
 }
 
@@ -502,7 +503,8 @@ static enum cf_rc sync_own_log(struct sq_conn *c, struct cf_err *err)
         return cf_err_set(err, CF_EIO, "the database's write-ahead log is not open");
     int sr = log->pMethods->xSync(log, SQLITE_SYNC_NORMAL);
     if (sr != SQLITE_OK)
-        return cf_err_set(err, CF_EIO, "syncing the write-ahead log failed: %s", sqlite3_errstr(sr));
+        return cf_err_set(err, CF_EIO, "syncing the write-ahead log failed: %s",
+                          sqlite3_errstr(sr));
     return CF_OK;
 }
 
@@ -686,7 +688,7 @@ static int log_hook(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
-/* Hands c's checkpoints to the checkpointer when it runs; SQLite's automatic ones stay otherwise. */
+/* Hands c's checkpoints to the checkpointer when it runs; else SQLite's automatic ones stay. */
 static void hook_log(struct sq_store *st, struct sq_conn *c)
 {
     if (c->hooked || !st->ckpt.created)
@@ -715,7 +717,8 @@ static void *checkpointer_main(void *arg)
         /* Cleared first: a commit that finds the log still long afterwards asks again. */
         atomic_store(&ck->due, false);
         if (c) {
-            int sr = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            int sr =
+                sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
             if (sr != SQLITE_OK && (sr & 0xff) != SQLITE_BUSY)
                 cf_log_warn("database '%s': checkpoint failed: %s", st->path, sqlite3_errstr(sr));
         }
@@ -729,32 +732,49 @@ static void *checkpointer_main(void *arg)
     return NULL;
 }
 
+/* Starts a background thread of the store (run(st)) on the first call, with the lock guarding
+ * *launched held; false when this call could not create it (what says what follows from that). */
+static bool thread_launch(bool *launched, bool *created, pthread_t *thread, void *(*run)(void *),
+                          struct sq_store *st, const char *what)
+{
+    if (*launched)
+        return true;
+    *launched = true;
+    *created = pthread_create(thread, NULL, run, st) == 0;
+    if (!*created)
+        cf_log_warn("database '%s': cannot start the %s", st->path, what);
+    return *created;
+}
+
 /* Starts the checkpointer, once; without it the connections keep SQLite's own checkpoints. */
 static void checkpointer_start(struct sq_store *st)
 {
     struct sq_checkpointer *ck = &st->ckpt;
     pthread_mutex_lock(&ck->lock);
-    if (!ck->launched) {
-        ck->launched = true;
-        ck->created = pthread_create(&ck->thread, NULL, checkpointer_main, st) == 0;
-        if (!ck->created)
-            cf_log_warn("database '%s': cannot start the checkpointer thread: commits checkpoint "
-                        "the log themselves",
-                        st->path);
-    }
+    thread_launch(&ck->launched, &ck->created, &ck->thread, checkpointer_main, st,
+                  "checkpointer thread: commits checkpoint the log themselves");
     pthread_mutex_unlock(&ck->lock);
+}
+
+/* Ends a background thread of the store (the checkpointer, the syncer): sets *stopping under lock
+ * and wakes it, then joins it when it was created. */
+static void thread_stop(pthread_mutex_t *lock, pthread_cond_t *wake, bool *stopping, bool *created,
+                        pthread_t *thread)
+{
+    pthread_mutex_lock(lock);
+    bool joinable = *created;
+    pthread_t id = *thread;
+    *stopping = true;
+    pthread_cond_signal(wake);
+    pthread_mutex_unlock(lock);
+    if (joinable)
+        pthread_join(id, NULL);
 }
 
 static void checkpointer_stop(struct sq_store *st)
 {
     struct sq_checkpointer *ck = &st->ckpt;
-    pthread_mutex_lock(&ck->lock);
-    bool created = ck->created;
-    ck->stopping = true;
-    pthread_cond_signal(&ck->wake);
-    pthread_mutex_unlock(&ck->lock);
-    if (created)
-        pthread_join(ck->thread, NULL);
+    thread_stop(&ck->lock, &ck->wake, &ck->stopping, &ck->created, &ck->thread);
 }
 
 /* Starts the syncer on first use; whether it runs. */
@@ -762,16 +782,9 @@ static bool syncer_start(struct sq_store *st)
 {
     struct sq_syncer *sy = &st->sync;
     pthread_mutex_lock(&sy->lock);
-    if (!sy->launched) {
-        sy->launched = true;
-        sy->created = pthread_create(&sy->thread, NULL, syncer_main, st) == 0;
-        if (!sy->created) {
-            sy->start_done = true;
-            cf_log_warn("database '%s': cannot start the syncer thread: commits stay synced one "
-                        "by one",
-                        st->path);
-        }
-    }
+    if (!thread_launch(&sy->launched, &sy->created, &sy->thread, syncer_main, st,
+                       "syncer thread: commits stay synced one by one"))
+        sy->start_done = true;
     while (!sy->start_done)
         pthread_cond_wait(&sy->ready, &sy->lock);
     bool running = sy->running;
@@ -849,13 +862,7 @@ static void sq_sync_counts(struct sql_store *base, uint64_t *commits, uint64_t *
 static void syncer_stop(struct sq_store *st)
 {
     struct sq_syncer *sy = &st->sync;
-    pthread_mutex_lock(&sy->lock);
-    bool created = sy->created;
-    sy->stopping = true;
-    pthread_cond_signal(&sy->wake);
-    pthread_mutex_unlock(&sy->lock);
-    if (created)
-        pthread_join(sy->thread, NULL);
+    thread_stop(&sy->lock, &sy->wake, &sy->stopping, &sy->created, &sy->thread);
 }
 
 /* ---- closing, migrations and opening ---- */

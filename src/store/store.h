@@ -474,8 +474,8 @@ void cf_store_close(struct cf_store *st);
  * deferred commit begun so far) and goes out once that ticket is synced. Commits of threads that
  * did not ask (housekeeping, other processes) are synced before they are visible, as always; the
  * audit writer's are synced by the syncer too, but waited for by the writer alone
- * (cf_store_sync_unlocked). PostgreSQL syncs each commit itself (its own group commit is commit_delay):
- * there nothing is deferred and every ticket is 0. */
+ * (cf_store_sync_unlocked). PostgreSQL syncs each commit itself (its own group commit is
+ * commit_delay): there nothing is deferred and every ticket is 0. */
 
 /* Makes the calling thread's commits on st deferred (above) when on, synced one by one again when
  * not. Returns whether they are deferred: never on PostgreSQL, on SQLite not in WAL mode, or when
@@ -501,7 +501,8 @@ bool cf_store_sync_unlocked(struct cf_store *st);
 enum cf_rc cf_store_sync_barrier(struct cf_store *st, struct cf_err *err);
 
 /* The ticket an answer ready now must wait for; 0 when every deferred commit begun so far (but
- * those of cf_store_sync_unlocked) is already on disk (the answer may go at once). Thread-safe, takes no lock. */
+ * those of cf_store_sync_unlocked) is already on disk (the answer may go at once). Thread-safe,
+ * takes no lock. */
 uint64_t cf_store_sync_ticket(struct cf_store *st);
 
 /* Called once the commits a ticket covers are on disk (rc CF_OK) or could not be synced (CF_EIO:
