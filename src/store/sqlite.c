@@ -697,6 +697,23 @@ static void hook_log(struct sq_store *st, struct sq_conn *c)
     c->hooked = true;
 }
 
+/* Copies the log into the database file without the write lock, then what was committed meanwhile
+ * with it: under a steady stream of commits the first pass alone never catches up with the log's
+ * end, and SQLite starts the log over only once a checkpoint has reached it, so the log would grow
+ * without bound. The second pass is short: the frames committed during the first, none at all
+ * when nothing was. */
+static void checkpoint(struct sq_store *st, struct sq_conn *c)
+{
+    int sr = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (sr == SQLITE_OK) {
+        pthread_mutex_lock(&st->write_lock);
+        sr = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_unlock(&st->write_lock);
+    }
+    if (sr != SQLITE_OK && (sr & 0xff) != SQLITE_BUSY)
+        cf_log_warn("database '%s': checkpoint failed: %s", st->path, sqlite3_errstr(sr));
+}
+
 static void *checkpointer_main(void *arg)
 {
     struct sq_store *st = arg;
@@ -716,12 +733,8 @@ static void *checkpointer_main(void *arg)
         pthread_mutex_unlock(&ck->lock);
         /* Cleared first: a commit that finds the log still long afterwards asks again. */
         atomic_store(&ck->due, false);
-        if (c) {
-            int sr =
-                sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-            if (sr != SQLITE_OK && (sr & 0xff) != SQLITE_BUSY)
-                cf_log_warn("database '%s': checkpoint failed: %s", st->path, sqlite3_errstr(sr));
-        }
+        if (c)
+            checkpoint(st, c);
         pthread_mutex_lock(&ck->lock);
         struct timespec gap;
         cf_deadline_in(&gap, CHECKPOINT_GAP_MS);
