@@ -3065,13 +3065,19 @@ static void *deferred_writer(void *arg)
     return NULL;
 }
 
-Test(store, ticket_covers_other_threads_commits)
+/* Runs writer(&rc) on a thread of its own (rc starts CF_OK) and returns rc once it ended. */
+static enum cf_rc on_own_thread(void *(*writer)(void *))
 {
     pthread_t thread;
-    enum cf_rc rc = CF_ESTORE;
-    cr_assert_eq(pthread_create(&thread, NULL, deferred_writer, &rc), 0);
+    enum cf_rc rc = CF_OK;
+    cr_assert_eq(pthread_create(&thread, NULL, writer, &rc), 0);
     pthread_join(thread, NULL);
-    cr_assert_eq(rc, CF_OK);
+    return rc;
+}
+
+Test(store, ticket_covers_other_threads_commits)
+{
+    cr_assert_eq(on_own_thread(deferred_writer), CF_OK);
     cr_assert_eq(cf_store_sync_ticket(st), 1, "this thread's answer would wait for the commit");
     cr_assert_eq(cf_store_sync_barrier(st, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(cf_store_sync_ticket(st), 0);
@@ -3101,11 +3107,7 @@ static void *unlocked_writer(void *arg)
 
 Test(store, unlocked_commits_return_once_synced)
 {
-    pthread_t thread;
-    enum cf_rc rc = CF_OK;
-    cr_assert_eq(pthread_create(&thread, NULL, unlocked_writer, &rc), 0);
-    pthread_join(thread, NULL);
-    cr_assert_eq(rc, CF_OK);
+    cr_assert_eq(on_own_thread(unlocked_writer), CF_OK);
     cr_assert_eq(cf_store_sync_ticket(st), 0, "answers take no ticket for these commits");
     assert_kept_after_reopen("unlocked-4", 1);
 }
