@@ -352,6 +352,10 @@ static void *writer_main(void *arg)
         cf_log_error("audit: out of memory: the writer cannot start");
         return NULL;
     }
+    /* Each batch's sync then runs after the store's write lock is released, shared with the
+     * requests' deferred commits, instead of holding every writer of the process while it runs;
+     * a batch still counts as stored only once it is on disk. */
+    cf_store_sync_unlocked(log->store);
     pthread_mutex_lock(&log->lock);
     for (;;) {
         while (log->count == 0 && !log->stopping) {

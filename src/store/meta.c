@@ -220,7 +220,13 @@ bool cf_store_sync_defer(struct cf_store *base, bool on)
     return st->drv->sync_defer ? st->drv->sync_defer(st, on) : false;
 }
 
-/* A blocking wait for cf_store_sync_barrier. */
+bool cf_store_sync_unlocked(struct cf_store *base)
+{
+    struct sql_store *st = sql_store_of(base);
+    return st->drv->sync_unlocked ? st->drv->sync_unlocked(st) : false;
+}
+
+/* A blocking wait for sql_sync_wait. */
 struct barrier {
     pthread_mutex_t lock;
     pthread_cond_t done;
@@ -238,14 +244,11 @@ static void barrier_done(void *arg, enum cf_rc rc)
     pthread_mutex_unlock(&b->lock);
 }
 
-enum cf_rc cf_store_sync_barrier(struct cf_store *base, struct cf_err *err)
+enum cf_rc sql_sync_wait(struct sql_store *st, uint64_t ticket, struct cf_err *err)
 {
     struct barrier b = {.lock = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER};
-    struct cf_store_sync_wait w = {
-        .ticket = cf_store_sync_ticket(base), .done = barrier_done, .arg = &b};
-    if (w.ticket == 0)
-        return CF_OK;
-    cf_store_sync_notify(base, &w);
+    struct cf_store_sync_wait w = {.ticket = ticket, .done = barrier_done, .arg = &b};
+    st->drv->sync_notify(st, &w); /* a ticket comes only from a driver that defers */
     pthread_mutex_lock(&b.lock);
     while (!b.answered)
         pthread_cond_wait(&b.done, &b.lock);
@@ -255,6 +258,12 @@ enum cf_rc cf_store_sync_barrier(struct cf_store *base, struct cf_err *err)
     if (b.rc != CF_OK)
         return cf_err_set(err, b.rc, "the database's recent changes could not be synced to disk");
     return CF_OK;
+}
+
+enum cf_rc cf_store_sync_barrier(struct cf_store *base, struct cf_err *err)
+{
+    uint64_t ticket = cf_store_sync_ticket(base);
+    return ticket == 0 ? CF_OK : sql_sync_wait(sql_store_of(base), ticket, err);
 }
 
 uint64_t cf_store_sync_ticket(struct cf_store *base)

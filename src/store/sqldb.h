@@ -131,6 +131,7 @@ struct db_driver {
     /* Deferred commits (cf_store_sync_* of store.h); NULL when the driver syncs every commit
      * itself (PostgreSQL). */
     bool (*sync_defer)(struct sql_store *st, bool on);
+    bool (*sync_unlocked)(struct sql_store *st);
     uint64_t (*sync_ticket)(struct sql_store *st);
     void (*sync_notify)(struct sql_store *st, struct cf_store_sync_wait *w);
     void (*sync_counts)(struct sql_store *st, uint64_t *commits, uint64_t *syncs);
@@ -193,6 +194,11 @@ bool sql_cache_key(char *out, size_t size, char kind, const char *part1, const c
 /* Forgets the counter value this thread's scope read, so that its next lookup reads it again:
  * after a write transaction ends (sql_tx_end) and when the scope is refreshed. */
 void sql_scope_changed(struct sql_store *st);
+
+/* Blocks until the driver's syncer has synced ticket (a sequence number of its deferred commits,
+ * not 0): CF_OK, or CF_EIO when the sync failed (meta.c; cf_store_sync_barrier and the driver's
+ * cf_store_sync_unlocked commits wait through it). */
+enum cf_rc sql_sync_wait(struct sql_store *st, uint64_t ticket, struct cf_err *err);
 
 /* The migration bookkeeping statements a driver's migrate uses, run through its own run. */
 enum cf_rc sql_migration_version(struct db_conn *c, int64_t *version, struct cf_err *err);

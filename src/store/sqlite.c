@@ -22,7 +22,23 @@
  * covers every commit written before it began. fsync works on the file, not on the descriptor
  * (POSIX: "all data for the open file descriptor ... the file"), so the syncer syncs the log
  * through its own connection's handle on it; keeping that connection open also keeps the log file
- * itself from being removed, which SQLite only does when its last connection closes. */
+ * itself from being removed, which SQLite only does when its last connection closes.
+ *
+ * A thread may instead have its commits synced outside the write lock (cf_store_sync_unlocked:
+ * the audit writer): its connection runs with synchronous=NORMAL too, and its COMMIT, once the
+ * write lock is released, waits for the syncer's next sync before returning. With
+ * synchronous=FULL the log's fsync runs inside COMMIT, while every other writer of the process
+ * waits on the write lock; this way they go on, and one sync serves both. Answers take no ticket
+ * for these commits (their thread waits for them itself), so reads do not wait for the audit
+ * writer's batches.
+ *
+ * The same connections leave the log's checkpoints to a checkpointer thread. SQLite's automatic
+ * checkpoint runs inside the COMMIT that takes the log over 1000 pages, and inside every later one
+ * while the log stays that long (a checkpoint cannot copy frames a reader still uses): milliseconds
+ * each, with the write lock held and every writer of the process waiting. A log hook
+ * (sqlite3_wal_hook, which replaces the automatic one) only wakes the checkpointer, which runs a
+ * PASSIVE checkpoint on its own connection (it waits for no reader or writer), at most once per
+ * CHECKPOINT_GAP_MS. */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -36,9 +52,15 @@
 #include "store/sqlite.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "util/time.h"
 #include "util/banned.h"
 
 #define DEFAULT_BUSY_TIMEOUT_MS 5000
+/* The log's length in pages that wakes the checkpointer: SQLite's own automatic threshold. */
+#define CHECKPOINT_PAGES 1000
+/* The least time between two checkpoints: while readers hold the log's start, a checkpoint leaves
+ * it long, and every commit would otherwise wake the checkpointer again at once. */
+#define CHECKPOINT_GAP_MS 20
 
 /* The driver's own statements, cached after the SQL_STMT_MAX slots of the domain files'. */
 enum {
@@ -78,10 +100,22 @@ struct sq_syncer {
     bool stopping;                 /* close: answer the waiters left, then end */
     bool failed;                   /* a sync failed: every wait fails from then on */
     atomic_uint_least64_t begun;   /* deferred commits whose COMMIT began */
+    atomic_uint_least64_t shared;  /* the last begun whose readers' answers wait for it */
     atomic_uint_least64_t written; /* the last deferred commit whose COMMIT returned */
     atomic_uint_least64_t synced;  /* every deferred commit up to this one is on disk */
     atomic_uint_least64_t syncs;   /* syncs made */
     struct cf_store_sync_wait *waiters;
+};
+
+/* The checkpointer (see the top of this file). */
+struct sq_checkpointer {
+    pthread_mutex_t lock; /* guards the fields below but due */
+    pthread_cond_t wake;  /* to the checkpointer: a checkpoint is due, or stop */
+    pthread_t thread;
+    bool launched; /* start was tried (once) */
+    bool created;  /* the thread runs: joined at close, and the log hooks wake it */
+    bool stopping;
+    atomic_bool due; /* a commit left the log over CHECKPOINT_PAGES since the last checkpoint */
 };
 
 /* ---- store and connections ---- */
@@ -100,8 +134,9 @@ struct sq_store {
      * SQLITE_BUSY, whose retry sleeps put hundreds of milliseconds on the tail latency of writes.
      * Other processes (an operator command) are still kept apart by SQLite's own lock. */
     pthread_mutex_t write_lock;
-    bool wal;              /* the database is in WAL mode: commits may be deferred */
-    struct sq_syncer sync; /* deferred commits; set up with the locks */
+    bool wal;                    /* the database is in WAL mode: commits may be deferred */
+    struct sq_syncer sync;       /* deferred commits; set up with the locks */
+    struct sq_checkpointer ckpt; /* started with the syncer */
 };
 
 struct sq_conn {
@@ -113,6 +148,8 @@ struct sq_conn {
      * transaction first begins a read transaction, which the last read_end commits. */
     int read_depth;
     bool deferred; /* synchronous=NORMAL: the syncer syncs its commits */
+    bool unlocked; /* synchronous=NORMAL, and sq_end waits for the syncer after the write lock */
+    bool hooked;   /* its checkpoints are the checkpointer's (log_hook) */
     struct sq_conn *prev, *next;
 };
 
@@ -440,24 +477,67 @@ static void sync_kick(struct sq_syncer *sy)
     pthread_mutex_unlock(&sy->lock);
 }
 
+/* How an unlocked commit (cf_store_sync_unlocked) reaches the disk now: CF_OK when the syncer will
+ * sync it (*by_syncer), or when this thread must sync the log itself because the syncer is
+ * stopping; CF_EIO when a sync already failed, since a commit made now could not be made durable.
+ */
+static enum cf_rc unlocked_route(struct sq_syncer *sy, bool *by_syncer, struct cf_err *err)
+{
+    pthread_mutex_lock(&sy->lock);
+    bool failed = sy->failed;
+    *by_syncer = sy->running && !sy->stopping;
+    pthread_mutex_unlock(&sy->lock);
+    if (failed)
+        return cf_err_set(err, CF_EIO,
+                          "the database's recent changes could not be synced to "
+                          "disk: nothing more is committed until the server restarts");
+    return CF_OK;
+}
+
+/* Syncs the write-ahead log through c's own handle on it. */
+static enum cf_rc sync_own_log(struct sq_conn *c, struct cf_err *err)
+{
+    sqlite3_file *log = NULL;
+    if (sqlite3_file_control(c->db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &log) != SQLITE_OK ||
+        !log || !log->pMethods)
+        return cf_err_set(err, CF_EIO, "the database's write-ahead log is not open");
+    int sr = log->pMethods->xSync(log, SQLITE_SYNC_NORMAL);
+    if (sr != SQLITE_OK)
+        return cf_err_set(err, CF_EIO, "syncing the write-ahead log failed: %s",
+                          sqlite3_errstr(sr));
+    return CF_OK;
+}
+
 static enum cf_rc sq_end(struct db_conn *base, enum cf_rc rc, struct cf_err *err)
 {
     struct sq_conn *c = sq_conn_of(base);
     struct sq_syncer *sy = &c->st->sync;
-    if (rc == CF_OK && c->deferred) {
+    uint64_t wait_for = 0; /* an unlocked commit's sequence number */
+    bool by_syncer = false;
+    if (rc == CF_OK && c->unlocked && !c->deferred)
+        rc = unlocked_route(sy, &by_syncer, err);
+    if (rc == CF_OK && (c->deferred || by_syncer)) {
         /* Counted before COMMIT, which makes it visible: a reader that saw it answers after a
          * ticket that covers it. A COMMIT that fails still counts as written (nothing to sync). */
         uint64_t seq = atomic_fetch_add(&sy->begun, 1) + 1;
+        if (c->deferred)
+            atomic_store(&sy->shared, seq);
         rc = own(c, SQ_COMMIT, err);
         atomic_store(&sy->written, seq);
         sync_kick(sy);
+        if (rc == CF_OK && c->unlocked)
+            wait_for = seq;
     } else if (rc == CF_OK) {
         rc = own(c, SQ_COMMIT, err);
+        if (rc == CF_OK && c->unlocked) /* synchronous=NORMAL and no syncer left */
+            rc = sync_own_log(c, err);
     }
     /* Some errors (busy, I/O, out of memory) already rolled the transaction back. */
     if (rc != CF_OK && !sqlite3_get_autocommit(c->db))
         own(c, SQ_ROLLBACK, NULL);
     pthread_mutex_unlock(&c->st->write_lock);
+    if (wait_for)
+        rc = sql_sync_wait(&c->st->sql, wait_for, err);
     return rc;
 }
 
@@ -591,25 +671,139 @@ static void *syncer_main(void *arg)
     return NULL;
 }
 
+/* ---- the checkpointer ---- */
+
+/* SQLite's log hook, run by COMMIT (write lock held) with the log's length in pages: wakes the
+ * checkpointer when the log is long, once until its next checkpoint. */
+static int log_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    struct sq_checkpointer *ck = arg;
+    (void)db;
+    (void)name;
+    if (pages >= CHECKPOINT_PAGES && !atomic_exchange(&ck->due, true)) {
+        pthread_mutex_lock(&ck->lock);
+        pthread_cond_signal(&ck->wake);
+        pthread_mutex_unlock(&ck->lock);
+    }
+    return SQLITE_OK;
+}
+
+/* Hands c's checkpoints to the checkpointer when it runs; else SQLite's automatic ones stay. */
+static void hook_log(struct sq_store *st, struct sq_conn *c)
+{
+    if (c->hooked || !st->ckpt.created)
+        return;
+    sqlite3_wal_hook(c->db, log_hook, &st->ckpt);
+    c->hooked = true;
+}
+
+/* Copies the log into the database file without the write lock, then what was committed meanwhile
+ * with it: under a steady stream of commits the first pass alone never catches up with the log's
+ * end, and SQLite starts the log over only once a checkpoint has reached it, so the log would grow
+ * without bound. The second pass is short: the frames committed during the first, none at all
+ * when nothing was. */
+static void checkpoint(struct sq_store *st, struct sq_conn *c)
+{
+    int sr = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (sr == SQLITE_OK) {
+        pthread_mutex_lock(&st->write_lock);
+        sr = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_unlock(&st->write_lock);
+    }
+    if (sr != SQLITE_OK && (sr & 0xff) != SQLITE_BUSY)
+        cf_log_warn("database '%s': checkpoint failed: %s", st->path, sqlite3_errstr(sr));
+}
+
+static void *checkpointer_main(void *arg)
+{
+    struct sq_store *st = arg;
+    struct sq_checkpointer *ck = &st->ckpt;
+    struct sq_conn *c = NULL;
+    struct cf_err err;
+    if (conn_get(st, &c, &err) != CF_OK)
+        cf_log_warn("database '%s': the checkpointer has no connection (%s): the log grows until "
+                    "another connection checkpoints it",
+                    st->path, err.msg);
+    pthread_mutex_lock(&ck->lock);
+    while (!ck->stopping) {
+        if (!atomic_load(&ck->due)) {
+            pthread_cond_wait(&ck->wake, &ck->lock);
+            continue;
+        }
+        pthread_mutex_unlock(&ck->lock);
+        /* Cleared first: a commit that finds the log still long afterwards asks again. */
+        atomic_store(&ck->due, false);
+        if (c)
+            checkpoint(st, c);
+        pthread_mutex_lock(&ck->lock);
+        struct timespec gap;
+        cf_deadline_in(&gap, CHECKPOINT_GAP_MS);
+        while (!ck->stopping && pthread_cond_timedwait(&ck->wake, &ck->lock, &gap) == 0) {
+        }
+    }
+    pthread_mutex_unlock(&ck->lock);
+    return NULL;
+}
+
+/* Starts a background thread of the store (run(st)) on the first call, with the lock guarding
+ * *launched held; false when this call could not create it (what says what follows from that). */
+static bool thread_launch(bool *launched, bool *created, pthread_t *thread, void *(*run)(void *),
+                          struct sq_store *st, const char *what)
+{
+    if (*launched)
+        return true;
+    *launched = true;
+    *created = pthread_create(thread, NULL, run, st) == 0;
+    if (!*created)
+        cf_log_warn("database '%s': cannot start the %s", st->path, what);
+    return *created;
+}
+
+/* Starts the checkpointer, once; without it the connections keep SQLite's own checkpoints. */
+static void checkpointer_start(struct sq_store *st)
+{
+    struct sq_checkpointer *ck = &st->ckpt;
+    pthread_mutex_lock(&ck->lock);
+    thread_launch(&ck->launched, &ck->created, &ck->thread, checkpointer_main, st,
+                  "checkpointer thread: commits checkpoint the log themselves");
+    pthread_mutex_unlock(&ck->lock);
+}
+
+/* Ends a background thread of the store (the checkpointer, the syncer): sets *stopping under lock
+ * and wakes it, then joins it when it was created. */
+static void thread_stop(pthread_mutex_t *lock, pthread_cond_t *wake, bool *stopping, bool *created,
+                        pthread_t *thread)
+{
+    pthread_mutex_lock(lock);
+    bool joinable = *created;
+    pthread_t id = *thread;
+    *stopping = true;
+    pthread_cond_signal(wake);
+    pthread_mutex_unlock(lock);
+    if (joinable)
+        pthread_join(id, NULL);
+}
+
+static void checkpointer_stop(struct sq_store *st)
+{
+    struct sq_checkpointer *ck = &st->ckpt;
+    thread_stop(&ck->lock, &ck->wake, &ck->stopping, &ck->created, &ck->thread);
+}
+
 /* Starts the syncer on first use; whether it runs. */
 static bool syncer_start(struct sq_store *st)
 {
     struct sq_syncer *sy = &st->sync;
     pthread_mutex_lock(&sy->lock);
-    if (!sy->launched) {
-        sy->launched = true;
-        sy->created = pthread_create(&sy->thread, NULL, syncer_main, st) == 0;
-        if (!sy->created) {
-            sy->start_done = true;
-            cf_log_warn("database '%s': cannot start the syncer thread: commits stay synced one "
-                        "by one",
-                        st->path);
-        }
-    }
+    if (!thread_launch(&sy->launched, &sy->created, &sy->thread, syncer_main, st,
+                       "syncer thread: commits stay synced one by one"))
+        sy->start_done = true;
     while (!sy->start_done)
         pthread_cond_wait(&sy->ready, &sy->lock);
     bool running = sy->running;
     pthread_mutex_unlock(&sy->lock);
+    if (running)
+        checkpointer_start(st);
     return running;
 }
 
@@ -624,18 +818,38 @@ static bool sq_sync_defer(struct sql_store *base, bool on)
         return on;
     if (on && (!st->wal || !syncer_start(st)))
         return false;
-    if (own(c, on ? SQ_SYNC_NORMAL : SQ_SYNC_FULL, &err) != CF_OK)
+    if (!c->unlocked && own(c, on ? SQ_SYNC_NORMAL : SQ_SYNC_FULL, &err) != CF_OK)
         return c->deferred; /* unchanged */
     c->deferred = on;
+    if (on)
+        hook_log(st, c);
     return on;
+}
+
+static bool sq_sync_unlocked(struct sql_store *base)
+{
+    struct sq_store *st = sq_store_of(base);
+    struct sq_conn *c = NULL;
+    struct cf_err err;
+    if (conn_get(st, &c, &err) != CF_OK)
+        return false;
+    if (c->unlocked)
+        return true;
+    if (!st->wal || !syncer_start(st))
+        return false;
+    if (!c->deferred && own(c, SQ_SYNC_NORMAL, &err) != CF_OK)
+        return false;
+    c->unlocked = true;
+    hook_log(st, c);
+    return true;
 }
 
 static uint64_t sq_sync_ticket(struct sql_store *base)
 {
     struct sq_syncer *sy = &sq_store_of(base)->sync;
-    /* begun first: when synced has reached it, so has every commit a reader may have seen. */
-    uint64_t begun = atomic_load(&sy->begun);
-    return begun > atomic_load(&sy->synced) ? begun : 0;
+    /* shared first: when synced has reached it, so has every commit a reader must wait for. */
+    uint64_t shared = atomic_load(&sy->shared);
+    return shared > atomic_load(&sy->synced) ? shared : 0;
 }
 
 static void sq_sync_notify(struct sql_store *base, struct cf_store_sync_wait *w)
@@ -661,13 +875,7 @@ static void sq_sync_counts(struct sql_store *base, uint64_t *commits, uint64_t *
 static void syncer_stop(struct sq_store *st)
 {
     struct sq_syncer *sy = &st->sync;
-    pthread_mutex_lock(&sy->lock);
-    bool created = sy->created;
-    sy->stopping = true;
-    pthread_cond_signal(&sy->wake);
-    pthread_mutex_unlock(&sy->lock);
-    if (created)
-        pthread_join(sy->thread, NULL);
+    thread_stop(&sy->lock, &sy->wake, &sy->stopping, &sy->created, &sy->thread);
 }
 
 /* ---- closing, migrations and opening ---- */
@@ -679,7 +887,8 @@ static void sq_close(struct sql_store *base)
 {
     struct sq_store *st = sq_store_of(base);
     if (st->key_created) {
-        /* First, while its thread's connection still closes by the key's destructor. */
+        /* First, while their threads' connections still close by the key's destructor. */
+        checkpointer_stop(st);
         syncer_stop(st);
         /* No destructor runs for this key after this; the connections are closed below instead. */
         pthread_key_delete(st->key);
@@ -695,6 +904,8 @@ static void sq_close(struct sql_store *base)
         pthread_mutex_destroy(&st->sync.lock);
         pthread_cond_destroy(&st->sync.wake);
         pthread_cond_destroy(&st->sync.ready);
+        pthread_mutex_destroy(&st->ckpt.lock);
+        pthread_cond_destroy(&st->ckpt.wake);
     }
     free(st->path);
     free(st);
@@ -710,6 +921,7 @@ static const struct db_driver sq_driver = {
     .read_end = sq_read_end,
     .read_refresh = sq_read_refresh,
     .sync_defer = sq_sync_defer,
+    .sync_unlocked = sq_sync_unlocked,
     .sync_ticket = sq_sync_ticket,
     .sync_notify = sq_sync_notify,
     .sync_counts = sq_sync_counts,
@@ -855,6 +1067,8 @@ enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store
         pthread_mutex_init(&st->sync.lock, NULL) != 0 ||
         pthread_cond_init(&st->sync.wake, NULL) != 0 ||
         pthread_cond_init(&st->sync.ready, NULL) != 0 ||
+        pthread_mutex_init(&st->ckpt.lock, NULL) != 0 ||
+        pthread_cond_init(&st->ckpt.wake, NULL) != 0 ||
         pthread_key_create(&st->key, conn_destructor) != 0) {
         /* a process that cannot create a mutex or a key is not going to run much else */
         sql_store_release(&st->sql);

@@ -472,9 +472,10 @@ void cf_store_close(struct cf_store *st);
  * process before the commit is on disk: the answer of the request that made it, and the answer of
  * any request that may have read it. So an answer takes a ticket when it is ready (it covers every
  * deferred commit begun so far) and goes out once that ticket is synced. Commits of threads that
- * did not ask (the audit writer, housekeeping, other processes) are synced before they are
- * visible, as always. PostgreSQL syncs each commit itself (its own group commit is commit_delay):
- * there nothing is deferred and every ticket is 0. */
+ * did not ask (housekeeping, other processes) are synced before they are visible, as always; the
+ * audit writer's are synced by the syncer too, but waited for by the writer alone
+ * (cf_store_sync_unlocked). PostgreSQL syncs each commit itself (its own group commit is
+ * commit_delay): there nothing is deferred and every ticket is 0. */
 
 /* Makes the calling thread's commits on st deferred (above) when on, synced one by one again when
  * not. Returns whether they are deferred: never on PostgreSQL, on SQLite not in WAL mode, or when
@@ -482,13 +483,26 @@ void cf_store_close(struct cf_store *st);
  * when the thread is already in the mode asked for. */
 bool cf_store_sync_defer(struct cf_store *st, bool on);
 
+/* Makes the calling thread's commits on st synced outside the store's write lock: COMMIT writes the
+ * transaction to the write-ahead log without syncing it, releases the lock, and returns once the
+ * syncer's next sync covers it, so the caller sees what a synced commit gives (returned means on
+ * disk; CF_EIO when the sync failed) while the other writers go on, and the sync is shared with
+ * theirs instead of each such commit syncing the log with every writer of the process waiting.
+ * Other readers may see such a commit for up to one sync before it is on disk, and answers take
+ * no ticket for it (cf_store_sync_ticket): for the audit writer, whose events no answer depends on
+ * before the writer reports its batch stored (the audit list flushes the writer first). Returns
+ * whether the mode is in effect: never on PostgreSQL, on SQLite not in WAL mode, or when the
+ * syncer cannot start (commits then stay synced inside COMMIT). Thread-safe. */
+bool cf_store_sync_unlocked(struct cf_store *st);
+
 /* Blocks until the ticket an answer ready now would take is synced: for threads that are about to
  * hand what they read to the outside world (a secret sync's push). CF_OK, or CF_EIO when the sync
  * failed. Thread-safe. */
 enum cf_rc cf_store_sync_barrier(struct cf_store *st, struct cf_err *err);
 
-/* The ticket an answer ready now must wait for; 0 when every deferred commit begun so far is
- * already on disk (the answer may go at once). Thread-safe, takes no lock. */
+/* The ticket an answer ready now must wait for; 0 when every deferred commit begun so far (but
+ * those of cf_store_sync_unlocked) is already on disk (the answer may go at once). Thread-safe,
+ * takes no lock. */
 uint64_t cf_store_sync_ticket(struct cf_store *st);
 
 /* Called once the commits a ticket covers are on disk (rc CF_OK) or could not be synced (CF_EIO:

@@ -2992,6 +2992,18 @@ static void count_synced(void *arg, enum cf_rc rc)
     pthread_mutex_unlock(&c->lock);
 }
 
+/* Closes the store, opens it again and checks that meta value name is there with len bytes. */
+static void assert_kept_after_reopen(const char *name, size_t len)
+{
+    cf_store_close(st);
+    st = open_store(db_path);
+    uint8_t *got = NULL;
+    size_t got_len = 0;
+    cr_assert_eq(cf_store_meta_get(st, name, &got, &got_len, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(got_len, len);
+    free(got);
+}
+
 Test(store, deferred_commits_share_one_sync)
 {
     static const uint8_t value[] = {1, 2, 3};
@@ -3039,13 +3051,7 @@ Test(store, deferred_commits_share_one_sync)
     cr_assert_eq(commits, 20);
 
     /* What was deferred is in the database after it is closed and opened again. */
-    cf_store_close(st);
-    st = open_store(db_path);
-    uint8_t *got = NULL;
-    size_t len = 0;
-    cr_assert_eq(cf_store_meta_get(st, "deferred-19", &got, &len, &err), CF_OK, "%s", err.msg);
-    cr_assert_eq(len, sizeof(value));
-    free(got);
+    assert_kept_after_reopen("deferred-19", sizeof(value));
 }
 
 /* A thread that did not defer its commits still takes the tickets of those that did: what it
@@ -3059,16 +3065,92 @@ static void *deferred_writer(void *arg)
     return NULL;
 }
 
-Test(store, ticket_covers_other_threads_commits)
+/* Runs writer(&rc) on a thread of its own (rc starts CF_OK) and returns rc once it ended. */
+static enum cf_rc on_own_thread(void *(*writer)(void *))
 {
     pthread_t thread;
-    enum cf_rc rc = CF_ESTORE;
-    cr_assert_eq(pthread_create(&thread, NULL, deferred_writer, &rc), 0);
+    enum cf_rc rc = CF_OK;
+    cr_assert_eq(pthread_create(&thread, NULL, writer, &rc), 0);
     pthread_join(thread, NULL);
-    cr_assert_eq(rc, CF_OK);
+    return rc;
+}
+
+Test(store, ticket_covers_other_threads_commits)
+{
+    cr_assert_eq(on_own_thread(deferred_writer), CF_OK);
     cr_assert_eq(cf_store_sync_ticket(st), 1, "this thread's answer would wait for the commit");
     cr_assert_eq(cf_store_sync_barrier(st, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(cf_store_sync_ticket(st), 0);
+}
+
+/* Commits synced outside the write lock (the audit writer's) come back only once a sync covers
+ * each of them, and are in the database after it is opened again. */
+static void *unlocked_writer(void *arg)
+{
+    static const uint8_t value[] = {7};
+    struct cf_err thread_err;
+    uint64_t commits = 0, syncs = 0;
+    enum cf_rc *rc = arg;
+    cr_assert(cf_store_sync_unlocked(st), "SQLite in WAL mode syncs outside the write lock");
+    cr_assert(cf_store_sync_unlocked(st), "asking again is harmless");
+    for (int i = 0; i < 5 && *rc == CF_OK; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "unlocked-%d", i);
+        *rc = cf_store_meta_put(st, name, value, sizeof(value), &thread_err);
+        cf_store_sync_counts(st, &commits, &syncs);
+        /* One at a time, each waited for its own sync before returning. */
+        cr_assert_eq(commits, (uint64_t)i + 1);
+        cr_assert_geq(syncs, (uint64_t)i + 1, "commit %d came back before a sync covered it", i);
+    }
+    return NULL;
+}
+
+Test(store, unlocked_commits_return_once_synced)
+{
+    cr_assert_eq(on_own_thread(unlocked_writer), CF_OK);
+    cr_assert_eq(cf_store_sync_ticket(st), 0, "answers take no ticket for these commits");
+    assert_kept_after_reopen("unlocked-4", 1);
+}
+
+/* The write-ahead log's size in pages (of 4096 bytes, SQLite's default); 0 when there is none. */
+static long log_pages(void)
+{
+    char path[300];
+    snprintf(path, sizeof(path), "%s-wal", db_path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    return size / 4096;
+}
+
+/* Deferred commits leave checkpoints to the checkpointer thread; under a steady stream of commits
+ * it still brings the log back to its start, so the log stays far shorter than what was written
+ * through it. */
+Test(store, checkpointer_keeps_the_log_short)
+{
+    uint8_t value[3000];
+    memset(value, 'x', sizeof(value));
+    cr_assert(cf_store_sync_defer(st, true));
+    int commits = 0;
+    /* About one page a commit: at least 10,000 pages written, for at least one second, so that
+     * the checkpointer runs many times. */
+    int64_t started = cf_mono_us();
+    while (commits < 10000 || cf_mono_us() - started < 1000000) {
+        char name[32];
+        snprintf(name, sizeof(name), "bulk-%d", commits % 50);
+        /* A new value each time: SQLite writes no page for a row rewritten as it was. */
+        memcpy(value, &commits, sizeof(commits));
+        cr_assert_eq(cf_store_meta_put(st, name, value, sizeof(value), &err), CF_OK, "%s", err.msg);
+        commits++;
+    }
+    cr_assert_eq(cf_store_sync_barrier(st, &err), CF_OK, "%s", err.msg);
+    long pages = log_pages();
+    cr_assert_lt(pages, commits / 2,
+                 "the log holds %ld pages after %d commits: it was not checkpointed", pages,
+                 commits);
 }
 
 /* ---- the content version (the list cache's) ---- */
