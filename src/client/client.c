@@ -306,12 +306,23 @@ struct transfer {
     struct cf_buf body; /* response body, wiped */
     enum cf_rc body_rc; /* why the write callback gave up, if it did */
     struct cf_response *resp;
+    CURL *curl;
 };
 
 static size_t on_body(char *data, size_t size, size_t count, void *userdata)
 {
     struct transfer *transfer = userdata;
     size_t n = size * count;
+    curl_off_t announced = -1;
+    /* Sized once from Content-Length (within the buffer's ceiling) rather than doubled from 64
+     * bytes: each doubling copies the body and touches fresh pages, which for a 100-secret answer
+     * cost more than parsing it. A length over the ceiling is left to the append below to refuse.
+     */
+    if (transfer->body.cap == 0 &&
+        curl_easy_getinfo(transfer->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &announced) ==
+            CURLE_OK &&
+        announced > 0 && (uint64_t)announced <= transfer->body.max)
+        cf_buf_reserve(&transfer->body, (size_t)announced);
     enum cf_rc rc = cf_buf_append(&transfer->body, data, n);
     if (rc != CF_OK) {
         transfer->body_rc = rc;
@@ -481,6 +492,7 @@ static enum cf_rc perform(struct cf_client *client, const char *method, const ch
     cf_buf_init(&transfer.body, client->max_response);
     transfer.body_rc = CF_OK;
     transfer.resp = resp;
+    transfer.curl = curl;
     resp->status = 0;
     resp->json = NULL;
     resp->request_id[0] = '\0';
