@@ -106,7 +106,8 @@ class AuditEvents(IdentityHelpers, AuditHelpers, harness.ServerTestCase):
             self.assertEqual(sorted(event["keys"]), keys)
         seqs = ", ".join(str(e["seq"]) for e in listed)
         rows = harness.sql(self.server.data_dir,
-                           "SELECT keys, key_set FROM audit_events WHERE seq IN (%s)" % seqs)
+                           "SELECT c.keys, c.key_set FROM audit_events e JOIN audit_contexts c ON c.id = e.context "
+                           "WHERE e.seq IN (%s)" % seqs)
         self.assertEqual(len(rows), 3)
         self.assertEqual({row[0] or "" for row in rows}, {""}, "the names are not repeated in each event")
         self.assertEqual(len({str(row[1]) for row in rows}), 1, "the three events share one key set")
@@ -150,7 +151,9 @@ class AuditEvents(IdentityHelpers, AuditHelpers, harness.ServerTestCase):
         # The whole log, as the API shows it and as the database holds it.
         shown = json.dumps(self.events())
         self.api("POST", "/api/v1/audit/checkpoints")
-        rows = repr(harness.sql(self.server.data_dir, "SELECT * FROM audit_events"))
+        rows = repr(harness.sql(self.server.data_dir, "SELECT * FROM audit_events") +
+                    harness.sql(self.server.data_dir, "SELECT * FROM audit_contexts") +
+                    harness.sql(self.server.data_dir, "SELECT * FROM audit_key_sets"))
         log = self.server.stderr + self.server.stdout
         for place, text in (("audit API", shown), ("audit rows", rows), ("server log", log)):
             for canary in canaries + [m["clientSecret"], m["token"], self.server.token]:
@@ -260,11 +263,36 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
             self.assertIn(word, out)
 
     def test_edited(self):
-        self.tamper("UPDATE audit_events SET keys = 'SOMETHING_ELSE' WHERE seq = 7")
+        self.tamper("UPDATE audit_events SET reason = 'SOMETHING_ELSE' WHERE seq = 7")
+        self.assertFinding("edited", 7, "event 7", "edited")
+
+    def first_event_of_context_of(self, seq):
+        return int(harness.sql(self.server.data_dir, "SELECT MIN(seq) FROM audit_events WHERE context = "
+                               "(SELECT context FROM audit_events WHERE seq = %d)" % seq)[0][0])
+
+    def test_context_edited(self):
+        """What events share (actor, source, action, place, keys, result) is stored once: editing it is found as
+        the first event that refers to it edited."""
+        first = self.first_event_of_context_of(7)
+        self.tamper("UPDATE audit_contexts SET keys = 'SOMETHING_ELSE' WHERE id = "
+                    "(SELECT context FROM audit_events WHERE seq = 7)")
+        self.assertFinding("edited", first, "event %d" % first, "edited")
+
+    def test_context_deleted(self):
+        first = self.first_event_of_context_of(7)
+        self.tamper("DELETE FROM audit_contexts WHERE id = (SELECT context FROM audit_events WHERE seq = 7)")
+        self.assertFinding("edited", first, "event %d" % first, "edited")
+
+    def test_context_reference_moved(self):
+        """An event made to refer to another context is found edited."""
+        self.tamper("UPDATE audit_events SET context = (SELECT MAX(context) FROM audit_events) + 1000 WHERE seq = 7",
+                    "INSERT INTO audit_contexts (id, actor_kind, action, result) "
+                    "SELECT MAX(context), 'admin', 'secrets.read', 'ok' FROM audit_events")
         self.assertFinding("edited", 7, "event 7", "edited")
 
     def first_key_set_event(self):
-        return int(harness.sql(self.server.data_dir, "SELECT MIN(seq) FROM audit_events WHERE key_set <> 0")[0][0])
+        return int(harness.sql(self.server.data_dir, "SELECT MIN(e.seq) FROM audit_events e JOIN audit_contexts c "
+                               "ON c.id = e.context WHERE c.key_set <> 0")[0][0])
 
     def test_key_set_edited(self):
         """A key set is covered by the hash of every event that refers to it."""
@@ -278,9 +306,11 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
         self.assertFinding("edited", seq, "event %d" % seq, "edited")
 
     def test_key_set_reference_moved(self):
-        """An event made to name its keys in its own column instead is read as it is now, and found edited."""
+        """A context made to name its keys in its own column instead is read as it is now, and its first event
+        found edited."""
         seq = self.first_key_set_event()
-        self.tamper("UPDATE audit_events SET key_set = 0 WHERE seq = %d" % seq)
+        self.tamper("UPDATE audit_contexts SET key_set = 0 WHERE id = (SELECT context FROM audit_events "
+                    "WHERE seq = %d)" % seq)
         self.assertFinding("edited", seq, "event %d" % seq, "edited")
 
     def test_deleted(self):
@@ -290,10 +320,13 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
     def test_inserted(self):
         self.tamper("UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 6",
                     "UPDATE audit_events SET seq = seq - 999 WHERE seq >= 1006",
-                    "INSERT INTO audit_events (seq, id, time_us, actor_kind, action, result, prev_hash, hash) "
-                    "SELECT 6, 'forged', time_us, 'admin', 'secrets.delete', 'ok', hash, %s "
+                    "INSERT INTO audit_contexts (id, actor_kind, action, result) "
+                    "SELECT MAX(id) + 1, 'admin', 'secrets.delete', 'ok' FROM audit_contexts",
+                    "INSERT INTO audit_events (seq, id, time_us, context, request_id, hash) "
+                    "SELECT 6, %s, time_us, (SELECT MAX(id) FROM audit_contexts), request_id, %s "
                     "FROM audit_events WHERE seq = 5"
-                    % ("sha256(hash)" if harness.BACKEND == "postgres" else "randomblob(32)"))
+                    % (("convert_to('forged', 'UTF8')", "sha256(hash)") if harness.BACKEND == "postgres"
+                       else ("CAST('forged' AS BLOB)", "randomblob(32)")))
         self.assertFinding("inserted", 6, "event 6 was inserted")
 
     def test_swapped(self):
