@@ -40,7 +40,7 @@ static const struct copy_table {
     {"audit_contexts",
      "id, digest, actor_kind, actor_id, actor_name, source_ip, user_agent, action, project_id,"
      " environment, path, keys, key_set, result",
-     "iBtttttttttit", "id"},
+     "iBttttttttttit", "id"},
     {"audit_events", "seq, id, time_us, context, reason, request_id, hash", "ibiitbb", "seq"},
     {"audit_checkpoints", "event_seq, time_us, event_hash, signature", "iibb", "event_seq"},
     {"audit_archive_state",
