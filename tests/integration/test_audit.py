@@ -368,6 +368,102 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
 HEAD_FILE = "audit-head.json"
 
 
+# The audit_events table as schema versions 12 to 15 kept it: every field in every event (keys, or a key set),
+# ids and request ids as text, and the link to the event before (prev_hash) stored.
+OLD_AUDIT_EVENTS = """CREATE TABLE audit_events_old (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL, time_us INTEGER NOT NULL, actor_kind TEXT NOT NULL,
+    actor_id TEXT NOT NULL DEFAULT '', actor_name TEXT NOT NULL DEFAULT '', source_ip TEXT NOT NULL DEFAULT '',
+    user_agent TEXT NOT NULL DEFAULT '', action TEXT NOT NULL, project_id TEXT NOT NULL DEFAULT '',
+    environment TEXT NOT NULL DEFAULT '', path TEXT NOT NULL DEFAULT '', keys TEXT NOT NULL DEFAULT '',
+    result TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', request_id TEXT NOT NULL DEFAULT '',
+    prev_hash BLOB NOT NULL, hash BLOB NOT NULL, key_set INTEGER NOT NULL DEFAULT 0)"""
+
+
+class AuditUpgrade(AuditHelpers, unittest.TestCase):
+    """A store whose events have the shape of before migration 0016 (made from a current store by rewriting its
+    audit table as the older versions wrote it): the server's start migrates them; the API shows every event
+    exactly as before, the chain verifies, new events go on from the old ones, and tampering is still found."""
+
+    def setUp(self):
+        self.server = harness.Server()
+        self.server.start()
+
+    def tearDown(self):
+        self.server.stop()
+        self.server.cleanup()
+
+    def downgrade(self):
+        pg = harness.BACKEND == "postgres"
+        hexed = "encode(%s, 'hex')" if pg else "lower(hex(%s))"
+        h = hexed % "e.id"
+        uuid_text = "||'-'||".join("substr(%s, %d, %d)" % (h, a, n) for a, n in ((1, 8), (9, 4), (13, 4), (17, 4),
+                                                                               (21, 12)))
+        zeros = "decode(repeat('00', 32), 'hex')" if pg else "zeroblob(32)"
+        create = OLD_AUDIT_EVENTS.replace("BLOB", "BYTEA").replace("INTEGER", "BIGINT") if pg else OLD_AUDIT_EVENTS
+        harness.sql(self.server.data_dir, create,
+                    "INSERT INTO audit_events_old SELECT e.seq, %s, e.time_us, c.actor_kind, c.actor_id, c.actor_name,"
+                    " c.source_ip, c.user_agent, c.action, c.project_id, c.environment, c.path, c.keys, c.result,"
+                    " e.reason, %s, COALESCE((SELECT p.hash FROM audit_events p WHERE p.seq = e.seq - 1), %s),"
+                    " e.hash, c.key_set FROM audit_events e JOIN audit_contexts c ON c.id = e.context"
+                    % (uuid_text, hexed % "e.request_id", zeros),
+                    "DROP TABLE audit_events", "DROP TABLE audit_contexts",
+                    "ALTER TABLE audit_events_old RENAME TO audit_events",
+                    "DELETE FROM schema_migrations WHERE version = 16")
+
+    def test_old_events_are_migrated_and_read_as_before(self):
+        s = self.server
+        pid = s.api("POST", "/api/v2/workspace", body={"projectName": harness.unique("upgrade")}).json["project"]["id"]
+        batch = [{"secretKey": "UPGRADE_KEY_%02d" % i, "secretValue": "v%d" % i} for i in range(12)]
+        r = s.api("POST", "/api/v3/secrets/batch/raw",
+                  body={"workspaceId": pid, "environment": "dev", "secretPath": "/", "secrets": batch})
+        self.assertEqual(r.status, 200, r.body[:300])
+        for _ in range(3):  # a long list of names: a key set, shared by the three events
+            self.assertEqual(s.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev",
+                                                                        "secretPath": "/"}).status, 200)
+            self.assertEqual(s.api("GET", "/api/v3/secrets/raw/UPGRADE_KEY_03",
+                                   query={"workspaceId": pid, "environment": "dev"}).status, 200)
+        self.assertEqual(s.api("GET", "/api/v3/secrets/raw/MISSING", query={"workspaceId": pid,
+                                                                           "environment": "dev"}).status, 404)
+        self.assertEqual(s.api("POST", "/api/v1/audit/checkpoints").status, 200)
+        before = self.events()
+        self.assertGreaterEqual(len(before), 10)
+        self.assertEqual(s.stop(), 0)
+
+        self.downgrade()
+        # (and the event of the audit list itself, recorded after its answer)
+        self.assertEqual(int(harness.sql(s.data_dir, "SELECT COUNT(*) FROM audit_events")[0][0]), len(before) + 1)
+        s.start()
+        after = self.events()
+        self.assertEqual(after[:len(before)], before, "the migrated events read exactly as before")
+        self.assertEqual(len({e["id"] for e in before}), len(before))
+        rc, out, err = s.cli("audit", "verify")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("intact", out + err)
+        # new events go on from the migrated ones, sharing their contexts where they match
+        self.assertEqual(s.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev",
+                                                                    "secretPath": "/"}).status, 200)
+        listed = self.events(action="secrets.list", projectId=pid)
+        self.assertEqual(len(listed), 4)
+        self.assertEqual(listed[-1]["keys"], listed[0]["keys"])
+        chain = {e["seq"]: e for e in self.events()}
+        self.assertEqual(listed[-1]["prevHash"], chain[listed[-1]["seq"] - 1]["hash"])
+        rc, out, err = s.cli("audit", "verify")
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(s.stop(), 0)
+
+        # a migrated event edited, then one deleted: both found as before
+        edited = before[4]["seq"]
+        harness.sql(s.data_dir, "UPDATE audit_events SET reason = 'rewritten' WHERE seq = %d" % edited)
+        s.start()
+        report = s.api("POST", "/api/v1/audit/verify").json
+        self.assertEqual((report["finding"], report["seq"]), ("edited", edited), report)
+        self.assertEqual(s.stop(), 0)
+        harness.sql(s.data_dir, "DELETE FROM audit_events WHERE seq = %d" % edited)
+        s.start()
+        report = s.api("POST", "/api/v1/audit/verify").json
+        self.assertEqual((report["finding"], report["seq"]), ("deleted", edited), report)
+
+
 class AuditHead(AuditHelpers, unittest.TestCase):
     """The end of the log (docs/audit.md "The head"): an attacker with the database deletes the last events and
     the checkpoints over them, or wipes both tables; the signed head kept outside the database (the head file in
