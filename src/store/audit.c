@@ -10,13 +10,16 @@
 #include <sodium.h>
 
 #include "store/shared.h"
+#include "util/id.h"
 #include "util/str.h"
 #include "util/banned.h"
 
-/* An event's id is stored as the UUID's 16 bytes and its request id as the 8 bytes of Coffer's 16
- * hex digits (migration 0016); any other id, and those of events stored before, as its text. A
- * reader takes a value of exactly that many bytes as the binary form. */
+/* An event's id is stored as the UUID's 16 bytes, or only its last 8 when its first 8 are what
+ * cf_uuid_v7 makes of the event's time (Coffer's own event ids), and its request id as the 8 bytes
+ * of Coffer's 16 hex digits (migration 0016); any other id, and those of events stored before, as
+ * its text. A reader takes a value of exactly those lengths as the binary forms. */
 #define ID_BYTES 16
+#define ID_TAIL_BYTES (ID_BYTES - CF_UUID_V7_HEAD_BYTES)
 #define REQUEST_ID_BYTES 8
 
 /* The binary form of text: hex digits (with the UUID's dashes when dashed) that read back as the
@@ -40,15 +43,9 @@ static bool id_pack(const char *text, bool dashed, uint8_t *out, size_t n)
     return strcmp(again, text) == 0;
 }
 
-/* Column i as an id: binary (n bytes) or text; see id_pack. */
-static void id_column(const struct db_row *s, int i, bool dashed, size_t n, char *dst, size_t size)
+/* Writes the n bytes of an id as text: hex digits, with the UUID's dashes when dashed. */
+static void id_unpack(const uint8_t *bytes, size_t n, bool dashed, char *dst, size_t size)
 {
-    size_t len = 0;
-    const uint8_t *bytes = db_row_bytes(s, i, &len);
-    if (!bytes || len != n) {
-        db_row_text(s, i, dst, size);
-        return;
-    }
     size_t o = 0;
     for (size_t b = 0; b < n && o + 3 <= size; b++) {
         if (dashed && (b == 4 || b == 6 || b == 8 || b == 10))
@@ -56,6 +53,32 @@ static void id_column(const struct db_row *s, int i, bool dashed, size_t n, char
         sodium_bin2hex(dst + o, 3, bytes + b, 1);
         o += 2;
     }
+}
+
+/* Column i as an id: binary (n bytes) or text; see id_pack. */
+static void id_column(const struct db_row *s, int i, bool dashed, size_t n, char *dst, size_t size)
+{
+    size_t len = 0;
+    const uint8_t *bytes = db_row_bytes(s, i, &len);
+    if (bytes && len == n)
+        id_unpack(bytes, n, dashed, dst, size);
+    else
+        db_row_text(s, i, dst, size);
+}
+
+/* Column i as an event's id, for an event of time_us: see ID_BYTES. */
+static void event_id_column(const struct db_row *s, int i, int64_t time_us, char *dst, size_t size)
+{
+    size_t len = 0;
+    const uint8_t *bytes = db_row_bytes(s, i, &len);
+    if (!bytes || len != ID_TAIL_BYTES) {
+        id_column(s, i, true, ID_BYTES, dst, size);
+        return;
+    }
+    uint8_t whole[ID_BYTES];
+    cf_uuid_v7_head(time_us, whole);
+    memcpy(whole + ID_BYTES - ID_TAIL_BYTES, bytes, ID_TAIL_BYTES);
+    id_unpack(whole, sizeof(whole), true, dst, size);
 }
 
 /* The context's columns of a row, from column first on: actor kind, id and name, source IP, user
@@ -77,8 +100,8 @@ static enum cf_rc read_audit_event(const struct db_row *s, void *item)
 {
     struct cf_audit_event *e = item;
     e->seq = db_row_int64(s, 0);
-    id_column(s, 1, true, ID_BYTES, e->id, sizeof(e->id));
     e->time_us = db_row_int64(s, 2);
+    event_id_column(s, 1, e->time_us, e->id, sizeof(e->id));
     read_context(s, 3, e);
     db_row_text(s, 14, e->reason, sizeof(e->reason));
     id_column(s, 15, false, REQUEST_ID_BYTES, e->request_id, sizeof(e->request_id));
@@ -361,12 +384,14 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *e
         rc = context_of(c, e, &context, err);
         if (rc != CF_OK)
             break;
-        uint8_t id[ID_BYTES], request_id[REQUEST_ID_BYTES];
+        uint8_t id[ID_BYTES], head[CF_UUID_V7_HEAD_BYTES], request_id[REQUEST_ID_BYTES];
         bool id_binary = id_pack(e->id, true, id, sizeof(id));
+        cf_uuid_v7_head(e->time_us, head);
+        size_t id_from = id_binary && memcmp(id, head, sizeof(head)) == 0 ? sizeof(head) : 0;
         bool request_id_binary = id_pack(e->request_id, false, request_id, sizeof(request_id));
         rc = sql_exec(c, &ST_AUDIT_INSERT,
                       ARGS(A_INT(e->seq),
-                           id_binary ? (struct sq_arg)A_BLOB(id, sizeof(id))
+                           id_binary ? (struct sq_arg)A_BLOB(id + id_from, sizeof(id) - id_from)
                                      : (struct sq_arg)A_BLOB(e->id, strlen(e->id)),
                            A_INT(e->time_us), A_INT(context), A_TEXT(e->reason),
                            request_id_binary

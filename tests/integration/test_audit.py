@@ -393,9 +393,14 @@ class AuditUpgrade(AuditHelpers, unittest.TestCase):
         self.server.cleanup()
 
     def downgrade(self):
+        """Rewrites the audit table as the older versions kept it, ids and request ids as text."""
         pg = harness.BACKEND == "postgres"
         hexed = "encode(%s, 'hex')" if pg else "lower(hex(%s))"
-        h = hexed % "e.id"
+        # a UUIDv7 kept as its last 8 bytes: the first 8 are the event's time (milliseconds, version 7, the
+        # microseconds within the millisecond)
+        head = ("lpad(to_hex(e.time_us / 1000), 12, '0') || '7' || lpad(to_hex(e.time_us % 1000), 3, '0')" if pg
+                else "printf('%012x7%03x', e.time_us / 1000, e.time_us % 1000)")
+        h = "(CASE WHEN length(e.id) = 8 THEN %s || %s ELSE %s END)" % (head, hexed % "e.id", hexed % "e.id")
         uuid_text = "||'-'||".join("substr(%s, %d, %d)" % (h, a, n) for a, n in ((1, 8), (9, 4), (13, 4), (17, 4),
                                                                                (21, 12)))
         zeros = "decode(repeat('00', 32), 'hex')" if pg else "zeroblob(32)"
