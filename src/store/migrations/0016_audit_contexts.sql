@@ -2,9 +2,9 @@
 -- repeats from event to event is stored once, as a row of audit_contexts: who (actor kind, id and
 -- name), from where (source IP, user agent), what (action, result) and on what (project,
 -- environment, path and the keys named, these as before: in keys, or by key_set when long). An
--- event refers to its context and keeps only what is its own: its id (the UUID's 16 bytes; any
--- other id as its text), time, reason, request id (the 8 bytes of Coffer's 16 hex digits; any other
--- as its text) and hash. Its prevHash is not stored: it is the hash of the event before it (the
+-- event refers to its context and keeps only what is its own: its id (the UUID's 16 bytes, or the
+-- last 8 of a UUIDv7 whose first 8 are the event's time; any other id as its text), time, reason,
+-- request id (the 8 bytes of Coffer's 16 hex digits; any other as its text) and hash. Its prevHash is not stored: it is the hash of the event before it (the
 -- anchor's for the first event after an archive cut, zeros for event 1), read from there. The
 -- chain's format is unchanged: an event's hash covers its fields as read, so a context edited after
 -- the fact shows as its first event edited, and a deleted, inserted or moved event breaks the
