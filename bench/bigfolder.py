@@ -10,6 +10,11 @@ request (the small one LARGE / SMALL times as often); the figures are medians: t
 server's CPU time per list (utime + stime from /proc/PID/stat around the requests, divided by their number). The
 ratio large / small is 10.0 for a linear list; above that, something grows faster than the folder.
 
+The servers run with `--cache-size 0`: the response cache would otherwise answer the 1,000 list from memory and
+the 10,000 list (bigger than the cache) from the store, and the ratio would compare a memory copy with a full
+list. Both lists are therefore made from the store every time, as the ratio means. A binary older than the cache
+(no `--cache-size` flag in its `server --help`) runs without the flag: it has no cache to switch off.
+
 Given OLD_BUILD_DIR too (a build of an older commit), the same is measured on its `coffer` back to back with
 BUILD_DIR's, `BENCH_ROUNDS` (3) rounds alternating the two, and each figure is the median over the rounds, with
 the new one as a ratio of the old. Prints one table (also bench/results/bigfolder.txt and .json).
@@ -21,6 +26,7 @@ import os
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -88,10 +94,16 @@ def measure(server, pid, folder, expected):
     return statistics.median(times), cpu
 
 
+def no_cache_args(coffer):
+    """The flags that switch COFFER's response cache off; none for a binary that has no cache."""
+    help_text = subprocess.run([coffer, "server", "--help"], capture_output=True, text=True).stdout
+    return ["--cache-size", "0"] if "--cache-size" in help_text else []
+
+
 def one_round(coffer, work, name):
-    """{"small": (s, cpu), "large": (s, cpu)} for one server of COFFER."""
+    """{"small": (s, cpu), "large": (s, cpu)} for one server of COFFER, its response cache off."""
     token = "bench-" + secrets.token_hex(24)
-    server = Server(coffer, work, name, token)
+    server = Server(coffer, work, name, token, args=no_cache_args(coffer))
     try:
         pid = seed(server)
         return {"small": measure(server, pid, "small", SMALL), "large": measure(server, pid, "large", LARGE)}
@@ -124,7 +136,7 @@ def main():
                 rounds[label].append(one_round(coffer, work, "%s-%d" % (label, i)))
         figures = {label: medians(r) for label, r in rounds.items()}
         lines = ["Big folders, %s, %d cores: one folder of %s and one of %s secrets (100-byte values), "
-                 "median of %d lists over one connection%s" % (
+                 "median of %d lists over one connection, response cache off%s" % (
                      time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count() or 0,
                      "{:,}".format(SMALL), "{:,}".format(LARGE), REQUESTS,
                      ", median of %d rounds" % ROUNDS if len(builds) > 1 else ""), "",

@@ -11,7 +11,9 @@
 #
 # Usage: sh bench/run.sh BUILD_DIR
 # Environment: BENCH_SECONDS (per wrk run, default 5), BENCH_WARMUP (seconds, default 1), BENCH_THREADS (wrk
-# threads, default 2), BENCH_CONNECTIONS (default "16 64"), BENCH_STRICT=1 (exit 1 when a target is missed).
+# threads, default 2), BENCH_CONNECTIONS (default "16 64"), BENCH_ROUNDS (default 3: every wrk scenario runs that
+# many times, rounds interleaved, and the report shows each scenario's medians; 1 for a quick run),
+# BENCH_STRICT=1 (exit 1 when a target is missed).
 # Everything it starts is stopped and every temporary file removed on exit, including on Ctrl-C. Tokens and the
 # client secret travel only through environment variables, never on a command line or in a file.
 set -eu
@@ -39,13 +41,16 @@ BENCH_SECONDS=${BENCH_SECONDS:-5}
 BENCH_WARMUP=${BENCH_WARMUP:-1}
 BENCH_THREADS=${BENCH_THREADS:-2}
 BENCH_CONNECTIONS=${BENCH_CONNECTIONS:-16 64}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_STRICT=${BENCH_STRICT:-0}
-for value in "$BENCH_SECONDS" "$BENCH_WARMUP" "$BENCH_THREADS" $BENCH_CONNECTIONS; do
+for value in "$BENCH_SECONDS" "$BENCH_WARMUP" "$BENCH_THREADS" "$BENCH_ROUNDS" $BENCH_CONNECTIONS; do
     case $value in
-        '' | *[!0-9]*) die "BENCH_SECONDS, BENCH_WARMUP, BENCH_THREADS and BENCH_CONNECTIONS take whole numbers" ;;
+        '' | *[!0-9]*)
+            die "BENCH_SECONDS, BENCH_WARMUP, BENCH_THREADS, BENCH_ROUNDS and BENCH_CONNECTIONS take whole numbers" ;;
     esac
 done
 [ "$BENCH_SECONDS" -ge 1 ] || die "BENCH_SECONDS must be at least 1"
+[ "$BENCH_ROUNDS" -ge 1 ] || die "BENCH_ROUNDS must be at least 1"
 
 [ -x "$COFFER" ] || die "'$COFFER' is missing: build first"
 [ -x "$BASELINE" ] || die "'$BASELINE' is missing: build first"
@@ -337,18 +342,39 @@ def read_hyperfine(work):
         return "hyperfine's results lack a command", None
     return None, by_name
 
+def median(values):
+    """The median of the known values (None when none is known)."""
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return None
+    mid = len(known) // 2
+    return known[mid] if len(known) % 2 else (known[mid - 1] + known[mid]) / 2
+
+def over_rounds(paths):
+    """One scenario's figures over its rounds: the medians of req/s, p50 and p99 (each taken separately), the
+    errors of every round added up, and each round's req/s and p99 as measured."""
+    rounds = [parse_wrk(p) for p in paths]
+    figures = {k: median(r[k] for r in rounds) for k in ("rps", "p50", "p99")}
+    figures["errors"] = sum(r["errors"] for r in rounds)
+    figures["rounds_rps"] = [r["rps"] for r in rounds]
+    figures["rounds_p99"] = [r["p99"] for r in rounds]
+    return figures
+
 def report(work, out_path):
     meta = dict(line.rstrip("\n").split("=", 1) for line in open(os.path.join(work, "meta")))
     conns = [int(c) for c in meta["connections"].split()]
+    rounds = int(meta["rounds"])
     scenarios = ("coffer list", "noaudit list", "identity list", "baseline list", "coffer one", "identity one",
                  "baseline one", "coffer login", "coffer jwt-login")
     runs = {}
     for scenario in scenarios:
         for c in conns:
-            runs[scenario, c] = parse_wrk(os.path.join(work, "wrk-%s-%d.txt" % (scenario.replace(" ", "-"), c)))
+            runs[scenario, c] = over_rounds([os.path.join(work, "wrk-%s-%d-%d.txt" % (scenario.replace(" ", "-"), c, r))
+                                             for r in range(1, rounds + 1)])
     lines = []
-    lines.append("Coffer benchmark, %s: %s cores, wrk -t%s, %s s per run, loopback" %
-                 (meta["date"], meta["cores"], meta["threads"], meta["seconds"]))
+    lines.append("Coffer benchmark, %s: %s cores, wrk -t%s, %s s per run, loopback, %s" %
+                 (meta["date"], meta["cores"], meta["threads"], meta["seconds"],
+                  "medians of %d rounds" % rounds if rounds > 1 else "one round"))
     lines.append("list = 100 secrets of one env+path, %s bytes (%d per secret); one = a single secret, %s bytes"
                  % (meta["list_bytes"], int(meta["list_bytes"]) // 100, meta["one_bytes"]))
     lines.append("coffer = admin token; identity = a machine identity's access token (viewer); "
@@ -417,7 +443,7 @@ def report(work, out_path):
     for note in listed("lopsided"):
         lines.append("WARNING: %s; that run's figures show one core's worth of work" % note)
     mb = lambda kb: int(kb) / 1024
-    jwt_logins = sum(int((runs["coffer jwt-login", c]["rps"] or 0) * int(meta["seconds"])) for c in conns)
+    jwt_logins = sum(int((runs["coffer jwt-login", c]["rps"] or 0) * int(meta["seconds"]) * rounds) for c in conns)
     lines.append("JWKS fetched %s time(s) in all, for about %s JWT logins" % (meta["jwks_fetches"],
                                                                            "{:,}".format(jwt_logins)))
     lines.append("start to first answered request: %s ms (fresh data directory)" % meta["start_ms"])
@@ -676,41 +702,52 @@ if [ "$BENCH_WARMUP" -gt 0 ]; then
     run_wrk warmup "http://127.0.0.1:$BASELINE_PORT/list" "$BENCH_WARMUP" 16 "$WORK/warmup.txt"
 fi
 # The identity's list and get-one run right after the admin's of the same connections, so that the two are
-# comparable.
-for kind in list one; do
-    if [ $kind = list ]; then
-        coffer_path=$LIST_PATH
-        callers="coffer noaudit identity baseline"
-    else
-        coffer_path=$ONE_PATH
-        callers="coffer identity baseline"
-    fi
-    for connections in $BENCH_CONNECTIONS; do
-        for who in $callers; do
-            token=$BENCH_TOKEN
-            pid=$SERVER_PID
-            case $who in
-                coffer) url="http://127.0.0.1:$SERVER_PORT$coffer_path" ;;
-                identity) url="http://127.0.0.1:$SERVER_PORT$coffer_path" token=$IDENTITY_TOKEN ;;
-                noaudit) url="http://127.0.0.1:$QUIET_PORT$QUIET_LIST_PATH" pid=$QUIET_PID ;;
-                baseline) url="http://127.0.0.1:$BASELINE_PORT/$kind" pid=$BASELINE_PID ;;
-            esac
-            echo "bench: $who $kind, $connections connections, ${BENCH_SECONDS}s"
-            measure "$who $kind $connections" "$pid" run_wrk "$who $kind" "$url" "$BENCH_SECONDS" \
-                "$connections" "$WORK/wrk-$who-$kind-$connections.txt" "$token"
+# comparable. BENCH_ROUNDS rounds of every scenario, one round after the other (not one scenario three times in a
+# row), so that a busy moment of the machine lands on one round of several scenarios rather than on every round of
+# one; the report takes each scenario's medians.
+round=1
+while [ "$round" -le "$BENCH_ROUNDS" ]; do
+    for kind in list one; do
+        if [ $kind = list ]; then
+            coffer_path=$LIST_PATH
+            callers="coffer noaudit identity baseline"
+        else
+            coffer_path=$ONE_PATH
+            callers="coffer identity baseline"
+        fi
+        for connections in $BENCH_CONNECTIONS; do
+            for who in $callers; do
+                token=$BENCH_TOKEN
+                pid=$SERVER_PID
+                case $who in
+                    coffer) url="http://127.0.0.1:$SERVER_PORT$coffer_path" ;;
+                    identity) url="http://127.0.0.1:$SERVER_PORT$coffer_path" token=$IDENTITY_TOKEN ;;
+                    noaudit) url="http://127.0.0.1:$QUIET_PORT$QUIET_LIST_PATH" pid=$QUIET_PID ;;
+                    baseline) url="http://127.0.0.1:$BASELINE_PORT/$kind" pid=$BASELINE_PID ;;
+                esac
+                echo "bench: round $round/$BENCH_ROUNDS: $who $kind, $connections connections, ${BENCH_SECONDS}s"
+                measure "$who $kind $connections (round $round)" "$pid" run_wrk "$who $kind" "$url" "$BENCH_SECONDS" \
+                    "$connections" "$WORK/wrk-$who-$kind-$connections-$round.txt" "$token"
+            done
         done
     done
+    round=$((round + 1))
 done
-# Logins last: each one stores a new access token, which the list and read runs above should not see.
-for connections in $BENCH_CONNECTIONS; do
-    echo "bench: coffer login, $connections connections, ${BENCH_SECONDS}s"
-    measure "coffer login $connections" "$SERVER_PID" run_login "coffer login" "$BENCH_SECONDS" "$connections" \
-        "$WORK/wrk-coffer-login-$connections.txt"
-done
-for connections in $BENCH_CONNECTIONS; do
-    echo "bench: coffer JWT login, $connections connections, ${BENCH_SECONDS}s"
-    measure "coffer jwt-login $connections" "$SERVER_PID" run_jwt_login "coffer jwt-login" "$BENCH_SECONDS" \
-        "$connections" "$WORK/wrk-coffer-jwt-login-$connections.txt"
+# Logins last, every round of them: each one stores a new access token, which the list and read runs above
+# should not see.
+round=1
+while [ "$round" -le "$BENCH_ROUNDS" ]; do
+    for connections in $BENCH_CONNECTIONS; do
+        echo "bench: round $round/$BENCH_ROUNDS: coffer login, $connections connections, ${BENCH_SECONDS}s"
+        measure "coffer login $connections (round $round)" "$SERVER_PID" run_login "coffer login" \
+            "$BENCH_SECONDS" "$connections" "$WORK/wrk-coffer-login-$connections-$round.txt"
+    done
+    for connections in $BENCH_CONNECTIONS; do
+        echo "bench: round $round/$BENCH_ROUNDS: coffer JWT login, $connections connections, ${BENCH_SECONDS}s"
+        measure "coffer jwt-login $connections (round $round)" "$SERVER_PID" run_jwt_login "coffer jwt-login" \
+            "$BENCH_SECONDS" "$connections" "$WORK/wrk-coffer-jwt-login-$connections-$round.txt"
+    done
+    round=$((round + 1))
 done
 sleep 1
 RSS_AFTER=$(rss_kb "$SERVER_PID")
@@ -771,6 +808,7 @@ cores=$CORES
 threads=$BENCH_THREADS
 seconds=$BENCH_SECONDS
 connections=$BENCH_CONNECTIONS
+rounds=$BENCH_ROUNDS
 list_bytes=$LIST_BYTES
 one_bytes=$ONE_BYTES
 start_ms=$START_MS

@@ -86,7 +86,9 @@ def goal_table(core, run, stores, big, storage):
         per_read is not None and "%.0f B" % per_read, "<= 100 B", per_read is not None and per_read <= 100)
 
     width = max(len(r[0]) for r in rows)
-    out = ["Goals of the performance issue (this run; `?`: its result file or scenario is missing)", "",
+    rounds = int(meta.get("rounds", 1))
+    out = ["Goals of the performance issue (this run; `?`: its result file or scenario is missing; bench/run.sh's "
+           "rows: %s)" % ("medians of %d rounds" % rounds if rounds > 1 else "one round"), "",
            "%-*s %20s %26s %14s  %s" % (width, "figure", "today (issue)", "this run", "goal", "result")]
     for name, today, figure, goal, result in rows:
         out.append("%-*s %20s %26s %14s  %s" % (width, name, today, figure, goal, result))

@@ -1,6 +1,7 @@
 /* Audit chain, checkpoints and verification (see audit.h). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -96,6 +97,21 @@ static bool intact_as(const struct cf_audit_keys *keys, const struct cf_audit_ev
 bool cf_audit_event_intact(const struct cf_audit_keys *keys, const struct cf_audit_event *event)
 {
     return intact_as(keys, event, event->seq);
+}
+
+/* True when e's hash holds at position seq linked to prev: where the event was written when the
+ * store reads prevHash from the event now before it (so that a moved event's own link is lost). */
+static bool intact_linked(const struct cf_audit_keys *keys, const struct cf_audit_event *e,
+                          int64_t seq, const uint8_t prev[CF_AUDIT_HASH_BYTES])
+{
+    struct cf_audit_event *copy = malloc(sizeof(*copy));
+    if (!copy)
+        return false;
+    *copy = *e;
+    memcpy(copy->prev_hash, prev, sizeof(copy->prev_hash));
+    bool intact = intact_as(keys, copy, seq);
+    free(copy);
+    return intact;
 }
 
 /* ---- checkpoints ---- */
@@ -301,6 +317,13 @@ static int64_t expected_seq(const struct cf_audit_verifier *v)
 static bool judge_pending(struct cf_audit_verifier *v, const struct cf_audit_event *next)
 {
     const struct cf_audit_event *p = &v->pending;
+    /* Two events swapped, as a store that reads each event's prevHash from the event before it
+     * shows them: each holds at the other's position, linked as it was written. */
+    if (next && intact_linked(v->keys, p, p->seq + 1, next->hash) &&
+        intact_linked(v->keys, next, p->seq, prev_hash_of(v)))
+        return found(v, CF_AUDIT_REORDERED, p->seq,
+                     "events %lld and %lld were swapped: each is stored at the other's position",
+                     (long long)p->seq, (long long)next->seq);
     int64_t was = written_as(v->keys, p);
     if (was > 0) {
         if (next && was == p->seq + 1 && written_as(v->keys, next) == p->seq)
@@ -317,7 +340,10 @@ static bool judge_pending(struct cf_audit_verifier *v, const struct cf_audit_eve
                      "event %lld was moved: it is stored at position %lld", (long long)was,
                      (long long)p->seq);
     }
-    if (next && sodium_memcmp(next->prev_hash, prev_hash_of(v), CF_AUDIT_HASH_BYTES) == 0)
+    /* The next event links past it to the one before: by its stored link, or (a store that reads
+     * prevHash from the event before) by its hash at p's position linked to the one before. */
+    if (next && (sodium_memcmp(next->prev_hash, prev_hash_of(v), CF_AUDIT_HASH_BYTES) == 0 ||
+                 intact_linked(v->keys, next, p->seq, prev_hash_of(v))))
         return found(v, CF_AUDIT_INSERTED, p->seq,
                      "event %lld was inserted: it is not part of the chain (event %lld links to "
                      "event %lld)",
@@ -337,11 +363,8 @@ bool cf_audit_verify_event(struct cf_audit_verifier *v, const struct cf_audit_ev
     v->report.events++;
     v->report.last_seq = event->seq;
     int64_t expect = expected_seq(v);
-    if (!cf_audit_event_intact(v->keys, event)) {
-        v->pending = *event;
-        v->have_pending = true;
-        return true; /* judged with its successor */
-    }
+    /* A gap is a deletion whatever the event after it holds: a store that reads prevHash from the
+     * event before gives an event after a gap no link at all, so its hash cannot hold either. */
     if (event->seq > expect)
         return found(
             v, CF_AUDIT_DELETED, expect,
@@ -351,6 +374,11 @@ bool cf_audit_verify_event(struct cf_audit_verifier *v, const struct cf_audit_ev
                                        "from event %lld to event %lld)",
             (long long)expect, (long long)(expect == event->seq - 1 ? expect - 1 : event->seq - 1),
             (long long)(expect == event->seq - 1 ? event->seq : expect - 1), (long long)event->seq);
+    if (!cf_audit_event_intact(v->keys, event)) {
+        v->pending = *event;
+        v->have_pending = true;
+        return true; /* judged with its successor */
+    }
     if (event->seq < expect ||
         sodium_memcmp(event->prev_hash, prev_hash_of(v), CF_AUDIT_HASH_BYTES) != 0)
         return found(v, CF_AUDIT_DELETED, event->seq,

@@ -546,10 +546,11 @@ enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event
                                        : CF_OK;
     it->event = *event;
     it->inflight = false;
-    if (!it->event.id[0])
-        cf_uuid_new(it->event.id);
     if (!it->event.time_us)
         it->event.time_us = now_us();
+    /* Time-ordered, and the store keeps only its random half (the rest is the event's time). */
+    if (!it->event.id[0])
+        cf_uuid_v7(it->event.time_us, it->event.id);
     struct waiter w = {0};
     it->waiter = log->config.fail_closed ? &w : NULL;
 

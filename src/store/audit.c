@@ -1,37 +1,116 @@
 /* The audit log in the store (store.h): appending chained events, reading them back, signed
  * checkpoints, and retention: the anchor the live chain goes on from once older events are
- * archived, the claim on the archiving, and the last reads kept from archived events. An event
- * naming many keys stores its list of names once, in audit_key_sets, and refers to it (migration
- * 0012); reading resolves the reference, so callers, the chain and its verification always see the
- * full list. */
+ * archived, the claim on the archiving, and the last reads kept from archived events. What events
+ * share (actor, source, action, place, keys, result) is stored once as a context that they refer to
+ * (migration 0016), a context naming many keys stores its list of names once, in audit_key_sets
+ * (migration 0012), and an event's prevHash is read from the event before it; reading resolves all
+ * of it, so callers, the chain and its verification always see every field in full. */
 #include <string.h>
 
 #include <sodium.h>
 
 #include "store/shared.h"
+#include "util/id.h"
+#include "util/str.h"
 #include "util/banned.h"
+
+/* An event's id is stored as the UUID's 16 bytes, or only its last 8 when its first 8 are what
+ * cf_uuid_v7 makes of the event's time (Coffer's own event ids), and its request id as the 8 bytes
+ * of Coffer's 16 hex digits (migration 0016); any other id, and those of events stored before, as
+ * its text. A reader takes a value of exactly those lengths as the binary forms. */
+#define ID_BYTES 16
+#define ID_TAIL_BYTES (ID_BYTES - CF_UUID_V7_HEAD_BYTES)
+#define REQUEST_ID_BYTES 8
+
+/* The binary form of text: hex digits (with the UUID's dashes when dashed) that read back as the
+ * same text; false when text is not in that form (then it is stored as text). */
+static bool id_pack(const char *text, bool dashed, uint8_t *out, size_t n)
+{
+    size_t len = 0;
+    size_t text_len = strlen(text);
+    if (text_len != (dashed ? 2 * n + 4 : 2 * n) ||
+        sodium_hex2bin(out, n, text, text_len, dashed ? "-" : NULL, &len, NULL) != 0 || len != n)
+        return false;
+    char again[CF_AUDIT_REQUEST_ID_LEN > CF_UUID_LEN ? CF_AUDIT_REQUEST_ID_LEN : CF_UUID_LEN];
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (dashed && (i == 4 || i == 6 || i == 8 || i == 10))
+            again[o++] = '-';
+        sodium_bin2hex(again + o, 3, out + i, 1);
+        o += 2;
+    }
+    again[o] = '\0';
+    return strcmp(again, text) == 0;
+}
+
+/* Writes the n bytes of an id as text: hex digits, with the UUID's dashes when dashed. */
+static void id_unpack(const uint8_t *bytes, size_t n, bool dashed, char *dst, size_t size)
+{
+    size_t o = 0;
+    for (size_t b = 0; b < n && o + 3 <= size; b++) {
+        if (dashed && (b == 4 || b == 6 || b == 8 || b == 10))
+            dst[o++] = '-';
+        sodium_bin2hex(dst + o, 3, bytes + b, 1);
+        o += 2;
+    }
+}
+
+/* Column i as an id: binary (n bytes) or text; see id_pack. */
+static void id_column(const struct db_row *s, int i, bool dashed, size_t n, char *dst, size_t size)
+{
+    size_t len = 0;
+    const uint8_t *bytes = db_row_bytes(s, i, &len);
+    if (bytes && len == n)
+        id_unpack(bytes, n, dashed, dst, size);
+    else
+        db_row_text(s, i, dst, size);
+}
+
+/* Column i as an event's id, for an event of time_us: see ID_BYTES. */
+static void event_id_column(const struct db_row *s, int i, int64_t time_us, char *dst, size_t size)
+{
+    size_t len = 0;
+    const uint8_t *bytes = db_row_bytes(s, i, &len);
+    if (!bytes || len != ID_TAIL_BYTES) {
+        id_column(s, i, true, ID_BYTES, dst, size);
+        return;
+    }
+    uint8_t whole[ID_BYTES];
+    cf_uuid_v7_head(time_us, whole);
+    memcpy(whole + ID_BYTES - ID_TAIL_BYTES, bytes, ID_TAIL_BYTES);
+    id_unpack(whole, sizeof(whole), true, dst, size);
+}
+
+/* The context's columns of a row, from column first on: actor kind, id and name, source IP, user
+ * agent, action, project, environment, path, keys, result. */
+static void read_context(const struct db_row *s, int first, struct cf_audit_event *e)
+{
+    char *const fields[] = {e->actor_kind, e->actor_id, e->actor_name, e->source_ip,
+                            e->user_agent, e->action,   e->project_id, e->environment,
+                            e->path,       e->keys,     e->result};
+    const size_t sizes[] = {sizeof(e->actor_kind), sizeof(e->actor_id),    sizeof(e->actor_name),
+                            sizeof(e->source_ip),  sizeof(e->user_agent),  sizeof(e->action),
+                            sizeof(e->project_id), sizeof(e->environment), sizeof(e->path),
+                            sizeof(e->keys),       sizeof(e->result)};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(fields); i++)
+        db_row_text(s, first + (int)i, fields[i], sizes[i]);
+}
 
 static enum cf_rc read_audit_event(const struct db_row *s, void *item)
 {
     struct cf_audit_event *e = item;
     e->seq = db_row_int64(s, 0);
-    db_row_text(s, 1, e->id, sizeof(e->id));
     e->time_us = db_row_int64(s, 2);
-    db_row_text(s, 3, e->actor_kind, sizeof(e->actor_kind));
-    db_row_text(s, 4, e->actor_id, sizeof(e->actor_id));
-    db_row_text(s, 5, e->actor_name, sizeof(e->actor_name));
-    db_row_text(s, 6, e->source_ip, sizeof(e->source_ip));
-    db_row_text(s, 7, e->user_agent, sizeof(e->user_agent));
-    db_row_text(s, 8, e->action, sizeof(e->action));
-    db_row_text(s, 9, e->project_id, sizeof(e->project_id));
-    db_row_text(s, 10, e->environment, sizeof(e->environment));
-    db_row_text(s, 11, e->path, sizeof(e->path));
-    db_row_text(s, 12, e->keys, sizeof(e->keys));
-    db_row_text(s, 13, e->result, sizeof(e->result));
+    event_id_column(s, 1, e->time_us, e->id, sizeof(e->id));
+    read_context(s, 3, e);
     db_row_text(s, 14, e->reason, sizeof(e->reason));
-    db_row_text(s, 15, e->request_id, sizeof(e->request_id));
+    id_column(s, 15, false, REQUEST_ID_BYTES, e->request_id, sizeof(e->request_id));
     enum cf_rc rc = db_row_status(s);
-    if (rc == CF_OK)
+    /* No event before it (event 1, or the one before was deleted): zeros, as event 1 links. */
+    size_t len = 0;
+    if (rc == CF_OK && !db_row_bytes(s, 16, &len))
+        memset(e->prev_hash, 0, sizeof(e->prev_hash));
+    else if (rc == CF_OK)
         rc = sql_col_fixed(s, 16, e->prev_hash, sizeof(e->prev_hash));
     return rc == CF_OK ? sql_col_fixed(s, 17, e->hash, sizeof(e->hash)) : rc;
 }
@@ -45,31 +124,47 @@ static enum cf_rc read_audit_checkpoint(const struct db_row *s, void *item)
     return rc == CF_OK ? sql_col_fixed(s, 2, c->event_hash, sizeof(c->event_hash)) : rc;
 }
 
-/* AUDIT_COLS as read: keys is the event's own column when it has no key set (key_set 0) or when
- * that column is not empty (an event stored with a key set leaves it empty: text written there
- * afterwards is read, and the chain sees the edit), else the key set's list ("" when the key set
- * is gone: also an edit for the chain). */
+/* An event as read: its own columns, its context's (NULL, read as "", when the context is gone:
+ * an edit for the chain), keys from the context or its key set (the context's keys column when it
+ * has no key set or when that column is not empty: text written there afterwards is read, and the
+ * chain sees the edit; "" when the key set is gone), and prevHash: the hash of the event before it,
+ * or the anchor's when that event is the last archived one (NULL, read as zeros, when neither
+ * exists). */
+#define AUDIT_FROM " FROM audit_events e LEFT JOIN audit_contexts c ON c.id = e.context"
 #define AUDIT_READ_COLS                                                                            \
-    "seq, id, time_us, actor_kind, actor_id, actor_name, source_ip, user_agent, action,"           \
-    " project_id, environment, path, CASE WHEN key_set = 0 OR keys <> '' THEN keys"                \
-    " ELSE COALESCE((SELECT k.keys FROM audit_key_sets k WHERE k.id = audit_events.key_set), '')"  \
-    " END, result, reason, request_id, prev_hash, hash"
+    "e.seq, e.id, e.time_us, c.actor_kind, c.actor_id, c.actor_name, c.source_ip, c.user_agent,"   \
+    " c.action, c.project_id, c.environment, c.path, CASE WHEN c.key_set = 0 OR c.keys <> ''"      \
+    " THEN c.keys ELSE COALESCE((SELECT k.keys FROM audit_key_sets k WHERE k.id = c.key_set), '')" \
+    " END, c.result, e.reason, e.request_id,"                                                      \
+    " COALESCE((SELECT p.hash FROM audit_events p WHERE p.seq = e.seq - 1),"                       \
+    " (SELECT a.anchor_hash FROM audit_archive_state a WHERE a.id = 1"                             \
+    " AND a.anchor_seq = e.seq - 1)), e.hash"
 
-/* A list of names at most this long stays in its event: a reference would save less than it
+/* A list of names at most this long stays in its context: a reference would save less than it
  * costs (a lookup per event, and the key set's row for a list seen once). */
 #define KEY_SET_MIN_LEN 48
 
 static struct sql_stmt ST_AUDIT_LAST =
-    SQL_STMT("SELECT " AUDIT_READ_COLS " FROM audit_events ORDER BY seq DESC LIMIT 1");
+    SQL_STMT("SELECT " AUDIT_READ_COLS AUDIT_FROM " ORDER BY e.seq DESC LIMIT 1");
 
 static struct sql_stmt ST_AUDIT_INSERT =
-    SQL_STMT("INSERT INTO audit_events (" AUDIT_COLS ", key_set) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-             " ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)");
+    SQL_STMT("INSERT INTO audit_events (seq, id, time_us, context, reason, request_id, hash)"
+             " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
 
 static struct sql_stmt ST_KEY_SET_GET = SQL_STMT("SELECT keys FROM audit_key_sets WHERE id = ?1");
 
 static struct sql_stmt ST_KEY_SET_ADD =
     SQL_STMT("INSERT INTO audit_key_sets (id, keys) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING");
+
+static void digest_text(crypto_generichash_state *h, const char *text)
+{
+    uint8_t len[8];
+    uint64_t n = strlen(text);
+    for (int i = 7; i >= 0; i--, n >>= 8)
+        len[i] = (uint8_t)n;
+    crypto_generichash_update(h, len, sizeof(len));
+    crypto_generichash_update(h, (const uint8_t *)text, strlen(text));
+}
 
 /* The id of a list of names: the first 8 bytes of its BLAKE2b-256 hash, never 0 (0 means "no key
  * set"). Two lists with the same id are told apart by key_set_of. */
@@ -87,7 +182,6 @@ static int64_t key_set_id(const char *keys)
         id = id << 8 | digest[i];
     return id ? (int64_t)id : 1;
 }
-
 /* Reads the stored list of a key set and says whether it is probe->keys. */
 struct key_set_probe {
     const char *keys;
@@ -127,6 +221,113 @@ static enum cf_rc key_set_of(struct db_conn *c, const char *keys, int64_t *id, s
                          err);
     if (rc == CF_OK && (added == 1 || (found && probe.same)))
         *id = candidate;
+    return rc;
+}
+
+/* A context as read (its keys resolved as AUDIT_READ_COLS does), found by its digest. */
+static struct sql_stmt ST_CONTEXT_GET =
+    SQL_STMT("SELECT c.id, c.actor_kind, c.actor_id, c.actor_name, c.source_ip, c.user_agent,"
+             " c.action, c.project_id, c.environment, c.path, CASE WHEN c.key_set = 0 OR"
+             " c.keys <> '' THEN c.keys ELSE COALESCE((SELECT k.keys FROM audit_key_sets k"
+             " WHERE k.id = c.key_set), '') END, c.result FROM audit_contexts c"
+             " WHERE c.digest = ?1");
+
+static struct sql_stmt ST_CONTEXT_ID = SQL_STMT("SELECT id FROM audit_contexts WHERE digest = ?1");
+
+/* Reads a context found by its digest and says whether it holds probe->event's fields. */
+struct context_probe {
+    const struct cf_audit_event *event;
+    struct cf_audit_event *stored; /* scratch */
+    int64_t id;
+    bool same;
+};
+
+static enum cf_rc probe_context(const struct db_row *s, void *item)
+{
+    struct context_probe *probe = item;
+    struct cf_audit_event *x = probe->stored;
+    const struct cf_audit_event *e = probe->event;
+    probe->id = db_row_int64(s, 0);
+    read_context(s, 1, x);
+    /* A value too long for its field is a context edited after the fact: not this event's. */
+    probe->same =
+        db_row_status(s) == CF_OK && strcmp(x->actor_kind, e->actor_kind) == 0 &&
+        strcmp(x->actor_id, e->actor_id) == 0 && strcmp(x->actor_name, e->actor_name) == 0 &&
+        strcmp(x->source_ip, e->source_ip) == 0 && strcmp(x->user_agent, e->user_agent) == 0 &&
+        strcmp(x->action, e->action) == 0 && strcmp(x->project_id, e->project_id) == 0 &&
+        strcmp(x->environment, e->environment) == 0 && strcmp(x->path, e->path) == 0 &&
+        strcmp(x->keys, e->keys) == 0 && strcmp(x->result, e->result) == 0;
+    return CF_OK;
+}
+
+/* A new context takes the next id: appends run one at a time (a write transaction each), so the
+ * maximum cannot move meanwhile; two servers adding the same context at once both find it by its
+ * digest afterwards. */
+static struct sql_stmt ST_CONTEXT_ADD = SQL_STMT(
+    "INSERT INTO audit_contexts (id, digest, actor_kind, actor_id, actor_name, source_ip,"
+    " user_agent, action, project_id, environment, path, keys, key_set, result)"
+    " VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM audit_contexts), ?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+    " ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (digest) DO NOTHING");
+
+static struct sql_stmt ST_CONTEXT_LAST = SQL_STMT("SELECT MAX(id) FROM audit_contexts");
+
+#define CONTEXT_DIGEST_BYTES 16
+
+/* The context of an event (audit_contexts, migration 0016): the one found by the digest of its
+ * fields when it holds them, else a new one (inside the append's transaction, so it commits or
+ * rolls back with the event). The digest covers the full list of names, whichever way the context
+ * stores it. A context found with other fields (edited since it was stored, or a digest collision)
+ * is never referred to: the event gets a context of its own, without a digest. */
+static enum cf_rc context_of(struct db_conn *c, const struct cf_audit_event *e, int64_t *id,
+                             struct cf_err *err)
+{
+    static const char domain[] = "coffer-audit-context-v1";
+    uint8_t digest[CONTEXT_DIGEST_BYTES];
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, sizeof(digest));
+    crypto_generichash_update(&h, (const uint8_t *)domain, sizeof(domain));
+    const char *const fields[] = {e->actor_kind, e->actor_id, e->actor_name, e->source_ip,
+                                  e->user_agent, e->action,   e->project_id, e->environment,
+                                  e->path,       e->keys,     e->result};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(fields); i++)
+        digest_text(&h, fields[i]);
+    crypto_generichash_final(&h, digest, sizeof(digest));
+
+    struct context_probe probe = {.event = e, .stored = malloc(sizeof(struct cf_audit_event))};
+    bool found = false;
+    int64_t key_set = 0;
+    *id = 0;
+    enum cf_rc rc = CF_OK;
+    if (!probe.stored)
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK)
+        rc = sql_get_row(c, &ST_CONTEXT_GET, ARGS(A_BLOB(digest, sizeof(digest))), probe_context,
+                         &probe, &found, err);
+    free(probe.stored);
+    if (rc == CF_OK && found && probe.same) {
+        *id = probe.id;
+        return CF_OK;
+    }
+    if (rc == CF_OK)
+        rc = key_set_of(c, e->keys, &key_set, err);
+    if (rc == CF_OK)
+        rc = sql_exec(c, &ST_CONTEXT_ADD,
+                      ARGS(found ? (struct sq_arg)A_NULLABLE_BLOB(NULL, 0)
+                                 : (struct sq_arg)A_BLOB(digest, sizeof(digest)),
+                           A_TEXT(e->actor_kind), A_TEXT(e->actor_id), A_TEXT(e->actor_name),
+                           A_TEXT(e->source_ip), A_TEXT(e->user_agent), A_TEXT(e->action),
+                           A_TEXT(e->project_id), A_TEXT(e->environment), A_TEXT(e->path),
+                           A_TEXT(key_set ? "" : e->keys), A_INT(key_set), A_TEXT(e->result)),
+                      NULL, err);
+    /* Without a digest: the one just added (the newest). With one: the one under it (added
+     * here, or meanwhile by another server). */
+    if (rc == CF_OK && found)
+        rc = sql_get_row(c, &ST_CONTEXT_LAST, NO_ARGS, sql_read_int64, id, &found, err);
+    else if (rc == CF_OK)
+        rc = sql_get_row(c, &ST_CONTEXT_ID, ARGS(A_BLOB(digest, sizeof(digest))), sql_read_int64,
+                         id, &found, err);
+    if (rc == CF_OK && *id == 0)
+        rc = cf_err_set(err, CF_ESTORE, "the audit event's context could not be stored");
     return rc;
 }
 
@@ -179,18 +380,24 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *e
         else
             memset(e->prev_hash, 0, sizeof(e->prev_hash));
         chain(ctx, e); /* over the full list of names, whichever way it is stored */
-        int64_t key_set = 0;
-        rc = key_set_of(c, e->keys, &key_set, err);
+        int64_t context = 0;
+        rc = context_of(c, e, &context, err);
         if (rc != CF_OK)
             break;
+        uint8_t id[ID_BYTES], head[CF_UUID_V7_HEAD_BYTES], request_id[REQUEST_ID_BYTES];
+        bool id_binary = id_pack(e->id, true, id, sizeof(id));
+        cf_uuid_v7_head(e->time_us, head);
+        size_t id_from = id_binary && memcmp(id, head, sizeof(head)) == 0 ? sizeof(head) : 0;
+        bool request_id_binary = id_pack(e->request_id, false, request_id, sizeof(request_id));
         rc = sql_exec(c, &ST_AUDIT_INSERT,
-                      ARGS(A_INT(e->seq), A_TEXT(e->id), A_INT(e->time_us), A_TEXT(e->actor_kind),
-                           A_TEXT(e->actor_id), A_TEXT(e->actor_name), A_TEXT(e->source_ip),
-                           A_TEXT(e->user_agent), A_TEXT(e->action), A_TEXT(e->project_id),
-                           A_TEXT(e->environment), A_TEXT(e->path), A_TEXT(key_set ? "" : e->keys),
-                           A_TEXT(e->result), A_TEXT(e->reason), A_TEXT(e->request_id),
-                           A_BLOB(e->prev_hash, sizeof(e->prev_hash)),
-                           A_BLOB(e->hash, sizeof(e->hash)), A_INT(key_set)),
+                      ARGS(A_INT(e->seq),
+                           id_binary ? (struct sq_arg)A_BLOB(id + id_from, sizeof(id) - id_from)
+                                     : (struct sq_arg)A_BLOB(e->id, strlen(e->id)),
+                           A_INT(e->time_us), A_INT(context), A_TEXT(e->reason),
+                           request_id_binary
+                               ? (struct sq_arg)A_BLOB(request_id, sizeof(request_id))
+                               : (struct sq_arg)A_BLOB(e->request_id, strlen(e->request_id)),
+                           A_BLOB(e->hash, sizeof(e->hash))),
                       NULL, err);
         prev = e->hash;
     }
@@ -199,12 +406,12 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *e
 }
 
 static struct sql_stmt ST_AUDIT_LIST =
-    SQL_STMT("SELECT " AUDIT_READ_COLS " FROM audit_events WHERE seq > ?1"
-             " AND (?2 = 0 OR time_us >= ?2) AND (?3 = 0 OR time_us < ?3)"
-             " AND (?4 = '' OR actor_id = ?4 OR actor_name = ?4)"
-             " AND (?5 = '' OR action = ?5"
-             "      OR (substr(?5, length(?5), 1) = '.' AND substr(action, 1, length(?5)) = ?5))"
-             " AND (?6 = '' OR project_id = ?6) ORDER BY seq LIMIT ?7");
+    SQL_STMT("SELECT " AUDIT_READ_COLS AUDIT_FROM " WHERE e.seq > ?1"
+             " AND (?2 = 0 OR e.time_us >= ?2) AND (?3 = 0 OR e.time_us < ?3)"
+             " AND (?4 = '' OR c.actor_id = ?4 OR c.actor_name = ?4)"
+             " AND (?5 = '' OR c.action = ?5"
+             "      OR (substr(?5, length(?5), 1) = '.' AND substr(c.action, 1, length(?5)) = ?5))"
+             " AND (?6 = '' OR c.project_id = ?6) ORDER BY e.seq LIMIT ?7");
 
 enum cf_rc cf_store_audit_list(struct cf_store *base, const struct cf_audit_filter *f,
                                struct cf_audit_event_list *out, struct cf_err *err)
@@ -224,7 +431,7 @@ enum cf_rc cf_store_audit_list(struct cf_store *base, const struct cf_audit_filt
 }
 
 static struct sql_stmt ST_AUDIT_GET =
-    SQL_STMT("SELECT " AUDIT_READ_COLS " FROM audit_events WHERE seq = ?1");
+    SQL_STMT("SELECT " AUDIT_READ_COLS AUDIT_FROM " WHERE e.seq = ?1");
 
 enum cf_rc cf_store_audit_get(struct cf_store *base, int64_t seq, struct cf_audit_event *out,
                               struct cf_err *err)

@@ -39,7 +39,11 @@ static const struct copy_table {
     {"identity_access_tokens", TOKEN_COLS, "ttttbiiiiitii", "id"},
     {"identity_memberships", MEMBERSHIP_COLS, "ttttBii", "id"},
     {"audit_key_sets", "id, keys", "it", "id"},
-    {"audit_events", AUDIT_COLS ", key_set", "ititttttttttttttbbi", "seq"},
+    {"audit_contexts",
+     "id, digest, actor_kind, actor_id, actor_name, source_ip, user_agent, action, project_id,"
+     " environment, path, keys, key_set, result",
+     "iBttttttttttit", "id"},
+    {"audit_events", "seq, id, time_us, context, reason, request_id, hash", "ibiitbb", "seq"},
     {"audit_checkpoints", "event_seq, time_us, event_hash, signature", "iibb", "event_seq"},
     {"audit_archive_state",
      "id, anchor_seq, anchor_hash, anchor_time_us, anchor_signature, owner, lease_until_us",

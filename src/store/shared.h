@@ -57,10 +57,6 @@
 
 #define CHANNEL_COLS "id, project_id, type, name, target, signing_secret, created_at"
 
-#define AUDIT_COLS                                                                                 \
-    "seq, id, time_us, actor_kind, actor_id, actor_name, source_ip, user_agent, action,"           \
-    " project_id, environment, path, keys, result, reason, request_id, prev_hash, hash"
-
 /* Counting one use of a credential: only while it is not revoked and has uses left, so that two
  * concurrent uses can never both take the last one (writes are serialised, and the test and the
  * increment are one statement). */

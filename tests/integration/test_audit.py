@@ -106,7 +106,8 @@ class AuditEvents(IdentityHelpers, AuditHelpers, harness.ServerTestCase):
             self.assertEqual(sorted(event["keys"]), keys)
         seqs = ", ".join(str(e["seq"]) for e in listed)
         rows = harness.sql(self.server.data_dir,
-                           "SELECT keys, key_set FROM audit_events WHERE seq IN (%s)" % seqs)
+                           "SELECT c.keys, c.key_set FROM audit_events e JOIN audit_contexts c ON c.id = e.context "
+                           "WHERE e.seq IN (%s)" % seqs)
         self.assertEqual(len(rows), 3)
         self.assertEqual({row[0] or "" for row in rows}, {""}, "the names are not repeated in each event")
         self.assertEqual(len({str(row[1]) for row in rows}), 1, "the three events share one key set")
@@ -150,7 +151,9 @@ class AuditEvents(IdentityHelpers, AuditHelpers, harness.ServerTestCase):
         # The whole log, as the API shows it and as the database holds it.
         shown = json.dumps(self.events())
         self.api("POST", "/api/v1/audit/checkpoints")
-        rows = repr(harness.sql(self.server.data_dir, "SELECT * FROM audit_events"))
+        rows = repr(harness.sql(self.server.data_dir, "SELECT * FROM audit_events") +
+                    harness.sql(self.server.data_dir, "SELECT * FROM audit_contexts") +
+                    harness.sql(self.server.data_dir, "SELECT * FROM audit_key_sets"))
         log = self.server.stderr + self.server.stdout
         for place, text in (("audit API", shown), ("audit rows", rows), ("server log", log)):
             for canary in canaries + [m["clientSecret"], m["token"], self.server.token]:
@@ -260,11 +263,36 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
             self.assertIn(word, out)
 
     def test_edited(self):
-        self.tamper("UPDATE audit_events SET keys = 'SOMETHING_ELSE' WHERE seq = 7")
+        self.tamper("UPDATE audit_events SET reason = 'SOMETHING_ELSE' WHERE seq = 7")
+        self.assertFinding("edited", 7, "event 7", "edited")
+
+    def first_event_of_context_of(self, seq):
+        return int(harness.sql(self.server.data_dir, "SELECT MIN(seq) FROM audit_events WHERE context = "
+                               "(SELECT context FROM audit_events WHERE seq = %d)" % seq)[0][0])
+
+    def test_context_edited(self):
+        """What events share (actor, source, action, place, keys, result) is stored once: editing it is found as
+        the first event that refers to it edited."""
+        first = self.first_event_of_context_of(7)
+        self.tamper("UPDATE audit_contexts SET keys = 'SOMETHING_ELSE' WHERE id = "
+                    "(SELECT context FROM audit_events WHERE seq = 7)")
+        self.assertFinding("edited", first, "event %d" % first, "edited")
+
+    def test_context_deleted(self):
+        first = self.first_event_of_context_of(7)
+        self.tamper("DELETE FROM audit_contexts WHERE id = (SELECT context FROM audit_events WHERE seq = 7)")
+        self.assertFinding("edited", first, "event %d" % first, "edited")
+
+    def test_context_reference_moved(self):
+        """An event made to refer to another context is found edited."""
+        self.tamper("UPDATE audit_events SET context = (SELECT MAX(context) FROM audit_events) + 1000 WHERE seq = 7",
+                    "INSERT INTO audit_contexts (id, actor_kind, action, result) "
+                    "SELECT MAX(context), 'admin', 'secrets.read', 'ok' FROM audit_events")
         self.assertFinding("edited", 7, "event 7", "edited")
 
     def first_key_set_event(self):
-        return int(harness.sql(self.server.data_dir, "SELECT MIN(seq) FROM audit_events WHERE key_set <> 0")[0][0])
+        return int(harness.sql(self.server.data_dir, "SELECT MIN(e.seq) FROM audit_events e JOIN audit_contexts c "
+                               "ON c.id = e.context WHERE c.key_set <> 0")[0][0])
 
     def test_key_set_edited(self):
         """A key set is covered by the hash of every event that refers to it."""
@@ -278,9 +306,11 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
         self.assertFinding("edited", seq, "event %d" % seq, "edited")
 
     def test_key_set_reference_moved(self):
-        """An event made to name its keys in its own column instead is read as it is now, and found edited."""
+        """A context made to name its keys in its own column instead is read as it is now, and its first event
+        found edited."""
         seq = self.first_key_set_event()
-        self.tamper("UPDATE audit_events SET key_set = 0 WHERE seq = %d" % seq)
+        self.tamper("UPDATE audit_contexts SET key_set = 0 WHERE id = (SELECT context FROM audit_events "
+                    "WHERE seq = %d)" % seq)
         self.assertFinding("edited", seq, "event %d" % seq, "edited")
 
     def test_deleted(self):
@@ -290,10 +320,13 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
     def test_inserted(self):
         self.tamper("UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 6",
                     "UPDATE audit_events SET seq = seq - 999 WHERE seq >= 1006",
-                    "INSERT INTO audit_events (seq, id, time_us, actor_kind, action, result, prev_hash, hash) "
-                    "SELECT 6, 'forged', time_us, 'admin', 'secrets.delete', 'ok', hash, %s "
+                    "INSERT INTO audit_contexts (id, actor_kind, action, result) "
+                    "SELECT MAX(id) + 1, 'admin', 'secrets.delete', 'ok' FROM audit_contexts",
+                    "INSERT INTO audit_events (seq, id, time_us, context, request_id, hash) "
+                    "SELECT 6, %s, time_us, (SELECT MAX(id) FROM audit_contexts), request_id, %s "
                     "FROM audit_events WHERE seq = 5"
-                    % ("sha256(hash)" if harness.BACKEND == "postgres" else "randomblob(32)"))
+                    % (("convert_to('forged', 'UTF8')", "sha256(hash)") if harness.BACKEND == "postgres"
+                       else ("CAST('forged' AS BLOB)", "randomblob(32)")))
         self.assertFinding("inserted", 6, "event 6 was inserted")
 
     def test_swapped(self):
@@ -333,6 +366,107 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
 
 
 HEAD_FILE = "audit-head.json"
+
+
+# The audit_events table as schema versions 12 to 15 kept it: every field in every event (keys, or a key set),
+# ids and request ids as text, and the link to the event before (prev_hash) stored.
+OLD_AUDIT_EVENTS = """CREATE TABLE audit_events_old (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL, time_us INTEGER NOT NULL, actor_kind TEXT NOT NULL,
+    actor_id TEXT NOT NULL DEFAULT '', actor_name TEXT NOT NULL DEFAULT '', source_ip TEXT NOT NULL DEFAULT '',
+    user_agent TEXT NOT NULL DEFAULT '', action TEXT NOT NULL, project_id TEXT NOT NULL DEFAULT '',
+    environment TEXT NOT NULL DEFAULT '', path TEXT NOT NULL DEFAULT '', keys TEXT NOT NULL DEFAULT '',
+    result TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', request_id TEXT NOT NULL DEFAULT '',
+    prev_hash BLOB NOT NULL, hash BLOB NOT NULL, key_set INTEGER NOT NULL DEFAULT 0)"""
+
+
+class AuditUpgrade(AuditHelpers, unittest.TestCase):
+    """A store whose events have the shape of before migration 0016 (made from a current store by rewriting its
+    audit table as the older versions wrote it): the server's start migrates them; the API shows every event
+    exactly as before, the chain verifies, new events go on from the old ones, and tampering is still found."""
+
+    def setUp(self):
+        self.server = harness.Server()
+        self.server.start()
+
+    def tearDown(self):
+        self.server.stop()
+        self.server.cleanup()
+
+    def downgrade(self):
+        """Rewrites the audit table as the older versions kept it, ids and request ids as text."""
+        pg = harness.BACKEND == "postgres"
+        hexed = "encode(%s, 'hex')" if pg else "lower(hex(%s))"
+        # a UUIDv7 kept as its last 8 bytes: the first 8 are the event's time (milliseconds, version 7, the
+        # microseconds within the millisecond)
+        head = ("lpad(to_hex(e.time_us / 1000), 12, '0') || '7' || lpad(to_hex(e.time_us % 1000), 3, '0')" if pg
+                else "printf('%012x7%03x', e.time_us / 1000, e.time_us % 1000)")
+        h = "(CASE WHEN length(e.id) = 8 THEN %s || %s ELSE %s END)" % (head, hexed % "e.id", hexed % "e.id")
+        uuid_text = "||'-'||".join("substr(%s, %d, %d)" % (h, a, n) for a, n in ((1, 8), (9, 4), (13, 4), (17, 4),
+                                                                               (21, 12)))
+        zeros = "decode(repeat('00', 32), 'hex')" if pg else "zeroblob(32)"
+        create = OLD_AUDIT_EVENTS.replace("BLOB", "BYTEA").replace("INTEGER", "BIGINT") if pg else OLD_AUDIT_EVENTS
+        harness.sql(self.server.data_dir, create,
+                    "INSERT INTO audit_events_old SELECT e.seq, %s, e.time_us, c.actor_kind, c.actor_id, c.actor_name,"
+                    " c.source_ip, c.user_agent, c.action, c.project_id, c.environment, c.path, c.keys, c.result,"
+                    " e.reason, %s, COALESCE((SELECT p.hash FROM audit_events p WHERE p.seq = e.seq - 1), %s),"
+                    " e.hash, c.key_set FROM audit_events e JOIN audit_contexts c ON c.id = e.context"
+                    % (uuid_text, hexed % "e.request_id", zeros),
+                    "DROP TABLE audit_events", "DROP TABLE audit_contexts",
+                    "ALTER TABLE audit_events_old RENAME TO audit_events",
+                    "DELETE FROM schema_migrations WHERE version = 16")
+
+    def test_old_events_are_migrated_and_read_as_before(self):
+        s = self.server
+        pid = s.api("POST", "/api/v2/workspace", body={"projectName": harness.unique("upgrade")}).json["project"]["id"]
+        batch = [{"secretKey": "UPGRADE_KEY_%02d" % i, "secretValue": "v%d" % i} for i in range(12)]
+        r = s.api("POST", "/api/v3/secrets/batch/raw",
+                  body={"workspaceId": pid, "environment": "dev", "secretPath": "/", "secrets": batch})
+        self.assertEqual(r.status, 200, r.body[:300])
+        for _ in range(3):  # a long list of names: a key set, shared by the three events
+            self.assertEqual(s.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev",
+                                                                        "secretPath": "/"}).status, 200)
+            self.assertEqual(s.api("GET", "/api/v3/secrets/raw/UPGRADE_KEY_03",
+                                   query={"workspaceId": pid, "environment": "dev"}).status, 200)
+        self.assertEqual(s.api("GET", "/api/v3/secrets/raw/MISSING", query={"workspaceId": pid,
+                                                                           "environment": "dev"}).status, 404)
+        self.assertEqual(s.api("POST", "/api/v1/audit/checkpoints").status, 200)
+        before = self.events()
+        self.assertGreaterEqual(len(before), 10)
+        self.assertEqual(s.stop(), 0)
+
+        self.downgrade()
+        # (and the event of the audit list itself, recorded after its answer)
+        self.assertEqual(int(harness.sql(s.data_dir, "SELECT COUNT(*) FROM audit_events")[0][0]), len(before) + 1)
+        s.start()
+        after = self.events()
+        self.assertEqual(after[:len(before)], before, "the migrated events read exactly as before")
+        self.assertEqual(len({e["id"] for e in before}), len(before))
+        rc, out, err = s.cli("audit", "verify")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("intact", out + err)
+        # new events go on from the migrated ones, sharing their contexts where they match
+        self.assertEqual(s.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev",
+                                                                    "secretPath": "/"}).status, 200)
+        listed = self.events(action="secrets.list", projectId=pid)
+        self.assertEqual(len(listed), 4)
+        self.assertEqual(listed[-1]["keys"], listed[0]["keys"])
+        chain = {e["seq"]: e for e in self.events()}
+        self.assertEqual(listed[-1]["prevHash"], chain[listed[-1]["seq"] - 1]["hash"])
+        rc, out, err = s.cli("audit", "verify")
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(s.stop(), 0)
+
+        # a migrated event edited, then one deleted: both found as before
+        edited = before[4]["seq"]
+        harness.sql(s.data_dir, "UPDATE audit_events SET reason = 'rewritten' WHERE seq = %d" % edited)
+        s.start()
+        report = s.api("POST", "/api/v1/audit/verify").json
+        self.assertEqual((report["finding"], report["seq"]), ("edited", edited), report)
+        self.assertEqual(s.stop(), 0)
+        harness.sql(s.data_dir, "DELETE FROM audit_events WHERE seq = %d" % edited)
+        s.start()
+        report = s.api("POST", "/api/v1/audit/verify").json
+        self.assertEqual((report["finding"], report["seq"]), ("deleted", edited), report)
 
 
 class AuditHead(AuditHelpers, unittest.TestCase):

@@ -263,8 +263,9 @@ class Inventory(IdentityHelpers, harness.ServerTestCase):
         read = {k[3]: got[k]["lastReadBy"] for k in got}
         self.assertEqual(read, {k: {"kind": "identity", "id": m["id"], "name": m["name"]} for k in keys})
         # (prefixed: psql prints a row of one empty text as an empty line, which reads as no row)
-        rows = harness.sql(self.server.data_dir, "SELECT 'keys=' || COALESCE(keys, '') FROM audit_events WHERE "
-                           "key_set <> 0 AND project_id = '%s' AND action = 'secrets.list'" % proj["id"])
+        rows = harness.sql(self.server.data_dir, "SELECT 'keys=' || COALESCE(c.keys, '') FROM audit_events e "
+                           "JOIN audit_contexts c ON c.id = e.context WHERE c.key_set <> 0 AND c.project_id = '%s' "
+                           "AND c.action = 'secrets.list'" % proj["id"])
         self.assertEqual([row[0] for row in rows], ["keys="], "the list's event refers to a key set")
 
     def test_each_update_counts_a_version(self):

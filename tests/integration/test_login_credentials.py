@@ -84,7 +84,12 @@ class LoginCredentials(JwtAuthTestCase, KubernetesAuthTestCase):
         """Neither the server log nor any audit row holds any piece of any credential of self.credentials."""
         deadline = time.monotonic() + 10
         while True:  # audit events are written by a background thread, just after the answer
-            rows = harness.sql(self.server.data_dir, "SELECT * FROM audit_events WHERE seq > %d" % self.first_seq)
+            # every column of the events and of their contexts (where the actor's id and name are kept), and
+            # the request id in its text form
+            rows = harness.sql(self.server.data_dir, "SELECT e.*, c.*, %s FROM audit_events e JOIN audit_contexts c "
+                               "ON c.id = e.context WHERE e.seq > %d"
+                               % ("encode(e.request_id, 'hex')" if harness.BACKEND == "postgres"
+                                  else "lower(hex(e.request_id))", self.first_seq))
             if any(last_request_id in map(str, row) for row in rows) or time.monotonic() > deadline:
                 break
             time.sleep(0.05)

@@ -2344,7 +2344,8 @@ Test(store, identities_migration_applies_to_an_existing_database)
         " DROP TABLE identity_memberships;"
         " DROP TABLE identity_access_tokens; DROP TABLE identity_client_secrets;"
         " DROP TABLE identity_universal_auths; DROP TABLE identities;"
-        " DROP TABLE audit_events; DROP TABLE audit_checkpoints; DROP TABLE audit_key_sets;"
+        " DROP TABLE audit_events; DROP TABLE audit_contexts; DROP TABLE audit_checkpoints;"
+        " DROP TABLE audit_key_sets;"
         " DROP TABLE audit_archive_state; DROP TABLE audit_last_reads;"
         " DROP TABLE notices; DROP TABLE notification_channels;"
         " DROP TABLE notification_settings; DROP TABLE sso_logins;"
@@ -2647,6 +2648,11 @@ static void assert_keys_read(int64_t seq, const char *keys)
 /* A long list of names is stored once and referred to; every reader gets the whole list back; a
  * short list stays in its event; a key set that holds another list under the same id is never
  * used for this one. */
+/* The key set an event's context refers to (0: none). */
+#define EVENT_KEY_SET                                                                              \
+    "SELECT c.key_set FROM audit_events e JOIN audit_contexts c ON c.id = e.context"               \
+    " WHERE e.seq = %lld"
+
 Test(store, audit_key_sets)
 {
     char many[4000] = "", other[4000] = "", sql[256];
@@ -2660,10 +2666,10 @@ Test(store, audit_key_sets)
     int64_t first = append_read(many), second = append_read(many), third = append_read(other);
     int64_t shortlist = append_read("A,B");
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM audit_key_sets"), 2);
-    cr_assert_eq(raw_count("SELECT COUNT(*) FROM audit_events WHERE key_set <> 0 AND keys = ''"),
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM audit_events e JOIN audit_contexts c"
+                           " ON c.id = e.context WHERE c.key_set <> 0 AND c.keys = ''"),
                  3);
-    snprintf(sql, sizeof(sql), "SELECT key_set FROM audit_events WHERE seq = %lld",
-             (long long)shortlist);
+    snprintf(sql, sizeof(sql), EVENT_KEY_SET, (long long)shortlist);
     cr_assert_eq(raw_count(sql), 0);
     assert_keys_read(first, many);
     assert_keys_read(second, many);
@@ -2681,19 +2687,19 @@ Test(store, audit_key_sets)
     /* Another list found under this list's id (a collision, or an edit): the new event keeps its
      * own list inline rather than refer to a wrong one. */
     snprintf(sql, sizeof(sql),
-             "UPDATE audit_key_sets SET keys = 'X' WHERE id = (SELECT key_set FROM audit_events"
-             " WHERE seq = %lld)",
+             "UPDATE audit_key_sets SET keys = 'X' WHERE id = (" EVENT_KEY_SET ")",
              (long long)first);
     raw_exec(sql);
     int64_t fourth = append_read(many);
-    snprintf(sql, sizeof(sql), "SELECT key_set FROM audit_events WHERE seq = %lld",
-             (long long)fourth);
+    snprintf(sql, sizeof(sql), EVENT_KEY_SET, (long long)fourth);
     cr_assert_eq(raw_count(sql), 0);
     assert_keys_read(fourth, many);
     assert_keys_read(first, "X"); /* what the chain then finds edited */
 
-    /* Text written into the keys column of an event that refers to a key set is what is read. */
-    snprintf(sql, sizeof(sql), "UPDATE audit_events SET keys = 'EDITED' WHERE seq = %lld",
+    /* Text written into the keys column of a context that refers to a key set is what is read. */
+    snprintf(sql, sizeof(sql),
+             "UPDATE audit_contexts SET keys = 'EDITED' WHERE id = (SELECT context FROM"
+             " audit_events WHERE seq = %lld)",
              (long long)third);
     raw_exec(sql);
     assert_keys_read(third, "EDITED");

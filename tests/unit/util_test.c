@@ -371,6 +371,33 @@ Test(id, uuid_new_is_canonical_v4_and_unique)
         cr_assert_str_neq(ids[i - 1], ids[i], "duplicate uuid");
 }
 
+/* A UUIDv7 carries the time: milliseconds in the first 12 hex digits, version 7, the microseconds
+ * within the millisecond in the next 3; its first 8 bytes are cf_uuid_v7_head's; the rest random.
+ */
+Test(id, uuid_v7_carries_its_time)
+{
+    const int64_t t = 1796488394763882; /* 2026-12-05T...: 1796488394763 ms and 882 us */
+    char a[CF_UUID_LEN], b[CF_UUID_LEN];
+    cf_uuid_v7(t, a);
+    cf_uuid_v7(t, b);
+    cr_assert(cf_uuid_valid(a), "%s", a);
+    cr_assert_str_neq(a, b);
+    char expect[24];
+    snprintf(expect, sizeof(expect), "%08llx-%04llx-7%03x", (unsigned long long)(t / 1000 >> 16),
+             (unsigned long long)(t / 1000 & 0xffff), (unsigned)(t % 1000));
+    cr_assert_eq(strncmp(a, expect, strlen(expect)), 0, "%s vs %s", a, expect);
+    cr_assert(a[19] == '8' || a[19] == '9' || a[19] == 'a' || a[19] == 'b', "variant: %s", a);
+    uint8_t head[CF_UUID_V7_HEAD_BYTES];
+    cf_uuid_v7_head(t, head);
+    char head_hex[2 * CF_UUID_V7_HEAD_BYTES + 1];
+    snprintf(head_hex, sizeof(head_hex), "%.8s%.4s%.4s", a, a + 9, a + 14);
+    for (size_t i = 0; i < sizeof(head); i++) {
+        char byte[3];
+        snprintf(byte, sizeof(byte), "%02x", head[i]);
+        cr_assert_eq(strncmp(head_hex + 2 * i, byte, 2), 0, "byte %zu of %s", i, a);
+    }
+}
+
 Test(id, uuid_valid_table)
 {
     static const struct {
