@@ -3,8 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "api/internal.h"
 #include "core/auditlog.h"
+#include "core/users.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -275,6 +278,38 @@ enum cf_rc cf_req_audit_record(struct cf_req *req, struct cf_audit_log *log,
     return rc;
 }
 
+void cf_req_set_session_cookie(struct cf_req *req, const char *value, int64_t max_age_s)
+{
+    /* Secure unless this server speaks plain HTTP on loopback (a browser would not send a Secure
+     * cookie there); behind a TLS-terminating proxy (--allow-plain-http) it is Secure too. */
+    bool secure = req->server && cf_server_cookies_secure(req->server);
+    char *text = NULL;
+    int n;
+
+    if (req->set_cookie) {
+        sodium_memzero(req->set_cookie, strlen(req->set_cookie));
+        free(req->set_cookie);
+        req->set_cookie = NULL;
+    }
+    n = snprintf(NULL, 0, "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+                 CF_SESSION_COOKIE, value ? value : "", (long long)(value ? max_age_s : 0),
+                 secure ? "; Secure" : "");
+    if (n < 0 || !(text = malloc((size_t)n + 1)))
+        return; /* no cookie: the client signs in again */
+    snprintf(text, (size_t)n + 1, "%s=%s; Path=/; Max-Age=%lld; HttpOnly; SameSite=Strict%s",
+             CF_SESSION_COOKIE, value ? value : "", (long long)(value ? max_age_s : 0),
+             secure ? "; Secure" : "");
+    req->set_cookie = text;
+}
+
+const char *cf_req_user_agent(struct cf_req *req)
+{
+    const char *agent = req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                                MHD_HTTP_HEADER_USER_AGENT)
+                                  : NULL;
+    return agent ? agent : "";
+}
+
 void cf_req_audit_actor(struct cf_req *req, const char *kind, const char *id, const char *name)
 {
     struct cf_audit_event *e = audit_of(req);
@@ -310,6 +345,11 @@ void cf_req_release(struct cf_req *req)
     req->reads = NULL;
     cf_buf_release_wipe(&req->body);
     cf_buf_release_wipe(&req->raw_reply);
+    if (req->set_cookie) {
+        sodium_memzero(req->set_cookie, strlen(req->set_cookie));
+        free(req->set_cookie);
+        req->set_cookie = NULL;
+    }
     json_decref(req->json);
     req->json = NULL;
     for (size_t i = 0; i < req->n_params; i++)
