@@ -378,3 +378,61 @@ class Tokens(UserHelpers, harness.ServerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Cli(UserHelpers, harness.ServerTestCase):
+    def test_users_commands(self):
+        rc, out, err = self.cli("users", "create", "Cli@Example.com", "--name", "Cli User", "--role", "owner",
+                                "--password-stdin", input=PASSWORD + "\n")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("cli@example.com", out)
+        self.assertNotIn(PASSWORD, out + err)
+        rc, out, err = self.cli("users", "create", "m@example.com")
+        self.assertEqual(rc, 0, err)
+        rc, out, err = self.cli("users", "list")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("cli@example.com", out)
+        self.assertIn("m@example.com", out)
+        rc, out, err = self.cli("users", "set-role", "m@example.com", "admin", "--output", "json")
+        self.assertEqual(rc, 0, err)
+        answer = json.loads(out)
+        self.assertEqual(answer.get("user", answer)["orgRole"], "admin")
+        rc, out, err = self.cli("users", "disable", "m@example.com")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("disabled", out)
+        rc, out, err = self.cli("users", "enable", "m@example.com")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("active", out)
+        project = self.ok("POST", "/api/v2/workspace", body={"projectName": harness.unique("cli")})["project"]
+        rc, out, err = self.cli("users", "add-to-project", "m@example.com", "--projectId", project["id"],
+                                "--role", "viewer")
+        self.assertEqual(rc, 0, err)
+        rc, out, err = self.cli("users", "memberships", "--projectId", project["id"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("m@example.com", out)
+        self.assertIn("viewer", out)
+        rc, out, err = self.cli("users", "remove-from-project", "m@example.com", "--projectId", project["id"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn("removed user m@example.com", out)
+        rc, out, err = self.cli("users", "delete", "m@example.com")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("deleted user", out)
+
+    def test_users_bad_input(self):
+        rc, out, err = self.cli("users", "create", "not-an-email")
+        self.assertEqual(rc, 1)
+        self.assertIn("email", err)
+        rc, out, err = self.cli("users", "create", "short@example.com", "--password-stdin", input="short\n")
+        self.assertEqual(rc, 1)
+        self.assertIn("password", err)
+        self.assertNotIn("short\n", err)
+        rc, out, err = self.cli("users", "create", "empty@example.com", "--password-stdin", input="")
+        self.assertEqual(rc, 2)
+        self.assertIn("--password-stdin", err)
+        rc, out, err = self.cli("users", "set-role", "nobody@example.com", "admin")
+        self.assertEqual(rc, 1)
+        self.assertIn("nobody@example.com", err)
+        rc, out, err = self.cli("users", "set-role", "x@example.com")
+        self.assertEqual(rc, 2)
+        rc, out, err = self.cli("users", "frobnicate")
+        self.assertEqual(rc, 2)
