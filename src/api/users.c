@@ -187,6 +187,26 @@ static enum cf_rc set_password(struct cf_req *req, json_t **out, struct cf_err *
 
 /* ---- sign-in and sessions ---- */
 
+static enum cf_rc expires_in_field(json_t *body, int64_t *seconds, struct cf_err *err);
+static json_t *render_pat(const struct cf_pat *p);
+
+/* The answer of a login for a personal access token: {user, token, personalAccessToken}. */
+static enum cf_rc login_for_token(struct cf_req *req, const struct cf_user *user, const char *name,
+                                  int64_t ttl, json_t **out, struct cf_err *err)
+{
+    struct cf_principal who;
+    char token[CF_PAT_MAX] = "";
+    struct cf_pat pat;
+    cf_users_principal(user, &who);
+    enum cf_rc rc = cf_users_pat_create(cf_req_core(req), &who, name, ttl, token, &pat, err);
+    if (rc == CF_OK)
+        rc = cf_render_reply(json_pack("{s:o, s:s, s:o}", "user", render_user(user), "token", token,
+                                       "personalAccessToken", render_pat(&pat)),
+                             out, err);
+    sodium_memzero(token, sizeof(token));
+    return rc;
+}
+
 static json_t *render_session(const struct cf_user_session *s, const char *current)
 {
     return json_pack("{s:s, s:b, s:s, s:s, s:o, s:o, s:o}", "id", s->id, "current",
@@ -195,8 +215,9 @@ static json_t *render_session(const struct cf_user_session *s, const char *curre
                      cf_json_time(s->last_seen_at), "expiresAt", cf_json_time(s->expires_at));
 }
 
-/* POST /api/v1/auth/login {email, password} -> Set-Cookie coffer_session, {user, csrfToken,
- * session} */
+/* POST /api/v1/auth/login {email, password, personalAccessToken?: {name, expiresIn}} -> Set-Cookie
+ * coffer_session, {user, csrfToken, session}; with personalAccessToken, no session: {user, token,
+ * personalAccessToken} (`coffer login --user`) */
 static enum cf_rc login(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_session_grant grant;
@@ -214,9 +235,25 @@ static enum cf_rc login(struct cf_req *req, json_t **out, struct cf_err *err)
         rc = cf_json_string(body, "email", true, &email, err);
     if (rc == CF_OK)
         rc = secret_field(body, "password", true, &password, &password_len, err);
+    json_t *want_pat = body ? json_object_get(body, "personalAccessToken") : NULL;
+    const char *pat_name = NULL;
+    int64_t ttl = 0;
+    if (rc == CF_OK && want_pat && !json_is_object(want_pat))
+        rc = cf_err_field(err, CF_EINVAL, "personalAccessToken",
+                          "personalAccessToken: expected an object {name, expiresIn}");
+    if (rc == CF_OK && want_pat)
+        rc = cf_json_string(want_pat, "name", true, &pat_name, err);
+    if (rc == CF_OK && want_pat)
+        rc = expires_in_field(want_pat, &ttl, err);
     if (rc == CF_OK)
         rc = cf_users_login(cf_req_core(req), email, password, password_len, cf_req_client_ip(req),
-                            cf_req_user_agent(req), &user, &grant, err);
+                            cf_req_user_agent(req), &user, want_pat ? NULL : &grant, err);
+    if (rc == CF_OK && want_pat) {
+        if (user.id[0])
+            cf_req_audit_actor(req, "user", user.id, user.email);
+        rc = login_for_token(req, &user, pat_name, ttl, out, err);
+        goto out;
+    }
     /* The actor is named once the account is known; an unknown email is not recorded. */
     if (user.id[0])
         cf_req_audit_actor(req, "user", user.id, user.email);
@@ -228,6 +265,7 @@ static enum cf_rc login(struct cf_req *req, json_t **out, struct cf_err *err)
                                        render_session(&grant.session, grant.session.id)),
                              out, err);
     }
+out:
     sodium_memzero(&grant, sizeof(grant));
     return rc;
 }

@@ -17,6 +17,9 @@
 
 #define WHAT "manage users"
 
+static void user_principal(const struct cf_user *user, const char *token_id, const char *session_id,
+                           struct cf_principal *who);
+
 _Static_assert(CF_CSRF_TOKEN_MAX >= CF_TOKEN_MAX, "cf_token_new writes a CSRF token");
 
 /* The user part of a failed-login throttle key: "user " and the email's BLAKE2b, so that the
@@ -437,7 +440,8 @@ enum cf_rc cf_users_login(struct cf_core *core, const char *email, const char *p
     enum cf_rc rc;
 
     memset(user, 0, sizeof(*user));
-    memset(out, 0, sizeof(*out));
+    if (out)
+        memset(out, 0, sizeof(*out));
     if (!client_ip)
         client_ip = "";
     rc = email_normalise(email, normal, err);
@@ -474,12 +478,24 @@ enum cf_rc cf_users_login(struct cf_core *core, const char *email, const char *p
     }
     if (core->login_by_address_and_id)
         cf_throttle_success(core->login_by_address_and_id, key);
-    rc = cf_users_session_open(core, user->id, client_ip, user_agent, out, err);
+    if (out) {
+        rc = cf_users_session_open(core, user->id, client_ip, user_agent, out, err);
+    } else if (strcmp(user->status, "active") != 0) {
+        rc = cf_err_set(err, CF_EUNAUTH, "user '%s' is disabled", user->email);
+    } else {
+        user->last_login_at = now;
+        rc = cf_store_user_update(core->store, user, err);
+    }
 out:
     sodium_memzero(user->password_hash, sizeof(user->password_hash));
     if (rc != CF_OK && rc != CF_EUNAUTH)
         memset(user, 0, sizeof(*user));
     return rc;
+}
+
+void cf_users_principal(const struct cf_user *user, struct cf_principal *who)
+{
+    user_principal(user, NULL, NULL, who);
 }
 
 /* Fills who for user, as authenticated by a token (token_id) or a session (session_id). */

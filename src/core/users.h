@@ -91,10 +91,15 @@ enum cf_rc cf_users_session_open(struct cf_core *core, const char *user_id, cons
  * the core's login throttles, never per account alone, so nobody can lock a user out from
  * elsewhere); the same CF_EUNAUTH "invalid email or password" after the same work for an unknown
  * email, a user without a password and a wrong password; a disabled user is refused only once the
- * password is right. On success opens a session as cf_users_session_open does. */
+ * password is right. On success opens a session as cf_users_session_open does, unless out is NULL
+ * (a login for a personal access token, `coffer login --user`): then only the last login is
+ * recorded. */
 enum cf_rc cf_users_login(struct cf_core *core, const char *email, const char *password,
                           size_t password_len, const char *client_ip, const char *user_agent,
                           struct cf_user *user, struct cf_session_grant *out, struct cf_err *err);
+
+/* Fills who as user (kind user, no token or session): for acting as a user just signed in. */
+void cf_users_principal(const struct cf_user *user, struct cf_principal *who);
 
 /* Whether text has the shape of a personal access token. */
 bool cf_users_is_pat(const char *text);

@@ -436,3 +436,49 @@ class Cli(UserHelpers, harness.ServerTestCase):
         self.assertEqual(rc, 2)
         rc, out, err = self.cli("users", "frobnicate")
         self.assertEqual(rc, 2)
+
+
+class CliLogin(UserHelpers, harness.ServerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        r = cls.server.api("POST", "/api/v1/users", body={"email": "cli@example.com", "password": PASSWORD})
+        assert r.status == 200, r.body
+
+    def test_login_for_a_token(self):
+        r = self.api("POST", "/api/v1/auth/login", token=None, body={
+            "email": "cli@example.com", "password": PASSWORD, "personalAccessToken": {"name": "n", "expiresIn": "1d"}})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIsNone(r.headers.get("Set-Cookie"))
+        self.assertRegex(r.json["token"], PAT_SHAPE)
+        self.ok("GET", "/api/v1/users/me", token=r.json["token"])
+        for pat, status, word in (("x", 400, "personalAccessToken"), ({"name": "n"}, 422, "expiresIn"),
+                                  ({"expiresIn": 60}, 422, "name")):
+            r = self.api("POST", "/api/v1/auth/login", token=None,
+                         body={"email": "cli@example.com", "password": PASSWORD, "personalAccessToken": pat})
+            self.assertError(r, status, None, word)
+
+    def test_coffer_login_user_stores_a_pat(self):
+        import tempfile
+        home = tempfile.mkdtemp()
+        env = {"XDG_CONFIG_HOME": home}
+        rc, out, err = self.cli("login", "--user", "cli@example.com", "--password-stdin", "--expires-in", "7d",
+                                input=PASSWORD + "\n", token=None, env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn(PASSWORD, out + err)
+        token = re.search(r"coffer_pat_\S+", out).group(0)
+        self.assertRegex(token, PAT_SHAPE)
+        with open(home + "/coffer/credentials.json") as f:
+            self.assertEqual(json.load(f)["token"], token)
+        rc, out, err = self.cli("users", "get", "me", token=None, env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("cli@example.com", out)
+        rc, out, err = self.cli("login", "--user", "cli@example.com", "--password-stdin",
+                                input="wrong password here\n", token=None, env=env)
+        self.assertEqual(rc, 1)
+        self.assertIn("invalid email or password", err)
+        rc, out, err = self.cli("login", "--user", "cli@example.com", "--password-stdin", input="", token=None, env=env)
+        self.assertEqual(rc, 2)
+        rc, out, err = self.cli("login", "--password-stdin", "--client-id", "x", token=None, env=env)
+        self.assertEqual(rc, 2)
+        self.assertIn("--user", err)
