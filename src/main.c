@@ -41,6 +41,7 @@ static const struct cf_cli_sub commands[] = {
     {"secrets", cf_cmd_secrets, "set, get, list, delete secrets; history and rollback"},
     {"server", cf_cmd_server, "run the Coffer server"},
     {"syncs", cf_cmd_syncs, "secret syncs to Azure DevOps, Key Vault, GitHub, files: runs, status"},
+    {"users", cf_cmd_users, "people: create, list, disable, delete users; roles and memberships"},
 };
 
 /* Ends the process with status once the command has returned. Every command has released and

@@ -1,4 +1,7 @@
-/* Authentication: turns the Authorization header into a principal. A JWT-shaped bearer token is a
+/* Authentication: turns the Authorization header (or, without one, the session cookie) into a
+ * principal. A bearer token starting "coffer_pat_" is a user's personal access token, and a session
+ * cookie a user's browser session (core/users.h: both checked against the store, user status
+ * included, on every request). A JWT-shaped bearer token is a
  * machine identity's access token (auth/token.h: signature, then the stored record); anything else,
  * or a JWT-shaped token this server did not issue, is checked against the admin token's stored hash
  * (auth/admin.h: read on every check, so a rotation takes effect at once). Credentials are compared
@@ -11,6 +14,7 @@
 #include "api/internal.h"
 #include "auth/admin.h"
 #include "auth/token.h"
+#include "core/users.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -50,10 +54,13 @@ static enum cf_rc admin_principal(struct cf_core *core, const char *token, const
     return CF_OK;
 }
 
-enum cf_rc cf_authn(struct cf_core *core, const char *authorization, const char *client_ip,
-                    struct cf_principal *out, struct cf_err *err)
+enum cf_rc cf_authn(struct cf_core *core, const char *authorization, const char *cookie,
+                    bool unsafe, const char *csrf, const char *client_ip, struct cf_principal *out,
+                    struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
+    if ((!authorization || !*authorization) && cookie && *cookie)
+        return cf_users_authenticate_session(core, cookie, unsafe, csrf, out, err);
     if (!authorization || !*authorization)
         return cf_err_set(err, CF_EUNAUTH,
                           "missing credentials: send the header 'Authorization: Bearer <token>'");
@@ -66,6 +73,8 @@ enum cf_rc cf_authn(struct cf_core *core, const char *authorization, const char 
     if (!*token)
         return cf_err_set(err, CF_EUNAUTH, "empty bearer token");
 
+    if (cf_users_is_pat(token))
+        return cf_users_authenticate_pat(core, token, out, err);
     /* Access tokens first: they are the hot path, and their check reads one row. A JWT-shaped
      * token that is not one (an operator's bootstrap token may have two dots) may still be the
      * admin's; the refusal then is the access token's. */

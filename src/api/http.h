@@ -56,6 +56,7 @@ extern const struct cf_route cf_routes_connections[];
 extern const struct cf_route cf_routes_syncs[];
 extern const struct cf_route cf_routes_rotations[];
 extern const struct cf_route cf_routes_sso[];
+extern const struct cf_route cf_routes_users[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);
@@ -135,6 +136,18 @@ void cf_req_audit_key(struct cf_req *req, const char *key);
 void cf_req_audit_read(struct cf_req *req, const char *env, const char *path, const char *key);
 /* cf_req_audit_read as a cf_ref_read_fn of core/secrets.h (ctx: the request). */
 void cf_req_audit_ref_read(void *req, const char *env, const char *path, const char *key);
+/* Sets the session cookie (core/users.h CF_SESSION_COOKIE) on the answer: value (a session's
+ * "<id>.<secret>", copied and wiped after sending) for max_age_s seconds, or NULL to clear it.
+ * HttpOnly, SameSite=Strict, Path=/, Secure unless the server speaks plain HTTP on loopback. */
+void cf_req_set_session_cookie(struct cf_req *req, const char *value, int64_t max_age_s);
+/* Sets the CSRF cookie (core/users.h CF_CSRF_COOKIE) as cf_req_set_session_cookie does, but
+ * readable by the page's script (not HttpOnly): a session opened by a redirect (single sign-on)
+ * hands its CSRF token to the page this way; the page sends it back in X-CSRF-Token. */
+void cf_req_set_csrf_cookie(struct cf_req *req, const char *value, int64_t max_age_s);
+
+/* The request's User-Agent header ("" when none). */
+const char *cf_req_user_agent(struct cf_req *req);
+
 /* For logins: who tried (the identity, or the client id when no identity is known). */
 void cf_req_audit_actor(struct cf_req *req, const char *kind, const char *id, const char *name);
 

@@ -17,6 +17,7 @@
 #include "auth/jwt.h"
 #include "api/render.h"
 #include "core/identities.h"
+#include "core/users.h"
 #include "crypto/token.h"
 #include "util/str.h"
 #include "util/wipemem.h"
@@ -756,10 +757,24 @@ static enum cf_rc parse_rule(json_t *item, size_t i, struct cf_membership_rule *
     return rc;
 }
 
+/* Which members a membership route is about (its route data): machine identities or users. */
+struct member_route {
+    enum cf_member_kind kind;
+    const char *param; /* the member's path parameter */
+    const char *one;   /* the member of the answer that holds one membership */
+    const char *many;  /* ... and a list of them */
+};
+
+static const struct member_route identity_members = {CF_MEMBER_IDENTITY, "identityId",
+                                                     "identityMembership", "identityMemberships"};
+static const struct member_route user_members = {CF_MEMBER_USER, "userId", "userMembership",
+                                                 "userMemberships"};
+
 /* POST /api/v2/workspace/{projectId}/identity-memberships/{identityId} {role, rules?}
- * -> {identityMembership} */
+ * -> {identityMembership}; the same for users under user-memberships/{userId} (id or email) */
 static enum cf_rc set_membership(struct cf_req *req, json_t **out, struct cf_err *err)
 {
+    const struct member_route *route = cf_req_route_data(req);
     struct cf_membership membership = {0};
     struct cf_membership_rule *rules = NULL;
     json_t *body = NULL, *rules_json = NULL;
@@ -788,69 +803,86 @@ static enum cf_rc set_membership(struct cf_req *req, json_t **out, struct cf_err
     for (size_t i = 0; rc == CF_OK && i < n_rules; i++)
         rc = parse_rule(json_array_get(rules_json, i), i, &rules[i], err);
     if (rc == CF_OK)
-        rc = cf_membership_set(cf_req_core(req), cf_req_principal(req),
-                               cf_req_param(req, "projectId"), cf_req_param(req, "identityId"),
-                               role, rules, n_rules, &membership, err);
+        rc = cf_member_set(cf_req_core(req), cf_req_principal(req), route->kind,
+                           cf_req_param(req, "projectId"), cf_req_param(req, route->param), role,
+                           rules, n_rules, &membership, err);
     if (rc == CF_OK)
-        rc = cf_render_reply_member("identityMembership", render_membership(&membership), out, err);
+        rc = cf_render_reply_member(route->one, render_membership(&membership), out, err);
     cf_membership_release(&membership);
     free(rules);
     return rc;
 }
 
+/* The member object of a listed membership: {id, name} of an identity, {id, email, name} of a
+ * user. */
+static json_t *render_member(const struct cf_membership *m,
+                             const struct cf_identity_list *identities,
+                             const struct cf_user_list *users)
+{
+    for (size_t j = 0; j < identities->n; j++) {
+        if (strcmp(identities->items[j].id, m->identity_id) == 0)
+            return json_pack("{s:s, s:s}", "id", m->identity_id, "name", identities->items[j].name);
+    }
+    for (size_t j = 0; j < users->n; j++) {
+        if (strcmp(users->items[j].id, m->identity_id) == 0)
+            return json_pack("{s:s, s:s, s:s}", "id", m->identity_id, "email",
+                             users->items[j].email, "name", users->items[j].name);
+    }
+    return json_pack("{s:s, s:s}", "id", m->identity_id, "name", "");
+}
+
 /* GET /api/v2/workspace/{projectId}/identity-memberships
- * -> {identityMemberships: [identityMembership + identity: {id, name}]} */
+ * -> {identityMemberships: [identityMembership + identity: {id, name}]}; for users
+ * user-memberships -> {userMemberships: [userMembership + user: {id, email, name}]} */
 static enum cf_rc list_memberships(struct cf_req *req, json_t **out, struct cf_err *err)
 {
+    const struct member_route *route = cf_req_route_data(req);
     struct cf_membership_list list = {0};
     struct cf_identity_list identities = {0};
+    struct cf_user_list users = {0};
     json_t *array = NULL;
     enum cf_rc rc;
 
-    rc = cf_membership_list(cf_req_core(req), cf_req_principal(req), cf_req_param(req, "projectId"),
-                            &list, err);
-    if (rc == CF_OK && list.n > 0)
+    rc = cf_member_list(cf_req_core(req), cf_req_principal(req), route->kind,
+                        cf_req_param(req, "projectId"), &list, err);
+    if (rc == CF_OK && list.n > 0 && route->kind == CF_MEMBER_IDENTITY)
         rc = cf_identity_list(cf_req_core(req), cf_req_principal(req), &identities, err);
+    if (rc == CF_OK && list.n > 0 && route->kind == CF_MEMBER_USER)
+        rc = cf_users_list(cf_req_core(req), cf_req_principal(req), &users, err);
     if (rc != CF_OK)
         goto out;
     array = json_array();
     for (size_t i = 0; array && i < list.n; i++) {
         const struct cf_membership *m = &list.items[i];
-        const char *name = "";
-        for (size_t j = 0; j < identities.n; j++) {
-            if (strcmp(identities.items[j].id, m->identity_id) == 0) {
-                name = identities.items[j].name;
-                break;
-            }
-        }
         json_t *item = render_membership(m);
-        if (item &&
-            json_object_set_new(item, "identity",
-                                json_pack("{s:s, s:s}", "id", m->identity_id, "name", name)) != 0) {
+        if (item && json_object_set_new(item, route->kind == CF_MEMBER_USER ? "user" : "identity",
+                                        render_member(m, &identities, &users)) != 0) {
             json_decref(item);
             item = NULL;
         }
         array = cf_render_append(array, item);
     }
-    rc = cf_render_reply_member("identityMemberships", array, out, err);
+    rc = cf_render_reply_member(route->many, array, out, err);
 out:
+    cf_user_list_release(&users);
     cf_identity_list_release(&identities);
     cf_membership_list_release(&list);
     return rc;
 }
 
 /* DELETE /api/v2/workspace/{projectId}/identity-memberships/{identityId} -> {identityMembership}
- * (as it was) */
+ * (as it was); the same for users */
 static enum cf_rc remove_membership(struct cf_req *req, json_t **out, struct cf_err *err)
 {
+    const struct member_route *route = cf_req_route_data(req);
     struct cf_membership membership = {0};
     enum cf_rc rc;
 
-    rc = cf_membership_remove(cf_req_core(req), cf_req_principal(req),
-                              cf_req_param(req, "projectId"), cf_req_param(req, "identityId"),
-                              &membership, err);
+    rc = cf_member_remove(cf_req_core(req), cf_req_principal(req), route->kind,
+                          cf_req_param(req, "projectId"), cf_req_param(req, route->param),
+                          &membership, err);
     if (rc == CF_OK)
-        rc = cf_render_reply_member("identityMembership", render_membership(&membership), out, err);
+        rc = cf_render_reply_member(route->one, render_membership(&membership), out, err);
     cf_membership_release(&membership);
     return rc;
 }
@@ -892,10 +924,17 @@ const struct cf_route cf_routes_identities[] = {
     {"POST",
      "/api/v1/auth/universal-auth/identities/:identityId/client-secrets/:clientSecretId/revoke",
      revoke_client_secret, false},
-    {"POST", "/api/v2/workspace/:projectId/identity-memberships/:identityId", set_membership,
-     false},
-    {"GET", "/api/v2/workspace/:projectId/identity-memberships", list_memberships, false},
+    {"POST", "/api/v2/workspace/:projectId/identity-memberships/:identityId", set_membership, false,
+     &identity_members},
+    {"GET", "/api/v2/workspace/:projectId/identity-memberships", list_memberships, false,
+     &identity_members},
     {"DELETE", "/api/v2/workspace/:projectId/identity-memberships/:identityId", remove_membership,
-     false},
+     false, &identity_members},
+    {"POST", "/api/v2/workspace/:projectId/user-memberships/:userId", set_membership, false,
+     &user_members},
+    {"GET", "/api/v2/workspace/:projectId/user-memberships", list_memberships, false,
+     &user_members},
+    {"DELETE", "/api/v2/workspace/:projectId/user-memberships/:userId", remove_membership, false,
+     &user_members},
     {NULL, NULL, NULL, false},
 };

@@ -48,6 +48,10 @@ struct cf_req {
     struct MHD_Response *held;
     struct cf_store_sync_wait sync_wait;
     enum cf_rc sync_rc;
+    /* A Set-Cookie header's value for the answer (heap, wiped on release: it may hold a session
+     * secret); NULL: none. */
+    char *set_cookie;      /* the session cookie to set, if any (wiped) */
+    char *set_csrf_cookie; /* the CSRF cookie to set, if any (wiped) */
     /* The answer closes the connection: where the request ends is in doubt. */
     bool close_connection;
     /* A request built in-process has no connection (conn NULL: the API fuzzer, fuzz/fuzz_api.c):
@@ -63,10 +67,18 @@ enum cf_route_match { CF_ROUTE_FOUND, CF_ROUTE_NO_PATH, CF_ROUTE_NO_METHOD };
 enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path);
 
 /* Resolves an Authorization header value (may be NULL) to a principal: the admin token (checked
- * against the stored hash, core->admin), or a machine identity's access token (checked against its
- * stored record, counting a use). CF_EUNAUTH naming the cause. */
-enum cf_rc cf_authn(struct cf_core *core, const char *authorization, const char *client_ip,
-                    struct cf_principal *out, struct cf_err *err);
+ * against the stored hash, core->admin), a machine identity's access token (checked against its
+ * stored record, counting a use) or a user's personal access token; without an Authorization
+ * header, the session cookie's value (may be NULL), whose CSRF token (csrf, the X-CSRF-Token
+ * header, may be NULL) must come with an unsafe method (core/users.h). CF_EUNAUTH naming the
+ * cause, CF_EFORBIDDEN for a missing or wrong CSRF token. */
+enum cf_rc cf_authn(struct cf_core *core, const char *authorization, const char *cookie,
+                    bool unsafe, const char *csrf, const char *client_ip, struct cf_principal *out,
+                    struct cf_err *err);
+
+/* Whether session cookies are marked Secure: the server speaks TLS, or plain HTTP only behind a
+ * TLS-terminating proxy (--allow-plain-http); not for plain HTTP on loopback. */
+bool cf_server_cookies_secure(const struct cf_server *server);
 
 /* Decodes %HH escapes of a request's path or query in place (libmicrohttpd's unescape callback),
  * except %00: a NUL would silently cut a name short ("AB%00C" read as "AB"), so it stays as the

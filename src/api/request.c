@@ -3,8 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "api/internal.h"
 #include "core/auditlog.h"
+#include "core/users.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -285,6 +288,56 @@ enum cf_rc cf_req_audit_record(struct cf_req *req, struct cf_audit_log *log,
     return rc;
 }
 
+static void drop_cookie(char **slot)
+{
+    if (*slot) {
+        sodium_memzero(*slot, strlen(*slot));
+        free(*slot);
+        *slot = NULL;
+    }
+}
+
+#define COOKIE_FMT "%s=%s; Path=/; Max-Age=%lld%s; SameSite=Strict%s"
+
+/* Puts "name=value; attributes" in *slot; value NULL clears the cookie (Max-Age=0). */
+static void set_cookie(struct cf_req *req, char **slot, const char *name, const char *value,
+                       int64_t max_age_s, bool http_only)
+{
+    /* Secure unless this server speaks plain HTTP on loopback (a browser would not send a Secure
+     * cookie there); behind a TLS-terminating proxy (--allow-plain-http) it is Secure too. */
+    bool secure = req->server && cf_server_cookies_secure(req->server);
+    char *text = NULL;
+    int n;
+
+    drop_cookie(slot);
+    n = snprintf(NULL, 0, COOKIE_FMT, name, value ? value : "", (long long)(value ? max_age_s : 0),
+                 http_only ? "; HttpOnly" : "", secure ? "; Secure" : "");
+    if (n < 0 || !(text = malloc((size_t)n + 1)))
+        return; /* no cookie: the client signs in again */
+    snprintf(text, (size_t)n + 1, COOKIE_FMT, name, value ? value : "",
+             (long long)(value ? max_age_s : 0), http_only ? "; HttpOnly" : "",
+             secure ? "; Secure" : "");
+    *slot = text;
+}
+
+void cf_req_set_session_cookie(struct cf_req *req, const char *value, int64_t max_age_s)
+{
+    set_cookie(req, &req->set_cookie, CF_SESSION_COOKIE, value, max_age_s, true);
+}
+
+void cf_req_set_csrf_cookie(struct cf_req *req, const char *value, int64_t max_age_s)
+{
+    set_cookie(req, &req->set_csrf_cookie, CF_CSRF_COOKIE, value, max_age_s, false);
+}
+
+const char *cf_req_user_agent(struct cf_req *req)
+{
+    const char *agent = req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND,
+                                                                MHD_HTTP_HEADER_USER_AGENT)
+                                  : NULL;
+    return agent ? agent : "";
+}
+
 void cf_req_audit_actor(struct cf_req *req, const char *kind, const char *id, const char *name)
 {
     struct cf_audit_event *e = audit_of(req);
@@ -322,6 +375,8 @@ void cf_req_release(struct cf_req *req)
     cf_buf_release_wipe(&req->raw_reply);
     free(req->location);
     req->location = NULL;
+    drop_cookie(&req->set_cookie);
+    drop_cookie(&req->set_csrf_cookie);
     json_decref(req->json);
     req->json = NULL;
     for (size_t i = 0; i < req->n_params; i++)

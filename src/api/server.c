@@ -22,6 +22,7 @@
 
 #include "api/internal.h"
 #include "core/auditlog.h"
+#include "core/users.h"
 #include "util/wipemem.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -76,6 +77,11 @@ static void add_common_headers(struct MHD_Response *resp, const char *reqid, boo
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     if (tls)
         MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+}
+
+bool cf_server_cookies_secure(const struct cf_server *server)
+{
+    return server->tls_cert != NULL || server->config.allow_plain_http;
 }
 
 /* Response bodies can hold secret values: libmicrohttpd hands the buffer back when it is done
@@ -143,6 +149,10 @@ static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *
         MHD_add_response_header(resp, "Location", req->location);
     if (status == 413 || req->close_connection || atomic_load(&req->server->draining))
         MHD_add_response_header(resp, "Connection", "close");
+    if (req->set_cookie)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, req->set_cookie);
+    if (req->set_csrf_cookie)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, req->set_csrf_cookie);
     req->status = status;
     req->responded = true;
     if (hold_until_synced(req, resp))
@@ -215,10 +225,21 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
         cf_strlcpy(e->path, req->path, sizeof(e->path));
     }
     if (req->authenticated) {
-        bool admin = req->principal.kind == CF_PRINCIPAL_ADMIN;
-        cf_strlcpy(e->actor_kind, admin ? "admin" : "identity", sizeof(e->actor_kind));
-        cf_strlcpy(e->actor_id, req->principal.id, sizeof(e->actor_id));
-        cf_strlcpy(e->actor_name, admin ? "admin" : req->principal.name, sizeof(e->actor_name));
+        const struct cf_principal *who = &req->principal;
+        bool admin = who->kind == CF_PRINCIPAL_ADMIN;
+        bool user = who->kind == CF_PRINCIPAL_USER;
+        cf_strlcpy(e->actor_kind,
+                   admin  ? "admin"
+                   : user ? "user"
+                          : "identity",
+                   sizeof(e->actor_kind));
+        cf_strlcpy(e->actor_id, who->id, sizeof(e->actor_id));
+        /* a user is named by email: the name is free text, the email unique */
+        cf_strlcpy(e->actor_name,
+                   admin  ? "admin"
+                   : user ? who->email
+                          : who->name,
+                   sizeof(e->actor_name));
     } else if (!e->actor_kind[0]) {
         cf_strlcpy(e->actor_kind, "anonymous", sizeof(e->actor_kind));
     }
@@ -287,7 +308,12 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
     if (!req->route->public) {
         const char *auth =
             MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-        rc = cf_authn(req->core, auth, req->client_ip, &req->principal, &err);
+        const char *cookie =
+            MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, CF_SESSION_COOKIE);
+        const char *csrf = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-CSRF-Token");
+        bool unsafe = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+                      strcmp(method, "OPTIONS") != 0;
+        rc = cf_authn(req->core, auth, cookie, unsafe, csrf, req->client_ip, &req->principal, &err);
         if (rc != CF_OK) {
             cf_req_audit(req, "auth.token", NULL, NULL, NULL);
             if (audit_request(req, rc, &err, &audit_err) != CF_OK)

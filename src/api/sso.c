@@ -5,6 +5,8 @@
  * record or the log (the callback's query is not logged, docs/server.md). */
 #include <stdlib.h>
 
+#include <sodium.h>
+
 #include "api/http.h"
 #include "core/sso.h"
 #include "util/banned.h"
@@ -28,6 +30,8 @@ static enum cf_rc sso_callback(struct cf_req *req, json_t **out, struct cf_err *
 {
     struct cf_oidc_callback cb = {0};
     struct cf_oidc_identity id;
+    struct cf_user user = {0};
+    struct cf_session_grant grant = {0};
     enum cf_rc rc;
     (void)out;
     cf_req_audit(req, "sso.login", NULL, NULL, NULL);
@@ -43,9 +47,19 @@ static enum cf_rc sso_callback(struct cf_req *req, json_t **out, struct cf_err *
     rc = cf_sso_verify(cf_req_core(req), &cb, &id, err);
     if (rc != CF_OK)
         return rc;
-    /* From here the record names who the provider vouched for. */
+    /* From here the record names who the provider vouched for, then the Coffer user. */
     cf_req_audit_actor(req, "user", id.subject, id.email);
-    rc = cf_sso_finish(cf_req_core(req), &id, err);
+    rc = cf_sso_finish(cf_req_core(req), &id, cf_req_client_ip(req), cf_req_user_agent(req),
+                       &user, &grant, err);
+    if (user.id[0])
+        cf_req_audit_actor(req, "user", user.id, user.email);
+    if (rc == CF_OK) {
+        int64_t max_age = (grant.session.expires_at - grant.session.created_at) / 1000;
+        cf_req_set_session_cookie(req, grant.cookie, max_age);
+        cf_req_set_csrf_cookie(req, grant.csrf_token, max_age);
+        rc = cf_req_redirect(req, id.return_path[0] ? id.return_path : "/", err);
+    }
+    sodium_memzero(&grant, sizeof(grant));
     cf_oidc_identity_release(&id);
     return rc;
 }

@@ -22,5 +22,12 @@ int cf_cmd_syncs(int argc, char **argv);
 int cf_cmd_projects(int argc, char **argv);
 int cf_cmd_run(int argc, char **argv);
 int cf_cmd_secrets(int argc, char **argv);
+int cf_cmd_users(int argc, char **argv);
+
+/* `coffer users add-to-project|remove-from-project|memberships`: the identities' membership
+ * commands (cli/identities.c) for users. */
+int cf_cmd_users_add_to_project(int argc, char **argv);
+int cf_cmd_users_remove_from_project(int argc, char **argv);
+int cf_cmd_users_memberships(int argc, char **argv);
 
 #endif

@@ -1066,8 +1066,17 @@ static int cmd_client_secrets(int argc, char **argv)
 
 /* ---- memberships ----------------------------------------------------------------------------- */
 
-static const char *const membership_headers[] = {"IDENTITY", "ROLE", "RULES", "CREATED AT"};
+static const char *const membership_headers[] = {"MEMBER", "ROLE", "RULES", "CREATED AT"};
 #define MEMBERSHIP_COLS (CF_ARRAY_SIZE(membership_headers))
+
+/* Whose memberships a command manages: machine identities' or users' (commands.h). */
+struct member_kind {
+    const char *noun;   /* "identity", "user" */
+    const char *suffix; /* "/identity-memberships" */
+    const char *one;    /* the answer's member holding one membership */
+    const char *many;   /* ... and the list */
+    const char *add_usage, *remove_usage, *list_usage;
+};
 
 /* "read,create env=prod path=/backend/(glob); ..." for a table cell. */
 static enum cf_rc format_rules(json_t *rules, struct cf_buf *out)
@@ -1104,8 +1113,10 @@ static enum cf_rc membership_row(struct cf_table *table, json_t *m, void *ctx)
     cf_buf_init(&rules, 0);
     rc = format_rules(json_object_get(m, "rules"), &rules);
     if (rc == CF_OK) {
-        const char *row[MEMBERSHIP_COLS] = {cf_cli_str(m, "identityId"), cf_cli_str(m, "role"),
-                                            rules.data, cf_cli_str(m, "createdAt")};
+        json_t *user = json_object_get(m, "user");
+        const char *member = user ? cf_cli_str(user, "email") : cf_cli_str(m, "identityId");
+        const char *row[MEMBERSHIP_COLS] = {member, cf_cli_str(m, "role"), rules.data,
+                                            cf_cli_str(m, "createdAt")};
         rc = cf_table_add(table, row);
     }
     cf_buf_release(&rules);
@@ -1136,7 +1147,7 @@ static const char add_usage[] =
     "  --actions LIST     the rule's actions: read, create, edit, delete\n" CF_CLI_PROJECT_HELP
         CF_CLI_COMMON_HELP EXIT_HELP;
 
-static int cmd_add_to_project(int argc, char **argv)
+static int add_member(int argc, char **argv, const struct member_kind *kind)
 {
     const char *role = NULL, *env = NULL, *path_glob = NULL, *actions = NULL;
     const struct cf_opt opts[] = {
@@ -1145,7 +1156,8 @@ static int cmd_add_to_project(int argc, char **argv)
         {"path", CF_OPT_STRING, &path_glob},
         {"actions", CF_OPT_STRING, &actions},
     };
-    const struct cf_cli_spec spec = {add_usage, CF_CLI_PROJECT, 1, 1, opts, CF_ARRAY_SIZE(opts)};
+    const struct cf_cli_spec spec = {kind->add_usage,    CF_CLI_PROJECT, 1, 1, opts,
+                                     CF_ARRAY_SIZE(opts)};
     struct cf_cli cli;
     struct cf_buf path;
     json_t *body = NULL, *rule = NULL, *list = NULL;
@@ -1193,11 +1205,9 @@ static int cmd_add_to_project(int argc, char **argv)
             goto out;
         }
     }
-    status = cf_cli_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships",
-                         cli.args[0], NULL);
+    status = cf_cli_path(&path, "/v2/workspace", cli.project_id, kind->suffix, cli.args[0], NULL);
     if (status == CF_EXIT_OK)
-        status = cf_cli_request_member(&cli, "POST", path.data, body, "identityMembership",
-                                       print_memberships);
+        status = cf_cli_request_member(&cli, "POST", path.data, body, kind->one, print_memberships);
 out:
     json_decref(list);
     json_decref(rule);
@@ -1215,9 +1225,9 @@ static const char remove_usage[] =
     "\n"
     "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP EXIT_HELP;
 
-static int cmd_remove_from_project(int argc, char **argv)
+static int remove_member(int argc, char **argv, const struct member_kind *kind)
 {
-    const struct cf_cli_spec spec = {remove_usage, CF_CLI_PROJECT, 1, 1, NULL, 0};
+    const struct cf_cli_spec spec = {kind->remove_usage, CF_CLI_PROJECT, 1, 1, NULL, 0};
     struct cf_cli cli;
     struct cf_buf path;
     json_t *answer = NULL;
@@ -1226,8 +1236,7 @@ static int cmd_remove_from_project(int argc, char **argv)
     cf_buf_init(&path, 0);
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
         goto out;
-    status = cf_cli_path(&path, "/v2/workspace", cli.project_id, "/identity-memberships",
-                         cli.args[0], NULL);
+    status = cf_cli_path(&path, "/v2/workspace", cli.project_id, kind->suffix, cli.args[0], NULL);
     if (status == CF_EXIT_OK)
         status = cf_cli_request(&cli, "DELETE", path.data, NULL, NULL, &answer);
     if (status != CF_EXIT_OK)
@@ -1235,7 +1244,7 @@ static int cmd_remove_from_project(int argc, char **argv)
     if (cli.json)
         status = cf_cli_print_json(answer);
     else
-        printf("removed identity %s from project %s\n", cli.args[0], cli.project_id);
+        printf("removed %s %s from project %s\n", kind->noun, cli.args[0], cli.project_id);
 out:
     json_decref(answer);
     cf_buf_release(&path);
@@ -1250,19 +1259,87 @@ static const char memberships_usage[] =
     "\n"
     "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP EXIT_HELP;
 
-static int cmd_memberships(int argc, char **argv)
+static int list_members(int argc, char **argv, const struct member_kind *kind)
 {
-    static const struct plain_command c = {
-        .usage = memberships_usage,
+    const struct plain_command c = {
+        .usage = kind->list_usage,
         .flags = CF_CLI_PROJECT,
         .method = "GET",
         .prefix = "/v2/workspace",
-        .suffix = "/identity-memberships",
-        .member = "identityMemberships",
+        .suffix = kind->suffix,
+        .member = kind->many,
         .print_table = print_memberships,
         .list = true,
     };
     return run_plain(argc, argv, &c);
+}
+
+static const struct member_kind identity_kind = {
+    "identity",   "/identity-memberships", "identityMembership", "identityMemberships", add_usage,
+    remove_usage, memberships_usage};
+
+static int cmd_add_to_project(int argc, char **argv)
+{
+    return add_member(argc, argv, &identity_kind);
+}
+
+static int cmd_remove_from_project(int argc, char **argv)
+{
+    return remove_member(argc, argv, &identity_kind);
+}
+
+static int cmd_memberships(int argc, char **argv)
+{
+    return list_members(argc, argv, &identity_kind);
+}
+
+static const char user_add_usage[] =
+    "usage: coffer users add-to-project EMAIL|ID --projectId P\n"
+    "           --role admin|member|viewer|no-access [--env SLUG] [--path GLOB]\n"
+    "           [--actions read,create,edit,delete] [options]\n"
+    "\n"
+    "Gives a user a role in a project (replacing any earlier membership there), with\n"
+    "the same roles and rules as identities (coffer help identities add-to-project).\n"
+    "Org owners and admins need none: they administer every project.\n"
+    "\n"
+    "options:\n"
+    "  --role ROLE        admin, member, viewer or no-access\n"
+    "  --env SLUG         the rule's environment\n"
+    "  --path GLOB        the rule's secret path glob\n"
+    "  --actions LIST     the rule's actions: read, create, edit, delete\n" CF_CLI_PROJECT_HELP
+        CF_CLI_COMMON_HELP EXIT_HELP;
+
+static const char user_remove_usage[] =
+    "usage: coffer users remove-from-project EMAIL|ID --projectId P [options]\n"
+    "\n"
+    "Removes a user's membership of a project.\n"
+    "\n"
+    "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+
+static const char user_memberships_usage[] =
+    "usage: coffer users memberships --projectId P [options]\n"
+    "\n"
+    "Lists the users that are members of a project, with their roles and rules.\n"
+    "\n"
+    "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+
+static const struct member_kind user_kind = {
+    "user",         "/user-memberships", "userMembership",      "userMemberships",
+    user_add_usage, user_remove_usage,   user_memberships_usage};
+
+int cf_cmd_users_add_to_project(int argc, char **argv)
+{
+    return add_member(argc, argv, &user_kind);
+}
+
+int cf_cmd_users_remove_from_project(int argc, char **argv)
+{
+    return remove_member(argc, argv, &user_kind);
+}
+
+int cf_cmd_users_memberships(int argc, char **argv)
+{
+    return list_members(argc, argv, &user_kind);
 }
 
 static const struct cf_cli_sub subcommands[] = {

@@ -8,10 +8,16 @@
  * --method=universal-auth --client-id=... --client-secret=... --silent --plain)` works unchanged.
  * With --plain only the token is printed; otherwise it is printed as Infisical prints it and also
  * stored (credentials.h) for later commands. The client secret or JWT given on the command line is
- * wiped from argv as soon as it is read; every copy of it and of the token is wiped. */
+ * wiped from argv as soon as it is read; every copy of it and of the token is wiped.
+ *
+ * `coffer login --user EMAIL` signs a person in instead (POST /api/v1/auth/login asking for a
+ * personal access token, docs/users.md): the password is read from the terminal without echo, or
+ * from the first line of standard input with --password-stdin, never from the command line; the
+ * personal access token is printed and stored the same way. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -21,6 +27,7 @@
 #include "cli/common.h"
 #include "cli/credentials.h"
 #include "cli/machine_login.h"
+#include "client/client.h"
 #include "util/banned.h"
 #include "util/str.h"
 
@@ -35,6 +42,8 @@ static const char usage[] =
     "                    [--plain] [--silent] [--domain URL]\n"
     "       coffer login --method kubernetes --machine-identity-id ID\n"
     "                    [--service-account-token-path P] [--plain] [--silent] [--domain URL]\n"
+    "       coffer login --user EMAIL [--password-stdin] [--expires-in D] [--token-name N]\n"
+    "                    [--plain] [--silent] [--domain URL]\n"
     "\n"
     "Logs a machine identity in with universal, JWT or Kubernetes auth and prints its access "
     "token.\n"
@@ -43,7 +52,15 @@ static const char usage[] =
     "when no --token, COFFER_TOKEN or INFISICAL_TOKEN is given. (coffer run and coffer\n"
     "export take the same login flags and use the token for themselves only.)\n"
     "\n"
-    "options:\n" CF_LOGIN_OPTIONS_HELP
+    "With --user a person signs in with an email and password (asked on the terminal\n"
+    "without echo, or read from standard input with --password-stdin) and a personal\n"
+    "access token (coffer_pat_...) is printed and stored instead.\n"
+    "\n"
+    "options:\n" CF_LOGIN_OPTIONS_HELP "  --user EMAIL       sign in as this user\n"
+    "  --password-stdin   read the password from the first line of standard input\n"
+    "  --expires-in D     the personal access token's lifetime (default 30d, at most\n"
+    "                     366d)\n"
+    "  --token-name N     its name in the token list (default \"coffer login\")\n"
     "  --plain            print only the token and a newline; store nothing\n"
     "  --silent           no informational messages on standard error\n"
     "  --organization-slug S  accepted for compatibility with Infisical's CLI\n"
@@ -69,11 +86,11 @@ static int write_stdout(const char *text, size_t len)
     return CF_EXIT_OK;
 }
 
-/* Prints the token and, unless plain, stores it. */
-static int report(const struct cf_cli *cli, json_t *answer, const char *domain, bool plain,
-                  bool silent, const char *method_name)
+/* Prints the token (the answer's member token_member) and, unless plain, stores it. */
+static int report(const struct cf_cli *cli, json_t *answer, const char *token_member,
+                  const char *domain, bool plain, bool silent, const char *method_name)
 {
-    const char *token = json_string_value(json_object_get(answer, "accessToken"));
+    const char *token = json_string_value(json_object_get(answer, token_member));
     struct cf_buf text, path;
     struct cf_err err;
     int status = CF_EXIT_OK;
@@ -120,13 +137,108 @@ out:
     return status;
 }
 
+/* Reads the password into out: the first line of standard input, or (without --password-stdin)
+ * asked on the terminal with echo off. Returns the exit status. */
+static int read_password(const struct cf_cli *cli, bool from_stdin, struct cf_buf *out)
+{
+    char line[1024];
+    struct termios saved, quiet;
+    bool tty = !from_stdin && isatty(STDIN_FILENO);
+    bool ok;
+
+    if (!from_stdin && !tty)
+        return cf_cli_usage_error(cli, "--user needs a terminal to ask the password on, or "
+                                       "--password-stdin");
+    if (tty) {
+        fprintf(stderr, "Password: ");
+        fflush(stderr);
+        tcgetattr(STDIN_FILENO, &saved);
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    ok = fgets(line, sizeof(line), stdin) != NULL;
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        fputc('\n', stderr);
+    }
+    size_t n = ok ? strlen(line) : 0;
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    int status = n == 0                            ? cf_cli_usage_error(cli, "no password given")
+                 : cf_buf_puts(out, line) != CF_OK ? cf_cli_fail("out of memory")
+                                                   : CF_EXIT_OK;
+    sodium_memzero(line, sizeof(line));
+    return status;
+}
+
+/* Signs user in with a password for a personal access token: the answer in *answer, the server's
+ * base URL in base_url. Returns the exit status. */
+static int user_login(const struct cf_cli *cli, const char *user, bool password_stdin,
+                      const char *expires_in, const char *token_name, const char *domain,
+                      json_t **answer, struct cf_buf *base_url)
+{
+    struct cf_client_options client_options = {0};
+    struct cf_client *client = NULL;
+    struct cf_response resp = CF_RESPONSE_INIT;
+    struct cf_buf password, default_domain;
+    struct cf_err err;
+    json_t *body = NULL;
+    int status;
+
+    *answer = NULL;
+    cf_err_clear(&err);
+    cf_buf_init(&password, 0);
+    cf_buf_init(&default_domain, 0);
+    status = read_password(cli, password_stdin, &password);
+    if (status != CF_EXIT_OK)
+        goto out;
+    body = json_pack("{s:s, s:s, s:{s:s, s:s}}", "email", user, "password", password.data,
+                     "personalAccessToken", "name", token_name ? token_name : "coffer login",
+                     "expiresIn", expires_in ? expires_in : "30d");
+    if (!body) {
+        status = cf_cli_usage_error(cli, "the email, password and options must be valid UTF-8");
+        goto out;
+    }
+    client_options.domain = domain ? domain : cf_cli_default_domain(&default_domain);
+    client_options.ca_file = cf_cli_first_env("COFFER_CACERT", NULL);
+    if (cf_client_new(&client_options, &client, &err) != CF_OK) {
+        status = err.rc == CF_EINVAL ? cf_cli_usage_error(cli, "%s", err.msg)
+                                     : cf_cli_fail("%s", err.msg);
+        goto out;
+    }
+    if (cf_client_request(client, "POST", "/v1/auth/login", NULL, body, &resp, &err) != CF_OK) {
+        status = resp.status ? cf_cli_fail("%s (HTTP %ld)", err.msg, resp.status)
+                             : cf_cli_fail("%s", err.msg);
+        goto out;
+    }
+    if (cf_buf_puts(base_url, cf_client_base_url(client)) != CF_OK) {
+        status = cf_cli_fail("out of memory");
+        goto out;
+    }
+    *answer = resp.json;
+    resp.json = NULL;
+out:
+    cf_response_release(&resp);
+    json_decref(body); /* jansson's memory is wiped when freed (util/wipemem.h) */
+    cf_client_free(client);
+    cf_buf_release_wipe(&password);
+    cf_buf_release(&default_domain);
+    return status;
+}
+
 int cf_cmd_login(int argc, char **argv)
 {
     const char *domain = NULL, *org_slug = NULL, *method_name = NULL;
     struct cf_login_flags flags = {0};
-    bool plain = false, silent = false;
+    const char *user = NULL, *expires_in = NULL, *token_name = NULL;
+    bool plain = false, silent = false, password_stdin = false;
     const struct cf_opt opts[] = {
         CF_LOGIN_OPTS(&flags),
+        {"user", CF_OPT_STRING, &user},
+        {"password-stdin", CF_OPT_BOOL, &password_stdin},
+        {"expires-in", CF_OPT_STRING, &expires_in},
+        {"token-name", CF_OPT_STRING, &token_name},
         {"plain", CF_OPT_BOOL, &plain},
         {"silent", CF_OPT_BOOL, &silent},
         {"organization-slug", CF_OPT_STRING, &org_slug},
@@ -141,9 +253,21 @@ int cf_cmd_login(int argc, char **argv)
     cf_buf_init(&base_url, 0);
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
         goto out;
+    if (user) {
+        status = user_login(&cli, user, password_stdin, expires_in, token_name, domain, &answer,
+                            &base_url);
+        if (status == CF_EXIT_OK)
+            status = report(&cli, answer, "token", base_url.data, plain, silent, "a password");
+        goto out;
+    }
+    if (password_stdin || expires_in || token_name) {
+        status = cf_cli_usage_error(&cli, "--password-stdin, --expires-in and --token-name go "
+                                          "with --user");
+        goto out;
+    }
     status = cf_login_run(&cli, &flags, domain, org_slug, &answer, &base_url, &method_name);
     if (status == CF_EXIT_OK)
-        status = report(&cli, answer, base_url.data, plain, silent, method_name);
+        status = report(&cli, answer, "accessToken", base_url.data, plain, silent, method_name);
 out:
     /* The secrets given as flags leave argv whatever happened. */
     cf_login_flags_wipe(&flags);

@@ -8,6 +8,7 @@
 #include "core/authz.h"
 #include "core/core.h"
 #include "core/names.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 static const char *const action_names[] = {"", "read", "create", "edit", "delete", "administer"};
@@ -144,15 +145,41 @@ static void identity_name(struct cf_core *core, const struct cf_principal *who, 
     struct cf_identity identity;
     struct cf_err ignored;
     snprintf(out, size, "%s", who->name[0] ? who->name : who->id);
+    if (who->kind == CF_PRINCIPAL_USER) {
+        cf_strlcpy(out, who->email, size); /* a long address is cut in a message */
+        return;
+    }
     if (!who->name[0] && cf_store_identity_get(core->store, who->id, &identity, &ignored) == CF_OK)
         snprintf(out, size, "%s", identity.name);
 }
 
+bool cf_principal_is_admin(const struct cf_principal *who)
+{
+    if (!who)
+        return false;
+    if (who->kind == CF_PRINCIPAL_ADMIN)
+        return true;
+    return who->kind == CF_PRINCIPAL_USER &&
+           (strcmp(who->org_role, "owner") == 0 || strcmp(who->org_role, "admin") == 0);
+}
+
+enum cf_rc cf_principal_membership(struct cf_core *core, const struct cf_principal *who,
+                                   const char *project_id, struct cf_membership *out,
+                                   struct cf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (who && who->kind == CF_PRINCIPAL_IDENTITY)
+        return cf_store_membership_get(core->store, who->id, project_id, out, err);
+    if (who && who->kind == CF_PRINCIPAL_USER)
+        return cf_store_user_membership_get(core->store, who->id, project_id, out, err);
+    return cf_err_set(err, CF_ENOTFOUND, "no membership in project '%s'", project_id);
+}
+
 enum cf_rc cf_authz_admin(const struct cf_principal *who, const char *what, struct cf_err *err)
 {
-    if (who && who->kind == CF_PRINCIPAL_ADMIN)
+    if (cf_principal_is_admin(who))
         return CF_OK;
-    return cf_err_set(err, CF_EFORBIDDEN, "only the admin may %s", what);
+    return cf_err_set(err, CF_EFORBIDDEN, "only the admin or an org admin may %s", what);
 }
 
 /* Describes where an action was refused: "prod:/backend", "environment 'prod'" or "this project".
@@ -178,20 +205,21 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
     uint32_t allowed = 0;
     enum cf_rc rc;
 
-    if (who && who->kind == CF_PRINCIPAL_ADMIN)
+    if (cf_principal_is_admin(who))
         return CF_OK;
     place(where, sizeof(where), env ? env->slug : NULL, path);
-    if (!who || who->kind != CF_PRINCIPAL_IDENTITY || !project_id)
+    if (!who || (who->kind != CF_PRINCIPAL_IDENTITY && who->kind != CF_PRINCIPAL_USER) ||
+        !project_id)
         return cf_err_set(err, CF_EFORBIDDEN, "not allowed to %s in %s", action_name(action),
                           where);
 
-    rc = cf_store_membership_get(core->store, who->id, project_id, &m, err);
+    const char *kind = who->kind == CF_PRINCIPAL_USER ? "user" : "identity";
+    rc = cf_principal_membership(core, who, project_id, &m, err);
     if (rc == CF_ENOTFOUND) {
         identity_name(core, who, name, sizeof(name));
-        return cf_err_set(
-            err, CF_EFORBIDDEN,
-            "identity \"%s\" is not a member of this project: not allowed to %s in %s", name,
-            action_name(action), where);
+        return cf_err_set(err, CF_EFORBIDDEN,
+                          "%s \"%s\" is not a member of this project: not allowed to %s in %s",
+                          kind, name, action_name(action), where);
     }
     if (rc != CF_OK)
         return rc;
@@ -215,9 +243,8 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
     cf_membership_release(&m);
     if (!ok) {
         identity_name(core, who, name, sizeof(name));
-        return cf_err_set(err, CF_EFORBIDDEN,
-                          "identity \"%s\" (role %s) is not allowed to %s in %s", name, role,
-                          action_name(action), where);
+        return cf_err_set(err, CF_EFORBIDDEN, "%s \"%s\" (role %s) is not allowed to %s in %s",
+                          kind, name, role, action_name(action), where);
     }
     return CF_OK;
 }

@@ -21,7 +21,7 @@ enum cf_rc cf_scope_not_found(struct cf_core *core, const struct cf_principal *w
     struct cf_project found = {0};
     struct cf_err refusal;
 
-    if (!who || who->kind == CF_PRINCIPAL_ADMIN)
+    if (!who || cf_principal_is_admin(who))
         return CF_ENOTFOUND;
     /* Rules are per project: ask in the project when it exists (a missing one has no members). */
     cf_err_clear(&refusal);

@@ -63,21 +63,42 @@ struct cf_core {
     /* Wakes this server's rotation worker (sync/worker.h) after a change; NULL: none. */
     void (*rotation_wake)(void *ctx);
     void *rotation_wake_ctx;
+    /* Browser sessions (core/users.h), frozen configuration: a session ends after idle_s seconds
+     * without a request, and absolute_s seconds after it began; 0: the defaults there. */
+    int64_t session_idle_s;
+    int64_t session_absolute_s;
     /* The rotators and consumers the rotation engine (core/rotations.h) uses, by type; NULL:
      * provider/rotator.h's tables. Frozen configuration: a unit test sets its own before use. */
     const struct cf_rotator_ops *(*rotator_find)(const char *type);
     const struct cf_consumer_ops *(*consumer_find)(const char *type);
 };
 
-enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY };
+enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY, CF_PRINCIPAL_USER };
 
-/* Who is calling: the admin (bootstrap token) or a machine identity (access token). */
+/* Who is calling: the admin (bootstrap token), a machine identity (access token) or a user (a
+ * personal access token or a browser session; core/users.h). */
 struct cf_principal {
     enum cf_principal_kind kind;
-    char id[CF_UUID_LEN]; /* the identity id; "" for the admin */
+    char id[CF_UUID_LEN]; /* the identity's or the user's id; "" for the admin */
     char name[CF_NAME_MAX + 1];
-    char token_id[CF_UUID_LEN]; /* the access token used; "" for the admin */
+    char token_id[CF_UUID_LEN]; /* the access token or personal access token used; "" otherwise */
+    /* A user's: the org role ("owner", "admin", "member"), email and browser session ("" when the
+     * request came with a personal access token). */
+    char org_role[CF_ROLE_MAX + 1];
+    char email[CF_EMAIL_MAX + 1];
+    char session_id[CF_UUID_LEN];
 };
+
+/* Whether who may administer the whole server: the admin, or a user whose org role is owner or
+ * admin (audited as that user). */
+bool cf_principal_is_admin(const struct cf_principal *who);
+
+/* The membership of who (an identity or a user) in project_id, as cf_store_membership_get /
+ * cf_store_user_membership_get give it: CF_ENOTFOUND when there is none (also for the admin, who
+ * needs none). Release out with cf_membership_release. */
+enum cf_rc cf_principal_membership(struct cf_core *core, const struct cf_principal *who,
+                                   const char *project_id, struct cf_membership *out,
+                                   struct cf_err *err);
 
 enum cf_action {
     CF_ACTION_READ = 1, /* read values */
@@ -107,8 +128,9 @@ enum cf_rc cf_project_for_admin(struct cf_core *core, const struct cf_principal 
 /* Whether the store answers (GET /api/status, no caller): CF_OK, or CF_EUNAVAIL naming why. */
 enum cf_rc cf_core_ping(struct cf_core *core, struct cf_err *err);
 
-/* Server-wide administration (projects, identities, memberships): the admin only. CF_EFORBIDDEN
- * naming what (e.g. "manage identities") otherwise. */
+/* Server-wide administration (projects, identities, memberships, users): the admin, or an org
+ * owner or admin (cf_principal_is_admin). CF_EFORBIDDEN naming what (e.g. "manage identities")
+ * otherwise. */
 enum cf_rc cf_authz_admin(const struct cf_principal *who, const char *what, struct cf_err *err);
 
 /* A resolved place: project (with its wrapped key), environment and folder. */

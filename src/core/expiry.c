@@ -185,7 +185,7 @@ static enum cf_rc scan_client_secrets(struct cf_core *core, const struct cf_prin
     enum cf_rc rc = cf_store_client_secret_expiring(st, until, &list, err);
     for (size_t i = 0; rc == CF_OK && i < list.n; i++) {
         const struct cf_client_secret *c = &list.items[i];
-        if (who->kind != CF_PRINCIPAL_ADMIN && strcmp(who->id, c->identity_id) != 0)
+        if (!cf_principal_is_admin(who) && strcmp(who->id, c->identity_id) != 0)
             continue;
         if (project_id) {
             struct cf_membership m = {0};
@@ -230,7 +230,7 @@ static enum cf_rc scan_connections(struct cf_core *core, const struct cf_princip
                                    int64_t until, struct items *it, struct cf_err *err)
 {
     struct cf_connection_list list = {0};
-    if (who->kind != CF_PRINCIPAL_ADMIN)
+    if (!cf_principal_is_admin(who))
         return CF_OK;
     enum cf_rc rc = cf_store_connection_expiring(core->store, until, &list, err);
     for (size_t i = 0; rc == CF_OK && i < list.n; i++) {
@@ -289,10 +289,11 @@ enum cf_rc cf_expiry_list(struct cf_core *core, const struct cf_principal *who,
         rc = cf_store_project_get(core->store, query->project, &project, err);
         if (rc == CF_ENOTFOUND)
             rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", query->project);
-        if (rc == CF_OK && who->kind != CF_PRINCIPAL_ADMIN) {
-            /* An identity names a project it belongs to; otherwise the same 404 as for none. */
+        if (rc == CF_OK && !cf_principal_is_admin(who)) {
+            /* An identity or a user names a project it belongs to; otherwise the same 404 as for
+             * none. */
             struct cf_membership m = {0};
-            rc = cf_store_membership_get(core->store, who->id, project.id, &m, err);
+            rc = cf_principal_membership(core, who, project.id, &m, err);
             cf_membership_release(&m);
             if (rc == CF_ENOTFOUND)
                 rc =

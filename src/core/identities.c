@@ -17,6 +17,7 @@
 #include "crypto/serverkey.h"
 #include "core/authz.h"
 #include "core/identities.h"
+#include "core/users.h"
 #include "core/names.h"
 #include "crypto/token.h"
 #include "util/cidr.h"
@@ -944,32 +945,59 @@ static enum cf_rc name_rule_envs(struct cf_core *core, const char *project_id,
     return rc;
 }
 
-static enum cf_rc membership_not_found(const char *identity_id, const char *project_id,
-                                       struct cf_err *err)
+static enum cf_rc membership_not_found(enum cf_member_kind kind, const char *member_id,
+                                       const char *project_id, struct cf_err *err)
 {
-    return cf_err_set(err, CF_ENOTFOUND,
-                      "Identity with ID '%s' is not a member of project with ID '%s'", identity_id,
-                      project_id);
+    return cf_err_set(err, CF_ENOTFOUND, "%s with ID '%s' is not a member of project with ID '%s'",
+                      kind == CF_MEMBER_USER ? "User" : "Identity", member_id, project_id);
 }
 
-enum cf_rc cf_membership_set(struct cf_core *core, const struct cf_principal *who,
-                             const char *project, const char *identity_id, const char *role,
-                             const struct cf_membership_rule *rules, size_t n_rules,
-                             struct cf_membership *out, struct cf_err *err)
+/* The member's id: an identity by id, or a user by id or email (core/users.h). */
+static enum cf_rc find_member(struct cf_core *core, enum cf_member_kind kind, const char *member,
+                              char id[CF_UUID_LEN], struct cf_err *err)
+{
+    struct cf_identity identity;
+    struct cf_user user;
+    enum cf_rc rc;
+
+    if (kind == CF_MEMBER_USER) {
+        rc = cf_users_find(core, member, &user, err);
+        if (rc == CF_OK)
+            memcpy(id, user.id, CF_UUID_LEN);
+        return rc;
+    }
+    rc = find_identity(core, member, &identity, err);
+    if (rc == CF_OK)
+        memcpy(id, identity.id, CF_UUID_LEN);
+    return rc;
+}
+
+static enum cf_rc member_get(struct cf_store *st, enum cf_member_kind kind, const char *member_id,
+                             const char *project_id, struct cf_membership *out, struct cf_err *err)
+{
+    return kind == CF_MEMBER_USER
+               ? cf_store_user_membership_get(st, member_id, project_id, out, err)
+               : cf_store_membership_get(st, member_id, project_id, out, err);
+}
+
+enum cf_rc cf_member_set(struct cf_core *core, const struct cf_principal *who,
+                         enum cf_member_kind kind, const char *project, const char *member,
+                         const char *role, const struct cf_membership_rule *rules, size_t n_rules,
+                         struct cf_membership *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
-    struct cf_identity identity;
     struct cf_membership membership = {0}, existing = {0};
+    char member_id[CF_UUID_LEN] = "";
     uint32_t role_actions;
     int64_t now = cf_now_ms();
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = cf_authz_admin(who, WHAT, err);
+    rc = cf_authz_admin(who, kind == CF_MEMBER_USER ? "manage users" : WHAT, err);
     if (rc == CF_OK)
         rc = find_project(core, project, membership.project_id, err);
     if (rc == CF_OK)
-        rc = find_identity(core, identity_id, &identity, err);
+        rc = find_member(core, kind, member, member_id, err);
     if (rc != CF_OK)
         goto out;
     if (!role) {
@@ -1000,12 +1028,12 @@ enum cf_rc cf_membership_set(struct cf_core *core, const struct cf_principal *wh
             goto out;
     }
     membership.n_rules = n_rules;
-    memcpy(membership.identity_id, identity.id, sizeof(identity.id));
+    memcpy(membership.identity_id, member_id, sizeof(member_id));
     cf_strlcpy(membership.role, role, sizeof(membership.role));
     membership.updated_at = now;
 
     /* Replacing keeps the membership's id and creation time. */
-    rc = cf_store_membership_get(st, identity.id, membership.project_id, &existing, err);
+    rc = member_get(st, kind, member_id, membership.project_id, &existing, err);
     if (rc == CF_OK) {
         memcpy(membership.id, existing.id, sizeof(existing.id));
         membership.created_at = existing.created_at;
@@ -1015,11 +1043,12 @@ enum cf_rc cf_membership_set(struct cf_core *core, const struct cf_principal *wh
     } else {
         goto out;
     }
-    rc = cf_store_membership_put(st, &membership, err);
-    if (rc == CF_ENOTFOUND) /* the project or the identity was deleted concurrently */
-        rc =
-            cf_err_set(err, CF_ENOTFOUND, "Identity with ID '%s' or project with ID '%s' not found",
-                       identity.id, membership.project_id);
+    rc = kind == CF_MEMBER_USER ? cf_store_user_membership_put(st, &membership, err)
+                                : cf_store_membership_put(st, &membership, err);
+    if (rc == CF_ENOTFOUND) /* the project or the member was deleted concurrently */
+        rc = cf_err_set(err, CF_ENOTFOUND, "%s with ID '%s' or project with ID '%s' not found",
+                        kind == CF_MEMBER_USER ? "User" : "Identity", member_id,
+                        membership.project_id);
     if (rc == CF_OK) {
         *out = membership;
         memset(&membership, 0, sizeof(membership));
@@ -1030,20 +1059,21 @@ out:
     return rc;
 }
 
-enum cf_rc cf_membership_list(struct cf_core *core, const struct cf_principal *who,
-                              const char *project, struct cf_membership_list *out,
-                              struct cf_err *err)
+enum cf_rc cf_member_list(struct cf_core *core, const struct cf_principal *who,
+                          enum cf_member_kind kind, const char *project,
+                          struct cf_membership_list *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
     char project_id[CF_UUID_LEN];
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = cf_authz_admin(who, WHAT, err);
+    rc = cf_authz_admin(who, kind == CF_MEMBER_USER ? "manage users" : WHAT, err);
     if (rc == CF_OK)
         rc = find_project(core, project, project_id, err);
     if (rc == CF_OK)
-        rc = cf_store_membership_list(st, NULL, project_id, out, err);
+        rc = kind == CF_MEMBER_USER ? cf_store_user_membership_list(st, NULL, project_id, out, err)
+                                    : cf_store_membership_list(st, NULL, project_id, out, err);
     if (rc == CF_OK)
         rc = name_rule_envs(core, project_id, out->items, out->n, err);
     if (rc != CF_OK)
@@ -1051,31 +1081,56 @@ enum cf_rc cf_membership_list(struct cf_core *core, const struct cf_principal *w
     return rc;
 }
 
-enum cf_rc cf_membership_remove(struct cf_core *core, const struct cf_principal *who,
-                                const char *project, const char *identity_id,
-                                struct cf_membership *out, struct cf_err *err)
+enum cf_rc cf_member_remove(struct cf_core *core, const struct cf_principal *who,
+                            enum cf_member_kind kind, const char *project, const char *member,
+                            struct cf_membership *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
-    struct cf_identity identity;
+    char member_id[CF_UUID_LEN] = "";
     char project_id[CF_UUID_LEN];
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = cf_authz_admin(who, WHAT, err);
+    rc = cf_authz_admin(who, kind == CF_MEMBER_USER ? "manage users" : WHAT, err);
     if (rc == CF_OK)
         rc = find_project(core, project, project_id, err);
     if (rc == CF_OK)
-        rc = find_identity(core, identity_id, &identity, err);
+        rc = find_member(core, kind, member, member_id, err);
     if (rc != CF_OK)
         return rc;
-    rc = cf_store_membership_get(st, identity.id, project_id, out, err);
+    rc = member_get(st, kind, member_id, project_id, out, err);
     if (rc == CF_OK)
-        rc = cf_store_membership_delete(st, identity.id, project_id, err);
+        rc = kind == CF_MEMBER_USER
+                 ? cf_store_user_membership_delete(st, member_id, project_id, err)
+                 : cf_store_membership_delete(st, member_id, project_id, err);
     if (rc == CF_ENOTFOUND)
-        rc = membership_not_found(identity.id, project_id, err);
+        rc = membership_not_found(kind, member_id, project_id, err);
     if (rc == CF_OK)
         rc = name_rule_envs(core, project_id, out, 1, err);
     if (rc != CF_OK)
         cf_membership_release(out);
     return rc;
+}
+
+enum cf_rc cf_membership_set(struct cf_core *core, const struct cf_principal *who,
+                             const char *project, const char *identity_id, const char *role,
+                             const struct cf_membership_rule *rules, size_t n_rules,
+                             struct cf_membership *out, struct cf_err *err)
+{
+    return cf_member_set(core, who, CF_MEMBER_IDENTITY, project, identity_id, role, rules, n_rules,
+                         out, err);
+}
+
+enum cf_rc cf_membership_list(struct cf_core *core, const struct cf_principal *who,
+                              const char *project, struct cf_membership_list *out,
+                              struct cf_err *err)
+{
+    return cf_member_list(core, who, CF_MEMBER_IDENTITY, project, out, err);
+}
+
+enum cf_rc cf_membership_remove(struct cf_core *core, const struct cf_principal *who,
+                                const char *project, const char *identity_id,
+                                struct cf_membership *out, struct cf_err *err)
+{
+    return cf_member_remove(core, who, CF_MEMBER_IDENTITY, project, identity_id, out, err);
 }

@@ -167,12 +167,12 @@ static enum cf_rc project_memberships(struct cf_core *core, const struct cf_prin
 {
     struct cf_store *st = core->store;
     memset(out, 0, sizeof(*out));
-    if (who->kind == CF_PRINCIPAL_ADMIN)
+    if (cf_principal_is_admin(who))
         return cf_store_membership_list(st, NULL, project_id, out, err);
     out->items = calloc(1, sizeof(*out->items));
     if (!out->items)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    enum cf_rc rc = cf_store_membership_get(st, who->id, project_id, &out->items[0], err);
+    enum cf_rc rc = cf_principal_membership(core, who, project_id, &out->items[0], err);
     if (rc == CF_OK)
         out->n = 1;
     else if (rc == CF_ENOTFOUND)
@@ -193,7 +193,7 @@ static enum cf_rc may_read(struct cf_core *core, const struct cf_principal *who,
                            const struct cf_secret_meta *s, struct read_cache *cache,
                            struct cf_err *err)
 {
-    if (who->kind == CF_PRINCIPAL_ADMIN) {
+    if (cf_principal_is_admin(who)) {
         cache->readable = true;
         return CF_OK;
     }
@@ -367,7 +367,7 @@ static void hide_other_readers(struct cf_core *core, const struct cf_principal *
                                struct cf_inventory_project *out)
 {
     struct cf_err ignored;
-    if (who->kind == CF_PRINCIPAL_ADMIN ||
+    if (cf_principal_is_admin(who) ||
         cf_authz_check(core, who, CF_ACTION_ADMIN, out->id, NULL, NULL, &ignored) == CF_OK)
         return;
     for (size_t e = 0; e < out->n_envs; e++) {
@@ -478,7 +478,7 @@ static enum cf_rc build_project(struct cf_core *core, const struct cf_principal 
         cf_strlcpy(env->name, envs.items[i].name, sizeof(env->name));
         out->n_envs++;
         rc = env_readers(&memberships, names, env, err);
-        if (rc == CF_OK && who->kind != CF_PRINCIPAL_ADMIN && env->n_readers == 0)
+        if (rc == CF_OK && !cf_principal_is_admin(who) && env->n_readers == 0)
             env_release(&out->envs[--out->n_envs]); /* nothing the caller can read here */
     }
     if (rc == CF_OK && out->n_envs > 0)
@@ -535,7 +535,7 @@ static enum cf_rc member_of(struct cf_core *core, const struct cf_principal *who
                             const char *project, const char *project_id, struct cf_err *err)
 {
     struct cf_membership m = {0};
-    enum cf_rc rc = cf_store_membership_get(core->store, who->id, project_id, &m, err);
+    enum cf_rc rc = cf_principal_membership(core, who, project_id, &m, err);
     cf_membership_release(&m);
     if (rc == CF_ENOTFOUND)
         rc = cf_err_set(err, CF_ENOTFOUND, "Project with ID '%s' not found", project);
@@ -554,9 +554,9 @@ enum cf_rc cf_inventory_build(struct cf_core *core, const struct cf_principal *w
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    if (!who || (who->kind != CF_PRINCIPAL_ADMIN && who->kind != CF_PRINCIPAL_IDENTITY))
+    if (!who)
         return cf_err_set(err, CF_EFORBIDDEN, "not allowed to read the inventory");
-    bool admin = who->kind == CF_PRINCIPAL_ADMIN;
+    bool admin = cf_principal_is_admin(who);
     out->readers_complete = admin;
     rc = projects_of(core, project, &projects, err);
     if (rc == CF_OK && project && !admin)

@@ -122,10 +122,11 @@ static enum cf_rc connection_check(struct cf_core *core, const struct cf_princip
         return cf_err_field(err, CF_EVALIDATION, field, "%s is required (a %s connection)", field,
                             app);
     /* A connection is organisation-wide: aiming it is the admin's, as for syncs. */
-    if (who->kind != CF_PRINCIPAL_ADMIN)
-        return cf_err_set(err, CF_EFORBIDDEN,
-                          "only the admin may create or change a rotation that uses an app "
-                          "connection: connections are organisation-wide");
+    if (!cf_principal_is_admin(who))
+        return cf_err_set(
+            err, CF_EFORBIDDEN,
+            "only the admin or an org admin may create or change a rotation that uses an app "
+            "connection: connections are organisation-wide");
     if (!cf_uuid_valid(id))
         return cf_err_field(err, CF_EVALIDATION, field, "%s: '%.40s' is not a UUID", field, id);
     enum cf_rc rc = cf_connection_lookup(core, id, &conn, err);
@@ -205,10 +206,11 @@ static enum cf_rc app_connection_check(struct cf_core *core, const struct cf_pri
                                        const char *id, struct cf_err *err)
 {
     struct cf_connection conn;
-    if (who->kind != CF_PRINCIPAL_ADMIN)
-        return cf_err_set(err, CF_EFORBIDDEN,
-                          "only the admin may create or change a rotation that uses an app "
-                          "connection: connections are organisation-wide");
+    if (!cf_principal_is_admin(who))
+        return cf_err_set(
+            err, CF_EFORBIDDEN,
+            "only the admin or an org admin may create or change a rotation that uses an app "
+            "connection: connections are organisation-wide");
     if (!id || !cf_uuid_valid(id))
         return cf_err_field(err, CF_EVALIDATION, field, "%s: a connection's UUID is required",
                             field);

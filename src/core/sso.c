@@ -36,12 +36,12 @@ enum cf_rc cf_sso_verify(struct cf_core *core, const struct cf_oidc_callback *cb
 }
 
 enum cf_rc cf_sso_finish(struct cf_core *core, const struct cf_oidc_identity *id,
-                         struct cf_err *err)
+                         const char *source_ip, const char *user_agent, struct cf_user *user,
+                         struct cf_session_grant *grant, struct cf_err *err)
 {
     struct cf_buf groups;
-    (void)core;
     /* Who signed in, for the operator: group ids and names are not secret, tokens never get here.
-     */
+     * (The groups are not mapped to roles yet: docs/users.md.) */
     cf_buf_init(&groups, 4096);
     for (size_t i = 0; i < id->n_groups; i++)
         if (cf_buf_printf(&groups, "%s%s", i ? "," : "", id->groups[i]) != CF_OK)
@@ -53,8 +53,9 @@ enum cf_rc cf_sso_finish(struct cf_core *core, const struct cf_oidc_identity *id
         CF_LOG_TEXT("object", id->object_id), CF_LOG_TEXT("groups", groups.data ? groups.data : ""),
         CF_LOG_INT("groups_overage", id->groups_overage), CF_LOG_TEXT("return", id->return_path));
     cf_buf_release(&groups);
-    return cf_err_set(err, CF_EUNSUPPORTED,
-                      "user provisioning is not available in this build: \"%.100s\" (subject "
-                      "\"%.60s\", %zu groups) signed in, but no user account can be made",
-                      id->email, id->subject, id->n_groups);
+    enum cf_rc rc =
+        cf_users_sso_upsert(core, id->issuer, id->subject, id->email, id->name, user, err);
+    if (rc == CF_OK)
+        rc = cf_users_session_open(core, user->id, source_ip, user_agent, grant, err);
+    return rc;
 }

@@ -6,6 +6,7 @@
 
 #include "auth/oidc.h"
 #include "core/core.h"
+#include "core/users.h"
 #include "util/err.h"
 
 /* Begins a login for a browser at source_ip that returns to return_path (NULL: "/"): *authorize_url
@@ -20,10 +21,13 @@ enum cf_rc cf_sso_begin(struct cf_core *core, const char *return_path, const cha
 enum cf_rc cf_sso_verify(struct cf_core *core, const struct cf_oidc_callback *cb,
                          struct cf_oidc_identity *id, struct cf_err *err);
 
-/* Makes the verified identity id a signed-in user: finds or provisions the user (by issuer and
- * subject) and opens a session. This build has no user accounts: CF_EUNSUPPORTED saying so and
- * naming who signed in (never a token). Thread-safe. */
+/* Makes the verified identity id a signed-in user: finds the user by issuer and subject or
+ * provisions it just in time as a member (cf_users_sso_upsert), then opens a browser session for
+ * it from source_ip/user_agent (cf_users_session_open). On CF_OK *user is the user and *grant the
+ * session (the caller wipes it); CF_EUNAUTH for a disabled user, CF_EEXIST when the e-mail belongs
+ * to another account. Thread-safe. */
 enum cf_rc cf_sso_finish(struct cf_core *core, const struct cf_oidc_identity *id,
-                         struct cf_err *err);
+                         const char *source_ip, const char *user_agent, struct cf_user *user,
+                         struct cf_session_grant *grant, struct cf_err *err);
 
 #endif

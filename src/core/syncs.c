@@ -230,9 +230,10 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_principal *wh
     /* A connection is organisation-wide: it reaches variable groups, vaults and repositories
      * beyond the source project, so aiming it (or changing where a sync that uses it writes, or
      * what it imports) is the admin's, not a project administrator's. */
-    if (rc == CF_OK && app && who->kind != CF_PRINCIPAL_ADMIN)
+    if (rc == CF_OK && app && !cf_principal_is_admin(who))
         rc = cf_err_set(err, CF_EFORBIDDEN,
-                        "only the admin may create or change a sync that uses an app connection: "
+                        "only the admin or an org admin may create or change a sync that uses an "
+                        "app connection: "
                         "connections are organisation-wide and reach beyond this project");
     if (rc == CF_OK && app) {
         struct cf_connection conn;

@@ -121,6 +121,8 @@ enum {
     F_OIDC_SCOPES,
     F_OIDC_ALLOWED_DOMAINS,
     F_OIDC_CA_FILE,
+    F_SESSION_IDLE,
+    F_SESSION_MAX_AGE,
     F_COUNT
 };
 
@@ -249,6 +251,16 @@ static const struct server_flag server_flags[F_COUNT] = {
                                 .help = "only e-mail addresses in these domains may sign in"},
     [F_OIDC_CA_FILE] = {"oidc-ca-file", "FILE", "COFFER_OIDC_CA_FILE",
                         .help = "CA bundle for the provider's TLS"},
+    [F_SESSION_IDLE] = {"session-idle-timeout", "D", "COFFER_SESSION_IDLE_TIMEOUT", "1h",
+                        .kind = FLAG_DURATION, .min = 60,
+                        .too_small = "--session-idle-timeout must be at least 1m",
+                        .help = "a user's browser session ends after this long without a "
+                                "request"},
+    [F_SESSION_MAX_AGE] = {"session-max-age", "D", "COFFER_SESSION_MAX_AGE", "12h",
+                           .kind = FLAG_DURATION, .min = 60,
+                           .too_small = "--session-max-age must be at least 1m",
+                           .help = "a user's browser session ends this long after sign-in, "
+                                   "however active"},
 };
 
 /* The settings of one start: each flag's value, else its environment variable's, else its
@@ -762,7 +774,9 @@ int cf_cmd_server(int argc, char **argv)
                            .audit = audit_log,
                            .lists = lists,
                            .admin = admin,
-                           .oidc = oidc};
+                           .oidc = oidc,
+                           .session_idle_s = set.number[F_SESSION_IDLE] / 1000,
+                           .session_absolute_s = set.number[F_SESSION_MAX_AGE] / 1000};
     /* Notifications start after the core exists; the server thread pool only reads it. */
     if (cf_notifier_start(&core, &notify_config, &notifier, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);

@@ -38,6 +38,11 @@ static const struct copy_table {
     {"identity_client_secrets", "rowid, " CSECRET_COLS, "ittttbiiiiii", "id"},
     {"identity_access_tokens", TOKEN_COLS, "ttttbiiiiitii", "id"},
     {"identity_memberships", MEMBERSHIP_COLS, "ttttBii", "id"},
+    {"users", USER_COLS, "tttttnnniii", "id"},
+    {"user_memberships", "id, user_id, project_id, role, rules, created_at, updated_at", "ttttBii",
+     "id"},
+    {"user_sessions", SESSION_COLS, "ttbbttiii", "id"},
+    {"personal_access_tokens", PAT_COLS, "tttbiii", "id"},
     {"audit_key_sets", "id, keys", "it", "id"},
     {"audit_contexts",
      "id, digest, actor_kind, actor_id, actor_name, source_ip, user_agent, action, project_id,"

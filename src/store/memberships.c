@@ -1,5 +1,7 @@
-/* Project memberships of identities in the store (store.h): role and rules, the rules encoded in a
- * versioned binary form (rules_encode / col_rules). */
+/* Project memberships of identities and of users in the store (store.h): role and rules, the rules
+ * encoded in a versioned binary form (rules_encode / col_rules). The two kinds live in two tables
+ * of the same shape (identity_memberships, user_memberships), run by the same code over a table of
+ * statements each (struct member_table). */
 #include <string.h>
 
 #include <sodium.h>
@@ -140,15 +142,57 @@ static enum cf_rc read_membership(const struct db_row *s, void *item)
     return rc == CF_OK ? col_rules(s, 4, m) : rc;
 }
 
-static struct sql_stmt ST_MEMBERSHIP_UPSERT = SQL_STMT(
-    "INSERT INTO identity_memberships (" MEMBERSHIP_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-    " ON CONFLICT (identity_id, project_id) DO UPDATE SET role = excluded.role,"
-    " rules = excluded.rules, updated_at = excluded.updated_at");
+/* The statements of one membership table, and what its members are called in messages. */
+struct member_table {
+    struct sql_stmt *upsert, *get, *by_member, *by_project, *del, *member_by_id;
+    char cache_kind;    /* sql_cache_key's kind of its entries */
+    const char *member; /* "identity", "user" */
+};
 
-enum cf_rc cf_store_membership_put(struct cf_store *base, const struct cf_membership *membership,
-                                   struct cf_err *err)
+#define MEMBER_STMTS(table, member_col)                                                            \
+    SQL_STMT("INSERT INTO " table " (id, " member_col ", project_id, role, rules, created_at,"     \
+             " updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"                                    \
+             " ON CONFLICT (" member_col ", project_id) DO UPDATE SET role = excluded.role,"       \
+             " rules = excluded.rules, updated_at = excluded.updated_at"),                         \
+        SQL_STMT("SELECT id, " member_col ", project_id, role, rules, created_at, updated_at"      \
+                 " FROM " table " WHERE " member_col " = ?1 AND project_id = ?2"),                 \
+        SQL_STMT("SELECT id, " member_col ", project_id, role, rules, created_at, updated_at"      \
+                 " FROM " table " WHERE " member_col " = ?1 ORDER BY created_at, project_id"),     \
+        SQL_STMT("SELECT id, " member_col ", project_id, role, rules, created_at, updated_at"      \
+                 " FROM " table " WHERE project_id = ?1 ORDER BY created_at, " member_col),        \
+        SQL_STMT("DELETE FROM " table " WHERE " member_col " = ?1 AND project_id = ?2")
+
+static struct sql_stmt identity_stmts[] = {MEMBER_STMTS("identity_memberships", "identity_id")};
+static struct sql_stmt user_stmts[] = {MEMBER_STMTS("user_memberships", "user_id")};
+static struct sql_stmt ST_USER_EXISTS = SQL_STMT("SELECT id FROM users WHERE id = ?1");
+
+static const struct member_table identity_table = {&identity_stmts[0],
+                                                   &identity_stmts[1],
+                                                   &identity_stmts[2],
+                                                   &identity_stmts[3],
+                                                   &identity_stmts[4],
+                                                   &ST_IDENTITY_BY_ID,
+                                                   'm',
+                                                   "identity"};
+static const struct member_table user_table = {&user_stmts[0],
+                                               &user_stmts[1],
+                                               &user_stmts[2],
+                                               &user_stmts[3],
+                                               &user_stmts[4],
+                                               &ST_USER_EXISTS,
+                                               'U',
+                                               "user"};
+
+static enum cf_rc read_exists(const struct db_row *s, void *item)
 {
-    struct cf_identity identity;
+    (void)s;
+    (void)item;
+    return CF_OK;
+}
+
+static enum cf_rc membership_put(struct cf_store *base, const struct member_table *t,
+                                 const struct cf_membership *membership, struct cf_err *err)
+{
     uint8_t *rules = NULL;
     size_t rules_len = 0;
     struct db_conn *c;
@@ -170,7 +214,7 @@ enum cf_rc cf_store_membership_put(struct cf_store *base, const struct cf_member
         goto out;
     /* One statement: a new membership, or the existing one (keeping its id and creation time)
      * with its role and rules replaced. */
-    rc = sql_exec(c, &ST_MEMBERSHIP_UPSERT,
+    rc = sql_exec(c, t->upsert,
                   ARGS(A_TEXT(membership->id), A_TEXT(membership->identity_id),
                        A_TEXT(membership->project_id), A_TEXT(membership->role),
                        A_NULLABLE_BLOB(rules, rules_len),
@@ -181,10 +225,12 @@ enum cf_rc cf_store_membership_put(struct cf_store *base, const struct cf_member
         rc = cf_err_set(err, CF_EEXIST, "membership with id '%s' already exists", membership->id);
     else if (rc == CF_ENOTFOUND) {
         /* Which of the two is missing? */
-        rc = sql_get_row(c, &ST_IDENTITY_BY_ID, ARGS(A_TEXT(membership->identity_id)),
-                         sql_read_identity, &identity, &found, err);
+        struct cf_identity identity;
+        rc = sql_get_row(c, t->member_by_id, ARGS(A_TEXT(membership->identity_id)),
+                         t == &identity_table ? sql_read_identity : read_exists, &identity, &found,
+                         err);
         if (rc == CF_OK && !found)
-            rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found",
+            rc = cf_err_set(err, CF_ENOTFOUND, "%s with id '%s' not found", t->member,
                             membership->identity_id);
         else if (rc == CF_OK)
             rc = cf_err_set(err, CF_ENOTFOUND, "project '%s' not found", membership->project_id);
@@ -195,21 +241,17 @@ out:
     return rc;
 }
 
-static struct sql_stmt ST_MEMBERSHIP_GET =
-    SQL_STMT("SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
-             " WHERE identity_id = ?1 AND project_id = ?2");
-
-/* On every authorization check of an identity: one seek in the membership table's primary key. */
-enum cf_rc cf_store_membership_get(struct cf_store *base, const char *identity_id,
-                                   const char *project_id, struct cf_membership *out,
-                                   struct cf_err *err)
+/* On every authorization check of a member: one seek in the membership table's primary key. */
+static enum cf_rc membership_get(struct cf_store *base, const struct member_table *t,
+                                 const char *member_id, const char *project_id,
+                                 struct cf_membership *out, struct cf_err *err)
 {
     struct db_conn *c;
     bool found = false;
     enum cf_rc rc;
 
     char key[SQL_CACHE_KEY_MAX];
-    bool cacheable = sql_cache_key(key, sizeof(key), 'm', identity_id, project_id);
+    bool cacheable = sql_cache_key(key, sizeof(key), t->cache_kind, member_id, project_id);
     void *rules;
     size_t rules_len;
 
@@ -224,45 +266,35 @@ enum cf_rc cf_store_membership_get(struct cf_store *base, const char *identity_i
     }
     rc = sql_conn_get(base, &c, err);
     if (rc == CF_OK)
-        rc = sql_get_row(c, &ST_MEMBERSHIP_GET, ARGS(A_TEXT(identity_id), A_TEXT(project_id)),
-                         read_membership, out, &found, err);
+        rc = sql_get_row(c, t->get, ARGS(A_TEXT(member_id), A_TEXT(project_id)), read_membership,
+                         out, &found, err);
     if (rc == CF_OK && found && cacheable)
         sql_cache_put_with(sql_store_of(base), key, out, sizeof(*out), out->rules,
                            out->n_rules * sizeof(*out->rules));
     if (rc == CF_OK && !found)
-        rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' is not a member of project '%s'",
-                        identity_id, project_id);
+        rc = cf_err_set(err, CF_ENOTFOUND, "%s '%s' is not a member of project '%s'", t->member,
+                        member_id, project_id);
     if (rc != CF_OK)
         cf_membership_release(out);
     return rc;
 }
 
-static struct sql_stmt ST_MEMBERSHIP_BY_IDENTITY =
-    SQL_STMT("SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
-             " WHERE identity_id = ?1 ORDER BY created_at, project_id");
-
-static struct sql_stmt ST_MEMBERSHIP_BY_PROJECT =
-    SQL_STMT("SELECT " MEMBERSHIP_COLS " FROM identity_memberships"
-             " WHERE project_id = ?1 ORDER BY created_at, identity_id");
-
-enum cf_rc cf_store_membership_list(struct cf_store *base, const char *identity_id,
-                                    const char *project_id, struct cf_membership_list *out,
-                                    struct cf_err *err)
+static enum cf_rc membership_list(struct cf_store *base, const struct member_table *t,
+                                  const char *member_id, const char *project_id,
+                                  struct cf_membership_list *out, struct cf_err *err)
 {
     struct sql_collector col = {.size = sizeof(struct cf_membership), .read = read_membership};
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    if (identity_id && project_id) /* at most the one membership */
-        rc = sql_collect_all(base, &ST_MEMBERSHIP_GET,
-                             ARGS(A_TEXT(identity_id), A_TEXT(project_id)), &col, err);
-    else if (identity_id)
-        rc =
-            sql_collect_all(base, &ST_MEMBERSHIP_BY_IDENTITY, ARGS(A_TEXT(identity_id)), &col, err);
+    if (member_id && project_id) /* at most the one membership */
+        rc = sql_collect_all(base, t->get, ARGS(A_TEXT(member_id), A_TEXT(project_id)), &col, err);
+    else if (member_id)
+        rc = sql_collect_all(base, t->by_member, ARGS(A_TEXT(member_id)), &col, err);
     else if (project_id)
-        rc = sql_collect_all(base, &ST_MEMBERSHIP_BY_PROJECT, ARGS(A_TEXT(project_id)), &col, err);
+        rc = sql_collect_all(base, t->by_project, ARGS(A_TEXT(project_id)), &col, err);
     else
-        return cf_err_set(err, CF_EINVAL, "list memberships of an identity or of a project");
+        return cf_err_set(err, CF_EINVAL, "list memberships of a %s or of a project", t->member);
     out->items = col.items;
     out->n = col.n;
     if (rc != CF_OK)
@@ -270,21 +302,70 @@ enum cf_rc cf_store_membership_list(struct cf_store *base, const char *identity_
     return rc;
 }
 
-static struct sql_stmt ST_MEMBERSHIP_DELETE =
-    SQL_STMT("DELETE FROM identity_memberships WHERE identity_id = ?1 AND project_id = ?2");
-
-enum cf_rc cf_store_membership_delete(struct cf_store *base, const char *identity_id,
-                                      const char *project_id, struct cf_err *err)
+static enum cf_rc membership_delete(struct cf_store *base, const struct member_table *t,
+                                    const char *member_id, const char *project_id,
+                                    struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changes = 0;
     enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
-    rc = sql_exec(c, &ST_MEMBERSHIP_DELETE, ARGS(A_TEXT(identity_id), A_TEXT(project_id)), &changes,
-                  err);
+    rc = sql_exec(c, t->del, ARGS(A_TEXT(member_id), A_TEXT(project_id)), &changes, err);
     if (rc == CF_OK && changes == 0)
-        rc = cf_err_set(err, CF_ENOTFOUND, "identity '%s' is not a member of project '%s'",
-                        identity_id, project_id);
+        rc = cf_err_set(err, CF_ENOTFOUND, "%s '%s' is not a member of project '%s'", t->member,
+                        member_id, project_id);
     return sql_tx_end(c, rc, err);
+}
+
+enum cf_rc cf_store_membership_put(struct cf_store *base, const struct cf_membership *membership,
+                                   struct cf_err *err)
+{
+    return membership_put(base, &identity_table, membership, err);
+}
+
+enum cf_rc cf_store_membership_get(struct cf_store *base, const char *identity_id,
+                                   const char *project_id, struct cf_membership *out,
+                                   struct cf_err *err)
+{
+    return membership_get(base, &identity_table, identity_id, project_id, out, err);
+}
+
+enum cf_rc cf_store_membership_list(struct cf_store *base, const char *identity_id,
+                                    const char *project_id, struct cf_membership_list *out,
+                                    struct cf_err *err)
+{
+    return membership_list(base, &identity_table, identity_id, project_id, out, err);
+}
+
+enum cf_rc cf_store_membership_delete(struct cf_store *base, const char *identity_id,
+                                      const char *project_id, struct cf_err *err)
+{
+    return membership_delete(base, &identity_table, identity_id, project_id, err);
+}
+
+enum cf_rc cf_store_user_membership_put(struct cf_store *base,
+                                        const struct cf_membership *membership, struct cf_err *err)
+{
+    return membership_put(base, &user_table, membership, err);
+}
+
+enum cf_rc cf_store_user_membership_get(struct cf_store *base, const char *user_id,
+                                        const char *project_id, struct cf_membership *out,
+                                        struct cf_err *err)
+{
+    return membership_get(base, &user_table, user_id, project_id, out, err);
+}
+
+enum cf_rc cf_store_user_membership_list(struct cf_store *base, const char *user_id,
+                                         const char *project_id, struct cf_membership_list *out,
+                                         struct cf_err *err)
+{
+    return membership_list(base, &user_table, user_id, project_id, out, err);
+}
+
+enum cf_rc cf_store_user_membership_delete(struct cf_store *base, const char *user_id,
+                                           const char *project_id, struct cf_err *err)
+{
+    return membership_delete(base, &user_table, user_id, project_id, err);
 }

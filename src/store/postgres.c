@@ -701,6 +701,15 @@ static const char *const pg_additions[] = {
                PG_CONTENT_TRIGGER("secret_imports") PG_CONTENT_TRIGGER("tags")
                    PG_CONTENT_TRIGGER("folders") PG_CONTENT_TRIGGER("environments")
                        PG_CONTENT_TRIGGER("projects"),
+    /* users, as sqlite.c's sq_additions */
+    [17] = "CREATE TRIGGER users_lookups AFTER UPDATE OR DELETE ON users"
+           " FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
+           " CREATE TRIGGER user_memberships_lookups AFTER INSERT OR UPDATE OR DELETE ON"
+           " user_memberships FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
+           " CREATE TRIGGER user_sessions_lookups AFTER DELETE ON user_sessions"
+           " FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
+           " CREATE TRIGGER pats_lookups AFTER UPDATE OF revoked OR DELETE ON"
+           " personal_access_tokens FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups()",
 };
 #undef PG_CONTENT_TRIGGER
 

@@ -55,6 +55,15 @@
 
 #define MEMBERSHIP_COLS "id, identity_id, project_id, role, rules, created_at, updated_at"
 
+#define USER_COLS                                                                                  \
+    "id, email, name, org_role, status, password_hash, sso_issuer, sso_subject, created_at,"       \
+    " updated_at, last_login_at"
+
+#define SESSION_COLS                                                                               \
+    "id, user_id, hash, csrf_hash, source_ip, user_agent, created_at, last_seen_at, expires_at"
+
+#define PAT_COLS "id, user_id, name, hash, expires_at, revoked, created_at"
+
 #define CHANNEL_COLS "id, project_id, type, name, target, signing_secret, created_at"
 
 /* Counting one use of a credential: only while it is not revoked and has uses left, so that two

@@ -964,6 +964,16 @@ static const char *const sq_additions[] = {
     [15] = CONTENT_TRIGGERS("secrets") CONTENT_TRIGGERS("secret_versions")
         CONTENT_TRIGGERS("secret_imports") CONTENT_TRIGGERS("tags") CONTENT_TRIGGERS("folders")
             CONTENT_TRIGGERS("environments") CONTENT_TRIGGERS("projects"),
+    /* users: every change that can end a session or token, or alter a member's access */
+    [17] =
+        "CREATE TRIGGER users_update_lookups AFTER UPDATE ON users" BUMP
+        "CREATE TRIGGER users_delete_lookups AFTER DELETE ON users" BUMP
+        "CREATE TRIGGER user_memberships_insert_lookups AFTER INSERT ON user_memberships" BUMP
+        "CREATE TRIGGER user_memberships_update_lookups AFTER UPDATE ON user_memberships" BUMP
+        "CREATE TRIGGER user_memberships_delete_lookups AFTER DELETE ON user_memberships" BUMP
+        "CREATE TRIGGER user_sessions_delete_lookups AFTER DELETE ON user_sessions" BUMP
+        "CREATE TRIGGER pats_update_lookups AFTER UPDATE OF revoked ON personal_access_tokens" BUMP
+        "CREATE TRIGGER pats_delete_lookups AFTER DELETE ON personal_access_tokens" BUMP,
 };
 #undef CONTENT_TRIGGERS
 #undef BUMP_CONTENT

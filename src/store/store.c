@@ -343,3 +343,27 @@ void cf_notice_list_release(struct cf_notice_list *l)
     l->items = NULL;
     l->n = 0;
 }
+
+void cf_user_list_release(struct cf_user_list *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+void cf_user_session_list_release(struct cf_user_session_list *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+void cf_pat_list_release(struct cf_pat_list *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}

@@ -320,6 +320,70 @@ struct cf_membership_list {
     size_t n;
 };
 
+/* ---- people: users, their sessions and personal access tokens (core/users.h) ---- */
+
+#define CF_EMAIL_MAX 254
+#define CF_PASSWORD_HASH_MAX                                                                       \
+    127                     /* an Argon2id string of crypto_pwhash_str (crypto_pwhash_STRBYTES) */
+#define CF_SSO_TEXT_MAX 512 /* an OpenID Connect issuer URL or subject */
+#define CF_USER_STATUS_MAX 15
+
+/* A user of the (one) organisation. email is lower-cased; password_hash, sso_issuer and
+ * sso_subject are "" when the user has none (stored as NULL). */
+struct cf_user {
+    char id[CF_UUID_LEN];
+    char email[CF_EMAIL_MAX + 1];
+    char name[CF_NAME_MAX + 1];
+    char org_role[CF_ROLE_MAX + 1];      /* "owner", "admin", "member" */
+    char status[CF_USER_STATUS_MAX + 1]; /* "active", "disabled" */
+    char password_hash[CF_PASSWORD_HASH_MAX + 1];
+    char sso_issuer[CF_SSO_TEXT_MAX + 1];
+    char sso_subject[CF_SSO_TEXT_MAX + 1];
+    int64_t created_at;
+    int64_t updated_at;
+    int64_t last_login_at; /* 0: never */
+};
+
+struct cf_user_list {
+    struct cf_user *items;
+    size_t n;
+};
+
+/* A browser session: hash and csrf_hash are keyed hashes (crypto/token.h) of its secret and of its
+ * CSRF token; neither is stored. */
+struct cf_user_session {
+    char id[CF_UUID_LEN];
+    char user_id[CF_UUID_LEN];
+    uint8_t hash[CF_TOKEN_HASH_LEN];
+    uint8_t csrf_hash[CF_TOKEN_HASH_LEN];
+    char source_ip[64];
+    char user_agent[256];
+    int64_t created_at;
+    int64_t last_seen_at;
+    int64_t expires_at; /* the absolute timeout */
+};
+
+struct cf_user_session_list {
+    struct cf_user_session *items;
+    size_t n;
+};
+
+/* A personal access token; hash is the keyed hash of the whole token, which is never stored. */
+struct cf_pat {
+    char id[CF_UUID_LEN];
+    char user_id[CF_UUID_LEN];
+    char name[CF_NAME_MAX + 1];
+    uint8_t hash[CF_TOKEN_HASH_LEN];
+    int64_t expires_at;
+    bool revoked;
+    int64_t created_at;
+};
+
+struct cf_pat_list {
+    struct cf_pat *items;
+    size_t n;
+};
+
 /* ---- the audit log (core/audit.h has the chain and the verification) ---- */
 
 /* One audit event. Strings are NUL-terminated and never hold a secret value, a client secret or a
@@ -860,6 +924,67 @@ enum cf_rc cf_store_membership_list(struct cf_store *st, const char *identity_id
 enum cf_rc cf_store_membership_delete(struct cf_store *st, const char *identity_id,
                                       const char *project_id, struct cf_err *err);
 
+/* Users. create: CF_EEXIST naming the email (or the SSO subject) when taken. get_by: one of id,
+ * email (lower-cased by the caller) or the (issuer, subject) pair. update replaces every field but
+ * id and created_at. */
+enum cf_rc cf_store_user_create(struct cf_store *st, const struct cf_user *user,
+                                struct cf_err *err);
+enum cf_rc cf_store_user_get(struct cf_store *st, const char *id, struct cf_user *out,
+                             struct cf_err *err);
+enum cf_rc cf_store_user_get_by_email(struct cf_store *st, const char *email, struct cf_user *out,
+                                      struct cf_err *err);
+enum cf_rc cf_store_user_get_by_sso(struct cf_store *st, const char *issuer, const char *subject,
+                                    struct cf_user *out, struct cf_err *err);
+/* Every user, by email. */
+enum cf_rc cf_store_user_list(struct cf_store *st, struct cf_user_list *out, struct cf_err *err);
+enum cf_rc cf_store_user_update(struct cf_store *st, const struct cf_user *user,
+                                struct cf_err *err);
+/* Deletes the user with its memberships, sessions and tokens. CF_ENOTFOUND when missing. */
+enum cf_rc cf_store_user_delete(struct cf_store *st, const char *id, struct cf_err *err);
+/* How many active owners there are. */
+enum cf_rc cf_store_user_count_owners(struct cf_store *st, int64_t *count, struct cf_err *err);
+
+/* Users' project memberships, as the identities' above (membership->identity_id holds the user's
+ * id). */
+enum cf_rc cf_store_user_membership_put(struct cf_store *st, const struct cf_membership *membership,
+                                        struct cf_err *err);
+enum cf_rc cf_store_user_membership_get(struct cf_store *st, const char *user_id,
+                                        const char *project_id, struct cf_membership *out,
+                                        struct cf_err *err);
+enum cf_rc cf_store_user_membership_list(struct cf_store *st, const char *user_id,
+                                         const char *project_id, struct cf_membership_list *out,
+                                         struct cf_err *err);
+enum cf_rc cf_store_user_membership_delete(struct cf_store *st, const char *user_id,
+                                           const char *project_id, struct cf_err *err);
+
+/* Sessions. touch sets last_seen_at. delete: one session of user_id (CF_ENOTFOUND when it has no
+ * such session); delete_others: every session of user_id but keep_id ("" or NULL: all), *deleted
+ * (may be NULL) receiving how many went. */
+enum cf_rc cf_store_session_create(struct cf_store *st, const struct cf_user_session *session,
+                                   struct cf_err *err);
+enum cf_rc cf_store_session_get(struct cf_store *st, const char *id, struct cf_user_session *out,
+                                struct cf_err *err);
+enum cf_rc cf_store_session_touch(struct cf_store *st, const char *id, int64_t last_seen_at,
+                                  struct cf_err *err);
+/* A user's sessions, newest first. */
+enum cf_rc cf_store_session_list(struct cf_store *st, const char *user_id,
+                                 struct cf_user_session_list *out, struct cf_err *err);
+enum cf_rc cf_store_session_delete(struct cf_store *st, const char *user_id, const char *id,
+                                   struct cf_err *err);
+enum cf_rc cf_store_session_delete_others(struct cf_store *st, const char *user_id,
+                                          const char *keep_id, int64_t *deleted,
+                                          struct cf_err *err);
+
+/* Personal access tokens. list: a user's, newest first, revoked ones included. revoke:
+ * CF_ENOTFOUND when user_id has no such token. */
+enum cf_rc cf_store_pat_create(struct cf_store *st, const struct cf_pat *pat, struct cf_err *err);
+enum cf_rc cf_store_pat_get(struct cf_store *st, const char *id, struct cf_pat *out,
+                            struct cf_err *err);
+enum cf_rc cf_store_pat_list(struct cf_store *st, const char *user_id, struct cf_pat_list *out,
+                             struct cf_err *err);
+enum cf_rc cf_store_pat_revoke(struct cf_store *st, const char *user_id, const char *id,
+                               struct cf_err *err);
+
 struct cf_store {
     const char *backend; /* "sqlite", "postgres" */
 };
@@ -915,6 +1040,9 @@ void cf_channel_list_release(struct cf_channel_list *l);
 void cf_notice_list_release(struct cf_notice_list *l);
 void cf_audit_checkpoint_list_release(struct cf_audit_checkpoint_list *l);
 void cf_audit_last_read_list_release(struct cf_audit_last_read_list *l);
+void cf_user_list_release(struct cf_user_list *l);
+void cf_user_session_list_release(struct cf_user_session_list *l);
+void cf_pat_list_release(struct cf_pat_list *l);
 
 /* Deep copy of src into dst (heap members duplicated); CF_ENOMEM on failure (dst zeroed). */
 enum cf_rc cf_secret_copy(struct cf_secret *dst, const struct cf_secret *src);

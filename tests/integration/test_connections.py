@@ -224,7 +224,7 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
                                      "credentials": {"accessToken": PAT, "orgName": "o"}})):
             with self.subTest(method=method, path=path):
                 self.assertError(self.api(method, path, body=body, token=token), 403, "PermissionDenied",
-                                 "only the admin may manage app connections")
+                                 "only the admin or an org admin may manage app connections")
         self.assertEqual(self.ok("GET", one)["appConnection"]["name"], c["name"])
         rc, out, err = self.cli("connections", "list", token=token)
         self.assertEqual(rc, 1)

@@ -1,9 +1,10 @@
 """Single sign-on with OpenID Connect (docs/users.md "Single sign-on"): the real server against the Entra ID
 stand-in (tests/fakes/entra_oidc.py), driven by a client that follows the redirect chain as a browser does.
 
-This build has no user accounts: a login that passes every check ends in cf_sso_finish's 501, whose message
-and the server's sso_identity log line show the identity that was verified. Every failed check is a 4xx (or a
-503 for a provider that cannot be reached) naming the problem."""
+A login that passes every check provisions the user on first sign-in (a member, known by issuer and subject),
+opens a browser session (the HttpOnly session cookie and a script-readable CSRF cookie) and redirects to the
+return path; the server's sso_identity log line shows the identity that was verified. Every failed check is a
+4xx (or a 503 for a provider that cannot be reached) naming the problem."""
 
 import base64
 import hashlib
@@ -28,8 +29,9 @@ LOGIN = "/api/v1/sso/oidc/login"
 
 
 def browse(url, cookies=None, max_hops=10):
-    """GETs url and follows redirects as a browser does; cookies: {port: "name=value"} sent to that port.
-    Returns the hops as (url, status, headers, body)."""
+    """GETs url and follows redirects as a browser does, up to and including Coffer's callback (where the
+    browser would then load the dashboard); cookies: {port: "name=value"} sent to that port. Returns the hops
+    as (url, status, headers, body); headers["_cookies"] lists every Set-Cookie of the hop."""
     hops = []
     for _ in range(max_hops):
         u = urllib.parse.urlsplit(url)
@@ -41,8 +43,10 @@ def browse(url, cookies=None, max_hops=10):
         r = c.getresponse()
         body = r.read()
         c.close()
-        hops.append((url, r.status, dict(r.getheaders()), body))
-        if r.status not in (301, 302, 303, 307):
+        headers = dict(r.getheaders())
+        headers["_cookies"] = [v for k, v in r.getheaders() if k.lower() == "set-cookie"]
+        hops.append((url, r.status, headers, body))
+        if r.status not in (301, 302, 303, 307) or u.path == CALLBACK:
             return hops
         url = urllib.parse.urljoin(url, r.getheader("Location"))
     raise AssertionError("more than %d redirects: %s" % (max_hops, [h[0] for h in hops]))
@@ -132,6 +136,36 @@ class SSOCase(WithFakes, SSOServer, ServerTestCase):
         self.assertError(r, status, error, *words)
         return r
 
+    def assertSignedIn(self, hops, email, ret="/", server=None):
+        """The callback hop signed email in: 302 to ret with the session and CSRF cookies, which work (the
+        session reads /users/me; an unsafe request needs the CSRF token). Returns (user, cookie, csrf)."""
+        server = server or self.server
+        url, status, headers, body = hops[-1]
+        self.assertEqual(status, 302, body[:400])
+        self.assertEqual(headers["Location"], ret)
+        jar = {}
+        for c in headers["_cookies"]:
+            name, _, rest = c.partition("=")
+            jar[name] = (rest.split(";")[0], c)
+        self.assertIn("coffer_session", jar, headers["_cookies"])
+        self.assertIn("coffer_csrf", jar, headers["_cookies"])
+        self.assertIn("HttpOnly", jar["coffer_session"][1])
+        self.assertNotIn("HttpOnly", jar["coffer_csrf"][1])
+        for name in ("coffer_session", "coffer_csrf"):
+            self.assertIn("SameSite=Strict", jar[name][1])
+        cookie = "coffer_session=" + jar["coffer_session"][0]
+        csrf = jar["coffer_csrf"][0]
+        me = server.api("GET", "/api/v1/users/me", token=None, headers={"Cookie": cookie})
+        self.assertEqual(me.status, 200, me.body[:400])
+        self.assertEqual(me.json["user"]["email"], email)
+        body = {"name": "sso", "expiresIn": 60}
+        r = server.api("POST", "/api/v1/users/me/tokens", body=body, token=None, headers={"Cookie": cookie})
+        self.assertError(r, 403, None, "CSRF")
+        r = server.api("POST", "/api/v1/users/me/tokens", body=body, token=None,
+                       headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+        self.assertEqual(r.status, 200, r.body[:400])
+        return me.json["user"], cookie, csrf
+
     def identity_lines(self, since=0):
         return [line for line in self.server.stderr_since(since).splitlines() if "sso_identity" in line]
 
@@ -164,9 +198,10 @@ class EntraSSO(SSOCase):
         user = self.add_user(email="Alice.Jones@Contoso.example", groups=["g-admins", "g-devs"])
         mark = self.server.stderr_len()
         hops = self.sign_in(user, ret="/projects/abc?tab=secrets")
-        self.assertEqual([h[1] for h in hops], [302, 302, 501], [h[0] for h in hops])
-        r = self.assertSSOError(hops, 501, "NotImplemented", "user provisioning is not available",
-                                "alice.jones@contoso.example", "2 groups")
+        self.assertEqual([h[1] for h in hops], [302, 302, 302], [h[0] for h in hops])
+        me, cookie, csrf = self.assertSignedIn(hops, "alice.jones@contoso.example", "/projects/abc?tab=secrets")
+        self.assertEqual(me["orgRole"], "member")
+        r = self.finish(hops)
         lines = self.identity_lines(mark)
         self.assertEqual(len(lines), 1, lines)
         line = lines[0]
@@ -197,14 +232,35 @@ class EntraSSO(SSOCase):
         self.assertTrue(mine, json.dumps(events)[:2000])
         self.assertNotIn(code, json.dumps(events))
 
+    def test_provisioned_once_then_a_disabled_user_is_refused(self):
+        user = self.add_user(email="gina@contoso.example")
+        first, _, _ = self.assertSignedIn(self.sign_in(user), "gina@contoso.example")
+        again, cookie, _ = self.assertSignedIn(self.sign_in(user), "gina@contoso.example")
+        self.assertEqual(first["id"], again["id"])
+        self.assertEqual(first["sso"]["subject"], again["sso"]["subject"])
+        listed = [u for u in self.ok("GET", "/api/v1/users")["users"] if u["email"] == "gina@contoso.example"]
+        self.assertEqual(len(listed), 1, listed)
+        self.ok("PATCH", "/api/v1/users/" + first["id"], body={"status": "disabled"})
+        # the open session dies at once, and signing in again is refused
+        me = self.api("GET", "/api/v1/users/me", token=None, headers={"Cookie": cookie})
+        self.assertEqual(me.status, 401, me.body[:400])
+        self.assertSSOError(self.sign_in(user), 401, "Unauthorized", "disabled")
+
+    def test_a_local_account_is_never_taken_over(self):
+        self.ok("POST", "/api/v1/users", body={"email": "hal@contoso.example", "password": "a long local password"})
+        user = self.add_user(email="hal@contoso.example")
+        hops = self.sign_in(user)
+        self.assertSSOError(hops, 400, None, "hal@contoso.example")
+        self.assertFalse([c for c in hops[-1][2]["_cookies"] if c.startswith("coffer_session=")])
+
     def test_preferred_username_when_no_email_claim(self):
         user = self.add_user(login="bob@contoso.example")
-        self.assertSSOError(self.sign_in(user), 501, "NotImplemented", "bob@contoso.example", "0 groups")
+        self.assertSignedIn(self.sign_in(user), "bob@contoso.example")
 
     def test_group_overage_is_reported(self):
         user = self.add_user(groups=["g%d" % i for i in range(250)])
         mark = self.server.stderr_len()
-        self.assertSSOError(self.sign_in(user), 501, "NotImplemented", "0 groups")
+        self.assertSignedIn(self.sign_in(user), user["login"])
         self.assertIn("groups_overage=1", self.identity_lines(mark)[0])
         self.assertIn('groups=""', self.identity_lines(mark)[0])
 
@@ -216,7 +272,7 @@ class EntraSSO(SSOCase):
         user = self.add_user(email="carol@contoso.example")
         callback = self.up_to_callback(user)
         first = browse(callback)
-        self.assertSSOError(first, 501, "NotImplemented", "carol@contoso.example")
+        self.assertSignedIn(first, "carol@contoso.example")
         self.assertSSOError(browse(callback), 401, "Unauthorized", "unknown or already used sign-in state")
 
     def test_state_expired(self):
@@ -378,7 +434,7 @@ class GenericIssuerSSO(SSOCase):
     def test_full_flow_by_issuer(self):
         user = self.add_user(email="dana@fabrikam.example", groups=["ops"])
         mark = self.server.stderr_len()
-        self.assertSSOError(self.sign_in(user), 501, "NotImplemented", "dana@fabrikam.example", "1 groups")
+        self.assertSignedIn(self.sign_in(user), "dana@fabrikam.example")
         line = self.identity_lines(mark)[0]
         self.assertIn('issuer="%s/%s/v2.0"' % (self.fake.url, TENANT), line)
         self.assertIn('object=""', line)  # Entra's claims are read for Entra only
@@ -416,8 +472,12 @@ class TwoNodes(WithFakes, unittest.TestCase):
             b.start()
             hops = browse(a.url + LOGIN, cookies={self.fake.port: "fake_entra_user=frank@contoso.example"})
             self.assertEqual([urllib.parse.urlsplit(h[0]).port for h in hops], [a.port, self.fake.port, port_b])
-            self.assertEqual(hops[-1][1], 501, hops[-1][3])
-            self.assertIn("frank@contoso.example", json.loads(hops[-1][3])["message"])
+            self.assertEqual(hops[-1][1], 302, hops[-1][3])
+            session = [c.split(";")[0] for c in hops[-1][2]["_cookies"] if c.startswith("coffer_session=")]
+            for node in (a, b):  # the session opened on B is honoured by A, which shares the store
+                me = node.api("GET", "/api/v1/users/me", token=None, headers={"Cookie": session[0]})
+                self.assertEqual(me.status, 200, me.body[:400])
+                self.assertEqual(me.json["user"]["email"], "frank@contoso.example")
             replay = browse(hops[-1][0].replace(":%d/" % port_b, ":%d/" % a.port))
             self.assertEqual(replay[-1][1], 401)
             self.assertIn("unknown or already used", json.loads(replay[-1][3])["message"])

@@ -198,7 +198,7 @@ Test(connections, only_the_admin)
     json_t *report = NULL;
     create_pat("ado", &c);
     cr_assert_eq(cf_connections_list(&fx_core, &machine, NULL, &list, &err), CF_EFORBIDDEN);
-    cr_assert_str_eq(err.msg, "only the admin may manage app connections");
+    cr_assert_str_eq(err.msg, "only the admin or an org admin may manage app connections");
     cr_assert_eq(cf_connections_get(&fx_core, &machine, NULL, c.id, &got, &err), CF_EFORBIDDEN);
     cr_assert_eq(cf_connections_delete(&fx_core, &machine, NULL, c.id, NULL, &err), CF_EFORBIDDEN);
     cr_assert_eq(cf_connections_check(&fx_core, &machine, NULL, c.id, &report, &got, &err),

@@ -170,12 +170,35 @@ Test(oidc, not_configured)
     cr_expect_eq(cf_sso_verify(&fx_core, &cb, &id, &err), CF_ENOTFOUND);
 }
 
-Test(oidc, finish_is_not_available_in_this_build)
+Test(oidc, finish_provisions_once_and_refuses_a_disabled_user)
 {
+    const struct cf_principal admin = {.kind = CF_PRINCIPAL_ADMIN};
     struct cf_oidc_identity id = {0};
-    cf_strlcpy(id.email, "alice@contoso.example", sizeof(id.email));
+    struct cf_user first = {0}, again = {0}, changed = {0};
+    struct cf_session_grant grant = {0};
+    cf_strlcpy(id.issuer, "https://login.example/tenant/v2.0", sizeof(id.issuer));
     cf_strlcpy(id.subject, "sub-1", sizeof(id.subject));
-    cr_expect_eq(cf_sso_finish(&fx_core, &id, &err), CF_EUNSUPPORTED);
-    cr_expect(strstr(err.msg, "user provisioning is not available") != NULL, "%s", err.msg);
-    cr_expect(strstr(err.msg, "alice@contoso.example") != NULL, "%s", err.msg);
+    cf_strlcpy(id.email, "alice@contoso.example", sizeof(id.email));
+    cf_strlcpy(id.name, "Alice", sizeof(id.name));
+
+    cr_assert_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &first, &grant, &err), CF_OK,
+                 "%s", err.msg);
+    cr_expect_str_eq(first.email, "alice@contoso.example");
+    cr_expect_str_eq(first.org_role, "member");
+    cr_expect_neq(grant.cookie[0], '\0');
+    cr_expect_neq(grant.csrf_token[0], '\0');
+    /* The same issuer and subject is the same user, not a second account. */
+    cr_assert_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &again, &grant, &err), CF_OK,
+                 "%s", err.msg);
+    cr_expect_str_eq(again.id, first.id);
+
+    cr_assert_eq(cf_users_update(&fx_core, &admin, first.id, NULL, NULL, "disabled", &changed,
+                                 &err),
+                 CF_OK, "%s", err.msg);
+    cr_expect_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &again, &grant, &err),
+                 CF_EUNAUTH);
+    /* Another subject claiming the same e-mail never takes the account over. */
+    cf_strlcpy(id.subject, "sub-2", sizeof(id.subject));
+    cr_expect_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &again, &grant, &err),
+                 CF_EEXIST);
 }

@@ -2338,6 +2338,8 @@ Test(store, identities_migration_applies_to_an_existing_database)
         " DROP TRIGGER environments_update_content; DROP TRIGGER environments_delete_content;"
         " DROP TRIGGER projects_insert_content; DROP TRIGGER projects_update_content;"
         " DROP TRIGGER projects_delete_content;"
+        " DROP TABLE user_memberships; DROP TABLE user_sessions;"
+        " DROP TABLE personal_access_tokens; DROP TABLE users;"
         " DROP TABLE rotation_history; DROP TABLE rotations;"
         " DROP TABLE sync_items; DROP TABLE syncs; DROP TABLE app_connections;"
         " DROP TABLE identity_kubernetes_auths; DROP TABLE identity_jwt_auths;"
