@@ -25,8 +25,8 @@ static enum cf_rc identity_principal(struct cf_core *core, const char *token, co
     struct cf_access_token record;
     /* The token's record is all that decides: deleting an identity deletes its tokens. Its name is
      * looked up only when a refusal needs it (core/authz.c), not on every request. */
-    enum cf_rc rc = cf_token_check(core->store, core->keyring, token, client_ip, cf_now_ms(), true,
-                                   &record, err);
+    enum cf_rc rc = cf_token_check(core->store, core->keyring, core->verified_tokens, token,
+                                   client_ip, cf_now_ms(), true, &record, err);
     if (rc != CF_OK)
         return rc;
     out->kind = CF_PRINCIPAL_IDENTITY;

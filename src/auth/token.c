@@ -7,6 +7,7 @@
 
 #include "auth/token.h"
 #include "crypto/token.h"
+#include "util/cache.h"
 #include "util/cidr.h"
 #include "util/time.h"
 #include "util/wipemem.h"
@@ -166,12 +167,41 @@ static enum cf_rc parse(struct cf_keyring *kr, const char *token, char id[CF_UUI
     return rc;
 }
 
+/* The id of a token whose signature verifies, hash being cf_token_hash of it: from verified (NULL:
+ * none) when this token verified before, else parse() (which fills verified on success). A hit is
+ * sound because verified belongs to one keyring, whose signing key never changes, and the hash
+ * names one token text: the same text verifies again with the same result. The caller still
+ * checks the stored record on every use. */
+static enum cf_rc verified_id(struct cf_cache *verified, struct cf_keyring *kr, const char *token,
+                              const uint8_t hash[CF_TOKEN_HASH_BYTES], char id[CF_UUID_LEN],
+                              struct cf_err *err)
+{
+    char key[2 * CF_TOKEN_HASH_BYTES + 1];
+    void *value = NULL;
+    size_t len = 0;
+    if (verified) {
+        sodium_bin2hex(key, sizeof(key), hash, CF_TOKEN_HASH_BYTES);
+        if (cf_cache_get(verified, key, 0, &value, &len)) {
+            bool whole = len == CF_UUID_LEN && ((const char *)value)[CF_UUID_LEN - 1] == '\0';
+            if (whole)
+                memcpy(id, value, CF_UUID_LEN);
+            cf_cache_value_free(verified, value, len);
+            if (whole)
+                return CF_OK;
+        }
+    }
+    enum cf_rc rc = parse(kr, token, id, err);
+    if (rc == CF_OK && verified)
+        cf_cache_put(verified, key, 0, id, CF_UUID_LEN);
+    return rc;
+}
+
 /* The record of a verified token, with the common checks: hash, revoked, IP. CF_EUNAUTH when
  * refused; *revoked (may be NULL) then says whether it was because the token is revoked or gone
  * (a genuine token, its record revoked or deleted), rather than not genuine or from elsewhere. */
-static enum cf_rc load(struct cf_store *st, struct cf_keyring *kr, const char *token,
-                       const char *client_ip, struct cf_access_token *record, bool *revoked,
-                       struct cf_err *err)
+static enum cf_rc load(struct cf_store *st, struct cf_keyring *kr, struct cf_cache *verified,
+                       const char *token, const char *client_ip, struct cf_access_token *record,
+                       bool *revoked, struct cf_err *err)
 {
     char id[CF_UUID_LEN];
     uint8_t hash[CF_TOKEN_HASH_BYTES];
@@ -179,18 +209,18 @@ static enum cf_rc load(struct cf_store *st, struct cf_keyring *kr, const char *t
     if (!revoked)
         revoked = &ignored;
     *revoked = false;
-    enum cf_rc rc = parse(kr, token, id, err);
-    if (rc != CF_OK)
-        return rc;
-    rc = cf_store_token_get(st, id, record, err);
+    cf_token_hash(token, strlen(token), hash);
+    enum cf_rc rc = verified_id(verified, kr, token, hash, id, err);
+    if (rc == CF_OK)
+        rc = cf_store_token_get(st, id, record, err);
     *revoked = rc == CF_ENOTFOUND;
     if (rc == CF_ENOTFOUND)
-        return cf_err_set(
-            err, CF_EUNAUTH,
-            "access token was revoked (its identity was deleted, or it never existed)");
-    if (rc != CF_OK)
-        return rc;
-    cf_token_hash(token, strlen(token), hash);
+        cf_err_set(err, CF_EUNAUTH,
+                   "access token was revoked (its identity was deleted, or it never existed)");
+    if (rc != CF_OK) {
+        sodium_memzero(hash, sizeof(hash));
+        return rc == CF_ENOTFOUND ? CF_EUNAUTH : rc;
+    }
     bool same = cf_token_hash_equal(hash, record->hash);
     sodium_memzero(hash, sizeof(hash));
     if (!same)
@@ -240,11 +270,11 @@ static enum cf_rc check_times(const struct cf_access_token *r, int64_t now, stru
     return CF_OK;
 }
 
-enum cf_rc cf_token_check(struct cf_store *st, struct cf_keyring *kr, const char *token,
-                          const char *client_ip, int64_t now, bool count_use,
+enum cf_rc cf_token_check(struct cf_store *st, struct cf_keyring *kr, struct cf_cache *verified,
+                          const char *token, const char *client_ip, int64_t now, bool count_use,
                           struct cf_access_token *record, struct cf_err *err)
 {
-    enum cf_rc rc = load(st, kr, token, client_ip, record, NULL, err);
+    enum cf_rc rc = load(st, kr, verified, token, client_ip, record, NULL, err);
     if (rc == CF_OK)
         rc = check_times(record, now, err);
     if (rc != CF_OK)
@@ -268,7 +298,7 @@ enum cf_rc cf_token_renew(struct cf_store *st, struct cf_keyring *kr, const char
                           const char *client_ip, int64_t now, struct cf_access_token *record,
                           int64_t *expires_in, struct cf_err *err)
 {
-    enum cf_rc rc = cf_token_check(st, kr, token, client_ip, now, false, record, err);
+    enum cf_rc rc = cf_token_check(st, kr, NULL, token, client_ip, now, false, record, err);
     if (rc != CF_OK)
         return rc;
     rc = cf_store_token_renew(st, record->id, now, err);
@@ -287,7 +317,7 @@ enum cf_rc cf_token_revoke(struct cf_store *st, struct cf_keyring *kr, const cha
 {
     struct cf_access_token record;
     bool revoked;
-    enum cf_rc rc = load(st, kr, token, NULL, &record, &revoked, err);
+    enum cf_rc rc = load(st, kr, NULL, token, NULL, &record, &revoked, err);
     if (rc != CF_OK) {
         /* Revoking a revoked (or deleted) token is not an error. */
         if (rc == CF_EUNAUTH && revoked)

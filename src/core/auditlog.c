@@ -565,13 +565,16 @@ enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event
                               log->config.queue_max);
         }
         /* Normal mode: the oldest waiting event makes room (the writer never holds it: a full
-         * queue is far larger than one batch). */
+         * queue is far larger than one batch). The events the writer holds, at most a batch, move
+         * up one slot over it, rather than every later event down one: this runs on every request
+         * while the writer lags. The writer finds its events again from head. */
         if (log->inflight < log->count) {
-            size_t oldest = (log->head + log->inflight) % log->config.queue_max;
+            size_t max = log->config.queue_max;
+            size_t oldest = (log->head + log->inflight) % max;
             free(log->queue[oldest]);
-            for (size_t i = log->inflight; i + 1 < log->count; i++)
-                log->queue[(log->head + i) % log->config.queue_max] =
-                    log->queue[(log->head + i + 1) % log->config.queue_max];
+            for (size_t i = log->inflight; i > 0; i--)
+                log->queue[(log->head + i) % max] = log->queue[(log->head + i - 1) % max];
+            log->head = (log->head + 1) % max;
             log->count--;
             if (log->dropped++ % 1000 == 0)
                 cf_log_error("audit: the queue is full; oldest events dropped (%lld so far)",

@@ -37,7 +37,7 @@ typedef void (*cf_audit_sink_fn)(void *ctx, const struct cf_audit_event *event);
 
 struct cf_audit_log_config {
     bool fail_closed;
-    size_t queue_max;            /* events waiting at most; 0: 65536 */
+    size_t queue_max;            /* events waiting at most; 0: 8192 */
     int64_t checkpoint_every;    /* events between checkpoints; 0: 1000 */
     int64_t checkpoint_ms;       /* at most this long between checkpoints when events came, also
                                   * when no event follows them; 0: 10 s */

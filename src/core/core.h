@@ -52,6 +52,9 @@ struct cf_core {
     /* borrowed: rendered folder-list bodies (core/listcache.h), a wipe cf_cache (util/cache.h);
      * NULL: none are kept */
     struct cf_cache *lists;
+    /* borrowed: the ids of access tokens whose signature verified, by token hash (the verified
+     * cache of auth/token.h's cf_token_check, for this server's keyring); NULL: none */
+    struct cf_cache *verified_tokens;
     struct cf_notifier *notifier; /* borrowed: notifications (notify/notify.h) */
     struct cf_admin_auth *admin;  /* borrowed: checks the admin token (auth/admin.h) */
     /* borrowed: the OpenID Connect relying party of single sign-on (auth/oidc.h); NULL: single

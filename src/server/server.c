@@ -45,6 +45,8 @@
 #define DRAIN_MS 10000
 /* Folder-list bodies kept at most (--cache-size bounds their bytes). */
 #define LIST_CACHE_ENTRIES 4096
+/* Access tokens whose signature is remembered as verified (auth/token.h): about 100 bytes each. */
+#define VERIFIED_TOKEN_ENTRIES 8192
 
 /* ---- options ----------------------------------------------------------------------------------
  */
@@ -646,6 +648,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_entra_cache *entra = NULL;
     struct cf_github_cache *github = NULL;
     struct cf_cache *lists = NULL;
+    struct cf_cache *verified_tokens = NULL;
     struct cf_audit_log *audit_log = NULL;
     struct cf_audit_streams *audit_streams = NULL;
     struct cf_notifier *notifier = NULL;
@@ -701,7 +704,10 @@ int cf_cmd_server(int argc, char **argv)
                                            .wipe = true};
     if (set.number[F_CACHE_SIZE] > 0)
         lists = cf_cache_new(&lists_config);
-    if (!by_addr_and_id || !by_addr || !jwks || !entra || !github ||
+    /* Token hashes and ids only, nothing secret: plain memory. */
+    verified_tokens = cf_cache_new(
+        &(struct cf_cache_config){.max_entries = VERIFIED_TOKEN_ENTRIES, .wipe = false});
+    if (!by_addr_and_id || !by_addr || !jwks || !entra || !github || !verified_tokens ||
         (set.number[F_CACHE_SIZE] > 0 && !lists)) {
         fprintf(stderr, "coffer server: out of memory\n");
         goto out;
@@ -773,6 +779,7 @@ int cf_cmd_server(int argc, char **argv)
                            .github = github,
                            .audit = audit_log,
                            .lists = lists,
+                           .verified_tokens = verified_tokens,
                            .admin = admin,
                            .oidc = oidc,
                            .session_idle_s = set.number[F_SESSION_IDLE] / 1000,
@@ -865,7 +872,8 @@ out:
     cf_jwks_cache_free(jwks);
     cf_entra_cache_free(entra); /* after the sync worker and the server: they borrow them */
     cf_github_cache_free(github);
-    cf_cache_free(lists); /* after the server: requests borrow it; wipes every body */
+    cf_cache_free(lists);           /* after the server: requests borrow it; wipes every body */
+    cf_cache_free(verified_tokens); /* after the server: requests borrow it */
     cf_admin_auth_free(admin);
     cf_oidc_free(oidc); /* after the server: requests borrow it */
     cf_boot_close(&boot);

@@ -18,12 +18,15 @@
 
 #include "auth/login.h"
 #include "auth/throttle.h"
+#include "auth/token.h"
 #include "auth/universal.h"
 #include "crypto/keyring.h"
 #include "crypto/token.h"
 #include "store/store.h"
+#include "util/cache.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "util/time.h"
 
 #define KNOWN_CLIENT_ID "6f1c2d9e-0000-4000-8000-00000000c1d0"
 #define KNOWN_IDENTITY "6f1c2d9e-0000-4000-8000-0000000001d0"
@@ -405,4 +408,87 @@ Test(login_block, success_issues_a_token_under_the_policy)
     fixture_release(&f);
     cf_keyring_free(kr);
     sodium_memzero(root, sizeof(root));
+}
+
+/* ---- access token checks with the verified-signature cache (auth/token.h) ---- */
+
+TestSuite(token_verified);
+
+/* Issues an access token of KNOWN_IDENTITY valid for an hour from now_ms into out. */
+static void issue(struct fixture *f, struct cf_keyring *kr, const char *id, int64_t now_ms,
+                  char out[CF_ACCESS_TOKEN_MAX])
+{
+    struct cf_access_token record = {.ttl = 3600, .max_ttl = 3600, .created_at = now_ms};
+    struct cf_err err;
+    cf_strlcpy(record.id, id, sizeof(record.id));
+    cf_strlcpy(record.identity_id, KNOWN_IDENTITY, sizeof(record.identity_id));
+    cf_strlcpy(record.auth_method, "universal-auth", sizeof(record.auth_method));
+    cf_strlcpy(record.trusted_ips, "0.0.0.0/0,::/0", sizeof(record.trusted_ips));
+    cr_assert_eq(cf_token_issue(f->store, kr, &record, out, CF_ACCESS_TOKEN_MAX, &err), CF_OK, "%s",
+                 err.msg);
+}
+
+/* The first check verifies the signature and remembers it, the next ones find it; the stored
+ * record is still what decides (a revoked token is refused at once), and a token that differs by
+ * one byte of its signature is never taken for the remembered one. */
+Test(token_verified, remembered_once_and_the_record_still_decides)
+{
+    struct fixture f;
+    struct cf_keyring *kr = NULL;
+    struct cf_err err;
+    uint8_t root[CF_ROOT_KEY_BYTES];
+    char token[CF_ACCESS_TOKEN_MAX];
+    struct cf_access_token record;
+    struct cf_cache_stats stats;
+    fixture_init(&f, 5);
+    cf_keyring_generate_root(root);
+    cr_assert_eq(cf_keyring_from_bytes(root, &kr, &err), CF_OK, "%s", err.msg);
+    struct cf_cache *verified = cf_cache_new(&(struct cf_cache_config){.max_entries = 16});
+    cr_assert_not_null(verified);
+    int64_t now = cf_now_ms();
+    issue(&f, kr, "6f1c2d9e-0000-4000-8000-0000000007a0", now, token);
+
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(
+            cf_token_check(f.store, kr, verified, token, "127.0.0.1", now, true, &record, &err),
+            CF_OK, "check %d: %s", i, err.msg);
+    cr_assert_str_eq(record.identity_id, KNOWN_IDENTITY);
+    cf_cache_stats(verified, &stats);
+    cr_assert_eq(stats.entries, 1, "one token remembered, not %zu", stats.entries);
+    cr_assert_eq(stats.hits, 2, "the second and third checks use it, not %llu hits",
+                 (unsigned long long)stats.hits);
+
+    /* A forged signature (its last character changed) is checked, and refused. */
+    char forged[CF_ACCESS_TOKEN_MAX];
+    cf_strlcpy(forged, token, sizeof(forged));
+    size_t n = strlen(forged);
+    forged[n - 1] = forged[n - 1] == 'A' ? 'B' : 'A';
+    cr_assert_eq(
+        cf_token_check(f.store, kr, verified, forged, "127.0.0.1", now, true, &record, &err),
+        CF_EUNAUTH);
+    cf_cache_stats(verified, &stats);
+    cr_assert_eq(stats.entries, 1, "a refused token is not remembered");
+
+    /* Another keyring (a rotated root key) has its own cache; with this one the token is refused.
+     */
+    struct cf_keyring *other = NULL;
+    uint8_t other_root[CF_ROOT_KEY_BYTES];
+    cf_keyring_generate_root(other_root);
+    cr_assert_eq(cf_keyring_from_bytes(other_root, &other, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_token_check(f.store, other, NULL, token, "127.0.0.1", now, true, &record, &err),
+                 CF_EUNAUTH);
+    cf_keyring_free(other);
+
+    /* Revoked: refused on the next check although its signature is remembered. */
+    cr_assert_eq(cf_token_revoke(f.store, kr, token, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(
+        cf_token_check(f.store, kr, verified, token, "127.0.0.1", now, true, &record, &err),
+        CF_EUNAUTH);
+    cr_assert(strstr(err.msg, "revoked") != NULL, "%s", err.msg);
+
+    cf_cache_free(verified);
+    cf_keyring_free(kr);
+    sodium_memzero(root, sizeof(root));
+    sodium_memzero(token, sizeof(token));
+    fixture_release(&f);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -430,6 +431,46 @@ Test(id, reqid_is_16_lower_hex)
     cr_assert_eq(strlen(a), 16);
     cr_assert_eq(strspn(a, "0123456789abcdef"), 16);
     cr_assert_str_neq(a, b);
+}
+
+/* Ids come from a per-thread block of CSPRNG bytes: a forked child must not hand out the ids its
+ * parent hands out next from the same block. */
+Test(id, forked_child_does_not_repeat_parent_ids)
+{
+    enum { N = 8 };
+    char first[CF_UUID_LEN];
+    cf_uuid_new(first); /* the parent's block is drawn and mostly unused */
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t child = fork();
+    cr_assert_neq(child, -1);
+    if (child == 0) {
+        char ids[N][CF_UUID_LEN];
+        for (int i = 0; i < N; i++)
+            cf_uuid_new(ids[i]);
+        ssize_t unused = write(fds[1], ids, sizeof(ids));
+        (void)unused;
+        _exit(0);
+    }
+    close(fds[1]);
+    char theirs[N][CF_UUID_LEN];
+    size_t got = 0;
+    while (got < sizeof(theirs)) {
+        ssize_t n = read(fds[0], (char *)theirs + got, sizeof(theirs) - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    waitpid(child, NULL, 0);
+    cr_assert_eq(got, sizeof(theirs));
+    for (int i = 0; i < N; i++) {
+        char mine[CF_UUID_LEN];
+        cf_uuid_new(mine);
+        cr_assert(cf_uuid_valid(theirs[i]), "%s", theirs[i]);
+        for (int k = 0; k < N; k++)
+            cr_assert_str_neq(mine, theirs[k], "the child repeated the parent's id %s", mine);
+    }
 }
 
 /* ---- str ---- */
