@@ -482,6 +482,8 @@ enum cf_rc cf_audit_log_open(struct cf_store *store, struct cf_keyring *keyring,
         log->config.checkpoint_ms = 10000;
     if (!log->config.fail_closed_wait_ms)
         log->config.fail_closed_wait_ms = 5000;
+    if (!log->config.full_wait_ms)
+        log->config.full_wait_ms = 1000;
     log->last_checkpoint_ms = cf_mono_us() / 1000;
     log->queue = calloc(log->config.queue_max, sizeof(*log->queue));
     if (config->head_path && !(log->config.head_path = strdup(config->head_path))) {
@@ -555,6 +557,18 @@ enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event
     it->waiter = log->config.fail_closed ? &w : NULL;
 
     pthread_mutex_lock(&log->lock);
+    /* Back-pressure: a writer that is only behind (the store takes its batches) frees room within
+     * a batch's time, so the request waits for it rather than losing another request's event;
+     * load then slows to what the audit log can record instead of outrunning it. Only a store
+     * that refuses events, or a writer stuck for longer than full_wait_ms, makes events drop. */
+    if (log->count == log->config.queue_max && !log->config.fail_closed && !log->failing &&
+        !log->stopping) {
+        struct timespec ts;
+        cf_deadline_in(&ts, log->config.full_wait_ms);
+        while (log->count == log->config.queue_max && !log->failing && !log->stopping)
+            if (pthread_cond_timedwait(&log->done, &log->lock, &ts) == ETIMEDOUT)
+                break;
+    }
     if (log->count == log->config.queue_max) {
         if (log->config.fail_closed) {
             pthread_mutex_unlock(&log->lock);

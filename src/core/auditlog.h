@@ -42,6 +42,9 @@ struct cf_audit_log_config {
     int64_t checkpoint_ms;       /* at most this long between checkpoints when events came, also
                                   * when no event follows them; 0: 10 s */
     int64_t fail_closed_wait_ms; /* how long a fail-closed record waits for its commit; 0: 5000 */
+    /* How long a record waits for room in a full queue while the store takes events (the writer
+     * is merely behind) before the oldest waiting event is dropped; 0: 1000. */
+    int64_t full_wait_ms;
     cf_audit_sink_fn sink;       /* NULL: none */
     void (*sink_batch_end)(void *ctx); /* after the sink saw a committed batch; NULL: none */
     /* After each checkpoint: the signed head. NULL: none. The sinks are never called from two
