@@ -49,8 +49,8 @@ static enum cf_rc sso_callback(struct cf_req *req, json_t **out, struct cf_err *
         return rc;
     /* From here the record names who the provider vouched for, then the Coffer user. */
     cf_req_audit_actor(req, "user", id.subject, id.email);
-    rc = cf_sso_finish(cf_req_core(req), &id, cf_req_client_ip(req), cf_req_user_agent(req),
-                       &user, &grant, err);
+    rc = cf_sso_finish(cf_req_core(req), &id, cf_req_client_ip(req), cf_req_user_agent(req), &user,
+                       &grant, err);
     if (user.id[0])
         cf_req_audit_actor(req, "user", user.id, user.email);
     if (rc == CF_OK) {

@@ -45,7 +45,7 @@ struct cf_audit_log_config {
     /* How long a record waits for room in a full queue while the store takes events (the writer
      * is merely behind) before the oldest waiting event is dropped; 0: 1000. */
     int64_t full_wait_ms;
-    cf_audit_sink_fn sink;       /* NULL: none */
+    cf_audit_sink_fn sink;             /* NULL: none */
     void (*sink_batch_end)(void *ctx); /* after the sink saw a committed batch; NULL: none */
     /* After each checkpoint: the signed head. NULL: none. The sinks are never called from two
      * threads at once. */

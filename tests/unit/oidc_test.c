@@ -192,9 +192,9 @@ Test(oidc, finish_provisions_once_and_refuses_a_disabled_user)
                  "%s", err.msg);
     cr_expect_str_eq(again.id, first.id);
 
-    cr_assert_eq(cf_users_update(&fx_core, &admin, first.id, NULL, NULL, "disabled", &changed,
-                                 &err),
-                 CF_OK, "%s", err.msg);
+    cr_assert_eq(
+        cf_users_update(&fx_core, &admin, first.id, NULL, NULL, "disabled", &changed, &err), CF_OK,
+        "%s", err.msg);
     cr_expect_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &again, &grant, &err),
                  CF_EUNAUTH);
     /* Another subject claiming the same e-mail never takes the account over. */
