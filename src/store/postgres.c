@@ -710,6 +710,13 @@ static const char *const pg_additions[] = {
            " FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
            " CREATE TRIGGER pats_lookups AFTER UPDATE OF revoked OR DELETE ON"
            " personal_access_tokens FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups()",
+    /* groups, as sqlite.c's sq_additions */
+    [19] = "CREATE TRIGGER user_groups_lookups AFTER DELETE ON user_groups"
+           " FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
+           " CREATE TRIGGER group_members_lookups AFTER INSERT OR DELETE ON user_group_members"
+           " FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
+           " CREATE TRIGGER group_memberships_lookups AFTER INSERT OR UPDATE OR DELETE ON"
+           " group_memberships FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups()",
 };
 #undef PG_CONTENT_TRIGGER
 

@@ -974,6 +974,13 @@ static const char *const sq_additions[] = {
         "CREATE TRIGGER user_sessions_delete_lookups AFTER DELETE ON user_sessions" BUMP
         "CREATE TRIGGER pats_update_lookups AFTER UPDATE OF revoked ON personal_access_tokens" BUMP
         "CREATE TRIGGER pats_delete_lookups AFTER DELETE ON personal_access_tokens" BUMP,
+    /* groups: every change of a group's members or project access alters its members' access */
+    [19] = "CREATE TRIGGER user_groups_delete_lookups AFTER DELETE ON user_groups" BUMP
+        "CREATE TRIGGER group_members_insert_lookups AFTER INSERT ON user_group_members" BUMP
+        "CREATE TRIGGER group_members_delete_lookups AFTER DELETE ON user_group_members" BUMP
+        "CREATE TRIGGER group_memberships_insert_lookups AFTER INSERT ON group_memberships" BUMP
+        "CREATE TRIGGER group_memberships_update_lookups AFTER UPDATE ON group_memberships" BUMP
+        "CREATE TRIGGER group_memberships_delete_lookups AFTER DELETE ON group_memberships" BUMP,
 };
 #undef CONTENT_TRIGGERS
 #undef BUMP_CONTENT
