@@ -15,6 +15,7 @@
 #include "auth/admin.h"
 #include "auth/token.h"
 #include "core/users.h"
+#include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -49,6 +50,17 @@ static enum cf_rc admin_principal(struct cf_core *core, const char *token, const
         return rc;
     if (!admin)
         return cf_err_set(err, CF_EUNAUTH, "%s", refusal);
+    bool disabled = false;
+    rc = cf_admin_token_disabled(core->store, &disabled, err);
+    if (rc != CF_OK)
+        return rc;
+    if (disabled)
+        return cf_err_set(err, CF_EUNAUTH,
+                          "the admin token is disabled (break-glass): an owner re-enables it "
+                          "(coffer operator admin-token enable on the server host, or POST "
+                          "/api/v1/admin-token/enable)");
+    /* every use is a break-glass use: the operator sees it in the log as well as in the audit */
+    cf_log_event(CF_LOG_WARN, "break_glass", CF_LOG_WORD("who", "admin"));
     out->kind = CF_PRINCIPAL_ADMIN;
     memcpy(out->name, "admin", sizeof("admin"));
     return CF_OK;

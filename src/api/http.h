@@ -57,6 +57,8 @@ extern const struct cf_route cf_routes_syncs[];
 extern const struct cf_route cf_routes_rotations[];
 extern const struct cf_route cf_routes_sso[];
 extern const struct cf_route cf_routes_users[];
+extern const struct cf_route cf_routes_mfa[];
+extern const struct cf_route cf_routes_admin_token[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);
@@ -118,6 +120,11 @@ void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body);
  * the browser steps of single sign-on; the handler then returns CF_OK with *out left NULL. url is
  * never a credential (it is logged nowhere, but browsers keep it in their history). CF_ENOMEM. */
 enum cf_rc cf_req_redirect(struct cf_req *req, const char *url, struct cf_err *err);
+
+/* Adds the members of extra (a JSON object; the request takes the reference) to the answer when
+ * the handler fails, next to the error's own: for a refusal a client acts on by machine (a sign-in
+ * that needs a second factor: mfaRequired and its ticket). */
+void cf_req_error_extra(struct cf_req *req, json_t *extra);
 
 /* Audit notes (docs/audit.md): every authenticated request (and every login) is recorded
  * when it ends, with the actor, source, route, result and reason; a handler names what it did more

@@ -66,6 +66,12 @@ enum cf_rc cf_req_redirect(struct cf_req *req, const char *url, struct cf_err *e
     return CF_OK;
 }
 
+void cf_req_error_extra(struct cf_req *req, json_t *extra)
+{
+    json_decref(req->error_extra);
+    req->error_extra = extra;
+}
+
 /* The request's audit event, made on first use; NULL when out of memory (the record then carries
  * only what the server knows). */
 static struct cf_audit_event *audit_of(struct cf_req *req)
@@ -375,6 +381,8 @@ void cf_req_release(struct cf_req *req)
     cf_buf_release_wipe(&req->raw_reply);
     free(req->location);
     req->location = NULL;
+    json_decref(req->error_extra);
+    req->error_extra = NULL;
     drop_cookie(&req->set_cookie);
     drop_cookie(&req->set_csrf_cookie);
     json_decref(req->json);

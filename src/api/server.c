@@ -194,6 +194,8 @@ static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err)
                      CF_LOG_WORD("rc", cf_rc_str(err->rc)), CF_LOG_TEXT("msg", err->msg));
     if (!body)
         return MHD_NO;
+    if (req->error_extra && json_is_object(req->error_extra))
+        json_object_update_missing(body, req->error_extra);
     if (err->rc == CF_ERATELIMIT && err->retry_after_s > 0)
         req->retry_after_s = err->retry_after_s;
     enum MHD_Result ret = send_json(req, status, body);

@@ -215,19 +215,65 @@ static json_t *render_session(const struct cf_user_session *s, const char *curre
                      cf_json_time(s->last_seen_at), "expiresAt", cf_json_time(s->expires_at));
 }
 
+/* The optional personalAccessToken {name, expiresIn} of a sign-in: *wanted says whether it is
+ * there. */
+static enum cf_rc pat_request(json_t *body, bool *wanted, const char **name, int64_t *ttl,
+                              struct cf_err *err)
+{
+    json_t *want_pat = body ? json_object_get(body, "personalAccessToken") : NULL;
+    enum cf_rc rc = CF_OK;
+    *wanted = want_pat != NULL;
+    *name = NULL;
+    *ttl = 0;
+    if (want_pat && !json_is_object(want_pat))
+        rc = cf_err_field(err, CF_EINVAL, "personalAccessToken",
+                          "personalAccessToken: expected an object {name, expiresIn}");
+    if (rc == CF_OK && want_pat)
+        rc = cf_json_string(want_pat, "name", true, name, err);
+    if (rc == CF_OK && want_pat)
+        rc = expires_in_field(want_pat, ttl, err);
+    return rc;
+}
+
+/* The answer of a sign-in whose credentials were right (rc CF_OK) or the refusal rc: the actor
+ * named once the account is known (an unknown email is not recorded); a personal access token
+ * when one was asked for, else the session cookie and {user, csrfToken, session}. */
+static enum cf_rc login_reply(struct cf_req *req, enum cf_rc rc, const struct cf_user *user,
+                              struct cf_session_grant *grant, bool want_pat, const char *pat_name,
+                              int64_t ttl, json_t **out, struct cf_err *err)
+{
+    if (user->id[0])
+        cf_req_audit_actor(req, "user", user->id, user->email);
+    if (rc != CF_OK)
+        return rc;
+    if (want_pat)
+        return login_for_token(req, user, pat_name, ttl, out, err);
+    int64_t max_age = (grant->session.expires_at - grant->session.created_at) / 1000;
+    cf_req_set_session_cookie(req, grant->cookie, max_age);
+    return cf_render_reply(json_pack("{s:o, s:s, s:o}", "user", render_user(user), "csrfToken",
+                                     grant->csrf_token, "session",
+                                     render_session(&grant->session, grant->session.id)),
+                           out, err);
+}
+
 /* POST /api/v1/auth/login {email, password, personalAccessToken?: {name, expiresIn}} -> Set-Cookie
  * coffer_session, {user, csrfToken, session}; with personalAccessToken, no session: {user, token,
- * personalAccessToken} (`coffer login --user`) */
+ * personalAccessToken} (`coffer login --user`). A user with two-factor sign-in gets 401 with
+ * {mfaRequired: true, mfaTicket, mfaTicketExpiresAt, mfaMethods} and goes on at login/mfa. */
 static enum cf_rc login(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_session_grant grant;
+    struct cf_mfa_challenge challenge;
     struct cf_user user;
     json_t *body = NULL;
-    const char *email = NULL, *password = NULL;
+    const char *email = NULL, *password = NULL, *pat_name = NULL;
     size_t password_len = 0;
+    bool want_pat = false;
+    int64_t ttl = 0;
     enum cf_rc rc;
 
     memset(&grant, 0, sizeof(grant));
+    memset(&challenge, 0, sizeof(challenge));
     memset(&user, 0, sizeof(user));
     cf_req_audit(req, "auth.login", NULL, NULL, NULL);
     rc = cf_req_json(req, true, &body, err);
@@ -235,37 +281,52 @@ static enum cf_rc login(struct cf_req *req, json_t **out, struct cf_err *err)
         rc = cf_json_string(body, "email", true, &email, err);
     if (rc == CF_OK)
         rc = secret_field(body, "password", true, &password, &password_len, err);
-    json_t *want_pat = body ? json_object_get(body, "personalAccessToken") : NULL;
-    const char *pat_name = NULL;
-    int64_t ttl = 0;
-    if (rc == CF_OK && want_pat && !json_is_object(want_pat))
-        rc = cf_err_field(err, CF_EINVAL, "personalAccessToken",
-                          "personalAccessToken: expected an object {name, expiresIn}");
-    if (rc == CF_OK && want_pat)
-        rc = cf_json_string(want_pat, "name", true, &pat_name, err);
-    if (rc == CF_OK && want_pat)
-        rc = expires_in_field(want_pat, &ttl, err);
+    if (rc == CF_OK)
+        rc = pat_request(body, &want_pat, &pat_name, &ttl, err);
     if (rc == CF_OK)
         rc = cf_users_login(cf_req_core(req), email, password, password_len, cf_req_client_ip(req),
-                            cf_req_user_agent(req), &user, want_pat ? NULL : &grant, err);
-    if (rc == CF_OK && want_pat) {
-        if (user.id[0])
-            cf_req_audit_actor(req, "user", user.id, user.email);
-        rc = login_for_token(req, &user, pat_name, ttl, out, err);
-        goto out;
-    }
-    /* The actor is named once the account is known; an unknown email is not recorded. */
-    if (user.id[0])
-        cf_req_audit_actor(req, "user", user.id, user.email);
-    if (rc == CF_OK) {
-        int64_t max_age = (grant.session.expires_at - grant.session.created_at) / 1000;
-        cf_req_set_session_cookie(req, grant.cookie, max_age);
-        rc = cf_render_reply(json_pack("{s:o, s:s, s:o}", "user", render_user(&user), "csrfToken",
-                                       grant.csrf_token, "session",
-                                       render_session(&grant.session, grant.session.id)),
-                             out, err);
-    }
-out:
+                            cf_req_user_agent(req), &user, want_pat ? NULL : &grant, &challenge,
+                            err);
+    if (rc == CF_EUNAUTH && challenge.ticket[0])
+        cf_req_error_extra(req, json_pack("{s:b, s:s, s:o, s:[s, s]}", "mfaRequired", 1,
+                                          "mfaTicket", challenge.ticket, "mfaTicketExpiresAt",
+                                          cf_json_time(challenge.expires_at), "mfaMethods", "totp",
+                                          "recoveryCode"));
+    rc = login_reply(req, rc, &user, &grant, want_pat, pat_name, ttl, out, err);
+    sodium_memzero(&challenge, sizeof(challenge));
+    sodium_memzero(&grant, sizeof(grant));
+    return rc;
+}
+
+/* POST /api/v1/auth/login/mfa {mfaTicket, code, personalAccessToken?} -> the answers of login:
+ * the second step of a sign-in with two-factor sign-in; code is a TOTP code or a recovery code. */
+static enum cf_rc login_mfa(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_session_grant grant;
+    struct cf_user user;
+    json_t *body = NULL;
+    const char *ticket = NULL, *code = NULL, *pat_name = NULL;
+    bool want_pat = false, used_recovery = false;
+    int64_t ttl = 0;
+    enum cf_rc rc;
+
+    memset(&grant, 0, sizeof(grant));
+    memset(&user, 0, sizeof(user));
+    cf_req_audit(req, "auth.login.mfa", NULL, NULL, NULL);
+    rc = cf_req_json(req, true, &body, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "mfaTicket", true, &ticket, err);
+    if (rc == CF_OK)
+        rc = cf_json_string(body, "code", true, &code, err);
+    if (rc == CF_OK)
+        rc = pat_request(body, &want_pat, &pat_name, &ttl, err);
+    if (rc == CF_OK)
+        rc = cf_users_login_mfa(cf_req_core(req), ticket, code, cf_req_client_ip(req),
+                                cf_req_user_agent(req), &user, want_pat ? NULL : &grant,
+                                &used_recovery, err);
+    if (used_recovery) /* a recovery code used up: its own action, so that it stands out */
+        audit_target(req, "auth.login.recovery-code", "user", user.email);
+    rc = login_reply(req, rc, &user, &grant, want_pat, pat_name, ttl, out, err);
     sodium_memzero(&grant, sizeof(grant));
     return rc;
 }
@@ -430,6 +491,7 @@ const struct cf_route cf_routes_users[] = {
     {"DELETE", "/api/v1/users/:userId", delete_user, false},
     {"POST", "/api/v1/users/:userId/password", set_password, false},
     {"POST", "/api/v1/auth/login", login, true},
+    {"POST", "/api/v1/auth/login/mfa", login_mfa, true},
     {"POST", "/api/v1/auth/logout", logout, false},
     {"GET", "/api/v1/auth/sessions", list_sessions, false},
     {"POST", "/api/v1/auth/sessions/revoke-others", revoke_other_sessions, false},

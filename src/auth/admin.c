@@ -117,3 +117,23 @@ out:
     free(stored);
     return rc;
 }
+
+enum cf_rc cf_admin_token_disabled(struct cf_store *st, bool *disabled, struct cf_err *err)
+{
+    uint8_t *value = NULL;
+    size_t len = 0;
+    *disabled = false;
+    enum cf_rc rc = cf_store_meta_get(st, CF_ADMIN_TOKEN_DISABLED_META, &value, &len, err);
+    if (rc == CF_ENOTFOUND)
+        rc = CF_OK;
+    else if (rc == CF_OK)
+        *disabled = len == 1 && value[0] == '1';
+    free(value);
+    return rc;
+}
+
+enum cf_rc cf_admin_token_set_disabled(struct cf_store *st, bool disabled, struct cf_err *err)
+{
+    const uint8_t value = disabled ? '1' : '0';
+    return cf_store_meta_put(st, CF_ADMIN_TOKEN_DISABLED_META, &value, 1, err);
+}

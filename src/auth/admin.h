@@ -24,6 +24,9 @@
 
 #define CF_ADMIN_TOKEN_META "admin_token_hash"
 #define CF_ADMIN_TOKEN_PREFIX "cfadm_"
+/* The break-glass switch: meta "admin_token_disabled" holds "1" while the admin token is disabled
+ * (absent or "0": enabled). Read on every use of the token, as the hash is. */
+#define CF_ADMIN_TOKEN_DISABLED_META "admin_token_disabled"
 
 struct cf_admin_auth;
 
@@ -45,5 +48,12 @@ enum cf_rc cf_admin_token_store(struct cf_admin_auth *admin, struct cf_store *st
  * stored hash was of the old form before this check. */
 enum cf_rc cf_admin_token_check(struct cf_admin_auth *admin, struct cf_store *st, const char *token,
                                 size_t n, bool *ok, bool *legacy, struct cf_err *err);
+
+/* Whether the admin token is disabled (the break-glass switch): *disabled. */
+enum cf_rc cf_admin_token_disabled(struct cf_store *st, bool *disabled, struct cf_err *err);
+
+/* Sets the break-glass switch. No check of who may: the callers do (core/admin_token.h, and the
+ * operator command on the server host). */
+enum cf_rc cf_admin_token_set_disabled(struct cf_store *st, bool disabled, struct cf_err *err);
 
 #endif

@@ -144,7 +144,7 @@ static json_t *keys_json(const char *keys)
 
 json_t *cf_audit_event_json(const struct cf_audit_event *e)
 {
-    return json_pack(
+    json_t *event = json_pack(
         "{s:I, s:s, s:o, s:{s:s, s:s, s:s}, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, "
         "s:s, s:s, s:o, s:o}",
         "seq", (json_int_t)e->seq, "id", e->id, "time", time_us_json(e->time_us), "actor", "kind",
@@ -153,6 +153,11 @@ json_t *cf_audit_event_json(const struct cf_audit_event *e)
         e->environment, "secretPath", e->path, "keys", keys_json(e->keys), "result", e->result,
         "reason", e->reason, "requestId", e->request_id, "prevHash",
         hex_json(e->prev_hash, sizeof(e->prev_hash)), "hash", hex_json(e->hash, sizeof(e->hash)));
+    /* the admin token is the break-glass credential: every use of it says so */
+    json_t *actor = event ? json_object_get(event, "actor") : NULL;
+    if (actor && strcmp(e->actor_kind, "admin") == 0)
+        json_object_set_new(actor, "breakGlass", json_true());
+    return event;
 }
 
 json_t *cf_audit_head_json(const struct cf_audit_checkpoint *head)

@@ -428,9 +428,24 @@ static void throttle_key(const char *client_ip, const char *email, char out[THRO
     snprintf(out, THROTTLE_KEY_MAX, "%.46s user %s", client_ip, hex);
 }
 
+/* The end of a sign-in whose credentials were right: a session into out, or (out NULL) the last
+ * login recorded; a disabled user refused. */
+static enum cf_rc login_finish(struct cf_core *core, const char *client_ip, const char *user_agent,
+                               struct cf_user *user, struct cf_session_grant *out,
+                               struct cf_err *err)
+{
+    if (out)
+        return cf_users_session_open(core, user->id, client_ip, user_agent, out, err);
+    if (strcmp(user->status, "active") != 0)
+        return cf_err_set(err, CF_EUNAUTH, "user '%s' is disabled", user->email);
+    user->last_login_at = cf_now_ms();
+    return cf_store_user_update(core->store, user, err);
+}
+
 enum cf_rc cf_users_login(struct cf_core *core, const char *email, const char *password,
                           size_t password_len, const char *client_ip, const char *user_agent,
-                          struct cf_user *user, struct cf_session_grant *out, struct cf_err *err)
+                          struct cf_user *user, struct cf_session_grant *out,
+                          struct cf_mfa_challenge *challenge, struct cf_err *err)
 {
     char normal[CF_EMAIL_MAX + 1];
     char key[THROTTLE_KEY_MAX];
@@ -440,6 +455,7 @@ enum cf_rc cf_users_login(struct cf_core *core, const char *email, const char *p
     enum cf_rc rc;
 
     memset(user, 0, sizeof(*user));
+    memset(challenge, 0, sizeof(*challenge));
     if (out)
         memset(out, 0, sizeof(*out));
     if (!client_ip)
@@ -478,17 +494,89 @@ enum cf_rc cf_users_login(struct cf_core *core, const char *email, const char *p
     }
     if (core->login_by_address_and_id)
         cf_throttle_success(core->login_by_address_and_id, key);
-    if (out) {
-        rc = cf_users_session_open(core, user->id, client_ip, user_agent, out, err);
-    } else if (strcmp(user->status, "active") != 0) {
-        rc = cf_err_set(err, CF_EUNAUTH, "user '%s' is disabled", user->email);
-    } else {
-        user->last_login_at = now;
-        rc = cf_store_user_update(core->store, user, err);
+    bool second_factor = false;
+    if (strcmp(user->status, "active") == 0)
+        rc = cf_mfa_required(core, user->id, &second_factor, err);
+    if (rc == CF_OK && second_factor) {
+        rc = cf_mfa_ticket_issue(core, user->id, client_ip, challenge->ticket,
+                                 &challenge->expires_at, err);
+        if (rc == CF_OK)
+            rc = cf_err_set(err, CF_EUNAUTH,
+                            "a second factor is required: send an authentication code (or a "
+                            "recovery code) with the mfaTicket to POST /api/v1/auth/login/mfa");
+        goto out;
     }
+    if (rc == CF_OK)
+        rc = login_finish(core, client_ip, user_agent, user, out, err);
 out:
     sodium_memzero(user->password_hash, sizeof(user->password_hash));
     if (rc != CF_OK && rc != CF_EUNAUTH)
+        memset(user, 0, sizeof(*user));
+    return rc;
+}
+
+enum cf_rc cf_users_login_mfa(struct cf_core *core, const char *ticket, const char *code,
+                              const char *client_ip, const char *user_agent, struct cf_user *user,
+                              struct cf_session_grant *out, bool *used_recovery, struct cf_err *err)
+{
+    char user_id[CF_UUID_LEN] = "";
+    char key[THROTTLE_KEY_MAX];
+    int64_t now = cf_now_ms();
+    enum cf_rc rc = CF_OK;
+
+    memset(user, 0, sizeof(*user));
+    *used_recovery = false;
+    if (out)
+        memset(out, 0, sizeof(*out));
+    if (!client_ip)
+        client_ip = "";
+    if (!ticket || !*ticket)
+        return cf_err_field(err, CF_EVALIDATION, "mfaTicket", "mfaTicket: required");
+    if (!code || !*code)
+        return cf_err_field(err, CF_EVALIDATION, "code", "code: required");
+    if (strlen(code) > 64)
+        return cf_err_field(err, CF_EVALIDATION, "code", "code: at most 64 characters");
+    if (core->login_by_address)
+        rc = cf_throttle_check(core->login_by_address, client_ip, "this address", now, err);
+    if (rc == CF_OK)
+        rc = cf_mfa_ticket_user(core, ticket, user_id, err);
+    if (rc == CF_EUNAUTH && core->login_by_address)
+        cf_throttle_failure(core->login_by_address, client_ip, now);
+    if (rc == CF_OK)
+        rc = cf_store_user_get(core->store, user_id, user, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_EUNAUTH, "the user of this sign-in ticket no longer exists");
+    if (rc != CF_OK)
+        goto out;
+    throttle_key(client_ip, user->email, key);
+    if (core->login_by_address_and_id)
+        rc = cf_throttle_check(core->login_by_address_and_id, key, "this account from this address",
+                               now, err);
+    if (rc == CF_OK)
+        rc = cf_mfa_check(core, user->id, code, used_recovery, err);
+    if (rc == CF_EUNAUTH || rc == CF_ECONFLICT) {
+        /* a replayed code is a failed attempt too, and answered as one */
+        if (core->login_by_address_and_id)
+            cf_throttle_failure(core->login_by_address_and_id, key, now);
+        if (core->login_by_address)
+            cf_throttle_failure(core->login_by_address, client_ip, now);
+        if (rc == CF_ECONFLICT) {
+            char why[sizeof(err->msg)];
+            memcpy(why, err->msg, sizeof(why));
+            rc = cf_err_set(err, CF_EUNAUTH, "%s", why);
+        }
+        goto out;
+    }
+    if (rc == CF_OK)
+        rc = cf_mfa_ticket_take(core, ticket, err);
+    if (rc != CF_OK)
+        goto out;
+    if (core->login_by_address_and_id)
+        cf_throttle_success(core->login_by_address_and_id, key);
+    rc = login_finish(core, client_ip, user_agent, user, out, err);
+out:
+    sodium_memzero(user->password_hash, sizeof(user->password_hash));
+    if (rc != CF_OK && rc != CF_EUNAUTH && rc != CF_ERATELIMIT)
         memset(user, 0, sizeof(*user));
     return rc;
 }

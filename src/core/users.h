@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "core/mfa.h"
 
 #define CF_PAT_PREFIX "coffer_pat_"
 /* "coffer_pat_" + id + "_" + 43 base64url characters, with room to spare and the NUL */
@@ -93,12 +94,24 @@ enum cf_rc cf_users_session_open(struct cf_core *core, const char *user_id, cons
  * the core's login throttles, never per account alone, so nobody can lock a user out from
  * elsewhere); the same CF_EUNAUTH "invalid email or password" after the same work for an unknown
  * email, a user without a password and a wrong password; a disabled user is refused only once the
- * password is right. On success opens a session as cf_users_session_open does, unless out is NULL
- * (a login for a personal access token, `coffer login --user`): then only the last login is
- * recorded. */
+ * password is right. A user with two-factor sign-in (core/mfa.h) then gets CF_EUNAUTH with
+ * challenge->ticket set (else it is left ""): the sign-in goes on with cf_users_login_mfa. On
+ * success opens a session as cf_users_session_open does, unless out is NULL (a login for a
+ * personal access token, `coffer login --user`): then only the last login is recorded. */
 enum cf_rc cf_users_login(struct cf_core *core, const char *email, const char *password,
                           size_t password_len, const char *client_ip, const char *user_agent,
-                          struct cf_user *user, struct cf_session_grant *out, struct cf_err *err);
+                          struct cf_user *user, struct cf_session_grant *out,
+                          struct cf_mfa_challenge *challenge, struct cf_err *err);
+
+/* The second step of a sign-in: the ticket of cf_users_login's challenge and a code (a TOTP code
+ * or a recovery code), throttled as the password is (per address, and per (address, account)
+ * once the ticket names the account); a wrong code leaves the ticket usable until it expires, a
+ * good one uses it up. Then as cf_users_login: a session into out, or (out NULL) only the last
+ * login recorded. user receives the account once the ticket is known. */
+enum cf_rc cf_users_login_mfa(struct cf_core *core, const char *ticket, const char *code,
+                              const char *client_ip, const char *user_agent, struct cf_user *user,
+                              struct cf_session_grant *out, bool *used_recovery,
+                              struct cf_err *err);
 
 /* Fills who as user (kind user, no token or session): for acting as a user just signed in. */
 void cf_users_principal(const struct cf_user *user, struct cf_principal *who);

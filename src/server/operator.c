@@ -12,6 +12,12 @@
  * the old token stops working at its next request, on every node of a shared store): it does not
  * take the data directory's lock, and its only write is one transaction.
  *
+ * admin-token disable|enable|status: the admin token's break-glass switch (core/admin_token.h),
+ * written to the store directly beside a running server (which reads it on every use of the
+ * token): on the server host, an operator re-enables the token for an organisation whose owners
+ * cannot sign in any more (a lost identity provider). Disabling keeps the API's rule: refused
+ * unless an active owner can sign in.
+ *
  * migrate --from DSN --to DSN: copies a whole store into an empty one (SQLite to PostgreSQL, or
  * back), ciphertexts as they are, and verifies every table's row count and checksum before
  * committing (see cf_store_copy). */
@@ -23,6 +29,7 @@
 
 #include "server/boot.h"
 #include "auth/admin.h"
+#include "core/admin_token.h"
 #include "crypto/serverkey.h"
 #include "crypto/token.h"
 #include "server/commands.h"
@@ -33,6 +40,7 @@
 static const char usage_text[] =
     "usage: coffer operator rotate-root-key [--data-dir DIR] [--db PATH]\n"
     "       coffer operator rotate-admin-token [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator admin-token disable|enable|status [--data-dir DIR] [--db PATH]\n"
     "       coffer operator migrate --from DSN --to DSN\n"
     "\n"
     "Offline maintenance (stop the server first).\n"
@@ -44,6 +52,10 @@ static const char usage_text[] =
     "start).\n"
     "  rotate-admin-token  replace the admin token with a new random one, printed once on\n"
     "                    stdout; the old one stops working at once. The server may keep running.\n"
+    "  admin-token       the bootstrap admin token's break-glass switch: disable it (refused\n"
+    "                    unless an active owner can sign in), enable it again (for an\n"
+    "                    organisation that lost its owners' sign-in), or show its state. The\n"
+    "                    server may keep running; it reads the switch on every use.\n"
     "  --data-dir DIR    data directory (COFFER_DATA_DIR, default ./coffer-data)\n"
     "  --db PATH         SQLite database (COFFER_DB, default DIR/coffer.db)\n"
     "  migrate           copy every row of the store at --from (sqlite:PATH or a file path, or\n"
@@ -258,10 +270,41 @@ static int rotate_admin_token(const struct cf_boot_opts *opts)
     return status;
 }
 
+static int admin_token_switch(const struct cf_boot_opts *opts, const char *action)
+{
+    struct cf_boot boot;
+    struct cf_err err;
+    bool disabled = false;
+    int64_t owners = 0;
+    enum cf_rc rc;
+
+    cf_err_clear(&err);
+    if (cf_boot_open(opts, &boot, &err) != CF_OK) {
+        fprintf(stderr, "coffer operator: %s\n", err.msg);
+        return 1;
+    }
+    rc = cf_admin_token_usable_owners(boot.store, &owners, &err);
+    if (rc == CF_OK && strcmp(action, "disable") == 0 && owners < 1)
+        rc = cf_err_set(&err, CF_ECONFLICT,
+                        "no active owner can sign in (with a password or single sign-on): the "
+                        "admin token stays enabled so that nobody is locked out");
+    if (rc == CF_OK && strcmp(action, "status") != 0)
+        rc = cf_admin_token_set_disabled(boot.store, strcmp(action, "disable") == 0, &err);
+    if (rc == CF_OK)
+        rc = cf_admin_token_disabled(boot.store, &disabled, &err);
+    if (rc == CF_OK)
+        printf("admin token: %s (active owners who can sign in: %lld)\n",
+               disabled ? "disabled" : "enabled", (long long)owners);
+    else
+        fprintf(stderr, "coffer operator admin-token %s: %s\n", action, err.msg);
+    cf_boot_close(&boot);
+    return rc == CF_OK ? 0 : 1;
+}
+
 int cf_cmd_operator(int argc, char **argv)
 {
-    static const char *const subcommands[] = {"migrate", "rotate-admin-token", "rotate-root-key",
-                                              NULL};
+    static const char *const subcommands[] = {"admin-token", "migrate", "rotate-admin-token",
+                                              "rotate-root-key", NULL};
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL;
     const struct cf_opt options[] = {
         {"data-dir", CF_OPT_STRING, &data_dir},
@@ -272,7 +315,7 @@ int cf_cmd_operator(int argc, char **argv)
     const struct cf_cli_spec spec = {
         .usage = usage_text,
         .flags = CF_CLI_LOCAL,
-        .max_args = 1,
+        .max_args = 2,
         .opts = options,
         .nopts = CF_ARRAY_SIZE(options),
         .subcommands = subcommands,
@@ -285,10 +328,21 @@ int cf_cmd_operator(int argc, char **argv)
         return status;
     }
     const char *sub = cli.nargs ? cli.args[0] : "";
+    const char *action = cli.nargs > 1 ? cli.args[1] : NULL;
     bool migrating = strcmp(sub, "migrate") == 0;
     bool admin_token = strcmp(sub, "rotate-admin-token") == 0;
-    if (!migrating && !admin_token && strcmp(sub, "rotate-root-key") != 0) {
+    bool switching = strcmp(sub, "admin-token") == 0;
+    if (!migrating && !admin_token && !switching && strcmp(sub, "rotate-root-key") != 0) {
         fprintf(stderr, "coffer operator: unknown or missing subcommand\n%s", usage_text);
+        cf_cli_end(&cli);
+        return 2;
+    }
+    if (switching ? !action || (strcmp(action, "disable") != 0 && strcmp(action, "enable") != 0 &&
+                                strcmp(action, "status") != 0)
+                  : action != NULL) {
+        fprintf(stderr, "coffer operator: %s\n%s",
+                switching ? "admin-token takes disable, enable or status" : "too many arguments",
+                usage_text);
         cf_cli_end(&cli);
         return 2;
     }
@@ -310,7 +364,9 @@ int cf_cmd_operator(int argc, char **argv)
         .db = cf_boot_setting(db, "COFFER_DB", NULL),
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
         .create_root_key = false,
-        .beside_server = admin_token,
+        .beside_server = admin_token || switching,
     };
+    if (switching)
+        return admin_token_switch(&opts, action);
     return admin_token ? rotate_admin_token(&opts) : rotate_root_key(&opts);
 }
