@@ -24,6 +24,7 @@ static const struct cf_cli_sub commands[] = {
      "what expires or is due for rotation soon: secrets, client secrets"},
     {"export", cf_cmd_export, "print secrets as dotenv, json, yaml, azure-devops or github lines"},
     {"folders", cf_cmd_folders, "list, create and delete folders"},
+    {"groups", cf_cmd_groups, "groups of users: members and project roles for all of them"},
     {"help", cf_cmd_help, "show the help of a command: coffer help secrets list"},
     {"identities", cf_cmd_identities,
      "machine identities, universal auth, client secrets, memberships"},

@@ -57,6 +57,7 @@ extern const struct cf_route cf_routes_syncs[];
 extern const struct cf_route cf_routes_rotations[];
 extern const struct cf_route cf_routes_sso[];
 extern const struct cf_route cf_routes_users[];
+extern const struct cf_route cf_routes_groups[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);
