@@ -203,6 +203,22 @@ class Groups(UserHelpers, harness.ServerTestCase):
         rc, out, err = self.cli("groups", "create")
         self.assertEqual(rc, 2)
 
+    def test_inventory_names_users_and_groups(self):
+        pid = self.project_with_secrets()
+        self.create_user("inv@example.com")
+        self.ok("POST", "/api/v1/groups", body={"name": "inv-readers"})
+        self.ok("POST", "/api/v2/workspace/%s/group-memberships/inv-readers" % pid,
+                body={"role": "viewer", "rules": [{"actions": ["read"], "environment": "prod"}]})
+        self.ok("POST", "/api/v2/workspace/%s/user-memberships/inv@example.com" % pid, body={"role": "member"})
+        inv = self.ok("GET", "/api/v1/inventory", query={"workspaceId": pid})
+        envs = {e["slug"]: e for e in inv["projects"][0]["environments"]}
+        prod = {(r["kind"], r["identityName"]): r["paths"] for r in envs["prod"]["readers"]}
+        dev = {(r["kind"], r["identityName"]) for r in envs["dev"]["readers"]}
+        self.assertEqual(prod[("group", "inv-readers")], ["/**"])
+        self.assertEqual(prod[("user", "inv@example.com")], ["/**"])
+        self.assertIn(("user", "inv@example.com"), dev)
+        self.assertNotIn(("group", "inv-readers"), dev)
+
 
 if __name__ == "__main__":
     import unittest
