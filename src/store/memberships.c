@@ -429,10 +429,12 @@ static void group_memberships_cache_put(struct cf_store *base, const char *key,
     uint8_t *p = entry;
     memcpy(p, &list->n, sizeof(size_t));
     p += sizeof(size_t);
-    memcpy(p, list->items, list->n * sizeof(*list->items));
+    if (list->n > 0) /* items is NULL for an empty list */
+        memcpy(p, list->items, list->n * sizeof(*list->items));
     p += list->n * sizeof(*list->items);
     for (size_t i = 0; i < list->n; i++) {
-        memcpy(p, list->items[i].rules, list->items[i].n_rules * sizeof(*list->items[i].rules));
+        if (list->items[i].n_rules > 0)
+            memcpy(p, list->items[i].rules, list->items[i].n_rules * sizeof(*list->items[i].rules));
         p += list->items[i].n_rules * sizeof(*list->items[i].rules);
     }
     sql_cache_put(sql_store_of(base), key, entry, len);
