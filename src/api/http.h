@@ -36,6 +36,9 @@ struct cf_route {
      * outside Coffer between a commit and the answer (a provider, a webhook), since those would
      * act on a change that is not yet on disk. */
     bool defer_sync;
+    /* A SCIM 2.0 route (api/scim.c): answers are application/scim+json and errors SCIM error
+     * bodies (cf_api_render_scim_error). */
+    bool scim;
 };
 
 /* Route tables, one per resource file. Each ends with a {NULL} entry. */
@@ -59,6 +62,8 @@ extern const struct cf_route cf_routes_sso[];
 extern const struct cf_route cf_routes_users[];
 extern const struct cf_route cf_routes_mfa[];
 extern const struct cf_route cf_routes_admin_token[];
+extern const struct cf_route cf_routes_groups[];
+extern const struct cf_route cf_routes_scim[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);
@@ -111,6 +116,18 @@ json_t *cf_json_time(int64_t unix_ms);
  * new reference; NULL when out of memory) and returns the HTTP status. This is the only place that
  * maps enum cf_rc to HTTP. */
 int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **body);
+
+/* Renders err as a SCIM error body (RFC 7644 section 3.12: {schemas, status, scimType?, detail})
+ * into *body and returns the HTTP status: cf_api_render_error's, except a duplicate (CF_EEXIST),
+ * which SCIM clients expect as 409 with scimType "uniqueness". */
+int cf_api_render_scim_error(const struct cf_err *err, json_t **body);
+
+/* The status of the handler's successful answer instead of 200: 201 Created, or 204 No Content
+ * (the handler then leaves *out NULL and nothing is sent). */
+void cf_req_set_status(struct cf_req *req, int status);
+
+/* A request header's value (borrowed), NULL when absent. */
+const char *cf_req_header(struct cf_req *req, const char *name);
 
 /* For hot paths that render JSON text themselves (util/jsonw.h): takes body's contents as the 200
  * response; the handler then returns CF_OK with *out left NULL. */

@@ -17,6 +17,7 @@
 #include "auth/jwt.h"
 #include "api/render.h"
 #include "core/identities.h"
+#include "core/groups.h"
 #include "core/users.h"
 #include "crypto/token.h"
 #include "util/str.h"
@@ -769,6 +770,8 @@ static const struct member_route identity_members = {CF_MEMBER_IDENTITY, "identi
                                                      "identityMembership", "identityMemberships"};
 static const struct member_route user_members = {CF_MEMBER_USER, "userId", "userMembership",
                                                  "userMemberships"};
+static const struct member_route group_members = {CF_MEMBER_GROUP, "groupId", "groupMembership",
+                                                  "groupMemberships"};
 
 /* POST /api/v2/workspace/{projectId}/identity-memberships/{identityId} {role, rules?}
  * -> {identityMembership}; the same for users under user-memberships/{userId} (id or email) */
@@ -814,11 +817,16 @@ static enum cf_rc set_membership(struct cf_req *req, json_t **out, struct cf_err
 }
 
 /* The member object of a listed membership: {id, name} of an identity, {id, email, name} of a
- * user. */
+ * user, {id, name, externalId} of a group. */
 static json_t *render_member(const struct cf_membership *m,
                              const struct cf_identity_list *identities,
-                             const struct cf_user_list *users)
+                             const struct cf_user_list *users, const struct cf_group_list *groups)
 {
+    for (size_t j = 0; j < groups->n; j++) {
+        if (strcmp(groups->items[j].id, m->identity_id) == 0)
+            return json_pack("{s:s, s:s, s:s}", "id", m->identity_id, "name", groups->items[j].name,
+                             "externalId", groups->items[j].external_id);
+    }
     for (size_t j = 0; j < identities->n; j++) {
         if (strcmp(identities->items[j].id, m->identity_id) == 0)
             return json_pack("{s:s, s:s}", "id", m->identity_id, "name", identities->items[j].name);
@@ -840,6 +848,7 @@ static enum cf_rc list_memberships(struct cf_req *req, json_t **out, struct cf_e
     struct cf_membership_list list = {0};
     struct cf_identity_list identities = {0};
     struct cf_user_list users = {0};
+    struct cf_group_list groups = {0};
     json_t *array = NULL;
     enum cf_rc rc;
 
@@ -849,14 +858,19 @@ static enum cf_rc list_memberships(struct cf_req *req, json_t **out, struct cf_e
         rc = cf_identity_list(cf_req_core(req), cf_req_principal(req), &identities, err);
     if (rc == CF_OK && list.n > 0 && route->kind == CF_MEMBER_USER)
         rc = cf_users_list(cf_req_core(req), cf_req_principal(req), &users, err);
+    if (rc == CF_OK && list.n > 0 && route->kind == CF_MEMBER_GROUP)
+        rc = cf_groups_list(cf_req_core(req), cf_req_principal(req), &groups, err);
     if (rc != CF_OK)
         goto out;
     array = json_array();
     for (size_t i = 0; array && i < list.n; i++) {
         const struct cf_membership *m = &list.items[i];
         json_t *item = render_membership(m);
-        if (item && json_object_set_new(item, route->kind == CF_MEMBER_USER ? "user" : "identity",
-                                        render_member(m, &identities, &users)) != 0) {
+        const char *member = route->kind == CF_MEMBER_USER    ? "user"
+                             : route->kind == CF_MEMBER_GROUP ? "group"
+                                                              : "identity";
+        if (item && json_object_set_new(item, member,
+                                        render_member(m, &identities, &users, &groups)) != 0) {
             json_decref(item);
             item = NULL;
         }
@@ -864,6 +878,7 @@ static enum cf_rc list_memberships(struct cf_req *req, json_t **out, struct cf_e
     }
     rc = cf_render_reply_member(route->many, array, out, err);
 out:
+    cf_group_list_release(&groups);
     cf_user_list_release(&users);
     cf_identity_list_release(&identities);
     cf_membership_list_release(&list);
@@ -936,5 +951,11 @@ const struct cf_route cf_routes_identities[] = {
      &user_members},
     {"DELETE", "/api/v2/workspace/:projectId/user-memberships/:userId", remove_membership, false,
      &user_members},
+    {"POST", "/api/v2/workspace/:projectId/group-memberships/:groupId", set_membership, false,
+     &group_members},
+    {"GET", "/api/v2/workspace/:projectId/group-memberships", list_memberships, false,
+     &group_members},
+    {"DELETE", "/api/v2/workspace/:projectId/group-memberships/:groupId", remove_membership, false,
+     &group_members},
     {NULL, NULL, NULL, false},
 };

@@ -54,8 +54,8 @@ static json_t *render_reader(const struct cf_inventory_reader *r)
     json_t *paths = json_array();
     for (size_t i = 0; paths && i < r->n_paths; i++)
         paths = cf_render_append(paths, json_string(r->paths[i]));
-    return json_pack("{s:s, s:s, s:s, s:o}", "identityId", r->identity_id, "identityName",
-                     r->identity_name, "role", r->role, "paths", paths);
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "kind", r->kind, "identityId", r->identity_id,
+                     "identityName", r->identity_name, "role", r->role, "paths", paths);
 }
 
 static json_t *render_env(const struct cf_inventory_env *env)

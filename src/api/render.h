@@ -36,6 +36,10 @@ json_t *cf_render_tag(const struct cf_tag *tag);
 /* The short form carried by secrets: {id, slug, name, color}. */
 json_t *cf_render_tag_brief(const struct cf_tag *tag);
 
+/* User: {id, email, name, orgRole, status, hasPassword, sso: {issuer, subject} | null, createdAt,
+ * updatedAt, lastLoginAt} (api/users.c). The password hash is never shown. */
+json_t *cf_render_user(const struct cf_user *u);
+
 /* Appends item (taken, may be NULL) to array (taken, may be NULL) and returns array, or NULL after
  * freeing both when either is NULL or the append fails: a rendering loop can go on while the
  * result is non-NULL. */

@@ -574,6 +574,20 @@ json_t *cf_json_time(int64_t unix_ms)
     return json_string(cf_time_format(unix_ms, text));
 }
 
+/* message, or its copy in safe with every byte above 0x7f made '?' when it is not valid UTF-8: a
+ * message may quote request input (a key, a path), and bad bytes there must not cost the answer. */
+static const char *utf8_safe(const char *message, char safe[CF_ERR_MSG_MAX])
+{
+    if (cf_utf8_valid(message, strlen(message)))
+        return message;
+    cf_strlcpy(safe, message, CF_ERR_MSG_MAX);
+    for (char *p = safe; *p; p++) {
+        if ((unsigned char)*p >= 0x80)
+            *p = '?';
+    }
+    return safe;
+}
+
 int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **body)
 {
     int status;
@@ -652,17 +666,8 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **bo
         name = "InternalServerError";
         break;
     }
-    /* A message may quote request input (a key, a path): never let bad bytes there cost the answer.
-     */
     char safe[CF_ERR_MSG_MAX];
-    if (!cf_utf8_valid(message, strlen(message))) {
-        cf_strlcpy(safe, message, sizeof(safe));
-        for (char *p = safe; *p; p++) {
-            if ((unsigned char)*p >= 0x80)
-                *p = '?';
-        }
-        message = safe;
-    }
+    message = utf8_safe(message, safe);
     json_t *j = json_pack("{s:s, s:i, s:s, s:s}", "reqId", reqid, "statusCode", status, "error",
                           name, "message", message);
     if (j && err->rc == CF_EVALIDATION) {
@@ -671,4 +676,46 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **bo
     }
     *body = j;
     return status;
+}
+
+int cf_api_render_scim_error(const struct cf_err *err, json_t **body)
+{
+    json_t *ignored = NULL;
+    int status = cf_api_render_error("", err, &ignored);
+    const char *scim_type = NULL;
+    const char *detail = err->msg[0] ? err->msg : cf_rc_str(err->rc);
+    char status_text[8];
+
+    json_decref(ignored);
+    if (err->rc == CF_EEXIST) {
+        status = 409;
+        scim_type = "uniqueness";
+    } else if (err->rc == CF_EVALIDATION || err->rc == CF_EINVAL) {
+        status = 400;
+        /* the field names the SCIM problem where the handler knew it (scim.c) */
+        scim_type = strcmp(err->field, "filter") == 0 ? "invalidFilter"
+                    : strcmp(err->field, "path") == 0 ? "invalidPath"
+                    : strcmp(err->field, "op") == 0   ? "invalidSyntax"
+                                                      : "invalidValue";
+    }
+    char safe[CF_ERR_MSG_MAX];
+    detail = utf8_safe(detail, safe);
+    snprintf(status_text, sizeof(status_text), "%d", status);
+    json_t *j =
+        json_pack("{s:[s], s:s, s:s}", "schemas", "urn:ietf:params:scim:api:messages:2.0:Error",
+                  "status", status_text, "detail", detail);
+    if (j && scim_type)
+        json_object_set_new(j, "scimType", json_string(scim_type));
+    *body = j;
+    return status;
+}
+
+void cf_req_set_status(struct cf_req *req, int status)
+{
+    req->reply_status = status;
+}
+
+const char *cf_req_header(struct cf_req *req, const char *name)
+{
+    return req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;
 }

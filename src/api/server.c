@@ -65,9 +65,11 @@ struct cf_server {
 
 /* Every answer is JSON for programs, never a page: nothing may be cached, sniffed, framed, given a
  * referrer or run as a document; over TLS, browsers are told to stay on https. */
-static void add_common_headers(struct MHD_Response *resp, const char *reqid, bool tls)
+static void add_common_headers(struct MHD_Response *resp, const char *reqid, bool tls, bool scim)
 {
-    MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+    MHD_add_response_header(resp, "Content-Type",
+                            scim ? "application/scim+json; charset=utf-8"
+                                 : "application/json; charset=utf-8");
     MHD_add_response_header(resp, "X-Request-Id", reqid);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -139,7 +141,8 @@ static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *
         free_body(owned);
         return MHD_NO;
     }
-    add_common_headers(resp, req->reqid, req->server->tls_cert != NULL);
+    add_common_headers(resp, req->reqid, req->server->tls_cert != NULL,
+                       req->route && req->route->scim);
     if (req->retry_after_s > 0) {
         char seconds[16];
         snprintf(seconds, sizeof(seconds), "%d", req->retry_after_s);
@@ -186,7 +189,8 @@ static enum MHD_Result send_json(struct cf_req *req, int status, json_t *json)
 static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err)
 {
     json_t *body = NULL;
-    int status = cf_api_render_error(req->reqid, err, &body);
+    int status = req->route && req->route->scim ? cf_api_render_scim_error(err, &body)
+                                                : cf_api_render_error(req->reqid, err, &body);
     /* the operator needs these too (not a client's unknown HTTP version); messages never hold
      * secret values */
     if (status >= 500 && err->rc != CF_EVERSION)
@@ -350,9 +354,10 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
         json_decref(out);
         return ret;
     }
+    int status = req->reply_status ? req->reply_status : 200;
     if (!out)
-        return send_body(req, 200, &req->raw_reply);
-    enum MHD_Result ret = send_json(req, 200, out);
+        return send_body(req, status, &req->raw_reply);
+    enum MHD_Result ret = send_json(req, status, out);
     json_decref(out);
     return ret;
 }

@@ -16,9 +16,7 @@
 #include "util/time.h"
 #include "util/banned.h"
 
-/* User: {id, email, name, orgRole, status, hasPassword, sso: {issuer, subject} | null, createdAt,
- * updatedAt, lastLoginAt}. The password hash is never shown. */
-static json_t *render_user(const struct cf_user *u)
+json_t *cf_render_user(const struct cf_user *u)
 {
     json_t *sso = u->sso_subject[0]
                       ? json_pack("{s:s, s:s}", "issuer", u->sso_issuer, "subject", u->sso_subject)
@@ -42,7 +40,7 @@ static void audit_target(struct cf_req *req, const char *action, const char *kin
 
 static enum cf_rc reply_user(const struct cf_user *user, json_t **out, struct cf_err *err)
 {
-    return cf_render_reply_member("user", render_user(user), out, err);
+    return cf_render_reply_member("user", cf_render_user(user), out, err);
 }
 
 /* An optional string field's value and length (password fields may not hold NUL either). */
@@ -96,7 +94,7 @@ static enum cf_rc list_users(struct cf_req *req, json_t **out, struct cf_err *er
         return rc;
     array = json_array();
     for (size_t i = 0; array && i < list.n; i++)
-        array = cf_render_append(array, render_user(&list.items[i]));
+        array = cf_render_append(array, cf_render_user(&list.items[i]));
     rc = cf_render_reply_member("users", array, out, err);
     cf_user_list_release(&list);
     return rc;
@@ -200,8 +198,8 @@ static enum cf_rc login_for_token(struct cf_req *req, const struct cf_user *user
     cf_users_principal(user, &who);
     enum cf_rc rc = cf_users_pat_create(cf_req_core(req), &who, name, ttl, token, &pat, err);
     if (rc == CF_OK)
-        rc = cf_render_reply(json_pack("{s:o, s:s, s:o}", "user", render_user(user), "token", token,
-                                       "personalAccessToken", render_pat(&pat)),
+        rc = cf_render_reply(json_pack("{s:o, s:s, s:o}", "user", cf_render_user(user), "token",
+                                       token, "personalAccessToken", render_pat(&pat)),
                              out, err);
     sodium_memzero(token, sizeof(token));
     return rc;
@@ -250,7 +248,7 @@ static enum cf_rc login_reply(struct cf_req *req, enum cf_rc rc, const struct cf
         return login_for_token(req, user, pat_name, ttl, out, err);
     int64_t max_age = (grant->session.expires_at - grant->session.created_at) / 1000;
     cf_req_set_session_cookie(req, grant->cookie, max_age);
-    return cf_render_reply(json_pack("{s:o, s:s, s:o}", "user", render_user(user), "csrfToken",
+    return cf_render_reply(json_pack("{s:o, s:s, s:o}", "user", cf_render_user(user), "csrfToken",
                                      grant->csrf_token, "session",
                                      render_session(&grant->session, grant->session.id)),
                            out, err);

@@ -11,6 +11,7 @@ int cf_cmd_envs(int argc, char **argv);
 int cf_cmd_expiring(int argc, char **argv);
 int cf_cmd_export(int argc, char **argv);
 int cf_cmd_folders(int argc, char **argv);
+int cf_cmd_groups(int argc, char **argv);
 int cf_cmd_help(int argc, char **argv);
 int cf_cmd_identities(int argc, char **argv);
 int cf_cmd_inventory(int argc, char **argv);
@@ -21,6 +22,7 @@ int cf_cmd_rotations(int argc, char **argv);
 int cf_cmd_syncs(int argc, char **argv);
 int cf_cmd_projects(int argc, char **argv);
 int cf_cmd_run(int argc, char **argv);
+int cf_cmd_scim(int argc, char **argv);
 int cf_cmd_secrets(int argc, char **argv);
 int cf_cmd_users(int argc, char **argv);
 
@@ -29,5 +31,10 @@ int cf_cmd_users(int argc, char **argv);
 int cf_cmd_users_add_to_project(int argc, char **argv);
 int cf_cmd_users_remove_from_project(int argc, char **argv);
 int cf_cmd_users_memberships(int argc, char **argv);
+
+/* `coffer groups add-to-project|remove-from-project|memberships`: the same for groups. */
+int cf_cmd_groups_add_to_project(int argc, char **argv);
+int cf_cmd_groups_remove_from_project(int argc, char **argv);
+int cf_cmd_groups_memberships(int argc, char **argv);
 
 #endif

@@ -1069,7 +1069,7 @@ static int cmd_client_secrets(int argc, char **argv)
 static const char *const membership_headers[] = {"MEMBER", "ROLE", "RULES", "CREATED AT"};
 #define MEMBERSHIP_COLS (CF_ARRAY_SIZE(membership_headers))
 
-/* Whose memberships a command manages: machine identities' or users' (commands.h). */
+/* Whose memberships a command manages: machine identities', users' or groups' (commands.h). */
 struct member_kind {
     const char *noun;   /* "identity", "user" */
     const char *suffix; /* "/identity-memberships" */
@@ -1114,7 +1114,10 @@ static enum cf_rc membership_row(struct cf_table *table, json_t *m, void *ctx)
     rc = format_rules(json_object_get(m, "rules"), &rules);
     if (rc == CF_OK) {
         json_t *user = json_object_get(m, "user");
-        const char *member = user ? cf_cli_str(user, "email") : cf_cli_str(m, "identityId");
+        json_t *group = json_object_get(m, "group");
+        const char *member = user    ? cf_cli_str(user, "email")
+                             : group ? cf_cli_str(group, "name")
+                                     : cf_cli_str(m, "identityId");
         const char *row[MEMBERSHIP_COLS] = {member, cf_cli_str(m, "role"), rules.data,
                                             cf_cli_str(m, "createdAt")};
         rc = cf_table_add(table, row);
@@ -1340,6 +1343,57 @@ int cf_cmd_users_remove_from_project(int argc, char **argv)
 int cf_cmd_users_memberships(int argc, char **argv)
 {
     return list_members(argc, argv, &user_kind);
+}
+
+static const char group_add_usage[] =
+    "usage: coffer groups add-to-project NAME|ID --projectId P\n"
+    "           --role admin|member|viewer|no-access [--env SLUG] [--path GLOB]\n"
+    "           [--actions read,create,edit,delete] [options]\n"
+    "\n"
+    "Gives a group a role in a project (replacing any earlier membership there), with\n"
+    "the same roles and rules as users (coffer help identities add-to-project). Every\n"
+    "member of the group holds it besides its own: a user may do what any of its\n"
+    "memberships allows.\n"
+    "\n"
+    "options:\n"
+    "  --role ROLE        admin, member, viewer or no-access\n"
+    "  --env SLUG         the rule's environment\n"
+    "  --path GLOB        the rule's secret path glob\n"
+    "  --actions LIST     the rule's actions: read, create, edit, delete\n" CF_CLI_PROJECT_HELP
+        CF_CLI_COMMON_HELP EXIT_HELP;
+
+static const char group_remove_usage[] =
+    "usage: coffer groups remove-from-project NAME|ID --projectId P [options]\n"
+    "\n"
+    "Removes a group's membership of a project: its members lose what it gave them at\n"
+    "once.\n"
+    "\n"
+    "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+
+static const char group_memberships_usage[] =
+    "usage: coffer groups memberships --projectId P [options]\n"
+    "\n"
+    "Lists the groups that are members of a project, with their roles and rules.\n"
+    "\n"
+    "options:\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP EXIT_HELP;
+
+static const struct member_kind group_kind = {
+    "group",         "/group-memberships", "groupMembership",      "groupMemberships",
+    group_add_usage, group_remove_usage,   group_memberships_usage};
+
+int cf_cmd_groups_add_to_project(int argc, char **argv)
+{
+    return add_member(argc, argv, &group_kind);
+}
+
+int cf_cmd_groups_remove_from_project(int argc, char **argv)
+{
+    return remove_member(argc, argv, &group_kind);
+}
+
+int cf_cmd_groups_memberships(int argc, char **argv)
+{
+    return list_members(argc, argv, &group_kind);
 }
 
 static const struct cf_cli_sub subcommands[] = {

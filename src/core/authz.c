@@ -1,8 +1,9 @@
 /* The authorization decision (see core.h and authz.h). An identity's rights in a project come from
- * its one membership there: the role gives a set of actions, and rules, when present, narrow it to
- * actions in an environment under a path glob. Everything not allowed is refused, with a message
- * naming what and where. */
+ * its one membership there (a user's: its own and its groups', united into one): the role gives a
+ * set of actions, and rules, when present, narrow it to actions in an environment under a path
+ * glob. Everything not allowed is refused, with a message naming what and where. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/authz.h"
@@ -163,6 +164,99 @@ bool cf_principal_is_admin(const struct cf_principal *who)
            (strcmp(who->org_role, "owner") == 0 || strcmp(who->org_role, "admin") == 0);
 }
 
+/* Appends to m the rules that say what one membership (role and rules) allows: its own rules with
+ * their actions narrowed to the role's, or, without rules, one rule allowing the role's actions
+ * everywhere (a rule without environment and path also covers project-wide actions). */
+static enum cf_rc union_add(struct cf_membership *m, size_t *cap, const struct cf_membership *one,
+                            struct cf_err *err)
+{
+    uint32_t role_actions = 0;
+    size_t adding = one->n_rules > 0 ? one->n_rules : 1;
+    if (!cf_role_actions(one->role, &role_actions) || role_actions == 0)
+        return CF_OK;
+    if (m->n_rules + adding > *cap) {
+        size_t want = (m->n_rules + adding) * 2;
+        struct cf_membership_rule *grown = realloc(m->rules, want * sizeof(*grown));
+        if (!grown)
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+        m->rules = grown;
+        *cap = want;
+    }
+    if (one->n_rules == 0) {
+        memset(&m->rules[m->n_rules], 0, sizeof(*m->rules));
+        m->rules[m->n_rules++].actions = role_actions;
+        return CF_OK;
+    }
+    for (size_t i = 0; i < one->n_rules; i++) {
+        m->rules[m->n_rules] = one->rules[i];
+        m->rules[m->n_rules++].actions &= role_actions;
+    }
+    return CF_OK;
+}
+
+/* How strong a role is: admin > member > viewer > no-access (unknown roles: weakest). */
+static int role_rank(const char *role)
+{
+    static const char *const ranked[] = {"no-access", "viewer", "member", "admin"};
+    for (int i = 3; i >= 0; i--) {
+        if (strcmp(role, ranked[i]) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/* A user's access to a project is the union of its own membership and those of every group it
+ * belongs to: one membership whose role is the strongest of them and whose rules are all of theirs,
+ * each narrowed to its own role's actions (union_add), so that cf_authz_check allows exactly what
+ * one of them allows. Without group memberships, the user's own membership as it is. */
+static enum cf_rc user_membership(struct cf_core *core, const char *user_id, const char *project_id,
+                                  struct cf_membership *out, struct cf_err *err)
+{
+    struct cf_membership own = {0};
+    struct cf_membership_list groups = {0};
+    size_t cap = 0;
+    enum cf_rc rc;
+
+    rc = cf_store_user_membership_get(core->store, user_id, project_id, &own, err);
+    if (rc != CF_OK && rc != CF_ENOTFOUND)
+        goto out;
+    bool has_own = rc == CF_OK;
+    rc = cf_store_user_group_memberships(core->store, user_id, project_id, &groups, err);
+    if (rc != CF_OK)
+        goto out;
+    if (groups.n == 0) {
+        if (!has_own) {
+            rc = cf_err_set(err, CF_ENOTFOUND, "user '%s' is not a member of project '%s'", user_id,
+                            project_id);
+            goto out;
+        }
+        *out = own;
+        memset(&own, 0, sizeof(own));
+        goto out;
+    }
+    const struct cf_membership *strongest = has_own ? &own : &groups.items[0];
+    for (size_t i = 0; i < groups.n; i++) {
+        if (role_rank(groups.items[i].role) > role_rank(strongest->role))
+            strongest = &groups.items[i];
+    }
+    memcpy(out->id, strongest->id, sizeof(out->id));
+    memcpy(out->project_id, strongest->project_id, sizeof(out->project_id));
+    memcpy(out->role, strongest->role, sizeof(out->role));
+    cf_strlcpy(out->identity_id, user_id, sizeof(out->identity_id));
+    out->created_at = strongest->created_at;
+    out->updated_at = strongest->updated_at;
+    if (has_own)
+        rc = union_add(out, &cap, &own, err);
+    for (size_t i = 0; rc == CF_OK && i < groups.n; i++)
+        rc = union_add(out, &cap, &groups.items[i], err);
+    if (rc != CF_OK)
+        cf_membership_release(out);
+out:
+    cf_membership_list_release(&groups);
+    cf_membership_release(&own);
+    return rc;
+}
+
 enum cf_rc cf_principal_membership(struct cf_core *core, const struct cf_principal *who,
                                    const char *project_id, struct cf_membership *out,
                                    struct cf_err *err)
@@ -171,7 +265,7 @@ enum cf_rc cf_principal_membership(struct cf_core *core, const struct cf_princip
     if (who && who->kind == CF_PRINCIPAL_IDENTITY)
         return cf_store_membership_get(core->store, who->id, project_id, out, err);
     if (who && who->kind == CF_PRINCIPAL_USER)
-        return cf_store_user_membership_get(core->store, who->id, project_id, out, err);
+        return user_membership(core, who->id, project_id, out, err);
     return cf_err_set(err, CF_ENOTFOUND, "no membership in project '%s'", project_id);
 }
 

@@ -97,8 +97,10 @@ struct cf_principal {
 bool cf_principal_is_admin(const struct cf_principal *who);
 
 /* The membership of who (an identity or a user) in project_id, as cf_store_membership_get /
- * cf_store_user_membership_get give it: CF_ENOTFOUND when there is none (also for the admin, who
- * needs none). Release out with cf_membership_release. */
+ * cf_store_user_membership_get give it; for a user who belongs to groups with memberships there,
+ * the union of its own and theirs (the strongest role, with every membership's rules narrowed to
+ * its own role), so that every authorization decision covers group access. CF_ENOTFOUND when there
+ * is none (also for the admin, who needs none). Release out with cf_membership_release. */
 enum cf_rc cf_principal_membership(struct cf_core *core, const struct cf_principal *who,
                                    const char *project_id, struct cf_membership *out,
                                    struct cf_err *err);

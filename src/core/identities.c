@@ -17,6 +17,7 @@
 #include "crypto/serverkey.h"
 #include "core/authz.h"
 #include "core/identities.h"
+#include "core/groups.h"
 #include "core/users.h"
 #include "core/names.h"
 #include "crypto/token.h"
@@ -945,11 +946,23 @@ static enum cf_rc name_rule_envs(struct cf_core *core, const char *project_id,
     return rc;
 }
 
+static const char *member_kind_name(enum cf_member_kind kind)
+{
+    return kind == CF_MEMBER_USER ? "User" : kind == CF_MEMBER_GROUP ? "Group" : "Identity";
+}
+
+static const char *member_what(enum cf_member_kind kind)
+{
+    return kind == CF_MEMBER_USER    ? "manage users"
+           : kind == CF_MEMBER_GROUP ? "manage groups"
+                                     : WHAT;
+}
+
 static enum cf_rc membership_not_found(enum cf_member_kind kind, const char *member_id,
                                        const char *project_id, struct cf_err *err)
 {
     return cf_err_set(err, CF_ENOTFOUND, "%s with ID '%s' is not a member of project with ID '%s'",
-                      kind == CF_MEMBER_USER ? "User" : "Identity", member_id, project_id);
+                      member_kind_name(kind), member_id, project_id);
 }
 
 /* The member's id: an identity by id, or a user by id or email (core/users.h). */
@@ -958,8 +971,15 @@ static enum cf_rc find_member(struct cf_core *core, enum cf_member_kind kind, co
 {
     struct cf_identity identity;
     struct cf_user user;
+    struct cf_group group;
     enum cf_rc rc;
 
+    if (kind == CF_MEMBER_GROUP) {
+        rc = cf_groups_find(core, member, &group, err);
+        if (rc == CF_OK)
+            memcpy(id, group.id, CF_UUID_LEN);
+        return rc;
+    }
     if (kind == CF_MEMBER_USER) {
         rc = cf_users_find(core, member, &user, err);
         if (rc == CF_OK)
@@ -975,6 +995,8 @@ static enum cf_rc find_member(struct cf_core *core, enum cf_member_kind kind, co
 static enum cf_rc member_get(struct cf_store *st, enum cf_member_kind kind, const char *member_id,
                              const char *project_id, struct cf_membership *out, struct cf_err *err)
 {
+    if (kind == CF_MEMBER_GROUP)
+        return cf_store_group_membership_get(st, member_id, project_id, out, err);
     return kind == CF_MEMBER_USER
                ? cf_store_user_membership_get(st, member_id, project_id, out, err)
                : cf_store_membership_get(st, member_id, project_id, out, err);
@@ -993,7 +1015,7 @@ enum cf_rc cf_member_set(struct cf_core *core, const struct cf_principal *who,
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = cf_authz_admin(who, kind == CF_MEMBER_USER ? "manage users" : WHAT, err);
+    rc = cf_authz_admin(who, member_what(kind), err);
     if (rc == CF_OK)
         rc = find_project(core, project, membership.project_id, err);
     if (rc == CF_OK)
@@ -1043,12 +1065,14 @@ enum cf_rc cf_member_set(struct cf_core *core, const struct cf_principal *who,
     } else {
         goto out;
     }
-    rc = kind == CF_MEMBER_USER ? cf_store_user_membership_put(st, &membership, err)
-                                : cf_store_membership_put(st, &membership, err);
+    if (kind == CF_MEMBER_GROUP)
+        rc = cf_store_group_membership_put(st, &membership, err);
+    else
+        rc = kind == CF_MEMBER_USER ? cf_store_user_membership_put(st, &membership, err)
+                                    : cf_store_membership_put(st, &membership, err);
     if (rc == CF_ENOTFOUND) /* the project or the member was deleted concurrently */
         rc = cf_err_set(err, CF_ENOTFOUND, "%s with ID '%s' or project with ID '%s' not found",
-                        kind == CF_MEMBER_USER ? "User" : "Identity", member_id,
-                        membership.project_id);
+                        member_kind_name(kind), member_id, membership.project_id);
     if (rc == CF_OK) {
         *out = membership;
         memset(&membership, 0, sizeof(membership));
@@ -1068,10 +1092,12 @@ enum cf_rc cf_member_list(struct cf_core *core, const struct cf_principal *who,
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = cf_authz_admin(who, kind == CF_MEMBER_USER ? "manage users" : WHAT, err);
+    rc = cf_authz_admin(who, member_what(kind), err);
     if (rc == CF_OK)
         rc = find_project(core, project, project_id, err);
-    if (rc == CF_OK)
+    if (rc == CF_OK && kind == CF_MEMBER_GROUP)
+        rc = cf_store_group_membership_list(st, NULL, project_id, out, err);
+    else if (rc == CF_OK)
         rc = kind == CF_MEMBER_USER ? cf_store_user_membership_list(st, NULL, project_id, out, err)
                                     : cf_store_membership_list(st, NULL, project_id, out, err);
     if (rc == CF_OK)
@@ -1091,7 +1117,7 @@ enum cf_rc cf_member_remove(struct cf_core *core, const struct cf_principal *who
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
-    rc = cf_authz_admin(who, kind == CF_MEMBER_USER ? "manage users" : WHAT, err);
+    rc = cf_authz_admin(who, member_what(kind), err);
     if (rc == CF_OK)
         rc = find_project(core, project, project_id, err);
     if (rc == CF_OK)
@@ -1099,7 +1125,9 @@ enum cf_rc cf_member_remove(struct cf_core *core, const struct cf_principal *who
     if (rc != CF_OK)
         return rc;
     rc = member_get(st, kind, member_id, project_id, out, err);
-    if (rc == CF_OK)
+    if (rc == CF_OK && kind == CF_MEMBER_GROUP)
+        rc = cf_store_group_membership_delete(st, member_id, project_id, err);
+    else if (rc == CF_OK)
         rc = kind == CF_MEMBER_USER
                  ? cf_store_user_membership_delete(st, member_id, project_id, err)
                  : cf_store_membership_delete(st, member_id, project_id, err);

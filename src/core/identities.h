@@ -154,10 +154,11 @@ enum cf_rc cf_membership_remove(struct cf_core *core, const struct cf_principal 
                                 const char *project, const char *identity_id,
                                 struct cf_membership *out, struct cf_err *err);
 
-/* The same for either kind of member: a machine identity (by id) or a user (by id or email;
- * core/users.h), whose memberships live apart (store.h). The cf_membership_* functions above are
- * these with CF_MEMBER_IDENTITY. out->identity_id holds the member's id. */
-enum cf_member_kind { CF_MEMBER_IDENTITY = 1, CF_MEMBER_USER };
+/* The same for any kind of member: a machine identity (by id), a user (by id or email;
+ * core/users.h) or a group of users (by id, name or external id; core/groups.h), whose memberships
+ * live apart (store.h). The cf_membership_* functions above are these with CF_MEMBER_IDENTITY.
+ * out->identity_id holds the member's id. */
+enum cf_member_kind { CF_MEMBER_IDENTITY = 1, CF_MEMBER_USER, CF_MEMBER_GROUP };
 enum cf_rc cf_member_set(struct cf_core *core, const struct cf_principal *who,
                          enum cf_member_kind kind, const char *project, const char *member,
                          const char *role, const struct cf_membership_rule *rules, size_t n_rules,

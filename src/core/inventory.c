@@ -111,35 +111,44 @@ static int by_reader_name(const void *a, const void *b)
     return c ? c : strcmp(x->identity_id, y->identity_id);
 }
 
-/* Who may be named: the identities' names (the admin's view), or the caller alone. */
+/* Who may be named: the identities', users' and groups' names (the admin's view), or the caller
+ * alone. */
 struct names {
     const struct cf_identity_list *identities; /* NULL for an identity caller */
     const char *caller_name;
+    const struct cf_user_list *users;
+    const struct cf_group_list *groups;
 };
 
 static const char *identity_name(const struct names *names, const char *identity_id)
 {
     if (!names->identities)
         return names->caller_name;
+    for (size_t i = 0; names->users && i < names->users->n; i++)
+        if (strcmp(names->users->items[i].id, identity_id) == 0)
+            return names->users->items[i].email;
+    for (size_t i = 0; names->groups && i < names->groups->n; i++)
+        if (strcmp(names->groups->items[i].id, identity_id) == 0)
+            return names->groups->items[i].name;
     for (size_t i = 0; i < names->identities->n; i++)
         if (strcmp(names->identities->items[i].id, identity_id) == 0)
             return names->identities->items[i].name;
     return "";
 }
 
-/* The readers of env among memberships, sorted by name. */
-static enum cf_rc env_readers(const struct cf_membership_list *memberships,
-                              const struct names *names, struct cf_inventory_env *env,
+/* Adds the readers of env among memberships (of members of kind), sorted by name; *cap is the room
+ * of env->readers. */
+static enum cf_rc env_readers(const struct cf_membership_list *memberships, const char *kind,
+                              const struct names *names, struct cf_inventory_env *env, size_t *cap,
                               struct cf_err *err)
 {
-    size_t cap = 0;
     for (size_t i = 0; i < memberships->n; i++) {
         const struct cf_membership *m = &memberships->items[i];
         struct cf_inventory_reader reader = {0};
         enum cf_rc rc = reader_paths(m, env->id, &reader, err);
         struct cf_inventory_reader *grown = NULL;
         if (rc == CF_OK && reader.n_paths > 0 &&
-            !(grown = grow(env->readers, &cap, env->n_readers, sizeof(reader))))
+            !(grown = grow(env->readers, cap, env->n_readers, sizeof(reader))))
             rc = cf_err_set(err, CF_ENOMEM, "out of memory");
         if (rc != CF_OK || reader.n_paths == 0) {
             reader_release(&reader);
@@ -148,6 +157,7 @@ static enum cf_rc env_readers(const struct cf_membership_list *memberships,
             continue;
         }
         env->readers = grown;
+        cf_strlcpy(reader.kind, kind, sizeof(reader.kind));
         cf_strlcpy(reader.identity_id, m->identity_id, sizeof(reader.identity_id));
         cf_strlcpy(reader.identity_name, identity_name(names, m->identity_id),
                    sizeof(reader.identity_name));
@@ -457,7 +467,7 @@ static enum cf_rc build_project(struct cf_core *core, const struct cf_principal 
                                 struct cf_inventory_project *out, struct cf_err *err)
 {
     struct cf_store *st = core->store;
-    struct cf_membership_list memberships = {0};
+    struct cf_membership_list memberships = {0}, users = {0}, groups = {0};
     struct cf_env_list envs = {0};
     struct cf_secret_meta_list secrets = {0};
     enum cf_rc rc;
@@ -467,6 +477,11 @@ static enum cf_rc build_project(struct cf_core *core, const struct cf_principal 
     cf_strlcpy(out->slug, p->slug, sizeof(out->slug));
     cf_strlcpy(out->name, p->name, sizeof(out->name));
     rc = project_memberships(core, who, p->id, &memberships, err);
+    /* the admin sees people too: users' and groups' memberships */
+    if (rc == CF_OK && cf_principal_is_admin(who))
+        rc = cf_store_user_membership_list(st, NULL, p->id, &users, err);
+    if (rc == CF_OK && cf_principal_is_admin(who))
+        rc = cf_store_group_membership_list(st, NULL, p->id, &groups, err);
     if (rc == CF_OK)
         rc = cf_store_env_list(st, p->id, &envs, err);
     if (rc == CF_OK && envs.n > 0 && !(out->envs = calloc(envs.n, sizeof(*out->envs))))
@@ -477,7 +492,13 @@ static enum cf_rc build_project(struct cf_core *core, const struct cf_principal 
         cf_strlcpy(env->slug, envs.items[i].slug, sizeof(env->slug));
         cf_strlcpy(env->name, envs.items[i].name, sizeof(env->name));
         out->n_envs++;
-        rc = env_readers(&memberships, names, env, err);
+        size_t cap = 0;
+        rc = env_readers(&memberships, who && who->kind == CF_PRINCIPAL_USER ? "user" : "identity",
+                         names, env, &cap, err);
+        if (rc == CF_OK)
+            rc = env_readers(&users, "user", names, env, &cap, err);
+        if (rc == CF_OK)
+            rc = env_readers(&groups, "group", names, env, &cap, err);
         if (rc == CF_OK && !cf_principal_is_admin(who) && env->n_readers == 0)
             env_release(&out->envs[--out->n_envs]); /* nothing the caller can read here */
     }
@@ -493,6 +514,8 @@ static enum cf_rc build_project(struct cf_core *core, const struct cf_principal 
         hide_other_readers(core, who, out);
     cf_secret_meta_list_release(&secrets);
     cf_env_list_release(&envs);
+    cf_membership_list_release(&groups);
+    cf_membership_list_release(&users);
     cf_membership_list_release(&memberships);
     if (rc != CF_OK)
         project_release(out);
@@ -548,8 +571,10 @@ enum cf_rc cf_inventory_build(struct cf_core *core, const struct cf_principal *w
     struct cf_store *st = core->store;
     struct cf_project_list projects = {0};
     struct cf_identity_list identities = {0};
+    struct cf_user_list users = {0};
+    struct cf_group_list groups = {0};
     char name[CF_NAME_MAX + 1] = "";
-    struct names names = {NULL, name};
+    struct names names = {NULL, name, NULL, NULL};
     size_t cap = 0;
     enum cf_rc rc;
 
@@ -563,7 +588,13 @@ enum cf_rc cf_inventory_build(struct cf_core *core, const struct cf_principal *w
         rc = member_of(core, who, project, projects.items[0].id, err);
     if (rc == CF_OK && admin) {
         rc = cf_store_identity_list(st, &identities, err);
+        if (rc == CF_OK)
+            rc = cf_store_user_list(st, &users, err);
+        if (rc == CF_OK)
+            rc = cf_store_group_list(st, &groups, err);
         names.identities = &identities;
+        names.users = &users;
+        names.groups = &groups;
     } else if (rc == CF_OK) {
         caller_name(core, who, name, sizeof(name));
     }
@@ -589,6 +620,8 @@ enum cf_rc cf_inventory_build(struct cf_core *core, const struct cf_principal *w
                             "identity \"%s\" may not read anything in project '%s'", name,
                             projects.items[i].slug);
     }
+    cf_group_list_release(&groups);
+    cf_user_list_release(&users);
     cf_identity_list_release(&identities);
     cf_project_list_release(&projects);
     if (rc != CF_OK)

@@ -1,8 +1,9 @@
 /* The inventory: every secret that exists, where it lives (project, environment,
  * folder path), how many versions it has, when it last changed, when it expires and who last read
- * it; and for each environment which machine identities can read in it, with the path globs their
- * rules narrow them to: the blast radius a reviewer needs. Pure C over the store: nothing here
- * opens a sealed value (the store's secret_inventory reads no value at all).
+ * it; and for each environment which machine identities, users and groups of users can read in it,
+ * with the path globs their rules narrow them to: the blast radius a reviewer needs. Pure C over
+ * the store: nothing here opens a sealed value (the store's secret_inventory reads no value at
+ * all).
  *
  * Last read: from the audit log (core/auditlog.h): the newest successful secrets.read, .list or
  * .versions event that names the secret's environment, path and key (the server records every value
@@ -57,10 +58,12 @@ struct cf_inventory_secret {
     size_t n_copies;
 };
 
-/* A machine identity that can read somewhere in an environment. */
+/* A machine identity, a user or a group of users that can read somewhere in an environment
+ * (a user reads also through its groups, which are listed as readers themselves). */
 struct cf_inventory_reader {
+    char kind[16]; /* "identity", "user", "group" */
     char identity_id[CF_UUID_LEN];
-    char identity_name[CF_NAME_MAX + 1];
+    char identity_name[CF_NAME_MAX + 1]; /* an identity's or group's name, a user's email */
     char role[CF_ROLE_MAX + 1];
     /* The globs of the paths it may read: just CF_INVENTORY_ALL_PATHS when the whole environment
      * (no rules, or a rule without a path), else the globs of its read rules for the environment,

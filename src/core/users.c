@@ -310,6 +310,18 @@ enum cf_rc cf_users_set_password(struct cf_core *core, const struct cf_principal
     return rc;
 }
 
+/* Whether email is the address of a user a SCIM client provisioned that has not signed in through
+ * single sign-on yet (user receives it then): the identity provider that provisioned it vouches for
+ * the address, so its first sign-in links it. */
+static bool scim_unlinked(struct cf_core *core, const char *email, struct cf_user *user)
+{
+    struct cf_scim_user scim;
+    struct cf_err ignored;
+    return cf_store_user_get_by_email(core->store, email, user, &ignored) == CF_OK &&
+           !user->sso_subject[0] &&
+           cf_store_scim_user_get(core->store, user->id, &scim, &ignored) == CF_OK;
+}
+
 enum cf_rc cf_users_sso_upsert(struct cf_core *core, const char *issuer, const char *subject,
                                const char *email, const char *name, struct cf_user *out,
                                struct cf_err *err)
@@ -342,6 +354,17 @@ enum cf_rc cf_users_sso_upsert(struct cf_core *core, const char *issuer, const c
             memcpy(user.name, fresh_name, sizeof(user.name));
             rc = cf_store_user_update(core->store, &user, err);
         }
+    } else if (rc == CF_ENOTFOUND && scim_unlinked(core, fresh_email, &user)) {
+        /* provisioned by SCIM (core/scim.h) and never signed in: this is its first sign-in */
+        if (strcmp(user.status, "active") != 0) {
+            rc = cf_err_set(err, CF_EUNAUTH, "user '%s' is disabled", user.email);
+            goto out;
+        }
+        cf_strlcpy(user.sso_issuer, issuer, sizeof(user.sso_issuer));
+        cf_strlcpy(user.sso_subject, subject, sizeof(user.sso_subject));
+        if (fresh_name[0])
+            memcpy(user.name, fresh_name, sizeof(user.name));
+        rc = cf_store_user_update(core->store, &user, err);
     } else if (rc == CF_ENOTFOUND) {
         memset(&user, 0, sizeof(user));
         cf_uuid_new(user.id);

@@ -43,6 +43,13 @@ static const struct copy_table {
      "id"},
     {"user_sessions", SESSION_COLS, "ttbbttiii", "id"},
     {"personal_access_tokens", PAT_COLS, "tttbiii", "id"},
+    {"user_groups", "id, name, external_id, created_at, updated_at", "ttnii", "id"},
+    {"user_group_members", "group_id, user_id, created_at", "tti", "group_id, user_id"},
+    {"group_memberships", "id, group_id, project_id, role, rules, created_at, updated_at",
+     "ttttBii", "id"},
+    {"scim_tokens", "id, name, hash, revoked, created_by, created_at, last_used_at", "ttbitii",
+     "id"},
+    {"scim_users", "user_id, user_name, external_id, created_at", "ttni", "user_id"},
     {"audit_key_sets", "id, keys", "it", "id"},
     {"audit_contexts",
      "id, digest, actor_kind, actor_id, actor_name, source_ip, user_agent, action, project_id,"

@@ -1,7 +1,9 @@
-/* Project memberships of identities and of users in the store (store.h): role and rules, the rules
- * encoded in a versioned binary form (rules_encode / col_rules). The two kinds live in two tables
- * of the same shape (identity_memberships, user_memberships), run by the same code over a table of
- * statements each (struct member_table). */
+/* Project memberships of identities, users and groups of users in the store (store.h): role and
+ * rules, the rules encoded in a versioned binary form (rules_encode / col_rules). The three kinds
+ * live in three tables of the same shape (identity_memberships, user_memberships,
+ * group_memberships), run by the same code over a table of statements each (struct member_table).
+ */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -164,7 +166,9 @@ struct member_table {
 
 static struct sql_stmt identity_stmts[] = {MEMBER_STMTS("identity_memberships", "identity_id")};
 static struct sql_stmt user_stmts[] = {MEMBER_STMTS("user_memberships", "user_id")};
+static struct sql_stmt group_stmts[] = {MEMBER_STMTS("group_memberships", "group_id")};
 static struct sql_stmt ST_USER_EXISTS = SQL_STMT("SELECT id FROM users WHERE id = ?1");
+static struct sql_stmt ST_GROUP_EXISTS = SQL_STMT("SELECT id FROM user_groups WHERE id = ?1");
 
 static const struct member_table identity_table = {&identity_stmts[0],
                                                    &identity_stmts[1],
@@ -182,6 +186,14 @@ static const struct member_table user_table = {&user_stmts[0],
                                                &ST_USER_EXISTS,
                                                'U',
                                                "user"};
+static const struct member_table group_table = {&group_stmts[0],
+                                                &group_stmts[1],
+                                                &group_stmts[2],
+                                                &group_stmts[3],
+                                                &group_stmts[4],
+                                                &ST_GROUP_EXISTS,
+                                                'G',
+                                                "group"};
 
 static enum cf_rc read_exists(const struct db_row *s, void *item)
 {
@@ -368,4 +380,136 @@ enum cf_rc cf_store_user_membership_delete(struct cf_store *base, const char *us
                                            const char *project_id, struct cf_err *err)
 {
     return membership_delete(base, &user_table, user_id, project_id, err);
+}
+
+enum cf_rc cf_store_group_membership_put(struct cf_store *base,
+                                         const struct cf_membership *membership, struct cf_err *err)
+{
+    return membership_put(base, &group_table, membership, err);
+}
+
+enum cf_rc cf_store_group_membership_get(struct cf_store *base, const char *group_id,
+                                         const char *project_id, struct cf_membership *out,
+                                         struct cf_err *err)
+{
+    return membership_get(base, &group_table, group_id, project_id, out, err);
+}
+
+enum cf_rc cf_store_group_membership_list(struct cf_store *base, const char *group_id,
+                                          const char *project_id, struct cf_membership_list *out,
+                                          struct cf_err *err)
+{
+    return membership_list(base, &group_table, group_id, project_id, out, err);
+}
+
+enum cf_rc cf_store_group_membership_delete(struct cf_store *base, const char *group_id,
+                                            const char *project_id, struct cf_err *err)
+{
+    return membership_delete(base, &group_table, group_id, project_id, err);
+}
+
+static struct sql_stmt ST_USER_GROUP_MEMBERSHIPS = SQL_STMT(
+    "SELECT gm.id, gm.group_id, gm.project_id, gm.role, gm.rules, gm.created_at, gm.updated_at"
+    " FROM user_group_members m JOIN group_memberships gm ON gm.group_id = m.group_id"
+    " WHERE m.user_id = ?1 AND gm.project_id = ?2 ORDER BY gm.group_id");
+
+/* A cached list of memberships is one entry: a count, the memberships (their rules pointers
+ * meaningless), then every membership's rules in order. */
+static void group_memberships_cache_put(struct cf_store *base, const char *key,
+                                        const struct cf_membership_list *list)
+{
+    size_t n_rules = 0;
+    for (size_t i = 0; i < list->n; i++)
+        n_rules += list->items[i].n_rules;
+    size_t len = sizeof(size_t) + list->n * sizeof(*list->items) +
+                 n_rules * sizeof(struct cf_membership_rule);
+    uint8_t *entry = malloc(len);
+    if (!entry)
+        return;
+    uint8_t *p = entry;
+    memcpy(p, &list->n, sizeof(size_t));
+    p += sizeof(size_t);
+    if (list->n > 0) /* items is NULL for an empty list */
+        memcpy(p, list->items, list->n * sizeof(*list->items));
+    p += list->n * sizeof(*list->items);
+    for (size_t i = 0; i < list->n; i++) {
+        if (list->items[i].n_rules > 0)
+            memcpy(p, list->items[i].rules, list->items[i].n_rules * sizeof(*list->items[i].rules));
+        p += list->items[i].n_rules * sizeof(*list->items[i].rules);
+    }
+    sql_cache_put(sql_store_of(base), key, entry, len);
+    free(entry);
+}
+
+/* false when there is no usable entry under key (out zeroed then). */
+static bool group_memberships_cache_get(struct cf_store *base, const char *key,
+                                        struct cf_membership_list *out)
+{
+    uint8_t *entry = NULL;
+    size_t len = 0, n = 0;
+    bool ok = false;
+
+    memset(out, 0, sizeof(*out));
+    if (!sql_cache_get(sql_store_of(base), key, (void **)&entry, &len))
+        return false;
+    if (len < sizeof(size_t))
+        goto out;
+    memcpy(&n, entry, sizeof(size_t));
+    size_t at = sizeof(size_t);
+    if (n > (len - at) / sizeof(*out->items))
+        goto out;
+    if (n > 0) {
+        out->items = calloc(n, sizeof(*out->items));
+        if (!out->items)
+            goto out;
+        memcpy(out->items, entry + at, n * sizeof(*out->items));
+        at += n * sizeof(*out->items);
+    }
+    out->n = n;
+    for (size_t i = 0; i < n; i++) {
+        struct cf_membership *m = &out->items[i];
+        size_t bytes = m->n_rules * sizeof(*m->rules);
+        m->rules = NULL;
+        if (m->n_rules > (len - at) / sizeof(*m->rules)) {
+            m->n_rules = 0;
+            goto out;
+        }
+        if (bytes > 0) {
+            m->rules = malloc(bytes);
+            if (!m->rules) {
+                m->n_rules = 0;
+                goto out;
+            }
+            memcpy(m->rules, entry + at, bytes);
+            at += bytes;
+        }
+    }
+    ok = at == len;
+out:
+    free(entry);
+    if (!ok)
+        cf_membership_list_release(out);
+    return ok;
+}
+
+enum cf_rc cf_store_user_group_memberships(struct cf_store *base, const char *user_id,
+                                           const char *project_id, struct cf_membership_list *out,
+                                           struct cf_err *err)
+{
+    struct sql_collector col = {.size = sizeof(struct cf_membership), .read = read_membership};
+    char key[SQL_CACHE_KEY_MAX];
+    bool cacheable = sql_cache_key(key, sizeof(key), 'g', user_id, project_id);
+    enum cf_rc rc;
+
+    if (cacheable && group_memberships_cache_get(base, key, out))
+        return CF_OK;
+    rc = sql_collect_all(base, &ST_USER_GROUP_MEMBERSHIPS,
+                         ARGS(A_TEXT(user_id), A_TEXT(project_id)), &col, err);
+    out->items = col.items;
+    out->n = col.n;
+    if (rc == CF_OK && cacheable)
+        group_memberships_cache_put(base, key, out);
+    if (rc != CF_OK)
+        cf_membership_list_release(out);
+    return rc;
 }

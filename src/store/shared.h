@@ -92,6 +92,9 @@ enum cf_rc sql_read_folder(const struct db_row *s, void *item);
 
 enum cf_rc sql_read_identity(const struct db_row *s, void *item);
 
+/* A row of USER_COLS into a struct cf_user (users.c). */
+enum cf_rc sql_read_user(const struct db_row *s, void *item);
+
 /* A blob column of exactly size bytes (a hash, a signature) into dst; CF_ESTORE, with the row's
  * fault naming the column, when it is NULL or has another size (the schema forbids both). */
 enum cf_rc sql_col_fixed(const struct db_row *s, int i, uint8_t *dst, size_t size);

@@ -367,3 +367,27 @@ void cf_pat_list_release(struct cf_pat_list *l)
     free(l->items);
     memset(l, 0, sizeof(*l));
 }
+
+void cf_group_list_release(struct cf_group_list *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+void cf_scim_token_list_release(struct cf_scim_token_list *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}
+
+void cf_scim_user_list_release(struct cf_scim_user_list *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    memset(l, 0, sizeof(*l));
+}

@@ -384,6 +384,51 @@ struct cf_pat_list {
     size_t n;
 };
 
+/* A group of users (core/groups.h). external_id is the id the identity provider knows it by (an
+ * Entra ID group object id, or what a SCIM client gave it); "" when none (stored as NULL). */
+struct cf_group {
+    char id[CF_UUID_LEN];
+    char name[CF_NAME_MAX + 1];
+    char external_id[CF_SSO_TEXT_MAX + 1];
+    int64_t created_at;
+    int64_t updated_at;
+};
+
+struct cf_group_list {
+    struct cf_group *items;
+    size_t n;
+};
+
+/* A SCIM client's bearer token (core/scim.h); hash is the keyed hash of the whole token, which is
+ * never stored. created_by: the email of the owner who made it. */
+struct cf_scim_token {
+    char id[CF_UUID_LEN];
+    char name[CF_NAME_MAX + 1];
+    uint8_t hash[CF_TOKEN_HASH_LEN];
+    bool revoked;
+    char created_by[CF_EMAIL_MAX + 1];
+    int64_t created_at;
+    int64_t last_used_at; /* 0: never */
+};
+
+struct cf_scim_token_list {
+    struct cf_scim_token *items;
+    size_t n;
+};
+
+/* A user a SCIM client provisioned: the userName (lower-cased) and externalId ("" none) it gave. */
+struct cf_scim_user {
+    char user_id[CF_UUID_LEN];
+    char user_name[CF_EMAIL_MAX + 1];
+    char external_id[CF_SSO_TEXT_MAX + 1];
+    int64_t created_at;
+};
+
+struct cf_scim_user_list {
+    struct cf_scim_user *items;
+    size_t n;
+};
+
 /* ---- the audit log (core/audit.h has the chain and the verification) ---- */
 
 /* One audit event. Strings are NUL-terminated and never hold a secret value, a client secret or a
@@ -957,6 +1002,80 @@ enum cf_rc cf_store_user_membership_list(struct cf_store *st, const char *user_i
 enum cf_rc cf_store_user_membership_delete(struct cf_store *st, const char *user_id,
                                            const char *project_id, struct cf_err *err);
 
+/* Groups. create: CF_EEXIST naming the name (or the external id) when taken. get_by_name and
+ * get_by_external_id: exact match. update replaces name and external_id. delete: the group with its
+ * members and project memberships. */
+enum cf_rc cf_store_group_create(struct cf_store *st, const struct cf_group *group,
+                                 struct cf_err *err);
+enum cf_rc cf_store_group_get(struct cf_store *st, const char *id, struct cf_group *out,
+                              struct cf_err *err);
+enum cf_rc cf_store_group_get_by_name(struct cf_store *st, const char *name, struct cf_group *out,
+                                      struct cf_err *err);
+enum cf_rc cf_store_group_get_by_external_id(struct cf_store *st, const char *external_id,
+                                             struct cf_group *out, struct cf_err *err);
+/* Every group, by name. */
+enum cf_rc cf_store_group_list(struct cf_store *st, struct cf_group_list *out, struct cf_err *err);
+enum cf_rc cf_store_group_update(struct cf_store *st, const struct cf_group *group,
+                                 struct cf_err *err);
+enum cf_rc cf_store_group_delete(struct cf_store *st, const char *id, struct cf_err *err);
+/* Adds user_id to group_id (nothing when it is a member already; *added, may be NULL, says which).
+ * CF_ENOTFOUND naming the group or the user when either is missing. */
+enum cf_rc cf_store_group_member_add(struct cf_store *st, const char *group_id, const char *user_id,
+                                     bool *added, struct cf_err *err);
+/* CF_ENOTFOUND when user_id is not a member of group_id. */
+enum cf_rc cf_store_group_member_remove(struct cf_store *st, const char *group_id,
+                                        const char *user_id, struct cf_err *err);
+/* The members of a group, by email. */
+enum cf_rc cf_store_group_members(struct cf_store *st, const char *group_id,
+                                  struct cf_user_list *out, struct cf_err *err);
+/* The groups user_id belongs to, by name. */
+enum cf_rc cf_store_user_groups(struct cf_store *st, const char *user_id, struct cf_group_list *out,
+                                struct cf_err *err);
+
+/* Groups' project memberships, as the identities' above (membership->identity_id holds the group's
+ * id). */
+enum cf_rc cf_store_group_membership_put(struct cf_store *st,
+                                         const struct cf_membership *membership,
+                                         struct cf_err *err);
+enum cf_rc cf_store_group_membership_get(struct cf_store *st, const char *group_id,
+                                         const char *project_id, struct cf_membership *out,
+                                         struct cf_err *err);
+enum cf_rc cf_store_group_membership_list(struct cf_store *st, const char *group_id,
+                                          const char *project_id, struct cf_membership_list *out,
+                                          struct cf_err *err);
+enum cf_rc cf_store_group_membership_delete(struct cf_store *st, const char *group_id,
+                                            const char *project_id, struct cf_err *err);
+/* The memberships in project_id of every group user_id belongs to (none: an empty list), by group
+ * id; membership->identity_id holds the group's id. Read on every authorization check of a user,
+ * so served from the lookup cache when it can be. */
+enum cf_rc cf_store_user_group_memberships(struct cf_store *st, const char *user_id,
+                                           const char *project_id, struct cf_membership_list *out,
+                                           struct cf_err *err);
+
+/* SCIM tokens. revoke: CF_ENOTFOUND when missing. used: records last_used_at (best effort). */
+enum cf_rc cf_store_scim_token_create(struct cf_store *st, const struct cf_scim_token *token,
+                                      struct cf_err *err);
+enum cf_rc cf_store_scim_token_get(struct cf_store *st, const char *id, struct cf_scim_token *out,
+                                   struct cf_err *err);
+enum cf_rc cf_store_scim_token_list(struct cf_store *st, struct cf_scim_token_list *out,
+                                    struct cf_err *err);
+enum cf_rc cf_store_scim_token_revoke(struct cf_store *st, const char *id, struct cf_err *err);
+enum cf_rc cf_store_scim_token_used(struct cf_store *st, const char *id, int64_t at,
+                                    struct cf_err *err);
+/* SCIM-provisioned users. put creates or replaces the record of scim->user_id (CF_EEXIST naming
+ * the userName or externalId when another user has it). get: by user id; by_user_name,
+ * by_external_id: exact match. list: every one, by userName. */
+enum cf_rc cf_store_scim_user_put(struct cf_store *st, const struct cf_scim_user *scim,
+                                  struct cf_err *err);
+enum cf_rc cf_store_scim_user_get(struct cf_store *st, const char *user_id,
+                                  struct cf_scim_user *out, struct cf_err *err);
+enum cf_rc cf_store_scim_user_by_user_name(struct cf_store *st, const char *user_name,
+                                           struct cf_scim_user *out, struct cf_err *err);
+enum cf_rc cf_store_scim_user_by_external_id(struct cf_store *st, const char *external_id,
+                                             struct cf_scim_user *out, struct cf_err *err);
+enum cf_rc cf_store_scim_user_list(struct cf_store *st, struct cf_scim_user_list *out,
+                                   struct cf_err *err);
+
 /* Sessions. touch sets last_seen_at. delete: one session of user_id (CF_ENOTFOUND when it has no
  * such session); delete_others: every session of user_id but keep_id ("" or NULL: all), *deleted
  * (may be NULL) receiving how many went. */
@@ -1043,6 +1162,9 @@ void cf_audit_last_read_list_release(struct cf_audit_last_read_list *l);
 void cf_user_list_release(struct cf_user_list *l);
 void cf_user_session_list_release(struct cf_user_session_list *l);
 void cf_pat_list_release(struct cf_pat_list *l);
+void cf_group_list_release(struct cf_group_list *l);
+void cf_scim_token_list_release(struct cf_scim_token_list *l);
+void cf_scim_user_list_release(struct cf_scim_user_list *l);
 
 /* Deep copy of src into dst (heap members duplicated); CF_ENOMEM on failure (dst zeroed). */
 enum cf_rc cf_secret_copy(struct cf_secret *dst, const struct cf_secret *src);

@@ -10,7 +10,7 @@
 #include "util/time.h"
 #include "util/banned.h"
 
-static enum cf_rc read_user(const struct db_row *s, void *item)
+enum cf_rc sql_read_user(const struct db_row *s, void *item)
 {
     struct cf_user *u = item;
     db_row_text(s, 0, u->id, sizeof(u->id));
@@ -122,30 +122,30 @@ enum cf_rc cf_store_user_get(struct cf_store *base, const char *id, struct cf_us
                              struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return sql_get_one(base, &ST_USER_BY_ID, ARGS(A_TEXT(id)), read_user, out, "user", id, err);
+    return sql_get_one(base, &ST_USER_BY_ID, ARGS(A_TEXT(id)), sql_read_user, out, "user", id, err);
 }
 
 enum cf_rc cf_store_user_get_by_email(struct cf_store *base, const char *email, struct cf_user *out,
                                       struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return sql_get_one(base, &ST_USER_BY_EMAIL, ARGS(A_TEXT(email)), read_user, out, "user", email,
-                       err);
+    return sql_get_one(base, &ST_USER_BY_EMAIL, ARGS(A_TEXT(email)), sql_read_user, out, "user",
+                       email, err);
 }
 
 enum cf_rc cf_store_user_get_by_sso(struct cf_store *base, const char *issuer, const char *subject,
                                     struct cf_user *out, struct cf_err *err)
 {
     memset(out, 0, sizeof(*out));
-    return sql_get_one(base, &ST_USER_BY_SSO, ARGS(A_TEXT(issuer), A_TEXT(subject)), read_user, out,
-                       "user with subject", subject, err);
+    return sql_get_one(base, &ST_USER_BY_SSO, ARGS(A_TEXT(issuer), A_TEXT(subject)), sql_read_user,
+                       out, "user with subject", subject, err);
 }
 
 static struct sql_stmt ST_USER_LIST = SQL_STMT("SELECT " USER_COLS " FROM users ORDER BY email");
 
 enum cf_rc cf_store_user_list(struct cf_store *base, struct cf_user_list *out, struct cf_err *err)
 {
-    struct sql_collector col = {.size = sizeof(struct cf_user), .read = read_user};
+    struct sql_collector col = {.size = sizeof(struct cf_user), .read = sql_read_user};
     enum cf_rc rc = sql_collect_all(base, &ST_USER_LIST, NO_ARGS, &col, err);
     out->items = col.items;
     out->n = col.n;

@@ -253,6 +253,23 @@ class EntraSSO(SSOCase):
         self.assertSSOError(hops, 400, None, "hal@contoso.example")
         self.assertFalse([c for c in hops[-1][2]["_cookies"] if c.startswith("coffer_session=")])
 
+    def test_a_scim_provisioned_user_is_linked_by_email(self):
+        token = self.ok("POST", "/api/v1/scim/tokens", body={"name": "entra"})["token"]
+        r = self.api("POST", "/scim/v2/Users", token=token,
+                     body={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                           "userName": "ivy@contoso.example", "externalId": "ivy-ext", "active": True})
+        self.assertEqual(r.status, 201, r.body)
+        user = self.add_user(email="ivy@contoso.example")
+        me, _, _ = self.assertSignedIn(self.sign_in(user), "ivy@contoso.example")
+        self.assertEqual(me["id"], r.json["id"])
+        self.assertTrue(me["sso"]["subject"])
+        # deactivated by SCIM: the next sign-in is refused
+        r = self.api("PATCH", "/scim/v2/Users/" + me["id"], token=token, body={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Replace", "path": "active", "value": "False"}]})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertSSOError(self.sign_in(user), 401, "Unauthorized", "disabled")
+
     def test_preferred_username_when_no_email_claim(self):
         user = self.add_user(login="bob@contoso.example")
         self.assertSignedIn(self.sign_in(user), "bob@contoso.example")

@@ -2338,6 +2338,8 @@ Test(store, identities_migration_applies_to_an_existing_database)
         " DROP TRIGGER environments_update_content; DROP TRIGGER environments_delete_content;"
         " DROP TRIGGER projects_insert_content; DROP TRIGGER projects_update_content;"
         " DROP TRIGGER projects_delete_content;"
+        " DROP TABLE scim_users; DROP TABLE scim_tokens; DROP TABLE group_memberships;"
+        " DROP TABLE user_group_members; DROP TABLE user_groups;"
         " DROP TABLE user_memberships; DROP TABLE user_sessions;"
         " DROP TABLE personal_access_tokens; DROP TABLE users;"
         " DROP TABLE rotation_history; DROP TABLE rotations;"
