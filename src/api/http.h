@@ -57,6 +57,7 @@ extern const struct cf_route cf_routes_syncs[];
 extern const struct cf_route cf_routes_rotations[];
 extern const struct cf_route cf_routes_sso[];
 extern const struct cf_route cf_routes_users[];
+extern const struct cf_route cf_routes_approvals[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);
@@ -118,6 +119,13 @@ void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body);
  * the browser steps of single sign-on; the handler then returns CF_OK with *out left NULL. url is
  * never a credential (it is logged nowhere, but browsers keep it in their history). CF_ENOMEM. */
 enum cf_rc cf_req_redirect(struct cf_req *req, const char *url, struct cf_err *err);
+
+/* Makes a successful answer's status status (202 for a write held for approval) instead of 200. */
+void cf_req_set_status(struct cf_req *req, int status);
+
+/* The reason recorded in the request's audit record when it succeeds (a failure records its error
+ * instead): why an approval was bypassed. Never a secret value. */
+void cf_req_audit_reason(struct cf_req *req, const char *reason);
 
 /* Audit notes (docs/audit.md): every authenticated request (and every login) is recorded
  * when it ends, with the actor, source, route, result and reason; a handler names what it did more

@@ -38,6 +38,7 @@ struct cf_req {
     struct cf_audit_event *audit; /* what handlers noted for the audit record; NULL: nothing */
     struct cf_req_reads *reads;   /* key names noted per place (request.c); NULL: none */
     int status;
+    int ok_status;     /* a handler's success status other than 200 (cf_req_set_status); 0: 200 */
     int retry_after_s; /* sent as Retry-After when > 0 */
     bool responded;
     /* Past routing: the answer may depend on the store, so it waits for the commits it may have

@@ -254,7 +254,9 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
     else if (rc != CF_OK)
         result = "failed";
     cf_strlcpy(e->result, result, sizeof(e->result));
-    cf_strlcpy(e->reason, rc == CF_OK || !outcome ? "" : outcome->msg, sizeof(e->reason));
+    /* a success keeps the reason its handler noted (cf_req_audit_reason) */
+    if (rc != CF_OK || !e->reason[0])
+        cf_strlcpy(e->reason, rc == CF_OK || !outcome ? "" : outcome->msg, sizeof(e->reason));
     return cf_req_audit_record(req, log, e, err);
 }
 
@@ -348,9 +350,10 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
         json_decref(out);
         return ret;
     }
+    int ok_status = req->ok_status ? req->ok_status : 200;
     if (!out)
-        return send_body(req, 200, &req->raw_reply);
-    enum MHD_Result ret = send_json(req, 200, out);
+        return send_body(req, ok_status, &req->raw_reply);
+    enum MHD_Result ret = send_json(req, ok_status, out);
     json_decref(out);
     return ret;
 }
