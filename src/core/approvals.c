@@ -18,6 +18,7 @@
 #include "util/id.h"
 #include "util/str.h"
 #include "util/time.h"
+#include "util/wipemem.h"
 #include "util/banned.h"
 
 /* Where a request is shown: the API path (the server has no public URL setting). */
@@ -182,7 +183,7 @@ static enum cf_rc load_view(struct cf_core *core, const struct cf_principal *who
 
 /* ---- notifications ---- */
 
-/* Tells the project's channels of event ("requested", "approved", "rejected", "merged", "closed")
+/* Tells the project's channels of event ("opened", "approved", "rejected", "merged", "closed")
  * on v by actor (an email). Keys and counts only, never a value. */
 static void notify(struct cf_core *core, const struct cf_approval_view *v, const char *event,
                    const char *actor)
@@ -190,14 +191,13 @@ static void notify(struct cf_core *core, const struct cf_approval_view *v, const
     char key[CF_UUID_LEN + 64 + CF_EMAIL_MAX], threshold[32], link[CF_UUID_LEN + 64];
     char message[CF_NOTICE_MESSAGE_MAX + 1];
     snprintf(key, sizeof(key), "approval:%s:%s:%s", v->req.id, event, actor);
-    snprintf(threshold, sizeof(threshold), "approval-%s", event);
+    snprintf(threshold, sizeof(threshold), "change-%s", event);
     snprintf(link, sizeof(link), REQUEST_LINK "%s", v->req.id);
     snprintf(message, sizeof(message),
              "Change request %s (%zu change%s to %s:%s in project '%s', policy '%s') was %s by "
              "%s; %lld of %lld approvals. %s",
              v->req.id, v->req.n_items, v->req.n_items == 1 ? "" : "s", v->env_slug, v->req.path,
-             v->project_slug, v->req.policy_name,
-             strcmp(event, "requested") == 0 ? "opened" : event, actor, (long long)v->approvals,
+             v->project_slug, v->req.policy_name, event, actor, (long long)v->approvals,
              (long long)v->req.approvals_required, link);
     json_t *keys = json_array();
     for (size_t i = 0; keys && i < v->req.n_items; i++)
@@ -212,7 +212,7 @@ static void notify(struct cf_core *core, const struct cf_approval_view *v, const
     char *text = item ? json_dumps(item, JSON_COMPACT) : NULL;
     json_decref(item);
     cf_channels_alert(core, v->req.project_id, key, threshold, message, text);
-    free(text);
+    cf_json_free_text(text);
 }
 
 /* ---- policies ---- */
@@ -576,7 +576,7 @@ enum cf_rc cf_approvals_intercept(struct cf_core *core, const struct cf_principa
     hold->approvals_required = policy.approvals;
     cf_strlcpy(view.project_slug, scope->project.slug, sizeof(view.project_slug));
     cf_strlcpy(view.env_slug, scope->env.slug, sizeof(view.env_slug));
-    notify(core, &view, "requested", who->email);
+    notify(core, &view, "opened", who->email);
 out:
     cf_approval_view_release(&view);
     return rc;
