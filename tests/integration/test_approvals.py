@@ -387,40 +387,56 @@ class Approvals(IdentityHelpers, harness.ServerTestCase):
 
     def test_cli(self):
         path = self.folder("prod", "cli")
-        out = self.cli("approvals", "policies", "create", "--projectId", self.pid, "--name", "p-cli",
-                       "--env", "prod", "--path", path, "--approvals", "1", "--approver", "bob@example.com")
-        self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertIn("p-cli", out.stdout)
-        out = self.cli("approvals", "policies", "list", "--projectId", self.pid, "--json")
-        self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertIn("p-cli", [p["name"] for p in json.loads(out.stdout)])
-        out = self.cli("secrets", "set", "API_KEY=from-cli", "--projectId", self.pid, "--env", "prod",
-                       "--path", path, token=self.tokens["alice@example.com"])
-        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
-        self.assertIn("needs approval", out.stdout + out.stderr)
-        out = self.cli("approvals", "requests", "--projectId", self.pid, "--json",
-                       token=self.tokens["bob@example.com"])
-        self.assertEqual(out.returncode, 0, out.stderr)
-        rid = [x for x in json.loads(out.stdout) if x["policy"]["name"] == "p-cli"][0]["id"]
-        out = self.cli("approvals", "show", rid, token=self.tokens["bob@example.com"])
-        self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertIn("API_KEY", out.stdout)
-        self.assertNotIn("from-cli", out.stdout)
-        out = self.cli("approvals", "approve", rid, "--comment", "ok", token=self.tokens["alice@example.com"])
-        self.assertEqual(out.returncode, 1, out.stdout)
-        self.assertIn("self-approval", out.stderr)
-        out = self.cli("approvals", "approve", rid, "--comment", "ok", token=self.tokens["bob@example.com"])
-        self.assertEqual(out.returncode, 0, out.stderr)
-        out = self.cli("approvals", "merge", rid, token=self.tokens["alice@example.com"])
-        self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertIn("merged", out.stdout)
+        alice, bob = self.tokens["alice@example.com"], self.tokens["bob@example.com"]
+        rc, out, err = self.cli("approvals", "policies", "create", "--projectId", self.pid, "--name", "p-cli",
+                                "--env", "prod", "--path", path, "--approvals", "1", "--approvers",
+                                "bob@example.com")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("p-cli", out)
+        self.assertIn("bob@example.com", out)
+        rc, out, err = self.cli("approvals", "policies", "list", "--projectId", self.pid, "--json")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("p-cli", [p["name"] for p in json.loads(out)])
+        rc, out, err = self.cli("approvals", "policies", "create", "--projectId", self.pid, "--name", "x",
+                                "--env", "prod")
+        self.assertEqual(rc, 2, out)
+        self.assertIn("--approvers", err)
+        rc, out, err = self.cli("secrets", "set", "API_KEY=from-cli", "--projectId", self.pid, "--env", "prod",
+                                "--path", path, token=alice)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("needs approval", out)
+        self.assertIn("coffer approvals show", out)
+        rc, out, err = self.cli("approvals", "requests", "--projectId", self.pid, "--output", "json", token=bob)
+        self.assertEqual(rc, 0, err)
+        rid = [x for x in json.loads(out) if x["policy"]["name"] == "p-cli"][0]["id"]
+        rc, out, err = self.cli("approvals", "requests", "--projectId", self.pid, "--status", "open", token=bob)
+        self.assertEqual(rc, 0, err)
+        self.assertIn(rid, out)
+        self.assertIn("API_KEY", out)
+        rc, out, err = self.cli("approvals", "show", rid, token=bob)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("+ API_KEY", out)
+        self.assertIn("0 of 1 approvals", out)
+        self.assertNotIn("from-cli", out)
+        rc, out, err = self.cli("approvals", "approve", rid, "--comment", "ok", token=alice)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("self-approval", err)
+        rc, out, err = self.cli("approvals", "approve", rid, "--comment", "ok", token=bob)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("(approved)", out)
+        rc, out, err = self.cli("approvals", "merge", rid, token=alice)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("merged", out)
         self.assertEqual(self.get_secret(self.pid, "API_KEY", "prod", path).json["secret"]["secretValue"],
                          "from-cli")
-        out = self.cli("approvals", "reject", str(uuid.uuid4()), token=self.tokens["bob@example.com"])
-        self.assertEqual(out.returncode, 1)
-        self.assertIn("not found", out.stderr)
-        out = self.cli("approvals", "merge", token=self.tokens["bob@example.com"])
-        self.assertEqual(out.returncode, 2)
+        rc, out, err = self.cli("approvals", "reject", str(uuid.uuid4()), token=bob)
+        self.assertEqual(rc, 1)
+        self.assertIn("not found", err)
+        rc, out, err = self.cli("approvals", "merge", token=bob)
+        self.assertEqual(rc, 2)
+        rc, out, err = self.cli("approvals", "policies", "delete", "p-cli", "--projectId", self.pid)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("deleted approval policy p-cli", out)
 
 
 if __name__ == "__main__":
