@@ -349,20 +349,23 @@ static int print_request(json_t *list)
 }
 
 static const char requests_usage[] =
-    "usage: coffer approvals requests --projectId ID [--status STATUS] [--json] [options]\n"
+    "usage: coffer approvals requests --projectId ID [--status STATUS] [--plain] [--json]\n"
+    "           [options]\n"
     "\n"
     "Lists a project's change requests that you may see (yours, those you approve,\n"
     "those in places you may read), newest first.\n"
     "\n"
     "options:\n"
-    "  --status STATUS    open, merged, rejected or closed (default: all)\n" JSON_HELP
+    "  --status STATUS    open, merged, rejected or closed (default: all)\n"
+    "  --plain            print only the ids, one a line (for REQUEST=$(...))\n" JSON_HELP
         CF_CLI_COMMON_HELP EXIT_HELP;
 
 static int cmd_requests(int argc, char **argv)
 {
     const char *status_filter = NULL;
-    bool json = false;
+    bool json = false, plain = false;
     const struct cf_opt opts[] = {{"status", CF_OPT_STRING, &status_filter},
+                                  {"plain", CF_OPT_BOOL, &plain},
                                   {"json", CF_OPT_BOOL, &json}};
     const struct cf_cli_spec spec = {requests_usage, CF_CLI_PROJECT,     0, 0,
                                      opts,           CF_ARRAY_SIZE(opts)};
@@ -379,8 +382,16 @@ static int cmd_requests(int argc, char **argv)
     else
         q[1].name = NULL;
     status = cf_cli_request(&cli, "GET", REQUESTS, q, NULL, &answer);
-    if (status == CF_EXIT_OK)
+    if (status == CF_EXIT_OK && plain && !cli.json && !json) {
+        size_t i;
+        json_t *r;
+        json_array_foreach(json_object_get(answer, "approvals"), i, r)
+        {
+            printf("%s\n", cf_cli_str(r, "id"));
+        }
+    } else if (status == CF_EXIT_OK) {
         status = print_answer(&cli, json, answer, "approvals", print_requests);
+    }
 out:
     json_decref(answer);
     cf_cli_end(&cli);
