@@ -26,23 +26,39 @@ static const char *const policy_headers[] = {"ID",        "NAME",        "ENV", 
                                              "APPROVALS", "ENFORCEMENT", "MACHINES", "APPROVERS"};
 #define POLICY_COLS (CF_ARRAY_SIZE(policy_headers))
 
+/* Joins the names of the objects of items (a JSON array), as name_of writes each into a buffer,
+ * with commas into out (size bytes); a list too long for out ends at the last name that fits. */
+static void join_names(json_t *items, void (*name_of)(json_t *item, char *buf, size_t size),
+                       char *out, size_t size)
+{
+    char name[400];
+    size_t i, at = 0;
+    json_t *item;
+    out[0] = '\0';
+    json_array_foreach(items, i, item)
+    {
+        name_of(item, name, sizeof(name));
+        int w = snprintf(out + at, size - at, "%s%s", at ? "," : "", name);
+        if (w < 0 || (size_t)w >= size - at) {
+            out[at] = '\0';
+            break;
+        }
+        at += (size_t)w;
+    }
+}
+
+/* An approver as the table shows it: the user's email, or "group:" and the group's name. */
+static void approver_name(json_t *a, char *buf, size_t size)
+{
+    bool group = strcmp(cf_cli_str(a, "type"), "group") == 0;
+    snprintf(buf, size, "%s%s", group ? "group:" : "", cf_cli_str(a, group ? "name" : "username"));
+}
+
 static enum cf_rc policy_row(struct cf_table *table, json_t *p, void *ctx)
 {
     (void)ctx;
     char approvals[24], approvers[512];
-    size_t i, at = 0;
-    json_t *a;
-    approvers[0] = '\0';
-    json_array_foreach(json_object_get(p, "approvers"), i, a)
-    {
-        const char *name =
-            cf_cli_str(a, strcmp(cf_cli_str(a, "type"), "group") == 0 ? "name" : "username");
-        int w = snprintf(approvers + at, sizeof(approvers) - at, "%s%s%s", at ? "," : "",
-                         strcmp(cf_cli_str(a, "type"), "group") == 0 ? "group:" : "", name);
-        if (w < 0 || (size_t)w >= sizeof(approvers) - at)
-            break;
-        at += (size_t)w;
-    }
+    join_names(json_object_get(p, "approvers"), approver_name, approvers, sizeof(approvers));
     const char *row[POLICY_COLS] = {
         cf_cli_str(p, "id"),
         cf_cli_str(p, "name"),
@@ -264,21 +280,17 @@ static const char *const request_headers[] = {"ID",        "STATUS", "ENV",     
                                               "APPROVALS", "KEYS",   "COMMITTER", "POLICY"};
 #define REQUEST_COLS (CF_ARRAY_SIZE(request_headers))
 
+/* A change as the table shows it: its key. */
+static void change_key(json_t *c, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s", cf_cli_str(c, "secretKey"));
+}
+
 static enum cf_rc request_row(struct cf_table *table, json_t *r, void *ctx)
 {
     (void)ctx;
     char approvals[64], keys[512];
-    size_t i, at = 0;
-    json_t *c;
-    keys[0] = '\0';
-    json_array_foreach(json_object_get(r, "commits"), i, c)
-    {
-        int w = snprintf(keys + at, sizeof(keys) - at, "%s%s", at ? "," : "",
-                         cf_cli_str(c, "secretKey"));
-        if (w < 0 || (size_t)w >= sizeof(keys) - at)
-            break;
-        at += (size_t)w;
-    }
+    join_names(json_object_get(r, "commits"), change_key, keys, sizeof(keys));
     snprintf(approvals, sizeof(approvals), "%lld/%lld",
              (long long)json_integer_value(json_object_get(r, "approvals")),
              (long long)json_integer_value(json_object_get(r, "approvalsRequired")));
