@@ -64,6 +64,7 @@ extern const struct cf_route cf_routes_mfa[];
 extern const struct cf_route cf_routes_admin_token[];
 extern const struct cf_route cf_routes_groups[];
 extern const struct cf_route cf_routes_scim[];
+extern const struct cf_route cf_routes_approvals[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);
@@ -142,6 +143,10 @@ enum cf_rc cf_req_redirect(struct cf_req *req, const char *url, struct cf_err *e
  * the handler fails, next to the error's own: for a refusal a client acts on by machine (a sign-in
  * that needs a second factor: mfaRequired and its ticket). */
 void cf_req_error_extra(struct cf_req *req, json_t *extra);
+
+/* The reason recorded in the request's audit record when it succeeds (a failure records its error
+ * instead): why an approval was bypassed. Never a secret value. */
+void cf_req_audit_reason(struct cf_req *req, const char *reason);
 
 /* Audit notes (docs/audit.md): every authenticated request (and every login) is recorded
  * when it ends, with the actor, source, route, result and reason; a handler names what it did more

@@ -81,6 +81,13 @@ static struct cf_audit_event *audit_of(struct cf_req *req)
     return req->audit;
 }
 
+void cf_req_audit_reason(struct cf_req *req, const char *reason)
+{
+    struct cf_audit_event *e = audit_of(req);
+    if (e)
+        cf_strlcpy(e->reason, reason, sizeof(e->reason));
+}
+
 void cf_req_audit(struct cf_req *req, const char *action, const char *project_id, const char *env,
                   const char *path)
 {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api/http.h"
+#include "core/approvals.h"
 #include "core/listcache.h"
 #include "core/names.h"
 #include "core/refs.h"
@@ -674,6 +675,28 @@ static enum cf_rc parse_change(json_t *obj, const struct cf_tag_list *project_ta
 
 enum write_shape { WRITE_ONE, WRITE_BATCH };
 
+/* The 202 answer to a write held for approval: what an SDK or the CLI sees instead of the
+ * secret (docs/approvals.md). */
+static enum cf_rc reply_held(struct cf_req *req, const struct cf_approval_hold *hold, json_t **out,
+                             struct cf_err *err)
+{
+    char link[CF_UUID_LEN + 64], message[CF_NAME_MAX + 200];
+    snprintf(link, sizeof(link), "/api/v1/secret-approval-requests/%s", hold->request_id);
+    snprintf(message, sizeof(message),
+             "the change needs approval (approval policy '%s', %lld approval%s): change request "
+             "%s was opened",
+             hold->policy_name, (long long)hold->approvals_required,
+             hold->approvals_required == 1 ? "" : "s", hold->request_id);
+    *out = json_pack("{s:b, s:s, s:{s:s, s:s, s:s, s:I, s:s}}", "approvalRequired", 1, "message",
+                     message, "approvalRequest", "id", hold->request_id, "status", "open", "policy",
+                     hold->policy_name, "approvalsRequired", (json_int_t)hold->approvals_required,
+                     "url", link);
+    if (!*out)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    cf_req_set_status(req, 202);
+    return CF_OK;
+}
+
 static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
                                enum cf_change_kind kind, enum write_shape shape, json_t **out,
                                struct cf_err *err)
@@ -764,7 +787,18 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
         if (rc != CF_OK)
             goto out;
     }
-    rc = cf_secrets_apply(core, cf_req_principal(req), &scope, changes, n, &result, &dangling, err);
+    /* a place an approval policy covers takes a change request instead (core/approvals.h) */
+    struct cf_approval_hold hold;
+    rc = cf_approvals_intercept(core, cf_req_principal(req), &scope, changes, n, &hold, err);
+    if (rc == CF_OK && hold.held) {
+        cf_req_audit(req, "approvals.requests.create", scope.project.id, scope.env.slug,
+                     scope.folder.path);
+        rc = reply_held(req, &hold, out, err);
+        goto out;
+    }
+    if (rc == CF_OK)
+        rc = cf_secrets_apply(core, cf_req_principal(req), &scope, changes, n, &result, &dangling,
+                              err);
     if (rc != CF_OK)
         goto out;
 

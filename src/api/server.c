@@ -260,7 +260,9 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
     else if (rc != CF_OK)
         result = "failed";
     cf_strlcpy(e->result, result, sizeof(e->result));
-    cf_strlcpy(e->reason, rc == CF_OK || !outcome ? "" : outcome->msg, sizeof(e->reason));
+    /* a success keeps the reason its handler noted (cf_req_audit_reason) */
+    if (rc != CF_OK || !e->reason[0])
+        cf_strlcpy(e->reason, rc == CF_OK || !outcome ? "" : outcome->msg, sizeof(e->reason));
     return cf_req_audit_record(req, log, e, err);
 }
 

@@ -25,6 +25,8 @@ int cf_cmd_run(int argc, char **argv);
 int cf_cmd_scim(int argc, char **argv);
 int cf_cmd_secrets(int argc, char **argv);
 int cf_cmd_users(int argc, char **argv);
+/* `coffer approvals`: approval policies and change requests (cli/approvals.c). */
+int cf_cmd_approvals(int argc, char **argv);
 
 /* `coffer users add-to-project|remove-from-project|memberships`: the identities' membership
  * commands (cli/identities.c) for users. */

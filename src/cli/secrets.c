@@ -285,6 +285,22 @@ static int set_reminder(const struct cf_cli *cli, json_t *extra, const char *tex
                : cf_cli_fail("out of memory");
 }
 
+/* A write to a place that needs approval is answered 202 with a change request instead of the
+ * secrets (docs/approvals.md): says so, and how to follow it. True when answer is such a one. */
+static bool print_held(const struct cf_cli *cli, json_t *answer)
+{
+    json_t *request = json_object_get(answer, "approvalRequest");
+    if (!json_is_true(json_object_get(answer, "approvalRequired")) || !request)
+        return false;
+    if (cli->json) {
+        cf_cli_print_json(answer);
+        return true;
+    }
+    printf("%s\nfollow it with: coffer approvals show %s\n", cf_cli_str(answer, "message"),
+           cf_cli_str(request, "id"));
+    return true;
+}
+
 static int cmd_set(int argc, char **argv)
 {
     const char *comment = NULL, *expires_at = NULL, *expires_in = NULL;
@@ -352,7 +368,7 @@ static int cmd_set(int argc, char **argv)
         goto out;
     }
     status = cf_cli_request(&cli, "PATCH", "/v3/secrets/batch/raw", NULL, body, &answer);
-    if (status != CF_EXIT_OK)
+    if (status != CF_EXIT_OK || print_held(&cli, answer))
         goto out;
     /* The server accepts '-' and '.' in keys (other consumers read them); say what they cost. */
     for (size_t i = 0; i < json_array_size(items); i++) {
@@ -660,7 +676,7 @@ static int cmd_delete(int argc, char **argv)
         goto out;
     }
     status = cf_cli_request(&cli, "DELETE", "/v3/secrets/batch/raw", NULL, body, &answer);
-    if (status != CF_EXIT_OK)
+    if (status != CF_EXIT_OK || print_held(&cli, answer))
         goto out;
     if (cli.json) {
         status = cf_cli_print_json(answer);

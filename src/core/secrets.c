@@ -13,6 +13,7 @@
 #include "core/names.h"
 #include "core/refs.h"
 #include "core/secrets.h"
+#include "core/approvals.h"
 #include "core/syncs.h"
 #include "util/str.h"
 #include "util/time.h"
@@ -803,10 +804,32 @@ static enum cf_rc collect(struct planned *plans, size_t n, struct cf_plain_list 
     return CF_OK;
 }
 
-enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who,
-                            const struct cf_scope *scope, const struct cf_secret_change *changes,
-                            size_t n, struct cf_plain_list *out, struct cf_ref_problems *dangling,
-                            struct cf_err *err)
+/* What a merge of a change request adds to a write (cf_secrets_apply_merge). */
+struct merge_terms {
+    const int64_t *base_versions;
+    const char *request_id;
+    const char *merged_by;
+    const char *bypass_reason;
+};
+
+/* CF_ECONFLICT naming the key when the plan's current version is not the one the change request
+ * was made against (0: the key did not exist). */
+static enum cf_rc check_base(const struct planned *p, const struct cf_secret_change *c,
+                             int64_t base, struct cf_err *err)
+{
+    int64_t now_at = p->current.id[0] ? p->current.version : 0;
+    if (now_at == base)
+        return CF_OK;
+    return cf_err_set(err, CF_ECONFLICT,
+                      "secret '%s' changed since the request was made: it was at version %lld, "
+                      "it is at version %lld now",
+                      c->key, (long long)base, (long long)now_at);
+}
+
+static enum cf_rc apply(struct cf_core *core, const struct cf_principal *who,
+                        const struct cf_scope *scope, const struct cf_secret_change *changes,
+                        size_t n, const struct merge_terms *merge, struct cf_plain_list *out,
+                        struct cf_ref_problems *dangling, struct cf_err *err)
 {
     struct cf_store *st = core->store;
     struct planned *plans = NULL;
@@ -833,9 +856,24 @@ enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who
             planned_release(&plans[i]);
         for (size_t i = 0; i < n; i++) {
             rc = plan_change(core, scope, &changes[i], now, &plans[i], err);
+            /* a merge meets a key created, deleted or changed since the request was made as a
+             * conflict whatever the kind of change */
+            if (merge && (rc == CF_OK || rc == CF_EEXIST || rc == CF_ENOTFOUND)) {
+                enum cf_rc moved = check_base(&plans[i], &changes[i], merge->base_versions[i], err);
+                if (moved != CF_OK)
+                    rc = moved;
+            }
             if (rc != CF_OK)
                 goto out;
             writes[i] = plans[i].write;
+        }
+        if (merge) {
+            /* a conflict is the request's to show, not one to retry */
+            rc = cf_store_change_request_merge(st, merge->request_id, merge->merged_by,
+                                               merge->bypass_reason, writes, n, err);
+            if (rc == CF_EEXIST)
+                rc = cf_err_set(err, CF_ECONFLICT, "%s", err->msg);
+            goto applied;
         }
         rc = cf_store_secret_write(st, writes, n, err);
         if (rc != CF_ECONFLICT)
@@ -845,6 +883,7 @@ enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who
         rc = cf_err_set(err, CF_ECONFLICT,
                         "secrets in '%s' kept changing concurrently; retry the request",
                         scope->folder.path);
+applied:
     if (rc == CF_OK) /* the project's secret syncs carry the change out */
         cf_syncs_changed(core, scope->project.id);
     if (rc == CF_OK)
@@ -861,6 +900,25 @@ out:
         cf_ref_problems_release(dangling);
     }
     return rc;
+}
+
+enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who,
+                            const struct cf_scope *scope, const struct cf_secret_change *changes,
+                            size_t n, struct cf_plain_list *out, struct cf_ref_problems *dangling,
+                            struct cf_err *err)
+{
+    return apply(core, who, scope, changes, n, NULL, out, dangling, err);
+}
+
+enum cf_rc cf_secrets_apply_merge(struct cf_core *core, const struct cf_principal *who,
+                                  const struct cf_scope *scope,
+                                  const struct cf_secret_change *changes,
+                                  const int64_t *base_versions, size_t n, const char *request_id,
+                                  const char *merged_by, const char *bypass_reason,
+                                  struct cf_plain_list *out, struct cf_err *err)
+{
+    const struct merge_terms merge = {base_versions, request_id, merged_by, bypass_reason};
+    return apply(core, who, scope, changes, n, &merge, out, NULL, err);
 }
 
 /* Loads what history and rollback need about a secret given by id: its current version and project.
@@ -942,6 +1000,11 @@ enum cf_rc cf_secrets_rollback(struct cf_core *core, const struct cf_principal *
                         (long long)version);
     if (rc == CF_OK)
         rc = open_row(core, &scope->project, &old, &old_plain, err);
+    if (rc != CF_OK)
+        goto out;
+
+    /* a place that needs approval takes changes as change requests, which a rollback is not */
+    rc = cf_approvals_guard_direct(core, who, scope, "rollback", err);
     if (rc != CF_OK)
         goto out;
 

@@ -156,6 +156,17 @@ enum cf_rc cf_secrets_apply(struct cf_core *core, const struct cf_principal *who
                             size_t n, struct cf_plain_list *out, struct cf_ref_problems *dangling,
                             struct cf_err *err);
 
+/* As cf_secrets_apply, for merging a change request (core/approvals.h): each change's key must be
+ * at base_versions[i] still (0: must not exist), else CF_ECONFLICT naming the key and both versions
+ * (no retry); the writes and marking request_id merged by merged_by (with bypass_reason, "" when
+ * none) commit in one store transaction (cf_store_change_request_merge). */
+enum cf_rc cf_secrets_apply_merge(struct cf_core *core, const struct cf_principal *who,
+                                  const struct cf_scope *scope,
+                                  const struct cf_secret_change *changes,
+                                  const int64_t *base_versions, size_t n, const char *request_id,
+                                  const char *merged_by, const char *bypass_reason,
+                                  struct cf_plain_list *out, struct cf_err *err);
+
 /* Every version of a secret by id, newest first (values decrypted). scope receives where the secret
  * lives (release with cf_scope_release). */
 enum cf_rc cf_secrets_history(struct cf_core *core, const struct cf_principal *who,

@@ -221,6 +221,13 @@ static bool is_rotation(const struct cf_notice *n)
     return strncmp(n->threshold, "rotation-", 9) == 0;
 }
 
+/* A notice about a change request (threshold "change-<event>": opened, approved, rejected, merged,
+ * closed; see core/approvals.c). */
+static bool is_approval(const struct cf_notice *n)
+{
+    return strncmp(n->threshold, "change-", 7) == 0;
+}
+
 /* The body a channel of this type gets. */
 static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
 {
@@ -229,6 +236,7 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
     snprintf(title, sizeof(title), "Coffer: %s",
              is_sync(n)                             ? "secret sync failed"
              : is_rotation(n)                       ? "secret rotation failed"
+             : is_approval(n)                       ? "change request"
              : strcmp(n->threshold, "expired") == 0 ? "expired"
              : strcmp(n->threshold, "due") == 0     ? "rotation due"
                                                     : "expiring soon");
@@ -249,6 +257,7 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
             json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "event",
                       is_sync(n)       ? "coffer.sync"
                       : is_rotation(n) ? "coffer.rotation"
+                      : is_approval(n) ? "coffer.approval"
                                        : "coffer.expiry",
                       "deliveryId", n->id, "threshold", n->threshold, "message", n->message, "item",
                       item ? item : json_null(), "createdAt", cf_time_json(n->created_at));
@@ -272,6 +281,8 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
         snprintf(event, sizeof(event), "X-Coffer-Event: sync.failed");
     else if (is_rotation(n))
         snprintf(event, sizeof(event), "X-Coffer-Event: rotation.failed");
+    else if (is_approval(n))
+        snprintf(event, sizeof(event), "X-Coffer-Event: approval.%s", n->threshold + 7);
     else
         snprintf(event, sizeof(event), "X-Coffer-Event: expiry.%s", n->threshold);
     const char *failure = NULL;
@@ -348,6 +359,7 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
     snprintf(subject, sizeof(subject), "[Coffer] %s: %.100s",
              is_sync(n)                             ? "secret sync failed"
              : is_rotation(n)                       ? "secret rotation failed"
+             : is_approval(n)                       ? "change request"
              : strcmp(n->threshold, "expired") == 0 ? "expired"
              : strcmp(n->threshold, "due") == 0     ? "rotation due"
                                                     : "expiring soon",
@@ -367,6 +379,7 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
         date, nf->smtp_from, ch->target, subject, message_id, n->message, n->threshold, n->id,
         is_sync(n)       ? "Run `coffer syncs status` with the sync's id for its state."
         : is_rotation(n) ? "Run `coffer rotations status` with the rotation's id for its state."
+        : is_approval(n) ? "Run `coffer approvals show` with the request's id to review it."
                          : "Run `coffer expiring` to see everything that is due.");
     struct mail m = {text, len > 0 ? (size_t)len : 0, 0};
     CURL *curl = cf_net_curl_new();

@@ -161,8 +161,8 @@ static struct sql_stmt ST_SECRET_BUMP =
 
 static struct sql_stmt ST_SECRET_DELETE = SQL_STMT("DELETE FROM secrets WHERE id = ?1");
 
-static enum cf_rc write_one(struct db_conn *c, const struct cf_secret_write *w, int64_t now,
-                            struct cf_err *err)
+enum cf_rc sql_secret_write_one(struct db_conn *c, const struct cf_secret_write *w, int64_t now,
+                                struct cf_err *err)
 {
     const struct cf_secret *row = &w->row;
     int64_t written_at = sql_time_or_now(row->updated_at, now);
@@ -222,7 +222,7 @@ enum cf_rc cf_store_secret_write(struct cf_store *base, const struct cf_secret_w
     if (rc != CF_OK)
         return rc;
     for (size_t i = 0; i < n && rc == CF_OK; i++)
-        rc = write_one(c, &writes[i], now, err);
+        rc = sql_secret_write_one(c, &writes[i], now, err);
     return sql_tx_end(c, rc, err);
 }
 

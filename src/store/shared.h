@@ -118,6 +118,11 @@ struct subtree {
 enum cf_rc sql_subtree_bounds(const char *path, struct subtree *b, struct cf_err *err);
 
 /* CF_OK when environment env_id has a folder at path, else CF_ENOTFOUND naming it. */
+/* One write of cf_store_secret_write inside the caller's transaction on c (secrets.c), for
+ * operations that change secrets together with rows of their own (approvals.c). */
+enum cf_rc sql_secret_write_one(struct db_conn *c, const struct cf_secret_write *w, int64_t now,
+                                struct cf_err *err);
+
 enum cf_rc sql_folder_must_exist(struct db_conn *c, const char *env_id, const char *path,
                                  struct cf_err *err);
 

@@ -1166,6 +1166,145 @@ void cf_group_list_release(struct cf_group_list *l);
 void cf_scim_token_list_release(struct cf_scim_token_list *l);
 void cf_scim_user_list_release(struct cf_scim_user_list *l);
 
+/* ---- approvals: policies and change requests (core/approvals.h, migration 0022) ---- */
+
+#define CF_APPROVERS_MAX 50
+#define CF_REVIEW_COMMENT_MAX 1024
+#define CF_BYPASS_REASON_MAX 512
+
+/* One approver of a policy: a user (user_id set) or a group (group_id set); name is the user's
+ * email or the group's name, filled on reads. */
+struct cf_approval_approver {
+    char user_id[CF_UUID_LEN];
+    char group_id[CF_UUID_LEN];
+    char name[CF_EMAIL_MAX + 1];
+};
+
+struct cf_approval_policy {
+    char id[CF_UUID_LEN];
+    char project_id[CF_UUID_LEN];
+    char name[CF_NAME_MAX + 1];
+    char env_id[CF_UUID_LEN];
+    char path_glob[CF_PATH_MAX + 1];
+    int64_t approvals;
+    char enforcement[8]; /* "hard" or "soft" */
+    bool allow_machines;
+    int64_t created_at;
+    int64_t updated_at;
+    struct cf_approval_approver *approvers; /* heap, n_approvers of them */
+    size_t n_approvers;
+};
+
+struct cf_approval_policy_list {
+    struct cf_approval_policy *items;
+    size_t n;
+};
+
+/* One change of a change request. op "create", "update" or "delete"; base_version the key's
+ * version when the request was made (0: it did not exist). sealed (heap) is the proposed value
+ * sealed as core/approvals.c says, NULL when the value is not changed; new_key "" keeps the key;
+ * comment (heap) NULL keeps it; skip_multiline -1 keeps it, else 0 or 1. */
+struct cf_change_item {
+    char op[8];
+    char key[CF_KEY_MAX + 1];
+    char new_key[CF_KEY_MAX + 1];
+    int64_t base_version;
+    uint8_t *sealed;
+    size_t sealed_len;
+    char *comment;
+    int skip_multiline;
+};
+
+/* One reviewer's decision ("approved" or "rejected"); email filled on reads. */
+struct cf_change_review {
+    char user_id[CF_UUID_LEN];
+    char email[CF_EMAIL_MAX + 1];
+    char decision[16];
+    char comment[CF_REVIEW_COMMENT_MAX + 1];
+    int64_t created_at;
+};
+
+struct cf_change_request {
+    char id[CF_UUID_LEN];
+    char project_id[CF_UUID_LEN];
+    char policy_id[CF_UUID_LEN]; /* "" once the policy was deleted */
+    char policy_name[CF_NAME_MAX + 1];
+    int64_t approvals_required;
+    char enforcement[8];
+    char env_id[CF_UUID_LEN];
+    char folder_id[CF_UUID_LEN];
+    char path[CF_PATH_MAX + 1];
+    char author_id[CF_UUID_LEN];
+    char author_email[CF_EMAIL_MAX + 1]; /* filled on reads */
+    char status[16];                     /* "open", "merged", "rejected", "closed" */
+    char merged_by[CF_EMAIL_MAX + 1];
+    char bypass_reason[CF_BYPASS_REASON_MAX + 1];
+    int64_t created_at;
+    int64_t updated_at;
+    struct cf_change_item *items; /* heap */
+    size_t n_items;
+    struct cf_change_review *reviews; /* heap, oldest first */
+    size_t n_reviews;
+};
+
+struct cf_change_request_list {
+    struct cf_change_request *items;
+    size_t n;
+};
+
+/* Policies. create stores the policy with its approvers (CF_EEXIST when the project has a policy
+ * of that name, CF_ENOTFOUND when an approver is gone); list: a project's (env_id NULL) or those of
+ * one environment, by name, with their approvers; delete: CF_ENOTFOUND when project_id has no such
+ * policy. */
+enum cf_rc cf_store_approval_policy_create(struct cf_store *st,
+                                           const struct cf_approval_policy *policy,
+                                           struct cf_err *err);
+enum cf_rc cf_store_approval_policy_list(struct cf_store *st, const char *project_id,
+                                         const char *env_id, struct cf_approval_policy_list *out,
+                                         struct cf_err *err);
+enum cf_rc cf_store_approval_policy_delete(struct cf_store *st, const char *project_id,
+                                           const char *id, struct cf_err *err);
+/* Whether user_id is an approver of policy_id, named or through a group it is a member of. */
+enum cf_rc cf_store_approval_is_approver(struct cf_store *st, const char *policy_id,
+                                         const char *user_id, bool *out, struct cf_err *err);
+
+/* The id of a group of users (0019's user_groups) by id or name; CF_ENOTFOUND naming ref. */
+enum cf_rc cf_store_approval_group_find(struct cf_store *st, const char *ref, char id[CF_UUID_LEN],
+                                        struct cf_err *err);
+
+/* Change requests. create stores the request with its items; get reads one with its items and
+ * reviews (CF_ENOTFOUND naming it); list: a project's, newest first, status NULL for any, with
+ * items and reviews. */
+enum cf_rc cf_store_change_request_create(struct cf_store *st, const struct cf_change_request *req,
+                                          struct cf_err *err);
+enum cf_rc cf_store_change_request_get(struct cf_store *st, const char *id,
+                                       struct cf_change_request *out, struct cf_err *err);
+enum cf_rc cf_store_change_request_list(struct cf_store *st, const char *project_id,
+                                        const char *status, struct cf_change_request_list *out,
+                                        struct cf_err *err);
+/* Records review (replacing the reviewer's earlier decision) on an open request; a rejection also
+ * sets the request's status to "rejected", in the same transaction. CF_ECONFLICT when the request
+ * is no longer open. */
+enum cf_rc cf_store_change_request_review(struct cf_store *st, const char *request_id,
+                                          const struct cf_change_review *review,
+                                          struct cf_err *err);
+/* Moves an open request to status ("closed"); CF_ECONFLICT when it is no longer open. */
+enum cf_rc cf_store_change_request_close(struct cf_store *st, const char *request_id,
+                                         const char *status, struct cf_err *err);
+/* Merges an open request: marks it merged (by merged_by, with bypass_reason, "" when none) and
+ * applies writes as cf_store_secret_write does, all in one transaction: every write or none, and
+ * the request stays open when any fails. CF_ECONFLICT when the request is no longer open or a
+ * secret's version moved. */
+enum cf_rc cf_store_change_request_merge(struct cf_store *st, const char *request_id,
+                                         const char *merged_by, const char *bypass_reason,
+                                         const struct cf_secret_write *writes, size_t n,
+                                         struct cf_err *err);
+
+void cf_approval_policy_release(struct cf_approval_policy *p);
+void cf_approval_policy_list_release(struct cf_approval_policy_list *l);
+void cf_change_request_release(struct cf_change_request *r);
+void cf_change_request_list_release(struct cf_change_request_list *l);
+
 /* Deep copy of src into dst (heap members duplicated); CF_ENOMEM on failure (dst zeroed). */
 enum cf_rc cf_secret_copy(struct cf_secret *dst, const struct cf_secret *src);
 

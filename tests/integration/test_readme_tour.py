@@ -180,6 +180,19 @@ class Tour(harness.ServerTestCase):
         with open(keys[0]) as f:
             self.assertEqual(values["TLS_KEY"], f.read())
         self.assertEqual(values["ARM_CLIENT_SECRET"], "the-entra-id-client-secret")
+        self.assertEqual(values["STRIPE_KEY"], "sk_live_from_alice")
+
+        # A production change needs approval: held, shown without its value, self-approval refused, approved,
+        # merged, then readable.
+        n = self.block_with("coffer approvals merge")
+        self.assertIn("needs approval (approval policy 'prod-changes', 1 approval)", out[n])
+        self.assertRegex(out[n], r"\+ STRIPE_KEY \(create, value; version 0, now 0\)")
+        self.assertIn("refused: the author cannot approve\n", out[n])
+        self.assertIn("self-approval", err[n])
+        self.assertIn("bob@example.com approved: rotation ticket 42", out[n])
+        self.assertRegex(out[n], r"change request \S+: merged")
+        self.assertTrue(out[n].endswith("\nsk_live_from_alice\n"), out[n])
+        self.assertEqual(out[n].count("sk_live_from_alice"), 1, "the value shows only when read")
 
     def test_a_failing_command_stops_the_tour_and_names_its_line(self):
         """The drift check itself: a block whose command fails is reported with its README line."""
