@@ -57,6 +57,7 @@ extern const struct cf_route cf_routes_syncs[];
 extern const struct cf_route cf_routes_rotations[];
 extern const struct cf_route cf_routes_sso[];
 extern const struct cf_route cf_routes_users[];
+extern const struct cf_route cf_routes_access[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);
@@ -150,5 +151,9 @@ const char *cf_req_user_agent(struct cf_req *req);
 
 /* For logins: who tried (the identity, or the client id when no identity is known). */
 void cf_req_audit_actor(struct cf_req *req, const char *kind, const char *id, const char *name);
+
+/* What the record's reason says when the request succeeds (copied; a failure's reason is its
+ * error): e.g. which access request a decision was about. Never a secret. */
+void cf_req_audit_note(struct cf_req *req, const char *note);
 
 #endif

@@ -87,6 +87,11 @@ void cf_req_audit(struct cf_req *req, const char *action, const char *project_id
     cf_strlcpy(e->path, path ? path : "", sizeof(e->path));
 }
 
+void cf_req_audit_note(struct cf_req *req, const char *note)
+{
+    cf_strlcpy(req->audit_note, note ? note : "", sizeof(req->audit_note));
+}
+
 /* ---- the keys of the record, per place ---- */
 
 /* A place values were read at, with the key names noted there. */

@@ -13,7 +13,7 @@ static const struct cf_route *const tables[] = {
     cf_routes_environments, cf_routes_folders,     cf_routes_secrets,    cf_routes_imports,
     cf_routes_tags,         cf_routes_expiry,      cf_routes_audit,      cf_routes_notifications,
     cf_routes_inventory,    cf_routes_connections, cf_routes_syncs,      cf_routes_rotations,
-    cf_routes_sso,          cf_routes_users,
+    cf_routes_sso,          cf_routes_users,       cf_routes_access,
 };
 
 /* Returns the length of the segment at p (up to '/' or end). */

@@ -254,7 +254,14 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
     else if (rc != CF_OK)
         result = "failed";
     cf_strlcpy(e->result, result, sizeof(e->result));
-    cf_strlcpy(e->reason, rc == CF_OK || !outcome ? "" : outcome->msg, sizeof(e->reason));
+    cf_strlcpy(e->reason, rc == CF_OK || !outcome ? req->audit_note : outcome->msg,
+               sizeof(e->reason));
+    if (rc == CF_OK && req->grant_used[0]) {
+        /* what this user did only an access grant allowed: the record names the grant */
+        size_t at = strlen(e->reason);
+        snprintf(e->reason + at, sizeof(e->reason) - at, "%sunder access grant %s", at ? "; " : "",
+                 req->grant_used);
+    }
     return cf_req_audit_record(req, log, e, err);
 }
 
@@ -321,6 +328,7 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
             return send_error(req, &err);
         }
         req->authenticated = true;
+        req->principal.grant_used = req->grant_used;
     }
 
     rc = req->route->handler(req, &out, &err);
