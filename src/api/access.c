@@ -13,36 +13,6 @@
 #include "util/time.h"
 #include "util/banned.h"
 
-/* AccessRequest: {id, user: {id, email}, projectId, environment, secretPath, actions: [..],
- * duration (seconds asked for), reason, status ("pending", "granted", "expired", "denied",
- * "revoked"), createdAt, decidedBy, decidedAt, comment, startsAt, endsAt, revokedBy, revokedAt}. */
-static json_t *render_request(const struct cf_access_request *r)
-{
-    json_t *actions = json_array();
-    static const struct {
-        const char *name;
-        enum cf_action action;
-    } names[] = {{"read", CF_ACTION_READ},
-                 {"create", CF_ACTION_CREATE},
-                 {"edit", CF_ACTION_EDIT},
-                 {"delete", CF_ACTION_DELETE}};
-    for (size_t i = 0; actions && i < CF_ARRAY_SIZE(names); i++)
-        if (r->actions & CF_ACTION_BIT(names[i].action))
-            actions = cf_render_append(actions, json_string(names[i].name));
-    if (!actions)
-        return NULL;
-    return json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:o, s:s, s:o, s:s,"
-                     " s:o, s:o, s:s, s:o}",
-                     "id", r->id, "user", "id", r->user_id, "email", r->user_email, "projectId",
-                     r->project_id, "environment", r->env_slug, "secretPath", r->path_glob,
-                     "actions", actions, "duration", (json_int_t)r->duration_s, "reason", r->reason,
-                     "status", cf_access_request_state(r, cf_now_ms()), "createdAt",
-                     cf_json_time(r->created_at), "decidedBy", r->decided_by, "decidedAt",
-                     cf_json_time(r->decided_at), "comment", r->comment, "startsAt",
-                     cf_json_time(r->starts_at), "endsAt", cf_json_time(r->ends_at), "revokedBy",
-                     r->revoked_by, "revokedAt", cf_json_time(r->revoked_at));
-}
-
 /* Names the request in the audit record: its place, and "access request ID of EMAIL: ACTIONS
  * until T" as the reason. */
 static void audit_request(struct cf_req *req, const char *action, const struct cf_access_request *r)
@@ -120,7 +90,7 @@ static enum cf_rc create_request(struct cf_req *req, json_t **out, struct cf_err
     if (rc != CF_OK)
         return rc;
     audit_request(req, "access-requests.create", &r);
-    return cf_render_reply_member("accessRequest", render_request(&r), out, err);
+    return cf_render_reply_member("accessRequest", cf_render_access_request(&r), out, err);
 }
 
 /* GET /api/v1/access-requests?projectId=&status= -> {accessRequests: [..]} */
@@ -142,7 +112,7 @@ static enum cf_rc list_requests(struct cf_req *req, json_t **out, struct cf_err 
         return rc;
     array = json_array();
     for (size_t i = 0; array && i < list.n; i++)
-        array = cf_render_append(array, render_request(&list.items[i]));
+        array = cf_render_append(array, cf_render_access_request(&list.items[i]));
     rc = cf_render_reply_member("accessRequests", array, out, err);
     cf_access_request_list_release(&list);
     return rc;
@@ -157,7 +127,7 @@ static enum cf_rc get_request(struct cf_req *req, json_t **out, struct cf_err *e
     if (rc != CF_OK)
         return rc;
     cf_req_audit(req, "access-requests.get", r.project_id, r.env_slug, r.path_glob);
-    return cf_render_reply_member("accessRequest", render_request(&r), out, err);
+    return cf_render_reply_member("accessRequest", cf_render_access_request(&r), out, err);
 }
 
 enum decision { GRANT, DENY, REVOKE };
@@ -197,7 +167,7 @@ static enum cf_rc decide(struct cf_req *req, json_t **out, struct cf_err *err)
     if (rc != CF_OK)
         return rc;
     audit_request(req, decision_actions[*what], &r);
-    return cf_render_reply_member("accessRequest", render_request(&r), out, err);
+    return cf_render_reply_member("accessRequest", cf_render_access_request(&r), out, err);
 }
 
 static const enum decision grant = GRANT, deny = DENY, revoke = REVOKE;

@@ -393,7 +393,7 @@ class AuditUpgrade(AuditHelpers, unittest.TestCase):
         self.server.cleanup()
 
     # tables made by the migrations after 0016, children first (drop them here when a migration adds one)
-    LATER_TABLES = ("group_memberships", "user_group_members", "user_groups", "personal_access_tokens", "user_sessions", "user_memberships", "users", "sso_logins")
+    LATER_TABLES = ("access_requests", "group_memberships", "user_group_members", "user_groups", "personal_access_tokens", "user_sessions", "user_memberships", "users", "sso_logins")
 
     def downgrade(self):
         """Rewrites the audit table as the older versions kept it, ids and request ids as text."""
