@@ -20,7 +20,17 @@ from test_notifications import Receiver
 from test_users import PASSWORD, UserHelpers
 
 
-class Access(UserHelpers, harness.ServerTestCase):
+class AccessHelpers(UserHelpers):
+    def pat_for(self, email, password=PASSWORD):
+        """A personal access token that outlives the clock moves of these tests (a week)."""
+        cookie, csrf, _ = self.session(email, password)
+        r = self.api("POST", "/api/v1/users/me/tokens", body={"name": "t", "expiresIn": "7d"}, token=None,
+                     headers={"Cookie": cookie, "X-CSRF-Token": csrf})
+        self.assertEqual(r.status, 200, r.body)
+        return r.json["token"]
+
+
+class Access(AccessHelpers, harness.ServerTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -258,7 +268,7 @@ class Access(UserHelpers, harness.ServerTestCase):
         self.assertIn("duration", err)
 
 
-class AccessConfigured(UserHelpers, harness.ServerTestCase):
+class AccessConfigured(AccessHelpers, harness.ServerTestCase):
     """--access-max-duration and the notices of requests and decisions."""
     server_args = ("--access-max-duration", "1h")
 
