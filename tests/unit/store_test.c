@@ -2338,7 +2338,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
         " DROP TRIGGER environments_update_content; DROP TRIGGER environments_delete_content;"
         " DROP TRIGGER projects_insert_content; DROP TRIGGER projects_update_content;"
         " DROP TRIGGER projects_delete_content;"
-        " DROP TABLE user_memberships; DROP TABLE user_sessions;"
+        " DROP TABLE access_requests; DROP TABLE user_memberships; DROP TABLE user_sessions;"
         " DROP TABLE personal_access_tokens; DROP TABLE users;"
         " DROP TABLE rotation_history; DROP TABLE rotations;"
         " DROP TABLE sync_items; DROP TABLE syncs; DROP TABLE app_connections;"
