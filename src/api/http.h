@@ -65,6 +65,7 @@ extern const struct cf_route cf_routes_admin_token[];
 extern const struct cf_route cf_routes_groups[];
 extern const struct cf_route cf_routes_scim[];
 extern const struct cf_route cf_routes_approvals[];
+extern const struct cf_route cf_routes_access[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);
@@ -179,5 +180,6 @@ const char *cf_req_user_agent(struct cf_req *req);
 
 /* For logins: who tried (the identity, or the client id when no identity is known). */
 void cf_req_audit_actor(struct cf_req *req, const char *kind, const char *id, const char *name);
+
 
 #endif

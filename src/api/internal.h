@@ -37,7 +37,10 @@ struct cf_req {
     struct cf_principal principal;
     bool authenticated;
     struct cf_audit_event *audit; /* what handlers noted for the audit record; NULL: nothing */
-    struct cf_req_reads *reads;   /* key names noted per place (request.c); NULL: none */
+    /* the access grant that allowed an action of this request (principal.grant_used points here;
+     * core/access.h), named in the record; "" when none did */
+    char grant_used[CF_UUID_LEN];
+    struct cf_req_reads *reads; /* key names noted per place (request.c); NULL: none */
     int status;
     int reply_status;  /* a successful answer's status (cf_req_set_status); 0: 200 */
     int retry_after_s; /* sent as Retry-After when > 0 */

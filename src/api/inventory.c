@@ -4,6 +4,7 @@
  * slug); without one, every project the caller can see. No value is ever read for it. */
 #include "api/http.h"
 #include "api/render.h"
+#include "core/access.h"
 #include "core/inventory.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -78,7 +79,25 @@ static json_t *render_project(const struct cf_inventory_project *p)
                      "environments", envs);
 }
 
-/* GET /api/v1/inventory?workspaceId= -> {generatedAt, readersComplete, projects: [...]} */
+/* The live access grants (core/access.h) the caller may see: of project when it decides there, of
+ * every project for org administrators, else (no project named) its own; [] otherwise. NULL when
+ * out of memory. */
+static json_t *live_grants(struct cf_req *req, const char *project)
+{
+    struct cf_access_request_list list = {0};
+    struct cf_err ignored;
+    const struct cf_principal *who = cf_req_principal(req);
+    json_t *array = json_array();
+    /* a refusal (not a decider in project, or a machine identity) leaves the list empty */
+    cf_access_request_list(cf_req_core(req), who, project, "live", &list, &ignored);
+    for (size_t i = 0; array && i < list.n; i++)
+        array = cf_render_append(array, cf_render_access_request(&list.items[i]));
+    cf_access_request_list_release(&list);
+    return array;
+}
+
+/* GET /api/v1/inventory?workspaceId= -> {generatedAt, readersComplete, projects: [...],
+ * accessGrants: [...]} */
 static enum cf_rc inventory(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_inventory inv = {0};
@@ -96,11 +115,17 @@ static enum cf_rc inventory(struct cf_req *req, json_t **out, struct cf_err *err
     json_t *projects = json_array();
     for (size_t i = 0; projects && i < inv.n_projects; i++)
         projects = cf_render_append(projects, render_project(&inv.projects[i]));
-    rc = cf_render_reply(projects ? json_pack("{s:o, s:b, s:o}", "generatedAt", cf_json_time(now),
-                                              "readersComplete", inv.readers_complete, "projects",
-                                              projects)
-                                  : NULL,
+    json_t *grants = live_grants(req, project);
+    rc = cf_render_reply(projects && grants
+                             ? json_pack("{s:o, s:b, s:o, s:o}", "generatedAt", cf_json_time(now),
+                                         "readersComplete", inv.readers_complete, "projects",
+                                         projects, "accessGrants", grants)
+                             : NULL,
                          out, err);
+    if (!projects || !grants) {
+        json_decref(projects);
+        json_decref(grants);
+    }
     cf_inventory_release(&inv);
     return rc;
 }

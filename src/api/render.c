@@ -2,6 +2,10 @@
  * and constant fields follow Infisical's objects so that its SDK and CLI parse them. */
 #include "api/http.h"
 #include "api/render.h"
+#include "core/access.h"
+#include "core/authz.h"
+#include "util/str.h"
+#include "util/time.h"
 #include "util/banned.h"
 
 json_t *cf_render_env(const struct cf_env *env)
@@ -98,4 +102,34 @@ json_t *cf_render_json_text(const char *text, json_t *fallback)
         return v;
     }
     return fallback;
+}
+
+/* AccessRequest: {id, user: {id, email}, projectId, environment, secretPath, actions: [..],
+ * duration (seconds asked for), reason, status ("pending", "granted", "expired", "denied",
+ * "revoked"), createdAt, decidedBy, decidedAt, comment, startsAt, endsAt, revokedBy, revokedAt}. */
+json_t *cf_render_access_request(const struct cf_access_request *r)
+{
+    json_t *actions = json_array();
+    static const struct {
+        const char *name;
+        enum cf_action action;
+    } names[] = {{"read", CF_ACTION_READ},
+                 {"create", CF_ACTION_CREATE},
+                 {"edit", CF_ACTION_EDIT},
+                 {"delete", CF_ACTION_DELETE}};
+    for (size_t i = 0; actions && i < CF_ARRAY_SIZE(names); i++)
+        if (r->actions & CF_ACTION_BIT(names[i].action))
+            actions = cf_render_append(actions, json_string(names[i].name));
+    if (!actions)
+        return NULL;
+    return json_pack("{s:s, s:{s:s, s:s}, s:s, s:s, s:s, s:o, s:I, s:s, s:s, s:o, s:s, s:o, s:s,"
+                     " s:o, s:o, s:s, s:o}",
+                     "id", r->id, "user", "id", r->user_id, "email", r->user_email, "projectId",
+                     r->project_id, "environment", r->env_slug, "secretPath", r->path_glob,
+                     "actions", actions, "duration", (json_int_t)r->duration_s, "reason", r->reason,
+                     "status", cf_access_request_state(r, cf_now_ms()), "createdAt",
+                     cf_json_time(r->created_at), "decidedBy", r->decided_by, "decidedAt",
+                     cf_json_time(r->decided_at), "comment", r->comment, "startsAt",
+                     cf_json_time(r->starts_at), "endsAt", cf_json_time(r->ends_at), "revokedBy",
+                     r->revoked_by, "revokedAt", cf_json_time(r->revoked_at));
 }

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "core/projects.h"
+#include "store/access.h"
 
 /* Environment: {id, name, slug, position, projectId, createdAt, updatedAt}. */
 json_t *cf_render_env(const struct cf_env *env);
@@ -56,5 +57,10 @@ enum cf_rc cf_render_reply(json_t *body, json_t **out, struct cf_err *err);
 /* cf_render_reply of {name: value}; value (taken) may be NULL, a failed render. */
 enum cf_rc cf_render_reply_member(const char *name, json_t *value, json_t **out,
                                   struct cf_err *err);
+
+/* AccessRequest (docs/api.md "Access requests"): {id, user: {id, email}, projectId, environment,
+ * secretPath, actions, duration, reason, status ("expired" for a grant past its end), createdAt,
+ * decidedBy, decidedAt, comment, startsAt, endsAt, revokedBy, revokedAt}. */
+json_t *cf_render_access_request(const struct cf_access_request *r);
 
 #endif

@@ -263,6 +263,12 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
     /* a success keeps the reason its handler noted (cf_req_audit_reason) */
     if (rc != CF_OK || !e->reason[0])
         cf_strlcpy(e->reason, rc == CF_OK || !outcome ? "" : outcome->msg, sizeof(e->reason));
+    if (rc == CF_OK && req->grant_used[0]) {
+        /* what this user did only an access grant allowed: the record names the grant */
+        size_t at = strlen(e->reason);
+        snprintf(e->reason + at, sizeof(e->reason) - at, "%sunder access grant %s", at ? "; " : "",
+                 req->grant_used);
+    }
     return cf_req_audit_record(req, log, e, err);
 }
 
@@ -329,6 +335,7 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
             return send_error(req, &err);
         }
         req->authenticated = true;
+        req->principal.grant_used = req->grant_used;
     }
 
     rc = req->route->handler(req, &out, &err);

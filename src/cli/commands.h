@@ -4,6 +4,7 @@
 #ifndef CF_CLI_COMMANDS_H
 #define CF_CLI_COMMANDS_H
 
+int cf_cmd_access(int argc, char **argv);
 int cf_cmd_audit(int argc, char **argv);
 int cf_cmd_completion(int argc, char **argv);
 int cf_cmd_connections(int argc, char **argv);

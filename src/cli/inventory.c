@@ -227,6 +227,32 @@ out:
     return rc;
 }
 
+/* The live access grants (docs/approvals.md "Access requests"): who, where, until when. */
+static enum cf_rc grants_block(json_t *answer, struct cf_buf *out)
+{
+    json_t *grants = json_object_get(answer, "accessGrants");
+    json_t *g, *a;
+    size_t i, j;
+    enum cf_rc rc = json_array_size(grants) ? cf_buf_puts(out, "\naccess grants:\n") : CF_OK;
+    json_array_foreach(grants, i, g)
+    {
+        if (rc != CF_OK)
+            break;
+        rc = cf_buf_printf(
+            out, "  %s  %s:%s  until %s  (", cf_cli_str(json_object_get(g, "user"), "email"),
+            cf_cli_str(g, "environment"), cf_cli_str(g, "secretPath"), cf_cli_str(g, "endsAt"));
+        json_array_foreach(json_object_get(g, "actions"), j, a)
+        {
+            if (rc == CF_OK)
+                rc = cf_buf_printf(out, "%s%s", j ? "," : "",
+                                   json_string_value(a) ? json_string_value(a) : "");
+        }
+        if (rc == CF_OK)
+            rc = cf_buf_printf(out, "; grant %s)\n", cf_cli_str(g, "id"));
+    }
+    return rc;
+}
+
 static enum cf_rc render_table(json_t *answer, bool readers_only, struct cf_buf *out)
 {
     enum cf_rc rc = CF_OK;
@@ -244,6 +270,8 @@ static enum cf_rc render_table(json_t *answer, bool readers_only, struct cf_buf 
                               "token sees every reader)\n");
     if (rc == CF_OK)
         rc = each_env(answer, readers_block, out);
+    if (rc == CF_OK)
+        rc = grants_block(answer, out);
     /* --readers: drop the blank line that separates the blocks from a secrets table. */
     if (rc == CF_OK && readers_only && out->len > 0 && out->data[0] == '\n') {
         memmove(out->data, out->data + 1, out->len);

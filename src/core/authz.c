@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/access.h"
 #include "core/authz.h"
 #include "core/core.h"
 #include "core/names.h"
@@ -309,6 +310,8 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
 
     const char *kind = who->kind == CF_PRINCIPAL_USER ? "user" : "identity";
     rc = cf_principal_membership(core, who, project_id, &m, err);
+    if (rc == CF_ENOTFOUND && cf_access_grant_allows(core, who, action, project_id, env, path))
+        return CF_OK;
     if (rc == CF_ENOTFOUND) {
         identity_name(core, who, name, sizeof(name));
         return cf_err_set(err, CF_EFORBIDDEN,
@@ -335,6 +338,9 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
     char role[CF_ROLE_MAX + 1];
     memcpy(role, m.role, sizeof(role));
     cf_membership_release(&m);
+    /* A live access grant adds to what the membership allows. */
+    if (!ok && cf_access_grant_allows(core, who, action, project_id, env, path))
+        ok = true;
     if (!ok) {
         identity_name(core, who, name, sizeof(name));
         return cf_err_set(err, CF_EFORBIDDEN, "%s \"%s\" (role %s) is not allowed to %s in %s",

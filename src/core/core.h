@@ -70,6 +70,9 @@ struct cf_core {
      * without a request, and absolute_s seconds after it began; 0: the defaults there. */
     int64_t session_idle_s;
     int64_t session_absolute_s;
+    /* Access requests (core/access.h), frozen configuration: the longest temporary access a request
+     * may ask for or a grant may give, in seconds; 0: CF_ACCESS_MAX_DEFAULT_S. */
+    int64_t access_max_s;
     /* The rotators and consumers the rotation engine (core/rotations.h) uses, by type; NULL:
      * provider/rotator.h's tables. Frozen configuration: a unit test sets its own before use. */
     const struct cf_rotator_ops *(*rotator_find)(const char *type);
@@ -90,6 +93,10 @@ struct cf_principal {
     char org_role[CF_ROLE_MAX + 1];
     char email[CF_EMAIL_MAX + 1];
     char session_id[CF_UUID_LEN];
+    /* borrowed, CF_UUID_LEN bytes: where cf_authz_check writes the id of the access grant
+     * (core/access.h) that allowed an action the user's memberships do not, for the audit record;
+     * NULL: not noted */
+    char *grant_used;
 };
 
 /* Whether who may administer the whole server: the admin, or a user whose org role is owner or

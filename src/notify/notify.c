@@ -228,6 +228,13 @@ static bool is_approval(const struct cf_notice *n)
     return strncmp(n->threshold, "change-", 7) == 0;
 }
 
+/* A notice about an access request (thresholds "access-request", "access-granted",
+ * "access-denied", "access-revoked", see core/access.c). */
+static bool is_access(const struct cf_notice *n)
+{
+    return strncmp(n->threshold, "access-", 7) == 0;
+}
+
 /* The body a channel of this type gets. */
 static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
 {
@@ -237,6 +244,7 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
              is_sync(n)                             ? "secret sync failed"
              : is_rotation(n)                       ? "secret rotation failed"
              : is_approval(n)                       ? "change request"
+             : is_access(n)                         ? "access request"
              : strcmp(n->threshold, "expired") == 0 ? "expired"
              : strcmp(n->threshold, "due") == 0     ? "rotation due"
                                                     : "expiring soon");
@@ -258,6 +266,7 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
                       is_sync(n)       ? "coffer.sync"
                       : is_rotation(n) ? "coffer.rotation"
                       : is_approval(n) ? "coffer.approval"
+                      : is_access(n)   ? "coffer.access"
                                        : "coffer.expiry",
                       "deliveryId", n->id, "threshold", n->threshold, "message", n->message, "item",
                       item ? item : json_null(), "createdAt", cf_time_json(n->created_at));
@@ -283,6 +292,8 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
         snprintf(event, sizeof(event), "X-Coffer-Event: rotation.failed");
     else if (is_approval(n))
         snprintf(event, sizeof(event), "X-Coffer-Event: approval.%s", n->threshold + 7);
+    else if (is_access(n)) /* access.request, access.granted, ... */
+        snprintf(event, sizeof(event), "X-Coffer-Event: access.%s", n->threshold + 7);
     else
         snprintf(event, sizeof(event), "X-Coffer-Event: expiry.%s", n->threshold);
     const char *failure = NULL;
@@ -360,6 +371,7 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
              is_sync(n)                             ? "secret sync failed"
              : is_rotation(n)                       ? "secret rotation failed"
              : is_approval(n)                       ? "change request"
+             : is_access(n)                         ? "access request"
              : strcmp(n->threshold, "expired") == 0 ? "expired"
              : strcmp(n->threshold, "due") == 0     ? "rotation due"
                                                     : "expiring soon",

@@ -125,6 +125,7 @@ enum {
     F_OIDC_CA_FILE,
     F_SESSION_IDLE,
     F_SESSION_MAX_AGE,
+    F_ACCESS_MAX_DURATION,
     F_COUNT
 };
 
@@ -263,6 +264,11 @@ static const struct server_flag server_flags[F_COUNT] = {
                            .too_small = "--session-max-age must be at least 1m",
                            .help = "a user's browser session ends this long after sign-in, "
                                    "however active"},
+    [F_ACCESS_MAX_DURATION] = {"access-max-duration", "D", "COFFER_ACCESS_MAX_DURATION", "24h",
+                               .kind = FLAG_DURATION, .min = 60,
+                               .too_small = "--access-max-duration must be at least 1m",
+                               .help = "the longest temporary access an access request may ask "
+                                       "for or a grant may give"},
 };
 
 /* The settings of one start: each flag's value, else its environment variable's, else its
@@ -783,7 +789,8 @@ int cf_cmd_server(int argc, char **argv)
                            .admin = admin,
                            .oidc = oidc,
                            .session_idle_s = set.number[F_SESSION_IDLE] / 1000,
-                           .session_absolute_s = set.number[F_SESSION_MAX_AGE] / 1000};
+                           .session_absolute_s = set.number[F_SESSION_MAX_AGE] / 1000,
+                           .access_max_s = set.number[F_ACCESS_MAX_DURATION] / 1000};
     /* Notifications start after the core exists; the server thread pool only reads it. */
     if (cf_notifier_start(&core, &notify_config, &notifier, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);

@@ -50,6 +50,10 @@ static const struct copy_table {
     {"scim_tokens", "id, name, hash, revoked, created_by, created_at, last_used_at", "ttbitii",
      "id"},
     {"scim_users", "user_id, user_name, external_id, created_at", "ttni", "user_id"},
+    {"access_requests",
+     "id, user_id, project_id, env_id, path_glob, actions, duration_s, reason, status, created_at,"
+     " decided_by, decided_at, comment, starts_at, ends_at, revoked_by, revoked_at",
+     "tttttiittititiiti", "id"},
     {"audit_key_sets", "id, keys", "it", "id"},
     {"audit_contexts",
      "id, digest, actor_kind, actor_id, actor_name, source_ip, user_agent, action, project_id,"

@@ -717,6 +717,9 @@ static const char *const pg_additions[] = {
            " FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups();"
            " CREATE TRIGGER group_memberships_lookups AFTER INSERT OR UPDATE OR DELETE ON"
            " group_memberships FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups()",
+    /* access requests, as sqlite.c's sq_additions */
+    [23] = "CREATE TRIGGER access_requests_lookups AFTER UPDATE OF status, ends_at OR DELETE ON"
+           " access_requests FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups()",
 };
 #undef PG_CONTENT_TRIGGER
 

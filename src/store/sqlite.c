@@ -976,11 +976,16 @@ static const char *const sq_additions[] = {
         "CREATE TRIGGER pats_delete_lookups AFTER DELETE ON personal_access_tokens" BUMP,
     /* groups: every change of a group's members or project access alters its members' access */
     [19] = "CREATE TRIGGER user_groups_delete_lookups AFTER DELETE ON user_groups" BUMP
-        "CREATE TRIGGER group_members_insert_lookups AFTER INSERT ON user_group_members" BUMP
-        "CREATE TRIGGER group_members_delete_lookups AFTER DELETE ON user_group_members" BUMP
-        "CREATE TRIGGER group_memberships_insert_lookups AFTER INSERT ON group_memberships" BUMP
-        "CREATE TRIGGER group_memberships_update_lookups AFTER UPDATE ON group_memberships" BUMP
-        "CREATE TRIGGER group_memberships_delete_lookups AFTER DELETE ON group_memberships" BUMP,
+           "CREATE TRIGGER group_members_insert_lookups AFTER INSERT ON user_group_members" BUMP
+           "CREATE TRIGGER group_members_delete_lookups AFTER DELETE ON user_group_members" BUMP
+           "CREATE TRIGGER group_memberships_insert_lookups AFTER INSERT ON group_memberships" BUMP
+           "CREATE TRIGGER group_memberships_update_lookups AFTER UPDATE ON group_memberships" BUMP
+           "CREATE TRIGGER group_memberships_delete_lookups AFTER DELETE ON group_memberships" BUMP,
+    /* access requests: a grant given, revoked or deleted alters its user's access (a request is
+     * inserted pending, which grants nothing) */
+    [23] = "CREATE TRIGGER access_requests_update_lookups AFTER UPDATE OF status, ends_at"
+           " ON access_requests" BUMP
+           "CREATE TRIGGER access_requests_delete_lookups AFTER DELETE ON access_requests" BUMP,
 };
 #undef CONTENT_TRIGGERS
 #undef BUMP_CONTENT

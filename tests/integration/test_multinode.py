@@ -195,6 +195,31 @@ class TwoNodes(NodeHelpers, unittest.TestCase):
         r = self.get(self.b, pid, "SEEN", token=token)
         self.assertEqual(r.status, 401, r.body)
 
+    def test_access_grant_and_revocation_on_a_honoured_by_b(self):
+        """B caches a user's access grants with its other lookups: a grant given and revoked on A changes what B
+        allows at B's next request."""
+        pid = self.project(self.a)
+        self.assertEqual(self.put(self.a, pid, "GRANTED", "x", create=True).status, 200)
+        email = harness.unique("asker") + "@example.com"
+        r = self.a.api("POST", "/api/v1/users", body={"email": email, "password": "correct horse battery"})
+        self.assertEqual(r.status, 200, r.body)
+        r = self.b.api("POST", "/api/v1/auth/login", token=None,
+                       body={"email": email, "password": "correct horse battery",
+                             "personalAccessToken": {"name": "t", "expiresIn": "1d"}})
+        self.assertEqual(r.status, 200, r.body)
+        pat = r.json["token"]
+        self.assertEqual(self.get(self.b, pid, "GRANTED", token=pat).status, 403)  # B caches "no grants"
+        r = self.a.api("POST", "/api/v1/access-requests", token=pat,
+                       body={"projectId": pid, "environment": "dev", "duration": "1h", "reason": "multinode"})
+        self.assertEqual(r.status, 200, r.body)
+        rid = r.json["accessRequest"]["id"]
+        self.assertEqual(self.a.api("POST", "/api/v1/access-requests/%s/grant" % rid).status, 200)
+        r = self.get(self.b, pid, "GRANTED", token=pat)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.a.api("POST", "/api/v1/access-requests/%s/revoke" % rid).status, 200)
+        r = self.get(self.b, pid, "GRANTED", token=pat)
+        self.assertEqual(r.status, 403, r.body)
+
     def test_client_secret_revoked_on_a_ends_its_token_on_b(self):
         pid = self.project(self.a)
         self.assertEqual(self.put(self.a, pid, "CS", "x", create=True).status, 200)

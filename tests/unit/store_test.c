@@ -2339,8 +2339,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
         " DROP TRIGGER projects_insert_content; DROP TRIGGER projects_update_content;"
         " DROP TRIGGER projects_delete_content;"
         " DROP TABLE scim_users; DROP TABLE scim_tokens;"
-
-        " DROP TABLE change_request_reviews; DROP TABLE change_request_items;"
+        " DROP TABLE access_requests; DROP TABLE change_request_reviews; DROP TABLE change_request_items;"
         " DROP TABLE change_requests; DROP TABLE approval_policy_approvers;"
         " DROP TABLE approval_policies; DROP TABLE group_memberships;"
         " DROP TABLE user_group_members; DROP TABLE user_groups;"
