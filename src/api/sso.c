@@ -3,7 +3,9 @@
  * GET /api/v1/sso/oidc/callback?code=...&state=... is where the provider sends it back. Both are
  * public: the browser has no Coffer credential yet. The code and the tokens never reach the audit
  * record or the log (the callback's query is not logged, docs/server.md). */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <sodium.h>
 
@@ -26,12 +28,31 @@ static enum cf_rc sso_login(struct cf_req *req, json_t **out, struct cf_err *err
     return rc;
 }
 
+/* Names in the request's audit record what the sign-in changed of the user: its org role (mapped
+ * from its groups) and the groups it joined or left. */
+static void audit_changes(struct cf_req *req, const struct cf_user *user,
+                          const struct cf_sso_changes *changes)
+{
+    char what[CF_GROUP_SYNC_NAMES_MAX * 2 + 400];
+    int n = snprintf(what, sizeof(what), "user %s", user->email);
+    if (strcmp(changes->role_before, changes->role_after) != 0)
+        n += snprintf(what + n, sizeof(what) - (size_t)n, "; org role %s -> %s",
+                      changes->role_before, changes->role_after);
+    if (changes->groups.joined)
+        n += snprintf(what + n, sizeof(what) - (size_t)n, "; joined %s",
+                      changes->groups.joined_names);
+    if (changes->groups.left)
+        snprintf(what + n, sizeof(what) - (size_t)n, "; left %s", changes->groups.left_names);
+    cf_req_audit(req, "sso.login", NULL, NULL, what);
+}
+
 static enum cf_rc sso_callback(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_oidc_callback cb = {0};
     struct cf_oidc_identity id;
     struct cf_user user = {0};
     struct cf_session_grant grant = {0};
+    struct cf_sso_changes changes;
     enum cf_rc rc;
     (void)out;
     cf_req_audit(req, "sso.login", NULL, NULL, NULL);
@@ -50,9 +71,11 @@ static enum cf_rc sso_callback(struct cf_req *req, json_t **out, struct cf_err *
     /* From here the record names who the provider vouched for, then the Coffer user. */
     cf_req_audit_actor(req, "user", id.subject, id.email);
     rc = cf_sso_finish(cf_req_core(req), &id, cf_req_client_ip(req), cf_req_user_agent(req), &user,
-                       &grant, err);
-    if (user.id[0])
+                       &grant, &changes, err);
+    if (user.id[0]) {
         cf_req_audit_actor(req, "user", user.id, user.email);
+        audit_changes(req, &user, &changes);
+    }
     if (rc == CF_OK) {
         int64_t max_age = (grant.session.expires_at - grant.session.created_at) / 1000;
         cf_req_set_session_cookie(req, grant.cookie, max_age);
