@@ -465,9 +465,140 @@ static enum cf_rc add_param(CURLU *u, const char *name, const char *value, struc
     return rc;
 }
 
+/* cf_oidc_login_begin after the return path was checked (a path, or a CLI sign-in's marker). */
+static enum cf_rc login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
+                              const char *return_path, const char *source_ip, int64_t now_ms,
+                              char **authorize_url, struct cf_err *err);
+
 enum cf_rc cf_oidc_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
                                const char *return_path, const char *source_ip, int64_t now_ms,
                                char **authorize_url, struct cf_err *err)
+{
+    *authorize_url = NULL;
+    if (!return_path || !*return_path)
+        return_path = "/";
+    if (!cf_oidc_return_ok(return_path))
+        return cf_err_field(err, CF_EVALIDATION, "return",
+                            "return must be a path of this server: one '/' then at most %d "
+                            "characters without spaces, control characters or '\\'",
+                            CF_SSO_RETURN_MAX - 1);
+    return login_begin(oidc, st, kr, return_path, source_ip, now_ms, authorize_url, err);
+}
+
+/* Whether text is n base64url characters. */
+static bool b64url_text(const char *text, size_t n)
+{
+    if (!text || strlen(text) != n)
+        return false;
+    for (const char *p = text; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+            return false;
+    return true;
+}
+
+enum cf_rc cf_oidc_cli_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
+                                   const char *port, const char *challenge, const char *source_ip,
+                                   int64_t now_ms, char **authorize_url, struct cf_err *err)
+{
+    char marker[CF_SSO_RETURN_MAX];
+    long number = 0;
+    *authorize_url = NULL;
+    if (!port || !*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||
+        (number = strtol(port, NULL, 10)) < 1024 || number > 65535)
+        return cf_err_field(err, CF_EVALIDATION, "port",
+                            "port: required, the CLI's loopback port (1024 to 65535)");
+    if (!b64url_text(challenge, B64_32 - 1))
+        return cf_err_field(err, CF_EVALIDATION, "challenge",
+                            "challenge: required, base64url(SHA-256(verifier)) without padding "
+                            "(43 characters)");
+    snprintf(marker, sizeof(marker), "%s%ld:%s", CF_OIDC_CLI_RETURN, number, challenge);
+    return login_begin(oidc, st, kr, marker, source_ip, now_ms, authorize_url, err);
+}
+
+bool cf_oidc_cli_return(const char *return_path, int *port, char challenge[CF_OIDC_CODE_SIZE])
+{
+    size_t prefix = strlen(CF_OIDC_CLI_RETURN);
+    char *end = NULL;
+    if (strncmp(return_path, CF_OIDC_CLI_RETURN, prefix) != 0)
+        return false;
+    long number = strtol(return_path + prefix, &end, 10);
+    if (!end || *end != ':' || number < 1024 || number > 65535 || !b64url_text(end + 1, B64_32 - 1))
+        return false;
+    *port = (int)number;
+    memcpy(challenge, end + 1, B64_32);
+    return true;
+}
+
+#define CODE_PREFIX "code:"
+
+enum cf_rc cf_oidc_cli_code_issue(struct cf_store *st, struct cf_keyring *kr, const char *user_id,
+                                  const char *challenge, const char *source_ip, int64_t now_ms,
+                                  char code[CF_OIDC_CODE_SIZE], struct cf_err *err)
+{
+    static const struct cf_sso_login_limits limits = {
+        .max_pending = CF_OIDC_PENDING_MAX, .max_per_source = CF_OIDC_PENDING_PER_ADDRESS};
+    uint8_t random[32], code_hash[CF_SSO_STATE_HASH_LEN];
+    char row[CF_SSO_RETURN_MAX];
+    randombytes_buf(random, sizeof(random));
+    sodium_bin2base64(code, CF_OIDC_CODE_SIZE, random, sizeof(random),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(random, sizeof(random));
+    derive_raw(kr, "cli-code", code, code_hash);
+    snprintf(row, sizeof(row), "%s%s:%s", CODE_PREFIX, user_id, challenge);
+    enum cf_rc rc = cf_store_sso_login_put(st, code_hash, row, source_ip, now_ms,
+                                           now_ms + CF_OIDC_CODE_TTL_MS, &limits, err);
+    if (rc != CF_OK)
+        sodium_memzero(code, CF_OIDC_CODE_SIZE);
+    return rc;
+}
+
+enum cf_rc cf_oidc_cli_code_redeem(struct cf_store *st, struct cf_keyring *kr, const char *code,
+                                   const char *verifier, int64_t now_ms,
+                                   char user_id[CF_OIDC_USER_ID_SIZE], struct cf_err *err)
+{
+    uint8_t code_hash[CF_SSO_STATE_HASH_LEN], digest[crypto_hash_sha256_BYTES];
+    char row[CF_SSO_RETURN_MAX + 1], expected[B64_32];
+    int64_t expires_ms = 0;
+    user_id[0] = '\0';
+    if (!code || !*code)
+        return cf_err_field(err, CF_EVALIDATION, "code", "code: required");
+    if (!verifier || !*verifier)
+        return cf_err_field(err, CF_EVALIDATION, "codeVerifier", "codeVerifier: required");
+    if (!b64url_text(code, B64_32 - 1))
+        return cf_err_set(err, CF_EUNAUTH, "unknown or already used sign-in code");
+    derive_raw(kr, "cli-code", code, code_hash);
+    enum cf_rc rc = cf_store_sso_login_take(st, code_hash, row, sizeof(row), &expires_ms, err);
+    if (rc == CF_ENOTFOUND)
+        return cf_err_set(err, CF_EUNAUTH, "unknown or already used sign-in code: sign in again");
+    if (rc != CF_OK)
+        return rc;
+    const char *colon = strncmp(row, CODE_PREFIX, strlen(CODE_PREFIX)) == 0
+                            ? strchr(row + strlen(CODE_PREFIX), ':')
+                            : NULL;
+    size_t id_len = colon ? (size_t)(colon - row - strlen(CODE_PREFIX)) : 0;
+    if (!colon || id_len == 0 || id_len >= CF_OIDC_USER_ID_SIZE)
+        return cf_err_set(err, CF_EUNAUTH, "unknown or already used sign-in code: sign in again");
+    if (expires_ms < now_ms) {
+        char when[CF_TIME_RFC3339_LEN];
+        return cf_err_set(err, CF_EUNAUTH, "the sign-in code expired at %s: sign in again",
+                          cf_time_format(expires_ms, when));
+    }
+    /* The code was made for the holder of the verifier whose hash the CLI sent at the start: a
+     * code seen by another local process (on the loopback port) is useless without it. */
+    crypto_hash_sha256(digest, (const unsigned char *)verifier, strlen(verifier));
+    sodium_bin2base64(expected, sizeof(expected), digest, sizeof(digest),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (strlen(colon + 1) != B64_32 - 1 || sodium_memcmp(expected, colon + 1, B64_32 - 1) != 0)
+        return cf_err_field(err, CF_EUNAUTH, "codeVerifier",
+                            "codeVerifier does not match the challenge this sign-in began with");
+    memcpy(user_id, row + strlen(CODE_PREFIX), id_len);
+    user_id[id_len] = '\0';
+    return CF_OK;
+}
+
+static enum cf_rc login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
+                              const char *return_path, const char *source_ip, int64_t now_ms,
+                              char **authorize_url, struct cf_err *err)
 {
     static const struct cf_sso_login_limits limits = {
         .max_pending = CF_OIDC_PENDING_MAX, .max_per_source = CF_OIDC_PENDING_PER_ADDRESS};
@@ -480,13 +611,6 @@ enum cf_rc cf_oidc_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct
     enum cf_rc rc;
 
     *authorize_url = NULL;
-    if (!return_path || !*return_path)
-        return_path = "/";
-    if (!cf_oidc_return_ok(return_path))
-        return cf_err_field(err, CF_EVALIDATION, "return",
-                            "return must be a path of this server: one '/' then at most %d "
-                            "characters without spaces, control characters or '\\'",
-                            CF_SSO_RETURN_MAX - 1);
     rc = discover(oidc, now_ms, &d, err);
     if (rc != CF_OK)
         return rc;

@@ -86,6 +86,40 @@ enum cf_rc cf_oidc_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct
                                const char *return_path, const char *source_ip, int64_t now_ms,
                                char **authorize_url, struct cf_err *err);
 
+/* ---- sign-in for the CLI (`coffer login --sso`, docs/users.md) ----
+ * The CLI listens on 127.0.0.1:PORT, makes a random verifier and sends base64url(SHA-256(verifier))
+ * as the challenge. The login is begun as a browser's is, its pending row naming the port and the
+ * challenge (a marker no `return` parameter can produce); at the callback the server makes a
+ * one-time code (kept as a keyed hash, CF_OIDC_CODE_TTL_MS) and sends the browser to
+ * http://127.0.0.1:PORT/callback?code=...; the CLI redeems the code with the verifier. */
+#define CF_OIDC_CLI_RETURN "cli:"           /* pending login's return: "cli:PORT:CHALLENGE" */
+#define CF_OIDC_CODE_SIZE 44                /* a code or challenge (43 characters) and NUL */
+#define CF_OIDC_CODE_TTL_MS (2 * 60 * 1000) /* a code must be redeemed this soon */
+#define CF_OIDC_USER_ID_SIZE 64             /* room for a user id and its NUL */
+
+/* Begins a CLI sign-in for the loopback port (text, 1024..65535) and challenge (43 base64url
+ * characters): CF_EVALIDATION naming "port" or "challenge"; otherwise as cf_oidc_login_begin. */
+enum cf_rc cf_oidc_cli_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
+                                   const char *port, const char *challenge, const char *source_ip,
+                                   int64_t now_ms, char **authorize_url, struct cf_err *err);
+
+/* Whether return_path (an identity's, after the callback) is a CLI sign-in's: its port and
+ * challenge into *port and challenge. */
+bool cf_oidc_cli_return(const char *return_path, int *port, char challenge[CF_OIDC_CODE_SIZE]);
+
+/* Makes the one-time code of a CLI sign-in of user_id with challenge, from the browser at
+ * source_ip, at now_ms: code receives it (43 base64url characters). CF_ERATELIMIT, CF_ESTORE. */
+enum cf_rc cf_oidc_cli_code_issue(struct cf_store *st, struct cf_keyring *kr, const char *user_id,
+                                  const char *challenge, const char *source_ip, int64_t now_ms,
+                                  char code[CF_OIDC_CODE_SIZE], struct cf_err *err);
+
+/* Redeems code (once, whatever the outcome) with verifier at now_ms: the user it was made for into
+ * user_id. CF_EVALIDATION naming "code" or "codeVerifier" when absent; CF_EUNAUTH when the code is
+ * unknown, used or expired, or the verifier does not match its challenge. Thread-safe. */
+enum cf_rc cf_oidc_cli_code_redeem(struct cf_store *st, struct cf_keyring *kr, const char *code,
+                                   const char *verifier, int64_t now_ms,
+                                   char user_id[CF_OIDC_USER_ID_SIZE], struct cf_err *err);
+
 /* The identity the provider vouched for, from a verified ID token. */
 struct cf_oidc_identity {
     char issuer[CF_OIDC_CLAIM_MAX + 1];

@@ -163,3 +163,64 @@ enum cf_rc cf_sso_finish(struct cf_core *core, const struct cf_oidc_identity *id
         rc = cf_users_session_open(core, user->id, source_ip, user_agent, grant, err);
     return rc;
 }
+
+enum cf_rc cf_sso_cli_begin(struct cf_core *core, const char *port, const char *challenge,
+                            const char *source_ip, char **authorize_url, struct cf_err *err)
+{
+    *authorize_url = NULL;
+    if (!core->oidc)
+        return not_configured(err);
+    return cf_oidc_cli_login_begin(core->oidc, core->store, core->keyring, port, challenge,
+                                   source_ip, cf_now_ms(), authorize_url, err);
+}
+
+bool cf_sso_is_cli(const struct cf_oidc_identity *id)
+{
+    int port;
+    char challenge[CF_OIDC_CODE_SIZE];
+    return cf_oidc_cli_return(id->return_path, &port, challenge);
+}
+
+enum cf_rc cf_sso_cli_finish(struct cf_core *core, const struct cf_oidc_identity *id,
+                             const char *source_ip, struct cf_user *user,
+                             struct cf_sso_changes *changes, char **redirect, struct cf_err *err)
+{
+    char challenge[CF_OIDC_CODE_SIZE], code[CF_OIDC_CODE_SIZE] = "";
+    char url[128];
+    int port = 0;
+    *redirect = NULL;
+    if (!cf_oidc_cli_return(id->return_path, &port, challenge))
+        CF_BUG("cf_sso_cli_finish of a browser sign-in");
+    enum cf_rc rc = cf_sso_provision(core, id, user, changes, err);
+    if (rc == CF_OK)
+        rc = cf_oidc_cli_code_issue(core->store, core->keyring, user->id, challenge, source_ip,
+                                    cf_now_ms(), code, err);
+    if (rc == CF_OK) {
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d/callback?code=%s", port, code);
+        *redirect = strdup(url);
+        if (!*redirect)
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
+    sodium_memzero(code, sizeof(code));
+    sodium_memzero(url, sizeof(url));
+    return rc;
+}
+
+enum cf_rc cf_sso_cli_redeem(struct cf_core *core, const char *code, const char *verifier,
+                             struct cf_user *user, struct cf_err *err)
+{
+    char user_id[CF_OIDC_USER_ID_SIZE];
+    memset(user, 0, sizeof(*user));
+    if (!core->oidc)
+        return not_configured(err);
+    enum cf_rc rc = cf_oidc_cli_code_redeem(core->store, core->keyring, code, verifier, cf_now_ms(),
+                                            user_id, err);
+    if (rc == CF_OK)
+        rc = cf_users_find(core, user_id, user, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_EUNAUTH, "the user who signed in no longer exists");
+    if (rc == CF_OK && strcmp(user->status, "active") != 0)
+        rc = cf_err_set(err, CF_EUNAUTH, "user '%s' is disabled", user->email);
+    sodium_memzero(user->password_hash, sizeof(user->password_hash));
+    return rc;
+}

@@ -50,4 +50,28 @@ enum cf_rc cf_sso_finish(struct cf_core *core, const struct cf_oidc_identity *id
                          struct cf_session_grant *grant, struct cf_sso_changes *changes,
                          struct cf_err *err);
 
+/* ---- `coffer login --sso` (auth/oidc.h "sign-in for the CLI") ---- */
+
+#define CF_SSO_CLI_TOKEN_TTL_S (30LL * 24 * 3600) /* its token's lifetime when none is asked */
+
+/* Begins a CLI sign-in for the loopback port and challenge (cf_oidc_cli_login_begin). */
+enum cf_rc cf_sso_cli_begin(struct cf_core *core, const char *port, const char *challenge,
+                            const char *source_ip, char **authorize_url, struct cf_err *err);
+
+/* Whether the verified identity id finishes a CLI sign-in rather than a browser's. */
+bool cf_sso_is_cli(const struct cf_oidc_identity *id);
+
+/* Finishes a CLI sign-in at the callback: cf_sso_provision, then a one-time code for the CLI.
+ * *redirect (malloc'd, the caller frees it) is http://127.0.0.1:PORT/callback?code=CODE, where
+ * the browser goes next. Errors as cf_sso_provision's, CF_ERATELIMIT. Thread-safe. */
+enum cf_rc cf_sso_cli_finish(struct cf_core *core, const struct cf_oidc_identity *id,
+                             const char *source_ip, struct cf_user *user,
+                             struct cf_sso_changes *changes, char **redirect, struct cf_err *err);
+
+/* Redeems a CLI sign-in's code with its verifier (cf_oidc_cli_code_redeem): *user the user it was
+ * made for, who must still be active (CF_EUNAUTH naming it otherwise); the caller then gives it its
+ * personal access token. CF_ENOTFOUND when single sign-on is not configured. Thread-safe. */
+enum cf_rc cf_sso_cli_redeem(struct cf_core *core, const char *code, const char *verifier,
+                             struct cf_user *user, struct cf_err *err);
+
 #endif
