@@ -181,5 +181,13 @@ const char *cf_req_user_agent(struct cf_req *req);
 /* For logins: who tried (the identity, or the client id when no identity is known). */
 void cf_req_audit_actor(struct cf_req *req, const char *kind, const char *id, const char *name);
 
+/* Personal access tokens handed out by a login (api/users.c; single sign-on's CLI sign-in in
+ * api/sso.c uses them too). cf_api_pat_expires_in: body's expiresIn, seconds (a number) or a
+ * duration ("90d", "12h"), required (CF_EVALIDATION / CF_EINVAL naming it).
+ * cf_api_login_for_token: makes a token named name for ttl seconds for user and answers
+ * {user, token, personalAccessToken}. */
+enum cf_rc cf_api_pat_expires_in(json_t *body, int64_t *seconds, struct cf_err *err);
+enum cf_rc cf_api_login_for_token(struct cf_req *req, const struct cf_user *user, const char *name,
+                                  int64_t ttl, json_t **out, struct cf_err *err);
 
 #endif

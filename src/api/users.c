@@ -185,11 +185,9 @@ static enum cf_rc set_password(struct cf_req *req, json_t **out, struct cf_err *
 
 /* ---- sign-in and sessions ---- */
 
-static enum cf_rc expires_in_field(json_t *body, int64_t *seconds, struct cf_err *err);
 static json_t *render_pat(const struct cf_pat *p);
 
-/* The answer of a login for a personal access token: {user, token, personalAccessToken}. */
-static enum cf_rc login_for_token(struct cf_req *req, const struct cf_user *user, const char *name,
+enum cf_rc cf_api_login_for_token(struct cf_req *req, const struct cf_user *user, const char *name,
                                   int64_t ttl, json_t **out, struct cf_err *err)
 {
     struct cf_principal who;
@@ -229,7 +227,7 @@ static enum cf_rc pat_request(json_t *body, bool *wanted, const char **name, int
     if (rc == CF_OK && want_pat)
         rc = cf_json_string(want_pat, "name", true, name, err);
     if (rc == CF_OK && want_pat)
-        rc = expires_in_field(want_pat, ttl, err);
+        rc = cf_api_pat_expires_in(want_pat, ttl, err);
     return rc;
 }
 
@@ -245,7 +243,7 @@ static enum cf_rc login_reply(struct cf_req *req, enum cf_rc rc, const struct cf
     if (rc != CF_OK)
         return rc;
     if (want_pat)
-        return login_for_token(req, user, pat_name, ttl, out, err);
+        return cf_api_login_for_token(req, user, pat_name, ttl, out, err);
     int64_t max_age = (grant->session.expires_at - grant->session.created_at) / 1000;
     cf_req_set_session_cookie(req, grant->cookie, max_age);
     return cf_render_reply(json_pack("{s:o, s:s, s:o}", "user", cf_render_user(user), "csrfToken",
@@ -401,8 +399,7 @@ static json_t *render_pat(const struct cf_pat *p)
                      cf_json_time(p->expires_at));
 }
 
-/* expiresIn: seconds (a number) or a duration ("90d", "12h"); required. */
-static enum cf_rc expires_in_field(json_t *body, int64_t *seconds, struct cf_err *err)
+enum cf_rc cf_api_pat_expires_in(json_t *body, int64_t *seconds, struct cf_err *err)
 {
     json_t *v = json_object_get(body, "expiresIn");
     struct cf_err detail;
@@ -436,7 +433,7 @@ static enum cf_rc create_pat(struct cf_req *req, json_t **out, struct cf_err *er
     if (rc == CF_OK)
         rc = cf_json_string(body, "name", true, &name, err);
     if (rc == CF_OK)
-        rc = expires_in_field(body, &ttl, err);
+        rc = cf_api_pat_expires_in(body, &ttl, err);
     if (rc == CF_OK)
         rc = cf_users_pat_create(cf_req_core(req), cf_req_principal(req), name, ttl, token, &pat,
                                  err);

@@ -13,6 +13,7 @@
 
 #include "auth/jwt.h"
 #include "auth/oidc.h"
+#include "crypto/assertion.h"
 #include "net/http.h"
 #include "util/buf.h"
 #include "util/str.h"
@@ -37,15 +38,29 @@ struct discovery {
     int64_t fetched_ms; /* 0: never fetched */
 };
 
+/* One --oidc-group-role entry: members of group get role (rank: member 1, admin 2, owner 3). */
+struct group_role {
+    char *group;
+    const char *role;
+    int rank;
+};
+
 struct cf_oidc {
-    char *issuer;       /* generic: the configured issuer; NULL for Entra ID */
-    char *entra_tenant; /* Entra ID: the tenant as configured; NULL for a generic issuer */
+    char *issuer;          /* generic: the configured issuer; NULL for Entra ID */
+    char *entra_tenant;    /* Entra ID: the tenant as configured; NULL for a generic issuer */
+    char *entra_authority; /* Entra ID: the sign-in host */
     char *client_id;
     char *client_secret; /* sodium_malloc'd, wiped when freed */
     char *redirect_url;
     char *scopes;
     char *allowed_domains; /* NULL: any */
     char *ca_file;
+    char *client_certificate; /* sodium_malloc'd PEM, wiped when freed; NULL: the secret */
+    char *groups_claim;
+    char *graph_url;
+    struct group_role roles[CF_OIDC_GROUP_ROLES_MAX]; /* --oidc-group-role */
+    size_t n_roles;
+    bool require_group;
     char discovery_url[CF_OIDC_URL_MAX];
     pthread_mutex_t lock; /* guards cached */
     struct discovery cached;
@@ -65,6 +80,48 @@ static bool tenant_ok(const char *tenant)
         if (!isalnum((unsigned char)*p) && *p != '-' && *p != '.')
             return false;
     return true;
+}
+
+static int role_rank(const char *role, size_t n)
+{
+    static const char *const ranked[] = {"member", "admin", "owner"};
+    for (int i = 0; i < 3; i++)
+        if (strlen(ranked[i]) == n && strncmp(role, ranked[i], n) == 0)
+            return i + 1;
+    return 0;
+}
+
+/* Parses "GROUP=ROLE,..." (--oidc-group-role) into oidc->roles. */
+static enum cf_rc parse_group_roles(struct cf_oidc *oidc, const char *text, struct cf_err *err)
+{
+    static const char *const names[] = {"", "member", "admin", "owner"};
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, text);
+    while (cf_list_next(&it, &item)) {
+        const char *eq = NULL;
+        for (size_t i = 0; i < item.n; i++)
+            if (item.p[i] == '=')
+                eq = item.p + i; /* the last '=': a group name may hold one, a role never */
+        size_t group_len = eq ? (size_t)(eq - item.p) : 0;
+        int rank = eq ? role_rank(eq + 1, item.n - group_len - 1) : 0;
+        if (group_len == 0 || group_len > CF_OIDC_CLAIM_MAX || rank == 0)
+            return cf_err_set(err, CF_EINVAL,
+                              "--oidc-group-role takes GROUP=owner|admin|member, comma-separated: "
+                              "\"%.*s\" is not one",
+                              (int)(item.n > 100 ? 100 : item.n), item.p);
+        if (oidc->n_roles == CF_OIDC_GROUP_ROLES_MAX)
+            return cf_err_set(err, CF_EINVAL, "--oidc-group-role takes at most %d groups",
+                              CF_OIDC_GROUP_ROLES_MAX);
+        struct group_role *r = &oidc->roles[oidc->n_roles];
+        r->group = strndup(item.p, group_len);
+        if (!r->group)
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+        r->rank = rank;
+        r->role = names[rank];
+        oidc->n_roles++;
+    }
+    return CF_OK;
 }
 
 static enum cf_rc check_url(const char *flag, const char *url, struct cf_err *err)
@@ -89,6 +146,7 @@ enum cf_rc cf_oidc_new(const struct cf_oidc_config *config, struct cf_oidc **out
                                 ? config->entra_authority
                                 : CF_OIDC_ENTRA_AUTHORITY;
     size_t secret_len = config->client_secret ? strlen(config->client_secret) : 0;
+    size_t cert_len = config->client_certificate ? strlen(config->client_certificate) : 0;
     int n;
 
     *out = NULL;
@@ -101,11 +159,30 @@ enum cf_rc cf_oidc_new(const struct cf_oidc_config *config, struct cf_oidc **out
                           "single sign-on needs --oidc-client-id (at most %d "
                           "characters)",
                           CF_OIDC_CLAIM_MAX);
-    if (secret_len == 0 || secret_len > CF_OIDC_SECRET_MAX)
+    if (secret_len && cert_len)
+        return cf_err_set(err, CF_EINVAL,
+                          "single sign-on takes a client secret or --oidc-client-certificate, not "
+                          "both");
+    if (!cert_len && (secret_len == 0 || secret_len > CF_OIDC_SECRET_MAX))
         return cf_err_set(err, CF_EINVAL,
                           "single sign-on needs the client secret (--oidc-client-secret-file or "
-                          "COFFER_OIDC_CLIENT_SECRET), of at most %d bytes",
+                          "COFFER_OIDC_CLIENT_SECRET), of at most %d bytes, or a certificate "
+                          "(--oidc-client-certificate)",
                           CF_OIDC_SECRET_MAX);
+    if (config->require_group && !(config->group_roles && *config->group_roles))
+        return cf_err_set(err, CF_EINVAL,
+                          "--oidc-require-group needs --oidc-group-role (the groups that may sign "
+                          "in)");
+    if (cert_len) {
+        /* Signed once now, so that a certificate without its key refuses to start. */
+        struct cf_buf probe;
+        cf_buf_init(&probe, 64 * 1024);
+        rc = cf_assertion_sign(config->client_certificate, "--oidc-client-certificate",
+                               config->client_id, "https://probe.invalid/token", 0, &probe, err);
+        cf_buf_release_wipe(&probe);
+        if (rc != CF_OK)
+            return rc;
+    }
     if (!config->redirect_url || !*config->redirect_url)
         return cf_err_set(err, CF_EINVAL,
                           "single sign-on needs --oidc-redirect-url, this server's "
@@ -129,20 +206,39 @@ enum cf_rc cf_oidc_new(const struct cf_oidc_config *config, struct cf_oidc **out
     pthread_mutex_init(&oidc->lock, NULL);
     oidc->issuer = dup_or_null(config->issuer);
     oidc->entra_tenant = dup_or_null(config->entra_tenant);
+    oidc->entra_authority = entra ? strdup(authority) : NULL;
     oidc->client_id = strdup(config->client_id);
     oidc->redirect_url = strdup(config->redirect_url);
     oidc->scopes = strdup(config->scopes && *config->scopes ? config->scopes : DEFAULT_SCOPES);
     oidc->allowed_domains = dup_or_null(config->allowed_domains);
     oidc->ca_file = dup_or_null(config->ca_file);
-    oidc->client_secret = sodium_malloc(secret_len + 1);
-    if (!oidc->client_id || !oidc->redirect_url || !oidc->scopes || !oidc->client_secret ||
-        (generic && !oidc->issuer) || (entra && !oidc->entra_tenant) ||
+    oidc->groups_claim =
+        strdup(config->groups_claim && *config->groups_claim ? config->groups_claim : "groups");
+    oidc->graph_url =
+        strdup(config->graph_url && *config->graph_url ? config->graph_url : CF_OIDC_GRAPH_URL);
+    oidc->require_group = config->require_group;
+    if (cert_len)
+        oidc->client_certificate = sodium_malloc(cert_len + 1);
+    else
+        oidc->client_secret = sodium_malloc(secret_len + 1);
+    if (!oidc->client_id || !oidc->redirect_url || !oidc->scopes ||
+        !(oidc->client_secret || oidc->client_certificate) || !oidc->groups_claim ||
+        !oidc->graph_url || (generic && !oidc->issuer) ||
+        (entra && (!oidc->entra_tenant || !oidc->entra_authority)) ||
         (config->allowed_domains && *config->allowed_domains && !oidc->allowed_domains) ||
         (config->ca_file && *config->ca_file && !oidc->ca_file)) {
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
         goto out;
     }
-    memcpy(oidc->client_secret, config->client_secret, secret_len + 1);
+    if (cert_len)
+        memcpy(oidc->client_certificate, config->client_certificate, cert_len + 1);
+    else
+        memcpy(oidc->client_secret, config->client_secret, secret_len + 1);
+    rc = parse_group_roles(oidc, config->group_roles, err);
+    if (rc == CF_OK && entra)
+        rc = check_url("oidc-graph-url", oidc->graph_url, err);
+    if (rc != CF_OK)
+        goto out;
     if (generic) {
         size_t len = strlen(oidc->issuer);
         bool slash = len > 0 && oidc->issuer[len - 1] == '/';
@@ -175,8 +271,17 @@ void cf_oidc_free(struct cf_oidc *oidc)
         sodium_memzero(oidc->client_secret, strlen(oidc->client_secret));
         sodium_free(oidc->client_secret);
     }
+    if (oidc->client_certificate) {
+        sodium_memzero(oidc->client_certificate, strlen(oidc->client_certificate));
+        sodium_free(oidc->client_certificate);
+    }
+    for (size_t i = 0; i < oidc->n_roles; i++)
+        free(oidc->roles[i].group);
+    free(oidc->groups_claim);
+    free(oidc->graph_url);
     free(oidc->issuer);
     free(oidc->entra_tenant);
+    free(oidc->entra_authority);
     free(oidc->client_id);
     free(oidc->redirect_url);
     free(oidc->scopes);
@@ -360,9 +465,140 @@ static enum cf_rc add_param(CURLU *u, const char *name, const char *value, struc
     return rc;
 }
 
+/* cf_oidc_login_begin after the return path was checked (a path, or a CLI sign-in's marker). */
+static enum cf_rc login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
+                              const char *return_path, const char *source_ip, int64_t now_ms,
+                              char **authorize_url, struct cf_err *err);
+
 enum cf_rc cf_oidc_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
                                const char *return_path, const char *source_ip, int64_t now_ms,
                                char **authorize_url, struct cf_err *err)
+{
+    *authorize_url = NULL;
+    if (!return_path || !*return_path)
+        return_path = "/";
+    if (!cf_oidc_return_ok(return_path))
+        return cf_err_field(err, CF_EVALIDATION, "return",
+                            "return must be a path of this server: one '/' then at most %d "
+                            "characters without spaces, control characters or '\\'",
+                            CF_SSO_RETURN_MAX - 1);
+    return login_begin(oidc, st, kr, return_path, source_ip, now_ms, authorize_url, err);
+}
+
+/* Whether text is n base64url characters. */
+static bool b64url_text(const char *text, size_t n)
+{
+    if (!text || strlen(text) != n)
+        return false;
+    for (const char *p = text; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '-' && *p != '_')
+            return false;
+    return true;
+}
+
+enum cf_rc cf_oidc_cli_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
+                                   const char *port, const char *challenge, const char *source_ip,
+                                   int64_t now_ms, char **authorize_url, struct cf_err *err)
+{
+    char marker[CF_SSO_RETURN_MAX];
+    long number = 0;
+    *authorize_url = NULL;
+    if (!port || !*port || strlen(port) > 5 || strspn(port, "0123456789") != strlen(port) ||
+        (number = strtol(port, NULL, 10)) < 1024 || number > 65535)
+        return cf_err_field(err, CF_EVALIDATION, "port",
+                            "port: required, the CLI's loopback port (1024 to 65535)");
+    if (!b64url_text(challenge, B64_32 - 1))
+        return cf_err_field(err, CF_EVALIDATION, "challenge",
+                            "challenge: required, base64url(SHA-256(verifier)) without padding "
+                            "(43 characters)");
+    snprintf(marker, sizeof(marker), "%s%ld:%s", CF_OIDC_CLI_RETURN, number, challenge);
+    return login_begin(oidc, st, kr, marker, source_ip, now_ms, authorize_url, err);
+}
+
+bool cf_oidc_cli_return(const char *return_path, int *port, char challenge[CF_OIDC_CODE_SIZE])
+{
+    size_t prefix = strlen(CF_OIDC_CLI_RETURN);
+    char *end = NULL;
+    if (strncmp(return_path, CF_OIDC_CLI_RETURN, prefix) != 0)
+        return false;
+    long number = strtol(return_path + prefix, &end, 10);
+    if (!end || *end != ':' || number < 1024 || number > 65535 || !b64url_text(end + 1, B64_32 - 1))
+        return false;
+    *port = (int)number;
+    memcpy(challenge, end + 1, B64_32);
+    return true;
+}
+
+#define CODE_PREFIX "code:"
+
+enum cf_rc cf_oidc_cli_code_issue(struct cf_store *st, struct cf_keyring *kr, const char *user_id,
+                                  const char *challenge, const char *source_ip, int64_t now_ms,
+                                  char code[CF_OIDC_CODE_SIZE], struct cf_err *err)
+{
+    static const struct cf_sso_login_limits limits = {
+        .max_pending = CF_OIDC_PENDING_MAX, .max_per_source = CF_OIDC_PENDING_PER_ADDRESS};
+    uint8_t random[32], code_hash[CF_SSO_STATE_HASH_LEN];
+    char row[CF_SSO_RETURN_MAX];
+    randombytes_buf(random, sizeof(random));
+    sodium_bin2base64(code, CF_OIDC_CODE_SIZE, random, sizeof(random),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    sodium_memzero(random, sizeof(random));
+    derive_raw(kr, "cli-code", code, code_hash);
+    snprintf(row, sizeof(row), "%s%s:%s", CODE_PREFIX, user_id, challenge);
+    enum cf_rc rc = cf_store_sso_login_put(st, code_hash, row, source_ip, now_ms,
+                                           now_ms + CF_OIDC_CODE_TTL_MS, &limits, err);
+    if (rc != CF_OK)
+        sodium_memzero(code, CF_OIDC_CODE_SIZE);
+    return rc;
+}
+
+enum cf_rc cf_oidc_cli_code_redeem(struct cf_store *st, struct cf_keyring *kr, const char *code,
+                                   const char *verifier, int64_t now_ms,
+                                   char user_id[CF_OIDC_USER_ID_SIZE], struct cf_err *err)
+{
+    uint8_t code_hash[CF_SSO_STATE_HASH_LEN], digest[crypto_hash_sha256_BYTES];
+    char row[CF_SSO_RETURN_MAX + 1], expected[B64_32];
+    int64_t expires_ms = 0;
+    user_id[0] = '\0';
+    if (!code || !*code)
+        return cf_err_field(err, CF_EVALIDATION, "code", "code: required");
+    if (!verifier || !*verifier)
+        return cf_err_field(err, CF_EVALIDATION, "codeVerifier", "codeVerifier: required");
+    if (!b64url_text(code, B64_32 - 1))
+        return cf_err_set(err, CF_EUNAUTH, "unknown or already used sign-in code");
+    derive_raw(kr, "cli-code", code, code_hash);
+    enum cf_rc rc = cf_store_sso_login_take(st, code_hash, row, sizeof(row), &expires_ms, err);
+    if (rc == CF_ENOTFOUND)
+        return cf_err_set(err, CF_EUNAUTH, "unknown or already used sign-in code: sign in again");
+    if (rc != CF_OK)
+        return rc;
+    const char *colon = strncmp(row, CODE_PREFIX, strlen(CODE_PREFIX)) == 0
+                            ? strchr(row + strlen(CODE_PREFIX), ':')
+                            : NULL;
+    size_t id_len = colon ? (size_t)(colon - row - strlen(CODE_PREFIX)) : 0;
+    if (!colon || id_len == 0 || id_len >= CF_OIDC_USER_ID_SIZE)
+        return cf_err_set(err, CF_EUNAUTH, "unknown or already used sign-in code: sign in again");
+    if (expires_ms < now_ms) {
+        char when[CF_TIME_RFC3339_LEN];
+        return cf_err_set(err, CF_EUNAUTH, "the sign-in code expired at %s: sign in again",
+                          cf_time_format(expires_ms, when));
+    }
+    /* The code was made for the holder of the verifier whose hash the CLI sent at the start: a
+     * code seen by another local process (on the loopback port) is useless without it. */
+    crypto_hash_sha256(digest, (const unsigned char *)verifier, strlen(verifier));
+    sodium_bin2base64(expected, sizeof(expected), digest, sizeof(digest),
+                      sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    if (strlen(colon + 1) != B64_32 - 1 || sodium_memcmp(expected, colon + 1, B64_32 - 1) != 0)
+        return cf_err_field(err, CF_EUNAUTH, "codeVerifier",
+                            "codeVerifier does not match the challenge this sign-in began with");
+    memcpy(user_id, row + strlen(CODE_PREFIX), id_len);
+    user_id[id_len] = '\0';
+    return CF_OK;
+}
+
+static enum cf_rc login_begin(struct cf_oidc *oidc, struct cf_store *st, struct cf_keyring *kr,
+                              const char *return_path, const char *source_ip, int64_t now_ms,
+                              char **authorize_url, struct cf_err *err)
 {
     static const struct cf_sso_login_limits limits = {
         .max_pending = CF_OIDC_PENDING_MAX, .max_per_source = CF_OIDC_PENDING_PER_ADDRESS};
@@ -375,13 +611,6 @@ enum cf_rc cf_oidc_login_begin(struct cf_oidc *oidc, struct cf_store *st, struct
     enum cf_rc rc;
 
     *authorize_url = NULL;
-    if (!return_path || !*return_path)
-        return_path = "/";
-    if (!cf_oidc_return_ok(return_path))
-        return cf_err_field(err, CF_EVALIDATION, "return",
-                            "return must be a path of this server: one '/' then at most %d "
-                            "characters without spaces, control characters or '\\'",
-                            CF_SSO_RETURN_MAX - 1);
     rc = discover(oidc, now_ms, &d, err);
     if (rc != CF_OK)
         return rc;
@@ -446,7 +675,63 @@ void cf_oidc_identity_release(struct cf_oidc_identity *id)
 {
     for (size_t i = 0; i < id->n_groups; i++)
         free(id->groups[i]);
+    free(id->groups);
+    id->groups = NULL;
     id->n_groups = 0;
+}
+
+void cf_oidc_identity_set_groups(struct cf_oidc_identity *id, char **groups, size_t n)
+{
+    for (size_t i = 0; i < id->n_groups; i++)
+        free(id->groups[i]);
+    free(id->groups);
+    id->groups = groups;
+    id->n_groups = n;
+    id->groups_claimed = true;
+}
+
+enum cf_rc cf_oidc_apply_group_roles(const struct cf_oidc *oidc, struct cf_oidc_identity *id,
+                                     struct cf_err *err)
+{
+    const struct group_role *best = NULL;
+    id->org_role[0] = '\0';
+    if (oidc->n_roles == 0)
+        return CF_OK;
+    for (size_t r = 0; r < oidc->n_roles; r++)
+        for (size_t g = 0; g < id->n_groups; g++)
+            if (strcmp(oidc->roles[r].group, id->groups[g]) == 0 &&
+                (!best || oidc->roles[r].rank > best->rank))
+                best = &oidc->roles[r];
+    if (!best && oidc->require_group)
+        return cf_err_set(err, CF_EFORBIDDEN,
+                          "\"%.100s\" is in none of the groups that may sign in here "
+                          "(--oidc-require-group, --oidc-group-role)",
+                          id->email);
+    cf_strlcpy(id->org_role, best ? best->role : "member", sizeof(id->org_role));
+    return CF_OK;
+}
+
+bool cf_oidc_is_entra(const struct cf_oidc *oidc)
+{
+    return oidc->entra_tenant != NULL;
+}
+
+enum cf_rc cf_oidc_graph_credentials(const struct cf_oidc *oidc, json_t **creds,
+                                     const char **method, struct cf_err *err)
+{
+    *creds = NULL;
+    *method = oidc->client_certificate ? "certificate" : "client-secret";
+    if (!oidc->entra_tenant)
+        return cf_err_set(err, CF_EINVAL, "Microsoft Graph is only asked for Entra ID sign-ins");
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "tenantId", oidc->entra_tenant, "clientId",
+                  oidc->client_id, "authorityHost", oidc->entra_authority, "graphHost",
+                  oidc->graph_url, oidc->client_certificate ? "certificate" : "clientSecret",
+                  oidc->client_certificate ? oidc->client_certificate : oidc->client_secret);
+    if (!o)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    *creds = o;
+    return CF_OK;
 }
 
 /* Copies at most max characters of text into out (size bytes), printable ASCII only (others become
@@ -468,6 +753,32 @@ static enum cf_rc form_add(struct cf_buf *form, const char *name, const char *va
     enum cf_rc rc = cf_buf_printf(form, "%s%s=%s", form->len ? "&" : "", name, escaped);
     sodium_memzero(escaped, strlen(escaped));
     curl_free(escaped);
+    return rc;
+}
+
+/* Adds the client's credential to the token request form: the client secret, or a client
+ * assertion signed with the certificate's key for the token endpoint token_url. */
+static enum cf_rc client_auth(struct cf_oidc *oidc, const char *token_url, struct cf_buf *form,
+                              struct cf_err *err)
+{
+    struct cf_buf assertion;
+    enum cf_rc rc;
+    if (!oidc->client_certificate) {
+        rc = form_add(form, "client_secret", oidc->client_secret);
+        return rc == CF_OK ? CF_OK : cf_err_set(err, rc, "cannot build the token request");
+    }
+    cf_buf_init(&assertion, 64 * 1024);
+    rc = cf_assertion_sign(oidc->client_certificate, "--oidc-client-certificate", oidc->client_id,
+                           token_url, cf_now_ms() / 1000, &assertion, err);
+    if (rc == CF_OK) {
+        rc = form_add(form, "client_assertion_type",
+                      "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+        if (rc == CF_OK)
+            rc = form_add(form, "client_assertion", assertion.data);
+        if (rc != CF_OK)
+            rc = cf_err_set(err, rc, "cannot build the token request");
+    }
+    cf_buf_release_wipe(&assertion);
     return rc;
 }
 
@@ -498,11 +809,9 @@ static enum cf_rc exchange_code(struct cf_oidc *oidc, const struct discovery *d,
     if (rc == CF_OK)
         rc = form_add(&form, "code_verifier", verifier);
     if (rc == CF_OK)
-        rc = form_add(&form, "client_secret", oidc->client_secret);
-    if (rc != CF_OK) {
-        rc = cf_err_set(err, rc, "cannot build the token request");
+        rc = client_auth(oidc, d->token, &form, err);
+    if (rc != CF_OK)
         goto out;
-    }
     struct cf_http_request req = {.net = {.url = d->token, .ca_file = oidc->ca_file},
                                   .method = "POST",
                                   .body = form.data,
@@ -701,22 +1010,34 @@ static enum cf_rc check_claims(struct cf_oidc *oidc, const struct discovery *d, 
                           "the e-mail domain of \"%.100s\" may not sign in here "
                           "(--oidc-allowed-domains)",
                           out->email);
-    json_t *groups = json_object_get(claims, "groups");
+    const char *claim = oidc->groups_claim;
+    json_t *groups = json_object_get(claims, claim);
     json_t *names = json_object_get(claims, "_claim_names");
-    out->groups_overage = json_is_object(names) && json_object_get(names, "groups");
+    /* Entra ID's overage: _claim_names/_claim_sources point at Graph instead of the list (ID
+     * tokens), or "hasgroups": true (tokens of the implicit flow). */
+    out->groups_overage = (json_is_object(names) && json_object_get(names, claim)) ||
+                          json_is_true(json_object_get(claims, "hasgroups"));
     if (groups && !json_is_array(groups))
-        return cf_err_set(err, CF_EUNAUTH, "the ID token's \"groups\" claim is not an array");
+        return cf_err_set(err, CF_EUNAUTH, "the ID token's \"%.64s\" claim is not an array", claim);
+    out->groups_claimed = groups != NULL;
+    if (json_array_size(groups) > CF_OIDC_GROUPS_MAX)
+        return cf_err_set(err, CF_EUNAUTH, "the ID token names more than %d groups",
+                          CF_OIDC_GROUPS_MAX);
+    if (json_array_size(groups) > 0) {
+        out->groups = calloc(json_array_size(groups), sizeof(*out->groups));
+        if (!out->groups)
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
     size_t i;
     json_t *g;
     json_array_foreach(groups, i, g)
     {
-        if (!json_is_string(g) || json_string_length(g) > CF_OIDC_CLAIM_MAX)
+        if (!json_is_string(g) || json_string_length(g) == 0 ||
+            json_string_length(g) > CF_OIDC_CLAIM_MAX)
             return cf_err_set(err, CF_EUNAUTH,
-                              "the ID token's \"groups\" claim holds a value that is not a group "
-                              "name or id");
-        if (out->n_groups == CF_OIDC_GROUPS_MAX)
-            return cf_err_set(err, CF_EUNAUTH, "the ID token names more than %d groups",
-                              CF_OIDC_GROUPS_MAX);
+                              "the ID token's \"%.64s\" claim holds a value that is not a group "
+                              "name or id",
+                              claim);
         out->groups[out->n_groups] = strdup(json_string_value(g));
         if (!out->groups[out->n_groups])
             return cf_err_set(err, CF_ENOMEM, "out of memory");

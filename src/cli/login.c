@@ -13,7 +13,8 @@
  * `coffer login --user EMAIL` signs a person in instead (POST /api/v1/auth/login asking for a
  * personal access token, docs/users.md): the password is read from the terminal without echo, or
  * from the first line of standard input with --password-stdin, never from the command line; the
- * personal access token is printed and stored the same way. */
+ * personal access token is printed and stored the same way. `coffer login --sso` signs a person in
+ * through the server's single sign-on in a browser (cli/sso_login.h) for the same kind of token. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 #include "cli/common.h"
 #include "cli/credentials.h"
 #include "cli/machine_login.h"
+#include "cli/sso_login.h"
 #include "client/client.h"
 #include "util/banned.h"
 #include "util/str.h"
@@ -44,6 +46,8 @@ static const char usage[] =
     "                    [--service-account-token-path P] [--plain] [--silent] [--domain URL]\n"
     "       coffer login --user EMAIL [--password-stdin] [--expires-in D] [--token-name N]\n"
     "                    [--plain] [--silent] [--domain URL]\n"
+    "       coffer login --sso [--no-browser] [--timeout D] [--expires-in D] [--token-name N]\n"
+    "                    [--plain] [--silent] [--domain URL]\n"
     "\n"
     "Logs a machine identity in with universal, JWT or Kubernetes auth and prints its access "
     "token.\n"
@@ -54,13 +58,19 @@ static const char usage[] =
     "\n"
     "With --user a person signs in with an email and password (asked on the terminal\n"
     "without echo, or read from standard input with --password-stdin) and a personal\n"
-    "access token (coffer_pat_...) is printed and stored instead.\n"
+    "access token (coffer_pat_...) is printed and stored instead. With --sso the person\n"
+    "signs in with the server's single sign-on in a browser, which comes back to a port\n"
+    "on 127.0.0.1 that this command listens on, for the same kind of token.\n"
     "\n"
     "options:\n" CF_LOGIN_OPTIONS_HELP "  --user EMAIL       sign in as this user\n"
     "  --password-stdin   read the password from the first line of standard input\n"
+    "  --sso              sign in with single sign-on in a browser\n"
+    "  --no-browser       with --sso: print the URL to open instead of opening it\n"
+    "  --timeout D        with --sso: how long to wait for the browser (default 5m)\n"
     "  --expires-in D     the personal access token's lifetime (default 30d, at most\n"
     "                     366d)\n"
-    "  --token-name N     its name in the token list (default \"coffer login\")\n"
+    "  --token-name N     its name in the token list (default \"coffer login\"; with\n"
+    "                     --sso \"coffer login --sso on HOST\")\n"
     "  --plain            print only the token and a newline; store nothing\n"
     "  --silent           no informational messages on standard error\n"
     "  --organization-slug S  accepted for compatibility with Infisical's CLI\n"
@@ -232,11 +242,15 @@ int cf_cmd_login(int argc, char **argv)
     const char *domain = NULL, *org_slug = NULL, *method_name = NULL;
     struct cf_login_flags flags = {0};
     const char *user = NULL, *expires_in = NULL, *token_name = NULL;
-    bool plain = false, silent = false, password_stdin = false;
+    bool plain = false, silent = false, password_stdin = false, sso = false, no_browser = false;
+    const char *timeout = NULL;
     const struct cf_opt opts[] = {
         CF_LOGIN_OPTS(&flags),
         {"user", CF_OPT_STRING, &user},
         {"password-stdin", CF_OPT_BOOL, &password_stdin},
+        {"sso", CF_OPT_BOOL, &sso},
+        {"no-browser", CF_OPT_BOOL, &no_browser},
+        {"timeout", CF_OPT_STRING, &timeout},
         {"expires-in", CF_OPT_STRING, &expires_in},
         {"token-name", CF_OPT_STRING, &token_name},
         {"plain", CF_OPT_BOOL, &plain},
@@ -253,6 +267,26 @@ int cf_cmd_login(int argc, char **argv)
     cf_buf_init(&base_url, 0);
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
         goto out;
+    if (sso && user) {
+        status = cf_cli_usage_error(&cli, "--sso and --user do not go together");
+        goto out;
+    }
+    if ((no_browser || timeout) && !sso) {
+        status = cf_cli_usage_error(&cli, "--no-browser and --timeout go with --sso");
+        goto out;
+    }
+    if (sso) {
+        const struct cf_sso_login_options sso_options = {.domain = domain,
+                                                         .expires_in = expires_in,
+                                                         .token_name = token_name,
+                                                         .timeout = timeout,
+                                                         .no_browser = no_browser,
+                                                         .silent = silent};
+        status = cf_sso_login_run(&cli, &sso_options, &answer, &base_url);
+        if (status == CF_EXIT_OK)
+            status = report(&cli, answer, "token", base_url.data, plain, silent, "single sign-on");
+        goto out;
+    }
     if (user) {
         status = user_login(&cli, user, password_stdin, expires_in, token_name, domain, &answer,
                             &base_url);
@@ -262,7 +296,8 @@ int cf_cmd_login(int argc, char **argv)
     }
     if (password_stdin || expires_in || token_name) {
         status = cf_cli_usage_error(&cli, "--password-stdin, --expires-in and --token-name go "
-                                          "with --user");
+                                          "with --user (--expires-in and --token-name also with "
+                                          "--sso)");
         goto out;
     }
     status = cf_login_run(&cli, &flags, domain, org_slug, &answer, &base_url, &method_name);

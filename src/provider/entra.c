@@ -1,5 +1,5 @@
 /* Entra ID client-credentials tokens: the token request (client secret or RFC 7523 client
- * assertion signed with OpenSSL), the error translation (AADSTS codes) and the token cache. */
+ * assertion, crypto/assertion.h), the error translation (AADSTS codes) and the token cache. */
 #include "provider/entra.h"
 
 #include <pthread.h>
@@ -7,11 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 #include <sodium.h>
 
+#include "crypto/assertion.h"
 #include "net/http.h"
 #include "provider/azure.h"
 #include "util/buf.h"
@@ -116,109 +114,6 @@ static enum cf_rc form_add(struct cf_buf *body, const char *name, const char *va
     return rc;
 }
 
-/* base64url(JSON of o) appended to out. */
-static enum cf_rc b64_json(struct cf_buf *out, json_t *o)
-{
-    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    enum cf_rc rc = CF_ENOMEM;
-    if (text) {
-        size_t n = strlen(text);
-        size_t size = sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-        char *enc = malloc(size);
-        if (enc && cf_azure_b64url((const unsigned char *)text, n, enc, size))
-            rc = cf_buf_puts(out, enc);
-        free(enc);
-    }
-    cf_json_free_text(text);
-    return rc;
-}
-
-/* The signed client assertion for client at token_url, from the PEM certificate and key in pem,
- * into out (a JWT). CF_EINVAL when the PEM holds no certificate or no private key. */
-static enum cf_rc client_assertion(const char *pem, const char *client, const char *token_url,
-                                   struct cf_buf *out, struct cf_err *err)
-{
-    BIO *bio = NULL;
-    X509 *cert = NULL;
-    EVP_PKEY *key = NULL;
-    EVP_MD_CTX *md = NULL;
-    json_t *header = NULL, *claims = NULL;
-    unsigned char *der = NULL, *sig = NULL;
-    unsigned char sha1[20], sha256[32], jti[16];
-    char x5t[64], x5t256[64], jti_hex[33];
-    size_t sig_len = 0;
-    enum cf_rc rc = CF_EINVAL;
-
-    bio = BIO_new_mem_buf(pem, -1);
-    cert = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
-    BIO_free(bio);
-    bio = BIO_new_mem_buf(pem, -1);
-    key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
-    if (!cert || !key) {
-        cf_err_field(err, CF_EINVAL, "certificate",
-                     "the connection's \"certificate\" must hold a PEM certificate and its "
-                     "private key");
-        goto out;
-    }
-    if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA) {
-        cf_err_field(err, CF_EINVAL, "certificate",
-                     "the connection's \"certificate\" key must be RSA (Entra ID takes RS256)");
-        goto out;
-    }
-    int der_len = i2d_X509(cert, &der);
-    if (der_len <= 0) {
-        cf_err_field(err, CF_EINVAL, "certificate", "the certificate cannot be encoded");
-        goto out;
-    }
-    EVP_Digest(der, (size_t)der_len, sha1, NULL, EVP_sha1(), NULL);
-    EVP_Digest(der, (size_t)der_len, sha256, NULL, EVP_sha256(), NULL);
-    randombytes_buf(jti, sizeof(jti));
-    sodium_bin2hex(jti_hex, sizeof(jti_hex), jti, sizeof(jti));
-    if (!cf_azure_b64url(sha1, sizeof(sha1), x5t, sizeof(x5t)) ||
-        !cf_azure_b64url(sha256, sizeof(sha256), x5t256, sizeof(x5t256)))
-        CF_BUG("thumbprint buffers too small");
-    long long now = cf_now_ms() / 1000;
-    header = json_pack("{s:s, s:s, s:s, s:s}", "alg", "RS256", "typ", "JWT", "x5t", x5t, "x5t#S256",
-                       x5t256);
-    claims = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "aud", token_url, "iss", client,
-                       "sub", client, "jti", jti_hex, "nbf", now, "iat", now, "exp",
-                       now + CF_ENTRA_ASSERTION_TTL_S);
-    rc = b64_json(out, header);
-    if (rc == CF_OK)
-        rc = cf_buf_puts(out, ".");
-    if (rc == CF_OK)
-        rc = b64_json(out, claims);
-    if (rc != CF_OK) {
-        cf_err_set(err, rc, "out of memory");
-        goto out;
-    }
-    md = EVP_MD_CTX_new();
-    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-        EVP_DigestSign(md, NULL, &sig_len, (const unsigned char *)out->data, out->len) != 1 ||
-        !(sig = malloc(sig_len)) ||
-        EVP_DigestSign(md, sig, &sig_len, (const unsigned char *)out->data, out->len) != 1) {
-        rc = cf_err_set(err, CF_ECRYPTO, "the client assertion could not be signed");
-        goto out;
-    }
-    size_t enc_size = sodium_base64_ENCODED_LEN(sig_len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    char *enc = malloc(enc_size);
-    rc = enc && cf_azure_b64url(sig, sig_len, enc, enc_size) ? cf_buf_printf(out, ".%s", enc)
-                                                             : CF_ENOMEM;
-    free(enc);
-    if (rc != CF_OK)
-        cf_err_set(err, rc, "out of memory");
-out:
-    free(sig);
-    EVP_MD_CTX_free(md);
-    json_decref(header);
-    json_decref(claims);
-    OPENSSL_free(der);
-    EVP_PKEY_free(key); /* OpenSSL clears private key material when it frees it */
-    X509_free(cert);
-    BIO_free(bio);
-    return rc;
-}
-
 /* err from an Entra error answer: names the credential kind, the status, the OAuth error and the
  * first line of error_description (which starts with the AADSTS code); *aadsts (may be NULL) the
  * first of error_codes. Body {error, error_description, error_codes, timestamp, trace_id,
@@ -307,7 +202,8 @@ static enum cf_rc token_get(const struct cf_provider_conn *conn, const char *sco
     if (rc == CF_OK)
         rc = form_add(&body, "grant_type", "client_credentials");
     if (rc == CF_OK && certificate) {
-        rc = client_assertion(credential, client, url, &assertion, err);
+        rc = cf_assertion_sign(credential, "the connection's \"certificate\"", client, url,
+                               cf_now_ms() / 1000, &assertion, err);
         if (rc != CF_OK)
             goto out;
         rc = form_add(&body, "client_assertion_type",

@@ -13,9 +13,8 @@
 #include "util/err.h"
 
 #define CF_ENTRA_AUTHORITY "https://login.microsoftonline.com"
-#define CF_ENTRA_EARLY_MS (5 * 60 * 1000)  /* a cached token is renewed this long before expiry */
-#define CF_ENTRA_ASSERTION_TTL_S (10 * 60) /* lifetime of a signed client assertion */
-#define CF_ENTRA_CACHE_MAX 256             /* cached tokens at most (oldest dropped) */
+#define CF_ENTRA_EARLY_MS (5 * 60 * 1000) /* a cached token is renewed this long before expiry */
+#define CF_ENTRA_CACHE_MAX 256            /* cached tokens at most (oldest dropped) */
 #define CF_ENTRA_SCOPE_DEVOPS "499b84ac-1321-427f-aa17-267ca6975798/.default"
 #define CF_ENTRA_SCOPE_VAULT "https://vault.azure.net/.default"
 

@@ -1,4 +1,5 @@
-/* Microsoft Graph for Entra ID application client secrets, and the "azure-client-secret" rotator.
+/* Microsoft Graph for Entra ID application client secrets, the "azure-client-secret" rotator, and
+ * the group memberships of a user (single sign-on when a user is in too many groups for the token).
  *
  * Documented shapes (Graph v1.0):
  * - addPassword: POST /applications/{id}/addPassword {"passwordCredential": {"displayName",
@@ -559,3 +560,67 @@ const struct cf_rotator_ops cf_rotator_azure_client_secret = {
     .plan = acs_plan,
     .adopt = acs_adopt,
 };
+
+/* ---- group memberships of a user (single sign-on's group overage) ---- */
+
+enum cf_rc cf_graph_member_groups(const struct cf_provider_conn *conn, const char *user_id,
+                                  size_t max, char ***groups, size_t *n, struct cf_err *err)
+{
+    char id_e[200], path[300];
+    json_t *reply = NULL;
+    long status = 0;
+    char **out = NULL;
+    size_t count = 0;
+    enum cf_rc rc;
+
+    *groups = NULL;
+    *n = 0;
+    if (!user_id || !user_id[0] || !cf_azure_escape(user_id, id_e, sizeof(id_e)))
+        return cf_err_set(err, CF_EINVAL, "the user's object id (oid) is missing or too long");
+    snprintf(path, sizeof(path), "users/%s/getMemberGroups", id_e);
+    rc = graph_post(conn, path, json_pack("{s:b}", "securityEnabledOnly", 0), &status, &reply, err);
+    if (rc == CF_OK && status != 200)
+        rc = graph_error(status, reply, "list the groups of user", user_id,
+                         "User.Read.All and GroupMember.Read.All", err);
+    json_t *value = json_object_get(reply, "value");
+    if (rc == CF_OK && !json_is_array(value))
+        rc = cf_err_set(err, CF_EIO, SYSTEM "'s getMemberGroups answer has no \"value\" array");
+    if (rc == CF_OK && json_array_size(value) > max)
+        rc = cf_err_set(err, CF_EIO,
+                        "user \"%.64s\" is in %zu groups, more than the %zu single sign-on takes",
+                        user_id, json_array_size(value), max);
+    if (rc == CF_OK && json_array_size(value) > 0) {
+        out = calloc(json_array_size(value), sizeof(*out));
+        if (!out)
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
+    size_t i;
+    json_t *g;
+    json_array_foreach(value, i, g)
+    {
+        if (rc != CF_OK)
+            break;
+        if (!json_is_string(g) || json_string_length(g) == 0 || json_string_length(g) > 320) {
+            rc = cf_err_set(err, CF_EIO,
+                            SYSTEM "'s getMemberGroups answer holds a value that is "
+                                   "not a group id");
+            break;
+        }
+        out[count] = strdup(json_string_value(g));
+        if (!out[count]) {
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+            break;
+        }
+        count++;
+    }
+    if (rc == CF_OK) {
+        *groups = out;
+        *n = count;
+    } else {
+        for (size_t k = 0; k < count; k++)
+            free(out[k]);
+        free(out);
+    }
+    json_decref(reply);
+    return rc;
+}

@@ -1,6 +1,7 @@
 /* Microsoft Graph v1.0 for an Entra ID application's client secrets (addPassword, removePassword,
  * the application's passwordCredentials), the "azure-client-secrets" connection's check, and the
- * "azure-client-secret" rotator (provider/rotator.h) built on them. The connection authenticates
+ * "azure-client-secret" rotator (provider/rotator.h) built on them, and a user's groups (single
+ * sign-on's group overage, cf_graph_member_groups). The connection authenticates
  * with Entra ID client credentials (provider/entra.h) for scope CF_GRAPH_SCOPE; its optional
  * "graphHost" credential field replaces https://graph.microsoft.com (sovereign clouds, tests). */
 #ifndef CF_PROVIDER_GRAPH_H
@@ -58,6 +59,16 @@ enum cf_rc cf_graph_password_list(const struct cf_provider_conn *conn, const cha
 /* The "azure-client-secrets" connection check (cf_provider_check): a Graph token, then a read of
  * the connection's own service principal (GET /v1.0/servicePrincipals(appId='{clientId}')). */
 enum cf_rc cf_graph_check(const struct cf_provider_conn *conn, json_t **report, struct cf_err *err);
+
+/* POST {graphHost}/v1.0/users/{user_id}/getMemberGroups {"securityEnabledOnly": false}: the ids
+ * of every group user_id (an object id) is in, directly or not, as Entra ID's groups claim would
+ * list them (https://learn.microsoft.com/graph/api/directoryobject-getmembergroups; application
+ * permissions User.Read.All and GroupMember.Read.All). *groups (n of them) is a malloc'd array of
+ * malloc'd strings the caller frees. A throttled Graph (429) is retried honouring Retry-After
+ * (cf_azure_call), then CF_ERATELIMIT; more than max groups CF_EIO; a 403 CF_EFORBIDDEN naming
+ * the permissions. Thread-safe. */
+enum cf_rc cf_graph_member_groups(const struct cf_provider_conn *conn, const char *user_id,
+                                  size_t max, char ***groups, size_t *n, struct cf_err *err);
 
 /* The "azure-client-secret" rotator: params {"objectId", "clientId", "tenantId"?,
  * "verifyTimeoutMs"?}; outputs clientId and clientSecret. */

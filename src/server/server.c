@@ -123,6 +123,11 @@ enum {
     F_OIDC_SCOPES,
     F_OIDC_ALLOWED_DOMAINS,
     F_OIDC_CA_FILE,
+    F_OIDC_CLIENT_CERTIFICATE,
+    F_OIDC_GROUPS_CLAIM,
+    F_OIDC_GROUP_ROLE,
+    F_OIDC_REQUIRE_GROUP,
+    F_OIDC_GRAPH_URL,
     F_SESSION_IDLE,
     F_SESSION_MAX_AGE,
     F_ACCESS_MAX_DURATION,
@@ -254,6 +259,23 @@ static const struct server_flag server_flags[F_COUNT] = {
                                 .help = "only e-mail addresses in these domains may sign in"},
     [F_OIDC_CA_FILE] = {"oidc-ca-file", "FILE", "COFFER_OIDC_CA_FILE",
                         .help = "CA bundle for the provider's TLS"},
+    [F_OIDC_CLIENT_CERTIFICATE] = {"oidc-client-certificate", "FILE",
+                                   "COFFER_OIDC_CLIENT_CERTIFICATE",
+                                   .help = "PEM file with the certificate and RSA private key "
+                                           "registered at Entra ID, instead of a client secret"},
+    [F_OIDC_GROUPS_CLAIM] = {"oidc-groups-claim", "NAME", "COFFER_OIDC_GROUPS_CLAIM", "groups",
+                             .help = "the ID token claim listing the user's groups"},
+    [F_OIDC_GROUP_ROLE] = {"oidc-group-role", "G=ROLE,...", "COFFER_OIDC_GROUP_ROLE",
+                           .help = "org role (owner, admin, member) of the members of group G, "
+                                   "set at every sign-in; the highest wins, no group gives "
+                                   "member"},
+    [F_OIDC_REQUIRE_GROUP] = {"oidc-require-group", .kind = FLAG_SWITCH,
+                              .help = "refuse sign-ins of users in none of the "
+                                      "--oidc-group-role groups"},
+    [F_OIDC_GRAPH_URL] = {"oidc-graph-url", "URL", "COFFER_OIDC_GRAPH_URL",
+                          .shown_default = "https://graph.microsoft.com",
+                          .help = "Microsoft Graph, asked for the groups of an Entra ID user in "
+                                  "too many to fit the token"},
     [F_SESSION_IDLE] = {"session-idle-timeout", "D", "COFFER_SESSION_IDLE_TIMEOUT", "1h",
                         .kind = FLAG_DURATION, .min = 60,
                         .too_small = "--session-idle-timeout must be at least 1m",
@@ -533,8 +555,8 @@ static enum cf_rc open_oidc(const struct server_settings *set, struct cf_oidc **
     bool any = false;
 
     *out = NULL;
-    for (int f = F_OIDC_ISSUER; f <= F_OIDC_CA_FILE; f++)
-        if (f != F_OIDC_SCOPES && set->value[f])
+    for (int f = F_OIDC_ISSUER; f <= F_OIDC_GRAPH_URL; f++)
+        if (f != F_OIDC_SCOPES && f != F_OIDC_GROUPS_CLAIM && (set->value[f] || set->on[f]))
             any = true;
     if (!any && !getenv("COFFER_OIDC_CLIENT_SECRET"))
         return CF_OK;
@@ -551,6 +573,21 @@ static enum cf_rc open_oidc(const struct server_settings *set, struct cf_oidc **
             file_secret[--len] = '\0';
         secret = file_secret;
     }
+    char *certificate = NULL;
+    size_t certificate_len = 0;
+    if (set->value[F_OIDC_CLIENT_CERTIFICATE]) {
+        rc = cf_file_read(set->value[F_OIDC_CLIENT_CERTIFICATE], OIDC_SECRET_FILE_MAX * 4,
+                          &certificate, &certificate_len, err);
+        if (rc != CF_OK) {
+            char why[CF_ERR_MSG_MAX];
+            cf_strlcpy(why, err->msg, sizeof(why));
+            if (file_secret) {
+                sodium_memzero(file_secret, len);
+                free(file_secret);
+            }
+            return cf_err_set(err, CF_EINVAL, "--oidc-client-certificate: %s", why);
+        }
+    }
     struct cf_oidc_config config = {
         .issuer = set->value[F_OIDC_ISSUER],
         .entra_tenant = set->value[F_OIDC_ENTRA_TENANT],
@@ -561,8 +598,17 @@ static enum cf_rc open_oidc(const struct server_settings *set, struct cf_oidc **
         .scopes = set->value[F_OIDC_SCOPES],
         .allowed_domains = set->value[F_OIDC_ALLOWED_DOMAINS],
         .ca_file = set->value[F_OIDC_CA_FILE],
+        .client_certificate = certificate,
+        .groups_claim = set->value[F_OIDC_GROUPS_CLAIM],
+        .group_roles = set->value[F_OIDC_GROUP_ROLE],
+        .require_group = set->on[F_OIDC_REQUIRE_GROUP],
+        .graph_url = set->value[F_OIDC_GRAPH_URL],
     };
     rc = cf_oidc_new(&config, out, err);
+    if (certificate) {
+        sodium_memzero(certificate, certificate_len);
+        free(certificate);
+    }
     if (file_secret) {
         sodium_memzero(file_secret, len);
         free(file_secret);

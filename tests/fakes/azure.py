@@ -478,7 +478,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         raise Reply(200, {"token_type": "Bearer", "expires_in": lifetime, "ext_expires_in": lifetime,
                           "access_token": token})
 
-    def check_assertion(self, app, form, tenant):
+    def check_assertion(self, app, form, tenant, expected_aud=None):
+        """expected_aud: the token endpoint's URL as the client must name it (default: this stand-in's)."""
         client = app["clientId"]
         if form.get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer":
             self.entra_error(400, "invalid_request", 700023, "Invalid client_assertion_type.")
@@ -498,7 +499,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         n, e = rsa_public_key(der)
         if not rs256_valid(n, e, (h64 + "." + c64).encode(), signature):
             self.entra_error(401, "invalid_client", 700027, "Client assertion failed signature validation.")
-        expected_aud = "http://%s/entra/%s/oauth2/v2.0/token" % (self.headers.get("Host"), tenant)
+        expected_aud = expected_aud or "http://%s/entra/%s/oauth2/v2.0/token" % (self.headers.get("Host"), tenant)
         if claims.get("aud") != expected_aud:
             self.entra_error(401, "invalid_client", 700027, "Client assertion audience claim does not match "
                              "Realm issuer.")

@@ -7,22 +7,31 @@ tests (Python standard library only; RSA signatures with keys made by `openssl g
     GET  /{tenant}/oauth2/v2.0/authorize                   signs in the user named by the cookie
                                                            fake_entra_user (or login_hint) and redirects to
                                                            redirect_uri with code and state
-    POST /{tenant}/oauth2/v2.0/token                       authorization_code grant: client secret, PKCE
-                                                           S256, redirect_uri, single-use short-lived codes
+    POST /{tenant}/oauth2/v2.0/token                       authorization_code grant: client secret or
+                                                           client assertion, PKCE S256, redirect_uri,
+                                                           single-use short-lived codes; client_credentials
+                                                           grant (scope .../.default) for Graph
+    POST /v1.0/users/{oid}/getMemberGroups                 Microsoft Graph: the user's group ids (the app
+                                                           token of the client_credentials grant)
     /_fake/...                                             control API for tests (below)
 
 Run: python3 tests/fakes/entra_oidc.py --port 0 [--state-dir D]; prints the bound port on stdout. Requests
 (not /_fake/ ones) are kept for GET /_fake/log with client_secret, code, code_verifier and tokens redacted.
 
 Control API:
-    POST /_fake/entra/apps   {"tenant","clientId","secret","redirectUris":[...]}   registers (or replaces) an app
-    POST /_fake/entra/users  {"tenant","login","oid","email","name","groups":[...],"deny":bool}
-                             a user who can sign in; deny: the sign-in is refused (AADSTS50105)
+    POST /_fake/entra/apps   {"tenant","clientId","secret","certificate","redirectUris":[...]}   registers (or
+                             replaces) an app; certificate (PEM): client assertions signed by its key are
+                             accepted (aud the token endpoint, iss = sub = clientId, exp, a jti used once)
+    POST /_fake/entra/users  {"tenant","login","oid","email","name","groups":[...],"deny":bool,"extraClaims":{}}
+                             a user who can sign in; deny: the sign-in is refused (AADSTS50105); extraClaims
+                             are added to its ID tokens (another provider's group claim)
     POST /_fake/entra/config {"issuerMode":"entra"|"self","codeTtl":S,"tokenOutage":status,"faults":{...}}
                              tokenOutage: the token endpoint answers status with an HTML page; faults (until changed):
                              wrongAudience, expired (exp an hour ago), wrongKey (signed by an unpublished key
                              under the published kid), nonce (this value instead), noNonce, tid (this tenant
-                             id in the token), pkceMismatch (the code remembers another challenge)
+                             id in the token), pkceMismatch (the code remembers another challenge);
+                             graphThrottle {"count":N,"retryAfter":S}: the next N Graph calls answer 429 with
+                             Retry-After S; graphDenied: Graph answers 403 Authorization_RequestDenied
     GET  /_fake/log          the request log;  DELETE /_fake/log clears it
 
 Shapes, from Microsoft's public documentation:
@@ -38,6 +47,15 @@ Shapes, from Microsoft's public documentation:
   application), tid, uti, ver, email (when the user has one), groups, and the overage claims _claim_names /
   _claim_sources when a user is in more than 200 groups):
   https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference
+- client assertions (https://learn.microsoft.com/entra/identity-platform/certificate-credentials): checked by
+  the Azure stand-in's check_assertion (700027 unknown key or bad signature or audience, 700021 iss/sub not the
+  client id, 700024 outside its time range); a jti presented twice is refused here as 700027 too (the code
+  Entra uses for a replayed assertion is not in the public documentation).
+- client credentials grant: https://learn.microsoft.com/entra/identity-platform/v2-oauth2-client-creds-grant-flow
+- Graph getMemberGroups (POST {"securityEnabledOnly"} -> {"value": [ids]}):
+  https://learn.microsoft.com/graph/api/directoryobject-getmembergroups ; errors {"error": {"code", "message",
+  "innerError"}} and 429 with Retry-After: https://learn.microsoft.com/graph/errors,
+  https://learn.microsoft.com/graph/throttling
 - AADSTS codes (https://learn.microsoft.com/entra/identity-platform/reference-error-codes): 50011 redirect URI
   mismatch, 50105 user not assigned to the application, 54005 code already redeemed, 70008 code expired,
   7000215 invalid client secret, 700016 application not found, 90002 tenant not found, 501481 code verifier
@@ -71,6 +89,10 @@ STATE = {
     "codeTtl": 600,
     "faults": {},
     "tokenOutage": 0,   # a status the token endpoint answers with an HTML page instead (0: none)
+    "graphThrottle": {"count": 0, "retryAfter": 1},
+    "graphDenied": False,
+    "appTokens": {},    # access token of the client_credentials grant -> {"tid", "clientId", "exp"}
+    "jtis": set(),      # client assertion ids already presented
     "log": [],
 }
 KEYS = {}  # "published" and "unpublished": {"n","e","d","kid"}
@@ -140,7 +162,7 @@ def find_tenant(name):
                        "signing into the correct cloud." % name)
 
 
-REDACT = ("client_secret", "code", "code_verifier", "id_token", "access_token")
+REDACT = ("client_secret", "code", "code_verifier", "id_token", "access_token", "client_assertion")
 
 
 class Handler(azure.Handler):
@@ -191,14 +213,16 @@ class Handler(azure.Handler):
         body = json.loads(self.raw or b"{}")
         if path == "/_fake/entra/apps":
             _, t = self.tenant_for_control(body["tenant"])
-            t["apps"][body["clientId"]] = {"secret": body["secret"], "redirectUris": body["redirectUris"]}
+            t["apps"][body["clientId"]] = {"clientId": body["clientId"], "secret": body.get("secret"),
+                                           "certificate": body.get("certificate"),
+                                           "redirectUris": body["redirectUris"]}
             return {}
         if path == "/_fake/entra/users":
             _, t = self.tenant_for_control(body["tenant"])
             t["users"][body["login"]] = body
             return {}
         if path == "/_fake/entra/config":
-            for k in ("issuerMode", "codeTtl", "faults", "tokenOutage"):
+            for k in ("issuerMode", "codeTtl", "faults", "tokenOutage", "graphThrottle", "graphDenied"):
                 if k in body:
                     STATE[k] = body[k]
             return {}
@@ -216,6 +240,9 @@ class Handler(azure.Handler):
 
     def route(self, path):
         parts = path.strip("/").split("/")
+        if len(parts) == 4 and parts[:2] == ["v1.0", "users"] and parts[3] == "getMemberGroups" \
+                and self.command == "POST":
+            self.member_groups(parts[2])
         if path in ("/discovery/v2.0/keys",) or parts[1:] == ["discovery", "v2.0", "keys"]:
             self.keys()
         if len(parts) == 4 and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
@@ -326,7 +353,7 @@ class Handler(azure.Handler):
                         {"Content-Type": "text/html"})
         tid, t = find_tenant(tenant)
         form = dict(urllib.parse.parse_qsl(self.raw.decode(), keep_blank_values=True))
-        if form.get("grant_type") != "authorization_code":
+        if form.get("grant_type") not in ("authorization_code", "client_credentials"):
             raise aadsts_error(400, "unsupported_grant_type", 70003,
                                "The app requested an unsupported grant type '%s'." % form.get("grant_type"))
         client = form.get("client_id", "")
@@ -335,11 +362,9 @@ class Handler(azure.Handler):
             raise aadsts_error(400, "unauthorized_client", 700016,
                                "Application with identifier '%s' was not found in the directory '%s'."
                                % (client, tid))
-        if not secrets.compare_digest(form.get("client_secret", ""), app["secret"]):
-            raise aadsts_error(401, "invalid_client", 7000215,
-                               "Invalid client secret provided. Ensure the secret being sent in the request is "
-                               "the client secret value, not the client secret ID, for a secret added to app "
-                               "'%s'." % client)
+        self.client_auth(app, form, tid)
+        if form["grant_type"] == "client_credentials":
+            self.app_token(form, tid, client)
         grant = STATE["codes"].get(form.get("code", ""))
         if grant is None or grant["clientId"] != client or grant["tid"] != tid:
             raise aadsts_error(400, "invalid_grant", 9002313, "Invalid request. Request is malformed or "
@@ -364,6 +389,70 @@ class Handler(azure.Handler):
         raise Reply(200, {"token_type": "Bearer", "scope": grant["scope"], "expires_in": 3599,
                           "ext_expires_in": 3599, "access_token": "eyJ0eXAiOiJKV1Qi." + secrets.token_urlsafe(40),
                           "id_token": self.id_token(grant, t)})
+
+    def client_auth(self, app, form, tid):
+        """The client's credential: a client assertion signed by the registered certificate's key, or the
+        client secret."""
+        client = app["clientId"]
+        if "client_assertion" in form:
+            if not app.get("certificate"):
+                raise aadsts_error(401, "invalid_client", 700027, "Client assertion failed signature "
+                                   "validation. [Reason - The key was not found.]")
+            aud = "%s/%s/oauth2/v2.0/token" % (base_url(), tid)
+            self.check_assertion(app, form, tid, expected_aud=aud)
+            jti = json.loads(azure.b64url_decode(form["client_assertion"].split(".")[1])).get("jti")
+            if not jti or jti in STATE["jtis"]:
+                raise aadsts_error(401, "invalid_client", 700027, "Client assertion failed signature "
+                                   "validation. [Reason - The assertion's jti was already used.]")
+            STATE["jtis"].add(jti)
+            return
+        if "client_secret" not in form:
+            raise aadsts_error(401, "invalid_client", 7000218, "The request body must contain the following "
+                               "parameter: 'client_assertion' or 'client_secret'.")
+        if not app.get("secret") or not secrets.compare_digest(form["client_secret"], app["secret"]):
+            raise aadsts_error(401, "invalid_client", 7000215,
+                               "Invalid client secret provided. Ensure the secret being sent in the request is "
+                               "the client secret value, not the client secret ID, for a secret added to app "
+                               "'%s'." % client)
+
+    def app_token(self, form, tid, client):
+        scope = form.get("scope", "")
+        if not scope.endswith("/.default"):
+            raise aadsts_error(400, "invalid_scope", 1002012, "The provided value for scope %s is not valid. "
+                               "Client credential flows must have a scope value with /.default suffixed to the "
+                               "resource identifier (application ID URI)." % scope)
+        token = "eyJ0eXAiOiJKV1Qi." + secrets.token_urlsafe(40)
+        STATE["appTokens"][token] = {"tid": tid, "clientId": client, "exp": time.time() + 3599}
+        raise Reply(200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599,
+                          "access_token": token})
+
+    def graph_error(self, status, code, message, headers=None):
+        raise Reply(status, {"error": {"code": code, "message": message, "innerError": {
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()), "request-id": str(uuid.uuid4()),
+            "client-request-id": str(uuid.uuid4())}}}, headers or {})
+
+    def member_groups(self, oid):
+        auth = self.headers.get("Authorization", "")
+        grant = STATE["appTokens"].get(auth[7:]) if auth.startswith("Bearer ") else None
+        if grant is None or grant["exp"] < time.time():
+            self.graph_error(401, "InvalidAuthenticationToken", "Access token is empty or invalid.")
+        throttle = STATE["graphThrottle"]
+        if throttle["count"] > 0:
+            throttle["count"] -= 1
+            self.graph_error(429, "TooManyRequests", "Too many requests are being made: try again later.",
+                             {"Retry-After": str(throttle["retryAfter"])})
+        if STATE["graphDenied"]:
+            self.graph_error(403, "Authorization_RequestDenied",
+                             "Insufficient privileges to complete the operation.")
+        body = json.loads(self.raw or b"{}")
+        if not isinstance(body.get("securityEnabledOnly"), bool):
+            self.graph_error(400, "Request_BadRequest", "Invalid request: securityEnabledOnly is required.")
+        for user in STATE["tenants"].get(grant["tid"], {}).get("users", {}).values():
+            if user["oid"] == oid:
+                raise Reply(200, {"@odata.context": "https://graph.microsoft.com/v1.0/$metadata#Collection("
+                                  "Edm.String)", "value": list(user.get("groups") or [])})
+        self.graph_error(404, "Request_ResourceNotFound", "Resource '%s' does not exist or one of its queried "
+                         "reference-property objects are not present." % oid)
 
     def id_token(self, grant, t):
         faults = STATE["faults"]
@@ -397,6 +486,7 @@ class Handler(azure.Handler):
                                                  "getMemberObjects" % (tid, user["oid"])}}
         elif groups:
             claims["groups"] = groups
+        claims.update(user.get("extraClaims") or {})
         key = KEYS["unpublished"] if faults.get("wrongKey") else KEYS["published"]
         return jwt(key, KEYS["published"]["kid"], claims)
 

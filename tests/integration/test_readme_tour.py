@@ -152,6 +152,11 @@ class Tour(harness.ServerTestCase):
         self.assertIn("TF_VAR_TLS_KEY is server.key, byte for byte\n", pipeline)
         self.assertNotIn("hunter2", pipeline + err[self.block_with("--format=dotenv-export")])
 
+        # Sign in as a person: the personal access token reads what the user's membership allows.
+        person = out[self.block_with("coffer login --user")]
+        self.assertTrue(person.endswith("payments\n"), person)
+        self.assertNotIn("coffer_pat_", person)
+
         # The identity may not read /frontend: 403 naming the place.
         n = self.block_with("--path=/frontend")
         self.assertEqual(out[n], "refused\n")

@@ -67,17 +67,25 @@ class SSOServer:
         with open(secret_file, "w") as f:
             f.write(SECRET + "\n")
         if cls.ISSUER_MODE == "entra":
-            provider = ["--oidc-entra-tenant", TENANT, "--oidc-entra-authority", cls.fake.url]
+            provider = ["--oidc-entra-tenant", TENANT, "--oidc-entra-authority", cls.fake.url,
+                        "--oidc-graph-url", cls.fake.url]
         else:
             provider = ["--oidc-issuer", "%s/%s/v2.0" % (cls.fake.url, TENANT)]
-        args = provider + ["--oidc-client-id", CLIENT_ID, "--oidc-client-secret-file", secret_file,
-                           "--oidc-redirect-url", cls.callback] + list(cls.EXTRA_ARGS)
+        credential = cls.credential_args(secret_file)
+        args = provider + ["--oidc-client-id", CLIENT_ID] + credential + [
+            "--oidc-redirect-url", cls.callback] + list(cls.EXTRA_ARGS)
         cls.server = Server(args=args, addr="127.0.0.1:%d" % cls.port)
         try:
             cls.server.start()
         except Exception:
             cls.server.cleanup()
             raise
+
+
+    @classmethod
+    def credential_args(cls, secret_file):
+        """The flags naming the application's credential (a client secret here)."""
+        return ["--oidc-client-secret-file", secret_file]
 
 
 class SSOCase(WithFakes, SSOServer, ServerTestCase):
@@ -274,12 +282,24 @@ class EntraSSO(SSOCase):
         user = self.add_user(login="bob@contoso.example")
         self.assertSignedIn(self.sign_in(user), "bob@contoso.example")
 
-    def test_group_overage_is_reported(self):
-        user = self.add_user(groups=["g%d" % i for i in range(250)])
+    def test_group_overage_reads_the_groups_from_graph(self):
+        groups = ["g%d" % i for i in range(250)]
+        user = self.add_user(groups=groups)
+        self.fake.call("DELETE", "/_fake/log")
         mark = self.server.stderr_len()
         self.assertSignedIn(self.sign_in(user), user["login"])
-        self.assertIn("groups_overage=1", self.identity_lines(mark)[0])
-        self.assertIn('groups=""', self.identity_lines(mark)[0])
+        line = self.identity_lines(mark)[0]
+        self.assertIn("groups_overage=1", line)
+        self.assertIn('groups="%s"' % ",".join(groups), line)
+        log = self.fake.call("GET", "/_fake/log")[1]
+        token = [e for e in log if e["path"].endswith("/oauth2/v2.0/token")
+                 and e["form"].get("grant_type") == "client_credentials"]
+        # the application's Graph token, unless an earlier sign-in's is still cached
+        self.assertLessEqual(len(token), 1, log)
+        for t in token:
+            self.assertEqual(t["form"]["scope"], "https://graph.microsoft.com/.default")
+        graph = [e for e in log if e["path"] == "/v1.0/users/%s/getMemberGroups" % user["oid"]]
+        self.assertEqual([e["status"] for e in graph], [200], log)
 
     def test_state_missing_unknown_and_reused(self):
         r = self.api("GET", CALLBACK, query={"code": "abc"}, token=None)

@@ -181,24 +181,24 @@ Test(oidc, finish_provisions_once_and_refuses_a_disabled_user)
     cf_strlcpy(id.email, "alice@contoso.example", sizeof(id.email));
     cf_strlcpy(id.name, "Alice", sizeof(id.name));
 
-    cr_assert_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &first, &grant, &err), CF_OK,
-                 "%s", err.msg);
+    cr_assert_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &first, &grant, NULL, &err),
+                 CF_OK, "%s", err.msg);
     cr_expect_str_eq(first.email, "alice@contoso.example");
     cr_expect_str_eq(first.org_role, "member");
     cr_expect_neq(grant.cookie[0], '\0');
     cr_expect_neq(grant.csrf_token[0], '\0');
     /* The same issuer and subject is the same user, not a second account. */
-    cr_assert_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &again, &grant, &err), CF_OK,
-                 "%s", err.msg);
+    cr_assert_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &again, &grant, NULL, &err),
+                 CF_OK, "%s", err.msg);
     cr_expect_str_eq(again.id, first.id);
 
     cr_assert_eq(
         cf_users_update(&fx_core, &admin, first.id, NULL, NULL, "disabled", &changed, &err), CF_OK,
         "%s", err.msg);
-    cr_expect_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &again, &grant, &err),
+    cr_expect_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &again, &grant, NULL, &err),
                  CF_EUNAUTH);
     /* Another subject claiming the same e-mail never takes the account over. */
     cf_strlcpy(id.subject, "sub-2", sizeof(id.subject));
-    cr_expect_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &again, &grant, &err),
+    cr_expect_eq(cf_sso_finish(&fx_core, &id, "127.0.0.1", "test", &again, &grant, NULL, &err),
                  CF_EEXIST);
 }
