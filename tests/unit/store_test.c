@@ -2338,6 +2338,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
         " DROP TRIGGER environments_update_content; DROP TRIGGER environments_delete_content;"
         " DROP TRIGGER projects_insert_content; DROP TRIGGER projects_update_content;"
         " DROP TRIGGER projects_delete_content;"
+        " DROP TABLE mfa_tickets; DROP TABLE user_recovery_codes; DROP TABLE user_totp;"
         " DROP TABLE scim_users; DROP TABLE scim_tokens;"
         " DROP TABLE access_requests; DROP TABLE change_request_reviews; DROP TABLE change_request_items;"
         " DROP TABLE change_requests; DROP TABLE approval_policy_approvers;"
