@@ -153,7 +153,7 @@ class Tour(harness.ServerTestCase):
         self.assertNotIn("hunter2", pipeline + err[self.block_with("--format=dotenv-export")])
 
         # Sign in as a person: the personal access token reads what the user's membership allows.
-        person = out[self.block_with("coffer login --user")]
+        person = out[self.block_with("coffer login --user dana@")]
         self.assertTrue(person.endswith("payments\n"), person)
         self.assertNotIn("coffer_pat_", person)
 
