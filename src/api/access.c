@@ -17,7 +17,7 @@
  * until T" as the reason. */
 static void audit_request(struct cf_req *req, const char *action, const struct cf_access_request *r)
 {
-    char note[256], actions[CF_ACCESS_ACTIONS_TEXT_MAX], until[CF_TIME_RFC3339_LEN] = "";
+    char note[384], actions[CF_ACCESS_ACTIONS_TEXT_MAX], until[CF_TIME_RFC3339_LEN] = "";
     cf_access_actions_text(r->actions, actions);
     if (r->ends_at)
         cf_time_format(r->ends_at, until);

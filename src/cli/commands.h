@@ -34,6 +34,8 @@ int cf_cmd_approvals(int argc, char **argv);
 int cf_cmd_users_add_to_project(int argc, char **argv);
 int cf_cmd_users_remove_from_project(int argc, char **argv);
 int cf_cmd_users_memberships(int argc, char **argv);
+/* `coffer users mfa ...`: two-factor sign-in (cli/mfa.c). */
+int cf_cmd_users_mfa(int argc, char **argv);
 
 /* `coffer groups add-to-project|remove-from-project|memberships`: the same for groups. */
 int cf_cmd_groups_add_to_project(int argc, char **argv);

@@ -1,6 +1,7 @@
 /* Shared machinery of the server commands (see common.h): option parsing, subcommand dispatch,
  * connection settings, error reporting and output helpers. Nothing here prints a token or, unless
  * asked to show it, a secret value; buffers that may hold either are wiped. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1121,6 +1122,22 @@ static int write_stdout(const struct cf_buf *text)
         return cf_cli_fail("cannot write to standard output");
     if (fflush(stdout) != 0)
         return cf_cli_fail("cannot write to standard output");
+    return CF_EXIT_OK;
+}
+
+int cf_cli_write_secret(const char *text, size_t len)
+{
+    fflush(stdout);
+    while (len) {
+        ssize_t n = write(STDOUT_FILENO, text, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return cf_cli_fail("cannot write to standard output: %s",
+                               n < 0 ? strerror(errno) : "short write");
+        text += n;
+        len -= (size_t)n;
+    }
     return CF_EXIT_OK;
 }
 

@@ -277,6 +277,11 @@ int cf_cli_print_rows(json_t *items, size_t ncols, const char *const *headers,
 int cf_cli_print_rows_fit(json_t *items, size_t ncols, const char *const *headers,
                           cf_cli_row_fn fill_row, void *ctx, size_t width);
 
+/* Writes len bytes of text to standard output with write(2) after flushing stdio, so that no stdio
+ * buffer keeps a copy of a secret (a token, a client secret, recovery codes). Returns CF_EXIT_OK or
+ * CF_EXIT_FAILURE (message printed). */
+int cf_cli_write_secret(const char *text, size_t len);
+
 /* Prints json to stdout, indented, followed by a newline. Returns CF_EXIT_OK or CF_EXIT_FAILURE. */
 int cf_cli_print_json(json_t *json);
 

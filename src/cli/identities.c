@@ -979,16 +979,9 @@ static int cs_create(int argc, char **argv)
         status = cf_cli_fail("out of memory");
         goto out;
     }
-    /* write(2): no stdio buffer keeps a copy of the secret. */
-    fflush(stdout);
-    for (size_t done = 0; done < text.len;) {
-        ssize_t n = write(STDOUT_FILENO, text.data + done, text.len - done);
-        if (n <= 0) {
-            status = cf_cli_fail("cannot write to standard output");
-            goto out;
-        }
-        done += (size_t)n;
-    }
+    status = cf_cli_write_secret(text.data, text.len);
+    if (status != CF_EXIT_OK)
+        goto out;
     if (!plain)
         fprintf(stderr,
                 "coffer: client secret %s (prefix %s) created for identity %s; expires %s; it is "

@@ -44,8 +44,8 @@ static const char usage[] =
     "                    [--plain] [--silent] [--domain URL]\n"
     "       coffer login --method kubernetes --machine-identity-id ID\n"
     "                    [--service-account-token-path P] [--plain] [--silent] [--domain URL]\n"
-    "       coffer login --user EMAIL [--password-stdin] [--expires-in D] [--token-name N]\n"
-    "                    [--plain] [--silent] [--domain URL]\n"
+    "       coffer login --user EMAIL [--password-stdin] [--mfa-code CODE] [--expires-in D]\n"
+    "                    [--token-name N] [--plain] [--silent] [--domain URL]\n"
     "       coffer login --sso [--no-browser] [--timeout D] [--expires-in D] [--token-name N]\n"
     "                    [--plain] [--silent] [--domain URL]\n"
     "\n"
@@ -58,12 +58,17 @@ static const char usage[] =
     "\n"
     "With --user a person signs in with an email and password (asked on the terminal\n"
     "without echo, or read from standard input with --password-stdin) and a personal\n"
-    "access token (coffer_pat_...) is printed and stored instead. With --sso the person\n"
+    "access token (coffer_pat_...) is printed and stored instead. An account with\n"
+    "two-factor sign-in is asked for a code of its authenticator app (or a recovery\n"
+    "code): on the terminal, from the next line of standard input with --password-stdin,\n"
+    "or given with --mfa-code. With --sso the person\n"
     "signs in with the server's single sign-on in a browser, which comes back to a port\n"
     "on 127.0.0.1 that this command listens on, for the same kind of token.\n"
     "\n"
     "options:\n" CF_LOGIN_OPTIONS_HELP "  --user EMAIL       sign in as this user\n"
-    "  --password-stdin   read the password from the first line of standard input\n"
+    "  --password-stdin   read the password from the first line of standard input (and\n"
+    "                     the authentication code, when needed, from the second)\n"
+    "  --mfa-code CODE    the authentication code of a two-factor sign-in\n"
     "  --sso              sign in with single sign-on in a browser\n"
     "  --no-browser       with --sso: print the URL to open instead of opening it\n"
     "  --timeout D        with --sso: how long to wait for the browser (default 5m)\n"
@@ -81,20 +86,6 @@ static const char usage[] =
     "\n"
     "exit status: 0 logged in, 1 the server refused (its message is printed), could not\n"
     "be reached, or the CI system gave no token (the reason is printed), 2 usage error.\n";
-
-/* Writes text in full to stdout, bypassing stdio so the token is not left in its buffer. */
-static int write_stdout(const char *text, size_t len)
-{
-    fflush(stdout);
-    while (len) {
-        ssize_t n = write(STDOUT_FILENO, text, len);
-        if (n <= 0)
-            return cf_cli_fail("cannot write to standard output");
-        text += n;
-        len -= (size_t)n;
-    }
-    return CF_EXIT_OK;
-}
 
 /* Prints the token (the answer's member token_member) and, unless plain, stores it. */
 static int report(const struct cf_cli *cli, json_t *answer, const char *token_member,
@@ -118,7 +109,7 @@ static int report(const struct cf_cli *cli, json_t *answer, const char *token_me
         if (cf_buf_printf(&text, "%s\n", token) != CF_OK)
             status = cf_cli_fail("out of memory");
         else
-            status = write_stdout(text.data, text.len);
+            status = cf_cli_write_secret(text.data, text.len);
     } else {
         if (cf_buf_printf(&text,
                           ">>>> Successfully authenticated with %s!\n\n"
@@ -128,7 +119,7 @@ static int report(const struct cf_cli *cli, json_t *answer, const char *token_me
                           method_name, token) != CF_OK)
             status = cf_cli_fail("out of memory");
         else
-            status = write_stdout(text.data, text.len);
+            status = cf_cli_write_secret(text.data, text.len);
     }
     if (status != CF_EXIT_OK || plain)
         goto out;
@@ -147,9 +138,10 @@ out:
     return status;
 }
 
-/* Reads the password into out: the first line of standard input, or (without --password-stdin)
- * asked on the terminal with echo off. Returns the exit status. */
-static int read_password(const struct cf_cli *cli, bool from_stdin, struct cf_buf *out)
+/* Reads one line into out: the next line of standard input (from_stdin), or asked on the terminal
+ * after prompt, with echo off when secret. what names it in errors. Returns the exit status. */
+static int read_line(const struct cf_cli *cli, bool from_stdin, const char *prompt, bool secret,
+                     const char *what, struct cf_buf *out)
 {
     char line[1024];
     struct termios saved, quiet;
@@ -157,36 +149,92 @@ static int read_password(const struct cf_cli *cli, bool from_stdin, struct cf_bu
     bool ok;
 
     if (!from_stdin && !tty)
-        return cf_cli_usage_error(cli, "--user needs a terminal to ask the password on, or "
-                                       "--password-stdin");
+        return cf_cli_usage_error(cli,
+                                  "--user needs a terminal to ask the %s on, or "
+                                  "--password-stdin",
+                                  what);
     if (tty) {
-        fprintf(stderr, "Password: ");
+        fprintf(stderr, "%s: ", prompt);
         fflush(stderr);
         tcgetattr(STDIN_FILENO, &saved);
         quiet = saved;
-        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        if (secret)
+            quiet.c_lflag &= ~(tcflag_t)ECHO;
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
     }
     ok = fgets(line, sizeof(line), stdin) != NULL;
     if (tty) {
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
-        fputc('\n', stderr);
+        if (secret)
+            fputc('\n', stderr);
     }
     size_t n = ok ? strlen(line) : 0;
     while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    int status = n == 0                            ? cf_cli_usage_error(cli, "no password given")
+    int status = n == 0                            ? cf_cli_usage_error(cli, "no %s given%s", what,
+                                             from_stdin ? " on standard input" : "")
                  : cf_buf_puts(out, line) != CF_OK ? cf_cli_fail("out of memory")
                                                    : CF_EXIT_OK;
     sodium_memzero(line, sizeof(line));
     return status;
 }
 
-/* Signs user in with a password for a personal access token: the answer in *answer, the server's
- * base URL in base_url. Returns the exit status. */
+/* The personalAccessToken {name, expiresIn} a sign-in asks for. */
+static json_t *pat_wanted(const char *expires_in, const char *token_name)
+{
+    return json_pack("{s:s, s:s}", "name", token_name ? token_name : "coffer login", "expiresIn",
+                     expires_in ? expires_in : "30d");
+}
+
+/* The second step of a sign-in with two-factor sign-in: the answer of the first (401 with
+ * mfaRequired and mfaTicket) in resp; the code is code, else the next line of standard input
+ * (--password-stdin) or asked on the terminal. On success resp holds the answer of login/mfa. */
+static int second_factor(const struct cf_cli *cli, struct cf_client *client, bool from_stdin,
+                         const char *code, const char *expires_in, const char *token_name,
+                         struct cf_response *resp)
+{
+    const char *ticket = json_string_value(json_object_get(resp->json, "mfaTicket"));
+    struct cf_buf typed;
+    struct cf_err err;
+    json_t *body = NULL;
+    int status = CF_EXIT_OK;
+
+    cf_err_clear(&err);
+    cf_buf_init(&typed, 0);
+    if (!ticket) {
+        status = cf_cli_fail("the server asks for a second factor but sent no mfaTicket");
+        goto out;
+    }
+    if (!code) {
+        status = read_line(cli, from_stdin,
+                           "Authentication code (authenticator app, or a recovery code)", false,
+                           "authentication code (the account has two-factor sign-in; --mfa-code "
+                           "gives it)",
+                           &typed);
+        code = typed.data;
+    }
+    if (status != CF_EXIT_OK)
+        goto out;
+    body = json_pack("{s:s, s:s, s:o}", "mfaTicket", ticket, "code", code, "personalAccessToken",
+                     pat_wanted(expires_in, token_name));
+    cf_response_release(resp);
+    if (!body)
+        status = cf_cli_usage_error(cli, "the authentication code must be valid UTF-8");
+    else if (cf_client_request(client, "POST", "/v1/auth/login/mfa", NULL, body, resp, &err) !=
+             CF_OK)
+        status = cf_cli_fail("%s (HTTP %ld)", err.msg, resp->status);
+out:
+    json_decref(body);
+    cf_buf_release_wipe(&typed);
+    return status;
+}
+
+/* Signs user in with a password (and, when the account has it, a second factor) for a personal
+ * access token: the answer in *answer, the server's base URL in base_url. Returns the exit
+ * status. */
 static int user_login(const struct cf_cli *cli, const char *user, bool password_stdin,
-                      const char *expires_in, const char *token_name, const char *domain,
-                      json_t **answer, struct cf_buf *base_url)
+                      const char *mfa_code, const char *expires_in, const char *token_name,
+                      const char *domain, json_t **answer, struct cf_buf *base_url)
 {
     struct cf_client_options client_options = {0};
     struct cf_client *client = NULL;
@@ -200,12 +248,11 @@ static int user_login(const struct cf_cli *cli, const char *user, bool password_
     cf_err_clear(&err);
     cf_buf_init(&password, 0);
     cf_buf_init(&default_domain, 0);
-    status = read_password(cli, password_stdin, &password);
+    status = read_line(cli, password_stdin, "Password", true, "password", &password);
     if (status != CF_EXIT_OK)
         goto out;
-    body = json_pack("{s:s, s:s, s:{s:s, s:s}}", "email", user, "password", password.data,
-                     "personalAccessToken", "name", token_name ? token_name : "coffer login",
-                     "expiresIn", expires_in ? expires_in : "30d");
+    body = json_pack("{s:s, s:s, s:o}", "email", user, "password", password.data,
+                     "personalAccessToken", pat_wanted(expires_in, token_name));
     if (!body) {
         status = cf_cli_usage_error(cli, "the email, password and options must be valid UTF-8");
         goto out;
@@ -218,9 +265,14 @@ static int user_login(const struct cf_cli *cli, const char *user, bool password_
         goto out;
     }
     if (cf_client_request(client, "POST", "/v1/auth/login", NULL, body, &resp, &err) != CF_OK) {
-        status = resp.status ? cf_cli_fail("%s (HTTP %ld)", err.msg, resp.status)
-                             : cf_cli_fail("%s", err.msg);
-        goto out;
+        if (resp.status == 401 && json_is_true(json_object_get(resp.json, "mfaRequired")))
+            status =
+                second_factor(cli, client, password_stdin, mfa_code, expires_in, token_name, &resp);
+        else
+            status = resp.status ? cf_cli_fail("%s (HTTP %ld)", err.msg, resp.status)
+                                 : cf_cli_fail("%s", err.msg);
+        if (status != CF_EXIT_OK)
+            goto out;
     }
     if (cf_buf_puts(base_url, cf_client_base_url(client)) != CF_OK) {
         status = cf_cli_fail("out of memory");
@@ -241,13 +293,14 @@ int cf_cmd_login(int argc, char **argv)
 {
     const char *domain = NULL, *org_slug = NULL, *method_name = NULL;
     struct cf_login_flags flags = {0};
-    const char *user = NULL, *expires_in = NULL, *token_name = NULL;
+    const char *user = NULL, *expires_in = NULL, *token_name = NULL, *mfa_code = NULL;
     bool plain = false, silent = false, password_stdin = false, sso = false, no_browser = false;
     const char *timeout = NULL;
     const struct cf_opt opts[] = {
         CF_LOGIN_OPTS(&flags),
         {"user", CF_OPT_STRING, &user},
         {"password-stdin", CF_OPT_BOOL, &password_stdin},
+        {"mfa-code", CF_OPT_STRING, &mfa_code},
         {"sso", CF_OPT_BOOL, &sso},
         {"no-browser", CF_OPT_BOOL, &no_browser},
         {"timeout", CF_OPT_STRING, &timeout},
@@ -288,14 +341,15 @@ int cf_cmd_login(int argc, char **argv)
         goto out;
     }
     if (user) {
-        status = user_login(&cli, user, password_stdin, expires_in, token_name, domain, &answer,
-                            &base_url);
+        status = user_login(&cli, user, password_stdin, mfa_code, expires_in, token_name, domain,
+                            &answer, &base_url);
         if (status == CF_EXIT_OK)
             status = report(&cli, answer, "token", base_url.data, plain, silent, "a password");
         goto out;
     }
-    if (password_stdin || expires_in || token_name) {
-        status = cf_cli_usage_error(&cli, "--password-stdin, --expires-in and --token-name go "
+    if (password_stdin || mfa_code || expires_in || token_name) {
+        status = cf_cli_usage_error(&cli, "--password-stdin, --mfa-code, --expires-in and "
+                                          "--token-name go "
                                           "with --user (--expires-in and --token-name also with "
                                           "--sso)");
         goto out;

@@ -229,6 +229,7 @@ static const struct cf_cli_sub subcommands[] = {
     {"add-to-project", cf_cmd_users_add_to_project, "give a user a role in a project"},
     {"remove-from-project", cf_cmd_users_remove_from_project, "remove a user from a project"},
     {"memberships", cf_cmd_users_memberships, "list a project's user memberships"},
+    {"mfa", cf_cmd_users_mfa, "two-factor sign-in (enable|verify|status|recovery-codes|disable)"},
 };
 
 int cf_cmd_users(int argc, char **argv)
