@@ -6,6 +6,7 @@
  * or a JWT-shaped token this server did not issue, is checked against the admin token's stored hash
  * (auth/admin.h: read on every check, so a rotation takes effect at once). Credentials are compared
  * by hash in constant time and never echoed. */
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 
@@ -19,6 +20,8 @@
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
+
+#define BREAK_GLASS_LOG_EVERY_MS 60000
 
 static enum cf_rc identity_principal(struct cf_core *core, const char *token, const char *client_ip,
                                      struct cf_principal *out, struct cf_err *err)
@@ -59,8 +62,16 @@ static enum cf_rc admin_principal(struct cf_core *core, const char *token, const
                           "the admin token is disabled (break-glass): an owner re-enables it "
                           "(coffer operator admin-token enable on the server host, or POST "
                           "/api/v1/admin-token/enable)");
-    /* every use is a break-glass use: the operator sees it in the log as well as in the audit */
-    cf_log_event(CF_LOG_WARN, "break_glass", CF_LOG_WORD("who", "admin"));
+    /* every use is a break-glass use, marked in its audit record; the log says so too, at most
+     * once a minute with the count since, so that a busy admin token does not flood it */
+    static _Atomic int64_t uses, logged_at;
+    int64_t now = cf_now_ms(), last = atomic_load(&logged_at), n = atomic_fetch_add(&uses, 1) + 1;
+    if (now - last >= BREAK_GLASS_LOG_EVERY_MS &&
+        atomic_compare_exchange_strong(&logged_at, &last, now)) {
+        atomic_fetch_sub(&uses, n);
+        cf_log_event(CF_LOG_WARN, "break_glass", CF_LOG_WORD("who", "admin"),
+                     CF_LOG_INT("uses", n));
+    }
     out->kind = CF_PRINCIPAL_ADMIN;
     memcpy(out->name, "admin", sizeof("admin"));
     return CF_OK;

@@ -275,6 +275,16 @@ enum cf_rc cf_mfa_disable(struct cf_core *core, const struct cf_principal *who, 
         return rc;
     self = who->kind == CF_PRINCIPAL_USER && strcmp(who->id, target->id) == 0;
     if (self) {
+        /* nothing enabled: nothing to prove (a pending enrolment is simply dropped) */
+        struct cf_user_totp row;
+        rc = cf_store_totp_get(core->store, target->id, &row, err);
+        bool enabled = rc == CF_OK && row.enabled;
+        sodium_memzero(&row, sizeof(row));
+        if (rc == CF_ENOTFOUND)
+            rc = cf_err_set(err, CF_ENOTFOUND, "two-factor sign-in is not enabled for '%s'",
+                            target->email);
+        if (rc != CF_OK || !enabled)
+            goto out;
         rc = code_field(code, err);
         if (rc == CF_OK)
             rc = cf_mfa_check(core, target->id, code, &recovery, err);
@@ -289,6 +299,7 @@ enum cf_rc cf_mfa_disable(struct cf_core *core, const struct cf_principal *who, 
             rc = cf_err_set(err, CF_EFORBIDDEN,
                             "only an owner may reset an owner's two-factor sign-in");
     }
+out:
     if (rc == CF_OK)
         rc = cf_store_totp_delete(core->store, target->id, err);
     sodium_memzero(target->password_hash, sizeof(target->password_hash));
