@@ -37,8 +37,7 @@ static enum cf_rc status_row(struct cf_table *table, json_t *mfa, void *ctx)
 
 static int print_status(json_t *list)
 {
-    return cf_cli_print_rows(list, CF_ARRAY_SIZE(status_headers), status_headers, status_row,
-                             NULL);
+    return cf_cli_print_rows(list, CF_ARRAY_SIZE(status_headers), status_headers, status_row, NULL);
 }
 
 /* Prints the recovery codes of answer (one per line on stdout, the advice on stderr), else the
@@ -53,10 +52,10 @@ static int print_codes(const struct cf_cli *cli, json_t *answer)
     if (cli->json || !json_is_array(codes))
         return cf_cli_print_member(cli, answer, "mfa", print_status);
     cf_buf_init(&text, 0);
-    json_array_foreach (codes, i, code)
-        if (cf_buf_printf(&text, "%s\n", json_string_value(code) ? json_string_value(code) : "") !=
-            CF_OK)
-            status = cf_cli_fail("out of memory");
+    json_array_foreach(
+        codes, i, code) if (cf_buf_printf(&text, "%s\n",
+                                          json_string_value(code) ? json_string_value(code) : "") !=
+                            CF_OK) status = cf_cli_fail("out of memory");
     if (status == CF_EXIT_OK) {
         fprintf(stderr, "coffer: two-factor sign-in is on. Recovery codes (each works once, in "
                         "place of a code; shown only now, keep them apart from the "
@@ -147,8 +146,9 @@ static int cmd_enable(int argc, char **argv)
     if (code)
         status = post_code(&cli, MFA_PATH "/totp/verify", code);
     else
-        fprintf(stderr, "coffer: not on yet: confirm with `coffer users mfa verify CODE` and a code "
-                        "of the authenticator\n");
+        fprintf(stderr,
+                "coffer: not on yet: confirm with `coffer users mfa verify CODE` and a code "
+                "of the authenticator\n");
 out:
     sodium_memzero(typed, sizeof(typed));
     cf_buf_release_wipe(&text);

@@ -253,8 +253,8 @@ Test(mfa, tickets_are_single_use_and_disable_needs_a_code)
     cr_assert_eq(cf_mfa_disable(&fx_core, &other, who.id, NULL, &target, &err), CF_EFORBIDDEN);
     cr_assert_neq(cf_mfa_disable(&fx_core, &who, who.id, NULL, &target, &err), CF_OK);
     cr_assert_eq(cf_mfa_disable(&fx_core, &who, who.id, "BBBBB-BBBBB", &target, &err), CF_EUNAUTH);
-    cr_assert_eq(cf_mfa_disable(&fx_core, &who, who.id, codes.codes[9], &target, &err), CF_OK,
-                 "%s", err.msg);
+    cr_assert_eq(cf_mfa_disable(&fx_core, &who, who.id, codes.codes[9], &target, &err), CF_OK, "%s",
+                 err.msg);
     bool required = true;
     cr_assert_eq(cf_mfa_required(&fx_core, who.id, &required, &err), CF_OK);
     cr_assert_not(required);
