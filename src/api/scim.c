@@ -428,6 +428,10 @@ static enum cf_rc replace_user(struct cf_req *req, json_t **out, struct cf_err *
         rc = cf_req_json(req, true, &body, err);
     if (rc == CF_OK)
         rc = parse_user(body, &in, name, sizeof(name), err);
+    /* a replacement is a whole user: userName is required as on creation (RFC 7643 section 4.1) */
+    if (rc == CF_OK && (!in.user_name || !*in.user_name))
+        rc = cf_err_field(err, CF_EINVAL, "userName",
+                          "userName: required (PUT replaces the whole user)");
     if (rc == CF_OK)
         rc = cf_scim_user_update(cf_req_core(req), cf_req_param(req, "id"), &in, &view, err);
     return rc == CF_OK ? reply_updated(req, &in, &view, out, err) : rc;

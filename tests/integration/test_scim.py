@@ -146,6 +146,40 @@ class Scim(UserHelpers, harness.ServerTestCase):
         self.assertEqual({e["actor"]["kind"] for e in events if e["action"].startswith("scim.users.")}, {"scim"})
         self.assertNotIn(self.scim_token, json.dumps(events))
 
+    def test_replace_and_paging(self):
+        """PUT replaces a user (RFC 7644 section 3.5.1: active false deprovisions as PATCH does); lists page by
+        startIndex (1-based) and count (section 3.4.2.4), totalResults counting every match."""
+        uids = [self.create_entra_user("page%d@contoso.example" % i, "pg%d" % i)["id"] for i in range(3)]
+        r = self.scim("PUT", "/Users/" + uids[0], body={"schemas": [USER], "userName": "page0@contoso.example",
+                                                         "externalId": "pg0-replaced", "active": False,
+                                                         "displayName": "Page Zero"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual((r.json["externalId"], r.json["active"], r.json["displayName"]),
+                         ("pg0-replaced", False, "Page Zero"))
+        self.assertEqual(self.ok("GET", "/api/v1/users/page0@contoso.example")["user"]["status"], "disabled")
+        self.assertScimError(self.scim("PUT", "/Users/" + uids[1], body={"schemas": [USER]}), 400, "userName")
+        self.assertScimError(self.scim("PUT", "/Users/00000000-0000-4000-8000-000000000000",
+                                       body={"schemas": [USER], "userName": "x@contoso.example"}), 404)
+        everyone = self.scim("GET", "/Users").json
+        total = everyone["totalResults"]
+        self.assertGreaterEqual(total, 3)
+        ids = [x["id"] for x in everyone["Resources"]]
+        self.assertEqual(len(ids), total)
+        pages = []
+        for start in range(1, total + 1, 2):
+            r = self.scim("GET", "/Users", query={"startIndex": start, "count": 2})
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual((r.json["startIndex"], r.json["totalResults"]), (start, total))
+            self.assertEqual(r.json["itemsPerPage"], len(r.json["Resources"]))
+            pages += [x["id"] for x in r.json["Resources"]]
+        self.assertEqual(pages, ids)
+        r = self.scim("GET", "/Users", query={"startIndex": total + 5, "count": 2})
+        self.assertEqual((r.json["itemsPerPage"], r.json["Resources"]), (0, []))
+        r = self.scim("GET", "/Users", query={"startIndex": 0, "count": 1})
+        self.assertEqual((r.json["startIndex"], [x["id"] for x in r.json["Resources"]]), (1, ids[:1]))
+        r = self.scim("GET", "/Users", query={"count": 0})
+        self.assertEqual((r.json["totalResults"], r.json["Resources"]), (total, []))
+
     def test_groups_and_membership_grants(self):
         bob = self.create_entra_user("bob@contoso.example", "b0b", display="Bob")
         cat = self.create_entra_user("cat@contoso.example", "ca7", display="Cat")
