@@ -534,11 +534,15 @@ static enum cf_rc bootstrap_admin(struct cf_store *st, struct cf_admin_auth *adm
 /* glibc serves allocations above its mmap threshold (128 KiB at first) with fresh mappings, and a
  * list of 100 secrets allocates a few such blocks per request: mapping, faulting in and unmapping
  * them (with TLB shoot-downs across threads) cost more than the request itself. Keep them in the
- * heap instead. */
+ * heap instead. The trim threshold is what a big answer needs: a list of 10,000 secrets frees a
+ * few MiB at the top of its thread's heap, and with a low threshold glibc hands them back to the
+ * kernel at once, so the next such list faults every page in again (about 2,000 faults, half its
+ * time on this kind of VM). A thread's heap therefore keeps up to 16 MiB free for the next answer;
+ * the idle server's size is unchanged (bench/README.md "Big folders"). */
 static void tune_malloc(void)
 {
     mallopt(M_MMAP_THRESHOLD, 8 * 1024 * 1024);
-    mallopt(M_TRIM_THRESHOLD, 2 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 16 * 1024 * 1024);
 }
 
 #define OIDC_SECRET_FILE_MAX 4096
