@@ -85,7 +85,7 @@ enum cf_rc cf_admin_token_check(struct cf_admin_auth *admin, struct cf_store *st
     bool old_form = false;
 
     *ok = false;
-    enum cf_rc rc = cf_store_meta_get(st, CF_ADMIN_TOKEN_META, &stored, &stored_len, err);
+    enum cf_rc rc = cf_store_meta_get_lookup(st, CF_ADMIN_TOKEN_META, &stored, &stored_len, err);
     if (rc != CF_OK)
         goto out;
     if (stored_len == STORED_LEN && stored[0] == FORMAT_KEYED) {
@@ -123,7 +123,7 @@ enum cf_rc cf_admin_token_disabled(struct cf_store *st, bool *disabled, struct c
     uint8_t *value = NULL;
     size_t len = 0;
     *disabled = false;
-    enum cf_rc rc = cf_store_meta_get(st, CF_ADMIN_TOKEN_DISABLED_META, &value, &len, err);
+    enum cf_rc rc = cf_store_meta_get_lookup(st, CF_ADMIN_TOKEN_DISABLED_META, &value, &len, err);
     if (rc == CF_ENOTFOUND)
         rc = CF_OK;
     else if (rc == CF_OK)

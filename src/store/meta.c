@@ -29,6 +29,9 @@ void cf_store_close(struct cf_store *base)
 struct read_scope {
     int depth;
     bool counted;    /* counter and content hold the values read in this scope */
+    bool unreadable; /* reading them failed in this scope (the database is unreachable or slow):
+                      * not tried again before the scope ends; cause says why */
+    struct cf_err cause;
     int64_t counter; /* change_counters.lookups */
     int64_t content; /* change_counters.content (migration 0015) */
 };
@@ -65,7 +68,7 @@ void cf_store_read_end(struct cf_store *base)
     struct sql_store *st = sql_store_of(base);
     struct read_scope *scope = scope_of(st);
     if (scope && scope->depth > 0 && --scope->depth == 0)
-        scope->counted = false;
+        scope->counted = scope->unreadable = false;
     if (st->drv->read_end)
         st->drv->read_end(st);
 }
@@ -107,12 +110,17 @@ static struct read_scope *counted_scope(struct sql_store *st)
         return NULL;
     if (!scope->counted) {
         struct db_conn *c;
-        struct cf_err ignored;
         bool found = false;
-        if (sql_conn_get(&st->base, &c, &ignored) != CF_OK ||
-            sql_get_row(c, &ST_CHANGE_COUNTERS, NO_ARGS, read_counters, scope, &found, &ignored) !=
-                CF_OK ||
-            !found)
+        if (scope->unreadable)
+            return NULL;
+        cf_err_clear(&scope->cause);
+        if (sql_conn_get(&st->base, &c, &scope->cause) != CF_OK ||
+            sql_get_row(c, &ST_CHANGE_COUNTERS, NO_ARGS, read_counters, scope, &found,
+                        &scope->cause) != CF_OK) {
+            scope->unreadable = true;
+            return NULL;
+        }
+        if (!found)
             return NULL;
         scope->counted = true;
     }
@@ -344,6 +352,51 @@ enum cf_rc cf_store_meta_get(struct cf_store *base, const char *name, uint8_t **
     *value = blob.data;
     *len = blob.len;
     return CF_OK;
+}
+
+enum cf_rc cf_store_meta_get_lookup(struct cf_store *base, const char *name, uint8_t **value,
+                                    size_t *len, struct cf_err *err)
+{
+    struct sql_store *st = sql_store_of(base);
+    char key[SQL_CACHE_KEY_MAX];
+    uint8_t *entry = NULL;
+    size_t entry_len = 0;
+    bool cacheable = sql_cache_key(key, sizeof(key), 'M', name, NULL);
+
+    *value = NULL;
+    *len = 0;
+    /* an entry is a presence byte, then the value: an absent row is remembered too */
+    if (cacheable && sql_cache_get(st, key, (void **)&entry, &entry_len) && entry_len >= 1) {
+        bool present = entry[0] == 1;
+        if (present) {
+            memmove(entry, entry + 1, entry_len - 1);
+            *value = entry;
+            *len = entry_len - 1;
+            return CF_OK;
+        }
+        free(entry);
+        return cf_err_set(err, CF_ENOTFOUND, "meta value '%s' not found", name);
+    }
+    free(entry);
+    /* the database did not answer the scope's counter read just now: say so at once rather than
+     * wait for it a second time */
+    struct read_scope *scope = scope_of(st);
+    if (scope && scope->depth > 0 && scope->unreadable)
+        return cf_err_set(err, scope->cause.rc != CF_OK ? scope->cause.rc : CF_EUNAVAIL, "%s",
+                          scope->cause.msg);
+    enum cf_rc rc = cf_store_meta_get(base, name, value, len, err);
+    if (cacheable && (rc == CF_OK || rc == CF_ENOTFOUND)) {
+        uint8_t *copy = malloc(1 + *len);
+        if (copy) {
+            copy[0] = rc == CF_OK;
+            if (*len)
+                memcpy(copy + 1, *value, *len);
+            sql_cache_put(st, key, copy, 1 + *len);
+            sodium_memzero(copy, 1 + *len);
+            free(copy);
+        }
+    }
+    return rc;
 }
 
 static enum cf_rc meta_write(struct cf_store *base, struct sql_stmt *id, const char *name,

@@ -720,6 +720,14 @@ static const char *const pg_additions[] = {
     /* access requests, as sqlite.c's sq_additions */
     [23] = "CREATE TRIGGER access_requests_lookups AFTER UPDATE OF status, ends_at OR DELETE ON"
            " access_requests FOR EACH STATEMENT EXECUTE FUNCTION coffer_bump_lookups()",
+    /* the admin token's meta rows, as sqlite.c's sq_additions (row triggers: only those rows) */
+    [24] =
+        "CREATE OR REPLACE TRIGGER meta_write_lookups AFTER INSERT OR UPDATE ON meta FOR EACH ROW"
+        " WHEN (NEW.name IN ('admin_token_hash', 'admin_token_disabled'))"
+        " EXECUTE FUNCTION coffer_bump_lookups();"
+        " CREATE OR REPLACE TRIGGER meta_delete_lookups AFTER DELETE ON meta FOR EACH ROW"
+        " WHEN (OLD.name IN ('admin_token_hash', 'admin_token_disabled'))"
+        " EXECUTE FUNCTION coffer_bump_lookups()",
 };
 #undef PG_CONTENT_TRIGGER
 

@@ -932,6 +932,9 @@ static const struct db_driver sq_driver = {
  * every change to a row the cache may hold. Tokens and client secrets change it only when a
  * token's validity can change (revoked, renewed, expired, deleted), not when a use is counted. */
 #define BUMP " BEGIN UPDATE change_counters SET value = value + 1 WHERE name = 'lookups'; END;"
+/* the meta rows of the admin token (auth/admin.h CF_ADMIN_TOKEN_META, CF_ADMIN_TOKEN_DISABLED_META)
+ */
+#define ADMIN_META_NAMES "'admin_token_hash', 'admin_token_disabled'"
 /* The triggers that bump the list cache's content counter (migration 0015; meta.c reads it): every
  * insert, update and delete of a table whose rows a folder list renders. */
 #define BUMP_CONTENT                                                                               \
@@ -986,9 +989,17 @@ static const char *const sq_additions[] = {
     [23] = "CREATE TRIGGER access_requests_update_lookups AFTER UPDATE OF status, ends_at"
            " ON access_requests" BUMP
            "CREATE TRIGGER access_requests_delete_lookups AFTER DELETE ON access_requests" BUMP,
+    /* the admin token's hash and switch (meta rows every admin request reads) */
+    [24] = "CREATE TRIGGER IF NOT EXISTS meta_insert_lookups AFTER INSERT ON meta WHEN NEW.name IN"
+           " (" ADMIN_META_NAMES ")" BUMP
+           "CREATE TRIGGER IF NOT EXISTS meta_update_lookups AFTER UPDATE ON meta WHEN NEW.name IN"
+           " (" ADMIN_META_NAMES ") OR OLD.name IN (" ADMIN_META_NAMES ")" BUMP
+           "CREATE TRIGGER IF NOT EXISTS meta_delete_lookups AFTER DELETE ON meta WHEN OLD.name IN"
+           " (" ADMIN_META_NAMES ")" BUMP,
 };
 #undef CONTENT_TRIGGERS
 #undef BUMP_CONTENT
+#undef ADMIN_META_NAMES
 #undef BUMP
 
 /* Applies the migrations the database lacks, all in one write transaction: a second process opening

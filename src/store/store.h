@@ -675,6 +675,11 @@ enum cf_rc cf_store_job_lock(struct cf_store *st, const char *job, bool *held, s
 /* Server-wide values (admin token hash, root key check). *value is malloc'd. */
 enum cf_rc cf_store_meta_get(struct cf_store *st, const char *name, uint8_t **value, size_t *len,
                              struct cf_err *err);
+/* cf_store_meta_get through the lookup cache inside a read scope (cf_store_read_begin), for the
+ * rows whose every change bumps the lookup counter: the admin token's (migration 0024), and no
+ * other. */
+enum cf_rc cf_store_meta_get_lookup(struct cf_store *st, const char *name, uint8_t **value,
+                                    size_t *len, struct cf_err *err);
 /* Inserts or replaces. */
 enum cf_rc cf_store_meta_put(struct cf_store *st, const char *name, const uint8_t *value,
                              size_t len, struct cf_err *err);

@@ -2338,6 +2338,8 @@ Test(store, identities_migration_applies_to_an_existing_database)
         " DROP TRIGGER environments_update_content; DROP TRIGGER environments_delete_content;"
         " DROP TRIGGER projects_insert_content; DROP TRIGGER projects_update_content;"
         " DROP TRIGGER projects_delete_content;"
+        " DROP TRIGGER meta_insert_lookups; DROP TRIGGER meta_update_lookups;"
+        " DROP TRIGGER meta_delete_lookups;"
         " DROP TABLE mfa_tickets; DROP TABLE user_recovery_codes; DROP TABLE user_totp;"
         " DROP TABLE scim_users; DROP TABLE scim_tokens;"
         " DROP TABLE access_requests; DROP TABLE change_request_reviews; DROP TABLE "
@@ -2738,6 +2740,69 @@ Test(store, lookup_cache_serves_rows_until_the_counter_moves)
     cf_store_read_begin(st);
     expect_project_name("alpha", "behind");
     cf_store_read_end(st);
+}
+
+/* The admin token's meta rows (read by every admin request) come from the lookup cache inside a
+ * read scope, an absent row too; a change made through a second handle (another server, or
+ * `coffer operator` on the host) moves the counter and is seen by the next scope. Other meta rows
+ * are never cached. */
+Test(store, admin_token_rows_are_cached_until_they_change)
+{
+    uint8_t *v = NULL;
+    size_t n = 0;
+    struct cf_store *other = open_store(db_path);
+    cr_assert_eq(cf_store_meta_put(st, "admin_token_hash", (const uint8_t *)"one", 3, &err), CF_OK);
+    cf_store_read_begin(st);
+    cr_assert_eq(cf_store_meta_get_lookup(st, "admin_token_hash", &v, &n, &err), CF_OK, "%s",
+                 err.msg);
+    cr_assert(n == 3 && memcmp(v, "one", 3) == 0);
+    free(v);
+    cr_assert_eq(cf_store_meta_get_lookup(st, "admin_token_disabled", &v, &n, &err), CF_ENOTFOUND);
+    cf_store_read_end(st);
+
+    /* behind the triggers' back: the cache still answers, the database has changed */
+    raw_exec("DROP TRIGGER meta_update_lookups; DROP TRIGGER meta_insert_lookups;"
+             " UPDATE meta SET value = X'6265686964' WHERE name = 'admin_token_hash';"
+             " INSERT INTO meta (name, value) VALUES ('admin_token_disabled', X'31')");
+    cf_store_read_begin(st);
+    cr_assert_eq(cf_store_meta_get_lookup(st, "admin_token_hash", &v, &n, &err), CF_OK);
+    cr_assert(n == 3 && memcmp(v, "one", 3) == 0, "the cached row");
+    free(v);
+    cr_assert_eq(cf_store_meta_get_lookup(st, "admin_token_disabled", &v, &n, &err), CF_ENOTFOUND,
+                 "the cached absence");
+    cf_store_read_end(st);
+
+    /* put the triggers back (as migration 0024 made them) and change both from the other handle */
+    raw_exec("CREATE TRIGGER meta_insert_lookups AFTER INSERT ON meta WHEN NEW.name IN"
+             " ('admin_token_hash', 'admin_token_disabled') BEGIN UPDATE change_counters SET"
+             " value = value + 1 WHERE name = 'lookups'; END;"
+             " CREATE TRIGGER meta_update_lookups AFTER UPDATE ON meta WHEN NEW.name IN"
+             " ('admin_token_hash', 'admin_token_disabled') OR OLD.name IN ('admin_token_hash',"
+             " 'admin_token_disabled') BEGIN UPDATE change_counters SET value = value + 1 WHERE"
+             " name = 'lookups'; END;");
+    cr_assert_eq(cf_store_meta_put(other, "admin_token_hash", (const uint8_t *)"two", 3, &err),
+                 CF_OK);
+    cf_store_read_begin(st);
+    cr_assert_eq(cf_store_meta_get_lookup(st, "admin_token_hash", &v, &n, &err), CF_OK);
+    cr_assert(n == 3 && memcmp(v, "two", 3) == 0, "a rotation on another server is seen");
+    free(v);
+    cr_assert_eq(cf_store_meta_get_lookup(st, "admin_token_disabled", &v, &n, &err), CF_OK);
+    cr_assert(n == 1 && v[0] == '1');
+    free(v);
+    cf_store_read_end(st);
+    cr_assert_eq(cf_store_meta_put(other, "admin_token_disabled", (const uint8_t *)"0", 1, &err),
+                 CF_OK);
+    cf_store_read_begin(st);
+    cr_assert_eq(cf_store_meta_get_lookup(st, "admin_token_disabled", &v, &n, &err), CF_OK);
+    cr_assert(n == 1 && v[0] == '0', "re-enabled on another server");
+    free(v);
+    cf_store_read_end(st);
+
+    /* another meta row changes without moving the counter: no entry may be kept for it */
+    long long before = raw_count("SELECT value FROM change_counters WHERE name = 'lookups'");
+    cr_assert_eq(cf_store_meta_put(other, "something_else", (const uint8_t *)"x", 1, &err), CF_OK);
+    cr_assert_eq(raw_count("SELECT value FROM change_counters WHERE name = 'lookups'"), before);
+    cf_store_close(other);
 }
 
 /* What a second store handle on the same database (another server) changes. */
