@@ -6,7 +6,8 @@ source for `coffer server` to serve from memory (src/api/web.c; docs/dashboard.m
 
 WEB_DIR is the app's source (web/); WORK_DIR a directory of the build tree where the bundle is built
 (WORK_DIR/dist) and a stamp of what it was built from is kept. `npm ci` runs when web/node_modules does not
-match the lock file; `vite build` runs when any source file changed since the last bundle. OUT_C is rewritten only
+match the lock file; the type check (`tsc --noEmit`), `vite build` and the size budget (web/scripts/budget.mjs)
+run when any source file changed since the last bundle. OUT_C is rewritten only
 when its content changes, so that an unchanged dashboard costs no recompile. With COFFER_WEB_DIST=DIR in the
 environment, the bundle already built in DIR is embedded instead (a packager's own build step).
 
@@ -76,7 +77,12 @@ def build(web, work):
         with open(stamp) as f:
             if f.read().strip() == digest:
                 return dist
+    if os.path.exists(os.path.join(web, "tsconfig.json")):
+        run(["npx", "--no-install", "tsc", "--noEmit"], web)  # a type error fails the build
     run(["npx", "--no-install", "vite", "build", "--outDir", dist, "--emptyOutDir", "--logLevel", "warn"], web)
+    budget = os.path.join(web, "scripts", "budget.mjs")
+    if os.path.exists(budget):
+        run(["node", budget, dist], web)  # over the size budget fails the build
     with open(stamp, "w") as f:
         f.write(digest + "\n")
     return dist
