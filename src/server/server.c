@@ -643,6 +643,85 @@ static void harden_process(void)
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
+/* The audit log as the settings ask for it (--audit, --audit-checkpoint-interval, retention,
+ * archive) with its streams (--audit-file, --audit-syslog, --audit-http): *streams and *log stay
+ * NULL when off. The head file and the default archive live in the node's data directory (each node
+ * of a PostgreSQL cluster keeps the heads it signed). */
+static enum cf_rc open_audit(const struct server_settings *set, const char *data_dir,
+                             struct cf_boot *boot, struct cf_audit_streams **streams,
+                             struct cf_audit_log **log, struct cf_err *err)
+{
+    const char *mode = set->value[F_AUDIT];
+    struct cf_audit_streams_config streams_config = {
+        .file_path = set->value[F_AUDIT_FILE],
+        .syslog_addr = set->value[F_AUDIT_SYSLOG],
+        .http_url = set->value[F_AUDIT_HTTP],
+        .http_ca_file = set->value[F_AUDIT_HTTP_CA_FILE],
+        .http_token = getenv("COFFER_AUDIT_HTTP_TOKEN"),
+    };
+    bool streaming =
+        streams_config.file_path || streams_config.syslog_addr || streams_config.http_url;
+    if (strcmp(mode, "off") == 0) {
+        if (streaming)
+            return cf_err_set(err, CF_EINVAL, "audit streams need the audit log (--audit on)");
+        if (set->number[F_AUDIT_RETENTION] > 0)
+            return cf_err_set(err, CF_EINVAL, "--audit-retention needs the audit log (--audit on)");
+        cf_log_warn("the audit log is off (--audit off): requests are not recorded");
+        return CF_OK;
+    }
+    if (streaming && cf_audit_streams_open(&streams_config, streams, err) != CF_OK)
+        return err->rc;
+    char head_path[4200], archive_dir[4200];
+    const char *archive = set->value[F_AUDIT_ARCHIVE];
+    int head_len = snprintf(head_path, sizeof(head_path), "%s/%s", data_dir, CF_AUDIT_HEAD_FILE);
+    if (head_len < 0 || (size_t)head_len >= sizeof(head_path))
+        return cf_err_set(err, CF_EINVAL, "the data directory's path is too long");
+    int archive_len = archive ? snprintf(archive_dir, sizeof(archive_dir), "%s", archive)
+                              : snprintf(archive_dir, sizeof(archive_dir), "%s/%s", data_dir,
+                                         CF_AUDIT_ARCHIVE_DIR);
+    if (archive_len < 0 || (size_t)archive_len >= sizeof(archive_dir))
+        return cf_err_set(err, CF_EINVAL, "the audit archive directory's path is too long");
+    struct cf_audit_log_config config = {
+        .retention_ms = set->number[F_AUDIT_RETENTION],
+        .archive_dir = archive_dir,
+        .fail_closed = strcmp(mode, "fail-closed") == 0,
+        .sink = *streams ? cf_audit_streams_event : NULL,
+        .sink_batch_end = *streams ? cf_audit_streams_batch_end : NULL,
+        .sink_head = *streams ? cf_audit_streams_head : NULL,
+        .sink_ctx = *streams,
+        .checkpoint_ms = set->number[F_AUDIT_CHECKPOINT_INTERVAL],
+        .head_path = head_path,
+    };
+    if (cf_audit_log_open(boot->store, boot->keyring, &config, log, err) != CF_OK) {
+        char why[sizeof(err->msg)];
+        memcpy(why, err->msg, sizeof(why));
+        return cf_err_set(err, err->rc, "the audit log: %s", why);
+    }
+    return CF_OK;
+}
+
+/* Waits for SIGTERM or SIGINT (the signals are blocked in every thread and taken here), reopening
+ * the log file on each SIGHUP. Returns the signal that ends the server. */
+static int wait_for_stop(const sigset_t *signals, const char *log_file)
+{
+    int sig = 0;
+    for (;;) {
+        sigwait(signals, &sig);
+        if (sig != SIGHUP)
+            return sig;
+        struct cf_err reopen_err;
+        cf_err_clear(&reopen_err);
+        if (!log_file)
+            cf_log_info("received SIGHUP: the log goes to stderr (no --log-file), nothing to "
+                        "reopen");
+        else if (cf_log_reopen(&reopen_err) != CF_OK)
+            cf_log_error("received SIGHUP: %s; the log stays in the file it was in",
+                         reopen_err.msg);
+        else
+            cf_log_info("received SIGHUP: reopened the log file '%s'", log_file);
+    }
+}
+
 int cf_cmd_server(int argc, char **argv)
 {
     struct server_settings set;
@@ -685,8 +764,6 @@ int cf_cmd_server(int argc, char **argv)
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         db_pool_size = (config.threads ? config.threads : cores > 0 ? (unsigned)cores : 2) + 8;
     }
-    const char *audit_mode = set.value[F_AUDIT];
-    int64_t checkpoint_ms = set.number[F_AUDIT_CHECKPOINT_INTERVAL];
     struct cf_notifier_config notify_config = {
         .smtp = {.url = set.value[F_SMTP_URL],
                  .from = set.value[F_SMTP_FROM],
@@ -781,63 +858,9 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: out of memory\n");
         goto out;
     }
-    struct cf_audit_streams_config streams_config = {
-        .file_path = set.value[F_AUDIT_FILE],
-        .syslog_addr = set.value[F_AUDIT_SYSLOG],
-        .http_url = set.value[F_AUDIT_HTTP],
-        .http_ca_file = set.value[F_AUDIT_HTTP_CA_FILE],
-        .http_token = getenv("COFFER_AUDIT_HTTP_TOKEN"),
-    };
-    bool streaming =
-        streams_config.file_path || streams_config.syslog_addr || streams_config.http_url;
-    if (streaming && strcmp(audit_mode, "off") == 0) {
-        fprintf(stderr, "coffer server: audit streams need the audit log (--audit on)\n");
-        goto out;
-    }
-    if (streaming && cf_audit_streams_open(&streams_config, &audit_streams, &err) != CF_OK) {
+    if (open_audit(&set, boot_opts.data_dir, &boot, &audit_streams, &audit_log, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
-    }
-    if (strcmp(audit_mode, "off") != 0) {
-        /* Beside the store: in this node's data directory (each node of a PostgreSQL cluster keeps
-         * the heads it signed). */
-        char head_path[4200];
-        int head_len =
-            snprintf(head_path, sizeof(head_path), "%s/%s", boot_opts.data_dir, CF_AUDIT_HEAD_FILE);
-        if (head_len < 0 || (size_t)head_len >= sizeof(head_path)) {
-            fprintf(stderr, "coffer server: the data directory's path is too long\n");
-            goto out;
-        }
-        char archive_dir[4200];
-        const char *archive = set.value[F_AUDIT_ARCHIVE];
-        int archive_len = archive ? snprintf(archive_dir, sizeof(archive_dir), "%s", archive)
-                                  : snprintf(archive_dir, sizeof(archive_dir), "%s/%s",
-                                             boot_opts.data_dir, CF_AUDIT_ARCHIVE_DIR);
-        if (archive_len < 0 || (size_t)archive_len >= sizeof(archive_dir)) {
-            fprintf(stderr, "coffer server: the audit archive directory's path is too long\n");
-            goto out;
-        }
-        struct cf_audit_log_config audit_config = {
-            .retention_ms = set.number[F_AUDIT_RETENTION],
-            .archive_dir = archive_dir,
-            .fail_closed = strcmp(audit_mode, "fail-closed") == 0,
-            .sink = audit_streams ? cf_audit_streams_event : NULL,
-            .sink_batch_end = audit_streams ? cf_audit_streams_batch_end : NULL,
-            .sink_head = audit_streams ? cf_audit_streams_head : NULL,
-            .sink_ctx = audit_streams,
-            .checkpoint_ms = checkpoint_ms,
-            .head_path = head_path,
-        };
-        if (cf_audit_log_open(boot.store, boot.keyring, &audit_config, &audit_log, &err) != CF_OK) {
-            fprintf(stderr, "coffer server: the audit log: %s\n", err.msg);
-            goto out;
-        }
-    } else {
-        cf_log_warn("the audit log is off (--audit off): requests are not recorded");
-        if (set.number[F_AUDIT_RETENTION] > 0) {
-            fprintf(stderr, "coffer server: --audit-retention needs the audit log (--audit on)\n");
-            goto out;
-        }
     }
     struct cf_core core = {.store = boot.store,
                            .keyring = boot.keyring,
@@ -902,22 +925,7 @@ int cf_cmd_server(int argc, char **argv)
                 config.tls_cert_path ? "https" : "http", host, cf_server_port(server),
                 boot.db_shown, boot_opts.data_dir, (double)(cf_mono_us() - started) / 1000.0);
 
-    int sig = 0;
-    for (;;) {
-        sigwait(&signals, &sig);
-        if (sig != SIGHUP)
-            break;
-        struct cf_err reopen_err;
-        cf_err_clear(&reopen_err);
-        if (!set.value[F_LOG_FILE])
-            cf_log_info("received SIGHUP: the log goes to stderr (no --log-file), nothing to "
-                        "reopen");
-        else if (cf_log_reopen(&reopen_err) != CF_OK)
-            cf_log_error("received SIGHUP: %s; the log stays in the file it was in",
-                         reopen_err.msg);
-        else
-            cf_log_info("received SIGHUP: reopened the log file '%s'", set.value[F_LOG_FILE]);
-    }
+    int sig = wait_for_stop(&signals, set.value[F_LOG_FILE]);
     cf_log_info("received %s: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     cf_server_stop(server, DRAIN_MS);
     server = NULL;
