@@ -242,22 +242,54 @@ struct context_probe {
     bool same;
 };
 
+/* Whether two events have the same context: every field a context holds. */
+static bool same_context(const struct cf_audit_event *x, const struct cf_audit_event *e)
+{
+    return strcmp(x->actor_kind, e->actor_kind) == 0 && strcmp(x->actor_id, e->actor_id) == 0 &&
+           strcmp(x->actor_name, e->actor_name) == 0 && strcmp(x->source_ip, e->source_ip) == 0 &&
+           strcmp(x->user_agent, e->user_agent) == 0 && strcmp(x->action, e->action) == 0 &&
+           strcmp(x->project_id, e->project_id) == 0 &&
+           strcmp(x->environment, e->environment) == 0 && strcmp(x->path, e->path) == 0 &&
+           strcmp(x->keys, e->keys) == 0 && strcmp(x->result, e->result) == 0;
+}
+
 static enum cf_rc probe_context(const struct db_row *s, void *item)
 {
     struct context_probe *probe = item;
-    struct cf_audit_event *x = probe->stored;
-    const struct cf_audit_event *e = probe->event;
     probe->id = db_row_int64(s, 0);
-    read_context(s, 1, x);
+    read_context(s, 1, probe->stored);
     /* A value too long for its field is a context edited after the fact: not this event's. */
-    probe->same =
-        db_row_status(s) == CF_OK && strcmp(x->actor_kind, e->actor_kind) == 0 &&
-        strcmp(x->actor_id, e->actor_id) == 0 && strcmp(x->actor_name, e->actor_name) == 0 &&
-        strcmp(x->source_ip, e->source_ip) == 0 && strcmp(x->user_agent, e->user_agent) == 0 &&
-        strcmp(x->action, e->action) == 0 && strcmp(x->project_id, e->project_id) == 0 &&
-        strcmp(x->environment, e->environment) == 0 && strcmp(x->path, e->path) == 0 &&
-        strcmp(x->keys, e->keys) == 0 && strcmp(x->result, e->result) == 0;
+    probe->same = db_row_status(s) == CF_OK && same_context(probe->stored, probe->event);
     return CF_OK;
+}
+
+/* The contexts one append has found or made already, inside its own transaction: the events of a
+ * batch alike (a pipeline polling one secret) share one, looked up once. */
+#define CONTEXT_MEMO 8
+struct context_memo {
+    const struct cf_audit_event *event[CONTEXT_MEMO];
+    int64_t id[CONTEXT_MEMO];
+    size_t n, next;
+};
+
+static bool memo_find(const struct context_memo *memo, const struct cf_audit_event *e, int64_t *id)
+{
+    for (size_t i = 0; i < memo->n; i++) {
+        if (same_context(memo->event[i], e)) {
+            *id = memo->id[i];
+            return true;
+        }
+    }
+    return false;
+}
+
+static void memo_add(struct context_memo *memo, const struct cf_audit_event *e, int64_t id)
+{
+    memo->event[memo->next] = e;
+    memo->id[memo->next] = id;
+    memo->next = (memo->next + 1) % CONTEXT_MEMO;
+    if (memo->n < CONTEXT_MEMO)
+        memo->n++;
 }
 
 /* A new context takes the next id: appends run one at a time (a write transaction each), so the
@@ -354,6 +386,7 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *e
 {
     struct db_conn *c;
     struct cf_audit_event *last = NULL;
+    struct context_memo memo = {0};
     bool found = false;
     enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
@@ -381,9 +414,12 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *e
             memset(e->prev_hash, 0, sizeof(e->prev_hash));
         chain(ctx, e); /* over the full list of names, whichever way it is stored */
         int64_t context = 0;
-        rc = context_of(c, e, &context, err);
-        if (rc != CF_OK)
-            break;
+        if (!memo_find(&memo, e, &context)) {
+            rc = context_of(c, e, &context, err);
+            if (rc != CF_OK)
+                break;
+            memo_add(&memo, e, context);
+        }
         uint8_t id[ID_BYTES], head[CF_UUID_V7_HEAD_BYTES], request_id[REQUEST_ID_BYTES];
         bool id_binary = id_pack(e->id, true, id, sizeof(id));
         cf_uuid_v7_head(e->time_us, head);

@@ -2656,6 +2656,40 @@ static void assert_keys_read(int64_t seq, const char *keys)
     free(got);
 }
 
+/* Events alike in one append share one context, found once; events that differ in any field, also
+ * interleaved (A, B, A, B, ...) or differing only in the last field, each get the right one back.
+ */
+Test(store, an_append_gives_each_event_its_own_context)
+{
+    enum { N = 12 };
+    struct cf_audit_event *events = calloc(N, sizeof(*events));
+    cr_assert_not_null(events);
+    for (size_t i = 0; i < N; i++) {
+        struct cf_audit_event *e = &events[i];
+        cf_uuid_new(e->id);
+        snprintf(e->actor_kind, sizeof(e->actor_kind), "identity");
+        snprintf(e->actor_name, sizeof(e->actor_name), "%s", i % 2 ? "deployer" : "builder");
+        snprintf(e->action, sizeof(e->action), "secrets.read");
+        snprintf(e->path, sizeof(e->path), "/backend");
+        snprintf(e->keys, sizeof(e->keys), "DB_PASSWORD");
+        snprintf(e->result, sizeof(e->result), "%s", i == N - 1 ? "denied" : "ok");
+    }
+    long long before = raw_count("SELECT COUNT(*) FROM audit_contexts");
+    cr_assert_eq(cf_store_audit_append(st, events, N, no_chain, NULL, &err), CF_OK, "%s", err.msg);
+    /* builder/ok, deployer/ok, deployer/denied */
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM audit_contexts"), before + 3);
+    for (size_t i = 0; i < N; i++) {
+        struct cf_audit_event *got = calloc(1, sizeof(*got));
+        cr_assert_not_null(got);
+        cr_assert_eq(cf_store_audit_get(st, events[i].seq, got, &err), CF_OK, "%s", err.msg);
+        cr_assert_str_eq(got->actor_name, events[i].actor_name, "event %zu", i);
+        cr_assert_str_eq(got->result, events[i].result, "event %zu", i);
+        cr_assert_str_eq(got->keys, "DB_PASSWORD");
+        free(got);
+    }
+    free(events);
+}
+
 /* A long list of names is stored once and referred to; every reader gets the whole list back; a
  * short list stays in its event; a key set that holds another list under the same id is never
  * used for this one. */
