@@ -542,6 +542,12 @@ class FlagTable(unittest.TestCase):
                 self.assertIn("coffer server: " + words, self.refused([flag, value]))
                 self.assertIn("coffer server: " + words, self.refused([], env={env: value}))
 
+    def test_a_switch_variable_says_true_or_false(self):
+        err = self.refused([], env={"COFFER_OIDC_REQUIRE_GROUP": "yes"})
+        self.assertIn("coffer server: COFFER_OIDC_REQUIRE_GROUP must be true or false", err)
+        rc, out, err = harness.run(["server", "--help"], env=harness.base_env({"COFFER_OIDC_REQUIRE_GROUP": "x"}))
+        self.assertEqual(rc, 0, err)
+
     def test_the_flag_wins_over_its_environment_variable(self):
         # a valid flag hides a refused environment value: the next check is the one that fails
         err = self.refused(["--threads", "4", "--log-level", "chatty"], env={"COFFER_THREADS": "0"})

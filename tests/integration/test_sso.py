@@ -74,7 +74,7 @@ class SSOServer:
         credential = cls.credential_args(secret_file)
         args = provider + ["--oidc-client-id", CLIENT_ID] + credential + [
             "--oidc-redirect-url", cls.callback] + list(cls.EXTRA_ARGS)
-        cls.server = Server(args=args, addr="127.0.0.1:%d" % cls.port)
+        cls.server = Server(args=args, addr="127.0.0.1:%d" % cls.port, env=getattr(cls, "EXTRA_ENV", None))
         try:
             cls.server.start()
         except Exception:

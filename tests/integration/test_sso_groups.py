@@ -187,6 +187,12 @@ class RequireGroup(GroupHelpers, SSOCase):
         self.assertEqual(self.signed_in_user(dev)["orgRole"], "member")
 
 
+class RequireGroupFromTheEnvironment(RequireGroup):
+    """The same switch turned on by its variable instead of its flag."""
+    EXTRA_ARGS = ("--oidc-group-role", "%s=admin,%s=member" % (ADMINS, DEVS))
+    EXTRA_ENV = {"COFFER_OIDC_REQUIRE_GROUP": "true"}
+
+
 class NamedGroupsClaim(GroupHelpers, SSOCase):
     """A provider that names groups (Keycloak's "groups" mapper with full paths, GitLab's groups) in a claim of
     its own name."""
