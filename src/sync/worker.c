@@ -1,6 +1,7 @@
 /* The background workers of sync/worker.h: one loop, given what it claims and runs (secret syncs,
  * secret rotations) or the housekeeping it does (pruning ended access tokens, archiving audit
  * events past the retention). */
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ struct cf_sync_worker {
     pthread_t thread;
     bool woken, stopping, started;
     int64_t next_sweep_at; /* ms on the server's clock; 0: at once */
+    int64_t next_trim_at;  /* ms on the monotonic clock (housekeeping) */
 };
 
 static void worker_wake(void *ctx)
@@ -67,9 +69,26 @@ static void worker_wake(void *ctx)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Prunes the access tokens that ended, every PRUNE_EVERY_MS; true when a backlog is left. */
+/* Gives the free memory of the heaps back to the kernel every TRIM_EVERY_MS: the server keeps up
+ * to 16 MiB free per heap so that a burst of big answers does not fault its pages in again for
+ * each one (server.c tune_malloc), and this keeps that from lasting once the burst is over. On the
+ * monotonic clock: a moved test clock must not make it spin. */
+#define TRIM_EVERY_MS (30 * 1000)
+
+static void trim_heaps(struct cf_sync_worker *w)
+{
+    int64_t now = cf_mono_us() / 1000;
+    if (now < w->next_trim_at)
+        return;
+    malloc_trim(0);
+    w->next_trim_at = now + TRIM_EVERY_MS;
+}
+
+/* Prunes the access tokens that ended, every PRUNE_EVERY_MS (and trims the heaps); true when a
+ * backlog is left. */
 static bool prune_tokens(struct cf_sync_worker *w)
 {
+    trim_heaps(w);
     int64_t now = cf_now_ms();
     /* (A clock set back by more than the interval does not hold pruning off until it catches up.)
      */
