@@ -1,13 +1,20 @@
 #!/bin/sh
-# Installs the Debian 12 packages Coffer needs to build, test, check (clang-format and libtsan2 for
-# `make check`) and benchmark. Idempotent: when every package is already present it does nothing; otherwise
-# it uses apt-get (as root) or tells you what to install.
+# Installs the Debian 12 packages Coffer needs to build (Node.js and npm for the dashboard), test (Chromium
+# for the dashboard's browser tests), check (clang-format and libtsan2 for `make check`) and benchmark.
+# Idempotent: when every package is already present it does nothing; otherwise it uses apt-get (as root) or
+# tells you what to install.
 set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config python3 \
 libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev libpq-dev postgresql libcurl4-openssl-dev \
 libcriterion-dev libcjose-dev libssl-dev zlib1g-dev liboath-dev openssl curl wrk hyperfine clang libclang-rt-14-dev \
-clang-format libtsan2 zsh man-db"
+clang-format libtsan2 zsh man-db chromium"
+# The web dashboard is built with Node.js and npm (web/, from its lock file) and tested in Debian's Chromium
+# (tests/browser). A machine that already has a Node.js of its own (NodeSource's nodejs bundles npm, and
+# Debian's npm package would conflict with it) keeps it; otherwise Debian's nodejs and npm are installed.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PACKAGES="$PACKAGES nodejs npm"
+fi
 
 missing=""
 for p in $PACKAGES; do

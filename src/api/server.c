@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "api/internal.h"
+#include "api/web.h"
 #include "core/auditlog.h"
 #include "core/users.h"
 #include "util/wipemem.h"
@@ -371,6 +372,59 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
     return ret;
 }
 
+/* The dashboard's policy: its own scripts, styles and API calls, nothing inline, nothing from
+ * elsewhere (docs/dashboard.md "Security"). */
+#define DASHBOARD_CSP                                                                              \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'self'; "                   \
+    "frame-ancestors 'none'"
+
+/* Answers a GET or HEAD of the dashboard (api/web.h): the file, gzip-compressed when the browser
+ * takes it; content-hashed files cached for a year, index.html never (so that a new version is
+ * picked up at once). Not audited: the files are public and hold no data. */
+static enum MHD_Result send_web(struct cf_req *req, const char *url)
+{
+    struct cf_err err;
+    if (cf_web_missing) {
+        cf_err_set(&err, CF_EUNAVAIL, "%s", cf_web_missing);
+        return send_error(req, &err);
+    }
+    const struct cf_web_asset *asset = cf_web_find(url);
+    if (!asset) {
+        cf_err_set(&err, CF_ENOTFOUND, "no such file of the dashboard: %s", req->path);
+        return send_error(req, &err);
+    }
+    const char *accept =
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    bool gz = asset->gzip && accept && strstr(accept, "gzip");
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        gz ? asset->gzip_len : asset->len, (void *)(gz ? asset->gzip : asset->data),
+        MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", asset->content_type);
+    if (gz)
+        MHD_add_response_header(resp, "Content-Encoding", "gzip");
+    if (asset->gzip)
+        MHD_add_response_header(resp, "Vary", "Accept-Encoding");
+    MHD_add_response_header(resp, "Cache-Control",
+                            asset->immutable ? "public, max-age=31536000, immutable" : "no-store");
+    MHD_add_response_header(resp, "X-Request-Id", req->reqid);
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Content-Security-Policy", DASHBOARD_CSP);
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    if (req->server->tls_cert != NULL)
+        MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+    if (req->close_connection || atomic_load(&req->server->draining))
+        MHD_add_response_header(resp, "Connection", "close");
+    req->status = 200;
+    req->responded = true;
+    enum MHD_Result ret = MHD_queue_response(req->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 /* Runs the request inside one read scope of the store (store.h): its token check, lookups and
  * reads share one read transaction and one snapshot instead of taking one per statement; its
  * writes still run in their own transactions. */
@@ -632,6 +686,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     if (req->body_too_large)
         return send_too_large(req, server);
+    if ((strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) && cf_web_path(url))
+        return send_web(req, url);
     return dispatch(req, method, url);
 }
 

@@ -352,7 +352,7 @@ int cf_cmd_operator(int argc, char **argv)
     const struct cf_cli_spec spec = {
         .usage = usage_text,
         .flags = CF_CLI_LOCAL,
-        .max_args = 2,
+        .max_args = 3, /* checked per subcommand below, so that the first extra one is named */
         .opts = options,
         .nopts = CF_ARRAY_SIZE(options),
         .subcommands = subcommands,
@@ -374,11 +374,15 @@ int cf_cmd_operator(int argc, char **argv)
         cf_cli_end(&cli);
         return 2;
     }
-    if (switching ? !action || (strcmp(action, "disable") != 0 && strcmp(action, "enable") != 0 &&
-                                strcmp(action, "status") != 0)
-                  : action != NULL) {
-        fprintf(stderr, "coffer operator: %s\n%s",
-                switching ? "admin-token takes disable, enable or status" : "too many arguments",
+    const char *extra = cli.nargs > (switching ? 2u : 1u) ? cli.args[switching ? 2 : 1] : NULL;
+    if (extra) {
+        fprintf(stderr, "coffer: unexpected argument '%s'\n%s", extra, usage_text);
+        cf_cli_end(&cli);
+        return 2;
+    }
+    if (switching && (!action || (strcmp(action, "disable") != 0 && strcmp(action, "enable") != 0 &&
+                                  strcmp(action, "status") != 0))) {
+        fprintf(stderr, "coffer operator: admin-token takes disable, enable or status\n%s",
                 usage_text);
         cf_cli_end(&cli);
         return 2;

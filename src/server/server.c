@@ -269,7 +269,8 @@ static const struct server_flag server_flags[F_COUNT] = {
                            .help = "org role (owner, admin, member) of the members of group G, "
                                    "set at every sign-in; the highest wins, no group gives "
                                    "member"},
-    [F_OIDC_REQUIRE_GROUP] = {"oidc-require-group", .kind = FLAG_SWITCH,
+    [F_OIDC_REQUIRE_GROUP] = {"oidc-require-group", .env = "COFFER_OIDC_REQUIRE_GROUP",
+                              .kind = FLAG_SWITCH,
                               .help = "refuse sign-ins of users in none of the "
                                       "--oidc-group-role groups"},
     [F_OIDC_GRAPH_URL] = {"oidc-graph-url", "URL", "COFFER_OIDC_GRAPH_URL",
@@ -466,6 +467,18 @@ static bool parse_settings(int argc, char **argv, struct server_settings *set, i
     cf_err_clear(&err);
     for (size_t i = 0; i < F_COUNT; i++) {
         const struct server_flag *flag = &server_flags[i];
+        if (flag->kind == FLAG_SWITCH) {
+            /* a switch's variable says true or false; the flag, when given, wins */
+            const char *env = flag->env ? getenv(flag->env) : NULL;
+            if (!set->on[i] && env && *env && strcmp(env, "true") != 0 &&
+                strcmp(env, "false") != 0) {
+                fprintf(stderr, "coffer server: %s must be true or false\n", flag->env);
+                *status = 2;
+                return false;
+            }
+            set->on[i] = set->on[i] || (env && strcmp(env, "true") == 0);
+            continue;
+        }
         set->value[i] = cf_boot_setting(set->value[i], flag->env, flag->fallback);
         if (set->value[i] && check_flag(flag, set->value[i], &set->number[i], &err) != CF_OK) {
             fprintf(stderr, "coffer server: %s\n", err.msg);

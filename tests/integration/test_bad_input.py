@@ -243,7 +243,7 @@ class Unknown(BadInputBase):
         self.assertError(r, 404, "NotFound", "IN_APP")
 
     def test_unknown_route(self):
-        for method, path in (("GET", "/api/v9/things"), ("POST", "/api/v3/secrets/raw/A/B/C"), ("GET", "/"),
+        for method, path in (("GET", "/api/v9/things"), ("POST", "/api/v3/secrets/raw/A/B/C"), ("POST", "/"),
                              ("GET", "/api"), ("DELETE", "/api/v1/nothing")):
             with self.subTest(path=path):
                 r = self.api(method, path, body={} if method != "GET" else None)
