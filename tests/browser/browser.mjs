@@ -96,6 +96,7 @@ const cspViolations = [];
 async function newPage(browser) {
     const context = await browser.newContext({ viewport: VIEWPORTS[0] });
     const page = await context.newPage();
+    page.setDefaultTimeout(10000);
     page.on("console", (m) => {
         if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(m.text());
     });
@@ -206,7 +207,7 @@ async function main() {
 
     await check("keyboard: create a project, add a secret and reveal it with Tab and Enter only", async () => {
         await page.goto(baseUrl + "/projects");
-        await page.getByRole("heading", { name: "Projects" }).waitFor();
+        await page.getByRole("heading", { name: "Projects", exact: true }).waitFor();
         await tabTo(page, () => document.activeElement?.getAttribute("name") === "projectName");
         await page.keyboard.type(projectName);
         await page.keyboard.press("Enter");
@@ -223,15 +224,19 @@ async function main() {
         await page.waitForURL(/\/secrets\?env=dev/);
         await tabTo(page, () => document.activeElement?.textContent === "Add a secret");
         await page.keyboard.press("Enter");
-        await page.keyboard.type(first.key); // the key field has the focus
+        await page.waitForFunction(() => document.activeElement?.getAttribute("name") === "secretKey");
+        await page.keyboard.type(first.key); // the new secret's form puts the focus on its key
         await page.keyboard.press("Tab");
-        await page.keyboard.type(first.v1.replace("\n", ""));
+        await page.keyboard.type(first.v1.split("\n")[0]);
         await page.keyboard.press("Enter");
         await page.keyboard.type("line two");
         await page.keyboard.press("Tab");
         await page.keyboard.type("the main database");
         await page.keyboard.press("Enter"); // submits the form from the comment field
-        await page.getByRole("status").filter({ hasText: `${first.key} saved` }).waitFor();
+        await page.getByRole("status").filter({ hasText: `${first.key} saved` }).waitFor().catch(async (e) => {
+            await page.screenshot({ path: join(shots, "failed-create.png") });
+            throw e;
+        });
         await noneInDom(page, [first.v1, `db-v1-${suffix}`], "editor after create");
         await tabTo(page, () => document.activeElement?.getAttribute("aria-label") === "Reveal DATABASE_URL");
         await page.keyboard.press("Enter");
@@ -271,10 +276,10 @@ async function main() {
 
     await check("history lists the versions and rolls back to the first", async () => {
         await page.getByRole("button", { name: "History of DATABASE_URL" }).click();
-        await page.getByRole("button", { name: "Roll DATABASE_URL back to version 1" }).waitFor();
+        await page.getByRole("button", { name: "Roll back to v1 of DATABASE_URL" }).waitFor();
         await accessible(page, "editor with history");
         await screenshot(page, "editor");
-        await page.getByRole("button", { name: "Roll DATABASE_URL back to version 1" }).click();
+        await page.getByRole("button", { name: "Roll back to v1 of DATABASE_URL" }).click();
         await page.getByRole("status").filter({ hasText: "rolled back to version 1" }).waitFor();
         await page.getByText(/^v3 ·/).waitFor();
         const r = await call("GET", `/api/v3/secrets/raw/${first.key}?workspaceId=${projectId}&environment=dev`);
@@ -313,16 +318,17 @@ async function main() {
             await call("POST", "/api/v1/folders", { workspaceId: bigId, environment: env, name,
                 path: name === "api" ? "/backend" : "/" });
         const secrets = [];
+        const deeper = []; // the last 20 keys live in /backend/api
         for (let i = 0; i < 500; i++) {
             if (env === "staging" && i % 25 === 0) continue;
             const value = `sv_${suffix}_${i}_${env === "prod" && i % 10 === 0 ? "prod" : "same"}`;
             values.push(value);
-            secrets.push({ secretKey: `KEY_${String(i).padStart(3, "0")}`, secretValue: value });
+            (i < 480 ? secrets : deeper).push({ secretKey: `KEY_${String(i).padStart(3, "0")}`, secretValue: value });
         }
         await call("POST", "/api/v3/secrets/batch/raw", { workspaceId: bigId, environment: env, secretPath: "/",
-            secrets: secrets.slice(0, 480) });
+            secrets });
         await call("POST", "/api/v3/secrets/batch/raw", { workspaceId: bigId, environment: env,
-            secretPath: "/backend/api", secrets: secrets.slice(480) });
+            secretPath: "/backend/api", secrets: deeper });
     }
     sent.push(values[0], values[values.length - 1]);
 
@@ -395,7 +401,7 @@ async function main() {
     });
 
     await check("sign out ends the session", async () => {
-        await page.getByRole("button", { name: "Sign out" }).click();
+        await page.getByRole("button", { name: "Sign out", exact: true }).click();
         await page.waitForURL(/\/sign-in/);
         await page.goto(baseUrl + "/projects");
         await page.waitForURL(/\/sign-in/);

@@ -354,7 +354,7 @@ export function Editor({ projectId, env, path }: Props) {
                                                                 {id in revealed ? "Hide" : "Reveal"}
                                                             </button>
                                                             {v.version !== s.version && (
-                                                                <button type="button" aria-label={`Roll ${s.secretKey} back to version ${v.version}`} onClick={() => rollback(s, v.version)}>
+                                                                <button type="button" aria-label={`Roll back to v${v.version} of ${s.secretKey}`} onClick={() => rollback(s, v.version)}>
                                                                     Roll back to v{v.version}
                                                                 </button>
                                                             )}
