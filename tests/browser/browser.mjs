@@ -247,7 +247,7 @@ async function main() {
 
     await check("edit a secret: the value stays masked, the comment shows, a new version is made", async () => {
         await page.getByRole("button", { name: "Edit DATABASE_URL" }).click();
-        const ta = page.getByLabel("Value");
+        const ta = page.getByRole("textbox", { name: "Value", exact: true });
         expect((await ta.inputValue()).trim() === first.v1, "the edit form does not hold the current value");
         await ta.fill(first.v2);
         await page.getByLabel("Comment").fill("moved to the new cluster");
@@ -291,7 +291,7 @@ async function main() {
         const draft = `draft-${suffix}`;
         sent.push(draft);
         await page.getByRole("button", { name: "Edit DATABASE_URL" }).click();
-        await page.getByLabel("Value").fill(draft);
+        await page.getByRole("textbox", { name: "Value", exact: true }).fill(draft);
         await context.clearCookies(); // the session is gone, as when it expires
         await page.getByRole("button", { name: "Save" }).click();
         await page.waitForURL(/\/sign-in\?return=/);
@@ -301,7 +301,7 @@ async function main() {
         await page.getByRole("button", { name: "Sign in", exact: true }).click();
         await page.waitForURL(/\/secrets\?env=dev/);
         await page.getByText("Your unsaved edit was kept").waitFor();
-        const kept = await page.getByLabel("Value").inputValue();
+        const kept = await page.getByRole("textbox", { name: "Value", exact: true }).inputValue();
         expect(kept === draft, `the editor holds ${JSON.stringify(kept)} after sign-in`);
         await page.getByRole("button", { name: "Save" }).click();
         await page.getByRole("status").filter({ hasText: `${first.key} saved` }).waitFor();
