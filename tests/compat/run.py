@@ -7,7 +7,8 @@
    directory, so that concurrent runs and stale node_modules cannot interfere; npm's cache makes repeated
    runs fast. An install failure is a test failure.
 3. Starts `coffer server` with the integration harness (ephemeral port, temporary data directory, bootstrap
-   admin token), runs `node compat.mjs` against it, prints its failing lines (every line with -v) and one
+   admin token), runs `node compat.mjs` against it, prints its failing lines and its "NOTE ..." figures (every line
+   with -v) and one
    summary line, then stops the server (a server that
    died, exited non-zero or printed a sanitizer report is one more failure).
 The last line is `RESULT passed=N failed=N skipped=N`, as for tests/integration/run.py; exit status 1 when
