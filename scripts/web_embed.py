@@ -24,6 +24,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -98,8 +99,8 @@ def c_bytes(data):
 
 def hashed(name):
     """Whether a file name carries Vite's content hash ("index-B3x_9aQe.js"): such a file never changes."""
-    stem = os.path.splitext(name)[0]
-    return "-" in stem and len(stem.rsplit("-", 1)[1]) >= 8
+    # The hash is 8 base64url characters, which may themselves hold "-" or "_" ("index-Blc-t93_.js").
+    return re.search(r"-[A-Za-z0-9_-]{8}$", os.path.splitext(name)[0]) is not None
 
 
 def render(dist, why_not):

@@ -7,7 +7,8 @@
    directory, so that concurrent runs and stale node_modules cannot interfere; npm's cache makes repeated
    runs fast. An install failure is a test failure.
 3. Starts `coffer server` with the integration harness (ephemeral port, temporary data directory, bootstrap
-   admin token), runs `node compat.mjs` against it, prints its failing lines (every line with -v) and one
+   admin token), runs `node compat.mjs` against it, prints its failing lines and its "NOTE ..." figures (every line
+   with -v) and one
    summary line, then stops the server (a server that
    died, exited non-zero or printed a sanitizer report is one more failure).
 The last line is `RESULT passed=N failed=N skipped=N`, as for tests/integration/run.py; exit status 1 when
@@ -113,8 +114,8 @@ def run_suite(here, label, script, what, server_env=None):
                 else:
                     passed += 1
         lines = [l for l in out.splitlines() if not l.startswith(("COMPAT ", "SUITE ", "SENT "))]
-        if not VERBOSE and not failed:
-            lines = []
+        if not VERBOSE and not failed:  # only the figures a script reports ("NOTE ...")
+            lines = [l for l in lines if l.startswith("NOTE ")]
         elif not VERBOSE:  # the failures, and whatever else the script printed (crashes, stack traces)
             lines = [l for l in lines if not l.startswith("ok - ")]
         if lines:

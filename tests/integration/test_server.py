@@ -31,6 +31,7 @@ class StatusAndAuth(ServerTestCase):
         self.assertEqual(r.json.get("message"), "Ok")
         self.assertEqual(r.json.get("status"), "ok")
         self.assertEqual(r.json.get("store"), harness.BACKEND)
+        self.assertIs(r.json.get("sso"), False)  # no --oidc-issuer
         rc, out, _ = harness.run(["--version"])
         self.assertEqual(rc, 0)
         self.assertIn(r.json.get("version"), out, "status version should match `coffer --version`")

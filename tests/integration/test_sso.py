@@ -182,6 +182,7 @@ class EntraSSO(SSOCase):
     """The flow against Entra ID by tenant, and every refusal."""
 
     def test_login_redirect_carries_pkce_state_and_nonce(self):
+        self.assertIs(self.api("GET", "/api/status", token=None).json.get("sso"), True)
         r = self.api("GET", LOGIN, query={"return": "/projects/x"}, token=None)
         self.assertEqual(r.status, 302, r.body[:400])
         self.assertEqual(r.json["location"], r.headers["Location"])
