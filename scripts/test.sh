@@ -4,6 +4,8 @@
 # the counts; a binary that crashes, prints no synthesis or prints a sanitizer report counts as a failure), then
 # the integration suites of tests/integration/ with COFFER_BIN=DIR/coffer. Sanitizer options make ASan/UBSan
 # reports fatal and the integration harness fails a test when the server or the CLI prints one.
+# The web dashboard's browser suite (tests/browser/run.py: Debian's Chromium driven by playwright-core against
+# a real server) runs once, with the first build directory that has no sanitizers, like the SDK suite.
 # The Infisical SDK compatibility suite (tests/compat/run.py: npm ci, then Node against a real server) runs
 # once, with the first build directory that has no sanitizers (the SDK exercises the same server code as the
 # integration suites, and npm + Node under a sanitizer build would only cost time); its checks count like
@@ -44,6 +46,7 @@ remember() {
 skipped=0
 compat_done=0
 jose_done=0
+browser_done=0
 pg_done=0
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1:detect_stack_use_after_return=1:check_initialization_order=1:strict_string_checks=1}"
@@ -207,9 +210,10 @@ for dir in "$@"; do
     # The Node suites, once each: the Infisical SDK with a build without sanitizers (it exercises the same server
     # code as the integration suites), the JWT suite with real tokens with the sanitizer build (it feeds hostile
     # tokens to the verifier).
-    for suite in compat jose; do
+    for suite in compat jose browser; do
         case $suite in
             compat) [ -z "$kind" ] && [ $compat_done -eq 0 ] || continue; compat_done=1 ;;
+            browser) [ -z "$kind" ] && [ $browser_done -eq 0 ] || continue; browser_done=1 ;;
             jose) [ -n "$kind" ] && [ $jose_done -eq 0 ] || continue; jose_done=1 ;;
         esac
         log="$tmp/$name-$suite.log"
