@@ -11,17 +11,13 @@
 """
 
 import harness
+from test_users import UserHelpers
 
-PASSWORD = "correct horse battery staple"
 
-
-class BreakGlass(harness.ServerTestCase):
+class BreakGlass(UserHelpers, harness.ServerTestCase):
     def owner_pat(self, email, role="owner"):
-        self.ok("POST", "/api/v1/users", body={"email": email, "orgRole": role, "password": PASSWORD})
-        r = self.api("POST", "/api/v1/auth/login", token=None,
-                     body={"email": email, "password": PASSWORD, "personalAccessToken": {"name": "t", "expiresIn": "1h"}})
-        self.assertEqual(r.status, 200, r.body)
-        return r.json["token"]
+        self.create_user(email, role=role)
+        return self.pat_by_login(email)
 
     def operator(self, *args):
         return harness.run(["operator", "admin-token"] + list(args) + ["--data-dir", self.server.data_dir],

@@ -24,8 +24,7 @@ import struct
 import time
 
 import harness
-
-PASSWORD = "correct horse battery staple"
+from test_users import PASSWORD, UserHelpers
 RECOVERY_SHAPE = re.compile(r"^[A-Z2-7]{5}-[A-Z2-7]{5}$")
 
 
@@ -37,7 +36,7 @@ def totp(secret_b32, step):
     return "%06d" % (value % 1000000)
 
 
-class Mfa(harness.ServerTestCase):
+class Mfa(UserHelpers, harness.ServerTestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -51,12 +50,8 @@ class Mfa(harness.ServerTestCase):
         return int((time.time() + self.server.clock_offset) // 30) + delta
 
     def user(self, email, role="member"):
-        self.ok("POST", "/api/v1/users", body={"email": email, "orgRole": role, "password": PASSWORD})
-        r = self.api("POST", "/api/v1/auth/login", token=None,
-                     body={"email": email, "password": PASSWORD,
-                           "personalAccessToken": {"name": "t", "expiresIn": "1h"}})
-        self.assertEqual(r.status, 200, r.body)
-        return r.json["token"]
+        self.create_user(email, role=role)
+        return self.pat_by_login(email)
 
     def enrol(self, pat):
         """Enrols and confirms: returns (secret, recovery codes, the step used)."""

@@ -59,6 +59,14 @@ class UserHelpers:
         self.assertEqual(r.status, 200, r.body)
         return r.json["token"], r.json["personalAccessToken"]
 
+    def pat_by_login(self, email, password=PASSWORD, expires="1h"):
+        """Signs in as `coffer login --user` does (no session): returns the personal access token."""
+        r = self.api("POST", "/api/v1/auth/login", token=None,
+                     body={"email": email, "password": password,
+                           "personalAccessToken": {"name": "t", "expiresIn": expires}})
+        self.assertEqual(r.status, 200, r.body)
+        return r.json["token"]
+
     def pat_for(self, email, password=PASSWORD):
         cookie, csrf, _ = self.session(email, password)
         r = self.api("POST", "/api/v1/users/me/tokens", body={"name": "t", "expiresIn": 3600}, token=None,
