@@ -24,6 +24,7 @@
 #include "api/web.h"
 #include "core/auditlog.h"
 #include "core/users.h"
+#include "util/gzip.h"
 #include "util/wipemem.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -396,7 +397,7 @@ static enum MHD_Result send_web(struct cf_req *req, const char *url)
     }
     const char *accept =
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-    bool gz = asset->gzip && accept && strstr(accept, "gzip");
+    bool gz = asset->gzip && cf_gzip_accepted(accept);
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         gz ? asset->gzip_len : asset->len, (void *)(gz ? asset->gzip : asset->data),
         MHD_RESPMEM_PERSISTENT);

@@ -1345,3 +1345,30 @@ Test(util, gzip_round_trip_and_bounds)
     cf_buf_release(&packed);
     cf_buf_release(&text);
 }
+
+Test(util, gzip_accepted_follows_the_weights)
+{
+    /* listed, with or without a weight above zero, in any case */
+    cr_assert(cf_gzip_accepted("gzip"));
+    cr_assert(cf_gzip_accepted("gzip, deflate, br"));
+    cr_assert(cf_gzip_accepted("br;q=1.0, GZIP;q=0.5"));
+    cr_assert(cf_gzip_accepted("deflate, x-gzip"));
+    cr_assert(cf_gzip_accepted("gzip ; q=0.001"));
+    cr_assert(cf_gzip_accepted("*"));
+    cr_assert(cf_gzip_accepted("br, *;q=0.1"));
+    /* refused: a zero weight, absent, a wildcard at zero, a gzip-like name, no header */
+    cr_assert_not(cf_gzip_accepted("gzip;q=0"));
+    cr_assert_not(cf_gzip_accepted("gzip;q=0.000, deflate"));
+    cr_assert_not(cf_gzip_accepted("gzip;q=0, *"));
+    cr_assert_not(cf_gzip_accepted("deflate, br"));
+    cr_assert_not(cf_gzip_accepted("*;q=0"));
+    cr_assert_not(cf_gzip_accepted("gzipx, xgzip"));
+    cr_assert_not(cf_gzip_accepted("identity"));
+    cr_assert_not(cf_gzip_accepted(""));
+    cr_assert_not(cf_gzip_accepted(NULL));
+    /* a weight that does not parse refuses the coding rather than guessing */
+    cr_assert_not(cf_gzip_accepted("gzip;q=2"));
+    cr_assert_not(cf_gzip_accepted("gzip;q=0.5x"));
+    cr_assert_not(cf_gzip_accepted("gzip;q=1.0001"));
+    cr_assert_not(cf_gzip_accepted("gzip;q="));
+}
