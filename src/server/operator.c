@@ -274,11 +274,13 @@ static int rotate_admin_token(const struct cf_boot_opts *opts)
     return status;
 }
 
-/* Records the switch made on the host in the audit log, as the API's switch is recorded: the
- * actor is the operator (the host account that ran the command). The chain is extended inside
- * the store's transaction, so a server running on the same store meanwhile is no obstacle; the
- * head file is left to the server, whose next checkpoint covers this event. */
-static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, struct cf_err *err)
+/* Records a switch made on the host in the audit log, as the API's switch is recorded: the actor
+ * is the operator (the host account that ran the command), result "ok" before the switch is made
+ * (a switch that cannot be recorded is not made) and "error" when making it then failed. The chain
+ * is extended inside the store's transaction, so a server running on the same store meanwhile is
+ * no obstacle; the head file is left to the server, whose next checkpoint covers this event. */
+static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, const char *result,
+                               struct cf_err *err)
 {
     struct cf_audit_log_config config = {.fail_closed = true};
     struct cf_audit_log *log = NULL;
@@ -290,7 +292,7 @@ static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, struct 
     cf_strlcpy(event.actor_name, account && account->pw_name ? account->pw_name : "operator",
                sizeof(event.actor_name));
     snprintf(event.action, sizeof(event.action), "admin-token.%s", action);
-    cf_strlcpy(event.result, "ok", sizeof(event.result));
+    cf_strlcpy(event.result, result, sizeof(event.result));
     cf_strlcpy(event.reason, "coffer operator admin-token on the server host",
                sizeof(event.reason));
     enum cf_rc rc = cf_audit_log_open(boot->store, boot->keyring, &config, &log, err);
@@ -300,7 +302,7 @@ static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, struct 
     if (rc != CF_OK) {
         char why[sizeof(err->msg)];
         memcpy(why, err->msg, sizeof(why));
-        return cf_err_set(err, rc, "the switch was made but could not be audited: %s", why);
+        return cf_err_set(err, rc, "the switch could not be audited, so it was not made: %s", why);
     }
     return CF_OK;
 }
@@ -323,10 +325,17 @@ static int admin_token_switch(const struct cf_boot_opts *opts, const char *actio
         rc = cf_err_set(&err, CF_ECONFLICT,
                         "no active owner can sign in (with a password or single sign-on): the "
                         "admin token stays enabled so that nobody is locked out");
-    if (rc == CF_OK && strcmp(action, "status") != 0)
-        rc = cf_admin_token_set_disabled(boot.store, strcmp(action, "disable") == 0, &err);
-    if (rc == CF_OK && strcmp(action, "status") != 0)
-        rc = audit_switch(&boot, action, &err);
+    if (rc == CF_OK && strcmp(action, "status") != 0) {
+        rc = audit_switch(&boot, action, "ok", &err);
+        if (rc == CF_OK) {
+            rc = cf_admin_token_set_disabled(boot.store, strcmp(action, "disable") == 0, &err);
+            if (rc != CF_OK) {
+                struct cf_err ignored;
+                cf_err_clear(&ignored);
+                (void)audit_switch(&boot, action, "error", &ignored);
+            }
+        }
+    }
     if (rc == CF_OK)
         rc = cf_admin_token_disabled(boot.store, &disabled, &err);
     if (rc == CF_OK)
