@@ -654,6 +654,15 @@ static void pg_close(struct sql_store *base)
     free(st);
 }
 
+static void pg_pool_use(struct sql_store *base, int *open, int *size)
+{
+    struct pg_store *st = pg_store_of(base);
+    pthread_mutex_lock(&st->lock);
+    *open = st->n_conns;
+    *size = st->pool_size;
+    pthread_mutex_unlock(&st->lock);
+}
+
 static const struct db_driver pg_driver = {
     .name = "postgres",
     .conn_get = pg_conn_get,
@@ -661,6 +670,7 @@ static const struct db_driver pg_driver = {
     .begin = pg_begin,
     .end = pg_end,
     .job_lock = pg_job_lock,
+    .pool_use = pg_pool_use,
     .after_copy_sql = "SELECT setval(pg_get_serial_sequence('identity_client_secrets', 'rowid'),"
                       " COALESCE(MAX(rowid), 0) + 1, false) FROM identity_client_secrets",
     .close = pg_close,

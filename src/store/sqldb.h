@@ -135,6 +135,8 @@ struct db_driver {
     uint64_t (*sync_ticket)(struct sql_store *st);
     void (*sync_notify)(struct sql_store *st, struct cf_store_sync_wait *w);
     void (*sync_counts)(struct sql_store *st, uint64_t *commits, uint64_t *syncs);
+    /* Connections open now and the most the driver opens (cf_store_pool_use); NULL: no pool. */
+    void (*pool_use)(struct sql_store *st, int *open, int *size);
     /* Closes every connection and frees the driver's store (sql_store_release is called first). */
     void (*close)(struct sql_store *st);
 };

@@ -636,6 +636,24 @@ void cf_store_sync_notify(struct cf_store *st, struct cf_store_sync_wait *w);
 /* How many deferred commits and how many syncs of them st has made since it opened (0 and 0 on
  * PostgreSQL): commits per sync is the batching a benchmark reports. Thread-safe. */
 void cf_store_sync_counts(struct cf_store *st, uint64_t *commits, uint64_t *syncs);
+/* The database connections this process holds now and the most it opens (*size 0: no pool, as
+ * with SQLite, whose connections are per thread and unbounded). Thread-safe. */
+void cf_store_pool_use(struct cf_store *st, int *open, int *size);
+
+/* One count of background jobs in one state (cf_store_job_states). */
+struct cf_store_job_state {
+    char kind[16];  /* "sync", "rotation", "notice" */
+    char state[24]; /* the job's own state word: syncs 'pending', 'running', 'succeeded', 'failed';
+                       rotations 'idle', 'rotating', 'succeeded', 'failed'; notices 'pending',
+                       'delivered', 'failed' */
+    int64_t count;
+};
+
+/* How many syncs, rotations and notices are in each state, in *out (malloc'd, *n of them; free()
+ * it), ordered by kind and state. A state with no job is absent. */
+enum cf_rc cf_store_job_states(struct cf_store *st, struct cf_store_job_state **out, size_t *n,
+                               struct cf_err *err);
+
 /* Cheap liveness probe for /api/status. */
 enum cf_rc cf_store_ping(struct cf_store *st, struct cf_err *err);
 /* A read scope around one request: until the matching cf_store_read_end, the reads this thread
