@@ -216,24 +216,20 @@ static enum cf_rc scan_table(struct db_conn *c, const struct copy_table *t, stru
     return rc;
 }
 
-enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
-                         void (*report)(void *ctx, const char *table, int64_t rows,
-                                        const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
-                         void *ctx, struct cf_err *err)
+/* Fills store to (empty) from the source connection src, whose transaction the caller holds:
+ * every table copied, read back inside the destination's transaction and compared. */
+static enum cf_rc copy_from(struct db_conn *src, struct cf_store *to,
+                            void (*report)(void *ctx, const char *table, int64_t rows,
+                                           const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                            void *ctx, struct cf_err *err)
 {
     struct sql_store *dst_st = sql_store_of(to);
-    struct db_conn *src = NULL, *dst = NULL;
+    struct db_conn *dst = NULL;
     int64_t existing = 0;
     bool found;
-    enum cf_rc rc;
-
-    /* both ends locked for writing: the source holds still, the destination fills all or nothing */
-    rc = sql_tx_begin(from, &src, err);
+    enum cf_rc rc = sql_tx_begin(to, &dst, err);
     if (rc != CF_OK)
         return rc;
-    rc = sql_tx_begin(to, &dst, err);
-    if (rc != CF_OK)
-        return sql_tx_end(src, rc, err);
     for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(copy_tables); i++) {
         char count[128];
         snprintf(count, sizeof(count), "SELECT COUNT(*) FROM %s", copy_tables[i].name);
@@ -241,7 +237,7 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
         rc = sql_get_row(dst, &count_stmt, NO_ARGS, sql_read_int64, &existing, &found, err);
         if (rc == CF_OK && found && existing > 0)
             rc = cf_err_set(err, CF_EEXIST,
-                            "the destination already holds data (%lld rows in %s): migrate into an "
+                            "the destination already holds data (%lld rows in %s): copy into an "
                             "empty database",
                             (long long)existing, copy_tables[i].name);
     }
@@ -266,7 +262,60 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
     if (rc == CF_OK && dst_st->drv->after_copy_sql)
         rc =
             dst->st->drv->run(dst, -1, dst_st->drv->after_copy_sql, NULL, 0, NULL, NULL, NULL, err);
-    rc = sql_tx_end(dst, rc, err);
+    return sql_tx_end(dst, rc, err);
+}
+
+enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
+                         void (*report)(void *ctx, const char *table, int64_t rows,
+                                        const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                         void *ctx, struct cf_err *err)
+{
+    struct db_conn *src = NULL;
+    /* the source locked for writing: it holds still while the destination fills all or nothing */
+    enum cf_rc rc = sql_tx_begin(from, &src, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = copy_from(src, to, report, ctx, err);
     sql_tx_end(src, CF_OK, NULL); /* nothing was written to the source */
     return rc;
+}
+
+/* This thread's connection to st, in a snapshot transaction (ended with drv->snapshot_end). */
+static enum cf_rc snapshot_conn(struct cf_store *st, struct db_conn **c, struct cf_err *err)
+{
+    struct sql_store *base = sql_store_of(st);
+    enum cf_rc rc = base->drv->conn_get(base, c, err);
+    return rc == CF_OK ? base->drv->snapshot_begin(*c, err) : rc;
+}
+
+enum cf_rc cf_store_snapshot_copy(struct cf_store *from, struct cf_store *to,
+                                  void (*report)(void *ctx, const char *table, int64_t rows,
+                                                 const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                                  void *ctx, struct cf_err *err)
+{
+    struct db_conn *src = NULL;
+    enum cf_rc rc = snapshot_conn(from, &src, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = copy_from(src, to, report, ctx, err);
+    return sql_store_of(from)->drv->snapshot_end(src, rc, err);
+}
+
+enum cf_rc cf_store_checksums(struct cf_store *st,
+                              void (*report)(void *ctx, const char *table, int64_t rows,
+                                             const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                              void *ctx, struct cf_err *err)
+{
+    struct db_conn *c = NULL;
+    enum cf_rc rc = snapshot_conn(st, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(copy_tables); i++) {
+        int64_t rows = 0;
+        uint8_t sum[CF_COPY_CHECKSUM_LEN];
+        rc = scan_table(c, &copy_tables[i], NULL, &rows, sum, err);
+        if (rc == CF_OK)
+            report(ctx, copy_tables[i].name, rows, sum);
+    }
+    return sql_store_of(st)->drv->snapshot_end(c, rc, err);
 }

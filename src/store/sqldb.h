@@ -110,6 +110,11 @@ struct db_driver {
     enum cf_rc (*begin)(struct db_conn *c, struct cf_err *err);
     /* Commits when rc is CF_OK, else (or when the commit fails) rolls back; returns the outcome. */
     enum cf_rc (*end)(struct db_conn *c, enum cf_rc rc, struct cf_err *err);
+    /* Begins a read-only transaction whose reads all see the database as it was at one instant,
+     * without holding back writers (SQLite: a WAL read transaction; PostgreSQL: REPEATABLE READ
+     * READ ONLY); snapshot_end finishes it (rc passed through, as end does). */
+    enum cf_rc (*snapshot_begin)(struct db_conn *c, struct cf_err *err);
+    enum cf_rc (*snapshot_end)(struct db_conn *c, enum cf_rc rc, struct cf_err *err);
     /* Opens (read_begin) and closes (read_end) a read scope on this thread's connection: see
      * cf_store_read_begin in store.h. Scopes nest; the last read_end ends the scope. NULL when the
      * driver runs every read on its own (PostgreSQL: each statement takes its own snapshot outside

@@ -1157,6 +1157,21 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
                                         const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
                          void *ctx, struct cf_err *err);
 
+/* cf_store_copy reading the source in one snapshot instead of holding its write lock: servers on
+ * from keep serving, and writing, meanwhile, and to receives from as it was at one instant (a
+ * backup). */
+enum cf_rc cf_store_snapshot_copy(struct cf_store *from, struct cf_store *to,
+                                  void (*report)(void *ctx, const char *table, int64_t rows,
+                                                 const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                                  void *ctx, struct cf_err *err);
+
+/* Each table's row count and checksum as cf_store_copy reports them, read in one snapshot: what a
+ * backup's manifest records and a restore compares. */
+enum cf_rc cf_store_checksums(struct cf_store *st,
+                              void (*report)(void *ctx, const char *table, int64_t rows,
+                                             const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                              void *ctx, struct cf_err *err);
+
 /* dsn without a password (postgres://user:pw@host/db -> postgres://user@host/db, password=... in
  * the query string masked), for messages and logs; truncated to size. */
 void cf_store_dsn_shown(const char *dsn, char *out, size_t size);
