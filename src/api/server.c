@@ -722,10 +722,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                            : cf_web_path(req->path) ? CF_METRICS_DASHBOARD
                                                     : CF_METRICS_UNMATCHED,
                            req->status, dur_us);
+    /* who asked, by kind and id (names are free text and may be anything) */
+    char actor[CF_UUID_LEN + 16] = "";
+    if (req->authenticated)
+        snprintf(actor, sizeof(actor), "%s%s%s",
+                 req->principal.kind == CF_PRINCIPAL_ADMIN  ? "admin"
+                 : req->principal.kind == CF_PRINCIPAL_USER ? "user"
+                                                            : "identity",
+                 req->principal.id[0] ? ":" : "", req->principal.id);
     const struct cf_log_field fields[] = {
-        CF_LOG_TEXT("method", req->method), CF_LOG_TEXT("path", req->path),
-        CF_LOG_INT("status", req->status),  CF_LOG_MS("dur_ms", ms),
-        CF_LOG_WORD("req_id", req->reqid),  CF_LOG_INT("aborted", 1),
+        CF_LOG_TEXT("method", req->method),
+        CF_LOG_TEXT("path", req->path),
+        CF_LOG_INT("status", req->status),
+        CF_LOG_MS("dur_ms", ms),
+        CF_LOG_WORD("req_id", req->reqid),
+        CF_LOG_TEXT("route", req->route ? req->route->pattern : ""),
+        CF_LOG_WORD("actor", actor),
+        CF_LOG_INT("aborted", 1),
     };
     size_t n = CF_ARRAY_SIZE(fields);
     cf_log_fields(CF_LOG_INFO, "req", fields,
