@@ -305,6 +305,19 @@ void cf_store_pool_use(struct cf_store *base, int *open, int *size)
         st->drv->pool_use(st, open, size);
 }
 
+static struct sql_stmt ST_PG_NOW =
+    SQL_STMT("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)");
+static struct sql_stmt ST_SQLITE_NOW =
+    SQL_STMT("SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)");
+
+enum cf_rc cf_store_db_now_ms(struct cf_store *base, int64_t *now_ms, struct cf_err *err)
+{
+    *now_ms = 0;
+    bool pg = strcmp(base->backend, "postgres") == 0;
+    return sql_get_one(base, pg ? &ST_PG_NOW : &ST_SQLITE_NOW, NO_ARGS, sql_read_int64, now_ms,
+                       "database clock", "", err);
+}
+
 static struct sql_stmt ST_JOB_STATES =
     SQL_STMT("SELECT 'notice', state, COUNT(*) FROM notices GROUP BY state"
              " UNION ALL SELECT 'rotation', status, COUNT(*) FROM rotations GROUP BY status"

@@ -640,6 +640,10 @@ void cf_store_sync_counts(struct cf_store *st, uint64_t *commits, uint64_t *sync
  * with SQLite, whose connections are per thread and unbounded). Thread-safe. */
 void cf_store_pool_use(struct cf_store *st, int *open, int *size);
 
+/* The database server's clock (Unix ms) as it answers now: PostgreSQL's clock_timestamp(), the
+ * local clock on SQLite (the same host). For `coffer doctor`'s clock-skew check. */
+enum cf_rc cf_store_db_now_ms(struct cf_store *st, int64_t *now_ms, struct cf_err *err);
+
 /* One count of background jobs in one state (cf_store_job_states). */
 struct cf_store_job_state {
     char kind[16];  /* "sync", "rotation", "notice" */
