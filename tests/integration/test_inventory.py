@@ -411,7 +411,8 @@ class Inventory(IdentityHelpers, harness.ServerTestCase):
         r = self.inventory(identityId=self.ids["writer_only"]["id"], workspaceId=self.pid)
         self.assertError(r, 403, "PermissionDenied", self.ids["writer_only"]["name"])
         # bad input: an unknown or empty identity; only administrators may ask
-        self.assertError(self.inventory(identityId="0c3e8f7a-0000-4000-8000-000000000000"), 404, "NotFound")
+        self.assertError(self.inventory(identityId="0c3e8f7a-0000-4000-8000-000000000000"), 404, "NotFound",
+                         "Identity with ID")
         self.assertError(self.inventory(identityId=""), 422, "ValidationFailure", "identityId")
         for member in ("viewer_all", "backend"):
             r = self.inventory(token=self.ids[member]["token"], identityId=self.ids[member]["id"])

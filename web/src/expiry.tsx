@@ -3,7 +3,7 @@
 // page; below it the same items as a table, with the rotation that renews each one when there is one.
 import type { JSX } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { api, errorText } from "./api";
+import { api, errorText, type Project } from "./api";
 import { navigate } from "./router";
 import { ErrorBox, Loading, PageTitle, Table, when } from "./ui";
 import { expiryWords, urgencyOf, URGENCY_WORD, type Urgency } from "./urgency";
@@ -49,7 +49,7 @@ const WINDOWS = [30, 60, 90];
 // Geometry of the chart, in SVG user units (the SVG scales to its box).
 const W = 960;
 const LEFT = 150; // lane labels
-const ENDED = 70; // the "already ended" column
+const ENDED = 100; // the "already ended" column
 const LANE_H = 46;
 const TOP = 30;
 
@@ -125,8 +125,10 @@ function Timeline({ items, days, now }: { items: ExpiringItem[]; days: number; n
         here.forEach((i, k) => {
             const t = new Date(i.dueAt).getTime();
             const u: Urgency = urgencyOf(i.dueAt, now);
-            const cx = t < now ? LEFT + ENDED / 2 + ((k % 3) - 1) * 14 : x(t);
-            const cy = TOP + li * LANE_H + LANE_H / 2 + ((k % 3) - 1) * 10;
+            // items close in time are spread over three rows of the lane so that each stays clickable
+            const row = [0, -1, 1][k % 3];
+            const cx = t < now ? LEFT + ENDED / 2 + row * 16 : x(t);
+            const cy = TOP + li * LANE_H + LANE_H / 2 + row * 12;
             const href = itemHref(i);
             const label = `${itemName(i)}: ${i.status}, ${expiryWords(i.dueAt, now)} (${URGENCY_WORD[u]})`;
             marks.push(
@@ -200,8 +202,18 @@ export function Expiry() {
         })
             .then(setDoc)
             .catch((e) => setError(errorText(e)));
-        api<{ secretRotations: Rotation[] }>("GET", "/api/v2/secret-rotations")
-            .then((r) => setRotations(r.secretRotations))
+        // rotations are listed per project (projectId is required): every project's, read side by side
+        api<{ workspaces: Project[] }>("GET", "/api/v1/workspace")
+            .then((r) =>
+                Promise.all(
+                    r.workspaces.map((p) =>
+                        api<{ secretRotations: Rotation[] }>("GET", "/api/v2/secret-rotations", undefined, {
+                            query: { projectId: p.id },
+                        }).then((l) => l.secretRotations),
+                    ),
+                ),
+            )
+            .then((lists) => setRotations(lists.flat()))
             .catch(() => setRotations(null));
     }, [days]);
 
@@ -245,7 +257,9 @@ coffer expiring --within ${days}d`}</code>
                         {doc.items.length} items; as of {when(doc.now)}
                     </p>
                     <div class="timeline-box">
-                        <Timeline items={doc.items} days={days} now={now} />
+                        <div class="timeline-inner">
+                            <Timeline items={doc.items} days={days} now={now} />
+                        </div>
                     </div>
                     <h2>All items</h2>
                     <Table label="Expiring items" head={["Due", "Urgency", "Kind", "What", "Rotation"]}>

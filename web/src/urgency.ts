@@ -16,7 +16,7 @@ export function urgencyOf(expiresAt: string | null | undefined, now: number = Da
 }
 
 function span(ms: number): string {
-    const days = Math.floor(ms / DAY_MS);
+    const days = Math.round(ms / DAY_MS);
     if (days >= 1) return days === 1 ? "1 day" : `${days} days`;
     const hours = Math.floor(ms / 3600000);
     if (hours >= 1) return hours === 1 ? "1 hour" : `${hours} hours`;
