@@ -117,6 +117,8 @@ export async function identitiesExpiryAudit(t) {
         expect(!/\/ (staging|prod)/.test(shown), `environments the rule does not cover are shown: ${shown}`);
         await accessible(page, "identity");
         await screenshot(page, "identity");
+        await page.goto(baseUrl + "/identities/0c3e8f7a-0000-4000-8000-000000000000");
+        await page.getByRole("alert").filter({ hasText: "No identity 0c3e8f7a-0000-4000-8000-000000000000" }).waitFor();
         await page.goto(baseUrl + "/identities");
         await page.getByRole("link", { name: identityName }).waitFor();
         await accessible(page, "identities");
@@ -131,6 +133,10 @@ export async function identitiesExpiryAudit(t) {
         await call("POST", "/api/v3/secrets/raw/CERT_KEY", { workspaceId: projectId, environment: "staging",
             secretValue: `cert-${suffix}`, expiresAt: later });
         sent.push(`tok-${suffix}`, `cert-${suffix}`);
+        const signingSecret = `whsec-${suffix}-${"k".repeat(32)}`;
+        sent.push(signingSecret);
+        const hook = await call("POST", "/api/v1/app-connections/webhook", { method: "signing-secret",
+            name: `hook-${suffix}`, credentials: { signingSecret }, expiresAt: new Date(Date.now() + 45 * DAY).toISOString() });
         const api = await call("GET", "/api/v1/expiring?within=90d");
         await page.goto(baseUrl + "/expiry");
         await page.locator("svg.timeline").waitFor();
@@ -155,7 +161,12 @@ export async function identitiesExpiryAudit(t) {
         await page.keyboard.press("Enter");
         await page.waitForURL(/\/secrets\?env=prod&path=%2F$/);
         await page.getByText("API_TOKEN").first().waitFor();
+        // a connection has no page of its own here: its mark leads to its row of the table
         await page.goto(baseUrl + "/expiry");
+        await page.locator(`svg.timeline a.mark.ok[aria-label^='connection hook-${suffix}']`).click();
+        await page.waitForFunction((id) => document.activeElement?.id?.startsWith(`exp-${id}`), hook.appConnection.id);
+        expect((await page.evaluate(() => document.activeElement.innerText)).includes("expires in 45 days"),
+            "the connection's row does not say when it expires");
         await page.locator("svg.timeline a.mark[aria-label*='release']").click();
         await page.waitForURL(new RegExp(`/identities/${identityId}$`));
     });

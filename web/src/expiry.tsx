@@ -48,7 +48,7 @@ const WINDOWS = [30, 60, 90];
 
 // Geometry of the chart, in SVG user units (the SVG scales to its box).
 const W = 960;
-const LEFT = 150; // lane labels
+const LEFT = 175; // lane labels
 const ENDED = 100; // the "already ended" column
 const LANE_H = 46;
 const TOP = 30;
