@@ -82,7 +82,10 @@ function Detail({ e, onClose }: { e: AuditEvent; onClose: () => void }) {
         ["Sequence", String(e.seq)],
         ["Event id", e.id],
         ["Time", e.time],
-        ["Actor", `${e.actor.kind} ${e.actor.name}${e.actor.id ? ` (${e.actor.id})` : ""}${e.actor.breakGlass ? ", break-glass admin token" : ""}`],
+        [
+            "Actor",
+            `${e.actor.kind} ${e.actor.name}${e.actor.id ? ` (${e.actor.id})` : ""}${e.actor.breakGlass ? ", break-glass admin token" : ""}`,
+        ],
         ["Action", e.action],
         ["Result", e.result],
         ["Reason", e.reason || "—"],
@@ -128,9 +131,14 @@ export function Audit() {
         setError(null);
         setOpen(null);
         try {
-            const r = await api<{ events: AuditEvent[]; nextAfter: number | null }>("GET", "/api/v1/audit/events", undefined, {
-                query: { ...query, after, limit: PAGE },
-            });
+            const r = await api<{ events: AuditEvent[]; nextAfter: number | null }>(
+                "GET",
+                "/api/v1/audit/events",
+                undefined,
+                {
+                    query: { ...query, after, limit: PAGE },
+                },
+            );
             setEvents(r.events);
             setNext(r.nextAfter);
         } catch (e) {
@@ -174,11 +182,25 @@ export function Audit() {
             <VerifyStatus />
             <h2>Events</h2>
             <form class="inline filters" onSubmit={apply} aria-label="Filter events">
-                <Field label="Actor" hint="identity id or name, user email, client id, admin" value={form.actor} onInput={set("actor")} />
-                <Field label="Action" hint="exact, or a prefix ending in . (secrets.)" value={form.action} onInput={set("action")} />
+                <Field
+                    label="Actor"
+                    hint="identity id or name, user email, client id, admin"
+                    value={form.actor}
+                    onInput={set("actor")}
+                />
+                <Field
+                    label="Action"
+                    hint="exact, or a prefix ending in . (secrets.)"
+                    value={form.action}
+                    onInput={set("action")}
+                />
                 <div class="field">
                     <label for="audit-project">Project</label>
-                    <select id="audit-project" value={form.project} onChange={(e) => set("project")((e.target as HTMLSelectElement).value)}>
+                    <select
+                        id="audit-project"
+                        value={form.project}
+                        onChange={(e) => set("project")((e.target as HTMLSelectElement).value)}
+                    >
                         <option value="">any</option>
                         {projects.map((p) => (
                             <option key={p.id} value={p.id}>
@@ -200,7 +222,10 @@ export function Audit() {
             ) : events.length === 0 ? (
                 !error && (
                     <div class="empty">
-                        <p>{filtered ? "No event matches these filters." : "The audit log is empty."} The same from the CLI:</p>
+                        <p>
+                            {filtered ? "No event matches these filters." : "The audit log is empty."} The same from the
+                            CLI:
+                        </p>
                         <pre>
                             <code>{`coffer audit list --since 24h --action secrets. --limit 100
 coffer audit verify`}</code>
@@ -212,35 +237,41 @@ coffer audit verify`}</code>
                     <p class="muted" role="status">
                         {events.length} events (seq {events[0].seq} to {events[events.length - 1].seq})
                     </p>
-                    <Table label="Audit events" testId="audit-events" head={["Seq", "Time", "Actor", "Action", "Where", "Result"]}>
-                                {events.map((e) => (
-                                    <tr key={e.seq}>
-                                        <td>
-                                            <button
-                                                type="button"
-                                                class="link"
-                                                aria-label={`Details of event ${e.seq}`}
-                                                aria-pressed={open?.seq === e.seq}
-                                                onClick={() => setOpen(e)}
-                                            >
-                                                {e.seq}
-                                            </button>
-                                        </td>
-                                        <td>{when(e.time)}</td>
-                                        <td>{e.actor.name || e.actor.kind}</td>
-                                        <td class="mono">{e.action}</td>
-                                        <td>
-                                            {e.projectId ? `${projectName(e.projectId)}/${e.environment}${e.secretPath}` : "—"}
-                                            {e.keys.length > 0 && <span class="muted"> {e.keys.join(", ")}</span>}
-                                        </td>
-                                        <td>
-                                            <span class={`badge ${e.result === "ok" ? "ok" : e.result === "denied" ? "bad" : "warn"}`}>
-                                                {e.result}
-                                            </span>
-                                        </td>
-                                    </tr>
-                                ))}
-                            </Table>
+                    <Table
+                        label="Audit events"
+                        testId="audit-events"
+                        head={["Seq", "Time", "Actor", "Action", "Where", "Result"]}
+                    >
+                        {events.map((e) => (
+                            <tr key={e.seq}>
+                                <td>
+                                    <button
+                                        type="button"
+                                        class="link"
+                                        aria-label={`Details of event ${e.seq}`}
+                                        aria-pressed={open?.seq === e.seq}
+                                        onClick={() => setOpen(e)}
+                                    >
+                                        {e.seq}
+                                    </button>
+                                </td>
+                                <td>{when(e.time)}</td>
+                                <td>{e.actor.name || e.actor.kind}</td>
+                                <td class="mono">{e.action}</td>
+                                <td>
+                                    {e.projectId ? `${projectName(e.projectId)}/${e.environment}${e.secretPath}` : "—"}
+                                    {e.keys.length > 0 && <span class="muted"> {e.keys.join(", ")}</span>}
+                                </td>
+                                <td>
+                                    <span
+                                        class={`badge ${e.result === "ok" ? "ok" : e.result === "denied" ? "bad" : "warn"}`}
+                                    >
+                                        {e.result}
+                                    </span>
+                                </td>
+                            </tr>
+                        ))}
+                    </Table>
                     <p class="actions">
                         <button
                             type="button"

@@ -163,7 +163,13 @@ function Timeline({ items, days, now }: { items: ExpiringItem[]; days: number; n
             aria-label={`Timeline of ${items.length} items ending within ${days} days`}
         >
             <rect class="band bad" x={LEFT} y={TOP - 6} width={ENDED + (7 / days) * span} height={height - TOP} />
-            <rect class="band warn" x={x(now + 7 * DAY_MS)} y={TOP - 6} width={(23 / days) * span} height={height - TOP} />
+            <rect
+                class="band warn"
+                x={x(now + 7 * DAY_MS)}
+                y={TOP - 6}
+                width={(23 / days) * span}
+                height={height - TOP}
+            />
             <text class="axis" x={LEFT + ENDED / 2} y={16} text-anchor="middle">
                 ended
             </text>
@@ -223,13 +229,17 @@ export function Expiry() {
         <section>
             <PageTitle>Expiry</PageTitle>
             <p class="muted">
-                Everything that ends within the window or already has: secrets with an expiry, secrets due for
-                rotation, client secrets of machine identities and the credentials of app connections. Red (square):
-                ended or within 7 days; amber (triangle): within 30 days; green (circle): later.
+                Everything that ends within the window or already has: secrets with an expiry, secrets due for rotation,
+                client secrets of machine identities and the credentials of app connections. Red (square): ended or
+                within 7 days; amber (triangle): within 30 days; green (circle): later.
             </p>
             <div class="field narrow">
                 <label for="exp-window">Window</label>
-                <select id="exp-window" value={String(days)} onChange={(e) => setDays(Number((e.target as HTMLSelectElement).value))}>
+                <select
+                    id="exp-window"
+                    value={String(days)}
+                    onChange={(e) => setDays(Number((e.target as HTMLSelectElement).value))}
+                >
                     {WINDOWS.map((d) => (
                         <option key={d} value={d}>
                             next {d} days
@@ -243,7 +253,10 @@ export function Expiry() {
             ) : doc.items.length === 0 ? (
                 <div class="empty">
                     <h2>Nothing ends within {days} days</h2>
-                    <p>Give a secret an expiry or a rotation reminder, or a client secret a lifetime, and it shows here:</p>
+                    <p>
+                        Give a secret an expiry or a rotation reminder, or a client secret a lifetime, and it shows
+                        here:
+                    </p>
                     <pre>
                         <code>{`coffer secrets set API_KEY=@api-key.txt --projectId my-app --env prod --expires-in 60d
 coffer secrets set DB_PASSWORD=- --projectId my-app --env prod --reminder-every 90d < password.txt
@@ -263,26 +276,26 @@ coffer expiring --within ${days}d`}</code>
                     </div>
                     <h2>All items</h2>
                     <Table label="Expiring items" head={["Due", "Urgency", "Kind", "What", "Rotation"]}>
-                                {doc.items.map((i, n) => {
-                                    const href = itemHref(i);
-                                    const u = urgencyOf(i.dueAt, now);
-                                    return (
-                                        <tr key={n} id={itemId(i, n)} tabIndex={-1} data-testid="expiring-row">
-                                            <td>{when(i.dueAt)}</td>
-                                            <td>
-                                                <span class={`badge ${u}`}>
-                                                    {i.status}, {expiryWords(i.dueAt, now)}
-                                                </span>
-                                            </td>
-                                            <td>{LANES.find((l) => l.kind === i.kind)?.label || i.kind}</td>
-                                            <td>{href ? <a href={href}>{itemName(i)}</a> : itemName(i)}</td>
-                                            <td>
-                                                <RotationCell item={i} rotations={rotations} />
-                                            </td>
-                                        </tr>
-                                    );
-                                })}
-                            </Table>
+                        {doc.items.map((i, n) => {
+                            const href = itemHref(i);
+                            const u = urgencyOf(i.dueAt, now);
+                            return (
+                                <tr key={n} id={itemId(i, n)} tabIndex={-1} data-testid="expiring-row">
+                                    <td>{when(i.dueAt)}</td>
+                                    <td>
+                                        <span class={`badge ${u}`}>
+                                            {i.status}, {expiryWords(i.dueAt, now)}
+                                        </span>
+                                    </td>
+                                    <td>{LANES.find((l) => l.kind === i.kind)?.label || i.kind}</td>
+                                    <td>{href ? <a href={href}>{itemName(i)}</a> : itemName(i)}</td>
+                                    <td>
+                                        <RotationCell item={i} rotations={rotations} />
+                                    </td>
+                                </tr>
+                            );
+                        })}
+                    </Table>
                 </>
             )}
         </section>

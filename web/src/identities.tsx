@@ -94,7 +94,15 @@ const SETTINGS: [string, string][] = [
 function settingText(v: unknown): string {
     if (v === null || v === undefined || v === "") return "—";
     if (Array.isArray(v))
-        return v.length ? v.map((x) => (typeof x === "object" && x ? (x as { ipAddress?: string }).ipAddress || JSON.stringify(x) : String(x))).join(", ") : "—";
+        return v.length
+            ? v
+                  .map((x) =>
+                      typeof x === "object" && x
+                          ? (x as { ipAddress?: string }).ipAddress || JSON.stringify(x)
+                          : String(x),
+                  )
+                  .join(", ")
+            : "—";
     if (typeof v === "object") {
         const entries = Object.entries(v as Record<string, unknown>);
         return entries.length ? entries.map(([k, x]) => `${k}=${x}`).join("; ") : "—";
@@ -169,16 +177,16 @@ coffer identities add-to-project "$ID" --projectId my-app --role viewer --env pr
                         {shown.length} of {list.length} identities
                     </p>
                     <Table label="Identities" head={["Name", "Auth methods", "Created"]}>
-                                {shown.map((i) => (
-                                    <tr key={i.id}>
-                                        <th scope="row">
-                                            <a href={`/identities/${encodeURIComponent(i.id)}`}>{i.name}</a>
-                                        </th>
-                                        <td>{i.authMethods.length ? i.authMethods.join(", ") : "none"}</td>
-                                        <td>{when(i.createdAt)}</td>
-                                    </tr>
-                                ))}
-                            </Table>
+                        {shown.map((i) => (
+                            <tr key={i.id}>
+                                <th scope="row">
+                                    <a href={`/identities/${encodeURIComponent(i.id)}`}>{i.name}</a>
+                                </th>
+                                <td>{i.authMethods.length ? i.authMethods.join(", ") : "none"}</td>
+                                <td>{when(i.createdAt)}</td>
+                            </tr>
+                        ))}
+                    </Table>
                 </>
             )}
         </section>
@@ -227,7 +235,8 @@ export function IdentityPage({ identityId }: { identityId: string }) {
             setMethods(got);
             setSecrets(
                 got["universal-auth"]
-                    ? (await api<{ clientSecretData: ClientSecret[] }>("GET", `${base}/client-secrets`)).clientSecretData
+                    ? (await api<{ clientSecretData: ClientSecret[] }>("GET", `${base}/client-secrets`))
+                          .clientSecretData
                     : [],
             );
             const ps = (await api<{ workspaces: Project[] }>("GET", "/api/v1/workspace")).workspaces.sort((a, b) =>
@@ -279,7 +288,12 @@ export function IdentityPage({ identityId }: { identityId: string }) {
 
     async function addMembership(e: Event) {
         e.preventDefault();
-        const rule: Rule = { actions: member.actions.split(",").map((a) => a.trim()).filter(Boolean) };
+        const rule: Rule = {
+            actions: member.actions
+                .split(",")
+                .map((a) => a.trim())
+                .filter(Boolean),
+        };
         if (member.env.trim()) rule.environment = member.env.trim();
         if (member.path.trim()) rule.secretPath = member.path.trim();
         const narrowed = member.env.trim() || member.path.trim();
@@ -335,14 +349,18 @@ export function IdentityPage({ identityId }: { identityId: string }) {
                             <div class="method" key={m.slug} role="group" aria-label={m.title}>
                                 <h3>
                                     {m.title}{" "}
-                                    <span class={`badge ${cfg ? "ok" : "warn"}`}>{cfg ? "attached" : "not attached"}</span>
+                                    <span class={`badge ${cfg ? "ok" : "warn"}`}>
+                                        {cfg ? "attached" : "not attached"}
+                                    </span>
                                 </h3>
                                 {cfg ? (
                                     <dl class="settings">
                                         {SETTINGS.filter(([k]) => k in cfg).map(([k, label]) => (
                                             <div key={k}>
                                                 <dt>{label}</dt>
-                                                <dd class={k === "clientId" ? "mono" : undefined}>{settingText(cfg[k])}</dd>
+                                                <dd class={k === "clientId" ? "mono" : undefined}>
+                                                    {settingText(cfg[k])}
+                                                </dd>
                                             </div>
                                         ))}
                                     </dl>
@@ -355,7 +373,9 @@ export function IdentityPage({ identityId }: { identityId: string }) {
                                         {m.slug === "universal-auth" && (
                                             <button
                                                 type="button"
-                                                onClick={() => act(() => api("POST", base, {}), "Universal auth attached")}
+                                                onClick={() =>
+                                                    act(() => api("POST", base, {}), "Universal auth attached")
+                                                }
                                             >
                                                 Attach universal auth
                                             </button>
@@ -392,7 +412,11 @@ export function IdentityPage({ identityId }: { identityId: string }) {
                         <Field label="Description" name="description" value={description} onInput={setDescription} />
                         <div class="field">
                             <label for="cs-ttl">Expires in</label>
-                            <select id="cs-ttl" value={ttl} onChange={(e) => setTtl((e.target as HTMLSelectElement).value)}>
+                            <select
+                                id="cs-ttl"
+                                value={ttl}
+                                onChange={(e) => setTtl((e.target as HTMLSelectElement).value)}
+                            >
                                 {TTLS.map(([v, l]) => (
                                     <option key={v} value={v}>
                                         {l}
@@ -415,50 +439,55 @@ coffer login --method universal-auth --client-id ${String(ua.clientId)} --client
                             </pre>
                         </div>
                     ) : (
-                        <Table label="Client secrets" head={["Description", "Prefix", "Created", "Expiry", "Uses", "Action"]}>
-                                    {secrets.map((s) => (
-                                        <tr key={s.id} data-testid="client-secret-row">
-                                            <th scope="row">{s.description || "(no description)"}</th>
-                                            <td class="mono">{s.clientSecretPrefix}…</td>
-                                            <td>{when(s.createdAt)}</td>
-                                            <td>
-                                                {s.isClientSecretRevoked ? (
-                                                    <span class="badge bad">revoked</span>
-                                                ) : (
-                                                    <span class={`badge ${urgencyOf(s.expiresAt)}`} title={s.expiresAt || ""}>
-                                                        {expiryWords(s.expiresAt)}
-                                                    </span>
-                                                )}
-                                            </td>
-                                            <td>
-                                                {s.clientSecretNumUses}
-                                                {s.clientSecretNumUsesLimit ? ` of ${s.clientSecretNumUsesLimit}` : ""}
-                                            </td>
-                                            <td>
-                                                {!s.isClientSecretRevoked && (
-                                                    <button
-                                                        type="button"
-                                                        class="danger"
-                                                        aria-label={`Revoke client secret ${s.description || s.clientSecretPrefix}`}
-                                                        onClick={() =>
-                                                            confirm("Revoke this client secret? Its tokens stop working at once.") &&
-                                                            act(
-                                                                () =>
-                                                                    api(
-                                                                        "POST",
-                                                                        `${base}/client-secrets/${encodeURIComponent(s.id)}/revoke`,
-                                                                    ),
-                                                                "Client secret revoked",
-                                                            )
-                                                        }
-                                                    >
-                                                        Revoke
-                                                    </button>
-                                                )}
-                                            </td>
-                                        </tr>
-                                    ))}
-                                </Table>
+                        <Table
+                            label="Client secrets"
+                            head={["Description", "Prefix", "Created", "Expiry", "Uses", "Action"]}
+                        >
+                            {secrets.map((s) => (
+                                <tr key={s.id} data-testid="client-secret-row">
+                                    <th scope="row">{s.description || "(no description)"}</th>
+                                    <td class="mono">{s.clientSecretPrefix}…</td>
+                                    <td>{when(s.createdAt)}</td>
+                                    <td>
+                                        {s.isClientSecretRevoked ? (
+                                            <span class="badge bad">revoked</span>
+                                        ) : (
+                                            <span class={`badge ${urgencyOf(s.expiresAt)}`} title={s.expiresAt || ""}>
+                                                {expiryWords(s.expiresAt)}
+                                            </span>
+                                        )}
+                                    </td>
+                                    <td>
+                                        {s.clientSecretNumUses}
+                                        {s.clientSecretNumUsesLimit ? ` of ${s.clientSecretNumUsesLimit}` : ""}
+                                    </td>
+                                    <td>
+                                        {!s.isClientSecretRevoked && (
+                                            <button
+                                                type="button"
+                                                class="danger"
+                                                aria-label={`Revoke client secret ${s.description || s.clientSecretPrefix}`}
+                                                onClick={() =>
+                                                    confirm(
+                                                        "Revoke this client secret? Its tokens stop working at once.",
+                                                    ) &&
+                                                    act(
+                                                        () =>
+                                                            api(
+                                                                "POST",
+                                                                `${base}/client-secrets/${encodeURIComponent(s.id)}/revoke`,
+                                                            ),
+                                                        "Client secret revoked",
+                                                    )
+                                                }
+                                            >
+                                                Revoke
+                                            </button>
+                                        )}
+                                    </td>
+                                </tr>
+                            ))}
+                        </Table>
                     )}
                 </>
             )}
@@ -475,47 +504,47 @@ coffer login --method universal-auth --client-id ${String(ua.clientId)} --client
                 </div>
             ) : (
                 <Table label="Memberships" head={["Project", "Role", "Rules", "Action"]}>
-                            {memberships.map((m) => (
-                                <tr key={m.projectId}>
-                                    <th scope="row">
-                                        <a href={`/projects/${encodeURIComponent(m.projectId)}`}>{projectName(m.projectId)}</a>
-                                    </th>
-                                    <td>{m.role}</td>
-                                    <td>
-                                        {m.rules.length === 0 ? (
-                                            <span class="muted">none: the whole role, every environment</span>
-                                        ) : (
-                                            <ul class="rules">
-                                                {m.rules.map((r, i) => (
-                                                    <li key={i}>
-                                                        {r.actions.join(", ")} in {r.environment || "any environment"} at{" "}
-                                                        <code>{r.secretPath || "/**"}</code>
-                                                    </li>
-                                                ))}
-                                            </ul>
-                                        )}
-                                    </td>
-                                    <td>
-                                        <button
-                                            type="button"
-                                            aria-label={`Remove from ${projectName(m.projectId)}`}
-                                            onClick={() =>
-                                                act(
-                                                    () =>
-                                                        api(
-                                                            "DELETE",
-                                                            `/api/v2/workspace/${encodeURIComponent(m.projectId)}/identity-memberships/${encodeURIComponent(identityId)}`,
-                                                        ),
-                                                    "Membership removed",
-                                                )
-                                            }
-                                        >
-                                            Remove
-                                        </button>
-                                    </td>
-                                </tr>
-                            ))}
-                        </Table>
+                    {memberships.map((m) => (
+                        <tr key={m.projectId}>
+                            <th scope="row">
+                                <a href={`/projects/${encodeURIComponent(m.projectId)}`}>{projectName(m.projectId)}</a>
+                            </th>
+                            <td>{m.role}</td>
+                            <td>
+                                {m.rules.length === 0 ? (
+                                    <span class="muted">none: the whole role, every environment</span>
+                                ) : (
+                                    <ul class="rules">
+                                        {m.rules.map((r, i) => (
+                                            <li key={i}>
+                                                {r.actions.join(", ")} in {r.environment || "any environment"} at{" "}
+                                                <code>{r.secretPath || "/**"}</code>
+                                            </li>
+                                        ))}
+                                    </ul>
+                                )}
+                            </td>
+                            <td>
+                                <button
+                                    type="button"
+                                    aria-label={`Remove from ${projectName(m.projectId)}`}
+                                    onClick={() =>
+                                        act(
+                                            () =>
+                                                api(
+                                                    "DELETE",
+                                                    `/api/v2/workspace/${encodeURIComponent(m.projectId)}/identity-memberships/${encodeURIComponent(identityId)}`,
+                                                ),
+                                            "Membership removed",
+                                        )
+                                    }
+                                >
+                                    Remove
+                                </button>
+                            </td>
+                        </tr>
+                    ))}
+                </Table>
             )}
             {projects.length > 0 && (
                 <form class="inline" onSubmit={addMembership} aria-label="Set a membership">
@@ -581,39 +610,43 @@ coffer login --method universal-auth --client-id ${String(ua.clientId)} --client
                     It can read nothing: it has no membership whose role and rules allow reading.
                 </p>
             ) : (
-                <Table label="What this identity can read" testId="readable" head={["Project / environment", "Paths", "Secrets"]}>
-                            {reads.map(({ project, env, paths }) => (
-                                <tr key={project.id + env.slug}>
-                                    <th scope="row">
-                                        {project.name} / {env.slug}
-                                    </th>
-                                    <td>
-                                        {paths.map((p) => (
-                                            <code key={p} class="glob">
-                                                {p}
-                                            </code>
+                <Table
+                    label="What this identity can read"
+                    testId="readable"
+                    head={["Project / environment", "Paths", "Secrets"]}
+                >
+                    {reads.map(({ project, env, paths }) => (
+                        <tr key={project.id + env.slug}>
+                            <th scope="row">
+                                {project.name} / {env.slug}
+                            </th>
+                            <td>
+                                {paths.map((p) => (
+                                    <code key={p} class="glob">
+                                        {p}
+                                    </code>
+                                ))}
+                            </td>
+                            <td>
+                                {env.secrets.length === 0 ? (
+                                    <span class="muted">no secrets there yet</span>
+                                ) : (
+                                    <ul class="rules">
+                                        {env.secrets.map((s) => (
+                                            <li key={s.secretId}>
+                                                <a
+                                                    href={`/projects/${encodeURIComponent(project.id)}/secrets?env=${encodeURIComponent(env.slug)}&path=${encodeURIComponent(s.secretPath)}`}
+                                                >
+                                                    {s.secretPath === "/" ? "" : s.secretPath}/{s.secretKey}
+                                                </a>
+                                            </li>
                                         ))}
-                                    </td>
-                                    <td>
-                                        {env.secrets.length === 0 ? (
-                                            <span class="muted">no secrets there yet</span>
-                                        ) : (
-                                            <ul class="rules">
-                                                {env.secrets.map((s) => (
-                                                    <li key={s.secretId}>
-                                                        <a
-                                                            href={`/projects/${encodeURIComponent(project.id)}/secrets?env=${encodeURIComponent(env.slug)}&path=${encodeURIComponent(s.secretPath)}`}
-                                                        >
-                                                            {s.secretPath === "/" ? "" : s.secretPath}/{s.secretKey}
-                                                        </a>
-                                                    </li>
-                                                ))}
-                                            </ul>
-                                        )}
-                                    </td>
-                                </tr>
-                            ))}
-                        </Table>
+                                    </ul>
+                                )}
+                            </td>
+                        </tr>
+                    ))}
+                </Table>
             )}
         </section>
     );
