@@ -201,6 +201,8 @@ const TTLS: [string, string][] = [
     ["0", "never"],
 ];
 const ROLES = ["viewer", "member", "admin", "no-access"];
+// Secret names listed per environment under "what this identity can read"; the rest are counted.
+const SHOWN_MAX = 50;
 
 export function IdentityPage({ identityId }: { identityId: string }) {
     const base = `/api/v1/auth/universal-auth/identities/${encodeURIComponent(identityId)}`;
@@ -218,12 +220,18 @@ export function IdentityPage({ identityId }: { identityId: string }) {
     const [member, setMember] = useState({ project: "", role: "viewer", env: "", path: "", actions: "read" });
 
     async function load() {
+        let found: Identity;
         try {
-            const r = await api<{ identity: Identity }>("GET", `/api/v1/identities/${encodeURIComponent(identityId)}`);
-            setIdentity(r.identity);
-            const got: Record<string, Record<string, unknown> | null> = {};
-            for (const m of METHODS) {
-                got[m.slug] = r.identity.authMethods.includes(m.slug)
+            found = (await api<{ identity: Identity }>("GET", `/api/v1/identities/${encodeURIComponent(identityId)}`))
+                .identity;
+        } catch (e) {
+            setError(e instanceof ApiError && e.status === 404 ? `No identity ${identityId}` : errorText(e));
+            return;
+        }
+        setIdentity(found);
+        try {
+            const methodOf = async (m: (typeof METHODS)[number]) =>
+                found.authMethods.includes(m.slug)
                     ? (
                           await api<Record<string, Record<string, unknown>>>(
                               "GET",
@@ -231,7 +239,13 @@ export function IdentityPage({ identityId }: { identityId: string }) {
                           )
                       )[m.member]
                     : null;
-            }
+            const [configs, list, doc] = await Promise.all([
+                Promise.all(METHODS.map(methodOf)),
+                api<{ workspaces: Project[] }>("GET", "/api/v1/workspace"),
+                api<InventoryDoc>("GET", "/api/v1/inventory", undefined, { query: { identityId } }),
+            ]);
+            const got: Record<string, Record<string, unknown> | null> = {};
+            METHODS.forEach((m, i) => (got[m.slug] = configs[i]));
             setMethods(got);
             setSecrets(
                 got["universal-auth"]
@@ -239,22 +253,21 @@ export function IdentityPage({ identityId }: { identityId: string }) {
                           .clientSecretData
                     : [],
             );
-            const ps = (await api<{ workspaces: Project[] }>("GET", "/api/v1/workspace")).workspaces.sort((a, b) =>
-                a.name.localeCompare(b.name),
-            );
+            const ps = list.workspaces.sort((a, b) => a.name.localeCompare(b.name));
             setProjects(ps);
-            const ms: Membership[] = [];
-            for (const p of ps) {
-                const l = await api<{ identityMemberships: Membership[] }>(
-                    "GET",
-                    `/api/v2/workspace/${encodeURIComponent(p.id)}/identity-memberships`,
-                );
-                ms.push(...l.identityMemberships.filter((m) => m.identityId === identityId));
-            }
-            setMemberships(ms);
-            setReadable(await api<InventoryDoc>("GET", "/api/v1/inventory", undefined, { query: { identityId } }));
+            // memberships are listed per project: every project's, read side by side
+            const perProject = await Promise.all(
+                ps.map((p) =>
+                    api<{ identityMemberships: Membership[] }>(
+                        "GET",
+                        `/api/v2/workspace/${encodeURIComponent(p.id)}/identity-memberships`,
+                    ),
+                ),
+            );
+            setMemberships(perProject.flatMap((l) => l.identityMemberships.filter((m) => m.identityId === identityId)));
+            setReadable(doc);
         } catch (e) {
-            setError(e instanceof ApiError && e.status === 404 ? `No identity ${identityId}` : errorText(e));
+            setError(errorText(e));
         }
     }
     useEffect(() => {
@@ -632,7 +645,7 @@ coffer login --method universal-auth --client-id ${String(ua.clientId)} --client
                                     <span class="muted">no secrets there yet</span>
                                 ) : (
                                     <ul class="rules">
-                                        {env.secrets.map((s) => (
+                                        {env.secrets.slice(0, SHOWN_MAX).map((s) => (
                                             <li key={s.secretId}>
                                                 <a
                                                     href={`/projects/${encodeURIComponent(project.id)}/secrets?env=${encodeURIComponent(env.slug)}&path=${encodeURIComponent(s.secretPath)}`}
@@ -641,6 +654,12 @@ coffer login --method universal-auth --client-id ${String(ua.clientId)} --client
                                                 </a>
                                             </li>
                                         ))}
+                                        {env.secrets.length > SHOWN_MAX && (
+                                            <li class="muted">
+                                                and {env.secrets.length - SHOWN_MAX} more (
+                                                <code>coffer inventory --identity {identityId}</code> lists them all)
+                                            </li>
+                                        )}
                                     </ul>
                                 )}
                             </td>
