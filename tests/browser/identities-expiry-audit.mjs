@@ -98,6 +98,11 @@ export async function identitiesExpiryAudit(t) {
         const form = page.getByRole("form", { name: "Set a membership" });
         await form.getByLabel("Project").selectOption(projectId);
         await form.getByLabel("Role").selectOption("viewer");
+        // bad input: an environment the project does not have is refused, naming the field, and nothing is set
+        await form.getByLabel("Rule: environment").fill("nope");
+        await form.getByRole("button", { name: "Set membership" }).click();
+        await page.getByRole("alert").filter({ hasText: "rules[0].environment" }).waitFor();
+        expect((await page.getByTestId("reads-nothing").count()) === 1, "a refused membership changed what it reads");
         await form.getByLabel("Rule: environment").fill("dev");
         await form.getByLabel("Rule: path glob").fill("/**");
         await form.getByRole("button", { name: "Set membership" }).click();
