@@ -137,7 +137,9 @@ export async function identitiesExpiryAudit(t) {
             secretValue: `tok-${suffix}`, expiresAt: soon });
         await call("POST", "/api/v3/secrets/raw/CERT_KEY", { workspaceId: projectId, environment: "staging",
             secretValue: `cert-${suffix}`, expiresAt: later });
-        sent.push(`tok-${suffix}`, `cert-${suffix}`);
+        await call("POST", "/api/v3/secrets/raw/ROTATE_ME", { workspaceId: projectId, environment: "dev",
+            secretValue: `rot-${suffix}`, secretReminderRepeatDays: 45 });
+        sent.push(`tok-${suffix}`, `cert-${suffix}`, `rot-${suffix}`);
         const signingSecret = `whsec-${suffix}-${"k".repeat(32)}`;
         sent.push(signingSecret);
         const hook = await call("POST", "/api/v1/app-connections/webhook", { method: "signing-secret",
@@ -153,6 +155,9 @@ export async function identitiesExpiryAudit(t) {
             `the urgent mark says ${await urgent.getAttribute("aria-label")}`);
         expect((await page.locator("svg.timeline a.mark.warn[aria-label^='CERT_KEY']").count()) === 1,
             "the secret ending in 20 days is not amber");
+        const reminder = page.locator("svg.timeline a.mark.ok[aria-label^='ROTATE_ME']");
+        expect(/: due, due in 45 days/.test(await reminder.getAttribute("aria-label")),
+            `the rotation reminder says ${await reminder.getAttribute("aria-label")}`);
         expect((await page.locator(`svg.timeline a.mark.ok[aria-label*='release']`).count()) === 1,
             "the client secret ending in 90 days is not on the timeline in green");
         expect((await page.locator(`svg.timeline a.mark[aria-label*='nightly']`).count()) === 0,

@@ -116,7 +116,7 @@ function RotationCell({ item, rotations }: { item: ExpiringItem; rotations: Rota
 
 function Timeline({ items, days, now }: { items: ExpiringItem[]; days: number; now: number }) {
     const span = W - LEFT - ENDED - 20;
-    const x = (t: number) => LEFT + ENDED + (Math.max(0, t - now) / (days * DAY_MS)) * span;
+    const x = (t: number) => LEFT + ENDED + Math.min(1, Math.max(0, t - now) / (days * DAY_MS)) * span;
     const height = TOP + LANES.length * LANE_H + 10;
     const ticks = [0, 7, 30, 60, 90].filter((d) => d <= days);
     const marks: JSX.Element[] = [];
@@ -130,7 +130,7 @@ function Timeline({ items, days, now }: { items: ExpiringItem[]; days: number; n
             const cx = t < now ? LEFT + ENDED / 2 + row * 16 : x(t);
             const cy = TOP + li * LANE_H + LANE_H / 2 + row * 12;
             const href = itemHref(i);
-            const label = `${itemName(i)}: ${i.status}, ${expiryWords(i.dueAt, now)} (${URGENCY_WORD[u]})`;
+            const label = `${itemName(i)}: ${i.status}, ${expiryWords(i.dueAt, now, i.kind === "reminder")} (${URGENCY_WORD[u]})`;
             marks.push(
                 <a
                     key={`${lane.kind}-${k}`}
@@ -284,7 +284,7 @@ coffer expiring --within ${days}d`}</code>
                                     <td>{when(i.dueAt)}</td>
                                     <td>
                                         <span class={`badge ${u}`}>
-                                            {i.status}, {expiryWords(i.dueAt, now)}
+                                            {i.status}, {expiryWords(i.dueAt, now, i.kind === "reminder")}
                                         </span>
                                     </td>
                                     <td>{LANES.find((l) => l.kind === i.kind)?.label || i.kind}</td>

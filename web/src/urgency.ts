@@ -23,11 +23,13 @@ function span(ms: number): string {
     return "less than an hour";
 }
 
-// "expired 2 days ago", "expires in 5 days", "no expiry".
-export function expiryWords(expiresAt: string | null | undefined, now: number = Date.now()): string {
-    if (!expiresAt) return "no expiry";
+// "expired 2 days ago", "expires in 5 days", "no expiry"; for a rotation reminder (due) "due in 5 days",
+// "overdue by 2 days".
+export function expiryWords(expiresAt: string | null | undefined, now: number = Date.now(), due = false): string {
+    if (!expiresAt) return due ? "not due" : "no expiry";
     const left = new Date(expiresAt).getTime() - now;
-    if (isNaN(left)) return `expires ${expiresAt}`;
+    if (isNaN(left)) return `${due ? "due" : "expires"} ${expiresAt}`;
+    if (due) return left < 0 ? `overdue by ${span(-left)}` : `due in ${span(left)}`;
     return left < 0 ? `expired ${span(-left)} ago` : `expires in ${span(left)}`;
 }
 
