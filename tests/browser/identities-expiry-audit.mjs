@@ -186,6 +186,14 @@ export async function identitiesExpiryAudit(t) {
         const verified = page.getByTestId("verify-status");
         await verified.waitFor();
         expect(/^intact /.test(await verified.innerText()), `verification says ${await verified.innerText()}`);
+        // unfiltered, the page opens at the oldest events; "Newest events" jumps to the end of the chain
+        const range = page.getByRole("status").filter({ hasText: /events \(seq \d+ to \d+\)/ });
+        await range.filter({ hasText: "(seq 1 to 100)" }).waitFor();
+        const verifiedEvents = Number(/; (\d+) events/.exec(await verified.innerText())[1]);
+        await page.getByRole("button", { name: "Newest events" }).click();
+        await range.filter({ hasNotText: "(seq 1 to 100)" }).waitFor();
+        const [, first, last] = /seq (\d+) to (\d+)/.exec(await range.innerText()).map(Number);
+        expect(last >= verifiedEvents && first === last - 99, `the newest page is seq ${first} to ${last} of ${verifiedEvents}`);
         const form = page.getByRole("form", { name: "Filter events" });
         await form.getByLabel("Actor").fill(owner.email);
         await form.getByLabel("Action").fill("secrets.read");

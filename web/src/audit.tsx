@@ -30,6 +30,7 @@ interface Verification {
     message: string;
     events: number;
     checkpoints: number;
+    lastSeq: number;
 }
 
 const PAGE = 100;
@@ -41,7 +42,8 @@ function rfc3339(local: string): string | undefined {
     return isNaN(d.getTime()) ? undefined : d.toISOString();
 }
 
-function VerifyStatus() {
+// onVerified learns the chain's last event number, from which the newest page is found.
+function VerifyStatus({ onVerified }: { onVerified: (v: Verification) => void }) {
     const [v, setV] = useState<Verification | null>(null);
     const [error, setError] = useState<string | null>(null);
     const [busy, setBusy] = useState(false);
@@ -49,7 +51,9 @@ function VerifyStatus() {
         setBusy(true);
         setError(null);
         try {
-            setV(await api<Verification>("POST", "/api/v1/audit/verify", {}));
+            const result = await api<Verification>("POST", "/api/v1/audit/verify", {});
+            setV(result);
+            onVerified(result);
         } catch (e) {
             setError(errorText(e));
         }
@@ -126,6 +130,7 @@ export function Audit() {
     const [pages, setPages] = useState<number[]>([]);
     const [open, setOpen] = useState<AuditEvent | null>(null);
     const [error, setError] = useState<string | null>(null);
+    const [lastSeq, setLastSeq] = useState(0);
 
     async function load(query: Query, after?: number) {
         setError(null);
@@ -177,9 +182,10 @@ export function Audit() {
         <section>
             <PageTitle>Audit log</PageTitle>
             <p class="muted">
-                Every request, oldest first, in a tamper-evident chain. Values are never recorded, only key names.
+                Every request, oldest first (<strong>Newest events</strong> jumps to the end), in a tamper-evident
+                chain. Values are never recorded, only key names.
             </p>
-            <VerifyStatus />
+            <VerifyStatus onVerified={(v) => setLastSeq(v.lastSeq)} />
             <h2>Events</h2>
             <form class="inline filters" onSubmit={apply} aria-label="Filter events">
                 <Field
@@ -295,6 +301,18 @@ coffer audit verify`}</code>
                         >
                             Next page
                         </button>
+                        {/* the chain's last number places the newest page exactly only when nothing is filtered */}
+                        {!filtered && lastSeq > PAGE && (
+                            <button
+                                type="button"
+                                onClick={() => {
+                                    setPages([...pages, lastSeq - PAGE]);
+                                    load(applied, lastSeq - PAGE);
+                                }}
+                            >
+                                Newest events
+                            </button>
+                        )}
                     </p>
                 </>
             )}
