@@ -198,7 +198,7 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
                 self.assertEqual(body["details"][0]["field"], field)
                 self.assertNoSecret(r.body.decode(), "an error")
         self.assertError(self.create("gitlab", "access-token", ok), 422, "ValidationFailure",
-                         "azure-client-secrets, azure-devops, azure-key-vault, github, postgres or webhook")
+                         "azure-client-secrets, azure-devops, azure-key-vault, github, mysql, postgres or webhook")
         self.assertError(self.api("POST", BASE + "/azure-devops", body={"method": "access-token", "name": "n"}),
                          422, "ValidationFailure", "credentials: required")
         self.assertError(self.create("azure-devops", "access-token", ok, name="bad name!"), 422, None, "name:")
