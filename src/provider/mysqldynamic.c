@@ -44,7 +44,8 @@ void cf_mysql_statements_release(struct cf_mysql_statements *s)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n; i++) {
+    /* a check (no session) counts statements without keeping them: items stays NULL */
+    for (size_t i = 0; s->items && i < s->n; i++) {
         sodium_memzero(s->items[i], strlen(s->items[i]));
         free(s->items[i]);
     }
@@ -55,11 +56,15 @@ void cf_mysql_statements_release(struct cf_mysql_statements *s)
 
 bool cf_mysql_username_valid(const char *name)
 {
-    size_t len = name ? strlen(name) : 0;
-    if (len == 0 || len > CF_MYSQL_USER_MAX)
+    /* "cf_", 8 hex digits, '_', RANDOM_PART_LEN of username_alphabet (new_username) */
+    if (!name || strlen(name) != 3 + 8 + 1 + RANDOM_PART_LEN || strncmp(name, "cf_", 3) != 0 ||
+        name[11] != '_')
         return false;
-    for (size_t i = 0; i < len; i++)
-        if (!strchr(username_alphabet, name[i]) && name[i] != '_')
+    for (size_t i = 3; i < 11; i++)
+        if (!strchr("0123456789abcdef", name[i]))
+            return false;
+    for (size_t i = 12; name[i]; i++)
+        if (!strchr(username_alphabet, name[i]))
             return false;
     return true;
 }

@@ -30,7 +30,7 @@
  * several statements per query), so no value can end a statement or start another.
  *
  * Usernames are "cf_", eight hex digits of the lease id, '_' and twelve random [a-z0-9]: 24
- * characters, inside MySQL's 32; revoke takes only a name of that alphabet. Passwords are
+ * characters, inside MySQL's 32; revoke takes only a name of that shape. Passwords are
  * CF_MYSQL_PASSWORD_LEN characters of [A-Za-z0-9] from libsodium's generator.
  *
  * When a creation statement fails after an earlier one succeeded, the revocation statements run
@@ -105,8 +105,8 @@ enum cf_rc cf_mysql_render(struct st_mysql *m, const char *field, const char *te
                            const struct cf_mysql_values *values, struct cf_mysql_statements *out,
                            struct cf_err *err);
 
-/* true when name may be an issued login's name: 1 to CF_MYSQL_USER_MAX characters of
- * [a-z0-9_]. */
+/* true when name has the shape of an issued login's name ("cf_", 8 hex digits, '_', 12 of
+ * [a-z0-9]): revoke drops nothing else. */
 bool cf_mysql_username_valid(const char *name);
 
 /* The "mysql" dynamic provider. */
