@@ -8,6 +8,9 @@
 #                                  database, so that a login the tests create is the only one that can match.
 #   scripts/mariadb.sh stop DIR    stops it and removes DIR
 #
+# With MARIADB_TLS_DIR=T (a directory holding ca.pem, server-cert.pem and server-key.pem, readable by the server's
+# user) the server also offers TLS, on the socket too, with that certificate.
+#
 # MariaDB refuses to run as root: as root the server runs as the unprivileged user `mysql` (created by the Debian
 # package) or `nobody`. Durability is off (no doublewrite, the log flushed once a second, no binary log): the
 # server lives only as long as a test run. No option file is read (--no-defaults), so the machine's own MariaDB
@@ -54,10 +57,15 @@ start)
         cat "$dir/install.log" >&2
         exit 1
     }
+    tls=""
+    if [ -n "${MARIADB_TLS_DIR:-}" ]; then
+        tls="--ssl-ca=$MARIADB_TLS_DIR/ca.pem --ssl-cert=$MARIADB_TLS_DIR/server-cert.pem"
+        tls="$tls --ssl-key=$MARIADB_TLS_DIR/server-key.pem"
+    fi
     as_owner "$sbin" --no-defaults --datadir="$dir/data" --socket="$dir/mysqld.sock" --skip-networking \
         --pid-file="$dir/mysqld.pid" --log-error="$dir/server.log" --skip-name-resolve --skip-log-bin \
         --performance-schema=OFF --innodb-buffer-pool-size=16M --innodb-log-file-size=16M \
-        --innodb-doublewrite=0 --innodb-flush-log-at-trx-commit=0 --max-connections=100 \
+        --innodb-doublewrite=0 --innodb-flush-log-at-trx-commit=0 --max-connections=100 $tls \
         >/dev/null 2>&1 </dev/null &
     tries=0
     until client -e 'SELECT 1' >/dev/null 2>&1; do

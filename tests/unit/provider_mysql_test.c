@@ -277,10 +277,52 @@ static char top_dir[64];
 
 static int mariadb_script(const char *verb, const char *dir)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof(cmd), "sh %s/scripts/mariadb.sh %s %s >%s/mariadb-%s.log 2>&1",
-             CF_SOURCE_DIR, verb, dir, top_dir, verb);
+    char cmd[640];
+    snprintf(cmd, sizeof(cmd),
+             "MARIADB_TLS_DIR=%s/tls sh %s/scripts/mariadb.sh %s %s >%s/mariadb-%s.log 2>&1",
+             top_dir, CF_SOURCE_DIR, verb, dir, top_dir, verb);
     return system(cmd);
+}
+
+/* openssl req's options for a new P-256 key, unencrypted */
+#define EC_KEY "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+
+/* The server's certificate (CN and SAN localhost) under a CA of the run, and a second CA that
+ * signed nothing the server shows, in top_dir/tls: openssl's command line, as an operator would. */
+static int make_certificates(void)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "(cd %s && mkdir tls && cd tls && "
+             "openssl req -x509 " EC_KEY " -keyout "
+             "ca-key.pem -out ca.pem -days 2 "
+             "-subj '/CN=coffer test CA' && "
+             "openssl req -x509 " EC_KEY " -keyout "
+             "other-key.pem -out other-ca.pem "
+             "-days 2 -subj '/CN=coffer other CA' && "
+             "openssl req " EC_KEY " -keyout "
+             "server-key.pem -out server.csr "
+             "-subj '/CN=localhost' && "
+             "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > ext && "
+             "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial "
+             "-out server-cert.pem -days 2 -extfile ext && chmod 755 . && chmod 644 *.pem) "
+             ">%s/openssl.log 2>&1",
+             top_dir, top_dir);
+    return system(cmd);
+}
+
+/* The text of top_dir/tls/name (a PEM), malloc'd. */
+static char *read_pem(const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/tls/%s", getenv("COFFER_TEST_MARIADB_TOP"), name);
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    char *text = calloc(1, 16384);
+    size_t n = fread(text, 1, 16383, f);
+    fclose(f);
+    cr_assert_gt(n, 0);
+    return text;
 }
 
 static MYSQL *connect_as(const char *user, const char *password, const char *database)
@@ -317,6 +359,11 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
         return;
     }
     chmod(top_dir, 0755); /* as root the server runs as an unprivileged user */
+    setenv("COFFER_TEST_MARIADB_TOP", top_dir, 1);
+    if (make_certificates() != 0) {
+        setenv("COFFER_TEST_MARIADB_SKIP", "openssl could not make the test certificates", 1);
+        return;
+    }
     snprintf(data_dir, sizeof(data_dir), "%s/db", top_dir);
     snprintf(socket_path, sizeof(socket_path), "%s/mysqld.sock", data_dir);
     if (mariadb_script("start", data_dir) != 0) {
@@ -343,6 +390,10 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
         "GRANT SELECT, INSERT ON appdb.* TO 'dynadmin'@'localhost' WITH GRANT OPTION",
         "CREATE USER 'weak'@'localhost' IDENTIFIED BY '" WEAK_PASSWORD "'",
         "GRANT SELECT ON appdb.* TO 'weak'@'localhost' WITH GRANT OPTION",
+        /* a login that may only come over TLS */
+        "CREATE USER 'tlsadmin'@'localhost' IDENTIFIED BY '" WEAK_PASSWORD "' REQUIRE SSL",
+        "GRANT CREATE USER ON *.* TO 'tlsadmin'@'localhost'",
+        "GRANT SELECT ON appdb.* TO 'tlsadmin'@'localhost' WITH GRANT OPTION",
     };
     for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++)
         if (mysql_query(m, setup[i]) != 0) {
@@ -670,6 +721,43 @@ Test(mysql_server, unreachable_server_is_eio)
     json_object_del(creds, "password");
     cr_assert_eq(ops->create(&conn, params, &lease, &cred, &err), CF_EINVAL);
     cr_assert_not_null(strstr(err.msg, "needs host, port, database, username and password"));
+    json_decref(creds);
+    json_decref(params);
+}
+
+Test(mysql_server, tls_verified_against_the_connections_ca)
+{
+    const struct cf_dynamic_ops *ops = cf_dynamic_find("mysql");
+    json_t *params = json_object();
+    json_t *creds = creds_of("tlsadmin", WEAK_PASSWORD);
+    struct cf_provider_conn conn = {"mysql", "username-and-password", creds, NULL, NULL};
+    struct cf_leased_cred cred = {0};
+    struct cf_err err = {0};
+    char *ca = read_pem("ca.pem"), *other = read_pem("other-ca.pem");
+
+    /* without TLS the login that requires it is refused */
+    cr_assert_eq(ops->create(&conn, params, &lease, &cred, &err), CF_EUNAUTH, "%s", err.msg);
+
+    /* TLS with the server's CA: verified, and the login works */
+    json_object_set_new(creds, "sslEnabled", json_true());
+    json_object_set_new(creds, "sslCertificate", json_string(ca));
+    cr_assert_eq(ops->create(&conn, params, &lease, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(ops->revoke(&conn, params, &lease, cred.id, &err), CF_OK, "%s", err.msg);
+    cf_leased_cred_release(&cred);
+
+    /* a CA that did not sign the server's certificate: refused before anything is sent */
+    json_object_set_new(creds, "sslCertificate", json_string(other));
+    cr_assert_eq(ops->create(&conn, params, &lease, &cred, &err), CF_EIO);
+    cr_assert_null(cred.fields);
+    json_t *report = NULL;
+    cr_assert_eq(cf_provider_check(&conn, &report, &err), CF_EIO);
+    /* ... unless verification is turned off */
+    json_object_set_new(creds, "sslRejectUnauthorized", json_false());
+    cr_assert_eq(ops->create(&conn, params, &lease, &cred, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(ops->revoke(&conn, params, &lease, cred.id, &err), CF_OK, "%s", err.msg);
+    cf_leased_cred_release(&cred);
+    free(ca);
+    free(other);
     json_decref(creds);
     json_decref(params);
 }
