@@ -31,8 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(rc_a == rc_b && rc_a == rc_check, "the values or the session changed the outcome");
     FUZZ_CHECK(a.n == b.n, "hostile values changed the number of statements (%zu, %zu)", a.n, b.n);
     FUZZ_CHECK(rc_a != CF_OK || check.used == a.used, "a check saw other placeholders");
-    for (size_t i = 0; i < b.n; i++) {
-        /* the hostile value's quote is always escaped: "x'" never stands unescaped */
+    /* the hostile value's quote is always escaped: "x'`;" never stands unescaped (unless the
+     * template itself holds that text) */
+    for (size_t i = 0; !strstr(template, "x'`;") && i < b.n; i++) {
         for (const char *at = strstr(b.items[i], "x'`;"); at; at = strstr(at + 1, "x'`;"))
             FUZZ_CHECK(0, "an unescaped hostile value in statement %zu", i);
     }
