@@ -42,6 +42,8 @@ struct cf_github_cache;
  * - azure-key-vault, client-secret or certificate: as above, without orgName;
  * - github, app: {"appId", "privateKey" (PEM), "installationId"};
  * - github, personal-access-token: {"personalAccessToken"};
+ * - postgres and mysql, username-and-password: {"host", "port", "database", "username",
+ *   "password", ...} (provider/pgrole.h, provider/mysqldynamic.h);
  * with optional endpoint overrides for sovereign clouds, GitHub Enterprise and tests: "instanceUrl"
  * (Azure DevOps; default https://dev.azure.com), "authorityHost" (Entra ID; default
  * https://login.microsoftonline.com), "host" (GitHub API; default https://api.github.com). */
