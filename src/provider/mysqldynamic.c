@@ -230,8 +230,9 @@ enum cf_rc cf_mysql_render(struct st_mysql *m, const char *field, const char *te
                 state = IN_DOUBLE;
             else if (c == '`')
                 state = IN_BACKQUOTE;
-            else if (c == '#' ||
-                     (c == '-' && next == '-' && (p[2] == ' ' || p[2] == '\t' || p[2] == '\n')))
+            /* "#", and "--" before a blank, a control character or the end, as the server reads
+             * comments */
+            else if (c == '#' || (c == '-' && next == '-' && (unsigned char)p[2] <= ' '))
                 state = IN_LINE_COMMENT;
             else if (c == '/' && next == '*') {
                 state = IN_BLOCK_COMMENT;

@@ -100,6 +100,8 @@ static const struct refusal refusals[] = {
     {"SELECT 1 -- {{password}}\n", "must stand inside single quotes"},
     {"SELECT 1 /* {{password}} */", "must stand inside single quotes"},
     {"SELECT 1 # {{password}}", "must stand inside single quotes"},
+    /* "--" before a control character starts a comment for the server, so here too */
+    {"SELECT 1 --\r'{{password}}'\n", "must stand inside single quotes"},
     {"SELECT 'a\\'", "a backslash"},
     {"SELECT '{{user}}'", "starts no placeholder"},
     {"SELECT '{{username'", "starts no placeholder"},
