@@ -43,6 +43,7 @@ struct cf_req {
     struct cf_req_reads *reads; /* key names noted per place (request.c); NULL: none */
     int status;
     int reply_status;  /* a successful answer's status (cf_req_set_status); 0: 200 */
+    char etag[40];     /* the answer's ETag header (cf_req_set_etag); "" for none */
     int retry_after_s; /* sent as Retry-After when > 0 */
     bool responded;
     /* Past routing: the answer may depend on the store, so it waits for the commits it may have

@@ -1,0 +1,1215 @@
+/* `coffer agent --config agent.yaml`: a long-running client that logs a machine identity in, keeps
+ * its access token alive (renewed at two thirds of its life, a new login when the server refuses
+ * the renewal or the token), writes the token to sink files, and renders templates of secrets to
+ * files, each rewritten only when its content changes, atomically (a temporary file in the same
+ * directory, fsync, rename), with the mode and owner the configuration asks for, after which a
+ * command runs or a process named by a pid file gets a signal. The configuration is Infisical's
+ * agent format (infisical:, auth:, sinks:, templates:), read with libyaml; docs/agent.md lists the
+ * keys and the template subset (template.h).
+ *
+ * Polling is cheap for the server: each folder a template read is asked again with If-None-Match
+ * and the entity tag of its last answer (the unexpanded folder list, whose tag changes with any
+ * change to what lists render, server-wide); only when one of them changed, or at least every
+ * FULL_REFRESH_S, are the secrets read in full (references expanded, imports merged) and the
+ * template rendered. Secret values never reach a log line; the token is never printed.
+ *
+ * Under systemd (Type=notify) the agent says READY=1 once every template has been rendered once,
+ * and STOPPING=1 on SIGTERM or SIGINT, after which it stops at once (a command it started is
+ * waited for up to its timeout). SIGHUP renders every template again now. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+#include <yaml.h>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/fetch.h"
+#include "cli/machine_login.h"
+#include "cli/template.h"
+#include "util/file.h"
+#include "util/str.h"
+#include "util/time.h"
+#include "util/banned.h"
+
+#define CONFIG_MAX (1024 * 1024)
+#define TEMPLATE_MAX (1024 * 1024)
+#define OUTPUT_MAX (16u * 1024u * 1024u)
+#define DEFAULT_POLLING_S 300
+#define DEFAULT_EXEC_TIMEOUT_S 30
+#define FULL_REFRESH_S 300
+#define RETRY_MIN_S 1
+#define RETRY_MAX_S 60
+
+static const char usage[] =
+    "usage: coffer agent --config FILE\n"
+    "\n"
+    "Logs a machine identity in, keeps its token renewed, writes it to sink files\n"
+    "and renders templates of secrets to files, rewriting a file only when its\n"
+    "content changes and then running its command or signalling a process. The\n"
+    "configuration is Infisical's agent format (docs/agent.md). SIGTERM stops the\n"
+    "agent; SIGHUP renders every template again.\n"
+    "\n"
+    "options:\n"
+    "  --config FILE      the agent's YAML configuration (required)\n"
+    "\n"
+    "exit status: 0 after SIGTERM/SIGINT (or, with infisical.exit-after-auth, after\n"
+    "the first render), 1 when the agent cannot log in or render with\n"
+    "exit-after-auth, 2 for a bad command line, configuration or template.\n";
+
+/* ---- configuration -----------------------------------------------------------------------------
+ */
+
+struct agent_template {
+    char *name; /* source-path, or "templates[N]" */
+    struct cf_template *tmpl;
+    char *destination;
+    int64_t interval_us;
+    char *command;
+    int64_t timeout_s;
+    char *pid_file;
+    int signal;
+    mode_t mode;
+    uid_t uid;
+    gid_t gid;
+    bool set_owner, set_group;
+    /* state */
+    int64_t due_us;
+    int64_t rendered_us;
+    bool rendered;
+    json_t *etags; /* folder key -> entity tag of its last probe */
+};
+
+struct agent_config {
+    char *address;
+    bool exit_after_auth;
+    bool revoke_on_shutdown;
+    char *auth_type; /* universal-auth, kubernetes, jwt */
+    char *client_id_path, *client_secret_path;
+    bool remove_secret_on_read;
+    char *identity_id_path, *token_path;
+    char **sinks;
+    size_t nsinks;
+    struct agent_template *templates;
+    size_t ntemplates;
+};
+
+static void config_release(struct agent_config *config)
+{
+    free(config->address);
+    free(config->auth_type);
+    free(config->client_id_path);
+    free(config->client_secret_path);
+    free(config->identity_id_path);
+    free(config->token_path);
+    for (size_t i = 0; i < config->nsinks; i++)
+        free(config->sinks[i]);
+    free(config->sinks);
+    for (size_t i = 0; i < config->ntemplates; i++) {
+        struct agent_template *t = &config->templates[i];
+        free(t->name);
+        cf_template_free(t->tmpl);
+        free(t->destination);
+        free(t->command);
+        free(t->pid_file);
+        json_decref(t->etags);
+    }
+    free(config->templates);
+    memset(config, 0, sizeof(*config));
+}
+
+struct yaml_ctx {
+    yaml_document_t *doc;
+    const char *file;
+    struct cf_err *err;
+};
+
+static enum cf_rc yaml_fail(struct yaml_ctx *y, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static enum cf_rc yaml_fail(struct yaml_ctx *y, const yaml_node_t *node, const char *fmt, ...)
+{
+    char what[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    return cf_err_set(y->err, CF_EINVAL, "%s:%zu:%zu: %s", y->file,
+                      node ? (size_t)node->start_mark.line + 1 : 0,
+                      node ? (size_t)node->start_mark.column + 1 : 0, what);
+}
+
+/* Checks that every key of the mapping node is one of known (NULL-terminated) or ignored (listed
+ * with a warning: Infisical's keys that Coffer does not act on). */
+static enum cf_rc check_keys(struct yaml_ctx *y, yaml_node_t *node, const char *where,
+                             const char *const *known, const char *const *ignored)
+{
+    if (!node || node->type != YAML_MAPPING_NODE)
+        return yaml_fail(y, node, "%s must be a mapping", where);
+    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+         pair < node->data.mapping.pairs.top; pair++) {
+        yaml_node_t *key = yaml_document_get_node(y->doc, pair->key);
+        if (!key || key->type != YAML_SCALAR_NODE)
+            return yaml_fail(y, key, "%s: keys must be plain words", where);
+        const char *name = (const char *)key->data.scalar.value;
+        bool found = false;
+        for (size_t i = 0; known[i] && !found; i++)
+            found = strcmp(name, known[i]) == 0;
+        for (size_t i = 0; ignored && ignored[i] && !found; i++) {
+            if (strcmp(name, ignored[i]) == 0) {
+                found = true;
+                fprintf(stderr,
+                        "coffer agent: %s:%zu:%zu: '%s' is not supported by Coffer's "
+                        "agent and is ignored\n",
+                        y->file, (size_t)key->start_mark.line + 1,
+                        (size_t)key->start_mark.column + 1, name);
+            }
+        }
+        if (!found)
+            return yaml_fail(y, key, "unknown key '%.64s' in %s", name, where);
+    }
+    return CF_OK;
+}
+
+static yaml_node_t *map_get(struct yaml_ctx *y, yaml_node_t *node, const char *name)
+{
+    if (!node || node->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start;
+         pair < node->data.mapping.pairs.top; pair++) {
+        yaml_node_t *key = yaml_document_get_node(y->doc, pair->key);
+        if (key && key->type == YAML_SCALAR_NODE &&
+            strcmp((const char *)key->data.scalar.value, name) == 0)
+            return yaml_document_get_node(y->doc, pair->value);
+    }
+    return NULL;
+}
+
+/* The scalar at key name of node into *out (a new string; NULL when absent and !required). */
+static enum cf_rc get_string(struct yaml_ctx *y, yaml_node_t *node, const char *name, bool required,
+                             char **out)
+{
+    yaml_node_t *value = map_get(y, node, name);
+    *out = NULL;
+    if (!value) {
+        if (required)
+            return yaml_fail(y, node, "missing '%s'", name);
+        return CF_OK;
+    }
+    if (value->type != YAML_SCALAR_NODE)
+        return yaml_fail(y, value, "'%s' must be a single value", name);
+    if (required && value->data.scalar.length == 0)
+        return yaml_fail(y, value, "'%s' must not be empty", name);
+    if (strlen((const char *)value->data.scalar.value) != value->data.scalar.length)
+        return yaml_fail(y, value, "'%s' holds a NUL byte", name);
+    *out = strdup((const char *)value->data.scalar.value);
+    return *out ? CF_OK : cf_err_set(y->err, CF_ENOMEM, "out of memory");
+}
+
+static enum cf_rc get_bool(struct yaml_ctx *y, yaml_node_t *node, const char *name, bool *out)
+{
+    char *text = NULL;
+    enum cf_rc rc = get_string(y, node, name, false, &text);
+    if (rc != CF_OK || !text)
+        return rc;
+    if (strcmp(text, "true") == 0)
+        *out = true;
+    else if (strcmp(text, "false") == 0)
+        *out = false;
+    else
+        rc = yaml_fail(y, map_get(y, node, name), "'%s' must be true or false", name);
+    free(text);
+    return rc;
+}
+
+/* A duration ("60s", "5m", or seconds) at key name into *seconds (unchanged when absent). */
+static enum cf_rc get_duration(struct yaml_ctx *y, yaml_node_t *node, const char *name,
+                               int64_t *seconds)
+{
+    char *text = NULL;
+    struct cf_err parse_err;
+    enum cf_rc rc = get_string(y, node, name, false, &text);
+    if (rc != CF_OK || !text)
+        return rc;
+    cf_err_clear(&parse_err);
+    if (cf_duration_parse(text, seconds, &parse_err) != CF_OK)
+        rc = yaml_fail(y, map_get(y, node, name), "'%s': %s", name, parse_err.msg);
+    free(text);
+    return rc;
+}
+
+static const struct {
+    const char *name;
+    int number;
+} signals[] = {{"SIGHUP", SIGHUP},   {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2},
+               {"SIGTERM", SIGTERM}, {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT}};
+
+static enum cf_rc load_template(struct yaml_ctx *y, yaml_node_t *node, size_t index,
+                                const char *config_dir, struct agent_template *t)
+{
+    static const char *const keys[] = {"source-path", "template-content", "destination-path",
+                                       "config", NULL};
+    static const char *const config_keys[] = {
+        "polling-interval", "execute", "permissions", "owner", "group", "pid-file", "signal", NULL};
+    static const char *const execute_keys[] = {"command", "timeout", NULL};
+    char *source = NULL, *content = NULL, *text = NULL, *value = NULL;
+    int64_t interval_s = DEFAULT_POLLING_S;
+    size_t len = 0;
+    enum cf_rc rc;
+    char where[48];
+
+    snprintf(where, sizeof(where), "templates[%zu]", index);
+    t->timeout_s = DEFAULT_EXEC_TIMEOUT_S;
+    t->mode = 0600;
+    t->signal = SIGHUP;
+    rc = check_keys(y, node, where, keys, NULL);
+    if (rc == CF_OK)
+        rc = get_string(y, node, "source-path", false, &source);
+    if (rc == CF_OK)
+        rc = get_string(y, node, "template-content", false, &content);
+    if (rc == CF_OK)
+        rc = get_string(y, node, "destination-path", true, &t->destination);
+    if (rc != CF_OK)
+        goto out;
+    if (!source == !content) {
+        rc = yaml_fail(y, node, "%s needs one of source-path and template-content", where);
+        goto out;
+    }
+    yaml_node_t *config = map_get(y, node, "config");
+    if (config) {
+        rc = check_keys(y, config, "the template's config", config_keys, NULL);
+        if (rc == CF_OK)
+            rc = get_duration(y, config, "polling-interval", &interval_s);
+        yaml_node_t *execute = map_get(y, config, "execute");
+        if (rc == CF_OK && execute) {
+            rc = check_keys(y, execute, "execute", execute_keys, NULL);
+            if (rc == CF_OK)
+                rc = get_string(y, execute, "command", false, &t->command);
+            if (rc == CF_OK)
+                rc = get_duration(y, execute, "timeout", &t->timeout_s);
+        }
+        if (rc == CF_OK)
+            rc = get_string(y, config, "pid-file", false, &t->pid_file);
+        if (rc == CF_OK)
+            rc = get_string(y, config, "permissions", false, &value);
+        if (rc == CF_OK && value) {
+            char *end = NULL;
+            unsigned long mode = strtoul(value, &end, 8);
+            if (!*value || *end || mode > 0777)
+                rc = yaml_fail(y, map_get(y, config, "permissions"),
+                               "'permissions' must be an octal mode such as \"0640\"");
+            t->mode = (mode_t)mode;
+        }
+        free(value);
+        value = NULL;
+        if (rc == CF_OK)
+            rc = get_string(y, config, "owner", false, &value);
+        if (rc == CF_OK && value) {
+            struct passwd *pw = getpwnam(value);
+            if (!pw)
+                rc = yaml_fail(y, map_get(y, config, "owner"), "no user '%.64s'", value);
+            else {
+                t->uid = pw->pw_uid;
+                t->set_owner = true;
+            }
+        }
+        free(value);
+        value = NULL;
+        if (rc == CF_OK)
+            rc = get_string(y, config, "group", false, &value);
+        if (rc == CF_OK && value) {
+            struct group *gr = getgrnam(value);
+            if (!gr)
+                rc = yaml_fail(y, map_get(y, config, "group"), "no group '%.64s'", value);
+            else {
+                t->gid = gr->gr_gid;
+                t->set_group = true;
+            }
+        }
+        free(value);
+        value = NULL;
+        if (rc == CF_OK)
+            rc = get_string(y, config, "signal", false, &value);
+        if (rc == CF_OK && value) {
+            bool known = false;
+            for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+                if (strcmp(value, signals[i].name) == 0 ||
+                    strcmp(value, signals[i].name + 3) == 0) {
+                    t->signal = signals[i].number;
+                    known = true;
+                }
+            }
+            if (!known)
+                rc = yaml_fail(y, map_get(y, config, "signal"),
+                               "'signal' must be one of HUP, USR1, USR2, TERM, INT, QUIT");
+            else if (!t->pid_file)
+                rc = yaml_fail(y, map_get(y, config, "signal"), "'signal' needs 'pid-file'");
+        }
+        if (rc != CF_OK)
+            goto out;
+    }
+    if (interval_s < 1) {
+        rc = yaml_fail(y, node, "polling-interval must be at least 1s");
+        goto out;
+    }
+    t->interval_us = interval_s * 1000000;
+    if (source) {
+        struct cf_err read_err;
+        cf_err_clear(&read_err);
+        char *path = source;
+        char joined[PATH_MAX];
+        if (source[0] != '/' && config_dir) {
+            snprintf(joined, sizeof(joined), "%s/%s", config_dir, source);
+            path = joined;
+        }
+        if (cf_file_read(path, TEMPLATE_MAX, &text, &len, &read_err) != CF_OK) {
+            rc = yaml_fail(y, map_get(y, node, "source-path"), "cannot read the template: %s",
+                           read_err.msg);
+            goto out;
+        }
+        t->name = strdup(source);
+    } else {
+        t->name = strdup(where);
+    }
+    t->etags = json_object();
+    if (!t->name || !t->etags) {
+        rc = cf_err_set(y->err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = cf_template_parse(t->name, source ? text : content, source ? len : strlen(content),
+                           &t->tmpl, y->err);
+out:
+    free(value);
+    free(text);
+    free(source);
+    free(content);
+    return rc;
+}
+
+static enum cf_rc load_config(const char *file, struct agent_config *config, struct cf_err *err)
+{
+    static const char *const top_keys[] = {"infisical", "auth", "sinks", "templates", NULL};
+    static const char *const top_ignored[] = {"version", "cache", "certificates", NULL};
+    static const char *const infisical_keys[] = {"address", "exit-after-auth",
+                                                 "revoke-credentials-on-shutdown", NULL};
+    static const char *const infisical_ignored[] = {"retry-strategy", NULL};
+    static const char *const auth_keys[] = {"type", "config", NULL};
+    static const char *const ua_keys[] = {"client-id", "client-secret",
+                                          "remove_client_secret_on_read",
+                                          "remove-client-secret-on-read", NULL};
+    static const char *const k8s_keys[] = {"identity-id", "service-account-token", NULL};
+    static const char *const jwt_keys[] = {"identity-id", "path", NULL};
+    static const char *const sink_keys[] = {"type", "config", NULL};
+    static const char *const sink_config_keys[] = {"path", NULL};
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    bool parser_ready = false, doc_ready = false;
+    char *text = NULL, *dir = NULL;
+    size_t len = 0;
+    struct yaml_ctx y = {&doc, file, err};
+    enum cf_rc rc;
+
+    rc = cf_file_read(file, CONFIG_MAX, &text, &len, err);
+    if (rc != CF_OK)
+        goto out;
+    if (!yaml_parser_initialize(&parser)) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    parser_ready = true;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        rc = cf_err_set(
+            err, CF_EINVAL, "%s:%zu:%zu: %s", file, (size_t)parser.problem_mark.line + 1,
+            (size_t)parser.problem_mark.column + 1, parser.problem ? parser.problem : "not YAML");
+        goto out;
+    }
+    doc_ready = true;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root) {
+        rc = cf_err_set(err, CF_EINVAL, "%s: the configuration is empty", file);
+        goto out;
+    }
+    rc = check_keys(&y, root, "the configuration", top_keys, top_ignored);
+    if (rc != CF_OK)
+        goto out;
+    yaml_node_t *infisical = map_get(&y, root, "infisical");
+    if (infisical) {
+        rc = check_keys(&y, infisical, "infisical", infisical_keys, infisical_ignored);
+        if (rc == CF_OK)
+            rc = get_string(&y, infisical, "address", false, &config->address);
+        if (rc == CF_OK)
+            rc = get_bool(&y, infisical, "exit-after-auth", &config->exit_after_auth);
+        if (rc == CF_OK)
+            rc = get_bool(&y, infisical, "revoke-credentials-on-shutdown",
+                          &config->revoke_on_shutdown);
+        if (rc != CF_OK)
+            goto out;
+    }
+    yaml_node_t *auth = map_get(&y, root, "auth");
+    if (!auth) {
+        rc = yaml_fail(&y, root, "missing 'auth'");
+        goto out;
+    }
+    rc = check_keys(&y, auth, "auth", auth_keys, NULL);
+    if (rc == CF_OK)
+        rc = get_string(&y, auth, "type", true, &config->auth_type);
+    if (rc != CF_OK)
+        goto out;
+    yaml_node_t *auth_config = map_get(&y, auth, "config");
+    if (!auth_config) {
+        rc = yaml_fail(&y, auth, "missing 'config' in auth");
+        goto out;
+    }
+    if (strcmp(config->auth_type, "universal-auth") == 0) {
+        rc = check_keys(&y, auth_config, "auth.config", ua_keys, NULL);
+        if (rc == CF_OK)
+            rc = get_string(&y, auth_config, "client-id", true, &config->client_id_path);
+        if (rc == CF_OK)
+            rc = get_string(&y, auth_config, "client-secret", true, &config->client_secret_path);
+        if (rc == CF_OK)
+            rc = get_bool(&y, auth_config, "remove_client_secret_on_read",
+                          &config->remove_secret_on_read);
+        if (rc == CF_OK)
+            rc = get_bool(&y, auth_config, "remove-client-secret-on-read",
+                          &config->remove_secret_on_read);
+    } else if (strcmp(config->auth_type, "kubernetes") == 0) {
+        rc = check_keys(&y, auth_config, "auth.config", k8s_keys, NULL);
+        if (rc == CF_OK)
+            rc = get_string(&y, auth_config, "identity-id", true, &config->identity_id_path);
+        if (rc == CF_OK)
+            rc = get_string(&y, auth_config, "service-account-token", false, &config->token_path);
+    } else if (strcmp(config->auth_type, "jwt") == 0 ||
+               strcmp(config->auth_type, "jwt-auth") == 0) {
+        rc = check_keys(&y, auth_config, "auth.config", jwt_keys, NULL);
+        if (rc == CF_OK)
+            rc = get_string(&y, auth_config, "identity-id", true, &config->identity_id_path);
+        if (rc == CF_OK)
+            rc = get_string(&y, auth_config, "path", true, &config->token_path);
+    } else {
+        rc = yaml_fail(&y, map_get(&y, auth, "type"),
+                       "auth type '%.64s' is not supported (universal-auth, kubernetes, jwt)",
+                       config->auth_type);
+    }
+    if (rc != CF_OK)
+        goto out;
+    yaml_node_t *sinks = map_get(&y, root, "sinks");
+    if (sinks) {
+        if (sinks->type != YAML_SEQUENCE_NODE) {
+            rc = yaml_fail(&y, sinks, "'sinks' must be a list");
+            goto out;
+        }
+        size_t n = (size_t)(sinks->data.sequence.items.top - sinks->data.sequence.items.start);
+        config->sinks = calloc(n ? n : 1, sizeof(*config->sinks));
+        if (!config->sinks) {
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++) {
+            yaml_node_t *sink = yaml_document_get_node(&doc, sinks->data.sequence.items.start[i]);
+            char *type = NULL;
+            rc = check_keys(&y, sink, "a sink", sink_keys, NULL);
+            if (rc == CF_OK)
+                rc = get_string(&y, sink, "type", true, &type);
+            if (rc == CF_OK && strcmp(type, "file") != 0)
+                rc = yaml_fail(&y, map_get(&y, sink, "type"),
+                               "sink type '%.64s' is not supported (file)", type);
+            free(type);
+            yaml_node_t *sink_config = rc == CF_OK ? map_get(&y, sink, "config") : NULL;
+            if (rc == CF_OK && !sink_config)
+                rc = yaml_fail(&y, sink, "missing 'config' in the sink");
+            if (rc == CF_OK)
+                rc = check_keys(&y, sink_config, "the sink's config", sink_config_keys, NULL);
+            if (rc == CF_OK)
+                rc = get_string(&y, sink_config, "path", true, &config->sinks[i]);
+            if (rc != CF_OK)
+                goto out;
+            config->nsinks++;
+        }
+    }
+    yaml_node_t *templates = map_get(&y, root, "templates");
+    if (templates) {
+        if (templates->type != YAML_SEQUENCE_NODE) {
+            rc = yaml_fail(&y, templates, "'templates' must be a list");
+            goto out;
+        }
+        size_t n =
+            (size_t)(templates->data.sequence.items.top - templates->data.sequence.items.start);
+        config->templates = calloc(n ? n : 1, sizeof(*config->templates));
+        if (!config->templates) {
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+            goto out;
+        }
+        dir = strdup(file);
+        if (!dir) {
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+            goto out;
+        }
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = '\0';
+        for (size_t i = 0; i < n; i++) {
+            yaml_node_t *node =
+                yaml_document_get_node(&doc, templates->data.sequence.items.start[i]);
+            config->ntemplates++;
+            rc = load_template(&y, node, i, slash ? dir : NULL, &config->templates[i]);
+            if (rc != CF_OK)
+                goto out;
+        }
+    }
+    if (!config->nsinks && !config->ntemplates)
+        rc = yaml_fail(&y, root, "nothing to do: no sinks and no templates");
+out:
+    if (doc_ready)
+        yaml_document_delete(&doc);
+    if (parser_ready)
+        yaml_parser_delete(&parser);
+    free(dir);
+    free(text);
+    return rc;
+}
+
+/* ---- the agent's state -------------------------------------------------------------------------
+ */
+
+struct agent {
+    struct cf_cli *cli;
+    struct agent_config *config;
+    struct cf_client *client;
+    bool logged_in;
+    int64_t renew_us; /* when to renew the token */
+    int64_t retry_us; /* after a failure: when to try logging in again */
+    int64_t backoff_s;
+    bool ready_sent;
+    sigset_t waited;
+};
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    char stamp[CF_TIME_RFC3339_LEN];
+    va_list ap;
+    fprintf(stderr, "%s coffer agent: ", cf_time_format(cf_now_ms(), stamp));
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* Sends state to systemd's notification socket when NOTIFY_SOCKET names one (sd_notify's
+ * protocol: one datagram; a name starting with '@' is in the abstract namespace). */
+static void notify_systemd(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un addr;
+    if (!path || !*path)
+        return;
+    size_t len = strlen(path);
+    if ((path[0] != '/' && path[0] != '@') || len >= sizeof(addr.sun_path))
+        return;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    memcpy(addr.sun_path, path, len);
+    if (path[0] == '@')
+        addr.sun_path[0] = '\0';
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        say("cannot notify systemd: %s", strerror(errno));
+    close(fd);
+}
+
+/* Reads a small credential file into buf (trailing blanks trimmed). */
+static bool read_credential(const char *path, const char *what, struct cf_buf *buf)
+{
+    struct cf_err err;
+    cf_err_clear(&err);
+    if (cf_ci_token_read_file(path, what, buf, &err) != CF_OK) {
+        say("%s", err.msg);
+        return false;
+    }
+    return true;
+}
+
+/* Writes the token to every sink (mode 0600, atomically). */
+static void write_sinks(const struct agent *agent, const char *token)
+{
+    for (size_t i = 0; i < agent->config->nsinks; i++) {
+        struct cf_err err;
+        cf_err_clear(&err);
+        if (cf_file_replace(agent->config->sinks[i], token, strlen(token), &err) != CF_OK)
+            say("cannot write the token sink: %s", err.msg);
+    }
+}
+
+/* Takes the token of a login or renewal answer: the client's token, the sinks, the renewal time. */
+static bool take_token(struct agent *agent, json_t *answer, const char *how)
+{
+    const char *token = json_string_value(json_object_get(answer, "accessToken"));
+    json_int_t expires_in = json_integer_value(json_object_get(answer, "expiresIn"));
+    struct cf_err err;
+    cf_err_clear(&err);
+    if (!token || !*token) {
+        say("the server's %s answer holds no access token", how);
+        return false;
+    }
+    if (cf_client_set_token(agent->client, token, &err) != CF_OK) {
+        say("%s", err.msg);
+        return false;
+    }
+    write_sinks(agent, token);
+    /* Renew at two thirds of the token's life; a token without expiry is checked hourly. */
+    int64_t renew_s = expires_in > 0 ? (int64_t)expires_in * 2 / 3 : 3600;
+    if (renew_s < 1)
+        renew_s = 1;
+    agent->renew_us = cf_mono_us() + renew_s * 1000000;
+    agent->logged_in = true;
+    agent->backoff_s = 0;
+    say("%s: access token valid for %llds, renewed in %llds", how, (long long)expires_in,
+        (long long)renew_s);
+    return true;
+}
+
+static bool login(struct agent *agent)
+{
+    const struct agent_config *config = agent->config;
+    struct cf_login_flags flags = {0};
+    struct cf_buf id, secret;
+    json_t *answer = NULL;
+    bool ok = false;
+
+    cf_buf_init(&id, 0);
+    cf_buf_init(&secret, 0);
+    agent->logged_in = false;
+    if (strcmp(config->auth_type, "universal-auth") == 0) {
+        if (!read_credential(config->client_id_path, "the client id", &id) ||
+            !read_credential(config->client_secret_path, "the client secret", &secret))
+            goto out;
+        flags.method = "universal-auth";
+        flags.client_id = id.data;
+        flags.client_secret = secret.data;
+    } else {
+        if (!read_credential(config->identity_id_path, "the identity id", &id))
+            goto out;
+        flags.identity_id = id.data;
+        if (strcmp(config->auth_type, "kubernetes") == 0) {
+            flags.method = "kubernetes";
+            flags.sa_token_path =
+                config->token_path ? config->token_path : CF_LOGIN_DEFAULT_SA_TOKEN_PATH;
+        } else {
+            if (!read_credential(config->token_path, "the JWT", &secret))
+                goto out;
+            flags.method = "jwt-auth";
+            flags.jwt = secret.data;
+        }
+    }
+    if (cf_login_run(agent->cli, &flags, cf_client_base_url(agent->client), NULL, &answer, NULL,
+                     NULL) != CF_EXIT_OK)
+        goto out;
+    ok = take_token(agent, answer, "logged in");
+    if (ok && config->remove_secret_on_read && config->client_secret_path &&
+        unlink(config->client_secret_path) != 0 && errno != ENOENT)
+        say("cannot remove the client secret file: %s", strerror(errno));
+out:
+    json_decref(answer);
+    cf_buf_release_wipe(&secret);
+    cf_buf_release_wipe(&id);
+    return ok;
+}
+
+/* Renews the token; a refusal means a new login, an unreachable server a retry later. */
+static void renew(struct agent *agent)
+{
+    struct cf_response resp = CF_RESPONSE_INIT;
+    struct cf_err err;
+    json_t *body = json_pack("{s:s}", "accessToken", cf_client_token(agent->client));
+    cf_err_clear(&err);
+    enum cf_rc rc = body ? cf_client_request(agent->client, "POST", "/v1/auth/token/renew", NULL,
+                                             body, &resp, &err)
+                         : CF_ENOMEM;
+    if (rc == CF_OK) {
+        take_token(agent, resp.json, "renewed");
+    } else if (resp.status >= 400 && resp.status < 500) {
+        say("the server refused to renew the token (%s, HTTP %ld): logging in again", err.msg,
+            resp.status);
+        login(agent);
+    } else {
+        say("cannot renew the token (%s): trying again in %ds", err.msg, RETRY_MAX_S);
+        agent->renew_us = cf_mono_us() + RETRY_MAX_S * 1000000LL;
+    }
+    json_decref(body);
+    cf_response_release(&resp);
+}
+
+/* ---- templates ---------------------------------------------------------------------------------
+ */
+
+/* The per-render context of the fetch callback: the folders read during this render. */
+struct render_ctx {
+    struct agent *agent;
+    struct agent_template *t;
+    json_t *folders; /* folder key -> merged array of secrets */
+    long status;     /* the status of a failed read (401 means a new login) */
+};
+
+static bool folder_key(char *out, size_t size, const char *project, const char *env,
+                       const char *path)
+{
+    int n = snprintf(out, size, "%s\x1f%s\x1f%s", project, env, path);
+    return n > 0 && (size_t)n < size;
+}
+
+/* Asks for the unexpanded list of a folder with If-None-Match: *changed true when it answered
+ * 200 (its tag is kept), false on 304. */
+static enum cf_rc probe(struct agent *agent, struct agent_template *t, const char *key_text,
+                        const char *project, const char *env, const char *path, bool *changed,
+                        long *status, struct cf_err *err)
+{
+    struct cf_response resp = CF_RESPONSE_INIT;
+    const struct cf_query_param query[] = {
+        {"workspaceId", project},     {"environment", env},
+        {"secretPath", path},         {"expandSecretReferences", "false"},
+        {"include_imports", "false"}, {NULL, NULL}};
+    const char *known = json_string_value(json_object_get(t->etags, key_text));
+    enum cf_rc rc =
+        cf_client_get_if_none_match(agent->client, "/v3/secrets/raw", query, known, &resp, err);
+    *status = resp.status;
+    *changed = rc == CF_OK && resp.status != 304;
+    if (rc == CF_OK && resp.etag[0])
+        json_object_set_new(t->etags, key_text, json_string(resp.etag));
+    cf_response_release(&resp);
+    return rc;
+}
+
+static enum cf_rc merge_into(json_t *secret, json_t *import, void *ctx)
+{
+    (void)import;
+    return json_array_append(ctx, secret) == 0 ? CF_OK : CF_ENOMEM;
+}
+
+static enum cf_rc fetch_folder(void *opaque, const char *project, const char *env, const char *path,
+                               json_t **secrets, struct cf_err *err)
+{
+    struct render_ctx *ctx = opaque;
+    struct cf_response resp = CF_RESPONSE_INIT;
+    char key[1024];
+    bool changed = false;
+    enum cf_rc rc;
+
+    if (!folder_key(key, sizeof(key), project, env, path))
+        return cf_err_set(err, CF_EINVAL, "the folder's names are too long");
+    *secrets = json_object_get(ctx->folders, key);
+    if (*secrets)
+        return CF_OK;
+    /* The tag first: a change between the two requests makes the next probe see a new tag. */
+    rc = probe(ctx->agent, ctx->t, key, project, env, path, &changed, &ctx->status, err);
+    if (rc != CF_OK)
+        return rc;
+    const struct cf_query_param query[] = {
+        {"workspaceId", project},           {"environment", env},        {"secretPath", path},
+        {"expandSecretReferences", "true"}, {"include_imports", "true"}, {NULL, NULL}};
+    rc = cf_client_request(ctx->agent->client, "GET", "/v3/secrets/raw", query, NULL, &resp, err);
+    ctx->status = resp.status;
+    json_t *merged = rc == CF_OK ? json_array() : NULL;
+    if (rc == CF_OK && (!merged || cf_secrets_merge(resp.json, merge_into, merged) != CF_OK))
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK && json_object_set_new(ctx->folders, key, merged) != 0)
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    else if (rc == CF_OK)
+        *secrets = merged;
+    else
+        json_decref(merged);
+    cf_response_release(&resp);
+    return rc;
+}
+
+/* Whether the destination holds exactly content already. */
+static bool unchanged(const char *path, const struct cf_buf *content)
+{
+    char *current = NULL;
+    size_t len = 0;
+    struct cf_err err;
+    cf_err_clear(&err);
+    if (cf_file_read(path, OUTPUT_MAX, &current, &len, &err) != CF_OK)
+        return false;
+    bool same = len == content->len && (len == 0 || memcmp(current, content->data, len) == 0);
+    sodium_memzero(current, len);
+    free(current);
+    return same;
+}
+
+/* Replaces the destination: a temporary file beside it with the mode and owner asked for, the
+ * content, fsync, rename over the destination, fsync of the directory. */
+static bool write_destination(const struct agent_template *t, const struct cf_buf *content)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    int fd = -1, dir_fd = -1;
+    bool ok = false, created = false;
+
+    const char *slash = strrchr(t->destination, '/');
+    int n = slash ? snprintf(dir, sizeof(dir), "%.*s", (int)(slash - t->destination + 1),
+                             t->destination)
+                  : snprintf(dir, sizeof(dir), ".");
+    if (n < 0 || (size_t)n >= sizeof(dir) ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s.coffer-agent-XXXXXX", t->destination) >=
+            sizeof(tmp)) {
+        say("%s: the destination path is too long", t->name);
+        return false;
+    }
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        say("%s: cannot create a file beside '%s': %s", t->name, t->destination, strerror(errno));
+        goto out;
+    }
+    created = true;
+    if (fchmod(fd, t->mode) != 0 ||
+        ((t->set_owner || t->set_group) &&
+         fchown(fd, t->set_owner ? t->uid : (uid_t)-1, t->set_group ? t->gid : (gid_t)-1) != 0)) {
+        say("%s: cannot set the mode or owner of '%s': %s", t->name, t->destination,
+            strerror(errno));
+        goto out;
+    }
+    if (!cf_write_all(fd, content->data ? content->data : "", content->len) || fsync(fd) != 0) {
+        say("%s: cannot write '%s': %s", t->name, t->destination, strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        say("%s: cannot write '%s': %s", t->name, t->destination, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, t->destination) != 0) {
+        say("%s: cannot replace '%s': %s", t->name, t->destination, strerror(errno));
+        goto out;
+    }
+    created = false;
+    dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd >= 0)
+        (void)fsync(dir_fd);
+    ok = true;
+out:
+    if (dir_fd >= 0)
+        close(dir_fd);
+    if (fd >= 0)
+        close(fd);
+    if (created)
+        unlink(tmp);
+    return ok;
+}
+
+/* Runs the template's command with /bin/sh -c in its own process group, killed after timeout. */
+static void run_command(const struct agent_template *t)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        say("%s: cannot start the command: %s", t->name, strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        setpgid(0, 0);
+        execl("/bin/sh", "sh", "-c", t->command, (char *)NULL);
+        _exit(127);
+    }
+    setpgid(pid, pid);
+    int64_t deadline = cf_mono_us() + t->timeout_s * 1000000;
+    int wstatus = 0;
+    for (;;) {
+        pid_t done = waitpid(pid, &wstatus, WNOHANG);
+        if (done == pid)
+            break;
+        if (done < 0 && errno != EINTR) {
+            say("%s: cannot wait for the command: %s", t->name, strerror(errno));
+            return;
+        }
+        if (cf_mono_us() > deadline) {
+            say("%s: the command ran longer than %llds: killed", t->name, (long long)t->timeout_s);
+            kill(-pid, SIGKILL);
+            waitpid(pid, &wstatus, 0);
+            return;
+        }
+        struct timespec pause = {0, 20 * 1000000};
+        nanosleep(&pause, NULL);
+    }
+    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+        say("%s: the command ran", t->name);
+    else if (WIFEXITED(wstatus))
+        say("%s: the command exited with status %d", t->name, WEXITSTATUS(wstatus));
+    else
+        say("%s: the command was killed by signal %d", t->name, WTERMSIG(wstatus));
+}
+
+static void signal_process(const struct agent_template *t)
+{
+    char *text = NULL;
+    size_t len = 0;
+    struct cf_err err;
+    cf_err_clear(&err);
+    if (cf_file_read(t->pid_file, 64, &text, &len, &err) != CF_OK) {
+        say("%s: cannot read the pid file: %s", t->name, err.msg);
+        return;
+    }
+    char *end = NULL;
+    errno = 0;
+    long pid = strtol(text, &end, 10);
+    while (end && (*end == '\n' || *end == ' ' || *end == '\r'))
+        end++;
+    if (errno || !end || *end || pid <= 1 || pid > INT_MAX)
+        say("%s: the pid file '%s' holds no process id", t->name, t->pid_file);
+    else if (kill((pid_t)pid, t->signal) != 0)
+        say("%s: cannot signal process %ld: %s", t->name, pid, strerror(errno));
+    else
+        say("%s: sent signal %d to process %ld", t->name, t->signal, pid);
+    free(text);
+}
+
+/* Whether any folder the template read last time changed (or it is time for a full read). */
+static bool needs_render(struct agent *agent, struct agent_template *t, long *status)
+{
+    const char *key;
+    json_t *etag;
+    if (!t->rendered || json_object_size(t->etags) == 0 ||
+        cf_mono_us() - t->rendered_us >= FULL_REFRESH_S * 1000000LL)
+        return true;
+    json_object_foreach(t->etags, key, etag)
+    {
+        char project[512], env[512], path[1024];
+        const char *a = strchr(key, '\x1f'), *b = a ? strchr(a + 1, '\x1f') : NULL;
+        if (!b)
+            return true;
+        snprintf(project, sizeof(project), "%.*s", (int)(a - key), key);
+        snprintf(env, sizeof(env), "%.*s", (int)(b - a - 1), a + 1);
+        snprintf(path, sizeof(path), "%s", b + 1);
+        bool changed = false;
+        struct cf_err err;
+        cf_err_clear(&err);
+        if (probe(agent, t, key, project, env, path, &changed, status, &err) != CF_OK) {
+            say("%s: cannot check %s:%s: %s", t->name, env, path, err.msg);
+            return *status == 401 ? false : true;
+        }
+        if (changed)
+            return true;
+    }
+    return false;
+}
+
+/* One poll of a template. false when it could not be rendered. */
+static bool poll_template(struct agent *agent, struct agent_template *t, bool force)
+{
+    struct render_ctx ctx = {agent, t, json_object(), 0};
+    struct cf_buf out;
+    struct cf_err err;
+    bool ok = false;
+    long status = 0;
+
+    cf_err_clear(&err);
+    cf_buf_init(&out, OUTPUT_MAX);
+    if (!ctx.folders)
+        goto out;
+    if (!force && !needs_render(agent, t, &status)) {
+        if (status == 401) {
+            say("the server refused the token: logging in again");
+            login(agent);
+        }
+        ok = status != 401;
+        goto out;
+    }
+    if (cf_template_render(t->tmpl, fetch_folder, &ctx, &out, &err) != CF_OK) {
+        say("cannot render %s: %s", t->name, err.msg);
+        if (ctx.status == 401) {
+            say("the server refused the token: logging in again");
+            login(agent);
+        }
+        goto out;
+    }
+    t->rendered = true;
+    t->rendered_us = cf_mono_us();
+    ok = true;
+    if (unchanged(t->destination, &out))
+        goto out;
+    if (!write_destination(t, &out)) {
+        ok = false;
+        goto out;
+    }
+    say("%s: wrote %s", t->name, t->destination);
+    if (t->command)
+        run_command(t);
+    if (t->pid_file)
+        signal_process(t);
+out:
+    json_decref(ctx.folders);
+    cf_buf_release_wipe(&out);
+    return ok;
+}
+
+/* ---- the loop ----------------------------------------------------------------------------------
+ */
+
+/* Waits until deadline_us (monotonic) for a signal: SIGTERM/SIGINT (returns it), SIGHUP (returns
+ * it); 0 when the time came. */
+static int wait_until(const struct agent *agent, int64_t deadline_us)
+{
+    int64_t left = deadline_us - cf_mono_us();
+    if (left < 0)
+        left = 0;
+    struct timespec timeout = {(time_t)(left / 1000000), (long)(left % 1000000) * 1000};
+    int sig = sigtimedwait(&agent->waited, NULL, &timeout);
+    return sig > 0 ? sig : 0;
+}
+
+static int run_agent(struct agent *agent)
+{
+    struct agent_config *config = agent->config;
+    bool force = true;
+    for (;;) {
+        int64_t now = cf_mono_us();
+        if (!agent->logged_in) {
+            if (now < agent->retry_us)
+                goto wait;
+            if (!login(agent)) {
+                if (config->exit_after_auth)
+                    return CF_EXIT_FAILURE;
+                agent->backoff_s = agent->backoff_s ? agent->backoff_s * 2 : RETRY_MIN_S;
+                if (agent->backoff_s > RETRY_MAX_S)
+                    agent->backoff_s = RETRY_MAX_S;
+                say("trying to log in again in %llds", (long long)agent->backoff_s);
+                agent->retry_us = cf_mono_us() + agent->backoff_s * 1000000;
+                goto wait;
+            }
+        } else if (now >= agent->renew_us) {
+            renew(agent);
+        }
+        bool all_rendered = true;
+        for (size_t i = 0; i < config->ntemplates && agent->logged_in; i++) {
+            struct agent_template *t = &config->templates[i];
+            if (force || cf_mono_us() >= t->due_us) {
+                if (!poll_template(agent, t, force) && config->exit_after_auth)
+                    return CF_EXIT_FAILURE;
+                t->due_us = cf_mono_us() + t->interval_us;
+            }
+            all_rendered = all_rendered && t->rendered;
+        }
+        force = false;
+        if (agent->logged_in && all_rendered && !agent->ready_sent) {
+            notify_systemd("READY=1\nSTATUS=templates rendered");
+            agent->ready_sent = true;
+            say("ready: %zu template%s rendered, %zu sink%s written", config->ntemplates,
+                config->ntemplates == 1 ? "" : "s", config->nsinks, config->nsinks == 1 ? "" : "s");
+            if (config->exit_after_auth)
+                return CF_EXIT_OK;
+        }
+    wait:;
+        int64_t next = agent->logged_in ? agent->renew_us : agent->retry_us;
+        for (size_t i = 0; i < config->ntemplates; i++) {
+            if (config->templates[i].due_us < next)
+                next = config->templates[i].due_us;
+        }
+        int sig = wait_until(agent, next);
+        if (sig == SIGTERM || sig == SIGINT) {
+            notify_systemd("STOPPING=1");
+            say("stopping (signal %d)", sig);
+            return CF_EXIT_OK;
+        }
+        if (sig == SIGHUP) {
+            say("SIGHUP: rendering every template again");
+            force = true;
+        }
+    }
+}
+
+static void revoke_token(struct agent *agent)
+{
+    struct cf_response resp = CF_RESPONSE_INIT;
+    struct cf_err err;
+    const char *token = cf_client_token(agent->client);
+    json_t *body = token ? json_pack("{s:s}", "accessToken", token) : NULL;
+    cf_err_clear(&err);
+    if (body && cf_client_request(agent->client, "POST", "/v1/auth/token/revoke", NULL, body, &resp,
+                                  &err) == CF_OK)
+        say("revoked the access token");
+    else if (body)
+        say("cannot revoke the access token: %s", err.msg);
+    json_decref(body);
+    cf_response_release(&resp);
+}
+
+int cf_cmd_agent(int argc, char **argv)
+{
+    const char *config_file = NULL;
+    const struct cf_opt opts[] = {{"config", CF_OPT_STRING, &config_file}};
+    const struct cf_cli_spec spec = {usage, CF_CLI_OFFLINE, 0, 0, opts, CF_ARRAY_SIZE(opts), NULL};
+    struct agent_config config = {0};
+    struct agent agent = {0};
+    struct cf_client_options client_options = {0};
+    struct cf_buf default_domain;
+    struct cf_err err;
+    struct cf_cli cli;
+    sigset_t old_mask;
+    bool mask_changed = false;
+    int status;
+
+    cf_err_clear(&err);
+    cf_buf_init(&default_domain, 0);
+    if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
+        goto out;
+    if (!config_file || !*config_file) {
+        status = cf_cli_usage_error(&cli, "--config FILE is required");
+        goto out;
+    }
+    if (load_config(config_file, &config, &err) != CF_OK) {
+        status = err.rc == CF_EINVAL ? CF_EXIT_USAGE : CF_EXIT_FAILURE;
+        fprintf(stderr, "coffer: %s\n", err.msg);
+        goto out;
+    }
+    client_options.domain =
+        config.address ? config.address : cf_cli_default_domain(&default_domain);
+    client_options.ca_file = cf_cli_first_env("COFFER_CACERT", NULL);
+    if (cf_client_new(&client_options, &agent.client, &err) != CF_OK) {
+        status = err.rc == CF_EINVAL ? cf_cli_usage_error(&cli, "infisical.address: %s", err.msg)
+                                     : cf_cli_fail("%s", err.msg);
+        goto out;
+    }
+    agent.cli = &cli;
+    agent.config = &config;
+    sigemptyset(&agent.waited);
+    sigaddset(&agent.waited, SIGTERM);
+    sigaddset(&agent.waited, SIGINT);
+    sigaddset(&agent.waited, SIGHUP);
+    sigprocmask(SIG_BLOCK, &agent.waited, &old_mask);
+    mask_changed = true;
+    say("starting: server %s, %zu template%s, %zu sink%s", cf_client_base_url(agent.client),
+        config.ntemplates, config.ntemplates == 1 ? "" : "s", config.nsinks,
+        config.nsinks == 1 ? "" : "s");
+    status = run_agent(&agent);
+    if (config.revoke_on_shutdown && agent.logged_in)
+        revoke_token(&agent);
+out:
+    if (mask_changed)
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    cf_client_free(agent.client);
+    config_release(&config);
+    cf_buf_release(&default_domain);
+    cf_cli_end(&cli);
+    return status;
+}
