@@ -1,6 +1,7 @@
-/* Unit tests for cli/template: the agent's template subset rendered over a table of folders standing
- * in for the server (each fetch counted), trim markers, with/range/else, getSecretByName, field
- * access on a call, comments, and the line:column of every refusal, at parse and at render time. */
+/* Unit tests for cli/template: the agent's template subset rendered over a table of folders
+ * standing in for the server (each fetch counted), trim markers, with/range/else, getSecretByName,
+ * field access on a call, comments, and the line:column of every refusal, at parse and at render
+ * time. */
 #include <stdio.h>
 #include <string.h>
 
@@ -30,10 +31,10 @@ static enum cf_rc fake_fetch(void *ctx, const char *project, const char *env, co
 
 static json_t *folders(void)
 {
-    return json_pack("{s:[{s:s,s:s,s:s},{s:s,s:s,s:s}], s:[], s:[{s:s,s:s}]}", "dev:/",
-                     "secretKey", "DB_USER", "secretValue", "app", "secretComment", "the user",
-                     "secretKey", "DB_PASS", "secretValue", "p\"w\nx", "secretComment", "",
-                     "dev:/empty", "prod:/api", "secretKey", "TOKEN", "secretValue", "t0k");
+    return json_pack("{s:[{s:s,s:s,s:s},{s:s,s:s,s:s}], s:[], s:[{s:s,s:s}]}", "dev:/", "secretKey",
+                     "DB_USER", "secretValue", "app", "secretComment", "the user", "secretKey",
+                     "DB_PASS", "secretValue", "p\"w\nx", "secretComment", "", "dev:/empty",
+                     "prod:/api", "secretKey", "TOKEN", "secretValue", "t0k");
 }
 
 /* Renders text; returns the output (static buffer) or the error message prefixed with "ERR ". */
@@ -63,40 +64,44 @@ static const char *render(const char *text, int *fetches)
 
 Test(template, infisical_forms)
 {
-    cr_assert_str_eq(render("{{ with secret \"p1\" \"dev\" \"/\" }}{{ range . }}{{ .Key }}={{ .Value "
-                            "}}\n{{ end }}{{ end }}",
-                            NULL),
-                     "DB_USER=app\nDB_PASS=p\"w\nx\n");
-    cr_assert_str_eq(render("u={{ with getSecretByName \"p1\" \"dev\" \"/\" \"DB_USER\" }}{{ .Value "
-                            "}}{{ end }}",
-                            NULL),
-                     "u=app");
-    cr_assert_str_eq(render("{{ (getSecretByName \"p1\" \"prod\" \"/api\" \"TOKEN\").Value }}", NULL),
-                     "t0k");
-    cr_assert_str_eq(render("{{ range listSecrets `p1` `dev` `/` }}[{{ .Comment }}]{{ end }}", NULL),
-                     "[the user][]");
+    cr_assert_str_eq(
+        render("{{ with secret \"p1\" \"dev\" \"/\" }}{{ range . }}{{ .Key }}={{ .Value "
+               "}}\n{{ end }}{{ end }}",
+               NULL),
+        "DB_USER=app\nDB_PASS=p\"w\nx\n");
+    cr_assert_str_eq(
+        render("u={{ with getSecretByName \"p1\" \"dev\" \"/\" \"DB_USER\" }}{{ .Value "
+               "}}{{ end }}",
+               NULL),
+        "u=app");
+    cr_assert_str_eq(
+        render("{{ (getSecretByName \"p1\" \"prod\" \"/api\" \"TOKEN\").Value }}", NULL), "t0k");
+    cr_assert_str_eq(
+        render("{{ range listSecrets `p1` `dev` `/` }}[{{ .Comment }}]{{ end }}", NULL),
+        "[the user][]");
 }
 
 Test(template, trim_markers_comments_and_else)
 {
     cr_assert_str_eq(render("a  \n  {{- /* note */ -}}  \n  b", NULL), "ab");
     cr_assert_str_eq(render("x {{/* a }} in a comment */}} y", NULL), "x  y");
-    cr_assert_str_eq(render("{{ range secret \"p1\" \"dev\" \"/empty\" }}item{{ else }}none{{ end }}",
-                            NULL),
-                     "none");
-    cr_assert_str_eq(render("{{ with secret \"p1\" \"dev\" \"/empty\" }}some{{ else }}empty{{ end }}",
-                            NULL),
-                     "empty");
+    cr_assert_str_eq(
+        render("{{ range secret \"p1\" \"dev\" \"/empty\" }}item{{ else }}none{{ end }}", NULL),
+        "none");
+    cr_assert_str_eq(
+        render("{{ with secret \"p1\" \"dev\" \"/empty\" }}some{{ else }}empty{{ end }}", NULL),
+        "empty");
     cr_assert_str_eq(render("{{ \"}}\" }}", NULL), "ERR t:1:4: unsupported '\"' (variables, pipes "
-                                                     "and numbers are not)");
+                                                   "and numbers are not)");
 }
 
 Test(template, one_fetch_per_call)
 {
     int fetches = 0;
-    render("{{ range secret \"p1\" \"dev\" \"/\" }}{{ .Key }}{{ end }}{{ range secret \"p1\" \"dev\" "
-           "\"/\" }}{{ .Key }}{{ end }}",
-           &fetches);
+    render(
+        "{{ range secret \"p1\" \"dev\" \"/\" }}{{ .Key }}{{ end }}{{ range secret \"p1\" \"dev\" "
+        "\"/\" }}{{ .Key }}{{ end }}",
+        &fetches);
     /* The template asks each time; the agent's callback keeps one read per folder and render. */
     cr_assert_eq(fetches, 2);
 }
