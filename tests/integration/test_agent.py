@@ -5,6 +5,7 @@ systemd's READY=1/STOPPING=1 over NOTIFY_SOCKET; token renewal and a new login a
 template and configuration errors naming file, line and column; the list's ETag and 304 (If-None-Match)
 for a reader, a 403 (never a 304) for a caller who may not read; no secret value in the agent's output."""
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -15,6 +16,7 @@ import unittest
 
 import harness
 from harness import ADMIN_TOKEN, ServerTestCase, unique
+from test_audit import AuditHelpers
 from test_pipeline import admin_ok, login_token, machine_identity
 
 SECRET_A = "alpha-value-5d1e"
@@ -41,7 +43,7 @@ def read(path):
 
 @unittest.skipIf(harness.BACKEND == "postgres", "the agent is a client: its behaviour does not depend on the "
                  "server's storage backend")
-class AgentTests(ServerTestCase):
+class AgentTests(AuditHelpers, ServerTestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -104,8 +106,10 @@ class AgentTests(ServerTestCase):
         return read(self.path("agent.log")) or ""
 
     def agent_run(self, config_path, timeout=20):
-        return subprocess.run([harness.COFFER_BIN, "agent", "--config", config_path], capture_output=True,
-                              text=True, env=harness.base_env(), timeout=timeout)
+        r = subprocess.run([harness.COFFER_BIN, "agent", "--config", config_path], capture_output=True,
+                           text=True, env=harness.base_env(), timeout=timeout)
+        self.assertIsNone(harness.sanitizer_report(r.stderr))
+        return r
 
     # ---- rendering ----
 
@@ -269,6 +273,22 @@ class AgentTests(ServerTestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("missing.yaml", r.stderr)
 
+    def test_systemd_unit_is_well_formed(self):
+        analyze = shutil.which("systemd-analyze")
+        if not analyze:
+            self.skipTest("systemd-analyze is not installed: the unit's text was not verified")
+        unit = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "dist", "coffer-agent.service")
+        with open(unit) as f:
+            text = f.read()
+        for line in ("Type=notify", "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
+                     "ExecReload=/bin/kill -HUP $MAINPID"):
+            self.assertIn(line + "\n", text)
+        # Verified as installed, with ExecStart naming the binary under test.
+        copy = self.write("coffer-agent.service",
+                          text.replace("/usr/local/bin/coffer", os.path.abspath(harness.COFFER_BIN)))
+        r = subprocess.run([analyze, "verify", copy], capture_output=True, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+
     # ---- the server's side: ETag and 304 ----
 
     def test_list_etag_304_and_rights(self):
@@ -278,9 +298,17 @@ class AgentTests(ServerTestCase):
         self.assertEqual(r.status, 200)
         etag = r.headers.get("ETag")
         self.assertRegex(etag, r'^"[0-9a-f]{32}"$')
+        listed = len(self.events(action="secrets.list", projectId=self.pid))
         r = self.api("GET", "/api/v3/secrets/raw", token=token, query=query, headers={"If-None-Match": etag})
         self.assertEqual((r.status, r.body), (304, b""))
         self.assertEqual(r.headers.get("ETag"), etag)
+        # Audited as a list of that folder by that caller, naming no secret: nothing was read.
+        events = wait_for(lambda: [e for e in self.events(action="secrets.list", projectId=self.pid)][listed:],
+                          what="the 304's audit event")
+        self.assertEqual(len(events), 1, events)
+        self.assertEqual((events[0]["environment"], events[0]["secretPath"], events[0]["result"]), ("dev", "/", "ok"))
+        self.assertEqual(events[0].get("keys") or [], [])
+        self.assertNotIn(SECRET_A, str(events[0]))
         r = self.api("GET", "/api/v3/secrets/raw", token=token, query=query,
                      headers={"If-None-Match": '"other", W/' + etag})
         self.assertEqual(r.status, 304)
