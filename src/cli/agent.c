@@ -1121,7 +1121,8 @@ static int run_agent(struct agent *agent)
         }
     wait:;
         int64_t next = agent->logged_in ? agent->renew_us : agent->retry_us;
-        for (size_t i = 0; i < config->ntemplates; i++) {
+        /* Templates wait for a login: their due times count only with a token. */
+        for (size_t i = 0; i < config->ntemplates && agent->logged_in; i++) {
             if (config->templates[i].due_us < next)
                 next = config->templates[i].due_us;
         }

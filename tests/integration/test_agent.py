@@ -17,6 +17,7 @@ import unittest
 import harness
 from harness import ADMIN_TOKEN, ServerTestCase, unique
 from test_audit import AuditHelpers
+from test_kubernetes_auth import KubernetesAuthTestCase
 from test_pipeline import admin_ok, login_token, machine_identity
 
 SECRET_A = "alpha-value-5d1e"
@@ -217,6 +218,20 @@ class AgentTests(AuditHelpers, ServerTestCase):
         self.assertIn("templates[0]:2:3: no secret 'NOPE' in dev:/", r.stderr)
         self.assertIsNone(read(self.path("x.txt")))
 
+    def test_refused_login_is_retried_with_backoff(self):
+        self.write("client-secret", "cs_not-the-secret-000000000000000000000000")
+        cfg = self.config("  - template-content: 'a={{ (getSecretByName \"%s\" \"dev\" \"/\" \"A\").Value }}'\n"
+                          "    destination-path: \"%s\"\n    config:\n      polling-interval: 1s\n"
+                          % (self.pid, self.path("a.env")))
+        proc = self.start_agent(cfg)
+        wait_for(lambda: "trying to log in again in 2s" in self.log(), timeout=10, what="the second retry")
+        self.assertIsNone(read(self.path("a.env")))
+        cpu = sum(int(x) for x in open("/proc/%d/stat" % proc.pid).read().rsplit(")", 1)[1].split()[11:13])
+        self.assertLess(cpu, 50, "the agent spins while it waits to log in again")
+        self.write("client-secret", self.client_secret)
+        wait_for(lambda: read(self.path("a.env")) == "a=" + SECRET_A, timeout=10, what="the render after login")
+        self.assertIn("HTTP 401", self.log())
+
     # ---- refusals ----
 
     def test_template_errors_name_line_and_column(self):
@@ -332,6 +347,43 @@ class AgentTests(AuditHelpers, ServerTestCase):
         r = self.api("GET", "/api/v3/secrets/raw", token=token, query=dict(query, expandSecretReferences="true"))
         self.assertEqual(r.status, 200)
         self.assertNotIn("ETag", r.headers)
+
+
+
+@unittest.skipIf(harness.BACKEND == "postgres", "the agent is a client: its behaviour does not depend on the "
+                 "server's storage backend")
+class AgentKubernetesAuth(KubernetesAuthTestCase):
+    """auth.type kubernetes, against the TokenReview stand-in of test_kubernetes_auth."""
+
+    def test_kubernetes_login_renders(self):
+        project = self.create_project()
+        self.set_secret(project["id"], "DB_PASSWORD", "k8s-canary-5e1")
+        ident = self.create_identity()
+        self.add_member(project["id"], ident["id"], "viewer")
+        self.attach(ident["id"], accessTokenTTL=600)
+        work = tempfile.mkdtemp(prefix="coffer-agent-k8s-")
+        self.addCleanup(subprocess.call, ["rm", "-rf", work])
+        token = self.sa_token()
+        files = {"identity-id": ident["id"] + "\n", "sa-token": token + "\n",
+                 "agent.yaml": "infisical:\n  address: %s\n  exit-after-auth: true\n"
+                               "auth:\n  type: kubernetes\n  config:\n    identity-id: identity-id\n"
+                               "    service-account-token: %s/sa-token\n"
+                               "templates:\n  - template-content: '{{ with getSecretByName \"%s\" \"dev\" \"/\" "
+                               "\"DB_PASSWORD\" }}{{ .Value }}{{ end }}'\n    destination-path: %s/db\n"
+                               % (self.server.url, work, project["id"], work)}
+        for name, text in files.items():
+            with open(os.path.join(work, name), "w") as f:
+                f.write(text)
+        r = subprocess.run([harness.COFFER_BIN, "agent", "--config", "agent.yaml"], cwd=work, capture_output=True,
+                           text=True, env=harness.base_env(), timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIsNone(harness.sanitizer_report(r.stderr))
+        self.assertEqual(read(os.path.join(work, "db")), "k8s-canary-5e1")
+        with self.mock.lock:
+            _, _, body = self.mock.requests[-1]
+        self.assertEqual(body["spec"]["token"], token)
+        self.assertNotIn(token, r.stderr)
+        self.assertNotIn("k8s-canary-5e1", r.stderr)
 
 
 if __name__ == "__main__":
