@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -93,7 +94,9 @@ struct agent_template {
     int64_t due_us;
     int64_t rendered_us;
     bool rendered;
-    json_t *etags; /* folder key -> entity tag of its last probe */
+    /* folder key -> {project, environment, path, etag}: the folders of the last render and the
+       entity tag of each one's last probe */
+    json_t *etags;
 };
 
 struct agent_config {
@@ -375,7 +378,11 @@ static enum cf_rc load_template(struct yaml_ctx *y, yaml_node_t *node, size_t in
         char *path = source;
         char joined[PATH_MAX];
         if (source[0] != '/' && config_dir) {
-            snprintf(joined, sizeof(joined), "%s/%s", config_dir, source);
+            int n = snprintf(joined, sizeof(joined), "%s/%s", config_dir, source);
+            if (n < 0 || (size_t)n >= sizeof(joined)) {
+                rc = yaml_fail(y, map_get(y, node, "source-path"), "the path is too long");
+                goto out;
+            }
             path = joined;
         }
         if (cf_file_read(path, TEMPLATE_MAX, &text, &len, &read_err) != CF_OK) {
@@ -778,7 +785,7 @@ static bool folder_key(char *out, size_t size, const char *project, const char *
 }
 
 /* Asks for the unexpanded list of a folder with If-None-Match: *changed true when it answered
- * 200 (its tag is kept), false on 304. */
+ * 200 (its tag is kept under key_text), false on 304. */
 static enum cf_rc probe(struct agent *agent, struct agent_template *t, const char *key_text,
                         const char *project, const char *env, const char *path, bool *changed,
                         long *status, struct cf_err *err)
@@ -788,13 +795,18 @@ static enum cf_rc probe(struct agent *agent, struct agent_template *t, const cha
         {"workspaceId", project},     {"environment", env},
         {"secretPath", path},         {"expandSecretReferences", "false"},
         {"include_imports", "false"}, {NULL, NULL}};
-    const char *known = json_string_value(json_object_get(t->etags, key_text));
+    json_t *known = json_object_get(t->etags, key_text);
     enum cf_rc rc =
-        cf_client_get_if_none_match(agent->client, "/v3/secrets/raw", query, known, &resp, err);
+        cf_client_get_if_none_match(agent->client, "/v3/secrets/raw", query,
+                                    json_string_value(json_object_get(known, "etag")), &resp, err);
     *status = resp.status;
     *changed = rc == CF_OK && resp.status != 304;
-    if (rc == CF_OK && resp.etag[0])
-        json_object_set_new(t->etags, key_text, json_string(resp.etag));
+    if (rc == CF_OK && resp.etag[0]) {
+        json_t *entry = json_pack("{s:s, s:s, s:s, s:s}", "project", project, "environment", env,
+                                  "path", path, "etag", resp.etag);
+        if (!entry || json_object_set_new(t->etags, key_text, entry) != 0)
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    }
     cf_response_release(&resp);
     return rc;
 }
@@ -988,19 +1000,17 @@ static void signal_process(const struct agent_template *t)
 static bool needs_render(struct agent *agent, struct agent_template *t, long *status)
 {
     const char *key;
-    json_t *etag;
+    json_t *entry;
     if (!t->rendered || json_object_size(t->etags) == 0 ||
         cf_mono_us() - t->rendered_us >= FULL_REFRESH_S * 1000000LL)
         return true;
-    json_object_foreach(t->etags, key, etag)
+    json_object_foreach(t->etags, key, entry)
     {
-        char project[512], env[512], path[1024];
-        const char *a = strchr(key, '\x1f'), *b = a ? strchr(a + 1, '\x1f') : NULL;
-        if (!b)
+        const char *project = json_string_value(json_object_get(entry, "project"));
+        const char *env = json_string_value(json_object_get(entry, "environment"));
+        const char *path = json_string_value(json_object_get(entry, "path"));
+        if (!project || !env || !path)
             return true;
-        snprintf(project, sizeof(project), "%.*s", (int)(a - key), key);
-        snprintf(env, sizeof(env), "%.*s", (int)(b - a - 1), a + 1);
-        snprintf(path, sizeof(path), "%s", b + 1);
         bool changed = false;
         struct cf_err err;
         cf_err_clear(&err);
@@ -1191,6 +1201,8 @@ int cf_cmd_agent(int argc, char **argv)
                                      : cf_cli_fail("%s", err.msg);
         goto out;
     }
+    /* Neither a core dump nor a same-user debugger may read the secrets the agent holds. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     agent.cli = &cli;
     agent.config = &config;
     sigemptyset(&agent.waited);
