@@ -343,10 +343,21 @@ class AgentTests(AuditHelpers, ServerTestCase):
         self.assertIn("alpha-2", r.body.decode())
         self.assertNotEqual(r.headers.get("ETag"), etag)
         self.set_secret("A", SECRET_A)
-        # Lists whose body depends on more than the folder carry no tag.
-        r = self.api("GET", "/api/v3/secrets/raw", token=token, query=dict(query, expandSecretReferences="true"))
-        self.assertEqual(r.status, 200)
-        self.assertNotIn("ETag", r.headers)
+        # Lists whose body depends on more than the folder carry no tag: expanded references, imports (v4's
+        # defaults), recursive lists.
+        for path, extra in (("/api/v3/secrets/raw", {"expandSecretReferences": "true"}),
+                            ("/api/v3/secrets/raw", {"include_imports": "true"}),
+                            ("/api/v3/secrets/raw", {"recursive": "true"}),
+                            ("/api/v4/secrets", {"projectId": self.pid})):
+            r = self.api("GET", path, token=token, query=dict(query, **extra))
+            self.assertEqual(r.status, 200, (path, extra))
+            self.assertNotIn("ETag", r.headers, (path, extra))
+        v4 = {"projectId": self.pid, "environment": "dev", "secretPath": "/", "includeImports": "false",
+              "expandSecretReferences": "false"}
+        tag = self.api("GET", "/api/v4/secrets", token=token, query=v4).headers.get("ETag")
+        self.assertTrue(tag)
+        r = self.api("GET", "/api/v4/secrets", token=token, query=v4, headers={"If-None-Match": tag})
+        self.assertEqual((r.status, r.body), (304, b""))
 
 
 
