@@ -196,6 +196,25 @@ class AgentTests(AuditHelpers, ServerTestCase):
         self.assertEqual(self.api("GET", "/api/v3/secrets/raw", token=read(self.path("token")),
                                   query={"workspaceId": self.pid, "environment": "dev"}).status, 200)
 
+    def test_refused_renewal_means_a_new_login(self):
+        # The token may live 3 s in all: the renewal after that is refused (401, max TTL) and the agent logs
+        # in again. Templates poll rarely here, so only the renewals meet the server.
+        iid, cid, secret = machine_identity(self.server, self.pid, "viewer")
+        admin_ok(self.server, "PATCH", "/api/v1/auth/universal-auth/identities/" + iid,
+                 body={"accessTokenTTL": 2, "accessTokenMaxTTL": 3})
+        self.write("client-id", cid)
+        self.write("client-secret", secret)
+        cfg = self.config("  - template-content: 'x'\n    destination-path: \"%s\"\n    config:\n"
+                          "      polling-interval: 1h\n" % self.path("x.txt"))
+        self.start_agent(cfg)
+        wait_for(lambda: read(self.path("token")), what="the first token")
+        first = read(self.path("token"))
+        wait_for(lambda: "the server refused to renew the token" in self.log(), timeout=10, what="a refused renewal")
+        self.assertIn("max TTL", self.log())
+        wait_for(lambda: read(self.path("token")) not in (None, first), timeout=5, what="the new login's token")
+        self.assertEqual(self.api("GET", "/api/v3/secrets/raw", token=read(self.path("token")),
+                                  query={"workspaceId": self.pid, "environment": "dev"}).status, 200)
+
     def test_exit_after_auth_and_refused_login(self):
         cfg = self.config("  - template-content: 'x={{ (getSecretByName \"%s\" \"dev\" \"/\" \"A\").Value }}'\n"
                           "    destination-path: \"%s\"\n" % (self.pid, self.path("once.txt")),
