@@ -44,7 +44,7 @@ def read(path):
 
 @unittest.skipIf(harness.BACKEND == "postgres", "the agent is a client: its behaviour does not depend on the "
                  "server's storage backend")
-class AgentTests(AuditHelpers, ServerTestCase):
+class AgentTests(ServerTestCase):
 
     @classmethod
     def setUpClass(cls):
@@ -323,7 +323,62 @@ class AgentTests(AuditHelpers, ServerTestCase):
         r = subprocess.run([analyze, "verify", copy], capture_output=True, text=True, timeout=60)
         self.assertEqual((r.returncode, r.stderr), (0, ""))
 
-    # ---- the server's side: ETag and 304 ----
+
+@unittest.skipIf(harness.BACKEND == "postgres", "the agent is a client: its behaviour does not depend on the "
+                 "server's storage backend")
+class AgentKubernetesAuth(KubernetesAuthTestCase):
+    """auth.type kubernetes, against the TokenReview stand-in of test_kubernetes_auth."""
+
+    def test_kubernetes_login_renders(self):
+        project = self.create_project()
+        self.set_secret(project["id"], "DB_PASSWORD", "k8s-canary-5e1")
+        ident = self.create_identity()
+        self.add_member(project["id"], ident["id"], "viewer")
+        self.attach(ident["id"], accessTokenTTL=600)
+        work = tempfile.mkdtemp(prefix="coffer-agent-k8s-")
+        self.addCleanup(subprocess.call, ["rm", "-rf", work])
+        token = self.sa_token()
+        files = {"identity-id": ident["id"] + "\n", "sa-token": token + "\n",
+                 "agent.yaml": "infisical:\n  address: %s\n  exit-after-auth: true\n"
+                               "auth:\n  type: kubernetes\n  config:\n    identity-id: identity-id\n"
+                               "    service-account-token: %s/sa-token\n"
+                               "templates:\n  - template-content: '{{ with getSecretByName \"%s\" \"dev\" \"/\" "
+                               "\"DB_PASSWORD\" }}{{ .Value }}{{ end }}'\n    destination-path: %s/db\n"
+                               % (self.server.url, work, project["id"], work)}
+        for name, text in files.items():
+            with open(os.path.join(work, name), "w") as f:
+                f.write(text)
+        r = subprocess.run([harness.COFFER_BIN, "agent", "--config", "agent.yaml"], cwd=work, capture_output=True,
+                           text=True, env=harness.base_env(), timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIsNone(harness.sanitizer_report(r.stderr))
+        self.assertEqual(read(os.path.join(work, "db")), "k8s-canary-5e1")
+        with self.mock.lock:
+            _, _, body = self.mock.requests[-1]
+        self.assertEqual(body["spec"]["token"], token)
+        self.assertNotIn(token, r.stderr)
+        self.assertNotIn("k8s-canary-5e1", r.stderr)
+
+
+
+class ListEtag(AuditHelpers, ServerTestCase):
+    """The server's side of the agent's polling: the folder list's ETag and 304. It reads the store's content
+    version, so it runs on both backends."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        s = cls.server
+        cls.pid = admin_ok(s, "POST", "/api/v2/workspace", body={"projectName": unique("etag")})["project"]["id"]
+        admin_ok(s, "POST", "/api/v3/secrets/raw/A",
+                 body={"workspaceId": cls.pid, "environment": "dev", "secretPath": "/", "secretValue": SECRET_A})
+        cls.identity_id, cls.client_id, cls.client_secret = machine_identity(s, cls.pid, "viewer")
+        cls.outsider = machine_identity(s, admin_ok(s, "POST", "/api/v2/workspace",
+                                                    body={"projectName": unique("other")})["project"]["id"])
+
+    def set_secret(self, key, value):
+        admin_ok(self.server, "PATCH", "/api/v3/secrets/raw/" + key,
+                 body={"workspaceId": self.pid, "environment": "dev", "secretPath": "/", "secretValue": value})
 
     def test_list_etag_304_and_rights(self):
         query = {"workspaceId": self.pid, "environment": "dev", "secretPath": "/"}
@@ -377,43 +432,6 @@ class AgentTests(AuditHelpers, ServerTestCase):
         self.assertTrue(tag)
         r = self.api("GET", "/api/v4/secrets", token=token, query=v4, headers={"If-None-Match": tag})
         self.assertEqual((r.status, r.body), (304, b""))
-
-
-
-@unittest.skipIf(harness.BACKEND == "postgres", "the agent is a client: its behaviour does not depend on the "
-                 "server's storage backend")
-class AgentKubernetesAuth(KubernetesAuthTestCase):
-    """auth.type kubernetes, against the TokenReview stand-in of test_kubernetes_auth."""
-
-    def test_kubernetes_login_renders(self):
-        project = self.create_project()
-        self.set_secret(project["id"], "DB_PASSWORD", "k8s-canary-5e1")
-        ident = self.create_identity()
-        self.add_member(project["id"], ident["id"], "viewer")
-        self.attach(ident["id"], accessTokenTTL=600)
-        work = tempfile.mkdtemp(prefix="coffer-agent-k8s-")
-        self.addCleanup(subprocess.call, ["rm", "-rf", work])
-        token = self.sa_token()
-        files = {"identity-id": ident["id"] + "\n", "sa-token": token + "\n",
-                 "agent.yaml": "infisical:\n  address: %s\n  exit-after-auth: true\n"
-                               "auth:\n  type: kubernetes\n  config:\n    identity-id: identity-id\n"
-                               "    service-account-token: %s/sa-token\n"
-                               "templates:\n  - template-content: '{{ with getSecretByName \"%s\" \"dev\" \"/\" "
-                               "\"DB_PASSWORD\" }}{{ .Value }}{{ end }}'\n    destination-path: %s/db\n"
-                               % (self.server.url, work, project["id"], work)}
-        for name, text in files.items():
-            with open(os.path.join(work, name), "w") as f:
-                f.write(text)
-        r = subprocess.run([harness.COFFER_BIN, "agent", "--config", "agent.yaml"], cwd=work, capture_output=True,
-                           text=True, env=harness.base_env(), timeout=30)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIsNone(harness.sanitizer_report(r.stderr))
-        self.assertEqual(read(os.path.join(work, "db")), "k8s-canary-5e1")
-        with self.mock.lock:
-            _, _, body = self.mock.requests[-1]
-        self.assertEqual(body["spec"]["token"], token)
-        self.assertNotIn(token, r.stderr)
-        self.assertNotIn("k8s-canary-5e1", r.stderr)
 
 
 if __name__ == "__main__":
