@@ -840,6 +840,10 @@ static enum cf_rc fetch_folder(void *opaque, const char *project, const char *en
         {"expandSecretReferences", "true"}, {"include_imports", "true"}, {NULL, NULL}};
     rc = cf_client_request(ctx->agent->client, "GET", "/v3/secrets/raw", query, NULL, &resp, err);
     ctx->status = resp.status;
+    /* A reference the server could not follow stays as its "${...}" text: said, by name only. */
+    if (rc == CF_OK)
+        cf_secrets_warn_broken(json_object_get(resp.json, "brokenReferences"),
+                               "is rendered unexpanded");
     json_t *merged = rc == CF_OK ? json_array() : NULL;
     if (rc == CF_OK && (!merged || cf_secrets_merge(resp.json, merge_into, merged) != CF_OK))
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
