@@ -26,6 +26,7 @@ struct cf_req {
     struct cf_buf raw_reply; /* a handler's pre-rendered 200 body (cf_req_reply_raw) */
     char *location;          /* a handler's redirect (cf_req_redirect): answered 302; or NULL */
     json_t *error_extra;     /* members added to an error answer (cf_req_error_extra); or NULL */
+    char etag[40];           /* the answer's ETag header (cf_req_set_etag); "" for none */
     bool body_too_large;
     size_t discarded; /* bytes of an oversized body read and dropped */
     json_t *json;
@@ -43,7 +44,6 @@ struct cf_req {
     struct cf_req_reads *reads; /* key names noted per place (request.c); NULL: none */
     int status;
     int reply_status;  /* a successful answer's status (cf_req_set_status); 0: 200 */
-    char etag[40];     /* the answer's ETag header (cf_req_set_etag); "" for none */
     int retry_after_s; /* sent as Retry-After when > 0 */
     bool responded;
     /* Past routing: the answer may depend on the store, so it waits for the commits it may have
