@@ -237,6 +237,30 @@ class AgentTests(ServerTestCase):
         self.assertIn("templates[0]:2:3: no secret 'NOPE' in dev:/", r.stderr)
         self.assertIsNone(read(self.path("x.txt")))
 
+    def test_owner_and_revocation_on_shutdown(self):
+        owner = group = None
+        if os.geteuid() == 0:
+            import grp
+            import pwd
+            owner, group = pwd.getpwnam("nobody"), grp.getgrgid(pwd.getpwnam("nobody").pw_gid)
+        extra = ("      owner: %s\n      group: %s\n" % (owner.pw_name, group.gr_name)) if owner else ""
+        cfg = self.config("  - template-content: 'k'\n    destination-path: \"%s\"\n    config:\n"
+                          "      permissions: \"0604\"\n%s" % (self.path("owned"), extra),
+                          extra_top="  exit-after-auth: true\n  revoke-credentials-on-shutdown: true\n")
+        r = self.agent_run(cfg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("revoked the access token", r.stderr)
+        st = os.stat(self.path("owned"))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o604)
+        if owner:
+            self.assertEqual((st.st_uid, st.st_gid), (owner.pw_uid, group.gr_gid))
+        # The token the sink holds was revoked when the agent stopped.
+        r = self.api("GET", "/api/v3/secrets/raw", token=read(self.path("token")),
+                     query={"workspaceId": self.pid, "environment": "dev"})
+        self.assertEqual(r.status, 401, r.body)
+        if not owner:
+            self.skipTest("not root: the owner and group were not set (mode and revocation were checked)")
+
     def test_refused_login_is_retried_with_backoff(self):
         self.write("client-secret", "cs_not-the-secret-000000000000000000000000")
         cfg = self.config("  - template-content: 'a={{ (getSecretByName \"%s\" \"dev\" \"/\" \"A\").Value }}'\n"
