@@ -82,6 +82,7 @@ bench: build
 	python3 bench/load.py shape $(BUILD)
 	python3 bench/scale.py $(BUILD)
 	python3 bench/bigfolder.py $(BUILD) $(BENCH_OLD)
+	python3 bench/agentpoll.py $(BUILD)
 	BENCH_STORAGE_RETENTION=$${BENCH_STORAGE_RETENTION-2s} python3 bench/storage.py $(BUILD)
 	python3 bench/durable.py $(BENCH_OLD) $(BUILD)
 	python3 bench/backup.py $(BUILD)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The one table of `make bench` : every scenario's figure from this run's results
-(bench/results/*.json, written by run.sh, stores.py, load.py shape, scale.py, bigfolder.py, storage.py and
-durable.py), each HTTP throughput also as a ratio of the ceiling measured in the same run: bench/baseline, a
+(bench/results/*.json, written by run.sh, stores.py, load.py shape, scale.py, bigfolder.py, agentpoll.py,
+storage.py and durable.py), each HTTP throughput also as a ratio of the ceiling measured in the same run: bench/baseline, a
 minimal libmicrohttpd server answering the same list response from memory, at the same number of connections (64
 unless a row says otherwise). Then the performance issue's goal table: each goal with the issue's figure, this run's
 and `met` or `MISSED` (`?` where a result file is missing).
@@ -165,6 +165,14 @@ def main():
         if "old" in big:
             other("  ... the same ratio, old build of this run", "%.1fx" % big["old"]["ratio"])
 
+    agents = load("agentpoll")
+    if agents:
+        for name, figures in agents.items():
+            if "every 10s" in name:
+                other("1,000 agents polling every 10 s (%s): server CPU" % name.split(", every")[0] +
+                      (", If-None-Match" if name.endswith("If-None-Match") else ", full lists"),
+                      "%.1f%% of a core" % figures["server_cpu_pct"])
+
     storage = load("storage")
     if storage:
         now = storage["this build"]
@@ -181,7 +189,8 @@ def main():
             other("  ... archive files written outside the store, per read request",
                   "%.0f B" % kept["archived_per_read"])
 
-    missing = [n for n in ("stores", "shape", "scale", "bigfolder", "storage", "durable") if not load(n)]
+    missing = [n for n in ("stores", "shape", "scale", "bigfolder", "agentpoll", "storage", "durable")
+               if not load(n)]
     width = max(len(r[0]) for r in rows)
     lines = ["Coffer, every benchmark of this run (%s, %s cores); HTTP figures at %d connections unless noted, "
              "and as a share of the baseline ceiling" % (core["meta"]["date"], core["meta"]["cores"], conns), ""]

@@ -16,6 +16,7 @@
 /* Help, completion and man pages are made from this table (cli/common.h: cf_cli_tree_new). */
 static const struct cf_cli_sub commands[] = {
     {"access", cf_cmd_access, "access requests: ask for, grant, deny, revoke temporary access"},
+    {"agent", cf_cmd_agent, "keep a token renewed and render secrets into files (Infisical agent)"},
     {"approvals", cf_cmd_approvals,
      "approval policies and change requests: requests, show, approve, reject, merge"},
     {"audit", cf_cmd_audit, "list and verify the tamper-evident audit log"},

@@ -132,6 +132,10 @@ int cf_api_render_scim_error(const struct cf_err *err, json_t **body);
  * (the handler then leaves *out NULL and nothing is sent). */
 void cf_req_set_status(struct cf_req *req, int status);
 
+/* The entity tag of the successful answer (a quoted string of at most 37 characters; a longer one
+ * is dropped), sent as its ETag header, also on a 304. */
+void cf_req_set_etag(struct cf_req *req, const char *etag);
+
 /* A request header's value (borrowed), NULL when absent. */
 const char *cf_req_header(struct cf_req *req, const char *name);
 

@@ -26,6 +26,7 @@ struct cf_req {
     struct cf_buf raw_reply; /* a handler's pre-rendered 200 body (cf_req_reply_raw) */
     char *location;          /* a handler's redirect (cf_req_redirect): answered 302; or NULL */
     json_t *error_extra;     /* members added to an error answer (cf_req_error_extra); or NULL */
+    char etag[40];           /* the answer's ETag header (cf_req_set_etag); "" for none */
     bool body_too_large;
     size_t discarded; /* bytes of an oversized body read and dropped */
     json_t *json;

@@ -722,6 +722,13 @@ void cf_req_set_status(struct cf_req *req, int status)
     req->reply_status = status;
 }
 
+void cf_req_set_etag(struct cf_req *req, const char *etag)
+{
+    size_t len = strlen(etag);
+    if (len < sizeof(req->etag))
+        memcpy(req->etag, etag, len + 1);
+}
+
 const char *cf_req_header(struct cf_req *req, const char *name)
 {
     return req->conn ? MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name) : NULL;

@@ -331,6 +331,31 @@ static void audit_name(void *ctx, const char *name)
     cf_req_audit_key(ctx, name);
 }
 
+/* Whether an If-None-Match header (may be NULL) names etag: "*", or one of its comma-separated
+ * tags, weak ones (W/"...") compared weakly as RFC 9110 13.1.2 asks. */
+static bool etag_matches(const char *header, const char *etag)
+{
+    size_t etag_len = strlen(etag);
+    if (!header)
+        return false;
+    for (const char *at = header; *at;) {
+        at += strspn(at, " \t,");
+        size_t len = strcspn(at, ",");
+        size_t end = len;
+        while (end && (at[end - 1] == ' ' || at[end - 1] == '\t'))
+            end--;
+        const char *tag = at;
+        if (end >= 2 && strncmp(tag, "W/", 2) == 0) {
+            tag += 2;
+            end -= 2;
+        }
+        if ((end == 1 && tag[0] == '*') || (end == etag_len && memcmp(tag, etag, end) == 0))
+            return true;
+        at += len;
+    }
+    return false;
+}
+
 /* GET list (route data: the flavour). */
 static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *err)
 {
@@ -367,15 +392,27 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
     /* A body that depends only on the folder and the flags (core/listcache.h) is served from the
      * cache to a caller allowed to read the folder, checked here on every request. */
     char cache_key[CF_LISTCACHE_KEY_MAX];
-    bool cacheable = core->lists && !f.opts.expand && !f.opts.recursive && !f.imports &&
-                     cf_listcache_key(cache_key, sizeof(cache_key), &scope, f.hide, tag_slugs);
-    if (cacheable) {
+    /* The same bodies carry an entity tag, and a request whose If-None-Match holds it is answered
+     * 304 without a body: only after the read right was checked, so a caller who may not read
+     * the folder gets its 403, never a hint that the folder is unchanged. */
+    bool tagged = !f.opts.expand && !f.opts.recursive && !f.imports &&
+                  cf_listcache_key(cache_key, sizeof(cache_key), &scope, f.hide, tag_slugs);
+    bool cacheable = tagged && core->lists;
+    if (tagged) {
         struct cf_buf cached;
+        char etag[CF_LISTCACHE_ETAG_LEN];
         rc = cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, &scope.env,
                             scope.folder.path, err);
         if (rc != CF_OK)
             goto out;
-        if (cf_listcache_get(core, cache_key, &cached, audit_name, req)) {
+        if (cf_listcache_etag(core, cache_key, who, etag)) {
+            cf_req_set_etag(req, etag);
+            if (etag_matches(cf_req_header(req, "If-None-Match"), etag)) {
+                cf_req_set_status(req, 304);
+                goto out;
+            }
+        }
+        if (cacheable && cf_listcache_get(core, cache_key, &cached, audit_name, req)) {
             cf_log_debug("secrets.list: %s:%s answered from the list cache", scope.env.slug,
                          scope.folder.path);
             cf_req_reply_raw(req, &cached);

@@ -164,6 +164,8 @@ static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *
         snprintf(seconds, sizeof(seconds), "%d", req->retry_after_s);
         MHD_add_response_header(resp, "Retry-After", seconds);
     }
+    if (req->etag[0] && (status == 200 || status == 304))
+        MHD_add_response_header(resp, "ETag", req->etag);
     if (status == 302 && req->location)
         MHD_add_response_header(resp, "Location", req->location);
     if (status == 413 || req->close_connection || atomic_load(&req->server->draining))

@@ -5,6 +5,8 @@
 #define CF_CLI_COMMANDS_H
 
 int cf_cmd_access(int argc, char **argv);
+/* `coffer agent`: renders templates of secrets to files (cli/agent.c). */
+int cf_cmd_agent(int argc, char **argv);
 int cf_cmd_audit(int argc, char **argv);
 int cf_cmd_completion(int argc, char **argv);
 int cf_cmd_connections(int argc, char **argv);

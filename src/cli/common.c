@@ -790,6 +790,8 @@ int cf_cli_request(struct cf_cli *cli, const char *method, const char *path,
     *out = NULL;
     cf_err_clear(&err);
     enum cf_rc rc = cf_client_request(cli->client, method, path, query, body, &resp, &err);
+    cli->last_status = resp.status;
+    cli->last_rc = rc;
     if (rc == CF_OK) {
         *out = resp.json;
         resp.json = NULL;

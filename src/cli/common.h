@@ -117,6 +117,11 @@ struct cf_cli {
     char **args;            /* positional arguments */
     size_t nargs;
     struct cf_client *client; /* NULL with CF_CLI_OFFLINE */
+    /* The outcome of the last cf_cli_request: its HTTP status (0 when no answer arrived) and its
+     * code (CF_EIO for a connection failure), so that a command can tell an unreachable server
+     * from a refusal. */
+    long last_status;
+    enum cf_rc last_rc;
     /* private */
     struct cf_args parsed;
 };

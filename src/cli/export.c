@@ -17,6 +17,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/fallback.h"
 #include "cli/fetch.h"
 #include "util/format.h"
 #include "cli/machine_login.h"
@@ -51,7 +52,8 @@ static const char usage[] =
     "  --expand           expand ${...} references on the server (default true)\n"
     "  --strict-references refuse when a secret's reference cannot be followed\n"
     "                     (default: leave that secret out, with a warning)\n"
-    "  --silent           no informational messages on standard error\n" CF_EXPIRY_OPTIONS_HELP
+    "  --silent           no informational messages on standard error\n" CF_FALLBACK_OPTIONS_HELP
+        CF_EXPIRY_OPTIONS_HELP
     "  --path PATH        folder (default /)\n" CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP
         CF_CLI_COMMON_HELP "\n"
     "login flags: log in for this command alone (the token is not stored), e.g.\n"
@@ -278,6 +280,7 @@ int cf_cmd_export(int argc, char **argv)
     bool include_imports = true, expand = true, silent = false, strict_refs = false;
     struct cf_expiry_check expiry = {0};
     struct cf_login_flags login = {0};
+    struct cf_fallback fallback = {0};
     int64_t warn_ms = 0;
     const struct cf_opt opts[] = {
         {"format", CF_OPT_STRING, &format_name},
@@ -289,6 +292,7 @@ int cf_cmd_export(int argc, char **argv)
         {"silent", CF_OPT_BOOL, &silent},
         {"expiry-warning", CF_OPT_STRING, &expiry.warning},
         {"fail-on-expired", CF_OPT_BOOL, &expiry.fail_on_expired},
+        CF_FALLBACK_OPTS(&fallback),
         CF_LOGIN_OPTS(&login),
     };
     const struct cf_cli_spec spec = {
@@ -333,7 +337,11 @@ int cf_cmd_export(int argc, char **argv)
     const char *paths[] = {cli.path};
     const struct cf_fetch fetch = {cli.project_id, cli.env,         paths,  1,
                                    false,          include_imports, expand, strict_refs};
+    status = cf_fallback_setup(&fallback, &cli, "export", &fetch, cf_login_flags_given(&login));
+    if (status != CF_EXIT_OK)
+        goto out;
     status = cf_fetch_secrets(&cli, &fetch, &set);
+    status = cf_fallback_apply(&fallback, &cli, status, &set);
     if (status == CF_EXIT_OK)
         status = cf_secrets_expiry_warn(set, &expiry, warn_ms); /* before anything is written */
     if (status != CF_EXIT_OK)
@@ -378,6 +386,7 @@ out:
     free(names);
     free(items);
     json_decref(set);
+    cf_fallback_release(&fallback);
     cf_buf_release(&path);
     cf_buf_release_wipe(&env);
     cf_buf_release_wipe(&out);

@@ -34,6 +34,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/fallback.h"
 #include "cli/fetch.h"
 #include "cli/machine_login.h"
 #include "util/time.h"
@@ -73,8 +74,8 @@ static const char usage[] =
     "  --watch-interval N seconds between checks with --watch (default 10, >= 5)\n"
     "  --silent           no informational messages on standard error\n"
     "  --secret-overriding accepted for Infisical's CLI; Coffer has no personal secrets\n"
-    "                     to override shared ones, so it changes nothing\n" CF_EXPIRY_OPTIONS_HELP
-        CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP CF_CLI_COMMON_HELP "\n"
+    "                     to override shared ones, so it changes nothing\n" CF_FALLBACK_OPTIONS_HELP
+        CF_EXPIRY_OPTIONS_HELP CF_CLI_PROJECT_HELP CF_CLI_ENV_HELP CF_CLI_COMMON_HELP "\n"
     "login flags: log in for this command alone (the token is not stored), e.g.\n"
     "  coffer run --method jwt-auth --jwt-from azure-devops --machine-identity-id ID \\\n"
     "             --projectId P --env prod -- ./deploy.sh\n" CF_LOGIN_OPTIONS_HELP "\n"
@@ -455,6 +456,7 @@ int cf_cmd_run(int argc, char **argv)
     bool preserve_env = false, silent = false, secret_overriding = true, strict_refs = false;
     struct cf_expiry_check expiry = {0};
     struct cf_login_flags login = {0};
+    struct cf_fallback fallback = {0};
     int64_t warn_ms = 0;
     const char *shell_command = NULL, *last_path = NULL;
     struct cf_opt_int interval = {0};
@@ -473,6 +475,7 @@ int cf_cmd_run(int argc, char **argv)
          &secret_overriding}, /* Infisical's; no personal secrets */
         {"expiry-warning", CF_OPT_STRING, &expiry.warning},
         {"fail-on-expired", CF_OPT_BOOL, &expiry.fail_on_expired},
+        CF_FALLBACK_OPTS(&fallback),
         CF_LOGIN_OPTS(&login),
     };
     const size_t nopts = CF_ARRAY_SIZE(opts);
@@ -534,7 +537,11 @@ int cf_cmd_run(int argc, char **argv)
 
     const struct cf_fetch fetch = {cli.project_id, cli.env,         paths,  npaths,
                                    recursive,      include_imports, expand, strict_refs};
+    status = cf_fallback_setup(&fallback, &cli, "run", &fetch, cf_login_flags_given(&login));
+    if (status != CF_EXIT_OK)
+        goto out;
     status = cf_fetch_secrets(&cli, &fetch, &set);
+    status = cf_fallback_apply(&fallback, &cli, status, &set);
     if (status == CF_EXIT_OK)
         status = cf_secrets_expiry_warn(set, &expiry, warn_ms);
     if (status != CF_EXIT_OK)
@@ -576,6 +583,7 @@ out:
         sigprocmask(SIG_SETMASK, &old_mask, NULL);
     json_decref(set);
     free(args);
+    cf_fallback_release(&fallback);
     cf_cli_end(&cli);
     return status;
 }

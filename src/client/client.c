@@ -299,6 +299,7 @@ void cf_response_release(struct cf_response *resp)
     resp->json = NULL;
     resp->status = 0;
     resp->request_id[0] = '\0';
+    resp->etag[0] = '\0';
 }
 
 /* State shared with the curl callbacks during one transfer. */
@@ -337,8 +338,27 @@ static size_t on_header(char *data, size_t size, size_t count, void *userdata)
     size_t n = size * count;
     static const char name[] = "x-request-id:";
     /* A new status line (after a 100 Continue or a redirect) starts a new set of headers. */
-    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0)
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         transfer->resp->request_id[0] = '\0';
+        transfer->resp->etag[0] = '\0';
+    }
+    if (n > 5 && strncasecmp(data, "etag:", 5) == 0) {
+        const char *value = data + 5;
+        size_t len = n - 5;
+        while (len && (*value == ' ' || *value == '\t')) {
+            value++;
+            len--;
+        }
+        while (len && (value[len - 1] == '\r' || value[len - 1] == '\n' || value[len - 1] == ' '))
+            len--;
+        bool printable = len < sizeof(transfer->resp->etag);
+        for (size_t i = 0; printable && i < len; i++)
+            printable = (unsigned char)value[i] >= 0x20 && (unsigned char)value[i] < 0x7f;
+        if (printable) {
+            memcpy(transfer->resp->etag, value, len);
+            transfer->resp->etag[len] = '\0';
+        }
+    }
     if (n > sizeof(name) - 1 && strncasecmp(data, name, sizeof(name) - 1) == 0) {
         const char *value = data + sizeof(name) - 1;
         size_t len = n - (sizeof(name) - 1);
@@ -496,6 +516,7 @@ static enum cf_rc perform(struct cf_client *client, const char *method, const ch
     resp->status = 0;
     resp->json = NULL;
     resp->request_id[0] = '\0';
+    resp->etag[0] = '\0';
 
     if (body && json_dump_callback(body, dump_to_buf, &request_body, JSON_COMPACT) != 0) {
         rc = cf_err_set(err, CF_ETOOLARGE, "request body for '%s' could not be encoded", shown_url);
@@ -578,9 +599,10 @@ out:
     return rc;
 }
 
-enum cf_rc cf_client_request(struct cf_client *client, const char *method, const char *path,
-                             const struct cf_query_param *query, json_t *body,
-                             struct cf_response *resp, struct cf_err *err)
+/* cf_client_request with one more header line (NULL: none). */
+static enum cf_rc request_with(struct cf_client *client, const char *method, const char *path,
+                               const struct cf_query_param *query, const char *extra_header,
+                               json_t *body, struct cf_response *resp, struct cf_err *err)
 {
     struct cf_buf url, plain_url;
     enum cf_rc rc;
@@ -590,6 +612,7 @@ enum cf_rc cf_client_request(struct cf_client *client, const char *method, const
     resp->status = 0;
     resp->json = NULL;
     resp->request_id[0] = '\0';
+    resp->etag[0] = '\0';
     rc = cf_client_build_url(client->base_url, path, query, &url, err);
     if (rc != CF_OK)
         goto out;
@@ -598,12 +621,55 @@ enum cf_rc cf_client_request(struct cf_client *client, const char *method, const
     if (rc != CF_OK)
         goto out;
     const char *headers[] = {"Accept: application/json",
-                             "Expect:", client->auth_header.len ? client->auth_header.data : NULL};
+                             "Expect:", client->auth_header.len ? client->auth_header.data : NULL,
+                             extra_header};
     rc = perform(client, method, url.data, plain_url.data, headers, CF_ARRAY_SIZE(headers), body,
                  resp, err);
 out:
     cf_buf_release(&plain_url);
     cf_buf_release(&url);
+    return rc;
+}
+
+const char *cf_client_token(const struct cf_client *client)
+{
+    static const char prefix[] = "Authorization: Bearer ";
+    if (client->auth_header.len <= sizeof(prefix) - 1 ||
+        strncmp(client->auth_header.data, prefix, sizeof(prefix) - 1) != 0)
+        return NULL;
+    return client->auth_header.data + sizeof(prefix) - 1;
+}
+
+enum cf_rc cf_client_request(struct cf_client *client, const char *method, const char *path,
+                             const struct cf_query_param *query, json_t *body,
+                             struct cf_response *resp, struct cf_err *err)
+{
+    return request_with(client, method, path, query, NULL, body, resp, err);
+}
+
+enum cf_rc cf_client_get_if_none_match(struct cf_client *client, const char *path,
+                                       const struct cf_query_param *query,
+                                       const char *if_none_match, struct cf_response *resp,
+                                       struct cf_err *err)
+{
+    char header[CF_CLIENT_ETAG_MAX + 32] = "";
+    if (if_none_match && *if_none_match) {
+        for (const unsigned char *p = (const unsigned char *)if_none_match; *p; p++) {
+            if (*p < 0x20 || *p >= 0x7f)
+                return cf_err_set(err, CF_EINVAL, "the entity tag holds control characters");
+        }
+        int n = snprintf(header, sizeof(header), "If-None-Match: %s", if_none_match);
+        if (n < 0 || (size_t)n >= sizeof(header))
+            return cf_err_set(err, CF_EINVAL, "the entity tag is too long");
+    }
+    enum cf_rc rc =
+        request_with(client, "GET", path, query, header[0] ? header : NULL, NULL, resp, err);
+    if (rc != CF_OK && resp->status == 304 && header[0]) {
+        cf_err_clear(err);
+        json_decref(resp->json);
+        resp->json = NULL;
+        rc = CF_OK;
+    }
     return rc;
 }
 
@@ -619,6 +685,7 @@ enum cf_rc cf_client_request_url(struct cf_client *client, const char *method, c
     resp->status = 0;
     resp->json = NULL;
     resp->request_id[0] = '\0';
+    resp->etag[0] = '\0';
     /* Messages name the scheme and host only: the path of a token endpoint is long enough to crowd
      * out the reason, and the query may carry anything. */
     const char *authority = strstr(url, "://");

@@ -24,6 +24,7 @@
 #define CF_CLIENT_DEFAULT_DOMAIN "http://127.0.0.1:8080"
 #define CF_CLIENT_USER_AGENT "coffer-cli/" COFFER_VERSION
 #define CF_CLIENT_REQUEST_ID_MAX 128
+#define CF_CLIENT_ETAG_MAX 128
 
 /* Largest response body accepted (CF_ETOOLARGE past it). */
 #define CF_CLIENT_MAX_RESPONSE (64u * 1024u * 1024u)
@@ -58,10 +59,11 @@ struct cf_response {
     long status;  /* HTTP status; 0 when no answer arrived */
     json_t *json; /* the parsed body (owned), or NULL when absent/not JSON */
     char request_id[CF_CLIENT_REQUEST_ID_MAX]; /* X-Request-Id (or the error body's reqId), or "" */
+    char etag[CF_CLIENT_ETAG_MAX]; /* the ETag header, or "" (also when longer than fits) */
 };
 #define CF_RESPONSE_INIT                                                                           \
     {                                                                                              \
-        0, NULL, ""                                                                                \
+        0, NULL, "", ""                                                                            \
     }
 
 /* One-time process initialisation, to call before any other libcurl or jansson use (json objects
@@ -109,6 +111,10 @@ void cf_client_free(struct cf_client *client);
  * client). */
 const char *cf_client_base_url(const struct cf_client *client);
 
+/* The bearer token the client sends (borrowed; valid until the token is replaced or the client
+ * freed), or NULL when it sends none. A secret: never print or store it. */
+const char *cf_client_token(const struct cf_client *client);
+
 /* Replaces the bearer token (copied; NULL removes it); the old one is wiped. For login flows. */
 enum cf_rc cf_client_set_token(struct cf_client *client, const char *token, struct cf_err *err);
 
@@ -123,6 +129,15 @@ enum cf_rc cf_client_set_token(struct cf_client *client, const char *token, stru
 enum cf_rc cf_client_request(struct cf_client *client, const char *method, const char *path,
                              const struct cf_query_param *query, json_t *body,
                              struct cf_response *resp, struct cf_err *err);
+
+/* A conditional GET: cf_client_request with an If-None-Match header naming if_none_match (an
+ * entity tag as the server sent it, quotes included; NULL or "": none). A 304 Not Modified answer
+ * returns CF_OK with resp->status 304 and resp->json NULL; otherwise as cf_client_request.
+ * resp->etag holds the answer's ETag. CF_EINVAL for a tag holding control characters. */
+enum cf_rc cf_client_get_if_none_match(struct cf_client *client, const char *path,
+                                       const struct cf_query_param *query,
+                                       const char *if_none_match, struct cf_response *resp,
+                                       struct cf_err *err);
 
 /* Sends METHOD url to a service other than Coffer's API (e.g. a CI system's OIDC token endpoint):
  * url is an absolute http or https URL used as given (the caller escapes its query); the

@@ -65,6 +65,36 @@ bad:
     return false;
 }
 
+bool cf_listcache_etag(struct cf_core *core, const char *key, const struct cf_principal *who,
+                       char out[CF_LISTCACHE_ETAG_LEN])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char digest[16];
+    unsigned char kind = (unsigned char)who->kind, version_be[8];
+    crypto_generichash_state state;
+    int64_t version;
+
+    if (!cf_store_content_version(core->store, &version))
+        return false;
+    for (size_t i = 0; i < sizeof(version_be); i++)
+        version_be[i] = (unsigned char)((uint64_t)version >> (56 - 8 * i));
+    /* Each part is followed by a NUL (the id and key hold none), so no two inputs run together. */
+    crypto_generichash_init(&state, NULL, 0, sizeof(digest));
+    crypto_generichash_update(&state, &kind, 1);
+    crypto_generichash_update(&state, (const unsigned char *)who->id, strlen(who->id) + 1);
+    crypto_generichash_update(&state, (const unsigned char *)key, strlen(key) + 1);
+    crypto_generichash_update(&state, version_be, sizeof(version_be));
+    crypto_generichash_final(&state, digest, sizeof(digest));
+    out[0] = '"';
+    for (size_t i = 0; i < sizeof(digest); i++) {
+        out[1 + 2 * i] = hex[digest[i] >> 4];
+        out[2 + 2 * i] = hex[digest[i] & 15];
+    }
+    out[1 + 2 * sizeof(digest)] = '"';
+    out[2 + 2 * sizeof(digest)] = '\0';
+    return true;
+}
+
 void cf_listcache_put(struct cf_core *core, const char *key, const char *names, size_t names_len,
                       const void *body, size_t len)
 {

@@ -48,6 +48,18 @@ bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_buf *body
  * names it lists, each followed by a NUL (names_len bytes in all). Best effort: nothing is stored
  * without a cache, outside a read scope, or when the entry is over the cache's bounds. All
  * borrowed. */
+/* The length of an entity tag cf_listcache_etag writes, quotes and terminator included. */
+#define CF_LISTCACHE_ETAG_LEN 35
+
+/* Writes the entity tag (ETag, RFC 9110 8.8.3) of the body cached or cacheable under key for the
+ * caller who (borrowed) at the request's content version: a quoted BLAKE2b-128 digest, in hex, of
+ * the caller's kind and id, the key and the version. The same folder, flags, caller and version
+ * give the same tag on every server, and a change to anything a list renders changes it. The tag
+ * reveals nothing of the body; whoever answers 304 to it must have checked the caller's read right
+ * on the folder first. false outside a read scope or when the version cannot be read. */
+bool cf_listcache_etag(struct cf_core *core, const char *key, const struct cf_principal *who,
+                       char out[CF_LISTCACHE_ETAG_LEN]);
+
 void cf_listcache_put(struct cf_core *core, const char *key, const char *names, size_t names_len,
                       const void *body, size_t len);
 

@@ -202,7 +202,7 @@ class Completion(unittest.TestCase):
         cases = [(["coffer", "secrets", "list", "--en"], "compadd: ", ["--env", "--path", "--projectId"]),
                  (["coffer", "inventory", "--output", ""], "compadd: table json csv", []),
                  (["coffer", "identities", "jwt-auth", "attach", "x", "--public-key-file", ""], "_files", []),
-                 (["coffer", "sec"], "compadd: access approvals audit completion", ["secrets"])]
+                 (["coffer", "sec"], "compadd: access agent approvals audit completion", ["secrets"])]
         for words, _, _ in cases:
             lines.append("words=(%s); CURRENT=%d; _coffer" % (" ".join("'%s'" % w for w in words), len(words)))
         proc = subprocess.run([zsh, "-f", "-c", "\n".join(lines)], capture_output=True, text=True, timeout=60)

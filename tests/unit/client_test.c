@@ -295,6 +295,45 @@ Test(request, get_without_token_sends_no_authorization)
     cf_client_free(client);
 }
 
+Test(request, conditional_get_304_and_etag)
+{
+    struct fake_server server;
+    struct cf_response resp = CF_RESPONSE_INIT;
+    struct cf_err err;
+    cf_err_clear(&err);
+    fake_start(&server, "304 Not Modified", "ETag: \"abc123\"\r\n", "");
+    struct cf_client *client = client_for(server.port, "tok-9");
+    cr_expect_str_eq(cf_client_token(client), "tok-9");
+    enum cf_rc rc =
+        cf_client_get_if_none_match(client, "/v3/secrets/raw", NULL, "\"abc123\"", &resp, &err);
+    fake_stop(&server);
+    cr_assert_eq(rc, CF_OK, "%s", err.msg);
+    cr_expect_eq(resp.status, 304);
+    cr_expect_null(resp.json);
+    cr_expect_str_eq(resp.etag, "\"abc123\"");
+    cr_expect_not_null(strstr(server.request, "\r\nIf-None-Match: \"abc123\"\r\n"));
+    cf_response_release(&resp);
+
+    /* A 200 carries its new tag; without a known tag no If-None-Match is sent. */
+    fake_start(&server, "200 OK", "ETag: W/\"v2\"\r\n", "{\"secrets\":[]}");
+    cf_client_free(client);
+    client = client_for(server.port, "tok-9");
+    rc = cf_client_get_if_none_match(client, "/v3/secrets/raw", NULL, NULL, &resp, &err);
+    fake_stop(&server);
+    cr_assert_eq(rc, CF_OK, "%s", err.msg);
+    cr_expect_eq(resp.status, 200);
+    cr_expect_not_null(resp.json);
+    cr_expect_str_eq(resp.etag, "W/\"v2\"");
+    cr_expect_null(strcasestr(server.request, "If-None-Match"));
+    cf_response_release(&resp);
+
+    /* A tag that would split the header is refused before anything is sent. */
+    rc = cf_client_get_if_none_match(client, "/v3/secrets/raw", NULL, "\"a\"\r\nX-Evil: 1", &resp,
+                                     &err);
+    cr_expect_eq(rc, CF_EINVAL);
+    cf_client_free(client);
+}
+
 Test(request, error_body_gives_message_status_and_request_id)
 {
     struct fake_server server;
