@@ -45,6 +45,7 @@
 #include "util/file.h"
 #include "util/str.h"
 #include "util/time.h"
+#include "util/sdnotify.h"
 #include "util/banned.h"
 
 #define OUTPUT_MAX (16u * 1024u * 1024u)
@@ -95,29 +96,11 @@ static void say(const char *fmt, ...)
     fputc('\n', stderr);
 }
 
-/* Sends state to systemd's notification socket when NOTIFY_SOCKET names one (sd_notify's
- * protocol: one datagram; a name starting with '@' is in the abstract namespace). */
+/* Tells systemd state (util/sdnotify.h), saying so when the socket it names refuses it. */
 static void notify_systemd(const char *state)
 {
-    const char *path = getenv("NOTIFY_SOCKET");
-    struct sockaddr_un addr;
-    if (!path || !*path)
-        return;
-    size_t len = strlen(path);
-    if ((path[0] != '/' && path[0] != '@') || len >= sizeof(addr.sun_path))
-        return;
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    memcpy(addr.sun_path, path, len);
-    if (path[0] == '@')
-        addr.sun_path[0] = '\0';
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return;
-    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&addr,
-               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+    if (!cf_sd_notify(state) && getenv("NOTIFY_SOCKET"))
         say("cannot notify systemd: %s", strerror(errno));
-    close(fd);
 }
 
 /* Reads a small credential file into buf (trailing blanks trimmed). */

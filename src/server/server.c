@@ -39,6 +39,7 @@
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
+#include "util/sdnotify.h"
 #include "util/banned.h"
 
 #define BOOTSTRAP_MIN 16
@@ -709,12 +710,24 @@ static enum cf_rc open_audit(const struct server_settings *set, const char *data
 }
 
 /* Waits for SIGTERM or SIGINT (the signals are blocked in every thread and taken here), reopening
- * the log file on each SIGHUP. Returns the signal that ends the server. */
+ * the log file on each SIGHUP, and pinging systemd's watchdog at half its interval when it asks
+ * for one (WatchdogSec=: a server whose main loop stops answering is restarted). Returns the signal
+ * that ends the server. */
 static int wait_for_stop(const sigset_t *signals, const char *log_file)
 {
+    uint64_t watchdog_us = cf_sd_watchdog_usec();
+    struct timespec tick = {.tv_sec = (time_t)(watchdog_us / 2 / 1000000),
+                            .tv_nsec = (long)(watchdog_us / 2 % 1000000) * 1000};
     int sig = 0;
     for (;;) {
-        sigwait(signals, &sig);
+        if (watchdog_us) {
+            cf_sd_notify("WATCHDOG=1");
+            sig = sigtimedwait(signals, NULL, &tick);
+            if (sig < 0)
+                continue; /* the tick (EAGAIN) or an interruption: ping again */
+        } else {
+            sigwait(signals, &sig);
+        }
         if (sig != SIGHUP)
             return sig;
         struct cf_err reopen_err;
@@ -935,7 +948,12 @@ int cf_cmd_server(int argc, char **argv)
                 config.tls_cert_path ? "https" : "http", host, cf_server_port(server),
                 boot.db_shown, boot_opts.data_dir, (double)(cf_mono_us() - started) / 1000.0);
 
+    char ready[512];
+    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on port %u, store %s",
+             cf_server_port(server), boot.store->backend);
+    cf_sd_notify(ready);
     int sig = wait_for_stop(&signals, set.value[F_LOG_FILE]);
+    cf_sd_notify("STOPPING=1\nSTATUS=finishing in-flight requests");
     cf_log_info("received %s: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     cf_server_stop(server, DRAIN_MS);
     server = NULL;

@@ -11,6 +11,7 @@ import signal
 import socket
 import ssl
 import stat
+import subprocess
 import tempfile
 import time
 import unittest
@@ -968,3 +969,75 @@ class PlainHttpOnPublicAddress(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class Systemd(unittest.TestCase):
+    """Type=notify and the watchdog (docs/operations.md "systemd"): READY=1 once the server listens, WATCHDOG=1 at
+    half of WATCHDOG_USEC while it runs (not when WATCHDOG_PID names another process), STOPPING=1 on SIGTERM;
+    dist/coffer.service verified by systemd-analyze."""
+
+    def notify_socket(self):
+        d = tempfile.mkdtemp(prefix="coffer-notify-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "notify")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(path)
+        sock.settimeout(0.2)
+        self.addCleanup(sock.close)
+        return sock, path
+
+    def messages(self, sock, until, seconds):
+        got, deadline = [], time.monotonic() + seconds
+        while time.monotonic() < deadline and not until(got):
+            try:
+                got.append(sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        return got
+
+    def test_ready_watchdog_stopping(self):
+        sock, path = self.notify_socket()
+        s = Server(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+        try:
+            s.start()
+            got = self.messages(sock, lambda g: sum(m == "WATCHDOG=1" for m in g) >= 3, 5)
+            ready = [m for m in got if m.startswith("READY=1")]
+            self.assertEqual(len(ready), 1, got)
+            self.assertIn("STATUS=serving on port %d" % s.port, ready[0])
+            self.assertGreaterEqual(sum(m == "WATCHDOG=1" for m in got), 3, got)
+            s.stop()
+            got = self.messages(sock, lambda g: any(m.startswith("STOPPING=1") for m in g), 3)
+            self.assertTrue([m for m in got if m.startswith("STOPPING=1")], got)
+        finally:
+            s.stop()
+            s.cleanup()
+
+    def test_watchdog_of_another_process_is_not_pinged(self):
+        sock, path = self.notify_socket()
+        s = Server(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "200000", "WATCHDOG_PID": "1"})
+        try:
+            s.start()
+            got = self.messages(sock, lambda g: False, 1.0)
+            self.assertTrue([m for m in got if m.startswith("READY=1")], got)
+            self.assertNotIn("WATCHDOG=1", got)
+        finally:
+            s.stop()
+            s.cleanup()
+
+    def test_unit_is_well_formed(self):
+        unit = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "dist", "coffer.service")
+        with open(unit) as f:
+            text = f.read()
+        for line in ("Type=notify", "WatchdogSec=30s", "NoNewPrivileges=yes", "ProtectSystem=strict",
+                     "MemoryDenyWriteExecute=yes", "CapabilityBoundingSet=", "LimitCORE=0", "StateDirectoryMode=0700"):
+            self.assertIn(line + "\n", text)
+        analyze = shutil.which("systemd-analyze")
+        if not analyze:
+            self.skipTest("systemd-analyze is not installed: the unit's text was checked, not verified")
+        d = tempfile.mkdtemp(prefix="coffer-unit-")
+        self.addCleanup(shutil.rmtree, d, True)
+        copy = os.path.join(d, "coffer.service")
+        with open(copy, "w") as f:
+            f.write(text.replace("/usr/local/bin/coffer", os.path.abspath(harness.COFFER_BIN)))
+        r = subprocess.run([analyze, "verify", copy], capture_output=True, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
