@@ -13,6 +13,7 @@
 #include "util/buf.h"
 #include "util/file.h"
 #include "util/str.h"
+#include "util/wipemem.h"
 #include "util/banned.h"
 
 #define CONNECT_TIMEOUT_MS 5000L
@@ -105,7 +106,9 @@ enum cf_rc cf_kube_new(const struct cf_kube_options *options, struct cf_kube **o
         free(token);
     }
     if (rc != CF_OK) {
-        rc = cf_err_set(err, CF_EIO, "kubernetes token: %s", err->msg);
+        char why[CF_ERR_MSG_MAX];
+        cf_strlcpy(why, err->msg, sizeof(why));
+        rc = cf_err_set(err, CF_EIO, "kubernetes token: %s", why);
         goto out;
     }
     *out = kube;
@@ -174,7 +177,9 @@ static enum cf_rc auth_headers(struct cf_kube *kube, const char *content_type,
     *out = NULL;
     rc = cf_file_read(kube->token_file, CF_KUBE_TOKEN_MAX, &token, &len, err);
     if (rc != CF_OK) {
-        rc = cf_err_set(err, CF_EIO, "kubernetes token: %s", err->msg);
+        char why[CF_ERR_MSG_MAX];
+        cf_strlcpy(why, err->msg, sizeof(why));
+        rc = cf_err_set(err, CF_EIO, "kubernetes token: %s", why);
         goto out;
     }
     while (len > 0 && (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' '))
@@ -283,10 +288,7 @@ enum cf_rc cf_kube_request(struct cf_kube *kube, const char *method, const char 
     if (answer.len > 0)
         reply->json = json_loadb(answer.data, answer.len, 0, NULL);
 out:
-    if (text) {
-        sodium_memzero(text, strlen(text));
-        free(text);
-    }
+    cf_json_free_text(text); /* wiped by the allocator cf_client_global_init installed */
     curl_slist_free_all(headers);
     cf_buf_release_wipe(&answer);
     cf_buf_release(&url);

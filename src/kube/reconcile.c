@@ -246,9 +246,10 @@ static enum cf_rc request_sa_token(struct cf_kube *kube, const struct spec *spec
     enum cf_rc rc = CF_OK;
     struct cf_kube_reply reply = {0};
     struct cf_buf path;
-    json_t *body =
-        json_pack("{s:s, s:s, s:{s:I}}", "apiVersion", "authentication.k8s.io/v1", "kind",
-                  "TokenRequest", "spec", "expirationSeconds", (json_int_t)TOKEN_REQUEST_TTL_S);
+    /* No audiences: a token for the API server's own, which its TokenReview accepts. */
+    json_t *body = json_pack("{s:s, s:s, s:{s:[], s:I}}", "apiVersion", "authentication.k8s.io/v1",
+                             "kind", "TokenRequest", "spec", "audiences", "expirationSeconds",
+                             (json_int_t)TOKEN_REQUEST_TTL_S);
     cf_buf_init(&path, PATH_MAX_LEN);
     *token = NULL;
     if (!body || cf_buf_puts(&path, "/api/v1/namespaces") ||
@@ -369,7 +370,9 @@ static enum cf_rc coffer_login(struct cf_kube *kube, const struct spec *spec,
     }
     rc = cf_client_request(client, "POST", path, NULL, body, &resp, err);
     if (rc != CF_OK) {
-        rc = cf_err_set(err, rc, "coffer login (%s) refused: %s", spec->method, err->msg);
+        char why[CF_ERR_MSG_MAX];
+        cf_strlcpy(why, err->msg, sizeof(why));
+        rc = cf_err_set(err, rc, "coffer login (%s) refused: %s", spec->method, why);
         goto out;
     }
     const char *token = str_at(resp.json, "accessToken");
@@ -427,8 +430,10 @@ static enum cf_rc fetch_secrets(struct cf_client *client, const struct spec *spe
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     rc = cf_client_request(client, "GET", "/v3/secrets/raw", query, NULL, &resp, err);
     if (rc != CF_OK) {
+        char why[CF_ERR_MSG_MAX];
+        cf_strlcpy(why, err->msg, sizeof(why));
         rc = cf_err_set(err, rc, "reading secrets of '%s' (%s, %s): %s", spec->project_slug,
-                        spec->env_slug, spec->secrets_path, err->msg);
+                        spec->env_slug, spec->secrets_path, why);
         goto out;
     }
     rc = cf_secrets_merge(resp.json, keep_secret, set);
