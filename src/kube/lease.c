@@ -20,7 +20,7 @@ static void micro_time(int64_t now_ms, char out[CF_TIME_RFC3339_LEN])
     size_t len = strlen(ms);
     if (len > 1 && ms[len - 1] == 'Z')
         ms[len - 1] = '\0';
-    snprintf(out, CF_TIME_RFC3339_LEN, "%s000Z", ms);
+    snprintf(out, CF_TIME_RFC3339_LEN, "%.40s000Z", ms);
 }
 
 static enum cf_rc lease_path(const struct cf_lease *lease, bool item, struct cf_buf *path)
