@@ -37,6 +37,7 @@
 #define COLLECTION "/apis/secrets.infisical.com/v1alpha1"
 #define BACKOFF_MAX_MS 30000
 #define RV_MAX CF_KUBE_RESOURCE_VERSION_MAX
+#define KEY_MAX 512 /* "namespace/name": 63 + 1 + 253 characters at most */
 
 static const char usage_text[] =
     "usage: coffer k8s-operator [options]\n"
@@ -119,14 +120,22 @@ static void reconcile_one(struct state *st, json_t *object, const char *key)
         json_pack("{s:O, s:I}", "object", object, "next_ms", (json_int_t)(now + resync_s * 1000)));
 }
 
+/* "namespace/name" of object into key; false when it has neither. */
+static bool object_key(json_t *object, char *key, size_t size)
+{
+    const char *ns = meta(object, "namespace"), *name = meta(object, "name");
+    if (!ns || !name)
+        return false;
+    int n = snprintf(key, size, "%s/%s", ns, name);
+    return n > 0 && (size_t)n < size;
+}
+
 /* Handles an added or changed resource: reconciled when new or its spec (generation) changed. */
 static void observed(struct state *st, json_t *object)
 {
-    char key[600];
-    const char *ns = meta(object, "namespace"), *name = meta(object, "name");
-    if (!ns || !name)
+    char key[KEY_MAX];
+    if (!object_key(object, key, sizeof(key)))
         return;
-    snprintf(key, sizeof(key), "%s/%s", ns, name);
     json_t *entry = json_object_get(st->known, key);
     json_t *before = json_object_get(entry, "object");
     json_t *gen_before = json_object_get(json_object_get(before, "metadata"), "generation");
@@ -162,12 +171,11 @@ static enum cf_rc on_event(const char *type, json_t *object, void *ctx)
     if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
         observed(st, object);
     } else if (strcmp(type, "DELETED") == 0) {
-        char key[600];
-        snprintf(key, sizeof(key), "%s/%s",
-                 meta(object, "namespace") ? meta(object, "namespace") : "",
-                 meta(object, "name") ? meta(object, "name") : "");
-        json_object_del(st->known, key);
-        cf_log(CF_LOG_INFO, "infisicalsecret '%s' deleted", key);
+        char key[KEY_MAX];
+        if (object_key(object, key, sizeof(key))) {
+            json_object_del(st->known, key);
+            cf_log(CF_LOG_INFO, "infisicalsecret '%s' deleted", key);
+        }
     }
     return CF_OK;
 }
@@ -199,8 +207,21 @@ static enum cf_rc list_all(struct state *st, long *retry_after_s, struct cf_err 
         rc = cf_err_set(err, CF_EIO, "listing infisicalsecrets: no usable resourceVersion");
         goto out;
     }
-    /* Resources gone since the last list are forgotten; the others are reconciled. */
-    json_object_clear(st->known);
+    /* Resources gone since the last list are forgotten; the others keep their resync time unless
+     * they are new or their spec changed meanwhile (observed() decides). */
+    json_t *before = st->known, *listed = json_object();
+    if (!listed) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    json_array_foreach(json_object_get(reply.json, "items"), i, item)
+    {
+        char key[KEY_MAX];
+        if (object_key(item, key, sizeof(key)) && json_object_get(before, key))
+            json_object_set(listed, key, json_object_get(before, key));
+    }
+    st->known = listed;
+    json_decref(before);
     json_array_foreach(json_object_get(reply.json, "items"), i, item)
     {
         if (stopping)
@@ -341,7 +362,6 @@ int cf_cmd_k8s_operator(int argc, char **argv)
 {
     int status = CF_EXIT_FAILURE;
     struct cf_err err = {0};
-    struct cf_args args = {0};
     struct state st = {0};
     struct cf_lease lease = {0};
     const char *namespace_ = NULL, *host_api = NULL, *coffer_ca = NULL, *server = NULL,
@@ -363,21 +383,19 @@ int cf_cmd_k8s_operator(int argc, char **argv)
         {"retry-period", CF_OPT_STRING, &retry_period},
         {"id", CF_OPT_STRING, &id},
     };
-    if (cf_opt_wants_help(argc, argv)) {
-        fputs(usage_text, stdout);
-        return CF_EXIT_OK;
-    }
-    if (cf_opt_parse(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), &args, &err) != CF_OK) {
-        fprintf(stderr, "coffer k8s-operator: %s\n%s", err.msg, usage_text);
-        status = CF_EXIT_USAGE;
-        goto out;
-    }
-    if (args.count > 0) {
-        fprintf(stderr, "coffer k8s-operator: unexpected argument '%s'\n%s", args.items[0],
-                usage_text);
-        status = CF_EXIT_USAGE;
-        goto out;
-    }
+    const struct cf_cli_spec spec = {
+        .usage = usage_text,
+        .flags = CF_CLI_LOCAL, /* none of the Coffer client's options: hostAPI is per resource */
+        .max_args = 0,
+        .opts = opts,
+        .nopts = sizeof(opts) / sizeof(opts[0]),
+    };
+    struct cf_cli cli;
+    bool begun = cf_cli_begin(&cli, argc, argv, &spec, &status);
+    cf_cli_end(&cli); /* the option values point into argv, not into cli */
+    if (!begun)
+        return status;
+    status = CF_EXIT_FAILURE;
     namespace_ = flag_or_env(namespace_, "WATCH_NAMESPACE");
     if (!parse_seconds(retry_period, "retry-period", 2, &retry_s) ||
         !parse_seconds(lease_duration, "lease-duration", 15, &duration_s)) {
@@ -487,6 +505,5 @@ int cf_cmd_k8s_operator(int argc, char **argv)
 out:
     json_decref(st.known);
     cf_kube_free(st.kube);
-    cf_args_release(&args);
     return status;
 }
