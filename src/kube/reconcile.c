@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "kube/reconcile.h"
+#include "kube/template.h"
 #include "cli/fetch.h"
 #include "client/client.h"
 #include "util/buf.h"
@@ -451,66 +452,6 @@ out:
 
 /* ---- rendering ---- */
 
-/* Renders one template value: literal text and actions {{ .KEY.Value }} / {{ .KEY.SecretPath }}
- * (Infisical's documented forms; other Go template constructs are refused, naming the key). */
-static enum cf_rc render_template(const char *name, const char *tmpl, json_t *secrets,
-                                  struct cf_buf *out, struct cf_err *err)
-{
-    const char *at = tmpl;
-    cf_buf_reset(out);
-    while (*at) {
-        const char *open = strstr(at, "{{");
-        if (!open) {
-            if (cf_buf_puts(out, at) != CF_OK)
-                return cf_err_set(err, CF_ETOOLARGE, "template '%s' is too large", name);
-            break;
-        }
-        const char *close = strstr(open + 2, "}}");
-        if (cf_buf_append(out, at, (size_t)(open - at)) != CF_OK)
-            return cf_err_set(err, CF_ETOOLARGE, "template '%s' is too large", name);
-        if (!close)
-            return cf_err_set(err, CF_EVALIDATION,
-                              "template '%s': '{{' at offset %zu is not closed", name,
-                              (size_t)(open - tmpl));
-        const char *p = open + 2, *end = close;
-        while (p < end && *p == ' ')
-            p++;
-        while (end > p && end[-1] == ' ')
-            end--;
-        const char *dot = p < end && *p == '.' ? memchr(p + 1, '.', (size_t)(end - p - 1)) : NULL;
-        char key[256];
-        size_t key_len = dot ? (size_t)(dot - p - 1) : 0;
-        if (!dot || key_len == 0 || key_len >= sizeof(key))
-            return cf_err_set(err, CF_EUNSUPPORTED,
-                              "template '%s': only {{ .KEY.Value }} and {{ .KEY.SecretPath }} are "
-                              "supported (offset %zu)",
-                              name, (size_t)(open - tmpl));
-        memcpy(key, p + 1, key_len);
-        key[key_len] = '\0';
-        size_t field_len = (size_t)(end - dot - 1);
-        const char *field = NULL;
-        if (field_len == 5 && memcmp(dot + 1, "Value", 5) == 0)
-            field = "secretValue";
-        else if (field_len == 10 && memcmp(dot + 1, "SecretPath", 10) == 0)
-            field = "secretPath";
-        else
-            return cf_err_set(err, CF_EUNSUPPORTED,
-                              "template '%s': only {{ .KEY.Value }} and {{ .KEY.SecretPath }} are "
-                              "supported (offset %zu)",
-                              name, (size_t)(open - tmpl));
-        json_t *secret = json_object_get(secrets, key);
-        if (!secret)
-            return cf_err_set(err, CF_ENOTFOUND, "template '%s': no secret '%s' in the scope", name,
-                              key);
-        const char *value = json_string_value(json_object_get(secret, field));
-        if (cf_buf_append(out, value ? value : "",
-                          value ? json_string_length(json_object_get(secret, field)) : 0) != CF_OK)
-            return cf_err_set(err, CF_ETOOLARGE, "template '%s' is too large", name);
-        at = close + 2;
-    }
-    return CF_OK;
-}
-
 static enum cf_rc put_base64(json_t *data, const char *key, const char *value, size_t len)
 {
     size_t size = sodium_base64_ENCODED_LEN(len, sodium_base64_VARIANT_ORIGINAL);
@@ -557,7 +498,7 @@ static enum cf_rc render_data(json_t *ref, json_t *secrets, json_t **out, char *
     /* Template keys win over the secrets injected by includeAllSecrets. */
     json_object_foreach(tdata, key, value)
     {
-        rc = render_template(key, json_string_value(value), secrets, &rendered, err);
+        rc = cf_kube_template_render(key, json_string_value(value), secrets, &rendered, err);
         if (rc != CF_OK)
             goto out;
         json_t *entry = json_pack("{s:s%}", "secretValue", rendered.data, rendered.len);
