@@ -10,6 +10,7 @@
 #include "kube/kube.h"
 #include "kube/template.h"
 #include "util/buf.h"
+#include "util/file.h"
 
 static json_t *scope(void)
 {
@@ -93,10 +94,7 @@ Test(kube_config, servers_and_tokens)
     struct cf_err err = {0};
     cr_assert_not_null(mkdtemp(dir));
     snprintf(token, sizeof(token), "%s/token", dir);
-    FILE *f = fopen(token, "w");
-    cr_assert_not_null(f);
-    fputs("sa-token\n", f);
-    fclose(f);
+    cr_assert_eq(cf_file_create(token, "sa-token\n", 9, &err), CF_OK, "%s", err.msg);
 
     unsetenv("KUBERNETES_SERVICE_HOST");
     unsetenv("KUBERNETES_SERVICE_PORT");
