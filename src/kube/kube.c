@@ -357,7 +357,8 @@ static size_t watch_data(char *data, size_t size, size_t n, void *userdata)
 }
 
 enum cf_rc cf_kube_watch(struct cf_kube *kube, const char *path, long timeout_s,
-                         cf_kube_event_fn fn, void *ctx, long *status, struct cf_err *err)
+                         cf_kube_event_fn fn, void *ctx, struct cf_kube_reply *reply,
+                         struct cf_err *err)
 {
     enum cf_rc rc = CF_OK;
     struct curl_slist *headers = NULL;
@@ -365,7 +366,7 @@ enum cf_rc cf_kube_watch(struct cf_kube *kube, const char *path, long timeout_s,
     struct watch w = {.fn = fn, .ctx = ctx, .err = err};
     cf_buf_init(&url, 8192);
     cf_buf_init(&w.line, CF_KUBE_RESPONSE_MAX);
-    *status = 0;
+    memset(reply, 0, sizeof(*reply));
     w.curl = curl_easy_init();
     if (!w.curl) {
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
@@ -386,7 +387,10 @@ enum cf_rc cf_kube_watch(struct cf_kube *kube, const char *path, long timeout_s,
     CURLcode code = curl_easy_perform(w.curl);
     if (w.status == 0)
         curl_easy_getinfo(w.curl, CURLINFO_RESPONSE_CODE, &w.status);
-    *status = w.status;
+    reply->status = w.status;
+    curl_off_t retry_after = 0;
+    if (curl_easy_getinfo(w.curl, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK)
+        reply->retry_after_s = (long)retry_after;
     if (w.rc != CF_OK) {
         rc = w.rc;
         goto out;
@@ -397,11 +401,11 @@ enum cf_rc cf_kube_watch(struct cf_kube *kube, const char *path, long timeout_s,
         goto out;
     }
     if (w.status != 200) {
-        struct cf_kube_reply reply = {.status = w.status};
-        reply.json = w.line.len ? json_loadb(w.line.data, w.line.len, 0, NULL) : NULL;
+        struct cf_kube_reply refusal = {.status = w.status};
+        refusal.json = w.line.len ? json_loadb(w.line.data, w.line.len, 0, NULL) : NULL;
         rc = cf_err_set(err, CF_EIO, "kubernetes watch refused (HTTP %ld): %s", w.status,
-                        cf_kube_reply_message(&reply));
-        cf_kube_reply_release(&reply);
+                        cf_kube_reply_message(&refusal));
+        cf_kube_reply_release(&refusal);
         goto out;
     }
     /* A last line without its newline still is an event. */

@@ -74,11 +74,13 @@ typedef enum cf_rc (*cf_kube_event_fn)(const char *type, json_t *object, void *c
 
 /* Opens a watch (path holds the collection and its query, watch=1 included) and calls fn for each
  * event, one JSON object per line of the chunked answer, until the server ends the stream (its
- * timeoutSeconds) or fn refuses. *status receives the HTTP status. CF_OK when the stream ended
+ * timeoutSeconds) or fn refuses. reply receives the HTTP status and Retry-After (its json stays
+ * NULL). CF_OK when the stream ended
  * normally; when the server refused the watch (status other than 200), CF_EIO with err naming
  * status and message; fn's result; CF_ETOOLARGE for an event over CF_KUBE_RESPONSE_MAX or
  * CF_EINVAL for a line that is not a JSON event. timeout_s bounds the whole transfer. */
 enum cf_rc cf_kube_watch(struct cf_kube *kube, const char *path, long timeout_s,
-                         cf_kube_event_fn fn, void *ctx, long *status, struct cf_err *err);
+                         cf_kube_event_fn fn, void *ctx, struct cf_kube_reply *reply,
+                         struct cf_err *err);
 
 #endif

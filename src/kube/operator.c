@@ -234,11 +234,12 @@ out:
     return rc;
 }
 
-static enum cf_rc watch_once(struct state *st, long seconds, struct cf_err *err)
+static enum cf_rc watch_once(struct state *st, long seconds, long *retry_after_s,
+                             struct cf_err *err)
 {
     enum cf_rc rc = CF_OK;
     struct cf_buf path;
-    long status = 0;
+    struct cf_kube_reply reply = {0};
     cf_buf_init(&path, 4096);
     if (collection_path(st, &path) != CF_OK ||
         cf_buf_printf(&path,
@@ -250,8 +251,9 @@ static enum cf_rc watch_once(struct state *st, long seconds, struct cf_err *err)
         goto out;
     }
     st->gone = false;
-    rc = cf_kube_watch(st->kube, path.data, seconds, on_event, st, &status, err);
-    if (status == 410 || st->gone) {
+    rc = cf_kube_watch(st->kube, path.data, seconds, on_event, st, &reply, err);
+    *retry_after_s = reply.retry_after_s;
+    if (reply.status == 410 || st->gone) {
         cf_log(CF_LOG_INFO, "watch: resourceVersion %s is gone (410): listing again", st->rv);
         st->rv[0] = '\0';
         rc = CF_OK;
@@ -485,7 +487,7 @@ int cf_cmd_k8s_operator(int argc, char **argv)
             rc = list_all(&st, &retry_after_s, &err);
         if (rc == CF_OK) {
             resync_due(&st);
-            rc = watch_once(&st, (long)retry_s, &err);
+            rc = watch_once(&st, (long)retry_s, &retry_after_s, &err);
         }
         if (rc == CF_OK) {
             backoff_ms = 0;

@@ -437,6 +437,18 @@ class K8sOperator(IdentityHelpers, harness.ServerTestCase):
         finally:
             self.update_secret(self.project_id, "OTHER", secretValue="other-value")
 
+    def test_backoff_on_errors(self):
+        mark = len(self.operator.output())
+        self.cluster.fail_next("GET", GROUP + "/infisicalsecrets", 500)
+        self.cluster.fail_next("GET", GROUP + "/infisicalsecrets", 429, retry_after=1)
+        wait_for(lambda: "(HTTP 429)" in self.operator.output()[mark:], 10, "the throttled watch")
+        out = self.operator.output()[mark:]
+        # Exponential backoff (1 s, then 2 s), except that a Retry-After wins.
+        self.assertIn("kubernetes watch refused (HTTP 500): injected by the test (next attempt in 1000 ms)", out)
+        self.assertIn("kubernetes watch refused (HTTP 429): injected by the test (next attempt in 1000 ms)", out)
+        self.create_is("after-errors", "ops", self.k8s_spec("after-errors-secret", namespace="ops"))
+        self.wait_secret("ops", "after-errors-secret")
+
     def test_bad_resources_reported_in_status(self):
         cases = [
             ("no-auth", {"hostAPI": self.host_api(), "authentication": {},
