@@ -167,6 +167,15 @@ static enum cf_rc parse_spec(json_t *object, const struct cf_reconcile_config *c
     if (spec->resync_s < 5)
         spec->resync_s = 5; /* Infisical's own floor: fewer calls than that are refused */
 
+    /* Fields of Infisical's CRD this operator does not implement are refused, not ignored. */
+    if (str_at(json_object_get(json_object_get(s, "tls"), "caRef"), "secretName"))
+        return cf_err_set(err, CF_EUNSUPPORTED,
+                          "spec.tls.caRef is not supported: give the operator Coffer's CA with "
+                          "--coffer-ca-file");
+    if (json_array_size(json_object_get(s, "managedKubeConfigMapReferences")) > 0)
+        return cf_err_set(err, CF_EUNSUPPORTED,
+                          "spec.managedKubeConfigMapReferences is not supported (Secrets only)");
+
     spec->host_api = str_at(s, "hostAPI");
     if (!spec->host_api)
         spec->host_api = config->default_host_api;

@@ -469,6 +469,9 @@ class K8sOperator(IdentityHelpers, harness.ServerTestCase):
             ("aws", {"hostAPI": self.host_api(), "authentication": {"awsIamAuth": {"identityId": "x"}},
                      "managedKubeSecretReferences": [{"secretName": "x", "secretNamespace": "bad"}]},
              "InvalidSpec", "spec.authentication.awsIamAuth is not supported"),
+            ("ca-ref", self.k8s_spec("x", namespace="bad", tls={"caRef": {
+                "secretName": "ca", "secretNamespace": "bad", "key": "ca.crt"}}),
+             "InvalidSpec", "spec.tls.caRef is not supported: give the operator Coffer's CA with --coffer-ca-file"),
             ("interval", self.k8s_spec("x", namespace="bad", syncConfig={"resyncInterval": "soon"}),
              "InvalidSpec", "spec.syncConfig.resyncInterval 'soon' is not a duration"),
             ("no-sa", self.k8s_spec("x", namespace="bad", authentication={"kubernetesAuth": {
@@ -513,9 +516,14 @@ class K8sOperator(IdentityHelpers, harness.ServerTestCase):
                      any(r["principal"].endswith("replica-b") for r in self.cluster.requests_matching(
                          "GET", "/apis/coordination.k8s.io/v1/namespaces/coffer-system/leases/ha-lease")),
                      10, "replica b's election round")
+            def b_rounds():
+                return len([r for r in self.cluster.requests_matching(
+                    "GET", "/apis/coordination.k8s.io/v1/namespaces/coffer-system/leases/ha-lease")
+                    if r["principal"].endswith("replica-b")])
             self.create_is("ha", "ha", self.k8s_spec("ha-secret", namespace="ha"))
             self.wait_secret("ha", "ha-secret")
-            time.sleep(1.5)  # b has had a round or more in which it could have written
+            rounds = b_rounds()
+            wait_for(lambda: b_rounds() >= rounds + 2, 10, "two more rounds of replica b")
             writers = {r["principal"] for r in self.cluster.requests if r["method"] in ("POST", "PUT", "PATCH")
                        and r["path"].startswith(("/api/v1/namespaces/ha/", GROUP + "/namespaces/ha/"))}
             self.assertEqual(writers, {"system:serviceaccount:coffer-system:replica-a"})
