@@ -78,6 +78,13 @@ struct state {
     json_t *known;          /* "ns/name" -> {object, next_ms} */
     char rv[RV_MAX];        /* resourceVersion to watch from; "" when a list is needed */
     bool gone;              /* the watch said 410 */
+    /* Leader election (NULL: none). A round of reconciles longer than the renew period renews the
+     * Lease between two resources, and stops as soon as it is lost, so that a replica never keeps
+     * writing after another one may have taken over. */
+    struct cf_lease *lease;
+    int64_t renew_ms;
+    int64_t renewed_at_ms;
+    bool lost; /* the Lease was lost during this round */
 };
 
 static void sleep_ms(int64_t ms)
@@ -106,10 +113,31 @@ static enum cf_rc collection_path(const struct state *st, struct cf_buf *path)
     return cf_buf_puts(path, "/infisicalsecrets");
 }
 
-static void reconcile_one(struct state *st, json_t *object, const char *key)
+/* Whether this replica may still write: renews the Lease when the renew period has passed since
+ * the last renewal. */
+static bool still_leader(struct state *st)
+{
+    struct cf_err err = {0};
+    int64_t now = cf_now_ms();
+    if (!st->lease || st->lost)
+        return !st->lost;
+    if (now - st->renewed_at_ms >= st->renew_ms) {
+        if (cf_lease_step(st->kube, st->lease, now, &err) != CF_OK)
+            cf_log(CF_LOG_WARN, "leader election: %s", err.msg);
+        st->renewed_at_ms = now;
+    }
+    st->lost = !st->lease->leader;
+    return !st->lost;
+}
+
+/* Reconciles object and records when to do it again; false (nothing done) when the Lease is lost.
+ */
+static bool reconcile_one(struct state *st, json_t *object, const char *key)
 {
     struct cf_err err = {0};
     int64_t resync_s = CF_RECONCILE_DEFAULT_RESYNC_S;
+    if (!still_leader(st))
+        return false;
     int64_t now = cf_now_ms();
     if (cf_reconcile(st->kube, &st->config, object, now, &resync_s, &err) != CF_OK)
         cf_log(CF_LOG_WARN, "infisicalsecret '%s': %s", key, err.msg);
@@ -118,6 +146,7 @@ static void reconcile_one(struct state *st, json_t *object, const char *key)
     json_object_set_new(
         st->known, key,
         json_pack("{s:O, s:I}", "object", object, "next_ms", (json_int_t)(now + resync_s * 1000)));
+    return true;
 }
 
 /* "namespace/name" of object into key; false when it has neither. */
@@ -130,12 +159,13 @@ static bool object_key(json_t *object, char *key, size_t size)
     return n > 0 && (size_t)n < size;
 }
 
-/* Handles an added or changed resource: reconciled when new or its spec (generation) changed. */
-static void observed(struct state *st, json_t *object)
+/* Handles an added or changed resource: reconciled when new or its spec (generation) changed.
+ * False when the Lease was lost. */
+static bool observed(struct state *st, json_t *object)
 {
     char key[KEY_MAX];
     if (!object_key(object, key, sizeof(key)))
-        return;
+        return true;
     json_t *entry = json_object_get(st->known, key);
     json_t *before = json_object_get(entry, "object");
     json_t *gen_before = json_object_get(json_object_get(before, "metadata"), "generation");
@@ -145,9 +175,9 @@ static void observed(struct state *st, json_t *object)
                 strcmp(uid_before, uid_now) == 0;
     if (same) {
         json_object_set(entry, "object", object); /* a status change: keep the latest */
-        return;
+        return true;
     }
-    reconcile_one(st, object, key);
+    return reconcile_one(st, object, key);
 }
 
 static enum cf_rc on_event(const char *type, json_t *object, void *ctx)
@@ -169,7 +199,8 @@ static enum cf_rc on_event(const char *type, json_t *object, void *ctx)
     if (rv && !cf_strlcpy(st->rv, rv, sizeof(st->rv)))
         st->rv[0] = '\0';
     if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
-        observed(st, object);
+        if (!observed(st, object))
+            return CF_EFORBIDDEN; /* ends the watch: st->lost says why */
     } else if (strcmp(type, "DELETED") == 0) {
         char key[KEY_MAX];
         if (object_key(object, key, sizeof(key))) {
@@ -224,9 +255,8 @@ static enum cf_rc list_all(struct state *st, long *retry_after_s, struct cf_err 
     json_decref(before);
     json_array_foreach(json_object_get(reply.json, "items"), i, item)
     {
-        if (stopping)
+        if (stopping || !observed(st, item))
             break;
-        observed(st, item);
     }
 out:
     cf_kube_reply_release(&reply);
@@ -253,7 +283,9 @@ static enum cf_rc watch_once(struct state *st, long seconds, long *retry_after_s
     st->gone = false;
     rc = cf_kube_watch(st->kube, path.data, seconds, on_event, st, &reply, err);
     *retry_after_s = reply.retry_after_s;
-    if (reply.status == 410 || st->gone) {
+    if (st->lost) {
+        rc = CF_OK; /* the next round's election step makes this replica a follower */
+    } else if (reply.status == 410 || st->gone) {
         cf_log(CF_LOG_INFO, "watch: resourceVersion %s is gone (410): listing again", st->rv);
         st->rv[0] = '\0';
         rc = CF_OK;
@@ -266,25 +298,24 @@ out:
 static void resync_due(struct state *st)
 {
     const char *key;
-    json_t *entry;
-    void *tmp;
+    json_t *entry, *k;
+    size_t i;
     int64_t now = cf_now_ms();
     /* Reconciling replaces the entry: iterate over a copy of the keys. */
     json_t *due = json_array();
-    json_object_foreach_safe(st->known, tmp, key, entry)
+    json_object_foreach(st->known, key, entry)
     {
         if (json_integer_value(json_object_get(entry, "next_ms")) <= now)
             json_array_append_new(due, json_string(key));
     }
-    size_t i;
-    json_t *k;
     json_array_foreach(due, i, k)
     {
         json_t *object = json_incref(
             json_object_get(json_object_get(st->known, json_string_value(k)), "object"));
-        if (object && !stopping)
-            reconcile_one(st, object, json_string_value(k));
+        bool go_on = !stopping && (!object || reconcile_one(st, object, json_string_value(k)));
         json_decref(object);
+        if (!go_on)
+            break;
     }
     json_decref(due);
 }
@@ -454,6 +485,8 @@ int cf_cmd_k8s_operator(int argc, char **argv)
     else
         default_identity(lease.identity, sizeof(lease.identity));
     lease.duration_s = duration_s;
+    st.lease = leader_elect ? &lease : NULL;
+    st.renew_ms = retry_s * 1000;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -469,7 +502,9 @@ int cf_cmd_k8s_operator(int argc, char **argv)
         long retry_after_s = 0;
         if (leader_elect) {
             bool was_leader = lease.leader;
-            if (cf_lease_step(st.kube, &lease, cf_now_ms(), &err) != CF_OK)
+            st.lost = false;
+            st.renewed_at_ms = cf_now_ms();
+            if (cf_lease_step(st.kube, &lease, st.renewed_at_ms, &err) != CF_OK)
                 cf_log(CF_LOG_WARN, "leader election: %s", err.msg);
             if (!lease.leader) {
                 if (was_leader) {
