@@ -55,7 +55,8 @@ retry_after) answers the next matching requests with a Status of that code (429 
 and fairness does); Cluster.compact() drops the retained history and ends open watches with 410, as a compaction
 that outran them; Cluster.touch_before_next_put(plural, ns, name) lets "another writer" change an object just
 before the next PUT to it, so that that PUT's resourceVersion is stale and it gets the API's own 409.
-Cluster.requests records (method, path, query, content type, principal, status) of every request.
+Cluster.requests records (method, path, query, content type, principal, status, body) of every request, in
+memory only (Secret bodies hold values).
 
     python3 tests/fakes/kubernetes.py --port 0 --token TOKEN   prints the port, serves until killed
 """
@@ -493,7 +494,7 @@ def make_handler(cluster):
             with cluster.cond:
                 principal = self._principal()
                 record = {"method": method, "path": url.path, "query": query, "content_type": ctype,
-                          "principal": principal, "status": None}
+                          "principal": principal, "status": None, "body": raw}
                 cluster.requests.append(record)
                 fault = None
                 for f in cluster.faults:

@@ -9,6 +9,7 @@ Checked:
 - universalAuth with creationPolicy Owner: the ownerReference names the InfisicalSecret's uid;
 - wrong credentials: status.conditions False naming the refusal, no credential in it or in the operator's log;
 - auto-reload: only the annotated Deployment that uses the Secret gets its pod template annotation patched;
+- list then watch from the list's resourceVersion, bookmarks moving it forward;
 - 410 (the watch's resourceVersion compacted): the operator lists again and keeps syncing;
 - 409 (a writer changed the Secret between the operator's read and write): read again, write again;
 - two replicas: one leader writes, the other none; after the leader is killed the other takes the Lease over;
@@ -318,9 +319,18 @@ class K8sOperator(IdentityHelpers, harness.ServerTestCase):
         reqs = self.cluster.requests_matching("POST", "/api/v1/namespaces/default/serviceaccounts/app/token")
         self.assertTrue(reqs)
         self.assertEqual(reqs[0]["principal"], "system:serviceaccount:coffer:operator")
+        self.assertEqual(json.loads(reqs[0]["body"]), {"apiVersion": "authentication.k8s.io/v1",
+                                                       "kind": "TokenRequest",
+                                                       "spec": {"audiences": [], "expirationSeconds": 600}})
         cond = self.wait_condition("default", "infisicalsecret-sample", "secrets.infisical.com/ReadyToSyncSecrets",
                                    "True")
         self.assertEqual((cond["reason"], cond["observedGeneration"]), ("OK", 1))
+        # Conditions are written with a merge patch of the status subresource.
+        status_writes = self.cluster.requests_matching(
+            "PATCH", GROUP + "/namespaces/default/infisicalsecrets/infisicalsecret-sample/status")
+        self.assertTrue(status_writes)
+        self.assertEqual(status_writes[0]["content_type"], "application/merge-patch+json")
+        self.assertEqual(list(json.loads(status_writes[0]["body"])), ["status"])
         self.assertEqual(self.conditions("default", "infisicalsecret-sample")[
             "secrets.infisical.com/LoadedInfisicalToken"]["status"], "True")
         # kubectl reads back what the operator wrote.
@@ -437,15 +447,30 @@ class K8sOperator(IdentityHelpers, harness.ServerTestCase):
         finally:
             self.update_secret(self.project_id, "OTHER", secretValue="other-value")
 
+    def test_watch_from_list_and_bookmarks(self):
+        # Objects of other kinds move the cluster's resourceVersion; the watch's bookmarks carry it to the
+        # operator, whose next watch starts there rather than at its last InfisicalSecret event.
+        self.cluster.put_object("", "v1", "secrets", {"metadata": {"name": "unrelated", "namespace": "misc"}})
+        rv = self.cluster.rv
+
+        def watches():
+            return [r["query"] for r in self.cluster.requests_matching("GET", GROUP + "/infisicalsecrets")
+                    if r["query"].get("watch")]
+        wait_for(lambda: any(int(q.get("resourceVersion") or 0) >= rv for q in watches()), 10,
+                 "a watch from the bookmark's resourceVersion")
+        for q in watches():
+            self.assertEqual((q["watch"], q["allowWatchBookmarks"], q["timeoutSeconds"]), ("1", "true", "1"))
+            self.assertTrue(q["resourceVersion"].isdigit(), q)
+
     def test_backoff_on_errors(self):
         mark = len(self.operator.output())
         self.cluster.fail_next("GET", GROUP + "/infisicalsecrets", 500)
         self.cluster.fail_next("GET", GROUP + "/infisicalsecrets", 429, retry_after=1)
-        wait_for(lambda: "(HTTP 429)" in self.operator.output()[mark:], 10, "the throttled watch")
+        wait_for(lambda: "HTTP 429" in self.operator.output()[mark:], 10, "the throttled request")
         out = self.operator.output()[mark:]
         # Exponential backoff (1 s, then 2 s), except that a Retry-After wins.
-        self.assertIn("kubernetes watch refused (HTTP 500): injected by the test (next attempt in 1000 ms)", out)
-        self.assertIn("kubernetes watch refused (HTTP 429): injected by the test (next attempt in 1000 ms)", out)
+        self.assertRegex(out, r"HTTP 500\)?: injected by the test \(next attempt in 1000 ms\)")
+        self.assertRegex(out, r"HTTP 429\)?: injected by the test \(next attempt in 1000 ms\)")
         self.create_is("after-errors", "ops", self.k8s_spec("after-errors-secret", namespace="ops"))
         self.wait_secret("ops", "after-errors-secret")
 
