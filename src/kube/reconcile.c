@@ -165,7 +165,7 @@ static enum cf_rc parse_spec(json_t *object, const struct cf_reconcile_config *c
         spec->resync_s = json_integer_value(legacy);
     }
     if (spec->resync_s < 5)
-        spec->resync_s = 5; /* Infisical's own floor: fewer calls than that are refused */
+        spec->resync_s = 5; /* a floor, so that "1s" does not make a login every second */
 
     /* Fields of Infisical's CRD this operator does not implement are refused, not ignored. */
     if (str_at(json_object_get(json_object_get(s, "tls"), "caRef"), "secretName"))
