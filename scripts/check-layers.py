@@ -45,6 +45,10 @@ LAYERS = [
 # Folders with a rule of their own instead of a layer: what each may include besides itself.
 SPECIAL = {
     "cli": {"client", "util"},
+    # kube/ is `coffer k8s-operator`: like cli/, a client of Coffer's API (client/), plus the
+    # Kubernetes API over its own libcurl calls. It reuses the client commands' option parsing and
+    # the secret merge of cli/fetch.h, so that it and `coffer run` agree on which value wins.
+    "kube": {"cli", "client", "util"},
 }
 
 # Folders on a layer that may also include a special folder: server/ (the top layer, the composition

@@ -17,6 +17,13 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
     PACKAGES="$PACKAGES nodejs npm"
 fi
 
+# The Kubernetes operator's tests check the objects they make with kubectl (Debian's kubernetes-client). A
+# machine that already has a kubectl of its own (e.g. the Google Cloud SDK's kubectl package, which would
+# conflict with Debian's) keeps it.
+if ! command -v kubectl >/dev/null 2>&1; then
+    PACKAGES="$PACKAGES kubernetes-client"
+fi
+
 missing=""
 for p in $PACKAGES; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

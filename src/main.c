@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "kube/operator.h"
 #include "server/commands.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -36,6 +37,8 @@ static const struct cf_cli_sub commands[] = {
      "machine identities, universal auth, client secrets, memberships"},
     {"inventory", cf_cmd_inventory,
      "every secret with versions, changes, expiry, and who can read it"},
+    {"k8s-operator", cf_cmd_k8s_operator,
+     "sync secrets into Kubernetes Secrets from InfisicalSecret resources"},
     {"login", cf_cmd_login, "exchange machine-identity credentials for an access token"},
     {"man", cf_cmd_man, "write the man pages (coffer.1, coffer-COMMAND.1) into a directory"},
     {"notifications", cf_cmd_notifications,
