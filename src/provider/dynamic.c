@@ -1,5 +1,6 @@
 /* The dynamic providers' table (dynamic.h): each kind adds its line. */
 #include "provider/dynamic.h"
+#include "provider/pgdynamic.h"
 
 #include <string.h>
 
@@ -9,7 +10,7 @@
 #include "util/banned.h"
 
 static const struct cf_dynamic_ops *const providers[] = {
-    NULL, /* placeholder: each provider adds its line above this one */
+    &cf_dynamic_postgres, NULL, /* placeholder: each provider adds its line above this one */
 };
 
 const struct cf_dynamic_ops *cf_dynamic_find(const char *type)
