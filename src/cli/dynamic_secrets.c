@@ -161,7 +161,7 @@ static int cmd_get(int argc, char **argv)
     cf_buf_init(&path, 0);
     if (cf_cli_begin(&cli, argc, argv, &spec, &status)) {
         const struct cf_query_param q[] = PLACE_QUERY(cli);
-        status = cf_cli_path(&path, PREFIX "/", cli.args[0], NULL, NULL, NULL);
+        status = cf_cli_path(&path, PREFIX, cli.args[0], NULL, NULL, NULL);
         if (status == CF_EXIT_OK)
             status = cf_cli_request(&cli, "GET", path.data, q, NULL, &answer);
         if (status == CF_EXIT_OK)
@@ -226,7 +226,7 @@ static int cmd_update(int argc, char **argv)
     if (max_ttl)
         json_object_set_new(data, "maxTTL", json_string(max_ttl));
     json_object_set(body, "data", data);
-    status = cf_cli_path(&path, PREFIX "/", cli.args[0], NULL, NULL, NULL);
+    status = cf_cli_path(&path, PREFIX, cli.args[0], NULL, NULL, NULL);
     if (status == CF_EXIT_OK)
         status =
             cf_cli_request_member(&cli, "PATCH", path.data, body, "dynamicSecret", print_dynamic);
@@ -259,7 +259,7 @@ static int cmd_remove(int argc, char **argv)
     cf_buf_init(&path, 0);
     if (cf_cli_begin(&cli, argc, argv, &spec, &status)) {
         body = place_body(&cli);
-        status = cf_cli_path(&path, PREFIX "/", cli.args[0], NULL, NULL, NULL);
+        status = cf_cli_path(&path, PREFIX, cli.args[0], NULL, NULL, NULL);
         if (status == CF_EXIT_OK)
             status = cf_cli_request(&cli, "DELETE", path.data, NULL, body, &answer);
         if (status == CF_EXIT_OK && cli.json)

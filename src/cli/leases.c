@@ -11,6 +11,7 @@
 #include "cli/common.h"
 #include "util/buf.h"
 #include "util/str.h"
+#include "util/wipemem.h"
 #include "util/banned.h"
 
 #define PREFIX "/v1/dynamic-secrets/leases"
@@ -76,10 +77,7 @@ static int cmd_create(int argc, char **argv)
         status = text && cf_buf_puts(&out, text) == CF_OK && cf_buf_puts(&out, "\n") == CF_OK
                      ? CF_EXIT_OK
                      : cf_cli_fail("out of memory");
-        if (text) {
-            sodium_memzero(text, strlen(text));
-            free(text);
-        }
+        cf_json_free_text(text);
     } else {
         json_t *lease = json_object_get(answer, "lease");
         const char *key;
@@ -119,7 +117,7 @@ static int one_lease(int argc, char **argv, const char *usage, const char *metho
         goto out;
     if (ttl)
         body = json_pack("{s:s}", "ttl", ttl);
-    status = cf_cli_path(&path, PREFIX "/", cli.args[0], suffix, NULL, NULL);
+    status = cf_cli_path(&path, PREFIX, cli.args[0], suffix, NULL, NULL);
     if (status == CF_EXIT_OK)
         status = cf_cli_request(&cli, method, path.data, NULL, body, &answer);
     if (status != CF_EXIT_OK)
@@ -217,7 +215,7 @@ static int cmd_list(int argc, char **argv)
                                                {"path", cli.path},
                                                {"includeEnded", ended ? "true" : "false"},
                                                {NULL, NULL}};
-            status = cf_cli_path(&path, "/v1/dynamic-secrets/", name, "/leases", NULL, NULL);
+            status = cf_cli_path(&path, "/v1/dynamic-secrets", name, "/leases", NULL, NULL);
             if (status == CF_EXIT_OK)
                 status = cf_cli_request_list(&cli, path.data, q, "leases", print_leases);
         } else {

@@ -485,7 +485,7 @@ static void revoke_leases(struct cf_cli *cli, struct leases *leases, bool silent
         json_t *answer = NULL;
         cf_buf_init(&path, 0);
         int status =
-            cf_cli_path(&path, "/v1/dynamic-secrets/leases/", leases->ids[i], NULL, NULL, NULL);
+            cf_cli_path(&path, "/v1/dynamic-secrets/leases", leases->ids[i], NULL, NULL, NULL);
         if (status == CF_EXIT_OK)
             status = cf_cli_request(cli, "DELETE", path.data, NULL, NULL, &answer);
         if (status == CF_EXIT_OK && !silent)

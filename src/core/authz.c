@@ -328,6 +328,9 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
         return rc;
     if (!cf_role_actions(m.role, &allowed))
         allowed = 0;
+    /* a member may lease only where a rule names the action (union_add) */
+    if (m.n_rules > 0 && strcmp(m.role, "member") == 0)
+        allowed |= CF_ACTION_BIT(CF_ACTION_LEASE);
     bool ok = (allowed & CF_ACTION_BIT(action)) != 0;
     if (ok && m.n_rules > 0) {
         /* Rules narrow the role: one of them must cover this action here. A project-wide action

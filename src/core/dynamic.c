@@ -10,6 +10,7 @@
 #include "core/names.h"
 #include "provider/dynamic.h"
 #include "util/str.h"
+#include "util/wipemem.h"
 #include "util/time.h"
 #include "util/banned.h"
 
@@ -113,7 +114,7 @@ static enum cf_rc set_params(const struct cf_dynamic_ops *ops, const json_t *par
                           "provider.inputs: at most %d bytes as JSON", CF_DYNAMIC_PARAMS_MAX);
     else
         cf_strlcpy(ds->params, text, sizeof(ds->params));
-    free(text);
+    cf_json_free_text(text);
     return rc;
 }
 

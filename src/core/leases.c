@@ -14,6 +14,7 @@
 #include "provider/dynamic.h"
 #include "util/log.h"
 #include "util/str.h"
+#include "util/wipemem.h"
 #include "util/time.h"
 #include "util/banned.h"
 
@@ -308,7 +309,7 @@ static void alert(struct cf_core *core, struct cf_lease *lease, const struct cf_
     char *json = item ? json_dumps(item, JSON_COMPACT) : NULL;
     json_decref(item);
     cf_channels_alert(core, lease->project_id, key, "lease-revocation-failed", notice, json);
-    free(json);
+    cf_json_free_text(json);
     lease->notified = true;
 }
 

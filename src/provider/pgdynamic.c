@@ -22,7 +22,7 @@
 
 static const char default_create[] =
     "CREATE ROLE {{username}} WITH LOGIN PASSWORD {{password}} VALID UNTIL {{expiration}}; "
-    "GRANT {{role}} TO {{username}};";
+    "GRANT {{role}} TO {{username}}; GRANT {{username}} TO CURRENT_USER;";
 static const char default_renew[] = "ALTER ROLE {{username}} VALID UNTIL {{expiration}};";
 static const char default_revoke[] = "REASSIGN OWNED BY {{username}} TO CURRENT_USER; "
                                      "DROP OWNED BY {{username}}; DROP ROLE {{username}};";

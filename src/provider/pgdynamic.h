@@ -11,11 +11,14 @@
  *   {{role}}       grantRole, as an identifier.
  * Any other {{...}} is refused when the dynamic secret is saved. The defaults:
  *   create  CREATE ROLE {{username}} WITH LOGIN PASSWORD {{password}} VALID UNTIL {{expiration}};
- *           GRANT {{role}} TO {{username}};
+ *           GRANT {{role}} TO {{username}}; GRANT {{username}} TO CURRENT_USER;
  *   renew   ALTER ROLE {{username}} VALID UNTIL {{expiration}};
  *   revoke  REASSIGN OWNED BY {{username}} TO CURRENT_USER; DROP OWNED BY {{username}};
  *           DROP ROLE {{username}};
- * (grantRole is required unless a creationStatement is given.) A template runs as one implicit
+ * (grantRole is required unless a creationStatement is given; the connection's login becomes a
+ * member of each lease's role so that, with CREATEROLE and ADMIN OPTION on the granted role and no
+ * superuser right, it may end the role's sessions and reassign and drop what it owns.) A template
+ * runs as one implicit
  * transaction. Before the revocation statement, the role's sessions are ended
  * (pg_terminate_backend, the name passed as a bound parameter); a role that no longer exists is
  * revoked already. The role's name is the prefix and the lease id's 32 hex digits, so a lease can
