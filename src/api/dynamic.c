@@ -5,8 +5,8 @@
  * ttl} answering {lease, dynamicSecret, data}, get, renew, delete (revoke). Coffer's own: the
  * connection as provider.inputs.connectionId (never a credential in the inputs), "postgres" as a
  * type (Infisical's "sql-database" with client "postgres" is taken too), and GET .../leases for the
- * caller's own leases (all=true: every lease, for admins). TTLs are strings of a number and a
- * unit (s, m, h, d) or whole seconds. See docs/api.md, Dynamic secrets. */
+ * caller's own leases (all=true: every lease, for admins). TTLs are durations (util/time.h:
+ * "30m", "1h", "2d") or whole seconds. See docs/api.md, Dynamic secrets. */
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +15,7 @@
 #include "core/dynamic.h"
 #include "core/leases.h"
 #include "util/str.h"
+#include "util/time.h"
 #include "util/banned.h"
 
 static const char *const project_names[] = {"projectSlug", "projectId", "workspaceId", NULL};
@@ -35,20 +36,14 @@ static enum cf_rc read_ttl(json_t *obj, const char *field, int64_t *ms, struct c
         *ms = (int64_t)json_integer_value(v) * 1000;
         return CF_OK;
     }
-    const char *text = json_string_value(v);
-    long long n = 0;
-    char unit = 's', extra = 0;
-    int got = text ? sscanf(text, "%lld%c%c", &n, &unit, &extra) : 0;
-    int64_t scale = unit == 's'   ? 1
-                    : unit == 'm' ? 60
-                    : unit == 'h' ? 3600
-                    : unit == 'd' ? 86400
-                                  : 0;
-    if (!text || got < 1 || got > 2 || scale == 0 || n < 1 || text[0] < '0' || text[0] > '9' ||
-        n > CF_DYNAMIC_TTL_MAX_MS / 1000 / scale)
+    int64_t seconds = 0;
+    struct cf_err ignored;
+    if (!json_is_string(v) ||
+        cf_duration_parse(json_string_value(v), &seconds, &ignored) != CF_OK ||
+        seconds > CF_DYNAMIC_TTL_MAX_MS / 1000)
         return cf_err_field(err, CF_EVALIDATION, field,
                             "%s must be a duration such as 30m, 1h or 2d (at most 366d)", field);
-    *ms = (int64_t)n * scale * 1000;
+    *ms = seconds * 1000;
     return CF_OK;
 }
 

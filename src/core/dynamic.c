@@ -142,11 +142,16 @@ enum cf_rc cf_dynamic_create(struct cf_core *core, const struct cf_principal *wh
         rc = cf_err_field(err, CF_EVALIDATION, "provider.inputs", "provider.inputs is required");
     if (rc == CF_OK)
         rc = place_of(core, who, where, CF_ACTION_ADMIN, &scope, err);
-    if (rc == CF_OK && (!spec->connection_id || !cf_uuid_valid(spec->connection_id)))
+    if (rc == CF_OK && !ops->connection_app && spec->connection_id && spec->connection_id[0])
+        rc = cf_err_field(err, CF_EVALIDATION, "provider.inputs.connectionId",
+                          "provider.inputs.connectionId: provider '%s' takes no connection",
+                          ops->type);
+    if (rc == CF_OK && ops->connection_app &&
+        (!spec->connection_id || !cf_uuid_valid(spec->connection_id)))
         rc = cf_err_field(err, CF_EVALIDATION, "provider.inputs.connectionId",
                           "provider.inputs.connectionId: the id of a %s app connection is required",
                           ops->connection_app);
-    if (rc == CF_OK) {
+    if (rc == CF_OK && ops->connection_app) {
         rc = cf_connection_lookup(core, spec->connection_id, &conn, err);
         if (rc == CF_ENOTFOUND)
             rc = cf_err_field(err, CF_EVALIDATION, "provider.inputs.connectionId",
@@ -165,7 +170,8 @@ enum cf_rc cf_dynamic_create(struct cf_core *core, const struct cf_principal *wh
     cf_strlcpy(ds->folder_path, scope.folder.path, sizeof(ds->folder_path));
     cf_strlcpy(ds->name, where->name, sizeof(ds->name));
     cf_strlcpy(ds->type, ops->type, sizeof(ds->type));
-    cf_strlcpy(ds->connection_id, spec->connection_id, sizeof(ds->connection_id));
+    if (ops->connection_app)
+        cf_strlcpy(ds->connection_id, spec->connection_id, sizeof(ds->connection_id));
     ds->default_ttl_ms =
         spec->default_ttl_ms >= 0 ? spec->default_ttl_ms : CF_DYNAMIC_TTL_DEFAULT_MS;
     ds->max_ttl_ms = spec->max_ttl_ms >= 0 ? spec->max_ttl_ms : ds->default_ttl_ms;

@@ -85,6 +85,13 @@ static enum cf_rc provider_failure(const char *name, enum cf_rc rc, struct cf_er
     return cf_err_set(err, mapped, "dynamic secret '%s': %s", name, msg);
 }
 
+/* The connection a provider call takes: NULL for a provider that needs none. */
+static const struct cf_provider_conn *conn_of(const struct cf_dynamic_ops *ops,
+                                              const struct cf_conn_opened *opened)
+{
+    return ops->connection_app ? &opened->conn : NULL;
+}
+
 /* The provider and opened connection of dv (close with cf_connection_close). */
 static enum cf_rc open_provider(struct cf_core *core, const struct cf_dynamic_view *dv,
                                 const struct cf_dynamic_ops **ops, json_t **params,
@@ -100,7 +107,9 @@ static enum cf_rc open_provider(struct cf_core *core, const struct cf_dynamic_vi
     if (!*params)
         return cf_err_set(err, CF_ESTORE, "dynamic secret '%s': its settings do not parse",
                           dv->ds.name);
-    enum cf_rc rc = cf_connection_open(core, dv->ds.connection_id, opened, err);
+    enum cf_rc rc = (*ops)->connection_app
+                        ? cf_connection_open(core, dv->ds.connection_id, opened, err)
+                        : CF_OK;
     if (rc != CF_OK) {
         json_decref(*params);
         *params = NULL;
@@ -205,7 +214,7 @@ enum cf_rc cf_lease_create(struct cf_core *core, const struct cf_principal *who,
     if (rc != CF_OK)
         goto out;
     const struct cf_lease_ref ref = {lease->id, out->dynamic.ds.name, lease->expires_at};
-    rc = ops->create(&opened.conn, params, &ref, &cred, err);
+    rc = ops->create(conn_of(ops, &opened), params, &ref, &cred, err);
     if (rc != CF_OK) {
         struct cf_err ignored;
         rc = provider_failure(out->dynamic.ds.name, rc, err);
@@ -269,7 +278,7 @@ enum cf_rc cf_lease_renew(struct cf_core *core, const struct cf_principal *who, 
         rc = open_provider(core, &out->dynamic, &ops, &params, &opened, err);
     if (rc == CF_OK && ops->renew) {
         const struct cf_lease_ref ref = {out->lease.id, out->dynamic.ds.name, expires_at};
-        rc = ops->renew(&opened.conn, params, &ref, out->lease.provider_id, err);
+        rc = ops->renew(conn_of(ops, &opened), params, &ref, out->lease.provider_id, err);
         if (rc != CF_OK)
             rc = provider_failure(out->dynamic.ds.name, rc, err);
     }
@@ -329,7 +338,7 @@ enum cf_rc cf_lease_revoke_claimed(struct cf_core *core, struct cf_lease *lease,
     enum cf_rc outcome = open_provider(core, &dv, &ops, &params, &opened, &why);
     if (outcome == CF_OK) {
         const struct cf_lease_ref ref = {lease->id, dv.ds.name, lease->expires_at};
-        outcome = ops->revoke(&opened.conn, params, &ref, lease->provider_id, &why);
+        outcome = ops->revoke(conn_of(ops, &opened), params, &ref, lease->provider_id, &why);
     }
     cf_connection_close(&opened);
     json_decref(params);
