@@ -122,6 +122,12 @@ class DynamicSecrets(IdentityHelpers, ServerTestCase):
         until = self.cluster.su("SELECT rolvaliduntil IS NOT NULL FROM pg_roles WHERE rolname = '%s'" % user)
         self.assertEqual(until[0][0], "t", "no VALID UNTIL on the role")
 
+        # the inventory shows the live lease, never its password
+        rc, out, err = self.cli("inventory", "--projectId", self.pid)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("live leases:", out)
+        self.assertIn(user, out)
+        self.assertNotIn(password, out)
         # listed as the caller's own, renewed within the maximum, refused past it
         rc, out, err = self.cli("leases", "list")
         self.assertEqual(rc, 0, out + err)
