@@ -337,7 +337,12 @@ static enum cf_rc pg_revoke(const struct cf_provider_conn *conn, const json_t *p
     PGconn *pg = NULL;
     struct expansion x = {0};
     bool exists = false, ignored = false;
-    char doing[128];
+    char doing[128], derived[CF_PG_ROLE_MAX + 1];
+    /* a lease whose create was never recorded: its role's name follows from the lease */
+    if (!id || !id[0]) {
+        username_of(params, ref, derived, sizeof(derived));
+        id = derived;
+    }
     enum cf_rc rc = cf_pg_connect(conn, &pg, NULL, err);
     if (rc == CF_OK)
         rc = role_exists(pg, id, &exists, err);

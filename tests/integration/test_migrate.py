@@ -86,6 +86,13 @@ class Migrate(unittest.TestCase):
                             {"method": "personal-access-token", "name": "migrated-gh",
                              "credentials": {"personalAccessToken": "github_pat_" + "m" * 30,
                                              "host": "http://127.0.0.1:9"}})["appConnection"]
+        pg = ok("POST", "/api/v1/app-connections/postgres",
+                {"method": "username-and-password", "name": "migrated-pg",
+                 "credentials": {"host": "/nonexistent", "port": 5433, "database": "postgres",
+                                 "username": "dyn", "password": "dyn-password"}})["appConnection"]
+        ok("POST", "/api/v1/dynamic-secrets", {"projectSlug": cls.pid, "environmentSlug": "dev", "name": "db",
+                                               "provider": {"type": "postgres", "inputs": {
+                                                   "grantRole": "app_read", "connectionId": pg["id"]}}})
         ok("POST", "/api/v1/audit/checkpoints")
 
     def migrate(self, *args):
@@ -111,6 +118,7 @@ class Migrate(unittest.TestCase):
         copied = tables(out)
         self.assertEqual(copied["secret_versions"][0], 8)
         self.assertEqual(copied["identity_client_secrets"][0], 2)
+        self.assertEqual(copied["dynamic_secrets"][0], 1)
         self.assertGreater(copied["audit_events"][0], 10)
         self.assertIn("every table verified", out)
 
