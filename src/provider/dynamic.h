@@ -59,7 +59,8 @@ struct cf_dynamic_ops {
     const char *type;           /* Infisical's provider slug: "sql-database" with a "client" of
                                    "postgres" or "mysql" is split here into "postgres", "mysql";
                                    "azure-entra-id-app" for Entra */
-    const char *connection_app; /* the app of the connection it authenticates with */
+    const char *connection_app; /* the app of the connection it authenticates with; NULL: none
+                                   (the calls then get conn NULL) */
     const char *const *fields;  /* the field names create fills, NULL-terminated */
     /* Checks a dynamic secret's params object: CF_EVALIDATION naming the field. */
     enum cf_rc (*config_check)(const json_t *params, struct cf_err *err);
