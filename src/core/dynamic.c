@@ -304,7 +304,8 @@ enum cf_rc cf_dynamic_delete(struct cf_core *core, const struct cf_principal *wh
     struct cf_lease_list leases = {0};
     enum cf_rc rc = cf_dynamic_get(core, who, where, CF_ACTION_ADMIN, out, err);
     if (rc == CF_OK)
-        rc = cf_store_lease_list(core->store, out->ds.id, NULL, true, SIZE_MAX, &leases, err);
+        rc = cf_store_lease_list(core->store, out->ds.id, NULL, true, CF_LEASE_LIST_MAX, &leases,
+                                 err);
     for (size_t i = 0; rc == CF_OK && i < leases.n; i++) {
         struct cf_lease claimed;
         bool got = false;

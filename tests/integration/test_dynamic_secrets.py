@@ -269,7 +269,8 @@ class DynamicSecrets(IdentityHelpers, ServerTestCase):
                                 env=self.server.cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         try:
-            got, _ = harness_wait(lambda: self.leases_of(ds), 15)
+            # the lease is listed once its login exists (its row is written just before)
+            got, _ = harness_wait(lambda: [l for l in self.leases_of(ds) if l["externalEntityId"]], 15)
             self.assertTrue(got, "no lease while the command runs")
             live = got[0]["externalEntityId"]
             self.assertTrue(self.role_exists(live))
@@ -378,6 +379,57 @@ class DynamicSecrets(IdentityHelpers, ServerTestCase):
             dynamicSecretName="missing")), 404, None, "missing")
         self.assertError(self.api("GET", "/api/v1/dynamic-secrets", query={"projectSlug": self.pid}), 422, None,
                          "environmentSlug")
+
+
+@unittest.skipUnless(pg_installed() and harness.PG_DIR, "two nodes share one PostgreSQL store: the PostgreSQL pass")
+class TwoNodes(unittest.TestCase):
+    """Two servers on one PostgreSQL store, each with its revocation worker: an ended lease is revoked once."""
+
+    def test_two_nodes_revoke_a_lease_once(self):
+        from test_multinode import root_key, start_nodes, stop_nodes
+        if not harness.test_build():
+            self.skipTest(harness.NOT_A_TEST_BUILD)
+        cluster = Cluster()
+        self.addCleanup(cluster.stop)
+        cluster.su("CREATE ROLE dynadmin LOGIN CREATEROLE PASSWORD '%s'" % DYN_PASSWORD)
+        cluster.su("CREATE ROLE app_read NOLOGIN; GRANT app_read TO dynadmin WITH ADMIN OPTION")
+        nodes = start_nodes(2, harness.new_pg_database(), root_key())
+        try:
+            a, b = nodes
+
+            def ok(node, method, path, body=None, query=None):
+                r = node.api(method, path, body=body, query=query)
+                self.assertIn(r.status, (200, 201), r.body[:300])
+                return r.json
+
+            project = ok(a, "POST", "/api/v2/workspace", {"projectName": harness.unique("two")})["project"]
+            conn = ok(a, "POST", "/api/v1/app-connections/postgres", {
+                "name": harness.unique("pg"), "method": "username-and-password",
+                "credentials": {"host": cluster.dir, "port": 5433, "database": "postgres", "username": "dynadmin",
+                                "password": DYN_PASSWORD}})["appConnection"]
+            place = {"projectSlug": project["slug"], "environmentSlug": "dev", "path": "/"}
+            ok(a, "POST", "/api/v1/dynamic-secrets", dict(place, name="db", provider={
+                "type": "postgres", "inputs": {"grantRole": "app_read", "connectionId": conn["id"]}}))
+            leases = [ok(a if i % 2 else b, "POST", "/api/v1/dynamic-secrets/leases",
+                         dict(place, dynamicSecretName="db"))["lease"]["id"] for i in range(6)]
+            for node in nodes:
+                node.advance_clock(3601)
+
+            def all_revoked():
+                return all(ok(a, "GET", "/api/v1/dynamic-secrets/leases/" + i)["lease"]["status"] == "revoked"
+                           for i in leases)
+            got, _ = harness_wait(all_revoked, 30)
+            self.assertTrue(got, "not every lease was revoked")
+            events = ok(a, "GET", "/api/v1/audit/events", query={"limit": "1000"})
+            revokes = [e for e in events["events"]
+                       if e.get("action") == "dynamic-secrets.lease-revoke"]
+            text = json.dumps(revokes)
+            for lease_id in leases:
+                self.assertEqual(text.count("lease %s," % lease_id), 1, "lease %s revoked %d times"
+                                 % (lease_id, text.count("lease %s," % lease_id)))
+            self.assertEqual(cluster.su("SELECT count(*) FROM pg_roles WHERE rolname LIKE 'coffer_%'")[0][0], "0")
+        finally:
+            stop_nodes(nodes)
 
 
 if __name__ == "__main__":
