@@ -148,7 +148,7 @@ class Migrate(unittest.TestCase):
         self.assertEqual([c["description"] for c in secrets["clientSecretData"]], ["2nd", "first"])
         # the app connection came along, its sealed credentials still open (the check gets as far as
         # GitHub's address, which refuses: a 400, not the 500 of credentials that do not open)
-        self.assertEqual(copied["app_connections"][0], 1)
+        self.assertEqual(copied["app_connections"][0], 2)
         got = s.api("GET", "/api/v1/app-connections/github/" + self.connection["id"]).json["appConnection"]
         self.assertEqual(got["credentials"], self.connection["credentials"])
         r = s.api("POST", "/api/v1/app-connections/github/%s/check" % self.connection["id"])
@@ -174,7 +174,7 @@ class Migrate(unittest.TestCase):
                 continue  # the server on PostgreSQL added rows (and recorded a connection check)
             self.assertEqual(again[table], (rows, checksum), table)
         self.assertEqual(again["identity_client_secrets"][0], 3)
-        self.assertEqual(again["app_connections"][0], 1)
+        self.assertEqual(again["app_connections"][0], 2)
 
     def test_refusals(self):
         uri = harness.new_pg_database()
