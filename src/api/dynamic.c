@@ -216,15 +216,23 @@ static enum cf_rc update_dynamic(struct cf_req *req, json_t **out, struct cf_err
         rc = read_ttl(data, "defaultTTL", &change.default_ttl_ms, err);
     if (rc == CF_OK)
         rc = read_ttl(data, "maxTTL", &change.max_ttl_ms, err);
-    json_t *inputs = json_object_get(data, "inputs");
+    json_t *inputs = json_object_get(data, "inputs"), *params = NULL;
     if (rc == CF_OK && inputs && !json_is_object(inputs))
         rc = cf_err_field(err, CF_EVALIDATION, "data.inputs", "data.inputs: an object is expected");
-    if (rc == CF_OK && inputs && json_object_get(inputs, "connectionId"))
-        change.connection_id = "";
-    change.params = inputs;
+    /* the connection comes back with the inputs a client read: kept apart from the settings */
+    if (rc == CF_OK && inputs)
+        rc = cf_json_string(inputs, "connectionId", false, &change.connection_id, err);
+    if (rc == CF_OK && inputs) {
+        params = json_deep_copy(inputs);
+        if (!params)
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        json_object_del(params, "connectionId");
+    }
+    change.params = params;
     if (rc == CF_OK)
         rc =
             cf_dynamic_update(cf_req_core(req), cf_req_principal(req), &where, &change, &view, err);
+    json_decref(params);
     if (rc != CF_OK)
         return rc;
     audit_dynamic(req, "dynamic-secrets.update", &view);

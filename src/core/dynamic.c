@@ -270,7 +270,9 @@ enum cf_rc cf_dynamic_update(struct cf_core *core, const struct cf_principal *wh
     if (rc == CF_OK && !ops)
         rc = cf_err_set(err, CF_EINTERNAL, "dynamic secret '%s' has an unknown provider '%s'",
                         ds->name, ds->type);
-    if (rc == CF_OK && (change->type || change->connection_id))
+    if (rc == CF_OK &&
+        ((change->type && strcmp(change->type, ds->type) != 0) ||
+         (change->connection_id && strcmp(change->connection_id, ds->connection_id) != 0)))
         rc = cf_err_field(err, CF_EVALIDATION, "provider",
                           "the provider and the connection of a dynamic secret cannot change: "
                           "create another one");

@@ -34,12 +34,13 @@ struct cf_dynamic_where {
 
 /* A new dynamic secret or a change to one (NULL / -1: keep, or the default on create). */
 struct cf_dynamic_spec {
-    const char *type;          /* create only: a provider's type */
-    const char *connection_id; /* create only */
-    const json_t *params;      /* required on create; replaces the whole object on update */
-    int64_t default_ttl_ms;    /* -1: keep (one hour on create, capped by max) */
-    int64_t max_ttl_ms;        /* -1: keep (the default TTL on create... at least it) */
-    const char *new_name;      /* update only; NULL: keep */
+    const char *type; /* a provider's type; on update, only the current one */
+    const char
+        *connection_id;     /* on update, only the current one (a client sends back what it read) */
+    const json_t *params;   /* required on create; replaces the whole object on update */
+    int64_t default_ttl_ms; /* -1: keep (one hour on create, capped by max) */
+    int64_t max_ttl_ms;     /* -1: keep (the default TTL on create... at least it) */
+    const char *new_name;   /* update only; NULL: keep */
 };
 
 /* A dynamic secret as shown: the row and the place's slugs. */

@@ -343,6 +343,13 @@ class DynamicSecrets(IdentityHelpers, ServerTestCase):
         self.assertEqual(json.loads(out)["dynamicSecret"]["maxTTL"], "7200s")
         rc, out, err = self.cli("dynamic-secrets", "get", "ro2", "--projectId", self.pid, "--env", "dev")
         self.assertEqual(rc, 0, out + err)
+        # the inputs as read (with the connection) go back unchanged; another connection is refused
+        ds = self.ok("GET", "/api/v1/dynamic-secrets/ro2", query=self.place())["dynamicSecret"]
+        self.assertEqual(ds["inputs"]["connectionId"], self.conn["id"])
+        self.ok("PATCH", "/api/v1/dynamic-secrets/ro2", body=self.place(data={"inputs": ds["inputs"]}))
+        other = dict(ds["inputs"], connectionId="00000000-0000-4000-8000-000000000000")
+        self.assertError(self.api("PATCH", "/api/v1/dynamic-secrets/ro2", body=self.place(data={"inputs": other})),
+                         422, None, "cannot change")
         rc, out, err = self.cli("dynamic-secrets", "create", "x", "--projectId", self.pid, "--provider", "postgres")
         self.assertEqual(rc, 2, out + err)
         rc, out, err = self.cli("dynamic-secrets", "create", "x", "--projectId", self.pid, "--provider", "postgres",
