@@ -444,8 +444,9 @@ enum cf_rc cf_leases_execute(struct cf_core *core, const char *id, const char *o
     struct cf_err why;
     cf_err_clear(&why);
     rc = cf_lease_revoke_claimed(core, &lease, owner, NULL, &why);
-    /* a failure at the target is recorded on the lease; only the store's is the worker's */
-    if (rc == CF_ESTORE || rc == CF_ECONFLICT)
+    /* a failure at the target is recorded on the lease (and logged), and a claim lost meanwhile
+     * means another node has the lease: only the store's failures are the worker's */
+    if (rc == CF_ESTORE || rc == CF_ENOMEM)
         *err = why;
     else
         rc = CF_OK;
