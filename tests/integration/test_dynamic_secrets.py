@@ -132,8 +132,17 @@ class DynamicSecrets(IdentityHelpers, ServerTestCase):
         rc, out, err = self.cli("leases", "list")
         self.assertEqual(rc, 0, out + err)
         self.assertIn(lease_id, out)
-        renewed = self.ok("POST", "/api/v1/dynamic-secrets/leases/%s/renew" % lease_id, body={"ttl": "2h"})["lease"]
-        self.assertNotEqual(renewed["expireAt"], None)
+        before = self.lease_state(lease_id)["expireAt"]
+        rc, out, err = self.cli("leases", "renew", lease_id, "--ttl", "2h")
+        self.assertEqual(rc, 0, out + err)
+        self.assertGreater(self.lease_state(lease_id)["expireAt"], before)
+        rc, out, err = self.cli("leases", "list", "--name", ds["name"], "--projectId", self.pid, "--env", "dev")
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn(user, out)
+        rc, out, err = self.cli("leases", "get", lease_id, "--output", "json")
+        self.assertEqual(rc, 0, out + err)
+        self.assertEqual(json.loads(out)["lease"]["externalEntityId"], user)
+        self.assertNotIn(password, out)
         r = self.api("POST", "/api/v1/dynamic-secrets/leases/%s/renew" % lease_id, body={"ttl": "5h"})
         self.assertError(r, 422, None, "maxTTL")
 
