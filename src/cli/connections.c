@@ -189,6 +189,7 @@ static const char create_usage[] =
     "                   certificate: tenantId, clientId, certificate\n"
     "  github           app: appId, privateKey, installationId\n"
     "                   personal-access-token: personalAccessToken\n"
+    "  mysql            username-and-password: as postgres (MySQL, MariaDB)\n"
     "  postgres         username-and-password: host, port, database, username,\n"
     "                   password [, sslEnabled, sslRejectUnauthorized,\n"
     "                   sslCertificate]\n"
@@ -198,7 +199,7 @@ static const char create_usage[] =
     "\n"
     "options:\n"
     "  --app APP          azure-client-secrets, azure-devops, azure-key-vault, github,\n"
-    "                     postgres or webhook\n"
+    "                     mysql, postgres or webhook\n"
     "  --method METHOD    see above\n"
     "  --name NAME        a unique name (letters, digits, '-', '_', '.')\n"
     "  --description TEXT  what it is for\n" CREDENTIALS_HELP
@@ -259,15 +260,16 @@ out:
     return status;
 }
 
-static const char list_usage[] = "usage: coffer connections list [--app APP] [options]\n"
-                                 "\n"
-                                 "Lists app connections (of one app, or all), without their\n"
-                                 "credentials: the non-secret fields, the expiry, the last check.\n"
-                                 "\n"
-                                 "options:\n"
-                                 "  --app APP          azure-client-secrets, azure-devops, "
-                                 "azure-key-vault, github,\n"
-                                 "                     postgres or webhook\n" CF_CLI_COMMON_HELP;
+static const char list_usage[] =
+    "usage: coffer connections list [--app APP] [options]\n"
+    "\n"
+    "Lists app connections (of one app, or all), without their\n"
+    "credentials: the non-secret fields, the expiry, the last check.\n"
+    "\n"
+    "options:\n"
+    "  --app APP          azure-client-secrets, azure-devops, "
+    "azure-key-vault, github,\n"
+    "                     mysql, postgres or webhook\n" CF_CLI_COMMON_HELP;
 
 static int cmd_list(int argc, char **argv)
 {

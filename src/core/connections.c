@@ -123,6 +123,18 @@ static const struct method {
       {"sslEnabled", FIELD_FLAG, false},
       {"sslRejectUnauthorized", FIELD_FLAG, false},
       {"sslCertificate", FIELD_CA, false}}},
+    /* MySQL and MariaDB (provider/mysqldynamic.h); host may also be the server's Unix socket (an
+     * absolute path) */
+    {"mysql",
+     "username-and-password",
+     {{"host", FIELD_PUBLIC, true},
+      {"port", FIELD_PORT, true},
+      {"database", FIELD_PUBLIC, true},
+      {"username", FIELD_PUBLIC, true},
+      {"password", FIELD_PASSWORD, true},
+      {"sslEnabled", FIELD_FLAG, false},
+      {"sslRejectUnauthorized", FIELD_FLAG, false},
+      {"sslCertificate", FIELD_CA, false}}},
     /* the receivers of the "webhook" rotation consumer (provider/webhook.h) */
     {"webhook", "signing-secret", {{"signingSecret", FIELD_HMAC_KEY, true}}},
 };
@@ -420,7 +432,7 @@ static enum cf_rc find_checked(const char *app, const char *method, const struct
     if (!app || !find_method(app, NULL))
         return cf_err_field(err, CF_EVALIDATION, "app",
                             "app: azure-client-secrets, azure-devops, azure-key-vault, github, "
-                            "postgres or webhook, not '%.32s'",
+                            "mysql, postgres or webhook, not '%.32s'",
                             app ? app : "");
     if (!method || !(*m = find_method(app, method))) {
         method_names(app, names, sizeof(names));
@@ -592,8 +604,8 @@ enum cf_rc cf_connections_list(struct cf_core *core, const struct cf_principal *
     enum cf_rc rc = cf_authz_admin(who, WHAT, err);
     if (rc == CF_OK && app && !find_method(app, NULL))
         rc = cf_err_field(err, CF_EVALIDATION, "app",
-                          "app: azure-client-secrets, azure-devops, azure-key-vault, github or "
-                          "postgres, not '%.32s'",
+                          "app: azure-client-secrets, azure-devops, azure-key-vault, github, "
+                          "mysql, postgres or webhook, not '%.32s'",
                           app);
     return rc == CF_OK ? cf_store_connection_list(core->store, app, out, err) : rc;
 }

@@ -55,6 +55,11 @@ struct cf_leased_cred {
 /* Wipes the string values of c->fields, frees them and zeroes c; safe on a zeroed struct. */
 void cf_leased_cred_release(struct cf_leased_cred *c);
 
+/* For a config_check: CF_EVALIDATION (field "parameters") unless params is an object whose every
+ * key is one of names (NULL-terminated); the message names the key, type and the names. */
+enum cf_rc cf_dynamic_params_known(const json_t *params, const char *type, const char *const *names,
+                                   struct cf_err *err);
+
 struct cf_dynamic_ops {
     const char *type;           /* Infisical's provider slug: "sql-database" with a "client" of
                                    "postgres" or "mysql" is split here into "postgres", "mysql";

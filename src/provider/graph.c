@@ -216,6 +216,29 @@ enum cf_rc cf_graph_remove_password(const struct cf_provider_conn *conn, const c
     return rc;
 }
 
+enum cf_rc cf_graph_revoke_password(const struct cf_provider_conn *conn, const char *object_id,
+                                    const char *key_id, struct cf_err *err)
+{
+    enum cf_rc rc = cf_graph_remove_password(conn, object_id, key_id, err);
+    if (rc != CF_ENOTFOUND)
+        return rc;
+    /* 404: the keyId or the application is gone. A keyId the application no longer has is
+     * already revoked (repeatable); an unknown application stays an error. */
+    json_t *creds = NULL, *c;
+    size_t i;
+    bool held = false;
+    struct cf_err list_err = {0};
+    if (cf_graph_password_list(conn, object_id, &creds, &list_err) != CF_OK)
+        return rc;
+    json_array_foreach(creds, i, c)
+    {
+        const char *key = json_string_value(json_object_get(c, "keyId"));
+        held = held || (key && strcmp(key, key_id) == 0);
+    }
+    json_decref(creds);
+    return held ? rc : CF_OK;
+}
+
 enum cf_rc cf_graph_password_list(const struct cf_provider_conn *conn, const char *object_id,
                                   json_t **creds, struct cf_err *err)
 {
@@ -428,24 +451,7 @@ static enum cf_rc acs_revoke(const struct cf_provider_conn *conn, const json_t *
         return rc;
     if (!id || !id[0])
         return cf_err_set(err, CF_EINVAL, "no client secret id to revoke");
-    rc = cf_graph_remove_password(conn, param(params, "objectId"), id, err);
-    if (rc != CF_ENOTFOUND)
-        return rc;
-    /* 404: the keyId or the application is gone. A keyId the application no longer has is
-     * already revoked (repeatable); an unknown application stays an error. */
-    json_t *creds = NULL, *c;
-    size_t i;
-    bool held = false;
-    struct cf_err list_err = {0};
-    if (cf_graph_password_list(conn, param(params, "objectId"), &creds, &list_err) != CF_OK)
-        return rc;
-    json_array_foreach(creds, i, c)
-    {
-        const char *key = json_string_value(json_object_get(c, "keyId"));
-        held = held || (key && strcmp(key, id) == 0);
-    }
-    json_decref(creds);
-    return held ? rc : CF_OK;
+    return cf_graph_revoke_password(conn, param(params, "objectId"), id, err);
 }
 
 static enum cf_rc acs_list_issued(const struct cf_provider_conn *conn, const json_t *params,

@@ -50,6 +50,12 @@ enum cf_rc cf_graph_add_password(const struct cf_provider_conn *conn, const char
 enum cf_rc cf_graph_remove_password(const struct cf_provider_conn *conn, const char *object_id,
                                     const char *key_id, struct cf_err *err);
 
+/* cf_graph_remove_password, repeatable: CF_OK also when the application no longer holds key_id
+ * (its removePassword 404 is told apart from an unknown application by a read of the
+ * application's passwordCredentials). Thread-safe. */
+enum cf_rc cf_graph_revoke_password(const struct cf_provider_conn *conn, const char *object_id,
+                                    const char *key_id, struct cf_err *err);
+
 /* GET {graphHost}/v1.0/applications/{object_id}?$select=id,appId,passwordCredentials: *creds a new
  * reference to the passwordCredentials array (keyId, displayName, endDateTime, hint; Graph never
  * returns secretText here), to json_decref. Thread-safe. */

@@ -107,30 +107,6 @@ static enum cf_rc connect_error(const struct pg_target *t, const char *user, PGc
                       t->port, user, msg);
 }
 
-/* Writes the CA certificate (public) to a file libpq can read; *path empty when there is none. */
-static enum cf_rc write_ca(const char *pem, char *path, size_t size, struct cf_err *err)
-{
-    path[0] = '\0';
-    if (!pem)
-        return CF_OK;
-    const char *dir = getenv("TMPDIR");
-    snprintf(path, size, "%s/coffer-pg-ca.XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(path);
-    if (fd < 0) {
-        path[0] = '\0';
-        return cf_err_set(err, CF_EIO, "cannot write the connection's CA certificate");
-    }
-    size_t len = strlen(pem);
-    bool ok = write(fd, pem, len) == (ssize_t)len;
-    ok = close(fd) == 0 && ok;
-    if (!ok) {
-        unlink(path);
-        path[0] = '\0';
-        return cf_err_set(err, CF_EIO, "cannot write the connection's CA certificate");
-    }
-    return CF_OK;
-}
-
 /* Opens a session at t as user with password (the connection's own login when user is NULL). */
 static enum cf_rc open_session(const struct pg_target *t, const char *user, const char *password,
                                PGconn **out, struct cf_err *err)
@@ -144,7 +120,7 @@ static enum cf_rc open_session(const struct pg_target *t, const char *user, cons
         user = t->username;
         password = t->password;
     }
-    enum cf_rc rc = write_ca(t->ca_pem, ca_path, sizeof(ca_path), err);
+    enum cf_rc rc = cf_provider_ca_file(t->ca_pem, ca_path, sizeof(ca_path), err);
     if (rc != CF_OK)
         return rc;
     const char *ca = ca_path[0]                               ? ca_path

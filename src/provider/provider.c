@@ -3,8 +3,10 @@
  * Each destination and each app adds one line to the tables below. */
 #include "provider/provider.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -13,6 +15,7 @@
 #include "provider/github.h"
 #include "provider/graph.h"
 #include "provider/keyvault.h"
+#include "provider/mysqldynamic.h"
 #include "provider/pgrole.h"
 #include "provider/webhook.h"
 #include "util/str.h"
@@ -33,6 +36,7 @@ static const struct {
     {"azure-devops", cf_ado_check},
     {"azure-key-vault", cf_keyvault_check},
     {"github", cf_github_check},
+    {"mysql", cf_mysql_check},
     {"postgres", cf_pg_check},
     {"webhook", cf_webhook_check},
 };
@@ -73,4 +77,27 @@ enum cf_rc cf_provider_check(const struct cf_provider_conn *conn, json_t **repor
         if (strcmp(checks[i].app, conn->app) == 0)
             return checks[i].check(conn, report, err);
     return cf_err_set(err, CF_EINVAL, "unknown connection app \"%.64s\"", conn->app);
+}
+
+enum cf_rc cf_provider_ca_file(const char *pem, char *path, size_t size, struct cf_err *err)
+{
+    path[0] = '\0';
+    if (!pem)
+        return CF_OK;
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, size, "%s/coffer-ca.XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        path[0] = '\0';
+        return cf_err_set(err, CF_EIO, "cannot write the connection's CA certificate");
+    }
+    size_t len = strlen(pem);
+    bool ok = write(fd, pem, len) == (ssize_t)len;
+    ok = close(fd) == 0 && ok;
+    if (!ok) {
+        unlink(path);
+        path[0] = '\0';
+        return cf_err_set(err, CF_EIO, "cannot write the connection's CA certificate");
+    }
+    return CF_OK;
 }

@@ -42,6 +42,8 @@ struct cf_github_cache;
  * - azure-key-vault, client-secret or certificate: as above, without orgName;
  * - github, app: {"appId", "privateKey" (PEM), "installationId"};
  * - github, personal-access-token: {"personalAccessToken"};
+ * - postgres and mysql, username-and-password: {"host", "port", "database", "username",
+ *   "password", ...} (provider/pgrole.h, provider/mysqldynamic.h);
  * with optional endpoint overrides for sovereign clouds, GitHub Enterprise and tests: "instanceUrl"
  * (Azure DevOps; default https://dev.azure.com), "authorityHost" (Entra ID; default
  * https://login.microsoftonline.com), "host" (GitHub API; default https://api.github.com). */
@@ -103,6 +105,12 @@ struct cf_dest_ops {
 
 /* The destination named slug, or NULL. */
 const struct cf_dest_ops *cf_dest_find(const char *slug);
+
+/* Writes pem, a CA certificate a connection trusts (public), to a new file for a client library
+ * that reads its CA from a file (libpq, libmariadb): *path its name (size bytes at most), which the
+ * caller unlinks once the session is open; *path empty when pem is NULL. CF_EIO when it cannot be
+ * written ($TMPDIR, else /tmp). */
+enum cf_rc cf_provider_ca_file(const char *pem, char *path, size_t size, struct cf_err *err);
 
 /* Checks a connection's credential against its system: CF_OK with *report a new JSON object
  * {"ok": true, "expiresAt": ISO-8601 or null, "scopes": [...], "detail": "..."}, or the failure

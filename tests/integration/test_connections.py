@@ -96,6 +96,8 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
             ("postgres", "username-and-password", {"host": "db.internal", "port": 5432, "database": "app",
                                                    "username": "coffer_rotator", "password": PG_PASSWORD,
                                                    "sslEnabled": True}),
+            ("mysql", "username-and-password", {"host": "/run/mysqld/mysqld.sock", "port": 3306, "database": "app",
+                                                "username": "coffer_dyn", "password": PG_PASSWORD}),
         ]
 
     def test_each_app_and_method_and_the_credentials_never_come_back(self):
@@ -118,6 +120,8 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
         self.assertEqual(shown[("postgres", "username-and-password")],
                          {"host": "db.internal", "port": 5432, "database": "app", "username": "coffer_rotator",
                           "sslEnabled": True})
+        self.assertEqual(shown[("mysql", "username-and-password")],
+                         {"host": "/run/mysqld/mysqld.sock", "port": 3306, "database": "app", "username": "coffer_dyn"})
         # A certificate says when it expires (harness.make_cert: 2 days).
         cert_expiry = made[("azure-key-vault", "certificate")]["expiresAt"]
         self.assertTrue(cert_expiry and cert_expiry[:10] in (stamp(2 * DAY)[:10], stamp(DAY)[:10]), cert_expiry)
@@ -190,6 +194,10 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
                                                    "password": PG_PASSWORD}, "credentials.port", "a port from 1 to 65535"),
             ("postgres", "username-and-password", {"host": "h", "port": 5432, "database": "d", "username": "u"},
              "credentials.password", "credentials.password is required for postgres username-and-password"),
+            ("mysql", "username-and-password", {"host": "h", "port": 70000, "database": "d", "username": "u",
+                                                "password": PG_PASSWORD}, "credentials.port", "a port from 1 to 65535"),
+            ("mysql", "username-and-password", {"host": "h", "port": 3306, "database": "d", "password": PG_PASSWORD},
+             "credentials.username", "credentials.username is required for mysql username-and-password"),
         ]
         for app, method, credentials, field, words in cases:
             with self.subTest(app=app, method=method, field=field):
@@ -198,7 +206,7 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
                 self.assertEqual(body["details"][0]["field"], field)
                 self.assertNoSecret(r.body.decode(), "an error")
         self.assertError(self.create("gitlab", "access-token", ok), 422, "ValidationFailure",
-                         "azure-client-secrets, azure-devops, azure-key-vault, github, postgres or webhook")
+                         "azure-client-secrets, azure-devops, azure-key-vault, github, mysql, postgres or webhook")
         self.assertError(self.api("POST", BASE + "/azure-devops", body={"method": "access-token", "name": "n"}),
                          422, "ValidationFailure", "credentials: required")
         self.assertError(self.create("azure-devops", "access-token", ok, name="bad name!"), 422, None, "name:")

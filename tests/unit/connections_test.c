@@ -80,7 +80,7 @@ static const struct {
      "credentials.signingSecret", "spaces or control characters"},
     {"webhook", "hmac", "{}", "method", "signing-secret for webhook, not 'hmac'"},
     {"gitlab", "access-token", "{}", "app",
-     "azure-client-secrets, azure-devops, azure-key-vault, github, postgres or webhook"},
+     "azure-client-secrets, azure-devops, azure-key-vault, github, mysql, postgres or webhook"},
     {"azure-client-secrets", "client-secret",
      "{\"tenantId\":\"t\",\"clientId\":\"c\",\"clientSecret\":\"s\",\"graphHost\":"
      "\"https://graph.microsoft.us\"}",

@@ -8,6 +8,9 @@ import { Projects } from "./projects";
 import { Overview } from "./overview";
 import { Editor } from "./editor";
 import { PageTitle } from "./ui";
+import { Identities, IdentityPage } from "./identities";
+import { Expiry } from "./expiry";
+import { Audit } from "./audit";
 
 // A return path is one of this app's own paths, never another origin.
 export function safeReturn(p: string | null): string {
@@ -83,6 +86,11 @@ export function App() {
             />
         );
     else if (match("/account", loc.path)) page = <Account key="account" />;
+    else if (match("/identities", loc.path)) page = <Identities key="identities" />;
+    else if ((params = match("/identities/:id", loc.path)))
+        page = <IdentityPage key={loc.path} identityId={params.id} />;
+    else if (match("/expiry", loc.path)) page = <Expiry key="expiry" />;
+    else if (match("/audit", loc.path)) page = <Audit key="audit" />;
     else
         page = (
             <section>
@@ -109,6 +117,15 @@ export function App() {
                     </a>
                     <a href="/account" aria-current={here("/account")}>
                         Account
+                    </a>
+                    <a href="/identities" aria-current={here("/identities")}>
+                        Identities
+                    </a>
+                    <a href="/expiry" aria-current={here("/expiry")}>
+                        Expiry
+                    </a>
+                    <a href="/audit" aria-current={here("/audit")}>
+                        Audit log
                     </a>
                 </nav>
                 <span class="who" title={user.email}>
