@@ -801,6 +801,10 @@ else
 fi
 kill -0 "$SERVER_PID" 2>/dev/null || fail_with_log "coffer died during coffer run" coffer
 
+# Dynamic secrets: leases per second on PostgreSQL, and `coffer run --lease` to the command starting
+# (bench/leases.py: its own cluster and server; its table is bench/results/leases.txt).
+python3 "$ROOT/bench/leases.py" "$BUILD" || die "bench/leases.py failed"
+
 # 6. Report.
 cat >"$WORK/meta" <<EOF
 date=$(date -u '+%Y-%m-%d %H:%M UTC')

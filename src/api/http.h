@@ -70,6 +70,7 @@ extern const struct cf_route cf_routes_groups[];
 extern const struct cf_route cf_routes_scim[];
 extern const struct cf_route cf_routes_approvals[];
 extern const struct cf_route cf_routes_access[];
+extern const struct cf_route cf_routes_dynamic[];
 
 /* The core context shared by every request (thread-safe). */
 struct cf_core *cf_req_core(struct cf_req *req);

@@ -32,10 +32,8 @@ static const struct {
     const char *name;
     enum cf_action action;
 } rule_actions[] = {
-    {"read", CF_ACTION_READ},
-    {"create", CF_ACTION_CREATE},
-    {"edit", CF_ACTION_EDIT},
-    {"delete", CF_ACTION_DELETE},
+    {"read", CF_ACTION_READ},     {"create", CF_ACTION_CREATE}, {"edit", CF_ACTION_EDIT},
+    {"delete", CF_ACTION_DELETE}, {"lease", CF_ACTION_LEASE},
 };
 
 #define N_RULE_ACTIONS (CF_ARRAY_SIZE(rule_actions))
@@ -748,8 +746,8 @@ static enum cf_rc parse_rule(json_t *item, size_t i, struct cf_membership_rule *
         }
         if (k == N_RULE_ACTIONS)
             return cf_err_field(err, CF_EVALIDATION, field,
-                                "%s: unknown action '%.32s' (read, create, edit, delete)", field,
-                                name);
+                                "%s: unknown action '%.32s' (read, create, edit, delete, lease)",
+                                field, name);
         rule->actions |= 1u << rule_actions[k].action;
     }
     rc = rule_string(item, "environment", i, rule->env_slug, sizeof(rule->env_slug), err);

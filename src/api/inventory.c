@@ -3,10 +3,13 @@
  * machine identities that can read there (the blast radius). Query: workspaceId or projectId (id or
  * slug); without one, every project the caller can see; identityId (administrators only): the
  * inventory as that machine identity would see it, i.e. what it can read. No value is ever read. */
+#include <string.h>
+
 #include "api/http.h"
 #include "api/render.h"
 #include "core/access.h"
 #include "core/inventory.h"
+#include "core/leases.h"
 #include "util/time.h"
 #include "util/banned.h"
 
@@ -97,8 +100,34 @@ static json_t *live_grants(struct cf_req *req, const char *project)
     return array;
 }
 
+/* The live leases of dynamic secrets (core/leases.h) the caller may see: every lease for the admin
+ * and org admins, else its own; of project (id or slug) when one is named. NULL when out of memory.
+ */
+static json_t *live_leases(struct cf_req *req, const char *project)
+{
+    struct cf_lease_view_list list = {0};
+    struct cf_err ignored;
+    const struct cf_principal *who = cf_req_principal(req);
+    json_t *array = json_array();
+    cf_leases_list(cf_req_core(req), who, NULL, cf_principal_is_admin(who), false, &list, &ignored);
+    for (size_t i = 0; array && i < list.n; i++) {
+        const struct cf_lease_view *v = &list.items[i];
+        if (project && strcmp(project, v->lease.project_id) != 0 &&
+            strcmp(project, v->dynamic.project_slug) != 0)
+            continue;
+        array = cf_render_append(
+            array, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:o}", "id", v->lease.id,
+                             "dynamicSecret", v->dynamic.ds.name, "projectId", v->lease.project_id,
+                             "environment", v->dynamic.env_slug, "secretPath",
+                             v->dynamic.ds.folder_path, "credential", v->lease.provider_id, "actor",
+                             v->lease.actor_name, "expireAt", cf_json_time(v->lease.expires_at)));
+    }
+    cf_lease_view_list_release(&list);
+    return array;
+}
+
 /* GET /api/v1/inventory?workspaceId=&identityId= -> {generatedAt, readersComplete, projects: [...],
- * accessGrants: [...]} */
+ * accessGrants: [...], leases: [...]} */
 static enum cf_rc inventory(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_inventory inv = {0};
@@ -128,17 +157,20 @@ static enum cf_rc inventory(struct cf_req *req, json_t **out, struct cf_err *err
     json_t *projects = json_array();
     for (size_t i = 0; projects && i < inv.n_projects; i++)
         projects = cf_render_append(projects, render_project(&inv.projects[i]));
-    /* the access grants of users are no part of what a machine identity can read */
+    /* the access grants of users and the leases are no part of what a machine identity can read */
     json_t *grants = identity_id ? json_array() : live_grants(req, project);
-    rc = cf_render_reply(projects && grants
-                             ? json_pack("{s:o, s:b, s:o, s:o}", "generatedAt", cf_json_time(now),
-                                         "readersComplete", inv.readers_complete, "projects",
-                                         projects, "accessGrants", grants)
+    json_t *leases = identity_id ? json_array() : live_leases(req, project);
+    rc = cf_render_reply(projects && grants && leases
+                             ? json_pack("{s:o, s:b, s:o, s:o, s:o}", "generatedAt",
+                                         cf_json_time(now), "readersComplete", inv.readers_complete,
+                                         "projects", projects, "accessGrants", grants, "leases",
+                                         leases)
                              : NULL,
                          out, err);
-    if (!projects || !grants) {
+    if (!projects || !grants || !leases) {
         json_decref(projects);
         json_decref(grants);
+        json_decref(leases);
     }
     cf_inventory_release(&inv);
     return rc;

@@ -1140,8 +1140,8 @@ static const char add_usage[] =
     "                     secrets) or no-access\n"
     "  --env SLUG         the rule's environment\n"
     "  --path GLOB        the rule's secret path glob\n"
-    "  --actions LIST     the rule's actions: read, create, edit, delete\n" CF_CLI_PROJECT_HELP
-        CF_CLI_COMMON_HELP EXIT_HELP;
+    "  --actions LIST     the rule's actions: read, create, edit, delete, "
+    "lease\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP EXIT_HELP;
 
 static int add_member(int argc, char **argv, const struct member_kind *kind)
 {
@@ -1302,8 +1302,8 @@ static const char user_add_usage[] =
     "  --role ROLE        admin, member, viewer or no-access\n"
     "  --env SLUG         the rule's environment\n"
     "  --path GLOB        the rule's secret path glob\n"
-    "  --actions LIST     the rule's actions: read, create, edit, delete\n" CF_CLI_PROJECT_HELP
-        CF_CLI_COMMON_HELP EXIT_HELP;
+    "  --actions LIST     the rule's actions: read, create, edit, delete, "
+    "lease\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP EXIT_HELP;
 
 static const char user_remove_usage[] =
     "usage: coffer users remove-from-project EMAIL|ID --projectId P [options]\n"
@@ -1352,8 +1352,8 @@ static const char group_add_usage[] =
     "  --role ROLE        admin, member, viewer or no-access\n"
     "  --env SLUG         the rule's environment\n"
     "  --path GLOB        the rule's secret path glob\n"
-    "  --actions LIST     the rule's actions: read, create, edit, delete\n" CF_CLI_PROJECT_HELP
-        CF_CLI_COMMON_HELP EXIT_HELP;
+    "  --actions LIST     the rule's actions: read, create, edit, delete, "
+    "lease\n" CF_CLI_PROJECT_HELP CF_CLI_COMMON_HELP EXIT_HELP;
 
 static const char group_remove_usage[] =
     "usage: coffer groups remove-from-project NAME|ID --projectId P [options]\n"

@@ -256,6 +256,26 @@ static enum cf_rc grants_block(json_t *answer, struct cf_buf *out)
     return rc;
 }
 
+/* The live leases of dynamic secrets (docs/dynamic-secrets.md): which credential, where, whose,
+ * until when. */
+static enum cf_rc leases_block(json_t *answer, struct cf_buf *out)
+{
+    json_t *leases = json_object_get(answer, "leases");
+    json_t *l;
+    size_t i;
+    enum cf_rc rc = json_array_size(leases) ? cf_buf_puts(out, "\nlive leases:\n") : CF_OK;
+    json_array_foreach(leases, i, l)
+    {
+        if (rc == CF_OK)
+            rc = cf_buf_printf(out, "  %s  %s:%s/%s  %s  until %s  (lease %s)\n",
+                               cf_cli_str(l, "credential"), cf_cli_str(l, "environment"),
+                               cf_cli_str(l, "secretPath"), cf_cli_str(l, "dynamicSecret"),
+                               cf_cli_str(l, "actor"), cf_cli_str(l, "expireAt"),
+                               cf_cli_str(l, "id"));
+    }
+    return rc;
+}
+
 static enum cf_rc render_table(json_t *answer, bool readers_only, struct cf_buf *out)
 {
     enum cf_rc rc = CF_OK;
@@ -275,6 +295,8 @@ static enum cf_rc render_table(json_t *answer, bool readers_only, struct cf_buf 
         rc = each_env(answer, readers_block, out);
     if (rc == CF_OK)
         rc = grants_block(answer, out);
+    if (rc == CF_OK && !readers_only)
+        rc = leases_block(answer, out);
     /* --readers: drop the blank line that separates the blocks from a secrets table. */
     if (rc == CF_OK && readers_only && out->len > 0 && out->data[0] == '\n') {
         memmove(out->data, out->data + 1, out->len);

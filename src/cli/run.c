@@ -47,6 +47,8 @@ extern char **environ;
 #define WATCH_INTERVAL_MIN 5
 #define WATCH_INTERVAL_DEFAULT 10
 #define STOP_GRACE_US (10 * 1000000LL)
+#define LEASES_MAX 16
+#define LEASE_PLACE_MAX 1100 /* a folder path and a name */
 
 static const char usage[] =
     "usage: coffer run [options] -- COMMAND [ARGS...]\n"
@@ -72,6 +74,13 @@ static const char usage[] =
     "                     COMMAND ARGS\n"
     "  --watch            restart the command when the secrets change\n"
     "  --watch-interval N seconds between checks with --watch (default 10, >= 5)\n"
+    "  --lease SPEC       create a lease of a dynamic secret and put its credential in\n"
+    "                     the environment; SPEC is [FOLDER/]NAME[:FIELD=VAR,...], e.g.\n"
+    "                     db-ro:DB_USERNAME=PGUSER,DB_PASSWORD=PGPASSWORD (unmapped\n"
+    "                     fields keep their names); repeatable. The leases are revoked\n"
+    "                     when the command exits, also on SIGINT/SIGTERM\n"
+    "  --lease-ttl TTL    the leases' length, e.g. 15m (default: each dynamic secret's)\n"
+    "  --keep-lease       leave the leases to end by themselves\n"
     "  --silent           no informational messages on standard error\n"
     "  --secret-overriding accepted for Infisical's CLI; Coffer has no personal secrets\n"
     "                     to override shared ones, so it changes nothing\n" CF_FALLBACK_OPTIONS_HELP
@@ -415,13 +424,14 @@ static int supervise(struct supervisor *sv)
 
 /* ---- options --------------------------------------------------------------------------------- */
 
-/* The values of every --path option in argv[1..] before "--" (cf_cli_begin keeps only the last).
- * argv has been validated by cf_cli_begin, so each option either carries "=value" or, unless it is
- * a flag (a bool option), takes the next argument. */
-static int collect_paths(const struct cf_cli *cli, int argc, char **argv, const struct cf_opt *opts,
-                         size_t nopts, const char **paths, size_t *npaths)
+/* The values of every --option in argv[1..] before "--" (cf_cli_begin keeps only the last), at
+ * most max. argv has been validated by cf_cli_begin, so each option either carries "=value" or,
+ * unless it is a flag (a bool option), takes the next argument. */
+static int collect_values(const struct cf_cli *cli, int argc, char **argv,
+                          const struct cf_opt *opts, size_t nopts, const char *option,
+                          const char **values, size_t max, size_t *n)
 {
-    *npaths = 0;
+    *n = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--") == 0)
@@ -439,15 +449,137 @@ static int collect_paths(const struct cf_cli *cli, int argc, char **argv, const 
         const char *value = eq ? eq + 1 : NULL;
         if (!eq && !flag && i + 1 < argc)
             value = argv[++i];
-        if (len == 4 && strncmp(name, "path", 4) == 0 && value) {
-            if (*npaths == PATHS_MAX)
-                return cf_cli_usage_error(cli, "at most %d --path options", PATHS_MAX);
-            paths[(*npaths)++] = *value ? value : "/";
+        if (len == strlen(option) && strncmp(name, option, len) == 0 && value) {
+            if (*n == max)
+                return cf_cli_usage_error(cli, "at most %zu --%s options", max, option);
+            values[(*n)++] = value;
         }
     }
-    if (*npaths == 0)
-        paths[(*npaths)++] = "/";
     return CF_EXIT_OK;
+}
+
+static int collect_paths(const struct cf_cli *cli, int argc, char **argv, const struct cf_opt *opts,
+                         size_t nopts, const char **paths, size_t *npaths)
+{
+    int status = collect_values(cli, argc, argv, opts, nopts, "path", paths, PATHS_MAX, npaths);
+    for (size_t i = 0; i < *npaths; i++)
+        if (!*paths[i])
+            paths[i] = "/";
+    if (status == CF_EXIT_OK && *npaths == 0)
+        paths[(*npaths)++] = "/";
+    return status;
+}
+
+/* ---- leases ---------------------------------------------------------------------------------- */
+
+/* The leases this run created, revoked at its end unless kept. */
+struct leases {
+    char ids[LEASES_MAX][40];
+    size_t n;
+};
+
+/* Revokes every lease of leases (errors printed; the server revokes a lease at its end anyway). */
+static void revoke_leases(struct cf_cli *cli, struct leases *leases, bool silent)
+{
+    for (size_t i = 0; i < leases->n; i++) {
+        struct cf_buf path;
+        json_t *answer = NULL;
+        cf_buf_init(&path, 0);
+        int status =
+            cf_cli_path(&path, "/v1/dynamic-secrets/leases", leases->ids[i], NULL, NULL, NULL);
+        if (status == CF_EXIT_OK)
+            status = cf_cli_request(cli, "DELETE", path.data, NULL, NULL, &answer);
+        if (status == CF_EXIT_OK && !silent)
+            fprintf(stderr, "coffer: revoked lease %s\n", leases->ids[i]);
+        else if (status != CF_EXIT_OK)
+            fprintf(stderr,
+                    "coffer: warning: lease %s was not revoked now; the server revokes it when "
+                    "it ends\n",
+                    leases->ids[i]);
+        json_decref(answer);
+        cf_buf_release(&path);
+    }
+    leases->n = 0;
+}
+
+/* The variable FIELD is mapped to by map ("FIELD=VAR,FIELD=VAR"), or field itself. */
+static void variable_of(const char *map, const char *field, char *out, size_t size)
+{
+    size_t flen = strlen(field);
+    cf_strlcpy(out, field, size);
+    for (const char *p = map; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (eq && (size_t)(eq - p) == flen && strncmp(p, field, flen) == 0) {
+            size_t vlen = len - flen - 1;
+            snprintf(out, size, "%.*s", (int)vlen, eq + 1);
+        }
+        p += len + (comma ? 1 : 0);
+    }
+}
+
+/* Checks a --lease SPEC: [FOLDER/]NAME[:FIELD=VAR,...] with every mapping of the form A=B. */
+static bool lease_spec_valid(const char *spec)
+{
+    const char *colon = strchr(spec, ':');
+    size_t name_len = colon ? (size_t)(colon - spec) : strlen(spec);
+    if (name_len == 0 || spec[name_len - 1] == '/')
+        return false;
+    for (const char *p = colon ? colon + 1 : NULL; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (!eq || eq == p || eq == p + len - 1)
+            return false;
+        p += len + (comma ? 1 : 0);
+        if (comma && !*p)
+            return false;
+    }
+    return colon == NULL || colon[1] != '\0';
+}
+
+/* Creates the lease of spec and adds its fields to set as secrets (named by the mapping). */
+static int create_lease(struct cf_cli *cli, const char *spec, const char *ttl, json_t *set,
+                        struct leases *leases)
+{
+    char place[LEASE_PLACE_MAX], folder[LEASE_PLACE_MAX];
+    const char *colon = strchr(spec, ':');
+    snprintf(place, sizeof(place), "%.*s", (int)(colon ? (size_t)(colon - spec) : strlen(spec)),
+             spec);
+    const char *slash = strrchr(place, '/');
+    const char *name = slash ? slash + 1 : place;
+    snprintf(folder, sizeof(folder), "%.*s", slash ? (int)(slash - place) : 0, place);
+    json_t *body =
+        json_pack("{s:s, s:s, s:s, s:s}", "projectSlug", cli->project_id, "environmentSlug",
+                  cli->env, "path", folder[0] ? folder : "/", "dynamicSecretName", name);
+    json_t *answer = NULL;
+    if (!body)
+        return cf_cli_fail("--lease: '%s' must be valid UTF-8", spec);
+    if (ttl)
+        json_object_set_new(body, "ttl", json_string(ttl));
+    int status = cf_cli_request(cli, "POST", "/v1/dynamic-secrets/leases", NULL, body, &answer);
+    json_decref(body);
+    if (status != CF_EXIT_OK)
+        return status;
+    cf_strlcpy(leases->ids[leases->n++], cf_cli_str(json_object_get(answer, "lease"), "id"),
+               sizeof(leases->ids[0]));
+    const char *field;
+    json_t *value;
+    json_object_foreach(json_object_get(answer, "data"), field, value)
+    {
+        char variable[256];
+        if (!json_is_string(value))
+            continue;
+        variable_of(colon ? colon + 1 : NULL, field, variable, sizeof(variable));
+        json_t *secret = json_pack("{s:s, s:O}", "secretKey", variable, "secretValue", value);
+        if (!secret || json_object_set_new(set, variable, secret) != 0) {
+            status = cf_cli_fail("out of memory");
+            break;
+        }
+    }
+    json_decref(answer);
+    return status;
 }
 
 int cf_cmd_run(int argc, char **argv)
@@ -458,7 +590,8 @@ int cf_cmd_run(int argc, char **argv)
     struct cf_login_flags login = {0};
     struct cf_fallback fallback = {0};
     int64_t warn_ms = 0;
-    const char *shell_command = NULL, *last_path = NULL;
+    const char *shell_command = NULL, *last_path = NULL, *last_lease = NULL, *lease_ttl = NULL;
+    bool keep_lease = false;
     struct cf_opt_int interval = {0};
     const struct cf_opt opts[] = {
         {"path", CF_OPT_STRING, &last_path},
@@ -471,6 +604,9 @@ int cf_cmd_run(int argc, char **argv)
         {"watch", CF_OPT_BOOL, &watch},
         {"watch-interval", CF_OPT_INT, &interval},
         {"silent", CF_OPT_BOOL, &silent},
+        {"lease", CF_OPT_STRING, &last_lease},
+        {"lease-ttl", CF_OPT_STRING, &lease_ttl},
+        {"keep-lease", CF_OPT_BOOL, &keep_lease},
         {"secret-overriding", CF_OPT_BOOL,
          &secret_overriding}, /* Infisical's; no personal secrets */
         {"expiry-warning", CF_OPT_STRING, &expiry.warning},
@@ -481,8 +617,9 @@ int cf_cmd_run(int argc, char **argv)
     const size_t nopts = CF_ARRAY_SIZE(opts);
     const struct cf_cli_spec spec = {usage, CF_CLI_PROJECT | CF_CLI_ENV, 0, SIZE_MAX, opts, nopts,
                                      &login};
-    const char *paths[PATHS_MAX];
-    size_t npaths = 0;
+    const char *paths[PATHS_MAX], *lease_specs[LEASES_MAX];
+    size_t npaths = 0, nleases = 0;
+    struct leases leases = {0};
     struct command cmd = {0};
     struct supervisor sv = {0};
     sigset_t old_mask;
@@ -493,10 +630,23 @@ int cf_cmd_run(int argc, char **argv)
     int status;
 
     (void)last_path;
+    (void)last_lease;
     (void)secret_overriding;
     if (!cf_cli_begin(&cli, argc, argv, &spec, &status))
         goto out;
     status = collect_paths(&cli, argc, argv, opts, nopts, paths, &npaths);
+    if (status == CF_EXIT_OK)
+        status = collect_values(&cli, argc, argv, opts, nopts, "lease", lease_specs, LEASES_MAX,
+                                &nleases);
+    for (size_t i = 0; status == CF_EXIT_OK && i < nleases; i++)
+        if (!lease_spec_valid(lease_specs[i]))
+            status = cf_cli_usage_error(&cli, "--lease: '%s' is not [FOLDER/]NAME[:FIELD=VAR,...]",
+                                        lease_specs[i]);
+    if (status == CF_EXIT_OK && nleases && watch)
+        status = cf_cli_usage_error(&cli, "--watch cannot be combined with --lease (a restart "
+                                          "would need new leases)");
+    if (status == CF_EXIT_OK && !nleases && (keep_lease || lease_ttl))
+        status = cf_cli_usage_error(&cli, "--keep-lease and --lease-ttl need --lease");
     if (status == CF_EXIT_OK)
         status = cf_expiry_check_setup(&cli, &expiry, &warn_ms);
     if (status != CF_EXIT_OK)
@@ -544,8 +694,16 @@ int cf_cmd_run(int argc, char **argv)
     status = cf_fallback_apply(&fallback, &cli, status, &set);
     if (status == CF_EXIT_OK)
         status = cf_secrets_expiry_warn(set, &expiry, warn_ms);
+    for (size_t i = 0; status == CF_EXIT_OK && i < nleases; i++)
+        status = create_lease(&cli, lease_specs[i], lease_ttl, set, &leases);
     if (status != CF_EXIT_OK)
         goto out;
+    if (leases.n && !silent)
+        fprintf(stderr, "coffer: %zu lease(s) created%s\n", leases.n,
+                keep_lease ? " (kept: they end by themselves)"
+                           : "; revoked when the command exits");
+    if (keep_lease)
+        leases.n = 0;
 
     cmd.args = args;
     cmd.shell_command = shell_command;
@@ -575,10 +733,13 @@ int cf_cmd_run(int argc, char **argv)
     set = NULL;
     if (sv.child < 0)
         goto out;
-    if (!watch)
+    if (!watch && !leases.n)
         cf_cli_end(&cli); /* wipes the token: nothing more to ask the server */
     status = supervise(&sv);
 out:
+    /* The command has exited (by itself, or after the SIGINT or SIGTERM passed on to it), or never
+     * started: its leases end now. */
+    revoke_leases(&cli, &leases, silent);
     if (mask_changed)
         sigprocmask(SIG_SETMASK, &old_mask, NULL);
     json_decref(set);

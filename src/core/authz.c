@@ -13,11 +13,12 @@
 #include "util/str.h"
 #include "util/banned.h"
 
-static const char *const action_names[] = {"", "read", "create", "edit", "delete", "administer"};
+static const char *const action_names[] = {"",       "read",       "create",    "edit",
+                                           "delete", "administer", "lease from"};
 
 static const char *action_name(enum cf_action action)
 {
-    return action >= CF_ACTION_READ && action <= CF_ACTION_ADMIN ? action_names[action] : "do";
+    return action >= CF_ACTION_READ && action <= CF_ACTION_LEASE ? action_names[action] : "do";
 }
 
 bool cf_role_actions(const char *role, uint32_t *actions)
@@ -25,7 +26,7 @@ bool cf_role_actions(const char *role, uint32_t *actions)
     const uint32_t secrets = CF_ACTION_BIT(CF_ACTION_READ) | CF_ACTION_BIT(CF_ACTION_CREATE) |
                              CF_ACTION_BIT(CF_ACTION_EDIT) | CF_ACTION_BIT(CF_ACTION_DELETE);
     if (strcmp(role, "admin") == 0)
-        *actions = secrets | CF_ACTION_BIT(CF_ACTION_ADMIN);
+        *actions = secrets | CF_ACTION_BIT(CF_ACTION_ADMIN) | CF_ACTION_BIT(CF_ACTION_LEASE);
     else if (strcmp(role, "member") == 0)
         *actions = secrets;
     else if (strcmp(role, "viewer") == 0)
@@ -188,9 +189,14 @@ static enum cf_rc union_add(struct cf_membership *m, size_t *cap, const struct c
         m->rules[m->n_rules++].actions = role_actions;
         return CF_OK;
     }
+    /* Minting credentials from dynamic secrets is not implied by reading or writing secrets: a
+     * member gets it only from a rule that names it (and a viewer never). */
+    uint32_t ceiling = role_actions;
+    if (strcmp(one->role, "member") == 0)
+        ceiling |= CF_ACTION_BIT(CF_ACTION_LEASE);
     for (size_t i = 0; i < one->n_rules; i++) {
         m->rules[m->n_rules] = one->rules[i];
-        m->rules[m->n_rules++].actions &= role_actions;
+        m->rules[m->n_rules++].actions &= ceiling;
     }
     return CF_OK;
 }
@@ -322,6 +328,9 @@ enum cf_rc cf_authz_check(struct cf_core *core, const struct cf_principal *who,
         return rc;
     if (!cf_role_actions(m.role, &allowed))
         allowed = 0;
+    /* a member may lease only where a rule names the action (union_add) */
+    if (m.n_rules > 0 && strcmp(m.role, "member") == 0)
+        allowed |= CF_ACTION_BIT(CF_ACTION_LEASE);
     bool ok = (allowed & CF_ACTION_BIT(action)) != 0;
     if (ok && m.n_rules > 0) {
         /* Rules narrow the role: one of them must cover this action here. A project-wide action

@@ -35,6 +35,7 @@ struct cf_entra_cache;
 struct cf_github_cache;
 struct cf_rotator_ops;
 struct cf_consumer_ops;
+struct cf_dynamic_ops;
 
 struct cf_core {
     struct cf_store *store;     /* borrowed */
@@ -77,6 +78,12 @@ struct cf_core {
      * provider/rotator.h's tables. Frozen configuration: a unit test sets its own before use. */
     const struct cf_rotator_ops *(*rotator_find)(const char *type);
     const struct cf_consumer_ops *(*consumer_find)(const char *type);
+    /* The dynamic-secret providers core/dynamic.c and core/leases.c use, by type; NULL:
+     * provider/dynamic.h's table. Frozen configuration, as rotator_find. */
+    const struct cf_dynamic_ops *(*dynamic_find)(const char *type);
+    /* Wakes this server's lease revocation worker (sync/worker.h); NULL: none. */
+    void (*lease_wake)(void *ctx);
+    void *lease_wake_ctx;
 };
 
 enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY, CF_PRINCIPAL_USER };
@@ -118,6 +125,8 @@ enum cf_action {
     CF_ACTION_EDIT,
     CF_ACTION_DELETE,
     CF_ACTION_ADMIN, /* manage projects, environments, folders, imports, tags */
+    CF_ACTION_LEASE, /* mint a credential from a dynamic secret (core/leases.h); a role's rule-less
+                        membership gives it to admins only, a rule naming it to members */
 };
 
 /* The one authorization decision: may principal perform action on project/env/path? env (borrowed)

@@ -36,7 +36,8 @@
 /* The actions a membership rule may name. */
 #define RULE_ACTIONS                                                                               \
     (CF_ACTION_BIT(CF_ACTION_READ) | CF_ACTION_BIT(CF_ACTION_CREATE) |                             \
-     CF_ACTION_BIT(CF_ACTION_EDIT) | CF_ACTION_BIT(CF_ACTION_DELETE))
+     CF_ACTION_BIT(CF_ACTION_EDIT) | CF_ACTION_BIT(CF_ACTION_DELETE) |                             \
+     CF_ACTION_BIT(CF_ACTION_LEASE))
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 

@@ -221,6 +221,13 @@ static bool is_rotation(const struct cf_notice *n)
     return strncmp(n->threshold, "rotation-", 9) == 0;
 }
 
+/* A notice about a dynamic secret's lease whose revocation keeps failing (threshold
+ * "lease-revocation-failed", see core/leases.c). */
+static bool is_lease(const struct cf_notice *n)
+{
+    return strncmp(n->threshold, "lease-", 6) == 0;
+}
+
 /* A notice about a change request (threshold "change-<event>": opened, approved, rejected, merged,
  * closed; see core/approvals.c). */
 static bool is_approval(const struct cf_notice *n)
@@ -243,6 +250,7 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
     snprintf(title, sizeof(title), "Coffer: %s",
              is_sync(n)                             ? "secret sync failed"
              : is_rotation(n)                       ? "secret rotation failed"
+             : is_lease(n)                          ? "lease revocation failed"
              : is_approval(n)                       ? "change request"
              : is_access(n)                         ? "access request"
              : strcmp(n->threshold, "expired") == 0 ? "expired"
@@ -265,6 +273,7 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
             json_pack("{s:s, s:s, s:s, s:s, s:o, s:o}", "event",
                       is_sync(n)       ? "coffer.sync"
                       : is_rotation(n) ? "coffer.rotation"
+                      : is_lease(n)    ? "coffer.lease"
                       : is_approval(n) ? "coffer.approval"
                       : is_access(n)   ? "coffer.access"
                                        : "coffer.expiry",
@@ -290,6 +299,8 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
         snprintf(event, sizeof(event), "X-Coffer-Event: sync.failed");
     else if (is_rotation(n))
         snprintf(event, sizeof(event), "X-Coffer-Event: rotation.failed");
+    else if (is_lease(n))
+        snprintf(event, sizeof(event), "X-Coffer-Event: lease.revocation-failed");
     else if (is_approval(n))
         snprintf(event, sizeof(event), "X-Coffer-Event: approval.%s", n->threshold + 7);
     else if (is_access(n)) /* access.request, access.granted, ... */
@@ -370,6 +381,7 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
     snprintf(subject, sizeof(subject), "[Coffer] %s: %.100s",
              is_sync(n)                             ? "secret sync failed"
              : is_rotation(n)                       ? "secret rotation failed"
+             : is_lease(n)                          ? "lease revocation failed"
              : is_approval(n)                       ? "change request"
              : is_access(n)                         ? "access request"
              : strcmp(n->threshold, "expired") == 0 ? "expired"
@@ -391,6 +403,7 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
         date, nf->smtp_from, ch->target, subject, message_id, n->message, n->threshold, n->id,
         is_sync(n)       ? "Run `coffer syncs status` with the sync's id for its state."
         : is_rotation(n) ? "Run `coffer rotations status` with the rotation's id for its state."
+        : is_lease(n)    ? "Run `coffer leases list --all` for the leases still live."
         : is_approval(n) ? "Run `coffer approvals show` with the request's id to review it."
                          : "Run `coffer expiring` to see everything that is due.");
     struct mail m = {text, len > 0 ? (size_t)len : 0, 0};

@@ -7,11 +7,12 @@
 
 #include "provider/entradynamic.h"
 #include "provider/mysqldynamic.h"
+#include "provider/pgdynamic.h"
 #include "util/str.h"
 #include "util/banned.h"
 
 static const struct cf_dynamic_ops *const providers[] = {
-    &cf_dynamic_entra_app, &cf_dynamic_mysql,
+    &cf_dynamic_entra_app, &cf_dynamic_mysql, &cf_dynamic_postgres,
     NULL, /* placeholder: each provider adds its line above this one */
 };
 

@@ -64,7 +64,8 @@ struct cf_dynamic_ops {
     const char *type;           /* Infisical's provider slug: "sql-database" with a "client" of
                                    "postgres" or "mysql" is split here into "postgres", "mysql";
                                    "azure-entra-id-app" for Entra */
-    const char *connection_app; /* the app of the connection it authenticates with */
+    const char *connection_app; /* the app of the connection it authenticates with; NULL: none
+                                   (the calls then get conn NULL) */
     const char *const *fields;  /* the field names create fills, NULL-terminated */
     /* Checks a dynamic secret's params object: CF_EVALIDATION naming the field. */
     enum cf_rc (*config_check)(const json_t *params, struct cf_err *err);
@@ -76,7 +77,10 @@ struct cf_dynamic_ops {
      * engine then only moves the lease's own end). */
     enum cf_rc (*renew)(const struct cf_provider_conn *conn, const json_t *params,
                         const struct cf_lease_ref *ref, const char *id, struct cf_err *err);
-    /* Removes credential id; CF_OK when it is already gone (repeatable). */
+    /* Removes credential id; CF_OK when it is already gone (repeatable). id is "" for a lease whose
+     * create never returned (the process died, or the store failed after it): a provider that can
+     * tell from ref what create would have made (a name derived from ref->id) removes that, else it
+     * answers CF_OK. */
     enum cf_rc (*revoke)(const struct cf_provider_conn *conn, const json_t *params,
                          const struct cf_lease_ref *ref, const char *id, struct cf_err *err);
     /* Describes, without calling anything, the calls create, renew and revoke would make (for the

@@ -184,8 +184,11 @@ static enum cf_rc query_one(PGconn *pg, const char *sql, const char *param, bool
 static enum cf_rc run_statement(PGconn *pg, const char *sql, const char *doing, struct cf_err *err)
 {
     PGresult *res = PQexec(pg, sql);
-    enum cf_rc rc =
-        PQresultStatus(res) == PGRES_COMMAND_OK ? CF_OK : sql_error(pg, res, doing, err);
+    /* a list of statements answers with its last one's result, which may be a SELECT */
+    ExecStatusType status = PQresultStatus(res);
+    enum cf_rc rc = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK
+                        ? CF_OK
+                        : sql_error(pg, res, doing, err);
     PQclear(res);
     return rc;
 }
@@ -619,4 +622,46 @@ out:
     PQclear(res);
     PQfinish(pg);
     return rc;
+}
+
+/* ---- for the dynamic providers ---- */
+
+enum cf_rc cf_pg_connect(const struct cf_provider_conn *conn, PGconn **out, const char **login,
+                         struct cf_err *err)
+{
+    struct pg_target t;
+    *out = NULL;
+    enum cf_rc rc = target_of(conn, &t, err);
+    if (rc == CF_OK)
+        rc = open_session(&t, NULL, NULL, out, err);
+    if (rc == CF_OK && login)
+        *login = t.username;
+    return rc;
+}
+
+enum cf_rc cf_pg_connect_as(const struct cf_provider_conn *conn, const char *user,
+                            const char *password, PGconn **out, struct cf_err *err)
+{
+    struct pg_target t;
+    *out = NULL;
+    enum cf_rc rc = target_of(conn, &t, err);
+    if (rc == CF_OK)
+        rc = open_session(&t, user, password, out, err);
+    return rc;
+}
+
+enum cf_rc cf_pg_exec(PGconn *pg, const char *sql, const char *doing, struct cf_err *err)
+{
+    return run_statement(pg, sql, doing, err);
+}
+
+enum cf_rc cf_pg_query_one(PGconn *pg, const char *sql, const char *param, bool *found, char *value,
+                           size_t size, const char *doing, struct cf_err *err)
+{
+    return query_one(pg, sql, param, found, value, size, doing, err);
+}
+
+int64_t cf_pg_wall_ms(void)
+{
+    return wall_ms();
 }

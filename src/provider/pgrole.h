@@ -27,6 +27,8 @@
 #ifndef CF_PROVIDER_PGROLE_H
 #define CF_PROVIDER_PGROLE_H
 
+#include <libpq-fe.h>
+
 #include "provider/provider.h"
 #include "provider/rotator.h"
 
@@ -48,5 +50,30 @@ extern const struct cf_rotator_ops cf_rotator_postgres_credentials;
  * says what is missing). CF_EUNAUTH when the server refuses the login, CF_EIO when it cannot be
  * reached in time. */
 enum cf_rc cf_pg_check(const struct cf_provider_conn *conn, json_t **report, struct cf_err *err);
+
+/* Opens a session with conn's settings as its own login (the dynamic providers' way in, see
+ * pgdynamic.c): *out is the session (close it with PQfinish) and *login (borrowed from conn) the
+ * login's name, for messages. Errors as above (CF_EINVAL for a connection missing a setting). */
+enum cf_rc cf_pg_connect(const struct cf_provider_conn *conn, PGconn **out, const char **login,
+                         struct cf_err *err);
+
+/* Opens a session at conn's server and database as user with password (a login Coffer issued, to
+ * check it); errors as cf_pg_connect. */
+enum cf_rc cf_pg_connect_as(const struct cf_provider_conn *conn, const char *user,
+                            const char *password, PGconn **out, struct cf_err *err);
+
+/* Runs sql (one or more statements, one implicit transaction) on pg. CF_EFORBIDDEN for a missing
+ * privilege, CF_ENOTFOUND for an object that does not exist, CF_EIO otherwise, the message naming
+ * doing and the server's primary message (never the statement). */
+enum cf_rc cf_pg_exec(PGconn *pg, const char *sql, const char *doing, struct cf_err *err);
+
+/* Runs sql with one text parameter $1 (NULL: none); *found says whether it returned a row, and the
+ * first column of that row goes to value (size bytes; value NULL: not kept). Errors as cf_pg_exec.
+ */
+enum cf_rc cf_pg_query_one(PGconn *pg, const char *sql, const char *param, bool *found, char *value,
+                           size_t size, const char *doing, struct cf_err *err);
+
+/* The wall clock in Unix ms, as the PostgreSQL server sees it (never Coffer's test clock). */
+int64_t cf_pg_wall_ms(void);
 
 #endif

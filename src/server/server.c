@@ -823,6 +823,7 @@ int cf_cmd_server(int argc, char **argv)
     struct cf_notifier *notifier = NULL;
     struct cf_sync_worker *sync_worker = NULL;
     struct cf_sync_worker *rotation_worker = NULL;
+    struct cf_sync_worker *lease_worker = NULL;
     struct cf_sync_worker *prune_worker = NULL;
     struct cf_sync_worker *archive_worker = NULL;
     struct cf_err err;
@@ -918,6 +919,11 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
+    /* Its first pass revokes the leases that ended while no server ran. */
+    if (cf_lease_worker_start(&core, &lease_worker, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
     if (cf_prune_worker_start(&core, &prune_worker, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
@@ -969,6 +975,7 @@ out:
     cf_sync_worker_stop(archive_worker);   /* before the store closes: it may be mid-file */
     cf_sync_worker_stop(prune_worker);     /* before the store closes: it may be mid-batch */
     cf_sync_worker_stop(rotation_worker);  /* before the store closes: it may be mid-step */
+    cf_sync_worker_stop(lease_worker);     /* before the store closes: it may be mid-revocation */
     cf_sync_worker_stop(sync_worker);      /* before the store closes: it may be mid-run */
     cf_notifier_stop(notifier);            /* before the store closes: it may be mid-pass */
     cf_audit_log_close(audit_log);         /* after the server: every request's record is queued */

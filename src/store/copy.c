@@ -100,6 +100,15 @@ static const struct copy_table {
     {"rotation_history",
      "id, seq, rotation_id, generation, step, outcome, cause, message, credential_id, at",
      "titittttti", "rotation_id, seq"},
+    {"dynamic_secrets",
+     "id, project_id, env_id, folder_path, name, type, connection_id, params, default_ttl_ms,"
+     " max_ttl_ms, created_at, updated_at",
+     "ttttttttiiii", "id"},
+    {"dynamic_leases",
+     "id, dynamic_secret_id, project_id, actor_kind, actor_id, actor_name, created_at, expires_at,"
+     " state, provider_id, revoke_attempts, next_attempt_at, last_error, notified, revoked_at,"
+     " claim_owner, claim_until",
+     "ttttttiittiitiiti", "id"},
 };
 
 /* Each table's INSERT, built once, so that its statement is prepared once per connection (a slot

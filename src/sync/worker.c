@@ -9,6 +9,7 @@
 
 #include "auth/token.h"
 #include "core/auditlog.h"
+#include "core/leases.h"
 #include "core/rotations.h"
 #include "core/syncs.h"
 #include "sync/worker.h"
@@ -42,6 +43,7 @@ static bool archive_audit(struct cf_sync_worker *w);
 static const struct job syncs = {"secret sync", cf_store_syncs_due, cf_syncs_execute};
 static const struct job rotations = {"secret rotation", cf_store_rotations_due,
                                      cf_rotations_execute};
+static const struct job leases = {"lease revocation", cf_store_leases_due, cf_leases_execute};
 static const struct job token_pruning = {"access token pruning", .sweep = prune_tokens};
 static const struct job audit_archiving = {"audit archiving", .sweep = archive_audit};
 
@@ -217,6 +219,12 @@ enum cf_rc cf_rotation_worker_start(struct cf_core *core, struct cf_sync_worker 
                                     struct cf_err *err)
 {
     return start(core, &rotations, &core->rotation_wake, &core->rotation_wake_ctx, out, err);
+}
+
+enum cf_rc cf_lease_worker_start(struct cf_core *core, struct cf_sync_worker **out,
+                                 struct cf_err *err)
+{
+    return start(core, &leases, &core->lease_wake, &core->lease_wake_ctx, out, err);
 }
 
 enum cf_rc cf_prune_worker_start(struct cf_core *core, struct cf_sync_worker **out,

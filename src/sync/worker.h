@@ -24,6 +24,13 @@ enum cf_rc cf_sync_worker_start(struct cf_core *core, struct cf_sync_worker **ou
 enum cf_rc cf_rotation_worker_start(struct cf_core *core, struct cf_sync_worker **out,
                                     struct cf_err *err);
 
+/* Starts the lease revocation worker (docs/dynamic-secrets.md): the same loop over the leases of
+ * dynamic secrets whose end has come (core/leases.h cf_leases_execute: also those that ended while
+ * no server ran, and retries whose backoff ran out), woken by core->lease_wake, which it sets. Stop
+ * it with cf_sync_worker_stop. */
+enum cf_rc cf_lease_worker_start(struct cf_core *core, struct cf_sync_worker **out,
+                                 struct cf_err *err);
+
 /* Starts the housekeeping worker: every five minutes on the server's clock (at once on start),
  * it deletes the access tokens that ended over an hour ago (auth/token.h cf_token_prune), in
  * bounded batches; a backlog is worked off a pass per second. Several servers sharing a store may

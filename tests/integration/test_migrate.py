@@ -86,6 +86,13 @@ class Migrate(unittest.TestCase):
                             {"method": "personal-access-token", "name": "migrated-gh",
                              "credentials": {"personalAccessToken": "github_pat_" + "m" * 30,
                                              "host": "http://127.0.0.1:9"}})["appConnection"]
+        pg = ok("POST", "/api/v1/app-connections/postgres",
+                {"method": "username-and-password", "name": "migrated-pg",
+                 "credentials": {"host": "/nonexistent", "port": 5433, "database": "postgres",
+                                 "username": "dyn", "password": "dyn-password"}})["appConnection"]
+        ok("POST", "/api/v1/dynamic-secrets", {"projectSlug": cls.pid, "environmentSlug": "dev", "name": "db",
+                                               "provider": {"type": "postgres", "inputs": {
+                                                   "grantRole": "app_read", "connectionId": pg["id"]}}})
         ok("POST", "/api/v1/audit/checkpoints")
 
     def migrate(self, *args):
@@ -111,6 +118,7 @@ class Migrate(unittest.TestCase):
         copied = tables(out)
         self.assertEqual(copied["secret_versions"][0], 8)
         self.assertEqual(copied["identity_client_secrets"][0], 2)
+        self.assertEqual(copied["dynamic_secrets"][0], 1)
         self.assertGreater(copied["audit_events"][0], 10)
         self.assertIn("every table verified", out)
 
@@ -140,7 +148,7 @@ class Migrate(unittest.TestCase):
         self.assertEqual([c["description"] for c in secrets["clientSecretData"]], ["2nd", "first"])
         # the app connection came along, its sealed credentials still open (the check gets as far as
         # GitHub's address, which refuses: a 400, not the 500 of credentials that do not open)
-        self.assertEqual(copied["app_connections"][0], 1)
+        self.assertEqual(copied["app_connections"][0], 2)
         got = s.api("GET", "/api/v1/app-connections/github/" + self.connection["id"]).json["appConnection"]
         self.assertEqual(got["credentials"], self.connection["credentials"])
         r = s.api("POST", "/api/v1/app-connections/github/%s/check" % self.connection["id"])
@@ -166,7 +174,7 @@ class Migrate(unittest.TestCase):
                 continue  # the server on PostgreSQL added rows (and recorded a connection check)
             self.assertEqual(again[table], (rows, checksum), table)
         self.assertEqual(again["identity_client_secrets"][0], 3)
-        self.assertEqual(again["app_connections"][0], 1)
+        self.assertEqual(again["app_connections"][0], 2)
 
     def test_refusals(self):
         uri = harness.new_pg_database()

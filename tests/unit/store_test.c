@@ -2342,6 +2342,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
         " DROP TRIGGER meta_delete_lookups;"
         " DROP TABLE mfa_tickets; DROP TABLE user_recovery_codes; DROP TABLE user_totp;"
         " DROP TABLE scim_users; DROP TABLE scim_tokens;"
+        " DROP TABLE dynamic_leases; DROP TABLE dynamic_secrets;"
         " DROP TABLE access_requests; DROP TABLE change_request_reviews; DROP TABLE "
         "change_request_items;"
         " DROP TABLE change_requests; DROP TABLE approval_policy_approvers;"
