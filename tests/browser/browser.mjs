@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import axe from "axe-core";
 import { chromium } from "playwright-core";
+import { manage } from "./manage.mjs";
 
 const baseUrl = (process.env.COFFER_URL || "").replace(/\/+$/, "");
 const adminToken = process.env.COFFER_ADMIN_TOKEN || "";
@@ -427,6 +428,10 @@ async function main() {
         await second.page.getByText(dana.email).waitFor();
         await second.context.close();
     });
+
+    // The management pages (editor extras, approvals, syncs, notifications, single sign-on): manage.mjs.
+    await manage({ browser, baseUrl, call, check, expect, accessible, screenshot, noneInDom, signIn, newPage, tabTo,
+        sent, suffix, owner });
 
     await check("no Content-Security-Policy violation or page error on any page", async () => {
         expect(cspViolations.length === 0, cspViolations.slice(0, 3).join(" | "));

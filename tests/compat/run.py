@@ -67,7 +67,9 @@ def run_suite(here, label, script, what, server_env=None):
     work = tempfile.mkdtemp(prefix="coffer-%s-" % label)
     server = None
     try:
-        for name in ("package.json", "package-lock.json", script):
+        # The script and the modules it imports (the other .mjs files of its directory).
+        modules = sorted(f for f in os.listdir(here) if f.endswith(".mjs") and f != script)
+        for name in ["package.json", "package-lock.json", script] + modules:
             shutil.copy(os.path.join(here, name), work)
         env = dict(os.environ, npm_config_update_notifier="false", npm_config_fund="false",
                    npm_config_audit="false")

@@ -8,6 +8,9 @@ import { Projects } from "./projects";
 import { Overview } from "./overview";
 import { Editor } from "./editor";
 import { PageTitle } from "./ui";
+import { Approvals } from "./approvals";
+import { Automation } from "./automation";
+import { Notifications } from "./notifications";
 
 // A return path is one of this app's own paths, never another origin.
 export function safeReturn(p: string | null): string {
@@ -83,6 +86,10 @@ export function App() {
             />
         );
     else if (match("/account", loc.path)) page = <Account key="account" />;
+    else if (match("/approvals", loc.path)) page = <Approvals key="approvals" user={user} />;
+    else if (match("/notifications", loc.path)) page = <Notifications key="notifications" />;
+    else if ((params = match("/projects/:id/automation", loc.path)))
+        page = <Automation key={loc.path} projectId={params.id} />;
     else
         page = (
             <section>
@@ -110,9 +117,17 @@ export function App() {
                     <a href="/account" aria-current={here("/account")}>
                         Account
                     </a>
+                    <a href="/approvals" aria-current={here("/approvals")}>
+                        Approvals
+                    </a>
+                    {user.orgRole !== "member" && (
+                        <a href="/notifications" aria-current={here("/notifications")}>
+                            Notifications
+                        </a>
+                    )}
                 </nav>
-                <span class="who" title={user.email}>
-                    {user.email}
+                <span class="who" title={`${user.email}, ${user.orgRole} of this server's organisation (a server has one)`}>
+                    {user.email} <span class="small">({user.orgRole})</span>
                 </span>
                 <button type="button" class="quiet" onClick={signOut}>
                     Sign out

@@ -1,0 +1,275 @@
+// Notification channels (docs/notifications.md): where expiry, approval and access notices go. Lists every channel
+// (server-wide and per project), creates webhook, Slack, Teams and e-mail channels, removes them, delivers what is
+// due now (POST /api/v1/notifications/run) and shows the delivery log with each notice's last error. Org owners
+// and admins only, as the API. A webhook's signing secret is shown once, when the server makes it.
+import { useEffect, useState } from "preact/hooks";
+import { api, errorText, type Project } from "./api";
+import { useKept } from "./kept";
+import { ErrorBox, Field, Loading, PageTitle, Status, when } from "./ui";
+
+interface Channel {
+    id: string;
+    workspaceId: string | null;
+    type: string;
+    name: string;
+    url?: string;
+    recipients?: string;
+    signed: boolean;
+    createdAt: string;
+}
+interface Delivery {
+    id: string;
+    channelId: string;
+    threshold: string;
+    message: string;
+    status: string;
+    attempts: number;
+    lastError: string;
+    createdAt: string;
+}
+interface NewChannel {
+    type: string;
+    name: string;
+    target: string;
+    projectId: string;
+}
+
+const TYPES: [string, string][] = [
+    ["webhook", "Webhook (signed JSON)"],
+    ["slack", "Slack incoming webhook"],
+    ["teams", "Microsoft Teams webhook"],
+    ["email", "E-mail"],
+];
+
+export function Notifications() {
+    const [channels, setChannels] = useState<Channel[] | null>(null);
+    const [deliveries, setDeliveries] = useState<Delivery[]>([]);
+    const [projects, setProjects] = useState<Project[]>([]);
+    const [error, setError] = useState<string | null>(null);
+    const [message, setMessage] = useState<string | null>(null);
+    const [signingSecret, setSigningSecret] = useState<string | null>(null);
+    const [confirm, setConfirm] = useState<string | null>(null);
+    const empty: NewChannel = { type: "webhook", name: "", target: "", projectId: "" };
+    const [form, setForm, dropForm, restored] = useKept<NewChannel>("channel", empty);
+
+    async function load() {
+        try {
+            const [c, d, p] = await Promise.all([
+                api<{ channels: Channel[] }>("GET", "/api/v1/notifications/channels"),
+                api<{ deliveries: Delivery[] }>("GET", "/api/v1/notifications/deliveries", undefined, { query: { limit: 20 } }),
+                api<{ workspaces: Project[] }>("GET", "/api/v1/workspace"),
+            ]);
+            setChannels(c.channels);
+            setDeliveries(d.deliveries);
+            setProjects(p.workspaces);
+        } catch (e) {
+            setError(errorText(e));
+        }
+    }
+    useEffect(() => {
+        load();
+    }, []);
+
+    async function create(e: Event) {
+        e.preventDefault();
+        setError(null);
+        setMessage(null);
+        const email = form.type === "email";
+        try {
+            const r = await api<{ channel: Channel; signingSecret?: string }>("POST", "/api/v1/notifications/channels", {
+                type: form.type,
+                ...(form.name.trim() ? { name: form.name.trim() } : {}),
+                [email ? "recipients" : "url"]: form.target.trim(),
+                ...(form.projectId ? { workspaceId: form.projectId } : {}),
+            });
+            dropForm();
+            setSigningSecret(r.signingSecret || null);
+            setMessage(`Channel ${r.channel.name || r.channel.type} added`);
+            await load();
+        } catch (e2) {
+            setError(errorText(e2));
+        }
+    }
+
+    async function remove(c: Channel) {
+        setError(null);
+        try {
+            await api("DELETE", `/api/v1/notifications/channels/${encodeURIComponent(c.id)}`);
+            setConfirm(null);
+            setMessage(`Channel ${c.name || c.id} removed`);
+            await load();
+        } catch (e) {
+            setError(errorText(e));
+        }
+    }
+
+    async function runNow() {
+        setError(null);
+        try {
+            const r = await api<{ items: number; created: number; delivered: number; retrying: number; failed: number }>(
+                "POST",
+                "/api/v1/notifications/run",
+                {},
+            );
+            setMessage(`Notifications run: ${r.items} item(s) due, ${r.created} new notice(s), ${r.delivered} delivered, ${r.retrying} to retry, ${r.failed} failed`);
+            await load();
+        } catch (e) {
+            setError(errorText(e));
+        }
+    }
+
+    const projectName = (id: string | null) => (id ? projects.find((p) => p.id === id)?.name || id : "every project (server-wide)");
+    const channelName = (id: string) => channels?.find((c) => c.id === id)?.name || id.slice(0, 8);
+    return (
+        <section>
+            <PageTitle>Notification channels</PageTitle>
+            <ErrorBox error={error} />
+            <Status text={message} />
+            {signingSecret && (
+                <div class="once" role="region" aria-label="The webhook's signing secret">
+                    <p>
+                        The webhook's signing secret, shown <strong>this once</strong>: the receiver checks <code>X-Coffer-Signature</code> with it.
+                    </p>
+                    <pre class="token" data-testid="signing-secret">
+                        {signingSecret}
+                    </pre>
+                    <button type="button" onClick={() => setSigningSecret(null)}>
+                        Done
+                    </button>
+                </div>
+            )}
+            {!channels ? (
+                !error && <Loading what="channels" />
+            ) : channels.length === 0 ? (
+                <p class="muted">No channels yet: expiry, approval and access notices go nowhere until one is added.</p>
+            ) : (
+                <div class="scroll" tabIndex={0} role="region" aria-label="Channels">
+                    <table>
+                        <thead>
+                            <tr>
+                                <th scope="col">Name</th>
+                                <th scope="col">Type</th>
+                                <th scope="col">Target</th>
+                                <th scope="col">Hears about</th>
+                                <th scope="col">Added</th>
+                                <th scope="col">
+                                    <span class="sr">Actions</span>
+                                </th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {channels.map((c) => (
+                                <tr key={c.id}>
+                                    <th scope="row">{c.name || "—"}</th>
+                                    <td>
+                                        {c.type}
+                                        {c.signed ? " (signed)" : ""}
+                                    </td>
+                                    <td class="ua">{c.recipients || c.url}</td>
+                                    <td>{projectName(c.workspaceId)}</td>
+                                    <td>{when(c.createdAt)}</td>
+                                    <td>
+                                        {confirm === c.id ? (
+                                            <>
+                                                <button type="button" class="danger" onClick={() => remove(c)}>
+                                                    Remove {c.name || c.type} for good
+                                                </button>{" "}
+                                                <button type="button" class="quiet" onClick={() => setConfirm(null)}>
+                                                    Keep it
+                                                </button>
+                                            </>
+                                        ) : (
+                                            <button type="button" aria-label={`Remove channel ${c.name || c.id}`} onClick={() => setConfirm(c.id)}>
+                                                Remove
+                                            </button>
+                                        )}
+                                    </td>
+                                </tr>
+                            ))}
+                        </tbody>
+                    </table>
+                </div>
+            )}
+
+            <h2>Add a channel</h2>
+            {restored && form.target && (
+                <p class="notice" role="status">
+                    Your unsaved channel was kept while you signed in again. Review it and add it.
+                </p>
+            )}
+            <form class="draft" aria-label="Add a channel" onSubmit={create}>
+                <div class="field">
+                    <label for="ch-type">Type</label>
+                    <select id="ch-type" value={form.type} onChange={(e) => setForm({ ...form, type: (e.target as HTMLSelectElement).value })}>
+                        {TYPES.map(([v, l]) => (
+                            <option key={v} value={v}>
+                                {l}
+                            </option>
+                        ))}
+                    </select>
+                </div>
+                <Field label="Channel name" value={form.name} onInput={(v) => setForm({ ...form, name: v })} />
+                <Field
+                    label={form.type === "email" ? "Recipients" : "URL"}
+                    value={form.target}
+                    required
+                    onInput={(v) => setForm({ ...form, target: v })}
+                    hint={form.type === "email" ? "Comma-separated addresses; the server's SMTP settings send them." : "https (plain http only to a loopback address)."}
+                />
+                <div class="field">
+                    <label for="ch-project">Hears about</label>
+                    <select id="ch-project" value={form.projectId} onChange={(e) => setForm({ ...form, projectId: (e.target as HTMLSelectElement).value })}>
+                        <option value="">every project (server-wide)</option>
+                        {projects.map((p) => (
+                            <option key={p.id} value={p.id}>
+                                {p.name}
+                            </option>
+                        ))}
+                    </select>
+                </div>
+                <button type="submit" class="primary">
+                    Add channel
+                </button>
+            </form>
+
+            <h2>Deliveries</h2>
+            <p>
+                <button type="button" onClick={runNow}>
+                    Deliver due notices now
+                </button>
+            </p>
+            {deliveries.length === 0 ? (
+                <p class="muted">Nothing delivered yet.</p>
+            ) : (
+                <div class="scroll" tabIndex={0} role="region" aria-label="Deliveries">
+                    <table>
+                        <thead>
+                            <tr>
+                                <th scope="col">Created</th>
+                                <th scope="col">Status</th>
+                                <th scope="col">Attempts</th>
+                                <th scope="col">Channel</th>
+                                <th scope="col">Message</th>
+                                <th scope="col">Last error</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {deliveries.map((d) => (
+                                <tr key={d.id}>
+                                    <td>{when(d.createdAt)}</td>
+                                    <td>
+                                        <span class={`badge ${d.status === "delivered" ? "ok" : d.status === "failed" ? "bad" : "warn"}`}>{d.status}</span>
+                                    </td>
+                                    <td>{d.attempts}</td>
+                                    <td>{channelName(d.channelId)}</td>
+                                    <td class="ua">{d.message}</td>
+                                    <td class="ua">{d.lastError || "—"}</td>
+                                </tr>
+                            ))}
+                        </tbody>
+                    </table>
+                </div>
+            )}
+        </section>
+    );
+}
