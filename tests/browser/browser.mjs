@@ -43,10 +43,11 @@ function expect(condition, message) {
     if (!condition) throw new CheckFailure(message);
 }
 async function check(name, fn) {
+    const started = Date.now();
     try {
         await fn();
         passed++;
-        console.log(`ok - ${name}`);
+        console.log(`ok - ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     } catch (e) {
         failed++;
         const why = e instanceof CheckFailure ? e.message : `${e?.name || "Error"}: ${e?.message || e}`;

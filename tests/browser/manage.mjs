@@ -88,6 +88,7 @@ export async function manage(t) {
         await form.getByLabel("Remind to rotate every (days)").fill("90");
         await form.getByLabel("Reminder note").fill("rotate with the DBA runbook");
         await accessible(page, "editor: tags and expiry form");
+        await form.scrollIntoViewIfNeeded();
         await screenshot(page, "editor-details");
         await form.getByRole("button", { name: "Save details" }).click();
         await page.getByRole("status").filter({ hasText: "DIFF_ME: details saved" }).waitFor();
@@ -117,6 +118,7 @@ export async function manage(t) {
             `diff lines ${JSON.stringify(lines)}`);
         await hist.getByText("1 line(s) removed, 2 added").waitFor();
         await accessible(page, "editor: version diff");
+        await diff.scrollIntoViewIfNeeded();
         await screenshot(page, "editor-diff");
         await hist.getByRole("button", { name: "Hide the diff" }).click();
         await noneInDom(page, ["BETA", "delta"], "history after hiding the diff");
@@ -160,6 +162,9 @@ export async function manage(t) {
         await page.getByRole("heading", { level: 1 }).focus();
         await tabTo(page, () => document.activeElement?.textContent === "Paste a .env file");
         await page.keyboard.press("Enter");
+        await page.getByLabel(".env text").fill('# nothing else\nBROKEN="never closed\n');
+        await page.getByRole("button", { name: "Check" }).click();
+        await page.getByRole("alert").filter({ hasText: "line 2: the value of BROKEN opens a double quote that is never closed" }).waitFor();
         await page.getByLabel(".env text").fill(text);
         await page.getByRole("button", { name: "Check" }).click();
         const preview = page.getByRole("region", { name: "Import preview" });
@@ -170,6 +175,7 @@ export async function manage(t) {
             `preview ${JSON.stringify(rows)}`);
         await noneInDom(page, [v.db], "bulk preview");
         await accessible(page, "editor: bulk paste preview");
+        await preview.scrollIntoViewIfNeeded();
         await screenshot(page, "editor-bulk");
         const before = (await call("GET", `/api/v1/audit/events?action=secrets.upsert&limit=1000`)).events.length;
         await preview.getByRole("button", { name: "Write 3 secret(s)" }).click();

@@ -9,6 +9,10 @@ sanitizer reports and for the credentials the script sent), with Debian's Chromi
    reason. A browser is never downloaded.
 2. Screenshots of every page at 1280x800 and 390x844 are written to COFFER_SCREENSHOTS (default: a new
    temporary directory, kept); the script prints where, and the overview's time to interactive.
+3. File syncs may write below a temporary directory (COFFER_SYNC_FILE_DIR, for the server and the script), and a
+   second server with single sign-on at the Entra ID stand-in (tests/fakes/entra_oidc.py, set up as
+   tests/integration/test_sso.py does) is named to the script in COFFER_SSO_URL, COFFER_SSO_FAKE_URL and
+   COFFER_SSO_TENANT; its sanitizer report, if any, fails the run.
 The last line is `RESULT passed=N failed=N skipped=N`; exit status 1 when anything failed.
 """
 

@@ -126,8 +126,11 @@ export function App() {
                         </a>
                     )}
                 </nav>
-                <span class="who" title={`${user.email}, ${user.orgRole} of this server's organisation (a server has one)`}>
-                    {user.email} <span class="small">({user.orgRole})</span>
+                <span class="who" title={user.email}>
+                    {user.email}
+                </span>
+                <span class="small muted" title="Your role in the server's organisation (a server has one)">
+                    ({user.orgRole})
                 </span>
                 <button type="button" class="quiet" onClick={signOut}>
                     Sign out

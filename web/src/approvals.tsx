@@ -5,7 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText, type Project, type User } from "./api";
 import { useKept } from "./kept";
-import { ErrorBox, Loading, PageTitle, Status, when } from "./ui";
+import { ErrorBox, Table, Loading, PageTitle, Status, when } from "./ui";
 
 interface Commit {
     op: string;
@@ -202,6 +202,35 @@ export function Approvals({ user }: { user: User }) {
 
 type Act = (what: () => Promise<unknown>, done: string) => Promise<void>;
 
+interface DecideProps {
+    id: string;
+    label: string;
+    comment: string;
+    setComment: (v: string) => void;
+    yes: string;
+    no: string;
+    onYes: () => void;
+    onNo: () => void;
+}
+
+// An optional comment and the two answers to a request (approve or reject, grant or deny).
+function Decide(p: DecideProps) {
+    return (
+        <>
+            <label class="sr" for={p.id}>
+                Comment on the {p.label}
+            </label>
+            <input id={p.id} placeholder="Comment (optional)" value={p.comment} onInput={(e) => p.setComment((e.target as HTMLInputElement).value)} />
+            <button type="button" class="primary" onClick={p.onYes} aria-label={`${p.yes} the ${p.label}`}>
+                {p.yes}
+            </button>
+            <button type="button" class="danger" onClick={p.onNo} aria-label={`${p.no} the ${p.label}`}>
+                {p.no}
+            </button>
+        </>
+    );
+}
+
 function RequestCard({ r, mine, projectName, act }: { r: ChangeRequest; mine: boolean; projectName: string; act: Act }) {
     const [comment, setComment, dropComment] = useKept(`review\u0000${r.id}`, "");
     const base = `/api/v1/secret-approval-requests/${encodeURIComponent(r.id)}`;
@@ -227,37 +256,25 @@ function RequestCard({ r, mine, projectName, act }: { r: ChangeRequest; mine: bo
             <p class="small muted">
                 by {r.committer} · {when(r.createdAt)} · policy {r.policy.name} ({r.policy.enforcementLevel})
             </p>
-            <div class="scroll" tabIndex={0} role="region" aria-label={`Changes of the ${label}`}>
-                <table class="changes">
-                    <thead>
-                        <tr>
-                            <th scope="col">Change</th>
-                            <th scope="col">Key</th>
-                            <th scope="col">Value</th>
-                            <th scope="col">Version</th>
-                        </tr>
-                    </thead>
-                    <tbody>
-                        {r.commits.map((c, i) => (
-                            <tr key={i} class={c.conflict ? "conflict" : ""}>
-                                <td>{c.op}</td>
-                                <td class="mono">
-                                    {c.secretKey}
-                                    {c.newSecretName && c.newSecretName !== c.secretKey ? ` → ${c.newSecretName}` : ""}
-                                </td>
-                                <td>
-                                    {c.op === "delete" ? "—" : c.valueChanged ? <span class="masked">•••• (hidden)</span> : "unchanged"}
-                                    {c.commentChanged ? " · comment changed" : ""}
-                                </td>
-                                <td>
-                                    {c.baseVersion ? `v${c.baseVersion}` : "new"}
-                                    {c.conflict ? ` · conflict: now v${c.currentVersion}` : ""}
-                                </td>
-                            </tr>
-                        ))}
-                    </tbody>
-                </table>
-            </div>
+            <Table label={`Changes of the ${label}`} columns={["Change", "Key", "Value", "Version"]}>
+                {r.commits.map((c, i) => (
+                    <tr key={i} class={c.conflict ? "conflict" : ""}>
+                        <td>{c.op}</td>
+                        <td class="mono">
+                            {c.secretKey}
+                            {c.newSecretName && c.newSecretName !== c.secretKey ? ` → ${c.newSecretName}` : ""}
+                        </td>
+                        <td>
+                            {c.op === "delete" ? "—" : c.valueChanged ? <span class="masked">•••• (hidden)</span> : "unchanged"}
+                            {c.commentChanged ? " · comment changed" : ""}
+                        </td>
+                        <td>
+                            {c.baseVersion ? `v${c.baseVersion}` : "new"}
+                            {c.conflict ? ` · conflict: now v${c.currentVersion}` : ""}
+                        </td>
+                    </tr>
+                ))}
+            </Table>
             {r.reviewers.length > 0 && (
                 <p class="small">
                     {r.reviewers.map((v) => `${v.email}: ${v.status}${v.comment ? ` (“${v.comment}”)` : ""}`).join(" · ")}
@@ -269,18 +286,8 @@ function RequestCard({ r, mine, projectName, act }: { r: ChangeRequest; mine: bo
             {open && (
                 <div class="actions">
                     {!mine && (
-                        <>
-                            <label class="sr" for={`c-${r.id}`}>
-                                Comment on the {label}
-                            </label>
-                            <input id={`c-${r.id}`} placeholder="Comment (optional)" value={comment} onInput={(e) => setComment((e.target as HTMLInputElement).value)} />
-                            <button type="button" class="primary" onClick={() => review("approved")} aria-label={`Approve the ${label}`}>
-                                Approve
-                            </button>
-                            <button type="button" class="danger" onClick={() => review("rejected")} aria-label={`Reject the ${label}`}>
-                                Reject
-                            </button>
-                        </>
+                        <Decide id={`c-${r.id}`} label={label} comment={comment} setComment={setComment} yes="Approve" no="Reject"
+                            onYes={() => review("approved")} onNo={() => review("rejected")} />
                     )}
                     {r.approved && (
                         <button type="button" onClick={() => act(() => api("POST", `${base}/merge`, {}), "Merged")} aria-label={`Merge the ${label}`}>
@@ -327,16 +334,8 @@ function AccessCard({ a, mine, projectName, act }: { a: AccessRequest; mine: boo
             </p>
             {a.status === "pending" && !mine && (
                 <div class="actions">
-                    <label class="sr" for={`a-${a.id}`}>
-                        Comment on the {label}
-                    </label>
-                    <input id={`a-${a.id}`} placeholder="Comment (optional)" value={comment} onInput={(e) => setComment((e.target as HTMLInputElement).value)} />
-                    <button type="button" class="primary" onClick={() => decide("grant")} aria-label={`Grant the ${label}`}>
-                        Grant
-                    </button>
-                    <button type="button" class="danger" onClick={() => decide("deny")} aria-label={`Deny the ${label}`}>
-                        Deny
-                    </button>
+                    <Decide id={`a-${a.id}`} label={label} comment={comment} setComment={setComment} yes="Grant" no="Deny"
+                        onYes={() => decide("grant")} onNo={() => decide("deny")} />
                 </div>
             )}
             {a.status === "granted" && (

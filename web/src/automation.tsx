@@ -3,7 +3,7 @@
 // Creating and changing them stays with the CLI and the API: they need app connections and destination settings.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText, type Project } from "./api";
-import { ErrorBox, Loading, PageTitle, Status, when } from "./ui";
+import { ErrorBox, Table, Loading, PageTitle, Status, when } from "./ui";
 
 interface Sync {
     id: string;
@@ -103,59 +103,42 @@ export function Automation({ projectId }: { projectId: string }) {
                     <pre>coffer syncs create --help</pre>
                 </div>
             ) : (
-                <div class="scroll" tabIndex={0} role="region" aria-label="Secret syncs">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th scope="col">Name</th>
-                                <th scope="col">From</th>
-                                <th scope="col">To</th>
-                                <th scope="col">Status</th>
-                                <th scope="col">Last synced</th>
-                                <th scope="col">Last error</th>
-                                <th scope="col">
-                                    <span class="sr">Actions</span>
-                                </th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            {syncs.map((s) => (
-                                <tr key={s.id} data-sync={s.name}>
-                                    <th scope="row">{s.name}</th>
-                                    <td class="mono">
-                                        {envName(s.environment)}:{s.folder?.path || "/"}
-                                    </td>
-                                    <td>
-                                        {s.destination}
-                                        {s.connection ? ` (${s.connection.name})` : ""}
-                                        {s.isAutoSyncEnabled ? "" : " · manual"}
-                                    </td>
-                                    <td>
-                                        <span class={`badge ${tone(s.syncStatus)}`}>{s.syncStatus || "not run"}</span>
-                                        {s.failedAttempts ? <span class="small"> · {s.failedAttempts} failed, next {when(s.nextAttemptAt)}</span> : null}
-                                    </td>
-                                    <td>{when(s.lastSyncedAt)}</td>
-                                    <td class="lasterror">{s.syncStatus === "failed" ? s.lastSyncMessage || "—" : "—"}</td>
-                                    <td>
-                                        <button
-                                            type="button"
-                                            disabled={busy === s.id}
-                                            aria-label={`Sync now: ${s.name}`}
-                                            onClick={() =>
-                                                runNow(s.id, `/api/v1/secret-syncs/${encodeURIComponent(s.destination)}/${encodeURIComponent(s.id)}/sync-secrets`, `sync ${s.name}`, (a) => {
-                                                    const r = (a.secretSync || {}) as Sync;
-                                                    return r.syncStatus === "failed" ? `${s.name}: the sync failed: ${r.lastSyncMessage || ""}` : `${s.name}: synced`;
-                                                })
-                                            }
-                                        >
-                                            {busy === s.id ? "Syncing…" : "Sync now"}
-                                        </button>
-                                    </td>
-                                </tr>
-                            ))}
-                        </tbody>
-                    </table>
-                </div>
+                <Table label="Secret syncs" columns={["Name", "From", "To", "Status", "Last synced", "Last error", ""]}>
+                    {syncs.map((s) => (
+                        <tr key={s.id} data-sync={s.name}>
+                            <th scope="row">{s.name}</th>
+                            <td class="mono">
+                                {envName(s.environment)}:{s.folder?.path || "/"}
+                            </td>
+                            <td>
+                                {s.destination}
+                                {s.connection ? ` (${s.connection.name})` : ""}
+                                {s.isAutoSyncEnabled ? "" : " · manual"}
+                            </td>
+                            <td>
+                                <span class={`badge ${tone(s.syncStatus)}`}>{s.syncStatus || "not run"}</span>
+                                {s.failedAttempts ? <span class="small"> · {s.failedAttempts} failed, next {when(s.nextAttemptAt)}</span> : null}
+                            </td>
+                            <td>{when(s.lastSyncedAt)}</td>
+                            <td class={s.syncStatus === "failed" ? "lasterror" : undefined}>{s.syncStatus === "failed" ? s.lastSyncMessage || "—" : "—"}</td>
+                            <td>
+                                <button
+                                    type="button"
+                                    disabled={busy === s.id}
+                                    aria-label={`Sync now: ${s.name}`}
+                                    onClick={() =>
+                                        runNow(s.id, `/api/v1/secret-syncs/${encodeURIComponent(s.destination)}/${encodeURIComponent(s.id)}/sync-secrets`, `sync ${s.name}`, (a) => {
+                                            const r = (a.secretSync || {}) as Sync;
+                                            return r.syncStatus === "failed" ? `${s.name}: the sync failed: ${r.lastSyncMessage || ""}` : `${s.name}: synced`;
+                                        })
+                                    }
+                                >
+                                    {busy === s.id ? "Syncing…" : "Sync now"}
+                                </button>
+                            </td>
+                        </tr>
+                    ))}
+                </Table>
             )}
             <h2>Secret rotations</h2>
             {!rotations ? (
@@ -166,59 +149,41 @@ export function Automation({ projectId }: { projectId: string }) {
                     <pre>coffer rotations create --help</pre>
                 </div>
             ) : (
-                <div class="scroll" tabIndex={0} role="region" aria-label="Secret rotations">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th scope="col">Name</th>
-                                <th scope="col">Type</th>
-                                <th scope="col">Where</th>
-                                <th scope="col">Status</th>
-                                <th scope="col">Last rotated</th>
-                                <th scope="col">Next</th>
-                                <th scope="col">Last error</th>
-                                <th scope="col">
-                                    <span class="sr">Actions</span>
-                                </th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            {rotations.map((r) => (
-                                <tr key={r.id} data-rotation={r.name}>
-                                    <th scope="row">{r.name}</th>
-                                    <td>{r.type}</td>
-                                    <td class="mono">
-                                        {envName(r.environment)}:{r.folder?.path || r.secretPath || "/"}
-                                    </td>
-                                    <td>
-                                        <span class={`badge ${tone(r.rotationStatus)}`}>{r.rotationStatus || "idle"}</span>
-                                        {r.isAutoRotationEnabled ? "" : <span class="small"> · manual</span>}
-                                    </td>
-                                    <td>{when(r.lastRotatedAt)}</td>
-                                    <td>{when(r.nextRotationAt)}</td>
-                                    <td class="lasterror">{r.rotationStatus === "failed" ? r.lastRotationMessage || "—" : "—"}</td>
-                                    <td>
-                                        <button
-                                            type="button"
-                                            disabled={busy === r.id}
-                                            aria-label={`Rotate now: ${r.name}`}
-                                            onClick={() =>
-                                                runNow(r.id, `/api/v2/secret-rotations/${encodeURIComponent(r.type)}/${encodeURIComponent(r.id)}/rotate-secrets`, `rotate ${r.name}`, (a) => {
-                                                    const x = (a.secretRotation || {}) as Rotation;
-                                                    return x.rotationStatus === "failed"
-                                                        ? `${r.name}: the rotation failed: ${x.lastRotationMessage || ""}`
-                                                        : `${r.name}: ${x.rotationStatus || "rotated"}`;
-                                                })
-                                            }
-                                        >
-                                            {busy === r.id ? "Rotating…" : "Rotate now"}
-                                        </button>
-                                    </td>
-                                </tr>
-                            ))}
-                        </tbody>
-                    </table>
-                </div>
+                <Table label="Secret rotations" columns={["Name", "Type", "Where", "Status", "Last rotated", "Next", "Last error", ""]}>
+                    {rotations.map((r) => (
+                        <tr key={r.id} data-rotation={r.name}>
+                            <th scope="row">{r.name}</th>
+                            <td>{r.type}</td>
+                            <td class="mono">
+                                {envName(r.environment)}:{r.folder?.path || r.secretPath || "/"}
+                            </td>
+                            <td>
+                                <span class={`badge ${tone(r.rotationStatus)}`}>{r.rotationStatus || "idle"}</span>
+                                {r.isAutoRotationEnabled ? "" : <span class="small"> · manual</span>}
+                            </td>
+                            <td>{when(r.lastRotatedAt)}</td>
+                            <td>{when(r.nextRotationAt)}</td>
+                            <td class={r.rotationStatus === "failed" ? "lasterror" : undefined}>{r.rotationStatus === "failed" ? r.lastRotationMessage || "—" : "—"}</td>
+                            <td>
+                                <button
+                                    type="button"
+                                    disabled={busy === r.id}
+                                    aria-label={`Rotate now: ${r.name}`}
+                                    onClick={() =>
+                                        runNow(r.id, `/api/v2/secret-rotations/${encodeURIComponent(r.type)}/${encodeURIComponent(r.id)}/rotate-secrets`, `rotate ${r.name}`, (a) => {
+                                            const x = (a.secretRotation || {}) as Rotation;
+                                            return x.rotationStatus === "failed"
+                                                ? `${r.name}: the rotation failed: ${x.lastRotationMessage || ""}`
+                                                : `${r.name}: ${x.rotationStatus || "rotated"}`;
+                                        })
+                                    }
+                                >
+                                    {busy === r.id ? "Rotating…" : "Rotate now"}
+                                </button>
+                            </td>
+                        </tr>
+                    ))}
+                </Table>
             )}
         </section>
     );

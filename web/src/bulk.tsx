@@ -6,7 +6,7 @@ import { useState } from "preact/hooks";
 import { api, errorText, type Secret } from "./api";
 import { classify, parseDotenv, type Change, type DotenvEntry } from "./dotenv";
 import { useKept } from "./kept";
-import { ErrorBox, Field } from "./ui";
+import { ErrorBox, Table, Field } from "./ui";
 
 interface Props {
     place: string;
@@ -125,33 +125,22 @@ export function BulkPaste(p: Props) {
                             ))}
                         </ul>
                     )}
-                    <div class="scroll" tabIndex={0} role="region" aria-label="Keys to import">
-                        <table>
-                            <thead>
-                                <tr>
-                                    <th scope="col">Key</th>
-                                    <th scope="col">Line</th>
-                                    <th scope="col">Change</th>
+                    <Table label="Keys to import" columns={["Key", "Line", "Change"]}>
+                        {preview.entries.map((x) => {
+                            const c = preview.changes.get(x.key)!;
+                            return (
+                                <tr key={x.key} data-change={c}>
+                                    <th scope="row" class="mono">
+                                        {x.key}
+                                    </th>
+                                    <td>{x.line}</td>
+                                    <td>
+                                        <span class={`badge ${c === "new" ? "ok" : c === "changed" ? "warn" : ""}`}>{c}</span>
+                                    </td>
                                 </tr>
-                            </thead>
-                            <tbody>
-                                {preview.entries.map((x) => {
-                                    const c = preview.changes.get(x.key)!;
-                                    return (
-                                        <tr key={x.key} data-change={c}>
-                                            <th scope="row" class="mono">
-                                                {x.key}
-                                            </th>
-                                            <td>{x.line}</td>
-                                            <td>
-                                                <span class={`badge ${c === "new" ? "ok" : c === "changed" ? "warn" : ""}`}>{c}</span>
-                                            </td>
-                                        </tr>
-                                    );
-                                })}
-                            </tbody>
-                        </table>
-                    </div>
+                            );
+                        })}
+                    </Table>
                     <button type="button" class="primary" disabled={busy} onClick={write}>
                         Write {count("new") + count("changed")} secret(s)
                     </button>

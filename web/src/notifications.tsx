@@ -5,7 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText, type Project } from "./api";
 import { useKept } from "./kept";
-import { ErrorBox, Field, Loading, PageTitle, Status, when } from "./ui";
+import { ErrorBox, Table, Field, Loading, PageTitle, Status, when } from "./ui";
 
 interface Channel {
     id: string;
@@ -143,52 +143,36 @@ export function Notifications() {
             ) : channels.length === 0 ? (
                 <p class="muted">No channels yet: expiry, approval and access notices go nowhere until one is added.</p>
             ) : (
-                <div class="scroll" tabIndex={0} role="region" aria-label="Channels">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th scope="col">Name</th>
-                                <th scope="col">Type</th>
-                                <th scope="col">Target</th>
-                                <th scope="col">Hears about</th>
-                                <th scope="col">Added</th>
-                                <th scope="col">
-                                    <span class="sr">Actions</span>
-                                </th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            {channels.map((c) => (
-                                <tr key={c.id}>
-                                    <th scope="row">{c.name || "—"}</th>
-                                    <td>
-                                        {c.type}
-                                        {c.signed ? " (signed)" : ""}
-                                    </td>
-                                    <td class="ua">{c.recipients || c.url}</td>
-                                    <td>{projectName(c.workspaceId)}</td>
-                                    <td>{when(c.createdAt)}</td>
-                                    <td>
-                                        {confirm === c.id ? (
-                                            <>
-                                                <button type="button" class="danger" onClick={() => remove(c)}>
-                                                    Remove {c.name || c.type} for good
-                                                </button>{" "}
-                                                <button type="button" class="quiet" onClick={() => setConfirm(null)}>
-                                                    Keep it
-                                                </button>
-                                            </>
-                                        ) : (
-                                            <button type="button" aria-label={`Remove channel ${c.name || c.id}`} onClick={() => setConfirm(c.id)}>
-                                                Remove
-                                            </button>
-                                        )}
-                                    </td>
-                                </tr>
-                            ))}
-                        </tbody>
-                    </table>
-                </div>
+                <Table label="Channels" columns={["Name", "Type", "Target", "Hears about", "Added", ""]}>
+                    {channels.map((c) => (
+                        <tr key={c.id}>
+                            <th scope="row">{c.name || "—"}</th>
+                            <td>
+                                {c.type}
+                                {c.signed ? " (signed)" : ""}
+                            </td>
+                            <td class="ua">{c.recipients || c.url}</td>
+                            <td>{projectName(c.workspaceId)}</td>
+                            <td>{when(c.createdAt)}</td>
+                            <td>
+                                {confirm === c.id ? (
+                                    <>
+                                        <button type="button" class="danger" onClick={() => remove(c)}>
+                                            Remove {c.name || c.type} for good
+                                        </button>{" "}
+                                        <button type="button" class="quiet" onClick={() => setConfirm(null)}>
+                                            Keep it
+                                        </button>
+                                    </>
+                                ) : (
+                                    <button type="button" aria-label={`Remove channel ${c.name || c.id}`} onClick={() => setConfirm(c.id)}>
+                                        Remove
+                                    </button>
+                                )}
+                            </td>
+                        </tr>
+                    ))}
+                </Table>
             )}
 
             <h2>Add a channel</h2>
@@ -241,34 +225,20 @@ export function Notifications() {
             {deliveries.length === 0 ? (
                 <p class="muted">Nothing delivered yet.</p>
             ) : (
-                <div class="scroll" tabIndex={0} role="region" aria-label="Deliveries">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th scope="col">Created</th>
-                                <th scope="col">Status</th>
-                                <th scope="col">Attempts</th>
-                                <th scope="col">Channel</th>
-                                <th scope="col">Message</th>
-                                <th scope="col">Last error</th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            {deliveries.map((d) => (
-                                <tr key={d.id}>
-                                    <td>{when(d.createdAt)}</td>
-                                    <td>
-                                        <span class={`badge ${d.status === "delivered" ? "ok" : d.status === "failed" ? "bad" : "warn"}`}>{d.status}</span>
-                                    </td>
-                                    <td>{d.attempts}</td>
-                                    <td>{channelName(d.channelId)}</td>
-                                    <td class="ua">{d.message}</td>
-                                    <td class="ua">{d.lastError || "—"}</td>
-                                </tr>
-                            ))}
-                        </tbody>
-                    </table>
-                </div>
+                <Table label="Deliveries" columns={["Created", "Status", "Attempts", "Channel", "Message", "Last error"]}>
+                    {deliveries.map((d) => (
+                        <tr key={d.id}>
+                            <td>{when(d.createdAt)}</td>
+                            <td>
+                                <span class={`badge ${d.status === "delivered" ? "ok" : d.status === "failed" ? "bad" : "warn"}`}>{d.status}</span>
+                            </td>
+                            <td>{d.attempts}</td>
+                            <td>{channelName(d.channelId)}</td>
+                            <td class="ua">{d.message}</td>
+                            <td class="ua">{d.lastError || "—"}</td>
+                        </tr>
+                    ))}
+                </Table>
             )}
         </section>
     );

@@ -111,3 +111,24 @@ export function when(iso: string | null | undefined): string {
     const d = new Date(iso);
     return isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
+
+// A table inside a focusable scrolling region (wide tables scroll on a phone); `columns` are the header cells,
+// "" for an actions column (named for screen readers only).
+export function Table({ label, columns, children }: { label: string; columns: string[]; children: ComponentChildren }) {
+    return (
+        <div class="scroll" tabIndex={0} role="region" aria-label={label}>
+            <table>
+                <thead>
+                    <tr>
+                        {columns.map((c, i) => (
+                            <th key={i} scope="col">
+                                {c || <span class="sr">Actions</span>}
+                            </th>
+                        ))}
+                    </tr>
+                </thead>
+                <tbody>{children}</tbody>
+            </table>
+        </div>
+    );
+}
