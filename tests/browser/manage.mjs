@@ -209,7 +209,7 @@ export async function manage(t) {
         expect((await read("dev", "DB_HOST")).secretReminderNote === `kept-${suffix}`, "the kept form was not saved");
     });
 
-    await check("approvals: a member's change waits in the owner's inbox, masked; approved and merged there", async () => {
+    await check("approvals: a member's change waits in the owner's inbox, masked; approved and merged there; no notifications page for a member", async () => {
         const other = await newPage(browser);
         await signIn(other.page, rita.email, rita.password);
         await other.page.goto(`${baseUrl}/projects/${pid}/secrets?env=prod&path=%2F`);
@@ -219,6 +219,10 @@ export async function manage(t) {
         await other.page.getByRole("status").filter({ hasText: "a change request was opened" }).waitFor();
         await other.page.goto(`${baseUrl}/approvals`);
         await other.page.getByRole("heading", { name: "My requests (1)" }).waitFor();
+        // A member has no notifications page (org owners and admins only), and no link to it.
+        expect((await other.page.getByRole("link", { name: "Notifications" }).count()) === 0, "a member sees the notifications link");
+        await other.page.goto(`${baseUrl}/notifications`);
+        await other.page.getByRole("alert").waitFor();
         await other.context.close();
         expect((await read("prod", "API_KEY")).secretValue === v.prodOld, "the held write was applied");
 
@@ -279,7 +283,7 @@ export async function manage(t) {
         expect(good.id, "no sync id");
     });
 
-    await check("notification channels: a webhook added, a due notice delivered and signed, the channel removed", async () => {
+    await check("notification channels: a webhook added and tested, a due notice delivered and signed, the channel removed", async () => {
         const hook = await receiver();
         try {
             await page.goto(`${baseUrl}/notifications`);
@@ -298,6 +302,9 @@ export async function manage(t) {
             await accessible(page, "notifications");
             await screenshot(page, "notifications");
             await page.getByRole("button", { name: "Done" }).click();
+            await page.getByRole("button", { name: `Send a test to channel ops-${suffix}` }).click();
+            await page.getByRole("status").filter({ hasText: `Test message delivered to ops-${suffix}` }).waitFor();
+            expect(hook.got.some((g) => g.headers["x-coffer-event"] === "test"), "the receiver got no test message");
             // DB_PASSWORD expires in two days: the project's 7d threshold makes a notice for the new channel.
             await call("PATCH", "/api/v3/secrets/raw/DB_PASSWORD", { workspaceId: pid, environment: "dev",
                 expiresAt: new Date(Date.now() + 2 * 86400000).toISOString() });
@@ -319,14 +326,8 @@ export async function manage(t) {
         }
     });
 
-    await check("the header names the person's role in the server's one organisation; a member has no notifications link", async () => {
+    await check("the header names the person's role in the server's one organisation", async () => {
         await page.getByRole("banner").getByText("(owner)").waitFor();
-        const other = await newPage(browser);
-        await signIn(other.page, rita.email, rita.password);
-        expect((await other.page.getByRole("link", { name: "Notifications" }).count()) === 0, "a member sees the notifications link");
-        await other.page.goto(`${baseUrl}/notifications`);
-        await other.page.getByRole("alert").waitFor();
-        await other.context.close();
     });
     await context.close();
 

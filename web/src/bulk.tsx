@@ -86,7 +86,7 @@ export function BulkPaste(p: Props) {
             <h3>Paste a .env file</h3>
             {restored && text && (
                 <p class="notice" role="status">
-                    Your pasted text was kept while you signed in again. Review it and check it again.
+                    Your pasted text was kept (in this tab, until it is reloaded). Review it and check it again.
                 </p>
             )}
             <Field

@@ -1,6 +1,7 @@
 // Notification channels (docs/notifications.md): where expiry, approval and access notices go. Lists every channel
-// (server-wide and per project), creates webhook, Slack, Teams and e-mail channels, removes them, delivers what is
-// due now (POST /api/v1/notifications/run) and shows the delivery log with each notice's last error. Org owners
+// (server-wide and per project), creates webhook, Slack, Teams and e-mail channels, sends one a test message,
+// removes them, delivers what is due now (POST /api/v1/notifications/run) and shows the delivery log with each
+// notice's last error. Org owners
 // and admins only, as the API. A webhook's signing secret is shown once, when the server makes it.
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText, type Project } from "./api";
@@ -103,6 +104,23 @@ export function Notifications() {
         }
     }
 
+    async function test(c: Channel) {
+        setError(null);
+        setMessage(null);
+        const name = c.name || c.type;
+        try {
+            const r = await api<{ delivered: boolean; error: string | null }>(
+                "POST",
+                `/api/v1/notifications/channels/${encodeURIComponent(c.id)}/test`,
+                {},
+            );
+            if (r.delivered) setMessage(`Test message delivered to ${name}`);
+            else setError(`${name} refused the test message: ${r.error || "no reason given"}`);
+        } catch (e) {
+            setError(errorText(e));
+        }
+    }
+
     async function runNow() {
         setError(null);
         try {
@@ -165,9 +183,14 @@ export function Notifications() {
                                         </button>
                                     </>
                                 ) : (
-                                    <button type="button" aria-label={`Remove channel ${c.name || c.id}`} onClick={() => setConfirm(c.id)}>
-                                        Remove
-                                    </button>
+                                    <span class="actions">
+                                        <button type="button" aria-label={`Send a test to channel ${c.name || c.id}`} onClick={() => test(c)}>
+                                            Send a test
+                                        </button>
+                                        <button type="button" aria-label={`Remove channel ${c.name || c.id}`} onClick={() => setConfirm(c.id)}>
+                                            Remove
+                                        </button>
+                                    </span>
                                 )}
                             </td>
                         </tr>
@@ -178,7 +201,7 @@ export function Notifications() {
             <h2>Add a channel</h2>
             {restored && form.target && (
                 <p class="notice" role="status">
-                    Your unsaved channel was kept while you signed in again. Review it and add it.
+                    Your unsaved channel was kept (in this tab, until it is reloaded). Review it and add it.
                 </p>
             )}
             <form class="draft" aria-label="Add a channel" onSubmit={create}>

@@ -151,7 +151,7 @@ export function MetaForm(p: MetaFormProps) {
             <h3>Details of {s.secretKey}</h3>
             {restored && (
                 <p class="notice" role="status">
-                    Your unsaved details were kept while you signed in again. Review them and save.
+                    Your unsaved details were kept (in this tab, until it is reloaded). Review them and save.
                 </p>
             )}
             <fieldset class="taglist">
