@@ -22,6 +22,8 @@ static const struct cf_cli_sub commands[] = {
     {"completion", cf_cmd_completion, "print a bash or zsh completion script"},
     {"connections", cf_cmd_connections,
      "app connections: credentials for Azure DevOps, Key Vault, GitHub"},
+    {"doctor", cf_cmd_doctor,
+     "check a deployment from its host: permissions, keys, database, TLS, audit, expiry"},
     {"envs", cf_cmd_envs, "list, create, rename, reorder and delete environments"},
     {"expiring", cf_cmd_expiring,
      "what expires or is due for rotation soon: secrets, client secrets"},

@@ -39,10 +39,14 @@ struct cf_route {
     /* A SCIM 2.0 route (api/scim.c): answers are application/scim+json and errors SCIM error
      * bodies (cf_api_render_scim_error). */
     bool scim;
+    /* A success is not audited (health checks and metrics scrapes, polled every few seconds); a
+     * refusal is. */
+    bool quiet;
 };
 
 /* Route tables, one per resource file. Each ends with a {NULL} entry. */
 extern const struct cf_route cf_routes_status[];
+extern const struct cf_route cf_routes_metrics[];
 extern const struct cf_route cf_routes_auth[];
 extern const struct cf_route cf_routes_identities[];
 extern const struct cf_route cf_routes_projects[];

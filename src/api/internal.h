@@ -31,6 +31,7 @@ struct cf_req {
     json_t *json;
     bool json_parsed;
     const struct cf_route *route;
+    size_t route_index; /* route's place in the tables (cf_router_at) */
     size_t n_params;
     const char *param_names[CF_ROUTE_MAX_PARAMS];
     char *param_values[CF_ROUTE_MAX_PARAMS];
@@ -42,8 +43,9 @@ struct cf_req {
     char grant_used[CF_UUID_LEN];
     struct cf_req_reads *reads; /* key names noted per place (request.c); NULL: none */
     int status;
-    int reply_status;  /* a successful answer's status (cf_req_set_status); 0: 200 */
-    int retry_after_s; /* sent as Retry-After when > 0 */
+    int reply_status;         /* a successful answer's status (cf_req_set_status); 0: 200 */
+    int retry_after_s;        /* sent as Retry-After when > 0 */
+    const char *content_type; /* static text: the answer's Content-Type instead of JSON; or NULL */
     bool responded;
     /* Past routing: the answer may depend on the store, so it waits for the commits it may have
      * seen to be on disk (server.c, cf_store_sync_ticket). */
@@ -68,8 +70,14 @@ struct cf_req {
 
 enum cf_route_match { CF_ROUTE_FOUND, CF_ROUTE_NO_PATH, CF_ROUTE_NO_METHOD };
 
-/* Finds the route for method + path and captures its parameters into req. */
+/* Finds the route for method + path and captures its parameters into req (req->route and its
+ * place in the table, req->route_index). */
 enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path);
+
+/* How many routes the tables hold, and the route at index (0 .. count-1; NULL past the end): the
+ * index req->route_index gives, stable for the life of the binary. */
+size_t cf_router_count(void);
+const struct cf_route *cf_router_at(size_t index);
 
 /* Resolves an Authorization header value (may be NULL) to a principal: the admin token (checked
  * against the stored hash, core->admin), a machine identity's access token (checked against its
@@ -80,6 +88,12 @@ enum cf_route_match cf_router_match(struct cf_req *req, const char *method, cons
 enum cf_rc cf_authn(struct cf_core *core, const char *authorization, const char *cookie,
                     bool unsafe, const char *csrf, const char *client_ip, struct cf_principal *out,
                     struct cf_err *err);
+
+/* The server's metrics (api/metrics.h); NULL when GET /metrics is off. */
+struct cf_metrics *cf_server_metrics(const struct cf_server *server);
+
+/* Requests being answered now. */
+int cf_server_in_flight(struct cf_server *server);
 
 /* Whether session cookies are marked Secure: the server speaks TLS, or plain HTTP only behind a
  * TLS-terminating proxy (--allow-plain-http); not for plain HTTP on loopback. */

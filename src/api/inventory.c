@@ -1,7 +1,8 @@
 /* GET /api/v1/inventory (docs/api.md "Inventory"): every secret the caller may see with
  * where it lives, its version count, last change, expiry and last read, and per environment the
  * machine identities that can read there (the blast radius). Query: workspaceId or projectId (id or
- * slug); without one, every project the caller can see. No value is ever read for it. */
+ * slug); without one, every project the caller can see; identityId (administrators only): the
+ * inventory as that machine identity would see it, i.e. what it can read. No value is ever read. */
 #include "api/http.h"
 #include "api/render.h"
 #include "core/access.h"
@@ -96,7 +97,7 @@ static json_t *live_grants(struct cf_req *req, const char *project)
     return array;
 }
 
-/* GET /api/v1/inventory?workspaceId= -> {generatedAt, readersComplete, projects: [...],
+/* GET /api/v1/inventory?workspaceId=&identityId= -> {generatedAt, readersComplete, projects: [...],
  * accessGrants: [...]} */
 static enum cf_rc inventory(struct cf_req *req, json_t **out, struct cf_err *err)
 {
@@ -108,14 +109,27 @@ static enum cf_rc inventory(struct cf_req *req, json_t **out, struct cf_err *err
     if (project && !*project)
         return cf_err_field(err, CF_EVALIDATION, "workspaceId",
                             "workspaceId: must not be empty (leave it out for every project)");
+    const char *identity_id = NULL;
+    rc = cf_req_query(req, "identityId", &identity_id, err);
+    if (rc != CF_OK)
+        return rc;
+    if (identity_id && !*identity_id)
+        return cf_err_field(
+            err, CF_EVALIDATION, "identityId",
+            "identityId: must not be empty (leave it out for the caller's own view)");
     int64_t now = cf_now_ms();
-    rc = cf_inventory_build(cf_req_core(req), cf_req_principal(req), project, &inv, err);
+    if (identity_id)
+        rc = cf_inventory_build_for_identity(cf_req_core(req), cf_req_principal(req), identity_id,
+                                             project, &inv, err);
+    else
+        rc = cf_inventory_build(cf_req_core(req), cf_req_principal(req), project, &inv, err);
     if (rc != CF_OK)
         return rc;
     json_t *projects = json_array();
     for (size_t i = 0; projects && i < inv.n_projects; i++)
         projects = cf_render_append(projects, render_project(&inv.projects[i]));
-    json_t *grants = live_grants(req, project);
+    /* the access grants of users are no part of what a machine identity can read */
+    json_t *grants = identity_id ? json_array() : live_grants(req, project);
     rc = cf_render_reply(projects && grants
                              ? json_pack("{s:o, s:b, s:o, s:o}", "generatedAt", cf_json_time(now),
                                          "readersComplete", inv.readers_complete, "projects",

@@ -15,6 +15,7 @@ static const struct cf_route *const tables[] = {
     cf_routes_inventory,    cf_routes_connections, cf_routes_syncs,      cf_routes_rotations,
     cf_routes_sso,          cf_routes_users,       cf_routes_mfa,        cf_routes_admin_token,
     cf_routes_groups,       cf_routes_scim,        cf_routes_approvals,  cf_routes_access,
+    cf_routes_metrics,
 };
 
 /* Returns the length of the segment at p (up to '/' or end). */
@@ -66,14 +67,16 @@ enum cf_route_match cf_router_match(struct cf_req *req, const char *method, cons
     const char *names[CF_ROUTE_MAX_PARAMS], *values[CF_ROUTE_MAX_PARAMS];
     size_t lens[CF_ROUTE_MAX_PARAMS], n = 0;
 
+    size_t index = 0;
     for (size_t t = 0; t < CF_ARRAY_SIZE(tables); t++) {
-        for (const struct cf_route *r = tables[t]; r->method; r++) {
+        for (const struct cf_route *r = tables[t]; r->method; r++, index++) {
             if (!match(r->pattern, path, &n, names, values, lens))
                 continue;
             path_known = true;
             if (strcmp(r->method, method) != 0)
                 continue;
             req->route = r;
+            req->route_index = index;
             req->n_params = 0;
             for (size_t i = 0; i < n; i++) {
                 char *v = malloc(lens[i] + 1);
@@ -90,4 +93,22 @@ enum cf_route_match cf_router_match(struct cf_req *req, const char *method, cons
         }
     }
     return path_known ? CF_ROUTE_NO_METHOD : CF_ROUTE_NO_PATH;
+}
+
+size_t cf_router_count(void)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < CF_ARRAY_SIZE(tables); t++)
+        for (const struct cf_route *r = tables[t]; r->method; r++)
+            n++;
+    return n;
+}
+
+const struct cf_route *cf_router_at(size_t index)
+{
+    for (size_t t = 0; t < CF_ARRAY_SIZE(tables); t++)
+        for (const struct cf_route *r = tables[t]; r->method; r++)
+            if (index-- == 0)
+                return r;
+    return NULL;
 }

@@ -21,9 +21,11 @@
 #include <sodium.h>
 
 #include "api/internal.h"
+#include "api/metrics.h"
 #include "api/web.h"
 #include "core/auditlog.h"
 #include "core/users.h"
+#include "util/gzip.h"
 #include "util/wipemem.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -62,15 +64,18 @@ struct cf_server {
     char *tls_cert;
     char *tls_key; /* private key PEM: wiped on stop */
     size_t tls_key_len;
+    struct cf_metrics *metrics; /* NULL: GET /metrics is off */
 };
 
 /* Every answer is JSON for programs, never a page: nothing may be cached, sniffed, framed, given a
  * referrer or run as a document; over TLS, browsers are told to stay on https. */
-static void add_common_headers(struct MHD_Response *resp, const char *reqid, bool tls, bool scim)
+static void add_common_headers(struct MHD_Response *resp, const char *reqid, bool tls, bool scim,
+                               const char *content_type)
 {
     MHD_add_response_header(resp, "Content-Type",
-                            scim ? "application/scim+json; charset=utf-8"
-                                 : "application/json; charset=utf-8");
+                            content_type ? content_type
+                            : scim       ? "application/scim+json; charset=utf-8"
+                                         : "application/json; charset=utf-8");
     MHD_add_response_header(resp, "X-Request-Id", reqid);
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
@@ -80,6 +85,16 @@ static void add_common_headers(struct MHD_Response *resp, const char *reqid, boo
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     if (tls)
         MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+}
+
+struct cf_metrics *cf_server_metrics(const struct cf_server *server)
+{
+    return server ? server->metrics : NULL; /* NULL: a request built in-process (the API fuzzer) */
+}
+
+int cf_server_in_flight(struct cf_server *server)
+{
+    return atomic_load(&server->in_flight);
 }
 
 bool cf_server_cookies_secure(const struct cf_server *server)
@@ -143,7 +158,7 @@ static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *
         return MHD_NO;
     }
     add_common_headers(resp, req->reqid, req->server->tls_cert != NULL,
-                       req->route && req->route->scim);
+                       req->route && req->route->scim, req->content_type);
     if (req->retry_after_s > 0) {
         char seconds[16];
         snprintf(seconds, sizeof(seconds), "%d", req->retry_after_s);
@@ -215,7 +230,7 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
                                 struct cf_err *err)
 {
     struct cf_audit_log *log = req->core->audit;
-    if (!log || (req->route->public && strcmp(req->route->pattern, "/api/status") == 0))
+    if (!log || (req->route->quiet && rc == CF_OK))
         return CF_OK;
     struct cf_audit_event *e = req->audit ? req->audit : calloc(1, sizeof(*e));
     if (!e)
@@ -396,7 +411,7 @@ static enum MHD_Result send_web(struct cf_req *req, const char *url)
     }
     const char *accept =
         MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
-    bool gz = asset->gzip && accept && strstr(accept, "gzip");
+    bool gz = asset->gzip && cf_gzip_accepted(accept);
     struct MHD_Response *resp = MHD_create_response_from_buffer(
         gz ? asset->gzip_len : asset->len, (void *)(gz ? asset->gzip : asset->data),
         MHD_RESPMEM_PERSISTENT);
@@ -699,11 +714,31 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     if (!req || is_target_verdict(req))
         return; /* ended before its first call: there is no request to log or free */
-    double ms = (double)(cf_mono_us() - req->start_us) / 1000.0;
+    int64_t dur_us = cf_mono_us() - req->start_us;
+    double ms = (double)dur_us / 1000.0;
+    if (server->metrics)
+        cf_metrics_observe(server->metrics,
+                           req->route               ? req->route_index
+                           : cf_web_path(req->path) ? CF_METRICS_DASHBOARD
+                                                    : CF_METRICS_UNMATCHED,
+                           req->status, dur_us);
+    /* who asked, by kind and id (names are free text and may be anything) */
+    char actor[CF_UUID_LEN + 16] = "";
+    if (req->authenticated)
+        snprintf(actor, sizeof(actor), "%s%s%s",
+                 req->principal.kind == CF_PRINCIPAL_ADMIN  ? "admin"
+                 : req->principal.kind == CF_PRINCIPAL_USER ? "user"
+                                                            : "identity",
+                 req->principal.id[0] ? ":" : "", req->principal.id);
     const struct cf_log_field fields[] = {
-        CF_LOG_TEXT("method", req->method), CF_LOG_TEXT("path", req->path),
-        CF_LOG_INT("status", req->status),  CF_LOG_MS("dur_ms", ms),
-        CF_LOG_WORD("req_id", req->reqid),  CF_LOG_INT("aborted", 1),
+        CF_LOG_TEXT("method", req->method),
+        CF_LOG_TEXT("path", req->path),
+        CF_LOG_INT("status", req->status),
+        CF_LOG_MS("dur_ms", ms),
+        CF_LOG_WORD("req_id", req->reqid),
+        CF_LOG_TEXT("route", req->route ? req->route->pattern : ""),
+        CF_LOG_WORD("actor", actor),
+        CF_LOG_INT("aborted", 1),
     };
     size_t n = CF_ARRAY_SIZE(fields);
     cf_log_fields(CF_LOG_INFO, "req", fields,
@@ -901,6 +936,25 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
             goto fail;
         flags |= MHD_USE_TLS;
     }
+    if (config->metrics_token_file) {
+        char *token = NULL;
+        size_t len = 0;
+        rc = read_file(config->metrics_token_file, &token, &len, err);
+        if (rc == CF_OK) {
+            while (len && (token[len - 1] == '\n' || token[len - 1] == '\r' ||
+                           token[len - 1] == ' ' || token[len - 1] == '\t'))
+                len--; /* a file written by echo or an editor ends with a newline */
+            rc = cf_metrics_new(token, len, &server->metrics, err);
+            sodium_memzero(token, len);
+        }
+        free(token);
+        if (rc != CF_OK) {
+            char why[sizeof(err->msg)];
+            memcpy(why, err->msg, sizeof(why));
+            cf_err_set(err, rc, "--metrics-token-file %s: %s", config->metrics_token_file, why);
+            goto fail;
+        }
+    }
     rc = listen_on(&ss, config->addr, &listen_fd, &server->port, err);
     if (rc != CF_OK)
         goto fail;
@@ -981,6 +1035,7 @@ void cf_server_stop(struct cf_server *server, int drain_ms)
     while (atomic_load(&server->suspended) > 0)
         usleep(1000);
     MHD_stop_daemon(server->daemon);
+    cf_metrics_free(server->metrics);
     free(server->tls_cert);
     if (server->tls_key) {
         sodium_memzero(server->tls_key, server->tls_key_len);

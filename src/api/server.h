@@ -24,6 +24,9 @@ struct cf_server_config {
     unsigned max_connections;        /* open connections at most; 0: 4096 */
     unsigned max_connections_per_ip; /* open connections from one address at most; 0: 256 */
     const char *store_name;          /* for /api/status */
+    /* A file holding the token a metrics scrape must bear (api/metrics.h); NULL: GET /metrics is
+     * off. */
+    const char *metrics_token_file;
 };
 
 struct cf_server;

@@ -16,6 +16,6 @@ static enum cf_rc status(struct cf_req *req, json_t **out, struct cf_err *err)
 }
 
 const struct cf_route cf_routes_status[] = {
-    {"GET", "/api/status", status, true, NULL},
+    {"GET", "/api/status", status, true, NULL, .quiet = true},
     {NULL, NULL, NULL, false, NULL},
 };

@@ -17,7 +17,7 @@ static const struct cf_web_asset *lookup(const char *path)
 
 bool cf_web_path(const char *path)
 {
-    static const char *const reserved[] = {"/api", "/scim"};
+    static const char *const reserved[] = {"/api", "/scim", "/metrics"};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
         size_t n = strlen(reserved[i]);
         if (strncmp(path, reserved[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))

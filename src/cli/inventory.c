@@ -19,7 +19,8 @@
 #define UNKNOWN "unknown"
 
 static const char usage[] =
-    "usage: coffer inventory [--projectId ID] [--output table|json|csv] [--readers] [options]\n"
+    "usage: coffer inventory [--projectId ID] [--identity ID]\n"
+    "                        [--output table|json|csv] [--readers] [options]\n"
     "\n"
     "Lists every secret the token can see: project, environment, path, key, version\n"
     "count, last change, expiry and last read (\"unknown\" when the server's audit log is\n"
@@ -32,6 +33,8 @@ static const char usage[] =
     "options:\n"
     "  --projectId ID     one project (id or slug); default every project. Unlike\n"
     "                     other commands, COFFER_PROJECT_ID is not read here\n"
+    "  --identity ID      what this machine identity can read: the inventory as\n"
+    "                     its own token sees it (admin token, org owners, admins)\n"
     "  --output FORMAT    table (default), json (the API's answer) or csv (RFC 4180\n"
     "                     quoting, a header line, one row per secret)\n"
     "  --readers          table and csv: list the readers only (csv: one row per\n"
@@ -393,17 +396,18 @@ static enum cf_rc render_csv(json_t *answer, bool readers, struct cf_buf *out)
 
 int cf_cmd_inventory(int argc, char **argv)
 {
-    const char *project = NULL, *output_name = NULL;
+    const char *project = NULL, *identity = NULL, *output_name = NULL;
     bool readers = false;
     /* --output is declared here too: the parser takes the first declaration of a name, so this
      * one (which also accepts csv) shadows the shared table|json option of cf_cli_begin. */
     const struct cf_opt opts[] = {
         {"projectId", CF_OPT_STRING, &project},
+        {"identity", CF_OPT_STRING, &identity},
         {"output", CF_OPT_STRING, &output_name},
         {"readers", CF_OPT_BOOL, &readers},
     };
     const struct cf_cli_spec spec = {usage, 0, 0, 0, opts, CF_ARRAY_SIZE(opts)};
-    struct cf_query_param query[] = {{"workspaceId", NULL}, {NULL, NULL}};
+    struct cf_query_param query[] = {{"workspaceId", NULL}, {"identityId", NULL}, {NULL, NULL}};
     struct cf_cli cli;
     struct cf_buf text;
     json_t *answer = NULL;
@@ -432,7 +436,12 @@ int cf_cmd_inventory(int argc, char **argv)
         status = cf_cli_usage_error(&cli, "--projectId must not be empty");
         goto out;
     }
+    if (identity && !*identity) {
+        status = cf_cli_usage_error(&cli, "--identity must not be empty");
+        goto out;
+    }
     query[0].value = project;
+    query[1].value = identity;
     status = cf_cli_request(&cli, "GET", "/v1/inventory", query, NULL, &answer);
     if (status != CF_EXIT_OK)
         goto out;

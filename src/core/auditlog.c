@@ -710,6 +710,19 @@ int64_t cf_audit_log_dropped(struct cf_audit_log *log)
     return n;
 }
 
+void cf_audit_log_backlog(struct cf_audit_log *log, int64_t *waiting, int64_t *oldest_ms)
+{
+    pthread_mutex_lock(&log->lock);
+    *waiting = (int64_t)log->count;
+    *oldest_ms = 0;
+    if (log->count > 0) {
+        /* the ring keeps the writer's items until they finish: its head is the oldest event */
+        int64_t age_us = now_us() - log->queue[log->head]->event.time_us;
+        *oldest_ms = age_us > 0 ? age_us / 1000 : 0;
+    }
+    pthread_mutex_unlock(&log->lock);
+}
+
 void cf_audit_log_public_key(struct cf_audit_log *log, uint8_t out[CF_AUDIT_PUBLIC_KEY_BYTES])
 {
     cf_audit_public_key(log->keys, out);

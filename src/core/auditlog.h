@@ -102,6 +102,9 @@ bool cf_audit_log_fail_closed(const struct cf_audit_log *log);
 /* Events dropped in normal mode because the store could not take them. */
 int64_t cf_audit_log_dropped(struct cf_audit_log *log);
 
+/* The events recorded but not yet committed (*waiting, those the writer holds included) and how
+ * long the oldest of them has waited (*oldest_ms; 0 when none waits): the writer's lag. */
+void cf_audit_log_backlog(struct cf_audit_log *log, int64_t *waiting, int64_t *oldest_ms);
 /* The checkpoint public key. */
 void cf_audit_log_public_key(struct cf_audit_log *log, uint8_t out[CF_AUDIT_PUBLIC_KEY_BYTES]);
 

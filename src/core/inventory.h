@@ -104,6 +104,15 @@ struct cf_inventory {
 enum cf_rc cf_inventory_build(struct cf_core *core, const struct cf_principal *who,
                               const char *project, struct cf_inventory *out, struct cf_err *err);
 
+/* The inventory as the machine identity identity_id (borrowed) would see it with its own token:
+ * "what can this identity read", for an administrator's dashboard or audit. who must be the admin
+ * or an org owner or admin (CF_EFORBIDDEN otherwise); CF_ENOTFOUND for an unknown identity; then as
+ * cf_inventory_build for that identity (readers_complete false, only that identity among the
+ * readers, the last reader named only when it was that identity). Thread-safe. */
+enum cf_rc cf_inventory_build_for_identity(struct cf_core *core, const struct cf_principal *who,
+                                           const char *identity_id, const char *project,
+                                           struct cf_inventory *out, struct cf_err *err);
+
 void cf_inventory_release(struct cf_inventory *inventory);
 
 #endif

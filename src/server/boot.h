@@ -20,6 +20,9 @@ struct cf_boot_opts {
      * interrupted root key rotation is neither finished nor cleaned up. Only for commands whose
      * every write is one transaction the server tolerates (rotate-admin-token). */
     bool beside_server;
+    /* A restore into this store: an empty store gets no root key check (the backup's own, checked
+     * against the root key before anything is copied, arrives with its rows). */
+    bool restoring;
 };
 
 struct cf_boot {

@@ -5,6 +5,7 @@
 #ifndef CF_SERVER_COMMANDS_H
 #define CF_SERVER_COMMANDS_H
 
+int cf_cmd_doctor(int argc, char **argv);
 int cf_cmd_operator(int argc, char **argv);
 int cf_cmd_server(int argc, char **argv);
 

@@ -36,6 +36,7 @@
 #include "core/auditlog.h"
 #include "crypto/serverkey.h"
 #include "crypto/token.h"
+#include "server/backup.h"
 #include "server/commands.h"
 #include "cli/common.h"
 #include "util/str.h"
@@ -46,6 +47,8 @@ static const char usage_text[] =
     "       coffer operator rotate-admin-token [--data-dir DIR] [--db PATH]\n"
     "       coffer operator admin-token disable|enable|status [--data-dir DIR] [--db PATH]\n"
     "       coffer operator migrate --from DSN --to DSN\n"
+    "       coffer operator backup --to FILE | --verify FILE [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator restore --from FILE [--data-dir DIR] [--db PATH]\n"
     "\n"
     "Offline maintenance (stop the server first).\n"
     "\n"
@@ -69,7 +72,14 @@ static const char usage_text[] =
     "checksum\n"
     "                    before committing: on any difference nothing is written. Stop the "
     "servers\n"
-    "                    of both first.\n";
+    "                    of both first.\n"
+    "  backup --to FILE  write an encrypted backup of the store while servers keep serving: a\n"
+    "                    snapshot of one instant, with a manifest of every table's rows and\n"
+    "                    checksum and the audit chain's head (docs/operations.md).\n"
+    "  backup --verify FILE  check a backup with this root key without restoring it.\n"
+    "  restore --from FILE  check a backup, then restore it into the empty store at --db (or\n"
+    "                    DIR/coffer.db), compare every table and verify the audit chain.\n"
+    "                    DIR must hold the root key the backup was made with.\n";
 
 struct migrate_totals {
     int64_t tables, rows;
@@ -274,11 +284,13 @@ static int rotate_admin_token(const struct cf_boot_opts *opts)
     return status;
 }
 
-/* Records the switch made on the host in the audit log, as the API's switch is recorded: the
- * actor is the operator (the host account that ran the command). The chain is extended inside
- * the store's transaction, so a server running on the same store meanwhile is no obstacle; the
- * head file is left to the server, whose next checkpoint covers this event. */
-static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, struct cf_err *err)
+/* Records a switch made on the host in the audit log, as the API's switch is recorded: the actor
+ * is the operator (the host account that ran the command), result "ok" before the switch is made
+ * (a switch that cannot be recorded is not made) and "error" when making it then failed. The chain
+ * is extended inside the store's transaction, so a server running on the same store meanwhile is
+ * no obstacle; the head file is left to the server, whose next checkpoint covers this event. */
+static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, const char *result,
+                               struct cf_err *err)
 {
     struct cf_audit_log_config config = {.fail_closed = true};
     struct cf_audit_log *log = NULL;
@@ -290,7 +302,7 @@ static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, struct 
     cf_strlcpy(event.actor_name, account && account->pw_name ? account->pw_name : "operator",
                sizeof(event.actor_name));
     snprintf(event.action, sizeof(event.action), "admin-token.%s", action);
-    cf_strlcpy(event.result, "ok", sizeof(event.result));
+    cf_strlcpy(event.result, result, sizeof(event.result));
     cf_strlcpy(event.reason, "coffer operator admin-token on the server host",
                sizeof(event.reason));
     enum cf_rc rc = cf_audit_log_open(boot->store, boot->keyring, &config, &log, err);
@@ -300,7 +312,7 @@ static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, struct 
     if (rc != CF_OK) {
         char why[sizeof(err->msg)];
         memcpy(why, err->msg, sizeof(why));
-        return cf_err_set(err, rc, "the switch was made but could not be audited: %s", why);
+        return cf_err_set(err, rc, "the switch could not be audited, so it was not made: %s", why);
     }
     return CF_OK;
 }
@@ -323,10 +335,17 @@ static int admin_token_switch(const struct cf_boot_opts *opts, const char *actio
         rc = cf_err_set(&err, CF_ECONFLICT,
                         "no active owner can sign in (with a password or single sign-on): the "
                         "admin token stays enabled so that nobody is locked out");
-    if (rc == CF_OK && strcmp(action, "status") != 0)
-        rc = cf_admin_token_set_disabled(boot.store, strcmp(action, "disable") == 0, &err);
-    if (rc == CF_OK && strcmp(action, "status") != 0)
-        rc = audit_switch(&boot, action, &err);
+    if (rc == CF_OK && strcmp(action, "status") != 0) {
+        rc = audit_switch(&boot, action, "ok", &err);
+        if (rc == CF_OK) {
+            rc = cf_admin_token_set_disabled(boot.store, strcmp(action, "disable") == 0, &err);
+            if (rc != CF_OK) {
+                struct cf_err ignored;
+                cf_err_clear(&ignored);
+                (void)audit_switch(&boot, action, "error", &ignored);
+            }
+        }
+    }
     if (rc == CF_OK)
         rc = cf_admin_token_disabled(boot.store, &disabled, &err);
     if (rc == CF_OK)
@@ -340,13 +359,13 @@ static int admin_token_switch(const struct cf_boot_opts *opts, const char *actio
 
 int cf_cmd_operator(int argc, char **argv)
 {
-    static const char *const subcommands[] = {"admin-token", "migrate", "rotate-admin-token",
-                                              "rotate-root-key", NULL};
-    const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL;
+    static const char *const subcommands[] = {
+        "admin-token",        "backup",          "migrate", "restore",
+        "rotate-admin-token", "rotate-root-key", NULL};
+    const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL, *verify = NULL;
     const struct cf_opt options[] = {
-        {"data-dir", CF_OPT_STRING, &data_dir},
-        {"db", CF_OPT_STRING, &db},
-        {"from", CF_OPT_STRING, &from},
+        {"verify", CF_OPT_STRING, &verify}, {"data-dir", CF_OPT_STRING, &data_dir},
+        {"db", CF_OPT_STRING, &db},         {"from", CF_OPT_STRING, &from},
         {"to", CF_OPT_STRING, &to},
     };
     const struct cf_cli_spec spec = {
@@ -369,7 +388,9 @@ int cf_cmd_operator(int argc, char **argv)
     bool migrating = strcmp(sub, "migrate") == 0;
     bool admin_token = strcmp(sub, "rotate-admin-token") == 0;
     bool switching = strcmp(sub, "admin-token") == 0;
-    if (!migrating && !admin_token && !switching && strcmp(sub, "rotate-root-key") != 0) {
+    bool backing_up = strcmp(sub, "backup") == 0, restoring = strcmp(sub, "restore") == 0;
+    if (!migrating && !admin_token && !switching && !backing_up && !restoring &&
+        strcmp(sub, "rotate-root-key") != 0) {
         fprintf(stderr, "coffer operator: unknown or missing subcommand\n%s", usage_text);
         cf_cli_end(&cli);
         return 2;
@@ -396,8 +417,24 @@ int cf_cmd_operator(int argc, char **argv)
         }
         return migrate(from, to);
     }
-    if (from || to) {
-        fprintf(stderr, "coffer operator %s: --from and --to belong to migrate\n", sub);
+    if (backing_up && (!to) == (!verify)) {
+        fprintf(stderr, "coffer operator backup: takes --to FILE (write a backup) or --verify FILE "
+                        "(check one)\n");
+        return 2;
+    }
+    if (restoring && !from) {
+        fprintf(stderr, "coffer operator restore: takes --from FILE\n");
+        return 2;
+    }
+    if ((from && !restoring) || (to && !backing_up)) {
+        fprintf(stderr,
+                "coffer operator %s: --from and --to belong to migrate, backup and "
+                "restore\n",
+                sub);
+        return 2;
+    }
+    if (verify && !backing_up) {
+        fprintf(stderr, "coffer operator %s: --verify belongs to backup\n", sub);
         return 2;
     }
     struct cf_boot_opts opts = {
@@ -405,8 +442,13 @@ int cf_cmd_operator(int argc, char **argv)
         .db = cf_boot_setting(db, "COFFER_DB", NULL),
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
         .create_root_key = false,
-        .beside_server = admin_token || switching,
+        .beside_server = admin_token || switching || backing_up,
+        .restoring = restoring,
     };
+    if (backing_up)
+        return verify ? cf_backup_verify(&opts, verify) : cf_backup_run(&opts, to);
+    if (restoring)
+        return cf_backup_restore(&opts, from);
     if (switching)
         return admin_token_switch(&opts, action);
     return admin_token ? rotate_admin_token(&opts) : rotate_root_key(&opts);

@@ -85,6 +85,8 @@ enum {
     F_DB,
     F_TLS_CERT,
     F_TLS_KEY,
+    F_METRICS_TOKEN_FILE,
+    F_LOG_FORMAT,
     F_PLAIN_HTTP,
     F_MAX_BODY,
     F_THREADS,
@@ -143,6 +145,12 @@ static const struct server_flag server_flags[F_COUNT] = {
               .help = "SQLite database file, or postgres://user@host/db for PostgreSQL"},
     [F_TLS_CERT] = {"tls-cert", "FILE", "COFFER_TLS_CERT", .help = "PEM certificate chain"},
     [F_TLS_KEY] = {"tls-key", "FILE", "COFFER_TLS_KEY", .help = "PEM private key"},
+    [F_LOG_FORMAT] = {"log-format", "FORMAT", "COFFER_LOG_FORMAT", "text", .kind = FLAG_CHOICE,
+                      .choices = "text,json",
+                      .help = "text (logfmt) or json (one object per line)"},
+    [F_METRICS_TOKEN_FILE] = {"metrics-token-file", "FILE", "COFFER_METRICS_TOKEN_FILE",
+                              .help = "serve Prometheus metrics at GET /metrics to scrapes bearing "
+                                      "the token in FILE (off without it)"},
     [F_PLAIN_HTTP] = {"allow-plain-http", .kind = FLAG_SWITCH,
                       .help = "serve plain HTTP on a non-loopback address (behind a TLS proxy)"},
     [F_MAX_BODY] = {"max-body", "BYTES", "COFFER_MAX_BODY", .shown_default = "1048576",
@@ -729,7 +737,8 @@ int cf_cmd_server(int argc, char **argv)
 
     if (!parse_settings(argc, argv, &set, &status))
         return status;
-    cf_log_set_level(set.value[F_LOG_LEVEL]); /* checked: one of its choices */
+    cf_log_set_level(set.value[F_LOG_LEVEL]);   /* checked: one of its choices */
+    cf_log_set_format(set.value[F_LOG_FORMAT]); /* likewise */
     /* Block the signals sigwait() below answers before any thread starts (threads inherit the
      * mask), so that only it receives them: SIGHUP, whose default would end the process, reopens
      * the log file instead. */
@@ -751,6 +760,7 @@ int cf_cmd_server(int argc, char **argv)
         .addr = set.value[F_ADDR],
         .tls_cert_path = set.value[F_TLS_CERT],
         .tls_key_path = set.value[F_TLS_KEY],
+        .metrics_token_file = set.value[F_METRICS_TOKEN_FILE],
         .allow_plain_http = set.on[F_PLAIN_HTTP],
         .store_name = "sqlite",
         .max_body = (size_t)set.number[F_MAX_BODY],

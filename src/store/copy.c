@@ -1,5 +1,6 @@
 /* Copying a whole store into another (cf_store_copy, for coffer operator migrate), table by
  * table, with row counts and checksums compared before the destination commits. */
+#include <pthread.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -101,11 +102,33 @@ static const struct copy_table {
      "titittttti", "rotation_id, seq"},
 };
 
+/* Each table's INSERT, built once, so that its statement is prepared once per connection (a slot
+ * of the statement cache) rather than once per row. */
+static char insert_text[CF_ARRAY_SIZE(copy_tables)][2048];
+static struct sql_stmt insert_stmts[CF_ARRAY_SIZE(copy_tables)];
+static pthread_once_t inserts_built = PTHREAD_ONCE_INIT;
+
+static void build_inserts(void)
+{
+    for (size_t t = 0; t < CF_ARRAY_SIZE(copy_tables); t++) {
+        char *insert = insert_text[t];
+        size_t size = sizeof(insert_text[t]), n_cols = strlen(copy_tables[t].types);
+        size_t at = (size_t)snprintf(insert, size, "INSERT INTO %s (%s) VALUES (",
+                                     copy_tables[t].name, copy_tables[t].columns);
+        for (size_t i = 0; i < n_cols && at < size; i++)
+            at += (size_t)snprintf(insert + at, size - at, "%s?%zu", i ? ", " : "", i + 1);
+        if (at + 2 >= size)
+            CF_BUG("a copy statement longer than its buffer");
+        memcpy(insert + at, ")", 2);
+        insert_stmts[t] = (struct sql_stmt)SQL_STMT(insert);
+    }
+}
+
 struct copy_state {
     const struct copy_table *table;
     size_t n_cols;
     struct db_conn *dst; /* NULL: only hash the rows */
-    char *insert_sql;
+    struct sql_stmt *insert;
     uint8_t *hashes; /* CF_COPY_CHECKSUM_LEN bytes per row, sorted at the end: the checksum
                        ignores row order */
     size_t n_rows, cap;
@@ -159,8 +182,8 @@ static enum cf_rc copy_row(const struct db_row *s, void *ctx)
                              CF_COPY_CHECKSUM_LEN);
     cs->n_rows++;
     if (cs->dst) {
-        enum cf_rc rc = cs->dst->st->drv->run(cs->dst, -1, cs->insert_sql, args, cs->n_cols, NULL,
-                                              NULL, NULL, &cs->insert_err);
+        enum cf_rc rc =
+            sql_run(cs->dst, cs->insert, args, cs->n_cols, NULL, NULL, NULL, &cs->insert_err);
         if (rc != CF_OK) {
             cs->rc = rc;
             return rc;
@@ -179,7 +202,7 @@ static int compare_hash(const void *a, const void *b)
 static enum cf_rc scan_table(struct db_conn *c, const struct copy_table *t, struct db_conn *dst,
                              int64_t *rows, uint8_t sum[CF_COPY_CHECKSUM_LEN], struct cf_err *err)
 {
-    char select[1024], insert[2048];
+    char select[1024];
     struct copy_state cs = {.table = t, .n_cols = strlen(t->types), .dst = dst};
     size_t n_columns = 1;
     for (const char *p = t->columns; *p; p++)
@@ -189,15 +212,8 @@ static enum cf_rc scan_table(struct db_conn *c, const struct copy_table *t, stru
     snprintf(select, sizeof(select), "SELECT %s FROM %s ORDER BY %s", t->columns, t->name,
              t->order);
     if (dst) {
-        size_t at = (size_t)snprintf(insert, sizeof(insert), "INSERT INTO %s (%s) VALUES (",
-                                     t->name, t->columns);
-        for (size_t i = 0; i < cs.n_cols && at < sizeof(insert); i++)
-            at +=
-                (size_t)snprintf(insert + at, sizeof(insert) - at, "%s?%zu", i ? ", " : "", i + 1);
-        if (at + 2 >= sizeof(insert))
-            CF_BUG("a copy statement longer than its buffer");
-        memcpy(insert + at, ")", 2);
-        cs.insert_sql = insert;
+        pthread_once(&inserts_built, build_inserts);
+        cs.insert = &insert_stmts[t - copy_tables];
     }
     enum cf_rc rc = c->st->drv->run(c, -1, select, NULL, 0, copy_row, &cs, NULL, err);
     if (rc != CF_OK &&
@@ -216,24 +232,20 @@ static enum cf_rc scan_table(struct db_conn *c, const struct copy_table *t, stru
     return rc;
 }
 
-enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
-                         void (*report)(void *ctx, const char *table, int64_t rows,
-                                        const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
-                         void *ctx, struct cf_err *err)
+/* Fills store to (empty) from the source connection src, whose transaction the caller holds:
+ * every table copied, read back inside the destination's transaction and compared. */
+static enum cf_rc copy_from(struct db_conn *src, struct cf_store *to,
+                            void (*report)(void *ctx, const char *table, int64_t rows,
+                                           const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                            void *ctx, struct cf_err *err)
 {
     struct sql_store *dst_st = sql_store_of(to);
-    struct db_conn *src = NULL, *dst = NULL;
+    struct db_conn *dst = NULL;
     int64_t existing = 0;
     bool found;
-    enum cf_rc rc;
-
-    /* both ends locked for writing: the source holds still, the destination fills all or nothing */
-    rc = sql_tx_begin(from, &src, err);
+    enum cf_rc rc = sql_tx_begin(to, &dst, err);
     if (rc != CF_OK)
         return rc;
-    rc = sql_tx_begin(to, &dst, err);
-    if (rc != CF_OK)
-        return sql_tx_end(src, rc, err);
     for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(copy_tables); i++) {
         char count[128];
         snprintf(count, sizeof(count), "SELECT COUNT(*) FROM %s", copy_tables[i].name);
@@ -241,7 +253,7 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
         rc = sql_get_row(dst, &count_stmt, NO_ARGS, sql_read_int64, &existing, &found, err);
         if (rc == CF_OK && found && existing > 0)
             rc = cf_err_set(err, CF_EEXIST,
-                            "the destination already holds data (%lld rows in %s): migrate into an "
+                            "the destination already holds data (%lld rows in %s): copy into an "
                             "empty database",
                             (long long)existing, copy_tables[i].name);
     }
@@ -266,7 +278,60 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
     if (rc == CF_OK && dst_st->drv->after_copy_sql)
         rc =
             dst->st->drv->run(dst, -1, dst_st->drv->after_copy_sql, NULL, 0, NULL, NULL, NULL, err);
-    rc = sql_tx_end(dst, rc, err);
+    return sql_tx_end(dst, rc, err);
+}
+
+enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
+                         void (*report)(void *ctx, const char *table, int64_t rows,
+                                        const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                         void *ctx, struct cf_err *err)
+{
+    struct db_conn *src = NULL;
+    /* the source locked for writing: it holds still while the destination fills all or nothing */
+    enum cf_rc rc = sql_tx_begin(from, &src, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = copy_from(src, to, report, ctx, err);
     sql_tx_end(src, CF_OK, NULL); /* nothing was written to the source */
     return rc;
+}
+
+/* This thread's connection to st, in a snapshot transaction (ended with drv->snapshot_end). */
+static enum cf_rc snapshot_conn(struct cf_store *st, struct db_conn **c, struct cf_err *err)
+{
+    struct sql_store *base = sql_store_of(st);
+    enum cf_rc rc = base->drv->conn_get(base, c, err);
+    return rc == CF_OK ? base->drv->snapshot_begin(*c, err) : rc;
+}
+
+enum cf_rc cf_store_snapshot_copy(struct cf_store *from, struct cf_store *to,
+                                  void (*report)(void *ctx, const char *table, int64_t rows,
+                                                 const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                                  void *ctx, struct cf_err *err)
+{
+    struct db_conn *src = NULL;
+    enum cf_rc rc = snapshot_conn(from, &src, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = copy_from(src, to, report, ctx, err);
+    return sql_store_of(from)->drv->snapshot_end(src, rc, err);
+}
+
+enum cf_rc cf_store_checksums(struct cf_store *st,
+                              void (*report)(void *ctx, const char *table, int64_t rows,
+                                             const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                              void *ctx, struct cf_err *err)
+{
+    struct db_conn *c = NULL;
+    enum cf_rc rc = snapshot_conn(st, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    for (size_t i = 0; rc == CF_OK && i < CF_ARRAY_SIZE(copy_tables); i++) {
+        int64_t rows = 0;
+        uint8_t sum[CF_COPY_CHECKSUM_LEN];
+        rc = scan_table(c, &copy_tables[i], NULL, &rows, sum, err);
+        if (rc == CF_OK)
+            report(ctx, copy_tables[i].name, rows, sum);
+    }
+    return sql_store_of(st)->drv->snapshot_end(c, rc, err);
 }

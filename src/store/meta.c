@@ -297,6 +297,58 @@ void cf_store_sync_counts(struct cf_store *base, uint64_t *commits, uint64_t *sy
         st->drv->sync_counts(st, commits, syncs);
 }
 
+void cf_store_pool_use(struct cf_store *base, int *open, int *size)
+{
+    struct sql_store *st = sql_store_of(base);
+    *open = *size = 0;
+    if (st->drv->pool_use)
+        st->drv->pool_use(st, open, size);
+}
+
+static struct sql_stmt ST_PG_NOW =
+    SQL_STMT("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)");
+static struct sql_stmt ST_SQLITE_NOW =
+    SQL_STMT("SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)");
+
+enum cf_rc cf_store_db_now_ms(struct cf_store *base, int64_t *now_ms, struct cf_err *err)
+{
+    *now_ms = 0;
+    bool pg = strcmp(base->backend, "postgres") == 0;
+    return sql_get_one(base, pg ? &ST_PG_NOW : &ST_SQLITE_NOW, NO_ARGS, sql_read_int64, now_ms,
+                       "database clock", "", err);
+}
+
+static struct sql_stmt ST_JOB_STATES =
+    SQL_STMT("SELECT 'notice', state, COUNT(*) FROM notices GROUP BY state"
+             " UNION ALL SELECT 'rotation', status, COUNT(*) FROM rotations GROUP BY status"
+             " UNION ALL SELECT 'sync', sync_status, COUNT(*) FROM syncs GROUP BY sync_status"
+             " ORDER BY 1, 2");
+
+static enum cf_rc read_job_state(const struct db_row *row, void *out)
+{
+    struct cf_store_job_state *s = out;
+    db_row_text(row, 0, s->kind, sizeof(s->kind));
+    db_row_text(row, 1, s->state, sizeof(s->state));
+    s->count = db_row_int64(row, 2);
+    return db_row_status(row);
+}
+
+enum cf_rc cf_store_job_states(struct cf_store *base, struct cf_store_job_state **out, size_t *n,
+                               struct cf_err *err)
+{
+    struct sql_collector col = {.size = sizeof(**out), .read = read_job_state};
+    enum cf_rc rc = sql_collect_all(base, &ST_JOB_STATES, NO_ARGS, &col, err);
+    if (rc != CF_OK) {
+        free(col.items);
+        *out = NULL;
+        *n = 0;
+        return rc;
+    }
+    *out = col.items;
+    *n = col.n;
+    return CF_OK;
+}
+
 enum cf_rc cf_store_job_lock(struct cf_store *base, const char *job, bool *held, struct cf_err *err)
 {
     struct sql_store *st = sql_store_of(base);

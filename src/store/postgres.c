@@ -577,6 +577,17 @@ static enum cf_rc pg_end(struct db_conn *base, enum cf_rc rc, struct cf_err *err
     return rc;
 }
 
+static enum cf_rc pg_snapshot_begin(struct db_conn *base, struct cf_err *err)
+{
+    struct pg_conn *c = pg_conn_of(base);
+    static const char begin[] = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    enum cf_rc rc = exec_simple(c, begin, err);
+    if (worth_retrying(c, rc) && conn_connect(c, err) == CF_OK)
+        rc = exec_simple(c, begin, err);
+    c->in_tx = rc == CF_OK;
+    return rc;
+}
+
 /* ---- background jobs ---- */
 
 static uint32_t job_hash(const char *job)
@@ -654,6 +665,15 @@ static void pg_close(struct sql_store *base)
     free(st);
 }
 
+static void pg_pool_use(struct sql_store *base, int *open, int *size)
+{
+    struct pg_store *st = pg_store_of(base);
+    pthread_mutex_lock(&st->lock);
+    *open = st->n_conns;
+    *size = st->pool_size;
+    pthread_mutex_unlock(&st->lock);
+}
+
 static const struct db_driver pg_driver = {
     .name = "postgres",
     .conn_get = pg_conn_get,
@@ -661,6 +681,9 @@ static const struct db_driver pg_driver = {
     .begin = pg_begin,
     .end = pg_end,
     .job_lock = pg_job_lock,
+    .snapshot_begin = pg_snapshot_begin,
+    .snapshot_end = pg_end,
+    .pool_use = pg_pool_use,
     .after_copy_sql = "SELECT setval(pg_get_serial_sequence('identity_client_secrets', 'rowid'),"
                       " COALESCE(MAX(rowid), 0) + 1, false) FROM identity_client_secrets",
     .close = pg_close,

@@ -110,6 +110,11 @@ struct db_driver {
     enum cf_rc (*begin)(struct db_conn *c, struct cf_err *err);
     /* Commits when rc is CF_OK, else (or when the commit fails) rolls back; returns the outcome. */
     enum cf_rc (*end)(struct db_conn *c, enum cf_rc rc, struct cf_err *err);
+    /* Begins a read-only transaction whose reads all see the database as it was at one instant,
+     * without holding back writers (SQLite: a WAL read transaction; PostgreSQL: REPEATABLE READ
+     * READ ONLY); snapshot_end finishes it (rc passed through, as end does). */
+    enum cf_rc (*snapshot_begin)(struct db_conn *c, struct cf_err *err);
+    enum cf_rc (*snapshot_end)(struct db_conn *c, enum cf_rc rc, struct cf_err *err);
     /* Opens (read_begin) and closes (read_end) a read scope on this thread's connection: see
      * cf_store_read_begin in store.h. Scopes nest; the last read_end ends the scope. NULL when the
      * driver runs every read on its own (PostgreSQL: each statement takes its own snapshot outside
@@ -135,6 +140,8 @@ struct db_driver {
     uint64_t (*sync_ticket)(struct sql_store *st);
     void (*sync_notify)(struct sql_store *st, struct cf_store_sync_wait *w);
     void (*sync_counts)(struct sql_store *st, uint64_t *commits, uint64_t *syncs);
+    /* Connections open now and the most the driver opens (cf_store_pool_use); NULL: no pool. */
+    void (*pool_use)(struct sql_store *st, int *open, int *size);
     /* Closes every connection and frees the driver's store (sql_store_release is called first). */
     void (*close)(struct sql_store *st);
 };

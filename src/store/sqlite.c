@@ -468,6 +468,25 @@ static enum cf_rc sq_begin(struct db_conn *base, struct cf_err *err)
     return rc;
 }
 
+static enum cf_rc sq_snapshot_begin(struct db_conn *base, struct cf_err *err)
+{
+    struct sq_conn *c = sq_conn_of(base);
+    end_read_tx(c); /* a read scope's older snapshot, if one is open */
+    enum cf_rc rc = own(c, SQ_BEGIN_READ, err);
+    /* SQLite takes the snapshot at the first read, not at BEGIN: read once now */
+    if (rc == CF_OK)
+        rc = run_stmt(c, -1, "SELECT COUNT(*) FROM meta", NULL, 0, NULL, NULL, NULL, err);
+    return rc;
+}
+
+static enum cf_rc sq_snapshot_end(struct db_conn *base, enum cf_rc rc, struct cf_err *err)
+{
+    struct sq_conn *c = sq_conn_of(base);
+    (void)err;
+    end_read_tx(c);
+    return rc;
+}
+
 /* Tells the syncer that a deferred commit was written, when someone waits for one. */
 static void sync_kick(struct sq_syncer *sy)
 {
@@ -917,6 +936,8 @@ static const struct db_driver sq_driver = {
     .run = sq_run,
     .begin = sq_begin,
     .end = sq_end,
+    .snapshot_begin = sq_snapshot_begin,
+    .snapshot_end = sq_snapshot_end,
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
     .read_refresh = sq_read_refresh,

@@ -636,6 +636,28 @@ void cf_store_sync_notify(struct cf_store *st, struct cf_store_sync_wait *w);
 /* How many deferred commits and how many syncs of them st has made since it opened (0 and 0 on
  * PostgreSQL): commits per sync is the batching a benchmark reports. Thread-safe. */
 void cf_store_sync_counts(struct cf_store *st, uint64_t *commits, uint64_t *syncs);
+/* The database connections this process holds now and the most it opens (*size 0: no pool, as
+ * with SQLite, whose connections are per thread and unbounded). Thread-safe. */
+void cf_store_pool_use(struct cf_store *st, int *open, int *size);
+
+/* The database server's clock (Unix ms) as it answers now: PostgreSQL's clock_timestamp(), the
+ * local clock on SQLite (the same host). For `coffer doctor`'s clock-skew check. */
+enum cf_rc cf_store_db_now_ms(struct cf_store *st, int64_t *now_ms, struct cf_err *err);
+
+/* One count of background jobs in one state (cf_store_job_states). */
+struct cf_store_job_state {
+    char kind[16];  /* "sync", "rotation", "notice" */
+    char state[24]; /* the job's own state word: syncs 'pending', 'running', 'succeeded', 'failed';
+                       rotations 'idle', 'rotating', 'succeeded', 'failed'; notices 'pending',
+                       'delivered', 'failed' */
+    int64_t count;
+};
+
+/* How many syncs, rotations and notices are in each state, in *out (malloc'd, *n of them; free()
+ * it), ordered by kind and state. A state with no job is absent. */
+enum cf_rc cf_store_job_states(struct cf_store *st, struct cf_store_job_state **out, size_t *n,
+                               struct cf_err *err);
+
 /* Cheap liveness probe for /api/status. */
 enum cf_rc cf_store_ping(struct cf_store *st, struct cf_err *err);
 /* A read scope around one request: until the matching cf_store_read_end, the reads this thread
@@ -1138,6 +1160,21 @@ enum cf_rc cf_store_copy(struct cf_store *from, struct cf_store *to,
                          void (*report)(void *ctx, const char *table, int64_t rows,
                                         const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
                          void *ctx, struct cf_err *err);
+
+/* cf_store_copy reading the source in one snapshot instead of holding its write lock: servers on
+ * from keep serving, and writing, meanwhile, and to receives from as it was at one instant (a
+ * backup). */
+enum cf_rc cf_store_snapshot_copy(struct cf_store *from, struct cf_store *to,
+                                  void (*report)(void *ctx, const char *table, int64_t rows,
+                                                 const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                                  void *ctx, struct cf_err *err);
+
+/* Each table's row count and checksum as cf_store_copy reports them, read in one snapshot: what a
+ * backup's manifest records and a restore compares. */
+enum cf_rc cf_store_checksums(struct cf_store *st,
+                              void (*report)(void *ctx, const char *table, int64_t rows,
+                                             const uint8_t checksum[CF_COPY_CHECKSUM_LEN]),
+                              void *ctx, struct cf_err *err);
 
 /* dsn without a password (postgres://user:pw@host/db -> postgres://user@host/db, password=... in
  * the query string masked), for messages and logs; truncated to size. */

@@ -3,6 +3,7 @@
  * buffer. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <strings.h>
 
 #include <zlib.h>
 
@@ -86,4 +87,76 @@ enum cf_rc cf_gzip_decompress(const void *data, size_t len, struct cf_buf *out, 
         rc = cf_err_set(err, CF_EVALIDATION, "it is cut short (the gzip data does not end)");
     inflateEnd(&z);
     return rc;
+}
+
+/* A qvalue (RFC 9110 section 12.4.2: "0", "0.5", "1.000") in thousandths, or -1 when it is none. */
+static int parse_qvalue(const char *p, const char *end)
+{
+    if (p >= end || (*p != '0' && *p != '1'))
+        return -1;
+    int value = (*p++ - '0') * 1000;
+    if (p < end) {
+        if (*p++ != '.')
+            return -1;
+        for (int scale = 100; p < end; p++, scale /= 10) {
+            if (scale == 0 || *p < '0' || *p > '9')
+                return -1;
+            value += (*p - '0') * scale;
+        }
+    }
+    return value > 1000 ? -1 : value;
+}
+
+/* The weight given by one Accept-Encoding element's parameters (from its first ';' up to the next
+ * comma), in thousandths: 1000 without a weight, -1 when its weight does not parse. Other
+ * parameters are not defined for Accept-Encoding and are skipped. */
+static int coding_weight(const char *p, const char *end)
+{
+    int weight = 1000;
+    while (p < end) {
+        while (p < end && (*p == ' ' || *p == '\t' || *p == ';'))
+            p++;
+        const char *param = p;
+        while (p < end && *p != ';')
+            p++;
+        const char *stop = p;
+        while (stop > param && (stop[-1] == ' ' || stop[-1] == '\t'))
+            stop--;
+        if (stop - param >= 2 && (param[0] == 'q' || param[0] == 'Q') && param[1] == '=') {
+            weight = parse_qvalue(param + 2, stop);
+            if (weight < 0)
+                return -1;
+        }
+    }
+    return weight;
+}
+
+bool cf_gzip_accepted(const char *accept_encoding)
+{
+    if (!accept_encoding)
+        return false;
+    int gzip = -2, star = -2; /* -2: not listed */
+    const char *p = accept_encoding;
+    while (*p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        const char *name = p;
+        while (*p && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
+            p++;
+        size_t n = (size_t)(p - name);
+        const char *params = p;
+        while (*p && *p != ',')
+            p++;
+        if (n == 0)
+            continue;
+        int w = coding_weight(params, p);
+        if ((n == 4 && strncasecmp(name, "gzip", 4) == 0) ||
+            (n == 6 && strncasecmp(name, "x-gzip", 6) == 0))
+            gzip = w > gzip ? w : gzip;
+        else if (n == 1 && name[0] == '*')
+            star = w;
+    }
+    if (gzip != -2)
+        return gzip > 0;
+    return star > 0;
 }

@@ -18,7 +18,8 @@
 #define CUT_MARK "..." /* ends a value that did not fit */
 
 static enum cf_log_level threshold = CF_LOG_INFO;
-static char *log_path; /* --log-file; NULL: stderr as inherited */
+static bool json_lines; /* --log-format json */
+static char *log_path;  /* --log-file; NULL: stderr as inherited */
 
 /* Opens path and puts it in place of stderr. dup2 swaps the file behind descriptor 2 in one step,
  * so a concurrent write() goes whole to the old file or whole to the new one. */
@@ -60,7 +61,16 @@ bool cf_log_set_level(const char *name)
     return false;
 }
 
-/* A line being built; one byte is always kept for the final newline. */
+bool cf_log_set_format(const char *name)
+{
+    if (strcmp(name, "json") != 0 && strcmp(name, "text") != 0)
+        return false;
+    json_lines = strcmp(name, "json") == 0;
+    return true;
+}
+
+/* A line being built; one byte is always kept for the final newline, and in JSON one more for the
+ * closing brace. */
 struct line {
     char text[LINE_MAX_BYTES];
     size_t len;
@@ -68,7 +78,7 @@ struct line {
 
 static size_t room(const struct line *line)
 {
-    return sizeof(line->text) - 1 - line->len;
+    return sizeof(line->text) - 1 - (json_lines ? 1 : 0) - line->len;
 }
 
 static void put(struct line *line, const char *s, size_t n)
@@ -96,6 +106,16 @@ static void put_quoted(struct line *line, const char *s)
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
         char esc[4];
         size_t n = 0;
+        if (json_lines && (*p < 0x20 || *p > 0x7e) && *p != '\n' && *p != '\r' && *p != '\t') {
+            /* JSON has no \xNN: a byte outside printable ASCII is written as \u00NN */
+            char u[7] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15], 0};
+            if (room(line) < 6 + closing) {
+                put_str(line, CUT_MARK);
+                break;
+            }
+            put(line, u, 6);
+            continue;
+        }
         switch (*p) {
         case '"':
         case '\\':
@@ -149,13 +169,23 @@ static void put_field(struct line *line, const struct cf_log_field *field)
 {
     char number[64];
     /* A field that cannot start with its key and a cut value is left out whole. */
-    if (room(line) < strlen(field->key) + 2 + strlen("\"" CUT_MARK "\""))
+    if (room(line) < strlen(field->key) + 5 + strlen("\"" CUT_MARK "\""))
         return;
-    put(line, " ", 1);
-    put_str(line, field->key);
-    put(line, "=", 1);
+    if (json_lines) {
+        put(line, ",\"", 2);
+        put_str(line, field->key);
+        put(line, "\":", 2);
+    } else {
+        put(line, " ", 1);
+        put_str(line, field->key);
+        put(line, "=", 1);
+    }
     switch (field->kind) {
     case CF_LOGV_WORD:
+        if (json_lines) { /* JSON has no bare words */
+            put_quoted(line, field->text);
+            break;
+        }
         /* anything else is written as text */
         if (is_bare_word(field->text) && strlen(field->text) < room(line))
             put_str(line, field->text);
@@ -182,6 +212,14 @@ static void put_prefix(struct line *line, enum cf_log_level level)
     static const char *const names[] = {"debug", "info", "warn", "error"};
     char now[CF_TIME_RFC3339_LEN];
     line->len = 0;
+    if (json_lines) {
+        put_str(line, "{\"time\":\"");
+        put_str(line, cf_time_format(cf_now_ms(), now));
+        put_str(line, "\",\"level\":\"");
+        put_str(line, names[level]);
+        put(line, "\"", 1);
+        return;
+    }
     put_str(line, cf_time_format(cf_now_ms(), now));
     put(line, " ", 1);
     put_str(line, names[level]);
@@ -189,6 +227,8 @@ static void put_prefix(struct line *line, enum cf_log_level level)
 
 static void emit(struct line *line)
 {
+    if (json_lines)
+        line->text[line->len++] = '}';
     line->text[line->len++] = '\n';
     ssize_t unused = write(STDERR_FILENO, line->text, line->len);
     (void)unused;
@@ -201,8 +241,14 @@ void cf_log_fields(enum cf_log_level level, const char *event, const struct cf_l
         return;
     struct line line;
     put_prefix(&line, level);
-    put(&line, " ", 1);
-    put_str(&line, event);
+    if (json_lines) {
+        put_str(&line, ",\"event\":\"");
+        put_str(&line, event);
+        put(&line, "\"", 1);
+    } else {
+        put(&line, " ", 1);
+        put_str(&line, event);
+    }
     for (size_t i = 0; i < n; i++)
         put_field(&line, &fields[i]);
     emit(&line);

@@ -58,6 +58,12 @@ enum cf_rc cf_log_open_file(const char *path, struct cf_err *err);
  * cf_log_open_file. CF_EIO naming the file when it cannot be opened (the old one stays in use). */
 enum cf_rc cf_log_reopen(struct cf_err *err);
 
+/* Sets the line format: "text" (logfmt, as above; the default) or "json": one JSON object per line,
+ * {"time": ..., "level": ..., "event": ..., then each field under its key} or {"time", "level",
+ * "msg"}; text and words are JSON strings escaped the same way (a byte outside printable ASCII as
+ * \u00NN), numbers bare. Frozen configuration, set once at start; false for another name. */
+bool cf_log_set_format(const char *name);
+
 /* Sets the threshold from "debug", "info", "warn" or "error"; returns false for anything else. */
 bool cf_log_set_level(const char *name);
 

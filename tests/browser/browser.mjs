@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import axe from "axe-core";
 import { chromium } from "playwright-core";
+import { identitiesExpiryAudit } from "./identities-expiry-audit.mjs";
 import { manage } from "./manage.mjs";
 
 const baseUrl = (process.env.COFFER_URL || "").replace(/\/+$/, "");
@@ -401,6 +402,9 @@ async function main() {
         await other.page.waitForURL(/\/sign-in/);
         await other.context.close();
     });
+
+    await identitiesExpiryAudit({ page, baseUrl, check, expect, call, accessible, screenshot, tabTo, sent, suffix, owner,
+        projectId });
 
     await check("sign out ends the session", async () => {
         await page.getByRole("button", { name: "Sign out", exact: true }).click();

@@ -67,7 +67,7 @@ def run_suite(here, label, script, what, server_env=None):
     work = tempfile.mkdtemp(prefix="coffer-%s-" % label)
     server = None
     try:
-        # The script and the modules it imports (the other .mjs files of its directory).
+        # the script with the modules it imports (the other .mjs files of its directory)
         modules = sorted(f for f in os.listdir(here) if f.endswith(".mjs") and f != script)
         for name in ["package.json", "package-lock.json", script] + modules:
             shutil.copy(os.path.join(here, name), work)

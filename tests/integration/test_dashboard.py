@@ -84,6 +84,11 @@ class Dashboard(harness.ServerTestCase):
                 self.assertLess(len(packed), len(plain))
             else:
                 self.assertEqual(packed, plain)
+            # a browser that refuses gzip by weight gets the plain bytes
+            status, h, body = self.get(name, headers={"Accept-Encoding": "gzip;q=0, deflate"})
+            self.assertEqual(status, 200)
+            self.assertIsNone(h.get("Content-Encoding"), name)
+            self.assertEqual(body, plain, name)
 
     def test_missing_files_and_the_api(self):
         for path in ("/assets/index-00000000.js", "/assets/", "/nope.png", "/projects/x/file.js"):

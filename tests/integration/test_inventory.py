@@ -11,6 +11,8 @@ no-access. The test proves:
   rules) predicts, with the globs that narrow them; no-access and write-only identities are not listed;
 - an identity's token sees only the projects, environments and secrets it may read (cross-checked against
   the secrets API itself) and only itself among the readers;
+- an administrator asking with identityId (coffer inventory --identity) sees exactly what that identity's own
+  token sees (and only an administrator may ask);
 - the CLI's table, JSON and CSV (RFC 4180 quoting of awkward names, --readers) say the same;
 - bad input: unknown project 404, empty project 422, no token 401, bad --output / --readers usage exit 2;
 - no secret value (canaries stored for the purpose) appears in any inventory output.
@@ -385,6 +387,37 @@ class Inventory(IdentityHelpers, harness.ServerTestCase):
                 r = self.inventory(token=tok, workspaceId=self.pid)
                 self.assertError(r, 403, "PermissionDenied", self.ids[member]["name"], self.slug)
 
+    def test_admin_sees_what_an_identity_can_read(self):
+        # identityId: the administrator's view of an identity is exactly what its own token sees
+        for member in MEMBERS:
+            m = self.ids[member]
+            with self.subTest(member=member):
+                own = self.inventory_ok(token=m["token"])
+                seen = self.inventory_ok(identityId=m["id"])
+                self.assertIs(seen["readersComplete"], False)
+                self.assertEqual(seen["accessGrants"], [])
+                self.assertEqual(seen["projects"], own["projects"])
+                if member in ("viewer_all", "backend", "multi"):
+                    self.assertTrue(secrets_of(seen))
+                    scoped = self.inventory_ok(identityId=m["id"], workspaceId=self.slug)
+                    self.assertEqual(scoped["projects"], self.inventory_ok(token=m["token"],
+                                                                           workspaceId=self.pid)["projects"])
+        self.assertEqual(set(secrets_of(self.inventory_ok(identityId=self.ids["backend"]["id"]))),
+                         {(self.slug, "prod", "/backend", "DB_PASSWORD"),
+                          (self.slug, "prod", "/backend/api", "API_KEY")})
+        # a project the identity is not a member of: the 404 its own token would get
+        r = self.inventory(identityId=self.ids["outsider"]["id"], workspaceId=self.pid)
+        self.assertError(r, 404, "NotFound", self.pid)
+        r = self.inventory(identityId=self.ids["writer_only"]["id"], workspaceId=self.pid)
+        self.assertError(r, 403, "PermissionDenied", self.ids["writer_only"]["name"])
+        # bad input: an unknown or empty identity; only administrators may ask
+        self.assertError(self.inventory(identityId="0c3e8f7a-0000-4000-8000-000000000000"), 404, "NotFound",
+                         "Identity with ID")
+        self.assertError(self.inventory(identityId=""), 422, "ValidationFailure", "identityId")
+        for member in ("viewer_all", "backend"):
+            r = self.inventory(token=self.ids[member]["token"], identityId=self.ids[member]["id"])
+            self.assertError(r, 403, "PermissionDenied")
+
     # ---- bad input ----
 
     def test_bad_input(self):
@@ -460,6 +493,23 @@ class Inventory(IdentityHelpers, harness.ServerTestCase):
         doc.pop("generatedAt")
         api.pop("generatedAt")
         self.assertEqual(doc, api)
+
+    def test_cli_identity(self):
+        backend = self.ids["backend"]
+        doc = json.loads(self.cli_ok("--identity", backend["id"], "--output", "json"))
+        self.assertEqual(doc["projects"], self.inventory_ok(token=backend["token"])["projects"])
+        out = self.cli_ok("--identity", backend["id"], "--projectId", self.slug)
+        keys = {line.split()[3] for line in out.splitlines()[1:] if line.startswith(self.slug + " ")}
+        self.assertEqual(keys, {"DB_PASSWORD", "API_KEY"})
+        rc, out, err = self.cli("inventory", "--identity", "")
+        self.assertEqual((rc, out), (2, ""), err)
+        self.assertIn("--identity", err)
+        rc, out, err = self.cli("inventory", "--identity", "0c3e8f7a-0000-4000-8000-000000000000")
+        self.assertEqual((rc, out), (1, ""), err)
+        self.assertIn("404", err)
+        rc, out, err = self.cli("inventory", "--identity", backend["id"], token=backend["token"])
+        self.assertEqual((rc, out), (1, ""), err)
+        self.assertIn("403", err)
 
     def test_cli_csv(self):
         out = self.cli_ok("--projectId", self.pid, "--output", "csv")

@@ -260,7 +260,8 @@ class LogForging(ServerTestCase):
         self.assertEqual(len(lines), 1, lines)
         event, fields = parse_logfmt(lines[0])
         self.assertEqual(event, "req")
-        self.assertEqual([k for k, _ in fields], ["method", "path", "status", "dur_ms", "req_id"], lines[0])
+        self.assertEqual([k for k, _ in fields], ["method", "path", "status", "dur_ms", "req_id", "route", "actor"],
+                         lines[0])
         values = dict(fields)
         self.assertEqual(values["status"], str(r.status))
         self.assertEqual(values["req_id"], rid)
@@ -297,6 +298,64 @@ class LogForging(ServerTestCase):
                             self.assertIn("\\n2026-01-01", line)
                         if value.endswith("\r\x01\u00e9"):
                             self.assertIn("\\r\\x01\\xc3\\xa9", line)
+
+
+class JsonLogs(ServerTestCase):
+    """--log-format json (COFFER_LOG_FORMAT): every line one JSON object; the request line carries the request id,
+    method, path, route pattern, status, duration and actor; request text is escaped inside its string (a byte
+    outside printable ASCII as \\u00NN), so it can neither end the line nor add a member."""
+
+    server_env = {"COFFER_LOG_FORMAT": "json"}
+
+    def json_lines(self, mark, rid):
+        self.assertIsNotNone(self.server.wait_for_stderr(re.escape('"req_id":"%s"' % rid), since=mark))
+        objects = []
+        for line in self.server.stderr_since(mark).splitlines():
+            obj = json.loads(line)  # every line, not only the request's
+            self.assertIsInstance(obj, dict, line)
+            self.assertIn(obj["level"], ("debug", "info", "warn", "error"))
+            objects.append(obj)
+        return [o for o in objects if o.get("req_id") == rid]
+
+    def test_request_line(self):
+        import urllib.parse
+        mark = self.server.stderr_len()
+        r = self.api("GET", "/api/v3/secrets/raw/" + urllib.parse.quote(LogForging.INJECT, safe=""))
+        rid = r.headers["X-Request-Id"]
+        lines = self.json_lines(mark, rid)
+        self.assertEqual(len(lines), 1, lines)
+        line = lines[0]
+        self.assertEqual(list(line), ["time", "level", "event", "method", "path", "status", "dur_ms", "req_id",
+                                      "route", "actor"])
+        self.assertEqual((line["event"], line["method"], line["status"], line["route"], line["actor"]),
+                         ("req", "GET", r.status, "/api/v3/secrets/raw/:name", "admin"))
+        self.assertIsInstance(line["dur_ms"], float)
+        # the injected text stays inside its string: the quote escaped, the rest as the server logs paths
+        self.assertTrue(line["path"].startswith('/api/v3/secrets/raw/x" who=admin') or
+                        line["path"].startswith('/api/v3/secrets/raw/x"%20who=admin'), line["path"])
+        raw = [l for l in self.server.stderr_since(mark).splitlines() if rid in l][0]
+        self.assertIn('raw/x\\"', raw)
+
+    def test_identity_actor_and_unauthenticated(self):
+        mark = self.server.stderr_len()
+        r = self.api("GET", "/api/v1/workspace", token=None)
+        self.assertEqual(self.json_lines(mark, r.headers["X-Request-Id"])[0]["actor"], "")
+        ident = self.ok("POST", "/api/v1/identities", body={"name": unique("id")})["identity"]
+        self.ok("POST", "/api/v1/auth/universal-auth/identities/%s" % ident["id"], body={})
+        cs = self.ok("POST", "/api/v1/auth/universal-auth/identities/%s/client-secrets" % ident["id"], body={})
+        client_id = self.ok("GET", "/api/v1/auth/universal-auth/identities/%s" % ident["id"])[
+            "identityUniversalAuth"]["clientId"]
+        token = self.ok("POST", "/api/v1/auth/universal-auth/login",
+                        body={"clientId": client_id, "clientSecret": cs["clientSecret"]}, token=None)["accessToken"]
+        mark = self.server.stderr_len()
+        r = self.api("GET", "/api/v1/workspace", token=token)
+        line = self.json_lines(mark, r.headers["X-Request-Id"])[0]
+        self.assertEqual(line["actor"], "identity:" + ident["id"])
+        self.assertNotIn(token, self.server.stderr)
+        self.assertNotIn(cs["clientSecret"], self.server.stderr)
+
+    def test_bad_format_refused(self):
+        harness.assert_start_refused(self, [(["--log-format", "xml"], "--log-format")])
 
 
 class GeneratedAdminToken(unittest.TestCase):

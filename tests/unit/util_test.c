@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <sodium.h>
 
 #include "util/buf.h"
@@ -1069,6 +1070,64 @@ Test(log, long_value_is_cut_within_its_quotes)
     free(text);
 }
 
+static void log_event_fields_json(void)
+{
+    cf_log_set_format("json");
+    log_event_fields();
+    cf_log_info("free text \"%s\"", "quoted\n");
+    cf_log_set_format("text");
+}
+
+Test(log, json_lines_are_objects_with_every_field)
+{
+    cr_assert_not(cf_log_set_format("xml"));
+    char *text = capture_stderr(log_event_fields_json);
+    cr_assert_eq(count_char(text, '\n'), 2, "%s", text);
+    char *second = strchr(text, '\n') + 1;
+    json_error_t jerr;
+    json_t *event = json_loadb(text, (size_t)(second - text), 0, &jerr);
+    cr_assert_not_null(event, "%s: %s", jerr.text, text);
+    cr_assert_str_eq(json_string_value(json_object_get(event, "level")), "warn");
+    cr_assert_str_eq(json_string_value(json_object_get(event, "event")), "login");
+    cr_assert_str_eq(json_string_value(json_object_get(event, "method")), "universal-auth");
+    /* the injected text is one string; bytes outside printable ASCII are \u00NN, one per byte */
+    cr_assert_str_eq(json_string_value(json_object_get(event, "who")),
+                     "x\" who=admin\n2026-01-01T00:00:00.000Z info forged\\ \r\t\x01\x7f"
+                     "caf\xc3\x83\xc2\xa9");
+    cr_assert_str_eq(json_string_value(json_object_get(event, "rc")), "not found");
+    cr_assert_str_eq(json_string_value(json_object_get(event, "none")), "");
+    cr_assert_eq(json_integer_value(json_object_get(event, "status")), -401);
+    cr_assert_float_eq(json_real_value(json_object_get(event, "dur_ms")), 1.24, 1e-9);
+    cr_assert_eq(json_object_size(event), 12, "%s", text);
+    json_decref(event);
+    json_t *msg = json_loads(second, 0, &jerr);
+    cr_assert_not_null(msg, "%s: %s", jerr.text, second);
+    cr_assert_str_eq(json_string_value(json_object_get(msg, "msg")), "free text \"quoted\n\"");
+    json_decref(msg);
+    free(text);
+}
+
+static void log_event_long_json(void)
+{
+    cf_log_set_format("json");
+    log_event_long();
+    cf_log_set_format("text");
+}
+
+Test(log, json_long_value_is_cut_and_the_line_still_parses)
+{
+    char *text = capture_stderr(log_event_long_json);
+    cr_assert_leq(strlen(text), 4096);
+    json_error_t jerr;
+    json_t *event = json_loads(text, 0, &jerr);
+    cr_assert_not_null(event, "%s", jerr.text);
+    const char *a = json_string_value(json_object_get(event, "a"));
+    cr_assert_not_null(a);
+    cr_assert_eq(strcmp(a + strlen(a) - 3, "..."), 0);
+    json_decref(event);
+    free(text);
+}
+
 /* ---- file ---- */
 
 Test(file, replace_writes_whole_files_with_mode_0600)
@@ -1344,4 +1403,31 @@ Test(util, gzip_round_trip_and_bounds)
     cr_assert_eq(cf_gzip_decompress("", 0, &text, &err), CF_EVALIDATION);
     cf_buf_release(&packed);
     cf_buf_release(&text);
+}
+
+Test(util, gzip_accepted_follows_the_weights)
+{
+    /* listed, with or without a weight above zero, in any case */
+    cr_assert(cf_gzip_accepted("gzip"));
+    cr_assert(cf_gzip_accepted("gzip, deflate, br"));
+    cr_assert(cf_gzip_accepted("br;q=1.0, GZIP;q=0.5"));
+    cr_assert(cf_gzip_accepted("deflate, x-gzip"));
+    cr_assert(cf_gzip_accepted("gzip ; q=0.001"));
+    cr_assert(cf_gzip_accepted("*"));
+    cr_assert(cf_gzip_accepted("br, *;q=0.1"));
+    /* refused: a zero weight, absent, a wildcard at zero, a gzip-like name, no header */
+    cr_assert_not(cf_gzip_accepted("gzip;q=0"));
+    cr_assert_not(cf_gzip_accepted("gzip;q=0.000, deflate"));
+    cr_assert_not(cf_gzip_accepted("gzip;q=0, *"));
+    cr_assert_not(cf_gzip_accepted("deflate, br"));
+    cr_assert_not(cf_gzip_accepted("*;q=0"));
+    cr_assert_not(cf_gzip_accepted("gzipx, xgzip"));
+    cr_assert_not(cf_gzip_accepted("identity"));
+    cr_assert_not(cf_gzip_accepted(""));
+    cr_assert_not(cf_gzip_accepted(NULL));
+    /* a weight that does not parse refuses the coding rather than guessing */
+    cr_assert_not(cf_gzip_accepted("gzip;q=2"));
+    cr_assert_not(cf_gzip_accepted("gzip;q=0.5x"));
+    cr_assert_not(cf_gzip_accepted("gzip;q=1.0001"));
+    cr_assert_not(cf_gzip_accepted("gzip;q="));
 }

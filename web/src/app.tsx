@@ -8,6 +8,9 @@ import { Projects } from "./projects";
 import { Overview } from "./overview";
 import { Editor } from "./editor";
 import { PageTitle } from "./ui";
+import { Identities, IdentityPage } from "./identities";
+import { Expiry } from "./expiry";
+import { Audit } from "./audit";
 import { Approvals } from "./approvals";
 import { Automation } from "./automation";
 import { Notifications } from "./notifications";
@@ -86,6 +89,11 @@ export function App() {
             />
         );
     else if (match("/account", loc.path)) page = <Account key="account" />;
+    else if (match("/identities", loc.path)) page = <Identities key="identities" />;
+    else if ((params = match("/identities/:id", loc.path)))
+        page = <IdentityPage key={loc.path} identityId={params.id} />;
+    else if (match("/expiry", loc.path)) page = <Expiry key="expiry" />;
+    else if (match("/audit", loc.path)) page = <Audit key="audit" />;
     else if (match("/approvals", loc.path)) page = <Approvals key="approvals" user={user} />;
     else if (match("/notifications", loc.path)) page = <Notifications key="notifications" />;
     else if ((params = match("/projects/:id/automation", loc.path)))
@@ -116,6 +124,15 @@ export function App() {
                     </a>
                     <a href="/account" aria-current={here("/account")}>
                         Account
+                    </a>
+                    <a href="/identities" aria-current={here("/identities")}>
+                        Identities
+                    </a>
+                    <a href="/expiry" aria-current={here("/expiry")}>
+                        Expiry
+                    </a>
+                    <a href="/audit" aria-current={here("/audit")}>
+                        Audit log
                     </a>
                     <a href="/approvals" aria-current={here("/approvals")}>
                         Approvals

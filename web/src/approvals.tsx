@@ -256,7 +256,7 @@ function RequestCard({ r, mine, projectName, act }: { r: ChangeRequest; mine: bo
             <p class="small muted">
                 by {r.committer} · {when(r.createdAt)} · policy {r.policy.name} ({r.policy.enforcementLevel})
             </p>
-            <Table label={`Changes of the ${label}`} columns={["Change", "Key", "Value", "Version"]}>
+            <Table label={`Changes of the ${label}`} head={["Change", "Key", "Value", "Version"]}>
                 {r.commits.map((c, i) => (
                     <tr key={i} class={c.conflict ? "conflict" : ""}>
                         <td>{c.op}</td>

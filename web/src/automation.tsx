@@ -103,7 +103,7 @@ export function Automation({ projectId }: { projectId: string }) {
                     <pre>coffer syncs create --help</pre>
                 </div>
             ) : (
-                <Table label="Secret syncs" columns={["Name", "From", "To", "Status", "Last synced", "Last error", ""]}>
+                <Table label="Secret syncs" head={["Name", "From", "To", "Status", "Last synced", "Last error", "Action"]}>
                     {syncs.map((s) => (
                         <tr key={s.id} data-sync={s.name}>
                             <th scope="row">{s.name}</th>
@@ -149,7 +149,7 @@ export function Automation({ projectId }: { projectId: string }) {
                     <pre>coffer rotations create --help</pre>
                 </div>
             ) : (
-                <Table label="Secret rotations" columns={["Name", "Type", "Where", "Status", "Last rotated", "Next", "Last error", ""]}>
+                <Table label="Secret rotations" head={["Name", "Type", "Where", "Status", "Last rotated", "Next", "Last error", "Action"]}>
                     {rotations.map((r) => (
                         <tr key={r.id} data-rotation={r.name}>
                             <th scope="row">{r.name}</th>

@@ -125,7 +125,7 @@ export function BulkPaste(p: Props) {
                             ))}
                         </ul>
                     )}
-                    <Table label="Keys to import" columns={["Key", "Line", "Change"]}>
+                    <Table label="Keys to import" head={["Key", "Line", "Change"]}>
                         {preview.entries.map((x) => {
                             const c = preview.changes.get(x.key)!;
                             return (

@@ -6,7 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText, type Project } from "./api";
 import { useKept } from "./kept";
-import { ErrorBox, Table, Field, Loading, PageTitle, Status, when } from "./ui";
+import { ErrorBox, Field, Loading, PageTitle, ShownOnce, Status, Table, when } from "./ui";
 
 interface Channel {
     id: string;
@@ -144,24 +144,25 @@ export function Notifications() {
             <ErrorBox error={error} />
             <Status text={message} />
             {signingSecret && (
-                <div class="once" role="region" aria-label="The webhook's signing secret">
-                    <p>
-                        The webhook's signing secret, shown <strong>this once</strong>: the receiver checks <code>X-Coffer-Signature</code> with it.
-                    </p>
-                    <pre class="token" data-testid="signing-secret">
-                        {signingSecret}
-                    </pre>
-                    <button type="button" onClick={() => setSigningSecret(null)}>
-                        Done
-                    </button>
-                </div>
+                <ShownOnce
+                    label="Signing secret"
+                    intro={
+                        <>
+                            The webhook's signing secret: the receiver checks <code>X-Coffer-Signature</code> with it.
+                        </>
+                    }
+                    value={signingSecret}
+                    testId="signing-secret"
+                    onStatus={setMessage}
+                    onDone={() => setSigningSecret(null)}
+                />
             )}
             {!channels ? (
                 !error && <Loading what="channels" />
             ) : channels.length === 0 ? (
                 <p class="muted">No channels yet: expiry, approval and access notices go nowhere until one is added.</p>
             ) : (
-                <Table label="Channels" columns={["Name", "Type", "Target", "Hears about", "Added", ""]}>
+                <Table label="Channels" head={["Name", "Type", "Target", "Hears about", "Added", "Action"]}>
                     {channels.map((c) => (
                         <tr key={c.id}>
                             <th scope="row">{c.name || "—"}</th>
@@ -248,7 +249,7 @@ export function Notifications() {
             {deliveries.length === 0 ? (
                 <p class="muted">Nothing delivered yet.</p>
             ) : (
-                <Table label="Deliveries" columns={["Created", "Status", "Attempts", "Channel", "Message", "Last error"]}>
+                <Table label="Deliveries" head={["Created", "Status", "Attempts", "Channel", "Message", "Last error"]}>
                     {deliveries.map((d) => (
                         <tr key={d.id}>
                             <td>{when(d.createdAt)}</td>

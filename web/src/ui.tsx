@@ -112,22 +112,56 @@ export function when(iso: string | null | undefined): string {
     return isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
 
-// A table inside a focusable scrolling region (wide tables scroll on a phone); `columns` are the header cells,
-// "" for an actions column (named for screen readers only).
-export function Table({ label, columns, children }: { label: string; columns: string[]; children: ComponentChildren }) {
+// A credential shown once, right after it was made, with a copy button: the page never shows it again.
+export function ShownOnce(p: {
+    label: string;
+    intro: ComponentChildren;
+    value: string;
+    testId: string;
+    onStatus: (s: string) => void;
+    onDone: () => void;
+}) {
+    async function copy() {
+        try {
+            await navigator.clipboard.writeText(p.value);
+            p.onStatus(`${p.label} copied`);
+        } catch {
+            p.onStatus("The browser refused the clipboard: select the text and copy it");
+        }
+    }
     return (
-        <div class="scroll" tabIndex={0} role="region" aria-label={label}>
-            <table>
+        <div class="once" role="region" aria-label={`New ${p.label.toLowerCase()}`}>
+            <p>{p.intro} Copy it now: it will not be shown again.</p>
+            <p>
+                <code class="token" data-testid={p.testId}>
+                    {p.value}
+                </code>
+            </p>
+            <button type="button" onClick={copy}>
+                Copy {p.label.toLowerCase()}
+            </button>{" "}
+            <button type="button" class="quiet" onClick={p.onDone}>
+                Done
+            </button>
+        </div>
+    );
+}
+
+// A table in a focusable region that scrolls sideways on narrow screens, with its column headings.
+export function Table(p: { label: string; head: string[]; testId?: string; children: ComponentChildren }) {
+    return (
+        <div class="scroll" tabIndex={0} role="region" aria-label={p.label}>
+            <table data-testid={p.testId}>
                 <thead>
                     <tr>
-                        {columns.map((c, i) => (
-                            <th key={i} scope="col">
-                                {c || <span class="sr">Actions</span>}
+                        {p.head.map((h) => (
+                            <th scope="col" key={h}>
+                                {h}
                             </th>
                         ))}
                     </tr>
                 </thead>
-                <tbody>{children}</tbody>
+                <tbody>{p.children}</tbody>
             </table>
         </div>
     );
