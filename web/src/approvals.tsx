@@ -5,7 +5,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText, type Project, type User } from "./api";
 import { useKept } from "./kept";
-import { ErrorBox, Table, Loading, PageTitle, Status, when } from "./ui";
+import { ErrorBox, Loading, PageTitle, SelectField, Status, Table, when } from "./ui";
 
 interface Commit {
     op: string;
@@ -134,23 +134,16 @@ export function Approvals({ user }: { user: User }) {
             <PageTitle>Approvals</PageTitle>
             <ErrorBox error={error} />
             <Status text={message} />
-            <div class="field narrow">
-                <label for="cr-status">Change requests</label>
-                <select
-                    id="cr-status"
+            <div class="narrow">
+                <SelectField
+                    label="Change requests"
                     value={status}
-                    onChange={(e) => {
-                        const v = (e.target as HTMLSelectElement).value;
+                    options={STATUSES.map((x): [string, string] => [x, x])}
+                    onChange={(v) => {
                         setStatusFilter(v);
                         load(v);
                     }}
-                >
-                    {STATUSES.map((s) => (
-                        <option key={s} value={s}>
-                            {s}
-                        </option>
-                    ))}
-                </select>
+                />
             </div>
             {!requests ? (
                 !error && <Loading what="change requests" />

@@ -6,7 +6,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, errorText, type Project } from "./api";
 import { useKept } from "./kept";
-import { ErrorBox, Field, Loading, PageTitle, ShownOnce, Status, Table, when } from "./ui";
+import { ErrorBox, Field, Loading, PageTitle, SelectField, ShownOnce, Status, Table, when } from "./ui";
 
 interface Channel {
     id: string;
@@ -206,16 +206,7 @@ export function Notifications() {
                 </p>
             )}
             <form class="draft" aria-label="Add a channel" onSubmit={create}>
-                <div class="field">
-                    <label for="ch-type">Type</label>
-                    <select id="ch-type" value={form.type} onChange={(e) => setForm({ ...form, type: (e.target as HTMLSelectElement).value })}>
-                        {TYPES.map(([v, l]) => (
-                            <option key={v} value={v}>
-                                {l}
-                            </option>
-                        ))}
-                    </select>
-                </div>
+                <SelectField label="Type" value={form.type} options={TYPES} onChange={(v) => setForm({ ...form, type: v })} />
                 <Field label="Channel name" value={form.name} onInput={(v) => setForm({ ...form, name: v })} />
                 <Field
                     label={form.type === "email" ? "Recipients" : "URL"}
@@ -224,17 +215,12 @@ export function Notifications() {
                     onInput={(v) => setForm({ ...form, target: v })}
                     hint={form.type === "email" ? "Comma-separated addresses; the server's SMTP settings send them." : "https (plain http only to a loopback address)."}
                 />
-                <div class="field">
-                    <label for="ch-project">Hears about</label>
-                    <select id="ch-project" value={form.projectId} onChange={(e) => setForm({ ...form, projectId: (e.target as HTMLSelectElement).value })}>
-                        <option value="">every project (server-wide)</option>
-                        {projects.map((p) => (
-                            <option key={p.id} value={p.id}>
-                                {p.name}
-                            </option>
-                        ))}
-                    </select>
-                </div>
+                <SelectField
+                    label="Hears about"
+                    value={form.projectId}
+                    options={[["", "every project (server-wide)"], ...projects.map((p): [string, string] => [p.id, p.name])]}
+                    onChange={(v) => setForm({ ...form, projectId: v })}
+                />
                 <button type="submit" class="primary">
                     Add channel
                 </button>
