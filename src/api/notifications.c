@@ -5,7 +5,7 @@
  * signingSecret?} GET    /api/v1/notifications/channels?workspaceId= DELETE
  * /api/v1/notifications/channels/:channelId GET    /api/v1/notifications/settings?workspaceId= PUT
  * /api/v1/notifications/settings {workspaceId, thresholds: ["30d", "7d", "1d"]} POST
- * /api/v1/notifications/run GET
+ * /api/v1/notifications/run POST /api/v1/notifications/channels/:channelId/test GET
  * /api/v1/notifications/deliveries?workspaceId=&status=&limit=&offset= */
 #include <stdio.h>
 #include <string.h>
@@ -200,6 +200,25 @@ static enum cf_rc run_now(struct cf_req *req, json_t **out, struct cf_err *err)
     return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 
+/* POST /api/v1/notifications/channels/:channelId/test -> {channelId, delivered, error}: one test
+ * message now. A channel that refuses it is not an error of the request: delivered is false and
+ * error says why, as the delivery log would. */
+static enum cf_rc test_channel(struct cf_req *req, json_t **out, struct cf_err *err)
+{
+    struct cf_notifier *nf = cf_req_core(req)->notifier;
+    char failure[256];
+    enum cf_rc rc = cf_authz_admin(cf_req_principal(req), "manage notifications", err);
+    if (rc == CF_OK && !nf)
+        rc = cf_err_set(err, CF_EUNAVAIL, "notifications are not running on this server");
+    if (rc == CF_OK)
+        rc = cf_notifier_test(nf, cf_req_param(req, "channelId"), failure, sizeof(failure), err);
+    if (rc != CF_OK)
+        return rc;
+    *out = json_pack("{s:s, s:b, s:o}", "channelId", cf_req_param(req, "channelId"), "delivered",
+                     failure[0] == '\0', "error", failure[0] ? json_string(failure) : json_null());
+    return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+}
+
 static enum cf_rc deliveries(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     char project[CF_UUID_LEN];
@@ -253,6 +272,7 @@ const struct cf_route cf_routes_notifications[] = {
     {"POST", "/api/v1/notifications/channels", add_channel, false, NULL},
     {"GET", "/api/v1/notifications/channels", list_channels, false, NULL},
     {"DELETE", "/api/v1/notifications/channels/:channelId", delete_channel, false, NULL},
+    {"POST", "/api/v1/notifications/channels/:channelId/test", test_channel, false, NULL},
     {"GET", "/api/v1/notifications/settings", get_settings, false, NULL},
     {"PUT", "/api/v1/notifications/settings", put_settings, false, NULL},
     {"POST", "/api/v1/notifications/run", run_now, false, NULL},

@@ -242,20 +242,32 @@ static bool is_access(const struct cf_notice *n)
     return strncmp(n->threshold, "access-", 7) == 0;
 }
 
+/* A test message a person asked for (cf_notifier_test), never stored. */
+static bool is_test(const struct cf_notice *n)
+{
+    return strcmp(n->threshold, "test") == 0;
+}
+
+/* What a notice is about, for a title or a mail's subject. */
+static const char *kind_title(const struct cf_notice *n)
+{
+    return is_sync(n)                             ? "secret sync failed"
+           : is_rotation(n)                       ? "secret rotation failed"
+           : is_lease(n)                          ? "lease revocation failed"
+           : is_approval(n)                       ? "change request"
+           : is_access(n)                         ? "access request"
+           : is_test(n)                           ? "test message"
+           : strcmp(n->threshold, "expired") == 0 ? "expired"
+           : strcmp(n->threshold, "due") == 0     ? "rotation due"
+                                                  : "expiring soon";
+}
+
 /* The body a channel of this type gets. */
 static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
 {
     json_t *body = NULL;
     char title[128];
-    snprintf(title, sizeof(title), "Coffer: %s",
-             is_sync(n)                             ? "secret sync failed"
-             : is_rotation(n)                       ? "secret rotation failed"
-             : is_lease(n)                          ? "lease revocation failed"
-             : is_approval(n)                       ? "change request"
-             : is_access(n)                         ? "access request"
-             : strcmp(n->threshold, "expired") == 0 ? "expired"
-             : strcmp(n->threshold, "due") == 0     ? "rotation due"
-                                                    : "expiring soon");
+    snprintf(title, sizeof(title), "Coffer: %s", kind_title(n));
     if (strcmp(ch->type, "slack") == 0) {
         body = json_pack("{s:s, s:[{s:s, s:{s:s, s:s}}]}", "text", n->message, "blocks", "type",
                          "section", "text", "type", "mrkdwn", "text", n->message);
@@ -276,6 +288,7 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
                       : is_lease(n)    ? "coffer.lease"
                       : is_approval(n) ? "coffer.approval"
                       : is_access(n)   ? "coffer.access"
+                      : is_test(n)     ? "coffer.test"
                                        : "coffer.expiry",
                       "deliveryId", n->id, "threshold", n->threshold, "message", n->message, "item",
                       item ? item : json_null(), "createdAt", cf_time_json(n->created_at));
@@ -305,6 +318,8 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
         snprintf(event, sizeof(event), "X-Coffer-Event: approval.%s", n->threshold + 7);
     else if (is_access(n)) /* access.request, access.granted, ... */
         snprintf(event, sizeof(event), "X-Coffer-Event: access.%s", n->threshold + 7);
+    else if (is_test(n))
+        snprintf(event, sizeof(event), "X-Coffer-Event: test");
     else
         snprintf(event, sizeof(event), "X-Coffer-Event: expiry.%s", n->threshold);
     const char *failure = NULL;
@@ -378,16 +393,7 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
-    snprintf(subject, sizeof(subject), "[Coffer] %s: %.100s",
-             is_sync(n)                             ? "secret sync failed"
-             : is_rotation(n)                       ? "secret rotation failed"
-             : is_lease(n)                          ? "lease revocation failed"
-             : is_approval(n)                       ? "change request"
-             : is_access(n)                         ? "access request"
-             : strcmp(n->threshold, "expired") == 0 ? "expired"
-             : strcmp(n->threshold, "due") == 0     ? "rotation due"
-                                                    : "expiring soon",
-             n->message);
+    snprintf(subject, sizeof(subject), "[Coffer] %s: %.100s", kind_title(n), n->message);
     snprintf(message_id, sizeof(message_id), "<%s@coffer>", n->id);
     size_t size = strlen(n->message) + strlen(ch->target) + 2048;
     char *text = malloc(size);
@@ -607,6 +613,44 @@ enum cf_rc cf_notifier_run(struct cf_notifier *nf, struct cf_notify_counts *coun
     cf_notice_list_release(&due);
     cf_channel_list_release(&chs);
     pthread_mutex_unlock(&nf->pass);
+    return rc;
+}
+
+enum cf_rc cf_notifier_test(struct cf_notifier *nf, const char *channel_id, char *failure,
+                            size_t size, struct cf_err *err)
+{
+    struct cf_channel_list chs = {0};
+    struct cf_notice *n = NULL;
+    const struct cf_channel *ch = NULL;
+    failure[0] = '\0';
+    enum cf_rc rc = cf_store_channel_list(nf->core->store, NULL, &chs, err);
+    for (size_t i = 0; rc == CF_OK && i < chs.n && !ch; i++)
+        if (strcmp(chs.items[i].id, channel_id) == 0)
+            ch = &chs.items[i];
+    if (rc == CF_OK && !ch)
+        rc = cf_err_set(err, CF_ENOTFOUND, "notification channel '%.64s' not found", channel_id);
+    if (rc == CF_OK && !(n = calloc(1, sizeof(*n))))
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc != CF_OK)
+        goto out;
+    /* Shaped as a notice, so that the receiver sees exactly what real notices look like. */
+    cf_uuid_new(n->id);
+    cf_strlcpy(n->channel_id, ch->id, sizeof(n->channel_id));
+    cf_strlcpy(n->threshold, "test", sizeof(n->threshold));
+    cf_strlcpy(n->project_id, ch->project_id, sizeof(n->project_id));
+    snprintf(n->message, sizeof(n->message),
+             "test message from Coffer to channel \"%.128s\": notices reach this channel",
+             ch->name[0] ? ch->name : ch->id);
+    snprintf(n->item, sizeof(n->item), "{\"kind\": \"test\", \"channelId\": \"%s\"}", ch->id);
+    n->created_at = cf_now_ms();
+    char why[256] = "";
+    const char *result = strcmp(ch->type, "email") == 0 ? send_mail(nf, ch, n, why, sizeof(why))
+                                                        : post_webhook(nf, ch, n, why, sizeof(why));
+    if (result)
+        snprintf(failure, size, "%s", result);
+out:
+    free(n);
+    cf_channel_list_release(&chs);
     return rc;
 }
 

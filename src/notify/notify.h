@@ -59,6 +59,13 @@ struct cf_notify_counts {
 enum cf_rc cf_notifier_run(struct cf_notifier *notifier, struct cf_notify_counts *counts,
                            struct cf_err *err);
 
+/* Sends one test message to the channel channel_id now (borrowed), as a notice is sent (signed for
+ * a signed webhook), and stores nothing: no notice, no delivery log entry. Fills failure (size
+ * bytes) with why the delivery failed, "" when the channel took it. CF_ENOTFOUND naming the channel
+ * when there is none; store errors. Thread-safe; does not wait for a running pass. */
+enum cf_rc cf_notifier_test(struct cf_notifier *notifier, const char *channel_id, char *failure,
+                            size_t size, struct cf_err *err);
+
 /* Checks a channel's type and target (https URL, or http to loopback; e-mail addresses) before it
  * is stored. CF_EVALIDATION naming the field. */
 enum cf_rc cf_channel_check(const char *type, const char *target, struct cf_err *err);

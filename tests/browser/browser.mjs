@@ -16,6 +16,7 @@ import { join } from "node:path";
 import axe from "axe-core";
 import { chromium } from "playwright-core";
 import { identitiesExpiryAudit } from "./identities-expiry-audit.mjs";
+import { manage } from "./manage.mjs";
 
 const baseUrl = (process.env.COFFER_URL || "").replace(/\/+$/, "");
 const adminToken = process.env.COFFER_ADMIN_TOKEN || "";
@@ -43,10 +44,11 @@ function expect(condition, message) {
     if (!condition) throw new CheckFailure(message);
 }
 async function check(name, fn) {
+    const started = Date.now();
     try {
         await fn();
         passed++;
-        console.log(`ok - ${name}`);
+        console.log(`ok - ${name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     } catch (e) {
         failed++;
         const why = e instanceof CheckFailure ? e.message : `${e?.name || "Error"}: ${e?.message || e}`;
@@ -431,6 +433,10 @@ async function main() {
         await second.page.getByText(dana.email).waitFor();
         await second.context.close();
     });
+
+    // The management pages (editor extras, approvals, syncs, notifications, single sign-on): manage.mjs.
+    await manage({ browser, baseUrl, call, check, expect, accessible, screenshot, noneInDom, signIn, newPage, tabTo,
+        sent, suffix, owner });
 
     await check("no Content-Security-Policy violation or page error on any page", async () => {
         expect(cspViolations.length === 0, cspViolations.slice(0, 3).join(" | "));

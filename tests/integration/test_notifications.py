@@ -32,6 +32,7 @@ import uuid
 
 import harness
 from test_expiry import stamp, test_build, DAY
+from test_users import UserHelpers
 
 SIGNING = "whsec-test-" + uuid.uuid4().hex
 
@@ -332,6 +333,63 @@ class Notifications(unittest.TestCase):
         self.assertEqual((t[0]["type"], card["contentType"]), ("message", "application/vnd.microsoft.card.adaptive"))
         self.assertEqual(card["content"]["type"], "AdaptiveCard")
         self.assertEqual(other.accepted(), [])
+
+    def test_test_message_to_a_channel(self):
+        """POST .../channels/ID/test sends one signed test message now, stores no notice, and answers a
+        receiver's refusal as delivered: false with the reason; unknown channels and non-admins are refused."""
+        dead = Receiver(fail=-1)
+        self.addCleanup(dead.close)
+        self.start()
+        hook = self.ok("POST", "/api/v1/notifications/channels",
+                       body={"type": "webhook", "name": "siem", "url": self.hook.url,
+                             "signingSecret": SIGNING})["channel"]
+        mail = self.ok("POST", "/api/v1/notifications/channels",
+                       body={"type": "email", "name": "ops", "recipients": "ops@example.com"})["channel"]
+        broken = self.ok("POST", "/api/v1/notifications/channels", body={"type": "webhook", "url": dead.url})["channel"]
+
+        r = self.ok("POST", "/api/v1/notifications/channels/%s/test" % hook["id"])
+        self.assertEqual(r, {"channelId": hook["id"], "delivered": True, "error": None})
+        self.assertEqual(len(self.hook.posts), 1)
+        headers, body = self.hook.posts[0]
+        self.assertTrue(verify_signature(headers, body, SIGNING), headers.get("X-Coffer-Signature"))
+        self.assertEqual(headers.get("X-Coffer-Event"), "test")
+        sent = json.loads(body)
+        self.assertEqual((sent["event"], sent["threshold"], sent["item"]),
+                         ("coffer.test", "test", {"kind": "test", "channelId": hook["id"]}))
+        self.assertIn('channel "siem"', sent["message"])
+
+        r = self.ok("POST", "/api/v1/notifications/channels/%s/test" % mail["id"])
+        self.assertTrue(r["delivered"], r)
+        self.assertEqual(len(self.sink.mails), 1)
+        self.assertIn("Subject: [Coffer] test message", self.sink.mails[0]["data"])
+
+        r = self.ok("POST", "/api/v1/notifications/channels/%s/test" % broken["id"])
+        self.assertEqual((r["delivered"], r["error"]), (False, "HTTP 500"))
+        self.assertEqual(self.ok("GET", "/api/v1/notifications/deliveries")["deliveries"], [],
+                         "a test message was stored as a notice")
+
+        # The CLI: exit 0 and a line for a delivered test, 1 and the reason for a refused one, 2 without an id.
+        rc, out, err = self.server.cli("notifications", "channels", "test", hook["id"])
+        self.assertEqual((rc, out.strip()), (0, "test message delivered to channel %s" % hook["id"]), err)
+        rc, out, err = self.server.cli("notifications", "channels", "test", broken["id"])
+        self.assertEqual(rc, 1)
+        self.assertIn("refused the test message: HTTP 500", err)
+        rc, out, err = self.server.cli("notifications", "channels", "test")
+        self.assertEqual(rc, 2, err)
+        rc, out, err = self.server.cli("notifications", "channels", "remove", broken["id"])
+        self.assertEqual((rc, out.strip()), (0, "removed channel %s" % broken["id"]), err)
+        rc, out, err = self.server.cli("notifications", "channels", "test", broken["id"])
+        self.assertEqual(rc, 1)
+        self.assertIn("not found", err)
+
+        r = self.api("POST", "/api/v1/notifications/channels/%s/test" % uuid.uuid4())
+        self.assertEqual(r.status, 404, r.body)
+        self.assertIn("notification channel", r.json["message"])
+        UserHelpers.create_user(self, "member@example.com", role="member")
+        member = UserHelpers.pat_by_login(self, "member@example.com")
+        r = self.api("POST", "/api/v1/notifications/channels/%s/test" % hook["id"], token=member)
+        self.assertEqual(r.status, 403, r.body)
+        self.assertEqual(len(self.hook.posts), 2, "a refused test was sent")
 
     def test_thresholds_and_bad_input(self):
         self.start()

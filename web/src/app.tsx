@@ -11,6 +11,9 @@ import { PageTitle } from "./ui";
 import { Identities, IdentityPage } from "./identities";
 import { Expiry } from "./expiry";
 import { Audit } from "./audit";
+import { Approvals } from "./approvals";
+import { Automation } from "./automation";
+import { Notifications } from "./notifications";
 
 // A return path is one of this app's own paths, never another origin.
 export function safeReturn(p: string | null): string {
@@ -91,6 +94,10 @@ export function App() {
         page = <IdentityPage key={loc.path} identityId={params.id} />;
     else if (match("/expiry", loc.path)) page = <Expiry key="expiry" />;
     else if (match("/audit", loc.path)) page = <Audit key="audit" />;
+    else if (match("/approvals", loc.path)) page = <Approvals key="approvals" user={user} />;
+    else if (match("/notifications", loc.path)) page = <Notifications key="notifications" />;
+    else if ((params = match("/projects/:id/automation", loc.path)))
+        page = <Automation key={loc.path} projectId={params.id} />;
     else
         page = (
             <section>
@@ -127,9 +134,20 @@ export function App() {
                     <a href="/audit" aria-current={here("/audit")}>
                         Audit log
                     </a>
+                    <a href="/approvals" aria-current={here("/approvals")}>
+                        Approvals
+                    </a>
+                    {user.orgRole !== "member" && (
+                        <a href="/notifications" aria-current={here("/notifications")}>
+                            Notifications
+                        </a>
+                    )}
                 </nav>
                 <span class="who" title={user.email}>
                     {user.email}
+                </span>
+                <span class="small muted" title="Your role in the server's organisation (a server has one)">
+                    ({user.orgRole})
                 </span>
                 <button type="button" class="quiet" onClick={signOut}>
                     Sign out

@@ -1,11 +1,18 @@
 // The secret editor of one folder in one environment: values masked until revealed (each reveal and copy reads
 // the one secret, which the server audits), multi-line values, comments, create, edit, delete, and version
-// history with rollback. Unsaved edits survive an expired session (drafts.ts).
+// history with rollback and a diff between two versions; tags, expiry and reminder (secretmeta.tsx), references
+// resolved on demand (an audited read with expansion) and bulk paste of a .env file (bulk.tsx). Unsaved edits
+// survive an expired session (drafts.ts, kept.ts).
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, errorText, type Folder, type Project, type Secret, type SecretVersion } from "./api";
 import { draftPlace, draftsAt, dropDraft, saveDraft, type Draft } from "./drafts";
 import { navigate } from "./router";
 import { ErrorBox, Field, Loading, PageTitle, Status, when } from "./ui";
+import { BulkPaste } from "./bulk";
+import { MetaBadges, MetaForm, VersionDiff, type SecretWithMeta, type Tag } from "./secretmeta";
+
+// Which of the editor's extra forms (bulk paste, a secret's details) was open at a place, in memory only.
+const keptOpen = new Map<string, string>();
 
 interface Props {
     projectId: string;
@@ -15,7 +22,11 @@ interface Props {
 
 export function Editor({ projectId, env, path }: Props) {
     const [project, setProject] = useState<Project | null>(null);
-    const [secrets, setSecrets] = useState<Secret[] | null>(null);
+    const [secrets, setSecrets] = useState<SecretWithMeta[] | null>(null);
+    const [tags, setTags] = useState<Tag[]>([]);
+    const [metaOpen, setMetaOpen] = useState<string | null>(null);
+    const [bulkOpen, setBulkOpen] = useState(false);
+    const [resolved, setResolved] = useState<Record<string, string>>({});
     const [subfolders, setSubfolders] = useState<Folder[]>([]);
     const [revealed, setRevealed] = useState<Record<string, string>>({});
     const [editing, setEditing] = useState<Record<string, Draft>>({});
@@ -39,12 +50,16 @@ export function Editor({ projectId, env, path }: Props) {
                 return;
             }
             const query = { workspaceId: p.id, environment: env, secretPath: path, viewSecretValue: false };
-            const [s, f] = await Promise.all([
-                api<{ secrets: Secret[] }>("GET", "/api/v3/secrets/raw", undefined, { query }),
+            const [s, f, t] = await Promise.all([
+                api<{ secrets: SecretWithMeta[] }>("GET", "/api/v3/secrets/raw", undefined, { query }),
                 api<{ folders: Folder[] }>("GET", "/api/v1/folders", undefined, {
                     query: { workspaceId: p.id, environment: env, path },
                 }),
+                api<{ workspaceTags: Tag[] }>("GET", `/api/v1/projects/${encodeURIComponent(p.id)}/tags`).catch(() => ({
+                    workspaceTags: [] as Tag[],
+                })),
             ]);
+            setTags(t.workspaceTags.sort((a, b) => a.slug.localeCompare(b.slug)));
             // Only the key and the metadata are kept from the list: values come one at a time on request.
             setSecrets(
                 s.secrets.map((x) => ({ ...x, secretValue: "" })).sort((a, b) => a.secretKey.localeCompare(b.secretKey)),
@@ -57,6 +72,9 @@ export function Editor({ projectId, env, path }: Props) {
 
     useEffect(() => {
         load();
+        if (keptOpen.has(place + "\u0000bulk")) setBulkOpen(true);
+        const meta = keptOpen.get(place + "\u0000meta");
+        if (meta) setMetaOpen(meta);
         const kept = draftsAt(place);
         if (kept.length) {
             const m: Record<string, Draft> = {};
@@ -72,6 +90,41 @@ export function Editor({ projectId, env, path }: Props) {
             query: { ...scope(), version },
         });
         return r.secret.secretValue;
+    }
+
+    // Reads one secret with its references expanded (audited as a read, like a reveal).
+    const resolve = (key: string) =>
+        run(async () => {
+            if (key in resolved) {
+                const { [key]: _, ...rest } = resolved;
+                setResolved(rest);
+                return;
+            }
+            const r = await api<{ secret: Secret }>("GET", `/api/v3/secrets/raw/${encodeURIComponent(key)}`, undefined, {
+                query: { ...scope(), expandSecretReferences: true },
+            });
+            setResolved((m) => ({ ...m, [key]: r.secret.secretValue }));
+        });
+
+    // Which extra form is open is remembered with the place, so that a form kept over an expired session
+    // (kept.ts) is shown again after signing in.
+    function openMeta(key: string | null) {
+        if (key) keptOpen.set(place + "\u0000meta", key);
+        else keptOpen.delete(place + "\u0000meta");
+        setMetaOpen(key);
+    }
+    function openBulk(open: boolean) {
+        if (open) keptOpen.set(place + "\u0000bulk", "1");
+        else keptOpen.delete(place + "\u0000bulk");
+        setBulkOpen(open);
+    }
+
+    async function afterWrite(message: string) {
+        setStatus(message);
+        setRevealed({});
+        setResolved({});
+        setHistory(null);
+        await load();
     }
 
     async function run(what: () => Promise<void>) {
@@ -214,6 +267,8 @@ export function Editor({ projectId, env, path }: Props) {
                         <a href={link(env, "/" + crumbs.slice(0, i + 1).join("/"))}>{c}</a>
                     </span>
                 ))}
+                {" · "}
+                <a href={`/projects/${encodeURIComponent(projectId)}/automation`}>Syncs and rotations</a>
             </p>
             <PageTitle>
                 Secrets in {env || "…"}:<span class="mono"> {path}</span>
@@ -247,6 +302,17 @@ export function Editor({ projectId, env, path }: Props) {
                 </nav>
             )}
 
+            {bulkOpen && (
+                <BulkPaste
+                    place={place}
+                    scope={scope()}
+                    onDone={(m) => {
+                        openBulk(false);
+                        afterWrite(m);
+                    }}
+                    onCancel={() => openBulk(false)}
+                />
+            )}
             {newDraft ? (
                 <DraftForm
                     draft={newDraft}
@@ -259,7 +325,12 @@ export function Editor({ projectId, env, path }: Props) {
                 <p>
                     <button type="button" class="primary" onClick={() => setDraft({ key: "", value: "", comment: "", original: "" })}>
                         Add a secret
-                    </button>
+                    </button>{" "}
+                    {!bulkOpen && (
+                        <button type="button" onClick={() => openBulk(true)}>
+                            Paste a .env file
+                        </button>
+                    )}
                 </p>
             )}
 
@@ -281,6 +352,7 @@ export function Editor({ projectId, env, path }: Props) {
                                     </span>
                                 </div>
                                 {s.secretComment && <p class="comment">{s.secretComment}</p>}
+                                <MetaBadges s={s} />
                                 {d ? (
                                     <DraftForm
                                         draft={d}
@@ -291,6 +363,14 @@ export function Editor({ projectId, env, path }: Props) {
                                     />
                                 ) : (
                                     <>
+                                        {s.secretKey in resolved && (
+                                            <div class="resolved">
+                                                <p class="small muted">With references resolved:</p>
+                                                <pre class="value" data-testid="resolved">
+                                                    {resolved[s.secretKey]}
+                                                </pre>
+                                            </div>
+                                        )}
                                         {shown ? (
                                             <pre class="value" data-testid="value">
                                                 {revealed[s.secretKey]}
@@ -309,6 +389,22 @@ export function Editor({ projectId, env, path }: Props) {
                                             </button>
                                             <button type="button" aria-label={`Edit ${s.secretKey}`} onClick={() => startEdit(s)}>
                                                 Edit
+                                            </button>
+                                            <button
+                                                type="button"
+                                                aria-label={`${s.secretKey in resolved ? "Hide resolved" : "Resolve references of"} ${s.secretKey}`}
+                                                aria-pressed={s.secretKey in resolved}
+                                                onClick={() => resolve(s.secretKey)}
+                                            >
+                                                {s.secretKey in resolved ? "Hide resolved" : "Resolve"}
+                                            </button>
+                                            <button
+                                                type="button"
+                                                aria-label={`Tags and expiry of ${s.secretKey}`}
+                                                aria-expanded={metaOpen === s.secretKey}
+                                                onClick={() => openMeta(metaOpen === s.secretKey ? null : s.secretKey)}
+                                            >
+                                                Tags and expiry
                                             </button>
                                             <button
                                                 type="button"
@@ -335,9 +431,32 @@ export function Editor({ projectId, env, path }: Props) {
                                         </div>
                                     </>
                                 )}
+                                {metaOpen === s.secretKey && !d && (
+                                    <MetaForm
+                                        projectId={project?.id || projectId}
+                                        place={place}
+                                        secret={s}
+                                        scope={scope()}
+                                        projectTags={tags}
+                                        onTagCreated={(t) => setTags((l) => [...l, t].sort((a, b) => a.slug.localeCompare(b.slug)))}
+                                        onSaved={(m) => {
+                                            openMeta(null);
+                                            afterWrite(m);
+                                        }}
+                                        onCancel={() => openMeta(null)}
+                                    />
+                                )}
                                 {history?.key === s.secretKey && (
                                     <div class="history" role="region" aria-label={`Versions of ${s.secretKey}`}>
                                         <h3>Versions</h3>
+                                        {history.versions.length > 1 && (
+                                            <VersionDiff
+                                                secretKey={s.secretKey}
+                                                versions={history.versions.map((v) => v.version)}
+                                                current={s.version}
+                                                read={(v) => readValue(s.secretKey, v)}
+                                            />
+                                        )}
                                         <ol>
                                             {history.versions.map((v) => {
                                                 const id = `${s.secretKey}@${v.version}`;

@@ -166,3 +166,20 @@ export function Table(p: { label: string; head: string[]; testId?: string; child
         </div>
     );
 }
+
+// A labelled drop-down: `options` are [value, text] pairs.
+export function SelectField(p: { label: string; value: string; options: [string, string][]; onChange: (v: string) => void }) {
+    const id = useId("s");
+    return (
+        <div class="field">
+            <label for={id}>{p.label}</label>
+            <select id={id} value={p.value} onChange={(e) => p.onChange((e.target as HTMLSelectElement).value)}>
+                {p.options.map(([v, text]) => (
+                    <option key={v} value={v}>
+                        {text}
+                    </option>
+                ))}
+            </select>
+        </div>
+    );
+}
