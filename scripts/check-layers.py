@@ -44,7 +44,11 @@ LAYERS = [
 
 # Folders with a rule of their own instead of a layer: what each may include besides itself.
 SPECIAL = {
-    "cli": {"client", "util"},
+    "cli": {"client", "util", "scan"},
+    # scan/ is the secret scanner of `coffer scan`: a client-side library (rules, Hyperscan and
+    # PCRE2 matching, git history, reports) over util/ only, used by cli/scan.c; it knows
+    # nothing of the server, and the server nothing of it.
+    "scan": {"util"},
 }
 
 # Folders on a layer that may also include a special folder: server/ (the top layer, the composition
