@@ -316,6 +316,7 @@ static void setup_release(struct scan_setup *s)
 static int finish(struct scan_setup *s, bool failed)
 {
     struct cf_err err = {0};
+    cf_scan_report_finish(&s->report);
     if (cf_scan_report_write(&s->report, s->format, &s->rules, stdout, &err) != CF_OK)
         return scan_fail(err.msg);
     if (s->format == CF_SCAN_TEXT) {
@@ -507,7 +508,6 @@ int cf_cmd_scan(int argc, char **argv)
             goto out;
         }
         ok = scan_files(&s, &paths, threads.set ? (long)threads.value : default_threads());
-        cf_scan_report_sort(&s.report);
     }
     status = finish(&s, !ok);
 out:

@@ -167,6 +167,10 @@ enum cf_rc cf_scan_report_add(struct cf_scan_report *report, const struct cf_sca
     f.known_encoding = dup_opt(hit->encoding, &ok);
     f.line = hit->line;
     f.column = hit->column;
+    f.offset = hit->offset;
+    f.length = hit->secret_len;
+    f.generic = hit->rule && hit->rule->generic;
+    f.commit_rank = commit ? report->commits : 0;
     if (commit) {
         f.commit = dup_opt(commit->id, &ok);
         f.author = dup_opt(commit->author, &ok);
@@ -196,6 +200,8 @@ out:
 static int compare_findings(const void *a, const void *b)
 {
     const struct cf_scan_finding *x = a, *y = b;
+    if (x->commit_rank != y->commit_rank)
+        return x->commit_rank < y->commit_rank ? -1 : 1;
     int c = strcmp(x->path, y->path);
     if (c)
         return c;
@@ -206,9 +212,34 @@ static int compare_findings(const void *a, const void *b)
     return strcmp(x->rule_id, y->rule_id);
 }
 
-void cf_scan_report_sort(struct cf_scan_report *report)
+static bool same_place_overlap(const struct cf_scan_finding *x, const struct cf_scan_finding *y)
 {
+    return x->commit_rank == y->commit_rank && strcmp(x->path, y->path) == 0 &&
+           x->offset < y->offset + y->length && y->offset < x->offset + x->length;
+}
+
+void cf_scan_report_finish(struct cf_scan_report *report)
+{
+    size_t kept = 0;
     qsort(report->items, report->count, sizeof(*report->items), compare_findings);
+    for (size_t i = 0; i < report->count; i++) {
+        struct cf_scan_finding *f = &report->items[i];
+        bool covered = false;
+        /* findings of one file are adjacent and ordered by line: look at the neighbours on the
+           same line */
+        for (size_t j = i; j-- > 0 && !covered && report->items[j].line == f->line;)
+            covered = f->generic && !report->items[j].generic && !report->items[j].known_label &&
+                      same_place_overlap(f, &report->items[j]);
+        for (size_t j = i + 1; j < report->count && !covered && report->items[j].line == f->line;
+             j++)
+            covered = f->generic && !report->items[j].generic && !report->items[j].known_label &&
+                      same_place_overlap(f, &report->items[j]);
+        if (covered)
+            finding_release(f);
+        else
+            report->items[kept++] = *f;
+    }
+    report->count = kept;
 }
 
 /* ---- outputs --------------------------------------------------------------------------------- */

@@ -38,6 +38,10 @@ struct cf_scan_finding {
     char *known_label;    /* the Coffer secret (project/env/path/KEY), or NULL */
     char *known_encoding; /* how it appeared ("raw", "base64", ...), or NULL */
     char *commit, *author, *email, *date;
+    /* for ordering and overlaps only: the commit's rank in the run (0 outside history), the
+       secret's offset and length in the scanned text, and whether its rule is generic */
+    uint64_t commit_rank, offset, length;
+    bool generic;
 };
 
 struct cf_scan_report {
@@ -69,8 +73,10 @@ enum cf_rc cf_scan_report_load_baseline(struct cf_scan_report *report, const cha
 enum cf_rc cf_scan_report_add(struct cf_scan_report *report, const struct cf_scan_hit *hit,
                               const char *path, const struct cf_scan_commit *commit);
 
-/* Sorts the findings by path, line, column and rule (commit order kept for history). */
-void cf_scan_report_sort(struct cf_scan_report *report);
+/* Sorts the findings by commit (in the order scanned), path, line, column and rule, and drops a
+ * generic rule's finding whose secret overlaps another rule's finding in the same file. Call once,
+ * after the scan. */
+void cf_scan_report_finish(struct cf_scan_report *report);
 
 /* Writes the findings to out in format; rules (borrowed) describe the SARIF driver's rules.
  * CF_ENOMEM / CF_EIO. */

@@ -25,6 +25,7 @@ struct builtin {
     const char *regex;
     double min_entropy;
     const char *allow; /* one allow-list expression, or NULL */
+    bool generic;
 };
 
 static const struct builtin builtins[] = {
@@ -98,11 +99,11 @@ static const struct builtin builtins[] = {
     {"generic-password", "password or secret assigned in code or configuration",
      "(?i:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|auth[_-]?token|token)"
      "[A-Za-z0-9_-]{0,20}[\"']?\\s*(?::|=|:=|=>)\\s*[\"'`]([^\"'`\\s]{8,128})[\"'`]",
-     3.0, PLACEHOLDERS},
+     3.0, PLACEHOLDERS, true},
     {"dotenv-secret", "secret in an environment file",
      "^[ \\t]*(?:export[ \\t]+)?[A-Za-z0-9_]*(?i:password|passwd|secret|token|api_?key|"
      "private_?key)[A-Za-z0-9_]*[ \\t]*=[ \\t]*([^\\s\"'#]{8,128})[ \\t]*$",
-     3.5, PLACEHOLDERS},
+     3.5, PLACEHOLDERS, true},
     /* Coffer's own credentials (crypto/token.h, auth/admin.h, core/users.h, core/scim.h). */
     {"coffer-token", "Coffer admin token or client secret",
      "(?<![A-Za-z0-9_-])((?:cfadm_|cfcs_)[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])", 0, NULL},
@@ -175,6 +176,7 @@ enum cf_rc cf_scan_rules_add_builtin(struct cf_scan_rules *rules, struct cf_err 
         rule.description = strdup(b->description);
         rule.regex = strdup(b->regex);
         rule.min_entropy = b->min_entropy;
+        rule.generic = b->generic;
         if (b->allow) {
             rule.allow = calloc(1, sizeof(char *));
             if (rule.allow) {

@@ -8,6 +8,7 @@
 #ifndef CF_SCAN_RULES_H
 #define CF_SCAN_RULES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "util/err.h"
@@ -27,6 +28,9 @@ struct cf_scan_rule {
     double min_entropy; /* bits per byte the secret must reach; 0: no filter */
     char **allow;       /* PCRE2 expressions: a secret matching one is not a finding */
     size_t nallow;
+    /* a rule that recognises a secret by the name it is assigned to, not by its shape: its
+       finding is dropped where a shape rule found the same secret (reports say it once) */
+    bool generic;
 };
 
 struct cf_scan_rules {
