@@ -380,7 +380,8 @@ enum cf_rc cf_scan_engine_new(struct cf_scan_engine **out, const struct cf_scan_
             }
             c->nallow = j + 1;
         }
-        if (!pattern_add(&set, strdup(rule->regex), HS_FLAG_MULTILINE, (unsigned)i)) {
+        if (!pattern_add(&set, strdup(rule->prefilter ? rule->prefilter : rule->regex),
+                         HS_FLAG_MULTILINE, (unsigned)i)) {
             rc = cf_err_set(err, CF_ENOMEM, "out of memory");
             goto out;
         }

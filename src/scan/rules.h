@@ -23,7 +23,10 @@ struct cf_scan_rule {
     char *id;          /* "github-token": letters, digits, '-', '_' and '.' */
     char *description; /* one line for people */
     char *regex;       /* PCRE2 syntax; capture group 1, when present, is the secret */
-    char **keywords;   /* lower-case; a match counts only on a line holding one (none: always) */
+    /* NULL, or the Hyperscan expression that finds the lines regex may match (every match of
+       regex contains a match of it): cheaper to compile than regex itself */
+    char *prefilter;
+    char **keywords; /* lower-case; a match counts only on a line holding one (none: always) */
     size_t nkeywords;
     double min_entropy; /* bits per byte the secret must reach; 0: no filter */
     char **allow;       /* PCRE2 expressions: a secret matching one is not a finding */
@@ -42,7 +45,8 @@ struct cf_scan_rules {
 enum cf_rc cf_scan_rules_add_builtin(struct cf_scan_rules *rules, struct cf_err *err);
 
 /* Appends the rules of the YAML file at path: a mapping with a "rules" sequence whose items are
- * mappings with "id" and "regex" (required), "description", "keywords" (a sequence of strings),
+ * mappings with "id" and "regex" (required), "description", "prefilter" (a cheaper expression for
+ * Hyperscan, see struct cf_scan_rule), "keywords" (a sequence of strings),
  * "entropy" (a number of bits per byte, 0 to 8) and "allowlist" (a sequence of regular
  * expressions). An id already present replaces that rule (so a user file can retune a built-in
  * one). CF_EINVAL naming the file, the line and the problem; CF_EIO when it cannot be read;
