@@ -96,11 +96,15 @@ static void hs_wipe_free(void *ptr)
     free(block);
 }
 
-static pthread_once_t hs_once = PTHREAD_ONCE_INIT;
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+static bool sodium_ready;
 
-static void hs_setup(void)
+/* One-time library set-up: Hyperscan's allocator, and libsodium (its guarded allocations hold the
+   encoded forms of known values while they are made). */
+static void library_setup(void)
 {
     hs_set_allocator(hs_wipe_alloc, hs_wipe_free);
+    sodium_ready = sodium_init() >= 0;
 }
 
 /* ---- compiling ------------------------------------------------------------------------------- */
@@ -291,6 +295,8 @@ static enum cf_rc add_known(struct known_builder *b, const struct cf_scan_known 
 {
     struct cf_scan_engine *e = b->engine;
     enum cf_rc rc = CF_OK;
+    if (nknown == 0)
+        return CF_OK;
     char(*forms)[KNOWN_LITERAL_MAX + 1] = sodium_malloc(KNOWN_FORMS * (KNOWN_LITERAL_MAX + 1));
     char *encoded = sodium_malloc(3 * KNOWN_LITERAL_MAX + 1);
     e->labels = calloc(nknown ? nknown : 1, sizeof(char *));
@@ -346,7 +352,9 @@ enum cf_rc cf_scan_engine_new(struct cf_scan_engine **out, const struct cf_scan_
     char message[200];
 
     *out = NULL;
-    pthread_once(&hs_once, hs_setup);
+    pthread_once(&setup_once, library_setup);
+    if (!sodium_ready)
+        return cf_err_set(err, CF_EINTERNAL, "libsodium cannot be initialised");
     if (hs_valid_platform() != HS_SUCCESS)
         return cf_err_set(err, CF_EUNSUPPORTED,
                           "this processor lacks the instructions Hyperscan needs (SSSE3)");

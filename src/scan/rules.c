@@ -13,11 +13,12 @@
 #include "scan/rules.h"
 #include "util/banned.h"
 
-/* Values that look like assignments of a secret but are placeholders or references. */
+/* Values that look like assignments of a secret but are placeholders, references or file names. */
 #define PLACEHOLDERS                                                                               \
     "^(?:\\$\\{[^}]*\\}|\\{\\{[^}]*\\}\\}|\\$\\([^)]*\\)|\\$[A-Za-z_][A-Za-z0-9_]*|%[A-Za-z_]+%|"  \
     "<[^>]*>|\\*+|x+|X+|\\.+|(?i:changeme|change_me|password|passwd|secret|example|redacted|"      \
-    "placeholder|your[_-]?\\w*|dummy|null|none|undefined|true|false))$"
+    "placeholder|your[_-]?\\w*|dummy|null|none|undefined|true|false)|"                             \
+    "[A-Za-z0-9_./-]+\\.(?:c|h|js|mjs|json|ts|py|rb|go|java|txt|md|ya?ml|html|css|sh))$"
 
 struct builtin {
     const char *id;
@@ -54,7 +55,7 @@ static const struct {
     {"stripe-key", "(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{8}"},
     {"jwt", "eyJ[A-Za-z0-9_-]{8}[A-Za-z0-9_-]*\\.eyJ"},
     {"connection-string-url", "://[^\\s:@/\"\'<>]+:[^\\s:@/\"\'<>]+@"},
-    {"connection-string", "(?i:password|pwd)\\s*=\\s*[^;\"\'\\s]{3}"},
+    {"connection-string", "(?i:server|data source|host|address)\\s*=[^;\"\'\\n]*;"},
     {"generic-password", "(?i:password|passwd|pwd|secret|api[_-]?key|access[_-]?key|auth[_-]?token|"
                          "token)[A-Za-z0-9_-]*[\"\']?\\s*(?::|=|:=|=>)\\s*[\"\'`][^\"\'`\\s]{8}"},
     {"dotenv-secret", "(?i:password|passwd|secret|token|api_?key|private_?key)[A-Za-z0-9_]*[ "
