@@ -591,7 +591,7 @@ Test(known, every_encoding_and_alignment)
     for (size_t e = 0; e < 4; e++) {
         for (size_t prefix = 0; prefix < 3; prefix++) {
             unsigned char data[128];
-            char text[512], encoded[512];
+            char text[600], encoded[512];
             memcpy(data, "ab", prefix);
             memcpy(data + prefix, value, strlen(value));
             memcpy(data + prefix + strlen(value), "!?", 2);
