@@ -221,6 +221,8 @@ static bool same_place_overlap(const struct cf_scan_finding *x, const struct cf_
 void cf_scan_report_finish(struct cf_scan_report *report)
 {
     size_t kept = 0;
+    if (report->count == 0)
+        return;
     qsort(report->items, report->count, sizeof(*report->items), compare_findings);
     for (size_t i = 0; i < report->count; i++) {
         struct cf_scan_finding *f = &report->items[i];
