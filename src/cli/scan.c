@@ -93,8 +93,6 @@ static const char hook_usage[] =
     "  --baseline FILE    passed on to the hook's scan\n"
     "  -h, --help         show this help\n";
 
-static const char *const subcommands[] = {"git", "install-hook", NULL};
-
 /* What every form of the command takes. */
 struct scan_opts {
     const char *rules_file;
@@ -140,7 +138,8 @@ static bool begin(struct cf_cli *cli, int argc, char **argv, const char *text,
 {
     struct cf_cli_spec spec = {
         text, wants_known(argc, argv) ? 0u : (unsigned)CF_CLI_OFFLINE, 0, max_args, opts, nopts};
-    spec.subcommands = text == usage ? subcommands : NULL;
+    /* git and install-hook are not declared as the spec's subcommands: the command tree (help,
+       completion, man) takes those to accept the parent's options, and they have their own */
     if (cf_cli_begin(cli, argc, argv, &spec, status))
         return true;
     if (*status == CF_EXIT_FAILURE)
