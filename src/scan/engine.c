@@ -400,11 +400,15 @@ enum cf_rc cf_scan_engine_new(struct cf_scan_engine **out, const struct cf_scan_
         goto out;
     if (set.count == 0)
         goto done;
+    /* tuned for this processor (the scan runs where it is compiled) */
+    hs_platform_info_t platform;
+    bool have_platform = hs_populate_platform(&platform) == HS_SUCCESS;
     /* Compile; an expression Hyperscan cannot take as such (a lookaround, a back-reference) is
        retried as a prefilter, whose matches PCRE2 confirms anyway. */
     for (;;) {
         if (hs_compile_multi((const char *const *)set.expressions, set.flags, set.ids,
-                             (unsigned)set.count, HS_MODE_BLOCK, NULL, &e->db, &cerr) == HS_SUCCESS)
+                             (unsigned)set.count, HS_MODE_BLOCK, have_platform ? &platform : NULL,
+                             &e->db, &cerr) == HS_SUCCESS)
             break;
         int at = cerr->expression;
         if (at >= 0 && (size_t)at < rules->count && !(set.flags[at] & HS_FLAG_PREFILTER)) {
