@@ -86,6 +86,7 @@ bench: build
 	BENCH_STORAGE_RETENTION=$${BENCH_STORAGE_RETENTION-2s} python3 bench/storage.py $(BUILD)
 	python3 bench/durable.py $(BENCH_OLD) $(BUILD)
 	python3 bench/backup.py $(BUILD)
+	python3 bench/scan.py $(BUILD)
 	python3 bench/summary.py
 
 # SOAK_MINUTES (3) of mixed load: no failed request, RSS and open descriptors flat (bench/README.md)

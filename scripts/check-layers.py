@@ -44,11 +44,15 @@ LAYERS = [
 
 # Folders with a rule of their own instead of a layer: what each may include besides itself.
 SPECIAL = {
-    "cli": {"client", "util"},
+    "cli": {"client", "util", "scan"},
     # kube/ is `coffer k8s-operator`: like cli/, a client of Coffer's API (client/), plus the
     # Kubernetes API over its own libcurl calls. It reuses the client commands' option parsing and
     # the secret merge of cli/fetch.h, so that it and `coffer run` agree on which value wins.
     "kube": {"cli", "client", "util"},
+    # scan/ is the secret scanner of `coffer scan`: a client-side library (rules, Hyperscan and
+    # PCRE2 matching, git history, reports) over util/ only, used by cli/scan.c; it knows
+    # nothing of the server, and the server nothing of it.
+    "scan": {"util"},
 }
 
 # Folders on a layer that may also include a special folder: server/ (the top layer, the composition

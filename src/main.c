@@ -51,6 +51,8 @@ static const struct cf_cli_sub commands[] = {
     {"projects", cf_cmd_projects, "create, list, get and delete projects"},
     {"rotations", cf_cmd_rotations, "secret rotations: renew, push, verify, retire credentials"},
     {"run", cf_cmd_run, "run a command with secrets in its environment"},
+    {"scan", cf_cmd_scan,
+     "find secrets in files, git history and staged changes (a pre-commit gate)"},
     {"scim", cf_cmd_scim, "SCIM provisioning: tokens for an identity provider"},
     {"secrets", cf_cmd_secrets, "set, get, list, delete secrets; history and rollback"},
     {"server", cf_cmd_server, "run the Coffer server"},

@@ -27,6 +27,8 @@ int cf_cmd_rotations(int argc, char **argv);
 int cf_cmd_syncs(int argc, char **argv);
 int cf_cmd_projects(int argc, char **argv);
 int cf_cmd_run(int argc, char **argv);
+/* `coffer scan`: secrets in files, standard input, git history and staged changes (cli/scan.c). */
+int cf_cmd_scan(int argc, char **argv);
 int cf_cmd_scim(int argc, char **argv);
 int cf_cmd_secrets(int argc, char **argv);
 int cf_cmd_users(int argc, char **argv);

@@ -1,0 +1,66 @@
+/* The rules of `coffer scan`: the built-in set (cloud providers' credentials, tokens of common
+ * services, private keys, JWTs, connection strings, generic passwords and Coffer's own token
+ * formats) and user rules read from a YAML file. A rule is a PCRE2 regular expression whose first
+ * capture group, when it has one, is the secret; optional keywords (one must appear on the line), a
+ * minimum Shannon entropy of the secret, and an allow list of regular expressions a secret may
+ * match to be ignored. The engine (scan/engine.h) compiles them. Nothing here is thread-specific:
+ * a filled struct cf_scan_rules is immutable and may be shared. */
+#ifndef CF_SCAN_RULES_H
+#define CF_SCAN_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/err.h"
+
+/* The most rules a set holds, and the most keywords and allow-list entries of one rule. */
+#define CF_SCAN_RULES_MAX 1024
+#define CF_SCAN_RULE_LIST_MAX 64
+/* The longest rule id (bytes, without the NUL). */
+#define CF_SCAN_RULE_ID_MAX 64
+
+struct cf_scan_rule {
+    char *id;          /* "github-token": letters, digits, '-', '_' and '.' */
+    char *description; /* one line for people */
+    char *regex;       /* PCRE2 syntax; capture group 1, when present, is the secret */
+    /* NULL, or the Hyperscan expression that finds the lines regex may match (every match of
+       regex contains a match of it): cheaper to compile than regex itself */
+    char *prefilter;
+    char **keywords; /* lower-case; a match counts only on a line holding one (none: always) */
+    size_t nkeywords;
+    double min_entropy; /* bits per byte the secret must reach; 0: no filter */
+    char **allow;       /* PCRE2 expressions: a secret matching one is not a finding */
+    size_t nallow;
+    /* a rule that recognises a secret by the name it is assigned to, not by its shape: its
+       finding is dropped where a shape rule found the same secret (reports say it once) */
+    bool generic;
+};
+
+struct cf_scan_rules {
+    struct cf_scan_rule *items;
+    size_t count;
+};
+
+/* Appends the built-in rules to rules (zeroed or filled before). CF_ENOMEM. */
+enum cf_rc cf_scan_rules_add_builtin(struct cf_scan_rules *rules, struct cf_err *err);
+
+/* Appends the rules of the YAML file at path: a mapping with a "rules" sequence whose items are
+ * mappings with "id" and "regex" (required), "description", "prefilter" (a cheaper expression for
+ * Hyperscan, see struct cf_scan_rule), "keywords" (a sequence of strings),
+ * "entropy" (a number of bits per byte, 0 to 8) and "allowlist" (a sequence of regular
+ * expressions). An id already present replaces that rule (so a user file can retune a built-in
+ * one). CF_EINVAL naming the file, the line and the problem; CF_EIO when it cannot be read;
+ * CF_ENOMEM. The regular expressions are checked when the engine compiles them. */
+enum cf_rc cf_scan_rules_load_yaml(struct cf_scan_rules *rules, const char *path,
+                                   struct cf_err *err);
+
+/* The index of the rule named id, or -1. */
+long cf_scan_rules_find(const struct cf_scan_rules *rules, const char *id);
+
+/* Frees every rule; leaves rules zeroed. Safe on a zeroed struct. */
+void cf_scan_rules_release(struct cf_scan_rules *rules);
+
+/* Shannon entropy of bytes[0..len-1] in bits per byte (0 for len 0). */
+double cf_scan_entropy(const char *bytes, size_t len);
+
+#endif

@@ -1,0 +1,451 @@
+"""`coffer scan` (docs/scan.md): the real CLI on real files, real git repositories and a real server.
+
+- files and directories: findings with path, line and column, redacted (first and last two characters only:
+  the secret itself appears in no output), exit 1 with findings and 0 without; .gitignore honoured; binary
+  files skipped and counted; `coffer:allow` lines left out; a baseline accepting earlier findings and only
+  those; --stdin; user rules from a YAML file;
+- a 64 MiB file on one line, with tokens across chunk boundaries, found, in bounded memory (the resident size
+  grows by less than 16 MiB over a small scan's);
+- text, JSON and SARIF output; the SARIF validated against the SARIF 2.1.0 JSON schema with Ajv (npm: the
+  schema file ships in @microsoft/jest-sarif; tests/scan/package.json);
+- git history: a secret added in one commit and removed in the next is reported with that commit, author,
+  date, path and line; --since leaves older commits out; --all reaches other branches; binary blobs skipped;
+- the pre-commit hook from `install-hook` refusing a commit with a planted secret (and the commit not made),
+  letting a clean one through, and not overwritten without --force;
+- known values: with a token, the values stored in Coffer are found raw, base64 (at any alignment inside a
+  longer base64 text), base64url and URL-encoded, naming project/env/path/key; values shorter than 8 bytes
+  skipped and said; a bad token is an error (exit 2);
+- bad input: unknown options, bad --output, missing paths, broken rule files, a bad baseline, --since of no
+  commit, not a repository: a message naming the problem and exit 2.
+
+Tokens are generated here in each provider's shape from harness.seeded_random; none is real. The suite does not
+depend on the storage backend (the server only holds the known values) and skips itself on PostgreSQL.
+"""
+
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import string
+import subprocess
+import tempfile
+import unittest
+import urllib.parse
+
+import harness
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SARIF_DIR = os.path.join(ROOT, "tests", "scan")
+ALNUM = string.ascii_letters + string.digits
+SKIP_PG = "coffer scan reads files, git and the API; the storage backend plays no part"
+
+
+def gen(rng, alphabet, n):
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def github_token(rng):
+    return "ghp_" + gen(rng, ALNUM, 36)
+
+
+def aws_key(rng):
+    return "AKIA" + gen(rng, string.ascii_uppercase + "234567", 16)
+
+
+def redacted(secret):
+    return secret[:2] + "..." + secret[-2:]
+
+
+def run_coffer(args, cwd=None, input=None, env=None):
+    return harness.run(list(args), env=env, input=input, cwd=cwd)
+
+
+def git(cwd, *args, check=True):
+    env = harness.base_env({"GIT_AUTHOR_NAME": "Ada Tester", "GIT_AUTHOR_EMAIL": "ada@example.test",
+                            "GIT_COMMITTER_NAME": "Ada Tester", "GIT_COMMITTER_EMAIL": "ada@example.test",
+                            "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"})
+    proc = subprocess.run(["git", "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"] + list(args),
+                          cwd=cwd, capture_output=True, text=True, env=env, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError("git %s: %s%s" % (" ".join(args), proc.stdout, proc.stderr))
+    return proc
+
+
+def write(path, text, mode="w"):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, mode) as f:
+        f.write(text)
+
+
+class ScanBase(unittest.TestCase):
+    def setUp(self):
+        if harness.BACKEND == "postgres":
+            self.skipTest(SKIP_PG)
+        self.rng = harness.seeded_random(self)
+        self.dir = tempfile.mkdtemp(prefix="coffer-scan-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def scan_json(self, *args, cwd=None, want_rc=1, input=None, env=None):
+        args = list(args)
+        # the subcommand stays first
+        head = [args.pop(0)] if args and args[0] in ("git", "install-hook") else []
+        rc, out, err = run_coffer(["scan"] + head + ["--output", "json"] + args, cwd=cwd or self.dir,
+                                  input=input, env=env)
+        self.assertEqual(rc, want_rc, "coffer scan %s: %s" % (" ".join(args), err))
+        return json.loads(out)
+
+    def assertNoSecret(self, secrets, *texts):
+        for s in secrets:
+            for t in texts:
+                self.assertNotIn(s, t, "a secret appears in the output")
+
+
+class Files(ScanBase):
+    def test_findings_redacted_with_place_and_exit_status(self):
+        gh, aws = github_token(self.rng), aws_key(self.rng)
+        write(os.path.join(self.dir, "src", "app.py"), "import os\n\nTOKEN = '%s'\nkey_id = %s\n" % (gh, aws))
+        write(os.path.join(self.dir, "README.md"), "nothing to see\n")
+        rc, out, err = run_coffer(["scan", "."], cwd=self.dir)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("./src/app.py:3:10: github-token: GitHub token: %s" % redacted(gh), out)
+        self.assertIn("./src/app.py:4:10: aws-access-key-id: AWS access key id: %s" % redacted(aws), out)
+        self.assertIn("2 findings (2 files", err)
+        self.assertNoSecret([gh, aws, gh[4:-2], aws[4:-2]], out, err)
+        data = self.scan_json(".")
+        self.assertEqual([(f["path"], f["line"], f["ruleId"]) for f in data["findings"]],
+                         [("./src/app.py", 3, "github-token"), ("./src/app.py", 4, "aws-access-key-id")])
+        self.assertEqual(data["summary"]["files"], 2)
+        # clean
+        os.unlink(os.path.join(self.dir, "src", "app.py"))
+        rc, out, err = run_coffer(["scan", "."], cwd=self.dir)
+        self.assertEqual((rc, out), (0, ""), err)
+
+    def test_gitignore_binary_and_allow_mark(self):
+        git(self.dir, "init", "-q")
+        tokens = [github_token(self.rng) for _ in range(4)]
+        write(os.path.join(self.dir, ".gitignore"), "build/\n*.log\n")
+        write(os.path.join(self.dir, "build", "out.txt"), tokens[0] + "\n")
+        write(os.path.join(self.dir, "debug.log"), tokens[1] + "\n")
+        write(os.path.join(self.dir, "blob.bin"), b"\x00\x01" + tokens[2].encode() + b"\n", "wb")
+        write(os.path.join(self.dir, "ok.txt"), "t = '%s'  # coffer:allow: test fixture\n" % tokens[3])
+        write(os.path.join(self.dir, "sub", "found.txt"), "x\n" + tokens[3] + "\n")
+        data = self.scan_json(".")
+        self.assertEqual([(f["path"], f["line"]) for f in data["findings"]], [("./sub/found.txt", 2)])
+        self.assertEqual(data["summary"]["binarySkipped"], 1)
+        # a file named on the command line is scanned even when ignored
+        data = self.scan_json("debug.log")
+        self.assertEqual(len(data["findings"]), 1)
+
+    def test_stdin_and_user_rules(self):
+        rules = os.path.join(self.dir, "rules.yaml")
+        write(rules, "rules:\n  - id: acme-key\n    description: ACME key\n    regex: 'acme_([a-z0-9]{20})'\n"
+                     "    keywords: [acme]\n    entropy: 3\n")
+        key = "acme_" + gen(self.rng, string.ascii_lowercase + string.digits, 20)
+        data = self.scan_json("--stdin", "--rules", rules, input="line\nuse %s here\n" % key)
+        self.assertEqual([(f["path"], f["line"], f["column"], f["ruleId"], f["secret"]) for f in data["findings"]],
+                         [("(stdin)", 2, 10, "acme-key", redacted(key[5:]))])
+        # --no-builtin: only the user's rules
+        gh = github_token(self.rng)
+        data = self.scan_json("--stdin", "--rules", rules, "--no-builtin", input=gh + "\n", want_rc=0)
+        self.assertEqual(data["findings"], [])
+
+    def test_baseline_accepts_earlier_findings_only(self):
+        first = github_token(self.rng)
+        write(os.path.join(self.dir, "a.txt"), first + "\n")
+        data = self.scan_json(".")
+        baseline = os.path.join(tempfile.mkdtemp(prefix="coffer-baseline-"), "baseline.json")
+        self.addCleanup(shutil.rmtree, os.path.dirname(baseline), True)
+        write(baseline, json.dumps(data))
+        data = self.scan_json(".", "--baseline", baseline, want_rc=0)
+        self.assertEqual(data["summary"]["baselined"], 1)
+        second = github_token(self.rng)
+        write(os.path.join(self.dir, "a.txt"), first + "\n" + second + "\n")
+        data = self.scan_json(".", "--baseline", baseline)
+        self.assertEqual([(f["line"], f["secret"]) for f in data["findings"]], [(2, redacted(second))])
+
+    def test_huge_file_streamed_in_bounded_memory(self):
+        size = 64 * 1024 * 1024
+        small = os.path.join(self.dir, "small.txt")
+        big = os.path.join(self.dir, "big.txt")
+        tokens = [github_token(self.rng) for _ in range(3)]
+        write(small, " %s \n" % tokens[0])
+        # one line of 64 MiB: tokens straddling the first two 1 MiB chunk boundaries and at the end
+        places = [1024 * 1024 - 20, 2 * 1024 * 1024 + 1024 * 1024 - 7, size - 60]
+        with open(big, "wb") as f:
+            pos = 0
+            for at, token in zip(places, tokens):
+                f.write(b"x" * (at - pos) + b" " + token.encode() + b" ")
+                pos = at + len(token) + 2
+            f.write(b"y" * (size - pos))
+
+        def max_rss(path):
+            proc = subprocess.Popen([harness.COFFER_BIN, "scan", "--output", "json", path],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=harness.base_env())
+            out, err = proc.communicate(timeout=120)
+            _, status, usage = os.wait4(proc.pid, 0) if proc.returncode is None else (0, 0, None)
+            return proc.returncode, json.loads(out), err.decode(), usage
+
+        # os.wait4 needs the child unreaped: run it by hand
+        def measured(path):
+            pid = os.fork()
+            if pid == 0:
+                fd = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(fd, 1)
+                os.dup2(fd, 2)
+                os.execve(harness.COFFER_BIN, [harness.COFFER_BIN, "scan", path], harness.base_env())
+            _, status, usage = os.wait4(pid, 0)
+            return os.waitstatus_to_exitcode(status), usage.ru_maxrss  # KiB on Linux
+
+        rc_small, rss_small = measured(small)
+        rc_big, rss_big = measured(big)
+        self.assertEqual((rc_small, rc_big), (1, 1))
+        self.assertLess(rss_big - rss_small, 16 * 1024,
+                        "scanning 64 MiB took %d KiB more than a small file" % (rss_big - rss_small))
+        data = self.scan_json(big)
+        self.assertEqual([(f["column"], f["secret"]) for f in data["findings"]],
+                         [(at + 2, redacted(t)) for at, t in zip(places, tokens)])
+        self.assertEqual(data["summary"]["bytes"], size)
+        del max_rss
+
+    def test_sarif_validates_against_the_schema(self):
+        validator = sarif_validator(self)
+        write(os.path.join(self.dir, "dir with space", "k\u00e9y.env"),
+              "GITHUB_TOKEN=%s\nAWS=%s\n" % (github_token(self.rng), aws_key(self.rng)))
+        path = os.path.join(self.dir, "out.sarif")
+        rc, out, err = run_coffer(["scan", "--output", "sarif", "."], cwd=self.dir)
+        self.assertEqual(rc, 1, err)
+        write(path, out)
+        sarif = json.loads(out)
+        results = sarif["runs"][0]["results"]
+        self.assertEqual(sarif["version"], "2.1.0")
+        self.assertEqual([r["ruleId"] for r in results], ["github-token", "aws-access-key-id"])
+        self.assertEqual(results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+                         "dir%20with%20space/k%C3%A9y.env")
+        rules = sarif["runs"][0]["tool"]["driver"]["rules"]
+        self.assertEqual(rules[results[0]["ruleIndex"]]["id"], "github-token")
+        proc = subprocess.run(validator + [path], capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
+        self.assertIn("valid", proc.stdout)
+        # the validator can fail: a result without its message is refused
+        del sarif["runs"][0]["results"][0]["message"]
+        write(path, json.dumps(sarif))
+        proc = subprocess.run(validator + [path], capture_output=True, text=True, timeout=60)
+        self.assertEqual(proc.returncode, 1, proc.stdout)
+        self.assertIn("message", proc.stdout)
+
+    def test_bad_input(self):
+        bad_rules = os.path.join(self.dir, "bad.yaml")
+        write(bad_rules, "rules:\n  - id: x\n    regex: 'a(b'\n")
+        bad_yaml = os.path.join(self.dir, "bad2.yaml")
+        write(bad_yaml, "rules:\n  - id: x\n    rgex: a\n")
+        bad_base = os.path.join(self.dir, "base.json")
+        write(bad_base, "{\"findings\": 3}")
+        cases = [
+            (["scan", "--bogus"], "unknown option"),
+            (["scan", "--output", "xml"], "--output takes text, json or sarif"),
+            (["scan", "no/such/path"], "cannot read 'no/such/path'"),
+            (["scan", "--rules", bad_rules], "rule 'x': regex does not compile"),
+            (["scan", "--rules", bad_yaml], "line 3: unknown key 'rgex'"),
+            (["scan", "--rules", "missing.yaml"], "cannot read rules file 'missing.yaml'"),
+            (["scan", "--baseline", bad_base], "has no 'findings' list"),
+            (["scan", "--no-builtin"], "--no-builtin needs --rules"),
+            (["scan", "--stdin", "a.txt"], "--stdin takes no PATH"),
+            (["scan", "--threads", "0"], "--threads takes 1 to 64"),
+            (["scan", "--projectId", "p"], "--projectId goes with --known"),
+            (["scan", "git", "--since", "nope"], "revision 'nope' is not a commit"),
+            (["scan", "git", self.dir], "is not in a git repository"),
+            (["scan", "--staged", self.dir], "is not in a git repository"),
+            (["scan", "install-hook", self.dir], "is not in a git repository"),
+        ]
+        git_dir = os.path.join(self.dir, "repo")
+        os.makedirs(git_dir)
+        git(git_dir, "init", "-q")
+        write(os.path.join(git_dir, "f.txt"), "x\n")
+        git(git_dir, "add", "f.txt")
+        git(git_dir, "commit", "-q", "-m", "one")
+        for args, words in cases:
+            cwd = git_dir if args[1:3] == ["git", "--since"] else self.dir
+            rc, out, err = run_coffer(args, cwd=cwd)
+            self.assertEqual(rc, 2, "%s: %s %s" % (args, out, err))
+            self.assertIn(words, err, args)
+        rc, out, err = run_coffer(["scan", "--help"])
+        self.assertEqual(rc, 0)
+        self.assertIn("coffer scan git", out)
+
+
+class Git(ScanBase):
+    def make_history(self):
+        repo = os.path.join(self.dir, "repo")
+        os.makedirs(repo)
+        git(repo, "init", "-q")
+        self.secret = github_token(self.rng)
+        write(os.path.join(repo, "app", "config.py"), "DEBUG = True\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "start")
+        write(os.path.join(repo, "app", "config.py"), "DEBUG = True\nTOKEN = '%s'\n" % self.secret)
+        write(os.path.join(repo, "logo.png"), b"\x89PNG\x00\x00" + github_token(self.rng).encode(), "wb")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "add token")
+        self.leak = git(repo, "rev-parse", "HEAD").stdout.strip()
+        write(os.path.join(repo, "app", "config.py"), "DEBUG = True\nTOKEN = os.environ['TOKEN']\n")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "remove token")
+        return repo
+
+    def test_secret_added_then_removed_is_found_in_history(self):
+        repo = self.make_history()
+        # the work tree is clean now
+        data = self.scan_json("app", cwd=repo, want_rc=0)
+        self.assertEqual(data["findings"], [])
+        data = self.scan_json("git", cwd=repo)
+        self.assertEqual(len(data["findings"]), 1, data)
+        f = data["findings"][0]
+        self.assertEqual((f["commit"], f["author"], f["email"], f["path"], f["line"], f["ruleId"], f["secret"]),
+                         (self.leak, "Ada Tester", "ada@example.test", "app/config.py", 2, "github-token",
+                          redacted(self.secret)))
+        self.assertRegex(f["date"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+        self.assertEqual(data["summary"]["commits"], 3)
+        self.assertEqual(data["summary"]["binarySkipped"], 1)
+        rc, out, err = run_coffer(["scan", "git"], cwd=repo)
+        self.assertEqual(rc, 1)
+        self.assertIn("app/config.py:2:10: github-token: GitHub token: %s [commit %s by Ada Tester "
+                      "<ada@example.test> on " % (redacted(self.secret), self.leak[:12]), out)
+        self.assertNoSecret([self.secret], out, err)
+        # --since the leaking commit: only the removal is scanned
+        data = self.scan_json("git", "--since", self.leak, cwd=repo, want_rc=0)
+        self.assertEqual((data["findings"], data["summary"]["commits"]), ([], 1))
+        # another branch's commit: only with --all
+        git(repo, "checkout", "-q", "-b", "side", "HEAD~2")
+        other = aws_key(self.rng)
+        write(os.path.join(repo, "side.txt"), other + "\n")
+        git(repo, "add", "side.txt")
+        git(repo, "commit", "-q", "-m", "side")
+        git(repo, "checkout", "-q", "main")
+        data = self.scan_json("git", cwd=repo)
+        self.assertEqual([f["ruleId"] for f in data["findings"]], ["github-token"])
+        data = self.scan_json("git", "--all", cwd=repo)
+        self.assertEqual(sorted(f["ruleId"] for f in data["findings"]), ["aws-access-key-id", "github-token"])
+
+    def test_hook_refuses_a_commit_with_a_secret(self):
+        repo = os.path.join(self.dir, "repo")
+        os.makedirs(repo)
+        git(repo, "init", "-q")
+        rc, out, err = run_coffer(["scan", "install-hook"], cwd=repo)
+        self.assertEqual(rc, 0, err)
+        hook = os.path.join(repo, ".git", "hooks", "pre-commit")
+        self.assertIn("wrote " + hook, out)
+        self.assertTrue(os.access(hook, os.X_OK))
+        # not overwritten without --force
+        rc, out, err = run_coffer(["scan", "install-hook"], cwd=repo)
+        self.assertEqual(rc, 2)
+        self.assertIn("pass --force", err)
+        rc, out, err = run_coffer(["scan", "install-hook", "--force"], cwd=repo)
+        self.assertEqual(rc, 0, err)
+        # a clean first commit goes through
+        write(os.path.join(repo, "a.txt"), "hello\n")
+        git(repo, "add", "a.txt")
+        git(repo, "commit", "-q", "-m", "clean")
+        # a planted secret is refused, naming the file and line, and no commit is made
+        secret = github_token(self.rng)
+        write(os.path.join(repo, "a.txt"), "hello\nGH='%s'\n" % secret)
+        git(repo, "add", "a.txt")
+        data = self.scan_json("--staged", cwd=repo)
+        self.assertEqual([(f["path"], f["line"]) for f in data["findings"]], [("a.txt", 2)])
+        proc = git(repo, "commit", "-q", "-m", "leak", check=False)
+        self.assertNotEqual(proc.returncode, 0)
+        self.assertIn("a.txt:2:5: github-token", proc.stdout + proc.stderr)
+        self.assertNoSecret([secret], proc.stdout, proc.stderr)
+        self.assertEqual(git(repo, "rev-list", "--count", "HEAD").stdout.strip(), "1")
+        # removed from the index: the commit goes through
+        write(os.path.join(repo, "a.txt"), "hello\nGH=os.environ['GH']\n")
+        git(repo, "add", "a.txt")
+        git(repo, "commit", "-q", "-m", "fixed")
+        self.assertEqual(git(repo, "rev-list", "--count", "HEAD").stdout.strip(), "2")
+
+
+class Known(harness.ServerTestCase):
+    def setUp(self):
+        if harness.BACKEND == "postgres":
+            self.skipTest(SKIP_PG)
+        super().setUp()
+        self.rng = harness.seeded_random(self)
+        self.dir = tempfile.mkdtemp(prefix="coffer-scan-known-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def test_known_values_in_every_encoding(self):
+        project = self.create_project()
+        pid, slug = project["id"], project["slug"]
+        # a value with characters that base64 and URL encoding change, and no shape any rule knows
+        # ("~~~" encodes to "fn5+" in base64 and "fn5-" in base64url, so the two forms differ)
+        value = "~~~pw:" + gen(self.rng, ALNUM, 10) + "/+ &" + gen(self.rng, ALNUM, 6)
+        self.create_folder(pid, "prod", "db")
+        self.set_secret(pid, "DB_PASSWORD", value, env="prod", path="/db")
+        self.set_secret(pid, "PIN", "1234", env="dev")
+        b64_inner = base64.b64encode(b"user:" + value.encode()).decode()  # value at an offset of 5
+        files = {
+            "raw.txt": "conn = %s\n" % value,
+            "b64.txt": "header: Basic %s\n" % b64_inner,
+            "b64url.txt": "x\n" + base64.urlsafe_b64encode(value.encode()).decode().rstrip("=") + "\n",
+            "url.txt": "a\nb\nhttps://h/?p=%s\n" % urllib.parse.quote(value, safe=""),
+            "clean.txt": "nothing here but %s\n" % value[:5],
+        }
+        for name, text in files.items():
+            write(os.path.join(self.dir, name), text)
+        rc, out, err = harness.run(["scan", "--known", "--output", "json", self.dir],
+                                   env=self.server.cli_env())
+        self.assertEqual(rc, 1, err)
+        data = json.loads(out)
+        got = sorted((os.path.basename(f["path"]), f["line"], f["encoding"], f["cofferSecret"])
+                     for f in data["findings"] if f["ruleId"] == "coffer-known-value")
+        label = "%s/prod/db/DB_PASSWORD" % slug
+        self.assertEqual(got, [("b64.txt", 1, "base64", label), ("b64url.txt", 2, "base64url", label),
+                               ("raw.txt", 1, "raw", label), ("url.txt", 3, "url", label)])
+        self.assertEqual(data["summary"]["knownValuesSkipped"], 1)
+        self.assertIn("1 known value shorter than 8 bytes not matched", err)
+        for text in (out, err):
+            self.assertNotIn(value, text)
+            self.assertNotIn(b64_inner, text)
+        # the text output names the Coffer secret
+        rc, out, err = harness.run(["scan", "--known", "--projectId", pid, self.dir], env=self.server.cli_env())
+        self.assertEqual(rc, 1, err)
+        self.assertIn("coffer-known-value: value of Coffer secret '%s' (raw): %s" % (label, redacted(value)), out)
+        # a token the server refuses: an error, not a clean scan
+        rc, out, err = harness.run(["scan", "--known", self.dir], env=self.server.cli_env(token="cfadm_wrong"))
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("HTTP 401", err)
+
+
+_validator = None
+
+
+def sarif_validator(test):
+    """[node, validate.mjs] with tests/scan's pinned packages installed (npm ci once per lock file, in a cache
+    directory under the temporary directory, shared by concurrent runs through a lock)."""
+    global _validator
+    if _validator:
+        return _validator
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        test.skipTest("node and npm are needed for the SARIF schema check (scripts/deps.sh installs them)")
+    with open(os.path.join(SARIF_DIR, "package-lock.json"), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    cache = os.path.join(tempfile.gettempdir(), "coffer-scan-sarif-" + digest)
+    os.makedirs(cache, exist_ok=True)
+    with open(os.path.join(cache, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in ("package.json", "package-lock.json", "validate.mjs"):
+            shutil.copy(os.path.join(SARIF_DIR, name), os.path.join(cache, name))
+        if not os.path.exists(os.path.join(cache, ".installed")):
+            proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=cache,
+                                  capture_output=True, text=True, timeout=300)
+            if proc.returncode != 0:
+                raise AssertionError("npm ci in %s failed:\n%s" % (cache, proc.stdout + proc.stderr))
+            open(os.path.join(cache, ".installed"), "w").close()
+    _validator = [node, os.path.join(cache, "validate.mjs")]
+    return _validator
+
+
+if __name__ == "__main__":
+    unittest.main()
