@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian 12 packages Coffer needs to build (Node.js and npm for the dashboard), test (Chromium
-# for the dashboard's browser tests), check (clang-format and libtsan2 for `make check`) and benchmark.
+# for the dashboard's browser tests), check (clang-format and libtsan2 for `make check`), package (debhelper)
+# and benchmark.
 # Idempotent: when every package is already present it does nothing; otherwise it uses apt-get (as root) or
 # tells you what to install.
 set -eu
@@ -10,7 +11,7 @@ libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev libpq-dev postgres
 libmariadb-dev mariadb-server \
 libcriterion-dev libcjose-dev libssl-dev zlib1g-dev liboath-dev openssl curl wrk hyperfine clang libclang-rt-14-dev \
 clang-format libtsan2 zsh man-db chromium \
-libhyperscan-dev libpcre2-dev libgit2-dev libyaml-dev ripgrep git"
+libhyperscan-dev libpcre2-dev libgit2-dev libyaml-dev ripgrep git debhelper dpkg-dev fakeroot"
 # The web dashboard is built with Node.js and npm (web/, from its lock file) and tested in Debian's Chromium
 # (tests/browser). A machine that already has a Node.js of its own (NodeSource's nodejs bundles npm, and
 # Debian's npm package would conflict with it) keeps it; otherwise Debian's nodejs and npm are installed.
