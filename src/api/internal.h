@@ -80,6 +80,10 @@ enum cf_route_match cf_router_match(struct cf_req *req, const char *method, cons
 size_t cf_router_count(void);
 const struct cf_route *cf_router_at(size_t index);
 
+/* The resource of the route at index ("secrets", "identities": the table it is in, api/router.c),
+ * static text; NULL past the end. */
+const char *cf_router_resource(size_t index);
+
 /* Resolves an Authorization header value (may be NULL) to a principal: the admin token (checked
  * against the stored hash, core->admin), a machine identity's access token (checked against its
  * stored record, counting a use) or a user's personal access token; without an Authorization

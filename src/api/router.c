@@ -8,14 +8,39 @@
 #include "util/banned.h"
 #include "util/str.h"
 
-static const struct cf_route *const tables[] = {
-    cf_routes_status,       cf_routes_auth,        cf_routes_identities, cf_routes_projects,
-    cf_routes_environments, cf_routes_folders,     cf_routes_secrets,    cf_routes_imports,
-    cf_routes_tags,         cf_routes_expiry,      cf_routes_audit,      cf_routes_notifications,
-    cf_routes_inventory,    cf_routes_connections, cf_routes_syncs,      cf_routes_rotations,
-    cf_routes_sso,          cf_routes_users,       cf_routes_mfa,        cf_routes_admin_token,
-    cf_routes_groups,       cf_routes_scim,        cf_routes_approvals,  cf_routes_access,
-    cf_routes_metrics,      cf_routes_dynamic,
+/* The route tables, each with the resource it serves (the OpenAPI document's tag, api/openapi.c).
+ */
+static const struct {
+    const char *resource;
+    const struct cf_route *routes;
+} tables[] = {
+    {"status", cf_routes_status},
+    {"auth", cf_routes_auth},
+    {"identities", cf_routes_identities},
+    {"projects", cf_routes_projects},
+    {"environments", cf_routes_environments},
+    {"folders", cf_routes_folders},
+    {"secrets", cf_routes_secrets},
+    {"imports", cf_routes_imports},
+    {"tags", cf_routes_tags},
+    {"expiry", cf_routes_expiry},
+    {"audit", cf_routes_audit},
+    {"notifications", cf_routes_notifications},
+    {"inventory", cf_routes_inventory},
+    {"connections", cf_routes_connections},
+    {"syncs", cf_routes_syncs},
+    {"rotations", cf_routes_rotations},
+    {"sso", cf_routes_sso},
+    {"users", cf_routes_users},
+    {"mfa", cf_routes_mfa},
+    {"admin-token", cf_routes_admin_token},
+    {"groups", cf_routes_groups},
+    {"scim", cf_routes_scim},
+    {"approvals", cf_routes_approvals},
+    {"access", cf_routes_access},
+    {"metrics", cf_routes_metrics},
+    {"dynamic", cf_routes_dynamic},
+    {"openapi", cf_routes_openapi},
 };
 
 /* Returns the length of the segment at p (up to '/' or end). */
@@ -69,7 +94,7 @@ enum cf_route_match cf_router_match(struct cf_req *req, const char *method, cons
 
     size_t index = 0;
     for (size_t t = 0; t < CF_ARRAY_SIZE(tables); t++) {
-        for (const struct cf_route *r = tables[t]; r->method; r++, index++) {
+        for (const struct cf_route *r = tables[t].routes; r->method; r++, index++) {
             if (!match(r->pattern, path, &n, names, values, lens))
                 continue;
             path_known = true;
@@ -99,7 +124,7 @@ size_t cf_router_count(void)
 {
     size_t n = 0;
     for (size_t t = 0; t < CF_ARRAY_SIZE(tables); t++)
-        for (const struct cf_route *r = tables[t]; r->method; r++)
+        for (const struct cf_route *r = tables[t].routes; r->method; r++)
             n++;
     return n;
 }
@@ -107,8 +132,17 @@ size_t cf_router_count(void)
 const struct cf_route *cf_router_at(size_t index)
 {
     for (size_t t = 0; t < CF_ARRAY_SIZE(tables); t++)
-        for (const struct cf_route *r = tables[t]; r->method; r++)
+        for (const struct cf_route *r = tables[t].routes; r->method; r++)
             if (index-- == 0)
                 return r;
+    return NULL;
+}
+
+const char *cf_router_resource(size_t index)
+{
+    for (size_t t = 0; t < CF_ARRAY_SIZE(tables); t++)
+        for (const struct cf_route *r = tables[t].routes; r->method; r++)
+            if (index-- == 0)
+                return tables[t].resource;
     return NULL;
 }
