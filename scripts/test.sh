@@ -9,8 +9,9 @@
 # The Infisical SDK compatibility suite (tests/compat/run.py: npm ci, then Node against a real server) runs
 # once, with the first build directory that has no sanitizers (the SDK exercises the same server code as the
 # integration suites, and npm + Node under a sanitizer build would only cost time); its checks count like
-# tests. Without node it counts as one skipped test and says why. The JWT-auth suite with real tokens
-# (tests/jose/run.py: tokens minted by the npm `jose` library) runs once too, with the first sanitizer build.
+# tests. Without node it counts as one skipped test and says why. The OpenAPI suite (tests/openapi/run.py: real
+# answers validated with Ajv against the server's own /api/openapi.json) runs the same way, once, with that
+# build. The JWT-auth suite with real tokens (tests/jose/run.py: tokens minted by the npm `jose` library) runs once too, with the first sanitizer build.
 # The integration suites run on SQLite with every build, and once more on PostgreSQL with the first sanitizer
 # build: scripts/pg.sh starts a throwaway cluster under the temporary directory (each test server gets a
 # database of its own) and removes it at the end.
@@ -45,6 +46,7 @@ remember() {
 }
 skipped=0
 compat_done=0
+openapi_done=0
 jose_done=0
 browser_done=0
 pg_done=0
@@ -210,9 +212,10 @@ for dir in "$@"; do
     # The Node suites, once each: the Infisical SDK with a build without sanitizers (it exercises the same server
     # code as the integration suites), the JWT suite with real tokens with the sanitizer build (it feeds hostile
     # tokens to the verifier).
-    for suite in compat jose browser; do
+    for suite in compat openapi jose browser; do
         case $suite in
             compat) [ -z "$kind" ] && [ $compat_done -eq 0 ] || continue; compat_done=1 ;;
+            openapi) [ -z "$kind" ] && [ $openapi_done -eq 0 ] || continue; openapi_done=1 ;;
             browser) [ -z "$kind" ] && [ $browser_done -eq 0 ] || continue; browser_done=1 ;;
             jose) [ -n "$kind" ] && [ $jose_done -eq 0 ] || continue; jose_done=1 ;;
         esac
