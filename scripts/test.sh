@@ -11,7 +11,8 @@
 # integration suites, and npm + Node under a sanitizer build would only cost time); its checks count like
 # tests. Without node it counts as one skipped test and says why. The OpenAPI suite (tests/openapi/run.py: real
 # answers validated with Ajv against the server's own /api/openapi.json) runs the same way, once, with that
-# build. The JWT-auth suite with real tokens (tests/jose/run.py: tokens minted by the npm `jose` library) runs once too, with the first sanitizer build.
+# build. The JWT-auth suite with real tokens (tests/jose/run.py: tokens minted by the npm `jose` library) runs
+# once too, with the first sanitizer build.
 # The integration suites run on SQLite with every build, and once more on PostgreSQL with the first sanitizer
 # build: scripts/pg.sh starts a throwaway cluster under the temporary directory (each test server gets a
 # database of its own) and removes it at the end.
