@@ -225,6 +225,17 @@ async function main() {
   // tags, so that secrets carry one
   const tag = await call("create a tag", "POST", `/api/v1/projects/${pid}/tags`, { body: { slug: "db", name: "db", color: "#aa0000" }, expect: 200 });
   const tagId = tag.body?.tag?.id;
+  await call("create a tag: no slug", "POST", `/api/v1/projects/${pid}/tags`, { body: { name: "x" }, expect: 422 });
+  await call("list tags", "GET", `/api/v1/projects/${pid}/tags`, { expect: 200 });
+  await call("get a tag by slug", "GET", `/api/v1/projects/${pid}/tags/slug/db`, { expect: 200 });
+  await call("get an unknown tag", "GET", `/api/v1/projects/${pid}/tags/slug/nope`, { expect: 404 });
+
+  // secret imports: dev's root shows staging's root
+  const imports = "/api/v2/secret-imports";
+  const imp = await call("create an import", "POST", imports, { body: { projectId: pid, environment: "dev", path: "/", import: { environment: "staging", path: "/" } }, expect: 200 });
+  await call("create an import: no import", "POST", imports, { body: { projectId: pid, environment: "dev", path: "/" }, expect: 422 });
+  await call("create an import: unknown environment", "POST", imports, { body: { projectId: pid, environment: "dev", path: "/", import: { environment: "nope", path: "/" } } });
+  await call("list imports", "GET", imports + q({ projectId: pid, environment: "dev", path: "/" }), { expect: 200 });
 
   // secrets v3 raw
   const v3 = (key) => `/api/v3/secrets/raw/${encodeURIComponent(key)}`;
@@ -242,6 +253,8 @@ async function main() {
   if (list.headers.get("etag")) {
     await call("list secrets, not modified", "GET", "/api/v3/secrets/raw" + q({ ...at }), { headers: { "If-None-Match": list.headers.get("etag") }, expect: 304 });
   }
+  await call("delete an import", "DELETE", `${imports}/${imp.body?.secretImport?.id}`, { body: { projectId: pid, environment: "dev", path: "/" }, expect: 200 });
+  await call("delete an unknown import", "DELETE", `${imports}/${imp.body?.secretImport?.id}`, { body: { projectId: pid, environment: "dev", path: "/" }, expect: 404 });
   await call("list secrets of an unknown project", "GET", "/api/v3/secrets/raw" + q({ workspaceId: "00000000-0000-4000-8000-000000000000", environment: "dev" }), { expect: 404 });
   await call("list secrets without a project", "GET", "/api/v3/secrets/raw" + q({ environment: "dev" }), { expect: 422 });
   await call("get a secret", "GET", v3("DB_URL") + q(at), { expect: 200 });
@@ -271,8 +284,15 @@ async function main() {
   await call("create an identity: no name", "POST", "/api/v1/identities", { body: {}, expect: 422 });
   await call("list identities", "GET", "/api/v1/identities", { expect: 200 });
   await call("rename an identity", "PATCH", `/api/v1/identities/${iid}`, { body: { name: `ci2-${name}` }, expect: 200 });
+  await call("get universal auth before it is attached", "GET", `/api/v1/auth/universal-auth/identities/${iid}`, { expect: 404 });
   const ua = await call("attach universal auth", "POST", `/api/v1/auth/universal-auth/identities/${iid}`, { body: {}, expect: 200 });
   const cs = await call("create a client secret", "POST", `/api/v1/auth/universal-auth/identities/${iid}/client-secrets`, { body: {}, expect: 200 });
+  await call("attach universal auth twice", "POST", `/api/v1/auth/universal-auth/identities/${iid}`, { body: {} });
+  await call("get universal auth", "GET", `/api/v1/auth/universal-auth/identities/${iid}`, { expect: 200 });
+  await call("update universal auth", "PATCH", `/api/v1/auth/universal-auth/identities/${iid}`, { body: { accessTokenTTL: 600, accessTokenTrustedIps: [{ ipAddress: "127.0.0.0/8" }] }, expect: 200 });
+  await call("update universal auth: a TTL of a wrong type", "PATCH", `/api/v1/auth/universal-auth/identities/${iid}`, { body: { accessTokenTTL: "long" }, expect: 400 });
+  await call("list client secrets", "GET", `/api/v1/auth/universal-auth/identities/${iid}/client-secrets`, { expect: 200 });
+  await call("add the identity with an unknown role", "POST", `/api/v2/workspace/${pid}/identity-memberships/${iid}`, { body: { role: "emperor" } });
   await call("add the identity to the project", "POST", `/api/v2/workspace/${pid}/identity-memberships/${iid}`, { body: { role: "viewer" }, expect: 200 });
   await call("get an identity", "GET", `/api/v1/identities/${iid}`, { expect: 200 });
   await call("get an unknown identity", "GET", "/api/v1/identities/00000000-0000-4000-8000-000000000000", { expect: 404 });
@@ -291,6 +311,12 @@ async function main() {
   await call("renew a wrong token", "POST", "/api/v1/auth/token/renew", { token: null, body: { accessToken: "x" }, expect: 401 });
   await call("revoke the token", "POST", "/api/v1/auth/token/revoke", { token: null, body: { accessToken: token }, expect: 200 });
   await call("read with the revoked token", "GET", "/api/v3/secrets/raw" + q(at), { token, expect: 401 });
+  const csId = cs.body?.clientSecretData?.id;
+  await call("revoke the client secret", "POST", `/api/v1/auth/universal-auth/identities/${iid}/client-secrets/${csId}/revoke`, { expect: 200 });
+  await call("log in with the revoked client secret", "POST", login, { token: null, body: { clientId, clientSecret }, expect: 401 });
+  await call("remove the identity from the project", "DELETE", `/api/v2/workspace/${pid}/identity-memberships/${iid}`, { expect: 200 });
+  await call("remove it again", "DELETE", `/api/v2/workspace/${pid}/identity-memberships/${iid}`, { expect: 404 });
+  await call("remove universal auth", "DELETE", `/api/v1/auth/universal-auth/identities/${iid}`, { expect: 200 });
   await call("delete the identity", "DELETE", `/api/v1/identities/${iid}`, { expect: 200 });
 
   await call("delete a folder", "DELETE", "/api/v1/folders/backend", { body: { ...place, path: "/" }, expect: 200 });
