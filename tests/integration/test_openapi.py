@@ -112,6 +112,14 @@ class OpenAPIDocument(harness.ServerTestCase):
                 self.assertIs(p["required"], True, (method, path, p))
                 self.assertEqual(p["schema"]["type"], "string")
 
+    def test_no_two_paths_differ_only_in_parameter_names(self):
+        # OpenAPI forbids templated paths of the same shape with different parameter names (ambiguous)
+        shapes = {}
+        for path in self.doc["paths"]:
+            shape = re.sub(r"\{[^}]+\}", "{}", path)
+            self.assertNotIn(shape, shapes, "%s and %s" % (path, shapes.get(shape)))
+            shapes[shape] = path
+
     def test_security_tags_and_operation_ids(self):
         ids = set()
         for (method, pattern), (public, resource) in self.routes.items():
