@@ -7,7 +7,7 @@ set -eu
 
 PACKAGES="build-essential meson ninja-build pkg-config python3 \
 libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev libpq-dev postgresql libcurl4-openssl-dev \
-libcriterion-dev libcjose-dev libssl-dev zlib1g-dev liboath-dev openssl curl wrk hyperfine clang libclang-rt-14-dev \
+libcriterion-dev libcjose-dev libssl-dev zlib1g-dev liboath-dev libgfshare-dev openssl curl wrk hyperfine clang libclang-rt-14-dev \
 clang-format libtsan2 zsh man-db chromium"
 # The web dashboard is built with Node.js and npm (web/, from its lock file) and tested in Debian's Chromium
 # (tests/browser). A machine that already has a Node.js of its own (NodeSource's nodejs bundles npm, and

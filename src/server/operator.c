@@ -18,6 +18,13 @@
  * cannot sign in any more (a lost identity provider). Disabling keeps the API's rule: refused
  * unless an active owner can sign in.
  *
+ * init --shares N --threshold T: splits the root key's custody into Shamir shares (core/seal.h,
+ * crypto/shamir.h): prints the shares once, records the seal in the store, and only then removes
+ * root.key; the server starts sealed from then on. rekey: the same with new shares, given a
+ * threshold of the current ones on standard input; it runs beside a running server (one
+ * transaction, which the server reads at its next unseal). unseal and seal are clients of a
+ * running server (cli/unseal.h).
+ *
  * migrate --from DSN --to DSN: copies a whole store into an empty one (SQLite to PostgreSQL, or
  * back), ciphertexts as they are, and verifies every table's row count and checksum before
  * committing (see cf_store_copy). */
@@ -38,6 +45,9 @@
 #include "crypto/token.h"
 #include "server/commands.h"
 #include "cli/common.h"
+#include "cli/unseal.h"
+#include "core/seal.h"
+#include "crypto/shamir.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -46,6 +56,10 @@ static const char usage_text[] =
     "       coffer operator rotate-admin-token [--data-dir DIR] [--db PATH]\n"
     "       coffer operator admin-token disable|enable|status [--data-dir DIR] [--db PATH]\n"
     "       coffer operator migrate --from DSN --to DSN\n"
+    "       coffer operator init --shares N --threshold T [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator rekey --shares N --threshold T [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator unseal [--reset] [--domain URL]\n"
+    "       coffer operator seal [--token T] [--domain URL]\n"
     "\n"
     "Offline maintenance (stop the server first).\n"
     "\n"
@@ -60,6 +74,12 @@ static const char usage_text[] =
     "                    unless an active owner can sign in), enable it again (for an\n"
     "                    organisation that lost its owners' sign-in), or show its state. The\n"
     "                    server may keep running; it reads the switch on every use.\n"
+    "  init              split the root key into N unseal shares, T of which unseal the server\n"
+    "                    (2 <= T <= N <= 32): prints them once on stdout, then removes\n"
+    "                    DIR/root.key. The server starts sealed from then on.\n"
+    "  rekey             make new shares (the old ones stop working), given T of the current\n"
+    "                    ones on standard input, one a line. The server may keep running.\n"
+    "  unseal, seal      talk to a running server: see 'coffer operator unseal --help'\n"
     "  --data-dir DIR    data directory (COFFER_DATA_DIR, default ./coffer-data)\n"
     "  --db PATH         SQLite database (COFFER_DB, default DIR/coffer.db)\n"
     "  migrate           copy every row of the store at --from (sqlite:PATH or a file path, or\n"
@@ -347,17 +367,218 @@ static int admin_token_switch(const struct cf_boot_opts *opts, const char *actio
     return rc == CF_OK ? 0 : 1;
 }
 
+/* Parses --shares and --threshold. Returns 0, or 2 after printing why. */
+static int parse_split(const char *sub, const char *shares_text, const char *threshold_text,
+                       unsigned *shares, unsigned *threshold)
+{
+    long long n = 0, t = 0;
+    if (!shares_text || !threshold_text) {
+        fprintf(stderr, "coffer operator %s: --shares and --threshold are required\n", sub);
+        return 2;
+    }
+    if (!cf_parse_int64(shares_text, 1, CF_SHAMIR_MAX_SHARES, &n) ||
+        !cf_parse_int64(threshold_text, 1, CF_SHAMIR_MAX_SHARES, &t) || t > n ||
+        (t == 1 && n != 1)) {
+        fprintf(stderr,
+                "coffer operator %s: --shares must be 1..%d and --threshold 2..shares (or both "
+                "1)\n",
+                sub, CF_SHAMIR_MAX_SHARES);
+        return 2;
+    }
+    *shares = (unsigned)n;
+    *threshold = (unsigned)t;
+    return 0;
+}
+
+/* Prints the shares on stdout, once; false when stdout failed (then nothing may be committed). */
+static bool print_shares(const uint8_t (*shares)[CF_SHARE_BYTES], unsigned n, unsigned threshold)
+{
+    char text[CF_SHARE_TEXT_MAX];
+    for (unsigned i = 0; i < n; i++) {
+        cf_shamir_share_encode(shares[i], text);
+        printf("Unseal share %u: %s\n", i + 1, text);
+    }
+    sodium_memzero(text, sizeof(text));
+    printf("\nAny %u of these %u shares unseal the server. They are shown only this once: give "
+           "each to a different person, and keep none of them beside the data directory.\n",
+           threshold, n);
+    return fflush(stdout) == 0 && !ferror(stdout);
+}
+
+/* Splits kr's root key into n shares, prints them, and records the seal: inserted (init, old
+ * NULL) or swapped for old (rekey). */
+static enum cf_rc split_and_record(struct cf_boot *boot, unsigned n, unsigned threshold,
+                                   const uint8_t *old, size_t old_len, struct cf_err *err)
+{
+    uint8_t root[CF_ROOT_KEY_BYTES];
+    uint8_t record[CF_SHAMIR_RECORD_BYTES];
+    uint8_t(*shares)[CF_SHARE_BYTES] = sodium_malloc(CF_SHAMIR_MAX_SHARES * CF_SHARE_BYTES);
+    enum cf_rc rc;
+
+    if (!shares)
+        return cf_err_set(err, CF_ENOMEM, "cannot allocate locked memory for the shares");
+    cf_keyring_export_root(boot->keyring, root);
+    rc = cf_shamir_seal(root, n, threshold, shares, record, err);
+    sodium_memzero(root, sizeof(root));
+    if (rc != CF_OK)
+        goto out;
+    /* Printed before the commit: once the store holds the record, the shares are the only way to
+     * the key, so a failed print must leave the store as it was. */
+    if (!print_shares((const uint8_t(*)[CF_SHARE_BYTES])shares, n, threshold)) {
+        rc = cf_err_set(err, CF_EIO, "cannot write the shares on stdout: nothing was changed");
+        goto out;
+    }
+    rc = old ? cf_store_meta_swap(boot->store, CF_SEAL_META_SHAMIR, old, old_len, record,
+                                  sizeof(record), err)
+             : cf_store_meta_insert(boot->store, CF_SEAL_META_SHAMIR, record, sizeof(record), err);
+    if (rc == CF_EEXIST || rc == CF_ECONFLICT)
+        cf_err_set(err, rc,
+                   "the seal changed meanwhile (another init or rekey): the shares printed above "
+                   "are void");
+    else if (rc != CF_OK)
+        cf_err_set(err, rc, "the seal could not be recorded: the shares printed above are void");
+out:
+    sodium_free(shares);
+    return rc;
+}
+
+static int init_seal(const struct cf_boot_opts *opts, unsigned n, unsigned threshold)
+{
+    struct cf_boot boot;
+    struct cf_err err;
+    char path[4096];
+    int status = 1;
+
+    cf_err_clear(&err);
+    if (cf_boot_open(opts, &boot, &err) != CF_OK) {
+        if (err.rc == CF_ESEALED)
+            fprintf(stderr, "coffer operator init: the root key of this store is split into shares "
+                            "already (make new ones with 'coffer operator rekey')\n");
+        else
+            fprintf(stderr, "coffer operator init: %s\n", err.msg);
+        return 1;
+    }
+    if (split_and_record(&boot, n, threshold, NULL, 0, &err) != CF_OK)
+        goto out;
+    status = 0;
+    if (opts->root_key_b64) {
+        fprintf(stderr, "coffer operator init: the seal is recorded; unset COFFER_ROOT_KEY (and "
+                        "destroy its copies) before the next start, which is sealed\n");
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
+    if (unlink(path) != 0)
+        fprintf(stderr,
+                "coffer operator init: the seal is recorded but '%s' could not be removed; the "
+                "next server start removes it\n",
+                path);
+    else
+        fprintf(stderr,
+                "coffer operator init: the seal is recorded and '%s' removed; the server "
+                "starts sealed from now on\n",
+                path);
+out:
+    if (status != 0)
+        fprintf(stderr, "coffer operator init: %s\n", err.msg);
+    cf_boot_close(&boot);
+    return status;
+}
+
+/* Reads threshold shares, one a line, from standard input into shares. */
+static enum cf_rc read_current_shares(unsigned threshold, uint8_t (*shares)[CF_SHARE_BYTES],
+                                      struct cf_err *err)
+{
+    char line[512];
+    unsigned got = 0;
+    enum cf_rc rc = CF_OK;
+    while (got < threshold && fgets(line, sizeof(line), stdin)) {
+        size_t len = strcspn(line, "\r\n");
+        if (len == 0)
+            continue;
+        rc = cf_shamir_share_decode(line, len, shares[got], err);
+        if (rc != CF_OK)
+            break;
+        got++;
+    }
+    sodium_memzero(line, sizeof(line));
+    if (rc == CF_OK && got < threshold)
+        rc = cf_err_set(err, CF_EINVAL,
+                        "%u of the %u current shares needed were given on standard input", got,
+                        threshold);
+    return rc;
+}
+
+static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold)
+{
+    struct cf_boot boot;
+    struct cf_err err;
+    uint8_t *record = NULL;
+    size_t record_len = 0;
+    unsigned old_n = 0, old_threshold = 0;
+    uint8_t root[CF_ROOT_KEY_BYTES];
+    uint8_t(*current)[CF_SHARE_BYTES] = NULL;
+    int status = 1;
+
+    cf_err_clear(&err);
+    if (cf_boot_open(opts, &boot, &err) != CF_OK) {
+        fprintf(stderr, "coffer operator rekey: %s\n", err.msg);
+        return 1;
+    }
+    if (!boot.sealed) {
+        cf_err_set(&err, CF_EINVAL,
+                   "the root key of this store is not split into shares (use 'coffer operator "
+                   "init')");
+        goto out;
+    }
+    current = sodium_malloc(CF_SHAMIR_MAX_SHARES * CF_SHARE_BYTES);
+    if (!current) {
+        cf_err_set(&err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (cf_store_meta_get(boot.store, CF_SEAL_META_SHAMIR, &record, &record_len, &err) != CF_OK ||
+        cf_shamir_record_info(record, record_len, &old_n, &old_threshold, &err) != CF_OK ||
+        read_current_shares(old_threshold, current, &err) != CF_OK)
+        goto out;
+    if (cf_shamir_open(record, record_len, (const uint8_t(*)[CF_SHARE_BYTES])current, old_threshold,
+                       root, &err) != CF_OK) {
+        if (err.rc == CF_ECRYPTO)
+            cf_err_set(&err, CF_EINVAL,
+                       "the shares given do not unseal this store: at least one of them is wrong");
+        goto out;
+    }
+    enum cf_rc rc = cf_boot_unseal(&boot, root, &err);
+    sodium_memzero(root, sizeof(root));
+    if (rc != CF_OK || split_and_record(&boot, n, threshold, record, record_len, &err) != CF_OK)
+        goto out;
+    fprintf(stderr, "coffer operator rekey: the new shares are recorded; the old ones unseal "
+                    "nothing any more\n");
+    status = 0;
+out:
+    if (status != 0)
+        fprintf(stderr, "coffer operator rekey: %s\n", err.msg);
+    sodium_free(current);
+    free(record);
+    cf_boot_close(&boot);
+    return status;
+}
+
 int cf_cmd_operator(int argc, char **argv)
 {
-    static const char *const subcommands[] = {"admin-token", "migrate", "rotate-admin-token",
-                                              "rotate-root-key", NULL};
+    static const char *const subcommands[] = {
+        "admin-token",     "init", "migrate", "rekey", "rotate-admin-token",
+        "rotate-root-key", "seal", "unseal",  NULL};
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL;
+    const char *shares_text = NULL, *threshold_text = NULL;
     const struct cf_opt options[] = {
-        {"data-dir", CF_OPT_STRING, &data_dir},
-        {"db", CF_OPT_STRING, &db},
-        {"from", CF_OPT_STRING, &from},
-        {"to", CF_OPT_STRING, &to},
+        {"data-dir", CF_OPT_STRING, &data_dir},  {"db", CF_OPT_STRING, &db},
+        {"from", CF_OPT_STRING, &from},          {"to", CF_OPT_STRING, &to},
+        {"shares", CF_OPT_STRING, &shares_text}, {"threshold", CF_OPT_STRING, &threshold_text},
     };
+    /* The clients of a running server take the client's options (--domain, --token). */
+    if (argc > 1 && strcmp(argv[1], "unseal") == 0)
+        return cf_cmd_operator_unseal(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "seal") == 0)
+        return cf_cmd_operator_seal(argc - 1, argv + 1);
     const struct cf_cli_spec spec = {
         .usage = usage_text,
         .flags = CF_CLI_LOCAL,
@@ -378,7 +599,10 @@ int cf_cmd_operator(int argc, char **argv)
     bool migrating = strcmp(sub, "migrate") == 0;
     bool admin_token = strcmp(sub, "rotate-admin-token") == 0;
     bool switching = strcmp(sub, "admin-token") == 0;
-    if (!migrating && !admin_token && !switching && strcmp(sub, "rotate-root-key") != 0) {
+    bool initing = strcmp(sub, "init") == 0;
+    bool rekeying = strcmp(sub, "rekey") == 0;
+    if (!migrating && !admin_token && !switching && !initing && !rekeying &&
+        strcmp(sub, "rotate-root-key") != 0) {
         fprintf(stderr, "coffer operator: unknown or missing subcommand\n%s", usage_text);
         cf_cli_end(&cli);
         return 2;
@@ -409,13 +633,27 @@ int cf_cmd_operator(int argc, char **argv)
         fprintf(stderr, "coffer operator %s: --from and --to belong to migrate\n", sub);
         return 2;
     }
+    unsigned shares = 0, threshold = 0;
+    if (!initing && !rekeying && (shares_text || threshold_text)) {
+        fprintf(stderr, "coffer operator %s: --shares and --threshold belong to init and rekey\n",
+                sub);
+        return 2;
+    }
+    if ((initing || rekeying) &&
+        parse_split(sub, shares_text, threshold_text, &shares, &threshold) != 0)
+        return 2;
     struct cf_boot_opts opts = {
         .data_dir = cf_boot_setting(data_dir, "COFFER_DATA_DIR", "./coffer-data"),
         .db = cf_boot_setting(db, "COFFER_DB", NULL),
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
-        .create_root_key = false,
-        .beside_server = admin_token || switching,
+        .create_root_key = initing, /* init on a new data directory makes its first key */
+        .beside_server = admin_token || switching || rekeying,
+        .allow_sealed = rekeying,
     };
+    if (initing)
+        return init_seal(&opts, shares, threshold);
+    if (rekeying)
+        return rekey(&opts, shares, threshold);
     if (switching)
         return admin_token_switch(&opts, action);
     return admin_token ? rotate_admin_token(&opts) : rotate_root_key(&opts);
