@@ -564,9 +564,10 @@ out:
 
 int cf_cmd_operator(int argc, char **argv)
 {
+    /* unseal and seal, clients of a running server with options of their own, are dispatched
+     * before this parser and left out of its words (its options are not theirs). */
     static const char *const subcommands[] = {
-        "admin-token",     "init", "migrate", "rekey", "rotate-admin-token",
-        "rotate-root-key", "seal", "unseal",  NULL};
+        "admin-token", "init", "migrate", "rekey", "rotate-admin-token", "rotate-root-key", NULL};
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL;
     const char *shares_text = NULL, *threshold_text = NULL;
     const struct cf_opt options[] = {
