@@ -18,6 +18,9 @@ static json_t *render_seal(struct cf_core *core)
     if (!core->seal)
         return json_pack("{s:b, s:s}", "sealed", core->sealed, "type", "file");
     cf_seal_status(core->seal, &st);
+    if (strcmp(st.type, "shamir") != 0)
+        return json_pack("{s:b, s:s, s:s?}", "sealed", core->sealed && !st.key_ready, "type",
+                         st.type, "error", st.error[0] ? st.error : NULL);
     return json_pack("{s:b, s:s, s:i, s:i, s:i, s:s}", "sealed", core->sealed && !st.key_ready,
                      "type", "shamir", "t", (int)st.threshold, "n", (int)st.shares, "progress",
                      (int)st.progress, "nonce", st.nonce);

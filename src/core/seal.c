@@ -1,5 +1,6 @@
 /* Unseal progress, checks and throttle of a server sealed by Shamir shares (see seal.h). */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,7 +18,9 @@
 
 struct cf_seal {
     pthread_mutex_t lock;
-    struct cf_store *store;
+    struct cf_store *store; /* NULL for an auto-unseal */
+    const char *type;
+    char error[CF_SEAL_ERROR_MAX];
     uint8_t record[CF_SHAMIR_RECORD_BYTES];
     uint8_t *check; /* the store's root key check (not secret) */
     size_t check_len;
@@ -54,6 +57,7 @@ enum cf_rc cf_seal_new(struct cf_store *store, void (*on_change)(void *ctx), voi
     }
     pthread_mutex_init(&seal->lock, NULL);
     seal->sealed = true;
+    seal->type = "shamir";
     seal->store = store;
     seal->on_change = on_change;
     seal->ctx = ctx;
@@ -80,6 +84,29 @@ out:
     return rc;
 }
 
+enum cf_rc cf_seal_new_auto(const char *type, void (*on_change)(void *ctx), void *ctx,
+                            struct cf_seal **out, struct cf_err *err)
+{
+    struct cf_seal *seal = calloc(1, sizeof(*seal));
+    *out = NULL;
+    if (!seal)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    pthread_mutex_init(&seal->lock, NULL);
+    seal->sealed = true;
+    seal->type = type;
+    seal->on_change = on_change;
+    seal->ctx = ctx;
+    *out = seal;
+    return CF_OK;
+}
+
+void cf_seal_set_error(struct cf_seal *seal, const char *message)
+{
+    pthread_mutex_lock(&seal->lock);
+    snprintf(seal->error, sizeof(seal->error), "%s", message ? message : "");
+    pthread_mutex_unlock(&seal->lock);
+}
+
 void cf_seal_free(struct cf_seal *seal)
 {
     if (!seal)
@@ -99,7 +126,8 @@ static void reload(struct cf_seal *seal)
     uint8_t *record = NULL;
     size_t len = 0;
     unsigned shares = 0, threshold = 0;
-    if (cf_store_meta_get(seal->store, CF_SEAL_META_SHAMIR, &record, &len, NULL) == CF_OK &&
+    if (seal->store &&
+        cf_store_meta_get(seal->store, CF_SEAL_META_SHAMIR, &record, &len, NULL) == CF_OK &&
         cf_shamir_record_info(record, len, &shares, &threshold, NULL) == CF_OK) {
         memcpy(seal->record, record, sizeof(seal->record));
         seal->shares = shares;
@@ -121,6 +149,8 @@ static void clear_attempt(struct cf_seal *seal)
 static void fill_status(struct cf_seal *seal, struct cf_seal_status *out)
 {
     memset(out, 0, sizeof(*out));
+    out->type = seal->type;
+    memcpy(out->error, seal->error, sizeof(out->error));
     out->sealed = seal->sealed;
     out->key_ready = seal->key_ready;
     out->shares = seal->shares;
@@ -169,6 +199,13 @@ enum cf_rc cf_seal_submit(struct cf_seal *seal, const char *share, size_t len, c
     int64_t now = cf_now_ms();
     if (!seal->sealed || seal->key_ready) {
         rc = cf_err_set(err, CF_EINVAL, "the server is not sealed");
+        goto out;
+    }
+    if (!seal->given) {
+        rc = cf_err_set(err, CF_EINVAL,
+                        "this server unseals itself with %s: it takes no shares (see its log and "
+                        "GET /api/status for why it is sealed)",
+                        seal->type);
         goto out;
     }
     if (now < seal->wait_until_ms) {

@@ -32,7 +32,12 @@
 
 struct cf_seal;
 
+/* Room for a failed auto-unseal's message. */
+#define CF_SEAL_ERROR_MAX 256
+
 struct cf_seal_status {
+    const char *type;              /* "shamir", or the auto-unseal's ("azure-key-vault"); static */
+    char error[CF_SEAL_ERROR_MAX]; /* why the last auto-unseal failed; "" when it did not */
     bool sealed;     /* no root key in use: every route but the status and unseal ones is 503 */
     bool key_ready;  /* a root key was rebuilt and is being taken into use */
     unsigned shares; /* shares made by init or rekey */
@@ -47,6 +52,14 @@ struct cf_seal_status {
  * The new seal is sealed. *out is freed with cf_seal_free. */
 enum cf_rc cf_seal_new(struct cf_store *store, void (*on_change)(void *ctx), void *ctx,
                        struct cf_seal **out, struct cf_err *err);
+
+/* A seal whose server unseals itself (type: "azure-key-vault", static): it takes no shares
+ * (cf_seal_submit refuses them) and reports the last failure set by cf_seal_set_error. */
+enum cf_rc cf_seal_new_auto(const char *type, void (*on_change)(void *ctx), void *ctx,
+                            struct cf_seal **out, struct cf_err *err);
+
+/* Records why the last auto-unseal failed ("" or NULL: it did not), for the status. */
+void cf_seal_set_error(struct cf_seal *seal, const char *message);
 
 /* Wipes and frees; NULL is a no-op. */
 void cf_seal_free(struct cf_seal *seal);

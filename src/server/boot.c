@@ -12,6 +12,7 @@
 
 #include "server/boot.h"
 #include "core/seal.h"
+#include "server/autounseal.h"
 #include "util/log.h"
 #include "util/banned.h"
 
@@ -116,7 +117,13 @@ static enum cf_rc check_sealed(const struct cf_boot_opts *opts, struct cf_boot *
     uint8_t *record = NULL;
     size_t record_len = 0;
     char path[4096];
-    enum cf_rc rc = cf_store_meta_get(boot->store, CF_SEAL_META_SHAMIR, &record, &record_len, err);
+    enum cf_rc rc = cf_store_meta_get(boot->store, CF_AUTOUNSEAL_META, &record, &record_len, err);
+    free(record);
+    record = NULL;
+    if (rc == CF_OK)
+        boot->auto_unseal = true;
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_store_meta_get(boot->store, CF_SEAL_META_SHAMIR, &record, &record_len, err);
     free(record);
     if (rc == CF_ENOTFOUND) {
         cf_err_clear(err);
@@ -126,15 +133,17 @@ static enum cf_rc check_sealed(const struct cf_boot_opts *opts, struct cf_boot *
         return rc;
     if (!opts->allow_sealed)
         return cf_err_set(err, CF_ESEALED,
-                          "the root key of this store is split into unseal shares: this command "
-                          "needs the key itself and cannot run on it");
+                          "the root key of this store is %s: this command needs the key itself "
+                          "and cannot run on it",
+                          boot->auto_unseal ? "wrapped by Azure Key Vault"
+                                            : "split into unseal shares");
     if (opts->root_key_b64)
-        return cf_err_set(err, CF_EINVAL,
-                          "COFFER_ROOT_KEY is set but the root key of this store is split into "
-                          "unseal shares: unset it and unseal with 'coffer operator unseal'");
+        return cf_err_set(
+            err, CF_EINVAL, "COFFER_ROOT_KEY is set but the root key of this store is %s: unset it",
+            boot->auto_unseal ? "wrapped by Azure Key Vault" : "split into unseal shares");
     snprintf(path, sizeof(path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
     if (unlink(path) == 0)
-        cf_log_warn("removed '%s': the root key of this store is split into unseal shares", path);
+        cf_log_warn("removed '%s': the root key of this store is kept sealed", path);
     boot->sealed = true;
     return CF_OK;
 }

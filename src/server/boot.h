@@ -32,7 +32,8 @@ struct cf_boot {
     char db_shown[4096];        /* db_path without a password, for messages */
     struct cf_keyring *keyring; /* NULL while sealed */
     struct cf_store *store;
-    bool sealed; /* the store's root key is split into shares */
+    bool sealed;      /* the store's root key is split into shares or wrapped by Key Vault */
+    bool auto_unseal; /* sealed, by Azure Key Vault (server/autounseal.h) */
 };
 
 /* Locks the data directory (unless opts->beside_server), loads the root key, opens the store and

@@ -37,6 +37,7 @@
 
 #include <sodium.h>
 
+#include "server/autounseal.h"
 #include "server/boot.h"
 #include "auth/admin.h"
 #include "core/admin_token.h"
@@ -57,6 +58,8 @@ static const char usage_text[] =
     "       coffer operator admin-token disable|enable|status [--data-dir DIR] [--db PATH]\n"
     "       coffer operator migrate --from DSN --to DSN\n"
     "       coffer operator init --shares N --threshold T [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator init --azure-key URL --azure-tenant T --azure-client-id C\n"
+    "                            [--azure-authority URL] [--data-dir DIR] [--db PATH]\n"
     "       coffer operator rekey --shares N --threshold T [--data-dir DIR] [--db PATH]\n"
     "       coffer operator unseal [--reset] [--domain URL]\n"
     "       coffer operator seal [--token T] [--domain URL]\n"
@@ -77,6 +80,10 @@ static const char usage_text[] =
     "  init              split the root key into N unseal shares, T of which unseal the server\n"
     "                    (2 <= T <= N <= 32): prints them once on stdout, then removes\n"
     "                    DIR/root.key. The server starts sealed from then on.\n"
+    "  init --azure-key  wrap the root key with an Azure Key Vault RSA key instead, so that the\n"
+    "                    server unseals itself (the client secret comes from\n"
+    "                    COFFER_SEAL_AZURE_CLIENT_SECRET); a store sealed by shares moves to it\n"
+    "                    given T of its shares on standard input.\n"
     "  rekey             make new shares (the old ones stop working), given T of the current\n"
     "                    ones on standard input, one a line. The server may keep running.\n"
     "  unseal, seal      talk to a running server: see 'coffer operator unseal --help'\n"
@@ -442,11 +449,32 @@ out:
     return rc;
 }
 
+/* After init recorded the seal: tells the operator to unset COFFER_ROOT_KEY, or removes
+ * root.key (done: what init did, next: what the server does from now on). */
+static void retire_key_source(const struct cf_boot_opts *opts, const char *done, const char *next)
+{
+    char path[4096];
+    if (opts->root_key_b64) {
+        fprintf(stderr,
+                "coffer operator init: %s; unset COFFER_ROOT_KEY (and destroy its copies) "
+                "before the next start\n",
+                done);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
+    if (unlink(path) != 0)
+        fprintf(stderr,
+                "coffer operator init: %s but '%s' could not be removed; the next server start "
+                "removes it\n",
+                done, path);
+    else
+        fprintf(stderr, "coffer operator init: %s and '%s' removed; %s\n", done, path, next);
+}
+
 static int init_seal(const struct cf_boot_opts *opts, unsigned n, unsigned threshold)
 {
     struct cf_boot boot;
     struct cf_err err;
-    char path[4096];
     int status = 1;
 
     cf_err_clear(&err);
@@ -461,22 +489,7 @@ static int init_seal(const struct cf_boot_opts *opts, unsigned n, unsigned thres
     if (split_and_record(&boot, n, threshold, NULL, 0, &err) != CF_OK)
         goto out;
     status = 0;
-    if (opts->root_key_b64) {
-        fprintf(stderr, "coffer operator init: the seal is recorded; unset COFFER_ROOT_KEY (and "
-                        "destroy its copies) before the next start, which is sealed\n");
-        goto out;
-    }
-    snprintf(path, sizeof(path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
-    if (unlink(path) != 0)
-        fprintf(stderr,
-                "coffer operator init: the seal is recorded but '%s' could not be removed; the "
-                "next server start removes it\n",
-                path);
-    else
-        fprintf(stderr,
-                "coffer operator init: the seal is recorded and '%s' removed; the server "
-                "starts sealed from now on\n",
-                path);
+    retire_key_source(opts, "the seal is recorded", "the server starts sealed from now on");
 out:
     if (status != 0)
         fprintf(stderr, "coffer operator init: %s\n", err.msg);
@@ -508,15 +521,42 @@ static enum cf_rc read_current_shares(unsigned threshold, uint8_t (*shares)[CF_S
     return rc;
 }
 
+/* For a store sealed by shares: reads its seal record into *record (malloc'd; the caller frees
+ * it), T current shares from standard input, and takes the root key they rebuild into use as
+ * boot->keyring. */
+static enum cf_rc unseal_from_stdin(struct cf_boot *boot, uint8_t **record, size_t *record_len,
+                                    struct cf_err *err)
+{
+    unsigned n = 0, threshold = 0;
+    uint8_t root[CF_ROOT_KEY_BYTES];
+    uint8_t(*current)[CF_SHARE_BYTES] = sodium_malloc(CF_SHAMIR_MAX_SHARES * CF_SHARE_BYTES);
+    enum cf_rc rc;
+
+    if (!current)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    rc = cf_store_meta_get(boot->store, CF_SEAL_META_SHAMIR, record, record_len, err);
+    if (rc == CF_OK)
+        rc = cf_shamir_record_info(*record, *record_len, &n, &threshold, err);
+    if (rc == CF_OK)
+        rc = read_current_shares(threshold, current, err);
+    if (rc == CF_OK)
+        rc = cf_shamir_open(*record, *record_len, (const uint8_t(*)[CF_SHARE_BYTES])current,
+                            threshold, root, err);
+    if (rc == CF_ECRYPTO)
+        cf_err_set(err, CF_EINVAL,
+                   "the shares given do not unseal this store: at least one of them is wrong");
+    if (rc == CF_OK)
+        rc = cf_boot_unseal(boot, root, err);
+    sodium_memzero(root, sizeof(root));
+    return rc;
+}
+
 static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold)
 {
     struct cf_boot boot;
     struct cf_err err;
     uint8_t *record = NULL;
     size_t record_len = 0;
-    unsigned old_n = 0, old_threshold = 0;
-    uint8_t root[CF_ROOT_KEY_BYTES];
-    uint8_t(*current)[CF_SHARE_BYTES] = NULL;
     int status = 1;
 
     cf_err_clear(&err);
@@ -524,31 +564,14 @@ static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold
         fprintf(stderr, "coffer operator rekey: %s\n", err.msg);
         return 1;
     }
-    if (!boot.sealed) {
+    if (!boot.sealed || boot.auto_unseal) {
         cf_err_set(&err, CF_EINVAL,
                    "the root key of this store is not split into shares (use 'coffer operator "
                    "init')");
         goto out;
     }
-    current = sodium_malloc(CF_SHAMIR_MAX_SHARES * CF_SHARE_BYTES);
-    if (!current) {
-        cf_err_set(&err, CF_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (cf_store_meta_get(boot.store, CF_SEAL_META_SHAMIR, &record, &record_len, &err) != CF_OK ||
-        cf_shamir_record_info(record, record_len, &old_n, &old_threshold, &err) != CF_OK ||
-        read_current_shares(old_threshold, current, &err) != CF_OK)
-        goto out;
-    if (cf_shamir_open(record, record_len, (const uint8_t(*)[CF_SHARE_BYTES])current, old_threshold,
-                       root, &err) != CF_OK) {
-        if (err.rc == CF_ECRYPTO)
-            cf_err_set(&err, CF_EINVAL,
-                       "the shares given do not unseal this store: at least one of them is wrong");
-        goto out;
-    }
-    enum cf_rc rc = cf_boot_unseal(&boot, root, &err);
-    sodium_memzero(root, sizeof(root));
-    if (rc != CF_OK || split_and_record(&boot, n, threshold, record, record_len, &err) != CF_OK)
+    if (unseal_from_stdin(&boot, &record, &record_len, &err) != CF_OK ||
+        split_and_record(&boot, n, threshold, record, record_len, &err) != CF_OK)
         goto out;
     fprintf(stderr, "coffer operator rekey: the new shares are recorded; the old ones unseal "
                     "nothing any more\n");
@@ -556,8 +579,61 @@ static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold
 out:
     if (status != 0)
         fprintf(stderr, "coffer operator rekey: %s\n", err.msg);
-    sodium_free(current);
     free(record);
+    cf_boot_close(&boot);
+    return status;
+}
+
+/* init --azure-key: the root key wrapped by Key Vault, from a file-keyed store (root.key then
+ * removed) or from one sealed by shares (T of them on standard input; the share record replaced
+ * in the same transaction). */
+static int init_azure(const struct cf_boot_opts *opts, const struct cf_autounseal_config *azure)
+{
+    struct cf_boot boot;
+    struct cf_err err;
+    uint8_t *old = NULL;
+    size_t old_len = 0;
+    uint8_t root[CF_ROOT_KEY_BYTES];
+    char *record = NULL;
+    int status = 1;
+
+    cf_err_clear(&err);
+    sodium_memzero(root, sizeof(root));
+    if (cf_boot_open(opts, &boot, &err) != CF_OK) {
+        fprintf(stderr, "coffer operator init: %s\n", err.msg);
+        return 1;
+    }
+    if (boot.auto_unseal) {
+        cf_err_set(&err, CF_EINVAL,
+                   "the root key of this store is wrapped by Azure Key Vault "
+                   "already");
+        goto out;
+    }
+    if (boot.sealed && unseal_from_stdin(&boot, &old, &old_len, &err) != CF_OK)
+        goto out;
+    cf_keyring_export_root(boot.keyring, root);
+
+    if (cf_autounseal_wrap(azure, root, &record, &err) != CF_OK)
+        goto out;
+    if ((old ? cf_store_meta_move(boot.store, CF_SEAL_META_SHAMIR, old, old_len, CF_AUTOUNSEAL_META,
+                                  (const uint8_t *)record, strlen(record), &err)
+             : cf_store_meta_insert(boot.store, CF_AUTOUNSEAL_META, (const uint8_t *)record,
+                                    strlen(record), &err)) != CF_OK)
+        goto out;
+    status = 0;
+    if (old) {
+        fprintf(stderr, "coffer operator init: the root key is wrapped by Azure Key Vault; the "
+                        "unseal shares open nothing any more\n");
+    } else {
+        retire_key_source(opts, "the root key is wrapped by Azure Key Vault",
+                          "the server unseals itself from now on");
+    }
+out:
+    if (status != 0)
+        fprintf(stderr, "coffer operator init: %s\n", err.msg);
+    sodium_memzero(root, sizeof(root));
+    free(record);
+    free(old);
     cf_boot_close(&boot);
     return status;
 }
@@ -570,10 +646,18 @@ int cf_cmd_operator(int argc, char **argv)
         "admin-token", "init", "migrate", "rekey", "rotate-admin-token", "rotate-root-key", NULL};
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL;
     const char *shares_text = NULL, *threshold_text = NULL;
+    struct cf_autounseal_config azure = {0};
     const struct cf_opt options[] = {
-        {"data-dir", CF_OPT_STRING, &data_dir},  {"db", CF_OPT_STRING, &db},
-        {"from", CF_OPT_STRING, &from},          {"to", CF_OPT_STRING, &to},
-        {"shares", CF_OPT_STRING, &shares_text}, {"threshold", CF_OPT_STRING, &threshold_text},
+        {"data-dir", CF_OPT_STRING, &data_dir},
+        {"db", CF_OPT_STRING, &db},
+        {"from", CF_OPT_STRING, &from},
+        {"to", CF_OPT_STRING, &to},
+        {"shares", CF_OPT_STRING, &shares_text},
+        {"threshold", CF_OPT_STRING, &threshold_text},
+        {"azure-key", CF_OPT_STRING, &azure.key_url},
+        {"azure-tenant", CF_OPT_STRING, &azure.tenant_id},
+        {"azure-client-id", CF_OPT_STRING, &azure.client_id},
+        {"azure-authority", CF_OPT_STRING, &azure.authority_host},
     };
     /* The clients of a running server take the client's options (--domain, --token). */
     if (argc > 1 && strcmp(argv[1], "unseal") == 0)
@@ -640,7 +724,20 @@ int cf_cmd_operator(int argc, char **argv)
                 sub);
         return 2;
     }
-    if ((initing || rekeying) &&
+    bool to_azure = azure.key_url || azure.tenant_id || azure.client_id || azure.authority_host;
+    if (to_azure && (!initing || shares_text || threshold_text)) {
+        fprintf(stderr,
+                "coffer operator %s: the --azure-* options belong to init, without "
+                "--shares and --threshold\n",
+                sub);
+        return 2;
+    }
+    if (to_azure && (!azure.key_url || !azure.tenant_id || !azure.client_id)) {
+        fprintf(stderr, "coffer operator init: --azure-key, --azure-tenant and --azure-client-id "
+                        "go together\n");
+        return 2;
+    }
+    if ((initing || rekeying) && !to_azure &&
         parse_split(sub, shares_text, threshold_text, &shares, &threshold) != 0)
         return 2;
     struct cf_boot_opts opts = {
@@ -649,8 +746,10 @@ int cf_cmd_operator(int argc, char **argv)
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
         .create_root_key = initing, /* init on a new data directory makes its first key */
         .beside_server = admin_token || switching || rekeying,
-        .allow_sealed = rekeying,
+        .allow_sealed = rekeying || to_azure,
     };
+    if (to_azure)
+        return init_azure(&opts, &azure);
     if (initing)
         return init_seal(&opts, shares, threshold);
     if (rekeying)

@@ -30,6 +30,7 @@
 #include "notify/notify.h"
 #include "stream/audit_stream.h"
 #include "sync/worker.h"
+#include "server/autounseal.h"
 #include "server/boot.h"
 #include "server/commands.h"
 #include "auth/token.h"
@@ -45,6 +46,8 @@
 
 #define BOOTSTRAP_MIN 16
 #define DRAIN_MS 10000
+/* Seconds between tries of an auto-unseal that failed (the vault refused or was unreachable). */
+#define AUTO_UNSEAL_RETRY_S 2
 /* Folder-list bodies kept at most (--cache-size bounds their bytes). */
 #define LIST_CACHE_ENTRIES 4096
 /* Access tokens whose signature is remembered as verified (auth/token.h): about 100 bytes each. */
@@ -709,13 +712,21 @@ static enum cf_rc open_audit(const struct server_settings *set, const char *data
 /* Waits for SIGTERM or SIGINT (the signals are blocked in every thread and taken here), reopening
  * the log file on each SIGHUP. SIGUSR1 is the seal's own wake-up (wake_main): with seal given,
  * it returns SIGUSR1 when the seal has something for the main thread (a root key to take while
- * sealed, a request to seal while unsealed), and ignores it otherwise. Returns the signal. */
+ * sealed, a request to seal while unsealed), and ignores it otherwise. Returns the signal, or 0
+ * when timeout_s (> 0) seconds passed first. */
 static int wait_for_stop(const sigset_t *signals, const char *log_file, struct cf_seal *seal,
-                         bool sealed)
+                         bool sealed, int timeout_s)
 {
     int sig = 0;
     for (;;) {
-        sigwait(signals, &sig);
+        if (timeout_s > 0) {
+            struct timespec timeout = {.tv_sec = timeout_s};
+            sig = sigtimedwait(signals, NULL, &timeout);
+            if (sig < 0)
+                return 0; /* the time ran out (or EINTR: the caller looks again either way) */
+        } else {
+            sigwait(signals, &sig);
+        }
         if (sig == SIGUSR1) {
             struct cf_seal_status st;
             if (!seal)
@@ -764,6 +775,7 @@ struct server_run {
     struct cf_boot *boot;
     const char *data_dir;
     struct cf_seal *seal; /* NULL: the root key is not split into shares */
+    bool admin_sealed;    /* sealed by an admin: an auto-unseal waits for the next start */
     const sigset_t *signals;
     int64_t started; /* cf_mono_us at the start, for the "listening on" line */
 };
@@ -781,6 +793,22 @@ static void log_listening(const struct server_run *run, struct cf_server *server
                 sealed ? "; sealed: unseal with 'coffer operator unseal'" : "");
 }
 
+/* Unwraps the root key with Azure Key Vault (server/autounseal.h) and takes it into use. */
+static enum cf_rc auto_unseal(struct cf_boot *boot, struct cf_err *err)
+{
+    uint8_t *record = NULL;
+    size_t record_len = 0;
+    uint8_t key[CF_ROOT_KEY_BYTES];
+    enum cf_rc rc = cf_store_meta_get(boot->store, CF_AUTOUNSEAL_META, &record, &record_len, err);
+    if (rc == CF_OK)
+        rc = cf_autounseal_unwrap(record, record_len, NULL, key, err);
+    if (rc == CF_OK)
+        rc = cf_boot_unseal(boot, key, err);
+    sodium_memzero(key, sizeof(key));
+    free(record);
+    return rc;
+}
+
 /* Serves while sealed: only the status and unseal routes (api/sys.c), on a core that holds the
  * store and the seal and nothing else, until enough shares rebuild a root key that passes the
  * store's check (PHASE_UNSEALED, boot->keyring set) or a stop signal. */
@@ -791,15 +819,34 @@ static enum phase_end serve_sealed(struct server_run *run)
     struct cf_err err;
     uint8_t key[CF_ROOT_KEY_BYTES];
     enum phase_end end = PHASE_FAILED;
+    bool automatic = run->boot->auto_unseal && !run->admin_sealed;
+    char last_error[sizeof(err.msg)] = "";
 
     cf_err_clear(&err);
     if (cf_server_start(run->config, &core, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         return PHASE_FAILED;
     }
-    log_listening(run, server, true);
+    log_listening(run, server, !automatic);
     for (;;) {
-        int sig = wait_for_stop(run->signals, run->set->value[F_LOG_FILE], run->seal, true);
+        if (automatic) {
+            if (auto_unseal(run->boot, &err) == CF_OK) {
+                cf_seal_set_error(run->seal, NULL);
+                end = PHASE_UNSEALED;
+                break;
+            }
+            /* logged once per distinct failure, not at every retry */
+            if (strcmp(err.msg, last_error) != 0)
+                cf_log_error("auto-unseal with Azure Key Vault failed: %s; staying sealed and "
+                             "trying again every %d s",
+                             err.msg, AUTO_UNSEAL_RETRY_S);
+            memcpy(last_error, err.msg, sizeof(last_error));
+            cf_seal_set_error(run->seal, err.msg);
+        }
+        int sig = wait_for_stop(run->signals, run->set->value[F_LOG_FILE], run->seal, true,
+                                automatic ? AUTO_UNSEAL_RETRY_S : 0);
+        if (sig == 0)
+            continue;
         if (sig != SIGUSR1) {
             cf_log_info("received %s while sealed", sig == SIGINT ? "SIGINT" : "SIGTERM");
             end = PHASE_STOPPED;
@@ -953,7 +1000,7 @@ static enum phase_end serve_unsealed(struct server_run *run)
         cf_seal_set_sealed(run->seal, false);
     log_listening(run, server, false);
 
-    int sig = wait_for_stop(run->signals, set->value[F_LOG_FILE], run->seal, false);
+    int sig = wait_for_stop(run->signals, set->value[F_LOG_FILE], run->seal, false, 0);
     if (sig == SIGUSR1)
         cf_log_info("sealing: finishing in-flight requests, then stopping every service and "
                     "wiping the keys");
@@ -1077,7 +1124,9 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         return 1;
     }
-    if (boot.sealed && cf_seal_new(boot.store, wake_main, NULL, &seal, &err) != CF_OK) {
+    if (boot.sealed &&
+        (boot.auto_unseal ? cf_seal_new_auto("azure-key-vault", wake_main, NULL, &seal, &err)
+                          : cf_seal_new(boot.store, wake_main, NULL, &seal, &err)) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
@@ -1097,6 +1146,7 @@ int cf_cmd_server(int argc, char **argv)
             cf_keyring_free(boot.keyring); /* wipes the root key and every cached project key */
             boot.keyring = NULL;
             cf_seal_set_sealed(seal, true);
+            run.admin_sealed = true;
             cf_log_info("sealed: the root key is wiped from memory; every route but the status "
                         "and unseal ones answers 503 until the server is unsealed");
         } else {
