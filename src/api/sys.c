@@ -90,8 +90,7 @@ static enum cf_rc unseal(struct cf_req *req, json_t **out, struct cf_err *err)
     *out = render_seal(core);
     rc = *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 out:
-    json_decref(body); /* the share's text is wiped by the wiping allocator */
-    return rc;
+    return rc; /* body belongs to the request, whose release wipes the share's text */
 }
 
 /* POST /api/v1/sys/seal -> {sealed: true}: the server drops its keys and services once this
