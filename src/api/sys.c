@@ -11,13 +11,17 @@
 /* Longest "key" accepted: a share's text with room for blanks around it. */
 #define SHARE_FIELD_MAX 256
 
-/* The seal state as the status, seal-status and unseal answers show it. */
-static json_t *render_seal(struct cf_core *core)
+/* The seal state as the status, seal-status and unseal answers show it. The status routes say
+ * sealed until the unsealed server answers them (so that a client polling them waits for it);
+ * the unseal answer (taken) says unsealed as soon as the last share was accepted. */
+static json_t *render_seal(struct cf_core *core, bool taken)
 {
     struct cf_seal_status st;
     if (!core->seal)
         return json_pack("{s:b, s:s}", "sealed", core->sealed, "type", "file");
     cf_seal_status(core->seal, &st);
+    if (!taken)
+        st.key_ready = false;
     if (strcmp(st.type, "shamir") != 0)
         return json_pack("{s:b, s:s, s:s?}", "sealed", core->sealed && !st.key_ready, "type",
                          st.type, "error", st.error[0] ? st.error : NULL);
@@ -28,11 +32,11 @@ static json_t *render_seal(struct cf_core *core)
 
 json_t *cf_api_seal_json(struct cf_core *core)
 {
-    return render_seal(core);
+    return render_seal(core, false);
 }
 static enum cf_rc seal_status(struct cf_req *req, json_t **out, struct cf_err *err)
 {
-    *out = render_seal(cf_req_core(req));
+    *out = render_seal(cf_req_core(req), false);
     return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 
@@ -87,7 +91,7 @@ static enum cf_rc unseal(struct cf_req *req, json_t **out, struct cf_err *err)
         if (rc != CF_OK)
             goto out;
     }
-    *out = render_seal(core);
+    *out = render_seal(core, true);
     rc = *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 out:
     return rc; /* body belongs to the request, whose release wipes the share's text */
