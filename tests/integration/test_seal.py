@@ -6,6 +6,7 @@ and every test after that works on the sealed server, in the order of their name
 status and unseal ones, refused inputs, a wrong share set, progress, nonce and reset, an unseal with any three
 shares (every secret reads back), `coffer operator seal` on the running server, a restart that is sealed again,
 rekey (old shares void), the throttle on failed attempts (test clock), and no share in any log or file.
+On PostgreSQL, two nodes on one store are unsealed and sealed each on its own.
 """
 
 import base64
@@ -336,3 +337,72 @@ class EnvironmentKey(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+@unittest.skipUnless(harness.BACKEND == "postgres", "several nodes share a store only on PostgreSQL")
+class SeveralNodes(unittest.TestCase):
+    """Two nodes on one PostgreSQL store sealed by shares: each is unsealed and sealed on its own."""
+
+    def test_each_node_unsealed_separately(self):
+        uri = harness.new_pg_database()
+        a = harness.Server(env={"COFFER_DB": uri})
+        b = harness.Server(env={"COFFER_DB": uri}, bootstrap_token=None)
+        try:
+            a.start()
+            r = a.api("POST", "/api/v2/workspace", body={"projectName": harness.unique("nodes")})
+            pid = r.json["project"]["id"]
+            a.api("POST", "/api/v3/secrets/raw/ONE", body={"workspaceId": pid, "environment": "dev",
+                                                          "secretPath": "/", "secretValue": "v1"})
+            self.assertEqual(a.stop(), 0)
+            rc, out, err = run(["operator", "init", "--shares", "3", "--threshold", "2", "--data-dir", a.data_dir],
+                               env=harness.base_env({"COFFER_DB": uri}))
+            self.assertEqual(rc, 0, err)
+            shares = parse_shares(out)
+            a.start()
+            b.start()
+
+            def sealed(node):
+                deadline = time.monotonic() + 15
+                while time.monotonic() < deadline:
+                    try:
+                        r = node.api("GET", "/api/status", token=None)
+                        if r.status == 200:
+                            return r.json["sealed"]
+                    except (ConnectionError, OSError):
+                        pass
+                    time.sleep(0.05)
+                self.fail("no status")
+
+            def unsealed(node):
+                deadline = time.monotonic() + 15
+                while sealed(node) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                return not sealed(node)
+
+            self.assertTrue(sealed(a) and sealed(b))
+            for share in shares[:2]:
+                a.api("POST", "/api/v1/sys/unseal", body={"key": share}, token=None)
+            self.assertTrue(unsealed(a))
+            self.assertIs(sealed(b), True)  # B still needs its own unseal
+            self.assertEqual(b.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev",
+                                                                       "secretPath": "/"}).status, 503)
+            for share in shares[1:]:
+                b.api("POST", "/api/v1/sys/unseal", body={"key": share}, token=None)
+            self.assertTrue(unsealed(b))
+            r = b.api("GET", "/api/v3/secrets/raw/ONE", query={"workspaceId": pid, "environment": "dev",
+                                                               "secretPath": "/"}, token=harness.ADMIN_TOKEN)
+            self.assertEqual((r.status, r.json["secret"]["secretValue"]), (200, "v1"), r.body)
+            # sealing A leaves B serving
+            self.assertEqual(a.api("POST", "/api/v1/sys/seal").status, 200)
+            deadline = time.monotonic() + 15
+            while not sealed(a) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertIs(sealed(a), True)
+            self.assertIs(sealed(b), False)
+            self.assertEqual(a.stop(), 0)
+            self.assertEqual(b.stop(), 0)
+            self.assertIsNone(a.sanitizer_report())
+            self.assertIsNone(b.sanitizer_report())
+        finally:
+            a.cleanup()
+            b.cleanup()
