@@ -84,6 +84,7 @@ bench: build
 	python3 bench/bigfolder.py $(BUILD) $(BENCH_OLD)
 	BENCH_STORAGE_RETENTION=$${BENCH_STORAGE_RETENTION-2s} python3 bench/storage.py $(BUILD)
 	python3 bench/durable.py $(BENCH_OLD) $(BUILD)
+	python3 bench/unseal.py $(BUILD)
 	python3 bench/summary.py
 
 # SOAK_MINUTES (3) of mixed load: no failed request, RSS and open descriptors flat (bench/README.md)
