@@ -132,6 +132,9 @@ enum cf_rc cf_shamir_open(const uint8_t *record, size_t len,
             if (xs[j] == xs[i])
                 return cf_err_set(err, CF_EINVAL, "the same share was given twice");
     }
+    /* sodium_malloc needs the library initialised; sodium_init is idempotent and thread-safe */
+    if (sodium_init() < 0)
+        return cf_err_set(err, CF_ECRYPTO, "cannot initialise libsodium");
     unseal_key = sodium_malloc(CF_ROOT_KEY_BYTES);
     if (!unseal_key)
         return cf_err_set(err, CF_ENOMEM, "cannot allocate locked memory for the unseal key");
