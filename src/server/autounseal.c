@@ -14,6 +14,20 @@
 #define WRAPPED_MAX 512
 #define KID_MAX 512
 
+/* The credentials of a managed identity (client_id and endpoint may be NULL): a new reference, or
+ * NULL with err set. */
+static json_t *managed_credentials(const char *client_id, const char *endpoint, struct cf_err *err)
+{
+    json_t *creds = json_object();
+    if (creds && client_id)
+        json_object_set_new(creds, "clientId", json_string(client_id));
+    if (creds && endpoint)
+        json_object_set_new(creds, "imdsEndpoint", json_string(endpoint));
+    if (!creds)
+        cf_err_set(err, CF_ENOMEM, "out of memory");
+    return creds;
+}
+
 /* The credentials of a connection to Entra ID with the secret from the environment (a new
  * reference; NULL with err set). */
 static json_t *credentials(const char *tenant_id, const char *client_id, const char *authority,
@@ -49,24 +63,32 @@ enum cf_rc cf_autounseal_wrap(const struct cf_autounseal_config *config,
     enum cf_rc rc;
 
     *record = NULL;
-    if (!config->key_url || !config->tenant_id || !config->client_id)
+    if (!config->key_url ||
+        (!config->managed_identity && (!config->tenant_id || !config->client_id)))
         return cf_err_set(err, CF_EINVAL,
                           "--azure-key, --azure-tenant and --azure-client-id go together");
-    creds = credentials(config->tenant_id, config->client_id, config->authority_host, err);
+    creds = config->managed_identity
+                ? managed_credentials(config->client_id, config->imds_endpoint, err)
+                : credentials(config->tenant_id, config->client_id, config->authority_host, err);
     if (!creds)
         return err->rc;
-    struct cf_provider_conn conn = {
-        .app = "azure-key-vault", .method = "client-secret", .credentials = creds};
+    struct cf_provider_conn conn = {.app = "azure-key-vault",
+                                    .method = config->managed_identity ? "managed-identity"
+                                                                       : "client-secret",
+                                    .credentials = creds};
     rc = cf_keyvault_wrap_key(&conn, config->key_url, root, CF_ROOT_KEY_BYTES, kid, sizeof(kid),
                               wrapped, sizeof(wrapped), &wrapped_len, err);
     if (rc != CF_OK)
         goto out;
     sodium_bin2base64(text, sizeof(text), wrapped, wrapped_len,
                       sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-    out = json_pack("{s:s, s:s, s:s, s:s}", "kid", kid, "tenantId", config->tenant_id, "clientId",
-                    config->client_id, "wrapped", text);
-    if (out && config->authority_host)
-        json_object_set_new(out, "authorityHost", json_string(config->authority_host));
+    out = config->managed_identity
+              ? json_pack("{s:s, s:s, s:s?, s:s?, s:s}", "kid", kid, "identity", "managed",
+                          "clientId", config->client_id, "imdsEndpoint", config->imds_endpoint,
+                          "wrapped", text)
+              : json_pack("{s:s, s:s, s:s, s:s, s:s?}", "kid", kid, "tenantId", config->tenant_id,
+                          "clientId", config->client_id, "wrapped", text, "authorityHost",
+                          config->authority_host);
     char *text_out = out ? json_dumps(out, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     /* handed over in malloc'd memory: json_dumps' may come from the wiping allocator */
     *record = text_out ? strdup(text_out) : NULL;
@@ -94,21 +116,27 @@ enum cf_rc cf_autounseal_unwrap(const uint8_t *record, size_t len, struct cf_ent
     const char *client = json_string_value(json_object_get(doc, "clientId"));
     const char *authority = json_string_value(json_object_get(doc, "authorityHost"));
     const char *text = json_string_value(json_object_get(doc, "wrapped"));
+    const char *identity = json_string_value(json_object_get(doc, "identity"));
+    bool managed = identity && strcmp(identity, "managed") == 0;
 
-    if (!kid || !tenant || !client || !text ||
+    if (!kid || (!managed && (!tenant || !client)) || !text ||
         sodium_base642bin(wrapped, sizeof(wrapped), text, strlen(text), NULL, &wrapped_len, &end,
                           sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
         end != text + strlen(text)) {
         rc = cf_err_set(err, CF_EINVAL, "the stored Azure Key Vault seal record is not one");
         goto out;
     }
-    creds = credentials(tenant, client, authority, err);
+    creds = managed ? managed_credentials(
+                          client, json_string_value(json_object_get(doc, "imdsEndpoint")), err)
+                    : credentials(tenant, client, authority, err);
     if (!creds) {
         rc = err->rc;
         goto out;
     }
-    struct cf_provider_conn conn = {
-        .app = "azure-key-vault", .method = "client-secret", .credentials = creds, .entra = entra};
+    struct cf_provider_conn conn = {.app = "azure-key-vault",
+                                    .method = managed ? "managed-identity" : "client-secret",
+                                    .credentials = creds,
+                                    .entra = entra};
     rc = cf_keyvault_unwrap_key(&conn, kid, wrapped, wrapped_len, root, CF_ROOT_KEY_BYTES,
                                 &root_len, err);
     if (rc == CF_OK && root_len != CF_ROOT_KEY_BYTES)

@@ -1,11 +1,14 @@
 /* Auto-unseal with Azure Key Vault (docs/operations.md "Auto-unseal with Azure Key Vault"): the
  * root key wrapped (RSA-OAEP-256) by a Key Vault RSA key, kept in the store's meta row
  * CF_AUTOUNSEAL_META as JSON {"kid", "tenantId", "clientId", "authorityHost"?, "wrapped"}
- * (base64url); nothing in it is secret. The Entra ID client secret that may use the key comes from
- * the environment (CF_AUTOUNSEAL_SECRET_ENV) of every node and command that wraps or unwraps. */
+ * (base64url), or with "identity": "managed" (and "clientId"?, "imdsEndpoint"?) for a managed
+ * identity; nothing in it is secret. The Entra ID client secret that may use the key comes from
+ * the environment (CF_AUTOUNSEAL_SECRET_ENV) of every node and command that wraps or unwraps; a
+ * managed identity needs none. */
 #ifndef CF_SERVER_AUTOUNSEAL_H
 #define CF_SERVER_AUTOUNSEAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +25,10 @@ struct cf_autounseal_config {
     const char *tenant_id;
     const char *client_id;
     const char *authority_host; /* NULL: Entra ID's */
+    /* The machine's managed identity instead of a client secret (client_id: a user-assigned one,
+     * or NULL for the system-assigned one; tenant_id unused) */
+    bool managed_identity;
+    const char *imds_endpoint; /* NULL: CF_ENTRA_IMDS_ENDPOINT */
 };
 
 /* Wraps root with the key and returns the record to store (*record: malloc'd JSON text, the caller

@@ -37,6 +37,7 @@
 
 #include <sodium.h>
 
+#include "net/http.h"
 #include "server/autounseal.h"
 #include "server/boot.h"
 #include "auth/admin.h"
@@ -60,6 +61,8 @@ static const char usage_text[] =
     "       coffer operator init --shares N --threshold T [--data-dir DIR] [--db PATH]\n"
     "       coffer operator init --azure-key URL --azure-tenant T --azure-client-id C\n"
     "                            [--azure-authority URL] [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator init --azure-key URL --azure-managed-identity [--azure-client-id C]\n"
+    "                            [--azure-imds-endpoint URL] [--data-dir DIR] [--db PATH]\n"
     "       coffer operator rekey --shares N --threshold T [--data-dir DIR] [--db PATH]\n"
     "       coffer operator unseal [--reset] [--domain URL]\n"
     "       coffer operator seal [--token T] [--domain URL]\n"
@@ -599,7 +602,10 @@ static int init_azure(const struct cf_boot_opts *opts, const struct cf_autounsea
 
     cf_err_clear(&err);
     sodium_memzero(root, sizeof(root));
-    if (cf_boot_open(opts, &boot, &err) != CF_OK) {
+    /* as `coffer server --outbound-allow` reads it: the managed identity endpoint is link-local */
+    const char *allow = getenv("COFFER_OUTBOUND_ALLOW");
+    if ((allow && cf_net_set_allow(allow, &err) != CF_OK) ||
+        cf_boot_open(opts, &boot, &err) != CF_OK) {
         fprintf(stderr, "coffer operator init: %s\n", err.msg);
         return 1;
     }
@@ -658,6 +664,8 @@ int cf_cmd_operator(int argc, char **argv)
         {"azure-tenant", CF_OPT_STRING, &azure.tenant_id},
         {"azure-client-id", CF_OPT_STRING, &azure.client_id},
         {"azure-authority", CF_OPT_STRING, &azure.authority_host},
+        {"azure-managed-identity", CF_OPT_BOOL, &azure.managed_identity},
+        {"azure-imds-endpoint", CF_OPT_STRING, &azure.imds_endpoint},
     };
     /* The clients of a running server take the client's options (--domain, --token). */
     if (argc > 1 && strcmp(argv[1], "unseal") == 0)
@@ -724,7 +732,8 @@ int cf_cmd_operator(int argc, char **argv)
                 sub);
         return 2;
     }
-    bool to_azure = azure.key_url || azure.tenant_id || azure.client_id || azure.authority_host;
+    bool to_azure = azure.key_url || azure.tenant_id || azure.client_id || azure.authority_host ||
+                    azure.managed_identity || azure.imds_endpoint;
     if (to_azure && (!initing || shares_text || threshold_text)) {
         fprintf(stderr,
                 "coffer operator %s: the --azure-* options belong to init, without "
@@ -732,9 +741,13 @@ int cf_cmd_operator(int argc, char **argv)
                 sub);
         return 2;
     }
-    if (to_azure && (!azure.key_url || !azure.tenant_id || !azure.client_id)) {
+    if (to_azure && azure.managed_identity
+            ? !azure.key_url || azure.tenant_id || azure.authority_host
+            : to_azure &&
+                  (!azure.key_url || !azure.tenant_id || !azure.client_id || azure.imds_endpoint)) {
         fprintf(stderr, "coffer operator init: --azure-key, --azure-tenant and --azure-client-id "
-                        "go together\n");
+                        "go together; with --azure-managed-identity, --azure-key (and "
+                        "--azure-client-id for a user-assigned identity) without --azure-tenant\n");
         return 2;
     }
     if ((initing || rekeying) && !to_azure &&

@@ -41,6 +41,7 @@ Control API (JSON bodies):
     POST /_fake/ado/use-endpoint {"org","id"}  a pipeline logging in through it: 200, or 401 with the AADSTS
     POST /_fake/kv/vaults       {"vault","roles":{clientId:[role names]}}
     GET  /_fake/kv/state?vault=V             live and deleted secrets, value hashes, tags, attributes
+    POST /_fake/imds/identities {"clientId"}  a managed identity of the VM (/imds/metadata/identity/oauth2/token)
     POST /_fake/kv/keys         {"vault","name"}  a new RSA-2048 key version (openssl genrsa): {"kid"}
     POST /_fake/kv/keys/enabled {"vault","name","enabled"}  enables or disables every version of the key
     POST /_fake/throttle        {"count":N,"retryAfter":S,"prefix":"/kv"}  next N matching requests 429
@@ -221,6 +222,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.kv()
             elif url.path.startswith("/graph/"):
                 self.graph()
+            elif url.path == "/imds/metadata/identity/oauth2/token":
+                self.imds()
             raise Reply(404, {"error": "no such route"})
         except Reply as r:
             status, body, headers = r.status, r.body, r.headers
@@ -404,6 +407,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 STATE["vaults"].setdefault(b["vault"], {"roles": {}, "secrets": {}, "deleted": {}})
                 STATE["vaults"][b["vault"]]["roles"].update(b.get("roles", {}))
                 return {"ok": True}
+            if p == "/_fake/imds/identities":
+                STATE.setdefault("imds", []).append(b["clientId"])
+                return {"ok": True}
             if p == "/_fake/kv/keys":
                 vault = STATE["vaults"][b["vault"]]
                 version = uuid.uuid4().hex
@@ -524,6 +530,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= now() or claims.get("nbf", 0) > now() + 300:
             self.entra_error(401, "invalid_client", 700024, "Client assertion is not within its valid time "
                              "range.")
+
+    def imds(self):
+        """The managed identity token endpoint of the Azure Instance Metadata Service: GET
+        /metadata/identity/oauth2/token?api-version=2018-02-01&resource=R[&client_id=C] with "Metadata: true" ->
+        {"access_token", "expires_in" (a string), "expires_on", "resource", "token_type"}; errors
+        {"error", "error_description"} (https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-
+        resources/how-to-use-vm-token#get-a-token-using-http and #error-handling). The VM's identities are those
+        registered with POST /_fake/imds/identities {"clientId"} (the first is the system-assigned one)."""
+        if self.command != "GET":
+            raise Reply(405, None)
+        if self.headers.get("Metadata") != "true":
+            raise Reply(400, {"error": "invalid_request", "error_description": "Required metadata header not specified"})
+        if self.query.get("api-version") != "2018-02-01":
+            raise Reply(400, {"error": "invalid_request", "error_description": "Invalid api-version"})
+        resource = self.query.get("resource", "")
+        with LOCK:
+            identities = STATE.setdefault("imds", [])
+            client = self.query.get("client_id") or (identities[0] if identities else None)
+            if client is None or client not in identities:
+                raise Reply(400, {"error": "invalid_request", "error_description": "Identity not found"})
+            token = secrets.token_urlsafe(32)
+            STATE["tokens"][token] = {"clientId": client, "tenant": "imds", "resource": resource.rstrip("/"),
+                                      "exp": now() + 3600}
+        raise Reply(200, {"access_token": token, "expires_in": "3600", "expires_on": str(int(now()) + 3600),
+                          "resource": resource, "token_type": "Bearer"})
 
     def bearer(self, resource):
         auth = self.headers.get("Authorization", "")

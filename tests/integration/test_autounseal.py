@@ -16,6 +16,7 @@ import uuid
 
 import harness
 from harness import ServerTestCase, run
+from test_seal import wait_for_seal_state
 from test_syncs import WithFakes
 
 SECRETS = {"DB_PASSWORD": "kv-db-value", "API_KEY": "kv-k-123"}
@@ -67,13 +68,11 @@ class AutoUnseal(WithFakes, ServerTestCase):
         return r.json if r.status == 200 else None
 
     def wait_sealed_state(self, sealed, timeout=15):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            st = self.status()
-            if st and st["sealed"] is sealed:
-                return st
-            time.sleep(0.05)
-        self.fail("not %s within %ss:\n%s" % ("sealed" if sealed else "unsealed", timeout, self.server.stderr[-2000:]))
+        st = wait_for_seal_state(self.server, sealed, timeout)
+        if st is None:
+            self.fail("not %s within %ss:\n%s" % ("sealed" if sealed else "unsealed", timeout,
+                                                   self.server.stderr[-2000:]))
+        return st
 
     def assert_secrets_read_back(self, pid=None):
         self.assertEqual(self.secret_values(pid or self.pid), {("/", k): v for k, v in SECRETS.items()})
@@ -186,19 +185,44 @@ class AutoUnseal(WithFakes, ServerTestCase):
             self.assertEqual(names, ["seal_azure"])
             server.extra_env["COFFER_SEAL_AZURE_CLIENT_SECRET"] = self.secret
             server.start()
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                try:
-                    r = server.api("GET", "/api/status", token=None)
-                    if r.status == 200 and r.json["sealed"] is False:
-                        break
-                except (ConnectionError, OSError):
-                    pass  # the sealed listener handing over to the unsealed one
-                time.sleep(0.05)
+            self.assertIsNotNone(wait_for_seal_state(server, False), server.stderr[-2000:])
             r = server.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev",
                                                                 "secretPath": "/"})
             self.assertEqual(r.status, 200, r.body)
             self.assertEqual({s["secretKey"]: s["secretValue"] for s in r.json["secrets"]}, SECRETS)
+            self.assertEqual(server.stop(), 0)
+        finally:
+            server.cleanup()
+
+    def test_g_managed_identity(self):
+        identity = str(uuid.uuid4())
+        self.fake.call("POST", "/_fake/imds/identities", {"clientId": identity})
+        self.fake.call("POST", "/_fake/kv/vaults", {"vault": self.vault, "roles": {
+            self.client: ["Key Vault Crypto User"], identity: ["Key Vault Crypto User"]}})
+        server = harness.Server()
+        try:
+            server.start()
+            pid = self.seed(server)
+            server.stop()
+            args = ["operator", "init", "--azure-key", "%s/kv/%s/keys/%s" % (self.fake.url, self.vault, self.key_name),
+                    "--azure-managed-identity", "--azure-imds-endpoint",
+                    self.fake.url + "/imds/metadata/identity/oauth2/token", "--data-dir", server.data_dir]
+            env = harness.base_env(harness.db_env(server.data_dir) if harness.PG_DIR else {})
+            rc, _, err = run(args + ["--azure-tenant", self.tenant], env=env)
+            self.assertEqual(rc, 2, err)
+            rc, _, err = run(args + ["--azure-client-id", "not-this-machine"], env=env)
+            self.assertEqual(rc, 1, err)
+            self.assertIn("Identity not found", err)
+            rc, _, err = run(args, env=env)  # the system-assigned identity; no client secret anywhere
+            self.assertEqual(rc, 0, err)
+            server.start()
+            self.assertIsNotNone(wait_for_seal_state(server, False), server.stderr[-2000:])
+            r = server.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev",
+                                                                "secretPath": "/"})
+            self.assertEqual(r.status, 200, r.body)
+            self.assertEqual({s["secretKey"]: s["secretValue"] for s in r.json["secrets"]}, SECRETS)
+            imds = [e for e in self.fake.log() if e["path"].startswith("/imds/")]
+            self.assertTrue(imds and all(e["query"].get("resource") == "https://vault.azure.net" for e in imds), imds)
             self.assertEqual(server.stop(), 0)
         finally:
             server.cleanup()

@@ -30,6 +30,22 @@ def parse_shares(stdout):
     return shares
 
 
+def wait_for_seal_state(server, sealed, timeout=15):
+    """Waits until server's GET /api/status says sealed (True or False) and returns its answer, or None when it
+    did not in time. Between the sealed and the unsealed listener the address refuses connections for a moment
+    (or answers 503 "shutting down"), which counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            r = server.api("GET", "/api/status", token=None)
+            if r.status == 200 and r.json["sealed"] is sealed:
+                return r.json
+        except (ConnectionError, OSError):
+            pass
+        time.sleep(0.05)
+    return None
+
+
 def forge(share):
     """The same share with one byte of its value changed: well-formed, but wrong."""
     raw = bytearray(base64.urlsafe_b64decode(share + "="))
@@ -73,19 +89,9 @@ class Seal(ServerTestCase):
         return r.json
 
     def wait_sealed_state(self, sealed):
-        """Waits for the server to serve sealed (or unsealed): between the two, the one listener hands over
-        to the other, and a request meanwhile is refused or answered 503 "shutting down"."""
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            try:
-                r = self.api("GET", "/api/status", token=None)
-                if r.status == 200 and r.json["sealed"] is sealed:
-                    return
-            except (ConnectionError, OSError):
-                pass
-            time.sleep(0.05)
-        self.fail("the server did not serve %s within 15 s:\n%s"
-                  % ("sealed" if sealed else "unsealed", self.server.stderr[-2000:]))
+        if wait_for_seal_state(self.server, sealed) is None:
+            self.fail("the server did not serve %s within 15 s:\n%s"
+                      % ("sealed" if sealed else "unsealed", self.server.stderr[-2000:]))
 
     def wait_unsealed(self):
         self.wait_sealed_state(False)
