@@ -309,8 +309,10 @@ static int rotate_admin_token(const struct cf_boot_opts *opts)
  * (a switch that cannot be recorded is not made) and "error" when making it then failed. The chain
  * is extended inside the store's transaction, so a server running on the same store meanwhile is
  * no obstacle; the head file is left to the server, whose next checkpoint covers this event. */
-static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, const char *result,
-                               struct cf_err *err)
+/* Records one event of an operator command on the server host (the account that ran it as the
+ * actor) in the audit log, and waits for it to be stored. */
+static enum cf_rc audit_operator(struct cf_boot *boot, const char *action, const char *result,
+                                 const char *reason, struct cf_err *err)
 {
     struct cf_audit_log_config config = {.fail_closed = true};
     struct cf_audit_log *log = NULL;
@@ -321,14 +323,23 @@ static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, const c
     cf_strlcpy(event.actor_kind, "operator", sizeof(event.actor_kind));
     cf_strlcpy(event.actor_name, account && account->pw_name ? account->pw_name : "operator",
                sizeof(event.actor_name));
-    snprintf(event.action, sizeof(event.action), "admin-token.%s", action);
+    cf_strlcpy(event.action, action, sizeof(event.action));
     cf_strlcpy(event.result, result, sizeof(event.result));
-    cf_strlcpy(event.reason, "coffer operator admin-token on the server host",
-               sizeof(event.reason));
+    cf_strlcpy(event.reason, reason, sizeof(event.reason));
     enum cf_rc rc = cf_audit_log_open(boot->store, boot->keyring, &config, &log, err);
     if (rc == CF_OK)
         rc = cf_audit_record(log, &event, err);
     cf_audit_log_close(log);
+    return rc;
+}
+
+static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, const char *result,
+                               struct cf_err *err)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "admin-token.%s", action);
+    enum cf_rc rc =
+        audit_operator(boot, name, result, "coffer operator admin-token on the server host", err);
     if (rc != CF_OK) {
         char why[sizeof(err->msg)];
         memcpy(why, err->msg, sizeof(why));
@@ -375,6 +386,17 @@ static int admin_token_switch(const struct cf_boot_opts *opts, const char *actio
         fprintf(stderr, "coffer operator admin-token %s: %s\n", action, err.msg);
     cf_boot_close(&boot);
     return rc == CF_OK ? 0 : 1;
+}
+
+/* Records a change of the seal once it is committed; a failure to record is reported but does not
+ * undo it (the store holds the new seal already, and the shares were printed). */
+static void audit_seal(struct cf_boot *boot, const char *action, const char *reason)
+{
+    struct cf_err err;
+    cf_err_clear(&err);
+    if (audit_operator(boot, action, "ok", reason, &err) != CF_OK)
+        fprintf(stderr, "coffer operator: the change is made but could not be audited: %s\n",
+                err.msg);
 }
 
 /* Parses --shares and --threshold. Returns 0, or 2 after printing why. */
@@ -492,6 +514,7 @@ static int init_seal(const struct cf_boot_opts *opts, unsigned n, unsigned thres
     if (split_and_record(&boot, n, threshold, NULL, 0, &err) != CF_OK)
         goto out;
     status = 0;
+    audit_seal(&boot, "seal.init", "split into unseal shares by coffer operator init");
     retire_key_source(opts, "the seal is recorded", "the server starts sealed from now on");
 out:
     if (status != 0)
@@ -576,6 +599,7 @@ static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold
     if (unseal_from_stdin(&boot, &record, &record_len, &err) != CF_OK ||
         split_and_record(&boot, n, threshold, record, record_len, &err) != CF_OK)
         goto out;
+    audit_seal(&boot, "seal.rekey", "new unseal shares by coffer operator rekey");
     fprintf(stderr, "coffer operator rekey: the new shares are recorded; the old ones unseal "
                     "nothing any more\n");
     status = 0;
@@ -627,6 +651,9 @@ static int init_azure(const struct cf_boot_opts *opts, const struct cf_autounsea
                                     strlen(record), &err)) != CF_OK)
         goto out;
     status = 0;
+    audit_seal(&boot, "seal.init",
+               old ? "moved from unseal shares to Azure Key Vault by coffer operator init"
+                   : "wrapped by Azure Key Vault by coffer operator init");
     if (old) {
         fprintf(stderr, "coffer operator init: the root key is wrapped by Azure Key Vault; the "
                         "unseal shares open nothing any more\n");

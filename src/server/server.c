@@ -867,6 +867,28 @@ static enum phase_end serve_sealed(struct server_run *run)
     return end;
 }
 
+/* Records that the server was unsealed (by shares or by the vault) in its audit log, when it has
+ * one; a failure is logged, not fatal: the key is in use already. */
+static void audit_unseal(struct cf_audit_log *log, bool automatic)
+{
+    struct cf_audit_event event;
+    struct cf_err err;
+    if (!log)
+        return;
+    memset(&event, 0, sizeof(event));
+    cf_err_clear(&err);
+    cf_strlcpy(event.actor_kind, "operator", sizeof(event.actor_kind));
+    cf_strlcpy(event.actor_name, automatic ? "azure-key-vault" : "unseal shares",
+               sizeof(event.actor_name));
+    cf_strlcpy(event.action, "server.unseal", sizeof(event.action));
+    cf_strlcpy(event.result, "ok", sizeof(event.result));
+    cf_strlcpy(event.reason,
+               automatic ? "root key unwrapped by Azure Key Vault" : "root key rebuilt from shares",
+               sizeof(event.reason));
+    if (cf_audit_record(log, &event, &err) != CF_OK)
+        cf_log_error("the unseal could not be audited: %s", err.msg);
+}
+
 /* Serves unsealed: brings up the admin check, single sign-on, the audit log, the notifier and the
  * background workers over boot->keyring, serves every route, and takes all of it down again on a
  * stop signal (PHASE_STOPPED) or an admin's seal (PHASE_SEALED; boot->keyring is left for the
@@ -996,8 +1018,10 @@ static enum phase_end serve_unsealed(struct server_run *run)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
-    if (run->seal)
+    if (run->seal) {
         cf_seal_set_sealed(run->seal, false);
+        audit_unseal(audit_log, run->boot->auto_unseal);
+    }
     log_listening(run, server, false);
 
     int sig = wait_for_stop(run->signals, set->value[F_LOG_FILE], run->seal, false, 0);

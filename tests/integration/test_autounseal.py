@@ -107,6 +107,11 @@ class AutoUnseal(WithFakes, ServerTestCase):
         self.assert_secrets_read_back()
         ops = [e["path"].rsplit("/", 1)[1] for e in self.fake.log() if "/keys/" in e["path"]]
         self.assertEqual(ops, ["wrapkey", "unwrapkey"])
+        events = self.ok("GET", "/api/v1/audit/events", query={"action": "server.unseal"})["events"]
+        self.assertEqual([(e["actor"]["name"], e["reason"]) for e in events],
+                         [("azure-key-vault", "root key unwrapped by Azure Key Vault")])
+        events = self.ok("GET", "/api/v1/audit/events", query={"action": "seal.init"})["events"]
+        self.assertEqual([e["reason"] for e in events], ["wrapped by Azure Key Vault by coffer operator init"])
 
     def test_b_disabled_key_keeps_it_sealed(self):
         self.server.stop()

@@ -10,6 +10,7 @@ On PostgreSQL, two nodes on one store are unsealed and sealed each on its own.
 """
 
 import base64
+import json
 import os
 import time
 import unittest
@@ -298,6 +299,22 @@ class Seal(ServerTestCase):
         self.assertEqual((r.status, r.json["sealed"]), (200, False), r.body)
         self.wait_unsealed()
         self.assert_secrets_read_back()
+
+    def test_ia_seal_changes_are_audited(self):
+        def actions(action):
+            return self.ok("GET", "/api/v1/audit/events", query={"action": action, "limit": 100})["events"]
+        init = actions("seal.init")
+        self.assertEqual(len(init), 1, init)
+        self.assertEqual(len(actions("seal.rekey")), 1)
+        unseals = actions("server.unseal")
+        self.assertEqual(len(unseals), 4, unseals)  # f, g, h, i
+        for e in unseals + init:
+            self.assertEqual(e["actor"]["kind"], "operator", e)
+        self.assertEqual({e["reason"] for e in unseals}, {"root key rebuilt from shares"})
+        self.assertEqual(len(actions("server.seal")), 2)  # g, i
+        dump = json.dumps(self.ok("GET", "/api/v1/audit/events", query={"limit": 1000}))
+        for share in self.all_shares:
+            self.assertNotIn(share, dump)
 
     def test_k_no_share_or_key_in_any_log_or_file(self):
         texts = [self.server.stderr, self.server.stdout]
