@@ -15,7 +15,7 @@ static const struct cf_route *const tables[] = {
     cf_routes_inventory,    cf_routes_connections, cf_routes_syncs,      cf_routes_rotations,
     cf_routes_sso,          cf_routes_users,       cf_routes_mfa,        cf_routes_admin_token,
     cf_routes_groups,       cf_routes_scim,        cf_routes_approvals,  cf_routes_access,
-    cf_routes_metrics,      cf_routes_dynamic,
+    cf_routes_metrics,      cf_routes_dynamic,     cf_routes_sys,
 };
 
 /* Returns the length of the segment at p (up to '/' or end). */
