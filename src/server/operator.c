@@ -29,6 +29,7 @@
  * back), ciphertexts as they are, and verifies every table's row count and checksum before
  * committing (see cf_store_copy). */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -686,14 +687,16 @@ int cf_cmd_operator(int argc, char **argv)
     /* unseal and seal, clients of a running server with options of their own, are dispatched
      * before this parser and left out of its words (its options are not theirs). */
     static const char *const subcommands[] = {
-        "admin-token", "backup", "init", "migrate", "rekey", "restore", "rotate-admin-token",
-        "rotate-root-key", NULL};
+        "admin-token",        "backup",          "init", "migrate", "rekey", "restore",
+        "rotate-admin-token", "rotate-root-key", NULL};
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL, *verify = NULL;
     const char *shares_text = NULL, *threshold_text = NULL;
     struct cf_autounseal_config azure = {0};
     const struct cf_opt options[] = {
-        {"verify", CF_OPT_STRING, &verify}, {"data-dir", CF_OPT_STRING, &data_dir},
-        {"db", CF_OPT_STRING, &db},         {"from", CF_OPT_STRING, &from},
+        {"verify", CF_OPT_STRING, &verify},
+        {"data-dir", CF_OPT_STRING, &data_dir},
+        {"db", CF_OPT_STRING, &db},
+        {"from", CF_OPT_STRING, &from},
         {"to", CF_OPT_STRING, &to},
         {"shares", CF_OPT_STRING, &shares_text},
         {"threshold", CF_OPT_STRING, &threshold_text},
@@ -709,6 +712,9 @@ int cf_cmd_operator(int argc, char **argv)
         return cf_cmd_operator_unseal(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "seal") == 0)
         return cf_cmd_operator_seal(argc - 1, argv + 1);
+    /* Every file an offline command makes (a new store, a key file, a backup) is the owner's alone,
+     * as the server's are. */
+    umask(077);
     const struct cf_cli_spec spec = {
         .usage = usage_text,
         .flags = CF_CLI_LOCAL,
@@ -733,8 +739,7 @@ int cf_cmd_operator(int argc, char **argv)
     bool initing = strcmp(sub, "init") == 0;
     bool rekeying = strcmp(sub, "rekey") == 0;
     if (!migrating && !admin_token && !switching && !backing_up && !restoring && !initing &&
-        !rekeying &&
-        strcmp(sub, "rotate-root-key") != 0) {
+        !rekeying && strcmp(sub, "rotate-root-key") != 0) {
         fprintf(stderr, "coffer operator: unknown or missing subcommand\n%s", usage_text);
         cf_cli_end(&cli);
         return 2;

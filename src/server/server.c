@@ -852,7 +852,8 @@ static enum phase_end serve_sealed(struct server_run *run)
     log_listening(run, server, !automatic);
     /* ready while sealed too: the server answers (status, unseal), and an operator must reach it */
     char ready[512];
-    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=sealed on port %u: unseal with 'coffer operator unseal'",
+    snprintf(ready, sizeof(ready),
+             "READY=1\nSTATUS=sealed on port %u: unseal with 'coffer operator unseal'",
              cf_server_port(server));
     cf_sd_notify(ready);
     for (;;) {
@@ -1062,7 +1063,8 @@ static enum phase_end serve_unsealed(struct server_run *run)
     cf_sd_notify(ready);
 
     int sig = wait_for_stop(run->signals, set->value[F_LOG_FILE], run->seal, false, 0);
-    cf_sd_notify(sig == SIGUSR1 ? "STATUS=sealing" : "STOPPING=1\nSTATUS=finishing in-flight requests");
+    cf_sd_notify(sig == SIGUSR1 ? "STATUS=sealing"
+                                : "STOPPING=1\nSTATUS=finishing in-flight requests");
     if (sig == SIGUSR1)
         cf_log_info("sealing: finishing in-flight requests, then stopping every service and "
                     "wiping the keys");
