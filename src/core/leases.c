@@ -218,13 +218,15 @@ enum cf_rc cf_lease_create(struct cf_core *core, const struct cf_principal *who,
     if (rc != CF_OK) {
         struct cf_err ignored;
         rc = provider_failure(out->dynamic.ds.name, rc, err);
-        cf_store_lease_created(core->store, lease->id, NULL, &ignored);
+        cf_store_lease_created(core->store, lease->id, NULL, 0, &ignored);
         goto out;
     }
     cf_strlcpy(lease->provider_id, cred.id, sizeof(lease->provider_id));
-    rc = cf_store_lease_created(core->store, lease->id, cred.id, err);
+    rc = cf_store_lease_created(core->store, lease->id, cred.id, cred.expires_at, err);
     if (rc != CF_OK) /* kept with an empty provider id: the worker revokes it at its end */
         goto out;
+    if (cred.expires_at > 0 && cred.expires_at < lease->expires_at)
+        lease->expires_at = cred.expires_at; /* as stored: the credential ends first */
     *data = cred.fields;
     cred.fields = NULL;
     wake(core);

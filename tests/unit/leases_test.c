@@ -18,6 +18,7 @@
 static struct {
     int creates, renews, revokes;
     enum cf_rc create_rc, revoke_rc;
+    int64_t credential_cut_ms; /* the credential ends this much before the lease asked */
 } fake;
 
 static enum cf_rc fake_check(const json_t *params, struct cf_err *e)
@@ -37,7 +38,7 @@ static enum cf_rc fake_create(const struct cf_provider_conn *conn, const json_t 
         return cf_err_set(e, fake.create_rc, "fake: target unreachable");
     snprintf(out->id, sizeof(out->id), "user-%.8s", ref->id);
     out->fields = json_pack("{s:s, s:s}", "USER", out->id, "PASSWORD", "fake-password");
-    out->expires_at = ref->expires_at;
+    out->expires_at = ref->expires_at - fake.credential_cut_ms;
     return CF_OK;
 }
 
@@ -269,4 +270,14 @@ Test(leases, renewal_stops_at_a_credential_end_the_provider_cannot_move)
         cf_lease_renew(&fx_core, &fx_admin, view.lease.id, 50 * 60 * 1000, "r", &renewed, &err),
         CF_ECONFLICT);
     cr_assert_eq(fake.renews, 0);
+
+    /* a credential that ends before the lease asked for: the lease ends with it */
+    fake.credential_cut_ms = 10 * 60 * 1000;
+    struct cf_lease_view cut;
+    cr_assert_eq(cf_lease_create(&fx_core, &fx_admin, &fixed_where, 0, &cut, &data, &err), CF_OK,
+                 "%s", err.msg);
+    cf_lease_data_free(data);
+    cr_assert_eq(cf_lease_get(&fx_core, &fx_admin, cut.lease.id, &now, &err), CF_OK);
+    cr_assert_eq(now.lease.expires_at, cut.lease.expires_at);
+    cr_assert_lt(now.lease.expires_at - now.lease.created_at, 51 * 60 * 1000);
 }
