@@ -87,6 +87,7 @@ bench: build
 	python3 bench/durable.py $(BENCH_OLD) $(BUILD)
 	python3 bench/backup.py $(BUILD)
 	python3 bench/scan.py $(BUILD)
+	python3 bench/unseal.py $(BUILD)
 	python3 bench/summary.py
 
 # SOAK_MINUTES (3) of mixed load: no failed request, RSS and open descriptors flat (bench/README.md)

@@ -9,7 +9,7 @@ set -eu
 PACKAGES="build-essential meson ninja-build pkg-config python3 \
 libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev libpq-dev postgresql libcurl4-openssl-dev \
 libmariadb-dev mariadb-server \
-libcriterion-dev libcjose-dev libssl-dev zlib1g-dev liboath-dev openssl curl wrk hyperfine clang libclang-rt-14-dev \
+libcriterion-dev libcjose-dev libssl-dev zlib1g-dev liboath-dev libgfshare-dev openssl curl wrk hyperfine clang libclang-rt-14-dev \
 clang-format libtsan2 zsh man-db chromium \
 libhyperscan-dev libpcre2-dev libgit2-dev libyaml-dev ripgrep git debhelper dpkg-dev fakeroot"
 # The web dashboard is built with Node.js and npm (web/, from its lock file) and tested in Debian's Chromium

@@ -42,6 +42,9 @@ struct cf_route {
     /* A success is not audited (health checks and metrics scrapes, polled every few seconds); a
      * refusal is. */
     bool quiet;
+    /* Served while the server is sealed (the status and unseal routes); every other route answers
+     * 503 "sealed" then. */
+    bool while_sealed;
 };
 
 /* Route tables, one per resource file. Each ends with a {NULL} entry. */
@@ -66,6 +69,11 @@ extern const struct cf_route cf_routes_sso[];
 extern const struct cf_route cf_routes_users[];
 extern const struct cf_route cf_routes_mfa[];
 extern const struct cf_route cf_routes_admin_token[];
+extern const struct cf_route cf_routes_sys[];
+
+/* The seal state for an answer (api/sys.c): {sealed, type: "file"|"shamir", and for "shamir" t,
+ * n, progress, nonce}. New reference, or NULL when out of memory. */
+json_t *cf_api_seal_json(struct cf_core *core);
 extern const struct cf_route cf_routes_groups[];
 extern const struct cf_route cf_routes_scim[];
 extern const struct cf_route cf_routes_approvals[];

@@ -355,6 +355,6 @@ static enum cf_rc openapi(struct cf_req *req, json_t **out, struct cf_err *err)
 }
 
 const struct cf_route cf_routes_openapi[] = {
-    {"GET", "/api/openapi.json", openapi, true, NULL, .quiet = true},
+    {"GET", "/api/openapi.json", openapi, true, NULL, .quiet = true, .while_sealed = true},
     {NULL, NULL, NULL, false, NULL},
 };

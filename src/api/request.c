@@ -658,6 +658,10 @@ int cf_api_render_error(const char *reqid, const struct cf_err *err, json_t **bo
         status = 503;
         name = "ServiceUnavailable";
         break;
+    case CF_ESEALED:
+        status = 503;
+        name = "Sealed";
+        break;
     case CF_EUNSUPPORTED:
         status = 501;
         name = "NotImplemented";

@@ -328,6 +328,12 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
     case CF_ROUTE_FOUND:
         break;
     }
+    if (req->core->sealed && !req->route->while_sealed) {
+        cf_err_set(&err, CF_ESEALED,
+                   "the server is sealed: unseal it with 'coffer operator unseal' (GET /api/status "
+                   "shows the progress)");
+        return send_error(req, &err);
+    }
     cf_store_sync_defer(req->core->store, req->route->defer_sync);
     req->dispatched = true;
 
@@ -957,9 +963,17 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
             goto fail;
         }
     }
+    if (config->keep_port && *config->keep_port) {
+        if (ss.ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)&ss)->sin6_port = htons(*config->keep_port);
+        else
+            ((struct sockaddr_in *)&ss)->sin_port = htons(*config->keep_port);
+    }
     rc = listen_on(&ss, config->addr, &listen_fd, &server->port, err);
     if (rc != CF_OK)
         goto fail;
+    if (config->keep_port)
+        *config->keep_port = server->port;
     /* libmicrohttpd closes the socket it is given when it stops, and maybe when it fails to start:
      * it gets a duplicate, so that ours is closed here exactly once either way. */
     mhd_fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);

@@ -27,6 +27,11 @@ struct cf_server_config {
     /* A file holding the token a metrics scrape must bear (api/metrics.h); NULL: GET /metrics is
      * off. */
     const char *metrics_token_file;
+    /* NULL: the server binds addr. Otherwise, when *keep_port is 0 the server binds addr and
+     * stores the port it bound there, else it binds addr's host on *keep_port: so that a sealed
+     * server and the unsealed one after it (or the reverse) serve one address, port 0 included.
+     * Between the two, connections are refused for a moment. */
+    uint16_t *keep_port;
 };
 
 struct cf_server;

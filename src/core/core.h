@@ -36,6 +36,7 @@ struct cf_github_cache;
 struct cf_rotator_ops;
 struct cf_consumer_ops;
 struct cf_dynamic_ops;
+struct cf_seal;
 
 struct cf_core {
     struct cf_store *store;     /* borrowed */
@@ -84,6 +85,12 @@ struct cf_core {
     /* Wakes this server's lease revocation worker (sync/worker.h); NULL: none. */
     void (*lease_wake)(void *ctx);
     void *lease_wake_ctx;
+    /* borrowed: the seal of a server whose root key is split into shares (core/seal.h); NULL: the
+     * root key is a file or COFFER_ROOT_KEY */
+    struct cf_seal *seal;
+    /* The server is sealed: this core has a store and a seal and nothing else (no keyring, no
+     * admin check, no audit log), and only the routes marked while_sealed are served. */
+    bool sealed;
 };
 
 enum cf_principal_kind { CF_PRINCIPAL_ADMIN = 1, CF_PRINCIPAL_IDENTITY, CF_PRINCIPAL_USER };

@@ -218,13 +218,15 @@ enum cf_rc cf_lease_create(struct cf_core *core, const struct cf_principal *who,
     if (rc != CF_OK) {
         struct cf_err ignored;
         rc = provider_failure(out->dynamic.ds.name, rc, err);
-        cf_store_lease_created(core->store, lease->id, NULL, &ignored);
+        cf_store_lease_created(core->store, lease->id, NULL, 0, &ignored);
         goto out;
     }
     cf_strlcpy(lease->provider_id, cred.id, sizeof(lease->provider_id));
-    rc = cf_store_lease_created(core->store, lease->id, cred.id, err);
+    rc = cf_store_lease_created(core->store, lease->id, cred.id, cred.expires_at, err);
     if (rc != CF_OK) /* kept with an empty provider id: the worker revokes it at its end */
         goto out;
+    if (cred.expires_at > 0 && cred.expires_at < lease->expires_at)
+        lease->expires_at = cred.expires_at; /* as stored: the credential ends first */
     *data = cred.fields;
     cred.fields = NULL;
     wake(core);
@@ -257,6 +259,23 @@ static enum cf_rc claim_now(struct cf_core *core, struct cf_lease_view *view, co
     return rc;
 }
 
+/* Refuses to move the end of view's lease past the end its credential carries at the system when
+ * the provider cannot move that end (credential_end_fixed): the credential was made to end at the
+ * lease's end, and a renewal has only ever kept or shortened it since. */
+static enum cf_rc check_fixed_end(struct cf_core *core, const struct cf_lease_view *view,
+                                  int64_t expires_at, struct cf_err *err)
+{
+    const struct cf_dynamic_ops *ops = cf_dynamic_provider(core, view->dynamic.ds.type);
+    char end[CF_TIME_RFC3339_LEN];
+    if (!ops || ops->renew || !ops->credential_end_fixed || expires_at <= view->lease.expires_at)
+        return CF_OK;
+    cf_time_format(view->lease.expires_at, end);
+    return cf_err_set(err, CF_ECONFLICT,
+                      "lease '%s' cannot be renewed past %s: its credential ends then at the "
+                      "provider '%s', which cannot move that end; create a new lease",
+                      view->lease.id, end, ops->type);
+}
+
 enum cf_rc cf_lease_renew(struct cf_core *core, const struct cf_principal *who, const char *id,
                           int64_t ttl_ms, const char *owner, struct cf_lease_view *out,
                           struct cf_err *err)
@@ -271,6 +290,8 @@ enum cf_rc cf_lease_renew(struct cf_core *core, const struct cf_principal *who, 
         rc = cf_err_set(err, CF_ECONFLICT, "lease '%s' has ended and cannot be renewed", id);
     if (rc == CF_OK)
         rc = end_of(&out->dynamic.ds, out->lease.created_at, now, ttl_ms, &expires_at, err);
+    if (rc == CF_OK)
+        rc = check_fixed_end(core, out, expires_at, err);
     if (rc == CF_OK)
         rc = claim_now(core, out, owner, err);
     claimed = rc == CF_OK;

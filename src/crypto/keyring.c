@@ -93,6 +93,11 @@ void cf_keyring_free(struct cf_keyring *kr)
     free(kr);
 }
 
+void cf_keyring_export_root(struct cf_keyring *kr, uint8_t key[CF_ROOT_KEY_BYTES])
+{
+    memcpy(key, kr->root, CF_ROOT_KEY_BYTES);
+}
+
 static enum cf_rc decode_key(const char *b64, size_t len, uint8_t key[CF_ROOT_KEY_BYTES],
                              const char *what, struct cf_err *err)
 {

@@ -64,6 +64,10 @@ enum cf_rc cf_keyring_read_root_file(const char *path, uint8_t key[CF_ROOT_KEY_B
 /* Wipes and frees; NULL is a no-op. */
 void cf_keyring_free(struct cf_keyring *kr);
 
+/* Copies the root key into key, for sealing it under another key (Shamir shares, `coffer
+ * operator init` and `rekey`). The caller wipes key. */
+void cf_keyring_export_root(struct cf_keyring *kr, uint8_t key[CF_ROOT_KEY_BYTES]);
+
 /* A check blob (a known text sealed by the root key), kept in the store so that a start with the
  * wrong root key fails at once with a clear message instead of at the first read. *check is
  * malloc'd; the caller frees it. */

@@ -73,8 +73,13 @@ struct cf_dynamic_ops {
     enum cf_rc (*create)(const struct cf_provider_conn *conn, const json_t *params,
                          const struct cf_lease_ref *ref, struct cf_leased_cred *out,
                          struct cf_err *err);
-    /* Moves the end of credential id to ref->expires_at; NULL where the system keeps no end (the
-     * engine then only moves the lease's own end). */
+    /* true: the credential create makes carries the lease's end as its own end at the system
+     * (cf_leased_cred.expires_at), and renew is NULL because the system cannot move that end (an
+     * Entra ID client secret's endDateTime). The engine then never moves a lease's end later than
+     * it is, so that a lease never outlives its credential. */
+    bool credential_end_fixed;
+    /* Moves the end of credential id to ref->expires_at; NULL where the system keeps no end or
+     * cannot move it (the engine then only moves the lease's own end, see credential_end_fixed). */
     enum cf_rc (*renew)(const struct cf_provider_conn *conn, const json_t *params,
                         const struct cf_lease_ref *ref, const char *id, struct cf_err *err);
     /* Removes credential id; CF_OK when it is already gone (repeatable). id is "" for a lease whose

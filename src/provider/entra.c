@@ -141,9 +141,96 @@ static enum cf_rc token_error(long status, const json_t *body, bool certificate,
 }
 
 /* cf_entra_token and cf_entra_token_code: *aadsts (may be NULL) as the latter's. */
+/* Hands a token just received to the caller (*token: a copy) and to the cache under key. */
+static enum cf_rc keep_token(const struct cf_provider_conn *conn, const char *key,
+                             const char *access, long long expires_in, char **token,
+                             int64_t *expires_at_ms, struct cf_err *err)
+{
+    int64_t expires_at = cf_now_ms() + (int64_t)expires_in * 1000;
+    *token = strdup(access);
+    if (!*token)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (expires_at_ms)
+        *expires_at_ms = expires_at;
+    if (conn->entra)
+        cache_put(conn->entra, key, access, expires_at);
+    return CF_OK;
+}
+
+/* A token from the managed identity endpoint of the Azure Instance Metadata Service: GET
+ * {imdsEndpoint}?api-version=2018-02-01&resource=R[&client_id=C] with "Metadata: true" ->
+ * {"access_token", "expires_in" (a string), ...}; errors {"error", "error_description"}
+ * (https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-resources/
+ * how-to-use-vm-token). clientId names a user-assigned identity; without it, the system-assigned
+ * one. No credential is sent: the endpoint is reachable only from the machine itself. */
+static enum cf_rc imds_token(const struct cf_provider_conn *conn, const char *scope, char **token,
+                             int64_t *expires_at_ms, struct cf_err *err)
+{
+    const char *endpoint = cf_azure_cred(conn, "imdsEndpoint");
+    const char *client = cf_azure_cred(conn, "clientId");
+    char resource[256], resource_e[600], client_e[200], url[1024], key[KEY_MAX];
+    json_t *reply = NULL;
+    long status = 0;
+    enum cf_rc rc;
+    size_t resource_len = strlen(scope);
+
+    *token = NULL;
+    if (!endpoint)
+        endpoint = CF_ENTRA_IMDS_ENDPOINT;
+    if (resource_len > 9 && strcmp(scope + resource_len - 9, "/.default") == 0)
+        resource_len -= 9; /* IMDS takes the resource, not a v2.0 scope */
+    if (resource_len >= sizeof(resource))
+        return cf_err_set(err, CF_EINVAL, "the managed identity's resource is too long");
+    memcpy(resource, scope, resource_len);
+    resource[resource_len] = '\0';
+    client_e[0] = '\0';
+    if (!cf_azure_escape(resource, resource_e, sizeof(resource_e)) ||
+        (client && !cf_azure_escape(client, client_e, sizeof(client_e))) ||
+        (size_t)snprintf(url, sizeof(url), "%s?api-version=2018-02-01&resource=%s%s%s", endpoint,
+                         resource_e, client ? "&client_id=" : "",
+                         client ? client_e : "") >= sizeof(url))
+        return cf_err_set(err, CF_EINVAL, "the managed identity token URL is too long");
+    snprintf(key, sizeof(key), "imds|%s|%s|%s", endpoint, client ? client : "", scope);
+    if (conn->entra) {
+        *token = cache_get(conn->entra, key, expires_at_ms);
+        if (*token)
+            return CF_OK;
+    }
+    rc = cf_azure_call("The managed identity endpoint", "GET", url, NULL, NULL, "Metadata: true",
+                       NULL, &status, &reply, err);
+    if (rc != CF_OK)
+        goto out;
+    const char *access = json_string_value(json_object_get(reply, "access_token"));
+    const json_t *expires = json_object_get(reply, "expires_in");
+    long long expires_in = json_is_integer(expires)  ? (long long)json_integer_value(expires)
+                           : json_is_string(expires) ? strtoll(json_string_value(expires), NULL, 10)
+                                                     : 0;
+    if (status != 200 || !access) {
+        char description[160];
+        cf_azure_first_line(json_string_value(json_object_get(reply, "error_description")),
+                            description, sizeof(description));
+        const char *code = json_string_value(json_object_get(reply, "error"));
+        rc = cf_err_set(err, status == 200 ? CF_EIO : cf_azure_status_rc(status),
+                        "the managed identity endpoint gave no token for \"%s\" (%ld %s): %s",
+                        resource, status, code ? code : "no error code",
+                        description[0] ? description : "no description");
+        goto out;
+    }
+    rc = keep_token(conn, key, access, expires_in, token, expires_at_ms, err);
+out:
+    json_decref(reply);
+    return rc;
+}
+
 static enum cf_rc token_get(const struct cf_provider_conn *conn, const char *scope, char **token,
                             int64_t *expires_at_ms, long *aadsts, struct cf_err *err)
 {
+    if (conn->method && strcmp(conn->method, "managed-identity") == 0) {
+        if (aadsts)
+            *aadsts = 0;
+        return imds_token(conn, scope, token, expires_at_ms, err);
+    }
+
     const char *tenant = cf_azure_cred(conn, "tenantId");
     const char *client = cf_azure_cred(conn, "clientId");
     const char *authority = cf_azure_cred(conn, "authorityHost");
@@ -227,16 +314,7 @@ static enum cf_rc token_get(const struct cf_provider_conn *conn, const char *sco
         rc = token_error(status, reply, certificate, aadsts, err);
         goto out;
     }
-    int64_t expires_at = cf_now_ms() + (int64_t)expires_in * 1000;
-    *token = strdup(access);
-    if (!*token) {
-        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
-        goto out;
-    }
-    if (expires_at_ms)
-        *expires_at_ms = expires_at;
-    if (conn->entra)
-        cache_put(conn->entra, key, access, expires_at);
+    rc = keep_token(conn, key, access, expires_in, token, expires_at_ms, err);
 out:
     json_decref(reply); /* the wiping allocator, when installed, clears the token's copy */
     cf_buf_release_wipe(&body);

@@ -17,6 +17,10 @@
 #define CF_ENTRA_CACHE_MAX 256            /* cached tokens at most (oldest dropped) */
 #define CF_ENTRA_SCOPE_DEVOPS "499b84ac-1321-427f-aa17-267ca6975798/.default"
 #define CF_ENTRA_SCOPE_VAULT "https://vault.azure.net/.default"
+/* The Azure Instance Metadata Service's managed identity token endpoint (method
+ * "managed-identity"; credentials: clientId for a user-assigned identity, imdsEndpoint to name
+ * another). */
+#define CF_ENTRA_IMDS_ENDPOINT "http://169.254.169.254/metadata/identity/oauth2/token"
 
 /* A new, empty token cache (thread-safe), or NULL when out of memory. Free with
  * cf_entra_cache_free (NULL is a no-op), which wipes the tokens. */
@@ -25,11 +29,12 @@ void cf_entra_cache_free(struct cf_entra_cache *cache);
 
 /* An access token for scope with conn's credentials (method "client-secret": tenantId, clientId,
  * clientSecret; "certificate": tenantId, clientId, certificate as PEM certificate and private key;
- * optional authorityHost), from conn->entra's cache when it holds a fresh one. *token receives a
- * string to free with cf_entra_token_free; *expires_at_ms (may be NULL) its expiry in Unix ms.
- * Errors: CF_EUNAUTH "Entra ID refused the client secret (401 invalid_client): AADSTS7000222: ...",
- * CF_EINVAL for missing credential fields or an unreadable certificate, CF_ERATELIMIT, CF_EIO,
- * CF_ENOMEM. Never a credential in err. Thread-safe. */
+ * optional authorityHost; "managed-identity": the machine's identity from CF_ENTRA_IMDS_ENDPOINT),
+ * from conn->entra's cache when it holds a fresh one. *token receives a string to free with
+ * cf_entra_token_free; *expires_at_ms (may be NULL) its expiry in Unix ms. Errors: CF_EUNAUTH
+ * "Entra ID refused the client secret (401 invalid_client): AADSTS7000222: ...", CF_EINVAL for
+ * missing credential fields or an unreadable certificate, CF_ERATELIMIT, CF_EIO, CF_ENOMEM. Never a
+ * credential in err. Thread-safe. */
 enum cf_rc cf_entra_token(const struct cf_provider_conn *conn, const char *scope, char **token,
                           int64_t *expires_at_ms, struct cf_err *err);
 

@@ -137,6 +137,7 @@ const struct cf_dynamic_ops cf_dynamic_entra_app = {
     .fields = fields,
     .config_check = config_check,
     .create = ea_create,
+    .credential_end_fixed = true,
     .renew = NULL, /* Graph cannot move a passwordCredential's endDateTime */
     .revoke = ea_revoke,
     .plan = ea_plan,

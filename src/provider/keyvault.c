@@ -14,6 +14,7 @@
 #include "net/http.h"
 #include "provider/azure.h"
 #include "provider/entra.h"
+#include "util/str.h"
 #include "util/wipemem.h"
 
 #define SYSTEM "Azure Key Vault"
@@ -480,3 +481,84 @@ const struct cf_dest_ops cf_dest_azure_key_vault = {
     .list = kv_list,
     .push = kv_push,
 };
+
+/* wrapkey or unwrapkey (op) of in with the key at key_url
+ * (https://NAME.vault.azure.net/keys/KEY[/VERSION]): POST {key_url}/{op}?api-version=...
+ * {"alg": "RSA-OAEP-256", "value": base64url(in)} -> {"kid", "value": base64url(out)}
+ * (https://learn.microsoft.com/en-us/rest/api/keyvault/keys/wrap-key/wrap-key, .../unwrap-key). */
+static enum cf_rc key_operation(const struct cf_provider_conn *conn, const char *key_url,
+                                const char *op, const uint8_t *in, size_t in_len, char *kid,
+                                size_t kid_size, uint8_t *out, size_t out_max, size_t *out_len,
+                                struct cf_err *err)
+{
+    char *bearer = NULL, *body = NULL;
+    char url[URL_MAX];
+    char value[1024];
+    json_t *reply = NULL;
+    long status = 0;
+    size_t url_len = strlen(key_url);
+    enum cf_rc rc;
+
+    while (url_len > 0 && key_url[url_len - 1] == '/')
+        url_len--;
+    if (strncmp(key_url, "https://", 8) != 0 && strncmp(key_url, "http://", 7) != 0)
+        return cf_err_set(err, CF_EINVAL,
+                          "the Key Vault key must be a URL: https://NAME.vault.azure.net/keys/KEY");
+    if ((size_t)snprintf(url, sizeof(url), "%.*s/%s?api-version=" CF_KEYVAULT_API_VERSION,
+                         (int)url_len, key_url, op) >= sizeof(url))
+        return cf_err_set(err, CF_EINVAL, "the Key Vault key URL is too long");
+    if (!cf_azure_b64url(in, in_len, value, sizeof(value)))
+        return cf_err_set(err, CF_EINVAL, "the value to %s is too long", op);
+    json_t *request = json_pack("{s:s, s:s}", "alg", "RSA-OAEP-256", "value", value);
+    sodium_memzero(value, sizeof(value));
+    body = request ? json_dumps(request, JSON_COMPACT) : NULL;
+    json_decref(request);
+    if (!body)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    rc = cf_azure_bearer(conn, CF_ENTRA_SCOPE_VAULT, &bearer, err);
+    if (rc == CF_OK)
+        rc = cf_azure_call(SYSTEM, "POST", url, bearer, "application/json", NULL, body, &status,
+                           &reply, err);
+    if (rc != CF_OK)
+        goto out;
+    if (status != 200) {
+        rc = kv_error(status, reply, op, key_url, err);
+        goto out;
+    }
+    const char *got = json_string_value(json_object_get(reply, "value"));
+    const char *got_kid = json_string_value(json_object_get(reply, "kid"));
+    const char *end = NULL;
+    if (!got || !got_kid ||
+        sodium_base642bin(out, out_max, got, strlen(got), NULL, out_len, &end,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        end != got + strlen(got)) {
+        rc = cf_err_set(err, CF_EIO, SYSTEM " answered %s without a usable kid and value", op);
+        goto out;
+    }
+    if (kid && !cf_strlcpy(kid, got_kid, kid_size)) {
+        rc = cf_err_set(err, CF_EIO, SYSTEM " answered %s with a kid that is too long", op);
+        goto out;
+    }
+out:
+    json_decref(reply); /* the unwrapped value is wiped by the wiping allocator */
+    free_body(body);
+    cf_azure_secret_free(bearer);
+    return rc;
+}
+
+enum cf_rc cf_keyvault_wrap_key(const struct cf_provider_conn *conn, const char *key_url,
+                                const uint8_t *plain, size_t plain_len, char *kid, size_t kid_size,
+                                uint8_t *wrapped, size_t wrapped_max, size_t *wrapped_len,
+                                struct cf_err *err)
+{
+    return key_operation(conn, key_url, "wrapkey", plain, plain_len, kid, kid_size, wrapped,
+                         wrapped_max, wrapped_len, err);
+}
+
+enum cf_rc cf_keyvault_unwrap_key(const struct cf_provider_conn *conn, const char *kid,
+                                  const uint8_t *wrapped, size_t wrapped_len, uint8_t *plain,
+                                  size_t plain_max, size_t *plain_len, struct cf_err *err)
+{
+    return key_operation(conn, kid, "unwrapkey", wrapped, wrapped_len, NULL, 0, plain, plain_max,
+                         plain_len, err);
+}

@@ -11,10 +11,12 @@
 #include <sodium.h>
 
 #include "server/boot.h"
+#include "core/seal.h"
+#include "server/autounseal.h"
 #include "util/log.h"
 #include "util/banned.h"
 
-#define META_ROOT_CHECK "root_key_check"
+#define META_ROOT_CHECK CF_SEAL_META_ROOT_CHECK
 #define NEW_KEY_FILE CF_ROOT_KEY_FILE ".new"
 
 const char *cf_boot_setting(const char *flag, const char *env, const char *def)
@@ -109,6 +111,68 @@ out:
     return rc;
 }
 
+/* Sets boot->sealed when the store's root key is split into shares (a seal record in meta), and
+ * refuses what cannot go with that: a caller that needs the key now, COFFER_ROOT_KEY. A root.key
+ * left beside such a store (operator init stopped between recording the shares and removing the
+ * file) is removed: it is the very key the shares guard. */
+static enum cf_rc check_sealed(const struct cf_boot_opts *opts, struct cf_boot *boot,
+                               struct cf_err *err)
+{
+    uint8_t *record = NULL;
+    size_t record_len = 0;
+    char path[4096];
+    enum cf_rc rc = cf_store_meta_get(boot->store, CF_AUTOUNSEAL_META, &record, &record_len, err);
+    free(record);
+    record = NULL;
+    if (rc == CF_OK)
+        boot->auto_unseal = true;
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_store_meta_get(boot->store, CF_SEAL_META_SHAMIR, &record, &record_len, err);
+    free(record);
+    if (rc == CF_ENOTFOUND) {
+        cf_err_clear(err);
+        return CF_OK;
+    }
+    if (rc != CF_OK)
+        return rc;
+    if (!opts->allow_sealed)
+        return cf_err_set(err, CF_ESEALED,
+                          "the root key of this store is %s: this command needs the key itself "
+                          "and cannot run on it",
+                          boot->auto_unseal ? "wrapped by Azure Key Vault"
+                                            : "split into unseal shares");
+    if (opts->root_key_b64)
+        return cf_err_set(
+            err, CF_EINVAL, "COFFER_ROOT_KEY is set but the root key of this store is %s: unset it",
+            boot->auto_unseal ? "wrapped by Azure Key Vault" : "split into unseal shares");
+    snprintf(path, sizeof(path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
+    if (unlink(path) == 0)
+        cf_log_warn("removed '%s': the root key of this store is kept sealed", path);
+    boot->sealed = true;
+    return CF_OK;
+}
+
+enum cf_rc cf_boot_unseal(struct cf_boot *boot, const uint8_t key[CF_ROOT_KEY_BYTES],
+                          struct cf_err *err)
+{
+    struct cf_keyring *kr = NULL;
+    uint8_t *check = NULL;
+    size_t check_len = 0;
+    enum cf_rc rc = cf_keyring_from_bytes(key, &kr, err);
+    if (rc == CF_OK)
+        rc = cf_store_meta_get(boot->store, META_ROOT_CHECK, &check, &check_len, err);
+    if (rc == CF_OK)
+        rc = cf_keyring_verify_check(kr, check, check_len, err);
+    free(check);
+    if (rc != CF_OK) {
+        cf_keyring_free(kr);
+        return rc;
+    }
+    cf_keyring_free(boot->keyring);
+    boot->keyring = kr;
+    return CF_OK;
+}
+
 enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, struct cf_err *err)
 {
     enum cf_rc rc;
@@ -125,16 +189,21 @@ enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, st
     else
         snprintf(out->db_path, sizeof(out->db_path), "%s/coffer.db", opts->data_dir);
 
-    rc = cf_keyring_load(opts->data_dir, opts->root_key_b64, opts->create_root_key, &out->keyring,
-                         err);
-    if (rc != CF_OK)
-        goto fail;
     cf_store_dsn_shown(out->db_path, out->db_shown, sizeof(out->db_shown));
     struct cf_store_config config = {.dsn = out->db_path,
                                      .busy_timeout_ms = opts->db_timeout_ms,
                                      .pool_size = opts->db_pool_size,
                                      .must_exist = opts->beside_server};
     rc = cf_store_open(&config, &out->store, err);
+    if (rc != CF_OK)
+        goto fail;
+    rc = check_sealed(opts, out, err);
+    if (rc != CF_OK)
+        goto fail;
+    if (out->sealed)
+        return CF_OK;
+    rc = cf_keyring_load(opts->data_dir, opts->root_key_b64, opts->create_root_key, &out->keyring,
+                         err);
     if (rc != CF_OK)
         goto fail;
     rc = verify_root_key(opts, out, err);

@@ -23,19 +23,30 @@ struct cf_boot_opts {
     /* A restore into this store: an empty store gets no root key check (the backup's own, checked
      * against the root key before anything is copied, arrives with its rows). */
     bool restoring;
+    /* A store whose root key is split into shares (core/seal.h) opens sealed: no keyring, and
+     * cf_boot.sealed set (the server unseals it later with cf_boot_unseal). Without this, such a
+     * store is refused with a message saying so. */
+    bool allow_sealed;
 };
 
 struct cf_boot {
     int lock_fd;
-    char db_path[4096];  /* may hold a PostgreSQL password: wiped by cf_boot_close */
-    char db_shown[4096]; /* db_path without a password, for messages */
-    struct cf_keyring *keyring;
+    char db_path[4096];         /* may hold a PostgreSQL password: wiped by cf_boot_close */
+    char db_shown[4096];        /* db_path without a password, for messages */
+    struct cf_keyring *keyring; /* NULL while sealed */
     struct cf_store *store;
+    bool sealed;      /* the store's root key is split into shares or wrapped by Key Vault */
+    bool auto_unseal; /* sealed, by Azure Key Vault (server/autounseal.h) */
 };
 
 /* Locks the data directory (unless opts->beside_server), loads the root key, opens the store and
  * verifies (or, on a new store, records) the root key check. On failure nothing stays open. */
 enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, struct cf_err *err);
+
+/* Takes key (the root key rebuilt from shares; copied, the caller wipes it) into use as
+ * boot->keyring once it passes the store's root key check (CF_ECRYPTO otherwise). */
+enum cf_rc cf_boot_unseal(struct cf_boot *boot, const uint8_t key[CF_ROOT_KEY_BYTES],
+                          struct cf_err *err);
 
 /* Closes the store, wipes the keyring and releases the lock. */
 void cf_boot_close(struct cf_boot *boot);

@@ -18,10 +18,18 @@
  * cannot sign in any more (a lost identity provider). Disabling keeps the API's rule: refused
  * unless an active owner can sign in.
  *
+ * init --shares N --threshold T: splits the root key's custody into Shamir shares (core/seal.h,
+ * crypto/shamir.h): prints the shares once, records the seal in the store, and only then removes
+ * root.key; the server starts sealed from then on. rekey: the same with new shares, given a
+ * threshold of the current ones on standard input; it runs beside a running server (one
+ * transaction, which the server reads at its next unseal). unseal and seal are clients of a
+ * running server (cli/unseal.h).
+ *
  * migrate --from DSN --to DSN: copies a whole store into an empty one (SQLite to PostgreSQL, or
  * back), ciphertexts as they are, and verifies every table's row count and checksum before
  * committing (see cf_store_copy). */
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,6 +38,8 @@
 
 #include <sodium.h>
 
+#include "net/http.h"
+#include "server/autounseal.h"
 #include "server/boot.h"
 #include "auth/admin.h"
 #include "core/admin_token.h"
@@ -39,6 +49,9 @@
 #include "server/backup.h"
 #include "server/commands.h"
 #include "cli/common.h"
+#include "cli/unseal.h"
+#include "core/seal.h"
+#include "crypto/shamir.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -49,6 +62,14 @@ static const char usage_text[] =
     "       coffer operator migrate --from DSN --to DSN\n"
     "       coffer operator backup --to FILE | --verify FILE [--data-dir DIR] [--db PATH]\n"
     "       coffer operator restore --from FILE [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator init --shares N --threshold T [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator init --azure-key URL --azure-tenant T --azure-client-id C\n"
+    "                            [--azure-authority URL] [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator init --azure-key URL --azure-managed-identity [--azure-client-id C]\n"
+    "                            [--azure-imds-endpoint URL] [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator rekey --shares N --threshold T [--data-dir DIR] [--db PATH]\n"
+    "       coffer operator unseal [--reset] [--domain URL]\n"
+    "       coffer operator seal [--token T] [--domain URL]\n"
     "\n"
     "Offline maintenance (stop the server first).\n"
     "\n"
@@ -63,6 +84,16 @@ static const char usage_text[] =
     "                    unless an active owner can sign in), enable it again (for an\n"
     "                    organisation that lost its owners' sign-in), or show its state. The\n"
     "                    server may keep running; it reads the switch on every use.\n"
+    "  init              split the root key into N unseal shares, T of which unseal the server\n"
+    "                    (2 <= T <= N <= 32): prints them once on stdout, then removes\n"
+    "                    DIR/root.key. The server starts sealed from then on.\n"
+    "  init --azure-key  wrap the root key with an Azure Key Vault RSA key instead, so that the\n"
+    "                    server unseals itself (the client secret comes from\n"
+    "                    COFFER_SEAL_AZURE_CLIENT_SECRET); a store sealed by shares moves to it\n"
+    "                    given T of its shares on standard input.\n"
+    "  rekey             make new shares (the old ones stop working), given T of the current\n"
+    "                    ones on standard input, one a line. The server may keep running.\n"
+    "  unseal, seal      talk to a running server: see 'coffer operator unseal --help'\n"
     "  --data-dir DIR    data directory (COFFER_DATA_DIR, default ./coffer-data)\n"
     "  --db PATH         SQLite database (COFFER_DB, default DIR/coffer.db)\n"
     "  migrate           copy every row of the store at --from (sqlite:PATH or a file path, or\n"
@@ -289,8 +320,10 @@ static int rotate_admin_token(const struct cf_boot_opts *opts)
  * (a switch that cannot be recorded is not made) and "error" when making it then failed. The chain
  * is extended inside the store's transaction, so a server running on the same store meanwhile is
  * no obstacle; the head file is left to the server, whose next checkpoint covers this event. */
-static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, const char *result,
-                               struct cf_err *err)
+/* Records one event of an operator command on the server host (the account that ran it as the
+ * actor) in the audit log, and waits for it to be stored. */
+static enum cf_rc audit_operator(struct cf_boot *boot, const char *action, const char *result,
+                                 const char *reason, struct cf_err *err)
 {
     struct cf_audit_log_config config = {.fail_closed = true};
     struct cf_audit_log *log = NULL;
@@ -301,14 +334,23 @@ static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, const c
     cf_strlcpy(event.actor_kind, "operator", sizeof(event.actor_kind));
     cf_strlcpy(event.actor_name, account && account->pw_name ? account->pw_name : "operator",
                sizeof(event.actor_name));
-    snprintf(event.action, sizeof(event.action), "admin-token.%s", action);
+    cf_strlcpy(event.action, action, sizeof(event.action));
     cf_strlcpy(event.result, result, sizeof(event.result));
-    cf_strlcpy(event.reason, "coffer operator admin-token on the server host",
-               sizeof(event.reason));
+    cf_strlcpy(event.reason, reason, sizeof(event.reason));
     enum cf_rc rc = cf_audit_log_open(boot->store, boot->keyring, &config, &log, err);
     if (rc == CF_OK)
         rc = cf_audit_record(log, &event, err);
     cf_audit_log_close(log);
+    return rc;
+}
+
+static enum cf_rc audit_switch(struct cf_boot *boot, const char *action, const char *result,
+                               struct cf_err *err)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "admin-token.%s", action);
+    enum cf_rc rc =
+        audit_operator(boot, name, result, "coffer operator admin-token on the server host", err);
     if (rc != CF_OK) {
         char why[sizeof(err->msg)];
         memcpy(why, err->msg, sizeof(why));
@@ -357,17 +399,322 @@ static int admin_token_switch(const struct cf_boot_opts *opts, const char *actio
     return rc == CF_OK ? 0 : 1;
 }
 
+/* Records a change of the seal once it is committed; a failure to record is reported but does not
+ * undo it (the store holds the new seal already, and the shares were printed). */
+static void audit_seal(struct cf_boot *boot, const char *action, const char *reason)
+{
+    struct cf_err err;
+    cf_err_clear(&err);
+    if (audit_operator(boot, action, "ok", reason, &err) != CF_OK)
+        fprintf(stderr, "coffer operator: the change is made but could not be audited: %s\n",
+                err.msg);
+}
+
+/* Parses --shares and --threshold. Returns 0, or 2 after printing why. */
+static int parse_split(const char *sub, const char *shares_text, const char *threshold_text,
+                       unsigned *shares, unsigned *threshold)
+{
+    long long n = 0, t = 0;
+    if (!shares_text || !threshold_text) {
+        fprintf(stderr, "coffer operator %s: --shares and --threshold are required\n", sub);
+        return 2;
+    }
+    if (!cf_parse_int64(shares_text, 1, CF_SHAMIR_MAX_SHARES, &n) ||
+        !cf_parse_int64(threshold_text, 1, CF_SHAMIR_MAX_SHARES, &t) || t > n ||
+        (t == 1 && n != 1)) {
+        fprintf(stderr,
+                "coffer operator %s: --shares must be 1..%d and --threshold 2..shares (or both "
+                "1)\n",
+                sub, CF_SHAMIR_MAX_SHARES);
+        return 2;
+    }
+    *shares = (unsigned)n;
+    *threshold = (unsigned)t;
+    return 0;
+}
+
+/* Prints the shares on stdout, once; false when stdout failed (then nothing may be committed). */
+static bool print_shares(const uint8_t (*shares)[CF_SHARE_BYTES], unsigned n, unsigned threshold)
+{
+    char text[CF_SHARE_TEXT_MAX];
+    for (unsigned i = 0; i < n; i++) {
+        cf_shamir_share_encode(shares[i], text);
+        printf("Unseal share %u: %s\n", i + 1, text);
+    }
+    sodium_memzero(text, sizeof(text));
+    printf("\nAny %u of these %u shares unseal the server. They are shown only this once: give "
+           "each to a different person, and keep none of them beside the data directory.\n",
+           threshold, n);
+    return fflush(stdout) == 0 && !ferror(stdout);
+}
+
+/* Splits kr's root key into n shares, prints them, and records the seal: inserted (init, old
+ * NULL) or swapped for old (rekey). */
+static enum cf_rc split_and_record(struct cf_boot *boot, unsigned n, unsigned threshold,
+                                   const uint8_t *old, size_t old_len, struct cf_err *err)
+{
+    uint8_t root[CF_ROOT_KEY_BYTES];
+    uint8_t record[CF_SHAMIR_RECORD_BYTES];
+    uint8_t(*shares)[CF_SHARE_BYTES] = sodium_malloc(CF_SHAMIR_MAX_SHARES * CF_SHARE_BYTES);
+    enum cf_rc rc;
+
+    if (!shares)
+        return cf_err_set(err, CF_ENOMEM, "cannot allocate locked memory for the shares");
+    cf_keyring_export_root(boot->keyring, root);
+    rc = cf_shamir_seal(root, n, threshold, shares, record, err);
+    sodium_memzero(root, sizeof(root));
+    if (rc != CF_OK)
+        goto out;
+    /* Printed before the commit: once the store holds the record, the shares are the only way to
+     * the key, so a failed print must leave the store as it was. */
+    if (!print_shares((const uint8_t(*)[CF_SHARE_BYTES])shares, n, threshold)) {
+        rc = cf_err_set(err, CF_EIO, "cannot write the shares on stdout: nothing was changed");
+        goto out;
+    }
+    rc = old ? cf_store_meta_swap(boot->store, CF_SEAL_META_SHAMIR, old, old_len, record,
+                                  sizeof(record), err)
+             : cf_store_meta_insert(boot->store, CF_SEAL_META_SHAMIR, record, sizeof(record), err);
+    if (rc == CF_EEXIST || rc == CF_ECONFLICT)
+        cf_err_set(err, rc,
+                   "the seal changed meanwhile (another init or rekey): the shares printed above "
+                   "are void");
+    else if (rc != CF_OK)
+        cf_err_set(err, rc, "the seal could not be recorded: the shares printed above are void");
+out:
+    sodium_free(shares);
+    return rc;
+}
+
+/* After init recorded the seal: tells the operator to unset COFFER_ROOT_KEY, or removes
+ * root.key (done: what init did, next: what the server does from now on). */
+static void retire_key_source(const struct cf_boot_opts *opts, const char *done, const char *next)
+{
+    char path[4096];
+    if (opts->root_key_b64) {
+        fprintf(stderr,
+                "coffer operator init: %s; unset COFFER_ROOT_KEY (and destroy its copies) "
+                "before the next start\n",
+                done);
+        return;
+    }
+    snprintf(path, sizeof(path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
+    if (unlink(path) != 0)
+        fprintf(stderr,
+                "coffer operator init: %s but '%s' could not be removed; the next server start "
+                "removes it\n",
+                done, path);
+    else
+        fprintf(stderr, "coffer operator init: %s and '%s' removed; %s\n", done, path, next);
+}
+
+static int init_seal(const struct cf_boot_opts *opts, unsigned n, unsigned threshold)
+{
+    struct cf_boot boot;
+    struct cf_err err;
+    int status = 1;
+
+    cf_err_clear(&err);
+    if (cf_boot_open(opts, &boot, &err) != CF_OK) {
+        if (err.rc == CF_ESEALED)
+            fprintf(stderr, "coffer operator init: the root key of this store is split into shares "
+                            "already (make new ones with 'coffer operator rekey')\n");
+        else
+            fprintf(stderr, "coffer operator init: %s\n", err.msg);
+        return 1;
+    }
+    if (split_and_record(&boot, n, threshold, NULL, 0, &err) != CF_OK)
+        goto out;
+    status = 0;
+    audit_seal(&boot, "seal.init", "split into unseal shares by coffer operator init");
+    retire_key_source(opts, "the seal is recorded", "the server starts sealed from now on");
+out:
+    if (status != 0)
+        fprintf(stderr, "coffer operator init: %s\n", err.msg);
+    cf_boot_close(&boot);
+    return status;
+}
+
+/* Reads threshold shares, one a line, from standard input into shares. */
+static enum cf_rc read_current_shares(unsigned threshold, uint8_t (*shares)[CF_SHARE_BYTES],
+                                      struct cf_err *err)
+{
+    char line[512];
+    unsigned got = 0;
+    enum cf_rc rc = CF_OK;
+    while (got < threshold && fgets(line, sizeof(line), stdin)) {
+        size_t len = strcspn(line, "\r\n");
+        if (len == 0)
+            continue;
+        rc = cf_shamir_share_decode(line, len, shares[got], err);
+        if (rc != CF_OK)
+            break;
+        got++;
+    }
+    sodium_memzero(line, sizeof(line));
+    if (rc == CF_OK && got < threshold)
+        rc = cf_err_set(err, CF_EINVAL,
+                        "%u of the %u current shares needed were given on standard input", got,
+                        threshold);
+    return rc;
+}
+
+/* For a store sealed by shares: reads its seal record into *record (malloc'd; the caller frees
+ * it), T current shares from standard input, and takes the root key they rebuild into use as
+ * boot->keyring. */
+static enum cf_rc unseal_from_stdin(struct cf_boot *boot, uint8_t **record, size_t *record_len,
+                                    struct cf_err *err)
+{
+    unsigned n = 0, threshold = 0;
+    uint8_t root[CF_ROOT_KEY_BYTES];
+    uint8_t(*current)[CF_SHARE_BYTES] = sodium_malloc(CF_SHAMIR_MAX_SHARES * CF_SHARE_BYTES);
+    enum cf_rc rc;
+
+    if (!current)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    rc = cf_store_meta_get(boot->store, CF_SEAL_META_SHAMIR, record, record_len, err);
+    if (rc == CF_OK)
+        rc = cf_shamir_record_info(*record, *record_len, &n, &threshold, err);
+    if (rc == CF_OK)
+        rc = read_current_shares(threshold, current, err);
+    if (rc == CF_OK)
+        rc = cf_shamir_open(*record, *record_len, (const uint8_t(*)[CF_SHARE_BYTES])current,
+                            threshold, root, err);
+    if (rc == CF_ECRYPTO)
+        cf_err_set(err, CF_EINVAL,
+                   "the shares given do not unseal this store: at least one of them is wrong");
+    if (rc == CF_OK)
+        rc = cf_boot_unseal(boot, root, err);
+    sodium_memzero(root, sizeof(root));
+    return rc;
+}
+
+static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold)
+{
+    struct cf_boot boot;
+    struct cf_err err;
+    uint8_t *record = NULL;
+    size_t record_len = 0;
+    int status = 1;
+
+    cf_err_clear(&err);
+    if (cf_boot_open(opts, &boot, &err) != CF_OK) {
+        fprintf(stderr, "coffer operator rekey: %s\n", err.msg);
+        return 1;
+    }
+    if (!boot.sealed || boot.auto_unseal) {
+        cf_err_set(&err, CF_EINVAL,
+                   "the root key of this store is not split into shares (use 'coffer operator "
+                   "init')");
+        goto out;
+    }
+    if (unseal_from_stdin(&boot, &record, &record_len, &err) != CF_OK ||
+        split_and_record(&boot, n, threshold, record, record_len, &err) != CF_OK)
+        goto out;
+    audit_seal(&boot, "seal.rekey", "new unseal shares by coffer operator rekey");
+    fprintf(stderr, "coffer operator rekey: the new shares are recorded; the old ones unseal "
+                    "nothing any more\n");
+    status = 0;
+out:
+    if (status != 0)
+        fprintf(stderr, "coffer operator rekey: %s\n", err.msg);
+    free(record);
+    cf_boot_close(&boot);
+    return status;
+}
+
+/* init --azure-key: the root key wrapped by Key Vault, from a file-keyed store (root.key then
+ * removed) or from one sealed by shares (T of them on standard input; the share record replaced
+ * in the same transaction). */
+static int init_azure(const struct cf_boot_opts *opts, const struct cf_autounseal_config *azure)
+{
+    struct cf_boot boot;
+    struct cf_err err;
+    uint8_t *old = NULL;
+    size_t old_len = 0;
+    uint8_t root[CF_ROOT_KEY_BYTES];
+    char *record = NULL;
+    int status = 1;
+
+    cf_err_clear(&err);
+    sodium_memzero(root, sizeof(root));
+    /* as `coffer server --outbound-allow` reads it: the managed identity endpoint is link-local */
+    const char *allow = getenv("COFFER_OUTBOUND_ALLOW");
+    if ((allow && cf_net_set_allow(allow, &err) != CF_OK) ||
+        cf_boot_open(opts, &boot, &err) != CF_OK) {
+        fprintf(stderr, "coffer operator init: %s\n", err.msg);
+        return 1;
+    }
+    if (boot.auto_unseal) {
+        cf_err_set(&err, CF_EINVAL,
+                   "the root key of this store is wrapped by Azure Key Vault "
+                   "already");
+        goto out;
+    }
+    if (boot.sealed && unseal_from_stdin(&boot, &old, &old_len, &err) != CF_OK)
+        goto out;
+    cf_keyring_export_root(boot.keyring, root);
+
+    if (cf_autounseal_wrap(azure, root, &record, &err) != CF_OK)
+        goto out;
+    if ((old ? cf_store_meta_move(boot.store, CF_SEAL_META_SHAMIR, old, old_len, CF_AUTOUNSEAL_META,
+                                  (const uint8_t *)record, strlen(record), &err)
+             : cf_store_meta_insert(boot.store, CF_AUTOUNSEAL_META, (const uint8_t *)record,
+                                    strlen(record), &err)) != CF_OK)
+        goto out;
+    status = 0;
+    audit_seal(&boot, "seal.init",
+               old ? "moved from unseal shares to Azure Key Vault by coffer operator init"
+                   : "wrapped by Azure Key Vault by coffer operator init");
+    if (old) {
+        fprintf(stderr, "coffer operator init: the root key is wrapped by Azure Key Vault; the "
+                        "unseal shares open nothing any more\n");
+    } else {
+        retire_key_source(opts, "the root key is wrapped by Azure Key Vault",
+                          "the server unseals itself from now on");
+    }
+out:
+    if (status != 0)
+        fprintf(stderr, "coffer operator init: %s\n", err.msg);
+    sodium_memzero(root, sizeof(root));
+    free(record);
+    free(old);
+    cf_boot_close(&boot);
+    return status;
+}
+
 int cf_cmd_operator(int argc, char **argv)
 {
+    /* unseal and seal, clients of a running server with options of their own, are dispatched
+     * before this parser and left out of its words (its options are not theirs). */
     static const char *const subcommands[] = {
-        "admin-token",        "backup",          "migrate", "restore",
+        "admin-token",        "backup",          "init", "migrate", "rekey", "restore",
         "rotate-admin-token", "rotate-root-key", NULL};
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL, *verify = NULL;
+    const char *shares_text = NULL, *threshold_text = NULL;
+    struct cf_autounseal_config azure = {0};
     const struct cf_opt options[] = {
-        {"verify", CF_OPT_STRING, &verify}, {"data-dir", CF_OPT_STRING, &data_dir},
-        {"db", CF_OPT_STRING, &db},         {"from", CF_OPT_STRING, &from},
+        {"verify", CF_OPT_STRING, &verify},
+        {"data-dir", CF_OPT_STRING, &data_dir},
+        {"db", CF_OPT_STRING, &db},
+        {"from", CF_OPT_STRING, &from},
         {"to", CF_OPT_STRING, &to},
+        {"shares", CF_OPT_STRING, &shares_text},
+        {"threshold", CF_OPT_STRING, &threshold_text},
+        {"azure-key", CF_OPT_STRING, &azure.key_url},
+        {"azure-tenant", CF_OPT_STRING, &azure.tenant_id},
+        {"azure-client-id", CF_OPT_STRING, &azure.client_id},
+        {"azure-authority", CF_OPT_STRING, &azure.authority_host},
+        {"azure-managed-identity", CF_OPT_BOOL, &azure.managed_identity},
+        {"azure-imds-endpoint", CF_OPT_STRING, &azure.imds_endpoint},
     };
+    /* The clients of a running server take the client's options (--domain, --token). */
+    if (argc > 1 && strcmp(argv[1], "unseal") == 0)
+        return cf_cmd_operator_unseal(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "seal") == 0)
+        return cf_cmd_operator_seal(argc - 1, argv + 1);
+    /* Every file an offline command makes (a new store, a key file, a backup) is the owner's alone,
+     * as the server's are. */
+    umask(077);
     const struct cf_cli_spec spec = {
         .usage = usage_text,
         .flags = CF_CLI_LOCAL,
@@ -389,8 +736,10 @@ int cf_cmd_operator(int argc, char **argv)
     bool admin_token = strcmp(sub, "rotate-admin-token") == 0;
     bool switching = strcmp(sub, "admin-token") == 0;
     bool backing_up = strcmp(sub, "backup") == 0, restoring = strcmp(sub, "restore") == 0;
-    if (!migrating && !admin_token && !switching && !backing_up && !restoring &&
-        strcmp(sub, "rotate-root-key") != 0) {
+    bool initing = strcmp(sub, "init") == 0;
+    bool rekeying = strcmp(sub, "rekey") == 0;
+    if (!migrating && !admin_token && !switching && !backing_up && !restoring && !initing &&
+        !rekeying && strcmp(sub, "rotate-root-key") != 0) {
         fprintf(stderr, "coffer operator: unknown or missing subcommand\n%s", usage_text);
         cf_cli_end(&cli);
         return 2;
@@ -437,18 +786,52 @@ int cf_cmd_operator(int argc, char **argv)
         fprintf(stderr, "coffer operator %s: --verify belongs to backup\n", sub);
         return 2;
     }
+    unsigned shares = 0, threshold = 0;
+    if (!initing && !rekeying && (shares_text || threshold_text)) {
+        fprintf(stderr, "coffer operator %s: --shares and --threshold belong to init and rekey\n",
+                sub);
+        return 2;
+    }
+    bool to_azure = azure.key_url || azure.tenant_id || azure.client_id || azure.authority_host ||
+                    azure.managed_identity || azure.imds_endpoint;
+    if (to_azure && (!initing || shares_text || threshold_text)) {
+        fprintf(stderr,
+                "coffer operator %s: the --azure-* options belong to init, without "
+                "--shares and --threshold\n",
+                sub);
+        return 2;
+    }
+    if (to_azure && azure.managed_identity
+            ? !azure.key_url || azure.tenant_id || azure.authority_host
+            : to_azure &&
+                  (!azure.key_url || !azure.tenant_id || !azure.client_id || azure.imds_endpoint)) {
+        fprintf(stderr, "coffer operator init: --azure-key, --azure-tenant and --azure-client-id "
+                        "go together; with --azure-managed-identity, --azure-key (and "
+                        "--azure-client-id for a user-assigned identity) without --azure-tenant\n");
+        return 2;
+    }
+    if ((initing || rekeying) && !to_azure &&
+        parse_split(sub, shares_text, threshold_text, &shares, &threshold) != 0)
+        return 2;
     struct cf_boot_opts opts = {
         .data_dir = cf_boot_setting(data_dir, "COFFER_DATA_DIR", "./coffer-data"),
         .db = cf_boot_setting(db, "COFFER_DB", NULL),
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
-        .create_root_key = false,
-        .beside_server = admin_token || switching || backing_up,
+        .create_root_key = initing, /* init on a new data directory makes its first key */
+        .beside_server = admin_token || switching || rekeying || backing_up,
+        .allow_sealed = rekeying || to_azure,
         .restoring = restoring,
     };
     if (backing_up)
         return verify ? cf_backup_verify(&opts, verify) : cf_backup_run(&opts, to);
     if (restoring)
         return cf_backup_restore(&opts, from);
+    if (to_azure)
+        return init_azure(&opts, &azure);
+    if (initing)
+        return init_seal(&opts, shares, threshold);
+    if (rekeying)
+        return rekey(&opts, shares, threshold);
     if (switching)
         return admin_token_switch(&opts, action);
     return admin_token ? rotate_admin_token(&opts) : rotate_root_key(&opts);

@@ -3,12 +3,14 @@
  * closes the store cleanly. */
 #include <malloc.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <sodium.h>
@@ -20,6 +22,7 @@
 #include "auth/throttle.h"
 #include "core/auditarchive.h"
 #include "core/auditlog.h"
+#include "core/seal.h"
 #include "core/syncs.h"
 #include "provider/entra.h"
 #include "provider/filedest.h"
@@ -28,6 +31,7 @@
 #include "notify/notify.h"
 #include "stream/audit_stream.h"
 #include "sync/worker.h"
+#include "server/autounseal.h"
 #include "server/boot.h"
 #include "server/commands.h"
 #include "auth/token.h"
@@ -44,6 +48,8 @@
 
 #define BOOTSTRAP_MIN 16
 #define DRAIN_MS 10000
+/* Seconds between tries of an auto-unseal that failed (the vault refused or was unreachable). */
+#define AUTO_UNSEAL_RETRY_S 2
 /* Folder-list bodies kept at most (--cache-size bounds their bytes). */
 #define LIST_CACHE_ENTRIES 4096
 /* Access tokens whose signature is remembered as verified (auth/token.h): about 100 bytes each. */
@@ -710,23 +716,47 @@ static enum cf_rc open_audit(const struct server_settings *set, const char *data
 }
 
 /* Waits for SIGTERM or SIGINT (the signals are blocked in every thread and taken here), reopening
- * the log file on each SIGHUP, and pinging systemd's watchdog at half its interval when it asks
- * for one (WatchdogSec=: a server whose main loop stops answering is restarted). Returns the signal
- * that ends the server. */
-static int wait_for_stop(const sigset_t *signals, const char *log_file)
+ * the log file on each SIGHUP. SIGUSR1 is the seal's own wake-up (wake_main): with seal given,
+ * it returns SIGUSR1 when the seal has something for the main thread (a root key to take while
+ * sealed, a request to seal while unsealed), and ignores it otherwise. While systemd asks for a
+ * watchdog (WatchdogSec=), it is pinged at half its interval: a server whose main loop stops is
+ * restarted. Returns the signal, or 0 when timeout_s (> 0) seconds passed first. */
+static int wait_for_stop(const sigset_t *signals, const char *log_file, struct cf_seal *seal,
+                         bool sealed, int timeout_s)
 {
     uint64_t watchdog_us = cf_sd_watchdog_usec();
     struct timespec tick = {.tv_sec = (time_t)(watchdog_us / 2 / 1000000),
                             .tv_nsec = (long)(watchdog_us / 2 % 1000000) * 1000};
+    int64_t deadline_us = timeout_s > 0 ? cf_mono_us() + (int64_t)timeout_s * 1000000 : 0;
     int sig = 0;
     for (;;) {
-        if (watchdog_us) {
+        if (watchdog_us)
             cf_sd_notify("WATCHDOG=1");
-            sig = sigtimedwait(signals, NULL, &tick);
-            if (sig < 0)
-                continue; /* the tick (EAGAIN) or an interruption: ping again */
+        if (timeout_s > 0 || watchdog_us) {
+            int64_t left_us = deadline_us ? deadline_us - cf_mono_us() : INT64_MAX;
+            if (left_us <= 0)
+                return 0;
+            struct timespec wait = {.tv_sec = (time_t)(left_us / 1000000),
+                                    .tv_nsec = (long)(left_us % 1000000) * 1000};
+            if (watchdog_us && (uint64_t)left_us > watchdog_us / 2)
+                wait = tick;
+            sig = sigtimedwait(signals, NULL, &wait);
+            if (sig < 0) {
+                if (deadline_us && cf_mono_us() >= deadline_us)
+                    return 0; /* the time ran out */
+                continue;     /* the watchdog's tick, or an interruption */
+            }
         } else {
             sigwait(signals, &sig);
+        }
+        if (sig == SIGUSR1) {
+            struct cf_seal_status st;
+            if (!seal)
+                continue;
+            cf_seal_status(seal, &st);
+            if (sealed ? st.key_ready : cf_seal_take_request(seal))
+                return sig;
+            continue;
         }
         if (sig != SIGHUP)
             return sig;
@@ -741,6 +771,335 @@ static int wait_for_stop(const sigset_t *signals, const char *log_file)
         else
             cf_log_info("received SIGHUP: reopened the log file '%s'", log_file);
     }
+}
+
+/* The seal's on_change (core/seal.h), on a request thread: wakes the main thread in
+ * wait_for_stop. */
+static void wake_main(void *ctx)
+{
+    (void)ctx;
+    kill(getpid(), SIGUSR1);
+}
+
+/* How a phase of serving ended. */
+enum phase_end {
+    PHASE_FAILED,   /* a start-up step failed (printed) */
+    PHASE_STOPPED,  /* SIGTERM or SIGINT: the server is done */
+    PHASE_SEALED,   /* an admin sealed the server: its services are down, the key still in boot */
+    PHASE_UNSEALED, /* enough shares came: boot->keyring holds the root key */
+};
+
+/* What every phase of one run of the server shares. */
+struct server_run {
+    const struct server_settings *set;
+    struct cf_server_config *config;
+    const struct cf_notifier_config *notify_config;
+    struct cf_boot *boot;
+    const char *data_dir;
+    struct cf_seal *seal; /* NULL: the root key is not split into shares */
+    bool admin_sealed;    /* sealed by an admin: an auto-unseal waits for the next start */
+    const sigset_t *signals;
+    int64_t started; /* cf_mono_us at the start, for the "listening on" line */
+};
+
+static void log_listening(const struct server_run *run, struct cf_server *server, bool sealed)
+{
+    char host[256];
+    cf_strlcpy(host, run->config->addr, sizeof(host));
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    cf_log_info("listening on %s://%s:%u (store %s, data dir %s, started in %.1f ms)%s",
+                run->config->tls_cert_path ? "https" : "http", host, cf_server_port(server),
+                run->boot->db_shown, run->data_dir, (double)(cf_mono_us() - run->started) / 1000.0,
+                sealed ? "; sealed: unseal with 'coffer operator unseal'" : "");
+}
+
+/* Unwraps the root key with Azure Key Vault (server/autounseal.h) and takes it into use. */
+static enum cf_rc auto_unseal(struct cf_boot *boot, struct cf_err *err)
+{
+    uint8_t *record = NULL;
+    size_t record_len = 0;
+    uint8_t key[CF_ROOT_KEY_BYTES];
+    enum cf_rc rc = cf_store_meta_get(boot->store, CF_AUTOUNSEAL_META, &record, &record_len, err);
+    if (rc == CF_OK)
+        rc = cf_autounseal_unwrap(record, record_len, NULL, key, err);
+    if (rc == CF_OK)
+        rc = cf_boot_unseal(boot, key, err);
+    sodium_memzero(key, sizeof(key));
+    free(record);
+    return rc;
+}
+
+/* Serves while sealed: only the status and unseal routes (api/sys.c), on a core that holds the
+ * store and the seal and nothing else, until enough shares rebuild a root key that passes the
+ * store's check (PHASE_UNSEALED, boot->keyring set) or a stop signal. */
+static enum phase_end serve_sealed(struct server_run *run)
+{
+    struct cf_core core = {.store = run->boot->store, .seal = run->seal, .sealed = true};
+    struct cf_server *server = NULL;
+    struct cf_err err;
+    uint8_t key[CF_ROOT_KEY_BYTES];
+    enum phase_end end = PHASE_FAILED;
+    bool automatic = run->boot->auto_unseal && !run->admin_sealed;
+    char last_error[sizeof(err.msg)] = "";
+
+    cf_err_clear(&err);
+    if (cf_server_start(run->config, &core, &server, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        return PHASE_FAILED;
+    }
+    log_listening(run, server, !automatic);
+    /* ready while sealed too: the server answers (status, unseal), and an operator must reach it */
+    char ready[512];
+    snprintf(ready, sizeof(ready),
+             "READY=1\nSTATUS=sealed on port %u: unseal with 'coffer operator unseal'",
+             cf_server_port(server));
+    cf_sd_notify(ready);
+    for (;;) {
+        if (automatic) {
+            if (auto_unseal(run->boot, &err) == CF_OK) {
+                cf_seal_set_error(run->seal, NULL);
+                end = PHASE_UNSEALED;
+                break;
+            }
+            /* logged once per distinct failure, not at every retry */
+            if (strcmp(err.msg, last_error) != 0)
+                cf_log_error("auto-unseal with Azure Key Vault failed: %s; staying sealed and "
+                             "trying again every %d s",
+                             err.msg, AUTO_UNSEAL_RETRY_S);
+            memcpy(last_error, err.msg, sizeof(last_error));
+            cf_seal_set_error(run->seal, err.msg);
+        }
+        int sig = wait_for_stop(run->signals, run->set->value[F_LOG_FILE], run->seal, true,
+                                automatic ? AUTO_UNSEAL_RETRY_S : 0);
+        if (sig == 0)
+            continue;
+        if (sig != SIGUSR1) {
+            cf_log_info("received %s while sealed", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            end = PHASE_STOPPED;
+            break;
+        }
+        if (!cf_seal_take_key(run->seal, key))
+            continue;
+        enum cf_rc rc = cf_boot_unseal(run->boot, key, &err);
+        sodium_memzero(key, sizeof(key));
+        if (rc == CF_OK) {
+            end = PHASE_UNSEALED;
+            break;
+        }
+        cf_log_error("unseal: %s; staying sealed", err.msg);
+        cf_seal_set_sealed(run->seal, true);
+    }
+    cf_server_stop(server, DRAIN_MS);
+    return end;
+}
+
+/* Records that the server was unsealed (by shares or by the vault) in its audit log, when it has
+ * one; a failure is logged, not fatal: the key is in use already. */
+static void audit_unseal(struct cf_audit_log *log, bool automatic)
+{
+    struct cf_audit_event event;
+    struct cf_err err;
+    if (!log)
+        return;
+    memset(&event, 0, sizeof(event));
+    cf_err_clear(&err);
+    cf_strlcpy(event.actor_kind, "operator", sizeof(event.actor_kind));
+    cf_strlcpy(event.actor_name, automatic ? "azure-key-vault" : "unseal shares",
+               sizeof(event.actor_name));
+    cf_strlcpy(event.action, "server.unseal", sizeof(event.action));
+    cf_strlcpy(event.result, "ok", sizeof(event.result));
+    cf_strlcpy(event.reason,
+               automatic ? "root key unwrapped by Azure Key Vault" : "root key rebuilt from shares",
+               sizeof(event.reason));
+    if (cf_audit_record(log, &event, &err) != CF_OK)
+        cf_log_error("the unseal could not be audited: %s", err.msg);
+}
+
+/* Serves unsealed: brings up the admin check, single sign-on, the audit log, the notifier and the
+ * background workers over boot->keyring, serves every route, and takes all of it down again on a
+ * stop signal (PHASE_STOPPED) or an admin's seal (PHASE_SEALED; boot->keyring is left for the
+ * caller to wipe). */
+static enum phase_end serve_unsealed(struct server_run *run)
+{
+    const struct server_settings *set = run->set;
+    struct cf_boot *boot = run->boot;
+    struct cf_server *server = NULL;
+    struct cf_throttle *by_addr_and_id = NULL, *by_addr = NULL;
+    struct cf_jwks_cache *jwks = NULL;
+    struct cf_entra_cache *entra = NULL;
+    struct cf_github_cache *github = NULL;
+    struct cf_cache *lists = NULL;
+    struct cf_cache *verified_tokens = NULL;
+    struct cf_audit_log *audit_log = NULL;
+    struct cf_audit_streams *audit_streams = NULL;
+    struct cf_notifier *notifier = NULL;
+    struct cf_sync_worker *sync_worker = NULL;
+    struct cf_sync_worker *rotation_worker = NULL;
+    struct cf_sync_worker *lease_worker = NULL;
+    struct cf_sync_worker *prune_worker = NULL;
+    struct cf_sync_worker *archive_worker = NULL;
+    struct cf_err err;
+    struct cf_admin_auth *admin = NULL;
+    struct cf_oidc *oidc = NULL;
+    enum phase_end end = PHASE_FAILED;
+
+    cf_err_clear(&err);
+    if (cf_admin_auth_open(boot->store, boot->keyring, &admin, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+
+    if (open_oidc(set, &oidc, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+
+    /* Failed logins: per (source address, client id or identity id), COFFER_LOGIN_MAX_FAILURES
+     * (default 10) a minute, then a minute's lockout; per source address ten times that, since many
+     * pipelines may share one NAT address. Never per client id alone: client ids are not secret,
+     * and one address's failures must not lock the genuine client out everywhere. */
+    long long max_failures = 10;
+    const char *mf = getenv("COFFER_LOGIN_MAX_FAILURES");
+    if (mf && !cf_parse_int64(mf, 1, 1000000, &max_failures)) {
+        fprintf(stderr, "coffer server: COFFER_LOGIN_MAX_FAILURES must be a positive number\n");
+        goto out;
+    }
+    struct cf_throttle_policy by_address_and_id = {(int)max_failures, 60, 60};
+    struct cf_throttle_policy by_address = {(int)max_failures * 10, 60, 60};
+    by_addr_and_id = cf_throttle_new(&by_address_and_id);
+    by_addr = cf_throttle_new(&by_address);
+    jwks = cf_jwks_cache_new();
+    entra = cf_entra_cache_new();
+    github = cf_github_cache_new();
+    /* Folder lists (core/listcache.h): bounded by --cache-size, and by entries since each one
+     * takes at least a few pages of guarded memory. */
+    struct cf_cache_config lists_config = {.max_entries = LIST_CACHE_ENTRIES,
+                                           .max_bytes = (size_t)set->number[F_CACHE_SIZE],
+                                           .wipe = true};
+    if (set->number[F_CACHE_SIZE] > 0)
+        lists = cf_cache_new(&lists_config);
+    /* Token hashes and ids only, nothing secret: plain memory. */
+    verified_tokens = cf_cache_new(
+        &(struct cf_cache_config){.max_entries = VERIFIED_TOKEN_ENTRIES, .wipe = false});
+    if (!by_addr_and_id || !by_addr || !jwks || !entra || !github || !verified_tokens ||
+        (set->number[F_CACHE_SIZE] > 0 && !lists)) {
+        fprintf(stderr, "coffer server: out of memory\n");
+        goto out;
+    }
+    if (open_audit(set, run->data_dir, boot, &audit_streams, &audit_log, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+    struct cf_core core = {.store = boot->store,
+                           .keyring = boot->keyring,
+                           .login_by_address_and_id = by_addr_and_id,
+                           .login_by_address = by_addr,
+                           .jwks = jwks,
+                           .entra = entra,
+                           .github = github,
+                           .audit = audit_log,
+                           .lists = lists,
+                           .verified_tokens = verified_tokens,
+                           .admin = admin,
+                           .oidc = oidc,
+                           .session_idle_s = set->number[F_SESSION_IDLE] / 1000,
+                           .session_absolute_s = set->number[F_SESSION_MAX_AGE] / 1000,
+                           .access_max_s = set->number[F_ACCESS_MAX_DURATION] / 1000,
+                           .seal = run->seal};
+    /* Notifications start after the core exists; the server thread pool only reads it. */
+    if (cf_notifier_start(&core, run->notify_config, &notifier, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+    core.notifier = notifier;
+    if (cf_sync_worker_start(&core, &sync_worker, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+    /* A change may have committed just before a crash without its sync being marked. */
+    cf_syncs_recover(&core);
+    /* Its first pass resumes the rotations a stopped server left in progress (once their lease
+     * ran out) and runs those that came due meanwhile. */
+    if (cf_rotation_worker_start(&core, &rotation_worker, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+    /* Its first pass revokes the leases that ended while no server ran. */
+    if (cf_lease_worker_start(&core, &lease_worker, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+    if (cf_prune_worker_start(&core, &prune_worker, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+    if (audit_log && set->number[F_AUDIT_RETENTION] > 0 &&
+        cf_archive_worker_start(&core, &archive_worker, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+    if (cf_server_start(run->config, &core, &server, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+    /* Only now, with the address bound, is a first admin token made: a start that cannot listen
+     * (the port taken, TLS files refused) prints none, and the next start that can makes the one
+     * to use. Until it is stored, the moment before the "listening on" line, a request with any
+     * token is refused as unknown (401). */
+    if (bootstrap_admin(boot->store, admin, &err) != CF_OK) {
+        fprintf(stderr, "coffer server: %s\n", err.msg);
+        goto out;
+    }
+    if (run->seal) {
+        cf_seal_set_sealed(run->seal, false);
+        audit_unseal(audit_log, run->boot->auto_unseal);
+    }
+    log_listening(run, server, false);
+    char ready[512];
+    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on port %u, store %s",
+             cf_server_port(server), boot->store->backend);
+    cf_sd_notify(ready);
+
+    int sig = wait_for_stop(run->signals, set->value[F_LOG_FILE], run->seal, false, 0);
+    cf_sd_notify(sig == SIGUSR1 ? "STATUS=sealing"
+                                : "STOPPING=1\nSTATUS=finishing in-flight requests");
+    if (sig == SIGUSR1)
+        cf_log_info("sealing: finishing in-flight requests, then stopping every service and "
+                    "wiping the keys");
+    else
+        cf_log_info("received %s: finishing in-flight requests",
+                    sig == SIGINT ? "SIGINT" : "SIGTERM");
+    cf_server_stop(server, DRAIN_MS);
+    server = NULL;
+    end = sig == SIGUSR1 ? PHASE_SEALED : PHASE_STOPPED;
+    uint64_t deferred = 0, syncs = 0;
+    cf_store_sync_counts(boot->store, &deferred, &syncs);
+    if (deferred > 0 && end == PHASE_STOPPED) /* how well the group commit batched */
+        cf_log_info("group commit: %llu deferred commits in %llu syncs of the log",
+                    (unsigned long long)deferred, (unsigned long long)syncs);
+out:
+    /* Still running only when a step after the start failed (the admin token). */
+    cf_server_stop(server, 0);
+    cf_sync_worker_stop(archive_worker);   /* before the store closes: it may be mid-file */
+    cf_sync_worker_stop(prune_worker);     /* before the store closes: it may be mid-batch */
+    cf_sync_worker_stop(rotation_worker);  /* before the store closes: it may be mid-step */
+    cf_sync_worker_stop(lease_worker);     /* before the store closes: it may be mid-revocation */
+    cf_sync_worker_stop(sync_worker);      /* before the store closes: it may be mid-run */
+    cf_notifier_stop(notifier);            /* before the store closes: it may be mid-pass */
+    cf_audit_log_close(audit_log);         /* after the server: every request's record is queued */
+    cf_audit_streams_close(audit_streams); /* after the log: it feeds them */
+    cf_throttle_free(by_addr_and_id);
+    cf_throttle_free(by_addr);
+    cf_jwks_cache_free(jwks);
+    cf_entra_cache_free(entra); /* after the sync worker and the server: they borrow them */
+    cf_github_cache_free(github);
+    cf_cache_free(lists);           /* after the server: requests borrow it; wipes every body */
+    cf_cache_free(verified_tokens); /* after the server: requests borrow it */
+    cf_admin_auth_free(admin);
+    cf_oidc_free(oidc); /* after the server: requests borrow it */
+    return end;
 }
 
 int cf_cmd_server(int argc, char **argv)
@@ -760,6 +1119,7 @@ int cf_cmd_server(int argc, char **argv)
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     struct cf_err log_err;
     cf_err_clear(&log_err);
@@ -809,27 +1169,20 @@ int cf_cmd_server(int argc, char **argv)
         .db_timeout_ms = (int)set.number[F_DB_TIMEOUT] * 1000,
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
         .create_root_key = true,
+        .allow_sealed = true,
     };
     struct cf_boot boot;
-    struct cf_server *server = NULL;
-    struct cf_throttle *by_addr_and_id = NULL, *by_addr = NULL;
-    struct cf_jwks_cache *jwks = NULL;
-    struct cf_entra_cache *entra = NULL;
-    struct cf_github_cache *github = NULL;
-    struct cf_cache *lists = NULL;
-    struct cf_cache *verified_tokens = NULL;
-    struct cf_audit_log *audit_log = NULL;
-    struct cf_audit_streams *audit_streams = NULL;
-    struct cf_notifier *notifier = NULL;
-    struct cf_sync_worker *sync_worker = NULL;
-    struct cf_sync_worker *rotation_worker = NULL;
-    struct cf_sync_worker *lease_worker = NULL;
-    struct cf_sync_worker *prune_worker = NULL;
-    struct cf_sync_worker *archive_worker = NULL;
+    struct cf_seal *seal = NULL;
     struct cf_err err;
-    struct cf_admin_auth *admin = NULL;
-    struct cf_oidc *oidc = NULL;
-    int64_t started = cf_mono_us();
+    uint16_t port = 0;
+    config.keep_port = &port;
+    struct server_run run = {.set = &set,
+                             .config = &config,
+                             .notify_config = &notify_config,
+                             .boot = &boot,
+                             .data_dir = boot_opts.data_dir,
+                             .signals = &signals,
+                             .started = cf_mono_us()};
 
     status = 1; /* until the server has run and stopped */
     cf_err_clear(&err);
@@ -837,158 +1190,39 @@ int cf_cmd_server(int argc, char **argv)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         return 1;
     }
-    if (cf_admin_auth_open(boot.store, boot.keyring, &admin, &err) != CF_OK) {
+    if (boot.sealed &&
+        (boot.auto_unseal ? cf_seal_new_auto("azure-key-vault", wake_main, NULL, &seal, &err)
+                          : cf_seal_new(boot.store, wake_main, NULL, &seal, &err)) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
-
-    if (open_oidc(&set, &oidc, &err) != CF_OK) {
-        fprintf(stderr, "coffer server: %s\n", err.msg);
-        goto out;
-    }
+    run.seal = seal;
 
     /* A peer closing a socket must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
 
-    /* Failed logins: per (source address, client id or identity id), COFFER_LOGIN_MAX_FAILURES
-     * (default 10) a minute, then a minute's lockout; per source address ten times that, since many
-     * pipelines may share one NAT address. Never per client id alone: client ids are not secret,
-     * and one address's failures must not lock the genuine client out everywhere. */
-    long long max_failures = 10;
-    const char *mf = getenv("COFFER_LOGIN_MAX_FAILURES");
-    if (mf && !cf_parse_int64(mf, 1, 1000000, &max_failures)) {
-        fprintf(stderr, "coffer server: COFFER_LOGIN_MAX_FAILURES must be a positive number\n");
-        goto out;
+    for (;;) {
+        enum phase_end end = boot.keyring ? serve_unsealed(&run) : serve_sealed(&run);
+        if (end == PHASE_FAILED)
+            goto out;
+        if (end == PHASE_STOPPED)
+            break;
+        if (end == PHASE_SEALED) {
+            /* Every service is down: nothing borrows the keyring any more. */
+            cf_keyring_free(boot.keyring); /* wipes the root key and every cached project key */
+            boot.keyring = NULL;
+            cf_seal_set_sealed(seal, true);
+            run.admin_sealed = true;
+            cf_log_info("sealed: the root key is wiped from memory; every route but the status "
+                        "and unseal ones answers 503 until the server is unsealed");
+        } else {
+            cf_log_info("unsealed: the root key matches the store; starting the services");
+        }
+        run.started = cf_mono_us();
     }
-    struct cf_throttle_policy by_address_and_id = {(int)max_failures, 60, 60};
-    struct cf_throttle_policy by_address = {(int)max_failures * 10, 60, 60};
-    by_addr_and_id = cf_throttle_new(&by_address_and_id);
-    by_addr = cf_throttle_new(&by_address);
-    jwks = cf_jwks_cache_new();
-    entra = cf_entra_cache_new();
-    github = cf_github_cache_new();
-    /* Folder lists (core/listcache.h): bounded by --cache-size, and by entries since each one
-     * takes at least a few pages of guarded memory. */
-    struct cf_cache_config lists_config = {.max_entries = LIST_CACHE_ENTRIES,
-                                           .max_bytes = (size_t)set.number[F_CACHE_SIZE],
-                                           .wipe = true};
-    if (set.number[F_CACHE_SIZE] > 0)
-        lists = cf_cache_new(&lists_config);
-    /* Token hashes and ids only, nothing secret: plain memory. */
-    verified_tokens = cf_cache_new(
-        &(struct cf_cache_config){.max_entries = VERIFIED_TOKEN_ENTRIES, .wipe = false});
-    if (!by_addr_and_id || !by_addr || !jwks || !entra || !github || !verified_tokens ||
-        (set.number[F_CACHE_SIZE] > 0 && !lists)) {
-        fprintf(stderr, "coffer server: out of memory\n");
-        goto out;
-    }
-    if (open_audit(&set, boot_opts.data_dir, &boot, &audit_streams, &audit_log, &err) != CF_OK) {
-        fprintf(stderr, "coffer server: %s\n", err.msg);
-        goto out;
-    }
-    struct cf_core core = {.store = boot.store,
-                           .keyring = boot.keyring,
-                           .login_by_address_and_id = by_addr_and_id,
-                           .login_by_address = by_addr,
-                           .jwks = jwks,
-                           .entra = entra,
-                           .github = github,
-                           .audit = audit_log,
-                           .lists = lists,
-                           .verified_tokens = verified_tokens,
-                           .admin = admin,
-                           .oidc = oidc,
-                           .session_idle_s = set.number[F_SESSION_IDLE] / 1000,
-                           .session_absolute_s = set.number[F_SESSION_MAX_AGE] / 1000,
-                           .access_max_s = set.number[F_ACCESS_MAX_DURATION] / 1000};
-    /* Notifications start after the core exists; the server thread pool only reads it. */
-    if (cf_notifier_start(&core, &notify_config, &notifier, &err) != CF_OK) {
-        fprintf(stderr, "coffer server: %s\n", err.msg);
-        goto out;
-    }
-    core.notifier = notifier;
-    if (cf_sync_worker_start(&core, &sync_worker, &err) != CF_OK) {
-        fprintf(stderr, "coffer server: %s\n", err.msg);
-        goto out;
-    }
-    /* A change may have committed just before a crash without its sync being marked. */
-    cf_syncs_recover(&core);
-    /* Its first pass resumes the rotations a stopped server left in progress (once their lease
-     * ran out) and runs those that came due meanwhile. */
-    if (cf_rotation_worker_start(&core, &rotation_worker, &err) != CF_OK) {
-        fprintf(stderr, "coffer server: %s\n", err.msg);
-        goto out;
-    }
-    /* Its first pass revokes the leases that ended while no server ran. */
-    if (cf_lease_worker_start(&core, &lease_worker, &err) != CF_OK) {
-        fprintf(stderr, "coffer server: %s\n", err.msg);
-        goto out;
-    }
-    if (cf_prune_worker_start(&core, &prune_worker, &err) != CF_OK) {
-        fprintf(stderr, "coffer server: %s\n", err.msg);
-        goto out;
-    }
-    if (audit_log && set.number[F_AUDIT_RETENTION] > 0 &&
-        cf_archive_worker_start(&core, &archive_worker, &err) != CF_OK) {
-        fprintf(stderr, "coffer server: %s\n", err.msg);
-        goto out;
-    }
-    if (cf_server_start(&config, &core, &server, &err) != CF_OK) {
-        fprintf(stderr, "coffer server: %s\n", err.msg);
-        goto out;
-    }
-    /* Only now, with the address bound, is a first admin token made: a start that cannot listen
-     * (the port taken, TLS files refused) prints none, and the next start that can makes the one
-     * to use. Until it is stored, the moment before the "listening on" line, a request with any
-     * token is refused as unknown (401). */
-    if (bootstrap_admin(boot.store, admin, &err) != CF_OK) {
-        fprintf(stderr, "coffer server: %s\n", err.msg);
-        goto out;
-    }
-    char host[256];
-    cf_strlcpy(host, config.addr, sizeof(host));
-    char *colon = strrchr(host, ':');
-    if (colon)
-        *colon = '\0';
-    cf_log_info("listening on %s://%s:%u (store %s, data dir %s, started in %.1f ms)",
-                config.tls_cert_path ? "https" : "http", host, cf_server_port(server),
-                boot.db_shown, boot_opts.data_dir, (double)(cf_mono_us() - started) / 1000.0);
-
-    char ready[512];
-    snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on port %u, store %s",
-             cf_server_port(server), boot.store->backend);
-    cf_sd_notify(ready);
-    int sig = wait_for_stop(&signals, set.value[F_LOG_FILE]);
-    cf_sd_notify("STOPPING=1\nSTATUS=finishing in-flight requests");
-    cf_log_info("received %s: finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    cf_server_stop(server, DRAIN_MS);
-    server = NULL;
     status = 0;
-    uint64_t deferred = 0, syncs = 0;
-    cf_store_sync_counts(boot.store, &deferred, &syncs);
-    if (deferred > 0) /* how well the group commit batched (bench/durable.py reads it) */
-        cf_log_info("group commit: %llu deferred commits in %llu syncs of the log",
-                    (unsigned long long)deferred, (unsigned long long)syncs);
 out:
-    /* Still running only when a step after the start failed (the admin token). */
-    cf_server_stop(server, 0);
-    cf_sync_worker_stop(archive_worker);   /* before the store closes: it may be mid-file */
-    cf_sync_worker_stop(prune_worker);     /* before the store closes: it may be mid-batch */
-    cf_sync_worker_stop(rotation_worker);  /* before the store closes: it may be mid-step */
-    cf_sync_worker_stop(lease_worker);     /* before the store closes: it may be mid-revocation */
-    cf_sync_worker_stop(sync_worker);      /* before the store closes: it may be mid-run */
-    cf_notifier_stop(notifier);            /* before the store closes: it may be mid-pass */
-    cf_audit_log_close(audit_log);         /* after the server: every request's record is queued */
-    cf_audit_streams_close(audit_streams); /* after the log: it feeds them */
-    cf_throttle_free(by_addr_and_id);
-    cf_throttle_free(by_addr);
-    cf_jwks_cache_free(jwks);
-    cf_entra_cache_free(entra); /* after the sync worker and the server: they borrow them */
-    cf_github_cache_free(github);
-    cf_cache_free(lists);           /* after the server: requests borrow it; wipes every body */
-    cf_cache_free(verified_tokens); /* after the server: requests borrow it */
-    cf_admin_auth_free(admin);
-    cf_oidc_free(oidc); /* after the server: requests borrow it */
+    cf_seal_free(seal);
     cf_boot_close(&boot);
     if (status == 0)
         cf_log_info("stopped");

@@ -328,11 +328,13 @@ enum cf_rc cf_store_lease_list(struct cf_store *st, const char *dynamic_secret_i
 }
 
 static struct sql_stmt ST_LEASE_SET_PROVIDER_ID =
-    SQL_STMT("UPDATE dynamic_leases SET provider_id = ?2 WHERE id = ?1");
+    SQL_STMT("UPDATE dynamic_leases SET provider_id = ?2,"
+             " expires_at = CASE WHEN ?3 > 0 AND ?3 < expires_at THEN ?3 ELSE expires_at END"
+             " WHERE id = ?1");
 static struct sql_stmt ST_LEASE_DELETE = SQL_STMT("DELETE FROM dynamic_leases WHERE id = ?1");
 
 enum cf_rc cf_store_lease_created(struct cf_store *st, const char *id, const char *provider_id,
-                                  struct cf_err *err)
+                                  int64_t credential_end, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changed = 0;
@@ -340,8 +342,9 @@ enum cf_rc cf_store_lease_created(struct cf_store *st, const char *id, const cha
     if (rc != CF_OK)
         return rc;
     if (provider_id)
-        rc = sql_run(c, &ST_LEASE_SET_PROVIDER_ID, ARGS(A_TEXT(id), A_TEXT(provider_id)), NULL,
-                     NULL, &changed, err);
+        rc = sql_run(c, &ST_LEASE_SET_PROVIDER_ID,
+                     ARGS(A_TEXT(id), A_TEXT(provider_id), A_INT(credential_end)), NULL, NULL,
+                     &changed, err);
     else
         rc = sql_run(c, &ST_LEASE_DELETE, ARGS(A_TEXT(id)), NULL, NULL, &changed, err);
     if (rc == CF_OK && changed == 0)

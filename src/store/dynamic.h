@@ -103,9 +103,11 @@ enum cf_rc cf_store_lease_list(struct cf_store *st, const char *dynamic_secret_i
                                const char *actor_id, bool active_only, size_t limit,
                                struct cf_lease_list *out, struct cf_err *err);
 /* Records what a lease's create made at the provider (provider_id), or deletes the lease
- * (provider_id NULL: the create failed and made nothing). */
+ * (provider_id NULL: the create failed and made nothing). credential_end (Unix ms; 0: none) is the
+ * end the credential carries at the provider: when it is earlier than the lease's end, the lease's
+ * end moves to it, so that a lease never outlives its credential. */
 enum cf_rc cf_store_lease_created(struct cf_store *st, const char *id, const char *provider_id,
-                                  struct cf_err *err);
+                                  int64_t credential_end, struct cf_err *err);
 /* Ids of active leases whose end has come at now, whose next attempt is due and which no live
  * claim holds; at most limit (ids: limit slots; *n the count). */
 enum cf_rc cf_store_leases_due(struct cf_store *st, int64_t now, size_t limit,

@@ -498,6 +498,27 @@ enum cf_rc cf_store_meta_swap(struct cf_store *base, const char *name, const uin
     return rc;
 }
 
+static struct sql_stmt ST_META_DELETE_IF =
+    SQL_STMT("DELETE FROM meta WHERE name = ?1 AND value = ?2");
+
+enum cf_rc cf_store_meta_move(struct cf_store *base, const char *old_name, const uint8_t *expected,
+                              size_t expected_len, const char *new_name, const uint8_t *value,
+                              size_t len, struct cf_err *err)
+{
+    struct db_conn *c;
+    int64_t changes = 0;
+    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_exec(c, &ST_META_DELETE_IF, ARGS(A_TEXT(old_name), A_BLOB(expected, expected_len)),
+                  &changes, err);
+    if (rc == CF_OK && changes == 0)
+        rc = cf_err_set(err, CF_ECONFLICT, "meta value '%s' changed meanwhile", old_name);
+    if (rc == CF_OK)
+        rc = sql_exec(c, &ST_META_INSERT, ARGS(A_TEXT(new_name), A_BLOB(value, len)), NULL, err);
+    return sql_tx_end(c, rc, err);
+}
+
 static struct sql_stmt ST_PROJECT_SET_KEY =
     SQL_STMT("UPDATE projects SET wrapped_key = ?2, updated_at = ?3 WHERE id = ?1");
 

@@ -713,6 +713,12 @@ enum cf_rc cf_store_meta_insert(struct cf_store *st, const char *name, const uin
 enum cf_rc cf_store_meta_swap(struct cf_store *st, const char *name, const uint8_t *expected,
                               size_t expected_len, const uint8_t *value, size_t len,
                               struct cf_err *err);
+/* In one transaction: deletes old_name while it still holds expected (CF_ECONFLICT otherwise) and
+ * inserts new_name (CF_EEXIST when present), so that a value changes its name and form at once
+ * (a seal moving from shares to Azure Key Vault). Nothing is written on failure. */
+enum cf_rc cf_store_meta_move(struct cf_store *st, const char *old_name, const uint8_t *expected,
+                              size_t expected_len, const char *new_name, const uint8_t *value,
+                              size_t len, struct cf_err *err);
 /* Replaces every project's wrapped key and the root key check in one transaction. */
 enum cf_rc cf_store_rewrap_keys(struct cf_store *st, const struct cf_key_update *updates, size_t n,
                                 const uint8_t *root_check, size_t root_check_len,

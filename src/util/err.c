@@ -95,6 +95,8 @@ const char *cf_rc_str(enum cf_rc rc)
         return "internal error";
     case CF_EUNSUPPORTED:
         return "not implemented";
+    case CF_ESEALED:
+        return "sealed";
     }
     return "unknown error";
 }

@@ -29,6 +29,8 @@ enum cf_rc {
     CF_EINTERNAL,   /* anything else (HTTP 500) */
     /* a feature this build does not have (HTTP 501) */
     CF_EUNSUPPORTED,
+    /* the server is sealed: its root key is not in memory until it is unsealed (HTTP 503) */
+    CF_ESEALED,
 };
 
 #define CF_ERR_FIELD_MAX 64

@@ -41,6 +41,9 @@ Control API (JSON bodies):
     POST /_fake/ado/use-endpoint {"org","id"}  a pipeline logging in through it: 200, or 401 with the AADSTS
     POST /_fake/kv/vaults       {"vault","roles":{clientId:[role names]}}
     GET  /_fake/kv/state?vault=V             live and deleted secrets, value hashes, tags, attributes
+    POST /_fake/imds/identities {"clientId"}  a managed identity of the VM (/imds/metadata/identity/oauth2/token)
+    POST /_fake/kv/keys         {"vault","name"}  a new RSA-2048 key version (openssl genrsa): {"kid"}
+    POST /_fake/kv/keys/enabled {"vault","name","enabled"}  enables or disables every version of the key
     POST /_fake/throttle        {"count":N,"retryAfter":S,"prefix":"/kv"}  next N matching requests 429
     GET  /_fake/log             the request log;  DELETE /_fake/log clears it
 """
@@ -53,6 +56,7 @@ import json
 import os
 import re
 import secrets
+import subprocess
 import sys
 import tempfile
 import threading
@@ -218,6 +222,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.kv()
             elif url.path.startswith("/graph/"):
                 self.graph()
+            elif url.path == "/imds/metadata/identity/oauth2/token":
+                self.imds()
             raise Reply(404, {"error": "no such route"})
         except Reply as r:
             status, body, headers = r.status, r.body, r.headers
@@ -401,6 +407,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 STATE["vaults"].setdefault(b["vault"], {"roles": {}, "secrets": {}, "deleted": {}})
                 STATE["vaults"][b["vault"]]["roles"].update(b.get("roles", {}))
                 return {"ok": True}
+            if p == "/_fake/imds/identities":
+                STATE.setdefault("imds", []).append(b["clientId"])
+                return {"ok": True}
+            if p == "/_fake/kv/keys":
+                vault = STATE["vaults"][b["vault"]]
+                version = uuid.uuid4().hex
+                pem = subprocess.run(["openssl", "genrsa", "2048"], capture_output=True, check=True).stdout
+                versions = vault.setdefault("keys", {}).setdefault(b["name"], [])
+                versions.append({"version": version, "pem": pem, "enabled": True})
+                return {"kid": "http://%s/kv/%s/keys/%s/%s" % (self.headers.get("Host"), b["vault"], b["name"],
+                                                               version)}
+            if p == "/_fake/kv/keys/enabled":
+                for v in STATE["vaults"][b["vault"]]["keys"][b["name"]]:
+                    v["enabled"] = bool(b["enabled"])
+                return {"ok": True}
             if p == "/_fake/kv/state":
                 v = STATE["vaults"][q["vault"]]
                 live = {n: {"valueSha256": sha(vs[-1]["value"]), "versions": len(vs), "tags": vs[-1]["tags"],
@@ -509,6 +530,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(claims.get("exp"), int) or claims["exp"] <= now() or claims.get("nbf", 0) > now() + 300:
             self.entra_error(401, "invalid_client", 700024, "Client assertion is not within its valid time "
                              "range.")
+
+    def imds(self):
+        """The managed identity token endpoint of the Azure Instance Metadata Service: GET
+        /metadata/identity/oauth2/token?api-version=2018-02-01&resource=R[&client_id=C] with "Metadata: true" ->
+        {"access_token", "expires_in" (a string), "expires_on", "resource", "token_type"}; errors
+        {"error", "error_description"} (https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-
+        resources/how-to-use-vm-token#get-a-token-using-http and #error-handling). The VM's identities are those
+        registered with POST /_fake/imds/identities {"clientId"} (the first is the system-assigned one)."""
+        if self.command != "GET":
+            raise Reply(405, None)
+        if self.headers.get("Metadata") != "true":
+            raise Reply(400, {"error": "invalid_request", "error_description": "Required metadata header not specified"})
+        if self.query.get("api-version") != "2018-02-01":
+            raise Reply(400, {"error": "invalid_request", "error_description": "Invalid api-version"})
+        resource = self.query.get("resource", "")
+        with LOCK:
+            identities = STATE.setdefault("imds", [])
+            client = self.query.get("client_id") or (identities[0] if identities else None)
+            if client is None or client not in identities:
+                raise Reply(400, {"error": "invalid_request", "error_description": "Identity not found"})
+            token = secrets.token_urlsafe(32)
+            STATE["tokens"][token] = {"clientId": client, "tenant": "imds", "resource": resource.rstrip("/"),
+                                      "exp": now() + 3600}
+        raise Reply(200, {"access_token": token, "expires_in": "3600", "expires_on": str(int(now()) + 3600),
+                          "resource": resource, "token_type": "Bearer"})
 
     def bearer(self, resource):
         auth = self.headers.get("Authorization", "")
@@ -939,7 +985,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     ROLE_ACTIONS = {"Key Vault Administrator": {"get", "list", "set", "delete", "recover", "purge"},
                     "Key Vault Secrets Officer": {"get", "list", "set", "delete", "recover", "purge"},
                     "Key Vault Secrets User": {"get", "list"},
-                    "Key Vault Reader": {"list"}}
+                    "Key Vault Reader": {"list"},
+                    "Key Vault Crypto User": {"wrapKey", "unwrapKey"}}
 
     def kv_error(self, status, code, message, inner=None, headers=None):
         err = {"code": code, "message": message}
@@ -982,12 +1029,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             roles = vault["roles"].get(t["clientId"], [])
             if not any(action in self.ROLE_ACTIONS.get(r, ()) for r in roles):
                 self.kv_error(403, "Forbidden", "Caller is not authorized to perform action on resource.\r\n"
-                              "Caller: appid=%s\r\nAction: 'Microsoft.KeyVault/vaults/secrets/%s'"
-                              % (t["clientId"], action), "ForbiddenByRbac")
+                              "Caller: appid=%s\r\nAction: 'Microsoft.KeyVault/vaults/%s/%s'"
+                              % (t["clientId"], "keys" if rest[0] == "keys" else "secrets", action),
+                              "ForbiddenByRbac")
             self.kv_route(vault, base, rest)
         raise Reply(404, None)
 
     def kv_action(self, rest):
+        if rest[0] == "keys":
+            return {"wrapkey": "wrapKey", "unwrapkey": "unwrapKey"}.get(rest[-1], "get")
         if rest[0] == "secrets":
             if len(rest) == 1:
                 return "list"
@@ -1016,8 +1066,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 maxresults)
         raise Reply(200, {"value": [item_of(n) for n in page], "nextLink": next_link})
 
+    def kv_key_operation(self, vault, base, rest):
+        """POST {vault}/keys/{name}[/{version}]/wrapkey|unwrapkey {"alg","value"} -> {"kid","value"}, RSA-OAEP-256
+        done by the openssl CLI (https://learn.microsoft.com/en-us/rest/api/keyvault/keys/wrap-key/wrap-key,
+        .../unwrap-key/unwrap-key). A disabled key is refused with 403 Forbidden, as Key Vault refuses any
+        operation on it; an unknown key or version 404 KeyNotFound; a ciphertext that does not open 400."""
+        if self.command != "POST" or len(rest) not in (3, 4):
+            raise Reply(405, None)
+        name, op = rest[1], rest[-1]
+        version = rest[2] if len(rest) == 4 else None
+        versions = vault.get("keys", {}).get(name, [])
+        key = versions[-1] if versions and version is None else next(
+            (v for v in versions if v["version"] == version), None)
+        if key is None:
+            self.kv_error(404, "KeyNotFound", "A key with (name/id) %s was not found in this key vault." % name)
+        if not key["enabled"]:
+            self.kv_error(403, "Forbidden", "Operation %s is not allowed on a disabled key." %
+                          ("wrapKey" if op == "wrapkey" else "unwrapKey"))
+        body = self.json_body()
+        if not isinstance(body, dict) or not isinstance(body.get("value"), str):
+            self.kv_error(400, "BadParameter", "Property value is required.")
+        if body.get("alg") != "RSA-OAEP-256":
+            self.kv_error(400, "BadParameter", "Invalid algorithm: %s" % body.get("alg"))
+        data = b64url_decode(body["value"])
+        with tempfile.NamedTemporaryFile() as f:
+            f.write(key["pem"])
+            f.flush()
+            args = ["openssl", "pkeyutl", "-inkey", f.name, "-pkeyopt", "rsa_padding_mode:oaep",
+                    "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256"]
+            args.append("-encrypt" if op == "wrapkey" else "-decrypt")
+            done = subprocess.run(args, input=data, capture_output=True)
+        if done.returncode != 0:
+            self.kv_error(400, "BadParameter", "The parameter is incorrect.")
+        raise Reply(200, {"kid": "%s/keys/%s/%s" % (base, name, key["version"]), "value": b64url(done.stdout)})
+
     def kv_route(self, vault, base, rest):
         cmd = self.command
+        if rest[0] == "keys":
+            self.kv_key_operation(vault, base, rest)
         if rest == ["secrets"] and cmd == "GET":
             self.kv_list(base, vault["secrets"],
                          lambda n: self.bundle(base, n, vault["secrets"][n][-1], False) | {

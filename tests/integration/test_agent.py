@@ -17,6 +17,7 @@ import unittest
 import harness
 from harness import ADMIN_TOKEN, ServerTestCase, unique
 from test_audit import AuditHelpers
+from test_jwt_auth import JwtAuthTestCase, claims
 from test_kubernetes_auth import KubernetesAuthTestCase
 from test_pipeline import admin_ok, login_token, machine_identity
 
@@ -383,6 +384,46 @@ class AgentKubernetesAuth(KubernetesAuthTestCase):
         self.assertNotIn(token, r.stderr)
         self.assertNotIn("k8s-canary-5e1", r.stderr)
 
+
+
+class AgentJwtAuth(JwtAuthTestCase):
+    """auth.type jwt: a JWT read from a file (as a CI system or a workload identity writes it) against JWT auth
+    with static keys (test_jwt_auth's keys, signed with the openssl CLI); the file is read again at each login."""
+
+    @unittest.skipIf(harness.BACKEND == "postgres", "the agent's login does not depend on the storage backend")
+    def test_jwt_login_renders_and_a_bad_token_is_refused(self):
+        project = self.create_project()
+        self.set_secret(project["id"], "API_KEY", "jwt-canary-7d2")
+        ident = self.create_identity()
+        self.add_member(project["id"], ident["id"], "viewer")
+        self.attach_jwt(ident["id"], kinds=("ec",), accessTokenTTL=600)
+        work = tempfile.mkdtemp(prefix="coffer-agent-jwt-")
+        self.addCleanup(subprocess.call, ["rm", "-rf", work])
+        token = self.keys.sign("ec", claims())
+        config = ("infisical:\n  address: %s\n  exit-after-auth: true\n"
+                  "auth:\n  type: jwt\n  config:\n    identity-id: identity-id\n    path: %s/ci.jwt\n"
+                  "templates:\n  - template-content: '{{ with getSecretByName \"%s\" \"dev\" \"/\" "
+                  "\"API_KEY\" }}{{ .Value }}{{ end }}'\n    destination-path: %s/api-key\n"
+                  % (self.server.url, work, project["id"], work))
+        for name, text in (("identity-id", ident["id"] + "\n"), ("ci.jwt", token + "\n"), ("agent.yaml", config)):
+            with open(os.path.join(work, name), "w") as f:
+                f.write(text)
+        r = subprocess.run([harness.COFFER_BIN, "agent", "--config", "agent.yaml"], cwd=work, capture_output=True,
+                           text=True, env=harness.base_env(), timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIsNone(harness.sanitizer_report(r.stderr))
+        self.assertEqual(read(os.path.join(work, "api-key")), "jwt-canary-7d2")
+        self.assertNotIn(token, r.stderr)
+        self.assertNotIn("jwt-canary-7d2", r.stderr)
+        # a token of another issuer: the login is refused, nothing is rendered, the agent says why
+        os.unlink(os.path.join(work, "api-key"))
+        with open(os.path.join(work, "ci.jwt"), "w") as f:
+            f.write(self.keys.sign("ec", claims(iss="https://elsewhere.example")) + "\n")
+        r = subprocess.run([harness.COFFER_BIN, "agent", "--config", "agent.yaml"], cwd=work, capture_output=True,
+                           text=True, env=harness.base_env(), timeout=30)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(work, "api-key")))
+        self.assertIn("issuer", r.stderr)
 
 
 class ListEtag(AuditHelpers, ServerTestCase):

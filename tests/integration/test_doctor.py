@@ -11,6 +11,7 @@
 
 import datetime
 import os
+import subprocess
 import tempfile
 import time
 import unittest
@@ -149,3 +150,20 @@ class DoctorTampered(harness.ServerTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class DoctorSealed(unittest.TestCase):
+    """A store whose root key is held by unseal shares: checked as well, saying so, with no root key on disk."""
+
+    def test_sealed_store(self):
+        data = tempfile.mkdtemp(prefix="coffer-doctor-sealed-")
+        self.addCleanup(harness.drop_pg_database, data)
+        self.addCleanup(subprocess.call, ["rm", "-rf", data])
+        os.chmod(data, 0o700)
+        rc, out, err = harness.run(["operator", "init", "--shares", "3", "--threshold", "2", "--data-dir", data])
+        self.assertEqual(rc, 0, err)
+        self.assertFalse(os.path.exists(os.path.join(data, "root.key")))
+        rc, out, _ = harness.run(["doctor", "--data-dir", data])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("held by unseal shares", out)
+        self.assertNotIn("kept beside the database", out)

@@ -170,5 +170,30 @@ class OpenAPIDocument(harness.ServerTestCase):
         self.assertEqual(list(metrics), ["text/plain; version=0.0.4"])
 
 
+class WhileSealed(harness.ServerTestCase):
+    """A server whose root key is split into shares starts sealed: it still serves the document (which needs no
+    store), as it serves the status, while every other route answers 503."""
+
+    @classmethod
+    def setUpClass(cls):
+        if harness.BACKEND == "postgres":
+            raise unittest.SkipTest("the API document does not involve storage (checked on SQLite)")
+        super().setUpClass()
+        s = cls.server
+        assert s.stop() == 0
+        rc, out, err = harness.run(["operator", "init", "--shares", "3", "--threshold", "2", "--data-dir", s.data_dir])
+        assert rc == 0, err
+        s.start()
+
+    def test_the_document_is_served_while_sealed(self):
+        self.assertIs(self.ok("GET", "/api/status", token=None)["sealed"], True)
+        r = self.api("GET", "/api/v1/workspace")
+        self.assertEqual(r.status, 503, r.body)
+        r = self.api("GET", "/api/openapi.json", token=None)
+        self.assertEqual(r.status, 200, r.body[:500])
+        self.assertEqual(r.json["openapi"], "3.1.0")
+        self.assertIn("/api/v1/sys/seal-status", r.json["paths"])
+
+
 if __name__ == "__main__":
     unittest.main()

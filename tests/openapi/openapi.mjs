@@ -328,6 +328,12 @@ async function main() {
   await call("delete the project", "DELETE", `/api/v1/workspace/${pid}`, { expect: 200 });
   await call("delete the project again", "DELETE", `/api/v1/workspace/${pid}`, { expect: 404 });
 
+  // the seal: this server's root key is a file, so it refuses to be sealed or unsealed
+  await call("seal status", "GET", "/api/v1/sys/seal-status", { token: null, expect: 200 });
+  await call("unseal a server whose key is a file", "POST", "/api/v1/sys/unseal", { token: null, body: { key: "x" }, expect: 400 });
+  await call("seal without a token", "POST", "/api/v1/sys/seal", { token: null, expect: 401 });
+  await call("seal a server whose key is a file", "POST", "/api/v1/sys/seal", { expect: 400 });
+
   // Coverage: every operation with a precise success schema was answered successfully and validated, except
   // the folder rename, which Coffer refuses (409).
   const preciseOps = operations.filter((o) =>

@@ -1,7 +1,8 @@
 /* The lease engine (core/leases.c) over a real SQLite store with a stand-in dynamic provider given
  * through core->dynamic_find (no stand-in ships in the binary): a due lease is revoked once however
  * many owners run it, a failed revocation is retried after its backoff and not before, a failed
- * create keeps no lease, and renewal stops at the maximum TTL. Time moves with the test clock's
+ * create keeps no lease, and renewal stops at the maximum TTL and, for a credential whose end the
+ * provider cannot move, at that end. Time moves with the test clock's
  * file (a test build; the tests that need it are skipped otherwise). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 static struct {
     int creates, renews, revokes;
     enum cf_rc create_rc, revoke_rc;
+    int64_t credential_cut_ms; /* the credential ends this much before the lease asked */
 } fake;
 
 static enum cf_rc fake_check(const json_t *params, struct cf_err *e)
@@ -36,7 +38,7 @@ static enum cf_rc fake_create(const struct cf_provider_conn *conn, const json_t 
         return cf_err_set(e, fake.create_rc, "fake: target unreachable");
     snprintf(out->id, sizeof(out->id), "user-%.8s", ref->id);
     out->fields = json_pack("{s:s, s:s}", "USER", out->id, "PASSWORD", "fake-password");
-    out->expires_at = ref->expires_at;
+    out->expires_at = ref->expires_at - fake.credential_cut_ms;
     return CF_OK;
 }
 
@@ -68,9 +70,22 @@ static const struct cf_dynamic_ops fake_ops = {
     .revoke = fake_revoke,
 };
 
+/* A provider whose credential ends with the lease it was made for and cannot be moved (as an Entra
+ * ID client secret's endDateTime). */
+static const struct cf_dynamic_ops fixed_ops = {
+    .type = "fixed",
+    .connection_app = NULL,
+    .fields = fake_fields,
+    .config_check = fake_check,
+    .create = fake_create,
+    .credential_end_fixed = true,
+    .renew = NULL,
+    .revoke = fake_revoke,
+};
+
 static const struct cf_dynamic_ops *find_fake(const char *type)
 {
-    return strcmp(type, "fake") == 0 ? &fake_ops : NULL;
+    return strcmp(type, "fake") == 0 ? &fake_ops : strcmp(type, "fixed") == 0 ? &fixed_ops : NULL;
 }
 
 static struct cf_project_view project;
@@ -215,4 +230,54 @@ Test(leases, renewal_stops_at_the_maximum)
     cr_assert_eq(cf_lease_revoke(&fx_core, &fx_admin, view.lease.id, "r", &renewed, &err), CF_OK);
     cr_assert_eq(cf_lease_renew(&fx_core, &fx_admin, view.lease.id, 0, "r", &renewed, &err),
                  CF_ECONFLICT);
+}
+
+Test(leases, renewal_stops_at_a_credential_end_the_provider_cannot_move)
+{
+    const struct cf_dynamic_where fixed_where = {"app", "dev", "/", "fixed"};
+    json_t *params = json_object();
+    struct cf_dynamic_spec spec = {.type = "fixed",
+                                   .params = params,
+                                   .default_ttl_ms = 3600 * 1000,
+                                   .max_ttl_ms = 4 * 3600 * 1000};
+    struct cf_dynamic_view dv;
+    struct cf_lease_view view, renewed;
+    json_t *data = NULL;
+    cr_assert_eq(cf_dynamic_create(&fx_core, &fx_admin, &fixed_where, &spec, &dv, &err), CF_OK,
+                 "%s", err.msg);
+    json_decref(params);
+    cr_assert_eq(cf_lease_create(&fx_core, &fx_admin, &fixed_where, 0, &view, &data, &err), CF_OK,
+                 "%s", err.msg);
+    cf_lease_data_free(data);
+    char end[CF_TIME_RFC3339_LEN];
+    cf_time_format(view.lease.expires_at, end);
+    /* within maxTTL, but past the credential's own end: refused, naming that end */
+    cr_assert_eq(
+        cf_lease_renew(&fx_core, &fx_admin, view.lease.id, 2 * 3600 * 1000, "r", &renewed, &err),
+        CF_ECONFLICT);
+    cr_assert(strstr(err.msg, end), "%s", err.msg);
+    cr_assert(strstr(err.msg, "cannot be renewed past"), "%s", err.msg);
+    struct cf_lease_view now;
+    cr_assert_eq(cf_lease_get(&fx_core, &fx_admin, view.lease.id, &now, &err), CF_OK);
+    cr_assert_eq(now.lease.expires_at, view.lease.expires_at);
+    cr_assert_str_eq(now.lease.state, "active");
+    /* shortening it is fine, and then it cannot grow back either */
+    cr_assert_eq(
+        cf_lease_renew(&fx_core, &fx_admin, view.lease.id, 30 * 60 * 1000, "r", &renewed, &err),
+        CF_OK, "%s", err.msg);
+    cr_assert_lt(renewed.lease.expires_at, view.lease.expires_at);
+    cr_assert_eq(
+        cf_lease_renew(&fx_core, &fx_admin, view.lease.id, 50 * 60 * 1000, "r", &renewed, &err),
+        CF_ECONFLICT);
+    cr_assert_eq(fake.renews, 0);
+
+    /* a credential that ends before the lease asked for: the lease ends with it */
+    fake.credential_cut_ms = 10 * 60 * 1000;
+    struct cf_lease_view cut;
+    cr_assert_eq(cf_lease_create(&fx_core, &fx_admin, &fixed_where, 0, &cut, &data, &err), CF_OK,
+                 "%s", err.msg);
+    cf_lease_data_free(data);
+    cr_assert_eq(cf_lease_get(&fx_core, &fx_admin, cut.lease.id, &now, &err), CF_OK);
+    cr_assert_eq(now.lease.expires_at, cut.lease.expires_at);
+    cr_assert_lt(now.lease.expires_at - now.lease.created_at, 51 * 60 * 1000);
 }

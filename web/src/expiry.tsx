@@ -106,7 +106,9 @@ function RotationCell({ item, rotations }: { item: ExpiringItem; rotations: Rota
     if (!r) return <span class="muted">no rotation</span>;
     return (
         <span>
-            <strong>{r.name}</strong>{" "}
+            <a href={`/projects/${encodeURIComponent(r.projectId)}/automation`}>
+                <strong>{r.name}</strong>
+            </a>{" "}
             <span class={`badge ${r.rotationStatus === "failed" ? "bad" : "ok"}`}>{r.rotationStatus}</span>
             {r.nextRotationAt && <> next {when(r.nextRotationAt)}</>}
             {r.lastRotationMessage && <span class="small"> · last error: {r.lastRotationMessage}</span>}
