@@ -13,6 +13,7 @@
 #include "server/boot.h"
 #include "core/seal.h"
 #include "server/autounseal.h"
+#include "server/pkcs11seal.h"
 #include "util/log.h"
 #include "util/banned.h"
 
@@ -124,6 +125,12 @@ static enum cf_rc check_sealed(const struct cf_boot_opts *opts, struct cf_boot *
     enum cf_rc rc = cf_store_meta_get(boot->store, CF_AUTOUNSEAL_META, &record, &record_len, err);
     free(record);
     record = NULL;
+    if (rc == CF_ENOTFOUND) {
+        rc = cf_store_meta_get(boot->store, CF_PKCS11SEAL_META, &record, &record_len, err);
+        boot->pkcs11 = rc == CF_OK;
+        free(record);
+        record = NULL;
+    }
     if (rc == CF_OK)
         boot->auto_unseal = true;
     else if (rc == CF_ENOTFOUND)
@@ -139,12 +146,11 @@ static enum cf_rc check_sealed(const struct cf_boot_opts *opts, struct cf_boot *
         return cf_err_set(err, CF_ESEALED,
                           "the root key of this store is %s: this command needs the key itself "
                           "and cannot run on it",
-                          boot->auto_unseal ? "wrapped by Azure Key Vault"
-                                            : "split into unseal shares");
+                          cf_boot_seal_holder(boot));
     if (opts->root_key_b64)
-        return cf_err_set(
-            err, CF_EINVAL, "COFFER_ROOT_KEY is set but the root key of this store is %s: unset it",
-            boot->auto_unseal ? "wrapped by Azure Key Vault" : "split into unseal shares");
+        return cf_err_set(err, CF_EINVAL,
+                          "COFFER_ROOT_KEY is set but the root key of this store is %s: unset it",
+                          cf_boot_seal_holder(boot));
     snprintf(path, sizeof(path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
     if (unlink(path) == 0)
         cf_log_warn("removed '%s': the root key of this store is kept sealed", path);
@@ -213,6 +219,13 @@ enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, st
 fail:
     cf_boot_close(out);
     return rc;
+}
+
+const char *cf_boot_seal_holder(const struct cf_boot *boot)
+{
+    if (boot->pkcs11)
+        return "wrapped by a PKCS#11 token";
+    return boot->auto_unseal ? "wrapped by Azure Key Vault" : "split into unseal shares";
 }
 
 void cf_boot_close(struct cf_boot *boot)

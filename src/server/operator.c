@@ -40,6 +40,7 @@
 
 #include "net/http.h"
 #include "server/autounseal.h"
+#include "server/pkcs11seal.h"
 #include "server/boot.h"
 #include "auth/admin.h"
 #include "core/admin_token.h"
@@ -91,6 +92,12 @@ static const char usage_text[] =
     "                    server unseals itself (the client secret comes from\n"
     "                    COFFER_SEAL_AZURE_CLIENT_SECRET); a store sealed by shares moves to it\n"
     "                    given T of its shares on standard input.\n"
+    "  init --pkcs11-module LIB --pkcs11-token-label L --pkcs11-key-label K\n"
+    "                    encrypt the root key with the AES key K of the PKCS#11 token L (an HSM)\n"
+    "                    instead, so that the server unseals itself (the user PIN comes from\n"
+    "                    COFFER_SEAL_PKCS11_PIN or the file named by "
+    "COFFER_SEAL_PKCS11_PIN_FILE);\n"
+    "                    from a file key, or from shares given T of them on standard input.\n"
     "  rekey             make new shares (the old ones stop working), given T of the current\n"
     "                    ones on standard input, one a line. The server may keep running.\n"
     "  unseal, seal      talk to a running server: see 'coffer operator unseal --help'\n"
@@ -622,11 +629,14 @@ out:
     return status;
 }
 
-/* init --azure-key: the root key wrapped by Key Vault, from a file-keyed store (root.key then
- * removed) or from one sealed by shares (T of them on standard input; the share record replaced
- * in the same transaction). */
-static int init_azure(const struct cf_boot_opts *opts, const struct cf_autounseal_config *azure)
+/* init --azure-key or --pkcs11-*: the root key wrapped by Key Vault (azure set) or by a PKCS#11
+ * token (pkcs11 set), from a file-keyed store (root.key then removed) or from one sealed by shares
+ * (T of them on standard input; the share record replaced in the same transaction). */
+static int init_wrapped(const struct cf_boot_opts *opts, const struct cf_autounseal_config *azure,
+                        const struct cf_pkcs11seal_config *pkcs11)
 {
+    const char *holder = azure ? "Azure Key Vault" : "the PKCS#11 token";
+    const char *meta = azure ? CF_AUTOUNSEAL_META : CF_PKCS11SEAL_META;
     struct cf_boot boot;
     struct cf_err err;
     uint8_t *old = NULL;
@@ -645,32 +655,35 @@ static int init_azure(const struct cf_boot_opts *opts, const struct cf_autounsea
         return 1;
     }
     if (boot.auto_unseal) {
-        cf_err_set(&err, CF_EINVAL,
-                   "the root key of this store is wrapped by Azure Key Vault "
-                   "already");
+        cf_err_set(&err, CF_EINVAL, "the root key of this store is %s already",
+                   cf_boot_seal_holder(&boot));
         goto out;
     }
     if (boot.sealed && unseal_from_stdin(&boot, &old, &old_len, &err) != CF_OK)
         goto out;
     cf_keyring_export_root(boot.keyring, root);
 
-    if (cf_autounseal_wrap(azure, root, &record, &err) != CF_OK)
+    if ((azure ? cf_autounseal_wrap(azure, root, &record, &err)
+               : cf_pkcs11seal_wrap(pkcs11, root, &record, &err)) != CF_OK)
         goto out;
-    if ((old ? cf_store_meta_move(boot.store, CF_SEAL_META_SHAMIR, old, old_len, CF_AUTOUNSEAL_META,
+    if ((old ? cf_store_meta_move(boot.store, CF_SEAL_META_SHAMIR, old, old_len, meta,
                                   (const uint8_t *)record, strlen(record), &err)
-             : cf_store_meta_insert(boot.store, CF_AUTOUNSEAL_META, (const uint8_t *)record,
-                                    strlen(record), &err)) != CF_OK)
+             : cf_store_meta_insert(boot.store, meta, (const uint8_t *)record, strlen(record),
+                                    &err)) != CF_OK)
         goto out;
     status = 0;
-    audit_seal(&boot, "seal.init",
-               old ? "moved from unseal shares to Azure Key Vault by coffer operator init"
-                   : "wrapped by Azure Key Vault by coffer operator init");
+    char what[128], done[128];
+    snprintf(what, sizeof(what),
+             old ? "moved from unseal shares to %s by coffer operator init"
+                 : "wrapped by %s by coffer operator init",
+             holder);
+    snprintf(done, sizeof(done), "the root key is wrapped by %s", holder);
+    audit_seal(&boot, "seal.init", what);
     if (old) {
-        fprintf(stderr, "coffer operator init: the root key is wrapped by Azure Key Vault; the "
-                        "unseal shares open nothing any more\n");
+        fprintf(stderr, "coffer operator init: %s; the unseal shares open nothing any more\n",
+                done);
     } else {
-        retire_key_source(opts, "the root key is wrapped by Azure Key Vault",
-                          "the server unseals itself from now on");
+        retire_key_source(opts, done, "the server unseals itself from now on");
     }
 out:
     if (status != 0)
@@ -692,6 +705,7 @@ int cf_cmd_operator(int argc, char **argv)
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL, *verify = NULL;
     const char *shares_text = NULL, *threshold_text = NULL;
     struct cf_autounseal_config azure = {0};
+    struct cf_pkcs11seal_config pkcs11 = {0};
     const struct cf_opt options[] = {
         {"verify", CF_OPT_STRING, &verify},
         {"data-dir", CF_OPT_STRING, &data_dir},
@@ -706,6 +720,9 @@ int cf_cmd_operator(int argc, char **argv)
         {"azure-authority", CF_OPT_STRING, &azure.authority_host},
         {"azure-managed-identity", CF_OPT_BOOL, &azure.managed_identity},
         {"azure-imds-endpoint", CF_OPT_STRING, &azure.imds_endpoint},
+        {"pkcs11-module", CF_OPT_STRING, &pkcs11.module},
+        {"pkcs11-token-label", CF_OPT_STRING, &pkcs11.token_label},
+        {"pkcs11-key-label", CF_OPT_STRING, &pkcs11.key_label},
     };
     /* The clients of a running server take the client's options (--domain, --token). */
     if (argc > 1 && strcmp(argv[1], "unseal") == 0)
@@ -810,7 +827,20 @@ int cf_cmd_operator(int argc, char **argv)
                         "--azure-client-id for a user-assigned identity) without --azure-tenant\n");
         return 2;
     }
-    if ((initing || rekeying) && !to_azure &&
+    bool to_pkcs11 = pkcs11.module || pkcs11.token_label || pkcs11.key_label;
+    if (to_pkcs11 && (!initing || shares_text || threshold_text || to_azure)) {
+        fprintf(stderr,
+                "coffer operator %s: the --pkcs11-* options belong to init, without "
+                "--shares, --threshold or --azure-*\n",
+                sub);
+        return 2;
+    }
+    if (to_pkcs11 && (!pkcs11.module || !pkcs11.token_label || !pkcs11.key_label)) {
+        fprintf(stderr, "coffer operator init: --pkcs11-module, --pkcs11-token-label and "
+                        "--pkcs11-key-label go together\n");
+        return 2;
+    }
+    if ((initing || rekeying) && !to_azure && !to_pkcs11 &&
         parse_split(sub, shares_text, threshold_text, &shares, &threshold) != 0)
         return 2;
     struct cf_boot_opts opts = {
@@ -819,15 +849,15 @@ int cf_cmd_operator(int argc, char **argv)
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
         .create_root_key = initing, /* init on a new data directory makes its first key */
         .beside_server = admin_token || switching || rekeying || backing_up,
-        .allow_sealed = rekeying || to_azure,
+        .allow_sealed = rekeying || to_azure || to_pkcs11,
         .restoring = restoring,
     };
     if (backing_up)
         return verify ? cf_backup_verify(&opts, verify) : cf_backup_run(&opts, to);
     if (restoring)
         return cf_backup_restore(&opts, from);
-    if (to_azure)
-        return init_azure(&opts, &azure);
+    if (to_azure || to_pkcs11)
+        return init_wrapped(&opts, to_azure ? &azure : NULL, to_pkcs11 ? &pkcs11 : NULL);
     if (initing)
         return init_seal(&opts, shares, threshold);
     if (rekeying)
