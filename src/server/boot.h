@@ -49,6 +49,21 @@ enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, st
 enum cf_rc cf_boot_unseal(struct cf_boot *boot, const uint8_t key[CF_ROOT_KEY_BYTES],
                           struct cf_err *err);
 
+/* For a store sealed by shares: reads its seal record into *record (malloc'd; the caller frees
+ * it), T current shares from standard input (one a line), and takes the root key they rebuild into
+ * use as boot->keyring. CF_EINVAL for too few shares or shares that do not open the record. */
+enum cf_rc cf_boot_unseal_shares(struct cf_boot *boot, uint8_t **record, size_t *record_len,
+                                 struct cf_err *err);
+
+/* For a store that unseals itself: unwraps the root key with Azure Key Vault or the PKCS#11 token
+ * its record names and takes it into use as boot->keyring; their errors otherwise. */
+enum cf_rc cf_boot_auto_unseal(struct cf_boot *boot, struct cf_err *err);
+
+/* Takes a sealed store's root key into use for an offline command, as the server would: shares
+ * from standard input, or unwrapped by Key Vault or the PKCS#11 token. CF_OK at once when the
+ * store is not sealed or already unsealed. */
+enum cf_rc cf_boot_unseal_offline(struct cf_boot *boot, struct cf_err *err);
+
 /* What keeps the root key of a sealed store, for messages ("split into unseal shares", ...). */
 const char *cf_boot_seal_holder(const struct cf_boot *boot);
 

@@ -113,8 +113,11 @@ static const char usage_text[] =
     "                    of both first.\n"
     "  backup --to FILE  write an encrypted backup of the store while servers keep serving: a\n"
     "                    snapshot of one instant, with a manifest of every table's rows and\n"
-    "                    checksum and the audit chain's head (docs/operations.md).\n"
-    "  backup --verify FILE  check a backup with this root key without restoring it.\n"
+    "                    checksum and the audit chain's head (docs/operations.md). On a\n"
+    "                    sealed store, T shares on standard input (one a line), or the key\n"
+    "                    unwrapped by Key Vault or the PKCS#11 token as the server does.\n"
+    "  backup --verify FILE  check a backup with this root key without restoring it (with\n"
+    "                    no root key file, the sealed store's key taken as backup takes it).\n"
     "  restore --from FILE  check a backup, then restore it into the empty store at --db (or\n"
     "                    DIR/coffer.db), compare every table and verify the audit chain.\n"
     "                    DIR must hold the root key the backup was made with.\n";
@@ -541,60 +544,6 @@ out:
     return status;
 }
 
-/* Reads threshold shares, one a line, from standard input into shares. */
-static enum cf_rc read_current_shares(unsigned threshold, uint8_t (*shares)[CF_SHARE_BYTES],
-                                      struct cf_err *err)
-{
-    char line[512];
-    unsigned got = 0;
-    enum cf_rc rc = CF_OK;
-    while (got < threshold && fgets(line, sizeof(line), stdin)) {
-        size_t len = strcspn(line, "\r\n");
-        if (len == 0)
-            continue;
-        rc = cf_shamir_share_decode(line, len, shares[got], err);
-        if (rc != CF_OK)
-            break;
-        got++;
-    }
-    sodium_memzero(line, sizeof(line));
-    if (rc == CF_OK && got < threshold)
-        rc = cf_err_set(err, CF_EINVAL,
-                        "%u of the %u current shares needed were given on standard input", got,
-                        threshold);
-    return rc;
-}
-
-/* For a store sealed by shares: reads its seal record into *record (malloc'd; the caller frees
- * it), T current shares from standard input, and takes the root key they rebuild into use as
- * boot->keyring. */
-static enum cf_rc unseal_from_stdin(struct cf_boot *boot, uint8_t **record, size_t *record_len,
-                                    struct cf_err *err)
-{
-    unsigned n = 0, threshold = 0;
-    uint8_t root[CF_ROOT_KEY_BYTES];
-    uint8_t(*current)[CF_SHARE_BYTES] = sodium_malloc(CF_SHAMIR_MAX_SHARES * CF_SHARE_BYTES);
-    enum cf_rc rc;
-
-    if (!current)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = cf_store_meta_get(boot->store, CF_SEAL_META_SHAMIR, record, record_len, err);
-    if (rc == CF_OK)
-        rc = cf_shamir_record_info(*record, *record_len, &n, &threshold, err);
-    if (rc == CF_OK)
-        rc = read_current_shares(threshold, current, err);
-    if (rc == CF_OK)
-        rc = cf_shamir_open(*record, *record_len, (const uint8_t(*)[CF_SHARE_BYTES])current,
-                            threshold, root, err);
-    if (rc == CF_ECRYPTO)
-        cf_err_set(err, CF_EINVAL,
-                   "the shares given do not unseal this store: at least one of them is wrong");
-    if (rc == CF_OK)
-        rc = cf_boot_unseal(boot, root, err);
-    sodium_memzero(root, sizeof(root));
-    return rc;
-}
-
 static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold)
 {
     struct cf_boot boot;
@@ -614,7 +563,7 @@ static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold
                    "init')");
         goto out;
     }
-    if (unseal_from_stdin(&boot, &record, &record_len, &err) != CF_OK ||
+    if (cf_boot_unseal_shares(&boot, &record, &record_len, &err) != CF_OK ||
         split_and_record(&boot, n, threshold, record, record_len, &err) != CF_OK)
         goto out;
     audit_seal(&boot, "seal.rekey", "new unseal shares by coffer operator rekey");
@@ -659,7 +608,7 @@ static int init_wrapped(const struct cf_boot_opts *opts, const struct cf_autouns
                    cf_boot_seal_holder(&boot));
         goto out;
     }
-    if (boot.sealed && unseal_from_stdin(&boot, &old, &old_len, &err) != CF_OK)
+    if (boot.sealed && cf_boot_unseal_shares(&boot, &old, &old_len, &err) != CF_OK)
         goto out;
     cf_keyring_export_root(boot.keyring, root);
 
@@ -849,7 +798,7 @@ int cf_cmd_operator(int argc, char **argv)
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
         .create_root_key = initing, /* init on a new data directory makes its first key */
         .beside_server = admin_token || switching || rekeying || backing_up,
-        .allow_sealed = rekeying || to_azure || to_pkcs11,
+        .allow_sealed = rekeying || to_azure || to_pkcs11 || backing_up,
         .restoring = restoring,
     };
     if (backing_up)

@@ -816,27 +816,6 @@ static void log_listening(const struct server_run *run, struct cf_server *server
                 sealed ? "; sealed: unseal with 'coffer operator unseal'" : "");
 }
 
-/* Unwraps the root key with Azure Key Vault (server/autounseal.h) or a PKCS#11 token
- * (server/pkcs11seal.h) and takes it into use. */
-static enum cf_rc auto_unseal(struct cf_boot *boot, struct cf_err *err)
-{
-    uint8_t *record = NULL;
-    size_t record_len = 0;
-    uint8_t key[CF_ROOT_KEY_BYTES];
-    enum cf_rc rc =
-        cf_store_meta_get(boot->store, boot->pkcs11 ? CF_PKCS11SEAL_META : CF_AUTOUNSEAL_META,
-                          &record, &record_len, err);
-    sodium_memzero(key, sizeof(key));
-    if (rc == CF_OK)
-        rc = boot->pkcs11 ? cf_pkcs11seal_unwrap(record, record_len, key, err)
-                          : cf_autounseal_unwrap(record, record_len, NULL, key, err);
-    if (rc == CF_OK)
-        rc = cf_boot_unseal(boot, key, err);
-    sodium_memzero(key, sizeof(key));
-    free(record);
-    return rc;
-}
-
 /* Serves while sealed: only the status and unseal routes (api/sys.c), on a core that holds the
  * store and the seal and nothing else, until enough shares rebuild a root key that passes the
  * store's check (PHASE_UNSEALED, boot->keyring set) or a stop signal. */
@@ -864,7 +843,7 @@ static enum phase_end serve_sealed(struct server_run *run)
     cf_sd_notify(ready);
     for (;;) {
         if (automatic) {
-            if (auto_unseal(run->boot, &err) == CF_OK) {
+            if (cf_boot_auto_unseal(run->boot, &err) == CF_OK) {
                 cf_seal_set_error(run->seal, NULL);
                 end = PHASE_UNSEALED;
                 break;
