@@ -53,6 +53,7 @@
 #include "cli/unseal.h"
 #include "core/seal.h"
 #include "crypto/shamir.h"
+#include "crypto/sharewrap.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -98,6 +99,9 @@ static const char usage_text[] =
     "                    COFFER_SEAL_PKCS11_PIN or the file named by "
     "COFFER_SEAL_PKCS11_PIN_FILE);\n"
     "                    from a file key, or from shares given T of them on standard input.\n"
+    "  init/rekey --share-keys PEM,PEM,...  encrypt each share to its holder's RSA public\n"
+    "                    key (one per share, in order; RSA-OAEP-SHA256, base64): the holder\n"
+    "                    decrypts theirs with openssl pkeyutl (docs/operations.md).\n"
     "  rekey             make new shares (the old ones stop working), given T of the current\n"
     "                    ones on standard input, one a line. The server may keep running.\n"
     "  unseal, seal      talk to a running server: see 'coffer operator unseal --help'\n"
@@ -444,24 +448,57 @@ static int parse_split(const char *sub, const char *shares_text, const char *thr
 }
 
 /* Prints the shares on stdout, once; false when stdout failed (then nothing may be committed). */
-static bool print_shares(const uint8_t (*shares)[CF_SHARE_BYTES], unsigned n, unsigned threshold)
+/* The holders' public keys of --share-keys (paths borrowed from argv; n 0: shares in clear). */
+struct share_keys {
+    const char *paths[CF_SHAMIR_MAX_SHARES];
+    unsigned n;
+};
+
+/* Prints the shares, each encrypted to its holder's key when keys->n (then equal to n). */
+static enum cf_rc print_shares(const uint8_t (*shares)[CF_SHARE_BYTES], unsigned n,
+                               unsigned threshold, const struct share_keys *keys,
+                               struct cf_err *err)
 {
     char text[CF_SHARE_TEXT_MAX];
+    char sealed[CF_SHAREWRAP_TEXT_MAX];
+    enum cf_rc rc = CF_OK;
+    /* every share encrypted before the first is printed: a failure prints none */
+    char(*out)[CF_SHAREWRAP_TEXT_MAX] = calloc(keys->n ? n : 1, sizeof(*out));
+    if (!out)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (unsigned i = 0; i < keys->n && rc == CF_OK; i++) {
+        cf_shamir_share_encode(shares[i], text);
+        rc = cf_sharewrap_encrypt(keys->paths[i], text, strlen(text), sealed, err);
+        memcpy(out[i], sealed, sizeof(sealed));
+    }
+    sodium_memzero(text, sizeof(text));
+    if (rc != CF_OK) {
+        free(out);
+        return rc;
+    }
     for (unsigned i = 0; i < n; i++) {
+        if (keys->n) {
+            printf("Unseal share %u (encrypted to %s): %s\n", i + 1, keys->paths[i], out[i]);
+            continue;
+        }
         cf_shamir_share_encode(shares[i], text);
         printf("Unseal share %u: %s\n", i + 1, text);
     }
     sodium_memzero(text, sizeof(text));
+    free(out);
     printf("\nAny %u of these %u shares unseal the server. They are shown only this once: give "
            "each to a different person, and keep none of them beside the data directory.\n",
            threshold, n);
-    return fflush(stdout) == 0 && !ferror(stdout);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return cf_err_set(err, CF_EIO, "cannot write the shares on stdout: nothing was changed");
+    return CF_OK;
 }
 
 /* Splits kr's root key into n shares, prints them, and records the seal: inserted (init, old
  * NULL) or swapped for old (rekey). */
 static enum cf_rc split_and_record(struct cf_boot *boot, unsigned n, unsigned threshold,
-                                   const uint8_t *old, size_t old_len, struct cf_err *err)
+                                   const struct share_keys *keys, const uint8_t *old,
+                                   size_t old_len, struct cf_err *err)
 {
     uint8_t root[CF_ROOT_KEY_BYTES];
     uint8_t record[CF_SHAMIR_RECORD_BYTES];
@@ -477,10 +514,9 @@ static enum cf_rc split_and_record(struct cf_boot *boot, unsigned n, unsigned th
         goto out;
     /* Printed before the commit: once the store holds the record, the shares are the only way to
      * the key, so a failed print must leave the store as it was. */
-    if (!print_shares((const uint8_t(*)[CF_SHARE_BYTES])shares, n, threshold)) {
-        rc = cf_err_set(err, CF_EIO, "cannot write the shares on stdout: nothing was changed");
+    rc = print_shares((const uint8_t(*)[CF_SHARE_BYTES])shares, n, threshold, keys, err);
+    if (rc != CF_OK)
         goto out;
-    }
     rc = old ? cf_store_meta_swap(boot->store, CF_SEAL_META_SHAMIR, old, old_len, record,
                                   sizeof(record), err)
              : cf_store_meta_insert(boot->store, CF_SEAL_META_SHAMIR, record, sizeof(record), err);
@@ -517,7 +553,8 @@ static void retire_key_source(const struct cf_boot_opts *opts, const char *done,
         fprintf(stderr, "coffer operator init: %s and '%s' removed; %s\n", done, path, next);
 }
 
-static int init_seal(const struct cf_boot_opts *opts, unsigned n, unsigned threshold)
+static int init_seal(const struct cf_boot_opts *opts, unsigned n, unsigned threshold,
+                     const struct share_keys *keys)
 {
     struct cf_boot boot;
     struct cf_err err;
@@ -532,7 +569,7 @@ static int init_seal(const struct cf_boot_opts *opts, unsigned n, unsigned thres
             fprintf(stderr, "coffer operator init: %s\n", err.msg);
         return 1;
     }
-    if (split_and_record(&boot, n, threshold, NULL, 0, &err) != CF_OK)
+    if (split_and_record(&boot, n, threshold, keys, NULL, 0, &err) != CF_OK)
         goto out;
     status = 0;
     audit_seal(&boot, "seal.init", "split into unseal shares by coffer operator init");
@@ -544,7 +581,8 @@ out:
     return status;
 }
 
-static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold)
+static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold,
+                 const struct share_keys *keys)
 {
     struct cf_boot boot;
     struct cf_err err;
@@ -564,7 +602,7 @@ static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold
         goto out;
     }
     if (cf_boot_unseal_shares(&boot, &record, &record_len, &err) != CF_OK ||
-        split_and_record(&boot, n, threshold, record, record_len, &err) != CF_OK)
+        split_and_record(&boot, n, threshold, keys, record, record_len, &err) != CF_OK)
         goto out;
     audit_seal(&boot, "seal.rekey", "new unseal shares by coffer operator rekey");
     fprintf(stderr, "coffer operator rekey: the new shares are recorded; the old ones unseal "
@@ -652,7 +690,7 @@ int cf_cmd_operator(int argc, char **argv)
         "admin-token",        "backup",          "init", "migrate", "rekey", "restore",
         "rotate-admin-token", "rotate-root-key", NULL};
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL, *verify = NULL;
-    const char *shares_text = NULL, *threshold_text = NULL;
+    const char *shares_text = NULL, *threshold_text = NULL, *share_keys_text = NULL;
     struct cf_autounseal_config azure = {0};
     struct cf_pkcs11seal_config pkcs11 = {0};
     const struct cf_opt options[] = {
@@ -663,6 +701,7 @@ int cf_cmd_operator(int argc, char **argv)
         {"to", CF_OPT_STRING, &to},
         {"shares", CF_OPT_STRING, &shares_text},
         {"threshold", CF_OPT_STRING, &threshold_text},
+        {"share-keys", CF_OPT_STRING, &share_keys_text},
         {"azure-key", CF_OPT_STRING, &azure.key_url},
         {"azure-tenant", CF_OPT_STRING, &azure.tenant_id},
         {"azure-client-id", CF_OPT_STRING, &azure.client_id},
@@ -792,6 +831,45 @@ int cf_cmd_operator(int argc, char **argv)
     if ((initing || rekeying) && !to_azure && !to_pkcs11 &&
         parse_split(sub, shares_text, threshold_text, &shares, &threshold) != 0)
         return 2;
+    struct share_keys keys = {.n = 0};
+    char keys_list[4096] = "";
+    if (share_keys_text) {
+        if ((!initing && !rekeying) || to_azure || to_pkcs11) {
+            fprintf(stderr,
+                    "coffer operator %s: --share-keys belongs to init and rekey with "
+                    "--shares\n",
+                    sub);
+            return 2;
+        }
+        if (strlen(share_keys_text) >= sizeof(keys_list)) {
+            fprintf(stderr, "coffer operator %s: --share-keys is too long\n", sub);
+            return 2;
+        }
+        memcpy(keys_list, share_keys_text, strlen(share_keys_text) + 1);
+        char *next = keys_list;
+        for (; next && keys.n < CF_SHAMIR_MAX_SHARES; keys.n++) {
+            char *comma = strchr(next, ',');
+            if (comma)
+                *comma = '\0';
+            keys.paths[keys.n] = next;
+            next = comma ? comma + 1 : NULL;
+        }
+        if (next || keys.n != shares) {
+            fprintf(stderr,
+                    "coffer operator %s: --share-keys names %u key file(s) for %u shares: one "
+                    "per share, separated by commas\n",
+                    sub, keys.n, shares);
+            return 2;
+        }
+        for (unsigned i = 0; i < keys.n; i++) {
+            struct cf_err key_err;
+            cf_err_clear(&key_err);
+            if (cf_sharewrap_check(keys.paths[i], &key_err) != CF_OK) {
+                fprintf(stderr, "coffer operator %s: %s\n", sub, key_err.msg);
+                return 1;
+            }
+        }
+    }
     struct cf_boot_opts opts = {
         .data_dir = cf_boot_setting(data_dir, "COFFER_DATA_DIR", "./coffer-data"),
         .db = cf_boot_setting(db, "COFFER_DB", NULL),
@@ -808,9 +886,9 @@ int cf_cmd_operator(int argc, char **argv)
     if (to_azure || to_pkcs11)
         return init_wrapped(&opts, to_azure ? &azure : NULL, to_pkcs11 ? &pkcs11 : NULL);
     if (initing)
-        return init_seal(&opts, shares, threshold);
+        return init_seal(&opts, shares, threshold, &keys);
     if (rekeying)
-        return rekey(&opts, shares, threshold);
+        return rekey(&opts, shares, threshold, &keys);
     if (switching)
         return admin_token_switch(&opts, action);
     return admin_token ? rotate_admin_token(&opts) : rotate_root_key(&opts);
