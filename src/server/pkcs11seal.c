@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <p11-kit/pkcs11.h>
@@ -165,6 +167,26 @@ static enum cf_rc find_slot(struct token *t, const char *token_label, CK_SLOT_ID
                       token_label);
 }
 
+/* Refuses a module that someone else could have replaced: the path comes from the store's record,
+ * and loading a library runs its code in this process, so only an absolute path to a regular file
+ * that root or this user owns, writable by no one else, is loaded. */
+static enum cf_rc check_module(const char *path, struct cf_err *err)
+{
+    struct stat st;
+    if (path[0] != '/')
+        return cf_err_set(err, CF_EINVAL, "the PKCS#11 module '%s' is not an absolute path", path);
+    if (stat(path, &st) != 0)
+        return cf_err_set(err, CF_EUNAVAIL, "cannot load the PKCS#11 module '%s': %s", path,
+                          strerror(errno));
+    if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+        (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return cf_err_set(err, CF_EINVAL,
+                          "the PKCS#11 module '%s' is not a file owned by root or this user and "
+                          "writable by no one else: not loaded",
+                          path);
+    return CF_OK;
+}
+
 /* Loads the module, logs in to the token and finds the key (t released by token_close, also on
  * failure). */
 static enum cf_rc token_open(const struct cf_pkcs11seal_config *config, struct token *t,
@@ -179,6 +201,9 @@ static enum cf_rc token_open(const struct cf_pkcs11seal_config *config, struct t
 
     memset(t, 0, sizeof(*t));
     rc = read_pin(pin, &pin_len, err);
+    if (rc != CF_OK)
+        goto out;
+    rc = check_module(config->module, err);
     if (rc != CF_OK)
         goto out;
     t->library = dlopen(config->module, RTLD_NOW | RTLD_LOCAL);

@@ -131,6 +131,16 @@ class Pkcs11AutoUnseal(ServerTestCase):
                          env=self.env(data_dir, COFFER_SEAL_PKCS11_PIN=PIN))
         self.assertEqual(rc, 1, err)
         self.assertIn("cannot load the PKCS#11 module '/nonexistent/libp11.so'", err)
+        # a module others could replace is never loaded (loading runs its code in the process)
+        writable = os.path.join(self.hsm_dir, "libsofthsm2-copy.so")
+        shutil.copyfile(MODULE, writable)
+        os.chmod(writable, 0o666)
+        for module, words in ((writable, "writable by no one else: not loaded"),
+                              ("libsofthsm2.so", "is not an absolute path")):
+            rc, _, err = run(["operator", "init", "--pkcs11-module", module, "--pkcs11-token-label", TOKEN,
+                              "--pkcs11-key-label", KEY, "--data-dir", data_dir], env=self.env(data_dir))
+            self.assertEqual(rc, 1, err)
+            self.assertIn(words, err)
         self.assertTrue(os.path.exists(os.path.join(data_dir, "root.key")))
         # the PIN from a file, as a service manager's credential would hand it over
         pin_file = os.path.join(self.hsm_dir, "pin")
