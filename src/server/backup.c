@@ -240,6 +240,13 @@ int cf_backup_run(const struct cf_boot_opts *opts, const char *path)
         json_decref(tables.list);
         return 1;
     }
+    /* a sealed store's key: shares on standard input, or unwrapped as the server does */
+    if (cf_boot_unseal_offline(&boot, &err) != CF_OK) {
+        fprintf(stderr, "coffer operator backup: %s\n", err.msg);
+        cf_boot_close(&boot);
+        json_decref(tables.list);
+        return 1;
+    }
     enum cf_rc rc = write_backup(&boot, path, &tables, &bytes, &err);
     cf_boot_close(&boot);
     if (rc != CF_OK) {
@@ -387,7 +394,21 @@ int cf_backup_verify(const struct cf_boot_opts *opts, const char *path)
     quiet_and_private();
     cf_err_clear(&err);
     memset(&c, 0, sizeof(c));
+    struct cf_boot boot = {.lock_fd = -1};
+    struct cf_err sealed_err;
     enum cf_rc rc = cf_keyring_load(opts->data_dir, opts->root_key_b64, false, &kr, &err);
+    /* No key file: the data directory's store may be sealed, its key then taken as backup takes
+     * it (this directory's key is the one the backup must open with). */
+    cf_err_clear(&sealed_err);
+    if (rc != CF_OK && !opts->root_key_b64 && cf_boot_open(opts, &boot, &sealed_err) == CF_OK &&
+        boot.sealed) {
+        rc = cf_boot_unseal_offline(&boot, &err);
+        if (rc == CF_OK) {
+            kr = boot.keyring; /* taken over from the store, which is closed next */
+            boot.keyring = NULL;
+        }
+    }
+    cf_boot_close(&boot);
     if (rc == CF_OK)
         rc = check_backup(kr, path, path, &c, &err);
     if (rc == CF_OK)

@@ -13,6 +13,8 @@
 #include "server/boot.h"
 #include "core/seal.h"
 #include "server/autounseal.h"
+#include "server/pkcs11seal.h"
+#include "crypto/shamir.h"
 #include "util/log.h"
 #include "util/banned.h"
 
@@ -124,6 +126,12 @@ static enum cf_rc check_sealed(const struct cf_boot_opts *opts, struct cf_boot *
     enum cf_rc rc = cf_store_meta_get(boot->store, CF_AUTOUNSEAL_META, &record, &record_len, err);
     free(record);
     record = NULL;
+    if (rc == CF_ENOTFOUND) {
+        rc = cf_store_meta_get(boot->store, CF_PKCS11SEAL_META, &record, &record_len, err);
+        boot->pkcs11 = rc == CF_OK;
+        free(record);
+        record = NULL;
+    }
     if (rc == CF_OK)
         boot->auto_unseal = true;
     else if (rc == CF_ENOTFOUND)
@@ -139,12 +147,11 @@ static enum cf_rc check_sealed(const struct cf_boot_opts *opts, struct cf_boot *
         return cf_err_set(err, CF_ESEALED,
                           "the root key of this store is %s: this command needs the key itself "
                           "and cannot run on it",
-                          boot->auto_unseal ? "wrapped by Azure Key Vault"
-                                            : "split into unseal shares");
+                          cf_boot_seal_holder(boot));
     if (opts->root_key_b64)
-        return cf_err_set(
-            err, CF_EINVAL, "COFFER_ROOT_KEY is set but the root key of this store is %s: unset it",
-            boot->auto_unseal ? "wrapped by Azure Key Vault" : "split into unseal shares");
+        return cf_err_set(err, CF_EINVAL,
+                          "COFFER_ROOT_KEY is set but the root key of this store is %s: unset it",
+                          cf_boot_seal_holder(boot));
     snprintf(path, sizeof(path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
     if (unlink(path) == 0)
         cf_log_warn("removed '%s': the root key of this store is kept sealed", path);
@@ -213,6 +220,97 @@ enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, st
 fail:
     cf_boot_close(out);
     return rc;
+}
+
+/* Reads threshold shares, one a line, from standard input into shares. */
+static enum cf_rc read_current_shares(unsigned threshold, uint8_t (*shares)[CF_SHARE_BYTES],
+                                      struct cf_err *err)
+{
+    char line[512];
+    unsigned got = 0;
+    enum cf_rc rc = CF_OK;
+    while (got < threshold && fgets(line, sizeof(line), stdin)) {
+        size_t len = strcspn(line, "\r\n");
+        if (len == 0)
+            continue;
+        rc = cf_shamir_share_decode(line, len, shares[got], err);
+        if (rc != CF_OK)
+            break;
+        got++;
+    }
+    sodium_memzero(line, sizeof(line));
+    if (rc == CF_OK && got < threshold)
+        rc = cf_err_set(err, CF_EINVAL,
+                        "%u of the %u current shares needed were given on standard input", got,
+                        threshold);
+    return rc;
+}
+
+enum cf_rc cf_boot_unseal_shares(struct cf_boot *boot, uint8_t **record, size_t *record_len,
+                                 struct cf_err *err)
+{
+    unsigned n = 0, threshold = 0;
+    uint8_t root[CF_ROOT_KEY_BYTES];
+    uint8_t(*current)[CF_SHARE_BYTES] = sodium_malloc(CF_SHAMIR_MAX_SHARES * CF_SHARE_BYTES);
+    enum cf_rc rc;
+
+    if (!current)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    rc = cf_store_meta_get(boot->store, CF_SEAL_META_SHAMIR, record, record_len, err);
+    if (rc == CF_OK)
+        rc = cf_shamir_record_info(*record, *record_len, &n, &threshold, err);
+    if (rc == CF_OK)
+        rc = read_current_shares(threshold, current, err);
+    if (rc == CF_OK)
+        rc = cf_shamir_open(*record, *record_len, (const uint8_t(*)[CF_SHARE_BYTES])current,
+                            threshold, root, err);
+    if (rc == CF_ECRYPTO)
+        cf_err_set(err, CF_EINVAL,
+                   "the shares given do not unseal this store: at least one of them is wrong");
+    if (rc == CF_OK)
+        rc = cf_boot_unseal(boot, root, err);
+    sodium_memzero(root, sizeof(root));
+    return rc;
+}
+
+enum cf_rc cf_boot_auto_unseal(struct cf_boot *boot, struct cf_err *err)
+{
+    uint8_t *record = NULL;
+    size_t record_len = 0;
+    uint8_t key[CF_ROOT_KEY_BYTES];
+    enum cf_rc rc =
+        cf_store_meta_get(boot->store, boot->pkcs11 ? CF_PKCS11SEAL_META : CF_AUTOUNSEAL_META,
+                          &record, &record_len, err);
+    sodium_memzero(key, sizeof(key));
+    if (rc == CF_OK)
+        rc = boot->pkcs11 ? cf_pkcs11seal_unwrap(record, record_len, key, err)
+                          : cf_autounseal_unwrap(record, record_len, NULL, key, err);
+    if (rc == CF_OK)
+        rc = cf_boot_unseal(boot, key, err);
+    sodium_memzero(key, sizeof(key));
+    free(record);
+    return rc;
+}
+
+enum cf_rc cf_boot_unseal_offline(struct cf_boot *boot, struct cf_err *err)
+{
+    uint8_t *record = NULL;
+    size_t record_len = 0;
+    enum cf_rc rc;
+    if (!boot->sealed || boot->keyring)
+        return CF_OK;
+    if (boot->auto_unseal)
+        return cf_boot_auto_unseal(boot, err);
+    rc = cf_boot_unseal_shares(boot, &record, &record_len, err);
+    free(record);
+    return rc;
+}
+
+const char *cf_boot_seal_holder(const struct cf_boot *boot)
+{
+    if (boot->pkcs11)
+        return "wrapped by a PKCS#11 token";
+    return boot->auto_unseal ? "wrapped by Azure Key Vault" : "split into unseal shares";
 }
 
 void cf_boot_close(struct cf_boot *boot)

@@ -36,7 +36,8 @@ struct cf_boot {
     struct cf_keyring *keyring; /* NULL while sealed */
     struct cf_store *store;
     bool sealed;      /* the store's root key is split into shares or wrapped by Key Vault */
-    bool auto_unseal; /* sealed, by Azure Key Vault (server/autounseal.h) */
+    bool auto_unseal; /* sealed, by Azure Key Vault (server/autounseal.h) or a PKCS#11 token */
+    bool pkcs11;      /* auto_unseal by a PKCS#11 token (server/pkcs11seal.h) */
 };
 
 /* Locks the data directory (unless opts->beside_server), loads the root key, opens the store and
@@ -47,6 +48,24 @@ enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, st
  * boot->keyring once it passes the store's root key check (CF_ECRYPTO otherwise). */
 enum cf_rc cf_boot_unseal(struct cf_boot *boot, const uint8_t key[CF_ROOT_KEY_BYTES],
                           struct cf_err *err);
+
+/* For a store sealed by shares: reads its seal record into *record (malloc'd; the caller frees
+ * it), T current shares from standard input (one a line), and takes the root key they rebuild into
+ * use as boot->keyring. CF_EINVAL for too few shares or shares that do not open the record. */
+enum cf_rc cf_boot_unseal_shares(struct cf_boot *boot, uint8_t **record, size_t *record_len,
+                                 struct cf_err *err);
+
+/* For a store that unseals itself: unwraps the root key with Azure Key Vault or the PKCS#11 token
+ * its record names and takes it into use as boot->keyring; their errors otherwise. */
+enum cf_rc cf_boot_auto_unseal(struct cf_boot *boot, struct cf_err *err);
+
+/* Takes a sealed store's root key into use for an offline command, as the server would: shares
+ * from standard input, or unwrapped by Key Vault or the PKCS#11 token. CF_OK at once when the
+ * store is not sealed or already unsealed. */
+enum cf_rc cf_boot_unseal_offline(struct cf_boot *boot, struct cf_err *err);
+
+/* What keeps the root key of a sealed store, for messages ("split into unseal shares", ...). */
+const char *cf_boot_seal_holder(const struct cf_boot *boot);
 
 /* Closes the store, wipes the keyring and releases the lock. */
 void cf_boot_close(struct cf_boot *boot);

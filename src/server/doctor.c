@@ -342,7 +342,7 @@ int cf_cmd_doctor(int argc, char **argv)
                 "%s opened; its root key is %s (docs/operations.md): the audit chain is not "
                 "checked here",
                 boot.db_shown,
-                boot.auto_unseal ? "wrapped by Azure Key Vault" : "held by unseal shares");
+                boot.auto_unseal ? cf_boot_seal_holder(&boot) : "held by unseal shares");
         else
             say(&r, OK, "store", "%s opened; the root key matches it", boot.db_shown);
         check_database(&r, &boot);

@@ -40,6 +40,7 @@
 
 #include "net/http.h"
 #include "server/autounseal.h"
+#include "server/pkcs11seal.h"
 #include "server/boot.h"
 #include "auth/admin.h"
 #include "core/admin_token.h"
@@ -52,6 +53,7 @@
 #include "cli/unseal.h"
 #include "core/seal.h"
 #include "crypto/shamir.h"
+#include "crypto/sharewrap.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -91,6 +93,15 @@ static const char usage_text[] =
     "                    server unseals itself (the client secret comes from\n"
     "                    COFFER_SEAL_AZURE_CLIENT_SECRET); a store sealed by shares moves to it\n"
     "                    given T of its shares on standard input.\n"
+    "  init --pkcs11-module LIB --pkcs11-token-label L --pkcs11-key-label K\n"
+    "                    encrypt the root key with the AES key K of the PKCS#11 token L (an HSM)\n"
+    "                    instead, so that the server unseals itself (the user PIN comes from\n"
+    "                    COFFER_SEAL_PKCS11_PIN or the file named by "
+    "COFFER_SEAL_PKCS11_PIN_FILE);\n"
+    "                    from a file key, or from shares given T of them on standard input.\n"
+    "  init/rekey --share-keys PEM,PEM,...  encrypt each share to its holder's RSA public\n"
+    "                    key (one per share, in order; RSA-OAEP-SHA256, base64): the holder\n"
+    "                    decrypts theirs with openssl pkeyutl (docs/operations.md).\n"
     "  rekey             make new shares (the old ones stop working), given T of the current\n"
     "                    ones on standard input, one a line. The server may keep running.\n"
     "  unseal, seal      talk to a running server: see 'coffer operator unseal --help'\n"
@@ -106,8 +117,11 @@ static const char usage_text[] =
     "                    of both first.\n"
     "  backup --to FILE  write an encrypted backup of the store while servers keep serving: a\n"
     "                    snapshot of one instant, with a manifest of every table's rows and\n"
-    "                    checksum and the audit chain's head (docs/operations.md).\n"
-    "  backup --verify FILE  check a backup with this root key without restoring it.\n"
+    "                    checksum and the audit chain's head (docs/operations.md). On a\n"
+    "                    sealed store, T shares on standard input (one a line), or the key\n"
+    "                    unwrapped by Key Vault or the PKCS#11 token as the server does.\n"
+    "  backup --verify FILE  check a backup with this root key without restoring it (with\n"
+    "                    no root key file, the sealed store's key taken as backup takes it).\n"
     "  restore --from FILE  check a backup, then restore it into the empty store at --db (or\n"
     "                    DIR/coffer.db), compare every table and verify the audit chain.\n"
     "                    DIR must hold the root key the backup was made with.\n";
@@ -434,24 +448,57 @@ static int parse_split(const char *sub, const char *shares_text, const char *thr
 }
 
 /* Prints the shares on stdout, once; false when stdout failed (then nothing may be committed). */
-static bool print_shares(const uint8_t (*shares)[CF_SHARE_BYTES], unsigned n, unsigned threshold)
+/* The holders' public keys of --share-keys (paths borrowed from argv; n 0: shares in clear). */
+struct share_keys {
+    const char *paths[CF_SHAMIR_MAX_SHARES];
+    unsigned n;
+};
+
+/* Prints the shares, each encrypted to its holder's key when keys->n (then equal to n). */
+static enum cf_rc print_shares(const uint8_t (*shares)[CF_SHARE_BYTES], unsigned n,
+                               unsigned threshold, const struct share_keys *keys,
+                               struct cf_err *err)
 {
     char text[CF_SHARE_TEXT_MAX];
+    char sealed[CF_SHAREWRAP_TEXT_MAX];
+    enum cf_rc rc = CF_OK;
+    /* every share encrypted before the first is printed: a failure prints none */
+    char(*out)[CF_SHAREWRAP_TEXT_MAX] = calloc(keys->n ? n : 1, sizeof(*out));
+    if (!out)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (unsigned i = 0; i < keys->n && rc == CF_OK; i++) {
+        cf_shamir_share_encode(shares[i], text);
+        rc = cf_sharewrap_encrypt(keys->paths[i], text, strlen(text), sealed, err);
+        memcpy(out[i], sealed, sizeof(sealed));
+    }
+    sodium_memzero(text, sizeof(text));
+    if (rc != CF_OK) {
+        free(out);
+        return rc;
+    }
     for (unsigned i = 0; i < n; i++) {
+        if (keys->n) {
+            printf("Unseal share %u (encrypted to %s): %s\n", i + 1, keys->paths[i], out[i]);
+            continue;
+        }
         cf_shamir_share_encode(shares[i], text);
         printf("Unseal share %u: %s\n", i + 1, text);
     }
     sodium_memzero(text, sizeof(text));
+    free(out);
     printf("\nAny %u of these %u shares unseal the server. They are shown only this once: give "
            "each to a different person, and keep none of them beside the data directory.\n",
            threshold, n);
-    return fflush(stdout) == 0 && !ferror(stdout);
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return cf_err_set(err, CF_EIO, "cannot write the shares on stdout: nothing was changed");
+    return CF_OK;
 }
 
 /* Splits kr's root key into n shares, prints them, and records the seal: inserted (init, old
  * NULL) or swapped for old (rekey). */
 static enum cf_rc split_and_record(struct cf_boot *boot, unsigned n, unsigned threshold,
-                                   const uint8_t *old, size_t old_len, struct cf_err *err)
+                                   const struct share_keys *keys, const uint8_t *old,
+                                   size_t old_len, struct cf_err *err)
 {
     uint8_t root[CF_ROOT_KEY_BYTES];
     uint8_t record[CF_SHAMIR_RECORD_BYTES];
@@ -467,10 +514,9 @@ static enum cf_rc split_and_record(struct cf_boot *boot, unsigned n, unsigned th
         goto out;
     /* Printed before the commit: once the store holds the record, the shares are the only way to
      * the key, so a failed print must leave the store as it was. */
-    if (!print_shares((const uint8_t(*)[CF_SHARE_BYTES])shares, n, threshold)) {
-        rc = cf_err_set(err, CF_EIO, "cannot write the shares on stdout: nothing was changed");
+    rc = print_shares((const uint8_t(*)[CF_SHARE_BYTES])shares, n, threshold, keys, err);
+    if (rc != CF_OK)
         goto out;
-    }
     rc = old ? cf_store_meta_swap(boot->store, CF_SEAL_META_SHAMIR, old, old_len, record,
                                   sizeof(record), err)
              : cf_store_meta_insert(boot->store, CF_SEAL_META_SHAMIR, record, sizeof(record), err);
@@ -507,7 +553,8 @@ static void retire_key_source(const struct cf_boot_opts *opts, const char *done,
         fprintf(stderr, "coffer operator init: %s and '%s' removed; %s\n", done, path, next);
 }
 
-static int init_seal(const struct cf_boot_opts *opts, unsigned n, unsigned threshold)
+static int init_seal(const struct cf_boot_opts *opts, unsigned n, unsigned threshold,
+                     const struct share_keys *keys)
 {
     struct cf_boot boot;
     struct cf_err err;
@@ -522,7 +569,7 @@ static int init_seal(const struct cf_boot_opts *opts, unsigned n, unsigned thres
             fprintf(stderr, "coffer operator init: %s\n", err.msg);
         return 1;
     }
-    if (split_and_record(&boot, n, threshold, NULL, 0, &err) != CF_OK)
+    if (split_and_record(&boot, n, threshold, keys, NULL, 0, &err) != CF_OK)
         goto out;
     status = 0;
     audit_seal(&boot, "seal.init", "split into unseal shares by coffer operator init");
@@ -534,61 +581,8 @@ out:
     return status;
 }
 
-/* Reads threshold shares, one a line, from standard input into shares. */
-static enum cf_rc read_current_shares(unsigned threshold, uint8_t (*shares)[CF_SHARE_BYTES],
-                                      struct cf_err *err)
-{
-    char line[512];
-    unsigned got = 0;
-    enum cf_rc rc = CF_OK;
-    while (got < threshold && fgets(line, sizeof(line), stdin)) {
-        size_t len = strcspn(line, "\r\n");
-        if (len == 0)
-            continue;
-        rc = cf_shamir_share_decode(line, len, shares[got], err);
-        if (rc != CF_OK)
-            break;
-        got++;
-    }
-    sodium_memzero(line, sizeof(line));
-    if (rc == CF_OK && got < threshold)
-        rc = cf_err_set(err, CF_EINVAL,
-                        "%u of the %u current shares needed were given on standard input", got,
-                        threshold);
-    return rc;
-}
-
-/* For a store sealed by shares: reads its seal record into *record (malloc'd; the caller frees
- * it), T current shares from standard input, and takes the root key they rebuild into use as
- * boot->keyring. */
-static enum cf_rc unseal_from_stdin(struct cf_boot *boot, uint8_t **record, size_t *record_len,
-                                    struct cf_err *err)
-{
-    unsigned n = 0, threshold = 0;
-    uint8_t root[CF_ROOT_KEY_BYTES];
-    uint8_t(*current)[CF_SHARE_BYTES] = sodium_malloc(CF_SHAMIR_MAX_SHARES * CF_SHARE_BYTES);
-    enum cf_rc rc;
-
-    if (!current)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = cf_store_meta_get(boot->store, CF_SEAL_META_SHAMIR, record, record_len, err);
-    if (rc == CF_OK)
-        rc = cf_shamir_record_info(*record, *record_len, &n, &threshold, err);
-    if (rc == CF_OK)
-        rc = read_current_shares(threshold, current, err);
-    if (rc == CF_OK)
-        rc = cf_shamir_open(*record, *record_len, (const uint8_t(*)[CF_SHARE_BYTES])current,
-                            threshold, root, err);
-    if (rc == CF_ECRYPTO)
-        cf_err_set(err, CF_EINVAL,
-                   "the shares given do not unseal this store: at least one of them is wrong");
-    if (rc == CF_OK)
-        rc = cf_boot_unseal(boot, root, err);
-    sodium_memzero(root, sizeof(root));
-    return rc;
-}
-
-static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold)
+static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold,
+                 const struct share_keys *keys)
 {
     struct cf_boot boot;
     struct cf_err err;
@@ -607,8 +601,8 @@ static int rekey(const struct cf_boot_opts *opts, unsigned n, unsigned threshold
                    "init')");
         goto out;
     }
-    if (unseal_from_stdin(&boot, &record, &record_len, &err) != CF_OK ||
-        split_and_record(&boot, n, threshold, record, record_len, &err) != CF_OK)
+    if (cf_boot_unseal_shares(&boot, &record, &record_len, &err) != CF_OK ||
+        split_and_record(&boot, n, threshold, keys, record, record_len, &err) != CF_OK)
         goto out;
     audit_seal(&boot, "seal.rekey", "new unseal shares by coffer operator rekey");
     fprintf(stderr, "coffer operator rekey: the new shares are recorded; the old ones unseal "
@@ -622,11 +616,14 @@ out:
     return status;
 }
 
-/* init --azure-key: the root key wrapped by Key Vault, from a file-keyed store (root.key then
- * removed) or from one sealed by shares (T of them on standard input; the share record replaced
- * in the same transaction). */
-static int init_azure(const struct cf_boot_opts *opts, const struct cf_autounseal_config *azure)
+/* init --azure-key or --pkcs11-*: the root key wrapped by Key Vault (azure set) or by a PKCS#11
+ * token (pkcs11 set), from a file-keyed store (root.key then removed) or from one sealed by shares
+ * (T of them on standard input; the share record replaced in the same transaction). */
+static int init_wrapped(const struct cf_boot_opts *opts, const struct cf_autounseal_config *azure,
+                        const struct cf_pkcs11seal_config *pkcs11)
 {
+    const char *holder = azure ? "Azure Key Vault" : "the PKCS#11 token";
+    const char *meta = azure ? CF_AUTOUNSEAL_META : CF_PKCS11SEAL_META;
     struct cf_boot boot;
     struct cf_err err;
     uint8_t *old = NULL;
@@ -645,32 +642,35 @@ static int init_azure(const struct cf_boot_opts *opts, const struct cf_autounsea
         return 1;
     }
     if (boot.auto_unseal) {
-        cf_err_set(&err, CF_EINVAL,
-                   "the root key of this store is wrapped by Azure Key Vault "
-                   "already");
+        cf_err_set(&err, CF_EINVAL, "the root key of this store is %s already",
+                   cf_boot_seal_holder(&boot));
         goto out;
     }
-    if (boot.sealed && unseal_from_stdin(&boot, &old, &old_len, &err) != CF_OK)
+    if (boot.sealed && cf_boot_unseal_shares(&boot, &old, &old_len, &err) != CF_OK)
         goto out;
     cf_keyring_export_root(boot.keyring, root);
 
-    if (cf_autounseal_wrap(azure, root, &record, &err) != CF_OK)
+    if ((azure ? cf_autounseal_wrap(azure, root, &record, &err)
+               : cf_pkcs11seal_wrap(pkcs11, root, &record, &err)) != CF_OK)
         goto out;
-    if ((old ? cf_store_meta_move(boot.store, CF_SEAL_META_SHAMIR, old, old_len, CF_AUTOUNSEAL_META,
+    if ((old ? cf_store_meta_move(boot.store, CF_SEAL_META_SHAMIR, old, old_len, meta,
                                   (const uint8_t *)record, strlen(record), &err)
-             : cf_store_meta_insert(boot.store, CF_AUTOUNSEAL_META, (const uint8_t *)record,
-                                    strlen(record), &err)) != CF_OK)
+             : cf_store_meta_insert(boot.store, meta, (const uint8_t *)record, strlen(record),
+                                    &err)) != CF_OK)
         goto out;
     status = 0;
-    audit_seal(&boot, "seal.init",
-               old ? "moved from unseal shares to Azure Key Vault by coffer operator init"
-                   : "wrapped by Azure Key Vault by coffer operator init");
+    char what[128], done[128];
+    snprintf(what, sizeof(what),
+             old ? "moved from unseal shares to %s by coffer operator init"
+                 : "wrapped by %s by coffer operator init",
+             holder);
+    snprintf(done, sizeof(done), "the root key is wrapped by %s", holder);
+    audit_seal(&boot, "seal.init", what);
     if (old) {
-        fprintf(stderr, "coffer operator init: the root key is wrapped by Azure Key Vault; the "
-                        "unseal shares open nothing any more\n");
+        fprintf(stderr, "coffer operator init: %s; the unseal shares open nothing any more\n",
+                done);
     } else {
-        retire_key_source(opts, "the root key is wrapped by Azure Key Vault",
-                          "the server unseals itself from now on");
+        retire_key_source(opts, done, "the server unseals itself from now on");
     }
 out:
     if (status != 0)
@@ -690,8 +690,9 @@ int cf_cmd_operator(int argc, char **argv)
         "admin-token",        "backup",          "init", "migrate", "rekey", "restore",
         "rotate-admin-token", "rotate-root-key", NULL};
     const char *data_dir = NULL, *db = NULL, *from = NULL, *to = NULL, *verify = NULL;
-    const char *shares_text = NULL, *threshold_text = NULL;
+    const char *shares_text = NULL, *threshold_text = NULL, *share_keys_text = NULL;
     struct cf_autounseal_config azure = {0};
+    struct cf_pkcs11seal_config pkcs11 = {0};
     const struct cf_opt options[] = {
         {"verify", CF_OPT_STRING, &verify},
         {"data-dir", CF_OPT_STRING, &data_dir},
@@ -700,12 +701,16 @@ int cf_cmd_operator(int argc, char **argv)
         {"to", CF_OPT_STRING, &to},
         {"shares", CF_OPT_STRING, &shares_text},
         {"threshold", CF_OPT_STRING, &threshold_text},
+        {"share-keys", CF_OPT_STRING, &share_keys_text},
         {"azure-key", CF_OPT_STRING, &azure.key_url},
         {"azure-tenant", CF_OPT_STRING, &azure.tenant_id},
         {"azure-client-id", CF_OPT_STRING, &azure.client_id},
         {"azure-authority", CF_OPT_STRING, &azure.authority_host},
         {"azure-managed-identity", CF_OPT_BOOL, &azure.managed_identity},
         {"azure-imds-endpoint", CF_OPT_STRING, &azure.imds_endpoint},
+        {"pkcs11-module", CF_OPT_STRING, &pkcs11.module},
+        {"pkcs11-token-label", CF_OPT_STRING, &pkcs11.token_label},
+        {"pkcs11-key-label", CF_OPT_STRING, &pkcs11.key_label},
     };
     /* The clients of a running server take the client's options (--domain, --token). */
     if (argc > 1 && strcmp(argv[1], "unseal") == 0)
@@ -810,28 +815,80 @@ int cf_cmd_operator(int argc, char **argv)
                         "--azure-client-id for a user-assigned identity) without --azure-tenant\n");
         return 2;
     }
-    if ((initing || rekeying) && !to_azure &&
+    bool to_pkcs11 = pkcs11.module || pkcs11.token_label || pkcs11.key_label;
+    if (to_pkcs11 && (!initing || shares_text || threshold_text || to_azure)) {
+        fprintf(stderr,
+                "coffer operator %s: the --pkcs11-* options belong to init, without "
+                "--shares, --threshold or --azure-*\n",
+                sub);
+        return 2;
+    }
+    if (to_pkcs11 && (!pkcs11.module || !pkcs11.token_label || !pkcs11.key_label)) {
+        fprintf(stderr, "coffer operator init: --pkcs11-module, --pkcs11-token-label and "
+                        "--pkcs11-key-label go together\n");
+        return 2;
+    }
+    if ((initing || rekeying) && !to_azure && !to_pkcs11 &&
         parse_split(sub, shares_text, threshold_text, &shares, &threshold) != 0)
         return 2;
+    struct share_keys keys = {.n = 0};
+    char keys_list[4096] = "";
+    if (share_keys_text) {
+        if ((!initing && !rekeying) || to_azure || to_pkcs11) {
+            fprintf(stderr,
+                    "coffer operator %s: --share-keys belongs to init and rekey with "
+                    "--shares\n",
+                    sub);
+            return 2;
+        }
+        if (strlen(share_keys_text) >= sizeof(keys_list)) {
+            fprintf(stderr, "coffer operator %s: --share-keys is too long\n", sub);
+            return 2;
+        }
+        memcpy(keys_list, share_keys_text, strlen(share_keys_text) + 1);
+        char *next = keys_list;
+        for (; next && keys.n < CF_SHAMIR_MAX_SHARES; keys.n++) {
+            char *comma = strchr(next, ',');
+            if (comma)
+                *comma = '\0';
+            keys.paths[keys.n] = next;
+            next = comma ? comma + 1 : NULL;
+        }
+        if (next || keys.n != shares) {
+            fprintf(stderr,
+                    "coffer operator %s: --share-keys names %u key file(s) for %u shares: one "
+                    "per share, separated by commas\n",
+                    sub, keys.n, shares);
+            return 2;
+        }
+        for (unsigned i = 0; i < keys.n; i++) {
+            struct cf_err key_err;
+            cf_err_clear(&key_err);
+            if (cf_sharewrap_check(keys.paths[i], &key_err) != CF_OK) {
+                fprintf(stderr, "coffer operator %s: %s\n", sub, key_err.msg);
+                return 1;
+            }
+        }
+    }
     struct cf_boot_opts opts = {
         .data_dir = cf_boot_setting(data_dir, "COFFER_DATA_DIR", "./coffer-data"),
         .db = cf_boot_setting(db, "COFFER_DB", NULL),
         .root_key_b64 = cf_boot_setting(NULL, "COFFER_ROOT_KEY", NULL),
         .create_root_key = initing, /* init on a new data directory makes its first key */
         .beside_server = admin_token || switching || rekeying || backing_up,
-        .allow_sealed = rekeying || to_azure,
+        .allow_sealed = rekeying || to_azure || to_pkcs11 || backing_up,
         .restoring = restoring,
     };
     if (backing_up)
         return verify ? cf_backup_verify(&opts, verify) : cf_backup_run(&opts, to);
     if (restoring)
         return cf_backup_restore(&opts, from);
-    if (to_azure)
-        return init_azure(&opts, &azure);
+    if (to_azure || to_pkcs11)
+        return init_wrapped(&opts, to_azure ? &azure : NULL, to_pkcs11 ? &pkcs11 : NULL);
     if (initing)
-        return init_seal(&opts, shares, threshold);
+        return init_seal(&opts, shares, threshold, &keys);
     if (rekeying)
-        return rekey(&opts, shares, threshold);
+        return rekey(&opts, shares, threshold, &keys);
     if (switching)
         return admin_token_switch(&opts, action);
     return admin_token ? rotate_admin_token(&opts) : rotate_root_key(&opts);

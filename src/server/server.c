@@ -32,6 +32,7 @@
 #include "stream/audit_stream.h"
 #include "sync/worker.h"
 #include "server/autounseal.h"
+#include "server/pkcs11seal.h"
 #include "server/boot.h"
 #include "server/commands.h"
 #include "auth/token.h"
@@ -815,22 +816,6 @@ static void log_listening(const struct server_run *run, struct cf_server *server
                 sealed ? "; sealed: unseal with 'coffer operator unseal'" : "");
 }
 
-/* Unwraps the root key with Azure Key Vault (server/autounseal.h) and takes it into use. */
-static enum cf_rc auto_unseal(struct cf_boot *boot, struct cf_err *err)
-{
-    uint8_t *record = NULL;
-    size_t record_len = 0;
-    uint8_t key[CF_ROOT_KEY_BYTES];
-    enum cf_rc rc = cf_store_meta_get(boot->store, CF_AUTOUNSEAL_META, &record, &record_len, err);
-    if (rc == CF_OK)
-        rc = cf_autounseal_unwrap(record, record_len, NULL, key, err);
-    if (rc == CF_OK)
-        rc = cf_boot_unseal(boot, key, err);
-    sodium_memzero(key, sizeof(key));
-    free(record);
-    return rc;
-}
-
 /* Serves while sealed: only the status and unseal routes (api/sys.c), on a core that holds the
  * store and the seal and nothing else, until enough shares rebuild a root key that passes the
  * store's check (PHASE_UNSEALED, boot->keyring set) or a stop signal. */
@@ -858,16 +843,28 @@ static enum phase_end serve_sealed(struct server_run *run)
     cf_sd_notify(ready);
     for (;;) {
         if (automatic) {
-            if (auto_unseal(run->boot, &err) == CF_OK) {
+            if (cf_boot_auto_unseal(run->boot, &err) == CF_OK) {
                 cf_seal_set_error(run->seal, NULL);
                 end = PHASE_UNSEALED;
                 break;
             }
+            /* A token counts every refused PIN towards locking the user PIN, and the PIN comes
+             * from this process's start: trying again could only lock the token. */
+            if (run->boot->pkcs11 && err.rc == CF_EUNAUTH) {
+                cf_log_error("auto-unseal with the PKCS#11 token failed: %s; staying sealed and "
+                             "not trying again with this PIN (each refusal counts towards "
+                             "locking it): fix it and restart the server",
+                             err.msg);
+                cf_seal_set_error(run->seal, err.msg);
+                automatic = false;
+                continue;
+            }
             /* logged once per distinct failure, not at every retry */
             if (strcmp(err.msg, last_error) != 0)
-                cf_log_error("auto-unseal with Azure Key Vault failed: %s; staying sealed and "
+                cf_log_error("auto-unseal with %s failed: %s; staying sealed and "
                              "trying again every %d s",
-                             err.msg, AUTO_UNSEAL_RETRY_S);
+                             run->boot->pkcs11 ? "the PKCS#11 token" : "Azure Key Vault", err.msg,
+                             AUTO_UNSEAL_RETRY_S);
             memcpy(last_error, err.msg, sizeof(last_error));
             cf_seal_set_error(run->seal, err.msg);
         }
@@ -897,7 +894,7 @@ static enum phase_end serve_sealed(struct server_run *run)
 
 /* Records that the server was unsealed (by shares or by the vault) in its audit log, when it has
  * one; a failure is logged, not fatal: the key is in use already. */
-static void audit_unseal(struct cf_audit_log *log, bool automatic)
+static void audit_unseal(struct cf_audit_log *log, bool automatic, bool pkcs11)
 {
     struct cf_audit_event event;
     struct cf_err err;
@@ -906,12 +903,17 @@ static void audit_unseal(struct cf_audit_log *log, bool automatic)
     memset(&event, 0, sizeof(event));
     cf_err_clear(&err);
     cf_strlcpy(event.actor_kind, "operator", sizeof(event.actor_kind));
-    cf_strlcpy(event.actor_name, automatic ? "azure-key-vault" : "unseal shares",
+    cf_strlcpy(event.actor_name,
+               !automatic ? "unseal shares"
+               : pkcs11   ? "pkcs11"
+                          : "azure-key-vault",
                sizeof(event.actor_name));
     cf_strlcpy(event.action, "server.unseal", sizeof(event.action));
     cf_strlcpy(event.result, "ok", sizeof(event.result));
     cf_strlcpy(event.reason,
-               automatic ? "root key unwrapped by Azure Key Vault" : "root key rebuilt from shares",
+               !automatic ? "root key rebuilt from shares"
+               : pkcs11   ? "root key unwrapped by the PKCS#11 token"
+                          : "root key unwrapped by Azure Key Vault",
                sizeof(event.reason));
     if (cf_audit_record(log, &event, &err) != CF_OK)
         cf_log_error("the unseal could not be audited: %s", err.msg);
@@ -1054,7 +1056,7 @@ static enum phase_end serve_unsealed(struct server_run *run)
     }
     if (run->seal) {
         cf_seal_set_sealed(run->seal, false);
-        audit_unseal(audit_log, run->boot->auto_unseal);
+        audit_unseal(audit_log, run->boot->auto_unseal, run->boot->pkcs11);
     }
     log_listening(run, server, false);
     char ready[512];
@@ -1191,7 +1193,8 @@ int cf_cmd_server(int argc, char **argv)
         return 1;
     }
     if (boot.sealed &&
-        (boot.auto_unseal ? cf_seal_new_auto("azure-key-vault", wake_main, NULL, &seal, &err)
+        (boot.auto_unseal ? cf_seal_new_auto(boot.pkcs11 ? "pkcs11" : "azure-key-vault", wake_main,
+                                             NULL, &seal, &err)
                           : cf_seal_new(boot.store, wake_main, NULL, &seal, &err)) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;

@@ -22,6 +22,43 @@ from test_syncs import WithFakes
 SECRETS = {"DB_PASSWORD": "kv-db-value", "API_KEY": "kv-k-123"}
 
 
+def start_and_read_back(test, server, pid, secrets):
+    """Starts server, waits until it has unsealed itself and checks that project pid's dev secrets are secrets."""
+    server.start()
+    test.assertIsNotNone(wait_for_seal_state(server, False), server.stderr[-2000:])
+    r = server.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev", "secretPath": "/"})
+    test.assertEqual(r.status, 200, r.body)
+    test.assertEqual({s["secretKey"]: s["secretValue"] for s in r.json["secrets"]}, secrets)
+
+
+def shares_move_to_auto_unseal(test, seed, meta_name, server_env, secrets):
+    """A store sealed by 3 shares (threshold 2) moves to auto-unseal with test.init_args under test.env: one share
+    is refused, two move it; the store then keeps only the meta row meta_name, and a server with server_env
+    unseals itself and reads back the secrets seed(server) wrote."""
+    server = harness.Server()
+    try:
+        server.start()
+        pid = seed(server)
+        server.stop()
+        rc, out, err = run(["operator", "init", "--shares", "3", "--threshold", "2", "--data-dir", server.data_dir])
+        test.assertEqual(rc, 0, err)
+        shares = [l.split(": ", 1)[1] for l in out.splitlines() if l.startswith("Unseal share ")]
+        rc, _, err = run(test.init_args(server.data_dir), env=test.env(server.data_dir), input=shares[0] + "\n")
+        test.assertEqual(rc, 1, err)
+        test.assertIn("1 of the 2", err)
+        rc, _, err = run(test.init_args(server.data_dir), env=test.env(server.data_dir),
+                         input="\n".join(shares[1:]) + "\n")
+        test.assertEqual(rc, 0, err)
+        test.assertIn("open nothing any more", err)
+        names = [row[0] for row in harness.sql(server.data_dir, "SELECT name FROM meta WHERE name LIKE 'seal%'")]
+        test.assertEqual(names, [meta_name])
+        server.extra_env.update(server_env)
+        start_and_read_back(test, server, pid, secrets)
+        test.assertEqual(server.stop(), 0)
+    finally:
+        server.cleanup()
+
+
 class AutoUnseal(WithFakes, ServerTestCase):
     FAKES = {"fake": "azure.py"}
 
@@ -170,34 +207,8 @@ class AutoUnseal(WithFakes, ServerTestCase):
         self.assert_secrets_read_back()
 
     def test_e_shares_move_to_key_vault(self):
-        server = harness.Server()
-        try:
-            server.start()
-            pid = self.seed(server)
-            server.stop()
-            rc, out, err = run(["operator", "init", "--shares", "3", "--threshold", "2", "--data-dir",
-                                server.data_dir])
-            self.assertEqual(rc, 0, err)
-            shares = [l.split(": ", 1)[1] for l in out.splitlines() if l.startswith("Unseal share ")]
-            rc, _, err = run(self.init_args(server.data_dir), env=self.env(server.data_dir), input=shares[0] + "\n")
-            self.assertEqual(rc, 1, err)
-            self.assertIn("1 of the 2", err)
-            rc, _, err = run(self.init_args(server.data_dir), env=self.env(server.data_dir),
-                             input="\n".join(shares[1:]) + "\n")
-            self.assertEqual(rc, 0, err)
-            self.assertIn("open nothing any more", err)
-            names = [row[0] for row in harness.sql(server.data_dir, "SELECT name FROM meta WHERE name LIKE 'seal%'")]
-            self.assertEqual(names, ["seal_azure"])
-            server.extra_env["COFFER_SEAL_AZURE_CLIENT_SECRET"] = self.secret
-            server.start()
-            self.assertIsNotNone(wait_for_seal_state(server, False), server.stderr[-2000:])
-            r = server.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev",
-                                                                "secretPath": "/"})
-            self.assertEqual(r.status, 200, r.body)
-            self.assertEqual({s["secretKey"]: s["secretValue"] for s in r.json["secrets"]}, SECRETS)
-            self.assertEqual(server.stop(), 0)
-        finally:
-            server.cleanup()
+        shares_move_to_auto_unseal(self, self.seed, "seal_azure",
+                                   {"COFFER_SEAL_AZURE_CLIENT_SECRET": self.secret}, SECRETS)
 
     def test_g_managed_identity(self):
         identity = str(uuid.uuid4())
@@ -220,12 +231,7 @@ class AutoUnseal(WithFakes, ServerTestCase):
             self.assertIn("Identity not found", err)
             rc, _, err = run(args, env=env)  # the system-assigned identity; no client secret anywhere
             self.assertEqual(rc, 0, err)
-            server.start()
-            self.assertIsNotNone(wait_for_seal_state(server, False), server.stderr[-2000:])
-            r = server.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev",
-                                                                "secretPath": "/"})
-            self.assertEqual(r.status, 200, r.body)
-            self.assertEqual({s["secretKey"]: s["secretValue"] for s in r.json["secrets"]}, SECRETS)
+            start_and_read_back(self, server, pid, SECRETS)
             imds = [e for e in self.fake.log() if e["path"].startswith("/imds/")]
             self.assertTrue(imds and all(e["query"].get("resource") == "https://vault.azure.net" for e in imds), imds)
             self.assertEqual(server.stop(), 0)
