@@ -278,6 +278,14 @@ static void checked_release(struct checked *c)
     memset(c, 0, sizeof(*c));
 }
 
+/* A text member of the manifest, "?" when absent (a manifest is authenticated, but one written by
+ * another version may lack a member this one prints). */
+static const char *manifest_text(const json_t *manifest, const char *name)
+{
+    const char *text = json_string_value(json_object_get(manifest, name));
+    return text ? text : "?";
+}
+
 /* Reads the manifest of path and checks that it is one this version writes. */
 static enum cf_rc read_manifest(const char *path, json_t **out, struct cf_err *err)
 {
@@ -418,8 +426,7 @@ int cf_backup_verify(const struct cf_boot_opts *opts, const char *path)
                "(taken %s from %s); audit chain intact to event %lld\n",
                path, seconds_since(start), json_array_size(json_object_get(c.manifest, "tables")),
                (long long)json_integer_value(json_object_get(c.manifest, "rows")),
-               json_string_value(json_object_get(c.manifest, "createdAt")),
-               json_string_value(json_object_get(c.manifest, "source")),
+               manifest_text(c.manifest, "createdAt"), manifest_text(c.manifest, "source"),
                (long long)report.last_seq);
     else
         fprintf(stderr, "coffer operator backup --verify: %s\n", err.msg);

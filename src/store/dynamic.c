@@ -98,13 +98,13 @@ static struct sql_stmt ST_DS_BY_ID =
 static enum cf_rc ds_read(struct db_conn *c, const char *id, struct cf_dynamic_secret *out,
                           struct cf_err *err)
 {
-    struct sql_collector r = {.size = sizeof(struct cf_dynamic_secret), .read = read_ds};
-    enum cf_rc rc = sql_run(c, &ST_DS_BY_ID, ARGS(A_TEXT(id)), sql_collect, &r, NULL, err);
-    if (rc == CF_OK && r.n == 0)
-        rc = ds_not_found(id, err);
+    /* read aside: callers pass an id that lives in *out */
+    struct cf_dynamic_secret got;
+    memset(&got, 0, sizeof(got));
+    enum cf_rc rc = sql_get_required(c, &ST_DS_BY_ID, ARGS(A_TEXT(id)), read_ds, &got,
+                                     "Dynamic secret", id, err);
     if (rc == CF_OK)
-        *out = *(struct cf_dynamic_secret *)r.items;
-    free(r.items);
+        *out = got;
     return rc;
 }
 
@@ -166,18 +166,14 @@ enum cf_rc cf_store_dynamic_find(struct cf_store *st, const char *project_id, co
                                  const char *folder_path, const char *name,
                                  struct cf_dynamic_secret *out, struct cf_err *err)
 {
-    struct db_conn *c;
-    struct sql_collector r = {.size = sizeof(struct cf_dynamic_secret), .read = read_ds};
-    enum cf_rc rc = sql_conn_get(st, &c, err);
+    struct cf_dynamic_secret got; /* read aside: the place and name may live in *out */
+    memset(&got, 0, sizeof(got));
+    enum cf_rc rc =
+        sql_get_one(st, &ST_DS_FIND,
+                    ARGS(A_TEXT(project_id), A_TEXT(env_id), A_TEXT(folder_path), A_TEXT(name)),
+                    read_ds, &got, "Dynamic secret", name, err);
     if (rc == CF_OK)
-        rc = sql_run(c, &ST_DS_FIND,
-                     ARGS(A_TEXT(project_id), A_TEXT(env_id), A_TEXT(folder_path), A_TEXT(name)),
-                     sql_collect, &r, NULL, err);
-    if (rc == CF_OK && r.n == 0)
-        rc = ds_not_found(name, err);
-    if (rc == CF_OK)
-        *out = *(struct cf_dynamic_secret *)r.items;
-    free(r.items);
+        *out = got;
     return rc;
 }
 
@@ -282,13 +278,13 @@ static struct sql_stmt ST_LEASE_BY_ID =
 static enum cf_rc lease_read(struct db_conn *c, const char *id, struct cf_lease *out,
                              struct cf_err *err)
 {
-    struct sql_collector r = {.size = sizeof(struct cf_lease), .read = read_lease};
-    enum cf_rc rc = sql_run(c, &ST_LEASE_BY_ID, ARGS(A_TEXT(id)), sql_collect, &r, NULL, err);
-    if (rc == CF_OK && r.n == 0)
-        rc = lease_not_found(id, err);
+    /* read aside: callers pass an id that lives in *out */
+    struct cf_lease got;
+    memset(&got, 0, sizeof(got));
+    enum cf_rc rc = sql_get_required(c, &ST_LEASE_BY_ID, ARGS(A_TEXT(id)), read_lease, &got,
+                                     "Lease with ID", id, err);
     if (rc == CF_OK)
-        *out = *(struct cf_lease *)r.items;
-    free(r.items);
+        *out = got;
     return rc;
 }
 
