@@ -1,9 +1,12 @@
 /* `coffer scan`: the secret-leak gate for pipelines and commits (docs/scan.md). Scans files and
  * directories (honouring .gitignore), standard input, git history, or the staged changes, with the
  * built-in and user rules, and, with --known, for the values of the secrets the token can read.
- * Prints findings redacted as text, JSON or SARIF 2.1.0. Exit status: 0 clean, 1 findings, 2 an
- * error (a usage error, an unreadable file, a failed request): a scan that could not look at
- * everything never passes. The scanning itself lives in src/scan/. */
+ * Prints findings redacted as text, JSON or SARIF 2.1.0. With --mark-leaked, each Coffer secret
+ * whose value was found is marked leaked on the server (POST /api/v1/secrets/leaked, naming where
+ * it was found, never the value), and with --rotate-leaked its rotation is asked for. Exit status:
+ * 0 clean, 1 findings, 2 an error (a usage error, an unreadable file, a failed request, a secret
+ * that could not be marked): a scan that could not look at everything never passes. The scanning
+ * itself lives in src/scan/. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -42,6 +45,10 @@
     "                     (raw, base64, base64url and URL-encoded; values shorter than\n"          \
     "                     8 bytes are skipped, and said so); needs a token\n"                      \
     "  --projectId ID     with --known: only this project's secrets\n"                             \
+    "  --mark-leaked      with --known: mark each Coffer secret found leaked on the\n"             \
+    "                     server (where it was found, never the value)\n"                          \
+    "  --rotate-leaked    with --mark-leaked: also ask for the rotation whose output\n"            \
+    "                     is that secret, where one is configured\n"                               \
     "  --output FORMAT    text (default), json or sarif (SARIF 2.1.0)\n"                           \
     "  --domain URL       with --known: server URL (env COFFER_API_URL)\n"                         \
     "  --token TOKEN      with --known: access token (env COFFER_TOKEN; default: the\n"            \
@@ -101,19 +108,30 @@ struct scan_opts {
     const char *project_id;
     bool no_builtin;
     bool known;
+    bool mark_leaked;
+    bool rotate_leaked;
 };
 
 #define SCAN_COMMON_OPTS(o)                                                                        \
     {"rules", CF_OPT_STRING, &(o).rules_file}, {"baseline", CF_OPT_STRING, &(o).baseline},         \
         {"output", CF_OPT_STRING, &(o).output}, {"projectId", CF_OPT_STRING, &(o).project_id},     \
-        {"no-builtin", CF_OPT_BOOL, &(o).no_builtin},                                              \
+        {"no-builtin", CF_OPT_BOOL, &(o).no_builtin}, {"known", CF_OPT_BOOL, &(o).known},          \
+        {"mark-leaked", CF_OPT_BOOL, &(o).mark_leaked},                                            \
     {                                                                                              \
-        "known", CF_OPT_BOOL, &(o).known                                                           \
+        "rotate-leaked", CF_OPT_BOOL, &(o).rotate_leaked                                           \
     }
+
+/* Where a known value lives: what the server needs to mark it leaked. */
+struct known_place {
+    char *label; /* "project-slug/env/path/KEY", as findings name it */
+    char *project_id, *env, *path, *key;
+};
 
 /* Everything a scan needs, made from the options. */
 struct scan_setup {
     struct cf_scan_rules rules;
+    struct known_place *places; /* with --known */
+    size_t nplaces;
     struct cf_scan_engine *engine;
     struct cf_scan_report report;
     bool report_ready;
@@ -158,20 +176,37 @@ static int scan_fail(const char *message)
 
 struct known_set {
     struct cf_scan_known *items;
+    struct known_place *places; /* places[i] is where items[i] lives */
     size_t count, cap;
     json_t *answers; /* the answers the values point into */
 };
 
+static void place_release(struct known_place *p)
+{
+    free(p->label);
+    free(p->project_id);
+    free(p->env);
+    free(p->path);
+    free(p->key);
+}
+
+static void places_free(struct known_place *places, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        place_release(&places[i]);
+    free(places);
+}
+
 static void known_release(struct known_set *set)
 {
-    for (size_t i = 0; i < set->count; i++)
-        free((char *)set->items[i].label);
+    places_free(set->places, set->count);
     free(set->items);
     json_decref(set->answers);
     memset(set, 0, sizeof(*set));
 }
 
-static int known_add(struct known_set *set, const char *label, json_t *secret)
+static int known_add(struct known_set *set, const char *label, const char *project_id,
+                     const char *env, const char *path, const char *key, json_t *secret)
 {
     const char *value = json_string_value(json_object_get(secret, "secretValue"));
     if (!value)
@@ -182,13 +217,21 @@ static int known_add(struct known_set *set, const char *label, json_t *secret)
         if (!grown)
             return cf_cli_fail("out of memory");
         set->items = grown;
+        struct known_place *grown_places = realloc(set->places, cap * sizeof(*grown_places));
+        if (!grown_places)
+            return cf_cli_fail("out of memory");
+        set->places = grown_places;
         set->cap = cap;
     }
-    char *copy = strdup(label);
-    if (!copy)
+    struct known_place place = {strdup(label), strdup(project_id), strdup(env), strdup(path),
+                                strdup(key)};
+    if (!place.label || !place.project_id || !place.env || !place.path || !place.key) {
+        place_release(&place);
         return cf_cli_fail("out of memory");
+    }
+    set->places[set->count] = place;
     set->items[set->count++] = (struct cf_scan_known){
-        value, json_string_length(json_object_get(secret, "secretValue")), copy};
+        value, json_string_length(json_object_get(secret, "secretValue")), place.label};
     return CF_EXIT_OK;
 }
 
@@ -238,10 +281,11 @@ static int fetch_known(struct cf_cli *cli, const char *project_id, struct known_
                 const char *key = json_string_value(json_object_get(secret, "secretKey"));
                 if (!key)
                     continue;
-                if (!path || strcmp(path, "/") == 0)
-                    path = "";
-                snprintf(label, sizeof(label), "%s/%s%s/%s", pslug, eslug, path, key);
-                if ((status = known_add(set, label, secret)) != CF_EXIT_OK)
+                if (!path)
+                    path = "/";
+                snprintf(label, sizeof(label), "%s/%s%s/%s", pslug, eslug,
+                         strcmp(path, "/") == 0 ? "" : path, key);
+                if ((status = known_add(set, label, pid, eslug, path, key, secret)) != CF_EXIT_OK)
                     goto out;
             }
         }
@@ -273,6 +317,10 @@ static int setup(struct cf_cli *cli, const struct scan_opts *o, struct scan_setu
         return cf_cli_usage_error(cli, "--no-builtin needs --rules FILE");
     if (o->project_id && !o->known)
         return cf_cli_usage_error(cli, "--projectId goes with --known");
+    if (o->mark_leaked && !o->known)
+        return cf_cli_usage_error(cli, "--mark-leaked goes with --known");
+    if (o->rotate_leaked && !o->mark_leaked)
+        return cf_cli_usage_error(cli, "--rotate-leaked goes with --mark-leaked");
     if (cf_scan_report_init(&s->report, &err) != CF_OK)
         return scan_fail(err.msg);
     s->report_ready = true;
@@ -292,6 +340,11 @@ static int setup(struct cf_cli *cli, const struct scan_opts *o, struct scan_setu
         goto out;
     }
     s->report.known_values = known.count - skipped;
+    /* the places outlive the values: --mark-leaked names them after the scan */
+    s->places = known.places;
+    s->nplaces = known.count;
+    known.places = NULL;
+    known.count = 0;
     s->report.known_skipped = skipped;
     if (skipped)
         fprintf(stderr,
@@ -305,17 +358,118 @@ out:
 
 static void setup_release(struct scan_setup *s)
 {
+    places_free(s->places, s->nplaces);
     cf_scan_engine_free(s->engine);
     cf_scan_rules_release(&s->rules);
     if (s->report_ready)
         cf_scan_report_release(&s->report);
 }
 
-/* Prints the report and returns the exit status: 1 with findings, else 0 (failed: 2). */
-static int finish(struct scan_setup *s, bool failed)
+/* ---- marking leaked secrets ------------------------------------------------------------------ */
+
+static const struct known_place *find_place(const struct scan_setup *s, const char *label)
+{
+    for (size_t i = 0; i < s->nplaces; i++)
+        if (strcmp(s->places[i].label, label) == 0)
+            return &s->places[i];
+    return NULL;
+}
+
+/* What the answer of a mark says was done, into action (size bytes); false when a rotation asked
+ * for was refused or failed. */
+static bool describe_mark(json_t *answer, char *action, size_t size)
+{
+    json_t *leak = json_object_get(answer, "leak"), *rotation = json_object_get(answer, "rotation");
+    const char *outcome = json_string_value(json_object_get(rotation, "outcome"));
+    const char *status = json_string_value(json_object_get(rotation, "status"));
+    const char *error = json_string_value(json_object_get(rotation, "error"));
+    const char *name = json_string_value(json_object_get(rotation, "name"));
+    int at = snprintf(action, size, "%s",
+                      json_is_true(json_object_get(leak, "created")) ? "marked leaked"
+                                                                     : "already marked leaked");
+    if (at < 0 || (size_t)at >= size || !outcome)
+        return true;
+    if (strcmp(outcome, "none") == 0) {
+        snprintf(action + at, size - (size_t)at, "; no rotation configured");
+        return true;
+    }
+    if (strcmp(outcome, "triggered") == 0 && (!status || strcmp(status, "failed") != 0)) {
+        snprintf(action + at, size - (size_t)at, "; rotation '%s' triggered (%s)",
+                 name ? name : "?", status ? status : "?");
+        return true;
+    }
+    snprintf(action + at, size - (size_t)at, "; rotation%s%s%s failed: %s", name ? " '" : "",
+             name ? name : "", name ? "'" : "", error ? error : "no reason given");
+    return false;
+}
+
+/* Marks each distinct Coffer secret among the findings leaked (and asks for its rotation with
+ * --rotate-leaked), naming where it was first found; prints what was done per secret on stderr and
+ * records it as the findings' action. Returns false when a secret could not be marked or its
+ * rotation failed. */
+static bool mark_leaked(struct cf_cli *cli, const struct scan_opts *o, struct scan_setup *s)
+{
+    bool ok = true;
+    for (size_t i = 0; i < s->report.count; i++) {
+        const struct cf_scan_finding *f = &s->report.items[i];
+        char source[1024], action[1024];
+        json_t *body = NULL, *answer = NULL;
+        bool seen = false;
+        if (!f->known_label)
+            continue;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = s->report.items[j].known_label &&
+                   strcmp(s->report.items[j].known_label, f->known_label) == 0;
+        if (seen)
+            continue;
+        const struct known_place *place = find_place(s, f->known_label);
+        if (!place)
+            continue;
+        if (f->commit)
+            snprintf(source, sizeof(source), "coffer scan: commit %.12s %s:%llu", f->commit,
+                     f->path, (unsigned long long)f->line);
+        else
+            snprintf(source, sizeof(source), "coffer scan: %s:%llu", f->path,
+                     (unsigned long long)f->line);
+        /* control characters of a file name would be refused: show them as '?' */
+        for (char *c = source; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f)
+                *c = '?';
+        body =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "projectId", place->project_id,
+                      "environment", place->env, "secretPath", place->path, "secretKey", place->key,
+                      "source", source, "fingerprint", f->fingerprint, "rotate", o->rotate_leaked);
+        if (!body) {
+            cf_cli_fail("out of memory");
+            return false;
+        }
+        if (cf_cli_request(cli, "POST", "/v1/secrets/leaked", NULL, body, &answer) != CF_EXIT_OK) {
+            if (cli->last_status)
+                snprintf(action, sizeof(action), "not marked leaked (HTTP %ld)", cli->last_status);
+            else
+                snprintf(action, sizeof(action), "not marked leaked (server not reached)");
+            ok = false;
+        } else if (!describe_mark(answer, action, sizeof(action)))
+            ok = false;
+        json_decref(body);
+        json_decref(answer);
+        fprintf(stderr, "coffer: %s: %s\n", f->known_label, action);
+        if (cf_scan_report_set_action(&s->report, f->known_label, action) != CF_OK) {
+            cf_cli_fail("out of memory");
+            return false;
+        }
+    }
+    return ok;
+}
+
+/* Prints the report and returns the exit status: 1 with findings, else 0 (failed: 2). With
+ * --mark-leaked, marks the Coffer secrets found first (a mark that failed: 2). */
+static int finish(struct cf_cli *cli, const struct scan_opts *o, struct scan_setup *s, bool failed)
 {
     struct cf_err err = {0};
     cf_scan_report_finish(&s->report);
+    if (o->mark_leaked && !mark_leaked(cli, o, s))
+        failed = true;
     if (cf_scan_report_write(&s->report, s->format, &s->rules, stdout, &err) != CF_OK)
         return scan_fail(err.msg);
     if (s->format == CF_SCAN_TEXT) {
@@ -508,7 +662,7 @@ int cf_cmd_scan(int argc, char **argv)
         }
         ok = scan_files(&s, &paths, threads.set ? (long)threads.value : default_threads());
     }
-    status = finish(&s, !ok);
+    status = finish(&cli, &o, &s, !ok);
 out:
     cf_scan_paths_release(&paths);
     setup_release(&s);
@@ -543,7 +697,7 @@ int cf_cmd_scan_git(int argc, char **argv)
         status = scan_fail(err.msg);
         goto out;
     }
-    status = finish(&s, false);
+    status = finish(&cli, &o, &s, false);
 out:
     setup_release(&s);
     cf_cli_end(&cli);

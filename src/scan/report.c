@@ -33,6 +33,7 @@ static void finding_release(struct cf_scan_finding *f)
     free(f->author);
     free(f->email);
     free(f->date);
+    free(f->action);
 }
 
 void cf_scan_report_release(struct cf_scan_report *report)
@@ -244,6 +245,22 @@ void cf_scan_report_finish(struct cf_scan_report *report)
     report->count = kept;
 }
 
+enum cf_rc cf_scan_report_set_action(struct cf_scan_report *report, const char *known_label,
+                                     const char *action)
+{
+    for (size_t i = 0; i < report->count; i++) {
+        struct cf_scan_finding *f = &report->items[i];
+        if (!f->known_label || strcmp(f->known_label, known_label) != 0)
+            continue;
+        char *copy = strdup(action);
+        if (!copy)
+            return CF_ENOMEM;
+        free(f->action);
+        f->action = copy;
+    }
+    return CF_OK;
+}
+
 /* ---- outputs --------------------------------------------------------------------------------- */
 
 /* Writes text with control characters shown as '?', so that a file name cannot drive the
@@ -275,6 +292,11 @@ static void write_text(const struct cf_scan_report *report, FILE *out)
             put_clean(out, f->email ? f->email : "");
             fprintf(out, "> on %s]", f->date ? f->date : "");
         }
+        if (f->action) {
+            fputs(" [", out);
+            put_clean(out, f->action);
+            fputc(']', out);
+        }
         fputc('\n', out);
     }
 }
@@ -295,7 +317,8 @@ static json_t *finding_json(const struct cf_scan_finding *f)
               json_object_set_new(o, "column", json_integer((json_int_t)f->column)) |
               set_str(o, "secret", f->redacted) | set_str(o, "fingerprint", f->fingerprint) |
               set_str(o, "commit", f->commit) | set_str(o, "author", f->author) |
-              set_str(o, "email", f->email) | set_str(o, "date", f->date);
+              set_str(o, "email", f->email) | set_str(o, "date", f->date) |
+              set_str(o, "action", f->action);
     if (f->known_label) {
         bad |= json_object_set_new(o, "cofferSecret", json_string(f->known_label)) |
                json_object_set_new(o, "encoding", json_string(f->known_encoding));
@@ -382,11 +405,17 @@ static json_t *sarif_result(const struct cf_scan_finding *f, long rule_index)
                        "region", "startLine", (json_int_t)(f->line ? f->line : 1), "startColumn",
                        (json_int_t)(f->column ? f->column : 1), "partialFingerprints",
                        "cofferFingerprint/v1", f->fingerprint);
-    if (result && f->commit) {
-        json_t *props =
-            json_pack("{ss ss ss ss}", "commit", f->commit, "author", f->author ? f->author : "",
-                      "email", f->email ? f->email : "", "date", f->date ? f->date : "");
-        if (!props || json_object_set_new(result, "properties", props)) {
+    if (result && (f->commit || f->action)) {
+        json_t *props = f->commit
+                            ? json_pack("{ss ss ss ss}", "commit", f->commit, "author",
+                                        f->author ? f->author : "", "email",
+                                        f->email ? f->email : "", "date", f->date ? f->date : "")
+                            : json_object();
+        if (!props || set_str(props, "action", f->action)) {
+            json_decref(props);
+            json_decref(result);
+            result = NULL;
+        } else if (json_object_set_new(result, "properties", props)) {
             json_decref(result);
             result = NULL;
         }

@@ -38,6 +38,7 @@ struct cf_scan_finding {
     char *known_label;    /* the Coffer secret (project/env/path/KEY), or NULL */
     char *known_encoding; /* how it appeared ("raw", "base64", ...), or NULL */
     char *commit, *author, *email, *date;
+    char *action; /* what was done about it (a known value marked leaked, ...), or NULL */
     /* for ordering and overlaps only: the commit's rank in the run (0 outside history), the
        secret's offset and length in the scanned text, and whether its rule is generic */
     uint64_t commit_rank, offset, length;
@@ -77,6 +78,11 @@ enum cf_rc cf_scan_report_add(struct cf_scan_report *report, const struct cf_sca
  * generic rule's finding whose secret overlaps another rule's finding in the same file. Call once,
  * after the scan. */
 void cf_scan_report_finish(struct cf_scan_report *report);
+
+/* Sets the action of every finding of the Coffer secret known_label to a copy of action (text,
+ * "action" in JSON, properties.action in SARIF). Call after cf_scan_report_finish. CF_ENOMEM. */
+enum cf_rc cf_scan_report_set_action(struct cf_scan_report *report, const char *known_label,
+                                     const char *action);
 
 /* Writes the findings to out in format; rules (borrowed) describe the SARIF driver's rules.
  * CF_ENOMEM / CF_EIO. */
