@@ -37,8 +37,9 @@
 #define SCAN_THREADS_MAX 64
 
 #define SCAN_COMMON_HELP                                                                           \
-    "  --rules FILE       also use the rules of this YAML file (docs/scan.md); a rule\n"           \
-    "                     with a built-in rule's id replaces it\n"                                 \
+    "  --rules FILE       also use the rules of this YAML or TOML file (by its\n"                  \
+    "                     extension; a gitleaks.toml too, docs/scan.md); a rule with a\n"          \
+    "                     built-in rule's id replaces it\n"                                        \
     "  --no-builtin       use only the rules of --rules\n"                                         \
     "  --baseline FILE    accept the findings of an earlier --output json report\n"                \
     "  --known            also report the values of every secret the token can read\n"             \
@@ -325,7 +326,7 @@ static int setup(struct cf_cli *cli, const struct scan_opts *o, struct scan_setu
         return scan_fail(err.msg);
     s->report_ready = true;
     if ((!o->no_builtin && cf_scan_rules_add_builtin(&s->rules, &err) != CF_OK) ||
-        (o->rules_file && cf_scan_rules_load_yaml(&s->rules, o->rules_file, &err) != CF_OK) ||
+        (o->rules_file && cf_scan_rules_load(&s->rules, o->rules_file, &err) != CF_OK) ||
         (o->baseline && cf_scan_report_load_baseline(&s->report, o->baseline, &err) != CF_OK)) {
         status = scan_fail(err.msg);
         goto out;
@@ -335,7 +336,8 @@ static int setup(struct cf_cli *cli, const struct scan_opts *o, struct scan_setu
         goto out;
     }
     if (cf_scan_engine_new(&s->engine, &s->rules, known.items, known.count, &skipped, &err) !=
-        CF_OK) {
+            CF_OK ||
+        cf_scan_report_use_rules(&s->report, &s->rules, &err) != CF_OK) {
         status = scan_fail(err.msg);
         goto out;
     }

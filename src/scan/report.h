@@ -45,8 +45,14 @@ struct cf_scan_finding {
     bool generic;
 };
 
+/* The compiled path allow lists of a rule set (cf_scan_report_use_rules). */
+struct cf_scan_path_allow;
+
 struct cf_scan_report {
     pthread_mutex_t lock;
+    const struct cf_scan_rules *rules;     /* NULL, or the set whose path allow lists apply */
+    struct cf_scan_path_allow *path_allow; /* NULL when none */
+    size_t path_allowed;                   /* findings dropped by a path allow list (under lock) */
     struct cf_scan_finding *items;
     size_t count, cap;
     size_t dropped;   /* over CF_SCAN_FINDINGS_MAX */
@@ -63,6 +69,13 @@ enum cf_scan_format { CF_SCAN_TEXT, CF_SCAN_JSON, CF_SCAN_SARIF };
 /* Initialises an empty report. CF_EINTERNAL when the mutex cannot be made. */
 enum cf_rc cf_scan_report_init(struct cf_scan_report *report, struct cf_err *err);
 void cf_scan_report_release(struct cf_scan_report *report);
+
+/* Applies the path allow lists of rules (borrowed; must outlive the report; the engine's set): a
+ * finding of a rule in a file whose path (without a leading "./") matches one of the rule's
+ * allow_paths or the set's is not recorded (counted in path_allowed). Known values are always
+ * recorded. CF_EINVAL naming the rule and the expression that does not compile; CF_ENOMEM. */
+enum cf_rc cf_scan_report_use_rules(struct cf_scan_report *report,
+                                    const struct cf_scan_rules *rules, struct cf_err *err);
 
 /* Reads a baseline: a JSON report of an earlier run (--output json), whose findings'
  * fingerprints are accepted. CF_EINVAL naming the file and the problem; CF_EIO; CF_ENOMEM. */
