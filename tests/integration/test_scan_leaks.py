@@ -12,8 +12,7 @@
 - refusals: a caller who cannot read the secret (403), a secret deleted or a membership removed between the
   scan's fetch and its mark (reported per secret, exit 2), and bad bodies (4xx naming the field).
 
-Skipped on PostgreSQL: the marks live in one table whose SQL both drivers share, and the rest does not depend on
-the store (test_migrate and test_backup copy the table).
+Runs on both stores (the marks are a table of each).
 """
 
 import csv
@@ -32,8 +31,6 @@ from test_identities import IdentityHelpers
 from test_notifications import Receiver
 from test_rotations import EntraApp, RotationHelpers
 from test_syncs import WithFakes
-
-SKIP_PG = "the marks are one table whose SQL both drivers share; scanning does not involve the store"
 
 
 def write(path, text):
@@ -67,8 +64,6 @@ class LeakHelpers:
 class MarkLeaked(LeakHelpers, IdentityHelpers, harness.ServerTestCase):
     @classmethod
     def setUpClass(cls):
-        if harness.BACKEND == "postgres":
-            raise unittest.SkipTest(SKIP_PG)
         super().setUpClass()
         cls.hook = Receiver()
         r = cls.server.api("POST", "/api/v1/notifications/channels", body={"type": "webhook", "url": cls.hook.url})
@@ -274,12 +269,6 @@ class RotateLeaked(WithFakes, EntraApp, RotationHelpers, LeakHelpers, IdentityHe
     """--rotate-leaked with an Entra ID client-secret rotation against tests/fakes/azure.py."""
 
     FAKES = {"fake": "azure.py"}
-
-    @classmethod
-    def setUpClass(cls):
-        if harness.BACKEND == "postgres":
-            raise unittest.SkipTest(SKIP_PG)
-        super().setUpClass()
 
     def setUp(self):
         super().setUp()
