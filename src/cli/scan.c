@@ -58,7 +58,8 @@
     "\n"                                                                                           \
     "Findings show the secret's first and last two characters only. A line holding\n"              \
     "'coffer:allow' is not reported. Exit status: 0 nothing found, 1 findings, 2 an\n"             \
-    "error (nothing is reported as clean that could not be read).\n"
+    "error (nothing is reported as clean that could not be read; a secret that\n"                  \
+    "--mark-leaked could not mark, or whose rotation failed, is an error too).\n"
 
 static const char usage[] =
     "usage: coffer scan [PATH...] [--stdin] [--staged] [--threads N] [options]\n"

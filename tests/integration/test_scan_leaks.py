@@ -5,7 +5,7 @@
   action (JSON and SARIF); the inventory (API, `?leaked=true`, `coffer inventory --leaked`, CSV) shows it leaked
   with where it was found; one `secret.leaked` audit event naming the place and the source; one notice on a
   webhook channel (event coffer.leak); no value in any of them; a second scan changes nothing and tells no one
-  again; a new version of the secret clears the mark;
+  again; a new version of the secret clears the mark; `scan git` names the commit as the source;
 - --rotate-leaked with no rotation configured says so per secret (still marked, exit 1); with an Entra ID
   client-secret rotation (tests/fakes/azure.py) it runs the rotation, which writes a new version (the mark is
   then cleared); a reader who may not run rotations still marks, the rotation refused (exit 2 from the CLI);
@@ -163,6 +163,29 @@ class MarkLeaked(LeakHelpers, IdentityHelpers, harness.ServerTestCase):
         data, err = self.scan("--rotate-leaked", "--projectId", pid, d)
         self.assertIn("coffer: %s: marked leaked; no rotation configured" % label, err)
         self.assertTrue(self.inventory_secret(pid, "prod", "/db", key)["leaked"])
+
+    def test_history_names_the_commit(self):
+        from test_scan import git
+        project = self.create_project()
+        pid = project["id"]
+        value = "hist-" + uuid.uuid4().hex
+        self.set_secret(pid, "API_TOKEN", value, env="staging")
+        repo = self.make_dir()
+        git(repo, "init", "-q")
+        write(os.path.join(repo, "app.env"), "A=1\nAPI_TOKEN=%s\n" % value)
+        git(repo, "add", "app.env")
+        git(repo, "commit", "-q", "-m", "add")
+        commit = git(repo, "rev-parse", "HEAD").stdout.strip()
+        write(os.path.join(repo, "app.env"), "A=1\n")
+        git(repo, "commit", "-q", "-am", "remove")
+        rc, out, err = harness.run(["scan", "git", repo, "--known", "--mark-leaked", "--projectId", pid,
+                                    "--output", "json"], env=self.server.cli_env())
+        self.assertEqual(rc, 1, out + err)
+        [f] = [f for f in json.loads(out)["findings"] if f.get("cofferSecret")]
+        self.assertEqual((f["commit"], f["action"]), (commit, "marked leaked"))
+        s = self.inventory_secret(pid, "staging", "/", "API_TOKEN")
+        self.assertEqual(s["leak"]["source"], "coffer scan: commit %s app.env:2" % commit[:12])
+        self.assertNotIn(value, out + err)
 
     def test_usage(self):
         d = self.make_dir()
