@@ -28,6 +28,7 @@
 #include "scan/report.h"
 #include "scan/rules.h"
 #include "scan/walk.h"
+#include "util/str.h"
 #include "util/wipemem.h"
 #include "util/banned.h"
 
@@ -378,6 +379,41 @@ static const struct known_place *find_place(const struct scan_setup *s, const ch
     return NULL;
 }
 
+/* The server's limit on a mark's source (store/leaks.h CF_LEAK_SOURCE_MAX, not a header the CLI
+ * may include). */
+#define LEAK_SOURCE_MAX 512
+
+/* Where finding f was made, as a mark's source: "coffer scan: PATH:LINE" or "coffer scan: commit
+ * ID PATH:LINE" ("staged PATH:LINE" for --staged), printable UTF-8 (other bytes shown as '?') of at
+ * most LEAK_SOURCE_MAX bytes (a longer one keeps its end, where the file name and line are, after
+ * "..."). */
+static void leak_source(const struct cf_scan_finding *f, char out[LEAK_SOURCE_MAX + 1])
+{
+    char full[8192];
+    if (f->commit && strcmp(f->commit, "staged") == 0)
+        snprintf(full, sizeof(full), "coffer scan: staged %s:%llu", f->path,
+                 (unsigned long long)f->line);
+    else if (f->commit)
+        snprintf(full, sizeof(full), "coffer scan: commit %.12s %s:%llu", f->commit, f->path,
+                 (unsigned long long)f->line);
+    else
+        snprintf(full, sizeof(full), "coffer scan: %s:%llu", f->path, (unsigned long long)f->line);
+    bool utf8 = cf_utf8_valid(full, strlen(full));
+    for (char *c = full; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f || (!utf8 && (unsigned char)*c >= 0x80))
+            *c = '?';
+    size_t len = strlen(full);
+    if (len <= LEAK_SOURCE_MAX) {
+        memcpy(out, full, len + 1);
+        return;
+    }
+    /* the tail, starting on a character's first byte */
+    const char *tail = full + len - (LEAK_SOURCE_MAX - 16);
+    while ((*tail & 0xC0) == 0x80)
+        tail++;
+    snprintf(out, LEAK_SOURCE_MAX + 1, "coffer scan: ...%s", tail);
+}
+
 /* What the answer of a mark says was done, into action (size bytes); false when a rotation asked
  * for was refused or failed. */
 static bool describe_mark(json_t *answer, char *action, size_t size)
@@ -413,38 +449,31 @@ static bool describe_mark(json_t *answer, char *action, size_t size)
 static bool mark_leaked(struct cf_cli *cli, const struct scan_opts *o, struct scan_setup *s)
 {
     bool ok = true;
+    /* each secret once, at its first finding (the findings are in order) */
+    bool *done = calloc(s->nplaces ? s->nplaces : 1, sizeof(*done));
+    if (!done) {
+        cf_cli_fail("out of memory");
+        return false;
+    }
     for (size_t i = 0; i < s->report.count; i++) {
         const struct cf_scan_finding *f = &s->report.items[i];
-        char source[1024], action[1024];
+        char source[LEAK_SOURCE_MAX + 1], action[1024];
         json_t *body = NULL, *answer = NULL;
-        bool seen = false;
         if (!f->known_label)
             continue;
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = s->report.items[j].known_label &&
-                   strcmp(s->report.items[j].known_label, f->known_label) == 0;
-        if (seen)
-            continue;
         const struct known_place *place = find_place(s, f->known_label);
-        if (!place)
+        if (!place || done[place - s->places])
             continue;
-        if (f->commit)
-            snprintf(source, sizeof(source), "coffer scan: commit %.12s %s:%llu", f->commit,
-                     f->path, (unsigned long long)f->line);
-        else
-            snprintf(source, sizeof(source), "coffer scan: %s:%llu", f->path,
-                     (unsigned long long)f->line);
-        /* control characters of a file name would be refused: show them as '?' */
-        for (char *c = source; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f)
-                *c = '?';
+        done[place - s->places] = true;
+        leak_source(f, source);
         body =
             json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "projectId", place->project_id,
                       "environment", place->env, "secretPath", place->path, "secretKey", place->key,
                       "source", source, "fingerprint", f->fingerprint, "rotate", o->rotate_leaked);
         if (!body) {
             cf_cli_fail("out of memory");
-            return false;
+            ok = false;
+            break;
         }
         if (cf_cli_request(cli, "POST", "/v1/secrets/leaked", NULL, body, &answer) != CF_EXIT_OK) {
             if (cli->last_status)
@@ -459,9 +488,11 @@ static bool mark_leaked(struct cf_cli *cli, const struct scan_opts *o, struct sc
         fprintf(stderr, "coffer: %s: %s\n", f->known_label, action);
         if (cf_scan_report_set_action(&s->report, f->known_label, action) != CF_OK) {
             cf_cli_fail("out of memory");
-            return false;
+            ok = false;
+            break;
         }
     }
+    free(done);
     return ok;
 }
 
