@@ -5,7 +5,8 @@
   action (JSON and SARIF); the inventory (API, `?leaked=true`, `coffer inventory --leaked`, CSV) shows it leaked
   with where it was found; one `secret.leaked` audit event naming the place and the source; one notice on a
   webhook channel (event coffer.leak); no value in any of them; a second scan changes nothing and tells no one
-  again; a new version of the secret clears the mark; `scan git` names the commit as the source;
+  again; a new version of the secret clears the mark; `scan git` names the commit as the source; a path over
+  the server's 512 bytes keeps its end;
 - --rotate-leaked with no rotation configured says so per secret (still marked, exit 1); with an Entra ID
   client-secret rotation (tests/fakes/azure.py) it runs the rotation, which writes a new version (the mark is
   then cleared); a reader who may not run rotations still marks, the rotation refused (exit 2 from the CLI);
@@ -186,6 +187,19 @@ class MarkLeaked(LeakHelpers, IdentityHelpers, harness.ServerTestCase):
         s = self.inventory_secret(pid, "staging", "/", "API_TOKEN")
         self.assertEqual(s["leak"]["source"], "coffer scan: commit %s app.env:2" % commit[:12])
         self.assertNotIn(value, out + err)
+
+    def test_a_long_path_is_cut_to_its_end(self):
+        pid = self.create_project()["id"]
+        value = "long-" + uuid.uuid4().hex
+        self.set_secret(pid, "DEEP", value, env="dev")
+        d = self.make_dir()
+        deep = os.path.join(d, "a" * 200, "b" * 200, "\u00e9" * 60 + ".env")
+        write(deep, "x\nDEEP=%s\n" % value)
+        self.scan("--projectId", pid, d)
+        source = self.inventory_secret(pid, "dev", "/", "DEEP")["leak"]["source"]
+        self.assertLessEqual(len(source.encode()), 512)
+        self.assertTrue(source.startswith("coffer scan: ..."), source)
+        self.assertTrue(source.endswith("/" + "\u00e9" * 60 + ".env:2"), source)
 
     def test_usage(self):
         d = self.make_dir()
