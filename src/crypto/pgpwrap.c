@@ -4,6 +4,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,10 @@
 #include "util/banned.h"
 
 /* gpg of a temporary home must not start a gpg-agent (nothing here needs a secret key, and an
- * agent would outlive the home), nor look anything up on the network. */
+ * agent would outlive the home). An empty common.conf too: GnuPG 2.4 writes "use-keyboxd" into a
+ * home without one, and would then need a keyboxd daemon, which no-autostart forbids. */
 #define GPG_CONF "no-autostart\n"
+static const char *const HOME_FILES[][2] = {{"gpg.conf", GPG_CONF}, {"common.conf", ""}};
 /* Above any public key; an armored RSA-16384 key with many signatures is far smaller. */
 #define CIPHER_MAX (1024 * 1024)
 
@@ -37,12 +40,11 @@ static int remove_entry(const char *path, const struct stat *st, int type, struc
     return 0; /* go on: remove as much as possible */
 }
 
-/* Makes the temporary GnuPG home (its path into home, PATH_MAX bytes) with its gpg.conf. */
+/* Makes the temporary GnuPG home (its path into home, PATH_MAX bytes) with its configuration. */
 static enum cf_rc make_home(char home[PATH_MAX], struct cf_err *err)
 {
     const char *tmp = getenv("TMPDIR");
     char conf[PATH_MAX + 16];
-    int fd;
 
     if (!tmp || !*tmp || strlen(tmp) > 256)
         tmp = "/tmp";
@@ -53,15 +55,17 @@ static enum cf_rc make_home(char home[PATH_MAX], struct cf_err *err)
         home[0] = '\0';
         return CF_EIO;
     }
-    snprintf(conf, sizeof(conf), "%s/gpg.conf", home);
-    fd = open(conf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0 || !cf_write_all(fd, GPG_CONF, strlen(GPG_CONF))) {
-        cf_err_set(err, CF_EIO, "cannot write '%s': %s", conf, strerror(errno));
+    for (size_t i = 0; i < sizeof(HOME_FILES) / sizeof(HOME_FILES[0]); i++) {
+        snprintf(conf, sizeof(conf), "%s/%s", home, HOME_FILES[i][0]);
+        int fd = open(conf, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        bool written = fd >= 0 && cf_write_all(fd, HOME_FILES[i][1], strlen(HOME_FILES[i][1]));
+        if (!written)
+            cf_err_set(err, CF_EIO, "cannot write '%s': %s", conf, strerror(errno));
         if (fd >= 0)
             close(fd);
-        return CF_EIO;
+        if (!written)
+            return CF_EIO;
     }
-    close(fd);
     return CF_OK;
 }
 

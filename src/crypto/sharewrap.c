@@ -172,9 +172,12 @@ static enum cf_rc load(const char *entry, struct loaded *key, struct cf_err *err
     }
     cf_err_clear(&why);
     rc = cf_file_read(entry, CF_SHAREWRAP_FILE_MAX, &key->content, &key->len, &why);
-    if (rc != CF_OK)
-        return cf_err_set(err, CF_EINVAL, "cannot read the share key '%s': %s", entry,
-                          rc == CF_ENOTFOUND ? "no such file (nor an age1... recipient)" : why.msg);
+    if (rc == CF_ENOTFOUND)
+        return cf_err_set(err, CF_EINVAL,
+                          "cannot read the share key '%s': no such file (nor an age1... recipient)",
+                          entry);
+    if (rc != CF_OK) /* why names the file */
+        return cf_err_set(err, CF_EINVAL, "cannot read the share key: %s", why.msg);
     if (contains(key, AGE_SECRET_PREFIX))
         return cf_err_set(err, CF_EINVAL,
                           "'%s' holds an age secret key (an identity): give its recipient, the "
