@@ -28,6 +28,7 @@
  * migrate --from DSN --to DSN: copies a whole store into an empty one (SQLite to PostgreSQL, or
  * back), ciphertexts as they are, and verifies every table's row count and checksum before
  * committing (see cf_store_copy). */
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -864,6 +865,10 @@ int cf_cmd_operator(int argc, char **argv)
                     sub, keys.n, shares);
             return 2;
         }
+        /* GPGME talks to gpg through pipes: a gpg that dies early must be an error returned, not
+         * a SIGPIPE that ends this process (a closed stdout then fails the flush of the shares,
+         * before anything is recorded) */
+        signal(SIGPIPE, SIG_IGN);
         /* every entry checked before the store is opened: a bad one changes nothing */
         for (unsigned i = 0; i < keys.n; i++) {
             struct cf_err key_err;
