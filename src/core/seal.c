@@ -352,9 +352,9 @@ enum cf_rc cf_seal_submit(struct cf_seal *seal, const char *share, size_t len, c
             seal->wait_until_ms = now + wait_s * 1000;
         }
         snprintf(detail, sizeof(detail),
-                 rc == CF_EINVAL ? "not a share of this store: a full set of shares did not "
-                                   "unseal it, the attempt was reset"
-                                 : "the shares could not be combined");
+                 rc == CF_ECRYPTO ? "not a share of this store: a full set of shares did not "
+                                    "unseal it, the attempt was reset"
+                                  : "the shares could not be combined");
         cf_log_warn("unseal: a full set of shares did not unseal the store (%u failed attempt(s) "
                     "in a row); the last share came from %s",
                     seal->failures, from);

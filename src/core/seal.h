@@ -46,7 +46,8 @@ enum cf_seal_outcome {
     CF_SEAL_REJECTED,    /* a share refused: detail says why (malformed, not a share of this store,
                             duplicate, wrong nonce, throttled), never which share */
     CF_SEAL_RESET,       /* the shares handed in so far dropped */
-    CF_SEAL_AUTO_FAILED, /* Key Vault or the PKCS#11 token did not unwrap the key: detail the error */
+    CF_SEAL_AUTO_FAILED, /* Key Vault or the PKCS#11 token did not unwrap the key: detail the error
+                          */
 };
 
 /* One unseal attempt, as remembered while sealed. Holds no share material of any kind. */

@@ -223,9 +223,8 @@ static enum cf_rc seal_member(struct cf_store *st, json_t **out, struct cf_err *
 
 /* The seal record of a manifest's "seal" member: its meta row's name (borrowed from the manifest)
  * and its bytes (malloc'd; the caller frees them). CF_ENOTFOUND when the manifest has none. */
-static enum cf_rc manifest_seal_record(const json_t *manifest, const char *path,
-                                       const char **meta, uint8_t **record, size_t *len,
-                                       struct cf_err *err)
+static enum cf_rc manifest_seal_record(const json_t *manifest, const char *path, const char **meta,
+                                       uint8_t **record, size_t *len, struct cf_err *err)
 {
     const json_t *seal = json_object_get(manifest, "seal");
     const char *b64 = json_string_value(json_object_get(seal, "record"));
@@ -290,12 +289,11 @@ static enum cf_rc write_backup(struct cf_boot *boot, const char *path, struct ta
         strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
         backup_key(boot->keyring, key, key_id);
         *bytes = (json_int_t)sb.st_size;
-        manifest =
-            json_pack("{s:i, s:s, s:s, s:s, s:s, s:O, s:I, s:O, s:I}", "format",
-                      seal ? MANIFEST_FORMAT_SEALED : MANIFEST_FORMAT,
-                      "createdAt", created, "cofferVersion", COFFER_VERSION, "source",
-                      boot->store->backend, "keyId", key_id, "tables", tables->list, "rows",
-                      (json_int_t)tables->rows, "auditHead", head, "snapshotBytes", *bytes);
+        manifest = json_pack("{s:i, s:s, s:s, s:s, s:s, s:O, s:I, s:O, s:I}", "format",
+                             seal ? MANIFEST_FORMAT_SEALED : MANIFEST_FORMAT, "createdAt", created,
+                             "cofferVersion", COFFER_VERSION, "source", boot->store->backend,
+                             "keyId", key_id, "tables", tables->list, "rows",
+                             (json_int_t)tables->rows, "auditHead", head, "snapshotBytes", *bytes);
         if (manifest && seal && json_object_set(manifest, "seal", seal) != 0) {
             json_decref(manifest);
             manifest = NULL;
@@ -648,8 +646,8 @@ int cf_backup_restore(const struct cf_boot_opts *opts, const char *path)
     if (rc == CF_OK)
         rc = verify_audit(boot.store, boot.keyring, c.manifest, head_path, &report, &err);
     if (rc == CF_OK) {
-        const char *sealed = json_string_value(json_object_get(json_object_get(c.manifest, "seal"),
-                                                               "type"));
+        const char *sealed =
+            json_string_value(json_object_get(json_object_get(c.manifest, "seal"), "type"));
         printf("restored %s into %s in %.2f s: %zu tables, %lld rows, every table's rows and "
                "checksum as the manifest says; audit chain intact to event %lld\n",
                path, boot.db_shown, seconds_since(start), json_array_size(copied.list),

@@ -210,8 +210,8 @@ enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, st
     if (out->sealed)
         return CF_OK;
     rc = opts->root_key ? cf_keyring_from_bytes(opts->root_key, &out->keyring, err)
-                        : cf_keyring_load(opts->data_dir, opts->root_key_b64,
-                                          opts->create_root_key, &out->keyring, err);
+                        : cf_keyring_load(opts->data_dir, opts->root_key_b64, opts->create_root_key,
+                                          &out->keyring, err);
     if (rc != CF_OK)
         goto fail;
     rc = verify_root_key(opts, out, err);
@@ -298,8 +298,10 @@ enum cf_rc cf_boot_open_record(const char *meta_name, const uint8_t *record, siz
     } else if (strcmp(meta_name, CF_AUTOUNSEAL_META) == 0) {
         rc = cf_autounseal_unwrap(record, record_len, NULL, key, err);
     } else {
-        rc = cf_err_set(err, CF_EVALIDATION, "the seal record's kind '%s' is not one this version "
-                        "of Coffer knows", meta_name);
+        rc = cf_err_set(err, CF_EVALIDATION,
+                        "the seal record's kind '%s' is not one this version "
+                        "of Coffer knows",
+                        meta_name);
     }
     if (rc != CF_OK)
         sodium_memzero(key, CF_ROOT_KEY_BYTES);
