@@ -299,8 +299,7 @@ enum cf_rc cf_boot_open_record(const char *meta_name, const uint8_t *record, siz
         rc = cf_autounseal_unwrap(record, record_len, NULL, key, err);
     } else {
         rc = cf_err_set(err, CF_EVALIDATION,
-                        "the seal record's kind '%s' is not one this version "
-                        "of Coffer knows",
+                        "the seal record's kind '%s' is not one this version of Coffer knows",
                         meta_name);
     }
     if (rc != CF_OK)

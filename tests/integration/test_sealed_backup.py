@@ -136,16 +136,21 @@ class SealedBackup(unittest.TestCase):
         self.assertEqual(names, ["seal_shamir"])
         self.assertFalse(os.path.exists(os.path.join(data_dir, "root.key")))
 
-    def test_pkcs11_token_unwraps_it(self):
+    def pkcs11_sealed(self):
+        """A seeded store moved to a SoftHSM2 token (the test skips without SoftHSM2): (server, conf, env)."""
         if not os.path.exists(MODULE) or not shutil.which("pkcs11-tool"):
             self.skipTest("SoftHSM2 or OpenSC is not installed (scripts/deps.sh installs them)")
         conf = make_token_dir(os.path.join(self.tmp, "hsm"))
         server = seeded_server(self)
-        data_dir = server.data_dir
-        env = self.env(data_dir, SOFTHSM2_CONF=conf, COFFER_SEAL_PKCS11_PIN=PIN)
+        env = self.env(server.data_dir, SOFTHSM2_CONF=conf, COFFER_SEAL_PKCS11_PIN=PIN)
         rc, _, err = run(["operator", "init", "--pkcs11-module", MODULE, "--pkcs11-token-label", TOKEN,
-                          "--pkcs11-key-label", KEY, "--data-dir", data_dir], env=env)
+                          "--pkcs11-key-label", KEY, "--data-dir", server.data_dir], env=env)
         self.assertEqual(rc, 0, err)
+        return server, conf, env
+
+    def test_pkcs11_token_unwraps_it(self):
+        server, conf, env = self.pkcs11_sealed()
+        data_dir = server.data_dir
         path, rc, _, err = self.backup(data_dir, "pin.cbk", self.env(data_dir, SOFTHSM2_CONF=conf,
                                                                      COFFER_SEAL_PKCS11_PIN="0000"))
         self.assertEqual(rc, 1, err)
@@ -336,15 +341,8 @@ class SealedBackup(unittest.TestCase):
         restored.stop()
 
     def test_restore_with_the_pkcs11_token(self):
-        if not os.path.exists(MODULE) or not shutil.which("pkcs11-tool"):
-            self.skipTest("SoftHSM2 or OpenSC is not installed (scripts/deps.sh installs them)")
-        conf = make_token_dir(os.path.join(self.tmp, "hsm"))
-        server = seeded_server(self)
+        server, conf, env = self.pkcs11_sealed()
         data_dir = server.data_dir
-        env = self.env(data_dir, SOFTHSM2_CONF=conf, COFFER_SEAL_PKCS11_PIN=PIN)
-        rc, _, err = run(["operator", "init", "--pkcs11-module", MODULE, "--pkcs11-token-label", TOKEN,
-                          "--pkcs11-key-label", KEY, "--data-dir", data_dir], env=env)
-        self.assertEqual(rc, 0, err)
         path, rc, _, err = self.backup(data_dir, "token.cbk", env)
         self.assertEqual(rc, 0, err)
         self.assertEqual(manifest_of(path)[1]["seal"]["type"], "pkcs11")
