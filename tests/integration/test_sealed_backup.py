@@ -6,9 +6,17 @@ their holders' public keys (`init/rekey --share-keys`: age recipients, OpenPGP k
 decrypted with the holders' own tools (`age -d`, `gpg --decrypt`, `openssl pkeyutl`) and open the store; entries
 that are not usable public keys (secret keys, expired, revoked or sign-only OpenPGP keys, bad age recipients) are
 refused with exit 2 before anything is changed.
+
+`restore` into a new data directory without a root key opens the seal record the manifest carries the same way
+(shares on standard input, or the token): too few, malformed or foreign shares are refused before the directory
+exists; a record flipped in the manifest, or swapped for an older (valid) record, is refused; the restored store
+is sealed as its source was, a server on it starts sealed and the same shares unseal it (or the token does), and
+every value reads back. A backup without a record (an unsealed store's) says it needs COFFER_ROOT_KEY, and
+restores with it, as does a sealed store's backup given the key.
 """
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -18,6 +26,7 @@ import unittest
 import harness
 from harness import run
 from test_pkcs11 import MODULE, TOKEN, KEY, PIN, make_token_dir
+from test_seal import wait_for_seal_state
 
 VALUES = {"DB_PASSWORD": "sealed-backup-db", "API_KEY": "sealed-backup-k"}
 
@@ -34,7 +43,29 @@ def seeded_server(test):
             "workspaceId": pid, "environment": "dev", "secretPath": "/", "secretValue": value})
         test.assertEqual(r.status, 200, r.body)
     server.stop()
+    server.project_id = pid
     return server
+
+
+def read_values(server, pid):
+    """Every secret of the project's dev environment on a running server, {key: value}."""
+    r = server.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev"})
+    assert r.status == 200, r.body[:300]
+    return {s["secretKey"]: s["secretValue"] for s in r.json["secrets"]}
+
+
+def manifest_of(path):
+    """The backup's header line, its manifest (parsed) and the rest of the file, as bytes."""
+    with open(path, "rb") as f:
+        header = f.readline()
+        line = f.readline()
+        rest = f.read()
+    return header, json.loads(line), rest
+
+
+def write_with_manifest(path, header, manifest, rest):
+    with open(path, "wb") as f:
+        f.write(header + json.dumps(manifest, separators=(",", ":")).encode() + b"\n" + rest)
 
 
 def rsa_key(directory, name, kind="RSA", bits="2048"):
@@ -173,16 +204,21 @@ class SealedBackup(unittest.TestCase):
         self.assertEqual(names, ["seal_shamir"])
         self.assertFalse(os.path.exists(os.path.join(data_dir, "root.key")))
 
-    def test_pkcs11_token_unwraps_it(self):
+    def pkcs11_sealed(self):
+        """A seeded store moved to a SoftHSM2 token (the test skips without SoftHSM2): (server, conf, env)."""
         if not os.path.exists(MODULE) or not shutil.which("pkcs11-tool"):
             self.skipTest("SoftHSM2 or OpenSC is not installed (scripts/deps.sh installs them)")
         conf = make_token_dir(os.path.join(self.tmp, "hsm"))
         server = seeded_server(self)
-        data_dir = server.data_dir
-        env = self.env(data_dir, SOFTHSM2_CONF=conf, COFFER_SEAL_PKCS11_PIN=PIN)
+        env = self.env(server.data_dir, SOFTHSM2_CONF=conf, COFFER_SEAL_PKCS11_PIN=PIN)
         rc, _, err = run(["operator", "init", "--pkcs11-module", MODULE, "--pkcs11-token-label", TOKEN,
-                          "--pkcs11-key-label", KEY, "--data-dir", data_dir], env=env)
+                          "--pkcs11-key-label", KEY, "--data-dir", server.data_dir], env=env)
         self.assertEqual(rc, 0, err)
+        return server, conf, env
+
+    def test_pkcs11_token_unwraps_it(self):
+        server, conf, env = self.pkcs11_sealed()
+        data_dir = server.data_dir
         path, rc, _, err = self.backup(data_dir, "pin.cbk", self.env(data_dir, SOFTHSM2_CONF=conf,
                                                                      COFFER_SEAL_PKCS11_PIN="0000"))
         self.assertEqual(rc, 1, err)
@@ -373,6 +409,153 @@ class SealedBackup(unittest.TestCase):
         _, rc, _, err = self.backup(data_dir, "still.cbk", env, input="\n".join(new) + "\n")
         self.assertEqual(rc, 0, err)
         self.assert_no_gnupg_home(gpg_tmp)
+    def restore(self, path, target, env=None, input=None):
+        return run(["operator", "restore", "--from", path, "--data-dir", target],
+                   env=env or self.env(target), input=input)
+
+    def test_restore_with_shares_into_a_new_directory(self):
+        server = seeded_server(self)
+        data_dir = server.data_dir
+        with open(os.path.join(data_dir, "root.key")) as f:
+            root_key = f.read().strip()
+        rc, out, err = run(["operator", "init", "--shares", "3", "--threshold", "2", "--data-dir", data_dir])
+        self.assertEqual(rc, 0, err)
+        old = [l.split(": ", 1)[1] for l in out.splitlines() if l.startswith("Unseal share ")]
+        env = self.env(data_dir)
+        old_path, rc, _, err = self.backup(data_dir, "old-shares.cbk", env, input="\n".join(old[:2]) + "\n")
+        self.assertEqual(rc, 0, err)
+        rc, out, err = run(["operator", "rekey", "--shares", "3", "--threshold", "2", "--data-dir", data_dir],
+                           env=env, input="\n".join(old[1:]) + "\n")
+        self.assertEqual(rc, 0, err)
+        shares = [l.split(": ", 1)[1] for l in out.splitlines() if l.startswith("Unseal share ")]
+        path, rc, _, err = self.backup(data_dir, "sealed.cbk", env, input=shares[0] + "\n" + shares[2] + "\n")
+        self.assertEqual(rc, 0, err)
+        header, manifest, rest = manifest_of(path)
+        self.assertEqual(manifest["format"], 2)
+        self.assertEqual((manifest["seal"]["type"], manifest["seal"]["meta"]), ("shamir", "seal_shamir"))
+        other = seeded_server(self)
+        rc, out2, err = run(["operator", "init", "--shares", "2", "--threshold", "2", "--data-dir", other.data_dir])
+        self.assertEqual(rc, 0, err)
+        foreign = [l.split(": ", 1)[1] for l in out2.splitlines() if l.startswith("Unseal share ")]
+        # refused before anything is written: the new data directory does not even exist afterwards
+        flipped = os.path.join(self.tmp, "flipped.cbk")
+        bad = json.loads(json.dumps(manifest))
+        record = bytearray(base64.b64decode(bad["seal"]["record"]))
+        record[40] ^= 0x01
+        bad["seal"]["record"] = base64.b64encode(bytes(record)).decode()
+        write_with_manifest(flipped, header, bad, rest)
+        target = os.path.join(self.tmp, "restored")
+        for name, backup, given, words in (
+                ("too few", path, shares[0] + "\n", "1 of the 2 current shares needed were given on standard input"),
+                ("none", path, "", "0 of the 2 current shares"),
+                ("malformed", path, "not-a-share\n" + shares[1] + "\n", "share"),
+                ("foreign", path, shares[0] + "\n" + foreign[1] + "\n", "do not open the backup's seal record"),
+                ("revoked by rekey", path, "\n".join(old[:2]) + "\n", "do not open the backup's seal record"),
+                ("record flipped", flipped, "\n".join(shares[:2]) + "\n", "or the record was altered")):
+            rc, out, err = self.restore(backup, target, input=given)
+            self.assertEqual(rc, 1, (name, out, err))
+            self.assertIn(words, err, name)
+            self.assertFalse(os.path.exists(target), name)
+            for share in shares + old + foreign:
+                self.assertNotIn(share, out + err)
+        # the record swapped for the older one, which the old (rekeyed-away) shares open to the same root key: the
+        # manifest no longer authenticates
+        swapped = os.path.join(self.tmp, "swapped.cbk")
+        _, old_manifest, _ = manifest_of(old_path)
+        bad = json.loads(json.dumps(manifest))
+        bad["seal"] = old_manifest["seal"]
+        self.assertNotEqual(bad["seal"]["record"], manifest["seal"]["record"])
+        write_with_manifest(swapped, header, bad, rest)
+        swap_target = os.path.join(self.tmp, "swap-target")
+        rc, out, err = self.restore(swapped, swap_target, input="\n".join(old[:2]) + "\n")
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("was altered", err)
+        if harness.BACKEND == "sqlite":
+            self.assertEqual(harness.sql(swap_target, "SELECT count(*) FROM projects"), [(0,)])
+        # the good restore: the shares of the store as it was backed up
+        rc, out, err = self.restore(path, target, input=shares[1] + "\n" + shares[2] + "\n")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("restored %s" % path, out)
+        self.assertIn("sealed as its source was (shamir)", out)
+        self.assertFalse(os.path.exists(os.path.join(target, "root.key")))
+        names = [row[0] for row in harness.sql(target, "SELECT name FROM meta WHERE name LIKE 'seal%'")]
+        self.assertEqual(names, ["seal_shamir"])
+        for root, _, files in os.walk(target):
+            for name in files:
+                with open(os.path.join(root, name), "rb") as f:
+                    data = f.read()
+                for share in shares:
+                    self.assertNotIn(share.encode(), data, name)
+                self.assertNotIn(root_key.encode(), data, name)
+        restored = harness.Server(data_dir=target)
+        self.addCleanup(restored.cleanup)
+        restored.start()
+        self.assertIsNotNone(wait_for_seal_state(restored, True), restored.stderr[-2000:])
+        r = restored.api("GET", "/api/v3/secrets/raw", query={"workspaceId": server.project_id, "environment": "dev"})
+        self.assertEqual(r.status, 503, r.body)
+        for share in (shares[2], shares[0]):
+            r = restored.api("POST", "/api/v1/sys/unseal", body={"key": share}, token=None)
+            self.assertEqual(r.status, 200, r.body)
+        self.assertIsNotNone(wait_for_seal_state(restored, False), restored.stderr[-2000:])
+        self.assertEqual(read_values(restored, server.project_id), VALUES)
+        restored.stop()
+        for share in shares + old:
+            self.assertNotIn(share, restored.stderr)
+        # with the root key in hand the record is not needed, as before
+        target2 = os.path.join(self.tmp, "restored-with-key")
+        rc, out, err = self.restore(path, target2, env=self.env(target2, COFFER_ROOT_KEY=root_key))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("sealed as its source was (shamir)", out)
+
+    def test_backup_without_record_needs_the_root_key(self):
+        server = seeded_server(self)
+        data_dir = server.data_dir
+        with open(os.path.join(data_dir, "root.key")) as f:
+            root_key = f.read().strip()
+        path, rc, _, err = self.backup(data_dir, "plain.cbk", self.env(data_dir))
+        self.assertEqual(rc, 0, err)
+        _, manifest, _ = manifest_of(path)
+        self.assertEqual(manifest["format"], 1)
+        self.assertNotIn("seal", manifest)
+        target = os.path.join(self.tmp, "plain-restored")
+        rc, out, err = self.restore(path, target)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("carries no seal record", err)
+        self.assertIn("restore it with its root key in COFFER_ROOT_KEY or %s/root.key" % target, err)
+        self.assertFalse(os.path.exists(target))
+        rc, out, err = self.restore(path, target, env=self.env(target, COFFER_ROOT_KEY=root_key))
+        self.assertEqual(rc, 0, err)
+        self.assertNotIn("sealed as its source was", out)
+        restored = harness.Server(data_dir=target, env={"COFFER_ROOT_KEY": root_key})
+        self.addCleanup(restored.cleanup)
+        restored.start()
+        self.assertEqual(read_values(restored, server.project_id), VALUES)
+        restored.stop()
+
+    def test_restore_with_the_pkcs11_token(self):
+        server, conf, env = self.pkcs11_sealed()
+        data_dir = server.data_dir
+        path, rc, _, err = self.backup(data_dir, "token.cbk", env)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(manifest_of(path)[1]["seal"]["type"], "pkcs11")
+        target = os.path.join(self.tmp, "token-restored")
+        rc, out, err = self.restore(path, target, env=self.env(target, SOFTHSM2_CONF=conf,
+                                                               COFFER_SEAL_PKCS11_PIN="0000"))
+        self.assertEqual(rc, 1, out)
+        self.assertIn("CKR_PIN_INCORRECT", err)
+        self.assertFalse(os.path.exists(target))
+        rc, out, err = self.restore(path, target, env=self.env(target, SOFTHSM2_CONF=conf,
+                                                               COFFER_SEAL_PKCS11_PIN=PIN))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("sealed as its source was (pkcs11)", out)
+        self.assertNotIn(PIN, out + err)
+        self.assertFalse(os.path.exists(os.path.join(target, "root.key")))
+        restored = harness.Server(data_dir=target, env={"SOFTHSM2_CONF": conf, "COFFER_SEAL_PKCS11_PIN": PIN})
+        self.addCleanup(restored.cleanup)
+        restored.start()
+        self.assertIsNotNone(wait_for_seal_state(restored, False), restored.stderr[-2000:])
+        self.assertEqual(read_values(restored, server.project_id), VALUES)
+        restored.stop()
 
 
 if __name__ == "__main__":
