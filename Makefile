@@ -42,15 +42,17 @@ generated: build
 	$(BUILD)/coffer completion zsh > $(BUILD)/generated/_coffer
 
 install: generated
-	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/share/man/man1" \
+	install -d "$(DESTDIR)$(PREFIX)/bin" "$(DESTDIR)$(PREFIX)/libexec/coffer" "$(DESTDIR)$(PREFIX)/share/man/man1" \
 		"$(DESTDIR)$(PREFIX)/share/bash-completion/completions" "$(DESTDIR)$(PREFIX)/share/zsh/site-functions"
 	install -m 755 $(BUILD)/coffer "$(DESTDIR)$(PREFIX)/bin/coffer"
+	install -m 755 $(BUILD)/coffer-scan "$(DESTDIR)$(PREFIX)/libexec/coffer/coffer-scan"
 	install -m 644 $(BUILD)/generated/man1/*.1 "$(DESTDIR)$(PREFIX)/share/man/man1/"
 	install -m 644 $(BUILD)/generated/coffer.bash "$(DESTDIR)$(PREFIX)/share/bash-completion/completions/coffer"
 	install -m 644 $(BUILD)/generated/_coffer "$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_coffer"
 
 uninstall:
-	rm -f "$(DESTDIR)$(PREFIX)/bin/coffer" "$(DESTDIR)$(PREFIX)/share/man/man1/coffer.1" \
+	rm -f "$(DESTDIR)$(PREFIX)/bin/coffer" "$(DESTDIR)$(PREFIX)/libexec/coffer/coffer-scan" \
+		"$(DESTDIR)$(PREFIX)/share/man/man1/coffer.1" \
 		"$(DESTDIR)$(PREFIX)/share/man/man1/"coffer-*.1 \
 		"$(DESTDIR)$(PREFIX)/share/bash-completion/completions/coffer" \
 		"$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_coffer"

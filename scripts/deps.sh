@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian 12 packages Coffer needs to build (Node.js and npm for the dashboard), test (Chromium
 # for the dashboard's browser tests), check (clang-format and libtsan2 for `make check`), package (debhelper)
-# and benchmark.
+# and benchmark. GPGME encrypts unseal shares to OpenPGP keys (crypto/sharewrap.c); gnupg and age are the
+# tools the share holders decrypt with, run by the tests.
 # Idempotent: when every package is already present it does nothing; otherwise it uses apt-get (as root) or
 # tells you what to install.
 set -eu
@@ -12,7 +13,8 @@ libmariadb-dev mariadb-server \
 libcriterion-dev libcjose-dev libssl-dev zlib1g-dev liboath-dev libgfshare-dev openssl curl wrk hyperfine clang libclang-rt-14-dev \
 clang-format libtsan2 zsh man-db chromium \
 libhyperscan-dev libpcre2-dev libgit2-dev libyaml-dev libtomlplusplus-dev ripgrep git debhelper dpkg-dev fakeroot \
-libp11-kit-dev softhsm2 opensc"
+libp11-kit-dev softhsm2 opensc \
+libgpgme-dev gnupg age"
 # The web dashboard is built with Node.js and npm (web/, from its lock file) and tested in Debian's Chromium
 # (tests/browser). A machine that already has a Node.js of its own (NodeSource's nodejs bundles npm, and
 # Debian's npm package would conflict with it) keeps it; otherwise Debian's nodejs and npm are installed.

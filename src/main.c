@@ -60,22 +60,6 @@ static const struct cf_cli_sub commands[] = {
     {"users", cf_cmd_users, "people: create, list, disable, delete users; roles and memberships"},
 };
 
-/* Ends the process with status once the command has returned. Every command has released and
- * wiped what it holds by then, so what exit() would still do is the libraries' own teardown: their
- * destructors and atexit handlers (OpenSSL's cleanup, GnuTLS's, the loader unwinding some forty
- * libraries), which only frees memory the kernel takes back anyway and costs a client command ~9%
- * of its run. Standard output and error are flushed first, as exit() would. Builds that must see
- * the normal exit (sanitizers check for leaks then, coverage writes its counters) get it:
- * meson.build defines CF_NORMAL_EXIT for them. */
-static int finish(int status)
-{
-#ifndef CF_NORMAL_EXIT
-    fflush(NULL);
-    _exit(status);
-#endif
-    return status;
-}
-
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0) {
@@ -98,5 +82,5 @@ int main(int argc, char **argv)
                                      : "");
         return 0;
     }
-    return finish(cf_cli_run_command(argc - 1, argv + 1));
+    return cf_cli_finish(cf_cli_run_command(argc - 1, argv + 1));
 }

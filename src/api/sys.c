@@ -74,7 +74,7 @@ static enum cf_rc unseal(struct cf_req *req, json_t **out, struct cf_err *err)
             rc = cf_err_field(err, CF_EVALIDATION, "key", "give either 'key' or 'reset', not both");
             goto out;
         }
-        cf_seal_reset(core->seal, NULL);
+        cf_seal_reset(core->seal, cf_req_client_ip(req), NULL);
     } else {
         if (!key_field || !json_is_string(key_field)) {
             rc = cf_err_field(err, CF_EVALIDATION, "key",
@@ -87,7 +87,7 @@ static enum cf_rc unseal(struct cf_req *req, json_t **out, struct cf_err *err)
             rc = cf_err_field(err, CF_EVALIDATION, "key", "'key' is not a share (too long)");
             goto out;
         }
-        rc = cf_seal_submit(core->seal, key, len, nonce, NULL, err);
+        rc = cf_seal_submit(core->seal, key, len, nonce, cf_req_client_ip(req), NULL, err);
         if (rc != CF_OK)
             goto out;
     }

@@ -198,6 +198,13 @@ void cf_cli_print_program_usage(FILE *out);
  * reports an unknown command with the nearest one suggested and returns CF_EXIT_USAGE. */
 int cf_cli_run_command(int argc, char **argv);
 
+/* Whether the command tree is being described (cf_cli_tree_new runs each command with --help to
+ * record its options): a command that normally runs another program describes itself instead. */
+bool cf_cli_describing(void);
+
+/* Ends the process with status once a command has returned (main's last step; see common.c). */
+int cf_cli_finish(int status);
+
 /* Describes the whole registered program: *root receives a tree (free with cf_cli_tree_free)
  * whose children are the commands. CF_ENOMEM. */
 enum cf_rc cf_cli_tree_new(struct cf_cli_node **root);

@@ -23,6 +23,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/scan_cmd.h"
 #include "scan/engine.h"
 #include "scan/git.h"
 #include "scan/report.h"
@@ -31,98 +32,6 @@
 #include "util/str.h"
 #include "util/wipemem.h"
 #include "util/banned.h"
-
-/* The exit status of a scan that could not be completed (the issue's contract: 0 clean, 1
- * findings, 2 error), also for failures the rest of the CLI reports with 1. */
-#define SCAN_EXIT_ERROR 2
-#define SCAN_THREADS_MAX 64
-
-#define SCAN_COMMON_HELP                                                                           \
-    "  --rules FILE       also use the rules of this YAML or TOML file (by its\n"                  \
-    "                     extension; a gitleaks.toml too, docs/scan.md); a rule with a\n"          \
-    "                     built-in rule's id replaces it\n"                                        \
-    "  --no-builtin       use only the rules of --rules\n"                                         \
-    "  --baseline FILE    accept the findings of an earlier --output json report\n"                \
-    "  --known            also report the values of every secret the token can read\n"             \
-    "                     (raw, base64, base64url and URL-encoded; values shorter than\n"          \
-    "                     8 bytes are skipped, and said so); needs a token\n"                      \
-    "  --projectId ID     with --known: only this project's secrets\n"                             \
-    "  --mark-leaked      with --known: mark each Coffer secret found leaked on the\n"             \
-    "                     server (where it was found, never the value)\n"                          \
-    "  --rotate-leaked    with --mark-leaked: also ask for the rotation whose output\n"            \
-    "                     is that secret, where one is configured\n"                               \
-    "  --output FORMAT    text (default), json or sarif (SARIF 2.1.0)\n"                           \
-    "  --domain URL       with --known: server URL (env COFFER_API_URL)\n"                         \
-    "  --token TOKEN      with --known: access token (env COFFER_TOKEN; default: the\n"            \
-    "                     token stored by 'coffer login')\n"                                       \
-    "  -h, --help         show this help\n"                                                        \
-    "\n"                                                                                           \
-    "Findings show the secret's first and last two characters only. A line holding\n"              \
-    "'coffer:allow' is not reported. Exit status: 0 nothing found, 1 findings, 2 an\n"             \
-    "error (nothing is reported as clean that could not be read; a secret that\n"                  \
-    "--mark-leaked could not mark, or whose rotation failed, is an error too).\n"
-
-static const char usage[] =
-    "usage: coffer scan [PATH...] [--stdin] [--staged] [--threads N] [options]\n"
-    "       coffer scan git [DIR] [--since REV] [--all] [options]\n"
-    "       coffer scan install-hook [DIR] [--force] [options]\n"
-    "\n"
-    "Looks for secrets: in files and directories (default '.'; what .gitignore\n"
-    "ignores is left out, binary files are skipped), standard input (--stdin), the\n"
-    "changes staged for the next commit (--staged, in the repository at PATH or\n"
-    "'.'), or git history (coffer scan git). Every rule runs in one pass over each\n"
-    "file. install-hook writes a pre-commit hook running 'coffer scan --staged'.\n"
-    "\n"
-    "options:\n"
-    "  --stdin            scan standard input\n"
-    "  --staged           scan the lines staged for the next commit\n"
-    "  --threads N        files scanned at once (default: the number of "
-    "processors)\n" SCAN_COMMON_HELP;
-
-static const char git_usage[] =
-    "usage: coffer scan git [DIR] [--since REV] [--all] [options]\n"
-    "\n"
-    "Scans the lines every commit of the repository at DIR (default '.') added,\n"
-    "newest first, reporting each finding with its commit, author, date, path and\n"
-    "line. Merge commits are left out (what they bring is in the commits merged).\n"
-    "\n"
-    "options:\n"
-    "  --since REV        only the commits not reachable from REV\n"
-    "  --all              the commits of every reference, not only HEAD's\n" SCAN_COMMON_HELP;
-
-static const char hook_usage[] =
-    "usage: coffer scan install-hook [DIR] [--force] [--rules FILE] [--baseline FILE]\n"
-    "\n"
-    "Writes the pre-commit hook of the repository at DIR (default '.'): it runs this\n"
-    "coffer's 'scan --staged' (with --rules and --baseline when given, relative to\n"
-    "the work tree) and so refuses a commit whose staged lines hold a secret.\n"
-    "\n"
-    "options:\n"
-    "  --force            replace an existing pre-commit hook\n"
-    "  --rules FILE       passed on to the hook's scan\n"
-    "  --baseline FILE    passed on to the hook's scan\n"
-    "  -h, --help         show this help\n";
-
-/* What every form of the command takes. */
-struct scan_opts {
-    const char *rules_file;
-    const char *baseline;
-    const char *output;
-    const char *project_id;
-    bool no_builtin;
-    bool known;
-    bool mark_leaked;
-    bool rotate_leaked;
-};
-
-#define SCAN_COMMON_OPTS(o)                                                                        \
-    {"rules", CF_OPT_STRING, &(o).rules_file}, {"baseline", CF_OPT_STRING, &(o).baseline},         \
-        {"output", CF_OPT_STRING, &(o).output}, {"projectId", CF_OPT_STRING, &(o).project_id},     \
-        {"no-builtin", CF_OPT_BOOL, &(o).no_builtin}, {"known", CF_OPT_BOOL, &(o).known},          \
-        {"mark-leaked", CF_OPT_BOOL, &(o).mark_leaked},                                            \
-    {                                                                                              \
-        "rotate-leaked", CF_OPT_BOOL, &(o).rotate_leaked                                           \
-    }
 
 /* Where a known value lives: what the server needs to mark it leaked. */
 struct known_place {
@@ -637,12 +546,7 @@ int cf_cmd_scan(int argc, char **argv)
     struct scan_opts o = {0};
     bool use_stdin = false, staged = false;
     struct cf_opt_int threads = {0};
-    const struct cf_opt opts[] = {
-        SCAN_COMMON_OPTS(o),
-        {"stdin", CF_OPT_BOOL, &use_stdin},
-        {"staged", CF_OPT_BOOL, &staged},
-        {"threads", CF_OPT_INT, &threads},
-    };
+    const struct cf_opt opts[] = {SCAN_TOP_OPTS(o, use_stdin, staged, threads)};
     struct cf_cli cli;
     struct scan_setup s = {0};
     struct cf_scan_paths paths = {0};
@@ -656,7 +560,8 @@ int cf_cmd_scan(int argc, char **argv)
         return cf_cmd_scan_install_hook(argc - 1, argv + 1);
     cf_json_use_wiping_allocator();
     git_libgit2_init();
-    if (!begin(&cli, argc, argv, usage, opts, sizeof(opts) / sizeof(opts[0]), SIZE_MAX, &status))
+    if (!begin(&cli, argc, argv, scan_usage, opts, sizeof(opts) / sizeof(opts[0]), SIZE_MAX,
+               &status))
         goto out;
     if (use_stdin && (staged || cli.nargs)) {
         status = cf_cli_usage_error(&cli, "--stdin takes no PATH and no --staged");
@@ -722,7 +627,7 @@ int cf_cmd_scan_git(int argc, char **argv)
 
     cf_json_use_wiping_allocator();
     git_libgit2_init();
-    if (!begin(&cli, argc, argv, git_usage, opts, sizeof(opts) / sizeof(opts[0]), 1, &status))
+    if (!begin(&cli, argc, argv, scan_git_usage, opts, sizeof(opts) / sizeof(opts[0]), 1, &status))
         goto out;
     if ((status = setup(&cli, &o, &s)) != CF_EXIT_OK)
         goto out;
@@ -748,8 +653,8 @@ int cf_cmd_scan_install_hook(int argc, char **argv)
         {"rules", CF_OPT_STRING, &rules_file},
         {"baseline", CF_OPT_STRING, &baseline},
     };
-    const struct cf_cli_spec spec = {hook_usage, CF_CLI_OFFLINE, 0,
-                                     1,          opts,           sizeof(opts) / sizeof(opts[0])};
+    const struct cf_cli_spec spec = {
+        scan_hook_usage, CF_CLI_OFFLINE, 0, 1, opts, sizeof(opts) / sizeof(opts[0])};
     struct cf_cli cli;
     struct cf_err err = {0};
     char program[PATH_MAX];

@@ -32,6 +32,11 @@ struct cf_seal {
     bool key_ready;
     bool sealed;
     bool seal_requested;
+    /* attempts while sealed: the first KEPT, then a ring of the last KEPT (oldest at last_start) */
+    struct cf_seal_attempt first[CF_SEAL_ATTEMPTS_KEPT];
+    struct cf_seal_attempt last[CF_SEAL_ATTEMPTS_KEPT];
+    size_t first_n, last_n, last_start;
+    uint64_t dropped;
     unsigned failures;     /* failed attempts in a row */
     int64_t wait_until_ms; /* no attempt before this */
     void (*on_change)(void *ctx);
@@ -145,6 +150,82 @@ static void clear_attempt(struct cf_seal *seal)
     seal->nonce[0] = '\0';
 }
 
+/* Remembers an attempt (with the lock held): into the first ones while there is room, else into
+ * the ring of the last ones, dropping (and counting) the oldest of those. */
+static void remember(struct cf_seal *seal, enum cf_seal_outcome outcome, const char *source,
+                     const char *detail)
+{
+    struct cf_seal_attempt *slot;
+    if (seal->first_n < CF_SEAL_ATTEMPTS_KEPT) {
+        slot = &seal->first[seal->first_n++];
+    } else if (seal->last_n < CF_SEAL_ATTEMPTS_KEPT) {
+        slot = &seal->last[(seal->last_start + seal->last_n++) % CF_SEAL_ATTEMPTS_KEPT];
+    } else {
+        slot = &seal->last[seal->last_start];
+        seal->last_start = (seal->last_start + 1) % CF_SEAL_ATTEMPTS_KEPT;
+        seal->dropped++;
+    }
+    slot->time_ms = cf_now_ms();
+    slot->outcome = outcome;
+    snprintf(slot->source, sizeof(slot->source), "%s", source ? source : "");
+    snprintf(slot->detail, sizeof(slot->detail), "%s", detail);
+}
+
+const char *cf_seal_outcome_name(enum cf_seal_outcome outcome)
+{
+    switch (outcome) {
+    case CF_SEAL_ACCEPTED:
+        return "accepted";
+    case CF_SEAL_REJECTED:
+        return "rejected";
+    case CF_SEAL_RESET:
+        return "reset";
+    case CF_SEAL_AUTO_FAILED:
+        return "failed";
+    }
+    return "unknown";
+}
+
+void cf_seal_note_auto_failure(struct cf_seal *seal, const char *message)
+{
+    pthread_mutex_lock(&seal->lock);
+    if (seal->sealed)
+        remember(seal, CF_SEAL_AUTO_FAILED, NULL, message ? message : "");
+    pthread_mutex_unlock(&seal->lock);
+}
+
+enum cf_rc cf_seal_take_attempts(struct cf_seal *seal, struct cf_seal_attempts *out,
+                                 struct cf_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&seal->lock);
+    size_t n = seal->first_n + seal->last_n;
+    if (n > 0) {
+        out->items = calloc(n, sizeof(*out->items));
+        if (!out->items) {
+            pthread_mutex_unlock(&seal->lock);
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+        }
+        memcpy(out->items, seal->first, seal->first_n * sizeof(*out->items));
+        for (size_t i = 0; i < seal->last_n; i++)
+            out->items[seal->first_n + i] =
+                seal->last[(seal->last_start + i) % CF_SEAL_ATTEMPTS_KEPT];
+    }
+    out->n = n;
+    out->dropped_after = seal->first_n;
+    out->dropped = seal->dropped;
+    seal->first_n = seal->last_n = seal->last_start = 0;
+    seal->dropped = 0;
+    pthread_mutex_unlock(&seal->lock);
+    return CF_OK;
+}
+
+void cf_seal_attempts_release(struct cf_seal_attempts *attempts)
+{
+    free(attempts->items);
+    memset(attempts, 0, sizeof(*attempts));
+}
+
 /* With the lock held. */
 static void fill_status(struct cf_seal *seal, struct cf_seal_status *out)
 {
@@ -189,16 +270,24 @@ static enum cf_rc combine(struct cf_seal *seal, struct cf_err *err)
 }
 
 enum cf_rc cf_seal_submit(struct cf_seal *seal, const char *share, size_t len, const char *nonce,
-                          struct cf_seal_status *out, struct cf_err *err)
+                          const char *source, struct cf_seal_status *out, struct cf_err *err)
 {
     uint8_t decoded[CF_SHARE_BYTES];
-    bool changed = false;
+    char detail[sizeof(((struct cf_err *)0)->msg) + 32] = ""; /* "malformed: " and a message */
+    bool changed = false, logged = false;
     enum cf_rc rc = CF_OK;
+    const char *from = source && *source ? source : "an unknown address";
 
     pthread_mutex_lock(&seal->lock);
     int64_t now = cf_now_ms();
-    if (!seal->sealed || seal->key_ready) {
+    if (!seal->sealed) {
+        /* the unsealed server audits this request itself */
         rc = cf_err_set(err, CF_EINVAL, "the server is not sealed");
+        goto out;
+    }
+    if (seal->key_ready) {
+        rc = cf_err_set(err, CF_EINVAL, "the server is not sealed");
+        snprintf(detail, sizeof(detail), "late: the server is unsealing already");
         goto out;
     }
     if (!seal->given) {
@@ -206,6 +295,7 @@ enum cf_rc cf_seal_submit(struct cf_seal *seal, const char *share, size_t len, c
                         "this server unseals itself with %s: it takes no shares (see its log and "
                         "GET /api/status for why it is sealed)",
                         seal->type);
+        snprintf(detail, sizeof(detail), "this server takes no shares (it unseals itself)");
         goto out;
     }
     if (now < seal->wait_until_ms) {
@@ -213,20 +303,26 @@ enum cf_rc cf_seal_submit(struct cf_seal *seal, const char *share, size_t len, c
                         "too many failed unseal attempts: try again in %lld second(s)",
                         (long long)((seal->wait_until_ms - now + 999) / 1000));
         err->retry_after_s = (int)((seal->wait_until_ms - now + 999) / 1000);
+        snprintf(detail, sizeof(detail), "throttled: too many failed attempts");
         goto out;
     }
     if (nonce && *nonce && seal->progress > 0 && strcmp(nonce, seal->nonce) != 0) {
         rc = cf_err_set(err, CF_ECONFLICT,
                         "the unseal attempt in progress is not the one named by 'nonce' (another "
                         "was started or it was reset)");
+        snprintf(detail, sizeof(detail), "wrong nonce: not the attempt in progress");
         goto out;
     }
     rc = cf_shamir_share_decode(share, len, decoded, err);
-    if (rc != CF_OK)
+    if (rc != CF_OK) {
+        /* the decoder's message quotes none of the text */
+        snprintf(detail, sizeof(detail), "malformed: %s", err ? err->msg : "not a share");
         goto out;
+    }
     for (unsigned i = 0; i < seal->progress; i++) {
         if (decoded[0] == seal->given[i][0]) {
             rc = cf_err_set(err, CF_EINVAL, "this share was already given in this attempt");
+            snprintf(detail, sizeof(detail), "duplicate: already given in this attempt");
             goto out;
         }
     }
@@ -237,8 +333,11 @@ enum cf_rc cf_seal_submit(struct cf_seal *seal, const char *share, size_t len, c
         sodium_bin2hex(seal->nonce, sizeof(seal->nonce), raw, sizeof(raw));
     }
     memcpy(seal->given[seal->progress++], decoded, CF_SHARE_BYTES);
+    snprintf(detail, sizeof(detail), "share %u of %u", seal->progress, seal->threshold);
     if (seal->progress < seal->threshold) {
-        cf_log_info("unseal: share %u of %u accepted", seal->progress, seal->threshold);
+        cf_log_info("unseal: share %u of %u accepted from %s", seal->progress, seal->threshold,
+                    from);
+        logged = true;
         goto out;
     }
     rc = combine(seal, err);
@@ -252,17 +351,32 @@ enum cf_rc cf_seal_submit(struct cf_seal *seal, const char *share, size_t len, c
                 wait_s = LONGEST_WAIT_S;
             seal->wait_until_ms = now + wait_s * 1000;
         }
+        snprintf(detail, sizeof(detail),
+                 rc == CF_ECRYPTO ? "not a share of this store: a full set of shares did not "
+                                    "unseal it, the attempt was reset"
+                                  : "the shares could not be combined");
         cf_log_warn("unseal: a full set of shares did not unseal the store (%u failed attempt(s) "
-                    "in a row)",
-                    seal->failures);
+                    "in a row); the last share came from %s",
+                    seal->failures, from);
+        logged = true;
         goto out;
     }
     seal->failures = 0;
     seal->wait_until_ms = 0;
     seal->key_ready = true;
     changed = true;
-    cf_log_info("unseal: the root key was rebuilt and checked; unsealing");
+    snprintf(detail, sizeof(detail), "share %u of %u: the root key was rebuilt and checked",
+             seal->threshold, seal->threshold);
+    cf_log_info("unseal: share %u of %u accepted from %s; the root key was rebuilt and checked; "
+                "unsealing",
+                seal->threshold, seal->threshold, from);
+    logged = true;
 out:
+    if (seal->sealed && detail[0]) {
+        remember(seal, rc == CF_OK ? CF_SEAL_ACCEPTED : CF_SEAL_REJECTED, source, detail);
+        if (!logged)
+            cf_log_warn("unseal: a share from %s was rejected: %s", from, detail);
+    }
     sodium_memzero(decoded, sizeof(decoded));
     if (out)
         fill_status(seal, out);
@@ -272,9 +386,15 @@ out:
     return rc;
 }
 
-void cf_seal_reset(struct cf_seal *seal, struct cf_seal_status *out)
+void cf_seal_reset(struct cf_seal *seal, const char *source, struct cf_seal_status *out)
 {
+    char detail[CF_SEAL_ERROR_MAX];
     pthread_mutex_lock(&seal->lock);
+    if (seal->sealed && !seal->key_ready) {
+        snprintf(detail, sizeof(detail), "progress reset: %u share(s) dropped", seal->progress);
+        remember(seal, CF_SEAL_RESET, source, detail);
+        cf_log_warn("unseal: %s by %s", detail, source && *source ? source : "an unknown address");
+    }
     clear_attempt(seal);
     if (out)
         fill_status(seal, out);

@@ -34,6 +34,38 @@ struct cf_seal;
 
 /* Room for a failed auto-unseal's message. */
 #define CF_SEAL_ERROR_MAX 256
+/* Unseal attempts kept while sealed: the first and the last this many each; those between are
+ * only counted (a flood of attempts must not grow the memory of a sealed server). */
+#define CF_SEAL_ATTEMPTS_KEPT 32
+/* Room for an attempt's source address (as the audit log's source_ip). */
+#define CF_SEAL_SOURCE_MAX 64
+
+/* What became of one attempt while sealed. */
+enum cf_seal_outcome {
+    CF_SEAL_ACCEPTED,    /* a share taken: detail "share k of t" (and the unseal, for the last) */
+    CF_SEAL_REJECTED,    /* a share refused: detail says why (malformed, not a share of this store,
+                            duplicate, wrong nonce, throttled), never which share */
+    CF_SEAL_RESET,       /* the shares handed in so far dropped */
+    CF_SEAL_AUTO_FAILED, /* Key Vault or the PKCS#11 token did not unwrap the key: detail the error
+                          */
+};
+
+/* One unseal attempt, as remembered while sealed. Holds no share material of any kind. */
+struct cf_seal_attempt {
+    int64_t time_ms; /* UTC, milliseconds since the epoch */
+    enum cf_seal_outcome outcome;
+    char source[CF_SEAL_SOURCE_MAX]; /* the client's address; "" for an auto-unseal */
+    char detail[CF_SEAL_ERROR_MAX];
+};
+
+/* The attempts taken from a seal, oldest first: items[0..n). When attempts were dropped, they
+ * fell between items[dropped_after - 1] and items[dropped_after]. */
+struct cf_seal_attempts {
+    struct cf_seal_attempt *items; /* malloc'd; released with cf_seal_attempts_release */
+    size_t n;
+    size_t dropped_after;
+    uint64_t dropped;
+};
 
 struct cf_seal_status {
     const char *type;              /* "shamir", or the auto-unseal's ("azure-key-vault"); static */
@@ -67,17 +99,35 @@ void cf_seal_free(struct cf_seal *seal);
 void cf_seal_status(struct cf_seal *seal, struct cf_seal_status *out);
 
 /* Hands in one share (its text, len bytes) for the attempt named nonce (NULL or "": whichever is
- * in progress). When it completes the threshold, the shares are combined and the root key checked
+ * in progress), from the client at source (NULL: unknown). While sealed, the attempt and its
+ * outcome are remembered (cf_seal_take_attempts) and a refusal is logged, naming source, never
+ * the share. When it completes the threshold, the shares are combined and the root key checked
  * against the store; on success it waits for cf_seal_take_key. *out is the state after the call
  * (also on failure). CF_EINVAL: not a share, a share given twice, the server not sealed, or a set
  * that does not unseal the store (the attempt is then reset, and the message does not say which
  * share was wrong); CF_ECONFLICT: nonce is not the attempt in progress; CF_ERATELIMIT (with
  * err->retry_after_s): too many failed attempts. */
 enum cf_rc cf_seal_submit(struct cf_seal *seal, const char *share, size_t len, const char *nonce,
-                          struct cf_seal_status *out, struct cf_err *err);
+                          const char *source, struct cf_seal_status *out, struct cf_err *err);
 
-/* Drops the shares handed in so far (a new attempt starts with the next share). */
-void cf_seal_reset(struct cf_seal *seal, struct cf_seal_status *out);
+/* Drops the shares handed in so far (a new attempt starts with the next share); source (NULL:
+ * unknown) asked for it. Remembered and logged as cf_seal_submit's attempts are. */
+void cf_seal_reset(struct cf_seal *seal, const char *source, struct cf_seal_status *out);
+
+/* Remembers a failed auto-unseal (message: why, as the unwrap said it; never secret). */
+void cf_seal_note_auto_failure(struct cf_seal *seal, const char *message);
+
+/* Moves the attempts remembered while sealed into *out (the seal keeps none after), for the audit
+ * log of the unsealed server. CF_ENOMEM leaves them in the seal. Released with
+ * cf_seal_attempts_release (safe on a zeroed struct). */
+enum cf_rc cf_seal_take_attempts(struct cf_seal *seal, struct cf_seal_attempts *out,
+                                 struct cf_err *err);
+
+void cf_seal_attempts_release(struct cf_seal_attempts *attempts);
+
+/* The outcome's name as the audit log and the server log show it ("accepted", "rejected",
+ * "reset", "failed"); static. */
+const char *cf_seal_outcome_name(enum cf_seal_outcome outcome);
 
 /* For the server's main thread: when a checked root key is waiting, copies it into key, wipes the
  * seal's copy and returns true (the caller wipes key). */

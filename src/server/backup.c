@@ -15,7 +15,10 @@
 
 #include "core/audit.h"
 #include "core/auditlog.h"
+#include "core/seal.h"
 #include "crypto/backupfile.h"
+#include "server/autounseal.h"
+#include "server/pkcs11seal.h"
 #include "util/log.h"
 #include "util/time.h"
 #include "util/str.h"
@@ -25,8 +28,23 @@
 #define KEY_CONTEXT "backup-file"
 #define KEY_ID_BYTES 8
 #define KEY_ID_HEX (2 * KEY_ID_BYTES + 1)
+/* Format 2 is format 1 with a "seal" member (the store's seal record); a backup without one is
+ * still written as format 1, which older versions read. */
 #define MANIFEST_FORMAT 1
+#define MANIFEST_FORMAT_SEALED 2
 #define META_ROOT_CHECK "root_key_check" /* as boot.c keeps it */
+/* The longest seal record a manifest carries (a Key Vault or PKCS#11 record is a short JSON). */
+#define SEAL_RECORD_MAX 16384
+
+/* The meta rows that seal a store (their presence makes it sealed), and the kind each is. */
+static const struct {
+    const char *meta;
+    const char *type;
+} seal_kinds[] = {
+    {CF_SEAL_META_SHAMIR, "shamir"},
+    {CF_AUTOUNSEAL_META, "azure-key-vault"},
+    {CF_PKCS11SEAL_META, "pkcs11"},
+};
 
 /* The backup key of kr and its id (a keyed hash: names the key without revealing it). */
 static void backup_key(struct cf_keyring *kr, uint8_t key[CF_BACKUP_KEY_BYTES],
@@ -167,6 +185,68 @@ static enum cf_rc audit_head(struct cf_store *st, json_t **out, struct cf_err *e
     return *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 
+/* ---- the seal record in the manifest ---- */
+
+/* The manifest's "seal" member for the store st ({type, meta, record: base64}), or NULL in *out
+ * when st is not sealed (its key is a file or COFFER_ROOT_KEY). The record is not secret: it is
+ * what the shares, Key Vault or the token open, and it is authenticated with the manifest. */
+static enum cf_rc seal_member(struct cf_store *st, json_t **out, struct cf_err *err)
+{
+    *out = NULL;
+    for (size_t i = 0; i < sizeof(seal_kinds) / sizeof(seal_kinds[0]); i++) {
+        uint8_t *record = NULL;
+        size_t len = 0;
+        enum cf_rc rc = cf_store_meta_get(st, seal_kinds[i].meta, &record, &len, err);
+        if (rc == CF_ENOTFOUND) {
+            cf_err_clear(err);
+            continue;
+        }
+        if (rc != CF_OK)
+            return rc;
+        size_t b64_len = sodium_base64_encoded_len(len, sodium_base64_VARIANT_ORIGINAL);
+        char *b64 = len <= SEAL_RECORD_MAX ? malloc(b64_len) : NULL;
+        if (b64) {
+            sodium_bin2base64(b64, b64_len, record, len, sodium_base64_VARIANT_ORIGINAL);
+            *out = json_pack("{s:s, s:s, s:s}", "type", seal_kinds[i].type, "meta",
+                             seal_kinds[i].meta, "record", b64);
+        }
+        free(b64);
+        free(record);
+        if (!*out)
+            return cf_err_set(err, len > SEAL_RECORD_MAX ? CF_ETOOLARGE : CF_ENOMEM,
+                              "cannot put the seal record '%s' (%zu bytes) in the manifest",
+                              seal_kinds[i].meta, len);
+        return CF_OK;
+    }
+    return CF_OK;
+}
+
+/* The seal record of a manifest's "seal" member: its meta row's name (borrowed from the manifest)
+ * and its bytes (malloc'd; the caller frees them). CF_ENOTFOUND when the manifest has none. */
+static enum cf_rc manifest_seal_record(const json_t *manifest, const char *path, const char **meta,
+                                       uint8_t **record, size_t *len, struct cf_err *err)
+{
+    const json_t *seal = json_object_get(manifest, "seal");
+    const char *b64 = json_string_value(json_object_get(seal, "record"));
+    *meta = json_string_value(json_object_get(seal, "meta"));
+    *record = NULL;
+    *len = 0;
+    if (!seal)
+        return CF_ENOTFOUND;
+    size_t b64_len = b64 ? strlen(b64) : 0;
+    *record = b64 && *meta && b64_len <= 2 * SEAL_RECORD_MAX ? malloc(b64_len + 1) : NULL;
+    if (!*record ||
+        sodium_base642bin(*record, b64_len + 1, b64, b64_len, NULL, len, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        *len == 0) {
+        free(*record);
+        *record = NULL;
+        return cf_err_set(err, CF_EVALIDATION, "%s: the seal record in its manifest is malformed",
+                          path);
+    }
+    return CF_OK;
+}
+
 /* ---- backup ---- */
 
 static enum cf_rc write_backup(struct cf_boot *boot, const char *path, struct tables *tables,
@@ -174,7 +254,7 @@ static enum cf_rc write_backup(struct cf_boot *boot, const char *path, struct ta
 {
     char snap_path[4200] = "";
     struct cf_store *snap = NULL;
-    json_t *head = NULL, *manifest = NULL;
+    json_t *head = NULL, *manifest = NULL, *seal = NULL;
     char *text = NULL;
     uint8_t key[CF_BACKUP_KEY_BYTES];
     char key_id[KEY_ID_HEX];
@@ -190,6 +270,9 @@ static enum cf_rc write_backup(struct cf_boot *boot, const char *path, struct ta
         rc = cf_err_set(err, CF_ENOMEM, "out of memory listing the tables");
     if (rc == CF_OK)
         rc = audit_head(snap, &head, err);
+    /* the snapshot's own record: a rekey beside a running server may replace the store's */
+    if (rc == CF_OK)
+        rc = seal_member(snap, &seal, err);
     if (snap)
         cf_store_close(snap); /* its WAL checkpointed into the file */
     if (rc == CF_OK) {
@@ -206,11 +289,15 @@ static enum cf_rc write_backup(struct cf_boot *boot, const char *path, struct ta
         strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", &tm);
         backup_key(boot->keyring, key, key_id);
         *bytes = (json_int_t)sb.st_size;
-        manifest =
-            json_pack("{s:i, s:s, s:s, s:s, s:s, s:O, s:I, s:O, s:I}", "format", MANIFEST_FORMAT,
-                      "createdAt", created, "cofferVersion", COFFER_VERSION, "source",
-                      boot->store->backend, "keyId", key_id, "tables", tables->list, "rows",
-                      (json_int_t)tables->rows, "auditHead", head, "snapshotBytes", *bytes);
+        manifest = json_pack("{s:i, s:s, s:s, s:s, s:s, s:O, s:I, s:O, s:I}", "format",
+                             seal ? MANIFEST_FORMAT_SEALED : MANIFEST_FORMAT, "createdAt", created,
+                             "cofferVersion", COFFER_VERSION, "source", boot->store->backend,
+                             "keyId", key_id, "tables", tables->list, "rows",
+                             (json_int_t)tables->rows, "auditHead", head, "snapshotBytes", *bytes);
+        if (manifest && seal && json_object_set(manifest, "seal", seal) != 0) {
+            json_decref(manifest);
+            manifest = NULL;
+        }
         text = manifest ? json_dumps(manifest, JSON_COMPACT) : NULL;
         rc = text ? cf_backup_write(path, text, key, fd, err)
                   : cf_err_set(err, CF_ENOMEM, "out of memory writing the manifest");
@@ -221,6 +308,7 @@ static enum cf_rc write_backup(struct cf_boot *boot, const char *path, struct ta
     snapshot_remove(snap_path);
     free(text);
     json_decref(manifest);
+    json_decref(seal);
     json_decref(head);
     return rc;
 }
@@ -296,15 +384,20 @@ static enum cf_rc read_manifest(const char *path, json_t **out, struct cf_err *e
         return rc;
     *out = json_loads(text, 0, &jerr);
     free(text);
+    json_int_t format = *out ? json_integer_value(json_object_get(*out, "format")) : 0;
+    const json_t *seal = *out ? json_object_get(*out, "seal") : NULL;
     if (!*out || !json_is_object(*out) ||
-        json_integer_value(json_object_get(*out, "format")) != MANIFEST_FORMAT ||
+        (format != MANIFEST_FORMAT && format != MANIFEST_FORMAT_SEALED) ||
         !json_is_array(json_object_get(*out, "tables")) ||
-        !json_is_string(json_object_get(*out, "keyId"))) {
+        !json_is_string(json_object_get(*out, "keyId")) ||
+        (seal && (!json_is_string(json_object_get(seal, "meta")) ||
+                  !json_is_string(json_object_get(seal, "record"))))) {
         json_decref(*out);
         *out = NULL;
         return cf_err_set(err, CF_EVALIDATION,
-                          "%s: its manifest is not one this version of Coffer reads (format %d)",
-                          path, MANIFEST_FORMAT);
+                          "%s: its manifest is not one this version of Coffer reads (formats %d "
+                          "and %d)",
+                          path, MANIFEST_FORMAT, MANIFEST_FORMAT_SEALED);
     }
     return CF_OK;
 }
@@ -391,6 +484,28 @@ static enum cf_rc verify_audit(struct cf_store *st, struct cf_keyring *kr, const
     return CF_OK;
 }
 
+/* A backup's manifest names a seal record only when the snapshot holds the same one (the
+ * manifest is authenticated by the decryption; this also keeps the restored store sealed exactly
+ * as the manifest says). CF_OK when the manifest names none. */
+static enum cf_rc check_seal_record(const struct checked *c, const char *path, struct cf_err *err)
+{
+    const char *meta = NULL;
+    uint8_t *record = NULL, *held = NULL;
+    size_t len = 0, held_len = 0;
+    enum cf_rc rc = manifest_seal_record(c->manifest, path, &meta, &record, &len, err);
+    if (rc == CF_ENOTFOUND)
+        return CF_OK;
+    if (rc == CF_OK)
+        rc = cf_store_meta_get(c->snap, meta, &held, &held_len, err);
+    if (rc == CF_ENOTFOUND || (rc == CF_OK && (held_len != len || memcmp(held, record, len) != 0)))
+        rc = cf_err_set(err, CF_ECRYPTO,
+                        "%s: the seal record in its manifest is not the one its snapshot holds",
+                        path);
+    free(held);
+    free(record);
+    return rc;
+}
+
 int cf_backup_verify(const struct cf_boot_opts *opts, const char *path)
 {
     struct cf_keyring *kr = NULL;
@@ -420,6 +535,8 @@ int cf_backup_verify(const struct cf_boot_opts *opts, const char *path)
     if (rc == CF_OK)
         rc = check_backup(kr, path, path, &c, &err);
     if (rc == CF_OK)
+        rc = check_seal_record(&c, path, &err);
+    if (rc == CF_OK)
         rc = verify_audit(c.snap, kr, c.manifest, NULL, &report, &err);
     if (rc == CF_OK)
         printf("backup %s verified in %.2f s: %zu tables, %lld rows, each as its manifest says "
@@ -437,6 +554,50 @@ int cf_backup_verify(const struct cf_boot_opts *opts, const char *path)
 
 /* ---- restore ---- */
 
+/* The root key of a sealed store's backup, for a restore into a data directory without one: the
+ * manifest's seal record opened as `backup` takes the key (shares on standard input, or unwrapped
+ * by Key Vault or the PKCS#11 token), then checked against the manifest's key id, into key (the
+ * caller wipes it). Writes nothing anywhere. */
+static enum cf_rc key_from_manifest(const char *path, const char *data_dir,
+                                    uint8_t key[CF_ROOT_KEY_BYTES], struct cf_err *err)
+{
+    json_t *manifest = NULL;
+    uint8_t *record = NULL;
+    size_t len = 0;
+    const char *meta = NULL;
+    struct cf_keyring *kr = NULL;
+    uint8_t backup[CF_BACKUP_KEY_BYTES];
+    char key_id[KEY_ID_HEX];
+
+    enum cf_rc rc = read_manifest(path, &manifest, err);
+    if (rc == CF_OK)
+        rc = manifest_seal_record(manifest, path, &meta, &record, &len, err);
+    if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_EINVAL,
+                        "%s carries no seal record (an unsealed store's or an older backup): "
+                        "restore it with its root key in COFFER_ROOT_KEY or %s/%s",
+                        path, data_dir, CF_ROOT_KEY_FILE);
+    if (rc == CF_OK)
+        rc = cf_boot_open_record(meta, record, len, key, err);
+    if (rc == CF_OK)
+        rc = cf_keyring_from_bytes(key, &kr, err);
+    if (rc == CF_OK) {
+        backup_key(kr, backup, key_id);
+        sodium_memzero(backup, sizeof(backup));
+        if (strcmp(json_string_value(json_object_get(manifest, "keyId")), key_id) != 0)
+            rc = cf_err_set(err, CF_ECRYPTO,
+                            "%s: its seal record opens to another root key than the one the "
+                            "backup was made with (the manifest was altered)",
+                            path);
+    }
+    if (rc != CF_OK)
+        sodium_memzero(key, CF_ROOT_KEY_BYTES);
+    cf_keyring_free(kr);
+    free(record);
+    json_decref(manifest);
+    return rc;
+}
+
 int cf_backup_restore(const struct cf_boot_opts *opts, const char *path)
 {
     struct cf_boot boot;
@@ -444,14 +605,30 @@ int cf_backup_restore(const struct cf_boot_opts *opts, const char *path)
     struct cf_audit_report report;
     struct cf_err err;
     struct tables copied = {.list = json_array()};
-    char head_path[4200], beside[4200];
+    char head_path[4200], beside[4200], key_path[4200];
+    struct cf_boot_opts with_key = *opts;
+    uint8_t *root = NULL;
     int64_t start = cf_mono_us();
 
     quiet_and_private();
     cf_err_clear(&err);
     memset(&c, 0, sizeof(c));
-    if (!copied.list || cf_boot_open(opts, &boot, &err) != CF_OK) {
+    /* No root key at hand: a sealed store's backup brings its seal record, opened before anything
+     * (the data directory included) is made, so that wrong or too few shares leave no trace. */
+    snprintf(key_path, sizeof(key_path), "%s/%s", opts->data_dir, CF_ROOT_KEY_FILE);
+    if (copied.list && !opts->root_key_b64 && access(key_path, F_OK) != 0) {
+        root = sodium_malloc(CF_ROOT_KEY_BYTES);
+        if (!root || key_from_manifest(path, opts->data_dir, root, &err) != CF_OK) {
+            fprintf(stderr, "coffer operator restore: %s\n", root ? err.msg : "out of memory");
+            sodium_free(root);
+            json_decref(copied.list);
+            return 1;
+        }
+        with_key.root_key = root;
+    }
+    if (!copied.list || cf_boot_open(&with_key, &boot, &err) != CF_OK) {
         fprintf(stderr, "coffer operator restore: %s\n", copied.list ? err.msg : "out of memory");
+        sodium_free(root); /* wipes */
         json_decref(copied.list);
         return 1;
     }
@@ -460,21 +637,33 @@ int cf_backup_restore(const struct cf_boot_opts *opts, const char *path)
     snprintf(head_path, sizeof(head_path), "%s/%s", opts->data_dir, CF_AUDIT_HEAD_FILE);
     enum cf_rc rc = check_backup(boot.keyring, path, beside, &c, &err);
     if (rc == CF_OK)
+        rc = check_seal_record(&c, path, &err);
+    if (rc == CF_OK)
         rc = cf_store_copy(c.snap, boot.store, collect_table, &copied, &err);
     if (rc == CF_OK)
         rc = compare_tables(json_object_get(c.manifest, "tables"), copied.list,
                             "the restored store", &err);
     if (rc == CF_OK)
         rc = verify_audit(boot.store, boot.keyring, c.manifest, head_path, &report, &err);
-    if (rc == CF_OK)
+    if (rc == CF_OK) {
+        const char *sealed =
+            json_string_value(json_object_get(json_object_get(c.manifest, "seal"), "type"));
         printf("restored %s into %s in %.2f s: %zu tables, %lld rows, every table's rows and "
                "checksum as the manifest says; audit chain intact to event %lld\n",
                path, boot.db_shown, seconds_since(start), json_array_size(copied.list),
                (long long)copied.rows, (long long)report.last_seq);
-    else
+        if (sealed)
+            printf("the restored store is sealed as its source was (%s): a server started on it "
+                   "%s\n",
+                   sealed,
+                   strcmp(sealed, "shamir") == 0 ? "starts sealed and takes the same shares"
+                                                 : "unseals itself as its source did");
+    } else {
         fprintf(stderr, "coffer operator restore: %s\n", err.msg);
+    }
     checked_release(&c);
     cf_boot_close(&boot);
+    sodium_free(root);
     json_decref(copied.list);
     return rc == CF_OK ? 0 : 1;
 }

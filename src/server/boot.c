@@ -87,11 +87,11 @@ static enum cf_rc verify_root_key(const struct cf_boot_opts *opts, struct cf_boo
         goto out;
     rc = cf_keyring_verify_check(boot->keyring, check, check_len, err);
     if (rc == CF_OK) {
-        if (!opts->root_key_b64 && !opts->beside_server)
+        if (!opts->root_key_b64 && !opts->root_key && !opts->beside_server)
             unlink(new_path); /* a rotation that never reached the store */
         goto out;
     }
-    if (opts->root_key_b64 || opts->beside_server ||
+    if (opts->root_key_b64 || opts->root_key || opts->beside_server ||
         cf_keyring_read_root_file(new_path, key, NULL) != CF_OK)
         goto out;
     /* The store was rewrapped but the key file not yet replaced: finish the rotation. */
@@ -209,8 +209,9 @@ enum cf_rc cf_boot_open(const struct cf_boot_opts *opts, struct cf_boot *out, st
         goto fail;
     if (out->sealed)
         return CF_OK;
-    rc = cf_keyring_load(opts->data_dir, opts->root_key_b64, opts->create_root_key, &out->keyring,
-                         err);
+    rc = opts->root_key ? cf_keyring_from_bytes(opts->root_key, &out->keyring, err)
+                        : cf_keyring_load(opts->data_dir, opts->root_key_b64, opts->create_root_key,
+                                          &out->keyring, err);
     if (rc != CF_OK)
         goto fail;
     rc = verify_root_key(opts, out, err);
@@ -246,30 +247,63 @@ static enum cf_rc read_current_shares(unsigned threshold, uint8_t (*shares)[CF_S
     return rc;
 }
 
-enum cf_rc cf_boot_unseal_shares(struct cf_boot *boot, uint8_t **record, size_t *record_len,
-                                 struct cf_err *err)
+/* Reads the threshold of shares of a Shamir record from standard input and opens the record into
+ * root (the caller wipes it). CF_ECRYPTO when they do not open it. */
+static enum cf_rc open_with_shares(const uint8_t *record, size_t record_len,
+                                   uint8_t root[CF_ROOT_KEY_BYTES], struct cf_err *err)
 {
     unsigned n = 0, threshold = 0;
-    uint8_t root[CF_ROOT_KEY_BYTES];
     uint8_t(*current)[CF_SHARE_BYTES] = sodium_malloc(CF_SHAMIR_MAX_SHARES * CF_SHARE_BYTES);
-    enum cf_rc rc;
-
     if (!current)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    rc = cf_store_meta_get(boot->store, CF_SEAL_META_SHAMIR, record, record_len, err);
-    if (rc == CF_OK)
-        rc = cf_shamir_record_info(*record, *record_len, &n, &threshold, err);
+    enum cf_rc rc = cf_shamir_record_info(record, record_len, &n, &threshold, err);
     if (rc == CF_OK)
         rc = read_current_shares(threshold, current, err);
     if (rc == CF_OK)
-        rc = cf_shamir_open(*record, *record_len, (const uint8_t(*)[CF_SHARE_BYTES])current,
+        rc = cf_shamir_open(record, record_len, (const uint8_t(*)[CF_SHARE_BYTES])current,
                             threshold, root, err);
+    sodium_free(current); /* wipes */
+    return rc;
+}
+
+enum cf_rc cf_boot_unseal_shares(struct cf_boot *boot, uint8_t **record, size_t *record_len,
+                                 struct cf_err *err)
+{
+    uint8_t root[CF_ROOT_KEY_BYTES];
+    enum cf_rc rc = cf_store_meta_get(boot->store, CF_SEAL_META_SHAMIR, record, record_len, err);
+    if (rc == CF_OK)
+        rc = open_with_shares(*record, *record_len, root, err);
     if (rc == CF_ECRYPTO)
         cf_err_set(err, CF_EINVAL,
                    "the shares given do not unseal this store: at least one of them is wrong");
     if (rc == CF_OK)
         rc = cf_boot_unseal(boot, root, err);
     sodium_memzero(root, sizeof(root));
+    return rc;
+}
+
+enum cf_rc cf_boot_open_record(const char *meta_name, const uint8_t *record, size_t record_len,
+                               uint8_t key[CF_ROOT_KEY_BYTES], struct cf_err *err)
+{
+    enum cf_rc rc;
+    if (strcmp(meta_name, CF_SEAL_META_SHAMIR) == 0) {
+        rc = open_with_shares(record, record_len, key, err);
+        if (rc == CF_ECRYPTO)
+            cf_err_set(err, CF_EINVAL,
+                       "the shares given do not open the backup's seal record: at least one of "
+                       "them is wrong (or not of the store the backup was taken from), or the "
+                       "record was altered");
+    } else if (strcmp(meta_name, CF_PKCS11SEAL_META) == 0) {
+        rc = cf_pkcs11seal_unwrap(record, record_len, key, err);
+    } else if (strcmp(meta_name, CF_AUTOUNSEAL_META) == 0) {
+        rc = cf_autounseal_unwrap(record, record_len, NULL, key, err);
+    } else {
+        rc = cf_err_set(err, CF_EVALIDATION,
+                        "the seal record's kind '%s' is not one this version of Coffer knows",
+                        meta_name);
+    }
+    if (rc != CF_OK)
+        sodium_memzero(key, CF_ROOT_KEY_BYTES);
     return rc;
 }
 

@@ -27,6 +27,10 @@ struct cf_boot_opts {
      * cf_boot.sealed set (the server unseals it later with cf_boot_unseal). Without this, such a
      * store is refused with a message saying so. */
     bool allow_sealed;
+    /* The root key in hand (a restore of a sealed store's backup: the key opened from the
+     * backup's seal record, cf_boot_open_record), used instead of root.key or COFFER_ROOT_KEY and
+     * never written anywhere; borrowed, the caller wipes it. NULL: the usual sources. */
+    const uint8_t *root_key;
 };
 
 struct cf_boot {
@@ -58,6 +62,14 @@ enum cf_rc cf_boot_unseal_shares(struct cf_boot *boot, uint8_t **record, size_t 
 /* For a store that unseals itself: unwraps the root key with Azure Key Vault or the PKCS#11 token
  * its record names and takes it into use as boot->keyring; their errors otherwise. */
 enum cf_rc cf_boot_auto_unseal(struct cf_boot *boot, struct cf_err *err);
+
+/* Opens a seal record that is not in a store (the one a backup's manifest carries), of the kind
+ * meta_name names (CF_SEAL_META_SHAMIR, CF_AUTOUNSEAL_META or CF_PKCS11SEAL_META), into key (the
+ * caller wipes it): T shares read from standard input for shares, unwrapped by Key Vault or the
+ * PKCS#11 token with the server's environment otherwise. CF_EINVAL for too few shares or shares
+ * that do not open the record, CF_EVALIDATION for an unknown meta_name; the unwraps' errors. */
+enum cf_rc cf_boot_open_record(const char *meta_name, const uint8_t *record, size_t record_len,
+                               uint8_t key[CF_ROOT_KEY_BYTES], struct cf_err *err);
 
 /* Takes a sealed store's root key into use for an offline command, as the server would: shares
  * from standard input, or unwrapped by Key Vault or the PKCS#11 token. CF_OK at once when the

@@ -28,6 +28,7 @@
  * migrate --from DSN --to DSN: copies a whole store into an empty one (SQLite to PostgreSQL, or
  * back), ciphertexts as they are, and verifies every table's row count and checksum before
  * committing (see cf_store_copy). */
+#include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -99,9 +100,11 @@ static const char usage_text[] =
     "                    COFFER_SEAL_PKCS11_PIN or the file named by "
     "COFFER_SEAL_PKCS11_PIN_FILE);\n"
     "                    from a file key, or from shares given T of them on standard input.\n"
-    "  init/rekey --share-keys PEM,PEM,...  encrypt each share to its holder's RSA public\n"
-    "                    key (one per share, in order; RSA-OAEP-SHA256, base64): the holder\n"
-    "                    decrypts theirs with openssl pkeyutl (docs/operations.md).\n"
+    "  init/rekey --share-keys KEY,KEY,...  encrypt each share to its holder's public key\n"
+    "                    (one per share, in order), each KEY one of: an age recipient\n"
+    "                    (age1..., inline or in a file), an OpenPGP public key file, or an RSA\n"
+    "                    PEM public key file. The holder decrypts theirs with 'age -d',\n"
+    "                    'gpg --decrypt' or 'openssl pkeyutl' (docs/operations.md).\n"
     "  rekey             make new shares (the old ones stop working), given T of the current\n"
     "                    ones on standard input, one a line. The server may keep running.\n"
     "  unseal, seal      talk to a running server: see 'coffer operator unseal --help'\n"
@@ -447,10 +450,9 @@ static int parse_split(const char *sub, const char *shares_text, const char *thr
     return 0;
 }
 
-/* Prints the shares on stdout, once; false when stdout failed (then nothing may be committed). */
-/* The holders' public keys of --share-keys (paths borrowed from argv; n 0: shares in clear). */
+/* The holders' public keys of --share-keys (entries borrowed from argv; n 0: shares in clear). */
 struct share_keys {
-    const char *paths[CF_SHAMIR_MAX_SHARES];
+    const char *entries[CF_SHAMIR_MAX_SHARES];
     unsigned n;
 };
 
@@ -460,38 +462,40 @@ static enum cf_rc print_shares(const uint8_t (*shares)[CF_SHARE_BYTES], unsigned
                                struct cf_err *err)
 {
     char text[CF_SHARE_TEXT_MAX];
-    char sealed[CF_SHAREWRAP_TEXT_MAX];
+    char *sealed[CF_SHAMIR_MAX_SHARES] = {NULL};
+    enum cf_sharewrap_kind kinds[CF_SHAMIR_MAX_SHARES];
     enum cf_rc rc = CF_OK;
     /* every share encrypted before the first is printed: a failure prints none */
-    char(*out)[CF_SHAREWRAP_TEXT_MAX] = calloc(keys->n ? n : 1, sizeof(*out));
-    if (!out)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
     for (unsigned i = 0; i < keys->n && rc == CF_OK; i++) {
         cf_shamir_share_encode(shares[i], text);
-        rc = cf_sharewrap_encrypt(keys->paths[i], text, strlen(text), sealed, err);
-        memcpy(out[i], sealed, sizeof(sealed));
+        rc = cf_sharewrap_encrypt(keys->entries[i], text, strlen(text), &sealed[i], &kinds[i], err);
     }
     sodium_memzero(text, sizeof(text));
-    if (rc != CF_OK) {
-        free(out);
-        return rc;
-    }
+    if (rc != CF_OK)
+        goto out;
     for (unsigned i = 0; i < n; i++) {
-        if (keys->n) {
-            printf("Unseal share %u (encrypted to %s): %s\n", i + 1, keys->paths[i], out[i]);
-            continue;
+        if (!keys->n) {
+            cf_shamir_share_encode(shares[i], text);
+            printf("Unseal share %u: %s\n", i + 1, text);
+        } else if (kinds[i] == CF_SHAREWRAP_RSA) {
+            printf("Unseal share %u (encrypted to %s, RSA): %s\n", i + 1, keys->entries[i],
+                   sealed[i]);
+        } else {
+            /* an armored block, on the lines that follow */
+            printf("Unseal share %u (encrypted to %s, %s):\n%s", i + 1, keys->entries[i],
+                   cf_sharewrap_kind_name(kinds[i]), sealed[i]);
         }
-        cf_shamir_share_encode(shares[i], text);
-        printf("Unseal share %u: %s\n", i + 1, text);
     }
     sodium_memzero(text, sizeof(text));
-    free(out);
     printf("\nAny %u of these %u shares unseal the server. They are shown only this once: give "
            "each to a different person, and keep none of them beside the data directory.\n",
            threshold, n);
     if (fflush(stdout) != 0 || ferror(stdout))
-        return cf_err_set(err, CF_EIO, "cannot write the shares on stdout: nothing was changed");
-    return CF_OK;
+        rc = cf_err_set(err, CF_EIO, "cannot write the shares on stdout: nothing was changed");
+out:
+    for (unsigned i = 0; i < keys->n; i++)
+        free(sealed[i]);
+    return rc;
 }
 
 /* Splits kr's root key into n shares, prints them, and records the seal: inserted (init, old
@@ -851,22 +855,28 @@ int cf_cmd_operator(int argc, char **argv)
             char *comma = strchr(next, ',');
             if (comma)
                 *comma = '\0';
-            keys.paths[keys.n] = next;
+            keys.entries[keys.n] = next;
             next = comma ? comma + 1 : NULL;
         }
         if (next || keys.n != shares) {
             fprintf(stderr,
-                    "coffer operator %s: --share-keys names %u key file(s) for %u shares: one "
+                    "coffer operator %s: --share-keys names %u key(s) for %u shares: one "
                     "per share, separated by commas\n",
                     sub, keys.n, shares);
             return 2;
         }
+        /* GPGME talks to gpg through pipes: a gpg that dies early must be an error returned, not
+         * a SIGPIPE that ends this process (a closed stdout then fails the flush of the shares,
+         * before anything is recorded) */
+        signal(SIGPIPE, SIG_IGN);
+        /* every entry checked before the store is opened: a bad one changes nothing */
         for (unsigned i = 0; i < keys.n; i++) {
             struct cf_err key_err;
+            enum cf_sharewrap_kind kind;
             cf_err_clear(&key_err);
-            if (cf_sharewrap_check(keys.paths[i], &key_err) != CF_OK) {
-                fprintf(stderr, "coffer operator %s: %s\n", sub, key_err.msg);
-                return 1;
+            if (cf_sharewrap_check(keys.entries[i], &kind, &key_err) != CF_OK) {
+                fprintf(stderr, "coffer operator %s: share key %u: %s\n", sub, i + 1, key_err.msg);
+                return key_err.rc == CF_EINVAL ? 2 : 1;
             }
         }
     }

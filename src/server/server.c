@@ -850,6 +850,7 @@ static enum phase_end serve_sealed(struct server_run *run)
             }
             /* A token counts every refused PIN towards locking the user PIN, and the PIN comes
              * from this process's start: trying again could only lock the token. */
+            cf_seal_note_auto_failure(run->seal, err.msg);
             if (run->boot->pkcs11 && err.rc == CF_EUNAUTH) {
                 cf_log_error("auto-unseal with the PKCS#11 token failed: %s; staying sealed and "
                              "not trying again with this PIN (each refusal counts towards "
@@ -890,6 +891,65 @@ static enum phase_end serve_sealed(struct server_run *run)
     }
     cf_server_stop(server, DRAIN_MS);
     return end;
+}
+
+/* Writes the unseal attempts the sealed server remembered (core/seal.h) to its audit log, oldest
+ * first, as server.unseal.attempt events at the time each happened, with a
+ * server.unseal.attempts_dropped event where attempts were not kept; the seal keeps none after.
+ * Without a log they are dropped (they were logged as they happened). Failures are logged, not
+ * fatal: the key is in use already. */
+static void audit_unseal_attempts(struct cf_audit_log *log, struct cf_seal *seal, bool automatic,
+                                  bool pkcs11)
+{
+    struct cf_seal_attempts attempts;
+    struct cf_audit_event event;
+    struct cf_err err;
+    cf_err_clear(&err);
+    if (cf_seal_take_attempts(seal, &attempts, &err) != CF_OK) {
+        cf_log_error("the unseal attempts could not be audited: %s", err.msg);
+        return;
+    }
+    for (size_t i = 0; log && i <= attempts.n; i++) {
+        if (i == attempts.dropped_after && attempts.dropped > 0) {
+            memset(&event, 0, sizeof(event));
+            event.time_us = i < attempts.n ? attempts.items[i].time_ms * 1000 : 0;
+            cf_strlcpy(event.actor_kind, "operator", sizeof(event.actor_kind));
+            cf_strlcpy(event.actor_name, "unseal", sizeof(event.actor_name));
+            cf_strlcpy(event.action, "server.unseal.attempts_dropped", sizeof(event.action));
+            cf_strlcpy(event.result, "failed", sizeof(event.result));
+            snprintf(event.reason, sizeof(event.reason),
+                     "%llu unseal attempt(s) after the first %d and before the last %d were not "
+                     "kept (the server log has each)",
+                     (unsigned long long)attempts.dropped, CF_SEAL_ATTEMPTS_KEPT,
+                     CF_SEAL_ATTEMPTS_KEPT);
+            if (cf_audit_record(log, &event, &err) != CF_OK)
+                cf_log_error("an unseal attempt could not be audited: %s", err.msg);
+        }
+        if (i == attempts.n)
+            break;
+        const struct cf_seal_attempt *a = &attempts.items[i];
+        bool by_share = a->outcome != CF_SEAL_AUTO_FAILED;
+        memset(&event, 0, sizeof(event));
+        event.time_us = a->time_ms * 1000;
+        cf_strlcpy(event.actor_kind, by_share ? "anonymous" : "operator", sizeof(event.actor_kind));
+        cf_strlcpy(event.actor_name,
+                   by_share || !automatic ? "unseal shares"
+                   : pkcs11               ? "pkcs11"
+                                          : "azure-key-vault",
+                   sizeof(event.actor_name));
+        cf_strlcpy(event.source_ip, a->source, sizeof(event.source_ip));
+        cf_strlcpy(event.action, "server.unseal.attempt", sizeof(event.action));
+        cf_strlcpy(event.result,
+                   a->outcome == CF_SEAL_REJECTED      ? "denied"
+                   : a->outcome == CF_SEAL_AUTO_FAILED ? "failed"
+                                                       : "ok",
+                   sizeof(event.result));
+        snprintf(event.reason, sizeof(event.reason), "%s: %s", cf_seal_outcome_name(a->outcome),
+                 a->detail);
+        if (cf_audit_record(log, &event, &err) != CF_OK)
+            cf_log_error("an unseal attempt could not be audited: %s", err.msg);
+    }
+    cf_seal_attempts_release(&attempts);
 }
 
 /* Records that the server was unsealed (by shares or by the vault) in its audit log, when it has
@@ -1056,6 +1116,7 @@ static enum phase_end serve_unsealed(struct server_run *run)
     }
     if (run->seal) {
         cf_seal_set_sealed(run->seal, false);
+        audit_unseal_attempts(audit_log, run->seal, run->boot->auto_unseal, run->boot->pkcs11);
         audit_unseal(audit_log, run->boot->auto_unseal, run->boot->pkcs11);
     }
     log_listening(run, server, false);

@@ -171,6 +171,21 @@ class AutoUnseal(WithFakes, ServerTestCase):
             self.set_enabled(True)
         self.wait_sealed_state(False)  # tried again by itself
         self.assert_secrets_read_back()
+        # what happened while sealed is audited before the unseal: the vault's refusals, the share refused
+        events = self.ok("GET", "/api/v1/audit/events", query={"action": "server.", "limit": 1000})["events"]
+        events = [e for e in events if e["action"] in ("server.unseal", "server.unseal.attempt")]
+        last = max(i for i, e in enumerate(events) if e["action"] == "server.unseal")
+        previous = max([i for i, e in enumerate(events[:last]) if e["action"] == "server.unseal"] + [-1])
+        period = events[previous + 1:last]
+        failed = [e for e in period if e["result"] == "failed"]
+        self.assertTrue(failed, period)
+        for e in failed:
+            self.assertEqual(e["actor"]["name"], "azure-key-vault", e)
+            self.assertIn("disabled key", e["reason"])
+        shares = [e for e in period if e["result"] == "denied"]
+        self.assertEqual([(e["sourceIp"], e["reason"]) for e in shares],
+                         [("127.0.0.1", "rejected: this server takes no shares (it unseals itself)")])
+        self.assertIn("unseal: a share from 127.0.0.1 was rejected: this server takes no shares", self.server.stderr)
 
     def test_c_missing_role_is_403_and_throttling_is_waited_out(self):
         self.server.stop()

@@ -276,6 +276,11 @@ class Install(unittest.TestCase):
                                   text=True, timeout=60)
             self.assertEqual(proc.returncode, 0, proc.stderr)
             self.assertTrue(proc.stdout.startswith("coffer "), proc.stdout)
+            # the scanner is found under PREFIX/libexec/coffer, wherever PREFIX is
+            self.assertTrue(os.access(os.path.join(base, "libexec/coffer/coffer-scan"), os.X_OK))
+            proc = subprocess.run([os.path.join(base, "bin/coffer"), "scan", "--stdin"], input="x = 1\n",
+                                  capture_output=True, text=True, timeout=60)
+            self.assertEqual(proc.returncode, 0, proc.stdout + proc.stderr)
             with open(os.path.join(base, "share/bash-completion/completions/coffer")) as f:
                 self.assertEqual(f.read(), run("completion", "bash")[1])
 

@@ -79,6 +79,12 @@ class DebianPackage(unittest.TestCase):
         r = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(r.stdout.startswith("coffer "), r.stdout)
+        # `coffer scan` runs the scanner installed under /usr/libexec/coffer
+        self.assertTrue(os.access(self.path("usr/libexec/coffer/coffer-scan"), os.X_OK))
+        with tempfile.TemporaryDirectory() as empty:
+            r = subprocess.run([binary, "scan", empty], capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("0 findings", r.stdout + r.stderr)
         for f in ("usr/share/man/man1/coffer.1.gz", "usr/share/man/man1/coffer-run.1.gz",
                   "usr/share/bash-completion/completions/coffer", "usr/share/zsh/vendor-completions/_coffer",
                   "usr/share/doc/coffer/README.md.gz", "usr/share/doc/coffer/operations.md.gz"):

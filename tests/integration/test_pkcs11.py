@@ -9,6 +9,7 @@ moves to the token given its shares; no PIN or root key in any log.
 """
 
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -192,6 +193,16 @@ class Pkcs11AutoUnseal(ServerTestCase):
             shutil.copyfile(self.conf, conf)
             self.assertIsNotNone(wait_for_seal_state(self.server, False), self.server.stderr[-2000:])
             self.assertEqual(self.secret_values(self.pid), {("/", k): v for k, v in SECRETS.items()})
+            # the failed tries, remembered while sealed, are audited before the unseal they preceded
+            events = self.ok("GET", "/api/v1/audit/events", query={"action": "server.", "limit": 1000})["events"]
+            events = [e for e in events if e["action"] in ("server.unseal", "server.unseal.attempt")]
+            self.assertEqual(events[-1]["action"], "server.unseal", events[-3:])
+            failed = events[-2]
+            self.assertEqual((failed["action"], failed["result"], failed["actor"]["name"]),
+                             ("server.unseal.attempt", "failed", "pkcs11"), failed)
+            self.assertTrue(failed["reason"].startswith("failed: the PKCS#11 module"), failed)
+            self.assertIn("has no token labelled '%s'" % TOKEN, failed["reason"])
+            self.assertNotIn(PIN, json.dumps(events))
         finally:
             self.server.extra_env["SOFTHSM2_CONF"] = self.conf
 

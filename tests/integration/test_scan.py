@@ -124,6 +124,30 @@ class Files(ScanBase):
         rc, out, err = run_coffer(["scan", "."], cwd=self.dir)
         self.assertEqual((rc, out), (0, ""), err)
 
+    def test_scanner_runs_as_its_own_program(self):
+        # coffer runs coffer-scan, found beside it; coffer alone (copied elsewhere) says what is missing
+        self.assertTrue(os.access(os.path.join(os.path.dirname(harness.COFFER_BIN), "coffer-scan"), os.X_OK))
+        alone = os.path.join(self.dir, "bin", "coffer")
+        os.makedirs(os.path.dirname(alone))
+        shutil.copy(harness.COFFER_BIN, alone)
+        write(os.path.join(self.dir, "a.txt"), "TOKEN = '%s'\n" % github_token(self.rng))
+        proc = subprocess.run([alone, "scan", self.dir], capture_output=True, text=True, timeout=60,
+                              env=harness.base_env())
+        self.assertEqual(proc.returncode, 2, proc.stdout + proc.stderr)
+        self.assertIn("the scanner is not installed: neither %s/bin/coffer-scan nor %s/bin/../libexec/coffer/"
+                      "coffer-scan exists" % (self.dir, self.dir), proc.stderr)
+        self.assertEqual(proc.stdout, "")
+        # the help of the command comes from coffer itself (completion and man pages are made from it)
+        proc = subprocess.run([alone, "help", "scan"], capture_output=True, text=True, timeout=60,
+                              env=harness.base_env())
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("usage: coffer scan [PATH...]", proc.stdout)
+        # and coffer-scan is not a command of its own
+        proc = subprocess.run([os.path.join(os.path.dirname(harness.COFFER_BIN), "coffer-scan"), "."],
+                              capture_output=True, text=True, timeout=60, env=harness.base_env())
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("run by 'coffer scan'", proc.stderr)
+
     def test_gitignore_binary_and_allow_mark(self):
         git(self.dir, "init", "-q")
         tokens = [github_token(self.rng) for _ in range(4)]

@@ -173,6 +173,9 @@ class Seal(ServerTestCase):
         self.assertEqual(rc, 1, err)
         self.assertIn("share", err)
         self.assertEqual(self.status()["seal"]["progress"], 0)
+        # logged as they happen (the audit log cannot be written while sealed: test_ib)
+        self.assertIn("unseal: a share from 127.0.0.1 was rejected: malformed: a share is 44 characters",
+                      self.server.stderr)
 
     def test_d_wrong_share_set_refused(self):
         for share in self.shares[:2]:
@@ -205,6 +208,11 @@ class Seal(ServerTestCase):
         r = self.unseal(self.shares[4])
         self.assertNotEqual(r.json["nonce"], nonce)
         self.api("POST", "/api/v1/sys/unseal", body={"reset": True}, token=None)
+        log = self.server.stderr
+        self.assertIn("unseal: a share from 127.0.0.1 was rejected: duplicate", log)
+        self.assertIn("unseal: a share from 127.0.0.1 was rejected: wrong nonce", log)
+        self.assertIn("unseal: progress reset: 2 share(s) dropped by 127.0.0.1", log)
+        self.assertIn("unseal: share 1 of 3 accepted from 127.0.0.1", log)
 
     def test_f_unseal_with_any_three_and_read_back(self):
         rnd = harness.seeded_random(self)
@@ -247,6 +255,9 @@ class Seal(ServerTestCase):
         self.server.start()
         self.assertIs(self.status()["sealed"], True)
         self.assert_sealed_503()
+        # a flood of malformed attempts: the sealed server keeps the first and the last 32 only (test_ib)
+        for i in range(70):
+            self.assertError(self.unseal("flood-%d" % i), 400, None, "share")
         for share in self.shares[1:4]:
             self.unseal(share)
         self.wait_unsealed()
@@ -315,6 +326,58 @@ class Seal(ServerTestCase):
         dump = json.dumps(self.ok("GET", "/api/v1/audit/events", query={"limit": 1000}))
         for share in self.all_shares:
             self.assertNotIn(share, dump)
+
+    def test_ib_unseal_attempts_are_audited_at_unseal(self):
+        """Every attempt made while sealed (c, d, e, f; then g, h, i) is written, in order, before the
+        server.unseal of its sealed period, naming its outcome and source address and no share."""
+        events = self.ok("GET", "/api/v1/audit/events", query={"action": "server.", "limit": 1000})["events"]
+        attempts = [e for e in events if e["action"] == "server.unseal.attempt"]
+        reasons = [e["reason"] for e in attempts]
+        for words in ("rejected: malformed: ",                              # c, through the API and the CLI
+                      "rejected: not a share of this store",                # d
+                      "rejected: duplicate: already given in this attempt",  # e
+                      "rejected: wrong nonce",                              # e
+                      "reset: progress reset: 2 share(s) dropped",          # e, coffer operator unseal --reset
+                      "reset: progress reset: 1 share(s) dropped",          # e, the API
+                      "accepted: share 1 of 3",
+                      "accepted: share 3 of 3: the root key was rebuilt and checked",
+                      "accepted: share 2 of 2: the root key was rebuilt and checked"):  # i, after rekey
+            self.assertTrue([r for r in reasons if r.startswith(words)], (words, reasons))
+        malformed = [e for e in attempts if e["reason"].startswith("rejected: malformed")]
+        self.assertGreaterEqual(len(malformed), 5, malformed)  # four through the API, one through the CLI
+        for e in attempts:
+            self.assertEqual(e["sourceIp"], "127.0.0.1", e)
+            self.assertEqual(e["result"], "ok" if e["reason"].startswith(("accepted", "reset")) else "denied", e)
+        # in order: each sealed period's attempts, its last the share that unsealed it, then its server.unseal
+        sequence = [e for e in events if e["action"] in ("server.unseal.attempt", "server.unseal")]
+        self.assertEqual([e["seq"] for e in sequence], sorted(e["seq"] for e in sequence))
+        unseals = [i for i, e in enumerate(sequence) if e["action"] == "server.unseal"]
+        self.assertEqual(len(unseals), 4)
+        for i in unseals:
+            self.assertRegex(sequence[i - 1]["reason"], r"^accepted: share (\d) of \1: the root key was rebuilt",
+                             sequence[i - 1])
+        # the first period (c to f): every rejection of d and e precedes the first unseal
+        first = sequence[:unseals[0]]
+        self.assertTrue([e for e in first if e["reason"].startswith("rejected: not a share of this store")])
+        self.assertTrue([e for e in first if e["reason"].startswith("reset:")])
+        times = [e["time"] for e in first]
+        self.assertEqual(times, sorted(times))
+        # h's period: 70 malformed attempts and 3 shares, 73 in all: the first 32, 9 counted, the last 32
+        period = sequence[unseals[1] + 1:unseals[2] + 1]
+        self.assertEqual([e["action"] for e in period], ["server.unseal.attempt"] * 64 + ["server.unseal"])
+        dropped = [e for e in events if e["action"] == "server.unseal.attempts_dropped"]
+        self.assertEqual(len(dropped), 1, dropped)
+        self.assertTrue(dropped[0]["reason"].startswith("9 unseal attempt(s) after the first 32 and before the last "
+                                                        "32 were not kept"), dropped[0])
+        self.assertTrue(period[31]["seq"] < dropped[0]["seq"] < period[32]["seq"])
+        self.assertEqual([e["reason"].split(":")[0] for e in period[:61]], ["rejected"] * 61)
+        self.assertEqual([e["reason"] for e in period[61:64]],
+                         ["accepted: share 1 of 3", "accepted: share 2 of 3",
+                          "accepted: share 3 of 3: the root key was rebuilt and checked"])
+        # this server process logged i's attempts as they happened (c's and e's: see there)
+        self.assertIn("unseal: share 1 of 2 accepted from 127.0.0.1", self.server.stderr)
+        self.assertIn("did not unseal the store (1 failed attempt(s) in a row); the last share came from "
+                      "127.0.0.1", self.server.stderr)
 
     def test_k_no_share_or_key_in_any_log_or_file(self):
         texts = [self.server.stderr, self.server.stdout]
