@@ -97,7 +97,7 @@ soak: build
 	python3 bench/load.py soak $(BUILD)
 
 $(FUZZBUILD)/build.ninja: | deps
-	CC=clang $(MESON) setup $(FUZZBUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+	CC=clang CXX=clang++ $(MESON) setup $(FUZZBUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
 		>/dev/null
 
 # every libFuzzer target for FUZZ_SECONDS (default 60) each; fuzz/README.md
@@ -126,7 +126,7 @@ tsan: deps $(TSANBUILD)/build.ninja
 	sh scripts/tsan.sh $(TSANBUILD)
 
 format:
-	clang-format -i $$(git ls-files 'src/*.[ch]' 'tests/unit/*.[ch]' 'bench/*.c' 'fuzz/*.c')
+	clang-format -i $$(git ls-files 'src/*.[ch]' 'src/*.cc' 'tests/unit/*.[ch]' 'bench/*.c' 'fuzz/*.c')
 
 clean:
 	rm -rf $(BUILD) $(SANBUILD) $(TSANBUILD) $(FUZZBUILD)

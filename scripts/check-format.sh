@@ -1,5 +1,5 @@
 #!/bin/sh
-# The clang-format check of `make check`: every tracked C file of src/, tests/unit/, bench/ and fuzz/
+# The clang-format check of `make check`: every tracked C file of src/ (and the C++ bridge, src/*.cc), tests/unit/, bench/ and fuzz/
 # must already be formatted as .clang-format says (what clang-format --dry-run -Werror checks). Prints each
 # difference and ends with one line; exits 1 when a file differs. `make format` rewrites the files.
 # Usage: sh scripts/check-format.sh [FILE...] (default: every tracked C file of those folders)
@@ -13,7 +13,7 @@ if ! command -v "$CLANG_FORMAT" >/dev/null 2>&1; then
 fi
 if [ $# -eq 0 ]; then
     # shellcheck disable=SC2046 # one word per tracked path (none has a space)
-    set -- $(git ls-files 'src/*.[ch]' 'tests/unit/*.[ch]' 'bench/*.c' 'fuzz/*.c')
+    set -- $(git ls-files 'src/*.[ch]' 'src/*.cc' 'tests/unit/*.[ch]' 'bench/*.c' 'fuzz/*.c')
 fi
 bad=0
 for f in "$@"; do

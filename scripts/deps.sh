@@ -12,7 +12,7 @@ libmicrohttpd-dev libjansson-dev libsodium-dev libsqlite3-dev libpq-dev postgres
 libmariadb-dev mariadb-server \
 libcriterion-dev libcjose-dev libssl-dev zlib1g-dev liboath-dev libgfshare-dev openssl curl wrk hyperfine clang libclang-rt-14-dev \
 clang-format libtsan2 zsh man-db chromium \
-libhyperscan-dev libpcre2-dev libgit2-dev libyaml-dev ripgrep git debhelper dpkg-dev fakeroot \
+libhyperscan-dev libpcre2-dev libgit2-dev libyaml-dev libtomlplusplus-dev ripgrep git debhelper dpkg-dev fakeroot \
 libp11-kit-dev softhsm2 opensc \
 libgpgme-dev gnupg age"
 # The web dashboard is built with Node.js and npm (web/, from its lock file) and tested in Debian's Chromium

@@ -79,6 +79,7 @@ extern const struct cf_route cf_routes_scim[];
 extern const struct cf_route cf_routes_approvals[];
 extern const struct cf_route cf_routes_access[];
 extern const struct cf_route cf_routes_dynamic[];
+extern const struct cf_route cf_routes_leaks[];
 extern const struct cf_route cf_routes_openapi[];
 
 /* The core context shared by every request (thread-safe). */

@@ -2,7 +2,8 @@
  * where it lives, its version count, last change, expiry and last read, and per environment the
  * machine identities that can read there (the blast radius). Query: workspaceId or projectId (id or
  * slug); without one, every project the caller can see; identityId (administrators only): the
- * inventory as that machine identity would see it, i.e. what it can read. No value is ever read. */
+ * inventory as that machine identity would see it, i.e. what it can read; leaked=true: only the
+ * secrets marked leaked (core/leaks.h). No value is ever read. */
 #include <string.h>
 
 #include "api/http.h"
@@ -40,10 +41,19 @@ static json_t *render_copies(const struct cf_inventory_secret *s)
     return array;
 }
 
+/* "leak": {leakedAt, source, by: {kind, name}} for a secret marked leaked, else null. */
+static json_t *render_leak(const struct cf_inventory_secret *s)
+{
+    if (!s->leaked)
+        return json_null();
+    return json_pack("{s:o, s:s, s:{s:s, s:s}}", "leakedAt", cf_json_time(s->leaked_at), "source",
+                     s->leak_source, "by", "kind", s->leaked_by_kind, "name", s->leaked_by_name);
+}
+
 static json_t *render_secret(const struct cf_inventory_secret *s)
 {
     return json_pack(
-        "{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o*}", "secretId",
+        "{s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:o*, s:b, s:o*}", "secretId",
         s->secret_id, "secretKey", s->key, "secretPath", s->path, "version", (json_int_t)s->version,
         "versionCount", (json_int_t)s->version_count, "createdAt", cf_json_time(s->created_at),
         "lastChangedAt", cf_json_time(s->last_changed_at), "expiresAt", cf_json_time(s->expires_at),
@@ -51,7 +61,7 @@ static json_t *render_secret(const struct cf_inventory_secret *s)
         s->reminder_repeat_days > 0 ? json_integer(s->reminder_repeat_days) : json_null(),
         "lastReadAt", s->last_read_known ? cf_json_time(s->last_read_at) : json_null(),
         "lastReadBy", render_last_read_by(s), "lastReadKnown", s->last_read_known, "syncedTo",
-        render_copies(s));
+        render_copies(s), "leaked", s->leaked, "leak", render_leak(s));
 }
 
 static json_t *render_reader(const struct cf_inventory_reader *r)
@@ -63,22 +73,24 @@ static json_t *render_reader(const struct cf_inventory_reader *r)
                      "identityName", r->identity_name, "role", r->role, "paths", paths);
 }
 
-static json_t *render_env(const struct cf_inventory_env *env)
+/* leaked_only: only the secrets marked leaked (?leaked=true). */
+static json_t *render_env(const struct cf_inventory_env *env, bool leaked_only)
 {
     json_t *readers = json_array(), *secrets = json_array();
     for (size_t i = 0; readers && i < env->n_readers; i++)
         readers = cf_render_append(readers, render_reader(&env->readers[i]));
     for (size_t i = 0; secrets && i < env->n_secrets; i++)
-        secrets = cf_render_append(secrets, render_secret(&env->secrets[i]));
+        if (!leaked_only || env->secrets[i].leaked)
+            secrets = cf_render_append(secrets, render_secret(&env->secrets[i]));
     return json_pack("{s:s, s:s, s:s, s:o, s:o}", "id", env->id, "slug", env->slug, "name",
                      env->name, "readers", readers, "secrets", secrets);
 }
 
-static json_t *render_project(const struct cf_inventory_project *p)
+static json_t *render_project(const struct cf_inventory_project *p, bool leaked_only)
 {
     json_t *envs = json_array();
     for (size_t i = 0; envs && i < p->n_envs; i++)
-        envs = cf_render_append(envs, render_env(&p->envs[i]));
+        envs = cf_render_append(envs, render_env(&p->envs[i], leaked_only));
     return json_pack("{s:s, s:s, s:s, s:o}", "id", p->id, "name", p->name, "slug", p->slug,
                      "environments", envs);
 }
@@ -126,8 +138,8 @@ static json_t *live_leases(struct cf_req *req, const char *project)
     return array;
 }
 
-/* GET /api/v1/inventory?workspaceId=&identityId= -> {generatedAt, readersComplete, projects: [...],
- * accessGrants: [...], leases: [...]} */
+/* GET /api/v1/inventory?workspaceId=&identityId=&leaked= -> {generatedAt, readersComplete,
+ * projects: [...], accessGrants: [...], leases: [...]} */
 static enum cf_rc inventory(struct cf_req *req, json_t **out, struct cf_err *err)
 {
     struct cf_inventory inv = {0};
@@ -146,6 +158,10 @@ static enum cf_rc inventory(struct cf_req *req, json_t **out, struct cf_err *err
         return cf_err_field(
             err, CF_EVALIDATION, "identityId",
             "identityId: must not be empty (leave it out for the caller's own view)");
+    bool leaked_only = false;
+    rc = cf_req_query_bool(req, "leaked", false, &leaked_only, err);
+    if (rc != CF_OK)
+        return rc;
     int64_t now = cf_now_ms();
     if (identity_id)
         rc = cf_inventory_build_for_identity(cf_req_core(req), cf_req_principal(req), identity_id,
@@ -156,7 +172,7 @@ static enum cf_rc inventory(struct cf_req *req, json_t **out, struct cf_err *err
         return rc;
     json_t *projects = json_array();
     for (size_t i = 0; projects && i < inv.n_projects; i++)
-        projects = cf_render_append(projects, render_project(&inv.projects[i]));
+        projects = cf_render_append(projects, render_project(&inv.projects[i], leaked_only));
     /* the access grants of users and the leases are no part of what a machine identity can read */
     json_t *grants = identity_id ? json_array() : live_grants(req, project);
     json_t *leases = identity_id ? json_array() : live_leases(req, project);

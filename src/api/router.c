@@ -40,6 +40,7 @@ static const struct {
     {"access", cf_routes_access},
     {"metrics", cf_routes_metrics},
     {"dynamic", cf_routes_dynamic},
+    {"leaks", cf_routes_leaks},
     {"sys", cf_routes_sys},
     {"openapi", cf_routes_openapi},
 };

@@ -1,8 +1,9 @@
 /* `coffer inventory`: every secret the token can see, where it lives, how many versions it has,
- * when it last changed, when it expires and who last read it, and per environment which machine
- * identities can read there, from GET /api/v1/inventory (docs/api.md, Inventory). Output: a table
- * of secrets followed by a "readers" block per environment, the server's JSON, or CSV (the secrets,
- * or with --readers the readers). Nothing here ever holds a secret value: the server sends none. */
+ * when it last changed, when it expires, who last read it and whether it is marked leaked, and per
+ * environment which machine identities can read there, from GET /api/v1/inventory (docs/api.md,
+ * Inventory). Output: a table of secrets followed by a "readers" block per environment, the
+ * server's JSON, or CSV (the secrets, or with --readers the readers). Nothing here ever holds a
+ * secret value: the server sends none. */
 #include <stdio.h>
 #include <string.h>
 
@@ -19,12 +20,14 @@
 #define UNKNOWN "unknown"
 
 static const char usage[] =
-    "usage: coffer inventory [--projectId ID] [--identity ID]\n"
+    "usage: coffer inventory [--projectId ID] [--identity ID] [--leaked]\n"
     "                        [--output table|json|csv] [--readers] [options]\n"
     "\n"
     "Lists every secret the token can see: project, environment, path, key, version\n"
     "count, last change, expiry and last read (\"unknown\" when the server's audit log is\n"
-    "off or no longer holds the reads), and per environment the machine identities that\n"
+    "off or no longer holds the reads), when it was marked leaked and where its value\n"
+    "was found ('coffer scan --known --mark-leaked'; a new version clears the mark),\n"
+    "and per environment the machine identities that\n"
     "can read there, with the path globs their rules narrow them to. Values are never\n"
     "shown or fetched.\n"
     "The admin token sees every project and every reader; an identity's token sees\n"
@@ -35,6 +38,7 @@ static const char usage[] =
     "                     other commands, COFFER_PROJECT_ID is not read here\n"
     "  --identity ID      what this machine identity can read: the inventory as\n"
     "                     its own token sees it (admin token, org owners, admins)\n"
+    "  --leaked           only the secrets marked leaked\n"
     "  --output FORMAT    table (default), json (the API's answer) or csv (RFC 4180\n"
     "                     quoting, a header line, one row per secret)\n"
     "  --readers          table and csv: list the readers only (csv: one row per\n"
@@ -85,11 +89,22 @@ static enum cf_rc last_read(json_t *secret, struct cf_buf *out)
                          cf_cli_str(json_object_get(secret, "lastReadBy"), "name"));
 }
 
+/* "TIME at SOURCE" of a secret marked leaked, "-" for one that is not. */
+static enum cf_rc leaked(json_t *secret, struct cf_buf *out)
+{
+    json_t *leak = json_object_get(secret, "leak");
+    cf_buf_reset(out);
+    if (!json_is_object(leak))
+        return cf_buf_puts(out, "-");
+    return cf_buf_printf(out, "%s at %s", time_or(leak, "leakedAt", "-"),
+                         cf_cli_str(leak, "source"));
+}
+
 /* ---- table ----------------------------------------------------------------------------------- */
 
-static const char *const secret_headers[] = {"PROJECT", "ENV",       "PATH",
-                                             "KEY",     "VERSIONS",  "LAST-CHANGED",
-                                             "EXPIRES", "LAST-READ", "SYNCED-TO"};
+static const char *const secret_headers[] = {"PROJECT",   "ENV",          "PATH",    "KEY",
+                                             "VERSIONS",  "LAST-CHANGED", "EXPIRES", "LAST-READ",
+                                             "SYNCED-TO", "LEAKED"};
 #define SECRET_COLS (CF_ARRAY_SIZE(secret_headers))
 
 /* "destination:name (sync), ..." of every destination holding a copy, "-" for none. */
@@ -119,12 +134,14 @@ static enum cf_rc secret_rows(json_t *project, json_t *env, void *ctx)
     enum cf_rc rc = CF_OK;
     char versions[24];
 
-    struct cf_buf copies;
+    struct cf_buf copies, leak;
     cf_buf_init(&read, 0);
     cf_buf_init(&copies, 0);
+    cf_buf_init(&leak, 0);
     json_array_foreach(json_object_get(env, "secrets"), i, secret)
     {
-        if ((rc = last_read(secret, &read)) != CF_OK || (rc = synced_to(secret, &copies)) != CF_OK)
+        if ((rc = last_read(secret, &read)) != CF_OK ||
+            (rc = synced_to(secret, &copies)) != CF_OK || (rc = leaked(secret, &leak)) != CF_OK)
             break;
         const char *row[SECRET_COLS] = {
             cf_cli_str(project, "slug"),
@@ -136,10 +153,12 @@ static enum cf_rc secret_rows(json_t *project, json_t *env, void *ctx)
             time_or(secret, "expiresAt", "-"),
             read.data,
             copies.data,
+            leak.data,
         };
         if ((rc = cf_table_add(table, row)) != CF_OK)
             break;
     }
+    cf_buf_release(&leak);
     cf_buf_release(&copies);
     cf_buf_release(&read);
     return rc;
@@ -333,7 +352,9 @@ static const char *const csv_secret_headers[] = {"project",
                                                  "secretReminderRepeatDays",
                                                  "lastReadAt",
                                                  "lastReadBy",
-                                                 "syncedTo"};
+                                                 "syncedTo",
+                                                 "leakedAt",
+                                                 "leakSource"};
 #define CSV_SECRET_COLS (CF_ARRAY_SIZE(csv_secret_headers))
 
 static enum cf_rc csv_secrets(json_t *project, json_t *env, void *ctx)
@@ -366,6 +387,8 @@ static enum cf_rc csv_secrets(json_t *project, json_t *env, void *ctx)
             known ? cf_cli_str(secret, "lastReadAt") : UNKNOWN,
             known ? cf_cli_str(json_object_get(secret, "lastReadBy"), "name") : UNKNOWN,
             copies.data,
+            cf_cli_str(json_object_get(secret, "leak"), "leakedAt"),
+            cf_cli_str(json_object_get(secret, "leak"), "source"),
         };
         if ((rc = csv_record(out, row, CSV_SECRET_COLS)) != CF_OK)
             break;
@@ -419,17 +442,17 @@ static enum cf_rc render_csv(json_t *answer, bool readers, struct cf_buf *out)
 int cf_cmd_inventory(int argc, char **argv)
 {
     const char *project = NULL, *identity = NULL, *output_name = NULL;
-    bool readers = false;
+    bool readers = false, leaked_only = false;
     /* --output is declared here too: the parser takes the first declaration of a name, so this
      * one (which also accepts csv) shadows the shared table|json option of cf_cli_begin. */
     const struct cf_opt opts[] = {
-        {"projectId", CF_OPT_STRING, &project},
-        {"identity", CF_OPT_STRING, &identity},
-        {"output", CF_OPT_STRING, &output_name},
-        {"readers", CF_OPT_BOOL, &readers},
+        {"projectId", CF_OPT_STRING, &project},  {"identity", CF_OPT_STRING, &identity},
+        {"output", CF_OPT_STRING, &output_name}, {"readers", CF_OPT_BOOL, &readers},
+        {"leaked", CF_OPT_BOOL, &leaked_only},
     };
     const struct cf_cli_spec spec = {usage, 0, 0, 0, opts, CF_ARRAY_SIZE(opts)};
-    struct cf_query_param query[] = {{"workspaceId", NULL}, {"identityId", NULL}, {NULL, NULL}};
+    struct cf_query_param query[] = {
+        {"workspaceId", NULL}, {"identityId", NULL}, {"leaked", NULL}, {NULL, NULL}};
     struct cf_cli cli;
     struct cf_buf text;
     json_t *answer = NULL;
@@ -464,6 +487,7 @@ int cf_cmd_inventory(int argc, char **argv)
     }
     query[0].value = project;
     query[1].value = identity;
+    query[2].value = leaked_only ? "true" : NULL;
     status = cf_cli_request(&cli, "GET", "/v1/inventory", query, NULL, &answer);
     if (status != CF_EXIT_OK)
         goto out;

@@ -1,9 +1,12 @@
 /* `coffer scan`: the secret-leak gate for pipelines and commits (docs/scan.md). Scans files and
  * directories (honouring .gitignore), standard input, git history, or the staged changes, with the
  * built-in and user rules, and, with --known, for the values of the secrets the token can read.
- * Prints findings redacted as text, JSON or SARIF 2.1.0. Exit status: 0 clean, 1 findings, 2 an
- * error (a usage error, an unreadable file, a failed request): a scan that could not look at
- * everything never passes. The scanning itself lives in src/scan/. */
+ * Prints findings redacted as text, JSON or SARIF 2.1.0. With --mark-leaked, each Coffer secret
+ * whose value was found is marked leaked on the server (POST /api/v1/secrets/leaked, naming where
+ * it was found, never the value), and with --rotate-leaked its rotation is asked for. Exit status:
+ * 0 clean, 1 findings, 2 an error (a usage error, an unreadable file, a failed request, a secret
+ * that could not be marked): a scan that could not look at everything never passes. The scanning
+ * itself lives in src/scan/. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -26,12 +29,21 @@
 #include "scan/report.h"
 #include "scan/rules.h"
 #include "scan/walk.h"
+#include "util/str.h"
 #include "util/wipemem.h"
 #include "util/banned.h"
+
+/* Where a known value lives: what the server needs to mark it leaked. */
+struct known_place {
+    char *label; /* "project-slug/env/path/KEY", as findings name it */
+    char *project_id, *env, *path, *key;
+};
 
 /* Everything a scan needs, made from the options. */
 struct scan_setup {
     struct cf_scan_rules rules;
+    struct known_place *places; /* with --known */
+    size_t nplaces;
     struct cf_scan_engine *engine;
     struct cf_scan_report report;
     bool report_ready;
@@ -76,20 +88,37 @@ static int scan_fail(const char *message)
 
 struct known_set {
     struct cf_scan_known *items;
+    struct known_place *places; /* places[i] is where items[i] lives */
     size_t count, cap;
     json_t *answers; /* the answers the values point into */
 };
 
+static void place_release(struct known_place *p)
+{
+    free(p->label);
+    free(p->project_id);
+    free(p->env);
+    free(p->path);
+    free(p->key);
+}
+
+static void places_free(struct known_place *places, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        place_release(&places[i]);
+    free(places);
+}
+
 static void known_release(struct known_set *set)
 {
-    for (size_t i = 0; i < set->count; i++)
-        free((char *)set->items[i].label);
+    places_free(set->places, set->count);
     free(set->items);
     json_decref(set->answers);
     memset(set, 0, sizeof(*set));
 }
 
-static int known_add(struct known_set *set, const char *label, json_t *secret)
+static int known_add(struct known_set *set, const char *label, const char *project_id,
+                     const char *env, const char *path, const char *key, json_t *secret)
 {
     const char *value = json_string_value(json_object_get(secret, "secretValue"));
     if (!value)
@@ -100,13 +129,21 @@ static int known_add(struct known_set *set, const char *label, json_t *secret)
         if (!grown)
             return cf_cli_fail("out of memory");
         set->items = grown;
+        struct known_place *grown_places = realloc(set->places, cap * sizeof(*grown_places));
+        if (!grown_places)
+            return cf_cli_fail("out of memory");
+        set->places = grown_places;
         set->cap = cap;
     }
-    char *copy = strdup(label);
-    if (!copy)
+    struct known_place place = {strdup(label), strdup(project_id), strdup(env), strdup(path),
+                                strdup(key)};
+    if (!place.label || !place.project_id || !place.env || !place.path || !place.key) {
+        place_release(&place);
         return cf_cli_fail("out of memory");
+    }
+    set->places[set->count] = place;
     set->items[set->count++] = (struct cf_scan_known){
-        value, json_string_length(json_object_get(secret, "secretValue")), copy};
+        value, json_string_length(json_object_get(secret, "secretValue")), place.label};
     return CF_EXIT_OK;
 }
 
@@ -156,10 +193,11 @@ static int fetch_known(struct cf_cli *cli, const char *project_id, struct known_
                 const char *key = json_string_value(json_object_get(secret, "secretKey"));
                 if (!key)
                     continue;
-                if (!path || strcmp(path, "/") == 0)
-                    path = "";
-                snprintf(label, sizeof(label), "%s/%s%s/%s", pslug, eslug, path, key);
-                if ((status = known_add(set, label, secret)) != CF_EXIT_OK)
+                if (!path)
+                    path = "/";
+                snprintf(label, sizeof(label), "%s/%s%s/%s", pslug, eslug,
+                         strcmp(path, "/") == 0 ? "" : path, key);
+                if ((status = known_add(set, label, pid, eslug, path, key, secret)) != CF_EXIT_OK)
                     goto out;
             }
         }
@@ -191,11 +229,15 @@ static int setup(struct cf_cli *cli, const struct scan_opts *o, struct scan_setu
         return cf_cli_usage_error(cli, "--no-builtin needs --rules FILE");
     if (o->project_id && !o->known)
         return cf_cli_usage_error(cli, "--projectId goes with --known");
+    if (o->mark_leaked && !o->known)
+        return cf_cli_usage_error(cli, "--mark-leaked goes with --known");
+    if (o->rotate_leaked && !o->mark_leaked)
+        return cf_cli_usage_error(cli, "--rotate-leaked goes with --mark-leaked");
     if (cf_scan_report_init(&s->report, &err) != CF_OK)
         return scan_fail(err.msg);
     s->report_ready = true;
     if ((!o->no_builtin && cf_scan_rules_add_builtin(&s->rules, &err) != CF_OK) ||
-        (o->rules_file && cf_scan_rules_load_yaml(&s->rules, o->rules_file, &err) != CF_OK) ||
+        (o->rules_file && cf_scan_rules_load(&s->rules, o->rules_file, &err) != CF_OK) ||
         (o->baseline && cf_scan_report_load_baseline(&s->report, o->baseline, &err) != CF_OK)) {
         status = scan_fail(err.msg);
         goto out;
@@ -205,11 +247,17 @@ static int setup(struct cf_cli *cli, const struct scan_opts *o, struct scan_setu
         goto out;
     }
     if (cf_scan_engine_new(&s->engine, &s->rules, known.items, known.count, &skipped, &err) !=
-        CF_OK) {
+            CF_OK ||
+        cf_scan_report_use_rules(&s->report, &s->rules, &err) != CF_OK) {
         status = scan_fail(err.msg);
         goto out;
     }
     s->report.known_values = known.count - skipped;
+    /* the places outlive the values: --mark-leaked names them after the scan */
+    s->places = known.places;
+    s->nplaces = known.count;
+    known.places = NULL;
+    known.count = 0;
     s->report.known_skipped = skipped;
     if (skipped)
         fprintf(stderr,
@@ -223,17 +271,148 @@ out:
 
 static void setup_release(struct scan_setup *s)
 {
+    places_free(s->places, s->nplaces);
     cf_scan_engine_free(s->engine);
     cf_scan_rules_release(&s->rules);
     if (s->report_ready)
         cf_scan_report_release(&s->report);
 }
 
-/* Prints the report and returns the exit status: 1 with findings, else 0 (failed: 2). */
-static int finish(struct scan_setup *s, bool failed)
+/* ---- marking leaked secrets ------------------------------------------------------------------ */
+
+static const struct known_place *find_place(const struct scan_setup *s, const char *label)
+{
+    for (size_t i = 0; i < s->nplaces; i++)
+        if (strcmp(s->places[i].label, label) == 0)
+            return &s->places[i];
+    return NULL;
+}
+
+/* The server's limit on a mark's source (store/leaks.h CF_LEAK_SOURCE_MAX, not a header the CLI
+ * may include). */
+#define LEAK_SOURCE_MAX 512
+
+/* Where finding f was made, as a mark's source: "coffer scan: PATH:LINE" or "coffer scan: commit
+ * ID PATH:LINE" ("staged PATH:LINE" for --staged), printable UTF-8 (other bytes shown as '?') of at
+ * most LEAK_SOURCE_MAX bytes (a longer one keeps its end, where the file name and line are, after
+ * "..."). */
+static void leak_source(const struct cf_scan_finding *f, char out[LEAK_SOURCE_MAX + 1])
+{
+    char full[8192];
+    if (f->commit && strcmp(f->commit, "staged") == 0)
+        snprintf(full, sizeof(full), "coffer scan: staged %s:%llu", f->path,
+                 (unsigned long long)f->line);
+    else if (f->commit)
+        snprintf(full, sizeof(full), "coffer scan: commit %.12s %s:%llu", f->commit, f->path,
+                 (unsigned long long)f->line);
+    else
+        snprintf(full, sizeof(full), "coffer scan: %s:%llu", f->path, (unsigned long long)f->line);
+    bool utf8 = cf_utf8_valid(full, strlen(full));
+    for (char *c = full; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f || (!utf8 && (unsigned char)*c >= 0x80))
+            *c = '?';
+    size_t len = strlen(full);
+    if (len <= LEAK_SOURCE_MAX) {
+        memcpy(out, full, len + 1);
+        return;
+    }
+    /* the tail, starting on a character's first byte */
+    const char *tail = full + len - (LEAK_SOURCE_MAX - 16);
+    while ((*tail & 0xC0) == 0x80)
+        tail++;
+    snprintf(out, LEAK_SOURCE_MAX + 1, "coffer scan: ...%s", tail);
+}
+
+/* What the answer of a mark says was done, into action (size bytes); false when a rotation asked
+ * for was refused or failed. */
+static bool describe_mark(json_t *answer, char *action, size_t size)
+{
+    json_t *leak = json_object_get(answer, "leak"), *rotation = json_object_get(answer, "rotation");
+    const char *outcome = json_string_value(json_object_get(rotation, "outcome"));
+    const char *status = json_string_value(json_object_get(rotation, "status"));
+    const char *error = json_string_value(json_object_get(rotation, "error"));
+    const char *name = json_string_value(json_object_get(rotation, "name"));
+    int at = snprintf(action, size, "%s",
+                      json_is_true(json_object_get(leak, "created")) ? "marked leaked"
+                                                                     : "already marked leaked");
+    if (at < 0 || (size_t)at >= size || !outcome)
+        return true;
+    if (strcmp(outcome, "none") == 0) {
+        snprintf(action + at, size - (size_t)at, "; no rotation configured");
+        return true;
+    }
+    if (strcmp(outcome, "triggered") == 0 && (!status || strcmp(status, "failed") != 0)) {
+        snprintf(action + at, size - (size_t)at, "; rotation '%s' triggered (%s)",
+                 name ? name : "?", status ? status : "?");
+        return true;
+    }
+    snprintf(action + at, size - (size_t)at, "; rotation%s%s%s failed: %s", name ? " '" : "",
+             name ? name : "", name ? "'" : "", error ? error : "no reason given");
+    return false;
+}
+
+/* Marks each distinct Coffer secret among the findings leaked (and asks for its rotation with
+ * --rotate-leaked), naming where it was first found; prints what was done per secret on stderr and
+ * records it as the findings' action. Returns false when a secret could not be marked or its
+ * rotation failed. */
+static bool mark_leaked(struct cf_cli *cli, const struct scan_opts *o, struct scan_setup *s)
+{
+    bool ok = true;
+    /* each secret once, at its first finding (the findings are in order) */
+    bool *done = calloc(s->nplaces ? s->nplaces : 1, sizeof(*done));
+    if (!done) {
+        cf_cli_fail("out of memory");
+        return false;
+    }
+    for (size_t i = 0; i < s->report.count; i++) {
+        const struct cf_scan_finding *f = &s->report.items[i];
+        char source[LEAK_SOURCE_MAX + 1], action[1024];
+        json_t *body = NULL, *answer = NULL;
+        if (!f->known_label)
+            continue;
+        const struct known_place *place = find_place(s, f->known_label);
+        if (!place || done[place - s->places])
+            continue;
+        done[place - s->places] = true;
+        leak_source(f, source);
+        body =
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "projectId", place->project_id,
+                      "environment", place->env, "secretPath", place->path, "secretKey", place->key,
+                      "source", source, "fingerprint", f->fingerprint, "rotate", o->rotate_leaked);
+        if (!body) {
+            cf_cli_fail("out of memory");
+            ok = false;
+            break;
+        }
+        if (cf_cli_request(cli, "POST", "/v1/secrets/leaked", NULL, body, &answer) != CF_EXIT_OK) {
+            if (cli->last_status)
+                snprintf(action, sizeof(action), "not marked leaked (HTTP %ld)", cli->last_status);
+            else
+                snprintf(action, sizeof(action), "not marked leaked (server not reached)");
+            ok = false;
+        } else if (!describe_mark(answer, action, sizeof(action)))
+            ok = false;
+        json_decref(body);
+        json_decref(answer);
+        fprintf(stderr, "coffer: %s: %s\n", f->known_label, action);
+        if (cf_scan_report_set_action(&s->report, f->known_label, action) != CF_OK) {
+            cf_cli_fail("out of memory");
+            ok = false;
+            break;
+        }
+    }
+    free(done);
+    return ok;
+}
+
+/* Prints the report and returns the exit status: 1 with findings, else 0 (failed: 2). With
+ * --mark-leaked, marks the Coffer secrets found first (a mark that failed: 2). */
+static int finish(struct cf_cli *cli, const struct scan_opts *o, struct scan_setup *s, bool failed)
 {
     struct cf_err err = {0};
     cf_scan_report_finish(&s->report);
+    if (o->mark_leaked && !mark_leaked(cli, o, s))
+        failed = true;
     if (cf_scan_report_write(&s->report, s->format, &s->rules, stdout, &err) != CF_OK)
         return scan_fail(err.msg);
     if (s->format == CF_SCAN_TEXT) {
@@ -422,7 +601,7 @@ int cf_cmd_scan(int argc, char **argv)
         }
         ok = scan_files(&s, &paths, threads.set ? (long)threads.value : default_threads());
     }
-    status = finish(&s, !ok);
+    status = finish(&cli, &o, &s, !ok);
 out:
     cf_scan_paths_release(&paths);
     setup_release(&s);
@@ -457,7 +636,7 @@ int cf_cmd_scan_git(int argc, char **argv)
         status = scan_fail(err.msg);
         goto out;
     }
-    status = finish(&s, false);
+    status = finish(&cli, &o, &s, false);
 out:
     setup_release(&s);
     cf_cli_end(&cli);

@@ -14,14 +14,19 @@
 #define SCAN_THREADS_MAX 64
 
 #define SCAN_COMMON_HELP                                                                           \
-    "  --rules FILE       also use the rules of this YAML file (docs/scan.md); a rule\n"           \
-    "                     with a built-in rule's id replaces it\n"                                 \
+    "  --rules FILE       also use the rules of this YAML or TOML file (by its\n"                  \
+    "                     extension; a gitleaks.toml too, docs/scan.md); a rule with a\n"          \
+    "                     built-in rule's id replaces it\n"                                        \
     "  --no-builtin       use only the rules of --rules\n"                                         \
     "  --baseline FILE    accept the findings of an earlier --output json report\n"                \
     "  --known            also report the values of every secret the token can read\n"             \
     "                     (raw, base64, base64url and URL-encoded; values shorter than\n"          \
     "                     8 bytes are skipped, and said so); needs a token\n"                      \
     "  --projectId ID     with --known: only this project's secrets\n"                             \
+    "  --mark-leaked      with --known: mark each Coffer secret found leaked on the\n"             \
+    "                     server (where it was found, never the value)\n"                          \
+    "  --rotate-leaked    with --mark-leaked: also ask for the rotation whose output\n"            \
+    "                     is that secret, where one is configured\n"                               \
     "  --output FORMAT    text (default), json or sarif (SARIF 2.1.0)\n"                           \
     "  --domain URL       with --known: server URL (env COFFER_API_URL)\n"                         \
     "  --token TOKEN      with --known: access token (env COFFER_TOKEN; default: the\n"            \
@@ -30,7 +35,8 @@
     "\n"                                                                                           \
     "Findings show the secret's first and last two characters only. A line holding\n"              \
     "'coffer:allow' is not reported. Exit status: 0 nothing found, 1 findings, 2 an\n"             \
-    "error (nothing is reported as clean that could not be read).\n"
+    "error (nothing is reported as clean that could not be read; a secret that\n"                  \
+    "--mark-leaked could not mark, or whose rotation failed, is an error too).\n"
 
 static const char scan_usage[] =
     "usage: coffer scan [PATH...] [--stdin] [--staged] [--threads N] [options]\n"
@@ -81,14 +87,17 @@ struct scan_opts {
     const char *project_id;
     bool no_builtin;
     bool known;
+    bool mark_leaked;
+    bool rotate_leaked;
 };
 
 #define SCAN_COMMON_OPTS(o)                                                                        \
     {"rules", CF_OPT_STRING, &(o).rules_file}, {"baseline", CF_OPT_STRING, &(o).baseline},         \
         {"output", CF_OPT_STRING, &(o).output}, {"projectId", CF_OPT_STRING, &(o).project_id},     \
-        {"no-builtin", CF_OPT_BOOL, &(o).no_builtin},                                              \
+        {"no-builtin", CF_OPT_BOOL, &(o).no_builtin}, {"known", CF_OPT_BOOL, &(o).known},          \
+        {"mark-leaked", CF_OPT_BOOL, &(o).mark_leaked},                                            \
     {                                                                                              \
-        "known", CF_OPT_BOOL, &(o).known                                                           \
+        "rotate-leaked", CF_OPT_BOOL, &(o).rotate_leaked                                           \
     }
 
 /* The options of the plain form (files, --stdin, --staged), in the order both halves declare them.

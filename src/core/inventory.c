@@ -461,6 +461,29 @@ out:
     return rc;
 }
 
+/* Which secrets of out are marked leaked at their current version (core/leaks.h). */
+static enum cf_rc leaks(struct cf_core *core, struct cf_inventory_project *out, struct cf_err *err)
+{
+    struct cf_secret_leak_list marks = {0};
+    enum cf_rc rc = cf_store_leak_list(core->store, out->id, &marks, err);
+    for (size_t m = 0; rc == CF_OK && m < marks.n; m++) {
+        const struct cf_secret_leak *l = &marks.items[m];
+        for (size_t e = 0; e < out->n_envs; e++)
+            for (size_t i = 0; i < out->envs[e].n_secrets; i++) {
+                struct cf_inventory_secret *s = &out->envs[e].secrets[i];
+                if (strcmp(s->secret_id, l->secret_id) != 0 || s->version != l->version)
+                    continue;
+                s->leaked = true;
+                s->leaked_at = l->leaked_at;
+                cf_strlcpy(s->leak_source, l->source, sizeof(s->leak_source));
+                cf_strlcpy(s->leaked_by_kind, l->actor_kind, sizeof(s->leaked_by_kind));
+                cf_strlcpy(s->leaked_by_name, l->actor_name, sizeof(s->leaked_by_name));
+            }
+    }
+    cf_secret_leak_list_release(&marks);
+    return rc;
+}
+
 /* The inventory of project p as who sees it, into out: its environments (for an identity, those
  * it can read in), their readers and secrets. */
 static enum cf_rc build_project(struct cf_core *core, const struct cf_principal *who,
@@ -511,6 +534,8 @@ static enum cf_rc build_project(struct cf_core *core, const struct cf_principal 
         rc = last_reads(core, out, err);
     if (rc == CF_OK)
         rc = synced_copies(core, out, err);
+    if (rc == CF_OK)
+        rc = leaks(core, out, err);
     if (rc == CF_OK)
         hide_other_readers(core, who, out);
     cf_secret_meta_list_release(&secrets);

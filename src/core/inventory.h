@@ -21,6 +21,7 @@
 #define CF_CORE_INVENTORY_H
 
 #include "core/core.h"
+#include "store/leaks.h"
 
 /* The glob that matches every path of an environment ("/" and a double star). */
 #define CF_INVENTORY_ALL_PATHS "/**"
@@ -53,6 +54,12 @@ struct cf_inventory_secret {
     char last_read_by_kind[16];
     char last_read_by_id[CF_UUID_LEN];
     char last_read_by_name[CF_NAME_MAX + 1];
+    /* Marked leaked at the current version (core/leaks.h); the rest zero / "" when not. */
+    bool leaked;
+    int64_t leaked_at;
+    char leak_source[CF_LEAK_SOURCE_MAX + 1];
+    char leaked_by_kind[16];
+    char leaked_by_name[CF_NAME_MAX + 1];
     /* Every destination that holds a copy (heap; by sync name). */
     struct cf_inventory_copy *copies;
     size_t n_copies;

@@ -242,6 +242,12 @@ static bool is_access(const struct cf_notice *n)
     return strncmp(n->threshold, "access-", 7) == 0;
 }
 
+/* A notice that a secret's value was found leaked (threshold "secret-leaked", see core/leaks.c). */
+static bool is_leak(const struct cf_notice *n)
+{
+    return strcmp(n->threshold, "secret-leaked") == 0;
+}
+
 /* A test message a person asked for (cf_notifier_test), never stored. */
 static bool is_test(const struct cf_notice *n)
 {
@@ -256,6 +262,7 @@ static const char *kind_title(const struct cf_notice *n)
            : is_lease(n)                          ? "lease revocation failed"
            : is_approval(n)                       ? "change request"
            : is_access(n)                         ? "access request"
+           : is_leak(n)                           ? "secret leaked"
            : is_test(n)                           ? "test message"
            : strcmp(n->threshold, "expired") == 0 ? "expired"
            : strcmp(n->threshold, "due") == 0     ? "rotation due"
@@ -288,6 +295,7 @@ static char *render_body(const struct cf_channel *ch, const struct cf_notice *n)
                       : is_lease(n)    ? "coffer.lease"
                       : is_approval(n) ? "coffer.approval"
                       : is_access(n)   ? "coffer.access"
+                      : is_leak(n)     ? "coffer.leak"
                       : is_test(n)     ? "coffer.test"
                                        : "coffer.expiry",
                       "deliveryId", n->id, "threshold", n->threshold, "message", n->message, "item",
@@ -318,6 +326,8 @@ static const char *post_webhook(struct cf_notifier *nf, const struct cf_channel 
         snprintf(event, sizeof(event), "X-Coffer-Event: approval.%s", n->threshold + 7);
     else if (is_access(n)) /* access.request, access.granted, ... */
         snprintf(event, sizeof(event), "X-Coffer-Event: access.%s", n->threshold + 7);
+    else if (is_leak(n))
+        snprintf(event, sizeof(event), "X-Coffer-Event: secret.leaked");
     else if (is_test(n))
         snprintf(event, sizeof(event), "X-Coffer-Event: test");
     else
@@ -411,6 +421,7 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
         : is_rotation(n) ? "Run `coffer rotations status` with the rotation's id for its state."
         : is_lease(n)    ? "Run `coffer leases list --all` for the leases still live."
         : is_approval(n) ? "Run `coffer approvals show` with the request's id to review it."
+        : is_leak(n)     ? "Run `coffer inventory --leaked` for every secret marked leaked."
                          : "Run `coffer expiring` to see everything that is due.");
     struct mail m = {text, len > 0 ? (size_t)len : 0, 0};
     CURL *curl = cf_net_curl_new();

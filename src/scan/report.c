@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <jansson.h>
+#include <pcre2.h>
 #include <sodium.h>
 
 #include "scan/report.h"
@@ -21,6 +23,128 @@ enum cf_rc cf_scan_report_init(struct cf_scan_report *report, struct cf_err *err
     return CF_OK;
 }
 
+struct cf_scan_path_allow {
+    pcre2_code **global; /* the set's */
+    size_t nglobal;
+    pcre2_code ***per_rule; /* [rule index][i] */
+    size_t *nper_rule;
+    size_t nrules;
+};
+
+static void path_allow_free(struct cf_scan_path_allow *pa)
+{
+    if (!pa)
+        return;
+    for (size_t i = 0; i < pa->nglobal; i++)
+        pcre2_code_free(pa->global[i]);
+    free(pa->global);
+    for (size_t r = 0; pa->per_rule && r < pa->nrules; r++) {
+        for (size_t i = 0; i < pa->nper_rule[r]; i++)
+            pcre2_code_free(pa->per_rule[r][i]);
+        free(pa->per_rule[r]);
+    }
+    free(pa->per_rule);
+    free(pa->nper_rule);
+    free(pa);
+}
+
+/* Compiles exprs[0..n-1] into *out (n entries); what names whose they are in an error. On failure
+ * *out is NULL (what was compiled is freed). */
+static enum cf_rc compile_paths(char *const *exprs, size_t n, const char *what, pcre2_code ***out,
+                                struct cf_err *err)
+{
+    *out = calloc(n ? n : 1, sizeof(**out));
+    if (!*out)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        int code = 0;
+        PCRE2_SIZE offset = 0;
+        (*out)[i] = pcre2_compile((PCRE2_SPTR)exprs[i], PCRE2_ZERO_TERMINATED, PCRE2_UTF, &code,
+                                  &offset, NULL);
+        if (!(*out)[i]) {
+            PCRE2_UCHAR message[160];
+            pcre2_get_error_message(code, message, sizeof(message));
+            for (size_t j = 0; j < i; j++)
+                pcre2_code_free((*out)[j]);
+            free(*out);
+            *out = NULL;
+            return cf_err_set(err, CF_EINVAL,
+                              "%s: allow-list path expression '%.80s' does not compile at offset "
+                              "%zu: %s",
+                              what, exprs[i], (size_t)offset, (const char *)message);
+        }
+    }
+    return CF_OK;
+}
+
+enum cf_rc cf_scan_report_use_rules(struct cf_scan_report *report,
+                                    const struct cf_scan_rules *rules, struct cf_err *err)
+{
+    bool any = rules->nallow_paths > 0;
+    for (size_t r = 0; r < rules->count && !any; r++)
+        any = rules->items[r].nallow_paths > 0;
+    report->rules = rules;
+    if (!any)
+        return CF_OK;
+    struct cf_scan_path_allow *pa = calloc(1, sizeof(*pa));
+    enum cf_rc rc = CF_OK;
+    if (!pa)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    pa->per_rule = calloc(rules->count ? rules->count : 1, sizeof(*pa->per_rule));
+    pa->nper_rule = calloc(rules->count ? rules->count : 1, sizeof(*pa->nper_rule));
+    if (!pa->per_rule || !pa->nper_rule) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    pa->nrules = rules->count;
+    rc = compile_paths(rules->allow_paths, rules->nallow_paths, "the global allow list",
+                       &pa->global, err);
+    if (rc == CF_OK)
+        pa->nglobal = rules->nallow_paths;
+    for (size_t r = 0; rc == CF_OK && r < rules->count; r++) {
+        char what[CF_SCAN_RULE_ID_MAX + 16];
+        snprintf(what, sizeof(what), "rule '%s'", rules->items[r].id);
+        rc = compile_paths(rules->items[r].allow_paths, rules->items[r].nallow_paths, what,
+                           &pa->per_rule[r], err);
+        if (rc == CF_OK)
+            pa->nper_rule[r] = rules->items[r].nallow_paths;
+    }
+out:
+    if (rc != CF_OK) {
+        path_allow_free(pa);
+        return rc;
+    }
+    report->path_allow = pa;
+    return CF_OK;
+}
+
+static bool any_match(pcre2_code *const *codes, size_t n, const char *path)
+{
+    for (size_t i = 0; i < n; i++) {
+        pcre2_match_data *md = pcre2_match_data_create_from_pattern(codes[i], NULL);
+        int rc = md ? pcre2_match(codes[i], (PCRE2_SPTR)path, PCRE2_ZERO_TERMINATED, 0, 0, md, NULL)
+                    : -1;
+        pcre2_match_data_free(md);
+        if (rc >= 0)
+            return true;
+    }
+    return false;
+}
+
+/* Whether a finding of rule in path is dropped by a path allow list. */
+static bool path_allowed(const struct cf_scan_report *report, const struct cf_scan_rule *rule,
+                         const char *path)
+{
+    const struct cf_scan_path_allow *pa = report->path_allow;
+    if (!pa || !rule || !report->rules)
+        return false;
+    if (path[0] == '.' && path[1] == '/')
+        path += 2;
+    size_t index = (size_t)(rule - report->rules->items);
+    return any_match(pa->global, pa->nglobal, path) ||
+           (index < pa->nrules && any_match(pa->per_rule[index], pa->nper_rule[index], path));
+}
+
 static void finding_release(struct cf_scan_finding *f)
 {
     free(f->rule_id);
@@ -33,6 +157,7 @@ static void finding_release(struct cf_scan_finding *f)
     free(f->author);
     free(f->email);
     free(f->date);
+    free(f->action);
 }
 
 void cf_scan_report_release(struct cf_scan_report *report)
@@ -43,6 +168,7 @@ void cf_scan_report_release(struct cf_scan_report *report)
     for (size_t i = 0; i < report->nbaseline; i++)
         free(report->baseline[i]);
     free(report->baseline);
+    path_allow_free(report->path_allow);
     pthread_mutex_destroy(&report->lock);
     memset(report, 0, sizeof(*report));
 }
@@ -146,6 +272,13 @@ enum cf_rc cf_scan_report_add(struct cf_scan_report *report, const struct cf_sca
     bool ok = true;
     enum cf_rc rc = CF_OK;
 
+    if (path_allowed(report, hit->rule, path)) {
+        pthread_mutex_lock(&report->lock);
+        report->path_allowed++;
+        pthread_mutex_unlock(&report->lock);
+        return CF_OK;
+    }
+
     cf_scan_fingerprint(rule_id, path, hit->secret, hit->secret_len, f.fingerprint);
     const char *key = f.fingerprint;
     pthread_mutex_lock(&report->lock);
@@ -244,6 +377,22 @@ void cf_scan_report_finish(struct cf_scan_report *report)
     report->count = kept;
 }
 
+enum cf_rc cf_scan_report_set_action(struct cf_scan_report *report, const char *known_label,
+                                     const char *action)
+{
+    for (size_t i = 0; i < report->count; i++) {
+        struct cf_scan_finding *f = &report->items[i];
+        if (!f->known_label || strcmp(f->known_label, known_label) != 0)
+            continue;
+        char *copy = strdup(action);
+        if (!copy)
+            return CF_ENOMEM;
+        free(f->action);
+        f->action = copy;
+    }
+    return CF_OK;
+}
+
 /* ---- outputs --------------------------------------------------------------------------------- */
 
 /* Writes text with control characters shown as '?', so that a file name cannot drive the
@@ -275,6 +424,11 @@ static void write_text(const struct cf_scan_report *report, FILE *out)
             put_clean(out, f->email ? f->email : "");
             fprintf(out, "> on %s]", f->date ? f->date : "");
         }
+        if (f->action) {
+            fputs(" [", out);
+            put_clean(out, f->action);
+            fputc(']', out);
+        }
         fputc('\n', out);
     }
 }
@@ -295,7 +449,8 @@ static json_t *finding_json(const struct cf_scan_finding *f)
               json_object_set_new(o, "column", json_integer((json_int_t)f->column)) |
               set_str(o, "secret", f->redacted) | set_str(o, "fingerprint", f->fingerprint) |
               set_str(o, "commit", f->commit) | set_str(o, "author", f->author) |
-              set_str(o, "email", f->email) | set_str(o, "date", f->date);
+              set_str(o, "email", f->email) | set_str(o, "date", f->date) |
+              set_str(o, "action", f->action);
     if (f->known_label) {
         bad |= json_object_set_new(o, "cofferSecret", json_string(f->known_label)) |
                json_object_set_new(o, "encoding", json_string(f->known_encoding));
@@ -382,11 +537,17 @@ static json_t *sarif_result(const struct cf_scan_finding *f, long rule_index)
                        "region", "startLine", (json_int_t)(f->line ? f->line : 1), "startColumn",
                        (json_int_t)(f->column ? f->column : 1), "partialFingerprints",
                        "cofferFingerprint/v1", f->fingerprint);
-    if (result && f->commit) {
-        json_t *props =
-            json_pack("{ss ss ss ss}", "commit", f->commit, "author", f->author ? f->author : "",
-                      "email", f->email ? f->email : "", "date", f->date ? f->date : "");
-        if (!props || json_object_set_new(result, "properties", props)) {
+    if (result && (f->commit || f->action)) {
+        json_t *props = f->commit
+                            ? json_pack("{ss ss ss ss}", "commit", f->commit, "author",
+                                        f->author ? f->author : "", "email",
+                                        f->email ? f->email : "", "date", f->date ? f->date : "")
+                            : json_object();
+        if (!props || set_str(props, "action", f->action)) {
+            json_decref(props);
+            json_decref(result);
+            result = NULL;
+        } else if (json_object_set_new(result, "properties", props)) {
             json_decref(result);
             result = NULL;
         }

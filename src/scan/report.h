@@ -38,14 +38,21 @@ struct cf_scan_finding {
     char *known_label;    /* the Coffer secret (project/env/path/KEY), or NULL */
     char *known_encoding; /* how it appeared ("raw", "base64", ...), or NULL */
     char *commit, *author, *email, *date;
+    char *action; /* what was done about it (a known value marked leaked, ...), or NULL */
     /* for ordering and overlaps only: the commit's rank in the run (0 outside history), the
        secret's offset and length in the scanned text, and whether its rule is generic */
     uint64_t commit_rank, offset, length;
     bool generic;
 };
 
+/* The compiled path allow lists of a rule set (cf_scan_report_use_rules). */
+struct cf_scan_path_allow;
+
 struct cf_scan_report {
     pthread_mutex_t lock;
+    const struct cf_scan_rules *rules;     /* NULL, or the set whose path allow lists apply */
+    struct cf_scan_path_allow *path_allow; /* NULL when none */
+    size_t path_allowed;                   /* findings dropped by a path allow list (under lock) */
     struct cf_scan_finding *items;
     size_t count, cap;
     size_t dropped;   /* over CF_SCAN_FINDINGS_MAX */
@@ -63,6 +70,13 @@ enum cf_scan_format { CF_SCAN_TEXT, CF_SCAN_JSON, CF_SCAN_SARIF };
 enum cf_rc cf_scan_report_init(struct cf_scan_report *report, struct cf_err *err);
 void cf_scan_report_release(struct cf_scan_report *report);
 
+/* Applies the path allow lists of rules (borrowed; must outlive the report; the engine's set): a
+ * finding of a rule in a file whose path (without a leading "./") matches one of the rule's
+ * allow_paths or the set's is not recorded (counted in path_allowed). Known values are always
+ * recorded. CF_EINVAL naming the rule and the expression that does not compile; CF_ENOMEM. */
+enum cf_rc cf_scan_report_use_rules(struct cf_scan_report *report,
+                                    const struct cf_scan_rules *rules, struct cf_err *err);
+
 /* Reads a baseline: a JSON report of an earlier run (--output json), whose findings'
  * fingerprints are accepted. CF_EINVAL naming the file and the problem; CF_EIO; CF_ENOMEM. */
 enum cf_rc cf_scan_report_load_baseline(struct cf_scan_report *report, const char *path,
@@ -77,6 +91,11 @@ enum cf_rc cf_scan_report_add(struct cf_scan_report *report, const struct cf_sca
  * generic rule's finding whose secret overlaps another rule's finding in the same file. Call once,
  * after the scan. */
 void cf_scan_report_finish(struct cf_scan_report *report);
+
+/* Sets the action of every finding of the Coffer secret known_label to a copy of action (text,
+ * "action" in JSON, properties.action in SARIF). Call after cf_scan_report_finish. CF_ENOMEM. */
+enum cf_rc cf_scan_report_set_action(struct cf_scan_report *report, const char *known_label,
+                                     const char *action);
 
 /* Writes the findings to out in format; rules (borrowed) describe the SARIF driver's rules.
  * CF_ENOMEM / CF_EIO. */

@@ -1,4 +1,5 @@
-/* The built-in rules of `coffer scan` and the reader of user rule files (YAML, through libyaml).
+/* The built-in rules of `coffer scan` and the reader of user rule files in YAML (through libyaml;
+ * TOML files are read by rules_toml.cc).
  * The shapes below are the documented formats of each provider's credentials; each rule captures
  * the secret itself as group 1 so that it can be redacted, fingerprinted and entropy-checked. */
 #include <errno.h>
@@ -148,7 +149,14 @@ static const struct builtin builtins[] = {
      0, NULL},
 };
 
-static void rule_release(struct cf_scan_rule *rule)
+static void free_list(char **items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(items[i]);
+    free(items);
+}
+
+void cf_scan_rule_release(struct cf_scan_rule *rule)
 {
     free(rule->id);
     free(rule->description);
@@ -157,19 +165,18 @@ static void rule_release(struct cf_scan_rule *rule)
     for (size_t i = 0; i < rule->nkeywords; i++)
         free(rule->keywords[i]);
     free(rule->keywords);
-    for (size_t i = 0; i < rule->nallow; i++)
-        free(rule->allow[i]);
-    free(rule->allow);
+    free_list(rule->allow, rule->nallow);
+    free_list(rule->allow_paths, rule->nallow_paths);
     memset(rule, 0, sizeof(*rule));
 }
 
 void cf_scan_rules_release(struct cf_scan_rules *rules)
 {
     for (size_t i = 0; i < rules->count; i++)
-        rule_release(&rules->items[i]);
+        cf_scan_rule_release(&rules->items[i]);
     free(rules->items);
-    rules->items = NULL;
-    rules->count = 0;
+    free_list(rules->allow_paths, rules->nallow_paths);
+    memset(rules, 0, sizeof(*rules));
 }
 
 long cf_scan_rules_find(const struct cf_scan_rules *rules, const char *id)
@@ -180,23 +187,22 @@ long cf_scan_rules_find(const struct cf_scan_rules *rules, const char *id)
     return -1;
 }
 
-/* Adds rule (taken: on failure it is released) to rules, replacing one with the same id. */
-static enum cf_rc add_rule(struct cf_scan_rules *rules, struct cf_scan_rule *rule,
-                           struct cf_err *err)
+enum cf_rc cf_scan_rules_add(struct cf_scan_rules *rules, struct cf_scan_rule *rule,
+                             struct cf_err *err)
 {
     long at = cf_scan_rules_find(rules, rule->id);
     if (at >= 0) {
-        rule_release(&rules->items[at]);
+        cf_scan_rule_release(&rules->items[at]);
         rules->items[at] = *rule;
         return CF_OK;
     }
     if (rules->count >= CF_SCAN_RULES_MAX) {
-        rule_release(rule);
+        cf_scan_rule_release(rule);
         return cf_err_set(err, CF_EINVAL, "more than %d rules", CF_SCAN_RULES_MAX);
     }
     struct cf_scan_rule *grown = realloc(rules->items, (rules->count + 1) * sizeof(*grown));
     if (!grown) {
-        rule_release(rule);
+        cf_scan_rule_release(rule);
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     }
     rules->items = grown;
@@ -217,7 +223,7 @@ enum cf_rc cf_scan_rules_add_builtin(struct cf_scan_rules *rules, struct cf_err 
         for (size_t j = 0; j < sizeof(prefilters) / sizeof(prefilters[0]); j++)
             if (strcmp(prefilters[j].id, b->id) == 0 &&
                 !(rule.prefilter = strdup(prefilters[j].prefilter))) {
-                rule_release(&rule);
+                cf_scan_rule_release(&rule);
                 return cf_err_set(err, CF_ENOMEM, "out of memory");
             }
         if (b->allow) {
@@ -229,10 +235,10 @@ enum cf_rc cf_scan_rules_add_builtin(struct cf_scan_rules *rules, struct cf_err 
         }
         if (!rule.id || !rule.description || !rule.regex ||
             (b->allow && (!rule.allow || !rule.allow[0]))) {
-            rule_release(&rule);
+            cf_scan_rule_release(&rule);
             return cf_err_set(err, CF_ENOMEM, "out of memory");
         }
-        enum cf_rc rc = add_rule(rules, &rule, err);
+        enum cf_rc rc = cf_scan_rules_add(rules, &rule, err);
         if (rc != CF_OK)
             return rc;
     }
@@ -330,6 +336,25 @@ static bool valid_id(const char *id)
     return true;
 }
 
+enum cf_rc cf_scan_rule_check(struct cf_scan_rule *rule, const char *file, unsigned long line,
+                              struct cf_err *err)
+{
+    if (!rule->id)
+        return cf_err_set(err, CF_EINVAL, "rules file '%s', line %lu: a rule has no 'id'", file,
+                          line);
+    if (!valid_id(rule->id))
+        return cf_err_set(err, CF_EINVAL,
+                          "rules file '%s', line %lu: rule id '%.64s' must be 1 to %d letters, "
+                          "digits, '-', '_' or '.'",
+                          file, line, rule->id, CF_SCAN_RULE_ID_MAX);
+    if (!rule->regex)
+        return cf_err_set(err, CF_EINVAL, "rules file '%s', line %lu: rule '%s' has no 'regex'",
+                          file, line, rule->id);
+    if (!rule->description && !(rule->description = strdup(rule->id)))
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    return CF_OK;
+}
+
 static enum cf_rc read_rule(struct yaml_ctx *ctx, yaml_node_t *node, struct cf_scan_rule *rule)
 {
     char message[160];
@@ -384,21 +409,7 @@ static enum cf_rc read_rule(struct yaml_ctx *ctx, yaml_node_t *node, struct cf_s
     }
     if (rc != CF_OK)
         return rc;
-    if (!rule->id)
-        return yaml_fail(ctx, node, "a rule has no 'id'");
-    if (!valid_id(rule->id)) {
-        snprintf(message, sizeof(message),
-                 "rule id '%.64s' must be 1 to %d letters, digits, '-', '_' or '.'", rule->id,
-                 CF_SCAN_RULE_ID_MAX);
-        return yaml_fail(ctx, node, message);
-    }
-    if (!rule->regex) {
-        snprintf(message, sizeof(message), "rule '%s' has no 'regex'", rule->id);
-        return yaml_fail(ctx, node, message);
-    }
-    if (!rule->description && !(rule->description = strdup(rule->id)))
-        return cf_err_set(ctx->err, CF_ENOMEM, "out of memory");
-    return CF_OK;
+    return cf_scan_rule_check(rule, ctx->path, (unsigned long)node->start_mark.line + 1, ctx->err);
 }
 
 enum cf_rc cf_scan_rules_load_yaml(struct cf_scan_rules *rules, const char *path,
@@ -451,10 +462,10 @@ enum cf_rc cf_scan_rules_load_yaml(struct cf_scan_rules *rules, const char *path
         struct cf_scan_rule rule = {0};
         rc = read_rule(&ctx, yaml_document_get_node(&doc, *item), &rule);
         if (rc != CF_OK) {
-            rule_release(&rule);
+            cf_scan_rule_release(&rule);
             goto out;
         }
-        rc = add_rule(rules, &rule, err);
+        rc = cf_scan_rules_add(rules, &rule, err);
         if (rc != CF_OK)
             goto out;
     }
@@ -465,4 +476,12 @@ out:
         yaml_parser_delete(&parser);
     fclose(file);
     return rc;
+}
+
+enum cf_rc cf_scan_rules_load(struct cf_scan_rules *rules, const char *path, struct cf_err *err)
+{
+    size_t len = strlen(path);
+    if (len >= 5 && strcmp(path + len - 5, ".toml") == 0)
+        return cf_scan_rules_load_toml(rules, path, err);
+    return cf_scan_rules_load_yaml(rules, path, err);
 }

@@ -30,6 +30,9 @@ static const struct copy_table {
      "secret_id, version, key, sealed, comment, tags, expires_at, skip_multiline, created_at,"
      " reminder_repeat_days, reminder_note",
      "titbttiiiit", "secret_id, version"},
+    {"secret_leaks",
+     "secret_id, version, leaked_at, source, fingerprint, actor_kind, actor_id, actor_name",
+     "tiittttt", "secret_id"},
     {"secret_imports", IMPORT_COLS, "ttttiii", "id"},
     {"tags", TAG_COLS, "tttttii", "id"},
     {"identities", IDENTITY_COLS, "ttii", "id"},

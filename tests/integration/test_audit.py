@@ -393,7 +393,7 @@ class AuditUpgrade(AuditHelpers, unittest.TestCase):
         self.server.cleanup()
 
     # tables made by the migrations after 0016, children first (drop them here when a migration adds one)
-    LATER_TABLES = ("dynamic_leases", "dynamic_secrets", "access_requests", "change_request_reviews", "change_request_items", "change_requests",
+    LATER_TABLES = ("secret_leaks", "dynamic_leases", "dynamic_secrets", "access_requests", "change_request_reviews", "change_request_items", "change_requests",
                     "approval_policy_approvers", "approval_policies", "mfa_tickets", "user_recovery_codes", "user_totp", "scim_users", "scim_tokens", "group_memberships", "user_group_members", "user_groups", "personal_access_tokens", "user_sessions", "user_memberships", "users", "sso_logins")
 
     def downgrade(self):

@@ -447,7 +447,7 @@ class Inventory(IdentityHelpers, harness.ServerTestCase):
         out = self.cli_ok("--projectId", self.pid)
         lines = out.splitlines()
         self.assertEqual(lines[0].split(), ["PROJECT", "ENV", "PATH", "KEY", "VERSIONS", "LAST-CHANGED", "EXPIRES",
-                                            "LAST-READ", "SYNCED-TO"])
+                                            "LAST-READ", "SYNCED-TO", "LEAKED"])
         rows = {}
         for line in lines[1:]:
             if not line.strip():
@@ -518,7 +518,7 @@ class Inventory(IdentityHelpers, harness.ServerTestCase):
         rows = list(csv.reader(io.StringIO(out, newline="")))
         self.assertEqual(rows[0], ["project", "projectName", "environment", "path", "key", "version", "versionCount",
                                    "createdAt", "lastChangedAt", "expiresAt", "secretReminderRepeatDays",
-                                   "lastReadAt", "lastReadBy", "syncedTo"])
+                                   "lastReadAt", "lastReadBy", "syncedTo", "leakedAt", "leakSource"])
         body = {(r[2], r[3], r[4]): dict(zip(rows[0], r)) for r in rows[1:]}
         self.assertEqual(len(body), len(rows) - 1)
         self.assertEqual(set(body), set(SECRETS))

@@ -28,7 +28,7 @@ PRECISE = [("get", "/api/status", "200"), ("post", "/api/v1/auth/universal-auth/
            ("get", "/api/v3/secrets/raw", "200"), ("get", "/api/v3/secrets/raw/{name}", "200"),
            ("get", "/api/v1/workspace", "200"), ("post", "/api/v2/workspace", "200"),
            ("get", "/api/v1/identities", "200"), ("get", "/api/v1/folders", "200"),
-           ("get", "/api/v1/workspace/{projectId}/environments", "200")]
+           ("get", "/api/v1/workspace/{projectId}/environments", "200"), ("post", "/api/v1/secrets/leaked", "200")]
 
 
 def source_routes():

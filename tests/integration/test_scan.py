@@ -15,6 +15,8 @@
 - known values: with a token, the values stored in Coffer are found raw, base64 (at any alignment inside a
   longer base64 text), base64url and URL-encoded, naming project/env/path/key; values shorter than 8 bytes
   skipped and said; a bad token is an error (exit 2);
+- user rules from a gitleaks.toml: its rule's stopwords and the global path allow list honoured; a malformed
+  TOML file refused naming file and line;
 - bad input: unknown options, bad --output, missing paths, broken rule files, a bad baseline, --since of no
   commit, not a repository: a message naming the problem and exit 2.
 
@@ -387,6 +389,32 @@ class Git(ScanBase):
         git(repo, "add", "a.txt")
         git(repo, "commit", "-q", "-m", "fixed")
         self.assertEqual(git(repo, "rev-list", "--count", "HEAD").stdout.strip(), "2")
+
+
+class TomlRules(ScanBase):
+    """User rules from a TOML file (docs/scan.md "Rules"): a gitleaks.toml as gitleaks writes it, its rule and global
+    allow lists (stopwords, paths) honoured; a malformed file refused naming file and line (exit 2)."""
+
+    def test_gitleaks_toml(self):
+        rules = os.path.join(self.dir, "gitleaks.toml")
+        write(rules, 'title = "gitleaks config"\n\n[allowlist]\npaths = [\'\'\'(^|/)vendor/\'\'\']\n\n'
+                     '[[rules]]\nid = "acme-key"\ndescription = "ACME key"\n'
+                     "regex = '''acme_([a-z0-9]{20})'''\nsecretGroup = 1\nentropy = 3\nkeywords = [\"acme\"]\n"
+                     'tags = ["acme"]\n[rules.allowlist]\nstopwords = ["fixture"]\n')
+        key = "acme_" + gen(self.rng, string.ascii_lowercase + string.digits, 20)
+        tree = os.path.join(self.dir, "tree")
+        write(os.path.join(tree, "app.py"), "k = '%s'\n" % key)
+        write(os.path.join(tree, "vendor", "lib.py"), "k = '%s'\n" % key)
+        write(os.path.join(tree, "test.py"), "k = 'acme_fixture0a1b2c3d4e5f6'\n")
+        data = self.scan_json("--rules", rules, "--no-builtin", tree)
+        self.assertEqual([(os.path.relpath(f["path"], tree), f["ruleId"], f["secret"]) for f in data["findings"]],
+                         [("app.py", "acme-key", redacted(key[5:]))])
+        for text, words in (("[[rules]\n", "line 1"), ("[[rules]]\nid = 'a'\nregex = 'x'\npath = 'y'\n",
+                                                        "line 4: unknown key 'path'")):
+            write(rules, text)
+            rc, out, err = run_coffer(["scan", "--rules", rules, tree], cwd=self.dir)
+            self.assertEqual(rc, 2, out + err)
+            self.assertIn("rules file '%s', %s" % (rules, words), err)
 
 
 class Known(harness.ServerTestCase):

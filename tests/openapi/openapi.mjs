@@ -266,6 +266,10 @@ async function main() {
   await call("create a batch: empty", "POST", "/api/v3/secrets/batch/raw", { body: { ...at, secrets: [] }, expect: 422 });
   await call("update a batch", "PATCH", "/api/v3/secrets/batch/raw", { body: { ...at, secrets: [{ secretKey: "B1", secretValue: "11" }] }, expect: 200 });
   await call("delete a batch", "DELETE", "/api/v3/secrets/batch/raw", { body: { ...at, secrets: [{ secretKey: "B2" }] }, expect: 200 });
+  const leak = { projectId: pid, environment: "dev", secretPath: "/", secretKey: "B1", source: "coffer scan: ./a.env:1", fingerprint: "00ff" };
+  await call("mark a secret leaked", "POST", "/api/v1/secrets/leaked", { body: leak, expect: 200 });
+  await call("mark it leaked again, asking for its rotation", "POST", "/api/v1/secrets/leaked", { body: { ...leak, rotate: true }, expect: 200 });
+  await call("mark a secret leaked: no source", "POST", "/api/v1/secrets/leaked", { body: { ...leak, source: undefined }, expect: 422 });
   await call("delete a secret", "DELETE", v3("B1"), { body: at, expect: 200 });
   await call("delete an unknown secret", "DELETE", v3("B1"), { body: at, expect: 404 });
 

@@ -16,6 +16,7 @@
 
 #include "test_dir.h"
 
+#include "store/leaks.h"
 #include "store/sqlite.h"
 #include "store/store.h"
 #include "util/id.h"
@@ -896,6 +897,69 @@ Test(store, secrets_versions_rename_conflict_delete)
     cr_assert_eq(cf_store_secret_get_by_id(st, id, 0, &s, &err), CF_ENOTFOUND);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_versions"), 1);
     cr_assert_eq(write1(w_delete(id, 3)), CF_ENOTFOUND);
+}
+
+/* A mark of secret_id at version by source. */
+static struct cf_secret_leak leak_of(const char *secret_id, int64_t version, const char *source)
+{
+    struct cf_secret_leak l = {0};
+    snprintf(l.secret_id, sizeof(l.secret_id), "%s", secret_id);
+    l.version = version;
+    l.leaked_at = 1000 + version;
+    snprintf(l.source, sizeof(l.source), "%s", source);
+    snprintf(l.fingerprint, sizeof(l.fingerprint), "fp%lld", (long long)version);
+    snprintf(l.actor_kind, sizeof(l.actor_kind), "admin");
+    snprintf(l.actor_name, sizeof(l.actor_name), "admin");
+    return l;
+}
+
+Test(store, leak_marks_hold_for_their_version_only)
+{
+    struct world w;
+    char id[CF_UUID_LEN], other[CF_UUID_LEN];
+    struct cf_secret_leak got, mark;
+    struct cf_secret_leak_list list = {0};
+    bool created = false;
+
+    make_world(&w);
+    create_secret(w.root.id, "API_KEY", "v1", id);
+    create_secret(w.root.id, "OTHER", "o1", other);
+    mark = leak_of(id, 1, "a.txt:3");
+    cr_assert_eq(cf_store_leak_mark(st, &mark, &got, &created, &err), CF_OK, "%s", err.msg);
+    cr_assert(created);
+    cr_assert_str_eq(got.source, "a.txt:3");
+    /* the same version again: the first mark stands */
+    mark = leak_of(id, 1, "b.txt:9");
+    cr_assert_eq(cf_store_leak_mark(st, &mark, &got, &created, &err), CF_OK, "%s", err.msg);
+    cr_assert_not(created);
+    cr_assert_str_eq(got.source, "a.txt:3");
+    cr_assert_str_eq(got.fingerprint, "fp1");
+    cr_assert_eq(cf_store_leak_list(st, w.project.id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 1);
+    cr_assert_str_eq(list.items[0].secret_id, id);
+    cr_assert_eq(list.items[0].leaked_at, 1001);
+    cf_secret_leak_list_release(&list);
+    /* a new version leaves the mark out; marking it replaces the stale one */
+    cr_assert_eq(write1(w_update(id, 1, "API_KEY", "v2", 2)), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_leak_list(st, w.project.id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 0);
+    cf_secret_leak_list_release(&list);
+    mark = leak_of(id, 2, "c.txt:1");
+    cr_assert_eq(cf_store_leak_mark(st, &mark, &got, &created, &err), CF_OK, "%s", err.msg);
+    cr_assert(created);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_leaks"), 1);
+    cr_assert_eq(cf_store_leak_list(st, w.project.id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 1);
+    cr_assert_str_eq(list.items[0].source, "c.txt:1");
+    cf_secret_leak_list_release(&list);
+    /* another project has none; a malformed id is refused; deleting the secret drops its mark */
+    cr_assert_eq(cf_store_leak_list(st, w.envs[1].id, &list, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(list.n, 0);
+    cf_secret_leak_list_release(&list);
+    mark = leak_of("not-a-uuid", 1, "x");
+    cr_assert_neq(cf_store_leak_mark(st, &mark, &got, &created, &err), CF_OK);
+    cr_assert_eq(write1(w_delete(id, 2)), CF_OK, "%s", err.msg);
+    cr_assert_eq(raw_count("SELECT COUNT(*) FROM secret_leaks"), 0);
 }
 
 Test(store, secret_batch_is_all_or_nothing)
@@ -2342,7 +2406,7 @@ Test(store, identities_migration_applies_to_an_existing_database)
         " DROP TRIGGER meta_delete_lookups;"
         " DROP TABLE mfa_tickets; DROP TABLE user_recovery_codes; DROP TABLE user_totp;"
         " DROP TABLE scim_users; DROP TABLE scim_tokens;"
-        " DROP TABLE dynamic_leases; DROP TABLE dynamic_secrets;"
+        " DROP TABLE secret_leaks; DROP TABLE dynamic_leases; DROP TABLE dynamic_secrets;"
         " DROP TABLE access_requests; DROP TABLE change_request_reviews; DROP TABLE "
         "change_request_items;"
         " DROP TABLE change_requests; DROP TABLE approval_policy_approvers;"
