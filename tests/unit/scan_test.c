@@ -469,6 +469,69 @@ Test(rules, many_findings_on_one_line_each_once)
         cr_assert_gt(c.items[i].offset, c.items[i - 1].offset);
 }
 
+/* The Hyperscan prefilters of the rules keyed on names start at those names: every form of name
+ * the full expression takes (case, separators, the longer names containing a shorter one) and of
+ * the text between name and value still reaches PCRE2. */
+Test(rules, keyword_rules_find_every_form_of_their_names)
+{
+    static const struct {
+        const char *rule;
+        const char *before, *after; /* the text around the secret */
+        const char *alphabet;
+        size_t len;
+    } forms[] = {
+        {"azure-devops-pat", "ado_token: '", "'", LOWER32, 52},
+        {"azure-devops-pat", "  AzureDevOps.Pat = \"", "\"", LOWER32, 52},
+        {"azure-devops-pat", "azure-devops=", "", LOWER32, 52},
+        {"azure-devops-pat", "VSTS_KEY : ", "", LOWER32, 52},
+        {"azure-devops-pat", "SYSTEM_ACCESSTOKEN=", "", LOWER32, 52},
+        {"azure-devops-pat", "system-accesstoken: \"", "\"", LOWER32, 52},
+        {"azure-devops-pat", "pat=", "", LOWER32, 52},
+        {"generic-password", "Passwd: \"", "\"", ALNUM, 20},
+        {"generic-password", "PWD := '", "'", ALNUM, 20},
+        {"generic-password", "client_secret => `", "`", ALNUM, 20},
+        {"generic-password", "'Api-Key': '", "'", ALNUM, 20},
+        {"generic-password", "apikey=\"", "\"", ALNUM, 20},
+        {"generic-password", "ACCESS_KEY = \"", "\"", ALNUM, 20},
+        {"generic-password", "authToken: \"", "\"", ALNUM, 20},
+        {"generic-password", "refresh_token=\"", "\"", ALNUM, 20},
+        {"dotenv-secret", "PASSWORD=", "", ALNUM, 24},
+        {"dotenv-secret", "  export DB_PASSWD = ", " \t", ALNUM, 24},
+        {"dotenv-secret", "AppSecret=", "", ALNUM, 24},
+        {"dotenv-secret", "GITLAB_TOKEN_2=", "", ALNUM, 24},
+        {"dotenv-secret", "STRIPE_APIKEY=", "", ALNUM, 24},
+        {"dotenv-secret", "api_key=", "", ALNUM, 24},
+        {"dotenv-secret", "SSH_PRIVATE_KEY=", "", ALNUM, 24},
+        {"dotenv-secret", "privatekey=", "", ALNUM, 24},
+    };
+    static char line[2048], text[4096], secret[128];
+    struct collect c;
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        secret[0] = '\0';
+        gen(secret, forms[i].alphabet, forms[i].len);
+        snprintf(line, sizeof(line), "%s%s%s", forms[i].before, secret, forms[i].after);
+        /* alone, and as a line among others */
+        for (int among = 0; among < 2; among++) {
+            snprintf(text, sizeof(text), "%s%s\n%s", among ? "x = 1\n" : "", line,
+                     among ? "y = 2\n" : "");
+            scan_text(text, &c);
+            const struct found *f = find_rule(&c, forms[i].rule);
+            cr_assert(f, "rule '%s' missed: %s", forms[i].rule, line);
+            cr_assert_str_eq(f->secret, secret, "rule '%s' took the wrong part of: %s",
+                             forms[i].rule, line);
+            cr_assert_eq(f->line, (uint64_t)(among ? 2 : 1), "%s", line);
+        }
+    }
+    /* a dotenv value that does not end its line is not one (the rule's "$") */
+    snprintf(line, sizeof(line), "API_TOKEN=");
+    gen(line, ALNUM, 24);
+    cat(line, " # rotated monthly\nTOKEN=");
+    gen(line, ALNUM, 24);
+    cat(line, "\"\n");
+    scan_text(line, &c);
+    cr_assert_null(find_rule(&c, "dotenv-secret"), "dotenv-secret matched: %s", line);
+}
+
 Test(rules, entropy)
 {
     cr_assert_float_eq(cf_scan_entropy("aaaa", 4), 0.0, 1e-9);
@@ -546,6 +609,62 @@ Test(chunks, match_across_boundaries_found_once)
                 }
             cr_assert_eq(found, 1, "token at %zu (long line %d) found %zu times", at, long_line,
                          found);
+        }
+    }
+    free(text);
+}
+
+/* Line numbers carried over many chunks: lines of every length from empty to several hundred
+ * bytes and a run of empty lines (the newline counter's 16-byte blocks, its 255-block batches and
+ * its tail), tokens on some
+ * of them; each found at its line and column whatever the chunk size, as in memory. */
+Test(chunks, line_numbers_carried_over_many_chunks)
+{
+    const size_t size = 300 * 1024;
+    char *text = malloc(size + 1);
+    static char token[64];
+    size_t want_line[32], want_col[32], ntokens = 0, len = 0;
+    uint64_t line = 1;
+    cr_assert(text);
+    /* first a run of empty lines: every byte counter of a batch at its maximum */
+    for (; len < 5000; len++, line++)
+        text[len] = '\n';
+    while (len + 700 < size) {
+        size_t n = rnd(9) == 0 ? 0 : rnd(rnd(8) == 0 ? 600 : 90);
+        if (ntokens < 32 && rnd(97) == 0) {
+            size_t col = rnd(40);
+            memset(text + len, 'y', col);
+            snprintf(token, sizeof(token), " ghp_");
+            gen(token, ALNUM, 36);
+            memcpy(text + len + col, token, strlen(token));
+            want_line[ntokens] = line;
+            want_col[ntokens] = col + 2;
+            ntokens++;
+            n = col + strlen(token);
+        } else {
+            memset(text + len, 'z', n);
+        }
+        len += n;
+        text[len++] = '\n';
+        line++;
+    }
+    text[len] = '\0';
+    cr_assert_gt(ntokens, 10, "the generator placed %zu tokens", ntokens);
+    const size_t chunks[] = {2 * CF_SCAN_OVERLAP, 3 * CF_SCAN_OVERLAP + 17, 64 * 1024, 0};
+    for (size_t k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+        struct collect c;
+        bool binary = false;
+        if (chunks[k])
+            scan_file(text, len, chunks[k], &c, &binary);
+        else
+            scan_text(text, &c);
+        cr_assert_eq(c.count, ntokens, "chunk %zu: %zu findings for %zu tokens", chunks[k], c.count,
+                     ntokens);
+        for (size_t i = 0; i < ntokens; i++) {
+            cr_assert_eq(c.items[i].line, want_line[i], "chunk %zu, token %zu: line %llu, want %zu",
+                         chunks[k], i, (unsigned long long)c.items[i].line, want_line[i]);
+            cr_assert_eq(c.items[i].column, want_col[i], "chunk %zu, token %zu: column %llu",
+                         chunks[k], i, (unsigned long long)c.items[i].column);
         }
     }
     free(text);
