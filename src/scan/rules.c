@@ -60,8 +60,10 @@ static const struct {
     {"slack-webhook", "hooks\\.slack\\.com/services/T"},
     {"stripe-key", "(?:sk|rk)_(?:live|test)_[0-9A-Za-z]{8}"},
     {"jwt", "eyJ[A-Za-z0-9_-]{8}[A-Za-z0-9_-]*\\.eyJ"},
-    {"connection-string-url", "://[^\\s:@/\"\'<>]+:[^\\s:@/\"\'<>]+@"},
-    {"connection-string", "(?i:server|data source|host|address)\\s*=[^;\"\'\\n]*;"},
+    /* these two start at the rarer end of their rules: "://" and "server" are on many lines of
+       code, a password before an '@' and a password after a ';' on few */
+    {"connection-string-url", ":[^\\s:@/\"\'<>]{3}[^\\s:@/\"\'<>]*@[A-Za-z0-9.\\[-]"},
+    {"connection-string", ";[^\"\'\\n]*(?i:password|pwd)\\s*=\\s*[^;\"\'\\s]{3}"},
     {"generic-password",
      SECRET_WORDS "[A-Za-z0-9_-]*[\"\']?\\s*(?::|=|:=|=>)\\s*[\"\'`][^\"\'`\\s]{8}"},
     /* the value ends the line, as in the rule: an assignment in code does not reach Hyperscan */

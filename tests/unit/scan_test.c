@@ -469,9 +469,10 @@ Test(rules, many_findings_on_one_line_each_once)
         cr_assert_gt(c.items[i].offset, c.items[i - 1].offset);
 }
 
-/* The Hyperscan prefilters of the rules keyed on names start at those names: every form of name
- * the full expression takes (case, separators, the longer names containing a shorter one) and of
- * the text between name and value still reaches PCRE2. */
+/* The Hyperscan prefilters of the rules keyed on names start at those names (or, for the
+ * connection strings, at the password's end of the rule): every form of name the full expression
+ * takes (case, separators, the longer names containing a shorter one) and of the text between name
+ * and value still reaches PCRE2. */
 Test(rules, keyword_rules_find_every_form_of_their_names)
 {
     static const struct {
@@ -503,6 +504,12 @@ Test(rules, keyword_rules_find_every_form_of_their_names)
         {"dotenv-secret", "api_key=", "", ALNUM, 24},
         {"dotenv-secret", "SSH_PRIVATE_KEY=", "", ALNUM, 24},
         {"dotenv-secret", "privatekey=", "", ALNUM, 24},
+        {"connection-string", "Server=db;Database=app;Pwd=", ";", ALNUM, 16},
+        {"connection-string", "\"Data Source=db; User Id=app; PASSWORD = ", "\"", ALNUM, 16},
+        {"connection-string", "host=db port=5432;password=", "", ALNUM, 16},
+        {"connection-string-url", "mysql://root:", "@db.internal/app", ALNUM, 16},
+        {"connection-string-url", "url: amqp+ssl://user:", "@[::1]:5671", ALNUM, 16},
+        {"connection-string-url", "'redis://default:", "@10.0.0.7:6379'", ALNUM, 16},
     };
     static char line[2048], text[4096], secret[128];
     struct collect c;
