@@ -3,18 +3,22 @@
  * (matches across chunk boundaries on short and on very long lines, found once, at the right line
  * and column); binary input; known values in their raw, base64 (every alignment), base64url and
  * URL-encoded forms and the short ones left out; entropy, allow lists, keywords and the inline
- * allow mark; user rule files (YAML) and their errors; redaction, fingerprints and baselines. */
+ * allow mark; user rule files (YAML) and their errors; redaction, fingerprints and baselines; the
+ * walk's order (largest file first). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <git2.h>
 #include <sodium.h>
 
 #include "scan/engine.h"
 #include "scan/report.h"
 #include "scan/rules.h"
+#include "scan/walk.h"
 #include "util/banned.h"
 
 #define ALNUM "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -692,6 +696,63 @@ Test(chunks, binary_input_is_skipped)
     scan_file(line, strlen(line), CF_SCAN_CHUNK, &c, &binary);
     cr_assert_not(binary);
     cr_assert(find_rule(&c, "github-token"));
+}
+
+/* ---- the walk ------------------------------------------------------------------------------- */
+
+TestSuite(walk);
+
+static void write_sized(const char *dir, const char *name, size_t size)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *file = fopen(path, "wb");
+    cr_assert(file, "cannot write %s", path);
+    for (size_t i = 0; i < size; i++)
+        fputc(i % 64 == 63 ? '\n' : 'a', file);
+    fclose(file);
+}
+
+/* The files are listed largest first (so that the threads taking them in turn finish together),
+ * a file named on the command line among them, each with its size, none lost or repeated. */
+Test(walk, files_listed_largest_first)
+{
+    static const struct {
+        const char *name;
+        size_t size;
+    } files[] = {{"small.txt", 10},      {"big.txt", 50000},        {"mid.txt", 3000},
+                 {"empty.txt", 0},       {"sub/bigger.txt", 90000}, {"sub/tiny.txt", 1},
+                 {"also-big.txt", 50000}};
+    char dir[] = "/tmp/cf-scan-walk-XXXXXX", sub[64], named[64];
+    struct cf_scan_paths paths = {0};
+    struct cf_err err = {0};
+    cr_assert(mkdtemp(dir));
+    snprintf(sub, sizeof(sub), "%s/sub", dir);
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        write_sized(dir, files[i].name, files[i].size);
+    write_sized(dir, "named.txt", 70000);
+    snprintf(named, sizeof(named), "%s/named.txt", dir);
+    const char *roots[] = {sub, named, dir};
+    git_libgit2_init();
+    cr_assert_eq(cf_scan_walk(roots, 3, &paths, &err), CF_OK, "%s", err.msg);
+    /* sub's two files twice (as sub and inside dir), the named file twice, dir's five */
+    cr_assert_eq(paths.count, 2 + 1 + 8, "%zu files", paths.count);
+    for (size_t i = 0; i < paths.count; i++) {
+        struct stat st;
+        cr_assert_eq(stat(paths.items[i], &st), 0, "%s", paths.items[i]);
+        cr_assert_eq(paths.sizes[i], (uint64_t)st.st_size, "%s", paths.items[i]);
+        if (i > 0)
+            cr_assert_geq(paths.sizes[i - 1], paths.sizes[i], "%s before %s", paths.items[i - 1],
+                          paths.items[i]);
+    }
+    cr_assert_eq(paths.sizes[0], 90000);
+    cr_assert_eq(paths.sizes[paths.count - 1], 0);
+    cf_scan_paths_release(&paths);
+    git_libgit2_shutdown();
+    char command[128];
+    snprintf(command, sizeof(command), "rm -rf '%s'", dir);
+    cr_assert_eq(system(command), 0);
 }
 
 /* ---- known values ---------------------------------------------------------------------------- */
