@@ -48,7 +48,7 @@ static const struct {
     {"azure-sas-token", "[?&]sig=(?:[A-Za-z0-9]|%2[BbFf]|[+/]){16}"},
     /* starts at the name before the value: "[:=]" alone is on most lines of code */
     {"azure-devops-pat", "(?i:ado|devops|vsts|pat|accesstoken)[A-Za-z0-9_.-]*[\"\']?\\s*[:=]\\s*"
-                         "[\"\']?[a-z2-7]{52}"},
+                         "[\"\']?[a-z2-7]{16}"},
     {"azure-devops-pat-v2", "[A-Za-z0-9]{4}AZDO[A-Za-z0-9]{4}"},
     {"aws-access-key-id", "(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{8}"},
     {"aws-secret-access-key", "(?i:aws)[A-Za-z0-9_.-]*(?i:secret)"},
