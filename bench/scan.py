@@ -18,8 +18,13 @@ after generation) and MiB per CPU-second (user + system: less sensitive to other
 planted secrets found and missed (recall), and findings on the clean corpus (false positives). ripgrep runs on
 the first BENCH_SCAN_PART_MIB MiB (default 64) too: its engine is slow with this alternation (under 1 MiB/s),
 and coffer scan is measured on that part as well. Prints the table and writes bench/results/scan.txt and scan.json.
+With BENCH_SCAN_BASELINE set to another coffer binary (a build of an older commit, say), that binary is measured
+on the same corpus right after this one (2 threads and 1 thread, with its recall and false positives): a
+before/after comparison in one run, under the same load. The load averages (1, 5 and 15 minutes) at the start and
+at the end of the run are printed and kept in scan.json.
 
     python3 bench/scan.py BUILD_DIR
+    BENCH_SCAN_BASELINE=/tmp/coffer-old BENCH_SCAN_PART_MIB=16 python3 bench/scan.py BUILD_DIR
 """
 
 import base64
@@ -317,6 +322,11 @@ def main():
     part_mib = int(os.environ.get("BENCH_SCAN_PART_MIB", "64"))
     rounds = int(os.environ.get("BENCH_SCAN_ROUNDS", "2"))
     rng = random.Random(int(os.environ.get("BENCH_SCAN_SEED", "7")))
+    baseline = os.environ.get("BENCH_SCAN_BASELINE")
+    if baseline and not os.access(baseline, os.X_OK):
+        print("bench/scan.py: BENCH_SCAN_BASELINE=%s is not an executable" % baseline, file=sys.stderr)
+        return 1
+    load_start = os.getloadavg()
     work = tempfile.mkdtemp(prefix="coffer-scan-bench-")
     rows, notes = [], []
     try:
@@ -336,23 +346,28 @@ def main():
                          "mib_per_cpu_s": round(nbytes / 2**20 / cpu, 1) if cpu else None,
                          "found": found, "missed": missed, "false_positives": fp, "note": note})
 
-        # coffer scan
-        secs, proc = best(rounds, [coffer, "scan", "--output", "json", "."], cwd=corpus)
-        if proc.returncode not in (0, 1):
-            raise SystemExit("coffer scan failed: %s" % proc.stderr.decode()[-2000:])
-        hits, _ = coffer_hits(proc.stdout)
-        found, missed = score([[os.path.relpath(t[0], corpus), t[1]] for t in truth],
-                              {(os.path.normpath(p), l) for p, l in hits})
-        _, cproc = timed([coffer, "scan", "--output", "json", "."], cwd=clean)
-        add("coffer scan (%d rules, %d threads)" % (len(builtin_regexes()), os.cpu_count() or 1), secs,
-            corpus_bytes, found, missed, coffer_hits(cproc.stdout)[1], cpu=proc.cpu)
-        missed_rules = sorted({t[2] for t in truth
-                               if (os.path.relpath(t[0], corpus), t[1]) not in
-                               {(os.path.normpath(p), l) for p, l in hits}})
-        if missed_rules:
-            notes.append("coffer missed planted: " + ", ".join(missed_rules))
-        secs1, proc1 = timed([coffer, "scan", "--threads", "1", "--output", "json", "."], cwd=corpus)
-        add("coffer scan, 1 thread", secs1, corpus_bytes, None, None, None, cpu=proc1.cpu)
+        # coffer scan (and the baseline binary, on the same corpus)
+        def coffer_rows(binary, label, note=""):
+            secs, proc = best(rounds, [binary, "scan", "--output", "json", "."], cwd=corpus)
+            if proc.returncode not in (0, 1):
+                raise SystemExit("%s scan failed: %s" % (binary, proc.stderr.decode()[-2000:]))
+            hits, _ = coffer_hits(proc.stdout)
+            found, missed = score([[os.path.relpath(t[0], corpus), t[1]] for t in truth],
+                                  {(os.path.normpath(p), l) for p, l in hits})
+            _, cproc = timed([binary, "scan", "--output", "json", "."], cwd=clean)
+            add("%s (%d rules, %d threads)" % (label, len(builtin_regexes()), os.cpu_count() or 1), secs,
+                corpus_bytes, found, missed, coffer_hits(cproc.stdout)[1], note, cpu=proc.cpu)
+            missed_rules = sorted({t[2] for t in truth
+                                   if (os.path.relpath(t[0], corpus), t[1]) not in
+                                   {(os.path.normpath(p), l) for p, l in hits}})
+            if missed_rules:
+                notes.append("%s missed planted: %s" % (label, ", ".join(missed_rules)))
+            secs1, proc1 = timed([binary, "scan", "--threads", "1", "--output", "json", "."], cwd=corpus)
+            add("%s, 1 thread" % label, secs1, corpus_bytes, None, None, None, note, cpu=proc1.cpu)
+
+        coffer_rows(coffer, "coffer scan")
+        if baseline:
+            coffer_rows(baseline, "baseline coffer scan", "BENCH_SCAN_BASELINE=" + baseline)
 
         # the part of the corpus the slower tools get: its first files
         part = os.path.join(work, "part")
@@ -442,6 +457,8 @@ def main():
     load = os.getloadavg()
     lines = ["coffer scan benchmark, %s, %d cores, load average %.1f (other work on the machine counts)"
              % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), os.cpu_count() or 1, load[0]),
+             "load averages (1, 5, 15 min): %.1f %.1f %.1f at the start, %.1f %.1f %.1f at the end"
+             % (load_start + load),
              "",
              "%-44s %7s %8s %8s %9s %6s %6s %6s" % ("tool", "MiB", "seconds", "MiB/s", "MiB/CPU-s", "found",
                                                       "missed", "FP")]
@@ -456,6 +473,9 @@ def main():
     lines.append("goal: >= 1024 MiB/s with all rules: %s (%.0f MiB/s); recall 100%% on planted secrets: %s"
                  % ("met" if goal >= 1024 else "MISSED", goal,
                     "met" if first.get("missed") == 0 else "MISSED"))
+    if first.get("mib_per_cpu_s"):
+        lines.append("at %.0f MiB per CPU-second, %d idle cores would give about %.0f MiB/s"
+                     % (first["mib_per_cpu_s"], os.cpu_count() or 1, first["mib_per_cpu_s"] * (os.cpu_count() or 1)))
     lines += notes
     text = "\n".join(lines) + "\n"
     print(text)
@@ -463,7 +483,8 @@ def main():
     with open(os.path.join(RESULTS, "scan.txt"), "w") as f:
         f.write(text)
     with open(os.path.join(RESULTS, "scan.json"), "w") as f:
-        json.dump({"rows": rows, "notes": notes, "load": load[0]}, f, indent=2)
+        json.dump({"rows": rows, "notes": notes, "load": load[0], "load_start": list(load_start),
+                   "load_end": list(load)}, f, indent=2)
     return 0
 
 

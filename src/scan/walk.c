@@ -1,4 +1,5 @@
-/* Directory walk of `coffer scan PATH...`, with git's ignore rules through libgit2. */
+/* Directory walk of `coffer scan PATH...`, with git's ignore rules through libgit2; the list it
+ * makes is ordered largest file first (see walk.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -27,10 +28,11 @@ void cf_scan_paths_release(struct cf_scan_paths *paths)
     for (size_t i = 0; i < paths->count; i++)
         free(paths->items[i]);
     free(paths->items);
+    free(paths->sizes);
     memset(paths, 0, sizeof(*paths));
 }
 
-static enum cf_rc add_path(struct walk *w, const char *path)
+static enum cf_rc add_path(struct walk *w, const char *path, uint64_t size)
 {
     struct cf_scan_paths *out = w->out;
     if (out->count >= CF_SCAN_WALK_MAX)
@@ -41,11 +43,50 @@ static enum cf_rc add_path(struct walk *w, const char *path)
         if (!grown)
             return cf_err_set(w->err, CF_ENOMEM, "out of memory");
         out->items = grown;
+        uint64_t *sizes = realloc(out->sizes, cap * sizeof(*sizes));
+        if (!sizes)
+            return cf_err_set(w->err, CF_ENOMEM, "out of memory");
+        out->sizes = sizes;
         out->cap = cap;
     }
     if (!(out->items[out->count] = strdup(path)))
         return cf_err_set(w->err, CF_ENOMEM, "out of memory");
+    out->sizes[out->count] = size;
     out->count++;
+    return CF_OK;
+}
+
+struct sized_path {
+    char *item;
+    uint64_t size;
+    size_t found; /* position in the walk */
+};
+
+static int larger_first(const void *a, const void *b)
+{
+    const struct sized_path *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size > y->size ? -1 : 1;
+    return x->found < y->found ? -1 : x->found > y->found;
+}
+
+/* Orders paths->items[from..count-1] largest first. */
+static enum cf_rc order_largest_first(struct cf_scan_paths *paths, size_t from, struct cf_err *err)
+{
+    size_t n = paths->count - from;
+    if (n < 2)
+        return CF_OK;
+    struct sized_path *sorted = malloc(n * sizeof(*sorted));
+    if (!sorted)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++)
+        sorted[i] = (struct sized_path){paths->items[from + i], paths->sizes[from + i], i};
+    qsort(sorted, n, sizeof(*sorted), larger_first);
+    for (size_t i = 0; i < n; i++) {
+        paths->items[from + i] = sorted[i].item;
+        paths->sizes[from + i] = sorted[i].size;
+    }
+    free(sorted);
     return CF_OK;
 }
 
@@ -91,7 +132,7 @@ static enum cf_rc walk_dir(struct walk *w, const char *path, const char *rel, in
                 rc = walk_dir(w, child, crel, depth + 1);
         } else if (S_ISREG(st.st_mode)) {
             if (!ignored(w, crel, false))
-                rc = add_path(w, child);
+                rc = add_path(w, child, (uint64_t)st.st_size);
         }
     }
     closedir(dir);
@@ -117,6 +158,7 @@ enum cf_rc cf_scan_walk(const char *const *paths, size_t n, struct cf_scan_paths
                         struct cf_err *err)
 {
     enum cf_rc rc = CF_OK;
+    size_t from = out->count;
     for (size_t i = 0; i < n && rc == CF_OK; i++) {
         struct walk w = {NULL, out, err};
         struct stat st;
@@ -126,7 +168,7 @@ enum cf_rc cf_scan_walk(const char *const *paths, size_t n, struct cf_scan_paths
                               paths[i], strerror(errno));
         if (!S_ISDIR(st.st_mode)) {
             /* a file named on the command line is scanned even when ignored */
-            rc = add_path(&w, paths[i]);
+            rc = add_path(&w, paths[i], (uint64_t)st.st_size);
             continue;
         }
         if (git_repository_open_ext(&w.repo, paths[i], 0, NULL) != 0)
@@ -139,5 +181,7 @@ enum cf_rc cf_scan_walk(const char *const *paths, size_t n, struct cf_scan_paths
         rc = walk_dir(&w, paths[i], inside ? rel : NULL, 0);
         git_repository_free(w.repo);
     }
+    if (rc == CF_OK)
+        rc = order_largest_first(out, from, err);
     return rc;
 }

@@ -3,18 +3,22 @@
  * (matches across chunk boundaries on short and on very long lines, found once, at the right line
  * and column); binary input; known values in their raw, base64 (every alignment), base64url and
  * URL-encoded forms and the short ones left out; entropy, allow lists, keywords and the inline
- * allow mark; user rule files (YAML) and their errors; redaction, fingerprints and baselines. */
+ * allow mark; user rule files (YAML) and their errors; redaction, fingerprints and baselines; the
+ * walk's order (largest file first). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <git2.h>
 #include <sodium.h>
 
 #include "scan/engine.h"
 #include "scan/report.h"
 #include "scan/rules.h"
+#include "scan/walk.h"
 #include "util/banned.h"
 
 #define ALNUM "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -469,6 +473,76 @@ Test(rules, many_findings_on_one_line_each_once)
         cr_assert_gt(c.items[i].offset, c.items[i - 1].offset);
 }
 
+/* The Hyperscan prefilters of the rules keyed on names start at those names (or, for the
+ * connection strings, at the password's end of the rule): every form of name the full expression
+ * takes (case, separators, the longer names containing a shorter one) and of the text between name
+ * and value still reaches PCRE2. */
+Test(rules, keyword_rules_find_every_form_of_their_names)
+{
+    static const struct {
+        const char *rule;
+        const char *before, *after; /* the text around the secret */
+        const char *alphabet;
+        size_t len;
+    } forms[] = {
+        {"azure-devops-pat", "ado_token: '", "'", LOWER32, 52},
+        {"azure-devops-pat", "  AzureDevOps.Pat = \"", "\"", LOWER32, 52},
+        {"azure-devops-pat", "azure-devops=", "", LOWER32, 52},
+        {"azure-devops-pat", "VSTS_KEY : ", "", LOWER32, 52},
+        {"azure-devops-pat", "SYSTEM_ACCESSTOKEN=", "", LOWER32, 52},
+        {"azure-devops-pat", "system-accesstoken: \"", "\"", LOWER32, 52},
+        {"azure-devops-pat", "pat=", "", LOWER32, 52},
+        {"generic-password", "Passwd: \"", "\"", ALNUM, 20},
+        {"generic-password", "PWD := '", "'", ALNUM, 20},
+        {"generic-password", "client_secret => `", "`", ALNUM, 20},
+        {"generic-password", "'Api-Key': '", "'", ALNUM, 20},
+        {"generic-password", "apikey=\"", "\"", ALNUM, 20},
+        {"generic-password", "ACCESS_KEY = \"", "\"", ALNUM, 20},
+        {"generic-password", "authToken: \"", "\"", ALNUM, 20},
+        {"generic-password", "refresh_token=\"", "\"", ALNUM, 20},
+        {"dotenv-secret", "PASSWORD=", "", ALNUM, 24},
+        {"dotenv-secret", "  export DB_PASSWD = ", " \t", ALNUM, 24},
+        {"dotenv-secret", "AppSecret=", "", ALNUM, 24},
+        {"dotenv-secret", "GITLAB_TOKEN_2=", "", ALNUM, 24},
+        {"dotenv-secret", "STRIPE_APIKEY=", "", ALNUM, 24},
+        {"dotenv-secret", "api_key=", "", ALNUM, 24},
+        {"dotenv-secret", "SSH_PRIVATE_KEY=", "", ALNUM, 24},
+        {"dotenv-secret", "privatekey=", "", ALNUM, 24},
+        {"connection-string", "Server=db;Database=app;Pwd=", ";", ALNUM, 16},
+        {"connection-string", "\"Data Source=db; User Id=app; PASSWORD = ", "\"", ALNUM, 16},
+        {"connection-string", "host=db port=5432;password=", "", ALNUM, 16},
+        {"connection-string-url", "mysql://root:", "@db.internal/app", ALNUM, 16},
+        {"connection-string-url", "url: amqp+ssl://user:", "@[::1]:5671", ALNUM, 16},
+        {"connection-string-url", "'redis://default:", "@10.0.0.7:6379'", ALNUM, 16},
+    };
+    static char line[2048], text[4096], secret[128];
+    struct collect c;
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        secret[0] = '\0';
+        gen(secret, forms[i].alphabet, forms[i].len);
+        snprintf(line, sizeof(line), "%s%s%s", forms[i].before, secret, forms[i].after);
+        /* alone, and as a line among others */
+        for (int among = 0; among < 2; among++) {
+            snprintf(text, sizeof(text), "%s%s\n%s", among ? "x = 1\n" : "", line,
+                     among ? "y = 2\n" : "");
+            scan_text(text, &c);
+            const struct found *f = find_rule(&c, forms[i].rule);
+            cr_assert(f, "rule '%s' missed: %s", forms[i].rule, line);
+            cr_assert_str_eq(f->secret, secret, "rule '%s' took the wrong part of: %s",
+                             forms[i].rule, line);
+            cr_assert_eq(f->line, (uint64_t)(among ? 2 : 1), "%s", line);
+        }
+    }
+    /* a dotenv value that does not end its line is not one (the rule's "$") */
+    snprintf(line, sizeof(line), "API_TOKEN=");
+    gen(line, ALNUM, 24);
+    cat(line, " # rotated monthly\nTOKEN=");
+    gen(line, ALNUM, 24);
+    cat(line, "\"\n");
+    scan_text(line, &c);
+    cr_assert_null(find_rule(&c, "dotenv-secret"), "dotenv-secret matched: %s", line);
+}
+
 Test(rules, entropy)
 {
     cr_assert_float_eq(cf_scan_entropy("aaaa", 4), 0.0, 1e-9);
@@ -551,6 +625,62 @@ Test(chunks, match_across_boundaries_found_once)
     free(text);
 }
 
+/* Line numbers carried over many chunks: lines of every length from empty to several hundred
+ * bytes and a run of empty lines (the newline counter's 16-byte blocks, its 255-block batches and
+ * its tail), tokens on some
+ * of them; each found at its line and column whatever the chunk size, as in memory. */
+Test(chunks, line_numbers_carried_over_many_chunks)
+{
+    const size_t size = 300 * 1024;
+    char *text = malloc(size + 1);
+    static char token[64];
+    size_t want_line[32], want_col[32], ntokens = 0, len = 0;
+    uint64_t line = 1;
+    cr_assert(text);
+    /* first a run of empty lines: every byte counter of a batch at its maximum */
+    for (; len < 5000; len++, line++)
+        text[len] = '\n';
+    while (len + 700 < size) {
+        size_t n = rnd(9) == 0 ? 0 : rnd(rnd(8) == 0 ? 600 : 90);
+        if (ntokens < 32 && rnd(97) == 0) {
+            size_t col = rnd(40);
+            memset(text + len, 'y', col);
+            snprintf(token, sizeof(token), " ghp_");
+            gen(token, ALNUM, 36);
+            memcpy(text + len + col, token, strlen(token));
+            want_line[ntokens] = line;
+            want_col[ntokens] = col + 2;
+            ntokens++;
+            n = col + strlen(token);
+        } else {
+            memset(text + len, 'z', n);
+        }
+        len += n;
+        text[len++] = '\n';
+        line++;
+    }
+    text[len] = '\0';
+    cr_assert_gt(ntokens, 10, "the generator placed %zu tokens", ntokens);
+    const size_t chunks[] = {2 * CF_SCAN_OVERLAP, 3 * CF_SCAN_OVERLAP + 17, 64 * 1024, 0};
+    for (size_t k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+        struct collect c;
+        bool binary = false;
+        if (chunks[k])
+            scan_file(text, len, chunks[k], &c, &binary);
+        else
+            scan_text(text, &c);
+        cr_assert_eq(c.count, ntokens, "chunk %zu: %zu findings for %zu tokens", chunks[k], c.count,
+                     ntokens);
+        for (size_t i = 0; i < ntokens; i++) {
+            cr_assert_eq(c.items[i].line, want_line[i], "chunk %zu, token %zu: line %llu, want %zu",
+                         chunks[k], i, (unsigned long long)c.items[i].line, want_line[i]);
+            cr_assert_eq(c.items[i].column, want_col[i], "chunk %zu, token %zu: column %llu",
+                         chunks[k], i, (unsigned long long)c.items[i].column);
+        }
+    }
+    free(text);
+}
+
 Test(chunks, binary_input_is_skipped)
 {
     static char text[256], secret[128], line[2048];
@@ -566,6 +696,63 @@ Test(chunks, binary_input_is_skipped)
     scan_file(line, strlen(line), CF_SCAN_CHUNK, &c, &binary);
     cr_assert_not(binary);
     cr_assert(find_rule(&c, "github-token"));
+}
+
+/* ---- the walk ------------------------------------------------------------------------------- */
+
+TestSuite(walk);
+
+static void write_sized(const char *dir, const char *name, size_t size)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *file = fopen(path, "wb");
+    cr_assert(file, "cannot write %s", path);
+    for (size_t i = 0; i < size; i++)
+        fputc(i % 64 == 63 ? '\n' : 'a', file);
+    fclose(file);
+}
+
+/* The files are listed largest first (so that the threads taking them in turn finish together),
+ * a file named on the command line among them, each with its size, none lost or repeated. */
+Test(walk, files_listed_largest_first)
+{
+    static const struct {
+        const char *name;
+        size_t size;
+    } files[] = {{"small.txt", 10},      {"big.txt", 50000},        {"mid.txt", 3000},
+                 {"empty.txt", 0},       {"sub/bigger.txt", 90000}, {"sub/tiny.txt", 1},
+                 {"also-big.txt", 50000}};
+    char dir[] = "/tmp/cf-scan-walk-XXXXXX", sub[64], named[64];
+    struct cf_scan_paths paths = {0};
+    struct cf_err err = {0};
+    cr_assert(mkdtemp(dir));
+    snprintf(sub, sizeof(sub), "%s/sub", dir);
+    cr_assert_eq(mkdir(sub, 0700), 0);
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        write_sized(dir, files[i].name, files[i].size);
+    write_sized(dir, "named.txt", 70000);
+    snprintf(named, sizeof(named), "%s/named.txt", dir);
+    const char *roots[] = {sub, named, dir};
+    git_libgit2_init();
+    cr_assert_eq(cf_scan_walk(roots, 3, &paths, &err), CF_OK, "%s", err.msg);
+    /* sub's two files twice (as sub and inside dir), the named file twice, dir's five */
+    cr_assert_eq(paths.count, 2 + 1 + 8, "%zu files", paths.count);
+    for (size_t i = 0; i < paths.count; i++) {
+        struct stat st;
+        cr_assert_eq(stat(paths.items[i], &st), 0, "%s", paths.items[i]);
+        cr_assert_eq(paths.sizes[i], (uint64_t)st.st_size, "%s", paths.items[i]);
+        if (i > 0)
+            cr_assert_geq(paths.sizes[i - 1], paths.sizes[i], "%s before %s", paths.items[i - 1],
+                          paths.items[i]);
+    }
+    cr_assert_eq(paths.sizes[0], 90000);
+    cr_assert_eq(paths.sizes[paths.count - 1], 0);
+    cf_scan_paths_release(&paths);
+    git_libgit2_shutdown();
+    char command[128];
+    snprintf(command, sizeof(command), "rm -rf '%s'", dir);
+    cr_assert_eq(system(command), 0);
 }
 
 /* ---- known values ---------------------------------------------------------------------------- */
