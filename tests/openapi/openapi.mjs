@@ -11,6 +11,7 @@
 // Environment: COFFER_URL, COFFER_ADMIN_TOKEN.
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
+import { createHmac, generateKeyPairSync } from "node:crypto";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -318,6 +319,200 @@ async function main() {
   await call("remove it again", "DELETE", `/api/v2/workspace/${pid}/identity-memberships/${iid}`, { expect: 404 });
   await call("remove universal auth", "DELETE", `/api/v1/auth/universal-auth/identities/${iid}`, { expect: 200 });
   await call("delete the identity", "DELETE", `/api/v1/identities/${iid}`, { expect: 200 });
+
+  // ---- the operator's routes: audit, inventory, expiry, versions, admin token ----
+  const dbUrl = await call("get a secret for its id", "GET", v3("DB_URL") + q(at), { expect: 200 });
+  const secretId = dbUrl.body?.secret?.id;
+  await call("list a secret's versions", "GET", `/api/v1/secret/${secretId}/secret-versions`, { expect: 200 });
+  await call("list versions: a bad limit", "GET", `/api/v1/secret/${secretId}/secret-versions?limit=0`, { expect: 422 });
+  await call("roll a secret back", "POST", `/api/v1/secret/${secretId}/rollback`, { body: { version: 1 }, expect: 200 });
+  await call("roll back: no version", "POST", `/api/v1/secret/${secretId}/rollback`, { body: {}, expect: 422 });
+  await call("roll back an unknown secret", "POST", "/api/v1/secret/00000000-0000-4000-8000-000000000000/rollback", { body: { version: 1 }, expect: 404 });
+  // an expiring secret and a reminder, so that /expiring lists every kind this server can have
+  const soon = new Date(Date.now() + 86400e3).toISOString();
+  await call("create a secret that expires", "POST", v3("EXPIRES"), { body: { ...at, secretValue: "e", expiresAt: soon }, expect: 200 });
+  await call("create a secret with a reminder", "POST", v3("REMIND"), { body: { ...at, secretValue: "r", secretReminderRepeatDays: 1, secretReminderNote: "rotate" }, expect: 200 });
+  await call("list what expires", "GET", "/api/v1/expiring" + q({ within: "3650d" }), { expect: 200 });
+  await call("list what expires in a project", "GET", "/api/v1/expiring" + q({ projectId: pid, include: "secrets,reminders" }), { expect: 200 });
+  await call("list what expires: a bad window", "GET", "/api/v1/expiring?within=soon", { expect: 422 });
+  await call("the inventory", "GET", "/api/v1/inventory", { expect: 200 });
+  await call("the inventory of a project", "GET", "/api/v1/inventory" + q({ workspaceId: pid }), { expect: 200 });
+  await call("the inventory: an empty project", "GET", "/api/v1/inventory?workspaceId=", { expect: 422 });
+  await call("the audit log", "GET", "/api/v1/audit/events?limit=5", { expect: 200 });
+  await call("the audit log, filtered", "GET", "/api/v1/audit/events" + q({ since: "1h", action: "secrets.create", limit: "1000" }), { expect: 200 });
+  await call("the audit log: a bad limit", "GET", "/api/v1/audit/events?limit=0", { expect: 422 });
+  await call("sign an audit checkpoint", "POST", "/api/v1/audit/checkpoints", { expect: 200 });
+  await call("verify the audit log", "POST", "/api/v1/audit/verify", { expect: 200 });
+  await call("verify the audit log: a bad anchor", "POST", "/api/v1/audit/verify", { body: { anchor: { seq: 0 } }, expect: 422 });
+  await call("the audit public key", "GET", "/api/v1/audit/public-key", { expect: 200 });
+  await call("the admin token's state", "GET", "/api/v1/admin-token", { expect: 200 });
+
+  // ---- people: users, sign-in, sessions, personal access tokens, two-factor sign-in ----
+  const password = `Pw-${name}-correct-horse`;
+  sent.push(password);
+  const owner = await call("create a user (owner)", "POST", "/api/v1/users", { body: { email: `alice-${name}@example.com`, name: "Alice", orgRole: "owner", password }, expect: 200 });
+  const aliceEmail = owner.body?.user?.email;
+  const bob = await call("create a user (admin)", "POST", "/api/v1/users", { body: { email: `bob-${name}@example.com`, name: "Bob", orgRole: "admin", password }, expect: 200 });
+  const bobEmail = bob.body?.user?.email;
+  const carol = await call("create a user (member)", "POST", "/api/v1/users", { body: { email: `carol-${name}@example.com`, password }, expect: 200 });
+  const carolId = carol.body?.user?.id;
+  await call("create a user: no email", "POST", "/api/v1/users", { body: { name: "x" }, expect: 422 });
+  await call("create a user: taken email", "POST", "/api/v1/users", { body: { email: aliceEmail, password } });
+  await call("list users", "GET", "/api/v1/users", { expect: 200 });
+  await call("get a user by email", "GET", `/api/v1/users/${encodeURIComponent(aliceEmail)}`, { expect: 200 });
+  await call("get an unknown user", "GET", "/api/v1/users/nobody@example.com", { expect: 404 });
+  await call("rename a user", "PATCH", `/api/v1/users/${carolId}`, { body: { name: "Carol" }, expect: 200 });
+  await call("set a user's password", "POST", `/api/v1/users/${carolId}/password`, { body: { password: `${password}-2` }, expect: 200 });
+  sent.push(`${password}-2`);
+  const asToken = (label, email, pw = password) =>
+    call(label, "POST", "/api/v1/auth/login", { token: null, body: { email, password: pw, personalAccessToken: { name: "oa", expiresIn: "1h" } }, expect: 200 });
+  const alice = (await asToken("sign in for a token", aliceEmail)).body?.token;
+  const bobTok = (await asToken("sign in for a token (bob)", bobEmail)).body?.token;
+  const carolTok = (await asToken("sign in for a token (carol)", carol.body?.user?.email, `${password}-2`)).body?.token;
+  sent.push(alice, bobTok, carolTok);
+  await call("sign in with a wrong password", "POST", "/api/v1/auth/login", { token: null, body: { email: aliceEmail, password: "wrong" }, expect: 401 });
+  await call("sign in without a password", "POST", "/api/v1/auth/login", { token: null, body: { email: aliceEmail }, expect: 422 });
+  // a browser session: the cookie, and the CSRF token on unsafe methods
+  const browser = async (label) => {
+    const r = await call(label, "POST", "/api/v1/auth/login", { token: null, body: { email: aliceEmail, password }, expect: 200 });
+    const cookie = (r.headers.getSetCookie?.() || [r.headers.get("set-cookie") || ""]).map((c) => c.split(";")[0]).find((c) => c.startsWith("coffer_session="));
+    sent.push(cookie?.split("=")[1], r.body?.csrfToken);
+    return { headers: { Cookie: cookie, "X-CSRF-Token": r.body?.csrfToken }, id: r.body?.session?.id };
+  };
+  const s1 = await browser("sign in (a session)");
+  const s2 = await browser("sign in again (a second session)");
+  await call("list sessions", "GET", "/api/v1/auth/sessions", { token: null, headers: s1.headers, expect: 200 });
+  await call("end another session", "DELETE", `/api/v1/auth/sessions/${s2.id}`, { token: null, headers: s1.headers, expect: 200 });
+  await call("end an unknown session", "DELETE", `/api/v1/auth/sessions/${s2.id}`, { token: null, headers: s1.headers, expect: 404 });
+  await call("end the other sessions", "POST", "/api/v1/auth/sessions/revoke-others", { token: null, headers: s1.headers, expect: 200 });
+  await call("an unsafe request without the CSRF token", "POST", "/api/v1/auth/logout", { token: null, headers: { Cookie: s1.headers.Cookie }, expect: 403 });
+  await call("sign out", "POST", "/api/v1/auth/logout", { token: null, headers: s1.headers, expect: 200 });
+  await call("sign out with a token (no session)", "POST", "/api/v1/auth/logout", { token: alice, expect: 400 });
+  const pat = await call("create a personal access token", "POST", "/api/v1/users/me/tokens", { token: alice, body: { name: "ci", expiresIn: "1d" }, expect: 200 });
+  sent.push(pat.body?.token);
+  await call("create a personal access token: no expiry", "POST", "/api/v1/users/me/tokens", { token: alice, body: { name: "ci" }, expect: 422 });
+  await call("list personal access tokens", "GET", "/api/v1/users/me/tokens", { token: alice, expect: 200 });
+  await call("revoke a personal access token", "DELETE", `/api/v1/users/me/tokens/${pat.body?.personalAccessToken?.id}`, { token: alice, expect: 200 });
+  // two-factor sign-in: TOTP (RFC 6238, SHA-1, 6 digits, 30 s) computed here from the enrolment's secret
+  const totp = (secret, step) => {
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let bits = "";
+    for (const c of secret.replace(/=+$/, "")) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+    const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+    const counter = Buffer.alloc(8);
+    counter.writeBigUInt64BE(BigInt(Math.floor(Date.now() / 30000) + step));
+    const mac = createHmac("sha1", key).update(counter).digest();
+    const o = mac[19] & 15;
+    return String((mac.readUInt32BE(o) & 0x7fffffff) % 1e6).padStart(6, "0");
+  };
+  const enrol = await call("begin TOTP enrolment", "POST", "/api/v1/users/me/mfa/totp", { token: alice, expect: 200 });
+  const totpSecret = enrol.body?.secret || "";
+  sent.push(totpSecret);
+  await call("verify TOTP: a wrong code", "POST", "/api/v1/users/me/mfa/totp/verify", { token: alice, body: { code: "000000" } });
+  await call("verify TOTP: no code", "POST", "/api/v1/users/me/mfa/totp/verify", { token: alice, body: {}, expect: 422 });
+  const codes = await call("verify TOTP", "POST", "/api/v1/users/me/mfa/totp/verify", { token: alice, body: { code: totp(totpSecret, 0) }, expect: 200 });
+  const renewed = await call("new recovery codes", "POST", "/api/v1/users/me/mfa/recovery-codes", { token: alice, body: { code: totp(totpSecret, 1) }, expect: 200 });
+  await call("new recovery codes: a code used before", "POST", "/api/v1/users/me/mfa/recovery-codes", { token: alice, body: { code: totp(totpSecret, 1) }, expect: 409 });
+  await call("a user's two-factor state", "GET", `/api/v1/users/${encodeURIComponent(aliceEmail)}/mfa`, { expect: 200 });
+  const challenge = await call("sign in: a second factor is needed", "POST", "/api/v1/auth/login", { token: null, body: { email: aliceEmail, password }, expect: 401 });
+  const recovery = renewed.body?.recoveryCodes?.[0];
+  sent.push(...(codes.body?.recoveryCodes || []), ...(renewed.body?.recoveryCodes || []));
+  await call("sign in with a recovery code", "POST", "/api/v1/auth/login/mfa", { token: null, body: { mfaTicket: challenge.body?.mfaTicket, code: recovery, personalAccessToken: { name: "mfa", expiresIn: 600 } }, expect: 200 });
+  await call("sign in with a used ticket", "POST", "/api/v1/auth/login/mfa", { token: null, body: { mfaTicket: challenge.body?.mfaTicket, code: recovery }, expect: 401 });
+  await call("reset a user's two-factor sign-in", "POST", `/api/v1/users/${encodeURIComponent(aliceEmail)}/mfa/disable`, { expect: 200 });
+
+  // ---- groups and the memberships of users and groups ----
+  const group = await call("create a group", "POST", "/api/v1/groups", { body: { name: `ops-${name}`, externalId: "ext-1" }, expect: 200 });
+  const gid = group.body?.group?.id;
+  await call("create a group: no name", "POST", "/api/v1/groups", { body: {}, expect: 422 });
+  await call("list groups", "GET", "/api/v1/groups", { expect: 200 });
+  await call("get a group", "GET", `/api/v1/groups/${gid}`, { expect: 200 });
+  await call("get an unknown group", "GET", "/api/v1/groups/nope", { expect: 404 });
+  await call("update a group", "PATCH", `/api/v1/groups/${gid}`, { body: { externalId: null }, expect: 200 });
+  await call("add a user to a group", "POST", `/api/v1/groups/${gid}/users/${encodeURIComponent(bobEmail)}`, { expect: 200 });
+  await call("list a group's users", "GET", `/api/v1/groups/${gid}/users`, { expect: 200 });
+  await call("add the group to the project", "POST", `/api/v2/workspace/${pid}/group-memberships/${gid}`, { body: { role: "viewer", rules: [{ actions: ["read"], environment: "dev", secretPath: "/**" }] }, expect: 200 });
+  await call("list group memberships", "GET", `/api/v2/workspace/${pid}/group-memberships`, { expect: 200 });
+  await call("add a user to the project", "POST", `/api/v2/workspace/${pid}/user-memberships/${carolId}`, { body: { role: "viewer" }, expect: 200 });
+  await call("add a user to the project: no role", "POST", `/api/v2/workspace/${pid}/user-memberships/${carolId}`, { body: {}, expect: 422 });
+  await call("list user memberships", "GET", `/api/v2/workspace/${pid}/user-memberships`, { expect: 200 });
+
+  // ---- access requests (carol, a viewer, asks to write in dev) ----
+  const ar = "/api/v1/access-requests";
+  const asked = await call("ask for access", "POST", ar, { token: carolTok, body: { projectId: pid, environment: "dev", actions: ["read", "edit"], duration: "1h", reason: "incident" }, expect: 200 });
+  await call("ask for access: no reason", "POST", ar, { token: carolTok, body: { projectId: pid, environment: "dev", duration: "1h" }, expect: 422 });
+  await call("ask for access as the admin token", "POST", ar, { body: { projectId: pid, environment: "dev", duration: "1h", reason: "x" }, expect: 403 });
+  const arId = asked.body?.accessRequest?.id;
+  await call("list access requests", "GET", ar + q({ projectId: pid }), { expect: 200 });
+  await call("get an access request", "GET", `${ar}/${arId}`, { token: carolTok, expect: 200 });
+  await call("grant access", "POST", `${ar}/${arId}/grant`, { body: { comment: "ok" }, expect: 200 });
+  await call("grant it again", "POST", `${ar}/${arId}/grant`, { body: {}, expect: 409 });
+  await call("the inventory with a live grant", "GET", "/api/v1/inventory" + q({ workspaceId: pid }), { expect: 200 });
+  await call("revoke access", "POST", `${ar}/${arId}/revoke`, { body: {}, expect: 200 });
+  const asked2 = await call("ask for access again", "POST", ar, { token: carolTok, body: { projectId: pid, environment: "dev", duration: "10m", reason: "again" }, expect: 200 });
+  await call("deny access", "POST", `${ar}/${asked2.body?.accessRequest?.id}/deny`, { body: { comment: "no" }, expect: 200 });
+  await call("remove the user from the project", "DELETE", `/api/v2/workspace/${pid}/user-memberships/${carolId}`, { expect: 200 });
+
+  // ---- approvals: bob approves alice's changes to staging ----
+  const policy = await call("create an approval policy", "POST", "/api/v1/secret-approvals", { body: { workspaceId: pid, name: "staging-changes", environment: "staging", approvals: 1, approvers: [{ type: "user", id: bobEmail }, { type: "group", id: gid }] }, expect: 200 });
+  await call("create an approval policy: no approvers", "POST", "/api/v1/secret-approvals", { body: { workspaceId: pid, name: "p2", environment: "staging" }, expect: 422 });
+  await call("list approval policies", "GET", "/api/v1/secret-approvals" + q({ workspaceId: pid }), { expect: 200 });
+  const stg = { workspaceId: pid, environment: "staging", secretPath: "/" };
+  const held = await call("a write held for approval (v3)", "POST", v3("HELD"), { token: alice, body: { ...stg, secretValue: "h" }, expect: 202 });
+  await call("a batch held for approval", "POST", "/api/v3/secrets/batch/raw", { token: alice, body: { ...stg, secrets: [{ secretKey: "H2", secretValue: "2" }] }, expect: 202 });
+  await call("a write held for approval (v4)", "POST", "/api/v4/secrets/HELD4", { token: alice, body: { projectId: pid, environment: "staging", secretPath: "/", secretValue: "4" }, expect: 202 });
+  const crId = held.body?.approvalRequest?.id;
+  const requests = "/api/v1/secret-approval-requests";
+  await call("list change requests", "GET", requests + q({ workspaceId: pid, status: "open" }), { expect: 200 });
+  await call("list change requests: a bad status", "GET", requests + q({ workspaceId: pid, status: "nope" }), { expect: 422 });
+  await call("get a change request", "GET", `${requests}/${crId}`, { token: bobTok, expect: 200 });
+  await call("reveal a change request's values", "GET", `${requests}/${crId}/reveal`, { token: bobTok, expect: 200 });
+  await call("review: the author may not", "POST", `${requests}/${crId}/review`, { token: alice, body: { status: "approved" }, expect: 403 });
+  await call("approve a change request", "POST", `${requests}/${crId}/review`, { token: bobTok, body: { status: "approved", comment: "fine" }, expect: 200 });
+  await call("merge a change request", "POST", `${requests}/${crId}/merge`, { token: alice, body: {}, expect: 200 });
+  await call("merge it again", "POST", `${requests}/${crId}/merge`, { token: alice, body: {}, expect: 409 });
+  const all = await call("list every change request", "GET", requests + q({ workspaceId: pid }), { expect: 200 });
+  const open = (all.body?.approvals || []).find((r) => r.status === "open");
+  await call("close a change request", "POST", `${requests}/${open?.id}/status`, { token: alice, body: { status: "close" }, expect: 200 });
+  await call("delete an approval policy", "DELETE", `/api/v1/secret-approvals/${policy.body?.approval?.id}` + q({ workspaceId: pid }), { expect: 200 });
+  await call("delete an unknown approval policy", "DELETE", `/api/v1/secret-approvals/${policy.body?.approval?.id}` + q({ workspaceId: pid }), { expect: 404 });
+
+  await call("remove the group from the project", "DELETE", `/api/v2/workspace/${pid}/group-memberships/${gid}`, { expect: 200 });
+  await call("remove a user from a group", "DELETE", `/api/v1/groups/${gid}/users/${encodeURIComponent(bobEmail)}`, { expect: 200 });
+  await call("remove a user from a group again", "DELETE", `/api/v1/groups/${gid}/users/${encodeURIComponent(bobEmail)}`, { expect: 404 });
+  await call("delete a group", "DELETE", `/api/v1/groups/${gid}`, { expect: 200 });
+
+  // ---- machine identities: JWT and Kubernetes auth, the membership list, inventory as an identity ----
+  const ident2 = await call("create an identity (JWT, Kubernetes)", "POST", "/api/v1/identities", { body: { name: `jk-${name}` }, expect: 200 });
+  const jid = ident2.body?.identity?.id;
+  const jwtPath = `/api/v1/auth/jwt-auth/identities/${jid}`;
+  const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const pem = publicKey.export({ type: "spki", format: "pem" });
+  await call("get JWT auth before it is attached", "GET", jwtPath, { expect: 404 });
+  await call("attach JWT auth: a key that is not PEM", "POST", jwtPath, { body: { configurationType: "static", publicKeys: ["nope"] } });
+  await call("attach JWT auth", "POST", jwtPath, { body: { configurationType: "static", publicKeys: [pem], boundIssuer: "https://ci.example.com", boundAudiences: "coffer", boundClaims: { repo: "app" } }, expect: 200 });
+  await call("get JWT auth", "GET", jwtPath, { expect: 200 });
+  await call("update JWT auth", "PATCH", jwtPath, { body: { boundSubject: "main", accessTokenTTL: 600 }, expect: 200 });
+  await call("update JWT auth: a bad configuration type", "PATCH", jwtPath, { body: { configurationType: "magic" }, expect: 422 });
+  await call("remove JWT auth", "DELETE", jwtPath, { expect: 200 });
+  const k8sPath = `/api/v1/auth/kubernetes-auth/identities/${jid}`;
+  await call("attach Kubernetes auth", "POST", k8sPath, { body: { kubernetesHost: "https://k8s.example.com:6443", tokenReviewerJwt: "reviewer-jwt", allowedNamespaces: "ci", allowedNames: "runner" }, expect: 200 });
+  await call("attach Kubernetes auth: no host", "POST", `/api/v1/auth/kubernetes-auth/identities/${iid}`, { body: {} });
+  await call("get Kubernetes auth", "GET", k8sPath, { expect: 200 });
+  await call("update Kubernetes auth", "PATCH", k8sPath, { body: { allowedAudience: "coffer" }, expect: 200 });
+  await call("add the identity to the project (member)", "POST", `/api/v2/workspace/${pid}/identity-memberships/${jid}`, { body: { role: "member" }, expect: 200 });
+  await call("list identity memberships", "GET", `/api/v2/workspace/${pid}/identity-memberships`, { expect: 200 });
+  await call("the inventory as the identity sees it", "GET", "/api/v1/inventory" + q({ identityId: jid }), { expect: 200 });
+  await call("the inventory as an unknown identity", "GET", "/api/v1/inventory" + q({ identityId: "00000000-0000-4000-8000-000000000000" }), { expect: 404 });
+  await call("remove Kubernetes auth", "DELETE", k8sPath, { expect: 200 });
+  await call("delete the identity (JWT, Kubernetes)", "DELETE", `/api/v1/identities/${jid}`, { expect: 200 });
+
+  // ---- the admin token as break-glass: alice (an owner) turns it off and on ----
+  await call("disable the admin token", "POST", "/api/v1/admin-token/disable", { token: alice, expect: 200 });
+  await call("the disabled admin token", "GET", "/api/v1/workspace", { expect: 401 });
+  await call("enable the admin token", "POST", "/api/v1/admin-token/enable", { token: alice, expect: 200 });
+  await call("delete a user", "DELETE", `/api/v1/users/${carolId}`, { expect: 200 });
+  await call("delete an unknown user", "DELETE", `/api/v1/users/${carolId}`, { expect: 404 });
 
   await call("delete a folder", "DELETE", "/api/v1/folders/backend", { body: { ...place, path: "/" }, expect: 200 });
   await call("delete an unknown folder", "DELETE", "/api/v1/folders/backend", { body: { ...place, path: "/" }, expect: 404 });
