@@ -511,6 +511,40 @@ async function main() {
   await call("disable the admin token", "POST", "/api/v1/admin-token/disable", { token: alice, expect: 200 });
   await call("the disabled admin token", "GET", "/api/v1/workspace", { expect: 401 });
   await call("enable the admin token", "POST", "/api/v1/admin-token/enable", { token: alice, expect: 200 });
+  // ---- notification channels (a webhook nobody listens on: its test is not delivered) and deliveries ----
+  const ch = "/api/v1/notifications/channels";
+  const hook = await call("add a webhook channel", "POST", ch, { body: { workspaceId: pid, type: "webhook", name: "hook", url: "http://127.0.0.1:9/hook" }, expect: 200 });
+  sent.push(hook.body?.signingSecret);
+  const mail = await call("add an email channel", "POST", ch, { body: { type: "email", recipients: "ops@example.com" }, expect: 200 });
+  await call("add a channel: no type", "POST", ch, { body: { url: "http://127.0.0.1:9/" }, expect: 422 });
+  await call("add a channel: an unknown type", "POST", ch, { body: { type: "pigeon", url: "http://127.0.0.1:9/" } });
+  await call("list channels", "GET", ch, { expect: 200 });
+  await call("test a channel", "POST", `${ch}/${hook.body?.channel?.id}/test`, { expect: 200 });
+  await call("set the thresholds", "PUT", "/api/v1/notifications/settings", { body: { workspaceId: pid, thresholds: ["30d", "1d"] }, expect: 200 });
+  await call("set the thresholds: not an array", "PUT", "/api/v1/notifications/settings", { body: { workspaceId: pid, thresholds: "30d" }, expect: 422 });
+  await call("get the thresholds", "GET", "/api/v1/notifications/settings" + q({ workspaceId: pid }), { expect: 200 });
+  await call("run the notifier now", "POST", "/api/v1/notifications/run", { expect: 200 });
+  await call("list deliveries", "GET", "/api/v1/notifications/deliveries" + q({ workspaceId: pid }), { expect: 200 });
+  await call("list deliveries: a bad limit", "GET", "/api/v1/notifications/deliveries?limit=0", { expect: 422 });
+  await call("notifications as a member", "GET", ch, { token: carolTok, expect: 403 });
+  await call("delete a channel", "DELETE", `${ch}/${mail.body?.channel?.id}`, { expect: 200 });
+  await call("delete a channel", "DELETE", `${ch}/${hook.body?.channel?.id}`, { expect: 200 });
+
+  // ---- app connections (a webhook consumer's signing key: stored, never shown) ----
+  const conns = "/api/v1/app-connections";
+  const signingKey = `k-${name}-0123456789abcdef0123456789abcdef`;
+  sent.push(signingKey);
+  const conn = await call("create an app connection", "POST", `${conns}/webhook`, { body: { method: "signing-secret", name: `wh-${name}`, credentials: { signingSecret: signingKey }, expiresAt: soon }, expect: 200 });
+  const connId = conn.body?.appConnection?.id;
+  await call("create an app connection: no credentials", "POST", `${conns}/webhook`, { body: { method: "signing-secret", name: "x" } });
+  await call("list app connections", "GET", conns, { expect: 200 });
+  await call("list an app's connections", "GET", `${conns}/webhook`, { expect: 200 });
+  await call("get an app connection", "GET", `${conns}/webhook/${connId}`, { expect: 200 });
+  await call("get it under another app", "GET", `${conns}/github/${connId}`, { expect: 404 });
+  await call("update an app connection", "PATCH", `${conns}/webhook/${connId}`, { body: { description: "rotation consumer", expiresAt: null }, expect: 200 });
+  await call("app connections as a member", "GET", conns, { token: carolTok, expect: 403 });
+  await call("delete an app connection", "DELETE", `${conns}/webhook/${connId}`, { expect: 200 });
+
   await call("delete a user", "DELETE", `/api/v1/users/${carolId}`, { expect: 200 });
   await call("delete an unknown user", "DELETE", `/api/v1/users/${carolId}`, { expect: 404 });
 
