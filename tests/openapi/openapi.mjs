@@ -545,6 +545,14 @@ async function main() {
   await call("app connections as a member", "GET", conns, { token: carolTok, expect: 403 });
   await call("delete an app connection", "DELETE", `${conns}/webhook/${connId}`, { expect: 200 });
 
+  // ---- SCIM tokens (managed by owners) ----
+  const scimTok = await call("create a SCIM token", "POST", "/api/v1/scim/tokens", { token: alice, body: { name: "idp" }, expect: 200 });
+  sent.push(scimTok.body?.token);
+  await call("create a SCIM token: no name", "POST", "/api/v1/scim/tokens", { token: alice, body: {}, expect: 422 });
+  await call("create a SCIM token as a member", "POST", "/api/v1/scim/tokens", { token: carolTok, body: { name: "x" }, expect: 403 });
+  await call("list SCIM tokens", "GET", "/api/v1/scim/tokens", { token: alice, expect: 200 });
+  await call("revoke a SCIM token", "DELETE", `/api/v1/scim/tokens/${scimTok.body?.scimToken?.id}`, { token: alice, expect: 200 });
+
   await call("delete a user", "DELETE", `/api/v1/users/${carolId}`, { expect: 200 });
   await call("delete an unknown user", "DELETE", `/api/v1/users/${carolId}`, { expect: 404 });
 
