@@ -1,8 +1,11 @@
 // Validates a real Coffer server's answers against the server's own OpenAPI 3.1 document (GET
 // /api/openapi.json), with Ajv in its JSON Schema 2020-12 mode (the dialect OpenAPI 3.1 uses).
 // A series of requests covers the routes the document describes member by member (status, universal-auth
-// login, renew and revoke, projects, environments, folders, secrets v3 raw and v4, identities), their happy
-// paths and their refusals (400, 401, 404, 405, 422); each answer is checked against the operation that
+// login, renew and revoke, projects, environments, folders, secrets v3 raw and v4 with versions, rollback and
+// writes held for approval, identities and their auth methods and memberships, users, sign-in, sessions,
+// personal access tokens, two-factor sign-in, groups, audit, inventory, expiring, access requests, approvals,
+// notifications, app connections, SCIM tokens, the admin token), their happy paths and their refusals (400,
+// 401, 403, 404, 405, 409, 422); each answer is checked against the operation that
 // matches its method and path: the response of its status (or the status range, or `default`), its media
 // type, and its body against the schema. The validator is first shown to reject bodies that do not fit.
 // At the end, every operation with a precise success schema must have been answered successfully at least
@@ -504,6 +507,10 @@ async function main() {
   await call("list identity memberships", "GET", `/api/v2/workspace/${pid}/identity-memberships`, { expect: 200 });
   await call("the inventory as the identity sees it", "GET", "/api/v1/inventory" + q({ identityId: jid }), { expect: 200 });
   await call("the inventory as an unknown identity", "GET", "/api/v1/inventory" + q({ identityId: "00000000-0000-4000-8000-000000000000" }), { expect: 404 });
+  await call("attach universal auth (JWT, Kubernetes identity)", "POST", `/api/v1/auth/universal-auth/identities/${jid}`, { body: {}, expect: 200 });
+  const expiringCs = await call("create a client secret that expires", "POST", `/api/v1/auth/universal-auth/identities/${jid}/client-secrets`, { body: { description: "rotating", ttl: 3600 }, expect: 200 });
+  sent.push(expiringCs.body?.clientSecret);
+  await call("list what expires, with a client secret", "GET", "/api/v1/expiring" + q({ include: "clientSecrets" }), { expect: 200 });
   await call("remove Kubernetes auth", "DELETE", k8sPath, { expect: 200 });
   await call("delete the identity (JWT, Kubernetes)", "DELETE", `/api/v1/identities/${jid}`, { expect: 200 });
 
@@ -541,6 +548,7 @@ async function main() {
   await call("list an app's connections", "GET", `${conns}/webhook`, { expect: 200 });
   await call("get an app connection", "GET", `${conns}/webhook/${connId}`, { expect: 200 });
   await call("get it under another app", "GET", `${conns}/github/${connId}`, { expect: 404 });
+  await call("list what expires, with a connection", "GET", "/api/v1/expiring" + q({ include: "connections,secrets" }), { expect: 200 });
   await call("update an app connection", "PATCH", `${conns}/webhook/${connId}`, { body: { description: "rotation consumer", expiresAt: null }, expect: 200 });
   await call("app connections as a member", "GET", conns, { token: carolTok, expect: 403 });
   await call("delete an app connection", "DELETE", `${conns}/webhook/${connId}`, { expect: 200 });
@@ -560,7 +568,7 @@ async function main() {
   await call("delete an unknown folder", "DELETE", "/api/v1/folders/backend", { body: { ...place, path: "/" }, expect: 404 });
 
   // a route the document describes only generically
-  await call("the audit log (generic object)", "GET", "/api/v1/audit/events?limit=5", { expect: 200 });
+  await call("the secret syncs (generic object)", "GET", "/api/v1/secret-syncs" + q({ projectId: pid }), { expect: 200 });
 
   await call("delete the project", "DELETE", `/api/v1/workspace/${pid}`, { expect: 200 });
   await call("delete the project again", "DELETE", `/api/v1/workspace/${pid}`, { expect: 404 });
