@@ -187,6 +187,31 @@ async function main() {
   else ok("the OAS 3.1 schema rejects a parameter in the body");
   await call("the document, validated as an answer", "GET", "/api/openapi.json", { token: null, expect: 200 });
 
+  // The server starts sealed (run.py split its store into 3 unseal shares, any 2 of which unseal it).
+  const shares = (process.env.COFFER_UNSEAL_SHARES || "").split(",").filter(Boolean);
+  sent.push(...shares);
+  if (shares.length !== 3) throw new Error("COFFER_UNSEAL_SHARES: expected 3 shares from run.py");
+  const unseal = "/api/v1/sys/unseal";
+  await call("seal status (sealed, shamir)", "GET", "/api/v1/sys/seal-status", { token: null, expect: 200 });
+  await call("a route while sealed", "GET", "/api/v1/workspace", { expect: 503 });
+  await call("unseal: not a share", "POST", unseal, { token: null, body: { key: "x" }, expect: 400 });
+  await call("unseal: a key of a wrong type", "POST", unseal, { token: null, body: { key: 5 }, expect: 422 });
+  const first = await call("unseal: one share", "POST", unseal, { token: null, body: { key: shares[0] }, expect: 200 });
+  await call("unseal: the same share twice", "POST", unseal, { token: null, body: { key: shares[0] }, expect: 400 });
+  await call("unseal: another attempt's nonce", "POST", unseal, { token: null, body: { key: shares[1], nonce: "not-this-one" }, expect: 409 });
+  await call("unseal: reset the attempt", "POST", unseal, { token: null, body: { reset: true }, expect: 200 });
+  await call("unseal: one share again", "POST", unseal, { token: null, body: { key: shares[2] }, expect: 200 });
+  const last = await call("unseal: the second share", "POST", unseal, { token: null, body: { key: shares[1] }, expect: 200 });
+  if (first.body?.progress === 1 && last.body?.sealed === false) ok("the second share unseals the server");
+  else notOk("the second share unseals the server", `${JSON.stringify(first.body)} then ${JSON.stringify(last.body)}`);
+  // the services start a moment after the last share
+  for (let i = 0; i < 100; i++) {
+    const r = await fetch(`${BASE}/api/v1/workspace`, { headers: { Authorization: `Bearer ${ADMIN}` } }).catch(() => null);
+    if (r) await r.arrayBuffer();
+    if (r?.status === 200) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+
   // status
   await call("status", "GET", "/api/status", { token: null, expect: 200 });
   await call("status with a POST", "POST", "/api/status", { token: null, body: {}, expect: 405 });
@@ -573,11 +598,12 @@ async function main() {
   await call("delete the project", "DELETE", `/api/v1/workspace/${pid}`, { expect: 200 });
   await call("delete the project again", "DELETE", `/api/v1/workspace/${pid}`, { expect: 404 });
 
-  // the seal: this server's root key is a file, so it refuses to be sealed or unsealed
-  await call("seal status", "GET", "/api/v1/sys/seal-status", { token: null, expect: 200 });
-  await call("unseal a server whose key is a file", "POST", "/api/v1/sys/unseal", { token: null, body: { key: "x" }, expect: 400 });
+  // the seal, last: an org admin may not seal, the admin token may
+  await call("seal status (unsealed)", "GET", "/api/v1/sys/seal-status", { token: null, expect: 200 });
+  await call("unseal a server that is not sealed", "POST", unseal, { token: null, body: { key: shares[0] }, expect: 400 });
   await call("seal without a token", "POST", "/api/v1/sys/seal", { token: null, expect: 401 });
-  await call("seal a server whose key is a file", "POST", "/api/v1/sys/seal", { expect: 400 });
+  await call("seal as an org admin", "POST", "/api/v1/sys/seal", { token: bobTok, expect: 403 });
+  await call("seal the server", "POST", "/api/v1/sys/seal", { expect: 200 });
 
   // Coverage: every operation with a precise success schema was answered successfully and validated, except
   // the folder rename, which Coffer refuses (409).

@@ -4,7 +4,8 @@
 
 Installs the pinned packages (package.json + package-lock.json: ajv, ajv-formats) with `npm ci` in a temporary
 directory, starts `coffer server` with the integration harness (ephemeral port), runs `node openapi.mjs` against it
-and stops the server, exactly as tests/compat/run.py does (its run_suite); without node the suite is one skipped
+and stops the server, exactly as tests/compat/run.py does (its run_suite), the server's store split into unseal
+shares first (the script unseals it, and seals it at the end); without node the suite is one skipped
 test, saying why. The last line is `RESULT passed=N failed=N skipped=N`; exit status 1 when anything failed.
 """
 
@@ -17,8 +18,22 @@ compat = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(compat)
 
 
+def split_into_shares(server):
+    """Moves the server's store to 3 unseal shares (threshold 2) and restarts it, sealed, so that the script
+    validates the answers of unseal and seal too; the shares go to the script (COFFER_UNSEAL_SHARES), which
+    unseals the server first."""
+    server.stop()
+    rc, out, err = compat.harness.run(["operator", "init", "--shares", "3", "--threshold", "2", "--data-dir",
+                                       server.data_dir])
+    if rc != 0:
+        raise RuntimeError("coffer operator init failed: %s" % err)
+    shares = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("Unseal share ")]
+    server.start()
+    return {"COFFER_UNSEAL_SHARES": ",".join(shares)}
+
+
 def main():
-    compat.run_suite(HERE, "openapi", "openapi.mjs", "answers vs the document")
+    compat.run_suite(HERE, "openapi", "openapi.mjs", "answers vs the document", prepare=split_into_shares)
 
 
 if __name__ == "__main__":
