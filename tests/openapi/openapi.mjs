@@ -578,6 +578,46 @@ async function main() {
   await call("app connections as a member", "GET", conns, { token: carolTok, expect: 403 });
   await call("delete an app connection", "DELETE", `${conns}/webhook/${connId}`, { expect: 200 });
 
+  // ---- secret syncs: a file below the server's --sync-file-dir (run.py sets it) ----
+  const syncDir = process.env.COFFER_SYNC_FILE_DIR;
+  const syncs = "/api/v1/secret-syncs";
+  const sync = await call("create a sync (file)", "POST", `${syncs}/file`, { body: { name: `file-${name}`, projectId: pid, environment: "dev", secretPath: "/backend", destinationConfig: { path: `${syncDir}/app.env`, format: "dotenv" }, syncOptions: { keySchema: "APP_{{secretKey}}" }, isAutoSyncEnabled: false }, expect: 200 });
+  const syncId = sync.body?.secretSync?.id;
+  await call("create a sync: a path outside the sync directory", "POST", `${syncs}/file`, { body: { name: "outside", projectId: pid, environment: "dev", secretPath: "/", destinationConfig: { path: "/etc/coffer-openapi.env", format: "dotenv" } }, expect: 422 });
+  await call("create a sync: an unknown destination", "POST", `${syncs}/pigeon`, { body: { name: "x", projectId: pid, environment: "dev", secretPath: "/", destinationConfig: {} }, expect: 404 });
+  await call("run a sync", "POST", `${syncs}/file/${syncId}/sync-secrets`, { expect: 200 });
+  await call("list syncs", "GET", syncs + q({ projectId: pid }), { expect: 200 });
+  await call("list a destination's syncs", "GET", `${syncs}/file` + q({ projectId: pid }), { expect: 200 });
+  await call("get a sync", "GET", `${syncs}/file/${syncId}`, { expect: 200 });
+  await call("get a sync under another destination", "GET", `${syncs}/github/${syncId}`, { expect: 404 });
+  await call("update a sync", "PATCH", `${syncs}/file/${syncId}`, { body: { description: "for the host", syncOptions: { disableSecretDeletion: true } }, expect: 200 });
+  await call("update a sync: a key schema without the key", "PATCH", `${syncs}/file/${syncId}`, { body: { syncOptions: { keySchema: "APP" } }, expect: 422 });
+  await call("the inventory with a synced copy", "GET", "/api/v1/inventory" + q({ workspaceId: pid }), { expect: 200 });
+  await call("delete a sync", "DELETE", `${syncs}/file/${syncId}`, { expect: 200 });
+
+  // ---- secret rotations: PostgreSQL roles through a connection nobody answers (the rotation fails, as data) ----
+  const pgPassword = `pg-${name}-secret`;
+  sent.push(pgPassword);
+  const pgConn = await call("create an app connection (postgres)", "POST", `${conns}/postgres`, { body: { method: "username-and-password", name: `pg-${name}`, credentials: { host: "127.0.0.1", port: 9, database: "app", username: "rotator", password: pgPassword } }, expect: 200 });
+  const pgConnId = pgConn.body?.appConnection?.id;
+  const rots = "/api/v2/secret-rotations";
+  const rotBody = { name: `pg-${name}`, projectId: pid, environment: "dev", secretPath: "/", connectionId: pgConnId, parameters: { username1: "app_blue", username2: "app_green" }, secretsMapping: { username: "DB_USER", password: "DB_PASS" }, isAutoRotationEnabled: false };
+  const rotation = await call("create a rotation", "POST", `${rots}/postgres-credentials`, { body: rotBody, expect: 200 });
+  const rotId = rotation.body?.secretRotation?.id;
+  await call("create a rotation: bad parameters", "POST", `${rots}/postgres-credentials`, { body: { name: "bad", projectId: pid, environment: "dev", secretPath: "/", connectionId: pgConnId, parameters: { user: "x" }, secretsMapping: { username: "U", password: "P" } }, expect: 422 });
+  await call("create a rotation: an unknown type", "POST", `${rots}/pigeon`, { body: { ...rotBody, name: "other" }, expect: 404 });
+  await call("list rotations", "GET", rots + q({ projectId: pid }), { expect: 200 });
+  await call("list a type's rotations", "GET", `${rots}/postgres-credentials` + q({ projectId: pid }), { expect: 200 });
+  await call("get a rotation", "GET", `${rots}/postgres-credentials/${rotId}`, { expect: 200 });
+  await call("update a rotation", "PATCH", `${rots}/postgres-credentials/${rotId}`, { body: { description: "app roles", gracePeriod: 600, rotateAtUtc: { hours: 3, minutes: 30 } }, expect: 200 });
+  await call("a rotation's dry run", "POST", `${rots}/postgres-credentials/${rotId}/rotate-secrets?dryRun=true`, { expect: 200 });
+  await call("rotate (the database does not answer)", "POST", `${rots}/postgres-credentials/${rotId}/rotate-secrets`, { expect: 200 });
+  await call("a rotation's history", "GET", `${rots}/postgres-credentials/${rotId}/history`, { expect: 200 });
+  await call("a rotation's history: a bad limit", "GET", `${rots}/postgres-credentials/${rotId}/history?limit=0`, { expect: 422 });
+  await call("delete a rotation", "DELETE", `${rots}/postgres-credentials/${rotId}`, { expect: 200 });
+  await call("get a deleted rotation", "GET", `${rots}/postgres-credentials/${rotId}`, { expect: 404 });
+  await call("delete the app connection (postgres)", "DELETE", `${conns}/postgres/${pgConnId}`, { expect: 200 });
+
   // ---- SCIM tokens (managed by owners) ----
   const scimTok = await call("create a SCIM token", "POST", "/api/v1/scim/tokens", { token: alice, body: { name: "idp" }, expect: 200 });
   sent.push(scimTok.body?.token);
@@ -593,7 +633,7 @@ async function main() {
   await call("delete an unknown folder", "DELETE", "/api/v1/folders/backend", { body: { ...place, path: "/" }, expect: 404 });
 
   // a route the document describes only generically
-  await call("the secret syncs (generic object)", "GET", "/api/v1/secret-syncs" + q({ projectId: pid }), { expect: 200 });
+  await call("the caller's leases (generic object)", "GET", "/api/v1/dynamic-secrets/leases", { expect: 200 });
 
   await call("delete the project", "DELETE", `/api/v1/workspace/${pid}`, { expect: 200 });
   await call("delete the project again", "DELETE", `/api/v1/workspace/${pid}`, { expect: 404 });

@@ -21,15 +21,20 @@ _spec.loader.exec_module(compat)
 def split_into_shares(server):
     """Moves the server's store to 3 unseal shares (threshold 2) and restarts it, sealed, so that the script
     validates the answers of unseal and seal too; the shares go to the script (COFFER_UNSEAL_SHARES), which
-    unseals the server first."""
+    unseals the server first. The server also gets a directory for file syncs (COFFER_SYNC_FILE_DIR, given
+    to the script too)."""
     server.stop()
     rc, out, err = compat.harness.run(["operator", "init", "--shares", "3", "--threshold", "2", "--data-dir",
                                        server.data_dir])
     if rc != 0:
         raise RuntimeError("coffer operator init failed: %s" % err)
     shares = [line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("Unseal share ")]
+    # file syncs write below this directory (removed with the data directory)
+    sync_dir = os.path.join(server.data_dir, "sync-files")
+    os.makedirs(sync_dir, exist_ok=True)
+    server.extra_env["COFFER_SYNC_FILE_DIR"] = sync_dir
     server.start()
-    return {"COFFER_UNSEAL_SHARES": ",".join(shares)}
+    return {"COFFER_UNSEAL_SHARES": ",".join(shares), "COFFER_SYNC_FILE_DIR": sync_dir}
 
 
 def main():
