@@ -616,6 +616,21 @@ async function main() {
   await call("a rotation's history: a bad limit", "GET", `${rots}/postgres-credentials/${rotId}/history?limit=0`, { expect: 422 });
   await call("delete a rotation", "DELETE", `${rots}/postgres-credentials/${rotId}`, { expect: 200 });
   await call("get a deleted rotation", "GET", `${rots}/postgres-credentials/${rotId}`, { expect: 404 });
+  // ---- dynamic secrets (their leases need a live database: only the lease lists, empty, are validated) ----
+  const dyn = "/api/v1/dynamic-secrets";
+  const dynPlace = { projectId: pid, environmentSlug: "dev", path: "/" };
+  await call("create a dynamic secret", "POST", dyn, { body: { ...dynPlace, name: "app-db", provider: { type: "postgres", inputs: { connectionId: pgConnId, grantRole: "app_read" } }, defaultTTL: "1h", maxTTL: "4h" }, expect: 200 });
+  await call("create a dynamic secret: no provider", "POST", dyn, { body: { ...dynPlace, name: "x" }, expect: 422 });
+  await call("create a dynamic secret: an unknown provider", "POST", dyn, { body: { ...dynPlace, name: "x", provider: { type: "oracle", inputs: {} } }, expect: 422 });
+  await call("list dynamic secrets", "GET", dyn + q(dynPlace), { expect: 200 });
+  await call("get a dynamic secret", "GET", `${dyn}/app-db` + q(dynPlace), { expect: 200 });
+  await call("get an unknown dynamic secret", "GET", `${dyn}/nope` + q(dynPlace), { expect: 404 });
+  await call("update a dynamic secret", "PATCH", `${dyn}/app-db`, { body: { ...dynPlace, data: { defaultTTL: "30m" } }, expect: 200 });
+  await call("update a dynamic secret: a bad TTL", "PATCH", `${dyn}/app-db`, { body: { ...dynPlace, data: { maxTTL: "forever" } }, expect: 422 });
+  await call("a dynamic secret's leases", "GET", `${dyn}/app-db/leases` + q(dynPlace), { expect: 200 });
+  await call("the caller's leases", "GET", `${dyn}/leases?all=true&includeEnded=true`, { expect: 200 });
+  await call("a lease of a database that does not answer", "POST", `${dyn}/leases`, { body: { ...dynPlace, dynamicSecretName: "app-db" } });
+  await call("delete a dynamic secret", "DELETE", `${dyn}/app-db`, { body: dynPlace, expect: 200 });
   await call("delete the app connection (postgres)", "DELETE", `${conns}/postgres/${pgConnId}`, { expect: 200 });
 
   // ---- SCIM tokens (managed by owners) ----
@@ -633,7 +648,7 @@ async function main() {
   await call("delete an unknown folder", "DELETE", "/api/v1/folders/backend", { body: { ...place, path: "/" }, expect: 404 });
 
   // a route the document describes only generically
-  await call("the caller's leases (generic object)", "GET", "/api/v1/dynamic-secrets/leases", { expect: 200 });
+  await call("a lease that does not exist (generic object on success)", "GET", "/api/v1/dynamic-secrets/leases/00000000-0000-4000-8000-000000000000", { expect: 404 });
 
   await call("delete the project", "DELETE", `/api/v1/workspace/${pid}`, { expect: 200 });
   await call("delete the project again", "DELETE", `/api/v1/workspace/${pid}`, { expect: 404 });
