@@ -14,7 +14,7 @@
 // Environment: COFFER_URL, COFFER_ADMIN_TOKEN.
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
-import { createHmac, generateKeyPairSync } from "node:crypto";
+import { createHmac, generateKeyPairSync, sign } from "node:crypto";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -514,7 +514,7 @@ async function main() {
   const ident2 = await call("create an identity (JWT, Kubernetes)", "POST", "/api/v1/identities", { body: { name: `jk-${name}` }, expect: 200 });
   const jid = ident2.body?.identity?.id;
   const jwtPath = `/api/v1/auth/jwt-auth/identities/${jid}`;
-  const { publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+  const { publicKey, privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const pem = publicKey.export({ type: "spki", format: "pem" });
   await call("get JWT auth before it is attached", "GET", jwtPath, { expect: 404 });
   await call("attach JWT auth: a key that is not PEM", "POST", jwtPath, { body: { configurationType: "static", publicKeys: ["nope"] } });
@@ -522,6 +522,17 @@ async function main() {
   await call("get JWT auth", "GET", jwtPath, { expect: 200 });
   await call("update JWT auth", "PATCH", jwtPath, { body: { boundSubject: "main", accessTokenTTL: 600 }, expect: 200 });
   await call("update JWT auth: a bad configuration type", "PATCH", jwtPath, { body: { configurationType: "magic" }, expect: 422 });
+  // a JWT signed here (ES256) with the claims the configuration binds
+  const b64url = (v) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
+  const now = Math.floor(Date.now() / 1000);
+  const signingInput = `${b64url({ alg: "ES256", typ: "JWT" })}.${b64url({ iss: "https://ci.example.com", aud: "coffer", sub: "main", repo: "app", iat: now, exp: now + 300 })}`;
+  const jwt = `${signingInput}.${sign("sha256", Buffer.from(signingInput), { key: privateKey, dsaEncoding: "ieee-p1363" }).toString("base64url")}`;
+  sent.push(jwt);
+  const jwtLogin = "/api/v1/auth/jwt-auth/login";
+  const jwtSession = await call("log in with a JWT", "POST", jwtLogin, { token: null, body: { identityId: jid, jwt }, expect: 200 });
+  sent.push(jwtSession.body?.accessToken);
+  await call("log in with a JWT whose signature is wrong", "POST", jwtLogin, { token: null, body: { identityId: jid, jwt: jwt.replace(/\.[^.]+$/, ".AAAA") }, expect: 401 });
+  await call("log in with a JWT: no identity", "POST", jwtLogin, { token: null, body: { jwt }, expect: 422 });
   await call("remove JWT auth", "DELETE", jwtPath, { expect: 200 });
   const k8sPath = `/api/v1/auth/kubernetes-auth/identities/${jid}`;
   await call("attach Kubernetes auth", "POST", k8sPath, { body: { kubernetesHost: "https://k8s.example.com:6443", tokenReviewerJwt: "reviewer-jwt", allowedNamespaces: "ci", allowedNames: "runner" }, expect: 200 });
