@@ -15,6 +15,7 @@
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { createHmac, generateKeyPairSync, sign } from "node:crypto";
+import { createServer } from "node:http";
 import { createRequire } from "node:module";
 
 const require = createRequire(import.meta.url);
@@ -535,10 +536,33 @@ async function main() {
   await call("log in with a JWT: no identity", "POST", jwtLogin, { token: null, body: { jwt }, expect: 422 });
   await call("remove JWT auth", "DELETE", jwtPath, { expect: 200 });
   const k8sPath = `/api/v1/auth/kubernetes-auth/identities/${jid}`;
-  await call("attach Kubernetes auth", "POST", k8sPath, { body: { kubernetesHost: "https://k8s.example.com:6443", tokenReviewerJwt: "reviewer-jwt", allowedNamespaces: "ci", allowedNames: "runner" }, expect: 200 });
-  await call("attach Kubernetes auth: no host", "POST", `/api/v1/auth/kubernetes-auth/identities/${iid}`, { body: {} });
+  // a stand-in for the Kubernetes API's TokenReview: it vouches for the service account ci/runner
+  const reviews = [];
+  const k8sApi = createServer((req, res) => {
+    let text = "";
+    req.on("data", (c) => (text += c));
+    req.on("end", () => {
+      reviews.push(req.url);
+      const token = JSON.parse(text || "{}")?.spec?.token;
+      const status = token === "sa-token" ? { authenticated: true, user: { username: "system:serviceaccount:ci:runner" }, audiences: ["coffer"] } : { authenticated: false, error: "invalid token" };
+      res.writeHead(201, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ kind: "TokenReview", apiVersion: "authentication.k8s.io/v1", status }));
+    });
+  });
+  await new Promise((resolve) => k8sApi.listen(0, "127.0.0.1", resolve));
+  const k8sHost = `http://127.0.0.1:${k8sApi.address().port}`;
+  await call("attach Kubernetes auth", "POST", k8sPath, { body: { kubernetesHost: k8sHost, tokenReviewerJwt: "reviewer-jwt", allowedNamespaces: "ci", allowedNames: "runner" }, expect: 200 });
+  await call("attach Kubernetes auth to a deleted identity", "POST", `/api/v1/auth/kubernetes-auth/identities/${iid}`, { body: { kubernetesHost: k8sHost }, expect: 404 });
   await call("get Kubernetes auth", "GET", k8sPath, { expect: 200 });
   await call("update Kubernetes auth", "PATCH", k8sPath, { body: { allowedAudience: "coffer" }, expect: 200 });
+  const k8sLogin = "/api/v1/auth/kubernetes-auth/login";
+  const k8sSession = await call("log in with a service account token", "POST", k8sLogin, { token: null, body: { identityId: jid, jwt: "sa-token" }, expect: 200 });
+  sent.push(k8sSession.body?.accessToken);
+  await call("log in with a token the cluster refuses", "POST", k8sLogin, { token: null, body: { identityId: jid, jwt: "other-token" }, expect: 401 });
+  await call("log in with a service account token: no jwt", "POST", k8sLogin, { token: null, body: { identityId: jid }, expect: 422 });
+  k8sApi.close();
+  if (reviews.length === 2 && reviews[0] === "/apis/authentication.k8s.io/v1/tokenreviews") ok("the logins asked the cluster's TokenReview");
+  else notOk("the logins asked the cluster's TokenReview", JSON.stringify(reviews));
   await call("add the identity to the project (member)", "POST", `/api/v2/workspace/${pid}/identity-memberships/${jid}`, { body: { role: "member" }, expect: 200 });
   await call("list identity memberships", "GET", `/api/v2/workspace/${pid}/identity-memberships`, { expect: 200 });
   await call("the inventory as the identity sees it", "GET", "/api/v1/inventory" + q({ identityId: jid }), { expect: 200 });
@@ -588,6 +612,28 @@ async function main() {
   await call("update an app connection", "PATCH", `${conns}/webhook/${connId}`, { body: { description: "rotation consumer", expiresAt: null }, expect: 200 });
   await call("app connections as a member", "GET", conns, { token: carolTok, expect: 403 });
   await call("delete an app connection", "DELETE", `${conns}/webhook/${connId}`, { expect: 200 });
+  // a check against a stand-in for GitHub's API (GET /user with the token; the token's expiry in a header)
+  const ghToken = `ghp_${name}0123456789abcdef`;
+  sent.push(ghToken);
+  const github = createServer((req, res) => {
+    if (req.url === "/user" && req.headers.authorization?.endsWith(ghToken)) {
+      res.writeHead(200, { "Content-Type": "application/json", "GitHub-Authentication-Token-Expiration": "2030-01-01 00:00:00 UTC" });
+      res.end(JSON.stringify({ login: "octocat" }));
+    } else {
+      res.writeHead(401, { "Content-Type": "application/json" });
+      res.end(JSON.stringify({ message: "Bad credentials" }));
+    }
+  });
+  await new Promise((resolve) => github.listen(0, "127.0.0.1", resolve));
+  const ghHost = `http://127.0.0.1:${github.address().port}`;
+  const gh = await call("create an app connection (github)", "POST", `${conns}/github`, { body: { method: "personal-access-token", name: `gh-${name}`, credentials: { personalAccessToken: ghToken, host: ghHost } }, expect: 200 });
+  const ghBad = await call("create an app connection (github, a wrong token)", "POST", `${conns}/github`, { body: { method: "personal-access-token", name: `gh2-${name}`, credentials: { personalAccessToken: "ghp_wrong", host: ghHost } }, expect: 200 });
+  await call("check an app connection", "POST", `${conns}/github/${gh.body?.appConnection?.id}/check`, { expect: 200 });
+  await call("check an app connection the system refuses", "POST", `${conns}/github/${ghBad.body?.appConnection?.id}/check`, { expect: 400 });
+  await call("check a deleted app connection", "POST", `${conns}/webhook/${connId}/check`, { expect: 404 });
+  github.close();
+  await call("delete an app connection (github)", "DELETE", `${conns}/github/${gh.body?.appConnection?.id}`, { expect: 200 });
+  await call("delete an app connection (github, a wrong token)", "DELETE", `${conns}/github/${ghBad.body?.appConnection?.id}`, { expect: 200 });
 
   // ---- secret syncs: a file below the server's --sync-file-dir (run.py sets it) ----
   const syncDir = process.env.COFFER_SYNC_FILE_DIR;
