@@ -168,7 +168,7 @@ class OpenAPIDocument(harness.ServerTestCase):
             self.assertIs(schema.get("additionalProperties"), False, ref)
             self.assertTrue(schema["required"], ref)
         # a route not in the response table: a generic object on success
-        op = self.doc["paths"]["/api/v1/sso/oidc/cli/token"]["post"]
+        op = self.doc["paths"]["/api/v1/dynamic-secrets/leases/{leaseId}"]["get"]
         self.assertEqual(op["responses"]["2XX"]["content"]["application/json"]["schema"]["$ref"],
                          "#/components/schemas/GenericObject")
         metrics = self.doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]

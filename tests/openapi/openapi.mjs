@@ -1,21 +1,22 @@
 // Validates a real Coffer server's answers against the server's own OpenAPI 3.1 document (GET
 // /api/openapi.json), with Ajv in its JSON Schema 2020-12 mode (the dialect OpenAPI 3.1 uses).
-// A series of requests covers every route the document describes member by member (all but single sign-on's
-// and a lease's, which need an identity provider or a live database): the server starts sealed (run.py split
+// A series of requests covers every route the document describes member by member (all but a lease's, which
+// need a live database): the server starts sealed (run.py split
 // its store into unseal shares, given in COFFER_UNSEAL_SHARES) and is unsealed first and sealed last; users sign
 // in (a session with its CSRF token, personal access tokens, TOTP and recovery codes computed here); a JWT is
 // signed here; stand-ins for the Kubernetes TokenReview API and GitHub's API answer on loopback ports; a file
-// sync writes below COFFER_SYNC_FILE_DIR; a rotation and a dynamic secret point at a database nobody answers.
+// sync writes below COFFER_SYNC_FILE_DIR; a rotation and a dynamic secret point at a database nobody answers;
+// single sign-on goes through run.py's OpenID Connect stand-in as COFFER_SSO_LOGIN.
 // Happy paths and refusals (400, 401, 403, 404, 405, 409, 422, 503); each answer is checked against the
 // operation that matches its method and path: the response of its status (or the status range, or
 // `default`), its media type, and its body against the schema. The validator is first shown to reject
 // bodies that do not fit. At the end, every operation with a precise success schema must have been answered successfully at least
 // once. Prints "ok - ..." / "not ok - ..." per check and "SUITE passed=N failed=N skipped=0" (run.py reads
 // it), and a "SENT [...]" line of the credentials used (none may appear in the server's log).
-// Environment: COFFER_URL, COFFER_ADMIN_TOKEN, COFFER_UNSEAL_SHARES, COFFER_SYNC_FILE_DIR.
+// Environment: COFFER_URL, COFFER_ADMIN_TOKEN, COFFER_UNSEAL_SHARES, COFFER_SYNC_FILE_DIR, COFFER_SSO_LOGIN.
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
-import { createHmac, generateKeyPairSync, sign } from "node:crypto";
+import { createHash, createHmac, generateKeyPairSync, randomBytes, sign } from "node:crypto";
 import { createServer } from "node:http";
 import { createRequire } from "node:module";
 
@@ -129,7 +130,7 @@ function check(name, method, path, status, contentType, text) {
 }
 
 // One request; checks its answer and returns {status, body, headers}.
-async function call(name, method, path, { body, token = ADMIN, headers = {}, expect } = {}) {
+async function call(name, method, path, { body, token = ADMIN, headers = {}, expect, redirect = "follow" } = {}) {
   const h = { ...headers };
   if (token) h.Authorization = `Bearer ${token}`;
   if (body !== undefined) h["Content-Type"] = "application/json";
@@ -137,6 +138,7 @@ async function call(name, method, path, { body, token = ADMIN, headers = {}, exp
     method,
     headers: h,
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    redirect,
   });
   const text = await res.text();
   if (expect !== undefined && res.status !== expect) {
@@ -749,6 +751,37 @@ async function main() {
 
   await call("delete the project", "DELETE", `/api/v1/workspace/${pid}`, { expect: 200 });
   await call("delete the project again", "DELETE", `/api/v1/workspace/${pid}`, { expect: 404 });
+
+  // ---- single sign-on at the OpenID Connect stand-in (run.py): the browser's and the CLI's flows ----
+  const ssoLogin = process.env.COFFER_SSO_LOGIN;
+  // the provider's step: it knows the user by its cookie and sends the browser back with a code
+  const atProvider = async (location) => {
+    const r = await fetch(location || "http://127.0.0.1:9/", { redirect: "manual", headers: { Cookie: `fake_entra_user=${encodeURIComponent(ssoLogin)}` } });
+    await r.arrayBuffer();
+    return new URL(r.headers.get("location") || "http://127.0.0.1:9/");
+  };
+  const manual = { token: null, redirect: "manual" };
+  const begin = await call("SSO: begin a sign-in", "GET", "/api/v1/sso/oidc/login?return=/projects", { ...manual, expect: 302 });
+  const back = await atProvider(begin.headers.get("location"));
+  const signedIn = await call("SSO: the provider's callback", "GET", back.pathname + back.search, { ...manual, expect: 302 });
+  const ssoCookies = signedIn.headers.getSetCookie?.() || [];
+  if (signedIn.headers.get("location") === "/projects" && ssoCookies.some((c) => c.startsWith("coffer_session="))) ok("SSO: signed in, sent back with a session");
+  else notOk("SSO: signed in, sent back with a session", `${signedIn.headers.get("location")} ${ssoCookies.length} cookies`);
+  sent.push(...ssoCookies.map((c) => c.split(";")[0].split("=")[1]), back.searchParams.get("code"));
+  await call("SSO: the callback again (its state is spent)", "GET", back.pathname + back.search, { ...manual });
+  await call("SSO: a callback without a state", "GET", "/api/v1/sso/oidc/callback?code=x", { ...manual });
+  const verifier = randomBytes(32).toString("base64url");
+  const pkceChallenge = createHash("sha256").update(verifier).digest("base64url");
+  const cliBegin = await call("SSO: begin a CLI sign-in", "GET", "/api/v1/sso/oidc/cli/login" + q({ port: "45678", challenge: pkceChallenge }), { ...manual, expect: 302 });
+  await call("SSO: begin a CLI sign-in without a challenge", "GET", "/api/v1/sso/oidc/cli/login?port=45678", { ...manual, expect: 422 });
+  const cliBack = await atProvider(cliBegin.headers.get("location"));
+  const cliDone = await call("SSO: the callback of a CLI sign-in", "GET", cliBack.pathname + cliBack.search, { ...manual, expect: 302 });
+  const cliCode = new URL(cliDone.headers.get("location") || "http://127.0.0.1:9/").searchParams.get("code");
+  sent.push(cliCode, cliBack.searchParams.get("code"));
+  await call("SSO: redeem a code of a wrong type", "POST", "/api/v1/sso/oidc/cli/token", { token: null, body: { code: 5, codeVerifier: verifier }, expect: 400 });
+  const cliTok = await call("SSO: redeem the CLI's code", "POST", "/api/v1/sso/oidc/cli/token", { token: null, body: { code: cliCode, codeVerifier: verifier, name: "cli", expiresIn: 600 }, expect: 200 });
+  sent.push(cliTok.body?.token);
+  await call("SSO: redeem it again (a code is used once)", "POST", "/api/v1/sso/oidc/cli/token", { token: null, body: { code: cliCode, codeVerifier: verifier }, expect: 401 });
 
   // the seal, last: an org admin may not seal, the admin token may
   await call("seal status (unsealed)", "GET", "/api/v1/sys/seal-status", { token: null, expect: 200 });
