@@ -1,19 +1,21 @@
 // Validates a real Coffer server's answers against the server's own OpenAPI 3.1 document (GET
 // /api/openapi.json), with Ajv in its JSON Schema 2020-12 mode (the dialect OpenAPI 3.1 uses).
-// A series of requests covers every route the document describes member by member (all but a lease's, which
-// need a live database): the server starts sealed (run.py split
+// A series of requests covers every route (the document describes each member by member): the server
+// starts sealed (run.py split
 // its store into unseal shares, given in COFFER_UNSEAL_SHARES) and is unsealed first and sealed last; users sign
 // in (a session with its CSRF token, personal access tokens, TOTP and recovery codes computed here); a JWT is
 // signed here; stand-ins for the Kubernetes TokenReview API and GitHub's API answer on loopback ports; a file
 // sync writes below COFFER_SYNC_FILE_DIR; a rotation and a dynamic secret point at a database nobody answers;
-// single sign-on goes through run.py's OpenID Connect stand-in as COFFER_SSO_LOGIN.
+// single sign-on goes through run.py's OpenID Connect stand-in as COFFER_SSO_LOGIN; the leases of a dynamic
+// secret are client secrets at run.py's Entra ID and Graph stand-in (COFFER_ENTRA).
 // Happy paths and refusals (400, 401, 403, 404, 405, 409, 422, 503); each answer is checked against the
 // operation that matches its method and path: the response of its status (or the status range, or
 // `default`), its media type, and its body against the schema. The validator is first shown to reject
 // bodies that do not fit. At the end, every operation with a precise success schema must have been answered successfully at least
 // once. Prints "ok - ..." / "not ok - ..." per check and "SUITE passed=N failed=N skipped=0" (run.py reads
 // it), and a "SENT [...]" line of the credentials used (none may appear in the server's log).
-// Environment: COFFER_URL, COFFER_ADMIN_TOKEN, COFFER_UNSEAL_SHARES, COFFER_SYNC_FILE_DIR, COFFER_SSO_LOGIN.
+// Environment: COFFER_URL, COFFER_ADMIN_TOKEN, COFFER_UNSEAL_SHARES, COFFER_SYNC_FILE_DIR, COFFER_SSO_LOGIN,
+// COFFER_ENTRA.
 import Ajv2020 from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { createHash, createHmac, generateKeyPairSync, randomBytes, sign } from "node:crypto";
@@ -695,6 +697,26 @@ async function main() {
   await call("the caller's leases", "GET", `${dyn}/leases?all=true&includeEnded=true`, { expect: 200 });
   await call("a lease of a database that does not answer", "POST", `${dyn}/leases`, { body: { ...dynPlace, dynamicSecretName: "app-db" } });
   await call("delete a dynamic secret", "DELETE", `${dyn}/app-db`, { body: dynPlace, expect: 200 });
+  // leases of an Entra ID application's client secrets, at run.py's Entra ID and Graph stand-in
+  const entra = JSON.parse(process.env.COFFER_ENTRA || "{}");
+  sent.push(entra.secret);
+  const graph = await call("create an app connection (azure-client-secrets)", "POST", `${conns}/azure-client-secrets`, { body: { method: "client-secret", name: `entra-${name}`, credentials: { tenantId: entra.tenant, clientId: entra.clientId, clientSecret: entra.secret, authorityHost: `${entra.url}/entra`, graphHost: `${entra.url}/graph` } }, expect: 200 });
+  await call("create a dynamic secret (azure-entra-id-app)", "POST", dyn, { body: { ...dynPlace, name: "app-secret", provider: { type: "azure-entra-id-app", inputs: { connectionId: graph.body?.appConnection?.id, objectId: entra.objectId, clientId: entra.appId } }, defaultTTL: "1h", maxTTL: "4h" }, expect: 200 });
+  const lease = await call("lease a credential", "POST", `${dyn}/leases`, { body: { ...dynPlace, dynamicSecretName: "app-secret", ttl: "30m" }, expect: 201 });
+  sent.push(lease.body?.data?.CLIENT_SECRET);
+  const leaseId = lease.body?.lease?.id;
+  await call("lease a credential: a TTL past the maximum", "POST", `${dyn}/leases`, { body: { ...dynPlace, dynamicSecretName: "app-secret", ttl: "10d" } });
+  await call("get a lease", "GET", `${dyn}/leases/${leaseId}`, { expect: 200 });
+  // an Entra ID client secret's end cannot move: a renewal stays within it
+  await call("renew a lease past its credential's end", "POST", `${dyn}/leases/${leaseId}/renew`, { body: { ttl: "2h" }, expect: 409 });
+  await call("renew a lease", "POST", `${dyn}/leases/${leaseId}/renew`, { body: { ttl: "10m" }, expect: 200 });
+  await call("renew a lease: a bad TTL", "POST", `${dyn}/leases/${leaseId}/renew`, { body: { ttl: "soon" }, expect: 422 });
+  await call("a dynamic secret's live leases", "GET", `${dyn}/app-secret/leases` + q(dynPlace), { expect: 200 });
+  await call("the inventory with a live lease", "GET", "/api/v1/inventory" + q({ workspaceId: pid }), { expect: 200 });
+  await call("revoke a lease", "DELETE", `${dyn}/leases/${leaseId}`, { expect: 200 });
+  await call("every lease, ended ones too", "GET", `${dyn}/leases?all=true&includeEnded=true`, { expect: 200 });
+  await call("delete a dynamic secret (azure-entra-id-app)", "DELETE", `${dyn}/app-secret`, { body: dynPlace, expect: 200 });
+  await call("delete the app connection (azure-client-secrets)", "DELETE", `${conns}/azure-client-secrets/${graph.body?.appConnection?.id}`, { expect: 200 });
   await call("delete the app connection (postgres)", "DELETE", `${conns}/postgres/${pgConnId}`, { expect: 200 });
 
   // ---- SCIM tokens (managed by owners) ----
@@ -746,8 +768,7 @@ async function main() {
   await call("delete a folder", "DELETE", "/api/v1/folders/backend", { body: { ...place, path: "/" }, expect: 200 });
   await call("delete an unknown folder", "DELETE", "/api/v1/folders/backend", { body: { ...place, path: "/" }, expect: 404 });
 
-  // a route the document describes only generically
-  await call("a lease that does not exist (generic object on success)", "GET", "/api/v1/dynamic-secrets/leases/00000000-0000-4000-8000-000000000000", { expect: 404 });
+  await call("a lease that does not exist", "GET", "/api/v1/dynamic-secrets/leases/00000000-0000-4000-8000-000000000000", { expect: 404 });
 
   await call("delete the project", "DELETE", `/api/v1/workspace/${pid}`, { expect: 200 });
   await call("delete the project again", "DELETE", `/api/v1/workspace/${pid}`, { expect: 404 });

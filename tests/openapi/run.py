@@ -5,15 +5,18 @@
 Installs the pinned packages (package.json + package-lock.json: ajv, ajv-formats) with `npm ci` in a temporary
 directory, starts `coffer server` with the integration harness (ephemeral port), runs `node openapi.mjs` against it
 and stops the server, exactly as tests/compat/run.py does (its run_suite), the server's store split into unseal
-shares first (the script unseals it, and seals it at the end), with a file-sync directory and single sign-on at
-the OpenID Connect stand-in of tests/fakes; without node the suite is one skipped
+shares first (the script unseals it, and seals it at the end), with a file-sync directory, single sign-on at
+the OpenID Connect stand-in of tests/fakes, and the Entra ID stand-in there for dynamic secrets' leases; without node the suite is one skipped
 test, saying why. The last line is `RESULT passed=N failed=N skipped=N`; exit status 1 when anything failed.
 """
 
 import atexit
 import importlib.util
+import json
 import os
 import sys
+import time
+import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("compat_run", os.path.join(os.path.dirname(HERE), "compat", "run.py"))
@@ -31,7 +34,6 @@ def with_sso(server):
     """Starts the OpenID Connect stand-in (stopped when this program exits) with the application and one
     user, and points the server at it, on a port chosen beforehand since the redirect URL names it. Returns
     the script's environment: the stand-in's address and the user's login."""
-    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
     from test_syncs import Fake  # noqa: E402 (the integration suites' stand-in runner)
     fake = Fake("entra_oidc.py")
     atexit.register(fake.close)
@@ -52,11 +54,36 @@ def with_sso(server):
     return {"COFFER_SSO_LOGIN": SSO_USER}
 
 
+def with_entra():
+    """Starts the Entra ID and Microsoft Graph stand-in (stopped when this program exits) with an application
+    that may manage the applications it owns and one it owns: what the azure-entra-id-app dynamic secret
+    leases client secrets of. Returns the script's environment (COFFER_ENTRA: JSON of the stand-in's address,
+    the tenant, the managing application's id and secret, the managed application's ids)."""
+    from test_syncs import Fake  # noqa: E402
+    fake = Fake("azure.py")
+    atexit.register(fake.close)
+    tenant, rotator, app_id, object_id = (str(uuid.uuid4()) for _ in range(4))
+    secret = "rotator-" + uuid.uuid4().hex
+    far = int(time.time()) + 400 * 86400
+    for path, body in (("/_fake/entra/apps", {"tenant": tenant, "clientId": rotator,
+                                              "secrets": [{"value": secret, "expiresAt": far}]}),
+                       ("/_fake/graph/roles", {"tenant": tenant, "clientId": rotator,
+                                               "roles": ["Application.ReadWrite.OwnedBy"]}),
+                       ("/_fake/graph/applications", {"tenant": tenant, "objectId": object_id, "appId": app_id,
+                                                      "owners": [rotator]})):
+        status, answer = fake.call("POST", path, body)
+        if status != 200:
+            raise RuntimeError("the Entra stand-in refused %s: %s" % (path, answer))
+    return {"COFFER_ENTRA": json.dumps({"url": fake.url, "tenant": tenant, "clientId": rotator, "secret": secret,
+                                        "appId": app_id, "objectId": object_id})}
+
+
 def split_into_shares(server):
     """Moves the server's store to 3 unseal shares (threshold 2) and restarts it, sealed, so that the script
     validates the answers of unseal and seal too; the shares go to the script (COFFER_UNSEAL_SHARES), which
     unseals the server first. The server also gets a directory for file syncs (COFFER_SYNC_FILE_DIR, given
-    to the script too) and single sign-on at a stand-in (with_sso)."""
+    to the script too), single sign-on at a stand-in (with_sso) and an Entra ID stand-in for the leases of a
+    dynamic secret (with_entra)."""
     server.stop()
     rc, out, err = compat.harness.run(["operator", "init", "--shares", "3", "--threshold", "2", "--data-dir",
                                        server.data_dir])
@@ -68,8 +95,9 @@ def split_into_shares(server):
     os.makedirs(sync_dir, exist_ok=True)
     server.extra_env["COFFER_SYNC_FILE_DIR"] = sync_dir
     sso = with_sso(server)
+    entra = with_entra()
     server.start()
-    return dict(sso, COFFER_UNSEAL_SHARES=",".join(shares), COFFER_SYNC_FILE_DIR=sync_dir)
+    return dict(sso, **entra, COFFER_UNSEAL_SHARES=",".join(shares), COFFER_SYNC_FILE_DIR=sync_dir)
 
 
 def main():
