@@ -78,7 +78,7 @@ def with_entra():
                                         "appId": app_id, "objectId": object_id})}
 
 
-def split_into_shares(server):
+def prepare_server(server):
     """Moves the server's store to 3 unseal shares (threshold 2) and restarts it, sealed, so that the script
     validates the answers of unseal and seal too; the shares go to the script (COFFER_UNSEAL_SHARES), which
     unseals the server first. The server also gets a directory for file syncs (COFFER_SYNC_FILE_DIR, given
@@ -101,7 +101,7 @@ def split_into_shares(server):
 
 
 def main():
-    compat.run_suite(HERE, "openapi", "openapi.mjs", "answers vs the document", prepare=split_into_shares)
+    compat.run_suite(HERE, "openapi", "openapi.mjs", "answers vs the document", prepare=prepare_server)
 
 
 if __name__ == "__main__":
