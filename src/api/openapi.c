@@ -264,7 +264,8 @@ static enum cf_rc build(char **out, size_t *out_len, struct cf_err *err)
              "access token or a user's personal access token (or a dashboard session cookie with "
              "X-CSRF-Token on unsafe methods); routes with `security: []` are public. Refusals "
              "answer the Error schema (ScimError on /scim/v2). Described member by member: %s "
-             "Every other route's success is described only as a JSON object (GenericObject).",
+             "A route missing from that list would have its success described only as a JSON "
+             "object (GenericObject).",
              precise);
     doc = json_pack(
         "{s:s, s:s, s:{s:s, s:s, s:s, s:{s:s, s:s}}, s:[{s:[]}], s:{s:O, s:{s:{s:s, s:s, s:s}}},"

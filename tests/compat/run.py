@@ -47,10 +47,11 @@ def main():
     run_suite(HERE, "compat", "compat.mjs", "@infisical/sdk")
 
 
-def run_suite(here, label, script, what, server_env=None):
+def run_suite(here, label, script, what, server_env=None, prepare=None):
     """Runs the Node script of directory `here` (with its pinned packages) against a fresh server (started with
-    server_env); label prefixes the report lines, what names the suite in its summary line. Exits with the
-    suite's result."""
+    server_env); label prefixes the report lines, what names the suite in its summary line. prepare, when
+    given, is called with the started server and returns more environment for the script (it may restart the
+    server). Exits with the suite's result."""
     node = shutil.which("node")
     if not node:
         print("  %s SKIPPED: node is not installed (the checks need Node 20 and npm)" % label, flush=True)
@@ -85,8 +86,9 @@ def run_suite(here, label, script, what, server_env=None):
 
         server = harness.Server(env=server_env)
         server.start()
+        extra_env = prepare(server) if prepare else {}
         node_env = dict(os.environ, COFFER_URL=server.url, COFFER_ADMIN_TOKEN=server.token,
-                        COFFER_BIN=os.path.abspath(harness.COFFER_BIN))
+                        COFFER_BIN=os.path.abspath(harness.COFFER_BIN), **extra_env)
         try:
             run = subprocess.run([node, script], cwd=work, env=node_env, capture_output=True, text=True,
                                  timeout=NODE_TIMEOUT)
