@@ -321,8 +321,15 @@ enum cf_rc cf_seal_submit(struct cf_seal *seal, const char *share, size_t len, c
     }
     for (unsigned i = 0; i < seal->progress; i++) {
         if (decoded[0] == seal->given[i][0]) {
-            rc = cf_err_set(err, CF_EINVAL, "this share was already given in this attempt");
-            snprintf(detail, sizeof(detail), "duplicate: already given in this attempt");
+            /* Said the same way whether the values are equal or not: the answer must not tell
+               a caller anything about the share held. */
+            rc = cf_err_set(err, CF_EINVAL,
+                            "share number %u was already given in this attempt (the same share "
+                            "twice, or another share with its number: then one of them is wrong "
+                            "and 'coffer operator unseal --reset' starts the attempt again)",
+                            (unsigned)decoded[0]);
+            snprintf(detail, sizeof(detail), "duplicate: share number %u already given",
+                     (unsigned)decoded[0]);
             goto out;
         }
     }

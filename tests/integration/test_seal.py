@@ -196,7 +196,10 @@ class Seal(ServerTestCase):
         self.assertEqual((r.status, r.json["progress"], r.json["t"]), (200, 1, THRESHOLD))
         nonce = r.json["nonce"]
         self.assertRegex(nonce, r"^[0-9a-f]{32}$")
-        self.assertError(self.unseal(self.shares[4]), 400, None, "already given")
+        self.assertError(self.unseal(self.shares[4]), 400, None, "share number 5 was already given")
+        # another value under the same number: the same answer (it tells nothing about the share held)
+        other = base64.urlsafe_b64encode(bytes([5]) + os.urandom(32)).decode().rstrip("=")
+        self.assertError(self.unseal(other), 400, None, "share number 5 was already given")
         self.assertError(self.unseal(self.shares[1], nonce="f" * 32), 409, None, "nonce")
         r = self.unseal(self.shares[1], nonce=nonce)
         self.assertEqual((r.status, r.json["progress"], r.json["nonce"]), (200, 2, nonce))
@@ -335,7 +338,7 @@ class Seal(ServerTestCase):
         reasons = [e["reason"] for e in attempts]
         for words in ("rejected: malformed: ",                              # c, through the API and the CLI
                       "rejected: not a share of this store",                # d
-                      "rejected: duplicate: already given in this attempt",  # e
+                      "rejected: duplicate: share number 5 already given",  # e
                       "rejected: wrong nonce",                              # e
                       "reset: progress reset: 2 share(s) dropped",          # e, coffer operator unseal --reset
                       "reset: progress reset: 1 share(s) dropped",          # e, the API
