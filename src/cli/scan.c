@@ -24,6 +24,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "cli/scan_cmd.h"
+#include "scan/dbcache.h"
 #include "scan/engine.h"
 #include "scan/git.h"
 #include "scan/report.h"
@@ -215,6 +216,7 @@ static int setup(struct cf_cli *cli, const struct scan_opts *o, struct scan_setu
     struct known_set known = {0};
     int status = CF_EXIT_OK;
     size_t skipped = 0;
+    char *cache_dir = NULL;
 
     if (!o->output || strcmp(o->output, "text") == 0)
         s->format = CF_SCAN_TEXT;
@@ -246,8 +248,15 @@ static int setup(struct cf_cli *cli, const struct scan_opts *o, struct scan_setu
         status = SCAN_EXIT_ERROR;
         goto out;
     }
-    if (cf_scan_engine_new(&s->engine, &s->rules, known.items, known.count, &skipped, &err) !=
-            CF_OK ||
+    if (!o->known && !o->no_cache) {
+        char why[300];
+        cache_dir = cf_scan_cache_dir(why, sizeof(why));
+        if (!cache_dir && why[0])
+            fprintf(stderr, "coffer: not caching the compiled rules: %s\n", why);
+    }
+    if ((o->known
+             ? cf_scan_engine_new(&s->engine, &s->rules, known.items, known.count, &skipped, &err)
+             : cf_scan_engine_new_cached(&s->engine, &s->rules, cache_dir, NULL, &err)) != CF_OK ||
         cf_scan_report_use_rules(&s->report, &s->rules, &err) != CF_OK) {
         status = scan_fail(err.msg);
         goto out;
@@ -265,6 +274,7 @@ static int setup(struct cf_cli *cli, const struct scan_opts *o, struct scan_setu
                 "from ordinary text)\n",
                 skipped, skipped == 1 ? "" : "s", CF_SCAN_KNOWN_MIN);
 out:
+    free(cache_dir);
     known_release(&known);
     return status;
 }

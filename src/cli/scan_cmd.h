@@ -27,6 +27,9 @@
     "                     server (where it was found, never the value)\n"                          \
     "  --rotate-leaked    with --mark-leaked: also ask for the rotation whose output\n"            \
     "                     is that secret, where one is configured\n"                               \
+    "  --no-cache         compile the rules afresh, neither reading nor writing the\n"             \
+    "                     compiled-rules cache ($XDG_CACHE_HOME/coffer, else\n"                    \
+    "                     ~/.cache/coffer; never used with --known)\n"                             \
     "  --output FORMAT    text (default), json or sarif (SARIF 2.1.0)\n"                           \
     "  --domain URL       with --known: server URL (env COFFER_API_URL)\n"                         \
     "  --token TOKEN      with --known: access token (env COFFER_TOKEN; default: the\n"            \
@@ -86,6 +89,7 @@ struct scan_opts {
     const char *output;
     const char *project_id;
     bool no_builtin;
+    bool no_cache;
     bool known;
     bool mark_leaked;
     bool rotate_leaked;
@@ -95,7 +99,7 @@ struct scan_opts {
     {"rules", CF_OPT_STRING, &(o).rules_file}, {"baseline", CF_OPT_STRING, &(o).baseline},         \
         {"output", CF_OPT_STRING, &(o).output}, {"projectId", CF_OPT_STRING, &(o).project_id},     \
         {"no-builtin", CF_OPT_BOOL, &(o).no_builtin}, {"known", CF_OPT_BOOL, &(o).known},          \
-        {"mark-leaked", CF_OPT_BOOL, &(o).mark_leaked},                                            \
+        {"no-cache", CF_OPT_BOOL, &(o).no_cache}, {"mark-leaked", CF_OPT_BOOL, &(o).mark_leaked},  \
     {                                                                                              \
         "rotate-leaked", CF_OPT_BOOL, &(o).rotate_leaked                                           \
     }

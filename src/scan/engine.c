@@ -16,6 +16,7 @@
 #include <pcre2.h>
 #include <sodium.h>
 
+#include "scan/dbcache.h"
 #include "scan/engine.h"
 #include "util/banned.h"
 
@@ -343,10 +344,51 @@ out:
     return rc;
 }
 
-enum cf_rc cf_scan_engine_new(struct cf_scan_engine **out, const struct cf_scan_rules *rules,
-                              const struct cf_scan_known *known, size_t nknown,
-                              size_t *known_skipped, struct cf_err *err)
+/* Takes the database compiled from set out of the cache in dir (true), or compiles nothing and
+ * says false. The key is of the expressions as first given, before any became a prefilter. */
+static bool from_cache(struct cf_scan_engine *e, const struct pattern_set *set,
+                       const hs_platform_info_t *platform, const char *dir,
+                       uint8_t key[CF_SCAN_CACHE_KEY_BYTES])
 {
+    size_t nrules = e->rules->count;
+    uint8_t *prefiltered = calloc(nrules ? nrules : 1, 1);
+    bool ok = false;
+    cf_scan_cache_key((const char *const *)set->expressions, set->flags, set->ids, set->count,
+                      HS_MODE_BLOCK, platform, key);
+    if (prefiltered && cf_scan_cache_load(dir, key, nrules, prefiltered, &e->db)) {
+        for (size_t i = 0; i < nrules; i++)
+            if (prefiltered[i]) {
+                e->compiled[i].prefilter = true;
+                e->prefiltered++;
+            }
+        ok = true;
+    }
+    free(prefiltered);
+    return ok;
+}
+
+static void to_cache(const struct cf_scan_engine *e, const char *dir,
+                     const uint8_t key[CF_SCAN_CACHE_KEY_BYTES])
+{
+    size_t nrules = e->rules->count;
+    uint8_t *prefiltered = calloc(nrules ? nrules : 1, 1);
+    char *bytes = NULL;
+    size_t len = 0;
+    if (prefiltered && hs_serialize_database(e->db, &bytes, &len) == HS_SUCCESS) {
+        for (size_t i = 0; i < nrules; i++)
+            prefiltered[i] = e->compiled[i].prefilter;
+        (void)cf_scan_cache_store(dir, key, nrules, prefiltered, bytes, len);
+    }
+    free(prefiltered);
+    hs_wipe_free(bytes); /* Hyperscan's misc allocator made it */
+}
+
+static enum cf_rc engine_new(struct cf_scan_engine **out, const struct cf_scan_rules *rules,
+                             const struct cf_scan_known *known, size_t nknown,
+                             size_t *known_skipped, const char *cache_dir, bool *cached,
+                             struct cf_err *err)
+{
+    uint8_t key[CF_SCAN_CACHE_KEY_BYTES];
     struct cf_scan_engine *e = NULL;
     struct pattern_set set = {0};
     hs_compile_error_t *cerr = NULL;
@@ -406,6 +448,14 @@ enum cf_rc cf_scan_engine_new(struct cf_scan_engine **out, const struct cf_scan_
     /* tuned for this processor (the scan runs where it is compiled) */
     hs_platform_info_t platform;
     bool have_platform = hs_populate_platform(&platform) == HS_SUCCESS;
+    /* a database holding known values (secrets) is never written anywhere */
+    if (nknown > 0)
+        cache_dir = NULL;
+    if (cache_dir && from_cache(e, &set, have_platform ? &platform : NULL, cache_dir, key)) {
+        if (cached)
+            *cached = true;
+        goto done;
+    }
     /* Compile; an expression Hyperscan cannot take as such (a lookaround, a back-reference) is
        retried as a prefilter, whose matches PCRE2 confirms anyway. */
     for (;;) {
@@ -432,6 +482,8 @@ enum cf_rc cf_scan_engine_new(struct cf_scan_engine **out, const struct cf_scan_
                             cerr->message);
         goto out;
     }
+    if (cache_dir)
+        to_cache(e, cache_dir, key);
 done:
     if (known_skipped)
         *known_skipped = skipped;
@@ -443,6 +495,21 @@ out:
     pattern_set_release(&set);
     cf_scan_engine_free(e);
     return rc;
+}
+
+enum cf_rc cf_scan_engine_new(struct cf_scan_engine **out, const struct cf_scan_rules *rules,
+                              const struct cf_scan_known *known, size_t nknown,
+                              size_t *known_skipped, struct cf_err *err)
+{
+    return engine_new(out, rules, known, nknown, known_skipped, NULL, NULL, err);
+}
+
+enum cf_rc cf_scan_engine_new_cached(struct cf_scan_engine **out, const struct cf_scan_rules *rules,
+                                     const char *cache_dir, bool *cached, struct cf_err *err)
+{
+    if (cached)
+        *cached = false;
+    return engine_new(out, rules, NULL, 0, NULL, cache_dir, cached, err);
 }
 
 void cf_scan_engine_free(struct cf_scan_engine *engine)

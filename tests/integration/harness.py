@@ -202,10 +202,25 @@ def sanitizer_report(text):
     return None
 
 
+_cache_home = None
+
+
+def cache_home():
+    """XDG_CACHE_HOME of the coffer processes of this test run (a directory removed at exit): `coffer scan`
+    keeps its compiled rules there, never in the user's own ~/.cache."""
+    global _cache_home
+    if _cache_home is None:
+        _cache_home = tempfile.mkdtemp(prefix="coffer-itest-cache-")
+        atexit.register(shutil.rmtree, _cache_home, True)
+    return _cache_home
+
+
 def base_env(extra=None, drop=()):
-    """The environment for a coffer process: ours without COFFER_*/INFISICAL_* settings, plus extra."""
+    """The environment for a coffer process: ours without COFFER_*/INFISICAL_* settings, plus extra; its
+    XDG_CACHE_HOME is the test run's own (cache_home())."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("COFFER_") and not k.startswith("INFISICAL_")}
+    env["XDG_CACHE_HOME"] = cache_home()
     env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
     for k in drop:

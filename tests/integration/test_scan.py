@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import string
 import subprocess
 import tempfile
@@ -234,6 +235,96 @@ class Files(ScanBase):
                          [(at + 2, redacted(t)) for at, t in zip(places, tokens)])
         self.assertEqual(data["summary"]["bytes"], size)
         del max_rss
+
+    def test_compiled_rules_cache(self):
+        gh = github_token(self.rng)
+        write(os.path.join(self.dir, "src", "a.py"), "TOKEN = '%s'\n" % gh)
+        write(os.path.join(self.dir, "rules.yaml"),
+              "rules:\n  - id: only-this\n    description: a word\n    regex: 'zanzibar[0-9]{4}'\n")
+        home = tempfile.mkdtemp(prefix="coffer-scan-cache-")
+        self.addCleanup(shutil.rmtree, home, True)
+        env = harness.base_env({"XDG_CACHE_HOME": home})
+        cache = os.path.join(home, "coffer")
+
+        def files():
+            return sorted(f for f in os.listdir(cache) if f.endswith(".hsdb")) if os.path.isdir(cache) else []
+
+        def findings(*extra, want_err=None):
+            rc, out, err = run_coffer(["scan", "--output", "json", "src"] + list(extra), cwd=self.dir, env=env)
+            self.assertEqual(rc, 1, err)
+            if want_err:
+                self.assertIn(want_err, err)
+            else:
+                self.assertEqual(err.count("not caching"), 0, err)
+            return [(f["path"], f["line"], f["ruleId"]) for f in json.loads(out)["findings"]]
+
+        expected = findings("--no-cache")
+        self.assertEqual(expected, [("src/a.py", 1, "github-token")])
+        self.assertEqual(files(), [], "--no-cache wrote a cache")
+        # the first run compiles and stores, in a directory and a file that are the user's alone
+        self.assertEqual(findings(), expected)
+        [name] = files()
+        self.assertRegex(name, r"^scan-[0-9a-f]{64}\.hsdb$")
+        path = os.path.join(cache, name)
+        self.assertEqual(stat.S_IMODE(os.stat(cache).st_mode), 0o700)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(path, "rb") as f:
+            stored = f.read()
+        # the next runs read it: the same file (not written again), marked as used
+        inode = os.stat(path).st_ino
+        os.utime(path, (1, 1))
+        self.assertEqual(findings(), expected)
+        self.assertEqual(os.stat(path).st_ino, inode)
+        self.assertGreater(os.stat(path).st_mtime, 1)
+        # another rule set is another file
+        rc, _, err = run_coffer(["scan", "--no-builtin", "--rules", "rules.yaml", "src"], cwd=self.dir, env=env)
+        self.assertEqual(rc, 0, err)
+        [other] = [f for f in files() if f != name]
+        with open(os.path.join(cache, other), "rb") as f:
+            other_bytes = f.read()
+        # what does not read back exactly is not used, and is replaced: a flipped byte in the database, a cut
+        # file, the other rule set's database under this one's name
+        flipped = bytearray(stored)
+        flipped[len(flipped) // 2] ^= 0x40
+        for bad in (bytes(flipped), stored[:100], other_bytes, b""):
+            with open(path, "wb") as f:
+                f.write(bad)
+            self.assertEqual(findings(), expected)
+            with open(path, "rb") as f:
+                self.assertEqual(len(f.read()), len(stored))
+        # a directory others may write to is not used (a database planted there could hide findings)
+        os.chmod(cache, 0o777)
+        inode = os.stat(path).st_ino
+        os.unlink(os.path.join(cache, other))
+        rc, out, err = run_coffer(["scan", "src"], cwd=self.dir, env=env)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("not caching the compiled rules: '%s' is writable by others (chmod 700 it)" % cache, err)
+        rc, _, err = run_coffer(["scan", "--no-builtin", "--rules", "rules.yaml", "src"], cwd=self.dir, env=env)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(files(), [name], "a cache was written into a directory others may write to")
+        self.assertEqual(os.stat(path).st_ino, inode)
+        os.chmod(cache, 0o700)
+        # at most 16 files: the least recently used go, and so do temporary files of cut-off writes
+        for i in range(20):
+            fake = os.path.join(cache, "scan-%064x.hsdb" % i)
+            with open(fake, "wb") as f:
+                f.write(b"not a database")
+            os.utime(fake, (1000 + i, 1000 + i))
+        stale = os.path.join(cache, name + ".tmp.abc123")
+        with open(stale, "wb") as f:
+            f.write(b"half")
+        os.utime(stale, (1000, 1000))
+        rc, _, err = run_coffer(["scan", "--no-builtin", "--rules", "rules.yaml", "src"], cwd=self.dir, env=env)
+        self.assertEqual(rc, 0, err)
+        left = files()
+        self.assertEqual(len(left), 16, left)
+        self.assertIn(name, left)
+        self.assertNotIn("scan-%064x.hsdb" % 0, left)
+        self.assertFalse(os.path.exists(stale))
+        # no home at all: the scan still runs, without a cache and without a word about it
+        rc, out, err = run_coffer(["scan", "src"], cwd=self.dir,
+                                  env=harness.base_env({"XDG_CACHE_HOME": None, "HOME": None}))
+        self.assertEqual((rc, "not caching" in err), (1, False), err)
 
     def test_sarif_validates_against_the_schema(self):
         validator = sarif_validator(self)
@@ -445,8 +536,12 @@ class Known(harness.ServerTestCase):
         }
         for name, text in files.items():
             write(os.path.join(self.dir, name), text)
-        rc, out, err = harness.run(["scan", "--known", "--output", "json", self.dir],
-                                   env=self.server.cli_env())
+        # a database holding known values is never cached
+        cache_home = tempfile.mkdtemp(prefix="coffer-scan-known-cache-")
+        self.addCleanup(shutil.rmtree, cache_home, True)
+        known_env = dict(self.server.cli_env(), XDG_CACHE_HOME=cache_home)
+        rc, out, err = harness.run(["scan", "--known", "--output", "json", self.dir], env=known_env)
+        self.assertEqual(os.listdir(cache_home), [])
         self.assertEqual(rc, 1, err)
         data = json.loads(out)
         got = sorted((os.path.basename(f["path"]), f["line"], f["encoding"], f["cofferSecret"])
