@@ -38,18 +38,20 @@ struct builtin {
  * expression every match of the rule contains (on the same line), which compiles in a fraction of
  * the time (the bounded repeats and case-insensitive alternations of the full expressions cost
  * Hyperscan hundreds of milliseconds, paid at every run of a pre-commit hook). PCRE2 then checks
- * the full expression on that line. */
+ * the full expression on that line. Blanks are [^\S\n] where the rule has \s: PCRE2 looks at one
+ * line, so a match across lines is never reported, and Hyperscan is 4-5% faster without them. */
 static const struct {
     const char *id;
     const char *prefilter;
 } prefilters[] = {
     {"entra-client-secret", "[0-9]Q~[A-Za-z0-9_~.-]{8}"},
     {"azure-storage-key", "(?i:accountkey|storage[_-]?(?:account[_-]?)?(?:access[_-]?)?key)[\"\']?"
-                          "\\s*[:=]\\s*[\"\']?[A-Za-z0-9+/]{16}"},
+                          "[^\\S\\n]*[:=][^\\S\\n]*[\"\']?[A-Za-z0-9+/]{16}"},
     {"azure-sas-token", "[?&]sig=(?:[A-Za-z0-9]|%2[BbFf]|[+/]){16}"},
     /* starts at the name before the value: "[:=]" alone is on most lines of code */
-    {"azure-devops-pat", "(?i:ado|devops|vsts|pat|accesstoken)[A-Za-z0-9_.-]*[\"\']?\\s*[:=]\\s*"
-                         "[\"\']?[a-z2-7]{16}"},
+    {"azure-devops-pat",
+     "(?i:ado|devops|vsts|pat|accesstoken)[A-Za-z0-9_.-]*[\"\']?[^\\S\\n]*[:=][^\\S\\n]*"
+     "[\"\']?[a-z2-7]{16}"},
     {"azure-devops-pat-v2", "[A-Za-z0-9]{4}AZDO[A-Za-z0-9]{4}"},
     {"aws-access-key-id", "(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{8}"},
     {"aws-secret-access-key", "(?i:aws)[A-Za-z0-9_.-]*(?i:secret)"},
@@ -64,9 +66,9 @@ static const struct {
     /* these two start at the rarer end of their rules: "://" and "server" are on many lines of
        code, a password before an '@' and a password after a ';' on few */
     {"connection-string-url", ":[^\\s:@/\"\'<>]{3}[^\\s:@/\"\'<>]*@[A-Za-z0-9.\\[-]"},
-    {"connection-string", ";[^\"\'\\n]*(?i:password|pwd)\\s*=\\s*[^;\"\'\\s]{3}"},
+    {"connection-string", ";[^\"\'\\n]*(?i:password|pwd)[^\\S\\n]*=[^\\S\\n]*[^;\"\'\\s]{3}"},
     {"generic-password",
-     SECRET_WORDS "[A-Za-z0-9_-]*[\"\']?\\s*(?::|=|:=|=>)\\s*[\"\'`][^\"\'`\\s]{8}"},
+     SECRET_WORDS "[A-Za-z0-9_-]*[\"\']?[^\\S\\n]*(?::|=|:=|=>)[^\\S\\n]*[\"\'`][^\"\'`\\s]{8}"},
     /* the value ends the line, as in the rule: an assignment in code does not reach Hyperscan */
     {"dotenv-secret",
      SECRET_WORDS "[A-Za-z0-9_]*[ \\t]*=[ \\t]*[^\\s\"\'#]{8}[^\\s\"\'#]*[ \\t]*$"},
