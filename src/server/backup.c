@@ -506,6 +506,37 @@ static enum cf_rc check_seal_record(const struct checked *c, const char *path, s
     return rc;
 }
 
+static enum cf_rc key_from_manifest(const char *path, const char *data_dir,
+                                    uint8_t key[CF_ROOT_KEY_BYTES], struct cf_err *err);
+
+/* Whether the backup at path has a readable manifest with a seal record. */
+static bool carries_seal_record(const char *path)
+{
+    json_t *manifest = NULL;
+    uint8_t *record = NULL;
+    size_t len = 0;
+    const char *meta = NULL;
+    struct cf_err ignored;
+    bool found = read_manifest(path, &manifest, &ignored) == CF_OK &&
+                 manifest_seal_record(manifest, path, &meta, &record, &len, &ignored) == CF_OK;
+    free(record);
+    json_decref(manifest);
+    return found;
+}
+
+/* The keyring of a sealed store's backup, from its own seal record (key_from_manifest). */
+static enum cf_rc keyring_from_manifest(const char *path, const char *data_dir,
+                                        struct cf_keyring **out, struct cf_err *err)
+{
+    uint8_t *root = sodium_malloc(CF_ROOT_KEY_BYTES);
+    enum cf_rc rc = root ? key_from_manifest(path, data_dir, root, err)
+                         : cf_err_set(err, CF_ENOMEM, "out of memory");
+    if (rc == CF_OK)
+        rc = cf_keyring_from_bytes(root, out, err);
+    sodium_free(root); /* wipes */
+    return rc;
+}
+
 int cf_backup_verify(const struct cf_boot_opts *opts, const char *path)
 {
     struct cf_keyring *kr = NULL;
@@ -532,6 +563,10 @@ int cf_backup_verify(const struct cf_boot_opts *opts, const char *path)
         }
     }
     cf_boot_close(&boot);
+    /* Neither a key nor a sealed store here (the backup is checked on another host, say): a sealed
+     * store's backup opens with its own seal record, as restore opens it. */
+    if (rc != CF_OK && !opts->root_key_b64 && !boot.sealed && carries_seal_record(path))
+        rc = keyring_from_manifest(path, opts->data_dir, &kr, &err);
     if (rc == CF_OK)
         rc = check_backup(kr, path, path, &c, &err);
     if (rc == CF_OK)

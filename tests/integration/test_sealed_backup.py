@@ -199,6 +199,21 @@ class SealedBackup(unittest.TestCase):
         rc, out, err = self.verify(data_dir, path, env, input="")
         self.assertEqual(rc, 1, out)
         self.assertIn("0 of the 2 current shares", err)
+        # elsewhere, with no store at hand (the backup host): the backup's own seal record and the shares
+        nowhere = os.path.join(self.tmp, "no-such-dir")
+        rc, out, err = self.verify(nowhere, path, harness.base_env(), input=shares[1] + "\n" + shares[2] + "\n")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("verified", out)
+        rc, out, err = self.verify(nowhere, path, harness.base_env(), input=shares[1] + "\n")
+        self.assertEqual(rc, 1, out)
+        self.assertIn("1 of the 2", err)
+        rc, out, err = self.verify(nowhere, path, harness.base_env(),
+                                   input=shares[1] + "\n" + foreign[0] + "\n")
+        self.assertEqual(rc, 1, out)
+        self.assertNotIn("verified", out)
+        self.assertFalse(os.path.exists(nowhere), "verify made a data directory")
+        for share in shares + foreign:
+            self.assertNotIn(share, out + err)
         # the store stays sealed by its shares: a server on it still starts sealed
         names = [row[0] for row in harness.sql(data_dir, "SELECT name FROM meta WHERE name LIKE 'seal%'")]
         self.assertEqual(names, ["seal_shamir"])
