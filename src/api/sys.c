@@ -48,8 +48,13 @@ static enum cf_rc unseal(struct cf_req *req, json_t **out, struct cf_err *err)
     const char *key = NULL, *nonce = NULL;
     int reset = 0;
     enum cf_rc rc = cf_req_json(req, true, &body, err);
-    if (rc != CF_OK)
+    if (rc != CF_OK) {
+        /* the parser's message may quote the text (a share in it): said without it */
+        if (core->seal)
+            cf_seal_note_malformed(core->seal, cf_req_client_ip(req),
+                                   "the body could not be read as JSON");
         return rc;
+    }
     if (!core->seal) {
         rc = cf_err_set(err, CF_EINVAL,
                         "this server's root key is not split into shares (see 'coffer operator "
@@ -94,6 +99,9 @@ static enum cf_rc unseal(struct cf_req *req, json_t **out, struct cf_err *err)
     *out = render_seal(core, true);
     rc = *out ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 out:
+    /* a refused body counts as an attempt too (cf_seal_submit records the ones it saw) */
+    if (rc == CF_EVALIDATION && core->seal)
+        cf_seal_note_malformed(core->seal, cf_req_client_ip(req), err->msg);
     return rc; /* body belongs to the request, whose release wipes the share's text */
 }
 

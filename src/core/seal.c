@@ -194,6 +194,19 @@ void cf_seal_note_auto_failure(struct cf_seal *seal, const char *message)
     pthread_mutex_unlock(&seal->lock);
 }
 
+void cf_seal_note_malformed(struct cf_seal *seal, const char *source, const char *why)
+{
+    char detail[CF_SEAL_ERROR_MAX];
+    snprintf(detail, sizeof(detail), "malformed request: %s", why ? why : "");
+    pthread_mutex_lock(&seal->lock);
+    if (seal->sealed) {
+        remember(seal, CF_SEAL_REJECTED, source, detail);
+        cf_log_warn("unseal: a request from %s was rejected: %s",
+                    source && *source ? source : "an unknown address", detail);
+    }
+    pthread_mutex_unlock(&seal->lock);
+}
+
 enum cf_rc cf_seal_take_attempts(struct cf_seal *seal, struct cf_seal_attempts *out,
                                  struct cf_err *err)
 {

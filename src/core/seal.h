@@ -114,6 +114,10 @@ enum cf_rc cf_seal_submit(struct cf_seal *seal, const char *share, size_t len, c
  * unknown) asked for it. Remembered and logged as cf_seal_submit's attempts are. */
 void cf_seal_reset(struct cf_seal *seal, const char *source, struct cf_seal_status *out);
 
+/* Remembers (while sealed) and logs an unseal request refused before it reached cf_seal_submit: a
+ * body that is not an unseal request (why says what is wrong; it quotes nothing of the body). */
+void cf_seal_note_malformed(struct cf_seal *seal, const char *source, const char *why);
+
 /* Remembers a failed auto-unseal (message: why, as the unwrap said it; never secret). */
 void cf_seal_note_auto_failure(struct cf_seal *seal, const char *message);
 

@@ -162,6 +162,12 @@ class Seal(ServerTestCase):
             self.assertError(r, status, None, words, msg=repr(body)[:60])
         r = self.api("POST", "/api/v1/sys/unseal", body="{not json", token=None)
         self.assertEqual(r.status, 400)
+        # cut JSON around a share: refused, and (below, test_ib) remembered without the parser's words
+        r = self.api("POST", "/api/v1/sys/unseal", body='{"key": "%s", ' % self.shares[3], token=None)
+        self.assertEqual(r.status, 400)
+        self.assertIn("unseal: a request from 127.0.0.1 was rejected: malformed request: the body could not be "
+                      "read as JSON", self.server.stderr)
+        self.assertNotIn(self.shares[3], self.server.stderr)
         self.assertEqual(self.status()["seal"]["progress"], 0)
         # the CLI takes shares from standard input only
         rc, _, err = self.cli("operator", "unseal", self.shares[0], token=None)
@@ -337,6 +343,9 @@ class Seal(ServerTestCase):
         attempts = [e for e in events if e["action"] == "server.unseal.attempt"]
         reasons = [e["reason"] for e in attempts]
         for words in ("rejected: malformed: ",                              # c, through the API and the CLI
+                      "rejected: malformed request: 'key' (one unseal share, a string) is required",  # c
+                      "rejected: malformed request: give either 'key' or 'reset', not both",          # c
+                      "rejected: malformed request: the body could not be read as JSON",              # c
                       "rejected: not a share of this store",                # d
                       "rejected: duplicate: share number 5 already given",  # e
                       "rejected: wrong nonce",                              # e
