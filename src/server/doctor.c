@@ -19,6 +19,7 @@
 #include "core/expiry.h"
 #include "server/boot.h"
 #include "server/commands.h"
+#include "store/leaks.h"
 #include "cli/common.h"
 #include "util/log.h"
 #include "util/time.h"
@@ -40,7 +41,8 @@ static const char usage_text[] =
     "Checks a deployment from the server's host and prints what to fix: the data directory's\n"
     "and key files' permissions, the root key against the store, the database (reachable,\n"
     "latency, clock skew), the TLS certificate's expiry, the audit chain and its head file,\n"
-    "credentials expired or expiring within 30 days, failing syncs, rotations and notices.\n"
+    "credentials expired or expiring within 30 days, failing syncs, rotations and notices,\n"
+    "secrets marked leaked (coffer scan --mark-leaked) and not changed since.\n"
     "The server may keep running. Exit 0 when nothing failed (warnings too with --strict),\n"
     "1 when something did, 2 on a usage error.\n"
     "\n"
@@ -272,6 +274,31 @@ static void check_jobs(struct report *r, struct cf_boot *boot)
         say(r, OK, "jobs", "%lld syncs, rotations and notices, none failing", (long long)total);
 }
 
+/* A secret marked leaked by `coffer scan --mark-leaked` whose value has not changed since is a
+ * credential anyone who saw the leak may be using: a failure until it is rotated. */
+static void check_leaks(struct report *r, struct cf_boot *boot)
+{
+    struct cf_standing_leak *leaks = NULL;
+    size_t n = 0;
+    struct cf_err err;
+    if (cf_store_leak_standing(boot->store, &leaks, &n, &err) != CF_OK) {
+        say(r, FAIL, "leaks", "cannot read the secrets marked leaked: %s", err.msg);
+        return;
+    }
+    for (size_t i = 0; i < n && i < LISTED_AT_MOST; i++) {
+        char when[CF_TIME_RFC3339_LEN];
+        say(r, FAIL, "leaks",
+            "%s was found leaked (%s, %s) and has not changed since: give it a new value "
+            "(rotate it where it is used), which clears the mark",
+            leaks[i].place, leaks[i].source, cf_time_format(leaks[i].leaked_at, when));
+    }
+    if (n > LISTED_AT_MOST)
+        say(r, FAIL, "leaks", "%zu secrets marked leaked in all: coffer inventory --leaked", n);
+    else if (n == 0)
+        say(r, OK, "leaks", "no secret is marked leaked (coffer scan --known --mark-leaked)");
+    free(leaks);
+}
+
 int cf_cmd_doctor(int argc, char **argv)
 {
     const char *data_dir = NULL, *db = NULL, *tls_cert = NULL;
@@ -350,6 +377,7 @@ int cf_cmd_doctor(int argc, char **argv)
             check_audit(&r, &boot, opts.data_dir);
         check_expiry(&r, &boot);
         check_jobs(&r, &boot);
+        check_leaks(&r, &boot);
         cf_boot_close(&boot);
     }
     bool failed = r.failed > 0 || (strict && r.warned > 0);

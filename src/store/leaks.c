@@ -90,3 +90,34 @@ enum cf_rc cf_store_leak_list(struct cf_store *st, const char *project_id,
         cf_secret_leak_list_release(out);
     return rc;
 }
+
+static struct sql_stmt ST_LEAK_STANDING = SQL_STMT(
+    "SELECT p.slug || '/' || e.slug || f.path || CASE WHEN f.path = '/' THEN '' ELSE '/' END"
+    " || s.key, l.source, l.leaked_at FROM secret_leaks l JOIN secrets s ON s.id = l.secret_id"
+    " JOIN folders f ON f.id = s.folder_id JOIN environments e ON e.id = f.env_id"
+    " JOIN projects p ON p.id = e.project_id WHERE s.version = l.version"
+    " ORDER BY l.leaked_at, l.secret_id");
+
+static enum cf_rc read_standing(const struct db_row *row, void *item)
+{
+    struct cf_standing_leak *l = item;
+    db_row_text(row, 0, l->place, sizeof(l->place));
+    db_row_text(row, 1, l->source, sizeof(l->source));
+    l->leaked_at = db_row_int64(row, 2);
+    return db_row_status(row);
+}
+
+enum cf_rc cf_store_leak_standing(struct cf_store *st, struct cf_standing_leak **out, size_t *n,
+                                  struct cf_err *err)
+{
+    struct sql_collector col = {.size = sizeof(struct cf_standing_leak), .read = read_standing};
+    enum cf_rc rc = sql_collect_all(st, &ST_LEAK_STANDING, NULL, 0, &col, err);
+    *out = col.items;
+    *n = col.n;
+    if (rc != CF_OK) {
+        free(col.items);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
+}

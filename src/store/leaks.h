@@ -46,4 +46,16 @@ enum cf_rc cf_store_leak_mark(struct cf_store *st, const struct cf_secret_leak *
 enum cf_rc cf_store_leak_list(struct cf_store *st, const char *project_id,
                               struct cf_secret_leak_list *out, struct cf_err *err);
 
+/* A mark that still holds, with where its secret is ("slug/env/path/KEY"), for reports. */
+struct cf_standing_leak {
+    char place[CF_NAME_MAX * 2 + CF_PATH_MAX + CF_KEY_MAX + 8];
+    char source[CF_LEAK_SOURCE_MAX + 1];
+    int64_t leaked_at;
+};
+
+/* Every mark that still holds, in every project, oldest first: *out (malloc'd, n items; NULL when
+ * none). */
+enum cf_rc cf_store_leak_standing(struct cf_store *st, struct cf_standing_leak **out, size_t *n,
+                                  struct cf_err *err);
+
 #endif

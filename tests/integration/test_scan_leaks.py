@@ -154,10 +154,24 @@ class MarkLeaked(LeakHelpers, IdentityHelpers, harness.ServerTestCase):
         results = json.loads(out)["runs"][0]["results"]
         self.assertEqual({r["properties"]["action"] for r in results if "Coffer secret" in r["message"]["text"]},
                          {"already marked leaked"})
+        # coffer doctor fails on it, naming the place and where it was found
+        def doctor_leaks():
+            rc, out, derr = harness.run(["doctor", "--data-dir", self.server.data_dir],
+                                        env=harness.base_env(harness.db_env(self.server.data_dir)))
+            return rc, [l for l in out.splitlines() if l[6:].startswith("leaks")], out + derr
+        rc, lines, out = doctor_leaks()
+        self.assertEqual(rc, 1, out)
+        mine = [l for l in lines if label in l]
+        self.assertEqual(len(mine), 1, out)
+        self.assertTrue(mine[0].startswith("FAIL  leaks"), mine)
+        self.assertIn("%s was found leaked (coffer scan: %s:3, 20" % (label, first), mine[0])
+        self.assertNotIn(value, out)
         # a new version (a changed value) clears the mark
         self.update_secret(pid, key, env="prod", path="/db", secretValue="new-" + uuid.uuid4().hex)
         s = self.inventory_secret(pid, "prod", "/db", key)
         self.assertEqual((s["version"], s["leaked"], s["leak"]), (2, False, None))
+        rc, lines, out = doctor_leaks()
+        self.assertEqual([l for l in lines if label in l], [], out)
         self.assertIsNone(self.inventory_secret(pid, "prod", "/db", key, leaked_only=True))
         # --rotate-leaked without a rotation: said per secret, still marked, exit 1
         self.update_secret(pid, key, env="prod", path="/db", secretValue=value)
