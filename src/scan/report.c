@@ -28,6 +28,7 @@ struct cf_scan_path_allow {
     size_t nglobal;
     pcre2_code ***per_rule; /* [rule index][i] */
     size_t *nper_rule;
+    pcre2_code **only; /* [rule index]: the rule's path (it reports only there), or NULL */
     size_t nrules;
 };
 
@@ -43,8 +44,11 @@ static void path_allow_free(struct cf_scan_path_allow *pa)
             pcre2_code_free(pa->per_rule[r][i]);
         free(pa->per_rule[r]);
     }
+    for (size_t r = 0; pa->only && r < pa->nrules; r++)
+        pcre2_code_free(pa->only[r]);
     free(pa->per_rule);
     free(pa->nper_rule);
+    free(pa->only);
     free(pa);
 }
 
@@ -69,7 +73,7 @@ static enum cf_rc compile_paths(char *const *exprs, size_t n, const char *what, 
             free(*out);
             *out = NULL;
             return cf_err_set(err, CF_EINVAL,
-                              "%s: allow-list path expression '%.80s' does not compile at offset "
+                              "%s: path expression '%.80s' does not compile at offset "
                               "%zu: %s",
                               what, exprs[i], (size_t)offset, (const char *)message);
         }
@@ -82,7 +86,7 @@ enum cf_rc cf_scan_report_use_rules(struct cf_scan_report *report,
 {
     bool any = rules->nallow_paths > 0;
     for (size_t r = 0; r < rules->count && !any; r++)
-        any = rules->items[r].nallow_paths > 0;
+        any = rules->items[r].nallow_paths > 0 || rules->items[r].path;
     report->rules = rules;
     if (!any)
         return CF_OK;
@@ -92,7 +96,8 @@ enum cf_rc cf_scan_report_use_rules(struct cf_scan_report *report,
         return cf_err_set(err, CF_ENOMEM, "out of memory");
     pa->per_rule = calloc(rules->count ? rules->count : 1, sizeof(*pa->per_rule));
     pa->nper_rule = calloc(rules->count ? rules->count : 1, sizeof(*pa->nper_rule));
-    if (!pa->per_rule || !pa->nper_rule) {
+    pa->only = calloc(rules->count ? rules->count : 1, sizeof(*pa->only));
+    if (!pa->per_rule || !pa->nper_rule || !pa->only) {
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
         goto out;
     }
@@ -102,12 +107,20 @@ enum cf_rc cf_scan_report_use_rules(struct cf_scan_report *report,
     if (rc == CF_OK)
         pa->nglobal = rules->nallow_paths;
     for (size_t r = 0; rc == CF_OK && r < rules->count; r++) {
-        char what[CF_SCAN_RULE_ID_MAX + 16];
+        char what[CF_SCAN_RULE_ID_MAX + 32];
         snprintf(what, sizeof(what), "rule '%s'", rules->items[r].id);
         rc = compile_paths(rules->items[r].allow_paths, rules->items[r].nallow_paths, what,
                            &pa->per_rule[r], err);
         if (rc == CF_OK)
             pa->nper_rule[r] = rules->items[r].nallow_paths;
+        pcre2_code **only = NULL;
+        snprintf(what, sizeof(what), "rule '%s', its path", rules->items[r].id);
+        if (rc == CF_OK && rules->items[r].path &&
+            (rc = compile_paths((char *const *)&rules->items[r].path, 1, what, &only, err)) ==
+                CF_OK) {
+            pa->only[r] = only[0];
+            free(only);
+        }
     }
 out:
     if (rc != CF_OK) {
@@ -131,7 +144,8 @@ static bool any_match(pcre2_code *const *codes, size_t n, const char *path)
     return false;
 }
 
-/* Whether a finding of rule in path is dropped by a path allow list. */
+/* Whether a finding of rule in path is dropped: by a path allow list, or because the rule's path
+ * (gitleaks' "path") does not match. */
 static bool path_allowed(const struct cf_scan_report *report, const struct cf_scan_rule *rule,
                          const char *path)
 {
@@ -141,6 +155,8 @@ static bool path_allowed(const struct cf_scan_report *report, const struct cf_sc
     if (path[0] == '.' && path[1] == '/')
         path += 2;
     size_t index = (size_t)(rule - report->rules->items);
+    if (index < pa->nrules && pa->only[index] && !any_match(&pa->only[index], 1, path))
+        return true; /* the rule looks at other files only */
     return any_match(pa->global, pa->nglobal, path) ||
            (index < pa->nrules && any_match(pa->per_rule[index], pa->nper_rule[index], path));
 }

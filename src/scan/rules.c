@@ -178,6 +178,7 @@ void cf_scan_rule_release(struct cf_scan_rule *rule)
     free(rule->keywords);
     free_list(rule->allow, rule->nallow);
     free_list(rule->allow_paths, rule->nallow_paths);
+    free(rule->path);
     memset(rule, 0, sizeof(*rule));
 }
 
@@ -389,6 +390,8 @@ static enum cf_rc read_rule(struct yaml_ctx *ctx, yaml_node_t *node, struct cf_s
             slot = &rule->regex;
         else if (strcmp(key, "prefilter") == 0)
             slot = &rule->prefilter;
+        else if (strcmp(key, "path") == 0)
+            slot = &rule->path;
         else if (strcmp(key, "keywords") == 0)
             rc = string_list(ctx, value, key, true, &rule->keywords, &rule->nkeywords);
         else if (strcmp(key, "allowlist") == 0)
@@ -402,8 +405,8 @@ static enum cf_rc read_rule(struct yaml_ctx *ctx, yaml_node_t *node, struct cf_s
             rule->min_entropy = entropy;
         } else {
             snprintf(message, sizeof(message),
-                     "unknown key '%.40s' (expected id, description, regex, prefilter, keywords, "
-                     "entropy, allowlist)",
+                     "unknown key '%.40s' (expected id, description, regex, prefilter, path, "
+                     "keywords, entropy, allowlist)",
                      key);
             return yaml_fail(ctx, key_node, message);
         }

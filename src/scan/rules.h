@@ -38,6 +38,7 @@ struct cf_scan_rule {
     size_t nallow;
     char **allow_paths; /* PCRE2 expressions: no finding in a file whose path matches one */
     size_t nallow_paths;
+    char *path; /* NULL, or a PCRE2 expression: the rule reports only in files whose path matches */
     /* a rule that recognises a secret by the name it is assigned to, not by its shape: its
        finding is dropped where a shape rule found the same secret (reports say it once) */
     bool generic;
@@ -57,7 +58,8 @@ enum cf_rc cf_scan_rules_add_builtin(struct cf_scan_rules *rules, struct cf_err 
 
 /* Appends the rules of the YAML file at path: a mapping with a "rules" sequence whose items are
  * mappings with "id" and "regex" (required), "description", "prefilter" (a cheaper expression for
- * Hyperscan, see struct cf_scan_rule), "keywords" (a sequence of strings),
+ * Hyperscan, see struct cf_scan_rule), "keywords" (a sequence of strings), "path" (a regular
+ * expression on the file's path: the rule reports only where it matches),
  * "entropy" (a number of bits per byte, 0 to 8) and "allowlist" (a sequence of regular
  * expressions). An id already present replaces that rule (so a user file can retune a built-in
  * one). CF_EINVAL naming the file, the line and the problem; CF_EIO when it cannot be read;
@@ -67,7 +69,8 @@ enum cf_rc cf_scan_rules_load_yaml(struct cf_scan_rules *rules, const char *path
 
 /* Appends the rules of the TOML file at path (scan/rules_toml.cc, through toml++): Coffer's keys as
  * in YAML under [[rules]], and gitleaks' configuration layout: title; [[rules]] with id,
- * description, regex, secretGroup (1 only), entropy, keywords, tags (ignored), [rules.allowlist] or
+ * description, regex, path (with a regex only), secretGroup (1 only), entropy, keywords, tags
+ * (ignored), [rules.allowlist] or
  * [[rules.allowlists]] with description, regexes, stopwords (a secret holding one, in any case, is
  * not a finding), paths (regular expressions on the file's path) and regexTarget "secret"; a global
  * [allowlist] (or [[allowlists]]) whose regexes and stopwords join every rule's allow list and

@@ -196,6 +196,8 @@ void read_rule(const reader &r, const toml::table &table, struct cf_scan_rule *r
             slot = &rule->regex;
         else if (k == "prefilter")
             slot = &rule->prefilter;
+        else if (k == "path")
+            slot = &rule->path;
         else if (k == "keywords")
             for (const std::string &w : strings(r, value, "keywords", true))
                 append(r, &value, "keywords", &rule->keywords, &rule->nkeywords, w);
@@ -214,8 +216,8 @@ void read_rule(const reader &r, const toml::table &table, struct cf_scan_rule *r
             read_allow(r, value, k == "allowlist" ? "allowlist" : "allowlists", extra);
         else
             r.fail(&value, "unknown key '" + std::string(k).substr(0, 40) +
-                               "' (expected id, description, regex, prefilter, keywords, entropy, "
-                               "allowlist, allowlists, secretGroup, tags)");
+                               "' (expected id, description, regex, path, prefilter, keywords, "
+                               "entropy, allowlist, allowlists, secretGroup, tags)");
         if (slot) {
             std::string text = string_of(r, value, std::string(k));
             std::free(*slot);
@@ -223,6 +225,9 @@ void read_rule(const reader &r, const toml::table &table, struct cf_scan_rule *r
             *slot = dup(text);
         }
     }
+    if (rule->path && !rule->regex)
+        r.fail(&table, "a rule with 'path' and no 'regex' (one that reports files by their name "
+                       "alone) is not supported: give it a regex for their contents");
     for (const std::string &e : extra.secrets)
         append(r, &table, "allowlist", &rule->allow, &rule->nallow, e);
     for (const std::string &e : extra.paths)

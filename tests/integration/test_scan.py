@@ -500,12 +500,26 @@ class TomlRules(ScanBase):
         data = self.scan_json("--rules", rules, "--no-builtin", tree)
         self.assertEqual([(os.path.relpath(f["path"], tree), f["ruleId"], f["secret"]) for f in data["findings"]],
                          [("app.py", "acme-key", redacted(key[5:]))])
-        for text, words in (("[[rules]\n", "line 1"), ("[[rules]]\nid = 'a'\nregex = 'x'\npath = 'y'\n",
-                                                        "line 4: unknown key 'path'")):
+        # a rule's path: it reports only in the files whose path matches
+        write(rules, "[[rules]]\nid = 'acme-env'\ndescription = 'ACME key in env files'\n"
+                     "regex = '''acme_([a-z0-9]{20})'''\npath = '''(^|/)[^/]*\\.env$'''\n")
+        write(os.path.join(tree, "deploy", "prod.env"), "ACME=%s\n" % key)
+        data = self.scan_json("--rules", rules, "--no-builtin", tree)
+        self.assertEqual([(os.path.relpath(f["path"], tree), f["ruleId"]) for f in data["findings"]],
+                         [("deploy/prod.env", "acme-env")])
+        for text, words in (("[[rules]\n", "line 1"),
+                            ("[[rules]]\nid = 'a'\nregex = 'x'\nbogus = 'y'\n", "line 4: unknown key 'bogus'"),
+                            ("[[rules]]\nid = 'a'\npath = 'y'\n",
+                             "line 1: a rule with 'path' and no 'regex' (one that reports files by their name "
+                             "alone) is not supported")):
             write(rules, text)
             rc, out, err = run_coffer(["scan", "--rules", rules, tree], cwd=self.dir)
             self.assertEqual(rc, 2, out + err)
             self.assertIn("rules file '%s', %s" % (rules, words), err)
+        write(rules, "[[rules]]\nid = 'a'\nregex = 'x'\npath = '('\n")
+        rc, out, err = run_coffer(["scan", "--rules", rules, tree], cwd=self.dir)
+        self.assertEqual(rc, 2, out + err)
+        self.assertIn("rule 'a', its path: path expression '(' does not compile", err)
 
 
 class Known(harness.ServerTestCase):

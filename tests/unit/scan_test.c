@@ -849,11 +849,13 @@ Test(yaml, user_rule_with_keywords_entropy_and_allowlist)
                             "    regex: 'acme_([a-z0-9]{16})'\n"
                             "    keywords: [Vendor]\n"
                             "    entropy: 2.5\n"
-                            "    allowlist: ['^0+$', 'example']\n");
+                            "    allowlist: ['^0+$', 'example']\n"
+                            "    path: '\\.env$'\n");
     cr_assert_eq(cf_scan_rules_load_yaml(&user, path, &err), CF_OK, "%s", err.msg);
     unlink(path);
     cr_assert_eq(user.count, 1);
     cr_assert_str_eq(user.items[0].keywords[0], "vendor");
+    cr_assert_str_eq(user.items[0].path, "\\.env$");
     cr_assert_eq(cf_scan_engine_new(&e, &user, NULL, 0, NULL, &err), CF_OK, "%s", err.msg);
     cr_assert_eq(cf_scanner_new(&s, e, &err), CF_OK);
     struct {
