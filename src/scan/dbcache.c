@@ -83,7 +83,8 @@ char *cf_scan_cache_dir(char *why, size_t size)
         return NULL;
     }
     if (!make_dir(dir)) {
-        snprintf(why, size, "cannot make '%s': %s", dir, strerror(errno));
+        /* a home that cannot take it (read-only, missing: a service user's) is no fault of the
+           scan's: no cache, and nothing said at every run */
     } else if (lstat(dir, &st) != 0) {
         snprintf(why, size, "cannot read '%s': %s", dir, strerror(errno));
     } else if (!S_ISDIR(st.st_mode)) {

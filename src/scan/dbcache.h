@@ -26,9 +26,10 @@
 #define CF_SCAN_CACHE_MAX_BYTES (64 * 1024 * 1024)
 
 /* The directory a scan caches in: $XDG_CACHE_HOME/coffer when that is an absolute path, else
- * $HOME/.cache/coffer; made (0700) if missing. NULL (and why, in why[0..size-1], "" when there is
- * simply no home) when there is none or it is not safe to use: not a directory, not owned by this
- * user, or writable by group or others. The result is malloc'd. */
+ * $HOME/.cache/coffer; made (0700) if missing. NULL when there is none or it cannot be made (why
+ * is "" then: nothing to tell), or when it is not safe to use: not a directory, not owned by this
+ * user, or writable by group or others (why, in why[0..size-1], says which). The result is
+ * malloc'd. */
 char *cf_scan_cache_dir(char *why, size_t size);
 
 /* The key of a database compiled from count expressions with these flags and ids, in mode, for

@@ -321,10 +321,13 @@ class Files(ScanBase):
         self.assertIn(name, left)
         self.assertNotIn("scan-%064x.hsdb" % 0, left)
         self.assertFalse(os.path.exists(stale))
-        # no home at all: the scan still runs, without a cache and without a word about it
-        rc, out, err = run_coffer(["scan", "src"], cwd=self.dir,
-                                  env=harness.base_env({"XDG_CACHE_HOME": None, "HOME": None}))
-        self.assertEqual((rc, "not caching" in err), (1, False), err)
+        # no home at all, or one where nothing can be made: the scan still runs, without a cache and without a
+        # word about it
+        for home_env in ({"XDG_CACHE_HOME": None, "HOME": None},
+                         {"XDG_CACHE_HOME": None, "HOME": os.path.join(self.dir, "no", "such", "home")}):
+            rc, out, err = run_coffer(["scan", "src"], cwd=self.dir, env=harness.base_env(home_env))
+            self.assertEqual((rc, "not caching" in err), (1, False), err)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "no")))
 
     def test_sarif_validates_against_the_schema(self):
         validator = sarif_validator(self)
