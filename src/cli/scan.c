@@ -256,7 +256,7 @@ static int setup(struct cf_cli *cli, const struct scan_opts *o, struct scan_setu
     }
     if ((o->known
              ? cf_scan_engine_new(&s->engine, &s->rules, known.items, known.count, &skipped, &err)
-             : cf_scan_engine_new_cached(&s->engine, &s->rules, cache_dir, NULL, &err)) != CF_OK ||
+             : cf_scan_engine_new_cached(&s->engine, &s->rules, cache_dir, &err)) != CF_OK ||
         cf_scan_report_use_rules(&s->report, &s->rules, &err) != CF_OK) {
         status = scan_fail(err.msg);
         goto out;

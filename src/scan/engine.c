@@ -385,8 +385,7 @@ static void to_cache(const struct cf_scan_engine *e, const char *dir,
 
 static enum cf_rc engine_new(struct cf_scan_engine **out, const struct cf_scan_rules *rules,
                              const struct cf_scan_known *known, size_t nknown,
-                             size_t *known_skipped, const char *cache_dir, bool *cached,
-                             struct cf_err *err)
+                             size_t *known_skipped, const char *cache_dir, struct cf_err *err)
 {
     uint8_t key[CF_SCAN_CACHE_KEY_BYTES];
     struct cf_scan_engine *e = NULL;
@@ -451,11 +450,8 @@ static enum cf_rc engine_new(struct cf_scan_engine **out, const struct cf_scan_r
     /* a database holding known values (secrets) is never written anywhere */
     if (nknown > 0)
         cache_dir = NULL;
-    if (cache_dir && from_cache(e, &set, have_platform ? &platform : NULL, cache_dir, key)) {
-        if (cached)
-            *cached = true;
+    if (cache_dir && from_cache(e, &set, have_platform ? &platform : NULL, cache_dir, key))
         goto done;
-    }
     /* Compile; an expression Hyperscan cannot take as such (a lookaround, a back-reference) is
        retried as a prefilter, whose matches PCRE2 confirms anyway. */
     for (;;) {
@@ -501,15 +497,13 @@ enum cf_rc cf_scan_engine_new(struct cf_scan_engine **out, const struct cf_scan_
                               const struct cf_scan_known *known, size_t nknown,
                               size_t *known_skipped, struct cf_err *err)
 {
-    return engine_new(out, rules, known, nknown, known_skipped, NULL, NULL, err);
+    return engine_new(out, rules, known, nknown, known_skipped, NULL, err);
 }
 
 enum cf_rc cf_scan_engine_new_cached(struct cf_scan_engine **out, const struct cf_scan_rules *rules,
-                                     const char *cache_dir, bool *cached, struct cf_err *err)
+                                     const char *cache_dir, struct cf_err *err)
 {
-    if (cached)
-        *cached = false;
-    return engine_new(out, rules, NULL, 0, NULL, cache_dir, cached, err);
+    return engine_new(out, rules, NULL, 0, NULL, cache_dir, err);
 }
 
 void cf_scan_engine_free(struct cf_scan_engine *engine)

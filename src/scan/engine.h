@@ -54,9 +54,9 @@ enum cf_rc cf_scan_engine_new(struct cf_scan_engine **out, const struct cf_scan_
                               size_t *known_skipped, struct cf_err *err);
 /* As cf_scan_engine_new without known values, with the compiled Hyperscan database kept in the
  * cache directory cache_dir (scan/dbcache.h; NULL: compiled, not cached): taken from there when it
- * holds this rule set's, else compiled and stored. *cached (may be NULL) says which. */
+ * holds this rule set's, else compiled and stored. */
 enum cf_rc cf_scan_engine_new_cached(struct cf_scan_engine **out, const struct cf_scan_rules *rules,
-                                     const char *cache_dir, bool *cached, struct cf_err *err);
+                                     const char *cache_dir, struct cf_err *err);
 void cf_scan_engine_free(struct cf_scan_engine *engine);
 
 /* How many rules were compiled only as a Hyperscan prefilter (their matches confirmed by PCRE2

@@ -509,7 +509,8 @@ static enum cf_rc check_seal_record(const struct checked *c, const char *path, s
 static enum cf_rc key_from_manifest(const char *path, const char *data_dir,
                                     uint8_t key[CF_ROOT_KEY_BYTES], struct cf_err *err);
 
-/* Whether the backup at path has a readable manifest with a seal record. */
+/* Whether the backup at path has a readable manifest with a seal record, or with a "seal" member
+ * that is not one (key_from_manifest then says what is wrong with it). */
 static bool carries_seal_record(const char *path)
 {
     json_t *manifest = NULL;
@@ -517,8 +518,9 @@ static bool carries_seal_record(const char *path)
     size_t len = 0;
     const char *meta = NULL;
     struct cf_err ignored;
-    bool found = read_manifest(path, &manifest, &ignored) == CF_OK &&
-                 manifest_seal_record(manifest, path, &meta, &record, &len, &ignored) == CF_OK;
+    bool found =
+        read_manifest(path, &manifest, &ignored) == CF_OK &&
+        manifest_seal_record(manifest, path, &meta, &record, &len, &ignored) != CF_ENOTFOUND;
     free(record);
     json_decref(manifest);
     return found;
