@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "util/buf.h"
+#include "util/cache.h"
 #include "util/err.h"
 #include "util/id.h"
 
@@ -153,6 +154,11 @@ const char *cf_req_header(struct cf_req *req, const char *name);
 /* For hot paths that render JSON text themselves (util/jsonw.h): takes body's contents as the 200
  * response; the handler then returns CF_OK with *out left NULL. */
 void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body);
+/* The same for a body held in a cache (util/cache.h): body (len bytes) is sent as it is, without a
+ * copy, and lease is given back once it has been sent or the request ends unanswered. Takes the
+ * lease. */
+void cf_req_reply_leased(struct cf_req *req, const char *body, size_t len,
+                         struct cf_cache_lease *lease);
 
 /* Makes the answer a 302 Found with Location: url (copied) and the body {"location": url}, for
  * the browser steps of single sign-on; the handler then returns CF_OK with *out left NULL. url is

@@ -24,9 +24,13 @@ struct cf_req {
     int64_t start_us;
     struct cf_buf body;      /* may hold secret values: released with a wipe */
     struct cf_buf raw_reply; /* a handler's pre-rendered 200 body (cf_req_reply_raw) */
-    char *location;          /* a handler's redirect (cf_req_redirect): answered 302; or NULL */
-    json_t *error_extra;     /* members added to an error answer (cf_req_error_extra); or NULL */
-    char etag[40];           /* the answer's ETag header (cf_req_set_etag); "" for none */
+    /* or a cached one (cf_req_reply_leased): lent by the cache until the answer is sent */
+    const char *leased_reply;
+    size_t leased_len;
+    struct cf_cache_lease *lease;
+    char *location;      /* a handler's redirect (cf_req_redirect): answered 302; or NULL */
+    json_t *error_extra; /* members added to an error answer (cf_req_error_extra); or NULL */
+    char etag[40];       /* the answer's ETag header (cf_req_set_etag); "" for none */
     bool body_too_large;
     size_t discarded; /* bytes of an oversized body read and dropped */
     json_t *json;
@@ -118,5 +122,7 @@ enum cf_rc cf_req_audit_record(struct cf_req *req, struct cf_audit_log *log,
 
 /* Releases what a request holds (wiping its body); the struct itself is freed by the caller. */
 void cf_req_release(struct cf_req *req);
+/* Drops the body a handler gave for the answer (cf_req_reply_raw or _leased), if any. */
+void cf_req_reply_drop(struct cf_req *req);
 
 #endif

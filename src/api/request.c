@@ -49,11 +49,30 @@ const char *cf_req_param(struct cf_req *req, const char *name)
     return NULL;
 }
 
-void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body)
+/* Drops any body a handler gave for the answer. */
+void cf_req_reply_drop(struct cf_req *req)
 {
     cf_buf_release_wipe(&req->raw_reply);
+    cf_cache_lease_release(req->lease);
+    req->lease = NULL;
+    req->leased_reply = NULL;
+    req->leased_len = 0;
+}
+
+void cf_req_reply_raw(struct cf_req *req, struct cf_buf *body)
+{
+    cf_req_reply_drop(req);
     req->raw_reply = *body;
     cf_buf_init(body, 0);
+}
+
+void cf_req_reply_leased(struct cf_req *req, const char *body, size_t len,
+                         struct cf_cache_lease *lease)
+{
+    cf_req_reply_drop(req);
+    req->leased_reply = body;
+    req->leased_len = len;
+    req->lease = lease;
 }
 
 enum cf_rc cf_req_redirect(struct cf_req *req, const char *url, struct cf_err *err)
@@ -385,7 +404,7 @@ void cf_req_release(struct cf_req *req)
     reads_free(req->reads);
     req->reads = NULL;
     cf_buf_release_wipe(&req->body);
-    cf_buf_release_wipe(&req->raw_reply);
+    cf_req_reply_drop(req);
     free(req->location);
     req->location = NULL;
     json_decref(req->error_extra);

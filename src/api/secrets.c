@@ -399,7 +399,7 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
                   cf_listcache_key(cache_key, sizeof(cache_key), &scope, f.hide, tag_slugs);
     bool cacheable = tagged && core->lists;
     if (tagged) {
-        struct cf_buf cached;
+        struct cf_listcache_hit cached;
         char etag[CF_LISTCACHE_ETAG_LEN];
         rc = cf_authz_check(core, who, CF_ACTION_READ, scope.project.id, &scope.env,
                             scope.folder.path, err);
@@ -415,7 +415,7 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
         if (cacheable && cf_listcache_get(core, cache_key, &cached, audit_name, req)) {
             cf_log_debug("secrets.list: %s:%s answered from the list cache", scope.env.slug,
                          scope.folder.path);
-            cf_req_reply_raw(req, &cached);
+            cf_req_reply_leased(req, cached.body, cached.len, cached.lease);
             goto out;
         }
     }
@@ -542,7 +542,7 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
                      cf_key_check(key, "secretName", &bad_name) == CF_OK &&
                      cf_listcache_one_key(cache_key, sizeof(cache_key), &scope, f.hide, key);
     if (cacheable) {
-        struct cf_buf cached;
+        struct cf_listcache_hit cached;
         rc = cf_authz_check(core, cf_req_principal(req), CF_ACTION_READ, scope.project.id,
                             &scope.env, scope.folder.path, err);
         bool hit = rc == CF_OK && cf_listcache_get(core, cache_key, &cached, audit_name, req);
@@ -551,7 +551,7 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
         if (hit) {
             cf_log_debug("secrets.read: %s:%s answered from the list cache", scope.env.slug,
                          scope.folder.path);
-            cf_req_reply_raw(req, &cached);
+            cf_req_reply_leased(req, cached.body, cached.len, cached.lease);
         }
         if (rc != CF_OK || hit) {
             cf_scope_release(&scope);

@@ -142,6 +142,15 @@ static bool hold_until_synced(struct cf_req *req, struct MHD_Response *resp)
 }
 
 /* Sends body (its contents are taken; body is left empty) with status. */
+/* A cached body (cf_req_reply_leased) goes out as it is: the cache's lease is given back when
+ * libmicrohttpd is done with it. */
+static void release_lease(void *cls)
+{
+    cf_cache_lease_release(cls);
+}
+
+static enum MHD_Result send_response(struct cf_req *req, int status, struct MHD_Response *resp);
+
 static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *body)
 {
     struct cf_buf *owned = malloc(sizeof(*owned));
@@ -157,6 +166,26 @@ static enum MHD_Result send_body(struct cf_req *req, int status, struct cf_buf *
         free_body(owned);
         return MHD_NO;
     }
+    return send_response(req, status, resp);
+}
+
+static enum MHD_Result send_leased(struct cf_req *req, int status)
+{
+    struct cf_cache_lease *lease = req->lease;
+    req->lease = NULL;
+    struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
+        req->leased_len, (void *)req->leased_reply, release_lease, lease);
+    req->leased_reply = NULL;
+    if (!resp) {
+        cf_cache_lease_release(lease);
+        return MHD_NO;
+    }
+    return send_response(req, status, resp);
+}
+
+/* Adds the headers every answer carries and queues resp (taken). */
+static enum MHD_Result send_response(struct cf_req *req, int status, struct MHD_Response *resp)
+{
     add_common_headers(resp, req->reqid, req->server->tls_cert != NULL,
                        req->route && req->route->scim, req->content_type);
     if (req->retry_after_s > 0) {
@@ -374,7 +403,7 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
     cf_err_clear(&audit_err);
     if (audit_request(req, CF_OK, NULL, &audit_err) != CF_OK) {
         json_decref(out); /* the answer is not given unaudited (fail-closed mode) */
-        cf_buf_release_wipe(&req->raw_reply);
+        cf_req_reply_drop(req);
         return send_error(req, &audit_err);
     }
     if (!out && req->location) {
@@ -388,6 +417,8 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
         return ret;
     }
     int status = req->reply_status ? req->reply_status : 200;
+    if (!out && req->lease)
+        return send_leased(req, status);
     if (!out)
         return send_body(req, status, &req->raw_reply);
     enum MHD_Result ret = send_json(req, status, out);

@@ -47,38 +47,68 @@ void cf_audit_public_key(const struct cf_audit_keys *keys, uint8_t out[CF_AUDIT_
 
 /* ---- the chain ---- */
 
-static void put_int(crypto_generichash_state *h, int64_t value)
+/* A hash input gathered in a buffer and passed on a block at a time: an event is about thirty
+ * short parts, and one update per part cost more than the hashing itself. The bytes hashed are
+ * the same either way. */
+struct hash_input {
+    crypto_generichash_state *h;
+    size_t len;
+    uint8_t buf[1024];
+};
+
+static void hash_flush(struct hash_input *in)
+{
+    crypto_generichash_update(in->h, in->buf, in->len);
+    in->len = 0;
+}
+
+static void hash_bytes(struct hash_input *in, const void *bytes, size_t n)
+{
+    if (n > sizeof(in->buf) - in->len) {
+        hash_flush(in);
+        if (n > sizeof(in->buf)) {
+            crypto_generichash_update(in->h, bytes, n);
+            return;
+        }
+    }
+    memcpy(in->buf + in->len, bytes, n);
+    in->len += n;
+}
+
+static void put_int(struct hash_input *in, int64_t value)
 {
     uint8_t b[8];
     uint64_t u = (uint64_t)value;
     for (int i = 7; i >= 0; i--, u >>= 8)
         b[i] = (uint8_t)u;
-    crypto_generichash_update(h, b, sizeof(b));
+    hash_bytes(in, b, sizeof(b));
 }
 
 /* Length-prefixed, so that no two different events encode alike ("ab","c" vs "a","bc"). */
-static void put_text(crypto_generichash_state *h, const char *text)
+static void put_text(struct hash_input *in, const char *text)
 {
     size_t n = strlen(text);
-    put_int(h, (int64_t)n);
-    crypto_generichash_update(h, (const uint8_t *)text, n);
+    put_int(in, (int64_t)n);
+    hash_bytes(in, text, n);
 }
 
 static void event_hash(const struct cf_audit_keys *keys, const struct cf_audit_event *e,
                        int64_t seq, uint8_t out[CF_AUDIT_HASH_BYTES])
 {
     crypto_generichash_state h;
+    struct hash_input in = {.h = &h};
     crypto_generichash_init(&h, keys->chain_key, sizeof(keys->chain_key), CF_AUDIT_HASH_BYTES);
-    put_text(&h, "coffer-audit-event-v1");
-    put_int(&h, seq);
-    crypto_generichash_update(&h, e->prev_hash, sizeof(e->prev_hash));
-    put_int(&h, e->time_us);
+    put_text(&in, "coffer-audit-event-v1");
+    put_int(&in, seq);
+    hash_bytes(&in, e->prev_hash, sizeof(e->prev_hash));
+    put_int(&in, e->time_us);
     const char *const fields[] = {e->id,          e->actor_kind, e->actor_id, e->actor_name,
                                   e->source_ip,   e->user_agent, e->action,   e->project_id,
                                   e->environment, e->path,       e->keys,     e->result,
                                   e->reason,      e->request_id};
     for (size_t i = 0; i < CF_ARRAY_SIZE(fields); i++)
-        put_text(&h, fields[i]);
+        put_text(&in, fields[i]);
+    hash_flush(&in);
     crypto_generichash_final(&h, out, CF_AUDIT_HASH_BYTES);
 }
 
@@ -126,11 +156,13 @@ static void checkpoint_message(const char *domain, const struct cf_audit_checkpo
                                uint8_t out[CHECKPOINT_MESSAGE_BYTES])
 {
     crypto_generichash_state h;
+    struct hash_input in = {.h = &h};
     crypto_generichash_init(&h, NULL, 0, CHECKPOINT_MESSAGE_BYTES);
-    put_text(&h, domain);
-    put_int(&h, c->event_seq);
-    put_int(&h, c->time_us);
-    crypto_generichash_update(&h, c->event_hash, sizeof(c->event_hash));
+    put_text(&in, domain);
+    put_int(&in, c->event_seq);
+    put_int(&in, c->time_us);
+    hash_bytes(&in, c->event_hash, sizeof(c->event_hash));
+    hash_flush(&in);
     crypto_generichash_final(&h, out, CHECKPOINT_MESSAGE_BYTES);
 }
 

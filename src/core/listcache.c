@@ -1,6 +1,6 @@
 /* Bodies kept for reuse (see listcache.h). An entry is the body, a NUL, the names (each followed
- * by a NUL), then the body's length (8 bytes, host order): a copy handed out by the cache becomes
- * the response's buffer as it is (cf_buf_adopt), the body first and NUL-terminated. */
+ * by a NUL), then the body's length (8 bytes, host order): the entry the cache lends out is sent as
+ * the response as it is, the body first and NUL-terminated. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,17 +36,20 @@ bool cf_listcache_one_key(char *out, size_t size, const struct cf_scope *scope, 
     return make_key(out, size, 'G', scope, hide, name);
 }
 
-bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_buf *body,
+bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_listcache_hit *hit,
                       void (*on_name)(void *ctx, const char *name), void *ctx)
 {
     int64_t version;
-    char *entry = NULL;
+    const char *entry;
     size_t len = 0;
     uint64_t body_len;
 
-    cf_buf_init(body, 0);
-    if (!core->lists || !cf_store_content_version(core->store, &version) ||
-        !cf_cache_get(core->lists, key, version, (void **)&entry, &len))
+    memset(hit, 0, sizeof(*hit));
+    if (!core->lists || !cf_store_content_version(core->store, &version))
+        return false;
+    struct cf_cache_lease *lease =
+        cf_cache_lease(core->lists, key, version, (const void **)&entry, &len);
+    if (!lease)
         return false;
     if (len < sizeof(body_len) + 1)
         goto bad;
@@ -57,11 +60,13 @@ bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_buf *body
         goto bad;
     for (size_t at = body_len + 1; at < names_end; at += strlen(entry + at) + 1)
         on_name(ctx, entry + at);
-    /* The copy becomes the response: no second copy of the body. */
-    cf_buf_adopt(body, entry, body_len, len);
+    /* The cached bytes themselves become the response: no copy of the body. */
+    hit->body = entry;
+    hit->len = body_len;
+    hit->lease = lease;
     return true;
 bad:
-    cf_cache_value_free(core->lists, entry, len);
+    cf_cache_lease_release(lease);
     return false;
 }
 

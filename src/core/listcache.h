@@ -20,6 +20,7 @@
 
 #include "core/core.h"
 #include "util/buf.h"
+#include "util/cache.h"
 
 /* The longest key cf_listcache_key makes, terminator included. */
 #define CF_LISTCACHE_KEY_MAX 1024
@@ -37,11 +38,19 @@ bool cf_listcache_key(char *out, size_t size, const struct cf_scope *scope, bool
 bool cf_listcache_one_key(char *out, size_t size, const struct cf_scope *scope, bool hide,
                           const char *name);
 
-/* When core->lists holds a body under key at the request's content version: true, *body holds a
- * copy (the caller releases it with cf_buf_release_wipe), and on_name was called with each secret
- * name the body lists, in order. false otherwise (no cache, outside a read scope, or not there);
- * *body is then empty. */
-bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_buf *body,
+/* A cached body lent out: len bytes at body (NUL-terminated), readable and unchanged until the
+ * lease is given back (cf_cache_lease_release, or cf_req_reply_leased, which sends the body as it
+ * is and gives the lease back after). */
+struct cf_listcache_hit {
+    const char *body;
+    size_t len;
+    struct cf_cache_lease *lease;
+};
+
+/* When core->lists holds a body under key at the request's content version: true, *hit lends it
+ * (see above), and on_name was called with each secret name the body lists, in order. false
+ * otherwise (no cache, outside a read scope, or not there); *hit is then empty. */
+bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_listcache_hit *hit,
                       void (*on_name)(void *ctx, const char *name), void *ctx);
 
 /* Stores body (len bytes) under key at the request's content version, with names: the secret

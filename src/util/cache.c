@@ -1,7 +1,9 @@
 /* The versioned cache (see cache.h): a chained hash table of entries, also on one list in order of
  * use, so that the least recently used entry is evicted first. An entry is one block: its header,
- * then its key; its value is a block of its own (guarded memory for a wipe cache). */
+ * then its key; its value is a block of its own (guarded memory for a wipe cache), counted: the
+ * entry holds one reference and each lease another, and the last one frees (and wipes) it. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,12 +15,22 @@
 /* The table grows no further than this many buckets (chains get longer instead). */
 #define MAX_BUCKETS (1u << 16)
 
+/* A stored value: its references, how it was allocated, then its bytes. The block's size is a
+ * multiple of its alignment, so that sodium_malloc, which ends a block at its guard page, still
+ * returns an aligned one. */
+struct cf_cache_lease {
+    atomic_size_t refs;
+    bool wipe; /* in guarded memory: sodium_free wipes it */
+    size_t len;
+    _Alignas(16) unsigned char data[];
+};
+
 struct entry {
     struct entry *chain;         /* next in the bucket */
     struct entry *newer, *older; /* the use list */
     uint64_t hash;
     int64_t version;
-    void *value;
+    struct cf_cache_lease *value;
     size_t value_len, key_len;
     char key[];
 };
@@ -68,12 +80,33 @@ struct cf_cache *cf_cache_new(const struct cf_cache_config *config)
     return cache;
 }
 
-static void value_free(const struct cf_cache *cache, void *value)
+/* A value block holding a copy of len bytes and one reference; NULL when out of memory. */
+static struct cf_cache_lease *value_new(const struct cf_cache *cache, const void *bytes, size_t len)
 {
-    if (cache->config.wipe)
-        sodium_free(value); /* wipes the block */
+    const size_t align = _Alignof(struct cf_cache_lease);
+    size_t size = sizeof(struct cf_cache_lease) + len;
+    if (len > SIZE_MAX - sizeof(struct cf_cache_lease) - align)
+        return NULL;
+    size = (size + align - 1) / align * align;
+    struct cf_cache_lease *v = cache->config.wipe ? sodium_malloc(size) : malloc(size);
+    if (!v)
+        return NULL;
+    atomic_init(&v->refs, 1);
+    v->wipe = cache->config.wipe;
+    v->len = len;
+    if (len)
+        memcpy(v->data, bytes, len);
+    return v;
+}
+
+static void value_unref(struct cf_cache_lease *v)
+{
+    if (atomic_fetch_sub_explicit(&v->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (v->wipe)
+        sodium_free(v); /* wipes the block */
     else
-        free(value);
+        free(v);
 }
 
 static void unlink_use(struct cf_cache *cache, struct entry *e)
@@ -110,7 +143,7 @@ static void drop(struct cf_cache *cache, struct entry *e)
     unlink_use(cache, e);
     cache->entries--;
     cache->bytes -= entry_bytes(e);
-    value_free(cache, e->value);
+    value_unref(e->value);
     free(e);
 }
 
@@ -133,36 +166,66 @@ void cf_cache_free(struct cf_cache *cache)
     free(cache);
 }
 
-bool cf_cache_get(struct cf_cache *cache, const char *key, int64_t version, void **value,
-                  size_t *len)
+/* The current entry under key at version, made the most recently used (a hit), or NULL (a miss;
+ * an entry of another version is dropped). Called with the lock held. */
+static struct entry *lookup(struct cf_cache *cache, const char *key, int64_t version)
 {
     size_t key_len = strlen(key);
-    uint64_t hash = hash_key(key, key_len);
-    bool found = false;
-    *value = NULL;
-    *len = 0;
-    pthread_mutex_lock(&cache->lock);
-    struct entry *e = find(cache, key, key_len, hash);
+    struct entry *e = find(cache, key, key_len, hash_key(key, key_len));
     if (e && e->version != version) {
         drop(cache, e);
         e = NULL;
     }
     if (e) {
+        unlink_use(cache, e);
+        push_newest(cache, e);
+        cache->hits++;
+    } else {
+        cache->misses++;
+    }
+    return e;
+}
+
+bool cf_cache_get(struct cf_cache *cache, const char *key, int64_t version, void **value,
+                  size_t *len)
+{
+    *value = NULL;
+    *len = 0;
+    pthread_mutex_lock(&cache->lock);
+    struct entry *e = lookup(cache, key, version);
+    if (e) {
         *value = malloc(e->value_len ? e->value_len : 1);
         if (*value) {
-            memcpy(*value, e->value, e->value_len);
+            memcpy(*value, e->value->data, e->value_len);
             *len = e->value_len;
-            unlink_use(cache, e);
-            push_newest(cache, e);
-            found = true;
         }
     }
-    if (found)
-        cache->hits++;
-    else
-        cache->misses++;
     pthread_mutex_unlock(&cache->lock);
-    return found;
+    return *value != NULL;
+}
+
+struct cf_cache_lease *cf_cache_lease(struct cf_cache *cache, const char *key, int64_t version,
+                                      const void **value, size_t *len)
+{
+    struct cf_cache_lease *lease = NULL;
+    *value = NULL;
+    *len = 0;
+    pthread_mutex_lock(&cache->lock);
+    struct entry *e = lookup(cache, key, version);
+    if (e) {
+        lease = e->value;
+        atomic_fetch_add_explicit(&lease->refs, 1, memory_order_relaxed);
+        *value = lease->data;
+        *len = lease->len;
+    }
+    pthread_mutex_unlock(&cache->lock);
+    return lease;
+}
+
+void cf_cache_lease_release(struct cf_cache_lease *lease)
+{
+    if (lease)
+        value_unref(lease);
 }
 
 void cf_cache_put(struct cf_cache *cache, const char *key, int64_t version, const void *value,
@@ -175,14 +238,13 @@ void cf_cache_put(struct cf_cache *cache, const char *key, int64_t version, cons
         return;
     uint64_t hash = hash_key(key, key_len);
     struct entry *e = malloc(sizeof(*e) + key_len + 1);
-    void *copy = cache->config.wipe ? sodium_malloc(len ? len : 1) : malloc(len ? len : 1);
+    struct cf_cache_lease *copy = value_new(cache, value, len);
     if (!e || !copy) {
         free(e);
         if (copy)
-            value_free(cache, copy);
+            value_unref(copy);
         return;
     }
-    memcpy(copy, value, len);
     memcpy(e->key, key, key_len + 1);
     e->key_len = key_len;
     e->hash = hash;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 struct cf_cache;
+struct cf_cache_lease;
 
 struct cf_cache_config {
     size_t max_entries; /* 0: no entry is kept (the cache is off) */
@@ -36,6 +37,15 @@ bool cf_cache_get(struct cf_cache *cache, const char *key, int64_t version, void
  * Thread-safe. */
 void cf_cache_put(struct cf_cache *cache, const char *key, int64_t version, const void *value,
                   size_t len);
+/* A reference to the value stored under key at exactly version, without a copy: *value (len bytes)
+ * stays readable, unchanged, until cf_cache_lease_release, even when the entry is replaced,
+ * evicted or the version moves meanwhile (it is freed, and wiped in a wipe cache, when the last
+ * reference goes). NULL when there is none or it has another version (then dropped). The value must
+ * not be written. Thread-safe; a lease may be released on any thread. */
+struct cf_cache_lease *cf_cache_lease(struct cf_cache *cache, const char *key, int64_t version,
+                                      const void **value, size_t *len);
+/* Gives a lease back; NULL is a no-op. */
+void cf_cache_lease_release(struct cf_cache_lease *lease);
 /* Releases a value cf_cache_get returned (wiping it for a wipe cache); NULL is a no-op. */
 void cf_cache_value_free(const struct cf_cache *cache, void *value, size_t len);
 

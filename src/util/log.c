@@ -94,8 +94,15 @@ static void put_str(struct line *line, const char *s)
     put(line, s, strlen(s));
 }
 
+/* A byte written as it is between quotes: printable ASCII but the quote and the backslash. */
+static bool plain_byte(unsigned char c)
+{
+    return c >= 0x20 && c <= 0x7e && c != '"' && c != '\\';
+}
+
 /* Appends s quoted and escaped; if it does not fit, as much as fits followed by CUT_MARK, and the
- * closing quote in any case. */
+ * closing quote in any case. Runs of plain bytes are copied whole (a request's path and route
+ * are on every request line). */
 static void put_quoted(struct line *line, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -104,6 +111,21 @@ static void put_quoted(struct line *line, const char *s)
         return;
     put(line, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+        size_t run = 0;
+        while (plain_byte(p[run]))
+            run++;
+        if (run) {
+            size_t fits = room(line) > closing ? room(line) - closing : 0;
+            if (run > fits) {
+                put(line, (const char *)p, fits);
+                put_str(line, CUT_MARK);
+                break;
+            }
+            put(line, (const char *)p, run);
+            p += run;
+            if (!*p)
+                break;
+        }
         char esc[4];
         size_t n = 0;
         if (json_lines && (*p < 0x20 || *p > 0x7e) && *p != '\n' && *p != '\r' && *p != '\t') {
@@ -135,14 +157,10 @@ static void put_quoted(struct line *line, const char *s)
             esc[n++] = 't';
             break;
         default:
-            if (*p < 0x20 || *p > 0x7e) {
-                esc[n++] = '\\';
-                esc[n++] = 'x';
-                esc[n++] = hex[*p >> 4];
-                esc[n++] = hex[*p & 15];
-            } else {
-                esc[n++] = (char)*p;
-            }
+            esc[n++] = '\\';
+            esc[n++] = 'x';
+            esc[n++] = hex[*p >> 4];
+            esc[n++] = hex[*p & 15];
         }
         if (room(line) < n + closing) {
             put_str(line, CUT_MARK);
@@ -158,11 +176,58 @@ static bool is_bare_word(const char *s)
     if (!s || !*s)
         return false;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              strchr("._:/@+%,~-", *p)))
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9'))
+            continue;
+        switch (*p) {
+        case '.':
+        case '_':
+        case ':':
+        case '/':
+        case '@':
+        case '+':
+        case '%':
+        case ',':
+        case '~':
+        case '-':
+            continue;
+        default:
             return false;
+        }
     }
     return true;
+}
+
+/* Writes v in decimal into out (at least 21 bytes), NUL-terminated; its length. */
+static size_t format_int(char *out, long long v)
+{
+    char digits[24];
+    size_t n = 0, len = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[len++] = '-';
+    while (n)
+        out[len++] = digits[--n];
+    out[len] = '\0';
+    return len;
+}
+
+/* Writes ms with two decimals (as "%.2f" does for the durations a log line carries). */
+static void format_ms(char *out, size_t size, double ms)
+{
+    if (!(ms >= 0 && ms < 1e12)) {
+        snprintf(out, size, "%.2f", ms);
+        return;
+    }
+    long long hundredths = (long long)(ms * 100 + 0.5);
+    size_t len = format_int(out, hundredths / 100);
+    out[len++] = '.';
+    out[len++] = (char)('0' + hundredths % 100 / 10);
+    out[len++] = (char)('0' + hundredths % 10);
+    out[len] = '\0';
 }
 
 static void put_field(struct line *line, const struct cf_log_field *field)
@@ -196,11 +261,10 @@ static void put_field(struct line *line, const struct cf_log_field *field)
         put_quoted(line, field->text);
         break;
     case CF_LOGV_INT:
-        snprintf(number, sizeof(number), "%lld", field->num);
-        put_str(line, number);
+        put(line, number, format_int(number, field->num));
         break;
     case CF_LOGV_MS:
-        snprintf(number, sizeof(number), "%.2f", field->ms);
+        format_ms(number, sizeof(number), field->ms);
         put_str(line, number);
         break;
     }

@@ -262,7 +262,8 @@ Test(secrets, list_cache_serves_a_body_until_the_folder_changes)
     static const char body[] = "{\"secrets\":[\"canary-cached\"]}";
     static const char names[] = "A\0B";
     struct cf_cache_config config = {.max_entries = 8, .max_bytes = 1 << 20, .wipe = true};
-    struct cf_buf got, seen;
+    struct cf_listcache_hit got;
+    struct cf_buf seen;
     char key[CF_LISTCACHE_KEY_MAX];
 
     cr_assert(cf_listcache_key(key, sizeof(key), &scope, false, NULL));
@@ -282,16 +283,20 @@ Test(secrets, list_cache_serves_a_body_until_the_folder_changes)
     cr_assert(cf_listcache_get(&fx_core, key, &got, collect_name, &seen));
     cf_store_read_end(fx_store);
     cr_assert_eq(got.len, strlen(body));
-    cr_assert_arr_eq(got.data, body, got.len);
+    cr_assert_arr_eq(got.body, body, got.len);
     cr_assert_str_eq(seen.data, "A,B,");
-    cf_buf_release_wipe(&got);
 
+    /* The lent body outlives the entry: a change retires it while it is still being sent. */
+    struct cf_listcache_hit held = got;
     struct cf_secret_change change = upsert("A", "changed");
     cr_assert_eq(apply(&fx_admin, &change, 1), CF_OK, "%s", err.msg);
     cf_store_read_begin(fx_store);
     cr_assert_not(cf_listcache_get(&fx_core, key, &got, collect_name, &seen));
     cf_store_read_end(fx_store);
     cr_assert_eq(got.len, 0);
+    cr_assert_null(got.lease);
+    cr_assert_arr_eq(held.body, body, held.len);
+    cf_cache_lease_release(held.lease);
 
     cf_buf_release(&seen);
     cf_cache_free(fx_core.lists);

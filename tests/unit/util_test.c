@@ -1048,6 +1048,44 @@ Test(log, event_fields_are_quoted_and_escaped)
     free(text);
 }
 
+static void log_event_plain_long(void)
+{
+    static char big[9000];
+    memset(big, 'p', sizeof(big) - 1); /* one run of plain bytes, copied whole while it fits */
+    cf_log_event(CF_LOG_INFO, "plain", CF_LOG_TEXT("a", big), CF_LOG_MS("ms", 0.0),
+                 CF_LOG_MS("ms2", 12345.678), CF_LOG_INT("n", 0));
+}
+
+/* A run of plain bytes too long for the line is cut as byte-by-byte escaping would cut it: as
+ * much as fits, the cut mark and the closing quote; the fields after it are left out whole. */
+Test(log, long_plain_value_is_cut_within_its_quotes)
+{
+    char *text = capture_stderr(log_event_plain_long);
+    size_t len = strlen(text);
+    cr_assert_eq(count_char(text, '\n'), 1, "%s", text);
+    cr_assert_eq(len, 4096, "the line fills its buffer: %zu", len);
+    cr_assert_eq(strcmp(text + len - 6, "p...\"\n"), 0, "%s", text + len - 40);
+    cr_assert_null(strstr(text, " ms="));
+    free(text);
+}
+
+static void log_numbers(void)
+{
+    cf_log_event(CF_LOG_INFO, "n", CF_LOG_MS("a", 0.0), CF_LOG_MS("b", 0.004),
+                 CF_LOG_MS("c", 0.006), CF_LOG_MS("d", 99.999), CF_LOG_MS("e", 12345.678),
+                 CF_LOG_INT("f", 0), CF_LOG_INT("g", 9223372036854775807LL),
+                 CF_LOG_INT("h", -9223372036854775807LL - 1));
+}
+
+Test(log, numbers_are_written_as_printf_would)
+{
+    char *text = capture_stderr(log_numbers);
+    const char *expected = " info n a=0.00 b=0.00 c=0.01 d=100.00 e=12345.68 f=0 "
+                           "g=9223372036854775807 h=-9223372036854775808\n";
+    cr_assert_not_null(strstr(text, expected), "got: %s", text);
+    free(text);
+}
+
 static void log_event_long(void)
 {
     static char big[9000];
@@ -1309,6 +1347,45 @@ Test(cache, bounds_evict_the_least_recently_used)
     cf_cache_stats(cache, &stats);
     cr_assert_eq(stats.entries, 1);
     cf_cache_free(cache);
+}
+
+/* A lease lends the stored bytes themselves and keeps them whole after the entry is replaced,
+ * evicted, its version moved or the cache freed; each lease is freed with the last reference
+ * (AddressSanitizer reports a block freed early or never). */
+Test(cache, a_lease_outlives_its_entry)
+{
+    struct cf_cache *cache =
+        cf_cache_new(&(struct cf_cache_config){.max_entries = 1, .max_bytes = 64, .wipe = true});
+    cr_assert_not_null(cache);
+    const void *value, *again, *other;
+    size_t len, again_len, other_len;
+    cr_assert_null(cf_cache_lease(cache, "k", 1, &value, &len), "nothing stored yet");
+    cr_assert_null(value);
+    cf_cache_put(cache, "k", 1, "first", 5);
+    struct cf_cache_lease *a = cf_cache_lease(cache, "k", 1, &value, &len);
+    struct cf_cache_lease *b = cf_cache_lease(cache, "k", 1, &again, &again_len);
+    cr_assert_not_null(a);
+    cr_assert_eq(a, b, "two leases of one entry share its bytes");
+    cr_assert_eq(value, again);
+    cr_assert_eq(len, 5);
+    cr_assert_arr_eq(value, "first", 5);
+    cr_assert_eq((uintptr_t)value % 16, 0, "the bytes are aligned");
+
+    cf_cache_put(cache, "k", 1, "second", 6); /* replaces the entry */
+    cr_assert_arr_eq(value, "first", 5, "a replaced entry's lease keeps its bytes");
+    struct cf_cache_lease *c = cf_cache_lease(cache, "k", 1, &other, &other_len);
+    cr_assert_not_null(c);
+    cr_assert_arr_eq(other, "second", 6);
+    cf_cache_put(cache, "j", 1, "evicts", 6); /* one entry at most: k goes */
+    cr_assert_null(cf_cache_lease(cache, "k", 1, &value, &len));
+    cr_assert_arr_eq(other, "second", 6, "an evicted entry's lease keeps its bytes");
+    cr_assert_null(cf_cache_lease(cache, "j", 2, &value, &len), "another version: a miss");
+    cf_cache_lease_release(a);
+    cf_cache_free(cache);
+    cr_assert_arr_eq(again, "first", 5, "the last lease holds the bytes after the cache is gone");
+    cf_cache_lease_release(b);
+    cf_cache_lease_release(c);
+    cf_cache_lease_release(NULL);
 }
 
 Test(cache, zero_entries_keeps_nothing)
