@@ -1,6 +1,7 @@
 /* Login throttling (see throttle.h). A small open table searched linearly: it holds only keys with
  * recent failures, and a login already costs far more than a scan of a few thousand short strings.
- */
+ * The table grows as failures come, up to TABLE_SIZE entries: a server nobody fails to log in to
+ * holds none. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ struct cf_throttle {
     struct cf_throttle_policy policy;
     pthread_mutex_t lock;
     struct entry *entries;
-    size_t n;
+    size_t n, cap;
 };
 
 struct cf_throttle *cf_throttle_new(const struct cf_throttle_policy *policy)
@@ -32,11 +33,6 @@ struct cf_throttle *cf_throttle_new(const struct cf_throttle_policy *policy)
     struct cf_throttle *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    t->entries = calloc(TABLE_SIZE, sizeof(*t->entries));
-    if (!t->entries) {
-        free(t);
-        return NULL;
-    }
     t->policy = *policy;
     pthread_mutex_init(&t->lock, NULL);
     return t;
@@ -49,6 +45,24 @@ void cf_throttle_free(struct cf_throttle *t)
     pthread_mutex_destroy(&t->lock);
     free(t->entries);
     free(t);
+}
+
+/* Room for one more entry: true when the table has it or could grow to give it. */
+static bool make_room(struct cf_throttle *t)
+{
+    if (t->n < t->cap)
+        return true;
+    if (t->cap >= TABLE_SIZE)
+        return false;
+    size_t cap = t->cap ? t->cap * 2 : 16;
+    if (cap > TABLE_SIZE)
+        cap = TABLE_SIZE;
+    struct entry *grown = realloc(t->entries, cap * sizeof(*grown));
+    if (!grown)
+        return false;
+    t->entries = grown;
+    t->cap = cap;
+    return true;
 }
 
 static struct entry *find(struct cf_throttle *t, const char *key)
@@ -82,8 +96,11 @@ void cf_throttle_failure(struct cf_throttle *t, const char *key, int64_t now)
     pthread_mutex_lock(&t->lock);
     struct entry *e = find(t, key);
     if (!e) {
-        if (t->n < TABLE_SIZE) {
+        if (make_room(t)) {
             e = &t->entries[t->n++];
+        } else if (t->n == 0) {
+            pthread_mutex_unlock(&t->lock); /* out of memory before the first entry */
+            return;
         } else {
             /* Full: the entry seen longest ago gives way (an unlocked one first). */
             e = &t->entries[0];
