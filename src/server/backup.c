@@ -88,7 +88,7 @@ static enum cf_rc snapshot_create(const char *base, char *path, size_t size, str
 
 static void snapshot_remove(const char *path)
 {
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal", "-gen"};
     char name[4200];
     if (!path[0])
         return;

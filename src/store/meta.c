@@ -34,7 +34,19 @@ struct read_scope {
     struct cf_err cause;
     int64_t counter; /* change_counters.lookups */
     int64_t content; /* change_counters.content (migration 0015) */
+    /* The counters as last read from the database on this thread, and the driver's change
+     * generation just before (db_driver.change_generation): while the generation has not moved,
+     * and for at most COUNTERS_FRESH_US, a scope takes them from here instead of reading them. */
+    bool remembered;
+    uint64_t generation;
+    int64_t remembered_at; /* cf_mono_us */
+    int64_t remembered_counter, remembered_content;
 };
+
+/* How long counters taken over from an earlier scope are trusted without a read: a bound on what a
+ * writer that does not move the generation (one that died between its commit and the second bump,
+ * or a tool other than Coffer writing to the database) can leave unseen. */
+#define COUNTERS_FRESH_US (1000 * 1000)
 
 /* How many entries the lookup cache keeps at most, and their bytes together (a folder is about
  * 1.4 KB, an access token 0.5 KB). */
@@ -111,6 +123,17 @@ static struct read_scope *counted_scope(struct sql_store *st)
     if (!scope->counted) {
         struct db_conn *c;
         bool found = false;
+        uint64_t generation = 0;
+        bool generational =
+            st->drv->change_generation && st->drv->change_generation(st, &generation);
+        int64_t now = generational ? cf_mono_us() : 0;
+        if (generational && scope->remembered && scope->generation == generation &&
+            now - scope->remembered_at < COUNTERS_FRESH_US) {
+            scope->counter = scope->remembered_counter;
+            scope->content = scope->remembered_content;
+            scope->counted = true;
+            return scope;
+        }
         if (scope->unreadable)
             return NULL;
         cf_err_clear(&scope->cause);
@@ -123,6 +146,13 @@ static struct read_scope *counted_scope(struct sql_store *st)
         if (!found)
             return NULL;
         scope->counted = true;
+        /* The generation was taken before the read: a commit between the two moves it, and the
+         * next scope reads the counters again. */
+        scope->remembered = generational;
+        scope->generation = generation;
+        scope->remembered_at = now;
+        scope->remembered_counter = scope->counter;
+        scope->remembered_content = scope->content;
     }
     return scope;
 }

@@ -125,6 +125,11 @@ struct db_driver {
     /* Ends the open read transaction of this thread's read scope, if any, keeping the scope: its
      * next read sees every commit made so far (see cf_store_read_refresh). NULL with read_begin. */
     void (*read_refresh)(struct sql_store *st);
+    /* The change generation: a number shared by every process using the database that moves
+     * whenever a commit that changed change_counters begins and again once it returned (true,
+     * *out), so that while it stays the same the counters have not moved. NULL, or false, when
+     * the driver keeps none: the counters are then read on every scope. */
+    bool (*change_generation)(struct sql_store *st, uint64_t *out);
     /* Takes the named background-job lock when free (true in *held), keeping it until the process
      * (or its connection) ends; NULL when every process may run every job (one process per
      * database). */

@@ -38,12 +38,24 @@
  * each, with the write lock held and every writer of the process waiting. A log hook
  * (sqlite3_wal_hook, which replaces the automatic one) only wakes the checkpointer, which runs a
  * PASSIVE checkpoint on its own connection (it waits for no reader or writer), at most once per
- * CHECKPOINT_GAP_MS. */
+ * CHECKPOINT_GAP_MS.
+ *
+ * Every process using the database maps one shared counter, the change generation, from the file
+ * beside it (DATABASE-gen; see change_generation in sqldb.h): a connection whose transaction wrote
+ * to change_counters (the triggers do, for every change a cache depends on; an update hook sees
+ * it) bumps the generation as its commit begins (commit hook) and again once it returned, so a
+ * reader that finds the generation where it last read the counters knows they have not moved
+ * without opening a read transaction. Bumping before the commit means no reader can pair the old
+ * generation with the new counters; bumping after means a reader that read the counters between
+ * the two bumps reads them again. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -134,7 +146,10 @@ struct sq_store {
      * SQLITE_BUSY, whose retry sleeps put hundreds of milliseconds on the tail latency of writes.
      * Other processes (an operator command) are still kept apart by SQLite's own lock. */
     pthread_mutex_t write_lock;
-    bool wal;                    /* the database is in WAL mode: commits may be deferred */
+    bool wal; /* the database is in WAL mode: commits may be deferred */
+    /* the change generation, mapped from DATABASE-gen and shared by every process using the
+     * database; NULL when that file could not be made (readers then always read the counters) */
+    _Atomic uint64_t *generation;
     struct sq_syncer sync;       /* deferred commits; set up with the locks */
     struct sq_checkpointer ckpt; /* started with the syncer */
 };
@@ -150,6 +165,8 @@ struct sq_conn {
     bool deferred; /* synchronous=NORMAL: the syncer syncs its commits */
     bool unlocked; /* synchronous=NORMAL, and sq_end waits for the syncer after the write lock */
     bool hooked;   /* its checkpoints are the checkpointer's (log_hook) */
+    /* the open transaction wrote to change_counters: its commit bumps the generation */
+    bool counters_written;
     struct sq_conn *prev, *next;
 };
 
@@ -216,6 +233,81 @@ static enum cf_rc db_error(struct sq_conn *c, int code, struct cf_err *err)
     }
 }
 
+/* ---- the change generation ---- */
+
+static void bump_generation(struct sq_store *st)
+{
+    if (st->generation)
+        atomic_fetch_add_explicit(st->generation, 1, memory_order_seq_cst);
+}
+
+static void on_row_change(void *arg, int op, const char *db, const char *table, sqlite3_int64 row)
+{
+    struct sq_conn *c = arg;
+    (void)op;
+    (void)db;
+    (void)row;
+    if (strcmp(table, "change_counters") == 0)
+        c->counters_written = true;
+}
+
+/* A commit begins (an explicit COMMIT or a statement's own): the first bump. */
+static int on_commit(void *arg)
+{
+    struct sq_conn *c = arg;
+    if (c->counters_written)
+        bump_generation(c->st);
+    return 0; /* 0: the commit goes on */
+}
+
+static void on_rollback(void *arg)
+{
+    struct sq_conn *c = arg;
+    c->counters_written = false;
+}
+
+/* After a statement: once a transaction that wrote the counters is over (committed: rolled back
+ * ones cleared the mark), the second bump. */
+static void after_commit(struct sq_conn *c)
+{
+    if (c->counters_written && sqlite3_get_autocommit(c->db)) {
+        c->counters_written = false;
+        bump_generation(c->st);
+    }
+}
+
+/* Maps DATABASE-gen (made 0600 if missing) into st->generation; leaves it NULL, silently, when the
+ * file cannot be made or mapped (an in-memory database, a read-only directory): readers then read
+ * the counters every time, as they would without it. Only in WAL mode, which already needs every
+ * process using the database on one host with shared memory (the -shm file). */
+static void open_generation(struct sq_store *st)
+{
+    char path[4096];
+    if (strcmp(st->path, ":memory:") == 0 || st->path[0] == '\0' ||
+        (size_t)snprintf(path, sizeof(path), "%s-gen", st->path) >= sizeof(path))
+        return;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return;
+    struct stat sb;
+    void *map = MAP_FAILED;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+        (sb.st_size >= (off_t)sizeof(uint64_t) || ftruncate(fd, sizeof(uint64_t)) == 0))
+        map = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map != MAP_FAILED)
+        st->generation = map;
+}
+
+static bool sq_change_generation(struct sql_store *base, uint64_t *out)
+{
+    struct sq_store *st = sq_store_of(base);
+    if (!st->generation)
+        return false;
+    *out = atomic_load_explicit(st->generation, memory_order_seq_cst);
+    return true;
+}
+
 static enum cf_rc conn_open(struct sq_store *st, struct sq_conn **out, struct cf_err *err)
 {
     static const char pragmas[] = "PRAGMA journal_mode = WAL;"
@@ -241,6 +333,9 @@ static enum cf_rc conn_open(struct sq_store *st, struct sq_conn **out, struct cf
     }
     sqlite3_extended_result_codes(c->db, 1);
     sqlite3_busy_timeout(c->db, st->busy_timeout_ms);
+    sqlite3_update_hook(c->db, on_row_change, c);
+    sqlite3_commit_hook(c->db, on_commit, c);
+    sqlite3_rollback_hook(c->db, on_rollback, c);
     /* Switching a new database to WAL needs a moment alone with it, and SQLite answers BUSY at once
      * (without its busy handler) when several processes try together: retry within the timeout. */
     for (int waited = 0;; waited += 10) {
@@ -407,6 +502,7 @@ out:
         sqlite3_reset(s);
         sqlite3_clear_bindings(s);
     }
+    after_commit(c);
     return rc;
 }
 
@@ -926,6 +1022,8 @@ static void sq_close(struct sql_store *base)
         pthread_mutex_destroy(&st->ckpt.lock);
         pthread_cond_destroy(&st->ckpt.wake);
     }
+    if (st->generation)
+        munmap((void *)st->generation, sizeof(uint64_t));
     free(st->path);
     free(st);
 }
@@ -941,6 +1039,7 @@ static const struct db_driver sq_driver = {
     .read_begin = sq_read_begin,
     .read_end = sq_read_end,
     .read_refresh = sq_read_refresh,
+    .change_generation = sq_change_generation,
     .sync_defer = sq_sync_defer,
     .sync_unlocked = sq_sync_unlocked,
     .sync_ticket = sq_sync_ticket,
@@ -1137,6 +1236,10 @@ enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store
         rc = sq_run(&c->base, SQ_JOURNAL_MODE, own_sql[SQ_JOURNAL_MODE - SQL_STMT_MAX], NULL, 0,
                     read_text_16, mode, NULL, err);
     st->wal = strcmp(mode, "wal") == 0;
+    /* WAL mode works only with every process on one host, sharing memory: so does the generation.
+     */
+    if (rc == CF_OK && st->wal)
+        open_generation(st);
     if (rc == CF_OK && !st->wal)
         cf_log_warn("database '%s' could not be switched to WAL mode (it is in %s mode): writers "
                     "will block readers",
