@@ -31,7 +31,7 @@ struct entry {
     uint64_t hash;
     int64_t version;
     struct cf_cache_lease *value;
-    size_t value_len, key_len;
+    size_t key_len; /* the value's length is value->len */
     char key[];
 };
 
@@ -58,7 +58,7 @@ static uint64_t hash_key(const char *key, size_t len)
 
 static size_t entry_bytes(const struct entry *e)
 {
-    return e->key_len + e->value_len;
+    return e->key_len + e->value->len;
 }
 
 struct cf_cache *cf_cache_new(const struct cf_cache_config *config)
@@ -194,10 +194,10 @@ bool cf_cache_get(struct cf_cache *cache, const char *key, int64_t version, void
     pthread_mutex_lock(&cache->lock);
     struct entry *e = lookup(cache, key, version);
     if (e) {
-        *value = malloc(e->value_len ? e->value_len : 1);
+        *value = malloc(e->value->len ? e->value->len : 1);
         if (*value) {
-            memcpy(*value, e->value->data, e->value_len);
-            *len = e->value_len;
+            memcpy(*value, e->value->data, e->value->len);
+            *len = e->value->len;
         }
     }
     pthread_mutex_unlock(&cache->lock);
@@ -250,7 +250,6 @@ void cf_cache_put(struct cf_cache *cache, const char *key, int64_t version, cons
     e->hash = hash;
     e->version = version;
     e->value = copy;
-    e->value_len = len;
 
     pthread_mutex_lock(&cache->lock);
     struct entry *old = find(cache, key, key_len, hash);
