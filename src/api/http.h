@@ -184,6 +184,9 @@ void cf_req_audit(struct cf_req *req, const char *action, const char *project_id
  * the record: every name in full, however many (a long list is recorded as several events of the
  * same request, see docs/audit.md). */
 void cf_req_audit_key(struct cf_req *req, const char *key);
+/* cf_req_audit_key for each of names (len bytes, comma-separated, as cf_req_audit_key would have
+ * joined them: valid key names, none empty), added in one step. */
+void cf_req_audit_keys(struct cf_req *req, const char *names, size_t len);
 /* Notes that the value of key in env (slug) at folder path left the server from another place than
  * the request's own: a reference's target, an imported folder, a sub-folder of a recursive list.
  * When the request succeeds it is recorded as read there, each place in an event of its own with

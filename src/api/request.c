@@ -177,6 +177,8 @@ static void add_key(struct read_place *p, const char *key)
 {
     size_t n = strlen(key);
     bool cut = n > CF_KEY_MAX;
+    if (n == 0)
+        return; /* names nothing; and no name in the list is empty (emit_keys copies it whole) */
     if (p->keys.len)
         cf_buf_append(&p->keys, ",", 1);
     cf_buf_append(&p->keys, key, cut ? CF_KEY_MAX : n);
@@ -202,6 +204,16 @@ void cf_req_audit_key(struct cf_req *req, const char *key)
     struct read_place *p = place_of(req, "", "");
     if (p)
         add_key(p, key);
+}
+
+void cf_req_audit_keys(struct cf_req *req, const char *names, size_t len)
+{
+    struct read_place *p = place_of(req, "", "");
+    if (!p || len == 0)
+        return;
+    if (p->keys.len)
+        cf_buf_append(&p->keys, ",", 1);
+    cf_buf_append(&p->keys, names, len);
 }
 
 void cf_req_audit_read(struct cf_req *req, const char *env, const char *path, const char *key)
@@ -261,9 +273,20 @@ static enum cf_rc emit_keys(struct emitter *em, const struct cf_buf *keys, const
     enum cf_rc rc = CF_OK;
     struct cf_list_iter it;
     struct cf_str name;
+    /* The whole list at once when it fits the event being filled (most reads): it is already
+     * comma-separated, with no empty name. */
+    struct cf_audit_event *cur = keys->len ? emit_event(em, env, path) : NULL;
+    if (cur && (em->used ? em->used + 1 : 0) + keys->len < sizeof(cur->keys)) {
+        if (em->used)
+            cur->keys[em->used++] = ',';
+        memcpy(cur->keys + em->used, keys->data, keys->len);
+        em->used += keys->len;
+        cur->keys[em->used] = '\0';
+        return CF_OK;
+    }
     cf_list_init(&it, keys->data);
     while (rc == CF_OK && cf_list_next_raw(&it, &name)) {
-        struct cf_audit_event *cur = emit_event(em, env, path);
+        cur = emit_event(em, env, path);
         if (cur && em->used && em->used + 1 + name.n >= sizeof(cur->keys)) {
             rc = emit_flush(em, err);
             cur = rc == CF_OK ? emit_event(em, env, path) : NULL;

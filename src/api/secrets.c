@@ -239,8 +239,8 @@ static enum cf_rc reply_secret_cached(struct cf_req *req, struct tag_index *tags
     if (rc != CF_OK)
         return rc;
     if (cache_key) {
-        cf_listcache_put(cf_req_core(req), cache_key, p->meta.key, strlen(p->meta.key) + 1,
-                         body.data, body.len);
+        cf_listcache_put(cf_req_core(req), cache_key, p->meta.key, strlen(p->meta.key), body.data,
+                         body.len);
         cf_log_debug("secrets.read: %s:%s rendered for the list cache", env_slug, p->meta.path);
     }
     cf_req_reply_raw(req, &body);
@@ -325,10 +325,10 @@ static enum cf_rc read_flags(struct cf_req *req, const struct flavour *fl, struc
 
 /* ---- list and get ---- */
 
-/* Records a name a cached list body lists (cf_listcache_get's on_name; ctx: the request). */
-static void audit_name(void *ctx, const char *name)
+/* Records the names a cached body lists (cf_listcache_get's on_names; ctx: the request). */
+static void audit_names(void *ctx, const char *names, size_t len)
 {
-    cf_req_audit_key(ctx, name);
+    cf_req_audit_keys(ctx, names, len);
 }
 
 /* Whether an If-None-Match header (may be NULL) names etag: "*", or one of its comma-separated
@@ -412,7 +412,7 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
                 goto out;
             }
         }
-        if (cacheable && cf_listcache_get(core, cache_key, &cached, audit_name, req)) {
+        if (cacheable && cf_listcache_get(core, cache_key, &cached, audit_names, req)) {
             cf_log_debug("secrets.list: %s:%s answered from the list cache", scope.env.slug,
                          scope.folder.path);
             cf_req_reply_leased(req, cached.body, cached.len, cached.lease);
@@ -442,7 +442,8 @@ static enum cf_rc list_secrets(struct cf_req *req, json_t **out, struct cf_err *
             cf_req_audit_key(req, m->key);
         else
             cf_req_audit_read(req, scope.env.slug, m->path, m->key);
-        if (cacheable && cf_buf_append(&names, m->key, strlen(m->key) + 1) != CF_OK)
+        if (cacheable && ((names.len && cf_buf_append(&names, ",", 1) != CF_OK) ||
+                          cf_buf_append(&names, m->key, strlen(m->key)) != CF_OK))
             cacheable = false;
     }
     for (size_t i = 0; i < imported.n; i++) {
@@ -545,7 +546,7 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
         struct cf_listcache_hit cached;
         rc = cf_authz_check(core, cf_req_principal(req), CF_ACTION_READ, scope.project.id,
                             &scope.env, scope.folder.path, err);
-        bool hit = rc == CF_OK && cf_listcache_get(core, cache_key, &cached, audit_name, req);
+        bool hit = rc == CF_OK && cf_listcache_get(core, cache_key, &cached, audit_names, req);
         if (rc != CF_OK)
             cf_req_audit_key(req, key);
         if (hit) {

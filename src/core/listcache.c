@@ -1,6 +1,6 @@
-/* Bodies kept for reuse (see listcache.h). An entry is the body, a NUL, the names (each followed
- * by a NUL), then the body's length (8 bytes, host order): the entry the cache lends out is sent as
- * the response as it is, the body first and NUL-terminated. */
+/* Bodies kept for reuse (see listcache.h). An entry is the body, a NUL, the names (comma-separated,
+ * as the audit record holds them), then the body's length (8 bytes, host order): the entry the
+ * cache lends out is sent as the response as it is, the body first and NUL-terminated. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +37,7 @@ bool cf_listcache_one_key(char *out, size_t size, const struct cf_scope *scope, 
 }
 
 bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_listcache_hit *hit,
-                      void (*on_name)(void *ctx, const char *name), void *ctx)
+                      void (*on_names)(void *ctx, const char *names, size_t len), void *ctx)
 {
     int64_t version;
     const char *entry;
@@ -55,11 +55,10 @@ bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_listcache
         goto bad;
     memcpy(&body_len, entry + len - sizeof(body_len), sizeof(body_len));
     size_t names_end = len - sizeof(body_len);
-    if (body_len >= names_end || entry[body_len] != '\0' ||
-        (names_end > body_len + 1 && entry[names_end - 1] != '\0'))
+    if (body_len >= names_end || entry[body_len] != '\0')
         goto bad;
-    for (size_t at = body_len + 1; at < names_end; at += strlen(entry + at) + 1)
-        on_name(ctx, entry + at);
+    if (names_end > body_len + 1)
+        on_names(ctx, entry + body_len + 1, names_end - body_len - 1);
     /* The cached bytes themselves become the response: no copy of the body. */
     hit->body = entry;
     hit->len = body_len;

@@ -48,13 +48,14 @@ struct cf_listcache_hit {
 };
 
 /* When core->lists holds a body under key at the request's content version: true, *hit lends it
- * (see above), and on_name was called with each secret name the body lists, in order. false
- * otherwise (no cache, outside a read scope, or not there); *hit is then empty. */
+ * (see above), and on_names was called once with the secret names the body lists, in order and
+ * comma-separated (len bytes, not terminated; not called when it lists none). false otherwise (no
+ * cache, outside a read scope, or not there); *hit is then empty. */
 bool cf_listcache_get(struct cf_core *core, const char *key, struct cf_listcache_hit *hit,
-                      void (*on_name)(void *ctx, const char *name), void *ctx);
+                      void (*on_names)(void *ctx, const char *names, size_t len), void *ctx);
 
 /* Stores body (len bytes) under key at the request's content version, with names: the secret
- * names it lists, each followed by a NUL (names_len bytes in all). Best effort: nothing is stored
+ * names it lists, comma-separated (names_len bytes). Best effort: nothing is stored
  * without a cache, outside a read scope, or when the entry is over the cache's bounds. All
  * borrowed. */
 /* The length of an entity tag cf_listcache_etag writes, quotes and terminator included. */

@@ -81,6 +81,22 @@ class ListCache(CacheHelpers, IdentityHelpers, AuditHelpers, harness.ServerTestC
             self.assertEqual(sorted(event["keys"]), ["K1", "K2"])
             self.assertEqual((event["environment"], event["secretPath"], event["result"]), ("dev", "/", "ok"))
 
+    def test_cached_long_list_is_audited_in_full(self):
+        pid = self.create_project()["id"]
+        keys = ["K%02d_" % i + "X" * 96 for i in range(60)]  # 6,059 bytes of names: more than an event holds
+        self.ok("POST", "/api/v3/secrets/batch/raw", body={
+            "workspaceId": pid, "environment": "dev", "secretPath": "/",
+            "secrets": [{"secretKey": k, "secretValue": "v"} for k in keys]})
+        self.assertFalse(self.listed(pid)[2])
+        self.assertTrue(self.listed(pid)[2])
+        by_request = {}
+        for event in self.events(action="secrets.list", projectId=pid):
+            by_request.setdefault(event["requestId"], []).append(event)
+        self.assertEqual(len(by_request), 2)
+        for events in by_request.values():
+            self.assertGreater(len(events), 1)
+            self.assertEqual(sorted(k for e in events for k in e["keys"]), sorted(keys))
+
     def test_rights_are_checked_on_every_cached_read(self):
         pid = self.create_project()["id"]
         self.create_folder(pid, "dev", "app")
