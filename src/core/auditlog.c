@@ -313,15 +313,15 @@ static void checkpoint_stored_last(struct cf_audit_log *log)
     free(last);
 }
 
-/* Commits one batch (the lock is not held). */
+/* Commits one batch (the lock is not held). The events are completed (seq, hashes, an
+ * identity's name) where they wait in the queue: the writer holds them until it is done. */
 static enum cf_rc commit(struct cf_audit_log *log, struct item **batch, size_t n,
-                         struct cf_audit_event *events, struct cf_err *err)
+                         struct cf_audit_event **events, struct cf_err *err)
 {
     /* An identity's name is looked up here, off the request path (the token names only the id). */
     struct cf_identity identity = {0};
     for (size_t i = 0; i < n; i++) {
-        struct cf_audit_event *e = &events[i];
-        *e = batch[i]->event;
+        struct cf_audit_event *e = events[i] = &batch[i]->event;
         if (e->actor_name[0] || strcmp(e->actor_kind, "identity") != 0 || !e->actor_id[0])
             continue;
         struct cf_err ignored;
@@ -335,7 +335,7 @@ static enum cf_rc commit(struct cf_audit_log *log, struct item **batch, size_t n
     if (rc == CF_OK && log->config.sink) {
         pthread_mutex_lock(&log->head_lock);
         for (size_t i = 0; i < n; i++)
-            log->config.sink(log->config.sink_ctx, &events[i]);
+            log->config.sink(log->config.sink_ctx, events[i]);
         if (log->config.sink_batch_end)
             log->config.sink_batch_end(log->config.sink_ctx);
         pthread_mutex_unlock(&log->head_lock);
@@ -347,11 +347,7 @@ static void *writer_main(void *arg)
 {
     struct cf_audit_log *log = arg;
     struct item *batch[BATCH_MAX];
-    struct cf_audit_event *events = malloc(BATCH_MAX * sizeof(*events));
-    if (!events) {
-        cf_log_error("audit: out of memory: the writer cannot start");
-        return NULL;
-    }
+    struct cf_audit_event *events[BATCH_MAX];
     /* Each batch's sync then runs after the store's write lock is released, shared with the
      * requests' deferred commits, instead of holding every writer of the process while it runs;
      * a batch still counts as stored only once it is on disk. */
@@ -428,6 +424,10 @@ static void *writer_main(void *arg)
                 it->waiter = NULL;
             }
         }
+        /* The checkpoint covers the batch's last event, whose item is freed below. */
+        struct cf_audit_event *last = NULL;
+        if (checkpoint && n && (last = malloc(sizeof(*last))))
+            *last = *events[n - 1];
         if (rc == CF_OK) {
             for (size_t i = 0; i < n; i++)
                 free(batch[i]);
@@ -442,10 +442,10 @@ static void *writer_main(void *arg)
         }
         log->inflight = 0;
         pthread_cond_broadcast(&log->done);
-        if (checkpoint && n) {
-            struct cf_audit_event last = events[n - 1];
+        if (last) {
             pthread_mutex_unlock(&log->lock);
-            checkpoint_after(log, &last);
+            checkpoint_after(log, last);
+            free(last);
             pthread_mutex_lock(&log->lock);
         } else if (checkpoint) {
             pthread_mutex_unlock(&log->lock);
@@ -459,7 +459,6 @@ static void *writer_main(void *arg)
         }
     }
     pthread_mutex_unlock(&log->lock);
-    free(events);
     return NULL;
 }
 

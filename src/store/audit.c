@@ -380,9 +380,9 @@ static enum cf_rc read_anchor(const struct db_row *s, void *item)
     return rc == CF_OK ? sql_col_fixed(s, 3, a->signature, sizeof(a->signature)) : rc;
 }
 
-enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *events, size_t n,
-                                 void (*chain)(void *ctx, struct cf_audit_event *event), void *ctx,
-                                 struct cf_err *err)
+enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *const *events,
+                                 size_t n, void (*chain)(void *ctx, struct cf_audit_event *event),
+                                 void *ctx, struct cf_err *err)
 {
     struct db_conn *c;
     struct cf_audit_event *last = NULL;
@@ -406,7 +406,7 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *e
     int64_t seq = found ? last->seq : anchored ? anchor.event_seq : 0;
     const uint8_t *prev = found ? last->hash : anchored ? anchor.event_hash : NULL;
     for (size_t i = 0; rc == CF_OK && i < n; i++) {
-        struct cf_audit_event *e = &events[i];
+        struct cf_audit_event *e = events[i];
         e->seq = ++seq;
         if (prev)
             memcpy(e->prev_hash, prev, sizeof(e->prev_hash));

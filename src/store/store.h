@@ -942,11 +942,12 @@ enum cf_rc cf_store_notice_list(struct cf_store *st, const char *project_id, con
 
 /* ---- audit log ---- */
 
-/* Appends events in order, in one transaction: each gets seq = the last seq + 1 and prev_hash =
- * the hash of the event before it, then chain(ctx, event) sets its hash. All or none. */
-enum cf_rc cf_store_audit_append(struct cf_store *st, struct cf_audit_event *events, size_t n,
-                                 void (*chain)(void *ctx, struct cf_audit_event *event), void *ctx,
-                                 struct cf_err *err);
+/* Appends *events[0..n) in order, in one transaction: each gets seq = the last seq + 1 and
+ * prev_hash = the hash of the event before it, then chain(ctx, event) sets its hash. All or none.
+ */
+enum cf_rc cf_store_audit_append(struct cf_store *st, struct cf_audit_event *const *events,
+                                 size_t n, void (*chain)(void *ctx, struct cf_audit_event *event),
+                                 void *ctx, struct cf_err *err);
 /* The events the filter selects, oldest first. */
 enum cf_rc cf_store_audit_list(struct cf_store *st, const struct cf_audit_filter *filter,
                                struct cf_audit_event_list *out, struct cf_err *err);

@@ -2707,7 +2707,7 @@ static int64_t append_read(const char *keys)
     snprintf(e->action, sizeof(e->action), "secrets.list");
     snprintf(e->result, sizeof(e->result), "ok");
     snprintf(e->keys, sizeof(e->keys), "%s", keys);
-    cr_assert_eq(cf_store_audit_append(st, e, 1, no_chain, NULL, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_audit_append(st, &e, 1, no_chain, NULL, &err), CF_OK, "%s", err.msg);
     int64_t seq = e->seq;
     free(e);
     return seq;
@@ -2741,7 +2741,10 @@ Test(store, an_append_gives_each_event_its_own_context)
         snprintf(e->result, sizeof(e->result), "%s", i == N - 1 ? "denied" : "ok");
     }
     long long before = raw_count("SELECT COUNT(*) FROM audit_contexts");
-    cr_assert_eq(cf_store_audit_append(st, events, N, no_chain, NULL, &err), CF_OK, "%s", err.msg);
+    struct cf_audit_event *each[N];
+    for (size_t i = 0; i < N; i++)
+        each[i] = &events[i];
+    cr_assert_eq(cf_store_audit_append(st, each, N, no_chain, NULL, &err), CF_OK, "%s", err.msg);
     /* builder/ok, deployer/ok, deployer/denied */
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM audit_contexts"), before + 3);
     for (size_t i = 0; i < N; i++) {
