@@ -22,25 +22,30 @@
 #define ID_TAIL_BYTES (ID_BYTES - CF_UUID_V7_HEAD_BYTES)
 #define REQUEST_ID_BYTES 8
 
-/* The binary form of text: hex digits (with the UUID's dashes when dashed) that read back as the
- * same text; false when text is not in that form (then it is stored as text). */
+/* The value of a lower-case hex digit, -1 for anything else (an upper-case id would not read back
+ * as the same text). */
+static int lower_hex(char c)
+{
+    return (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+/* The binary form of text: lower-case hex digits (with the UUID's dashes when dashed) that read
+ * back as the same text; false when text is not in that form (then it is stored as text). */
+
 static bool id_pack(const char *text, bool dashed, uint8_t *out, size_t n)
 {
-    size_t len = 0;
-    size_t text_len = strlen(text);
-    if (text_len != (dashed ? 2 * n + 4 : 2 * n) ||
-        sodium_hex2bin(out, n, text, text_len, dashed ? "-" : NULL, &len, NULL) != 0 || len != n)
-        return false;
-    char again[CF_AUDIT_REQUEST_ID_LEN > CF_UUID_LEN ? CF_AUDIT_REQUEST_ID_LEN : CF_UUID_LEN];
-    size_t o = 0;
+    size_t at = 0;
     for (size_t i = 0; i < n; i++) {
-        if (dashed && (i == 4 || i == 6 || i == 8 || i == 10))
-            again[o++] = '-';
-        sodium_bin2hex(again + o, 3, out + i, 1);
-        o += 2;
+        if (dashed && (i == 4 || i == 6 || i == 8 || i == 10) && text[at++] != '-')
+            return false;
+        int hi = lower_hex(text[at]);
+        int lo = hi < 0 ? -1 : lower_hex(text[at + 1]);
+        if (lo < 0)
+            return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+        at += 2;
     }
-    again[o] = '\0';
-    return strcmp(again, text) == 0;
+    return text[at] == '\0';
 }
 
 /* Writes the n bytes of an id as text: hex digits, with the UUID's dashes when dashed. */

@@ -2767,6 +2767,43 @@ Test(store, an_append_gives_each_event_its_own_context)
     "SELECT c.key_set FROM audit_events e JOIN audit_contexts c ON c.id = e.context"               \
     " WHERE e.seq = %lld"
 
+/* Event and request ids read back as the text they were appended with, whichever form stores them:
+ * Coffer's own ids (lower-case hex) in binary, anything else (upper case, a dash out of place, too
+ * short or long, not hex) as text. */
+Test(store, audit_ids_read_back_as_written)
+{
+    static const char *const ids[] = {
+        "0192f0c4-7b1e-7c3d-9a4b-5e6f708192a3",
+        "0192F0C4-7B1E-7C3D-9A4B-5E6F708192A3",
+        "0192f0c47b1e-7c3d-9a4b-5e6f708192a3-",
+        "0192f0c4-7b1e-7c3d-9a4b-5e6f708192a",
+        "0192f0c4-7b1e-7c3d-9a4b-5e6f7081-2a3",
+        "0192f0c4-7b1e-7c3d-9a4b-5e6f708192g3",
+        "imported-event",
+    };
+    static const char *const request_ids[] = {
+        "0123456789abcdef",  "0123456789ABCDEF", "0123456789abcde",
+        "0123456789abcdef0", "0123456789abcdeg", "",
+        "0123456789abcdef", // the last two pair with the last two ids
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(ids); i++) {
+        struct cf_audit_event *e = calloc(1, sizeof(*e)), *got = calloc(1, sizeof(*got));
+        cr_assert(e && got);
+        cf_strlcpy(e->id, ids[i], sizeof(e->id));
+        cf_strlcpy(e->request_id, request_ids[i], sizeof(e->request_id));
+        e->time_us = 1730000000000000;
+        snprintf(e->actor_kind, sizeof(e->actor_kind), "admin");
+        snprintf(e->action, sizeof(e->action), "secrets.read");
+        snprintf(e->result, sizeof(e->result), "ok");
+        cr_assert_eq(cf_store_audit_append(st, &e, 1, no_chain, NULL, &err), CF_OK, "%s", err.msg);
+        cr_assert_eq(cf_store_audit_get(st, e->seq, got, &err), CF_OK, "%s", err.msg);
+        cr_assert_str_eq(got->id, ids[i]);
+        cr_assert_str_eq(got->request_id, request_ids[i]);
+        free(e);
+        free(got);
+    }
+}
+
 Test(store, audit_key_sets)
 {
     char many[4000] = "", other[4000] = "", sql[256];
