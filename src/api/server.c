@@ -763,12 +763,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                            req->status, dur_us);
     /* who asked, by kind and id (names are free text and may be anything) */
     char actor[CF_UUID_LEN + 16] = "";
-    if (req->authenticated)
-        snprintf(actor, sizeof(actor), "%s%s%s",
-                 req->principal.kind == CF_PRINCIPAL_ADMIN  ? "admin"
-                 : req->principal.kind == CF_PRINCIPAL_USER ? "user"
-                                                            : "identity",
-                 req->principal.id[0] ? ":" : "", req->principal.id);
+    if (req->authenticated) {
+        const char *const who[] = {req->principal.kind == CF_PRINCIPAL_ADMIN  ? "admin"
+                                   : req->principal.kind == CF_PRINCIPAL_USER ? "user"
+                                                                              : "identity",
+                                   req->principal.id};
+        cf_join(actor, sizeof(actor), ':', who, req->principal.id[0] ? 2 : 1);
+    }
     const struct cf_log_field fields[] = {
         CF_LOG_TEXT("method", req->method),
         CF_LOG_TEXT("path", req->path),

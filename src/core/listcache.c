@@ -10,6 +10,7 @@
 
 #include "core/listcache.h"
 #include "util/cache.h"
+#include "util/str.h"
 #include "util/banned.h"
 
 /* kind: 'L' for a list, 'G' for one secret; extra: the tag filter or the secret's name. */
@@ -18,10 +19,15 @@ static bool make_key(char *out, size_t size, char kind, const struct cf_scope *s
 {
     /* Fields are separated by a byte no id, slug or normalised path holds; the only free text (the
      * tag filter, the name) comes last, so no two keys of different bodies can be equal. */
-    int n = snprintf(out, size, "%c\x1f%s\x1f%s\x1f%s\x1f%s\x1f%c\x1f%s", kind, scope->project.id,
-                     scope->folder.id, scope->env.slug, scope->folder.path, hide ? 'h' : 'v',
-                     extra ? extra : "");
-    return n > 0 && (size_t)n < size;
+    const char kind_text[2] = {kind, '\0'};
+    const char *const parts[] = {kind_text,
+                                 scope->project.id,
+                                 scope->folder.id,
+                                 scope->env.slug,
+                                 scope->folder.path,
+                                 hide ? "h" : "v",
+                                 extra};
+    return cf_join(out, size, '\x1f', parts, CF_ARRAY_SIZE(parts));
 }
 
 bool cf_listcache_key(char *out, size_t size, const struct cf_scope *scope, bool hide,

@@ -9,6 +9,7 @@
 
 #include "store/shared.h"
 #include "util/cache.h"
+#include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
 
@@ -239,8 +240,9 @@ bool sql_cache_get_with(struct sql_store *st, const char *key, void *row, size_t
 
 bool sql_cache_key(char *out, size_t size, char kind, const char *part1, const char *part2)
 {
-    int n = snprintf(out, size, "%c\x1f%s\x1f%s", kind, part1 ? part1 : "", part2 ? part2 : "");
-    return n > 0 && (size_t)n < size;
+    const char kind_text[2] = {kind, '\0'};
+    const char *const parts[] = {kind_text, part1, part2};
+    return cf_join(out, size, '\x1f', parts, CF_ARRAY_SIZE(parts));
 }
 
 void sql_cache_put(struct sql_store *st, const char *key, const void *value, size_t len)

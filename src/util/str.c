@@ -59,6 +59,27 @@ static bool utf8_valid(const char *s, size_t n, bool allow_nul)
     return true;
 }
 
+bool cf_join(char *out, size_t size, char sep, const char *const *parts, size_t n)
+{
+    size_t at = 0;
+    if (size == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const char *part = parts[i] ? parts[i] : "";
+        size_t len = strlen(part), need = len + (i > 0);
+        if (need >= size - at) {
+            out[at] = '\0';
+            return false;
+        }
+        if (i > 0)
+            out[at++] = sep;
+        memcpy(out + at, part, len);
+        at += len;
+    }
+    out[at] = '\0';
+    return true;
+}
+
 int cf_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')

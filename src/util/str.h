@@ -17,6 +17,11 @@
 /* Copies src into dst (size bytes, always NUL-terminated). Returns false when src was truncated. */
 bool cf_strlcpy(char *dst, const char *src, size_t size);
 
+/* Writes parts[0..n) into out (size bytes), each after the first preceded by sep, NULL parts as
+ * "" (a cheaper snprintf("%s<sep>%s...") for keys built on every request). false when the result
+ * does not fit; out is then NUL-terminated but cut. */
+bool cf_join(char *out, size_t size, char sep, const char *const *parts, size_t n);
+
 /* True when the n bytes at s are well-formed UTF-8 (no overlongs, no surrogates, at most U+10FFFF)
  * and contain no NUL byte. */
 bool cf_utf8_valid(const char *s, size_t n);

@@ -497,6 +497,27 @@ Test(str, strlcpy)
     cr_assert_str_eq(dst, "");
 }
 
+/* cf_join writes what snprintf("%s|%s|%s") would, and says when that does not fit. */
+Test(str, join)
+{
+    char out[8], big[64];
+    const char *const parts[] = {"ab", NULL, "cde"};
+    cr_assert(cf_join(out, sizeof(out), '|', parts, 3));
+    cr_assert_str_eq(out, "ab||cde");
+    snprintf(big, sizeof(big), "%s|%s|%s", "ab", "", "cde");
+    cr_assert_str_eq(out, big);
+    cr_assert_not(cf_join(out, 7, '|', parts, 3), "7 bytes hold 6 characters");
+    cr_assert_str_eq(out, "ab|"); /* terminated, cut before the part that does not fit */
+    cr_assert(cf_join(out, 1, '|', parts + 1, 1), "one empty part fits the terminator");
+    cr_assert_str_eq(out, "");
+    cr_assert_not(cf_join(out, 2, '|', parts, 1));
+    cr_assert(cf_join(out, sizeof(out), '|', parts, 0));
+    cr_assert_str_eq(out, "");
+    out[0] = 'z';
+    cr_assert_not(cf_join(out, 0, '|', parts, 1));
+    cr_assert_eq(out[0], 'z', "size 0 writes nothing");
+}
+
 struct utf8_case {
     const char *bytes;
     size_t n;
