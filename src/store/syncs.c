@@ -222,24 +222,29 @@ enum cf_rc cf_store_sync_delete(struct cf_store *st, const char *id, struct cf_e
     return sql_tx_end(c, rc, err);
 }
 
-/* Raises the pending generation of the auto-syncs the WHERE clause picks (with its arguments). */
-static enum cf_rc mark_where(struct cf_store *st, const char *where, const struct sq_arg *args,
-                             size_t n_args, int64_t *marked, struct cf_err *err)
+/* Raises the pending generation of auto-syncs; a sync waiting out a backoff keeps its wait (the
+ * change is delivered by the retry). */
+#define MARK_PENDING                                                                               \
+    "UPDATE syncs SET pending_gen = pending_gen + 1,"                                              \
+    " sync_status = CASE WHEN sync_status = 'running' THEN sync_status ELSE 'pending' END"
+
+static struct sql_stmt ST_SYNCS_MARK_PROJECT =
+    SQL_STMT(MARK_PENDING " WHERE project_id = ?1 AND auto_sync = 1");
+static struct sql_stmt ST_SYNCS_MARK_ALL = SQL_STMT(MARK_PENDING " WHERE auto_sync = 1");
+static struct sql_stmt ST_SYNCS_ANY_AUTO =
+    SQL_STMT("SELECT 1 FROM syncs WHERE project_id = ?1 AND auto_sync = 1 LIMIT 1");
+
+/* Runs one of the marks above in a transaction of its own; *marked (may be NULL): the syncs it
+ * marked. */
+static enum cf_rc mark(struct cf_store *st, struct sql_stmt *stmt, const struct sq_arg *args,
+                       size_t n_args, int64_t *marked, struct cf_err *err)
 {
     struct db_conn *c;
     int64_t changed = 0;
-    char sql[512];
     enum cf_rc rc = sql_tx_begin(st, &c, err);
     if (rc != CF_OK)
         return rc;
-    /* A sync waiting out a backoff keeps its wait: the change is delivered by the retry. */
-    snprintf(sql, sizeof(sql),
-             "UPDATE syncs SET pending_gen = pending_gen + 1,"
-             " sync_status = CASE WHEN sync_status = 'running' THEN sync_status ELSE 'pending'"
-             " END WHERE %s",
-             where);
-    struct sql_stmt once = SQL_ONCE(sql);
-    rc = sql_run(c, &once, args, n_args, NULL, NULL, &changed, err);
+    rc = sql_run(c, stmt, args, n_args, NULL, NULL, &changed, err);
     rc = sql_tx_end(c, rc, err);
     if (marked)
         *marked = rc == CF_OK ? changed : 0;
@@ -249,13 +254,25 @@ static enum cf_rc mark_where(struct cf_store *st, const char *where, const struc
 enum cf_rc cf_store_syncs_mark(struct cf_store *st, const char *project_id, int64_t *marked,
                                struct cf_err *err)
 {
-    return mark_where(st, "project_id = ?1 AND auto_sync = 1", ARGS(A_TEXT(project_id)), marked,
-                      err);
+    /* Every secret write of the project comes here: most projects have no auto-sync, and a read
+     * costs far less than a write transaction (its lock, its commit) that would change nothing. */
+    struct db_conn *c;
+    int64_t any = 0;
+    enum cf_rc rc = sql_conn_get(st, &c, err);
+    if (rc == CF_OK)
+        rc = sql_run(c, &ST_SYNCS_ANY_AUTO, ARGS(A_TEXT(project_id)), sql_count_row, &any, NULL,
+                     err);
+    if (rc == CF_OK && any == 0) {
+        if (marked)
+            *marked = 0;
+        return CF_OK;
+    }
+    return mark(st, &ST_SYNCS_MARK_PROJECT, ARGS(A_TEXT(project_id)), marked, err);
 }
 
 enum cf_rc cf_store_syncs_mark_all(struct cf_store *st, int64_t *marked, struct cf_err *err)
 {
-    return mark_where(st, "auto_sync = 1", NO_ARGS, marked, err);
+    return mark(st, &ST_SYNCS_MARK_ALL, NO_ARGS, marked, err);
 }
 
 static struct sql_stmt ST_SYNC_MARK_ONE =
