@@ -148,6 +148,28 @@ static enum cf_rc try_login(struct fixture *f, const char *client_id, const char
     return cf_ua_login(f->store, NULL, &f->throttles, client_id, secret, ip, now, &result, err);
 }
 
+/* The shape of an access token: three base64url parts joined by two dots, shorter than
+ * CF_ACCESS_TOKEN_MAX; anything else is not one (an admin token, a JWT of another alphabet). */
+Test(login, access_token_shape)
+{
+    static const char *const yes[] = {"a.b.c", "eyJ0-_.Zm9v.YmFy", "..", "AZaz09-_.x.y"};
+    static const char *const no[] = {
+        "", "abc", "a.b", "a.b.c.d", "a.b.c=", "a+b.c.d", "a/b.c", "a.b.c ", "a.b.c\n", "cfadm_x",
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(yes); i++)
+        cr_expect(cf_token_is_access_token(yes[i]), "%s", yes[i]);
+    for (size_t i = 0; i < CF_ARRAY_SIZE(no); i++)
+        cr_expect_not(cf_token_is_access_token(no[i]), "%s", no[i]);
+    char long_token[CF_ACCESS_TOKEN_MAX + 1];
+    memset(long_token, 'a', sizeof(long_token) - 1);
+    long_token[1] = long_token[3] = '.';
+    long_token[CF_ACCESS_TOKEN_MAX - 1] = '\0';
+    cr_expect(cf_token_is_access_token(long_token), "the longest that fits");
+    long_token[CF_ACCESS_TOKEN_MAX - 1] = 'a';
+    long_token[CF_ACCESS_TOKEN_MAX] = '\0';
+    cr_expect_not(cf_token_is_access_token(long_token), "one byte too long");
+}
+
 Test(login, unknown_client_id_and_wrong_secret_do_the_same_work)
 {
     struct fixture f;
