@@ -131,6 +131,7 @@ class Cluster:
         self.events = []  # (rv, (group, version, plural), namespace, type, object)
         self.oldest = self.rv  # a watch from a resourceVersion below this is too old
         self.epoch = 0  # bumped by compact(): ends open watches
+        self.watching = {}  # (group, version, plural) -> watches open now
         self.tokens = {t: {"username": "system:serviceaccount:coffer:operator", "audiences": None, "exp": None}
                        for t in tokens}
         self.requests = []
@@ -154,6 +155,11 @@ class Cluster:
             self.oldest = self.rv + 1
             self.epoch += 1
             self.cond.notify_all()
+
+    def open_watches(self, plural):
+        """How many watches of the resource `plural` are open now (a test compacts while one is)."""
+        with self.cond:
+            return sum(n for gvr, n in self.watching.items() if gvr[2] == plural)
 
     def touch_before_next_put(self, plural, namespace, name):
         with self.cond:
@@ -607,6 +613,8 @@ def make_handler(cluster):
             self.send_header("Content-Type", "application/json")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            with cluster.cond:
+                cluster.watching[gvr] = cluster.watching.get(gvr, 0) + 1
             try:
                 with cluster.cond:
                     epoch = cluster.epoch
@@ -650,6 +658,9 @@ def make_handler(cluster):
                 self.wfile.flush()
             except (BrokenPipeError, ConnectionResetError):
                 pass
+            finally:
+                with cluster.cond:
+                    cluster.watching[gvr] -= 1
             self.close_connection = True
 
     for verb in ("GET", "POST", "PUT", "PATCH", "DELETE"):

@@ -426,6 +426,9 @@ class K8sOperator(IdentityHelpers, harness.ServerTestCase):
         self.wait_secret("ops", "gone-secret")
         lists_before = len([r for r in self.cluster.requests_matching("GET", GROUP + "/infisicalsecrets")
                             if "watch" not in r["query"]])
+        # Compacted while the operator's watch is open (between two watches there is none to end, and a new
+        # watch from the latest resourceVersion is valid after a compaction, as on a real API server).
+        wait_for(lambda: self.cluster.open_watches("infisicalsecrets"), 10, "an open watch")
         self.cluster.compact()  # the open watch gets ERROR 410
         wait_for(lambda: len([r for r in self.cluster.requests_matching("GET", GROUP + "/infisicalsecrets")
                               if "watch" not in r["query"]]) > lists_before, 10, "a new list after 410")
