@@ -171,6 +171,14 @@ static struct read_place *place_of(struct cf_req *req, const char *env, const ch
     return p;
 }
 
+/* Appends names (n bytes: one name, or several comma-separated) to p's names. */
+static void add_names(struct read_place *p, const char *names, size_t n)
+{
+    if (p->keys.len)
+        cf_buf_append(&p->keys, ",", 1);
+    cf_buf_append(&p->keys, names, n);
+}
+
 /* Appends key to p's names. A name longer than any valid key (a request naming a bad one) is cut,
  * so that every name fits one event. */
 static void add_key(struct read_place *p, const char *key)
@@ -179,9 +187,7 @@ static void add_key(struct read_place *p, const char *key)
     bool cut = n > CF_KEY_MAX;
     if (n == 0)
         return; /* names nothing; and no name in the list is empty (emit_keys copies it whole) */
-    if (p->keys.len)
-        cf_buf_append(&p->keys, ",", 1);
-    cf_buf_append(&p->keys, key, cut ? CF_KEY_MAX : n);
+    add_names(p, key, cut ? CF_KEY_MAX : n);
     if (cut)
         cf_buf_append(&p->keys, "...", 3);
 }
@@ -209,11 +215,8 @@ void cf_req_audit_key(struct cf_req *req, const char *key)
 void cf_req_audit_keys(struct cf_req *req, const char *names, size_t len)
 {
     struct read_place *p = place_of(req, "", "");
-    if (!p || len == 0)
-        return;
-    if (p->keys.len)
-        cf_buf_append(&p->keys, ",", 1);
-    cf_buf_append(&p->keys, names, len);
+    if (p && len > 0)
+        add_names(p, names, len);
 }
 
 void cf_req_audit_read(struct cf_req *req, const char *env, const char *path, const char *key)
@@ -266,6 +269,17 @@ static struct cf_audit_event *emit_event(struct emitter *em, const char *env, co
     return em->cur = em->more;
 }
 
+/* Appends names (n bytes, one or several comma-separated) to cur's, which the caller made sure fit.
+ */
+static void emit_put(struct emitter *em, struct cf_audit_event *cur, const char *names, size_t n)
+{
+    if (em->used)
+        cur->keys[em->used++] = ',';
+    memcpy(cur->keys + em->used, names, n);
+    em->used += n;
+    cur->keys[em->used] = '\0';
+}
+
 /* Adds the names of keys (comma-separated) at env/path, recording each event that fills up. */
 static enum cf_rc emit_keys(struct emitter *em, const struct cf_buf *keys, const char *env,
                             const char *path, struct cf_err *err)
@@ -277,11 +291,7 @@ static enum cf_rc emit_keys(struct emitter *em, const struct cf_buf *keys, const
      * comma-separated, with no empty name. */
     struct cf_audit_event *cur = keys->len ? emit_event(em, env, path) : NULL;
     if (cur && (em->used ? em->used + 1 : 0) + keys->len < sizeof(cur->keys)) {
-        if (em->used)
-            cur->keys[em->used++] = ',';
-        memcpy(cur->keys + em->used, keys->data, keys->len);
-        em->used += keys->len;
-        cur->keys[em->used] = '\0';
+        emit_put(em, cur, keys->data, keys->len);
         return CF_OK;
     }
     cf_list_init(&it, keys->data);
@@ -293,11 +303,7 @@ static enum cf_rc emit_keys(struct emitter *em, const struct cf_buf *keys, const
         }
         if (!cur)
             break;
-        if (em->used)
-            cur->keys[em->used++] = ',';
-        memcpy(cur->keys + em->used, name.p, name.n);
-        em->used += name.n;
-        cur->keys[em->used] = '\0';
+        emit_put(em, cur, name.p, name.n);
     }
     return rc;
 }

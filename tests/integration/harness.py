@@ -153,6 +153,21 @@ def store_dirs(data_dir, checkpoint=True):
     return [os.path.join(PG_DIR, "data", "base", oid), os.path.join(PG_DIR, "data", "pg_wal")]
 
 
+def store_files(data_dir, checkpoint=True):
+    """(relative name, contents) of every file of data_dir's store (store_dirs) that can still be read: PostgreSQL
+    removes some of its files (pg_internal.init, old WAL segments) while a walk runs."""
+    for directory in store_dirs(data_dir, checkpoint):
+        for root, _, files in os.walk(directory):
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    with open(path, "rb") as f:
+                        data = f.read()
+                except FileNotFoundError:
+                    continue
+                yield os.path.relpath(path, directory), data
+
+
 def sqlite_only(reason):
     """Skips a test (or class) on PostgreSQL, saying why: for checks of the SQLite file itself."""
     return unittest.skipIf(PG_DIR is not None, "SQLite only: " + reason)

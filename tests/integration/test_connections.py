@@ -151,13 +151,9 @@ class Connections(IdentityHelpers, harness.ServerTestCase):
         self.assertNoSecret(json.dumps(events), "the audit log")
         self.assertNoSecret(self.server.stderr, "the server log")
         # Sealed at rest: not in the store's files.
-        for directory in harness.store_dirs(self.server.data_dir):
-            for root, _, files in os.walk(directory):
-                for name in files:
-                    with open(os.path.join(root, name), "rb") as f:
-                        data = f.read()
-                    for secret in SECRETS:
-                        self.assertNotIn(secret.encode(), data, "%s holds a credential in clear" % name)
+        for name, data in harness.store_files(self.server.data_dir):
+            for secret in SECRETS:
+                self.assertNotIn(secret.encode(), data, "%s holds a credential in clear" % name)
 
     def test_validation_names_the_field(self):
         ok = {"accessToken": PAT, "orgName": "contoso"}

@@ -288,15 +288,7 @@ class KubernetesAuthAtRestAndCli(KubernetesAuthTestCase):
         server = server or self.server
         data = b""
         if harness.BACKEND == "postgres":
-            chunks = []
-            for base, _, files in (w for d in harness.store_dirs(server.data_dir) for w in os.walk(d)):
-                for name in files:
-                    try:
-                        with open(os.path.join(base, name), "rb") as f:
-                            chunks.append(f.read())
-                    except OSError:
-                        pass
-            return b"\n".join(chunks)
+            return b"\n".join(data for _, data in harness.store_files(server.data_dir))
         for name in ("coffer.db", "coffer.db-wal"):
             path = os.path.join(server.data_dir, name)
             if os.path.exists(path):
