@@ -4,7 +4,9 @@
  * share (actor, source, action, place, keys, result) is stored once as a context that they refer to
  * (migration 0016), a context naming many keys stores its list of names once, in audit_key_sets
  * (migration 0012), and an event's prevHash is read from the event before it; reading resolves all
- * of it, so callers, the chain and its verification always see every field in full. */
+ * of it, so callers, the chain and its verification always see every field in full. Its tables are
+ * written only here, in transactions under DB_LOCK_AUDIT (sqldb.h), so that appends and other
+ * writes do not wait for each other. */
 #include <string.h>
 
 #include <sodium.h>
@@ -393,7 +395,7 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *c
     struct cf_audit_event *last = NULL;
     struct context_memo memo = {0};
     bool found = false;
-    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin_locked(base, DB_LOCK_AUDIT, &c, err);
     if (rc != CF_OK)
         return rc;
     last = malloc(sizeof(*last));
@@ -494,7 +496,7 @@ enum cf_rc cf_store_audit_checkpoint_add(struct cf_store *base,
                                          const struct cf_audit_checkpoint *cp, struct cf_err *err)
 {
     struct db_conn *c;
-    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin_locked(base, DB_LOCK_AUDIT, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = sql_exec(c, &ST_AUDIT_CHECKPOINT_INSERT,
@@ -531,7 +533,7 @@ enum cf_rc cf_store_audit_anchor_get(struct cf_store *base, struct cf_audit_chec
     bool row = false;
     *found = false;
     memset(out, 0, sizeof(*out));
-    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin_locked(base, DB_LOCK_AUDIT, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = sql_get_row(c, &ST_ANCHOR_GET, NO_ARGS, read_anchor, out, &row, err);
@@ -552,7 +554,7 @@ enum cf_rc cf_store_audit_archive_claim(struct cf_store *base, const char *owner
 {
     struct db_conn *c;
     int64_t changes = 0;
-    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin_locked(base, DB_LOCK_AUDIT, &c, err);
     if (rc != CF_OK)
         return rc;
     /* The state row, on the first claim of a store (idempotent: servers may race to make it). */
@@ -571,7 +573,11 @@ static struct sql_stmt ST_ARCHIVE_RELEASE = SQL_STMT(
 enum cf_rc cf_store_audit_archive_release(struct cf_store *base, const char *owner,
                                           struct cf_err *err)
 {
-    return sql_exec_in_tx(base, &ST_ARCHIVE_RELEASE, ARGS(A_TEXT(owner)), NULL, err);
+    struct db_conn *c;
+    enum cf_rc rc = sql_tx_begin_locked(base, DB_LOCK_AUDIT, &c, err);
+    if (rc == CF_OK)
+        rc = sql_tx_end(c, sql_exec(c, &ST_ARCHIVE_RELEASE, ARGS(A_TEXT(owner)), NULL, err), err);
+    return rc;
 }
 
 /* Moves the anchor, only from where the archiver found it and while it holds the claim. */
@@ -601,7 +607,7 @@ enum cf_rc cf_store_audit_archive_commit(struct cf_store *base, const char *owne
 {
     struct db_conn *c;
     int64_t moved = 0;
-    enum cf_rc rc = sql_tx_begin(base, &c, err);
+    enum cf_rc rc = sql_tx_begin_locked(base, DB_LOCK_AUDIT, &c, err);
     if (rc != CF_OK)
         return rc;
     rc = sql_exec(c, &ST_ANCHOR_MOVE,

@@ -13,7 +13,10 @@
  * first statement, so writers across all nodes run one at a time, each reading what the previous
  * one committed (READ COMMITTED takes a new snapshot per statement, after the lock). Two nodes
  * editing one secret therefore make two versions; nothing is overwritten unseen, and batches stay
- * all-or-nothing. Reads run concurrently outside transactions.
+ * all-or-nothing. The audit chain's appends and archiving take a lock of their own (db_lock): they
+ * write tables nothing else writes, and under the one lock every secret write waited for the audit
+ * batches' commits to reach the disk, each holding it through a WAL flush. Reads run concurrently
+ * outside transactions.
  *
  * Migrations: the files of src/store/migrations, read as PostgreSQL (BLOB is BYTEA, INTEGER is
  * BIGINT, WITHOUT ROWID dropped) plus a few additions that only PostgreSQL needs, applied in one
@@ -48,6 +51,7 @@
 #define LOCK_WRITE 1
 #define LOCK_MIGRATE 2
 #define LOCK_JOB 3 /* with the job name's hash as the second key */
+#define LOCK_AUDIT 4
 #define MAX_JOBS 8
 
 /* PostgreSQL type oids (server/catalog/pg_type_d.h, stable since forever). */
@@ -549,11 +553,13 @@ static enum cf_rc exec_simple(struct pg_conn *c, const char *sql, struct cf_err 
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-static enum cf_rc pg_begin(struct db_conn *base, struct cf_err *err)
+static enum cf_rc pg_begin(struct db_conn *base, enum db_lock lock, struct cf_err *err)
 {
     struct pg_conn *c = pg_conn_of(base);
-    static const char begin[] =
-        "BEGIN; SELECT pg_advisory_xact_lock(" STR(LOCK_CLASS) ", " STR(LOCK_WRITE) ")";
+    const char *begin =
+        lock == DB_LOCK_AUDIT
+            ? "BEGIN; SELECT pg_advisory_xact_lock(" STR(LOCK_CLASS) ", " STR(LOCK_AUDIT) ")"
+            : "BEGIN; SELECT pg_advisory_xact_lock(" STR(LOCK_CLASS) ", " STR(LOCK_WRITE) ")";
     enum cf_rc rc = exec_simple(c, begin, err);
     /* Nothing has run yet: on a session that had died unnoticed, begin again on a new one. */
     if (worth_retrying(c, rc) && conn_connect(c, err) == CF_OK)

@@ -95,6 +95,15 @@ struct db_conn {
     struct sql_store *st;
 };
 
+/* What a write transaction locks against writers of other transactions (db_driver.begin). The
+ * audit chain's tables are written only under DB_LOCK_AUDIT, and every other table only under
+ * DB_LOCK_WRITE, so that appending audit events never waits for a secret write or a login to reach
+ * the disk, nor they for it. */
+enum db_lock {
+    DB_LOCK_WRITE, /* everything but the audit chain */
+    DB_LOCK_AUDIT, /* the audit tables (store/audit.c) */
+};
+
 struct db_driver {
     const char *name; /* "sqlite", "postgres" */
     /* This thread's connection (opened on first use, and reopened after the database was lost). */
@@ -105,9 +114,9 @@ struct db_driver {
      * it changed. An error of on_row stops it. */
     enum cf_rc (*run)(struct db_conn *c, int id, const char *sql, const struct sq_arg *args,
                       size_t n_args, row_fn on_row, void *ctx, int64_t *count, struct cf_err *err);
-    /* Begins a write transaction: writers of every process sharing the database run one at a
-     * time, each reading the state the previous one committed. */
-    enum cf_rc (*begin)(struct db_conn *c, struct cf_err *err);
+    /* Begins a write transaction under lock: writers under the same lock, of every process sharing
+     * the database, run one at a time, each reading the state the previous one committed. */
+    enum cf_rc (*begin)(struct db_conn *c, enum db_lock lock, struct cf_err *err);
     /* Commits when rc is CF_OK, else (or when the commit fails) rolls back; returns the outcome. */
     enum cf_rc (*end)(struct db_conn *c, enum cf_rc rc, struct cf_err *err);
     /* Begins a read-only transaction whose reads all see the database as it was at one instant,

@@ -551,9 +551,12 @@ static enum cf_rc sq_conn_get(struct sql_store *st, struct db_conn **out, struct
 
 /* ---- transactions ---- */
 
-static enum cf_rc sq_begin(struct db_conn *base, struct cf_err *err)
+/* One lock for every writer whatever the lock asked for: SQLite lets one transaction write at a
+ * time. */
+static enum cf_rc sq_begin(struct db_conn *base, enum db_lock lock, struct cf_err *err)
 {
     struct sq_conn *c = sq_conn_of(base);
+    (void)lock;
     pthread_mutex_lock(&c->st->write_lock);
     /* Writes do not nest (write_lock is not recursive), so an open transaction here is a read
      * scope's: its snapshot may be older than the last commit, and SQLite cannot upgrade it. */
@@ -1131,7 +1134,7 @@ static enum cf_rc migrate(struct sq_store *st, struct sq_conn *c, struct cf_err 
     int sr;
     enum cf_rc rc;
 
-    rc = sq_begin(&c->base, err);
+    rc = sq_begin(&c->base, DB_LOCK_WRITE, err);
     if (rc != CF_OK)
         return rc;
     sr = sqlite3_exec(c->db,

@@ -134,12 +134,18 @@ enum cf_rc sql_collect_all(struct cf_store *base, struct sql_stmt *stmt, const s
     return rc;
 }
 
-enum cf_rc sql_tx_begin(struct cf_store *base, struct db_conn **out, struct cf_err *err)
+enum cf_rc sql_tx_begin_locked(struct cf_store *base, enum db_lock lock, struct db_conn **out,
+                               struct cf_err *err)
 {
     enum cf_rc rc = sql_conn_get(base, out, err);
     if (rc == CF_OK)
-        rc = (*out)->st->drv->begin(*out, err);
+        rc = (*out)->st->drv->begin(*out, lock, err);
     return rc;
+}
+
+enum cf_rc sql_tx_begin(struct cf_store *base, struct db_conn **out, struct cf_err *err)
+{
+    return sql_tx_begin_locked(base, DB_LOCK_WRITE, out, err);
 }
 
 enum cf_rc sql_tx_end(struct db_conn *c, enum cf_rc rc, struct cf_err *err)

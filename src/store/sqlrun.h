@@ -120,9 +120,12 @@ enum cf_rc sql_collect(const struct db_row *row, void *ctx);
 enum cf_rc sql_collect_all(struct cf_store *base, struct sql_stmt *stmt, const struct sq_arg *args,
                            size_t n_args, struct sql_collector *col, struct cf_err *err);
 
-/* Gets this thread's connection and begins a write transaction. On success the caller must end it
- * with sql_tx_end. */
+/* Gets this thread's connection and begins a write transaction (under DB_LOCK_WRITE; the audit
+ * chain's under DB_LOCK_AUDIT with sql_tx_begin_locked). On success the caller must end it with
+ * sql_tx_end. */
 enum cf_rc sql_tx_begin(struct cf_store *base, struct db_conn **out, struct cf_err *err);
+enum cf_rc sql_tx_begin_locked(struct cf_store *base, enum db_lock lock, struct db_conn **out,
+                               struct cf_err *err);
 
 /* Commits when rc is CF_OK, else (or when the commit fails) rolls back. Returns the outcome. */
 enum cf_rc sql_tx_end(struct db_conn *c, enum cf_rc rc, struct cf_err *err);

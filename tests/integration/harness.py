@@ -173,13 +173,21 @@ def sqlite_only(reason):
     return unittest.skipIf(PG_DIR is not None, "SQLite only: " + reason)
 
 
+def _psql_args(uri, query):
+    bindir = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
+    return [os.path.join("/usr/lib/postgresql", bindir, "bin", "psql"), "-X", "-q", "-A", "-t",
+            "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-d", uri, "-c", query]
+
+
 def psql(uri, query):
     """Runs query on PostgreSQL with psql; returns the rows as lists of strings."""
-    bindir = sorted(d for d in os.listdir("/usr/lib/postgresql"))[-1]
-    out = subprocess.run([os.path.join("/usr/lib/postgresql", bindir, "bin", "psql"), "-X", "-q", "-A", "-t",
-                          "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-d", uri, "-c", query],
-                         check=True, capture_output=True, timeout=60).stdout.decode()
+    out = subprocess.run(_psql_args(uri, query), check=True, capture_output=True, timeout=60).stdout.decode()
     return [line.split("\x1f") for line in out.splitlines() if line]
+
+
+def psql_start(uri, query):
+    """Starts query on PostgreSQL with psql in a session of its own; returns the process (wait for it)."""
+    return subprocess.Popen(_psql_args(uri, query), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 _test_build = None

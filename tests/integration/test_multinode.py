@@ -5,7 +5,8 @@ process with its own data directory and the same root key (COFFER_ROOT_KEY) and 
 
 - nodes started at the same moment on an empty database apply the migrations exactly once;
 - a write on A reads back on B at once, and the other way round;
-- one secret edited concurrently on both nodes ends with one version per acknowledged write (none lost);
+- one secret edited concurrently on both nodes ends with one version per acknowledged write (none lost); the
+  audit chain's appends and the other writes take separate locks, so neither waits for the other;
 - a token revoked on A, an identity deleted on A, and a token whose client secret was revoked on A are refused by B
   on its next request; ended tokens are pruned with both nodes pruning at once, and a live token keeps working on
   both; `coffer operator rotate-admin-token` ends the old admin token on both nodes at once;
@@ -176,6 +177,58 @@ class TwoNodes(NodeHelpers, unittest.TestCase):
         self.assertEqual(len(versions), 31)
         self.assertEqual(sorted(v["version"] for v in versions), list(range(1, 32)))
         self.assertEqual(sorted(v["secretValue"] for v in versions if v["version"] > 1), sorted(acknowledged))
+
+    # Coffer's advisory locks (store/postgres.c): the class, and the ids of the writers' and the audit chain's.
+    LOCK_CLASS, LOCK_WRITE, LOCK_AUDIT = 1131374194, 1, 4
+
+    def hold_lock(self, lock, seconds):
+        """A session of its own holding Coffer's advisory lock for seconds; returns its psql process once the
+        lock is held."""
+        holder = harness.psql_start(self.uri, "SELECT pg_advisory_lock(%d, %d); SELECT pg_sleep(%d)"
+                                    % (self.LOCK_CLASS, lock, seconds))
+        held = ("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = %d AND objid = %d"
+                " AND granted" % (self.LOCK_CLASS, lock))
+        deadline = time.monotonic() + 10
+        while harness.psql(self.uri, held) != [["1"]]:
+            if holder.poll() is not None:
+                self.fail("psql ended: %s" % holder.stderr.read().decode())
+            self.assertLess(time.monotonic(), deadline, "the lock was not taken")
+            time.sleep(0.05)
+        return holder
+
+    def test_audit_appends_and_other_writes_do_not_wait_for_each_other(self):
+        """The audit chain's tables have a lock of their own: while another session holds the writers' lock, a
+        read on either node is still appended to the chain at once (that node's audit list waits for its
+        appends); while one holds the audit lock, secret writes still go through. The chain stays intact across
+        both nodes."""
+        pid = self.project(self.a)
+        self.assertEqual(self.put(self.a, pid, "LOCKED", "v1", create=True).status, 200)
+        holder = self.hold_lock(self.LOCK_WRITE, 4)
+        try:
+            started = time.monotonic()
+            for node in (self.a, self.b):
+                read = self.get(node, pid, "LOCKED").headers["X-Request-Id"]
+                r = node.api("GET", "/api/v1/audit/events", query={"projectId": pid, "limit": 1000})
+                self.assertEqual(r.status, 200, r.body)
+                self.assertIn(read, [e["requestId"] for e in r.json["events"]], r.body)
+            self.assertLess(time.monotonic() - started, 2.5, "the audit appends waited for the writers' lock")
+            self.assertIsNone(holder.poll(), "the writers' lock was let go too early for the check to hold")
+        finally:
+            holder.wait(timeout=30)
+        holder = self.hold_lock(self.LOCK_AUDIT, 4)
+        try:
+            started = time.monotonic()
+            for i, node in enumerate((self.a, self.b)):
+                r = self.put(node, pid, "LOCKED", "v%d" % (i + 2))
+                self.assertEqual(r.status, 200, r.body)
+            self.assertLess(time.monotonic() - started, 2.5, "a secret write waited for the audit lock")
+            self.assertIsNone(holder.poll(), "the audit lock was let go too early for the check to hold")
+        finally:
+            holder.wait(timeout=30)
+        self.assertEqual(self.get(self.b, pid, "LOCKED").json["secret"]["secretValue"], "v3")
+        for node in (self.a, self.b):
+            report = node.api("POST", "/api/v1/audit/verify").json
+            self.assertEqual(report["ok"], True, report)
 
     def test_revocation_and_deletion_on_a_refused_by_b(self):
         pid = self.project(self.a)
