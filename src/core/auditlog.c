@@ -538,6 +538,20 @@ void cf_audit_log_close(struct cf_audit_log *log)
     free(log);
 }
 
+/* Text of an event that came from outside (a User-Agent header, a request path, a name cut to its
+ * field's size) need not be UTF-8, and every JSON form of the event (the audit list, the streams,
+ * the archive files) must be: bytes that are not become '?' here, before the event is chained, so
+ * that one request with a malformed header cannot make the log unreadable or stop its archiving. */
+static void repair_text(struct cf_audit_event *e)
+{
+    char *const fields[] = {e->id,          e->actor_kind, e->actor_id, e->actor_name,
+                            e->source_ip,   e->user_agent, e->action,   e->project_id,
+                            e->environment, e->path,       e->keys,     e->result,
+                            e->reason,      e->request_id};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(fields); i++)
+        cf_utf8_repair(fields[i]);
+}
+
 enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event *event,
                            struct cf_err *err)
 {
@@ -546,6 +560,7 @@ enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event
         return log->config.fail_closed ? cf_err_set(err, CF_EUNAVAIL, "audit: out of memory")
                                        : CF_OK;
     it->event = *event;
+    repair_text(&it->event);
     it->inflight = false;
     if (!it->event.time_us)
         it->event.time_us = now_us();

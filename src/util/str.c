@@ -18,45 +18,86 @@ bool cf_strlcpy(char *dst, const char *src, size_t size)
     return copy == n;
 }
 
+/* The length of the well-formed UTF-8 sequence at p (avail bytes there, avail > 0): 1 for ASCII,
+ * 2-4 for a multi-byte one; 0 when the bytes there are not one (a stray or truncated continuation,
+ * an overlong form, a surrogate, a code point above U+10FFFF). */
+static size_t utf8_sequence(const unsigned char *p, size_t avail)
+{
+    unsigned c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2;
+        cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        cp = c & 0x07;
+    } else {
+        return 0;
+    }
+    if (avail < len)
+        return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[k] & 0x3f);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
 static bool utf8_valid(const char *s, size_t n, bool allow_nul)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < n) {
-        unsigned c = p[i];
-        if (c == 0 && !allow_nul)
+        if (p[i] == 0 && !allow_nul)
             return false;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t len;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
-            cp = c & 0x1f;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            cp = c & 0x0f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i < len)
-            return false;
-        for (size_t k = 1; k < len; k++) {
-            if ((p[i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + k] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
-            (cp >= 0xd800 && cp <= 0xdfff))
+        size_t len = utf8_sequence(p + i, n - i);
+        if (len == 0)
             return false;
         i += len;
     }
     return true;
+}
+
+bool cf_utf8_valid(const char *s, size_t n)
+{
+    return utf8_valid(s, n, false);
+}
+
+bool cf_utf8_valid_allow_nul(const char *s, size_t n)
+{
+    return utf8_valid(s, n, true);
+}
+
+size_t cf_utf8_repair(char *s)
+{
+    unsigned char *p = (unsigned char *)s;
+    size_t n = strlen(s), replaced = 0;
+    /* ASCII, the usual case: one pass the compiler vectorizes */
+    unsigned char high = 0;
+    for (size_t i = 0; i < n; i++)
+        high |= p[i];
+    if (!(high & 0x80))
+        return 0;
+    for (size_t i = 0; i < n;) {
+        size_t len = utf8_sequence(p + i, n - i);
+        if (len == 0) {
+            p[i] = '?';
+            replaced++;
+            len = 1;
+        }
+        i += len;
+    }
+    return replaced;
 }
 
 bool cf_join(char *out, size_t size, char sep, const char *const *parts, size_t n)
@@ -89,16 +130,6 @@ int cf_hex_digit(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
-}
-
-bool cf_utf8_valid(const char *s, size_t n)
-{
-    return utf8_valid(s, n, false);
-}
-
-bool cf_utf8_valid_allow_nul(const char *s, size_t n)
-{
-    return utf8_valid(s, n, true);
 }
 
 bool cf_parse_int64(const char *text, long long min, long long max, long long *out)

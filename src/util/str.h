@@ -30,6 +30,12 @@ bool cf_utf8_valid(const char *s, size_t n);
  * escaped). */
 bool cf_utf8_valid_allow_nul(const char *s, size_t n);
 
+/* Makes the NUL-terminated s well-formed UTF-8 in place: every byte that does not belong to a
+ * well-formed sequence (as cf_utf8_valid reads them) becomes '?', so the length stays. For text
+ * taken from outside, or cut to a field's size, that must later be JSON. Returns the bytes
+ * replaced. */
+size_t cf_utf8_repair(char *s);
+
 /* The value of the hexadecimal digit c (either case), or -1. */
 int cf_hex_digit(char c);
 

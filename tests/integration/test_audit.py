@@ -88,6 +88,22 @@ class AuditEvents(IdentityHelpers, AuditHelpers, harness.ServerTestCase):
         self.assertEqual(refused["environment"], "dev")
         self.assertIn("dev", refused["reason"])
 
+    def test_text_that_is_not_utf8_is_recorded_readably(self):
+        """Finding: a User-Agent that is not UTF-8, or a long one cut inside a character, was stored as sent, and
+        every JSON form of the event failed: the audit list answered 500 "out of memory" and archiving stopped for
+        good, all from one request that needed no token. Such bytes are recorded as '?'."""
+        sent = {"bad\xff\xfeagent": "bad??agent",            # http.client sends str headers as Latin-1 bytes
+                "x" * 254 + "\xc3\xa9": "x" * 254 + "?"}      # UTF-8 "é", cut after its first byte
+        ids = {}
+        for agent in sent:
+            for token in (harness.ADMIN_TOKEN, None):
+                r = self.api("GET", "/api/v1/workspace", headers={"User-Agent": agent}, token=token)
+                self.assertEqual(r.status, 200 if token else 401, r.body[:300])
+                ids[r.headers["X-Request-Id"]] = sent[agent]
+        got = {e["requestId"]: e["userAgent"] for e in self.events() if e["requestId"] in ids}
+        self.assertEqual(got, ids)
+        self.assertEqual(self.api("POST", "/api/v1/audit/verify").json["ok"], True)
+
     def test_a_long_list_of_keys_is_stored_once_and_shown_whole(self):
         """A list's event refers to its key names, stored once for every event listing the same keys; the API, the
         CLI and `coffer audit verify` all see the whole list."""

@@ -587,6 +587,35 @@ Test(str, utf8_respects_length)
     cr_assert(cf_utf8_valid(NULL, 0));
 }
 
+Test(str, utf8_repair)
+{
+    static const struct {
+        const char *in, *out;
+        size_t replaced;
+    } cases[] = {
+        {"", "", 0},
+        {"Mozilla/5.0 (X11)", "Mozilla/5.0 (X11)", 0},
+        {"caf\xc3\xa9 \xf0\x9f\x94\x91", "caf\xc3\xa9 \xf0\x9f\x94\x91", 0},
+        {"bad\xff\xfe"
+         "agent",
+         "bad??agent", 2},
+        {"cut \xe2\x82", "cut ??", 2},    /* a sequence cut at a field's end */
+        {"\xc0\x80", "??", 2},            /* overlong */
+        {"\xed\xa0\x80x", "???x", 3},     /* surrogate */
+        {"\xc3\xc3\xa9", "?\xc3\xa9", 1}, /* a lead byte, then a good sequence */
+        {"\x80"
+         "abc",
+         "?abc", 1},
+    };
+    for (size_t i = 0; i < CF_ARRAY_SIZE(cases); i++) {
+        char text[64];
+        cf_strlcpy(text, cases[i].in, sizeof(text));
+        cr_assert_eq(cf_utf8_repair(text), cases[i].replaced, "case %zu", i);
+        cr_assert_str_eq(text, cases[i].out, "case %zu", i);
+        cr_assert(cf_utf8_valid(text, strlen(text)), "case %zu", i);
+    }
+}
+
 Test(str, parse_int64)
 {
     static const struct {
