@@ -42,76 +42,286 @@ static bool is_read(const struct cf_audit_event *e)
             strcmp(e->action, "secrets.versions") == 0);
 }
 
-/* The last reads of one file, kept distinct per secret (the newest read of each). */
-struct reads {
-    struct cf_audit_last_read *items;
-    size_t n, cap;
+/* The last reads of one file, one per secret (the newest read of each). A list event names up to
+ * hundreds of keys and a file holds thousands of events, so the per-key work must be small:
+ * - a secret's read is found through an open addressing table of its place's hash (SipHash under a
+ *   key of the run's own, since secret names are chosen by users);
+ * - what the newest read was is kept as its time and a reference to its actor (the actors of one
+ *   file are few), written out as strings once, at the end (reads_finish);
+ * - the places of the last few events' key lists are remembered (memo), so that an event that
+ *   names the same keys in the same place as a recent one (a pipeline listing one folder again)
+ *   updates its reads without hashing a key. */
+struct actor {
+    char kind[sizeof(((struct cf_audit_last_read *)0)->actor_kind)];
+    char id[sizeof(((struct cf_audit_last_read *)0)->actor_id)];
+    char name[sizeof(((struct cf_audit_last_read *)0)->actor_name)];
 };
 
-static int by_secret_then_newest(const void *a, const void *b)
+#define MEMO 4
+
+struct memo {
+    char *place;  /* the event's project, environment, path and keys, each ended by a NUL */
+    size_t len;   /* bytes of place */
+    uint32_t *at; /* the index in items of each of its keys' reads */
+    size_t n_at;
+};
+
+struct reads {
+    struct cf_audit_last_read *items; /* the places; times and actors once finished */
+    uint64_t *hashes;                 /* of items[i]'s place */
+    uint32_t *actor_of;               /* items[i]'s newest read's actor, in actors */
+    size_t n, cap;
+    uint32_t *slots; /* 1 + an index into items; 0: free */
+    size_t n_slots;  /* a power of two, at least twice n */
+    uint8_t key[crypto_shorthash_KEYBYTES];
+    struct actor *actors;
+    size_t n_actors, cap_actors;
+    struct memo memo[MEMO];
+    size_t memo_next;
+};
+
+/* The hash of a read's place: its project, environment, path and key, each ended by a NUL. */
+static uint64_t place_hash(const struct reads *r, const struct cf_audit_last_read *x)
 {
-    const struct cf_audit_last_read *x = a, *y = b;
-    int c = strcmp(x->project_id, y->project_id);
-    if (!c)
-        c = strcmp(x->environment, y->environment);
-    if (!c)
-        c = strcmp(x->path, y->path);
-    if (!c)
-        c = strcmp(x->key, y->key);
-    if (!c)
-        c = (x->read_at_us < y->read_at_us) - (x->read_at_us > y->read_at_us);
-    return c;
+    char packed[sizeof(x->project_id) + sizeof(x->environment) + sizeof(x->path) + sizeof(x->key)];
+    size_t len = 0;
+    const char *const parts[] = {x->project_id, x->environment, x->path, x->key};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(parts); i++) {
+        size_t n = strlen(parts[i]) + 1; /* each fits its field, so all fit packed */
+        memcpy(packed + len, parts[i], n);
+        len += n;
+    }
+    uint8_t out[crypto_shorthash_BYTES];
+    crypto_shorthash(out, (const uint8_t *)packed, len, r->key);
+    uint64_t h;
+    memcpy(&h, out, sizeof(h));
+    return h;
 }
 
-/* Sorts and keeps the newest read of each secret. */
-static void reads_compact(struct reads *r)
+static bool same_place(const struct cf_audit_last_read *x, const struct cf_audit_last_read *y)
 {
-    if (r->n < 2)
-        return;
-    qsort(r->items, r->n, sizeof(*r->items), by_secret_then_newest);
-    size_t kept = 1;
-    for (size_t i = 1; i < r->n; i++) {
-        const struct cf_audit_last_read *x = &r->items[kept - 1], *y = &r->items[i];
-        if (strcmp(x->project_id, y->project_id) == 0 &&
-            strcmp(x->environment, y->environment) == 0 && strcmp(x->path, y->path) == 0 &&
-            strcmp(x->key, y->key) == 0)
-            continue;
-        r->items[kept++] = *y;
+    return strcmp(x->key, y->key) == 0 && strcmp(x->path, y->path) == 0 &&
+           strcmp(x->environment, y->environment) == 0 && strcmp(x->project_id, y->project_id) == 0;
+}
+
+/* The slot of hash h: the one holding a read of x's place, else the free one where it would go. */
+static size_t find_slot(const struct reads *r, uint64_t h, const struct cf_audit_last_read *x)
+{
+    size_t mask = r->n_slots - 1;
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
+        uint32_t at = r->slots[i];
+        if (at == 0 || (r->hashes[at - 1] == h && same_place(&r->items[at - 1], x)))
+            return i;
     }
-    r->n = kept;
+}
+
+/* Grows *array (of *cap elements of size bytes) by doubling when n elements fill it. */
+static bool grow(void **array, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return true;
+    size_t more = *cap ? *cap * 2 : 64;
+    void *grown = realloc(*array, more * size);
+    if (!grown)
+        return false;
+    *array = grown;
+    *cap = more;
+    return true;
+}
+
+/* Makes room for one more read: the arrays grown by doubling, the table kept at most half full. */
+static enum cf_rc reads_reserve(struct reads *r, struct cf_err *err)
+{
+    if (!r->slots)
+        crypto_shorthash_keygen(r->key);
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 256;
+        void *items = realloc(r->items, cap * sizeof(*r->items));
+        if (items)
+            r->items = items;
+        void *hashes = items ? realloc(r->hashes, cap * sizeof(*r->hashes)) : NULL;
+        if (hashes)
+            r->hashes = hashes;
+        void *actor_of = hashes ? realloc(r->actor_of, cap * sizeof(*r->actor_of)) : NULL;
+        if (!actor_of)
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+        r->actor_of = actor_of;
+        r->cap = cap;
+    }
+    if ((r->n + 1) * 2 > r->n_slots) {
+        size_t n_slots = r->n_slots ? r->n_slots * 2 : 512;
+        uint32_t *slots = calloc(n_slots, sizeof(*slots));
+        if (!slots)
+            return cf_err_set(err, CF_ENOMEM, "out of memory");
+        free(r->slots);
+        r->slots = slots;
+        r->n_slots = n_slots;
+        for (size_t i = 0; i < r->n; i++) {
+            size_t at = (size_t)r->hashes[i] & (n_slots - 1);
+            while (slots[at])
+                at = (at + 1) & (n_slots - 1);
+            slots[at] = (uint32_t)i + 1;
+        }
+    }
+    return CF_OK;
+}
+
+/* Makes items[at]'s read the one at time_us by actor unless a newer one is kept (a tie goes to the
+ * later event of the chain). */
+static void reads_update(struct reads *r, uint32_t at, int64_t time_us, uint32_t actor)
+{
+    if (time_us >= r->items[at].read_at_us) {
+        r->items[at].read_at_us = time_us;
+        r->actor_of[at] = actor;
+    }
+}
+
+/* The index of x's place in items (a new read there when it has none); x's actor fields unused. */
+static enum cf_rc reads_find(struct reads *r, const struct cf_audit_last_read *x, uint32_t *at,
+                             struct cf_err *err)
+{
+    enum cf_rc rc = reads_reserve(r, err);
+    if (rc != CF_OK)
+        return rc;
+    uint64_t h = place_hash(r, x);
+    size_t slot = find_slot(r, h, x);
+    if (r->slots[slot] == 0) {
+        r->items[r->n] = *x;
+        r->items[r->n].read_at_us = INT64_MIN;
+        r->hashes[r->n] = h;
+        r->slots[slot] = (uint32_t)++r->n;
+    }
+    *at = r->slots[slot] - 1;
+    return CF_OK;
+}
+
+/* The index of e's actor in actors, added when new. */
+static enum cf_rc actor_of(struct reads *r, const struct cf_audit_event *e, uint32_t *out,
+                           struct cf_err *err)
+{
+    for (size_t i = r->n_actors; i > 0; i--) {
+        const struct actor *a = &r->actors[i - 1];
+        if (strcmp(a->id, e->actor_id) == 0 && strcmp(a->name, e->actor_name) == 0 &&
+            strcmp(a->kind, e->actor_kind) == 0) {
+            *out = (uint32_t)(i - 1);
+            return CF_OK;
+        }
+    }
+    if (!grow((void **)&r->actors, &r->cap_actors, r->n_actors, sizeof(*r->actors)))
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    struct actor *a = &r->actors[r->n_actors];
+    cf_strlcpy(a->kind, e->actor_kind, sizeof(a->kind));
+    cf_strlcpy(a->id, e->actor_id, sizeof(a->id));
+    cf_strlcpy(a->name, e->actor_name, sizeof(a->name));
+    *out = (uint32_t)r->n_actors++;
+    return CF_OK;
+}
+
+/* The event's place and keys as a memo holds them, written into out when not NULL; returns their
+ * bytes. */
+static size_t packed_place(const struct cf_audit_event *e, char *out)
+{
+    size_t len = 0;
+    const char *const parts[] = {e->project_id, e->environment, e->path, e->keys};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(parts); i++) {
+        size_t n = strlen(parts[i]) + 1;
+        if (out)
+            memcpy(out + len, parts[i], n);
+        len += n;
+    }
+    return len;
+}
+
+static bool memo_matches(const struct memo *m, const struct cf_audit_event *e)
+{
+    const char *p = m->place, *end = m->place + m->len;
+    const char *const parts[] = {e->project_id, e->environment, e->path, e->keys};
+    for (size_t i = 0; i < CF_ARRAY_SIZE(parts); i++) {
+        if (p >= end || strcmp(p, parts[i]) != 0)
+            return false;
+        p += strlen(p) + 1;
+    }
+    return true;
+}
+
+static void memo_clear(struct memo *m)
+{
+    free(m->place);
+    free(m->at);
+    memset(m, 0, sizeof(*m));
 }
 
 static enum cf_rc reads_add(struct reads *r, const struct cf_audit_event *e, struct cf_err *err)
 {
+    uint32_t actor = 0;
+    enum cf_rc rc = actor_of(r, e, &actor, err);
+    if (rc != CF_OK)
+        return rc;
+    for (size_t i = 0; i < MEMO; i++) {
+        const struct memo *m = &r->memo[i];
+        if (m->place && memo_matches(m, e)) {
+            for (size_t k = 0; k < m->n_at; k++)
+                reads_update(r, m->at[k], e->time_us, actor);
+            return CF_OK;
+        }
+    }
+    struct memo *m = &r->memo[r->memo_next];
+    r->memo_next = (r->memo_next + 1) % MEMO;
+    memo_clear(m);
+    size_t cap_at = 0;
+    m->len = packed_place(e, NULL);
+    m->place = malloc(m->len);
+    if (!m->place)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    packed_place(e, m->place);
+
+    struct cf_audit_last_read x;
+    memset(&x, 0, sizeof(x));
+    cf_strlcpy(x.project_id, e->project_id, sizeof(x.project_id));
+    cf_strlcpy(x.environment, e->environment, sizeof(x.environment));
+    cf_strlcpy(x.path, e->path, sizeof(x.path));
     struct cf_list_iter keys;
     struct cf_str key;
     cf_list_init(&keys, e->keys);
-    while (cf_list_next_raw(&keys, &key)) {
+    while (rc == CF_OK && cf_list_next_raw(&keys, &key)) {
         if (key.n == 0 || key.n > CF_KEY_MAX)
             continue;
-        if (r->n == r->cap) {
-            reads_compact(r);
-            if (r->cap == 0 || r->n * 2 > r->cap) {
-                size_t cap = r->cap ? r->cap * 2 : 256;
-                void *grown = realloc(r->items, cap * sizeof(*r->items));
-                if (!grown)
-                    return cf_err_set(err, CF_ENOMEM, "out of memory");
-                r->items = grown;
-                r->cap = cap;
-            }
+        memcpy(x.key, key.p, key.n);
+        x.key[key.n] = '\0';
+        uint32_t at = 0;
+        rc = reads_find(r, &x, &at, err);
+        if (rc == CF_OK && !grow((void **)&m->at, &cap_at, m->n_at, sizeof(*m->at)))
+            rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        if (rc == CF_OK) {
+            m->at[m->n_at++] = at;
+            reads_update(r, at, e->time_us, actor);
         }
-        struct cf_audit_last_read *x = &r->items[r->n++];
-        memset(x, 0, sizeof(*x));
-        cf_strlcpy(x->project_id, e->project_id, sizeof(x->project_id));
-        cf_strlcpy(x->environment, e->environment, sizeof(x->environment));
-        cf_strlcpy(x->path, e->path, sizeof(x->path));
-        memcpy(x->key, key.p, key.n);
-        x->read_at_us = e->time_us;
-        cf_strlcpy(x->actor_kind, e->actor_kind, sizeof(x->actor_kind));
-        cf_strlcpy(x->actor_id, e->actor_id, sizeof(x->actor_id));
-        cf_strlcpy(x->actor_name, e->actor_name, sizeof(x->actor_name));
     }
-    return CF_OK;
+    if (rc != CF_OK)
+        memo_clear(m); /* half made: not to be matched */
+    return rc;
+}
+
+/* Writes each read's actor into items. */
+static void reads_finish(struct reads *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const struct actor *a = &r->actors[r->actor_of[i]];
+        cf_strlcpy(r->items[i].actor_kind, a->kind, sizeof(r->items[i].actor_kind));
+        cf_strlcpy(r->items[i].actor_id, a->id, sizeof(r->items[i].actor_id));
+        cf_strlcpy(r->items[i].actor_name, a->name, sizeof(r->items[i].actor_name));
+    }
+}
+
+static void reads_release(struct reads *r)
+{
+    free(r->items);
+    free(r->hashes);
+    free(r->actor_of);
+    free(r->slots);
+    free(r->actors);
+    for (size_t i = 0; i < MEMO; i++)
+        memo_clear(&r->memo[i]);
 }
 
 /* Appends json (taken) to text as one compact line. */
@@ -125,6 +335,25 @@ static enum cf_rc put_line(struct cf_buf *text, json_t *json, struct cf_err *err
     cf_json_free_text(line);
     if (rc == CF_ETOOLARGE)
         return cf_err_set(err, rc, "an audit archive's text passed %u bytes", TEXT_MAX);
+    return rc == CF_OK ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
+}
+
+/* Appends event e to text as one compact line, as put_line(cf_audit_event_json(e)) would. */
+static enum cf_rc put_event(struct cf_buf *text, const struct cf_audit_event *e, struct cf_err *err)
+{
+    struct cf_jsonw w;
+    cf_jsonw_init(&w, text);
+    cf_audit_event_write(&w, e);
+    enum cf_rc rc = cf_jsonw_finish(&w);
+    if (rc == CF_OK)
+        rc = cf_buf_append(text, "\n", 1);
+    if (rc == CF_ETOOLARGE)
+        return cf_err_set(err, rc, "an audit archive's text passed %u bytes", TEXT_MAX);
+    if (rc == CF_EINVAL)
+        return cf_err_set(err, CF_EVALIDATION,
+                          "audit event %lld holds text that is not UTF-8 (recorded by an older "
+                          "Coffer, which kept such bytes as sent): it cannot be archived as JSON",
+                          (long long)e->seq);
     return rc == CF_OK ? CF_OK : cf_err_set(err, CF_ENOMEM, "out of memory");
 }
 
@@ -203,7 +432,7 @@ static enum cf_rc collect(struct cf_audit_archive_run *run,
                                 (long long)expect);
                 break;
             }
-            rc = put_line(text, cf_audit_event_json(e), err);
+            rc = put_event(text, e, err);
             if (rc == CF_OK && is_read(e))
                 rc = reads_add(reads, e, err);
             if (rc != CF_OK)
@@ -213,12 +442,8 @@ static enum cf_rc collect(struct cf_audit_archive_run *run,
             run->archived++;
             expect++;
             if (run->archived >= FILE_EVENTS || text->len >= TEXT_FULL || reads->n >= READS_MAX) {
-                reads_compact(reads);
-                if (reads->n >= READS_MAX || run->archived >= FILE_EVENTS ||
-                    text->len >= TEXT_FULL) {
-                    run->more = true;
-                    done = true;
-                }
+                run->more = true;
+                done = true;
             }
         }
         if (page.n < filter.limit)
@@ -228,7 +453,7 @@ static enum cf_rc collect(struct cf_audit_archive_run *run,
         cf_audit_event_list_release(&page);
     }
     if (rc == CF_OK)
-        reads_compact(reads);
+        reads_finish(reads);
     return rc;
 }
 
@@ -336,7 +561,7 @@ out:
         struct cf_err ignored;
         cf_store_audit_archive_release(run->store, run->owner, &ignored);
     }
-    free(reads.items);
+    reads_release(&reads);
     free(newest);
     cf_buf_release(&text);
     return rc;

@@ -5,7 +5,7 @@
  *
  * An archive file, DIR/audit-FIRST-LAST.jsonl.gz (seqs in 12 digits), is gzip over JSON lines:
  *   {"type":"coffer-audit-archive","version":1,"firstSeq":F,"prevHash":HEX}
- *   one line per event, as the API shows it (core/render.h cf_audit_event_json), F..L in order
+ *   one line per event, as the API shows it (core/render.h cf_audit_event_write), F..L in order
  *   {"type":"end","lastSeq":L,"lastHash":HEX,"events":N}
  *   {"type":"signature","signature":BASE64}
  * the signature being the audit key's Ed25519 signature over every byte before its line

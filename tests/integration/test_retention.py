@@ -99,6 +99,34 @@ class Retention(RetentionHelpers, unittest.TestCase):
         seqs = self.wait_archived(s, self.archive_dir, last - 1)
         return pid, seqs
 
+    def test_newest_read_of_each_secret_survives_archiving(self):
+        s = self.server
+        pid = self.traffic(s, 3)  # KEY_0..KEY_2, each read by the admin
+        ident = s.api("POST", "/api/v1/identities", body={"name": harness.unique("reader")}).json["identity"]
+        ua = s.api("POST", "/api/v1/auth/universal-auth/identities/" + ident["id"], body={})
+        self.assertEqual(ua.status, 200, ua.body)
+        cs = s.api("POST", "/api/v1/auth/universal-auth/identities/%s/client-secrets" % ident["id"], body={})
+        r = s.api("POST", "/api/v2/workspace/%s/identity-memberships/%s" % (pid, ident["id"]), body={"role": "viewer"})
+        self.assertEqual(r.status, 200, r.body)
+        r = s.api("POST", "/api/v1/auth/universal-auth/login", token=None,
+                  body={"clientId": ua.json["identityUniversalAuth"]["clientId"], "clientSecret": cs.json["clientSecret"]})
+        token = r.json["accessToken"]
+        # The identity lists the folder (one event naming every key), then the admin reads KEY_1 again: KEY_1's
+        # newest read is the admin's, the others' the identity's, however the events fall into files.
+        r = s.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev", "secretPath": "/"},
+                  token=token)
+        self.assertEqual(r.status, 200, r.body[:300])
+        r = s.api("GET", "/api/v3/secrets/raw/KEY_1", query={"workspaceId": pid, "environment": "dev"})
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.wait_archived(s, self.archive_dir, self.live_seqs(s)[-1] - 1)
+        r = s.api("GET", "/api/v1/inventory", query={"workspaceId": pid})
+        self.assertEqual(r.status, 200, r.body[:300])
+        by = {x["secretKey"]: x["lastReadBy"] for proj in r.json["projects"] for env in proj["environments"]
+              for x in env["secrets"]}
+        self.assertEqual(by["KEY_1"]["kind"], "admin", by)
+        for key in ("KEY_0", "KEY_2"):
+            self.assertEqual(by[key], {"kind": "identity", "id": ident["id"], "name": ident["name"]}, by)
+
     def test_archived_verified_and_each_event_in_one_place(self):
         s = self.server
         pid, _ = self.archive_some()

@@ -3,12 +3,16 @@
  * delete, insert, reorder, cut the tail, forge a checkpoint) is found and named at the right event,
  * and a head kept outside the log exposes a tail cut together with its checkpoints. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <criterion/criterion.h>
 #include <sodium.h>
 
 #include "core/audit.h"
+#include "core/render.h"
+#include "util/buf.h"
+#include "util/jsonw.h"
 #include "util/str.h"
 
 #define N 12
@@ -427,4 +431,61 @@ Test(audit, an_archive_signature_verifies_with_the_public_key_alone)
     cr_assert_neq(
         crypto_sign_verify_detached(signature, (const uint8_t *)text, strlen(text) - 1, public_key),
         0);
+}
+
+/* The archive's writer (cf_audit_event_write) against the tree every other sink dumps: the same
+ * bytes for ordinary text, the same JSON where the two escape a control character differently. */
+static char *written(const struct cf_audit_event *e)
+{
+    struct cf_buf out;
+    cf_buf_init(&out, 1 << 20);
+    struct cf_jsonw w;
+    cf_jsonw_init(&w, &out);
+    cf_audit_event_write(&w, e);
+    cr_assert_eq(cf_jsonw_finish(&w), CF_OK);
+    cr_assert_eq(cf_buf_append(&out, "", 1), CF_OK);
+    char *text = strdup(out.data);
+    cf_buf_release(&out);
+    return text;
+}
+
+static char *dumped(const struct cf_audit_event *e)
+{
+    json_t *tree = cf_audit_event_json(e);
+    cr_assert_not_null(tree);
+    char *text = json_dumps(tree, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(tree);
+    return text;
+}
+
+Test(audit, the_archive_writes_an_event_as_the_api_shows_it)
+{
+    struct cf_audit_event admin = log_[3], identity = log_[4], odd = log_[5];
+    snprintf(admin.actor_kind, sizeof(admin.actor_kind), "admin");
+    snprintf(admin.actor_name, sizeof(admin.actor_name), "admin");
+    snprintf(admin.keys, sizeof(admin.keys), "A,B_2,C.3");
+    snprintf(admin.user_agent, sizeof(admin.user_agent),
+             "curl/8.0 \"quoted\" back\\slash caf\xc3\xa9");
+    snprintf(admin.path, sizeof(admin.path), "/backend/api");
+    snprintf(admin.reason, sizeof(admin.reason), "line\nbreak\ttab");
+    identity.keys[0] = '\0'; /* no keys: an empty array */
+    snprintf(identity.actor_id, sizeof(identity.actor_id), "0190a0b0-0000-7000-8000-000000000001");
+    snprintf(identity.request_id, sizeof(identity.request_id), "0123456789abcdef");
+    for (const struct cf_audit_event *e = &admin; e; e = e == &admin ? &identity : NULL) {
+        char *a = written(e), *b = dumped(e);
+        cr_assert_str_eq(a, b);
+        free(a);
+        free(b);
+    }
+    /* jansson writes \u0001 with upper-case digits, jsonw with lower: the same JSON */
+    snprintf(odd.user_agent, sizeof(odd.user_agent),
+             "ctl\x01"
+             "char \x1f");
+    char *a = written(&odd), *b = dumped(&odd);
+    json_t *x = json_loads(a, 0, NULL), *y = json_loads(b, 0, NULL);
+    cr_assert(x && y && json_equal(x, y), "%s\n%s", a, b);
+    json_decref(x);
+    json_decref(y);
+    free(a);
+    free(b);
 }
