@@ -92,9 +92,11 @@ bench: build
 	python3 bench/unseal.py $(BUILD)
 	python3 bench/summary.py
 
-# SOAK_MINUTES (3) of mixed load: no failed request, RSS and open descriptors flat (bench/README.md)
+# SOAK_MINUTES (3) of mixed load: no failed request, RSS and open descriptors flat; then as long of reads
+# under --audit-retention SOAK_RETENTION (30s): the store's size flat (bench/README.md)
 soak: build
 	python3 bench/load.py soak $(BUILD)
+	python3 bench/load.py store $(BUILD)
 
 $(FUZZBUILD)/build.ninja: | deps
 	CC=clang CXX=clang++ $(MESON) setup $(FUZZBUILD) -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
