@@ -425,8 +425,10 @@ enum cf_rc cf_users_session_open(struct cf_core *core, const char *user_id, cons
     cf_token_new("", out->csrf_token, sizeof(out->csrf_token));
     cf_token_hash(out->csrf_token, strlen(out->csrf_token), s->csrf_hash);
     cf_strlcpy(s->source_ip, source_ip ? source_ip : "", sizeof(s->source_ip));
-    /* A long user agent is cut: it is a description, not an identifier. */
-    snprintf(s->user_agent, sizeof(s->user_agent), "%s", user_agent ? user_agent : "");
+    /* A long user agent is cut: it is a description, not an identifier. The session list shows it
+     * as JSON, so bytes that are not UTF-8 (or a character cut here) become '?'. */
+    cf_strlcpy(s->user_agent, user_agent ? user_agent : "", sizeof(s->user_agent));
+    cf_utf8_repair(s->user_agent);
     s->created_at = s->last_seen_at = now;
     s->expires_at = now + absolute_s(core) * 1000;
     rc = cf_store_session_create(core->store, s, err);

@@ -298,6 +298,15 @@ class Sessions(UserHelpers, harness.ServerTestCase):
                      headers={"Cookie": self.session("s@example.com")[0], "X-CSRF-Token": "x"})
         self.assertError(r, 403, None, "CSRF")
 
+    def test_a_user_agent_that_is_not_utf8_does_not_break_the_session_list(self):
+        # The list is JSON: a session opened with a User-Agent in another encoding (http.client sends str headers
+        # as Latin-1 bytes) is listed with '?' for those bytes, where it made the list answer 500.
+        r = self.login("s@example.com", headers={"User-Agent": "Navigateur-\xe9t\xe9/1.0"})
+        self.assertEqual(r.status, 200, r.body)
+        cookie = r.headers.get("Set-Cookie").split(";")[0]
+        sessions = self.ok("GET", "/api/v1/auth/sessions", token=None, headers={"Cookie": cookie})["sessions"]
+        self.assertEqual([s["userAgent"] for s in sessions if s["current"]], ["Navigateur-?t?/1.0"])
+
     def test_timeouts(self):
         if not harness.test_build():
             self.skipTest("needs a -Dtest_clock=true build")
