@@ -118,3 +118,117 @@ Test(auditlog, a_writer_that_is_behind_slows_records_down_and_loses_nothing)
     cr_assert_eq(cf_audit_log_dropped(log), 0);
     cf_audit_log_close(log);
 }
+
+/* ---- archiving: the newest read of each secret ---- */
+
+#include "core/audit.h"
+#include "core/auditarchive.h"
+
+enum { READ_EVENTS = 240, KEYS_PER_EVENT = 300, KEY_STEP = 100 };
+
+static const char *const reader_ids[] = {"actor-a", "actor-b", "actor-c"};
+
+static void chain_with(void *ctx, struct cf_audit_event *e)
+{
+    cf_audit_chain(ctx, e);
+}
+
+/* Event i: a list in "dev" (every third one in "prod") of the keys K_<i*KEY_STEP> .. +
+ * KEYS_PER_EVENT, by one of three actors; every fifth repeats the event before it (same place, same
+ * keys) under another actor, as a pipeline listing one folder again does. */
+static void make_read(struct cf_audit_event *e, int i, const struct cf_audit_event *before)
+{
+    memset(e, 0, sizeof(*e));
+    e->time_us = 1700000000000000LL + i;
+    cf_strlcpy(e->actor_kind, "identity", sizeof(e->actor_kind));
+    cf_strlcpy(e->actor_id, reader_ids[i % 3], sizeof(e->actor_id));
+    snprintf(e->actor_name, sizeof(e->actor_name), "reader %d", i % 3);
+    cf_strlcpy(e->action, "secrets.list", sizeof(e->action));
+    cf_strlcpy(e->result, "ok", sizeof(e->result));
+    cf_strlcpy(e->project_id, "p", sizeof(e->project_id));
+    cf_strlcpy(e->path, "/", sizeof(e->path));
+    if (before && i % 5 == 0) {
+        cf_strlcpy(e->environment, before->environment, sizeof(e->environment));
+        cf_strlcpy(e->keys, before->keys, sizeof(e->keys));
+        return;
+    }
+    cf_strlcpy(e->environment, i % 3 == 0 ? "prod" : "dev", sizeof(e->environment));
+    size_t at = 0;
+    for (int k = 0; k < KEYS_PER_EVENT; k++)
+        at += (size_t)snprintf(e->keys + at, sizeof(e->keys) - at, "%sK_%d", k ? "," : "",
+                               i * KEY_STEP + k);
+    cr_assert_lt(at, sizeof(e->keys) - 1, "the keys must fit the event");
+}
+
+/* 240 list events naming 300 keys each (about 24,000 distinct secrets: more than one file keeps,
+ * so archiving takes several), with repeats: after archiving everything but the newest event, each
+ * secret's kept read is the newest archived event naming it, with that event's actor. */
+Test(auditlog, archiving_keeps_the_newest_read_of_every_secret)
+{
+    uint8_t audit_key[CF_AUDIT_KEY_BYTES];
+    randombytes_buf(audit_key, sizeof(audit_key));
+    struct cf_audit_keys *keys = cf_audit_keys_new(audit_key);
+    cr_assert_not_null(keys);
+    struct cf_audit_event *events = calloc(READ_EVENTS, sizeof(*events));
+    struct cf_audit_event **ptrs = calloc(READ_EVENTS, sizeof(*ptrs));
+    cr_assert(events && ptrs);
+    for (int i = 0; i < READ_EVENTS; i++) {
+        make_read(&events[i], i, i ? &events[i - 1] : NULL);
+        ptrs[i] = &events[i];
+    }
+    cr_assert_eq(cf_store_audit_append(fx_store, ptrs, READ_EVENTS, chain_with, keys, &err), CF_OK,
+                 "%s", err.msg);
+
+    char dir[300];
+    snprintf(dir, sizeof(dir), "%s/archive", fx_dir);
+    struct cf_audit_archive_run run = {.store = fx_store,
+                                       .keys = keys,
+                                       .dir = dir,
+                                       .owner = "test",
+                                       .older_than_us = INT64_MAX,
+                                       .now_us = 1700000000000000LL + READ_EVENTS};
+    int files = 0;
+    do {
+        cr_assert_eq(cf_audit_archive(&run, &err), CF_OK, "%s", err.msg);
+        files += run.archived > 0;
+    } while (run.more);
+    cr_assert_eq(run.last_seq, READ_EVENTS - 1, "all but the newest event archived");
+    cr_assert_gt(files, 1, "a file keeps at most 20,000 reads: archiving took several");
+
+    /* What each secret's newest archived read is: events in order, the later one winning. */
+    enum { MAX_KEY = READ_EVENTS * KEY_STEP + KEYS_PER_EVENT };
+    static int newest[2][MAX_KEY]; /* 1 + the event's index; [0] dev, [1] prod */
+    memset(newest, 0, sizeof(newest));
+    size_t expected = 0;
+    for (int i = 0; i < READ_EVENTS - 1; i++) {
+        struct cf_list_iter it;
+        struct cf_str key;
+        int env = strcmp(events[i].environment, "prod") == 0;
+        cf_list_init(&it, events[i].keys);
+        while (cf_list_next_raw(&it, &key)) {
+            int n = atoi(key.p + 2);
+            cr_assert(n >= 0 && n < MAX_KEY);
+            expected += newest[env][n] == 0;
+            newest[env][n] = i + 1;
+        }
+    }
+    struct cf_audit_last_read_list kept = {0};
+    cr_assert_eq(cf_store_audit_last_reads(fx_store, "p", &kept, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(kept.n, expected, "one kept read per secret read");
+    cr_assert_gt(kept.n, 20000);
+    for (size_t r = 0; r < kept.n; r++) {
+        const struct cf_audit_last_read *x = &kept.items[r];
+        int env = strcmp(x->environment, "prod") == 0, n = atoi(x->key + 2);
+        cr_assert(n >= 0 && n < MAX_KEY && newest[env][n] > 0, "%s/%s was never read",
+                  x->environment, x->key);
+        const struct cf_audit_event *e = &events[newest[env][n] - 1];
+        cr_assert_eq(x->read_at_us, e->time_us, "%s/%s", x->environment, x->key);
+        cr_assert_str_eq(x->actor_id, e->actor_id, "%s/%s", x->environment, x->key);
+        cr_assert_str_eq(x->actor_name, e->actor_name, "%s/%s", x->environment, x->key);
+        cr_assert_str_eq(x->actor_kind, "identity");
+    }
+    cf_audit_last_read_list_release(&kept);
+    free(ptrs);
+    free(events);
+    cf_audit_keys_free(keys);
+}
