@@ -662,7 +662,12 @@ enum cf_rc cf_audit_log_list(struct cf_audit_log *log, const struct cf_audit_fil
                              struct cf_audit_event_list *out, struct cf_err *err)
 {
     cf_audit_log_flush(log);
-    return cf_store_audit_list(log->store, filter, out, err);
+    enum cf_rc rc = cf_store_audit_list(log->store, filter, out, err);
+    /* Events recorded before text was repaired on the way in may hold bytes that are not UTF-8:
+     * shown with '?' like newer ones (the chain is verified from the store, not from this list). */
+    for (size_t i = 0; rc == CF_OK && i < out->n; i++)
+        repair_text(&out->items[i]);
+    return rc;
 }
 
 enum cf_rc cf_audit_log_checkpoint(struct cf_audit_log *log, struct cf_err *err)

@@ -77,7 +77,9 @@ enum cf_rc cf_audit_record(struct cf_audit_log *log, const struct cf_audit_event
 void cf_audit_log_flush(struct cf_audit_log *log);
 
 /* The stored events filter selects (filter borrowed), oldest first, after a flush so that what was
- * recorded before the call is listed. Release *out with cf_audit_event_list_release. */
+ * recorded before the call is listed, their text UTF-8 ('?' for other bytes, which only events
+ * recorded by an older Coffer hold): for showing, not for verifying. Release *out with
+ * cf_audit_event_list_release. */
 enum cf_rc cf_audit_log_list(struct cf_audit_log *log, const struct cf_audit_filter *filter,
                              struct cf_audit_event_list *out, struct cf_err *err);
 

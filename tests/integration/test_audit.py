@@ -294,6 +294,19 @@ class AuditTamper(AuditHelpers, unittest.TestCase):
                     "(SELECT context FROM audit_events WHERE seq = 7)")
         self.assertFinding("edited", first, "event %d" % first, "edited")
 
+    @harness.sqlite_only("PostgreSQL refuses text that is not UTF-8 in the first place")
+    def test_stored_text_that_is_not_utf8_is_listed_and_still_verified(self):
+        """An event stored by an older Coffer with bytes that are not UTF-8 (written here into its context) made the
+        audit list answer 500 for every page holding it. It is listed with '?' for them, while verification still
+        reads the stored bytes, which no longer match the chain (an edit)."""
+        first = self.first_event_of_context_of(7)
+        self.tamper("UPDATE audit_contexts SET user_agent = CAST(X'6f6c64ff6167656e74' AS TEXT) WHERE id = "
+                    "(SELECT context FROM audit_events WHERE seq = 7)")
+        self.assertFinding("edited", first, "event %d" % first, "edited")  # starts the server
+        r = self.server.api("GET", EVENTS, query={"limit": 1000})
+        self.assertEqual(r.status, 200, r.body[:300])
+        self.assertIn("old?agent", [e["userAgent"] for e in r.json["events"]])
+
     def test_context_deleted(self):
         first = self.first_event_of_context_of(7)
         self.tamper("DELETE FROM audit_contexts WHERE id = (SELECT context FROM audit_events WHERE seq = 7)")
