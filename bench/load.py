@@ -159,7 +159,10 @@ def store_soak(coffer, work, token):
     of events is kept, while the archive takes the rest."""
     minutes = float(os.environ.get("SOAK_MINUTES", "3"))
     retention = os.environ.get("SOAK_RETENTION", "30s")
-    retention_s = {"s": 1, "m": 60, "h": 3600}[retention[-1]] * float(retention[:-1])
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if retention[-1:] not in units:
+        sys.exit("SOAK_RETENTION: expected a number and a unit (s, m, h, d), such as 30s, not %r" % retention)
+    retention_s = units[retention[-1]] * float(retention[:-1])
     s = Server(coffer, work, "data", token, args=LIMITS + ["--audit-retention", retention])
     try:
         pid, client_id, client_secret, ident = seed(s)
