@@ -46,8 +46,8 @@ static bool is_read(const struct cf_audit_event *e)
  * hundreds of keys and a file holds thousands of events, so the per-key work must be small:
  * - a secret's read is found through an open addressing table of its place's hash (SipHash under a
  *   key of the run's own, since secret names are chosen by users);
- * - what the newest read was is kept as its time and a reference to its actor (the actors of one
- *   file are few), written out as strings once, at the end (reads_finish);
+ * - what the newest read was is kept as its time and a reference to its actor (found through a
+ *   table of the same kind), written out as strings once, at the end (reads_finish);
  * - the places of the last few events' key lists are remembered (memo), so that an event that
  *   names the same keys in the same place as a recent one (a pipeline listing one folder again)
  *   updates its reads without hashing a key. */
@@ -71,11 +71,15 @@ struct reads {
     uint64_t *hashes;                 /* of items[i]'s place */
     uint32_t *actor_of;               /* items[i]'s newest read's actor, in actors */
     size_t n, cap;
-    uint32_t *slots; /* 1 + an index into items; 0: free */
-    size_t n_slots;  /* a power of two, at least twice n */
-    uint8_t key[crypto_shorthash_KEYBYTES];
+    uint32_t *slots;                        /* 1 + an index into items; 0: free */
+    size_t n_slots;                         /* a power of two, at least twice n */
+    uint8_t key[crypto_shorthash_KEYBYTES]; /* made at the first read added */
+    bool keyed;
     struct actor *actors;
+    uint64_t *actor_hashes; /* of actors[i]'s kind, id and name */
     size_t n_actors, cap_actors;
+    uint32_t *actor_slots; /* 1 + an index into actors; 0: free */
+    size_t n_actor_slots;  /* a power of two, at least twice n_actors */
     struct memo memo[MEMO];
     size_t memo_next;
 };
@@ -129,11 +133,33 @@ static bool grow(void **array, size_t *cap, size_t n, size_t size)
     return true;
 }
 
+/* Keeps an open addressing table (*slots: 1 + an index, 0 free; *n_slots a power of two) at most
+ * half full with room for one more of the n entries whose hashes are given: doubled (first_size
+ * to begin with) and filled again when it would pass that. */
+static enum cf_rc slots_reserve(uint32_t **slots, size_t *n_slots, const uint64_t *hashes, size_t n,
+                                size_t first_size, struct cf_err *err)
+{
+    if ((n + 1) * 2 <= *n_slots)
+        return CF_OK;
+    size_t size = *n_slots ? *n_slots * 2 : first_size;
+    uint32_t *table = calloc(size, sizeof(*table));
+    if (!table)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        size_t at = (size_t)hashes[i] & (size - 1);
+        while (table[at])
+            at = (at + 1) & (size - 1);
+        table[at] = (uint32_t)i + 1;
+    }
+    free(*slots);
+    *slots = table;
+    *n_slots = size;
+    return CF_OK;
+}
+
 /* Makes room for one more read: the arrays grown by doubling, the table kept at most half full. */
 static enum cf_rc reads_reserve(struct reads *r, struct cf_err *err)
 {
-    if (!r->slots)
-        crypto_shorthash_keygen(r->key);
     if (r->n == r->cap) {
         size_t cap = r->cap ? r->cap * 2 : 256;
         void *items = realloc(r->items, cap * sizeof(*r->items));
@@ -148,22 +174,7 @@ static enum cf_rc reads_reserve(struct reads *r, struct cf_err *err)
         r->actor_of = actor_of;
         r->cap = cap;
     }
-    if ((r->n + 1) * 2 > r->n_slots) {
-        size_t n_slots = r->n_slots ? r->n_slots * 2 : 512;
-        uint32_t *slots = calloc(n_slots, sizeof(*slots));
-        if (!slots)
-            return cf_err_set(err, CF_ENOMEM, "out of memory");
-        free(r->slots);
-        r->slots = slots;
-        r->n_slots = n_slots;
-        for (size_t i = 0; i < r->n; i++) {
-            size_t at = (size_t)r->hashes[i] & (n_slots - 1);
-            while (slots[at])
-                at = (at + 1) & (n_slots - 1);
-            slots[at] = (uint32_t)i + 1;
-        }
-    }
-    return CF_OK;
+    return slots_reserve(&r->slots, &r->n_slots, r->hashes, r->n, 512, err);
 }
 
 /* Makes items[at]'s read the one at time_us by actor unless a newer one is kept (a tie goes to the
@@ -195,25 +206,40 @@ static enum cf_rc reads_find(struct reads *r, const struct cf_audit_last_read *x
     return CF_OK;
 }
 
-/* The index of e's actor in actors, added when new. */
+/* The index of e's actor in actors, added when new: found, like a place, through a table of the
+ * actors' hashes (a file may hold the reads of thousands of identities). */
 static enum cf_rc actor_of(struct reads *r, const struct cf_audit_event *e, uint32_t *out,
                            struct cf_err *err)
 {
-    for (size_t i = r->n_actors; i > 0; i--) {
-        const struct actor *a = &r->actors[i - 1];
-        if (strcmp(a->id, e->actor_id) == 0 && strcmp(a->name, e->actor_name) == 0 &&
-            strcmp(a->kind, e->actor_kind) == 0) {
-            *out = (uint32_t)(i - 1);
+    struct actor x;
+    memset(&x, 0, sizeof(x));
+    cf_strlcpy(x.kind, e->actor_kind, sizeof(x.kind));
+    cf_strlcpy(x.id, e->actor_id, sizeof(x.id));
+    cf_strlcpy(x.name, e->actor_name, sizeof(x.name));
+    uint8_t digest[crypto_shorthash_BYTES];
+    uint64_t h;
+    crypto_shorthash(digest, (const uint8_t *)&x, sizeof(x), r->key);
+    memcpy(&h, digest, sizeof(h));
+    enum cf_rc rc =
+        slots_reserve(&r->actor_slots, &r->n_actor_slots, r->actor_hashes, r->n_actors, 64, err);
+    if (rc != CF_OK)
+        return rc;
+    size_t mask = r->n_actor_slots - 1, slot = (size_t)h & mask;
+    for (; r->actor_slots[slot]; slot = (slot + 1) & mask) {
+        uint32_t at = r->actor_slots[slot] - 1;
+        if (r->actor_hashes[at] == h && memcmp(&r->actors[at], &x, sizeof(x)) == 0) {
+            *out = at;
             return CF_OK;
         }
     }
-    if (!grow((void **)&r->actors, &r->cap_actors, r->n_actors, sizeof(*r->actors)))
+    size_t cap = r->cap_actors; /* the hashes first: a longer array of them does no harm */
+    if (!grow((void **)&r->actor_hashes, &cap, r->n_actors, sizeof(*r->actor_hashes)) ||
+        !grow((void **)&r->actors, &r->cap_actors, r->n_actors, sizeof(*r->actors)))
         return cf_err_set(err, CF_ENOMEM, "out of memory");
-    struct actor *a = &r->actors[r->n_actors];
-    cf_strlcpy(a->kind, e->actor_kind, sizeof(a->kind));
-    cf_strlcpy(a->id, e->actor_id, sizeof(a->id));
-    cf_strlcpy(a->name, e->actor_name, sizeof(a->name));
-    *out = (uint32_t)r->n_actors++;
+    r->actors[r->n_actors] = x;
+    r->actor_hashes[r->n_actors] = h;
+    r->actor_slots[slot] = (uint32_t)++r->n_actors;
+    *out = (uint32_t)(r->n_actors - 1);
     return CF_OK;
 }
 
@@ -253,6 +279,10 @@ static void memo_clear(struct memo *m)
 
 static enum cf_rc reads_add(struct reads *r, const struct cf_audit_event *e, struct cf_err *err)
 {
+    if (!r->keyed) {
+        crypto_shorthash_keygen(r->key);
+        r->keyed = true;
+    }
     uint32_t actor = 0;
     enum cf_rc rc = actor_of(r, e, &actor, err);
     if (rc != CF_OK)
@@ -320,6 +350,8 @@ static void reads_release(struct reads *r)
     free(r->actor_of);
     free(r->slots);
     free(r->actors);
+    free(r->actor_hashes);
+    free(r->actor_slots);
     for (size_t i = 0; i < MEMO; i++)
         memo_clear(&r->memo[i]);
 }
