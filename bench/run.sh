@@ -34,6 +34,7 @@ BUILD=$(cd "$1" && pwd)
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 COFFER=$BUILD/coffer
 BASELINE=$BUILD/bench/baseline
+FLOOR=$BUILD/bench/floor
 AUTH_LUA=$ROOT/bench/auth.lua
 LOGIN_LUA=$ROOT/bench/login.lua
 
@@ -455,6 +456,11 @@ def report(work, out_path):
             mb(meta["pss_start"]), mb(meta["pss_before"]), mb(meta["pss_after"])))
     else:
         lines.append("coffer PSS: not available (no /proc/PID/smaps_rollup)")
+    if meta.get("rss_floor"):
+        lines.append("floor (bench/floor: the libraries Coffer maps at start, no Coffer code): RSS %.1f MB "
+                     "after start (PSS %s); the bare baseline: %.1f MB after start" % (
+                         mb(meta["rss_floor"]), "%.1f MB" % mb(meta["pss_floor"]) if meta.get("pss_floor") else "?",
+                         mb(meta["rss_baseline_start"])))
     lines.append("")
 
     top = max(conns)
@@ -632,13 +638,30 @@ QUIET_PROJECT=$(helper seed-list "$QUIET_PORT" "$VALUE_BYTES") || fail_with_log 
 QUIET_LIST_PATH="/api/v3/secrets/raw?workspaceId=$QUIET_PROJECT&environment=dev&secretPath=/"
 
 # 3. Start the baseline on the same bytes.
-BASELINE_PORT=$(helper port)
-helper start "$WORK/baseline.ready" "$WORK/baseline.log" "$BASELINE_PORT" /one \
-    "$BASELINE" "$BASELINE_PORT" "$WORK/list.json" "$WORK/one.json" &
-BASELINE_HELPER=$!
-ready=$(wait_ready "$WORK/baseline.ready" "$BASELINE_HELPER") || fail_with_log "baseline did not start" baseline
-BASELINE_PID=${ready% *}
-[ "${ready#* }" != fail ] || fail_with_log "baseline never answered GET /one" baseline
+# start_fixture NAME BINARY: starts BINARY (bench/baseline or bench/floor) on the fixture files and waits for
+# its first answer; sets STARTED_PORT, STARTED_PID and STARTED_HELPER.
+start_fixture() {
+    STARTED_PORT=$(helper port)
+    helper start "$WORK/$1.ready" "$WORK/$1.log" "$STARTED_PORT" /one \
+        "$2" "$STARTED_PORT" "$WORK/list.json" "$WORK/one.json" &
+    STARTED_HELPER=$!
+    ready=$(wait_ready "$WORK/$1.ready" "$STARTED_HELPER") || fail_with_log "$1 did not start" "$1"
+    STARTED_PID=${ready% *}
+    if [ "${ready#* }" = fail ]; then
+        stop "$STARTED_PID" "$STARTED_HELPER"
+        fail_with_log "$1 never answered GET /one" "$1"
+    fi
+}
+start_fixture baseline "$BASELINE"
+BASELINE_PORT=$STARTED_PORT BASELINE_PID=$STARTED_PID BASELINE_HELPER=$STARTED_HELPER
+RSS_BASELINE_START=$(rss_kb "$BASELINE_PID")
+
+# The floor under Coffer's idle RSS (bench/floor: the baseline with the libraries a Coffer server maps at
+# start): its RSS and PSS right after it answered once, as for Coffer in step 1; then it is stopped.
+start_fixture floor "$FLOOR"
+RSS_FLOOR=$(rss_kb "$STARTED_PID")
+PSS_FLOOR=$(pss_kb "$STARTED_PID")
+stop "$STARTED_PID" "$STARTED_HELPER"
 
 # 4. Load. Both servers get the same request bytes: the baseline ignores the Authorization header.
 sleep 1
@@ -823,6 +846,9 @@ pss_before=$PSS_BEFORE
 rss_after=$RSS_AFTER
 pss_after=$PSS_AFTER
 rss_baseline=$RSS_BASELINE
+rss_baseline_start=$RSS_BASELINE_START
+rss_floor=$RSS_FLOOR
+pss_floor=$PSS_FLOOR
 jwks_fetches=$(cat "$WORK/jwks.fetches" 2>/dev/null || echo 0)
 EOF
 echo

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "client/client.h"
+#include "util/dynlib.h"
 #include "util/wipemem.h"
 #include "util/banned.h"
 #include "util/str.h"
@@ -44,6 +45,8 @@ enum cf_rc cf_client_global_init(struct cf_err *err)
     if (initialised)
         return CF_OK;
     cf_json_use_wiping_allocator();
+    if (cf_dynlib_load(&cf_lib_curl, err) != CF_OK)
+        return err->rc;
     CURLcode code = curl_global_init_mem(CURL_GLOBAL_DEFAULT, cf_wipe_malloc, cf_wipe_free,
                                          cf_wipe_realloc, cf_wipe_strdup, cf_wipe_calloc);
     if (code != CURLE_OK)

@@ -13,6 +13,7 @@
 #include <gpgme.h>
 
 #include "crypto/pgpwrap.h"
+#include "util/dynlib.h"
 #include "util/file.h"
 #include "util/banned.h"
 
@@ -227,8 +228,10 @@ static enum cf_rc with_key(const char *name, const char *key, size_t key_len, co
     char home[PATH_MAX] = "";
     gpgme_ctx_t ctx = NULL;
     gpgme_key_t found = NULL;
-    enum cf_rc rc;
+    enum cf_rc rc = cf_dynlib_load(&cf_lib_gpgme, err);
 
+    if (rc != CF_OK)
+        return rc;
     pthread_once(&gpgme_once, gpgme_setup);
     rc = make_home(home, err);
     if (rc == CF_OK)

@@ -18,6 +18,7 @@
 
 #include "net/http.h"
 #include "util/cidr.h"
+#include "util/dynlib.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -290,10 +291,18 @@ static void curl_init_once(void)
     curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
 }
 
-CURL *cf_net_curl_new(void)
+CURL *cf_net_curl_new(struct cf_err *err)
 {
     pthread_once(&curl_once, curl_init_once);
-    return curl_ready ? curl_easy_init() : NULL;
+    if (!curl_ready) {
+        if (cf_dynlib_load(&cf_lib_curl, err) == CF_OK)
+            cf_err_set(err, CF_EINTERNAL, "libcurl failed to initialise");
+        return NULL;
+    }
+    CURL *curl = curl_easy_init();
+    if (!curl)
+        cf_err_set(err, CF_ENOMEM, "out of memory");
+    return curl;
 }
 
 enum cf_rc cf_net_curl_setup(CURL *curl, const struct cf_net_options *o, struct cf_net_guard *guard,
@@ -396,12 +405,12 @@ static enum cf_rc perform_once(const struct cf_http_request *req, struct curl_sl
     size_t max = req->response_max ? req->response_max : CF_NET_RESPONSE_MAX;
     struct body b = {.max = max};
     struct cf_net_guard guard;
-    CURL *curl = cf_net_curl_new();
+    CURL *curl = cf_net_curl_new(err);
     enum cf_rc rc;
 
     *retry_after_s = 0;
     if (!curl)
-        return cf_err_set(err, CF_ENOMEM, "out of memory");
+        return err->rc;
     rc = cf_net_curl_setup(curl, &req->net, &guard, err);
     if (rc != CF_OK)
         goto out;

@@ -102,11 +102,13 @@ struct cf_net_guard {
 };
 
 /* A fresh curl handle, for cf_net_curl_setup; the caller frees it with curl_easy_cleanup. The first
- * call initialises libcurl (curl_global_init, once per process, from whichever thread comes first),
- * so a server that never makes an outbound request never pays for it: libcurl's initialisation
- * loads OpenSSL's configuration and algorithm tables, about 2 MB of resident memory. NULL when
- * out of memory or libcurl failed to initialise. Thread-safe. */
-CURL *cf_net_curl_new(void);
+ * call loads libcurl (util/dynlib.h) and initialises it (curl_global_init, once per process, from
+ * whichever thread comes first), so a server that never makes an outbound request never pays for
+ * it: libcurl and the libraries it brings, and its initialisation, which loads OpenSSL's
+ * configuration and algorithm tables, are about 4 MB of resident memory. NULL with err set when
+ * libcurl could not be loaded or initialised (CF_EUNSUPPORTED, CF_EINTERNAL) or memory ran out.
+ * Thread-safe. */
+CURL *cf_net_curl_new(struct cf_err *err);
 
 /* Applies the module's settings (options, the policy check, user agent, no redirects, proxy rule)
  * to a fresh curl handle, for callers that need protocol options of their own (SMTP). guard must

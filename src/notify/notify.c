@@ -424,7 +424,9 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
         : is_leak(n)     ? "Run `coffer inventory --leaked` for every secret marked leaked."
                          : "Run `coffer expiring` to see everything that is due.");
     struct mail m = {text, len > 0 ? (size_t)len : 0, 0};
-    CURL *curl = cf_net_curl_new();
+    struct cf_err curl_err;
+    cf_err_clear(&curl_err);
+    CURL *curl = cf_net_curl_new(&curl_err);
     struct curl_slist *rcpt = NULL;
     const char *failure = NULL;
     char addr[320];
@@ -436,7 +438,10 @@ static const char *send_mail(struct cf_notifier *nf, const struct cf_channel *ch
             snprintf(addr, sizeof(addr), "<%.*s>", (int)a.n, a.p);
             rcpt = curl_slist_append(rcpt, addr);
         }
-    if (!curl || !rcpt) {
+    if (!curl) {
+        snprintf(why, why_size, "SMTP: %.240s", curl_err.msg);
+        failure = why;
+    } else if (!rcpt) {
         failure = "out of memory";
     } else {
         struct cf_net_options net = {.url = nf->smtp_url,

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "util/buf.h"
+#include "util/dynlib.h"
 #include "util/str.h"
 #include "util/banned.h"
 
@@ -542,6 +543,9 @@ static enum cf_rc open_session(const struct my_target *t, const char *user, cons
         user = t->username;
         password = t->password;
     }
+    rc = cf_dynlib_load(&cf_lib_mariadb, err);
+    if (rc != CF_OK)
+        return rc;
     pthread_once(&library_once, library_init);
     MYSQL *m = mysql_init(NULL);
     if (!m)
@@ -776,6 +780,10 @@ static void my_plan(const struct cf_provider_conn *conn, const json_t *params,
     if (config_check(params, &err) != CF_OK ||
         templates_of(params, database, &creation, &revocation, built, sizeof(built), &err) !=
             CF_OK) {
+        fn(ctx, "create", "SQL", "-", err.msg);
+        return;
+    }
+    if (cf_dynlib_load(&cf_lib_mariadb, &err) != CF_OK) {
         fn(ctx, "create", "SQL", "-", err.msg);
         return;
     }

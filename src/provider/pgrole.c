@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "util/buf.h"
+#include "util/dynlib.h"
 #include "util/str.h"
 #include "util/time.h"
 #include "util/banned.h"
@@ -120,7 +121,10 @@ static enum cf_rc open_session(const struct pg_target *t, const char *user, cons
         user = t->username;
         password = t->password;
     }
-    enum cf_rc rc = cf_provider_ca_file(t->ca_pem, ca_path, sizeof(ca_path), err);
+    enum cf_rc rc = cf_dynlib_load(&cf_lib_pq, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = cf_provider_ca_file(t->ca_pem, ca_path, sizeof(ca_path), err);
     if (rc != CF_OK)
         return rc;
     const char *ca = ca_path[0]                               ? ca_path

@@ -39,6 +39,7 @@
 #include "store/postgres.h"
 #include "store/sqldb.h"
 #include "store/sqlite.h" /* the migrations */
+#include "util/dynlib.h"
 #include "util/log.h"
 #include "util/str.h"
 #include "util/time.h"
@@ -858,6 +859,10 @@ enum cf_rc cf_postgres_open(const char *dsn, int timeout_ms, int pool_size, stru
     enum cf_rc rc;
 
     *out = NULL;
+    /* libpq is loaded here, not at the program's start (util/dynlib.h) */
+    rc = cf_dynlib_load(&cf_lib_pq, err);
+    if (rc != CF_OK)
+        return rc;
     st = calloc(1, sizeof(*st));
     if (!st)
         return cf_err_set(err, CF_ENOMEM, "out of memory opening the database");

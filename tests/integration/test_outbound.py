@@ -29,12 +29,8 @@ def closed_port():
         return s.getsockname()[1]
 
 
-class PolicyChecks:
-    """Shared checks, mixed into a harness.ServerTestCase started with or without the allow list."""
-
-    metadata_url = "https://169.254.169.254/latest/meta-data/"
-    stream_url = None
-    allowed = False
+class WithKeys:
+    """Signing keys (test_jwt_auth.Keys) for the class, mixed in before a harness.ServerTestCase."""
 
     @classmethod
     def setUpClass(cls):
@@ -47,6 +43,24 @@ class PolicyChecks:
             super().tearDownClass()
         finally:
             cls.keys.cleanup()
+
+    def login_with_closed_jwks(self):
+        """A JWT login whose JWKS URL is on loopback, by name, where nothing listens: 401 naming the URL."""
+        ident = self.create_identity()
+        url = "http://localhost:%d/jwks" % closed_port()
+        self.ok("POST", jwt_path(ident["id"]), body={"configurationType": "jwks", "jwksUrl": url})
+        r = self.api("POST", LOGIN, body={"identityId": ident["id"], "jwt": self.keys.sign("rsa", claims())},
+                     token=None)
+        self.assertError(r, 401, "Unauthorized", "JWKS endpoint %s could not be fetched" % url)
+        return r
+
+
+class PolicyChecks(WithKeys):
+    """Shared checks, mixed into a harness.ServerTestCase started with or without the allow list."""
+
+    metadata_url = "https://169.254.169.254/latest/meta-data/"
+    stream_url = None
+    allowed = False
 
     def check(self, message, what):
         if self.allowed:
@@ -95,13 +109,7 @@ class PolicyChecks:
                 self.check(r.json["message"], url)
 
     def test_loopback_by_name_stays_reachable(self):
-        ident = self.create_identity()
-        url = "http://localhost:%d/jwks" % closed_port()
-        self.ok("POST", jwt_path(ident["id"]), body={"configurationType": "jwks", "jwksUrl": url})
-        r = self.api("POST", LOGIN, body={"identityId": ident["id"], "jwt": self.keys.sign("rsa", claims())},
-                     token=None)
-        self.assertError(r, 401, "Unauthorized", "JWKS endpoint %s could not be fetched" % url)
-        self.assertNotIn(POLICY, r.json["message"])
+        self.assertNotIn(POLICY, self.login_with_closed_jwks().json["message"])
 
     def test_audit_stream(self):
         self.ok("GET", "/api/v1/notifications/channels")  # an audited request
@@ -124,6 +132,31 @@ class AllowedByFlag(PolicyChecks, IdentityHelpers, harness.ServerTestCase):
                    "--smtp-url", "smtp://[fe80::1]:25", "--smtp-from", "coffer@example.com")
     server_env = {"COFFER_LOGIN_MAX_FAILURES": "1000"}
     allowed = True
+
+
+class LibrariesAtFirstUse(WithKeys, IdentityHelpers, harness.ServerTestCase):
+    """libcurl, libpq, libmariadb and GPGME are loaded at their first use (util/dynlib.h): a server that
+    has not made an outbound request has not mapped libcurl, and one on SQLite has never mapped libpq."""
+
+    def mapped(self):
+        with open("/proc/%d/maps" % self.server.proc.pid) as f:
+            files = {line.split()[-1].rsplit("/", 1)[-1] for line in f if "/" in line}
+        return {lib for lib in ("libcurl.so", "libpq.so", "libmariadb.so", "libgpgme.so", "libldap", "libkrb5.so")
+                if any(name.startswith(lib) for name in files)}
+
+    def test_loaded_only_once_used(self):
+        pid = self.ok("POST", "/api/v2/workspace", body={"projectName": harness.unique("p")})["project"]["id"]
+        self.ok("POST", "/api/v3/secrets/raw/LIBS_KEY",
+                body={"workspaceId": pid, "environment": "prod", "secretValue": "v"})
+        self.ok("GET", "/api/v3/secrets/raw?workspaceId=%s&environment=prod" % pid)
+        # on PostgreSQL the store itself is libpq's first use (and libpq brings Kerberos and LDAP)
+        on_pg = {"libpq.so", "libldap", "libkrb5.so"} if harness.PG_DIR else set()
+        self.assertEqual(self.mapped(), on_pg)
+        # a JWKS fetched over HTTP: libcurl is loaded then, and works (the fetch fails only because
+        # nothing listens there)
+        self.login_with_closed_jwks()
+        self.assertIn("libcurl.so", self.mapped())
+        self.assertFalse(self.mapped() & {"libmariadb.so", "libgpgme.so"})
 
 
 class AllowedByEnvironment(unittest.TestCase):

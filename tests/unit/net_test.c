@@ -329,7 +329,9 @@ Test(net, retries_honour_retry_after_and_caps_hold)
 static void *new_handle(void *arg)
 {
     CURL **out = arg;
-    *out = cf_net_curl_new();
+    struct cf_err err;
+    cf_err_clear(&err);
+    *out = cf_net_curl_new(&err);
     return NULL;
 }
 
