@@ -9,10 +9,9 @@
 
 void cf_dynlib_open(struct cf_dynlib *lib)
 {
-    /* RTLD_LOCAL: the library's symbols do not join the program's global scope, so that nothing
-     * loaded later binds to them instead of to the functions of util/dynlib_*.c, or the other way
-     * round. RTLD_NOW: a library missing a symbol it needs fails here, not in the middle of a call.
-     */
+    /* RTLD_LOCAL: the library's symbols stay out of the global scope that later loads resolve
+     * against. RTLD_NOW: a library missing a symbol it needs fails here, not in the middle of a
+     * call. */
     void *handle = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
         const char *why = dlerror();

@@ -30,8 +30,8 @@ struct cf_dynlib {
     cf_dynlib_fn *slots; /* count functions, filled by the load */
     size_t count;
     pthread_once_t once;
-    void (*load_once)(
-        void);         /* calls cf_dynlib_open on this struct (pthread_once takes no argument) */
+    /* calls cf_dynlib_open on this struct (pthread_once's routine takes no argument) */
+    void (*load_once)(void);
     atomic_bool ready; /* every slot is filled */
     char error[CF_ERR_MSG_MAX];
 };
