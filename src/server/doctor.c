@@ -21,6 +21,7 @@
 #include "server/commands.h"
 #include "store/leaks.h"
 #include "cli/common.h"
+#include "util/dynlib.h"
 #include "util/log.h"
 #include "util/time.h"
 #include "util/str.h"
@@ -299,6 +300,40 @@ static void check_leaks(struct report *r, struct cf_boot *boot)
     free(leaks);
 }
 
+/* The libraries the server loads at their first use (util/dynlib.h) must be there when that use
+ * comes: a host whose copy of coffer lacks one starts and serves, and fails only later, at a sync,
+ * a JWKS fetch, a dynamic secret. Loading them here, in this process, costs the server nothing. */
+static void check_libraries(struct report *r)
+{
+    static const struct {
+        struct cf_dynlib *lib;
+        enum verdict missing;
+        const char *needed_for;
+    } libs[] = {
+        {&cf_lib_curl, FAIL,
+         "every outbound request (secret syncs, JWKS and OIDC discovery, webhooks, notices, "
+         "rotations) and every client command"},
+        {&cf_lib_pq, WARN, "the PostgreSQL store, PostgreSQL dynamic secrets and rotated roles"},
+        {&cf_lib_mariadb, WARN, "MySQL and MariaDB dynamic secrets"},
+        {&cf_lib_gpgme, WARN, "unseal shares encrypted to OpenPGP keys"},
+    };
+    int missing = 0;
+    for (size_t i = 0; i < CF_ARRAY_SIZE(libs); i++) {
+        struct cf_err err;
+        cf_err_clear(&err);
+        if (cf_dynlib_load(libs[i].lib, &err) != CF_OK) {
+            say(r, libs[i].missing, "libraries",
+                "%s; it is needed for %s (install it: debian/control)", err.msg,
+                libs[i].needed_for);
+            missing++;
+        }
+    }
+    if (!missing)
+        say(r, OK, "libraries",
+            "libcurl, libpq, libmariadb and GPGME load (the server loads each at "
+            "its first use)");
+}
+
 int cf_cmd_doctor(int argc, char **argv)
 {
     const char *data_dir = NULL, *db = NULL, *tls_cert = NULL;
@@ -357,6 +392,7 @@ int cf_cmd_doctor(int argc, char **argv)
     snprintf(path, sizeof(path), "%s/%s", opts.data_dir, CF_AUDIT_HEAD_FILE);
     check_private(&r, "audit head file", path, false, false);
     check_certificate(&r, cf_boot_setting(tls_cert, "COFFER_TLS_CERT", NULL));
+    check_libraries(&r);
 
     struct cf_boot boot;
     struct cf_err err;

@@ -46,7 +46,8 @@ class Doctor(harness.ServerTestCase):
         rc, out, err = self.doctor()
         self.assertEqual(rc, 0, out + err)
         self.assertIn("0 failed, 0 warnings: this deployment looks healthy", out)
-        for check in ("data directory", "database", "clock", "audit chain", "expiry", "jobs", "leaks", "store"):
+        for check in ("data directory", "database", "clock", "audit chain", "expiry", "jobs", "leaks", "store",
+                      "libraries"):
             self.assertTrue([l for l in self.lines(out, "ok") if l[6:].startswith(check)], (check, out))
         if harness.BACKEND == "postgres":
             self.assertIn("this host and the database differ by", out)
