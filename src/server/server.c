@@ -1120,6 +1120,10 @@ static enum phase_end serve_unsealed(struct server_run *run)
         audit_unseal(audit_log, run->boot->auto_unseal, run->boot->pkcs11);
     }
     log_listening(run, server, false);
+    /* From here on a line per request: gathered, many lines per write() (util/log.h), until the
+     * requests are drained. */
+    if (cf_log_gather_start(&err) != CF_OK)
+        cf_log_warn("the log is written a line at a time: %s", err.msg);
     char ready[512];
     snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on port %u, store %s",
              cf_server_port(server), boot->store->backend);
@@ -1136,6 +1140,7 @@ static enum phase_end serve_unsealed(struct server_run *run)
                     sig == SIGINT ? "SIGINT" : "SIGTERM");
     cf_server_stop(server, DRAIN_MS);
     server = NULL;
+    cf_log_gather_stop();
     end = sig == SIGUSR1 ? PHASE_SEALED : PHASE_STOPPED;
     uint64_t deferred = 0, syncs = 0;
     cf_store_sync_counts(boot->store, &deferred, &syncs);

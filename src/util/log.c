@@ -1,12 +1,17 @@
 /* stderr logger (see log.h). Each line is built in one buffer and written with a single write() so
  * that lines from concurrent threads never interleave; every value goes through one escaper, so
- * that a value can neither end its line nor add a field of its own. */
+ * that a value can neither end its line nor add a field of its own. While the gatherer runs (the
+ * server, between its "listening on" line and its stop), lines are copied into a shared buffer and
+ * one thread writes what has gathered with one write(). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -289,13 +294,155 @@ static void put_prefix(struct line *line, enum cf_log_level level)
     put_str(line, names[level]);
 }
 
-static void emit(struct line *line)
+/* Writes all of text to stderr (a write may take part of it; one interrupted is tried again). */
+static void write_all(const char *text, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(STDERR_FILENO, text, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* nowhere to report it: the log is the place it would go */
+        text += n;
+        len -= (size_t)n;
+    }
+}
+
+/* The gatherer (cf_log_gather_start). Lines are appended to the filling half of a double buffer;
+ * the writer thread swaps the halves and writes the full one while the next fills. The first line
+ * into an empty half wakes the writer, which then gathers for GATHER_MS more (or until the half is
+ * half full, or a warning waits) and writes everything with one write(): at most GATHER_MS late
+ * at low load, one wake-up and one system call for many lines under load (waking it for every
+ * line costs more than the write() it saves). A line that finds the half full waits for room
+ * (nothing is dropped or reordered); a warning or an error waits until it is written, so that it
+ * is out by the time its caller goes on, as without the gatherer. Global like the rest of the
+ * logger's state: there is one stderr. */
+#define GATHER_BYTES (128 * 1024)
+#define GATHER_MS 1
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;    /* to the writer: lines came, a warning waits, or stop */
+    pthread_cond_t written; /* from the writer: a half was written (room, and a waiting warning) */
+    char *half[2];
+    size_t len;           /* bytes in half[filling] */
+    int filling;          /* the half lines go to */
+    uint64_t taken, done; /* halves the writer took, and wrote */
+    int urgent;           /* warnings waiting to be written */
+    bool running, stopping;
+    pthread_t thread;
+} gather = {.lock = PTHREAD_MUTEX_INITIALIZER,
+            .wake = PTHREAD_COND_INITIALIZER,
+            .written = PTHREAD_COND_INITIALIZER};
+
+static void *gather_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&gather.lock);
+    for (;;) {
+        while (gather.len == 0 && !gather.stopping)
+            pthread_cond_wait(&gather.wake, &gather.lock);
+        if (gather.len == 0)
+            break; /* stopping, and everything is written */
+        struct timespec until;
+        cf_deadline_in(&until, GATHER_MS);
+        while (!gather.stopping && !gather.urgent && gather.len < GATHER_BYTES / 2)
+            if (pthread_cond_timedwait(&gather.wake, &gather.lock, &until) == ETIMEDOUT)
+                break;
+        char *full = gather.half[gather.filling];
+        size_t len = gather.len;
+        gather.filling ^= 1;
+        gather.len = 0;
+        gather.taken++;
+        pthread_mutex_unlock(&gather.lock);
+        write_all(full, len);
+        pthread_mutex_lock(&gather.lock);
+        gather.done++;
+        pthread_cond_broadcast(&gather.written);
+    }
+    /* Under the lock that found nothing left: from here every line is written by its caller, after
+     * every gathered one. */
+    gather.running = false;
+    pthread_cond_broadcast(&gather.written);
+    pthread_mutex_unlock(&gather.lock);
+    return NULL;
+}
+
+enum cf_rc cf_log_gather_start(struct cf_err *err)
+{
+    pthread_mutex_lock(&gather.lock);
+    enum cf_rc rc = CF_OK;
+    if (gather.running || gather.half[0])
+        goto out; /* running (or a stop not yet joined) */
+    if (!(gather.half[0] = malloc(2 * GATHER_BYTES))) {
+        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
+        goto out;
+    }
+    gather.half[1] = gather.half[0] + GATHER_BYTES;
+    gather.len = 0;
+    gather.filling = 0;
+    gather.stopping = false;
+    gather.running = pthread_create(&gather.thread, NULL, gather_main, NULL) == 0;
+    if (!gather.running) {
+        free(gather.half[0]);
+        gather.half[0] = gather.half[1] = NULL;
+        rc = cf_err_set(err, CF_EINTERNAL, "cannot start the log writer thread");
+    }
+out:
+    pthread_mutex_unlock(&gather.lock);
+    return rc;
+}
+
+void cf_log_gather_stop(void)
+{
+    pthread_mutex_lock(&gather.lock);
+    if (!gather.running) {
+        pthread_mutex_unlock(&gather.lock);
+        return;
+    }
+    gather.stopping = true;
+    pthread_cond_signal(&gather.wake);
+    pthread_mutex_unlock(&gather.lock);
+    pthread_join(gather.thread, NULL); /* it writes what is left first */
+    pthread_mutex_lock(&gather.lock);
+    free(gather.half[0]);
+    gather.half[0] = gather.half[1] = NULL;
+    pthread_mutex_unlock(&gather.lock);
+}
+
+/* Hands a finished line to the gatherer; false when it does not run (the caller writes it). */
+static bool gathered(const struct line *line, enum cf_log_level level)
+{
+    pthread_mutex_lock(&gather.lock);
+    while (gather.running && gather.len + line->len > GATHER_BYTES)
+        pthread_cond_wait(&gather.written, &gather.lock);
+    if (!gather.running) {
+        pthread_mutex_unlock(&gather.lock);
+        return false;
+    }
+    memcpy(gather.half[gather.filling] + gather.len, line->text, line->len);
+    bool crossed = gather.len < GATHER_BYTES / 2 && gather.len + line->len >= GATHER_BYTES / 2;
+    if (gather.len == 0 || crossed || level >= CF_LOG_WARN)
+        pthread_cond_signal(&gather.wake);
+    gather.len += line->len;
+    if (level >= CF_LOG_WARN) {
+        /* the half holding this line is the next one taken: it is out once done counts it */
+        uint64_t half = gather.taken + 1;
+        gather.urgent++;
+        while (gather.running && gather.done < half)
+            pthread_cond_wait(&gather.written, &gather.lock);
+        gather.urgent--;
+    }
+    pthread_mutex_unlock(&gather.lock);
+    return true;
+}
+
+static void emit(struct line *line, enum cf_log_level level)
 {
     if (json_lines)
         line->text[line->len++] = '}';
     line->text[line->len++] = '\n';
-    ssize_t unused = write(STDERR_FILENO, line->text, line->len);
-    (void)unused;
+    if (!gathered(line, level))
+        write_all(line->text, line->len);
 }
 
 void cf_log_fields(enum cf_log_level level, const char *event, const struct cf_log_field *fields,
@@ -315,7 +462,7 @@ void cf_log_fields(enum cf_log_level level, const char *event, const struct cf_l
     }
     for (size_t i = 0; i < n; i++)
         put_field(&line, &fields[i]);
-    emit(&line);
+    emit(&line, level);
 }
 
 void cf_log(enum cf_log_level level, const char *fmt, ...)
@@ -332,5 +479,5 @@ void cf_log(enum cf_log_level level, const char *fmt, ...)
     struct line line;
     put_prefix(&line, level);
     put_field(&line, &CF_LOG_TEXT("msg", message));
-    emit(&line);
+    emit(&line, level);
 }

@@ -67,6 +67,18 @@ bool cf_log_set_format(const char *name);
 /* Sets the threshold from "debug", "info", "warn" or "error"; returns false for anything else. */
 bool cf_log_set_level(const char *name);
 
+/* Gathers lines from now on: each line is copied into a buffer that one writer thread writes out,
+ * many lines per write() under load, in the order they were logged, each line whole, none lost;
+ * warnings and errors are written before their call returns. For the server, which logs a line per
+ * request: a write() each was the largest system-call cost of a cached read. Anything written to
+ * stderr other than through this logger may come out ahead of lines still gathered. CF_ENOMEM or
+ * CF_EINTERNAL (the thread); a no-op when running. Thread-safe. */
+enum cf_rc cf_log_gather_start(struct cf_err *err);
+
+/* Writes every gathered line and goes back to one write() per line. Thread-safe; a no-op when the
+ * gatherer does not run. */
+void cf_log_gather_stop(void);
+
 /* Writes "<event> key=value..." (event is a literal word, e.g. "req") with the n fields in order.
  */
 void cf_log_fields(enum cf_log_level level, const char *event, const struct cf_log_field *fields,

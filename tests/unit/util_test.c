@@ -1216,6 +1216,95 @@ Test(log, json_long_value_is_cut_and_the_line_still_parses)
     free(text);
 }
 
+/* The gatherer: lines from many threads, more than its buffer holds, each whole, none lost, each
+ * thread's in its order; lines logged after the stop come after every gathered one. */
+#define GATHER_THREADS 8
+#define GATHER_LINES 3000
+
+static void *log_many(void *arg)
+{
+    int thread = (int)(intptr_t)arg;
+    for (int i = 0; i < GATHER_LINES; i++)
+        cf_log_event(CF_LOG_INFO, "gather", CF_LOG_INT("thread", thread), CF_LOG_INT("seq", i),
+                     CF_LOG_TEXT("pad", "0123456789abcdef0123456789abcdef0123456789abcdef"));
+    return NULL;
+}
+
+static void log_gathered(void)
+{
+    struct cf_err err;
+    cf_err_clear(&err);
+    cr_assert_eq(cf_log_gather_start(&err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_log_gather_start(&err), CF_OK, "a second start is a no-op");
+    pthread_t threads[GATHER_THREADS];
+    for (int t = 0; t < GATHER_THREADS; t++)
+        cr_assert_eq(pthread_create(&threads[t], NULL, log_many, (void *)(intptr_t)t), 0);
+    for (int t = 0; t < GATHER_THREADS; t++)
+        pthread_join(threads[t], NULL);
+    cf_log_gather_stop();
+    cf_log_gather_stop(); /* a no-op */
+    cf_log_info("after the stop");
+}
+
+Test(log, gathered_lines_are_whole_complete_and_in_order)
+{
+    char *text = capture_stderr(log_gathered);
+    int next[GATHER_THREADS] = {0};
+    size_t lines = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lines++;
+        if (strstr(line, "after the stop")) {
+            cr_expect_eq(lines, (size_t)GATHER_THREADS * GATHER_LINES + 1, "came early: %s", line);
+            continue;
+        }
+        int thread = -1, seq = -1, used = 0;
+        const char *at = strstr(line, " info gather thread=");
+        cr_assert_not_null(at, "not a whole line: %s", line);
+        cr_assert_eq(
+            sscanf(at, " info gather thread=%d seq=%d pad=\"%*[0-9a-f]\"%n", &thread, &seq, &used),
+            2, "%s", line);
+        cr_assert_eq(at[used], '\0', "two lines in one: %s", line);
+        cr_assert(thread >= 0 && thread < GATHER_THREADS, "%s", line);
+        cr_assert_eq(seq, next[thread], "thread %d: %d after %d", thread, seq, next[thread] - 1);
+        next[thread]++;
+    }
+    cr_expect_eq(lines, (size_t)GATHER_THREADS * GATHER_LINES + 1);
+    free(text);
+}
+
+/* While gathering, a warning is out before its call returns, after the lines logged before it. */
+static int gather_probe_fd = -1;
+
+static void log_warning_gathered(void)
+{
+    struct cf_err err;
+    cf_err_clear(&err);
+    cr_assert_eq(cf_log_gather_start(&err), CF_OK, "%s", err.msg);
+    cf_log_info("first");
+    cf_log_warn("second");
+    char seen[256] = "";
+    ssize_t n = pread(gather_probe_fd, seen, sizeof(seen) - 1, 0);
+    cr_assert_gt(n, 0, "nothing written when the warning returned");
+    const char *first = strstr(seen, "msg=\"first\""), *second = strstr(seen, "msg=\"second\"");
+    cr_expect(first && second && first < second, "%s", seen);
+    cf_log_gather_stop();
+}
+
+Test(log, a_gathered_warning_is_written_before_it_returns)
+{
+    char path[] = "/tmp/cf_util_test_warn_XXXXXX";
+    gather_probe_fd = mkstemp(path);
+    cr_assert_geq(gather_probe_fd, 0);
+    int saved = dup(STDERR_FILENO);
+    cr_assert_geq(dup2(gather_probe_fd, STDERR_FILENO), 0);
+    log_warning_gathered();
+    cr_assert_geq(dup2(saved, STDERR_FILENO), 0);
+    close(saved);
+    close(gather_probe_fd);
+    unlink(path);
+}
+
 /* ---- file ---- */
 
 Test(file, replace_writes_whole_files_with_mode_0600)
