@@ -1,6 +1,7 @@
 /* Maps method + path to a handler (see internal.h). Patterns are matched segment by segment; a
  * segment starting with ':' captures one path segment. libmicrohttpd has already percent-decoded
  * the path. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,6 +87,24 @@ static bool match(const char *pattern, const char *path, size_t plen, size_t *n,
     return *q == '\0' && p == end;
 }
 
+/* The length of each route's literal start, up to its first ':' segment (its whole pattern when it
+ * has none), in table order: a path that does not begin with it cannot match, so one memcmp turns
+ * away most of the routes before match() walks their segments. Made once. */
+static size_t *literal_lens;
+static pthread_once_t literal_once = PTHREAD_ONCE_INIT;
+
+static void literal_init(void)
+{
+    size_t *lens = malloc(cf_router_count() * sizeof(*lens));
+    if (!lens)
+        return; /* every route is then walked */
+    size_t i = 0;
+    for (size_t t = 0; t < CF_ARRAY_SIZE(tables); t++)
+        for (const struct cf_route *r = tables[t].routes; r->method; r++)
+            lens[i++] = strcspn(r->pattern, ":");
+    literal_lens = lens;
+}
+
 enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path)
 {
     bool path_known = false;
@@ -96,9 +115,13 @@ enum cf_route_match cf_router_match(struct cf_req *req, const char *method, cons
     size_t plen = strlen(path);
     if (plen > 1 && path[plen - 1] == '/')
         plen--;
+    pthread_once(&literal_once, literal_init);
     size_t index = 0;
     for (size_t t = 0; t < CF_ARRAY_SIZE(tables); t++) {
         for (const struct cf_route *r = tables[t].routes; r->method; r++, index++) {
+            if (literal_lens &&
+                (plen < literal_lens[index] || memcmp(r->pattern, path, literal_lens[index]) != 0))
+                continue;
             if (!match(r->pattern, path, plen, &n, names, values, lens))
                 continue;
             path_known = true;

@@ -433,6 +433,7 @@ struct cf_scim_user_list {
 
 /* One audit event. Strings are NUL-terminated and never hold a secret value, a client secret or a
  * token; keys is a comma-separated list of secret key names ("" for none). */
+/* A new member needs its line in core/auditlog.c copy_event too (it copies field by field). */
 struct cf_audit_event {
     int64_t seq;     /* 1, 2, ... assigned when appended */
     int64_t time_us; /* UTC, microseconds since the epoch */

@@ -70,6 +70,57 @@ Test(auditlog, a_full_queue_drops_the_oldest_waiting_events_and_keeps_the_writer
     cf_audit_log_close(log);
 }
 
+/* Every field of a recorded event reaches the store as it was given (cf_audit_record copies the
+ * event field by field), with full-length text and bytes that are not UTF-8 repaired. */
+Test(auditlog, a_recorded_event_keeps_every_field)
+{
+    struct cf_audit_log *log = NULL;
+    cr_assert_eq(
+        cf_audit_log_open(fx_store, fx_keyring, &(struct cf_audit_log_config){0}, &log, &err),
+        CF_OK, "%s", err.msg);
+    struct cf_audit_event *e = calloc(1, sizeof(*e));
+    cr_assert_not_null(e);
+    e->time_us = 1765000000123456;
+    cf_strlcpy(e->actor_kind, "identity", sizeof(e->actor_kind));
+    cf_strlcpy(e->actor_id, "0b7c5d2e-4a3f-4c1e-9d2b-1f2e3d4c5b6a", sizeof(e->actor_id));
+    cf_strlcpy(e->actor_name, "deploy-prod", sizeof(e->actor_name));
+    cf_strlcpy(e->source_ip, "10.0.0.7", sizeof(e->source_ip));
+    memset(e->user_agent, 'u', sizeof(e->user_agent) - 1); /* as long as the field holds */
+    e->user_agent[3] = (char)0xff;                         /* not UTF-8: becomes '?' */
+    cf_strlcpy(e->action, "secrets.read", sizeof(e->action));
+    cf_strlcpy(e->project_id, "7d1e2f3a-4b5c-4d6e-8f70-a1b2c3d4e5f6", sizeof(e->project_id));
+    cf_strlcpy(e->environment, "prod", sizeof(e->environment));
+    cf_strlcpy(e->path, "/backend/api", sizeof(e->path));
+    cf_strlcpy(e->keys, "DB_PASSWORD,API_TOKEN", sizeof(e->keys));
+    cf_strlcpy(e->result, "denied", sizeof(e->result));
+    cf_strlcpy(e->reason, "no rule allows it", sizeof(e->reason));
+    cf_strlcpy(e->request_id, "5f0c2a9e1b7d4c3a", sizeof(e->request_id));
+    cr_assert_eq(cf_audit_record(log, e, &err), CF_OK, "%s", err.msg);
+    struct cf_audit_filter filter = {.limit = 10, .action = "secrets.read"};
+    struct cf_audit_event_list events = {0};
+    cr_assert_eq(cf_audit_log_list(log, &filter, &events, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(events.n, 1);
+    const struct cf_audit_event *got = &events.items[0];
+    e->user_agent[3] = '?';
+    cr_expect_eq(got->time_us, e->time_us);
+    cr_expect_str_eq(got->actor_kind, e->actor_kind);
+    cr_expect_str_eq(got->actor_id, e->actor_id);
+    cr_expect_str_eq(got->actor_name, e->actor_name);
+    cr_expect_str_eq(got->source_ip, e->source_ip);
+    cr_expect_str_eq(got->user_agent, e->user_agent);
+    cr_expect_str_eq(got->project_id, e->project_id);
+    cr_expect_str_eq(got->environment, e->environment);
+    cr_expect_str_eq(got->path, e->path);
+    cr_expect_str_eq(got->keys, e->keys);
+    cr_expect_str_eq(got->result, e->result);
+    cr_expect_str_eq(got->reason, e->reason);
+    cr_expect_str_eq(got->request_id, e->request_id);
+    cr_expect_neq(got->id[0], '\0', "an id is given to an event recorded without one");
+    cf_audit_event_list_release(&events);
+    free(e);
+    cf_audit_log_close(log);
+}
+
 struct holder {
     sqlite3 *db;
     long hold_ms;
