@@ -123,9 +123,13 @@ class AgentTests(ServerTestCase):
         self.addCleanup(notify.close)
         # A process that records the SIGHUPs it gets, named by a pid file.
         hup_log = self.path("hups")
-        reloader = subprocess.Popen(["sh", "-c", "trap 'echo hup >> %s' HUP; while :; do sleep 0.05; done" % hup_log])
+        trapped = self.path("trapped")
+        reloader = subprocess.Popen(["sh", "-c", "trap 'echo hup >> %s' HUP; : > %s; while :; do sleep 0.05; done"
+                                     % (hup_log, trapped)])
         self.addCleanup(reloader.wait)
         self.addCleanup(reloader.kill)
+        # a SIGHUP before the shell has set its trap would end it instead of being counted
+        wait_for(lambda: os.path.exists(trapped), what="the reloader's trap")
         self.write("app.pid", "%d\n" % reloader.pid)
         self.write("env.tmpl", '{{- with secret "%s" "dev" "/" }}{{ range . }}{{ .Key }}={{ .Value }}\n'
                    '{{ end }}{{ end -}}\n' % self.pid)
