@@ -124,8 +124,11 @@ class AgentTests(ServerTestCase):
         # A process that records the SIGHUPs it gets, named by a pid file.
         hup_log = self.path("hups")
         trapped = self.path("trapped")
+        # SIGHUP back to its default first: a shell cannot trap a signal it was started with ignored (as
+        # under nohup)
         reloader = subprocess.Popen(["sh", "-c", "trap 'echo hup >> %s' HUP; : > %s; while :; do sleep 0.05; done"
-                                     % (hup_log, trapped)])
+                                     % (hup_log, trapped)],
+                                    preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
         self.addCleanup(reloader.wait)
         self.addCleanup(reloader.kill)
         # a SIGHUP before the shell has set its trap would end it instead of being counted
