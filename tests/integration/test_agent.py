@@ -10,6 +10,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 import unittest
@@ -124,15 +125,21 @@ class AgentTests(ServerTestCase):
         # A process that records the SIGHUPs it gets, named by a pid file.
         hup_log = self.path("hups")
         trapped = self.path("trapped")
-        # SIGHUP back to its default first: a shell cannot trap a signal it was started with ignored (as
-        # under nohup)
-        reloader = subprocess.Popen(["sh", "-c", "trap 'echo hup >> %s' HUP; : > %s; while :; do sleep 0.05; done"
-                                     % (hup_log, trapped)],
-                                    preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
+        # Python rather than a shell trap: a shell cannot trap a signal it was started with ignored (as under
+        # nohup), while a handler set here takes the signal whatever the process inherited.
+        reloader = subprocess.Popen([sys.executable, "-c",
+                                     "import signal, time\n"
+                                     "def hup(*_):\n"
+                                     "    with open(%r, 'a') as f:\n"
+                                     "        f.write('hup\\n')\n"
+                                     "signal.signal(signal.SIGHUP, hup)\n"
+                                     "open(%r, 'w').close()\n"
+                                     "while True:\n"
+                                     "    time.sleep(0.05)\n" % (hup_log, trapped)])
         self.addCleanup(reloader.wait)
         self.addCleanup(reloader.kill)
-        # a SIGHUP before the shell has set its trap would end it instead of being counted
-        wait_for(lambda: os.path.exists(trapped), what="the reloader's trap")
+        # a SIGHUP before its handler is set would end it instead of being counted
+        wait_for(lambda: os.path.exists(trapped), what="the reloader's handler")
         self.write("app.pid", "%d\n" % reloader.pid)
         self.write("env.tmpl", '{{- with secret "%s" "dev" "/" }}{{ range . }}{{ .Key }}={{ .Value }}\n'
                    '{{ end }}{{ end -}}\n' % self.pid)
