@@ -28,7 +28,17 @@ import stores
 SECONDS = int(os.environ.get("BENCH_SECONDS", "3"))
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64").split()[-1])
-FIGURES = ("login_rps", "login_p99_ms", "write_rps", "write_p99_ms", "commits_per_sync")
+FIGURES = ("login_rps", "login_p99_ms", "write_rps", "write_p99_ms", "commits_per_sync", "write_kb")
+
+
+def written_bytes(pid):
+    """Bytes the process has had written to storage so far (/proc/PID/io write_bytes: counted as pages are
+    dirtied, so a page written twice before it reaches the disk counts once)."""
+    with open("/proc/%d/io" % pid) as f:
+        for line in f:
+            if line.startswith("write_bytes:"):
+                return int(line.split()[1])
+    return 0
 
 
 def one_run(coffer, work, name, lua):
@@ -46,10 +56,13 @@ def one_run(coffer, work, name, lua):
                     CONNECTIONS, SECONDS, {"BENCH_CLIENT_ID": ua["clientId"], "BENCH_CLIENT_SECRET": secret})
         env = {"BENCH_TOKEN": token, "BENCH_PROJECT": pid, "BENCH_NODE": "0", "BENCH_THREADS": "2",
                "BENCH_RANGES": "2"}
+        before = written_bytes(server.proc.pid)
         write = wrk("http://127.0.0.1:%d/" % server.port, lua, CONNECTIONS, SECONDS, env)
+        write_kb = (written_bytes(server.proc.pid) - before) / 1024 / max(1, write[0] * SECONDS)
     finally:
         server.stop()
-    return (login[0], login[1], write[0], write[1], commits_per_sync(work, name)), login[2] + write[2]
+    return ((login[0], login[1], write[0], write[1], commits_per_sync(work, name), write_kb),
+            login[2] + write[2])
 
 
 def commits_per_sync(work, name):
@@ -80,22 +93,23 @@ def main():
                 errors += failed
                 for name, value in zip(FIGURES, figures):
                     runs[b][name].append(value)
-                print("round %d, %s: login %.0f/s p99 %.1f ms, write one %.0f/s p99 %.1f ms, %.1f commits/sync"
-                      % ((r, b) + figures), flush=True)
+                print("round %d, %s: login %.0f/s p99 %.1f ms, write one %.0f/s p99 %.1f ms, %.1f commits/sync, "
+                      "%.1f KB stored per write" % ((r, b) + figures), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     medians = {b: {f: statistics.median(v) for f, v in runs[b].items()} for b in builds}
     first = medians[builds[0]]
     lines = ["Durable writes, %d connections, %d s per run, medians of %d rounds; ratios against %s" % (
         CONNECTIONS, SECONDS, ROUNDS, builds[0]), "",
-        "%-40s %14s %12s %14s %12s %8s" % ("build", "logins/s", "login p99", "writes/s", "write p99",
-                                            "per sync")]
+        "%-40s %14s %12s %14s %12s %8s %14s" % ("build", "logins/s", "login p99", "writes/s", "write p99",
+                                                 "per sync", "KB per write")]
     for b in builds:
         m = medians[b]
-        lines.append("%-40s %7.0f %5.2fx %6.1f ms %4.2fx %7.0f %5.2fx %6.1f ms %4.2fx %8.1f" % (
+        lines.append("%-40s %7.0f %5.2fx %6.1f ms %4.2fx %7.0f %5.2fx %6.1f ms %4.2fx %8.1f %7.1f %5.2fx" % (
             b[-40:], m["login_rps"], m["login_rps"] / first["login_rps"], m["login_p99_ms"],
             m["login_p99_ms"] / first["login_p99_ms"], m["write_rps"], m["write_rps"] / first["write_rps"],
-            m["write_p99_ms"], m["write_p99_ms"] / first["write_p99_ms"], m["commits_per_sync"]))
+            m["write_p99_ms"], m["write_p99_ms"] / first["write_p99_ms"], m["commits_per_sync"],
+            m["write_kb"], m["write_kb"] / first["write_kb"] if first["write_kb"] else 0.0))
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     write_results("durable", text, medians)

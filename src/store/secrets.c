@@ -156,7 +156,13 @@ static struct sql_stmt ST_SECRET_INSERT =
     SQL_STMT("INSERT INTO secrets (id, folder_id, key, version, created_at, updated_at)"
              " VALUES (?1, ?2, ?3, 1, ?4, ?5)");
 
+/* A new version under the same key. key is not in the SET list: SQLite rewrites a row's index
+ * entries (its primary key's, and id's, which holds the primary key) for every key column named
+ * there, changed or not, and that is one more page in the log per write. */
 static struct sql_stmt ST_SECRET_BUMP =
+    SQL_STMT("UPDATE secrets SET version = ?2, updated_at = ?3 WHERE id = ?1");
+
+static struct sql_stmt ST_SECRET_RENAME =
     SQL_STMT("UPDATE secrets SET key = ?2, version = ?3, updated_at = ?4 WHERE id = ?1");
 
 static struct sql_stmt ST_SECRET_DELETE = SQL_STMT("DELETE FROM secrets WHERE id = ?1");
@@ -195,10 +201,15 @@ enum cf_rc sql_secret_write_one(struct db_conn *c, const struct cf_secret_write 
         rc = load_expected(c, w, &cur, err);
         if (rc != CF_OK)
             return rc;
-        rc = sql_exec(
-            c, &ST_SECRET_BUMP,
-            ARGS(A_TEXT(row->id), A_TEXT(row->key), A_INT(cur.version + 1), A_INT(written_at)),
-            NULL, err);
+        if (strcmp(cur.key, row->key) == 0)
+            rc = sql_exec(c, &ST_SECRET_BUMP,
+                          ARGS(A_TEXT(row->id), A_INT(cur.version + 1), A_INT(written_at)), NULL,
+                          err);
+        else
+            rc = sql_exec(
+                c, &ST_SECRET_RENAME,
+                ARGS(A_TEXT(row->id), A_TEXT(row->key), A_INT(cur.version + 1), A_INT(written_at)),
+                NULL, err);
         if (rc == CF_EEXIST)
             return duplicate_key(c, cur.folder_id, row->key, err);
         if (rc != CF_OK)
