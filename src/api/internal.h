@@ -60,6 +60,13 @@ struct cf_req {
     struct MHD_Response *held;
     struct cf_store_sync_wait sync_wait;
     enum cf_rc sync_rc;
+    /* A request run by a writer thread (server.c): its URL (heap) and its place in their queue;
+     * on_writer while a writer thread runs it (its answer is then held, never queued from there),
+     * close_now when it ended without an answer. */
+    char *queued_url;
+    struct cf_req *queued_next;
+    bool on_writer;
+    bool close_now;
     /* A Set-Cookie header's value for the answer (heap, wiped on release: it may hold a session
      * secret); NULL: none. */
     char *set_cookie;      /* the session cookie to set, if any (wiped) */

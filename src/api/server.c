@@ -3,12 +3,20 @@
  * answer on that last call (answering on the first would make libmicrohttpd 0.9.75 close every
  * connection), except for a body over the cap, which is refused as early as possible so the client
  * can read the 413 before it has sent everything, and a request head that is refused (check_head),
- * whose answer closes the connection. */
+ * whose answer closes the connection.
+ *
+ * A request that may write (any method but GET, HEAD and OPTIONS) runs on a writer thread when
+ * there are any (config.write_threads): its connection is suspended and the request queued; a
+ * writer thread dispatches it, keeps its answer in req->held, and resumes the connection (at once,
+ * or once the commits the answer depends on are synced), and libmicrohttpd's next call sends it
+ * (answer_held). So a worker thread never waits for a write, and the writes of several requests
+ * are in the store at once, where they share a transaction and a commit (sql_combine, sqlrun.h). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,6 +73,14 @@ struct cf_server {
     char *tls_key; /* private key PEM: wiped on stop */
     size_t tls_key_len;
     struct cf_metrics *metrics; /* NULL: GET /metrics is off */
+    /* The writer threads (see the top of this file) and their queue, in arrival order. */
+    pthread_mutex_t writers_lock;
+    pthread_cond_t writers_wake;
+    struct cf_req *queue_head, **queue_tail;
+    bool writers_ready; /* the queue's lock is set up (writers_start) */
+    bool writers_stopping;
+    unsigned n_writers;
+    pthread_t writers[CF_SERVER_WRITE_THREADS_MAX];
 };
 
 /* Every answer is JSON for programs, never a page: nothing may be cached, sniffed, framed, given a
@@ -205,6 +221,10 @@ static enum MHD_Result send_response(struct cf_req *req, int status, struct MHD_
         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, req->set_csrf_cookie);
     req->status = status;
     req->responded = true;
+    if (req->on_writer) { /* the writer thread resumes the connection; answer_held sends it */
+        req->held = resp;
+        return MHD_YES;
+    }
     if (hold_until_synced(req, resp))
         return MHD_YES;
     enum MHD_Result ret = MHD_queue_response(req->conn, (unsigned)status, resp);
@@ -490,6 +510,103 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
     return ret;
 }
 
+/* A writer thread: dispatches queued requests one at a time (see the top of this file). */
+static void *writer_main(void *arg)
+{
+    struct cf_server *server = arg;
+    pthread_mutex_lock(&server->writers_lock);
+    for (;;) {
+        while (!server->queue_head && !server->writers_stopping)
+            pthread_cond_wait(&server->writers_wake, &server->writers_lock);
+        struct cf_req *req = server->queue_head;
+        if (!req)
+            break; /* stopping, and nothing is left */
+        server->queue_head = req->queued_next;
+        if (!server->queue_head)
+            server->queue_tail = &server->queue_head;
+        pthread_mutex_unlock(&server->writers_lock);
+
+        req->on_writer = true;
+        dispatch(req, req->method, req->queued_url);
+        req->on_writer = false;
+        /* Without an answer (out of memory making one) the connection is closed. */
+        req->close_now = !req->held;
+        uint64_t ticket = req->held && req->dispatched ? cf_store_sync_ticket(req->core->store) : 0;
+        if (ticket) {
+            req->sync_wait =
+                (struct cf_store_sync_wait){.ticket = ticket, .done = on_synced, .arg = req};
+            cf_store_sync_notify(req->core->store, &req->sync_wait);
+        } else {
+            on_synced(req, CF_OK);
+        }
+        pthread_mutex_lock(&server->writers_lock);
+    }
+    pthread_mutex_unlock(&server->writers_lock);
+    return NULL;
+}
+
+/* Hands a request that may write to the writer threads, suspending its connection; false when it
+ * stays on this worker (no writer threads, a method that does not write, out of memory). */
+static bool queue_for_writer(struct cf_server *server, struct cf_req *req, const char *method,
+                             const char *url)
+{
+    if (server->n_writers == 0 || strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
+        strcmp(method, "OPTIONS") == 0)
+        return false;
+    req->queued_url = strdup(url);
+    if (!req->queued_url)
+        return false;
+    req->queued_next = NULL;
+    atomic_fetch_add(&server->suspended, 1); /* given back by on_synced */
+    MHD_suspend_connection(req->conn);
+    pthread_mutex_lock(&server->writers_lock);
+    *server->queue_tail = req;
+    server->queue_tail = &req->queued_next;
+    pthread_cond_signal(&server->writers_wake);
+    pthread_mutex_unlock(&server->writers_lock);
+    return true;
+}
+
+/* Sets up the writer threads' queue and starts n of them. */
+static enum cf_rc writers_start(struct cf_server *server, unsigned n, struct cf_err *err)
+{
+    if (pthread_mutex_init(&server->writers_lock, NULL) != 0)
+        return cf_err_set(err, CF_EINTERNAL, "cannot create a mutex");
+    if (pthread_cond_init(&server->writers_wake, NULL) != 0) {
+        pthread_mutex_destroy(&server->writers_lock);
+        return cf_err_set(err, CF_EINTERNAL, "cannot create a condition variable");
+    }
+    server->queue_tail = &server->queue_head;
+    server->writers_ready = true;
+    if (n > CF_SERVER_WRITE_THREADS_MAX)
+        return cf_err_set(err, CF_EINVAL, "%u writer threads are more than the %d allowed", n,
+                          CF_SERVER_WRITE_THREADS_MAX);
+    for (; server->n_writers < n; server->n_writers++) {
+        pthread_t *t = &server->writers[server->n_writers];
+        if (pthread_create(t, NULL, writer_main, server) != 0)
+            return cf_err_set(err, CF_EINTERNAL, "cannot start writer thread %u of %u",
+                              server->n_writers + 1, n);
+        pthread_setname_np(*t, "writer");
+    }
+    return CF_OK;
+}
+
+/* Stops the writer threads once their queue is empty (libmicrohttpd has stopped: no request comes
+ * any more) and frees what writers_start set up. */
+static void writers_stop(struct cf_server *server)
+{
+    if (!server->writers_ready)
+        return;
+    pthread_mutex_lock(&server->writers_lock);
+    server->writers_stopping = true;
+    pthread_cond_broadcast(&server->writers_wake);
+    pthread_mutex_unlock(&server->writers_lock);
+    for (unsigned i = 0; i < server->n_writers; i++)
+        pthread_join(server->writers[i], NULL);
+    pthread_cond_destroy(&server->writers_wake);
+    pthread_mutex_destroy(&server->writers_lock);
+}
+
 /* The peer's address as text; an IPv4-mapped IPv6 address is shown as IPv4. */
 static void client_address(struct MHD_Connection *conn, char *out, size_t size)
 {
@@ -714,6 +831,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
 
+    if (req->close_now)
+        return MHD_NO;
     if (req->held)
         return answer_held(req); /* resumed by on_synced */
     if (*upload_data_size) {
@@ -742,6 +861,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return send_too_large(req, server);
     if ((strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) && cf_web_path(url))
         return send_web(req, url);
+    if (queue_for_writer(server, req, method, url))
+        return MHD_YES; /* answered by answer_held, once a writer thread resumes it */
     return dispatch(req, method, url);
 }
 
@@ -785,6 +906,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? n - 1 : n); /* aborted=1 last */
     if (req->held)
         MHD_destroy_response(req->held);
+    free(req->queued_url);
     cf_req_release(req);
     free(req);
     *con_cls = NULL;
@@ -1001,7 +1123,9 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
         else
             ((struct sockaddr_in *)&ss)->sin_port = htons(*config->keep_port);
     }
-    rc = listen_on(&ss, config->addr, &listen_fd, &server->port, err);
+    rc = writers_start(server, config->write_threads, err);
+    if (rc == CF_OK)
+        rc = listen_on(&ss, config->addr, &listen_fd, &server->port, err);
     if (rc != CF_OK)
         goto fail;
     if (config->keep_port)
@@ -1051,6 +1175,7 @@ enum cf_rc cf_server_start(const struct cf_server_config *config, struct cf_core
     *out = server;
     return CF_OK;
 fail:
+    writers_stop(server);
     if (listen_fd >= 0)
         close(listen_fd);
     free(server->tls_cert);
@@ -1083,6 +1208,7 @@ void cf_server_stop(struct cf_server *server, int drain_ms)
     while (atomic_load(&server->suspended) > 0)
         usleep(1000);
     MHD_stop_daemon(server->daemon);
+    writers_stop(server);
     cf_metrics_free(server->metrics);
     free(server->tls_cert);
     if (server->tls_key) {

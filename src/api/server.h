@@ -13,13 +13,18 @@
 #include "crypto/token.h"
 #include "util/err.h"
 
+#define CF_SERVER_WRITE_THREADS_MAX 64
+
 struct cf_server_config {
     const char *addr;          /* "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:443"; port 0 picks one */
     const char *tls_cert_path; /* PEM; both or neither */
     const char *tls_key_path;
-    bool allow_plain_http;           /* serve plain HTTP on a non-loopback address */
-    size_t max_body;                 /* bytes; 0: 1 MiB */
-    unsigned threads;                /* 0: number of cores */
+    bool allow_plain_http; /* serve plain HTTP on a non-loopback address */
+    size_t max_body;       /* bytes; 0: 1 MiB */
+    unsigned threads;      /* 0: number of cores */
+    /* Threads that run the requests which may write (server.c); 0: the worker threads run them.
+     * At most CF_SERVER_WRITE_THREADS_MAX. */
+    unsigned write_threads;
     unsigned timeout_s;              /* idle connection timeout; 0: 30 */
     unsigned max_connections;        /* open connections at most; 0: 4096 */
     unsigned max_connections_per_ip; /* open connections from one address at most; 0: 256 */

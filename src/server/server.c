@@ -98,6 +98,7 @@ enum {
     F_PLAIN_HTTP,
     F_MAX_BODY,
     F_THREADS,
+    F_WRITE_THREADS,
     F_MAX_CONNECTIONS,
     F_MAX_CONNECTIONS_PER_IP,
     F_IDLE_TIMEOUT,
@@ -166,6 +167,10 @@ static const struct server_flag server_flags[F_COUNT] = {
                     .help = "request body limit"},
     [F_THREADS] = {"threads", "N", "COFFER_THREADS", .shown_default = "the number of cores",
                    .kind = FLAG_NUMBER, .min = 1, .max = 256, .help = "worker threads"},
+    [F_WRITE_THREADS] = {"write-threads", "N", "COFFER_WRITE_THREADS", "8", .kind = FLAG_NUMBER,
+                         .min = 0, .max = CF_SERVER_WRITE_THREADS_MAX,
+                         .help = "threads that run requests which may write, so that their "
+                                 "writes share commits (0: the worker threads run them)"},
     [F_MAX_CONNECTIONS] = {"max-connections", "N", "COFFER_MAX_CONNECTIONS",
                            .shown_default = "4096", .kind = FLAG_NUMBER, .min = 16, .max = 1000000,
                            .help = "open connections at most"},
@@ -176,9 +181,9 @@ static const struct server_flag server_flags[F_COUNT] = {
     [F_IDLE_TIMEOUT] = {"idle-timeout", "S", "COFFER_IDLE_TIMEOUT", .shown_default = "30",
                         .kind = FLAG_NUMBER, .min = 1, .max = 3600,
                         .help = "close a connection idle this many seconds"},
-    [F_DB_POOL_SIZE] = {"db-pool-size", "N", "COFFER_DB_POOL_SIZE", .shown_default = "threads + 8",
-                        .kind = FLAG_NUMBER, .min = 2, .max = 1000,
-                        .help = "PostgreSQL: connections at most"},
+    [F_DB_POOL_SIZE] = {"db-pool-size", "N", "COFFER_DB_POOL_SIZE",
+                        .shown_default = "threads + write threads + 8", .kind = FLAG_NUMBER,
+                        .min = 2, .max = 1000, .help = "PostgreSQL: connections at most"},
     [F_DB_TIMEOUT] = {"db-timeout", "SECONDS", "COFFER_DB_TIMEOUT", .shown_default = "5",
                       .kind = FLAG_NUMBER, .min = 1, .max = 300,
                       .help = "the longest a database call may wait"},
@@ -1206,14 +1211,19 @@ int cf_cmd_server(int argc, char **argv)
         .store_name = "sqlite",
         .max_body = (size_t)set.number[F_MAX_BODY],
         .threads = (unsigned)set.number[F_THREADS],
+        .write_threads = (unsigned)set.number[F_WRITE_THREADS],
         .max_connections = (unsigned)set.number[F_MAX_CONNECTIONS],
         .max_connections_per_ip = (unsigned)set.number[F_MAX_CONNECTIONS_PER_IP],
         .timeout_s = (unsigned)set.number[F_IDLE_TIMEOUT],
     };
     unsigned db_pool_size = (unsigned)set.number[F_DB_POOL_SIZE];
-    if (!db_pool_size) { /* one connection per worker thread, and some for the background threads */
+    if (!db_pool_size) { /* one connection per worker and writer thread, and some for the
+                          * background threads */
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        db_pool_size = (config.threads ? config.threads : cores > 0 ? (unsigned)cores : 2) + 8;
+        db_pool_size = (config.threads ? config.threads
+                        : cores > 0    ? (unsigned)cores
+                                       : 2) +
+                       config.write_threads + 8;
     }
     struct cf_notifier_config notify_config = {
         .smtp = {.url = set.value[F_SMTP_URL],

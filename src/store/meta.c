@@ -590,15 +590,37 @@ static void free_scope(void *scope)
     free(scope);
 }
 
+static enum cf_rc combiner_init(struct sql_combiner *cb, struct cf_err *err)
+{
+    if (pthread_mutex_init(&cb->lock, NULL) != 0)
+        return cf_err_set(err, CF_ESTORE, "cannot create a mutex");
+    if (pthread_cond_init(&cb->done, NULL) != 0) {
+        pthread_mutex_destroy(&cb->lock);
+        return cf_err_set(err, CF_ESTORE, "cannot create a condition variable");
+    }
+    cb->queue = NULL;
+    cb->tail = &cb->queue;
+    cb->committing = false;
+    return CF_OK;
+}
+
+static void combiner_release(struct sql_combiner *cb)
+{
+    pthread_mutex_destroy(&cb->lock);
+    pthread_cond_destroy(&cb->done);
+}
+
 enum cf_rc sql_store_init(struct sql_store *st, const struct db_driver *drv, struct cf_err *err)
 {
     st->base.backend = drv->name;
     st->drv = drv;
-    if (pthread_mutex_init(&st->jobs_lock, NULL) != 0)
-        return cf_err_set(err, CF_ESTORE, "cannot create a mutex");
-    if (pthread_cond_init(&st->jobs_done, NULL) != 0) {
-        pthread_mutex_destroy(&st->jobs_lock);
-        return cf_err_set(err, CF_ESTORE, "cannot create a condition variable");
+    enum cf_rc rc = combiner_init(&st->tokens, err);
+    if (rc != CF_OK)
+        return rc;
+    rc = combiner_init(&st->secret_writes, err);
+    if (rc != CF_OK) {
+        combiner_release(&st->tokens);
+        return rc;
     }
     /* Without the cache or the key, every lookup reads the database: slower, still correct. */
     st->lookups = cf_cache_new(&(struct cf_cache_config){.max_entries = LOOKUP_CACHE_ENTRIES,
@@ -611,8 +633,8 @@ void sql_store_release(struct sql_store *st)
 {
     if (!st || !st->drv)
         return;
-    pthread_mutex_destroy(&st->jobs_lock);
-    pthread_cond_destroy(&st->jobs_done);
+    combiner_release(&st->tokens);
+    combiner_release(&st->secret_writes);
     if (st->scope_key_made) {
         /* the calling thread's scope; those of other threads are freed as they exit */
         free(pthread_getspecific(st->scope_key));

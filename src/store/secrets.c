@@ -224,17 +224,30 @@ enum cf_rc sql_secret_write_one(struct db_conn *c, const struct cf_secret_write 
     return cf_err_set(err, CF_EINVAL, "unknown secret operation %d", (int)w->op);
 }
 
+struct write_job {
+    struct sql_job job; /* first */
+    const struct cf_secret_write *writes;
+    size_t n;
+    int64_t now;
+};
+
+static enum cf_rc run_write_job(struct db_conn *c, struct sql_job *queued, struct cf_err *err)
+{
+    const struct write_job *job = (const struct write_job *)queued;
+    enum cf_rc rc = CF_OK;
+    for (size_t i = 0; i < job->n && rc == CF_OK; i++)
+        rc = sql_secret_write_one(c, &job->writes[i], job->now, err);
+    return rc;
+}
+
+static const struct sql_batch_ops WRITE_BATCH = {.run = run_write_job};
+
 enum cf_rc cf_store_secret_write(struct cf_store *base, const struct cf_secret_write *writes,
                                  size_t n, struct cf_err *err)
 {
-    struct db_conn *c;
-    int64_t now = cf_now_ms();
-    enum cf_rc rc = sql_tx_begin(base, &c, err);
-    if (rc != CF_OK)
-        return rc;
-    for (size_t i = 0; i < n && rc == CF_OK; i++)
-        rc = sql_secret_write_one(c, &writes[i], now, err);
-    return sql_tx_end(c, rc, err);
+    struct sql_store *st = sql_store_of(base);
+    struct write_job job = {.writes = writes, .n = n, .now = cf_now_ms()};
+    return sql_combine(st, &st->secret_writes, &WRITE_BATCH, &job.job, err);
 }
 
 /* Runs a secret query into out (released on failure). */

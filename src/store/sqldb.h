@@ -154,26 +154,44 @@ struct db_driver {
     uint64_t (*sync_ticket)(struct sql_store *st);
     void (*sync_notify)(struct sql_store *st, struct cf_store_sync_wait *w);
     void (*sync_counts)(struct sql_store *st, uint64_t *commits, uint64_t *syncs);
+    /* Whether this thread's commits return before they are synced (cf_store_sync_defer). */
+    bool (*sync_deferred)(struct sql_store *st);
     /* Connections open now and the most the driver opens (cf_store_pool_use); NULL: no pool. */
     void (*pool_use)(struct sql_store *st, int *open, int *size);
     /* Closes every connection and frees the driver's store (sql_store_release is called first). */
     void (*close)(struct sql_store *st);
 };
 
-/* A token waiting for the group commit of tokens.c. */
-struct token_job;
 struct cf_cache;
+
+/* A write waiting to share a transaction with others (sql_combine in sqlrun.h). It lives on the
+ * waiting thread's stack, first member of the caller's own job struct. */
+struct sql_job {
+    struct sql_job *next;
+    enum cf_rc rc;
+    struct cf_err err;
+    bool done;
+};
+
+/* Writes of one kind queued for the next shared transaction, and whether a thread is running one.
+ */
+struct sql_combiner {
+    pthread_mutex_t lock;
+    pthread_cond_t done;
+    struct sql_job *queue; /* in arrival order */
+    struct sql_job **tail;
+    bool committing;
+};
 
 /* The driver-independent part of a store (meta.c, tokens.c): the first member of each driver's
  * store struct. */
 struct sql_store {
     struct cf_store base; /* first: a struct cf_store * is a struct sql_store * */
     const struct db_driver *drv;
-    /* Group commit of new access tokens (see cf_store_token_create in tokens.c). */
-    pthread_mutex_t jobs_lock;
-    pthread_cond_t jobs_done;
-    struct token_job *jobs; /* waiting to be written */
-    bool committing;        /* a thread is writing a batch */
+    /* Writes that share one transaction (sql_combine): new access tokens (tokens.c) and secret
+     * writes (secrets.c). */
+    struct sql_combiner tokens;
+    struct sql_combiner secret_writes;
     /* The lookup cache (meta.c, sql_cache_get): rows read on every request, valid while the
      * database's change counter keeps the value it had when they were read. */
     struct cf_cache *lookups;

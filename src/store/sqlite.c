@@ -944,6 +944,12 @@ static bool sq_sync_defer(struct sql_store *base, bool on)
     return on;
 }
 
+static bool sq_sync_deferred(struct sql_store *base)
+{
+    struct sq_conn *c = pthread_getspecific(sq_store_of(base)->key);
+    return c && c->deferred;
+}
+
 static bool sq_sync_unlocked(struct sql_store *base)
 {
     struct sq_store *st = sq_store_of(base);
@@ -1046,6 +1052,7 @@ static const struct db_driver sq_driver = {
     .sync_defer = sq_sync_defer,
     .sync_unlocked = sq_sync_unlocked,
     .sync_ticket = sq_sync_ticket,
+    .sync_deferred = sq_sync_deferred,
     .sync_notify = sq_sync_notify,
     .sync_counts = sq_sync_counts,
     .close = sq_close,

@@ -1,4 +1,5 @@
 /* The runner of the store's domain files (sqlrun.h) and the row helpers drivers share (sqldb.h). */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,152 @@ enum cf_rc sql_tx_end(struct db_conn *c, enum cf_rc rc, struct cf_err *err)
     rc = c->st->drv->end(c, rc, err);
     /* what the transaction changed may have bumped the change counter */
     sql_scope_changed(c->st);
+    return rc;
+}
+
+/* ---- combined writes ---- */
+
+static struct sql_stmt ST_SAVEPOINT = SQL_STMT("SAVEPOINT one_job");
+
+static struct sql_stmt ST_RELEASE = SQL_STMT("RELEASE one_job");
+
+static struct sql_stmt ST_ROLLBACK_TO = SQL_STMT("ROLLBACK TO one_job");
+
+/* Runs one job under its savepoint. *broken: its failure also ended the transaction (SQLite rolls
+ * the whole transaction back on some errors: I/O, out of memory), so nothing of the batch stands.
+ */
+static enum cf_rc run_job(struct db_conn *c, const struct sql_batch_ops *ops, struct sql_job *job,
+                          bool *broken)
+{
+    enum cf_rc rc = sql_exec(c, &ST_SAVEPOINT, NO_ARGS, NULL, &job->err);
+    if (rc != CF_OK) {
+        *broken = true;
+        return rc;
+    }
+    rc = ops->run(c, job, &job->err);
+    if (rc != CF_OK) {
+        if (sql_exec(c, &ST_ROLLBACK_TO, NO_ARGS, NULL, NULL) != CF_OK) {
+            *broken = true;
+            return rc;
+        }
+        if (ops->undone)
+            ops->undone(c, job);
+    }
+    if (sql_exec(c, &ST_RELEASE, NO_ARGS, NULL, NULL) != CF_OK)
+        *broken = true;
+    return rc;
+}
+
+/* Gives every job of batch the outcome rc, err. */
+static void fail_all(struct sql_job *batch, enum cf_rc rc, const struct cf_err *err)
+{
+    for (struct sql_job *job = batch; job; job = job->next) {
+        job->rc = rc;
+        job->err = *err;
+    }
+}
+
+/* The most jobs one transaction takes: it holds the write lock, which others wait for too. */
+#define BATCH_MAX 64
+
+/* The jobs queued on cb since the batch was taken (NULL: none), taken into it. */
+static struct sql_job *take_queued(struct sql_combiner *cb)
+{
+    pthread_mutex_lock(&cb->lock);
+    struct sql_job *more = cb->queue;
+    cb->queue = NULL;
+    cb->tail = &cb->queue;
+    pthread_mutex_unlock(&cb->lock);
+    return more;
+}
+
+/* Runs batch in one transaction. Jobs that queue while it runs join it before its commit (up to
+ * BATCH_MAX in all), appended to batch: they would wait for the write lock anyway, and share the
+ * commit instead. */
+static void run_batch(struct sql_store *st, struct sql_combiner *cb,
+                      const struct sql_batch_ops *ops, struct sql_job *batch)
+{
+    size_t taken = 0;
+    struct db_conn *c = NULL;
+    struct cf_err err;
+    bool broken = false;
+    cf_err_clear(&err);
+    enum cf_rc rc = sql_tx_begin(&st->base, &c, &err);
+    if (rc != CF_OK) {
+        fail_all(batch, rc, &err);
+        return;
+    }
+    if (ops->prepare)
+        ops->prepare(c, batch);
+    for (struct sql_job *job = batch; job && !broken; job = job->next) {
+        cf_err_clear(&job->err);
+        job->rc = run_job(c, ops, job, &broken);
+        if (broken) {
+            rc = job->rc != CF_OK ? job->rc : CF_ESTORE;
+            err = job->err;
+            if (job->rc == CF_OK)
+                cf_err_set(&err, CF_ESTORE, "a write's savepoint could not be released");
+        }
+        if (++taken < BATCH_MAX && !job->next && !broken)
+            job->next = take_queued(cb);
+    }
+    if (broken) {
+        struct cf_err ignored;
+        sql_tx_end(c, rc, &ignored); /* rolls back what is left and gives the lock back */
+        fail_all(batch, rc, &err);
+        return;
+    }
+    rc = sql_tx_end(c, CF_OK, &err);
+    for (struct sql_job *job = batch; rc != CF_OK && job; job = job->next) {
+        if (job->rc == CF_OK) {
+            job->rc = rc;
+            job->err = err;
+        }
+    }
+}
+
+enum cf_rc sql_combine(struct sql_store *st, struct sql_combiner *cb,
+                       const struct sql_batch_ops *ops, struct sql_job *job, struct cf_err *err)
+{
+    bool led = false; /* this thread ran the batch that wrote job */
+    job->next = NULL;
+    job->done = false;
+    pthread_mutex_lock(&cb->lock);
+    *cb->tail = job;
+    cb->tail = &job->next;
+    while (!job->done) {
+        if (cb->committing) {
+            pthread_cond_wait(&cb->done, &cb->lock);
+            continue;
+        }
+        struct sql_job *batch = cb->queue;
+        cb->queue = NULL;
+        cb->tail = &cb->queue;
+        cb->committing = true;
+        pthread_mutex_unlock(&cb->lock);
+        run_batch(st, cb, ops, batch);
+        pthread_mutex_lock(&cb->lock);
+        /* Each job's thread may return (and its stack go) once done is set and the lock is free. */
+        for (struct sql_job *j = batch; j;) {
+            struct sql_job *next = j->next;
+            led |= j == job;
+            j->done = true;
+            j = next;
+        }
+        cb->committing = false;
+        pthread_cond_broadcast(&cb->done);
+    }
+    pthread_mutex_unlock(&cb->lock);
+    /* Another thread's transaction wrote this job: this thread's read scope may hold an older
+     * snapshot, and its cached counters may be older than the commit. */
+    cf_store_read_refresh(&st->base);
+    enum cf_rc rc = job->rc;
+    /* A caller whose commits are synced before they return keeps that when a thread that defers
+     * its syncs committed the batch. */
+    if (rc == CF_OK && !led && !(st->drv->sync_deferred && st->drv->sync_deferred(st)))
+        rc = cf_store_sync_barrier(&st->base, &job->err);
+    if (rc != CF_OK && err)
+        *err = job->err;
     return rc;
 }
 

@@ -130,6 +130,26 @@ enum cf_rc sql_tx_begin_locked(struct cf_store *base, enum db_lock lock, struct 
 /* Commits when rc is CF_OK, else (or when the commit fails) rolls back. Returns the outcome. */
 enum cf_rc sql_tx_end(struct db_conn *c, enum cf_rc rc, struct cf_err *err);
 
+/* What one kind of combined write does inside the shared transaction (sql_combine). */
+struct sql_batch_ops {
+    /* Runs first, once for the batch (NULL: nothing). */
+    void (*prepare)(struct db_conn *c, struct sql_job *batch);
+    /* Writes one job, under a savepoint of its own: its failure undoes its part only. */
+    enum cf_rc (*run)(struct db_conn *c, struct sql_job *job, struct cf_err *err);
+    /* After a failed job's savepoint was rolled back (NULL: nothing). */
+    void (*undone)(struct db_conn *c, struct sql_job *job);
+};
+
+/* Writes that arrive together share one transaction, so one commit (its lock, its log pages, its
+ * sync) serves them all: the first waiting thread runs every job queued on cb so far in one
+ * transaction, each under its savepoint, while the next ones queue up behind it; each caller gets
+ * its own job's outcome, and its own reads see the commit afterwards. A job fails alone unless the
+ * transaction itself fails (begin, commit, or an error that ends it), which fails them all. A
+ * caller whose commits are synced before they return (cf_store_sync_defer off) returns once the
+ * shared commit is synced too. Always use cb with the same ops. */
+enum cf_rc sql_combine(struct sql_store *st, struct sql_combiner *cb,
+                       const struct sql_batch_ops *ops, struct sql_job *job, struct cf_err *err);
+
 /* malloc'd copy of text column i ("" for NULL): CF_OK or CF_ENOMEM. */
 enum cf_rc sql_col_strdup(const struct db_row *row, int i, char **out);
 

@@ -9,15 +9,17 @@
 #include "util/time.h"
 #include "util/banned.h"
 
-/* A token waiting for the group commit. It lives on the waiting thread's stack. */
+/* A token waiting for the group commit (sql_combine). It lives on the waiting thread's stack. */
 struct token_job {
+    struct sql_job job; /* first: a struct sql_job * of the tokens' batch is a struct token_job * */
     const struct cf_access_token *token;
-    enum cf_rc rc;
-    struct cf_err err;
-    bool done;
     bool use_counted; /* its client secret's use was counted with the batch's others */
-    struct token_job *next;
 };
+
+static struct token_job *next_token(const struct token_job *job)
+{
+    return (struct token_job *)job->job.next;
+}
 
 static enum cf_rc read_token(const struct db_row *s, void *item)
 {
@@ -42,12 +44,6 @@ static enum cf_rc read_token(const struct db_row *s, void *item)
     return rc == CF_OK ? sql_col_fixed(s, 4, t->hash, sizeof(t->hash)) : rc;
 }
 
-static struct sql_stmt ST_SAVEPOINT = SQL_STMT("SAVEPOINT one_job");
-
-static struct sql_stmt ST_RELEASE = SQL_STMT("RELEASE one_job");
-
-static struct sql_stmt ST_ROLLBACK_TO = SQL_STMT("ROLLBACK TO one_job");
-
 static struct sql_stmt ST_TOKEN_INSERT =
     SQL_STMT("INSERT INTO identity_access_tokens (" TOKEN_COLS ")"
              " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
@@ -65,15 +61,16 @@ static struct sql_stmt ST_CSECRET_UNUSE =
 /* Counts, in one UPDATE per client secret, the uses of every job of the batch whose secret has no
  * use limit and logs in more than once in it (the common case under load: one pipeline's secret);
  * those jobs are marked use_counted. The rest are counted one by one by insert_token. */
-static void count_uses_together(struct db_conn *c, struct token_job *batch)
+static void count_uses_together(struct db_conn *c, struct sql_job *jobs)
 {
-    for (struct token_job *job = batch; job; job = job->next) {
+    struct token_job *batch = (struct token_job *)jobs;
+    for (struct token_job *job = batch; job; job = next_token(job)) {
         const char *secret_id = job->token->client_secret_id;
         if (!secret_id[0] || job->use_counted)
             continue;
         int64_t n = 0;
         bool first = true; /* no earlier job has this secret: it was not tried yet */
-        for (struct token_job *other = batch; other; other = other->next) {
+        for (struct token_job *other = batch; other; other = next_token(other)) {
             if (strcmp(other->token->client_secret_id, secret_id) == 0) {
                 first = first && (n > 0 || other == job);
                 n++;
@@ -86,7 +83,7 @@ static void count_uses_together(struct db_conn *c, struct token_job *batch)
                 CF_OK ||
             changes != 1)
             continue; /* limited, revoked or gone: each job finds out on its own */
-        for (struct token_job *other = batch; other; other = other->next) {
+        for (struct token_job *other = batch; other; other = next_token(other)) {
             if (strcmp(other->token->client_secret_id, secret_id) == 0)
                 other->use_counted = true;
         }
@@ -94,69 +91,49 @@ static void count_uses_together(struct db_conn *c, struct token_job *batch)
 }
 
 /* Writes one token (and counts its client secret's use, unless the batch did) inside the batch's
- * transaction, under a savepoint so that its failure undoes only its own part. */
-static enum cf_rc insert_token(struct db_conn *c, struct token_job *job, struct cf_err *err)
+ * transaction, under its savepoint. */
+static enum cf_rc insert_token(struct db_conn *c, struct sql_job *queued, struct cf_err *err)
 {
+    struct token_job *job = (struct token_job *)queued;
     const struct cf_access_token *token = job->token;
-    enum cf_rc rc = sql_exec(c, &ST_SAVEPOINT, NO_ARGS, NULL, err);
-    if (rc != CF_OK)
-        return rc;
+    enum cf_rc rc = CF_OK;
     if (token->client_secret_id[0] && !job->use_counted)
         rc = sql_count_use_in(c, &ST_CSECRET_USE, &ST_CSECRET_USE_STATE, "client secret with id",
                               token->client_secret_id, err);
-    if (rc == CF_OK) {
-        rc = sql_exec(
-            c, &ST_TOKEN_INSERT,
-            ARGS(A_TEXT(token->id), A_TEXT(token->identity_id), A_TEXT(token->client_secret_id),
-                 A_TEXT(token->auth_method), A_BLOB(token->hash, sizeof(token->hash)),
-                 A_INT(token->ttl), A_INT(token->max_ttl), A_INT(token->num_uses),
-                 A_INT(token->num_uses_limit), A_INT(token->revoked ? 1 : 0),
-                 A_TEXT(token->trusted_ips), A_INT(sql_time_or_now(token->created_at, cf_now_ms())),
-                 A_INT(token->last_renewed_at)),
-            NULL, err);
-        /* The row's only reference left to check is its identity: the client secret's use was
-         * counted above, so a missing client secret keeps that message. */
-        if (rc == CF_EEXIST)
-            rc = cf_err_set(err, CF_EEXIST, "access token with id '%s' already exists", token->id);
-        else if (rc == CF_ENOTFOUND)
-            rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found",
-                            token->identity_id);
-    }
-    if (rc != CF_OK) {
-        sql_exec(c, &ST_ROLLBACK_TO, NO_ARGS, NULL, NULL);
-        /* The savepoint came after the batch's count: that use is given back by hand. */
-        if (job->use_counted)
-            sql_exec(c, &ST_CSECRET_UNUSE, ARGS(A_TEXT(token->client_secret_id)), NULL, NULL);
-    }
-    sql_exec(c, &ST_RELEASE, NO_ARGS, NULL, NULL);
+    if (rc != CF_OK)
+        return rc;
+    rc = sql_exec(c, &ST_TOKEN_INSERT,
+                  ARGS(A_TEXT(token->id), A_TEXT(token->identity_id),
+                       A_TEXT(token->client_secret_id), A_TEXT(token->auth_method),
+                       A_BLOB(token->hash, sizeof(token->hash)), A_INT(token->ttl),
+                       A_INT(token->max_ttl), A_INT(token->num_uses), A_INT(token->num_uses_limit),
+                       A_INT(token->revoked ? 1 : 0), A_TEXT(token->trusted_ips),
+                       A_INT(sql_time_or_now(token->created_at, cf_now_ms())),
+                       A_INT(token->last_renewed_at)),
+                  NULL, err);
+    /* The row's only reference left to check is its identity: the client secret's use was
+     * counted above, so a missing client secret keeps that message. */
+    if (rc == CF_EEXIST)
+        rc = cf_err_set(err, CF_EEXIST, "access token with id '%s' already exists", token->id);
+    else if (rc == CF_ENOTFOUND)
+        rc = cf_err_set(err, CF_ENOTFOUND, "identity with id '%s' not found", token->identity_id);
     return rc;
 }
 
-/* Writes a batch of tokens in one transaction: one fsync for all of them. */
-static void commit_jobs(struct sql_store *st, struct token_job *batch)
+/* A token that could not be written: its savepoint came after the batch's count, so a use
+ * counted there is given back by hand. */
+static void token_undone(struct db_conn *c, struct sql_job *queued)
 {
-    struct db_conn *c = NULL;
-    struct cf_err err;
-    cf_err_clear(&err);
-    enum cf_rc rc = sql_tx_begin(&st->base, &c, &err);
-    if (rc == CF_OK)
-        count_uses_together(c, batch);
-    for (struct token_job *job = batch; job; job = job->next) {
-        cf_err_clear(&job->err);
-        job->rc = rc == CF_OK ? insert_token(c, job, &job->err) : rc;
-        if (rc != CF_OK)
-            job->err = err;
-    }
-    if (rc != CF_OK)
-        return;
-    rc = sql_tx_end(c, CF_OK, &err);
-    for (struct token_job *job = batch; rc != CF_OK && job; job = job->next) {
-        if (job->rc == CF_OK) {
-            job->rc = rc;
-            job->err = err;
-        }
-    }
+    struct token_job *job = (struct token_job *)queued;
+    if (job->use_counted)
+        sql_exec(c, &ST_CSECRET_UNUSE, ARGS(A_TEXT(job->token->client_secret_id)), NULL, NULL);
 }
+
+static const struct sql_batch_ops TOKEN_BATCH = {
+    .prepare = count_uses_together,
+    .run = insert_token,
+    .undone = token_undone,
+};
 
 /* Logins arrive concurrently and each needs its token on disk before it answers. Rather than one
  * fsync per login, the first waiting thread writes every token queued so far in one transaction
@@ -185,29 +162,7 @@ enum cf_rc cf_store_token_create(struct cf_store *base, const struct cf_access_t
         return rc;
 
     struct token_job job = {.token = token};
-    pthread_mutex_lock(&st->jobs_lock);
-    job.next = st->jobs;
-    st->jobs = &job;
-    while (!job.done) {
-        if (st->committing) {
-            pthread_cond_wait(&st->jobs_done, &st->jobs_lock);
-            continue;
-        }
-        struct token_job *batch = st->jobs;
-        st->jobs = NULL;
-        st->committing = true;
-        pthread_mutex_unlock(&st->jobs_lock);
-        commit_jobs(st, batch);
-        pthread_mutex_lock(&st->jobs_lock);
-        for (struct token_job *j = batch; j; j = j->next)
-            j->done = true;
-        st->committing = false;
-        pthread_cond_broadcast(&st->jobs_done);
-    }
-    pthread_mutex_unlock(&st->jobs_lock);
-    if (job.rc != CF_OK && err)
-        *err = job.err;
-    return job.rc;
+    return sql_combine(st, &st->tokens, &TOKEN_BATCH, &job.job, err);
 }
 
 /* With the state of the client secret that issued the token (0 when it has none or it is gone,

@@ -12,6 +12,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import threading
 import tempfile
 import time
 import unittest
@@ -541,6 +542,7 @@ class FlagTable(unittest.TestCase):
     REFUSED = [
         ("--max-body", "COFFER_MAX_BODY", "1023", "--max-body must be 1024..67108864 bytes"),
         ("--threads", "COFFER_THREADS", "257", "--threads must be 1..256"),
+        ("--write-threads", "COFFER_WRITE_THREADS", "65", "--write-threads must be 0..64"),
         ("--max-connections", "COFFER_MAX_CONNECTIONS", "15", "--max-connections must be 16..1000000"),
         ("--max-connections-per-ip", "COFFER_MAX_CONNECTIONS_PER_IP", "-1",
          "--max-connections-per-ip must be 1..1000000"),
@@ -654,6 +656,76 @@ class FlagTable(unittest.TestCase):
                 self.assertEqual(rc, 2, err)
                 self.assertIn(words, err)
                 self.assertFalse(os.path.exists(self.NOWHERE))
+
+
+class WriterThreads(unittest.TestCase):
+    """Requests that may write run on --write-threads threads (docs/server.md "Group commit across requests"),
+    their connections suspended meanwhile; with 0 the worker threads run them. Either way every write gets its
+    own answer: concurrent updates of one secret from many connections succeed or conflict (409) one by one,
+    and the secret's version counts exactly the ones that succeeded."""
+
+    def threads_named(self, s, name):
+        names = []
+        for task in os.listdir("/proc/%d/task" % s.proc.pid):
+            with open("/proc/%d/task/%s/comm" % (s.proc.pid, task)) as f:
+                names.append(f.read().strip())
+        return names.count(name)
+
+    def hammer(self, s):
+        pid = s.api("POST", "/api/v2/workspace", body={"projectName": unique("wt")}).json["project"]["id"]
+        r = s.api("POST", "/api/v3/secrets/raw/SHARED", body={"workspaceId": pid, "environment": "dev",
+                                                              "secretValue": "v0"})
+        self.assertEqual(r.status, 200, r.body[:300])
+        outcomes = {"ok": 0, "conflict": 0, "other": []}
+        lock = threading.Lock()
+
+        def writer(n):
+            conn = s.connection(timeout=30)
+            for i in range(25):
+                # each writer also creates secrets of its own, which never conflict
+                own = s.api("POST", "/api/v3/secrets/raw/OWN_%d_%d" % (n, i), conn=conn,
+                            body={"workspaceId": pid, "environment": "dev", "secretValue": "own"})
+                r = s.api("PATCH", "/api/v3/secrets/raw/SHARED", conn=conn,
+                          body={"workspaceId": pid, "environment": "dev", "secretValue": "v-%d-%d" % (n, i)})
+                with lock:
+                    if own.status != 200:
+                        outcomes["other"].append((own.status, own.body[:200]))
+                    if r.status == 200:
+                        outcomes["ok"] += 1
+                    elif r.status == 409:
+                        outcomes["conflict"] += 1
+                    else:
+                        outcomes["other"].append((r.status, r.body[:200]))
+
+        threads = [threading.Thread(target=writer, args=(n,)) for n in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        self.assertEqual(outcomes["other"], [])
+        self.assertEqual(outcomes["ok"] + outcomes["conflict"], 12 * 25)
+        self.assertGreater(outcomes["ok"], 0)
+        r = s.api("GET", "/api/v3/secrets/raw/SHARED", query={"workspaceId": pid, "environment": "dev"})
+        self.assertEqual(r.json["secret"]["version"], 1 + outcomes["ok"], outcomes)
+        r = s.api("GET", "/api/v3/secrets/raw", query={"workspaceId": pid, "environment": "dev"})
+        self.assertEqual(len(r.json["secrets"]), 1 + 12 * 25)
+
+    def test_writes_on_writer_threads_and_on_workers(self):
+        for args, writers in (([], 8), (["--write-threads", "3"], 3), (["--write-threads", "0"], 0)):
+            with self.subTest(args=args):
+                s = Server(args=args)
+                try:
+                    s.start()
+                    self.assertEqual(self.threads_named(s, "writer"), writers)
+                    self.hammer(s)
+                    # a refused write answers from a writer thread as from a worker
+                    r = s.api("PATCH", "/api/v3/secrets/raw/SHARED", body=b"{bad")
+                    self.assertEqual(r.status, 400, r.body[:200])
+                    self.assertIn("malformed JSON body", r.json["message"])
+                    self.assertEqual(s.stop(), 0)
+                    self.assertIsNone(s.sanitizer_report(), s.sanitizer_report())
+                finally:
+                    s.cleanup()
 
 
 class Shutdown(unittest.TestCase):

@@ -19,6 +19,7 @@
 
 #include "store/leaks.h"
 #include "store/sqlite.h"
+#include "store/sqlrun.h"
 #include "store/store.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -3488,4 +3489,122 @@ Test(store, content_version_moves_with_every_change_a_list_shows)
     make_identity("cv", 0, &id);
     cr_assert_eq(content_version(st), v, "an identity changes no list");
     cf_store_close(other);
+}
+
+/* ---- writes sharing one transaction (sql_combine, sqlrun.h) ---- */
+
+#define COMBINED 4
+
+/* A job that writes a meta row named name, then fails when fail is set. */
+struct named_job {
+    struct sql_job job; /* first */
+    const char *name;
+    bool fail;
+    bool deferred; /* its thread defers its syncs */
+    enum cf_rc rc;
+    struct cf_err err;
+    pthread_t thread;
+};
+
+static struct sql_combiner combiner;
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate = PTHREAD_COND_INITIALIZER;
+static bool first_running; /* the first job runs, and holds its transaction open */
+
+static size_t queued_jobs(void)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&combiner.lock);
+    for (struct sql_job *j = combiner.queue; j; j = j->next)
+        n++;
+    pthread_mutex_unlock(&combiner.lock);
+    return n;
+}
+
+static struct sql_stmt ST_NAMED_INSERT = SQL_STMT("INSERT INTO meta (name, value) VALUES (?1, ?2)");
+
+static enum cf_rc run_named(struct db_conn *c, struct sql_job *queued, struct cf_err *e)
+{
+    struct named_job *job = (struct named_job *)queued;
+    if (strcmp(job->name, "job-0") == 0) {
+        /* The first job waits, inside its transaction, until every other job has queued behind it:
+         * they join this transaction before its commit. */
+        pthread_mutex_lock(&gate_lock);
+        first_running = true;
+        pthread_cond_broadcast(&gate);
+        pthread_mutex_unlock(&gate_lock);
+        while (queued_jobs() < COMBINED - 1)
+            usleep(1000);
+    }
+    enum cf_rc rc = sql_exec(c, &ST_NAMED_INSERT, ARGS(A_TEXT(job->name), A_BLOB("v", 1)), NULL, e);
+    if (rc == CF_OK && job->fail)
+        rc = cf_err_set(e, CF_EINVAL, "%s fails on purpose", job->name);
+    return rc;
+}
+
+static const struct sql_batch_ops NAMED_BATCH = {.run = run_named};
+
+static void *combine_main(void *arg)
+{
+    struct named_job *job = arg;
+    cr_assert_eq(cf_store_sync_defer(st, job->deferred), job->deferred);
+    cf_err_clear(&job->err);
+    job->rc = sql_combine(sql_store_of(st), &combiner, &NAMED_BATCH, &job->job, &job->err);
+    return NULL;
+}
+
+static int64_t meta_rows_named(const char *name)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM meta WHERE name = '%s'", name);
+    return raw_count(sql);
+}
+
+Test(store, combined_writes_share_a_commit_and_fail_alone)
+{
+    static const char *const names[COMBINED] = {"job-0", "job-1", "job-2", "job-3"};
+    struct named_job jobs[COMBINED];
+    uint64_t commits0 = 0, syncs0 = 0, commits1 = 0, syncs1 = 0;
+
+    cr_assert_eq(pthread_mutex_init(&combiner.lock, NULL), 0);
+    cr_assert_eq(pthread_cond_init(&combiner.done, NULL), 0);
+    combiner.queue = NULL;
+    combiner.tail = &combiner.queue;
+    combiner.committing = false;
+    first_running = false;
+    cf_store_sync_counts(st, &commits0, &syncs0);
+
+    for (int i = 0; i < COMBINED; i++) {
+        /* job-1 and job-3 fail after writing their row; job-2's thread syncs its commits itself */
+        jobs[i] = (struct named_job){.name = names[i], .fail = i % 2 == 1, .deferred = i != 2};
+        cr_assert_eq(pthread_create(&jobs[i].thread, NULL, combine_main, &jobs[i]), 0);
+        if (i == 0) { /* the others start once the first holds the transaction */
+            pthread_mutex_lock(&gate_lock);
+            while (!first_running)
+                pthread_cond_wait(&gate, &gate_lock);
+            pthread_mutex_unlock(&gate_lock);
+        }
+    }
+    for (int i = 0; i < COMBINED; i++)
+        pthread_join(jobs[i].thread, NULL);
+
+    for (int i = 0; i < COMBINED; i++) {
+        if (jobs[i].fail) {
+            cr_expect_eq(jobs[i].rc, CF_EINVAL, "%s: %s", names[i], jobs[i].err.msg);
+            cr_expect(strstr(jobs[i].err.msg, names[i]), "%s got another job's error: %s", names[i],
+                      jobs[i].err.msg);
+            cr_expect_eq(meta_rows_named(names[i]), 0, "%s failed but its row stayed", names[i]);
+        } else {
+            cr_expect_eq(jobs[i].rc, CF_OK, "%s: %s", names[i], jobs[i].err.msg);
+            cr_expect_eq(meta_rows_named(names[i]), 1, "%s succeeded but its row is missing",
+                         names[i]);
+        }
+    }
+    cf_store_sync_counts(st, &commits1, &syncs1);
+    cr_assert_eq(commits1 - commits0, 1, "the four jobs took %llu commits, not one",
+                 (unsigned long long)(commits1 - commits0));
+    /* job-2's thread does not defer: it came back only once the shared commit was on disk */
+    cr_assert_eq(cf_store_sync_ticket(st), 0, "a commit is still waiting for its sync");
+    pthread_cond_destroy(&combiner.done);
+    pthread_mutex_destroy(&combiner.lock);
 }
