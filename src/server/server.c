@@ -167,7 +167,7 @@ static const struct server_flag server_flags[F_COUNT] = {
                     .help = "request body limit"},
     [F_THREADS] = {"threads", "N", "COFFER_THREADS", .shown_default = "the number of cores",
                    .kind = FLAG_NUMBER, .min = 1, .max = 256, .help = "worker threads"},
-    [F_WRITE_THREADS] = {"write-threads", "N", "COFFER_WRITE_THREADS", "8", .kind = FLAG_NUMBER,
+    [F_WRITE_THREADS] = {"write-threads", "N", "COFFER_WRITE_THREADS", "4", .kind = FLAG_NUMBER,
                          .min = 0, .max = CF_SERVER_WRITE_THREADS_MAX,
                          .help = "threads that run requests which may write, so that their "
                                  "writes share commits (0: the worker threads run them)"},

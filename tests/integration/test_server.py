@@ -711,7 +711,7 @@ class WriterThreads(unittest.TestCase):
         self.assertEqual(len(r.json["secrets"]), 1 + 12 * 25)
 
     def test_writes_on_writer_threads_and_on_workers(self):
-        for args, writers in (([], 8), (["--write-threads", "3"], 3), (["--write-threads", "0"], 0)):
+        for args, writers in (([], 4), (["--write-threads", "7"], 7), (["--write-threads", "0"], 0)):
             with self.subTest(args=args):
                 s = Server(args=args)
                 try:
