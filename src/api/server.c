@@ -139,6 +139,13 @@ static void on_synced(void *arg, enum cf_rc rc)
     atomic_fetch_sub(&server->suspended, 1);
 }
 
+/* Has the store's syncer resume req's suspended connection (on_synced) once ticket is synced. */
+static void resume_once_synced(struct cf_req *req, uint64_t ticket)
+{
+    req->sync_wait = (struct cf_store_sync_wait){.ticket = ticket, .done = on_synced, .arg = req};
+    cf_store_sync_notify(req->core->store, &req->sync_wait);
+}
+
 /* Holds a dispatched request's answer resp (taken) while the commits it may depend on, its own or
  * those it may have read, are not yet on disk: the connection is suspended, so this worker goes on
  * serving others, and one sync of the log answers many held requests at once. */
@@ -150,11 +157,18 @@ static bool hold_until_synced(struct cf_req *req, struct MHD_Response *resp)
     if (ticket == 0)
         return false;
     req->held = resp;
-    req->sync_wait = (struct cf_store_sync_wait){.ticket = ticket, .done = on_synced, .arg = req};
     atomic_fetch_add(&req->server->suspended, 1);
     MHD_suspend_connection(req->conn);
-    cf_store_sync_notify(req->core->store, &req->sync_wait);
+    resume_once_synced(req, ticket);
     return true;
+}
+
+/* Whether a request with this method may change something: every method but GET, HEAD and
+ * OPTIONS. */
+static bool method_may_write(const char *method)
+{
+    return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
+           strcmp(method, "OPTIONS") != 0;
 }
 
 /* Sends body (its contents are taken; body is left empty) with status. */
@@ -398,9 +412,8 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
         const char *cookie =
             MHD_lookup_connection_value(req->conn, MHD_COOKIE_KIND, CF_SESSION_COOKIE);
         const char *csrf = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-CSRF-Token");
-        bool unsafe = strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 &&
-                      strcmp(method, "OPTIONS") != 0;
-        rc = cf_authn(req->core, auth, cookie, unsafe, csrf, req->client_ip, &req->principal, &err);
+        rc = cf_authn(req->core, auth, cookie, method_may_write(method), csrf, req->client_ip,
+                      &req->principal, &err);
         if (rc != CF_OK) {
             cf_req_audit(req, "auth.token", NULL, NULL, NULL);
             if (audit_request(req, rc, &err, &audit_err) != CF_OK)
@@ -532,13 +545,10 @@ static void *writer_main(void *arg)
         /* Without an answer (out of memory making one) the connection is closed. */
         req->close_now = !req->held;
         uint64_t ticket = req->held && req->dispatched ? cf_store_sync_ticket(req->core->store) : 0;
-        if (ticket) {
-            req->sync_wait =
-                (struct cf_store_sync_wait){.ticket = ticket, .done = on_synced, .arg = req};
-            cf_store_sync_notify(req->core->store, &req->sync_wait);
-        } else {
+        if (ticket)
+            resume_once_synced(req, ticket);
+        else
             on_synced(req, CF_OK);
-        }
         pthread_mutex_lock(&server->writers_lock);
     }
     pthread_mutex_unlock(&server->writers_lock);
@@ -550,8 +560,7 @@ static void *writer_main(void *arg)
 static bool queue_for_writer(struct cf_server *server, struct cf_req *req, const char *method,
                              const char *url)
 {
-    if (server->n_writers == 0 || strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
-        strcmp(method, "OPTIONS") == 0)
+    if (server->n_writers == 0 || !method_may_write(method))
         return false;
     req->queued_url = strdup(url);
     if (!req->queued_url)

@@ -224,8 +224,10 @@ enum cf_rc sql_secret_write_one(struct db_conn *c, const struct cf_secret_write 
     return cf_err_set(err, CF_EINVAL, "unknown secret operation %d", (int)w->op);
 }
 
+/* One caller's writes, all or none, waiting to share a transaction with other callers'
+ * (sql_combine). It lives on the caller's stack. */
 struct write_job {
-    struct sql_job job; /* first */
+    struct sql_job job; /* first: the batch's struct sql_job * is a struct write_job * */
     const struct cf_secret_write *writes;
     size_t n;
     int64_t now;
@@ -242,6 +244,8 @@ static enum cf_rc run_write_job(struct db_conn *c, struct sql_job *queued, struc
 
 static const struct sql_batch_ops WRITE_BATCH = {.run = run_write_job};
 
+/* Writes from concurrent requests share one transaction: the pages they change together (the
+ * folder's rows, the change counters, the versions' last pages) and the commit are paid once. */
 enum cf_rc cf_store_secret_write(struct cf_store *base, const struct cf_secret_write *writes,
                                  size_t n, struct cf_err *err)
 {

@@ -290,14 +290,16 @@ enum cf_rc sql_combine(struct sql_store *st, struct sql_combiner *cb,
         pthread_cond_broadcast(&cb->done);
     }
     pthread_mutex_unlock(&cb->lock);
-    /* Another thread's transaction wrote this job: this thread's read scope may hold an older
-     * snapshot, and its cached counters may be older than the commit. */
-    cf_store_read_refresh(&st->base);
     enum cf_rc rc = job->rc;
-    /* A caller whose commits are synced before they return keeps that when a thread that defers
-     * its syncs committed the batch. */
-    if (rc == CF_OK && !led && !(st->drv->sync_deferred && st->drv->sync_deferred(st)))
-        rc = cf_store_sync_barrier(&st->base, &job->err);
+    if (!led) {
+        /* Another thread's transaction wrote this job: this thread's read scope may hold an older
+         * snapshot, and its cached counters may be older than the commit. */
+        cf_store_read_refresh(&st->base);
+        /* A caller whose commits are synced before they return keeps that when a thread that
+         * defers its syncs committed the batch. */
+        if (rc == CF_OK && !(st->drv->sync_deferred && st->drv->sync_deferred(st)))
+            rc = cf_store_sync_barrier(&st->base, &job->err);
+    }
     if (rc != CF_OK && err)
         *err = job->err;
     return rc;
