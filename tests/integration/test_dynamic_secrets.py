@@ -436,10 +436,16 @@ class TwoNodes(unittest.TestCase):
                            for i in leases)
             got, _ = harness_wait(all_revoked, 30)
             self.assertTrue(got, "not every lease was revoked")
-            events = ok(a, "GET", "/api/v1/audit/events", query={"limit": "1000"})
-            revokes = [e for e in events["events"]
-                       if e.get("action") == "dynamic-secrets.lease-revoke"]
-            text = json.dumps(revokes)
+
+            # A node's audit writer stores its events shortly after the lease row says "revoked":
+            # wait until every lease has its event, then count them.
+            def revoke_events():
+                events = ok(a, "GET", "/api/v1/audit/events", query={"limit": "1000"})
+                text = json.dumps([e for e in events["events"]
+                                   if e.get("action") == "dynamic-secrets.lease-revoke"])
+                return text if all("lease %s," % i in text for i in leases) else None
+            text, _ = harness_wait(revoke_events, 30)
+            self.assertTrue(text, "a revoked lease has no revocation event")
             for lease_id in leases:
                 self.assertEqual(text.count("lease %s," % lease_id), 1, "lease %s revoked %d times"
                                  % (lease_id, text.count("lease %s," % lease_id)))
