@@ -12,7 +12,7 @@
  *
  * Built a second time as bench/floor (CF_BASELINE_FLOOR): the same server, linked with every
  * library a Coffer server on SQLite maps at its start and initialising the ones that do work at
- * start (libsodium, SQLite opening a database, OpenSSL), and nothing of Coffer's own. Its resident
+ * start (libsodium, SQLite opening a database), and nothing of Coffer's own. Its resident
  * memory right after start is the floor under Coffer's idle RSS that no change to Coffer's code can
  * go below (bench/run.sh reports both). */
 #include <arpa/inet.h>
@@ -29,7 +29,6 @@
 
 #include <microhttpd.h>
 #ifdef CF_BASELINE_FLOOR
-#include <openssl/crypto.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #endif
@@ -225,12 +224,11 @@ int main(int argc, char **argv)
     }
 
 #ifdef CF_BASELINE_FLOOR
-    /* What the libraries themselves do at a Coffer server's start: libsodium's and OpenSSL's
-     * initialisation, and SQLite opening a database and reading its schema (a file of this run,
-     * removed again: its path is LIST_FILE's with ".floor.db" added). */
+    /* What the libraries themselves do at a Coffer server's start: libsodium's initialisation,
+     * and SQLite opening a database and reading its schema (a file of this run, removed again: its
+     * path is LIST_FILE's with ".floor.db" added). */
     snprintf(db_path, sizeof(db_path), "%s.floor.db", argv[2]);
-    if (sodium_init() < 0 || OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1 ||
-        sqlite3_open(db_path, &db) != SQLITE_OK ||
+    if (sodium_init() < 0 || sqlite3_open(db_path, &db) != SQLITE_OK ||
         sqlite3_exec(db,
                      "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY)",
                      NULL, NULL, NULL) != SQLITE_OK) {

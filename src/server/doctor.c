@@ -316,6 +316,10 @@ static void check_libraries(struct report *r)
         {&cf_lib_pq, WARN, "the PostgreSQL store, PostgreSQL dynamic secrets and rotated roles"},
         {&cf_lib_mariadb, WARN, "MySQL and MariaDB dynamic secrets"},
         {&cf_lib_gpgme, WARN, "unseal shares encrypted to OpenPGP keys"},
+        {&cf_lib_crypto, FAIL,
+         "JWT logins, SSO, client certificates and assertions, unseal shares encrypted to RSA "
+         "keys, age files"},
+        {&cf_lib_cjose, FAIL, "JWT and OIDC logins (their signatures)"},
     };
     int missing = 0;
     for (size_t i = 0; i < CF_ARRAY_SIZE(libs); i++) {
@@ -330,8 +334,8 @@ static void check_libraries(struct report *r)
     }
     if (!missing)
         say(r, OK, "libraries",
-            "libcurl, libpq, libmariadb and GPGME load (the server loads each at "
-            "its first use)");
+            "libcurl, libpq, libmariadb, GPGME, libcrypto and cjose load (the server loads "
+            "each at its first use)");
 }
 
 int cf_cmd_doctor(int argc, char **argv)

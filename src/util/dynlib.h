@@ -1,10 +1,12 @@
 /* Libraries loaded at their first use instead of at the program's start: libcurl (outbound HTTP:
  * the client commands, syncs, JWKS, OIDC discovery, webhooks, the Kubernetes API), libpq (the
  * PostgreSQL store, PostgreSQL dynamic secrets and rotated roles), libmariadb (MySQL dynamic
- * secrets) and GPGME (unseal shares encrypted to OpenPGP keys). A server on SQLite that uses none
- * of them maps none of them, nor the libraries they bring (Kerberos, LDAP, SASL, libssh2, librtmp,
- * nghttp2, libssl, ...): about 3 MB less resident memory at start; a client command maps libcurl's
- * tree only once it makes a request, and never libpq's, libmariadb's or GPGME's.
+ * secrets), GPGME (unseal shares encrypted to OpenPGP keys), cjose (JWT signatures) and OpenSSL's
+ * libcrypto (JWTs, certificates, client assertions, RSA-wrapped shares, age files). A server on
+ * SQLite that uses none of them maps none of them, nor the libraries they bring (Kerberos, LDAP,
+ * SASL, libssh2, librtmp, nghttp2, libssl, ...): about 4.5 MB less resident memory at start; a
+ * client command maps libcurl's tree only once it makes a request, and never libpq's,
+ * libmariadb's or GPGME's.
  *
  * The code calls these libraries by their own function names, as if they were linked: for each
  * function the program uses, util/dynlib_*.c define one with the prototype of the library's own
@@ -25,6 +27,8 @@ extern struct cf_dynlib cf_lib_curl;    /* libcurl.so.4 */
 extern struct cf_dynlib cf_lib_pq;      /* libpq.so.5 */
 extern struct cf_dynlib cf_lib_mariadb; /* libmariadb.so.3 */
 extern struct cf_dynlib cf_lib_gpgme;   /* libgpgme.so.11 */
+extern struct cf_dynlib cf_lib_cjose;   /* libcjose.so.0 */
+extern struct cf_dynlib cf_lib_crypto;  /* libcrypto.so.3 */
 
 /* Loads lib unless it is loaded: CF_OK, or CF_EUNSUPPORTED with a message naming the library, its
  * file and the loader's reason. The first call decides for the life of the process (a library that

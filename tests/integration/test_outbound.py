@@ -135,13 +135,15 @@ class AllowedByFlag(PolicyChecks, IdentityHelpers, harness.ServerTestCase):
 
 
 class LibrariesAtFirstUse(WithKeys, IdentityHelpers, harness.ServerTestCase):
-    """libcurl, libpq, libmariadb and GPGME are loaded at their first use (util/dynlib.h): a server that
-    has not made an outbound request has not mapped libcurl, and one on SQLite has never mapped libpq."""
+    """libcurl, libpq, libmariadb, GPGME, cjose and libcrypto are loaded at their first use (util/dynlib.h): a
+    server that has not made an outbound request has not mapped libcurl, one on SQLite has never mapped libpq,
+    and one that has verified no JWT has mapped neither cjose nor libcrypto."""
 
     def mapped(self):
         with open("/proc/%d/maps" % self.server.proc.pid) as f:
             files = {line.split()[-1].rsplit("/", 1)[-1] for line in f if "/" in line}
-        return {lib for lib in ("libcurl.so", "libpq.so", "libmariadb.so", "libgpgme.so", "libldap", "libkrb5.so")
+        return {lib for lib in ("libcurl.so", "libpq.so", "libmariadb.so", "libgpgme.so", "libldap", "libkrb5.so",
+                                "libcjose.so", "libcrypto.so")
                 if any(name.startswith(lib) for name in files)}
 
     def test_loaded_only_once_used(self):
@@ -150,7 +152,7 @@ class LibrariesAtFirstUse(WithKeys, IdentityHelpers, harness.ServerTestCase):
                 body={"workspaceId": pid, "environment": "prod", "secretValue": "v"})
         self.ok("GET", "/api/v3/secrets/raw?workspaceId=%s&environment=prod" % pid)
         # on PostgreSQL the store itself is libpq's first use (and libpq brings Kerberos and LDAP)
-        on_pg = {"libpq.so", "libldap", "libkrb5.so"} if harness.PG_DIR else set()
+        on_pg = {"libpq.so", "libldap", "libkrb5.so", "libcrypto.so"} if harness.PG_DIR else set()
         self.assertEqual(self.mapped(), on_pg)
         # a JWKS fetched over HTTP: libcurl is loaded then, and works (the fetch fails only because
         # nothing listens there)

@@ -6,11 +6,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <cjose/cjose.h>
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <gpgme.h>
 #include <libpq-fe.h>
 #include <mysql.h>
+#include <openssl/evp.h>
 
 #include "util/dynlib_impl.h"
 #include "util/banned.h"
@@ -36,11 +38,15 @@ Test(dynlib, nothing_is_mapped_before_its_first_use)
     } libs[] = {{&cf_lib_curl, "/libcurl.so"},
                 {&cf_lib_pq, "/libpq.so"},
                 {&cf_lib_mariadb, "/libmariadb.so"},
-                {&cf_lib_gpgme, "/libgpgme.so"}};
+                {&cf_lib_gpgme, "/libgpgme.so"},
+                {&cf_lib_cjose, "/libcjose.so"}};
     for (size_t i = 0; i < sizeof(libs) / sizeof(libs[0]); i++) {
         cr_expect_not(cf_dynlib_loaded(libs[i].lib), "%s", libs[i].file);
         cr_expect_not(mapped(libs[i].file), "%s mapped before its first use", libs[i].file);
     }
+    /* libcrypto is not in the list: Criterion maps it (through libgit2 and libssh2) and calls it at
+     * its start, through this program's definitions, which take precedence over the library's own
+     * since the library is in the link. test_outbound.py reads a server's mappings instead. */
     /* the first call of one of its functions loads it */
     cr_assert_str_eq(curl_easy_strerror(CURLE_OK), "No error");
     cr_expect(cf_dynlib_loaded(&cf_lib_curl));
@@ -110,6 +116,30 @@ Test(dynlib, the_other_libraries_answer_as_themselves)
 
     cr_expect_not_null(gpgme_check_version(NULL));
     cr_expect_str_eq(gpgme_strerror(0), "Success");
+}
+
+/* libcrypto through its definitions: SHA-256 of "abc" (FIPS 180-2, appendix B.1); cjose's own
+ * error for a token that is not a JWS, and libcrypto mapped with it. */
+Test(dynlib, openssl_and_cjose_answer_as_themselves)
+{
+    static const unsigned char expected[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+                                               0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+                                               0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+                                               0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    cr_assert_eq(EVP_Digest("abc", 3, md, &len, EVP_sha256(), NULL), 1);
+    cr_assert_eq(len, 32);
+    cr_expect_eq(memcmp(md, expected, sizeof(expected)), 0);
+    cr_expect(cf_dynlib_loaded(&cf_lib_crypto));
+    cr_expect_not(cf_dynlib_loaded(&cf_lib_cjose));
+
+    cjose_err err = {0};
+    cr_expect_null(cjose_jws_import("not.a-jws", 9, &err));
+    cr_expect_neq(err.code, CJOSE_ERR_NONE);
+    cr_expect(cf_dynlib_loaded(&cf_lib_cjose));
+    cr_assert_not_null(err.message);
+    cr_expect_str_neq(err.message, "cjose could not be loaded");
 }
 
 /* A library that is not installed: a clear error naming it, and its functions fail as documented.
