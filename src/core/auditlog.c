@@ -348,20 +348,24 @@ static void *writer_main(void *arg)
     struct cf_audit_log *log = arg;
     struct item *batch[BATCH_MAX];
     struct cf_audit_event *events[BATCH_MAX];
-    /* Each batch's sync then runs after the store's write lock is released, shared with the
-     * requests' deferred commits, instead of holding every writer of the process while it runs;
-     * a batch still counts as stored only once it is on disk. */
-    cf_store_sync_unlocked(log->store);
+    bool connected = false; /* the thread may hold a store connection: given up when idle */
     pthread_mutex_lock(&log->lock);
     for (;;) {
         while (log->count == 0 && !log->stopping) {
             struct timespec ts;
             cf_deadline_in(&ts, log->config.checkpoint_ms < IDLE_WAKE_MS ? log->config.checkpoint_ms
                                                                          : IDLE_WAKE_MS);
-            pthread_cond_timedwait(&log->wake, &log->lock, &ts);
+            bool woken = pthread_cond_timedwait(&log->wake, &log->lock, &ts) == 0;
             if (log->count == 0 && log->since_checkpoint > 0 &&
                 cf_mono_us() / 1000 - log->last_checkpoint_ms >= log->config.checkpoint_ms)
                 break; /* a time-based checkpoint below */
+            if (!woken && log->count == 0 && connected) {
+                /* A wait without events: the connection may serve another thread meanwhile. */
+                pthread_mutex_unlock(&log->lock);
+                cf_store_idle(log->store);
+                pthread_mutex_lock(&log->lock);
+                connected = false;
+            }
         }
         if (log->count > 0 && log->count < BATCH_MAX && !log->stopping &&
             !log->config.fail_closed) {
@@ -387,6 +391,12 @@ static void *writer_main(void *arg)
         log->inflight = n;
         pthread_mutex_unlock(&log->lock);
 
+        /* Each batch's sync runs after the store's write lock is released, shared with the
+         * requests' deferred commits, instead of holding every writer of the process while it
+         * runs; a batch still counts as stored only once it is on disk. Asked of whichever
+         * connection the thread holds now (none until the first batch). */
+        cf_store_sync_unlocked(log->store);
+        connected = true;
         struct cf_err err;
         cf_err_clear(&err);
         enum cf_rc rc = n ? commit(log, batch, n, events, &err) : CF_OK;

@@ -693,6 +693,7 @@ static void *notifier_main(void *arg)
             cf_log_info("notifications: %lld new, %lld delivered, %lld retrying, %lld failed",
                         (long long)counts.created, (long long)counts.delivered,
                         (long long)counts.retrying, (long long)counts.failed);
+        cf_store_idle(nf->core->store);
         pthread_mutex_lock(&nf->lock);
     }
     pthread_mutex_unlock(&nf->lock);

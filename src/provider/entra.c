@@ -26,7 +26,9 @@ struct entry {
 
 struct cf_entra_cache {
     pthread_mutex_t lock;
-    struct entry entries[CF_ENTRA_CACHE_MAX];
+    /* CF_ENTRA_CACHE_MAX of them (260 kB), made by the first token stored: a server that never
+     * asks Entra ID for a token does not hold them */
+    struct entry *entries;
     size_t n;
 };
 
@@ -44,6 +46,7 @@ void cf_entra_cache_free(struct cf_entra_cache *cache)
         return;
     for (size_t i = 0; i < cache->n; i++)
         cf_azure_secret_free(cache->entries[i].token);
+    free(cache->entries);
     pthread_mutex_destroy(&cache->lock);
     free(cache);
 }
@@ -80,6 +83,11 @@ static void cache_put(struct cf_entra_cache *cache, const char *key, const char 
     if (!copy)
         return; /* the cache is an optimisation: the next call asks again */
     pthread_mutex_lock(&cache->lock);
+    if (!cache->entries && !(cache->entries = calloc(CF_ENTRA_CACHE_MAX, sizeof(struct entry)))) {
+        pthread_mutex_unlock(&cache->lock);
+        cf_azure_secret_free(copy);
+        return;
+    }
     struct entry *slot = NULL;
     for (size_t i = 0; i < cache->n && !slot; i++)
         if (strcmp(cache->entries[i].key, key) == 0)

@@ -1107,6 +1107,9 @@ static enum phase_end serve_unsealed(struct server_run *run)
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
     }
+    /* For the requests, not for the start: the start's large blocks (the migrations', a cache's
+     * table) stay out of the heap, so it does not keep their pages once they are freed. */
+    tune_malloc();
     if (cf_server_start(run->config, &core, &server, &err) != CF_OK) {
         fprintf(stderr, "coffer server: %s\n", err.msg);
         goto out;
@@ -1133,6 +1136,10 @@ static enum phase_end serve_unsealed(struct server_run *run)
     snprintf(ready, sizeof(ready), "READY=1\nSTATUS=serving on port %u, store %s",
              cf_server_port(server), boot->store->backend);
     cf_sd_notify(ready);
+    /* The start's connection serves the background workers from here on (cf_store_idle): their
+     * first passes come after this (sync/worker.c), so none opens one of its own, whose memory
+     * would stay in that thread's heap after it is given up. */
+    cf_store_idle(boot->store);
 
     int sig = wait_for_stop(run->signals, set->value[F_LOG_FILE], run->seal, false, 0);
     cf_sd_notify(sig == SIGUSR1 ? "STATUS=sealing"
@@ -1237,7 +1244,6 @@ int cf_cmd_server(int argc, char **argv)
     };
 
     harden_process();
-    tune_malloc();
     cf_json_use_wiping_allocator();
 
     struct cf_boot_opts boot_opts = {

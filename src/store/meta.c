@@ -94,6 +94,14 @@ void cf_store_read_refresh(struct cf_store *base)
         st->drv->read_refresh(st);
 }
 
+void cf_store_idle(struct cf_store *base)
+{
+    struct sql_store *st = sql_store_of(base);
+    struct read_scope *scope = scope_of(st);
+    if (st->drv->idle && !(scope && scope->depth > 0))
+        st->drv->idle(st);
+}
+
 void sql_scope_changed(struct sql_store *st)
 {
     struct read_scope *scope = scope_of(st);

@@ -49,6 +49,7 @@
  * generation with the new counters; bumping after means a reader that read the counters between
  * the two bumps reads them again. */
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -140,8 +141,11 @@ struct sq_store {
     int busy_timeout_ms;
     pthread_key_t key; /* this thread's struct sq_conn */
     bool key_created;
-    pthread_mutex_t lock;  /* guards conns */
+    pthread_mutex_t lock;  /* guards conns and spare */
     struct sq_conn *conns; /* every open connection, so that close can close them all */
+    /* A connection no thread holds: left by a thread going idle (sq_idle), taken by the next
+     * thread without one (conn_get). Also in conns. */
+    struct sq_conn *spare;
     /* Held from BEGIN to COMMIT: this process's writers queue here in turn instead of meeting
      * SQLITE_BUSY, whose retry sleeps put hundreds of milliseconds on the tail latency of writes.
      * Other processes (an operator command) are still kept apart by SQLite's own lock. */
@@ -373,12 +377,25 @@ fail:
     return rc;
 }
 
-/* This thread's connection, opened on first use. */
+/* This thread's connection: its own, else the spare one, else a new one. */
 static enum cf_rc conn_get(struct sq_store *st, struct sq_conn **out, struct cf_err *err)
 {
     *out = pthread_getspecific(st->key);
     if (*out)
         return CF_OK;
+    pthread_mutex_lock(&st->lock);
+    struct sq_conn *c = st->spare;
+    st->spare = NULL;
+    pthread_mutex_unlock(&st->lock);
+    if (c && pthread_setspecific(st->key, c) == 0) {
+        *out = c;
+        return CF_OK;
+    }
+    if (c) {
+        pthread_mutex_lock(&st->lock);
+        st->spare = c;
+        pthread_mutex_unlock(&st->lock);
+    }
     return conn_open(st, out, err);
 }
 
@@ -547,6 +564,43 @@ static enum cf_rc sq_conn_get(struct sql_store *st, struct db_conn **out, struct
     enum cf_rc rc = conn_get(sq_store_of(st), &c, err);
     *out = rc == CF_OK ? &c->base : NULL;
     return rc;
+}
+
+/* Hands this thread's connection over (cf_store_idle): kept as the spare when there is none, else
+ * closed. Each thread's first statement parses the schema into its connection, and its page cache
+ * fills: about 0.3 MB. A deferred or unlocked connection goes back to synchronous=FULL first (the
+ * mode is the thread's: it asks again on its next connection); its commits have all been handed
+ * to the syncer, which syncs the log, not a connection. Kept: a connection in a transaction or
+ * read scope, or whose mode cannot be reset. */
+static void sq_idle(struct sql_store *base)
+{
+    struct sq_store *st = sq_store_of(base);
+    struct sq_conn *c = pthread_getspecific(st->key);
+    if (!c || c->read_depth > 0 || in_transaction(c))
+        return;
+    if (c->deferred || c->unlocked) {
+        struct cf_err err;
+        if (own(c, SQ_SYNC_FULL, &err) != CF_OK)
+            return;
+        c->deferred = c->unlocked = false;
+    }
+    if (pthread_setspecific(st->key, NULL) != 0)
+        return;
+    /* Its page cache goes too: the next taker reads the few pages it needs from the kernel's
+     * cache again, instead of an idle connection keeping every page its threads ever read (the
+     * start's migrations read them all). */
+    sqlite3_db_release_memory(c->db);
+    pthread_mutex_lock(&st->lock);
+    bool kept = !st->spare;
+    if (kept)
+        st->spare = c;
+    else
+        conn_unlink(c);
+    pthread_mutex_unlock(&st->lock);
+    if (!kept) {
+        conn_free(c);
+        malloc_trim(0);
+    }
 }
 
 /* ---- transactions ---- */
@@ -837,11 +891,7 @@ static void *checkpointer_main(void *arg)
     struct sq_store *st = arg;
     struct sq_checkpointer *ck = &st->ckpt;
     struct sq_conn *c = NULL;
-    struct cf_err err;
-    if (conn_get(st, &c, &err) != CF_OK)
-        cf_log_warn("database '%s': the checkpointer has no connection (%s): the log grows until "
-                    "another connection checkpoints it",
-                    st->path, err.msg);
+    bool warned = false;
     pthread_mutex_lock(&ck->lock);
     while (!ck->stopping) {
         if (!atomic_load(&ck->due)) {
@@ -851,6 +901,14 @@ static void *checkpointer_main(void *arg)
         pthread_mutex_unlock(&ck->lock);
         /* Cleared first: a commit that finds the log still long afterwards asks again. */
         atomic_store(&ck->due, false);
+        /* Opened at the first checkpoint: a server that writes little never needs one. */
+        struct cf_err err;
+        if (!c && conn_get(st, &c, &err) != CF_OK && !warned) {
+            cf_log_warn("database '%s': the checkpointer has no connection (%s): the log grows "
+                        "until another connection checkpoints it",
+                        st->path, err.msg);
+            warned = true;
+        }
         if (c)
             checkpoint(st, c);
         pthread_mutex_lock(&ck->lock);
@@ -1017,6 +1075,7 @@ static void sq_close(struct sql_store *base)
         /* No destructor runs for this key after this; the connections are closed below instead. */
         pthread_key_delete(st->key);
         pthread_mutex_lock(&st->lock);
+        st->spare = NULL;
         while (st->conns) {
             struct sq_conn *c = st->conns;
             conn_unlink(c);
@@ -1037,6 +1096,20 @@ static void sq_close(struct sql_store *base)
     free(st);
 }
 
+/* Every open connection, the spare included; no limit (*size 0): one per thread that uses the
+ * store, fewer while threads are idle (sq_idle). */
+static void sq_pool_use(struct sql_store *base, int *open, int *size)
+{
+    struct sq_store *st = sq_store_of(base);
+    int n = 0;
+    pthread_mutex_lock(&st->lock);
+    for (const struct sq_conn *c = st->conns; c; c = c->next)
+        n++;
+    pthread_mutex_unlock(&st->lock);
+    *open = n;
+    *size = 0;
+}
+
 static const struct db_driver sq_driver = {
     .name = "sqlite",
     .conn_get = sq_conn_get,
@@ -1055,6 +1128,8 @@ static const struct db_driver sq_driver = {
     .sync_deferred = sq_sync_deferred,
     .sync_notify = sq_sync_notify,
     .sync_counts = sq_sync_counts,
+    .idle = sq_idle,
+    .pool_use = sq_pool_use,
     .close = sq_close,
 };
 
@@ -1192,11 +1267,15 @@ static enum cf_rc read_text_16(const struct db_row *row, void *item)
 }
 
 /* One-time library set-up. Memory statistics take a global mutex on every SQLite allocation, which
- * serialises the per-thread connections; nothing here reads them. Fails harmlessly (SQLITE_MISUSE)
- * when something else in the process initialised SQLite first. */
+ * serialises the per-thread connections; nothing here reads them. No bulk allocation of a page
+ * cache's first 20 pages (86 kB) when it starts: the pages come one at a time as they are read,
+ * so a background thread whose pass reads a few pages through the shared idle connection
+ * (sq_idle) does not leave 86 kB in its own malloc arena each time. Fails harmlessly
+ * (SQLITE_MISUSE) when something else in the process initialised SQLite first. */
 static void sqlite_once(void)
 {
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
 }
 
 enum cf_rc cf_sqlite_open(const char *path, int busy_timeout_ms, struct cf_store **out,

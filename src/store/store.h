@@ -638,7 +638,8 @@ void cf_store_sync_notify(struct cf_store *st, struct cf_store_sync_wait *w);
  * PostgreSQL): commits per sync is the batching a benchmark reports. Thread-safe. */
 void cf_store_sync_counts(struct cf_store *st, uint64_t *commits, uint64_t *syncs);
 /* The database connections this process holds now and the most it opens (*size 0: no pool, as
- * with SQLite, whose connections are per thread and unbounded). Thread-safe. */
+ * with SQLite, whose connections are per thread, unbounded, and shared by idle threads:
+ * cf_store_idle). Thread-safe. */
 void cf_store_pool_use(struct cf_store *st, int *open, int *size);
 
 /* The database server's clock (Unix ms) as it answers now: PostgreSQL's clock_timestamp(), the
@@ -683,6 +684,14 @@ void cf_store_read_end(struct cf_store *st);
  * another thread's commit (the audit writer's) and then reads what it wrote. No effect outside a
  * scope. Thread-safe as read_begin. */
 void cf_store_read_refresh(struct cf_store *st);
+/* This thread goes idle (a background worker between its passes, the main thread once the server
+ * runs): its connection may serve the next thread that needs one instead of staying with it, so
+ * that idle threads do not hold a connection each (SQLite: about 0.3 MB of memory each). The store
+ * keeps one such connection for the next taker and closes any other. A thread inside a
+ * transaction or a read scope, or whose commits are deferred or synced after the lock
+ * (cf_store_sync_defer, cf_store_sync_unlocked), keeps its own. The thread's next store call takes
+ * the kept connection or opens one. No effect on PostgreSQL, whose connections are pooled. */
+void cf_store_idle(struct cf_store *st);
 /* Inside a read scope: the value of the content change counter (migration 0015), read once per
  * scope together with the lookup cache's counter (and again after the scope's own writes or a
  * refresh). Triggers bump it in the transaction of every change that can alter what a folder list

@@ -3,6 +3,7 @@
  * events past the retention). */
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "core/leases.h"
 #include "core/rotations.h"
 #include "core/syncs.h"
+#include "store/store.h"
 #include "sync/worker.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -58,6 +60,7 @@ struct cf_sync_worker {
     pthread_cond_t wake;
     pthread_t thread;
     bool woken, stopping, started;
+    int first_pass_ms;     /* the wait before the first pass: see start */
     int64_t next_sweep_at; /* ms on the server's clock; 0: at once */
     int64_t next_trim_at;  /* ms on the monotonic clock (housekeeping) */
 };
@@ -164,19 +167,24 @@ static bool pass(struct cf_sync_worker *w)
 static void *worker_main(void *arg)
 {
     struct cf_sync_worker *w = arg;
-    bool more = true; /* look at once: work left pending before a restart */
+    bool more = false;
+    int wait_ms = w->first_pass_ms; /* that pass finds the work left before a restart */
     pthread_mutex_lock(&w->lock);
     while (!w->stopping) {
         if (!more && !w->woken) {
             struct timespec ts;
-            cf_deadline_in(&ts, POLL_MS);
+            cf_deadline_in(&ts, wait_ms);
             pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+            wait_ms = POLL_MS;
         }
         if (w->stopping)
             break;
         w->woken = false;
         pthread_mutex_unlock(&w->lock);
         more = pass(w);
+        /* Between passes the worker holds no connection: the idle workers share one. */
+        if (!more)
+            cf_store_idle(w->core->store);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -189,6 +197,14 @@ static enum cf_rc start(struct cf_core *core, const struct job *job, void (**wak
     struct cf_sync_worker *w = calloc(1, sizeof(*w));
     if (!w)
         return cf_err_set(err, CF_ENOMEM, "out of memory");
+    /* The workers of one server start together; each makes its first pass a fifth of a poll
+     * after the previous one's, so that their passes (a few hundred microseconds when there is
+     * nothing to do) do not meet and one store connection serves them all in turn
+     * (cf_store_idle). The first waits a tenth of a poll: by then the server's start, which
+     * hands them its connection when it is done, has ended. A wake-up (work made on this server)
+     * runs a pass at once. */
+    static atomic_int started;
+    w->first_pass_ms = atomic_fetch_add(&started, 1) % 5 * (POLL_MS / 5) + POLL_MS / 10;
     w->core = core;
     w->job = job;
     w->wake_fn = wake_fn;

@@ -205,6 +205,7 @@ class Metrics(IdentityHelpers, harness.ServerTestCase):
             self.assertGreaterEqual(value(after, "coffer_db_connections_max"),
                                     value(after, "coffer_db_connections"))
         else:
+            self.assertGreaterEqual(value(after, "coffer_db_connections"), 1)
             self.assertEqual(value(after, "coffer_db_connections_max"), 0)
         self.assertGreater(value(after, "process_resident_memory_bytes"), 1 << 20)
         self.assertGreaterEqual(value(after, "coffer_http_requests_in_flight"), 1)

@@ -3608,3 +3608,186 @@ Test(store, combined_writes_share_a_commit_and_fail_alone)
     pthread_cond_destroy(&combiner.done);
     pthread_mutex_destroy(&combiner.lock);
 }
+
+/* ---- idle threads share one connection (cf_store_idle) ---- */
+
+/* The connections the store holds now (cf_store_pool_use). */
+static int open_connections(void)
+{
+    int open = 0, size = -1;
+    cf_store_pool_use(st, &open, &size);
+    cr_assert_eq(size, 0, "SQLite has no pool limit");
+    return open;
+}
+
+/* The meta row name as text ("" when absent), read on the calling thread's connection. */
+static void meta_text(const char *name, char *out, size_t size)
+{
+    uint8_t *value = NULL;
+    size_t len = 0;
+    struct cf_err e;
+    out[0] = '\0';
+    if (cf_store_meta_get(st, name, &value, &len, &e) == CF_OK)
+        snprintf(out, size, "%.*s", (int)len, (const char *)value);
+    free(value);
+}
+
+static void *read_then_idle(void *arg)
+{
+    char got[16];
+    meta_text("idle", got, sizeof(got));
+    cr_expect_str_eq(got, "1");
+    cf_store_idle(st);
+    return arg;
+}
+
+static pthread_barrier_t holding, counted;
+
+static void *hold_then_idle(void *arg)
+{
+    char got[16];
+    meta_text("idle", got, sizeof(got));
+    pthread_barrier_wait(&holding); /* both threads hold a connection */
+    pthread_barrier_wait(&counted);
+    cf_store_idle(st);
+    return arg;
+}
+
+Test(store, idle_threads_share_one_connection)
+{
+    cr_assert_eq(cf_store_meta_put(st, "idle", (const uint8_t *)"1", 1, &err), CF_OK, "%s",
+                 err.msg);
+    cr_assert_eq(open_connections(), 1, "the test thread's connection");
+    cf_store_idle(st);
+    cr_assert_eq(open_connections(), 1, "the connection given up stays open for the next thread");
+    for (int i = 0; i < 4; i++) {
+        pthread_t t;
+        cr_assert_eq(pthread_create(&t, NULL, read_then_idle, NULL), 0);
+        pthread_join(t, NULL);
+        cr_expect_eq(open_connections(), 1, "thread %d opened a connection of its own", i);
+    }
+
+    /* Two threads at once: the second opens one; once both are idle, one is kept. */
+    pthread_t a, b;
+    cr_assert_eq(pthread_barrier_init(&holding, NULL, 3), 0);
+    cr_assert_eq(pthread_barrier_init(&counted, NULL, 3), 0);
+    cr_assert_eq(pthread_create(&a, NULL, hold_then_idle, NULL), 0);
+    cr_assert_eq(pthread_create(&b, NULL, hold_then_idle, NULL), 0);
+    pthread_barrier_wait(&holding);
+    cr_expect_eq(open_connections(), 2, "two threads working at once hold one connection each");
+    pthread_barrier_wait(&counted);
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    cr_expect_eq(open_connections(), 1, "the second idle connection was not closed");
+    pthread_barrier_destroy(&holding);
+    pthread_barrier_destroy(&counted);
+
+    /* The test thread's next call takes the kept one: still one. */
+    char got[16];
+    meta_text("idle", got, sizeof(got));
+    cr_expect_str_eq(got, "1");
+    cr_expect_eq(open_connections(), 1);
+}
+
+static pthread_mutex_t scope_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t scope_cond = PTHREAD_COND_INITIALIZER;
+static int scope_step;
+
+static void scope_step_to(int step)
+{
+    pthread_mutex_lock(&scope_lock);
+    scope_step = step;
+    pthread_cond_broadcast(&scope_cond);
+    pthread_mutex_unlock(&scope_lock);
+}
+
+static void scope_wait_for(int step)
+{
+    pthread_mutex_lock(&scope_lock);
+    while (scope_step < step)
+        pthread_cond_wait(&scope_cond, &scope_lock);
+    pthread_mutex_unlock(&scope_lock);
+}
+
+/* Reads inside a scope, goes idle in it, and reads again after another thread's write. */
+static void *idle_inside_a_scope(void *arg)
+{
+    char *seen = arg; /* two 16-byte slots */
+    cf_store_read_begin(st);
+    meta_text("scoped", seen, 16);
+    cf_store_idle(st);
+    scope_step_to(1);
+    scope_wait_for(2); /* the other thread changed the row */
+    meta_text("scoped", seen + 16, 16);
+    cf_store_read_end(st);
+    cf_store_idle(st);
+    return NULL;
+}
+
+Test(store, a_thread_in_a_read_scope_keeps_its_connection)
+{
+    char seen[32] = "";
+    cr_assert_eq(cf_store_meta_put(st, "scoped", (const uint8_t *)"old", 3, &err), CF_OK, "%s",
+                 err.msg);
+    cf_store_idle(st); /* the reader takes this one */
+    scope_step = 0;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, idle_inside_a_scope, seen), 0);
+    scope_wait_for(1);
+    /* The reader kept its connection: this thread finds no spare and opens one. */
+    cr_assert_eq(cf_store_meta_put(st, "scoped", (const uint8_t *)"new", 3, &err), CF_OK, "%s",
+                 err.msg);
+    cr_expect_eq(open_connections(), 2, "the reader gave up its connection inside its read scope");
+    scope_step_to(2);
+    pthread_join(t, NULL);
+    /* Its scope's reads all saw the database as it was when the scope's first read began. */
+    cr_expect_str_eq(seen, "old");
+    cr_expect_str_eq(seen + 16, "old", "the scope's second read saw a later commit");
+}
+
+static struct sql_stmt ST_SYNC_MODE = SQL_STMT("PRAGMA synchronous");
+
+static enum cf_rc read_mode(const struct db_row *row, void *item)
+{
+    *(int64_t *)item = db_row_int64(row, 0);
+    return CF_OK;
+}
+
+/* PRAGMA synchronous of the calling thread's connection (2: FULL, 1: NORMAL). */
+static int64_t sync_mode(void)
+{
+    struct sql_store *s = sql_store_of(st);
+    struct db_conn *c = NULL;
+    int64_t mode = -1;
+    bool found = false;
+    cr_assert_eq(s->drv->conn_get(s, &c, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(sql_get_row(c, &ST_SYNC_MODE, NULL, 0, read_mode, &mode, &found, &err), CF_OK,
+                 "%s", err.msg);
+    return mode;
+}
+
+static void *defer_write_then_idle(void *arg)
+{
+    (void)arg;
+    cr_assert(cf_store_sync_defer(st, true));
+    cr_expect_eq(sync_mode(), 1, "a deferring thread's connection runs synchronous=NORMAL");
+    struct cf_err e;
+    cr_expect_eq(cf_store_meta_put(st, "deferred", (const uint8_t *)"1", 1, &e), CF_OK, "%s",
+                 e.msg);
+    cf_store_idle(st);
+    return NULL;
+}
+
+Test(store, a_deferring_threads_connection_is_handed_on_synced_in_full)
+{
+    cr_assert_eq(sync_mode(), 2, "a thread's connection syncs every commit by default");
+    cf_store_idle(st);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, defer_write_then_idle, NULL), 0);
+    pthread_join(t, NULL);
+    /* This thread takes the connection the deferring thread gave up, back in FULL mode. */
+    cr_expect_eq(sync_mode(), 2, "the next thread inherited the deferring thread's mode");
+    char got[16];
+    meta_text("deferred", got, sizeof(got));
+    cr_expect_str_eq(got, "1");
+}
