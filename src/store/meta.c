@@ -97,8 +97,8 @@ void cf_store_read_refresh(struct cf_store *base)
 void cf_store_idle(struct cf_store *base)
 {
     struct sql_store *st = sql_store_of(base);
-    struct read_scope *scope = scope_of(st);
-    if (st->drv->idle && !(scope && scope->depth > 0))
+    /* the driver keeps a connection inside a read scope (its own depth counts the scopes) */
+    if (st->drv->idle)
         st->drv->idle(st);
 }
 

@@ -156,8 +156,9 @@ struct db_driver {
     void (*sync_counts)(struct sql_store *st, uint64_t *commits, uint64_t *syncs);
     /* Whether this thread's commits return before they are synced (cf_store_sync_defer). */
     bool (*sync_deferred)(struct sql_store *st);
-    /* This thread goes idle (cf_store_idle, outside any read scope): its connection may be handed
-     * to the next thread without one. NULL: each thread keeps its own. */
+    /* This thread goes idle (cf_store_idle): its connection may be handed to the next thread
+     * without one, unless it is inside a read scope or transaction. NULL: each thread keeps its
+     * own. */
     void (*idle)(struct sql_store *st);
     /* Connections open now and the most the driver opens (cf_store_pool_use); NULL: no pool. */
     void (*pool_use)(struct sql_store *st, int *open, int *size);
