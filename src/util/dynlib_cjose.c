@@ -29,6 +29,6 @@ static void *unloaded(cjose_err *err)
       (compact, compact_len, err), unloaded(err))                                                  \
     V(cjose_jws_release, (cjose_jws_t * jws), (jws))                                               \
     F(bool, cjose_jws_verify, (cjose_jws_t * jws, const cjose_jwk_t *jwk, cjose_err *err),         \
-      (jws, jwk, err), unloaded(err) != NULL)
+      (jws, jwk, err), (unloaded(err), false))
 
 CF_DYNLIB_DEFINE(cf_lib_cjose, "cjose", "libcjose.so.0", CJOSE_FUNCTIONS)
