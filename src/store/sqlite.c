@@ -8,9 +8,10 @@
  * read transaction per statement) except inside a read scope (cf_store_read_begin), where they
  * share one deferred BEGIN ... COMMIT, begun at the scope's first read: a request's four to six
  * statements then take the WAL read lock (an fcntl on the -shm file and a scan of its read marks)
- * once instead of once each. A write in a scope commits the read transaction before its BEGIN
- * IMMEDIATE (a deferred transaction that read an older snapshot could not be upgraded), and the
- * scope's next read begins a new one. Schema migrations (sqlite.h) are
+ * once instead of once each. A write in a scope commits the read transaction before it waits for
+ * the write lock (a deferred transaction that read an older snapshot could not be upgraded, and a
+ * snapshot held while waiting would keep checkpoints from reaching the log's end), and the scope's
+ * next read begins a new one. Schema migrations (sqlite.h) are
  * applied at open in one such transaction, so two processes starting at once apply them exactly
  * once. Error mapping lives in db_error only.
  *
@@ -611,10 +612,12 @@ static enum cf_rc sq_begin(struct db_conn *base, enum db_lock lock, struct cf_er
 {
     struct sq_conn *c = sq_conn_of(base);
     (void)lock;
-    pthread_mutex_lock(&c->st->write_lock);
     /* Writes do not nest (write_lock is not recursive), so an open transaction here is a read
-     * scope's: its snapshot may be older than the last commit, and SQLite cannot upgrade it. */
+     * scope's: its snapshot may be older than the last commit, and SQLite cannot upgrade it. It
+     * ends before the wait for the lock: a snapshot held while waiting keeps checkpoints from
+     * reaching the log's end. */
     end_read_tx(c);
+    pthread_mutex_lock(&c->st->write_lock);
     enum cf_rc rc = own(c, SQ_BEGIN, err);
     if (rc != CF_OK)
         pthread_mutex_unlock(&c->st->write_lock);

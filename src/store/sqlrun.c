@@ -262,6 +262,10 @@ enum cf_rc sql_combine(struct sql_store *st, struct sql_combiner *cb,
                        const struct sql_batch_ops *ops, struct sql_job *job, struct cf_err *err)
 {
     bool led = false; /* this thread ran the batch that wrote job */
+    /* A read scope's snapshot is given up before waiting, not after: a snapshot held while this
+     * thread waits for another's commit keeps every checkpoint from reaching the log's end, and
+     * with writer threads always waiting in turn, SQLite would never start the log over. */
+    cf_store_read_refresh(&st->base);
     job->next = NULL;
     job->done = false;
     pthread_mutex_lock(&cb->lock);
@@ -292,8 +296,8 @@ enum cf_rc sql_combine(struct sql_store *st, struct sql_combiner *cb,
     pthread_mutex_unlock(&cb->lock);
     enum cf_rc rc = job->rc;
     if (!led) {
-        /* Another thread's transaction wrote this job: this thread's read scope may hold an older
-         * snapshot, and its cached counters may be older than the commit. */
+        /* Another thread's transaction wrote this job: this thread's cached counters may be older
+         * than the commit. */
         cf_store_read_refresh(&st->base);
         /* A caller whose commits are synced before they return keeps that when a thread that
          * defers its syncs committed the batch. */

@@ -3521,20 +3521,51 @@ static size_t queued_jobs(void)
     return n;
 }
 
+/* The first job, inside its transaction: says it runs, then waits until n more jobs queue behind
+ * it. */
+static void lead_until_queued(size_t n)
+{
+    pthread_mutex_lock(&gate_lock);
+    first_running = true;
+    pthread_cond_broadcast(&gate);
+    pthread_mutex_unlock(&gate_lock);
+    while (queued_jobs() < n)
+        usleep(1000);
+}
+
+static void wait_first_running(void)
+{
+    pthread_mutex_lock(&gate_lock);
+    while (!first_running)
+        pthread_cond_wait(&gate, &gate_lock);
+    pthread_mutex_unlock(&gate_lock);
+}
+
+static void combiner_init(void)
+{
+    cr_assert_eq(pthread_mutex_init(&combiner.lock, NULL), 0);
+    cr_assert_eq(pthread_cond_init(&combiner.done, NULL), 0);
+    combiner.queue = NULL;
+    combiner.tail = &combiner.queue;
+    combiner.committing = false;
+    first_running = false;
+}
+
+static void combiner_destroy(void)
+{
+    pthread_cond_destroy(&combiner.done);
+    pthread_mutex_destroy(&combiner.lock);
+}
+
 static struct sql_stmt ST_NAMED_INSERT = SQL_STMT("INSERT INTO meta (name, value) VALUES (?1, ?2)");
 
 static enum cf_rc run_named(struct db_conn *c, struct sql_job *queued, struct cf_err *e)
 {
     struct named_job *job = (struct named_job *)queued;
     if (strcmp(job->name, "job-0") == 0) {
-        /* The first job waits, inside its transaction, until every other job has queued behind it:
-         * they join this transaction before its commit. */
-        pthread_mutex_lock(&gate_lock);
-        first_running = true;
-        pthread_cond_broadcast(&gate);
-        pthread_mutex_unlock(&gate_lock);
-        while (queued_jobs() < COMBINED - 1)
-            usleep(1000);
+        /* Every other job queues behind the first: they join its transaction before its commit.
+         */
+        lead_until_queued(COMBINED - 1);
     }
     enum cf_rc rc = sql_exec(c, &ST_NAMED_INSERT, ARGS(A_TEXT(job->name), A_BLOB("v", 1)), NULL, e);
     if (rc == CF_OK && job->fail)
@@ -3566,24 +3597,15 @@ Test(store, combined_writes_share_a_commit_and_fail_alone)
     struct named_job jobs[COMBINED];
     uint64_t commits0 = 0, syncs0 = 0, commits1 = 0, syncs1 = 0;
 
-    cr_assert_eq(pthread_mutex_init(&combiner.lock, NULL), 0);
-    cr_assert_eq(pthread_cond_init(&combiner.done, NULL), 0);
-    combiner.queue = NULL;
-    combiner.tail = &combiner.queue;
-    combiner.committing = false;
-    first_running = false;
+    combiner_init();
     cf_store_sync_counts(st, &commits0, &syncs0);
 
     for (int i = 0; i < COMBINED; i++) {
         /* job-1 and job-3 fail after writing their row; job-2's thread syncs its commits itself */
         jobs[i] = (struct named_job){.name = names[i], .fail = i % 2 == 1, .deferred = i != 2};
         cr_assert_eq(pthread_create(&jobs[i].thread, NULL, combine_main, &jobs[i]), 0);
-        if (i == 0) { /* the others start once the first holds the transaction */
-            pthread_mutex_lock(&gate_lock);
-            while (!first_running)
-                pthread_cond_wait(&gate, &gate_lock);
-            pthread_mutex_unlock(&gate_lock);
-        }
+        if (i == 0) /* the others start once the first holds the transaction */
+            wait_first_running();
     }
     for (int i = 0; i < COMBINED; i++)
         pthread_join(jobs[i].thread, NULL);
@@ -3605,8 +3627,90 @@ Test(store, combined_writes_share_a_commit_and_fail_alone)
                  (unsigned long long)(commits1 - commits0));
     /* job-2's thread does not defer: it came back only once the shared commit was on disk */
     cr_assert_eq(cf_store_sync_ticket(st), 0, "a commit is still waiting for its sync");
-    pthread_cond_destroy(&combiner.done);
-    pthread_mutex_destroy(&combiner.lock);
+    combiner_destroy();
+}
+
+static void meta_text(const char *name, char *out, size_t size);
+
+/* A thread that waits for another thread's shared transaction holds no read snapshot meanwhile:
+ * with writer threads always waiting in turn, a snapshot kept while waiting stopped every
+ * checkpoint short of the log's end, SQLite never started the log over, and under a steady stream
+ * of writes it grew by about 100 MB a second. */
+static pthread_barrier_t snapped, queueing;
+static int log_frames = -1, checkpointed_frames = -1;
+
+static enum cf_rc run_checkpointing(struct db_conn *c, struct sql_job *queued, struct cf_err *e)
+{
+    struct named_job *job = (struct named_job *)queued;
+    if (strcmp(job->name, "leader") == 0) {
+        lead_until_queued(1);
+        /* The other thread waits for this transaction now: checkpoint what the log holds. */
+        sqlite3 *raw = NULL;
+        cr_assert_eq(sqlite3_open_v2(db_path, &raw, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        /* a first read opens the connection's view of the log */
+        cr_assert_eq(sqlite3_exec(raw, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL),
+                     SQLITE_OK);
+        cr_assert_eq(sqlite3_wal_checkpoint_v2(raw, "main", SQLITE_CHECKPOINT_PASSIVE, &log_frames,
+                                               &checkpointed_frames),
+                     SQLITE_OK, "%s", sqlite3_errmsg(raw));
+        sqlite3_close(raw);
+    }
+    return sql_exec(c, &ST_NAMED_INSERT, ARGS(A_TEXT(job->name), A_BLOB("v", 1)), NULL, e);
+}
+
+static const struct sql_batch_ops CHECKPOINTING_BATCH = {.run = run_checkpointing};
+
+static void *lead_checkpointing(void *arg)
+{
+    struct named_job *job = arg;
+    job->rc = sql_combine(sql_store_of(st), &combiner, &CHECKPOINTING_BATCH, &job->job, &job->err);
+    return NULL;
+}
+
+static void *read_then_wait_to_write(void *arg)
+{
+    struct named_job *job = arg;
+    char got[16];
+    cf_store_read_begin(st);
+    meta_text("snap", got, sizeof(got)); /* the scope's snapshot is taken here */
+    cr_expect_str_eq(got, "1");
+    pthread_barrier_wait(&snapped);
+    pthread_barrier_wait(&queueing); /* the leader holds its transaction open */
+    job->rc = sql_combine(sql_store_of(st), &combiner, &CHECKPOINTING_BATCH, &job->job, &job->err);
+    cf_store_read_end(st);
+    return NULL;
+}
+
+Test(store, a_thread_waiting_for_a_shared_write_holds_no_snapshot)
+{
+    struct named_job leader = {.name = "leader"}, waiting = {.name = "waiting"};
+    combiner_init();
+    cr_assert_eq(pthread_barrier_init(&snapped, NULL, 2), 0);
+    cr_assert_eq(pthread_barrier_init(&queueing, NULL, 2), 0);
+
+    cr_assert_eq(cf_store_meta_put(st, "snap", (const uint8_t *)"1", 1, &err), CF_OK, "%s",
+                 err.msg);
+    cr_assert_eq(pthread_create(&waiting.thread, NULL, read_then_wait_to_write, &waiting), 0);
+    pthread_barrier_wait(&snapped);
+    /* a commit after the waiting thread's snapshot: the log now holds frames it does not see */
+    cr_assert_eq(cf_store_meta_put(st, "snap", (const uint8_t *)"2", 1, &err), CF_OK, "%s",
+                 err.msg);
+    cr_assert_eq(pthread_create(&leader.thread, NULL, lead_checkpointing, &leader), 0);
+    wait_first_running();
+    pthread_barrier_wait(&queueing);
+    pthread_join(leader.thread, NULL);
+    pthread_join(waiting.thread, NULL);
+
+    cr_expect_eq(leader.rc, CF_OK, "%s", leader.err.msg);
+    cr_expect_eq(waiting.rc, CF_OK, "%s", waiting.err.msg);
+    cr_expect_eq(meta_rows_named("waiting"), 1, "the waiting thread's write is missing");
+    cr_assert_gt(log_frames, 0, "the log is empty: nothing was checked");
+    cr_assert_eq(checkpointed_frames, log_frames,
+                 "the checkpoint stopped at frame %d of %d: the waiting thread kept its snapshot",
+                 checkpointed_frames, log_frames);
+    pthread_barrier_destroy(&snapped);
+    pthread_barrier_destroy(&queueing);
+    combiner_destroy();
 }
 
 /* ---- idle threads share one connection (cf_store_idle) ---- */
