@@ -75,6 +75,9 @@
 /* The least time between two checkpoints: while readers hold the log's start, a checkpoint leaves
  * it long, and every commit would otherwise wake the checkpointer again at once. */
 #define CHECKPOINT_GAP_MS 20
+/* The length in bytes a log file is cut back to when the log starts over (journal_size_limit):
+ * 64 MB. */
+#define LOG_SIZE_LIMIT "67108864"
 
 /* The driver's own statements, cached after the SQL_STMT_MAX slots of the domain files'. */
 enum {
@@ -315,9 +318,15 @@ static bool sq_change_generation(struct sql_store *base, uint64_t *out)
 
 static enum cf_rc conn_open(struct sq_store *st, struct sq_conn **out, struct cf_err *err)
 {
+    /* journal_size_limit: when SQLite starts the log over, it cuts a log file left longer than
+     * this back to it. A reader that keeps an old snapshot (a long export, an operator command)
+     * lets the log grow while it reads, and without a limit the file kept that size for as long as
+     * the server ran. Well above the length the checkpointer keeps the log at under load (about
+     * 25 MB), so that the file is not cut and grown again at every start over. */
     static const char pragmas[] = "PRAGMA journal_mode = WAL;"
                                   "PRAGMA foreign_keys = ON;"
-                                  "PRAGMA synchronous = FULL;";
+                                  "PRAGMA synchronous = FULL;"
+                                  "PRAGMA journal_size_limit = " LOG_SIZE_LIMIT ";";
     struct sq_conn *c;
     enum cf_rc rc;
     int sr;

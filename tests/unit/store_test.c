@@ -3421,6 +3421,44 @@ Test(store, checkpointer_keeps_the_log_short)
                  commits);
 }
 
+/* A reader that keeps an old snapshot lets the log grow past its usual length while it reads; once
+ * it is done and the log starts over, the file is cut back to 64 MB (LOG_SIZE_LIMIT in sqlite.c)
+ * instead of keeping its largest size for as long as the server runs. */
+Test(store, a_log_grown_under_a_long_reader_is_cut_back)
+{
+    static uint8_t value[60000]; /* about 15 pages a commit */
+    const long limit_pages = 64L * 1024 * 1024 / 4096;
+    sqlite3 *reader = NULL;
+    cr_assert_eq(sqlite3_open_v2(db_path, &reader, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    cr_assert_eq(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM meta;", NULL, NULL, NULL),
+                 SQLITE_OK, "%s", sqlite3_errmsg(reader));
+    cr_assert(cf_store_sync_defer(st, true));
+    int commits = 0;
+    while (log_pages() <= limit_pages + 1000) {
+        /* A new value each time: SQLite writes no page for a row rewritten as it was. */
+        memcpy(value, &commits, sizeof(commits));
+        cr_assert_eq(cf_store_meta_put(st, "long-reader", value, sizeof(value), &err), CF_OK, "%s",
+                     err.msg);
+        commits++;
+    }
+    long grown = log_pages();
+    cr_assert_eq(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(reader);
+    /* Writes go on: the checkpointer catches up, and a commit starts the log over. */
+    int64_t started = cf_mono_us();
+    while (log_pages() > limit_pages && cf_mono_us() - started < 20 * 1000000) {
+        memcpy(value, &commits, sizeof(commits));
+        cr_assert_eq(cf_store_meta_put(st, "after", value, 100, &err), CF_OK, "%s", err.msg);
+        commits++;
+    }
+    cr_assert_eq(cf_store_sync_barrier(st, &err), CF_OK, "%s", err.msg);
+    long pages = log_pages();
+    cr_assert_leq(pages, limit_pages,
+                  "the log file kept %ld pages after growing to %ld under the reader: it was not "
+                  "cut back to %ld",
+                  pages, grown, limit_pages);
+}
+
 /* ---- the content version (the list cache's) ---- */
 
 /* The content version read in a fresh read scope (the test fails outside one). */
