@@ -834,6 +834,7 @@ static enum cf_rc apply(struct cf_core *core, const struct cf_principal *who,
     struct cf_store *st = core->store;
     struct planned *plans = NULL;
     struct cf_secret_write *writes = NULL;
+    int64_t syncs_marked = 0;
     enum cf_rc rc;
 
     memset(out, 0, sizeof(*out));
@@ -875,7 +876,7 @@ static enum cf_rc apply(struct cf_core *core, const struct cf_principal *who,
                 rc = cf_err_set(err, CF_ECONFLICT, "%s", err->msg);
             goto applied;
         }
-        rc = cf_store_secret_write(st, writes, n, err);
+        rc = cf_store_secret_write(st, writes, n, &syncs_marked, err);
         if (rc != CF_ECONFLICT)
             break;
     }
@@ -884,8 +885,12 @@ static enum cf_rc apply(struct cf_core *core, const struct cf_principal *who,
                         "secrets in '%s' kept changing concurrently; retry the request",
                         scope->folder.path);
 applied:
-    if (rc == CF_OK) /* the project's secret syncs carry the change out */
+    /* The project's secret syncs carry the change out: a write marked them in its own transaction,
+     * a merge has them marked now. */
+    if (rc == CF_OK && merge)
         cf_syncs_changed(core, scope->project.id);
+    else if (rc == CF_OK && syncs_marked > 0)
+        cf_syncs_wake(core);
     if (rc == CF_OK)
         rc = collect(plans, n, out, err);
 out:

@@ -275,7 +275,7 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_principal *wh
     return rc;
 }
 
-static void wake(struct cf_core *core)
+void cf_syncs_wake(struct cf_core *core)
 {
     if (core->sync_wake)
         core->sync_wake(core->sync_wake_ctx);
@@ -345,7 +345,7 @@ enum cf_rc cf_syncs_create(struct cf_core *core, const struct cf_principal *who,
     if (rc == CF_OK)
         rc = view_of(core, s, out, err);
     if (rc == CF_OK)
-        wake(core);
+        cf_syncs_wake(core);
     cf_project_release(&project);
     free(s);
     return rc;
@@ -417,7 +417,7 @@ enum cf_rc cf_syncs_update(struct cf_core *core, const struct cf_principal *who,
     if (rc == CF_OK)
         rc = reload(core, out, err);
     if (rc == CF_OK)
-        wake(core);
+        cf_syncs_wake(core);
     return rc;
 }
 
@@ -444,8 +444,9 @@ enum cf_rc cf_syncs_trigger(struct cf_core *core, const struct cf_principal *who
         rc = cf_store_sync_mark_one(core->store, out->sync.id, err);
     if (rc == CF_OK)
         rc = execute(core, out->sync.id, owner, true, &ran, err);
+    /* a run holds it: this server's worker picks up what remains pending */
     if (rc == CF_OK && !ran)
-        wake(core); /* a run holds it: this server's worker picks up what remains pending */
+        cf_syncs_wake(core);
     if (rc == CF_OK)
         rc = reload(core, out, err);
     return rc;
@@ -460,7 +461,7 @@ void cf_syncs_changed(struct cf_core *core, const char *project_id)
         cf_log(CF_LOG_ERROR, "secret syncs of project %s not marked pending: %s", project_id,
                err.msg);
     else if (marked > 0)
-        wake(core);
+        cf_syncs_wake(core);
 }
 
 void cf_syncs_recover(struct cf_core *core)
@@ -471,7 +472,7 @@ void cf_syncs_recover(struct cf_core *core)
     if (cf_store_syncs_mark_all(core->store, &marked, &err) != CF_OK)
         cf_log(CF_LOG_ERROR, "secret syncs not marked pending at start: %s", err.msg);
     else if (marked > 0)
-        wake(core);
+        cf_syncs_wake(core);
 }
 
 /* ---- a run ---- */

@@ -93,6 +93,9 @@ enum cf_rc cf_syncs_trigger(struct cf_core *core, const struct cf_principal *who
  * server's worker (core->sync_wake). A failure is logged, not returned: the change itself stands,
  * and "run now" or the next change delivers it. */
 void cf_syncs_changed(struct cf_core *core, const char *project_id);
+/* Wakes this server's worker after a change that marked its project's auto-syncs pending in its own
+ * transaction (cf_store_secret_write). */
+void cf_syncs_wake(struct cf_core *core);
 
 /* Marks every auto-sync pending, at a server's start: a change committed just before a crash, whose
  * mark was lost with the process, is delivered all the same. A run whose source is what the sync

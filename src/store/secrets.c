@@ -231,27 +231,36 @@ struct write_job {
     const struct cf_secret_write *writes;
     size_t n;
     int64_t now;
+    int64_t syncs_marked;
 };
 
 static enum cf_rc run_write_job(struct db_conn *c, struct sql_job *queued, struct cf_err *err)
 {
-    const struct write_job *job = (const struct write_job *)queued;
+    struct write_job *job = (struct write_job *)queued;
     enum cf_rc rc = CF_OK;
     for (size_t i = 0; i < job->n && rc == CF_OK; i++)
         rc = sql_secret_write_one(c, &job->writes[i], job->now, err);
+    /* Under the job's savepoint: a job that fails leaves no mark either. */
+    if (rc == CF_OK && job->n > 0)
+        rc = sql_syncs_mark_project(c, job->writes[0].row.project_id, &job->syncs_marked, err);
     return rc;
 }
 
 static const struct sql_batch_ops WRITE_BATCH = {.run = run_write_job};
 
 /* Writes from concurrent requests share one transaction: the pages they change together (the
- * folder's rows, the change counters, the versions' last pages) and the commit are paid once. */
+ * folder's rows, the change counters, the versions' last pages) and the commit are paid once. The
+ * syncs' mark rides along: in a read and a transaction of its own after the write, it cost every
+ * write a read transaction whose pages the write's commit had just made stale. */
 enum cf_rc cf_store_secret_write(struct cf_store *base, const struct cf_secret_write *writes,
-                                 size_t n, struct cf_err *err)
+                                 size_t n, int64_t *syncs_marked, struct cf_err *err)
 {
     struct sql_store *st = sql_store_of(base);
     struct write_job job = {.writes = writes, .n = n, .now = cf_now_ms()};
-    return sql_combine(st, &st->secret_writes, &WRITE_BATCH, &job.job, err);
+    enum cf_rc rc = sql_combine(st, &st->secret_writes, &WRITE_BATCH, &job.job, err);
+    if (syncs_marked)
+        *syncs_marked = rc == CF_OK ? job.syncs_marked : 0;
+    return rc;
 }
 
 /* Runs a secret query into out (released on failure). */

@@ -123,6 +123,11 @@ enum cf_rc sql_subtree_bounds(const char *path, struct subtree *b, struct cf_err
 enum cf_rc sql_secret_write_one(struct db_conn *c, const struct cf_secret_write *w, int64_t now,
                                 struct cf_err *err);
 
+/* Marks project_id's auto-syncs pending inside the caller's transaction on c (syncs.c); *marked:
+ * how many. */
+enum cf_rc sql_syncs_mark_project(struct db_conn *c, const char *project_id, int64_t *marked,
+                                  struct cf_err *err);
+
 enum cf_rc sql_folder_must_exist(struct db_conn *c, const char *env_id, const char *path,
                                  struct cf_err *err);
 

@@ -770,9 +770,11 @@ enum cf_rc cf_store_folder_list(struct cf_store *st, const char *env_id, const c
 /* Deletes the folder, its descendants and their secrets and imports. */
 enum cf_rc cf_store_folder_delete(struct cf_store *st, const char *folder_id, struct cf_err *err);
 
-/* Applies every write or none. */
+/* Applies every write or none (all of one project: writes[0].row.project_id), and in the same
+ * transaction marks that project's auto-syncs pending, *syncs_marked (when not NULL) receiving how
+ * many: a change and its syncs' mark are committed together, without a transaction of their own. */
 enum cf_rc cf_store_secret_write(struct cf_store *st, const struct cf_secret_write *writes,
-                                 size_t n, struct cf_err *err);
+                                 size_t n, int64_t *syncs_marked, struct cf_err *err);
 /* Current version of each secret in the folder at path (and its descendant folders when
  * recursive), ordered by path then key. */
 enum cf_rc cf_store_secret_list(struct cf_store *st, const char *env_id, const char *path,

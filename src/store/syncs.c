@@ -251,11 +251,19 @@ static enum cf_rc mark(struct cf_store *st, struct sql_stmt *stmt, const struct 
     return rc;
 }
 
+enum cf_rc sql_syncs_mark_project(struct db_conn *c, const char *project_id, int64_t *marked,
+                                  struct cf_err *err)
+{
+    *marked = 0;
+    return sql_run(c, &ST_SYNCS_MARK_PROJECT, ARGS(A_TEXT(project_id)), NULL, NULL, marked, err);
+}
+
 enum cf_rc cf_store_syncs_mark(struct cf_store *st, const char *project_id, int64_t *marked,
                                struct cf_err *err)
 {
-    /* Every secret write of the project comes here: most projects have no auto-sync, and a read
-     * costs far less than a write transaction (its lock, its commit) that would change nothing. */
+    /* Imports, deleted folders and merged change requests come here (a secret write marks in its
+     * own transaction): most projects have no auto-sync, and a read costs far less than a write
+     * transaction (its lock, its commit) that would change nothing. */
     struct db_conn *c;
     int64_t any = 0;
     enum cf_rc rc = sql_conn_get(st, &c, err);

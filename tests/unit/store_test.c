@@ -21,6 +21,7 @@
 #include "store/sqlite.h"
 #include "store/sqlrun.h"
 #include "store/store.h"
+#include "store/syncs.h"
 #include "util/id.h"
 #include "util/log.h"
 #include "util/str.h"
@@ -174,7 +175,7 @@ static struct cf_secret_write w_delete(const char *secret_id, int64_t expected)
 
 static enum cf_rc write1(struct cf_secret_write w)
 {
-    return cf_store_secret_write(st, &w, 1, &err);
+    return cf_store_secret_write(st, &w, 1, NULL, &err);
 }
 
 static void create_secret(const char *folder_id, const char *key, const char *value,
@@ -651,7 +652,7 @@ Test(store, secrets_create_read_list)
     batch[1].row.skip_multiline = true;
     batch[1].row.created_at = 1000;
     batch[1].row.updated_at = 1000;
-    cr_assert_eq(cf_store_secret_write(st, batch, 3, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_secret_write(st, batch, 3, NULL, &err), CF_OK, "%s", err.msg);
 
     cr_assert_eq(cf_store_secret_get(st, backend.id, "DB_PASSWORD", 0, &s, &err), CF_OK, "%s",
                  err.msg);
@@ -815,7 +816,7 @@ Test(store, secret_list_each_hands_rows_one_at_a_time)
     batch[7].row.sealed_len = sizeof(blob);
     batch[8].row.comment = NULL;
     batch[8].row.tags = NULL;
-    cr_assert_eq(cf_store_secret_write(st, batch, CF_ARRAY_SIZE(batch), &err), CF_OK, "%s",
+    cr_assert_eq(cf_store_secret_write(st, batch, CF_ARRAY_SIZE(batch), NULL, &err), CF_OK, "%s",
                  err.msg);
     assert_each_matches_list(w.envs[0].id, "/backend", false);
     assert_each_matches_list(w.envs[0].id, "/backend", true);
@@ -839,6 +840,69 @@ Test(store, secret_list_each_hands_rows_one_at_a_time)
     cr_assert_eq(seen.rows.n, 0);
     cr_assert_eq(cf_store_secret_list_each(st, w.envs[0].id, "/nope", true, each_copy, &seen, &err),
                  CF_ENOTFOUND);
+}
+
+/* An auto-sync of project_id (or not: auto false) made in the store; its id in id_out. */
+static void make_sync(const struct cf_project *project, const struct cf_env *env, bool auto_sync,
+                      char id_out[CF_UUID_LEN])
+{
+    struct cf_sync s = {0};
+    cf_uuid_new(s.id);
+    cf_strlcpy(s.project_id, project->id, sizeof(s.project_id));
+    snprintf(s.name, sizeof(s.name), "sync-%.8s", s.id);
+    cf_strlcpy(s.env_id, env->id, sizeof(s.env_id));
+    cf_strlcpy(s.folder_path, "/", sizeof(s.folder_path));
+    cf_strlcpy(s.destination, "file", sizeof(s.destination));
+    cf_strlcpy(s.destination_config, "{}", sizeof(s.destination_config));
+    cf_strlcpy(s.sync_options, "{}", sizeof(s.sync_options));
+    s.auto_sync = auto_sync;
+    s.created_at = cf_now_ms();
+    cr_assert_eq(cf_store_sync_create(st, &s, &err), CF_OK, "%s", err.msg);
+    cf_strlcpy(id_out, s.id, CF_UUID_LEN);
+}
+
+static long long sync_pending_gen(const char *id)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT pending_gen FROM syncs WHERE id = '%s'", id);
+    return raw_count(sql);
+}
+
+/* A secret write marks its project's auto-syncs pending in its own transaction, and only those; a
+ * write that fails marks nothing. */
+Test(store, a_secret_write_marks_its_projects_auto_syncs_with_it)
+{
+    struct world w;
+    struct cf_project other;
+    struct cf_env other_envs[3];
+    char auto_id[CF_UUID_LEN], manual_id[CF_UUID_LEN], elsewhere_id[CF_UUID_LEN];
+    int64_t marked = -1;
+
+    make_world(&w);
+    make_project("q", &other, other_envs);
+    make_sync(&w.project, &w.envs[0], true, auto_id);
+    make_sync(&w.project, &w.envs[0], false, manual_id);
+    make_sync(&other, &other_envs[0], true, elsewhere_id);
+    long long before = sync_pending_gen(auto_id), manual_before = sync_pending_gen(manual_id),
+              elsewhere_before = sync_pending_gen(elsewhere_id);
+
+    struct cf_secret_write write = w_create(w.root.id, "MARKED", "v", 1);
+    cf_strlcpy(write.row.project_id, w.project.id, sizeof(write.row.project_id));
+    cr_assert_eq(cf_store_secret_write(st, &write, 1, &marked, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(marked, 1, "%lld syncs marked, not the project's one auto-sync",
+                 (long long)marked);
+    cr_assert_eq(sync_pending_gen(auto_id), before + 1);
+    cr_assert_eq(sync_pending_gen(manual_id), manual_before, "a sync without auto-sync was marked");
+    cr_assert_eq(sync_pending_gen(elsewhere_id), elsewhere_before,
+                 "another project's sync was marked");
+
+    /* the same key again: the write fails, and so does its mark */
+    struct cf_secret_write again = w_create(w.root.id, "MARKED", "v", 1);
+    cf_strlcpy(again.row.project_id, w.project.id, sizeof(again.row.project_id));
+    marked = -1;
+    cr_assert_eq(cf_store_secret_write(st, &again, 1, &marked, &err), CF_EEXIST, "%s", err.msg);
+    cr_assert_eq(marked, 0);
+    cr_assert_eq(sync_pending_gen(auto_id), before + 1, "a failed write left its mark");
 }
 
 Test(store, secrets_versions_rename_conflict_delete)
@@ -978,7 +1042,7 @@ Test(store, secret_batch_is_all_or_nothing)
         w_create(w.root.id, "NEW2", "n", 1),
         w_create(w.root.id, "NEW1", "again", 5), /* fails: NEW1 was created above */
     };
-    cr_assert_eq(cf_store_secret_write(st, batch, 4, &err), CF_EEXIST);
+    cr_assert_eq(cf_store_secret_write(st, batch, 4, NULL, &err), CF_EEXIST);
     cr_assert_str_eq(err.msg, "secret 'NEW1' already exists in folder '/'");
     cr_assert_eq(cf_store_secret_list(st, w.envs[0].id, "/", true, &list, &err), CF_OK);
     assert_keys(&list, (const char *const[]){"EXISTING"}, 1);
@@ -988,10 +1052,10 @@ Test(store, secret_batch_is_all_or_nothing)
 
     /* Same with a conflict last; then the batch without it goes through, in order. */
     batch[3] = w_update(id, 1, "EXISTING", "stale", 5); /* stale: batch[1] made version 2 */
-    cr_assert_eq(cf_store_secret_write(st, batch, 4, &err), CF_ECONFLICT);
+    cr_assert_eq(cf_store_secret_write(st, batch, 4, NULL, &err), CF_ECONFLICT);
     cr_assert_eq(raw_count("SELECT COUNT(*) FROM secrets"), 1);
     batch[3] = w_update(id, 2, "EXISTING", "e3", 2);
-    cr_assert_eq(cf_store_secret_write(st, batch, 4, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_secret_write(st, batch, 4, NULL, &err), CF_OK, "%s", err.msg);
     struct cf_secret s;
     cr_assert_eq(cf_store_secret_get_by_id(st, id, 0, &s, &err), CF_OK);
     cr_assert_eq(s.version, 3);
@@ -1303,7 +1367,7 @@ static void *worker_main(void *arg)
         snprintf(key, sizeof(key), "T%d_R%d", wk->index, round);
         snprintf(value, sizeof(value), "value %d/%d", wk->index, round);
         struct cf_secret_write w = w_create(wk->folder_id, key, value, strlen(value));
-        if (cf_store_secret_write(st, &w, 1, &e) != CF_OK)
+        if (cf_store_secret_write(st, &w, 1, NULL, &e) != CF_OK)
             note_failure(wk, &e);
 
         /* Read-modify-write of the shared counter, optimistic. */
@@ -1315,7 +1379,7 @@ static void *worker_main(void *arg)
         struct cf_secret_write up =
             w_update(wk->counter_id, cur.version, "COUNTER", value, strlen(value));
         cf_secret_release(&cur);
-        enum cf_rc rc = cf_store_secret_write(st, &up, 1, &e);
+        enum cf_rc rc = cf_store_secret_write(st, &up, 1, NULL, &e);
         if (rc == CF_OK)
             wk->updates++;
         else if (rc == CF_ECONFLICT)
@@ -3502,7 +3566,7 @@ Test(store, content_version_moves_with_every_change_a_list_shows)
     int64_t in_scope = -1, again = -1;
     cr_assert(cf_store_content_version(st, &in_scope));
     struct cf_secret_write w = w_update(secret_id, 1, "K", "two", 3);
-    cr_assert_eq(cf_store_secret_write(other, &w, 1, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_secret_write(other, &w, 1, NULL, &err), CF_OK, "%s", err.msg);
     cr_assert(cf_store_content_version(st, &again));
     cr_assert_eq(again, in_scope);
     cf_store_read_end(st);
