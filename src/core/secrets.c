@@ -871,7 +871,7 @@ static enum cf_rc apply(struct cf_core *core, const struct cf_principal *who,
         if (merge) {
             /* a conflict is the request's to show, not one to retry */
             rc = cf_store_change_request_merge(st, merge->request_id, merge->merged_by,
-                                               merge->bypass_reason, writes, n, err);
+                                               merge->bypass_reason, writes, n, &syncs_marked, err);
             if (rc == CF_EEXIST)
                 rc = cf_err_set(err, CF_ECONFLICT, "%s", err->msg);
             goto applied;
@@ -885,11 +885,8 @@ static enum cf_rc apply(struct cf_core *core, const struct cf_principal *who,
                         "secrets in '%s' kept changing concurrently; retry the request",
                         scope->folder.path);
 applied:
-    /* The project's secret syncs carry the change out: a write marked them in its own transaction,
-     * a merge has them marked now. */
-    if (rc == CF_OK && merge)
-        cf_syncs_changed(core, scope->project.id);
-    else if (rc == CF_OK && syncs_marked > 0)
+    /* The project's secret syncs carry the change out: the write marked them in its transaction. */
+    if (rc == CF_OK && syncs_marked > 0)
         cf_syncs_wake(core);
     if (rc == CF_OK)
         rc = collect(plans, n, out, err);

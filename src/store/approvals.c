@@ -450,10 +450,10 @@ static struct sql_stmt ST_REQUEST_MERGE =
 enum cf_rc cf_store_change_request_merge(struct cf_store *base, const char *request_id,
                                          const char *merged_by, const char *bypass_reason,
                                          const struct cf_secret_write *writes, size_t n,
-                                         struct cf_err *err)
+                                         int64_t *syncs_marked, struct cf_err *err)
 {
     struct db_conn *c;
-    int64_t now = cf_now_ms(), changes = 0;
+    int64_t now = cf_now_ms(), changes = 0, marked = 0;
     enum cf_rc rc = sql_tx_begin(base, &c, err);
     if (rc != CF_OK)
         return rc;
@@ -464,5 +464,10 @@ enum cf_rc cf_store_change_request_merge(struct cf_store *base, const char *requ
         rc = must_be_open(changes, request_id, err);
     for (size_t i = 0; i < n && rc == CF_OK; i++)
         rc = sql_secret_write_one(c, &writes[i], now, err);
-    return sql_tx_end(c, rc, err);
+    if (rc == CF_OK && n > 0)
+        rc = sql_syncs_mark_project(c, writes[0].row.project_id, &marked, err);
+    rc = sql_tx_end(c, rc, err);
+    if (syncs_marked)
+        *syncs_marked = rc == CF_OK ? marked : 0;
+    return rc;
 }

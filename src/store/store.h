@@ -1353,13 +1353,13 @@ enum cf_rc cf_store_change_request_review(struct cf_store *st, const char *reque
 enum cf_rc cf_store_change_request_close(struct cf_store *st, const char *request_id,
                                          const char *status, struct cf_err *err);
 /* Merges an open request: marks it merged (by merged_by, with bypass_reason, "" when none) and
- * applies writes as cf_store_secret_write does, all in one transaction: every write or none, and
- * the request stays open when any fails. CF_ECONFLICT when the request is no longer open or a
- * secret's version moved. */
+ * applies writes as cf_store_secret_write does (the project's auto-syncs marked with them,
+ * *syncs_marked), all in one transaction: every write or none, and the request stays open when
+ * any fails. CF_ECONFLICT when the request is no longer open or a secret's version moved. */
 enum cf_rc cf_store_change_request_merge(struct cf_store *st, const char *request_id,
                                          const char *merged_by, const char *bypass_reason,
                                          const struct cf_secret_write *writes, size_t n,
-                                         struct cf_err *err);
+                                         int64_t *syncs_marked, struct cf_err *err);
 
 void cf_approval_policy_release(struct cf_approval_policy *p);
 void cf_approval_policy_list_release(struct cf_approval_policy_list *l);

@@ -261,8 +261,8 @@ enum cf_rc sql_syncs_mark_project(struct db_conn *c, const char *project_id, int
 enum cf_rc cf_store_syncs_mark(struct cf_store *st, const char *project_id, int64_t *marked,
                                struct cf_err *err)
 {
-    /* Imports, deleted folders and merged change requests come here (a secret write marks in its
-     * own transaction): most projects have no auto-sync, and a read costs far less than a write
+    /* Imports and deleted folders come here (a secret write or a merge marks in its own
+     * transaction): most projects have no auto-sync, and a read costs far less than a write
      * transaction (its lock, its commit) that would change nothing. */
     struct db_conn *c;
     int64_t any = 0;

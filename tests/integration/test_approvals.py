@@ -13,6 +13,9 @@
 """
 
 import json
+import os
+import shutil
+import tempfile
 import time
 import urllib.parse
 import uuid
@@ -22,6 +25,8 @@ from test_identities import IdentityHelpers
 from test_notifications import Receiver
 
 PASSWORD = "correct horse battery staple"
+# where this server's file syncs may write (--sync-file-dir)
+SYNC_ROOT = tempfile.mkdtemp(prefix="coffer-approvals-sync-")
 
 
 def wait_for(fn, timeout=10):
@@ -33,8 +38,12 @@ def wait_for(fn, timeout=10):
         time.sleep(0.2)
 
 
+def tearDownModule():
+    shutil.rmtree(SYNC_ROOT, ignore_errors=True)
+
+
 class Approvals(IdentityHelpers, harness.ServerTestCase):
-    server_args = ("--notify-interval", "1s", "--notify-retry-base", "1s")
+    server_args = ("--notify-interval", "1s", "--notify-retry-base", "1s", "--sync-file-dir", SYNC_ROOT)
 
     @classmethod
     def setUpClass(cls):
@@ -240,6 +249,30 @@ class Approvals(IdentityHelpers, harness.ServerTestCase):
                                   post["message"])
         finally:
             receiver.close()
+
+    def test_a_merged_change_reaches_the_projects_auto_sync(self):
+        # The merge marks the project's auto-syncs pending in its own transaction, as a direct write does.
+        path = self.folder("prod", "synced")
+        out = os.path.join(SYNC_ROOT, uuid.uuid4().hex + ".env")
+        self.ok("POST", "/api/v1/secret-syncs/file",
+                body={"name": harness.unique("merge-sync"), "projectId": self.pid, "environment": "prod",
+                      "secretPath": path, "destinationConfig": {"path": out, "format": "dotenv"}})
+        # its first run (of the empty folder) is over before the change: only the merge's mark can deliver it
+        self.assertTrue(wait_for(lambda: os.path.exists(out), timeout=10), "the sync never made its file")
+        self.policy("p-synced", "prod", path, approvals=1)
+        value = "merged-" + uuid.uuid4().hex[:8]
+        rid = self.propose("alice@example.com", "SYNCED_KEY", value, "prod", path)["approvalRequest"]["id"]
+        self.assertEqual(self.review("bob@example.com", rid, "approved").status, 200)
+        r = self.merge("alice@example.com", rid)
+        self.assertEqual(r.status, 200, r.body)
+
+        def delivered():
+            try:
+                with open(out) as f:
+                    return "SYNCED_KEY='%s'" % value in f.read()
+            except FileNotFoundError:
+                return False
+        self.assertTrue(wait_for(delivered, timeout=10), "the merged change never reached the sync's file")
 
     def test_rejection_closes(self):
         path = self.folder("prod", "rej")
