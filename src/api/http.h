@@ -46,6 +46,11 @@ struct cf_route {
     /* Served while the server is sealed (the status and unseal routes); every other route answers
      * 503 "sealed" then. */
     bool while_sealed;
+    /* Writer threads may run the route with other requests of such routes in one shared write
+     * transaction (cf_store_batch_begin; docs/server.md "Shared write transactions"): for routes
+     * with defer_sync whose handler waits for nothing outside the process (no provider, no JWKS,
+     * no database of a dynamic secret) and for no other thread's write. */
+    bool batch;
 };
 
 /* Route tables, one per resource file. Each ends with a {NULL} entry. */

@@ -67,6 +67,17 @@ struct cf_req {
     struct cf_req *queued_next;
     bool on_writer;
     bool close_now;
+    /* Its route may share a write transaction with others (route->batch); in_batch while it runs
+     * in one, its audit record then waiting for the commit (audit_later: the handler's outcome in
+     * audit_rc and, when audit_has_outcome, audit_outcome). batch_err: that commit failed, so
+     * nothing the request changed was stored, and its answer is this error instead. */
+    bool batchable;
+    bool in_batch;
+    bool audit_later;
+    bool audit_has_outcome;
+    enum cf_rc audit_rc;
+    struct cf_err audit_outcome;
+    struct cf_err batch_err;
     /* A Set-Cookie header's value for the answer (heap, wiped on release: it may hold a session
      * secret); NULL: none. */
     char *set_cookie;      /* the session cookie to set, if any (wiped) */
@@ -85,6 +96,8 @@ enum cf_route_match { CF_ROUTE_FOUND, CF_ROUTE_NO_PATH, CF_ROUTE_NO_METHOD };
 /* Finds the route for method + path and captures its parameters into req (req->route and its
  * place in the table, req->route_index). */
 enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path);
+/* The route of method and path, NULL when none: cf_router_match without taking parameters. */
+const struct cf_route *cf_router_find(const char *method, const char *path);
 
 /* How many routes the tables hold, and the route at index (0 .. count-1; NULL past the end): the
  * index req->route_index gives, stable for the life of the binary. */

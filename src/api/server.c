@@ -79,6 +79,9 @@ struct cf_server {
     struct cf_req *queue_head, **queue_tail;
     bool writers_ready; /* the queue's lock is set up (writers_start) */
     bool writers_stopping;
+    bool batch_running; /* a writer thread runs a shared write transaction (writer_main) */
+    /* Shared write transactions committed, and the requests they held (logged at the stop). */
+    unsigned long long batches, batched;
     unsigned n_writers;
     pthread_t writers[CF_SERVER_WRITE_THREADS_MAX];
 };
@@ -291,8 +294,8 @@ static enum MHD_Result send_error(struct cf_req *req, const struct cf_err *err)
 /* Records the request in the audit log once its outcome (rc, err) is known, before the
  * answer goes out: in fail-closed mode a request whose record cannot be stored gets the audit log's
  * 503 instead of its answer. The health probe is not recorded. */
-static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct cf_err *outcome,
-                                struct cf_err *err)
+static enum cf_rc audit_now(struct cf_req *req, enum cf_rc rc, const struct cf_err *outcome,
+                            struct cf_err *err)
 {
     struct cf_audit_log *log = req->core->audit;
     if (!log || (req->route->quiet && rc == CF_OK))
@@ -353,12 +356,34 @@ static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct 
     return cf_req_audit_record(req, log, e, err);
 }
 
+/* Records req's outcome rc (outcome: its error) in the audit log; inside a shared write
+ * transaction, once it committed (writer_main): until then the outcome is not known. Returns an
+ * error only in fail-closed mode (the answer is then refused), which shared transactions are not
+ * used in. */
+static enum cf_rc audit_request(struct cf_req *req, enum cf_rc rc, const struct cf_err *outcome,
+                                struct cf_err *err)
+{
+    if (!req->in_batch)
+        return audit_now(req, rc, outcome, err);
+    req->audit_later = true;
+    req->audit_rc = rc;
+    req->audit_has_outcome = outcome != NULL;
+    if (outcome)
+        req->audit_outcome = *outcome;
+    return CF_OK;
+}
+
 /* Sends the answer held by hold_until_synced once the syncer resumed the connection; if the sync
  * failed, a 500 saying so instead (the change is visible but may not survive a power loss). */
 static enum MHD_Result answer_held(struct cf_req *req)
 {
     struct MHD_Response *resp = req->held;
     req->held = NULL;
+    if (req->batch_err.rc != CF_OK) {
+        MHD_destroy_response(resp);
+        req->dispatched = false;
+        return send_error(req, &req->batch_err);
+    }
     if (req->sync_rc != CF_OK) {
         struct cf_err err;
         MHD_destroy_response(resp);
@@ -523,33 +548,132 @@ static enum MHD_Result dispatch(struct cf_req *req, const char *method, const ch
     return ret;
 }
 
-/* A writer thread: dispatches queued requests one at a time (see the top of this file). */
+/* The most requests one shared write transaction takes: it holds the write lock, which every
+ * other writer waits for, and its requests' answers all wait for its commit. */
+#define WRITE_BATCH_MAX 64
+
+/* Unlinks up to max queued requests whose batchable is as asked from the writers' queue into out,
+ * in arrival order; returns how many. Called with writers_lock held. */
+static size_t unlink_queued(struct cf_server *server, bool batchable, size_t max,
+                            struct cf_req **out)
+{
+    size_t n = 0;
+    struct cf_req **p = &server->queue_head;
+    while (*p && n < max) {
+        struct cf_req *req = *p;
+        if (req->batchable != batchable) {
+            p = &req->queued_next;
+            continue;
+        }
+        if (!req->queued_next) /* the last one: the link before it becomes the tail */
+            server->queue_tail = p;
+        *p = req->queued_next;
+        out[n++] = req;
+    }
+    return n;
+}
+
+/* Takes a writer's next work off the queue into out (writers_lock held): every queued request of
+ * a batch route, up to WRITE_BATCH_MAX, when no other writer runs a shared transaction, else the
+ * first request of another route. Returns how many (0: none this writer may take). One shared
+ * transaction at a time: a second would only wait for the first one's write lock, holding its
+ * requests back from the next. */
+static size_t take_work(struct cf_server *server, struct cf_req **out)
+{
+    if (!server->batch_running) {
+        size_t n = unlink_queued(server, true, WRITE_BATCH_MAX, out);
+        if (n > 0) {
+            server->batch_running = true;
+            return n;
+        }
+    }
+    return unlink_queued(server, false, 1, out);
+}
+
+/* Hands req's answer over once it may go (its commits synced), or closes it without one. */
+static void writer_finish(struct cf_req *req)
+{
+    /* Without an answer (out of memory making one) the connection is closed. */
+    req->close_now = !req->held;
+    uint64_t ticket = req->held && req->dispatched ? cf_store_sync_ticket(req->core->store) : 0;
+    if (ticket)
+        resume_once_synced(req, ticket);
+    else
+        on_synced(req, CF_OK);
+}
+
+/* Runs reqs (of batch routes) in one shared write transaction: one commit, and one sync, for all
+ * of them (docs/server.md "Shared write transactions"). Their audit records are written once the
+ * commit is known. Without one (a store that has none, fail-closed audit) they run one by one. */
+static void run_shared(struct cf_server *server, struct cf_req **reqs, size_t n)
+{
+    struct cf_core *core = reqs[0]->core;
+    struct cf_err err;
+    cf_err_clear(&err);
+    cf_store_sync_defer(core->store, true); /* as the routes ask: set before the transaction */
+    bool shared = !(core->audit && cf_audit_log_fail_closed(core->audit)) &&
+                  cf_store_batch_begin(core->store, &err) == CF_OK;
+    for (size_t i = 0; i < n; i++) {
+        reqs[i]->in_batch = shared;
+        reqs[i]->on_writer = true;
+        dispatch(reqs[i], reqs[i]->method, reqs[i]->queued_url);
+        reqs[i]->on_writer = false;
+    }
+    enum cf_rc rc = shared ? cf_store_batch_end(core->store, &err) : CF_OK;
+    if (shared && rc == CF_OK) {
+        pthread_mutex_lock(&server->writers_lock);
+        server->batches++;
+        server->batched += n;
+        pthread_mutex_unlock(&server->writers_lock);
+    }
+    if (rc != CF_OK)
+        cf_log(CF_LOG_ERROR, "a shared write transaction of %zu requests was not committed: %s", n,
+               err.msg);
+    for (size_t i = 0; i < n; i++) {
+        struct cf_req *req = reqs[i];
+        req->in_batch = false;
+        if (rc != CF_OK)
+            cf_err_set(&req->batch_err, rc, "nothing this request changed was stored: %s", err.msg);
+        if (req->audit_later) {
+            struct cf_err ignored;
+            req->audit_later = false;
+            if (rc != CF_OK)
+                audit_now(req, rc, &req->batch_err, &ignored);
+            else
+                audit_now(req, req->audit_rc, req->audit_has_outcome ? &req->audit_outcome : NULL,
+                          &ignored);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        writer_finish(reqs[i]);
+}
+
+/* A writer thread: dispatches queued requests, those of batch routes together in shared write
+ * transactions, the others one at a time (see the top of this file). */
 static void *writer_main(void *arg)
 {
     struct cf_server *server = arg;
+    struct cf_req *work[WRITE_BATCH_MAX];
     pthread_mutex_lock(&server->writers_lock);
     for (;;) {
-        while (!server->queue_head && !server->writers_stopping)
+        size_t n;
+        while ((n = take_work(server, work)) == 0 && !server->writers_stopping)
             pthread_cond_wait(&server->writers_wake, &server->writers_lock);
-        struct cf_req *req = server->queue_head;
-        if (!req)
+        if (n == 0)
             break; /* stopping, and nothing is left */
-        server->queue_head = req->queued_next;
-        if (!server->queue_head)
-            server->queue_tail = &server->queue_head;
         pthread_mutex_unlock(&server->writers_lock);
-
-        req->on_writer = true;
-        dispatch(req, req->method, req->queued_url);
-        req->on_writer = false;
-        /* Without an answer (out of memory making one) the connection is closed. */
-        req->close_now = !req->held;
-        uint64_t ticket = req->held && req->dispatched ? cf_store_sync_ticket(req->core->store) : 0;
-        if (ticket)
-            resume_once_synced(req, ticket);
-        else
-            on_synced(req, CF_OK);
+        bool shared = work[0]->batchable;
+        if (shared) {
+            run_shared(server, work, n);
+        } else {
+            work[0]->on_writer = true;
+            dispatch(work[0], work[0]->method, work[0]->queued_url);
+            work[0]->on_writer = false;
+            writer_finish(work[0]);
+        }
         pthread_mutex_lock(&server->writers_lock);
+        if (shared)
+            server->batch_running = false;
     }
     pthread_mutex_unlock(&server->writers_lock);
     return NULL;
@@ -566,6 +690,8 @@ static bool queue_for_writer(struct cf_server *server, struct cf_req *req, const
     if (!req->queued_url)
         return false;
     req->queued_next = NULL;
+    const struct cf_route *route = cf_router_find(method, url);
+    req->batchable = route && route->batch && route->defer_sync;
     atomic_fetch_add(&server->suspended, 1); /* given back by on_synced */
     MHD_suspend_connection(req->conn);
     pthread_mutex_lock(&server->writers_lock);
@@ -612,6 +738,9 @@ static void writers_stop(struct cf_server *server)
     pthread_mutex_unlock(&server->writers_lock);
     for (unsigned i = 0; i < server->n_writers; i++)
         pthread_join(server->writers[i], NULL);
+    if (server->batches)
+        cf_log_info("shared write transactions: %llu requests in %llu", server->batched,
+                    server->batches);
     pthread_cond_destroy(&server->writers_wake);
     pthread_mutex_destroy(&server->writers_lock);
 }

@@ -275,10 +275,21 @@ static enum cf_rc apply_spec(struct cf_core *core, const struct cf_principal *wh
     return rc;
 }
 
-void cf_syncs_wake(struct cf_core *core)
+static void wake_now(void *arg)
 {
+    struct cf_core *core = arg;
     if (core->sync_wake)
         core->sync_wake(core->sync_wake_ctx);
+}
+
+void cf_syncs_wake(struct cf_core *core)
+{
+    /* Inside a shared write transaction the worker would read the store before the change is
+     * there: it is woken once the transaction commits. */
+    if (core->store)
+        cf_store_after_commit(core->store, wake_now, core);
+    else
+        wake_now(core);
 }
 
 /* out's sync read again from the store (after a write), with its names. */

@@ -94,7 +94,8 @@ enum cf_rc cf_syncs_trigger(struct cf_core *core, const struct cf_principal *who
  * and "run now" or the next change delivers it. */
 void cf_syncs_changed(struct cf_core *core, const char *project_id);
 /* Wakes this server's worker after a change that marked its project's auto-syncs pending in its own
- * transaction (cf_store_secret_write, cf_store_change_request_merge). */
+ * transaction (cf_store_secret_write, cf_store_change_request_merge); inside a shared write
+ * transaction, once that commits (cf_store_after_commit). */
 void cf_syncs_wake(struct cf_core *core);
 
 /* Marks every auto-sync pending, at a server's start: a change committed just before a crash, whose

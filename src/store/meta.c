@@ -26,6 +26,10 @@ void cf_store_close(struct cf_store *base)
 
 /* ---- read scopes and the lookup cache ---- */
 
+/* The most distinct pieces of work one shared write transaction queues for after its commit
+ * (cf_store_after_commit); more run at once, as outside a shared transaction. */
+#define AFTER_COMMIT_MAX 8
+
 /* This thread's read scope of one store: its depth, and the change counter value it read. */
 struct read_scope {
     int depth;
@@ -42,6 +46,14 @@ struct read_scope {
     uint64_t generation;
     int64_t remembered_at; /* cf_mono_us */
     int64_t remembered_counter, remembered_content;
+    /* Work waiting for the commit of this thread's shared write transaction
+     * (cf_store_after_commit).
+     */
+    struct after_commit {
+        void (*fn)(void *);
+        void *arg;
+    } after[AFTER_COMMIT_MAX];
+    size_t n_after;
 };
 
 /* How long counters taken over from an earlier scope are trusted without a read: a bound on what a
@@ -59,9 +71,9 @@ static struct read_scope *scope_of(struct sql_store *st)
     return st->scope_key_made ? pthread_getspecific(st->scope_key) : NULL;
 }
 
-void cf_store_read_begin(struct cf_store *base)
+/* This thread's scope of st, made on first use; NULL when it cannot be. */
+static struct read_scope *thread_scope(struct sql_store *st)
 {
-    struct sql_store *st = sql_store_of(base);
     struct read_scope *scope = scope_of(st);
     if (!scope && st->scope_key_made) {
         scope = calloc(1, sizeof(*scope));
@@ -70,6 +82,13 @@ void cf_store_read_begin(struct cf_store *base)
             scope = NULL;
         }
     }
+    return scope;
+}
+
+void cf_store_read_begin(struct cf_store *base)
+{
+    struct sql_store *st = sql_store_of(base);
+    struct read_scope *scope = thread_scope(st);
     if (scope && scope->depth++ == 0)
         scope->counted = false;
     if (st->drv->read_begin)
@@ -122,12 +141,19 @@ static enum cf_rc read_counters(const struct db_row *row, void *item)
     return CF_OK;
 }
 
+static enum sql_batch_state batch_state(struct sql_store *st)
+{
+    return st->drv->batch_state ? st->drv->batch_state(st) : SQL_BATCH_NONE;
+}
+
 /* The scope, with the change counters read at its first use: NULL outside a scope, or when they
- * cannot be read (then nothing is cached). */
+ * cannot be read, or in a shared write transaction that changed them (their values are not
+ * committed: an entry cached under one could outlive a failed commit), and then nothing is cached.
+ */
 static struct read_scope *counted_scope(struct sql_store *st)
 {
     struct read_scope *scope = scope_of(st);
-    if (!scope || scope->depth == 0)
+    if (!scope || scope->depth == 0 || batch_state(st) == SQL_BATCH_COUNTERS)
         return NULL;
     if (!scope->counted) {
         struct db_conn *c;
@@ -258,8 +284,60 @@ void sql_cache_put(struct sql_store *st, const char *key, const void *value, siz
     struct read_scope *scope = scope_of(st);
     /* Stored under the value read before the row was: a change committed in between bumped the
      * counter past it, so the entry is never used after that change. */
-    if (st->lookups && scope && scope->depth > 0 && scope->counted)
+    if (st->lookups && scope && scope->depth > 0 && scope->counted &&
+        batch_state(st) == SQL_BATCH_NONE)
         cf_cache_put(st->lookups, key, scope->counter, value, len);
+}
+
+enum cf_rc cf_store_batch_begin(struct cf_store *base, struct cf_err *err)
+{
+    struct sql_store *st = sql_store_of(base);
+    if (!st->drv->batch_begin)
+        return cf_err_set(err, CF_EUNSUPPORTED, "the %s store has no shared write transactions",
+                          st->drv->name);
+    struct read_scope *scope = thread_scope(st);
+    if (!scope)
+        return cf_err_set(err, CF_ENOMEM, "out of memory beginning a shared write transaction");
+    enum cf_rc rc = st->drv->batch_begin(st, err);
+    if (rc == CF_OK) {
+        scope->n_after = 0;
+        sql_scope_changed(st); /* its counters are read again inside the transaction */
+    }
+    return rc;
+}
+
+enum cf_rc cf_store_batch_end(struct cf_store *base, struct cf_err *err)
+{
+    struct sql_store *st = sql_store_of(base);
+    if (!st->drv->batch_end || batch_state(st) == SQL_BATCH_NONE)
+        return cf_err_set(err, CF_EINTERNAL, "no shared write transaction is open on this thread");
+    enum cf_rc rc = st->drv->batch_end(st, err);
+    sql_scope_changed(st);
+    struct read_scope *scope = scope_of(st);
+    size_t n = scope ? scope->n_after : 0;
+    for (size_t i = 0; i < n; i++)
+        scope->after[i].fn(scope->after[i].arg);
+    if (scope)
+        scope->n_after = 0;
+    return rc;
+}
+
+void cf_store_after_commit(struct cf_store *base, void (*fn)(void *), void *arg)
+{
+    struct sql_store *st = sql_store_of(base);
+    struct read_scope *scope = scope_of(st);
+    if (!scope || batch_state(st) == SQL_BATCH_NONE) {
+        fn(arg);
+        return;
+    }
+    for (size_t i = 0; i < scope->n_after; i++)
+        if (scope->after[i].fn == fn && scope->after[i].arg == arg)
+            return;
+    if (scope->n_after == AFTER_COMMIT_MAX) {
+        fn(arg); /* at worst early: a worker woken before the commit finds it at its next pass */
+        return;
+    }
+    scope->after[scope->n_after++] = (struct after_commit){.fn = fn, .arg = arg};
 }
 
 bool cf_store_sync_defer(struct cf_store *base, bool on)

@@ -104,6 +104,13 @@ enum db_lock {
     DB_LOCK_AUDIT, /* the audit tables (store/audit.c) */
 };
 
+/* Where this thread stands towards a shared write transaction (db_driver.batch_state). */
+enum sql_batch_state {
+    SQL_BATCH_NONE,     /* not in one */
+    SQL_BATCH_CLEAN,    /* in one that has not changed change_counters: they read as committed */
+    SQL_BATCH_COUNTERS, /* in one that changed them: their values are not committed yet */
+};
+
 struct db_driver {
     const char *name; /* "sqlite", "postgres" */
     /* This thread's connection (opened on first use, and reopened after the database was lost). */
@@ -156,6 +163,15 @@ struct db_driver {
     void (*sync_counts)(struct sql_store *st, uint64_t *commits, uint64_t *syncs);
     /* Whether this thread's commits return before they are synced (cf_store_sync_defer). */
     bool (*sync_deferred)(struct sql_store *st);
+    /* Shared write transactions (cf_store_batch_begin, store.h): batch_begin opens one on this
+     * thread's connection, under DB_LOCK_WRITE; until batch_end commits it, this thread's begin
+     * and end open and close savepoints inside it, and read scopes read inside it. batch_state
+     * says whether this thread is in one (SQL_BATCH_NONE when not). NULL: no shared transactions
+     * (PostgreSQL: a commit is a round trip whatever it holds, and its own group commit shares the
+     * syncs). */
+    enum cf_rc (*batch_begin)(struct sql_store *st, struct cf_err *err);
+    enum cf_rc (*batch_end)(struct sql_store *st, struct cf_err *err);
+    enum sql_batch_state (*batch_state)(struct sql_store *st);
     /* This thread goes idle (cf_store_idle): its connection may be handed to the next thread
      * without one, unless it is inside a read scope or transaction. NULL: each thread keeps its
      * own. */

@@ -89,6 +89,9 @@ enum {
     SQ_OPEN_LOG,
     SQ_SYNC_NORMAL,
     SQ_SYNC_FULL,
+    SQ_SAVEPOINT,
+    SQ_RELEASE,
+    SQ_ROLLBACK_TO,
     SQ_STMT_COUNT
 };
 static const char *const own_sql[SQ_STMT_COUNT - SQL_STMT_MAX] = {
@@ -101,6 +104,10 @@ static const char *const own_sql[SQ_STMT_COUNT - SQL_STMT_MAX] = {
     [SQ_OPEN_LOG - SQL_STMT_MAX] = "SELECT count(*) FROM sqlite_master",
     [SQ_SYNC_NORMAL - SQL_STMT_MAX] = "PRAGMA synchronous = NORMAL",
     [SQ_SYNC_FULL - SQL_STMT_MAX] = "PRAGMA synchronous = FULL",
+    /* A transaction begun inside a shared write transaction (cf_store_batch_begin). */
+    [SQ_SAVEPOINT - SQL_STMT_MAX] = "SAVEPOINT one_tx",
+    [SQ_RELEASE - SQL_STMT_MAX] = "RELEASE one_tx",
+    [SQ_ROLLBACK_TO - SQL_STMT_MAX] = "ROLLBACK TO one_tx",
 };
 
 /* The syncer of deferred commits (see the top of this file). Sequence numbers count deferred
@@ -175,6 +182,10 @@ struct sq_conn {
     bool hooked;   /* its checkpoints are the checkpointer's (log_hook) */
     /* the open transaction wrote to change_counters: its commit bumps the generation */
     bool counters_written;
+    /* In a shared write transaction (cf_store_batch_begin): write_lock is held, and begin and end
+     * open and close savepoints; broken: one of them could not be closed, so the transaction can
+     * only be rolled back. */
+    bool batch, batch_broken;
     struct sq_conn *prev, *next;
 };
 
@@ -547,11 +558,22 @@ static bool in_transaction(const struct sq_conn *c)
     return !sqlite3_get_autocommit(c->db);
 }
 
+/* The error of any statement after a shared write transaction ended by itself: nothing of it
+ * stands, and a statement run now would run outside it. */
+static enum cf_rc batch_ended(struct cf_err *err)
+{
+    return cf_err_set(err, CF_ESTORE,
+                      "the shared write transaction this request was part of was rolled back by "
+                      "an earlier error (see the server log): nothing of it was stored");
+}
+
 static enum cf_rc sq_run(struct db_conn *base, int id, const char *sql, const struct sq_arg *args,
                          size_t n_args, row_fn on_row, void *ctx, int64_t *count,
                          struct cf_err *err)
 {
     struct sq_conn *c = sq_conn_of(base);
+    if (c->batch && !in_transaction(c))
+        return batch_ended(err);
     if (c->read_depth > 0 && !in_transaction(c)) {
         enum cf_rc rc = own(c, SQ_BEGIN_READ, err);
         if (rc != CF_OK)
@@ -621,6 +643,8 @@ static enum cf_rc sq_begin(struct db_conn *base, enum db_lock lock, struct cf_er
 {
     struct sq_conn *c = sq_conn_of(base);
     (void)lock;
+    if (c->batch)
+        return in_transaction(c) ? own(c, SQ_SAVEPOINT, err) : batch_ended(err);
     /* Writes do not nest (write_lock is not recursive), so an open transaction here is a read
      * scope's: its snapshot may be older than the last commit, and SQLite cannot upgrade it. It
      * ends before the wait for the lock: a snapshot held while waiting keeps checkpoints from
@@ -636,6 +660,9 @@ static enum cf_rc sq_begin(struct db_conn *base, enum db_lock lock, struct cf_er
 static enum cf_rc sq_snapshot_begin(struct db_conn *base, struct cf_err *err)
 {
     struct sq_conn *c = sq_conn_of(base);
+    if (c->batch)
+        return cf_err_set(err, CF_EINTERNAL,
+                          "a snapshot cannot begin inside a shared write transaction");
     end_read_tx(c); /* a read scope's older snapshot, if one is open */
     enum cf_rc rc = own(c, SQ_BEGIN_READ, err);
     /* SQLite takes the snapshot at the first read, not at BEGIN: read once now */
@@ -692,11 +719,31 @@ static enum cf_rc sync_own_log(struct sq_conn *c, struct cf_err *err)
     return CF_OK;
 }
 
+/* Ends a transaction begun inside a shared write transaction: releases its savepoint, after
+ * rolling back to it when rc is not CF_OK. A savepoint that cannot be closed breaks the shared
+ * transaction: its commit rolls everything back instead (sq_batch_end). */
+static enum cf_rc savepoint_end(struct sq_conn *c, enum cf_rc rc, struct cf_err *err)
+{
+    if (!in_transaction(c))
+        return rc != CF_OK ? rc : batch_ended(err);
+    if (rc != CF_OK && own(c, SQ_ROLLBACK_TO, NULL) != CF_OK)
+        c->batch_broken = true;
+    struct cf_err release_err;
+    if (own(c, SQ_RELEASE, &release_err) != CF_OK) {
+        c->batch_broken = true;
+        if (rc == CF_OK)
+            rc = cf_err_set(err, release_err.rc, "%s", release_err.msg);
+    }
+    return rc;
+}
+
 static enum cf_rc sq_end(struct db_conn *base, enum cf_rc rc, struct cf_err *err)
 {
     struct sq_conn *c = sq_conn_of(base);
     struct sq_syncer *sy = &c->st->sync;
     uint64_t wait_for = 0; /* an unlocked commit's sequence number */
+    if (c->batch)
+        return savepoint_end(c, rc, err);
     bool by_syncer = false;
     if (rc == CF_OK && c->unlocked && !c->deferred)
         rc = unlocked_route(sy, &by_syncer, err);
@@ -742,15 +789,54 @@ static void sq_read_end(struct sql_store *base)
     struct sq_conn *c = pthread_getspecific(sq_store_of(base)->key);
     if (!c || c->read_depth == 0) /* read_begin made no scope: its connection could not open */
         return;
-    if (--c->read_depth == 0)
+    if (--c->read_depth == 0 && !c->batch)
         end_read_tx(c);
 }
 
 static void sq_read_refresh(struct sql_store *base)
 {
     struct sq_conn *c = pthread_getspecific(sq_store_of(base)->key);
-    if (c && c->read_depth > 0)
+    if (c && c->read_depth > 0 && !c->batch)
         end_read_tx(c);
+}
+
+/* ---- shared write transactions ---- */
+
+static enum cf_rc sq_batch_begin(struct sql_store *base, struct cf_err *err)
+{
+    struct sq_conn *c;
+    enum cf_rc rc = conn_get(sq_store_of(base), &c, err);
+    if (rc != CF_OK)
+        return rc;
+    if (c->batch)
+        return cf_err_set(err, CF_EINTERNAL, "a shared write transaction is open already");
+    rc = sq_begin(&c->base, DB_LOCK_WRITE, err);
+    c->batch = rc == CF_OK;
+    c->batch_broken = false;
+    return rc;
+}
+
+static enum cf_rc sq_batch_end(struct sql_store *base, struct cf_err *err)
+{
+    struct sq_conn *c = pthread_getspecific(sq_store_of(base)->key);
+    if (!c || !c->batch)
+        return cf_err_set(err, CF_EINTERNAL, "no shared write transaction is open");
+    c->batch = false;
+    if (!c->batch_broken && in_transaction(c))
+        return sq_end(&c->base, CF_OK, err);
+    if (in_transaction(c))
+        own(c, SQ_ROLLBACK, NULL);
+    c->counters_written = false; /* rolled back: nothing to announce */
+    pthread_mutex_unlock(&c->st->write_lock);
+    return batch_ended(err);
+}
+
+static enum sql_batch_state sq_batch_state(struct sql_store *base)
+{
+    struct sq_conn *c = pthread_getspecific(sq_store_of(base)->key);
+    if (!c || !c->batch)
+        return SQL_BATCH_NONE;
+    return c->counters_written ? SQL_BATCH_COUNTERS : SQL_BATCH_CLEAN;
 }
 
 /* ---- deferred commits and their syncer ---- */
@@ -1138,6 +1224,9 @@ static const struct db_driver sq_driver = {
     .sync_unlocked = sq_sync_unlocked,
     .sync_ticket = sq_sync_ticket,
     .sync_deferred = sq_sync_deferred,
+    .batch_begin = sq_batch_begin,
+    .batch_end = sq_batch_end,
+    .batch_state = sq_batch_state,
     .sync_notify = sq_sync_notify,
     .sync_counts = sq_sync_counts,
     .idle = sq_idle,

@@ -213,9 +213,10 @@ static struct sql_job *take_queued(struct sql_combiner *cb)
     return more;
 }
 
-/* Runs batch in one transaction. Jobs that queue while it runs join it before its commit (up to
- * BATCH_MAX in all), appended to batch: they would wait for the write lock anyway, and share the
- * commit instead. */
+/* Runs batch in one transaction. Jobs that queue on cb while it runs join it before its commit (up
+ * to BATCH_MAX in all), appended to batch: they would wait for the write lock anyway, and share
+ * the commit instead. cb NULL: batch alone (inside a shared write transaction, where the
+ * transaction is a savepoint and no other thread can queue behind it). */
 static void run_batch(struct sql_store *st, struct sql_combiner *cb,
                       const struct sql_batch_ops *ops, struct sql_job *batch)
 {
@@ -240,7 +241,7 @@ static void run_batch(struct sql_store *st, struct sql_combiner *cb,
             if (job->rc == CF_OK)
                 cf_err_set(&err, CF_ESTORE, "a write's savepoint could not be released");
         }
-        if (++taken < BATCH_MAX && !job->next && !broken)
+        if (cb && ++taken < BATCH_MAX && !job->next && !broken)
             job->next = take_queued(cb);
     }
     if (broken) {
@@ -262,6 +263,15 @@ enum cf_rc sql_combine(struct sql_store *st, struct sql_combiner *cb,
                        const struct sql_batch_ops *ops, struct sql_job *job, struct cf_err *err)
 {
     bool led = false; /* this thread ran the batch that wrote job */
+    if (st->drv->batch_state && st->drv->batch_state(st) != SQL_BATCH_NONE) {
+        /* This thread's shared write transaction (cf_store_batch_begin) holds the write lock:
+         * the job runs in it, at once. */
+        job->next = NULL;
+        run_batch(st, NULL, ops, job);
+        if (job->rc != CF_OK && err)
+            *err = job->err;
+        return job->rc;
+    }
     /* A read scope's snapshot is given up before waiting, not after: a snapshot held while this
      * thread waits for another's commit keeps every checkpoint from reaching the log's end, and
      * with writer threads always waiting in turn, SQLite would never start the log over. */

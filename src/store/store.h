@@ -678,6 +678,29 @@ enum cf_rc cf_store_ping(struct cf_store *st, struct cf_err *err);
  * next scope that begins after it. */
 void cf_store_read_begin(struct cf_store *st);
 void cf_store_read_end(struct cf_store *st);
+/* Shared write transactions: several requests' changes in one transaction on one thread, one
+ * commit for all of them. cf_store_batch_begin opens one on the calling thread's connection and
+ * takes the write lock; until cf_store_batch_end, every transaction the thread begins is a
+ * savepoint inside it (its end releases it, or rolls back to it on failure: a request's failed
+ * write takes nothing of the others with it), its reads see the batch's changes so far, and the
+ * lookup cache is neither filled nor, once the batch changed the change counters, read. Nothing is
+ * visible to others, or on disk, before cf_store_batch_end commits: work that must see a change
+ * committed (waking a worker that reads it) goes through cf_store_after_commit. Only for work
+ * that waits for nothing outside the process and no other thread's write (the batch holds the
+ * write lock): fail-closed audit records wait for the audit writer's commit, so not those.
+ * cf_store_batch_begin answers CF_EUNSUPPORTED when the driver has no shared transactions
+ * (PostgreSQL), CF_EINTERNAL when the thread is in a write transaction already. cf_store_batch_end
+ * commits (a deferred commit, as the thread's mode says: cf_store_sync_defer), runs the
+ * after-commit work queued, and returns the commit's outcome; when the transaction broke before (an
+ * I/O error or a full disk makes SQLite roll all of it back), it fails with the cause, and nothing
+ * of the batch was stored. */
+enum cf_rc cf_store_batch_begin(struct cf_store *st, struct cf_err *err);
+enum cf_rc cf_store_batch_end(struct cf_store *st, struct cf_err *err);
+/* fn(arg) once what the calling thread changed so far is committed: at once outside a shared
+ * transaction (a transaction's end has committed it), else after cf_store_batch_end's commit
+ * (also when it failed: fn must not assume the change is there, only that nothing of it is still
+ * to come). The same fn and arg are queued once per batch. */
+void cf_store_after_commit(struct cf_store *st, void (*fn)(void *), void *arg);
 /* Inside a read scope: lets the scope's next read see every commit made so far, also those of
  * other threads (SQLite: ends the open read transaction; the next read begins a new one), and
  * makes its next cached lookup check the change counter again. For a request that waited for

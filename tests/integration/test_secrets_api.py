@@ -936,5 +936,93 @@ class Concurrency(ServerTestCase):
             self.assertEqual(r.json["secret"]["version"], 1)
 
 
+class SharedWriteTransactions(unittest.TestCase):
+    """Secret writes that arrive together run in one shared write transaction of a writer thread
+    (docs/server.md "Shared write transactions"): every write keeps its own outcome and its own audit
+    record, and the server says at its stop how many requests its shared transactions held."""
+
+    def setUp(self):
+        self.server = harness.Server()
+        self.server.start()
+
+    def tearDown(self):
+        try:
+            if self.server.alive():
+                self.server.stop()
+            report = self.server.sanitizer_report()
+            self.assertIsNone(report, report)
+        finally:
+            self.server.cleanup()
+
+    def ok(self, method, path, body):
+        r = self.server.api(method, path, body=body)
+        self.assertEqual(r.status, 200, r.body[:500])
+        return r.json
+
+    def test_writes_sent_together_each_keep_their_outcome(self):
+        import re
+        import threading
+        pid = self.ok("POST", "/api/v2/workspace", {"projectName": unique("shared")})["project"]["id"]
+        where = {"workspaceId": pid, "environment": "dev"}
+        self.ok("POST", "/api/v3/secrets/raw/HOT", dict(where, secretValue="v0"))
+        writers, rounds = 16, 8
+        start = threading.Barrier(writers)
+        results = []
+        lock = threading.Lock()
+
+        def worker(w):
+            start.wait()
+            for i in range(rounds):
+                mine = self.server.api("POST", "/api/v3/secrets/raw/OWN_%d_%d" % (w, i),
+                                       body=dict(where, secretValue="own-%d-%d" % (w, i)))
+                hot = self.server.api("PATCH", "/api/v3/secrets/raw/HOT",
+                                      body=dict(where, secretValue="w%d-%d" % (w, i)))
+                # the same new key from every writer at once: exactly one create wins
+                same = self.server.api("POST", "/api/v3/secrets/raw/SAME_%d" % i,
+                                       body=dict(where, secretValue="w%d" % w))
+                with lock:
+                    results.append((mine.status, hot.status, same.status, same.body[:300]))
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(writers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(len(results), writers * rounds)
+        self.assertEqual({r[0] for r in results}, {200}, "a create of a key of its own failed")
+        self.assertEqual({r[1] for r in results}, {200}, "an update of the shared key failed")
+        same_ok = sum(1 for r in results if r[2] == 200)
+        self.assertEqual(same_ok, rounds, "not exactly one create of each SAME_ key won")
+        for status, body in ((r[2], r[3]) for r in results if r[2] != 200):
+            self.assertEqual(status, 400, body)
+            self.assertIn(b"already exists", body)
+
+        listed = self.server.api("GET", "/api/v3/secrets/raw", query=dict(where, secretPath="/"))
+        self.assertEqual(listed.status, 200)
+        values = {x["secretKey"]: x for x in listed.json["secrets"]}
+        for w in range(writers):
+            for i in range(rounds):
+                self.assertEqual(values["OWN_%d_%d" % (w, i)]["secretValue"], "own-%d-%d" % (w, i))
+        self.assertEqual(values["HOT"]["version"], 1 + writers * rounds, "an update of HOT was lost")
+        self.assertEqual(len([k for k in values if k.startswith("SAME_")]), rounds)
+
+        # each write has its own audit record, written once its transaction committed
+        events = self.server.api("GET", "/api/v1/audit/events",
+                                 query={"projectId": pid, "action": "secrets.update", "limit": 1000})
+        self.assertEqual(events.status, 200, events.body[:300])
+        self.assertEqual(len([e for e in events.json["events"] if e["result"] == "ok"]), writers * rounds)
+
+        self.assertEqual(self.server.stop(), 0, self.server.stderr[-2000:])
+        if harness.BACKEND == "postgres":
+            # PostgreSQL has no shared transactions: every write ran in its own
+            self.assertNotIn("shared write transactions:", self.server.stderr)
+            return
+        found = re.search(r"shared write transactions: (\d+) requests in (\d+)", self.server.stderr)
+        self.assertTrue(found, "no count of shared write transactions in the log")
+        requests, transactions = int(found.group(1)), int(found.group(2))
+        self.assertGreaterEqual(requests, 3 * writers * rounds)
+        self.assertLess(transactions, requests, "no two writes shared a transaction")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -905,6 +905,94 @@ Test(store, a_secret_write_marks_its_projects_auto_syncs_with_it)
     cr_assert_eq(sync_pending_gen(auto_id), before + 1, "a failed write left its mark");
 }
 
+/* cf_store_after_commit's work in the tests below: counts its calls and what another connection
+ * saw of the key then. */
+struct after_seen {
+    int calls;
+    long long committed;
+    const char *sql;
+};
+
+static void note_after_commit(void *arg)
+{
+    struct after_seen *seen = arg;
+    seen->calls++;
+    seen->committed = raw_count(seen->sql);
+}
+
+/* A shared write transaction: each write keeps its own outcome (a failed one takes nothing of the
+ * others with it), its reads see the batch's changes, other connections see nothing before the
+ * commit, and work queued for after the commit runs after it, once. */
+Test(store, a_shared_write_transaction_commits_its_writes_together)
+{
+    struct world w;
+    struct cf_secret s;
+    struct after_seen seen = {.sql = "SELECT count(*) FROM secrets WHERE key = 'SHARED_A'"};
+    int64_t content = 0, content_after = 0;
+
+    make_world(&w);
+    cf_store_read_begin(st); /* as a request runs */
+    cr_assert_eq(cf_store_batch_end(st, &err), CF_EINTERNAL, "an end without a begin");
+    cr_assert_eq(cf_store_batch_begin(st, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(cf_store_batch_begin(st, &err), CF_EINTERNAL, "a second begin on one thread");
+    cr_assert(cf_store_content_version(st, &content), "the counters read as committed");
+
+    create_secret(w.root.id, "SHARED_A", "a", NULL);
+    cr_assert_eq(write1(w_create(w.root.id, "SHARED_A", "again", 5)), CF_EEXIST, "%s", err.msg);
+    create_secret(w.root.id, "SHARED_B", "b", NULL);
+    cr_assert_eq(cf_store_secret_get(st, w.root.id, "SHARED_A", 0, &s, &err), CF_OK, "%s", err.msg);
+    cr_assert_arr_eq(s.sealed, "a", 1);
+    cf_secret_release(&s);
+    cr_assert_not(cf_store_content_version(st, &content_after),
+                  "the content counter the batch changed was taken for a committed one");
+
+    cr_assert_eq(raw_count(seen.sql), 0, "another connection saw the write before the commit");
+    cf_store_after_commit(st, note_after_commit, &seen);
+    cf_store_after_commit(st, note_after_commit, &seen);
+    cr_assert_eq(seen.calls, 0, "the work ran before the commit");
+
+    cr_assert_eq(cf_store_batch_end(st, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(seen.calls, 1, "queued twice, the same work runs once");
+    cr_assert_eq(seen.committed, 1, "the work ran before the change was committed");
+    cr_assert_eq(raw_count("SELECT count(*) FROM secrets WHERE key IN ('SHARED_A', 'SHARED_B')"),
+                 2);
+    cr_assert_eq(raw_count("SELECT count(*) FROM secret_versions WHERE key = 'SHARED_A'"), 1,
+                 "the failed write left a version");
+    cf_store_read_refresh(st);
+    cr_assert(cf_store_content_version(st, &content_after));
+    cr_assert_gt(content_after, content);
+
+    /* outside a shared transaction the work runs at once */
+    cf_store_after_commit(st, note_after_commit, &seen);
+    cr_assert_eq(seen.calls, 2);
+    cf_store_read_end(st);
+}
+
+static struct sql_stmt ST_ROLLBACK_ALL = SQL_STMT("ROLLBACK");
+
+/* A shared transaction that ended by itself (SQLite rolls all of it back on an I/O error or a full
+ * disk) stores nothing: the writes after it fail instead of running outside it, and so does the
+ * end, which gives the write lock back. */
+Test(store, a_shared_write_transaction_that_broke_stores_nothing)
+{
+    struct world w;
+    struct db_conn *c;
+
+    make_world(&w);
+    cr_assert_eq(cf_store_batch_begin(st, &err), CF_OK, "%s", err.msg);
+    create_secret(w.root.id, "BROKEN_A", "a", NULL);
+    cr_assert_eq(sql_conn_get(st, &c, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(sql_exec(c, &ST_ROLLBACK_ALL, NO_ARGS, NULL, &err), CF_OK, "%s", err.msg);
+    cr_assert_eq(write1(w_create(w.root.id, "BROKEN_B", "b", 1)), CF_ESTORE);
+    cr_assert(strstr(err.msg, "rolled back"), "%s", err.msg);
+    cr_assert_eq(cf_store_batch_end(st, &err), CF_ESTORE);
+    cr_assert(strstr(err.msg, "nothing of it was stored"), "%s", err.msg);
+    cr_assert_eq(raw_count("SELECT count(*) FROM secrets WHERE key LIKE 'BROKEN_%'"), 0);
+    /* the lock is free again: a write of its own commits */
+    create_secret(w.root.id, "AFTER", "c", NULL);
+    cr_assert_eq(raw_count("SELECT count(*) FROM secrets WHERE key = 'AFTER'"), 1);
+}
+
 Test(store, secrets_versions_rename_conflict_delete)
 {
     struct world w;
