@@ -3,7 +3,8 @@
 # -Db_sanitize=thread, see the Makefile). Runs the integration suites that exercise the server's
 # threads: the audit writer thread and the group commit of writes (test_audit, test_durability), the
 # notifier thread (test_notifications), concurrent logins and the throttle (test_identities), the sync
-# worker (test_syncs); TSAN_SUITES="..." runs others. A data race is a failure: the harness fails a test whose server or CLI
+# worker (test_syncs), secret writes sharing a transaction on a writer thread (test_secrets_api);
+# TSAN_SUITES="..." runs others. A data race is a failure: the harness fails a test whose server or CLI
 # prints a ThreadSanitizer report. The unit tests do not run here: Criterion 2.4 aborts at start under
 # TSan (its inheritable arena cannot be mapped; Snaipe/Criterion#274), so tests/unit/meson.build builds
 # none in a TSan tree.
@@ -17,7 +18,7 @@ if ! grep -q -e '-fsanitize=thread' "$dir/build.ninja" 2>/dev/null; then
     echo "tsan: $dir is not a ThreadSanitizer build (meson setup $dir -Db_sanitize=thread)" >&2
     exit 2
 fi
-suites=${TSAN_SUITES:-test_audit test_durability test_notifications test_identities test_syncs}
+suites=${TSAN_SUITES:-test_audit test_durability test_notifications test_identities test_syncs test_secrets_api}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/coffer-tsan.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 trap 'exit 130' INT TERM
