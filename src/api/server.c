@@ -75,15 +75,19 @@ struct cf_server {
     struct cf_metrics *metrics; /* NULL: GET /metrics is off */
     /* The writer threads (see the top of this file) and their queue, in arrival order. */
     pthread_mutex_t writers_lock;
-    pthread_cond_t writers_wake;
+    pthread_cond_t writers_wake; /* the writers but the first: a request of another route */
+    pthread_cond_t batch_wake;   /* the first writer: a request of a batch route */
     struct cf_req *queue_head, **queue_tail;
     bool writers_ready; /* the queue's lock is set up (writers_start) */
     bool writers_stopping;
-    bool batch_running; /* a writer thread runs a shared write transaction (writer_main) */
     /* Shared write transactions committed, and the requests they held (logged at the stop). */
     unsigned long long batches, batched;
     unsigned n_writers;
     pthread_t writers[CF_SERVER_WRITE_THREADS_MAX];
+    struct writer {
+        struct cf_server *server;
+        unsigned index; /* 0: the one that runs shared write transactions (take_work) */
+    } writer_args[CF_SERVER_WRITE_THREADS_MAX];
 };
 
 /* Every answer is JSON for programs, never a page: nothing may be cached, sniffed, framed, given a
@@ -573,20 +577,18 @@ static size_t unlink_queued(struct cf_server *server, bool batchable, size_t max
     return n;
 }
 
-/* Takes a writer's next work off the queue into out (writers_lock held): every queued request of
- * a batch route, up to WRITE_BATCH_MAX, when no other writer runs a shared transaction, else the
- * first request of another route. Returns how many (0: none this writer may take). One shared
- * transaction at a time: a second would only wait for the first one's write lock, holding its
- * requests back from the next. */
-static size_t take_work(struct cf_server *server, struct cf_req **out)
+/* Takes writer `index`'s next work off the queue into out (writers_lock held); returns how many
+ * (0: none it may take). The first writer runs every shared transaction: it takes every queued
+ * request of a batch route (up to WRITE_BATCH_MAX); the others take requests of other routes, one
+ * at a time. One thread, so one shared transaction at a time (a second would only wait for the
+ * first one's write lock, holding its requests back), and always on the same connection, whose
+ * page cache its own commits keep valid. A lone writer takes both, in arrival order, so that a
+ * stream of secret writes cannot hold a login back for ever. */
+static size_t take_work(struct cf_server *server, unsigned index, struct cf_req **out)
 {
-    if (!server->batch_running) {
-        size_t n = unlink_queued(server, true, WRITE_BATCH_MAX, out);
-        if (n > 0) {
-            server->batch_running = true;
-            return n;
-        }
-    }
+    bool alone = server->n_writers == 1;
+    if (index == 0 && (!alone || !server->queue_head || server->queue_head->batchable))
+        return unlink_queued(server, true, WRITE_BATCH_MAX, out);
     return unlink_queued(server, false, 1, out);
 }
 
@@ -649,16 +651,18 @@ static void run_shared(struct cf_server *server, struct cf_req **reqs, size_t n)
 }
 
 /* A writer thread: dispatches queued requests, those of batch routes together in shared write
- * transactions, the others one at a time (see the top of this file). */
+ * transactions, the others one at a time (see the top of this file and take_work). */
 static void *writer_main(void *arg)
 {
-    struct cf_server *server = arg;
+    struct writer *self = arg;
+    struct cf_server *server = self->server;
+    pthread_cond_t *wake = self->index == 0 ? &server->batch_wake : &server->writers_wake;
     struct cf_req *work[WRITE_BATCH_MAX];
     pthread_mutex_lock(&server->writers_lock);
     for (;;) {
         size_t n;
-        while ((n = take_work(server, work)) == 0 && !server->writers_stopping)
-            pthread_cond_wait(&server->writers_wake, &server->writers_lock);
+        while ((n = take_work(server, self->index, work)) == 0 && !server->writers_stopping)
+            pthread_cond_wait(wake, &server->writers_lock);
         if (n == 0)
             break; /* stopping, and nothing is left */
         pthread_mutex_unlock(&server->writers_lock);
@@ -672,8 +676,6 @@ static void *writer_main(void *arg)
             writer_finish(work[0]);
         }
         pthread_mutex_lock(&server->writers_lock);
-        if (shared)
-            server->batch_running = false;
     }
     pthread_mutex_unlock(&server->writers_lock);
     return NULL;
@@ -697,7 +699,10 @@ static bool queue_for_writer(struct cf_server *server, struct cf_req *req, const
     pthread_mutex_lock(&server->writers_lock);
     *server->queue_tail = req;
     server->queue_tail = &req->queued_next;
-    pthread_cond_signal(&server->writers_wake);
+    /* Only a writer that may take it: a woken writer that may not goes back to sleep, which under
+     * load cost a futex wake and two context switches per write. */
+    pthread_cond_signal(req->batchable || server->n_writers == 1 ? &server->batch_wake
+                                                                 : &server->writers_wake);
     pthread_mutex_unlock(&server->writers_lock);
     return true;
 }
@@ -711,6 +716,11 @@ static enum cf_rc writers_start(struct cf_server *server, unsigned n, struct cf_
         pthread_mutex_destroy(&server->writers_lock);
         return cf_err_set(err, CF_EINTERNAL, "cannot create a condition variable");
     }
+    if (pthread_cond_init(&server->batch_wake, NULL) != 0) {
+        pthread_cond_destroy(&server->writers_wake);
+        pthread_mutex_destroy(&server->writers_lock);
+        return cf_err_set(err, CF_EINTERNAL, "cannot create a condition variable");
+    }
     server->queue_tail = &server->queue_head;
     server->writers_ready = true;
     if (n > CF_SERVER_WRITE_THREADS_MAX)
@@ -718,7 +728,9 @@ static enum cf_rc writers_start(struct cf_server *server, unsigned n, struct cf_
                           CF_SERVER_WRITE_THREADS_MAX);
     for (; server->n_writers < n; server->n_writers++) {
         pthread_t *t = &server->writers[server->n_writers];
-        if (pthread_create(t, NULL, writer_main, server) != 0)
+        server->writer_args[server->n_writers] =
+            (struct writer){.server = server, .index = server->n_writers};
+        if (pthread_create(t, NULL, writer_main, &server->writer_args[server->n_writers]) != 0)
             return cf_err_set(err, CF_EINTERNAL, "cannot start writer thread %u of %u",
                               server->n_writers + 1, n);
         pthread_setname_np(*t, "writer");
@@ -735,6 +747,7 @@ static void writers_stop(struct cf_server *server)
     pthread_mutex_lock(&server->writers_lock);
     server->writers_stopping = true;
     pthread_cond_broadcast(&server->writers_wake);
+    pthread_cond_broadcast(&server->batch_wake);
     pthread_mutex_unlock(&server->writers_lock);
     for (unsigned i = 0; i < server->n_writers; i++)
         pthread_join(server->writers[i], NULL);
@@ -742,6 +755,7 @@ static void writers_stop(struct cf_server *server)
         cf_log_info("shared write transactions: %llu requests in %llu", server->batched,
                     server->batches);
     pthread_cond_destroy(&server->writers_wake);
+    pthread_cond_destroy(&server->batch_wake);
     pthread_mutex_destroy(&server->writers_lock);
 }
 

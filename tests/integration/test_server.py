@@ -662,7 +662,9 @@ class WriterThreads(unittest.TestCase):
     """Requests that may write run on --write-threads threads (docs/server.md "Group commit across requests"),
     their connections suspended meanwhile; with 0 the worker threads run them. Either way every write gets its
     own answer: concurrent updates of one secret from many connections succeed or conflict (409) one by one,
-    and the secret's version counts exactly the ones that succeeded."""
+    and the secret's version counts exactly the ones that succeeded. Secret writes share transactions on the
+    first writer thread; writes of other routes run beside them (docs/server.md "Shared write
+    transactions")."""
 
     def threads_named(self, s, name):
         names = []
@@ -687,9 +689,16 @@ class WriterThreads(unittest.TestCase):
                             body={"workspaceId": pid, "environment": "dev", "secretValue": "own"})
                 r = s.api("PATCH", "/api/v3/secrets/raw/SHARED", conn=conn,
                           body={"workspaceId": pid, "environment": "dev", "secretValue": "v-%d-%d" % (n, i)})
+                # and now and then a write of another route, which runs beside the secret writes that share
+                # transactions (a lone writer thread takes both kinds, in arrival order)
+                folder = s.api("POST", "/api/v1/folders", conn=conn,
+                               body={"workspaceId": pid, "environment": "dev", "name": "f%d-%d" % (n, i)}) \
+                    if i % 5 == 0 else own
                 with lock:
                     if own.status != 200:
                         outcomes["other"].append((own.status, own.body[:200]))
+                    if folder.status != 200:
+                        outcomes["other"].append((folder.status, folder.body[:200]))
                     if r.status == 200:
                         outcomes["ok"] += 1
                     elif r.status == 409:
@@ -711,7 +720,8 @@ class WriterThreads(unittest.TestCase):
         self.assertEqual(len(r.json["secrets"]), 1 + 12 * 25)
 
     def test_writes_on_writer_threads_and_on_workers(self):
-        for args, writers in (([], 4), (["--write-threads", "7"], 7), (["--write-threads", "0"], 0)):
+        for args, writers in (([], 4), (["--write-threads", "7"], 7), (["--write-threads", "1"], 1),
+                              (["--write-threads", "0"], 0)):
             with self.subTest(args=args):
                 s = Server(args=args)
                 try:
