@@ -82,7 +82,8 @@ struct cf_server {
     bool writers_stopping;
     /* Shared write transactions committed, and the requests they held (logged at the stop). */
     unsigned long long batches, batched;
-    unsigned n_writers;
+    unsigned n_writers;    /* started so far */
+    unsigned writer_count; /* to start: set before the first starts, read by them (take_work) */
     pthread_t writers[CF_SERVER_WRITE_THREADS_MAX];
     struct writer {
         struct cf_server *server;
@@ -586,7 +587,7 @@ static size_t unlink_queued(struct cf_server *server, bool batchable, size_t max
  * stream of secret writes cannot hold a login back for ever. */
 static size_t take_work(struct cf_server *server, unsigned index, struct cf_req **out)
 {
-    bool alone = server->n_writers == 1;
+    bool alone = server->writer_count == 1;
     if (index == 0 && (!alone || !server->queue_head || server->queue_head->batchable))
         return unlink_queued(server, true, WRITE_BATCH_MAX, out);
     return unlink_queued(server, false, 1, out);
@@ -701,8 +702,8 @@ static bool queue_for_writer(struct cf_server *server, struct cf_req *req, const
     server->queue_tail = &req->queued_next;
     /* Only a writer that may take it: a woken writer that may not goes back to sleep, which under
      * load cost a futex wake and two context switches per write. */
-    pthread_cond_signal(req->batchable || server->n_writers == 1 ? &server->batch_wake
-                                                                 : &server->writers_wake);
+    pthread_cond_signal(req->batchable || server->writer_count == 1 ? &server->batch_wake
+                                                                    : &server->writers_wake);
     pthread_mutex_unlock(&server->writers_lock);
     return true;
 }
@@ -726,6 +727,7 @@ static enum cf_rc writers_start(struct cf_server *server, unsigned n, struct cf_
     if (n > CF_SERVER_WRITE_THREADS_MAX)
         return cf_err_set(err, CF_EINVAL, "%u writer threads are more than the %d allowed", n,
                           CF_SERVER_WRITE_THREADS_MAX);
+    server->writer_count = n;
     for (; server->n_writers < n; server->n_writers++) {
         pthread_t *t = &server->writers[server->n_writers];
         server->writer_args[server->n_writers] =
