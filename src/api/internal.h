@@ -13,6 +13,8 @@
 
 #define CF_REQ_INPROC_QUERY_MAX 8
 
+enum cf_route_match { CF_ROUTE_FOUND, CF_ROUTE_NO_PATH, CF_ROUTE_NO_METHOD };
+
 struct cf_req {
     struct cf_server *server;
     struct cf_core *core;
@@ -72,6 +74,10 @@ struct cf_req {
      * audit_rc and, when audit_has_outcome, audit_outcome). batch_err: that commit failed, so
      * nothing the request changed was stored, and its answer is this error instead. */
     bool batchable;
+    /* Routed when queued for a writer thread (route_match: the outcome), so that dispatch does
+     * not route it again. */
+    bool routed;
+    enum cf_route_match route_match;
     bool in_batch;
     bool audit_later;
     bool audit_has_outcome;
@@ -91,13 +97,9 @@ struct cf_req {
     const char *query_values[CF_REQ_INPROC_QUERY_MAX];
 };
 
-enum cf_route_match { CF_ROUTE_FOUND, CF_ROUTE_NO_PATH, CF_ROUTE_NO_METHOD };
-
 /* Finds the route for method + path and captures its parameters into req (req->route and its
  * place in the table, req->route_index). */
 enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path);
-/* The route of method and path, NULL when none: cf_router_match without taking parameters. */
-const struct cf_route *cf_router_find(const char *method, const char *path);
 
 /* How many routes the tables hold, and the route at index (0 .. count-1; NULL past the end): the
  * index req->route_index gives, stable for the life of the binary. */

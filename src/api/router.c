@@ -105,65 +105,46 @@ static void literal_init(void)
     literal_lens = lens;
 }
 
-/* The route of method and path (a trailing slash tolerated: Infisical's agent calls login with
- * one), with its parameters in names, values and lens (n of them) and its index in *index; NULL
- * when none, and then *path_known says whether the path has a route for another method. */
-static const struct cf_route *find(const char *method, const char *path, size_t *n,
-                                   const char **names, const char **values, size_t *lens,
-                                   size_t *index, bool *path_known)
+enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path)
 {
+    bool path_known = false;
+    const char *names[CF_ROUTE_MAX_PARAMS], *values[CF_ROUTE_MAX_PARAMS];
+    size_t lens[CF_ROUTE_MAX_PARAMS], n = 0;
+
+    /* A trailing slash is tolerated: Infisical's agent calls login with one. */
     size_t plen = strlen(path);
     if (plen > 1 && path[plen - 1] == '/')
         plen--;
     pthread_once(&literal_once, literal_init);
-    *path_known = false;
-    *index = 0;
+    size_t index = 0;
     for (size_t t = 0; t < CF_ARRAY_SIZE(tables); t++) {
-        for (const struct cf_route *r = tables[t].routes; r->method; r++, ++*index) {
-            if (literal_lens && (plen < literal_lens[*index] ||
-                                 memcmp(r->pattern, path, literal_lens[*index]) != 0))
+        for (const struct cf_route *r = tables[t].routes; r->method; r++, index++) {
+            if (literal_lens &&
+                (plen < literal_lens[index] || memcmp(r->pattern, path, literal_lens[index]) != 0))
                 continue;
-            if (!match(r->pattern, path, plen, n, names, values, lens))
+            if (!match(r->pattern, path, plen, &n, names, values, lens))
                 continue;
-            *path_known = true;
-            if (strcmp(r->method, method) == 0)
-                return r;
+            path_known = true;
+            if (strcmp(r->method, method) != 0)
+                continue;
+            req->route = r;
+            req->route_index = index;
+            req->n_params = 0;
+            for (size_t i = 0; i < n; i++) {
+                char *v = malloc(lens[i] + 1);
+                if (!v)
+                    return CF_ROUTE_NO_PATH;
+                memcpy(v, values[i], lens[i]);
+                v[lens[i]] = '\0';
+                /* names[i] points into the pattern: it runs to the next '/' or the end. */
+                req->param_names[i] = names[i];
+                req->param_values[i] = v;
+                req->n_params++;
+            }
+            return CF_ROUTE_FOUND;
         }
     }
-    return NULL;
-}
-
-const struct cf_route *cf_router_find(const char *method, const char *path)
-{
-    const char *names[CF_ROUTE_MAX_PARAMS], *values[CF_ROUTE_MAX_PARAMS];
-    size_t lens[CF_ROUTE_MAX_PARAMS], n = 0, index;
-    bool path_known;
-    return find(method, path, &n, names, values, lens, &index, &path_known);
-}
-
-enum cf_route_match cf_router_match(struct cf_req *req, const char *method, const char *path)
-{
-    const char *names[CF_ROUTE_MAX_PARAMS], *values[CF_ROUTE_MAX_PARAMS];
-    size_t lens[CF_ROUTE_MAX_PARAMS], n = 0, index;
-    bool path_known;
-    const struct cf_route *r = find(method, path, &n, names, values, lens, &index, &path_known);
-    if (!r)
-        return path_known ? CF_ROUTE_NO_METHOD : CF_ROUTE_NO_PATH;
-    req->route = r;
-    req->route_index = index;
-    req->n_params = 0;
-    for (size_t i = 0; i < n; i++) {
-        char *v = malloc(lens[i] + 1);
-        if (!v)
-            return CF_ROUTE_NO_PATH;
-        memcpy(v, values[i], lens[i]);
-        v[lens[i]] = '\0';
-        /* names[i] points into the pattern: it runs to the next '/' or the end. */
-        req->param_names[i] = names[i];
-        req->param_values[i] = v;
-        req->n_params++;
-    }
-    return CF_ROUTE_FOUND;
+    return path_known ? CF_ROUTE_NO_METHOD : CF_ROUTE_NO_PATH;
 }
 
 size_t cf_router_count(void)

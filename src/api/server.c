@@ -411,7 +411,7 @@ static enum MHD_Result dispatch_in_scope(struct cf_req *req, const char *method,
     enum cf_rc rc;
 
     cf_err_clear(&err);
-    switch (cf_router_match(req, method, url)) {
+    switch (req->routed ? req->route_match : cf_router_match(req, method, url)) {
     case CF_ROUTE_NO_PATH:
         cf_err_set(&err, CF_ENOTFOUND, "Route %s %s not found", method, req->path);
         return send_error(req, &err);
@@ -693,8 +693,10 @@ static bool queue_for_writer(struct cf_server *server, struct cf_req *req, const
     if (!req->queued_url)
         return false;
     req->queued_next = NULL;
-    const struct cf_route *route = cf_router_find(method, url);
-    req->batchable = route && route->batch && route->defer_sync;
+    req->route_match = cf_router_match(req, method, url);
+    req->routed = true;
+    req->batchable =
+        req->route_match == CF_ROUTE_FOUND && req->route->batch && req->route->defer_sync;
     atomic_fetch_add(&server->suspended, 1); /* given back by on_synced */
     MHD_suspend_connection(req->conn);
     pthread_mutex_lock(&server->writers_lock);

@@ -46,9 +46,7 @@ struct read_scope {
     uint64_t generation;
     int64_t remembered_at; /* cf_mono_us */
     int64_t remembered_counter, remembered_content;
-    /* Work waiting for the commit of this thread's shared write transaction
-     * (cf_store_after_commit).
-     */
+    /* Work waiting for this thread's shared write transaction to commit (cf_store_after_commit). */
     struct after_commit {
         void (*fn)(void *);
         void *arg;
