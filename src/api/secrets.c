@@ -48,14 +48,22 @@ static void tag_index_release(struct tag_index *index)
     cf_tag_list_release(&index->tags);
 }
 
+/* Loads the tags at the first call; a load that failed leaves none (and says why once). */
+static enum cf_rc tag_index_load(struct tag_index *index, struct cf_err *err)
+{
+    if (index->loaded)
+        return CF_OK;
+    index->loaded = true;
+    enum cf_rc rc = cf_secrets_tags(index->core, index->project_id, &index->tags, err);
+    if (rc != CF_OK)
+        memset(&index->tags, 0, sizeof(index->tags));
+    return rc;
+}
+
 static const struct cf_tag *tag_by_id(struct tag_index *index, const char *id)
 {
-    if (!index->loaded) {
-        struct cf_err err;
-        index->loaded = true;
-        if (cf_secrets_tags(index->core, index->project_id, &index->tags, &err) != CF_OK)
-            memset(&index->tags, 0, sizeof(index->tags));
-    }
+    struct cf_err ignored; /* rendered without the tag's name */
+    tag_index_load(index, &ignored);
     for (size_t i = 0; i < index->tags.n; i++) {
         if (strcmp(index->tags.items[i].id, id) == 0)
             return &index->tags.items[i];
@@ -612,7 +620,7 @@ static enum cf_rc get_secret(struct cf_req *req, json_t **out, struct cf_err *er
 
 /* Reads the optional fields of one change from a JSON object. tag_text receives a malloc'd JSON
  * array text of tag ids when tagIds is present (the caller frees it). */
-static enum cf_rc parse_change(json_t *obj, const struct cf_tag_list *project_tags,
+static enum cf_rc parse_change(json_t *obj, struct tag_index *project_tags,
                                struct cf_secret_change *c, char **tag_text, struct cf_err *err)
 {
     const char *value = NULL, *expires = NULL;
@@ -690,14 +698,15 @@ static enum cf_rc parse_change(json_t *obj, const struct cf_tag_list *project_ta
             return cf_err_field(err, CF_EINVAL, "tagIds", "tagIds: expected an array of tag ids");
         size_t i;
         json_t *id;
+        /* Read only for a change that names tags: most carry none. */
+        rc = tag_index_load(project_tags, err);
+        if (rc != CF_OK)
+            return rc;
         json_array_foreach(ids, i, id)
         {
-            bool known = false;
-            for (size_t t = 0; json_is_string(id) && t < project_tags->n; t++)
-                known = known || strcmp(project_tags->items[t].id, json_string_value(id)) == 0;
             if (!json_is_string(id))
                 return cf_err_field(err, CF_EINVAL, "tagIds", "tagIds: expected strings");
-            if (!known)
+            if (!tag_by_id(project_tags, json_string_value(id)))
                 return cf_err_field(err, CF_ENOTFOUND, "tagIds",
                                     "Tag with ID '%.40s' not found in this project",
                                     json_string_value(id));
@@ -741,7 +750,7 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
 {
     struct cf_core *core = cf_req_core(req);
     struct cf_scope scope = {0};
-    struct cf_tag_list project_tags = {0};
+    struct tag_index tags = {core, NULL, false, {0}};
     struct cf_plain_list result = {0};
     struct cf_ref_problems dangling = {0};
     struct cf_secret_change *changes = NULL;
@@ -799,9 +808,7 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
         goto out;
     }
-    rc = cf_secrets_tags(core, scope.project.id, &project_tags, err);
-    if (rc != CF_OK)
-        goto out;
+    tags.project_id = scope.project.id;
     for (size_t i = 0; i < n; i++) {
         struct cf_secret_change *c = &changes[i];
         json_t *obj = body;
@@ -819,7 +826,7 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
         if (rc == CF_OK)
             cf_req_audit_key(req, c->key);
         if (rc == CF_OK && kind != CF_CHANGE_DELETE)
-            rc = parse_change(obj, &project_tags, c, &tag_texts[i], err);
+            rc = parse_change(obj, &tags, c, &tag_texts[i], err);
         if (rc == CF_OK && kind == CF_CHANGE_CREATE && !c->has_value)
             rc = cf_err_field(err, CF_EVALIDATION, "secretValue", "secretValue: required");
         if (rc != CF_OK)
@@ -844,7 +851,6 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
     struct cf_err read_err;
     bool hide = cf_authz_check(core, cf_req_principal(req), CF_ACTION_READ, scope.project.id,
                                &scope.env, scope.folder.path, &read_err) != CF_OK;
-    struct tag_index tags = {core, scope.project.id, false, {0}};
     if (shape == WRITE_BATCH) {
         struct cf_buf reply_body;
         struct cf_jsonw w;
@@ -861,15 +867,14 @@ static enum cf_rc write_common(struct cf_req *req, const struct flavour *fl,
     } else {
         rc = reply_secret(req, &tags, scope.env.slug, &result.items[0], hide, &dangling, err);
     }
-    tag_index_release(&tags);
 out:
+    tag_index_release(&tags);
     for (size_t i = 0; tag_texts && i < n; i++)
         cf_json_free_text(tag_texts[i]);
     free(tag_texts);
     free(changes);
     cf_plain_list_release(&result);
     cf_ref_problems_release(&dangling);
-    cf_tag_list_release(&project_tags);
     cf_scope_release(&scope);
     return rc;
 }

@@ -145,13 +145,15 @@ static enum sql_batch_state batch_state(struct sql_store *st)
 }
 
 /* The scope, with the change counters read at its first use: NULL outside a scope, or when they
- * cannot be read, or in a shared write transaction that changed them (their values are not
- * committed: an entry cached under one could outlive a failed commit), and then nothing is cached.
- */
+ * cannot be read, or in a shared write transaction that changed the lookups counter (its value is
+ * not committed: an entry cached under it could outlive a failed commit), and then nothing is
+ * cached. One that changed only the content counter (secret writes) still has the lookups counter
+ * as committed, so lookups keep their cache; its content value is not one (content_version). */
 static struct read_scope *counted_scope(struct sql_store *st)
 {
     struct read_scope *scope = scope_of(st);
-    if (!scope || scope->depth == 0 || batch_state(st) == SQL_BATCH_COUNTERS)
+    enum sql_batch_state batch = batch_state(st);
+    if (!scope || scope->depth == 0 || batch == SQL_BATCH_LOOKUPS)
         return NULL;
     if (!scope->counted) {
         struct db_conn *c;
@@ -180,8 +182,9 @@ static struct read_scope *counted_scope(struct sql_store *st)
             return NULL;
         scope->counted = true;
         /* The generation was taken before the read: a commit between the two moves it, and the
-         * next scope reads the counters again. */
-        scope->remembered = generational;
+         * next scope reads the counters again. Values read inside a transaction that changed one
+         * are not remembered: if it rolled back, no commit would move the generation past them. */
+        scope->remembered = generational && batch != SQL_BATCH_CONTENT;
         scope->generation = generation;
         scope->remembered_at = now;
         scope->remembered_counter = scope->counter;
@@ -203,8 +206,9 @@ static bool scope_counter(struct sql_store *st, int64_t *counter)
 
 bool cf_store_content_version(struct cf_store *base, int64_t *version)
 {
-    struct read_scope *scope = counted_scope(sql_store_of(base));
-    if (!scope)
+    struct sql_store *st = sql_store_of(base);
+    struct read_scope *scope = counted_scope(st);
+    if (!scope || batch_state(st) == SQL_BATCH_CONTENT)
         return false;
     *version = scope->content;
     return true;
@@ -281,9 +285,11 @@ void sql_cache_put(struct sql_store *st, const char *key, const void *value, siz
 {
     struct read_scope *scope = scope_of(st);
     /* Stored under the value read before the row was: a change committed in between bumped the
-     * counter past it, so the entry is never used after that change. */
+     * counter past it, so the entry is never used after that change. Inside a shared write
+     * transaction that has not changed the lookups counter, the rows it guards read as committed
+     * (any change to one bumps it). */
     if (st->lookups && scope && scope->depth > 0 && scope->counted &&
-        batch_state(st) == SQL_BATCH_NONE)
+        batch_state(st) != SQL_BATCH_LOOKUPS)
         cf_cache_put(st->lookups, key, scope->counter, value, len);
 }
 

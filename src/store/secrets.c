@@ -162,6 +162,11 @@ static struct sql_stmt ST_SECRET_INSERT =
 static struct sql_stmt ST_SECRET_BUMP =
     SQL_STMT("UPDATE secrets SET version = ?2, updated_at = ?3 WHERE id = ?1");
 
+/* The common update in one statement: the key kept, and the version the one the caller read. */
+static struct sql_stmt ST_SECRET_BUMP_EXPECTED =
+    SQL_STMT("UPDATE secrets SET version = ?2, updated_at = ?3"
+             " WHERE id = ?1 AND version = ?4 AND key = ?5");
+
 static struct sql_stmt ST_SECRET_RENAME =
     SQL_STMT("UPDATE secrets SET key = ?2, version = ?3, updated_at = ?4 WHERE id = ?1");
 
@@ -197,7 +202,17 @@ enum cf_rc sql_secret_write_one(struct db_conn *c, const struct cf_secret_write 
         if (rc != CF_OK)
             return rc;
         return insert_version(c, row, 1, written_at, err);
-    case CF_SECRET_OP_UPDATE:
+    case CF_SECRET_OP_UPDATE: {
+        int64_t bumped = 0;
+        rc = sql_exec(c, &ST_SECRET_BUMP_EXPECTED,
+                      ARGS(A_TEXT(row->id), A_INT(w->expected_version + 1), A_INT(written_at),
+                           A_INT(w->expected_version), A_TEXT(row->key)),
+                      &bumped, err);
+        if (rc != CF_OK)
+            return rc;
+        if (bumped == 1)
+            return insert_version(c, row, w->expected_version + 1, written_at, err);
+        /* A rename, or a secret changed or deleted since it was read: said below. */
         rc = load_expected(c, w, &cur, err);
         if (rc != CF_OK)
             return rc;
@@ -215,6 +230,7 @@ enum cf_rc sql_secret_write_one(struct db_conn *c, const struct cf_secret_write 
         if (rc != CF_OK)
             return rc;
         return insert_version(c, row, cur.version + 1, written_at, err);
+    }
     case CF_SECRET_OP_DELETE:
         rc = load_expected(c, w, &cur, err);
         if (rc != CF_OK)

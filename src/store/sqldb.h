@@ -106,9 +106,12 @@ enum db_lock {
 
 /* Where this thread stands towards a shared write transaction (db_driver.batch_state). */
 enum sql_batch_state {
-    SQL_BATCH_NONE,     /* not in one */
-    SQL_BATCH_CLEAN,    /* in one that has not changed change_counters: they read as committed */
-    SQL_BATCH_COUNTERS, /* in one that changed them: their values are not committed yet */
+    SQL_BATCH_NONE,  /* not in one */
+    SQL_BATCH_CLEAN, /* in one that has not changed change_counters: they read as committed */
+    /* in one that changed only the 'content' counter (secrets and what lists render): its value
+     * is not committed yet, 'lookups' still reads as committed, and so do the rows it guards */
+    SQL_BATCH_CONTENT,
+    SQL_BATCH_LOOKUPS, /* in one that changed the 'lookups' counter: neither reads as committed */
 };
 
 struct db_driver {

@@ -92,6 +92,7 @@ enum {
     SQ_SAVEPOINT,
     SQ_RELEASE,
     SQ_ROLLBACK_TO,
+    SQ_LOOKUPS_ROW,
     SQ_STMT_COUNT
 };
 static const char *const own_sql[SQ_STMT_COUNT - SQL_STMT_MAX] = {
@@ -108,6 +109,8 @@ static const char *const own_sql[SQ_STMT_COUNT - SQL_STMT_MAX] = {
     [SQ_SAVEPOINT - SQL_STMT_MAX] = "SAVEPOINT one_tx",
     [SQ_RELEASE - SQL_STMT_MAX] = "RELEASE one_tx",
     [SQ_ROLLBACK_TO - SQL_STMT_MAX] = "ROLLBACK TO one_tx",
+    /* The row of the lookup cache's counter (migration 0013), told apart from the list cache's. */
+    [SQ_LOOKUPS_ROW - SQL_STMT_MAX] = "SELECT rowid FROM change_counters WHERE name = 'lookups'",
 };
 
 /* The syncer of deferred commits (see the top of this file). Sequence numbers count deferred
@@ -182,6 +185,10 @@ struct sq_conn {
     bool hooked;   /* its checkpoints are the checkpointer's (log_hook) */
     /* the open transaction wrote to change_counters: its commit bumps the generation */
     bool counters_written;
+    /* ... and the row of the lookup cache's counter among them, or a row it cannot tell apart
+     * from it (lookups_row 0: not known) */
+    bool lookups_written;
+    int64_t lookups_row; /* that row's rowid, read when a shared write transaction begins */
     /* In a shared write transaction (cf_store_batch_begin): write_lock is held, and begin and end
      * open and close savepoints; broken: one of them could not be closed, so the transaction can
      * only be rolled back. */
@@ -265,9 +272,11 @@ static void on_row_change(void *arg, int op, const char *db, const char *table, 
     struct sq_conn *c = arg;
     (void)op;
     (void)db;
-    (void)row;
-    if (strcmp(table, "change_counters") == 0)
+    if (strcmp(table, "change_counters") == 0) {
         c->counters_written = true;
+        if (c->lookups_row == 0 || row == c->lookups_row)
+            c->lookups_written = true;
+    }
 }
 
 /* A commit begins (an explicit COMMIT or a statement's own): the first bump. */
@@ -282,7 +291,7 @@ static int on_commit(void *arg)
 static void on_rollback(void *arg)
 {
     struct sq_conn *c = arg;
-    c->counters_written = false;
+    c->counters_written = c->lookups_written = false;
 }
 
 /* After a statement: once a transaction that wrote the counters is over (committed: rolled back
@@ -290,7 +299,7 @@ static void on_rollback(void *arg)
 static void after_commit(struct sq_conn *c)
 {
     if (c->counters_written && sqlite3_get_autocommit(c->db)) {
-        c->counters_written = false;
+        c->counters_written = c->lookups_written = false;
         bump_generation(c->st);
     }
 }
@@ -802,6 +811,12 @@ static void sq_read_refresh(struct sql_store *base)
 
 /* ---- shared write transactions ---- */
 
+static enum cf_rc read_rowid(const struct db_row *row, void *item)
+{
+    *(int64_t *)item = db_row_int64(row, 0);
+    return CF_OK;
+}
+
 static enum cf_rc sq_batch_begin(struct sql_store *base, struct cf_err *err)
 {
     struct sq_conn *c;
@@ -813,6 +828,12 @@ static enum cf_rc sq_batch_begin(struct sql_store *base, struct cf_err *err)
     rc = sq_begin(&c->base, DB_LOCK_WRITE, err);
     c->batch = rc == CF_OK;
     c->batch_broken = false;
+    /* Read inside the transaction, so that it names the row its writes bump; when it cannot be
+     * read, every write of a counter counts as one of 'lookups'. */
+    c->lookups_row = 0;
+    if (c->batch)
+        run_stmt(c, SQ_LOOKUPS_ROW, own_sql[SQ_LOOKUPS_ROW - SQL_STMT_MAX], NULL, 0, read_rowid,
+                 &c->lookups_row, NULL, NULL);
     return rc;
 }
 
@@ -826,7 +847,7 @@ static enum cf_rc sq_batch_end(struct sql_store *base, struct cf_err *err)
         return sq_end(&c->base, CF_OK, err);
     if (in_transaction(c))
         own(c, SQ_ROLLBACK, NULL);
-    c->counters_written = false; /* rolled back: nothing to announce */
+    c->counters_written = c->lookups_written = false; /* rolled back: nothing to announce */
     pthread_mutex_unlock(&c->st->write_lock);
     return batch_ended(err);
 }
@@ -836,7 +857,9 @@ static enum sql_batch_state sq_batch_state(struct sql_store *base)
     struct sq_conn *c = pthread_getspecific(sq_store_of(base)->key);
     if (!c || !c->batch)
         return SQL_BATCH_NONE;
-    return c->counters_written ? SQL_BATCH_COUNTERS : SQL_BATCH_CLEAN;
+    if (c->lookups_written)
+        return SQL_BATCH_LOOKUPS;
+    return c->counters_written ? SQL_BATCH_CONTENT : SQL_BATCH_CLEAN;
 }
 
 /* ---- deferred commits and their syncer ---- */
@@ -976,8 +999,15 @@ static void checkpoint(struct sq_store *st, struct sq_conn *c)
 {
     int sr = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (sr == SQLITE_OK) {
+        int log = 0, copied = 0;
         pthread_mutex_lock(&st->write_lock);
-        sr = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        sr = sqlite3_wal_checkpoint_v2(c->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+        /* The whole log is in the database file: the next commit starts it over. The commits made
+         * during the first pass found the log still long and asked for another checkpoint, which
+         * would find a short new log and hold the write lock for nothing. A commit that still finds
+         * it long (a reader kept the log from starting over) asks again. */
+        if (sr == SQLITE_OK && log == copied)
+            atomic_store(&st->ckpt.due, false);
         pthread_mutex_unlock(&st->write_lock);
     }
     if (sr != SQLITE_OK && (sr & 0xff) != SQLITE_BUSY)

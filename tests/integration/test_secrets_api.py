@@ -869,6 +869,17 @@ class Tags(ServerTestCase):
         # another project's tags are separate
         other = self.create_project()["id"]
         self.assertEqual(self.ok("GET", "/api/v1/projects/%s/tags" % other)["workspaceTags"], [])
+        # a tag id the project does not have (another project's, or none at all) is refused, and
+        # nothing is written
+        for body, where in (({"tagIds": [t1["id"]]}, other), ({"tagIds": [t1["id"], "nope"]}, self.pid)):
+            body.update({"workspaceId": where, "environment": "dev", "secretValue": "refused"})
+            r = self.api("POST", "/api/v3/secrets/raw/REFUSED", body=body)
+            self.assertError(r, 404, "NotFound", "not found in this project")
+            self.assertEqual(self.get_secret(where, "REFUSED").status, 404)
+        r = self.api("PATCH", "/api/v3/secrets/raw/TAGGED",
+                     body={"workspaceId": self.pid, "environment": "dev", "tagIds": [5]})
+        self.assertError(r, 400, "BadRequest", "tagIds: expected strings")
+        self.assertEqual(self.get_secret(self.pid, "TAGGED").json["secret"]["version"], 3)
 
 
 class Concurrency(ServerTestCase):
