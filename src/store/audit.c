@@ -312,47 +312,61 @@ static struct sql_stmt ST_CONTEXT_LAST = SQL_STMT("SELECT MAX(id) FROM audit_con
 
 #define CONTEXT_DIGEST_BYTES 16
 
-/* The context of an event (audit_contexts, migration 0016): the one found by the digest of its
- * fields when it holds them, else a new one (inside the append's transaction, so it commits or
- * rolls back with the event). The digest covers the full list of names, whichever way the context
- * stores it. A context found with other fields (edited since it was stored, or a digest collision)
- * is never referred to: the event gets a context of its own, without a digest. */
-static enum cf_rc context_of(struct db_conn *c, const struct cf_audit_event *e, int64_t *id,
-                             struct cf_err *err)
+/* The digest of an event's context: a hash of every field a context holds, the full list of
+ * names whichever way the context stores it. */
+static void context_digest(const struct cf_audit_event *e, uint8_t digest[CONTEXT_DIGEST_BYTES])
 {
     static const char domain[] = "coffer-audit-context-v1";
-    uint8_t digest[CONTEXT_DIGEST_BYTES];
     crypto_generichash_state h;
-    crypto_generichash_init(&h, NULL, 0, sizeof(digest));
+    crypto_generichash_init(&h, NULL, 0, CONTEXT_DIGEST_BYTES);
     crypto_generichash_update(&h, (const uint8_t *)domain, sizeof(domain));
     const char *const fields[] = {e->actor_kind, e->actor_id, e->actor_name, e->source_ip,
                                   e->user_agent, e->action,   e->project_id, e->environment,
                                   e->path,       e->keys,     e->result};
     for (size_t i = 0; i < CF_ARRAY_SIZE(fields); i++)
         digest_text(&h, fields[i]);
-    crypto_generichash_final(&h, digest, sizeof(digest));
+    crypto_generichash_final(&h, digest, CONTEXT_DIGEST_BYTES);
+}
 
+/* The stored context found by the digest of e's fields: *id is its id when it holds exactly them
+ * (0 otherwise); *found says whether there is one under the digest at all. */
+static enum cf_rc context_find(struct db_conn *c, const struct cf_audit_event *e,
+                               const uint8_t digest[CONTEXT_DIGEST_BYTES], int64_t *id, bool *found,
+                               struct cf_err *err)
+{
     struct context_probe probe = {.event = e, .stored = malloc(sizeof(struct cf_audit_event))};
+    *id = 0;
+    *found = false;
+    if (!probe.stored)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    enum cf_rc rc = sql_get_row(c, &ST_CONTEXT_GET, ARGS(A_BLOB(digest, CONTEXT_DIGEST_BYTES)),
+                                probe_context, &probe, found, err);
+    free(probe.stored);
+    if (rc == CF_OK && *found && probe.same)
+        *id = probe.id;
+    return rc;
+}
+
+/* The context of an event (audit_contexts, migration 0016): the one found by the digest of its
+ * fields when it holds them, else a new one (inside the append's transaction, so it commits or
+ * rolls back with the event). A context found with other fields (edited since it was stored, or a
+ * digest collision) is never referred to: the event gets a context of its own, without a digest. */
+static enum cf_rc context_of(struct db_conn *c, const struct cf_audit_event *e, int64_t *id,
+                             struct cf_err *err)
+{
+    uint8_t digest[CONTEXT_DIGEST_BYTES];
+    context_digest(e, digest);
     bool found = false;
     int64_t key_set = 0;
-    *id = 0;
-    enum cf_rc rc = CF_OK;
-    if (!probe.stored)
-        rc = cf_err_set(err, CF_ENOMEM, "out of memory");
-    if (rc == CF_OK)
-        rc = sql_get_row(c, &ST_CONTEXT_GET, ARGS(A_BLOB(digest, sizeof(digest))), probe_context,
-                         &probe, &found, err);
-    free(probe.stored);
-    if (rc == CF_OK && found && probe.same) {
-        *id = probe.id;
+    enum cf_rc rc = context_find(c, e, digest, id, &found, err);
+    if (rc == CF_OK && *id != 0)
         return CF_OK;
-    }
     if (rc == CF_OK)
         rc = key_set_of(c, e->keys, &key_set, err);
     if (rc == CF_OK)
         rc = sql_exec(c, &ST_CONTEXT_ADD,
                       ARGS(found ? (struct sq_arg)A_NULLABLE_BLOB(NULL, 0)
-                                 : (struct sq_arg)A_BLOB(digest, sizeof(digest)),
+                                 : (struct sq_arg)A_BLOB(digest, CONTEXT_DIGEST_BYTES),
                            A_TEXT(e->actor_kind), A_TEXT(e->actor_id), A_TEXT(e->actor_name),
                            A_TEXT(e->source_ip), A_TEXT(e->user_agent), A_TEXT(e->action),
                            A_TEXT(e->project_id), A_TEXT(e->environment), A_TEXT(e->path),
@@ -363,8 +377,8 @@ static enum cf_rc context_of(struct db_conn *c, const struct cf_audit_event *e, 
     if (rc == CF_OK && found)
         rc = sql_get_row(c, &ST_CONTEXT_LAST, NO_ARGS, sql_read_int64, id, &found, err);
     else if (rc == CF_OK)
-        rc = sql_get_row(c, &ST_CONTEXT_ID, ARGS(A_BLOB(digest, sizeof(digest))), sql_read_int64,
-                         id, &found, err);
+        rc = sql_get_row(c, &ST_CONTEXT_ID, ARGS(A_BLOB(digest, CONTEXT_DIGEST_BYTES)),
+                         sql_read_int64, id, &found, err);
     if (rc == CF_OK && *id == 0)
         rc = cf_err_set(err, CF_ESTORE, "the audit event's context could not be stored");
     return rc;
@@ -387,6 +401,34 @@ static enum cf_rc read_anchor(const struct db_row *s, void *item)
     return rc == CF_OK ? sql_col_fixed(s, 3, a->signature, sizeof(a->signature)) : rc;
 }
 
+/* Finds the stored contexts of events before the append's transaction: known[i] is event i's
+ * context id, or 0 when it is to be found or made inside it. A context row is never changed or
+ * removed by Coffer (retention included), so one found holding an event's fields still does when
+ * the event is inserted, and these lookups (a third of an append's time under a steady stream of
+ * requests) no longer hold the write lock every writer waits for. Best effort: whatever fails here
+ * is looked for again inside. */
+static void contexts_known(struct cf_store *base, struct cf_audit_event *const *events, size_t n,
+                           int64_t *known)
+{
+    struct context_memo memo = {0};
+    struct db_conn *c;
+    struct cf_err ignored;
+    if (sql_conn_get(base, &c, &ignored) != CF_OK)
+        return;
+    cf_store_read_begin(base); /* one read transaction for all of them */
+    for (size_t i = 0; i < n; i++) {
+        if (memo_find(&memo, events[i], &known[i]))
+            continue;
+        uint8_t digest[CONTEXT_DIGEST_BYTES];
+        bool found;
+        context_digest(events[i], digest);
+        if (context_find(c, events[i], digest, &known[i], &found, &ignored) != CF_OK)
+            known[i] = 0;
+        memo_add(&memo, events[i], known[i]);
+    }
+    cf_store_read_end(base);
+}
+
 enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *const *events,
                                  size_t n, void (*chain)(void *ctx, struct cf_audit_event *event),
                                  void *ctx, struct cf_err *err)
@@ -395,7 +437,15 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *c
     struct cf_audit_event *last = NULL;
     struct context_memo memo = {0};
     bool found = false;
+    int64_t *known = calloc(n ? n : 1, sizeof(*known));
+    if (!known)
+        return cf_err_set(err, CF_ENOMEM, "out of memory");
+    contexts_known(base, events, n, known);
     enum cf_rc rc = sql_tx_begin_locked(base, DB_LOCK_AUDIT, &c, err);
+    if (rc != CF_OK) {
+        free(known);
+        return rc;
+    }
     if (rc != CF_OK)
         return rc;
     last = malloc(sizeof(*last));
@@ -420,8 +470,8 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *c
         else
             memset(e->prev_hash, 0, sizeof(e->prev_hash));
         chain(ctx, e); /* over the full list of names, whichever way it is stored */
-        int64_t context = 0;
-        if (!memo_find(&memo, e, &context)) {
+        int64_t context = known[i];
+        if (context == 0 && !memo_find(&memo, e, &context)) {
             rc = context_of(c, e, &context, err);
             if (rc != CF_OK)
                 break;
@@ -445,6 +495,7 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *c
         prev = e->hash;
     }
     free(last);
+    free(known);
     return sql_tx_end(c, rc, err);
 }
 
