@@ -215,8 +215,7 @@ static struct sql_job *take_queued(struct sql_combiner *cb)
 
 /* Runs batch in one transaction. Jobs that queue on cb while it runs join it before its commit (up
  * to BATCH_MAX in all), appended to batch: they would wait for the write lock anyway, and share
- * the commit instead. cb NULL: batch alone (inside a shared write transaction, where the
- * transaction is a savepoint and no other thread can queue behind it). */
+ * the commit instead. */
 static void run_batch(struct sql_store *st, struct sql_combiner *cb,
                       const struct sql_batch_ops *ops, struct sql_job *batch)
 {
@@ -241,7 +240,7 @@ static void run_batch(struct sql_store *st, struct sql_combiner *cb,
             if (job->rc == CF_OK)
                 cf_err_set(&err, CF_ESTORE, "a write's savepoint could not be released");
         }
-        if (cb && ++taken < BATCH_MAX && !job->next && !broken)
+        if (++taken < BATCH_MAX && !job->next && !broken)
             job->next = take_queued(cb);
     }
     if (broken) {
@@ -259,6 +258,26 @@ static void run_batch(struct sql_store *st, struct sql_combiner *cb,
     }
 }
 
+/* Runs job alone in a transaction of its own, which inside a shared write transaction is a
+ * savepoint: a failure rolls all of it back (what prepare did too, so undone has nothing to give
+ * back), and the job needs no savepoint of its own. */
+static enum cf_rc run_alone(struct sql_store *st, const struct sql_batch_ops *ops,
+                            struct sql_job *job)
+{
+    struct db_conn *c = NULL;
+    cf_err_clear(&job->err);
+    enum cf_rc rc = sql_tx_begin(&st->base, &c, &job->err);
+    if (rc != CF_OK)
+        return rc;
+    job->next = NULL;
+    if (ops->prepare)
+        ops->prepare(c, job);
+    rc = ops->run(c, job, &job->err);
+    struct cf_err ignored;
+    enum cf_rc end = sql_tx_end(c, rc, rc == CF_OK ? &job->err : &ignored);
+    return rc != CF_OK ? rc : end;
+}
+
 enum cf_rc sql_combine(struct sql_store *st, struct sql_combiner *cb,
                        const struct sql_batch_ops *ops, struct sql_job *job, struct cf_err *err)
 {
@@ -266,8 +285,7 @@ enum cf_rc sql_combine(struct sql_store *st, struct sql_combiner *cb,
     if (st->drv->batch_state && st->drv->batch_state(st) != SQL_BATCH_NONE) {
         /* This thread's shared write transaction (cf_store_batch_begin) holds the write lock:
          * the job runs in it, at once. */
-        job->next = NULL;
-        run_batch(st, NULL, ops, job);
+        job->rc = run_alone(st, ops, job);
         if (job->rc != CF_OK && err)
             *err = job->err;
         return job->rc;

@@ -937,8 +937,13 @@ Test(store, a_shared_write_transaction_commits_its_writes_together)
     cr_assert_eq(cf_store_batch_begin(st, &err), CF_EINTERNAL, "a second begin on one thread");
     cr_assert(cf_store_content_version(st, &content), "the counters read as committed");
 
-    create_secret(w.root.id, "SHARED_A", "a", NULL);
+    char a_id[CF_UUID_LEN];
+    create_secret(w.root.id, "SHARED_A", "a", a_id);
     cr_assert_eq(write1(w_create(w.root.id, "SHARED_A", "again", 5)), CF_EEXIST, "%s", err.msg);
+    /* one request's writes, all or none: the second fails, so the first is undone too */
+    struct cf_secret_write pair[2] = {w_create(w.root.id, "SHARED_C", "c", 1),
+                                      w_update(a_id, 7, "SHARED_A", "stale", 5)};
+    cr_assert_eq(cf_store_secret_write(st, pair, 2, NULL, &err), CF_ECONFLICT, "%s", err.msg);
     create_secret(w.root.id, "SHARED_B", "b", NULL);
     cr_assert_eq(cf_store_secret_get(st, w.root.id, "SHARED_A", 0, &s, &err), CF_OK, "%s", err.msg);
     cr_assert_arr_eq(s.sealed, "a", 1);
@@ -958,6 +963,8 @@ Test(store, a_shared_write_transaction_commits_its_writes_together)
                  2);
     cr_assert_eq(raw_count("SELECT count(*) FROM secret_versions WHERE key = 'SHARED_A'"), 1,
                  "the failed write left a version");
+    cr_assert_eq(raw_count("SELECT count(*) FROM secrets WHERE key = 'SHARED_C'"), 0,
+                 "a failed request's first write stayed");
     cf_store_read_refresh(st);
     cr_assert(cf_store_content_version(st, &content_after));
     cr_assert_gt(content_after, content);
