@@ -731,7 +731,8 @@ class WriterThreads(unittest.TestCase):
                     # a refused write answers from a writer thread as from a worker
                     r = s.api("PATCH", "/api/v3/secrets/raw/SHARED", body=b"{bad")
                     self.assertEqual(r.status, 400, r.body[:200])
-                    self.assertIn("malformed JSON body", r.json["message"])
+                    # and says where
+                    self.assertIn("malformed JSON body at line 1, column", r.json["message"])
                     self.assertEqual(s.stop(), 0)
                     self.assertIsNone(s.sanitizer_report(), s.sanitizer_report())
                 finally:
