@@ -446,8 +446,6 @@ enum cf_rc cf_store_audit_append(struct cf_store *base, struct cf_audit_event *c
         free(known);
         return rc;
     }
-    if (rc != CF_OK)
-        return rc;
     last = malloc(sizeof(*last));
     if (!last)
         rc = cf_err_set(err, CF_ENOMEM, "out of memory");
